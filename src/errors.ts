@@ -1,0 +1,97 @@
+/**
+ * The one error type of ivsh. Every failure, local or reported by the arbiter, is an `IvshError` with a
+ * stable code (also its number on the wire) and a message of the form "Failed to X since Y".
+ * The library throws these; only the CLI prints them and chooses the exit code.
+ */
+
+export const ErrorCode = {
+  /** A frame that cannot be decoded: truncated, oversized, trailing bytes. The connection is closed. */
+  BadFrame: 1,
+  /** The peer speaks another protocol version. */
+  VersionMismatch: 2,
+  /** An opcode this arbiter does not know. */
+  UnknownOp: 3,
+  /** A request in the wrong state (e.g. anything before hello, a second hello). */
+  ProtocolState: 4,
+  /** An argument out of range or inconsistent (zero size, bad mode, too-long name). */
+  InvalidArgument: 5,
+  /** The region has no run of free blocks (or no free slot) large enough. */
+  NoSpace: 6,
+  /** A per-client or per-VM quota would be exceeded. */
+  QuotaExceeded: 7,
+  /** No segment, slot or session by that name or id. */
+  NotFound: 8,
+  /** A name that is already taken, for an exclusive create. */
+  AlreadyExists: 9,
+  /** The requested mode conflicts with current holders (write-exclusive rules). */
+  PermissionDenied: 10,
+  /** The caller does not hold what it tries to release. */
+  NotHeld: 11,
+  /** The client's heartbeat lease ran out; its grants were reclaimed. */
+  LeaseExpired: 12,
+  /** A session token the arbiter does not know (reclaimed or never issued). */
+  SessionUnknown: 13,
+  /** A wait ran out of time. */
+  Timeout: 14,
+  /** The connection to the arbiter was lost and could not be re-established. */
+  ConnectionLost: 15,
+  /** A libc call failed; the message names the call, the path and errno. */
+  SystemCall: 16,
+  /** The region file or device does not hold a valid, matching layout. */
+  RegionInvalid: 17,
+  /** No IVSHMEM device (1af4:1110) was found. */
+  DeviceNotFound: 18,
+  /** The arbiter's socket does not answer. */
+  ArbiterUnreachable: 19,
+  /** A channel already has a sender or a receiver. */
+  ChannelBusy: 20,
+  /** The other side of a channel went away mid-stream. */
+  PeerGone: 21,
+  /** The end-to-end digest of a transfer does not match. */
+  DigestMismatch: 22,
+  /** Another arbiter is already serving this socket. */
+  ArbiterRunning: 23,
+  /** The persisted state cannot be read or does not match the region. */
+  StateInvalid: 24,
+  /** An internal invariant broke; a bug. */
+  Internal: 25,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+const namesByNumber = new Map<number, ErrorCodeName>(
+  Object.entries(ErrorCode).map(([name, value]) => [value, name as ErrorCodeName]),
+);
+
+export function errorCodeName(code: number): ErrorCodeName | undefined {
+  return namesByNumber.get(code);
+}
+
+export class IvshError extends Error {
+  override readonly name = "IvshError";
+  constructor(
+    readonly code: ErrorCodeName,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get codeNumber(): number {
+    return ErrorCode[this.code];
+  }
+
+  /** Builds the error a peer sent as (code number, message); unknown numbers become Internal. */
+  static fromWire(code: number, message: string): IvshError {
+    return new IvshError(errorCodeName(code) ?? "Internal", message);
+  }
+}
+
+/** Shorthand for the house style: `fail("InvalidArgument", "parse --size", "'12q' has an unknown unit")`. */
+export function failure(code: ErrorCodeName, action: string, reason: string): IvshError {
+  return new IvshError(code, `Failed to ${action} since ${reason}`);
+}
+
+export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {
+  return error instanceof IvshError && (code === undefined || error.code === code);
+}

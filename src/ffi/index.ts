@@ -1,0 +1,162 @@
+/**
+ * libc for the rest of ivsh: file descriptors, mappings and raw copies. Every call that fails throws a
+ * `SystemCallError` naming the call, what it was applied to, and errno's name: `mmap /dev/shm/ivsh: ENOMEM`.
+ * Addresses are plain numbers (x86-64 user addresses fit in 47 bits, well inside a double).
+ */
+import { ptr, read as readMemory, toArrayBuffer } from "bun:ffi";
+import { IvshError } from "../errors.ts";
+import { EAGAIN, EINTR, errnoName } from "./errno.ts";
+import { libc } from "./libc.ts";
+
+export { errnoName } from "./errno.ts";
+
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_CLOEXEC = 0o2000000;
+
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+
+const MAP_SHARED = 1;
+const MAP_PRIVATE = 2;
+const MAP_ANONYMOUS = 0x20;
+export const MADV_DONTNEED = 4;
+
+export class SystemCallError extends IvshError {
+  constructor(
+    readonly call: string,
+    readonly target: string,
+    readonly errno: number,
+  ) {
+    super("SystemCall", `${call} ${target}: ${errnoName(errno)} (${String(libc.strerror(errno))})`);
+  }
+  get errnoName(): string {
+    return errnoName(this.errno);
+  }
+}
+
+function lastErrno(): number {
+  const location = libc.__errno_location();
+  return location === null ? 0 : readMemory.i32(location, 0);
+}
+
+function check(result: number, call: string, target: string): number {
+  if (result < 0) throw new SystemCallError(call, target, lastErrno());
+  return result;
+}
+
+function cString(text: string): Buffer {
+  return Buffer.from(`${text}\0`, "utf8");
+}
+
+export function openFile(path: string, flags: number, mode = 0o600): number {
+  return check(libc.open(cString(path), flags | O_CLOEXEC, mode), "open", path);
+}
+
+export function closeFd(fd: number): void {
+  libc.close(fd);
+}
+
+export function truncateFd(fd: number, size: number, path: string): void {
+  check(libc.ftruncate(fd, size), "ftruncate", path);
+}
+
+export function syncFd(fd: number, path: string): void {
+  check(libc.fsync(fd), "fsync", path);
+}
+
+/** st_size of an open file (x86-64 `struct stat`: 144 bytes, st_size at offset 48). */
+export function fileSize(fd: number, path: string): number {
+  const stat = new BigInt64Array(18);
+  check(libc.fstat(fd, stat), "fstat", path);
+  return Number(stat[6]);
+}
+
+function checkMapping(result: unknown, target: string): number {
+  // MAP_FAILED is (void*)-1, which bun:ffi hands back as a bigint because it does not fit a double.
+  if (typeof result !== "number" || result === 0) throw new SystemCallError("mmap", target, lastErrno());
+  return result;
+}
+
+/** Maps `length` bytes of `fd` shared, so stores are seen by every process (and VM) mapping the same file. */
+export function mapShared(fd: number, length: number, prot: number, path: string, offset = 0): number {
+  return checkMapping(libc.mmap(null, length, prot, MAP_SHARED, fd, offset), path);
+}
+
+/** Private anonymous memory: the baseline the benchmarks compare the region against. */
+export function mapAnonymous(length: number): number {
+  return checkMapping(
+    libc.mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+    "anonymous",
+  );
+}
+
+export function unmap(address: number, length: number, what: string): void {
+  check(libc.munmap(address, length), "munmap", what);
+}
+
+export function protect(address: number, length: number, prot: number, what: string): void {
+  check(libc.mprotect(address, length, prot), "mprotect", what);
+}
+
+export function advise(address: number, length: number, advice: number, what: string): void {
+  check(libc.madvise(address, length, advice), "madvise", what);
+}
+
+export function copyMemory(destination: number, source: number, length: number): void {
+  if (length > 0) libc.memcpy(destination, source, length);
+}
+
+/** A zero-copy ArrayBuffer over mapped memory. It does not own the memory: unmapping it is the caller's job. */
+export function viewOf(address: number, length: number): ArrayBuffer {
+  return toArrayBuffer(address, 0, length);
+}
+
+export function addressOf(view: ArrayBufferView): number {
+  return ptr(view);
+}
+
+/** One read(2) into memory at `address`, retried on EINTR. Returns 0 at end of file. */
+export function readInto(fd: number, address: number, length: number, what: string): number {
+  for (;;) {
+    const got = libc.read(fd, address, length);
+    if (got >= 0) return got;
+    const errno = lastErrno();
+    if (errno !== EINTR && errno !== EAGAIN) throw new SystemCallError("read", what, errno);
+  }
+}
+
+/** read(2) at a file offset into memory, retried on EINTR. */
+export function readAt(fd: number, address: number, length: number, offset: number, what: string): number {
+  for (;;) {
+    const got = libc.pread(fd, address, length, offset);
+    if (got >= 0) return got;
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SystemCallError("pread", what, errno);
+  }
+}
+
+/** Writes all `length` bytes at `address` to `fd`, looping over short writes and EINTR. */
+export function writeAll(fd: number, address: number, length: number, what: string): void {
+  let done = 0;
+  while (done < length) {
+    const wrote = libc.write(fd, address + done, length - done);
+    if (wrote >= 0) {
+      done += wrote;
+      continue;
+    }
+    const errno = lastErrno();
+    if (errno !== EINTR && errno !== EAGAIN) throw new SystemCallError("write", what, errno);
+  }
+}
+
+/** Gives up the CPU for a moment: the polite part of a spin-wait. */
+export function yieldProcessor(): void {
+  libc.sched_yield();
+}

@@ -1,0 +1,26 @@
+/**
+ * The raw libc symbols ivsh calls. Nothing outside src/ffi touches these: the wrappers in ./index.ts turn
+ * `-1` and `MAP_FAILED` into errors that carry the call, the path and errno's name.
+ */
+import { dlopen, FFIType } from "bun:ffi";
+
+const { ptr, i32, u32, i64, u64, i64_fast, cstring } = FFIType;
+
+export const libc = dlopen("libc.so.6", {
+  open: { args: [cstring, i32, u32], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  ftruncate: { args: [i32, i64], returns: i32 },
+  fstat: { args: [i32, ptr], returns: i32 },
+  fsync: { args: [i32], returns: i32 },
+  mmap: { args: [ptr, u64, i32, i32, i32, i64], returns: ptr },
+  munmap: { args: [ptr, u64], returns: i32 },
+  mprotect: { args: [ptr, u64, i32], returns: i32 },
+  madvise: { args: [ptr, u64, i32], returns: i32 },
+  memcpy: { args: [ptr, ptr, u64], returns: ptr },
+  read: { args: [i32, ptr, u64], returns: i64_fast },
+  write: { args: [i32, ptr, u64], returns: i64_fast },
+  pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
+  sched_yield: { args: [], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+  strerror: { args: [i32], returns: cstring },
+}).symbols;

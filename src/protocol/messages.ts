@@ -1,0 +1,108 @@
+/**
+ * Every message of the ivsh protocol, as data: the codec, the arbiter, the client and the tests all read
+ * this one table. docs/protocol.md describes the same table for humans; keep them in step.
+ */
+
+export const WIRE_MAGIC = 0x48535649; // "IVSH"
+export const PROTOCOL_VERSION = 1;
+export const FRAME_HEADER_BYTES = 12;
+/** Largest frame either side accepts, header included; a longer length field closes the connection. */
+export const MAX_FRAME_BYTES = 1 << 20;
+/** Names of segments and synchronisation objects, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+export const WAIT_FOREVER = 0xffffffff;
+
+/** Frame kinds (byte 6 of the header). */
+export const FrameKind = { request: 0, reply: 1, error: 2 } as const;
+export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** Field types: little-endian integers, `str` (u16 length + UTF-8), `text` (u32 length + UTF-8). */
+export type FieldType = "u8" | "u16" | "u32" | "i32" | "u64" | "str" | "text";
+export type Schema = Readonly<Record<string, FieldType>>;
+export type Fields<S extends Schema> = {
+  -readonly [K in keyof S]: S[K] extends "str" | "text" ? string : number;
+};
+
+/** Access modes of a grant; the numbers are the wire values. */
+export const AccessMode = { read: 1, write: 2, "write-exclusive": 3 } as const;
+export type AccessModeName = keyof typeof AccessMode;
+
+export function accessModeName(value: number): AccessModeName | undefined {
+  return (Object.keys(AccessMode) as AccessModeName[]).find((name) => AccessMode[name] === value);
+}
+
+/** `create` field of sync-open. */
+export const SyncCreate = { openExisting: 0, openOrCreate: 1, createNew: 2 } as const;
+
+/** `outcome` field of a wait reply. */
+export const WaitOutcome = { woken: 0, valueChanged: 1, timedOut: 2 } as const;
+
+const segmentGrant = {
+  segmentId: "u32",
+  firstBlock: "u32",
+  blockCount: "u32",
+  bytes: "u64",
+  mode: "u8",
+  name: "str",
+} as const satisfies Schema;
+
+export const messages = {
+  hello: {
+    op: 1,
+    request: { magic: "u32", version: "u16", clientName: "str", pid: "u32", sessionToken: "str" },
+    reply: {
+      clientId: "u32",
+      epoch: "u32",
+      sessionToken: "str",
+      leaseMs: "u32",
+      resumed: "u8",
+      vm: "str",
+      regionSize: "u64",
+      blockSize: "u32",
+      blockCount: "u32",
+      slotCount: "u32",
+      dataOffset: "u32",
+    },
+  },
+  identify: { op: 2, request: { vm: "str" }, reply: {} },
+  alloc: {
+    op: 3,
+    request: { bytes: "u64", blocks: "u32", mode: "u8", name: "str" },
+    reply: segmentGrant,
+  },
+  open: { op: 4, request: { name: "str", mode: "u8" }, reply: segmentGrant },
+  free: { op: 5, request: { segmentId: "u32" }, reply: { released: "u8" } },
+  syncOpen: {
+    op: 6,
+    request: { name: "str", kind: "u8", create: "u8" },
+    reply: { slot: "u32", generation: "u32", created: "u8" },
+  },
+  syncClose: { op: 7, request: { slot: "u32" }, reply: {} },
+  wait: {
+    op: 8,
+    request: { slot: "u32", word: "u8", expected: "i32", timeoutMs: "u32" },
+    reply: { outcome: "u8" },
+  },
+  wake: { op: 9, request: { slot: "u32", word: "u8", count: "u32" }, reply: { woken: "u32" } },
+  heartbeat: { op: 10, request: {}, reply: { leaseMs: "u32" } },
+  status: { op: 11, request: {}, reply: { json: "text" } },
+  bye: { op: 12, request: {}, reply: {} },
+} as const satisfies Record<string, { op: number; request: Schema; reply: Schema }>;
+
+export type MessageName = keyof typeof messages;
+export type Request<N extends MessageName> = Fields<(typeof messages)[N]["request"]>;
+export type Reply<N extends MessageName> = Fields<(typeof messages)[N]["reply"]>;
+export type SegmentGrantFields = Fields<typeof segmentGrant>;
+
+export const errorBody = { code: "u16", message: "str" } as const satisfies Schema;
+
+const namesByOp = new Map<number, MessageName>(
+  (Object.keys(messages) as MessageName[]).map((name) => [messages[name].op, name]),
+);
+
+export function messageNameOf(op: number): MessageName | undefined {
+  return namesByOp.get(op);
+}
+
+/** Operations that change arbiter state: the journal records them with their reply (see docs/protocol.md). */
+export const MUTATING: ReadonlySet<MessageName> = new Set(["alloc", "open", "free", "syncOpen", "syncClose"]);

@@ -1,0 +1,211 @@
+/**
+ * The shared region's layout, defined here and nowhere else (documented field by field in docs/layout.md).
+ *
+ *   [ header page | synchronisation slots (64 B each) | padding to a page | block 0 | block 1 | ... ]
+ *
+ * Every process that maps the region (the arbiter, host clients, guests through PCI BAR 2) reads it
+ * through these accessors. All integers are little-endian (x86-64 native, as are Int32Array views).
+ */
+import { failure } from "../errors.ts";
+
+export const PAGE_SIZE = 4096;
+export const LAYOUT_MAGIC = 0x48535649; // the bytes "IVSH"
+export const LAYOUT_VERSION = 1;
+export const SLOT_BYTES = 64; // one cache line, so two slots never share a line (no false sharing)
+export const SLOT_WORDS = SLOT_BYTES / 4;
+
+/** Byte offsets of the header fields (all in the first page). */
+export const Header = {
+  /** u32 LAYOUT_MAGIC: identifies an ivsh region. */
+  magic: 0,
+  /** u32 LAYOUT_VERSION once the header is complete; 0 while the arbiter formats. Written last. */
+  layoutVersion: 4,
+  /** u32 bytes of the header (one page). */
+  headerBytes: 8,
+  /** u32 bytes per data block: a multiple of PAGE_SIZE. */
+  blockSize: 12,
+  /** u32 number of data blocks. */
+  blockCount: 16,
+  /** u32 number of 64-byte synchronisation slots. */
+  slotCount: 20,
+  /** u32 byte offset of slot 0 (right after the header). */
+  slotOffset: 24,
+  /** u32 byte offset of block 0: page aligned. */
+  dataOffset: 28,
+  /** u64 bytes of the whole region (file or BAR size). */
+  regionSize: 32,
+  /** u32 arbiter epoch: bumped every time an arbiter starts serving this region. */
+  epoch: 40,
+  /** u32 pid of the arbiter that last started on this region (informational). */
+  arbiterPid: 44,
+} as const;
+
+/**
+ * Word indexes inside one slot (16 x u32). What a word means depends on the slot's kind; the lock word
+ * and the kind are common to all.
+ */
+export const SlotWord = {
+  /** Lock word: owner client id in bits 0-29, LOCK_OWNER_DIED, LOCK_WAITERS; 0 = unlocked. */
+  lock: 0,
+  /** Condition variable: sequence number bumped by every notify. */
+  sequence: 1,
+  /** Condition variable: clients currently waiting on `sequence` (notify skips the arbiter when 0). */
+  sequenceWaiters: 2,
+  /** First of the words a kind may use freely (channels keep their counters here). */
+  kindSpecific: 3,
+  /** SlotKind the arbiter allocated this slot as; 0 when free. */
+  kind: 14,
+  /** Bumped by the arbiter each time it hands the slot out, so a stale handle can be recognised. */
+  generation: 15,
+} as const;
+
+export const SlotKind = { free: 0, mutex: 1, condvar: 2, channel: 3 } as const;
+export type SlotKindName = Exclude<keyof typeof SlotKind, "free">;
+
+/** Lock-word bits, as in a Linux robust futex. */
+export const LOCK_OWNER_MASK = 0x3fffffff;
+export const LOCK_OWNER_DIED = 0x40000000;
+export const LOCK_WAITERS = 0x80000000 | 0; // bit 31: negative as an Int32Array element
+export const MAX_CLIENT_ID = LOCK_OWNER_MASK;
+
+export interface Geometry {
+  regionSize: number;
+  blockSize: number;
+  blockCount: number;
+  slotCount: number;
+  slotOffset: number;
+  dataOffset: number;
+}
+
+export interface HeaderFields extends Geometry {
+  epoch: number;
+  arbiterPid: number;
+}
+
+export function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
+
+/** Lays out a region of `regionSize` bytes; throws when the numbers cannot make a usable region. */
+export function computeGeometry(regionSize: number, blockSize: number, slotCount: number): Geometry {
+  const action = `lay out a ${regionSize}-byte region`;
+  if (!Number.isSafeInteger(regionSize) || regionSize % PAGE_SIZE !== 0)
+    throw failure("InvalidArgument", action, `the size must be a multiple of ${PAGE_SIZE} bytes`);
+  if (
+    !Number.isInteger(blockSize) ||
+    blockSize < PAGE_SIZE ||
+    blockSize % PAGE_SIZE !== 0 ||
+    blockSize > 2 ** 31
+  )
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the block size ${blockSize} is not a multiple of ${PAGE_SIZE} up to 2 GiB`,
+    );
+  if (!Number.isInteger(slotCount) || slotCount < 1 || slotCount > 1 << 20)
+    throw failure("InvalidArgument", action, `the slot count ${slotCount} is outside 1..1048576`);
+  const slotOffset = PAGE_SIZE;
+  const dataOffset = alignUp(slotOffset + slotCount * SLOT_BYTES, PAGE_SIZE);
+  const blockCount = Math.floor((regionSize - dataOffset) / blockSize);
+  if (blockCount < 1)
+    throw failure(
+      "InvalidArgument",
+      action,
+      `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block`,
+    );
+  return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
+}
+
+/** Byte offset of a block from the start of the region. */
+export function blockOffset(geometry: Geometry, block: number): number {
+  return geometry.dataOffset + block * geometry.blockSize;
+}
+
+/** Index into the Int32Array over the region's first `dataOffset` bytes (see `syncWordsView`). */
+export function slotWordIndex(geometry: Geometry, slot: number, word: number): number {
+  return (geometry.slotOffset >> 2) + slot * SLOT_WORDS + word;
+}
+
+/**
+ * Writes a fresh header. The version word is cleared first and written last with a release store, so a
+ * process that sees LAYOUT_VERSION also sees every other field (x86 keeps stores in order; Atomics.store
+ * also stops the JIT from reordering).
+ */
+export function writeHeader(sync: Int32Array, fields: HeaderFields): void {
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  Atomics.store(sync, Header.layoutVersion >> 2, 0);
+  view.setUint32(Header.magic, LAYOUT_MAGIC, true);
+  view.setUint32(Header.headerBytes, PAGE_SIZE, true);
+  view.setUint32(Header.blockSize, fields.blockSize, true);
+  view.setUint32(Header.blockCount, fields.blockCount, true);
+  view.setUint32(Header.slotCount, fields.slotCount, true);
+  view.setUint32(Header.slotOffset, fields.slotOffset, true);
+  view.setUint32(Header.dataOffset, fields.dataOffset, true);
+  view.setBigUint64(Header.regionSize, BigInt(fields.regionSize), true);
+  view.setUint32(Header.epoch, fields.epoch, true);
+  view.setUint32(Header.arbiterPid, fields.arbiterPid, true);
+  Atomics.store(sync, Header.layoutVersion >> 2, LAYOUT_VERSION);
+}
+
+/** Marks a new arbiter epoch in a header that is otherwise kept (a restart, not a re-format). */
+export function writeEpoch(sync: Int32Array, epoch: number, arbiterPid: number): void {
+  Atomics.store(sync, Header.arbiterPid >> 2, arbiterPid);
+  // Release store: a client that reads the new epoch has also seen the pid above.
+  Atomics.store(sync, Header.epoch >> 2, epoch);
+}
+
+export function readEpoch(sync: Int32Array): number {
+  return Atomics.load(sync, Header.epoch >> 2) >>> 0;
+}
+
+/** Reads and validates the header of a mapped region of `mappedSize` bytes. */
+export function readHeader(sync: Int32Array, mappedSize: number, where: string): HeaderFields {
+  const action = `use the region at ${where}`;
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  // Acquire load: the version is written last, so seeing it makes the rest of the header valid to read.
+  const version = Atomics.load(sync, Header.layoutVersion >> 2);
+  if (view.getUint32(Header.magic, true) !== LAYOUT_MAGIC)
+    throw failure(
+      "RegionInvalid",
+      action,
+      "it holds no ivsh header (is an arbiter serving it? start `ivsh host`)",
+    );
+  if (version === 0)
+    throw failure("RegionInvalid", action, "its header is half written (an arbiter is formatting it; retry)");
+  if (version !== LAYOUT_VERSION)
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its layout version is ${version}, this ivsh reads ${LAYOUT_VERSION}`,
+    );
+  const fields: HeaderFields = {
+    regionSize: Number(view.getBigUint64(Header.regionSize, true)),
+    blockSize: view.getUint32(Header.blockSize, true),
+    blockCount: view.getUint32(Header.blockCount, true),
+    slotCount: view.getUint32(Header.slotCount, true),
+    slotOffset: view.getUint32(Header.slotOffset, true),
+    dataOffset: view.getUint32(Header.dataOffset, true),
+    epoch: view.getUint32(Header.epoch, true),
+    arbiterPid: view.getUint32(Header.arbiterPid, true),
+  };
+  const expected = computeGeometry(fields.regionSize, fields.blockSize, fields.slotCount);
+  if (expected.dataOffset !== fields.dataOffset || expected.blockCount !== fields.blockCount)
+    throw failure("RegionInvalid", action, "its header fields contradict each other (corrupted?)");
+  if (fields.regionSize > mappedSize)
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its header says ${fields.regionSize} bytes but only ${mappedSize} are mapped`,
+    );
+  return fields;
+}
+
+export function sameGeometry(a: Geometry, b: Geometry): boolean {
+  return (
+    a.regionSize === b.regionSize &&
+    a.blockSize === b.blockSize &&
+    a.blockCount === b.blockCount &&
+    a.slotCount === b.slotCount &&
+    a.dataOffset === b.dataOffset
+  );
+}

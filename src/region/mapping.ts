@@ -1,0 +1,120 @@
+/**
+ * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
+ * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
+ */
+import { failure } from "../errors.ts";
+import {
+  closeFd,
+  fileSize,
+  mapShared,
+  O_CREAT,
+  O_RDWR,
+  openFile,
+  PROT_READ,
+  PROT_WRITE,
+  protect,
+  truncateFd,
+  unmap,
+  viewOf,
+} from "../ffi/index.ts";
+import { type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from "./layout.ts";
+
+export class MappedRegion {
+  /** Int32Array over header + slots: the words every process reads and writes with Atomics. */
+  private syncView: Int32Array | undefined;
+  private closed = false;
+
+  constructor(
+    readonly base: number,
+    readonly size: number,
+    readonly source: string,
+    private readonly fd: number,
+  ) {}
+
+  /** Words of the header page only; enough to read or write the header before the geometry is known. */
+  headerWords(): Int32Array {
+    return new Int32Array(viewOf(this.base, PAGE_SIZE));
+  }
+
+  /** Words of header and slots, once the geometry says where the data starts. */
+  syncWords(geometry: Geometry): Int32Array {
+    if (!this.syncView || this.syncView.byteLength !== geometry.dataOffset)
+      this.syncView = new Int32Array(viewOf(this.base, geometry.dataOffset));
+    return this.syncView;
+  }
+
+  readHeader(): HeaderFields {
+    return readHeader(this.headerWords(), this.size, this.source);
+  }
+
+  /** A zero-copy view of `length` bytes at `offset`: reading or writing it touches the shared memory. */
+  bytes(offset: number, length: number): Uint8Array {
+    this.checkRange(offset, length);
+    return new Uint8Array(viewOf(this.base + offset, length));
+  }
+
+  address(offset: number): number {
+    return this.base + offset;
+  }
+
+  protect(offset: number, length: number, prot: number): void {
+    this.checkRange(offset, length);
+    protect(this.base + offset, length, prot, `${this.source}+${offset}`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    unmap(this.base, this.size, this.source);
+    closeFd(this.fd);
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > this.size)
+      throw failure(
+        "InvalidArgument",
+        `address ${offset}+${length}`,
+        `it lies outside the ${this.size}-byte region`,
+      );
+  }
+}
+
+/** Maps an existing region file (host) or PCI resource file (guest) read-write, whole. */
+export function mapRegionFile(path: string): MappedRegion {
+  const fd = openFile(path, O_RDWR);
+  try {
+    const size = fileSize(fd, path);
+    if (size < PAGE_SIZE)
+      throw failure("RegionInvalid", `map ${path}`, `it is ${size} bytes, too small to hold an ivsh region`);
+    return new MappedRegion(mapShared(fd, size, PROT_READ | PROT_WRITE, path), size, path, fd);
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
+}
+
+/**
+ * Opens the arbiter's region file, creating it at `size` bytes if it does not exist. An existing file of
+ * another size is refused rather than resized: VMs may be mapping it.
+ */
+export function createOrOpenRegionFile(
+  path: string,
+  size: number,
+): { region: MappedRegion; created: boolean } {
+  const fd = openFile(path, O_RDWR | O_CREAT, 0o660);
+  try {
+    const existing = fileSize(fd, path);
+    if (existing !== 0 && existing !== size)
+      throw failure(
+        "RegionInvalid",
+        `use ${path} as a ${size}-byte region`,
+        `the file is already ${existing} bytes (pass --size ${existing}, or remove the file if nothing uses it)`,
+      );
+    if (existing === 0) truncateFd(fd, size, path);
+    const base = mapShared(fd, size, PROT_READ | PROT_WRITE, path);
+    return { region: new MappedRegion(base, size, path, fd), created: existing === 0 };
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
+}

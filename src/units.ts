@@ -1,0 +1,63 @@
+/** Human sizes and durations for flags and output: "64MiB", "4k", "1.5GB"; "5s", "250ms". */
+import { failure } from "./errors.ts";
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parses a byte size; `what` names the flag in the error ("--size"). */
+export function parseSize(text: string | number, what: string): number {
+  if (typeof text === "number") return text;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = SIZE_UNITS[(match?.[2] ?? "?").toLowerCase()];
+  if (!match || unit === undefined)
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      "it is not a size like 4096, 64KiB, 256MiB or 2GiB",
+    );
+  const bytes = Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes))
+    throw failure("InvalidArgument", `parse ${what} '${text}'`, "it is not a whole number of bytes");
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a duration into milliseconds; a bare number means seconds. */
+export function parseDuration(text: string | number, what: string): number {
+  if (typeof text === "number") return text * 1000;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!match)
+    throw failure("InvalidArgument", `parse ${what} '${text}'`, "it is not a duration like 5s or 250ms");
+  return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? 1000));
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** Bytes per second as decimal GB/s (the unit the report and most tools use). */
+export function formatRate(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+}
