@@ -118,14 +118,14 @@ export function viewOf(address: number, length: number): ArrayBuffer {
   return toArrayBuffer(address, 0, length);
 }
 
-export function addressOf(view: ArrayBufferView): number {
+export function addressOf(view: NodeJS.TypedArray | DataView): number {
   return ptr(view);
 }
 
 /** One read(2) into memory at `address`, retried on EINTR. Returns 0 at end of file. */
 export function readInto(fd: number, address: number, length: number, what: string): number {
   for (;;) {
-    const got = libc.read(fd, address, length);
+    const got = Number(libc.read(fd, address, length));
     if (got >= 0) return got;
     const errno = lastErrno();
     if (errno !== EINTR && errno !== EAGAIN) throw new SystemCallError("read", what, errno);
@@ -135,7 +135,7 @@ export function readInto(fd: number, address: number, length: number, what: stri
 /** read(2) at a file offset into memory, retried on EINTR. */
 export function readAt(fd: number, address: number, length: number, offset: number, what: string): number {
   for (;;) {
-    const got = libc.pread(fd, address, length, offset);
+    const got = Number(libc.pread(fd, address, length, offset));
     if (got >= 0) return got;
     const errno = lastErrno();
     if (errno !== EINTR) throw new SystemCallError("pread", what, errno);
@@ -146,7 +146,7 @@ export function readAt(fd: number, address: number, length: number, offset: numb
 export function writeAll(fd: number, address: number, length: number, what: string): void {
   let done = 0;
   while (done < length) {
-    const wrote = libc.write(fd, address + done, length - done);
+    const wrote = Number(libc.write(fd, address + done, length - done));
     if (wrote >= 0) {
       done += wrote;
       continue;
