@@ -133,7 +133,7 @@ export function slotWordIndex(geometry: Geometry, slot: number, word: number): n
  */
 export function writeHeader(sync: Int32Array, fields: HeaderFields): void {
   const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
-  Atomics.store(sync, Header.layoutVersion >> 2, 0);
+  invalidateHeader(sync);
   view.setUint32(Header.magic, LAYOUT_MAGIC, true);
   view.setUint32(Header.headerBytes, PAGE_SIZE, true);
   view.setUint32(Header.blockSize, fields.blockSize, true);
@@ -145,6 +145,11 @@ export function writeHeader(sync: Int32Array, fields: HeaderFields): void {
   view.setUint32(Header.epoch, fields.epoch, true);
   view.setUint32(Header.arbiterPid, fields.arbiterPid, true);
   Atomics.store(sync, Header.layoutVersion >> 2, LAYOUT_VERSION);
+}
+
+/** Clears the version word: from here until writeHeader finishes, readers refuse the region. */
+export function invalidateHeader(sync: Int32Array): void {
+  Atomics.store(sync, Header.layoutVersion >> 2, 0);
 }
 
 /** Marks a new arbiter epoch in a header that is otherwise kept (a restart, not a re-format). */

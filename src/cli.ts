@@ -1,0 +1,74 @@
+#!/usr/bin/env bun
+/**
+ * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands load lazily,
+ * one file each under ./commands. The library throws; only this file prints errors and sets exit codes:
+ * 0 success, 1 the operation failed (the message says why), 2 the command line is wrong.
+ */
+import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
+import packageJson from "../package.json" with { type: "json" };
+import { UsageError } from "./commands/_strict.ts";
+import { IvshError } from "./errors.ts";
+import { log } from "./log.ts";
+
+const load = <T>(module: Promise<{ default: T }>) => module.then((loaded) => loaded.default);
+
+export const main = defineCommand({
+  meta: { name: "ivsh", version: packageJson.version, description: packageJson.description },
+  subCommands: {
+    host: () => load(import("./commands/host.ts")),
+    status: () => load(import("./commands/status.ts")),
+  },
+});
+
+async function run(rawArgs: string[]): Promise<number> {
+  try {
+    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
+      process.stdout.write(`${packageJson.version}\n`);
+      return 0;
+    }
+    if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
+      await showUsage(...(await resolveCommand(main, rawArgs)));
+      return 0;
+    }
+    await runCommand(main, { rawArgs });
+    return 0;
+  } catch (error) {
+    return report(error, rawArgs);
+  }
+}
+
+async function report(error: unknown, rawArgs: string[]): Promise<number> {
+  if (error instanceof UsageError) {
+    await showUsage(error.command);
+    log.error(error.message);
+    return 2;
+  }
+  if (error instanceof IvshError) {
+    log.error(error.message);
+    return 1;
+  }
+  if (error instanceof Error && error.name === "CLIError") {
+    await showUsage(...(await resolveCommand(main, rawArgs)));
+    log.error(error.message);
+    return 2;
+  }
+  log.error(error);
+  return 1;
+}
+
+/** The subcommand `rawArgs` names, with its parent: what --help describes. */
+async function resolveCommand(
+  command: CommandDef,
+  rawArgs: string[],
+  parent?: CommandDef,
+): Promise<[CommandDef, CommandDef?]> {
+  const subCommands =
+    typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
+  const name = rawArgs.find((arg) => !arg.startsWith("-"));
+  const next = name && subCommands?.[name];
+  if (!next) return [command, parent];
+  const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
+  return resolveCommand(resolved, rawArgs.slice(rawArgs.indexOf(name) + 1), command);
+}
+
+if (import.meta.main) process.exitCode = await run(process.argv.slice(2));

@@ -1,0 +1,52 @@
+/**
+ * Arguments shared by several commands, declared once. Environment variables give the defaults
+ * (IVSH_SOCKET, IVSH_REGION, IVSH_CONNECT) so a shell can be set up once.
+ */
+import type { ArgDef } from "citty";
+import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
+
+export const socketArgs = {
+  socket: {
+    type: "string",
+    description: `Arbiter's Unix socket (env IVSH_SOCKET; default ${DEFAULT_SOCKET})`,
+    valueHint: "PATH",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+export const regionArgs = {
+  region: {
+    type: "string",
+    description: `Region file on the host (env IVSH_REGION; default ${DEFAULT_REGION}); in a guest the IVSHMEM device is used`,
+    valueHint: "PATH",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+/** How a client reaches the arbiter: the host flags plus the guest's TCP address. */
+export const clientArgs = {
+  ...socketArgs,
+  ...regionArgs,
+  connect: {
+    type: "string",
+    description:
+      "Arbiter address as host:port, as a guest reaches it (env IVSH_CONNECT; default 10.0.2.100:7777 in a guest)",
+    valueHint: "HOST:PORT",
+  },
+  "sysfs-root": {
+    type: "string",
+    description: "Where to look for the IVSHMEM PCI device (tests point this at a fake tree)",
+    default: "/sys",
+    valueHint: "DIR",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+export const jsonArgs = {
+  json: { type: "boolean", description: "Print a machine-readable JSON result on stdout instead of text" },
+} as const satisfies Record<string, ArgDef>;
+
+export function socketPath(args: { socket?: string | undefined }): string {
+  return args.socket ?? process.env.IVSH_SOCKET ?? DEFAULT_SOCKET;
+}
+
+export function regionPath(args: { region?: string | undefined }): string {
+  return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
+}

@@ -1,0 +1,97 @@
+/** `ivsh host`: the arbiter daemon. */
+import type { ArgDef, ParsedArgs } from "citty";
+import {
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_LEASE,
+  DEFAULT_REGION_SIZE,
+  DEFAULT_SLOTS,
+  defaultStatePath,
+} from "../defaults.ts";
+import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
+import { log } from "../log.ts";
+import { formatBytes, parseDuration, parseSize } from "../units.ts";
+import { regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import { defineLeafCommand } from "./_strict.ts";
+
+const hostArgs = {
+  ...regionArgs,
+  ...socketArgs,
+  size: {
+    type: "string",
+    description: "Region size, created if absent (QEMU needs a power of two)",
+    default: DEFAULT_REGION_SIZE,
+  },
+  "block-size": {
+    type: "string",
+    description: "Allocation unit, a multiple of 4 KiB",
+    default: DEFAULT_BLOCK_SIZE,
+  },
+  slots: {
+    type: "string",
+    description: "Synchronisation slots (locks, condition variables, channels)",
+    default: String(DEFAULT_SLOTS),
+  },
+  state: {
+    type: "string",
+    description: "Where allocations are persisted across restarts (default REGION.state)",
+    valueHint: "PATH",
+  },
+  lease: {
+    type: "string",
+    description: "Heartbeat lease: a silent client loses its grants after this",
+    default: DEFAULT_LEASE,
+  },
+  "client-quota": {
+    type: "string",
+    description: "Most a client may allocate at once (size or 0 = no limit)",
+    default: "0",
+  },
+  "vm-quota": {
+    type: "string",
+    description: "Most all clients of one VM may allocate at once (size or 0 = no limit)",
+    default: "0",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+export default defineLeafCommand({
+  meta: {
+    name: "host",
+    description:
+      "Run the arbiter: allocates blocks of the region, keeps names, permissions, locks and client liveness",
+  },
+  args: hostArgs,
+  async run({ args }) {
+    const options = arbiterOptions(args);
+    const arbiter = await startArbiter(options);
+    for (const note of arbiter.notes) log.warn(note);
+    const { geometry } = arbiter.state;
+    log.success(
+      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} blocks of ` +
+        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${arbiter.state.sessions.size} sessions restored`,
+    );
+    const signal = await new Promise<string>((resolve) => {
+      for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
+    });
+    await arbiter.stop();
+    log.info(`stopped on ${signal}; allocations stay in ${options.statePath} for the next start`);
+  },
+});
+
+function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
+  const region = regionPath(args);
+  const blockSize = parseSize(args["block-size"] ?? DEFAULT_BLOCK_SIZE, "--block-size");
+  const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
+    Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
+  return {
+    regionPath: region,
+    regionSize: parseSize(args.size ?? DEFAULT_REGION_SIZE, "--size"),
+    blockSize,
+    slotCount: parseSize(args.slots ?? String(DEFAULT_SLOTS), "--slots"),
+    statePath: args.state ?? defaultStatePath(region),
+    socketPath: socketPath(args),
+    leaseMs: parseDuration(args.lease ?? DEFAULT_LEASE, "--lease"),
+    clientQuotaBlocks: quotaBlocks("client-quota"),
+    vmQuotaBlocks: quotaBlocks("vm-quota"),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The client library: `connect()` maps the region, greets the arbiter, and keeps every data block this
+ * client holds no grant for PROT_NONE. Grants unprotect exactly their blocks (read → PROT_READ, write →
+ * read+write); free protects them again. Heartbeats keep the lease; an arbiter restart is ridden out by
+ * reconnecting with the session token, keeping grants and locks.
+ */
+import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { PROT_NONE, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
+import type { StatusReport } from "../host/status.ts";
+import {
+  AccessMode,
+  type AccessModeName,
+  PROTOCOL_VERSION,
+  type Reply,
+  SyncCreate,
+  WAIT_FOREVER,
+  WaitOutcome,
+  WIRE_MAGIC,
+} from "../protocol/messages.ts";
+import type { Geometry, SlotKindName } from "../region/layout.ts";
+import { SlotKind } from "../region/layout.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import { type ConnectOptions, checkGeometry, resolveConnection } from "./connect-options.ts";
+import { Segment } from "./segment.ts";
+import { CondVar, Mutex } from "./sync.ts";
+import { Transport } from "./transport.ts";
+
+export type { ConnectOptions } from "./connect-options.ts";
+
+const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+/** Errors after which resuming is pointless: the session is gone or the peer is incompatible. */
+const FINAL = new Set([
+  "SessionUnknown",
+  "LeaseExpired",
+  "VersionMismatch",
+  "PermissionDenied",
+  "RegionInvalid",
+]);
+
+export interface AllocOptions {
+  mode?: AccessModeName;
+  /** A name makes the segment shareable: other clients `open()` it. */
+  name?: string;
+}
+
+export async function connect(options: ConnectOptions = {}): Promise<Client> {
+  const { region, endpoint } = resolveConnection(options);
+  const transport = new Transport(endpoint);
+  try {
+    await transport.open();
+    const client = new Client(transport, region, options);
+    await client.greet();
+    return client;
+  } catch (error) {
+    transport.close();
+    region.close();
+    throw error;
+  }
+}
+
+export class Client {
+  clientId = 0;
+  epoch = 0;
+  leaseMs = 0;
+  vm = "";
+  /** How many times the connection was re-established after the arbiter went away. */
+  reconnects = 0;
+  geometry!: Geometry;
+  words!: Int32Array;
+  private sessionToken = "";
+  private readonly segments = new Map<number, Segment>();
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private recovering: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly transport: Transport,
+    readonly region: MappedRegion,
+    private readonly options: ConnectOptions,
+  ) {}
+
+  /** First hello: learn who we are, check the region matches, protect the data area. */
+  async greet(): Promise<void> {
+    const reply = await this.hello();
+    this.transport.release();
+    this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
+    this.words = this.region.syncWords(this.geometry);
+    const { dataOffset, blockCount, blockSize } = this.geometry;
+    this.region.protect(dataOffset, blockCount * blockSize, PROT_NONE);
+    this.transport.onDisconnect = () => {
+      this.recovering ??= this.recover().finally(() => {
+        this.recovering = undefined;
+      });
+    };
+    this.heartbeat = setInterval(() => this.keepAlive(), Math.max(20, this.leaseMs / 4));
+    this.heartbeat.unref();
+  }
+
+  async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
+    const mode = options.mode ?? "write";
+    const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
+    if (typeof size === "number" && (!Number.isSafeInteger(size) || size <= 0))
+      throw failure("InvalidArgument", `allocate ${size} bytes`, "the size must be a positive whole number");
+    const grant = await this.transport.request("alloc", {
+      ...request,
+      mode: AccessMode[mode],
+      name: options.name ?? "",
+    });
+    return this.adoptGrant(grant);
+  }
+
+  /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
+  async open(name: string, mode: AccessModeName = "read"): Promise<Segment> {
+    return this.adoptGrant(await this.transport.request("open", { name, mode: AccessMode[mode] }));
+  }
+
+  /** @internal Segment.free() */
+  async releaseSegment(segment: Segment): Promise<void> {
+    this.region.protect(segment.offset, segment.capacity, PROT_NONE);
+    this.segments.delete(segment.id);
+    await this.transport.request("free", { segmentId: segment.id });
+  }
+
+  async mutex(name: string, create = true): Promise<Mutex> {
+    const { slot, generation } = await this.openSlot(name, "mutex", create);
+    return new Mutex(this, name, slot, generation);
+  }
+
+  /** The report's condition variable: a lock plus wait/notify, in one slot. */
+  async condvar(name: string, create = true): Promise<CondVar> {
+    const { slot, generation } = await this.openSlot(name, "condvar", create);
+    return new CondVar(this, name, slot, generation);
+  }
+
+  async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
+    const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
+    return this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode });
+  }
+
+  async closeSlot(slot: number): Promise<void> {
+    await this.transport.request("syncClose", { slot });
+  }
+
+  /**
+   * Blocks until word `word` of `slot` no longer holds `expected` (or a wake arrives), or the timeout
+   * passes. Returns false on timeout. The arbiter parks us only if the word still holds `expected`.
+   */
+  async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
+    const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs });
+    return reply.outcome !== WaitOutcome.timedOut;
+  }
+
+  /** Asks the arbiter to wake up to `count` waiters; does not wait for the answer. */
+  wakeWord(slot: number, word: number, count: number): void {
+    this.transport.post("wake", { slot, word, count });
+  }
+
+  async status(): Promise<StatusReport> {
+    const { json } = await this.transport.request("status", {});
+    return JSON.parse(json) as StatusReport;
+  }
+
+  /** Sends a heartbeat if nothing was sent for a quarter lease; cheap enough for a data loop. */
+  keepAlive(): void {
+    if (this.closed || !this.transport.connected || this.transport.lost) return;
+    if (Date.now() - this.transport.lastSentMs >= this.leaseMs / 4) this.transport.post("heartbeat", {});
+  }
+
+  /** Why this client can no longer work (lease expired, arbiter gone), if so. */
+  get lost(): IvshError | undefined {
+    return this.transport.lost;
+  }
+
+  /** Says goodbye (the arbiter releases everything still held) and unmaps the region. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    if (this.transport.connected && !this.transport.lost)
+      await Promise.race([this.transport.request("bye", {}).catch(() => {}), Bun.sleep(1000)]);
+    this.transport.close();
+    this.segments.clear();
+    this.region.close();
+  }
+
+  private adoptGrant(grant: Reply<"alloc">): Segment {
+    const segment = new Segment(this, grant);
+    const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
+    this.region.protect(segment.offset, segment.capacity, prot);
+    this.segments.set(segment.id, segment);
+    return segment;
+  }
+
+  private async hello(): Promise<Reply<"hello">> {
+    const reply = await this.transport.handshake("hello", {
+      magic: WIRE_MAGIC,
+      version: PROTOCOL_VERSION,
+      clientName: this.options.name ?? process.argv.slice(1, 3).join(" ").slice(-64),
+      pid: process.pid,
+      sessionToken: this.sessionToken,
+    });
+    this.clientId = reply.clientId;
+    this.epoch = reply.epoch;
+    this.leaseMs = reply.leaseMs;
+    this.vm = reply.vm;
+    this.sessionToken = reply.sessionToken;
+    return reply;
+  }
+
+  /** Reconnects after the link dropped, resuming the session; gives up after the reconnect timeout. */
+  private async recover(): Promise<void> {
+    const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; Date.now() < deadline && !this.closed; delay = Math.min(delay * 2, 250)) {
+      await Bun.sleep(delay);
+      try {
+        await this.transport.open();
+        await this.hello();
+        this.reconnects++;
+        this.transport.release();
+        return;
+      } catch (error) {
+        if (isIvshError(error) && FINAL.has(error.code)) return this.transport.fail(error);
+        this.transport.close(false);
+      }
+    }
+    this.transport.fail(
+      failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
+    );
+  }
+}

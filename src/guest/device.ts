@@ -1,0 +1,70 @@
+/**
+ * Finding the IVSHMEM device in a guest: PCI vendor 0x1af4, device 0x1110, whose BAR 2 (the shared
+ * region) the kernel exposes as `resource2` (uncached) and, for a prefetchable BAR, `resource2_wc`
+ * (write-combining). The sysfs root is a parameter so tests can point it at a fake tree.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { failure } from "../errors.ts";
+
+export const IVSHMEM_VENDOR = "0x1af4";
+export const IVSHMEM_DEVICE = "0x1110";
+
+export interface IvshmemDevice {
+  /** PCI address, e.g. 0000:00:04.0. */
+  address: string;
+  /** Path of the uncached BAR 2 mapping file. */
+  resource2: string;
+  /** Path of the write-combining mapping file, when the BAR is prefetchable. */
+  resource2Wc: string | undefined;
+  size: number;
+}
+
+function readId(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim().toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+export function findIvshmemDevices(sysfsRoot: string): IvshmemDevice[] {
+  const directory = join(sysfsRoot, "bus/pci/devices");
+  if (!existsSync(directory)) return [];
+  const devices: IvshmemDevice[] = [];
+  for (const address of readdirSync(directory).sort()) {
+    const base = join(directory, address);
+    if (readId(join(base, "vendor")) !== IVSHMEM_VENDOR || readId(join(base, "device")) !== IVSHMEM_DEVICE)
+      continue;
+    const resource2 = join(base, "resource2");
+    if (!existsSync(resource2)) continue;
+    const wc = join(base, "resource2_wc");
+    devices.push({
+      address,
+      resource2,
+      resource2Wc: existsSync(wc) ? wc : undefined,
+      size: statSync(resource2).size,
+    });
+  }
+  return devices;
+}
+
+/** The IVSHMEM device to use: the only one, or the one at `address`. */
+export function findIvshmemDevice(sysfsRoot: string, address?: string): IvshmemDevice {
+  const devices = findIvshmemDevices(sysfsRoot);
+  const chosen = address ? devices.find((device) => device.address === address) : devices[0];
+  if (chosen) return chosen;
+  const where = join(sysfsRoot, "bus/pci/devices");
+  if (address)
+    throw failure(
+      "DeviceNotFound",
+      `use IVSHMEM device ${address}`,
+      `no 1af4:1110 device with that address is in ${where}`,
+    );
+  throw failure(
+    "DeviceNotFound",
+    "find the IVSHMEM device",
+    `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
+      "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
+  );
+}

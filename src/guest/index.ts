@@ -1,0 +1,9 @@
+/** The ivsh client library: what guests and host processes import. */
+
+export { ErrorCode, IvshError, isIvshError } from "../errors.ts";
+export type { StatusReport } from "../host/status.ts";
+export type { AccessModeName } from "../protocol/messages.ts";
+export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
+export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+export { Segment } from "./segment.ts";
+export { CondVar, type LockOutcome, Mutex } from "./sync.ts";

@@ -1,0 +1,27 @@
+/**
+ * Asking the arbiter for its status without mapping the region: what `ivsh status` needs, which may run
+ * where the region file is not readable. The short session it opens is reported as `self`.
+ */
+import type { StatusReport } from "../host/status.ts";
+import { PROTOCOL_VERSION, WIRE_MAGIC } from "../protocol/messages.ts";
+import { type Endpoint, Transport } from "./transport.ts";
+
+export async function fetchStatus(endpoint: Endpoint): Promise<{ report: StatusReport; self: number }> {
+  const transport = new Transport(endpoint);
+  try {
+    await transport.open();
+    const hello = await transport.handshake("hello", {
+      magic: WIRE_MAGIC,
+      version: PROTOCOL_VERSION,
+      clientName: "ivsh status",
+      pid: process.pid,
+      sessionToken: "",
+    });
+    transport.release();
+    const { json } = await transport.request("status", {});
+    await transport.request("bye", {});
+    return { report: JSON.parse(json) as StatusReport, self: hello.clientId };
+  } finally {
+    transport.close();
+  }
+}

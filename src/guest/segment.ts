@@ -1,0 +1,73 @@
+/**
+ * A granted segment: a run of blocks of the region this client may read (and write, if granted so).
+ * Its `bytes` view is the shared memory itself, no copy. After `free()` the blocks are PROT_NONE again,
+ * so a view kept by mistake faults instead of silently reading another owner's data.
+ */
+import { failure } from "../errors.ts";
+import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
+import { blockOffset } from "../region/layout.ts";
+import type { Client } from "./client.ts";
+
+export class Segment {
+  readonly id: number;
+  readonly name: string;
+  readonly mode: AccessModeName;
+  readonly firstBlock: number;
+  readonly blockCount: number;
+  /** Bytes asked for when the segment was allocated (the blocks may hold a little more). */
+  readonly byteLength: number;
+  /** Offset of the segment from the start of the region. */
+  readonly offset: number;
+  /** Bytes of the whole run of blocks. */
+  readonly capacity: number;
+  private view: Uint8Array | undefined;
+  private freed = false;
+
+  constructor(
+    private readonly client: Client,
+    grant: SegmentGrantFields,
+  ) {
+    this.id = grant.segmentId;
+    this.name = grant.name;
+    this.mode = accessModeName(grant.mode) ?? "read";
+    this.firstBlock = grant.firstBlock;
+    this.blockCount = grant.blockCount;
+    this.byteLength = grant.bytes;
+    this.offset = blockOffset(client.geometry, grant.firstBlock);
+    this.capacity = grant.blockCount * client.geometry.blockSize;
+  }
+
+  /** The segment's memory, zero copy: `byteLength` bytes. */
+  get bytes(): Uint8Array {
+    this.checkLive();
+    this.view ??= this.client.region.bytes(this.offset, this.byteLength);
+    return this.view;
+  }
+
+  /** A zero-copy view of part of the segment. */
+  subarray(start: number, end = this.byteLength): Uint8Array {
+    return this.bytes.subarray(start, end);
+  }
+
+  /** Address of the segment's first byte, for libc calls that read or write it in place. */
+  get address(): number {
+    this.checkLive();
+    return this.client.region.address(this.offset);
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+
+  /** Protects the blocks again and gives up this client's grant. */
+  async free(): Promise<void> {
+    this.checkLive();
+    this.freed = true;
+    this.view = undefined;
+    await this.client.releaseSegment(this);
+  }
+
+  private checkLive(): void {
+    if (this.freed) throw failure("NotHeld", `use segment ${this.id}`, "it was freed");
+  }
+}

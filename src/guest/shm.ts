@@ -1,0 +1,81 @@
+/**
+ * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (see examples/). A process
+ * calls `shm_init` once; condition variables are named by the id `shm_create_cv` returns, and `uid` is
+ * the caller's client id as `shm_uid()` returns it (checked, as the report's daemon checked it).
+ */
+import { failure } from "../errors.ts";
+import type { AccessModeName } from "../protocol/messages.ts";
+import { type Client, type ConnectOptions, connect } from "./client.ts";
+import type { Segment } from "./segment.ts";
+import type { CondVar, LockOutcome } from "./sync.ts";
+
+let current: Client | undefined;
+const condvars = new Map<number, CondVar>();
+
+function client(): Client {
+  if (!current) throw failure("ProtocolState", "use the shm_* API", "shm_init() has not been called");
+  return current;
+}
+
+function condvar(cvid: number, uid: number): CondVar {
+  const found = condvars.get(cvid);
+  if (!found)
+    throw failure("NotFound", `use condition variable ${cvid}`, "shm_create_cv() did not return that id");
+  if (uid !== client().clientId)
+    throw failure("PermissionDenied", `use condition variable ${cvid}`, `uid ${uid} is not this client`);
+  return found;
+}
+
+export async function shm_init(options: ConnectOptions = {}): Promise<number> {
+  current ??= await connect(options);
+  return current.clientId;
+}
+
+/** The caller's uid for the cv calls. */
+export function shm_uid(): number {
+  return client().clientId;
+}
+
+/** Allocates `size` bytes (shared under `name` if given); the view is `segment.bytes`. */
+export function shm_alloc(size: number, mode: AccessModeName = "write", name?: string): Promise<Segment> {
+  return client().alloc(size, name === undefined ? { mode } : { mode, name });
+}
+
+/** Attaches to a segment another process allocated under `name`. */
+export function shm_open(name: string, mode: AccessModeName = "write"): Promise<Segment> {
+  return client().open(name, mode);
+}
+
+export function shm_dealloc(segment: Segment): Promise<void> {
+  return segment.free();
+}
+
+/** Creates (or opens, if another process created it first) the condition variable `name`. */
+export async function shm_create_cv(name: string): Promise<number> {
+  const created = await client().condvar(name);
+  condvars.set(created.slot, created);
+  return created.slot;
+}
+
+export function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
+  return condvar(cvid, uid).acquire();
+}
+
+export function shm_release_cv(cvid: number, uid: number): void {
+  condvar(cvid, uid).release();
+}
+
+/** Releases the cv's lock, sleeps until notified, re-acquires. */
+export function shm_wait_cv(cvid: number, uid: number): Promise<boolean> {
+  return condvar(cvid, uid).wait();
+}
+
+export function shm_notify_cv(cvid: number, uid: number): void {
+  condvar(cvid, uid).notify();
+}
+
+export async function shm_finish(): Promise<void> {
+  condvars.clear();
+  await current?.close();
+  current = undefined;
+}

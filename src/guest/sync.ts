@@ -1,0 +1,181 @@
+/**
+ * Mutex and condition variable in a 64-byte slot of the region, shared by every process and VM.
+ *
+ * The lock word (see region/layout.ts) holds the owner's client id, a WAITERS bit and an OWNER_DIED bit,
+ * like a Linux robust futex. lock: one compare-and-swap when free (no RPC at all), a brief spin while
+ * the holder is likely about to let go, then set WAITERS and park in the arbiter with WAIT (which parks
+ * only if the word is unchanged). unlock: one compare-and-swap back to 0; only if WAITERS was set does
+ * it send WAKE. When a holder dies the arbiter swaps its id for OWNER_DIED, and the next lock() says so.
+ *
+ * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
+ * the protected data visible to the next owner in another process or VM.
+ */
+import { failure } from "../errors.ts";
+import { WAIT_FOREVER } from "../protocol/messages.ts";
+import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, LOCK_WAITERS, SlotWord, slotWordIndex } from "../region/layout.ts";
+import type { Client } from "./client.ts";
+
+/** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
+export type LockOutcome = "acquired" | "owner-died";
+
+/** Spin iterations before parking: long enough to cover a short critical section on another core. */
+const SPIN_ITERATIONS = 2000;
+const ALL = 0x7fffffff;
+
+abstract class SlotObject {
+  protected readonly lockIndex: number;
+
+  constructor(
+    protected readonly client: Client,
+    readonly name: string,
+    readonly slot: number,
+    readonly generation: number,
+  ) {
+    this.lockIndex = this.index(SlotWord.lock);
+  }
+
+  protected index(word: number): number {
+    return slotWordIndex(this.client.geometry, this.slot, word);
+  }
+
+  /** Gives up this client's handle on the slot (the slot is freed when the last holder closes it). */
+  async close(): Promise<void> {
+    await this.client.closeSlot(this.slot);
+  }
+
+  /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */
+  tryLock(): LockOutcome | undefined {
+    const words = this.client.words;
+    const me = this.client.clientId;
+    const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
+    if (seen === 0) return "acquired";
+    if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
+    return this.takeFree(seen, me | (seen & LOCK_WAITERS));
+  }
+
+  /** Waits for the lock; `timeoutMs` bounds the wait (a Timeout error when it passes). */
+  async lock(timeoutMs = WAIT_FOREVER): Promise<LockOutcome> {
+    const fast = this.tryLock();
+    if (fast) return fast;
+    return this.lockSlowly(timeoutMs);
+  }
+
+  unlock(): void {
+    const words = this.client.words;
+    const me = this.client.clientId;
+    if (Atomics.compareExchange(words, this.lockIndex, me, 0) === me) return;
+    const seen = Atomics.load(words, this.lockIndex);
+    if ((seen & LOCK_OWNER_MASK) !== me) throw this.notHeld(seen);
+    // Clear the word first, then wake: a waiter woken before the clear would find it still taken.
+    const released = Atomics.exchange(words, this.lockIndex, 0);
+    if (released & LOCK_WAITERS) this.client.wakeWord(this.slot, SlotWord.lock, 1);
+  }
+
+  get owner(): number {
+    return Atomics.load(this.client.words, this.lockIndex) & LOCK_OWNER_MASK;
+  }
+
+  private async lockSlowly(timeoutMs: number): Promise<LockOutcome> {
+    const words = this.client.words;
+    const me = this.client.clientId;
+    for (let spin = 0; spin < SPIN_ITERATIONS; spin++) {
+      const seen = Atomics.load(words, this.lockIndex);
+      if ((seen & LOCK_OWNER_MASK) === 0) {
+        const outcome = this.takeFree(seen, me | (seen & LOCK_WAITERS));
+        if (outcome) return outcome;
+      }
+    }
+    const deadline = timeoutMs === WAIT_FOREVER ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    for (;;) {
+      const seen = Atomics.load(words, this.lockIndex);
+      if ((seen & LOCK_OWNER_MASK) === me)
+        throw failure("InvalidArgument", `lock '${this.name}'`, "this client holds it already");
+      // Having waited, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
+      if ((seen & LOCK_OWNER_MASK) === 0) {
+        const outcome = this.takeFree(seen, me | LOCK_WAITERS);
+        if (outcome) return outcome;
+        continue;
+      }
+      const flagged = seen | LOCK_WAITERS;
+      if (seen !== flagged && Atomics.compareExchange(words, this.lockIndex, seen, flagged) !== seen)
+        continue;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        throw failure("Timeout", `lock '${this.name}'`, `it stayed held by client ${seen & LOCK_OWNER_MASK}`);
+      await this.client.waitWord(this.slot, SlotWord.lock, flagged, Math.min(remaining, WAIT_FOREVER - 1));
+    }
+  }
+
+  /** CAS a free word (0 or OWNER_DIED, with or without WAITERS) to `mine`. */
+  private takeFree(seen: number, mine: number): LockOutcome | undefined {
+    if (Atomics.compareExchange(this.client.words, this.lockIndex, seen, mine) !== seen) return undefined;
+    return seen & LOCK_OWNER_DIED ? "owner-died" : "acquired";
+  }
+
+  private notHeld(seen: number) {
+    const owner = seen & LOCK_OWNER_MASK;
+    const lost = this.client.lost;
+    if (lost) return lost;
+    return failure(
+      "NotHeld",
+      `unlock '${this.name}'`,
+      owner ? `client ${owner} holds it, not this one` : "it is not locked",
+    );
+  }
+}
+
+/** A mutual-exclusion lock shared across processes and VMs. */
+export class Mutex extends SlotObject {}
+
+/**
+ * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken
+ * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do.
+ */
+export class CondVar extends SlotObject {
+  acquire(timeoutMs?: number): Promise<LockOutcome> {
+    return this.lock(timeoutMs);
+  }
+
+  release(): void {
+    this.unlock();
+  }
+
+  /**
+   * Releases the lock, waits for a notify (or the timeout), and takes the lock again. Returns false if
+   * it timed out. Must be called with the lock held.
+   */
+  async wait(timeoutMs = WAIT_FOREVER): Promise<boolean> {
+    const words = this.client.words;
+    const sequenceIndex = this.index(SlotWord.sequence);
+    const waitersIndex = this.index(SlotWord.sequenceWaiters);
+    // Count ourselves in before reading the sequence: a notify after this point either bumps the sequence
+    // we compare against or sees us counted and sends WAKE.
+    Atomics.add(words, waitersIndex, 1);
+    const sequence = Atomics.load(words, sequenceIndex);
+    let signalled = true;
+    try {
+      this.unlock();
+      signalled = await this.client.waitWord(this.slot, SlotWord.sequence, sequence, timeoutMs);
+    } finally {
+      Atomics.sub(words, waitersIndex, 1);
+      await this.lock();
+    }
+    return signalled;
+  }
+
+  notify(): void {
+    this.signal(1);
+  }
+
+  broadcast(): void {
+    this.signal(ALL);
+  }
+
+  private signal(count: number): void {
+    const words = this.client.words;
+    Atomics.add(words, this.index(SlotWord.sequence), 1);
+    // Only pay for an RPC when somebody waits.
+    if (Atomics.load(words, this.index(SlotWord.sequenceWaiters)) > 0)
+      this.client.wakeWord(this.slot, SlotWord.sequence, count);
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The client's connection to the arbiter: Unix socket on the host, TCP (through the VM's bridge) in a
+ * guest. Requests are pipelined by id. If the connection drops while the session is live (the arbiter
+ * was restarted), it reconnects, resumes the session with its token and re-sends every unanswered
+ * request under its original id; the arbiter answers a re-sent mutating request from its journal instead
+ * of running it twice, so nothing is lost or duplicated.
+ */
+import type { Socket, SocketHandler } from "bun";
+import { failure, IvshError, isIvshError } from "../errors.ts";
+import { decodeError, decodeFields, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import { FrameKind, type MessageName, messages, type Reply, type Request } from "../protocol/messages.ts";
+import { Outbox } from "../protocol/outbox.ts";
+
+export type Endpoint = { unix: string } | { hostname: string; port: number };
+
+export function describeEndpoint(endpoint: Endpoint): string {
+  return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
+}
+
+interface Pending {
+  name: MessageName;
+  frame: Uint8Array;
+  resolve(reply: unknown): void;
+  reject(error: IvshError): void;
+}
+
+interface Link {
+  socket: Socket<undefined>;
+  outbox: Outbox;
+}
+
+const CONNECT_TIMEOUT_MS = 3000;
+
+export class Transport {
+  private link: Link | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 1;
+  private closing = false;
+  /** Frames wait in `pending` until the (re)handshake is done: hello must be the first frame on a link. */
+  private held = true;
+  private handshakeId = 0;
+  /** Set once the session is gone for good; every later call fails with it. */
+  lost: IvshError | undefined;
+  /** Called when the link drops unexpectedly; the owner decides whether to reconnect. */
+  onDisconnect: (() => void) | undefined;
+  lastSentMs = 0;
+
+  constructor(readonly endpoint: Endpoint) {}
+
+  get connected(): boolean {
+    return this.link !== undefined;
+  }
+
+  /** Opens the socket (no hello: the caller sends it, as the first request). */
+  async open(): Promise<void> {
+    const decoder = new FrameDecoder();
+    const handlers: SocketHandler<undefined> = {
+      data: (_socket, bytes) => this.received(decoder, bytes),
+      drain: () => this.link?.outbox.flush(),
+      close: (socket) => this.dropped(socket),
+      error: (socket) => this.dropped(socket),
+    };
+    const endpoint = this.endpoint;
+    const connecting =
+      "unix" in endpoint
+        ? Bun.connect({ unix: endpoint.unix, socket: handlers })
+        : Bun.connect({ hostname: endpoint.hostname, port: endpoint.port, socket: handlers });
+    const socket = await withTimeout(
+      connecting,
+      CONNECT_TIMEOUT_MS,
+      `connect to the arbiter at ${describeEndpoint(this.endpoint)}`,
+    ).catch((error: unknown) => {
+      throw isIvshError(error) ? error : unreachable(this.endpoint, error);
+    });
+    this.link = { socket, outbox: new Outbox(socket) };
+    this.held = true;
+  }
+
+  /** Sends a request and resolves with its reply; rejects with the arbiter's error. */
+  request<N extends MessageName>(name: N, fields: Request<N>): Promise<Reply<N>> {
+    return this.enqueue(name, fields, false);
+  }
+
+  /** The hello of a (re)connection: written at once, ahead of everything held. */
+  handshake<N extends MessageName>(name: N, fields: Request<N>): Promise<Reply<N>> {
+    return this.enqueue(name, fields, true);
+  }
+
+  /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
+  release(): void {
+    this.held = false;
+    for (const pending of this.pending.values()) this.write(pending.frame);
+  }
+
+  /** Fire and forget (wakes, heartbeats): the reply is consumed; a fatal error marks the session lost. */
+  post<N extends MessageName>(name: N, fields: Request<N>): void {
+    this.request(name, fields).catch(() => {});
+  }
+
+  /** Fails every unanswered request and all future ones with `error`. */
+  fail(error: IvshError): void {
+    this.lost ??= error;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+
+  /** Ends the link; `final` false drops only this link (recovery will open another). */
+  close(final = true): void {
+    if (final) this.closing = true;
+    const link = this.link;
+    this.link = undefined;
+    link?.socket.end();
+  }
+
+  private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
+    if (this.lost) return Promise.reject(this.lost);
+    const requestId = this.takeRequestId();
+    const { op, request } = messages[name];
+    const frame = encodeFrame(FrameKind.request, op, requestId, request, fields);
+    return new Promise<Reply<N>>((resolve, reject) => {
+      this.pending.set(requestId, { name, frame, resolve: resolve as (reply: unknown) => void, reject });
+      if (urgent) this.handshakeId = requestId;
+      if (urgent || !this.held) this.write(frame);
+    });
+  }
+
+  private takeRequestId(): number {
+    const requestId = this.nextRequestId;
+    this.nextRequestId = this.nextRequestId === 0xffffffff ? 1 : this.nextRequestId + 1;
+    return requestId;
+  }
+
+  private write(frame: Uint8Array): void {
+    if (!this.link) return; // kept in `pending`; resent after the reconnect
+    this.lastSentMs = Date.now();
+    try {
+      this.link.outbox.send(frame);
+    } catch {
+      this.link.socket.end(); // the close handler starts recovery
+    }
+  }
+
+  private received(decoder: FrameDecoder, bytes: Uint8Array): void {
+    decoder.push(bytes);
+    for (;;) {
+      let frame: ReturnType<FrameDecoder["next"]>;
+      try {
+        frame = decoder.next();
+      } catch (error) {
+        this.fail(error as IvshError);
+        this.close();
+        return;
+      }
+      if (!frame) return;
+      const pending = this.pending.get(frame.requestId);
+      if (!pending) continue; // the reply to a request already failed locally
+      this.pending.delete(frame.requestId);
+      if (frame.kind === FrameKind.error) {
+        const error = decodeError(frame.body);
+        if (error.code === "LeaseExpired" || error.code === "SessionUnknown") this.fail(error);
+        pending.reject(error);
+      } else
+        pending.resolve(decodeFields(messages[pending.name].reply, frame.body, `a ${pending.name} reply`));
+    }
+  }
+
+  private dropped(socket: Socket<undefined> | undefined): void {
+    if (!this.link || (socket && this.link.socket !== socket)) return;
+    this.link = undefined;
+    // A hello that was in flight on this link is never answered: fail it so the recovery loop retries.
+    const handshake = this.pending.get(this.handshakeId);
+    if (handshake) {
+      this.pending.delete(this.handshakeId);
+      handshake.reject(failure("ConnectionLost", "greet the arbiter", "the connection closed during hello"));
+    }
+    if (this.closing || this.lost) return;
+    if (this.onDisconnect) this.onDisconnect();
+    else this.fail(failure("ConnectionLost", "talk to the arbiter", "the connection closed"));
+  }
+}
+
+function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
+  const where = describeEndpoint(endpoint);
+  const hint =
+    "unix" in endpoint
+      ? "start it with `ivsh host`, or pass --socket"
+      : "is the VM's bridge up? pass --connect";
+  return new IvshError(
+    "ArbiterUnreachable",
+    `Failed to connect to the arbiter at ${where} since ${String(cause)} (${hint})`,
+    {
+      cause,
+    },
+  );
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, action: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, `no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Block allocator of the arbiter. Free blocks form a doubly linked list threaded through two Int32Arrays,
+ * so taking the head (a single-block alloc) and pushing a freed block are O(1), and any block can be
+ * unlinked in O(1) when a multi-block segment claims a contiguous run of them.
+ *
+ * Freed blocks go to the head of the list: the next single-block alloc reuses the most recently freed
+ * block, whose pages are most likely still warm in the caches of whoever reuses them.
+ */
+import { failure } from "../errors.ts";
+
+const NONE = -1;
+
+export interface BlockRun {
+  firstBlock: number;
+  blockCount: number;
+}
+
+export class BlockAllocator {
+  private readonly next: Int32Array;
+  private readonly previous: Int32Array;
+  private readonly used: Uint8Array;
+  private head = NONE;
+  private freeCount = 0;
+
+  constructor(readonly blockCount: number) {
+    this.next = new Int32Array(blockCount);
+    this.previous = new Int32Array(blockCount);
+    this.used = new Uint8Array(blockCount);
+    for (let block = blockCount - 1; block >= 0; block--) this.push(block);
+  }
+
+  get free(): number {
+    return this.freeCount;
+  }
+
+  isUsed(block: number): boolean {
+    return this.used[block] === 1;
+  }
+
+  /**
+   * Chooses `blockCount` contiguous free blocks without taking them (`claim` does): O(1) for one block,
+   * the head of the free list; first fit over the free map for a run.
+   */
+  choose(blockCount: number): BlockRun {
+    if (!Number.isInteger(blockCount) || blockCount < 1)
+      throw failure("InvalidArgument", `allocate ${blockCount} blocks`, "a segment needs at least one block");
+    if (blockCount > this.freeCount)
+      throw failure(
+        "NoSpace",
+        `allocate ${blockCount} blocks`,
+        `only ${this.freeCount} of ${this.blockCount} blocks are free (free some segments or start the arbiter with a larger --size)`,
+      );
+    if (blockCount === 1) return { firstBlock: this.head, blockCount: 1 };
+    const firstBlock = this.findRun(blockCount);
+    if (firstBlock === NONE)
+      throw failure(
+        "NoSpace",
+        `allocate ${blockCount} contiguous blocks`,
+        `${this.freeCount} blocks are free but no ${blockCount} of them are adjacent (the region is fragmented)`,
+      );
+    return { firstBlock, blockCount };
+  }
+
+  /** Marks a run used: after `choose`, and when a restarted arbiter re-establishes persisted segments. */
+  claim(run: BlockRun): void {
+    this.checkRun(run, "claim");
+    for (let block = run.firstBlock; block < run.firstBlock + run.blockCount; block++)
+      if (this.used[block] === 1)
+        throw failure("StateInvalid", `claim block ${block}`, "it is already part of another segment");
+    for (let block = run.firstBlock; block < run.firstBlock + run.blockCount; block++) this.unlink(block);
+  }
+
+  release(run: BlockRun): void {
+    this.checkRun(run, "release");
+    for (let block = run.firstBlock; block < run.firstBlock + run.blockCount; block++)
+      if (this.used[block] !== 1) throw failure("Internal", `release block ${block}`, "it is already free");
+    // Pushed in reverse so the run sits at the head in ascending order (the next allocs walk it forwards).
+    for (let block = run.firstBlock + run.blockCount - 1; block >= run.firstBlock; block--) this.push(block);
+  }
+
+  private findRun(blockCount: number): number {
+    let runStart = 0;
+    for (let block = 0; block < this.blockCount; block++) {
+      if (this.used[block] === 1) runStart = block + 1;
+      else if (block - runStart + 1 === blockCount) return runStart;
+    }
+    return NONE;
+  }
+
+  private push(block: number): void {
+    this.used[block] = 0;
+    this.previous[block] = NONE;
+    this.next[block] = this.head;
+    if (this.head !== NONE) this.previous[this.head] = block;
+    this.head = block;
+    this.freeCount++;
+  }
+
+  private unlink(block: number): void {
+    const before = this.previous[block]!;
+    const after = this.next[block]!;
+    if (before === NONE) this.head = after;
+    else this.next[before] = after;
+    if (after !== NONE) this.previous[after] = before;
+    this.used[block] = 1;
+    this.freeCount--;
+  }
+
+  private checkRun(run: BlockRun, action: string): void {
+    const { firstBlock, blockCount } = run;
+    if (!Number.isInteger(firstBlock) || !Number.isInteger(blockCount) || firstBlock < 0 || blockCount < 1)
+      throw failure(
+        "InvalidArgument",
+        `${action} blocks ${firstBlock}+${blockCount}`,
+        "that is not a block run",
+      );
+    if (firstBlock + blockCount > this.blockCount)
+      throw failure(
+        "InvalidArgument",
+        `${action} blocks ${firstBlock}+${blockCount}`,
+        `the region has ${this.blockCount}`,
+      );
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The arbiter: owns the region's metadata and serves the protocol on a Unix socket. This file holds its
+ * lifecycle and client liveness; request handling is in ./dispatch.ts, start-up in ./setup.ts.
+ *
+ * Liveness: a closed connection ends its session at once. A connection that stays open while its client
+ * is frozen (SIGSTOP, a paused VM) is caught by the lease: no frame for `leaseMs` and the session ends,
+ * and the client's next frame is answered "lease expired". Sessions restored after a restart have
+ * `leaseMs` from the restart to reconnect.
+ */
+import type { UnixSocketListener } from "bun";
+import { failure } from "../errors.ts";
+import { messages } from "../protocol/messages.ts";
+import { SLOT_WORDS } from "../region/layout.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import { Connection } from "./connection.ts";
+import { handleData } from "./dispatch.ts";
+import { listenUnix } from "./listener.ts";
+import { prepareRegion, type RegionOptions } from "./setup.ts";
+import { RegionSlots } from "./slots.ts";
+import { ArbiterState, type Limits } from "./state.ts";
+import { StateFile } from "./state-file.ts";
+import { WaitQueue } from "./wait-queue.ts";
+
+export interface ArbiterOptions extends RegionOptions, Limits {
+  socketPath: string;
+  leaseMs: number;
+}
+
+interface Liveness {
+  connection: Connection | undefined;
+  lastSeenMs: number;
+}
+
+export class Arbiter {
+  readonly waits = new WaitQueue();
+  readonly liveness = new Map<number, Liveness>();
+  private server: UnixSocketListener<Connection> | undefined;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly options: ArbiterOptions,
+    readonly region: MappedRegion,
+    readonly state: ArbiterState,
+    readonly slots: RegionSlots,
+    private readonly stateFile: StateFile,
+    /** Things worth telling the operator about start-up (state recovered, discarded, ...). */
+    readonly notes: string[],
+  ) {}
+
+  get epoch(): number {
+    return this.state.epoch;
+  }
+
+  async listen(): Promise<void> {
+    this.server = await listenUnix(this.options.socketPath, {
+      open: (socket) => {
+        socket.data = new Connection(socket);
+      },
+      data: (socket, bytes) => handleData(this, socket.data, bytes),
+      drain: (socket) => socket.data.outbox.flush(),
+      close: (socket) => this.connectionClosed(socket.data),
+      error: (socket) => this.connectionClosed(socket.data),
+    });
+    const period = Math.max(20, Math.min(1000, this.options.leaseMs / 4));
+    this.sweeper = setInterval(() => this.sweep(), period);
+  }
+
+  /** Registers a session as live on `connection` (a new session or a resumed one). */
+  attach(clientId: number, connection: Connection): void {
+    this.liveness.set(clientId, { connection, lastSeenMs: Date.now() });
+    connection.clientId = clientId;
+  }
+
+  touch(clientId: number): void {
+    const live = this.liveness.get(clientId);
+    if (live) live.lastSeenMs = Date.now();
+  }
+
+  connectionOf(clientId: number): Connection | undefined {
+    return this.liveness.get(clientId)?.connection;
+  }
+
+  /** Ends a session for good: gives back what it held and wakes whoever waits on what it held. */
+  endSession(clientId: number): void {
+    if (!this.state.sessions.has(clientId)) return;
+    this.waits.dropClient(clientId);
+    for (const slot of this.state.endSession(clientId)) this.wakeSlot(slot);
+    this.liveness.delete(clientId);
+  }
+
+  /** Wakes every waiter on any word of `slot` so each re-checks what it waits for. */
+  wakeSlot(slot: number): void {
+    for (let word = 0; word < SLOT_WORDS; word++)
+      this.waits.wake(this.slots.index(slot, word), Number.MAX_SAFE_INTEGER);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    this.server?.stop(true);
+    this.stateFile.close();
+    this.region.close();
+  }
+
+  private connectionClosed(connection: Connection): void {
+    connection.phase = "closing";
+    const clientId = connection.clientId;
+    if (clientId !== 0 && this.connectionOf(clientId) === connection) this.endSession(clientId);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [clientId, live] of this.liveness)
+      if (now - live.lastSeenMs > this.options.leaseMs) this.expire(clientId, live.connection);
+    if (this.stateFile.needsCompaction) this.stateFile.compact(this.state.snapshot(this.options.regionPath));
+  }
+
+  private expire(clientId: number, connection: Connection | undefined): void {
+    const error = failure(
+      "LeaseExpired",
+      `keep client ${clientId}'s session`,
+      `no heartbeat arrived for ${this.options.leaseMs} ms (lease expired): its grants and locks were released`,
+    );
+    this.waits.settleClient(clientId, (waiter) =>
+      connection?.fail(messages.wait.op, waiter.requestId, error),
+    );
+    this.endSession(clientId);
+    if (connection) connection.leaseExpiredError = error;
+  }
+}
+
+export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
+  const prepared = prepareRegion(options);
+  const { region, geometry } = prepared;
+  try {
+    const slots = new RegionSlots(region.syncWords(geometry), geometry);
+    const state = new ArbiterState(geometry, options, slots);
+    for (const record of prepared.records) state.apply(record);
+    state.commit({ t: "epoch", epoch: prepared.epoch });
+    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
+    state.attachJournal(stateFile);
+    const arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
+    // Restored sessions get one lease, counted from now, to come back.
+    for (const clientId of state.sessions.keys())
+      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now() });
+    await arbiter.listen();
+    return arbiter;
+  } catch (error) {
+    region.close();
+    throw error;
+  }
+}

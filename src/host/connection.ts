@@ -1,0 +1,68 @@
+/**
+ * One client connection as the arbiter sees it: the byte stream split into frames, replies queued in
+ * order, and where the connection is in the handshake (identify? → hello → requests).
+ */
+import type { Socket } from "bun";
+import { IvshError } from "../errors.ts";
+import { encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
+import { Outbox } from "../protocol/outbox.ts";
+
+export type ConnectionPhase = "greeting" | "ready" | "closing";
+
+export class Connection {
+  readonly decoder = new FrameDecoder();
+  readonly outbox: Outbox;
+  phase: ConnectionPhase = "greeting";
+  /** VM identity, from a bridge's identify frame; host processes connecting directly are "host". */
+  vm = "host";
+  identified = false;
+  clientId = 0;
+  /** Set when this connection's session expired: its next frame gets this error, then the connection closes. */
+  leaseExpiredError: IvshError | undefined;
+
+  constructor(readonly socket: Socket<Connection>) {
+    this.outbox = new Outbox(socket);
+  }
+
+  reply<N extends MessageName>(name: N, requestId: number, fields: Reply<N>): void {
+    this.sendFrame(encodeFrame(FrameKind.reply, messages[name].op, requestId, messages[name].reply, fields));
+  }
+
+  /** A reply the journal cached as plain fields (a re-sent request after a reconnect). */
+  replyRaw(
+    op: number,
+    requestId: number,
+    schema: Record<string, string>,
+    fields: Record<string, number | string>,
+  ) {
+    this.sendFrame(encodeFrame(FrameKind.reply, op, requestId, schema as never, fields));
+  }
+
+  fail(op: number, requestId: number, error: IvshError): void {
+    this.sendFrame(encodeErrorFrame(op, requestId, error));
+  }
+
+  /** Answers with an error, then closes once the answer is out: for frames that end the conversation. */
+  failAndClose(op: number, requestId: number, error: IvshError): void {
+    this.fail(op, requestId, error);
+    this.close();
+  }
+
+  close(): void {
+    if (this.phase === "closing") return;
+    this.phase = "closing";
+    // end() flushes what the kernel already has; anything still queued here is lost with the peer anyway.
+    this.socket.end();
+  }
+
+  private sendFrame(frame: Uint8Array): void {
+    if (this.phase === "closing") return;
+    try {
+      this.outbox.send(frame);
+    } catch (error) {
+      if (!(error instanceof IvshError)) throw error;
+      this.close();
+    }
+  }
+}

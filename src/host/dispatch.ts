@@ -1,0 +1,137 @@
+/**
+ * From bytes to answers. The policy, per docs/protocol.md:
+ * - a frame that cannot be read (bad length, bad header, truncated body, unknown op, wrong version, a
+ *   request out of order) is answered with an error and its connection is closed;
+ * - a well-formed request that cannot be granted (no space, permission denied, ...) is answered with an
+ *   error and the connection stays;
+ * - nothing one connection sends can disturb another: every failure is caught per frame.
+ */
+import { failure, IvshError } from "../errors.ts";
+import { log } from "../log.ts";
+import { decodeFields, type Frame } from "../protocol/codec.ts";
+import {
+  FrameKind,
+  type MessageName,
+  MUTATING,
+  messageNameOf,
+  messages,
+  PROTOCOL_VERSION,
+  type Reply,
+  type Request,
+  WIRE_MAGIC,
+} from "../protocol/messages.ts";
+import type { Arbiter } from "./arbiter.ts";
+import type { Connection } from "./connection.ts";
+import { handlers } from "./handlers.ts";
+
+/** Errors after which the conversation cannot go on. */
+const FATAL = new Set([
+  "BadFrame",
+  "VersionMismatch",
+  "UnknownOp",
+  "ProtocolState",
+  "SessionUnknown",
+  "LeaseExpired",
+]);
+
+export function handleData(arbiter: Arbiter, connection: Connection, bytes: Uint8Array): void {
+  connection.decoder.push(bytes);
+  for (;;) {
+    if (connection.phase === "closing") return;
+    let frame: Frame | undefined;
+    try {
+      frame = connection.decoder.next();
+    } catch (error) {
+      connection.failAndClose(0, 0, asIvshError(error));
+      return;
+    }
+    if (!frame) return;
+    handleFrame(arbiter, connection, frame);
+  }
+}
+
+function handleFrame(arbiter: Arbiter, connection: Connection, frame: Frame): void {
+  const { op, requestId } = frame;
+  try {
+    const name = checkFrame(connection, frame);
+    if (connection.clientId !== 0) arbiter.touch(connection.clientId);
+    if (name === "hello") checkVersion(frame.body);
+    const request = decodeFields(messages[name].request, frame.body, `a ${name} request`);
+    const reply = run(arbiter, connection, name, request, requestId);
+    if (reply) connection.reply(name, requestId, reply);
+  } catch (error) {
+    const problem = asIvshError(error);
+    if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
+    if (FATAL.has(problem.code)) connection.failAndClose(op, requestId, problem);
+    else connection.fail(op, requestId, problem);
+  }
+}
+
+/** Validates a frame's place in the conversation and names its message. */
+function checkFrame(connection: Connection, frame: Frame): MessageName {
+  if (connection.leaseExpiredError) throw connection.leaseExpiredError;
+  if (frame.kind !== FrameKind.request)
+    throw failure("BadFrame", `handle frame op ${frame.op}`, "clients send requests, not replies");
+  const name = messageNameOf(frame.op);
+  if (!name) throw failure("UnknownOp", `handle op ${frame.op}`, "this arbiter has no such operation");
+  const greeting = name === "hello" || name === "identify";
+  if (connection.phase === "greeting" && !greeting)
+    throw failure("ProtocolState", `handle ${name}`, "the first request on a connection must be hello");
+  if (connection.phase === "ready" && greeting)
+    throw failure("ProtocolState", `handle ${name}`, "this connection has already said hello");
+  if (name === "identify" && connection.identified)
+    throw failure(
+      "ProtocolState",
+      "handle identify",
+      "the connection's VM identity is already set (by its bridge)",
+    );
+  return name;
+}
+
+/** Magic and version are the first six bytes of a hello: checked before anything else is decoded. */
+function checkVersion(body: Uint8Array): void {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (body.byteLength < 6 || view.getUint32(0, true) !== WIRE_MAGIC)
+    throw failure(
+      "VersionMismatch",
+      "greet the client",
+      "its hello does not start with the ivsh magic (not an ivsh client?)",
+    );
+  const version = view.getUint16(4, true);
+  if (version !== PROTOCOL_VERSION)
+    throw failure(
+      "VersionMismatch",
+      "greet the client",
+      `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (use the same ivsh release on both sides)`,
+    );
+}
+
+function run<N extends MessageName>(
+  arbiter: Arbiter,
+  connection: Connection,
+  name: N,
+  request: Request<N>,
+  requestId: number,
+): Reply<N> | undefined {
+  const handler = handlers[name] as (
+    a: Arbiter,
+    c: Connection,
+    r: Request<N>,
+    id: number,
+  ) => Reply<N> | undefined;
+  if (!MUTATING.has(name)) return handler(arbiter, connection, request, requestId);
+  const session = arbiter.state.session(connection.clientId);
+  const cached = arbiter.state.cachedReply(session, requestId, name);
+  if (cached) return cached as Reply<N>;
+  const reply = handler(arbiter, connection, request, requestId);
+  if (reply) arbiter.state.rememberReply(session, requestId, name, reply as Record<string, number | string>);
+  return reply;
+}
+
+function asIvshError(error: unknown): IvshError {
+  if (error instanceof IvshError) return error;
+  return new IvshError(
+    "Internal",
+    `Failed to handle a request since the arbiter hit a bug: ${String(error)}`,
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * One function per operation. Each gets a decoded, validated-in-shape request and returns its reply, or
+ * undefined when the reply comes later (a parked wait). They throw IvshError for requests that cannot be
+ * granted; ./dispatch.ts turns that into an error reply.
+ */
+import { failure } from "../errors.ts";
+import {
+  AccessMode,
+  type AccessModeName,
+  accessModeName,
+  type MessageName,
+  type Reply,
+  type Request,
+  type SegmentGrantFields,
+  WaitOutcome,
+} from "../protocol/messages.ts";
+import { SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
+import type { Arbiter } from "./arbiter.ts";
+import type { Connection } from "./connection.ts";
+import type { Segment, Session } from "./state.ts";
+import { statusReport } from "./status.ts";
+
+type Handler<N extends MessageName> = (
+  arbiter: Arbiter,
+  connection: Connection,
+  request: Request<N>,
+  requestId: number,
+) => Reply<N> | undefined;
+
+export const handlers: { [N in MessageName]: Handler<N> } = {
+  identify(_arbiter, connection, { vm }) {
+    if (!vm || vm.length > 64 || !/^[\w.-]+$/.test(vm))
+      throw failure(
+        "ProtocolState",
+        "identify the VM",
+        `'${vm}' is not a VM name (letters, digits, '.', '_', '-')`,
+      );
+    connection.vm = vm;
+    connection.identified = true;
+    return {};
+  },
+
+  hello(arbiter, connection, request) {
+    const session = request.sessionToken
+      ? resume(arbiter, connection, request.sessionToken)
+      : arbiter.state.openSession(request.clientName, request.pid, connection.vm);
+    arbiter.attach(session.clientId, connection);
+    connection.phase = "ready";
+    const { geometry } = arbiter.state;
+    return {
+      clientId: session.clientId,
+      epoch: arbiter.epoch,
+      sessionToken: session.token,
+      leaseMs: arbiter.options.leaseMs,
+      resumed: request.sessionToken ? 1 : 0,
+      vm: session.vm,
+      ...geometry,
+    };
+  },
+
+  alloc(arbiter, connection, { bytes, blocks, mode, name }) {
+    const session = sessionOf(arbiter, connection);
+    return grantReply(arbiter.state.allocate(session, bytes, blocks, modeOf(mode), name), session);
+  },
+
+  open(arbiter, connection, { name, mode }) {
+    const session = sessionOf(arbiter, connection);
+    return grantReply(arbiter.state.open(session, name, modeOf(mode)), session);
+  },
+
+  free(arbiter, connection, { segmentId }) {
+    return { released: arbiter.state.free(sessionOf(arbiter, connection), segmentId) ? 1 : 0 };
+  },
+
+  syncOpen(arbiter, connection, { name, kind, create }) {
+    const session = sessionOf(arbiter, connection);
+    const { object, created } = arbiter.state.openSync(session, name, kindOf(kind), create);
+    return { slot: object.slot, generation: object.generation, created: created ? 1 : 0 };
+  },
+
+  syncClose(arbiter, connection, { slot }) {
+    arbiter.state.closeSync(sessionOf(arbiter, connection), slot);
+    return {};
+  },
+
+  wait(arbiter, connection, { slot, word, expected, timeoutMs }, requestId) {
+    const key = heldWord(arbiter, connection, slot, word);
+    // The futex check: park only if the word still holds what the caller saw. A waker changes the word
+    // before it sends wake, so either we see the change here or the wake finds us parked.
+    if (Atomics.load(arbiter.slots.words, key) !== expected) return { outcome: WaitOutcome.valueChanged };
+    if (timeoutMs === 0) return { outcome: WaitOutcome.timedOut };
+    const settle = (outcome: number) => connection.reply("wait", requestId, { outcome });
+    arbiter.waits.park(key, { clientId: connection.clientId, requestId, settle }, timeoutMs);
+    return undefined;
+  },
+
+  wake(arbiter, connection, { slot, word, count }) {
+    if (count === 0) throw failure("InvalidArgument", `wake slot ${slot}`, "the count is 0");
+    return { woken: arbiter.waits.wake(heldWord(arbiter, connection, slot, word), count) };
+  },
+
+  heartbeat(arbiter) {
+    return { leaseMs: arbiter.options.leaseMs };
+  },
+
+  status(arbiter) {
+    return { json: JSON.stringify(statusReport(arbiter)) };
+  },
+
+  bye(arbiter, connection, _request, requestId) {
+    arbiter.endSession(connection.clientId);
+    connection.reply("bye", requestId, {});
+    connection.close();
+    return undefined;
+  },
+};
+
+function resume(arbiter: Arbiter, connection: Connection, token: string): Session {
+  const session = arbiter.state.sessionByToken(token);
+  if (!session)
+    throw failure(
+      "SessionUnknown",
+      "resume the session",
+      "the arbiter no longer knows it (it was reclaimed when its lease ran out, or the state was reset)",
+    );
+  const current = arbiter.connectionOf(session.clientId);
+  if (current && current !== connection && current.phase !== "closing")
+    throw failure(
+      "ProtocolState",
+      `resume client ${session.clientId}`,
+      "another connection is using that session",
+    );
+  if (session.vm !== connection.vm)
+    throw failure(
+      "PermissionDenied",
+      `resume client ${session.clientId}`,
+      `the session belongs to VM '${session.vm}'`,
+    );
+  return session;
+}
+
+function sessionOf(arbiter: Arbiter, connection: Connection): Session {
+  return arbiter.state.session(connection.clientId);
+}
+
+function modeOf(value: number): AccessModeName {
+  const mode = accessModeName(value);
+  if (!mode)
+    throw failure(
+      "InvalidArgument",
+      "grant access",
+      `mode ${value} is not read (1), write (2) or write-exclusive (3)`,
+    );
+  return mode;
+}
+
+function kindOf(value: number): SlotKindName {
+  const kind = (Object.keys(SlotKind) as (keyof typeof SlotKind)[]).find((name) => SlotKind[name] === value);
+  if (!kind || kind === "free")
+    throw failure("InvalidArgument", "open a synchronisation object", `kind ${value} is unknown`);
+  return kind;
+}
+
+function heldWord(arbiter: Arbiter, connection: Connection, slot: number, word: number): number {
+  arbiter.state.heldSlot(sessionOf(arbiter, connection), slot);
+  if (word >= SLOT_WORDS)
+    throw failure("InvalidArgument", `use word ${word} of slot ${slot}`, `a slot has ${SLOT_WORDS} words`);
+  return arbiter.slots.index(slot, word);
+}
+
+function grantReply(segment: Segment, session: Session): SegmentGrantFields {
+  const mode = session.grants.get(segment.id)!;
+  const { id: segmentId, firstBlock, blockCount, bytes, name } = segment;
+  return { segmentId, firstBlock, blockCount, bytes, mode: AccessMode[mode], name };
+}

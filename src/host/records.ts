@@ -1,0 +1,46 @@
+/**
+ * What the arbiter persists: one JSON object per line in the --state file. A record states an effect
+ * (this segment now occupies these blocks), never a request to re-run, so replay does not depend on the
+ * allocator making the same choices twice. A snapshot is the same records describing the current state.
+ */
+import type { AccessModeName } from "../protocol/messages.ts";
+import type { Geometry, SlotKindName } from "../region/layout.ts";
+
+export const STATE_FORMAT = 1;
+
+export type StateRecord =
+  /** First line of every state file: what region it describes and the id counters. */
+  | {
+      t: "begin";
+      format: number;
+      region: string;
+      geometry: Geometry;
+      epoch: number;
+      nextClientId: number;
+      nextSegmentId: number;
+    }
+  | { t: "epoch"; epoch: number }
+  | { t: "session"; clientId: number; token: string; name: string; pid: number; vm: string }
+  | { t: "session-end"; clientId: number }
+  | {
+      t: "segment";
+      id: number;
+      name: string;
+      firstBlock: number;
+      blockCount: number;
+      bytes: number;
+      creator: number;
+    }
+  | { t: "grant"; segmentId: number; clientId: number; mode: AccessModeName }
+  | { t: "ungrant"; segmentId: number; clientId: number }
+  | { t: "segment-free"; segmentId: number }
+  | { t: "sync"; slot: number; name: string; kind: SlotKindName; generation: number }
+  | { t: "sync-hold"; slot: number; clientId: number }
+  | { t: "sync-release"; slot: number; clientId: number }
+  | { t: "sync-free"; slot: number }
+  /** The reply to a mutating request, so a request re-sent after a reconnect is answered, not re-run. */
+  | { t: "reply"; clientId: number; requestId: number; op: string; reply: Record<string, number | string> };
+
+export interface Journal {
+  append(record: StateRecord): void;
+}

@@ -1,0 +1,115 @@
+/**
+ * Arbiter start-up: map the region and bring back the persisted state, or format both afresh.
+ *
+ * - state file present and describing this region: resume. Every allocation, name and grant comes back;
+ *   the header keeps its data and gets a new epoch.
+ * - no state file: format the region (new header, zeroed slots) and start empty.
+ * - state file present but the region file was just created (a host reboot emptied /dev/shm): the memory
+ *   it describes is gone, so start empty and say so.
+ * - state file describing another geometry: refuse; silently dropping allocations would lose work.
+ */
+import { existsSync } from "node:fs";
+import { failure } from "../errors.ts";
+import {
+  computeGeometry,
+  type Geometry,
+  invalidateHeader,
+  readEpoch,
+  SLOT_BYTES,
+  sameGeometry,
+  writeEpoch,
+  writeHeader,
+} from "../region/layout.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import { createOrOpenRegionFile } from "../region/mapping.ts";
+import { STATE_FORMAT, type StateRecord } from "./records.ts";
+import { loadStateFile } from "./state-file.ts";
+
+export interface RegionOptions {
+  regionPath: string;
+  regionSize: number;
+  blockSize: number;
+  slotCount: number;
+  statePath: string;
+}
+
+export interface PreparedRegion {
+  region: MappedRegion;
+  geometry: Geometry;
+  epoch: number;
+  /** Records to replay (empty when formatted afresh). */
+  records: StateRecord[];
+  notes: string[];
+}
+
+export function prepareRegion(options: RegionOptions): PreparedRegion {
+  const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
+  const loaded = loadStateFile(options.statePath);
+  const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
+  try {
+    const notes: string[] = [];
+    if (loaded?.tornTail) notes.push(`ignored a half-written last record in ${options.statePath}`);
+    const begin = loaded?.records[0];
+    if (begin?.t === "begin" && !created) {
+      checkStateMatches(begin, geometry, options);
+      const epoch = Math.max(begin.epoch, readEpoch(region.headerWords())) + 1;
+      writeEpoch(region.syncWords(geometry), epoch, process.pid);
+      return { region, geometry, epoch, records: loaded?.records ?? [], notes };
+    }
+    if (begin)
+      notes.push(
+        `${options.regionPath} was just created, so the allocations in ${options.statePath} are gone`,
+      );
+    const epoch = previousEpoch(region, created) + 1;
+    format(region, geometry, epoch);
+    return { region, geometry, epoch, records: [], notes };
+  } catch (error) {
+    region.close();
+    throw error;
+  }
+}
+
+function checkStateMatches(
+  begin: Extract<StateRecord, { t: "begin" }>,
+  geometry: Geometry,
+  options: RegionOptions,
+) {
+  if (begin.format !== STATE_FORMAT)
+    throw failure(
+      "StateInvalid",
+      `resume from ${options.statePath}`,
+      `its format is ${begin.format}, not ${STATE_FORMAT}`,
+    );
+  if (!sameGeometry(begin.geometry, geometry))
+    throw failure(
+      "StateInvalid",
+      `resume from ${options.statePath}`,
+      `it describes a ${begin.geometry.regionSize}-byte region of ${begin.geometry.blockSize}-byte blocks and ` +
+        `${begin.geometry.slotCount} slots, but the flags ask for ${geometry.regionSize}, ${geometry.blockSize} and ` +
+        `${geometry.slotCount} (pass the same flags, or remove the state file to discard its allocations)`,
+    );
+  if (begin.region !== options.regionPath && existsSync(begin.region))
+    throw failure(
+      "StateInvalid",
+      `resume from ${options.statePath}`,
+      `it belongs to the region ${begin.region}, not ${options.regionPath}`,
+    );
+}
+
+/** The epoch the region last had, so a re-format still moves forwards. */
+function previousEpoch(region: MappedRegion, created: boolean): number {
+  if (created) return 0;
+  try {
+    return region.readHeader().epoch;
+  } catch {
+    return 0;
+  }
+}
+
+/** A fresh header over zeroed slots; the version word is written last inside writeHeader. */
+function format(region: MappedRegion, geometry: Geometry, epoch: number): void {
+  const words = region.syncWords(geometry);
+  invalidateHeader(words);
+  words.fill(0, geometry.slotOffset >> 2, (geometry.slotOffset + geometry.slotCount * SLOT_BYTES) >> 2);
+  writeHeader(words, { ...geometry, epoch, arbiterPid: process.pid });
+}

@@ -1,0 +1,59 @@
+/**
+ * The arbiter's hands on the synchronisation slots in shared memory. Clients change these words with
+ * atomics and never wait for the arbiter; the arbiter touches them only to set up or clear a slot, to read
+ * a word before parking a waiter, and to release the locks of a client that died.
+ */
+import {
+  type Geometry,
+  LOCK_OWNER_DIED,
+  LOCK_OWNER_MASK,
+  LOCK_WAITERS,
+  SLOT_WORDS,
+  SlotKind,
+  type SlotKindName,
+  SlotWord,
+  slotWordIndex,
+} from "../region/layout.ts";
+import type { SlotMemory } from "./state.ts";
+
+export class RegionSlots implements SlotMemory {
+  constructor(
+    readonly words: Int32Array,
+    private readonly geometry: Geometry,
+  ) {}
+
+  index(slot: number, word: number): number {
+    return slotWordIndex(this.geometry, slot, word);
+  }
+
+  load(slot: number, word: number): number {
+    // Acquire load: the waiter's expected value must be compared against the latest store of any process.
+    return Atomics.load(this.words, this.index(slot, word));
+  }
+
+  initialise(slot: number, kind: SlotKindName, generation: number): void {
+    for (let word = 0; word < SLOT_WORDS; word++) Atomics.store(this.words, this.index(slot, word), 0);
+    Atomics.store(this.words, this.index(slot, SlotWord.kind), SlotKind[kind]);
+    // Written last: a client that checks the generation it was given also sees the zeroed words.
+    Atomics.store(this.words, this.index(slot, SlotWord.generation), generation);
+  }
+
+  clear(slot: number): void {
+    for (let word = 0; word < SLOT_WORDS; word++) Atomics.store(this.words, this.index(slot, word), 0);
+  }
+
+  /**
+   * Robust-futex style release: if the dead client owns the lock word, swap its id for OWNER_DIED, keeping
+   * the waiters bit so the next owner still wakes the others. A CAS loop, because live clients may be
+   * setting the waiters bit at the same moment.
+   */
+  releaseDeadOwner(slot: number, clientId: number): boolean {
+    const index = this.index(slot, SlotWord.lock);
+    for (;;) {
+      const current = Atomics.load(this.words, index);
+      if ((current & LOCK_OWNER_MASK) !== clientId) return false;
+      const released = LOCK_OWNER_DIED | (current & LOCK_WAITERS);
+      if (Atomics.compareExchange(this.words, index, current, released) === current) return true;
+    }
+  }
+}

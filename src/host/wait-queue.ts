@@ -1,0 +1,87 @@
+/**
+ * Parked waiters, keyed by the global index of the word they wait on: the arbiter side of the cross-VM
+ * futex. The server decides whether to park (by reading the word); this only keeps the queues, fires
+ * timeouts and hands out wake-ups in FIFO order.
+ */
+import { WAIT_FOREVER, WaitOutcome } from "../protocol/messages.ts";
+
+export interface Waiter {
+  clientId: number;
+  requestId: number;
+  /** Delivers the outcome to the client (a reply frame). Called exactly once. */
+  settle(outcome: number): void;
+}
+
+interface Parked extends Waiter {
+  key: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export class WaitQueue {
+  private readonly byKey = new Map<number, Set<Parked>>();
+  private readonly byClient = new Map<number, Set<Parked>>();
+
+  park(key: number, waiter: Waiter, timeoutMs: number): void {
+    const parked: Parked = { ...waiter, key, timer: undefined };
+    if (timeoutMs !== WAIT_FOREVER)
+      parked.timer = setTimeout(() => this.settle(parked, WaitOutcome.timedOut), timeoutMs);
+    setOf(this.byKey, key).add(parked);
+    setOf(this.byClient, waiter.clientId).add(parked);
+  }
+
+  /** Wakes up to `count` waiters on `key`, oldest first; returns how many. */
+  wake(key: number, count: number): number {
+    const queue = this.byKey.get(key);
+    let woken = 0;
+    if (!queue) return 0;
+    for (const parked of queue) {
+      if (woken >= count) break;
+      this.settle(parked, WaitOutcome.woken);
+      woken++;
+    }
+    return woken;
+  }
+
+  /** Removes a client's waiters without answering them (its connection is gone). */
+  dropClient(clientId: number): void {
+    for (const parked of this.byClient.get(clientId) ?? []) this.remove(parked);
+  }
+
+  /** Removes and answers every waiter of a client, e.g. with an error when its lease expired. */
+  settleClient(clientId: number, settle: (waiter: Waiter) => void): void {
+    for (const parked of this.byClient.get(clientId) ?? []) {
+      this.remove(parked);
+      settle(parked);
+    }
+  }
+
+  count(key: number): number {
+    return this.byKey.get(key)?.size ?? 0;
+  }
+
+  private settle(parked: Parked, outcome: number): void {
+    this.remove(parked);
+    parked.settle(outcome);
+  }
+
+  private remove(parked: Parked): void {
+    if (parked.timer) clearTimeout(parked.timer);
+    deleteFrom(this.byKey, parked.key, parked);
+    deleteFrom(this.byClient, parked.clientId, parked);
+  }
+}
+
+function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {
+  const existing = map.get(key);
+  if (existing) return existing;
+  const created = new Set<V>();
+  map.set(key, created);
+  return created;
+}
+
+function deleteFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

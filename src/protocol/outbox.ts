@@ -1,0 +1,60 @@
+/**
+ * Ordered frame output over a Bun socket. `socket.write` may take only part of a buffer when the kernel's
+ * send buffer is full; the rest waits here until the socket's drain event. A peer that stops reading
+ * while we keep producing is cut off at `limitBytes` instead of growing memory without bound.
+ */
+import { failure } from "../errors.ts";
+
+export interface WritableSocket {
+  write(data: Uint8Array): number;
+}
+
+export class Outbox {
+  private readonly queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+
+  constructor(
+    private readonly socket: WritableSocket,
+    private readonly limitBytes = 64 << 20,
+  ) {}
+
+  send(frame: Uint8Array): void {
+    if (this.queue.length > 0) {
+      this.enqueue(frame);
+      return;
+    }
+    const written = this.socket.write(frame);
+    if (written < 0) throw failure("ConnectionLost", "send a frame", "the socket is closed");
+    if (written < frame.byteLength) this.enqueue(frame.subarray(written));
+  }
+
+  /** Writes what the socket will take now; call from the socket's drain handler. */
+  flush(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const written = this.socket.write(head);
+      if (written <= 0) return;
+      this.queuedBytes -= written;
+      if (written < head.byteLength) {
+        this.queue[0] = head.subarray(written);
+        return;
+      }
+      this.queue.shift();
+    }
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0;
+  }
+
+  private enqueue(bytes: Uint8Array): void {
+    if (this.queuedBytes + bytes.byteLength > this.limitBytes)
+      throw failure(
+        "ConnectionLost",
+        "queue a frame",
+        `the peer has not read ${this.queuedBytes} bytes already sent`,
+      );
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.byteLength;
+  }
+}
