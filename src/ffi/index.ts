@@ -71,6 +71,19 @@ export function syncFd(fd: number, path: string): void {
   check(libc.fsync(fd), "fsync", path);
 }
 
+/**
+ * Takes an exclusive advisory lock on an open file without waiting; false if another process holds it.
+ * The kernel drops the lock when the holder exits, however it exits (kill -9 included).
+ */
+export function tryLockExclusive(fd: number, path: string): boolean {
+  const LOCK_EX = 2;
+  const LOCK_NB = 4;
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === EAGAIN) return false;
+  throw new SystemCallError("flock", path, errno);
+}
+
 /** st_size of an open file (x86-64 `struct stat`: 144 bytes, st_size at offset 48). */
 export function fileSize(fd: number, path: string): number {
   const stat = new BigInt64Array(18);

@@ -12,6 +12,7 @@ export const libc = dlopen("libc.so.6", {
   ftruncate: { args: [i32, i64], returns: i32 },
   fstat: { args: [i32, ptr], returns: i32 },
   fsync: { args: [i32], returns: i32 },
+  flock: { args: [i32, i32], returns: i32 },
   mmap: { args: [ptr, u64, i32, i32, i32, i64], returns: ptr },
   munmap: { args: [ptr, u64], returns: i32 },
   mprotect: { args: [ptr, u64, i32], returns: i32 },

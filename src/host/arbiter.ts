@@ -14,7 +14,7 @@ import { SLOT_WORDS } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
-import { listenUnix } from "./listener.ts";
+import { clearStaleSocket, listenUnix } from "./listener.ts";
 import { prepareRegion, type RegionOptions } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState, type Limits } from "./state.ts";
@@ -52,8 +52,8 @@ export class Arbiter {
     return this.state.epoch;
   }
 
-  async listen(): Promise<void> {
-    this.server = await listenUnix(this.options.socketPath, {
+  listen(): void {
+    this.server = listenUnix(this.options.socketPath, {
       open: (socket) => {
         socket.data = new Connection(socket);
       },
@@ -132,6 +132,8 @@ export class Arbiter {
 }
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
+  // Refuse a live socket before touching the region: a second arbiter must disturb nothing.
+  await clearStaleSocket(options.socketPath);
   const prepared = prepareRegion(options);
   const { region, geometry } = prepared;
   try {
@@ -145,7 +147,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     // Restored sessions get one lease, counted from now, to come back.
     for (const clientId of state.sessions.keys())
       arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now() });
-    await arbiter.listen();
+    arbiter.listen();
     return arbiter;
   } catch (error) {
     region.close();

@@ -8,6 +8,8 @@ import { encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.t
 import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
+const CLOSE_GRACE_MS = 2000;
+
 export type ConnectionPhase = "greeting" | "ready" | "closing";
 
 export class Connection {
@@ -49,11 +51,16 @@ export class Connection {
     this.close();
   }
 
+  /**
+   * Ends the conversation: stops sending but keeps reading (and ignoring) until the peer closes, or at the
+   * latest after CLOSE_GRACE_MS. Closing outright would let the peer's next write fail with EPIPE, and its
+   * socket would then be torn down before it reads the error frame explaining why.
+   */
   close(): void {
     if (this.phase === "closing") return;
     this.phase = "closing";
-    // end() flushes what the kernel already has; anything still queued here is lost with the peer anyway.
-    this.socket.end();
+    this.socket.shutdown();
+    setTimeout(() => this.socket.end(), CLOSE_GRACE_MS).unref();
   }
 
   private sendFrame(frame: Uint8Array): void {

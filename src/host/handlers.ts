@@ -14,7 +14,7 @@ import {
   type SegmentGrantFields,
   WaitOutcome,
 } from "../protocol/messages.ts";
-import { SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
+import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
 import type { Arbiter } from "./arbiter.ts";
 import type { Connection } from "./connection.ts";
 import type { Segment, Session } from "./state.ts";
@@ -60,7 +60,13 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
 
   alloc(arbiter, connection, { bytes, blocks, mode, name }) {
     const session = sessionOf(arbiter, connection);
-    return grantReply(arbiter.state.allocate(session, bytes, blocks, modeOf(mode), name), session);
+    const segment = arbiter.state.allocate(session, bytes, blocks, modeOf(mode), name);
+    // Fresh segments read as zero, as shmget's do: never a previous holder's data.
+    const { blockSize } = arbiter.state.geometry;
+    arbiter.region
+      .bytes(blockOffset(arbiter.state.geometry, segment.firstBlock), segment.blockCount * blockSize)
+      .fill(0);
+    return grantReply(segment, session);
   },
 
   open(arbiter, connection, { name, mode }) {

@@ -9,18 +9,18 @@ import type { Connection } from "./connection.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
 
-export async function listenUnix(
+/** Call `clearStaleSocket` first, before anything else is touched: it is what refuses a second arbiter. */
+export function listenUnix(
   path: string,
   handlers: SocketHandler<Connection>,
-): Promise<UnixSocketListener<Connection>> {
-  await clearStaleSocket(path);
+): UnixSocketListener<Connection> {
   const server = Bun.listen<Connection>({ unix: path, socket: handlers });
   // 0660: the owner and its group (e.g. the group QEMU runs as) may connect, nobody else.
   chmodSync(path, 0o660);
   return server;
 }
 
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   if (!existsSync(path)) return;
   if (!lstatSync(path).isSocket())
     throw failure(

@@ -14,6 +14,7 @@ import {
   PROT_WRITE,
   protect,
   truncateFd,
+  tryLockExclusive,
   unmap,
   viewOf,
 } from "../ffi/index.ts";
@@ -94,8 +95,9 @@ export function mapRegionFile(path: string): MappedRegion {
 }
 
 /**
- * Opens the arbiter's region file, creating it at `size` bytes if it does not exist. An existing file of
- * another size is refused rather than resized: VMs may be mapping it.
+ * Opens the arbiter's region file, creating it at `size` bytes if it does not exist, and locks it for as
+ * long as this process lives, so two arbiters can never serve one region. An existing file of another
+ * size is refused rather than resized: VMs may be mapping it.
  */
 export function createOrOpenRegionFile(
   path: string,
@@ -103,6 +105,12 @@ export function createOrOpenRegionFile(
 ): { region: MappedRegion; created: boolean } {
   const fd = openFile(path, O_RDWR | O_CREAT, 0o660);
   try {
+    if (!tryLockExclusive(fd, path))
+      throw failure(
+        "ArbiterRunning",
+        `serve ${path}`,
+        "another arbiter is serving this region (stop it first)",
+      );
     const existing = fileSize(fd, path);
     if (existing !== 0 && existing !== size)
       throw failure(

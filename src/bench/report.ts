@@ -1,0 +1,184 @@
+/**
+ * Results as markdown tables.
+ *
+ * The result model, shared by every benchmark of `ivsh bench`:
+ *
+ * - `BenchResult.id` is a stable dotted key ("memcpy.large", "stream.unix-bun", "access.anonymous.read")
+ *   that other results point at and that machine-readable output is keyed by.
+ * - `label` is what a reader sees in the table and the charts.
+ * - `unit` is the unit of the samples: a rate (bytes/s, ops/s: higher is better) or a time (s, ns: lower
+ *   is better). Conversion for display happens only here.
+ * - `samples` summarises the repeats; it is absent when the benchmark could not run, and `note` then says
+ *   why ("socat not installed"). A note next to samples is a caveat shown with the row.
+ * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median
+ *   as a fraction of that result's median. For rates that is value / reference; for times it is
+ *   reference / value, so in both cases 100% means "as fast as the reference" and less is slower.
+ *   Results in different units are not compared.
+ */
+import { formatRate } from "../units.ts";
+import type { AccessMeasurement } from "./access.ts";
+import type { StreamMeasurement } from "./baselines.ts";
+import type { MemcpyMeasurement } from "./memcpy.ts";
+import { type Summary, spreadOf } from "./stats.ts";
+
+export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns";
+
+export interface BenchResult {
+  readonly id: string;
+  readonly label: string;
+  readonly unit: ResultUnit;
+  readonly samples?: Summary;
+  readonly note?: string;
+  readonly ratioTo?: string;
+}
+
+export interface Column {
+  readonly title: string;
+  /** Numbers are right-aligned so their digits line up. */
+  readonly align?: "left" | "right";
+}
+
+/** A markdown table whose columns are padded to equal width, so it also reads well as plain text. */
+export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  const cells = rows.map((row) => columns.map((_, index) => escapeCell(row[index] ?? "")));
+  const widths = columns.map((column, index) =>
+    Math.max(3, column.title.length, ...cells.map((row) => row[index]!.length)),
+  );
+  const line = (values: readonly string[]) =>
+    `| ${values.map((value, index) => pad(value, widths[index]!, columns[index]!.align)).join(" | ")} |`;
+  const rule = columns.map((column, index) => {
+    const dashes = "-".repeat(widths[index]!);
+    return column.align === "right" ? `${dashes.slice(1)}:` : dashes;
+  });
+  return [line(columns.map((column) => column.title)), `| ${rule.join(" | ")} |`, ...cells.map(line)].join(
+    "\n",
+  );
+}
+
+function escapeCell(value: string): string {
+  return value.replaceAll("|", "\\|").replaceAll("\n", " ");
+}
+
+function pad(value: string, width: number, align: Column["align"]): string {
+  return align === "right" ? value.padStart(width) : value.padEnd(width);
+}
+
+export function isRate(unit: ResultUnit): boolean {
+  return unit === "bytes/s" || unit === "ops/s";
+}
+
+export function formatValue(value: number, unit: ResultUnit): string {
+  switch (unit) {
+    case "bytes/s":
+      return formatRate(value);
+    case "ops/s":
+      return `${Number((value / 1e6).toPrecision(3))} M/s`;
+    case "s":
+      return formatSeconds(value);
+    case "ns":
+      return formatSeconds(value / 1e9);
+  }
+}
+
+/** Three significant digits in the largest unit that keeps the number at least 1. */
+export function formatSeconds(seconds: number): string {
+  const units: [number, string][] = [
+    [1, "s"],
+    [1e-3, "ms"],
+    [1e-6, "µs"],
+    [1e-9, "ns"],
+  ];
+  const [scale, name] = units.find(([size]) => Math.abs(seconds) >= size) ?? [1e-9, "ns"];
+  return `${Number((seconds / scale).toPrecision(3))} ${name}`;
+}
+
+/** The median as a fraction of the reference's, or undefined when they cannot be compared. */
+export function ratioOf(result: BenchResult, reference: BenchResult | undefined): number | undefined {
+  if (!result.samples || !reference?.samples || reference.unit !== result.unit) return undefined;
+  return isRate(result.unit)
+    ? result.samples.median / reference.samples.median
+    : reference.samples.median / result.samples.median;
+}
+
+function formatRatio(ratio: number | undefined): string {
+  if (ratio === undefined) return "";
+  return ratio >= 10 ? `${ratio.toFixed(1)}×` : `${(ratio * 100).toPrecision(3)}%`;
+}
+
+/**
+ * One row per result: median, spread (IQR or min–max, see stats.ts), p99 for times, the sample count, and
+ * the fraction of the result each row is compared to.
+ */
+export function renderResults(results: readonly BenchResult[]): string {
+  const byId = new Map(results.map((result) => [result.id, result]));
+  const withTimes = results.some((result) => !isRate(result.unit));
+  const columns: Column[] = [
+    { title: "Benchmark" },
+    { title: "Median", align: "right" },
+    { title: "Spread", align: "right" },
+    ...(withTimes ? [{ title: "p99", align: "right" as const }] : []),
+    { title: "Runs", align: "right" },
+    { title: "vs reference", align: "right" },
+    { title: "Note" },
+  ];
+  const rows = results.map((result) => {
+    const reference = result.ratioTo === undefined ? undefined : byId.get(result.ratioTo);
+    const ratio = formatRatio(ratioOf(result, reference));
+    return [
+      result.label,
+      ...summaryCells(result, withTimes),
+      ratio && reference ? `${ratio} of ${reference.label}` : "",
+      result.note ?? "",
+    ];
+  });
+  return renderTable(columns, rows);
+}
+
+function summaryCells(result: BenchResult, withTimes: boolean): string[] {
+  const samples = result.samples;
+  const empty = withTimes ? 4 : 3;
+  if (!samples) return ["n/a", ...Array<string>(empty - 1).fill("")];
+  const spread = spreadOf(samples);
+  const show = (value: number) => formatValue(value, result.unit);
+  const cells = [show(samples.median), `${show(spread.low)} – ${show(spread.high)}`];
+  if (withTimes) cells.push(isRate(result.unit) ? "" : show(samples.p99));
+  cells.push(String(samples.count));
+  return cells;
+}
+
+/** Results of the building blocks in this folder, with the ids the rest of `ivsh bench` refers to. */
+export function memcpyResult(id: string, label: string, measurement: MemcpyMeasurement): BenchResult {
+  return { id, label, unit: "bytes/s", samples: measurement.rate };
+}
+
+export function streamResult(measurement: StreamMeasurement, ratioTo?: string): BenchResult {
+  const base = { id: `stream.${measurement.baseline}`, label: measurement.label, unit: "bytes/s" as const };
+  if (!measurement.rate) return { ...base, note: measurement.unavailable ?? "did not run" };
+  return { ...base, samples: measurement.rate, ratioTo };
+}
+
+/** Three rows for one mapping: read and write bandwidth (compared to `ratioTo`) and load latency. */
+export function accessResults(
+  id: string,
+  label: string,
+  measurement: AccessMeasurement,
+  ratioTo?: string,
+): BenchResult[] {
+  return [
+    {
+      id: `${id}.read`,
+      label: `${label}: sequential read`,
+      unit: "bytes/s",
+      samples: measurement.read,
+      ratioTo,
+    },
+    {
+      id: `${id}.write`,
+      label: `${label}: sequential write`,
+      unit: "bytes/s",
+      samples: measurement.write,
+      ratioTo,
+    },
+    { id: `${id}.latency`, label: `${label}: random 8-byte load`, unit: "ns", samples: measurement.latency },
+  ];
+}

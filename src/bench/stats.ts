@@ -1,0 +1,118 @@
+/**
+ * Summaries of repeated benchmark samples. Every measurement in `ivsh bench` is repeated a few times and
+ * reduced to a `Summary`: the median is the headline number (robust to one slow outlier run), the spread
+ * tells how much to trust it.
+ */
+import { failure } from "../errors.ts";
+
+export interface Summary {
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  /** Same as p50; kept under both names because tables say "median" and latency plots say "p50". */
+  readonly median: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** 25th and 75th percentiles; q3 - q1 is the interquartile range. */
+  readonly q1: number;
+  readonly q3: number;
+  readonly iqr: number;
+  /** Sample standard deviation (n - 1); 0 for a single sample. */
+  readonly stddev: number;
+}
+
+/** A low..high band around the median, for error bars and the table's spread column. */
+export interface Spread {
+  readonly low: number;
+  readonly high: number;
+  readonly kind: "range" | "iqr";
+}
+
+/**
+ * Below this many samples the quartiles are mostly interpolation between two or three points, so the
+ * honest spread is the full min..max range.
+ */
+const MIN_SAMPLES_FOR_IQR = 5;
+
+/**
+ * Quantile `q` (0..1) of already sorted values by linear interpolation between closest ranks (the
+ * "type 7" definition that numpy and R use by default), so results match what a reader recomputes.
+ */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) throw failure("InvalidArgument", "compute a quantile", "there are no samples");
+  if (!(q >= 0 && q <= 1)) throw failure("InvalidArgument", `compute quantile ${q}`, "it is not within 0..1");
+  const position = (sorted.length - 1) * q;
+  const below = Math.floor(position);
+  const lower = sorted[below]!;
+  const upper = sorted[Math.min(below + 1, sorted.length - 1)]!;
+  return lower + (upper - lower) * (position - below);
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  if (samples.length === 0) throw failure("InvalidArgument", "summarize samples", "there are none");
+  if (samples.some((sample) => !Number.isFinite(sample)))
+    throw failure("InvalidArgument", "summarize samples", "one of them is not a finite number");
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
+  const median = quantile(sorted, 0.5);
+  const q1 = quantile(sorted, 0.25);
+  const q3 = quantile(sorted, 0.75);
+  return {
+    count: sorted.length,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    mean,
+    median,
+    p50: median,
+    p99: quantile(sorted, 0.99),
+    q1,
+    q3,
+    iqr: q3 - q1,
+    stddev: standardDeviation(sorted, mean),
+  };
+}
+
+function standardDeviation(values: readonly number[], mean: number): number {
+  if (values.length < 2) return 0;
+  const squares = values.reduce((sum, value) => sum + (value - mean) ** 2, 0);
+  return Math.sqrt(squares / (values.length - 1));
+}
+
+/**
+ * Throughput samples from durations. Rates are computed per run before summarising because the median
+ * of rates is not bytes / mean(seconds) and the order of the samples flips.
+ */
+export function summarizeRates(bytes: number, seconds: readonly number[]): Summary {
+  if (seconds.some((value) => !(value > 0)))
+    throw failure("InvalidArgument", "compute a rate", "a duration is not positive");
+  return summarize(seconds.map((value) => bytes / value));
+}
+
+/** The spread to draw: interquartile range when there are enough samples, min..max otherwise. */
+export function spreadOf(summary: Summary): Spread {
+  return summary.count >= MIN_SAMPLES_FOR_IQR
+    ? { low: summary.q1, high: summary.q3, kind: "iqr" }
+    : { low: summary.min, high: summary.max, kind: "range" };
+}
+
+/**
+ * The same summary in another unit (seconds → milliseconds, bytes/s → GB/s). Only a positive factor keeps
+ * the order of the samples, so only that is allowed.
+ */
+export function scaleSummary(summary: Summary, factor: number): Summary {
+  if (!(factor > 0)) throw failure("InvalidArgument", "scale a summary", `factor ${factor} is not positive`);
+  return {
+    count: summary.count,
+    min: summary.min * factor,
+    max: summary.max * factor,
+    mean: summary.mean * factor,
+    median: summary.median * factor,
+    p50: summary.p50 * factor,
+    p99: summary.p99 * factor,
+    q1: summary.q1 * factor,
+    q3: summary.q3 * factor,
+    iqr: summary.iqr * factor,
+    stddev: summary.stddev * factor,
+  };
+}

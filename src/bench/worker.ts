@@ -1,0 +1,144 @@
+/**
+ * The far ends of the stream baselines, run as separate processes so a transfer crosses a process
+ * boundary like a real one: `ivsh bench-worker stream-recv|stream-send ...` (see stream-protocol.ts).
+ * Printing the JSON reports on stdout is this module's job: it is how the parent hears the results.
+ */
+import { writeSync } from "node:fs";
+import type { Socket, SocketHandler } from "bun";
+import { failure } from "../errors.ts";
+import {
+  checkPiece,
+  encodeEvent,
+  parseWorkerArgv,
+  patternChunk,
+  type StreamWorkerArgs,
+  type WorkerEvent,
+} from "./stream-protocol.ts";
+
+/** Entry point for the hidden `bench-worker` subcommand; resolves when the worker's transfer is done. */
+export async function runBenchWorker(argv: string[]): Promise<void> {
+  const args = parseWorkerArgv(argv);
+  if (args.role === "stream-recv") await receive(args);
+  else await send(args);
+}
+
+/** Written synchronously so a CLI that exits right after the worker resolves cannot lose the last line. */
+function report(event: WorkerEvent): void {
+  writeSync(1, encodeEvent(event));
+}
+
+function secondsSince(startNs: number): number {
+  return (Bun.nanoseconds() - startNs) / 1e9;
+}
+
+function hostAndPort(address: string): { hostname: string; port: number } {
+  const separator = address.lastIndexOf(":");
+  const port = Number(address.slice(separator + 1));
+  if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
+  return { hostname: address.slice(0, separator), port };
+}
+
+/** Listens on the worker's address; returns the address a sender should use and how to stop. */
+function listen(args: StreamWorkerArgs, socket: SocketHandler): { address: string; stop: () => void } {
+  if (args.transport === "unix") {
+    const listener = Bun.listen({ unix: args.address, socket });
+    return { address: args.address, stop: () => listener.stop(true) };
+  }
+  const listener = Bun.listen({ ...hostAndPort(args.address), socket });
+  return { address: `${listener.hostname}:${listener.port}`, stop: () => listener.stop(true) };
+}
+
+async function connect(args: StreamWorkerArgs, socket: SocketHandler): Promise<void> {
+  if (args.transport === "unix") await Bun.connect({ unix: args.address, socket });
+  else await Bun.connect({ ...hostAndPort(args.address), socket });
+}
+
+/**
+ * Accepts one connection and counts every byte, spot-checking each piece against the pattern, until
+ * the sender ends the stream. Time runs from the accept to the end of stream on this process's clock:
+ * both are events of the receiver, so no clocks of two processes are compared.
+ */
+async function receive(args: StreamWorkerArgs): Promise<void> {
+  const done = Promise.withResolvers<WorkerEvent>();
+  let connection: Socket<unknown> | undefined;
+  let openedAt = 0;
+  let received = 0;
+  let pieces = 0;
+  const fail = (reason: string) => done.reject(failure("PeerGone", "receive the benchmark stream", reason));
+  const handler: SocketHandler = {
+    open(socket) {
+      if (connection) return void socket.end();
+      connection = socket;
+      openedAt = Bun.nanoseconds();
+    },
+    data(socket, piece) {
+      if (socket !== connection) return;
+      const wrong = checkPiece(piece, received, args.chunk);
+      if (wrong) fail(wrong);
+      received += piece.byteLength;
+      pieces++;
+    },
+    end(socket) {
+      if (socket !== connection) return;
+      done.resolve({ event: "received", bytes: received, seconds: secondsSince(openedAt), pieces });
+    },
+    close(socket, error) {
+      if (socket === connection)
+        fail(`the connection closed after ${received} bytes (${error ?? "no error"})`);
+    },
+    error(_socket, error) {
+      fail(String(error));
+    },
+  };
+  const listener = listen(args, handler);
+  try {
+    report({ event: "ready", address: listener.address });
+    report(await done.promise);
+  } finally {
+    listener.stop();
+  }
+}
+
+/**
+ * Streams `bytes` from one in-memory chunk. Bun's socket.write is unbuffered: it returns how much the
+ * kernel took, and the rest is written again on `drain`, so the sender never holds more than the chunk.
+ */
+async function send(args: StreamWorkerArgs): Promise<void> {
+  const chunk = patternChunk(args.chunk);
+  const done = Promise.withResolvers<number>();
+  let startedAt = 0;
+  let sent = 0;
+  let finished = false;
+  const fail = (reason: string) => done.reject(failure("PeerGone", "send the benchmark stream", reason));
+  const pump = (socket: Socket<unknown>) => {
+    while (sent < args.bytes) {
+      const offset = sent % chunk.byteLength;
+      const length = Math.min(chunk.byteLength - offset, args.bytes - sent);
+      const wrote = socket.write(chunk, offset, length);
+      if (wrote < 0) return fail(`the socket closed after ${sent} bytes`);
+      sent += wrote;
+      if (wrote < length) return; // the kernel's buffer is full: `drain` calls again
+    }
+    if (finished) return;
+    finished = true;
+    socket.end();
+    done.resolve(secondsSince(startedAt));
+  };
+  const handler: SocketHandler = {
+    open(socket) {
+      startedAt = Bun.nanoseconds();
+      pump(socket);
+    },
+    drain: pump,
+    close(_socket, error) {
+      if (!finished) fail(`the connection closed after ${sent} bytes (${error ?? "no error"})`);
+    },
+    error(_socket, error) {
+      fail(String(error));
+    },
+  };
+  await connect(args, handler);
+  const seconds = await done.promise;
+  report({ event: "sent", bytes: sent, seconds });
+}

@@ -1,0 +1,143 @@
+import { describe, expect, test } from "bun:test";
+import { BlockAllocator } from "../src/host/allocator.ts";
+import type { StateRecord } from "../src/host/records.ts";
+import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
+import { computeGeometry } from "../src/region/layout.ts";
+
+describe("block allocator", () => {
+  test("hands out every block once, then refuses, then reuses what was freed (most recent first)", () => {
+    const allocator = new BlockAllocator(8);
+    const taken = Array.from({ length: 8 }, () => {
+      const run = allocator.choose(1);
+      allocator.claim(run);
+      return run.firstBlock;
+    });
+    expect(new Set(taken).size).toBe(8);
+    expect(allocator.free).toBe(0);
+    expect(() => allocator.choose(1)).toThrow(/only 0 of 8 blocks are free/);
+    allocator.release({ firstBlock: 3, blockCount: 1 });
+    allocator.release({ firstBlock: 6, blockCount: 1 });
+    expect(allocator.choose(1).firstBlock).toBe(6);
+  });
+
+  test("multi-block segments are contiguous; fragmentation is reported as such", () => {
+    const allocator = new BlockAllocator(10);
+    const first = allocator.choose(4);
+    allocator.claim(first);
+    expect(first).toEqual({ firstBlock: 0, blockCount: 4 });
+    allocator.claim({ firstBlock: 6, blockCount: 1 });
+    expect(allocator.choose(2)).toEqual({ firstBlock: 4, blockCount: 2 });
+    expect(() => allocator.choose(4)).toThrow(/no 4 of them are adjacent/);
+    allocator.release(first);
+    expect(allocator.choose(4)).toEqual({ firstBlock: 0, blockCount: 4 });
+  });
+
+  test("claiming a used block or releasing a free one is refused", () => {
+    const allocator = new BlockAllocator(4);
+    allocator.claim({ firstBlock: 1, blockCount: 2 });
+    expect(() => allocator.claim({ firstBlock: 2, blockCount: 1 })).toThrow(
+      /already part of another segment/,
+    );
+    expect(() => allocator.release({ firstBlock: 0, blockCount: 1 })).toThrow(/already free/);
+    expect(() => allocator.choose(0)).toThrow(/at least one block/);
+  });
+});
+
+class FakeSlots implements SlotMemory {
+  owners = new Map<number, number>();
+  initialise() {}
+  clear() {}
+  releaseDeadOwner(slot: number, clientId: number): boolean {
+    if (this.owners.get(slot) !== clientId) return false;
+    this.owners.delete(slot);
+    return true;
+  }
+}
+
+function makeState(limits = { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }) {
+  const geometry = computeGeometry(1 << 20, 4096, 16);
+  const journal: StateRecord[] = [];
+  const state = new ArbiterState(geometry, limits, new FakeSlots());
+  state.attachJournal({ append: (record) => journal.push(record) });
+  return { state, journal, geometry };
+}
+
+describe("arbiter state", () => {
+  test("sizes round up to whole blocks; either bytes or blocks", () => {
+    const { state } = makeState();
+    const client = state.openSession("a", 1, "host");
+    expect(state.allocate(client, 4097, 0, "write", "").blockCount).toBe(2);
+    expect(state.allocate(client, 0, 3, "write", "").blockCount).toBe(3);
+    expect(() => state.allocate(client, 10, 1, "write", "")).toThrow(
+      /either a size in bytes or a number of blocks/,
+    );
+    expect(() => state.allocate(client, 0, 0, "write", "")).toThrow(/either a size in bytes/);
+  });
+
+  test("per-client and per-VM quotas", () => {
+    const { state } = makeState({ clientQuotaBlocks: 4, vmQuotaBlocks: 6 });
+    const a = state.openSession("a", 1, "vm1");
+    const b = state.openSession("b", 2, "vm1");
+    const c = state.openSession("c", 3, "vm2");
+    state.allocate(a, 0, 4, "write", "");
+    expect(() => state.allocate(a, 0, 1, "write", "")).toThrow(/quota is 4 .*--client-quota/);
+    state.allocate(b, 0, 2, "write", "");
+    expect(() => state.allocate(b, 0, 1, "write", "")).toThrow(/VM 'vm1' holds 6 blocks and its quota is 6/);
+    expect(state.allocate(c, 0, 4, "write", "").blockCount).toBe(4);
+    const segment = [...a.grants.keys()][0]!;
+    state.free(a, segment);
+    expect(state.allocate(b, 0, 2, "write", "").blockCount).toBe(2);
+  });
+
+  test("client ids are never reused, also after sessions end", () => {
+    const { state } = makeState();
+    const ids = [state.openSession("a", 1, "host").clientId];
+    state.endSession(ids[0]!);
+    ids.push(state.openSession("b", 2, "host").clientId);
+    expect(ids[1]).toBeGreaterThan(ids[0]!);
+  });
+
+  test("named segments are freed when the last holder lets go", () => {
+    const { state } = makeState();
+    const a = state.openSession("a", 1, "host");
+    const b = state.openSession("b", 2, "host");
+    const segment = state.allocate(a, 8192, 0, "write", "shared");
+    state.open(b, "shared", "read");
+    expect(state.free(a, segment.id)).toBe(false);
+    expect(state.allocator.free).toBe(state.geometry.blockCount - 2);
+    expect(state.free(b, segment.id)).toBe(true);
+    expect(state.allocator.free).toBe(state.geometry.blockCount);
+    expect(() => state.free(b, segment.id)).toThrow(/double free/);
+    expect(() => state.open(b, "shared", "read")).toThrow(/no segment has that name/);
+  });
+
+  test("ending a session drops its grants and releases its locks as owner-died", () => {
+    const { state } = makeState();
+    const slots = new FakeSlots();
+    const owned = new ArbiterState(state.geometry, state.limits, slots);
+    const a = owned.openSession("a", 1, "host");
+    const mutex = owned.openSync(a, "m", "mutex", 1).object;
+    slots.owners.set(mutex.slot, a.clientId);
+    owned.allocate(a, 4096, 0, "write", "x");
+    expect(owned.endSession(a.clientId)).toContain(mutex.slot);
+    expect(slots.owners.has(mutex.slot)).toBe(false);
+    expect(owned.allocator.free).toBe(owned.geometry.blockCount);
+  });
+
+  test("replaying the journal rebuilds the same state", () => {
+    const { state, journal, geometry } = makeState();
+    const a = state.openSession("a", 1, "vm1");
+    const b = state.openSession("b", 2, "vm1");
+    state.allocate(a, 0, 3, "write", "kept");
+    state.open(b, "kept", "read");
+    const gone = state.allocate(b, 0, 2, "write", "");
+    state.free(b, gone.id);
+    state.openSync(a, "cv", "condvar", 1);
+    state.rememberReply(a, 9, "alloc", { segmentId: 1 });
+    const replayed = new ArbiterState(geometry, state.limits, new FakeSlots());
+    for (const record of journal) replayed.apply(record);
+    expect(replayed.snapshot("r")).toEqual(state.snapshot("r"));
+    expect(replayed.allocator.free).toBe(state.allocator.free);
+    expect(replayed.cachedReply(replayed.session(a.clientId), 9, "alloc")).toEqual({ segmentId: 1 });
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { parseReceiverLog } from "../../src/bench/socat.ts";
+import {
+  checkPiece,
+  parseEvent,
+  parseWorkerArgv,
+  patternChunk,
+  type StreamWorkerArgs,
+  workerArgv,
+} from "../../src/bench/stream-protocol.ts";
+
+describe("worker argv", () => {
+  const args: StreamWorkerArgs = {
+    role: "stream-recv",
+    transport: "tcp",
+    address: "127.0.0.1:0",
+    bytes: 1 << 30,
+    chunk: 1 << 20,
+  };
+
+  test("round-trips", () => {
+    expect(parseWorkerArgv(workerArgv(args))).toEqual(args);
+  });
+
+  test("accepts sizes with units", () => {
+    const parsed = parseWorkerArgv([
+      "stream-send",
+      "--transport",
+      "unix",
+      "--address",
+      "/s",
+      "--bytes",
+      "2GiB",
+      "--chunk",
+      "1MiB",
+    ]);
+    expect(parsed.bytes).toBe(2 * 1024 ** 3);
+    expect(parsed.chunk).toBe(1024 ** 2);
+  });
+
+  test.each([
+    [["stream-sideways"], /not one of/],
+    [["stream-send", "--transport", "pipe", "--address", "x"], /not unix or tcp/],
+    [["stream-send", "--transport", "unix"], /--address is missing/],
+    [["stream-send", "--transport"], /not a --flag followed by a value/],
+    [["stream-send", "--transport", "unix", "--address", "/s", "--bytes", "lots"], /--bytes/],
+  ])("rejects %p", (argv, message) => {
+    expect(() => parseWorkerArgv(argv)).toThrow(message);
+  });
+});
+
+describe("stream pattern", () => {
+  const chunk = 4096;
+  const pattern = patternChunk(chunk);
+  /** The bytes a sender repeating `pattern` puts at stream offsets [offset, offset + length). */
+  const streamBytes = (offset: number, length: number) =>
+    Uint8Array.from({ length }, (_, index) => pattern[(offset + index) % chunk]!);
+
+  test("accepts pieces at their true offsets, across chunk boundaries", () => {
+    expect(checkPiece(streamBytes(0, 100), 0, chunk)).toBeUndefined();
+    expect(checkPiece(streamBytes(4000, 500), 4000, chunk)).toBeUndefined();
+    expect(checkPiece(new Uint8Array(0), 17, chunk)).toBeUndefined();
+  });
+
+  test.each([1, 7, 256, 1000, 4095])("detects a stream shifted by %p bytes", (shift) => {
+    expect(checkPiece(streamBytes(10_000 + shift, 300), 10_000, chunk)).toMatch(/not the one sent there/);
+  });
+});
+
+describe("worker events", () => {
+  test("parses known events and rejects the rest", () => {
+    expect(parseEvent('{"event":"ready","address":"/s"}')).toEqual({ event: "ready", address: "/s" });
+    expect(() => parseEvent("not json")).toThrow(/is not JSON/);
+    expect(() => parseEvent('{"event":"dance"}')).toThrow(/no known event/);
+  });
+});
+
+describe("socat receiver log", () => {
+  const log = [
+    "2026/11/25 23:59:59.900000 socat[4358] N starting data transfer loop with FDs [5,5] and [6,6]",
+    "2026/11/25 23:59:59.900100 socat[4358] I transferred 219264 bytes from 5 to 6",
+    "2026/11/25 23:59:59.950000 socat[4358] I transferred 1000 bytes from 5 to 6",
+    "2026/11/26 00:00:00.150000 socat[4358] I transferred 1 bytes from 5 to 6",
+    "2026/11/26 00:00:00.150010 socat[4358] N socket 1 (fd 5) is at EOF",
+    "2026/11/26 00:00:00.150050 socat[4358] N exiting with status 0",
+  ].join("\n");
+
+  test("sums the bytes and times the loop, across midnight", () => {
+    const parsed = parseReceiverLog(log);
+    expect(parsed.bytes).toBe(220265);
+    expect(parsed.reads).toBe(3);
+    expect(parsed.seconds).toBeCloseTo(0.25005, 9);
+  });
+
+  test("refuses a log without the loop's start", () => {
+    expect(() => parseReceiverLog(log.split("\n").slice(1).join("\n"))).toThrow(/lacks/);
+  });
+});

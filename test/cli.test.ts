@@ -1,0 +1,142 @@
+/** The command line: help, strict flags, clear errors, status output. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("cli");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+describe("ivsh CLI", () => {
+  test("--help lists the commands; each command's --help describes every option", async () => {
+    const top = await runCli(["--help"]);
+    expect(top.exitCode).toBe(0);
+    expect(top.stdout).toContain("host");
+    expect(top.stdout).toContain("status");
+    const host = await runCli(["host", "--help"]);
+    expect(host.exitCode).toBe(0);
+    for (const flag of [
+      "--region",
+      "--socket",
+      "--size",
+      "--block-size",
+      "--state",
+      "--lease",
+      "--client-quota",
+      "--vm-quota",
+    ])
+      expect(host.stdout).toContain(flag);
+  });
+
+  test("an unknown option is a usage error naming it (exit 2)", async () => {
+    const result = await runCli(["host", "--blocksize", "4k"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Unknown option --blocksize");
+  });
+
+  test("an unknown command is a usage error (exit 2)", async () => {
+    const result = await runCli(["hots"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Unknown command");
+  });
+
+  const badValues: [string[], RegExp][] = [
+    [["--size", "12q"], /--size '12q' since it is not a size/],
+    [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
+    [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
+  ];
+  for (const [flags, message] of badValues)
+    test(`host ${flags.join(" ")}: a clear error, exit 1, nothing created`, async () => {
+      const region = `${paths.shmDir}/never`;
+      const result = await runCli([
+        "host",
+        "--region",
+        region,
+        "--socket",
+        `${paths.dir}/never.sock`,
+        ...flags,
+      ]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(message);
+      expect(await Bun.file(region).exists()).toBe(false);
+    });
+
+  test("a second arbiter on a live socket is refused", async () => {
+    const result = await runCli([
+      "host",
+      "--region",
+      paths.region,
+      "--socket",
+      paths.socket,
+      "--size",
+      "16MiB",
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("another arbiter is serving it");
+  });
+
+  test("a second arbiter on the same region (another socket) is refused", async () => {
+    const result = await runCli([
+      "host",
+      "--region",
+      paths.region,
+      "--socket",
+      `${paths.dir}/other.sock`,
+      "--size",
+      "16MiB",
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("another arbiter is serving this region");
+  });
+
+  test("a region file of another size is refused, not resized", async () => {
+    const region = `${paths.shmDir}/sized`;
+    await Bun.write(region, new Uint8Array(1 << 20));
+    const result = await runCli([
+      "host",
+      "--region",
+      region,
+      "--socket",
+      `${paths.dir}/other.sock`,
+      "--size",
+      "32MiB",
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/already 1048576 bytes \(pass --size 1048576/);
+  });
+
+  test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "status-client" });
+    await client.alloc(65536, { name: "shown", mode: "write-exclusive" });
+    const mutex = await client.mutex("shown-lock");
+    await mutex.lock();
+    const text = await runCli(["status", "--socket", paths.socket]);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/host: clients \d+; 1 blocks allocated/);
+    expect(text.stdout).toMatch(/#\d+ status-client pid \d+ vm host/);
+    expect(text.stdout).toMatch(/shown blocks \d+\+1 .* holders #\d+ write-exclusive/);
+    expect(text.stdout).toMatch(/mutex 'shown-lock': held by #\d+/);
+    expect(text.stdout).not.toContain("ivsh status");
+    const json = await runCli(["status", "--socket", paths.socket, "--json"]);
+    const report = JSON.parse(json.stdout);
+    expect(report.epoch).toBe(1);
+    expect(report.blocks.used).toBe(1);
+    expect(report.clients).toHaveLength(1);
+    await client.close();
+  });
+
+  test("status without an arbiter says where it looked and what to do", async () => {
+    const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
+  });
+});

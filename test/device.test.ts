@@ -1,0 +1,40 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect, findIvshmemDevice, findIvshmemDevices } from "../src/guest/index.ts";
+import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
+import { testPaths } from "./helpers/paths.ts";
+
+const paths = testPaths("device");
+afterAll(() => paths.cleanup());
+
+describe("IVSHMEM device discovery", () => {
+  test("finds 1af4:1110 with its resource2 and resource2_wc, ignoring other virtio devices", () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const root = fakeSysfs(join(paths.dir, "sysfs"), paths.region);
+    const devices = findIvshmemDevices(root);
+    expect(devices.map((device) => device.address)).toEqual([FAKE_PCI_ADDRESS]);
+    expect(devices[0]!.size).toBe(1 << 20);
+    expect(devices[0]!.resource2Wc).toEndWith("resource2_wc");
+  });
+
+  test("no device: the error names the vendor:device, where it looked, and the fix", () => {
+    const empty = join(paths.dir, "empty");
+    mkdirSync(join(empty, "bus/pci/devices"), { recursive: true });
+    expect(() => findIvshmemDevice(empty)).toThrow(/no PCI device 1af4:1110 .* -device ivshmem-plain/);
+    expect(() => findIvshmemDevice(join(paths.dir, "sysfs"), "0000:00:09.0")).toThrow(
+      /no 1af4:1110 device with that address/,
+    );
+  });
+
+  test("connect with neither device nor region file says so", async () => {
+    const promise = connect({ sysfsRoot: join(paths.dir, "empty"), region: join(paths.dir, "missing") });
+    await expect(promise).rejects.toThrow(/missing since it does not exist/);
+  });
+
+  test("a region file that no arbiter formatted is refused with the reason", async () => {
+    const raw = join(paths.dir, "raw");
+    writeFileSync(raw, new Uint8Array(1 << 20));
+    await expect(connect({ region: raw, socket: join(paths.dir, "none.sock") })).rejects.toThrow(/arbiter/);
+  });
+});

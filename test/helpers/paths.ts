@@ -1,0 +1,32 @@
+/** Unique, self-cleaning places for a test's region, socket and state file. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+export const REPO = join(import.meta.dir, "../..");
+export const CLI = join(REPO, "src/cli.ts");
+export const FIXTURES = join(REPO, "test/fixtures");
+
+export interface TestPaths {
+  dir: string;
+  shmDir: string;
+  region: string;
+  socket: string;
+  state: string;
+  cleanup(): void;
+}
+
+export function testPaths(label: string): TestPaths {
+  const dir = mkdtempSync(join("/tmp", `ivsh-${label}-`));
+  const shmDir = mkdtempSync(join("/dev/shm", `ivsh-${label}-`));
+  return {
+    dir,
+    shmDir,
+    region: join(shmDir, "region"),
+    socket: join(dir, "arbiter.sock"),
+    state: join(dir, "arbiter.state"),
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(shmDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * Real processes for tests: the arbiter (`ivsh host`) and client fixtures, each its own OS process, so
+ * kill -9, SIGSTOP and crashes are the real thing. Fixtures report progress as JSON lines on stdout.
+ */
+
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { CLI, FIXTURES, type TestPaths } from "./paths.ts";
+
+export type Proc = Subprocess<"pipe", "pipe", "pipe">;
+
+/** Reads a process's stdout as JSON events, one per line; other lines are kept for error messages. */
+export class EventStream {
+  private buffer = "";
+  private readonly events: Record<string, unknown>[] = [];
+  private readonly waiters: (() => void)[] = [];
+  readonly lines: string[] = [];
+  private ended = false;
+  /** Resolves when the stream has ended and every line is in `lines`. */
+  readonly finished: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.finished = this.pump(stream);
+  }
+
+  get text(): string {
+    return this.lines.map((line) => `${line}\n`).join("");
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      this.buffer += decoder.decode(chunk, { stream: true });
+      let newline = this.buffer.indexOf("\n");
+      while (newline >= 0) {
+        this.take(this.buffer.slice(0, newline));
+        this.buffer = this.buffer.slice(newline + 1);
+        newline = this.buffer.indexOf("\n");
+      }
+    }
+    this.ended = true;
+    this.notify();
+  }
+
+  private take(line: string): void {
+    this.lines.push(line);
+    if (line.startsWith("{")) {
+      try {
+        this.events.push(JSON.parse(line));
+      } catch {}
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  /** The first event with `event === name` (already seen or yet to come). */
+  async next(name: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.events.findIndex((event) => event.event === name);
+      if (index >= 0) return this.events.splice(index, 1)[0]!;
+      if (this.ended) throw new Error(`stream ended before '${name}'; output:\n${this.lines.join("\n")}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        throw new Error(`no '${name}' within ${timeoutMs} ms; output:\n${this.lines.join("\n")}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+export interface Spawned {
+  proc: Proc;
+  events: EventStream;
+  stderr: Promise<string>;
+}
+
+export function spawnBun(args: string[], env: Record<string, string> = {}): Spawned {
+  const proc = Bun.spawn([process.execPath, ...args], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+  return { proc, events: new EventStream(proc.stdout), stderr: new Response(proc.stderr).text() };
+}
+
+/** Runs test/fixtures/NAME.ts with a JSON config as its one argument. */
+export function spawnFixture(name: string, config: Record<string, unknown>): Spawned {
+  return spawnBun([join(FIXTURES, `${name}.ts`), JSON.stringify(config)]);
+}
+
+export async function runCli(args: string[], env: Record<string, string> = {}) {
+  const spawned = spawnBun([CLI, ...args], env);
+  const [exitCode, stderr] = await Promise.all([
+    spawned.proc.exited,
+    spawned.stderr,
+    spawned.events.finished,
+  ]);
+  return { exitCode, stdout: spawned.events.text, stderr };
+}
+
+export interface ArbiterFlags {
+  size?: string;
+  blockSize?: string;
+  lease?: string;
+  slots?: string;
+  extra?: string[];
+}
+
+export class ArbiterProcess {
+  private constructor(
+    readonly paths: TestPaths,
+    readonly flags: ArbiterFlags,
+    public spawned: Spawned,
+  ) {}
+
+  static async start(paths: TestPaths, flags: ArbiterFlags = {}): Promise<ArbiterProcess> {
+    const arbiter = new ArbiterProcess(paths, flags, ArbiterProcess.spawn(paths, flags));
+    await arbiter.ready();
+    return arbiter;
+  }
+
+  private static spawn(paths: TestPaths, flags: ArbiterFlags): Spawned {
+    return spawnBun([
+      CLI,
+      "host",
+      "--region",
+      paths.region,
+      "--socket",
+      paths.socket,
+      "--state",
+      paths.state,
+      "--size",
+      flags.size ?? "16MiB",
+      "--block-size",
+      flags.blockSize ?? "64KiB",
+      "--lease",
+      flags.lease ?? "5s",
+      "--slots",
+      flags.slots ?? "64",
+      ...(flags.extra ?? []),
+    ]);
+  }
+
+  /** Waits until the socket accepts connections. */
+  private async ready(): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (this.spawned.proc.exitCode !== null)
+        throw new Error(`arbiter exited: ${await this.spawned.stderr}`);
+      const connected = await Bun.connect({ unix: this.paths.socket, socket: { data() {} } }).then(
+        (socket) => {
+          socket.end();
+          return true;
+        },
+        () => false,
+      );
+      if (connected) return;
+      await Bun.sleep(20);
+    }
+    throw new Error("arbiter did not start listening within 15 s");
+  }
+
+  get pid(): number {
+    return this.spawned.proc.pid;
+  }
+
+  async kill9(): Promise<void> {
+    this.spawned.proc.kill("SIGKILL");
+    await this.spawned.proc.exited;
+  }
+
+  async restart(): Promise<void> {
+    this.spawned = ArbiterProcess.spawn(this.paths, this.flags);
+    await this.ready();
+  }
+
+  async stop(): Promise<void> {
+    if (this.spawned.proc.exitCode === null) this.spawned.proc.kill("SIGTERM");
+    await this.spawned.proc.exited;
+  }
+}
+
+export function clientConfig(paths: TestPaths, extra: Record<string, unknown> = {}) {
+  return { socket: paths.socket, region: paths.region, ...extra };
+}

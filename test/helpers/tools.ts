@@ -1,0 +1,25 @@
+/**
+ * Tests that need a host tool (socat, QEMU) run only where it is installed, and say so when they do not:
+ * `.ci/run` installs every tool, so in CI none of these is skipped.
+ */
+import { test } from "bun:test";
+
+export function toolMissing(tool: string): string | undefined {
+  return Bun.which(tool) ? undefined : `${tool} is not installed (.ci/run installs it with apt-get)`;
+}
+
+/** `test`, or a skip whose reason is printed, when `tool` is not on PATH. */
+export function testWithTool(
+  tool: string,
+  name: string,
+  run: () => Promise<void> | void,
+  timeoutMs?: number,
+): void {
+  const missing = toolMissing(tool);
+  if (missing) {
+    console.warn(`skipping "${name}": ${missing}`);
+    test.skip(name, run);
+    return;
+  }
+  test(name, run, timeoutMs);
+}

@@ -1,0 +1,80 @@
+/** What happens to a client's grants and locks when it dies or freezes. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("liveness");
+  arbiter = await ArbiterProcess.start(paths, { lease: "1s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+describe("liveness", () => {
+  test("kill -9 of a holder: the waiter acquires within 1 s, told owner-died; its blocks are free", async () => {
+    const waiter = await connect({ socket: paths.socket, region: paths.region, name: "waiter" });
+    const holder = spawnFixture(
+      "holder",
+      clientConfig(paths, { segment: "held", mutex: "contested", bytes: 3 * 65536 }),
+    );
+    const holding = await holder.events.next("holding");
+    const mutex = await waiter.mutex("contested");
+    expect(mutex.owner).toBe(holding.clientId as number);
+    const before = await waiter.status();
+    expect(before.blocks.used).toBe(3);
+    const acquiring = mutex.lock();
+    await Bun.sleep(200); // parked in the arbiter by now
+    const killedAt = performance.now();
+    holder.proc.kill("SIGKILL");
+    const outcome = await acquiring;
+    const waitedMs = performance.now() - killedAt;
+    expect(outcome).toBe("owner-died");
+    expect(waitedMs).toBeLessThan(1000);
+    expect(mutex.owner).toBe(waiter.clientId);
+    mutex.unlock();
+    expect(await mutex.lock()).toBe("acquired"); // told once, then the lock is ordinary again
+    mutex.unlock();
+    const after = await waiter.status();
+    expect(after.blocks.used).toBe(0);
+    expect(after.segments).toEqual([]);
+    expect(after.clients.map((client) => client.name)).toEqual(["waiter"]);
+    await waiter.close();
+  });
+
+  test("a client SIGSTOPped past its lease loses its grants; after SIGCONT its next call fails with 'lease expired'", async () => {
+    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const frozen = spawnFixture("lease", clientConfig(paths));
+    const ready = await frozen.events.next("ready");
+    expect((await observer.status()).segments.map((segment) => segment.name)).toEqual(["leased"]);
+    frozen.proc.kill("SIGSTOP");
+    await Bun.sleep(2500); // lease is 1 s; the sweep runs every 250 ms
+    const status = await observer.status();
+    expect(status.segments).toEqual([]);
+    expect(status.clients.map((client) => client.clientId)).not.toContain(ready.clientId);
+    frozen.proc.kill("SIGCONT");
+    frozen.proc.stdin.write("alloc\n");
+    frozen.proc.stdin.flush();
+    const result = await frozen.events.next("result");
+    expect(result.ok).toBe(false);
+    expect(result.code).toBe("LeaseExpired");
+    expect(String(result.message)).toMatch(/lease expired/);
+    expect(await frozen.proc.exited).toBe(0);
+    await observer.close();
+  });
+
+  test("a live but idle client keeps its lease through heartbeats", async () => {
+    const idle = await connect({ socket: paths.socket, region: paths.region, name: "idle" });
+    const segment = await idle.alloc(4096, { name: "idle-seg" });
+    await Bun.sleep(2500);
+    segment.bytes[0] = 1;
+    await expect(idle.status()).resolves.toBeDefined();
+    await segment.free();
+    await idle.close();
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Malformed input to a live arbiter: each bad connection gets an error reply naming the problem and is
+ * closed, while a well-behaved client on another connection keeps being served throughout.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { ErrorCodeName } from "../src/errors.ts";
+import { type Client, connect } from "../src/guest/index.ts";
+import { decodeError, encodeFrame } from "../src/protocol/codec.ts";
+import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { exchangeRaw } from "./helpers/raw.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let good: Client;
+
+beforeAll(async () => {
+  paths = testPaths("malformed");
+  arbiter = await ArbiterProcess.start(paths);
+  good = await connect({ socket: paths.socket, region: paths.region, name: "well-behaved" });
+  await good.alloc(65536, { name: "before" });
+});
+
+afterAll(async () => {
+  await good?.close();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+function request(
+  name: keyof typeof messages,
+  fields: Record<string, number | string>,
+  requestId = 1,
+): Uint8Array {
+  const message = messages[name];
+  return encodeFrame(FrameKind.request, message.op, requestId, message.request, fields);
+}
+
+function hello(version = PROTOCOL_VERSION): Uint8Array {
+  return request("hello", { magic: WIRE_MAGIC, version, clientName: "raw", pid: 1, sessionToken: "" });
+}
+
+function rawFrame(length: number, op: number, body: number[] = []): Uint8Array {
+  const bytes = new Uint8Array(12 + body.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, length, true);
+  view.setUint16(4, op, true);
+  view.setUint32(8, 5, true);
+  bytes.set(body, 12);
+  return bytes;
+}
+
+const cases: [string, () => Uint8Array[], ErrorCodeName, RegExp][] = [
+  ["a truncated body", () => [hello(), rawFrame(15, messages.alloc.op, [1, 2, 3])], "BadFrame", /truncated/],
+  [
+    "an oversized length",
+    () => [hello(), rawFrame(0x7fffffff, messages.alloc.op)],
+    "BadFrame",
+    /length field says 2147483647/,
+  ],
+  ["an unknown op", () => [hello(), rawFrame(12, 999)], "UnknownOp", /op 999/],
+  ["a wrong protocol version", () => [hello(PROTOCOL_VERSION + 41)], "VersionMismatch", /version 42/],
+  [
+    "a request before hello",
+    () => [request("alloc", { bytes: 10, blocks: 0, mode: 2, name: "" })],
+    "ProtocolState",
+    /must be hello/,
+  ],
+  [
+    "garbage bytes",
+    () => [Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff)],
+    "BadFrame",
+    /length field/,
+  ],
+  [
+    "a reply frame from a client",
+    () => [hello(), encodeFrame(FrameKind.reply, messages.heartbeat.op, 2, {}, {})],
+    "BadFrame",
+    /not replies/,
+  ],
+  [
+    "identify after hello",
+    () => [hello(), request("identify", { vm: "evil" }, 2)],
+    "ProtocolState",
+    /already said hello/,
+  ],
+];
+
+describe("malformed frames", () => {
+  for (const [label, build, code, message] of cases)
+    test(`${label}: error reply, connection closed, others unaffected`, async () => {
+      const { frames, closed } = await exchangeRaw(paths.socket, build());
+      const errors = frames
+        .filter((frame) => frame.kind === FrameKind.error)
+        .map((frame) => decodeError(frame.body));
+      expect(errors.length).toBe(1);
+      expect(errors[0]!.code).toBe(code);
+      expect(errors[0]!.message).toMatch(message);
+      expect(closed).toBe(true);
+      const segment = await good.alloc(4096);
+      segment.bytes[0] = 1;
+      await segment.free();
+    });
+
+  test("the arbiter is still serving and the raw sessions left nothing behind", async () => {
+    expect(arbiter.spawned.proc.exitCode).toBeNull();
+    const status = await good.status();
+    expect(status.clients.map((client) => client.name)).toEqual(["well-behaved"]);
+    expect(status.segments.map((segment) => segment.name)).toEqual(["before"]);
+  });
+
+  test("a request that cannot be granted keeps the connection", async () => {
+    await expect(good.open("no-such-segment")).rejects.toThrow(/no segment has that name/);
+    await expect(good.alloc(1 << 30)).rejects.toThrow(/needs 16384 blocks/);
+    const segment = await good.alloc(4096);
+    await segment.free();
+  });
+});

@@ -1,0 +1,76 @@
+/** The report's access modes: the full matrix on the rules, then the same matrix through a live arbiter. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Client, connect } from "../src/guest/index.ts";
+import { modeConflict } from "../src/host/permissions.ts";
+import type { AccessModeName } from "../src/protocol/messages.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+const modes: AccessModeName[] = ["read", "write", "write-exclusive"];
+// matrix[held][requested]: may a second client get `requested` while the first holds `held`?
+const allowed: Record<AccessModeName, Record<AccessModeName, boolean>> = {
+  read: { read: true, write: true, "write-exclusive": true },
+  write: { read: true, write: true, "write-exclusive": false },
+  "write-exclusive": { read: true, write: false, "write-exclusive": false },
+};
+
+describe("permission rules", () => {
+  for (const held of modes)
+    for (const requested of modes)
+      test(`${requested} next to ${held}: ${allowed[held][requested] ? "granted" : "refused"}`, () => {
+        expect(modeConflict(requested, [held]) === undefined).toBe(allowed[held][requested]);
+      });
+
+  test("write-exclusive needs every other holder to be a reader", () => {
+    expect(modeConflict("write-exclusive", ["read", "read"])).toBeUndefined();
+    expect(modeConflict("write-exclusive", ["read", "write"])).toMatch(/holds it write/);
+  });
+});
+
+describe("permissions through the arbiter", () => {
+  let paths: TestPaths;
+  let arbiter: ArbiterProcess;
+  let first: Client;
+  let second: Client;
+
+  beforeAll(async () => {
+    paths = testPaths("perm");
+    arbiter = await ArbiterProcess.start(paths);
+    first = await connect({ socket: paths.socket, region: paths.region, name: "first" });
+    second = await connect({ socket: paths.socket, region: paths.region, name: "second" });
+  });
+  afterAll(async () => {
+    await first?.close();
+    await second?.close();
+    await arbiter?.stop();
+    paths?.cleanup();
+  });
+
+  for (const held of modes)
+    for (const requested of modes)
+      test(`second client asks ${requested} while the first holds ${held}`, async () => {
+        const name = `m-${held}-${requested}`;
+        const segment = await first.alloc(4096, { name, mode: held });
+        if (allowed[held][requested]) {
+          const attached = await second.open(name, requested);
+          expect(attached.mode).toBe(requested);
+          await attached.free();
+        } else {
+          await expect(second.open(name, requested)).rejects.toThrow(
+            /Failed to open segment .* since another client holds it/,
+          );
+        }
+        await segment.free();
+      });
+
+  test("a refused open leaves the holder's grant untouched and nothing leaks", async () => {
+    const segment = await first.alloc(4096, { name: "excl", mode: "write-exclusive" });
+    await expect(second.open("excl", "write")).rejects.toThrow(/write-exclusive/);
+    segment.bytes[0] = 9;
+    expect(segment.bytes[0]).toBe(9);
+    await segment.free();
+    const status = await first.status();
+    expect(status.segments).toEqual([]);
+    expect(status.blocks.free).toBe(status.blocks.total);
+  });
+});

@@ -1,0 +1,61 @@
+/** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("restart");
+  arbiter = await ArbiterProcess.start(paths, { lease: "3s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+test("kill -9 of the arbiter, restart: same allocations, new epoch, the client carries on", async () => {
+  const survivor = spawnFixture("survivor", clientConfig(paths, { segment: "kept" }));
+  const ready = await survivor.events.next("ready");
+  const abandoned = spawnFixture("survivor", clientConfig(paths, { segment: "abandoned" }));
+  await abandoned.events.next("ready");
+  survivor.proc.stdin.write("step\n");
+  survivor.proc.stdin.flush();
+  expect((await survivor.events.next("stepped")).first).toBe(8);
+  const before = (await fetchStatus({ unix: paths.socket })).report;
+
+  await arbiter.kill9();
+  // The abandoned client dies while the arbiter is down: its session must be reclaimed after the lease.
+  abandoned.proc.kill("SIGKILL");
+  survivor.proc.stdin.write("step\n"); // issued while no arbiter runs: must complete after the restart
+  survivor.proc.stdin.flush();
+  await Bun.sleep(300);
+  await arbiter.restart();
+
+  const stepped = await survivor.events.next("stepped");
+  expect(stepped.epoch).toBe((ready.epoch as number) + 1);
+  expect(stepped.reconnects).toBe(1);
+  expect(stepped.first).toBe(9);
+  expect(stepped.owner).toBe(ready.clientId); // still holds its lock
+
+  const after = (await fetchStatus({ unix: paths.socket })).report;
+  expect(after.epoch).toBe(before.epoch + 1);
+  const kept = after.segments.find((segment) => segment.name === "kept");
+  expect(kept?.firstBlock).toBe(ready.firstBlock as number);
+  expect(kept?.holders).toEqual([{ clientId: ready.clientId as number, mode: "write" }]);
+  expect(after.segments.map((segment) => segment.name).sort()).toEqual(["abandoned", "kept"]);
+
+  await Bun.sleep(4000); // past the 3 s lease: the client that never came back is reclaimed
+  const reclaimed = (await fetchStatus({ unix: paths.socket })).report;
+  expect(reclaimed.segments.map((segment) => segment.name)).toEqual(["kept"]);
+  const lock = reclaimed.sync.find((object) => object.name === "kept-lock");
+  expect(lock?.lockOwner).toBe(ready.clientId as number);
+
+  survivor.proc.stdin.write("step\nexit\n");
+  survivor.proc.stdin.flush();
+  expect((await survivor.events.next("stepped")).first).toBe(10);
+  await survivor.events.next("closed");
+  expect(await survivor.proc.exited).toBe(0);
+}, 60_000);
