@@ -2,7 +2,7 @@
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands load lazily,
  * one file each under ./commands. The library throws; only this file prints errors and sets exit codes:
- * 0 success, 1 the operation failed (the message says why), 2 the command line is wrong.
+ * 0 success, 1 the operation failed (the message says why), 2 the command line is wrong, 130 interrupted.
  */
 import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
 import packageJson from "../package.json" with { type: "json" };
@@ -17,6 +17,7 @@ export const main = defineCommand({
   subCommands: {
     host: () => load(import("./commands/host.ts")),
     status: () => load(import("./commands/status.ts")),
+    guest: () => load(import("./commands/guest.ts")),
   },
 });
 
@@ -45,7 +46,7 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   if (error instanceof IvshError) {
     log.error(error.message);
-    return 1;
+    return error.code === "Interrupted" ? 130 : 1;
   }
   if (error instanceof Error && error.name === "CLIError") {
     await showUsage(...(await resolveCommand(main, rawArgs)));

@@ -55,6 +55,8 @@ export const ErrorCode = {
   StateInvalid: 24,
   /** An internal invariant broke; a bug. */
   Internal: 25,
+  /** The user interrupted the operation (Ctrl-C, SIGTERM). */
+  Interrupted: 26,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -90,6 +92,11 @@ export class IvshError extends Error {
 /** Shorthand for the house style: `fail("InvalidArgument", "parse --size", "'12q' has an unknown unit")`. */
 export function failure(code: ErrorCodeName, action: string, reason: string): IvshError {
   return new IvshError(code, `Failed to ${action} since ${reason}`);
+}
+
+/** Throws Interrupted if `signal` was aborted (its reason says by what, e.g. "it was interrupted by SIGINT"). */
+export function throwIfAborted(signal: AbortSignal | undefined, action: string): void {
+  if (signal?.aborted) throw failure("Interrupted", action, String(signal.reason ?? "it was aborted"));
 }
 
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {

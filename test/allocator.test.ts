@@ -47,7 +47,7 @@ class FakeSlots implements SlotMemory {
   owners = new Map<number, number>();
   initialise() {}
   clear() {}
-  releaseDeadOwner(slot: number, clientId: number): boolean {
+  releaseDeadOwner(slot: number, _kind: string, clientId: number): boolean {
     if (this.owners.get(slot) !== clientId) return false;
     this.owners.delete(slot);
     return true;

@@ -4,6 +4,7 @@
  */
 import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
+import type { ConnectOptions } from "../guest/client.ts";
 
 export const socketArgs = {
   socket: {
@@ -49,4 +50,40 @@ export function socketPath(args: { socket?: string | undefined }): string {
 
 export function regionPath(args: { region?: string | undefined }): string {
   return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
+}
+
+export const channelArgs = {
+  channel: {
+    type: "string",
+    description: "Channel name: a sender and a receiver meet on it",
+    default: "default",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+/** How a client command reaches the region and the arbiter, from flags, then environment, then defaults. */
+export function connectOptions(
+  args: {
+    socket?: string | undefined;
+    region?: string | undefined;
+    connect?: string | undefined;
+    "sysfs-root"?: string;
+  },
+  name: string,
+): ConnectOptions {
+  const options: ConnectOptions = { name, sysfsRoot: args["sysfs-root"] ?? "/sys" };
+  const socket = args.socket ?? process.env.IVSH_SOCKET;
+  const region = args.region ?? process.env.IVSH_REGION;
+  const tcp = args.connect ?? process.env.IVSH_CONNECT;
+  if (socket) options.socket = socket;
+  if (region) options.region = region;
+  if (tcp) options.tcp = tcp;
+  return options;
+}
+
+/** An AbortSignal that the first SIGINT/SIGTERM aborts, so a long operation stops cleanly at its next step. */
+export function abortOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => controller.abort(`it was interrupted by ${signal}`));
+  return controller.signal;
 }

@@ -84,11 +84,65 @@ export function tryLockExclusive(fd: number, path: string): boolean {
   throw new SystemCallError("flock", path, errno);
 }
 
-/** st_size of an open file (x86-64 `struct stat`: 144 bytes, st_size at offset 48). */
-export function fileSize(fd: number, path: string): number {
+export type FileType = "file" | "pipe" | "char-device" | "socket" | "other";
+
+/** Size and type of an open file (x86-64 `struct stat`: 144 bytes, st_mode at 24, st_size at 48). */
+export function fileStatus(fd: number, path: string): { size: number; type: FileType } {
   const stat = new BigInt64Array(18);
   check(libc.fstat(fd, stat), "fstat", path);
-  return Number(stat[6]);
+  const mode = new Uint32Array(stat.buffer)[6]! & 0o170000;
+  const types: Record<number, FileType> = {
+    16807: "file",
+    2401: "pipe",
+    4802: "char-device",
+    26411: "socket",
+  };
+  return { size: Number(stat[6]), type: types[mode] ?? "other" };
+}
+
+export function fileSize(fd: number, path: string): number {
+  return fileStatus(fd, path).size;
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
+
+/** Sets or clears O_NONBLOCK; returns the previous flags so they can be restored. */
+export function setNonBlocking(fd: number, enabled: boolean, what: string): number {
+  const flags = check(libc.fcntl(fd, F_GETFL, 0), "fcntl", what);
+  check(libc.fcntl(fd, F_SETFL, enabled ? flags | O_NONBLOCK : flags & ~O_NONBLOCK), "fcntl", what);
+  return flags;
+}
+
+/** Asks for a larger pipe buffer (fewer hand-offs with the process at the other end); best effort. */
+export function enlargePipe(fd: number, bytes: number): void {
+  const F_SETPIPE_SZ = 1031;
+  libc.fcntl(fd, F_SETPIPE_SZ, bytes);
+}
+
+export function restoreFlags(fd: number, flags: number, what: string): void {
+  check(libc.fcntl(fd, F_SETFL, flags), "fcntl", what);
+}
+
+export const POLLIN = 1;
+export const POLLOUT = 4;
+const POLL_DONE = 0x8 | 0x10 | 0x20; // POLLERR | POLLHUP | POLLNVAL: readable/writable enough to learn why
+
+/** Whether `fd` is ready for `events` now (or has failed, which the next read or write reports). */
+export function isReady(fd: number, events: number, what: string): boolean {
+  const request = new Int32Array(2);
+  request[0] = fd;
+  request[1] = events; // short events, short revents (0) packed little-endian
+  for (;;) {
+    const result = libc.poll(request, 1, 0);
+    if (result >= 0) return ((request[1]! >>> 16) & (events | POLL_DONE)) !== 0;
+    if (lastErrno() !== EINTR) throw new SystemCallError("poll", what, lastErrno());
+  }
+}
+
+export function renameFile(from: string, to: string): void {
+  check(libc.rename(cString(from), cString(to)), "rename", `${from} -> ${to}`);
 }
 
 function checkMapping(result: unknown, target: string): number {
@@ -135,13 +189,25 @@ export function addressOf(view: NodeJS.TypedArray | DataView): number {
   return ptr(view);
 }
 
-/** One read(2) into memory at `address`, retried on EINTR. Returns 0 at end of file. */
+/** One read(2) into memory at `address`, retried on EINTR. Returns 0 at end of file, -1 on EAGAIN. */
 export function readInto(fd: number, address: number, length: number, what: string): number {
   for (;;) {
     const got = Number(libc.read(fd, address, length));
     if (got >= 0) return got;
     const errno = lastErrno();
-    if (errno !== EINTR && errno !== EAGAIN) throw new SystemCallError("read", what, errno);
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) throw new SystemCallError("read", what, errno);
+  }
+}
+
+/** One write(2) from memory, retried on EINTR. Returns the bytes written, -1 on EAGAIN (non-blocking fd). */
+export function writeSome(fd: number, address: number, length: number, what: string): number {
+  for (;;) {
+    const wrote = Number(libc.write(fd, address, length));
+    if (wrote >= 0) return wrote;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) throw new SystemCallError("write", what, errno);
   }
 }
 

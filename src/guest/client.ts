@@ -28,6 +28,7 @@ import { Transport } from "./transport.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+const DISCONNECTED_POLL_MS = 10;
 /** Errors after which resuming is pointless: the session is gone or the peer is incompatible. */
 const FINAL = new Set([
   "SessionUnknown",
@@ -146,6 +147,11 @@ export class Client {
    * passes. Returns false on timeout. The arbiter parks us only if the word still holds `expected`.
    */
   async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
+    if (!this.transport.connected && !this.transport.lost) {
+      // No arbiter to park with (it is restarting): poll instead; the caller re-checks its word.
+      await Bun.sleep(Math.min(timeoutMs, DISCONNECTED_POLL_MS));
+      return true;
+    }
     const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs });
     return reply.outcome !== WaitOutcome.timedOut;
   }

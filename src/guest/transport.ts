@@ -8,7 +8,14 @@
 import type { Socket, SocketHandler } from "bun";
 import { failure, IvshError, isIvshError } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
-import { FrameKind, type MessageName, messages, type Reply, type Request } from "../protocol/messages.ts";
+import {
+  FrameKind,
+  type MessageName,
+  messages,
+  type Reply,
+  type Request,
+  WaitOutcome,
+} from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -44,6 +51,8 @@ export class Transport {
   /** Called when the link drops unexpectedly; the owner decides whether to reconnect. */
   onDisconnect: (() => void) | undefined;
   lastSentMs = 0;
+  /** Requests sent per operation: what the benchmarks report as the RPC cost of a workload. */
+  readonly requestCounts = new Map<MessageName, number>();
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -114,6 +123,7 @@ export class Transport {
 
   private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
     if (this.lost) return Promise.reject(this.lost);
+    this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
     const requestId = this.takeRequestId();
     const { op, request } = messages[name];
     const frame = encodeFrame(FrameKind.request, op, requestId, request, fields);
@@ -173,6 +183,13 @@ export class Transport {
       this.pending.delete(this.handshakeId);
       handshake.reject(failure("ConnectionLost", "greet the arbiter", "the connection closed during hello"));
     }
+    // A parked wait would otherwise sleep through the outage while the memory it watches keeps changing.
+    // Waits may always end spuriously (every caller re-checks its word), so end them now, not re-sent.
+    for (const [requestId, pending] of this.pending)
+      if (pending.name === "wait") {
+        this.pending.delete(requestId);
+        pending.resolve({ outcome: WaitOutcome.woken });
+      }
     if (this.closing || this.lost) return;
     if (this.onDisconnect) this.onDisconnect();
     else this.fail(failure("ConnectionLost", "talk to the arbiter", "the connection closed"));

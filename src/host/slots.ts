@@ -8,6 +8,7 @@ import {
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
   LOCK_WAITERS,
+  LOCK_WORDS,
   SLOT_WORDS,
   SlotKind,
   type SlotKindName,
@@ -43,12 +44,18 @@ export class RegionSlots implements SlotMemory {
   }
 
   /**
-   * Robust-futex style release: if the dead client owns the lock word, swap its id for OWNER_DIED, keeping
+   * Robust-futex style release: if the dead client owns a lock word of the slot, swap its id for OWNER_DIED, keeping
    * the waiters bit so the next owner still wakes the others. A CAS loop, because live clients may be
    * setting the waiters bit at the same moment.
    */
-  releaseDeadOwner(slot: number, clientId: number): boolean {
-    const index = this.index(slot, SlotWord.lock);
+  releaseDeadOwner(slot: number, kind: SlotKindName, clientId: number): boolean {
+    let released = false;
+    for (const word of LOCK_WORDS[kind])
+      released = this.releaseWord(this.index(slot, word), clientId) || released;
+    return released;
+  }
+
+  private releaseWord(index: number, clientId: number): boolean {
     for (;;) {
       const current = Atomics.load(this.words, index);
       if ((current & LOCK_OWNER_MASK) !== clientId) return false;

@@ -23,8 +23,8 @@ export interface Limits {
 export interface SlotMemory {
   initialise(slot: number, kind: SlotKindName, generation: number): void;
   clear(slot: number): void;
-  /** Marks the lock word owner-died if `clientId` owns it; true if it did. */
-  releaseDeadOwner(slot: number, clientId: number): boolean;
+  /** Marks the slot's lock words owned by `clientId` owner-died; true if there were any. */
+  releaseDeadOwner(slot: number, kind: SlotKindName, clientId: number): boolean;
 }
 
 export interface Session {
@@ -116,7 +116,7 @@ export class ArbiterState {
     const session = this.session(clientId);
     const wake = new Set<number>(session.slots);
     for (const object of this.syncObjects.values())
-      if (this.slots.releaseDeadOwner(object.slot, clientId)) wake.add(object.slot);
+      if (this.slots.releaseDeadOwner(object.slot, object.kind, clientId)) wake.add(object.slot);
     for (const segmentId of [...session.grants.keys()]) this.dropGrant(session, segmentId);
     for (const slot of [...session.slots]) this.dropSyncHold(session, slot);
     this.commit({ t: "session-end", clientId });

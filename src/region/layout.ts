@@ -62,6 +62,68 @@ export const SlotWord = {
 export const SlotKind = { free: 0, mutex: 1, condvar: 2, channel: 3 } as const;
 export type SlotKindName = Exclude<keyof typeof SlotKind, "free">;
 
+/**
+ * Words of a channel slot (a ring of chunks in a segment, see src/transfer/). Counters are u32 and wrap;
+ * only their difference (head - tail, at most the depth) matters.
+ */
+export const ChannelWord = {
+  /** Lock word held by the sender for the whole transfer (busy check; OWNER_DIED when it dies). */
+  sender: SlotWord.lock,
+  /** Lock word held by the receiver for the whole transfer. */
+  receiver: 3,
+  /** Records published by the sender. */
+  head: 4,
+  /** Records consumed by the receiver. */
+  tail: 5,
+  /** 1 while the sender is parked waiting for space (the receiver then sends WAKE). */
+  senderParked: 6,
+  /** 1 while the receiver is parked waiting for data. */
+  receiverParked: 7,
+  /** ChannelState. */
+  state: 8,
+  /** Bumped by the sender each time it publishes a new ring: receivers wait on it. */
+  transfer: 9,
+  /** Chunks in the ring. */
+  depth: 10,
+  /** Bytes per chunk. */
+  chunkBytes: 11,
+  /** Segment id of the ring (a named segment "channel:NAME:TRANSFER"). */
+  ringSegment: 12,
+  /** The transfer number a receiver joined: a transfer is received by one receiver, from its start. */
+  receiverJoined: 13,
+} as const;
+
+export const ChannelState = {
+  idle: 0,
+  streaming: 1,
+  /** The receiver got the end record and the digests matched. */
+  delivered: 2,
+  /** The receiver got the end record and the digests differed. */
+  corrupted: 3,
+  /** The sender gave up before the end (its input failed, or it was interrupted). */
+  abandoned: 4,
+} as const;
+
+/** Lock words per kind: the ones the arbiter releases (marks OWNER_DIED) when their holder dies. */
+export const LOCK_WORDS: Record<SlotKindName, readonly number[]> = {
+  mutex: [SlotWord.lock],
+  condvar: [SlotWord.lock],
+  channel: [ChannelWord.sender, ChannelWord.receiver],
+};
+
+/**
+ * A channel's ring segment: `depth` record headers of RECORD_BYTES at the start, then `depth` chunks, the
+ * first page aligned. A record header: u32 length, u32 flags (RECORD_END on the last), and on the end
+ * record u64 total bytes and u64 digest (xxHash3-64 chained over the records).
+ */
+export const RECORD_BYTES = 32;
+export const RECORD_END = 1;
+export const RecordField = { length: 0, flags: 4, totalBytes: 8, digest: 16 } as const;
+
+export function ringChunkOffset(depth: number): number {
+  return alignUp(depth * RECORD_BYTES, PAGE_SIZE);
+}
+
 /** Lock-word bits, as in a Linux robust futex. */
 export const LOCK_OWNER_MASK = 0x3fffffff;
 export const LOCK_OWNER_DIED = 0x40000000;

@@ -1,0 +1,54 @@
+/** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
+import { connect } from "../guest/client.ts";
+import { log } from "../log.ts";
+import { Sink } from "../transfer/io.ts";
+import { receiveStream } from "../transfer/run.ts";
+import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
+import { defineLeafCommand } from "./_strict.ts";
+
+export default defineLeafCommand({
+  meta: {
+    name: "recv",
+    description: "Receive the next stream sent on the channel (either side may start first)",
+  },
+  args: {
+    ...channelArgs,
+    out: {
+      type: "string",
+      description: "Where to write it: a file (written as FILE.partial until verified) or - for stdout",
+      default: "-",
+      valueHint: "FILE|-",
+    },
+    ...jsonArgs,
+    ...clientArgs,
+  },
+  async run({ args }) {
+    const sink = Sink.open(args.out);
+    const signal = abortOnSignals();
+    const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
+    let committed = false;
+    try {
+      const client = await connect(connectOptions(args, `recv ${args.out}`));
+      try {
+        const result = await receiveStream(client, args.channel, sink, progress, signal);
+        progress.done();
+        sink.commit();
+        committed = true;
+        const summary = summaryJson("recv", args.channel, args.out, result);
+        // With the data on stdout, the JSON summary goes to stderr.
+        if (args.json)
+          (args.out === "-" ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
+        else log.success(summaryLine("received", result));
+      } finally {
+        await client.close();
+      }
+    } finally {
+      progress.done();
+      if (!committed) {
+        sink.close();
+        if (sink.writing !== sink.target) log.warn(`incomplete data left in ${sink.writing}`);
+      }
+    }
+  },
+});

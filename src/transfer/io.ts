@@ -1,0 +1,162 @@
+/**
+ * Where a transfer's bytes come from and go to, without a copy of our own: the source reads(2) straight
+ * into a ring chunk, the sink writes(2) straight from one. Files are read and written blocking (they do
+ * not stall); pipes and terminals are polled, so an idle pipe never blocks the event loop (and with it
+ * the heartbeats that keep the client's lease).
+ *
+ * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
+ * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
+ */
+import { existsSync, statSync } from "node:fs";
+import { isatty } from "node:tty";
+import { failure, throwIfAborted } from "../errors.ts";
+import {
+  closeFd,
+  enlargePipe,
+  type FileType,
+  fileStatus,
+  isReady,
+  O_CREAT,
+  O_RDONLY,
+  O_TRUNC,
+  O_WRONLY,
+  openFile,
+  POLLIN,
+  POLLOUT,
+  readInto,
+  renameFile,
+  restoreFlags,
+  setNonBlocking,
+  writeAll,
+  writeSome,
+  yieldProcessor,
+} from "../ffi/index.ts";
+
+/** A pipe at the other end of a busy process is usually ready again within microseconds. */
+const SPIN_NANOSECONDS = 200_000;
+/** After that, an idle pipe is polled this often (the event loop runs in between). */
+const IDLE_POLL_MS = 1;
+const PIPE_BYTES = 1 << 20;
+
+/** Waits until `fd` is ready: first spinning (yielding the core to whoever will feed or drain it), then sleeping. */
+async function waitReady(fd: number, events: number, what: string, signal?: AbortSignal): Promise<void> {
+  const started = Bun.nanoseconds();
+  while (!isReady(fd, events, what)) {
+    throwIfAborted(signal, `wait for ${what}`);
+    if (Bun.nanoseconds() - started < SPIN_NANOSECONDS) yieldProcessor();
+    else await Bun.sleep(IDLE_POLL_MS);
+  }
+}
+
+export class Source {
+  private constructor(
+    readonly fd: number,
+    readonly name: string,
+    readonly type: FileType,
+    /** Bytes to expect, when known (a regular file). */
+    readonly size: number | undefined,
+  ) {}
+
+  static open(path: string): Source {
+    if (path === "-") {
+      const { type } = fileStatus(0, "stdin");
+      if (type === "pipe") enlargePipe(0, PIPE_BYTES);
+      return new Source(0, "stdin", type, undefined);
+    }
+    const fd = openFile(path, O_RDONLY);
+    const { size, type } = fileStatus(fd, path);
+    return new Source(fd, path, type, type === "file" ? size : undefined);
+  }
+
+  /**
+   * Reads into `length` bytes at `address`: a file fills the chunk (short only at its end), a pipe
+   * returns what is there as soon as something is. 0 means end of input.
+   */
+  async read(address: number, length: number, signal?: AbortSignal): Promise<number> {
+    if (this.type === "file") return this.readFully(address, length);
+    let filled = 0;
+    for (;;) {
+      if (!isReady(this.fd, POLLIN, this.name)) {
+        // Hand over what we have rather than hold a stream back waiting to fill a chunk.
+        if (filled > 0) return filled;
+        await waitReady(this.fd, POLLIN, this.name, signal);
+      }
+      const got = readInto(this.fd, address + filled, length - filled, this.name);
+      if (got === 0) return filled;
+      if (got > 0) filled += got;
+      if (filled === length) return filled;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== 0) closeFd(this.fd);
+  }
+
+  private readFully(address: number, length: number): number {
+    let filled = 0;
+    while (filled < length) {
+      const got = readInto(this.fd, address + filled, length - filled, this.name);
+      if (got <= 0) break;
+      filled += got;
+    }
+    return filled;
+  }
+}
+
+export class Sink {
+  private savedFlags: number | undefined;
+
+  private constructor(
+    readonly fd: number,
+    /** What the user asked for ("-" for stdout). */
+    readonly target: string,
+    /** The file being written: TARGET.partial for a regular file, else the target itself. */
+    readonly writing: string,
+    readonly type: FileType,
+  ) {
+    // A pipe is made non-blocking so a stalled reader costs us polls, not a blocked event loop.
+    if (type === "pipe") {
+      enlargePipe(fd, PIPE_BYTES);
+      this.savedFlags = setNonBlocking(fd, true, writing);
+    }
+  }
+
+  static open(target: string): Sink {
+    if (target === "-") {
+      if (isatty(1))
+        throw failure(
+          "InvalidArgument",
+          "write the stream to stdout",
+          "it is a terminal (pass --out FILE, or redirect)",
+        );
+      return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
+    }
+    const special = existsSync(target) && !statSync(target).isFile();
+    const writing = special ? target : `${target}.partial`;
+    const fd = openFile(writing, O_WRONLY | O_CREAT | O_TRUNC, 0o644);
+    return new Sink(fd, target, writing, fileStatus(fd, writing).type);
+  }
+
+  async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
+    if (this.type !== "pipe") return writeAll(this.fd, address, length, this.writing);
+    let done = 0;
+    while (done < length) {
+      const wrote = writeSome(this.fd, address + done, length - done, this.writing);
+      if (wrote > 0) done += wrote;
+      else await waitReady(this.fd, POLLOUT, this.writing, signal);
+    }
+  }
+
+  /** The stream arrived whole and verified: TARGET.partial becomes TARGET. */
+  commit(): void {
+    this.close();
+    if (this.writing !== this.target && this.target !== "-") renameFile(this.writing, this.target);
+  }
+
+  /** The stream failed: TARGET.partial stays, under that name, for inspection. */
+  close(): void {
+    if (this.savedFlags !== undefined) restoreFlags(this.fd, this.savedFlags, this.writing);
+    this.savedFlags = undefined;
+    if (this.fd > 2) closeFd(this.fd);
+  }
+}

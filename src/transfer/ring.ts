@@ -1,0 +1,138 @@
+/**
+ * Named accessors for a channel's slot words and its ring's record headers (the layout is defined in
+ * src/region/layout.ts). Every access is an Atomics operation: the words are shared with another
+ * process, possibly in another VM.
+ */
+import { isIvshError } from "../errors.ts";
+import type { Client } from "../guest/client.ts";
+import type { Segment } from "../guest/segment.ts";
+import {
+  ChannelWord,
+  LOCK_OWNER_DIED,
+  LOCK_OWNER_MASK,
+  RECORD_BYTES,
+  RecordField,
+  ringChunkOffset,
+  slotWordIndex,
+} from "../region/layout.ts";
+
+export type ChannelWordName = keyof typeof ChannelWord;
+
+export function channelSlotName(name: string): string {
+  return `channel:${name}`;
+}
+
+export function ringSegmentName(name: string, transfer: number): string {
+  return `channel:${name}:${transfer}`;
+}
+
+export class ChannelSlot {
+  private readonly base: number;
+
+  constructor(
+    readonly client: Client,
+    readonly slot: number,
+  ) {
+    this.base = slotWordIndex(client.geometry, slot, 0);
+  }
+
+  index(word: ChannelWordName): number {
+    return this.base + ChannelWord[word];
+  }
+
+  load(word: ChannelWordName): number {
+    return Atomics.load(this.client.words, this.index(word));
+  }
+
+  store(word: ChannelWordName, value: number): void {
+    Atomics.store(this.client.words, this.index(word), value);
+  }
+
+  /** Adds one and returns the new value (u32 wrap-around). */
+  increment(word: ChannelWordName): number {
+    return (Atomics.add(this.client.words, this.index(word), 1) + 1) >>> 0;
+  }
+
+  /** The client id holding a lock word, and whether its previous holder died. */
+  holder(word: "sender" | "receiver"): { owner: number; died: boolean } {
+    const value = this.load(word);
+    return { owner: value & LOCK_OWNER_MASK, died: (value & LOCK_OWNER_DIED) !== 0 };
+  }
+
+  wake(word: ChannelWordName, count = 1): void {
+    this.client.wakeWord(this.slot, ChannelWord[word], count);
+  }
+
+  /** Takes a role's lock word if free (or left by a dead holder); undefined if a live client holds it. */
+  tryTake(word: "sender" | "receiver"): "acquired" | "owner-died" | undefined {
+    const index = this.index(word);
+    const seen = Atomics.load(this.client.words, index);
+    if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
+    if (Atomics.compareExchange(this.client.words, index, seen, this.client.clientId) !== seen)
+      return undefined;
+    return seen & LOCK_OWNER_DIED ? "owner-died" : "acquired";
+  }
+
+  /** Gives the role up, if this client still holds it. */
+  release(word: "sender" | "receiver"): void {
+    Atomics.compareExchange(this.client.words, this.index(word), this.client.clientId, 0);
+  }
+}
+
+/** The ring: record headers, then chunks. */
+export class Ring {
+  readonly headers: DataView;
+  readonly chunkOffset: number;
+
+  constructor(
+    readonly segment: Segment,
+    readonly depth: number,
+    readonly chunkBytes: number,
+  ) {
+    const bytes = segment.bytes;
+    this.headers = new DataView(bytes.buffer, bytes.byteOffset, depth * RECORD_BYTES);
+    this.chunkOffset = ringChunkOffset(depth);
+  }
+
+  static bytesNeeded(depth: number, chunkBytes: number): number {
+    return ringChunkOffset(depth) + depth * chunkBytes;
+  }
+
+  /** The chunk of record `sequence` (counters wrap; the ring position is sequence mod depth). */
+  chunk(sequence: number): Uint8Array {
+    return this.segment.subarray(this.chunkAt(sequence), this.chunkAt(sequence) + this.chunkBytes);
+  }
+
+  chunkAddress(sequence: number): number {
+    return this.segment.address + this.chunkAt(sequence);
+  }
+
+  header(sequence: number): number {
+    return (sequence % this.depth) * RECORD_BYTES;
+  }
+
+  readLength(sequence: number): number {
+    return this.headers.getUint32(this.header(sequence) + RecordField.length, true);
+  }
+
+  readFlags(sequence: number): number {
+    return this.headers.getUint32(this.header(sequence) + RecordField.flags, true);
+  }
+
+  private chunkAt(sequence: number): number {
+    return this.chunkOffset + (sequence % this.depth) * this.chunkBytes;
+  }
+}
+
+/** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */
+export async function ignoreLost(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    if (
+      !isIvshError(error) ||
+      !["LeaseExpired", "SessionUnknown", "ConnectionLost", "NotHeld"].includes(error.code)
+    )
+      throw error;
+  }
+}

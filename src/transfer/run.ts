@@ -1,0 +1,101 @@
+/**
+ * One whole transfer, as `ivsh guest send` / `recv` run it: a file or pipe through a channel, with
+ * progress reports, interruption (an AbortSignal ends any wait), and the guarantee that the channel is
+ * released however it ends.
+ */
+import { throwIfAborted } from "../errors.ts";
+import type { Client } from "../guest/client.ts";
+import type { Sink, Source } from "./io.ts";
+import { ChannelReceiver } from "./receiver.ts";
+import { type ChannelOptions, ChannelSender, type TransferSummary } from "./sender.ts";
+
+/** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
+const YIELD_EVERY_MS = 20;
+
+export interface Progress {
+  /** Called when the transfer waits for its peer to show up. */
+  waiting?(what: string): void;
+  /** Called as bytes move; `total` when the size is known in advance. */
+  update?(bytes: number, total: number | undefined): void;
+}
+
+export interface TransferResult extends TransferSummary {
+  seconds: number;
+  chunkBytes: number;
+  depth: number;
+}
+
+export async function sendStream(
+  client: Client,
+  channel: string,
+  source: Source,
+  options: ChannelOptions,
+  progress: Progress = {},
+): Promise<TransferResult> {
+  const { signal } = options;
+  const sender = await ChannelSender.open(client, channel, options);
+  try {
+    const started = performance.now();
+    let lastYield = started;
+    for (;;) {
+      throwIfAborted(signal, `send on channel '${channel}'`);
+      const sent = await sender.send((chunk, address) => source.read(address, chunk.byteLength, signal));
+      if (sent === 0) break;
+      progress.update?.(sender.digest.bytes, source.size);
+      lastYield = await yieldNow(lastYield);
+    }
+    progress.waiting?.("for the receiver to confirm");
+    const summary = await sender.finish();
+    return {
+      ...summary,
+      seconds: (performance.now() - started) / 1000,
+      chunkBytes: sender.ring.chunkBytes,
+      depth: sender.ring.depth,
+    };
+  } finally {
+    await sender.close();
+  }
+}
+
+export async function receiveStream(
+  client: Client,
+  channel: string,
+  sink: Sink,
+  progress: Progress = {},
+  signal?: AbortSignal,
+): Promise<TransferResult> {
+  const onWaiting = () => progress.waiting?.("for a sender");
+  const receiver = await ChannelReceiver.open(
+    client,
+    channel,
+    signal ? { onWaiting, signal } : { onWaiting },
+  );
+  try {
+    const started = performance.now();
+    let lastYield = started;
+    for (;;) {
+      throwIfAborted(signal, `receive on channel '${channel}'`);
+      const got = await receiver.receive((chunk, address) => sink.write(address, chunk.byteLength, signal));
+      if (got === undefined) break;
+      progress.update?.(receiver.digest.bytes, undefined);
+      lastYield = await yieldNow(lastYield);
+    }
+    const { ring } = receiver;
+    return {
+      ...receiver.summary(),
+      seconds: (performance.now() - started) / 1000,
+      chunkBytes: ring.chunkBytes,
+      depth: ring.depth,
+    };
+  } finally {
+    await receiver.close();
+  }
+}
+
+/** A macrotask turn now and then: awaiting resolved promises alone never lets timers or signals run. */
+async function yieldNow(lastYield: number): Promise<number> {
+  const now = performance.now();
+  if (now - lastYield < YIELD_EVERY_MS) return lastYield;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return performance.now();
+}

@@ -1,0 +1,192 @@
+/**
+ * The sending end of a channel. It holds the channel's sender lock for the whole transfer (a second
+ * sender gets "channel busy"), publishes a fresh ring for each transfer, and lets the caller fill each
+ * chunk in place: `send((chunk, address) => bytesWritten)`, e.g. with read(2) straight into `address`.
+ */
+
+import { failure, isIvshError } from "../errors.ts";
+import type { Client } from "../guest/client.ts";
+import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
+import { StreamDigest } from "./digest.ts";
+import { ChannelSlot, channelSlotName, ignoreLost, Ring, ringSegmentName } from "./ring.ts";
+import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
+
+export const DEFAULT_CHUNK_BYTES = 1 << 20;
+export const DEFAULT_DEPTH = 8;
+const ALL = 0x7fffffff;
+
+export interface ChannelOptions {
+  /** Bytes per chunk (a multiple of 4 KiB). */
+  chunkBytes?: number;
+  /** Chunks in the ring. */
+  depth?: number;
+  /** Ends any wait (for space, for the receiver) with an Interrupted error when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
+export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
+
+export interface TransferSummary {
+  bytes: number;
+  records: number;
+  digest: bigint;
+}
+
+export class ChannelSender {
+  readonly digest = new StreamDigest();
+  private head = 0;
+  private finished = false;
+
+  private constructor(
+    readonly name: string,
+    readonly slot: ChannelSlot,
+    readonly ring: Ring,
+    readonly transfer: number,
+    readonly receiver: Peer,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  static async open(client: Client, name: string, options: ChannelOptions = {}): Promise<ChannelSender> {
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const depth = options.depth ?? DEFAULT_DEPTH;
+    checkGeometry(name, chunkBytes, depth);
+    const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
+    const slot = new ChannelSlot(client, index);
+    if (!slot.tryTake("sender")) {
+      await client.closeSlot(index);
+      throw failure(
+        "ChannelBusy",
+        `send on channel '${name}'`,
+        `channel busy: client ${slot.holder("sender").owner} is sending on it`,
+      );
+    }
+    try {
+      const { segment, transfer } = await allocateRing(
+        client,
+        slot,
+        name,
+        Ring.bytesNeeded(depth, chunkBytes),
+      );
+      const ring = new Ring(segment, depth, chunkBytes);
+      publish(slot, ring, transfer);
+      return new ChannelSender(name, slot, ring, transfer, new Peer(slot, "receiver", name), options.signal);
+    } catch (error) {
+      slot.release("sender");
+      await client.closeSlot(index);
+      throw error;
+    }
+  }
+
+  /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
+  async send(fill: ChunkFiller): Promise<number> {
+    await this.waitForSpace();
+    const chunk = this.ring.chunk(this.head);
+    const length = await fill(chunk, this.ring.chunkAddress(this.head));
+    if (!Number.isInteger(length) || length < 0 || length > chunk.byteLength)
+      throw failure(
+        "InvalidArgument",
+        `send on channel '${this.name}'`,
+        `the filler returned ${length} for a ${chunk.byteLength}-byte chunk`,
+      );
+    if (length === 0) return 0;
+    this.digest.update(chunk.subarray(0, length));
+    this.publish(length, 0);
+    return length;
+  }
+
+  /** Sends the end record and waits for the receiver to confirm it got everything with a matching digest. */
+  async finish(): Promise<TransferSummary> {
+    await this.waitForSpace();
+    const at = this.ring.header(this.head);
+    this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
+    this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
+    this.publish(0, RECORD_END);
+    while (this.slot.load("state") === ChannelState.streaming)
+      await waitForChange(
+        this.slot,
+        "state",
+        ChannelState.streaming,
+        "senderParked",
+        this.receiver,
+        this.signal,
+      );
+    this.finished = true;
+    if (this.slot.load("state") !== ChannelState.delivered)
+      throw failure(
+        "DigestMismatch",
+        `send on channel '${this.name}'`,
+        "the receiver's digest of the stream differs from ours",
+      );
+    return { bytes: this.digest.bytes, records: this.digest.records, digest: this.digest.value };
+  }
+
+  /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
+  async close(): Promise<void> {
+    const { client } = this.slot;
+    if (!this.finished && !client.lost) {
+      this.slot.store("state", ChannelState.abandoned);
+      this.slot.wake("head", ALL);
+    }
+    this.slot.release("sender");
+    await ignoreLost(this.ring.segment.free());
+    await ignoreLost(client.closeSlot(this.slot.slot));
+  }
+
+  private async waitForSpace(): Promise<void> {
+    const { depth } = this.ring;
+    for (;;) {
+      const tail = this.slot.load("tail");
+      if ((this.head - tail) >>> 0 < depth) return;
+      await waitForChange(this.slot, "tail", tail, "senderParked", this.receiver, this.signal);
+    }
+  }
+
+  private publish(length: number, flags: number): void {
+    const at = this.ring.header(this.head);
+    this.ring.headers.setUint32(at + RecordField.length, length, true);
+    this.ring.headers.setUint32(at + RecordField.flags, flags, true);
+    this.head = (this.head + 1) >>> 0;
+    // Release: the chunk and its header are written before the receiver can see the new head.
+    this.slot.store("head", this.head);
+    wakeIfParked(this.slot, "head", "receiverParked");
+    this.slot.client.keepAlive();
+  }
+}
+
+function checkGeometry(name: string, chunkBytes: number, depth: number): void {
+  const what = `open channel '${name}'`;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes % 4096 !== 0 || chunkBytes > 2 ** 31)
+    throw failure(
+      "InvalidArgument",
+      what,
+      `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`,
+    );
+  if (!Number.isInteger(depth) || depth < 2 || depth > 4096)
+    throw failure("InvalidArgument", what, `the ring depth ${depth} is outside 2..4096`);
+}
+
+/** A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). */
+async function allocateRing(client: Client, slot: ChannelSlot, name: string, bytes: number) {
+  let transfer = slot.load("transfer");
+  for (let attempt = 0; ; attempt++) {
+    transfer = (transfer + 1) >>> 0 || 1;
+    try {
+      return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
+    } catch (error) {
+      if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
+    }
+  }
+}
+
+/** Resets the counters and announces the ring; the transfer number is written last. */
+function publish(slot: ChannelSlot, ring: Ring, transfer: number): void {
+  slot.store("head", 0);
+  slot.store("tail", 0);
+  slot.store("depth", ring.depth);
+  slot.store("chunkBytes", ring.chunkBytes);
+  slot.store("ringSegment", ring.segment.id);
+  slot.store("state", ChannelState.streaming);
+  slot.store("transfer", transfer);
+  slot.wake("transfer", ALL);
+}

@@ -1,0 +1,110 @@
+/** Transfers when something dies: the peer, or the arbiter. Every case uses real processes and kill -9. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("xfail");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", lease: "2s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+async function expectRingsFreed(): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { report } = await fetchStatus({ unix: paths.socket });
+    if (report.blocks.used === 0 && report.segments.length === 0) return;
+    await Bun.sleep(50);
+  }
+  const { report } = await fetchStatus({ unix: paths.socket });
+  expect(report.segments).toEqual([]);
+}
+
+describe("transfer failures", () => {
+  test("sender killed: the receiver fails within 2 s naming the cause and leaves only FILE.partial", async () => {
+    const output = outPath(paths, "killed-sender.out");
+    const receiver = guest(paths, ["recv", "--channel", "ks", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "ks", "--block-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(3 << 20).fill(7));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 3 << 20);
+    const killedAt = performance.now();
+    sender.proc.kill("SIGKILL");
+    expect(await receiver.proc.exited).toBe(1);
+    expect(performance.now() - killedAt).toBeLessThan(2000);
+    expect(await receiver.stderr).toMatch(/the sender \(client \d+\) died/);
+    expect(await receiver.stderr).toContain(`incomplete data left in ${output}.partial`);
+    expect(await Bun.file(output).exists()).toBe(false);
+    expect(Bun.file(`${output}.partial`).size).toBe(3 << 20);
+    await expectRingsFreed();
+  });
+
+  test("receiver killed: the sender fails naming the cause; the ring is freed", async () => {
+    const receiver = guest(paths, [
+      "recv",
+      "--channel",
+      "kr",
+      "--out",
+      outPath(paths, "killed-receiver.out"),
+    ]);
+    const sender = guest(paths, ["send", "-", "--channel", "kr", "--block-size", "64KiB", "--depth", "4"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20));
+    await sender.proc.stdin.flush();
+    await waitForSize(outPath(paths, "killed-receiver.out.partial"), 1 << 20);
+    receiver.proc.kill("SIGKILL");
+    await receiver.proc.exited;
+    // More than the ring holds, so the sender must notice its reader is gone (it may already have: EPIPE).
+    try {
+      sender.proc.stdin.write(new Uint8Array(2 << 20));
+      await sender.proc.stdin.flush();
+    } catch {}
+    expect(await sender.proc.exited).toBe(1);
+    expect(await sender.stderr).toMatch(/the receiver \(client \d+\) died/);
+    await expectRingsFreed();
+  });
+
+  test("sender interrupted (SIGINT): it exits 130, the receiver is told the transfer was abandoned", async () => {
+    const output = outPath(paths, "interrupted.out");
+    const receiver = guest(paths, ["recv", "--channel", "int", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "int"]);
+    sender.proc.stdin.write(new Uint8Array(100_000));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 100_000);
+    sender.proc.kill("SIGINT");
+    expect(await sender.proc.exited).toBe(130);
+    expect(await receiver.proc.exited).toBe(1);
+    expect(await receiver.stderr).toMatch(/abandoned the transfer|the sender \(client \d+\) went away/);
+    expect(await Bun.file(output).exists()).toBe(false);
+    await expectRingsFreed();
+  });
+
+  test("the arbiter is killed -9 and restarted mid-transfer: the transfer completes bit-exact", async () => {
+    const data = await randomFile(join(paths.dir, "survive.in"), 8 << 20);
+    const output = outPath(paths, "survive.out");
+    const receiver = guest(paths, ["recv", "--channel", "restart", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "restart", "--block-size", "64KiB"]);
+    const half = 4 << 20;
+    sender.proc.stdin.write(data.subarray(0, half));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, half);
+    await arbiter.kill9();
+    sender.proc.stdin.write(data.subarray(half)); // keeps flowing through the ring while no arbiter runs
+    await sender.proc.stdin.flush();
+    await Bun.sleep(300);
+    await arbiter.restart();
+    await sender.proc.stdin.end();
+    expect([await sender.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
+    const { report } = await fetchStatus({ unix: paths.socket });
+    expect(report.epoch).toBe(2);
+    await expectRingsFreed();
+  }, 60_000);
+});

@@ -1,0 +1,137 @@
+/** `ivsh guest send` / `recv` between separate processes: exact bytes, pipes, busy channels, two at once. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+const CHUNK = 65536;
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("transfer");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+async function roundTrip(name: string, bytes: number, extra: string[] = []) {
+  const input = join(paths.dir, `${name}.in`);
+  const output = outPath(paths, `${name}.out`);
+  const data = await randomFile(input, bytes);
+  const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
+  const sender = guest(paths, [
+    "send",
+    input,
+    "--channel",
+    name,
+    "--block-size",
+    String(CHUNK),
+    "--json",
+    ...extra,
+  ]);
+  expect([await sender.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+  await Promise.all([sender.events.finished, receiver.events.finished]);
+  const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
+  expect(summaries[0].digest).toBe(summaries[1].digest);
+  expect(summaries.map((summary) => summary.bytes)).toEqual([bytes, bytes]);
+  expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
+  expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+}
+
+describe("bit-exact round trips", () => {
+  for (const [label, bytes] of [
+    ["0 bytes", 0],
+    ["1 byte", 1],
+    ["block - 1", CHUNK - 1],
+    ["block", CHUNK],
+    ["block + 1", CHUNK + 1],
+  ] as const)
+    test(label, () => roundTrip(label.replace(/\W+/g, "-"), bytes));
+
+  test("256 MiB of random data", () => roundTrip("big", 256 << 20, ["--block-size", "1MiB"]), 120_000);
+});
+
+describe("pipes and the channel's rules", () => {
+  test("stdin to stdout: a pipe on both ends", async () => {
+    const data = await randomFile(join(paths.dir, "piped.in"), 5_000_000);
+    // stdout carries the data here, so the receiver is spawned without the JSON-event reader.
+    const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "pipe"], {
+      env: { ...process.env, ...clientEnv(paths) },
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const sender = guest(paths, ["send", "-", "--channel", "pipe"]);
+    for (let offset = 0; offset < data.length; offset += 300_000) {
+      sender.proc.stdin.write(data.subarray(offset, offset + 300_000));
+      await sender.proc.stdin.flush();
+      await Bun.sleep(5);
+    }
+    await sender.proc.stdin.end();
+    const output = new Uint8Array(await new Response(receiver.stdout).arrayBuffer());
+    expect([await sender.proc.exited, await receiver.exited]).toEqual([0, 0]);
+    expect(sameBytes(output, data)).toBe(true);
+  });
+
+  test("a second sender on a busy channel is told 'channel busy'; the first is unaffected", async () => {
+    const first = guest(paths, ["send", "-", "--channel", "busy"]);
+    first.proc.stdin.write(new Uint8Array(1000));
+    await first.proc.stdin.flush();
+    await Bun.sleep(500);
+    const second = guest(paths, ["send", join(paths.dir, "piped.in"), "--channel", "busy"]);
+    expect(await second.proc.exited).toBe(1);
+    expect(await second.stderr).toMatch(
+      /Failed to send on channel 'busy' since channel busy: client \d+ is sending on it/,
+    );
+    const receiver = guest(paths, ["recv", "--channel", "busy", "--out", outPath(paths, "busy.out")]);
+    await first.proc.stdin.end();
+    expect([await first.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+    expect(Bun.file(outPath(paths, "busy.out")).size).toBe(1000);
+  });
+
+  test("the receiver may start first", async () => {
+    const receiver = guest(paths, ["recv", "--channel", "late", "--out", outPath(paths, "late.out")]);
+    await Bun.sleep(700);
+    const data = await randomFile(join(paths.dir, "late.in"), 200_000);
+    const sender = guest(paths, ["send", join(paths.dir, "late.in"), "--channel", "late"]);
+    expect([await sender.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "late.out")).arrayBuffer()), data)).toBe(
+      true,
+    );
+  });
+
+  test("two channels at once between four processes", async () => {
+    const inputs = await Promise.all(
+      ["a", "b"].map((name) => randomFile(join(paths.dir, `${name}.in`), 20 << 20)),
+    );
+    const sides = ["a", "b"].flatMap((name) => [
+      guest(paths, ["recv", "--channel", `pair-${name}`, "--out", outPath(paths, `${name}.out`)]),
+      guest(paths, [
+        "send",
+        join(paths.dir, `${name}.in`),
+        "--channel",
+        `pair-${name}`,
+        "--block-size",
+        "256KiB",
+      ]),
+    ]);
+    expect(await Promise.all(sides.map((side) => side.proc.exited))).toEqual([0, 0, 0, 0]);
+    for (const [index, name] of ["a", "b"].entries())
+      expect(
+        sameBytes(
+          new Uint8Array(await Bun.file(outPath(paths, `${name}.out`)).arrayBuffer()),
+          inputs[index]!,
+        ),
+      ).toBe(true);
+  }, 60_000);
+
+  test("afterwards every ring is freed", async () => {
+    const { fetchStatus } = await import("../src/guest/inspect.ts");
+    const { report } = await fetchStatus({ unix: paths.socket });
+    expect(report.segments).toEqual([]);
+    expect(report.blocks.used).toBe(0);
+  });
+});
