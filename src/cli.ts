@@ -18,6 +18,7 @@ export const main = defineCommand({
     host: () => load(import("./commands/host.ts")),
     status: () => load(import("./commands/status.ts")),
     guest: () => load(import("./commands/guest.ts")),
+    bridge: () => load(import("./commands/bridge.ts")),
   },
 });
 

@@ -208,6 +208,13 @@ export class FrameDecoder {
     return frame;
   }
 
+  /** Takes the bytes not yet returned as frames (for a reader that switches to raw relaying). */
+  drain(): Uint8Array {
+    const rest = this.buffer.slice(this.start, this.end);
+    this.start = this.end = 0;
+    return rest;
+  }
+
   /** Bytes received that do not yet form a whole frame. */
   get pendingBytes(): number {
     return this.end - this.start;

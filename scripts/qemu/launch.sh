@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# Commas inside QEMU option words are intended; A && B || die is intended.
+# shellcheck disable=SC2054,SC2015,SC2317
+# Boots an ivsh test VM: the ivshmem region as a PCI BAR, a restricted user-mode NIC whose
+# 10.0.2.100:7777 reaches the host's `ivsh bridge`, and either a console or one command (--run).
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+HERE=$(dirname "$SELF")
+REPO=$(cd "$HERE/../.." && pwd)
+OUT="$REPO/build/qemu"
+
+NAME=vm0
+MEM=1G
+SMP=1
+REGION=/dev/shm/ivsh
+SOCKET=/tmp/ivsh.sock
+IVSH_CMD="${IVSH_BIN:-}"
+RUN=
+RUN_SET=0
+SHARE=
+ACCEL="${IVSH_ACCEL:-auto}"
+TIMEOUT=0
+BINARY="${IVSH_GUEST_BINARY:-$REPO/dist/ivsh}"
+BUILD=1
+SPLIT_STDERR=0
+CONSOLE_LOG=
+QUIET=0
+DRY_RUN=0
+EXTRA=()
+GUEST_PORT=7777
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/qemu/launch.sh [options]
+
+Boots an ivsh test VM (kernel and initramfs from scripts/qemu/build-image.sh, which this runs
+first; it does nothing when the image is current) with:
+  - the region file as an ivshmem-plain PCI device (1af4:1110, BAR 2 = the whole file),
+  - a restricted user-mode NIC (guest 10.0.2.15/24, gateway 10.0.2.2) on which a connection to
+    10.0.2.100:7777 runs `IVSH bridge --vm NAME --socket SOCKET` on the host, stdin/stdout = the
+    connection, stderr = this script's stderr (prefixed "[bridge NAME] ").
+
+Options:
+  --name NAME        VM name, [A-Za-z0-9_.-]+ (default vm0); one VM per name at a time
+  --mem SIZE         guest RAM, QEMU syntax (default 1G)
+  --smp N            vCPUs (default 1)
+  --region PATH      region file (default /dev/shm/ivsh); must exist, size a power of two;
+                     'none' boots without the ivshmem device
+  --socket PATH      arbiter socket handed to the bridge (default /tmp/ivsh.sock)
+  --ivsh CMD         host ivsh command for the bridge, shell words (default: IVSH_BIN, else
+                     REPO/dist/ivsh); e.g. --ivsh 'bun /work/main/src/cli.ts'
+  --run CMD          run CMD under /bin/sh in the guest, then power off (see below)
+  --separate-stderr  with --run: CMD's stderr to this script's stderr (default: both to stdout)
+  --timeout SECS     with --run: stop the VM after SECS seconds, exit 124 (default: none)
+  --share DIR        expose host DIR at /mnt/share in the guest (virtiofs, read-write)
+  --accel MODE       auto | kvm | tcg (default auto, env IVSH_ACCEL): auto probes KVM once per
+                     host boot and caches the verdict in build/qemu/accel
+  --binary PATH      ivsh binary to put in the image (default dist/ivsh, env IVSH_GUEST_BINARY)
+  --no-build         use the image in build/qemu as it is
+  --console-log FILE with --run: keep the guest console (boot messages, markers) in FILE
+  --qemu-arg ARG     append ARG to QEMU's command line (repeatable)
+  --dry-run          print the QEMU command line and exit 0
+  -q, --quiet        print neither the QEMU command line nor the summary
+  -h, --help         this help
+
+--run contract:
+  stdout     exactly the bytes CMD wrote to stdout (and to stderr, unless --separate-stderr),
+             streamed as they come: no boot messages, no markers, no CR/LF changes
+  stdin      CMD's stdin is /dev/null
+  exit code  CMD's exit status (0-255); 124 --timeout expired; 125 launcher failure (bad option,
+             region, image build, QEMU error, guest died without a result); 130/143/129 if this
+             script got SIGINT/SIGTERM/SIGHUP (QEMU is stopped and temp files removed)
+  stderr     the QEMU command line (one line), then "launch.sh: NAME: exit N (boot B s, total T s)"
+  guest      CMD runs as root in /root with IVSH_VM=NAME, PATH including /usr/local/bin (ivsh),
+             /tmp a tmpfs (90% of RAM), /mnt/share when --share is given
+Without --run: an interactive shell on the serial console (leave with poweroff or Ctrl-A X).
+EOF
+}
+
+die() {
+  echo "launch.sh: error: $*" >&2
+  exit 125
+}
+say() { [ "$QUIET" = 1 ] || echo "launch.sh: $*" >&2; }
+need_arg() { [ "$2" -ge 2 ] || die "$1 needs a value (see --help)"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --name) need_arg "$1" $#; NAME=$2; shift 2 ;;
+    --mem) need_arg "$1" $#; MEM=$2; shift 2 ;;
+    --smp) need_arg "$1" $#; SMP=$2; shift 2 ;;
+    --region) need_arg "$1" $#; REGION=$2; shift 2 ;;
+    --socket) need_arg "$1" $#; SOCKET=$2; shift 2 ;;
+    --ivsh) need_arg "$1" $#; IVSH_CMD=$2; shift 2 ;;
+    --run) need_arg "$1" $#; RUN=$2; RUN_SET=1; shift 2 ;;
+    --separate-stderr) SPLIT_STDERR=1; shift ;;
+    --timeout) need_arg "$1" $#; TIMEOUT=$2; shift 2 ;;
+    --share) need_arg "$1" $#; SHARE=$2; shift 2 ;;
+    --accel) need_arg "$1" $#; ACCEL=$2; shift 2 ;;
+    --binary) need_arg "$1" $#; BINARY=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --console-log) need_arg "$1" $#; CONSOLE_LOG=$2; shift 2 ;;
+    --qemu-arg) need_arg "$1" $#; EXTRA+=("$2"); shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    -q | --quiet) QUIET=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+[[ "$NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--name '$NAME': use letters, digits, '_', '.', '-'"
+[[ "$SMP" =~ ^[1-9][0-9]*$ ]] || die "--smp '$SMP' is not a positive integer"
+[[ "$TIMEOUT" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--timeout '$TIMEOUT' is not a number of seconds"
+case "$ACCEL" in auto | kvm | tcg) ;; *) die "--accel '$ACCEL': use auto, kvm or tcg" ;; esac
+[ -z "$IVSH_CMD" ] && IVSH_CMD="$REPO/dist/ivsh"
+
+# Shell-quotes one word for a copy-pastable command line: bare if safe, else in single quotes.
+shq() {
+  if [[ "$1" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
+}
+
+# QEMU option values use ',' as separator; a literal comma is written ',,'.
+q() { printf '%s' "${1//,/,,}"; }
+
+# ---- host tools ----
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  echo "launch.sh: installing qemu-system-x86 (apt-get install -y qemu-system-x86)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86; } >&2 ||
+    die "could not install qemu-system-x86"
+fi
+QEMU=$(command -v qemu-system-x86_64)
+VIRTIOFSD=/usr/lib/qemu/virtiofsd
+
+# ---- region ----
+REGION_SIZE=0
+if [ "$REGION" != none ]; then
+  [ -e "$REGION" ] || die "region $REGION does not exist: start the arbiter ('ivsh host') or create it, e.g. truncate -s 64M $REGION"
+  REGION=$(readlink -f "$REGION")
+  [ -f "$REGION" ] || die "region $REGION is not a regular file"
+  [ -r "$REGION" ] && [ -w "$REGION" ] || die "region $REGION is not readable and writable by $(id -un)"
+  REGION_SIZE=$(stat -L -c %s "$REGION")
+  if [ "$REGION_SIZE" -lt 4096 ] || [ $((REGION_SIZE & (REGION_SIZE - 1))) -ne 0 ]; then
+    die "region $REGION is $REGION_SIZE bytes; ivshmem needs a power-of-two size of at least 4096 (a PCI BAR): resize it, e.g. truncate -s 64M $REGION, or recreate it with a power-of-two size"
+  fi
+fi
+
+# ---- share ----
+if [ -n "$SHARE" ]; then
+  [ -d "$SHARE" ] || die "--share $SHARE is not a directory"
+  SHARE=$(readlink -f "$SHARE")
+  [ -x "$VIRTIOFSD" ] || die "--share needs $VIRTIOFSD (Debian package qemu-system-common)"
+fi
+
+# ---- image ----
+if [ "$BUILD" = 1 ]; then
+  bflags=(--binary "$BINARY")
+  [ "$QUIET" = 1 ] && bflags+=(--quiet)
+  "$HERE/build-image.sh" "${bflags[@]}" >&2 || die "building the VM image failed (scripts/qemu/build-image.sh)"
+fi
+KERNEL="$OUT/vmlinuz"
+INITRD="$OUT/initramfs.cpio"
+[ -s "$KERNEL" ] && [ -s "$INITRD" ] || die "no VM image in $OUT: run scripts/qemu/build-image.sh"
+
+# ---- accelerator ----
+APPEND="console=ttyS0 quiet loglevel=0 panic=-1 i8042.noaux"
+COMMON=(-nodefaults -no-user-config -display none -no-reboot -M q35 -kernel "$KERNEL" -append "$APPEND")
+
+accel_args() { # accel_args kvm|tcg
+  if [ "$1" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi
+}
+
+# Boots base.cpio (no ivsh binary) under KVM with `true` as the command: KVM works if the guest
+# reports a result within a few seconds.
+probe_kvm() {
+  [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+  [ -s "$OUT/base.cpio" ] || return 1
+  local d rc=1
+  d=$(mktemp -d "${TMPDIR:-/tmp}/ivsh-kvm-probe.XXXXXX")
+  printf 'true' >"$d/cmd"
+  timeout -s KILL 6 "$QEMU" "${COMMON[@]}" -initrd "$OUT/base.cpio" -accel kvm -cpu host -m 256M \
+    -serial none -monitor none \
+    -device virtio-serial-pci,id=vser \
+    -chardev file,id=out,path="$(q "$d/out")" -device virtserialport,bus=vser.0,nr=1,chardev=out,name=ivsh.out \
+    -chardev file,id=status,path="$(q "$d/status")" -device virtserialport,bus=vser.0,nr=2,chardev=status,name=ivsh.status \
+    -fw_cfg name=opt/ivsh/cmd,file="$(q "$d/cmd")" </dev/null >/dev/null 2>&1 || true
+  grep -q '^rc=0' "$d/status" 2>/dev/null && rc=0
+  rm -rf "$d"
+  return $rc
+}
+
+resolve_accel() {
+  local boot cache="$OUT/accel" verdict
+  boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+  exec 8>"$OUT/.accel.lock"
+  flock 8
+  if [ -s "$cache" ] && [ "$(awk '{print $1}' "$cache")" = "$boot" ]; then
+    verdict=$(awk '{print $2}' "$cache")
+  else
+    if probe_kvm; then verdict=kvm; else verdict=tcg; fi
+    echo "$boot $verdict" >"$cache"
+    say "KVM probe: using $verdict (cached in $cache for this host boot)"
+  fi
+  exec 8>&-
+  echo "$verdict"
+}
+
+if [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
+
+# ---- one VM per name ----
+mkdir -p "$OUT/run"
+exec 7>"$OUT/run/$NAME.lock"
+flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+
+# ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
+tbase="${TMPDIR:-/tmp}"
+[[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
+T=$(mktemp -d "$tbase/ivsh-vm.$NAME.XXXXXX")
+
+QPID=
+PIDS=()    # helpers killed at exit
+READERS=() # output readers: they end when QEMU closes its side
+SIGNAL=
+cleanup() {
+  trap - EXIT INT TERM HUP
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
+    kill -TERM "$QPID" 2>/dev/null || true
+    wait "$QPID" 2>/dev/null || true
+  fi
+  local p
+  for p in "${PIDS[@]}" "${READERS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}" "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+on_signal() {
+  SIGNAL=$1
+  if [ -n "$QPID" ]; then kill -TERM "$QPID" 2>/dev/null || true; else exit $((128 + $2)); fi
+}
+trap 'on_signal INT 2' INT
+trap 'on_signal TERM 15' TERM
+trap 'on_signal HUP 1' HUP
+
+# ---- bridge command for guestfwd ----
+# Run through a wrapper so that IVSH may be any shell command (spaces, quotes) and so that its
+# stderr (which libslirp would otherwise send into the guest connection) reaches our stderr.
+# This script holds fd 6 open on the FIFO (so the reader never sees EOF between two bridges); the
+# reader ends once this script and every bridge are gone. Helpers get neither fd 6 nor the name lock.
+mkfifo "$T/bridge.err"
+exec 6<>"$T/bridge.err"
+sed -u "s/^/[bridge $NAME] /" <"$T/bridge.err" >&2 6>&- 7>&- &
+PIDS+=($!)
+{
+  echo '#!/bin/sh'
+  printf 'exec 2>%q\n' "$T/bridge.err"
+  printf 'exec %s bridge --vm %q --socket %q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
+} >"$T/bridge"
+chmod 755 "$T/bridge"
+if [ -z "${IVSH_BIN:-}" ] && [ "$IVSH_CMD" = "$REPO/dist/ivsh" ] && [ ! -x "$IVSH_CMD" ]; then
+  say "note: $IVSH_CMD does not exist yet; guest connections to 10.0.2.100:$GUEST_PORT will fail (use --ivsh CMD)"
+fi
+
+# ---- QEMU command line ----
+args=("$QEMU" -name "$NAME" "${COMMON[@]}" -initrd "$INITRD")
+read -r -a acc <<<"$(accel_args "$ACCEL")"
+args+=("${acc[@]}" -smp "$SMP")
+if [ -n "$SHARE" ]; then
+  # virtiofs needs the guest RAM shared with virtiofsd.
+  args+=(-m "$MEM" -object memory-backend-memfd,id=ram,size="$MEM",share=on -numa node,memdev=ram)
+else
+  args+=(-m "$MEM")
+fi
+if [ "$REGION" != none ]; then
+  args+=(-object memory-backend-file,id=ivshmem,share=on,mem-path="$(q "$REGION")",size="$REGION_SIZE"
+    -device ivshmem-plain,memdev=ivshmem)
+fi
+args+=(-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:"$GUEST_PORT"-cmd:"$(q "$T/bridge")"
+  -device virtio-net-pci,netdev=n0)
+args+=(-fw_cfg name=opt/ivsh/name,string="$NAME")
+if [ -n "$SHARE" ]; then
+  args+=(-chardev socket,id=vfs,path="$(q "$T/virtiofs.sock")" -device vhost-user-fs-pci,chardev=vfs,tag=ivsh-share
+    -fw_cfg name=opt/ivsh/share,string=ivsh-share)
+fi
+if [ "$RUN_SET" = 1 ]; then
+  printf '%s' "$RUN" >"$T/cmd"
+  mkfifo "$T/out"
+  : >"$T/status"
+  CONSOLE="${CONSOLE_LOG:-$T/console.log}"
+  args+=(-serial file:"$(q "$CONSOLE")" -monitor none
+    -device virtio-serial-pci,id=vser
+    -chardev file,id=out,path="$(q "$T/out")" -device virtserialport,bus=vser.0,nr=1,chardev=out,name=ivsh.out
+    -chardev file,id=status,path="$(q "$T/status")" -device virtserialport,bus=vser.0,nr=2,chardev=status,name=ivsh.status
+    -fw_cfg name=opt/ivsh/cmd,file="$(q "$T/cmd")")
+  if [ "$SPLIT_STDERR" = 1 ]; then
+    mkfifo "$T/err"
+    args+=(-chardev file,id=err,path="$(q "$T/err")" -device virtserialport,bus=vser.0,nr=3,chardev=err,name=ivsh.err
+      -fw_cfg name=opt/ivsh/stderr,string=1)
+  fi
+else
+  args+=(-serial mon:stdio)
+fi
+args+=("${EXTRA[@]}")
+
+if [ "$QUIET" = 0 ] || [ "$DRY_RUN" = 1 ]; then
+  line=
+  for a in "${args[@]}"; do line+="${line:+ }$(shq "$a")"; done
+  echo "$line" >&2
+fi
+[ "$DRY_RUN" = 1 ] && exit 0
+
+# ---- go ----
+if [ -n "$SHARE" ]; then
+  "$VIRTIOFSD" --socket-path="$T/virtiofs.sock" -o source="$SHARE" -o cache=auto -o sandbox=chroot \
+    -o log_level=err </dev/null >"$T/virtiofsd.log" 2>&1 6>&- 7>&- &
+  PIDS+=($!)
+  for _ in $(seq 200); do [ -S "$T/virtiofs.sock" ] && break; sleep 0.025; done
+  [ -S "$T/virtiofs.sock" ] || die "virtiofsd did not start for --share $SHARE: $(cat "$T/virtiofsd.log")"
+fi
+
+t0=$(date +%s.%N)
+if [ "$RUN_SET" = 1 ]; then
+  # QEMU opens the FIFOs for writing; these readers pass the bytes on untouched.
+  cat "$T/out" 6>&- 7>&- &
+  READERS+=($!)
+  if [ "$SPLIT_STDERR" = 1 ]; then
+    cat "$T/err" >&2 6>&- 7>&- &
+    READERS+=($!)
+  fi
+  if [ "$TIMEOUT" != 0 ]; then
+    timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 6>&- &
+  else
+    "${args[@]}" </dev/null 6>&- &
+  fi
+else
+  exec 3<&0
+  "${args[@]}" <&3 3<&- 6>&- &
+fi
+QPID=$!
+# If this script is killed outright (SIGKILL), stop QEMU and remove the temp dir anyway.
+(
+  while kill -0 $$ 2>/dev/null; do sleep 1; done
+  kill -TERM "$QPID" 2>/dev/null || exit 0
+  for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
+  rm -rf "$T"
+) </dev/null >/dev/null 2>&1 6>&- 7>&- &
+PIDS+=($!)
+QRC=0
+while :; do
+  QRC=0
+  wait "$QPID" || QRC=$?
+  kill -0 "$QPID" 2>/dev/null || break
+done
+QPID=
+t1=$(date +%s.%N)
+
+# virtiofsd's complaints, less the one it always makes when QEMU goes away.
+if [ -s "$T/virtiofsd.log" ]; then grep -v 'Unexpected poll revents' "$T/virtiofsd.log" | sed 's/^/virtiofsd: /' >&2 || true; fi
+
+case "$SIGNAL" in
+  INT) exit 130 ;;
+  TERM) exit 143 ;;
+  HUP) exit 129 ;;
+esac
+
+if [ "$RUN_SET" = 0 ]; then
+  exit "$QRC"
+fi
+
+# Let the output readers drain what QEMU wrote before it exited.
+for p in "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
+READERS=()
+
+total=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+boot=$(sed -n 's/^boot=\([0-9.]*\).*/\1/p' "$T/status" | head -n1)
+rc=$(sed -n 's/^rc=\([0-9]*\).*/\1/p' "$T/status" | head -n1)
+if [ -n "$rc" ]; then
+  say "$NAME: exit $rc (boot ${boot:-?} s, total $total s, $ACCEL)"
+  exit "$rc"
+fi
+if [ -n "$TIMEOUT" ] && [ "$TIMEOUT" != 0 ] && [ "$QRC" = 124 ]; then
+  echo "launch.sh: $NAME: timed out after $TIMEOUT s (--timeout); guest console:" >&2
+  tail -n 20 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
+  exit 124
+fi
+echo "launch.sh: $NAME: the guest gave no result (QEMU exit $QRC, after $total s); guest console:" >&2
+tail -n 30 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
+exit 125
