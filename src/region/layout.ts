@@ -38,7 +38,14 @@ export const Header = {
   epoch: 40,
   /** u32 pid of the arbiter that last started on this region (informational). */
   arbiterPid: 44,
+  /**
+   * PROBE_BYTES of scratch space, meaningless content: any client may write here to measure how fast its
+   * mapping is (a guest choosing between resource2 and resource2_wc) without touching anyone's data.
+   */
+  probeArea: 2048,
 } as const;
+
+export const PROBE_BYTES = 2048;
 
 /**
  * Word indexes inside one slot (16 x u32). What a word means depends on the slot's kind; the lock word
