@@ -7,7 +7,7 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
-import { ChannelSlot, channelSlotName, ignoreLost, Ring, ringSegmentName } from "./ring.ts";
+import { type ChannelSlot, claimRole, ignoreLost, Ring, releaseRole, ringSegmentName } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -36,16 +36,7 @@ export class ChannelReceiver {
     name: string,
     { onWaiting, signal }: { onWaiting?: () => void; signal?: AbortSignal } = {},
   ): Promise<ChannelReceiver> {
-    const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
-    const slot = new ChannelSlot(client, index);
-    if (!slot.tryTake("receiver")) {
-      await client.closeSlot(index);
-      throw failure(
-        "ChannelBusy",
-        `receive on channel '${name}'`,
-        `channel busy: client ${slot.holder("receiver").owner} is receiving on it`,
-      );
-    }
+    const slot = await claimRole(client, name, "receiver");
     try {
       const transfer = await awaitTransfer(slot, onWaiting, signal);
       slot.store("receiverJoined", transfer);
@@ -56,8 +47,7 @@ export class ChannelReceiver {
       if (gone) throw failure("PeerGone", `receive on channel '${name}'`, gone);
       return new ChannelReceiver(name, slot, ring, transfer, sender, signal);
     } catch (error) {
-      slot.release("receiver");
-      await ignoreLost(client.closeSlot(index));
+      await releaseRole(slot, "receiver");
       throw error;
     }
   }
@@ -93,10 +83,8 @@ export class ChannelReceiver {
   }
 
   async close(): Promise<void> {
-    const { client } = this.slot;
-    this.slot.release("receiver");
     await ignoreLost(this.ring.segment.free());
-    await ignoreLost(client.closeSlot(this.slot.slot));
+    await releaseRole(this.slot, "receiver");
   }
 
   private async waitForRecord(): Promise<void> {

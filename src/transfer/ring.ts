@@ -3,7 +3,7 @@
  * src/region/layout.ts). Every access is an Atomics operation: the words are shared with another
  * process, possibly in another VM.
  */
-import { isIvshError } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import {
@@ -77,6 +77,33 @@ export class ChannelSlot {
   release(word: "sender" | "receiver"): void {
     Atomics.compareExchange(this.client.words, this.index(word), this.client.clientId, 0);
   }
+}
+
+/**
+ * Opens (or creates) the channel's slot and takes `role` for this client; a role a live client holds is
+ * "channel busy". Returns the slot and whether the role's previous holder died holding it.
+ */
+export async function claimRole(
+  client: Client,
+  name: string,
+  role: "sender" | "receiver",
+): Promise<ChannelSlot> {
+  const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
+  const slot = new ChannelSlot(client, index);
+  if (slot.tryTake(role)) return slot;
+  await ignoreLost(client.closeSlot(index));
+  const verb = role === "sender" ? "send" : "receive";
+  throw failure(
+    "ChannelBusy",
+    `${verb} on channel '${name}'`,
+    `channel busy: client ${slot.holder(role).owner} is ${verb}ing on it`,
+  );
+}
+
+/** Gives up `role` and the slot, after a transfer or a failed start. */
+export async function releaseRole(slot: ChannelSlot, role: "sender" | "receiver"): Promise<void> {
+  slot.release(role);
+  await ignoreLost(slot.client.closeSlot(slot.slot));
 }
 
 /** The ring: record headers, then chunks. */

@@ -8,7 +8,7 @@ import { failure, isIvshError } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
 import { StreamDigest } from "./digest.ts";
-import { ChannelSlot, channelSlotName, ignoreLost, Ring, ringSegmentName } from "./ring.ts";
+import { type ChannelSlot, claimRole, ignoreLost, Ring, releaseRole, ringSegmentName } from "./ring.ts";
 import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -51,16 +51,7 @@ export class ChannelSender {
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const depth = options.depth ?? DEFAULT_DEPTH;
     checkGeometry(name, chunkBytes, depth);
-    const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
-    const slot = new ChannelSlot(client, index);
-    if (!slot.tryTake("sender")) {
-      await client.closeSlot(index);
-      throw failure(
-        "ChannelBusy",
-        `send on channel '${name}'`,
-        `channel busy: client ${slot.holder("sender").owner} is sending on it`,
-      );
-    }
+    const slot = await claimRole(client, name, "sender");
     try {
       const { segment, transfer } = await allocateRing(
         client,
@@ -72,8 +63,7 @@ export class ChannelSender {
       publish(slot, ring, transfer);
       return new ChannelSender(name, slot, ring, transfer, new Peer(slot, "receiver", name), options.signal);
     } catch (error) {
-      slot.release("sender");
-      await client.closeSlot(index);
+      await releaseRole(slot, "sender");
       throw error;
     }
   }
@@ -128,9 +118,8 @@ export class ChannelSender {
       this.slot.store("state", ChannelState.abandoned);
       this.slot.wake("head", ALL);
     }
-    this.slot.release("sender");
     await ignoreLost(this.ring.segment.free());
-    await ignoreLost(client.closeSlot(this.slot.slot));
+    await releaseRole(this.slot, "sender");
   }
 
   private async waitForSpace(): Promise<void> {
