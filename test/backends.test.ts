@@ -70,19 +70,22 @@ for (const backend of backends)
       expect(await waiting).toBe("acquired");
       theirs.unlock();
       expect(() => theirs.unlock()).toThrow(/not locked/);
+      await theirs.close();
+      expect(() => theirs.tryLock()).toThrow(/its handle was closed/);
+      await expect(theirs.lock()).rejects.toThrow(/its handle was closed/);
     });
 
     test("condition variable: wait times out, notify wakes", async () => {
       const cv = await client.condvar("cv");
       await cv.acquire();
-      expect(await cv.wait(100)).toBe(false);
+      expect(await cv.wait(100)).toBe("timed-out");
       expect(cv.owner).toBe(client.clientId);
       const other = await peer.condvar("cv");
       const waited = cv.wait(5000);
       await other.acquire();
       other.notify();
       other.release();
-      expect(await waited).toBe(true);
+      expect(await waited).toBe("notified");
       cv.release();
     });
 

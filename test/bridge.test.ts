@@ -43,7 +43,9 @@ test("a guest cannot claim another identity: its own identify is refused", async
       close: () => closed.resolve(),
     },
   });
-  socket.write(encodeFrame(FrameKind.request, messages.identify.op, 1, messages.identify.request, { vm: "host" }));
+  socket.write(
+    encodeFrame(FrameKind.request, messages.identify.op, 1, messages.identify.request, { vm: "host" }),
+  );
   await Promise.race([closed.promise, Bun.sleep(3000)]);
   const reply = Buffer.concat(received).toString("latin1");
   expect(reply).toContain("already set (by its bridge)");

@@ -1,5 +1,6 @@
 /** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
@@ -29,6 +30,13 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   await arbiter.kill9();
   // The abandoned client dies while the arbiter is down: its session must be reclaimed after the lease.
   abandoned.proc.kill("SIGKILL");
+  // A guest may scribble on the header while no arbiter runs: the restart rewrites it from the state.
+  const header = new Uint32Array(
+    new Uint8Array(await Bun.file(paths.region).slice(0, 8).arrayBuffer()).buffer,
+  );
+  header[0] = 0xdeadbeef;
+  header[1] = 0;
+  writeHeaderPrefix(paths.region, new Uint8Array(header.buffer));
   survivor.proc.stdin.write("step\n"); // issued while no arbiter runs: must complete after the restart
   survivor.proc.stdin.flush();
   await Bun.sleep(300);
@@ -59,3 +67,10 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   await survivor.events.next("closed");
   expect(await survivor.proc.exited).toBe(0);
 }, 60_000);
+
+/** Overwrites the first bytes of the region file in place (no truncation: the data must stay). */
+function writeHeaderPrefix(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, "r+");
+  writeSync(fd, bytes, 0, bytes.byteLength, 0);
+  closeSync(fd);
+}

@@ -86,6 +86,38 @@ describe("transfer failures", () => {
     await expectRingsFreed();
   });
 
+  test("a new sender waits for the receiver of an abandoned transfer to let go, then streams cleanly", async () => {
+    const output = outPath(paths, "race.out");
+    const stale = guest(paths, ["recv", "--channel", "race", "--out", output]);
+    const first = guest(paths, ["send", "-", "--channel", "race", "--block-size", "64KiB"]);
+    first.proc.stdin.write(new Uint8Array(200_000).fill(1));
+    await first.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 200_000);
+    stale.proc.kill("SIGSTOP"); // the old receiver cannot notice anything for now
+    first.proc.kill("SIGINT");
+    expect(await first.proc.exited).toBe(130);
+    const data = await randomFile(join(paths.dir, "race.in"), 300_000);
+    const second = guest(paths, [
+      "send",
+      join(paths.dir, "race.in"),
+      "--channel",
+      "race",
+      "--block-size",
+      "64KiB",
+    ]);
+    await Bun.sleep(500);
+    expect(second.proc.exitCode).toBeNull(); // held back while the stale receiver is attached
+    stale.proc.kill("SIGCONT");
+    expect(await stale.proc.exited).toBe(1);
+    expect(await stale.stderr).toMatch(/abandoned the transfer|the sender \(client \d+\) went away before the end/);
+    const fresh = guest(paths, ["recv", "--channel", "race", "--out", outPath(paths, "race2.out")]);
+    expect([await second.proc.exited, await fresh.proc.exited]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "race2.out")).arrayBuffer()), data)).toBe(
+      true,
+    );
+    await expectRingsFreed();
+  });
+
   test("the arbiter is killed -9 and restarted mid-transfer: the transfer completes bit-exact", async () => {
     const data = await randomFile(join(paths.dir, "survive.in"), 8 << 20);
     const output = outPath(paths, "survive.out");

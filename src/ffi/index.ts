@@ -86,18 +86,32 @@ export function tryLockExclusive(fd: number, path: string): boolean {
 
 export type FileType = "file" | "pipe" | "char-device" | "socket" | "other";
 
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFSOCK = 0o140000;
+
+function fileTypeOf(mode: number): FileType {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "file";
+    case S_IFIFO:
+      return "pipe";
+    case S_IFCHR:
+      return "char-device";
+    case S_IFSOCK:
+      return "socket";
+    default:
+      return "other";
+  }
+}
+
 /** Size and type of an open file (x86-64 `struct stat`: 144 bytes, st_mode at 24, st_size at 48). */
 export function fileStatus(fd: number, path: string): { size: number; type: FileType } {
   const stat = new BigInt64Array(18);
   check(libc.fstat(fd, stat), "fstat", path);
-  const mode = new Uint32Array(stat.buffer)[6]! & 0o170000;
-  const types: Record<number, FileType> = {
-    16807: "file",
-    2401: "pipe",
-    4802: "char-device",
-    26411: "socket",
-  };
-  return { size: Number(stat[6]), type: types[mode] ?? "other" };
+  return { size: Number(stat[6]), type: fileTypeOf(new Uint32Array(stat.buffer)[6]!) };
 }
 
 export function fileSize(fd: number, path: string): number {

@@ -6,4 +6,4 @@ export type { AccessModeName } from "../protocol/messages.ts";
 export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 export { Segment } from "./segment.ts";
-export { CondVar, type LockOutcome, Mutex } from "./sync.ts";
+export { CondVar, type LockOutcome, Mutex, type WaitResult } from "./sync.ts";

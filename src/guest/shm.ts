@@ -7,7 +7,7 @@ import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { type Client, type ConnectOptions, connect } from "./client.ts";
 import type { Segment } from "./segment.ts";
-import type { CondVar, LockOutcome } from "./sync.ts";
+import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
 const condvars = new Map<number, CondVar>();
@@ -66,7 +66,7 @@ export function shm_release_cv(cvid: number, uid: number): void {
 }
 
 /** Releases the cv's lock, sleeps until notified, re-acquires. */
-export function shm_wait_cv(cvid: number, uid: number): Promise<boolean> {
+export function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
   return condvar(cvid, uid).wait();
 }
 

@@ -18,12 +18,16 @@ import type { Client } from "./client.ts";
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
 export type LockOutcome = "acquired" | "owner-died";
 
+/** How a condition-variable wait ended; in every case the caller holds the lock again. */
+export type WaitResult = "notified" | "timed-out" | "owner-died";
+
 /** Spin iterations before parking: long enough to cover a short critical section on another core. */
 const SPIN_ITERATIONS = 2000;
 const ALL = 0x7fffffff;
 
 abstract class SlotObject {
   protected readonly lockIndex: number;
+  private closed = false;
 
   constructor(
     protected readonly client: Client,
@@ -40,11 +44,28 @@ abstract class SlotObject {
 
   /** Gives up this client's handle on the slot (the slot is freed when the last holder closes it). */
   async close(): Promise<void> {
+    this.closed = true;
     await this.client.closeSlot(this.slot);
+  }
+
+  /**
+   * A closed handle must not touch its slot: once freed, the slot may hold someone else's lock. The
+   * generation word tells a reused slot apart even if the handle was not closed here.
+   */
+  protected checkHandle(): void {
+    if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed");
+    const current = Atomics.load(this.client.words, this.index(SlotWord.generation)) >>> 0;
+    if (current !== this.generation)
+      throw failure(
+        "NotHeld",
+        `use '${this.name}'`,
+        `slot ${this.slot} now holds another object (the handle is stale)`,
+      );
   }
 
   /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */
   tryLock(): LockOutcome | undefined {
+    if (this.closed) this.checkHandle();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
@@ -76,6 +97,7 @@ abstract class SlotObject {
   }
 
   private async lockSlowly(timeoutMs: number): Promise<LockOutcome> {
+    this.checkHandle();
     const words = this.client.words;
     const me = this.client.clientId;
     for (let spin = 0; spin < SPIN_ITERATIONS; spin++) {
@@ -102,7 +124,8 @@ abstract class SlotObject {
       const remaining = deadline - Date.now();
       if (remaining <= 0)
         throw failure("Timeout", `lock '${this.name}'`, `it stayed held by client ${seen & LOCK_OWNER_MASK}`);
-      await this.client.waitWord(this.slot, SlotWord.lock, flagged, Math.min(remaining, WAIT_FOREVER - 1));
+      const slice = timeoutMs === WAIT_FOREVER ? WAIT_FOREVER : Math.min(remaining, WAIT_FOREVER - 1);
+      await this.client.waitWord(this.slot, SlotWord.lock, flagged, slice);
     }
   }
 
@@ -141,10 +164,12 @@ export class CondVar extends SlotObject {
   }
 
   /**
-   * Releases the lock, waits for a notify (or the timeout), and takes the lock again. Returns false if
-   * it timed out. Must be called with the lock held.
+   * Releases the lock, waits for a notify (or the timeout), and takes the lock again. Must be called with
+   * the lock held. "owner-died" wins over the other results: while we waited, a holder died with the lock,
+   * and the state it guards needs the caller's attention.
    */
-  async wait(timeoutMs = WAIT_FOREVER): Promise<boolean> {
+  async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
+    this.checkHandle();
     const words = this.client.words;
     const sequenceIndex = this.index(SlotWord.sequence);
     const waitersIndex = this.index(SlotWord.sequenceWaiters);
@@ -153,14 +178,16 @@ export class CondVar extends SlotObject {
     Atomics.add(words, waitersIndex, 1);
     const sequence = Atomics.load(words, sequenceIndex);
     let signalled = true;
+    let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
       signalled = await this.client.waitWord(this.slot, SlotWord.sequence, sequence, timeoutMs);
     } finally {
       Atomics.sub(words, waitersIndex, 1);
-      await this.lock();
+      relocked = await this.lock();
     }
-    return signalled;
+    if (relocked === "owner-died") return "owner-died";
+    return signalled ? "notified" : "timed-out";
   }
 
   notify(): void {

@@ -7,7 +7,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { failure, IvshError, isIvshError } from "../errors.ts";
-import { decodeError, decodeFields, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
   type MessageName,
@@ -152,26 +152,33 @@ export class Transport {
 
   private received(decoder: FrameDecoder, bytes: Uint8Array): void {
     decoder.push(bytes);
-    for (;;) {
-      let frame: ReturnType<FrameDecoder["next"]>;
-      try {
-        frame = decoder.next();
-      } catch (error) {
-        this.fail(error as IvshError);
-        this.close();
-        return;
-      }
-      if (!frame) return;
-      const pending = this.pending.get(frame.requestId);
-      if (!pending) continue; // the reply to a request already failed locally
-      this.pending.delete(frame.requestId);
-      if (frame.kind === FrameKind.error) {
-        const error = decodeError(frame.body);
-        if (error.code === "LeaseExpired" || error.code === "SessionUnknown") this.fail(error);
-        pending.reject(error);
-      } else
-        pending.resolve(decodeFields(messages[pending.name].reply, frame.body, `a ${pending.name} reply`));
+    try {
+      for (let frame = decoder.next(); frame; frame = decoder.next()) this.settle(frame);
+    } catch (error) {
+      // The arbiter sent something we cannot read: nothing after it can be trusted either.
+      this.fail(isIvshError(error) ? error : failure("BadFrame", "read the arbiter's reply", String(error)));
+      this.close();
     }
+  }
+
+  private settle(frame: Frame): void {
+    if (frame.kind === FrameKind.error) {
+      const error = decodeError(frame.body);
+      // Request id 0 is never ours: it answers a frame the arbiter could not read, and it is closing.
+      if (frame.requestId === 0 || error.code === "LeaseExpired" || error.code === "SessionUnknown")
+        this.fail(error);
+      this.take(frame.requestId)?.reject(error);
+      return;
+    }
+    const pending = this.take(frame.requestId);
+    pending?.resolve(decodeFields(messages[pending.name].reply, frame.body, `a ${pending.name} reply`));
+  }
+
+  /** The request a frame answers; undefined for a request already failed locally (a late reply). */
+  private take(requestId: number): Pending | undefined {
+    const pending = this.pending.get(requestId);
+    this.pending.delete(requestId);
+    return pending;
   }
 
   private dropped(socket: Socket<undefined> | undefined): void {

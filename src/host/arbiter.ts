@@ -58,7 +58,7 @@ export class Arbiter {
         socket.data = new Connection(socket);
       },
       data: (socket, bytes) => handleData(this, socket.data, bytes),
-      drain: (socket) => socket.data.outbox.flush(),
+      drain: (socket) => socket.data.drained(),
       close: (socket) => this.connectionClosed(socket.data),
       error: (socket) => this.connectionClosed(socket.data),
     });
@@ -85,8 +85,13 @@ export class Arbiter {
   endSession(clientId: number): void {
     if (!this.state.sessions.has(clientId)) return;
     this.waits.dropClient(clientId);
-    for (const slot of this.state.endSession(clientId)) this.wakeSlot(slot);
+    for (const slot of this.transaction(() => this.state.endSession(clientId))) this.wakeSlot(slot);
     this.liveness.delete(clientId);
+  }
+
+  /** Journals everything `change` does to the state in one write. */
+  transaction<T>(change: () => T): T {
+    return this.stateFile.transaction(change);
   }
 
   /** Wakes every waiter on any word of `slot` so each re-checks what it waits for. */

@@ -20,6 +20,7 @@ export class Connection {
   vm = "host";
   identified = false;
   clientId = 0;
+  private shutdownWhenDrained = false;
   /** Set when this connection's session expired: its next frame gets this error, then the connection closes. */
   leaseExpiredError: IvshError | undefined;
 
@@ -29,16 +30,6 @@ export class Connection {
 
   reply<N extends MessageName>(name: N, requestId: number, fields: Reply<N>): void {
     this.sendFrame(encodeFrame(FrameKind.reply, messages[name].op, requestId, messages[name].reply, fields));
-  }
-
-  /** A reply the journal cached as plain fields (a re-sent request after a reconnect). */
-  replyRaw(
-    op: number,
-    requestId: number,
-    schema: Record<string, string>,
-    fields: Record<string, number | string>,
-  ) {
-    this.sendFrame(encodeFrame(FrameKind.reply, op, requestId, schema as never, fields));
   }
 
   fail(op: number, requestId: number, error: IvshError): void {
@@ -59,8 +50,17 @@ export class Connection {
   close(): void {
     if (this.phase === "closing") return;
     this.phase = "closing";
-    this.socket.shutdown();
+    if (this.outbox.idle) this.socket.shutdown();
+    else this.shutdownWhenDrained = true; // the last frames are still queued: shut down once they are out
     setTimeout(() => this.socket.end(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** The socket can take more: send what is queued, and finish a close that waited for it. */
+  drained(): void {
+    this.outbox.flush();
+    if (!this.shutdownWhenDrained || !this.outbox.idle) return;
+    this.shutdownWhenDrained = false;
+    this.socket.shutdown();
   }
 
   private sendFrame(frame: Uint8Array): void {

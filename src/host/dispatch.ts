@@ -119,13 +119,17 @@ function run<N extends MessageName>(
     r: Request<N>,
     id: number,
   ) => Reply<N> | undefined;
-  if (!MUTATING.has(name)) return handler(arbiter, connection, request, requestId);
+  if (!MUTATING.has(name)) return arbiter.transaction(() => handler(arbiter, connection, request, requestId));
   const session = arbiter.state.session(connection.clientId);
   const cached = arbiter.state.cachedReply(session, requestId, name);
   if (cached) return cached as Reply<N>;
-  const reply = handler(arbiter, connection, request, requestId);
-  if (reply) arbiter.state.rememberReply(session, requestId, name, reply as Record<string, number | string>);
-  return reply;
+  // The change and the reply cached for a re-send reach the journal in one write.
+  return arbiter.transaction(() => {
+    const reply = handler(arbiter, connection, request, requestId);
+    if (reply)
+      arbiter.state.rememberReply(session, requestId, name, reply as Record<string, number | string>);
+    return reply;
+  });
 }
 
 function asIvshError(error: unknown): IvshError {

@@ -12,6 +12,7 @@ import {
   type Reply,
   type Request,
   type SegmentGrantFields,
+  SyncCreate,
   WaitOutcome,
 } from "../protocol/messages.ts";
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
@@ -79,6 +80,12 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 
   syncOpen(arbiter, connection, { name, kind, create }) {
+    if (create > SyncCreate.createNew)
+      throw failure(
+        "InvalidArgument",
+        `open '${name}'`,
+        `create ${create} is not 0 (open), 1 (open or create) or 2 (create new)`,
+      );
     const session = sessionOf(arbiter, connection);
     const { object, created } = arbiter.state.openSync(session, name, kindOf(kind), create);
     return { slot: object.slot, generation: object.generation, created: created ? 1 : 0 };

@@ -18,6 +18,8 @@ export type StateRecord =
       epoch: number;
       nextClientId: number;
       nextSegmentId: number;
+      /** Highest slot generation handed out (absent in files written before it existed). */
+      lastGeneration?: number;
     }
   | { t: "epoch"; epoch: number }
   | { t: "session"; clientId: number; token: string; name: string; pid: number; vm: string }

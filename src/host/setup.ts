@@ -17,7 +17,6 @@ import {
   readEpoch,
   SLOT_BYTES,
   sameGeometry,
-  writeEpoch,
   writeHeader,
 } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
@@ -53,7 +52,9 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     if (begin?.t === "begin" && !created) {
       checkStateMatches(begin, geometry, options);
       const epoch = Math.max(begin.epoch, readEpoch(region.headerWords())) + 1;
-      writeEpoch(region.syncWords(geometry), epoch, process.pid);
+      // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
+      // scribbled on or a crash left half written. Slots and blocks are kept.
+      writeHeader(region.syncWords(geometry), { ...geometry, epoch, arbiterPid: process.pid });
       return { region, geometry, epoch, records: loaded?.records ?? [], notes };
     }
     if (begin)

@@ -52,6 +52,8 @@ export function loadStateFile(path: string): LoadedState | undefined {
 export class StateFile implements Journal {
   private fd: number;
   private appended = 0;
+  /** Lines of the transaction in progress, written together when it ends. */
+  private pending: string[] | undefined;
 
   private constructor(
     readonly path: string,
@@ -67,8 +69,26 @@ export class StateFile implements Journal {
   }
 
   append(record: StateRecord): void {
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    const line = `${JSON.stringify(record)}\n`;
     this.appended++;
+    if (this.pending) this.pending.push(line);
+    else writeSync(this.fd, line);
+  }
+
+  /**
+   * Runs `change` and writes every record it appends in one write(2): a request's effects and the reply
+   * cached for it reach the file together or not at all, so a re-sent request is never run twice.
+   */
+  transaction<T>(change: () => T): T {
+    if (this.pending) return change();
+    this.pending = [];
+    try {
+      return change();
+    } finally {
+      const lines = this.pending;
+      this.pending = undefined;
+      if (lines.length > 0) writeSync(this.fd, lines.join(""));
+    }
   }
 
   get needsCompaction(): boolean {

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
-import type { Geometry, SlotKindName } from "../region/layout.ts";
+import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
 import { modeConflict } from "./permissions.ts";
 import type { Journal, StateRecord } from "./records.ts";
@@ -69,7 +69,8 @@ export class ArbiterState {
   nextSegmentId = 1;
   private readonly segmentsByName = new Map<string, Segment>();
   private readonly syncByName = new Map<string, SyncObject>();
-  private readonly slotGenerations: Uint32Array;
+  /** Highest slot generation handed out: generations never repeat, also across restarts. */
+  private lastGeneration = 0;
   private readonly blocksByClient = new Map<number, number>();
   private readonly blocksByVm = new Map<string, number>();
   private journal: Journal | undefined;
@@ -80,7 +81,6 @@ export class ArbiterState {
     private readonly slots: SlotMemory,
   ) {
     this.allocator = new BlockAllocator(geometry.blockCount);
-    this.slotGenerations = new Uint32Array(geometry.slotCount);
   }
 
   /** Starts journaling; records applied before this (a replay) are not written again. */
@@ -92,8 +92,15 @@ export class ArbiterState {
 
   openSession(name: string, pid: number, vm: string): Session {
     const clientId = this.nextClientId;
+    // Lock words hold a client id in 30 bits; ids are never reused, so they can run out (after 2^30).
+    if (clientId > MAX_CLIENT_ID)
+      throw failure(
+        "NoSpace",
+        "open a session",
+        "every client id was used (start the arbiter with a new --state)",
+      );
     const token = randomBytes(16).toString("hex");
-    this.commit({ t: "session", clientId, token, name: name.slice(0, MAX_NAME_BYTES), pid, vm });
+    this.commit({ t: "session", clientId, token, name: truncateUtf8(name, MAX_NAME_BYTES), pid, vm });
     return this.session(clientId);
   }
 
@@ -235,6 +242,7 @@ export class ArbiterState {
         this.epoch = record.epoch;
         this.nextClientId = record.nextClientId;
         this.nextSegmentId = record.nextSegmentId;
+        this.lastGeneration = record.lastGeneration ?? 0;
         return;
       case "epoch":
         this.epoch = record.epoch;
@@ -289,9 +297,9 @@ export class ArbiterState {
 
   /** Records that recreate the current state from nothing: the body of a compacted state file. */
   snapshot(region: string): StateRecord[] {
-    const { geometry, epoch, nextClientId, nextSegmentId } = this;
+    const { geometry, epoch, nextClientId, nextSegmentId, lastGeneration } = this;
     const records: StateRecord[] = [
-      { t: "begin", format: 1, region, geometry, epoch, nextClientId, nextSegmentId },
+      { t: "begin", format: 1, region, geometry, epoch, nextClientId, nextSegmentId, lastGeneration },
     ];
     for (const { grants, slots, replies, ...session } of this.sessions.values())
       records.push({ t: "session", ...session });
@@ -377,7 +385,7 @@ export class ArbiterState {
         what,
         `all ${this.geometry.slotCount} slots are in use (start the arbiter with more --slots)`,
       );
-    const generation = (this.slotGenerations[slot]! + 1) >>> 0;
+    const generation = (this.lastGeneration + 1) >>> 0 || 1;
     this.slots.initialise(slot, kind, generation);
     this.commit({ t: "sync", slot, name, kind, generation });
     return this.syncOf(slot);
@@ -420,7 +428,7 @@ export class ArbiterState {
     const object: SyncObject = { ...withoutTag(record), holders: new Set() };
     this.syncObjects.set(record.slot, object);
     this.syncByName.set(record.name, object);
-    this.slotGenerations[record.slot] = record.generation;
+    this.lastGeneration = Math.max(this.lastGeneration, record.generation);
   }
 
   private applyReply(record: Extract<StateRecord, { t: "reply" }>): void {
@@ -442,6 +450,15 @@ export class ArbiterState {
     if (!object) throw failure("NotFound", `find slot ${slot}`, "no synchronisation object lives there");
     return object;
   }
+}
+
+/** At most `maxBytes` of UTF-8, cut at a character boundary. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.byteLength <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // do not split a multi-byte character
+  return bytes.subarray(0, end).toString("utf8");
 }
 
 function checkName(name: string, what: string, optional: boolean): void {

@@ -5,6 +5,8 @@
  */
 import { WAIT_FOREVER, WaitOutcome } from "../protocol/messages.ts";
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface Waiter {
   clientId: number;
   requestId: number;
@@ -23,8 +25,12 @@ export class WaitQueue {
 
   park(key: number, waiter: Waiter, timeoutMs: number): void {
     const parked: Parked = { ...waiter, key, timer: undefined };
+    // setTimeout takes at most 2^31-1 ms (it fires after 1 ms beyond that): longer waits are clamped.
     if (timeoutMs !== WAIT_FOREVER)
-      parked.timer = setTimeout(() => this.settle(parked, WaitOutcome.timedOut), timeoutMs);
+      parked.timer = setTimeout(
+        () => this.settle(parked, WaitOutcome.timedOut),
+        Math.min(timeoutMs, MAX_TIMER_MS),
+      );
     setOf(this.byKey, key).add(parked);
     setOf(this.byClient, waiter.clientId).add(parked);
   }

@@ -62,7 +62,8 @@ export const SlotWord = {
   kindSpecific: 3,
   /** SlotKind the arbiter allocated this slot as; 0 when free. */
   kind: 14,
-  /** Bumped by the arbiter each time it hands the slot out, so a stale handle can be recognised. */
+  /** A number the arbiter never hands out twice, written when it hands the slot out: a handle that
+   * remembers another value is stale (the slot was freed and now holds another object). */
   generation: 15,
 } as const;
 
@@ -221,13 +222,6 @@ export function invalidateHeader(sync: Int32Array): void {
   Atomics.store(sync, Header.layoutVersion >> 2, 0);
 }
 
-/** Marks a new arbiter epoch in a header that is otherwise kept (a restart, not a re-format). */
-export function writeEpoch(sync: Int32Array, epoch: number, arbiterPid: number): void {
-  Atomics.store(sync, Header.arbiterPid >> 2, arbiterPid);
-  // Release store: a client that reads the new epoch has also seen the pid above.
-  Atomics.store(sync, Header.epoch >> 2, epoch);
-}
-
 export function readEpoch(sync: Int32Array): number {
   return Atomics.load(sync, Header.epoch >> 2) >>> 0;
 }
@@ -262,8 +256,17 @@ export function readHeader(sync: Int32Array, mappedSize: number, where: string):
     epoch: view.getUint32(Header.epoch, true),
     arbiterPid: view.getUint32(Header.arbiterPid, true),
   };
-  const expected = computeGeometry(fields.regionSize, fields.blockSize, fields.slotCount);
-  if (expected.dataOffset !== fields.dataOffset || expected.blockCount !== fields.blockCount)
+  let expected: Geometry;
+  try {
+    expected = computeGeometry(fields.regionSize, fields.blockSize, fields.slotCount);
+  } catch (error) {
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its header describes no possible region (${(error as Error).message})`,
+    );
+  }
+  if (!sameGeometry(expected, fields) || view.getUint32(Header.headerBytes, true) !== PAGE_SIZE)
     throw failure("RegionInvalid", action, "its header fields contradict each other (corrupted?)");
   if (fields.regionSize > mappedSize)
     throw failure(
@@ -280,6 +283,7 @@ export function sameGeometry(a: Geometry, b: Geometry): boolean {
     a.blockSize === b.blockSize &&
     a.blockCount === b.blockCount &&
     a.slotCount === b.slotCount &&
+    a.slotOffset === b.slotOffset &&
     a.dataOffset === b.dataOffset
   );
 }

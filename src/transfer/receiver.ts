@@ -88,13 +88,15 @@ export class ChannelReceiver {
   }
 
   private async waitForRecord(): Promise<void> {
-    while (this.slot.load("head") === this.tail) {
-      if (this.slot.load("state") === ChannelState.abandoned)
+    for (;;) {
+      // Before any record is read: an abandoned transfer, or a newer one on the slot, is not ours to read.
+      if (this.slot.load("state") === ChannelState.abandoned || this.slot.load("transfer") !== this.transfer)
         throw failure(
           "PeerGone",
           `receive on channel '${this.name}'`,
           "the sender abandoned the transfer before its end",
         );
+      if (this.slot.load("head") !== this.tail) return;
       await waitForChange(this.slot, "head", this.tail, "receiverParked", this.sender, this.signal);
     }
   }

@@ -1,7 +1,8 @@
 /**
  * Named accessors for a channel's slot words and its ring's record headers (the layout is defined in
- * src/region/layout.ts). Every access is an Atomics operation: the words are shared with another
- * process, possibly in another VM.
+ * src/region/layout.ts). Slot words are read and written with Atomics (shared with another process,
+ * possibly in another VM); record headers and chunks are plain memory, ordered by the head and tail
+ * stores that publish them.
  */
 import { failure, isIvshError } from "../errors.ts";
 import type { Client } from "../guest/client.ts";

@@ -4,7 +4,7 @@
  * chunk in place: `send((chunk, address) => bytesWritten)`, e.g. with read(2) straight into `address`.
  */
 
-import { failure, isIvshError } from "../errors.ts";
+import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
 import { StreamDigest } from "./digest.ts";
@@ -14,6 +14,7 @@ import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_DEPTH = 8;
 const ALL = 0x7fffffff;
+const OLD_RECEIVER_POLL_MS = 10;
 
 export interface ChannelOptions {
   /** Bytes per chunk (a multiple of 4 KiB). */
@@ -53,6 +54,7 @@ export class ChannelSender {
     checkGeometry(name, chunkBytes, depth);
     const slot = await claimRole(client, name, "sender");
     try {
+      await awaitOldReceiverGone(slot, name, options.signal);
       const { segment, transfer } = await allocateRing(
         client,
         slot,
@@ -140,6 +142,31 @@ export class ChannelSender {
     this.slot.store("head", this.head);
     wakeIfParked(this.slot, "head", "receiverParked");
     this.slot.client.keepAlive();
+  }
+}
+
+/**
+ * A receiver still attached to an earlier transfer that never finished (its sender abandoned it or died)
+ * may yet store to the counters we are about to reset. It notices the abandonment at its next wait and
+ * lets go; publishing before that would let its late stores corrupt the new transfer.
+ */
+async function awaitOldReceiverGone(
+  slot: ChannelSlot,
+  name: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const unfinished = () => {
+    const state = slot.load("state");
+    const attached =
+      slot.holder("receiver").owner !== 0 && slot.load("receiverJoined") === slot.load("transfer");
+    return attached && (state === ChannelState.streaming || state === ChannelState.abandoned);
+  };
+  if (!unfinished()) return;
+  slot.store("state", ChannelState.abandoned);
+  slot.wake("head", ALL);
+  while (unfinished()) {
+    throwIfAborted(signal, `send on channel '${name}'`);
+    await Bun.sleep(OLD_RECEIVER_POLL_MS);
   }
 }
 

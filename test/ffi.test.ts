@@ -1,0 +1,59 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import {
+  closeFd,
+  fileStatus,
+  mapAnonymous,
+  mapShared,
+  O_RDONLY,
+  O_RDWR,
+  openFile,
+  PROT_READ,
+  protect,
+  SystemCallError,
+} from "../src/ffi/index.ts";
+import { testPaths } from "./helpers/paths.ts";
+
+describe("libc through bun:ffi", () => {
+  test("file types and sizes from fstat", async () => {
+    const paths = testPaths("ffi");
+    try {
+      const file = join(paths.dir, "file");
+      await Bun.write(file, "12345");
+      const fifo = join(paths.dir, "fifo");
+      Bun.spawnSync(["mkfifo", fifo]);
+      const cases: [string, number, string, number | undefined][] = [
+        [file, O_RDONLY, "file", 5],
+        ["/dev/null", O_RDONLY, "char-device", 0],
+        [fifo, O_RDWR, "pipe", undefined],
+      ];
+      for (const [path, flags, type, size] of cases) {
+        const fd = openFile(path, flags);
+        const status = fileStatus(fd, path);
+        closeFd(fd);
+        expect(status.type).toBe(type as typeof status.type);
+        if (size !== undefined) expect(status.size).toBe(size);
+      }
+    } finally {
+      paths.cleanup();
+    }
+  });
+
+  test("failures name the call, the target and errno", () => {
+    expect(() => openFile("/nonexistent/ivsh", O_RDONLY)).toThrow(
+      "open /nonexistent/ivsh: ENOENT (No such file or directory)",
+    );
+    const fd = openFile("/dev/null", O_RDONLY);
+    try {
+      expect(() => mapShared(fd, 4096, PROT_READ, "/dev/null")).toThrow(SystemCallError);
+      expect(() => mapShared(fd, 4096, PROT_READ, "/dev/null")).toThrow(
+        "mmap /dev/null: ENODEV (No such device)",
+      );
+    } finally {
+      closeFd(fd);
+    }
+    expect(() => protect(mapAnonymous(4096) + 1, 4096, PROT_READ, "misaligned")).toThrow(
+      "mprotect misaligned: EINVAL",
+    );
+  });
+});
