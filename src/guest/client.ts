@@ -69,7 +69,6 @@ export class Client {
   geometry!: Geometry;
   words!: Int32Array;
   private sessionToken = "";
-  private readonly segments = new Map<number, Segment>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
@@ -118,7 +117,6 @@ export class Client {
   /** @internal Segment.free() */
   async releaseSegment(segment: Segment): Promise<void> {
     this.region.protect(segment.offset, segment.capacity, PROT_NONE);
-    this.segments.delete(segment.id);
     await this.transport.request("free", { segmentId: segment.id });
   }
 
@@ -185,7 +183,6 @@ export class Client {
     if (this.transport.connected && !this.transport.lost)
       await Promise.race([this.transport.request("bye", {}).catch(() => {}), Bun.sleep(1000)]);
     this.transport.close();
-    this.segments.clear();
     this.region.close();
   }
 
@@ -193,7 +190,6 @@ export class Client {
     const segment = new Segment(this, grant);
     const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
     this.region.protect(segment.offset, segment.capacity, prot);
-    this.segments.set(segment.id, segment);
     return segment;
   }
 
