@@ -19,6 +19,9 @@ export const main = defineCommand({
     status: () => load(import("./commands/status.ts")),
     guest: () => load(import("./commands/guest.ts")),
     bridge: () => load(import("./commands/bridge.ts")),
+    example: () => load(import("./commands/example.ts")),
+    demo: () => load(import("./commands/demo.ts")),
+    "demo-worker": () => load(import("./commands/demo-worker.ts")),
   },
 });
 

@@ -57,7 +57,8 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
-/** Bytes per second as decimal GB/s (the unit the report and most tools use). */
+/** Bytes per second in decimal units (as the report and most tools use): GB/s, or MB/s below 1 GB/s. */
 export function formatRate(bytesPerSecond: number): string {
-  return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+  if (bytesPerSecond >= 1e9) return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+  return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond >= 1e8 ? 0 : 1)} MB/s`;
 }

@@ -109,7 +109,9 @@ describe("transfer failures", () => {
     expect(second.proc.exitCode).toBeNull(); // held back while the stale receiver is attached
     stale.proc.kill("SIGCONT");
     expect(await stale.proc.exited).toBe(1);
-    expect(await stale.stderr).toMatch(/abandoned the transfer|the sender \(client \d+\) went away before the end/);
+    expect(await stale.stderr).toMatch(
+      /abandoned the transfer|the sender \(client \d+\) went away before the end/,
+    );
     const fresh = guest(paths, ["recv", "--channel", "race", "--out", outPath(paths, "race2.out")]);
     expect([await second.proc.exited, await fresh.proc.exited]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "race2.out")).arrayBuffer()), data)).toBe(

@@ -28,6 +28,7 @@ CONSOLE_LOG=
 QUIET=0
 DRY_RUN=0
 EXTRA=()
+FORWARDS=()
 GUEST_PORT=7777
 
 usage() {
@@ -59,6 +60,9 @@ Options:
   --binary PATH      ivsh binary to put in the image (default dist/ivsh, env IVSH_GUEST_BINARY)
   --no-build         use the image in build/qemu as it is
   --console-log FILE with --run: keep the guest console (boot messages, markers) in FILE
+  --forward PORT=CMD guest connections to 10.0.2.100:PORT run CMD (/bin/sh -c) on the host with the
+                     connection on stdin/stdout, stderr to this script's (repeatable; e.g. a TCP
+                     sink to compare with: --forward '7778=wc -c >/tmp/count')
   --qemu-arg ARG     append ARG to QEMU's command line (repeatable)
   --dry-run          print the QEMU command line and exit 0
   -q, --quiet        print neither the QEMU command line nor the summary
@@ -102,6 +106,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --console-log) need_arg "$1" $#; CONSOLE_LOG=$2; shift 2 ;;
     --qemu-arg) need_arg "$1" $#; EXTRA+=("$2"); shift 2 ;;
+    --forward) need_arg "$1" $#; FORWARDS+=("$2"); shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -q | --quiet) QUIET=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -113,6 +118,11 @@ done
 [[ "$SMP" =~ ^[1-9][0-9]*$ ]] || die "--smp '$SMP' is not a positive integer"
 [[ "$TIMEOUT" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--timeout '$TIMEOUT' is not a number of seconds"
 case "$ACCEL" in auto | kvm | tcg) ;; *) die "--accel '$ACCEL': use auto, kvm or tcg" ;; esac
+for f in "${FORWARDS[@]}"; do
+  [[ "$f" =~ ^([0-9]{1,5})=(.+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 65535 ] ||
+    die "--forward '$f': use PORT=COMMAND with PORT 1-65535"
+  [ "${BASH_REMATCH[1]}" != "$GUEST_PORT" ] || die "--forward '$f': port $GUEST_PORT is the bridge's"
+done
 [ -z "$IVSH_CMD" ] && IVSH_CMD="$REPO/dist/ivsh"
 
 # Shell-quotes one word for a copy-pastable command line: bare if safe, else in single quotes.
@@ -256,6 +266,18 @@ PIDS+=($!)
   printf 'exec %s bridge --vm %q --socket %q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
 } >"$T/bridge"
 chmod 755 "$T/bridge"
+# --forward commands: the same wrapper idea, one per port, run by /bin/sh.
+FWD_OPTS=
+for f in "${FORWARDS[@]}"; do
+  port=${f%%=*}
+  {
+    echo '#!/bin/sh'
+    printf 'exec 2>%q\n' "$T/bridge.err"
+    printf 'exec /bin/sh -c %q\n' "${f#*=}"
+  } >"$T/forward.$port"
+  chmod 755 "$T/forward.$port"
+  FWD_OPTS+=",guestfwd=tcp:10.0.2.100:$port-cmd:$(q "$T/forward.$port")"
+done
 if [ -z "${IVSH_BIN:-}" ] && [ "$IVSH_CMD" = "$REPO/dist/ivsh" ] && [ ! -x "$IVSH_CMD" ]; then
   say "note: $IVSH_CMD does not exist yet; guest connections to 10.0.2.100:$GUEST_PORT will fail (use --ivsh CMD)"
 fi
@@ -274,7 +296,7 @@ if [ "$REGION" != none ]; then
   args+=(-object memory-backend-file,id=ivshmem,share=on,mem-path="$(q "$REGION")",size="$REGION_SIZE"
     -device ivshmem-plain,memdev=ivshmem)
 fi
-args+=(-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:"$GUEST_PORT"-cmd:"$(q "$T/bridge")"
+args+=(-netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$GUEST_PORT-cmd:$(q "$T/bridge")$FWD_OPTS"
   -device virtio-net-pci,netdev=n0)
 args+=(-fw_cfg name=opt/ivsh/name,string="$NAME")
 if [ -n "$SHARE" ]; then

@@ -4,6 +4,7 @@ import { log } from "../log.ts";
 import { Sink } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -29,7 +30,9 @@ export default defineLeafCommand({
     const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
     let committed = false;
     try {
-      const client = await connect(connectOptions(args, `recv ${args.out}`));
+      const connection = connectOptions(args, `recv ${args.out}`);
+      warnIfSlowMapping(connection);
+      const client = await connect(connection);
       try {
         const result = await receiveStream(client, args.channel, sink, progress, signal);
         progress.done();

@@ -6,6 +6,7 @@ import { sendStream } from "../transfer/run.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
 import { parseSize } from "../units.ts";
 import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -34,7 +35,9 @@ export default defineLeafCommand({
       signal: abortOnSignals(),
     };
     const source = Source.open(args.file);
-    const client = await connect(connectOptions(args, `send ${args.file}`));
+    const connection = connectOptions(args, `send ${args.file}`);
+    warnIfSlowMapping(connection);
+    const client = await connect(connection);
     const progress = terminalProgress(`send ${args.file}`);
     try {
       const result = await sendStream(client, args.channel, source, options, progress);

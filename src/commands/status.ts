@@ -1,8 +1,9 @@
 /** `ivsh status`: what the arbiter holds, as text or JSON. */
+import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../host/status.ts";
 import { formatBytes } from "../units.ts";
-import { jsonArgs, socketArgs, socketPath } from "./_args.ts";
+import { clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -10,9 +11,10 @@ export default defineLeafCommand({
     name: "status",
     description: "Show blocks, segments, clients per VM and condition variables of an arbiter",
   },
-  args: { ...socketArgs, ...jsonArgs },
+  args: { ...clientArgs, ...jsonArgs },
   async run({ args }) {
-    const { report, self } = await fetchStatus({ unix: socketPath(args) });
+    // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
+    const { report, self } = await fetchStatus(arbiterEndpoint(connectOptions(args, "ivsh status")));
     const others = withoutSelf(report, self);
     process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
   },

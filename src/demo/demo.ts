@@ -140,7 +140,10 @@ async function startArbiter(workspace: Workspace): Promise<Subprocess> {
         await new Response(arbiter.stderr as ReadableStream).text(),
       );
     const up = await Bun.connect({ unix: workspace.socket, socket: { data() {} } }).then(
-      (probe) => (probe.end(), true),
+      (probe) => {
+        probe.end();
+        return true;
+      },
       () => false,
     );
     if (up) return arbiter;

@@ -1,15 +1,18 @@
 /**
  * Where a client finds the region and the arbiter. An explicit region path wins; otherwise a guest uses
- * its IVSHMEM device and reaches the arbiter over TCP through its bridge; otherwise it is a host process
- * using the default region file and Unix socket.
+ * its IVSHMEM device (through whichever of resource2 / resource2_wc measures faster) and reaches the
+ * arbiter over TCP through its bridge; otherwise it is a host process using the default region file and
+ * Unix socket.
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
 import { failure } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionFile } from "../region/mapping.ts";
-import { findIvshmemDevices } from "./device.ts";
+import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
 export interface ConnectOptions {
@@ -21,8 +24,8 @@ export interface ConnectOptions {
   region?: string;
   /** sysfs root to look for the device under (tests point this at a fake tree). */
   sysfsRoot?: string;
-  /** Which BAR 2 mapping of the device to use. */
-  resource?: "resource2" | "resource2_wc";
+  /** Which BAR 2 mapping of the device to use; by default both are measured and the faster is used. */
+  resource?: ResourceName;
   /** Shown in `ivsh status`. */
   name?: string;
   /** How long to keep trying to reach a restarted arbiter before giving up. */
@@ -41,27 +44,65 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
   return { hostname: match[1]!, port };
 }
 
+/**
+ * Where the arbiter is: an explicit socket or address; else, in a guest (an IVSHMEM device is present, or
+ * no explicit region says otherwise), the bridge's address; else the host's default socket.
+ */
+export function arbiterEndpoint(options: ConnectOptions): Endpoint {
+  if (options.socket) return { unix: options.socket };
+  if (options.tcp) return parseHostPort(options.tcp);
+  if (!options.region && guestDevice(options)) return parseHostPort(DEFAULT_GUEST_ARBITER);
+  return { unix: DEFAULT_SOCKET };
+}
+
 export function resolveConnection(options: ConnectOptions): { region: MappedRegion; endpoint: Endpoint } {
-  const regionPath = options.region ?? guestResource(options) ?? DEFAULT_REGION;
-  const inGuest = !options.region && regionPath !== DEFAULT_REGION;
-  let endpoint: Endpoint;
-  if (options.socket) endpoint = { unix: options.socket };
-  else if (options.tcp || inGuest) endpoint = parseHostPort(options.tcp ?? DEFAULT_GUEST_ARBITER);
-  else endpoint = { unix: DEFAULT_SOCKET };
-  if (!existsSync(regionPath))
+  const device = options.region ? undefined : guestDevice(options);
+  const regionPath = options.region ?? (device ? deviceResource(device, options) : DEFAULT_REGION);
+  const endpoint = arbiterEndpoint(options);
+  if (!existsSync(regionPath)) {
+    if (options.region)
+      throw failure(
+        "DeviceNotFound",
+        `map the region ${regionPath}`,
+        "it does not exist (start `ivsh host`, pass --region, or in a VM attach -device ivshmem-plain)",
+      );
+    const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
     throw failure(
       "DeviceNotFound",
-      `map the region ${regionPath}`,
-      "it does not exist (start `ivsh host`, pass --region, or in a VM attach -device ivshmem-plain)",
+      "find the shared region",
+      `there is no IVSHMEM device (PCI 1af4:1110 with a resource2 in ${sysfs}) and no region file ${regionPath}: ` +
+        "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh does); " +
+        "on the host, start `ivsh host` or pass --region PATH",
     );
+  }
   return { region: mapRegionFile(regionPath), endpoint };
 }
 
-function guestResource(options: ConnectOptions): string | undefined {
-  const device = findIvshmemDevices(options.sysfsRoot ?? DEFAULT_SYSFS)[0];
-  if (!device) return undefined;
-  if (options.resource === "resource2_wc" && device.resource2Wc) return device.resource2Wc;
-  return device.resource2;
+/**
+ * The measurement `connect()` makes (or made) to pick the device's mapping, or undefined when it makes
+ * none: an explicit region or resource, or no device (a host process). Measured once per process.
+ */
+export function mappingProbe(options: ConnectOptions): MappingProbe | undefined {
+  if (options.region || options.resource) return undefined;
+  const device = guestDevice(options);
+  return device ? probeDevice(device) : undefined;
+}
+
+function guestDevice(options: ConnectOptions): IvshmemDevice | undefined {
+  return findIvshmemDevices(options.sysfsRoot ?? DEFAULT_SYSFS)[0];
+}
+
+function deviceResource(device: IvshmemDevice, options: ConnectOptions): string {
+  if (options.resource === "resource2") return device.resource2;
+  if (options.resource === "resource2_wc") {
+    if (device.resource2Wc) return device.resource2Wc;
+    throw failure(
+      "DeviceNotFound",
+      `map resource2_wc of IVSHMEM device ${device.address}`,
+      "the kernel offers no write-combining mapping for it (its BAR 2 is not prefetchable); use resource2",
+    );
+  }
+  return probeDevice(device).chosen.path;
 }
 
 /** The geometry the arbiter announced, after checking that the mapped region says the same. */

@@ -4,6 +4,8 @@ export { ErrorCode, IvshError, isIvshError } from "../errors.ts";
 export type { StatusReport } from "../host/status.ts";
 export type { AccessModeName } from "../protocol/messages.ts";
 export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
+export { mappingProbe } from "./connect-options.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+export type { AccessSpeed, MappingProbe, MappingSpeed, ResourceName } from "./probe.ts";
 export { Segment } from "./segment.ts";
 export { CondVar, type LockOutcome, Mutex, type WaitResult } from "./sync.ts";

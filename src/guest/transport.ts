@@ -74,12 +74,8 @@ export class Transport {
       "unix" in endpoint
         ? Bun.connect({ unix: endpoint.unix, socket: handlers })
         : Bun.connect({ hostname: endpoint.hostname, port: endpoint.port, socket: handlers });
-    const socket = await withTimeout(
-      connecting,
-      CONNECT_TIMEOUT_MS,
-      `connect to the arbiter at ${describeEndpoint(this.endpoint)}`,
-    ).catch((error: unknown) => {
-      throw isIvshError(error) ? error : unreachable(this.endpoint, error);
+    const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
+      throw unreachable(this.endpoint, cause);
     });
     this.link = { socket, outbox: new Outbox(socket) };
     this.held = true;
@@ -209,19 +205,20 @@ function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
     "unix" in endpoint
       ? "start it with `ivsh host`, or pass --socket"
       : "is the VM's bridge up? pass --connect";
+  const reason = cause instanceof Error ? cause.message : String(cause);
   return new IvshError(
     "ArbiterUnreachable",
-    `Failed to connect to the arbiter at ${where} since ${String(cause)} (${hint})`,
+    `Failed to connect to the arbiter at ${where} since ${reason} (${hint})`,
     {
       cause,
     },
   );
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, action: string): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, `no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`there was no answer within ${ms} ms`)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);

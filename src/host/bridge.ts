@@ -6,12 +6,14 @@
  * frame), then relays bytes both ways until either side closes.
  */
 import type { Socket } from "bun";
-import { failure } from "../errors.ts";
-import { decodeError, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import { failure, type IvshError } from "../errors.ts";
+import { decodeError, encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, messages } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
 const IDENTIFY_REQUEST_ID = 0;
+/** How long a bridge without an arbiter waits for the guest's hello, to answer it with the reason. */
+const FIRST_REQUEST_WAIT_MS = 2000;
 
 export interface BridgeStreams {
   input: ReadableStream<Uint8Array>;
@@ -44,12 +46,16 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
       close: () => closed.resolve(),
       error: () => closed.resolve(),
     },
-  }).catch((cause: unknown) => {
-    throw failure(
+  }).catch(async (cause: unknown) => {
+    const error = failure(
       "ArbiterUnreachable",
-      `bridge VM '${vm}' to ${socketPath}`,
-      `the arbiter does not answer (${String(cause)})`,
+      `reach the arbiter for VM '${vm}'`,
+      `the host's bridge found none on ${socketPath}: it does not answer (${cause instanceof Error ? cause.message : cause}); ` +
+        `start \`ivsh host --socket ${socketPath}\` on the host, or start the VM with the --socket the arbiter serves`,
     );
+    // The guest's client would otherwise only see its connection close during hello.
+    await answerFirstRequest(streams, error);
+    throw error;
   });
   outbox = new Outbox(socket);
   outbox.send(
@@ -62,6 +68,26 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
   const pumping = pumpInput(streams.input, outbox).finally(() => socket.end());
   await Promise.race([pumping, closed.promise]);
+}
+
+/** Answers the guest's first request (its hello) with `error`, giving up after FIRST_REQUEST_WAIT_MS. */
+async function answerFirstRequest(streams: BridgeStreams, error: IvshError): Promise<void> {
+  const decoder = new FrameDecoder();
+  const reader = streams.input.getReader();
+  const giveUp = Bun.sleep(FIRST_REQUEST_WAIT_MS).then(() => undefined);
+  try {
+    for (;;) {
+      const chunk = await Promise.race([reader.read(), giveUp]);
+      if (!chunk || chunk.done) return;
+      decoder.push(chunk.value);
+      const frame = decoder.next();
+      if (frame) return forward(streams, encodeErrorFrame(frame.op, frame.requestId, error));
+    }
+  } catch {
+    // Nothing to tell a guest that sent garbage or went away.
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 function forward(streams: BridgeStreams, bytes: Uint8Array): void {

@@ -1,0 +1,119 @@
+/**
+ * The report's Fig. 1 "A Bare Bones Writer Loop" and Fig. 2 "A Bare Bones Reader Loop", ported line by
+ * line onto ivsh's shm_* API, as functions: the scripts next to this file run them under bun, and the
+ * hidden `ivsh example fig1-writer|fig2-reader` command runs them from the compiled binary (a guest has
+ * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
+ * the chunk.
+ */
+import { isIvshError } from "../src/errors.ts";
+import type { ConnectOptions } from "../src/guest/client.ts";
+import type { Segment } from "../src/guest/segment.ts";
+import * as shm from "../src/guest/shm.ts";
+
+/** The report's area: a 1 MiB chunk plus the bool in front of it. */
+export const DEFAULT_AREA_BYTES = 1048577;
+
+export interface LoopOptions {
+  connect?: ConnectOptions;
+  /** Bytes of the shared area, bool included (the report's `size`). */
+  size?: number;
+}
+
+export interface LoopResult {
+  bytes: number;
+  chunks: number;
+}
+
+/** Fig. 1: sends FILE through the area, one chunk per hand-off. */
+export async function fig1Writer(file: string, options: LoopOptions = {}): Promise<LoopResult> {
+  const data = new Uint8Array(await Bun.file(file).arrayBuffer());
+  const size = options.size ?? DEFAULT_AREA_BYTES;
+  const chunk = size - 1; // size - sizeof(bool)
+
+  await shm.shm_init({ name: "fig1-writer", ...options.connect });
+  const uid = shm.shm_uid();
+  const cvid = await shm.shm_create_cv("fig1");
+  // Hold the cv while the area is created and cleared, so the reader never sees it uninitialised.
+  await shm.shm_acquire_cv(cvid, uid);
+  const area = await shm.shm_alloc(size, "write", "fig1");
+  const offset = area.bytes;
+  offset[0] = 0;
+  shm.shm_release_cv(cvid, uid);
+
+  const to_transfer = Math.ceil(data.length / chunk);
+  let i = 0;
+  while (i < to_transfer) {
+    // Check shared variable
+    await shm.shm_acquire_cv(cvid, uid);
+    if (!offset[0]) {
+      // Data not available, write here
+      offset.set(data.subarray(i * chunk, (i + 1) * chunk), 1);
+      ++i;
+      offset[0] = 1;
+      // Notify the reader
+      shm.shm_notify_cv(cvid, uid);
+    } else {
+      // Wait for the reader
+      await shm.shm_wait_cv(cvid, uid);
+    }
+    shm.shm_release_cv(cvid, uid);
+  }
+
+  // Let the reader take the last chunk before the area goes away.
+  await shm.shm_acquire_cv(cvid, uid);
+  while (offset[0]) await shm.shm_wait_cv(cvid, uid);
+  shm.shm_release_cv(cvid, uid);
+  await shm.shm_dealloc(area);
+  await shm.shm_finish();
+  return { bytes: data.length, chunks: to_transfer };
+}
+
+/** Fig. 2: receives `total` bytes from fig1Writer into OUT. */
+export async function fig2Reader(out: string, total: number, options: LoopOptions = {}): Promise<LoopResult> {
+  const size = options.size ?? DEFAULT_AREA_BYTES;
+  const chunk = size - 1;
+  const data = new Uint8Array(total);
+
+  await shm.shm_init({ name: "fig2-reader", ...options.connect });
+  const uid = shm.shm_uid();
+  const cvid = await shm.shm_create_cv("fig1");
+  const area = await openWhenCreated("fig1");
+  const offset = area.bytes;
+
+  const to_transfer = Math.ceil(total / chunk);
+  let i = 0;
+  while (i < to_transfer) {
+    // Check shared variable
+    await shm.shm_acquire_cv(cvid, uid);
+    if (offset[0]) {
+      // Data available, read here
+      const length = Math.min(chunk, total - i * chunk);
+      data.set(offset.subarray(1, 1 + length), i * chunk);
+      ++i;
+      offset[0] = 0;
+      // Notify the writer
+      shm.shm_notify_cv(cvid, uid);
+    } else {
+      // Wait for the writer
+      await shm.shm_wait_cv(cvid, uid);
+    }
+    shm.shm_release_cv(cvid, uid);
+  }
+
+  await Bun.write(out, data);
+  await shm.shm_dealloc(area);
+  await shm.shm_finish();
+  return { bytes: total, chunks: to_transfer };
+}
+
+/** The writer creates the area; the reader may start first and waits for it. */
+async function openWhenCreated(name: string): Promise<Segment> {
+  for (;;) {
+    try {
+      return await shm.shm_open(name, "write");
+    } catch (error) {
+      if (!isIvshError(error, "NotFound")) throw error;
+      await Bun.sleep(10);
+    }
+  }
+}
