@@ -1,9 +1,20 @@
 /**
- * Child processes of the stream baselines: started with piped output, read line by line, waited for with
- * their stderr in the error, and always ended (by their own pid) when a transfer fails or times out.
+ * Child processes of the benchmarks: started with piped output, read line by line, waited for with
+ * their stderr in the error, and always ended (by their own pid) when a transfer fails or times out, or
+ * when the benchmark is interrupted (`killAllChildren`).
  */
+
+import { rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
+
+/** Every child still running, so an interrupt can end them all without knowing who started them. */
+const running = new Set<Child>();
+
+/** Ends every child of this process that is still running (Ctrl-C, SIGTERM). */
+export function killAllChildren(): void {
+  for (const child of running) child.kill();
+}
 
 export class Child {
   private readonly process: Subprocess<"ignore", "pipe", "pipe">;
@@ -16,6 +27,8 @@ export class Child {
     readonly label: string,
   ) {
     this.process = Bun.spawn([...command], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    running.add(this);
+    void this.process.exited.then(() => running.delete(this));
     this.lines = new LineReader(this.process.stdout);
     this.stderr = new Response(this.process.stderr).text();
   }
@@ -32,7 +45,7 @@ export class Child {
   async finish(): Promise<void> {
     const code = await this.process.exited;
     if (code === 0) return;
-    const words = (await this.stderr).trim().split("\n").slice(-5).join(" | ");
+    const words = await this.lastWords();
     throw failure(
       "PeerGone",
       `run the ${this.label}`,
@@ -49,8 +62,22 @@ export class Child {
     return this.process.resourceUsage()?.maxRSS;
   }
 
-  kill(): void {
-    if (!this.exited) this.process.kill();
+  kill(signal: NodeJS.Signals = "SIGTERM"): void {
+    if (!this.exited) this.process.kill(signal);
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  /** Resolves with the exit code (or signal-killed code) without judging it. */
+  get exitedWith(): Promise<number> {
+    return this.process.exited;
+  }
+
+  /** The child's stderr so far, once it has exited (its last words, for error messages). */
+  async lastWords(): Promise<string> {
+    return (await this.stderr).trim().split("\n").slice(-5).join(" | ");
   }
 }
 
@@ -111,4 +138,47 @@ export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 
       throw failure("Timeout", `wait for ${what}`, `it did not appear in ${timeoutMs} ms`);
     await Bun.sleep(2);
   }
+}
+
+/*
+ * Everything `ivsh bench` leaves behind while it runs (arbiters, workers, regions in /dev/shm and on
+ * disk) is registered here, so it is removed however the run ends: normally, by an error, or by Ctrl-C
+ * (the command installs the signal handlers; measurements only check the `Interruption` between steps).
+ */
+type Action = () => void;
+
+const actions = new Set<Action>();
+
+/** Runs `action` at cleanup unless the returned function is called first (the owner cleaned up itself). */
+export function onCleanup(action: Action): () => void {
+  actions.add(action);
+  return () => actions.delete(action);
+}
+
+/** Registers a directory to remove; returns the function that removes it now. */
+export function temporaryDirectory(path: string): () => void {
+  const remove = () => rmSync(path, { recursive: true, force: true });
+  const forget = onCleanup(remove);
+  return () => {
+    forget();
+    remove();
+  };
+}
+
+/** Runs every registered action, newest first; one that fails does not stop the others. */
+export function cleanupNow(): void {
+  for (const action of [...actions].reverse()) {
+    actions.delete(action);
+    try {
+      action();
+    } catch {
+      // Best effort: a directory that is already gone is fine.
+    }
+  }
+}
+
+export interface Interruption {
+  /** Throws Interrupted if a signal arrived (call between steps; also turns a child's death into it). */
+  check(action: string): void;
+  dispose(): void;
 }

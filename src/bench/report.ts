@@ -13,7 +13,11 @@
  * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median
  *   as a fraction of that result's median. For rates that is value / reference; for times it is
  *   reference / value, so in both cases 100% means "as fast as the reference" and less is slower.
- *   Results in different units are not compared.
+ *   Results in different units are not compared. When `ratioSamples` is given (the fraction computed
+ *   within each round, then summarised), the table shows its median instead: it cancels noise that hit
+ *   both in the same round.
+ * - "ratio" results are dimensionless quotients shown as "3.1×", "fraction" results as "62.0%", "count"
+ *   results as plain numbers.
  */
 import { formatRate } from "../units.ts";
 import type { AccessMeasurement } from "./access.ts";
@@ -21,7 +25,7 @@ import type { StreamMeasurement } from "./baselines.ts";
 import type { MemcpyMeasurement } from "./memcpy.ts";
 import { type Summary, spreadOf } from "./stats.ts";
 
-export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns";
+export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns" | "ratio" | "fraction" | "count";
 
 export interface BenchResult {
   readonly id: string;
@@ -30,6 +34,10 @@ export interface BenchResult {
   readonly samples?: Summary;
   readonly note?: string;
   readonly ratioTo?: string;
+  /** Per-round value / reference, summarised; see above. */
+  readonly ratioSamples?: Summary;
+  /** The samples themselves, for machine-readable output. */
+  readonly values?: readonly number[];
 }
 
 export interface Column {
@@ -67,6 +75,11 @@ export function isRate(unit: ResultUnit): boolean {
   return unit === "bytes/s" || unit === "ops/s";
 }
 
+/** Units whose p99 says something: latencies and durations. */
+export function isTime(unit: ResultUnit): boolean {
+  return unit === "s" || unit === "ns";
+}
+
 export function formatValue(value: number, unit: ResultUnit): string {
   switch (unit) {
     case "bytes/s":
@@ -77,6 +90,13 @@ export function formatValue(value: number, unit: ResultUnit): string {
       return formatSeconds(value);
     case "ns":
       return formatSeconds(value / 1e9);
+    case "ratio":
+      return `${Number(value.toPrecision(3))}×`;
+    case "fraction":
+      // Three significant digits, but never an exponent: 1120%, not 1.12e+3%.
+      return Math.abs(value) >= 10 ? `${(value * 100).toFixed(0)}%` : `${(value * 100).toPrecision(3)}%`;
+    case "count":
+      return String(Number(value.toPrecision(4)));
   }
 }
 
@@ -109,21 +129,25 @@ function formatRatio(ratio: number | undefined): string {
  * One row per result: median, spread (IQR or min–max, see stats.ts), p99 for times, the sample count, and
  * the fraction of the result each row is compared to.
  */
-export function renderResults(results: readonly BenchResult[]): string {
-  const byId = new Map(results.map((result) => [result.id, result]));
-  const withTimes = results.some((result) => !isRate(result.unit));
+export function renderResults(
+  results: readonly BenchResult[],
+  /** Where `ratioTo` ids are looked up: a section's table may refer to a result shown in another. */
+  references: readonly BenchResult[] = results,
+): string {
+  const byId = new Map([...references, ...results].map((result) => [result.id, result]));
+  const withTimes = results.some((result) => isTime(result.unit));
   const columns: Column[] = [
     { title: "Benchmark" },
     { title: "Median", align: "right" },
     { title: "Spread", align: "right" },
     ...(withTimes ? [{ title: "p99", align: "right" as const }] : []),
-    { title: "Runs", align: "right" },
+    { title: "Samples", align: "right" },
     { title: "vs reference", align: "right" },
     { title: "Note" },
   ];
   const rows = results.map((result) => {
     const reference = result.ratioTo === undefined ? undefined : byId.get(result.ratioTo);
-    const ratio = formatRatio(ratioOf(result, reference));
+    const ratio = formatRatio(result.ratioSamples?.median ?? ratioOf(result, reference));
     return [
       result.label,
       ...summaryCells(result, withTimes),
@@ -141,7 +165,7 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
   const spread = spreadOf(samples);
   const show = (value: number) => formatValue(value, result.unit);
   const cells = [show(samples.median), `${show(spread.low)} – ${show(spread.high)}`];
-  if (withTimes) cells.push(isRate(result.unit) ? "" : show(samples.p99));
+  if (withTimes) cells.push(isTime(result.unit) ? show(samples.p99) : "");
   cells.push(String(samples.count));
   return cells;
 }

@@ -75,7 +75,7 @@ export function parseWorkerArgv(argv: readonly string[]): StreamWorkerArgs {
   };
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string> {
+export function parseFlags(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let index = 0; index < argv.length; index += 2) {
     const name = argv[index] ?? "";

@@ -1,11 +1,16 @@
 /**
- * The far ends of the stream baselines, run as separate processes so a transfer crosses a process
- * boundary like a real one: `ivsh bench-worker stream-recv|stream-send ...` (see stream-protocol.ts).
- * Printing the JSON reports on stdout is this module's job: it is how the parent hears the results.
+ * The benchmark's worker processes, `ivsh bench-worker ROLE --flag value ...`: separate processes so
+ * every transfer and hand-off crosses a process boundary like a real one. This module runs the far ends
+ * of the stream baselines (stream-recv, stream-send; see stream-protocol.ts) and dispatches the ivsh
+ * roles to their modules. Printing the JSON reports on stdout is the workers' job: it is how the parent
+ * hears the results.
  */
 import { writeSync } from "node:fs";
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
+import { runAccessWorker } from "./access-bench.ts";
+import { runChannelReceiver, runChannelSender } from "./channel.ts";
+import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import {
   checkPiece,
   encodeEvent,
@@ -14,9 +19,29 @@ import {
   type StreamWorkerArgs,
   type WorkerEvent,
 } from "./stream-protocol.ts";
+import { runLocks } from "./sync.ts";
 
-/** Entry point for the hidden `bench-worker` subcommand; resolves when the worker's transfer is done. */
+import { WorkerFlags } from "./worker-io.ts";
+
+const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
+  "ivsh-send": runChannelSender,
+  "ivsh-recv": runChannelReceiver,
+  "handoff-wait": runHandoffWaiter,
+  "handoff-wake": runHandoffWaker,
+  locks: runLocks,
+  echo: runEcho,
+  ping: runPing,
+  relay: runRelay,
+  access: runAccessWorker,
+};
+
+export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];
+
+/** Entry point for the hidden `bench-worker` subcommand; resolves when the worker's work is done. */
 export async function runBenchWorker(argv: string[]): Promise<void> {
+  const [role = "", ...rest] = argv;
+  const ivshRole = IVSH_ROLES[role];
+  if (ivshRole) return ivshRole(new WorkerFlags(role, rest));
   const args = parseWorkerArgv(argv);
   if (args.role === "stream-recv") await receive(args);
   else await send(args);

@@ -1,0 +1,121 @@
+/**
+ * Fig. 4b on the host: access times of a segment of the ivsh region (mapped the way every client maps
+ * it: MAP_SHARED from /dev/shm, through the client library), of anonymous memory, and of a file mapped
+ * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
+ * pass after an untimed one, see access.ts); the rounds are the samples.
+ */
+import { join } from "node:path";
+import { connect } from "../guest/client.ts";
+import { measureAccess } from "./access.ts";
+import type { BenchArbiter } from "./arbiter.ts";
+import { workerConnectOptions } from "./channel.ts";
+import type { Interruption } from "./child.ts";
+import { anonymousMapping, fileMapping, type Mapping, withMapping } from "./memory.ts";
+import { type BenchPlan, rotate } from "./plan.ts";
+import { emit, type WorkerFlags } from "./worker-io.ts";
+
+export interface AccessSamples {
+  readonly id: string;
+  readonly label: string;
+  /** Sequential read and write bandwidth per round, bytes/s. */
+  readonly read: number[];
+  readonly write: number[];
+  /** ns per dependent random 8-byte load, per round. */
+  readonly latency: number[];
+}
+
+export interface HostAccessContext {
+  readonly plan: BenchPlan;
+  readonly arbiter: BenchArbiter;
+  readonly diskDir: string;
+  readonly interruption: Interruption;
+}
+
+interface Subject {
+  readonly samples: AccessSamples;
+  readonly open: () => Mapping;
+}
+
+function emptySamples(id: string, label: string): AccessSamples {
+  return { id, label, read: [], write: [], latency: [] };
+}
+
+/** Takes one sample of each of the three measurements on `mapping`. */
+export function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
+  const options = latencySteps === undefined ? { repeats: 1 } : { repeats: 1, latencySteps };
+  const measured = measureAccess(mapping.address, mapping.length, options);
+  samples.read.push(measured.read.median);
+  samples.write.push(measured.write.median);
+  samples.latency.push(measured.latency.median);
+}
+
+export async function measureHostAccess(context: HostAccessContext): Promise<AccessSamples[]> {
+  const { plan, arbiter } = context;
+  const bytes = plan.accessBytes;
+  const client = await connect({ socket: arbiter.socket, region: arbiter.region, name: "bench access" });
+  try {
+    const segment = await client.alloc(bytes, { mode: "write" });
+    try {
+      const region: Mapping = { address: segment.address, length: bytes, label: "ivsh region", release() {} };
+      const diskFile = join(context.diskDir, `ivsh-bench-access-${process.pid}`);
+      const subjects: Subject[] = [
+        { samples: emptySamples("access.region", "ivsh region (/dev/shm)"), open: () => region },
+        {
+          samples: emptySamples("access.anonymous", "anonymous memory"),
+          open: () => anonymousMapping(bytes),
+        },
+        {
+          samples: emptySamples("access.disk-file", "mmapped file on disk"),
+          open: () => fileMapping(diskFile, bytes),
+        },
+      ];
+      for (let round = 0; round < plan.repeats; round++)
+        for (const subject of rotate(subjects, round)) {
+          context.interruption.check("measure memory access");
+          withMapping(subject.open(), (mapping) => sampleAccess(subject.samples, mapping));
+          // Heartbeats and replies get a turn between the long synchronous passes.
+          await Bun.sleep(0);
+        }
+      return subjects.map((subject) => subject.samples);
+    } finally {
+      await segment.free();
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/*
+ * Fig. 4b inside a guest (`ivsh bench-worker access`): access times of the region as the guest maps it,
+ * through the IVSHMEM BAR's `resource2` (uncached) or `resource2_wc` (write-combining) file, or of the
+ * guest's anonymous memory for reference (`--memory anonymous`). The region is measured on a segment the
+ * worker allocated, never on memory others use. On the host the same measurement runs in the benchmark's
+ * own process (above).
+ */
+function sample(flags: WorkerFlags, open: () => Mapping, label: string): AccessSamples {
+  const samples: AccessSamples = { id: "access", label, read: [], write: [], latency: [] };
+  const repeats = flags.count("repeats");
+  for (let round = 0; round < repeats; round++)
+    withMapping(open(), (mapping) => sampleAccess(samples, mapping, flags.count("steps")));
+  return samples;
+}
+
+export async function runAccessWorker(flags: WorkerFlags): Promise<void> {
+  const bytes = flags.size("bytes");
+  if (flags.optional("memory") === "anonymous") {
+    emit({ event: "access", ...sample(flags, () => anonymousMapping(bytes), "anonymous") });
+    return;
+  }
+  const client = await connect(workerConnectOptions(flags, "bench access"));
+  try {
+    const segment = await client.alloc(bytes, { mode: "write" });
+    try {
+      const region: Mapping = { address: segment.address, length: bytes, label: "region", release() {} };
+      emit({ event: "access", ...sample(flags, () => region, client.region.source) });
+    } finally {
+      await segment.free();
+    }
+  } finally {
+    await client.close();
+  }
+}

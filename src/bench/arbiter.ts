@@ -1,0 +1,115 @@
+/**
+ * The arbiters a benchmark runs against: `ivsh host` as its own process, on a fresh region (in /dev/shm,
+ * or on a disk filesystem for the report's "mmapped file on disk"), with its socket and state in a
+ * temporary directory. Everything it creates is removed when it stops, and by the cleanup registry if
+ * the run is interrupted first.
+ */
+import { mkdtempSync, statfsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { failure } from "../errors.ts";
+import { selfCommand } from "../self.ts";
+import { Child, onCleanup, temporaryDirectory } from "./child.ts";
+
+export interface ArbiterSpec {
+  /** Directory in which the region's own temporary directory is made (/dev/shm, /var/tmp, ...). */
+  readonly regionParent: string;
+  readonly regionBytes: number;
+  readonly blockBytes: number;
+  readonly label: string;
+}
+
+const READY_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+const TMPFS_MAGIC = 0x01021994;
+/**
+ * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
+ * mid-measurement; dead workers are killed by the benchmark anyway.
+ */
+const LEASE = "60s";
+
+export class BenchArbiter {
+  private constructor(
+    readonly spec: ArbiterSpec,
+    readonly socket: string,
+    readonly region: string,
+    private readonly child: Child,
+    private readonly removeDirs: () => void,
+    private readonly forgetKill: () => void,
+  ) {}
+
+  static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
+    const socketDir = mkdtempSync(join(tmpdir(), "ivsh-bench-sock-"));
+    const removeSocket = temporaryDirectory(socketDir);
+    const regionDir = mkdtempSync(join(spec.regionParent, "ivsh-bench-"));
+    const removeRegion = temporaryDirectory(regionDir);
+    const removeDirs = () => {
+      removeRegion();
+      removeSocket();
+    };
+    const socket = join(socketDir, "arbiter.sock");
+    const region = join(regionDir, "region");
+    const child = new Child(
+      [
+        ...selfCommand(),
+        "host",
+        ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
+        ...["--socket", socket, "--state", join(socketDir, "arbiter.state"), "--lease", LEASE],
+      ],
+      `${spec.label} arbiter`,
+    );
+    const forgetKill = onCleanup(() => child.kill("SIGKILL"));
+    const arbiter = new BenchArbiter(spec, socket, region, child, removeDirs, forgetKill);
+    try {
+      await arbiter.ready();
+      return arbiter;
+    } catch (error) {
+      await arbiter.stop();
+      throw error;
+    }
+  }
+
+  /** Stops the arbiter (SIGTERM, then SIGKILL if it lingers) and removes its files. */
+  async stop(): Promise<void> {
+    this.child.kill();
+    const stopped = await Promise.race([this.child.exitedWith.then(() => true), Bun.sleep(STOP_TIMEOUT_MS)]);
+    if (!stopped) {
+      this.child.kill("SIGKILL");
+      await this.child.exitedWith;
+    }
+    this.forgetKill();
+    this.removeDirs();
+  }
+
+  /** Polls until the socket accepts a connection; an arbiter that exits instead is an error. */
+  private async ready(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.child.exited)
+        throw failure(
+          "PeerGone",
+          `start the ${this.child.label}`,
+          `it exited: ${await this.child.lastWords()}`,
+        );
+      const connected = await Bun.connect({ unix: this.socket, socket: { data() {} } }).then(
+        (socket) => {
+          socket.end();
+          return true;
+        },
+        () => false,
+      );
+      if (connected) return;
+      await Bun.sleep(20);
+    }
+    throw failure(
+      "Timeout",
+      `start the ${this.child.label}`,
+      `it did not listen within ${READY_TIMEOUT_MS} ms`,
+    );
+  }
+}
+
+/** Whether `path` is on tmpfs (RAM), which would make a "file on disk" measurement meaningless. */
+export function isTmpfs(path: string): boolean {
+  return statfsSync(path).type === TMPFS_MAGIC;
+}

@@ -1,0 +1,224 @@
+/**
+ * One ivsh transfer for Fig. 3a/3b, from the parent's side: a receiver worker waits on a fresh channel,
+ * then a sender worker streams `bytes` through it; the transfer's time is the receiver's end minus the
+ * sender's start on the shared clock (see the workers below). Both workers also report the RPCs they
+ * sent, which is what the transfer's synchronisation cost in arbiter round trips.
+ */
+import { failure } from "../errors.ts";
+import { connect } from "../guest/client.ts";
+import type { ConnectOptions } from "../guest/connect-options.ts";
+import { ChannelReceiver } from "../transfer/receiver.ts";
+import { ChannelSender } from "../transfer/sender.ts";
+import { Child, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import { checkPiece, patternChunk } from "./stream-protocol.ts";
+import {
+  type Event,
+  emit,
+  flagArgv,
+  nextEvent,
+  numberField,
+  sharedClockMs,
+  type WorkerFlags,
+  Yielder,
+} from "./worker-io.ts";
+
+export interface ChannelEndpoint {
+  /** Arbiter socket and region file, for host workers. */
+  readonly socket: string;
+  readonly region: string;
+}
+
+export interface ChannelTransferOptions {
+  readonly bytes: number;
+  readonly chunkBytes: number;
+  readonly depth: number;
+  readonly workerCommand: readonly string[];
+  readonly timeoutMs?: number;
+}
+
+export interface ChannelTransfer {
+  readonly seconds: number;
+  /** RPCs by operation, sender and receiver together. */
+  readonly requests: Record<string, number>;
+}
+
+let transfers = 0;
+
+/** A channel name no earlier transfer of this process used, so no state carries over between runs. */
+export function freshChannel(prefix: string): string {
+  transfers++;
+  return `${prefix}-${process.pid}-${transfers}`;
+}
+
+export async function measureChannelTransfer(
+  endpoint: ChannelEndpoint,
+  options: ChannelTransferOptions,
+): Promise<ChannelTransfer> {
+  const channel = freshChannel("bench");
+  const where = { socket: endpoint.socket, region: endpoint.region, channel };
+  const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
+  const timeoutMs = options.timeoutMs ?? 60_000 + options.bytes / 20e3;
+  return withChildren(action, timeoutMs, async (children) => {
+    const start = (role: string, flags: Record<string, string | number>) => {
+      const child = new Child([...options.workerCommand, role, ...flagArgv(flags)], `ivsh ${role} worker`);
+      children.push(child);
+      return child;
+    };
+    const receiver = start("ivsh-recv", where);
+    await nextEvent(receiver, "waiting");
+    const sender = start("ivsh-send", {
+      ...where,
+      bytes: options.bytes,
+      chunk: options.chunkBytes,
+      depth: options.depth,
+    });
+    const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
+    await Promise.all([sender.finish(), receiver.finish()]);
+    return checkedTransfer(action, options.bytes, sent, received);
+  });
+}
+
+/** Turns the two reports into a transfer, refusing one that lost or garbled data. */
+export function checkedTransfer(
+  action: string,
+  bytes: number,
+  sent: Event,
+  received: Event,
+): ChannelTransfer {
+  if (received.wrong) throw failure("DigestMismatch", action, String(received.wrong));
+  const got = numberField(received, "bytes");
+  if (numberField(sent, "bytes") !== bytes || got !== bytes)
+    throw failure("Internal", action, `${bytes} bytes were to be sent but ${got} arrived`);
+  const seconds = (numberField(received, "endMs") - numberField(sent, "startMs")) / 1000;
+  if (!(seconds > 0)) throw failure("Internal", action, `its duration ${seconds} s is not positive`);
+  return { seconds, requests: addCounts(sent.requests, received.requests) };
+}
+
+function addCounts(...maps: unknown[]): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const map of maps)
+    for (const [name, count] of Object.entries((map ?? {}) as Record<string, number>))
+      total[name] = (total[name] ?? 0) + count;
+  return total;
+}
+
+/*
+ * The two ends of an ivsh transfer for Fig. 3a/3b, each its own process (`ivsh bench-worker ivsh-send`
+ * and `ivsh-recv`), as two VMs' processes would be.
+ *
+ * The sender's data source is the one the socket baselines' senders use: one in-memory 1 MiB pattern
+ * chunk (stream-protocol.ts), copied into each ring chunk in place (one memcpy per byte, the same copy
+ * a socket write makes into the kernel). The receiver consumes each chunk in place: the channel's digest
+ * reads every byte, and the first and last byte of each chunk are checked against the pattern.
+ *
+ * Time runs from the sender opening the channel (before its ring is allocated) to the receiver having
+ * the verified end record, on the shared clock (worker-io.ts), so both ends of the span are real events.
+ * Across a VM boundary the clocks differ, so each side also reports a span on its own clock.
+ */
+export const PATTERN_BYTES = 1 * MiB;
+
+/** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
+export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
+  const options: ConnectOptions = { name };
+  const socket = flags.optional("socket");
+  const region = flags.optional("region");
+  const resource = flags.optional("resource");
+  if (socket) options.socket = socket;
+  if (region) options.region = region;
+  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
+  return options;
+}
+
+/** RPCs sent per operation since `before` (what a transfer cost in arbiter round trips). */
+function requestsSince(counts: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>) {
+  const spent: Record<string, number> = {};
+  for (const [name, count] of counts) {
+    const delta = count - (before.get(name) ?? 0);
+    if (delta > 0) spent[name] = delta;
+  }
+  return spent;
+}
+
+/** Copies the pattern for stream offsets [offset, offset + length) into the start of `chunk`. */
+function fillFromPattern(chunk: Uint8Array, pattern: Uint8Array, offset: number, length: number): number {
+  let written = 0;
+  while (written < length) {
+    const at = (offset + written) % pattern.byteLength;
+    const count = Math.min(pattern.byteLength - at, length - written);
+    chunk.set(pattern.subarray(at, at + count), written);
+    written += count;
+  }
+  return length;
+}
+
+export async function runChannelSender(flags: WorkerFlags): Promise<void> {
+  const bytes = flags.size("bytes");
+  const chunkBytes = flags.size("chunk");
+  const depth = flags.count("depth");
+  const channel = flags.string("channel");
+  const pattern = patternChunk(PATTERN_BYTES);
+  const client = await connect(workerConnectOptions(flags, `bench send ${channel}`));
+  try {
+    const before = new Map(client.transport.requestCounts);
+    const yielder = new Yielder();
+    const startMs = sharedClockMs();
+    const sender = await ChannelSender.open(client, channel, { chunkBytes, depth });
+    try {
+      let sent = 0;
+      while (sent < bytes) {
+        const length = Math.min(chunkBytes, bytes - sent);
+        sent += await sender.send((chunk) => fillFromPattern(chunk, pattern, sent, length));
+        await yielder.maybe();
+      }
+      await sender.finish();
+      const finishMs = sharedClockMs();
+      const requests = requestsSince(client.transport.requestCounts, before);
+      emit({ event: "sent", bytes: sent, startMs, finishMs, requests });
+    } finally {
+      await sender.close();
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
+  const channel = flags.string("channel");
+  const client = await connect(workerConnectOptions(flags, `bench recv ${channel}`));
+  try {
+    const before = new Map(client.transport.requestCounts);
+    const onWaiting = () => emit({ event: "waiting" });
+    const receiver = await ChannelReceiver.open(client, channel, { onWaiting });
+    // When the receiver saw the transfer start: the span's start on this side, for a sender whose clock
+    // is not ours (in a VM).
+    const openedMs = sharedClockMs();
+    try {
+      const yielder = new Yielder();
+      let offset = 0;
+      let wrong: string | undefined;
+      for (;;) {
+        const got = await receiver.receive((chunk) => {
+          wrong ??= checkPiece(chunk, offset, PATTERN_BYTES);
+        });
+        if (got === undefined) break;
+        offset += got;
+        await yielder.maybe();
+      }
+      const endMs = sharedClockMs();
+      const requests = requestsSince(client.transport.requestCounts, before);
+      emit({
+        event: "received",
+        bytes: receiver.digest.bytes,
+        openedMs,
+        endMs,
+        requests,
+        wrong: wrong ?? null,
+      });
+    } finally {
+      await receiver.close();
+    }
+  } finally {
+    await client.close();
+  }
+}

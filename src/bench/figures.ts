@@ -1,0 +1,148 @@
+/**
+ * The report's figures as SVG files (charts.ts), drawn from a run's samples: medians with their spread
+ * (IQR, or min–max for few rounds) as error bars.
+ */
+import { join } from "node:path";
+import { formatBytes } from "../units.ts";
+import { type BarValue, renderBarChart, renderLineChart, writeChart } from "./charts.ts";
+import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
+import { rates, summaryOf } from "./results.ts";
+import { type Summary, spreadOf } from "./stats.ts";
+import type { SuiteData } from "./suite.ts";
+
+const GB = 1e9;
+
+/** Short names for the x axis, where the table's labels would overlap. */
+const SHORT: Record<string, string> = {
+  ivsh: "ivsh /dev/shm",
+  "ivsh-disk": "ivsh disk file",
+  "unix-bun": "Unix (Bun)",
+  "unix-socat": "Unix (socat)",
+  "tcp-bun": "TCP (Bun)",
+  "vm-guest-to-host": "VM guest→host",
+  "vm-host-to-guest": "VM host→guest",
+};
+
+function bar(summary: Summary | undefined, scale: number): BarValue | undefined {
+  if (!summary) return undefined;
+  const spread = spreadOf(summary);
+  return { value: summary.median * scale, low: spread.low * scale, high: spread.high * scale };
+}
+
+function sweepChart(data: SuiteData): string {
+  const memcpy = summaryOf(data.memcpyRates);
+  return renderLineChart({
+    title: `Fig. 3a: ${formatBytes(data.plan.bytes)} through ivsh by block size (sender and receiver processes)`,
+    xLabel: "block (chunk) size",
+    yLabel: "GB/s",
+    series: [
+      {
+        label: "ivsh, median of rounds",
+        points: data.sweep.map((point) => {
+          const value = bar(summaryOf(rates({ bytes: data.plan.bytes, seconds: point.seconds })), 1 / GB);
+          return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
+        }),
+      },
+    ],
+    references: [
+      ...(memcpy ? [{ label: "memcpy 256 MiB (1 core)", y: memcpy.median / GB }] : []),
+      { label: "memcpy 1 MiB in cache", y: data.memcpyInCache.rate.median / GB },
+    ],
+  });
+}
+
+function transferChart(data: SuiteData): string {
+  const entries = Object.entries(data.transfers);
+  return renderBarChart({
+    title: `Fig. 3b: ${formatBytes(data.plan.bytes)} between two processes, by method`,
+    yLabel: "GB/s",
+    categories: [...entries.map(([id, samples]) => SHORT[id] ?? samples.label), "memcpy"],
+    series: [
+      {
+        label: "median of rounds",
+        values: [
+          ...entries.map(([, samples]) => bar(summaryOf(samples.unavailable ? [] : rates(samples)), 1 / GB)),
+          bar(summaryOf(data.memcpyRates), 1 / GB),
+        ],
+      },
+    ],
+  });
+}
+
+function lockChart(data: SuiteData): string {
+  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
+  const transfer = point
+    ? summaryOf(point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes))
+    : undefined;
+  const pairsMs = (values: number[]) => bar(summaryOf(values), REPORT_LOCK_PAIRS * 1e-9 * 1e3);
+  return renderBarChart({
+    title: `Fig. 4a: ${REPORT_LOCK_PAIRS} uncontended acquire/release pairs vs a 2 GiB transfer at 4 MiB`,
+    yLabel: "milliseconds",
+    categories: ["ivsh lock/unlock", "ivsh tryLock/unlock", "RPC per operation", "2 GiB at 4 MiB blocks"],
+    series: [
+      {
+        label: "median of rounds",
+        values: [
+          pairsMs(data.locks.fast),
+          pairsMs(data.locks.try),
+          pairsMs(data.locks.rpc),
+          bar(transfer, 1e3),
+        ],
+      },
+    ],
+  });
+}
+
+function handoffChart(data: SuiteData): string {
+  const { parked, spin, floor } = data.handoff;
+  const samples = [parked.latenciesNs, spin.latenciesNs, floor.oneWayNs, floor.relayNs].map(summaryOf);
+  return renderBarChart({
+    title: "Fig. 4a: hand-off latency between two processes",
+    yLabel: "µs",
+    categories: ["ivsh parked", "ivsh spinning", "socket, 1 hop", "socket, 2 hops (relay)"],
+    series: [
+      { label: "p50 (bar: IQR)", values: samples.map((summary) => bar(summary, 1e-3)) },
+      {
+        label: "p99",
+        values: samples.map((summary) => (summary ? { value: summary.p99 * 1e-3 } : undefined)),
+      },
+    ],
+  });
+}
+
+function accessCharts(data: SuiteData): [string, string] {
+  const categories = data.access.map((subject) => subject.label);
+  const bandwidth = renderBarChart({
+    title: "Fig. 4b: memory access bandwidth (1 core)",
+    yLabel: "GB/s",
+    categories,
+    series: (["read", "write"] as const).map((kind) => ({
+      label: `sequential ${kind}`,
+      values: data.access.map((subject) => bar(summaryOf(subject[kind]), 1 / GB)),
+    })),
+  });
+  const latency = renderBarChart({
+    title: "Fig. 4b: dependent random 8-byte load",
+    yLabel: "ns per load",
+    categories,
+    series: [
+      { label: "median of rounds", values: data.access.map((subject) => bar(summaryOf(subject.latency), 1)) },
+    ],
+  });
+  return [bandwidth, latency];
+}
+
+/** Writes every figure into `dir`; returns the file names. */
+export async function writeFigures(dir: string, data: SuiteData): Promise<string[]> {
+  const [bandwidth, latency] = accessCharts(data);
+  const charts: [string, string][] = [
+    ["fig3a-block-size.svg", sweepChart(data)],
+    ["fig3b-methods.svg", transferChart(data)],
+    ["fig4a-locks.svg", lockChart(data)],
+    ["fig4a-handoff.svg", handoffChart(data)],
+    ["fig4b-access.svg", bandwidth],
+    ["fig4b-latency.svg", latency],
+  ];
+  for (const [name, svg] of charts) await writeChart(join(dir, name), svg);
+  return charts.map(([name]) => name);
+}

@@ -1,0 +1,112 @@
+/**
+ * The issue's goals, held against the measured medians. They are reported (PASS or MISS with the gap),
+ * never asserted: on a shared 2-core VM a goal can be missed by noise, and the table shows by how much.
+ */
+import { formatSeconds, renderTable } from "./report.ts";
+import { ivshVersus, lockShares, perRound, rates } from "./results.ts";
+import { summarize } from "./stats.ts";
+import type { SuiteData } from "./suite.ts";
+
+export interface Goal {
+  readonly id: string;
+  readonly goal: string;
+  /** The measured median, formatted; "n/a" when it could not be measured. */
+  readonly measured: string;
+  readonly value?: number;
+  readonly target: number;
+  readonly pass?: boolean;
+  /** For a miss: how far off, e.g. "needs 1.4× more" or "2.1× over". */
+  readonly gap?: string;
+}
+
+type Direction = "at-least" | "at-most";
+
+function judge(
+  id: string,
+  goal: string,
+  values: readonly number[],
+  target: number,
+  direction: Direction,
+  format: (value: number) => string,
+): Goal {
+  if (values.length === 0) return { id, goal, measured: "n/a", target };
+  const value = summarize(values).median;
+  const pass = direction === "at-least" ? value >= target : value <= target;
+  const factor = direction === "at-least" ? target / value : value / target;
+  const gap = pass
+    ? undefined
+    : direction === "at-least"
+      ? `needs ${factor.toFixed(2)}× more`
+      : `${factor.toFixed(2)}× over`;
+  return { id, goal, measured: format(value), value, target, pass, ...(gap ? { gap } : {}) };
+}
+
+const times = (value: number) => `${value.toPrecision(3)}×`;
+const percent = (value: number) => `${(value * 100).toPrecision(3)}%`;
+const nanoseconds = (value: number) => formatSeconds(value / 1e9);
+
+export function evaluateGoals(data: SuiteData): Goal[] {
+  const size = data.plan.quick ? "transfer (--quick size)" : "2 GiB transfer";
+  const goals: Goal[] = [
+    judge(
+      "transfer-vs-unix-bun",
+      `${size} ≥ 3× Unix socket (Bun)`,
+      ivshVersus(data, "unix-bun"),
+      3,
+      "at-least",
+      times,
+    ),
+    judge(
+      "transfer-vs-unix-socat",
+      `${size} ≥ 3× Unix socket (socat)`,
+      ivshVersus(data, "unix-socat"),
+      3,
+      "at-least",
+      times,
+    ),
+    judge(
+      "transfer-vs-memcpy",
+      `${size} ≥ 50% of memcpy bandwidth`,
+      perRound(rates(data.transfers.ivsh!), data.memcpyRates),
+      0.5,
+      "at-least",
+      percent,
+    ),
+    judge(
+      "uncontended-lock",
+      "uncontended acquire+release ≤ 0.2 µs",
+      data.locks.fast,
+      200,
+      "at-most",
+      nanoseconds,
+    ),
+    judge(
+      "handoff-p50",
+      "hand-off p50 ≤ 30 µs (waiter parked)",
+      data.handoff.parked.latenciesNs,
+      30_000,
+      "at-most",
+      nanoseconds,
+    ),
+    judge(
+      "lock-share",
+      "lock cost < 1% of a 2 GiB transfer at 4 MiB blocks",
+      lockShares(data, "fast"),
+      0.01,
+      "at-most",
+      percent,
+    ),
+  ];
+  return goals;
+}
+
+export function renderGoals(goals: readonly Goal[]): string {
+  return renderTable(
+    [{ title: "Goal" }, { title: "Measured (median)", align: "right" }, { title: "Result" }],
+    goals.map((goal) => [
+      goal.goal,
+      goal.measured,
+      goal.pass === undefined ? "not measured" : goal.pass ? "PASS" : `MISS (${goal.gap})`,
+    ]),
+  );
+}

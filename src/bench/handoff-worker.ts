@@ -1,0 +1,269 @@
+/**
+ * Hand-off latency between two processes (Fig. 4a's contended case), measured on words of one ivsh
+ * mutex slot (a mutex uses only its lock word; the others are free for this):
+ *
+ * - parked (`handoff-wait` / `handoff-wake --mode parked`): the waiter parks in the arbiter with WAIT on
+ *   COUNTER; the waker stays busy for 1 ms (so the WAIT has surely arrived and parked), stores a
+ *   shared-clock stamp and the new COUNTER, and sends WAKE (see wakeRounds for why it is busy before and
+ *   asleep after). The sample is stamp → the waiter's code running again. A round whose WAIT found
+ *   COUNTER already changed (the waiter had not parked yet) is counted and dropped.
+ * - spinning (`--mode spin`): both spin on COUNTER in a ping-pong; a sample is half a round trip on the
+ *   pinger's clock. Every other round carries stamps instead, from which the offset between the two
+ *   processes' shared clocks is estimated: a check that the parked numbers compare valid clocks.
+ */
+
+import type { Socket } from "bun";
+import { failure } from "../errors.ts";
+import { connect } from "../guest/client.ts";
+import { WaitOutcome } from "../protocol/messages.ts";
+import { slotWordIndex } from "../region/layout.ts";
+import { workerConnectOptions } from "./channel.ts";
+import { busyWait, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+
+const COUNTER = 3;
+const WAITER_READY = 5;
+const WAKER_READY = 6;
+/**
+ * Two float64 stamps at words 8-9 (the waker's) and 10-11 (the spinning waiter's reply): 8-byte aligned,
+ * since slots are 64-byte aligned.
+ */
+const STAMP_WORD = 8;
+const SETTLE_MS = 1;
+const SPIN_TIMEOUT_MS = 10_000;
+const WAIT_SLICE_MS = 10_000;
+
+interface Shared {
+  readonly words: Int32Array;
+  readonly stamps: Float64Array;
+  readonly slot: number;
+  index(word: number): number;
+}
+
+async function openShared(flags: WorkerFlags, role: string) {
+  const client = await connect(workerConnectOptions(flags, `bench ${role}`));
+  const mutex = await client.mutex(flags.string("name"));
+  const base = slotWordIndex(client.geometry, mutex.slot, 0);
+  const { words } = client;
+  const shared: Shared = {
+    words,
+    stamps: new Float64Array(words.buffer, words.byteOffset + (base + STAMP_WORD) * 4, 2),
+    slot: mutex.slot,
+    index: (word) => base + word,
+  };
+  return { client, shared };
+}
+
+/** Both sides announce themselves and wait for the other, sleeping: nobody spins before both are there. */
+async function meet(shared: Shared, mine: number, theirs: number): Promise<void> {
+  Atomics.store(shared.words, shared.index(mine), 1);
+  const deadline = Date.now() + SPIN_TIMEOUT_MS;
+  while (Atomics.load(shared.words, shared.index(theirs)) === 0) {
+    if (Date.now() > deadline) throw failure("Timeout", "meet the other hand-off worker", "it never came");
+    await Bun.sleep(1);
+  }
+}
+
+function spinUntil(shared: Shared, word: number, value: number): void {
+  const index = shared.index(word);
+  const deadline = Date.now() + SPIN_TIMEOUT_MS;
+  for (let round = 1; Atomics.load(shared.words, index) !== value; round++)
+    if ((round & 0xffff) === 0 && Date.now() > deadline)
+      throw failure("Timeout", "spin for the other hand-off worker", `word ${word} never became ${value}`);
+}
+
+export async function runHandoffWaiter(flags: WorkerFlags): Promise<void> {
+  const rounds = flags.count("rounds");
+  const { client, shared } = await openShared(flags, "handoff-wait");
+  try {
+    await meet(shared, WAITER_READY, WAKER_READY);
+    if (flags.string("mode") === "spin") {
+      for (let round = 1; round <= rounds; round++) {
+        spinUntil(shared, COUNTER, 2 * round - 1);
+        if (round % 2 === 1) shared.stamps[1] = sharedClockMs();
+        Atomics.store(shared.words, shared.index(COUNTER), 2 * round);
+      }
+      emit({ event: "done" });
+      return;
+    }
+    const latenciesNs: number[] = [];
+    let unparked = 0;
+    for (let round = 1; round <= rounds; round++) {
+      Atomics.store(shared.words, shared.index(WAITER_READY), round + 1);
+      let outcome: number = WaitOutcome.timedOut;
+      while (Atomics.load(shared.words, shared.index(COUNTER)) !== round) {
+        const request = { slot: shared.slot, word: COUNTER, expected: round - 1, timeoutMs: WAIT_SLICE_MS };
+        ({ outcome } = await client.transport.request("wait", request));
+      }
+      const resumedMs = sharedClockMs();
+      if (outcome === WaitOutcome.woken) latenciesNs.push(Math.round((resumedMs - shared.stamps[0]!) * 1e6));
+      else unparked++;
+    }
+    emit({ event: "latencies", latenciesNs, unparked });
+  } finally {
+    await client.close();
+  }
+}
+
+export async function runHandoffWaker(flags: WorkerFlags): Promise<void> {
+  const rounds = flags.count("rounds");
+  const { client, shared } = await openShared(flags, "handoff-wake");
+  try {
+    await meet(shared, WAKER_READY, WAITER_READY);
+    if (flags.string("mode") === "spin") emit({ event: "latencies", ...pingPong(shared, rounds) });
+    else {
+      await wakeRounds(client.wakeWord.bind(client), shared, rounds);
+      emit({ event: "done" });
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+type Wake = (slot: number, word: number, count: number) => void;
+
+/**
+ * The waker behaves like a lock holder that is running when it lets go: it stays on its core through the
+ * settle time instead of sleeping, so the hand-off measures the waiter's and the arbiter's wake-ups, not
+ * its own. After the wake it sleeps until the next round, leaving the cores to the waiter and the arbiter
+ * as a waker that went on elsewhere would: on 2 cores a waker that kept spinning would put the waiter
+ * behind it in a run queue and measure the scheduler's time slice instead.
+ */
+async function wakeRounds(wake: Wake, shared: Shared, rounds: number): Promise<void> {
+  const ready = shared.index(WAITER_READY);
+  for (let round = 1; round <= rounds; round++) {
+    const deadline = Date.now() + SPIN_TIMEOUT_MS;
+    while (Atomics.load(shared.words, ready) !== round + 1) {
+      if (Date.now() > deadline)
+        throw failure("Timeout", "wake the waiter", `it never reached round ${round}`);
+      await Bun.sleep(SETTLE_MS);
+    }
+    busyWait(SETTLE_MS);
+    shared.stamps[0] = sharedClockMs();
+    Atomics.store(shared.words, shared.index(COUNTER), round);
+    wake(shared.slot, COUNTER, 1);
+  }
+}
+
+/** Even rounds are timed (half a round trip), odd rounds carry stamps for the clock-offset estimate. */
+function pingPong(shared: Shared, rounds: number) {
+  const latenciesNs: number[] = [];
+  const offsetsNs: number[] = [];
+  const counter = shared.index(COUNTER);
+  for (let round = 1; round <= rounds; round++) {
+    const sentMs = sharedClockMs();
+    const started = localNanoseconds();
+    Atomics.store(shared.words, counter, 2 * round - 1);
+    spinUntil(shared, COUNTER, 2 * round);
+    const roundTrip = localNanoseconds() - started;
+    if (round % 2 === 0) latenciesNs.push(Math.round(roundTrip / 2));
+    else {
+      const replyMs = shared.stamps[1]!;
+      offsetsNs.push(Math.round(((replyMs - sentMs - (sharedClockMs() - replyMs)) / 2) * 1e6));
+    }
+  }
+  return { latenciesNs, offsetsNs };
+}
+
+/*
+ * The operating system's wake-up floor for context in Fig. 4a: a ping-pong over a Unix socket between two
+ * Bun processes (`ivsh bench-worker echo` and `ping`), shaped like the parked hand-off: the pinger stays
+ * busy for 1 ms (as the waker does) while the echo is idle in epoll, then sends its shared-clock stamp;
+ * the echo records stamp → its data callback running (one wake-up through the kernel) and sends it back.
+ * A parked ivsh hand-off takes two such hops (waker → arbiter → waiter) plus the arbiter's work, so the
+ * floor is also measured through a `relay` process that forwards each message both ways: the arbiter's
+ * topology without its work.
+ */
+const MESSAGE_BYTES = 8;
+
+export async function runEcho(flags: WorkerFlags): Promise<void> {
+  const path = flags.string("address");
+  const latenciesNs: number[] = [];
+  const done = Promise.withResolvers<void>();
+  let pending = new Uint8Array(0);
+  const listener = Bun.listen({
+    unix: path,
+    socket: {
+      data(socket, bytes) {
+        const arrivedMs = sharedClockMs();
+        const joined = new Uint8Array(pending.byteLength + bytes.byteLength);
+        joined.set(pending);
+        joined.set(bytes, pending.byteLength);
+        const whole = joined.byteLength - (joined.byteLength % MESSAGE_BYTES);
+        const stamps = new Float64Array(joined.slice(0, whole).buffer);
+        for (const stamp of stamps) latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
+        pending = joined.slice(whole);
+        socket.write(joined.subarray(0, whole));
+      },
+      close: () => done.resolve(),
+      error: (_socket, error) => done.reject(error),
+    },
+  });
+  try {
+    emit({ event: "ready", address: path });
+    await done.promise;
+    emit({ event: "latencies", latenciesNs });
+  } finally {
+    listener.stop(true);
+  }
+}
+
+export async function runPing(flags: WorkerFlags): Promise<void> {
+  const rounds = flags.count("rounds");
+  let reply = Promise.withResolvers<void>();
+  let received = 0;
+  const socket: Socket<undefined> = await Bun.connect({
+    unix: flags.string("address"),
+    socket: {
+      data(_socket, bytes) {
+        received += bytes.byteLength;
+        if (received >= MESSAGE_BYTES) {
+          received -= MESSAGE_BYTES;
+          reply.resolve();
+        }
+      },
+      close: () => reply.reject(failure("PeerGone", "ping the echo worker", "it closed the connection")),
+    },
+  });
+  const roundTripsNs: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    await Bun.sleep(SETTLE_MS);
+    busyWait(SETTLE_MS);
+    reply = Promise.withResolvers<void>();
+    const message = new Float64Array([sharedClockMs()]);
+    const started = localNanoseconds();
+    socket.write(new Uint8Array(message.buffer));
+    await reply.promise;
+    roundTripsNs.push(Math.round(localNanoseconds() - started));
+  }
+  socket.end();
+  emit({ event: "round-trips", roundTripsNs });
+}
+
+/** Forwards bytes between the one connection it accepts on --address and the socket at --to. */
+export async function runRelay(flags: WorkerFlags): Promise<void> {
+  const done = Promise.withResolvers<void>();
+  let inbound: Socket<undefined> | undefined;
+  const outbound: Socket<undefined> = await Bun.connect({
+    unix: flags.string("to"),
+    socket: { data: (_socket, bytes) => void inbound?.write(bytes), close: () => done.resolve() },
+  });
+  const listener = Bun.listen({
+    unix: flags.string("address"),
+    socket: {
+      open(socket) {
+        inbound = socket;
+      },
+      data: (_socket, bytes) => void outbound.write(bytes),
+      close() {
+        outbound.end();
+        done.resolve();
+      },
+    },
+  });
+  try {
+    emit({ event: "ready" });
+    await done.promise;
+  } finally {
+    listener.stop(true);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * A run's results as the three outputs of `ivsh bench`: the markdown tables (stdout), the JSON document
+ * (--json FILE) and, separately, the figures (figures.ts).
+ */
+
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { availableParallelism, cpus, release, totalmem } from "node:os";
+import { dirname } from "node:path";
+import { formatBytes } from "../units.ts";
+import { formatBlockSize } from "./charts.ts";
+import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
+import { lockSection } from "./lock-results.ts";
+import { type BenchResult, renderResults } from "./report.ts";
+import { accessSection, limitSection, type Section, sweepSection, transferSection } from "./results.ts";
+import type { SuiteData } from "./suite.ts";
+
+export const JSON_SCHEMA = "ivsh-bench/1";
+
+export interface BenchReport {
+  readonly schema: typeof JSON_SCHEMA;
+  readonly command: string;
+  readonly startedAt: string;
+  readonly seconds: number;
+  readonly machine: Machine;
+  readonly plan: SuiteData["plan"];
+  readonly sections: Section[];
+  readonly goals: Goal[];
+  readonly notes: string[];
+  /** SVG files written, relative to --out. */
+  readonly charts: string[];
+  /** Every sample, per round, for recomputing anything above. */
+  readonly raw: Omit<SuiteData, "plan">;
+}
+
+export function buildReport(
+  data: SuiteData,
+  run: { command: string; startedAt: Date; seconds: number; charts: string[] },
+): BenchReport {
+  const { plan, ...raw } = data;
+  return {
+    schema: JSON_SCHEMA,
+    command: run.command,
+    startedAt: run.startedAt.toISOString(),
+    seconds: run.seconds,
+    machine: describeMachine(),
+    plan,
+    sections: [
+      limitSection(data),
+      sweepSection(data),
+      transferSection(data),
+      lockSection(data),
+      accessSection(data.access),
+    ],
+    goals: evaluateGoals(data),
+    notes: data.notes,
+    charts: run.charts,
+    raw,
+  };
+}
+
+function planLine(report: BenchReport): string {
+  const { plan } = report;
+  const sizes = `${formatBlockSize(plan.blockSizes[0] ?? 0)} … ${formatBlockSize(plan.blockSizes.at(-1) ?? 0)}`;
+  return (
+    `${formatBytes(plan.bytes)} per transfer, ${plan.repeats} rounds with every method once per round in ` +
+    `rotating order; block sizes ${sizes}; ${plan.lockPairs} lock pairs per method and round; ` +
+    `${plan.handoffRounds} parked hand-offs; ${formatBytes(plan.accessBytes)} per access mapping` +
+    `${plan.quick ? " (--quick: smaller than the report's sizes)" : ""}`
+  );
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const all: BenchResult[] = report.sections.flatMap((section) => section.results);
+  const parts = [
+    "# ivsh bench",
+    "",
+    `Command: \`${report.command}\` (started ${report.startedAt}, took ${report.seconds.toFixed(0)} s)`,
+    "",
+    ...machineLines(report.machine),
+    "",
+    planLine(report),
+    "",
+    "Medians over rounds (latencies: over all hand-offs); spread is the IQR with ≥ 5 samples, else min–max. " +
+      '"vs reference" is the fraction of memcpy computed within each round, then its median.',
+  ];
+  for (const section of report.sections)
+    parts.push("", `## ${section.title}`, "", section.about, "", renderResults(section.results, all));
+  parts.push("", "## Goals", "", renderGoals(report.goals));
+  if (report.notes.length > 0) parts.push("", "## Notes", "", ...report.notes.map((note) => `- ${note}`));
+  return `${parts.join("\n")}\n`;
+}
+
+export async function writeJson(path: string, report: BenchReport): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await Bun.write(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/*
+ * What the numbers were measured on, for the header of the results: CPU model, cores, caches, kernel,
+ * and the Bun that ran the benchmark. lscpu is used when present; /proc/cpuinfo otherwise.
+ */
+export interface Machine {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly nproc: number;
+  readonly caches: string;
+  readonly kernel: string;
+  readonly memoryBytes: number;
+  readonly bun: string;
+  readonly hypervisor?: string;
+}
+
+function lscpu(): Map<string, string> {
+  const fields = new Map<string, string>();
+  try {
+    const result = Bun.spawnSync(["lscpu"], {
+      stdout: "pipe",
+      stderr: "ignore",
+      env: { ...process.env, LC_ALL: "C" },
+    });
+    for (const line of result.stdout.toString().split("\n")) {
+      const colon = line.indexOf(":");
+      if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+  } catch {
+    // No lscpu: the fallbacks below still describe the machine.
+  }
+  return fields;
+}
+
+function kernelVersion(): string {
+  try {
+    return readFileSync("/proc/version", "utf8").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return `Linux ${release()}`;
+  }
+}
+
+export function describeMachine(): Machine {
+  const fields = lscpu();
+  const caches = ["L1d", "L1i", "L2", "L3"]
+    .map((level) => {
+      const value = fields.get(`${level} cache`);
+      return value ? `${level} ${value}` : undefined;
+    })
+    .filter((value) => value !== undefined)
+    .join(", ");
+  const hypervisor = fields.get("Hypervisor vendor");
+  return {
+    cpu: fields.get("Model name") ?? cpus()[0]?.model ?? "unknown",
+    cores: Number(fields.get("CPU(s)") ?? cpus().length),
+    nproc: availableParallelism(),
+    caches: caches || "unknown",
+    kernel: kernelVersion(),
+    memoryBytes: totalmem(),
+    bun: Bun.version,
+    ...(hypervisor ? { hypervisor } : {}),
+  };
+}
+
+export function machineLines(machine: Machine): string[] {
+  const gib = (machine.memoryBytes / 2 ** 30).toFixed(0);
+  return [
+    `- CPU: ${machine.cpu}, ${machine.cores} CPUs (nproc ${machine.nproc})${machine.hypervisor ? `, a ${machine.hypervisor} guest` : ""}`,
+    `- Caches: ${machine.caches}`,
+    `- Memory: ${gib} GiB; kernel: ${machine.kernel}`,
+    `- Bun ${machine.bun}`,
+  ];
+}

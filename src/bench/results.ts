@@ -1,0 +1,218 @@
+/**
+ * The raw samples of a run (suite.ts) as result rows, one section per figure of the report. Every
+ * throughput is also shown as a fraction of memcpy computed within each round; the ratios that the goals
+ * judge (ivsh ÷ each socket, ivsh ÷ memcpy, lock cost ÷ transfer time) are computed per round too, then
+ * summarised.
+ */
+import { formatBytes } from "../units.ts";
+import type { AccessSamples } from "./access-bench.ts";
+import { formatBlockSize } from "./charts.ts";
+import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
+import type { BenchResult } from "./report.ts";
+import { type Summary, summarize } from "./stats.ts";
+import type { SuiteData, TransferSamples } from "./suite.ts";
+
+export interface Section {
+  readonly id: string;
+  readonly title: string;
+  /** How it was measured, in a sentence or two, printed above the table. */
+  readonly about: string;
+  readonly results: BenchResult[];
+}
+
+export const MEMCPY_ID = "memcpy.large";
+
+/** Summary of samples, or undefined when there are none (the method did not run). */
+function summaryOf(values: readonly number[]): Summary | undefined {
+  return values.length > 0 ? summarize(values) : undefined;
+}
+
+/** value_i / reference_i for each round both have. */
+export function perRound(values: readonly number[], references: readonly number[]): number[] {
+  const rounds = Math.min(values.length, references.length);
+  return Array.from({ length: rounds }, (_, round) => values[round]! / references[round]!);
+}
+
+export function rates(samples: { bytes: number; seconds: readonly number[] }): number[] {
+  return samples.seconds.map((seconds) => samples.bytes / seconds);
+}
+
+function rateResult(
+  id: string,
+  label: string,
+  values: number[],
+  memcpy: number[],
+  note?: string,
+): BenchResult {
+  return {
+    id,
+    label,
+    unit: "bytes/s",
+    samples: summaryOf(values),
+    values,
+    ratioTo: MEMCPY_ID,
+    ratioSamples: summaryOf(perRound(values, memcpy)),
+    ...(note ? { note } : {}),
+  };
+}
+
+export function limitSection(data: SuiteData): Section {
+  const inCache = data.memcpyInCache;
+  return {
+    id: "limit",
+    title: "The limit: single-core memcpy",
+    about:
+      "libc memcpy between two 256 MiB anonymous buffers on one core (through DRAM), one sample per round " +
+      "(median of 3 copies), taken in the same rounds as the transfers. Every transfer needs at least one " +
+      "copy per byte, so this is the reference every throughput below is shown as a fraction of.",
+    results: [
+      {
+        id: MEMCPY_ID,
+        label: "memcpy 256 MiB",
+        unit: "bytes/s",
+        samples: summaryOf(data.memcpyRates),
+        values: data.memcpyRates,
+      },
+      {
+        id: "memcpy.cache",
+        label: `memcpy ${formatBlockSize(inCache.bytes)} (in cache)`,
+        unit: "bytes/s",
+        samples: inCache.rate,
+        note: "the ceiling for data that stays in cache, as a small ring's does",
+      },
+    ],
+  };
+}
+
+function transferResult(id: string, samples: TransferSamples, memcpy: number[]): BenchResult {
+  if (samples.unavailable)
+    return { id: `transfer.${id}`, label: samples.label, unit: "bytes/s", note: samples.unavailable };
+  const note = `median ${(summarize(samples.seconds).median).toPrecision(3)} s for ${formatBytes(samples.bytes)}`;
+  return rateResult(`transfer.${id}`, samples.label, rates(samples), memcpy, note);
+}
+
+const SOCKETS = ["unix-bun", "unix-socat", "tcp-bun"] as const;
+
+export function ivshVersus(data: SuiteData, baseline: string): number[] {
+  const ivsh = data.transfers.ivsh;
+  const other = data.transfers[baseline];
+  if (!ivsh || !other || other.unavailable) return [];
+  return perRound(rates(ivsh), rates(other));
+}
+
+export function transferSection(data: SuiteData): Section {
+  const memcpy = data.memcpyRates;
+  const results = Object.entries(data.transfers).map(([id, samples]) => transferResult(id, samples, memcpy));
+  for (const socket of SOCKETS) {
+    const ratios = ivshVersus(data, socket);
+    const label = data.transfers[socket]?.label ?? socket;
+    results.push({
+      id: `ratio.ivsh-${socket}`,
+      label: `ivsh ÷ ${label}`,
+      unit: "ratio",
+      samples: summaryOf(ratios),
+      values: ratios,
+    });
+  }
+  const toMemcpy = perRound(rates(data.transfers.ivsh!), memcpy);
+  results.push({
+    id: "ratio.ivsh-memcpy",
+    label: "ivsh ÷ memcpy",
+    unit: "fraction",
+    samples: summaryOf(toMemcpy),
+    values: toMemcpy,
+  });
+  const { plan } = data;
+  return {
+    id: "fig3b",
+    title: `Fig. 3b: ${formatBytes(plan.bytes)} between two processes, by method`,
+    about:
+      `Separate sender and receiver processes; senders copy from one in-memory 1 MiB pattern (socat reads ` +
+      `/dev/zero). ivsh: ${formatBlockSize(plan.streamChunk)} chunks, ring depth ${plan.depth}, timed from the ` +
+      "sender opening the channel to the receiver holding the verified end record; sockets: timed by the " +
+      "receiver from accept to end of stream. Ratios are computed within each round.",
+    results,
+  };
+}
+
+/** The median over rounds of the waits and wakes sent: the synchronisation that went through the arbiter. */
+function requestNote(requests: readonly Record<string, number>[]): string {
+  if (requests.length === 0) return "";
+  const sync = requests.map((round) => (round.wait ?? 0) + (round.wake ?? 0));
+  return `${summarize(sync).median} wait+wake RPCs`;
+}
+
+export function sweepSection(data: SuiteData): Section {
+  const { plan } = data;
+  const results = data.sweep.map((point) => {
+    const values = rates({ bytes: plan.bytes, seconds: point.seconds });
+    const seconds = summarize(point.seconds).median.toPrecision(3);
+    const ring = formatBlockSize(point.block * plan.depth);
+    return rateResult(
+      `sweep.${point.block}`,
+      `ivsh, ${formatBlockSize(point.block)} blocks`,
+      values,
+      data.memcpyRates,
+      `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`,
+    );
+  });
+  return {
+    id: "fig3a",
+    title: `Fig. 3a: ${formatBytes(plan.bytes)} through ivsh by block size`,
+    about:
+      `As the ivsh row of Fig. 3b, with chunk sizes from ${formatBlockSize(plan.blockSizes[0] ?? 0)} to ` +
+      `${formatBlockSize(plan.blockSizes.at(-1) ?? 0)} and a ring of ${plan.depth} chunks. The note gives the ` +
+      "median time, the ring's size and the median number of synchronisation RPCs (parks and wakes through " +
+      "the arbiter) per transfer. Small chunks pay a fixed cost per hand-off; a ring that no longer fits " +
+      "in the CPU's last-level cache sends every byte through DRAM, and a ring that does can beat the " +
+      "DRAM-bound memcpy reference (the in-cache memcpy is the ceiling there).",
+    results,
+  };
+}
+
+export function accessSection(access: readonly AccessSamples[]): Section {
+  const results = access.flatMap((subject): BenchResult[] => [
+    {
+      id: `${subject.id}.read`,
+      label: `${subject.label}: sequential read`,
+      unit: "bytes/s",
+      samples: summaryOf(subject.read),
+      values: subject.read,
+      ratioTo: MEMCPY_ID,
+    },
+    {
+      id: `${subject.id}.write`,
+      label: `${subject.label}: sequential write`,
+      unit: "bytes/s",
+      samples: summaryOf(subject.write),
+      values: subject.write,
+      ratioTo: MEMCPY_ID,
+    },
+    {
+      id: `${subject.id}.latency`,
+      label: `${subject.label}: random 8-byte load`,
+      unit: "ns",
+      samples: summaryOf(subject.latency),
+      values: subject.latency,
+    },
+  ]);
+  return {
+    id: "fig4b",
+    title: "Fig. 4b: memory access times",
+    about:
+      "Sequential read (xxHash3 over the mapping) and write (memset) bandwidth and the latency of dependent " +
+      "random 8-byte loads, one sample of each per mapping and round, mappings interleaved.",
+    results,
+  };
+}
+
+/** The report's workload (20 000 lock pairs against 2 GiB at 4 MiB blocks), from this run's samples. */
+export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
+  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
+  if (!point) return [];
+  const transferSeconds = point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes);
+  const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
+  return perRound(lockSeconds, transferSeconds);
+}
+
+export { REPORT_BLOCK, summaryOf };

@@ -1,0 +1,265 @@
+/**
+ * Runs every measurement of `ivsh bench` and returns the raw samples (results.ts turns them into tables,
+ * charts and goals). Methods are interleaved: each round runs every method once, in an order that rotates
+ * between rounds, so a burst of noise on this shared machine hits all of them alike and ratios computed
+ * within a round (ivsh ÷ socket, ivsh ÷ memcpy) cancel most of it.
+ */
+
+import { type AccessSamples, measureHostAccess } from "./access-bench.ts";
+import { BenchArbiter, isTmpfs } from "./arbiter.ts";
+import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
+import { measureChannelTransfer } from "./channel.ts";
+import type { Interruption } from "./child.ts";
+import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
+import { MiB } from "./memory.ts";
+import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
+import type { LockMethod } from "./sync.ts";
+import {
+  type FloorSamples,
+  type HandoffSamples,
+  measureHandoff,
+  measureLockPairs,
+  measureSocketFloor,
+  type SyncEndpoint,
+} from "./sync.ts";
+import { runVmMeasurements } from "./vm.ts";
+
+export interface TransferSamples {
+  readonly label: string;
+  /** Seconds per round; empty when the method could not run. */
+  readonly seconds: number[];
+  readonly bytes: number;
+  readonly unavailable?: string;
+}
+
+export interface SweepPoint {
+  readonly block: number;
+  readonly seconds: number[];
+  /** RPCs of sender and receiver per round, by operation. */
+  readonly requests: Record<string, number>[];
+}
+
+export interface SuiteData {
+  readonly plan: BenchPlan;
+  /** memcpy bandwidth, one sample per round (the median of three copies), bytes/s. */
+  readonly memcpyRates: number[];
+  readonly memcpyInCache: MemcpyMeasurement;
+  /** Fig. 3b, by method id. */
+  readonly transfers: Record<string, TransferSamples>;
+  /** Fig. 3a. */
+  readonly sweep: SweepPoint[];
+  /** ns per acquire/release pair, one sample per round. */
+  readonly locks: Record<LockMethod, number[]>;
+  readonly handoff: { parked: HandoffSamples; spin: HandoffSamples; floor: FloorSamples };
+  /** Fig. 4b. */
+  readonly access: AccessSamples[];
+  /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
+  readonly notes: string[];
+}
+
+export interface SuiteContext {
+  readonly plan: BenchPlan;
+  readonly workerCommand: readonly string[];
+  /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
+  readonly diskDir: string;
+  readonly scratchDir: string;
+  readonly interruption: Interruption;
+  readonly progress: (message: string) => void;
+}
+
+const MEMCPY_COPIES_PER_ROUND = 3;
+
+export async function runSuite(context: SuiteContext): Promise<SuiteData> {
+  const { plan } = context;
+  const shm = await BenchArbiter.start({
+    regionParent: "/dev/shm",
+    regionBytes: regionBytesFor(plan),
+    blockBytes: 1 * MiB,
+    label: "/dev/shm",
+  });
+  try {
+    const disk = await BenchArbiter.start({
+      regionParent: context.diskDir,
+      regionBytes: 64 * MiB,
+      blockBytes: 1 * MiB,
+      label: "disk",
+    });
+    try {
+      return await measureAll(context, shm, disk);
+    } finally {
+      await disk.stop();
+    }
+  } finally {
+    await shm.stop();
+  }
+}
+
+async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
+  const { plan, progress, interruption } = context;
+  const notes: string[] = [];
+  if (isTmpfs(context.diskDir))
+    notes.push(
+      `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
+    );
+  progress("warming up: faulting in both regions' rings");
+  await warmUp(context, shm, Math.max(...plan.blockSizes, plan.streamChunk));
+  await warmUp(context, disk, plan.streamChunk);
+  const memcpyInCache = measureMemcpyInCache();
+  const data = emptyData(plan, memcpyInCache, notes);
+  for (let round = 0; round < plan.repeats; round++) {
+    interruption.check("run the benchmarks");
+    progress(`round ${round + 1} of ${plan.repeats}: memcpy, Fig. 3b, Fig. 3a, lock cost`);
+    data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
+    await transferRound(context, data, round, shm, disk);
+    await sweepRound(context, data, round, shm);
+    const pairs = await measureLockPairs(
+      syncEndpoint(context, shm),
+      context.workerCommand,
+      plan.lockPairs,
+      round,
+    );
+    for (const method of Object.keys(pairs) as LockMethod[]) data.locks[method].push(pairs[method]);
+  }
+  progress("hand-off latency: parked, spinning, socket floor");
+  await handoffRounds(context, data, shm);
+  progress("memory access times (Fig. 4b)");
+  data.access.push(...(await measureHostAccess({ ...context, arbiter: shm })));
+  if (plan.vm) await runVmMeasurements(context, data);
+  return data;
+}
+
+function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: string[]) {
+  const transfers: Record<string, TransferSamples> = {
+    ivsh: { label: "ivsh (/dev/shm region)", seconds: [], bytes: plan.bytes },
+    "ivsh-disk": { label: "ivsh (mmapped file on disk)", seconds: [], bytes: plan.bytes },
+  };
+  for (const baseline of STREAM_BASELINES)
+    transfers[baseline] = { label: STREAM_LABELS[baseline], seconds: [], bytes: plan.bytes };
+  return {
+    plan,
+    memcpyRates: [] as number[],
+    memcpyInCache,
+    transfers,
+    sweep: plan.blockSizes.map((block) => ({
+      block,
+      seconds: [] as number[],
+      requests: [] as Record<string, number>[],
+    })),
+    locks: { fast: [] as number[], try: [] as number[], rpc: [] as number[] },
+    handoff: {
+      parked: { latenciesNs: [] as number[], unparked: 0, offsetsNs: [] as number[] },
+      spin: { latenciesNs: [] as number[], unparked: 0, offsetsNs: [] as number[] },
+      floor: { oneWayNs: [] as number[], roundTripsNs: [] as number[], relayNs: [] as number[] },
+    },
+    access: [] as AccessSamples[],
+    notes,
+  };
+}
+
+type MutableData = ReturnType<typeof emptyData>;
+
+/** An untimed transfer that fills the largest ring twice, so no timed run pays first-touch page faults. */
+async function warmUp(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number): Promise<void> {
+  const { depth } = context.plan;
+  await measureChannelTransfer(arbiter, {
+    bytes: chunkBytes * depth * 2,
+    chunkBytes,
+    depth,
+    workerCommand: context.workerCommand,
+  });
+}
+
+async function transferRound(
+  context: SuiteContext,
+  data: MutableData,
+  round: number,
+  shm: BenchArbiter,
+  disk: BenchArbiter,
+): Promise<void> {
+  const { plan, workerCommand } = context;
+  const ivsh = (arbiter: BenchArbiter) => async () =>
+    (
+      await measureChannelTransfer(arbiter, {
+        bytes: plan.bytes,
+        chunkBytes: plan.streamChunk,
+        depth: plan.depth,
+        workerCommand,
+      })
+    ).seconds;
+  const methods: [string, () => Promise<number | string>][] = [
+    ["ivsh", ivsh(shm)],
+    ["ivsh-disk", ivsh(disk)],
+    ...STREAM_BASELINES.map((baseline): [string, () => Promise<number | string>] => [
+      baseline,
+      async () => {
+        const stream = await measureStream(baseline, {
+          bytes: plan.bytes,
+          workerCommand,
+          chunk: plan.streamChunk,
+          repeats: 1,
+        });
+        return stream.seconds[0] ?? stream.unavailable ?? "did not run";
+      },
+    ]),
+  ];
+  for (const [id, measure] of rotate(methods, round)) {
+    context.interruption.check("run the transfers");
+    const outcome = await measure();
+    const samples = data.transfers[id]!;
+    if (typeof outcome === "number") samples.seconds.push(outcome);
+    else data.transfers[id] = { ...samples, unavailable: outcome };
+  }
+}
+
+async function sweepRound(context: SuiteContext, data: MutableData, round: number, shm: BenchArbiter) {
+  const { plan } = context;
+  for (const point of rotate(data.sweep, round)) {
+    context.interruption.check("run the block-size sweep");
+    const transfer = await measureChannelTransfer(shm, {
+      bytes: plan.bytes,
+      chunkBytes: point.block,
+      depth: plan.depth,
+      workerCommand: context.workerCommand,
+    });
+    point.seconds.push(transfer.seconds);
+    point.requests.push(transfer.requests);
+  }
+}
+
+function syncEndpoint(context: SuiteContext, arbiter: BenchArbiter): SyncEndpoint {
+  return { socket: arbiter.socket, region: arbiter.region, scratch: context.scratchDir };
+}
+
+/** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
+async function handoffRounds(context: SuiteContext, data: MutableData, shm: BenchArbiter): Promise<void> {
+  const { plan, workerCommand } = context;
+  const endpoint = syncEndpoint(context, shm);
+  const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
+  const { parked, spin, floor } = data.handoff;
+  const kinds: (() => Promise<void>)[] = [
+    async () => {
+      const samples = await measureHandoff(endpoint, workerCommand, "parked", slice(plan.handoffRounds));
+      parked.latenciesNs.push(...samples.latenciesNs);
+      parked.unparked += samples.unparked;
+    },
+    async () => {
+      const samples = await measureHandoff(endpoint, workerCommand, "spin", slice(plan.spinRounds));
+      spin.latenciesNs.push(...samples.latenciesNs);
+      spin.offsetsNs.push(...samples.offsetsNs);
+    },
+    async () => {
+      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 1);
+      floor.oneWayNs.push(...samples.oneWayNs);
+      floor.roundTripsNs.push(...samples.roundTripsNs);
+    },
+    async () => {
+      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 2);
+      floor.relayNs.push(...samples.oneWayNs);
+    },
+  ];
+  for (let round = 0; round < plan.repeats; round++)
+    for (const kind of rotate(kinds, round)) {
+      context.interruption.check("measure hand-offs");
+      await kind();
+    }
+}

@@ -1,0 +1,211 @@
+/**
+ * Fig. 4a from the parent's side: lock cost (its worker is below), the parked and the spinning hand-off
+ * (handoff-worker.ts) and the operating system's wake-up floor (handoff-worker.ts), each between worker
+ * processes against the benchmark's arbiter.
+ */
+import { join } from "node:path";
+import { failure } from "../errors.ts";
+import { connect } from "../guest/client.ts";
+import type { Mutex } from "../guest/sync.ts";
+import type { Transport } from "../guest/transport.ts";
+import { freshChannel, workerConnectOptions } from "./channel.ts";
+import { Child, withChildren } from "./child.ts";
+import {
+  emit,
+  flagArgv,
+  localNanoseconds,
+  nextEvent,
+  numberField,
+  numbersField,
+  type WorkerFlags,
+} from "./worker-io.ts";
+
+export interface SyncEndpoint {
+  readonly socket: string;
+  readonly region: string;
+  /** A directory for the floor's socket. */
+  readonly scratch: string;
+}
+
+const TIMEOUT_MS = 120_000;
+
+function startWorker(
+  children: Child[],
+  command: readonly string[],
+  role: string,
+  flags: Record<string, string | number>,
+): Child {
+  const child = new Child([...command, role, ...flagArgv(flags)], `${role} worker`);
+  children.push(child);
+  return child;
+}
+
+/** Nanoseconds per acquire/release pair, by method, from one worker run. */
+export async function measureLockPairs(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  pairs: number,
+  round: number,
+): Promise<Record<LockMethod, number>> {
+  return withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
+    const flags = {
+      socket: endpoint.socket,
+      region: endpoint.region,
+      name: freshChannel("lock"),
+      pairs,
+      round,
+    };
+    const worker = startWorker(children, workerCommand, "locks", flags);
+    const event = await nextEvent(worker, "locks");
+    await worker.finish();
+    return {
+      fast: numberField(event, "fast"),
+      try: numberField(event, "try"),
+      rpc: numberField(event, "rpc"),
+    };
+  });
+}
+
+export interface HandoffSamples {
+  readonly latenciesNs: number[];
+  /** Parked mode: rounds in which the waiter had not parked yet (dropped). */
+  readonly unparked: number;
+  /** Spin mode: estimated offsets between the two processes' shared clocks. */
+  readonly offsetsNs: number[];
+}
+
+export async function measureHandoff(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  mode: "parked" | "spin",
+  rounds: number,
+): Promise<HandoffSamples> {
+  return withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
+    const flags = {
+      socket: endpoint.socket,
+      region: endpoint.region,
+      name: freshChannel("handoff"),
+      mode,
+      rounds,
+    };
+    const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
+    const waker = startWorker(children, workerCommand, "handoff-wake", flags);
+    if (mode === "spin") {
+      const [report] = await Promise.all([nextEvent(waker, "latencies"), nextEvent(waiter, "done")]);
+      await Promise.all([waiter.finish(), waker.finish()]);
+      return {
+        latenciesNs: numbersField(report, "latenciesNs"),
+        unparked: 0,
+        offsetsNs: numbersField(report, "offsetsNs"),
+      };
+    }
+    const [report] = await Promise.all([nextEvent(waiter, "latencies"), nextEvent(waker, "done")]);
+    await Promise.all([waiter.finish(), waker.finish()]);
+    const latenciesNs = numbersField(report, "latenciesNs");
+    if (latenciesNs.length === 0)
+      throw failure("Internal", "measure the parked hand-off", "the waiter never parked before its wake");
+    return { latenciesNs, unparked: numberField(report, "unparked"), offsetsNs: [] };
+  });
+}
+
+export interface FloorSamples {
+  /** Stamp → the echo's callback: one wake-up through a Unix socket. */
+  readonly oneWayNs: number[];
+  readonly roundTripsNs: number[];
+  /** The same through a relay process: two wake-ups, as WAKE through the arbiter. */
+  readonly relayNs: number[];
+}
+
+/** Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
+export async function measureSocketFloor(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  rounds: number,
+  hops: 1 | 2,
+): Promise<{ oneWayNs: number[]; roundTripsNs: number[] }> {
+  return withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
+    const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
+    const echo = startWorker(children, workerCommand, "echo", { address });
+    await nextEvent(echo, "ready");
+    let target = address;
+    if (hops === 2) {
+      target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
+      await nextEvent(
+        startWorker(children, workerCommand, "relay", { address: target, to: address }),
+        "ready",
+      );
+    }
+    const ping = startWorker(children, workerCommand, "ping", { address: target, rounds });
+    const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
+    await Promise.all(children.map((child) => child.finish()));
+    return {
+      oneWayNs: numbersField(oneWay, "latenciesNs"),
+      roundTripsNs: numbersField(trips, "roundTripsNs"),
+    };
+  });
+}
+
+/*
+ * Uncontended lock cost for Fig. 4a: `pairs` acquire/release pairs of one ivsh mutex, three ways, in an
+ * order that rotates with `--round` so none always runs first (warm caches, JIT state):
+ *
+ * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
+ * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
+ * - rpc: the report's design as a baseline: every lock operation is a request to the arbiter. Acquire is
+ *   one arbiter round trip followed by taking the lock word, release is releasing the word followed by
+ *   another round trip. The request is `heartbeat`, the cheapest the arbiter serves (no state but the
+ *   lease), so this is the least any design pays that asks a daemon for each acquire and each release;
+ *   the report's daemon also did bookkeeping and was Python, so it paid more.
+ */
+export const LOCK_METHODS = ["fast", "try", "rpc"] as const;
+export type LockMethod = (typeof LOCK_METHODS)[number];
+
+const WARMUP_PAIRS = 2000;
+
+async function fastPairs(mutex: Mutex, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await mutex.lock();
+    mutex.unlock();
+  }
+}
+
+function tryPairs(mutex: Mutex, pairs: number): void {
+  for (let pair = 0; pair < pairs; pair++) {
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+  }
+}
+
+async function rpcPairs(mutex: Mutex, transport: Transport, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await transport.request("heartbeat", {});
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+    await transport.request("heartbeat", {});
+  }
+}
+
+export async function runLocks(flags: WorkerFlags): Promise<void> {
+  const pairs = flags.count("pairs");
+  const rotation = Number(flags.optional("round") ?? 0);
+  const client = await connect(workerConnectOptions(flags, "bench locks"));
+  try {
+    const mutex = await client.mutex(flags.string("name"));
+    const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
+      fast: (count) => fastPairs(mutex, count),
+      try: (count) => tryPairs(mutex, count),
+      rpc: (count) => rpcPairs(mutex, client.transport, count),
+    };
+    const pairNs: Partial<Record<LockMethod, number>> = {};
+    for (let step = 0; step < LOCK_METHODS.length; step++) {
+      const method = LOCK_METHODS[(step + rotation) % LOCK_METHODS.length]!;
+      await run[method](method === "rpc" ? WARMUP_PAIRS / 10 : WARMUP_PAIRS);
+      const started = localNanoseconds();
+      await run[method](pairs);
+      pairNs[method] = (localNanoseconds() - started) / pairs;
+    }
+    emit({ event: "locks", pairs, ...pairNs });
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * `ivsh bench --vm`: the measurements that need a real guest, through scripts/qemu/launch.sh (one VM per
+ * round, named "benchvm"): a transfer guest→host and one host→guest (Fig. 3b), and in the first round the
+ * access times of the region through the BAR's resource2 and resource2_wc and of the guest's anonymous
+ * memory (Fig. 4b). The guest runs the same bench-worker roles; its stdout (the workers' JSON lines)
+ * arrives on launch.sh's stdout.
+ *
+ * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
+ * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
+ * opening the channel to the guest's verdict arriving).
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { failure } from "../errors.ts";
+import { isCompiled, selfCommand } from "../self.ts";
+import type { AccessSamples } from "./access-bench.ts";
+import { BenchArbiter } from "./arbiter.ts";
+import { freshChannel } from "./channel.ts";
+import { Child, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import type { SuiteContext, SuiteData } from "./suite.ts";
+import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+
+const VM_NAME = "benchvm";
+const ACCESS_BYTES = 16 * MiB;
+const ACCESS_STEPS = 1 << 16;
+const ACCESS_REPEATS = 3;
+
+export interface VmTools {
+  readonly launch: string;
+  readonly binary: string;
+}
+
+function launchScript(): string | undefined {
+  const candidates = [
+    fileURLToPath(new URL("../../scripts/qemu/launch.sh", import.meta.url)),
+    join(dirname(dirname(process.execPath)), "scripts/qemu/launch.sh"),
+    join(process.cwd(), "scripts/qemu/launch.sh"),
+  ];
+  return candidates.find((path) => !path.startsWith("/$bunfs") && existsSync(path));
+}
+
+/** The ivsh binary to put in the guest: this one when compiled, else dist/ivsh (or $IVSH_GUEST_BINARY). */
+function guestBinary(launch: string): string {
+  if (isCompiled()) return process.execPath;
+  return process.env.IVSH_GUEST_BINARY ?? join(dirname(launch), "../../dist/ivsh");
+}
+
+/** Fails early, with what to do, when --vm cannot work here. */
+export function checkVmPrerequisites(): VmTools {
+  const action = "measure through VMs (--vm)";
+  const launch = launchScript();
+  if (!launch)
+    throw failure(
+      "InvalidArgument",
+      action,
+      "scripts/qemu/launch.sh was not found (run ivsh bench from the repository)",
+    );
+  const binary = guestBinary(launch);
+  if (!existsSync(binary))
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the guest binary ${binary} does not exist (run \`npm run build\`)`,
+    );
+  const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
+  if (!help.stdout.toString().includes("bench-worker"))
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the guest binary ${binary} has no bench-worker command (rebuild it with \`npm run build\`, or set IVSH_GUEST_BINARY)`,
+    );
+  return { launch, binary };
+}
+
+function guestCommand(context: SuiteContext, toHost: string, fromHost: string, withAccess: boolean): string {
+  const { plan } = context;
+  const worker = (role: string, flags: Record<string, string | number>) =>
+    ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
+  const steps = [
+    worker("ivsh-send", { channel: toHost, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth }),
+    worker("ivsh-recv", { channel: fromHost }),
+  ];
+  if (withAccess) {
+    const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
+    steps.push(worker("access", { ...access, resource: "resource2" }));
+    steps.push(worker("access", { ...access, resource: "resource2_wc" }));
+    steps.push(worker("access", { ...access, memory: "anonymous" }));
+  }
+  return steps.join(" && ");
+}
+
+interface VmRound {
+  readonly toHostSeconds: number;
+  readonly fromHostSeconds: number;
+  readonly access: Event[];
+  readonly accel: string;
+}
+
+async function vmRound(
+  context: SuiteContext,
+  tools: VmTools,
+  arbiter: BenchArbiter,
+  round: number,
+): Promise<VmRound> {
+  const { plan, workerCommand } = context;
+  const where = { socket: arbiter.socket, region: arbiter.region };
+  const toHost = freshChannel("vm-to-host");
+  const fromHost = freshChannel("vm-from-host");
+  const timeoutMs = 300_000 + plan.vmBytes / 1e3;
+  return withChildren("run a benchmark VM", timeoutMs, async (children) => {
+    const start = (command: string[], label: string) => {
+      const child = new Child(command, label);
+      children.push(child);
+      return child;
+    };
+    const receiver = start(
+      [...workerCommand, "ivsh-recv", ...flagArgv({ ...where, channel: toHost })],
+      "host receiver",
+    );
+    await nextEvent(receiver, "waiting");
+    const vm = start(
+      [
+        tools.launch,
+        ...["--name", VM_NAME, "--region", arbiter.region, "--socket", arbiter.socket],
+        ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
+        ...["--run", guestCommand(context, toHost, fromHost, round === 0)],
+      ],
+      "benchmark VM (launch.sh)",
+    );
+    const [, received] = await Promise.all([nextEvent(vm, "sent"), nextEvent(receiver, "received")]);
+    await receiver.finish();
+    await nextEvent(vm, "waiting");
+    const flags = {
+      ...where,
+      channel: fromHost,
+      bytes: plan.vmBytes,
+      chunk: plan.streamChunk,
+      depth: plan.depth,
+    };
+    const sender = start([...workerCommand, "ivsh-send", ...flagArgv(flags)], "host sender");
+    const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
+    await sender.finish();
+    const access: Event[] = [];
+    if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
+    await vm.finish();
+    return {
+      toHostSeconds: (numberField(received, "endMs") - numberField(received, "openedMs")) / 1000,
+      fromHostSeconds: (numberField(sent, "finishMs") - numberField(sent, "startMs")) / 1000,
+      access,
+      accel: /, (\w+)\)\s*$/.exec(await vm.lastWords())?.[1] ?? "unknown",
+    };
+  });
+}
+
+const GUEST_ACCESS = [
+  ["access.guest-resource2", "guest: region via resource2 (uncached BAR)"],
+  ["access.guest-resource2_wc", "guest: region via resource2_wc (write-combining)"],
+  ["access.guest-anonymous", "guest: anonymous memory"],
+] as const;
+
+function guestAccess(events: Event[]): AccessSamples[] {
+  return events.map((event, index) => ({
+    id: GUEST_ACCESS[index]?.[0] ?? `access.guest-${index}`,
+    label: GUEST_ACCESS[index]?.[1] ?? String(event.label),
+    read: numbersField(event, "read"),
+    write: numbersField(event, "write"),
+    latency: numbersField(event, "latency"),
+  }));
+}
+
+export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
+  const tools = checkVmPrerequisites();
+  const { plan } = context;
+  // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
+  const arbiter = await BenchArbiter.start({
+    regionParent: "/dev/shm",
+    regionBytes: 64 * MiB,
+    blockBytes: 1 * MiB,
+    label: "VM",
+  });
+  const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
+  const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
+  try {
+    for (let round = 0; round < plan.repeats; round++) {
+      context.interruption.check("run the VM benchmarks");
+      context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
+      const result = await vmRound(context, tools, arbiter, round);
+      toHost.seconds.push(result.toHostSeconds);
+      fromHost.seconds.push(result.fromHostSeconds);
+      if (round === 0) {
+        data.access.push(...guestAccess(result.access));
+        data.notes.push(
+          `VM results: ${plan.vmBytes / MiB} MiB per transfer, 1 vCPU guest under ${result.accel.toUpperCase()}` +
+            (result.accel === "tcg"
+              ? " (QEMU's emulator: guest numbers measure emulation, not IVSHMEM)"
+              : ""),
+        );
+      }
+    }
+  } finally {
+    await arbiter.stop();
+  }
+  data.transfers["vm-guest-to-host"] = toHost;
+  data.transfers["vm-host-to-guest"] = fromHost;
+}

@@ -1,0 +1,151 @@
+/**
+ * How the benchmark and its worker processes talk: workers get `--flag value` pairs and print one JSON
+ * object per line on stdout (`{"event": "ready", ...}`); the parent reads them in order. The stream
+ * baselines have their own typed events (stream-protocol.ts); the ivsh workers use these generic ones.
+ */
+import { writeSync } from "node:fs";
+import { failure } from "../errors.ts";
+import { parseSize } from "../units.ts";
+import type { Child } from "./child.ts";
+import { parseFlags } from "./stream-protocol.ts";
+
+export type Event = { readonly event: string } & Record<string, unknown>;
+
+/** Written synchronously so a worker that exits right after cannot lose its last line. */
+export function emit(event: Event): void {
+  writeSync(1, `${JSON.stringify(event)}\n`);
+}
+
+/** The next line of `child`, which must be the event `name`. */
+export async function nextEvent(child: Child, name: string): Promise<Event> {
+  const line = await child.nextLine();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw failure("Internal", `read the ${child.label}'s report`, `'${line.slice(0, 80)}' is not JSON`);
+  }
+  const event = (parsed as { event?: unknown } | null)?.event;
+  if (event !== name)
+    throw failure(
+      "Internal",
+      `read the ${child.label}'s report`,
+      `it said '${String(event)}' before '${name}'`,
+    );
+  return parsed as Event;
+}
+
+/** A number field of an event, checked. */
+export function numberField(event: Event, field: string): number {
+  const value = event[field];
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a number`);
+  return value;
+}
+
+/** A number[] field of an event, checked. */
+export function numbersField(event: Event, field: string): number[] {
+  const value = event[field];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "number"))
+    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a list of numbers`);
+  return value as number[];
+}
+
+/** Typed access to a worker's `--flag value` pairs. */
+export class WorkerFlags {
+  private readonly flags: Map<string, string>;
+
+  constructor(
+    readonly role: string,
+    argv: readonly string[],
+  ) {
+    this.flags = parseFlags(argv);
+  }
+
+  string(name: string): string {
+    const value = this.flags.get(name);
+    if (value === undefined)
+      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is missing`);
+    return value;
+  }
+
+  optional(name: string): string | undefined {
+    return this.flags.get(name);
+  }
+
+  size(name: string): number {
+    return parseSize(this.string(name), `--${name}`);
+  }
+
+  count(name: string): number {
+    const value = Number(this.string(name));
+    if (!Number.isSafeInteger(value) || value <= 0)
+      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is not a positive count`);
+    return value;
+  }
+
+  number(name: string): number {
+    const value = Number(this.string(name));
+    if (!Number.isFinite(value))
+      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is not a number`);
+    return value;
+  }
+}
+
+/** Flags as argv: `{bytes: 5}` → `["--bytes", "5"]`; undefined values are left out. */
+export function flagArgv(flags: Record<string, string | number | undefined>): string[] {
+  return Object.entries(flags).flatMap(([name, value]) =>
+    value === undefined ? [] : [`--${name}`, String(value)],
+  );
+}
+
+/**
+ * Gives the event loop a turn every `everyMs`: a loop that only awaits resolved promises never lets
+ * socket replies, heartbeats or timers run.
+ */
+export class Yielder {
+  private last = performance.now();
+
+  constructor(private readonly everyMs = 20) {}
+
+  async maybe(): Promise<void> {
+    const now = performance.now();
+    if (now - this.last < this.everyMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.last = performance.now();
+  }
+}
+
+/*
+ * A clock two processes can compare, for latencies measured from a store in one process to the moment
+ * another resumes. `Bun.nanoseconds()` and `process.hrtime` count from each process's own start, so they
+ * cannot be compared; `performance.timeOrigin` (the wall clock at process start, in ms with sub-µs
+ * digits) plus `performance.now()` (monotonic since then) can. Measured here with a spinning ping-pong
+ * through shared memory: the offset between two processes is within ±0.25 µs, the precision of a double
+ * holding today's time in ms, which is far below the tens of µs a parked hand-off takes.
+ *
+ * Spinning hand-offs (well under a µs) are instead timed as half a round trip on one process's clock.
+ */
+/** The step of the shared clock: one unit in the last place of a double holding today's time in ms. */
+export function sharedClockResolutionNs(): number {
+  return 2 ** (Math.floor(Math.log2(sharedClockMs())) - 52) * 1e6;
+}
+
+/** Milliseconds on the shared clock. */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Nanoseconds on this process's monotonic clock: for intervals that start and end here. */
+export function localNanoseconds(): number {
+  return Bun.nanoseconds();
+}
+
+/**
+ * Stays on the core for `ms`, the way a running process would, instead of sleeping: an idle vCPU on this
+ * VM is halted, and waking it again costs tens of µs that would be charged to whatever comes next.
+ */
+export function busyWait(ms: number): void {
+  const until = Bun.nanoseconds() + ms * 1e6;
+  while (Bun.nanoseconds() < until) {}
+}

@@ -1,0 +1,116 @@
+/**
+ * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
+ * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ArgDef } from "citty";
+import { cleanupNow, type Interruption, killAllChildren, temporaryDirectory } from "../bench/child.ts";
+import { writeFigures } from "../bench/figures.ts";
+import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
+import { benchPlan } from "../bench/plan.ts";
+import { runSuite } from "../bench/suite.ts";
+import { checkVmPrerequisites } from "../bench/vm.ts";
+import { failure } from "../errors.ts";
+import { log } from "../log.ts";
+import { selfCommand } from "../self.ts";
+import { defineLeafCommand } from "./_strict.ts";
+
+const benchArgs = {
+  quick: {
+    type: "boolean",
+    description: "Smaller sizes and fewer rounds (ends within a minute; the CI smoke test)",
+  },
+  json: {
+    type: "string",
+    description: "Also write every result and sample as JSON to FILE",
+    valueHint: "FILE",
+  },
+  out: { type: "string", description: "Write the figures as SVG files into DIR", valueHint: "DIR" },
+  vm: {
+    type: "boolean",
+    description:
+      "Also measure through QEMU VMs (scripts/qemu/launch.sh): guest→host, host→guest, resource2 vs _wc",
+  },
+  "disk-dir": {
+    type: "string",
+    description: "Where the 'mmapped file on disk' lives (must not be tmpfs)",
+    default: "/var/tmp",
+    valueHint: "DIR",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+export default defineLeafCommand({
+  meta: {
+    name: "bench",
+    description: "Measure ivsh against sockets, a file on disk and memcpy (the report's figures)",
+  },
+  args: benchArgs,
+  async run({ args }) {
+    const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
+    const command = `ivsh ${process.argv.slice(2).join(" ")}`;
+    const interruption = interruptOnSignals();
+    const startedAt = new Date();
+    try {
+      if (plan.vm) checkVmPrerequisites();
+      const scratchDir = mkdtempSync(join(tmpdir(), "ivsh-bench-run-"));
+      temporaryDirectory(scratchDir);
+      const diskDir = mkdtempSync(join(args["disk-dir"], "ivsh-bench-disk-"));
+      temporaryDirectory(diskDir);
+      const data = await runSuite({
+        plan,
+        workerCommand: [...selfCommand(), "bench-worker"],
+        diskDir,
+        scratchDir,
+        interruption,
+        progress: (message) => log.info(message),
+      });
+      const charts = args.out ? await writeFigures(args.out, data) : [];
+      const seconds = (Date.now() - startedAt.getTime()) / 1000;
+      const report = buildReport(data, { command, startedAt, seconds, charts });
+      process.stdout.write(renderMarkdown(report));
+      if (args.json) await writeJson(args.json, report);
+      if (args.out) log.info(`figures in ${args.out}: ${charts.join(", ")}`);
+    } catch (error) {
+      // A child killed by Ctrl-C surfaces as its own failure; say what really happened.
+      interruption.check("run the benchmarks");
+      throw error;
+    } finally {
+      interruption.dispose();
+      cleanupNow();
+    }
+  },
+});
+
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const HARD_EXIT_AFTER_MS = 5000;
+
+/**
+ * Ctrl-C ends every child at once; their pending reads then fail and the run unwinds through its
+ * `finally` blocks, which stop the arbiters and remove their files. A second signal, or an unwinding
+ * that does not finish (a synchronous measurement holding the event loop), removes what is left and exits.
+ */
+function interruptOnSignals(): Interruption {
+  const controller = new AbortController();
+  const hardExit = () => {
+    cleanupNow();
+    process.exit(130);
+  };
+  const handle = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) hardExit();
+    controller.abort(`it was interrupted by ${name}`);
+    killAllChildren();
+    setTimeout(hardExit, HARD_EXIT_AFTER_MS).unref();
+  };
+  for (const name of SIGNALS) process.on(name, handle);
+  return {
+    check(action) {
+      if (controller.signal.aborted)
+        throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
+    },
+    dispose() {
+      for (const name of SIGNALS) process.off(name, handle);
+    },
+  };
+}

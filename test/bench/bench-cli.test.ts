@@ -1,0 +1,164 @@
+/**
+ * `ivsh bench --quick` as CI runs it: a real run against real arbiters and workers. Checks the outputs'
+ * structure and that nothing is left behind, normally and after Ctrl-C; never the speed (the goals are
+ * reported by the benchmark, not asserted here).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CLI } from "../helpers/paths.ts";
+import { spawnBun } from "../helpers/processes.ts";
+import { allElements, parseXml } from "./xml.ts";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Entries a bench run makes in shared temporary places (it must remove them all). */
+function benchLeftovers(): string[] {
+  return ["/dev/shm", "/tmp", "/var/tmp"].flatMap((parent) =>
+    readdirSync(parent)
+      .filter((name) => name.startsWith("ivsh-bench-") && !name.startsWith("ivsh-bench-test-"))
+      .map((name) => join(parent, name)),
+  );
+}
+
+/** Every live descendant of `pid`, from /proc. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const [state, ppid] = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]!.split(" ");
+      if (state !== "Z") parents.set(Number(entry), Number(ppid));
+    } catch {
+      // exited while we looked
+    }
+  }
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const [child, ppid] of parents)
+      if (ppid === parent) {
+        found.push(child);
+        visit(child);
+      }
+  };
+  visit(pid);
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+describe("ivsh bench --quick", () => {
+  test("writes the tables, the JSON document and every figure, and cleans up", async () => {
+    const before = new Set(benchLeftovers());
+    const json = join(dir, "results.json");
+    const out = join(dir, "figures");
+    const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", out, "--disk-dir", dir]);
+    const [exitCode, stderr] = await Promise.all([run.proc.exited, run.stderr, run.events.finished]);
+    expect({ exitCode, stderr: exitCode === 0 ? "" : stderr }).toEqual({ exitCode: 0, stderr: "" });
+
+    const stdout = run.events.text;
+    for (const heading of [
+      "## The limit",
+      "## Fig. 3a",
+      "## Fig. 3b",
+      "## Fig. 4a",
+      "## Fig. 4b",
+      "## Goals",
+    ])
+      expect(stdout).toContain(heading);
+
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    expect(report.schema).toBe("ivsh-bench/1");
+    expect(report.plan.quick).toBe(true);
+    expect(report.sections.map((section: { id: string }) => section.id)).toEqual([
+      "limit",
+      "fig3a",
+      "fig3b",
+      "fig4a",
+      "fig4b",
+    ]);
+    const results = new Map<string, { unit: string; samples?: { median: number; count: number } }>(
+      report.sections.flatMap((section: { results: { id: string }[] }) =>
+        section.results.map((result) => [result.id, result]),
+      ),
+    );
+    const measured = [
+      "memcpy.large",
+      "transfer.ivsh",
+      "transfer.ivsh-disk",
+      "transfer.unix-bun",
+      "transfer.tcp-bun",
+      "ratio.ivsh-unix-bun",
+      "ratio.ivsh-memcpy",
+      ...report.plan.blockSizes.map((block: number) => `sweep.${block}`),
+      "lock.fast",
+      "lock.rpc",
+      "lock-share.fast",
+      "handoff.parked",
+      "handoff.spin",
+      "floor.one-way",
+      "floor.relay",
+      "access.region.read",
+      "access.anonymous.latency",
+      "access.disk-file.write",
+    ];
+    for (const id of measured) {
+      const result = results.get(id);
+      expect({ id, measured: (result?.samples?.median ?? 0) > 0 }).toEqual({ id, measured: true });
+    }
+    expect(results.get("transfer.ivsh")?.samples?.count).toBe(report.plan.repeats);
+    expect(report.goals).toHaveLength(6);
+    const socat = Bun.which("socat") !== null;
+    for (const goal of report.goals)
+      if (socat || goal.id !== "transfer-vs-unix-socat") expect(typeof goal.pass).toBe("boolean");
+    expect(report.raw.sweep).toHaveLength(report.plan.blockSizes.length);
+
+    expect(report.charts.length).toBeGreaterThanOrEqual(6);
+    for (const chart of report.charts) {
+      const root = parseXml(readFileSync(join(out, chart), "utf8"));
+      expect({ chart, root: root.name }).toEqual({ chart, root: "svg" });
+      expect(allElements(root).some((element) => element.name === "rect" || element.name === "path")).toBe(
+        true,
+      );
+    }
+    expect(readdirSync(dir).sort()).toEqual(["figures", "results.json"]);
+    expect(benchLeftovers().filter((path) => !before.has(path))).toEqual([]);
+  }, 180_000);
+
+  test("Ctrl-C stops it with exit code 130 and leaves no process or file behind", async () => {
+    const before = new Set(benchLeftovers());
+    const diskDir = mkdtempSync(join(dir, "interrupt-"));
+    const run = spawnBun([CLI, "bench", "--quick", "--disk-dir", diskDir]);
+    // Wait until transfers are under way: arbiters and workers are running.
+    const deadline = Date.now() + 60_000;
+    let children: number[] = [];
+    while (Date.now() < deadline && children.length < 3) {
+      await Bun.sleep(200);
+      children = descendants(run.proc.pid);
+    }
+    expect(children.length).toBeGreaterThanOrEqual(3);
+    run.proc.kill("SIGINT");
+    expect(await run.proc.exited).toBe(130);
+    for (let attempt = 0; attempt < 50 && children.some(alive); attempt++) await Bun.sleep(100);
+    expect(children.filter(alive)).toEqual([]);
+    expect(readdirSync(diskDir)).toEqual([]);
+    expect(benchLeftovers().filter((path) => !before.has(path))).toEqual([]);
+    expect(await run.stderr).toContain("interrupted");
+  }, 120_000);
+});
+
+test("an unknown flag is a usage error", async () => {
+  const run = spawnBun([CLI, "bench", "--quik"]);
+  expect(await run.proc.exited).toBe(2);
+  expect(await run.stderr).toContain("--quik");
+});

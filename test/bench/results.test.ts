@@ -1,0 +1,157 @@
+/** From a run's samples to rows, ratios, goals, the markdown and the figures, on made-up samples. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeFigures } from "../../src/bench/figures.ts";
+import { evaluateGoals, renderGoals } from "../../src/bench/goals.ts";
+import { buildReport, renderMarkdown } from "../../src/bench/output.ts";
+import { benchPlan, regionBytesFor, rotate } from "../../src/bench/plan.ts";
+import { formatValue } from "../../src/bench/report.ts";
+import { ivshVersus, lockShares, perRound, transferSection } from "../../src/bench/results.ts";
+import { summarize } from "../../src/bench/stats.ts";
+import type { SuiteData } from "../../src/bench/suite.ts";
+import { parseXml } from "./xml.ts";
+
+const MiB = 1024 * 1024;
+const plan = benchPlan({ quick: true, vm: false });
+const bytes = plan.bytes;
+const three = (value: number) => [value, value, value];
+
+/** ivsh 2× the Bun socket, 53.7% of memcpy, 150 ns per lock pair, 40 µs hand-offs. */
+function sampleData(): SuiteData {
+  const transfer = (label: string, seconds: number) => ({ label, seconds: three(seconds), bytes });
+  return {
+    plan,
+    memcpyRates: three(10e9),
+    memcpyInCache: { bytes: MiB, copiesPerSample: 256, rate: summarize([30e9, 31e9]) },
+    transfers: {
+      ivsh: transfer("ivsh", bytes / 5e9),
+      "ivsh-disk": transfer("ivsh disk", bytes / 4e9),
+      "unix-bun": transfer("Unix socket (Bun)", bytes / 2.5e9),
+      "unix-socat": { label: "Unix socket (socat)", seconds: [], bytes, unavailable: "socat not installed" },
+      "tcp-bun": transfer("TCP", bytes / 2e9),
+    },
+    sweep: plan.blockSizes.map((block) => ({
+      block,
+      seconds: three(block === 4 * MiB ? 0.1 : 0.2),
+      requests: three(0).map(() => ({ wait: 3, wake: 4, alloc: 1 })),
+    })),
+    locks: { fast: three(150), try: three(60), rpc: three(80_000) },
+    handoff: {
+      parked: { latenciesNs: [30_000, 40_000, 50_000], unparked: 1, offsetsNs: [] },
+      spin: { latenciesNs: [200, 300, 400], unparked: 0, offsetsNs: [100, -100, 50] },
+      floor: { oneWayNs: [10_000, 20_000], roundTripsNs: [30_000], relayNs: [25_000, 35_000] },
+    },
+    access: [
+      {
+        id: "access.anonymous",
+        label: "anonymous",
+        read: three(15e9),
+        write: three(12e9),
+        latency: three(90),
+      },
+    ],
+    notes: ["a note"],
+  };
+}
+
+describe("per-round ratios", () => {
+  test("pair rounds by index and ignore rounds only one side has", () => {
+    expect(perRound([4, 6, 8], [2, 3])).toEqual([2, 2]);
+  });
+
+  test("ivsh ÷ socket and the lock share use the report's workload", () => {
+    const data = sampleData();
+    expect(ivshVersus(data, "unix-bun").map((ratio) => ratio.toFixed(6))).toEqual(
+      three(2).map((r) => r.toFixed(6)),
+    );
+    expect(ivshVersus(data, "unix-socat")).toEqual([]);
+    // 20 000 × 150 ns = 3 ms over 0.1 s × (2 GiB / 256 MiB) = 0.8 s.
+    for (const share of lockShares(data, "fast")) expect(share).toBeCloseTo(0.003 / 0.8, 9);
+  });
+
+  test("every throughput row carries its per-round fraction of memcpy", () => {
+    const rows = transferSection(sampleData()).results;
+    const ivsh = rows.find((row) => row.id === "transfer.ivsh");
+    expect(ivsh?.ratioSamples?.median).toBeCloseTo(0.5, 9);
+    expect(rows.find((row) => row.id === "transfer.unix-socat")?.note).toBe("socat not installed");
+  });
+});
+
+describe("goals", () => {
+  const goals = new Map(evaluateGoals(sampleData()).map((goal) => [goal.id, goal]));
+
+  test("are judged on medians, with the gap of a miss", () => {
+    expect(goals.get("transfer-vs-unix-bun")).toMatchObject({ pass: false, gap: "needs 1.50× more" });
+    expect(goals.get("transfer-vs-unix-socat")?.pass).toBeUndefined();
+    expect(goals.get("transfer-vs-memcpy")?.pass).toBe(true);
+    expect(goals.get("uncontended-lock")?.pass).toBe(true);
+    expect(goals.get("handoff-p50")).toMatchObject({ pass: false, gap: "1.33× over" });
+    expect(goals.get("lock-share")?.pass).toBe(true);
+  });
+
+  test("render as PASS, MISS and not measured", () => {
+    const table = renderGoals([...goals.values()]);
+    expect(table).toContain("PASS");
+    expect(table).toContain("MISS (needs 1.50× more)");
+    expect(table).toContain("not measured");
+  });
+});
+
+describe("outputs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-results-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("the markdown has the machine, every section, the goals and the notes", () => {
+    const report = buildReport(sampleData(), {
+      command: "ivsh bench --quick",
+      startedAt: new Date(0),
+      seconds: 1,
+      charts: [],
+    });
+    const markdown = renderMarkdown(report);
+    for (const text of [
+      "# ivsh bench",
+      "- CPU:",
+      "## Fig. 3a",
+      "## Fig. 3b",
+      "## Fig. 4a",
+      "## Fig. 4b",
+      "## Goals",
+      "- a note",
+    ])
+      expect(markdown).toContain(text);
+    expect(markdown).toContain("50.0% of memcpy 256 MiB");
+    expect(JSON.parse(JSON.stringify(report)).raw.locks.fast).toEqual(three(150));
+  });
+
+  test("every figure is an SVG document", async () => {
+    const names = await writeFigures(dir, sampleData());
+    expect(names).toHaveLength(6);
+    for (const name of names) expect(parseXml(readFileSync(join(dir, name), "utf8")).name).toBe("svg");
+  });
+});
+
+describe("plan", () => {
+  test("rotate gives every item every position over the rounds", () => {
+    expect([0, 1, 2, 3].map((round) => rotate(["a", "b", "c"], round).join(""))).toEqual([
+      "abc",
+      "bca",
+      "cab",
+      "abc",
+    ]);
+  });
+
+  test("the region is a power of two that holds the largest ring", () => {
+    const full = benchPlan({ quick: false, vm: false });
+    expect(regionBytesFor(full)).toBe(1024 * MiB);
+    expect(regionBytesFor(plan)).toBe(256 * MiB);
+  });
+
+  test("new units format as ratios, percentages and counts", () => {
+    expect(formatValue(3.2468, "ratio")).toBe("3.25×");
+    expect(formatValue(0.537, "fraction")).toBe("53.7%");
+    expect(formatValue(7, "count")).toBe("7");
+  });
+});
