@@ -46,15 +46,21 @@ export function parseDuration(text: string | number, what: string): number {
   return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? 1000));
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+/** A byte count in the largest binary unit that keeps it at 1 or more: 1536 -> [1.5, "KiB"]. */
+export function scaleBytes(bytes: number): [value: number, unit: string] {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit++;
   }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return [value, units[unit]!];
+}
+
+export function formatBytes(bytes: number): string {
+  const [value, unit] = scaleBytes(bytes);
+  return `${unit === "B" ? value : value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
 }
 
 /** Bytes per second in decimal units (as the report and most tools use): GB/s, or MB/s below 1 GB/s. */

@@ -1,7 +1,8 @@
 /** The command line: help, strict flags, clear errors, status output. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 
 let paths: TestPaths;
@@ -134,9 +135,35 @@ describe("ivsh CLI", () => {
     await client.close();
   });
 
+  test("--exit-with-parent: an arbiter whose parent is killed -9 stops", async () => {
+    const socket = `${paths.dir}/orphan.sock`;
+    const host = `'${process.execPath}' '${CLI}' host --region ${paths.shmDir}/orphan --size 4MiB --socket ${socket} --exit-with-parent`;
+    const shell = Bun.spawn(["sh", "-c", `${host} 2>/dev/null & echo $!; sleep 60`], { stdout: "pipe" });
+    const reader = shell.stdout.getReader();
+    const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    for (let tries = 0; tries < 200 && !existsSync(socket); tries++) await Bun.sleep(25);
+    expect(existsSync(socket)).toBe(true);
+    shell.kill("SIGKILL");
+    let alive = true;
+    for (let tries = 0; tries < 200 && alive; tries++) {
+      await Bun.sleep(25);
+      alive = running(pid);
+    }
+    expect(alive).toBe(false);
+  });
+
   test("status without an arbiter says where it looked and what to do", async () => {
     const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
   });
 });
+
+/** A process that exited but is not reaped yet (a zombie) counts as gone. */
+function running(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
+  } catch {
+    return false;
+  }
+}

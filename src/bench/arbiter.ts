@@ -53,6 +53,7 @@ export class BenchArbiter {
       [
         ...selfCommand(),
         "host",
+        "--exit-with-parent",
         ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
         ...["--socket", socket, "--state", join(socketDir, "arbiter.state"), "--lease", LEASE],
       ],

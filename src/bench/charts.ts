@@ -11,6 +11,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import { scaleBytes } from "../units.ts";
 import {
   colorAt,
   element,
@@ -100,14 +101,8 @@ function defaultFormat(value: number): string {
 
 /** Tick labels for power-of-two sizes: "4 KiB", "1 MiB", with decimals only when needed. */
 export function formatBlockSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number(value.toPrecision(3))} ${units[unit]}`;
+  const [value, unit] = scaleBytes(bytes);
+  return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
 export function renderLineChart(spec: LineChartSpec): string {

@@ -7,6 +7,7 @@ import {
   DEFAULT_SLOTS,
   defaultStatePath,
 } from "../defaults.ts";
+import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { log } from "../log.ts";
 import { formatBytes, parseDuration, parseSize } from "../units.ts";
@@ -46,12 +47,18 @@ const hostArgs = {
     description: "Most a client may allocate at once (size or 0 = no limit)",
     default: "0",
   },
+  "exit-with-parent": {
+    type: "boolean",
+    description: "Stop (as on SIGTERM) when the process that started the arbiter exits, however it exits",
+  },
   "vm-quota": {
     type: "string",
     description: "Most all clients of one VM may allocate at once (size or 0 = no limit)",
     default: "0",
   },
 } as const satisfies Record<string, ArgDef>;
+
+const SIGTERM = 15;
 
 export default defineLeafCommand({
   meta: {
@@ -62,6 +69,7 @@ export default defineLeafCommand({
   args: hostArgs,
   async run({ args }) {
     const options = arbiterOptions(args);
+    if (args["exit-with-parent"]) exitWithParent(SIGTERM);
     const arbiter = await startArbiter(options);
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;

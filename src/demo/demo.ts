@@ -124,6 +124,7 @@ async function startArbiter(workspace: Workspace): Promise<Subprocess> {
   const regionSize = 64 << 20;
   const arbiter = spawn(workspace, [
     "host",
+    "--exit-with-parent",
     "--region",
     join(workspace.shmDir, "region"),
     "--size",

@@ -249,6 +249,12 @@ export function writeAll(fd: number, address: number, length: number, what: stri
   }
 }
 
+/** Asks the kernel to send this process `signal` when its parent exits (prctl PR_SET_PDEATHSIG). */
+export function exitWithParent(signal: number): void {
+  const PR_SET_PDEATHSIG = 1;
+  check(libc.prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG");
+}
+
 /** Gives up the CPU for a moment: the polite part of a spin-wait. */
 export function yieldProcessor(): void {
   libc.sched_yield();

@@ -29,6 +29,21 @@ export type { ConnectOptions } from "./connect-options.ts";
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 const DISCONNECTED_POLL_MS = 10;
+/** How long close() waits for the arbiter to confirm bye (it releases everything either way). */
+const BYE_WAIT_MS = 1000;
+
+/** Waits for `promise` at most `ms`, ignoring its outcome; the timer never outlives it. */
+async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise.catch(() => {}), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 /** Errors after which resuming is pointless: the session is gone or the peer is incompatible. */
 const FINAL = new Set([
   "SessionUnknown",
@@ -154,9 +169,10 @@ export class Client {
     return reply.outcome !== WaitOutcome.timedOut;
   }
 
-  /** Asks the arbiter to wake up to `count` waiters; does not wait for the answer. */
+  /** Asks the arbiter to wake up to `count` waiters; one-way: the arbiter answers only an error. */
   wakeWord(slot: number, word: number, count: number): void {
-    this.transport.post("wake", { slot, word, count });
+    if (!this.transport.notify("wake", { slot, word, count, reply: 0 }))
+      this.transport.post("wake", { slot, word, count, reply: 1 });
   }
 
   async status(): Promise<StatusReport> {
@@ -181,7 +197,7 @@ export class Client {
     this.closed = true;
     clearInterval(this.heartbeat);
     if (this.transport.connected && !this.transport.lost)
-      await Promise.race([this.transport.request("bye", {}).catch(() => {}), Bun.sleep(1000)]);
+      await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
     this.transport.close();
     this.region.close();
   }

@@ -97,7 +97,20 @@ export class Transport {
     for (const pending of this.pending.values()) this.write(pending.frame);
   }
 
-  /** Fire and forget (wakes, heartbeats): the reply is consumed; a fatal error marks the session lost. */
+  /**
+   * One-way: sends a request the arbiter answers only if it fails (such an answer matches no pending
+   * request and is dropped). Returns false, sending nothing, when there is no link to send it on: the
+   * caller then uses an ordinary request, which is kept and re-sent after the reconnect.
+   */
+  notify<N extends MessageName>(name: N, fields: Request<N>): boolean {
+    if (this.lost || !this.link || this.held) return false;
+    this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
+    const { op, request } = messages[name];
+    this.write(encodeFrame(FrameKind.request, op, this.takeRequestId(), request, fields));
+    return true;
+  }
+
+  /** Fire and forget (heartbeats): the reply is consumed; a fatal error marks the session lost. */
   post<N extends MessageName>(name: N, fields: Request<N>): void {
     this.request(name, fields).catch(() => {});
   }

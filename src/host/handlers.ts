@@ -107,9 +107,10 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     return undefined;
   },
 
-  wake(arbiter, connection, { slot, word, count }) {
+  wake(arbiter, connection, { slot, word, count, reply }) {
     if (count === 0) throw failure("InvalidArgument", `wake slot ${slot}`, "the count is 0");
-    return { woken: arbiter.waits.wake(heldWord(arbiter, connection, slot, word), count) };
+    const woken = arbiter.waits.wake(heldWord(arbiter, connection, slot, word), count);
+    return reply ? { woken } : undefined;
   },
 
   heartbeat(arbiter) {

@@ -83,7 +83,8 @@ export const messages = {
     request: { slot: "u32", word: "u8", expected: "i32", timeoutMs: "u32" },
     reply: { outcome: "u8" },
   },
-  wake: { op: 9, request: { slot: "u32", word: "u8", count: "u32" }, reply: { woken: "u32" } },
+  /** `reply` 0: answer only an error. A waker rarely needs the count, and an answer costs it a wake-up. */
+  wake: { op: 9, request: { slot: "u32", word: "u8", count: "u32", reply: "u8" }, reply: { woken: "u32" } },
   heartbeat: { op: 10, request: {}, reply: { leaseMs: "u32" } },
   status: { op: 11, request: {}, reply: { json: "text" } },
   bye: { op: 12, request: {}, reply: {} },

@@ -133,6 +133,7 @@ export class ArbiterProcess {
     return spawnBun([
       CLI,
       "host",
+      "--exit-with-parent",
       "--region",
       paths.region,
       "--socket",

@@ -1,0 +1,42 @@
+/** WAKE is one-way by default: the arbiter answers it only when asked to, or when it fails. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
+import { FrameKind, messages, PROTOCOL_VERSION, SyncCreate, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import { SlotKind } from "../src/region/layout.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { exchangeRaw } from "./helpers/raw.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("wake");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+function request(name: keyof typeof messages, requestId: number, fields: Record<string, number | string>) {
+  return encodeFrame(FrameKind.request, messages[name].op, requestId, messages[name].request, fields);
+}
+
+test("a wake with reply 0 is not answered; with reply 1 it is; a failing one always is", async () => {
+  const hello = { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName: "raw", pid: 1, sessionToken: "" };
+  const { frames } = await exchangeRaw(
+    paths.socket,
+    [
+      request("hello", 1, hello),
+      request("syncOpen", 2, { name: "w", kind: SlotKind.condvar, create: SyncCreate.openOrCreate }),
+      request("wake", 3, { slot: 0, word: 1, count: 1, reply: 0 }),
+      request("wake", 4, { slot: 0, word: 1, count: 1, reply: 1 }),
+      request("wake", 5, { slot: 63, word: 1, count: 1, reply: 0 }),
+    ],
+    500,
+  );
+  expect(frames.map((frame) => frame.requestId)).toEqual([1, 2, 4, 5]);
+  expect(decodeFields(messages.wake.reply, frames[2]!.body, "wake")).toEqual({ woken: 0 });
+  expect(decodeError(frames[3]!.body).code).toBe("NotHeld");
+});
