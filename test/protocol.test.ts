@@ -80,7 +80,12 @@ describe("frame decoder", () => {
     messages.hello.request,
     sampleFields(messages.hello.request),
   );
-  const wake = encodeFrame(FrameKind.request, 9, 2, messages.wake.request, { slot: 3, word: 1, count: 1 });
+  const wake = encodeFrame(FrameKind.request, 9, 2, messages.wake.request, {
+    slot: 3,
+    word: 1,
+    count: 1,
+    reply: 0,
+  });
 
   test("reassembles frames delivered one byte at a time", () => {
     const decoder = new FrameDecoder();

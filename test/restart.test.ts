@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { Header } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
 
@@ -74,3 +75,29 @@ function writeHeaderPrefix(path: string, bytes: Uint8Array): void {
   writeSync(fd, bytes, 0, bytes.byteLength, 0);
   closeSync(fd);
 }
+
+test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the restart", async () => {
+  const survivor = spawnFixture("survivor", clientConfig(paths, { segment: "graceful" }));
+  const ready = await survivor.events.next("ready");
+  await arbiter.stop();
+  await arbiter.restart();
+  survivor.proc.stdin.write("step\nexit\n");
+  survivor.proc.stdin.flush();
+  const stepped = await survivor.events.next("stepped");
+  expect(stepped.reconnects).toBe(1);
+  expect(stepped.owner).toBe(ready.clientId);
+  await survivor.events.next("closed");
+  expect(await survivor.proc.exited).toBe(0);
+}, 60_000);
+
+test("an epoch at 2^32-1 wraps to 1 instead of locking every client out", async () => {
+  await arbiter.stop();
+  const epoch = new Uint8Array(4);
+  new DataView(epoch.buffer).setUint32(0, 0xffffffff, true);
+  const fd = openSync(paths.region, "r+");
+  writeSync(fd, epoch, 0, 4, Header.epoch);
+  closeSync(fd);
+  await arbiter.restart();
+  const { report } = await fetchStatus({ unix: paths.socket });
+  expect(report.epoch).toBe(1);
+}, 60_000);

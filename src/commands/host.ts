@@ -69,7 +69,16 @@ export default defineLeafCommand({
   args: hostArgs,
   async run({ args }) {
     const options = arbiterOptions(args);
-    if (args["exit-with-parent"]) exitWithParent(SIGTERM);
+    // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
+    const stopSignal = new Promise<string>((resolve) => {
+      for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
+    });
+    if (args["exit-with-parent"]) {
+      const parent = process.ppid;
+      exitWithParent(SIGTERM);
+      // A parent that died before prctl took effect would never send the signal.
+      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+    }
     const arbiter = await startArbiter(options);
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
@@ -78,11 +87,11 @@ export default defineLeafCommand({
         `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
         `${arbiter.state.sessions.size} sessions restored`,
     );
-    const signal = await new Promise<string>((resolve) => {
-      for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
-    });
+    const signal = await stopSignal;
     await arbiter.stop();
-    log.info(`stopped on ${signal}; allocations stay in ${options.statePath} for the next start`);
+    log.info(
+      `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
+    );
   },
 });
 

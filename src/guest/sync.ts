@@ -24,6 +24,8 @@ export type WaitResult = "notified" | "timed-out" | "owner-died";
 /** Spin iterations before parking: long enough to cover a short critical section on another core. */
 const SPIN_ITERATIONS = 2000;
 const ALL = 0x7fffffff;
+/** The arbiter's timers run at most 2^31-1 ms; longer timeouts are waited in slices. */
+const MAX_WAIT_SLICE_MS = 2 ** 31 - 1;
 
 abstract class SlotObject {
   protected readonly lockIndex: number;
@@ -63,9 +65,14 @@ abstract class SlotObject {
       );
   }
 
+  /** The cheap check for the hot paths: a closed handle must not touch the slot at all. */
+  protected checkOpen(): void {
+    if (this.closed) this.checkHandle();
+  }
+
   /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */
   tryLock(): LockOutcome | undefined {
-    if (this.closed) this.checkHandle();
+    this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
@@ -82,6 +89,7 @@ abstract class SlotObject {
   }
 
   unlock(): void {
+    this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     if (Atomics.compareExchange(words, this.lockIndex, me, 0) === me) return;
@@ -181,13 +189,33 @@ export class CondVar extends SlotObject {
     let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
-      signalled = await this.client.waitWord(this.slot, SlotWord.sequence, sequence, timeoutMs);
+      signalled = await this.waitSequence(sequence, timeoutMs);
     } finally {
       Atomics.sub(words, waitersIndex, 1);
       relocked = await this.lock();
     }
     if (relocked === "owner-died") return "owner-died";
     return signalled ? "notified" : "timed-out";
+  }
+
+  /** Waits on the sequence word, re-waiting if a timeout longer than one arbiter timer ran out early. */
+  private async waitSequence(sequence: number, timeoutMs: number): Promise<boolean> {
+    if (timeoutMs === WAIT_FOREVER)
+      return this.client.waitWord(this.slot, SlotWord.sequence, sequence, WAIT_FOREVER);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return false;
+      if (
+        await this.client.waitWord(
+          this.slot,
+          SlotWord.sequence,
+          sequence,
+          Math.min(remaining, MAX_WAIT_SLICE_MS),
+        )
+      )
+        return true;
+    }
   }
 
   notify(): void {
@@ -199,6 +227,7 @@ export class CondVar extends SlotObject {
   }
 
   private signal(count: number): void {
+    this.checkOpen();
     const words = this.client.words;
     Atomics.add(words, this.index(SlotWord.sequence), 1);
     // Only pay for an RPC when somebody waits.

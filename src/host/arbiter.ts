@@ -111,6 +111,8 @@ export class Arbiter {
 
   private connectionClosed(connection: Connection): void {
     connection.phase = "closing";
+    // Stopping closes every connection: those sessions stay in the state, to be resumed after a restart.
+    if (this.stopped) return;
     const clientId = connection.clientId;
     if (clientId !== 0 && this.connectionOf(clientId) === connection) this.endSession(clientId);
   }

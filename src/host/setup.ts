@@ -51,7 +51,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     const begin = loaded?.records[0];
     if (begin?.t === "begin" && !created) {
       checkStateMatches(begin, geometry, options);
-      const epoch = Math.max(begin.epoch, readEpoch(region.headerWords())) + 1;
+      const epoch = nextEpoch(Math.max(begin.epoch, readEpoch(region.headerWords())));
       // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
       // scribbled on or a crash left half written. Slots and blocks are kept.
       writeHeader(region.syncWords(geometry), { ...geometry, epoch, arbiterPid: process.pid });
@@ -61,7 +61,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       notes.push(
         `${options.regionPath} was just created, so the allocations in ${options.statePath} are gone`,
       );
-    const epoch = previousEpoch(region, created) + 1;
+    const epoch = nextEpoch(previousEpoch(region, created));
     format(region, geometry, epoch);
     return { region, geometry, epoch, records: [], notes };
   } catch (error) {
@@ -95,6 +95,11 @@ function checkStateMatches(
       `resume from ${options.statePath}`,
       `it belongs to the region ${begin.region}, not ${options.regionPath}`,
     );
+}
+
+/** Epochs are u32 on the wire and in the header: they wrap, skipping 0 (never a started arbiter's). */
+function nextEpoch(epoch: number): number {
+  return (epoch + 1) >>> 0 || 1;
 }
 
 /** The epoch the region last had, so a re-format still moves forwards. */

@@ -27,8 +27,8 @@ export class RegionSlots implements SlotMemory {
     return slotWordIndex(this.geometry, slot, word);
   }
 
+  /** A slot word as `ivsh status` shows it (the wait handler reads its word by index itself). */
   load(slot: number, word: number): number {
-    // Acquire load: the waiter's expected value must be compared against the latest store of any process.
     return Atomics.load(this.words, this.index(slot, word));
   }
 

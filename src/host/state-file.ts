@@ -72,7 +72,7 @@ export class StateFile implements Journal {
     const line = `${JSON.stringify(record)}\n`;
     this.appended++;
     if (this.pending) this.pending.push(line);
-    else writeSync(this.fd, line);
+    else writeFully(this.fd, line);
   }
 
   /**
@@ -87,7 +87,7 @@ export class StateFile implements Journal {
     } finally {
       const lines = this.pending;
       this.pending = undefined;
-      if (lines.length > 0) writeSync(this.fd, lines.join(""));
+      if (lines.length > 0) writeFully(this.fd, lines.join(""));
     }
   }
 
@@ -111,10 +111,16 @@ function writeSnapshot(path: string, records: StateRecord[]): void {
   const temporary = `${path}.tmp-${process.pid}`;
   const fd = openSync(temporary, "w", 0o600);
   try {
-    writeSync(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
+    writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(temporary, path);
+}
+
+/** write(2) may write less than asked (a full disk, a signal): a torn line mid-file would break replay. */
+function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }

@@ -42,9 +42,15 @@ export class ChannelReceiver {
       slot.store("receiverJoined", transfer);
       const segment = await client.open(ringSegmentName(name, transfer), "read");
       const ring = new Ring(segment, slot.load("depth"), slot.load("chunkBytes"));
-      const sender = new Peer(slot, "sender", name);
-      const gone = sender.gone();
-      if (gone) throw failure("PeerGone", `receive on channel '${name}'`, gone);
+      // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
+      const { owner, died } = slot.holder("sender");
+      if (owner === 0)
+        throw failure(
+          "PeerGone",
+          `receive on channel '${name}'`,
+          `the sender ${died ? "died" : "went away"} before we joined`,
+        );
+      const sender = new Peer(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, signal);
     } catch (error) {
       await releaseRole(slot, "receiver");

@@ -26,13 +26,12 @@ export type PeerRole = "sender" | "receiver";
 
 /** The other end of a channel, as seen in its lock word. */
 export class Peer {
-  /** Its client id once it has attached; 0 before. */
-  id = 0;
-
   constructor(
     private readonly slot: ChannelSlot,
     readonly role: PeerRole,
     readonly channel: string,
+    /** Its client id once it has attached; 0 before (it is learnt on the first check that sees it). */
+    public id = 0,
   ) {}
 
   /** Learns the peer's id if it has attached; returns why it is gone if it died or let go. */
