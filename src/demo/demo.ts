@@ -77,6 +77,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     arbiter.kill("SIGTERM");
     await arbiter.exited;
     return { ivsh, socket };
+  } catch (error) {
+    // Interrupting kills the children; their deaths are not the story, the interruption is.
+    throwIfAborted(options.signal, "run the demo");
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", stop);
     killAll(workspace);
