@@ -8,6 +8,7 @@ import { mkdtempSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
+import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
 import { Child, onCleanup, temporaryDirectory } from "./child.ts";
 
@@ -92,13 +93,7 @@ export class BenchArbiter {
           `start the ${this.child.label}`,
           `it exited: ${await this.child.lastWords()}`,
         );
-      const connected = await Bun.connect({ unix: this.socket, socket: { data() {} } }).then(
-        (socket) => {
-          socket.end();
-          return true;
-        },
-        () => false,
-      );
+      const connected = await socketAnswers(this.socket);
       if (connected) return;
       await Bun.sleep(20);
     }

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { failure, throwIfAborted } from "../errors.ts";
+import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
 
 export interface DemoOptions {
@@ -144,13 +145,7 @@ async function startArbiter(workspace: Workspace): Promise<Subprocess> {
         "start the demo's arbiter",
         await new Response(arbiter.stderr as ReadableStream).text(),
       );
-    const up = await Bun.connect({ unix: workspace.socket, socket: { data() {} } }).then(
-      (probe) => {
-        probe.end();
-        return true;
-      },
-      () => false,
-    );
+    const up = await socketAnswers(workspace.socket);
     if (up) return arbiter;
     await Bun.sleep(20);
   }

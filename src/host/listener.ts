@@ -28,7 +28,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
       `listen on ${path}`,
       "a file that is not a socket is in the way (choose another --socket)",
     );
-  if (await answers(path))
+  if (await socketAnswers(path))
     throw failure(
       "ArbiterRunning",
       `listen on ${path}`,
@@ -37,7 +37,8 @@ export async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function answers(path: string): Promise<boolean> {
+/** Whether something accepts connections on the Unix socket at `path` (within a second). */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
     Bun.connect({

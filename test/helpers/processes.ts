@@ -5,6 +5,7 @@
 
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { socketAnswers } from "../../src/host/listener.ts";
 import { CLI, FIXTURES, type TestPaths } from "./paths.ts";
 
 export type Proc = Subprocess<"pipe", "pipe", "pipe">;
@@ -158,13 +159,7 @@ export class ArbiterProcess {
     while (Date.now() < deadline) {
       if (this.spawned.proc.exitCode !== null)
         throw new Error(`arbiter exited: ${await this.spawned.stderr}`);
-      const connected = await Bun.connect({ unix: this.paths.socket, socket: { data() {} } }).then(
-        (socket) => {
-          socket.end();
-          return true;
-        },
-        () => false,
-      );
+      const connected = await socketAnswers(this.paths.socket);
       if (connected) return;
       await Bun.sleep(20);
     }
