@@ -8,6 +8,33 @@ import type { Geometry, SlotKindName } from "../region/layout.ts";
 
 export const STATE_FORMAT = 1;
 
+/** A session as persisted: who the client is. */
+export interface SessionFields {
+  clientId: number;
+  token: string;
+  name: string;
+  pid: number;
+  vm: string;
+}
+
+/** A segment as persisted: where it lies and who made it. */
+export interface SegmentFields {
+  id: number;
+  name: string;
+  firstBlock: number;
+  blockCount: number;
+  bytes: number;
+  creator: number;
+}
+
+/** A named synchronisation object as persisted. */
+export interface SyncFields {
+  slot: number;
+  name: string;
+  kind: SlotKindName;
+  generation: number;
+}
+
 export type StateRecord =
   /** First line of every state file: what region it describes and the id counters. */
   | {
@@ -22,21 +49,13 @@ export type StateRecord =
       lastGeneration?: number;
     }
   | { t: "epoch"; epoch: number }
-  | { t: "session"; clientId: number; token: string; name: string; pid: number; vm: string }
+  | ({ t: "session" } & SessionFields)
   | { t: "session-end"; clientId: number }
-  | {
-      t: "segment";
-      id: number;
-      name: string;
-      firstBlock: number;
-      blockCount: number;
-      bytes: number;
-      creator: number;
-    }
+  | ({ t: "segment" } & SegmentFields)
   | { t: "grant"; segmentId: number; clientId: number; mode: AccessModeName }
   | { t: "ungrant"; segmentId: number; clientId: number }
   | { t: "segment-free"; segmentId: number }
-  | { t: "sync"; slot: number; name: string; kind: SlotKindName; generation: number }
+  | ({ t: "sync" } & SyncFields)
   | { t: "sync-hold"; slot: number; clientId: number }
   | { t: "sync-release"; slot: number; clientId: number }
   | { t: "sync-free"; slot: number }

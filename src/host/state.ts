@@ -10,7 +10,7 @@ import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/mes
 import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
 import { modeConflict } from "./permissions.ts";
-import type { Journal, StateRecord } from "./records.ts";
+import type { Journal, SegmentFields, SessionFields, StateRecord, SyncFields } from "./records.ts";
 
 export interface Limits {
   /** Blocks one client may have allocated at once (0 = no limit). */
@@ -27,33 +27,18 @@ export interface SlotMemory {
   releaseDeadOwner(slot: number, kind: SlotKindName, clientId: number): boolean;
 }
 
-export interface Session {
-  clientId: number;
-  token: string;
-  name: string;
-  pid: number;
-  vm: string;
+export interface Session extends SessionFields {
   grants: Map<number, AccessModeName>;
   slots: Set<number>;
   replies: Map<number, { op: string; reply: Record<string, number | string> }>;
 }
 
-export interface Segment {
-  id: number;
-  name: string;
-  firstBlock: number;
-  blockCount: number;
-  bytes: number;
-  creator: number;
+export interface Segment extends SegmentFields {
   creatorVm: string;
   holders: Map<number, AccessModeName>;
 }
 
-export interface SyncObject {
-  slot: number;
-  name: string;
-  kind: SlotKindName;
-  generation: number;
+export interface SyncObject extends SyncFields {
   holders: Set<number>;
 }
 

@@ -4,6 +4,7 @@
  */
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { Arbiter } from "./arbiter.ts";
+import type { SegmentFields } from "./records.ts";
 
 export interface StatusReport {
   epoch: number;
@@ -11,15 +12,7 @@ export interface StatusReport {
   leaseMs: number;
   region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
   blocks: { total: number; free: number; used: number };
-  segments: {
-    id: number;
-    name: string;
-    firstBlock: number;
-    blockCount: number;
-    bytes: number;
-    creator: number;
-    holders: { clientId: number; mode: string }[];
-  }[];
+  segments: (SegmentFields & { holders: { clientId: number; mode: string }[] })[];
   clients: {
     clientId: number;
     name: string;
