@@ -1,10 +1,13 @@
 /**
  * One ivsh transfer for Fig. 3a/3b, from the parent's side: a receiver worker waits on a fresh channel,
- * then a sender worker streams `bytes` through it; the transfer's time is the receiver's end minus the
- * sender's start on the shared clock (see the workers below). Both workers also report the RPCs they
- * sent, which is what the transfer's synchronisation cost in arbiter round trips.
+ * then a sender worker streams `bytes` through it. Two times, on the shared clock (see the workers
+ * below): the stream, from the receiver attaching to the transfer to its verified end, which is what the
+ * socket baselines time (their receiver's accept to end of stream); and the same with the channel's
+ * setup, from the sender opening the channel (before its ring is allocated). Both workers also report
+ * the RPCs they sent, which is what the transfer's synchronisation cost in arbiter round trips.
  */
 import { failure } from "../errors.ts";
+import { idleCompilerThreads } from "../ffi/index.ts";
 import { connect } from "../guest/client.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
 import { ChannelReceiver } from "../transfer/receiver.ts";
@@ -38,7 +41,10 @@ export interface ChannelTransferOptions {
 }
 
 export interface ChannelTransfer {
+  /** From the receiver attaching to the transfer to its verified end (like a socket's accept to end). */
   readonly seconds: number;
+  /** From the sender opening the channel, before its ring exists, to the verified end. */
+  readonly withSetupSeconds: number;
   /** RPCs by operation, sender and receiver together. */
   readonly requests: Record<string, number>;
 }
@@ -90,9 +96,12 @@ export function checkedTransfer(
   const got = numberField(received, "bytes");
   if (numberField(sent, "bytes") !== bytes || got !== bytes)
     throw failure("Internal", action, `${bytes} bytes were to be sent but ${got} arrived`);
-  const seconds = (numberField(received, "endMs") - numberField(sent, "startMs")) / 1000;
-  if (!(seconds > 0)) throw failure("Internal", action, `its duration ${seconds} s is not positive`);
-  return { seconds, requests: addCounts(sent.requests, received.requests) };
+  const endMs = numberField(received, "endMs");
+  const seconds = (endMs - numberField(received, "openedMs")) / 1000;
+  const withSetupSeconds = (endMs - numberField(sent, "startMs")) / 1000;
+  if (!(seconds > 0) || withSetupSeconds < seconds)
+    throw failure("Internal", action, `its durations ${seconds} s and ${withSetupSeconds} s do not fit`);
+  return { seconds, withSetupSeconds, requests: addCounts(sent.requests, received.requests) };
 }
 
 function addCounts(...maps: unknown[]): Record<string, number> {
@@ -108,13 +117,13 @@ function addCounts(...maps: unknown[]): Record<string, number> {
  * and `ivsh-recv`), as two VMs' processes would be.
  *
  * The sender's data source is the one the socket baselines' senders use: one in-memory 1 MiB pattern
- * chunk (stream-protocol.ts), copied into each ring chunk in place (one memcpy per byte, the same copy
- * a socket write makes into the kernel). The receiver consumes each chunk in place: the channel's digest
+ * chunk (stream-protocol.ts), handed to `ChannelSender.write` the way they hand it to a socket write
+ * (one memcpy per byte into the ring, the same copy a socket write makes into the kernel). The receiver consumes each chunk in place: the channel's digest
  * reads every byte, and the first and last byte of each chunk are checked against the pattern.
  *
- * Time runs from the sender opening the channel (before its ring is allocated) to the receiver having
- * the verified end record, on the shared clock (worker-io.ts), so both ends of the span are real events.
- * Across a VM boundary the clocks differ, so each side also reports a span on its own clock.
+ * The receiver stamps when it has attached to the transfer and when it holds the verified end record;
+ * the sender stamps when it starts opening the channel. All on the shared clock (worker-io.ts), so every
+ * span is between real events. Across a VM boundary the clocks differ: vm.ts uses the receiver's span.
  */
 export const PATTERN_BYTES = 1 * MiB;
 
@@ -140,18 +149,6 @@ function requestsSince(counts: ReadonlyMap<string, number>, before: ReadonlyMap<
   return spent;
 }
 
-/** Copies the pattern for stream offsets [offset, offset + length) into the start of `chunk`. */
-function fillFromPattern(chunk: Uint8Array, pattern: Uint8Array, offset: number, length: number): number {
-  let written = 0;
-  while (written < length) {
-    const at = (offset + written) % pattern.byteLength;
-    const count = Math.min(pattern.byteLength - at, length - written);
-    chunk.set(pattern.subarray(at, at + count), written);
-    written += count;
-  }
-  return length;
-}
-
 export async function runChannelSender(flags: WorkerFlags): Promise<void> {
   const bytes = flags.size("bytes");
   const chunkBytes = flags.size("chunk");
@@ -162,13 +159,17 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
   try {
     const before = new Map(client.transport.requestCounts);
     const yielder = new Yielder();
+    // As `ivsh guest send` does (src/transfer/run.ts).
+    idleCompilerThreads();
     const startMs = sharedClockMs();
     const sender = await ChannelSender.open(client, channel, { chunkBytes, depth });
     try {
       let sent = 0;
       while (sent < bytes) {
-        const length = Math.min(chunkBytes, bytes - sent);
-        sent += await sender.send((chunk) => fillFromPattern(chunk, pattern, sent, length));
+        const at = sent % pattern.byteLength;
+        const count = Math.min(pattern.byteLength - at, bytes - sent);
+        await sender.write(pattern.subarray(at, at + count));
+        sent += count;
         await yielder.maybe();
       }
       await sender.finish();
@@ -189,6 +190,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
   try {
     const before = new Map(client.transport.requestCounts);
     const onWaiting = () => emit({ event: "waiting" });
+    idleCompilerThreads();
     const receiver = await ChannelReceiver.open(client, channel, { onWaiting });
     // When the receiver saw the transfer start: the span's start on this side, for a sender whose clock
     // is not ours (in a VM).

@@ -15,6 +15,7 @@ const GB = 1e9;
 /** Short names for the x axis, where the table's labels would overlap. */
 const SHORT: Record<string, string> = {
   ivsh: "ivsh /dev/shm",
+  "ivsh-setup": "ivsh + setup",
   "ivsh-disk": "ivsh disk file",
   "unix-bun": "Unix (Bun)",
   "unix-socat": "Unix (socat)",

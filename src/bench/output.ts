@@ -7,8 +7,10 @@ import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { dirname } from "node:path";
+import { nativeStatus } from "../ffi/native.ts";
 import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
+import { digestSection } from "./digest-bench.ts";
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
 import { lockSection } from "./lock-results.ts";
 import { type BenchResult, renderResults } from "./report.ts";
@@ -47,6 +49,7 @@ export function buildReport(
     plan,
     sections: [
       limitSection(data),
+      digestSection(data.digest),
       sweepSection(data),
       transferSection(data),
       lockSection(data),
@@ -108,6 +111,8 @@ export interface Machine {
   readonly kernel: string;
   readonly memoryBytes: number;
   readonly bun: string;
+  /** The channel digest's implementation in this run's ivsh processes (src/ffi/native.ts). */
+  readonly digest: string;
   readonly hypervisor?: string;
 }
 
@@ -155,6 +160,7 @@ export function describeMachine(): Machine {
     kernel: kernelVersion(),
     memoryBytes: totalmem(),
     bun: Bun.version,
+    digest: nativeStatus().detail,
     ...(hypervisor ? { hypervisor } : {}),
   };
 }
@@ -165,6 +171,6 @@ export function machineLines(machine: Machine): string[] {
     `- CPU: ${machine.cpu}, ${machine.cores} CPUs (nproc ${machine.nproc})${machine.hypervisor ? `, a ${machine.hypervisor} guest` : ""}`,
     `- Caches: ${machine.caches}`,
     `- Memory: ${gib} GiB; kernel: ${machine.kernel}`,
-    `- Bun ${machine.bun}`,
+    `- Bun ${machine.bun}; channel digest: ${machine.digest}`,
   ];
 }

@@ -10,6 +10,7 @@ import { BenchArbiter, isTmpfs } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import type { Interruption } from "./child.ts";
+import { type DigestSamples, emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
@@ -44,6 +45,8 @@ export interface SuiteData {
   /** memcpy bandwidth, one sample per round (the median of three copies), bytes/s. */
   readonly memcpyRates: number[];
   readonly memcpyInCache: MemcpyMeasurement;
+  /** The digest's cost next to the copy's (digest-bench.ts), one sample per method and round. */
+  readonly digest: DigestSamples;
   /** Fig. 3b, by method id. */
   readonly transfers: Record<string, TransferSamples>;
   /** Fig. 3a. */
@@ -108,8 +111,9 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   const data = emptyData(plan, memcpyInCache, notes);
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
-    progress(`round ${round + 1} of ${plan.repeats}: memcpy, Fig. 3b, Fig. 3a, lock cost`);
+    progress(`round ${round + 1} of ${plan.repeats}: memcpy, digest, Fig. 3b, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
+    measureDigestRound(data.digest);
     await transferRound(context, data, round, shm, disk);
     await sweepRound(context, data, round, shm);
     const pairs = await measureLockPairs(
@@ -131,6 +135,7 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
 function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: string[]) {
   const transfers: Record<string, TransferSamples> = {
     ivsh: { label: "ivsh (/dev/shm region)", seconds: [], bytes: plan.bytes },
+    "ivsh-setup": { label: "ivsh incl. channel setup", seconds: [], bytes: plan.bytes },
     "ivsh-disk": { label: "ivsh (mmapped file on disk)", seconds: [], bytes: plan.bytes },
   };
   for (const baseline of STREAM_BASELINES)
@@ -139,6 +144,7 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
     plan,
     memcpyRates: [] as number[],
     memcpyInCache,
+    digest: emptyDigestSamples(),
     transfers,
     sweep: plan.blockSizes.map((block) => ({
       block,
@@ -177,17 +183,18 @@ async function transferRound(
   disk: BenchArbiter,
 ): Promise<void> {
   const { plan, workerCommand } = context;
-  const ivsh = (arbiter: BenchArbiter) => async () =>
-    (
-      await measureChannelTransfer(arbiter, {
-        bytes: plan.bytes,
-        chunkBytes: plan.streamChunk,
-        depth: plan.depth,
-        workerCommand,
-      })
-    ).seconds;
+  const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
+    const transfer = await measureChannelTransfer(arbiter, {
+      bytes: plan.bytes,
+      chunkBytes: plan.streamChunk,
+      depth: plan.depth,
+      workerCommand,
+    });
+    withSetup?.seconds.push(transfer.withSetupSeconds);
+    return transfer.seconds;
+  };
   const methods: [string, () => Promise<number | string>][] = [
-    ["ivsh", ivsh(shm)],
+    ["ivsh", ivsh(shm, data.transfers["ivsh-setup"])],
     ["ivsh-disk", ivsh(disk)],
     ...STREAM_BASELINES.map((baseline): [string, () => Promise<number | string>] => [
       baseline,

@@ -3,6 +3,7 @@
  * nothing at all when stderr is not a terminal (logs and pipes get only the summary line).
  */
 
+import { nativeStatus } from "../ffi/native.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate } from "../units.ts";
@@ -74,5 +75,7 @@ export function summaryJson(role: "send" | "recv", channel: string, file: string
     depth: result.depth,
     digest: formatDigest(result.digest),
     verified: true,
+    /** Whether the native copy+hash helper or the portable path computed the digest (and why). */
+    digestPath: nativeStatus().detail,
   };
 }

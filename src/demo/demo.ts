@@ -15,6 +15,7 @@ import type { Subprocess } from "bun";
 import { failure, throwIfAborted } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
+import { StreamDigest } from "../transfer/digest.ts";
 
 export interface DemoOptions {
   bytes: number;
@@ -38,7 +39,7 @@ export interface DemoResult {
 
 /** What the original file's checks must come out as. */
 interface FileChecks {
-  /** xxHash3 chained over 1 MiB pieces: what ivsh's channel digest is with its default 1 MiB chunks. */
+  /** The channel digest of the file sent as 1 MiB records (ivsh's default chunk size). */
   xxh3: string;
   crc32: number;
 }
@@ -109,19 +110,19 @@ async function generateFile(path: string, bytes: number): Promise<FileChecks> {
   for (let offset = 0; offset < pool.length; offset += 65536)
     crypto.getRandomValues(pool.subarray(offset, offset + 65536));
   const writer = Bun.file(path).writer({ highWaterMark: 8 << 20 });
-  let xxh3 = 0n;
+  const digest = new StreamDigest();
   let crc32 = 0;
   for (let offset = 0, index = 0; offset < bytes; offset += 1 << 20, index++) {
     const piece = pool
       .slice(((index * 7) % 16) << 20, (((index * 7) % 16) + 1) << 20)
       .subarray(0, Math.min(1 << 20, bytes - offset));
     new DataView(piece.buffer).setUint32(0, index, true);
-    xxh3 = Bun.hash.xxHash3(piece, xxh3);
+    digest.update(piece);
     crc32 = Bun.hash.crc32(piece, crc32);
     writer.write(piece);
   }
   await writer.end();
-  return { xxh3: `xxh3:${xxh3.toString(16).padStart(16, "0")}`, crc32 };
+  return { xxh3: digest.hex, crc32 };
 }
 
 /** 64 MiB holds the default ring (8 x 1 MiB) many times over. */

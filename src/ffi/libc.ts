@@ -25,6 +25,7 @@ export const libc = dlopen("libc.so.6", {
   write: { args: [i32, ptr, u64], returns: i64_fast },
   pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
   sched_yield: { args: [], returns: i32 },
+  sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   __errno_location: { args: [], returns: ptr },
   strerror: { args: [i32], returns: cstring },

@@ -10,7 +10,8 @@ import { failure } from "../errors.ts";
 
 export const PAGE_SIZE = 4096;
 export const LAYOUT_MAGIC = 0x48535649; // the bytes "IVSH"
-export const LAYOUT_VERSION = 1;
+/** 2: the channel digest chains 64 KiB pieces with a 32-bit seed (1 chained whole records). */
+export const LAYOUT_VERSION = 2;
 export const SLOT_BYTES = 64; // one cache line, so two slots never share a line (no false sharing)
 export const SLOT_WORDS = SLOT_BYTES / 4;
 

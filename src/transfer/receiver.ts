@@ -18,6 +18,8 @@ export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
 
 export class ChannelReceiver {
   readonly digest = new StreamDigest();
+  /** Data records received. */
+  records = 0;
   private tail = 0;
   private ended = false;
 
@@ -42,6 +44,7 @@ export class ChannelReceiver {
       slot.store("receiverJoined", transfer);
       const segment = await client.open(ringSegmentName(name, transfer), "read");
       const ring = new Ring(segment, slot.load("depth"), slot.load("chunkBytes"));
+      ring.populate(false);
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
       if (owner === 0)
@@ -79,13 +82,14 @@ export class ChannelReceiver {
     const chunk = this.ring.chunk(this.tail).subarray(0, length);
     await consume(chunk, this.ring.chunkAddress(this.tail));
     this.digest.update(chunk);
+    this.records++;
     this.advance();
     return length;
   }
 
   /** What was received, once the end record arrived and matched. */
   summary(): TransferSummary {
-    return { bytes: this.digest.bytes, records: this.digest.records, digest: this.digest.value };
+    return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
   async close(): Promise<void> {

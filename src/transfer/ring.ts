@@ -5,6 +5,7 @@
  * stores that publish them.
  */
 import { failure, isIvshError } from "../errors.ts";
+import { populate } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import {
@@ -120,6 +121,12 @@ export class Ring {
     const bytes = segment.bytes;
     this.headers = new DataView(bytes.buffer, bytes.byteOffset, depth * RECORD_BYTES);
     this.chunkOffset = ringChunkOffset(depth);
+  }
+
+  /** Maps the whole ring into our page tables up front: the first lap would otherwise fault on every page. */
+  populate(forWriting: boolean): void {
+    const { segment } = this;
+    populate(segment.address, segment.byteLength, forWriting, `ring ${segment.name}`);
   }
 
   static bytesNeeded(depth: number, chunkBytes: number): number {

@@ -1,9 +1,11 @@
 /**
  * One whole transfer, as `ivsh guest send` / `recv` run it: a file or pipe through a channel, with
  * progress reports, interruption (an AbortSignal ends any wait), and the guarantee that the channel is
- * released however it ends.
+ * released however it ends. A transfer is this process's whole job, so it also moves the JIT's
+ * compiler threads out of the data path's way (idleCompilerThreads).
  */
 import { throwIfAborted } from "../errors.ts";
+import { idleCompilerThreads } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import type { Sink, Source } from "./io.ts";
 import { ChannelReceiver } from "./receiver.ts";
@@ -33,6 +35,7 @@ export async function sendStream(
   progress: Progress = {},
 ): Promise<TransferResult> {
   const { signal } = options;
+  idleCompilerThreads();
   const sender = await ChannelSender.open(client, channel, options);
   try {
     const started = performance.now();
@@ -65,6 +68,7 @@ export async function receiveStream(
   signal?: AbortSignal,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.("for a sender");
+  idleCompilerThreads();
   const receiver = await ChannelReceiver.open(
     client,
     channel,

@@ -1,13 +1,17 @@
 /**
  * The sending end of a channel. It holds the channel's sender lock for the whole transfer (a second
- * sender gets "channel busy"), publishes a fresh ring for each transfer, and lets the caller fill each
- * chunk in place: `send((chunk, address) => bytesWritten)`, e.g. with read(2) straight into `address`.
+ * sender gets "channel busy") and publishes a fresh ring for each transfer. Two ways to send:
+ * - `send((chunk, address) => bytesWritten)` lets the caller fill each chunk in place, e.g. with read(2)
+ *   straight into `address` (zero copy);
+ * - `write(bytes)` copies data the caller holds in memory, like a socket write: it appends to the current
+ *   chunk, publishes each chunk once full, and hashes each piece right after copying it, while it is
+ *   still in cache (see digest.ts). `flush()` publishes a partly filled chunk; `finish()` does too.
  */
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
-import { StreamDigest } from "./digest.ts";
+import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { type ChannelSlot, claimRole, ignoreLost, Ring, releaseRole, ringSegmentName } from "./ring.ts";
 import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -36,8 +40,13 @@ export interface TransferSummary {
 
 export class ChannelSender {
   readonly digest = new StreamDigest();
+  /** Data records published. */
+  records = 0;
   private head = 0;
   private finished = false;
+  /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
+  private filled = 0;
+  private hashed = 0;
 
   private constructor(
     readonly name: string,
@@ -62,6 +71,7 @@ export class ChannelSender {
         Ring.bytesNeeded(depth, chunkBytes),
       );
       const ring = new Ring(segment, depth, chunkBytes);
+      ring.populate(true);
       publish(slot, ring, transfer);
       return new ChannelSender(name, slot, ring, transfer, new Peer(slot, "receiver", name), options.signal);
     } catch (error) {
@@ -72,6 +82,7 @@ export class ChannelSender {
 
   /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
   async send(fill: ChunkFiller): Promise<number> {
+    this.flush();
     await this.waitForSpace();
     const chunk = this.ring.chunk(this.head);
     const length = await fill(chunk, this.ring.chunkAddress(this.head));
@@ -83,12 +94,66 @@ export class ChannelSender {
       );
     if (length === 0) return 0;
     this.digest.update(chunk.subarray(0, length));
-    this.publish(length, 0);
+    this.publishData(length);
     return length;
+  }
+
+  /**
+   * Copies `bytes` into the stream, waiting for free chunks as needed. Resolves once all of it is in
+   * the ring (the last chunk may wait for more data, `flush` or `finish` before it is published).
+   */
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let taken = 0; taken < bytes.byteLength; ) {
+      if (this.filled === 0) await this.waitForSpace();
+      const chunk = this.ring.chunk(this.head);
+      const source = bytes.subarray(taken);
+      taken += this.copyWholePieces(chunk, source) || this.copyPartOfPiece(chunk, source);
+      if (this.filled === chunk.byteLength) this.flush();
+    }
+  }
+
+  /**
+   * Whole pieces straight from the caller (up to the chunk's end, whose last piece may be short) are
+   * copied and hashed in one pass. Returns the bytes taken, 0 if there is no whole piece to take.
+   */
+  private copyWholePieces(chunk: Uint8Array, source: Uint8Array): number {
+    if (this.hashed !== this.filled) return 0;
+    const room = chunk.byteLength - this.filled;
+    const count =
+      source.byteLength >= room ? room : source.byteLength - (source.byteLength % DIGEST_PIECE_BYTES);
+    if (count === 0) return 0;
+    this.digest.copyAndUpdate(chunk.subarray(this.filled, this.filled + count), source.subarray(0, count));
+    this.filled += count;
+    this.hashed = this.filled;
+    return count;
+  }
+
+  /** Part of a piece is copied now and hashed once the piece is complete, while it is still in cache. */
+  private copyPartOfPiece(chunk: Uint8Array, source: Uint8Array): number {
+    const pieceEnd = Math.min(
+      this.filled - (this.filled % DIGEST_PIECE_BYTES) + DIGEST_PIECE_BYTES,
+      chunk.byteLength,
+    );
+    const count = Math.min(pieceEnd - this.filled, source.byteLength);
+    chunk.set(source.subarray(0, count), this.filled);
+    this.filled += count;
+    if (this.filled === pieceEnd) this.hashFilled(chunk);
+    return count;
+  }
+
+  /** Publishes the chunk `write` has partly filled, if any. */
+  flush(): void {
+    if (this.filled === 0) return;
+    if (this.hashed < this.filled) this.hashFilled(this.ring.chunk(this.head));
+    const length = this.filled;
+    this.filled = 0;
+    this.hashed = 0;
+    this.publishData(length);
   }
 
   /** Sends the end record and waits for the receiver to confirm it got everything with a matching digest. */
   async finish(): Promise<TransferSummary> {
+    this.flush();
     await this.waitForSpace();
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
@@ -110,7 +175,7 @@ export class ChannelSender {
         `send on channel '${this.name}'`,
         "the receiver's digest of the stream differs from ours",
       );
-    return { bytes: this.digest.bytes, records: this.digest.records, digest: this.digest.value };
+    return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
@@ -131,6 +196,16 @@ export class ChannelSender {
       if ((this.head - tail) >>> 0 < depth) return;
       await waitForChange(this.slot, "tail", tail, "senderParked", this.receiver, this.signal);
     }
+  }
+
+  private hashFilled(chunk: Uint8Array): void {
+    this.digest.update(chunk.subarray(this.hashed, this.filled));
+    this.hashed = this.filled;
+  }
+
+  private publishData(length: number): void {
+    this.records++;
+    this.publish(length, 0);
   }
 
   private publish(length: number, flags: number): void {

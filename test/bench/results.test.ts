@@ -25,6 +25,16 @@ function sampleData(): SuiteData {
     plan,
     memcpyRates: three(10e9),
     memcpyInCache: { bytes: MiB, copiesPerSample: 256, rate: summarize([30e9, 31e9]) },
+    digest: {
+      path: "native AVX2 copy+hash (build/native)",
+      rates: {
+        copy: three(20e9),
+        hash: three(30e9),
+        hashNative: three(40e9),
+        twoPasses: three(12e9),
+        onePass: [],
+      },
+    },
     transfers: {
       ivsh: transfer("ivsh", bytes / 5e9),
       "ivsh-disk": transfer("ivsh disk", bytes / 4e9),
@@ -118,6 +128,9 @@ describe("outputs", () => {
       "## Fig. 3b",
       "## Fig. 4a",
       "## Fig. 4b",
+      "## The digest",
+      "copy and digest in one pass (native helper)",
+      "channel digest:",
       "## Goals",
       "- a note",
     ])

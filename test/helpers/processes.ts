@@ -95,8 +95,12 @@ export function spawnBun(args: string[], env: Record<string, string> = {}): Spaw
 }
 
 /** Runs test/fixtures/NAME.ts with a JSON config as its one argument. */
-export function spawnFixture(name: string, config: Record<string, unknown>): Spawned {
-  return spawnBun([join(FIXTURES, `${name}.ts`), JSON.stringify(config)]);
+export function spawnFixture(
+  name: string,
+  config: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Spawned {
+  return spawnBun([join(FIXTURES, `${name}.ts`), JSON.stringify(config)], env);
 }
 
 export async function runCli(args: string[], env: Record<string, string> = {}) {

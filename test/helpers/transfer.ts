@@ -15,8 +15,8 @@ export function clientEnv(paths: TestPaths): Record<string, string> {
   return { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region };
 }
 
-export function guest(paths: TestPaths, args: string[]): Spawned {
-  return spawnBun([CLI, "guest", ...args], clientEnv(paths));
+export function guest(paths: TestPaths, args: string[], env: Record<string, string> = {}): Spawned {
+  return spawnBun([CLI, "guest", ...args], { ...clientEnv(paths), ...env });
 }
 
 /** Waits until `path` holds at least `bytes` bytes (a receiver is making progress). */

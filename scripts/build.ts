@@ -1,0 +1,67 @@
+/**
+ * `npm run build`: the native helper, then the single executable dist/ivsh with the helper embedded.
+ * `npm run build:native` (also run by `npm install`): the helper alone, into build/native/.
+ *
+ * The helper (src/ffi/native/copyhash.c) is optional at run time, so `native --optional` only warns when
+ * there is no C compiler: ivsh then uses its portable path (the same digest, a slower sender). A full
+ * build requires it, so a release never ships without it by accident.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const REPO = join(import.meta.dir, "..");
+const SOURCE = "src/ffi/native/copyhash.c";
+const LIBRARY = "build/native/libivsh-native.so";
+const COMPILER = process.env.CC ?? "cc";
+const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
+
+function run(command: string[]): { ok: boolean; output: string } {
+  try {
+    const result = Bun.spawnSync(command, { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    return { ok: result.exitCode === 0, output: `${result.stdout}${result.stderr}`.trim() };
+  } catch (error) {
+    return { ok: false, output: (error as Error).message };
+  }
+}
+
+function buildNative(optional: boolean): boolean {
+  mkdirSync(join(REPO, "build/native"), { recursive: true });
+  const { ok, output } = run([COMPILER, ...CFLAGS, "-o", LIBRARY, SOURCE]);
+  if (ok) {
+    console.log(`built ${LIBRARY} with ${COMPILER}`);
+    return true;
+  }
+  const message = `could not build ${LIBRARY} with '${COMPILER}' (set CC, or install gcc): ${output}`;
+  if (!optional) throw new Error(message);
+  console.warn(`${message}\nivsh will use its portable copy+hash path: the same digest, a slower sender.`);
+  return false;
+}
+
+function buildExecutable(): void {
+  const { ok, output } = run([
+    process.execPath,
+    "build",
+    "--compile",
+    "--minify",
+    "--sourcemap",
+    "--asset-naming=[name].[ext]",
+    "src/cli.ts",
+    LIBRARY,
+    "--outfile",
+    "dist/ivsh",
+  ]);
+  if (!ok) throw new Error(`bun build --compile failed: ${output}`);
+  console.log(output);
+}
+
+const [target = "all", flag] = process.argv.slice(2);
+try {
+  if (target === "native") buildNative(flag === "--optional");
+  else if (target === "all") {
+    buildNative(false);
+    buildExecutable();
+  } else throw new Error(`unknown target '${target}': use 'native [--optional]' or 'all'`);
+} catch (error) {
+  console.error(`build: ${(error as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,104 @@
+/**
+ * The optional native helper (src/ffi/native/copyhash.c): XXH3-64 with the copy fused into the same
+ * AVX2 pass. Everything works without it (the digest is the same, the sender slower), so loading never
+ * throws: `nativeStatus()` says what is in use and, if it is not the helper, why.
+ *
+ * Where it comes from: embedded in the compiled `ivsh` (scripts/build.ts adds it to `bun build
+ * --compile`); in a source checkout, build/native/, built by `npm install` or `npm run build:native`.
+ * IVSH_NATIVE=0 turns it off (the portable path is what a machine without a C compiler or AVX2 runs).
+ */
+
+import { dlopen, FFIType } from "bun:ffi";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+/** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
+const ABI = 1;
+export const NATIVE_LIBRARY = "libivsh-native.so";
+
+const REPO = join(import.meta.dir, "../..");
+const SOURCE = join(REPO, "src/ffi/native/copyhash.c");
+export const BUILT_LIBRARY = join(REPO, "build/native", NATIVE_LIBRARY);
+
+export interface NativeHash {
+  /**
+   * The digest's loop over `length` bytes at `source` in pieces of `pieceBytes` (src/transfer/digest.ts),
+   * with the u64 state at `stateAddress` read and updated; with a `destination` (not overlapping) the
+   * bytes are copied there in the same pass. It stops before a last piece of 240 bytes or less and
+   * returns how many bytes it did.
+   */
+  digestPieces(
+    destination: number | null,
+    source: number,
+    length: number,
+    pieceBytes: number,
+    stateAddress: number,
+  ): number;
+}
+
+export interface NativeStatus {
+  readonly active: boolean;
+  /** "native AVX2 (embedded)", or why the portable path is used. */
+  readonly detail: string;
+}
+
+let loaded: { hash: NativeHash | undefined; status: NativeStatus } | undefined;
+
+/** The helper, if it loaded and this CPU can run it. */
+export function nativeHash(): NativeHash | undefined {
+  loaded ??= load();
+  return loaded.hash;
+}
+
+export function nativeStatus(): NativeStatus {
+  loaded ??= load();
+  return loaded.status;
+}
+
+function portable(why: string) {
+  return { hash: undefined, status: { active: false, detail: `portable (${why})` } };
+}
+
+function load(): { hash: NativeHash | undefined; status: NativeStatus } {
+  const setting = process.env.IVSH_NATIVE?.toLowerCase();
+  if (setting === "0" || setting === "off") return portable(`IVSH_NATIVE=${process.env.IVSH_NATIVE}`);
+  const found = locate();
+  if (typeof found === "string") return portable(found);
+  try {
+    return open(found.path, found.origin);
+  } catch (error) {
+    return portable(`${NATIVE_LIBRARY} did not load: ${(error as Error).message}`);
+  }
+}
+
+/** Where the library is, or why there is none to use. */
+function locate(): { path: string; origin: string } | string {
+  const embedded = Bun.embeddedFiles.find((file) => embeddedName(file).startsWith("libivsh-native"));
+  // Bun's dlopen understands its own embedded-file paths (it extracts the library for the loader).
+  if (embedded) return { path: `/$bunfs/root/${embeddedName(embedded)}`, origin: "embedded" };
+  if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: run npm run build:native`;
+  if (existsSync(SOURCE) && statSync(SOURCE).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs)
+    return `${BUILT_LIBRARY} is older than ${SOURCE}: run npm run build:native`;
+  return { path: BUILT_LIBRARY, origin: "build/native" };
+}
+
+function embeddedName(file: Blob): string {
+  return (file as Blob & { name?: string }).name ?? "";
+}
+
+function open(path: string, origin: string): { hash: NativeHash | undefined; status: NativeStatus } {
+  const { u64, u64_fast, i32, ptr } = FFIType;
+  const { symbols } = dlopen(path, {
+    ivsh_native_abi: { args: [], returns: i32 },
+    ivsh_native_usable: { args: [], returns: i32 },
+    ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr], returns: u64_fast },
+  });
+  const abi = symbols.ivsh_native_abi();
+  if (abi !== ABI) return portable(`${NATIVE_LIBRARY} has ABI ${abi}, this ivsh needs ${ABI}: rebuild it`);
+  if (symbols.ivsh_native_usable() !== 1) return portable("this CPU has no AVX2");
+  const hash: NativeHash = {
+    digestPieces: (destination, source, length, pieceBytes, stateAddress) =>
+      Number(symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress)),
+  };
+  return { hash, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
+}
