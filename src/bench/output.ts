@@ -17,7 +17,8 @@ import { type BenchResult, renderResults } from "./report.ts";
 import { accessSection, limitSection, type Section, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite.ts";
 
-export const JSON_SCHEMA = "ivsh-bench/1";
+/** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
+export const JSON_SCHEMA = "ivsh-bench/2";
 
 export interface BenchReport {
   readonly schema: typeof JSON_SCHEMA;

@@ -282,12 +282,19 @@ const SCHED_IDLE = 5;
  * the first 256 MiB at half rate; 2 GiB transfers 24% faster in the median with this, 9% with nice 19).
  * The bytes are moved by native code, so the baseline JIT loses little. The cost: a garbage collection
  * that must wait for a compiler thread waits until a core is free, which on a saturated machine is slow.
- * Returns how many threads it changed.
+ * IVSH_IDLE_COMPILER=0 leaves them alone. Returns how many threads it changed.
  */
 export function idleCompilerThreads(): number {
+  if (process.env.IVSH_IDLE_COMPILER === "0") return 0;
   const noPriority = new Int32Array(1);
   let changed = 0;
-  for (const tid of readdirSync("/proc/self/task")) {
+  let threads: string[];
+  try {
+    threads = readdirSync("/proc/self/task");
+  } catch {
+    return 0; // no /proc (a minimal guest): nothing to adjust, and nothing goes wrong without it
+  }
+  for (const tid of threads) {
     let name: string;
     try {
       name = readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();

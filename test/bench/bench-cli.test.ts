@@ -69,6 +69,7 @@ describe("ivsh bench --quick", () => {
     const stdout = run.events.text;
     for (const heading of [
       "## The limit",
+      "## The digest",
       "## Fig. 3a",
       "## Fig. 3b",
       "## Fig. 4a",
@@ -78,10 +79,11 @@ describe("ivsh bench --quick", () => {
       expect(stdout).toContain(heading);
 
     const report = JSON.parse(readFileSync(json, "utf8"));
-    expect(report.schema).toBe("ivsh-bench/1");
+    expect(report.schema).toBe("ivsh-bench/2");
     expect(report.plan.quick).toBe(true);
     expect(report.sections.map((section: { id: string }) => section.id)).toEqual([
       "limit",
+      "digest",
       "fig3a",
       "fig3b",
       "fig4a",
@@ -95,11 +97,15 @@ describe("ivsh bench --quick", () => {
     const measured = [
       "memcpy.large",
       "transfer.ivsh",
+      "transfer.ivsh-setup",
       "transfer.ivsh-disk",
       "transfer.unix-bun",
       "transfer.tcp-bun",
       "ratio.ivsh-unix-bun",
       "ratio.ivsh-memcpy",
+      "digest.copy",
+      "digest.hash",
+      "digest.twoPasses",
       ...report.plan.blockSizes.map((block: number) => `sweep.${block}`),
       "lock.fast",
       "lock.rpc",
