@@ -79,7 +79,8 @@ export class ChannelReceiver {
         `receive on channel '${this.name}'`,
         `record ${this.tail} claims ${length} bytes (corrupted ring?)`,
       );
-    const chunk = this.ring.chunk(this.tail).subarray(0, length);
+    const whole = this.ring.chunk(this.tail);
+    const chunk = length === whole.byteLength ? whole : whole.subarray(0, length);
     await consume(chunk, this.ring.chunkAddress(this.tail));
     this.digest.update(chunk);
     this.records++;

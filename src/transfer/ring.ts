@@ -112,6 +112,7 @@ export async function releaseRole(slot: ChannelSlot, role: "sender" | "receiver"
 export class Ring {
   readonly headers: DataView;
   readonly chunkOffset: number;
+  private readonly views: (Uint8Array | undefined)[] = [];
 
   constructor(
     readonly segment: Segment,
@@ -135,7 +136,15 @@ export class Ring {
 
   /** The chunk of record `sequence` (counters wrap; the ring position is sequence mod depth). */
   chunk(sequence: number): Uint8Array {
-    return this.segment.subarray(this.chunkAt(sequence), this.chunkAt(sequence) + this.chunkBytes);
+    const position = sequence % this.depth;
+    // One view per position, made once: a transfer asks for a chunk thousands of times a second.
+    let view = this.views[position];
+    if (!view) {
+      const at = this.chunkOffset + position * this.chunkBytes;
+      view = this.segment.subarray(at, at + this.chunkBytes);
+      this.views[position] = view;
+    }
+    return view;
   }
 
   chunkAddress(sequence: number): number {

@@ -106,7 +106,7 @@ export class ChannelSender {
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.filled === 0) await this.waitForSpace();
       const chunk = this.ring.chunk(this.head);
-      const source = bytes.subarray(taken);
+      const source = taken === 0 ? bytes : bytes.subarray(taken);
       taken += this.copyWholePieces(chunk, source) || this.copyPartOfPiece(chunk, source);
       if (this.filled === chunk.byteLength) this.flush();
     }
@@ -122,7 +122,10 @@ export class ChannelSender {
     const count =
       source.byteLength >= room ? room : source.byteLength - (source.byteLength % DIGEST_PIECE_BYTES);
     if (count === 0) return 0;
-    this.digest.copyAndUpdate(chunk.subarray(this.filled, this.filled + count), source.subarray(0, count));
+    this.digest.copyAndUpdate(
+      count === chunk.byteLength ? chunk : chunk.subarray(this.filled, this.filled + count),
+      count === source.byteLength ? source : source.subarray(0, count),
+    );
     this.filled += count;
     this.hashed = this.filled;
     return count;
