@@ -279,7 +279,7 @@ const SCHED_IDLE = 5;
  * process whose whole job is a transfer (ivsh guest send / recv, the bench workers).
  * Why: a transfer keeps one core per end busy; on a machine with no core to spare, those threads'
  * compile bursts preempt the data path during the first ~100 ms of every transfer (measured on 2 cores:
- * the first 256 MiB at half rate; 2 GiB transfers 24% faster in the median with this, 9% with nice 19).
+ * the first 256 MiB at half rate; nice 19 instead of SCHED_IDLE helped less).
  * The bytes are moved by native code, so the baseline JIT loses little. The cost: a garbage collection
  * that must wait for a compiler thread waits until a core is free, which on a saturated machine is slow.
  * IVSH_IDLE_COMPILER=0 leaves them alone. Returns how many threads it changed.
