@@ -175,29 +175,33 @@ describe("whole transfers", () => {
     paths?.cleanup();
   });
 
-  test("the compiled ivsh carries the helper inside: no build/ directory needed", async () => {
-    await ensureBinary();
-    const file = join(paths.dir, "compiled.in");
-    const data = testStream(3 << 20, 9);
-    await Bun.write(file, data);
-    const env = { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region, NO_COLOR: "1" };
-    // Run from a directory with no build/ next to it, so only the embedded copy can be found.
-    const options = { cwd: "/", env, stdout: "pipe", stderr: "pipe" } as const;
-    const receiver = Bun.spawn(
-      [BINARY, "guest", "recv", "--channel", "compiled", "--out", "/dev/null", "--json"],
-      options,
-    );
-    const sender = Bun.spawn([BINARY, "guest", "send", file, "--channel", "compiled", "--json"], options);
-    const [sent, received] = await Promise.all([
-      new Response(sender.stdout).text(),
-      new Response(receiver.stdout).text(),
-    ]);
-    expect([await sender.exited, await receiver.exited]).toEqual([0, 0]);
-    for (const summary of [sent, received].map((text) => JSON.parse(text.trim().split("\n").at(-1)!))) {
-      expect(summary.digestPath).toBe("native AVX2 copy+hash (embedded)");
-      expect(summary.digest).toBe(formatted(referenceDigest(recordsOf(data, 1 << 20))));
-    }
-  }, 120_000);
+  nativeTest(
+    "the compiled ivsh carries the helper inside: no build/ directory needed",
+    async () => {
+      await ensureBinary();
+      const file = join(paths.dir, "compiled.in");
+      const data = testStream(3 << 20, 9);
+      await Bun.write(file, data);
+      const env = { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region, NO_COLOR: "1" };
+      // Run from a directory with no build/ next to it, so only the embedded copy can be found.
+      const options = { cwd: "/", env, stdout: "pipe", stderr: "pipe" } as const;
+      const receiver = Bun.spawn(
+        [BINARY, "guest", "recv", "--channel", "compiled", "--out", "/dev/null", "--json"],
+        options,
+      );
+      const sender = Bun.spawn([BINARY, "guest", "send", file, "--channel", "compiled", "--json"], options);
+      const [sent, received] = await Promise.all([
+        new Response(sender.stdout).text(),
+        new Response(receiver.stdout).text(),
+      ]);
+      expect([await sender.exited, await receiver.exited]).toEqual([0, 0]);
+      for (const summary of [sent, received].map((text) => JSON.parse(text.trim().split("\n").at(-1)!))) {
+        expect(summary.digestPath).toBe("native AVX2 copy+hash (embedded)");
+        expect(summary.digest).toBe(formatted(referenceDigest(recordsOf(data, 1 << 20))));
+      }
+    },
+    120_000,
+  );
 
   for (const [label, senderEnv, receiverEnv] of [
     ["native sender, portable receiver", {}, { IVSH_NATIVE: "0" }],

@@ -38,7 +38,7 @@ export interface NativeHash {
 
 export interface NativeStatus {
   readonly active: boolean;
-  /** "native AVX2 (embedded)", or why the portable path is used. */
+  /** "native AVX2 copy+hash (embedded)" or "(build/native)", or "portable (why)". */
   readonly detail: string;
 }
 
@@ -76,6 +76,8 @@ function locate(): { path: string; origin: string } | string {
   const embedded = Bun.embeddedFiles.find((file) => embeddedName(file).startsWith("libivsh-native"));
   // Bun's dlopen understands its own embedded-file paths (it extracts the library for the loader).
   if (embedded) return { path: `/$bunfs/root/${embeddedName(embedded)}`, origin: "embedded" };
+  if (import.meta.dir.includes("$bunfs"))
+    return "this ivsh was built without the helper: there was no C compiler";
   if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: run npm run build:native`;
   if (existsSync(SOURCE) && statSync(SOURCE).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs)
     return `${BUILT_LIBRARY} is older than ${SOURCE}: run npm run build:native`;

@@ -4,8 +4,9 @@
  * - `send((chunk, address) => bytesWritten)` lets the caller fill each chunk in place, e.g. with read(2)
  *   straight into `address` (zero copy);
  * - `write(bytes)` copies data the caller holds in memory, like a socket write: it appends to the current
- *   chunk, publishes each chunk once full, and hashes each piece right after copying it, while it is
- *   still in cache (see digest.ts). `flush()` publishes a partly filled chunk; `finish()` does too.
+ *   chunk and publishes each chunk once full. Whole digest pieces are copied and hashed in one pass (the
+ *   native helper); a piece put together from smaller writes is hashed once complete, while it is still
+ *   in cache (see digest.ts). `flush()` publishes a partly filled chunk; `finish()` does too.
  */
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
