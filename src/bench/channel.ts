@@ -118,7 +118,8 @@ function addCounts(...maps: unknown[]): Record<string, number> {
  *
  * The sender's data source is the one the socket baselines' senders use: one in-memory 1 MiB pattern
  * chunk (stream-protocol.ts), handed to `ChannelSender.write` the way they hand it to a socket write
- * (one memcpy per byte into the ring, the same copy a socket write makes into the kernel). The receiver consumes each chunk in place: the channel's digest
+ * (one memcpy per byte into the ring, the same copy a socket write makes into the kernel). The
+ * receiver consumes each chunk in place: the channel's digest
  * reads every byte, and the first and last byte of each chunk are checked against the pattern.
  *
  * The receiver stamps when it has attached to the transfer and when it holds the verified end record;

@@ -96,13 +96,6 @@ export class StreamDigest {
   }
 }
 
-/** The digest of a whole stream given as its records, as a channel's receiver computes it. */
-export function digestOfRecords(records: Iterable<Uint8Array>): bigint {
-  const digest = new StreamDigest();
-  for (const record of records) digest.update(record);
-  return digest.value;
-}
-
 export function formatDigest(digest: bigint): string {
   return `xxh3:${digest.toString(16).padStart(16, "0")}`;
 }

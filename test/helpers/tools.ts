@@ -15,9 +15,18 @@ export function testWithTool(
   run: () => Promise<void> | void,
   timeoutMs?: number,
 ): void {
-  const missing = toolMissing(tool);
-  if (missing) {
-    console.warn(`skipping "${name}": ${missing}`);
+  testUnless(toolMissing(tool), name, run, timeoutMs);
+}
+
+/** `test`, or, when there is a reason not to run it, a skip that prints that reason. */
+export function testUnless(
+  reason: string | undefined,
+  name: string,
+  run: () => Promise<void> | void,
+  timeoutMs?: number,
+): void {
+  if (reason) {
+    console.warn(`skipping "${name}": ${reason}`);
     test.skip(name, run);
     return;
   }

@@ -5,14 +5,14 @@
  * Why it exists: a channel's sender copies every byte into the ring and hashes it for the end-to-end
  * digest. Done as two passes (TypedArray.set, then Bun.hash.xxHash3) the copy waits on memory while the
  * hash waits on the vector units, one after the other; fused into one AVX2 loop the hash runs in the
- * shadow of the copy's memory traffic, so the sender moves data nearly at copy speed
- * (docs/bench/README.md has the figures).
+ * shadow of the copy's memory traffic, so the sender moves data nearly at copy speed (`ivsh bench`,
+ * "The digest" in docs/bench/results.md, has the figures).
  *
  * Each piece's hash is exactly XXH3_64bits_withSeed of the xxHash specification, long-input path (more
  * than 240 bytes), so a peer that hashes with Bun.hash.xxHash3 agrees bit for bit; test/native.test.ts
  * checks that for many lengths, seeds and alignments. Shorter pieces are the caller's.
  *
- * Built by scripts/build-native.ts; loaded by src/ffi/native.ts, which falls back to its portable path
+ * Built by scripts/build.ts; loaded by src/ffi/native.ts, which falls back to its portable path
  * when this library is missing, its ABI differs, or the CPU has no AVX2.
  */
 #include <immintrin.h>
@@ -86,7 +86,7 @@ typedef struct {
 AVX2 static inline void accumulate_stripe(Accumulators *acc, uint8_t *destination, const uint8_t *source,
                                           const uint8_t *key) {
   /* The source is usually another core's freshly written lines; asking early overlaps their transfers
-   * (measured: 12-14 GB/s without, 19-29 with, through a ring between two processes). A prefetch past
+   * (in a C ring between two processes, during development: 12-14 GB/s without, 19-29 with). A prefetch past
    * the end of the buffer is harmless: it never faults. */
   __builtin_prefetch(source + PREFETCH_AHEAD, 0, 3);
   for (int part = 0; part < 2; part++) {
