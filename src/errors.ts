@@ -57,6 +57,11 @@ export const ErrorCode = {
   Internal: 25,
   /** The user interrupted the operation (Ctrl-C, SIGTERM). */
   Interrupted: 26,
+  /**
+   * Shared memory holds a value no honest peer writes (a ring counter out of range, a record that claims
+   * more than its chunk, a confirmation that does not match): something overwrote the region.
+   */
+  RegionCorrupted: 27,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -94,9 +99,14 @@ export function failure(code: ErrorCodeName, action: string, reason: string): Iv
   return new IvshError(code, `Failed to ${action} since ${reason}`);
 }
 
-/** Throws Interrupted if `signal` was aborted (its reason says by what, e.g. "it was interrupted by SIGINT"). */
+/**
+ * Throws if `signal` was aborted: its reason itself when that is an IvshError (e.g. PeerGone), else
+ * Interrupted with the reason as the cause (e.g. "it was interrupted by SIGINT").
+ */
 export function throwIfAborted(signal: AbortSignal | undefined, action: string): void {
-  if (signal?.aborted) throw failure("Interrupted", action, String(signal.reason ?? "it was aborted"));
+  if (!signal?.aborted) return;
+  if (signal.reason instanceof IvshError) throw signal.reason;
+  throw failure("Interrupted", action, String(signal.reason ?? "it was aborted"));
 }
 
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {

@@ -1,5 +1,5 @@
 /** The client library's behaviour, run once per way of mapping the region. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { backends } from "./helpers/backends.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -18,6 +18,7 @@ for (const backend of backends)
       client = await connect({ ...backend.options(paths), name: "client" });
       peer = await connect({ socket: paths.socket, region: paths.region, name: "peer" });
     });
+    beforeEach(() => arbiter.revive());
     afterAll(async () => {
       await client?.close();
       await peer?.close();
@@ -101,7 +102,7 @@ for (const backend of backends)
       gate.broadcast();
       gate.release();
       await Promise.all(waiters.map((waiter) => waiter.events.next("woken", 5000)));
-      expect(await Promise.all(waiters.map((waiter) => waiter.proc.exited))).toEqual([0, 0, 0]);
+      expect(await Promise.all(waiters.map((waiter) => waiter.exit()))).toEqual([0, 0, 0]);
       await flag.free();
     });
   });

@@ -1,5 +1,5 @@
 /** `ivsh bridge`: a guest's connection reaches the arbiter, and its VM name comes from the host side. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
@@ -16,6 +16,7 @@ beforeAll(async () => {
   arbiter = await ArbiterProcess.start(paths);
   forward = fakeGuestfwd("web-vm", paths.socket);
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   forward?.stop();
   await arbiter?.stop();

@@ -1,5 +1,5 @@
 /** The command line: help, strict flags, clear errors, status output. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -12,6 +12,7 @@ beforeAll(async () => {
   paths = testPaths("cli");
   arbiter = await ArbiterProcess.start(paths);
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();

@@ -1,5 +1,5 @@
 /** The report's Fig. 1 / Fig. 2 loops (examples/) move 64 MiB between two processes, content verified. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, spawnBun } from "./helpers/processes.ts";
@@ -11,6 +11,7 @@ beforeAll(async () => {
   paths = testPaths("examples");
   arbiter = await ArbiterProcess.start(paths);
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();
@@ -34,7 +35,7 @@ test("fig1-writer and fig2-reader move 64 MiB bit-exact", async () => {
     reader.events.next("received", 60_000),
   ]);
   expect(sent.chunks).toBe(received.chunks);
-  expect([await writer.proc.exited, await reader.proc.exited]).toEqual([0, 0]);
+  expect([await writer.exit(), await reader.exit()]).toEqual([0, 0]);
   const copy = new Uint8Array(await Bun.file(output).arrayBuffer());
   expect(copy.length).toBe(bytes);
   expect(Bun.hash.xxHash3(copy)).toBe(Bun.hash.xxHash3(data));

@@ -2,7 +2,7 @@
  * Malformed input to a live arbiter: each bad connection gets an error reply naming the problem and is
  * closed, while a well-behaved client on another connection keeps being served throughout.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { ErrorCodeName } from "../src/errors.ts";
 import { type Client, connect } from "../src/guest/index.ts";
 import { decodeError, encodeFrame } from "../src/protocol/codec.ts";
@@ -21,6 +21,7 @@ beforeAll(async () => {
   good = await connect({ socket: paths.socket, region: paths.region, name: "well-behaved" });
   await good.alloc(65536, { name: "before" });
 });
+beforeEach(() => arbiter.revive());
 
 afterAll(async () => {
   await good?.close();

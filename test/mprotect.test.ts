@@ -1,5 +1,5 @@
 /** Ungranted memory is PROT_NONE in every client; a read grant is read-only. Each case is its own process. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
@@ -15,6 +15,7 @@ beforeAll(async () => {
   const segment = await owner.alloc(65536, { name: "readable" });
   segment.bytes[0] = 17;
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await owner?.close();
   await arbiter?.stop();
@@ -25,7 +26,7 @@ describe("mprotect", () => {
   test("a child reading a block it holds no grant for dies of SIGSEGV", async () => {
     const child = spawnFixture("toucher", clientConfig(paths, { action: "ungranted", block: 0 }));
     await child.events.next("touching");
-    await child.proc.exited;
+    await child.exit();
     expect(child.proc.signalCode).toBe("SIGSEGV");
     expect(child.events.lines.some((line) => line.includes('"read"'))).toBe(false);
   });
@@ -36,7 +37,7 @@ describe("mprotect", () => {
       clientConfig(paths, { action: "write-read-grant", segment: "readable" }),
     );
     expect((await child.events.next("touching")).first).toBe(17);
-    await child.proc.exited;
+    await child.exit();
     expect(child.proc.signalCode).toBe("SIGSEGV");
     expect(child.events.lines.some((line) => line.includes('"wrote"'))).toBe(false);
   });
@@ -45,7 +46,7 @@ describe("mprotect", () => {
     const child = spawnFixture("toucher", clientConfig(paths, { action: "granted" }));
     const done = await child.events.next("done");
     expect(done.sum).toBe(done.expected);
-    expect(await child.proc.exited).toBe(0);
+    expect(await child.exit()).toBe(0);
   });
 
   test("the dead children's grants came back", async () => {

@@ -3,7 +3,7 @@
  * chained through the low 32 bits), the portable path against the native one, and both ends of real
  * transfers using different paths.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
@@ -147,7 +147,7 @@ describe("StreamDigest, on both paths", () => {
   test("the portable path (IVSH_NATIVE=0) computes what this process computes", async () => {
     const run = async (env: Record<string, string>) => {
       const child = spawnBun([join(FIXTURES, "digests.ts"), JSON.stringify({ cases: CASES })], env);
-      expect(await child.proc.exited).toBe(0);
+      expect(await child.exit()).toBe(0);
       await child.events.finished;
       return JSON.parse(child.events.lines.at(-1)!) as {
         path: string;
@@ -173,6 +173,7 @@ describe("whole transfers", () => {
     paths = testPaths("digest-paths");
     arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
   });
+  beforeEach(() => arbiter.revive());
   afterAll(async () => {
     await arbiter?.stop();
     paths?.cleanup();
@@ -229,8 +230,8 @@ describe("whole transfers", () => {
         },
         senderEnv,
       );
-      expect(await sender.proc.exited).toBe(0);
-      expect(await receiver.proc.exited).toBe(0);
+      expect(await sender.exit()).toBe(0);
+      expect(await receiver.exit()).toBe(0);
       await Promise.all([sender.events.finished, receiver.events.finished]);
       const expected = formatted(referenceDigest(recordsOf(testStream(bytes, 1), chunk)));
       expect(JSON.parse(sender.events.lines.at(-1)!).digest).toBe(expected);

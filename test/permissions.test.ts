@@ -1,5 +1,5 @@
 /** The report's access modes: the full matrix on the rules, then the same matrix through a live arbiter. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { modeConflict } from "../src/host/permissions.ts";
 import type { AccessModeName } from "../src/protocol/messages.ts";
@@ -39,6 +39,7 @@ describe("permissions through the arbiter", () => {
     first = await connect({ socket: paths.socket, region: paths.region, name: "first" });
     second = await connect({ socket: paths.socket, region: paths.region, name: "second" });
   });
+  beforeEach(() => arbiter.revive());
   afterAll(async () => {
     await first?.close();
     await second?.close();

@@ -1,5 +1,5 @@
 /** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
@@ -13,6 +13,7 @@ beforeAll(async () => {
   paths = testPaths("restart");
   arbiter = await ArbiterProcess.start(paths, { lease: "3s" });
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();
@@ -66,7 +67,7 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   survivor.proc.stdin.flush();
   expect((await survivor.events.next("stepped")).first).toBe(10);
   await survivor.events.next("closed");
-  expect(await survivor.proc.exited).toBe(0);
+  expect(await survivor.exit()).toBe(0);
 }, 60_000);
 
 /** Overwrites the first bytes of the region file in place (no truncation: the data must stay). */
@@ -87,7 +88,7 @@ test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the re
   expect(stepped.reconnects).toBe(1);
   expect(stepped.owner).toBe(ready.clientId);
   await survivor.events.next("closed");
-  expect(await survivor.proc.exited).toBe(0);
+  expect(await survivor.exit()).toBe(0);
 }, 60_000);
 
 test("an epoch at 2^32-1 wraps to 1 instead of locking every client out", async () => {

@@ -1,5 +1,5 @@
 /** `ivsh guest send` / `recv` between separate processes: exact bytes, pipes, busy channels, two at once. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { formatted, recordsOf, referenceDigest } from "./helpers/digest.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -14,6 +14,7 @@ beforeAll(async () => {
   paths = testPaths("transfer");
   arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();
@@ -25,7 +26,7 @@ async function roundTrip(name: string, bytes: number, chunk = CHUNK) {
   const data = await randomFile(input, bytes);
   const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
   const sender = guest(paths, ["send", input, "--channel", name, "--block-size", String(chunk), "--json"]);
-  expect([await sender.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
   await Promise.all([sender.events.finished, receiver.events.finished]);
   const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
   // Both ends agree, and on the digest as docs/layout.md defines it.
@@ -67,7 +68,7 @@ describe("pipes and the channel's rules", () => {
     }
     await sender.proc.stdin.end();
     const output = new Uint8Array(await new Response(receiver.stdout).arrayBuffer());
-    expect([await sender.proc.exited, await receiver.exited]).toEqual([0, 0]);
+    expect([await sender.exit(), await receiver.exited]).toEqual([0, 0]);
     expect(sameBytes(output, data)).toBe(true);
   });
 
@@ -77,13 +78,13 @@ describe("pipes and the channel's rules", () => {
     await first.proc.stdin.flush();
     await Bun.sleep(500);
     const second = guest(paths, ["send", join(paths.dir, "piped.in"), "--channel", "busy"]);
-    expect(await second.proc.exited).toBe(1);
+    expect(await second.exit()).toBe(1);
     expect(await second.stderr).toMatch(
       /Failed to send on channel 'busy' since channel busy: client \d+ is sending on it/,
     );
     const receiver = guest(paths, ["recv", "--channel", "busy", "--out", outPath(paths, "busy.out")]);
     await first.proc.stdin.end();
-    expect([await first.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+    expect([await first.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(Bun.file(outPath(paths, "busy.out")).size).toBe(1000);
   });
 
@@ -92,7 +93,7 @@ describe("pipes and the channel's rules", () => {
     await Bun.sleep(700);
     const data = await randomFile(join(paths.dir, "late.in"), 200_000);
     const sender = guest(paths, ["send", join(paths.dir, "late.in"), "--channel", "late"]);
-    expect([await sender.proc.exited, await receiver.proc.exited]).toEqual([0, 0]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "late.out")).arrayBuffer()), data)).toBe(
       true,
     );
@@ -113,7 +114,7 @@ describe("pipes and the channel's rules", () => {
         "256KiB",
       ]),
     ]);
-    expect(await Promise.all(sides.map((side) => side.proc.exited))).toEqual([0, 0, 0, 0]);
+    expect(await Promise.all(sides.map((side) => side.exit()))).toEqual([0, 0, 0, 0]);
     for (const [index, name] of ["a", "b"].entries())
       expect(
         sameBytes(

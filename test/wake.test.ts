@@ -1,5 +1,5 @@
 /** WAKE is one-way by default: the arbiter answers it only when asked to, or when it fails. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages, PROTOCOL_VERSION, SyncCreate, WIRE_MAGIC } from "../src/protocol/messages.ts";
 import { SlotKind } from "../src/region/layout.ts";
@@ -14,6 +14,7 @@ beforeAll(async () => {
   paths = testPaths("wake");
   arbiter = await ArbiterProcess.start(paths);
 });
+beforeEach(() => arbiter.revive());
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();

@@ -36,7 +36,6 @@ export default defineLeafCommand({
       try {
         const result = await receiveStream(client, args.channel, sink, progress, signal);
         progress.done();
-        sink.commit();
         committed = true;
         const summary = summaryJson("recv", args.channel, args.out, result);
         // With the data on stdout, the JSON summary goes to stderr.

@@ -31,6 +31,17 @@ function withoutSelf(report: StatusReport, self: number): StatusReport {
   };
 }
 
+/** Only worth a line when something was found overwritten. */
+function integrityLines(integrity: StatusReport["integrity"] | undefined): string[] {
+  if (!integrity || integrity.repairs === 0) return [];
+  return [
+    `integrity: ${integrity.repairs} overwritten values put back in ${integrity.checks} checks; latest:`,
+    ...integrity.findings
+      .slice(-5)
+      .map((finding) => `  ${new Date(finding.atMs).toISOString()} ${finding.what}`),
+  ];
+}
+
 export function renderStatus(report: StatusReport): string {
   const { region, blocks } = report;
   const lines = [
@@ -60,6 +71,7 @@ export function renderStatus(report: StatusReport): string {
         `  slot ${object.slot} ${object.kind} '${object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
         `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
     ),
+    ...integrityLines(report.integrity),
   ];
   return `${lines.join("\n")}\n`;
 }

@@ -28,6 +28,11 @@ import { Transport } from "./transport.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+/**
+ * Heartbeat timer ticks per lease. The arbiter then hears from an idle client every sixth of a lease or
+ * so: a process starved of the CPU for most of a lease on a loaded host still keeps it.
+ */
+const HEARTBEATS_PER_LEASE = 6;
 const DISCONNECTED_POLL_MS = 10;
 /** How long close() waits for the arbiter to confirm bye (it releases everything either way). */
 const BYE_WAIT_MS = 1000;
@@ -59,20 +64,37 @@ export interface AllocOptions {
   name?: string;
 }
 
+/**
+ * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
+ * hello is restarting (killed, or replaced): the greeting is retried, as an established client reconnects,
+ * until the reconnect timeout. An arbiter that was never there fails at once (ArbiterUnreachable).
+ */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const { region, endpoint } = resolveConnection(options);
-  const transport = new Transport(endpoint);
-  try {
-    await transport.open();
-    const client = new Client(transport, region, options);
-    await client.greet();
-    return client;
-  } catch (error) {
-    transport.close();
-    region.close();
-    throw error;
+  const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+  let restarting = false;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    const transport = new Transport(endpoint);
+    try {
+      await transport.open();
+      const client = new Client(transport, region, options);
+      await client.greet();
+      return client;
+    } catch (error) {
+      transport.close();
+      restarting ||= isIvshError(error, "ConnectionLost");
+      const retry = restarting && isIvshError(error) && RESTARTING.has(error.code) && Date.now() < deadline;
+      if (!retry) {
+        region.close();
+        throw error;
+      }
+      await Bun.sleep(delay);
+    }
   }
 }
+
+/** While an arbiter restarts: its socket refuses connections, or closes them during hello. */
+const RESTARTING = new Set(["ConnectionLost", "ArbiterUnreachable"]);
 
 export class Client {
   clientId = 0;
@@ -87,6 +109,9 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
+  private lastTickMs = performance.now();
+  private frozen = false;
 
   constructor(
     readonly transport: Transport,
@@ -107,7 +132,7 @@ export class Client {
         this.recovering = undefined;
       });
     };
-    this.heartbeat = setInterval(() => this.keepAlive(), Math.max(20, this.leaseMs / 4));
+    this.heartbeat = setInterval(() => this.tick(), Math.max(20, this.leaseMs / HEARTBEATS_PER_LEASE));
     this.heartbeat.unref();
   }
 
@@ -180,10 +205,38 @@ export class Client {
     return JSON.parse(json) as StatusReport;
   }
 
-  /** Sends a heartbeat if nothing was sent for a quarter lease; cheap enough for a data loop. */
+  /** Sends a heartbeat if nothing was sent for a while; cheap enough for a data loop. */
   keepAlive(): void {
     if (this.closed || !this.transport.connected || this.transport.lost) return;
-    if (Date.now() - this.transport.lastSentMs >= this.leaseMs / 4) this.transport.post("heartbeat", {});
+    if (Date.now() - this.transport.lastSentMs >= this.leaseMs / (2 * HEARTBEATS_PER_LEASE))
+      this.transport.post("heartbeat", {});
+  }
+
+  /**
+   * Whether this process may have been frozen (SIGSTOP, a paused VM, a starved event loop) long enough to
+   * lose its lease without knowing: then its grants and slots may belong to others by now, and it must
+   * `confirmLease()` before it writes shared memory again. A slow or restarting arbiter is no reason.
+   */
+  leaseInDoubt(): boolean {
+    return this.frozen || performance.now() - this.lastTickMs > this.leaseMs / 2;
+  }
+
+  /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */
+  async confirmLease(): Promise<void> {
+    const asked = performance.now();
+    await this.transport.request("heartbeat", {});
+    this.frozen = false;
+    this.lastTickMs = Math.max(this.lastTickMs, asked);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const gap = now - this.lastTickMs;
+    this.lastTickMs = now;
+    if (gap > this.leaseMs / 2 && !this.closed) {
+      this.frozen = true;
+      this.confirmLease().catch(() => {}); // a lost lease marks the transport lost; callers see it
+    } else this.keepAlive();
   }
 
   /** Why this client can no longer work (lease expired, arbiter gone), if so. */

@@ -29,6 +29,7 @@ const MAX_WAIT_SLICE_MS = 2 ** 31 - 1;
 
 abstract class SlotObject {
   protected readonly lockIndex: number;
+  private readonly generationIndex: number;
   private closed = false;
 
   constructor(
@@ -38,6 +39,7 @@ abstract class SlotObject {
     readonly generation: number,
   ) {
     this.lockIndex = this.index(SlotWord.lock);
+    this.generationIndex = this.index(SlotWord.generation);
   }
 
   protected index(word: number): number {
@@ -56,7 +58,7 @@ abstract class SlotObject {
    */
   protected checkHandle(): void {
     if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed");
-    const current = Atomics.load(this.client.words, this.index(SlotWord.generation)) >>> 0;
+    const current = Atomics.load(this.client.words, this.generationIndex) >>> 0;
     if (current !== this.generation)
       throw failure(
         "NotHeld",
@@ -65,9 +67,15 @@ abstract class SlotObject {
       );
   }
 
-  /** The cheap check for the hot paths: a closed handle must not touch the slot at all. */
+  /**
+   * The cheap check for the hot paths: a closed handle, a client that lost its session (its slots may be
+   * free or someone else's by now) or a slot that holds another object must not be touched.
+   */
   protected checkOpen(): void {
-    if (this.closed) this.checkHandle();
+    const lost = this.client.lost;
+    if (lost) throw lost;
+    if (this.closed || Atomics.load(this.client.words, this.generationIndex) >>> 0 !== this.generation)
+      this.checkHandle();
   }
 
   /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */

@@ -3,18 +3,21 @@
  * lifecycle and client liveness; request handling is in ./dispatch.ts, start-up in ./setup.ts.
  *
  * Liveness: a closed connection ends its session at once. A connection that stays open while its client
- * is frozen (SIGSTOP, a paused VM) is caught by the lease: no frame for `leaseMs` and the session ends,
- * and the client's next frame is answered "lease expired". Sessions restored after a restart have
+ * is frozen (SIGSTOP, a paused VM) is caught by the lease: no frame for `leaseMs` (seen by two sweeps, a
+ * quarter lease apart at most) and the session ends; the client is told at once (an error frame with
+ * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
 import type { UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
+import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
 import { clearStaleSocket, listenUnix } from "./listener.ts";
+import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion, type RegionOptions } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState, type Limits } from "./state.ts";
@@ -29,13 +32,17 @@ export interface ArbiterOptions extends RegionOptions, Limits {
 interface Liveness {
   connection: Connection | undefined;
   lastSeenMs: number;
+  /** Silent for over a lease at the last sweep: expired at the next one if still silent. */
+  overdue?: boolean;
 }
 
 export class Arbiter {
   readonly waits = new WaitQueue();
   readonly liveness = new Map<number, Liveness>();
   private server: UnixSocketListener<Connection> | undefined;
+  readonly guard: RegionGuard;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private lastSweepMs = performance.now();
   private stopped = false;
 
   constructor(
@@ -46,7 +53,13 @@ export class Arbiter {
     private readonly stateFile: StateFile,
     /** Things worth telling the operator about start-up (state recovered, discarded, ...). */
     readonly notes: string[],
-  ) {}
+  ) {
+    this.guard = new RegionGuard(region.syncWords(state.geometry), slots, () => ({
+      ...state.geometry,
+      epoch: state.epoch,
+      arbiterPid: process.pid,
+    }));
+  }
 
   get epoch(): number {
     return this.state.epoch;
@@ -118,10 +131,35 @@ export class Arbiter {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    for (const [clientId, live] of this.liveness)
-      if (now - live.lastSeenMs > this.options.leaseMs) this.expire(clientId, live.connection);
+    this.expireSilentClients();
+    this.waits.recheck((key) => Atomics.load(this.slots.words, key));
+    const { findings, releasedSlots } = this.guard.check(this.state);
+    for (const finding of findings) log.warn(finding);
+    for (const slot of releasedSlots) this.wakeSlot(slot);
     if (this.stateFile.needsCompaction) this.stateFile.compact(this.state.snapshot(this.options.regionPath));
+  }
+
+  /**
+   * Ends the sessions not heard from for a lease. If the arbiter itself could not run for half a lease
+   * (SIGSTOP, an overloaded host), their heartbeats may be sitting unread in its sockets: it forgives that
+   * silence once instead of expiring everyone.
+   */
+  private expireSilentClients(): void {
+    const now = Date.now();
+    const away = performance.now() - this.lastSweepMs > this.options.leaseMs / 2;
+    this.lastSweepMs = performance.now();
+    if (away) {
+      for (const live of this.liveness.values()) live.lastSeenMs = Math.max(live.lastSeenMs, now);
+      log.warn("the arbiter did not run for over half a lease: every client gets a fresh lease");
+      return;
+    }
+    // Expired only at the second sweep that finds it silent: between the two, the event loop has read
+    // whatever heartbeats were waiting in the sockets when this sweep's timer happened to run first.
+    for (const [clientId, live] of this.liveness) {
+      const silent = now - live.lastSeenMs > this.options.leaseMs;
+      if (silent && live.overdue) this.expire(clientId, live.connection);
+      live.overdue = silent;
+    }
   }
 
   private expire(clientId: number, connection: Connection | undefined): void {
@@ -133,8 +171,16 @@ export class Arbiter {
     this.waits.settleClient(clientId, (waiter) =>
       connection?.fail(messages.wait.op, waiter.requestId, error),
     );
+    const session = this.state.sessions.get(clientId);
+    log.warn(
+      `client ${clientId} (${session?.name ?? "?"}, pid ${session?.pid ?? "?"}) lease expired: released what it held`,
+    );
     this.endSession(clientId);
-    if (connection) connection.leaseExpiredError = error;
+    if (!connection) return;
+    // Told at once, unasked (request id 0): a client that is running but was not heard from (a starved
+    // process) must stop using what it no longer holds before its next request, not after it.
+    connection.fail(0, 0, error);
+    connection.leaseExpiredError = error;
   }
 }
 

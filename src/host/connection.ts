@@ -28,6 +28,11 @@ export class Connection {
     this.outbox = new Outbox(socket);
   }
 
+  /** Once closing, the connection sends nothing more and ignores what it reads. */
+  get closing(): boolean {
+    return this.phase === "closing";
+  }
+
   reply<N extends MessageName>(name: N, requestId: number, fields: Reply<N>): void {
     this.sendFrame(encodeFrame(FrameKind.reply, messages[name].op, requestId, messages[name].reply, fields));
   }

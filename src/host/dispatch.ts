@@ -35,9 +35,12 @@ const FATAL = new Set([
 ]);
 
 export function handleData(arbiter: Arbiter, connection: Connection, bytes: Uint8Array): void {
+  // A closing connection is read only so its peer can still read our last frame: keeping what it sends
+  // would let a peer that goes on writing grow the decoder (and the arbiter) until the grace period ends.
+  if (connection.closing) return;
   connection.decoder.push(bytes);
   for (;;) {
-    if (connection.phase === "closing") return;
+    if (connection.closing) return;
     let frame: Frame | undefined;
     try {
       frame = connection.decoder.next();

@@ -93,6 +93,9 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
 
   syncClose(arbiter, connection, { slot }) {
     arbiter.state.closeSync(sessionOf(arbiter, connection), slot);
+    // A wait this client left parked on the slot would stay first in line: a wake for one waiter would be
+    // spent on it while the holder it was meant for slept on. Wake them all; every waiter re-checks.
+    arbiter.wakeSlot(slot);
     return {};
   },
 
@@ -103,7 +106,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     if (Atomics.load(arbiter.slots.words, key) !== expected) return { outcome: WaitOutcome.valueChanged };
     if (timeoutMs === 0) return { outcome: WaitOutcome.timedOut };
     const settle = (outcome: number) => connection.reply("wait", requestId, { outcome });
-    arbiter.waits.park(key, { clientId: connection.clientId, requestId, settle }, timeoutMs);
+    arbiter.waits.park(key, { clientId: connection.clientId, requestId, expected, settle }, timeoutMs);
     return undefined;
   },
 
@@ -150,6 +153,9 @@ function resume(arbiter: Arbiter, connection: Connection, token: string): Sessio
       `resume client ${session.clientId}`,
       `the session belongs to VM '${session.vm}'`,
     );
+  // Waits parked on the connection being replaced can never be answered (it is closing); left parked,
+  // they would take the wake-ups meant for this session's waits on its new connection.
+  arbiter.waits.dropClient(session.clientId);
   return session;
 }
 

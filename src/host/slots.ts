@@ -55,6 +55,37 @@ export class RegionSlots implements SlotMemory {
     return released;
   }
 
+  /**
+   * Puts back the `kind` and `generation` words of a slot if something overwrote them (a free slot holds
+   * neither). Returns the names of the words it had to restore.
+   */
+  restoreIdentity(slot: number, kind: SlotKindName | undefined, generation: number): string[] {
+    const restored: string[] = [];
+    const expected = { kind: kind ? SlotKind[kind] : 0, generation: kind ? generation : 0 };
+    for (const [name, value] of Object.entries(expected)) {
+      const index = this.index(slot, SlotWord[name as keyof typeof expected]);
+      if (Atomics.load(this.words, index) >>> 0 === value >>> 0) continue;
+      Atomics.store(this.words, index, value);
+      restored.push(name);
+    }
+    return restored;
+  }
+
+  /**
+   * A lock word whose owner is no client of ours was overwritten (ids are never reused, so no live or
+   * dead client can be named there by accident): release it as owner-died, so its waiters do not wait for
+   * an owner that will never unlock. Returns the bogus owners found.
+   */
+  releaseUnknownOwners(slot: number, kind: SlotKindName, isClient: (clientId: number) => boolean): number[] {
+    const found: number[] = [];
+    for (const word of LOCK_WORDS[kind]) {
+      const owner = Atomics.load(this.words, this.index(slot, word)) & LOCK_OWNER_MASK;
+      if (owner !== 0 && !isClient(owner) && this.releaseWord(this.index(slot, word), owner))
+        found.push(owner);
+    }
+    return found;
+  }
+
   private releaseWord(index: number, clientId: number): boolean {
     for (;;) {
       const current = Atomics.load(this.words, index);

@@ -5,6 +5,7 @@
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { Arbiter } from "./arbiter.ts";
 import type { SegmentFields } from "./records.ts";
+import type { IntegrityStatus } from "./region-guard.ts";
 
 export interface StatusReport {
   epoch: number;
@@ -33,6 +34,8 @@ export interface StatusReport {
     ownerDied: boolean;
     waiters: number;
   }[];
+  /** What the arbiter found overwritten in the region, and put back. */
+  integrity: IntegrityStatus;
 }
 
 export function statusReport(arbiter: Arbiter): StatusReport {
@@ -90,6 +93,7 @@ export function statusReport(arbiter: Arbiter): StatusReport {
         waiters,
       };
     }),
+    integrity: arbiter.guard.status,
   };
 }
 

@@ -10,6 +10,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface Waiter {
   clientId: number;
   requestId: number;
+  /** The value the word held when the waiter parked: any other value means it should be awake. */
+  expected: number;
   /** Delivers the outcome to the client (a reply frame). Called exactly once. */
   settle(outcome: number): void;
 }
@@ -59,6 +61,24 @@ export class WaitQueue {
       this.remove(parked);
       settle(parked);
     }
+  }
+
+  /**
+   * Wakes every waiter whose word no longer holds what it parked on. A waker that changed the word but
+   * skipped WAKE (its view of who waits was overwritten, or it died between the two) would otherwise
+   * leave it parked for good; this bounds such a lost wake-up to one sweep.
+   */
+  recheck(load: (key: number) => number): number {
+    let woken = 0;
+    for (const [key, queue] of this.byKey) {
+      const value = load(key);
+      for (const parked of queue)
+        if (parked.expected !== value) {
+          this.settle(parked, WaitOutcome.valueChanged);
+          woken++;
+        }
+    }
+    return woken;
   }
 
   count(key: number): number {

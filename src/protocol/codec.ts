@@ -12,6 +12,7 @@ import { failure, IvshError } from "../errors.ts";
 import {
   errorBody,
   type Fields,
+  type FieldType,
   FRAME_HEADER_BYTES,
   FrameKind,
   type FrameKindValue,
@@ -27,10 +28,24 @@ export interface Frame {
 }
 
 const FIXED_SIZES = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8 } as const;
+/** Longest error message sent, in UTF-8 bytes; see `shortenMessage`. */
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+const ELISION = " [...] ";
+
+/** Each schema's fields, listed once: every frame in and out walks one, and `Object.entries` allocates. */
+const schemaFields = new WeakMap<Schema, [string, FieldType][]>();
+
+function fieldsOf(schema: Schema): [string, FieldType][] {
+  const known = schemaFields.get(schema);
+  if (known) return known;
+  const fields = Object.entries(schema);
+  schemaFields.set(schema, fields);
+  return fields;
+}
 
 function encodedSize(schema: Schema, fields: Record<string, number | string>): number {
   let size = 0;
-  for (const [key, type] of Object.entries(schema)) {
+  for (const [key, type] of fieldsOf(schema)) {
     if (type === "str" || type === "text")
       size += (type === "str" ? 2 : 4) + Buffer.byteLength(String(fields[key] ?? ""), "utf8");
     else size += FIXED_SIZES[type];
@@ -108,15 +123,31 @@ export function encodeFrame(
   view.setUint8(7, 0);
   view.setUint32(8, requestId >>> 0, true);
   let at = FRAME_HEADER_BYTES;
-  for (const [key, type] of Object.entries(schema)) at = writeField(view, bytes, at, key, type, fields[key]);
+  for (const [key, type] of fieldsOf(schema)) at = writeField(view, bytes, at, key, type, fields[key]);
   return bytes;
 }
 
 export function encodeErrorFrame(op: number, requestId: number, error: IvshError): Uint8Array {
   return encodeFrame(FrameKind.error, op, requestId, errorBody, {
     code: error.codeNumber,
-    message: error.message,
+    message: shortenMessage(error.message),
   });
+}
+
+/**
+ * Messages quote what the peer sent (a name of up to 64 KiB, which invalid UTF-8 triples on decoding): one
+ * that long would not fit the u16 `message` field, and the error meant to explain the problem could not be
+ * sent. Keeps the start ("Failed to X") and the end ("since Y"), cut at character boundaries.
+ */
+export function shortenMessage(message: string, maxBytes = MAX_ERROR_MESSAGE_BYTES): string {
+  const bytes = Buffer.from(message, "utf8");
+  if (bytes.byteLength <= maxBytes) return message;
+  const half = Math.floor((maxBytes - ELISION.length) / 2);
+  let headEnd = half;
+  while (headEnd > 0 && (bytes[headEnd]! & 0xc0) === 0x80) headEnd--;
+  let tailStart = bytes.byteLength - half;
+  while (tailStart < bytes.byteLength && (bytes[tailStart]! & 0xc0) === 0x80) tailStart++;
+  return `${bytes.subarray(0, headEnd).toString("utf8")}${ELISION}${bytes.subarray(tailStart).toString("utf8")}`;
 }
 
 /** Decodes a body against its schema; a body too short or too long is a BadFrame. */
@@ -128,7 +159,7 @@ export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what
     if (at + count > body.byteLength)
       throw failure("BadFrame", `decode ${what}`, `its body is truncated (${body.byteLength} bytes)`);
   };
-  for (const [key, type] of Object.entries(schema)) {
+  for (const [key, type] of fieldsOf(schema)) {
     if (type === "str" || type === "text") {
       const lengthBytes = type === "str" ? 2 : 4;
       need(lengthBytes);

@@ -10,8 +10,11 @@ import { failure } from "../errors.ts";
 
 export const PAGE_SIZE = 4096;
 export const LAYOUT_MAGIC = 0x48535649; // the bytes "IVSH"
-/** 2: the channel digest chains 64 KiB pieces with a 32-bit seed (1 chained whole records). */
-export const LAYOUT_VERSION = 2;
+/**
+ * 3: a channel's receiver names itself (`receiverId`) and confirms with the digest (`confirmation`);
+ * 2: the channel digest chains 64 KiB pieces with a 32-bit seed (1 chained whole records).
+ */
+export const LAYOUT_VERSION = 3;
 export const SLOT_BYTES = 64; // one cache line, so two slots never share a line (no false sharing)
 export const SLOT_WORDS = SLOT_BYTES / 4;
 
@@ -47,6 +50,8 @@ export const Header = {
 } as const;
 
 export const PROBE_BYTES = 2048;
+/** Bytes of the header that hold fields (the last is arbiterPid); the rest of the page up to the probe area is unused. */
+export const HEADER_FIELD_BYTES = Header.arbiterPid + 4;
 
 /**
  * Word indexes inside one slot (16 x u32). What a word means depends on the slot's kind; the lock word
@@ -78,6 +83,16 @@ export type SlotKindName = Exclude<keyof typeof SlotKind, "free">;
 export const ChannelWord = {
   /** Lock word held by the sender for the whole transfer (busy check; OWNER_DIED when it dies). */
   sender: SlotWord.lock,
+  /**
+   * Client id of the receiver that joined transfer `receiverJoined`, stored before `receiverJoined`: the
+   * sender watches that client's lock word (a later receiver taking the lock is not the one it streams to).
+   */
+  receiverId: SlotWord.sequence,
+  /**
+   * Written by the receiver just before it moves `state` to delivered: the digest folded to 32 bits
+   * (foldDigest). A `delivered` without the sender's own folded digest here was not written by its receiver.
+   */
+  confirmation: SlotWord.sequenceWaiters,
   /** Lock word held by the receiver for the whole transfer. */
   receiver: 3,
   /** Records published by the sender. */
@@ -111,7 +126,17 @@ export const ChannelState = {
   corrupted: 3,
   /** The sender gave up before the end (its input failed, or it was interrupted). */
   abandoned: 4,
+  /** The receiver got the whole stream intact but could not keep it (e.g. renaming its file failed). */
+  refused: 5,
 } as const;
+
+/**
+ * The end of a transfer is decided by one compare-and-swap of `state` away from streaming: the receiver's
+ * (to delivered, corrupted or refused) or the sender's (to abandoned), whichever comes first.
+ */
+export function foldDigest(digest: bigint): number {
+  return Number((digest ^ (digest >> 32n)) & 0xffffffffn) | 0;
+}
 
 /** Lock words per kind: the ones the arbiter releases (marks OWNER_DIED) when their holder dies. */
 export const LOCK_WORDS: Record<SlotKindName, readonly number[]> = {
@@ -287,4 +312,29 @@ export function sameGeometry(a: Geometry, b: Geometry): boolean {
     a.slotOffset === b.slotOffset &&
     a.dataOffset === b.dataOffset
   );
+}
+
+/**
+ * The header fields whose value differs from what the arbiter wrote (`fields`): empty when the header is
+ * intact. The probe area is scratch space anyone may write, so it is not compared.
+ */
+export function headerDifferences(sync: Int32Array, fields: HeaderFields): string[] {
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  const expected: Record<string, number> = {
+    magic: LAYOUT_MAGIC,
+    layoutVersion: LAYOUT_VERSION,
+    headerBytes: PAGE_SIZE,
+    blockSize: fields.blockSize,
+    blockCount: fields.blockCount,
+    slotCount: fields.slotCount,
+    slotOffset: fields.slotOffset,
+    dataOffset: fields.dataOffset,
+    epoch: fields.epoch,
+    arbiterPid: fields.arbiterPid,
+  };
+  const differing = Object.entries(expected)
+    .filter(([name, value]) => view.getUint32(Header[name as keyof typeof Header], true) !== value >>> 0)
+    .map(([name]) => name);
+  if (view.getBigUint64(Header.regionSize, true) !== BigInt(fields.regionSize)) differing.push("regionSize");
+  return differing;
 }

@@ -31,6 +31,7 @@ import {
   writeSome,
   yieldProcessor,
 } from "../ffi/index.ts";
+import type { StreamKeeper } from "./receiver.ts";
 
 /** A pipe at the other end of a busy process is usually ready again within microseconds. */
 const SPIN_NANOSECONDS = 200_000;
@@ -56,6 +57,11 @@ export class Source {
     /** Bytes to expect, when known (a regular file). */
     readonly size: number | undefined,
   ) {}
+
+  /** A pipe's or terminal's end of input may be an interrupted producer's, not the data's real end. */
+  get endMayBeInterruption(): boolean {
+    return this.type !== "file";
+  }
 
   static open(path: string): Source {
     if (path === "-") {
@@ -103,8 +109,10 @@ export class Source {
   }
 }
 
-export class Sink {
+export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
+  private closed = false;
+  private kept = false;
 
   private constructor(
     readonly fd: number,
@@ -148,15 +156,29 @@ export class Sink {
   }
 
   /** The stream arrived whole and verified: TARGET.partial becomes TARGET. */
-  commit(): void {
+  keep(): void {
     this.close();
-    if (this.writing !== this.target && this.target !== "-") renameFile(this.writing, this.target);
+    if (!this.renames) return;
+    renameFile(this.writing, this.target);
+    this.kept = true;
+  }
+
+  /** The sender abandoned the transfer at its very end: TARGET goes back to TARGET.partial. */
+  undo(): void {
+    if (!this.kept) return;
+    renameFile(this.target, this.writing);
+    this.kept = false;
   }
 
   /** The stream failed: TARGET.partial stays, under that name, for inspection. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.savedFlags !== undefined) restoreFlags(this.fd, this.savedFlags, this.writing);
-    this.savedFlags = undefined;
     if (this.fd > 2) closeFd(this.fd);
+  }
+
+  private get renames(): boolean {
+    return this.writing !== this.target && this.target !== "-";
   }
 }

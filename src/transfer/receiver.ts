@@ -2,12 +2,25 @@
  * The receiving end of a channel. It holds the receiver lock (a second receiver gets "channel busy"),
  * joins a transfer from its start (waiting for a sender if there is none yet), and hands each chunk to
  * the caller in place: `receive((chunk, address) => ...)`, e.g. write(2) straight from `address`.
+ *
+ * Every value read from the shared region (ring geometry, counters, record headers) is checked before it
+ * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
+ * read outside the ring.
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
+import { ChannelState, foldDigest, RECORD_END, RecordField } from "../region/layout.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
-import { type ChannelSlot, claimRole, ignoreLost, Ring, releaseRole, ringSegmentName } from "./ring.ts";
+import {
+  type ChannelSlot,
+  claimRole,
+  ignoreLost,
+  Ring,
+  recordsInFlight,
+  releaseRole,
+  ringGeometryProblem,
+  ringSegmentName,
+} from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -15,6 +28,23 @@ const ALL = 0x7fffffff;
 
 /** Called with each received chunk (awaited if it returns a promise). */
 export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
+
+/**
+ * What the receiver does with a verified stream before it tells the sender: `keep` makes the result final
+ * (renames FILE.partial to FILE); `undo` takes that back if the sender abandoned the transfer meanwhile.
+ */
+export interface StreamKeeper {
+  keep(): void;
+  undo(): void;
+}
+
+export interface ReceiverOptions {
+  /** Called if the receiver must wait for a sender. */
+  onWaiting?: () => void;
+  /** Ends any wait with an Interrupted error when aborted. */
+  signal?: AbortSignal;
+  keeper?: StreamKeeper;
+}
 
 export class ChannelReceiver {
   readonly digest = new StreamDigest();
@@ -29,22 +59,18 @@ export class ChannelReceiver {
     readonly ring: Ring,
     readonly transfer: number,
     readonly sender: Peer,
-    private readonly signal: AbortSignal | undefined,
+    private readonly options: ReceiverOptions,
   ) {}
 
   /** Attaches as the receiver and waits until a transfer starts (`onWaiting` is called if it must wait). */
-  static async open(
-    client: Client,
-    name: string,
-    { onWaiting, signal }: { onWaiting?: () => void; signal?: AbortSignal } = {},
-  ): Promise<ChannelReceiver> {
+  static async open(client: Client, name: string, options: ReceiverOptions = {}): Promise<ChannelReceiver> {
     const slot = await claimRole(client, name, "receiver");
     try {
-      const transfer = await awaitTransfer(slot, onWaiting, signal);
+      const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
+      // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
+      slot.store("receiverId", client.clientId);
       slot.store("receiverJoined", transfer);
-      const segment = await client.open(ringSegmentName(name, transfer), "read");
-      const ring = new Ring(segment, slot.load("depth"), slot.load("chunkBytes"));
-      ring.populate(false);
+      const ring = await openRing(client, slot, name, transfer);
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
       if (owner === 0)
@@ -53,8 +79,8 @@ export class ChannelReceiver {
           `receive on channel '${name}'`,
           `the sender ${died ? "died" : "went away"} before we joined`,
         );
-      const sender = new Peer(slot, "sender", name, owner);
-      return new ChannelReceiver(name, slot, ring, transfer, sender, signal);
+      const sender = Peer.attached(slot, "sender", name, owner);
+      return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
       await releaseRole(slot, "receiver");
       throw error;
@@ -63,22 +89,19 @@ export class ChannelReceiver {
 
   /**
    * Waits for the next record and hands its chunk to `consume`. Returns the chunk's length, or undefined
-   * at the end of the stream (after checking the digest and telling the sender).
+   * at the end of the stream (after checking the digest, keeping the result and telling the sender).
    */
   async receive(consume: ChunkConsumer): Promise<number | undefined> {
     if (this.ended) return undefined;
     await this.waitForRecord();
     const length = this.ring.readLength(this.tail);
-    if (this.ring.readFlags(this.tail) & RECORD_END) {
+    const flags = this.ring.readFlags(this.tail);
+    if (flags === RECORD_END && length === 0) {
       this.finish();
       return undefined;
     }
-    if (length === 0 || length > this.ring.chunkBytes)
-      throw failure(
-        "BadFrame",
-        `receive on channel '${this.name}'`,
-        `record ${this.tail} claims ${length} bytes (corrupted ring?)`,
-      );
+    if (flags !== 0 || length === 0 || length > this.ring.chunkBytes)
+      throw this.corrupted(`record ${this.tail} claims ${length} bytes with flags ${flags}`);
     const whole = this.ring.chunk(this.tail);
     const chunk = length === whole.byteLength ? whole : whole.subarray(0, length);
     await consume(chunk, this.ring.chunkAddress(this.tail));
@@ -99,36 +122,88 @@ export class ChannelReceiver {
   }
 
   private async waitForRecord(): Promise<void> {
+    await this.slot.confirmLive();
     for (;;) {
-      // Before any record is read: an abandoned transfer, or a newer one on the slot, is not ours to read.
-      if (this.slot.load("state") === ChannelState.abandoned || this.slot.load("transfer") !== this.transfer)
-        throw failure(
-          "PeerGone",
-          `receive on channel '${this.name}'`,
-          "the sender abandoned the transfer before its end",
-        );
-      if (this.slot.load("head") !== this.tail) return;
-      await waitForChange(this.slot, "head", this.tail, "receiverParked", this.sender, this.signal);
+      this.checkStillOurs();
+      const head = this.slot.load("head");
+      if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
+      await waitForChange(this.slot, "head", this.tail, "receiverParked", this.sender, this.options.signal);
     }
   }
 
-  /** Checks the end record against our own digest, and tells the sender the verdict. */
+  /**
+   * Before any record is read: an abandoned transfer, or a newer one on the slot, is not ours to read. A
+   * new transfer number while our sender still holds its end was not written by a sender.
+   */
+  private checkStillOurs(): void {
+    const what = `receive on channel '${this.name}'`;
+    if (this.slot.load("state") === ChannelState.abandoned)
+      throw failure("PeerGone", what, "the sender abandoned the transfer before its end");
+    const transfer = this.slot.load("transfer");
+    if (transfer === this.transfer) return;
+    if (!this.sender.departure())
+      throw failure(
+        "RegionCorrupted",
+        what,
+        `the channel's transfer number changed from ${this.transfer} to ${transfer} while its sender streams: the region was overwritten`,
+      );
+    throw failure("PeerGone", what, "the sender left, and a new transfer started on the channel");
+  }
+
+  /**
+   * Checks the end record against our own digest, keeps the result, then tells the sender: one
+   * compare-and-swap of `state` decides between our verdict and the sender abandoning at the last moment.
+   */
   private finish(): void {
     const at = this.ring.header(this.tail);
     const totalBytes = Number(this.ring.headers.getBigUint64(at + RecordField.totalBytes, true));
     const digest = this.ring.headers.getBigUint64(at + RecordField.digest, true);
-    const intact = totalBytes === this.digest.bytes && digest === this.digest.value;
     this.ended = true;
     this.advance();
-    this.slot.store("state", intact ? ChannelState.delivered : ChannelState.corrupted);
-    this.slot.wake("state", ALL);
-    if (!intact)
+    if (totalBytes !== this.digest.bytes || digest !== this.digest.value) {
+      this.decide(ChannelState.corrupted);
       throw failure(
         "DigestMismatch",
         `receive on channel '${this.name}'`,
         `the sender sent ${totalBytes} bytes with digest ${formatDigest(digest)} but ${this.digest.bytes} bytes with ` +
           `digest ${this.digest.hex} arrived`,
       );
+    }
+    this.keepStream();
+    // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
+    this.slot.store("confirmation", foldDigest(this.digest.value));
+    if (this.decide(ChannelState.delivered)) return;
+    this.options.keeper?.undo();
+    throw failure(
+      "PeerGone",
+      `receive on channel '${this.name}'`,
+      "the sender abandoned the transfer at its end (it was interrupted)",
+    );
+  }
+
+  private keepStream(): void {
+    try {
+      this.options.keeper?.keep();
+    } catch (error) {
+      this.decide(ChannelState.refused);
+      throw error;
+    }
+  }
+
+  /** Moves the transfer from streaming to `verdict`; false if the sender abandoned it first. */
+  private decide(verdict: number): boolean {
+    const won =
+      this.slot.compareExchange("state", ChannelState.streaming, verdict) === ChannelState.streaming;
+    this.slot.wake("state", ALL);
+    return won;
+  }
+
+  private corrupted(what: string) {
+    return failure(
+      "RegionCorrupted",
+      `receive on channel '${this.name}'`,
+      `${what} (its chunks hold ${this.ring.chunkBytes}): the region was overwritten`,
+    );
   }
 
   private advance(): void {
@@ -138,6 +213,25 @@ export class ChannelReceiver {
     wakeIfParked(this.slot, "tail", "senderParked");
     this.slot.client.keepAlive();
   }
+}
+
+/** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
+async function openRing(client: Client, slot: ChannelSlot, name: string, transfer: number): Promise<Ring> {
+  const depth = slot.load("depth");
+  const chunkBytes = slot.load("chunkBytes");
+  const segment = await client.open(ringSegmentName(name, transfer), "read");
+  const problem =
+    ringGeometryProblem(chunkBytes, depth) ??
+    (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength
+      ? `a ring of ${depth} × ${chunkBytes} bytes does not fit its ${segment.byteLength}-byte segment`
+      : undefined);
+  if (!problem) {
+    const ring = new Ring(segment, depth, chunkBytes);
+    ring.populate(false);
+    return ring;
+  }
+  await ignoreLost(segment.free());
+  throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
 }
 
 /** The transfer to join: one that is streaming and that no receiver joined before (we get it from its start). */

@@ -50,15 +50,23 @@ export class ChannelSlot {
     Atomics.store(this.client.words, this.index(word), value);
   }
 
-  /** Adds one and returns the new value (u32 wrap-around). */
-  increment(word: ChannelWordName): number {
-    return (Atomics.add(this.client.words, this.index(word), 1) + 1) >>> 0;
+  /** Stores `value` if the word holds `expected`; returns what it held (the swap happened if that is `expected`). */
+  compareExchange(word: ChannelWordName, expected: number, value: number): number {
+    return Atomics.compareExchange(this.client.words, this.index(word), expected, value);
   }
 
   /** The client id holding a lock word, and whether its previous holder died. */
   holder(word: "sender" | "receiver"): { owner: number; died: boolean } {
     const value = this.load(word);
     return { owner: value & LOCK_OWNER_MASK, died: (value & LOCK_OWNER_DIED) !== 0 };
+  }
+
+  /**
+   * Before writing the slot or the ring again: if this process may have been frozen past its lease, the
+   * arbiter may have handed both to someone else; ask it first (throws LeaseExpired if so).
+   */
+  async confirmLive(): Promise<void> {
+    if (this.client.leaseInDoubt()) await this.client.confirmLease();
   }
 
   wake(word: ChannelWordName, count = 1): void {
@@ -106,6 +114,29 @@ export async function claimRole(
 export async function releaseRole(slot: ChannelSlot, role: "sender" | "receiver"): Promise<void> {
   slot.release(role);
   await ignoreLost(slot.client.closeSlot(slot.slot));
+}
+
+export const MAX_RING_DEPTH = 4096;
+
+/** What is wrong with a ring of `depth` chunks of `chunkBytes`, if anything. */
+export function ringGeometryProblem(chunkBytes: number, depth: number): string | undefined {
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes % 4096 !== 0 || chunkBytes > 2 ** 31)
+    return `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`;
+  if (!Number.isInteger(depth) || depth < 2 || depth > MAX_RING_DEPTH)
+    return `the ring depth ${depth} is outside 2..${MAX_RING_DEPTH}`;
+  return undefined;
+}
+
+/** Records published and not yet consumed; more than the ring holds means a counter was overwritten. */
+export function recordsInFlight(head: number, tail: number, depth: number, channel: string): number {
+  const inFlight = (head - tail) >>> 0;
+  if (inFlight > depth)
+    throw failure(
+      "RegionCorrupted",
+      `transfer on channel '${channel}'`,
+      `its counters say ${inFlight} records are in a ring of ${depth} (head ${head >>> 0}, tail ${tail >>> 0}): the region was overwritten`,
+    );
+  return inFlight;
 }
 
 /** The ring: record headers, then chunks. */

@@ -10,6 +10,8 @@ import type { Client } from "../guest/client.ts";
 import type { Sink, Source } from "./io.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, ChannelSender, type TransferSummary } from "./sender.ts";
+import { letSignalsLand } from "./signals.ts";
+import { abortWhenGone } from "./wait.ts";
 
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
 const YIELD_EVERY_MS = 20;
@@ -37,16 +39,23 @@ export async function sendStream(
   const { signal } = options;
   idleCompilerThreads();
   const sender = await ChannelSender.open(client, channel, options);
+  // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
+  const reading = abortWhenGone(sender.receiver, signal);
   try {
     const started = performance.now();
     let lastYield = started;
     for (;;) {
       throwIfAborted(signal, `send on channel '${channel}'`);
-      const sent = await sender.send((chunk, address) => source.read(address, chunk.byteLength, signal));
+      const sent = await sender.send((chunk, address) =>
+        source.read(address, chunk.byteLength, reading.signal),
+      );
+      if (sent === 0 && source.endMayBeInterruption) await letSignalsLand(signal);
       if (sent === 0) break;
       progress.update?.(sender.digest.bytes, source.size);
       lastYield = await yieldNow(lastYield);
     }
+    // A signal that arrived before the end record is published wins over the EOF it may have caused.
+    throwIfAborted(signal, `send on channel '${channel}'`);
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
     return {
@@ -56,10 +65,12 @@ export async function sendStream(
       depth: sender.ring.depth,
     };
   } finally {
+    reading.stop();
     await sender.close();
   }
 }
 
+/** Receives one stream into `sink`; a file sink is renamed to its final name before the sender is told. */
 export async function receiveStream(
   client: Client,
   channel: string,
@@ -72,14 +83,18 @@ export async function receiveStream(
   const receiver = await ChannelReceiver.open(
     client,
     channel,
-    signal ? { onWaiting, signal } : { onWaiting },
+    signal ? { onWaiting, signal, keeper: sink } : { onWaiting, keeper: sink },
   );
+  // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
+  const writing = abortWhenGone(receiver.sender, signal);
   try {
     const started = performance.now();
     let lastYield = started;
     for (;;) {
       throwIfAborted(signal, `receive on channel '${channel}'`);
-      const got = await receiver.receive((chunk, address) => sink.write(address, chunk.byteLength, signal));
+      const got = await receiver.receive((chunk, address) =>
+        sink.write(address, chunk.byteLength, writing.signal),
+      );
       if (got === undefined) break;
       progress.update?.(receiver.digest.bytes, undefined);
       lastYield = await yieldNow(lastYield);
@@ -92,6 +107,7 @@ export async function receiveStream(
       depth: ring.depth,
     };
   } finally {
+    writing.stop();
     await receiver.close();
   }
 }

@@ -11,9 +11,18 @@
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, RECORD_END, RecordField } from "../region/layout.ts";
+import { ChannelState, foldDigest, RECORD_END, RecordField } from "../region/layout.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
-import { type ChannelSlot, claimRole, ignoreLost, Ring, releaseRole, ringSegmentName } from "./ring.ts";
+import {
+  type ChannelSlot,
+  claimRole,
+  ignoreLost,
+  Ring,
+  recordsInFlight,
+  releaseRole,
+  ringGeometryProblem,
+  ringSegmentName,
+} from "./ring.ts";
 import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -74,7 +83,11 @@ export class ChannelSender {
       const ring = new Ring(segment, depth, chunkBytes);
       ring.populate(true);
       publish(slot, ring, transfer);
-      return new ChannelSender(name, slot, ring, transfer, new Peer(slot, "receiver", name), options.signal);
+      // The receiver that joins this transfer names itself in receiverId before it marks it joined.
+      const receiver = new Peer(slot, "receiver", name, () =>
+        slot.load("receiverJoined") === transfer ? slot.load("receiverId") : 0,
+      );
+      return new ChannelSender(name, slot, ring, transfer, receiver, options.signal);
     } catch (error) {
       await releaseRole(slot, "sender");
       throw error;
@@ -155,7 +168,11 @@ export class ChannelSender {
     this.publishData(length);
   }
 
-  /** Sends the end record and waits for the receiver to confirm it got everything with a matching digest. */
+  /**
+   * Sends the end record and waits for the receiver's verdict: it got everything with a matching digest.
+   * Interrupted while waiting, we abandon the transfer, unless the receiver decided first (then the
+   * transfer is complete and we report it so, as the receiver does).
+   */
   async finish(): Promise<TransferSummary> {
     this.flush();
     await this.waitForSpace();
@@ -163,41 +180,73 @@ export class ChannelSender {
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
     this.publish(0, RECORD_END);
-    while (this.slot.load("state") === ChannelState.streaming)
-      await waitForChange(
-        this.slot,
-        "state",
-        ChannelState.streaming,
-        "senderParked",
-        this.receiver,
-        this.signal,
-      );
+    const verdict = await this.awaitVerdict();
     this.finished = true;
-    if (this.slot.load("state") !== ChannelState.delivered)
-      throw failure(
-        "DigestMismatch",
-        `send on channel '${this.name}'`,
-        "the receiver's digest of the stream differs from ours",
-      );
+    this.checkVerdict(verdict);
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
   async close(): Promise<void> {
-    const { client } = this.slot;
-    if (!this.finished && !client.lost) {
-      this.slot.store("state", ChannelState.abandoned);
-      this.slot.wake("head", ALL);
-    }
+    if (!this.finished && (await this.stillLive())) this.abandon();
     await ignoreLost(this.ring.segment.free());
     await releaseRole(this.slot, "sender");
   }
 
+  private async stillLive(): Promise<boolean> {
+    if (this.slot.client.lost) return false;
+    try {
+      await this.slot.confirmLive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async awaitVerdict(): Promise<number> {
+    try {
+      while (this.slot.load("state") === ChannelState.streaming)
+        await waitForChange(
+          this.slot,
+          "state",
+          ChannelState.streaming,
+          "senderParked",
+          this.receiver,
+          this.signal,
+        );
+    } catch (error) {
+      if (!isIvshError(error, "Interrupted") || this.abandon()) throw error;
+    }
+    return this.slot.load("state");
+  }
+
+  /** Moves the transfer from streaming to abandoned; false if the receiver's verdict was there first. */
+  private abandon(): boolean {
+    const { streaming, abandoned } = ChannelState;
+    if (this.slot.compareExchange("state", streaming, abandoned) !== streaming) return false;
+    this.slot.wake("head", ALL);
+    return true;
+  }
+
+  private checkVerdict(state: number): void {
+    const what = `send on channel '${this.name}'`;
+    const confirmed = this.slot.load("confirmation") === foldDigest(this.digest.value);
+    if (state === ChannelState.delivered && confirmed) return;
+    if (state === ChannelState.corrupted)
+      throw failure("DigestMismatch", what, "the receiver's digest of the stream differs from ours");
+    if (state === ChannelState.refused)
+      throw failure("PeerGone", what, "the receiver got the stream intact but could not keep it");
+    const found =
+      state === ChannelState.delivered ? "a confirmation that is not our digest's" : `state ${state}`;
+    throw failure("RegionCorrupted", what, `the channel holds ${found} (the region was overwritten?)`);
+  }
+
   private async waitForSpace(): Promise<void> {
     const { depth } = this.ring;
+    await this.slot.confirmLive();
     for (;;) {
       const tail = this.slot.load("tail");
-      if ((this.head - tail) >>> 0 < depth) return;
+      if (recordsInFlight(this.head, tail, depth, this.name) < depth) return;
       await waitForChange(this.slot, "tail", tail, "senderParked", this.receiver, this.signal);
     }
   }
@@ -234,14 +283,15 @@ async function awaitOldReceiverGone(
   name: string,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  const { streaming, abandoned } = ChannelState;
   const unfinished = () => {
     const state = slot.load("state");
     const attached =
       slot.holder("receiver").owner !== 0 && slot.load("receiverJoined") === slot.load("transfer");
-    return attached && (state === ChannelState.streaming || state === ChannelState.abandoned);
+    return attached && (state === streaming || state === abandoned);
   };
   if (!unfinished()) return;
-  slot.store("state", ChannelState.abandoned);
+  slot.compareExchange("state", streaming, abandoned);
   slot.wake("head", ALL);
   while (unfinished()) {
     throwIfAborted(signal, `send on channel '${name}'`);
@@ -250,15 +300,8 @@ async function awaitOldReceiverGone(
 }
 
 function checkGeometry(name: string, chunkBytes: number, depth: number): void {
-  const what = `open channel '${name}'`;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes % 4096 !== 0 || chunkBytes > 2 ** 31)
-    throw failure(
-      "InvalidArgument",
-      what,
-      `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`,
-    );
-  if (!Number.isInteger(depth) || depth < 2 || depth > 4096)
-    throw failure("InvalidArgument", what, `the ring depth ${depth} is outside 2..4096`);
+  const problem = ringGeometryProblem(chunkBytes, depth);
+  if (problem) throw failure("InvalidArgument", `open channel '${name}'`, problem);
 }
 
 /** A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). */
@@ -281,6 +324,8 @@ function publish(slot: ChannelSlot, ring: Ring, transfer: number): void {
   slot.store("depth", ring.depth);
   slot.store("chunkBytes", ring.chunkBytes);
   slot.store("ringSegment", ring.segment.id);
+  // A confirmation left by the previous transfer's receiver must not pass for this one's.
+  slot.store("confirmation", 0);
   slot.store("state", ChannelState.streaming);
   slot.store("transfer", transfer);
   slot.wake("transfer", ALL);

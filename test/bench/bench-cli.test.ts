@@ -63,7 +63,7 @@ describe("ivsh bench --quick", () => {
     const json = join(dir, "results.json");
     const out = join(dir, "figures");
     const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", out, "--disk-dir", dir]);
-    const [exitCode, stderr] = await Promise.all([run.proc.exited, run.stderr, run.events.finished]);
+    const [exitCode, stderr] = await Promise.all([run.exit(170_000), run.stderr, run.events.finished]);
     expect({ exitCode, stderr: exitCode === 0 ? "" : stderr }).toEqual({ exitCode: 0, stderr: "" });
 
     const stdout = run.events.text;
@@ -154,7 +154,7 @@ describe("ivsh bench --quick", () => {
     }
     expect(children.length).toBeGreaterThanOrEqual(3);
     run.proc.kill("SIGINT");
-    expect(await run.proc.exited).toBe(130);
+    expect(await run.exit()).toBe(130);
     for (let attempt = 0; attempt < 50 && children.some(alive); attempt++) await Bun.sleep(100);
     expect(children.filter(alive)).toEqual([]);
     expect(readdirSync(diskDir)).toEqual([]);
@@ -165,6 +165,6 @@ describe("ivsh bench --quick", () => {
 
 test("an unknown flag is a usage error", async () => {
   const run = spawnBun([CLI, "bench", "--quik"]);
-  expect(await run.proc.exited).toBe(2);
+  expect(await run.exit()).toBe(2);
   expect(await run.stderr).toContain("--quik");
 });

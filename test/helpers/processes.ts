@@ -78,10 +78,28 @@ export class EventStream {
   }
 }
 
+/**
+ * How long a test waits for a process to end. It stays well inside bun's per-test timeout: a test that
+ * hits bun's timeout has every process spawned so far killed, its file's shared arbiter included, and the
+ * tests after it fail for no fault of theirs. Ending the wait here fails only the test that waited.
+ */
+export const EXIT_BOUND_MS = 40_000;
+
+/**
+ * A bound for what the lease guarantees (a dead peer noticed, a frozen client expired): the lease, the
+ * arbiter's sweep, and a margin that a loaded 2-core CI machine (one core busy, a dozen processes
+ * starting) keeps. Tests never assert tighter times; speed is the benchmarks' business.
+ */
+export function livenessBoundMs(leaseMs: number): number {
+  return 2 * leaseMs + 10_000;
+}
+
 export interface Spawned {
   proc: Proc;
   events: EventStream;
   stderr: Promise<string>;
+  /** The exit code once the process ends; if it has not within `boundMs`, kills it and throws saying so. */
+  exit(boundMs?: number): Promise<number>;
 }
 
 export function spawnBun(args: string[], env: Record<string, string> = {}): Spawned {
@@ -91,7 +109,23 @@ export function spawnBun(args: string[], env: Record<string, string> = {}): Spaw
     stderr: "pipe",
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
-  return { proc, events: new EventStream(proc.stdout), stderr: new Response(proc.stderr).text() };
+  const stderr = new Response(proc.stderr).text();
+  const exit = (boundMs = EXIT_BOUND_MS) => exitWithin(proc, boundMs, args, stderr);
+  return { proc, events: new EventStream(proc.stdout), stderr, exit };
+}
+
+async function exitWithin(proc: Proc, boundMs: number, args: string[], stderr: Promise<string>) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), boundMs);
+  });
+  const outcome = await Promise.race([proc.exited, late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return outcome;
+  proc.kill("SIGKILL");
+  await proc.exited;
+  const command = args.map((arg) => arg.replace(/^.*\/(src|test)\//, "$1/")).join(" ");
+  throw new Error(`'${command}' did not exit within ${boundMs} ms (killed it); stderr:\n${await stderr}`);
 }
 
 /** Runs test/fixtures/NAME.ts with a JSON config as its one argument. */
@@ -122,6 +156,10 @@ export interface ArbiterFlags {
 }
 
 export class ArbiterProcess {
+  /** Set when the arbiter was found dead without a test having stopped it: `stop()` then fails the file. */
+  private unexpectedExit: string | undefined;
+  private expectingExit = false;
+
   private constructor(
     readonly paths: TestPaths,
     readonly flags: ArbiterFlags,
@@ -175,21 +213,54 @@ export class ArbiterProcess {
   }
 
   async kill9(): Promise<void> {
+    this.expectingExit = true;
     this.spawned.proc.kill("SIGKILL");
     await this.spawned.proc.exited;
   }
 
   async restart(): Promise<void> {
+    this.expectingExit = false;
     this.spawned = ArbiterProcess.spawn(this.paths, this.flags);
     await this.ready();
   }
 
+  /**
+   * For beforeEach: an arbiter that died under an earlier test (bun's timeout kills every process a
+   * timed-out test left, this one included) is restarted, so that failure stays that test's alone; the
+   * death is remembered and reported by `stop()`.
+   */
+  async revive(): Promise<void> {
+    const { proc } = this.spawned;
+    if (proc.exitCode === null && proc.signalCode === null) return;
+    if (!this.expectingExit)
+      this.unexpectedExit ??=
+        `the arbiter exited (code ${proc.exitCode}, signal ${proc.signalCode}) without a test stopping it; ` +
+        `stderr:\n${await this.spawned.stderr}`;
+    await this.restart();
+  }
+
   async stop(): Promise<void> {
-    if (this.spawned.proc.exitCode === null) this.spawned.proc.kill("SIGTERM");
-    await this.spawned.proc.exited;
+    this.expectingExit = true;
+    const { proc } = this.spawned;
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    await this.spawned.exit();
+    if (this.unexpectedExit) throw new Error(this.unexpectedExit);
   }
 }
 
 export function clientConfig(paths: TestPaths, extra: Record<string, unknown> = {}) {
   return { socket: paths.socket, region: paths.region, ...extra };
+}
+
+/** Polls `check` until it returns true; throws naming `what` if it has not within `boundMs`. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  boundMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = performance.now() + boundMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`${what} did not happen within ${boundMs} ms`);
+    await Bun.sleep(50);
+  }
 }

@@ -1,0 +1,84 @@
+/**
+ * The arbiter's watch over what any guest can overwrite: IVSHMEM gives no isolation, so a buggy or hostile
+ * guest may scribble over the header or the slot table. The arbiter's own state is authoritative (it never
+ * reads its bookkeeping back from the region), so on every sweep it compares what it wrote with what is
+ * there, puts back what it owns, and says what it found (log and `ivsh status`):
+ * - the header: every field but the probe area;
+ * - each slot's `kind` and `generation` words (a free slot holds neither);
+ * - lock words naming a client that does not exist: released as owner-died, so nobody waits forever for
+ *   an owner that will never unlock.
+ * Words that clients own (counters, sequence numbers, channel state) cannot be checked here; the clients
+ * check those where they read them.
+ */
+import { type HeaderFields, headerDifferences, writeHeader } from "../region/layout.ts";
+import type { RegionSlots } from "./slots.ts";
+import type { ArbiterState } from "./state.ts";
+
+/** Findings kept for `ivsh status`: the most recent ones. */
+const KEPT_FINDINGS = 20;
+
+export interface IntegrityStatus {
+  /** Sweeps that compared the region with the arbiter's state. */
+  checks: number;
+  /** Values found overwritten and put back (header fields, slot words, lock words). */
+  repairs: number;
+  /** What was found, newest last, with when. */
+  findings: { atMs: number; what: string }[];
+}
+
+export interface GuardResult {
+  findings: string[];
+  /** Slots whose lock words were released: their waiters must be woken to see it. */
+  releasedSlots: number[];
+}
+
+export class RegionGuard {
+  readonly status: IntegrityStatus = { checks: 0, repairs: 0, findings: [] };
+
+  constructor(
+    private readonly sync: Int32Array,
+    private readonly slots: RegionSlots,
+    private readonly header: () => HeaderFields,
+  ) {}
+
+  check(state: ArbiterState): GuardResult {
+    this.status.checks++;
+    const result: GuardResult = { findings: [], releasedSlots: [] };
+    this.checkHeader(result);
+    for (let slot = 0; slot < state.geometry.slotCount; slot++) this.checkSlot(state, slot, result);
+    const atMs = Date.now();
+    for (const what of result.findings) this.status.findings.push({ atMs, what });
+    this.status.findings.splice(0, Math.max(0, this.status.findings.length - KEPT_FINDINGS));
+    return result;
+  }
+
+  private checkHeader(result: GuardResult): void {
+    const fields = this.header();
+    const differing = headerDifferences(this.sync, fields);
+    if (differing.length === 0) return;
+    writeHeader(this.sync, fields);
+    this.status.repairs += differing.length;
+    result.findings.push(`the region header was overwritten (${differing.join(", ")}): rewrote it`);
+  }
+
+  private checkSlot(state: ArbiterState, slot: number, result: GuardResult): void {
+    const object = state.syncObjects.get(slot);
+    const restored = this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
+    if (restored.length > 0) {
+      this.status.repairs += restored.length;
+      const what = object ? `${object.kind} '${object.name}'` : "a free slot";
+      result.findings.push(
+        `slot ${slot} (${what}): its ${restored.join(" and ")} word was overwritten: restored`,
+      );
+    }
+    if (!object) return;
+    const bogus = this.slots.releaseUnknownOwners(slot, object.kind, (id) => state.sessions.has(id));
+    if (bogus.length === 0) return;
+    this.status.repairs += bogus.length;
+    result.releasedSlots.push(slot);
+    result.findings.push(
+      `slot ${slot} (${object.kind} '${object.name}'): a lock word named client ${bogus.join(", ")}, which does not ` +
+        "exist (overwritten): released it as owner-died",
+    );
+  }
+}
