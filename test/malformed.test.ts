@@ -118,3 +118,21 @@ describe("malformed frames", () => {
     await segment.free();
   });
 });
+
+describe("a connection that never says hello", () => {
+  test("is answered ProtocolState and closed after --hello-wait, and nothing else is disturbed", async () => {
+    const quiet = testPaths("hello-wait");
+    const waiting = await ArbiterProcess.start(quiet, { extra: ["--hello-wait", "300ms"] });
+    try {
+      // Half a frame header, then silence: the arbiter must not keep it for ever.
+      const { frames, closed } = await exchangeRaw(quiet.socket, [new Uint8Array([12, 0, 0])], 20_000);
+      expect(closed).toBe(true);
+      expect(frames.map((frame) => decodeError(frame.body).code)).toEqual(["ProtocolState"]);
+      const client = await connect({ socket: quiet.socket, region: quiet.region, name: "after" });
+      await client.close();
+    } finally {
+      await waiting.stop();
+      quiet.cleanup();
+    }
+  });
+});

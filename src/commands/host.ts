@@ -9,6 +9,7 @@ import {
 } from "../defaults.ts";
 import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
+import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { log } from "../log.ts";
 import { formatBytes, parseDuration, parseSize } from "../units.ts";
 import { regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
@@ -41,6 +42,11 @@ const hostArgs = {
     type: "string",
     description: "Heartbeat lease: a silent client loses its grants after this",
     default: DEFAULT_LEASE,
+  },
+  "hello-wait": {
+    type: "string",
+    description: "Close a connection that sends no hello within this",
+    default: `${DEFAULT_HELLO_WAIT_MS / 1000}s`,
   },
   "client-quota": {
     type: "string",
@@ -108,6 +114,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
     statePath: args.state ?? defaultStatePath(region),
     socketPath: socketPath(args),
     leaseMs: parseDuration(args.lease ?? DEFAULT_LEASE, "--lease"),
+    helloWaitMs: parseDuration(args["hello-wait"], "--hello-wait"),
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };

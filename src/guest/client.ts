@@ -112,6 +112,7 @@ export class Client {
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
   private frozen = false;
+  private heartbeatInFlight = false;
 
   constructor(
     readonly transport: Transport,
@@ -205,11 +206,22 @@ export class Client {
     return JSON.parse(json) as StatusReport;
   }
 
-  /** Sends a heartbeat if nothing was sent for a while; cheap enough for a data loop. */
+  /**
+   * Sends a heartbeat unless one is on its way or an answer arrived recently; cheap enough for a data loop.
+   * Answers, not sends, count: one-way WAKEs reach the arbiter too, but only an answer proves it, and
+   * `leaseInDoubt` relies on that.
+   */
   keepAlive(): void {
-    if (this.closed || !this.transport.connected || this.transport.lost) return;
-    if (Date.now() - this.transport.lastSentMs >= this.leaseMs / (2 * HEARTBEATS_PER_LEASE))
-      this.transport.post("heartbeat", {});
+    if (this.closed || this.heartbeatInFlight || !this.transport.connected || this.transport.lost) return;
+    const quiet = performance.now() - this.transport.lastAnsweredSentMs;
+    if (quiet < this.leaseMs / (2 * HEARTBEATS_PER_LEASE)) return;
+    this.heartbeatInFlight = true;
+    this.transport
+      .request("heartbeat", {})
+      .catch(() => {}) // a lost session marks the transport lost: callers see it
+      .finally(() => {
+        this.heartbeatInFlight = false;
+      });
   }
 
   /**
@@ -218,7 +230,11 @@ export class Client {
    * `confirmLease()` before it writes shared memory again. A slow or restarting arbiter is no reason.
    */
   leaseInDoubt(): boolean {
-    return this.frozen || performance.now() - this.lastTickMs > this.leaseMs / 2;
+    const now = performance.now();
+    if (this.frozen || now - this.lastTickMs > this.leaseMs / 2) return true;
+    // Connected, yet nothing sent in the last half lease was answered: our heartbeats may not be arriving.
+    const { transport } = this;
+    return transport.connected && now - transport.lastAnsweredSentMs > this.leaseMs / 2;
   }
 
   /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */

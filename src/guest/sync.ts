@@ -96,8 +96,12 @@ abstract class SlotObject {
     return this.lockSlowly(timeoutMs);
   }
 
+  /**
+   * Lets go, with no check first: a word that still names us is ours to clear whatever else happened (ids
+   * are never reused), and refusing would leave the lock held, e.g. after the arbiter went away for good.
+   */
   unlock(): void {
-    this.checkOpen();
+    if (this.closed) this.checkHandle();
     const words = this.client.words;
     const me = this.client.clientId;
     if (Atomics.compareExchange(words, this.lockIndex, me, 0) === me) return;
@@ -199,7 +203,8 @@ export class CondVar extends SlotObject {
       this.unlock();
       signalled = await this.waitSequence(sequence, timeoutMs);
     } finally {
-      Atomics.sub(words, waitersIndex, 1);
+      // A client that lost its session meanwhile no longer owns the slot's counters.
+      if (!this.client.lost) Atomics.sub(words, waitersIndex, 1);
       relocked = await this.lock();
     }
     if (relocked === "owner-died") return "owner-died";

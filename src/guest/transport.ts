@@ -27,6 +27,8 @@ export function describeEndpoint(endpoint: Endpoint): string {
 interface Pending {
   name: MessageName;
   frame: Uint8Array;
+  /** performance.now() when it was queued: its answer proves the arbiter heard us at least then. */
+  sentMs: number;
   resolve(reply: unknown): void;
   reject(error: IvshError): void;
 }
@@ -50,7 +52,8 @@ export class Transport {
   lost: IvshError | undefined;
   /** Called when the link drops unexpectedly; the owner decides whether to reconnect. */
   onDisconnect: (() => void) | undefined;
-  lastSentMs = 0;
+  /** When the newest request that has been answered was sent (performance.now() clock). */
+  lastAnsweredSentMs = performance.now();
   /** Requests sent per operation: what the benchmarks report as the RPC cost of a workload. */
   readonly requestCounts = new Map<MessageName, number>();
 
@@ -137,7 +140,14 @@ export class Transport {
     const { op, request } = messages[name];
     const frame = encodeFrame(FrameKind.request, op, requestId, request, fields);
     return new Promise<Reply<N>>((resolve, reject) => {
-      this.pending.set(requestId, { name, frame, resolve: resolve as (reply: unknown) => void, reject });
+      const pending = {
+        name,
+        frame,
+        sentMs: performance.now(),
+        resolve: resolve as (reply: unknown) => void,
+        reject,
+      };
+      this.pending.set(requestId, pending);
       if (urgent) this.handshakeId = requestId;
       if (urgent || !this.held) this.write(frame);
     });
@@ -151,7 +161,6 @@ export class Transport {
 
   private write(frame: Uint8Array): void {
     if (!this.link) return; // kept in `pending`; resent after the reconnect
-    this.lastSentMs = Date.now();
     try {
       this.link.outbox.send(frame);
     } catch {
@@ -187,6 +196,7 @@ export class Transport {
   private take(requestId: number): Pending | undefined {
     const pending = this.pending.get(requestId);
     this.pending.delete(requestId);
+    if (pending) this.lastAnsweredSentMs = Math.max(this.lastAnsweredSentMs, pending.sentMs);
     return pending;
   }
 

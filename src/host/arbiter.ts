@@ -27,11 +27,15 @@ import { WaitQueue } from "./wait-queue.ts";
 export interface ArbiterOptions extends RegionOptions, Limits {
   socketPath: string;
   leaseMs: number;
+  /** A connection that sends no hello within this is closed. */
+  helloWaitMs: number;
 }
 
 interface Liveness {
   connection: Connection | undefined;
   lastSeenMs: number;
+  /** The arbiter's own stalled time (`Arbiter.stalledMs`) when the client was last heard. */
+  stalledAtSeenMs: number;
   /** Silent for over a lease at the last sweep: expired at the next one if still silent. */
   overdue?: boolean;
 }
@@ -43,6 +47,11 @@ export class Arbiter {
   readonly guard: RegionGuard;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private lastSweepMs = performance.now();
+  /**
+   * Time the arbiter itself could not run (sweeps later than their period: SIGSTOP, a starved process).
+   * A client's silence is counted without it: heartbeats may have waited unread in the sockets meanwhile.
+   */
+  private stalledMs = 0;
   private stopped = false;
 
   constructor(
@@ -61,6 +70,10 @@ export class Arbiter {
     }));
   }
 
+  private get sweepPeriodMs(): number {
+    return Math.max(20, Math.min(1000, this.options.leaseMs / 4));
+  }
+
   get epoch(): number {
     return this.state.epoch;
   }
@@ -68,26 +81,27 @@ export class Arbiter {
   listen(): void {
     this.server = listenUnix(this.options.socketPath, {
       open: (socket) => {
-        socket.data = new Connection(socket);
+        socket.data = new Connection(socket, this.options.helloWaitMs);
       },
       data: (socket, bytes) => handleData(this, socket.data, bytes),
       drain: (socket) => socket.data.drained(),
       close: (socket) => this.connectionClosed(socket.data),
       error: (socket) => this.connectionClosed(socket.data),
     });
-    const period = Math.max(20, Math.min(1000, this.options.leaseMs / 4));
-    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper = setInterval(() => this.sweep(), this.sweepPeriodMs);
   }
 
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
-    this.liveness.set(clientId, { connection, lastSeenMs: Date.now() });
+    this.liveness.set(clientId, { connection, lastSeenMs: Date.now(), stalledAtSeenMs: this.stalledMs });
     connection.clientId = clientId;
   }
 
   touch(clientId: number): void {
     const live = this.liveness.get(clientId);
-    if (live) live.lastSeenMs = Date.now();
+    if (!live) return;
+    live.lastSeenMs = Date.now();
+    live.stalledAtSeenMs = this.stalledMs;
   }
 
   connectionOf(clientId: number): Connection | undefined {
@@ -140,23 +154,20 @@ export class Arbiter {
   }
 
   /**
-   * Ends the sessions not heard from for a lease. If the arbiter itself could not run for half a lease
-   * (SIGSTOP, an overloaded host), their heartbeats may be sitting unread in its sockets: it forgives that
-   * silence once instead of expiring everyone.
+   * Ends the sessions not heard from for a lease of the arbiter's own running time: the time it could not
+   * run itself (SIGSTOP, an overloaded host) does not count, as the heartbeats sent meanwhile may be sitting
+   * unread in its sockets; an arbiter always late still expires a silent client, only later.
    */
   private expireSilentClients(): void {
     const now = Date.now();
-    const away = performance.now() - this.lastSweepMs > this.options.leaseMs / 2;
+    const sinceSweep = performance.now() - this.lastSweepMs;
     this.lastSweepMs = performance.now();
-    if (away) {
-      for (const live of this.liveness.values()) live.lastSeenMs = Math.max(live.lastSeenMs, now);
-      log.warn("the arbiter did not run for over half a lease: every client gets a fresh lease");
-      return;
-    }
+    this.stalledMs += Math.max(0, sinceSweep - 1.5 * this.sweepPeriodMs);
     // Expired only at the second sweep that finds it silent: between the two, the event loop has read
     // whatever heartbeats were waiting in the sockets when this sweep's timer happened to run first.
     for (const [clientId, live] of this.liveness) {
-      const silent = now - live.lastSeenMs > this.options.leaseMs;
+      const silentMs = now - live.lastSeenMs - (this.stalledMs - live.stalledAtSeenMs);
+      const silent = silentMs > this.options.leaseMs;
       if (silent && live.overdue) this.expire(clientId, live.connection);
       live.overdue = silent;
     }
@@ -199,7 +210,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     const arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
     // Restored sessions get one lease, counted from now, to come back.
     for (const clientId of state.sessions.keys())
-      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now() });
+      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now(), stalledAtSeenMs: 0 });
     arbiter.listen();
     return arbiter;
   } catch (error) {

@@ -3,12 +3,14 @@
  * order, and where the connection is in the handshake (identify? → hello → requests).
  */
 import type { Socket } from "bun";
-import { IvshError } from "../errors.ts";
+import { failure, IvshError } from "../errors.ts";
 import { encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
 const CLOSE_GRACE_MS = 2000;
+/** A connection that has not said hello by then is closed: it holds a decoder and a socket for nothing. */
+export const DEFAULT_HELLO_WAIT_MS = 30_000;
 
 export type ConnectionPhase = "greeting" | "ready" | "closing";
 
@@ -24,8 +26,17 @@ export class Connection {
   /** Set when this connection's session expired: its next frame gets this error, then the connection closes. */
   leaseExpiredError: IvshError | undefined;
 
-  constructor(readonly socket: Socket<Connection>) {
+  constructor(
+    readonly socket: Socket<Connection>,
+    helloWaitMs = DEFAULT_HELLO_WAIT_MS,
+  ) {
     this.outbox = new Outbox(socket);
+    const waitForHello = setTimeout(() => {
+      if (this.phase !== "greeting") return;
+      const reason = `no hello arrived within ${helloWaitMs} ms of connecting`;
+      this.failAndClose(0, 0, failure("ProtocolState", "greet the client", reason));
+    }, helloWaitMs);
+    waitForHello.unref();
   }
 
   /** Once closing, the connection sends nothing more and ignores what it reads. */

@@ -89,8 +89,8 @@ export const ChannelWord = {
    */
   receiverId: SlotWord.sequence,
   /**
-   * Written by the receiver just before it moves `state` to delivered: the digest folded to 32 bits
-   * (foldDigest). A `delivered` without the sender's own folded digest here was not written by its receiver.
+   * Written by the receiver just before it moves `state` to delivered (confirmationOf): a delivered
+   * without the sender's own value here was not written by its receiver for this transfer.
    */
   confirmation: SlotWord.sequenceWaiters,
   /** Lock word held by the receiver for the whole transfer. */
@@ -128,14 +128,27 @@ export const ChannelState = {
   abandoned: 4,
   /** The receiver got the whole stream intact but could not keep it (e.g. renaming its file failed). */
   refused: 5,
+  /**
+   * The receiver verified the stream and is keeping it (renaming FILE.partial to FILE): from here the
+   * sender can no longer abandon; the receiver moves on to delivered or refused.
+   */
+  keeping: 6,
+  /** The receiver left before the end (it failed or was interrupted). */
+  dropped: 7,
 } as const;
 
 /**
  * The end of a transfer is decided by one compare-and-swap of `state` away from streaming: the receiver's
- * (to delivered, corrupted or refused) or the sender's (to abandoned), whichever comes first.
+ * (to keeping, then delivered or refused; or to corrupted, or dropped) or the sender's (to abandoned),
+ * whichever comes first.
  */
-export function foldDigest(digest: bigint): number {
-  return Number((digest ^ (digest >> 32n)) & 0xffffffffn) | 0;
+
+/**
+ * What the receiver stores in `confirmation` before delivered: its digest folded to 32 bits and mixed
+ * with the transfer number, so only a verdict on this transfer, by a receiver that got these bytes, passes.
+ */
+export function confirmationOf(digest: bigint, transfer: number): number {
+  return (Number((digest ^ (digest >> 32n)) & 0xffffffffn) ^ transfer) | 0;
 }
 
 /** Lock words per kind: the ones the arbiter releases (marks OWNER_DIED) when their holder dies. */

@@ -76,9 +76,15 @@ export class Source {
 
   /**
    * Reads into `length` bytes at `address`: a file fills the chunk (short only at its end), a pipe
-   * returns what is there as soon as something is. 0 means end of input.
+   * returns what is there as soon as something is. 0 means end of input. `beforeWrite` runs after each
+   * wait for input, before read(2) writes the memory at `address` (which may have stopped being ours).
    */
-  async read(address: number, length: number, signal?: AbortSignal): Promise<number> {
+  async read(
+    address: number,
+    length: number,
+    signal?: AbortSignal,
+    beforeWrite?: () => Promise<void>,
+  ): Promise<number> {
     if (this.type === "file") return this.readFully(address, length);
     let filled = 0;
     for (;;) {
@@ -86,6 +92,7 @@ export class Source {
         // Hand over what we have rather than hold a stream back waiting to fill a chunk.
         if (filled > 0) return filled;
         await waitReady(this.fd, POLLIN, this.name, signal);
+        await beforeWrite?.();
       }
       const got = readInto(this.fd, address + filled, length - filled, this.name);
       if (got === 0) return filled;
@@ -112,7 +119,6 @@ export class Source {
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
   private closed = false;
-  private kept = false;
 
   private constructor(
     readonly fd: number,
@@ -158,16 +164,7 @@ export class Sink implements StreamKeeper {
   /** The stream arrived whole and verified: TARGET.partial becomes TARGET. */
   keep(): void {
     this.close();
-    if (!this.renames) return;
-    renameFile(this.writing, this.target);
-    this.kept = true;
-  }
-
-  /** The sender abandoned the transfer at its very end: TARGET goes back to TARGET.partial. */
-  undo(): void {
-    if (!this.kept) return;
-    renameFile(this.target, this.writing);
-    this.kept = false;
+    if (this.renames) renameFile(this.writing, this.target);
   }
 
   /** The stream failed: TARGET.partial stays, under that name, for inspection. */

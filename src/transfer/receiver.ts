@@ -9,8 +9,9 @@
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, foldDigest, RECORD_END, RecordField } from "../region/layout.ts";
+import { ChannelState, confirmationOf, RECORD_END, RecordField } from "../region/layout.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
+import { Peer } from "./peer.ts";
 import {
   type ChannelSlot,
   claimRole,
@@ -22,7 +23,7 @@ import {
   ringSegmentName,
 } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
-import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
+import { waitForChange, wakeIfParked } from "./wait.ts";
 
 const ALL = 0x7fffffff;
 
@@ -31,11 +32,11 @@ export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
 
 /**
  * What the receiver does with a verified stream before it tells the sender: `keep` makes the result final
- * (renames FILE.partial to FILE); `undo` takes that back if the sender abandoned the transfer meanwhile.
+ * (renames FILE.partial to FILE). It runs after the receiver has claimed the verdict (state keeping), so
+ * the sender can no longer abandon the transfer under it.
  */
 export interface StreamKeeper {
   keep(): void;
-  undo(): void;
 }
 
 export interface ReceiverOptions {
@@ -97,7 +98,7 @@ export class ChannelReceiver {
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
-      this.finish();
+      await this.finish();
       return undefined;
     }
     if (flags !== 0 || length === 0 || length > this.ring.chunkBytes)
@@ -107,6 +108,8 @@ export class ChannelReceiver {
     await consume(chunk, this.ring.chunkAddress(this.tail));
     this.digest.update(chunk);
     this.records++;
+    // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not ours.
+    await this.slot.confirmLive();
     this.advance();
     return length;
   }
@@ -116,18 +119,42 @@ export class ChannelReceiver {
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
+  /** Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once. */
   async close(): Promise<void> {
+    if (!this.ended && (await this.stillLive()) && this.decide(ChannelState.dropped))
+      this.slot.wake("tail", ALL);
     await ignoreLost(this.ring.segment.free());
     await releaseRole(this.slot, "receiver");
   }
 
+  /** Whether the slot is still ours to write (not after our session was lost, or a freeze past the lease). */
+  private async stillLive(): Promise<boolean> {
+    if (this.slot.client.lost) return false;
+    try {
+      await this.slot.confirmLive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async waitForRecord(): Promise<void> {
     await this.slot.confirmLive();
+    const check = () => this.checkStillOurs();
+    const { slot, sender: peer, options } = this;
     for (;;) {
-      this.checkStillOurs();
+      check();
       const head = this.slot.load("head");
       if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
-      await waitForChange(this.slot, "head", this.tail, "receiverParked", this.sender, this.options.signal);
+      const wait = {
+        slot,
+        word: "head",
+        seen: this.tail,
+        parkedFlag: "receiverParked",
+        peer,
+        check,
+      } as const;
+      await waitForChange({ ...wait, signal: options.signal });
     }
   }
 
@@ -135,12 +162,19 @@ export class ChannelReceiver {
    * Before any record is read: an abandoned transfer, or a newer one on the slot, is not ours to read. A
    * new transfer number while our sender still holds its end was not written by a sender.
    */
-  private checkStillOurs(): void {
+  private checkStillOurs(): boolean {
     const what = `receive on channel '${this.name}'`;
-    if (this.slot.load("state") === ChannelState.abandoned)
+    const state = this.slot.load("state");
+    if (state === ChannelState.abandoned)
       throw failure("PeerGone", what, "the sender abandoned the transfer before its end");
+    if (state !== ChannelState.streaming)
+      throw this.corrupted(`the channel's state became ${state} while the sender streams`);
+    const tail = this.slot.load("tail");
+    // Our own counter: another value there would have the sender and us wait on each other for ever.
+    if (tail !== this.tail)
+      throw this.corrupted(`the tail counter holds ${tail >>> 0}, not our ${this.tail}`);
     const transfer = this.slot.load("transfer");
-    if (transfer === this.transfer) return;
+    if (transfer === this.transfer) return false;
     if (!this.sender.departure())
       throw failure(
         "RegionCorrupted",
@@ -151,15 +185,18 @@ export class ChannelReceiver {
   }
 
   /**
-   * Checks the end record against our own digest, keeps the result, then tells the sender: one
-   * compare-and-swap of `state` decides between our verdict and the sender abandoning at the last moment.
+   * Checks the end record against our own digest; if it matches, claims the verdict (streaming to keeping:
+   * one compare-and-swap decides between us and a sender abandoning at the last moment), keeps the result,
+   * then tells the sender.
    */
-  private finish(): void {
+  private async finish(): Promise<void> {
     const at = this.ring.header(this.tail);
     const totalBytes = Number(this.ring.headers.getBigUint64(at + RecordField.totalBytes, true));
     const digest = this.ring.headers.getBigUint64(at + RecordField.digest, true);
     this.ended = true;
     this.advance();
+    // A verdict written after a freeze past the lease could land on someone else's transfer.
+    await this.slot.confirmLive();
     if (totalBytes !== this.digest.bytes || digest !== this.digest.value) {
       this.decide(ChannelState.corrupted);
       throw failure(
@@ -169,25 +206,21 @@ export class ChannelReceiver {
           `digest ${this.digest.hex} arrived`,
       );
     }
-    this.keepStream();
-    // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
-    this.slot.store("confirmation", foldDigest(this.digest.value));
-    if (this.decide(ChannelState.delivered)) return;
-    this.options.keeper?.undo();
-    throw failure(
-      "PeerGone",
-      `receive on channel '${this.name}'`,
-      "the sender abandoned the transfer at its end (it was interrupted)",
-    );
-  }
-
-  private keepStream(): void {
+    if (!this.decide(ChannelState.keeping))
+      throw failure(
+        "PeerGone",
+        `receive on channel '${this.name}'`,
+        "the sender abandoned the transfer at its end (it was interrupted)",
+      );
     try {
       this.options.keeper?.keep();
     } catch (error) {
-      this.decide(ChannelState.refused);
+      this.settle(ChannelState.refused);
       throw error;
     }
+    // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
+    this.slot.store("confirmation", confirmationOf(this.digest.value, this.transfer));
+    this.settle(ChannelState.delivered);
   }
 
   /** Moves the transfer from streaming to `verdict`; false if the sender abandoned it first. */
@@ -196,6 +229,12 @@ export class ChannelReceiver {
       this.slot.compareExchange("state", ChannelState.streaming, verdict) === ChannelState.streaming;
     this.slot.wake("state", ALL);
     return won;
+  }
+
+  /** From keeping to the final verdict: only the receiver writes `state` once it is keeping. */
+  private settle(verdict: number): void {
+    this.slot.store("state", verdict);
+    this.slot.wake("state", ALL);
   }
 
   private corrupted(what: string) {
@@ -251,6 +290,6 @@ async function awaitTransfer(
     if (!told) onWaiting?.();
     told = true;
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.
-    await waitForChange(slot, "transfer", transfer, "receiverParked", undefined, signal);
+    await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
   }
 }

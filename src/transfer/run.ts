@@ -8,10 +8,10 @@ import { throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import type { Sink, Source } from "./io.ts";
+import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
-import { abortWhenGone } from "./wait.ts";
 
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
 const YIELD_EVERY_MS = 20;
@@ -47,7 +47,7 @@ export async function sendStream(
     for (;;) {
       throwIfAborted(signal, `send on channel '${channel}'`);
       const sent = await sender.send((chunk, address) =>
-        source.read(address, chunk.byteLength, reading.signal),
+        source.read(address, chunk.byteLength, reading.signal, () => sender.slot.confirmLive()),
       );
       if (sent === 0 && source.endMayBeInterruption) await letSignalsLand(signal);
       if (sent === 0) break;

@@ -11,8 +11,9 @@
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, foldDigest, RECORD_END, RecordField } from "../region/layout.ts";
+import { ChannelState, confirmationOf, LOCK_OWNER_MASK, RECORD_END, RecordField } from "../region/layout.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
+import { Peer } from "./peer.ts";
 import {
   type ChannelSlot,
   claimRole,
@@ -23,7 +24,7 @@ import {
   ringGeometryProblem,
   ringSegmentName,
 } from "./ring.ts";
-import { Peer, waitForChange, wakeIfParked } from "./wait.ts";
+import { waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_DEPTH = 8;
@@ -107,6 +108,8 @@ export class ChannelSender {
         `the filler returned ${length} for a ${chunk.byteLength}-byte chunk`,
       );
     if (length === 0) return 0;
+    // The filler may have waited long (an idle pipe): after a freeze past the lease the slot is not ours.
+    await this.slot.confirmLive();
     this.digest.update(chunk.subarray(0, length));
     this.publishData(length);
     return length;
@@ -179,6 +182,8 @@ export class ChannelSender {
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
+    // A signal that arrived while we waited for space wins over the end record.
+    throwIfAborted(this.signal, `send on channel '${this.name}'`);
     this.publish(0, RECORD_END);
     const verdict = await this.awaitVerdict();
     this.finished = true;
@@ -203,21 +208,23 @@ export class ChannelSender {
     }
   }
 
+  /**
+   * Waits while the transfer streams or the receiver keeps it. Interrupted, we abandon, unless the receiver
+   * decided first: then the transfer completes (we wait for the verdict without the signal).
+   */
   private async awaitVerdict(): Promise<number> {
-    try {
-      while (this.slot.load("state") === ChannelState.streaming)
-        await waitForChange(
-          this.slot,
-          "state",
-          ChannelState.streaming,
-          "senderParked",
-          this.receiver,
-          this.signal,
-        );
-    } catch (error) {
-      if (!isIvshError(error, "Interrupted") || this.abandon()) throw error;
+    let signal = this.signal;
+    for (;;) {
+      const state = this.slot.load("state");
+      if (state !== ChannelState.streaming && state !== ChannelState.keeping) return state;
+      const check = () => this.checkOwnHead();
+      try {
+        await waitForChange({ ...this.waitOn("state", state), signal, check });
+      } catch (error) {
+        if (!isIvshError(error, "Interrupted") || this.abandon()) throw error;
+        signal = undefined;
+      }
     }
-    return this.slot.load("state");
   }
 
   /** Moves the transfer from streaming to abandoned; false if the receiver's verdict was there first. */
@@ -230,24 +237,58 @@ export class ChannelSender {
 
   private checkVerdict(state: number): void {
     const what = `send on channel '${this.name}'`;
-    const confirmed = this.slot.load("confirmation") === foldDigest(this.digest.value);
+    const confirmed = this.slot.load("confirmation") === confirmationOf(this.digest.value, this.transfer);
     if (state === ChannelState.delivered && confirmed) return;
     if (state === ChannelState.corrupted)
       throw failure("DigestMismatch", what, "the receiver's digest of the stream differs from ours");
     if (state === ChannelState.refused)
       throw failure("PeerGone", what, "the receiver got the stream intact but could not keep it");
-    const found =
-      state === ChannelState.delivered ? "a confirmation that is not our digest's" : `state ${state}`;
+    if (state === ChannelState.dropped) throw receiverLeft(this.name);
+    const found = state === ChannelState.delivered ? "a confirmation that is not ours" : `state ${state}`;
     throw failure("RegionCorrupted", what, `the channel holds ${found} (the region was overwritten?)`);
+  }
+
+  /** What every wait of ours has in common: our parked flag and the receiver to watch. */
+  private waitOn(word: "state" | "tail", seen: number) {
+    return { slot: this.slot, word, seen, parkedFlag: "senderParked" as const, peer: this.receiver };
+  }
+
+  /**
+   * Our own head word is ours alone: another value there was overwritten, and left so, it would have the
+   * receiver and us wait on each other for ever.
+   */
+  private checkOwnHead(): boolean {
+    const head = this.slot.load("head");
+    if (head === this.head) return false;
+    throw failure(
+      "RegionCorrupted",
+      `send on channel '${this.name}'`,
+      `the head counter holds ${head >>> 0}, not the ${this.head} we published: the region was overwritten`,
+    );
+  }
+
+  /** While we wait for space: the receiver may leave (dropped), or the state be overwritten. */
+  private checkStreaming(): boolean {
+    this.checkOwnHead();
+    const state = this.slot.load("state");
+    if (state === ChannelState.streaming) return false;
+    if (state === ChannelState.dropped) throw receiverLeft(this.name);
+    throw failure(
+      "RegionCorrupted",
+      `send on channel '${this.name}'`,
+      `the channel's state became ${state} while we stream: the region was overwritten`,
+    );
   }
 
   private async waitForSpace(): Promise<void> {
     const { depth } = this.ring;
     await this.slot.confirmLive();
+    const check = () => this.checkStreaming();
     for (;;) {
+      check();
       const tail = this.slot.load("tail");
       if (recordsInFlight(this.head, tail, depth, this.name) < depth) return;
-      await waitForChange(this.slot, "tail", tail, "senderParked", this.receiver, this.signal);
+      await waitForChange({ ...this.waitOn("tail", tail), signal: this.signal, check });
     }
   }
 
@@ -286,8 +327,9 @@ async function awaitOldReceiverGone(
   const { streaming, abandoned } = ChannelState;
   const unfinished = () => {
     const state = slot.load("state");
-    const attached =
-      slot.holder("receiver").owner !== 0 && slot.load("receiverJoined") === slot.load("transfer");
+    // Attached: the receiver that joined the last transfer still holds the role (not a newer one waiting).
+    const joined = slot.load("receiverJoined") === slot.load("transfer");
+    const attached = joined && slot.holder("receiver").owner === (slot.load("receiverId") & LOCK_OWNER_MASK);
     return attached && (state === streaming || state === abandoned);
   };
   if (!unfinished()) return;
@@ -297,6 +339,14 @@ async function awaitOldReceiverGone(
     throwIfAborted(signal, `send on channel '${name}'`);
     await Bun.sleep(OLD_RECEIVER_POLL_MS);
   }
+}
+
+function receiverLeft(channel: string) {
+  return failure(
+    "PeerGone",
+    `send on channel '${channel}'`,
+    "the receiver left before the end (it failed or was interrupted)",
+  );
 }
 
 function checkGeometry(name: string, chunkBytes: number, depth: number): void {

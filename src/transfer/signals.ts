@@ -8,7 +8,10 @@
  */
 import { readFileSync } from "node:fs";
 
-/** SIGHUP, SIGINT, SIGTERM: bit (n - 1) of the kernel's pending masks. */
+/**
+ * SIGHUP, SIGINT, SIGTERM: bit (n - 1) of the kernel's pending masks. A pending SIGHUP nobody listens
+ * for ends the process when it lands, which is as good an answer as its listener's.
+ */
 const INTERRUPTING = (1n << 0n) | (1n << 1n) | (1n << 14n);
 const QUIET_TURNS = 2;
 /** A signal blocked in every thread never lands: give up waiting for it after this. */

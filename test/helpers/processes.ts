@@ -83,7 +83,7 @@ export class EventStream {
  * hits bun's timeout has every process spawned so far killed, its file's shared arbiter included, and the
  * tests after it fail for no fault of theirs. Ending the wait here fails only the test that waited.
  */
-export const EXIT_BOUND_MS = 40_000;
+export const EXIT_BOUND_MS = 25_000;
 
 /**
  * A bound for what the lease guarantees (a dead peer noticed, a frozen client expired): the lease, the

@@ -47,7 +47,7 @@ export interface Exit {
 export class Tracked {
   readonly stderr: Promise<string>;
   readonly stdout: Promise<string>;
-  /** Signals the soak sent it, in order (stop-long shows as "SIGSTOP-long"). */
+  /** Signals the soak sent it, in order (a stop shows as "SIGSTOP-stop-short" or "SIGSTOP-stop-long"). */
   readonly received: string[] = [];
   exit: Exit | undefined;
 

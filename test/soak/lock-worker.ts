@@ -56,7 +56,12 @@ async function criticalSection(
   board.increment(index);
   if (random.chance(0.05)) await Bun.sleep(random.range(0, 2));
   await stillOwner(client);
-  if (!board.leave(me)) emit("violation", { what: "someone else entered while we held the lock" });
+  if (!board.leave(me))
+    emit("violation", {
+      me,
+      inside: board.inside,
+      what: `client ${board.inside} entered while ${me} held the lock`,
+    });
 }
 
 async function mutexLoop(client: Client, board: Board): Promise<void> {

@@ -66,6 +66,17 @@ export async function judgeTransfer(evidence: TransferEvidence): Promise<string[
   }
   if (plan.sink === "pipe" && receiverOk && consumer?.exit?.code === 0 && !output)
     violations.push("the consumer has no output file");
+  // The receiver kept the file: the sender must report success too, unless a signal killed it outright.
+  if (
+    receiverOk &&
+    !senderOk &&
+    sender.exit?.signal === null &&
+    !sender.exit.hung &&
+    !processes.has("rescue-sender")
+  )
+    violations.push(
+      `the receiver exited 0 but the sender ${describeExit(sender)}:\n${await stderrOf(sender)}`,
+    );
   const rescue = processes.get("rescue-receiver");
   if (rescue) checkRescue(rescue, senderOk, evidence, cutShort, violations);
   else if (senderOk && !receiverOk && !receiver.wasSent("SIGKILL"))

@@ -1,0 +1,115 @@
+/**
+ * The other end of a channel, as its lock word shows it. A peer that dies has its word marked owner-died
+ * by the arbiter (which also wakes us); one that lets go clears it; either way a wait on the channel ends
+ * with PeerGone instead of hanging. A word that says what no honest party writes (owner-died while the
+ * arbiter still lists the peer, or a client id the arbiter does not know) ends it with RegionCorrupted.
+ */
+import { failure, type IvshError } from "../errors.ts";
+import { LOCK_OWNER_MASK } from "../region/layout.ts";
+import type { ChannelSlot } from "./ring.ts";
+
+/** How often a channel end busy with its own input or output looks whether its peer is still there. */
+const PEER_WATCH_MS = 50;
+/** How long a channel end waits for the arbiter's view when it must tell a dead peer from a scribble. */
+const STATUS_TIMEOUT_MS = 2000;
+
+export type PeerRole = "sender" | "receiver";
+
+/** What a peer's lock word holds once it no longer names the peer. */
+export interface Departure {
+  owner: number;
+  died: boolean;
+}
+
+/**
+ * A peer is watched from the moment it attached: `attachedId` says who that is (0 while nobody has), and
+ * once known the id is kept, so a peer that attached and left between two looks is still seen gone.
+ */
+export class Peer {
+  private id = 0;
+
+  constructor(
+    private readonly slot: ChannelSlot,
+    readonly role: PeerRole,
+    readonly channel: string,
+    private readonly attachedId: () => number,
+  ) {}
+
+  /** A peer whose id is known from the start (the receiver knows its sender when it joins). */
+  static attached(slot: ChannelSlot, role: PeerRole, channel: string, id: number): Peer {
+    return new Peer(slot, role, channel, () => id);
+  }
+
+  /** What its lock word holds if the peer attached and no longer holds it; undefined while it does. */
+  departure(): Departure | undefined {
+    if (this.id === 0) this.id = this.attachedId() & LOCK_OWNER_MASK;
+    if (this.id === 0) return undefined;
+    const holder = this.slot.holder(this.role);
+    return holder.owner === this.id ? undefined : holder;
+  }
+
+  /** The error for a departure: RegionCorrupted if the word was overwritten, else PeerGone. */
+  async goneError({ owner, died }: Departure): Promise<IvshError> {
+    const action = `transfer on channel '${this.channel}'`;
+    const who = `the ${this.role} (client ${this.id})`;
+    if (owner === 0 && !died) return failure("PeerGone", action, `${who} went away before the end`);
+    const clients = await this.liveClients();
+    // Only the arbiter marks a word owner-died, and only once the session has ended.
+    if (died && clients?.has(this.id))
+      return failure(
+        "RegionCorrupted",
+        action,
+        `${who} is alive but its lock word says it died: the region was overwritten`,
+      );
+    // Read again after the answer: a legitimate new holder that has left since no longer names itself there.
+    if (owner !== 0 && clients && !clients.has(owner) && this.slot.holder(this.role).owner === owner)
+      return failure(
+        "RegionCorrupted",
+        action,
+        `${who}'s lock word names client ${owner}, which does not exist: the region was overwritten`,
+      );
+    if (owner !== 0)
+      return failure(
+        "PeerGone",
+        action,
+        `${who} went away before the end (client ${owner} holds that end now)`,
+      );
+    return failure("PeerGone", action, `${who} died (its connection closed or its lease expired)`);
+  }
+
+  /** The arbiter's live clients; undefined if it does not answer in time (then we take the word's word). */
+  private async liveClients(): Promise<Set<number> | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS);
+    });
+    try {
+      const report = await Promise.race([this.slot.client.status(), timeout]);
+      return report && new Set(report.clients.map((client) => client.clientId));
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * A signal that aborts when `signal` does, or with PeerGone once `peer` is seen gone: for the time a
+ * channel end spends waiting on its own input or output (an idle pipe), where no channel wait watches.
+ */
+export function abortWhenGone(peer: Peer, signal?: AbortSignal): { signal: AbortSignal; stop(): void } {
+  const controller = new AbortController();
+  let judging = false;
+  const timer = setInterval(() => {
+    const departure = judging ? undefined : peer.departure();
+    if (!departure) return;
+    judging = true;
+    peer.goneError(departure).then((error) => controller.abort(error));
+  }, PEER_WATCH_MS);
+  timer.unref();
+  return {
+    signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+    stop: () => clearInterval(timer),
+  };
+}
