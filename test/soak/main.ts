@@ -80,7 +80,7 @@ function record(index: number, result: ScenarioResult, extra: string[]): void {
     `#${index} ${result.kind}: ${result.description}; faults: ${faults.join(", ") || "none"} → ${verdict}`,
   );
   for (const what of violations) {
-    const replay = `npm run soak -- --seed ${seed} --only ${index}`;
+    const replay = `npm run soak -- --seed ${seed} --only ${index}${values.kinds ? ` --kinds ${values.kinds}` : ""}`;
     totals.violations.push({
       index,
       kind: result.kind,

@@ -1,7 +1,7 @@
 /**
  * A rogue client: IVSHMEM gives no isolation, so it maps the region file itself (no grant, no mprotect)
  * and writes random bytes over the header, the slot table and the ring of a transfer in progress.
- * Config (JSON, argv[2]): region, socket, channel, seed, count, spanMs. Prints one JSON line per write:
+ * Config (JSON, argv[2]): region, socket, channel, seed, count, spanMs, depth (of the ring). Prints one JSON line per write:
  * {"event":"scribble", area, offset, length, changed}.
  */
 import { fetchStatus } from "../../src/guest/inspect.ts";
@@ -10,6 +10,7 @@ import {
   HEADER_FIELD_BYTES,
   Header,
   PAGE_SIZE,
+  RECORD_BYTES,
   SLOT_BYTES,
   SLOT_WORDS,
   SlotWord,
@@ -24,6 +25,7 @@ const config = JSON.parse(process.argv[2] ?? "{}") as {
   seed: number;
   count: number;
   spanMs: number;
+  depth: number;
 };
 const random = new Prng(config.seed);
 
@@ -59,7 +61,7 @@ async function findTargets(deadlineMs: number): Promise<Area[]> {
       }
       if (ring) {
         const at = geometry.dataOffset + ring.firstBlock * geometry.blockSize;
-        areas.push({ name: "ring-records", start: at, length: PAGE_SIZE });
+        areas.push({ name: "ring-records", start: at, length: config.depth * RECORD_BYTES });
         areas.push({ name: "ring-data", start: at + PAGE_SIZE, length: Math.max(1, ring.bytes - PAGE_SIZE) });
       }
       return areas;
@@ -77,8 +79,9 @@ function scribble(memory: Uint8Array, area: Area): void {
   console.log(JSON.stringify({ event: "scribble", area: area.name, offset, length, changed }));
 }
 
+// The moments count from when the ring exists: the scribbles land while the transfer runs.
+const areas = await findTargets(performance.now() + config.spanMs);
 const started = performance.now();
-const areas = await findTargets(started + config.spanMs);
 // Our own MAP_SHARED mapping of the whole file (Bun.mmap's writes do not reach other processes).
 const region = mapRegionFile(config.region);
 const memory = region.bytes(0, region.size);

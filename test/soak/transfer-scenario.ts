@@ -17,6 +17,7 @@ import {
   spawnTracked,
   type Tracked,
 } from "./harness.ts";
+import { rescueAWaitingEnd } from "./rescue.ts";
 import { livenessAllowanceMs, type ScenarioResult, type SoakContext } from "./scenario.ts";
 import { judgeTransfer, type TransferPlan } from "./transfer-verdict.ts";
 
@@ -69,7 +70,12 @@ function estimateMs(plan: TransferPlan): number {
 }
 
 /** The processes of the transfer, by name: sender, receiver, and producer / consumer for pipe ends. */
-function startSide(plan: TransferPlan, context: SoakContext, files: Files, side: "send" | "recv") {
+function startSide(
+  plan: TransferPlan,
+  context: SoakContext,
+  files: { source: string; output: string },
+  side: "send" | "recv",
+) {
   const env = { IVSH_SOCKET: context.paths.socket, IVSH_REGION: context.paths.region };
   const seed = String(context.random.next());
   const common = ["--channel", plan.channel];
@@ -136,59 +142,6 @@ function startSide(plan: TransferPlan, context: SoakContext, files: Files, side:
   return started;
 }
 
-interface Files {
-  source: string;
-  output: string;
-  /** Where a rescue receiver writes. */
-  rescued: string;
-}
-
-/** How soon a survivor whose peer has ended must end too before the soak gives it a new peer. */
-const RESCUE_AFTER_MS = 1000;
-
-/**
- * An end whose peer died before it joined the transfer rightly waits for another peer (a sender for a
- * receiver, a receiver for a sender), like a server for its next client. Give it one: the transfer must
- * then complete with the new peer, or the survivor must fail because its real peer had joined. Either way
- * it must end; a survivor that does neither hangs.
- */
-async function rescueAWaitingEnd(
-  plan: TransferPlan,
-  context: SoakContext,
-  files: Files,
-  processes: Map<string, Tracked>,
-  deadline: number,
-): Promise<{ settle(deadline: number): Promise<unknown>; partner: Tracked } | undefined> {
-  const sender = processes.get("sender")!;
-  const receiver = processes.get("receiver")!;
-  const first = await Promise.race([
-    sender.proc.exited,
-    receiver.proc.exited,
-    Bun.sleep(deadline - performance.now()),
-  ]);
-  if (first === undefined || (!sender.running && !receiver.running)) return undefined;
-  const waiting = sender.running ? sender : receiver;
-  if (await waiting.endsWithin(RESCUE_AFTER_MS)) return undefined;
-  const env = { IVSH_SOCKET: context.paths.socket, IVSH_REGION: context.paths.region };
-  const channel = ["--channel", plan.channel];
-  const rescue =
-    waiting === sender
-      ? spawnTracked({
-          name: "rescue-receiver",
-          isIvsh: false,
-          env,
-          argv: ivsh("guest", "recv", "--out", files.rescued, ...channel),
-        })
-      : spawnTracked({
-          name: "rescue-sender",
-          isIvsh: false,
-          env,
-          argv: ivsh("guest", "send", files.source, ...channel),
-        });
-  processes.set(rescue.name, rescue);
-  return { settle: (until) => rescue.settle(until), partner: waiting };
-}
-
 function planFaults(random: Prng, plan: TransferPlan, spanMs: number, leaseMs: number): Fault[] {
   const targets = ["sender", "receiver"];
   if (plan.source !== "file") targets.push("producer");
@@ -234,7 +187,7 @@ export async function transferScenario(context: SoakContext): Promise<ScenarioRe
   }
   const applied = await faulting;
   const deadline = performance.now() + 3 * estimate + livenessAllowanceMs(leaseMs);
-  const rescue = await rescueAWaitingEnd(plan, context, files, processes, deadline);
+  const rescue = await rescueAWaitingEnd(plan.channel, context, files, processes, deadline);
   const ivshEnds = [...processes.values()].filter((tracked) => tracked.isIvsh);
   await Promise.all(ivshEnds.map((tracked) => tracked.settle(deadline)));
   // A rescue finishes with a survivor that completed; one left waiting by a survivor that failed is let go.
