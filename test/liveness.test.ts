@@ -82,4 +82,26 @@ describe("liveness", () => {
     await segment.free();
     await idle.close();
   });
+
+  test("a running client whose lease expired is told at once: its lock fast path refuses", async () => {
+    const starved = spawnFixture("starved", clientConfig(paths, { mutex: "starving", busyMs: 4 * LEASE_MS }));
+    await starved.events.next("ready");
+    const result = await starved.events.next("result", livenessBoundMs(LEASE_MS) + 4 * LEASE_MS);
+    expect(result.code).toBe("LeaseExpired");
+    expect(await starved.exit()).toBe(0);
+  });
+
+  test("an arbiter stopped for longer than the lease expires nobody: its own stall does not count", async () => {
+    const kept = await connect({ socket: paths.socket, region: paths.region, name: "kept" });
+    const segment = await kept.alloc(4096, { name: "kept-through-stall" });
+    arbiter.spawned.proc.kill("SIGSTOP");
+    await Bun.sleep(3 * LEASE_MS);
+    arbiter.spawned.proc.kill("SIGCONT");
+    await Bun.sleep(LEASE_MS); // a few sweeps after it runs again
+    const status = await kept.status();
+    expect(status.segments.map((held) => held.name)).toContain("kept-through-stall");
+    segment.bytes[0] = 1;
+    await segment.free();
+    await kept.close();
+  });
 });

@@ -1,6 +1,7 @@
 /** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -101,4 +102,27 @@ test("an epoch at 2^32-1 wraps to 1 instead of locking every client out", async 
   await arbiter.restart();
   const { report } = await fetchStatus({ unix: paths.socket });
   expect(report.epoch).toBe(1);
+}, 60_000);
+
+test("a client that connects while the arbiter restarts gets in once it is back", async () => {
+  await arbiter.kill9();
+  // Standing in for an arbiter that dies during our hello: it accepts the connection, then drops it.
+  rmSync(paths.socket, { force: true });
+  const dropping = Bun.listen({
+    unix: paths.socket,
+    socket: {
+      open(socket) {
+        socket.end();
+      },
+      data() {},
+    },
+  });
+  const connecting = connect({ socket: paths.socket, region: paths.region, name: "early" });
+  await Bun.sleep(300);
+  dropping.stop(true);
+  rmSync(paths.socket, { force: true });
+  await arbiter.restart();
+  const client = await connecting;
+  expect(client.epoch).toBe((await fetchStatus({ unix: paths.socket })).report.epoch);
+  await client.close();
 }, 60_000);

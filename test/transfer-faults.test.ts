@@ -79,6 +79,23 @@ async function endPublished(channel: string): Promise<boolean> {
   }
 }
 
+/** Overwrites a word of the channel's slot, as a rogue guest with the region mapped could. */
+async function writeChannelWord(
+  channel: string,
+  name: keyof typeof ChannelWord,
+  change: (value: number) => number,
+) {
+  const { report } = await fetchStatus({ unix: paths.socket });
+  const slot = report.sync.find((object) => object.name === `channel:${channel}`)!;
+  const { size, blockSize, slotCount } = report.region;
+  const geometry = computeGeometry(size, blockSize, slotCount);
+  const region = mapRegionFile(paths.region);
+  const words = new Int32Array(region.bytes(0, geometry.dataOffset).buffer);
+  const index = slotWordIndex(geometry, slot.slot, ChannelWord[name]);
+  Atomics.store(words, index, change(Atomics.load(words, index)));
+  region.close();
+}
+
 /** Waits until the receiver has joined the sender's transfer (both hold its ring). */
 async function transferJoined(channel: string): Promise<void> {
   const joined = async () => {
@@ -231,5 +248,30 @@ test("a sender whose receiver died streams to the next receiver, which waited fo
   expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "next.out")).arrayBuffer()), data)).toBe(
     true,
   );
+  await expectNothingHeld();
+});
+
+test("an end's own counter overwritten: it fails naming it, and so does its peer, instead of both waiting", async () => {
+  const output = outPath(paths, "scribbled.out");
+  const receiver = guest(paths, ["recv", "--channel", "scribbled", "--out", output]);
+  const sender = guest(paths, [
+    "send",
+    "-",
+    "--channel",
+    "scribbled",
+    "--block-size",
+    "64KiB",
+    "--depth",
+    "4",
+  ]);
+  sender.proc.stdin.write(new Uint8Array(200_000).fill(4));
+  await sender.proc.stdin.flush();
+  await waitForSize(`${output}.partial`, 200_000); // both now wait: the receiver for data, the sender for input
+  // Another guest sets the receiver's tail back by one: each end would wait for the other for ever.
+  await writeChannelWord("scribbled", "tail", (tail) => tail - 1);
+  expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+  expect(await receiver.stderr).toMatch(/tail counter .* overwritten/);
+  expect(await sender.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+  expect(await Bun.file(output).exists()).toBe(false);
   await expectNothingHeld();
 });

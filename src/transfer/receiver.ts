@@ -218,6 +218,7 @@ export class ChannelReceiver {
       this.settle(ChannelState.refused);
       throw error;
     }
+    await this.slot.confirmLive(); // keeping (a rename) may have been where a freeze caught us
     // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
     this.slot.store("confirmation", confirmationOf(this.digest.value, this.transfer));
     this.settle(ChannelState.delivered);

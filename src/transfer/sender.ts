@@ -187,6 +187,8 @@ export class ChannelSender {
     this.publish(0, RECORD_END);
     const verdict = await this.awaitVerdict();
     this.finished = true;
+    // Frozen past the lease while we waited, the slot may have been freed and reused: its state is not ours.
+    await this.slot.confirmLive();
     this.checkVerdict(verdict);
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }

@@ -66,14 +66,10 @@ export async function judgeTransfer(evidence: TransferEvidence): Promise<string[
   }
   if (plan.sink === "pipe" && receiverOk && consumer?.exit?.code === 0 && !output)
     violations.push("the consumer has no output file");
-  // The receiver kept the file: the sender must report success too, unless a signal killed it outright.
-  if (
-    receiverOk &&
-    !senderOk &&
-    sender.exit?.signal === null &&
-    !sender.exit.hung &&
-    !processes.has("rescue-sender")
-  )
+  // The receiver kept the file: the sender must report success too, unless a signal killed it outright
+  // or it was frozen past its lease (its session, and with it the verdict, was gone when it woke).
+  const senderLost = sender.exit?.signal !== null || sender.wasSent("SIGSTOP-stop-long");
+  if (receiverOk && !senderOk && !senderLost && !sender.exit?.hung && !processes.has("rescue-sender"))
     violations.push(
       `the receiver exited 0 but the sender ${describeExit(sender)}:\n${await stderrOf(sender)}`,
     );
