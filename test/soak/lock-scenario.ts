@@ -170,7 +170,10 @@ async function checkWorkerEnd(
   if (exit.code === 0) return [];
   if (exit.code === null && faulted(worker)) return []; // killed by the signal the soak sent
   const others = [...processes.values()].filter((other) => other !== worker);
-  if (exit.code === 3 && plan.mode === "condvar" && others.some(faulted)) return [];
+  // Its partner was faulted, or failed on its own (e.g. it started while no arbiter ran): it is gone.
+  const partnerGone = (other: Tracked) =>
+    faulted(other) || (other.exit !== undefined && other.exit.code !== 0);
+  if (exit.code === 3 && plan.mode === "condvar" && others.some(partnerGone)) return [];
   if (exit.code === 1 && worker.wasSent("SIGSTOP-stop-long")) return [];
   const stderr = await worker.stderr;
   if (exit.code === 1 && /connect to the arbiter/.test(stderr)) return []; // started while no arbiter ran
