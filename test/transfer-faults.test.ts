@@ -135,7 +135,10 @@ describe("a stdin sender whose receiver goes away", () => {
       } finally {
         stop();
       }
-      expect(await sender.stderr).toMatch(/the receiver \(client \d+\) (died|went away)/);
+      // Whichever it notices first: the receiver's lock word let go, or the transfer marked dropped.
+      expect(await sender.stderr).toMatch(
+        /the receiver (\(client \d+\) (died|went away)|left before the end)/,
+      );
       await expectNothingHeld();
     });
   }

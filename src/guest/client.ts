@@ -227,7 +227,9 @@ export class Client {
   /**
    * Whether this process may have been frozen (SIGSTOP, a paused VM, a starved event loop) long enough to
    * lose its lease without knowing: then its grants and slots may belong to others by now, and it must
-   * `confirmLease()` before it writes shared memory again. A slow or restarting arbiter is no reason.
+   * `confirmLease()` before it writes shared memory again. An arbiter that is down (restarting) is no
+   * reason: sessions do not expire meanwhile. One that answers nothing for half a lease is: our heartbeats
+   * may not be getting through.
    */
   leaseInDoubt(): boolean {
     const now = performance.now();

@@ -139,13 +139,6 @@ async function main(): Promise<number> {
     await arbiter.stop().catch((error) => console.log(`  VIOLATION: ${String(error)}`));
     paths.cleanup();
   }
-  // What the (last) arbiter logged: lease expiries and repairs are worth knowing next to the figures.
-  const logged = (await arbiter.spawned.stderr).split("\n");
-  for (const [key, pattern] of [
-    ["leaseExpiries", /lease expired/],
-    ["repairsLogged", /overwritten/],
-  ] as const)
-    totals.tallies[key] = logged.filter((line) => pattern.test(line)).length;
   console.log(`soak: tallies ${JSON.stringify(totals.tallies)}`);
   const scenarios = Object.values(totals.scenarios).reduce((a, b) => a + b, 0);
   const faults = Object.values(totals.faults).reduce((a, b) => a + b, 0);
