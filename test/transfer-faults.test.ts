@@ -11,6 +11,7 @@ import {
   ChannelState,
   ChannelWord,
   computeGeometry,
+  LOCK_OWNER_MASK,
   PAGE_SIZE,
   RECORD_BYTES,
   RECORD_END,
@@ -84,16 +85,24 @@ async function writeChannelWord(
   channel: string,
   name: keyof typeof ChannelWord,
   change: (value: number) => number,
-) {
+): Promise<number> {
   const { report } = await fetchStatus({ unix: paths.socket });
-  const slot = report.sync.find((object) => object.name === `channel:${channel}`)!;
+  const slot = report.sync.find((object) => object.name === `channel:${channel}`);
+  if (!slot) return 0; // no such channel (any more): every word reads as the zero of a fresh slot
   const { size, blockSize, slotCount } = report.region;
   const geometry = computeGeometry(size, blockSize, slotCount);
   const region = mapRegionFile(paths.region);
   const words = new Int32Array(region.bytes(0, geometry.dataOffset).buffer);
   const index = slotWordIndex(geometry, slot.slot, ChannelWord[name]);
-  Atomics.store(words, index, change(Atomics.load(words, index)));
+  const value = Atomics.load(words, index);
+  if (change(value) !== value) Atomics.store(words, index, change(value));
   region.close();
+  return value;
+}
+
+/** The client id holding a channel role's lock word (0: nobody; the arbiter has released a dead holder). */
+async function roleHolder(channel: string, role: "sender" | "receiver"): Promise<number> {
+  return (await writeChannelWord(channel, role, (value) => value)) & LOCK_OWNER_MASK;
 }
 
 /** Waits until the receiver has joined the sender's transfer (both hold its ring). */
@@ -242,8 +251,15 @@ test("a sender whose receiver died streams to the next receiver, which waited fo
   await first.proc.stdin.flush();
   await waitForSize(outPath(paths, "dead.out.partial"), 256 << 10);
   dead.proc.kill("SIGKILL");
+  const bound = livenessBoundMs(LEASE_MS);
+  await eventually(
+    async () => (await roleHolder("next", "receiver")) === 0,
+    bound,
+    "releasing the dead role",
+  );
   // A new receiver takes the role the arbiter released, and waits for a transfer of its own.
   const next = guest(paths, ["recv", "--channel", "next", "--out", outPath(paths, "next.out")]);
+  await eventually(async () => (await roleHolder("next", "receiver")) !== 0, bound, "the next receiver");
   expect(await first.exit(livenessBoundMs(LEASE_MS))).toBe(1); // it was streaming to the dead one
   const data = await randomFile(outPath(paths, "next.in"), 300_000);
   const second = guest(paths, ["send", outPath(paths, "next.in"), "--channel", "next"]);
