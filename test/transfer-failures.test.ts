@@ -62,8 +62,9 @@ describe("transfer failures", () => {
     receiver.proc.kill("SIGKILL");
     await receiver.exit();
     // More than the ring holds, so the sender must notice its reader is gone (it may already have: EPIPE).
+    // write() may return a promise that rejects later: awaited here, so EPIPE cannot escape as unhandled.
     try {
-      sender.proc.stdin.write(new Uint8Array(2 << 20));
+      await sender.proc.stdin.write(new Uint8Array(2 << 20));
       await sender.proc.stdin.flush();
     } catch {}
     expect(await sender.exit()).toBe(1);

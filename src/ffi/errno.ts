@@ -39,6 +39,7 @@ const names: Record<number, string> = {
 
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const ETIMEDOUT = 110;
 
 export function errnoName(errno: number): string {
   return names[errno] ?? `errno ${errno}`;

@@ -7,7 +7,7 @@
 import { ptr, read as readMemory, toArrayBuffer } from "bun:ffi";
 import { readdirSync, readFileSync } from "node:fs";
 import { IvshError } from "../errors.ts";
-import { EAGAIN, EINTR, errnoName } from "./errno.ts";
+import { EAGAIN, EINTR, ETIMEDOUT, errnoName } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 export { errnoName } from "./errno.ts";
@@ -20,6 +20,7 @@ export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_CLOEXEC = 0o2000000;
+export const O_NOFOLLOW = 0o400000;
 
 export const PROT_NONE = 0;
 export const PROT_READ = 1;
@@ -70,6 +71,10 @@ export function closeFd(fd: number): void {
 
 export function truncateFd(fd: number, size: number, path: string): void {
   check(libc.ftruncate(fd, size), "ftruncate", path);
+}
+
+export function changeMode(fd: number, mode: number, path: string): void {
+  check(libc.fchmod(fd, mode), "fchmod", path);
 }
 
 export function syncFd(fd: number, path: string): void {
@@ -309,4 +314,37 @@ export function idleCompilerThreads(): number {
 /** Gives up the CPU for a moment: the polite part of a spin-wait. */
 export function yieldProcessor(): void {
   libc.sched_yield();
+}
+
+const SYS_FUTEX = 202;
+// Without FUTEX_PRIVATE_FLAG: the waiter and the waker are different processes sharing a file mapping.
+const FUTEX_WAIT = 0;
+const FUTEX_WAKE = 1;
+const futexTimeout = new BigInt64Array(2);
+
+export type FutexWaitResult = "woken" | "changed" | "timed-out" | "interrupted";
+
+/**
+ * Sleeps in the kernel while the u32 at `address` (in a MAP_SHARED mapping) holds `expected`, for at most
+ * `timeoutMs`. The kernel compares and sleeps atomically against FUTEX_WAKE on the same file page, so a
+ * wake between our last look and the sleep is not lost ("changed"). Blocks the calling thread.
+ */
+export function futexWait(address: number, expected: number, timeoutMs: number): FutexWaitResult {
+  const nanoseconds = Math.max(0, Math.round(timeoutMs * 1e6));
+  futexTimeout[0] = BigInt(Math.floor(nanoseconds / 1e9));
+  futexTimeout[1] = BigInt(nanoseconds % 1e9);
+  if (Number(libc.syscall(SYS_FUTEX, address, FUTEX_WAIT, expected, futexTimeout, null, 0)) === 0)
+    return "woken";
+  const errno = lastErrno();
+  if (errno === EAGAIN) return "changed";
+  if (errno === ETIMEDOUT) return "timed-out";
+  if (errno === EINTR) return "interrupted";
+  throw new SystemCallError("futex", "FUTEX_WAIT", errno);
+}
+
+/** Wakes up to `count` threads sleeping in futexWait on `address` (in any process mapping the same page). */
+export function futexWake(address: number, count: number): number {
+  const woken = Number(libc.syscall(SYS_FUTEX, address, FUTEX_WAKE, count, null, null, 0));
+  if (woken < 0) throw new SystemCallError("futex", "FUTEX_WAKE", lastErrno());
+  return woken;
 }

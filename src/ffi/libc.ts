@@ -12,6 +12,7 @@ export const libc = dlopen("libc.so.6", {
   ftruncate: { args: [i32, i64], returns: i32 },
   fstat: { args: [i32, ptr], returns: i32 },
   fsync: { args: [i32], returns: i32 },
+  fchmod: { args: [i32, u32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   fcntl: { args: [i32, i32, i32], returns: i32 },
   poll: { args: [ptr, u64, i32], returns: i32 },
@@ -25,6 +26,8 @@ export const libc = dlopen("libc.so.6", {
   write: { args: [i32, ptr, u64], returns: i64_fast },
   pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
   sched_yield: { args: [], returns: i32 },
+  // Only for futex(2), which glibc has no wrapper for: number, address, op, value, timeout, address2, value3.
+  syscall: { args: [i64, ptr, i32, i32, ptr, ptr, i32], returns: i64_fast },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   __errno_location: { args: [], returns: ptr },

@@ -19,8 +19,10 @@ import {
 } from "../protocol/messages.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
 import { SlotKind } from "../region/layout.ts";
+import { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type ConnectOptions, checkGeometry, resolveConnection } from "./connect-options.ts";
+import { Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import { Transport } from "./transport.ts";
@@ -105,6 +107,11 @@ export class Client {
   reconnects = 0;
   geometry!: Geometry;
   words!: Int32Array;
+  /** How this client's mutex and condvar waiters park and are woken. */
+  parker!: Parker;
+  /** Where waiters park, and if only in the arbiter, why: for `ivsh status` and bug reports. */
+  parking = "";
+  private mailbox: WakeMailbox | undefined;
   private sessionToken = "";
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
@@ -126,6 +133,8 @@ export class Client {
     this.transport.release();
     this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
     this.words = this.region.syncWords(this.geometry);
+    this.mailbox = this.openMailbox();
+    this.parker = new Parker(this, this.mailbox);
     const { dataOffset, blockCount, blockSize } = this.geometry;
     this.region.protect(dataOffset, blockCount * blockSize, PROT_NONE);
     this.transport.onDisconnect = () => {
@@ -270,7 +279,25 @@ export class Client {
     if (this.transport.connected && !this.transport.lost)
       await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
     this.transport.close();
+    this.mailbox?.close();
     this.region.close();
+  }
+
+  /** This kernel's wake mailbox, unless turned off or impossible here (then every park uses the arbiter). */
+  private openMailbox(): WakeMailbox | undefined {
+    const wanted = this.options.futexParking ?? process.env.IVSH_FUTEX !== "0";
+    this.parking = "arbiter only (futex parking turned off)";
+    if (!wanted) return undefined;
+    try {
+      const mailbox = WakeMailbox.open(this.region.source, this.geometry.slotCount);
+      this.parking = mailbox
+        ? `futex in ${mailbox.path}, else the arbiter`
+        : "arbiter only (no boot id or tmpfs to name this kernel by)";
+      return mailbox;
+    } catch (error) {
+      this.parking = `arbiter only (${(error as Error).message})`;
+      return undefined;
+    }
   }
 
   private adoptGrant(grant: Reply<"alloc">): Segment {

@@ -30,6 +30,11 @@ export interface ConnectOptions {
   name?: string;
   /** How long to keep trying to reach a restarted arbiter before giving up. */
   reconnectTimeoutMs?: number;
+  /**
+   * Park mutex and condvar waiters on this kernel's futex (wake-ups between processes of one kernel skip
+   * the arbiter) rather than always in the arbiter. Default true; IVSH_FUTEX=0 turns it off.
+   */
+  futexParking?: boolean;
 }
 
 export function parseHostPort(text: string): { hostname: string; port: number } {

@@ -2,18 +2,27 @@
  * Mutex and condition variable in a 64-byte slot of the region, shared by every process and VM.
  *
  * The lock word (see region/layout.ts) holds the owner's client id, a WAITERS bit and an OWNER_DIED bit,
- * like a Linux robust futex. lock: one compare-and-swap when free (no RPC at all), a brief spin while
- * the holder is likely about to let go, then set WAITERS and park in the arbiter with WAIT (which parks
- * only if the word is unchanged). unlock: one compare-and-swap back to 0; only if WAITERS was set does
- * it send WAKE. When a holder dies the arbiter swaps its id for OWNER_DIED, and the next lock() says so.
+ * like a Linux robust futex. lock: one compare-and-swap when free (no system call, no RPC), an adaptive
+ * spin while the holder is likely about to let go, then set WAITERS and park (parking.ts: on this kernel's
+ * futex, or in the arbiter). unlock: one compare-and-swap back to 0; only if WAITERS was set does it look
+ * for parked waiters to wake. When a holder dies the arbiter swaps its id for OWNER_DIED, and the next
+ * lock() says so.
  *
  * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
  * the protected data visible to the next owner in another process or VM.
  */
 import { failure } from "../errors.ts";
 import { WAIT_FOREVER } from "../protocol/messages.ts";
-import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, LOCK_WAITERS, SlotWord, slotWordIndex } from "../region/layout.ts";
+import {
+  LOCK_OWNER_DIED,
+  LOCK_OWNER_MASK,
+  LOCK_WAITERS,
+  PARKABLE_WORDS,
+  SlotWord,
+  slotWordIndex,
+} from "../region/layout.ts";
 import type { Client } from "./client.ts";
+import { type ParkDeadline, ParkSite } from "./parking.ts";
 
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
 export type LockOutcome = "acquired" | "owner-died";
@@ -21,16 +30,16 @@ export type LockOutcome = "acquired" | "owner-died";
 /** How a condition-variable wait ended; in every case the caller holds the lock again. */
 export type WaitResult = "notified" | "timed-out" | "owner-died";
 
-/** Spin iterations before parking: long enough to cover a short critical section on another core. */
-const SPIN_ITERATIONS = 2000;
 const ALL = 0x7fffffff;
-/** The arbiter's timers run at most 2^31-1 ms; longer timeouts are waited in slices. */
-const MAX_WAIT_SLICE_MS = 2 ** 31 - 1;
+/** A mask: every 1024th uncontended lock checks whether the event loop is due a turn. */
+const FAST_LOCKS_PER_CLOCK_CHECK = 1023;
 
 abstract class SlotObject {
   protected readonly lockIndex: number;
+  protected readonly lockSite: ParkSite;
   private readonly generationIndex: number;
   private closed = false;
+  private fastLocks = 0;
 
   constructor(
     protected readonly client: Client,
@@ -39,6 +48,7 @@ abstract class SlotObject {
     readonly generation: number,
   ) {
     this.lockIndex = this.index(SlotWord.lock);
+    this.lockSite = new ParkSite(client, slot, PARKABLE_WORDS[0]!);
     this.generationIndex = this.index(SlotWord.generation);
   }
 
@@ -92,8 +102,10 @@ abstract class SlotObject {
   /** Waits for the lock; `timeoutMs` bounds the wait (a Timeout error when it passes). */
   async lock(timeoutMs = WAIT_FOREVER): Promise<LockOutcome> {
     const fast = this.tryLock();
-    if (fast) return fast;
-    return this.lockSlowly(timeoutMs);
+    if (!fast) return this.lockSlowly(timeoutMs);
+    // A loop of uncontended locks never yields otherwise; look at the clock only now and then (it costs).
+    if ((++this.fastLocks & FAST_LOCKS_PER_CLOCK_CHECK) === 0) await this.client.parker.letEventLoopTurn();
+    return fast;
   }
 
   /**
@@ -109,7 +121,7 @@ abstract class SlotObject {
     if ((seen & LOCK_OWNER_MASK) !== me) throw this.notHeld(seen);
     // Clear the word first, then wake: a waiter woken before the clear would find it still taken.
     const released = Atomics.exchange(words, this.lockIndex, 0);
-    if (released & LOCK_WAITERS) this.client.wakeWord(this.slot, SlotWord.lock, 1);
+    if (released & LOCK_WAITERS) this.client.parker.wake(this.lockSite, 1);
   }
 
   get owner(): number {
@@ -118,21 +130,41 @@ abstract class SlotObject {
 
   private async lockSlowly(timeoutMs: number): Promise<LockOutcome> {
     this.checkHandle();
+    const started = performance.now();
+    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs) };
+    const outcome = this.spinForLock(wait.deadlineMs) ?? (await this.parkForLock(wait));
+    this.lockSite.record((performance.now() - started) * 1e6);
+    await this.client.parker.letEventLoopTurn();
+    return outcome;
+  }
+
+  /** Spins while the holder is likely to let go soon; takes the lock if it comes free meanwhile. */
+  private spinForLock(deadlineMs: number): LockOutcome | undefined {
     const words = this.client.words;
     const me = this.client.clientId;
-    for (let spin = 0; spin < SPIN_ITERATIONS; spin++) {
-      const seen = Atomics.load(words, this.lockIndex);
-      if ((seen & LOCK_OWNER_MASK) === 0) {
-        const outcome = this.takeFree(seen, me | (seen & LOCK_WAITERS));
-        if (outcome) return outcome;
-      }
-    }
-    const deadline = timeoutMs === WAIT_FOREVER ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    let outcome: LockOutcome | undefined;
+    this.client.parker.spin(
+      this.lockSite,
+      () => {
+        const seen = Atomics.load(words, this.lockIndex);
+        if ((seen & LOCK_OWNER_MASK) !== 0) return false;
+        outcome = this.takeFree(seen, me | (seen & LOCK_WAITERS));
+        return outcome !== undefined;
+      },
+      deadlineMs,
+    );
+    return outcome;
+  }
+
+  private async parkForLock(wait: ParkDeadline): Promise<LockOutcome> {
+    const words = this.client.words;
+    const me = this.client.clientId;
     for (;;) {
+      this.checkOpen();
       const seen = Atomics.load(words, this.lockIndex);
       if ((seen & LOCK_OWNER_MASK) === me)
         throw failure("InvalidArgument", `lock '${this.name}'`, "this client holds it already");
-      // Having waited, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
+      // Having parked, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
       if ((seen & LOCK_OWNER_MASK) === 0) {
         const outcome = this.takeFree(seen, me | LOCK_WAITERS);
         if (outcome) return outcome;
@@ -141,11 +173,9 @@ abstract class SlotObject {
       const flagged = seen | LOCK_WAITERS;
       if (seen !== flagged && Atomics.compareExchange(words, this.lockIndex, seen, flagged) !== seen)
         continue;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0)
+      if (performance.now() >= wait.deadlineMs)
         throw failure("Timeout", `lock '${this.name}'`, `it stayed held by client ${seen & LOCK_OWNER_MASK}`);
-      const slice = timeoutMs === WAIT_FOREVER ? WAIT_FOREVER : Math.min(remaining, WAIT_FOREVER - 1);
-      await this.client.waitWord(this.slot, SlotWord.lock, flagged, slice);
+      await this.client.parker.park(this.lockSite, flagged, wait);
     }
   }
 
@@ -175,6 +205,8 @@ export class Mutex extends SlotObject {}
  * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do.
  */
 export class CondVar extends SlotObject {
+  private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
+
   acquire(timeoutMs?: number): Promise<LockOutcome> {
     return this.lock(timeoutMs);
   }
@@ -190,44 +222,37 @@ export class CondVar extends SlotObject {
    */
   async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
     this.checkHandle();
-    const words = this.client.words;
-    const sequenceIndex = this.index(SlotWord.sequence);
-    const waitersIndex = this.index(SlotWord.sequenceWaiters);
-    // Count ourselves in before reading the sequence: a notify after this point either bumps the sequence
-    // we compare against or sees us counted and sends WAKE.
-    Atomics.add(words, waitersIndex, 1);
-    const sequence = Atomics.load(words, sequenceIndex);
+    // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
+    const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
     let signalled = true;
     let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
       signalled = await this.waitSequence(sequence, timeoutMs);
     } finally {
-      // A client that lost its session meanwhile no longer owns the slot's counters.
-      if (!this.client.lost) Atomics.sub(words, waitersIndex, 1);
       relocked = await this.lock();
     }
     if (relocked === "owner-died") return "owner-died";
     return signalled ? "notified" : "timed-out";
   }
 
-  /** Waits on the sequence word, re-waiting if a timeout longer than one arbiter timer ran out early. */
+  /** Waits until the sequence moves on from `sequence`; false if the timeout passed first. */
   private async waitSequence(sequence: number, timeoutMs: number): Promise<boolean> {
-    if (timeoutMs === WAIT_FOREVER)
-      return this.client.waitWord(this.slot, SlotWord.sequence, sequence, WAIT_FOREVER);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return false;
-      if (
-        await this.client.waitWord(
-          this.slot,
-          SlotWord.sequence,
-          sequence,
-          Math.min(remaining, MAX_WAIT_SLICE_MS),
-        )
-      )
-        return true;
+    const words = this.client.words;
+    const site = this.sequenceSite;
+    const moved = () => Atomics.load(words, site.wordIndex) !== sequence;
+    const started = performance.now();
+    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs) };
+    try {
+      if (this.client.parker.spin(site, moved, wait.deadlineMs)) return true;
+      for (;;) {
+        if (moved()) return true;
+        if (performance.now() >= wait.deadlineMs) return false;
+        this.checkOpen();
+        await this.client.parker.park(site, sequence, wait);
+      }
+    } finally {
+      site.record((performance.now() - started) * 1e6);
     }
   }
 
@@ -241,10 +266,12 @@ export class CondVar extends SlotObject {
 
   private signal(count: number): void {
     this.checkOpen();
-    const words = this.client.words;
-    Atomics.add(words, this.index(SlotWord.sequence), 1);
-    // Only pay for an RPC when somebody waits.
-    if (Atomics.load(words, this.index(SlotWord.sequenceWaiters)) > 0)
-      this.client.wakeWord(this.slot, SlotWord.sequence, count);
+    // Bump first, then look for parked waiters: one that announced itself after our look sees the bump.
+    Atomics.add(this.client.words, this.sequenceSite.wordIndex, 1);
+    this.client.parker.wake(this.sequenceSite, count);
   }
+}
+
+function deadlineOf(startedMs: number, timeoutMs: number): number {
+  return timeoutMs === WAIT_FOREVER ? Number.POSITIVE_INFINITY : startedMs + timeoutMs;
 }

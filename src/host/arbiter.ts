@@ -16,6 +16,7 @@ import { SLOT_WORDS } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
+import { HostWakes } from "./host-wakes.ts";
 import { clearStaleSocket, listenUnix } from "./listener.ts";
 import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion, type RegionOptions } from "./setup.ts";
@@ -45,6 +46,8 @@ export class Arbiter {
   readonly liveness = new Map<number, Liveness>();
   private server: UnixSocketListener<Connection> | undefined;
   readonly guard: RegionGuard;
+  /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
+  readonly hostWakes: HostWakes | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private lastSweepMs = performance.now();
   /**
@@ -68,6 +71,7 @@ export class Arbiter {
       epoch: state.epoch,
       arbiterPid: process.pid,
     }));
+    this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
   }
 
   private get sweepPeriodMs(): number {
@@ -125,6 +129,7 @@ export class Arbiter {
   wakeSlot(slot: number): void {
     for (let word = 0; word < SLOT_WORDS; word++)
       this.waits.wake(this.slots.index(slot, word), Number.MAX_SAFE_INTEGER);
+    this.hostWakes?.wakeSlot(slot);
   }
 
   async stop(): Promise<void> {
@@ -133,6 +138,7 @@ export class Arbiter {
     clearInterval(this.sweeper);
     this.server?.stop(true);
     this.stateFile.close();
+    this.hostWakes?.close();
     this.region.close();
   }
 

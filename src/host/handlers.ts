@@ -113,6 +113,8 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   wake(arbiter, connection, { slot, word, count, reply }) {
     if (count === 0) throw failure("InvalidArgument", `wake slot ${slot}`, "the count is 0");
     const woken = arbiter.waits.wake(heldWord(arbiter, connection, slot, word), count);
+    // Sent by a waker that saw sleepers of another kernel parked: if that kernel is ours, wake them.
+    arbiter.hostWakes?.wakeWord(slot, word, count);
     return reply ? { woken } : undefined;
   },
 

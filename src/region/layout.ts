@@ -11,10 +11,11 @@ import { failure } from "../errors.ts";
 export const PAGE_SIZE = 4096;
 export const LAYOUT_MAGIC = 0x48535649; // the bytes "IVSH"
 /**
+ * 4: mutex and condvar waiters park on a per-kernel futex and say so in the slot (`SyncWord`);
  * 3: a channel's receiver names itself (`receiverId`) and confirms with the digest (`confirmation`);
  * 2: the channel digest chains 64 KiB pieces with a 32-bit seed (1 chained whole records).
  */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 export const SLOT_BYTES = 64; // one cache line, so two slots never share a line (no false sharing)
 export const SLOT_WORDS = SLOT_BYTES / 4;
 
@@ -62,7 +63,7 @@ export const SlotWord = {
   lock: 0,
   /** Condition variable: sequence number bumped by every notify. */
   sequence: 1,
-  /** Condition variable: clients currently waiting on `sequence` (notify skips the arbiter when 0). */
+  /** Condition variable: clients parked in the arbiter on `sequence` (notify skips the arbiter when 0). */
   sequenceWaiters: 2,
   /** First of the words a kind may use freely (channels keep their counters here). */
   kindSpecific: 3,
@@ -72,6 +73,61 @@ export const SlotWord = {
    * remembers another value is stale (the slot was freed and now holds another object). */
   generation: 15,
 } as const;
+
+/**
+ * The parking words of a mutex or condvar slot (docs/layout.md, "Parking"). A waiter that gives up
+ * spinning parks either on its own kernel's futex (its "park record" says which kernel and how many) or
+ * in the arbiter (a plain count); a waker reads both to choose FUTEX_WAKE, WAKE to the arbiter, or nothing.
+ */
+export const SyncWord = {
+  /** Park record for `lock`: kernel domain << 8 | waiters futex-parked there (0 = none). */
+  lockParked: 3,
+  /** Waiters parked in the arbiter on `lock`. */
+  lockQueued: 4,
+  /** Park record for `sequence`. */
+  sequenceParked: 5,
+  /** Waiters parked in the arbiter on `sequence`. */
+  sequenceQueued: SlotWord.sequenceWaiters,
+} as const;
+
+/** The words a waiter can park on, with the words that record who is parked on each. */
+export interface ParkableWord {
+  readonly word: number;
+  readonly parked: number;
+  readonly queued: number;
+  /** Which of a slot's two words in a kernel's wake mailbox belongs to this word. */
+  readonly mailboxWord: 0 | 1;
+}
+export const PARKABLE_WORDS: readonly ParkableWord[] = [
+  { word: SlotWord.lock, parked: SyncWord.lockParked, queued: SyncWord.lockQueued, mailboxWord: 0 },
+  {
+    word: SlotWord.sequence,
+    parked: SyncWord.sequenceParked,
+    queued: SyncWord.sequenceQueued,
+    mailboxWord: 1,
+  },
+];
+
+/** A kernel domain is 24 bits (a hash of the kernel's boot id); 0 means "unknown: never futex-park". */
+export const DOMAIN_MASK = 0xffffff;
+const PARKED_COUNT_MASK = 0xff;
+export const MAX_FUTEX_PARKED = PARKED_COUNT_MASK;
+
+export function parkRecord(domain: number, count: number): number {
+  return ((domain & DOMAIN_MASK) << 8) | (count & PARKED_COUNT_MASK);
+}
+export function parkedCount(record: number): number {
+  return record & PARKED_COUNT_MASK;
+}
+export function parkedDomain(record: number): number {
+  return (record >>> 8) & DOMAIN_MASK;
+}
+
+/** A kernel's wake mailbox holds two u32 per slot: futex words its own waiters sleep on. */
+export const MAILBOX_WORDS_PER_SLOT = 2;
+export function mailboxIndex(slot: number, parkable: ParkableWord): number {
+  return slot * MAILBOX_WORDS_PER_SLOT + parkable.mailboxWord;
+}
 
 export const SlotKind = { free: 0, mutex: 1, condvar: 2, channel: 3 } as const;
 export type SlotKindName = Exclude<keyof typeof SlotKind, "free">;

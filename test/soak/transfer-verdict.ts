@@ -74,7 +74,8 @@ export async function judgeTransfer(evidence: TransferEvidence): Promise<string[
       `the receiver exited 0 but the sender ${describeExit(sender)}:\n${await stderrOf(sender)}`,
     );
   const rescue = processes.get("rescue-receiver");
-  if (rescue) checkRescue(rescue, senderOk, evidence, cutShort, violations);
+  // A sender whose own receiver delivered owes nothing to a rescue started while it was slow to exit.
+  if (rescue) checkRescue(rescue, senderOk && !receiverOk, evidence, cutShort, violations);
   else if (senderOk && !receiverOk && !receiver.wasSent("SIGKILL"))
     violations.push(`the sender exited 0 but the receiver failed (${describeExit(receiver)})`);
   if (applied.length === 0 && !(senderOk && receiverOk && output?.byteLength === expected.byteLength))
@@ -90,13 +91,13 @@ export async function judgeTransfer(evidence: TransferEvidence): Promise<string[
 /** A sender that completed with the receiver the soak gave it must have delivered the source to it. */
 function checkRescue(
   rescue: Tracked,
-  senderOk: boolean,
+  senderOkThroughRescue: boolean,
   evidence: TransferEvidence,
   cutShort: boolean,
   violations: string[],
 ): void {
   const { rescued, expected } = evidence;
-  if (senderOk && rescue.exit?.code !== 0)
+  if (senderOkThroughRescue && rescue.exit?.code !== 0)
     violations.push(`the sender exited 0 but its rescue receiver ${describeExit(rescue)}`);
   if (rescued && !sameOrPrefix(rescued, expected, cutShort))
     violations.push(`the rescue receiver's file (${rescued.byteLength} bytes) is not the source`);

@@ -109,6 +109,8 @@ testWithTool(
       sender.next("g2g-sent", STEP_MS),
       receiver.next("g2g-received", STEP_MS),
     ]);
+    if (sent.rc !== 0 || received.rc !== 0)
+      console.error(`guest → guest failed:\n${await sender.diagnostics()}\n${await receiver.diagnostics()}`);
     expect([sent.rc, received.rc]).toEqual([0, 0]);
     expect(received.bytes).toBe(BYTES);
     expect(received.sha256).toBe(sent.sha256 as string);

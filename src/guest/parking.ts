@@ -1,0 +1,229 @@
+/**
+ * How a mutex or condvar waiter waits (docs/layout.md, "Parking"): spin on the word, then spin yielding the
+ * core, then park: on its own kernel's futex (a wake mailbox word) when it can, else in the arbiter.
+ *
+ * Spinning wins when the wait is short: a hand-off between spinning processes costs ~0.2 µs, a futex
+ * wake-up ~5-10 µs, one through the arbiter two socket wake-ups. The spin budget adapts per slot: four
+ * times how long recent waits lasted (at least 10 µs), and a token 1 µs once they lasted longer than
+ * spinning is worth (60 µs), so a waiter that will wait long parks soon and leaves the core to its peer
+ * (2-core machines).
+ *
+ * A futex park blocks this thread, so it sleeps in slices and turns the event loop between them (timers,
+ * heartbeats, the arbiter's messages keep running); a slice grows with the wait, to 1/8 of the time waited
+ * so far (0.25-16 ms). After LOCAL_PARK_MS it parks in the arbiter instead, which leaves the event loop free.
+ * A wake-up from another kernel reaches a futex sleeper of the host at once (the arbiter wakes the host's
+ * mailbox); a guest's futex sleeper sees it at the end of its slice.
+ *
+ * Ordering: every step is a sequentially consistent Atomics operation. A parker announces itself (park
+ * record or queued count) before it re-reads the word; a waker changes the word before it reads the
+ * records. So either the parker sees the change and does not sleep, or the waker sees the parker and
+ * wakes it. The futex itself compares the mailbox word, which the parker read before re-reading the slot
+ * word and the waker bumps after reading the records: a wake in between makes the sleep return at once.
+ */
+import { yieldProcessor } from "../ffi/index.ts";
+import type { Geometry, ParkableWord } from "../region/layout.ts";
+import {
+  MAX_FUTEX_PARKED,
+  mailboxIndex,
+  parkedCount,
+  parkedDomain,
+  parkRecord,
+  slotWordIndex,
+} from "../region/layout.ts";
+import type { WakeMailbox } from "../region/mailbox.ts";
+
+/** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
+export interface ParkingClient {
+  readonly words: Int32Array;
+  readonly geometry: Geometry;
+  readonly lost: Error | undefined;
+  waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
+  wakeWord(slot: number, word: number, count: number): void;
+}
+
+/** Spinning longer than a park plus its wake-up costs is never worth it. */
+const MAX_SPIN_NS = 60_000;
+const MIN_SPIN_NS = 1_000;
+/** What a waiter whose recent waits were short spins at least: a peer's time slice hiccup is worth riding out. */
+const SHORT_WAIT_SPIN_NS = 10_000;
+/** After the spin budget, as long again spinning with sched_yield: a peer on this core gets to run. */
+const YIELD_FACTOR = 1;
+const LOCAL_PARK_MS = 500;
+const MIN_SLICE_MS = 0.25;
+const MAX_SLICE_MS = 16;
+/** The arbiter's timers run at most 2^31-1 ms; a longer wait is parked again when this one ends. */
+const MAX_ARBITER_WAIT_MS = 2 ** 31 - 2;
+/**
+ * Spinning and the lock's fast path never give the event loop a turn; without one, timers (the client's
+ * heartbeats among them) and the arbiter's messages wait. A waiter gives it one at least this often.
+ */
+const TURN_EVERY_MS = 20;
+/** How much of the newest wait the adaptive estimate takes in. */
+const RECENT_WEIGHT = 0.25;
+
+/** One parkable word of one slot, with its adaptive spin estimate. */
+export class ParkSite {
+  readonly wordIndex: number;
+  readonly parkedIndex: number;
+  readonly queuedIndex: number;
+  readonly mailboxIndex: number;
+  /** Recent waits' length, nanoseconds (exponentially weighted). */
+  recentWaitNs = MAX_SPIN_NS / 2;
+
+  constructor(
+    client: ParkingClient,
+    readonly slot: number,
+    readonly parkable: ParkableWord,
+  ) {
+    this.wordIndex = slotWordIndex(client.geometry, slot, parkable.word);
+    this.parkedIndex = slotWordIndex(client.geometry, slot, parkable.parked);
+    this.queuedIndex = slotWordIndex(client.geometry, slot, parkable.queued);
+    this.mailboxIndex = mailboxIndex(slot, parkable);
+  }
+
+  /** Nanoseconds to spin before parking, from how long recent waits lasted. */
+  spinBudgetNs(): number {
+    if (this.recentWaitNs > MAX_SPIN_NS) return MIN_SPIN_NS;
+    return Math.min(MAX_SPIN_NS, Math.max(SHORT_WAIT_SPIN_NS, 4 * this.recentWaitNs));
+  }
+
+  record(waitedNs: number): void {
+    const capped = Math.min(waitedNs, 4 * MAX_SPIN_NS);
+    this.recentWaitNs += (capped - this.recentWaitNs) * RECENT_WEIGHT;
+  }
+}
+
+export interface ParkDeadline {
+  /** performance.now() when the whole wait began (slices and the local park budget count from it). */
+  readonly startedMs: number;
+  /** performance.now() to give up at; Infinity for none. */
+  readonly deadlineMs: number;
+}
+
+/** A client's parking: the mailbox of its kernel if it has one, the arbiter always. */
+export class Parker {
+  private lastTurnMs = performance.now();
+
+  constructor(
+    private readonly client: ParkingClient,
+    private readonly mailbox: WakeMailbox | undefined,
+  ) {}
+
+  /**
+   * Spins (then spins yielding) until `done()`, the site's budget runs out or the deadline passes.
+   * Synchronous: a wait this short is cheaper than the trip through the event loop.
+   */
+  spin(site: ParkSite, done: () => boolean, deadlineMs = Number.POSITIVE_INFINITY): boolean {
+    const budgetMs = site.spinBudgetNs() / 1e6;
+    const started = performance.now();
+    const spinUntil = Math.min(started + budgetMs, deadlineMs);
+    const yieldUntil = Math.min(spinUntil + budgetMs * YIELD_FACTOR, deadlineMs);
+    for (let round = 0; ; round++) {
+      if (done()) return true;
+      if ((round & 63) !== 63) continue;
+      const now = performance.now();
+      if (now >= yieldUntil) return false;
+      if (now >= spinUntil) yieldProcessor();
+    }
+  }
+
+  /** Gives the event loop a turn if this thread has not given it one for TURN_EVERY_MS. */
+  async letEventLoopTurn(): Promise<void> {
+    if (performance.now() - this.lastTurnMs < TURN_EVERY_MS) return;
+    await eventLoopTurn();
+    this.lastTurnMs = performance.now();
+  }
+
+  /**
+   * Parks until the site's word no longer holds `expected` (or may not: callers re-check), the deadline
+   * passes, or a slice ends. Throws if the client lost its session meanwhile.
+   */
+  async park(site: ParkSite, expected: number, deadline: ParkDeadline): Promise<void> {
+    const now = performance.now();
+    if (this.mailbox && now - deadline.startedMs < LOCAL_PARK_MS && this.announce(site)) {
+      try {
+        await this.parkOnFutex(this.mailbox, site, expected, deadline);
+      } finally {
+        if (!this.client.lost) Atomics.sub(this.client.words, site.parkedIndex, 1);
+      }
+      return;
+    }
+    await this.parkInArbiter(site, expected, deadline);
+  }
+
+  /** After changing the site's word: wakes up to `count` of those parked on it, wherever they are. */
+  wake(site: ParkSite, count: number): void {
+    const words = this.client.words;
+    let viaArbiter = Atomics.load(words, site.queuedIndex) > 0;
+    const record = Atomics.load(words, site.parkedIndex);
+    if (parkedCount(record) > 0) {
+      if (this.mailbox && parkedDomain(record) === this.mailbox.domain)
+        this.mailbox.wake(site.mailboxIndex, count);
+      else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
+    }
+    if (viaArbiter) this.client.wakeWord(site.slot, site.parkable.word, count);
+  }
+
+  /** Counts us into the park record, unless waiters of another kernel hold it (then: the arbiter). */
+  private announce(site: ParkSite): boolean {
+    const words = this.client.words;
+    const domain = this.mailbox!.domain;
+    for (;;) {
+      const record = Atomics.load(words, site.parkedIndex);
+      const count = parkedCount(record);
+      if (count > 0 && (parkedDomain(record) !== domain || count >= MAX_FUTEX_PARKED)) return false;
+      const next = parkRecord(domain, count + 1);
+      if (Atomics.compareExchange(words, site.parkedIndex, record, next) === record) return true;
+    }
+  }
+
+  private async parkOnFutex(
+    mailbox: WakeMailbox,
+    site: ParkSite,
+    expected: number,
+    { startedMs, deadlineMs }: ParkDeadline,
+  ): Promise<void> {
+    const words = this.client.words;
+    const until = Math.min(deadlineMs, startedMs + LOCAL_PARK_MS);
+    for (;;) {
+      // Read the mailbox before the word: a wake after our look at the word bumps what we compare against.
+      const seen = mailbox.load(site.mailboxIndex);
+      if (Atomics.load(words, site.wordIndex) !== expected) return;
+      const now = performance.now();
+      if (now >= until) return;
+      const slice = Math.min(
+        until - now,
+        Math.max(MIN_SLICE_MS, Math.min(MAX_SLICE_MS, (now - startedMs) / 8)),
+      );
+      mailbox.sleep(site.mailboxIndex, seen, slice);
+      if (Atomics.load(words, site.wordIndex) !== expected) return;
+      await eventLoopTurn();
+      this.lastTurnMs = performance.now();
+      const lost = this.client.lost;
+      if (lost) throw lost;
+    }
+  }
+
+  private async parkInArbiter(site: ParkSite, expected: number, { deadlineMs }: ParkDeadline): Promise<void> {
+    const words = this.client.words;
+    Atomics.add(words, site.queuedIndex, 1);
+    try {
+      if (Atomics.load(words, site.wordIndex) !== expected) return;
+      const remaining = deadlineMs - performance.now();
+      if (remaining <= 0) return;
+      const timeoutMs = Number.isFinite(remaining)
+        ? Math.min(Math.ceil(remaining), MAX_ARBITER_WAIT_MS)
+        : undefined;
+      await this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs);
+      this.lastTurnMs = performance.now(); // the answer came through the event loop
+    } finally {
+      // A client that lost its session meanwhile no longer owns the slot's counters.
+      if (!this.client.lost) Atomics.sub(words, site.queuedIndex, 1);
+    }
+  }
+}
+
+/** One turn of the event loop: I/O callbacks and timers that came due run before we continue. */
+function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,66 @@
+/**
+ * The arbiter's part in futex parking (docs/layout.md, "Parking"): it runs in the host's kernel, so it can
+ * wake the host's futex sleepers itself. A waker in a guest cannot: its WAKE reaches the arbiter, which
+ * wakes its own queue (handlers.ts) and, through this, the host's mailbox. When a client dies holding a
+ * lock, its host waiters are woken here too, to find OWNER_DIED. A guest's futex sleepers see such changes
+ * at the end of their slice; nothing in the host can reach into a guest's kernel.
+ */
+import {
+  mailboxIndex,
+  PARKABLE_WORDS,
+  type ParkableWord,
+  parkedCount,
+  parkedDomain,
+  SlotKind,
+  SlotWord,
+} from "../region/layout.ts";
+import { WakeMailbox } from "../region/mailbox.ts";
+import type { RegionSlots } from "./slots.ts";
+
+const ALL = 0x7fffffff;
+
+export class HostWakes {
+  private constructor(
+    private readonly mailbox: WakeMailbox,
+    private readonly slots: RegionSlots,
+  ) {}
+
+  /** The host's mailbox for this region, or undefined where there is none (then only the queue wakes). */
+  static open(regionPath: string, slotCount: number, slots: RegionSlots): HostWakes | undefined {
+    try {
+      const mailbox = WakeMailbox.open(regionPath, slotCount);
+      return mailbox && new HostWakes(mailbox, slots);
+    } catch {
+      return undefined; // host sleepers are then woken by host wakers, or by their slice's end
+    }
+  }
+
+  /** After a WAKE for `word` of `slot`: wakes up to `count` host sleepers on it, if the slot says there are. */
+  wakeWord(slot: number, word: number, count: number): void {
+    const parkable = this.parkableOf(slot, word);
+    if (!parkable) return;
+    const record = this.slots.load(slot, parkable.parked);
+    if (parkedCount(record) > 0 && parkedDomain(record) === this.mailbox.domain)
+      this.mailbox.wake(mailboxIndex(slot, parkable), count);
+  }
+
+  /** Wakes every host sleeper of a mutex or condvar slot (its holder died, or the slot changed hands). */
+  wakeSlot(slot: number): void {
+    if (!this.isSyncSlot(slot)) return;
+    for (const parkable of PARKABLE_WORDS) this.mailbox.wake(mailboxIndex(slot, parkable), ALL);
+  }
+
+  close(): void {
+    this.mailbox.close();
+  }
+
+  private parkableOf(slot: number, word: number): ParkableWord | undefined {
+    if (!this.isSyncSlot(slot)) return undefined; // a channel's words 3-5 are its own, not park records
+    return PARKABLE_WORDS.find((parkable) => parkable.word === word);
+  }
+
+  private isSyncSlot(slot: number): boolean {
+    const kind = this.slots.load(slot, SlotWord.kind);
+    return kind === SlotKind.mutex || kind === SlotKind.condvar;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A kernel's wake mailbox: the futex words that processes of one kernel (the host, or one guest) sleep on
+ * when they park on a mutex or condvar without the arbiter. Why not a futex on the region itself: in a
+ * guest the region is PCI BAR memory, which the kernel cannot key a futex on; a small file in the
+ * kernel's own tmpfs works everywhere, and a futex on a MAP_SHARED file works between processes.
+ *
+ * One file per region per kernel, named after the region's path (every process of a kernel maps the
+ * region by the same path), two u32 per slot (see layout.ts `mailboxIndex`). A waker in the same kernel
+ * bumps the word and calls FUTEX_WAKE; the sleeper compares against the value it read before its last look
+ * at the slot, so a bump in between makes its FUTEX_WAIT return at once.
+ *
+ * The file holds no data, only wake counters: anyone who writes it can cause a spurious wake-up, or make
+ * a sleeper miss one until its slice ends (parking.ts bounds every sleep), nothing worse.
+ */
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import {
+  changeMode,
+  closeFd,
+  type FutexWaitResult,
+  fileSize,
+  futexWait,
+  futexWake,
+  mapShared,
+  O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_RDWR,
+  openFile,
+  PROT_READ,
+  PROT_WRITE,
+  SystemCallError,
+  truncateFd,
+  unmap,
+  viewOf,
+} from "../ffi/index.ts";
+import { DOMAIN_MASK, MAILBOX_WORDS_PER_SLOT, PAGE_SIZE } from "./layout.ts";
+
+/** Tried in order: the first that exists is every process's choice in this kernel. */
+const MAILBOX_DIRECTORIES = ["/dev/shm", "/tmp"];
+const BOOT_ID = "/proc/sys/kernel/random/boot_id";
+
+let domainOfThisKernel: number | undefined;
+
+/**
+ * A 24-bit name for the kernel this process runs on: the hash of its boot id, which differs between the
+ * host and every guest (and every boot). 0 when there is no /proc to read it from: such a process never
+ * futex-parks, so nobody takes its kernel for their own.
+ */
+export function kernelDomain(): number {
+  if (domainOfThisKernel !== undefined) return domainOfThisKernel;
+  let bootId: string;
+  try {
+    bootId = readFileSync(BOOT_ID, "utf8").trim();
+  } catch {
+    domainOfThisKernel = 0;
+    return 0;
+  }
+  const hash = fnv1a(bootId) & DOMAIN_MASK;
+  domainOfThisKernel = hash === 0 ? 1 : hash;
+  return domainOfThisKernel;
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** The mailbox file for a region mapped from `regionPath`, or undefined if this kernel has no place for it. */
+export function mailboxPath(regionPath: string): string | undefined {
+  const directory = MAILBOX_DIRECTORIES.find((candidate) => isDirectory(candidate));
+  if (!directory) return undefined;
+  return `${directory}/ivsh-wake-${fnv1a(regionIdentity(regionPath)).toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * The same for every process of this kernel that maps the region, however it named it: a relative or
+ * linked path resolves to one file, and a BAR's write-combining mapping is the same BAR.
+ */
+function regionIdentity(regionPath: string): string {
+  let resolved = regionPath;
+  try {
+    resolved = realpathSync(regionPath);
+  } catch {
+    // not there (yet): the name as given is the best we have
+  }
+  return resolved.replace(/_wc$/, "");
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return existsSync(path) && statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export class WakeMailbox {
+  private readonly words: Int32Array;
+
+  private constructor(
+    readonly path: string,
+    readonly domain: number,
+    private readonly base: number,
+    private readonly bytes: number,
+  ) {
+    this.words = new Int32Array(viewOf(base, bytes));
+  }
+
+  /**
+   * Maps (creating or growing if need be) the mailbox for `slotCount` slots of the region at
+   * `regionPath`. Throws a SystemCallError if the file cannot be made; callers then park in the arbiter.
+   */
+  static open(regionPath: string, slotCount: number): WakeMailbox | undefined {
+    const domain = kernelDomain();
+    const path = mailboxPath(regionPath);
+    if (domain === 0 || !path) return undefined;
+    const bytes = mailboxBytes(slotCount);
+    const fd = openMailboxFile(path);
+    try {
+      // Only ever grown: another region of the same hashed path may use more slots (it shares the words).
+      if (fileSize(fd, path) < bytes) truncateFd(fd, bytes, path);
+      return new WakeMailbox(path, domain, mapShared(fd, bytes, PROT_READ | PROT_WRITE, path), bytes);
+    } finally {
+      closeFd(fd); // the mapping keeps the file's pages
+    }
+  }
+
+  /** The value to compare against: read before the last look at the slot word. */
+  load(index: number): number {
+    return Atomics.load(this.words, index);
+  }
+
+  /** Sleeps while word `index` still holds `seen`; at most `timeoutMs`. Blocks this thread. */
+  sleep(index: number, seen: number, timeoutMs: number): FutexWaitResult {
+    return futexWait(this.base + index * 4, seen, timeoutMs);
+  }
+
+  /** Wakes up to `count` sleepers on word `index`. The bump comes first: a sleeper about to sleep sees it. */
+  wake(index: number, count: number): void {
+    Atomics.add(this.words, index, 1);
+    futexWake(this.base + index * 4, count);
+  }
+
+  close(): void {
+    unmap(this.base, this.bytes, this.path);
+  }
+}
+
+function mailboxBytes(slotCount: number): number {
+  const bytes = slotCount * MAILBOX_WORDS_PER_SLOT * 4;
+  return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** Opens the file, creating it readable and writable by every user of this kernel (any of them may park). */
+function openMailboxFile(path: string): number {
+  try {
+    const fd = openFile(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+    changeMode(fd, 0o666, path); // past the umask
+    return fd;
+  } catch (error) {
+    if (!(error instanceof SystemCallError) || error.errnoName !== "EEXIST") throw error;
+  }
+  return openFile(path, O_RDWR | O_NOFOLLOW);
+}
