@@ -92,9 +92,8 @@ describe("the checker finds the bugs each ordering point prevents", () => {
     expect(explore({ parties: pair, mutations: { mailboxAfterCheck: true } }).violation).toMatch(/^stuck/);
   });
   test("a waker that ignores waiters queued in the arbiter strands them", () => {
-    const parties = [consumer("H"), consumer("G"), producer("H", { items: 2 })];
-    expect(explore({ parties, mutations: { ignoreQueued: true } }).violation).toMatch(/^stuck/);
-  }, 120_000);
+    expect(explore({ parties: pair, mutations: { ignoreQueued: true } }).violation).toMatch(/^stuck/);
+  });
   test("an arbiter that does not wake the host's sleepers for a guest's waker strands them", () => {
     expect(
       explore({ parties: [consumer("H"), producer("G")], mutations: { arbiterSkipsHost: true } }).violation,

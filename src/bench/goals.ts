@@ -2,6 +2,7 @@
  * The issue's goals, held against the measured medians. They are reported (PASS or MISS with the gap),
  * never asserted: on a shared 2-core VM a goal can be missed by noise, and the table shows by how much.
  */
+import { loopSpeedups, pingPongRatios } from "./condvar-results.ts";
 import { formatSeconds, renderTable } from "./report.ts";
 import { ivshVersus, lockShares, perRound, rates } from "./results.ts";
 import { summarize } from "./stats.ts";
@@ -95,6 +96,38 @@ export function evaluateGoals(data: SuiteData): Goal[] {
       0.01,
       "at-most",
       percent,
+    ),
+    judge(
+      "loops-vs-rpc",
+      "report's loops ≥ 2× faster than RPC per operation",
+      loopSpeedups(data, "rpc"),
+      2,
+      "at-least",
+      times,
+    ),
+    judge(
+      "loops-vs-socket",
+      "report's loops no slower than a Unix-socket stream",
+      loopSpeedups(data, "socket"),
+      1,
+      "at-least",
+      times,
+    ),
+    judge(
+      "pingpong-vs-socket",
+      "CondVar ping-pong ≤ 0.5× a Unix-socket round trip",
+      pingPongRatios(data),
+      0.5,
+      "at-most",
+      times,
+    ),
+    judge(
+      "wake-vs-socket",
+      "parked wake-up p50 ≤ 1.5× one Unix-socket wake-up",
+      data.condvar.wakeRatios,
+      1.5,
+      "at-most",
+      times,
     ),
   ];
   return goals;

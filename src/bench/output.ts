@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import { nativeStatus } from "../ffi/native.ts";
 import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
+import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
 import { lockSection } from "./lock-results.ts";
@@ -54,6 +55,7 @@ export function buildReport(
       sweepSection(data),
       transferSection(data),
       lockSection(data),
+      condvarSection(data),
       accessSection(data.access),
     ],
     goals: evaluateGoals(data),

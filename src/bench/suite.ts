@@ -10,6 +10,7 @@ import { BenchArbiter, isTmpfs } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import type { Interruption } from "./child.ts";
+import { type CondvarSamples, condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
 import { type DigestSamples, emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
 import { MiB } from "./memory.ts";
@@ -54,6 +55,8 @@ export interface SuiteData {
   /** ns per acquire/release pair, one sample per round. */
   readonly locks: Record<LockMethod, number[]>;
   readonly handoff: { parked: HandoffSamples; spin: HandoffSamples; floor: FloorSamples };
+  /** The report's loops, ping-pong and parked wake-ups through a CondVar next to a Unix socket. */
+  readonly condvar: CondvarSamples;
   /** Fig. 4b. */
   readonly access: AccessSamples[];
   /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
@@ -123,6 +126,13 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
       round,
     );
     for (const method of Object.keys(pairs) as LockMethod[]) data.locks[method].push(pairs[method]);
+    progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
+    const condvarPlan = {
+      bytes: plan.bytes,
+      pingPongRounds: plan.lockPairs,
+      wakes: Math.ceil(plan.handoffRounds / plan.repeats),
+    };
+    await condvarRound(syncEndpoint(context, shm), context.workerCommand, condvarPlan, round, data.condvar);
   }
   progress("hand-off latency: parked, spinning, socket floor");
   await handoffRounds(context, data, shm);
@@ -157,6 +167,7 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
       spin: { latenciesNs: [] as number[], unparked: 0, offsetsNs: [] as number[] },
       floor: { oneWayNs: [] as number[], roundTripsNs: [] as number[], relayNs: [] as number[] },
     },
+    condvar: emptyCondvarSamples(),
     access: [] as AccessSamples[],
     notes,
   };

@@ -10,6 +10,8 @@ import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { runAccessWorker } from "./access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "./channel.ts";
+import { runCondvarPair } from "./condvar-pair.ts";
+import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import {
   checkPiece,
@@ -33,6 +35,8 @@ const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   ping: runPing,
   relay: runRelay,
   access: runAccessWorker,
+  "cv-loop": runCondvarLoop,
+  "cv-pair": runCondvarPair,
 };
 
 export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];

@@ -20,14 +20,17 @@ const workerArgs = {
   socket: text("Arbiter's Unix socket (host workers; a guest finds its bridge)"),
   region: text("Region file (host workers; a guest maps its IVSHMEM device)"),
   resource: text("In a guest: resource2 or resource2_wc"),
-  name: text("handoff and locks: name of the mutex slot both sides use"),
-  mode: text("handoff: parked or spin"),
+  name: text("handoff, locks, cv-loop, cv-pair: name of the slot both sides use"),
+  mode: text("handoff: parked or spin; cv-loop: ivsh, rpc or socket"),
   rounds: text("handoff and ping: hand-offs to time"),
   pairs: text("locks: acquire/release pairs per method"),
   round: text("locks: which method goes first (rotates between repeats)"),
   repeats: text("access: timed samples"),
   steps: text("access: dependent loads per latency sample"),
   memory: text("access: 'anonymous' to measure anonymous memory instead of the region"),
+  side: text("cv-loop: writer or reader; cv-pair: a or b"),
+  area: text("cv-loop: bytes of the shared area, its flag byte included"),
+  wakes: text("cv-pair: parked wake-ups to time"),
 } as const satisfies Record<string, ArgDef>;
 
 export default defineLeafCommand({

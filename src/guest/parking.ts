@@ -9,9 +9,13 @@
  * (2-core machines).
  *
  * A futex park blocks this thread, so it sleeps in slices and turns the event loop between them (timers,
- * heartbeats, the arbiter's messages keep running); a slice grows with the wait, to 1/8 of the time waited
- * so far (0.25-16 ms). After LOCAL_PARK_MS it parks in the arbiter instead, which leaves the event loop free.
- * A wake-up from another kernel reaches a futex sleeper of the host at once (the arbiter wakes the host's
+ * heartbeats, the arbiter's messages keep running): a quarter of the time waited so far, 1-16 ms. After
+ * LOCAL_PARK_MS it parks in the arbiter instead, which leaves the event loop free. A process whose event
+ * loop has other work connects with `futexParking: false`.
+ *
+ * Which kernel wakes it decides where a waiter parks: the slot remembers the last waker's kernel, and a
+ * waiter of another kernel parks in the arbiter, which that waker's WAKE reaches at once. If the guess is
+ * wrong, a wake-up from another kernel still reaches a host sleeper at once (the arbiter wakes the host's
  * mailbox); a guest's futex sleeper sees it at the end of its slice.
  *
  * Ordering: every step is a sequentially consistent Atomics operation. A parker announces itself (park
@@ -28,6 +32,7 @@ import {
   parkedCount,
   parkedDomain,
   parkRecord,
+  SyncWord,
   slotWordIndex,
 } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
@@ -49,8 +54,13 @@ const SHORT_WAIT_SPIN_NS = 10_000;
 /** After the spin budget, as long again spinning with sched_yield: a peer on this core gets to run. */
 const YIELD_FACTOR = 1;
 const LOCAL_PARK_MS = 500;
-const MIN_SLICE_MS = 0.25;
+/**
+ * A futex sleep's slice: a quarter of the time waited so far, within these bounds; the event loop waits
+ * meanwhile, and a guest's sleeper sees a wake-up from another kernel only when its slice ends.
+ */
+const MIN_SLICE_MS = 1;
 const MAX_SLICE_MS = 16;
+const SLICE_FRACTION = 4;
 /** The arbiter's timers run at most 2^31-1 ms; a longer wait is parked again when this one ends. */
 const MAX_ARBITER_WAIT_MS = 2 ** 31 - 2;
 /**
@@ -67,6 +77,7 @@ export class ParkSite {
   readonly parkedIndex: number;
   readonly queuedIndex: number;
   readonly mailboxIndex: number;
+  readonly lastWakerIndex: number;
   /** Recent waits' length, nanoseconds (exponentially weighted). */
   recentWaitNs = MAX_SPIN_NS / 2;
 
@@ -76,6 +87,7 @@ export class ParkSite {
     readonly parkable: ParkableWord,
   ) {
     this.wordIndex = slotWordIndex(client.geometry, slot, parkable.word);
+    this.lastWakerIndex = slotWordIndex(client.geometry, slot, SyncWord.lastWaker);
     this.parkedIndex = slotWordIndex(client.geometry, slot, parkable.parked);
     this.queuedIndex = slotWordIndex(client.geometry, slot, parkable.queued);
     this.mailboxIndex = mailboxIndex(slot, parkable);
@@ -140,7 +152,8 @@ export class Parker {
    */
   async park(site: ParkSite, expected: number, deadline: ParkDeadline): Promise<void> {
     const now = performance.now();
-    if (this.mailbox && now - deadline.startedMs < LOCAL_PARK_MS && this.announce(site)) {
+    const local = now - deadline.startedMs < LOCAL_PARK_MS;
+    if (this.mailbox && local && this.wakerIsLocal(site) && this.announce(site)) {
       try {
         await this.parkOnFutex(this.mailbox, site, expected, deadline);
       } finally {
@@ -156,12 +169,22 @@ export class Parker {
     const words = this.client.words;
     let viaArbiter = Atomics.load(words, site.queuedIndex) > 0;
     const record = Atomics.load(words, site.parkedIndex);
+    if (parkedCount(record) === 0 && !viaArbiter) return;
+    // Only when there is someone to wake: an uncontended notify stays one atomic add.
+    const domain = this.mailbox?.domain ?? 0;
+    if (Atomics.load(words, site.lastWakerIndex) !== domain)
+      Atomics.store(words, site.lastWakerIndex, domain);
     if (parkedCount(record) > 0) {
-      if (this.mailbox && parkedDomain(record) === this.mailbox.domain)
-        this.mailbox.wake(site.mailboxIndex, count);
+      if (this.mailbox && parkedDomain(record) === domain) this.mailbox.wake(site.mailboxIndex, count);
       else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
     }
     if (viaArbiter) this.client.wakeWord(site.slot, site.parkable.word, count);
+  }
+
+  /** Whether the last waker of this slot ran in our kernel (or nobody has woken anyone yet). */
+  private wakerIsLocal(site: ParkSite): boolean {
+    const lastWaker = Atomics.load(this.client.words, site.lastWakerIndex);
+    return lastWaker === 0 || lastWaker === this.mailbox!.domain;
   }
 
   /** Counts us into the park record, unless waiters of another kernel hold it (then: the arbiter). */
@@ -193,7 +216,7 @@ export class Parker {
       if (now >= until) return;
       const slice = Math.min(
         until - now,
-        Math.max(MIN_SLICE_MS, Math.min(MAX_SLICE_MS, (now - startedMs) / 8)),
+        Math.max(MIN_SLICE_MS, Math.min(MAX_SLICE_MS, (now - startedMs) / SLICE_FRACTION)),
       );
       mailbox.sleep(site.mailboxIndex, seen, slice);
       if (Atomics.load(words, site.wordIndex) !== expected) return;

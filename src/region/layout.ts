@@ -88,6 +88,12 @@ export const SyncWord = {
   sequenceParked: 5,
   /** Waiters parked in the arbiter on `sequence`. */
   sequenceQueued: SlotWord.sequenceWaiters,
+  /**
+   * Kernel domain of the last process that woke a waiter of this slot (0 = none yet): a hint for the next
+   * waiter. One of another kernel waits in the arbiter, which that waker reaches at once; a futex sleep
+   * it could only end at a slice's end.
+   */
+  lastWaker: 6,
 } as const;
 
 /** The words a waiter can park on, with the words that record who is parked on each. */

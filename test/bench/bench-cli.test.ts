@@ -87,6 +87,7 @@ describe("ivsh bench --quick", () => {
       "fig3a",
       "fig3b",
       "fig4a",
+      "condvar",
       "fig4b",
     ]);
     const results = new Map<string, { unit: string; samples?: { median: number; count: number } }>(
@@ -95,6 +96,11 @@ describe("ivsh bench --quick", () => {
       ),
     );
     const measured = [
+      "loops.ivsh",
+      "loops.rpc",
+      "loops.socket",
+      "pingpong.ratio",
+      "wake.ratio",
       "memcpy.large",
       "transfer.ivsh",
       "transfer.ivsh-setup",
@@ -123,7 +129,7 @@ describe("ivsh bench --quick", () => {
       expect({ id, measured: (result?.samples?.median ?? 0) > 0 }).toEqual({ id, measured: true });
     }
     expect(results.get("transfer.ivsh")?.samples?.count).toBe(report.plan.repeats);
-    expect(report.goals).toHaveLength(6);
+    expect(report.goals).toHaveLength(10);
     const socat = Bun.which("socat") !== null;
     for (const goal of report.goals)
       if (socat || goal.id !== "transfer-vs-unix-socat") expect(typeof goal.pass).toBe("boolean");

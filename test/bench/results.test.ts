@@ -53,6 +53,12 @@ function sampleData(): SuiteData {
       spin: { latenciesNs: [200, 300, 400], unparked: 0, offsetsNs: [100, -100, 50] },
       floor: { oneWayNs: [10_000, 20_000], roundTripsNs: [30_000], relayNs: [25_000, 35_000] },
     },
+    condvar: {
+      loops: { ivsh: three(0.5), rpc: three(2), socket: three(0.6) },
+      pingPong: { condvar: three(10_000), socket: three(30_000) },
+      wakes: { condvar: [10_000, 12_000], socket: [8_000, 9_000] },
+      wakeRatios: three(1.25),
+    },
     access: [
       {
         id: "access.anonymous",
@@ -65,6 +71,26 @@ function sampleData(): SuiteData {
     notes: ["a note"],
   };
 }
+
+describe("condvar hand-off goals", () => {
+  test("loops 4× RPC and 1.2× socket, ping-pong 1/3 of a socket, wake-up 1.25×: all four pass", () => {
+    const goals = evaluateGoals(sampleData());
+    const byId = (id: string) => goals.find((goal) => goal.id === id)!;
+    expect(byId("loops-vs-rpc")).toMatchObject({ value: 4, pass: true });
+    expect(byId("loops-vs-socket").value).toBeCloseTo(1.2);
+    expect(byId("pingpong-vs-socket").value).toBeCloseTo(1 / 3);
+    expect(byId("wake-vs-socket")).toMatchObject({ value: 1.25, pass: true });
+  });
+
+  test("a wake-up ratio over 1.5 is a miss with its gap", () => {
+    const data = sampleData();
+    data.condvar.wakeRatios.splice(0, 3, 3, 3, 3);
+    expect(evaluateGoals(data).find((goal) => goal.id === "wake-vs-socket")).toMatchObject({
+      pass: false,
+      gap: "2.00× over",
+    });
+  });
+});
 
 describe("per-round ratios", () => {
   test("pair rounds by index and ignore rounds only one side has", () => {

@@ -5,7 +5,8 @@
  *
  * Checked in every reachable state: at most one party in the critical section; and from every state, a
  * state where every live party has finished is still reachable (so no lost wake-up leaves anyone asleep
- * for good, and no livelock). Without `timeouts`, futex sleeps and arbiter waits end only by a wake, so
+ * for good, and no livelock). A parker may always choose the arbiter over its futex (the slot's
+ * `lastWaker` hint is anyone's to write). Without `timeouts`, futex sleeps and arbiter waits end only by a wake, so
  * the protocol must not rely on the slices and sweeps that bound lost wake-ups in the real code; with it,
  * they may end at any time, which is what keeps parties alive when a waker dies between store and wake.
  */
@@ -232,10 +233,13 @@ function stepParty(state: State, index: number, options: ModelOptions): State[] 
         p.pc = "pq0";
         return [s];
       }
+      // The slot's last waker may be of another kernel: then the waiter parks in the arbiter instead.
+      const viaArbiter = clone(s);
+      viaArbiter.parties[index]!.pc = "pq0";
       s.recDomain[w] = mine;
       s.recCount[w]++;
       p.pc = m.mailboxAfterCheck ? "pk2" : "pk1";
-      return [s];
+      return [s, viaArbiter];
     }
     case "pk1":
       p.mail = s.mail[mine][p.word];

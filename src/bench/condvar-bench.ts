@@ -1,0 +1,130 @@
+/**
+ * The condvar hand-off benchmarks from the parent's side (workers: condvar-worker.ts, condvar-pair.ts):
+ * the report's Fig. 1 / Fig. 2 loops three ways, and between one pair of processes a CondVar ping-pong
+ * and parked wake-up next to the same over a Unix socket. One sample set per round of the suite.
+ */
+import { join } from "node:path";
+import { freshChannel } from "./channel.ts";
+import { Child, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import { rotate } from "./plan.ts";
+import type { SyncEndpoint } from "./sync.ts";
+import { flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+
+/** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
+export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
+export type LoopMode = (typeof LOOP_MODES)[number];
+
+/** The report's area: 1 MiB of data plus its "data available" byte. */
+export const LOOP_AREA_BYTES = 1 * MiB + 1;
+const TIMEOUT_MS = 300_000;
+
+export interface CondvarSamples {
+  /** Seconds for the loops to move the plan's bytes, by mode, one sample per round (the reader's time). */
+  readonly loops: Record<LoopMode, number[]>;
+  /** Mean round trip per round, ns. */
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  /** Every parked wake-up, ns. */
+  readonly wakes: { condvar: number[]; socket: number[] };
+  /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
+  readonly wakeRatios: number[];
+}
+
+export function emptyCondvarSamples(): CondvarSamples {
+  return {
+    loops: { ivsh: [], rpc: [], socket: [] },
+    pingPong: { condvar: [], socket: [] },
+    wakes: { condvar: [], socket: [] },
+    wakeRatios: [],
+  };
+}
+
+export interface CondvarPlan {
+  readonly bytes: number;
+  readonly pingPongRounds: number;
+  readonly wakes: number;
+}
+
+export async function condvarRound(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  plan: CondvarPlan,
+  round: number,
+  samples: CondvarSamples,
+): Promise<void> {
+  for (const mode of rotate([...LOOP_MODES], round))
+    samples.loops[mode].push(await measureLoops(endpoint, workerCommand, mode, plan.bytes));
+  await measurePair(endpoint, workerCommand, plan, round, samples);
+}
+
+function start(
+  children: Child[],
+  workerCommand: readonly string[],
+  role: string,
+  flags: Record<string, string | number>,
+) {
+  const child = new Child([...workerCommand, role, ...flagArgv(flags)], `${role} ${flags.side} worker`);
+  children.push(child);
+  return child;
+}
+
+async function measureLoops(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  mode: LoopMode,
+  bytes: number,
+): Promise<number> {
+  return withChildren(`measure the report's loops (${mode})`, TIMEOUT_MS, async (children) => {
+    const flags = {
+      socket: endpoint.socket,
+      region: endpoint.region,
+      name: freshChannel("loops"),
+      address: join(endpoint.scratch, `${freshChannel("loops")}.sock`),
+      mode,
+      bytes,
+      area: LOOP_AREA_BYTES,
+    };
+    const reader = start(children, workerCommand, "cv-loop", { ...flags, side: "reader" });
+    if (mode === "socket") await nextEvent(reader, "ready");
+    const writer = start(children, workerCommand, "cv-loop", { ...flags, side: "writer" });
+    const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(writer, "loop")]);
+    await Promise.all([reader.finish(), writer.finish()]);
+    return numberField(read, "seconds");
+  });
+}
+
+async function measurePair(
+  endpoint: SyncEndpoint,
+  workerCommand: readonly string[],
+  plan: CondvarPlan,
+  round: number,
+  samples: CondvarSamples,
+): Promise<void> {
+  await withChildren("measure condvar ping-pong and wake-ups", TIMEOUT_MS, async (children) => {
+    const flags = {
+      socket: endpoint.socket,
+      region: endpoint.region,
+      name: freshChannel("pair"),
+      address: join(endpoint.scratch, `${freshChannel("pair")}.sock`),
+      rounds: plan.pingPongRounds,
+      wakes: plan.wakes,
+      round,
+    };
+    const b = start(children, workerCommand, "cv-pair", { ...flags, side: "b" });
+    const a = start(children, workerCommand, "cv-pair", { ...flags, side: "a" });
+    const [trips, wakes] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(b, "wakes")]);
+    await Promise.all([a.finish(), b.finish()]);
+    samples.pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
+    samples.pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
+    const condvar = numbersField(wakes, "condvarWakeNs");
+    const socket = numbersField(wakes, "socketWakeNs");
+    samples.wakes.condvar.push(...condvar);
+    samples.wakes.socket.push(...socket);
+    samples.wakeRatios.push(median(condvar) / median(socket));
+  });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[sorted.length >> 1] ?? Number.NaN;
+}

@@ -1,0 +1,210 @@
+/**
+ * `cv-pair --side a|b`: between the same two processes, in one run,
+ * - ping-pong: each waits for its turn, flips it, notifies; through a CondVar, then through a Unix
+ *   socket (8-byte messages), in an order that rotates with `--round`. Round trips, timed by side a.
+ * - parked wake-up: side b waits, idle; side a lets it sit IDLE_BEFORE_WAKE_MS (long past any spin
+ *   budget: b has parked), stamps the shared clock and wakes it. The sample is stamp → b's code running
+ *   again (with the lock, for the CondVar). Through a CondVar notify, then one Unix-socket message.
+ */
+import type { Socket } from "bun";
+import { failure } from "../errors.ts";
+import type { Client } from "../guest/client.ts";
+import type { CondVar } from "../guest/sync.ts";
+import { meet, openPair } from "./condvar-worker.ts";
+import { emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+
+/** Slot words a condvar leaves free (7-13). */
+const TURN_WORD = 8;
+const MEET_WORD = 9;
+const STAMP_WORD = 10; // a float64 over words 10-11 (byte 40 of a 64-byte aligned slot)
+const WAKE_TURN_WORD = 12;
+const READY_WORD = 13;
+const IDLE_BEFORE_WAKE_MS = 3;
+const MESSAGE_BYTES = 8;
+const WARM_UP_ROUNDS = 2000;
+const WARM_UP_WAKES = 20;
+const READY_TIMEOUT_MS = 30_000;
+
+interface Pair {
+  client: Client;
+  cv: CondVar;
+  word: (index: number) => number;
+  stamp: Float64Array;
+  turnBase: number;
+  /** Wake-up rounds so far: the turn numbers go on across calls. */
+  wakesDone: number;
+}
+
+export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
+  const side = flags.string("side");
+  const { client, cv, word } = await openPair(flags, `cv-pair ${side}`);
+  const { words } = client;
+  const stamp = new Float64Array(words.buffer, words.byteOffset + word(STAMP_WORD) * 4, 1);
+  // Read before either side counts itself in, so both count turns from the same value.
+  const pair = { client, cv, word, stamp, turnBase: Atomics.load(words, word(TURN_WORD)), wakesDone: 0 };
+  const link = await SocketLink.open(side, flags.string("address"), () => meet(client, word(MEET_WORD), 2));
+  try {
+    const rounds = flags.count("rounds");
+    const wakes = flags.count("wakes");
+    // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
+    await condvarPingPong(pair, side, WARM_UP_ROUNDS);
+    await link.pingPong(side, WARM_UP_ROUNDS);
+    await condvarWakes(pair, side, WARM_UP_WAKES);
+    await link.wakes(side, WARM_UP_WAKES);
+    const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
+    const result: Record<string, number | number[]> = {};
+    for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
+      const started = localNanoseconds();
+      if (method === "condvar") await condvarPingPong(pair, side, rounds);
+      else await link.pingPong(side, rounds);
+      result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
+    }
+    result.condvarWakeNs = await condvarWakes(pair, side, wakes);
+    result.socketWakeNs = await link.wakes(side, wakes);
+    emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
+  } finally {
+    link.close();
+    await client.close();
+  }
+}
+
+/** Even turns are a's, odd turns b's; each side takes `rounds` turns. */
+async function condvarPingPong(
+  { client, cv, word, turnBase: base }: Pair,
+  side: string,
+  rounds: number,
+): Promise<void> {
+  const turn = word(TURN_WORD);
+  const mine = side === "a" ? 0 : 1;
+  for (let round = 0; round < rounds; round++) {
+    await cv.acquire();
+    while (((Atomics.load(client.words, turn) - base) & 1) !== mine) await cv.wait();
+    Atomics.add(client.words, turn, 1);
+    cv.notify();
+    cv.release();
+  }
+}
+
+/** b waits for each wake turn; a, once b said it is waiting, lets it sit, then stamps and notifies. */
+async function condvarWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
+  const { client, cv, word, stamp } = pair;
+  const latencies: number[] = [];
+  const first = pair.wakesDone + 1;
+  pair.wakesDone += wakes;
+  for (let round = first; round <= pair.wakesDone; round++) {
+    if (side === "a") {
+      await until(() => Atomics.load(client.words, word(READY_WORD)) === round);
+      await Bun.sleep(IDLE_BEFORE_WAKE_MS);
+      await cv.acquire();
+      stamp[0] = sharedClockMs();
+      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
+      cv.notify();
+      cv.release();
+      continue;
+    }
+    await cv.acquire();
+    Atomics.store(client.words, word(READY_WORD), round);
+    while (Atomics.load(client.words, word(WAKE_TURN_WORD)) < round) await cv.wait();
+    latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
+    cv.release();
+  }
+  return latencies;
+}
+
+async function until(ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!ready()) {
+    if (Date.now() > deadline)
+      throw failure("Timeout", "pace the parked wake-ups", "the waiter never got ready");
+    await Bun.sleep(1);
+  }
+}
+
+/** The Unix socket between the pair: b listens, a connects once both are there. */
+class SocketLink {
+  private arrived = Promise.withResolvers<Uint8Array>();
+  private pending = new Uint8Array(0);
+
+  private socket: Socket<undefined> | undefined;
+  private listener: { stop(close?: boolean): void } | undefined;
+
+  static async open(side: string, address: string, both: () => Promise<void>): Promise<SocketLink> {
+    if (side === "b") {
+      const link = new SocketLink();
+      const accepted = Promise.withResolvers<void>();
+      link.listener = Bun.listen({
+        unix: address,
+        socket: {
+          open: (socket) => {
+            link.socket = socket as Socket<undefined>;
+            accepted.resolve();
+          },
+          data: (_socket, bytes) => link.receive(bytes),
+        },
+      });
+      await both();
+      await accepted.promise;
+      return link;
+    }
+    await both();
+    const link = new SocketLink();
+    link.socket = await Bun.connect({
+      unix: address,
+      socket: { data: (_socket, bytes) => link.receive(bytes) },
+    });
+    return link;
+  }
+
+  private receive(bytes: Uint8Array): void {
+    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.byteLength);
+    this.pending = joined;
+    if (this.pending.byteLength >= MESSAGE_BYTES) {
+      const message = this.pending.slice(0, MESSAGE_BYTES);
+      this.pending = this.pending.slice(MESSAGE_BYTES);
+      this.arrived.resolve(message);
+    }
+  }
+
+  private async next(): Promise<Uint8Array> {
+    const message = await this.arrived.promise;
+    this.arrived = Promise.withResolvers<Uint8Array>();
+    if (this.pending.byteLength >= MESSAGE_BYTES) this.receive(new Uint8Array(0));
+    return message;
+  }
+
+  private send(value: number): void {
+    this.socket!.write(new Uint8Array(new Float64Array([value]).buffer));
+  }
+
+  async pingPong(side: string, rounds: number): Promise<void> {
+    for (let round = 0; round < rounds; round++) {
+      if (side === "a") this.send(round);
+      await this.next();
+      if (side === "b") this.send(round);
+    }
+  }
+
+  /** a sends a stamp after letting b sit idle; b answers when it has taken it, pacing the next. */
+  async wakes(side: string, wakes: number): Promise<number[]> {
+    const latencies: number[] = [];
+    for (let round = 0; round < wakes; round++) {
+      if (side === "a") {
+        await Bun.sleep(IDLE_BEFORE_WAKE_MS);
+        this.send(sharedClockMs());
+        await this.next();
+        continue;
+      }
+      const message = await this.next();
+      latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
+      this.send(0);
+    }
+    return latencies;
+  }
+
+  close(): void {
+    this.socket?.end();
+    this.listener?.stop(true);
+  }
+}

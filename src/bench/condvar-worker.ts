@@ -1,0 +1,210 @@
+/**
+ * Workers of the condvar hand-off benchmarks (condvar-bench.ts has the parent's side):
+ *
+ * - `cv-loop --side writer|reader --mode ivsh|rpc|socket`: the report's Fig. 1 / Fig. 2 loops moving
+ *   `--bytes` through one `--area`-byte shared area (a "data available" byte, then the chunk), one reused
+ *   buffer per side as the report's C++ does. `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same
+ *   loops paying one arbiter round trip per acquire, release, wait and notify and parking only in the
+ *   arbiter: the report's design. `socket`: the same chunks written to and read from a Unix socket.
+ *
+ * `cv-pair` (ping-pong and parked wake-ups) is in condvar-pair.ts.
+ */
+import { failure } from "../errors.ts";
+import { type Client, connect } from "../guest/client.ts";
+import type { CondVar } from "../guest/sync.ts";
+import { slotWordIndex } from "../region/layout.ts";
+import { workerConnectOptions } from "./channel.ts";
+import { emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+
+/** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
+const START_WORD = 7;
+const MEET_TIMEOUT_MS = 30_000;
+
+interface Ops {
+  acquire(): Promise<unknown>;
+  release(): void | Promise<void>;
+  wait(): Promise<unknown>;
+  notify(): void | Promise<void>;
+}
+
+/** The CondVar itself, or the report's design: an arbiter round trip before every operation. */
+function loopOps(client: Client, cv: CondVar, mode: string): Ops {
+  if (mode === "ivsh")
+    return {
+      acquire: () => cv.acquire(),
+      release: () => cv.release(),
+      wait: () => cv.wait(),
+      notify: () => cv.notify(),
+    };
+  const rpc = () => client.transport.request("heartbeat", {});
+  return {
+    async acquire() {
+      await rpc();
+      return cv.acquire();
+    },
+    async release() {
+      await rpc();
+      cv.release();
+    },
+    async wait() {
+      await rpc();
+      return cv.wait();
+    },
+    async notify() {
+      await rpc();
+      cv.notify();
+    },
+  };
+}
+
+export async function openPair(flags: WorkerFlags, role: string, futexParking = true) {
+  const client = await connect({ ...workerConnectOptions(flags, `bench ${role}`), futexParking });
+  const cv = await client.condvar(flags.string("name"));
+  const word = (index: number) => slotWordIndex(client.geometry, cv.slot, index);
+  return { client, cv, word };
+}
+
+/** Both sides count themselves in on a word and wait (sleeping) until both are there. */
+export async function meet(client: Client, index: number, parties: number): Promise<void> {
+  Atomics.add(client.words, index, 1);
+  const deadline = Date.now() + MEET_TIMEOUT_MS;
+  while (Atomics.load(client.words, index) < parties) {
+    if (Date.now() > deadline) throw failure("Timeout", "meet the other worker", "it never came");
+    await Bun.sleep(1);
+  }
+}
+
+export async function runCondvarLoop(flags: WorkerFlags): Promise<void> {
+  const mode = flags.string("mode");
+  if (mode === "socket") return runSocketLoop(flags);
+  const { client, cv, word } = await openPair(flags, `cv-loop ${flags.string("side")}`, mode === "ivsh");
+  try {
+    const area = flags.size("area");
+    const writer = flags.string("side") === "writer";
+    const segment = writer
+      ? await client.alloc(area, { name: flags.string("name") })
+      : await openArea(client, flags);
+    await meet(client, word(START_WORD), 2);
+    const started = localNanoseconds();
+    const chunks = await (writer ? writeLoop : readLoop)(
+      loopOps(client, cv, mode),
+      segment.bytes,
+      flags.size("bytes"),
+    );
+    emit({ event: "loop", seconds: (localNanoseconds() - started) / 1e9, chunks });
+    if (writer) await waitUntilTaken(cv, segment.bytes);
+    await segment.free();
+  } finally {
+    await client.close();
+  }
+}
+
+async function openArea(client: Client, flags: WorkerFlags) {
+  const deadline = Date.now() + MEET_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await client.open(flags.string("name"), "write");
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await Bun.sleep(2);
+    }
+  }
+}
+
+/** Fig. 1: copy the next chunk in when the area is empty, else wait for the reader. */
+async function writeLoop(ops: Ops, area: Uint8Array, total: number): Promise<number> {
+  const chunk = area.byteLength - 1;
+  const source = new Uint8Array(chunk).fill(0x5a);
+  const chunks = Math.ceil(total / chunk);
+  for (let i = 0; i < chunks; ) {
+    await ops.acquire();
+    if (!area[0]) {
+      area.set(i === chunks - 1 ? source.subarray(0, total - i * chunk) : source, 1);
+      ++i;
+      area[0] = 1;
+      await ops.notify();
+    } else await ops.wait();
+    await ops.release();
+  }
+  return chunks;
+}
+
+/** Fig. 2: copy the chunk out when the area is full, else wait for the writer. */
+async function readLoop(ops: Ops, area: Uint8Array, total: number): Promise<number> {
+  const chunk = area.byteLength - 1;
+  const sink = new Uint8Array(chunk);
+  const chunks = Math.ceil(total / chunk);
+  for (let i = 0; i < chunks; ) {
+    await ops.acquire();
+    if (area[0]) {
+      sink.set(area.subarray(1, 1 + Math.min(chunk, total - i * chunk)));
+      ++i;
+      area[0] = 0;
+      await ops.notify();
+    } else await ops.wait();
+    await ops.release();
+  }
+  if (sink[0] !== 0x5a) throw failure("Internal", "read the report's loop", "the chunk did not arrive");
+  return chunks;
+}
+
+/** The writer frees the area only after the reader has taken the last chunk. */
+async function waitUntilTaken(cv: CondVar, area: Uint8Array): Promise<void> {
+  await cv.acquire();
+  while (area[0]) await cv.wait();
+  cv.release();
+}
+
+/** The same chunks through a Unix socket: the writer sends from one buffer, the reader copies into one. */
+async function runSocketLoop(flags: WorkerFlags): Promise<void> {
+  const total = flags.size("bytes");
+  const chunk = flags.size("area") - 1;
+  const address = flags.string("address");
+  if (flags.string("side") === "reader") {
+    const done = Promise.withResolvers<number>();
+    const sink = new Uint8Array(chunk);
+    let received = 0;
+    let started = 0;
+    const listener = Bun.listen({
+      unix: address,
+      socket: {
+        open() {
+          started = localNanoseconds();
+        },
+        data(_socket, bytes) {
+          for (let at = 0; at < bytes.byteLength; ) {
+            const offset = received % chunk;
+            const take = Math.min(chunk - offset, bytes.byteLength - at);
+            sink.set(bytes.subarray(at, at + take), offset);
+            at += take;
+            received += take;
+          }
+          if (received >= total) done.resolve(localNanoseconds());
+        },
+      },
+    });
+    emit({ event: "ready" });
+    const ended = await done.promise;
+    listener.stop(true);
+    emit({ event: "loop", seconds: (ended - started) / 1e9, chunks: Math.ceil(total / chunk) });
+    return;
+  }
+  const source = new Uint8Array(chunk).fill(0x5a);
+  const drained = { next: Promise.withResolvers<void>() };
+  const socket = await Bun.connect({ unix: address, socket: { drain: () => drained.next.resolve() } });
+  for (let sent = 0; sent < total; ) {
+    const piece = source.subarray(0, Math.min(chunk, total - sent));
+    let written = 0;
+    while (written < piece.byteLength) {
+      const wrote = socket.write(piece.subarray(written));
+      written += wrote;
+      if (written < piece.byteLength) {
+        await drained.next.promise;
+        drained.next = Promise.withResolvers<void>();
+      }
+    }
+    sent += piece.byteLength;
+  }
+  socket.end();
+  emit({ event: "loop", seconds: 0, chunks: Math.ceil(total / chunk) });
+}
