@@ -5,6 +5,7 @@
  * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
  * the chunk.
  */
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { isIvshError } from "../src/errors.ts";
 import type { ConnectOptions } from "../src/guest/client.ts";
 import type { Segment } from "../src/guest/segment.ts";
@@ -24,9 +25,20 @@ export interface LoopResult {
   chunks: number;
 }
 
-/** Fig. 1: sends FILE through the area, one chunk per hand-off. */
+/**
+ * Fig. 1: sends FILE through the area, one chunk per hand-off. It streams: each chunk is read from the
+ * file straight into the area (the report's loop copies from a buffer; the page cache is ours).
+ */
 export async function fig1Writer(file: string, options: LoopOptions = {}): Promise<LoopResult> {
-  const data = new Uint8Array(await Bun.file(file).arrayBuffer());
+  const fd = openSync(file, "r");
+  try {
+    return await writeFrom(fd, fstatSync(fd).size, options);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function writeFrom(fd: number, length: number, options: LoopOptions): Promise<LoopResult> {
   const size = options.size ?? DEFAULT_AREA_BYTES;
   const chunk = size - 1; // size - sizeof(bool)
 
@@ -40,14 +52,14 @@ export async function fig1Writer(file: string, options: LoopOptions = {}): Promi
   offset[0] = 0;
   shm.shm_release_cv(cvid, uid);
 
-  const to_transfer = Math.ceil(data.length / chunk);
+  const to_transfer = Math.ceil(length / chunk);
   let i = 0;
   while (i < to_transfer) {
     // Check shared variable
     await shm.shm_acquire_cv(cvid, uid);
     if (!offset[0]) {
       // Data not available, write here
-      offset.set(data.subarray(i * chunk, (i + 1) * chunk), 1);
+      readFully(fd, offset.subarray(1, 1 + Math.min(chunk, length - i * chunk)), i * chunk);
       ++i;
       offset[0] = 1;
       // Notify the reader
@@ -65,14 +77,31 @@ export async function fig1Writer(file: string, options: LoopOptions = {}): Promi
   shm.shm_release_cv(cvid, uid);
   await shm.shm_dealloc(area);
   await shm.shm_finish();
-  return { bytes: data.length, chunks: to_transfer };
+  return { bytes: length, chunks: to_transfer };
 }
 
-/** Fig. 2: receives `total` bytes from fig1Writer into OUT. */
+/** Fills `target` from the file at `position` (a short read before the end means the file shrank). */
+function readFully(fd: number, target: Uint8Array, position: number): void {
+  for (let done = 0; done < target.byteLength; ) {
+    const got = readSync(fd, target, done, target.byteLength - done, position + done);
+    if (got === 0) throw new Error(`the file ended ${position + done} bytes in, before the size it had`);
+    done += got;
+  }
+}
+
+/** Fig. 2: receives `total` bytes from fig1Writer into OUT, writing each chunk out straight from the area. */
 export async function fig2Reader(out: string, total: number, options: LoopOptions = {}): Promise<LoopResult> {
+  const fd = openSync(out, "w");
+  try {
+    return await readInto(fd, total, options);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function readInto(fd: number, total: number, options: LoopOptions): Promise<LoopResult> {
   const size = options.size ?? DEFAULT_AREA_BYTES;
   const chunk = size - 1;
-  const data = new Uint8Array(total);
 
   await shm.shm_init({ name: "fig2-reader", ...options.connect });
   const uid = shm.shm_uid();
@@ -88,7 +117,7 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
     if (offset[0]) {
       // Data available, read here
       const length = Math.min(chunk, total - i * chunk);
-      data.set(offset.subarray(1, 1 + length), i * chunk);
+      writeFully(fd, offset.subarray(1, 1 + length));
       ++i;
       offset[0] = 0;
       // Notify the writer
@@ -100,10 +129,14 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
     shm.shm_release_cv(cvid, uid);
   }
 
-  await Bun.write(out, data);
   await shm.shm_dealloc(area);
   await shm.shm_finish();
   return { bytes: total, chunks: to_transfer };
+}
+
+function writeFully(fd: number, source: Uint8Array): void {
+  for (let done = 0; done < source.byteLength; )
+    done += writeSync(fd, source, done, source.byteLength - done);
 }
 
 /** The writer creates the area; the reader may start first and waits for it. */

@@ -35,7 +35,7 @@ import {
   SyncWord,
   slotWordIndex,
 } from "../region/layout.ts";
-import type { WakeMailbox } from "../region/mailbox.ts";
+import { kernelDomain, type WakeMailbox } from "../region/mailbox.ts";
 
 /** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
 export interface ParkingClient {
@@ -115,11 +115,15 @@ export interface ParkDeadline {
 /** A client's parking: the mailbox of its kernel if it has one, the arbiter always. */
 export class Parker {
   private lastTurnMs = performance.now();
+  /** This kernel, for the slot's last-waker hint: known even when this client does not futex-park. */
+  private readonly domain: number;
 
   constructor(
     private readonly client: ParkingClient,
     private readonly mailbox: WakeMailbox | undefined,
-  ) {}
+  ) {
+    this.domain = mailbox?.domain ?? kernelDomain();
+  }
 
   /**
    * Spins (then spins yielding) until `done()`, the site's budget runs out or the deadline passes.
@@ -171,7 +175,7 @@ export class Parker {
     const record = Atomics.load(words, site.parkedIndex);
     if (parkedCount(record) === 0 && !viaArbiter) return;
     // Only when there is someone to wake: an uncontended notify stays one atomic add.
-    const domain = this.mailbox?.domain ?? 0;
+    const domain = this.domain;
     if (Atomics.load(words, site.lastWakerIndex) !== domain)
       Atomics.store(words, site.lastWakerIndex, domain);
     if (parkedCount(record) > 0) {
