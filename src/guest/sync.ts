@@ -104,8 +104,14 @@ abstract class SlotObject {
     const fast = this.tryLock();
     if (!fast) return this.lockSlowly(timeoutMs);
     // A loop of uncontended locks never yields otherwise; look at the clock only now and then (it costs).
-    if ((++this.fastLocks & FAST_LOCKS_PER_CLOCK_CHECK) === 0) await this.client.parker.letEventLoopTurn();
+    // No `await` in this function: one makes every call pay for a suspendable frame (~150 ns here).
+    if ((++this.fastLocks & FAST_LOCKS_PER_CLOCK_CHECK) === 0) return this.afterEventLoopTurn(fast);
     return fast;
+  }
+
+  private async afterEventLoopTurn(outcome: LockOutcome): Promise<LockOutcome> {
+    await this.client.parker.letEventLoopTurn();
+    return outcome;
   }
 
   /**
