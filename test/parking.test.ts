@@ -74,7 +74,7 @@ afterEach(async () => {
 afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();
-  if (mailbox) rmSync(mailbox, { force: true }); // outside the test's directories: nobody else removes it
+  if (mailbox) rmSync(mailbox, { force: true }); // beside the region today; removed whatever it moves to
 });
 
 function worker(mode: Mode, config: Record<string, unknown>): Spawned {

@@ -4,8 +4,8 @@
  * guest the region is PCI BAR memory, which the kernel cannot key a futex on; a small file in the
  * kernel's own tmpfs works everywhere, and a futex on a MAP_SHARED file works between processes.
  *
- * One file per region per kernel, named after the region's path (every process of a kernel maps the
- * region by the same path), two u32 per slot (see layout.ts `mailboxIndex`). A waker in the same kernel
+ * One file per region per kernel: beside a region file (`REGION.wake`), or for a guest's device in its
+ * tmpfs, named after the device's path (every process of a kernel maps the region by it); two u32 per slot (see layout.ts `mailboxIndex`). A waker in the same kernel
  * bumps the word and calls FUTEX_WAKE; the sleeper compares against the value it read before its last look
  * at the slot, so a bump in between makes its FUTEX_WAIT return at once.
  *
@@ -66,11 +66,17 @@ function fnv1a(text: string): number {
   return hash >>> 0;
 }
 
-/** The mailbox file for a region mapped from `regionPath`, or undefined if this kernel has no place for it. */
+/**
+ * The mailbox file for a region mapped from `regionPath`, or undefined if this kernel has no place for it.
+ * A region file (the host's) keeps its mailbox beside it, as it keeps its `.state`: whoever removes the
+ * region's directory removes both. A device's BAR (a guest's) gets one in the guest's own tmpfs.
+ */
 export function mailboxPath(regionPath: string): string | undefined {
+  const identity = regionIdentity(regionPath);
+  if (!identity.startsWith("/sys/")) return `${identity}.wake`;
   const directory = MAILBOX_DIRECTORIES.find((candidate) => isDirectory(candidate));
   if (!directory) return undefined;
-  return `${directory}/ivsh-wake-${fnv1a(regionIdentity(regionPath)).toString(16).padStart(8, "0")}`;
+  return `${directory}/ivsh-wake-${fnv1a(identity).toString(16).padStart(8, "0")}`;
 }
 
 /**
