@@ -76,10 +76,7 @@ async function measureLoops(
 ): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, TIMEOUT_MS, async (children) => {
     const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("loops"),
-      address: join(endpoint.scratch, `${freshChannel("loops")}.sock`),
+      ...pairFlags(endpoint, "loops"),
       mode,
       bytes,
       area: LOOP_AREA_BYTES,
@@ -102,10 +99,7 @@ async function measurePair(
 ): Promise<void> {
   await withChildren("measure condvar ping-pong and wake-ups", TIMEOUT_MS, async (children) => {
     const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("pair"),
-      address: join(endpoint.scratch, `${freshChannel("pair")}.sock`),
+      ...pairFlags(endpoint, "pair"),
       rounds: plan.pingPongRounds,
       wakes: plan.wakes,
       round,
@@ -122,6 +116,17 @@ async function measurePair(
     samples.wakes.socket.push(...socket);
     samples.wakeRatios.push(median(condvar) / median(socket));
   });
+}
+
+/** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
+function pairFlags(endpoint: SyncEndpoint, prefix: string) {
+  const name = freshChannel(prefix);
+  return {
+    socket: endpoint.socket,
+    region: endpoint.region,
+    name,
+    address: join(endpoint.scratch, `${name}.sock`),
+  };
 }
 
 function median(values: readonly number[]): number {

@@ -36,24 +36,18 @@ function loopOps(client: Client, cv: CondVar, mode: string): Ops {
       wait: () => cv.wait(),
       notify: () => cv.notify(),
     };
-  const rpc = () => client.transport.request("heartbeat", {});
+  // The report's design: each operation waits for one arbiter round trip first.
+  const afterRpc =
+    <T>(operation: () => T) =>
+    async (): Promise<Awaited<T>> => {
+      await client.transport.request("heartbeat", {});
+      return await operation();
+    };
   return {
-    async acquire() {
-      await rpc();
-      return cv.acquire();
-    },
-    async release() {
-      await rpc();
-      cv.release();
-    },
-    async wait() {
-      await rpc();
-      return cv.wait();
-    },
-    async notify() {
-      await rpc();
-      cv.notify();
-    },
+    acquire: afterRpc(() => cv.acquire()),
+    release: afterRpc(() => cv.release()),
+    wait: afterRpc(() => cv.wait()),
+    notify: afterRpc(() => cv.notify()),
   };
 }
 

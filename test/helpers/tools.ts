@@ -27,7 +27,8 @@ export function testUnless(
 ): void {
   if (reason) {
     console.warn(`skipping "${name}": ${reason}`);
-    test.skip(name, run);
+    // The reason is in the name too, so the runner's own list of skipped tests says why.
+    test.skip(`${name} (skipped: ${reason})`, run);
     return;
   }
   test(name, run, timeoutMs);
