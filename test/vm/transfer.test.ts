@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect } from "bun:test";
 import { join } from "node:path";
 import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess, type Spawned, spawnBun } from "../helpers/processes.ts";
+import { ArbiterProcess, runCli, type Spawned, spawnBun } from "../helpers/processes.ts";
 import { testWithTool, toolMissing } from "../helpers/tools.ts";
 import { guest, randomFile } from "../helpers/transfer.ts";
 import { ensureBinary, GUEST_PRELUDE, sha256File, Vm, vmName } from "./vm.ts";
@@ -64,6 +64,20 @@ afterAll(async () => {
   await arbiter?.stop();
   paths?.cleanup();
 });
+
+/** Time kept back from a step's limit to print what the other side was doing. */
+const DIAGNOSE_MS = 15_000;
+
+/**
+ * Seen once (1 run in about 15 of this test on 2026-12-02): the guest's Fig. 2 reader never finished.
+ * Prints the arbiter's view of the slots (who holds, who is parked where) and the host writer's stderr.
+ */
+async function diagnoseLoops(): Promise<void> {
+  const status = await runCli(["status", "--json", "--socket", paths.socket]);
+  console.error(`arbiter status while the loops hung:\n${status.stdout}${status.stderr}`);
+  host.writer?.proc.kill("SIGKILL");
+  if (host.writer) console.error(`host fig1-writer stderr:\n${await host.writer.stderr}`);
+}
 
 /** A host process's exit code, or its stderr in the failure message. */
 async function exitOf(spawned: Spawned | undefined, label: string): Promise<number> {
@@ -135,7 +149,10 @@ testWithTool(
   "qemu-system-x86_64",
   "Fig. 1 writer loop on the host → Fig. 2 reader loop in the guest",
   async () => {
-    const read = await vm.next("fig-h2g", STEP_MS);
+    const read = await vm.next("fig-h2g", STEP_MS - DIAGNOSE_MS).catch(async (error: unknown) => {
+      await diagnoseLoops();
+      throw error;
+    });
     expect(read.rc).toBe(0);
     expect(await exitOf(host.writer, "host fig1-writer")).toBe(0);
     expect(read.bytes).toBe(BYTES);
