@@ -176,8 +176,18 @@ INITRD="$OUT/initramfs.cpio"
 APPEND="console=ttyS0 quiet loglevel=0 panic=-1 i8042.noaux"
 COMMON=(-nodefaults -no-user-config -display none -no-reboot -M q35 -kernel "$KERNEL" -append "$APPEND")
 
+# Under TCG the guest's atomic instructions (lock cmpxchg, lock xadd) are atomic against the host's
+# processes only in parallel mode: QEMU turns it on (CF_PARALLEL) for multi-threaded TCG with more than
+# one *possible* vCPU, and otherwise emits a plain load and store, since no other vCPU could interleave.
+# A host process can, through the shared region: with `-smp 1` a guest's lock and a host's lock were
+# both taken at once (seen as a cross-VM condvar loop that never ended). So TCG always runs
+# thread=multi with room for a second vCPU (maxcpus=2; the guest still starts --smp vCPUs).
 accel_args() { # accel_args kvm|tcg
-  if [ "$1" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi
+  if [ "$1" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg,thread=multi -cpu max"; fi
+}
+
+smp_args() { # smp_args kvm|tcg
+  if [ "$1" = kvm ] || [ "$SMP" -gt 1 ]; then echo "$SMP"; else echo "$SMP,maxcpus=2"; fi
 }
 
 # Boots base.cpio (no ivsh binary) under KVM with `true` as the command: KVM works if the guest
@@ -285,7 +295,7 @@ fi
 # ---- QEMU command line ----
 args=("$QEMU" -name "$NAME" "${COMMON[@]}" -initrd "$INITRD")
 read -r -a acc <<<"$(accel_args "$ACCEL")"
-args+=("${acc[@]}" -smp "$SMP")
+args+=("${acc[@]}" -smp "$(smp_args "$ACCEL")")
 if [ -n "$SHARE" ]; then
   # virtiofs needs the guest RAM shared with virtiofsd.
   args+=(-m "$MEM" -object memory-backend-memfd,id=ram,size="$MEM",share=on -numa node,memdev=ram)

@@ -5,13 +5,19 @@
  * - parked wake-up: side b waits, idle; side a lets it sit IDLE_BEFORE_WAKE_MS (long past any spin
  *   budget: b has parked), stamps the shared clock and wakes it. The sample is stamp → b's code running
  *   again (with the lock, for the CondVar). Through a CondVar notify, then one Unix-socket message.
+ *
+ * With `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: every
+ * sample is timed by a alone, and a parked wake-up becomes a parked round trip (a wakes the idle b, b
+ * answers at once, a, itself parked by then, takes the answer): one wake-up each way across the boundary.
+ * The socket is then the VM's network: b connects to `--address HOST:PORT` (a guestfwd relay to a's Unix
+ * socket, `--listen`), a listens.
  */
 import type { Socket } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
 import { meet, openPair } from "./condvar-worker.ts";
-import { emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { emit, hostAndPort, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;
@@ -19,6 +25,8 @@ const MEET_WORD = 9;
 const STAMP_WORD = 10; // a float64 over words 10-11 (byte 40 of a 64-byte aligned slot)
 const WAKE_TURN_WORD = 12;
 const READY_WORD = 13;
+/** Across a VM: where b answers a parked wake-up (word 7 is free in a pair's slot). */
+const ANSWER_WORD = 7;
 const IDLE_BEFORE_WAKE_MS = 3;
 const MESSAGE_BYTES = 8;
 const WARM_UP_ROUNDS = 2000;
@@ -42,7 +50,11 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
   const stamp = new Float64Array(words.buffer, words.byteOffset + word(STAMP_WORD) * 4, 1);
   // Read before either side counts itself in, so both count turns from the same value.
   const pair = { client, cv, word, stamp, turnBase: Atomics.load(words, word(TURN_WORD)), wakesDone: 0 };
-  const link = await SocketLink.open(side, flags.string("address"), () => meet(client, word(MEET_WORD), 2));
+  const across = flags.optional("across") === "vm";
+  const link = await SocketLink.open(side, flags, across, () => meet(client, word(MEET_WORD), 2));
+  const condvarWakes = across ? condvarWakeRoundTrips : condvarOneWayWakes;
+  const socketWakes = (count: number) =>
+    across ? link.wakeRoundTrips(side, count) : link.wakes(side, count);
   try {
     const rounds = flags.count("rounds");
     const wakes = flags.count("wakes");
@@ -50,7 +62,7 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
     await condvarPingPong(pair, side, WARM_UP_ROUNDS);
     await link.pingPong(side, WARM_UP_ROUNDS);
     await condvarWakes(pair, side, WARM_UP_WAKES);
-    await link.wakes(side, WARM_UP_WAKES);
+    await socketWakes(WARM_UP_WAKES);
     const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
     const result: Record<string, number | number[]> = {};
     for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
@@ -60,7 +72,7 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
       result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
     }
     result.condvarWakeNs = await condvarWakes(pair, side, wakes);
-    result.socketWakeNs = await link.wakes(side, wakes);
+    result.socketWakeNs = await socketWakes(wakes);
     emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
   } finally {
     link.close();
@@ -86,7 +98,7 @@ async function condvarPingPong(
 }
 
 /** b waits for each wake turn; a, once b said it is waiting, lets it sit, then stamps and notifies. */
-async function condvarWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
+async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
   const { client, cv, word, stamp } = pair;
   const latencies: number[] = [];
   const first = pair.wakesDone + 1;
@@ -111,6 +123,36 @@ async function condvarWakes(pair: Pair, side: string, wakes: number): Promise<nu
   return latencies;
 }
 
+/** As condvarOneWayWakes, but b answers each wake-up and a times notify → answer on its own clock. */
+async function condvarWakeRoundTrips(pair: Pair, side: string, wakes: number): Promise<number[]> {
+  const { client, cv, word } = pair;
+  const load = (index: number) => Atomics.load(client.words, word(index));
+  const latencies: number[] = [];
+  const first = pair.wakesDone + 1;
+  pair.wakesDone += wakes;
+  for (let round = first; round <= pair.wakesDone; round++) {
+    if (side === "a") {
+      await until(() => load(READY_WORD) === round);
+      await Bun.sleep(IDLE_BEFORE_WAKE_MS);
+      await cv.acquire();
+      const started = localNanoseconds();
+      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
+      cv.notify();
+      while (load(ANSWER_WORD) < round) await cv.wait();
+      latencies.push(Math.round(localNanoseconds() - started));
+      cv.release();
+      continue;
+    }
+    await cv.acquire();
+    Atomics.store(client.words, word(READY_WORD), round);
+    while (load(WAKE_TURN_WORD) < round) await cv.wait();
+    Atomics.store(client.words, word(ANSWER_WORD), round);
+    cv.notify();
+    cv.release();
+  }
+  return latencies;
+}
+
 async function until(ready: () => boolean): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!ready()) {
@@ -128,8 +170,15 @@ class SocketLink {
   private socket: Socket<undefined> | undefined;
   private listener: { stop(close?: boolean): void } | undefined;
 
-  static async open(side: string, address: string, both: () => Promise<void>): Promise<SocketLink> {
-    if (side === "b") {
+  /** b listens and a connects; across a VM the other way round, b connecting through the VM's network. */
+  static async open(
+    side: string,
+    flags: WorkerFlags,
+    across: boolean,
+    both: () => Promise<void>,
+  ): Promise<SocketLink> {
+    const address = flags.string("address");
+    if (side === (across ? "a" : "b")) {
       const link = new SocketLink();
       const accepted = Promise.withResolvers<void>();
       link.listener = Bun.listen({
@@ -148,10 +197,12 @@ class SocketLink {
     }
     await both();
     const link = new SocketLink();
-    link.socket = await Bun.connect({
-      unix: address,
-      socket: { data: (_socket, bytes) => link.receive(bytes) },
-    });
+    const socket = { data: (_socket: Socket<undefined>, bytes: Uint8Array) => link.receive(bytes) };
+    link.socket = across
+      ? await Bun.connect({ ...hostAndPort(address), socket })
+      : await Bun.connect({ unix: address, socket });
+    // The baseline at its best for small messages, as ivsh's own guest connection is.
+    if (across) link.socket.setNoDelay(true);
     return link;
   }
 
@@ -199,6 +250,24 @@ class SocketLink {
       const message = await this.next();
       latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
       this.send(0);
+    }
+    return latencies;
+  }
+
+  /** a sends after letting b sit idle, and times until b's answer is back. */
+  async wakeRoundTrips(side: string, wakes: number): Promise<number[]> {
+    const latencies: number[] = [];
+    for (let round = 0; round < wakes; round++) {
+      if (side === "a") {
+        await Bun.sleep(IDLE_BEFORE_WAKE_MS);
+        const started = localNanoseconds();
+        this.send(round);
+        await this.next();
+        latencies.push(Math.round(localNanoseconds() - started));
+        continue;
+      }
+      await this.next();
+      this.send(round);
     }
     return latencies;
   }

@@ -4,9 +4,9 @@
  */
 import { formatBytes } from "../units.ts";
 import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
-import type { BenchResult } from "./report.ts";
-import { perRound, type Section, summaryOf } from "./results.ts";
-import type { SuiteData } from "./suite.ts";
+import type { BenchResult, ResultUnit, Section } from "./report.ts";
+import { perRound, summaryOf } from "./results.ts";
+import type { SuiteData } from "./suite-data.ts";
 
 /** ivsh loop time ÷ `mode` loop time would be a slowdown; these are speed-ups: mode ÷ ivsh, per round. */
 export function loopSpeedups(data: SuiteData, versus: "rpc" | "socket"): number[] {
@@ -15,6 +15,51 @@ export function loopSpeedups(data: SuiteData, versus: "rpc" | "socket"): number[
 
 export function pingPongRatios(data: SuiteData): number[] {
   return perRound(data.condvar.pingPong.condvar, data.condvar.pingPong.socket);
+}
+
+/** `--vm`: the same hand-offs between a host process and a guest one, next to the VM's network. */
+function acrossVmRows(data: SuiteData): BenchResult[] {
+  const { loops, pingPong, wakeRoundTrips } = data.condvarVm;
+  if (loops.ivsh.length === 0) return [];
+  const moved = `${formatBytes(data.plan.vmBytes)} guest→host in ${formatBytes(LOOP_AREA_BYTES - 1)} chunks`;
+  const network = "the guest's TCP through QEMU's user-mode NIC and socat to a Unix socket";
+  const row = (
+    id: string,
+    label: string,
+    unit: ResultUnit,
+    values: number[],
+    note?: string,
+  ): BenchResult => ({
+    id: `vm.${id}`,
+    label,
+    unit,
+    samples: summaryOf(values),
+    values,
+    ...(note ? { note } : {}),
+  });
+  return [
+    row("loops.ivsh", "VM: report's loops, ivsh CondVar", "s", loops.ivsh, `${moved}; reader on the host`),
+    row("loops.rpc", "VM: report's loops, RPC per operation", "s", loops.rpc, moved),
+    row("loops.socket", "VM: the same chunks over the VM's network", "s", loops.socket, network),
+    row("loops.speedup-rpc", "VM loops: RPC per operation ÷ ivsh", "ratio", perRound(loops.rpc, loops.ivsh)),
+    row("loops.speedup-socket", "VM loops: VM network ÷ ivsh", "ratio", perRound(loops.socket, loops.ivsh)),
+    row("pingpong.condvar", "VM: CondVar ping-pong round trip", "ns", pingPong.condvar, "host ↔ guest"),
+    row("pingpong.socket", "VM: ping-pong over the VM's network", "ns", pingPong.socket, network),
+    row(
+      "pingpong.ratio",
+      "VM ping-pong: CondVar ÷ VM network",
+      "ratio",
+      perRound(pingPong.condvar, pingPong.socket),
+    ),
+    row(
+      "wake.condvar",
+      "VM: parked round trip, CondVar (a wake-up each way)",
+      "ns",
+      wakeRoundTrips.condvar,
+      "host notifies the idle guest, the guest answers; both park through the arbiter",
+    ),
+    row("wake.socket", "VM: parked round trip over the VM's network", "ns", wakeRoundTrips.socket, network),
+  ];
 }
 
 export function condvarSection(data: SuiteData): Section {
@@ -102,6 +147,7 @@ export function condvarSection(data: SuiteData): Section {
         samples: summaryOf(data.condvar.wakeRatios),
         note: "per round, median ÷ median",
       },
+      ...acrossVmRows(data),
     ],
   };
 }

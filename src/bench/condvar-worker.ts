@@ -14,7 +14,7 @@ import { type Client, connect } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
 import { slotWordIndex } from "../region/layout.ts";
 import { workerConnectOptions } from "./channel.ts";
-import { emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { emit, hostAndPort, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;
@@ -185,7 +185,12 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
   }
   const source = new Uint8Array(chunk).fill(0x5a);
   const drained = { next: Promise.withResolvers<void>() };
-  const socket = await Bun.connect({ unix: address, socket: { drain: () => drained.next.resolve() } });
+  // Across a VM the writer is in the guest and reaches the host's reader through the VM's network.
+  const handler = { drain: () => drained.next.resolve() };
+  const socket =
+    flags.optional("across") === "vm"
+      ? await Bun.connect({ ...hostAndPort(address), socket: handler })
+      : await Bun.connect({ unix: address, socket: handler });
   for (let sent = 0; sent < total; ) {
     const piece = source.subarray(0, Math.min(chunk, total - sent));
     let written = 0;

@@ -7,8 +7,7 @@
  */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";
-import type { BenchResult } from "./report.ts";
-import type { Section } from "./results.ts";
+import type { BenchResult, Section } from "./report.ts";
 import { summarize } from "./stats.ts";
 
 const MiB = 1024 * 1024;

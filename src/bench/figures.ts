@@ -8,7 +8,7 @@ import { type BarValue, renderBarChart, renderLineChart, writeChart } from "./ch
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { rates, summaryOf } from "./results.ts";
 import { type Summary, spreadOf } from "./stats.ts";
-import type { SuiteData } from "./suite.ts";
+import type { SuiteData } from "./suite-data.ts";
 
 const GB = 1e9;
 

@@ -6,7 +6,7 @@ import { loopSpeedups, pingPongRatios } from "./condvar-results.ts";
 import { formatSeconds, renderTable } from "./report.ts";
 import { ivshVersus, lockShares, perRound, rates } from "./results.ts";
 import { summarize } from "./stats.ts";
-import type { SuiteData } from "./suite.ts";
+import type { SuiteData } from "./suite-data.ts";
 
 export interface Goal {
   readonly id: string;

@@ -5,10 +5,10 @@
  */
 import { formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import type { BenchResult } from "./report.ts";
-import { lockShares, type Section, summaryOf } from "./results.ts";
+import type { BenchResult, Section } from "./report.ts";
+import { lockShares, summaryOf } from "./results.ts";
 import { summarize } from "./stats.ts";
-import type { SuiteData } from "./suite.ts";
+import type { SuiteData } from "./suite-data.ts";
 import { sharedClockResolutionNs } from "./worker-io.ts";
 
 const PAIR_ROWS = [

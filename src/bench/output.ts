@@ -14,9 +14,9 @@ import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
 import { lockSection } from "./lock-results.ts";
-import { type BenchResult, renderResults } from "./report.ts";
-import { accessSection, limitSection, type Section, sweepSection, transferSection } from "./results.ts";
-import type { SuiteData } from "./suite.ts";
+import { type BenchResult, renderResults, type Section } from "./report.ts";
+import { accessSection, limitSection, sweepSection, transferSection } from "./results.ts";
+import type { SuiteData } from "./suite-data.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 export const JSON_SCHEMA = "ivsh-bench/2";

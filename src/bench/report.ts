@@ -40,6 +40,15 @@ export interface BenchResult {
   readonly values?: readonly number[];
 }
 
+/** One table of results: a figure of the report, or a part of one. */
+export interface Section {
+  readonly id: string;
+  readonly title: string;
+  /** How it was measured, in a sentence or two, printed above the table. */
+  readonly about: string;
+  readonly results: BenchResult[];
+}
+
 export interface Column {
   readonly title: string;
   /** Numbers are right-aligned so their digits line up. */

@@ -8,17 +8,9 @@ import { formatBytes } from "../units.ts";
 import type { AccessSamples } from "./access-bench.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import type { BenchResult } from "./report.ts";
+import type { BenchResult, Section } from "./report.ts";
 import { type Summary, summarize } from "./stats.ts";
-import type { SuiteData, TransferSamples } from "./suite.ts";
-
-export interface Section {
-  readonly id: string;
-  readonly title: string;
-  /** How it was measured, in a sentence or two, printed above the table. */
-  readonly about: string;
-  readonly results: BenchResult[];
-}
+import type { SuiteData, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
 

@@ -9,69 +9,18 @@ import { type AccessSamples, measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter, isTmpfs } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
-import type { Interruption } from "./child.ts";
-import { type CondvarSamples, condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
-import { type DigestSamples, emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
+import { condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
+import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
+import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import type { LockMethod } from "./sync.ts";
-import {
-  type FloorSamples,
-  type HandoffSamples,
-  measureHandoff,
-  measureLockPairs,
-  measureSocketFloor,
-  type SyncEndpoint,
-} from "./sync.ts";
+import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
+import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 
-export interface TransferSamples {
-  readonly label: string;
-  /** Seconds per round; empty when the method could not run. */
-  readonly seconds: number[];
-  readonly bytes: number;
-  readonly unavailable?: string;
-}
-
-export interface SweepPoint {
-  readonly block: number;
-  readonly seconds: number[];
-  /** RPCs of sender and receiver per round, by operation. */
-  readonly requests: Record<string, number>[];
-}
-
-export interface SuiteData {
-  readonly plan: BenchPlan;
-  /** memcpy bandwidth, one sample per round (the median of three copies), bytes/s. */
-  readonly memcpyRates: number[];
-  readonly memcpyInCache: MemcpyMeasurement;
-  /** The digest's cost next to the copy's (digest-bench.ts), one sample per method and round. */
-  readonly digest: DigestSamples;
-  /** Fig. 3b, by method id. */
-  readonly transfers: Record<string, TransferSamples>;
-  /** Fig. 3a. */
-  readonly sweep: SweepPoint[];
-  /** ns per acquire/release pair, one sample per round. */
-  readonly locks: Record<LockMethod, number[]>;
-  readonly handoff: { parked: HandoffSamples; spin: HandoffSamples; floor: FloorSamples };
-  /** The report's loops, ping-pong and parked wake-ups through a CondVar next to a Unix socket. */
-  readonly condvar: CondvarSamples;
-  /** Fig. 4b. */
-  readonly access: AccessSamples[];
-  /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
-  readonly notes: string[];
-}
-
-export interface SuiteContext {
-  readonly plan: BenchPlan;
-  readonly workerCommand: readonly string[];
-  /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
-  readonly diskDir: string;
-  readonly scratchDir: string;
-  readonly interruption: Interruption;
-  readonly progress: (message: string) => void;
-}
+export type { SuiteContext, SuiteData } from "./suite-data.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
 
@@ -168,6 +117,7 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
       floor: { oneWayNs: [] as number[], roundTripsNs: [] as number[], relayNs: [] as number[] },
     },
     condvar: emptyCondvarSamples(),
+    condvarVm: emptyVmCondvarSamples(),
     access: [] as AccessSamples[],
     notes,
   };

@@ -1,8 +1,8 @@
 /**
  * `ivsh bench --vm`: the measurements that need a real guest, through scripts/qemu/launch.sh (one VM per
- * round, named "benchvm"): a transfer guest→host and one host→guest (Fig. 3b), and in the first round the
+ * round, named "benchvm"): a transfer guest→host and one host→guest (Fig. 3b), in the first round the
  * access times of the region through the BAR's resource2 and resource2_wc and of the guest's anonymous
- * memory (Fig. 4b). The guest runs the same bench-worker roles; its stdout (the workers' JSON lines)
+ * memory (Fig. 4b), and in every round the condvar hand-offs across the boundary (vm-condvar.ts). The guest runs the same bench-worker roles; its stdout (the workers' JSON lines)
  * arrives on launch.sh's stdout.
  *
  * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
@@ -19,7 +19,17 @@ import { BenchArbiter } from "./arbiter.ts";
 import { freshChannel } from "./channel.ts";
 import { Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import type { SuiteContext, SuiteData } from "./suite.ts";
+import type { SuiteContext, SuiteData } from "./suite-data.ts";
+import {
+  addVmCondvarRound,
+  runVmCondvar,
+  startSocketLoopReader,
+  type VmCondvarPlan,
+  type VmCondvarResult,
+  vmCondvarGuestSteps,
+  vmCondvarPlan,
+  vmForwards,
+} from "./vm-condvar.ts";
 import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
 
 const VM_NAME = "benchvm";
@@ -74,7 +84,13 @@ export function checkVmPrerequisites(): VmTools {
   return { launch, binary };
 }
 
-function guestCommand(context: SuiteContext, toHost: string, fromHost: string, withAccess: boolean): string {
+function guestCommand(
+  context: SuiteContext,
+  toHost: string,
+  fromHost: string,
+  withAccess: boolean,
+  condvar: VmCondvarPlan,
+): string {
   const { plan } = context;
   const worker = (role: string, flags: Record<string, string | number>) =>
     ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
@@ -88,6 +104,7 @@ function guestCommand(context: SuiteContext, toHost: string, fromHost: string, w
     steps.push(worker("access", { ...access, resource: "resource2_wc" }));
     steps.push(worker("access", { ...access, memory: "anonymous" }));
   }
+  steps.push(...vmCondvarGuestSteps(condvar));
   return steps.join(" && ");
 }
 
@@ -96,6 +113,7 @@ interface VmRound {
   readonly fromHostSeconds: number;
   readonly access: Event[];
   readonly accel: string;
+  readonly condvar: VmCondvarResult;
 }
 
 async function vmRound(
@@ -115,6 +133,10 @@ async function vmRound(
       children.push(child);
       return child;
     };
+    const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
+    const host = { workerCommand, where, start };
+    const socketLoopReader = startSocketLoopReader(host, condvarPlan);
+    await nextEvent(socketLoopReader, "ready");
     const receiver = start(
       [...workerCommand, "ivsh-recv", ...flagArgv({ ...where, channel: toHost })],
       "host receiver",
@@ -125,7 +147,8 @@ async function vmRound(
         tools.launch,
         ...["--name", VM_NAME, "--region", arbiter.region, "--socket", arbiter.socket],
         ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
-        ...["--run", guestCommand(context, toHost, fromHost, round === 0)],
+        ...vmForwards(condvarPlan),
+        ...["--run", guestCommand(context, toHost, fromHost, round === 0, condvarPlan)],
       ],
       "benchmark VM (launch.sh)",
     );
@@ -144,12 +167,14 @@ async function vmRound(
     await sender.finish();
     const access: Event[] = [];
     if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
+    const condvar = await runVmCondvar(host, vm, condvarPlan, socketLoopReader);
     await vm.finish();
     return {
       toHostSeconds: (numberField(received, "endMs") - numberField(received, "openedMs")) / 1000,
       fromHostSeconds: (numberField(sent, "finishMs") - numberField(sent, "startMs")) / 1000,
       access,
       accel: /, (\w+)\)\s*$/.exec(await vm.lastWords())?.[1] ?? "unknown",
+      condvar,
     };
   });
 }
@@ -188,6 +213,7 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
       const result = await vmRound(context, tools, arbiter, round);
       toHost.seconds.push(result.toHostSeconds);
+      addVmCondvarRound(data.condvarVm, result.condvar);
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
         data.access.push(...guestAccess(result.access));

@@ -149,3 +149,12 @@ export function busyWait(ms: number): void {
   const until = Bun.nanoseconds() + ms * 1e6;
   while (Bun.nanoseconds() < until) {}
 }
+
+/** `HOST:PORT` as Bun.connect and Bun.listen take it. */
+export function hostAndPort(address: string): { hostname: string; port: number } {
+  const separator = address.lastIndexOf(":");
+  const port = Number(address.slice(separator + 1));
+  if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
+  return { hostname: address.slice(0, separator), port };
+}

@@ -23,7 +23,7 @@ import {
 } from "./stream-protocol.ts";
 import { runLocks } from "./sync.ts";
 
-import { WorkerFlags } from "./worker-io.ts";
+import { hostAndPort, WorkerFlags } from "./worker-io.ts";
 
 const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "ivsh-send": runChannelSender,
@@ -58,14 +58,6 @@ function report(event: WorkerEvent): void {
 
 function secondsSince(startNs: number): number {
   return (Bun.nanoseconds() - startNs) / 1e9;
-}
-
-function hostAndPort(address: string): { hostname: string; port: number } {
-  const separator = address.lastIndexOf(":");
-  const port = Number(address.slice(separator + 1));
-  if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
-  return { hostname: address.slice(0, separator), port };
 }
 
 /** Listens on the worker's address; returns the address a sender should use and how to stop. */

@@ -31,6 +31,7 @@ const workerArgs = {
   side: text("cv-loop: writer or reader; cv-pair: a or b"),
   area: text("cv-loop: bytes of the shared area, its flag byte included"),
   wakes: text("cv-pair: parked wake-ups to time"),
+  across: text("cv-loop, cv-pair: 'vm' when one side runs in a guest (the socket is then its network)"),
 } as const satisfies Record<string, ArgDef>;
 
 export default defineLeafCommand({

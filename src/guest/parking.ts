@@ -9,12 +9,13 @@
  * (2-core machines).
  *
  * A futex park blocks this thread, so it sleeps in slices and turns the event loop between them (timers,
- * heartbeats, the arbiter's messages keep running): a quarter of the time waited so far, 1-16 ms. After
+ * heartbeats, the arbiter's messages keep running): 16 ms each. After
  * LOCAL_PARK_MS it parks in the arbiter instead, which leaves the event loop free. A process whose event
  * loop has other work connects with `futexParking: false`.
  *
- * Which kernel wakes it decides where a waiter parks: the slot remembers the last waker's kernel, and a
- * waiter of another kernel parks in the arbiter, which that waker's WAKE reaches at once. If the guess is
+ * Which kernel wakes it decides where a waiter parks: the slot remembers the last waker's kernel, each
+ * handle which kernel's waker ended its own last park there, and a waiter whose waker is of another
+ * kernel parks in the arbiter, which that waker's WAKE reaches at once. If the guess is
  * wrong, a wake-up from another kernel still reaches a host sleeper at once (the arbiter wakes the host's
  * mailbox); a guest's futex sleeper sees it at the end of its slice.
  *
@@ -55,12 +56,12 @@ const SHORT_WAIT_SPIN_NS = 10_000;
 const YIELD_FACTOR = 1;
 const LOCAL_PARK_MS = 500;
 /**
- * A futex sleep's slice: a quarter of the time waited so far, within these bounds; the event loop waits
- * meanwhile, and a guest's sleeper sees a wake-up from another kernel only when its slice ends.
+ * A futex sleep's slice: the event loop waits meanwhile, and a guest's sleeper sees a wake-up from another
+ * kernel only when its slice ends. One length from the start: measured here (2-core VM), a sleeper whose
+ * earlier slices ended on their timer within the last milliseconds is woken 2-3× slower (p50 ~12 µs
+ * instead of ~4-5 µs); short first slices cost every short park that.
  */
-const MIN_SLICE_MS = 1;
-const MAX_SLICE_MS = 16;
-const SLICE_FRACTION = 4;
+const SLICE_MS = 16;
 /** The arbiter's timers run at most 2^31-1 ms; a longer wait is parked again when this one ends. */
 const MAX_ARBITER_WAIT_MS = 2 ** 31 - 2;
 /**
@@ -80,6 +81,12 @@ export class ParkSite {
   readonly lastWakerIndex: number;
   /** Recent waits' length, nanoseconds (exponentially weighted). */
   recentWaitNs = MAX_SPIN_NS / 2;
+  /**
+   * The kernel whose waker ended our last park here (the slot's `lastWaker` as we woke), or undefined
+   * before the first. It predicts the next waker better than the slot's word, which may name ourselves:
+   * in a ping-pong each side notifies just before it waits.
+   */
+  lastWakerSeen: number | undefined;
 
   constructor(
     client: ParkingClient,
@@ -163,9 +170,10 @@ export class Parker {
       } finally {
         if (!this.client.lost) Atomics.sub(this.client.words, site.parkedIndex, 1);
       }
-      return;
-    }
-    await this.parkInArbiter(site, expected, deadline);
+    } else await this.parkInArbiter(site, expected, deadline);
+    const words = this.client.words;
+    if (Atomics.load(words, site.wordIndex) !== expected)
+      site.lastWakerSeen = Atomics.load(words, site.lastWakerIndex);
   }
 
   /** After changing the site's word: wakes up to `count` of those parked on it, wherever they are. */
@@ -179,15 +187,21 @@ export class Parker {
     if (Atomics.load(words, site.lastWakerIndex) !== domain)
       Atomics.store(words, site.lastWakerIndex, domain);
     if (parkedCount(record) > 0) {
-      if (this.mailbox && parkedDomain(record) === domain) this.mailbox.wake(site.mailboxIndex, count);
-      else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
+      if (this.mailbox && parkedDomain(record) === domain) {
+        // The woken thread usually lands on our core (its last one); it runs once we give the core up,
+        // ~8 µs later if we just go on. Yielding hands it over now; with nothing else queued it is a no-op.
+        if (this.mailbox.wake(site.mailboxIndex, count) > 0) yieldProcessor();
+      } else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
     }
     if (viaArbiter) this.client.wakeWord(site.slot, site.parkable.word, count);
   }
 
-  /** Whether the last waker of this slot ran in our kernel (or nobody has woken anyone yet). */
+  /**
+   * Whether our next waker will likely run in our kernel: the one that woke us last time here, else the
+   * slot's last waker (or nobody has woken anyone yet).
+   */
   private wakerIsLocal(site: ParkSite): boolean {
-    const lastWaker = Atomics.load(this.client.words, site.lastWakerIndex);
+    const lastWaker = site.lastWakerSeen ?? Atomics.load(this.client.words, site.lastWakerIndex);
     return lastWaker === 0 || lastWaker === this.mailbox!.domain;
   }
 
@@ -218,11 +232,7 @@ export class Parker {
       if (Atomics.load(words, site.wordIndex) !== expected) return;
       const now = performance.now();
       if (now >= until) return;
-      const slice = Math.min(
-        until - now,
-        Math.max(MIN_SLICE_MS, Math.min(MAX_SLICE_MS, (now - startedMs) / SLICE_FRACTION)),
-      );
-      mailbox.sleep(site.mailboxIndex, seen, slice);
+      mailbox.sleep(site.mailboxIndex, seen, Math.min(until - now, SLICE_MS));
       if (Atomics.load(words, site.wordIndex) !== expected) return;
       await eventLoopTurn();
       this.lastTurnMs = performance.now();

@@ -5,8 +5,17 @@
  */
 import { failure } from "../errors.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
-import { blockOffset } from "../region/layout.ts";
-import type { Client } from "./client.ts";
+import { blockOffset, type Geometry } from "../region/layout.ts";
+
+/** What a segment needs of its client: the region's geometry and mapping, and a way to give it back. */
+export interface SegmentOwner {
+  readonly geometry: Geometry;
+  readonly region: {
+    bytes(offset: number, length: number): Uint8Array;
+    address(offset: number): number;
+  };
+  releaseSegment(segment: Segment): Promise<void>;
+}
 
 export class Segment {
   readonly id: number;
@@ -24,7 +33,7 @@ export class Segment {
   private freed = false;
 
   constructor(
-    private readonly client: Client,
+    private readonly client: SegmentOwner,
     grant: SegmentGrantFields,
   ) {
     this.id = grant.segmentId;

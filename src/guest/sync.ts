@@ -21,8 +21,14 @@ import {
   SlotWord,
   slotWordIndex,
 } from "../region/layout.ts";
-import type { Client } from "./client.ts";
-import { type ParkDeadline, ParkSite } from "./parking.ts";
+import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
+
+/** What a mutex or condvar needs of its client: the slots, its id and session, parking, closing. */
+export interface SlotOwner extends ParkingClient {
+  readonly clientId: number;
+  readonly parker: Parker;
+  closeSlot(slot: number): Promise<void>;
+}
 
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
 export type LockOutcome = "acquired" | "owner-died";
@@ -42,7 +48,7 @@ abstract class SlotObject {
   private fastLocks = 0;
 
   constructor(
-    protected readonly client: Client,
+    protected readonly client: SlotOwner,
     readonly name: string,
     readonly slot: number,
     readonly generation: number,
@@ -212,6 +218,8 @@ export class Mutex extends SlotObject {}
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
+  /** Waiters a notify made under our lock still owes a wake-up (ALL for a broadcast); paid at unlock. */
+  private owedWakes = 0;
 
   acquire(timeoutMs?: number): Promise<LockOutcome> {
     return this.lock(timeoutMs);
@@ -219,6 +227,15 @@ export class CondVar extends SlotObject {
 
   release(): void {
     this.unlock();
+  }
+
+  /** Lets go, then wakes whom a notify under the lock owed a wake-up: they need the lock we just freed. */
+  override unlock(): void {
+    super.unlock();
+    const owed = this.owedWakes;
+    if (owed === 0) return;
+    this.owedWakes = 0;
+    this.client.parker.wake(this.sequenceSite, owed);
   }
 
   /**
@@ -274,7 +291,11 @@ export class CondVar extends SlotObject {
     this.checkOpen();
     // Bump first, then look for parked waiters: one that announced itself after our look sees the bump.
     Atomics.add(this.client.words, this.sequenceSite.wordIndex, 1);
-    this.client.parker.wake(this.sequenceSite, count);
+    // Under our lock, the wake-up waits for unlock(): woken now, a waiter would only find the lock taken
+    // and park again on it. The bump above is what a waiter about to park sees; the wake only comes later,
+    // and a holder dying before it is covered by the arbiter waking the slot.
+    if (this.owner === this.client.clientId) this.owedWakes = Math.max(this.owedWakes, count);
+    else this.client.parker.wake(this.sequenceSite, count);
   }
 }
 

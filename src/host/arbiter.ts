@@ -14,34 +14,21 @@ import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
+import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { clearStaleSocket, listenUnix } from "./listener.ts";
 import { RegionGuard } from "./region-guard.ts";
-import { prepareRegion, type RegionOptions } from "./setup.ts";
+import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
-import { ArbiterState, type Limits } from "./state.ts";
+import { ArbiterState } from "./state.ts";
 import { StateFile } from "./state-file.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
-export interface ArbiterOptions extends RegionOptions, Limits {
-  socketPath: string;
-  leaseMs: number;
-  /** A connection that sends no hello within this is closed. */
-  helloWaitMs: number;
-}
+export type { ArbiterOptions } from "./arbiter-view.ts";
 
-interface Liveness {
-  connection: Connection | undefined;
-  lastSeenMs: number;
-  /** The arbiter's own stalled time (`Arbiter.stalledMs`) when the client was last heard. */
-  stalledAtSeenMs: number;
-  /** Silent for over a lease at the last sweep: expired at the next one if still silent. */
-  overdue?: boolean;
-}
-
-export class Arbiter {
+export class Arbiter implements ArbiterView {
   readonly waits = new WaitQueue();
   readonly liveness = new Map<number, Liveness>();
   private server: UnixSocketListener<Connection> | undefined;

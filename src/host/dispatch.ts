@@ -20,7 +20,7 @@ import {
   type Request,
   WIRE_MAGIC,
 } from "../protocol/messages.ts";
-import type { Arbiter } from "./arbiter.ts";
+import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
 
@@ -34,7 +34,7 @@ const FATAL = new Set([
   "LeaseExpired",
 ]);
 
-export function handleData(arbiter: Arbiter, connection: Connection, bytes: Uint8Array): void {
+export function handleData(arbiter: ArbiterView, connection: Connection, bytes: Uint8Array): void {
   // A closing connection is read only so its peer can still read our last frame: keeping what it sends
   // would let a peer that goes on writing grow the decoder (and the arbiter) until the grace period ends.
   if (connection.closing) return;
@@ -53,7 +53,7 @@ export function handleData(arbiter: Arbiter, connection: Connection, bytes: Uint
   }
 }
 
-function handleFrame(arbiter: Arbiter, connection: Connection, frame: Frame): void {
+function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame): void {
   const { op, requestId } = frame;
   try {
     const name = checkFrame(connection, frame);
@@ -110,14 +110,14 @@ function checkVersion(body: Uint8Array): void {
 }
 
 function run<N extends MessageName>(
-  arbiter: Arbiter,
+  arbiter: ArbiterView,
   connection: Connection,
   name: N,
   request: Request<N>,
   requestId: number,
 ): Reply<N> | undefined {
   const handler = handlers[name] as (
-    a: Arbiter,
+    a: ArbiterView,
     c: Connection,
     r: Request<N>,
     id: number,

@@ -16,13 +16,13 @@ import {
   WaitOutcome,
 } from "../protocol/messages.ts";
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
-import type { Arbiter } from "./arbiter.ts";
+import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import type { Segment, Session } from "./state.ts";
 import { statusReport } from "./status.ts";
 
 type Handler<N extends MessageName> = (
-  arbiter: Arbiter,
+  arbiter: ArbiterView,
   connection: Connection,
   request: Request<N>,
   requestId: number,
@@ -134,7 +134,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 };
 
-function resume(arbiter: Arbiter, connection: Connection, token: string): Session {
+function resume(arbiter: ArbiterView, connection: Connection, token: string): Session {
   const session = arbiter.state.sessionByToken(token);
   if (!session)
     throw failure(
@@ -161,7 +161,7 @@ function resume(arbiter: Arbiter, connection: Connection, token: string): Sessio
   return session;
 }
 
-function sessionOf(arbiter: Arbiter, connection: Connection): Session {
+function sessionOf(arbiter: ArbiterView, connection: Connection): Session {
   return arbiter.state.session(connection.clientId);
 }
 
@@ -183,7 +183,7 @@ function kindOf(value: number): SlotKindName {
   return kind;
 }
 
-function heldWord(arbiter: Arbiter, connection: Connection, slot: number, word: number): number {
+function heldWord(arbiter: ArbiterView, connection: Connection, slot: number, word: number): number {
   arbiter.state.heldSlot(sessionOf(arbiter, connection), slot);
   if (word >= SLOT_WORDS)
     throw failure("InvalidArgument", `use word ${word} of slot ${slot}`, `a slot has ${SLOT_WORDS} words`);

@@ -3,7 +3,7 @@
  * objects. The shape is part of the interface (`ivsh status --json` prints it as is).
  */
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
-import type { Arbiter } from "./arbiter.ts";
+import type { ArbiterView } from "./arbiter-view.ts";
 import type { SegmentFields } from "./records.ts";
 import type { IntegrityStatus } from "./region-guard.ts";
 
@@ -38,7 +38,7 @@ export interface StatusReport {
   integrity: IntegrityStatus;
 }
 
-export function statusReport(arbiter: Arbiter): StatusReport {
+export function statusReport(arbiter: ArbiterView): StatusReport {
   const { state, options } = arbiter;
   const { geometry } = state;
   const now = Date.now();

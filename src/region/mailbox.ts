@@ -142,10 +142,13 @@ export class WakeMailbox {
     return futexWait(this.base + index * 4, seen, timeoutMs);
   }
 
-  /** Wakes up to `count` sleepers on word `index`. The bump comes first: a sleeper about to sleep sees it. */
-  wake(index: number, count: number): void {
+  /**
+   * Wakes up to `count` sleepers on word `index`; returns how many it woke. The bump comes first: a sleeper
+   * about to sleep sees it.
+   */
+  wake(index: number, count: number): number {
     Atomics.add(this.words, index, 1);
-    futexWake(this.base + index * 4, count);
+    return futexWake(this.base + index * 4, count);
   }
 
   close(): void {

@@ -10,7 +10,7 @@ import { benchPlan, regionBytesFor, rotate } from "../../src/bench/plan.ts";
 import { formatValue } from "../../src/bench/report.ts";
 import { ivshVersus, lockShares, perRound, transferSection } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
-import type { SuiteData } from "../../src/bench/suite.ts";
+import type { SuiteData } from "../../src/bench/suite-data.ts";
 import { parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
@@ -58,6 +58,11 @@ function sampleData(): SuiteData {
       pingPong: { condvar: three(10_000), socket: three(30_000) },
       wakes: { condvar: [10_000, 12_000], socket: [8_000, 9_000] },
       wakeRatios: three(1.25),
+    },
+    condvarVm: {
+      loops: { ivsh: three(1), rpc: three(8), socket: three(4) },
+      pingPong: { condvar: three(200_000), socket: three(900_000) },
+      wakeRoundTrips: { condvar: [2_000_000, 3_000_000], socket: [1_000_000, 1_500_000] },
     },
     access: [
       {

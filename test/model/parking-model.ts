@@ -26,7 +26,10 @@ export interface PartySpec {
   rounds?: number;
   /** A producer's items per notify: with more than 1 it broadcasts. */
   items?: number;
-  /** Where it may die: holding the lock (lockers), between its store and its wake (producers), parked. */
+  /**
+   * Where it may die: holding the lock (lockers); between its store and its wake, before or after its
+   * unlock (producers); parked.
+   */
   dies?: "holding" | "before-wake" | "parked";
 }
 
@@ -331,21 +334,24 @@ function stepParty(state: State, index: number, options: ModelOptions): State[] 
     case "again":
       call(p, "lk0", "cs");
       return [s];
+    // NOTIFY under the lock: bump the sequence now, pay the wake-up after the unlock (CondVar.signal).
     case "produce": {
       const items = spec.items ?? 1;
       s.items += items;
       s.seq++;
-      p.word = 1;
-      p.count = items > 1 ? ALL : 1;
       p.rounds--;
-      call(p, "wk0", p.rounds > 0 ? "produce-again" : "finish");
+      call(p, "ul0", "produce-wake");
       const successors = [s];
       if (spec.dies === "before-wake") successors.push(die(s, index));
       return successors;
     }
-    case "produce-again":
-      call(p, "ul0", "start");
-      return [s];
+    case "produce-wake": {
+      p.word = 1;
+      p.count = (spec.items ?? 1) > 1 ? ALL : 1;
+      call(p, "wk0", p.rounds > 0 ? "start" : "finish");
+      // Its second chance to die between store and wake: the lock already let go.
+      return spec.dies === "before-wake" ? [s, die(state, index)] : [s];
+    }
     case "consume":
       if (s.items > 0) {
         s.items--;

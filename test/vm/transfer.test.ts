@@ -53,10 +53,21 @@ beforeAll(async () => {
     `${BYTES}`,
     ...flags,
   ]);
-  void host.reader.proc.exited.then(() => {
-    host.writer = spawnBun([join(REPO, "examples/fig1-writer.ts"), hostInput, ...flags]);
-  });
 }, 60_000);
+
+/**
+ * The host's Fig. 1 writer creates the area "fig1" again, so it starts only once both ends of the first
+ * Fig. loop have freed theirs: the host reader has exited and the guest has reported its writer's exit.
+ * Started any earlier, its allocation could meet the old area (AlreadyExists) while the guest's reader
+ * waits for a new one that never comes.
+ */
+function startHostWriter(): void {
+  host.writer ??= spawnBun([
+    join(REPO, "examples/fig1-writer.ts"),
+    hostInput,
+    ...["--socket", paths.socket, "--region", paths.region],
+  ]);
+}
 
 afterAll(async () => {
   await vm?.stop();
@@ -69,14 +80,16 @@ afterAll(async () => {
 const DIAGNOSE_MS = 15_000;
 
 /**
- * Seen once (1 run in about 15 of this test on 2026-12-02): the guest's Fig. 2 reader never finished.
- * Prints the arbiter's view of the slots (who holds, who is parked where) and the host writer's stderr.
+ * When the guest's Fig. 2 reader does not finish: prints the arbiter's view of the slots (who holds, who
+ * is parked where) and the host writer's stderr.
  */
 async function diagnoseLoops(): Promise<void> {
   const status = await runCli(["status", "--json", "--socket", paths.socket]);
   console.error(`arbiter status while the loops hung:\n${status.stdout}${status.stderr}`);
   host.writer?.proc.kill("SIGKILL");
   if (host.writer) console.error(`host fig1-writer stderr:\n${await host.writer.stderr}`);
+  await vm.stop();
+  console.error(await vm.diagnostics());
 }
 
 /** A host process's exit code, or its stderr in the failure message. */
@@ -141,6 +154,7 @@ testWithTool(
     expect(received.chunks).toBe(sent.chunks as number);
     const g2h = await sha256File(join(paths.dir, "g2h.bin"));
     expect(await sha256File(join(paths.dir, "fig.bin"))).toBe(g2h);
+    startHostWriter();
   },
   STEP_MS,
 );
@@ -149,6 +163,9 @@ testWithTool(
   "qemu-system-x86_64",
   "Fig. 1 writer loop on the host → Fig. 2 reader loop in the guest",
   async () => {
+    // Normally started by the test before, once the first loop was done; also when that test failed.
+    await host.reader?.proc.exited;
+    startHostWriter();
     const read = await vm.next("fig-h2g", STEP_MS - DIAGNOSE_MS).catch(async (error: unknown) => {
       await diagnoseLoops();
       throw error;

@@ -1,0 +1,61 @@
+/**
+ * The raw samples of an `ivsh bench` run (suite.ts measures them; results.ts, goals.ts and the charts
+ * read them) and what a run is given. Types only, so the readers need not depend on the runner.
+ */
+import type { AccessSamples } from "./access-bench.ts";
+import type { Interruption } from "./child.ts";
+import type { CondvarSamples } from "./condvar-bench.ts";
+import type { DigestSamples } from "./digest-bench.ts";
+import type { MemcpyMeasurement } from "./memcpy.ts";
+import type { BenchPlan } from "./plan.ts";
+import type { FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
+import type { VmCondvarSamples } from "./vm-condvar.ts";
+
+export interface TransferSamples {
+  readonly label: string;
+  /** Seconds per round; empty when the method could not run. */
+  readonly seconds: number[];
+  readonly bytes: number;
+  readonly unavailable?: string;
+}
+
+export interface SweepPoint {
+  readonly block: number;
+  readonly seconds: number[];
+  /** RPCs of sender and receiver per round, by operation. */
+  readonly requests: Record<string, number>[];
+}
+
+export interface SuiteData {
+  readonly plan: BenchPlan;
+  /** memcpy bandwidth, one sample per round (the median of three copies), bytes/s. */
+  readonly memcpyRates: number[];
+  readonly memcpyInCache: MemcpyMeasurement;
+  /** The digest's cost next to the copy's (digest-bench.ts), one sample per method and round. */
+  readonly digest: DigestSamples;
+  /** Fig. 3b, by method id. */
+  readonly transfers: Record<string, TransferSamples>;
+  /** Fig. 3a. */
+  readonly sweep: SweepPoint[];
+  /** ns per acquire/release pair, one sample per round. */
+  readonly locks: Record<LockMethod, number[]>;
+  readonly handoff: { parked: HandoffSamples; spin: HandoffSamples; floor: FloorSamples };
+  /** The report's loops, ping-pong and parked wake-ups through a CondVar next to a Unix socket. */
+  readonly condvar: CondvarSamples;
+  /** The same across the VM boundary (--vm), next to the VM's network. */
+  readonly condvarVm: VmCondvarSamples;
+  /** Fig. 4b. */
+  readonly access: AccessSamples[];
+  /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
+  readonly notes: string[];
+}
+
+export interface SuiteContext {
+  readonly plan: BenchPlan;
+  readonly workerCommand: readonly string[];
+  /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
+  readonly diskDir: string;
+  readonly scratchDir: string;
+  readonly interruption: Interruption;
+  readonly progress: (message: string) => void;
+}

@@ -1,0 +1,200 @@
+/**
+ * `ivsh bench --vm`, the condvar hand-offs across the VM boundary: the report's Fig. 1 / Fig. 2 loops with
+ * the writer in the guest and the reader on the host (ivsh, RPC per operation, and the same chunks over
+ * the VM's network), then a CondVar ping-pong and parked round trips between a host process and a guest
+ * one, next to the same over the VM's network. The guest's clock is not the host's: the host side times
+ * everything (the loops' reader, the pair's side a).
+ *
+ * The VM's network here is what a guest without ivsh would use: the guest's TCP through QEMU's user-mode
+ * NIC (slirp, guestfwd) into `socat`, which relays to the host worker's Unix socket.
+ */
+import { join } from "node:path";
+import { failure } from "../errors.ts";
+import { freshChannel } from "./channel.ts";
+import type { Child } from "./child.ts";
+import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
+import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+
+/** Guest ports of the socket baselines (the bridge has 7777). */
+const LOOP_PORT = 7801;
+const PAIR_PORT = 7802;
+const GUEST_GATEWAY = "10.0.2.100";
+export const VM_PAIR_ROUNDS = 2000;
+export const VM_PAIR_WAKES = 200;
+
+export const VM_LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
+type VmLoopMode = (typeof VM_LOOP_MODES)[number];
+
+/** The names, paths and ports one VM round's condvar steps use; made before the VM boots. */
+export interface VmCondvarPlan {
+  readonly bytes: number;
+  readonly names: Record<VmLoopMode | "pair", string>;
+  readonly loopAddress: string;
+  readonly pairAddress: string;
+}
+
+export interface VmCondvarResult {
+  /** Reader's seconds by mode. */
+  readonly loops: Record<VmLoopMode, number>;
+  readonly pingPong: { condvar: number; socket: number };
+  /** Parked round trips (a wake-up each way), ns. */
+  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
+}
+
+/** Every VM round's results, as rows take them: one sample per round, every parked round trip. */
+export interface VmCondvarSamples {
+  readonly loops: Record<VmLoopMode, number[]>;
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
+}
+
+export function emptyVmCondvarSamples(): VmCondvarSamples {
+  return {
+    loops: { ivsh: [], rpc: [], socket: [] },
+    pingPong: { condvar: [], socket: [] },
+    wakeRoundTrips: { condvar: [], socket: [] },
+  };
+}
+
+export function addVmCondvarRound(samples: VmCondvarSamples, result: VmCondvarResult): void {
+  for (const mode of VM_LOOP_MODES) samples.loops[mode].push(result.loops[mode]);
+  samples.pingPong.condvar.push(result.pingPong.condvar);
+  samples.pingPong.socket.push(result.pingPong.socket);
+  samples.wakeRoundTrips.condvar.push(...result.wakeRoundTrips.condvar);
+  samples.wakeRoundTrips.socket.push(...result.wakeRoundTrips.socket);
+}
+
+export function vmCondvarPlan(scratch: string, bytes: number): VmCondvarPlan {
+  const names = {
+    ivsh: freshChannel("vm-loops-ivsh"),
+    rpc: freshChannel("vm-loops-rpc"),
+    socket: freshChannel("vm-loops-socket"),
+    pair: freshChannel("vm-pair"),
+  };
+  return {
+    bytes,
+    names,
+    loopAddress: join(scratch, `${names.socket}.sock`),
+    pairAddress: join(scratch, `${names.pair}.sock`),
+  };
+}
+
+/** launch.sh --forward options: the guest's connections to the baselines' ports reach the host sockets. */
+export function vmForwards(plan: VmCondvarPlan): string[] {
+  return [
+    ["--forward", `${LOOP_PORT}=exec socat - UNIX-CONNECT:${plan.loopAddress}`],
+    ["--forward", `${PAIR_PORT}=exec socat - UNIX-CONNECT:${plan.pairAddress}`],
+  ].flat();
+}
+
+/** The guest's side, as shell steps; each announces itself so the host starts its side then. */
+export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
+  const worker = (role: string, flags: Record<string, string | number>) =>
+    ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
+  const step = (name: string) => `echo '{"event":"step","step":"${name}"}'`;
+  const loop = { side: "writer", bytes: plan.bytes, area: LOOP_AREA_BYTES };
+  return [
+    ...VM_LOOP_MODES.map((mode) => {
+      const where: Record<string, string> =
+        mode === "socket"
+          ? { across: "vm", address: `${GUEST_GATEWAY}:${LOOP_PORT}` }
+          : { name: plan.names[mode] };
+      return `${step(`loops-${mode}`)} && ${worker("cv-loop", { ...loop, mode, ...where })}`;
+    }),
+    `${step("pair")} && ${worker("cv-pair", {
+      side: "b",
+      across: "vm",
+      name: plan.names.pair,
+      address: `${GUEST_GATEWAY}:${PAIR_PORT}`,
+      rounds: VM_PAIR_ROUNDS,
+      wakes: VM_PAIR_WAKES,
+    })}`,
+  ];
+}
+
+export interface VmCondvarHost {
+  readonly workerCommand: readonly string[];
+  readonly where: { socket: string; region: string };
+  start(command: string[], label: string): Child;
+}
+
+/**
+ * The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
+ * step starts, and the reader's clock starts only when it does.
+ */
+export function startSocketLoopReader(host: VmCondvarHost, plan: VmCondvarPlan): Child {
+  const flags = { side: "reader", mode: "socket", bytes: plan.bytes, area: LOOP_AREA_BYTES };
+  return host.start(
+    [...host.workerCommand, "cv-loop", ...flagArgv({ ...flags, address: plan.loopAddress })],
+    "host cv-loop socket reader",
+  );
+}
+
+/** Runs the host's side of each guest step in turn, as the guest announces it. */
+export async function runVmCondvar(
+  host: VmCondvarHost,
+  vm: Child,
+  plan: VmCondvarPlan,
+  socketReader: Child,
+): Promise<VmCondvarResult> {
+  const loops = { ivsh: 0, rpc: 0, socket: 0 };
+  for (const mode of VM_LOOP_MODES) {
+    await expectStep(vm, `loops-${mode}`);
+    const reader =
+      mode === "socket"
+        ? socketReader
+        : host.start(
+            [
+              ...host.workerCommand,
+              "cv-loop",
+              ...flagArgv({
+                ...host.where,
+                side: "reader",
+                mode,
+                name: plan.names[mode],
+                bytes: plan.bytes,
+                area: LOOP_AREA_BYTES,
+              }),
+            ],
+            `host cv-loop ${mode} reader`,
+          );
+    const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(vm, "loop")]);
+    await reader.finish();
+    loops[mode] = numberField(read, "seconds");
+  }
+  await expectStep(vm, "pair");
+  const flags = {
+    ...host.where,
+    side: "a",
+    across: "vm",
+    name: plan.names.pair,
+    address: plan.pairAddress,
+    rounds: VM_PAIR_ROUNDS,
+    wakes: VM_PAIR_WAKES,
+  };
+  const a = host.start([...host.workerCommand, "cv-pair", ...flagArgv(flags)], "host cv-pair a");
+  const [trips] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(vm, "wakes")]);
+  await a.finish();
+  return {
+    loops,
+    pingPong: {
+      condvar: numberField(trips, "condvarRoundTripNs"),
+      socket: numberField(trips, "socketRoundTripNs"),
+    },
+    wakeRoundTrips: {
+      condvar: numbersField(trips, "condvarWakeNs"),
+      socket: numbersField(trips, "socketWakeNs"),
+    },
+  };
+}
+
+async function expectStep(vm: Child, name: string): Promise<Event> {
+  const step = await nextEvent(vm, "step");
+  if (step.step !== name)
+    throw failure(
+      "Internal",
+      `start the host's side of '${name}'`,
+      `the guest announced '${String(step.step)}'`,
+    );
+  return step;
+}

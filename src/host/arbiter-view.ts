@@ -1,0 +1,51 @@
+/**
+ * What the request dispatcher, the handlers and the status report see of the arbiter: `Arbiter`
+ * (arbiter.ts) implements it, and they depend on this instead of on the class, which depends on them.
+ */
+import type { MappedRegion } from "../region/mapping.ts";
+import type { Connection } from "./connection.ts";
+import type { HostWakes } from "./host-wakes.ts";
+import type { RegionGuard } from "./region-guard.ts";
+import type { RegionOptions } from "./setup.ts";
+import type { RegionSlots } from "./slots.ts";
+import type { ArbiterState, Limits } from "./state.ts";
+import type { WaitQueue } from "./wait-queue.ts";
+
+export interface ArbiterOptions extends RegionOptions, Limits {
+  socketPath: string;
+  leaseMs: number;
+  /** A connection that sends no hello within this is closed. */
+  helloWaitMs: number;
+}
+
+export interface Liveness {
+  connection: Connection | undefined;
+  lastSeenMs: number;
+  /** The arbiter's own stalled time (`Arbiter.stalledMs`) when the client was last heard. */
+  stalledAtSeenMs: number;
+  /** Silent for over a lease at the last sweep: expired at the next one if still silent. */
+  overdue?: boolean;
+}
+
+export interface ArbiterView {
+  readonly options: ArbiterOptions;
+  readonly region: MappedRegion;
+  readonly state: ArbiterState;
+  readonly slots: RegionSlots;
+  readonly waits: WaitQueue;
+  readonly liveness: ReadonlyMap<number, Liveness>;
+  readonly guard: RegionGuard;
+  /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
+  readonly hostWakes: HostWakes | undefined;
+  readonly epoch: number;
+  /** A session's connection from now on (hello, or a reconnect taking the session over). */
+  attach(clientId: number, connection: Connection): void;
+  /** The client was heard from. */
+  touch(clientId: number): void;
+  connectionOf(clientId: number): Connection | undefined;
+  endSession(clientId: number): void;
+  /** Runs `change` and journals what it committed as one unit. */
+  transaction<T>(change: () => T): T;
+  /** Wakes every waiter of a slot, queued or on the host's futex. */
+  wakeSlot(slot: number): void;
+}

@@ -1,0 +1,97 @@
+/**
+ * The code's shape: no import cycles among src/ files (type-only imports
+ * count: they tie two files' designs together as much as value imports do), and bun:ffi only in src/ffi.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { REPO } from "./helpers/paths.ts";
+
+const SRC = join(REPO, "src");
+/**
+ * `import … from "x"`, `import "x"`, `export … from "x"` (type-only or not, one or many lines), and
+ * `import("x")`.
+ */
+const SPECIFIER =
+  /^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"|^\s*import\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/gm;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+function specifiers(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(SPECIFIER)].map((match) => (match[1] ?? match[2] ?? match[3])!);
+}
+
+/** Each file's imports of other src/ files, by path relative to src/. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const local = specifiers(file)
+      .filter((specifier) => specifier.startsWith("."))
+      .map((specifier) => resolve(dirname(file), specifier))
+      .filter((target) => target.startsWith(SRC))
+      .map((target) => relative(SRC, target));
+    graph.set(relative(SRC, file), local);
+  }
+  return graph;
+}
+
+/** Every cycle found by a depth-first walk, each as the path that closes it. */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const found: string[][] = [];
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  const visit = (file: string) => {
+    const at = onPath.indexOf(file);
+    if (at >= 0) {
+      found.push([...onPath.slice(at), file]);
+      return;
+    }
+    if (done.has(file)) return;
+    onPath.push(file);
+    for (const next of graph.get(file) ?? []) visit(next);
+    onPath.pop();
+    done.add(file);
+  };
+  for (const file of graph.keys()) visit(file);
+  return found;
+}
+
+describe("the code's shape", () => {
+  test("the import graph sees every src/ file and the imports between them", () => {
+    const graph = importGraph();
+    // A parser that saw nothing would pass the cycle check below vacuously.
+    expect(graph.size).toBeGreaterThan(50);
+    expect(graph.get("cli.ts")).toContain("commands/bench.ts");
+    expect(graph.get("guest/sync.ts")).toContain("guest/parking.ts");
+  });
+
+  test("the checker finds a cycle when there is one", () => {
+    const graph = new Map([
+      ["a.ts", ["b.ts"]],
+      ["b.ts", ["c.ts"]],
+      ["c.ts", ["a.ts"]],
+      ["d.ts", ["a.ts"]],
+    ]);
+    expect(cycles(graph)).toEqual([["a.ts", "b.ts", "c.ts", "a.ts"]]);
+  });
+
+  test("no import cycles in src/, type-only imports included", () => {
+    const found = cycles(importGraph()).map((cycle) => cycle.join(" → "));
+    expect(found).toEqual([]);
+  });
+
+  test("bun:ffi is imported only under src/ffi", () => {
+    const outside = sourceFiles(SRC)
+      .filter((file) => !relative(SRC, file).startsWith("ffi/"))
+      .filter((file) => specifiers(file).includes("bun:ffi"))
+      .map((file) => relative(SRC, file));
+    expect(outside).toEqual([]);
+  });
+});
