@@ -74,6 +74,14 @@ describe("parking protocol with deaths (sleeps and arbiter waits may also time o
     ).toBeUndefined();
   });
 
+  test("the same with no slice or sweep to fall back on: the arbiter's wake on death is what saves it", () => {
+    // A notify under the lock wakes only at the unlock; a waker dying before that leaves the waiter to
+    // the arbiter, which wakes the dead client's slots. Without that wake the waiter sleeps for good.
+    const parties = [consumer("H"), producer("H", { dies: "before-wake" })];
+    expect(explore({ parties }).violation).toBeUndefined();
+    expect(explore({ parties, mutations: { arbiterSkipsDeathWake: true } }).violation).toBeDefined();
+  });
+
   test("a waiter dies parked (its park record stays raised): the others still finish", () => {
     const options: ModelOptions = {
       timeouts: true,

@@ -111,6 +111,7 @@ export class Client {
   parker!: Parker;
   /** Where waiters park, and if only in the arbiter, why: for `ivsh status` and bug reports. */
   parking = "";
+  readonly owedWakes = new Map<number, number>();
   private mailbox: WakeMailbox | undefined;
   private sessionToken = "";
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -202,6 +203,10 @@ export class Client {
     }
     const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs });
     return reply.outcome !== WaitOutcome.timedOut;
+  }
+
+  flushWrites(): void {
+    this.transport.flush();
   }
 
   /** Asks the arbiter to wake up to `count` waiters; one-way: the arbiter answers only an error. */

@@ -45,6 +45,10 @@ export interface ParkingClient {
   readonly lost: Error | undefined;
   waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
   wakeWord(slot: number, word: number, count: number): void;
+  /** Sends what is waiting to go to the arbiter (a WAKE): a futex sleep would hold it back. */
+  flushWrites(): void;
+  /** Wake-ups a notify under this client's lock owes, by slot: paid at the unlock (sync.ts). */
+  readonly owedWakes: Map<number, number>;
 }
 
 /** Spinning longer than a park plus its wake-up costs is never worth it. */
@@ -232,6 +236,7 @@ export class Parker {
       if (Atomics.load(words, site.wordIndex) !== expected) return;
       const now = performance.now();
       if (now >= until) return;
+      this.client.flushWrites();
       mailbox.sleep(site.mailboxIndex, seen, Math.min(until - now, SLICE_MS));
       if (Atomics.load(words, site.wordIndex) !== expected) return;
       await eventLoopTurn();

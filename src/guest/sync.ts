@@ -5,8 +5,8 @@
  * like a Linux robust futex. lock: one compare-and-swap when free (no system call, no RPC), an adaptive
  * spin while the holder is likely about to let go, then set WAITERS and park (parking.ts: on this kernel's
  * futex, or in the arbiter). unlock: one compare-and-swap back to 0; only if WAITERS was set does it look
- * for parked waiters to wake. When a holder dies the arbiter swaps its id for OWNER_DIED, and the next
- * lock() says so.
+ * for parked waiters to wake; a condvar's unlock then also pays the wake-ups its notifies under the lock
+ * deferred. When a holder dies the arbiter swaps its id for OWNER_DIED, and the next lock() says so.
  *
  * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
  * the protected data visible to the next owner in another process or VM.
@@ -218,8 +218,6 @@ export class Mutex extends SlotObject {}
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
-  /** Waiters a notify made under our lock still owes a wake-up (ALL for a broadcast); paid at unlock. */
-  private owedWakes = 0;
 
   acquire(timeoutMs?: number): Promise<LockOutcome> {
     return this.lock(timeoutMs);
@@ -229,12 +227,15 @@ export class CondVar extends SlotObject {
     this.unlock();
   }
 
-  /** Lets go, then wakes whom a notify under the lock owed a wake-up: they need the lock we just freed. */
+  /**
+   * Lets go, then wakes whom notifies under the lock owed a wake-up: they need the lock we just freed.
+   * The debt is the client's, per slot, as the lock is: another handle of ours may have notified.
+   */
   override unlock(): void {
     super.unlock();
-    const owed = this.owedWakes;
-    if (owed === 0) return;
-    this.owedWakes = 0;
+    const owed = this.client.owedWakes.get(this.slot);
+    if (owed === undefined) return;
+    this.client.owedWakes.delete(this.slot);
     this.client.parker.wake(this.sequenceSite, owed);
   }
 
@@ -294,8 +295,12 @@ export class CondVar extends SlotObject {
     // Under our lock, the wake-up waits for unlock(): woken now, a waiter would only find the lock taken
     // and park again on it. The bump above is what a waiter about to park sees; the wake only comes later,
     // and a holder dying before it is covered by the arbiter waking the slot.
-    if (this.owner === this.client.clientId) this.owedWakes = Math.max(this.owedWakes, count);
-    else this.client.parker.wake(this.sequenceSite, count);
+    if (this.owner !== this.client.clientId) {
+      this.client.parker.wake(this.sequenceSite, count);
+      return;
+    }
+    const owed = this.client.owedWakes.get(this.slot) ?? 0;
+    this.client.owedWakes.set(this.slot, Math.min(ALL, owed + count));
   }
 }
 

@@ -40,6 +40,12 @@ interface Link {
 
 const CONNECT_TIMEOUT_MS = 3000;
 
+/** TCP transports with frames possibly waiting for the turn's end; a last WAKE before exit must leave. */
+const batchingTransports = new Set<Transport>();
+process.once("exit", () => {
+  for (const transport of batchingTransports) transport.flush();
+});
+
 export class Transport {
   private link: Link | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -60,7 +66,8 @@ export class Transport {
    * Over TCP (a guest), frames written in one turn of the event loop leave together, as one segment: a
    * second small segment right after the first, from a guest that has just received data, was held
    * ~40 ms (a WAKE then a WAIT, measured under QEMU's user-mode network), which made every cross-VM
-   * parked hand-off cost 40 ms. The turn's end is at most microseconds away.
+   * parked hand-off cost 40 ms. The turn's end is microseconds away, unless the thread blocks first: a
+   * futex park flushes before it sleeps (`flush`).
    */
   private readonly coalescing: boolean;
   private batch: Uint8Array[] = [];
@@ -68,8 +75,7 @@ export class Transport {
 
   constructor(readonly endpoint: Endpoint) {
     this.coalescing = !("unix" in endpoint);
-    // A frame written just before the process exits (a last WAKE) must still leave.
-    if (this.coalescing) process.once("exit", () => this.flushBatch());
+    if (this.coalescing) batchingTransports.add(this);
   }
 
   get connected(): boolean {
@@ -142,8 +148,11 @@ export class Transport {
 
   /** Ends the link; `final` false drops only this link (recovery will open another). */
   close(final = true): void {
-    this.flushBatch();
-    if (final) this.closing = true;
+    this.flush();
+    if (final) {
+      this.closing = true;
+      batchingTransports.delete(this);
+    }
     const link = this.link;
     this.link = undefined;
     link?.socket.end();
@@ -184,11 +193,14 @@ export class Transport {
     this.batch.push(frame);
     if (this.batchScheduled) return;
     this.batchScheduled = true;
-    setImmediate(() => this.flushBatch());
+    setImmediate(() => this.flush());
   }
 
-  /** Sends what this turn wrote; a request in a batch lost with its link stays in `pending`. */
-  private flushBatch(): void {
+  /**
+   * Sends at once what this turn has written so far. Called before anything that blocks the thread (a
+   * futex sleep), which would otherwise hold a WAKE back for as long.
+   */
+  flush(): void {
     this.batchScheduled = false;
     const frames = this.batch;
     if (frames.length === 0) return;
@@ -240,6 +252,8 @@ export class Transport {
   private dropped(socket: Socket<undefined> | undefined): void {
     if (!this.link || (socket && this.link.socket !== socket)) return;
     this.link = undefined;
+    // Requests in it stay in `pending` and are re-sent after the next hello; nothing may precede that.
+    this.batch = [];
     // A hello that was in flight on this link is never answered: fail it so the recovery loop retries.
     const handshake = this.pending.get(this.handshakeId);
     if (handshake) {

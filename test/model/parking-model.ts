@@ -43,6 +43,8 @@ export interface Mutations {
   ignoreQueued?: boolean;
   /** The arbiter does not wake the host's futex sleepers for a waker of another kernel. */
   arbiterSkipsHost?: boolean;
+  /** The arbiter releases a dead client's lock but wakes nobody. */
+  arbiterSkipsDeathWake?: boolean;
 }
 
 export interface ModelOptions {
@@ -422,6 +424,7 @@ function stepArbiter(state: State, options: ModelOptions): State[] {
   }
   // died: release its lock as OWNER_DIED (keeping WAITERS) and wake everyone on the slot.
   if ((s.lock & OWNER) === message.party) s.lock = DIED | (s.lock & WAITERS);
+  if (options.mutations?.arbiterSkipsDeathWake) return [s];
   s.arbiterQueue = s.arbiterQueue.filter((waiter) => {
     if (waiter.party !== message.party) answer(waiter.party);
     return false;
