@@ -215,6 +215,9 @@ test("an abandon that comes once the receiver keeps the stream fails: the transf
         ChannelState.abandoned,
       );
     },
+    unkeep: () => {
+      throw new Error("the receiver undid a verdict it could tell");
+    },
   };
   const receiver = await ChannelReceiver.open(receiving!, "cas", { keeper });
   await sender.write(new Uint8Array(100_000).fill(5));
@@ -227,6 +230,43 @@ test("an abandon that comes once the receiver keeps the stream fails: the transf
   await Promise.all([sending!.close(), receiving!.close()]);
   await expectNothingHeld();
 });
+
+test("a receiver frozen past its lease while it keeps the file: it fails and undoes the keep (FILE back to FILE.partial)", async () => {
+  // Found by the soak (seed 1202, scenario 45): SIGSTOP landed during the rename; the receiver woke with
+  // its session gone, failed, and left the file under its final name. Here the freeze is a busy wait in
+  // keep(), on an arbiter of its own with a short lease, so no other test's session expires with it.
+  const own = testPaths("frozen-keep");
+  const shortLease = 1000;
+  const arbiter = await ArbiterProcess.start(own, { size: "16MiB", lease: `${shortLease}ms` });
+  try {
+    const [sending, receiving] = await Promise.all(
+      ["sender", "frozen receiver"].map((name) => connect({ socket: own.socket, region: own.region, name })),
+    );
+    const sender = await ChannelSender.open(sending!, "frozen", { chunkBytes: 65536, depth: 4 });
+    const calls: string[] = [];
+    const keeper = {
+      keep: () => {
+        calls.push("keep");
+        // Past what expiry takes: silent for a lease, then expired at a later sweep (quarter leases).
+        const until = performance.now() + 4 * shortLease;
+        while (performance.now() < until); // the whole process stands still, as under SIGSTOP
+      },
+      unkeep: () => calls.push("unkeep"),
+    };
+    const receiver = await ChannelReceiver.open(receiving!, "frozen", { keeper });
+    await sender.write(new Uint8Array(100_000).fill(7));
+    const finishing = sender.finish().catch((error: unknown) => error);
+    const failed = await (async () => {
+      while ((await receiver.receive(() => {})) !== undefined);
+    })().catch((error: unknown) => error);
+    expect(isIvshError(failed, "LeaseExpired")).toBe(true);
+    expect(calls).toEqual(["keep", "unkeep"]);
+    expect(isIvshError(await finishing)).toBe(true);
+  } finally {
+    await arbiter.stop();
+    own.cleanup();
+  }
+}, 30_000);
 
 test("a receiver that leaves mid-stream stops its sender at once, whatever its lock word says", async () => {
   const [client, other] = await Promise.all(

@@ -47,7 +47,7 @@ export class SystemCallError extends IvshError {
   }
 }
 
-function lastErrno(): number {
+export function lastErrno(): number {
   const location = libc.__errno_location();
   return location === null ? 0 : readMemory.i32(location, 0);
 }

@@ -167,6 +167,11 @@ export class Sink implements StreamKeeper {
     if (this.renames) renameFile(this.writing, this.target);
   }
 
+  /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial. */
+  unkeep(): void {
+    if (this.renames && existsSync(this.target)) renameFile(this.target, this.writing);
+  }
+
   /** The stream failed: TARGET.partial stays, under that name, for inspection. */
   close(): void {
     if (this.closed) return;

@@ -37,6 +37,11 @@ export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
  */
 export interface StreamKeeper {
   keep(): void;
+  /**
+   * The verdict could not be told after all (our session expired while we kept the result): undo `keep`,
+   * so that a failed receive never leaves a file under its final name (FILE goes back to FILE.partial).
+   */
+  unkeep(): void;
 }
 
 export interface ReceiverOptions {
@@ -218,7 +223,13 @@ export class ChannelReceiver {
       this.settle(ChannelState.refused);
       throw error;
     }
-    await this.slot.confirmLive(); // keeping (a rename) may have been where a freeze caught us
+    try {
+      await this.slot.confirmLive(); // keeping (a rename) may have been where a freeze caught us
+    } catch (error) {
+      // The session, and with it the slot, may be someone else's now: no verdict can be told.
+      this.options.keeper?.unkeep();
+      throw error;
+    }
     // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
     this.slot.store("confirmation", confirmationOf(this.digest.value, this.transfer));
     this.settle(ChannelState.delivered);

@@ -1,0 +1,160 @@
+/**
+ * Passing an open file descriptor to another process (SCM_RIGHTS) over a Unix datagram socket: how a
+ * guest's connection gets from its short-lived bridge into the arbiter. Bun's sockets do not expose
+ * ancillary data, so these are sendmsg(2) / recvmsg(2) through bun:ffi, on sockets of our own.
+ *
+ * Layouts (x86_64 Linux): sockaddr_un { u16 family; char path[108] }; iovec { void *base; u64 len };
+ * msghdr { void *name; u32 namelen; void *iov; u64 iovlen; void *control; u64 controllen; i32 flags }
+ * (with padding: 56 bytes); cmsghdr { u64 len; i32 level; i32 type; data }.
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { EAGAIN } from "./errno.ts";
+import { lastErrno, SystemCallError } from "./index.ts";
+import { libc } from "./libc.ts";
+
+const net = dlopen("libc.so.6", {
+  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
+  recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
+}).symbols;
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_DONTWAIT = 0x40;
+const MSG_CTRUNC = 0x8;
+const MSG_TRUNC = 0x20;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const SUN_PATH_BYTES = 108;
+const MSGHDR_BYTES = 56;
+const CMSG_HEADER_BYTES = 16;
+/** CMSG_SPACE(sizeof(int)): the header, one fd, padded to 8. */
+const CMSG_ONE_FD_BYTES = 24;
+
+/** The largest datagram a hand-over may carry (a VM name and a nonce need far less). */
+export const MAX_PASSED_PAYLOAD = 1024;
+
+function socketAddress(path: string): Uint8Array {
+  const bytes = Buffer.from(path, "utf8");
+  if (bytes.byteLength >= SUN_PATH_BYTES)
+    throw new SystemCallError(
+      "bind",
+      `${path} (longer than ${SUN_PATH_BYTES - 1} bytes)`,
+      36 /* ENAMETOOLONG */,
+    );
+  const address = new Uint8Array(2 + SUN_PATH_BYTES);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(bytes, 2);
+  return address;
+}
+
+function datagramSocket(flags: number, what: string): number {
+  const fd = net.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
+  if (fd < 0) throw new SystemCallError("socket", what, lastErrno());
+  return fd;
+}
+
+/** A non-blocking Unix datagram socket bound at `path` (which must not exist); returns its fd. */
+export function bindDatagramSocket(path: string): number {
+  const fd = datagramSocket(SOCK_NONBLOCK, path);
+  const address = socketAddress(path);
+  if (net.bind(fd, address, address.byteLength) !== 0) {
+    const errno = lastErrno();
+    libc.close(fd);
+    throw new SystemCallError("bind", path, errno);
+  }
+  return fd;
+}
+
+interface Message {
+  header: Uint8Array;
+  /** Kept referenced until the call returns: the header holds their addresses. */
+  parts: Uint8Array[];
+}
+
+function message(payload: Uint8Array, control: Uint8Array, name?: Uint8Array): Message {
+  const iov = new Uint8Array(16);
+  const iovView = new DataView(iov.buffer);
+  iovView.setBigUint64(0, BigInt(ptr(payload)), true);
+  iovView.setBigUint64(8, BigInt(payload.byteLength), true);
+  const header = new Uint8Array(MSGHDR_BYTES);
+  const view = new DataView(header.buffer);
+  if (name) {
+    view.setBigUint64(0, BigInt(ptr(name)), true);
+    view.setUint32(8, name.byteLength, true);
+  }
+  view.setBigUint64(16, BigInt(ptr(iov)), true);
+  view.setBigUint64(24, 1n, true);
+  view.setBigUint64(32, BigInt(ptr(control)), true);
+  view.setBigUint64(40, BigInt(control.byteLength), true);
+  return { header, parts: [iov, payload, control, ...(name ? [name] : [])] };
+}
+
+/** Sends `payload` and a duplicate of `fd` as one datagram to the socket bound at `path`. */
+export function sendWithFd(path: string, payload: Uint8Array, fd: number): void {
+  if (payload.byteLength === 0 || payload.byteLength > MAX_PASSED_PAYLOAD)
+    throw new SystemCallError("sendmsg", `${path} (a ${payload.byteLength}-byte payload)`, 90 /* EMSGSIZE */);
+  const control = new Uint8Array(CMSG_ONE_FD_BYTES);
+  const view = new DataView(control.buffer);
+  view.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 4), true);
+  view.setInt32(8, SOL_SOCKET, true);
+  view.setInt32(12, SCM_RIGHTS, true);
+  view.setInt32(16, fd, true);
+  const sender = datagramSocket(0, path);
+  try {
+    const { header, parts } = message(payload, control, socketAddress(path));
+    const sent = Number(net.sendmsg(sender, header, 0));
+    if (sent < 0) throw new SystemCallError("sendmsg", path, lastErrno());
+    void parts;
+  } finally {
+    libc.close(sender);
+  }
+}
+
+export interface PassedFd {
+  readonly payload: Uint8Array;
+  /** The received descriptor (close-on-exec), or undefined if the datagram carried none. */
+  readonly fd: number | undefined;
+}
+
+/** The next datagram queued on `socketFd`, without waiting; undefined when none is queued. */
+export function receiveWithFd(socketFd: number, what: string): PassedFd | undefined {
+  const payload = new Uint8Array(MAX_PASSED_PAYLOAD);
+  const control = new Uint8Array(CMSG_ONE_FD_BYTES * 4);
+  const { header, parts } = message(payload, control);
+  const received = Number(net.recvmsg(socketFd, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+  void parts;
+  if (received < 0) {
+    const errno = lastErrno();
+    if (errno === EAGAIN) return undefined;
+    throw new SystemCallError("recvmsg", what, errno);
+  }
+  const view = new DataView(header.buffer);
+  const flags = view.getInt32(48, true);
+  const fds = passedFds(control, Number(view.getBigUint64(40, true)));
+  // A truncated datagram or control block is not a hand-over we can trust: drop what came with it.
+  if (flags & (MSG_TRUNC | MSG_CTRUNC) || fds.length > 1) {
+    for (const fd of fds) libc.close(fd);
+    return { payload: new Uint8Array(0), fd: undefined };
+  }
+  return { payload: payload.slice(0, received), fd: fds[0] };
+}
+
+/** The descriptors in a received control block (SCM_RIGHTS messages only). */
+function passedFds(control: Uint8Array, length: number): number[] {
+  const view = new DataView(control.buffer);
+  const fds: number[] = [];
+  for (let at = 0; at + CMSG_HEADER_BYTES <= length; ) {
+    const cmsgLength = Number(view.getBigUint64(at, true));
+    if (cmsgLength < CMSG_HEADER_BYTES) break;
+    if (view.getInt32(at + 8, true) === SOL_SOCKET && view.getInt32(at + 12, true) === SCM_RIGHTS)
+      for (let data = at + CMSG_HEADER_BYTES; data + 4 <= at + cmsgLength; data += 4)
+        fds.push(view.getInt32(data, true));
+    at += Math.ceil(cmsgLength / 8) * 8;
+  }
+  return fds;
+}
