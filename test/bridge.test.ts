@@ -1,9 +1,9 @@
 /** `ivsh bridge`: a guest's connection reaches the arbiter, and its VM name comes from the host side. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
-import { type FakeGuestfwd, fakeGuestfwd } from "./helpers/guestfwd.ts";
+import { type FakeGuestfwd, fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 
@@ -50,4 +50,54 @@ test("a guest cannot claim another identity: its own identify is refused", async
   await Promise.race([closed.promise, Bun.sleep(3000)]);
   const reply = Buffer.concat(received).toString("latin1");
   expect(reply).toContain("already set (by its bridge)");
+});
+
+describe("hand-over (the bridge's stdin and stdout are one socket, as under QEMU)", () => {
+  let handing: FakeGuestfwd;
+  beforeAll(() => {
+    handing = socketGuestfwd("handed-vm", paths.socket);
+  });
+  afterAll(() => handing?.stop());
+
+  test("the bridge hands the connection to the arbiter and exits; the client works under the VM's name", async () => {
+    const client = await connect({ tcp: `127.0.0.1:${handing.port}`, region: paths.region, name: "handed" });
+    expect(client.vm).toBe("handed-vm");
+    // The bridge is gone while the connection lives on: no relay process on the data path.
+    const bridge = handing.bridges.at(-1)!;
+    expect(await bridge.exited).toBe(0);
+    const segment = await client.alloc(65536, { name: "after-handover" });
+    segment.bytes[0] = 9;
+    const text = await runCli(["status", "--socket", paths.socket]);
+    expect(text.stdout).toMatch(/#\d+ handed pid \d+ vm handed-vm/);
+    await client.close();
+  });
+
+  test("many guest connections at once are all handed over, each bridge exiting", async () => {
+    const clients = await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        connect({ tcp: `127.0.0.1:${handing.port}`, region: paths.region, name: `many-${index}` }),
+      ),
+    );
+    expect(clients.every((client) => client.vm === "handed-vm")).toBe(true);
+    const codes = await Promise.all(handing.bridges.slice(-12).map((bridge) => bridge.exited));
+    expect(codes.every((code) => code === 0)).toBe(true);
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  test("a guest's own identify after the hand-over is refused: the VM name stays the host's", async () => {
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: handing.port, socket: { data() {} } });
+    const received: Uint8Array[] = [];
+    const closed = Promise.withResolvers<void>();
+    socket.reload({
+      socket: {
+        data: (_socket, bytes) => void received.push(bytes),
+        close: () => closed.resolve(),
+      },
+    });
+    socket.write(
+      encodeFrame(FrameKind.request, messages.identify.op, 1, messages.identify.request, { vm: "host" }),
+    );
+    await Promise.race([closed.promise, Bun.sleep(3000)]);
+    expect(Buffer.concat(received).toString("latin1")).toContain("already set (by its bridge)");
+  });
 });

@@ -25,8 +25,15 @@ export class Child {
   constructor(
     command: readonly string[],
     readonly label: string,
+    /** Added to this process's environment. */
+    env: Record<string, string> = {},
   ) {
-    this.process = Bun.spawn([...command], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    this.process = Bun.spawn([...command], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, ...env },
+    });
     running.add(this);
     void this.process.exited.then(() => running.delete(this));
     this.lines = new LineReader(this.process.stdout);

@@ -59,6 +59,20 @@ function acrossVmRows(data: SuiteData): BenchResult[] {
       "host notifies the idle guest, the guest answers; both park through the arbiter",
     ),
     row("wake.socket", "VM: parked round trip over the VM's network", "ns", wakeRoundTrips.socket, network),
+    row(
+      "request.handover",
+      "VM: a guest's status request, connection handed over",
+      "ns",
+      data.guestRequests.handover,
+      "guest TCP → QEMU → the arbiter, which adopted the socket from the bridge",
+    ),
+    row(
+      "request.relay",
+      "VM: a guest's status request, bridge relaying",
+      "ns",
+      data.guestRequests.relay,
+      "IVSH_BRIDGE=relay: guest TCP → QEMU → a bridge process per connection → the arbiter",
+    ),
   ];
 }
 

@@ -9,6 +9,7 @@ import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memcpy.ts";
 import type { BenchPlan } from "./plan.ts";
 import type { FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
+import type { GuestRequestSamples } from "./vm-bridge.ts";
 import type { VmCondvarSamples } from "./vm-condvar.ts";
 
 export interface TransferSamples {
@@ -44,6 +45,8 @@ export interface SuiteData {
   readonly condvar: CondvarSamples;
   /** The same across the VM boundary (--vm), next to the VM's network. */
   readonly condvarVm: VmCondvarSamples;
+  /** --vm: a guest's request round trips, its connection handed over vs relayed by its bridge. */
+  readonly guestRequests: GuestRequestSamples;
   /** Fig. 4b. */
   readonly access: AccessSamples[];
   /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */

@@ -18,6 +18,7 @@ import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import type { LockMethod } from "./sync.ts";
 import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
+import { emptyGuestRequestSamples } from "./vm-bridge.ts";
 import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 
 export type { SuiteContext, SuiteData } from "./suite-data.ts";
@@ -118,6 +119,7 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
     },
     condvar: emptyCondvarSamples(),
     condvarVm: emptyVmCondvarSamples(),
+    guestRequests: emptyGuestRequestSamples(),
     access: [] as AccessSamples[],
     notes,
   };

@@ -20,6 +20,7 @@ import { freshChannel } from "./channel.ts";
 import { Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
+import { guestRequestRound } from "./vm-bridge.ts";
 import {
   addVmCondvarRound,
   runVmCondvar,
@@ -214,6 +215,7 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
       const result = await vmRound(context, tools, arbiter, round);
       toHost.seconds.push(result.toHostSeconds);
       addVmCondvarRound(data.condvarVm, result.condvar);
+      await guestRequestRound(tools, arbiter, round, data.guestRequests);
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
         data.access.push(...guestAccess(result.access));

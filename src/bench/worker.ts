@@ -13,6 +13,7 @@ import { runChannelReceiver, runChannelSender } from "./channel.ts";
 import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
+import { runRpcRoundTrips } from "./rpc-worker.ts";
 import {
   checkPiece,
   encodeEvent,
@@ -37,6 +38,7 @@ const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   access: runAccessWorker,
   "cv-loop": runCondvarLoop,
   "cv-pair": runCondvarPair,
+  "rpc-rtt": runRpcRoundTrips,
 };
 
 export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];

@@ -22,7 +22,7 @@ const workerArgs = {
   resource: text("In a guest: resource2 or resource2_wc"),
   name: text("handoff, locks, cv-loop, cv-pair: name of the slot both sides use"),
   mode: text("handoff: parked or spin; cv-loop: ivsh, rpc or socket"),
-  rounds: text("handoff and ping: hand-offs to time"),
+  rounds: text("handoff and ping: hand-offs to time; rpc-rtt: status requests to time"),
   pairs: text("locks: acquire/release pairs per method"),
   round: text("locks: which method goes first (rotates between repeats)"),
   repeats: text("access: timed samples"),

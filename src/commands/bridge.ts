@@ -1,12 +1,15 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
 import { runBridge } from "../host/bridge.ts";
+import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
+import { log } from "../log.ts";
 import { socketArgs, socketPath } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
   meta: {
     name: "bridge",
-    description: "Relay one guest connection (stdin/stdout) to the arbiter, vouching for the VM's name",
+    description:
+      "Hand one guest connection (stdin/stdout) to the arbiter, vouching for the VM's name (or relay it)",
   },
   args: {
     vm: {
@@ -17,8 +20,25 @@ export default defineLeafCommand({
     ...socketArgs,
   },
   async run({ args }) {
+    const socket = socketPath(args);
+    // Hand the connection over and exit when we can; relay it for its lifetime when we cannot. Nothing
+    // may read stdin before this: the guest's first bytes must still be in the socket for the arbiter.
+    const obstacle =
+      process.env.IVSH_BRIDGE === "relay" ? "IVSH_BRIDGE=relay asks for relaying" : handoverObstacle();
+    if (!obstacle) {
+      try {
+        await handOver(args.vm, socket);
+        return;
+      } catch (error) {
+        log.warn(`relaying VM '${args.vm}''s connection instead of handing it over: ${describe(error)}`);
+      }
+    }
     const stdout = Bun.stdout.writer();
-    await runBridge(args.vm, socketPath(args), { input: Bun.stdin.stream(), output: stdout });
+    await runBridge(args.vm, socket, { input: Bun.stdin.stream(), output: stdout });
     await stdout.end();
   },
 });
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

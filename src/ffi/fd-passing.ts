@@ -14,12 +14,14 @@ import { libc } from "./libc.ts";
 
 const net = dlopen("libc.so.6", {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  socketpair: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
   recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
 }).symbols;
 
 const AF_UNIX = 1;
+const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
@@ -157,4 +159,15 @@ function passedFds(control: Uint8Array, length: number): number[] {
     at += Math.ceil(cmsgLength / 8) * 8;
   }
   return fds;
+}
+
+/**
+ * A connected pair of Unix stream sockets (close-on-exec), as QEMU's user-mode network gives a guestfwd
+ * command: what tests use to stand in for it.
+ */
+export function streamSocketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  if (net.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) !== 0)
+    throw new SystemCallError("socketpair", "AF_UNIX", lastErrno());
+  return [fds[0]!, fds[1]!];
 }

@@ -118,10 +118,21 @@ function fileTypeOf(mode: number): FileType {
 }
 
 /** Size and type of an open file (x86-64 `struct stat`: 144 bytes, st_mode at 24, st_size at 48). */
-export function fileStatus(fd: number, path: string): { size: number; type: FileType } {
+export interface FileStatus {
+  size: number;
+  type: FileType;
+  /** Device and inode: equal for two descriptors of one open file, socket or pipe. */
+  identity: string;
+}
+
+export function fileStatus(fd: number, path: string): FileStatus {
   const stat = new BigInt64Array(18);
   check(libc.fstat(fd, stat), "fstat", path);
-  return { size: Number(stat[6]), type: fileTypeOf(new Uint32Array(stat.buffer)[6]!) };
+  return {
+    size: Number(stat[6]),
+    type: fileTypeOf(new Uint32Array(stat.buffer)[6]!),
+    identity: `${stat[0]}:${stat[1]}`,
+  };
 }
 
 export function fileSize(fd: number, path: string): number {

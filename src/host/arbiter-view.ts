@@ -48,4 +48,6 @@ export interface ArbiterView {
   transaction<T>(change: () => T): T;
   /** Wakes every waiter of a slot, queued or on the host's futex. */
   wakeSlot(slot: number): void;
+  /** Takes over the guest connection a bridge left in the hand-over socket under `nonce`. */
+  adoptHandedOver(nonce: string): void;
 }

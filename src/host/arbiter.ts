@@ -8,8 +8,9 @@
  * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
-import type { UnixSocketListener } from "bun";
+import type { FdSocketOptions, Socket, SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
+import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS } from "../region/layout.ts";
@@ -17,6 +18,7 @@ import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
+import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { clearStaleSocket, listenUnix } from "./listener.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -27,6 +29,9 @@ import { StateFile } from "./state-file.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
+
+/** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
+const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
 
 export class Arbiter implements ArbiterView {
   readonly waits = new WaitQueue();
@@ -43,6 +48,7 @@ export class Arbiter implements ArbiterView {
    */
   private stalledMs = 0;
   private stopped = false;
+  private inbox: HandoverInbox | undefined;
 
   constructor(
     readonly options: ArbiterOptions,
@@ -69,16 +75,23 @@ export class Arbiter implements ArbiterView {
     return this.state.epoch;
   }
 
-  listen(): void {
-    this.server = listenUnix(this.options.socketPath, {
+  /** What every connection's socket does, whether it connected here or was handed over by a bridge. */
+  private handlers(vm?: string): SocketHandler<Connection> {
+    return {
       open: (socket) => {
         socket.data = new Connection(socket, this.options.helloWaitMs);
+        if (vm !== undefined) socket.data.identifyAs(vm);
       },
       data: (socket, bytes) => handleData(this, socket.data, bytes),
       drain: (socket) => socket.data.drained(),
       close: (socket) => this.connectionClosed(socket.data),
       error: (socket) => this.connectionClosed(socket.data),
-    });
+    };
+  }
+
+  listen(): void {
+    this.server = listenUnix(this.options.socketPath, this.handlers());
+    this.inbox = HandoverInbox.open(this.options.socketPath);
     this.sweeper = setInterval(() => this.sweep(), this.sweepPeriodMs);
   }
 
@@ -112,6 +125,24 @@ export class Arbiter implements ArbiterView {
     return this.stateFile.transaction(change);
   }
 
+  /**
+   * Adopts the guest connection a bridge handed over under `nonce`: from now on it is an ordinary
+   * connection of that VM, read and written by the arbiter itself (the bridge exits).
+   */
+  adoptHandedOver(nonce: string): void {
+    const handed = this.inbox?.take(nonce);
+    if (!handed)
+      throw failure(
+        "ProtocolState",
+        "adopt a handed-over connection",
+        `nothing was handed over under that nonce (send the datagram to ${handoverPath(this.options.socketPath)} first)`,
+      );
+    connectFd<Connection>({ fd: handed.fd, socket: this.handlers(handed.vm) }).catch((error: unknown) => {
+      closeFd(handed.fd);
+      log.warn(`could not adopt VM '${handed.vm}''s connection (fd ${handed.fd}): ${error}`);
+    });
+  }
+
   /** Wakes every waiter on any word of `slot` so each re-checks what it waits for. */
   wakeSlot(slot: number): void {
     for (let word = 0; word < SLOT_WORDS; word++)
@@ -124,6 +155,7 @@ export class Arbiter implements ArbiterView {
     this.stopped = true;
     clearInterval(this.sweeper);
     this.server?.stop(true);
+    this.inbox?.close();
     this.stateFile.close();
     this.hostWakes?.close();
     this.region.close();

@@ -39,6 +39,12 @@ export class Connection {
     waitForHello.unref();
   }
 
+  /** Sets the VM identity (a bridge's identify frame, or its hand-over); set at most once. */
+  identifyAs(vm: string): void {
+    this.vm = vm;
+    this.identified = true;
+  }
+
   /** Once closing, the connection sends nothing more and ignores what it reads. */
   get closing(): boolean {
     return this.phase === "closing";

@@ -77,7 +77,7 @@ function checkFrame(connection: Connection, frame: Frame): MessageName {
     throw failure("BadFrame", `handle frame op ${frame.op}`, "clients send requests, not replies");
   const name = messageNameOf(frame.op);
   if (!name) throw failure("UnknownOp", `handle op ${frame.op}`, "this arbiter has no such operation");
-  const greeting = name === "hello" || name === "identify";
+  const greeting = name === "hello" || name === "identify" || name === "handover";
   if (connection.phase === "greeting" && !greeting)
     throw failure("ProtocolState", `handle ${name}`, "the first request on a connection must be hello");
   if (connection.phase === "ready" && greeting)

@@ -36,8 +36,12 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
         "identify the VM",
         `'${vm}' is not a VM name (letters, digits, '.', '_', '-')`,
       );
-    connection.vm = vm;
-    connection.identified = true;
+    connection.identifyAs(vm);
+    return {};
+  },
+
+  handover(arbiter, _connection, { nonce }) {
+    arbiter.adoptHandedOver(nonce);
     return {};
   },
 

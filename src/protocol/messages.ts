@@ -88,7 +88,20 @@ export const messages = {
   heartbeat: { op: 10, request: {}, reply: { leaseMs: "u32" } },
   status: { op: 11, request: {}, reply: { json: "text" } },
   bye: { op: 12, request: {}, reply: {} },
+  /**
+   * A bridge's only request: "the guest connection I was given is in your hand-over socket under this
+   * nonce" (see `handoverDatagram`). The arbiter adopts it as an identified connection of that VM.
+   */
+  handover: { op: 13, request: { nonce: "str" }, reply: {} },
 } as const satisfies Record<string, { op: number; request: Schema; reply: Schema }>;
+
+/**
+ * The datagram a bridge sends to the arbiter's hand-over socket (`SOCKET.handover`), with the guest
+ * connection's descriptor attached (SCM_RIGHTS): a request frame of op `handover` whose body has this
+ * schema. `vm` comes from the bridge's command line, which the host wrote; `nonce` is the bridge's random
+ * token, which its `handover` request then names.
+ */
+export const handoverDatagram = { vm: "str", nonce: "str" } as const satisfies Schema;
 
 export type MessageName = keyof typeof messages;
 export type Request<N extends MessageName> = Fields<(typeof messages)[N]["request"]>;

@@ -64,6 +64,7 @@ function sampleData(): SuiteData {
       pingPong: { condvar: three(200_000), socket: three(900_000) },
       wakeRoundTrips: { condvar: [2_000_000, 3_000_000], socket: [1_000_000, 1_500_000] },
     },
+    guestRequests: { handover: [500_000, 600_000], relay: [700_000, 800_000] },
     access: [
       {
         id: "access.anonymous",

@@ -96,7 +96,7 @@ export class ConnectionModel {
     if (wire.kind !== 0) return this.fatal(frame, wire, "BadFrame");
     const name = opName(wire.op);
     if (!name) return this.fatal(frame, wire, "UnknownOp");
-    const greeting = name === "hello" || name === "identify";
+    const greeting = name === "hello" || name === "identify" || name === "handover";
     if ((this.phase === "greeting") !== greeting) return this.fatal(frame, wire, "ProtocolState");
     if (name === "identify" && this.identified) return this.fatal(frame, wire, "ProtocolState");
     if (name === "hello" && !speaksOurVersion(wire.body)) return this.fatal(frame, wire, "VersionMismatch");
@@ -114,6 +114,8 @@ export class ConnectionModel {
       return { mode: "answer", codes: [], reply: true };
     }
     if (name === "hello") return this.hello(fields.sessionToken as string);
+    // Nothing the fuzzer sends was left in the hand-over socket: every nonce is unknown to the arbiter.
+    if (name === "handover") return fatalVerdict("ProtocolState");
     const verdict = judgeRequest(name, fields, this.context);
     if (!MUTATING.has(name)) return verdict;
     const key = `${name}:${wire.requestId}`;

@@ -1,8 +1,11 @@
 /**
- * A stand-in for QEMU's `guestfwd=tcp:...-cmd:ivsh bridge ...`: a TCP listener that runs one real
- * `ivsh bridge` process per connection, with the connection on its stdin/stdout.
+ * Stand-ins for QEMU's `guestfwd=tcp:...-cmd:ivsh bridge ...`: a TCP listener that runs one real
+ * `ivsh bridge` process per connection, with the connection on its stdin/stdout: through two pipes
+ * (`fakeGuestfwd`: the bridge must relay) or one socket (`socketGuestfwd`, as QEMU does: it hands over).
  */
-import type { Subprocess, TCPSocketListener } from "bun";
+import type { FdSocketOptions, Socket, Subprocess, TCPSocketListener } from "bun";
+import { streamSocketPair } from "../../src/ffi/fd-passing.ts";
+import { closeFd } from "../../src/ffi/index.ts";
 import { CLI } from "./paths.ts";
 
 export interface FakeGuestfwd {
@@ -36,6 +39,53 @@ export function fakeGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
       },
       close(socket) {
         void socket.data?.stdin.end();
+      },
+    },
+  });
+  return { port: listener.port, bridges, stop: () => listener.stop(true) };
+}
+
+/** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
+const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
+
+/**
+ * As QEMU's user-mode network really does it: the bridge gets one socket (a socketpair end) on both stdin
+ * and stdout, and the stand-in relays between the TCP connection and its own end, as slirp relays
+ * between the guest's TCP and it. A bridge given this can hand the connection over and exit.
+ */
+export function socketGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
+  const bridges: Subprocess[] = [];
+  const listener = Bun.listen<{ inner?: Socket<undefined>; early: Uint8Array[] }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(outer) {
+        outer.data = { early: [] };
+        const [mine, theirs] = streamSocketPair();
+        const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
+          stdin: theirs,
+          stdout: theirs,
+          stderr: "inherit",
+        });
+        closeFd(theirs);
+        bridges.push(bridge);
+        void connectFd<undefined>({
+          fd: mine,
+          socket: {
+            data: (_inner, bytes) => void outer.write(bytes),
+            close: () => void outer.end(),
+          },
+        }).then((inner) => {
+          for (const bytes of outer.data.early) inner.write(bytes);
+          outer.data.inner = inner;
+        });
+      },
+      data(outer, bytes) {
+        if (outer.data.inner) outer.data.inner.write(bytes);
+        else outer.data.early.push(bytes);
+      },
+      close(outer) {
+        outer.data.inner?.end();
       },
     },
   });

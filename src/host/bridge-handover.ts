@@ -1,0 +1,74 @@
+/**
+ * The bridge's preferred path: instead of relaying a guest connection for its whole life (a Bun process
+ * per connection, ~40 MiB), hand the connection itself to the arbiter and exit. QEMU's guestfwd gives the
+ * bridge the connection as one socket on stdin and stdout; the bridge passes that descriptor to the
+ * arbiter's hand-over socket (SCM_RIGHTS) with the VM name and a nonce, then asks the arbiter, on an
+ * ordinary connection, to adopt what it left under that nonce. It reads nothing from the guest first, so
+ * the guest's bytes wait in the socket for the arbiter.
+ */
+import { randomUUID } from "node:crypto";
+import { failure } from "../errors.ts";
+import { sendWithFd } from "../ffi/fd-passing.ts";
+import { fileStatus } from "../ffi/index.ts";
+import { decodeError, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
+import { FrameKind, handoverDatagram, messages } from "../protocol/messages.ts";
+import { handoverPath } from "./handover.ts";
+
+const HANDOVER_REQUEST_ID = 1;
+const ANSWER_TIMEOUT_MS = 5000;
+
+/** Why the connection on stdin/stdout cannot be handed over, or undefined if it can. */
+export function handoverObstacle(): string | undefined {
+  const input = fileStatus(0, "stdin");
+  if (input.type !== "socket") return `stdin is a ${input.type}, not the guest's socket`;
+  if (fileStatus(1, "stdout").identity !== input.identity) return "stdin and stdout are not one socket";
+  return undefined;
+}
+
+/**
+ * Hands the guest connection on stdin to the arbiter at `socketPath` as VM `vm`. Throws if it could not
+ * (no hand-over socket: an arbiter from before hand-over; a refusal); the caller may then relay instead.
+ */
+export async function handOver(vm: string, socketPath: string): Promise<void> {
+  const nonce = randomUUID();
+  const datagram = encodeFrame(FrameKind.request, messages.handover.op, 0, handoverDatagram, { vm, nonce });
+  sendWithFd(handoverPath(socketPath), datagram, 0);
+  const request = encodeFrame(
+    FrameKind.request,
+    messages.handover.op,
+    HANDOVER_REQUEST_ID,
+    messages.handover.request,
+    {
+      nonce,
+    },
+  );
+  const answer = await askOnce(socketPath, request);
+  if (answer.kind === FrameKind.error) throw decodeError(answer.body);
+}
+
+/** Sends one request frame on a fresh connection and resolves with the first frame that comes back. */
+function askOnce(socketPath: string, request: Uint8Array): Promise<Frame> {
+  const answered = Promise.withResolvers<Frame>();
+  const decoder = new FrameDecoder();
+  const action = `hand the guest connection to the arbiter at ${socketPath}`;
+  const timer = setTimeout(
+    () => answered.reject(failure("Timeout", action, `it did not answer within ${ANSWER_TIMEOUT_MS} ms`)),
+    ANSWER_TIMEOUT_MS,
+  );
+  Bun.connect({
+    unix: socketPath,
+    socket: {
+      open: (socket) => void socket.write(request),
+      data: (_socket, bytes) => {
+        decoder.push(bytes);
+        const frame = decoder.next();
+        if (frame) answered.resolve(frame);
+      },
+      close: () => answered.reject(failure("ArbiterUnreachable", action, "it closed the connection")),
+      error: () => answered.reject(failure("ArbiterUnreachable", action, "the connection failed")),
+    },
+  })
+    .then((socket) => answered.promise.finally(() => socket.end()))
+    .catch((cause: unknown) => answered.reject(cause));
+  return answered.promise.finally(() => clearTimeout(timer));
+}
