@@ -82,6 +82,8 @@ function checkFrame(connection: Connection, frame: Frame): MessageName {
     throw failure("ProtocolState", `handle ${name}`, "the first request on a connection must be hello");
   if (connection.phase === "ready" && greeting)
     throw failure("ProtocolState", `handle ${name}`, "this connection has already said hello");
+  if (name === "handover" && connection.identified)
+    throw failure("ProtocolState", "handle handover", "a guest's connection cannot hand a connection over");
   if (name === "identify" && connection.identified)
     throw failure(
       "ProtocolState",

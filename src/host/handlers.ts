@@ -8,6 +8,7 @@ import {
   AccessMode,
   type AccessModeName,
   accessModeName,
+  isVmName,
   type MessageName,
   type Reply,
   type Request,
@@ -30,7 +31,7 @@ type Handler<N extends MessageName> = (
 
 export const handlers: { [N in MessageName]: Handler<N> } = {
   identify(_arbiter, connection, { vm }) {
-    if (!vm || vm.length > 64 || !/^[\w.-]+$/.test(vm))
+    if (!isVmName(vm))
       throw failure(
         "ProtocolState",
         "identify the VM",

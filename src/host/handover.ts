@@ -11,7 +11,7 @@ import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
 import { closeFd } from "../ffi/index.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
-import { handoverDatagram, messages } from "../protocol/messages.ts";
+import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
 
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
 const UNCLAIMED_TTL_MS = 30_000;
@@ -65,7 +65,7 @@ export class HandoverInbox {
     rmSync(this.path, { force: true });
   }
 
-  /** Reads every queued datagram; one that is malformed or carries no descriptor is dropped. */
+  /** Reads every queued datagram; one that is malformed, names no valid VM or carries no descriptor is dropped. */
   private drain(): void {
     const now = performance.now();
     for (let passed = receiveWithFd(this.socketFd, this.path); passed; ) {
@@ -89,7 +89,8 @@ function decodeDatagram(payload: Uint8Array): { vm: string; nonce: string } | un
     decoder.push(payload);
     const frame = decoder.next();
     if (!frame || frame.op !== messages.handover.op || decoder.drain().byteLength > 0) return undefined;
-    return decodeFields(handoverDatagram, frame.body, "a hand-over datagram");
+    const fields = decodeFields(handoverDatagram, frame.body, "a hand-over datagram");
+    return isVmName(fields.vm) ? fields : undefined;
   } catch {
     return undefined;
   }

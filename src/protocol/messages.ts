@@ -103,6 +103,11 @@ export const messages = {
  */
 export const handoverDatagram = { vm: "str", nonce: "str" } as const satisfies Schema;
 
+/** What a VM name may be (`identify`, a hand-over datagram): 1-64 letters, digits, '.', '_', '-'. */
+export function isVmName(vm: string): boolean {
+  return vm.length > 0 && vm.length <= 64 && /^[\w.-]+$/.test(vm);
+}
+
 export type MessageName = keyof typeof messages;
 export type Request<N extends MessageName> = Fields<(typeof messages)[N]["request"]>;
 export type Reply<N extends MessageName> = Fields<(typeof messages)[N]["reply"]>;
