@@ -322,6 +322,11 @@ export function idleCompilerThreads(): number {
   return changed;
 }
 
+/** The CPU this thread runs on now (for experiments on where the kernel places woken threads). */
+export function currentCpu(): number {
+  return libc.sched_getcpu();
+}
+
 /** Gives up the CPU for a moment: the polite part of a spin-wait. */
 export function yieldProcessor(): void {
   libc.sched_yield();

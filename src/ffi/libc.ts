@@ -26,6 +26,7 @@ export const libc = dlopen("libc.so.6", {
   write: { args: [i32, ptr, u64], returns: i64_fast },
   pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
   sched_yield: { args: [], returns: i32 },
+  sched_getcpu: { args: [], returns: i32 },
   // Only for futex(2), which glibc has no wrapper for: number, address, op, value, timeout, address2, value3.
   syscall: { args: [i64, ptr, i32, i32, ptr, ptr, i32], returns: i64_fast },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },

@@ -62,8 +62,9 @@ const LOCAL_PARK_MS = 500;
 /**
  * A futex sleep's slice: the event loop waits meanwhile, and a guest's sleeper sees a wake-up from another
  * kernel only when its slice ends. One length from the start: measured here (2-core VM), a sleeper whose
- * earlier slices ended on their timer within the last milliseconds is woken 2-3× slower (p50 ~12 µs
- * instead of ~4-5 µs); short first slices cost every short park that.
+ * earlier slices ended on their timer within the last milliseconds is woken slower (scripts/experiments/
+ * futex-wake.ts: p50 18–20 µs with 1 ms slices, 9–11 µs with 16 ms); short first slices cost every
+ * short park that.
  */
 const SLICE_MS = 16;
 /** The arbiter's timers run at most 2^31-1 ms; a longer wait is parked again when this one ends. */
@@ -193,7 +194,8 @@ export class Parker {
     if (parkedCount(record) > 0) {
       if (this.mailbox && parkedDomain(record) === domain) {
         // The woken thread usually lands on our core (its last one); it runs once we give the core up,
-        // ~8 µs later if we just go on. Yielding hands it over now; with nothing else queued it is a no-op.
+        // later if we just go on (scripts/experiments/futex-wake.ts: p50 9–11 µs, 5–6 µs when we yield).
+        // Yielding hands it over now; with nothing else queued it is a no-op.
         if (this.mailbox.wake(site.mailboxIndex, count) > 0) yieldProcessor();
       } else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
     }
