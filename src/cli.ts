@@ -24,6 +24,7 @@ export const main = defineCommand({
     example: () => load(import("./commands/example.ts")),
     demo: () => load(import("./commands/demo.ts")),
     "demo-worker": () => load(import("./commands/demo-worker.ts")),
+    "compact-state": () => load(import("./commands/compact-state.ts")),
   },
 });
 

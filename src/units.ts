@@ -35,6 +35,23 @@ export function parseSize(text: string | number, what: string): number {
   return bytes;
 }
 
+/** Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. */
+export function parseCount(
+  text: string | number,
+  what: string,
+  options: { allowZero?: boolean } = {},
+): number {
+  const value = typeof text === "number" ? text : /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  const least = options.allowZero ? 0 : 1;
+  if (!Number.isSafeInteger(value) || value < least)
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      `it is not a whole number of ${least} or more (like ${least === 0 ? "0, 10 or 500" : "1, 10 or 500"})`,
+    );
+  return value;
+}
+
 const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses a duration into milliseconds; a bare number means seconds. */

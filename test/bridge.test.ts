@@ -29,7 +29,7 @@ test("a client connecting over TCP through the bridge is known by the bridge's V
   const segment = await client.alloc(65536, { name: "from-guest" });
   segment.bytes[0] = 5;
   const text = await runCli(["status", "--socket", paths.socket]);
-  expect(text.stdout).toMatch(/web-vm: clients \d+; 1 blocks allocated/);
+  expect(text.stdout).toMatch(/web-vm: 1 client \(#\d+\); 1 blocks allocated/);
   expect(text.stdout).toMatch(/#\d+ in-guest pid \d+ vm web-vm/);
   await client.close();
 });

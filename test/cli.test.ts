@@ -123,8 +123,8 @@ describe("ivsh CLI", () => {
     await mutex.lock();
     const text = await runCli(["status", "--socket", paths.socket]);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toMatch(/host: clients \d+; 1 blocks allocated/);
-    expect(text.stdout).toMatch(/#\d+ status-client pid \d+ vm host/);
+    expect(text.stdout).toMatch(/host: 1 client \(#\d+\); 1 blocks allocated/);
+    expect(text.stdout).toMatch(/client #\d+ status-client pid \d+ vm host/);
     expect(text.stdout).toMatch(/shown blocks \d+\+1 .* holders #\d+ write-exclusive/);
     expect(text.stdout).toMatch(/mutex 'shown-lock': held by #\d+/);
     expect(text.stdout).not.toContain("ivsh status");
@@ -133,6 +133,24 @@ describe("ivsh CLI", () => {
     expect(report.epoch).toBe(1);
     expect(report.blocks.used).toBe(1);
     expect(report.clients).toHaveLength(1);
+    expect(report.totals).toMatchObject({ clients: 1, connected: 1, segments: 1, sync: 1, vms: 1 });
+    await client.close();
+  });
+
+  test("status --limit lists at most N of each and says how many it left out", async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "limited" });
+    for (const name of ["one", "two", "three"]) await client.alloc(4096, { name });
+    const text = await runCli(["status", "--socket", paths.socket, "--limit", "1"]);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/^segments \(3\):\n {2}segment #\d+ one .*\n {2}… 2 more \(raise --limit/m);
+    const totalsOnly = JSON.parse(
+      (await runCli(["status", "--socket", paths.socket, "--limit", "0", "--json"])).stdout,
+    );
+    expect(totalsOnly.segments).toEqual([]);
+    expect(totalsOnly.clients).toEqual([]);
+    expect(totalsOnly.totals).toMatchObject({ segments: 3, clients: 1 });
+    const refused = await runCli(["status", "--socket", paths.socket, "--limit", "1k"]);
+    expect(refused.stderr).toMatch(/--limit '1k'.*not a whole number/);
     await client.close();
   });
 

@@ -18,6 +18,8 @@ export interface ArbiterSpec {
   readonly regionBytes: number;
   readonly blockBytes: number;
   readonly label: string;
+  /** Lease (default LEASE); the scale benchmark's restart gives restored sessions this long to resume. */
+  readonly lease?: string;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -30,14 +32,37 @@ const TMPFS_MAGIC = 0x01021994;
 const LEASE = "60s";
 
 export class BenchArbiter {
+  private forgetKill: () => void;
+
   private constructor(
     readonly spec: ArbiterSpec,
     readonly socket: string,
     readonly region: string,
-    private readonly child: Child,
+    /** The --state journal: its size is one of the scale benchmark's figures. */
+    readonly statePath: string,
+    private readonly command: readonly string[],
+    private child: Child,
     private readonly removeDirs: () => void,
-    private readonly forgetKill: () => void,
-  ) {}
+  ) {
+    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /**
+   * Kills the arbiter with SIGKILL and starts it again on the same region and state (what a crash and a
+   * supervisor's restart do); resolves once the new one listens. Its clients are left to reconnect.
+   */
+  async killAndRestart(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await this.child.exitedWith;
+    this.forgetKill();
+    this.child = new Child(this.command, `${this.spec.label} arbiter`);
+    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
+    await this.ready();
+  }
 
   static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
     const socketDir = mkdtempSync(join(tmpdir(), "ivsh-bench-sock-"));
@@ -50,18 +75,16 @@ export class BenchArbiter {
     };
     const socket = join(socketDir, "arbiter.sock");
     const region = join(regionDir, "region");
-    const child = new Child(
-      [
-        ...selfCommand(),
-        "host",
-        "--exit-with-parent",
-        ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
-        ...["--socket", socket, "--state", join(socketDir, "arbiter.state"), "--lease", LEASE],
-      ],
-      `${spec.label} arbiter`,
-    );
-    const forgetKill = onCleanup(() => child.kill("SIGKILL"));
-    const arbiter = new BenchArbiter(spec, socket, region, child, removeDirs, forgetKill);
+    const statePath = join(socketDir, "arbiter.state");
+    const command = [
+      ...selfCommand(),
+      "host",
+      "--exit-with-parent",
+      ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
+      ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
+    ];
+    const child = new Child(command, `${spec.label} arbiter`);
+    const arbiter = new BenchArbiter(spec, socket, region, statePath, command, child, removeDirs);
     try {
       await arbiter.ready();
       return arbiter;

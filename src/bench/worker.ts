@@ -14,6 +14,7 @@ import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import { runRpcRoundTrips } from "./rpc-worker.ts";
+import { runScaleLoad } from "./scale-worker.ts";
 import {
   checkPiece,
   encodeEvent,
@@ -39,6 +40,7 @@ const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "cv-loop": runCondvarLoop,
   "cv-pair": runCondvarPair,
   "rpc-rtt": runRpcRoundTrips,
+  "scale-load": runScaleLoad,
 };
 
 export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];

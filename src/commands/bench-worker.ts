@@ -31,6 +31,12 @@ const workerArgs = {
   side: text("cv-loop: writer or reader; cv-pair: a or b"),
   area: text("cv-loop: bytes of the shared area, its flag byte included"),
   wakes: text("cv-pair: parked wake-ups to time"),
+  worker: text("scale-load: this worker's index among --workers"),
+  workers: text("scale-load: how many workers load the arbiter"),
+  clients: text("scale-load: clients this worker connects"),
+  "per-client": text("scale-load: named one-block segments each client allocates"),
+  seconds: text("scale-load: how long the request mix runs"),
+  rate: text("scale-load: requests per second this worker issues"),
   across: text("cv-loop, cv-pair: 'vm' when one side runs in a guest (the socket is then its network)"),
 } as const satisfies Record<string, ArgDef>;
 

@@ -10,11 +10,16 @@ import { cleanupNow, type Interruption, killAllChildren, temporaryDirectory } fr
 import { writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { benchPlan } from "../bench/plan.ts";
+import { runScale, scalePlan } from "../bench/scale.ts";
+import { measureGuestConnections } from "../bench/scale-guests.ts";
+import { renderGuestConnections } from "../bench/scale-guests-report.ts";
+import { renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
+import { parseCount } from "../units.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const benchArgs = {
@@ -31,7 +36,32 @@ const benchArgs = {
   vm: {
     type: "boolean",
     description:
-      "Also measure through QEMU VMs (scripts/qemu/launch.sh): guest→host, host→guest, resource2 vs _wc",
+      "Also measure through QEMU VMs (scripts/qemu/launch.sh): guest→host, host→guest, resource2 vs _wc; with --scale, the host memory each guest connection costs",
+  },
+  scale: {
+    type: "boolean",
+    description:
+      "Instead: load one arbiter with many clients and allocations (RPC latency, memory, journal, restart)",
+  },
+  clients: {
+    type: "string",
+    description: "--scale: clients connected at once (default 1000)",
+    valueHint: "N",
+  },
+  allocations: {
+    type: "string",
+    description: "--scale: live one-block allocations across them (default 100000)",
+    valueHint: "N",
+  },
+  seconds: {
+    type: "string",
+    description: "--scale: how long the request mix runs (default 20)",
+    valueHint: "S",
+  },
+  rate: {
+    type: "string",
+    description: "--scale: requests per second, all clients together (default 4000)",
+    valueHint: "N",
   },
   "disk-dir": {
     type: "string",
@@ -48,6 +78,7 @@ export default defineLeafCommand({
   },
   args: benchArgs,
   async run({ args }) {
+    if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const interruption = interruptOnSignals();
@@ -82,6 +113,43 @@ export default defineLeafCommand({
     }
   },
 });
+
+type BenchArgs = { [K in keyof typeof benchArgs]?: string | boolean | undefined };
+
+async function scaleBench(args: BenchArgs): Promise<void> {
+  const count = (name: "clients" | "allocations" | "seconds" | "rate") =>
+    typeof args[name] === "string" ? parseCount(args[name], `--${name}`) : undefined;
+  const plan = scalePlan({
+    quick: args.quick === true,
+    clients: count("clients"),
+    allocations: count("allocations"),
+    seconds: count("seconds"),
+    rate: count("rate"),
+  });
+  const command = `ivsh ${process.argv.slice(2).join(" ")}`;
+  const interruption = interruptOnSignals();
+  try {
+    const tools = args.vm ? checkVmPrerequisites() : undefined;
+    const progress = (message: string) => log.info(message);
+    const result = await runScale(plan, [...selfCommand(), "bench-worker"], interruption, progress);
+    process.stdout.write(renderScaleMarkdown(result, command));
+    const guestsStarted = performance.now();
+    const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
+    if (guests)
+      process.stdout.write(renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
+    if (typeof args.json === "string")
+      await Bun.write(args.json, `${JSON.stringify({ ...result, guests }, null, 2)}\n`);
+    const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
+    if (failed.length > 0)
+      log.warn(`scale goals missed: ${failed.map((verdict) => verdict.name).join("; ")}`);
+  } catch (error) {
+    interruption.check("run the scale benchmark");
+    throw error;
+  } finally {
+    interruption.dispose();
+    cleanupNow();
+  }
+}
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const HARD_EXIT_AFTER_MS = 5000;

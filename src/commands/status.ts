@@ -2,33 +2,72 @@
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../host/status.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes, parseCount } from "../units.ts";
 import { clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
+
+const DEFAULT_LIMIT = 100;
 
 export default defineLeafCommand({
   meta: {
     name: "status",
     description: "Show blocks, segments, clients per VM and condition variables of an arbiter",
   },
-  args: { ...clientArgs, ...jsonArgs },
+  args: {
+    ...clientArgs,
+    ...jsonArgs,
+    limit: {
+      type: "string",
+      description: "Show at most N segments, clients and sync objects (0: totals only)",
+      default: String(DEFAULT_LIMIT),
+      valueHint: "N",
+    },
+  },
   async run({ args }) {
+    const limit = parseCount(args.limit, "--limit", { allowZero: true });
     // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
-    const { report, self } = await fetchStatus(arbiterEndpoint(connectOptions(args, "ivsh status")));
-    const others = withoutSelf(report, self);
+    const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
+    // One more than asked: our own session is in the list and is taken out below.
+    const { report, self, selfVm } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
+    const others = withoutSelf(report, { clientId: self, vm: selfVm }, limit);
     process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
   },
 });
 
 /** The status query's own short session is not something the user asked about. */
-function withoutSelf(report: StatusReport, self: number): StatusReport {
+function withoutSelf(
+  report: StatusReport,
+  self: { clientId: number; vm: string },
+  limit: number,
+): StatusReport {
+  const { totals } = report;
+  const vms = report.vms
+    .map((vm) => ({
+      ...vm,
+      clients: vm.clients.filter((id) => id !== self.clientId).slice(0, limit),
+      clientCount: vm.clientCount - (vm.vm === self.vm ? 1 : 0),
+    }))
+    .filter((vm) => vm.clientCount > 0 || vm.blocksAllocated > 0);
+  const ownVmGone = report.vms.some((vm) => vm.vm === self.vm) && !vms.some((vm) => vm.vm === self.vm);
   return {
     ...report,
-    clients: report.clients.filter((client) => client.clientId !== self),
-    vms: report.vms
-      .map((vm) => ({ ...vm, clients: vm.clients.filter((id) => id !== self) }))
-      .filter((vm) => vm.clients.length > 0 || vm.blocksAllocated > 0),
+    totals: {
+      ...totals,
+      clients: totals.clients - 1,
+      connected: totals.connected - 1,
+      vms: totals.vms - (ownVmGone ? 1 : 0),
+    },
+    // Asked for one more than the limit, so the lists without our own session still hold `limit`.
+    segments: report.segments.slice(0, limit),
+    sync: report.sync.slice(0, limit),
+    clients: report.clients.filter((client) => client.clientId !== self.clientId).slice(0, limit),
+    vms: vms.slice(0, limit),
   };
+}
+
+/** "  … 99 900 more (ivsh status --limit N)" when a list was cut. */
+function more(shown: number, total: number): string[] {
+  return total > shown ? [`  … ${total - shown} more (raise --limit to list them)`] : [];
 }
 
 /** Only worth a line when something was found overwritten. */
@@ -43,35 +82,52 @@ function integrityLines(integrity: StatusReport["integrity"] | undefined): strin
 }
 
 export function renderStatus(report: StatusReport): string {
-  const { region, blocks } = report;
+  const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid}, epoch ${report.epoch}, lease ${report.leaseMs} ms`,
+    `arbiter pid ${report.arbiterPid}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatUptime(report.uptimeMs)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     "",
-    `VMs (${report.vms.length}):`,
+    `VMs (${totals.vms}):`,
     ...report.vms.map(
-      (vm) => `  ${vm.vm}: clients ${vm.clients.join(", ") || "-"}; ${vm.blocksAllocated} blocks allocated`,
+      (vm) =>
+        `  ${vm.vm}: ${plural(vm.clientCount, "client")} (${vm.clients.map((id) => `#${id}`).join(", ") || "-"}` +
+        `${vm.clientCount > vm.clients.length ? ", …" : ""}); ${vm.blocksAllocated} blocks allocated`,
     ),
-    `clients (${report.clients.length}):`,
+    ...more(report.vms.length, totals.vms),
+    `clients (${totals.clients}, ${totals.connected} connected):`,
     ...report.clients.map(
       (client) =>
-        `  #${client.clientId} ${client.name} pid ${client.pid} vm ${client.vm} ` +
+        `  client #${client.clientId} ${client.name} pid ${client.pid} vm ${client.vm} ` +
         `${client.connected ? `idle ${client.idleMs} ms` : "disconnected"}, ${client.grants} grants, ${client.blocksAllocated} blocks`,
     ),
-    `segments (${report.segments.length}):`,
+    ...more(report.clients.length, totals.clients),
+    `segments (${totals.segments}):`,
     ...report.segments.map(
       (segment) =>
-        `  #${segment.id} ${segment.name || "(unnamed)"} blocks ${segment.firstBlock}+${segment.blockCount} ` +
+        `  segment #${segment.id} ${segment.name || "(unnamed)"} blocks ${segment.firstBlock}+${segment.blockCount} ` +
         `(${formatBytes(segment.bytes)}), holders ${segment.holders.map((holder) => `#${holder.clientId} ${holder.mode}`).join(", ")}`,
     ),
-    `synchronisation (${report.sync.length}):`,
+    ...more(report.segments.length, totals.segments),
+    `synchronisation (${totals.sync}):`,
     ...report.sync.map(
       (object) =>
         `  slot ${object.slot} ${object.kind} '${object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
         `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
     ),
+    ...more(report.sync.length, totals.sync),
     ...integrityLines(report.integrity),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function formatUptime(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }

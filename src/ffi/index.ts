@@ -33,6 +33,7 @@ export const MADV_DONTNEED = 4;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
 const EINVAL = 22;
+const EOPNOTSUPP = 95;
 
 export class SystemCallError extends IvshError {
   constructor(
@@ -211,6 +212,19 @@ export function advise(address: number, length: number, advice: number, what: st
   check(libc.madvise(address, length, advice), "madvise", what);
 }
 
+const MADV_REMOVE = 9;
+
+/**
+ * Gives the pages of a shared file mapping back to the file system (MADV_REMOVE: a hole is punched, every
+ * process mapping the file then reads zeros there). False where the file system cannot punch holes.
+ */
+export function discardPages(address: number, length: number, what: string): boolean {
+  if (libc.madvise(address, length, MADV_REMOVE) === 0) return true;
+  const errno = lastErrno();
+  if (errno === EINVAL || errno === EOPNOTSUPP) return false;
+  throw new SystemCallError("madvise", what, errno);
+}
+
 /**
  * Maps every page of a range into this process's page tables now (MADV_POPULATE_READ / _WRITE), so the
  * first pass over it takes no page faults. False where the kernel is older than 5.14 and has no such advice.
@@ -288,6 +302,22 @@ export function exitWithParent(signal: number): void {
   check(libc.prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG");
 }
 
+const RLIMIT_NOFILE = 7;
+
+/**
+ * Raises this process's soft limit on open files to `wanted` (at most the hard limit), as `ulimit -n`
+ * would; children started afterwards inherit it. Returns the soft limit before and after.
+ */
+export function raiseOpenFileLimit(wanted: number): { before: number; after: number; hard: number } {
+  const current = new BigUint64Array(2); // struct rlimit: rlim_cur, rlim_max
+  check(libc.prlimit(0, RLIMIT_NOFILE, null, current), "prlimit", "RLIMIT_NOFILE");
+  const [before, hard] = [Number(current[0]), Number(current[1])];
+  if (before >= wanted) return { before, after: before, hard };
+  const raised = new BigUint64Array([BigInt(Math.min(wanted, hard)), current[1]!]);
+  check(libc.prlimit(0, RLIMIT_NOFILE, raised, null), "prlimit", "RLIMIT_NOFILE");
+  return { before, after: Math.min(wanted, hard), hard };
+}
+
 const SCHED_IDLE = 5;
 
 /**
@@ -302,24 +332,38 @@ const SCHED_IDLE = 5;
  */
 export function idleCompilerThreads(): number {
   if (process.env.IVSH_IDLE_COMPILER === "0") return 0;
+  return idleThreads((tid) => threadName(tid) === "JITWorker");
+}
+
+/**
+ * Lets every thread of this process run only on otherwise idle cores (SCHED_IDLE): for background work
+ * that must never take a core from the processes it serves. Returns how many threads it changed.
+ */
+export function idleWholeProcess(): number {
+  return idleThreads(() => true);
+}
+
+/** SCHED_IDLE for this process's threads that `chosen` picks; 0 where there is no /proc (a minimal guest). */
+function idleThreads(chosen: (tid: string) => boolean): number {
   const noPriority = new Int32Array(1);
-  let changed = 0;
   let threads: string[];
   try {
     threads = readdirSync("/proc/self/task");
   } catch {
-    return 0; // no /proc (a minimal guest): nothing to adjust, and nothing goes wrong without it
+    return 0; // nothing to adjust, and nothing goes wrong without it
   }
-  for (const tid of threads) {
-    let name: string;
-    try {
-      name = readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    if (name === "JITWorker" && libc.sched_setscheduler(Number(tid), SCHED_IDLE, noPriority) === 0) changed++;
-  }
+  let changed = 0;
+  for (const tid of threads)
+    if (chosen(tid) && libc.sched_setscheduler(Number(tid), SCHED_IDLE, noPriority) === 0) changed++;
   return changed;
+}
+
+function threadName(tid: string): string | undefined {
+  try {
+    return readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();
+  } catch {
+    return undefined; // the thread ended meanwhile
+  }
 }
 
 /** The CPU this thread runs on now (for experiments on where the kernel places woken threads). */

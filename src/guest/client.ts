@@ -12,6 +12,7 @@ import {
   type AccessModeName,
   PROTOCOL_VERSION,
   type Reply,
+  STATUS_DEFAULT_LIMIT,
   SyncCreate,
   WAIT_FOREVER,
   WaitOutcome,
@@ -215,8 +216,12 @@ export class Client {
       this.transport.post("wake", { slot, word, count, reply: 1 });
   }
 
-  async status(): Promise<StatusReport> {
-    const { json } = await this.transport.request("status", {});
+  /**
+   * The arbiter's status, at most `limit` entries per list (totals are always complete); `onlyClient`
+   * narrows the clients list to that one client, if it still has a session.
+   */
+  async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0): Promise<StatusReport> {
+    const { json } = await this.transport.request("status", { limit, onlyClient });
     return JSON.parse(json) as StatusReport;
   }
 

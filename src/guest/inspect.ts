@@ -3,10 +3,13 @@
  * where the region file is not readable. The short session it opens is reported as `self`.
  */
 import type { StatusReport } from "../host/status.ts";
-import { PROTOCOL_VERSION, WIRE_MAGIC } from "../protocol/messages.ts";
+import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
 import { type Endpoint, Transport } from "./transport.ts";
 
-export async function fetchStatus(endpoint: Endpoint): Promise<{ report: StatusReport; self: number }> {
+export async function fetchStatus(
+  endpoint: Endpoint,
+  limit = STATUS_DEFAULT_LIMIT,
+): Promise<{ report: StatusReport; self: number; selfVm: string }> {
   const transport = new Transport(endpoint);
   try {
     await transport.open();
@@ -18,9 +21,9 @@ export async function fetchStatus(endpoint: Endpoint): Promise<{ report: StatusR
       sessionToken: "",
     });
     transport.release();
-    const { json } = await transport.request("status", {});
+    const { json } = await transport.request("status", { limit, onlyClient: 0 });
     await transport.request("bye", {});
-    return { report: JSON.parse(json) as StatusReport, self: hello.clientId };
+    return { report: JSON.parse(json) as StatusReport, self: hello.clientId, selfVm: hello.vm };
   } finally {
     transport.close();
   }

@@ -38,6 +38,10 @@ export interface ArbiterView {
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
   readonly hostWakes: HostWakes | undefined;
   readonly epoch: number;
+  /** performance.now() when this arbiter process started. */
+  readonly startedMs: number;
+  /** Sessions with a live connection. */
+  readonly connectedCount: number;
   /** A session's connection from now on (hello, or a reconnect taking the session over). */
   attach(clientId: number, connection: Connection): void;
   /** The client was heard from. */

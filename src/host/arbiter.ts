@@ -16,6 +16,7 @@ import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
+import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
@@ -36,6 +37,9 @@ const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data
 export class Arbiter implements ArbiterView {
   readonly waits = new WaitQueue();
   readonly liveness = new Map<number, Liveness>();
+  readonly startedMs = performance.now();
+  /** Sessions with a connection now (restored ones count once they resume): kept, not counted per status. */
+  connectedCount = 0;
   private server: UnixSocketListener<Connection> | undefined;
   readonly guard: RegionGuard;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
@@ -49,6 +53,7 @@ export class Arbiter implements ArbiterView {
   private stalledMs = 0;
   private stopped = false;
   private inbox: HandoverInbox | undefined;
+  private readonly compactor: Compactor;
 
   constructor(
     readonly options: ArbiterOptions,
@@ -65,6 +70,7 @@ export class Arbiter implements ArbiterView {
       arbiterPid: process.pid,
     }));
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
+    this.compactor = new Compactor(stateFile);
   }
 
   private get sweepPeriodMs(): number {
@@ -90,13 +96,14 @@ export class Arbiter implements ArbiterView {
   }
 
   listen(): void {
-    this.server = listenUnix(this.options.socketPath, this.handlers());
     this.inbox = HandoverInbox.open(this.options.socketPath);
+    this.server = listenUnix(this.options.socketPath, this.handlers());
     this.sweeper = setInterval(() => this.sweep(), this.sweepPeriodMs);
   }
 
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
+    if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
     this.liveness.set(clientId, { connection, lastSeenMs: Date.now(), stalledAtSeenMs: this.stalledMs });
     connection.clientId = clientId;
   }
@@ -117,6 +124,7 @@ export class Arbiter implements ArbiterView {
     if (!this.state.sessions.has(clientId)) return;
     this.waits.dropClient(clientId);
     for (const slot of this.transaction(() => this.state.endSession(clientId))) this.wakeSlot(slot);
+    if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
   }
 
@@ -156,6 +164,7 @@ export class Arbiter implements ArbiterView {
     clearInterval(this.sweeper);
     this.server?.stop(true);
     this.inbox?.close();
+    this.compactor.stop();
     this.stateFile.close();
     this.hostWakes?.close();
     this.region.close();
@@ -175,7 +184,7 @@ export class Arbiter implements ArbiterView {
     const { findings, releasedSlots } = this.guard.check(this.state);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);
-    if (this.stateFile.needsCompaction) this.stateFile.compact(this.state.snapshot(this.options.regionPath));
+    this.compactor.maybeStart();
   }
 
   /**

@@ -8,8 +8,9 @@
  */
 import { failure, IvshError } from "../errors.ts";
 import { log } from "../log.ts";
-import { decodeFields, type Frame } from "../protocol/codec.ts";
+import { decodeFields, encodeFrame, type Frame } from "../protocol/codec.ts";
 import {
+  FRAME_HEADER_BYTES,
   FrameKind,
   type MessageName,
   MUTATING,
@@ -18,6 +19,7 @@ import {
   PROTOCOL_VERSION,
   type Reply,
   type Request,
+  STATUS_DEFAULT_LIMIT,
   WIRE_MAGIC,
 } from "../protocol/messages.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
@@ -59,7 +61,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     const name = checkFrame(connection, frame);
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
     if (name === "hello") checkVersion(frame.body);
-    const request = decodeFields(messages[name].request, frame.body, `a ${name} request`);
+    const request = decodeFields(messages[name].request, bodyOf(name, frame.body), `a ${name} request`);
     const reply = run(arbiter, connection, name, request, requestId);
     if (reply) connection.reply(name, requestId, reply);
   } catch (error) {
@@ -109,6 +111,16 @@ function checkVersion(body: Uint8Array): void {
       "greet the client",
       `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (use the same ivsh release on both sides)`,
     );
+}
+
+/** What a status request from a client older than its fields (an empty body) means: the default. */
+const LEGACY_STATUS_BODY = encodeFrame(FrameKind.request, messages.status.op, 0, messages.status.request, {
+  limit: STATUS_DEFAULT_LIMIT,
+  onlyClient: 0,
+}).subarray(FRAME_HEADER_BYTES);
+
+function bodyOf(name: MessageName, body: Uint8Array): Uint8Array {
+  return name === "status" && body.byteLength === 0 ? LEGACY_STATUS_BODY : body;
 }
 
 function run<N extends MessageName>(

@@ -69,9 +69,10 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     const segment = arbiter.state.allocate(session, bytes, blocks, modeOf(mode), name);
     // Fresh segments read as zero, as shmget's do: never a previous holder's data.
     const { blockSize } = arbiter.state.geometry;
-    arbiter.region
-      .bytes(blockOffset(arbiter.state.geometry, segment.firstBlock), segment.blockCount * blockSize)
-      .fill(0);
+    arbiter.region.zero(
+      blockOffset(arbiter.state.geometry, segment.firstBlock),
+      segment.blockCount * blockSize,
+    );
     return grantReply(segment, session);
   },
 
@@ -127,8 +128,8 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     return { leaseMs: arbiter.options.leaseMs };
   },
 
-  status(arbiter) {
-    return { json: JSON.stringify(statusReport(arbiter)) };
+  status(arbiter, _connection, request) {
+    return { json: JSON.stringify(statusReport(arbiter, request)) };
   },
 
   bye(arbiter, connection, _request, requestId) {

@@ -4,20 +4,45 @@
  * path (docs/protocol.md, "Guest connections"). A Unix datagram socket at `SOCKET.handover`, mode 0660
  * like the arbiter's socket: whoever may connect there may hand over. The bridge sends the datagram first,
  * then a `handover` request naming its nonce on an ordinary connection; the arbiter drains what is queued
- * when that request arrives, so it never polls.
+ * when that request arrives.
+ *
+ * A bridge can die between the two (killed, its VM stopped): nobody will claim its datagram, and the
+ * descriptor in it is the guest's connection, which stays open while anyone holds it. So the inbox also
+ * drains on a timer and closes what has waited longer than the TTL: the guest sees its connection close
+ * and the arbiter keeps no descriptor, even if no other hand-over ever comes to drain the socket.
+ *
+ * IVSH_HANDOVER_TTL_MS in the arbiter's environment sets that TTL (default 30 s). It exists for tests,
+ * which watch an unclaimed descriptor get closed without waiting half a minute; an operator has no reason
+ * to change it, as a bridge that lives sends its request within milliseconds.
  */
 import { chmodSync, existsSync, lstatSync, rmSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
 import { closeFd } from "../ffi/index.ts";
+import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
 
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
-const UNCLAIMED_TTL_MS = 30_000;
+export const DEFAULT_HANDOVER_TTL_MS = 30_000;
+export const HANDOVER_TTL_VARIABLE = "IVSH_HANDOVER_TTL_MS";
 
 export function handoverPath(socketPath: string): string {
   return `${socketPath}.handover`;
+}
+
+/** The TTL that `environment` asks for; throws naming the variable if its value is not one. */
+export function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
+  const value = environment[HANDOVER_TTL_VARIABLE];
+  if (value === undefined) return DEFAULT_HANDOVER_TTL_MS;
+  const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1)
+    throw failure(
+      "InvalidArgument",
+      `use ${HANDOVER_TTL_VARIABLE}=${JSON.stringify(value)}`,
+      `it must be a whole number of milliseconds, at least 1 (unset, it is ${DEFAULT_HANDOVER_TTL_MS})`,
+    );
+  return ms;
 }
 
 export interface HandedOver {
@@ -31,21 +56,31 @@ interface Waiting extends HandedOver {
 
 export class HandoverInbox {
   private readonly waiting = new Map<string, Waiting>();
+  private readonly expiry: ReturnType<typeof setInterval>;
 
   private constructor(
     private readonly path: string,
     private readonly socketFd: number,
-  ) {}
+    private readonly ttlMs: number,
+  ) {
+    // Checked as often as the arbiter sweeps for a one-second lease at most: an unclaimed descriptor is
+    // closed within TTL + twice this of its datagram's arrival. A recvmsg that finds nothing is all an
+    // idle tick costs; unref'd, so the timer alone keeps no process alive.
+    const periodMs = Math.max(20, Math.min(1000, ttlMs / 4));
+    this.expiry = setInterval(() => this.drainOnTimer(), periodMs);
+    this.expiry.unref();
+  }
 
   /** Binds the socket beside the arbiter's (which the caller owns by now: a leftover file is stale). */
   static open(socketPath: string): HandoverInbox {
+    const ttlMs = handoverTtlMs();
     const path = handoverPath(socketPath);
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket())
         throw failure("InvalidArgument", `listen on ${path}`, "a file that is not a socket is in the way");
       rmSync(path);
     }
-    const inbox = new HandoverInbox(path, bindDatagramSocket(path));
+    const inbox = new HandoverInbox(path, bindDatagramSocket(path), ttlMs);
     chmodSync(path, 0o660);
     return inbox;
   }
@@ -59,13 +94,26 @@ export class HandoverInbox {
   }
 
   close(): void {
+    clearInterval(this.expiry);
     for (const { fd } of this.waiting.values()) closeFd(fd);
     this.waiting.clear();
     closeFd(this.socketFd);
     rmSync(this.path, { force: true });
   }
 
-  /** Reads every queued datagram; one that is malformed, names no valid VM or carries no descriptor is dropped. */
+  private drainOnTimer(): void {
+    try {
+      this.drain();
+    } catch (error) {
+      // Nobody to answer here; the next tick or hand-over tries again.
+      log.warn(`could not read the hand-over socket ${this.path}: ${error}`);
+    }
+  }
+
+  /**
+   * Reads every queued datagram (one that is malformed, names no valid VM or carries no descriptor is
+   * dropped), then closes those that waited past the TTL for their request.
+   */
   private drain(): void {
     const now = performance.now();
     for (let passed = receiveWithFd(this.socketFd, this.path); passed; ) {
@@ -76,9 +124,13 @@ export class HandoverInbox {
       passed = receiveWithFd(this.socketFd, this.path);
     }
     for (const [nonce, waiting] of this.waiting)
-      if (now - waiting.atMs > UNCLAIMED_TTL_MS) {
+      if (now - waiting.atMs > this.ttlMs) {
         closeFd(waiting.fd);
         this.waiting.delete(nonce);
+        log.warn(
+          `closed VM '${waiting.vm}''s handed-over connection: no handover request claimed it within ` +
+            `${this.ttlMs} ms (its bridge died after sending it?)`,
+        );
       }
   }
 }

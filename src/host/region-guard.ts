@@ -45,7 +45,8 @@ export class RegionGuard {
     this.status.checks++;
     const result: GuardResult = { findings: [], releasedSlots: [] };
     this.checkHeader(result);
-    for (let slot = 0; slot < state.geometry.slotCount; slot++) this.checkSlot(state, slot, result);
+    const isClient = (clientId: number) => state.sessions.has(clientId);
+    for (let slot = 0; slot < state.geometry.slotCount; slot++) this.checkSlot(state, slot, isClient, result);
     const atMs = Date.now();
     for (const what of result.findings) this.status.findings.push({ atMs, what });
     this.status.findings.splice(0, Math.max(0, this.status.findings.length - KEPT_FINDINGS));
@@ -61,7 +62,12 @@ export class RegionGuard {
     result.findings.push(`the region header was overwritten (${differing.join(", ")}): rewrote it`);
   }
 
-  private checkSlot(state: ArbiterState, slot: number, result: GuardResult): void {
+  private checkSlot(
+    state: ArbiterState,
+    slot: number,
+    isClient: (clientId: number) => boolean,
+    result: GuardResult,
+  ): void {
     const object = state.syncObjects.get(slot);
     const restored = this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
     if (restored.length > 0) {
@@ -72,7 +78,7 @@ export class RegionGuard {
       );
     }
     if (!object) return;
-    const bogus = this.slots.releaseUnknownOwners(slot, object.kind, (id) => state.sessions.has(id));
+    const bogus = this.slots.releaseUnknownOwners(slot, object.kind, isClient);
     if (bogus.length === 0) return;
     this.status.repairs += bogus.length;
     result.releasedSlots.push(slot);

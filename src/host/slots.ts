@@ -17,6 +17,9 @@ import {
 } from "../region/layout.ts";
 import type { SlotMemory } from "./state.ts";
 
+const NOTHING_RESTORED: readonly string[] = Object.freeze([]) as readonly string[];
+const NOTHING_RELEASED: readonly number[] = Object.freeze([]) as readonly number[];
+
 export class RegionSlots implements SlotMemory {
   constructor(
     readonly words: Int32Array,
@@ -59,13 +62,23 @@ export class RegionSlots implements SlotMemory {
    * Puts back the `kind` and `generation` words of a slot if something overwrote them (a free slot holds
    * neither). Returns the names of the words it had to restore.
    */
-  restoreIdentity(slot: number, kind: SlotKindName | undefined, generation: number): string[] {
+  restoreIdentity(slot: number, kind: SlotKindName | undefined, generation: number): readonly string[] {
+    const expected = { kind: kind ? SlotKind[kind] : 0, generation: kind ? generation >>> 0 : 0 };
+    const kindIndex = this.index(slot, SlotWord.kind);
+    const generationIndex = this.index(slot, SlotWord.generation);
+    // The sweep asks this of every slot every second: the usual answer allocates nothing.
+    if (
+      Atomics.load(this.words, kindIndex) >>> 0 === expected.kind &&
+      Atomics.load(this.words, generationIndex) >>> 0 === expected.generation
+    )
+      return NOTHING_RESTORED;
     const restored: string[] = [];
-    const expected = { kind: kind ? SlotKind[kind] : 0, generation: kind ? generation : 0 };
-    for (const [name, value] of Object.entries(expected)) {
-      const index = this.index(slot, SlotWord[name as keyof typeof expected]);
-      if (Atomics.load(this.words, index) >>> 0 === value >>> 0) continue;
-      Atomics.store(this.words, index, value);
+    for (const [name, index] of [
+      ["kind", kindIndex],
+      ["generation", generationIndex],
+    ] as const) {
+      if (Atomics.load(this.words, index) >>> 0 === expected[name]) continue;
+      Atomics.store(this.words, index, expected[name]);
       restored.push(name);
     }
     return restored;
@@ -76,12 +89,16 @@ export class RegionSlots implements SlotMemory {
    * dead client can be named there by accident): release it as owner-died, so its waiters do not wait for
    * an owner that will never unlock. Returns the bogus owners found.
    */
-  releaseUnknownOwners(slot: number, kind: SlotKindName, isClient: (clientId: number) => boolean): number[] {
-    const found: number[] = [];
+  releaseUnknownOwners(
+    slot: number,
+    kind: SlotKindName,
+    isClient: (clientId: number) => boolean,
+  ): readonly number[] {
+    let found: readonly number[] = NOTHING_RELEASED;
     for (const word of LOCK_WORDS[kind]) {
       const owner = Atomics.load(this.words, this.index(slot, word)) & LOCK_OWNER_MASK;
       if (owner !== 0 && !isClient(owner) && this.releaseWord(this.index(slot, word), owner))
-        found.push(owner);
+        found = [...found, owner];
     }
     return found;
   }

@@ -5,13 +5,45 @@
  * the page cache and at most the line being written torn; a torn last line is dropped on load. fsync is
  * not needed for that failure (the region itself lives in RAM, so a host crash loses it anyway); the
  * snapshot is fsynced before it replaces the old file so compaction can never lose state.
+ *
+ * Compaction (./compaction.ts) runs once the records appended outnumber both COMPACT_AFTER_RECORDS and
+ * the records the file started from: the file stays within about twice its snapshot, and the O(state)
+ * cost of a compaction is spread over as many appends, O(1) each.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { failure } from "../errors.ts";
 import type { Journal, StateRecord } from "./records.ts";
 
-/** Appended records beyond which the file is rewritten as a snapshot. */
-const COMPACT_AFTER_RECORDS = 20_000;
+/**
+ * Appended records beyond which a compaction may start. IVSH_COMPACT_AFTER_RECORDS overrides it (tests
+ * make compactions happen with a handful of requests).
+ */
+const COMPACT_AFTER_RECORDS = compactAfterRecords(process.env.IVSH_COMPACT_AFTER_RECORDS);
+
+function compactAfterRecords(setting: string | undefined): number {
+  if (setting === undefined || setting === "") return 20_000;
+  const value = Number(setting);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw failure(
+      "InvalidArgument",
+      `use IVSH_COMPACT_AFTER_RECORDS='${setting}'`,
+      "it is not a whole number of records of 1 or more (unset it for the default)",
+    );
+  return value;
+}
 
 export interface LoadedState {
   records: StateRecord[];
@@ -21,7 +53,19 @@ export interface LoadedState {
 
 export function loadStateFile(path: string): LoadedState | undefined {
   if (!existsSync(path)) return undefined;
-  const lines = readFileSync(path, "utf8").split("\n");
+  const loaded = parseStateLines(readFileSync(path, "utf8"), path);
+  if (loaded.records[0]?.t !== "begin")
+    throw failure(
+      "StateInvalid",
+      `read ${path}`,
+      "it does not start with a 'begin' record (not an ivsh state file?)",
+    );
+  return loaded;
+}
+
+/** The records of a state file's text; a torn last line is left out and reported. */
+export function parseStateLines(text: string, path: string): LoadedState {
+  const lines = text.split("\n");
   const records: StateRecord[] = [];
   let tornTail = false;
   for (const [index, line] of lines.entries()) {
@@ -40,32 +84,37 @@ export function loadStateFile(path: string): LoadedState | undefined {
       );
     }
   }
-  if (records[0]?.t !== "begin")
-    throw failure(
-      "StateInvalid",
-      `read ${path}`,
-      "it does not start with a 'begin' record (not an ivsh state file?)",
-    );
   return { records, tornTail };
+}
+
+/** What a compaction reads (the file's first `upto` bytes) and where it writes the snapshot. */
+export interface CompactionPlan {
+  readonly upto: number;
+  readonly out: string;
 }
 
 export class StateFile implements Journal {
   private fd: number;
   private appended = 0;
+  /** Records the file held when it was last rewritten. */
+  private baseRecords: number;
   /** Lines of the transaction in progress, written together when it ends. */
   private pending: string[] | undefined;
 
   private constructor(
     readonly path: string,
     fd: number,
+    baseRecords: number,
   ) {
     this.fd = fd;
+    this.baseRecords = baseRecords;
   }
 
   /** Writes `snapshot` as the whole file (atomically, via a temporary file) and opens it for appending. */
   static create(path: string, snapshot: StateRecord[]): StateFile {
+    removeLeftovers(path);
     writeSnapshot(path, snapshot);
-    return new StateFile(path, openSync(path, "a"));
+    return new StateFile(path, openSync(path, "a"), snapshot.length);
   }
 
   append(record: StateRecord): void {
@@ -92,14 +141,39 @@ export class StateFile implements Journal {
   }
 
   get needsCompaction(): boolean {
-    return this.appended > COMPACT_AFTER_RECORDS;
+    return this.appended > Math.max(COMPACT_AFTER_RECORDS, this.baseRecords);
   }
 
-  compact(snapshot: StateRecord[]): void {
-    writeSnapshot(this.path, snapshot);
+  /**
+   * Where a compaction may read up to (the file's size now, which is always the end of a record: every
+   * transaction is written whole, synchronously) and the temporary file it writes.
+   */
+  compactionPlan(): CompactionPlan {
+    return { upto: fstatSync(this.fd).size, out: `${this.path}.compact-${process.pid}` };
+  }
+
+  /**
+   * Takes over the snapshot a compaction wrote of the file's first `upto` bytes: appends what was written
+   * since, and renames it over the file. Synchronous, so nothing is appended in between.
+   */
+  finishCompaction({ upto, out }: CompactionPlan, snapshotRecords: number): void {
+    const tail = readFrom(this.path, upto);
+    const fd = openSync(out, "a");
+    try {
+      // Not fsynced, as appended records never are (see above): the snapshot under it was, by the helper.
+      writeFully(fd, tail);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(out, this.path);
     closeSync(this.fd);
     this.fd = openSync(this.path, "a");
-    this.appended = 0;
+    this.appended = countLines(tail);
+    this.baseRecords = snapshotRecords;
+  }
+
+  abandonCompaction({ out }: CompactionPlan): void {
+    rmSync(out, { force: true });
   }
 
   close(): void {
@@ -119,8 +193,38 @@ function writeSnapshot(path: string, records: StateRecord[]): void {
   renameSync(temporary, path);
 }
 
+/** Snapshots a killed arbiter (or its compaction) left half written: never the state, always garbage. */
+function removeLeftovers(path: string): void {
+  const directory = dirname(path);
+  const prefixes = [`${basename(path)}.compact-`, `${basename(path)}.tmp-`];
+  for (const name of readdirSync(directory))
+    if (prefixes.some((prefix) => name.startsWith(prefix))) rmSync(join(directory, name), { force: true });
+}
+
+function readFrom(path: string, offset: number): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = Buffer.allocUnsafe(Math.max(0, size - offset));
+    for (let done = 0; done < bytes.byteLength; ) {
+      const got = readSync(fd, bytes, done, bytes.byteLength - done, offset + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function countLines(bytes: Buffer): number {
+  let lines = 0;
+  for (let at = bytes.indexOf(10); at >= 0; at = bytes.indexOf(10, at + 1)) lines++;
+  return lines;
+}
+
 /** write(2) may write less than asked (a full disk, a signal): a torn line mid-file would break replay. */
-function writeFully(fd: number, text: string): void {
-  const bytes = Buffer.from(text, "utf8");
+export function writeFully(fd: number, text: string | Buffer): void {
+  const bytes = typeof text === "string" ? Buffer.from(text, "utf8") : text;
   for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }

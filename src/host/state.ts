@@ -11,6 +11,7 @@ import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layou
 import { BlockAllocator } from "./allocator.ts";
 import { modeConflict } from "./permissions.ts";
 import type { Journal, SegmentFields, SessionFields, StateRecord, SyncFields } from "./records.ts";
+import { idShard, nameShard, ShardedMap } from "./sharded-map.ts";
 
 export interface Limits {
   /** Blocks one client may have allocated at once (0 = no limit). */
@@ -28,7 +29,8 @@ export interface SlotMemory {
 }
 
 export interface Session extends SessionFields {
-  grants: Map<number, AccessModeName>;
+  /** Sharded: one client may hold a great many grants (see ./sharded-map.ts). */
+  grants: ShardedMap<number, AccessModeName>;
   slots: Set<number>;
   replies: Map<number, { op: string; reply: Record<string, number | string> }>;
 }
@@ -46,13 +48,18 @@ const REPLY_CACHE_SIZE = 64;
 
 export class ArbiterState {
   readonly sessions = new Map<number, Session>();
-  readonly segments = new Map<number, Segment>();
+  /** Sharded, as 100 000 segments in one Map stalled every request behind its rehashes. */
+  readonly segments = new ShardedMap<number, Segment>(idShard);
   readonly syncObjects = new Map<number, SyncObject>();
+  /** Each VM's sessions, kept as sessions come and go so a status need not group them. */
+  readonly clientsByVm = new Map<string, Set<number>>();
   readonly allocator: BlockAllocator;
   epoch = 0;
   nextClientId = 1;
   nextSegmentId = 1;
-  private readonly segmentsByName = new Map<string, Segment>();
+  private readonly segmentsByName = new ShardedMap<string, Segment>(nameShard);
+  /** For resuming hellos: a thousand clients reconnecting after a restart must not scan each other. */
+  private readonly sessionsByToken = new Map<string, Session>();
   private readonly syncByName = new Map<string, SyncObject>();
   /** Highest slot generation handed out: generations never repeat, also across restarts. */
   private lastGeneration = 0;
@@ -90,8 +97,7 @@ export class ArbiterState {
   }
 
   sessionByToken(token: string): Session | undefined {
-    for (const session of this.sessions.values()) if (session.token === token) return session;
-    return undefined;
+    return this.sessionsByToken.get(token);
   }
 
   session(clientId: number): Session {
@@ -232,17 +238,21 @@ export class ArbiterState {
       case "epoch":
         this.epoch = record.epoch;
         return;
-      case "session":
-        this.sessions.set(record.clientId, {
+      case "session": {
+        const session: Session = {
           ...withoutTag(record),
-          grants: new Map(),
+          grants: new ShardedMap(idShard),
           slots: new Set(),
           replies: new Map(),
-        });
+        };
+        this.sessions.set(record.clientId, session);
+        this.sessionsByToken.set(record.token, session);
         this.nextClientId = Math.max(this.nextClientId, record.clientId + 1);
+        this.vmClients(record.vm).add(record.clientId);
         return;
+      }
       case "session-end":
-        this.sessions.delete(record.clientId);
+        this.applySessionEnd(record.clientId);
         return;
       case "segment":
         this.applySegment(record);
@@ -379,6 +389,22 @@ export class ArbiterState {
   private freeSlot(): number | undefined {
     for (let slot = 0; slot < this.geometry.slotCount; slot++) if (!this.syncObjects.has(slot)) return slot;
     return undefined;
+  }
+
+  private vmClients(vm: string): Set<number> {
+    const clients = this.clientsByVm.get(vm) ?? new Set<number>();
+    this.clientsByVm.set(vm, clients);
+    return clients;
+  }
+
+  private applySessionEnd(clientId: number): void {
+    const session = this.sessions.get(clientId);
+    this.sessions.delete(clientId);
+    if (!session) return;
+    this.sessionsByToken.delete(session.token);
+    const clients = this.vmClients(session.vm);
+    clients.delete(clientId);
+    if (clients.size === 0) this.clientsByVm.delete(session.vm);
   }
 
   private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {

@@ -1,30 +1,43 @@
 /**
  * What `ivsh status` shows: the arbiter's view of blocks, segments, clients, VMs and synchronisation
  * objects. The shape is part of the interface (`ivsh status --json` prints it as is).
+ *
+ * Every list is cut at the request's `limit` and every total is kept up to date as state changes, so a
+ * status costs O(limit), not O(state): an arbiter holding 100 000 segments answers a summary as fast as
+ * an empty one, and its reply always fits a frame when the limit is modest.
  */
+import type { Request } from "../protocol/messages.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { SegmentFields } from "./records.ts";
 import type { IntegrityStatus } from "./region-guard.ts";
+import type { Session } from "./state.ts";
+
+export interface StatusClient {
+  clientId: number;
+  name: string;
+  pid: number;
+  vm: string;
+  connected: boolean;
+  idleMs: number;
+  blocksAllocated: number;
+  grants: number;
+}
 
 export interface StatusReport {
   epoch: number;
   arbiterPid: number;
   leaseMs: number;
+  /** Milliseconds since this arbiter process started serving. */
+  uptimeMs: number;
   region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
   blocks: { total: number; free: number; used: number };
+  /** How many there are of each; the lists below hold at most the request's `limit` of them. */
+  totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
   segments: (SegmentFields & { holders: { clientId: number; mode: string }[] })[];
-  clients: {
-    clientId: number;
-    name: string;
-    pid: number;
-    vm: string;
-    connected: boolean;
-    idleMs: number;
-    blocksAllocated: number;
-    grants: number;
-  }[];
-  vms: { vm: string; clients: number[]; blocksAllocated: number }[];
+  clients: StatusClient[];
+  /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
+  vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
   sync: {
     slot: number;
     name: string;
@@ -38,27 +51,15 @@ export interface StatusReport {
   integrity: IntegrityStatus;
 }
 
-export function statusReport(arbiter: ArbiterView): StatusReport {
+export function statusReport(arbiter: ArbiterView, request: Request<"status">): StatusReport {
   const { state, options } = arbiter;
   const { geometry } = state;
-  const now = Date.now();
-  const clients = [...state.sessions.values()].map((session) => {
-    const live = arbiter.liveness.get(session.clientId);
-    return {
-      clientId: session.clientId,
-      name: session.name,
-      pid: session.pid,
-      vm: session.vm,
-      connected: live?.connection !== undefined,
-      idleMs: live ? now - live.lastSeenMs : -1,
-      blocksAllocated: state.blocksHeldBy(session.clientId),
-      grants: session.grants.size,
-    };
-  });
+  const { limit } = request;
   return {
     epoch: state.epoch,
     arbiterPid: process.pid,
     leaseMs: options.leaseMs,
+    uptimeMs: Math.round(performance.now() - arbiter.startedMs),
     region: {
       path: options.regionPath,
       size: geometry.regionSize,
@@ -71,24 +72,35 @@ export function statusReport(arbiter: ArbiterView): StatusReport {
       free: state.allocator.free,
       used: geometry.blockCount - state.allocator.free,
     },
-    segments: [...state.segments.values()].map(({ holders, creatorVm: _vm, ...segment }) => ({
+    totals: {
+      segments: state.segments.size,
+      clients: state.sessions.size,
+      connected: arbiter.connectedCount,
+      vms: state.clientsByVm.size,
+      sync: state.syncObjects.size,
+    },
+    segments: first(state.segments.values(), limit).map(({ holders, creatorVm: _vm, ...segment }) => ({
       ...segment,
       holders: [...holders].map(([clientId, mode]) => ({ clientId, mode })),
     })),
-    clients,
-    vms: vmSummary(clients, state.blocksHeldByVm.bind(state)),
-    sync: [...state.syncObjects.values()].map(({ slot, name, kind, holders }) => {
+    clients: chosenClients(arbiter, request).map((session) => describeClient(arbiter, session)),
+    vms: first(state.clientsByVm.entries(), limit).map(([vm, ids]) => ({
+      vm,
+      clients: first(ids.values(), limit),
+      clientCount: ids.size,
+      blocksAllocated: state.blocksHeldByVm(vm),
+    })),
+    sync: first(state.syncObjects.values(), limit).map(({ slot, name, kind, holders }) => {
       const lock = arbiter.slots.load(slot, SlotWord.lock);
       let waiters = 0;
       for (let word = 0; word < SLOT_WORDS; word++)
         waiters += arbiter.waits.count(arbiter.slots.index(slot, word));
-      const lockOwner = lock & LOCK_OWNER_MASK;
       return {
         slot,
         name,
         kind,
-        holders: [...holders],
-        lockOwner,
+        holders: first(holders.values(), limit),
+        lockOwner: lock & LOCK_OWNER_MASK,
         ownerDied: (lock & LOCK_OWNER_DIED) !== 0,
         waiters,
       };
@@ -97,8 +109,31 @@ export function statusReport(arbiter: ArbiterView): StatusReport {
   };
 }
 
-function vmSummary(clients: StatusReport["clients"], blocksOf: (vm: string) => number): StatusReport["vms"] {
-  const byVm = new Map<string, number[]>();
-  for (const client of clients) byVm.set(client.vm, [...(byVm.get(client.vm) ?? []), client.clientId]);
-  return [...byVm].map(([vm, ids]) => ({ vm, clients: ids, blocksAllocated: blocksOf(vm) }));
+/** One client when the request names it (whether it is alive, cheaply), else the first `limit`. */
+function chosenClients(arbiter: ArbiterView, { limit, onlyClient }: Request<"status">): Session[] {
+  if (onlyClient === 0) return first(arbiter.state.sessions.values(), limit);
+  const session = arbiter.state.sessions.get(onlyClient);
+  return session && limit > 0 ? [session] : [];
+}
+
+function describeClient(arbiter: ArbiterView, session: Session): StatusClient {
+  const live = arbiter.liveness.get(session.clientId);
+  return {
+    clientId: session.clientId,
+    name: session.name,
+    pid: session.pid,
+    vm: session.vm,
+    connected: live?.connection !== undefined,
+    idleMs: live ? Date.now() - live.lastSeenMs : -1,
+    blocksAllocated: arbiter.state.blocksHeldBy(session.clientId),
+    grants: session.grants.size,
+  };
+}
+
+/** The first `count` items, without walking the rest. */
+function first<T>(items: Iterator<T>, count: number): T[] {
+  const taken: T[] = [];
+  for (let item = items.next(); !item.done && taken.length < count; item = items.next())
+    taken.push(item.value);
+  return taken;
 }

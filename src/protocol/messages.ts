@@ -11,6 +11,8 @@ export const MAX_FRAME_BYTES = 1 << 20;
 /** Names of segments and synchronisation objects, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;
 export const WAIT_FOREVER = 0xffffffff;
+/** Entries per list in a status reply unless the request says otherwise. */
+export const STATUS_DEFAULT_LIMIT = 1000;
 
 /** Frame kinds (byte 6 of the header). */
 export const FrameKind = { request: 0, reply: 1, error: 2 } as const;
@@ -86,7 +88,13 @@ export const messages = {
   /** `reply` 0: answer only an error. A waker rarely needs the count, and an answer costs it a wake-up. */
   wake: { op: 9, request: { slot: "u32", word: "u8", count: "u32", reply: "u8" }, reply: { woken: "u32" } },
   heartbeat: { op: 10, request: {}, reply: { leaseMs: "u32" } },
-  status: { op: 11, request: {}, reply: { json: "text" } },
+  /**
+   * `limit`: at most this many entries in each list of the report (0: totals only), so a status costs
+   * O(limit) however much the arbiter holds. `onlyClient`: when not 0, the clients list holds that client
+   * alone, if it has a session (a cheap "is it still alive?"). An empty body, as clients before these
+   * fields send, asks for `STATUS_DEFAULT_LIMIT`.
+   */
+  status: { op: 11, request: { limit: "u32", onlyClient: "u32" }, reply: { json: "text" } },
   bye: { op: 12, request: {}, reply: {} },
   /**
    * A bridge's only request: "the guest connection I was given is in your hand-over socket under this

@@ -5,6 +5,7 @@
 import { failure } from "../errors.ts";
 import {
   closeFd,
+  discardPages,
   fileSize,
   mapShared,
   O_CREAT,
@@ -18,7 +19,10 @@ import {
   unmap,
   viewOf,
 } from "../ffi/index.ts";
-import { type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from "./layout.ts";
+import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from "./layout.ts";
+
+/** Ranges at least this long are zeroed by punching a hole (see `zero`). */
+const DISCARD_AT_LEAST = 1 << 20;
 
 export class MappedRegion {
   /** Int32Array over header + slots: the words every process reads and writes with Atomics. */
@@ -56,6 +60,30 @@ export class MappedRegion {
 
   address(offset: number): number {
     return this.base + offset;
+  }
+
+  /**
+   * Makes a range read as zeros. A large range has its whole pages punched out of the file rather than
+   * written: a memset would hold the arbiter for ~100 ms per GiB, and the memory goes back to the host
+   * until someone writes there. A small one is written: punching costs a walk over every process that
+   * maps the region (each client does), more than writing a few pages.
+   */
+  zero(offset: number, length: number): void {
+    this.checkRange(offset, length);
+    const start = Math.min(offset + length, alignUp(offset, PAGE_SIZE));
+    const end = Math.max(start, Math.floor((offset + length) / PAGE_SIZE) * PAGE_SIZE);
+    const punched =
+      length >= DISCARD_AT_LEAST && discardPages(this.base + start, end - start, `${this.source}+${start}`);
+    if (!punched) {
+      this.fillZero(offset, length);
+      return;
+    }
+    this.fillZero(offset, start - offset);
+    this.fillZero(end, offset + length - end);
+  }
+
+  private fillZero(offset: number, length: number): void {
+    if (length > 0) this.bytes(offset, length).fill(0);
   }
 
   protect(offset: number, length: number, prot: number): void {

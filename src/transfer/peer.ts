@@ -53,7 +53,7 @@ export class Peer {
     const action = `transfer on channel '${this.channel}'`;
     const who = `the ${this.role} (client ${this.id})`;
     if (owner === 0 && !died) return failure("PeerGone", action, `${who} went away before the end`);
-    const clients = await this.liveClients();
+    const clients = await this.liveAmong([this.id, owner]);
     // Only the arbiter marks a word owner-died, and only once the session has ended.
     if (died && clients?.has(this.id))
       return failure(
@@ -77,15 +77,19 @@ export class Peer {
     return failure("PeerGone", action, `${who} died (its connection closed or its lease expired)`);
   }
 
-  /** The arbiter's live clients; undefined if it does not answer in time (then we take the word's word). */
-  private async liveClients(): Promise<Set<number> | undefined> {
+  /**
+   * Which of `ids` the arbiter has sessions for, asked one client at a time (cheap however many clients
+   * it serves); undefined if it does not answer in time (then we take the word's word).
+   */
+  private async liveAmong(ids: number[]): Promise<Set<number> | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS);
     });
     try {
-      const report = await Promise.race([this.slot.client.status(), timeout]);
-      return report && new Set(report.clients.map((client) => client.clientId));
+      const asked = ids.filter((id) => id !== 0).map((id) => this.slot.client.status(1, id));
+      const reports = await Promise.race([Promise.all(asked), timeout]);
+      return reports && new Set(reports.flatMap((report) => report.clients.map((client) => client.clientId)));
     } catch {
       return undefined;
     } finally {

@@ -241,7 +241,12 @@ export class FuzzLink {
     const head = this.firstRequired();
     if (frame.op === WAIT_OP && !(head && same(head))) {
       const parked = this.waits.get(frame.requestId) ?? [];
-      const index = parked.findIndex((wait) => (code === undefined ? wait.reply : wait.codes.includes(code)));
+      const may = (wait: Expectation) => (code === undefined ? wait.reply : wait.codes.includes(code));
+      // Two waits may share a request id (a mutation repeats ids): give the answer to one it fits, first
+      // to one that cannot be parked (timeout 0), whose answer is due at once.
+      const fits = (wait: Expectation) => may(wait) && (code !== undefined || this.couldTake(wait, frame));
+      const immediate = parked.findIndex((wait) => wait.parkMs === 0 && fits(wait));
+      const index = [immediate, parked.findIndex(fits), parked.findIndex(may)].find((at) => at >= 0) ?? -1;
       const [taken] = index >= 0 ? parked.splice(index, 1) : [];
       if (parked.length === 0) this.waits.delete(frame.requestId);
       if (taken) return taken;
@@ -257,6 +262,13 @@ export class FuzzLink {
       if (same(next)) return next;
     }
     return undefined;
+  }
+
+  /** Whether `frame` (a reply) passes `expectation`'s check. */
+  private couldTake(expectation: Expectation, frame: WireFrame): boolean {
+    if (!expectation.reply || !expectation.name) return false;
+    const body = readBody(messages[expectation.name].reply, frame.body);
+    return !("problem" in body) && expectation.check?.(body.fields) === undefined;
   }
 
   private judgeError(expectation: Expectation, frame: WireFrame): Problem | undefined {

@@ -100,7 +100,9 @@ export class ConnectionModel {
     if ((this.phase === "greeting") !== greeting) return this.fatal(frame, wire, "ProtocolState");
     if (name === "identify" && this.identified) return this.fatal(frame, wire, "ProtocolState");
     if (name === "hello" && !speaksOurVersion(wire.body)) return this.fatal(frame, wire, "VersionMismatch");
-    const body = readBody(messages[name].request, wire.body);
+    // An empty status body is what clients from before its fields send: the arbiter reads it as the default.
+    const legacyStatus = name === "status" && wire.body.byteLength === 0;
+    const body = legacyStatus ? { fields: {} } : readBody(messages[name].request, wire.body);
     if ("problem" in body) return this.fatal(frame, wire, "BadFrame");
     const verdict = this.semantics(name, wire, body.fields);
     if (verdict.mode === "fatal" || verdict.closes) this.phase = "closing";

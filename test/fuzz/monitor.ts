@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { StatusReport } from "../../src/host/status.ts";
+import { STATUS_DEFAULT_LIMIT } from "../../src/protocol/messages.ts";
 import { Prng } from "../helpers/prng.ts";
 import { FuzzLink } from "./link.ts";
 import { ConnectionModel } from "./model.ts";
@@ -112,7 +113,13 @@ export class Monitor {
 
   private async ask(...names: ("hello" | "status" | "heartbeat")[]): Promise<void> {
     const units = names.map((name) => {
-      const built = name === "hello" ? this.requests.hello() : this.requests.build(name, {});
+      const built =
+        name === "hello"
+          ? this.requests.hello()
+          : this.requests.build(
+              name,
+              name === "status" ? { limit: STATUS_DEFAULT_LIMIT, onlyClient: 0 } : {},
+            );
       return { bytes: built.bytes, frame: ++this.frame };
     });
     await this.link.send(units, "one-write");

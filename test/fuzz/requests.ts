@@ -130,6 +130,11 @@ export class Requests {
         };
       case "wake":
         return { ...this.slotWord(), count: rng.pick([1, 1, 2, 3, 0x7fffffff]), reply: rng.int(2) };
+      case "status":
+        return {
+          limit: rng.pick([0, 1, 10, 1000, 0xffffffff]),
+          onlyClient: rng.chance(0.2) ? rng.range(1, 50) : 0,
+        };
       default:
         return {};
     }

@@ -153,6 +153,8 @@ export interface ArbiterFlags {
   lease?: string;
   slots?: string;
   extra?: string[];
+  /** Added to the arbiter's environment (e.g. IVSH_HANDOVER_TTL_MS). */
+  env?: Record<string, string>;
 }
 
 export class ArbiterProcess {
@@ -173,26 +175,29 @@ export class ArbiterProcess {
   }
 
   private static spawn(paths: TestPaths, flags: ArbiterFlags): Spawned {
-    return spawnBun([
-      CLI,
-      "host",
-      "--exit-with-parent",
-      "--region",
-      paths.region,
-      "--socket",
-      paths.socket,
-      "--state",
-      paths.state,
-      "--size",
-      flags.size ?? "16MiB",
-      "--block-size",
-      flags.blockSize ?? "64KiB",
-      "--lease",
-      flags.lease ?? "5s",
-      "--slots",
-      flags.slots ?? "64",
-      ...(flags.extra ?? []),
-    ]);
+    return spawnBun(
+      [
+        CLI,
+        "host",
+        "--exit-with-parent",
+        "--region",
+        paths.region,
+        "--socket",
+        paths.socket,
+        "--state",
+        paths.state,
+        "--size",
+        flags.size ?? "16MiB",
+        "--block-size",
+        flags.blockSize ?? "64KiB",
+        "--lease",
+        flags.lease ?? "5s",
+        "--slots",
+        flags.slots ?? "64",
+        ...(flags.extra ?? []),
+      ],
+      flags.env,
+    );
   }
 
   /** Waits until the socket accepts connections. */

@@ -88,9 +88,9 @@ testWithTool(
       const text = await runCli(["status", "--socket", paths.socket]);
       for (const vm of [sender, receiver]) {
         expect(text.stdout).toMatch(
-          new RegExp(`^  ${vm.name}: clients [\\d, ]+; \\d+ blocks allocated$`, "m"),
+          new RegExp(`^  ${vm.name}: \\d+ clients? \\(#[\\d, #]+\\); \\d+ blocks allocated$`, "m"),
         );
-        expect(text.stdout).toMatch(new RegExp(`#\\d+ send \\S+ pid \\d+ vm ${vm.name} `));
+        expect(text.stdout).toMatch(new RegExp(`client #\\d+ send \\S+ pid \\d+ vm ${vm.name} `));
       }
     } finally {
       unpark = guest(paths, ["recv", "--channel", "park", "--out", join(paths.dir, "park")]);

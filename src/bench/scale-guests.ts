@@ -1,0 +1,296 @@
+/**
+ * The guest side of "guests at scale": what many guest processes, each with its own connection to the
+ * arbiter through QEMU's guestfwd, cost the host, with the bridge handing each connection over to the
+ * arbiter (the default) and relaying it for its lifetime (IVSH_BRIDGE=relay), in the same run.
+ *
+ * Case A boots one VM with 20 guest clients, case B two VMs with 10 each: the same number of
+ * connections, so any difference between them is what a second VM adds. Each client is a real
+ * `ivsh guest recv` process left waiting for a sender, i.e. connected and idle, as most clients are.
+ * Every case and mode gets a fresh arbiter, so its "before" is the same start every time.
+ *
+ * Host memory per connection counts what exists because of a connection: the bridge processes still
+ * alive and the growth of the arbiter. QEMU's memory is per VM (guest RAM the bun processes touched),
+ * reported apart, never divided by connections.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { failure } from "../errors.ts";
+import { fetchStatus } from "../guest/inspect.ts";
+import type { StatusReport } from "../host/status.ts";
+import { selfCommand } from "../self.ts";
+import { BenchArbiter } from "./arbiter.ts";
+import { Child, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import type { VmTools } from "./vm.ts";
+import { BRIDGE_MODES, type BridgeMode } from "./vm-bridge.ts";
+
+export interface GuestCase {
+  readonly id: string;
+  readonly vms: number;
+  readonly clientsPerVm: number;
+}
+
+export const GUEST_CASES: readonly GuestCase[] = [
+  { id: "A", vms: 1, clientsPerVm: 20 },
+  { id: "B", vms: 2, clientsPerVm: 10 },
+];
+
+/** Resident memory of one process, from /proc/PID/status (bytes). */
+export interface ProcessMemory {
+  readonly rssBytes: number;
+  /** Anonymous pages only: what the process itself allocated, without the shared binary's text. */
+  readonly rssAnonBytes: number;
+  /** Proportional set size: shared pages divided among their sharers (all bun processes share its text). */
+  readonly pssBytes: number;
+}
+
+export interface GuestConnectionsResult {
+  readonly caseId: string;
+  readonly mode: BridgeMode;
+  readonly vms: number;
+  readonly clientsPerVm: number;
+  /** "kvm" or "tcg", from QEMU's command line. */
+  readonly accel: string;
+  /** Connected sessions the arbiter reports (totals.connected, less the status request's own). */
+  readonly connected: number;
+  /** Per VM, its sessions as the arbiter lists them. */
+  readonly perVm: readonly { readonly vm: string; readonly clients: number }[];
+  /** `ivsh bridge --vm` processes of these VMs alive once every client is connected. */
+  readonly bridges: { readonly count: number } & ProcessMemory;
+  readonly arbiterBefore: ProcessMemory;
+  readonly arbiterAfter: ProcessMemory;
+  /** Per VM: QEMU's own resident memory (not a per-connection cost). */
+  readonly qemu: readonly ({ readonly vm: string } & ProcessMemory)[];
+  /** (bridges' RSS + the arbiter's RSS growth) / connected. */
+  readonly hostBytesPerConnection: number;
+}
+
+export interface GuestConnectionsOptions {
+  readonly cases?: readonly GuestCase[];
+  readonly modes?: readonly BridgeMode[];
+  readonly progress?: (message: string) => void;
+}
+
+/** 20 bun processes need more than launch.sh's default 1 GiB next to the 110 MiB binary in the initramfs. */
+const GUEST_MEM = "2G";
+/** Two vCPUs so that 20 bun start-ups under TCG take half as long; the host has two cores either way. */
+const GUEST_SMP = "2";
+/** launch.sh's own stop, in case this process dies without stopping its VMs. */
+const VM_TIMEOUT_S = 480;
+const CASE_TIMEOUT_MS = 420_000;
+const POLL_MS = 1000;
+/** Samples in a row with the same bridge count before measuring (relay bridges start, hand-over ones exit). */
+const STABLE_SAMPLES = 3;
+const STOP_TIMEOUT_MS = 15_000;
+
+/** Every case in every bridge mode, one after the other (all of a case's VMs at once), each on a fresh arbiter. */
+export async function measureGuestConnections(
+  tools: VmTools,
+  options: GuestConnectionsOptions = {},
+): Promise<GuestConnectionsResult[]> {
+  const results: GuestConnectionsResult[] = [];
+  for (const guestCase of options.cases ?? GUEST_CASES)
+    for (const mode of options.modes ?? BRIDGE_MODES) {
+      options.progress?.(
+        `case ${guestCase.id} (${guestCase.vms} VM × ${guestCase.clientsPerVm} guest clients), ${mode}`,
+      );
+      results.push(await measureOne(tools, guestCase, mode));
+    }
+  return results;
+}
+
+async function measureOne(
+  tools: VmTools,
+  guestCase: GuestCase,
+  mode: BridgeMode,
+): Promise<GuestConnectionsResult> {
+  const arbiter = await BenchArbiter.start({
+    regionParent: "/dev/shm",
+    regionBytes: 64 * MiB,
+    blockBytes: 64 * 1024,
+    label: `guests ${guestCase.id} ${mode}`,
+  });
+  try {
+    const endpoint = { unix: arbiter.socket };
+    // One status request first, so its code and buffers are in "before" too, not counted per guest.
+    await fetchStatus(endpoint);
+    await Bun.sleep(POLL_MS);
+    const arbiterBefore = processMemory(arbiter.pid);
+    const names = Array.from(
+      { length: guestCase.vms },
+      (_, index) => `g${process.pid}${guestCase.id}${mode[0]}${index}`,
+    );
+    const expected = guestCase.vms * guestCase.clientsPerVm;
+    const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
+    return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
+      const vms = names.map((name) => launchVm(tools, arbiter, name, guestCase.clientsPerVm, mode));
+      children.push(...vms);
+      try {
+        await untilConnected(endpoint, vms, names, guestCase.clientsPerVm, action);
+        const bridges = await settledBridges(() => bridgesOf(names));
+        const qemus = names.map((name) => qemuOf(name, action));
+        const arbiterAfter = processMemory(arbiter.pid);
+        // Asked after the reading, so this request's own session is not in the arbiter's "after".
+        const { report } = await fetchStatus(endpoint, 200);
+        const connected = report.totals.connected - 1;
+        return {
+          ...{ caseId: guestCase.id, mode, vms: guestCase.vms, clientsPerVm: guestCase.clientsPerVm },
+          accel: qemus[0]?.accel ?? "unknown",
+          connected,
+          perVm: names.map((vm) => ({ vm, clients: connectedIn(report, vm) })),
+          ...{ bridges, arbiterBefore, arbiterAfter },
+          qemu: qemus.map((qemu, index) => ({ vm: names[index]!, ...processMemory(qemu.pid) })),
+          hostBytesPerConnection:
+            (bridges.rssBytes + arbiterAfter.rssBytes - arbiterBefore.rssBytes) / Math.max(connected, 1),
+        };
+      } finally {
+        await stopAll(vms);
+      }
+    });
+  } finally {
+    await arbiter.stop();
+  }
+}
+
+/**
+ * Each guest client receives on a channel of its own (named after its VM, so two VMs on one arbiter never
+ * share one), in the background; `wait` keeps the VM up until we stop it, or ends it early (and the
+ * case with it) if the clients fail.
+ */
+function launchVm(tools: VmTools, arbiter: BenchArbiter, name: string, clients: number, mode: BridgeMode) {
+  const script = `for i in $(seq 1 ${clients}); do ivsh guest recv --channel ${name}-c$i --out /dev/null & done; wait`;
+  const command = [
+    tools.launch,
+    ...["--name", name, "--region", arbiter.region, "--socket", arbiter.socket],
+    ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
+    ...["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
+    ...["--run", script],
+  ];
+  // The bridge reads IVSH_BRIDGE from the environment QEMU passes on to guestfwd's command.
+  return new Child(command, `guest VM ${name}`, { IVSH_BRIDGE: mode === "relay" ? "relay" : "" });
+}
+
+function connectedIn(report: StatusReport, vm: string): number {
+  return report.clients.filter((client) => client.vm === vm && client.connected).length;
+}
+
+/** Polls the arbiter until every VM has its clients connected; a VM that exits first is an error. */
+async function untilConnected(
+  endpoint: { unix: string },
+  vms: readonly Child[],
+  names: readonly string[],
+  perVm: number,
+  action: string,
+): Promise<void> {
+  for (;;) {
+    for (const vm of vms)
+      if (vm.exited)
+        throw failure(
+          "PeerGone",
+          action,
+          `the ${vm.label} exited before its clients connected: ${await vm.lastWords()}`,
+        );
+    const { report } = await fetchStatus(endpoint, 200);
+    if (names.every((name) => connectedIn(report, name) >= perVm)) return;
+    await Bun.sleep(POLL_MS);
+  }
+}
+
+/** Bridges once their number stops changing: relaying ones appear with their connection, handing-over ones exit. */
+async function settledBridges(
+  bridgePids: () => readonly number[],
+): Promise<{ count: number } & ProcessMemory> {
+  let pids = bridgePids();
+  for (let same = 1; same < STABLE_SAMPLES; ) {
+    await Bun.sleep(POLL_MS);
+    const next = bridgePids();
+    same = next.length === pids.length ? same + 1 : 1;
+    pids = next;
+  }
+  // A bridge may still exit between the last sample and this read: it is then not counted.
+  const memory = pids.flatMap((pid) => {
+    try {
+      return [processMemory(pid)];
+    } catch {
+      return [];
+    }
+  });
+  return {
+    count: memory.length,
+    rssBytes: memory.reduce((sum, each) => sum + each.rssBytes, 0),
+    rssAnonBytes: memory.reduce((sum, each) => sum + each.rssAnonBytes, 0),
+    pssBytes: memory.reduce((sum, each) => sum + each.pssBytes, 0),
+  };
+}
+
+/** The QEMU process of VM `name` (launch.sh passes `-name NAME`), and its accelerator. */
+function qemuOf(name: string, action: string): { pid: number; accel: string } {
+  const [pid] = processesWhere(
+    (argv) => !!argv[0]?.includes("qemu-system") && argv[argv.indexOf("-name") + 1] === name,
+  );
+  if (pid === undefined) throw failure("NotFound", action, `VM ${name} has no QEMU process`);
+  const argv = commandLine(pid);
+  return { pid, accel: argv[argv.indexOf("-accel") + 1]?.split(",")[0] ?? "unknown" };
+}
+
+/**
+ * `ivsh bridge --vm NAME` processes of these VMs, found by command line: guestfwd starts its command with
+ * glib's double fork, so a bridge is a child of init (or of a subreaper), never of QEMU.
+ */
+function bridgesOf(vms: readonly string[]): number[] {
+  return processesWhere(
+    (argv) => argv.includes("bridge") && vms.includes(argv[argv.indexOf("--vm") + 1] ?? ""),
+  );
+}
+
+/** Live (not zombie) processes whose argv passes `test`. */
+function processesWhere(test: (argv: string[]) => boolean): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => test(commandLine(pid)) && alive(pid));
+}
+
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+export function processMemory(pid: number): ProcessMemory {
+  const kib = (file: string, field: string) => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+      readFileSync(`/proc/${pid}/${file}`, "utf8"),
+    );
+    if (!match)
+      throw failure(
+        "SystemCall",
+        `read the memory of process ${pid}`,
+        `/proc/${pid}/${file} has no ${field}`,
+      );
+    return Number(match[1]) * 1024;
+  };
+  return {
+    rssBytes: kib("status", "VmRSS"),
+    rssAnonBytes: kib("status", "RssAnon"),
+    pssBytes: kib("smaps_rollup", "Pss"),
+  };
+}
+
+/** SIGTERM makes launch.sh stop QEMU and remove its files; waited for, so the next case starts clean. */
+async function stopAll(vms: readonly Child[]): Promise<void> {
+  for (const vm of vms) vm.kill();
+  const stopped = Promise.all(vms.map((vm) => vm.exitedWith));
+  if (!(await Promise.race([stopped.then(() => true), Bun.sleep(STOP_TIMEOUT_MS).then(() => false)])))
+    for (const vm of vms) vm.kill("SIGKILL");
+  await stopped;
+}

@@ -1,0 +1,97 @@
+/**
+ * The scale benchmark's report: RPC latency under load by operation, the arbiter's memory and journal,
+ * and the restart, each next to the goal it is held to (issue 11).
+ */
+import { formatBytes } from "../units.ts";
+import { PROBE_CLIENTS, PROBE_RATE, type ScaleResult } from "./scale.ts";
+import { SCALE_OPS } from "./scale-worker.ts";
+import type { Summary } from "./stats.ts";
+
+/** RPC p99 under the scale load, all operations together. */
+export const SCALE_P99_GOAL_MS = 1;
+/** From starting the killed arbiter again until it answers with all its state. */
+export const SCALE_RESTART_GOAL_S = 2;
+
+export interface ScaleVerdict {
+  readonly name: string;
+  readonly passed: boolean;
+  readonly detail: string;
+}
+
+export function scaleVerdicts(result: ScaleResult): ScaleVerdict[] {
+  const p99Ms = result.probeLatencyNs.all.p99 / 1e6;
+  const loadP99Ms = result.latencyNs.all.p99 / 1e6;
+  const { restart } = result;
+  const intact =
+    restart.segments[1] === restart.segments[0] &&
+    restart.epochs[1] !== restart.epochs[0] &&
+    restart.segmentsMissing === 0 &&
+    restart.clientsResumed === result.clientsConnected;
+  return [
+    {
+      name: `RPC p99 ≤ ${SCALE_P99_GOAL_MS} ms under load`,
+      passed: p99Ms <= SCALE_P99_GOAL_MS,
+      detail:
+        `${p99Ms.toFixed(3)} ms for a ${PROBE_CLIENTS}-client process (${result.probeLatencyNs.all.count} requests); ` +
+        `${loadP99Ms.toFixed(3)} ms for the load workers' clients (${result.requests} requests)`,
+    },
+    {
+      name: `restart after kill -9 ≤ ${SCALE_RESTART_GOAL_S} s`,
+      passed: restart.answeredSeconds <= SCALE_RESTART_GOAL_S,
+      detail: `answered in ${restart.answeredSeconds.toFixed(2)} s, all clients back in ${restart.resumedSeconds.toFixed(2)} s`,
+    },
+    {
+      name: "state intact after the restart",
+      passed: intact,
+      detail:
+        `${restart.segments[1]} of ${restart.segments[0]} segments, epoch ${restart.epochs[0]} → ${restart.epochs[1]}, ` +
+        `${restart.clientsResumed} of ${result.clientsConnected} sessions resumed, ${restart.segmentsMissing} grants missing`,
+    },
+  ];
+}
+
+export function renderScaleMarkdown(result: ScaleResult, command: string): string {
+  const { plan, arbiterKiB: memory } = result;
+  const lines = [
+    "# ivsh bench --scale",
+    "",
+    `\`${command}\`: ${result.clientsConnected} clients (${plan.workers} load processes and a probe), ${plan.allocations} live one-block ` +
+      `allocations, ${plan.seconds} s of mixed requests at ${plan.rate}/s (open-file limit ${result.openFiles.after}).`,
+    "",
+    "| operation | requests | p50 | p99 | max |",
+    "| --- | ---: | ---: | ---: | ---: |",
+    ...[...SCALE_OPS, "all" as const].map((op) => latencyRow(op, result.latencyNs[op])),
+    latencyRow(
+      `all, from a separate ${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`,
+      result.probeLatencyNs.all,
+    ),
+    "",
+    `Set-up (connect and allocate): ${result.setupSeconds.toFixed(1)} s. Requests not issued because every ` +
+      `client of a worker was busy: ${result.skipped}.`,
+    "",
+    "| arbiter | ready | during load (peak) | after load |",
+    "| --- | ---: | ---: | ---: |",
+    `| RSS | ${kib(memory.ready.rss)} | ${kib(memory.peakRss)} | ${kib(memory.end.rss)} |`,
+    `| of which private (RssAnon) | ${kib(memory.ready.anon)} | | ${kib(memory.end.anon)} |`,
+    `| state journal | ${formatBytes(result.journalBytes.ready)} | | ${formatBytes(result.journalBytes.end)} |`,
+    "",
+    "| goal | verdict | measured |",
+    "| --- | --- | --- |",
+    ...scaleVerdicts(result).map((v) => `| ${v.name} | ${v.passed ? "pass" : "**FAIL**"} | ${v.detail} |`),
+    "",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+function latencyRow(op: string, summary: Summary): string {
+  return `| ${op} | ${summary.count} | ${us(summary.p50)} | ${us(summary.p99)} | ${us(summary.max)} |`;
+}
+
+function us(nanoseconds: number): string {
+  return `${(nanoseconds / 1000).toFixed(0)} µs`;
+}
+
+function kib(value: number): string {
+  return formatBytes(value * 1024);
+}

@@ -1,0 +1,253 @@
+/**
+ * `scale-load`: one of the processes that load the arbiter in `ivsh bench --scale`. It connects
+ * `--clients` clients, which allocate `--allocations` named one-block segments between them (the live
+ * state the arbiter must carry), and says "ready". On SIGUSR1 it runs the request mix for `--seconds` at
+ * `--rate` requests per second, open loop (requests leave on schedule whether or not earlier ones were
+ * answered, so a slow arbiter shows as latency rather than as a lower rate), and reports each request's
+ * latency by operation. Then it holds its clients until SIGUSR2, while the benchmark kills the arbiter
+ * with SIGKILL and starts it again, checks that every client resumed with all its segments, and reports.
+ */
+import { type Client, connect } from "../guest/client.ts";
+import type { Segment } from "../guest/segment.ts";
+import { SlotWord, slotWordIndex } from "../region/layout.ts";
+import { workerConnectOptions } from "./channel.ts";
+import { emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+
+export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
+export type ScaleOp = (typeof SCALE_OPS)[number];
+
+/** Share of each operation in the mix, in percent. */
+const MIX: readonly (readonly [ScaleOp, number])[] = [
+  ["alloc", 20],
+  ["free", 20],
+  ["open", 20],
+  ["status", 10],
+  ["wait", 15],
+  ["wake", 15],
+];
+/** Transient segments (allocated or opened in the mix) a client keeps before it frees one instead. */
+const MAX_TRANSIENT = 4;
+/** How long a parked waiter sleeps unwoken before it parks again. */
+const PARK_TIMEOUT_MS = 5_000;
+/** Clients connecting or allocating at once: enough to fill the pipe, few enough to keep sockets sane. */
+const SETUP_CONCURRENCY = 16;
+
+/** Where this worker sits among the others: segment names are derived from it, so any client can open any. */
+interface Shape {
+  readonly worker: number;
+  readonly workers: number;
+  /** Clients of every worker (all have the same). */
+  readonly clients: number;
+  /** Named segments each client allocated. */
+  perClient: number;
+}
+
+interface LoadClient {
+  readonly client: Client;
+  readonly index: number;
+  /** The condvar slot this client and its partner (index ^ 1) share; even clients park on it. */
+  slot: number;
+  sequenceIndex: number;
+  readonly transient: Segment[];
+  /** Names of the segments in `transient` this client opened (it may not open one twice). */
+  readonly opened: Set<string>;
+  readonly own: Segment[];
+  busy: boolean;
+}
+
+export async function runScaleLoad(flags: WorkerFlags): Promise<void> {
+  // Listening before "ready": these signals' default action would end the process.
+  const loadSignal = signal("SIGUSR1");
+  const resumeSignal = signal("SIGUSR2");
+  const worker = flags.number("worker");
+  const shape: Shape = {
+    worker,
+    workers: flags.count("workers"),
+    clients: flags.count("clients"),
+    perClient: 0,
+  };
+  const clients = await inBatches(shape.clients, (index) => openClient(flags, worker, index));
+  shape.perClient = flags.number("per-client");
+  await inBatches(clients.length, (index) => allocateOwn(clients[index]!, worker, shape.perClient));
+  emit({ event: "ready", clients: clients.length, segments: shape.perClient * clients.length });
+  await loadSignal;
+  const latencies = await runMix(clients, flags, shape);
+  emit({ event: "load", latencies: Object.fromEntries(latencies), skipped: latencies.skipped });
+  await resumeSignal;
+  emit({ event: "resumed", ...(await checkResumed(clients)) });
+  await Promise.all(clients.map(({ client }) => client.close()));
+}
+
+async function openClient(flags: WorkerFlags, worker: number, index: number): Promise<LoadClient> {
+  const options = workerConnectOptions(flags, `scale w${worker} c${index}`);
+  // Futex parking would keep waits off the arbiter, which is what this load is meant to exercise.
+  const client = await connect({ ...options, futexParking: false, reconnectTimeoutMs: 120_000 });
+  const { slot } = await client.openSlot(`scale-w${worker}-pair${index >> 1}`, "condvar", true);
+  const sequenceIndex = slotWordIndex(client.geometry, slot, SlotWord.sequence);
+  return { client, index, slot, sequenceIndex, transient: [], opened: new Set(), own: [], busy: false };
+}
+
+async function allocateOwn(load: LoadClient, worker: number, count: number): Promise<void> {
+  for (let k = 0; k < count; k++)
+    load.own.push(await load.client.alloc({ blocks: 1 }, { name: segmentName(worker, load.index, k) }));
+}
+
+function segmentName(worker: number, client: number, k: number): string {
+  return `scale-w${worker}-c${client}-s${k}`;
+}
+
+type Latencies = Map<ScaleOp, number[]> & { skipped: number };
+
+async function runMix(clients: LoadClient[], flags: WorkerFlags, shape: Shape) {
+  const latencies = new Map(SCALE_OPS.map((op) => [op, [] as number[]])) as Latencies;
+  latencies.skipped = 0;
+  const seconds = flags.number("seconds");
+  const intervalMs = 1000 / flags.number("rate");
+  const pending = new Set<Promise<void>>();
+  let running = true;
+  for (const load of clients) if (load.index % 2 === 0) pending.add(parkLoop(load, () => running));
+  const startMs = performance.now();
+  for (let issued = 0; ; issued++) {
+    const dueMs = startMs + issued * intervalMs;
+    if (dueMs - startMs > seconds * 1000) break;
+    const waitMs = dueMs - performance.now();
+    if (waitMs > 1) await Bun.sleep(waitMs);
+    const load = idleClient(clients);
+    if (!load) {
+      latencies.skipped++;
+      continue;
+    }
+    const request = oneRequest(load, pickOp(load), shape, latencies);
+    pending.add(request);
+    void request.finally(() => pending.delete(request));
+  }
+  running = false;
+  // Parked waiters wake on their own within PARK_TIMEOUT_MS; wake them now instead.
+  for (const load of clients) if (load.index % 2 === 1) bump(load);
+  await Promise.all(pending);
+  return latencies;
+}
+
+function idleClient(clients: LoadClient[]): LoadClient | undefined {
+  const start = Math.floor(Math.random() * clients.length);
+  for (let step = 0; step < clients.length; step++) {
+    const load = clients[(start + step) % clients.length]!;
+    if (!load.busy) return load;
+  }
+  return undefined;
+}
+
+function pickOp(load: LoadClient): ScaleOp {
+  let roll = Math.random() * 100;
+  let op: ScaleOp = "status";
+  for (const [candidate, share] of MIX) {
+    op = candidate;
+    roll -= share;
+    if (roll < 0) break;
+  }
+  // Keep each client's transient holdings between 0 and MAX_TRANSIENT.
+  if ((op === "alloc" || op === "open") && load.transient.length >= MAX_TRANSIENT) return "free";
+  if (op === "free" && load.transient.length === 0) return "alloc";
+  return op;
+}
+
+async function oneRequest(load: LoadClient, op: ScaleOp, shape: Shape, latencies: Latencies): Promise<void> {
+  load.busy = true;
+  const started = localNanoseconds();
+  try {
+    await perform(load, op, shape);
+    latencies.get(op)!.push(Math.round(localNanoseconds() - started));
+  } finally {
+    load.busy = false;
+  }
+}
+
+async function perform(load: LoadClient, op: ScaleOp, shape: Shape): Promise<void> {
+  const { client } = load;
+  switch (op) {
+    case "alloc":
+      load.transient.push(await client.alloc({ blocks: 1 }));
+      return;
+    case "free": {
+      const segment = load.transient.shift()!;
+      load.opened.delete(segment.name);
+      await segment.free();
+      return;
+    }
+    case "open": {
+      // Any worker's client's segment, read-only: readers never conflict with its writing creator.
+      const name = segmentName(
+        Math.floor(Math.random() * shape.workers),
+        Math.floor(Math.random() * shape.clients),
+        Math.floor(Math.random() * shape.perClient),
+      );
+      const own = name.startsWith(`scale-w${shape.worker}-c${load.index}-`);
+      if (own || load.opened.has(name)) return void (await client.status(0));
+      load.opened.add(name);
+      load.transient.push(await client.open(name, "read"));
+      return;
+    }
+    case "status":
+      await client.status(0);
+      return;
+    case "wait": {
+      // A wait whose word has already moved on: the arbiter's full wait path, answered at once.
+      const current = Atomics.load(client.words, load.sequenceIndex);
+      await client.waitWord(load.slot, SlotWord.sequence, current + 1, 1);
+      return;
+    }
+    case "wake":
+      Atomics.add(client.words, load.sequenceIndex, 1);
+      await client.transport.request("wake", {
+        slot: load.slot,
+        word: SlotWord.sequence,
+        count: 1,
+        reply: 1,
+      });
+      return;
+  }
+}
+
+/** An even client keeps one wait parked in the arbiter on its pair's slot, so the wait queue is full. */
+async function parkLoop(load: LoadClient, running: () => boolean): Promise<void> {
+  while (running()) {
+    const current = Atomics.load(load.client.words, load.sequenceIndex);
+    await load.client.waitWord(load.slot, SlotWord.sequence, current, PARK_TIMEOUT_MS);
+  }
+}
+
+function bump(load: LoadClient): void {
+  Atomics.add(load.client.words, load.sequenceIndex, 1);
+  load.client.wakeWord(load.slot, SlotWord.sequence, 1);
+}
+
+/** After the arbiter's restart: each client's session resumed (not a new one) and its segments kept. */
+async function checkResumed(clients: LoadClient[]) {
+  let resumed = 0;
+  let segmentsMissing = 0;
+  const counts = await inBatches(clients.length, async (index) => {
+    const load = clients[index]!;
+    const report = await load.client.status(1, load.client.clientId);
+    return { reconnected: load.client.reconnects > 0, grants: report.clients[0]?.grants ?? 0, load };
+  });
+  for (const { reconnected, grants, load } of counts) {
+    if (reconnected && !load.client.lost) resumed++;
+    segmentsMissing += Math.max(0, load.own.length + load.transient.length - grants);
+  }
+  return { resumed, segmentsMissing };
+}
+
+/** Runs `task(i)` for i in 0..count-1, SETUP_CONCURRENCY at a time, keeping the results in order. */
+async function inBatches<T>(count: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  const lane = async () => {
+    for (let index = next++; index < count; index = next++) results[index] = await task(index);
+  };
+  await Promise.all(Array.from({ length: Math.min(SETUP_CONCURRENCY, count) }, lane));
+  return results;
+}
+
+function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
+  return new Promise((resolve) => process.once(name, () => resolve()));
+}

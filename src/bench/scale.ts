@@ -1,0 +1,299 @@
+/**
+ * `ivsh bench --scale`: the arbiter under many clients and much state. Worker processes (scale-worker.ts)
+ * connect the clients and allocate the live segments; then they run a steady request mix while this
+ * process samples the arbiter's memory; then the arbiter is killed with SIGKILL and started again on its
+ * state, timed until it answers with every segment back and until every client has resumed.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { failure } from "../errors.ts";
+import { raiseOpenFileLimit } from "../ffi/index.ts";
+import { fetchStatus } from "../guest/inspect.ts";
+import { BenchArbiter } from "./arbiter.ts";
+import { Child, type Interruption, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
+import { type Summary, summarize } from "./stats.ts";
+import { flagArgv, nextEvent, numberField } from "./worker-io.ts";
+
+export interface ScalePlan {
+  readonly clients: number;
+  readonly allocations: number;
+  readonly seconds: number;
+  /** Requests per second, all workers together. */
+  readonly rate: number;
+  readonly workers: number;
+}
+
+export interface ScaleResult {
+  readonly plan: ScalePlan;
+  readonly openFiles: { before: number; after: number };
+  readonly setupSeconds: number;
+  /** Clients connected: the load workers' (the plan's, rounded up to fill every worker) and the probe's. */
+  readonly clientsConnected: number;
+  readonly requests: number;
+  /** Requests not issued because every client of a worker was still waiting for an answer. */
+  readonly skipped: number;
+  /** Round trips of the load workers' clients, by operation. */
+  readonly latencyNs: Record<ScaleOp | "all", Summary>;
+  /** The same mix from a separate small process (PROBE_CLIENTS clients at PROBE_RATE). */
+  readonly probeLatencyNs: Record<ScaleOp | "all", Summary>;
+  /**
+   * The arbiter's resident memory: all of it (`rss`), and its private part (`anon`: heap, stacks; the rest
+   * is its binary and the region's pages it touched, which are shared with every client and guest).
+   */
+  readonly arbiterKiB: { ready: ResidentMemory; peakRss: number; end: ResidentMemory };
+  readonly journalBytes: { ready: number; end: number };
+  readonly restart: RestartResult;
+}
+
+export interface ResidentMemory {
+  readonly rss: number;
+  readonly anon: number;
+}
+
+export interface RestartResult {
+  /** From starting the new arbiter until it answered with every segment and a new epoch. */
+  readonly answeredSeconds: number;
+  /** Until every client's session was connected again. */
+  readonly resumedSeconds: number;
+  readonly epochs: readonly [number, number];
+  readonly segments: readonly [number, number];
+  /** What the workers found: sessions resumed, and grants missing from them. */
+  readonly clientsResumed: number;
+  readonly segmentsMissing: number;
+}
+
+/**
+ * Clients per worker process, at most: fewer processes compete less for the CPU, but each client maps the
+ * region and every grant splits its mapping, so a process's clients together stay under vm.max_map_count.
+ */
+const CLIENTS_PER_WORKER = 100;
+/** Mappings a client needs beyond two per grant (its region, its transient grants, the runtime's own). */
+const MAPPINGS_PER_CLIENT = 16;
+const BLOCK_BYTES = 4096;
+/** Lease of the benchmark's arbiter: restored sessions have this long to resume after the restart. */
+const LEASE = "60s";
+const TIMEOUT_MS = 15 * 60_000;
+const RSS_SAMPLE_MS = 200;
+const RESUME_TIMEOUT_MS = 120_000;
+export const PROBE_CLIENTS = 2;
+export const PROBE_RATE = 200;
+
+export function scalePlan(options: {
+  quick: boolean;
+  clients?: number;
+  allocations?: number;
+  seconds?: number;
+  rate?: number;
+}): ScalePlan {
+  const clients = options.clients ?? (options.quick ? 40 : 1000);
+  const allocations = options.allocations ?? (options.quick ? 2000 : 100_000);
+  if (allocations < clients)
+    throw failure(
+      "InvalidArgument",
+      "plan the scale benchmark",
+      `${allocations} allocations cannot be spread over ${clients} clients (give each at least one)`,
+    );
+  return {
+    clients,
+    allocations,
+    seconds: options.seconds ?? (options.quick ? 3 : 20),
+    rate: options.rate ?? (options.quick ? 400 : 4000),
+    workers: workersFor(clients, allocations),
+  };
+}
+
+function workersFor(clients: number, allocations: number): number {
+  const mappingsPerClient = 2 * Math.ceil(allocations / clients) + MAPPINGS_PER_CLIENT;
+  const limit = maxMapCount();
+  const perWorker = Math.min(CLIENTS_PER_WORKER, Math.floor((limit * 0.9) / mappingsPerClient));
+  if (perWorker < 1)
+    throw failure(
+      "InvalidArgument",
+      "plan the scale benchmark",
+      `a client holding ${Math.ceil(allocations / clients)} grants needs about ${mappingsPerClient} mappings and ` +
+        `vm.max_map_count is ${limit}: spread the allocations over more --clients`,
+    );
+  // At least two, so clients open segments of another process.
+  return Math.max(Math.min(2, clients), Math.ceil(clients / perWorker));
+}
+
+function maxMapCount(): number {
+  try {
+    return Number(readFileSync("/proc/sys/vm/max_map_count", "utf8").trim()) || 65530;
+  } catch {
+    return 65530; // the kernel's default
+  }
+}
+
+export async function runScale(
+  plan: ScalePlan,
+  workerCommand: readonly string[],
+  interruption: Interruption,
+  progress: (message: string) => void,
+): Promise<ScaleResult> {
+  // Each client is one socket in the arbiter and one in its worker; leave room for everything else.
+  const openFiles = raiseOpenFileLimit(plan.clients + 1024);
+  if (openFiles.after < plan.clients + 64)
+    throw failure(
+      "NoSpace",
+      `connect ${plan.clients} clients`,
+      `the open-file limit is ${openFiles.after} (hard limit ${openFiles.hard}): raise it with ulimit -n`,
+    );
+  if (openFiles.after > openFiles.before)
+    progress(`raised the open-file limit (ulimit -n) from ${openFiles.before} to ${openFiles.after}`);
+  const arbiter = await BenchArbiter.start({
+    regionParent: "/dev/shm",
+    regionBytes: regionBytesFor(plan),
+    blockBytes: BLOCK_BYTES,
+    label: "scale",
+    lease: LEASE,
+  });
+  try {
+    return await withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
+      measure(plan, arbiter, children, workerCommand, interruption, progress).then((result) => ({
+        ...result,
+        openFiles,
+      })),
+    );
+  } finally {
+    await arbiter.stop();
+  }
+}
+
+/** Room for the live segments, every client's transient ones, and headroom; a power of two. */
+function regionBytesFor(plan: ScalePlan): number {
+  const blocks = plan.allocations + plan.clients * 8 + 1024;
+  let bytes = 16 * MiB;
+  while (bytes < blocks * BLOCK_BYTES * 1.1) bytes *= 2;
+  return bytes;
+}
+
+async function measure(
+  plan: ScalePlan,
+  arbiter: BenchArbiter,
+  children: Child[],
+  workerCommand: readonly string[],
+  interruption: Interruption,
+  progress: (message: string) => void,
+): Promise<Omit<ScaleResult, "openFiles">> {
+  const setupStarted = performance.now();
+  const perWorker = Math.ceil(plan.clients / plan.workers);
+  const perClient = Math.ceil(plan.allocations / (perWorker * plan.workers));
+  progress(
+    `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClient} segments each`,
+  );
+  const start = (worker: number, clients: number, perClient: number, rate: number, label: string) =>
+    new Child(
+      [
+        ...workerCommand,
+        "scale-load",
+        ...flagArgv({ socket: arbiter.socket, region: arbiter.region, worker, workers: plan.workers }),
+        ...flagArgv({ clients, "per-client": perClient, seconds: plan.seconds, rate }),
+      ],
+      label,
+    );
+  for (let worker = 0; worker < plan.workers; worker++)
+    children.push(start(worker, perWorker, perClient, plan.rate / plan.workers, `scale worker ${worker}`));
+  // A process of its own with two clients, the size of an ordinary one: its latency is the arbiter's,
+  // without the pauses of a load worker that carries a hundred clients and their segments.
+  children.push(start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe"));
+  for (const child of children) await nextEvent(child, "ready");
+  interruption.check("set up the scale benchmark");
+  const setupSeconds = (performance.now() - setupStarted) / 1000;
+  const ready = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
+  progress(
+    `scale: ready after ${setupSeconds.toFixed(1)} s; ${plan.seconds} s of requests at ${plan.rate}/s`,
+  );
+  const sampler = sampleRss(arbiter.pid);
+  for (const child of children) process.kill(child.pid, "SIGUSR1");
+  const loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
+  const peakRss = sampler.stop();
+  const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
+  interruption.check("run the scale benchmark's requests");
+  const samples = mergeLatencies(loads.slice(0, -1));
+  const probe = mergeLatencies(loads.slice(-1));
+  progress("scale: kill -9 the arbiter and restart it on its state");
+  const restart = await timeRestart(arbiter, children);
+  return {
+    plan,
+    setupSeconds,
+    clientsConnected: perWorker * plan.workers + PROBE_CLIENTS,
+    requests: samples.all.length,
+    skipped: loads.reduce((sum, load) => sum + numberField(load, "skipped"), 0),
+    latencyNs: summarizeByOp(samples),
+    probeLatencyNs: summarizeByOp(probe),
+    arbiterKiB: { ready: ready.memory, peakRss: Math.max(peakRss, end.memory.rss), end: end.memory },
+    journalBytes: { ready: ready.journal, end: end.journal },
+    restart,
+  };
+}
+
+function summarizeByOp(samples: Record<ScaleOp | "all", number[]>): ScaleResult["latencyNs"] {
+  return Object.fromEntries(
+    Object.entries(samples).map(([op, values]) => [op, summarize(values)]),
+  ) as ScaleResult["latencyNs"];
+}
+
+function mergeLatencies(loads: readonly Record<string, unknown>[]): Record<ScaleOp | "all", number[]> {
+  const merged = Object.fromEntries([...SCALE_OPS, "all"].map((op) => [op, [] as number[]]));
+  for (const load of loads) {
+    const latencies = load.latencies as Record<string, number[]>;
+    for (const op of SCALE_OPS) {
+      merged[op]!.push(...(latencies[op] ?? []));
+      merged.all!.push(...(latencies[op] ?? []));
+    }
+  }
+  return merged as Record<ScaleOp | "all", number[]>;
+}
+
+async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<RestartResult> {
+  const endpoint = { unix: arbiter.socket };
+  const before = (await fetchStatus(endpoint, 0)).report;
+  const started = performance.now();
+  await arbiter.killAndRestart();
+  const after = (await fetchStatus(endpoint, 0)).report;
+  const answeredSeconds = (performance.now() - started) / 1000;
+  // Every session, our own short status session included, connected again.
+  for (let now = after; now.totals.connected < now.totals.clients; ) {
+    if (performance.now() - started > RESUME_TIMEOUT_MS)
+      throw failure(
+        "Timeout",
+        "wait for the clients to resume after the restart",
+        `${now.totals.connected - 1} of ${now.totals.clients - 1} came back in ${RESUME_TIMEOUT_MS / 1000} s`,
+      );
+    await Bun.sleep(5);
+    now = (await fetchStatus(endpoint, 0)).report;
+  }
+  const resumedSeconds = (performance.now() - started) / 1000;
+  for (const child of children) process.kill(child.pid, "SIGUSR2");
+  const reports = await Promise.all(children.map((child) => nextEvent(child, "resumed")));
+  await Promise.all(children.map((child) => child.finish()));
+  return {
+    answeredSeconds,
+    resumedSeconds,
+    epochs: [before.epoch, after.epoch],
+    segments: [before.totals.segments, after.totals.segments],
+    clientsResumed: reports.reduce((sum, report) => sum + numberField(report, "resumed"), 0),
+    segmentsMissing: reports.reduce((sum, report) => sum + numberField(report, "segmentsMissing"), 0),
+  };
+}
+
+function residentKiB(pid: number): ResidentMemory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  return { rss: field("VmRSS"), anon: field("RssAnon") };
+}
+
+function sampleRss(pid: number): { stop(): number } {
+  let peak = residentKiB(pid).rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, residentKiB(pid).rss);
+  }, RSS_SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/** The sweep's check of what guests can overwrite: it finds and puts back only what was overwritten. */
+import { expect, test } from "bun:test";
+import { RegionGuard } from "../src/host/region-guard.ts";
+import { RegionSlots } from "../src/host/slots.ts";
+import { ArbiterState } from "../src/host/state.ts";
+import { computeGeometry, SlotWord, writeHeader } from "../src/region/layout.ts";
+
+function setUp() {
+  const geometry = computeGeometry(1 << 20, 4096, 8);
+  const words = new Int32Array((geometry.slotOffset + geometry.slotCount * 64) / 4);
+  const header = { ...geometry, epoch: 3, arbiterPid: 42 };
+  writeHeader(words, header);
+  const slots = new RegionSlots(words, geometry);
+  const state = new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, slots);
+  const session = state.openSession("owner", 1, "host");
+  const { object } = state.openSync(session, "m", "mutex", 1);
+  return {
+    words,
+    slots,
+    state,
+    session,
+    slot: object.slot,
+    guard: new RegionGuard(words, slots, () => header),
+  };
+}
+
+test("an untouched region: no findings, nothing written", () => {
+  const { words, guard, state } = setUp();
+  const before = words.slice();
+  const { findings, releasedSlots } = guard.check(state);
+  expect(findings).toEqual([]);
+  expect(releasedSlots).toEqual([]);
+  expect(words).toEqual(before);
+  expect(guard.status).toMatchObject({ checks: 1, repairs: 0 });
+});
+
+test("overwritten identity words and a lock naming no client are put back and reported", () => {
+  const { slots, guard, state, session, slot } = setUp();
+  slots.words[slots.index(slot, SlotWord.generation)] = 999;
+  slots.words[slots.index(slot + 1, SlotWord.kind)] = 2; // a free slot claiming to be a condvar
+  slots.words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
+  const { findings, releasedSlots } = guard.check(state);
+  expect(findings.join("\n")).toMatch(/generation word was overwritten/);
+  expect(findings.join("\n")).toMatch(/a free slot.*kind word/);
+  expect(findings.join("\n")).toMatch(/named client 12345, which does not exist/);
+  expect(releasedSlots).toEqual([slot]);
+  expect(slots.load(slot + 1, SlotWord.kind)).toBe(0);
+  expect(guard.status.repairs).toBe(3);
+  // A lock held by the live client is not touched.
+  slots.words[slots.index(slot, SlotWord.lock)] = session.clientId;
+  expect(guard.check(state).findings).toEqual([]);
+});
