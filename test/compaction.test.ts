@@ -10,6 +10,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { compactJournal } from "../src/host/compaction.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState } from "../src/host/state.ts";
+import { StateFile } from "../src/host/state-file.ts";
 import { computeGeometry } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -91,4 +92,34 @@ test("compactJournal replays exactly the prefix it is given", () => {
   expect(snapshot.some((line) => line.includes('"one"'))).toBe(true);
   expect(snapshot.some((line) => line.includes('"two"'))).toBe(false);
   expect(() => compactJournal(path, Buffer.byteLength(prefix) - 3, out)).toThrow(/not the end of a record/);
+});
+
+test("a snapshot that vanished before the take-over is not replaced by the tail alone", () => {
+  const path = `${paths.dir}/vanishing.state`;
+  const geometry = computeGeometry(1 << 20, 4096, 16);
+  const begin: StateRecord = {
+    t: "begin",
+    format: 1,
+    region: "r",
+    geometry,
+    epoch: 1,
+    nextClientId: 1,
+    nextSegmentId: 1,
+  };
+  const journal = StateFile.create(path, [begin]);
+  journal.append({ t: "epoch", epoch: 2 });
+  const plan = journal.compactionPlan();
+  journal.append({ t: "epoch", epoch: 3 });
+  // The helper's snapshot is gone (another arbiter removed it as a leftover): nothing may be renamed.
+  expect(() => journal.finishCompaction(plan, 1)).toThrow(/ENOENT/);
+  writeFileSync(plan.out, '{"t":"epoch","epoch":9}\n'); // and one that is not a snapshot is refused
+  expect(() => journal.finishCompaction(plan, 1)).toThrow(/not a snapshot/);
+  journal.append({ t: "epoch", epoch: 4 });
+  journal.close();
+  const epochs = readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as StateRecord)
+    .map((record) => ("epoch" in record ? record.epoch : undefined));
+  expect(epochs).toEqual([1, 2, 3, 4]);
 });

@@ -1,7 +1,8 @@
 /**
  * The platform's floor under the scale benchmark's shape, without ivsh: a Bun Unix-socket echo server
  * (one process) and N client processes holding C connections each, sending 32-byte requests open loop at
- * a total rate, one outstanding per connection, timing each round trip. Compare its p99 with
+ * a total rate, one outstanding per connection, timing each round trip from when it was due (as the
+ * benchmark does). Compare its p99 with
  * `ivsh bench --scale` on the same machine (docs/bench/scale.md).
  *
  *   bun scripts/experiments/echo-floor.ts [processes=10] [connections=100] [rate=4000] [seconds=20]
@@ -48,7 +49,8 @@ async function client(path: string, connections: number, rate: number, seconds: 
       sockets.find((entry) => !entry.busy && Math.random() < 0.5) ?? sockets.find((entry) => !entry.busy);
     if (!idle) continue;
     idle.busy = true;
-    idle.started = performance.now();
+    // From when it was due, as the scale benchmark times its requests.
+    idle.started = Math.min(start + issued * (1000 / rate), performance.now());
     idle.socket.write(payload);
   }
   await Bun.sleep(200);

@@ -4,11 +4,12 @@
  * temporary directory. Everything it creates is removed when it stops, and by the cleanup registry if
  * the run is interrupted first.
  */
-import { mkdtempSync, statfsSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
+import { isTmpfsPath } from "../region/mapping.ts";
 import { selfCommand } from "../self.ts";
 import { Child, onCleanup, temporaryDirectory } from "./child.ts";
 
@@ -24,7 +25,6 @@ export interface ArbiterSpec {
 
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
-const TMPFS_MAGIC = 0x01021994;
 /**
  * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
  * mid-measurement; dead workers are killed by the benchmark anyway.
@@ -130,5 +130,5 @@ export class BenchArbiter {
 
 /** Whether `path` is on tmpfs (RAM), which would make a "file on disk" measurement meaningless. */
 export function isTmpfs(path: string): boolean {
-  return statfsSync(path).type === TMPFS_MAGIC;
+  return isTmpfsPath(path);
 }

@@ -73,7 +73,7 @@ export function renderScaleMarkdown(result: ScaleResult, command: string): strin
     "| --- | ---: | ---: | ---: |",
     `| RSS | ${kib(memory.ready.rss)} | ${kib(memory.peakRss)} | ${kib(memory.end.rss)} |`,
     `| of which private (RssAnon) | ${kib(memory.ready.anon)} | | ${kib(memory.end.anon)} |`,
-    `| state journal | ${formatBytes(result.journalBytes.ready)} | | ${formatBytes(result.journalBytes.end)} |`,
+    `| state journal | ${formatBytes(result.journalBytes.ready)} | ${result.compactionsDuringLoad} compactions | ${formatBytes(result.journalBytes.end)} |`,
     "",
     "| goal | verdict | measured |",
     "| --- | --- | --- |",

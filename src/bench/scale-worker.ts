@@ -11,7 +11,7 @@ import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord, slotWordIndex } from "../region/layout.ts";
 import { workerConnectOptions } from "./channel.ts";
-import { emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { emit, type WorkerFlags } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
 export type ScaleOp = (typeof SCALE_OPS)[number];
@@ -39,7 +39,10 @@ interface Shape {
   /** Clients of every worker (all have the same). */
   readonly clients: number;
   /** Named segments each client allocated. */
-  perClient: number;
+  readonly perClient: number;
+  /** What every load worker has, whose segments any client may open (a probe's own shape is smaller). */
+  readonly peerClients: number;
+  readonly peerPerClient: number;
 }
 
 interface LoadClient {
@@ -64,10 +67,11 @@ export async function runScaleLoad(flags: WorkerFlags): Promise<void> {
     worker,
     workers: flags.count("workers"),
     clients: flags.count("clients"),
-    perClient: 0,
+    perClient: flags.count("per-client"),
+    peerClients: flags.count("peer-clients"),
+    peerPerClient: flags.count("peer-per-client"),
   };
   const clients = await inBatches(shape.clients, (index) => openClient(flags, worker, index));
-  shape.perClient = flags.number("per-client");
   await inBatches(clients.length, (index) => allocateOwn(clients[index]!, worker, shape.perClient));
   emit({ event: "ready", clients: clients.length, segments: shape.perClient * clients.length });
   await loadSignal;
@@ -117,7 +121,7 @@ async function runMix(clients: LoadClient[], flags: WorkerFlags, shape: Shape) {
       latencies.skipped++;
       continue;
     }
-    const request = oneRequest(load, pickOp(load), shape, latencies);
+    const request = oneRequest(load, pickOp(load), shape, dueMs, latencies);
     pending.add(request);
     void request.finally(() => pending.delete(request));
   }
@@ -151,50 +155,59 @@ function pickOp(load: LoadClient): ScaleOp {
   return op;
 }
 
-async function oneRequest(load: LoadClient, op: ScaleOp, shape: Shape, latencies: Latencies): Promise<void> {
+/**
+ * Times one request from when it was due, not from when it left: a worker running late (its own
+ * collector, the CPU) delays its requests as much as a slow arbiter would, and an open-loop load must
+ * count that rather than hide it.
+ */
+async function oneRequest(
+  load: LoadClient,
+  op: ScaleOp,
+  shape: Shape,
+  dueMs: number,
+  latencies: Latencies,
+): Promise<void> {
   load.busy = true;
-  const started = localNanoseconds();
+  const started = Math.min(dueMs, performance.now());
   try {
-    await perform(load, op, shape);
-    latencies.get(op)!.push(Math.round(localNanoseconds() - started));
+    const performed = await perform(load, op, shape);
+    latencies.get(performed)!.push(Math.round((performance.now() - started) * 1e6));
   } finally {
     load.busy = false;
   }
 }
 
-async function perform(load: LoadClient, op: ScaleOp, shape: Shape): Promise<void> {
+/** Runs `op`; returns what it ran (an open finding nothing it may open asks for the status instead). */
+async function perform(load: LoadClient, op: ScaleOp, shape: Shape): Promise<ScaleOp> {
   const { client } = load;
   switch (op) {
     case "alloc":
       load.transient.push(await client.alloc({ blocks: 1 }));
-      return;
+      return op;
     case "free": {
       const segment = load.transient.shift()!;
       load.opened.delete(segment.name);
       await segment.free();
-      return;
+      return op;
     }
     case "open": {
-      // Any worker's client's segment, read-only: readers never conflict with its writing creator.
-      const name = segmentName(
-        Math.floor(Math.random() * shape.workers),
-        Math.floor(Math.random() * shape.clients),
-        Math.floor(Math.random() * shape.perClient),
-      );
-      const own = name.startsWith(`scale-w${shape.worker}-c${load.index}-`);
-      if (own || load.opened.has(name)) return void (await client.status(0));
+      const name = openable(load, shape);
+      if (name === undefined) {
+        await client.status(0);
+        return "status";
+      }
       load.opened.add(name);
       load.transient.push(await client.open(name, "read"));
-      return;
+      return op;
     }
     case "status":
       await client.status(0);
-      return;
+      return op;
     case "wait": {
       // A wait whose word has already moved on: the arbiter's full wait path, answered at once.
       const current = Atomics.load(client.words, load.sequenceIndex);
       await client.waitWord(load.slot, SlotWord.sequence, current + 1, 1);
-      return;
+      return op;
     }
     case "wake":
       Atomics.add(client.words, load.sequenceIndex, 1);
@@ -204,8 +217,25 @@ async function perform(load: LoadClient, op: ScaleOp, shape: Shape): Promise<voi
         count: 1,
         reply: 1,
       });
-      return;
+      return op;
   }
+}
+
+/**
+ * A load worker's segment, read-only (readers never conflict with its writing creator), that this
+ * client neither made nor holds: a few random picks, undefined if all of them were.
+ */
+function openable(load: LoadClient, shape: Shape): string | undefined {
+  for (let pick = 0; pick < 4; pick++) {
+    const name = segmentName(
+      Math.floor(Math.random() * shape.workers),
+      Math.floor(Math.random() * shape.peerClients),
+      Math.floor(Math.random() * shape.peerPerClient),
+    );
+    const own = name.startsWith(`scale-w${shape.worker}-c${load.index}-`);
+    if (!own && !load.opened.has(name)) return name;
+  }
+  return undefined;
 }
 
 /** An even client keeps one wait parked in the arbiter on its pair's slot, so the wait queue is full. */

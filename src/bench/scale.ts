@@ -43,6 +43,8 @@ export interface ScaleResult {
    */
   readonly arbiterKiB: { ready: ResidentMemory; peakRss: number; end: ResidentMemory };
   readonly journalBytes: { ready: number; end: number };
+  /** Journal compactions the arbiter finished while the requests ran (each a helper process's work). */
+  readonly compactionsDuringLoad: number;
   readonly restart: RestartResult;
 }
 
@@ -179,9 +181,9 @@ async function measure(
 ): Promise<Omit<ScaleResult, "openFiles">> {
   const setupStarted = performance.now();
   const perWorker = Math.ceil(plan.clients / plan.workers);
-  const perClient = Math.ceil(plan.allocations / (perWorker * plan.workers));
+  const perClientOfWorkers = Math.ceil(plan.allocations / (perWorker * plan.workers));
   progress(
-    `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClient} segments each`,
+    `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClientOfWorkers} segments each`,
   );
   const start = (worker: number, clients: number, perClient: number, rate: number, label: string) =>
     new Child(
@@ -190,11 +192,14 @@ async function measure(
         "scale-load",
         ...flagArgv({ socket: arbiter.socket, region: arbiter.region, worker, workers: plan.workers }),
         ...flagArgv({ clients, "per-client": perClient, seconds: plan.seconds, rate }),
+        ...flagArgv({ "peer-clients": perWorker, "peer-per-client": perClientOfWorkers }),
       ],
       label,
     );
   for (let worker = 0; worker < plan.workers; worker++)
-    children.push(start(worker, perWorker, perClient, plan.rate / plan.workers, `scale worker ${worker}`));
+    children.push(
+      start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`),
+    );
   // A process of its own with two clients, the size of an ordinary one: its latency is the arbiter's,
   // without the pauses of a load worker that carries a hundred clients and their segments.
   children.push(start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe"));
@@ -205,11 +210,13 @@ async function measure(
   progress(
     `scale: ready after ${setupSeconds.toFixed(1)} s; ${plan.seconds} s of requests at ${plan.rate}/s`,
   );
+  const compactionsBefore = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   const sampler = sampleRss(arbiter.pid);
   for (const child of children) process.kill(child.pid, "SIGUSR1");
   const loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
   const peakRss = sampler.stop();
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
+  const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   interruption.check("run the scale benchmark's requests");
   const samples = mergeLatencies(loads.slice(0, -1));
   const probe = mergeLatencies(loads.slice(-1));
@@ -225,6 +232,7 @@ async function measure(
     probeLatencyNs: summarizeByOp(probe),
     arbiterKiB: { ready: ready.memory, peakRss: Math.max(peakRss, end.memory.rss), end: end.memory },
     journalBytes: { ready: ready.journal, end: end.journal },
+    compactionsDuringLoad: compactionsAfter - compactionsBefore,
     restart,
   };
 }

@@ -35,6 +35,8 @@ const workerArgs = {
   workers: text("scale-load: how many workers load the arbiter"),
   clients: text("scale-load: clients this worker connects"),
   "per-client": text("scale-load: named one-block segments each client allocates"),
+  "peer-clients": text("scale-load: clients of each load worker (whose segments it opens)"),
+  "peer-per-client": text("scale-load: named segments of each load worker's client"),
   seconds: text("scale-load: how long the request mix runs"),
   rate: text("scale-load: requests per second this worker issues"),
   across: text("cv-loop, cv-pair: 'vm' when one side runs in a guest (the socket is then its network)"),

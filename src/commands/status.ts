@@ -28,19 +28,15 @@ export default defineLeafCommand({
     // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
     const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
     // One more than asked: our own session is in the list and is taken out below.
-    const { report, self, selfVm } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
-    const others = withoutSelf(report, { clientId: self, vm: selfVm }, limit);
+    const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
+    const others = withoutSelf(report, limit);
     process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
   },
 });
 
 /** The status query's own short session is not something the user asked about. */
-function withoutSelf(
-  report: StatusReport,
-  self: { clientId: number; vm: string },
-  limit: number,
-): StatusReport {
-  const { totals } = report;
+function withoutSelf(report: StatusReport, limit: number): StatusReport {
+  const { totals, requester: self } = report;
   const vms = report.vms
     .map((vm) => ({
       ...vm,
@@ -48,7 +44,8 @@ function withoutSelf(
       clientCount: vm.clientCount - (vm.vm === self.vm ? 1 : 0),
     }))
     .filter((vm) => vm.clientCount > 0 || vm.blocksAllocated > 0);
-  const ownVmGone = report.vms.some((vm) => vm.vm === self.vm) && !vms.some((vm) => vm.vm === self.vm);
+  // Our own VM counts as a VM only because of this query, unless it has other clients or blocks.
+  const ownVmGone = self.vmClients === 1 && self.vmBlocksAllocated === 0;
   return {
     ...report,
     totals: {
@@ -106,7 +103,8 @@ export function renderStatus(report: StatusReport): string {
     ...report.segments.map(
       (segment) =>
         `  segment #${segment.id} ${segment.name || "(unnamed)"} blocks ${segment.firstBlock}+${segment.blockCount} ` +
-        `(${formatBytes(segment.bytes)}), holders ${segment.holders.map((holder) => `#${holder.clientId} ${holder.mode}`).join(", ")}`,
+        `(${formatBytes(segment.bytes)}), holders ${segment.holders.map((holder) => `#${holder.clientId} ${holder.mode}`).join(", ")}` +
+        `${segment.holderCount > segment.holders.length ? ` and ${segment.holderCount - segment.holders.length} more` : ""}`,
     ),
     ...more(report.segments.length, totals.segments),
     `synchronisation (${totals.sync}):`,

@@ -318,6 +318,7 @@ export function raiseOpenFileLimit(wanted: number): { before: number; after: num
   return { before, after: Math.min(wanted, hard), hard };
 }
 
+const SCHED_BATCH = 3;
 const SCHED_IDLE = 5;
 
 /**
@@ -336,26 +337,38 @@ export function idleCompilerThreads(): number {
 }
 
 /**
- * Lets every thread of this process run only on otherwise idle cores (SCHED_IDLE): for background work
- * that must never take a core from the processes it serves. Returns how many threads it changed.
+ * Puts every thread of this process at the lowest normal priority (SCHED_BATCH, nice 19): for background
+ * work that must yield to the processes it serves, yet always progress. (SCHED_IDLE would not: on a
+ * saturated host it can wait forever, and a compaction that never finishes lets the journal grow without
+ * bound.) Returns how many threads it changed.
  */
-export function idleWholeProcess(): number {
-  return idleThreads(() => true);
+export function backgroundPriority(): number {
+  const noPriority = new Int32Array(1);
+  const PRIO_PROCESS = 0; // with a thread id as `who`, Linux applies it to that thread
+  let changed = 0;
+  for (const tid of ownThreads()) {
+    libc.sched_setscheduler(Number(tid), SCHED_BATCH, noPriority);
+    if (libc.setpriority(PRIO_PROCESS, Number(tid), 19) === 0) changed++;
+  }
+  return changed;
 }
 
-/** SCHED_IDLE for this process's threads that `chosen` picks; 0 where there is no /proc (a minimal guest). */
+/** SCHED_IDLE for this process's threads that `chosen` picks. */
 function idleThreads(chosen: (tid: string) => boolean): number {
   const noPriority = new Int32Array(1);
-  let threads: string[];
-  try {
-    threads = readdirSync("/proc/self/task");
-  } catch {
-    return 0; // nothing to adjust, and nothing goes wrong without it
-  }
   let changed = 0;
-  for (const tid of threads)
+  for (const tid of ownThreads())
     if (chosen(tid) && libc.sched_setscheduler(Number(tid), SCHED_IDLE, noPriority) === 0) changed++;
   return changed;
+}
+
+/** This process's thread ids; none where there is no /proc (a minimal guest: nothing to adjust then). */
+function ownThreads(): string[] {
+  try {
+    return readdirSync("/proc/self/task");
+  } catch {
+    return [];
+  }
 }
 
 function threadName(tid: string): string | undefined {

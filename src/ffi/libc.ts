@@ -30,6 +30,7 @@ export const libc = dlopen("libc.so.6", {
   // Only for futex(2), which glibc has no wrapper for: number, address, op, value, timeout, address2, value3.
   syscall: { args: [i64, ptr, i32, i32, ptr, ptr, i32], returns: i64_fast },
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
+  setpriority: { args: [i32, u32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   prlimit: { args: [i32, i32, ptr, ptr], returns: i32 },
   __errno_location: { args: [], returns: ptr },

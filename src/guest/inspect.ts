@@ -9,7 +9,7 @@ import { type Endpoint, Transport } from "./transport.ts";
 export async function fetchStatus(
   endpoint: Endpoint,
   limit = STATUS_DEFAULT_LIMIT,
-): Promise<{ report: StatusReport; self: number; selfVm: string }> {
+): Promise<{ report: StatusReport; self: number }> {
   const transport = new Transport(endpoint);
   try {
     await transport.open();
@@ -23,7 +23,7 @@ export async function fetchStatus(
     transport.release();
     const { json } = await transport.request("status", { limit, onlyClient: 0 });
     await transport.request("bye", {});
-    return { report: JSON.parse(json) as StatusReport, self: hello.clientId, selfVm: hello.vm };
+    return { report: JSON.parse(json) as StatusReport, self: hello.clientId };
   } finally {
     transport.close();
   }

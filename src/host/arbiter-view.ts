@@ -42,6 +42,8 @@ export interface ArbiterView {
   readonly startedMs: number;
   /** Sessions with a live connection. */
   readonly connectedCount: number;
+  /** State journal compactions taken over since start. */
+  readonly compactions: number;
   /** A session's connection from now on (hello, or a reconnect taking the session over). */
   attach(clientId: number, connection: Connection): void;
   /** The client was heard from. */

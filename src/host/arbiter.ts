@@ -81,6 +81,10 @@ export class Arbiter implements ArbiterView {
     return this.state.epoch;
   }
 
+  get compactions(): number {
+    return this.compactor.completed;
+  }
+
   /** What every connection's socket does, whether it connected here or was handed over by a bridge. */
   private handlers(vm?: string): SocketHandler<Connection> {
     return {

@@ -86,6 +86,7 @@ export class Compactor {
   private running: Subprocess | undefined;
   private stopped = false;
   private notBeforeMs = 0;
+  private done = 0;
 
   constructor(private readonly journal: StateFile) {}
 
@@ -94,20 +95,29 @@ export class Compactor {
     if (this.running || this.stopped || !this.journal.needsCompaction) return;
     if (performance.now() < this.notBeforeMs) return;
     const plan = this.journal.compactionPlan();
+    try {
+      this.running = this.spawn(plan);
+    } catch (error) {
+      // Out of descriptors, the binary replaced by an upgrade: the journal only grows meanwhile.
+      this.giveUpForNow(plan, error);
+    }
+  }
+
+  /** How many compactions were taken over since the arbiter started (`ivsh status`). */
+  get completed(): number {
+    return this.done;
+  }
+
+  private spawn(plan: CompactionPlan): Subprocess {
     const child = Bun.spawn(
       [
         ...selfCommand(),
         "compact-state",
-        "--state",
-        this.journal.path,
-        "--upto",
-        String(plan.upto),
-        "--out",
-        plan.out,
+        ...["--state", this.journal.path, "--upto", String(plan.upto), "--out", plan.out],
+        ...["--arbiter", String(process.pid)],
       ],
       { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
     );
-    this.running = child;
     const output = Promise.all([
       child.exited,
       new Response(child.stdout).text(),
@@ -117,6 +127,7 @@ export class Compactor {
       this.running = undefined;
       this.finish(plan, code, stdout, stderr);
     });
+    return child;
   }
 
   stop(): void {
@@ -132,15 +143,21 @@ export class Compactor {
           this.stopped ? "the arbiter stopped" : `exit ${code}: ${stderr.trim() || "no output"}`,
         );
       this.journal.finishCompaction(plan, records);
+      this.done++;
       log.debug(`compacted ${this.journal.path}: ${records} records of state, ${plan.upto} bytes replayed`);
     } catch (error) {
-      this.journal.abandonCompaction(plan);
-      if (this.stopped) return;
-      this.notBeforeMs = performance.now() + RETRY_AFTER_MS;
-      log.warn(
-        `could not compact ${this.journal.path} (${error instanceof Error ? error.message : error}); ` +
-          `it keeps growing until the next try in ${RETRY_AFTER_MS / 1000} s`,
-      );
+      if (this.stopped) this.journal.abandonCompaction(plan);
+      else this.giveUpForNow(plan, error);
     }
+  }
+
+  private giveUpForNow(plan: CompactionPlan, error: unknown): void {
+    this.journal.abandonCompaction(plan);
+    this.notBeforeMs = performance.now() + RETRY_AFTER_MS;
+    log.warn(
+      `could not compact ${this.journal.path} (${error instanceof Error ? error.message : error}); ` +
+        `nothing is lost, but the file keeps growing: check the disk's free space and that ` +
+        `${this.journal.path}'s directory is writable; next try in ${RETRY_AFTER_MS / 1000} s`,
+    );
   }
 }

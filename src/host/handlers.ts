@@ -128,8 +128,9 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     return { leaseMs: arbiter.options.leaseMs };
   },
 
-  status(arbiter, _connection, request) {
-    return { json: JSON.stringify(statusReport(arbiter, request)) };
+  status(arbiter, connection, request) {
+    const requester = { clientId: connection.clientId, vm: connection.vm };
+    return { json: JSON.stringify(statusReport(arbiter, request, requester)) };
   },
 
   bye(arbiter, connection, _request, requestId) {

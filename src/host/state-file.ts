@@ -12,6 +12,7 @@
  */
 import {
   closeSync,
+  constants,
   existsSync,
   fstatSync,
   fsyncSync,
@@ -158,16 +159,21 @@ export class StateFile implements Journal {
    */
   finishCompaction({ upto, out }: CompactionPlan, snapshotRecords: number): void {
     const tail = readFrom(this.path, upto);
-    const fd = openSync(out, "a");
+    // Never created here: if the snapshot is gone (removed as a leftover by another arbiter on this
+    // state), a file holding only the tail must not replace the journal.
+    const fd = openSync(out, constants.O_WRONLY | constants.O_APPEND);
     try {
+      if (!startsWithBegin(out)) throw failure("StateInvalid", `take over ${out}`, "it is not a snapshot");
       // Not fsynced, as appended records never are (see above): the snapshot under it was, by the helper.
       writeFully(fd, tail);
-    } finally {
+      renameSync(out, this.path);
+    } catch (error) {
       closeSync(fd);
+      throw error;
     }
-    renameSync(out, this.path);
+    // The descriptor follows the rename: it is the journal's from now on, with no reopen that could fail.
     closeSync(this.fd);
-    this.fd = openSync(this.path, "a");
+    this.fd = fd;
     this.appended = countLines(tail);
     this.baseRecords = snapshotRecords;
   }
@@ -212,6 +218,17 @@ function readFrom(path: string, offset: number): Buffer {
       done += got;
     }
     return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function startsWithBegin(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(16);
+    const got = readSync(fd, head, 0, head.byteLength, 0);
+    return head.subarray(0, got).toString("utf8").startsWith('{"t":"begin"');
   } finally {
     closeSync(fd);
   }

@@ -32,9 +32,14 @@ export interface StatusReport {
   uptimeMs: number;
   region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
   blocks: { total: number; free: number; used: number };
+  /** The session that asked, and its VM's share (so a tool can leave its own session out). */
+  requester: { clientId: number; vm: string; vmClients: number; vmBlocksAllocated: number };
+  /** State journal compactions taken over since this arbiter process started. */
+  compactions: number;
   /** How many there are of each; the lists below hold at most the request's `limit` of them. */
   totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
-  segments: (SegmentFields & { holders: { clientId: number; mode: string }[] })[];
+  /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
+  segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
   clients: StatusClient[];
   /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
   vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
@@ -51,7 +56,11 @@ export interface StatusReport {
   integrity: IntegrityStatus;
 }
 
-export function statusReport(arbiter: ArbiterView, request: Request<"status">): StatusReport {
+export function statusReport(
+  arbiter: ArbiterView,
+  request: Request<"status">,
+  requester: { clientId: number; vm: string },
+): StatusReport {
   const { state, options } = arbiter;
   const { geometry } = state;
   const { limit } = request;
@@ -60,6 +69,12 @@ export function statusReport(arbiter: ArbiterView, request: Request<"status">): 
     arbiterPid: process.pid,
     leaseMs: options.leaseMs,
     uptimeMs: Math.round(performance.now() - arbiter.startedMs),
+    requester: {
+      ...requester,
+      vmClients: state.clientsByVm.get(requester.vm)?.size ?? 0,
+      vmBlocksAllocated: state.blocksHeldByVm(requester.vm),
+    },
+    compactions: arbiter.compactions,
     region: {
       path: options.regionPath,
       size: geometry.regionSize,
@@ -81,7 +96,8 @@ export function statusReport(arbiter: ArbiterView, request: Request<"status">): 
     },
     segments: first(state.segments.values(), limit).map(({ holders, creatorVm: _vm, ...segment }) => ({
       ...segment,
-      holders: [...holders].map(([clientId, mode]) => ({ clientId, mode })),
+      holderCount: holders.size,
+      holders: first(holders.entries(), limit).map(([clientId, mode]) => ({ clientId, mode })),
     })),
     clients: chosenClients(arbiter, request).map((session) => describeClient(arbiter, session)),
     vms: first(state.clientsByVm.entries(), limit).map(([vm, ids]) => ({

@@ -2,6 +2,7 @@
  * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
  * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
  */
+import { statfsSync } from "node:fs";
 import { failure } from "../errors.ts";
 import {
   closeFd,
@@ -24,7 +25,19 @@ import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from
 /** Ranges at least this long are zeroed by punching a hole (see `zero`). */
 const DISCARD_AT_LEAST = 1 << 20;
 
+const TMPFS_MAGIC = 0x01021994;
+
+/** Whether `path` is on tmpfs (RAM); false if it cannot be told. */
+export function isTmpfsPath(path: string): boolean {
+  try {
+    return statfsSync(path).type === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 export class MappedRegion {
+  private tmpfs: boolean | undefined;
   /** Int32Array over header + slots: the words every process reads and writes with Atomics. */
   private syncView: Int32Array | undefined;
   private closed = false;
@@ -72,14 +85,31 @@ export class MappedRegion {
     this.checkRange(offset, length);
     const start = Math.min(offset + length, alignUp(offset, PAGE_SIZE));
     const end = Math.max(start, Math.floor((offset + length) / PAGE_SIZE) * PAGE_SIZE);
-    const punched =
-      length >= DISCARD_AT_LEAST && discardPages(this.base + start, end - start, `${this.source}+${start}`);
+    const punched = length >= DISCARD_AT_LEAST && this.onTmpfs() && this.discard(start, end - start);
     if (!punched) {
       this.fillZero(offset, length);
       return;
     }
     this.fillZero(offset, start - offset);
     this.fillZero(end, offset + length - end);
+  }
+
+  /**
+   * Only on tmpfs, where a punched page is gone whole and reads back as zeros: hugetlbfs before Linux 6.2
+   * skips part huge pages and still returns success, which would leave a previous holder's data.
+   */
+  private onTmpfs(): boolean {
+    this.tmpfs ??= isTmpfsPath(this.source);
+    return this.tmpfs;
+  }
+
+  /** False if the kernel would not (any error: the caller then writes zeros, which always works). */
+  private discard(offset: number, length: number): boolean {
+    try {
+      return discardPages(this.base + offset, length, `${this.source}+${offset}`);
+    } catch {
+      return false;
+    }
   }
 
   private fillZero(offset: number, length: number): void {
