@@ -33,7 +33,9 @@ export function scaleVerdicts(result: ScaleResult): ScaleVerdict[] {
       passed: p99Ms <= SCALE_P99_GOAL_MS,
       detail:
         `${p99Ms.toFixed(3)} ms for a ${PROBE_CLIENTS}-client process (${result.probeLatencyNs.all.count} requests); ` +
-        `${loadP99Ms.toFixed(3)} ms for the load workers' clients (${result.requests} requests)`,
+        `${loadP99Ms.toFixed(3)} ms for the load workers' clients (${result.requests} requests), ` +
+        `${(result.latencyNs.all.p99 / result.floorLatencyNs.p99).toFixed(1)}× the bare echo server's ` +
+        `${(result.floorLatencyNs.p99 / 1e6).toFixed(3)} ms in the same run`,
     },
     {
       name: `restart after kill -9 ≤ ${SCALE_RESTART_GOAL_S} s`,
@@ -65,6 +67,7 @@ export function renderScaleMarkdown(result: ScaleResult, command: string): strin
       `all, from a separate ${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`,
       result.probeLatencyNs.all,
     ),
+    latencyRow("floor: a bare Bun echo server, same processes, connections and rate", result.floorLatencyNs),
     "",
     `Set-up (connect and allocate): ${result.setupSeconds.toFixed(1)} s. Requests not issued because every ` +
       `client of a worker was busy: ${result.skipped}.`,

@@ -11,6 +11,7 @@ import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord, slotWordIndex } from "../region/layout.ts";
 import { workerConnectOptions } from "./channel.ts";
+import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
 import { emit, type WorkerFlags } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
@@ -104,31 +105,17 @@ type Latencies = Map<ScaleOp, number[]> & { skipped: number };
 
 async function runMix(clients: LoadClient[], flags: WorkerFlags, shape: Shape) {
   const latencies = new Map(SCALE_OPS.map((op) => [op, [] as number[]])) as Latencies;
-  latencies.skipped = 0;
-  const seconds = flags.number("seconds");
-  const intervalMs = 1000 / flags.number("rate");
-  const pending = new Set<Promise<void>>();
   let running = true;
-  for (const load of clients) if (load.index % 2 === 0) pending.add(parkLoop(load, () => running));
-  const startMs = performance.now();
-  for (let issued = 0; ; issued++) {
-    const dueMs = startMs + issued * intervalMs;
-    if (dueMs - startMs > seconds * 1000) break;
-    const waitMs = dueMs - performance.now();
-    if (waitMs > 1) await Bun.sleep(waitMs);
+  const parked = clients.filter((load) => load.index % 2 === 0).map((load) => parkLoop(load, () => running));
+  const { skipped } = await openLoop(flags.number("seconds"), flags.number("rate"), (dueMs) => {
     const load = idleClient(clients);
-    if (!load) {
-      latencies.skipped++;
-      continue;
-    }
-    const request = oneRequest(load, pickOp(load), shape, dueMs, latencies);
-    pending.add(request);
-    void request.finally(() => pending.delete(request));
-  }
+    return load && oneRequest(load, pickOp(load), shape, dueMs, latencies);
+  });
+  latencies.skipped = skipped;
   running = false;
   // Parked waiters wake on their own within PARK_TIMEOUT_MS; wake them now instead.
   for (const load of clients) if (load.index % 2 === 1) bump(load);
-  await Promise.all(pending);
+  await Promise.all(parked);
   return latencies;
 }
 
@@ -168,10 +155,10 @@ async function oneRequest(
   latencies: Latencies,
 ): Promise<void> {
   load.busy = true;
-  const started = Math.min(dueMs, performance.now());
+  const sentMs = performance.now();
   try {
     const performed = await perform(load, op, shape);
-    latencies.get(performed)!.push(Math.round((performance.now() - started) * 1e6));
+    latencies.get(performed)!.push(sinceDueNs(dueMs, sentMs));
   } finally {
     load.busy = false;
   }
@@ -276,8 +263,4 @@ async function inBatches<T>(count: number, task: (index: number) => Promise<T>):
   };
   await Promise.all(Array.from({ length: Math.min(SETUP_CONCURRENCY, count) }, lane));
   return results;
-}
-
-function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
-  return new Promise((resolve) => process.once(name, () => resolve()));
 }

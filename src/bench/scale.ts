@@ -11,6 +11,7 @@ import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { Child, type Interruption, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import { measureEchoFloor } from "./scale-echo.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { flagArgv, nextEvent, numberField } from "./worker-io.ts";
@@ -37,6 +38,8 @@ export interface ScaleResult {
   readonly latencyNs: Record<ScaleOp | "all", Summary>;
   /** The same mix from a separate small process (PROBE_CLIENTS clients at PROBE_RATE). */
   readonly probeLatencyNs: Record<ScaleOp | "all", Summary>;
+  /** 32-byte echoes from the same number of processes and connections at the same rate (scale-echo.ts). */
+  readonly floorLatencyNs: Summary;
   /**
    * The arbiter's resident memory: all of it (`rss`), and its private part (`anon`: heap, stacks; the rest
    * is its binary and the region's pages it touched, which are shared with every client and guest).
@@ -151,16 +154,21 @@ export async function runScale(
     label: "scale",
     lease: LEASE,
   });
+  let result: Omit<ScaleResult, "openFiles" | "floorLatencyNs">;
   try {
-    return await withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
-      measure(plan, arbiter, children, workerCommand, interruption, progress).then((result) => ({
-        ...result,
-        openFiles,
-      })),
+    result = await withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
+      measure(plan, arbiter, children, workerCommand, interruption, progress),
     );
   } finally {
     await arbiter.stop();
   }
+  progress("scale: the same shape against a bare echo server (the floor)");
+  const perWorker = Math.ceil(plan.clients / plan.workers);
+  const floor = await measureEchoFloor(
+    { processes: plan.workers, clients: perWorker, rate: plan.rate, seconds: plan.seconds },
+    workerCommand,
+  );
+  return { ...result, openFiles, floorLatencyNs: summarize(floor) };
 }
 
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
@@ -178,7 +186,7 @@ async function measure(
   workerCommand: readonly string[],
   interruption: Interruption,
   progress: (message: string) => void,
-): Promise<Omit<ScaleResult, "openFiles">> {
+): Promise<Omit<ScaleResult, "openFiles" | "floorLatencyNs">> {
   const setupStarted = performance.now();
   const perWorker = Math.ceil(plan.clients / plan.workers);
   const perClientOfWorkers = Math.ceil(plan.allocations / (perWorker * plan.workers));

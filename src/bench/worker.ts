@@ -14,6 +14,7 @@ import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import { runRpcRoundTrips } from "./rpc-worker.ts";
+import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import {
   checkPiece,
@@ -41,6 +42,8 @@ const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "cv-pair": runCondvarPair,
   "rpc-rtt": runRpcRoundTrips,
   "scale-load": runScaleLoad,
+  "echo-server": runEchoServer,
+  "echo-load": runEchoLoad,
 };
 
 export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];
