@@ -31,6 +31,13 @@ test("a client connecting over TCP through the bridge is known by the bridge's V
   const text = await runCli(["status", "--socket", paths.socket]);
   expect(text.stdout).toMatch(/web-vm: 1 client \(#\d+\); 1 blocks allocated/);
   expect(text.stdout).toMatch(/#\d+ in-guest pid \d+ vm web-vm/);
+  // Only the guest's VM has clients: the host's entry exists only for the status query's own session,
+  // and neither the list nor the count may show it, even when the list is cut to nothing.
+  expect(text.stdout).toMatch(/^VMs \(1\):\n {2}web-vm:/m);
+  const totalsOnly = JSON.parse(
+    (await runCli(["status", "--socket", paths.socket, "--limit", "0", "--json"])).stdout,
+  );
+  expect(totalsOnly.totals).toMatchObject({ vms: 1, clients: 1, connected: 1 });
   await client.close();
 });
 
