@@ -3,6 +3,7 @@
  * snapshot off the arbiter's event loop (src/host/compaction.ts). Prints the snapshot's record count.
  */
 import { SIGKILL } from "node:constants";
+import { failure } from "../errors.ts";
 import { backgroundPriority, exitWithParent } from "../ffi/index.ts";
 import { compactJournal } from "../host/compaction.ts";
 import { parseCount } from "../units.ts";
@@ -34,7 +35,13 @@ export default defineLeafCommand({
     // Its result is only of use to the arbiter that asked for it; checked after asking, in case the
     // arbiter died before the kernel could be told to end us with it.
     exitWithParent(SIGKILL);
-    if (process.ppid !== parseCount(args.arbiter, "--arbiter")) process.exit(1);
+    const arbiter = parseCount(args.arbiter, "--arbiter");
+    if (process.ppid !== arbiter)
+      throw failure(
+        "PeerGone",
+        "compact the state journal",
+        `the arbiter that asked (pid ${arbiter}) is gone`,
+      );
     // A second or more of parsing that should not take a core from the arbiter or its clients.
     backgroundPriority();
     const records = compactJournal(args.state, parseCount(args.upto, "--upto"), args.out);

@@ -6,7 +6,7 @@
  * not needed for that failure (the region itself lives in RAM, so a host crash loses it anyway); the
  * snapshot is fsynced before it replaces the old file so compaction can never lose state.
  *
- * Compaction (./compaction.ts) runs once the records appended outnumber both COMPACT_AFTER_RECORDS and
+ * Compaction (./compaction.ts) runs once the records appended outnumber both `compactAfterRecords()` and
  * the records the file started from: the file stays within about twice its snapshot, and the O(state)
  * cost of a compaction is spread over as many appends, O(1) each.
  */
@@ -29,12 +29,12 @@ import { failure } from "../errors.ts";
 import type { Journal, StateRecord } from "./records.ts";
 
 /**
- * Appended records beyond which a compaction may start. IVSH_COMPACT_AFTER_RECORDS overrides it (tests
- * make compactions happen with a handful of requests).
+ * Appended records beyond which a compaction may start: 20 000, or IVSH_COMPACT_AFTER_RECORDS (tests make
+ * compactions happen with a handful of requests). Read when the state file is opened, so a bad value is
+ * an error of `ivsh host`'s start, not of loading this module.
  */
-const COMPACT_AFTER_RECORDS = compactAfterRecords(process.env.IVSH_COMPACT_AFTER_RECORDS);
 
-function compactAfterRecords(setting: string | undefined): number {
+function compactAfterRecords(setting = process.env.IVSH_COMPACT_AFTER_RECORDS): number {
   if (setting === undefined || setting === "") return 20_000;
   const value = Number(setting);
   if (!Number.isSafeInteger(value) || value < 1)
@@ -99,6 +99,7 @@ export class StateFile implements Journal {
   private appended = 0;
   /** Records the file held when it was last rewritten. */
   private baseRecords: number;
+  private readonly compactAfter = compactAfterRecords();
   /** Lines of the transaction in progress, written together when it ends. */
   private pending: string[] | undefined;
 
@@ -142,7 +143,7 @@ export class StateFile implements Journal {
   }
 
   get needsCompaction(): boolean {
-    return this.appended > Math.max(COMPACT_AFTER_RECORDS, this.baseRecords);
+    return this.appended > Math.max(this.compactAfter, this.baseRecords);
   }
 
   /**
