@@ -1,6 +1,7 @@
 /** `ivsh guest send` / `recv` between separate processes: exact bytes, pipes, busy channels, two at once. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { fitRingToSize } from "../src/transfer/sender.ts";
 import { formatted, recordsOf, referenceDigest } from "./helpers/digest.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -49,6 +50,36 @@ describe("bit-exact round trips", () => {
     test(label, () => roundTrip(label.replace(/\W+/g, "-"), bytes));
 
   test("256 MiB of random data", () => roundTrip("big", 256 << 20, 1 << 20), 120_000);
+});
+
+describe("the ring fits a file of known size", () => {
+  test("a small file goes through a one-page ring, and the digest is the one its records define", async () => {
+    await roundTrip("small-ring", 1024);
+    const input = join(paths.dir, "fit.in");
+    await randomFile(input, 1024);
+    const receiver = guest(paths, ["recv", "--channel", "fit", "--out", outPath(paths, "fit.out"), "--json"]);
+    const sender = guest(paths, ["send", input, "--channel", "fit", "--json"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    await sender.events.finished;
+    expect(JSON.parse(sender.events.lines.at(-1)!)).toMatchObject({ chunkBytes: 4096, depth: 2 });
+  });
+
+  for (const [label, size, expected] of [
+    ["nothing", 0, { chunkBytes: 4096, depth: 2 }],
+    ["1 byte", 1, { chunkBytes: 4096, depth: 2 }],
+    ["a page and a byte", 4097, { chunkBytes: 8192, depth: 2 }],
+    ["one chunk", CHUNK, { chunkBytes: CHUNK, depth: 2 }],
+    ["a chunk and a byte", CHUNK + 1, { chunkBytes: CHUNK, depth: 3 }],
+    ["more than the ring", 100 * CHUNK, { chunkBytes: CHUNK, depth: 8 }],
+    ["an unknown size (a pipe)", undefined, { chunkBytes: CHUNK, depth: 8 }],
+  ] as const)
+    test(`fitRingToSize: ${label}`, () => {
+      expect(fitRingToSize({ chunkBytes: CHUNK, depth: 8 }, size)).toMatchObject(expected);
+    });
+
+  test("fitRingToSize leaves geometry the user got wrong for open() to refuse", () => {
+    expect(fitRingToSize({ chunkBytes: 1000, depth: 8 }, 10)).toEqual({ chunkBytes: 1000, depth: 8 });
+  });
 });
 
 describe("pipes and the channel's rules", () => {

@@ -10,7 +10,7 @@ import type { Client } from "../guest/client.ts";
 import type { Sink, Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
-import { type ChannelOptions, ChannelSender, type TransferSummary } from "./sender.ts";
+import { type ChannelOptions, ChannelSender, fitRingToSize, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
@@ -38,7 +38,7 @@ export async function sendStream(
 ): Promise<TransferResult> {
   const { signal } = options;
   idleCompilerThreads();
-  const sender = await ChannelSender.open(client, channel, options);
+  const sender = await ChannelSender.open(client, channel, fitRingToSize(options, source.size));
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   const reading = abortWhenGone(sender.receiver, signal);
   try {

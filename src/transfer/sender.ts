@@ -11,7 +11,15 @@
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, confirmationOf, LOCK_OWNER_MASK, RECORD_END, RecordField } from "../region/layout.ts";
+import {
+  alignUp,
+  ChannelState,
+  confirmationOf,
+  LOCK_OWNER_MASK,
+  PAGE_SIZE,
+  RECORD_END,
+  RecordField,
+} from "../region/layout.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -28,6 +36,22 @@ import { waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_DEPTH = 8;
+
+/**
+ * A ring no larger than a stream of known size needs: a 1 KiB file gets one page-rounded chunk and room
+ * for the end record, not 8 MiB allocated and mapped in up front (~8 ms of a 50 ms transfer). Records,
+ * and so the digest, are the same: a chunk is cut only below the size asked for when the whole stream
+ * fits in it. A file that grows while it is sent still goes through, chunk after chunk. Geometry the
+ * caller got wrong is left for `open` to refuse.
+ */
+export function fitRingToSize(options: ChannelOptions, size: number | undefined): ChannelOptions {
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const depth = options.depth ?? DEFAULT_DEPTH;
+  if (size === undefined || ringGeometryProblem(chunkBytes, depth)) return options;
+  const fittedChunk = Math.min(chunkBytes, Math.max(PAGE_SIZE, alignUp(size, PAGE_SIZE)));
+  const fittedDepth = Math.max(2, Math.min(depth, Math.ceil(size / fittedChunk) + 1));
+  return { ...options, chunkBytes: fittedChunk, depth: fittedDepth };
+}
 const ALL = 0x7fffffff;
 const OLD_RECEIVER_POLL_MS = 10;
 
