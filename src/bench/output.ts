@@ -97,7 +97,7 @@ export function renderMarkdown(report: BenchReport): string {
   return `${parts.join("\n")}\n`;
 }
 
-export async function writeJson(path: string, report: BenchReport): Promise<void> {
+export async function writeJson(path: string, report: unknown): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await Bun.write(path, `${JSON.stringify(report, null, 2)}\n`);
 }

@@ -81,9 +81,8 @@ export default defineLeafCommand({
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
-    const interruption = interruptOnSignals();
     const startedAt = new Date();
-    try {
+    await whileInterruptible("run the benchmarks", async (interruption) => {
       if (plan.vm) checkVmPrerequisites();
       const scratchDir = mkdtempSync(join(tmpdir(), "ivsh-bench-run-"));
       temporaryDirectory(scratchDir);
@@ -103,16 +102,26 @@ export default defineLeafCommand({
       process.stdout.write(renderMarkdown(report));
       if (args.json) await writeJson(args.json, report);
       if (args.out) log.info(`figures in ${args.out}: ${charts.join(", ")}`);
-    } catch (error) {
-      // A child killed by Ctrl-C surfaces as its own failure; say what really happened.
-      interruption.check("run the benchmarks");
-      throw error;
-    } finally {
-      interruption.dispose();
-      cleanupNow();
-    }
+    });
   },
 });
+
+/**
+ * Runs `work` with Ctrl-C ending the children; whatever it leaves is removed however it ends. A child
+ * killed by Ctrl-C surfaces as its own failure: the error then says what really happened.
+ */
+async function whileInterruptible(action: string, work: (interruption: Interruption) => Promise<void>) {
+  const interruption = interruptOnSignals();
+  try {
+    await work(interruption);
+  } catch (error) {
+    interruption.check(action);
+    throw error;
+  } finally {
+    interruption.dispose();
+    cleanupNow();
+  }
+}
 
 type BenchArgs = { [K in keyof typeof benchArgs]?: string | boolean | undefined };
 
@@ -127,8 +136,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     rate: count("rate"),
   });
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
-  const interruption = interruptOnSignals();
-  try {
+  await whileInterruptible("run the scale benchmark", async (interruption) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
     const result = await runScale(plan, [...selfCommand(), "bench-worker"], interruption, progress);
@@ -137,18 +145,11 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
     if (guests)
       process.stdout.write(renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
-    if (typeof args.json === "string")
-      await Bun.write(args.json, `${JSON.stringify({ ...result, guests }, null, 2)}\n`);
+    if (typeof args.json === "string") await writeJson(args.json, { ...result, guests });
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
     if (failed.length > 0)
       log.warn(`scale goals missed: ${failed.map((verdict) => verdict.name).join("; ")}`);
-  } catch (error) {
-    interruption.check("run the scale benchmark");
-    throw error;
-  } finally {
-    interruption.dispose();
-    cleanupNow();
-  }
+  });
 }
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;

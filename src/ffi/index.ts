@@ -33,7 +33,6 @@ export const MADV_DONTNEED = 4;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
 const EINVAL = 22;
-const EOPNOTSUPP = 95;
 
 export class SystemCallError extends IvshError {
   constructor(
@@ -216,13 +215,20 @@ const MADV_REMOVE = 9;
 
 /**
  * Gives the pages of a shared file mapping back to the file system (MADV_REMOVE: a hole is punched, every
- * process mapping the file then reads zeros there). False where the file system cannot punch holes.
+ * process mapping the file then reads zeros there). False if the kernel would not, for whatever reason:
+ * callers then write zeros, which always works.
  */
-export function discardPages(address: number, length: number, what: string): boolean {
-  if (libc.madvise(address, length, MADV_REMOVE) === 0) return true;
-  const errno = lastErrno();
-  if (errno === EINVAL || errno === EOPNOTSUPP) return false;
-  throw new SystemCallError("madvise", what, errno);
+export function discardPages(address: number, length: number): boolean {
+  return libc.madvise(address, length, MADV_REMOVE) === 0;
+}
+
+/**
+ * Which pages of a page-aligned range are in memory (mincore: bit 0 of one byte per page), or undefined
+ * if the kernel would not say. For a shared file mapping a page not in memory is a hole or swapped out.
+ */
+export function residentPages(address: number, length: number): Uint8Array | undefined {
+  const pages = new Uint8Array(Math.ceil(length / 4096));
+  return libc.mincore(address, length, pages) === 0 ? pages : undefined;
 }
 
 /**

@@ -21,6 +21,7 @@ export const libc = dlopen("libc.so.6", {
   munmap: { args: [ptr, u64], returns: i32 },
   mprotect: { args: [ptr, u64, i32], returns: i32 },
   madvise: { args: [ptr, u64, i32], returns: i32 },
+  mincore: { args: [ptr, u64, ptr], returns: i32 },
   memcpy: { args: [ptr, ptr, u64], returns: ptr },
   read: { args: [i32, ptr, u64], returns: i64_fast },
   write: { args: [i32, ptr, u64], returns: i64_fast },

@@ -1,7 +1,7 @@
 /**
  * Compacting the --state journal without stopping the arbiter. Rewriting the file as a snapshot costs
- * O(state): with 100 000 segments, a quarter of a second of JSON and fsync, during which no request would
- * be answered. So a separate process does it (`ivsh compact-state`, hidden): it replays the journal's
+ * O(state): with 100 000 segments, 109 ms of JSON and fsync for the snapshot alone
+ * (scripts/experiments/arbiter-stalls.ts), during which no request would be answered. So a separate process does it (`ivsh compact-state`, hidden): it replays the journal's
  * first `upto` bytes, which no longer change, into a state of its own and writes that state's snapshot to
  * a temporary file. The arbiter meanwhile goes on appending; when the child is done it appends the
  * records written since `upto` to the snapshot and renames it over the journal, work that is O(records

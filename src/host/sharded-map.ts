@@ -1,8 +1,8 @@
 /**
  * A Map split into many small Maps. JavaScriptCore's Map rehashes its whole table as entries come and go:
- * with 100 000 segments, one `set` every few tens of thousands took ~10 ms (measured: 2 000 000 set +
- * delete pairs on a 100 000-entry Map, pauses of 9-14 ms; split 256 ways, 1.3 ms at most), and every
- * request queued behind it waited. Split, a rehash only ever copies one small part.
+ * 2 000 000 insert + delete pairs on a 100 000-entry Map paused for up to 11.0 ms, the same split 256
+ * ways for 2.4 ms (scripts/experiments/arbiter-stalls.ts), and every request queued behind a pause
+ * waits. Split, a rehash only ever copies one small part.
  *
  * `shardOf` picks the part. For ids handed out in increasing order, `id >>> k` keeps runs of ids
  * together, so iteration still goes in id order (parts in the order they were made, each in insertion
