@@ -1,19 +1,25 @@
-/** Ungranted memory is PROT_NONE in every client; a read grant is read-only. Each case is its own process. */
+/**
+ * Ungranted memory is inaccessible in every client; a read grant is read-only. Each case that faults is
+ * its own process.
+ */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { type Client, connect } from "../src/guest/index.ts";
+import { readFileSync, realpathSync } from "node:fs";
+import { type Client, connect, type Segment } from "../src/guest/index.ts";
+import type { Geometry } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
 let owner: Client;
+let readable: Segment;
 
 beforeAll(async () => {
   paths = testPaths("mprotect");
   arbiter = await ArbiterProcess.start(paths);
   owner = await connect({ socket: paths.socket, region: paths.region, name: "owner" });
-  const segment = await owner.alloc(65536, { name: "readable" });
-  segment.bytes[0] = 17;
+  readable = await owner.alloc(65536, { name: "readable" });
+  readable.bytes[0] = 17;
 });
 beforeEach(() => arbiter.revive());
 afterAll(async () => {
@@ -49,6 +55,20 @@ describe("mprotect", () => {
     expect(await child.exit()).toBe(0);
   });
 
+  test("of the data area, a client maps from the region file only what it holds", async () => {
+    const second = await owner.alloc(8192);
+    const gap = await owner.alloc(8192);
+    const third = await owner.alloc(8192, { mode: "write" });
+    await gap.free();
+    expect(dataRangesOf(paths.region, owner.geometry)).toEqual(merged([readable, second, third]));
+    const coversGap = ({ offset, end }: { offset: number; end: number }) =>
+      offset < gap.offset + gap.capacity && end > gap.offset;
+    expect(dataRangesOf(paths.region, owner.geometry).some(coversGap)).toBe(false);
+    await second.free();
+    await third.free();
+    expect(dataRangesOf(paths.region, owner.geometry)).toEqual(merged([readable]));
+  });
+
   test("the dead children's grants came back", async () => {
     await Bun.sleep(100);
     const status = await owner.status();
@@ -56,3 +76,38 @@ describe("mprotect", () => {
     expect(status.blocks.used).toBe(1);
   });
 });
+
+/** The ranges `segments` cover, sorted, neighbours merged: what a client holding them has mapped. */
+function merged(segments: Segment[]): { offset: number; end: number; perms: string }[] {
+  const ranges: { offset: number; end: number; perms: string }[] = [];
+  for (const segment of [...segments].sort((a, b) => a.offset - b.offset)) {
+    const last = ranges.at(-1);
+    const end = segment.offset + segment.capacity;
+    if (last && last.end === segment.offset) last.end = end;
+    else ranges.push({ offset: segment.offset, end, perms: "rw-s" });
+  }
+  return ranges;
+}
+
+/**
+ * This process's mappings of the region file within its blocks, merged where they touch (the kernel
+ * itself merges a grant next to the header's mapping into one, and the tail after the blocks is mapped).
+ */
+function dataRangesOf(region: string, geometry: Geometry): { offset: number; end: number; perms: string }[] {
+  const file = realpathSync(region);
+  const dataEnd = geometry.dataOffset + geometry.blockCount * geometry.blockSize;
+  const ranges: { offset: number; end: number; perms: string }[] = [];
+  for (const line of readFileSync("/proc/self/maps", "utf8").split("\n")) {
+    const [span, perms, offsetHex, , , path] = line.split(/\s+/);
+    if (path !== file || !span || !perms || !offsetHex) continue;
+    const [start, end] = span.split("-").map((hex) => Number.parseInt(hex, 16)) as [number, number];
+    const fileOffset = Number.parseInt(offsetHex, 16);
+    const offset = Math.max(fileOffset, geometry.dataOffset);
+    const rangeEnd = Math.min(fileOffset + end - start, dataEnd);
+    if (offset >= rangeEnd) continue;
+    const last = ranges.at(-1);
+    if (last && last.end === offset && last.perms === perms) last.end = rangeEnd;
+    else ranges.push({ offset, end: rangeEnd, perms });
+  }
+  return ranges;
+}

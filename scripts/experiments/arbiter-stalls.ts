@@ -2,7 +2,7 @@
  * What single arbiter operations cost at the scale of `ivsh bench --scale` (100 000 segments, 1 000
  * sessions), measured in-process: the snapshot a compaction writes, had it stayed in the arbiter (JSON and
  * fsync, as src/host/state-file.ts writes it); the longest stall of a 100 000-entry Map under inserts and
- * deletes, whole and split as src/host/sharded-map.ts splits it; and zeroing 1 GiB of a tmpfs region by
+ * deletes, whole and split as src/host/compact-map.ts splits it; and zeroing 1 GiB of a tmpfs region by
  * writing, by punching, and as MappedRegion.zero does, over pages in memory and over holes. Figures
  * quoted in docs/bench/scale.md, docs/protocol.md and the files named.
  *

@@ -28,7 +28,9 @@ export const PROT_WRITE = 2;
 
 const MAP_SHARED = 1;
 const MAP_PRIVATE = 2;
+const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
+const MAP_NORESERVE = 0x4000;
 export const MADV_DONTNEED = 4;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
@@ -191,6 +193,29 @@ export function mapShared(fd: number, length: number, prot: number, path: string
   return checkMapping(libc.mmap(null, length, prot, MAP_SHARED, fd, offset), path);
 }
 
+/** Maps `length` bytes of `fd` from `offset` shared at `address`, replacing whatever was mapped there. */
+export function mapSharedAt(
+  address: number,
+  length: number,
+  prot: number,
+  fd: number,
+  offset: number,
+  what: string,
+): void {
+  const mapped = checkMapping(libc.mmap(address, length, prot, MAP_SHARED | MAP_FIXED, fd, offset), what);
+  if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
+}
+
+/**
+ * Replaces what is mapped at `address` with inaccessible anonymous memory: the addresses stay reserved
+ * (nothing else is placed there), and it costs neither memory nor a place in any file's mappings.
+ */
+export function reserveAt(address: number, length: number, what: string): void {
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+  const mapped = checkMapping(libc.mmap(address, length, PROT_NONE, flags, -1, 0), what);
+  if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
+}
+
 /** Private anonymous memory: the baseline the benchmarks compare the region against. */
 export function mapAnonymous(length: number): number {
   return checkMapping(
@@ -201,10 +226,6 @@ export function mapAnonymous(length: number): number {
 
 export function unmap(address: number, length: number, what: string): void {
   check(libc.munmap(address, length), "munmap", what);
-}
-
-export function protect(address: number, length: number, prot: number, what: string): void {
-  check(libc.mprotect(address, length, prot), "mprotect", what);
 }
 
 export function advise(address: number, length: number, advice: number, what: string): void {

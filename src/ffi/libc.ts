@@ -19,7 +19,6 @@ export const libc = dlopen("libc.so.6", {
   rename: { args: [cstring, cstring], returns: i32 },
   mmap: { args: [ptr, u64, i32, i32, i32, i64], returns: ptr },
   munmap: { args: [ptr, u64], returns: i32 },
-  mprotect: { args: [ptr, u64, i32], returns: i32 },
   madvise: { args: [ptr, u64, i32], returns: i32 },
   mincore: { args: [ptr, u64, ptr], returns: i32 },
   memcpy: { args: [ptr, ptr, u64], returns: ptr },

@@ -1,11 +1,11 @@
 /**
  * The client library: `connect()` maps the region, greets the arbiter, and keeps every data block this
- * client holds no grant for PROT_NONE. Grants unprotect exactly their blocks (read → PROT_READ, write →
- * read+write); free protects them again. Heartbeats keep the lease; an arbiter restart is ridden out by
+ * client holds no grant for inaccessible (reserved, not mapped from the region: see MappedRegion.revoke).
+ * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
 import { failure, type IvshError, isIvshError } from "../errors.ts";
-import { PROT_NONE, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
+import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import type { StatusReport } from "../host/status.ts";
 import {
   AccessMode,
@@ -138,7 +138,7 @@ export class Client {
     this.mailbox = this.openMailbox();
     this.parker = new Parker(this, this.mailbox);
     const { dataOffset, blockCount, blockSize } = this.geometry;
-    this.region.protect(dataOffset, blockCount * blockSize, PROT_NONE);
+    this.region.revoke(dataOffset, blockCount * blockSize);
     this.transport.onDisconnect = () => {
       this.recovering ??= this.recover().finally(() => {
         this.recovering = undefined;
@@ -168,7 +168,7 @@ export class Client {
 
   /** @internal Segment.free() */
   async releaseSegment(segment: Segment): Promise<void> {
-    this.region.protect(segment.offset, segment.capacity, PROT_NONE);
+    this.region.revoke(segment.offset, segment.capacity);
     await this.transport.request("free", { segmentId: segment.id });
   }
 
@@ -313,7 +313,7 @@ export class Client {
   private adoptGrant(grant: Reply<"alloc">): Segment {
     const segment = new Segment(this, grant);
     const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
-    this.region.protect(segment.offset, segment.capacity, prot);
+    this.region.expose(segment.offset, segment.capacity, prot);
     return segment;
   }
 

@@ -9,9 +9,9 @@ import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
+import { CompactMap, idShard, nameShard } from "./compact-map.ts";
 import { modeConflict } from "./permissions.ts";
 import type { Journal, SegmentFields, SessionFields, StateRecord, SyncFields } from "./records.ts";
-import { idShard, nameShard, ShardedMap } from "./sharded-map.ts";
 
 export interface Limits {
   /** Blocks one client may have allocated at once (0 = no limit). */
@@ -29,15 +29,15 @@ export interface SlotMemory {
 }
 
 export interface Session extends SessionFields {
-  /** Sharded: one client may hold a great many grants (see ./sharded-map.ts). */
-  grants: ShardedMap<number, AccessModeName>;
+  /** One client may hold a great many grants, or a few (see ./compact-map.ts). */
+  grants: CompactMap<number, AccessModeName>;
   slots: Set<number>;
   replies: Map<number, { op: string; reply: Record<string, number | string> }>;
 }
 
 export interface Segment extends SegmentFields {
   creatorVm: string;
-  holders: Map<number, AccessModeName>;
+  holders: CompactMap<number, AccessModeName>;
 }
 
 export interface SyncObject extends SyncFields {
@@ -49,7 +49,7 @@ const REPLY_CACHE_SIZE = 64;
 export class ArbiterState {
   readonly sessions = new Map<number, Session>();
   /** Sharded, as 100 000 segments in one Map stalled every request behind its rehashes. */
-  readonly segments = new ShardedMap<number, Segment>(idShard);
+  readonly segments = new CompactMap<number, Segment>(idShard);
   readonly syncObjects = new Map<number, SyncObject>();
   /** Each VM's sessions, kept as sessions come and go so a status need not group them. */
   readonly clientsByVm = new Map<string, Set<number>>();
@@ -57,7 +57,7 @@ export class ArbiterState {
   epoch = 0;
   nextClientId = 1;
   nextSegmentId = 1;
-  private readonly segmentsByName = new ShardedMap<string, Segment>(nameShard);
+  private readonly segmentsByName = new CompactMap<string, Segment>(nameShard);
   /** For resuming hellos: a thousand clients reconnecting after a restart must not scan each other. */
   private readonly sessionsByToken = new Map<string, Session>();
   private readonly syncByName = new Map<string, SyncObject>();
@@ -241,7 +241,7 @@ export class ArbiterState {
       case "session": {
         const session: Session = {
           ...withoutTag(record),
-          grants: new ShardedMap(idShard),
+          grants: new CompactMap(idShard),
           slots: new Set(),
           replies: new Map(),
         };
@@ -410,7 +410,7 @@ export class ArbiterState {
   private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {
     this.allocator.claim(record);
     const creatorVm = this.sessions.get(record.creator)?.vm ?? "";
-    const segment: Segment = { ...withoutTag(record), creatorVm, holders: new Map() };
+    const segment: Segment = { ...withoutTag(record), creatorVm, holders: new CompactMap(idShard) };
     this.segments.set(record.id, segment);
     if (record.name) this.segmentsByName.set(record.name, segment);
     this.nextSegmentId = Math.max(this.nextSegmentId, record.id + 1);

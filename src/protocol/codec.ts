@@ -198,7 +198,8 @@ export function decodeError(body: Uint8Array): IvshError {
  * BadFrame as soon as the header arrives, without waiting for (or buffering) the body it announces.
  */
 export class FrameDecoder {
-  private buffer = new Uint8Array(64 * 1024);
+  /** Small to start, as almost every frame is: an arbiter holds one per connection (1 000 × 64 KiB was 62 MiB). */
+  private buffer = new Uint8Array(4 * 1024);
   private start = 0;
   private end = 0;
 
