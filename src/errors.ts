@@ -62,6 +62,8 @@ export const ErrorCode = {
    * more than its chunk, a confirmation that does not match): something overwrote the region.
    */
   RegionCorrupted: 27,
+  /** The file being sent grew, shrank or was rewritten while it was read: a copy would not be the file. */
+  SourceChanged: 28,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

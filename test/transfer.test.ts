@@ -2,10 +2,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fitRingToSize } from "../src/transfer/sender.ts";
-import { formatted, recordsOf, referenceDigest } from "./helpers/digest.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
-import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
 
 const CHUNK = 65536;
 let paths: TestPaths;
@@ -21,24 +20,6 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-async function roundTrip(name: string, bytes: number, chunk = CHUNK) {
-  const input = join(paths.dir, `${name}.in`);
-  const output = outPath(paths, `${name}.out`);
-  const data = await randomFile(input, bytes);
-  const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
-  const sender = guest(paths, ["send", input, "--channel", name, "--block-size", String(chunk), "--json"]);
-  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
-  await Promise.all([sender.events.finished, receiver.events.finished]);
-  const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
-  // Both ends agree, and on the digest as docs/layout.md defines it.
-  expect(summaries.map((summary) => summary.digest)).toEqual(
-    Array(2).fill(formatted(referenceDigest(recordsOf(data, chunk)))),
-  );
-  expect(summaries.map((summary) => summary.bytes)).toEqual([bytes, bytes]);
-  expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
-  expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
-}
-
 describe("bit-exact round trips", () => {
   for (const [label, bytes] of [
     ["0 bytes", 0],
@@ -47,14 +28,14 @@ describe("bit-exact round trips", () => {
     ["block", CHUNK],
     ["block + 1", CHUNK + 1],
   ] as const)
-    test(label, () => roundTrip(label.replace(/\W+/g, "-"), bytes));
+    test(label, () => roundTrip(paths, label.replace(/\W+/g, "-"), bytes, { chunk: CHUNK }));
 
-  test("256 MiB of random data", () => roundTrip("big", 256 << 20, 1 << 20), 120_000);
+  test("256 MiB of random data", () => roundTrip(paths, "big", 256 << 20, { chunk: 1 << 20 }), 120_000);
 });
 
 describe("the ring fits a file of known size", () => {
   test("a small file goes through a one-page ring, and the digest is the one its records define", async () => {
-    await roundTrip("small-ring", 1024);
+    await roundTrip(paths, "small-ring", 1024, { chunk: CHUNK });
     const input = join(paths.dir, "fit.in");
     await randomFile(input, 1024);
     const receiver = guest(paths, ["recv", "--channel", "fit", "--out", outPath(paths, "fit.out"), "--json"]);

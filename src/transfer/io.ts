@@ -7,7 +7,7 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, statfsSync, statSync } from "node:fs";
 import { isatty } from "node:tty";
 import { failure, throwIfAborted } from "../errors.ts";
 import {
@@ -49,14 +49,46 @@ async function waitReady(fd: number, events: number, what: string, signal?: Abor
   }
 }
 
+/** File systems whose files' sizes say nothing of their contents: /proc (0 bytes), /sys (4096), ... */
+const PSEUDO_FILE_SYSTEMS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x73636673, // securityfs
+  0x63677270, // cgroup2
+  0x27e0eb, // cgroup
+]);
+
+function isPseudoFile(path: string): boolean {
+  try {
+    return PSEUDO_FILE_SYSTEMS.has(statfsSync(path).type);
+  } catch {
+    return false;
+  }
+}
+
+/** What tells a regular file's contents changed: its size and its modification time, to the nanosecond. */
+function versionOf(fd: number): { size: bigint; mtimeNs: bigint } {
+  const { size, mtimeNs } = fstatSync(fd, { bigint: true });
+  return { size, mtimeNs };
+}
+
 export class Source {
+  /** Bytes read so far. */
+  private consumed = 0;
+  /** A regular file's version when opened; checked again at its end (see `checkUnchanged`). */
+  private readonly openedVersion: { size: bigint; mtimeNs: bigint } | undefined;
+
   private constructor(
     readonly fd: number,
     readonly name: string,
     readonly type: FileType,
     /** Bytes to expect, when known (a regular file). */
     readonly size: number | undefined,
-  ) {}
+  ) {
+    this.openedVersion = size !== undefined ? versionOf(fd) : undefined;
+  }
 
   /** A pipe's or terminal's end of input may be an interrupted producer's, not the data's real end. */
   get endMayBeInterruption(): boolean {
@@ -71,7 +103,8 @@ export class Source {
     }
     const fd = openFile(path, O_RDONLY);
     const { size, type } = fileStatus(fd, path);
-    return new Source(fd, path, type, type === "file" ? size : undefined);
+    const sizeKnown = type === "file" && !isPseudoFile(path);
+    return new Source(fd, path, type, sizeKnown ? size : undefined);
   }
 
   /**
@@ -85,7 +118,7 @@ export class Source {
     signal?: AbortSignal,
     beforeWrite?: () => Promise<void>,
   ): Promise<number> {
-    if (this.type === "file") return this.readFully(address, length);
+    if (this.type === "file") return this.readFile(address, length);
     let filled = 0;
     for (;;) {
       if (!isReady(this.fd, POLLIN, this.name)) {
@@ -101,17 +134,46 @@ export class Source {
     }
   }
 
+  /**
+   * At the end of a regular file: throws if it is not the file that was opened, byte for byte as far as
+   * size and modification time tell (it grew, shrank, or was written in place meanwhile). The receiver
+   * must not be told the copy is complete and verified: the digest covers what was read, not the file.
+   */
+  checkUnchanged(): void {
+    if (!this.openedVersion) return;
+    const now = versionOf(this.fd);
+    const opened = this.openedVersion;
+    let change: string | undefined;
+    if (this.consumed < Number(opened.size))
+      change = `it ended after ${this.consumed} of its ${opened.size} bytes`;
+    else if (now.size !== opened.size) change = `its size went from ${opened.size} to ${now.size} bytes`;
+    else if (now.mtimeNs !== opened.mtimeNs) change = "it was written to";
+    if (change)
+      throw failure(
+        "SourceChanged",
+        `send ${this.name}`,
+        `${change} while it was being sent (the receiver keeps no copy; send it again once nothing writes it)`,
+      );
+  }
+
   close(): void {
     if (this.fd !== 0) closeFd(this.fd);
   }
 
-  private readFully(address: number, length: number): number {
+  /**
+   * Fills the chunk from the file, never past the size it had when opened (a growing file stops there);
+   * a file of unknown size (/proc, /sys) up to its end.
+   */
+  private readFile(address: number, length: number): number {
+    const left = this.size === undefined ? length : Math.max(0, this.size - this.consumed);
+    const wanted = Math.min(length, left);
     let filled = 0;
-    while (filled < length) {
-      const got = readInto(this.fd, address + filled, length - filled, this.name);
+    while (filled < wanted) {
+      const got = readInto(this.fd, address + filled, wanted - filled, this.name);
       if (got <= 0) break;
       filled += got;
     }
+    this.consumed += filled;
     return filled;
   }
 }

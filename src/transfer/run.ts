@@ -56,6 +56,7 @@ export async function sendStream(
     }
     // A signal that arrived before the end record is published wins over the EOF it may have caused.
     throwIfAborted(signal, `send on channel '${channel}'`);
+    source.checkUnchanged();
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
     return {

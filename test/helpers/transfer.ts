@@ -1,5 +1,7 @@
 /** Helpers for transfer tests: random files, and `ivsh guest send/recv` processes aimed at one arbiter. */
+import { expect } from "bun:test";
 import { join } from "node:path";
+import { formatted, recordsOf, referenceDigest } from "./digest.ts";
 import { CLI, type TestPaths } from "./paths.ts";
 import { type Spawned, spawnBun } from "./processes.ts";
 
@@ -35,4 +37,32 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 export function outPath(paths: TestPaths, name: string): string {
   return join(paths.dir, name);
+}
+
+/**
+ * Sends a fresh random file of `bytes` from `inputDir` (default: the test's directory) through channel
+ * `name` between two `ivsh guest` processes and checks the copy bit for bit, and both ends' digest
+ * against the reference (docs/layout.md) for records of `chunk` bytes.
+ */
+export async function roundTrip(
+  paths: TestPaths,
+  name: string,
+  bytes: number,
+  { chunk, inputDir = paths.dir }: { chunk: number; inputDir?: string },
+): Promise<void> {
+  const input = join(inputDir, `${name}.in`);
+  const output = outPath(paths, `${name}.out`);
+  const data = await randomFile(input, bytes);
+  const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
+  const sender = guest(paths, ["send", input, "--channel", name, "--block-size", String(chunk), "--json"]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  await Promise.all([sender.events.finished, receiver.events.finished]);
+  const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
+  // Both ends agree, and on the digest as docs/layout.md defines it.
+  expect(summaries.map((summary) => summary.digest)).toEqual(
+    Array(2).fill(formatted(referenceDigest(recordsOf(data, chunk)))),
+  );
+  expect(summaries.map((summary) => summary.bytes)).toEqual([bytes, bytes]);
+  expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
+  expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
 }

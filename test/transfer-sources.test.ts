@@ -1,0 +1,140 @@
+/**
+ * Where `ivsh guest send` reads from: sizes around the digest's piece and the chunk, files on tmpfs and on
+ * a disk, a /proc file whose size says nothing, and a file that changes while it is sent (the transfer
+ * fails, the receiver keeps no copy). Every case is two separate `ivsh guest` processes.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  appendFileSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statfsSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
+import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
+
+const MIB = 1 << 20;
+const TMPFS_MAGIC = 0x01021994;
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("sources");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
+});
+beforeEach(() => arbiter.revive());
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+describe("bit-exact round trips with 1 MiB chunks, around a digest piece and a chunk", () => {
+  for (const [label, bytes] of [
+    ["piece - 1", DIGEST_PIECE_BYTES - 1],
+    ["piece", DIGEST_PIECE_BYTES],
+    ["piece + 1", DIGEST_PIECE_BYTES + 1],
+    ["chunk - 1", MIB - 1],
+    ["chunk + 1", MIB + 1],
+  ] as const)
+    test(label, () => roundTrip(paths, `sized-${label.replace(/\W+/g, "-")}`, bytes, { chunk: MIB }));
+});
+
+describe("sources on different file systems", () => {
+  test("a file on tmpfs", () =>
+    roundTrip(paths, "on-tmpfs", 3 * MIB + 5, { chunk: MIB, inputDir: paths.shmDir }));
+
+  test("a file on a disk (not tmpfs)", async () => {
+    const parent = [REPO, "/var/tmp", "/tmp"].find((dir) => statfsSync(dir).type !== TMPFS_MAGIC);
+    if (!parent) {
+      console.log("skipped: every candidate directory (the checkout, /var/tmp, /tmp) is on tmpfs here");
+      return;
+    }
+    const dir = mkdtempSync(join(parent, ".ivsh-disk-source-"));
+    try {
+      await roundTrip(paths, "on-disk", 3 * MIB + 5, { chunk: MIB, inputDir: dir });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a /proc file (its size says 0) is read to its end", async () => {
+    const output = outPath(paths, "proc.out");
+    const receiver = guest(paths, ["recv", "--channel", "proc", "--out", output]);
+    const sender = guest(paths, ["send", "/proc/filesystems", "--channel", "proc"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    const sent = readFileSync("/proc/filesystems");
+    expect(sent.byteLength).toBeGreaterThan(0);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), new Uint8Array(sent))).toBe(true);
+  });
+});
+
+describe("a file that changes while it is sent fails the transfer; the receiver keeps no copy", () => {
+  const changes: [string, (file: string) => void, RegExp][] = [
+    [
+      "grows",
+      (file) => appendFileSync(file, "one more line\n"),
+      /its size went from 33554432 to 33554446 bytes/,
+    ],
+    ["shrinks", (file) => truncateSync(file, 16 * MIB), /it ended after 16777216 of its 33554432 bytes/],
+    ["is written in place", (file) => overwrite(file, 20 * MIB, "scribble"), /it was written to/],
+  ];
+  for (const [label, change, reason] of changes)
+    test(label, async () => {
+      const channel = `changing-${label.replace(/\W+/g, "-")}`;
+      const input = join(paths.dir, `${channel}.in`);
+      const output = outPath(paths, `${channel}.out`);
+      await randomFile(input, 32 * MIB);
+      // The sender opens the file, fills the ring (8 MiB) and waits: no receiver yet.
+      const sender = guest(paths, ["send", input, "--channel", channel, "--block-size", "1MiB"]);
+      await waitUntilOpen(sender.proc.pid, input);
+      change(input);
+      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
+      expect(await sender.exit()).toBe(1);
+      expect(await sender.stderr).toMatch(new RegExp(`Failed to send ${input} since ${reason.source}`));
+      expect(await sender.stderr).toContain("the receiver keeps no copy");
+      expect(await receiver.exit()).not.toBe(0);
+      expect(await Bun.file(output).exists()).toBe(false);
+    });
+});
+
+function overwrite(file: string, position: number, text: string): void {
+  const fd = openSync(file, "r+");
+  try {
+    writeSync(fd, text, position);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Waits (20 s at most: a liveness bound) until process `pid` has `file` open. */
+async function waitUntilOpen(pid: number, file: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      const fds = readdirSync(`/proc/${pid}/fd`);
+      if (fds.some((fd) => safeReadlink(`/proc/${pid}/fd/${fd}`) === file)) return;
+    } catch {
+      // not started yet, or gone: the exit check after this reports which
+    }
+    await Bun.sleep(10);
+  }
+  throw new Error(`process ${pid} did not open ${file} within 20 s`);
+}
+
+function safeReadlink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
