@@ -86,12 +86,29 @@ test("compactJournal replays exactly the prefix it is given", () => {
   const path = `${paths.dir}/journal`;
   writeFileSync(path, lines.join(""));
   const out = `${paths.dir}/snapshot`;
-  const count = compactJournal(path, Buffer.byteLength(prefix), out);
-  const snapshot = readFileSync(out, "utf8").trim().split("\n");
-  expect(snapshot).toHaveLength(count);
+  const upto = Buffer.byteLength(prefix);
+  const { snapshotRecords, copiedUpto, tailRecords } = compactJournal(path, upto, out);
+  const written = readFileSync(out, "utf8").trim().split("\n");
+  // The snapshot of the prefix, then the records after it copied as they are.
+  const snapshot = written.slice(0, snapshotRecords);
   expect(snapshot.some((line) => line.includes('"one"'))).toBe(true);
   expect(snapshot.some((line) => line.includes('"two"'))).toBe(false);
+  expect(written.slice(snapshotRecords).join("\n")).toBe(lines.join("").slice(upto).trim());
+  expect(tailRecords).toBe(lines.length - prefix.split("\n").length + 1);
+  expect(copiedUpto).toBe(Buffer.byteLength(lines.join("")));
   expect(() => compactJournal(path, Buffer.byteLength(prefix) - 3, out)).toThrow(/not the end of a record/);
+});
+
+test("catching up copies whole records only: a record being written is left to the arbiter", () => {
+  const path = `${paths.dir}/torn-tail`;
+  const geometry = computeGeometry(1 << 20, 4096, 16);
+  const begin = `${JSON.stringify({ t: "begin", format: 1, region: "r", geometry, epoch: 1, nextClientId: 1, nextSegmentId: 1 })}\n`;
+  const whole = `${JSON.stringify({ t: "epoch", epoch: 2 })}\n`;
+  writeFileSync(path, `${begin}${whole}{"t":"epo`);
+  const out = `${paths.dir}/torn-tail.out`;
+  const result = compactJournal(path, Buffer.byteLength(begin), out);
+  expect(result).toMatchObject({ copiedUpto: Buffer.byteLength(begin + whole), tailRecords: 1 });
+  expect(readFileSync(out, "utf8").endsWith(whole)).toBe(true);
 });
 
 test("a snapshot that vanished before the take-over is not replaced by the tail alone", () => {
@@ -111,9 +128,10 @@ test("a snapshot that vanished before the take-over is not replaced by the tail 
   const plan = journal.compactionPlan();
   journal.append({ t: "epoch", epoch: 3 });
   // The helper's snapshot is gone (another arbiter removed it as a leftover): nothing may be renamed.
-  expect(() => journal.finishCompaction(plan, 1)).toThrow(/ENOENT/);
+  const result = { snapshotRecords: 1, copiedUpto: plan.upto, tailRecords: 0 };
+  expect(() => journal.finishCompaction(plan, result)).toThrow(/ENOENT/);
   writeFileSync(plan.out, '{"t":"epoch","epoch":9}\n'); // and one that is not a snapshot is refused
-  expect(() => journal.finishCompaction(plan, 1)).toThrow(/not a snapshot/);
+  expect(() => journal.finishCompaction(plan, result)).toThrow(/not a snapshot/);
   journal.append({ t: "epoch", epoch: 4 });
   journal.close();
   const epochs = readFileSync(path, "utf8")

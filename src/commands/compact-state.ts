@@ -1,11 +1,12 @@
 /**
  * `ivsh compact-state` (hidden): the arbiter's helper process that rewrites its --state journal as a
- * snapshot off the arbiter's event loop (src/host/compaction.ts). Prints the snapshot's record count.
+ * snapshot off the arbiter's event loop (src/host/compaction.ts). Prints the snapshot's record count, how
+ * far into the journal the file it wrote reaches, and the records it copied after the snapshot.
  */
 import { SIGKILL } from "node:constants";
 import { failure } from "../errors.ts";
 import { backgroundPriority, exitWithParent } from "../ffi/index.ts";
-import { compactJournal } from "../host/compaction.ts";
+import { compactJournal, formatResult } from "../host/compaction.ts";
 import { parseCount } from "../units.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -44,7 +45,7 @@ export default defineLeafCommand({
       );
     // A second or more of parsing that should not take a core from the arbiter or its clients.
     backgroundPriority();
-    const records = compactJournal(args.state, parseCount(args.upto, "--upto"), args.out);
-    process.stdout.write(`${records}\n`);
+    const result = compactJournal(args.state, parseCount(args.upto, "--upto"), args.out);
+    process.stdout.write(formatResult(result));
   },
 });

@@ -11,6 +11,7 @@
  * cost of a compaction is spread over as many appends, O(1) each.
  */
 import {
+  close,
   closeSync,
   constants,
   existsSync,
@@ -155,11 +156,19 @@ export class StateFile implements Journal {
   }
 
   /**
-   * Takes over the snapshot a compaction wrote of the file's first `upto` bytes: appends what was written
-   * since, and renames it over the file. Synchronous, so nothing is appended in between.
+   * Takes over the file a compaction wrote: a snapshot of the journal's first `plan.upto` bytes followed by
+   * a copy of its records up to `copiedUpto`. Appends what was written since, and renames it over the
+   * journal. Synchronous, so nothing is appended in between.
    */
-  finishCompaction({ upto, out }: CompactionPlan, snapshotRecords: number): void {
-    const tail = readFrom(this.path, upto);
+  finishCompaction(
+    { out }: CompactionPlan,
+    {
+      snapshotRecords,
+      copiedUpto,
+      tailRecords,
+    }: { snapshotRecords: number; copiedUpto: number; tailRecords: number },
+  ): void {
+    const tail = readFrom(this.path, copiedUpto);
     // Never created here: if the snapshot is gone (removed as a leftover by another arbiter on this
     // state), a file holding only the tail must not replace the journal.
     const fd = openSync(out, constants.O_WRONLY | constants.O_APPEND);
@@ -173,9 +182,11 @@ export class StateFile implements Journal {
       throw error;
     }
     // The descriptor follows the rename: it is the journal's from now on, with no reopen that could fail.
-    closeSync(this.fd);
+    // The old file's last descriptor is closed off the event loop: freeing tens of megabytes of its
+    // pages and blocks took 4–7 ms.
+    close(this.fd, () => {});
     this.fd = fd;
-    this.appended = countLines(tail);
+    this.appended = tailRecords + countLines(tail);
     this.baseRecords = snapshotRecords;
   }
 
@@ -235,7 +246,7 @@ function startsWithBegin(path: string): boolean {
   }
 }
 
-function countLines(bytes: Buffer): number {
+export function countLines(bytes: Buffer): number {
   let lines = 0;
   for (let at = bytes.indexOf(10); at >= 0; at = bytes.indexOf(10, at + 1)) lines++;
   return lines;
