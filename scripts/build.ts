@@ -46,6 +46,14 @@ function buildExecutable(withNative: boolean): void {
     // Compiled ahead of time: a 1 KiB `guest send` → `recv` took 60 ms with the source parsed at start,
     // 40 ms with bytecode (docs/bench/transfer-path.md); in a TCG guest start-up dominates even more.
     "--bytecode",
+    // JavaScriptCore compiles 1000× more reluctantly until a command that runs long says otherwise
+    // (src/cli.ts): a 1 KiB send → recv is over before compiled code would pay for itself, and the
+    // compiler threads took CPU from both ends (median 18.0 → 16.3 ms; docs/bench/transfer-path.md).
+    "--compile-jit-policy=1000",
+    // The user's working directory is not our configuration: its bunfig.toml or .env would change how
+    // ivsh runs, and reading them cost time at every start.
+    "--no-compile-autoload-bunfig",
+    "--no-compile-autoload-dotenv",
     "--format=esm",
     "--sourcemap",
     "--asset-naming=[name].[ext]",

@@ -9,7 +9,9 @@ import packageJson from "../package.json" with { type: "json" };
 import { UsageError } from "./commands/_strict.ts";
 import { IvshError } from "./errors.ts";
 import { log } from "./log.ts";
+import { phase } from "./phases.ts";
 
+phase("cli loaded");
 const load = <T>(module: Promise<{ default: T }>) => module.then((loaded) => loaded.default);
 
 export const main = defineCommand({
@@ -28,7 +30,14 @@ export const main = defineCommand({
   },
 });
 
+/**
+ * Commands that run long enough for compiled code to pay off. The binary starts with the JIT made
+ * reluctant (scripts/build.ts), which short commands such as `guest send` of a small file gain from.
+ */
+const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo", "demo-worker", "example"]);
+
 async function run(rawArgs: string[]): Promise<number> {
+  if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
       process.stdout.write(`${packageJson.version}\n`);

@@ -3,6 +3,7 @@
  * never asserted: on a shared 2-core VM a goal can be missed by noise, and the table shows by how much.
  */
 import { loopSpeedups, pingPongRatios } from "./condvar-results.ts";
+import { endToEndSlowdown, endToEndSpeedup } from "./end-to-end-results.ts";
 import { formatSeconds, renderTable } from "./report.ts";
 import { ivshVersus, lockShares, perRound, rates } from "./results.ts";
 import { summarize } from "./stats.ts";
@@ -129,8 +130,48 @@ export function evaluateGoals(data: SuiteData): Goal[] {
       "at-most",
       times,
     ),
+    ...endToEndGoals(data),
   ];
   return goals;
+}
+
+/** Issue 12's: the command a user types, whole processes, against what they would type instead. */
+function endToEndGoals(data: SuiteData): Goal[] {
+  const size = data.plan.quick ? "--quick-sized" : "2 GiB";
+  return [
+    judge(
+      "e2e-null-vs-socat",
+      `${size} file → /dev/null, whole processes: ivsh ≥ 1.8× socat`,
+      endToEndSpeedup(data, "ivsh-null", "socat-null"),
+      1.8,
+      "at-least",
+      times,
+    ),
+    judge(
+      "e2e-null-vs-dd",
+      `${size} file → /dev/null: ivsh within 1.5× one dd read of the file`,
+      endToEndSlowdown(data, "ivsh-null", "dd"),
+      1.5,
+      "at-most",
+      times,
+    ),
+    judge(
+      "e2e-file-vs-socat",
+      `${size} file → new file: ivsh ≥ 1.8× socat`,
+      endToEndSpeedup(data, "ivsh-file", "socat-file"),
+      1.8,
+      "at-least",
+      times,
+    ),
+    judge(
+      "e2e-small-vs-socat",
+      "1 KiB file end to end: ivsh within 2× socat's time",
+      endToEndSlowdown(data, "ivsh-small", "socat-small"),
+      2,
+      "at-most",
+      times,
+    ),
+  ];
 }
 
 export function renderGoals(goals: readonly Goal[]): string {

@@ -12,6 +12,7 @@ import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
 import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
+import { endToEndSection } from "./end-to-end-results.ts";
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
 import { lockSection } from "./lock-results.ts";
 import { type BenchResult, renderResults, type Section } from "./report.ts";
@@ -54,6 +55,7 @@ export function buildReport(
       digestSection(data.digest),
       sweepSection(data),
       transferSection(data),
+      endToEndSection(data),
       lockSection(data),
       condvarSection(data),
       accessSection(data.access),

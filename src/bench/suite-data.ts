@@ -49,6 +49,10 @@ export interface SuiteData {
   readonly guestRequests: GuestRequestSamples;
   /** Fig. 4b. */
   readonly access: AccessSamples[];
+  /** Whole processes from start to exit, a file as the source (end-to-end.ts), by method. */
+  readonly endToEnd: Record<string, TransferSamples>;
+  /** The ivsh binary those rows ran. */
+  readonly endToEndBinary: string;
   /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
   readonly notes: string[];
 }

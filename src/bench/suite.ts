@@ -11,6 +11,12 @@ import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
+import {
+  type EndToEndSetup,
+  emptyEndToEndSamples,
+  measureEndToEndRound,
+  prepareEndToEnd,
+} from "./end-to-end.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
@@ -51,7 +57,7 @@ export async function runSuite(context: SuiteContext): Promise<SuiteData> {
 }
 
 async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
-  const { plan, progress, interruption } = context;
+  const { plan, progress } = context;
   const notes: string[] = [];
   if (isTmpfs(context.diskDir))
     notes.push(
@@ -62,12 +68,38 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   await warmUp(context, disk, plan.streamChunk);
   const memcpyInCache = measureMemcpyInCache();
   const data = emptyData(plan, memcpyInCache, notes);
+  const endToEnd = await prepareEndToEnd(shm, plan.bytes);
+  data.endToEndBinary = endToEnd.binary;
+  try {
+    await measureRounds(context, data, shm, disk, endToEnd);
+  } finally {
+    endToEnd.remove();
+  }
+  progress("hand-off latency: parked, spinning, socket floor");
+  await handoffRounds(context, data, shm);
+  progress("memory access times (Fig. 4b)");
+  data.access.push(...(await measureHostAccess({ ...context, arbiter: shm })));
+  if (plan.vm) await runVmMeasurements(context, data);
+  return data;
+}
+
+async function measureRounds(
+  context: SuiteContext,
+  data: MutableData,
+  shm: BenchArbiter,
+  disk: BenchArbiter,
+  endToEnd: EndToEndSetup,
+): Promise<void> {
+  const { plan, progress, interruption } = context;
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
-    progress(`round ${round + 1} of ${plan.repeats}: memcpy, digest, Fig. 3b, Fig. 3a, lock cost`);
+    progress(
+      `round ${round + 1} of ${plan.repeats}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`,
+    );
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
     measureDigestRound(data.digest);
     await transferRound(context, data, round, shm, disk);
+    await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
     const pairs = await measureLockPairs(
       syncEndpoint(context, shm),
@@ -84,12 +116,6 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
     };
     await condvarRound(syncEndpoint(context, shm), context.workerCommand, condvarPlan, round, data.condvar);
   }
-  progress("hand-off latency: parked, spinning, socket floor");
-  await handoffRounds(context, data, shm);
-  progress("memory access times (Fig. 4b)");
-  data.access.push(...(await measureHostAccess({ ...context, arbiter: shm })));
-  if (plan.vm) await runVmMeasurements(context, data);
-  return data;
 }
 
 function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: string[]) {
@@ -121,6 +147,8 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
     condvarVm: emptyVmCondvarSamples(),
     guestRequests: emptyGuestRequestSamples(),
     access: [] as AccessSamples[],
+    endToEnd: emptyEndToEndSamples(plan.bytes),
+    endToEndBinary: "",
     notes,
   };
 }

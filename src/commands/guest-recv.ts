@@ -1,6 +1,7 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
 import { connect } from "../guest/client.ts";
 import { log } from "../log.ts";
+import { phase } from "../phases.ts";
 import { Sink } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
@@ -25,6 +26,7 @@ export default defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    phase("recv: started");
     const sink = Sink.open(args.out);
     const signal = abortOnSignals();
     const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
@@ -33,8 +35,10 @@ export default defineLeafCommand({
       const connection = connectOptions(args, `recv ${args.out}`);
       warnIfSlowMapping(connection);
       const client = await connect(connection);
+      phase("recv: connected");
       try {
         const result = await receiveStream(client, args.channel, sink, progress, signal);
+        phase("recv: stream kept");
         progress.done();
         committed = true;
         const summary = summaryJson("recv", args.channel, args.out, result);
@@ -44,6 +48,7 @@ export default defineLeafCommand({
         else log.success(summaryLine("received", result));
       } finally {
         await client.close();
+        phase("recv: disconnected");
       }
     } finally {
       progress.done();

@@ -1,6 +1,7 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
 import { connect } from "../guest/client.ts";
 import { log } from "../log.ts";
+import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { sendStream } from "../transfer/run.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
@@ -29,6 +30,7 @@ export default defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    phase("send: started");
     const options = {
       chunkBytes: parseSize(args["block-size"], "--block-size"),
       depth: parseSize(args.depth, "--depth"),
@@ -38,6 +40,7 @@ export default defineLeafCommand({
     const connection = connectOptions(args, `send ${args.file}`);
     warnIfSlowMapping(connection);
     const client = await connect(connection);
+    phase("send: connected");
     const progress = terminalProgress(`send ${args.file}`);
     try {
       const result = await sendStream(client, args.channel, source, options, progress);
@@ -49,6 +52,7 @@ export default defineLeafCommand({
       progress.done();
       source.close();
       await client.close();
+      phase("send: disconnected");
     }
   },
 });

@@ -7,6 +7,7 @@
 import { throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
+import { phase } from "../phases.ts";
 import type { Sink, Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
@@ -40,6 +41,7 @@ export async function sendStream(
   idleCompilerThreads();
   const sender = await ChannelSender.open(client, channel, fitRingToSize(options, source.size));
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
+  phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
   try {
     const started = performance.now();
@@ -59,6 +61,7 @@ export async function sendStream(
     source.checkUnchanged();
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
+    phase("send: verdict");
     return {
       ...summary,
       seconds: (performance.now() - started) / 1000,
@@ -68,6 +71,7 @@ export async function sendStream(
   } finally {
     reading.stop();
     await sender.close();
+    phase("send: channel closed");
   }
 }
 

@@ -86,6 +86,7 @@ describe("ivsh bench --quick", () => {
       "digest",
       "fig3a",
       "fig3b",
+      "end-to-end",
       "fig4a",
       "condvar",
       "fig4b",
@@ -107,6 +108,10 @@ describe("ivsh bench --quick", () => {
       "transfer.ivsh-disk",
       "transfer.unix-bun",
       "transfer.tcp-bun",
+      "e2e.ivsh-null",
+      "e2e.ivsh-file",
+      "e2e.ivsh-small",
+      "e2e.dd",
       "ratio.ivsh-unix-bun",
       "ratio.ivsh-memcpy",
       "digest.copy",
@@ -129,7 +134,7 @@ describe("ivsh bench --quick", () => {
       expect({ id, measured: (result?.samples?.median ?? 0) > 0 }).toEqual({ id, measured: true });
     }
     expect(results.get("transfer.ivsh")?.samples?.count).toBe(report.plan.repeats);
-    expect(report.goals).toHaveLength(10);
+    expect(report.goals).toHaveLength(14);
     const socat = Bun.which("socat") !== null;
     for (const goal of report.goals)
       if (socat || goal.id !== "transfer-vs-unix-socat") expect(typeof goal.pass).toBe("boolean");

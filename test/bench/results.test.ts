@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { endToEndSection } from "../../src/bench/end-to-end-results.ts";
 import { writeFigures } from "../../src/bench/figures.ts";
 import { evaluateGoals, renderGoals } from "../../src/bench/goals.ts";
 import { buildReport, renderMarkdown } from "../../src/bench/output.ts";
@@ -42,6 +43,16 @@ function sampleData(): SuiteData {
       "unix-socat": { label: "Unix socket (socat)", seconds: [], bytes, unavailable: "socat not installed" },
       "tcp-bun": transfer("TCP", bytes / 2e9),
     },
+    endToEnd: {
+      "ivsh-null": transfer("ivsh → /dev/null", 0.1),
+      "socat-null": transfer("socat → /dev/null", 0.3),
+      dd: transfer("dd", 0.08),
+      "ivsh-file": transfer("ivsh → file", 0.5),
+      "socat-file": { label: "socat → file", seconds: [], bytes, unavailable: "socat not installed" },
+      "ivsh-small": { label: "ivsh 1 KiB", seconds: three(0.015), bytes: 1024 },
+      "socat-small": { label: "socat 1 KiB", seconds: three(0.006), bytes: 1024 },
+    },
+    endToEndBinary: "dist/ivsh",
     sweep: plan.blockSizes.map((block) => ({
       block,
       seconds: three(block === 4 * MiB ? 0.1 : 0.2),
@@ -131,6 +142,17 @@ describe("goals", () => {
     expect(goals.get("uncontended-lock")?.pass).toBe(true);
     expect(goals.get("handoff-p50")).toMatchObject({ pass: false, gap: "1.33× over" });
     expect(goals.get("lock-share")?.pass).toBe(true);
+  });
+
+  test("end to end: speedups and slowdowns per round against socat and dd", () => {
+    // socat 0.3 s ÷ ivsh 0.1 s = 3×; ivsh 0.1 s ÷ dd 0.08 s = 1.25×; 1 KiB 15 ms ÷ 6 ms = 2.5×.
+    expect(goals.get("e2e-null-vs-socat")).toMatchObject({ pass: true, measured: "3.00×" });
+    expect(goals.get("e2e-null-vs-dd")).toMatchObject({ pass: true, measured: "1.25×" });
+    expect(goals.get("e2e-file-vs-socat")).toMatchObject({ measured: "n/a" });
+    expect(goals.get("e2e-small-vs-socat")).toMatchObject({ pass: false, gap: "1.25× over" });
+    const rows = endToEndSection(sampleData()).results;
+    expect(rows.find((row) => row.id === "e2e.socat-file")?.note).toBe("socat not installed");
+    expect(rows.find((row) => row.id === "e2e.speedup.null-socat")?.samples?.median).toBeCloseTo(3);
   });
 
   test("render as PASS, MISS and not measured", () => {

@@ -1,0 +1,186 @@
+/**
+ * Transfers as users run them: whole processes, from starting them to both having exited, a real file in
+ * /dev/shm as the source, and the command line a user types, next to what they would type instead
+ * (socat over a Unix socket, `cat FILE | socat`, and one `dd` read of the file as the floor). Process
+ * start, connecting, file I/O and the end handshake all count here; in Fig. 3b they do not.
+ *
+ * The ivsh rows run the compiled binary when there is one (this process, or dist/ivsh from
+ * `npm run build`): under `bun src/cli.ts` every start would also transpile the sources, which no user
+ * of the binary pays.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { failure } from "../errors.ts";
+import { isCompiled, selfCommand } from "../self.ts";
+import type { BenchArbiter } from "./arbiter.ts";
+import { temporaryDirectory } from "./child.ts";
+import { rotate } from "./plan.ts";
+import { socatInstalled } from "./socat.ts";
+import type { TransferSamples } from "./suite-data.ts";
+
+export const SMALL_FILE_BYTES = 1024;
+/** The 1 KiB rows are a few milliseconds each: every round takes the median of this many. */
+const SMALL_RUNS_PER_ROUND = 5;
+const SOCAT_BUFFER = ["-b", String(1 << 20)];
+
+export const END_TO_END_LABELS = {
+  "ivsh-null": "ivsh guest send FILE → ivsh guest recv --out /dev/null",
+  "socat-null": "socat FILE → Unix socket → /dev/null",
+  "cat-socat-null": "cat FILE | socat → Unix socket → /dev/null",
+  dd: "dd if=FILE of=/dev/null bs=1M (one read of the file)",
+  "ivsh-file": "ivsh guest send FILE → ivsh guest recv --out NEW_FILE",
+  "socat-file": "socat FILE → Unix socket → NEW_FILE",
+  "ivsh-small": "ivsh, a 1 KiB FILE → NEW_FILE",
+  "socat-small": "socat, a 1 KiB FILE → NEW_FILE",
+} as const;
+export type EndToEndMethod = keyof typeof END_TO_END_LABELS;
+
+export interface EndToEndSetup {
+  readonly dir: string;
+  readonly file: string;
+  readonly small: string;
+  readonly ivsh: readonly string[];
+  readonly env: Record<string, string>;
+  readonly socat: boolean;
+  /** Which binary the ivsh rows ran, for the report. */
+  readonly binary: string;
+  readonly remove: () => void;
+}
+
+/** Writes the source files (random bytes) to /dev/shm and finds the binary to run. */
+export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Promise<EndToEndSetup> {
+  const dir = mkdtempSync(join("/dev/shm", "ivsh-bench-e2e-"));
+  const remove = temporaryDirectory(dir);
+  const file = join(dir, "file");
+  const small = join(dir, "small");
+  await writeRandom(file, bytes);
+  await writeRandom(small, SMALL_FILE_BYTES);
+  const built = join(import.meta.dir, "../../dist/ivsh");
+  const ivsh = isCompiled() || !existsSync(built) ? selfCommand() : [built];
+  return {
+    dir,
+    file,
+    small,
+    ivsh,
+    env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
+    socat: socatInstalled(),
+    binary: ivsh.length === 1 ? ivsh[0]! : `${ivsh.join(" ")} (not compiled: run \`npm run build\` first)`,
+    remove,
+  };
+}
+
+async function writeRandom(path: string, bytes: number): Promise<void> {
+  const piece = new Uint8Array(Math.min(bytes, 1 << 20));
+  const writer = Bun.file(path).writer();
+  for (let written = 0; written < bytes; written += piece.byteLength) {
+    for (let at = 0; at < piece.byteLength; at += 65536)
+      crypto.getRandomValues(piece.subarray(at, at + 65536));
+    writer.write(piece.subarray(0, Math.min(piece.byteLength, bytes - written)));
+  }
+  await writer.end();
+}
+
+export function emptyEndToEndSamples(bytes: number): Record<EndToEndMethod, TransferSamples> {
+  const samples = {} as Record<EndToEndMethod, TransferSamples>;
+  for (const [method, label] of Object.entries(END_TO_END_LABELS) as [EndToEndMethod, string][]) {
+    const small = method.endsWith("small");
+    samples[method] = { label, seconds: [], bytes: small ? SMALL_FILE_BYTES : bytes };
+  }
+  return samples;
+}
+
+/** One round: every method once (the 1 KiB ones SMALL_RUNS_PER_ROUND times), in rotating order. */
+export async function measureEndToEndRound(
+  setup: EndToEndSetup,
+  round: number,
+  samples: Record<EndToEndMethod, TransferSamples>,
+): Promise<void> {
+  for (const method of rotate(Object.keys(END_TO_END_LABELS) as EndToEndMethod[], round)) {
+    if (method.startsWith("socat") || method.startsWith("cat")) {
+      if (!setup.socat) {
+        samples[method] = { ...samples[method], unavailable: "socat is not installed" };
+        continue;
+      }
+    }
+    const runs = method.endsWith("small") ? SMALL_RUNS_PER_ROUND : 1;
+    const times: number[] = [];
+    for (let run = 0; run < runs; run++) times.push(await measureOnce(setup, method));
+    times.sort((a, b) => a - b);
+    samples[method].seconds.push(times[Math.floor(times.length / 2)]!);
+  }
+}
+
+async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promise<number> {
+  const out = join(setup.dir, "out");
+  const socket = join(setup.dir, "socat.sock");
+  rmSync(out, { force: true });
+  rmSync(socket, { force: true });
+  const source = method.endsWith("small") ? setup.small : setup.file;
+  const target = method.endsWith("null") ? "/dev/null" : out;
+  const began = performance.now();
+  const processes = method.startsWith("ivsh")
+    ? startIvsh(setup, source, target)
+    : method === "dd"
+      ? [spawn(["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"])]
+      : await startSocat(method, source, target, socket);
+  await finished(processes, END_TO_END_LABELS[method]);
+  const seconds = (performance.now() - began) / 1000;
+  rmSync(out, { force: true });
+  return seconds;
+}
+
+function startIvsh(setup: EndToEndSetup, source: string, target: string): Subprocess[] {
+  const channel = ["--channel", "bench-e2e"];
+  return [
+    spawn([...setup.ivsh, "guest", "recv", ...channel, "--out", target], setup.env),
+    spawn([...setup.ivsh, "guest", "send", source, ...channel], setup.env),
+  ];
+}
+
+/** The receiver listens first (as a user's would have to); waiting for its socket is part of the time. */
+async function startSocat(
+  method: EndToEndMethod,
+  source: string,
+  target: string,
+  socket: string,
+): Promise<Subprocess[]> {
+  const sink = target === "/dev/null" ? "OPEN:/dev/null" : `CREATE:${target}`;
+  const receiver = spawn(["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink]);
+  while (!existsSync(socket)) {
+    if (receiver.exitCode !== null) break;
+    await Bun.sleep(0);
+  }
+  const sender =
+    method === "cat-socat-null"
+      ? spawn([
+          "sh",
+          "-c",
+          `cat "$0" | socat -u ${SOCAT_BUFFER.join(" ")} STDIN "UNIX-CONNECT:$1"`,
+          source,
+          socket,
+        ])
+      : spawn(["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, `UNIX-CONNECT:${socket}`]);
+  return [receiver, sender];
+}
+
+function spawn(command: string[], env: Record<string, string> = {}): Subprocess {
+  return Bun.spawn(command, {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+}
+
+async function finished(processes: Subprocess[], what: string): Promise<void> {
+  const codes = await Promise.all(processes.map((child) => child.exited));
+  const failed = codes.findIndex((code) => code !== 0);
+  if (failed < 0) return;
+  const stderr = await new Response(processes[failed]!.stderr as ReadableStream).text();
+  throw failure(
+    "PeerGone",
+    `run '${what}'`,
+    `a process exited with code ${codes[failed]}: ${stderr.trim() || "no output"}`,
+  );
+}
