@@ -76,7 +76,8 @@ export function endToEndSection(data: SuiteData): Section {
     about:
       "Both processes started together and timed until both exited (socat's receiver first, as it must " +
       "listen; the wait counts), a random file in /dev/shm as the source, NEW_FILE a new file in /dev/shm " +
-      "(removed after each run, so every run writes fresh pages), /dev/null discarding. Process start, " +
+      "(removed after each run; before each, a file of its size is written and removed untimed, so every " +
+      "method gets memory the kernel just freed, not pages the hypervisor took back), /dev/null discarding. Process start, " +
       "connecting, the ring, reading the file and the end handshake all count; the 1 KiB rows are the " +
       `median of 5 runs per round. ivsh: ${data.endToEndBinary || "the binary"}. Ratios within each round.`,
     results,
