@@ -1,12 +1,13 @@
 #!/usr/bin/env bun
 /**
- * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands load lazily,
- * one file each under ./commands. The library throws; only this file prints errors and sets exit codes:
+ * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
+ * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The library throws; only this file prints errors and sets exit codes:
  * 0 success, 1 the operation failed (the message says why), 2 the command line is wrong, 130 interrupted.
  */
 import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { UsageError } from "./commands/_strict.ts";
+import guest from "./commands/guest.ts";
 import { IvshError } from "./errors.ts";
 import { log } from "./log.ts";
 import { phase } from "./phases.ts";
@@ -19,7 +20,7 @@ export const main = defineCommand({
   subCommands: {
     host: () => load(import("./commands/host.ts")),
     status: () => load(import("./commands/status.ts")),
-    guest: () => load(import("./commands/guest.ts")),
+    guest,
     bridge: () => load(import("./commands/bridge.ts")),
     bench: () => load(import("./commands/bench.ts")),
     "bench-worker": () => load(import("./commands/bench-worker.ts")),

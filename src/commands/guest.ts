@@ -1,5 +1,10 @@
-/** `ivsh guest`: a client's commands, the same in a VM and on the host. */
+/**
+ * `ivsh guest`: a client's commands, the same in a VM and on the host. Loaded with the CLI itself, not on
+ * demand: they are what starts most often and most in a hurry (see scripts/build.ts).
+ */
 import { defineCommand } from "citty";
+import guestRecv from "./guest-recv.ts";
+import guestSend from "./guest-send.ts";
 
 export default defineCommand({
   meta: {
@@ -7,7 +12,7 @@ export default defineCommand({
     description: "Move files and streams through the shared region (in a VM or on the host)",
   },
   subCommands: {
-    send: () => import("./guest-send.ts").then((loaded) => loaded.default),
-    recv: () => import("./guest-recv.ts").then((loaded) => loaded.default),
+    send: guestSend,
+    recv: guestRecv,
   },
 });
