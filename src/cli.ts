@@ -1,11 +1,15 @@
 #!/usr/bin/env bun
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
- * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The library throws; only this file prints errors and sets exit codes:
- * 0 success, 1 the operation failed (the message says why), 2 the command line is wrong, 130 interrupted.
+ * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The
+ * library throws; only this file prints errors and sets exit codes (./commands/_exit.ts): 0 success,
+ * 1 the operation failed (the message says why), 2 the command line is wrong (the error, and one line
+ * on where the usage is), 128 + N interrupted by signal N.
  */
-import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
+import { isatty } from "node:tty";
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import packageJson from "../package.json" with { type: "json" };
+import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
 import { UsageError } from "./commands/_strict.ts";
 import guest from "./commands/guest.ts";
 import { IvshError } from "./errors.ts";
@@ -35,7 +39,16 @@ export const main = defineCommand({
  * Commands that run long enough for compiled code to pay off. The binary starts with the JIT made
  * reluctant (scripts/build.ts), which short commands such as `guest send` of a small file gain from.
  */
-const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo", "demo-worker", "example"]);
+const LONG_RUNNING = new Set([
+  "host",
+  "bridge",
+  "bench",
+  "bench-worker",
+  "demo",
+  "demo-worker",
+  "example",
+  "compact-state",
+]);
 
 async function run(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
@@ -45,7 +58,7 @@ async function run(rawArgs: string[]): Promise<number> {
       return 0;
     }
     if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
-      await showUsage(...(await resolveCommand(main, rawArgs)));
+      await printUsage(rawArgs);
       return 0;
     }
     await runCommand(main, { rawArgs });
@@ -56,37 +69,48 @@ async function run(rawArgs: string[]): Promise<number> {
 }
 
 async function report(error: unknown, rawArgs: string[]): Promise<number> {
-  if (error instanceof UsageError) {
-    await showUsage(error.command);
+  const cliError = error instanceof Error && error.name === "CLIError";
+  // `ivsh guest` alone: what it offers is the answer.
+  if (cliError && (error as Error & { code?: string }).code === "E_NO_COMMAND") {
+    await printUsage(rawArgs);
+    return EXIT_USAGE;
+  }
+  if (error instanceof UsageError || cliError) {
     log.error(error.message);
-    return 2;
+    const { path } = await resolveCommand(main, rawArgs);
+    process.stderr.write(`Run '${path.join(" ")} --help' to see the options.\n`);
+    return EXIT_USAGE;
   }
   if (error instanceof IvshError) {
     log.error(error.message);
-    return error.code === "Interrupted" ? 130 : 1;
-  }
-  if (error instanceof Error && error.name === "CLIError") {
-    await showUsage(...(await resolveCommand(main, rawArgs)));
-    log.error(error.message);
-    return 2;
+    return error.code === "Interrupted" ? interruptedExitCode() : EXIT_FAILED;
   }
   log.error(error);
-  return 1;
+  return EXIT_FAILED;
 }
 
-/** The subcommand `rawArgs` names, with its parent: what --help describes. */
+/** --help: the usage of the command `rawArgs` names, without colour unless stdout is a terminal. */
+async function printUsage(rawArgs: string[]): Promise<void> {
+  const { command, parent } = await resolveCommand(main, rawArgs);
+  const usage = await renderUsage(command, parent);
+  const colour = isatty(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  process.stdout.write(`${colour ? usage : Bun.stripANSI(usage)}\n`);
+}
+
+/** The subcommand `rawArgs` names, its parent, and the words that name it ("ivsh guest send"). */
 async function resolveCommand(
   command: CommandDef,
   rawArgs: string[],
   parent?: CommandDef,
-): Promise<[CommandDef, CommandDef?]> {
+  path: string[] = ["ivsh"],
+): Promise<{ command: CommandDef; parent?: CommandDef; path: string[] }> {
   const subCommands =
     typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
   const name = rawArgs.find((arg) => !arg.startsWith("-"));
   const next = name && subCommands?.[name];
-  if (!next) return [command, parent];
+  if (!next) return parent ? { command, parent, path } : { command, path };
   const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
-  return resolveCommand(resolved, rawArgs.slice(rawArgs.indexOf(name) + 1), command);
+  return resolveCommand(resolved, rawArgs.slice(rawArgs.indexOf(name) + 1), command, [...path, name]);
 }
 
 if (import.meta.main) process.exitCode = await run(process.argv.slice(2));

@@ -23,14 +23,17 @@ const GREY = 90;
 function levelFromEnvironment(): LogLevel {
   const named = process.env.IVSH_LOG_LEVEL?.toLowerCase();
   if (named && named in LEVELS) return named as LogLevel;
-  return process.env.DEBUG ? "debug" : "info";
+  const debug = process.env.DEBUG;
+  return debug && debug !== "0" && debug !== "false" ? "debug" : "info";
 }
 
 /** A message's parts as one line: an unexpected Error (a bug) with its stack, an IvshError by its message. */
 function render(parts: unknown[]): string {
   return parts
     .map((part) => {
-      if (part instanceof IvshError) return part.message;
+      // An Internal error is a bug: its stack is what the report needs.
+      if (part instanceof IvshError)
+        return part.code === "Internal" ? (part.stack ?? part.message) : part.message;
       if (part instanceof Error) return part.stack ?? part.message;
       return typeof part === "string" ? part : Bun.inspect(part);
     })
@@ -63,7 +66,9 @@ class Logger {
 
   private write(level: LogLevel, mark: string, parts: unknown[]): void {
     if (LEVELS[level] > LEVELS[this.level]) return;
-    process.stderr.write(`${this.paint("[ivsh]", GREY)} ${mark} ${render(parts)}\n`);
+    // Messages may quote colourful text (citty's errors do): plain unless colour is on.
+    const text = this.useColour() ? render(parts) : Bun.stripANSI(render(parts));
+    process.stderr.write(`${this.paint("[ivsh]", GREY)} ${mark} ${text}\n`);
   }
 
   private badge(text: string, code: number): string {

@@ -39,11 +39,39 @@ describe("ivsh CLI", () => {
       expect(host.stdout).toContain(flag);
   });
 
-  test("an unknown option is a usage error naming it (exit 2)", async () => {
+  test("an unknown option is a usage error naming it (exit 2): the error and one hint line, not the help", async () => {
     const result = await runCli(["host", "--blocksize", "4k"]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("Unknown option --blocksize");
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "[ivsh] ERROR Unknown option --blocksize",
+      "Run 'ivsh host --help' to see the options.",
+    ]);
+    expect(result.stdout).toBe("");
   });
+
+  test("help and errors carry no colour codes when not written to a terminal", async () => {
+    for (const args of [["--help"], ["guest", "send", "--help"], ["hots"], ["guest"]]) {
+      const result = await runCli(args);
+      expect({ args, escapes: `${result.stdout}${result.stderr}`.includes("\x1b[") }).toEqual({
+        args,
+        escapes: false,
+      });
+    }
+  });
+
+  const badTransferFlags: [string[], RegExp][] = [
+    [["--depth", "0"], /--depth '0' since it is not a whole number of 1 or more/],
+    [["--depth", "1k"], /--depth '1k' since it is not a whole number/],
+    [["--depth", "1"], /the ring depth 1 is outside 2\.\./],
+    [["--block-size", "1000"], /the chunk size 1000 is not a multiple of 4 KiB/],
+  ];
+  for (const [flags, message] of badTransferFlags)
+    test(`guest send ${flags.join(" ")}: a usage error (exit 2) before anything is opened`, async () => {
+      const result = await runCli(["guest", "send", "/nonexistent-file", ...flags]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toContain("Run 'ivsh guest send --help' to see the options.");
+    });
 
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
@@ -55,9 +83,10 @@ describe("ivsh CLI", () => {
     [["--size", "12q"], /--size '12q' since it is not a size/],
     [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
+    [["--size"], /--size '' since it is not a size/],
   ];
   for (const [flags, message] of badValues)
-    test(`host ${flags.join(" ")}: a clear error, exit 1, nothing created`, async () => {
+    test(`host ${flags.join(" ")}: a usage error (exit 2), nothing created`, async () => {
       const region = `${paths.shmDir}/never`;
       const result = await runCli([
         "host",
@@ -67,7 +96,7 @@ describe("ivsh CLI", () => {
         `${paths.dir}/never.sock`,
         ...flags,
       ]);
-      expect(result.exitCode).toBe(1);
+      expect(result.exitCode).toBe(2);
       expect(result.stderr).toMatch(message);
       expect(await Bun.file(region).exists()).toBe(false);
     });

@@ -72,20 +72,25 @@ describe("transfer failures", () => {
     await expectRingsFreed();
   });
 
-  test("sender interrupted (SIGINT): it exits 130, the receiver is told the transfer was abandoned", async () => {
-    const output = outPath(paths, "interrupted.out");
-    const receiver = guest(paths, ["recv", "--channel", "int", "--out", output]);
-    const sender = guest(paths, ["send", "-", "--channel", "int"]);
-    sender.proc.stdin.write(new Uint8Array(100_000));
-    await sender.proc.stdin.flush();
-    await waitForSize(`${output}.partial`, 100_000);
-    sender.proc.kill("SIGINT");
-    expect(await sender.exit()).toBe(130);
-    expect(await receiver.exit()).toBe(1);
-    expect(await receiver.stderr).toMatch(/abandoned the transfer|the sender \(client \d+\) went away/);
-    expect(await Bun.file(output).exists()).toBe(false);
-    await expectRingsFreed();
-  });
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)
+    test(`sender interrupted (${signal}): it exits ${code}, the receiver is told the transfer was abandoned`, async () => {
+      const output = outPath(paths, `interrupted-${signal}.out`);
+      const channel = `int-${signal}`;
+      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
+      const sender = guest(paths, ["send", "-", "--channel", channel]);
+      sender.proc.stdin.write(new Uint8Array(100_000));
+      await sender.proc.stdin.flush();
+      await waitForSize(`${output}.partial`, 100_000);
+      sender.proc.kill(signal);
+      expect(await sender.exit()).toBe(code);
+      expect(await receiver.exit()).toBe(1);
+      expect(await receiver.stderr).toMatch(/abandoned the transfer|the sender \(client \d+\) went away/);
+      expect(await Bun.file(output).exists()).toBe(false);
+      await expectRingsFreed();
+    });
 
   test("a new sender waits for the receiver of an abandoned transfer to let go, then streams cleanly", async () => {
     const output = outPath(paths, "race.out");

@@ -8,13 +8,12 @@
  * `npm run build`): under `bun src/cli.ts` every start would also transpile the sources, which no user
  * of the binary pays.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import { temporaryDirectory } from "./child.ts";
+import { Child, temporaryDirectory } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { socatInstalled } from "./socat.ts";
 import type { TransferSamples } from "./suite-data.ts";
@@ -23,6 +22,10 @@ export const SMALL_FILE_BYTES = 1024;
 /** The 1 KiB rows are a few milliseconds each: every round takes the median of this many. */
 const SMALL_RUNS_PER_ROUND = 5;
 const SOCAT_BUFFER = ["-b", String(1 << 20)];
+/** socat's sender retries every millisecond until the receiver listens, as a script of a user's would. */
+const SOCAT_RETRY = ",retry=5000,interval=0.001";
+/** A liveness bound, far above any run here: a method that takes longer is stuck, and is ended. */
+const RUN_BOUND_MS = 120_000;
 
 export const END_TO_END_LABELS = {
   "ivsh-null": "ivsh guest send FILE → ivsh guest recv --out /dev/null",
@@ -58,7 +61,8 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Pro
   await writeRandom(file, bytes);
   await writeRandom(small, SMALL_FILE_BYTES);
   const built = join(import.meta.dir, "../../dist/ivsh");
-  const ivsh = isCompiled() || !existsSync(built) ? selfCommand() : [built];
+  const usable = !isCompiled() && existsSync(built) && !olderThanSources(built);
+  const ivsh = usable ? [built] : selfCommand();
   return {
     dir,
     file,
@@ -67,9 +71,21 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Pro
     ivsh,
     env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
     socat: socatInstalled(),
-    binary: ivsh.length === 1 ? ivsh[0]! : `${ivsh.join(" ")} (not compiled: run \`npm run build\` first)`,
+    binary:
+      usable || isCompiled()
+        ? "the compiled binary"
+        : `${ivsh.join(" ")} (no up-to-date dist/ivsh: run \`npm run build\` first)`,
     remove,
   };
+}
+
+/** Whether some file under src/ changed after `binary` was built. */
+function olderThanSources(binary: string): boolean {
+  const built = statSync(binary).mtimeMs;
+  const sources = join(import.meta.dir, "..");
+  return readdirSync(sources, { recursive: true }).some(
+    (name) => statSync(join(sources, String(name))).mtimeMs > built,
+  );
 }
 
 async function writeRandom(path: string, bytes: number): Promise<void> {
@@ -122,12 +138,12 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
   const target = method.endsWith("null") || method === "dd" ? "/dev/null" : out;
   if (target === out) await warmPages(out, method.endsWith("small") ? SMALL_FILE_BYTES : setup.bytes);
   const began = performance.now();
-  const processes = method.startsWith("ivsh")
+  const children = method.startsWith("ivsh")
     ? startIvsh(setup, source, target)
     : method === "dd"
-      ? [spawn(["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"])]
-      : await startSocat(method, source, target, socket);
-  await finished(processes, END_TO_END_LABELS[method]);
+      ? [new Child(["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"], "dd")]
+      : startSocat(method, source, target, socket);
+  await allFinished(children, END_TO_END_LABELS[method]);
   const seconds = (performance.now() - began) / 1000;
   rmSync(out, { force: true });
   return seconds;
@@ -141,62 +157,66 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
  */
 async function warmPages(path: string, bytes: number): Promise<void> {
   const megabytes = Math.max(1, Math.ceil(bytes / (1 << 20)));
-  const dd = spawn(["dd", "if=/dev/zero", `of=${path}`, "bs=1M", `count=${megabytes}`, "status=none"]);
-  await finished([dd], "dd (warming the pages of the output)");
+  const dd = new Child(
+    ["dd", "if=/dev/zero", `of=${path}`, "bs=1M", `count=${megabytes}`, "status=none"],
+    "dd",
+  );
+  await allFinished([dd], "dd (warming the pages of the output)");
   rmSync(path, { force: true });
 }
 
-function startIvsh(setup: EndToEndSetup, source: string, target: string): Subprocess[] {
+function startIvsh(setup: EndToEndSetup, source: string, target: string): Child[] {
   const channel = ["--channel", "bench-e2e"];
   return [
-    spawn([...setup.ivsh, "guest", "recv", ...channel, "--out", target], setup.env),
-    spawn([...setup.ivsh, "guest", "send", source, ...channel], setup.env),
+    new Child([...setup.ivsh, "guest", "recv", ...channel, "--out", target], "ivsh receiver", setup.env),
+    new Child([...setup.ivsh, "guest", "send", source, ...channel], "ivsh sender", setup.env),
   ];
 }
 
-/** The receiver listens first (as a user's would have to); waiting for its socket is part of the time. */
-async function startSocat(
-  method: EndToEndMethod,
-  source: string,
-  target: string,
-  socket: string,
-): Promise<Subprocess[]> {
+/** Both socat ends start at once; the sender retries until the receiver listens, and that wait counts. */
+function startSocat(method: EndToEndMethod, source: string, target: string, socket: string): Child[] {
   const sink = target === "/dev/null" ? "OPEN:/dev/null" : `CREATE:${target}`;
-  const receiver = spawn(["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink]);
-  while (!existsSync(socket)) {
-    if (receiver.exitCode !== null) break;
-    await Bun.sleep(0);
-  }
+  const connect = `UNIX-CONNECT:${socket}${SOCAT_RETRY}`;
+  const receiver = new Child(
+    ["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink],
+    "socat receiver",
+  );
   const sender =
     method === "cat-socat-null"
-      ? spawn([
-          "sh",
-          "-c",
-          `cat "$0" | socat -u ${SOCAT_BUFFER.join(" ")} STDIN "UNIX-CONNECT:$1"`,
-          source,
-          socket,
-        ])
-      : spawn(["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, `UNIX-CONNECT:${socket}`]);
+      ? new Child(
+          ["sh", "-c", `cat "$0" | socat -u ${SOCAT_BUFFER.join(" ")} STDIN "$1"`, source, connect],
+          "cat | socat",
+        )
+      : new Child(["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, connect], "socat sender");
   return [receiver, sender];
 }
 
-function spawn(command: string[], env: Record<string, string> = {}): Subprocess {
-  return Bun.spawn(command, {
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-    env: { ...process.env, ...env },
-  });
-}
-
-async function finished(processes: Subprocess[], what: string): Promise<void> {
-  const codes = await Promise.all(processes.map((child) => child.exited));
-  const failed = codes.findIndex((code) => code !== 0);
-  if (failed < 0) return;
-  const stderr = await new Response(processes[failed]!.stderr as ReadableStream).text();
-  throw failure(
-    "PeerGone",
-    `run '${what}'`,
-    `a process exited with code ${codes[failed]}: ${stderr.trim() || "no output"}`,
-  );
+/**
+ * Waits for every process of a run; the first to fail (or the liveness bound) ends the others, so a
+ * receiver whose sender died cannot wait for ever, and the failure carries the process's own words.
+ */
+async function allFinished(children: Child[], what: string): Promise<void> {
+  const bound = setTimeout(() => {
+    for (const child of children) child.kill("SIGKILL");
+  }, RUN_BOUND_MS);
+  try {
+    const failed = await new Promise<Child | undefined>((resolve) => {
+      let left = children.length;
+      for (const child of children)
+        void child.exitedWith.then((code) => {
+          if (code !== 0) resolve(child);
+          else if (--left === 0) resolve(undefined);
+        });
+    });
+    if (!failed) return;
+    for (const child of children) child.kill("SIGKILL");
+    await Promise.all(children.map((child) => child.exitedWith));
+    throw failure(
+      "PeerGone",
+      `run '${what}'`,
+      `the ${failed.label} exited with code ${await failed.exitedWith}: ${(await failed.lastWords()) || "no output"}`,
+    );
+  } finally {
+    clearTimeout(bound);
+  }
 }

@@ -4,7 +4,10 @@
  */
 import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
+import { isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "../guest/client.ts";
+import { noteSignal } from "./_exit.ts";
+import { UsageError } from "./_strict.ts";
 
 export const socketArgs = {
   socket: {
@@ -84,6 +87,22 @@ export function connectOptions(
 export function abortOnSignals(): AbortSignal {
   const controller = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => controller.abort(`it was interrupted by ${signal}`));
+    process.once(signal, () => {
+      noteSignal(signal);
+      controller.abort(`it was interrupted by ${signal}`);
+    });
   return controller.signal;
+}
+
+/**
+ * Runs a flag's parse or check: a value it refuses is a usage error (exit 2) naming the flag, reported
+ * before anything is opened or started.
+ */
+export function checkFlag<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (isIvshError(error, "InvalidArgument")) throw new UsageError(error.message);
+    throw error;
+  }
 }

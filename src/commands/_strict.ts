@@ -5,14 +5,8 @@
 import type { ArgsDef, CittyPlugin, CommandDef } from "citty";
 import { defineCommand } from "citty";
 
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly command: CommandDef<ArgsDef>,
-  ) {
-    super(message);
-  }
-}
+/** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
+export class UsageError extends Error {}
 
 function knownFlags(args: ArgsDef): Set<string> {
   const known = new Set(["help", "h"]);
@@ -39,12 +33,11 @@ const strictFlags: CittyPlugin = {
       if (token === "--") break;
       if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
       const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-      if (!known.has(flag))
-        throw new UsageError(`Unknown option ${token} (see --help for the options)`, context.cmd);
+      if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
     }
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
-    if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}' (see --help)`, context.cmd);
+    if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);
   },
 };
 

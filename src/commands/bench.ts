@@ -20,6 +20,8 @@ import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
 import { parseCount } from "../units.ts";
+import { checkFlag } from "./_args.ts";
+import { interruptedExitCode, noteSignal, type StopSignal } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const benchArgs = {
@@ -127,7 +129,9 @@ type BenchArgs = { [K in keyof typeof benchArgs]?: string | boolean | undefined 
 
 async function scaleBench(args: BenchArgs): Promise<void> {
   const count = (name: "clients" | "allocations" | "seconds" | "rate") =>
-    typeof args[name] === "string" ? parseCount(args[name], `--${name}`) : undefined;
+    typeof args[name] === "string"
+      ? checkFlag(() => parseCount(args[name] as string, `--${name}`))
+      : undefined;
   const plan = scalePlan({
     quick: args.quick === true,
     clients: count("clients"),
@@ -164,10 +168,11 @@ function interruptOnSignals(): Interruption {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
-    process.exit(130);
+    process.exit(interruptedExitCode());
   };
   const handle = (name: NodeJS.Signals) => {
     if (controller.signal.aborted) hardExit();
+    noteSignal(name as StopSignal);
     controller.abort(`it was interrupted by ${name}`);
     killAllChildren();
     setTimeout(hardExit, HARD_EXIT_AFTER_MS).unref();

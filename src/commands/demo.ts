@@ -2,8 +2,8 @@
 
 import { type MethodResult, runDemo } from "../demo/demo.ts";
 import { log } from "../log.ts";
-import { formatBytes, parseSize } from "../units.ts";
-import { abortOnSignals } from "./_args.ts";
+import { formatBytes, parseCount, parseSize } from "../units.ts";
+import { abortOnSignals, checkFlag } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -21,10 +21,11 @@ export default defineLeafCommand({
     },
   },
   async run({ args }) {
-    const bytes = parseSize(args.size, "--size");
+    const bytes = checkFlag(() => parseSize(args.size, "--size"));
+    const rounds = checkFlag(() => parseCount(args.rounds, "--rounds"));
     const result = await runDemo({
       bytes,
-      rounds: Math.max(1, parseSize(args.rounds, "--rounds")),
+      rounds,
       signal: abortOnSignals(),
       note: (message) => log.info(message),
     });

@@ -8,7 +8,7 @@ import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../../examples/repor
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
 import { parseSize } from "../units.ts";
-import { clientArgs, connectOptions } from "./_args.ts";
+import { checkFlag, clientArgs, connectOptions } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -30,7 +30,8 @@ const writer = defineLeafCommand({
   async run({ args }) {
     const connect = connectOptions(args, "fig1-writer");
     warnIfSlowMapping(connect);
-    const result = await fig1Writer(args.file, { connect, size: parseSize(args.size, "--size") });
+    const size = checkFlag(() => parseSize(args.size, "--size"));
+    const result = await fig1Writer(args.file, { connect, size });
     process.stdout.write(`${JSON.stringify({ event: "sent", ...result })}\n`);
   },
 });
@@ -46,8 +47,9 @@ const reader = defineLeafCommand({
   async run({ args }) {
     const connect = connectOptions(args, "fig2-reader");
     warnIfSlowMapping(connect);
-    const total = parseSize(args.bytes, "BYTES");
-    const result = await fig2Reader(args.out, total, { connect, size: parseSize(args.size, "--size") });
+    const total = checkFlag(() => parseSize(args.bytes, "BYTES"));
+    const size = checkFlag(() => parseSize(args.size, "--size"));
+    const result = await fig2Reader(args.out, total, { connect, size });
     process.stdout.write(`${JSON.stringify({ event: "received", ...result })}\n`);
   },
 });

@@ -1,15 +1,26 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
+import { failure } from "../errors.ts";
 import { connect } from "../guest/client.ts";
 import { log } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
+import { ringGeometryProblem } from "../transfer/ring.ts";
 import { sendStream } from "../transfer/run.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
-import { parseSize } from "../units.ts";
-import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { parseCount, parseSize } from "../units.ts";
+import { abortOnSignals, channelArgs, checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
+
+/** --block-size and --depth, checked as the ring will check them, before anything is opened. */
+function ringFlags(chunk: string, depthText: string): { chunkBytes: number; depth: number } {
+  const chunkBytes = parseSize(chunk, "--block-size");
+  const depth = parseCount(depthText, "--depth");
+  const problem = ringGeometryProblem(chunkBytes, depth);
+  if (problem) throw failure("InvalidArgument", `use --block-size ${chunk} --depth ${depthText}`, problem);
+  return { chunkBytes, depth };
+}
 
 export default defineLeafCommand({
   meta: { name: "send", description: "Send FILE (or - for stdin) to whoever receives on the channel" },
@@ -31,11 +42,8 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("send: started");
-    const options = {
-      chunkBytes: parseSize(args["block-size"], "--block-size"),
-      depth: parseSize(args.depth, "--depth"),
-      signal: abortOnSignals(),
-    };
+    const ring = checkFlag(() => ringFlags(args["block-size"], args.depth));
+    const options = { ...ring, signal: abortOnSignals() };
     const source = Source.open(args.file);
     const connection = connectOptions(args, `send ${args.file}`);
     warnIfSlowMapping(connection);

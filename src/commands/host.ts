@@ -11,8 +11,9 @@ import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { log } from "../log.ts";
-import { formatBytes, parseDuration, parseSize } from "../units.ts";
-import { regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import { computeGeometry } from "../region/layout.ts";
+import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
+import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const hostArgs = {
@@ -74,7 +75,7 @@ export default defineLeafCommand({
   },
   args: hostArgs,
   async run({ args }) {
-    const options = arbiterOptions(args);
+    const options = checkFlag(() => arbiterOptions(args));
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => {
       for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
@@ -106,11 +107,15 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
   const blockSize = parseSize(args["block-size"] ?? DEFAULT_BLOCK_SIZE, "--block-size");
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
+  const regionSize = parseSize(args.size ?? DEFAULT_REGION_SIZE, "--size");
+  const slotCount = parseCount(args.slots ?? String(DEFAULT_SLOTS), "--slots");
+  // The layout's own checks, so a size or block size it refuses is a usage error before any file opens.
+  computeGeometry(regionSize, blockSize, slotCount);
   return {
     regionPath: region,
-    regionSize: parseSize(args.size ?? DEFAULT_REGION_SIZE, "--size"),
+    regionSize,
     blockSize,
-    slotCount: parseSize(args.slots ?? String(DEFAULT_SLOTS), "--slots"),
+    slotCount,
     statePath: args.state ?? defaultStatePath(region),
     socketPath: socketPath(args),
     leaseMs: parseDuration(args.lease ?? DEFAULT_LEASE, "--lease"),

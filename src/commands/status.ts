@@ -3,7 +3,7 @@ import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../host/status.ts";
 import { formatBytes, parseCount } from "../units.ts";
-import { clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const DEFAULT_LIMIT = 100;
@@ -24,7 +24,7 @@ export default defineLeafCommand({
     },
   },
   async run({ args }) {
-    const limit = parseCount(args.limit, "--limit", { allowZero: true });
+    const limit = checkFlag(() => parseCount(args.limit, "--limit", { allowZero: true }));
     // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
     const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
     // One more than asked: our own session is in the list and is taken out below.

@@ -158,12 +158,12 @@ export class Client {
       mode: AccessMode[mode],
       name: options.name ?? "",
     });
-    return this.adoptGrant(grant);
+    return await this.adoptGrant(grant);
   }
 
   /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
   async open(name: string, mode: AccessModeName = "read"): Promise<Segment> {
-    return this.adoptGrant(await this.transport.request("open", { name, mode: AccessMode[mode] }));
+    return await this.adoptGrant(await this.transport.request("open", { name, mode: AccessMode[mode] }));
   }
 
   /** @internal Segment.free() */
@@ -310,10 +310,16 @@ export class Client {
     }
   }
 
-  private adoptGrant(grant: Reply<"alloc">): Segment {
+  /** Maps a grant's blocks in; if they cannot be, gives the grant back rather than hold it unusable. */
+  private async adoptGrant(grant: Reply<"alloc">): Promise<Segment> {
     const segment = new Segment(this, grant);
     const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
-    this.region.expose(segment.offset, segment.capacity, prot);
+    try {
+      this.region.expose(segment.offset, segment.capacity, prot);
+    } catch (error) {
+      await this.transport.request("free", { segmentId: segment.id }).catch(() => undefined);
+      throw error;
+    }
     return segment;
   }
 

@@ -1,7 +1,7 @@
 /**
  * A granted segment: a run of blocks of the region this client may read (and write, if granted so).
- * Its `bytes` view is the shared memory itself, no copy. After `free()` the blocks are PROT_NONE again,
- * so a view kept by mistake faults instead of silently reading another owner's data.
+ * Its `bytes` view is the shared memory itself, no copy. After `free()` the blocks are inaccessible again
+ * (reserved, not mapped), so a view kept by mistake faults instead of silently reading another owner's data.
  */
 import { failure } from "../errors.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";

@@ -13,7 +13,8 @@
  * It never shrinks back to a smaller shape: a table that was large once is likely to be again.
  *
  * Iteration is in insertion order while small or single; once split, part by part in the order the parts
- * were made. For ids handed out in increasing order, `idShard` keeps runs of ids together, so iteration
+ * were made. Changing the map while iterating it is safe but what the iteration then sees is not
+ * defined (small, it walks a copy; larger, the live Map): callers that change it copy the keys first. For ids handed out in increasing order, `idShard` keeps runs of ids together, so iteration
  * stays in id order and new entries all land in the newest, small part.
  */
 const SMALL_ENTRIES = 8;

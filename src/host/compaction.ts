@@ -66,20 +66,23 @@ function catchUp(path: string, from: number, out: string): { copiedUpto: number;
   const target = openSync(out, "a");
   let copiedUpto = from;
   let tailRecords = 0;
+  let synced = false;
   try {
     for (;;) {
       const available = fstatSync(source).size - copiedUpto;
       const bytes = Buffer.allocUnsafe(Math.max(0, available));
       const got = available > 0 ? readSync(source, bytes, 0, available, copiedUpto) : 0;
-      const whole = bytes.lastIndexOf(10, got - 1) + 1;
+      const whole = got > 0 ? bytes.lastIndexOf(10, got - 1) + 1 : 0;
       if (whole > 0) writeFully(target, bytes.subarray(0, whole));
       copiedUpto += whole;
       tailRecords += countLines(bytes.subarray(0, whole));
       if (whole < CATCH_UP_ENOUGH_BYTES) {
+        if (synced) return { copiedUpto, tailRecords };
         // Not for durability (appended records never are fsynced) but for the arbiter: renaming over an
-        // existing file makes ext4 start writing the new one back (auto_da_alloc), in the caller.
+        // existing file makes ext4 start writing the new one back (auto_da_alloc), in the caller. Then one
+        // more round, for what was appended while this waited for the disk.
         fsyncSync(target);
-        return { copiedUpto, tailRecords };
+        synced = true;
       }
     }
   } finally {
@@ -194,7 +197,7 @@ export class Compactor {
   }
 
   private finish(plan: CompactionPlan, code: number, stdout: string, stderr: string): void {
-    const result = parseResult(stdout);
+    const result = parseResult(stdout, plan.upto);
     try {
       if (this.stopped || code !== 0 || !result)
         throw new Error(
@@ -229,9 +232,11 @@ export function formatResult({ snapshotRecords, copiedUpto, tailRecords }: Compa
   return `${snapshotRecords} ${copiedUpto} ${tailRecords}\n`;
 }
 
-function parseResult(stdout: string): CompactionResult | undefined {
+/** The child's line, or undefined if it is not one: a copy claimed to end before the snapshot's end would duplicate records. */
+function parseResult(stdout: string, upto: number): CompactionResult | undefined {
   const numbers = stdout.trim().split(" ").map(Number);
-  if (numbers.length !== 3 || !numbers.every(Number.isSafeInteger)) return undefined;
+  if (numbers.length !== 3 || !numbers.every((value) => Number.isSafeInteger(value) && value >= 0))
+    return undefined;
   const [snapshotRecords, copiedUpto, tailRecords] = numbers as [number, number, number];
-  return { snapshotRecords, copiedUpto, tailRecords };
+  return copiedUpto >= upto ? { snapshotRecords, copiedUpto, tailRecords } : undefined;
 }

@@ -133,10 +133,20 @@ export class MappedRegion {
     reserveAt(this.base + offset, length, `${this.source}+${offset}`);
   }
 
-  /** Maps a range of the file back in with `prot` (a grant), at the same addresses. */
+  /**
+   * Maps a range of the file back in with `prot` (a grant), at the same addresses. If that fails, the
+   * range is reserved again before the error is thrown: a failed MAP_FIXED can leave it unmapped, and
+   * the runtime could then place its own memory where the next grant would be mapped over it.
+   */
   expose(offset: number, length: number, prot: number): void {
     this.checkRange(offset, length);
-    mapSharedAt(this.base + offset, length, prot, this.fd, offset, `${this.source}+${offset}`);
+    const what = `${this.source}+${offset}`;
+    try {
+      mapSharedAt(this.base + offset, length, prot, this.fd, offset, what);
+    } catch (error) {
+      reserveAt(this.base + offset, length, what);
+      throw error;
+    }
   }
 
   close(): void {

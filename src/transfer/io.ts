@@ -58,6 +58,8 @@ const PSEUDO_FILE_SYSTEMS = new Set([
   0x73636673, // securityfs
   0x63677270, // cgroup2
   0x27e0eb, // cgroup
+  0x62656570, // configfs (4096)
+  0x65735546, // FUSE: lxcfs serves /proc files whose sizes understate them
 ]);
 
 function isPseudoFile(path: string): boolean {
