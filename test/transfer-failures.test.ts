@@ -41,7 +41,9 @@ describe("transfer failures", () => {
     sender.proc.kill("SIGKILL");
     expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
     expect(await receiver.stderr).toMatch(/the sender \(client \d+\) died/);
-    expect(await receiver.stderr).toContain(`incomplete data left in ${output}.partial`);
+    expect(await receiver.stderr).toContain(
+      `the ${3 << 20} bytes that arrived are left in ${output}.partial, unverified`,
+    );
     expect(await Bun.file(output).exists()).toBe(false);
     expect(Bun.file(`${output}.partial`).size).toBe(3 << 20);
     await expectRingsFreed();

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
-import { guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
+import { guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const TMPFS_MAGIC = 0x01021994;
@@ -46,7 +46,7 @@ describe("bit-exact round trips with 1 MiB chunks, around a digest piece and a c
     ["chunk - 1", MIB - 1],
     ["chunk + 1", MIB + 1],
   ] as const)
-    test(label, () => roundTrip(paths, `sized-${label.replace(/\W+/g, "-")}`, bytes, { chunk: MIB }));
+    test(label, () => roundTrip(paths, `sized-${slug(label)}`, bytes, { chunk: MIB }));
 });
 
 describe("sources on different file systems", () => {
@@ -90,7 +90,7 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
   ];
   for (const [label, change, reason] of changes)
     test(label, async () => {
-      const channel = `changing-${label.replace(/\W+/g, "-")}`;
+      const channel = `changing-${slug(label)}`;
       const input = join(paths.dir, `${channel}.in`);
       const output = outPath(paths, `${channel}.out`);
       await randomFile(input, 32 * MIB);
@@ -105,6 +105,50 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
       expect(await receiver.exit()).not.toBe(0);
       expect(await Bun.file(output).exists()).toBe(false);
     });
+});
+
+describe("receiving into files", () => {
+  test("an existing --out is refused without --force and kept as it was; with --force it is replaced", async () => {
+    const input = join(paths.dir, "replace.in");
+    const output = outPath(paths, "replace.out");
+    const data = await randomFile(input, 10_000);
+    await Bun.write(output, "the old contents");
+    const refused = guest(paths, ["recv", "--channel", "replace", "--out", output]);
+    expect(await refused.exit()).toBe(1);
+    expect(await refused.stderr).toMatch(
+      /Failed to write .*replace\.out since the file already exists \(pass --force/,
+    );
+    expect(await Bun.file(output).text()).toBe("the old contents");
+    const receiver = guest(paths, ["recv", "--channel", "replace", "--out", output, "--force"]);
+    const sender = guest(paths, ["send", input, "--channel", "replace"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    // One record: the summary says "1 chunk", not "1 chunks".
+    expect(await sender.stderr).toContain("1 chunk of up to");
+  });
+
+  test("a receiver stopped before any data arrived leaves no FILE.partial", async () => {
+    const output = outPath(paths, "nothing.out");
+    const receiver = guest(paths, ["recv", "--channel", "nobody-sends", "--out", output]);
+    await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
+    receiver.proc.kill("SIGINT");
+    expect(await receiver.exit()).toBe(130);
+    expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+    expect(await Bun.file(output).exists()).toBe(false);
+  });
+
+  test("a missing FILE or --out directory is named as such", async () => {
+    const missing = guest(paths, ["send", join(paths.dir, "no-such-file"), "--channel", "missing"]);
+    expect(await missing.exit()).toBe(1);
+    expect(await missing.stderr).toMatch(
+      /no-such-file since there is no such file or directory \(FILE names the file to send/,
+    );
+    const nowhere = guest(paths, ["recv", "--channel", "missing", "--out", join(paths.dir, "no-dir", "out")]);
+    expect(await nowhere.exit()).toBe(1);
+    expect(await nowhere.stderr).toMatch(
+      /there is no such file or directory \(--out names the file to write/,
+    );
+  });
 });
 
 function overwrite(file: string, position: number, text: string): void {

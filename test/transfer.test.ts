@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fitRingToSize } from "../src/transfer/sender.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
-import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
+import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const CHUNK = 65536;
 let paths: TestPaths;
@@ -28,7 +28,7 @@ describe("bit-exact round trips", () => {
     ["block", CHUNK],
     ["block + 1", CHUNK + 1],
   ] as const)
-    test(label, () => roundTrip(paths, label.replace(/\W+/g, "-"), bytes, { chunk: CHUNK }));
+    test(label, () => roundTrip(paths, slug(label), bytes, { chunk: CHUNK }));
 
   test("256 MiB of random data", () => roundTrip(paths, "big", 256 << 20, { chunk: 1 << 20 }), 120_000);
 });

@@ -23,8 +23,9 @@ head -c 1024 /dev/urandom > "$work/small"
 now() { date +%s.%N; }
 best() { sort -n | head -n 1; }
 # One transfer, both ends started together; prints the seconds until both exited.
-ivsh_once() { # FILE OUT
+ivsh_once() { # FILE OUT (a new file every run, for both tools)
   local start end
+  [ "$2" = /dev/null ] || rm -f "$2"
   start=$(now)
   "$IVSH" guest recv --channel p --out "$2" --json > "$work/recv.json" 2>/dev/null &
   local receiver=$!
@@ -36,6 +37,7 @@ ivsh_once() { # FILE OUT
 socat_once() { # FILE OUT
   local start end
   rm -f "$work/s.sock"
+  [ "$2" = /dev/null ] || rm -f "$2"
   start=$(now)
   socat -b1048576 -u UNIX-LISTEN:"$work/s.sock" CREATE:"$2" &
   local receiver=$!

@@ -77,7 +77,7 @@ for run in \$(seq $RUNS); do
   echo "run \$run ivsh g2h \$(wall \$a \$b)  \$r"
   a=\$(now); nc 10.0.2.100 7778 < /tmp/g2h.bin; b=\$(now)
   echo "run \$run tcp  g2h \$(wall \$a \$b)"
-  a=\$(now); r=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --json | ivsh_rate); b=\$(now)
+  a=\$(now); r=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --force --json | ivsh_rate); b=\$(now)
   echo "run \$run ivsh h2g \$(wall \$a \$b)  \$r"
   a=\$(now); nc 10.0.2.100 7779 > /tmp/h2g.tcp; b=\$(now)
   echo "run \$run tcp  h2g \$(wall \$a \$b)  (\$(stat -c %s /tmp/h2g.tcp) bytes)"

@@ -57,7 +57,7 @@ function eta(bytes: number, total: number | undefined, rate: number): string {
 export function summaryLine(verb: string, result: TransferResult): string {
   return (
     `${verb} ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${result.seconds.toFixed(3)} s, ` +
-    `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${result.records} chunks of up to ` +
+    `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${result.records} chunk${result.records === 1 ? "" : "s"} of up to ` +
     `${formatBytes(result.chunkBytes)}, digest ${formatDigest(result.digest)} verified`
   );
 }

@@ -22,12 +22,17 @@ export default defineLeafCommand({
       default: "-",
       valueHint: "FILE|-",
     },
+    force: {
+      type: "boolean",
+      description: "Replace FILE if it exists (once the new copy is verified)",
+      default: false,
+    },
     ...jsonArgs,
     ...clientArgs,
   },
   async run({ args }) {
     phase("recv: started");
-    const sink = Sink.open(args.out);
+    const sink = Sink.open(args.out, { force: args.force });
     const signal = abortOnSignals();
     const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
     let committed = false;
@@ -53,8 +58,8 @@ export default defineLeafCommand({
     } finally {
       progress.done();
       if (!committed) {
-        sink.close();
-        if (sink.writing !== sink.target) log.warn(`incomplete data left in ${sink.writing}`);
+        const left = sink.abandon();
+        if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
       }
     }
   },

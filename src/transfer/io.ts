@@ -7,7 +7,7 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, fstatSync, statfsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
 import { isatty } from "node:tty";
 import { failure, throwIfAborted } from "../errors.ts";
 import {
@@ -26,6 +26,7 @@ import {
   readInto,
   renameFile,
   restoreFlags,
+  SystemCallError,
   setNonBlocking,
   writeAll,
   writeSome,
@@ -70,6 +71,17 @@ function isPseudoFile(path: string): boolean {
   }
 }
 
+/** Opens `path`; a missing file or directory is an error that says which argument named it. */
+function openNamed(path: string, flags: number, mode: number, action: string, argument: string): number {
+  try {
+    return openFile(path, flags, mode);
+  } catch (error) {
+    if (error instanceof SystemCallError && error.errnoName === "ENOENT")
+      throw failure("NotFound", action, `there is no such file or directory (${argument})`);
+    throw error;
+  }
+}
+
 /** What tells a regular file's contents changed: its size and its modification time, to the nanosecond. */
 function versionOf(fd: number): { size: bigint; mtimeNs: bigint } {
   const { size, mtimeNs } = fstatSync(fd, { bigint: true });
@@ -103,7 +115,7 @@ export class Source {
       if (type === "pipe") enlargePipe(0, PIPE_BYTES);
       return new Source(0, "stdin", type, undefined);
     }
-    const fd = openFile(path, O_RDONLY);
+    const fd = openNamed(path, O_RDONLY, 0, `send ${path}`, "FILE names the file to send, or - for stdin");
     const { size, type } = fileStatus(fd, path);
     const sizeKnown = type === "file" && !isPseudoFile(path);
     return new Source(fd, path, type, sizeKnown ? size : undefined);
@@ -183,6 +195,8 @@ export class Source {
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
   private closed = false;
+  /** Bytes written so far. */
+  written = 0;
 
   private constructor(
     readonly fd: number,
@@ -199,7 +213,11 @@ export class Sink implements StreamKeeper {
     }
   }
 
-  static open(target: string): Sink {
+  /**
+   * `force`: a regular file already at `target` may be replaced (once the new one is verified); without
+   * it that is refused before anything is written.
+   */
+  static open(target: string, { force = false }: { force?: boolean } = {}): Sink {
     if (target === "-") {
       if (isatty(1))
         throw failure(
@@ -209,20 +227,50 @@ export class Sink implements StreamKeeper {
         );
       return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
     }
-    const special = existsSync(target) && !statSync(target).isFile();
+    const exists = existsSync(target);
+    const special = exists && !statSync(target).isFile();
+    if (exists && !special && !force)
+      throw failure(
+        "AlreadyExists",
+        `write ${target}`,
+        "the file already exists (pass --force to replace it once the new copy is verified, or choose another --out)",
+      );
     const writing = special ? target : `${target}.partial`;
-    const fd = openFile(writing, O_WRONLY | O_CREAT | O_TRUNC, 0o644);
+    const fd = openNamed(
+      writing,
+      O_WRONLY | O_CREAT | O_TRUNC,
+      0o644,
+      `write ${target}`,
+      "--out names the file to write, in a directory that exists",
+    );
     return new Sink(fd, target, writing, fileStatus(fd, writing).type);
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
-    if (this.type !== "pipe") return writeAll(this.fd, address, length, this.writing);
+    if (this.type !== "pipe") {
+      writeAll(this.fd, address, length, this.writing);
+      this.written += length;
+      return;
+    }
     let done = 0;
     while (done < length) {
       const wrote = writeSome(this.fd, address + done, length - done, this.writing);
       if (wrote > 0) done += wrote;
       else await waitReady(this.fd, POLLOUT, this.writing, signal);
     }
+    this.written += length;
+  }
+
+  /**
+   * The stream failed: closes, and removes TARGET.partial if nothing reached it (a receiver that got no
+   * data leaves no file). Returns the partial file left for inspection, if any.
+   */
+  abandon(): string | undefined {
+    this.close();
+    if (!this.renames) return undefined;
+    if (this.written > 0) return this.writing;
+    rmSync(this.writing, { force: true });
+    return undefined;
   }
 
   /** The stream arrived whole and verified: TARGET.partial becomes TARGET. */

@@ -35,6 +35,11 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Bun.hash.xxHash3(a) === Bun.hash.xxHash3(b);
 }
 
+/** A file and channel name from a test's label, distinct for "block - 1" and "block + 1". */
+export function slug(label: string): string {
+  return label.replaceAll("+", "plus").replaceAll(" - ", " minus ").replace(/\W+/g, "-");
+}
+
 export function outPath(paths: TestPaths, name: string): string {
   return join(paths.dir, name);
 }

@@ -67,7 +67,8 @@ testWithTool(
     expect(await receiver.proc.exited).toBe(1);
     const stderr = await receiver.stderr;
     expect(stderr).toMatch(/the sender \(client \d+\) died/);
-    expect(stderr).toContain(`incomplete data left in ${out}.partial`);
+    expect(stderr).toMatch(/the \d+ bytes that arrived are left in /);
+    expect(stderr).toContain(`${out}.partial, unverified`);
     expect(existsSync(`${out}.partial`)).toBe(true);
     expect(existsSync(out)).toBe(false);
     expect(await vm.exited).toBe(0);
