@@ -64,6 +64,10 @@ describe("ivsh CLI", () => {
     [["--depth", "1k"], /--depth '1k' since it is not a whole number/],
     [["--depth", "1"], /the ring depth 1 is outside 2\.\./],
     [["--block-size", "1000"], /the chunk size 1000 is not a multiple of 4 KiB/],
+    [
+      ["--chunk-size", "1000"],
+      /--chunk-size 1000 --depth 8 since the chunk size 1000 is not a multiple of 4 KiB/,
+    ],
   ];
   for (const [flags, message] of badTransferFlags)
     test(`guest send ${flags.join(" ")}: a usage error (exit 2) before anything is opened`, async () => {
@@ -100,6 +104,21 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toMatch(message);
       expect(await Bun.file(region).exists()).toBe(false);
     });
+
+  test("a --size that is not a power of two is warned about (QEMU refuses it)", async () => {
+    const result = await runCli([
+      "host",
+      "--region",
+      `${paths.shmDir}/odd`,
+      "--socket",
+      paths.socket,
+      "--size",
+      "20MiB",
+    ]);
+    expect(result.stderr).toContain("--size 20.0 MiB is not a power of two: QEMU's ivshmem device refuses");
+    expect(result.stderr).toContain("--size 32.0 MiB");
+    expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
+  });
 
   test("a second arbiter on a live socket is refused", async () => {
     const result = await runCli([

@@ -13,12 +13,12 @@ import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
-/** --block-size and --depth, checked as the ring will check them, before anything is opened. */
+/** --chunk-size and --depth, checked as the ring will check them, before anything is opened. */
 function ringFlags(chunk: string, depthText: string): { chunkBytes: number; depth: number } {
-  const chunkBytes = parseSize(chunk, "--block-size");
+  const chunkBytes = parseSize(chunk, "--chunk-size");
   const depth = parseCount(depthText, "--depth");
   const problem = ringGeometryProblem(chunkBytes, depth);
-  if (problem) throw failure("InvalidArgument", `use --block-size ${chunk} --depth ${depthText}`, problem);
+  if (problem) throw failure("InvalidArgument", `use --chunk-size ${chunk} --depth ${depthText}`, problem);
   return { chunkBytes, depth };
 }
 
@@ -27,11 +27,13 @@ export default defineLeafCommand({
   args: {
     file: { type: "positional", description: "File to send, or - for stdin", required: true },
     ...channelArgs,
-    "block-size": {
+    "chunk-size": {
       type: "string",
       description: "Chunk size: bytes moved per hand-off",
       default: String(DEFAULT_CHUNK_BYTES),
     },
+    // The old name, kept working: on `ivsh host` --block-size means the allocation unit.
+    "block-size": { type: "string", description: "The same as --chunk-size (its old name)" },
     depth: {
       type: "string",
       description: "Chunks in the ring (how far the sender may run ahead)",
@@ -42,7 +44,7 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("send: started");
-    const ring = checkFlag(() => ringFlags(args["block-size"], args.depth));
+    const ring = checkFlag(() => ringFlags(args["block-size"] ?? args["chunk-size"], args.depth));
     const options = { ...ring, signal: abortOnSignals() };
     const source = Source.open(args.file);
     const connection = connectOptions(args, `send ${args.file}`);

@@ -76,6 +76,12 @@ export default defineLeafCommand({
   args: hostArgs,
   async run({ args }) {
     const options = checkFlag(() => arbiterOptions(args));
+    const size = options.regionSize;
+    if (!Number.isInteger(Math.log2(size)))
+      log.warn(
+        `--size ${formatBytes(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+          `only host processes can use it (for VMs pass e.g. --size ${formatBytes(2 ** Math.ceil(Math.log2(size)))})`,
+      );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => {
       for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
