@@ -57,6 +57,10 @@ async function run(rawArgs: string[]): Promise<number> {
       process.stdout.write(`${packageJson.version}\n`);
       return 0;
     }
+    if (rawArgs[0] === "help") {
+      await printUsage(rawArgs.slice(1)); // `ivsh help guest send` = `ivsh guest send --help`
+      return 0;
+    }
     if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
       await printUsage(rawArgs);
       return 0;

@@ -49,6 +49,21 @@ describe("ivsh CLI", () => {
     expect(result.stdout).toBe("");
   });
 
+  test("`ivsh help COMMAND` prints what `COMMAND --help` does", async () => {
+    const viaHelp = await runCli(["help", "guest", "send"]);
+    const viaFlag = await runCli(["guest", "send", "--help"]);
+    expect(viaHelp.exitCode).toBe(0);
+    expect(viaHelp.stdout).toBe(viaFlag.stdout);
+    expect(viaHelp.stdout).toContain("--chunk-size");
+  });
+
+  test("an arbiter that is not there: the reason in words, with the errno", async () => {
+    const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("since no socket exists there (ENOENT) (start it with `ivsh host`");
+    expect(result.stderr).not.toContain("since Failed to connect");
+  });
+
   test("help and errors carry no colour codes when not written to a terminal", async () => {
     for (const args of [["--help"], ["guest", "send", "--help"], ["hots"], ["guest"]]) {
       const result = await runCli(args);

@@ -279,7 +279,7 @@ function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
     "unix" in endpoint
       ? "start it with `ivsh host`, or pass --socket"
       : "is the VM's bridge up? pass --connect";
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = connectFailure(cause);
   return new IvshError(
     "ArbiterUnreachable",
     `Failed to connect to the arbiter at ${where} since ${reason} (${hint})`,
@@ -287,6 +287,20 @@ function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
       cause,
     },
   );
+}
+
+/** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
+function connectFailure(cause: unknown): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const known: Record<string, string> = {
+    ENOENT: "no socket exists there (ENOENT)",
+    ECONNREFUSED: "nothing listens on it (ECONNREFUSED)",
+    EACCES: "this user may not open it (EACCES)",
+    ENOTSOCK: "that file is not a socket (ENOTSOCK)",
+  };
+  if (typeof code === "string") return known[code] ?? `the system said ${code}`;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.replace(/^Failed to /, "it failed to ");
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
