@@ -151,6 +151,61 @@ describe("receiving into files", () => {
   });
 });
 
+describe("--timeout: how long an end waits for the other to show up", () => {
+  test("a receiver with no sender gives up, exit 1, naming the limit; no file left", async () => {
+    const output = outPath(paths, "lonely.out");
+    const receiver = guest(paths, ["recv", "--channel", "lonely", "--out", output, "--timeout", "300ms"]);
+    expect(await receiver.exit()).toBe(1);
+    expect(await receiver.stderr).toContain(
+      "Failed to receive on channel 'lonely' since no sender showed up within 300 ms (--timeout)",
+    );
+    expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+  });
+
+  for (const [label, bytes] of [
+    ["a file larger than the ring (it waits for space)", 12 * MIB],
+    ["a file the ring holds (it waits for the verdict)", 4096],
+  ] as const)
+    test(`a sender with no receiver gives up: ${label}`, async () => {
+      const channel = `unheard-${bytes}`;
+      const input = join(paths.dir, `${channel}.in`);
+      await randomFile(input, bytes);
+      const sender = guest(paths, ["send", input, "--channel", channel, "--timeout", "300ms"]);
+      expect(await sender.exit()).toBe(1);
+      expect(await sender.stderr).toContain(
+        `Failed to send on channel '${channel}' since no receiver showed up within 300 ms (--timeout)`,
+      );
+      // The channel is free again: a sender and receiver after it meet normally.
+      const output = outPath(paths, `${channel}.out`);
+      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
+      const again = guest(paths, ["send", input, "--channel", channel, "--timeout", "60s"]);
+      expect([await again.exit(), await receiver.exit()]).toEqual([0, 0]);
+    });
+
+  test("once both ends are there, --timeout does not limit the transfer (a pipe fed for longer)", async () => {
+    const output = outPath(paths, "slow-pipe.out");
+    const receiver = guest(paths, ["recv", "--channel", "slow-pipe", "--out", output, "--timeout", "10s"]);
+    await waitUntilOpen(receiver.proc.pid, `${output}.partial`); // it is up before the sender starts
+    const sender = guest(paths, ["send", "-", "--channel", "slow-pipe", "--timeout", "1s"]);
+    const piece = new Uint8Array(100_000).fill(9);
+    // Fed over about two seconds, twice the sender's limit, after both ends have met.
+    for (let round = 0; round < 10; round++) {
+      sender.proc.stdin.write(piece);
+      await sender.proc.stdin.flush();
+      await Bun.sleep(200);
+    }
+    await sender.proc.stdin.end();
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(Bun.file(output).size).toBe(1_000_000);
+  });
+
+  test("a --timeout that is not a duration is a usage error", async () => {
+    const sender = guest(paths, ["send", "/etc/hostname", "--timeout", "soon"]);
+    expect(await sender.exit()).toBe(2);
+    expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
+  });
+});
+
 function overwrite(file: string, position: number, text: string): void {
   const fd = openSync(file, "r+");
   try {

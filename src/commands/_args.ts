@@ -6,6 +6,7 @@ import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "../guest/client.ts";
+import { parseDuration } from "../units.ts";
 import { noteSignal } from "./_exit.ts";
 import { UsageError } from "./_strict.ts";
 
@@ -81,6 +82,21 @@ export function connectOptions(
   if (region) options.region = region;
   if (tcp) options.tcp = tcp;
   return options;
+}
+
+/** How long a transfer's end waits for the other end to show up; not a limit on the transfer itself. */
+export const waitArgs = {
+  timeout: {
+    type: "string",
+    description:
+      "Give up (exit 1) if the other end has not shown up within DURATION, e.g. 30s or 500ms; default: wait",
+    valueHint: "DURATION",
+  },
+} as const satisfies Record<string, ArgDef>;
+
+/** --timeout in milliseconds, or undefined to wait for as long as it takes. */
+export function peerWaitMs(timeout: string | undefined): number | undefined {
+  return timeout === undefined ? undefined : checkFlag(() => parseDuration(timeout, "--timeout"));
 }
 
 /** An AbortSignal that the first SIGINT/SIGTERM aborts, so a long operation stops cleanly at its next step. */

@@ -4,7 +4,15 @@ import { log } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Sink } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
-import { abortOnSignals, channelArgs, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import {
+  abortOnSignals,
+  channelArgs,
+  clientArgs,
+  connectOptions,
+  jsonArgs,
+  peerWaitMs,
+  waitArgs,
+} from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -27,11 +35,13 @@ export default defineLeafCommand({
       description: "Replace FILE if it exists (once the new copy is verified)",
       default: false,
     },
+    ...waitArgs,
     ...jsonArgs,
     ...clientArgs,
   },
   async run({ args }) {
     phase("recv: started");
+    const waitMs = peerWaitMs(args.timeout);
     const sink = Sink.open(args.out, { force: args.force });
     const signal = abortOnSignals();
     const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
@@ -42,7 +52,7 @@ export default defineLeafCommand({
       const client = await connect(connection);
       phase("recv: connected");
       try {
-        const result = await receiveStream(client, args.channel, sink, progress, signal);
+        const result = await receiveStream(client, args.channel, sink, progress, signal, waitMs);
         phase("recv: stream kept");
         progress.done();
         committed = true;

@@ -8,7 +8,16 @@ import { ringGeometryProblem } from "../transfer/ring.ts";
 import { sendStream } from "../transfer/run.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
 import { parseCount, parseSize } from "../units.ts";
-import { abortOnSignals, channelArgs, checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import {
+  abortOnSignals,
+  channelArgs,
+  checkFlag,
+  clientArgs,
+  connectOptions,
+  jsonArgs,
+  peerWaitMs,
+  waitArgs,
+} from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -39,13 +48,14 @@ export default defineLeafCommand({
       description: "Chunks in the ring (how far the sender may run ahead)",
       default: String(DEFAULT_DEPTH),
     },
+    ...waitArgs,
     ...jsonArgs,
     ...clientArgs,
   },
   async run({ args }) {
     phase("send: started");
     const ring = checkFlag(() => ringFlags(args["block-size"] ?? args["chunk-size"], args.depth));
-    const options = { ...ring, signal: abortOnSignals() };
+    const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
     const source = Source.open(args.file);
     const connection = connectOptions(args, `send ${args.file}`);
     warnIfSlowMapping(connection);

@@ -4,7 +4,7 @@
  * released however it ends. A transfer is this process's whole job, so it also moves the JIT's
  * compiler threads out of the data path's way (idleCompilerThreads).
  */
-import { throwIfAborted } from "../errors.ts";
+import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import { phase } from "../phases.ts";
@@ -24,6 +24,41 @@ export interface Progress {
   update?(bytes: number, total: number | undefined): void;
 }
 
+/**
+ * How long one end waits for the other to show up (a receiver to join, a sender to start a transfer);
+ * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
+ */
+class PeerWait {
+  private readonly limit = new AbortController();
+  private readonly timer: ReturnType<typeof setTimeout> | undefined;
+  readonly signal: AbortSignal | undefined;
+
+  constructor(
+    private readonly waitMs: number | undefined,
+    signal: AbortSignal | undefined,
+    arrived: () => boolean,
+  ) {
+    if (waitMs === undefined) {
+      this.signal = signal;
+      return;
+    }
+    this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
+    this.timer = setTimeout(() => {
+      if (!arrived()) this.limit.abort("the wait limit passed");
+    }, waitMs);
+  }
+
+  /** The Timeout error in place of the Interrupted one its abort caused; other errors as they are. */
+  explain(error: unknown, action: string, whom: string): unknown {
+    if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
+    return failure("Timeout", action, `no ${whom} showed up within ${this.waitMs} ms (--timeout)`);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 export interface TransferResult extends TransferSummary {
   seconds: number;
   chunkBytes: number;
@@ -34,12 +69,41 @@ export async function sendStream(
   client: Client,
   channel: string,
   source: Source,
-  options: ChannelOptions,
+  options: ChannelOptions & { peerWaitMs?: number },
   progress: Progress = {},
+): Promise<TransferResult> {
+  let opened: ChannelSender | undefined;
+  const wait = new PeerWait(options.peerWaitMs, options.signal, () => opened?.receiverJoined ?? false);
+  try {
+    return await sendThrough(
+      client,
+      channel,
+      source,
+      { ...options, signal: wait.signal },
+      progress,
+      (sender) => {
+        opened = sender;
+      },
+    );
+  } catch (error) {
+    throw wait.explain(error, `send on channel '${channel}'`, "receiver");
+  } finally {
+    wait.stop();
+  }
+}
+
+async function sendThrough(
+  client: Client,
+  channel: string,
+  source: Source,
+  options: ChannelOptions,
+  progress: Progress,
+  opened: (sender: ChannelSender) => void,
 ): Promise<TransferResult> {
   const { signal } = options;
   idleCompilerThreads();
   const sender = await ChannelSender.open(client, channel, fitRingToSize(options, source.size));
+  opened(sender);
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
@@ -82,6 +146,28 @@ export async function receiveStream(
   sink: Sink,
   progress: Progress = {},
   signal?: AbortSignal,
+  peerWaitMs?: number,
+): Promise<TransferResult> {
+  let joined = false;
+  const wait = new PeerWait(peerWaitMs, signal, () => joined);
+  try {
+    return await receiveThrough(client, channel, sink, progress, wait.signal, () => {
+      joined = true;
+    });
+  } catch (error) {
+    throw wait.explain(error, `receive on channel '${channel}'`, "sender");
+  } finally {
+    wait.stop();
+  }
+}
+
+async function receiveThrough(
+  client: Client,
+  channel: string,
+  sink: Sink,
+  progress: Progress,
+  signal: AbortSignal | undefined,
+  joined: () => void,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.("for a sender");
   idleCompilerThreads();
@@ -90,6 +176,7 @@ export async function receiveStream(
     channel,
     signal ? { onWaiting, signal, keeper: sink } : { onWaiting, keeper: sink },
   );
+  joined();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   try {

@@ -218,6 +218,11 @@ export class ChannelSender {
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
+  /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */
+  get receiverJoined(): boolean {
+    return this.slot.load("receiverJoined") === this.transfer;
+  }
+
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
   async close(): Promise<void> {
     if (!this.finished && (await this.stillLive())) this.abandon();
