@@ -206,6 +206,38 @@ describe("--timeout: how long an end waits for the other to show up", () => {
   });
 });
 
+describe("progress and quiet", () => {
+  test("--progress off a terminal: plain lines (no escape codes), with total and percent", async () => {
+    const input = join(paths.dir, "shown.in");
+    await randomFile(input, 3 * MIB);
+    const output = outPath(paths, "shown.out");
+    const receiver = guest(paths, ["recv", "--channel", "shown", "--out", output, "--progress"]);
+    const sender = guest(paths, ["send", input, "--channel", "shown", "--progress"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    const text = `${await sender.stderr}${await receiver.stderr}`;
+    expect(text).not.toContain("\x1b[");
+    expect(await sender.stderr).toMatch(/send .*shown\.in: \d+% .* \/ 3\.00 MiB /);
+  });
+
+  test("a sender with no receiver says what it waits for", async () => {
+    const input = join(paths.dir, "waiting.in");
+    await randomFile(input, 12 * MIB);
+    const sender = guest(paths, ["send", input, "--channel", "waiting", "--progress", "--timeout", "1s"]);
+    expect(await sender.exit()).toBe(1);
+    expect(await sender.stderr).toContain("waiting for a receiver on channel 'waiting'...");
+  });
+
+  test("--quiet: a transfer that succeeds prints nothing", async () => {
+    const input = join(paths.dir, "hushed.in");
+    await randomFile(input, 100_000);
+    const output = outPath(paths, "hushed.out");
+    const receiver = guest(paths, ["recv", "--channel", "hushed", "--out", output, "-q"]);
+    const sender = guest(paths, ["send", input, "--channel", "hushed", "--quiet"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(`${await sender.stderr}${await receiver.stderr}`).toBe("");
+  });
+});
+
 function overwrite(file: string, position: number, text: string): void {
   const fd = openSync(file, "r+");
   try {

@@ -48,6 +48,15 @@ export const jsonArgs = {
   json: { type: "boolean", description: "Print a machine-readable JSON result on stdout instead of text" },
 } as const satisfies Record<string, ArgDef>;
 
+/** Progress of a transfer: on a terminal by default. */
+export const progressArgs = {
+  progress: {
+    type: "boolean",
+    description: "Show progress even when stderr is not a terminal (a plain line a second)",
+  },
+  quiet: { type: "boolean", alias: "q", description: "No progress and no summary line (errors still show)" },
+} as const satisfies Record<string, ArgDef>;
+
 export function socketPath(args: { socket?: string | undefined }): string {
   return args.socket ?? process.env.IVSH_SOCKET ?? DEFAULT_SOCKET;
 }

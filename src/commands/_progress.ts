@@ -1,6 +1,8 @@
 /**
- * Transfer progress on stderr: a bar with rate and ETA on a terminal, redrawn at most every 100 ms;
- * nothing at all when stderr is not a terminal (logs and pipes get only the summary line).
+ * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms, fitted to its
+ * width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
+ * for (--progress), then a plain line a second, no escape codes. Rates count from the first byte, not
+ * from the process's start (connecting and waiting for the other end are not transfer time).
  */
 
 import { nativeStatus } from "../ffi/native.ts";
@@ -9,43 +11,73 @@ import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate } from "../units.ts";
 
 const REDRAW_MS = 100;
-const BAR_WIDTH = 24;
+const PLAIN_EVERY_MS = 1000;
+const BAR_MAX = 30;
+const BAR_MIN = 10;
 
-export function terminalProgress(
-  label: string,
-  enabled = process.stderr.isTTY === true,
-): Progress & { done(): void } {
-  const started = performance.now();
-  let lastDraw = 0;
+export type ProgressMode = "terminal" | "plain" | "off";
+
+/** What --progress and --quiet ask for, given whether stderr is a terminal. */
+export function progressMode(flags: { progress?: boolean; quiet?: boolean }): ProgressMode {
+  const terminal = process.stderr.isTTY === true;
+  if (flags.quiet) return "off";
+  if (terminal) return "terminal";
+  return flags.progress ? "plain" : "off";
+}
+
+export function terminalProgress(label: string, mode: ProgressMode): Progress & { done(): void } {
+  let firstByteAt: number | undefined;
+  let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
-  const draw = (line: string) => {
-    process.stderr.write(`\r\x1b[2K${line}`);
-    drawn = true;
+  const show = (line: string) => {
+    if (mode === "terminal") {
+      process.stderr.write(`\r\x1b[2K${fit(line)}`);
+      drawn = true;
+    } else process.stderr.write(`${line}\n`);
   };
   return {
     waiting(what) {
-      if (enabled) draw(`${label}: waiting ${what}...`);
+      if (mode !== "off") show(`${label}: waiting ${what}...`);
     },
     update(bytes, total) {
       const now = performance.now();
-      if (!enabled || now - lastDraw < REDRAW_MS) return;
+      firstByteAt ??= now;
+      if (mode === "off" || now - lastDraw < (mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS)) return;
       lastDraw = now;
-      const seconds = (now - started) / 1000;
-      const rate = bytes / Math.max(seconds, 1e-3);
-      draw(
-        `${label}: ${bar(bytes, total)} ${formatBytes(bytes)}${total ? ` / ${formatBytes(total)}` : ""} ${formatRate(rate)}${eta(bytes, total, rate)}`,
-      );
+      const rate = bytes / Math.max((now - firstByteAt) / 1000, 1e-3);
+      show(progressLine(label, bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
       if (drawn) process.stderr.write("\r\x1b[2K");
+      drawn = false;
     },
   };
 }
 
-function bar(bytes: number, total: number | undefined): string {
-  if (!total) return "";
-  const filled = Math.round((Math.min(bytes, total) / total) * BAR_WIDTH);
-  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${Math.floor((bytes / total) * 100)}%`;
+function progressLine(label: string, bytes: number, total: number | undefined, rate: number, width: number) {
+  const amount = `${formatBytes(bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
+  const percent = total ? ` ${Math.floor((Math.min(bytes, total) / total) * 100)}%` : "";
+  const drawnBar = total && width > 0 ? ` ${bar(bytes, total, width)}` : "";
+  return `${label}:${drawnBar}${percent} ${amount} ${formatRate(rate)}${eta(bytes, total, rate)}`;
+}
+
+/** The bar's width for a terminal of this width: what the rest of the line leaves, within limits. */
+function barWidth(label: string): number {
+  const columns = process.stderr.columns ?? 80;
+  const rest = label.length + 60; // percent, amounts, rate and ETA at their widest
+  const room = columns - rest;
+  return room < BAR_MIN ? 0 : Math.min(BAR_MAX, room);
+}
+
+/** Cut to the terminal's width: a line that wraps is not redrawn in place, it scrolls. */
+function fit(line: string): string {
+  const columns = process.stderr.columns ?? 80;
+  return line.length < columns ? line : `${line.slice(0, Math.max(0, columns - 2))}…`;
+}
+
+function bar(bytes: number, total: number, width: number): string {
+  const filled = Math.round((Math.min(bytes, total) / total) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
 }
 
 function eta(bytes: number, total: number | undefined, rate: number): string {

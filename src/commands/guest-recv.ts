@@ -11,10 +11,11 @@ import {
   connectOptions,
   jsonArgs,
   peerWaitMs,
+  progressArgs,
   waitArgs,
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
-import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
+import { progressMode, summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -36,6 +37,7 @@ export default defineLeafCommand({
       default: false,
     },
     ...waitArgs,
+    ...progressArgs,
     ...jsonArgs,
     ...clientArgs,
   },
@@ -44,7 +46,7 @@ export default defineLeafCommand({
     const waitMs = peerWaitMs(args.timeout);
     const sink = Sink.open(args.out, { force: args.force });
     const signal = abortOnSignals();
-    const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`);
+    const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
     let committed = false;
     try {
       const connection = connectOptions(args, `recv ${args.out}`);
@@ -60,7 +62,7 @@ export default defineLeafCommand({
         // With the data on stdout, the JSON summary goes to stderr.
         if (args.json)
           (args.out === "-" ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
-        else log.success(summaryLine("received", result));
+        else if (!args.quiet) log.success(summaryLine("received", result));
       } finally {
         await client.close();
         phase("recv: disconnected");

@@ -16,10 +16,11 @@ import {
   connectOptions,
   jsonArgs,
   peerWaitMs,
+  progressArgs,
   waitArgs,
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
-import { summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
+import { progressMode, summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 /** --chunk-size and --depth, checked as the ring will check them, before anything is opened. */
@@ -49,6 +50,7 @@ export default defineLeafCommand({
       default: String(DEFAULT_DEPTH),
     },
     ...waitArgs,
+    ...progressArgs,
     ...jsonArgs,
     ...clientArgs,
   },
@@ -61,13 +63,13 @@ export default defineLeafCommand({
     warnIfSlowMapping(connection);
     const client = await connect(connection);
     phase("send: connected");
-    const progress = terminalProgress(`send ${args.file}`);
+    const progress = terminalProgress(`send ${args.file}`, progressMode(args));
     try {
       const result = await sendStream(client, args.channel, source, options, progress);
       progress.done();
       if (args.json)
         process.stdout.write(`${JSON.stringify(summaryJson("send", args.channel, args.file, result))}\n`);
-      else log.success(summaryLine("sent", result));
+      else if (!args.quiet) log.success(summaryLine("sent", result));
     } finally {
       progress.done();
       source.close();

@@ -14,6 +14,9 @@ import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, ChannelSender, fitRingToSize, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 
+/** How long a sender goes without a receiver before it says it is waiting for one. */
+const NO_RECEIVER_NOTICE_MS = 200;
+
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
 const YIELD_EVERY_MS = 20;
 
@@ -104,6 +107,11 @@ async function sendThrough(
   idleCompilerThreads();
   const sender = await ChannelSender.open(client, channel, fitRingToSize(options, source.size));
   opened(sender);
+  // Said once the sender has had a moment to find its receiver, so a receiver already waiting is not
+  // announced as missing.
+  const lonely = setTimeout(() => {
+    if (!sender.receiverJoined) progress.waiting?.(`for a receiver on channel '${channel}'`);
+  }, NO_RECEIVER_NOTICE_MS);
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
@@ -133,6 +141,7 @@ async function sendThrough(
       depth: sender.ring.depth,
     };
   } finally {
+    clearTimeout(lonely);
     reading.stop();
     await sender.close();
     phase("send: channel closed");
@@ -169,7 +178,7 @@ async function receiveThrough(
   signal: AbortSignal | undefined,
   joined: () => void,
 ): Promise<TransferResult> {
-  const onWaiting = () => progress.waiting?.("for a sender");
+  const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`);
   idleCompilerThreads();
   const receiver = await ChannelReceiver.open(
     client,
