@@ -133,6 +133,8 @@ describe("receiving into files", () => {
     await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
     receiver.proc.kill("SIGINT");
     expect(await receiver.exit()).toBe(130);
+    // The channel by its name, not '?'.
+    expect(await receiver.stderr).toContain("channel 'nobody-sends' since it was interrupted by SIGINT");
     expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
     expect(await Bun.file(output).exists()).toBe(false);
   });

@@ -34,6 +34,8 @@ export class ChannelSlot {
   constructor(
     readonly client: Client,
     readonly slot: number,
+    /** The channel's name, for messages. */
+    readonly channel: string,
   ) {
     this.base = slotWordIndex(client.geometry, slot, 0);
   }
@@ -99,7 +101,7 @@ export async function claimRole(
   role: "sender" | "receiver",
 ): Promise<ChannelSlot> {
   const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
-  const slot = new ChannelSlot(client, index);
+  const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return slot;
   await ignoreLost(client.closeSlot(index));
   const verb = role === "sender" ? "send" : "receive";

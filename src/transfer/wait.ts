@@ -52,7 +52,7 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
       const departure = departed(wait);
       if (departure) throw await peer!.goneError(departure);
       if (wait.check?.()) return;
-      throwIfAborted(signal, `wait on channel '${peer?.channel ?? "?"}'`);
+      throwIfAborted(signal, `wait on channel '${slot.channel}'`);
       slot.client.keepAlive();
       await slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS);
     }
