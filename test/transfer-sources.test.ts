@@ -219,6 +219,8 @@ describe("progress and quiet", () => {
     const text = `${await sender.stderr}${await receiver.stderr}`;
     expect(text).not.toContain("\x1b[");
     expect(await sender.stderr).toMatch(/send .*shown\.in: \d+% .* \/ 3\.00 MiB /);
+    // The receiver knows the total too: the sender announces it on each record.
+    expect(await receiver.stderr).toMatch(/recv .*shown\.out: \d+% .* \/ 3\.00 MiB /);
   });
 
   test("a sender with no receiver says what it waits for", async () => {

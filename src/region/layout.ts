@@ -222,8 +222,9 @@ export const LOCK_WORDS: Record<SlotKindName, readonly number[]> = {
 
 /**
  * A channel's ring segment: `depth` record headers of RECORD_BYTES at the start, then `depth` chunks, the
- * first page aligned. A record header: u32 length, u32 flags (RECORD_END on the last), and on the end
- * record u64 total bytes and u64 digest (xxHash3-64 chained over the records).
+ * first page aligned. A record header: u32 length, u32 flags (RECORD_END on the last), u64 total bytes
+ * (on a data record the stream's size if the sender knows it, else 0: progress only; on the end record
+ * what was sent) and, on the end record, u64 digest (xxHash3-64 chained over the records).
  */
 export const RECORD_BYTES = 32;
 export const RECORD_END = 1;

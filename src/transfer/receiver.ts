@@ -108,6 +108,9 @@ export class ChannelReceiver {
     }
     if (flags !== 0 || length === 0 || length > this.ring.chunkBytes)
       throw this.corrupted(`record ${this.tail} claims ${length} bytes with flags ${flags}`);
+    const at = this.ring.header(this.tail);
+    this.expectedBytes =
+      Number(this.ring.headers.getBigUint64(at + RecordField.totalBytes, true)) || undefined;
     const whole = this.ring.chunk(this.tail);
     const chunk = length === whole.byteLength ? whole : whole.subarray(0, length);
     await consume(chunk, this.ring.chunkAddress(this.tail));
@@ -118,6 +121,9 @@ export class ChannelReceiver {
     this.advance();
     return length;
   }
+
+  /** The stream's size as the sender announced it on its last data record, if it knew it: for progress. */
+  expectedBytes: number | undefined;
 
   /** What was received, once the end record arrived and matched. */
   summary(): TransferSummary {

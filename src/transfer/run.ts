@@ -105,7 +105,8 @@ async function sendThrough(
 ): Promise<TransferResult> {
   const { signal } = options;
   idleCompilerThreads();
-  const sender = await ChannelSender.open(client, channel, fitRingToSize(options, source.size));
+  const sized = { ...fitRingToSize(options, source.size), expectedBytes: source.size };
+  const sender = await ChannelSender.open(client, channel, sized);
   opened(sender);
   // Said once the sender has had a moment to find its receiver, so a receiver already waiting is not
   // announced as missing.
@@ -197,7 +198,7 @@ async function receiveThrough(
         sink.write(address, chunk.byteLength, writing.signal),
       );
       if (got === undefined) break;
-      progress.update?.(receiver.digest.bytes, undefined);
+      progress.update?.(receiver.digest.bytes, receiver.expectedBytes);
       lastYield = await yieldNow(lastYield);
     }
     const { ring } = receiver;

@@ -63,6 +63,8 @@ export interface ChannelOptions {
   depth?: number;
   /** Ends any wait (for space, for the receiver) with an Interrupted error when aborted. */
   signal?: AbortSignal;
+  /** The stream's size when known in advance (a regular file): told to the receiver, for its progress. */
+  expectedBytes?: number | undefined;
 }
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
@@ -91,6 +93,7 @@ export class ChannelSender {
     readonly transfer: number,
     readonly receiver: Peer,
     private readonly signal: AbortSignal | undefined,
+    private readonly expectedBytes = 0,
   ) {}
 
   static async open(client: Client, name: string, options: ChannelOptions = {}): Promise<ChannelSender> {
@@ -113,7 +116,7 @@ export class ChannelSender {
       const receiver = new Peer(slot, "receiver", name, () =>
         slot.load("receiverJoined") === transfer ? slot.load("receiverId") : 0,
       );
-      return new ChannelSender(name, slot, ring, transfer, receiver, options.signal);
+      return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
       await releaseRole(slot, "sender");
       throw error;
@@ -331,6 +334,9 @@ export class ChannelSender {
 
   private publishData(length: number): void {
     this.records++;
+    // On a data record: the stream's size if known, else 0. Progress only; nothing is decided by it.
+    const at = this.ring.header(this.head);
+    this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.expectedBytes), true);
     this.publish(length, 0);
   }
 
