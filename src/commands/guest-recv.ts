@@ -44,8 +44,9 @@ export default defineLeafCommand({
   async run({ args }) {
     phase("recv: started");
     const waitMs = peerWaitMs(args.timeout);
-    const sink = Sink.open(args.out, { force: args.force });
+    // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
     const signal = abortOnSignals();
+    const sink = Sink.open(args.out, { force: args.force });
     const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
     let committed = false;
     try {
