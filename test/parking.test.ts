@@ -5,7 +5,7 @@
  * parking-worker.ts), so SIGKILL is the real thing. Nothing here asserts a time except the liveness bound
  * derived from the lease: CI is a loaded 2-core machine.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect } from "bun:test";
 import { rmSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import {
@@ -24,6 +24,7 @@ import {
   type Spawned,
   spawnFixture,
 } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 const LEASE_MS = 2000;
 /** What any death or lost wake-up may cost: a lease, the sweep, and a loaded machine's margin. */
@@ -43,11 +44,21 @@ const BOARD_BYTES = 4 * (LAYOUT.seen + TOTAL);
 interface Mode {
   label: string;
   futex: boolean;
+  /** Why this mode cannot run on this machine, printed when its tests are skipped. */
+  unavailable?: string;
   /** Set either way: an IVSH_FUTEX inherited from the shell must not pick the path for us. */
   env: Record<string, string>;
 }
 const MODES: Mode[] = [
-  { label: "futex parking", futex: true, env: { IVSH_FUTEX: "1" } },
+  {
+    label: "futex parking",
+    futex: true,
+    env: { IVSH_FUTEX: "1" },
+    unavailable:
+      kernelDomain() === 0
+        ? "this machine has no /proc/sys/kernel/random/boot_id to name its kernel by, so nothing futex-parks"
+        : undefined,
+  },
   { label: "arbiter parking (IVSH_FUTEX=0)", futex: false, env: { IVSH_FUTEX: "0" } },
 ];
 const ARBITER_ONLY = "arbiter only (futex parking turned off)";
@@ -106,25 +117,17 @@ async function exits(spawned: Spawned, expected: number, boundMs = BOUND_MS): Pr
   if (code !== expected) throw new Error(`worker exited ${code}, not ${expected}:\n${await spawned.stderr}`);
 }
 
-/**
- * The test's own client, parking as the mode says. Undefined (and why, printed) when this machine cannot
- * futex-park at all (no boot id, no tmpfs): the futex half of the file then cannot run.
- */
-async function observer(mode: Mode, name: string): Promise<Client | undefined> {
+/** The test's own client, parking as the mode says (the switch itself is under test). */
+async function observer(mode: Mode, name: string): Promise<Client> {
   const client = await connect({
     socket: paths.socket,
     region: paths.region,
     name,
     futexParking: mode.futex,
   });
-  if (!mode.futex) {
-    expect(client.parking).toBe(ARBITER_ONLY);
-    return client;
-  }
-  if (client.parking.startsWith("futex in ")) return client;
-  console.log(`skipped '${name}': this machine cannot futex-park (${client.parking})`);
-  await client.close();
-  return undefined;
+  if (mode.futex) expect(client.parking).toStartWith("futex in ");
+  else expect(client.parking).toBe(ARBITER_ONLY);
+  return client;
 }
 
 /** Who is parked on a word now: futex sleepers counted in its park record, and arbiter waiters queued. */
@@ -181,12 +184,13 @@ interface Tally {
 }
 
 for (const mode of MODES) {
+  const modeTest = (name: string, run: () => Promise<void>, timeoutMs: number) =>
+    testUnless(mode.unavailable, name, run, timeoutMs);
   describe(mode.label, () => {
-    test(
+    modeTest(
       "2 producers, 2 consumers and a process notifying at random: every item consumed exactly once",
       async () => {
         const client = await observer(mode, "pc-observer");
-        if (!client) return;
         const tag = mode.futex ? "futex" : "arbiter";
         const boardSegment = await client.alloc(BOARD_BYTES, { name: `pc-board-${tag}`, mode: "write" });
         const board = new Int32Array(
@@ -242,11 +246,10 @@ for (const mode of MODES) {
       TEST_MS,
     );
 
-    test(
+    modeTest(
       "a waiter SIGKILLed while parked: the other waiters and the waker finish; a later wait, notify and lock work",
       async () => {
         const client = await observer(mode, "killed-waiter-observer");
-        if (!client) return;
         const tag = mode.futex ? "futex" : "arbiter";
         const boardSegment = await client.alloc(4096, { name: `kw-board-${tag}`, mode: "write" });
         const board = new Int32Array(boardSegment.bytes.buffer, boardSegment.bytes.byteOffset, 1024);
@@ -303,11 +306,10 @@ for (const mode of MODES) {
       TEST_MS,
     );
 
-    test(
+    modeTest(
       "a waker killed between its store and its wake: the parked waiter still returns within the liveness bound",
       async () => {
         const client = await observer(mode, "lost-wake-observer");
-        if (!client) return;
         const tag = mode.futex ? "futex" : "arbiter";
         const name = `lw-${tag}`;
         const cv = await client.condvar(name);
@@ -346,11 +348,10 @@ for (const mode of MODES) {
       TEST_MS,
     );
 
-    test(
+    modeTest(
       "a holder SIGKILLed while others race for the lock, then while they are parked: all acquire, one is told owner-died",
       async () => {
         const client = await observer(mode, "dead-holder-observer");
-        if (!client) return;
         const tag = mode.futex ? "futex" : "arbiter";
         const boardSegment = await client.alloc(4096, { name: `dh-board-${tag}`, mode: "write" });
         const board = new Int32Array(boardSegment.bytes.buffer, boardSegment.bytes.byteOffset, 1024);
