@@ -23,33 +23,58 @@ export function endToEndSlowdown(data: SuiteData, ivsh: string, floor: string): 
   return perRound(secondsOf(data, ivsh), secondsOf(data, floor));
 }
 
-const RATIOS: [string, string, (data: SuiteData) => number[]][] = [
-  [
-    "speedup.null-socat",
-    "ivsh ÷ socat, FILE → /dev/null (times faster)",
-    (data) => endToEndSpeedup(data, "ivsh-null", "socat-null"),
-  ],
-  [
-    "speedup.null-cat-socat",
-    "ivsh ÷ cat FILE | socat (times faster)",
-    (data) => endToEndSpeedup(data, "ivsh-null", "cat-socat-null"),
-  ],
-  [
-    "slowdown.null-dd",
-    "ivsh's time ÷ one dd read of FILE",
-    (data) => endToEndSlowdown(data, "ivsh-null", "dd"),
-  ],
-  [
-    "speedup.file-socat",
-    "ivsh ÷ socat, FILE → NEW_FILE (times faster)",
-    (data) => endToEndSpeedup(data, "ivsh-file", "socat-file"),
-  ],
-  [
-    "slowdown.small-socat",
-    "ivsh's time ÷ socat's, 1 KiB FILE → NEW_FILE",
-    (data) => endToEndSlowdown(data, "ivsh-small", "socat-small"),
-  ],
+interface Ratio {
+  id: string;
+  label: string;
+  /** speedup: the other's time ÷ ivsh's; slowdown: ivsh's time ÷ the other's. */
+  kind: "speedup" | "slowdown";
+  ivsh: string;
+  other: string;
+}
+
+const RATIOS: Ratio[] = [
+  {
+    id: "speedup.null-socat",
+    label: "ivsh ÷ socat, FILE → /dev/null (times faster)",
+    kind: "speedup",
+    ivsh: "ivsh-null",
+    other: "socat-null",
+  },
+  {
+    id: "speedup.null-cat-socat",
+    label: "ivsh ÷ cat FILE | socat (times faster)",
+    kind: "speedup",
+    ivsh: "ivsh-null",
+    other: "cat-socat-null",
+  },
+  {
+    id: "slowdown.null-dd",
+    label: "ivsh's time ÷ one dd read of FILE",
+    kind: "slowdown",
+    ivsh: "ivsh-null",
+    other: "dd",
+  },
+  {
+    id: "speedup.file-socat",
+    label: "ivsh ÷ socat, FILE → NEW_FILE (times faster)",
+    kind: "speedup",
+    ivsh: "ivsh-file",
+    other: "socat-file",
+  },
+  {
+    id: "slowdown.small-socat",
+    label: "ivsh's time ÷ socat's, 1 KiB FILE → NEW_FILE",
+    kind: "slowdown",
+    ivsh: "ivsh-small",
+    other: "socat-small",
+  },
 ];
+
+function ratioValues(data: SuiteData, ratio: Ratio): number[] {
+  return ratio.kind === "speedup"
+    ? endToEndSpeedup(data, ratio.ivsh, ratio.other)
+    : endToEndSlowdown(data, ratio.ivsh, ratio.other);
+}
 
 export function endToEndSection(data: SuiteData): Section {
   const results: BenchResult[] = Object.entries(data.endToEnd).map(([id, samples]) => {
@@ -66,9 +91,15 @@ export function endToEndSection(data: SuiteData): Section {
       note: `${formatBytes(samples.bytes)}${rate ? `, ${rate}` : ""}`,
     };
   });
-  for (const [id, label, ratios] of RATIOS) {
-    const values = ratios(data);
-    results.push({ id: `e2e.${id}`, label, unit: "ratio", samples: summaryOf(values), values });
+  for (const ratio of RATIOS) {
+    const values = ratioValues(data, ratio);
+    results.push({
+      id: `e2e.${ratio.id}`,
+      label: ratio.label,
+      unit: "ratio",
+      samples: summaryOf(values),
+      values,
+    });
   }
   return {
     id: "end-to-end",

@@ -28,6 +28,30 @@ export interface Progress {
 }
 
 /**
+ * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
+ * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
+ * passes); a wait cut short by the limit ends in Timeout.
+ */
+async function withPeerWait<T>(
+  waitMs: number | undefined,
+  signal: AbortSignal | undefined,
+  what: { action: string; peer: string },
+  body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
+): Promise<T> {
+  let peerIsHere = () => false;
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere());
+  try {
+    return await body(wait.signal, (isHere) => {
+      peerIsHere = isHere;
+    });
+  } catch (error) {
+    throw wait.explain(error, what.action, what.peer);
+  } finally {
+    wait.stop();
+  }
+}
+
+/**
  * How long one end waits for the other to show up (a receiver to join, a sender to start a transfer);
  * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
  */
@@ -75,24 +99,10 @@ export async function sendStream(
   options: ChannelOptions & { peerWaitMs?: number },
   progress: Progress = {},
 ): Promise<TransferResult> {
-  let opened: ChannelSender | undefined;
-  const wait = new PeerWait(options.peerWaitMs, options.signal, () => opened?.receiverJoined ?? false);
-  try {
-    return await sendThrough(
-      client,
-      channel,
-      source,
-      { ...options, signal: wait.signal },
-      progress,
-      (sender) => {
-        opened = sender;
-      },
-    );
-  } catch (error) {
-    throw wait.explain(error, `send on channel '${channel}'`, "receiver");
-  } finally {
-    wait.stop();
-  }
+  const what = { action: `send on channel '${channel}'`, peer: "receiver" };
+  return withPeerWait(options.peerWaitMs, options.signal, what, (signal, peerCheck) =>
+    sendThrough(client, channel, source, { ...options, signal }, progress, peerCheck),
+  );
 }
 
 async function sendThrough(
@@ -101,13 +111,13 @@ async function sendThrough(
   source: Source,
   options: ChannelOptions,
   progress: Progress,
-  opened: (sender: ChannelSender) => void,
+  peerCheck: (isHere: () => boolean) => void,
 ): Promise<TransferResult> {
   const { signal } = options;
   idleCompilerThreads();
   const sized = { ...fitRingToSize(options, source.size), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
-  opened(sender);
+  peerCheck(() => sender.receiverJoined);
   // Said once the sender has had a moment to find its receiver, so a receiver already waiting is not
   // announced as missing.
   const lonely = setTimeout(() => {
@@ -158,17 +168,10 @@ export async function receiveStream(
   signal?: AbortSignal,
   peerWaitMs?: number,
 ): Promise<TransferResult> {
-  let joined = false;
-  const wait = new PeerWait(peerWaitMs, signal, () => joined);
-  try {
-    return await receiveThrough(client, channel, sink, progress, wait.signal, () => {
-      joined = true;
-    });
-  } catch (error) {
-    throw wait.explain(error, `receive on channel '${channel}'`, "sender");
-  } finally {
-    wait.stop();
-  }
+  const what = { action: `receive on channel '${channel}'`, peer: "sender" };
+  return withPeerWait(peerWaitMs, signal, what, (limited, peerCheck) =>
+    receiveThrough(client, channel, sink, progress, limited, () => peerCheck(() => true)),
+  );
 }
 
 async function receiveThrough(
