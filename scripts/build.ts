@@ -1,20 +1,18 @@
 /**
  * `npm run build`: the native helper, then the single executable dist/ivsh with the helper embedded (its
  * chunks and their source maps are inside it; the .map files beside it are for reading stack traces).
- * `npm run build:native` (also run by `npm install`): the helper alone, into build/native/.
+ * `npm run build:native` (scripts/native.mjs, also `npm install`'s postinstall): the helper alone, into
+ * build/native/. `bun scripts/build.ts types` (`npm pack`'s prepack): the library's declarations, types/.
  *
  * The helper (src/ffi/native/copyhash.c) is optional at run time, so without a C compiler the build only
  * warns and dist/ivsh runs its portable path (the same digest, a slower sender; `--json` summaries say
  * which path ran). `native` alone, as run by hand, fails instead; `native --optional` (npm install) warns.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildNative, NATIVE_OUTPUT } from "./native.mjs";
 
 const REPO = join(import.meta.dir, "..");
-const SOURCE = "src/ffi/native/copyhash.c";
-const LIBRARY = "build/native/libivsh-native.so";
-const COMPILER = process.env.CC ?? "cc";
-const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
 
 function run(command: string[]): { ok: boolean; output: string } {
   try {
@@ -23,19 +21,6 @@ function run(command: string[]): { ok: boolean; output: string } {
   } catch (error) {
     return { ok: false, output: (error as Error).message };
   }
-}
-
-function buildNative(optional: boolean): boolean {
-  mkdirSync(join(REPO, "build/native"), { recursive: true });
-  const { ok, output } = run([COMPILER, ...CFLAGS, "-o", LIBRARY, SOURCE]);
-  if (ok) {
-    console.log(`built ${LIBRARY} with ${COMPILER}`);
-    return true;
-  }
-  const message = `could not build ${LIBRARY} with '${COMPILER}' (set CC, or install gcc): ${output}`;
-  if (!optional) throw new Error(message);
-  console.warn(`${message}\nivsh will use its portable copy+hash path: the same digest, a slower sender.`);
-  return false;
 }
 
 function buildExecutable(withNative: boolean): void {
@@ -67,7 +52,7 @@ function buildExecutable(withNative: boolean): void {
     "--sourcemap",
     "--asset-naming=[name].[ext]",
     "src/cli.ts",
-    ...(withNative ? [LIBRARY] : []),
+    ...(withNative ? [NATIVE_OUTPUT] : []),
     "--outfile",
     "dist/ivsh",
   ]);
@@ -75,11 +60,36 @@ function buildExecutable(withNative: boolean): void {
   console.log(output);
 }
 
+/**
+ * The library's type declarations (types/, the package's `types`): emitted by tsc from src/guest/index.ts
+ * and what it reaches, with the `.ts` in relative imports made `.js`, which every module resolution a
+ * user's tsconfig may choose maps to the `.d.ts` beside it.
+ */
+function buildTypes(): void {
+  rmSync(join(REPO, "types"), { recursive: true, force: true });
+  const { ok, output } = run([join(REPO, "node_modules/.bin/tsc"), "-p", "tsconfig.types.json"]);
+  if (!ok) throw new Error(`tsc -p tsconfig.types.json failed: ${output}`);
+  for (const file of declarationFiles(join(REPO, "types"))) {
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
+  }
+  console.log("wrote types/ (declarations of src/guest/index.ts)");
+}
+
+function declarationFiles(directory: string): string[] {
+  return readdirSync(directory).flatMap((name) => {
+    const path = join(directory, name);
+    if (statSync(path).isDirectory()) return declarationFiles(path);
+    return name.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
 const [target = "all", flag] = process.argv.slice(2);
 try {
   if (target === "native") buildNative(flag === "--optional");
+  else if (target === "types") buildTypes();
   else if (target === "all") buildExecutable(buildNative(true));
-  else throw new Error(`unknown target '${target}': use 'native [--optional]' or 'all'`);
+  else throw new Error(`unknown target '${target}': use 'native [--optional]', 'types' or 'all'`);
 } catch (error) {
   console.error(`build: ${(error as Error).message}`);
   process.exit(1);

@@ -15,7 +15,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { fetchStatus } from "../guest/inspect.ts";
-import type { StatusReport } from "../host/status.ts";
+import type { StatusReport } from "../protocol/status-report.ts";
 import { selfCommand } from "../self.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { Child, withChildren } from "./child.ts";

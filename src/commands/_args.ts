@@ -5,7 +5,7 @@
 import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { isIvshError } from "../errors.ts";
-import type { ConnectOptions } from "../guest/client.ts";
+import { type ConnectOptions, withEnvironment } from "../guest/connect-options.ts";
 import { parseDuration } from "../units.ts";
 import { noteSignal } from "./_exit.ts";
 import { UsageError } from "./_strict.ts";
@@ -84,13 +84,10 @@ export function connectOptions(
   name: string,
 ): ConnectOptions {
   const options: ConnectOptions = { name, sysfsRoot: args["sysfs-root"] ?? "/sys" };
-  const socket = args.socket ?? process.env.IVSH_SOCKET;
-  const region = args.region ?? process.env.IVSH_REGION;
-  const tcp = args.connect ?? process.env.IVSH_CONNECT;
-  if (socket) options.socket = socket;
-  if (region) options.region = region;
-  if (tcp) options.tcp = tcp;
-  return options;
+  if (args.socket) options.socket = args.socket;
+  if (args.region) options.region = args.region;
+  if (args.connect) options.tcp = args.connect;
+  return withEnvironment(options);
 }
 
 /** How long a transfer's end waits for the other end to show up; not a limit on the transfer itself. */

@@ -1,7 +1,7 @@
 /** `ivsh status`: what the arbiter holds, as text or JSON. */
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
-import type { StatusReport } from "../host/status.ts";
+import type { StatusReport } from "../protocol/status-report.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";

@@ -273,8 +273,9 @@ export function viewOf(address: number, length: number): ArrayBuffer {
   return toArrayBuffer(address, 0, length);
 }
 
-export function addressOf(view: NodeJS.TypedArray | DataView): number {
-  return ptr(view);
+/** Where a view's first byte is. (Typed as ArrayBufferView so the library's declarations need no Node types.) */
+export function addressOf(view: ArrayBufferView): number {
+  return ptr(view as DataView);
 }
 
 /** One read(2) into memory at `address`, retried on EINTR. Returns 0 at end of file, -1 on EAGAIN. */

@@ -6,7 +6,6 @@
  */
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
-import type { StatusReport } from "../host/status.ts";
 import {
   AccessMode,
   type AccessModeName,
@@ -18,11 +17,12 @@ import {
   WaitOutcome,
   WIRE_MAGIC,
 } from "../protocol/messages.ts";
+import type { StatusReport } from "../protocol/status-report.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
 import { SlotKind } from "../region/layout.ts";
 import { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { type ConnectOptions, checkGeometry, resolveConnection } from "./connect-options.ts";
+import { type ConnectOptions, checkGeometry, resolveConnection, withEnvironment } from "./connect-options.ts";
 import { Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
@@ -71,8 +71,10 @@ export interface AllocOptions {
  * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
  * hello is restarting (killed, or replaced): the greeting is retried, as an established client reconnects,
  * until the reconnect timeout. An arbiter that was never there fails at once (ArbiterUnreachable).
+ * Where to connect comes from `given`, else IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults.
  */
-export async function connect(options: ConnectOptions = {}): Promise<Client> {
+export async function connect(given: ConnectOptions = {}): Promise<Client> {
+  const options = withEnvironment(given);
   const { region, endpoint } = resolveConnection(options);
   const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
   let restarting = false;
@@ -99,19 +101,31 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
 /** While an arbiter restarts: its socket refuses connections, or closes them during hello. */
 const RESTARTING = new Set(["ConnectionLost", "ArbiterUnreachable"]);
 
+/**
+ * One connection to the arbiter and the region mapped beside it: allocates and opens segments, opens
+ * mutexes and condition variables, and keeps its lease alive. Made by `connect()`; `close()` releases
+ * everything it holds (so does the process ending, or the lease running out).
+ */
 export class Client {
+  /** This session's id, as `ivsh status` shows it (client #N). */
   clientId = 0;
+  /** The arbiter's epoch: it changes when a restarted arbiter took over. */
   epoch = 0;
+  /** How long the arbiter waits without a heartbeat before it releases what this client holds. */
   leaseMs = 0;
+  /** The VM this client runs in, as the host named it ("host" for host processes). */
   vm = "";
   /** How many times the connection was re-established after the arbiter went away. */
   reconnects = 0;
+  /** @internal The region's layout, as the arbiter announced it. */
   geometry!: Geometry;
+  /** @internal The region's synchronisation slots, as 32-bit words. */
   words!: Int32Array;
-  /** How this client's mutex and condvar waiters park and are woken. */
+  /** @internal How this client's mutex and condvar waiters park and are woken. */
   parker!: Parker;
   /** Where waiters park, and if only in the arbiter, why: for `ivsh status` and bug reports. */
   parking = "";
+  /** @internal Wakes that notifies under a lock owe, per slot, paid when the lock is released. */
   readonly owedWakes = new Map<number, number>();
   private mailbox: WakeMailbox | undefined;
   private sessionToken = "";
@@ -123,13 +137,14 @@ export class Client {
   private frozen = false;
   private heartbeatInFlight = false;
 
+  /** @internal Use `connect()`. */
   constructor(
-    readonly transport: Transport,
-    readonly region: MappedRegion,
+    /** @internal */ readonly transport: Transport,
+    /** @internal */ readonly region: MappedRegion,
     private readonly options: ConnectOptions,
   ) {}
 
-  /** First hello: learn who we are, check the region matches, protect the data area. */
+  /** @internal First hello: learn who we are, check the region matches, protect the data area. */
   async greet(): Promise<void> {
     const reply = await this.hello();
     this.transport.release();
@@ -148,6 +163,10 @@ export class Client {
     this.heartbeat.unref();
   }
 
+  /**
+   * Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
+   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
+   */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
     const mode = options.mode ?? "write";
     const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
@@ -172,6 +191,7 @@ export class Client {
     await this.transport.request("free", { segmentId: segment.id });
   }
 
+  /** The mutex named `name`, made if there is none (unless `create` is false). */
   async mutex(name: string, create = true): Promise<Mutex> {
     const { slot, generation } = await this.openSlot(name, "mutex", create);
     return new Mutex(this, name, slot, generation);
@@ -183,16 +203,19 @@ export class Client {
     return new CondVar(this, name, slot, generation);
   }
 
+  /** @internal */
   async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
     const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
     return this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode });
   }
 
+  /** @internal */
   async closeSlot(slot: number): Promise<void> {
     await this.transport.request("syncClose", { slot });
   }
 
   /**
+   * @internal
    * Blocks until word `word` of `slot` no longer holds `expected` (or a wake arrives), or the timeout
    * passes. Returns false on timeout. The arbiter parks us only if the word still holds `expected`.
    */
@@ -206,11 +229,12 @@ export class Client {
     return reply.outcome !== WaitOutcome.timedOut;
   }
 
+  /** @internal */
   flushWrites(): void {
     this.transport.flush();
   }
 
-  /** Asks the arbiter to wake up to `count` waiters; one-way: the arbiter answers only an error. */
+  /** @internal Asks the arbiter to wake up to `count` waiters; one-way: the arbiter answers only an error. */
   wakeWord(slot: number, word: number, count: number): void {
     if (!this.transport.notify("wake", { slot, word, count, reply: 0 }))
       this.transport.post("wake", { slot, word, count, reply: 1 });

@@ -37,6 +37,24 @@ export interface ConnectOptions {
   futexParking?: boolean;
 }
 
+/**
+ * The options as given, with what they leave out taken from the environment, as the CLI does:
+ * IVSH_SOCKET, IVSH_REGION and IVSH_CONNECT (host:port). An option passed explicitly always wins.
+ */
+export function withEnvironment(
+  options: ConnectOptions,
+  env: Record<string, string | undefined> = process.env,
+): ConnectOptions {
+  const resolved = { ...options };
+  const socket = options.socket ?? env.IVSH_SOCKET;
+  const region = options.region ?? env.IVSH_REGION;
+  const tcp = options.tcp ?? env.IVSH_CONNECT;
+  if (socket) resolved.socket = socket;
+  if (region) resolved.region = region;
+  if (tcp) resolved.tcp = tcp;
+  return resolved;
+}
+
 export function parseHostPort(text: string): { hostname: string; port: number } {
   const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text.trim());
   const port = Number(match?.[2]);

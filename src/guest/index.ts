@@ -1,8 +1,16 @@
-/** The ivsh client library: what guests and host processes import. */
+/**
+ * The ivsh client library: what guests and host processes import. `connect()` is the way in.
+ * @module ivsh
+ */
 
 export { ErrorCode, IvshError, isIvshError } from "../errors.ts";
-export type { StatusReport } from "../host/status.ts";
 export type { AccessModeName } from "../protocol/messages.ts";
+export type {
+  IntegrityStatus,
+  SegmentFields,
+  StatusClient,
+  StatusReport,
+} from "../protocol/status-report.ts";
 export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
 export { mappingProbe } from "./connect-options.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";

@@ -2,8 +2,9 @@
  * Asking the arbiter for its status without mapping the region: what `ivsh status` needs, which may run
  * where the region file is not readable. The short session it opens is reported as `self`.
  */
-import type { StatusReport } from "../host/status.ts";
+
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
+import type { StatusReport } from "../protocol/status-report.ts";
 import { type Endpoint, Transport } from "./transport.ts";
 
 export async function fetchStatus(

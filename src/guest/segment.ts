@@ -32,6 +32,7 @@ export class Segment {
   private view: Uint8Array | undefined;
   private freed = false;
 
+  /** @internal Segments come from `Client.alloc()` and `Client.open()`. */
   constructor(
     private readonly client: SegmentOwner,
     grant: SegmentGrantFields,

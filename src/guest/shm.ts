@@ -2,6 +2,7 @@
  * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (see examples/). A process
  * calls `shm_init` once; condition variables are named by the id `shm_create_cv` returns, and `uid` is
  * the caller's client id as `shm_uid()` returns it (checked, as the report's daemon checked it).
+ * @module ivsh/shm
  */
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";

@@ -47,6 +47,7 @@ abstract class SlotObject {
   private closed = false;
   private fastLocks = 0;
 
+  /** @internal Made by `Client.mutex()` and `Client.condvar()`. */
   constructor(
     protected readonly client: SlotOwner,
     readonly name: string,
@@ -219,10 +220,12 @@ export class Mutex extends SlotObject {}
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
 
+  /** Takes the condition variable's lock, as `lock()` (the report's acquire). */
   acquire(timeoutMs?: number): Promise<LockOutcome> {
     return this.lock(timeoutMs);
   }
 
+  /** Lets the lock go and wakes whom notify() owed a wake-up (the report's release). */
   release(): void {
     this.unlock();
   }
@@ -280,10 +283,12 @@ export class CondVar extends SlotObject {
     }
   }
 
+  /** Wakes one waiter (if any); under the lock, it wakes when the lock is released. */
   notify(): void {
     this.signal(1);
   }
 
+  /** Wakes every waiter; under the lock, they wake when the lock is released. */
   broadcast(): void {
     this.signal(ALL);
   }

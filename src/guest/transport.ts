@@ -72,6 +72,8 @@ export class Transport {
   private readonly coalescing: boolean;
   private batch: Uint8Array[] = [];
   private batchScheduled = false;
+  /** Whether the link keeps the process alive now (a new socket does). */
+  private referenced = true;
 
   constructor(readonly endpoint: Endpoint) {
     this.coalescing = !("unix" in endpoint);
@@ -87,7 +89,10 @@ export class Transport {
     const decoder = new FrameDecoder();
     const handlers: SocketHandler<undefined> = {
       data: (_socket, bytes) => this.received(decoder, bytes),
-      drain: () => this.link?.outbox.flush(),
+      drain: () => {
+        this.link?.outbox.flush();
+        this.keepAliveWhileBusy();
+      },
       close: (socket) => this.dropped(socket),
       error: (socket) => this.dropped(socket),
     };
@@ -103,6 +108,8 @@ export class Transport {
     if (!("unix" in endpoint)) socket.setNoDelay(true);
     this.link = { socket, outbox: new Outbox(socket) };
     this.held = true;
+    this.referenced = true;
+    this.keepAliveWhileBusy();
   }
 
   /** Sends a request and resolves with its reply; rejects with the arbiter's error. */
@@ -144,6 +151,7 @@ export class Transport {
     this.lost ??= error;
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
+    this.keepAliveWhileBusy();
   }
 
   /** Ends the link; `final` false drops only this link (recovery will open another). */
@@ -175,7 +183,23 @@ export class Transport {
       this.pending.set(requestId, pending);
       if (urgent) this.handshakeId = requestId;
       if (urgent || !this.held) this.write(frame);
+      this.keepAliveWhileBusy();
     });
+  }
+
+  /**
+   * The link keeps the process alive only while a request awaits its answer or bytes wait to be sent: a
+   * script that forgets close() still exits when its work is done (its socket then closes, and the
+   * arbiter releases what it held, as for any client that leaves).
+   */
+  private keepAliveWhileBusy(): void {
+    const link = this.link;
+    if (!link) return;
+    const busy = this.pending.size > 0 || this.batch.length > 0 || !link.outbox.idle;
+    if (busy === this.referenced) return;
+    this.referenced = busy;
+    if (busy) link.socket.ref();
+    else link.socket.unref();
   }
 
   private takeRequestId(): number {
@@ -212,6 +236,7 @@ export class Transport {
     if (!this.link) return;
     try {
       this.link.outbox.send(bytes);
+      this.keepAliveWhileBusy();
     } catch {
       this.link.socket.end(); // the close handler starts recovery
     }
@@ -246,6 +271,7 @@ export class Transport {
     const pending = this.pending.get(requestId);
     this.pending.delete(requestId);
     if (pending) this.lastAnsweredSentMs = Math.max(this.lastAnsweredSentMs, pending.sentMs);
+    this.keepAliveWhileBusy();
     return pending;
   }
 

@@ -4,6 +4,7 @@
  * allocator making the same choices twice. A snapshot is the same records describing the current state.
  */
 import type { AccessModeName } from "../protocol/messages.ts";
+import type { SegmentFields } from "../protocol/status-report.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
 
 export const STATE_FORMAT = 1;
@@ -15,16 +16,6 @@ export interface SessionFields {
   name: string;
   pid: number;
   vm: string;
-}
-
-/** A segment as persisted: where it lies and who made it. */
-export interface SegmentFields {
-  id: number;
-  name: string;
-  firstBlock: number;
-  blockCount: number;
-  bytes: number;
-  creator: number;
 }
 
 /** A named synchronisation object as persisted. */

@@ -10,21 +10,13 @@
  * Words that clients own (counters, sequence numbers, channel state) cannot be checked here; the clients
  * check those where they read them.
  */
+import type { IntegrityStatus } from "../protocol/status-report.ts";
 import { type HeaderFields, headerDifferences, writeHeader } from "../region/layout.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 
 /** Findings kept for `ivsh status`: the most recent ones. */
 const KEPT_FINDINGS = 20;
-
-export interface IntegrityStatus {
-  /** Sweeps that compared the region with the arbiter's state. */
-  checks: number;
-  /** Values found overwritten and put back (header fields, slot words, lock words). */
-  repairs: number;
-  /** What was found, newest last, with when. */
-  findings: { atMs: number; what: string }[];
-}
 
 export interface GuardResult {
   findings: string[];

@@ -7,11 +7,12 @@
 import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
+import type { SegmentFields } from "../protocol/status-report.ts";
 import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
 import { CompactMap, idShard, nameShard } from "./compact-map.ts";
 import { modeConflict } from "./permissions.ts";
-import type { Journal, SegmentFields, SessionFields, StateRecord, SyncFields } from "./records.ts";
+import type { Journal, SessionFields, StateRecord, SyncFields } from "./records.ts";
 
 export interface Limits {
   /** Blocks one client may have allocated at once (0 = no limit). */

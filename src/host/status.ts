@@ -7,54 +7,10 @@
  * an empty one, and its reply always fits a frame when the limit is modest.
  */
 import type { Request } from "../protocol/messages.ts";
+import type { StatusClient, StatusReport } from "../protocol/status-report.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
-import type { SegmentFields } from "./records.ts";
-import type { IntegrityStatus } from "./region-guard.ts";
 import type { Session } from "./state.ts";
-
-export interface StatusClient {
-  clientId: number;
-  name: string;
-  pid: number;
-  vm: string;
-  connected: boolean;
-  idleMs: number;
-  blocksAllocated: number;
-  grants: number;
-}
-
-export interface StatusReport {
-  epoch: number;
-  arbiterPid: number;
-  leaseMs: number;
-  /** Milliseconds since this arbiter process started serving. */
-  uptimeMs: number;
-  region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
-  blocks: { total: number; free: number; used: number };
-  /** The session that asked, and its VM's share (so a tool can leave its own session out). */
-  requester: { clientId: number; vm: string; vmClients: number; vmBlocksAllocated: number };
-  /** State journal compactions taken over since this arbiter process started. */
-  compactions: number;
-  /** How many there are of each; the lists below hold at most the request's `limit` of them. */
-  totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
-  /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
-  segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
-  clients: StatusClient[];
-  /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
-  vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
-  sync: {
-    slot: number;
-    name: string;
-    kind: string;
-    holders: number[];
-    lockOwner: number;
-    ownerDied: boolean;
-    waiters: number;
-  }[];
-  /** What the arbiter found overwritten in the region, and put back. */
-  integrity: IntegrityStatus;
-}
 
 export function statusReport(
   arbiter: ArbiterView,

@@ -25,9 +25,16 @@ export type Fields<S extends Schema> = {
   -readonly [K in keyof S]: S[K] extends "str" | "text" ? string : number;
 };
 
-/** Access modes of a grant; the numbers are the wire values. */
-export const AccessMode = { read: 1, write: 2, "write-exclusive": 3 } as const;
-export type AccessModeName = keyof typeof AccessMode;
+/**
+ * How a segment is held: "read" (any number of readers), "write" (writers share it with readers and each
+ * other), "write-exclusive" (one writer, no one else).
+ */
+export type AccessModeName = "read" | "write" | "write-exclusive";
+/** The access modes' wire values. */
+export const AccessMode = { read: 1, write: 2, "write-exclusive": 3 } as const satisfies Record<
+  AccessModeName,
+  number
+>;
 
 export function accessModeName(value: number): AccessModeName | undefined {
   return (Object.keys(AccessMode) as AccessModeName[]).find((name) => AccessMode[name] === value);

@@ -5,8 +5,8 @@
  * nothing for them: no fuzz session, segment or synchronisation object left behind.
  */
 import { readFileSync } from "node:fs";
-import type { StatusReport } from "../../src/host/status.ts";
 import { STATUS_DEFAULT_LIMIT } from "../../src/protocol/messages.ts";
+import type { StatusReport } from "../../src/protocol/status-report.ts";
 import { Prng } from "../helpers/prng.ts";
 import { FuzzLink } from "./link.ts";
 import { ConnectionModel } from "./model.ts";

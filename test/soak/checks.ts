@@ -5,7 +5,7 @@
  */
 import { connect } from "../../src/guest/index.ts";
 import { fetchStatus } from "../../src/guest/inspect.ts";
-import type { StatusReport } from "../../src/host/status.ts";
+import type { StatusReport } from "../../src/protocol/status-report.ts";
 import type { TestPaths } from "../helpers/paths.ts";
 import type { ArbiterProcess } from "../helpers/processes.ts";
 import { livenessAllowanceMs } from "./scenario.ts";

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { join } from "node:path";
-import type { StatusReport } from "../../src/host/status.ts";
+import type { StatusReport } from "../../src/protocol/status-report.ts";
 import { type TestPaths, testPaths } from "../helpers/paths.ts";
 import { ArbiterProcess, runCli, type Spawned } from "../helpers/processes.ts";
 import { testWithTool, toolMissing } from "../helpers/tools.ts";

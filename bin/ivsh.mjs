@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * The `ivsh` command of the npm package. The CLI is TypeScript that runs on Bun: under Bun it is loaded
+ * in this process; under Node this finds `bun` (the project's node_modules/.bin, then PATH) and runs the
+ * CLI with it, passing signals on and exiting as it exits. Where speed matters (process start in a
+ * guest), use the single executable that `npm run build` makes (dist/ivsh).
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI = join(PACKAGE, "src/cli.ts");
+
+function findBun() {
+  const local = [join(PACKAGE, "node_modules/.bin/bun"), join(PACKAGE, "../.bin/bun")];
+  const onPath = (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, "bun"));
+  return [...local, ...onPath].find((candidate) => candidate && existsSync(candidate));
+}
+
+if (process.versions.bun) {
+  await import(CLI);
+} else {
+  const bun = findBun();
+  if (!bun) {
+    console.error(
+      "ivsh: the CLI runs on Bun, and there is no `bun` on PATH: install it (`npm install -g bun`, or see https://bun.sh)",
+    );
+    process.exit(1);
+  }
+  const child = spawn(bun, [CLI, ...process.argv.slice(2)], { stdio: "inherit" });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    process.exit(code ?? 1);
+  });
+}

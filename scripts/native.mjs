@@ -1,0 +1,48 @@
+/**
+ * Builds the optional native helper (src/ffi/native/copyhash.c) into build/native/. Plain JavaScript for
+ * Node as much as Bun: it is the package's postinstall, and a machine that installs ivsh with npm need
+ * not have Bun on its PATH yet.
+ *
+ *   node scripts/native.mjs              fails without a C compiler (as run by hand)
+ *   node scripts/native.mjs --optional   says so in one line and succeeds (npm install)
+ *
+ * Without the helper ivsh runs its portable copy+hash path: the same digest, a slower sender.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
+const SOURCE = "src/ffi/native/copyhash.c";
+export const NATIVE_OUTPUT = "build/native/libivsh-native.so";
+const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
+
+/** Compiles the helper; returns whether it was built. Throws (unless `optional`) if it could not be. */
+export function buildNative(optional) {
+  const compiler = process.env.CC || "cc";
+  mkdirSync(join(REPO, "build/native"), { recursive: true });
+  const result = spawnSync(compiler, [...CFLAGS, "-o", NATIVE_OUTPUT, SOURCE], { cwd: REPO, encoding: "utf8" });
+  if (result.status === 0) {
+    console.log(`ivsh: built ${NATIVE_OUTPUT} with ${compiler}`);
+    return true;
+  }
+  const why = result.error
+    ? `there is no C compiler '${compiler}' (${result.error.code ?? result.error.message})`
+    : `'${compiler}' failed: ${`${result.stdout}${result.stderr}`.trim()}`;
+  const message = `ivsh: the native copy+hash helper was not built since ${why}`;
+  if (!optional) throw new Error(`${message}; install gcc (or set CC) and run this again`);
+  console.warn(
+    `${message}; ivsh uses its portable path (the same digest, a slower sender). Install gcc and run \`npm rebuild ivsh\` to build it.`,
+  );
+  return false;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    buildNative(process.argv.includes("--optional"));
+  } catch (error) {
+    console.error(error.message);
+    process.exit(1);
+  }
+}

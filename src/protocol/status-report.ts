@@ -1,0 +1,69 @@
+/**
+ * The shape of `ivsh status`: what the arbiter reports of blocks, segments, clients, VMs, synchronisation
+ * objects and its integrity checks. It is part of the interface (`ivsh status --json` prints it as is,
+ * clients receive it from `Client.status()`), so it lives with the protocol, not with the arbiter that
+ * builds it (src/host/status.ts).
+ */
+
+/** A segment: where it lies and who made it (the arbiter persists the same fields). */
+export interface SegmentFields {
+  id: number;
+  name: string;
+  firstBlock: number;
+  blockCount: number;
+  bytes: number;
+  creator: number;
+}
+
+/** What the arbiter found overwritten in the region, and put back. */
+export interface IntegrityStatus {
+  /** Sweeps that compared the region with the arbiter's state. */
+  checks: number;
+  /** Values found overwritten and put back (header fields, slot words, lock words). */
+  repairs: number;
+  /** What was found, newest last, with when. */
+  findings: { atMs: number; what: string }[];
+}
+
+export interface StatusClient {
+  clientId: number;
+  name: string;
+  pid: number;
+  vm: string;
+  connected: boolean;
+  idleMs: number;
+  blocksAllocated: number;
+  grants: number;
+}
+
+export interface StatusReport {
+  epoch: number;
+  arbiterPid: number;
+  leaseMs: number;
+  /** Milliseconds since this arbiter process started serving. */
+  uptimeMs: number;
+  region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
+  blocks: { total: number; free: number; used: number };
+  /** The session that asked, and its VM's share (so a tool can leave its own session out). */
+  requester: { clientId: number; vm: string; vmClients: number; vmBlocksAllocated: number };
+  /** State journal compactions taken over since this arbiter process started. */
+  compactions: number;
+  /** How many there are of each; the lists below hold at most the request's `limit` of them. */
+  totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
+  /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
+  segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
+  clients: StatusClient[];
+  /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
+  vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
+  sync: {
+    slot: number;
+    name: string;
+    kind: string;
+    holders: number[];
+    lockOwner: number;
+    ownerDied: boolean;
+    waiters: number;
+  }[];
+  /** What the arbiter found overwritten in the region, and put back. */
+  integrity: IntegrityStatus;
+}

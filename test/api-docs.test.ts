@@ -1,0 +1,38 @@
+/**
+ * docs/api is generated from the library's doc comments (`npm run docs`, TypeDoc): a change to the public
+ * API or its comments that was not regenerated fails here, naming the files that differ.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { REPO } from "./helpers/paths.ts";
+
+const out = mkdtempSync("/tmp/ivsh-api-docs-");
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function filesUnder(root: string, dir = root): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) for (const entry of filesUnder(root, path)) files.set(...entry);
+    else files.set(relative(root, path), readFileSync(path, "utf8"));
+  }
+  return files;
+}
+
+test("docs/api is what TypeDoc makes of the current doc comments (else run `npm run docs`)", async () => {
+  const typedoc = Bun.spawn([join(REPO, "node_modules/.bin/typedoc"), "--out", out], {
+    cwd: REPO,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [exitCode, output] = await Promise.all([typedoc.exited, new Response(typedoc.stdout).text()]);
+  expect(exitCode, output).toBe(0);
+  expect(output).not.toContain("warning");
+  const committed = filesUnder(join(REPO, "docs/api"));
+  const fresh = filesUnder(out);
+  const differing = [...new Set([...committed.keys(), ...fresh.keys()])].filter(
+    (file) => committed.get(file) !== fresh.get(file),
+  );
+  expect(differing).toEqual([]);
+}, 60_000);

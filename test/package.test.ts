@@ -1,0 +1,219 @@
+/**
+ * The library as a package, as a user gets it: `npm pack`, then `npm install <tarball>` (and `bun add`) in
+ * a new project on a PATH without Bun, a user's script type-checked with `tsc --strict` (no @types/bun,
+ * no @types/node) and run with Bun against a real arbiter, configured only by the environment, without
+ * calling close().
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { withEnvironment } from "../src/guest/connect-options.ts";
+import * as library from "../src/guest/index.ts";
+import * as shm from "../src/guest/shm.ts";
+import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
+
+const BUN = process.execPath;
+const TSC = join(REPO, "node_modules/.bin/tsc");
+/** A PATH as a user's machine has it: system directories, no node_modules/.bin, so no `bun`. */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const INSTALL_MS = 120_000;
+
+const USER_SCRIPT = `import { type CondVar, connect, isIvshError, type Mutex, type Segment } from "ivsh";
+import { shm_uid } from "ivsh/shm";
+
+const client = await connect();
+const board: Segment = await client.alloc(4096, { name: "pkg-board", mode: "write" });
+const lock: Mutex = await client.mutex("pkg-lock");
+const ready: CondVar = await client.condvar("pkg-ready");
+await lock.lock();
+board.bytes[0] = 42;
+lock.unlock();
+await ready.acquire();
+ready.notify();
+ready.release();
+try {
+  await client.open("no-such-segment");
+} catch (error) {
+  if (isIvshError(error)) console.log(\`open refused: \${error.code}\`);
+}
+console.log(\`wrote \${board.bytes[0]} as client \${client.clientId}; shm_uid is a \${typeof shm_uid}\`);
+// No client.close(): the script must still end once its work is done.
+`;
+
+let paths: TestPaths;
+let tarball: string;
+let npmProject: string;
+
+/** Runs a command as the user would; one that has not exited within the bound is killed and says so. */
+async function run(
+  command: string[],
+  options: { cwd: string; env?: Record<string, string>; boundMs?: number },
+) {
+  const proc = Bun.spawn(command, {
+    cwd: options.cwd,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1", ...options.env },
+  });
+  const boundMs = options.boundMs ?? INSTALL_MS;
+  const timer = setTimeout(() => proc.kill("SIGKILL"), boundMs);
+  const [exitCode, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  clearTimeout(timer);
+  const killed = proc.signalCode === "SIGKILL" ? `\n(did not exit within ${boundMs} ms: killed)` : "";
+  return { exitCode, stdout, stderr, output: `${stdout}${stderr}${killed}` };
+}
+
+function newProject(name: string): string {
+  const dir = join(paths.dir, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
+  writeFileSync(join(dir, "app.ts"), USER_SCRIPT);
+  return dir;
+}
+
+beforeAll(async () => {
+  paths = testPaths("package");
+  // npm runs the package's prepack (the type declarations) with node_modules/.bin on its PATH.
+  const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
+  expect(packed.exitCode, packed.output).toBe(0);
+  tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
+  npmProject = newProject("npm-user");
+  const installed = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", tarball], {
+    cwd: npmProject,
+  });
+  expect(installed.exitCode, installed.output).toBe(0);
+}, INSTALL_MS);
+
+afterAll(() => paths?.cleanup());
+
+describe("npm install <tarball> on a machine without bun on PATH", () => {
+  test("the install builds the native helper with the C compiler", () => {
+    expect(existsSync(join(npmProject, "node_modules/ivsh/build/native/libivsh-native.so"))).toBe(true);
+  });
+
+  test(
+    "without a C compiler the install still succeeds, and says in one line why the helper is missing",
+    async () => {
+      const rebuilt = await run(["npm", "rebuild", "ivsh", "--foreground-scripts"], {
+        cwd: npmProject,
+        env: { CC: "/nonexistent/cc" },
+      });
+      expect(rebuilt.exitCode, rebuilt.output).toBe(0);
+      const lines = rebuilt.output.split("\n").filter((line) => line.includes("native copy+hash helper"));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain("was not built since there is no C compiler '/nonexistent/cc'");
+      expect(lines[0]).toContain("portable path");
+    },
+    INSTALL_MS,
+  );
+
+  for (const resolution of [
+    ["NodeNext", "NodeNext"],
+    ["Preserve", "Bundler"],
+  ] as const)
+    test(`tsc --strict accepts the user's script (module ${resolution[0]}), with no @types/bun or @types/node`, async () => {
+      const config = join(npmProject, `tsconfig.${resolution[1]}.json`);
+      const compilerOptions = {
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        target: "ESNext",
+        module: resolution[0],
+        moduleResolution: resolution[1],
+        types: [],
+      };
+      writeFileSync(config, JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+      const checked = await run([TSC, "-p", config], { cwd: npmProject });
+      expect(checked.exitCode, checked.output).toBe(0);
+    });
+
+  test("the script, run with bun, finds the arbiter through IVSH_SOCKET / IVSH_REGION and exits without close()", async () => {
+    const arbiter = await ArbiterProcess.start(paths);
+    try {
+      const ran = await run([BUN, "app.ts"], {
+        cwd: npmProject,
+        env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
+        boundMs: EXIT_BOUND_MS,
+      });
+      expect(ran.exitCode, ran.output).toBe(0);
+      expect(ran.stdout).toContain("open refused: NotFound");
+      expect(ran.stdout).toMatch(/wrote 42 as client \d+; shm_uid is a function/);
+    } finally {
+      await arbiter.stop();
+    }
+  });
+
+  test("imported under Node, it says it needs Bun (not a missing export)", async () => {
+    writeFileSync(
+      join(npmProject, "node-app.mjs"),
+      'import { connect } from "ivsh";\nconsole.log(connect);\n',
+    );
+    const ran = await run(["node", "node-app.mjs"], { cwd: npmProject });
+    expect(ran.exitCode).not.toBe(0);
+    expect(ran.stderr).toContain("Failed to load ivsh since it runs on Bun");
+  });
+
+  test("the package's ivsh command runs the CLI with the bun it finds, and says so when there is none", async () => {
+    const shim = join(npmProject, "node_modules/.bin/ivsh");
+    const withBun = await run([shim, "--version"], {
+      cwd: npmProject,
+      env: { PATH: `${join(REPO, "node_modules/.bin")}:${SYSTEM_PATH}` },
+    });
+    expect(withBun.exitCode, withBun.output).toBe(0);
+    expect(withBun.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version);
+    const without = await run([shim, "--version"], { cwd: npmProject });
+    expect(without.exitCode).toBe(1);
+    expect(without.stderr).toContain("the CLI runs on Bun, and there is no `bun` on PATH");
+  });
+});
+
+test(
+  "bun add <tarball>: the import resolves and the script runs (Bun blocks the postinstall: portable path)",
+  async () => {
+    const project = newProject("bun-user");
+    const added = await run([BUN, "add", tarball], { cwd: project });
+    expect(added.exitCode, added.output).toBe(0);
+    const arbiter = await ArbiterProcess.start(paths);
+    try {
+      const ran = await run([BUN, "app.ts"], {
+        cwd: project,
+        env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
+        boundMs: EXIT_BOUND_MS,
+      });
+      expect(ran.exitCode, ran.output).toBe(0);
+      expect(ran.stdout).toMatch(/wrote 42 as client \d+/);
+    } finally {
+      await arbiter.stop();
+    }
+  },
+  INSTALL_MS,
+);
+
+test("the Node stand-in declares every name the library exports", () => {
+  const stand = readFileSync(join(REPO, "lib/needs-bun.mjs"), "utf8");
+  const declared = [...stand.matchAll(/export let ([^;]+);/g)].flatMap((match) =>
+    match[1]!.split(",").map((name) => name.trim()),
+  );
+  expect(declared.sort()).toEqual([...Object.keys(library), ...Object.keys(shm)].sort());
+});
+
+test("connect() takes what its options leave out from IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT; options win", () => {
+  const env = { IVSH_SOCKET: "/env/sock", IVSH_REGION: "/env/region", IVSH_CONNECT: "10.0.2.100:7777" };
+  expect(withEnvironment({}, env)).toEqual({
+    socket: "/env/sock",
+    region: "/env/region",
+    tcp: "10.0.2.100:7777",
+  });
+  expect(withEnvironment({ socket: "/mine", name: "x" }, env)).toEqual({
+    socket: "/mine",
+    name: "x",
+    region: "/env/region",
+    tcp: "10.0.2.100:7777",
+  });
+  expect(withEnvironment({}, {})).toEqual({});
+});
