@@ -57,10 +57,7 @@ async function run(rawArgs: string[]): Promise<number> {
       process.stdout.write(`${packageJson.version}\n`);
       return 0;
     }
-    if (rawArgs[0] === "help") {
-      await printUsage(rawArgs.slice(1)); // `ivsh help guest send` = `ivsh guest send --help`
-      return 0;
-    }
+    if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));
     if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
       await printUsage(rawArgs);
       return 0;
@@ -91,6 +88,19 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   log.error(error);
   return EXIT_FAILED;
+}
+
+/** `ivsh help guest send` = `ivsh guest send --help`; a word that names no command is a usage error. */
+async function printHelp(words: string[]): Promise<number> {
+  const { path } = await resolveCommand(main, words);
+  const unknown = words[path.length - 1];
+  if (unknown !== undefined) {
+    log.error(`There is no command '${[...path, unknown].join(" ")}'`);
+    process.stderr.write(`Run '${path.join(" ")} --help' to see the commands.\n`);
+    return EXIT_USAGE;
+  }
+  await printUsage(words);
+  return 0;
 }
 
 /** --help: the usage of the command `rawArgs` names, without colour unless stdout is a terminal. */

@@ -63,6 +63,18 @@ export function parseDuration(text: string | number, what: string): number {
   return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? 1000));
 }
 
+/** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days). */
+export const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${Number((ms / 1000).toFixed(3))} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
 /** A byte count in the largest binary unit that keeps it at 1 or more: 1536 -> [1.5, "KiB"]. */
 export function scaleBytes(bytes: number): [value: number, unit: string] {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"] as const;

@@ -57,6 +57,33 @@ describe("ivsh CLI", () => {
     expect(viaHelp.stdout).toContain("--chunk-size");
   });
 
+  test("`ivsh help` of a command that does not exist: a usage error naming it, exit 2", async () => {
+    const result = await runCli(["help", "guest", "sned"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "[ivsh] ERROR There is no command 'ivsh guest sned'",
+      "Run 'ivsh guest --help' to see the commands.",
+    ]);
+    expect(result.stdout).toBe("");
+  });
+
+  test("send --chunk-size and its old name --block-size together are refused; errors name the flag typed", async () => {
+    const both = await runCli([
+      "guest",
+      "send",
+      "/etc/hostname",
+      "--block-size",
+      "8k",
+      "--chunk-size",
+      "64k",
+    ]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain("--block-size is --chunk-size's old name: pass one of them");
+    const old = await runCli(["guest", "send", "/etc/hostname", "--block-size", "3"]);
+    expect(old.exitCode).toBe(2);
+    expect(old.stderr).toContain("Failed to use --block-size 3 --depth 8 since");
+  });
+
   test("an arbiter that is not there: the reason in words, with the errno", async () => {
     const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);

@@ -34,7 +34,7 @@ describe("transfer failures", () => {
   test("sender killed: the receiver fails within the liveness bound naming the cause, leaving only FILE.partial", async () => {
     const output = outPath(paths, "killed-sender.out");
     const receiver = guest(paths, ["recv", "--channel", "ks", "--out", output]);
-    const sender = guest(paths, ["send", "-", "--channel", "ks", "--block-size", "64KiB"]);
+    const sender = guest(paths, ["send", "-", "--channel", "ks", "--chunk-size", "64KiB"]);
     sender.proc.stdin.write(new Uint8Array(3 << 20).fill(7));
     await sender.proc.stdin.flush();
     await waitForSize(`${output}.partial`, 3 << 20);
@@ -57,7 +57,7 @@ describe("transfer failures", () => {
       "--out",
       outPath(paths, "killed-receiver.out"),
     ]);
-    const sender = guest(paths, ["send", "-", "--channel", "kr", "--block-size", "64KiB", "--depth", "4"]);
+    const sender = guest(paths, ["send", "-", "--channel", "kr", "--chunk-size", "64KiB", "--depth", "4"]);
     sender.proc.stdin.write(new Uint8Array(1 << 20));
     await sender.proc.stdin.flush();
     await waitForSize(outPath(paths, "killed-receiver.out.partial"), 1 << 20);

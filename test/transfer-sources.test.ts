@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -15,10 +16,13 @@ import {
   rmSync,
   statfsSync,
   truncateSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { addressOf } from "../src/ffi/index.ts";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
+import { Sink } from "../src/transfer/io.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -95,7 +99,7 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
       const output = outPath(paths, `${channel}.out`);
       await randomFile(input, 32 * MIB);
       // The sender opens the file, fills the ring (8 MiB) and waits: no receiver yet.
-      const sender = guest(paths, ["send", input, "--channel", channel, "--block-size", "1MiB"]);
+      const sender = guest(paths, ["send", input, "--channel", channel, "--chunk-size", "1MiB"]);
       await waitUntilOpen(sender.proc.pid, input);
       change(input);
       const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
@@ -127,17 +131,23 @@ describe("receiving into files", () => {
     expect(await sender.stderr).toContain("1 chunk of up to");
   });
 
-  test("a receiver stopped before any data arrived leaves no FILE.partial", async () => {
-    const output = outPath(paths, "nothing.out");
-    const receiver = guest(paths, ["recv", "--channel", "nobody-sends", "--out", output]);
-    await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
-    receiver.proc.kill("SIGINT");
-    expect(await receiver.exit()).toBe(130);
-    // The channel by its name, not '?'.
-    expect(await receiver.stderr).toContain("channel 'nobody-sends' since it was interrupted by SIGINT");
-    expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
-    expect(await Bun.file(output).exists()).toBe(false);
-  });
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGHUP", 129],
+  ] as const)
+    test(`a receiver stopped by ${signal} before any data arrived leaves no FILE.partial, exit ${code}`, async () => {
+      const output = outPath(paths, `nothing-${signal}.out`);
+      const receiver = guest(paths, ["recv", "--channel", `nobody-sends-${signal}`, "--out", output]);
+      await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
+      receiver.proc.kill(signal);
+      expect(await receiver.exit()).toBe(code);
+      // The channel by its name, not '?'.
+      expect(await receiver.stderr).toContain(
+        `channel 'nobody-sends-${signal}' since it was interrupted by ${signal}`,
+      );
+      expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+      expect(await Bun.file(output).exists()).toBe(false);
+    });
 
   test("a missing FILE or --out directory is named as such", async () => {
     const missing = guest(paths, ["send", join(paths.dir, "no-such-file"), "--channel", "missing"]);
@@ -150,6 +160,63 @@ describe("receiving into files", () => {
     expect(await nowhere.stderr).toMatch(
       /there is no such file or directory \(--out names the file to write/,
     );
+  });
+});
+
+describe("the receiving file's life: FILE.partial, keep, undo", () => {
+  function sinkWriting(output: string, text: string, force: boolean): Sink {
+    const sink = Sink.open(output, { force });
+    const bytes = new TextEncoder().encode(text);
+    sink.write(addressOf(bytes), bytes.byteLength);
+    return sink;
+  }
+
+  test("--force, and the verdict undone after the keep: the replaced file is back, the new copy in FILE.partial", () => {
+    const output = outPath(paths, "undo.out");
+    writeFileSync(output, "the old contents");
+    const sink = sinkWriting(output, "the new contents", true);
+    sink.keep();
+    expect(readFileSync(output, "utf8")).toBe("the new contents");
+    sink.unkeep();
+    expect(readFileSync(output, "utf8")).toBe("the old contents");
+    expect(readFileSync(`${output}.partial`, "utf8")).toBe("the new contents");
+    expect(sink.abandon()).toBe(`${output}.partial`);
+    expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+  });
+
+  test("--force, verdict final: the replaced file is let go; a failure after the keep leaves FILE as it is", () => {
+    const output = outPath(paths, "settled.out");
+    writeFileSync(output, "the old contents");
+    const sink = sinkWriting(output, "the new contents", true);
+    sink.keep();
+    // The failure came after the verdict (e.g. closing the connection): FILE is the verified copy.
+    expect(sink.abandon()).toBeUndefined();
+    expect(readFileSync(output, "utf8")).toBe("the new contents");
+    expect(existsSync(`${output}.partial`)).toBe(false);
+    expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+  });
+
+  test("a FILE.partial already there is not overwritten: refused, naming it; --force replaces it", async () => {
+    const output = outPath(paths, "leftover.out");
+    writeFileSync(`${output}.partial`, "an earlier run's bytes");
+    const refused = guest(paths, ["recv", "--channel", "leftover", "--out", output]);
+    expect(await refused.exit()).toBe(1);
+    expect(await refused.stderr).toContain(
+      `${output}.partial exists: an earlier receive that did not finish left it, or another receiver is writing it (remove it, or pass --force`,
+    );
+    expect(readFileSync(`${output}.partial`, "utf8")).toBe("an earlier run's bytes");
+    const input = join(paths.dir, "leftover.in");
+    const data = await randomFile(input, 5_000);
+    const receiver = guest(paths, ["recv", "--channel", "leftover", "--out", output, "--force"]);
+    const sender = guest(paths, ["send", input, "--channel", "leftover"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+  });
+
+  test("--out naming a directory is refused as such", async () => {
+    const receiver = guest(paths, ["recv", "--channel", "dir", "--out", paths.dir]);
+    expect(await receiver.exit()).toBe(1);
+    expect(await receiver.stderr).toContain(`${paths.dir} is a directory (--out names the file to write`);
   });
 });
 
@@ -201,11 +268,45 @@ describe("--timeout: how long an end waits for the other to show up", () => {
     expect(Bun.file(output).size).toBe(1_000_000);
   });
 
-  test("a --timeout that is not a duration is a usage error", async () => {
+  test("a --timeout that is not a duration, or one no timer can wait (0, 600h), is a usage error", async () => {
     const sender = guest(paths, ["send", "/etc/hostname", "--timeout", "soon"]);
     expect(await sender.exit()).toBe(2);
     expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
+    for (const value of ["0", "600h"]) {
+      const receiver = guest(paths, ["recv", "--out", "-", "--timeout", value]);
+      expect(await receiver.exit()).toBe(2);
+      expect(await receiver.stderr).toContain(
+        `Failed to use --timeout ${value} since it must be between 1ms and 596 h 31 min`,
+      );
+    }
   });
+});
+
+test("Ctrl-C while connecting to an arbiter that keeps closing during hello (restarting): exit 130, not 30 s of retries", async () => {
+  let accepted = 0;
+  const socket = join(paths.dir, "restarting.sock");
+  const listener = Bun.listen({
+    unix: socket,
+    socket: {
+      open() {
+        accepted++;
+      },
+      data(connection) {
+        connection.end(); // what a restarting arbiter's socket does to a hello
+      },
+    },
+  });
+  try {
+    const output = outPath(paths, "restarting.out");
+    const receiver = guest(paths, ["recv", "--channel", "restarting", "--out", output, "--socket", socket]);
+    while (accepted < 2) await Bun.sleep(10); // it is retrying now
+    receiver.proc.kill("SIGINT");
+    expect(await receiver.exit()).toBe(130);
+    expect(await receiver.stderr).toContain("connect to the arbiter since it was interrupted by SIGINT");
+    expect(existsSync(`${output}.partial`)).toBe(false);
+  } finally {
+    listener.stop(true);
+  }
 });
 
 describe("progress and quiet", () => {
@@ -218,9 +319,13 @@ describe("progress and quiet", () => {
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     const text = `${await sender.stderr}${await receiver.stderr}`;
     expect(text).not.toContain("\x1b[");
-    expect(await sender.stderr).toMatch(/send .*shown\.in: \d+% .* \/ 3\.00 MiB /);
+    expect(await sender.stderr).toMatch(/send .*shown\.in: \d+% .* \/ 3\.00 MiB\b/);
     // The receiver knows the total too: the sender announces it on each record.
-    expect(await receiver.stderr).toMatch(/recv .*shown\.out: \d+% .* \/ 3\.00 MiB /);
+    expect(await receiver.stderr).toMatch(/recv .*shown\.out: \d+% .* \/ 3\.00 MiB\b/);
+    // The first report comes with the first chunk: no time has passed to make a rate of (a chunk in
+    // "0 ms" would read as GB/s), so it shows none.
+    const firstLine = (await receiver.stderr).split("\n").find((line) => line.includes("%"));
+    expect(firstLine).not.toMatch(/B\/s|ETA/);
   });
 
   test("a sender with no receiver says what it waits for", async () => {

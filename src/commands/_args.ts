@@ -4,10 +4,10 @@
  */
 import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
-import { isIvshError } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import { type ConnectOptions, withEnvironment } from "../guest/connect-options.ts";
-import { parseDuration } from "../units.ts";
-import { noteSignal } from "./_exit.ts";
+import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
+import { onStopSignals } from "./_exit.ts";
 import { UsageError } from "./_strict.ts";
 
 export const socketArgs = {
@@ -102,17 +102,26 @@ export const waitArgs = {
 
 /** --timeout in milliseconds, or undefined to wait for as long as it takes. */
 export function peerWaitMs(timeout: string | undefined): number | undefined {
-  return timeout === undefined ? undefined : checkFlag(() => parseDuration(timeout, "--timeout"));
+  if (timeout === undefined) return undefined;
+  return checkFlag(() => {
+    const ms = parseDuration(timeout, "--timeout");
+    if (ms < 1 || ms > LONGEST_TIMER_MS)
+      throw failure(
+        "InvalidArgument",
+        `use --timeout ${timeout}`,
+        `it must be between 1ms and ${formatDuration(LONGEST_TIMER_MS)} (leave it out to wait as long as it takes)`,
+      );
+    return ms;
+  });
 }
 
-/** An AbortSignal that the first SIGINT/SIGTERM aborts, so a long operation stops cleanly at its next step. */
+/**
+ * An AbortSignal that the first SIGHUP/SIGINT/SIGTERM aborts, so a long operation stops cleanly at its
+ * next step; a second signal has its default effect.
+ */
 export function abortOnSignals(): AbortSignal {
   const controller = new AbortController();
-  for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
-      noteSignal(signal);
-      controller.abort(`it was interrupted by ${signal}`);
-    });
+  onStopSignals((signal) => controller.abort(`it was interrupted by ${signal}`), { once: true });
   return controller.signal;
 }
 

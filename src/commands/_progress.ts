@@ -1,8 +1,10 @@
 /**
  * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms, fitted to its
  * width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
- * for (--progress), then a plain line a second, no escape codes. Rates count from the first byte, not
- * from the process's start (connecting and waiting for the other end are not transfer time).
+ * for (--progress), then a plain line a second, no escape codes. Rates count the bytes moved since the
+ * first progress report (or the last wait for the other end), not from the process's start: connecting
+ * and waiting are not transfer time, and the first report's bytes (a whole chunk, already moved) are no
+ * rate at all. Until half a second of that has passed the line shows no rate or ETA.
  */
 
 import { nativeStatus } from "../ffi/native.ts";
@@ -14,6 +16,7 @@ const REDRAW_MS = 100;
 const PLAIN_EVERY_MS = 1000;
 const BAR_MAX = 30;
 const BAR_MIN = 10;
+const RATE_AFTER_MS = 500;
 
 export type ProgressMode = "terminal" | "plain" | "off";
 
@@ -26,7 +29,7 @@ export function progressMode(flags: { progress?: boolean; quiet?: boolean }): Pr
 }
 
 export function terminalProgress(label: string, mode: ProgressMode): Progress & { done(): void } {
-  let firstByteAt: number | undefined;
+  let since: { at: number; bytes: number } | undefined;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
   const show = (line: string) => {
@@ -37,14 +40,16 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   };
   return {
     waiting(what) {
+      since = undefined; // time spent waiting is not transfer time
       if (mode !== "off") show(`${label}: waiting ${what}...`);
     },
     update(bytes, total) {
       const now = performance.now();
-      firstByteAt ??= now;
+      since ??= { at: now, bytes };
       if (mode === "off" || now - lastDraw < (mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS)) return;
       lastDraw = now;
-      const rate = bytes / Math.max((now - firstByteAt) / 1000, 1e-3);
+      const elapsedMs = now - since.at;
+      const rate = elapsedMs >= RATE_AFTER_MS ? ((bytes - since.bytes) * 1000) / elapsedMs : undefined;
       show(progressLine(label, bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
@@ -54,11 +59,18 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   };
 }
 
-function progressLine(label: string, bytes: number, total: number | undefined, rate: number, width: number) {
+function progressLine(
+  label: string,
+  bytes: number,
+  total: number | undefined,
+  rate: number | undefined,
+  width: number,
+) {
   const amount = `${formatBytes(bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
   const percent = total ? ` ${Math.floor((Math.min(bytes, total) / total) * 100)}%` : "";
   const drawnBar = total && width > 0 ? ` ${bar(bytes, total, width)}` : "";
-  return `${label}:${drawnBar}${percent} ${amount} ${formatRate(rate)}${eta(bytes, total, rate)}`;
+  const speed = rate === undefined ? "" : ` ${formatRate(rate)}${eta(bytes, total, rate)}`;
+  return `${label}:${drawnBar}${percent} ${amount}${speed}`;
 }
 
 /** The bar's width for a terminal of this width: what the rest of the line leaves, within limits. */
@@ -82,8 +94,8 @@ function bar(bytes: number, total: number, width: number): string {
 
 function eta(bytes: number, total: number | undefined, rate: number): string {
   if (!total || rate <= 0) return "";
-  const seconds = Math.max(0, (total - bytes) / rate);
-  return ` ETA ${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
+  const seconds = Math.round(Math.max(0, (total - bytes) / rate));
+  return ` ETA ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
 export function summaryLine(verb: string, result: TransferResult): string {

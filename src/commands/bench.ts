@@ -21,7 +21,7 @@ import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
-import { interruptedExitCode, noteSignal, type StopSignal } from "./_exit.ts";
+import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const benchArgs = {
@@ -156,7 +156,6 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   });
 }
 
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const HARD_EXIT_AFTER_MS = 5000;
 
 /**
@@ -170,21 +169,17 @@ function interruptOnSignals(): Interruption {
     cleanupNow();
     process.exit(interruptedExitCode());
   };
-  const handle = (name: NodeJS.Signals) => {
+  const uninstall = onStopSignals((name) => {
     if (controller.signal.aborted) hardExit();
-    noteSignal(name as StopSignal);
     controller.abort(`it was interrupted by ${name}`);
     killAllChildren();
     setTimeout(hardExit, HARD_EXIT_AFTER_MS).unref();
-  };
-  for (const name of SIGNALS) process.on(name, handle);
+  });
   return {
     check(action) {
       if (controller.signal.aborted)
         throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
     },
-    dispose() {
-      for (const name of SIGNALS) process.off(name, handle);
-    },
+    dispose: uninstall,
   };
 }

@@ -52,13 +52,14 @@ export default defineLeafCommand({
     try {
       const connection = connectOptions(args, `recv ${args.out}`);
       warnIfSlowMapping(connection);
-      const client = await connect(connection);
+      const client = await connect({ ...connection, signal });
       phase("recv: connected");
       try {
         const result = await receiveStream(client, args.channel, sink, progress, signal, waitMs);
         phase("recv: stream kept");
         progress.done();
         committed = true;
+        sink.settle();
         const summary = summaryJson("recv", args.channel, args.out, result);
         // With the data on stdout, the JSON summary goes to stderr.
         if (args.json)

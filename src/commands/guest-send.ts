@@ -7,7 +7,7 @@ import { Source } from "../transfer/io.ts";
 import { ringGeometryProblem } from "../transfer/ring.ts";
 import { sendStream } from "../transfer/run.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
-import { parseCount, parseSize } from "../units.ts";
+import { formatBytes, parseCount, parseSize } from "../units.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -23,12 +23,28 @@ import { warnIfSlowMapping } from "./_mapping.ts";
 import { progressMode, summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
-/** --chunk-size and --depth, checked as the ring will check them, before anything is opened. */
-function ringFlags(chunk: string, depthText: string): { chunkBytes: number; depth: number } {
-  const chunkBytes = parseSize(chunk, "--chunk-size");
-  const depth = parseCount(depthText, "--depth");
+/**
+ * --chunk-size (or its old name --block-size) and --depth, checked as the ring will check them, before
+ * anything is opened; errors name the flag the user typed.
+ */
+function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: string }): {
+  chunkBytes: number;
+  depth: number;
+} {
+  if (args["chunk-size"] !== undefined && args["block-size"] !== undefined)
+    throw failure(
+      "InvalidArgument",
+      "use --chunk-size and --block-size together",
+      "--block-size is --chunk-size's old name: pass one of them",
+    );
+  const [flag, chunk] =
+    args["block-size"] !== undefined
+      ? ["--block-size", args["block-size"]]
+      : ["--chunk-size", args["chunk-size"] ?? String(DEFAULT_CHUNK_BYTES)];
+  const chunkBytes = parseSize(chunk, flag);
+  const depth = parseCount(args.depth, "--depth");
   const problem = ringGeometryProblem(chunkBytes, depth);
-  if (problem) throw failure("InvalidArgument", `use --chunk-size ${chunk} --depth ${depthText}`, problem);
+  if (problem) throw failure("InvalidArgument", `use ${flag} ${chunk} --depth ${args.depth}`, problem);
   return { chunkBytes, depth };
 }
 
@@ -39,11 +55,15 @@ export default defineLeafCommand({
     ...channelArgs,
     "chunk-size": {
       type: "string",
-      description: "Chunk size: bytes moved per hand-off",
-      default: String(DEFAULT_CHUNK_BYTES),
+      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)})`,
+      valueHint: "SIZE",
     },
     // The old name, kept working: on `ivsh host` --block-size means the allocation unit.
-    "block-size": { type: "string", description: "The same as --chunk-size (its old name)" },
+    "block-size": {
+      type: "string",
+      description: "The same as --chunk-size (its old name)",
+      valueHint: "SIZE",
+    },
     depth: {
       type: "string",
       description: "Chunks in the ring (how far the sender may run ahead)",
@@ -56,12 +76,12 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("send: started");
-    const ring = checkFlag(() => ringFlags(args["block-size"] ?? args["chunk-size"], args.depth));
+    const ring = checkFlag(() => ringFlags(args));
     const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
     const source = Source.open(args.file);
     const connection = connectOptions(args, `send ${args.file}`);
     warnIfSlowMapping(connection);
-    const client = await connect(connection);
+    const client = await connect({ ...connection, signal: options.signal });
     phase("send: connected");
     const progress = terminalProgress(`send ${args.file}`, progressMode(args));
     try {

@@ -14,6 +14,7 @@ import { log } from "../log.ts";
 import { computeGeometry } from "../region/layout.ts";
 import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
 import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import { onStopSignals } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const hostArgs = {
@@ -83,9 +84,7 @@ export default defineLeafCommand({
           `only host processes can use it (for VMs pass e.g. --size ${formatBytes(2 ** Math.ceil(Math.log2(size)))})`,
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
-    const stopSignal = new Promise<string>((resolve) => {
-      for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
-    });
+    const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
     if (args["exit-with-parent"]) {
       const parent = process.ppid;
       exitWithParent(SIGTERM);

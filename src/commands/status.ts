@@ -2,7 +2,7 @@
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
-import { formatBytes, parseCount } from "../units.ts";
+import { formatBytes, formatDuration, parseCount } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -81,7 +81,7 @@ function integrityLines(integrity: StatusReport["integrity"] | undefined): strin
 export function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatUptime(report.uptimeMs)}`,
+    `arbiter pid ${report.arbiterPid}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     "",
@@ -121,11 +121,4 @@ export function renderStatus(report: StatusReport): string {
 
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
-
-function formatUptime(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }

@@ -4,7 +4,7 @@
  * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
-import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   AccessMode,
@@ -79,6 +79,12 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      throwIfAborted(options.signal, "connect to the arbiter");
+    } catch (error) {
+      region.close();
+      throw error;
+    }
     const transport = new Transport(endpoint);
     try {
       await transport.open();

@@ -30,6 +30,8 @@ export interface ConnectOptions {
   name?: string;
   /** How long to keep trying to reach a restarted arbiter before giving up. */
   reconnectTimeoutMs?: number;
+  /** Ends `connect()`'s attempts (an Interrupted error) when aborted, e.g. on Ctrl-C. */
+  signal?: AbortSignal;
   /**
    * Park mutex and condvar waiters on this kernel's futex (wake-ups between processes of one kernel skip
    * the arbiter) rather than always in the arbiter. Default true; IVSH_FUTEX=0 turns it off.

@@ -7,9 +7,9 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, linkSync, rmSync, statfsSync, statSync } from "node:fs";
 import { isatty } from "node:tty";
-import { failure, throwIfAborted } from "../errors.ts";
+import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
   closeFd,
   enlargePipe,
@@ -17,6 +17,7 @@ import {
   fileStatus,
   isReady,
   O_CREAT,
+  O_EXCL,
   O_RDONLY,
   O_TRUNC,
   O_WRONLY,
@@ -72,12 +73,24 @@ function isPseudoFile(path: string): boolean {
 }
 
 /** Opens `path`; a missing file or directory is an error that says which argument named it. */
+/** Opens a file the user named; the usual refusals say which argument named it and what to do. */
 function openNamed(path: string, flags: number, mode: number, action: string, argument: string): number {
   try {
     return openFile(path, flags, mode);
   } catch (error) {
-    if (error instanceof SystemCallError && error.errnoName === "ENOENT")
-      throw failure("NotFound", action, `there is no such file or directory (${argument})`);
+    if (!(error instanceof SystemCallError)) throw error;
+    const reasons: Record<string, [ErrorCodeName, string]> = {
+      ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
+      EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
+      EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+      EEXIST: [
+        "AlreadyExists",
+        `${path} exists: an earlier receive that did not finish left it, or another receiver is writing it ` +
+          "(remove it, or pass --force to replace it)",
+      ],
+    };
+    const known = reasons[error.errnoName];
+    if (known) throw failure(known[0], action, known[1]);
     throw error;
   }
 }
@@ -197,6 +210,10 @@ export class Sink implements StreamKeeper {
   private closed = false;
   /** Bytes written so far. */
   written = 0;
+  /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
+  private kept = false;
+  /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
+  private replaced: string | undefined;
 
   private constructor(
     readonly fd: number,
@@ -205,6 +222,8 @@ export class Sink implements StreamKeeper {
     /** The file being written: TARGET.partial for a regular file, else the target itself. */
     readonly writing: string,
     readonly type: FileType,
+    /** A file already at `target` is to be replaced (--force). */
+    private readonly replacing = false,
   ) {
     // A pipe is made non-blocking so a stalled reader costs us polls, not a blocked event loop.
     if (type === "pipe") {
@@ -236,14 +255,16 @@ export class Sink implements StreamKeeper {
         "the file already exists (pass --force to replace it once the new copy is verified, or choose another --out)",
       );
     const writing = special ? target : `${target}.partial`;
+    // Exclusive: a FILE.partial already there is an earlier run's leftover or another receiver's file.
+    if (force && !special) rmSync(writing, { force: true });
     const fd = openNamed(
       writing,
-      O_WRONLY | O_CREAT | O_TRUNC,
+      O_WRONLY | O_CREAT | (special ? O_TRUNC : O_EXCL),
       0o644,
       `write ${target}`,
       "--out names the file to write, in a directory that exists",
     );
-    return new Sink(fd, target, writing, fileStatus(fd, writing).type);
+    return new Sink(fd, target, writing, fileStatus(fd, writing).type, exists && !special);
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
@@ -263,25 +284,46 @@ export class Sink implements StreamKeeper {
 
   /**
    * The stream failed: closes, and removes TARGET.partial if nothing reached it (a receiver that got no
-   * data leaves no file). Returns the partial file left for inspection, if any.
+   * data leaves no file). Returns the partial file left for inspection, if any. If the verified copy was
+   * already kept (the failure came after the verdict), TARGET is final and nothing is left.
    */
   abandon(): string | undefined {
     this.close();
     if (!this.renames) return undefined;
+    if (this.kept) {
+      this.settle();
+      return undefined;
+    }
     if (this.written > 0) return this.writing;
     rmSync(this.writing, { force: true });
     return undefined;
   }
 
-  /** The stream arrived whole and verified: TARGET.partial becomes TARGET. */
+  /**
+   * The stream arrived whole and verified: TARGET.partial becomes TARGET. A file it replaces (--force) is
+   * linked aside first, so `unkeep` can put it back.
+   */
   keep(): void {
     this.close();
-    if (this.renames) renameFile(this.writing, this.target);
+    if (!this.renames) return;
+    if (this.replacing && existsSync(this.target)) this.replaced = setAside(this.target);
+    renameFile(this.writing, this.target);
+    this.kept = true;
   }
 
-  /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial. */
+  /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */
   unkeep(): void {
-    if (this.renames && existsSync(this.target)) renameFile(this.target, this.writing);
+    if (!this.renames || !this.kept) return;
+    if (existsSync(this.target)) renameFile(this.target, this.writing);
+    if (this.replaced) renameFile(this.replaced, this.target);
+    this.replaced = undefined;
+    this.kept = false;
+  }
+
+  /** The verdict is final: the replaced file, if any, is let go. */
+  settle(): void {
+    if (this.replaced) rmSync(this.replaced, { force: true });
+    this.replaced = undefined;
   }
 
   /** The stream failed: TARGET.partial stays, under that name, for inspection. */
@@ -295,4 +337,16 @@ export class Sink implements StreamKeeper {
   private get renames(): boolean {
     return this.writing !== this.target && this.target !== "-";
   }
+}
+
+/** A second name for `path` (a hard link; a rename where links are not supported), to restore it from. */
+function setAside(path: string): string {
+  const aside = `${path}.ivsh-replaced`;
+  rmSync(aside, { force: true });
+  try {
+    linkSync(path, aside);
+  } catch {
+    renameFile(path, aside);
+  }
+  return aside;
 }

@@ -8,6 +8,7 @@ import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import { phase } from "../phases.ts";
+import { formatDuration } from "../units.ts";
 import type { Sink, Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
@@ -16,6 +17,9 @@ import { letSignalsLand } from "./signals.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
+
+/** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
+const RECHECK_MS = 20;
 
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
 const YIELD_EVERY_MS = 20;
@@ -30,16 +34,17 @@ export interface Progress {
 /**
  * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
  * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
- * passes); a wait cut short by the limit ends in Timeout.
+ * passes); a wait cut short by the limit ends in Timeout. Until `body` has told, the peer is absent, or,
+ * with `unknownUntilTold` (a sender still setting its ring up), not known yet: the limit then waits.
  */
 async function withPeerWait<T>(
   waitMs: number | undefined,
   signal: AbortSignal | undefined,
-  what: { action: string; peer: string },
+  what: { action: string; peer: string; unknownUntilTold: boolean },
   body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
 ): Promise<T> {
-  let peerIsHere = () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere());
+  let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.());
   try {
     return await body(wait.signal, (isHere) => {
       peerIsHere = isHere;
@@ -57,28 +62,34 @@ async function withPeerWait<T>(
  */
 class PeerWait {
   private readonly limit = new AbortController();
-  private readonly timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   readonly signal: AbortSignal | undefined;
 
+  /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
   constructor(
     private readonly waitMs: number | undefined,
     signal: AbortSignal | undefined,
-    arrived: () => boolean,
+    private readonly arrived: () => boolean | undefined,
   ) {
     if (waitMs === undefined) {
       this.signal = signal;
       return;
     }
     this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
-    this.timer = setTimeout(() => {
-      if (!arrived()) this.limit.abort("the wait limit passed");
-    }, waitMs);
+    this.timer = setTimeout(() => this.check(), waitMs);
+  }
+
+  private check(): void {
+    const here = this.arrived();
+    if (here === undefined) this.timer = setTimeout(() => this.check(), RECHECK_MS);
+    else if (!here) this.limit.abort("the wait limit passed");
   }
 
   /** The Timeout error in place of the Interrupted one its abort caused; other errors as they are. */
   explain(error: unknown, action: string, whom: string): unknown {
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
-    return failure("Timeout", action, `no ${whom} showed up within ${this.waitMs} ms (--timeout)`);
+    const limit = formatDuration(this.waitMs ?? 0);
+    return failure("Timeout", action, `no ${whom} showed up within ${limit} (--timeout)`);
   }
 
   stop(): void {
@@ -99,7 +110,7 @@ export async function sendStream(
   options: ChannelOptions & { peerWaitMs?: number },
   progress: Progress = {},
 ): Promise<TransferResult> {
-  const what = { action: `send on channel '${channel}'`, peer: "receiver" };
+  const what = { action: `send on channel '${channel}'`, peer: "receiver", unknownUntilTold: true };
   return withPeerWait(options.peerWaitMs, options.signal, what, (signal, peerCheck) =>
     sendThrough(client, channel, source, { ...options, signal }, progress, peerCheck),
   );
@@ -168,7 +179,7 @@ export async function receiveStream(
   signal?: AbortSignal,
   peerWaitMs?: number,
 ): Promise<TransferResult> {
-  const what = { action: `receive on channel '${channel}'`, peer: "sender" };
+  const what = { action: `receive on channel '${channel}'`, peer: "sender", unknownUntilTold: false };
   return withPeerWait(peerWaitMs, signal, what, (limited, peerCheck) =>
     receiveThrough(client, channel, sink, progress, limited, () => peerCheck(() => true)),
   );

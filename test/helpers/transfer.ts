@@ -59,7 +59,7 @@ export async function roundTrip(
   const output = outPath(paths, `${name}.out`);
   const data = await randomFile(input, bytes);
   const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
-  const sender = guest(paths, ["send", input, "--channel", name, "--block-size", String(chunk), "--json"]);
+  const sender = guest(paths, ["send", input, "--channel", name, "--chunk-size", String(chunk), "--json"]);
   expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
   await Promise.all([sender.events.finished, receiver.events.finished]);
   const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
