@@ -1,5 +1,5 @@
 /**
- * Builds the optional native helper (src/ffi/native/copyhash.c) into build/native/. Plain JavaScript for
+ * Builds the optional native helper (src/ffi/native/*.c) into build/native/. Plain JavaScript for
  * Node as much as Bun: it is the package's postinstall, and a machine that installs ivsh with npm need
  * not have Bun on its PATH yet.
  *
@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
-const SOURCE = "src/ffi/native/copyhash.c";
+const SOURCES = ["src/ffi/native/copyhash.c", "src/ffi/native/fault.c"];
 export const NATIVE_OUTPUT = "build/native/libivsh-native.so";
 const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
 
@@ -22,7 +22,7 @@ const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wex
 export function buildNative(optional) {
   const compiler = process.env.CC || "cc";
   mkdirSync(join(REPO, "build/native"), { recursive: true });
-  const result = spawnSync(compiler, [...CFLAGS, "-o", NATIVE_OUTPUT, SOURCE], { cwd: REPO, encoding: "utf8" });
+  const result = spawnSync(compiler, [...CFLAGS, "-o", NATIVE_OUTPUT, ...SOURCES], { cwd: REPO, encoding: "utf8" });
   if (result.status === 0) {
     console.log(`ivsh: built ${NATIVE_OUTPUT} with ${compiler}`);
     return true;

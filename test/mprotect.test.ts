@@ -4,10 +4,12 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync } from "node:fs";
+import { nativeFaultGuard, nativeStatus } from "../src/ffi/native.ts";
 import { type Client, connect, type Segment } from "../src/guest/index.ts";
-import type { Geometry } from "../src/region/layout.ts";
+import { blockOffset, type Geometry } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -47,6 +49,52 @@ describe("mprotect", () => {
     expect(child.proc.signalCode).toBe("SIGSEGV");
     expect(child.events.lines.some((line) => line.includes('"wrote"'))).toBe(false);
   });
+
+  const noGuard = nativeFaultGuard()
+    ? undefined
+    : `the native helper that explains such faults is not loaded here (${nativeStatus().detail})`;
+
+  testUnless(
+    noGuard,
+    "the fault is explained: which region, which offset, what to do; Bun is not blamed",
+    async () => {
+      const block = 1;
+      const child = spawnFixture("toucher", clientConfig(paths, { action: "ungranted", block }));
+      await child.exit();
+      expect(child.proc.signalCode).toBe("SIGSEGV");
+      const stderr = await child.stderr;
+      const offset = blockOffset(owner.geometry, block);
+      expect(stderr).toContain(
+        `ivsh: this process touched shared memory it holds no grant for: offset 0x${offset.toString(16)} of the region ${paths.region}`,
+      );
+      expect(stderr).toContain("access only the bytes of a Segment you hold");
+      expect(stderr).not.toContain("Bun has crashed");
+    },
+  );
+
+  testUnless(noGuard, "a write through a read grant is explained the same way", async () => {
+    const child = spawnFixture(
+      "toucher",
+      clientConfig(paths, { action: "write-read-grant", segment: "readable" }),
+    );
+    await child.exit();
+    expect(child.proc.signalCode).toBe("SIGSEGV");
+    expect(await child.stderr).toContain(
+      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, or written through a read grant)`,
+    );
+  });
+
+  testUnless(
+    noGuard,
+    "a fault outside the region is not ivsh's: the handler before ours reports it",
+    async () => {
+      const child = spawnFixture("toucher", clientConfig(paths, { action: "outside" }));
+      await child.exit();
+      const stderr = await child.stderr;
+      expect(stderr).not.toContain("ivsh: this process touched shared memory");
+      expect(stderr).toMatch(/Segmentation fault|crashed/i);
+    },
+  );
 
   test("after a grant, reading and writing work", async () => {
     const child = spawnFixture("toucher", clientConfig(paths, { action: "granted" }));

@@ -1,7 +1,9 @@
 /**
- * The optional native helper (src/ffi/native/copyhash.c): XXH3-64 with the copy fused into the same
- * AVX2 pass. Everything works without it (the digest is the same, the sender slower), so loading never
- * throws: `nativeStatus()` says what is in use and, if it is not the helper, why.
+ * The optional native helper: XXH3-64 with the copy fused into the same AVX2 pass (native/copyhash.c),
+ * and the explanation of a fault in shared memory this process holds no grant for (native/fault.c).
+ * Everything works without it (the digest is the same, the sender slower; such a fault is reported by
+ * Bun's crash handler instead), so loading never throws: `nativeStatus()` says what is in use and, if it
+ * is not the helper, why.
  *
  * Where it comes from: embedded in the compiled `ivsh` (scripts/build.ts adds it to `bun build
  * --compile`); in a source checkout, build/native/, built by `npm install` or `npm run build:native`.
@@ -13,11 +15,11 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
-const ABI = 1;
+const ABI = 2;
 export const NATIVE_LIBRARY = "libivsh-native.so";
 
 const REPO = join(import.meta.dir, "../..");
-const SOURCE = join(REPO, "src/ffi/native/copyhash.c");
+const SOURCES = ["copyhash.c", "fault.c"].map((name) => join(REPO, "src/ffi/native", name));
 export const BUILT_LIBRARY = join(REPO, "build/native", NATIVE_LIBRARY);
 
 export interface NativeHash {
@@ -42,7 +44,20 @@ export interface NativeStatus {
   readonly detail: string;
 }
 
-let loaded: { hash: NativeHash | undefined; status: NativeStatus } | undefined;
+/** Registers mapped regions so a fault inside one is explained (see native/fault.c). */
+export interface FaultGuard {
+  /** False if the helper's table of regions is full (the fault is then Bun's to report). */
+  guard(base: number, length: number, label: string): boolean;
+  unguard(base: number): void;
+}
+
+interface Loaded {
+  hash: NativeHash | undefined;
+  faults: FaultGuard | undefined;
+  status: NativeStatus;
+}
+
+let loaded: Loaded | undefined;
 
 /** The helper, if it loaded and this CPU can run it. */
 export function nativeHash(): NativeHash | undefined {
@@ -50,16 +65,22 @@ export function nativeHash(): NativeHash | undefined {
   return loaded.hash;
 }
 
+/** The fault explainer, if the helper loaded (it needs no AVX2). */
+export function nativeFaultGuard(): FaultGuard | undefined {
+  loaded ??= load();
+  return loaded.faults;
+}
+
 export function nativeStatus(): NativeStatus {
   loaded ??= load();
   return loaded.status;
 }
 
-function portable(why: string) {
-  return { hash: undefined, status: { active: false, detail: `portable (${why})` } };
+function portable(why: string, faults?: FaultGuard): Loaded {
+  return { hash: undefined, faults, status: { active: false, detail: `portable (${why})` } };
 }
 
-function load(): { hash: NativeHash | undefined; status: NativeStatus } {
+function load(): Loaded {
   const setting = process.env.IVSH_NATIVE?.toLowerCase();
   if (setting === "0" || setting === "off") return portable(`IVSH_NATIVE=${process.env.IVSH_NATIVE}`);
   const found = locate();
@@ -79,8 +100,10 @@ function locate(): { path: string; origin: string } | string {
   if (import.meta.dir.includes("$bunfs"))
     return "this ivsh was built without the helper: there was no C compiler";
   if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: run npm run build:native`;
-  if (existsSync(SOURCE) && statSync(SOURCE).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs)
-    return `${BUILT_LIBRARY} is older than ${SOURCE}: run npm run build:native`;
+  const newer = SOURCES.find(
+    (source) => existsSync(source) && statSync(source).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs,
+  );
+  if (newer) return `${BUILT_LIBRARY} is older than ${newer}: run npm run build:native`;
   return { path: BUILT_LIBRARY, origin: "build/native" };
 }
 
@@ -88,19 +111,26 @@ function embeddedName(file: Blob): string {
   return (file as Blob & { name?: string }).name ?? "";
 }
 
-function open(path: string, origin: string): { hash: NativeHash | undefined; status: NativeStatus } {
+function open(path: string, origin: string): Loaded {
   const { u64, u64_fast, i32, ptr } = FFIType;
   const { symbols } = dlopen(path, {
     ivsh_native_abi: { args: [], returns: i32 },
     ivsh_native_usable: { args: [], returns: i32 },
     ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr], returns: u64_fast },
+    ivsh_guard_region: { args: [u64, u64, ptr], returns: i32 },
+    ivsh_unguard_region: { args: [u64], returns: FFIType.void },
   });
   const abi = symbols.ivsh_native_abi();
   if (abi !== ABI) return portable(`${NATIVE_LIBRARY} has ABI ${abi}, this ivsh needs ${ABI}: rebuild it`);
-  if (symbols.ivsh_native_usable() !== 1) return portable("this CPU has no AVX2");
+  const faults: FaultGuard = {
+    // The label as a NUL-terminated string; the helper copies it during the call.
+    guard: (base, length, label) => symbols.ivsh_guard_region(base, length, Buffer.from(`${label}\0`)) === 0,
+    unguard: (base) => symbols.ivsh_unguard_region(base),
+  };
+  if (symbols.ivsh_native_usable() !== 1) return portable("this CPU has no AVX2", faults);
   const hash: NativeHash = {
     digestPieces: (destination, source, length, pieceBytes, stateAddress) =>
       Number(symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress)),
   };
-  return { hash, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
+  return { hash, faults, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
 }

@@ -22,6 +22,7 @@ import {
   unmap,
   viewOf,
 } from "../ffi/index.ts";
+import { nativeFaultGuard } from "../ffi/native.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from "./layout.ts";
 
 /** Ranges at least this long are zeroed by punching a hole (see `zero`). */
@@ -49,7 +50,10 @@ export class MappedRegion {
     readonly size: number,
     readonly source: string,
     private readonly fd: number,
-  ) {}
+  ) {
+    // A touch of memory this process holds no grant for then says so, instead of "Bun has crashed".
+    nativeFaultGuard()?.guard(base, size, source);
+  }
 
   /** Words of the header page only; enough to read or write the header before the geometry is known. */
   headerWords(): Int32Array {
@@ -152,6 +156,7 @@ export class MappedRegion {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    nativeFaultGuard()?.unguard(this.base);
     unmap(this.base, this.size, this.source);
     closeFd(this.fd);
   }

@@ -24,7 +24,7 @@
 #define AVX2 __attribute__((target("avx2")))
 
 /* Bumped whenever an exported signature or result changes; src/ffi/native.ts refuses any other. */
-#define IVSH_NATIVE_ABI 1
+#define IVSH_NATIVE_ABI 2 /* 2: with fault.c's ivsh_guard_region / ivsh_unguard_region */
 
 enum {
   STRIPE_BYTES = 64,

@@ -1,0 +1,136 @@
+/*
+ * Says what happened when a process touches shared memory it holds no grant for.
+ *
+ * Why it exists: a client keeps every block it was not granted inaccessible (reserved, not mapped), and a
+ * read-only grant read-only, so a stray access faults instead of reading or corrupting another owner's
+ * data. Without this the fault reaches Bun's crash handler, which prints "Bun has crashed. This indicates
+ * a bug in Bun": the wrong party blamed, and no word of which memory it was. Here a SIGSEGV whose address
+ * lies in a registered region prints the region, the offset and what to do, then dies of the signal as
+ * before (exit status 128 + 11). A fault anywhere else goes on to the handler that was there before us.
+ *
+ * Everything in the handler is async-signal-safe: the ranges are a fixed table written before the
+ * handler can see them, the message is formatted by hand into a stack buffer and written with write(2).
+ *
+ * Built with copyhash.c into the one helper library (scripts/native.mjs); used by src/ffi/native.ts.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define MAX_RANGES 64
+#define LABEL_BYTES 200
+
+struct range {
+  /* 0: a free entry. Written last when an entry is filled, first when it is emptied. */
+  volatile uintptr_t base;
+  size_t length;
+  char label[LABEL_BYTES];
+};
+
+static struct range ranges[MAX_RANGES];
+static struct sigaction previous;
+static volatile int installed;
+
+static void put(char *buffer, size_t *at, size_t size, const char *text) {
+  while (*text && *at + 1 < size) buffer[(*at)++] = *text++;
+}
+
+static void put_hex(char *buffer, size_t *at, size_t size, uintptr_t value) {
+  char digits[2 + 2 * sizeof value + 1];
+  size_t count = 0;
+  do {
+    digits[count++] = "0123456789abcdef"[value & 15];
+    value >>= 4;
+  } while (value);
+  put(buffer, at, size, "0x");
+  while (count > 0 && *at + 1 < size) buffer[(*at)++] = digits[--count];
+}
+
+static const struct range *range_of(uintptr_t address) {
+  for (int i = 0; i < MAX_RANGES; i++) {
+    uintptr_t base = ranges[i].base;
+    if (base && address >= base && address - base < ranges[i].length) return &ranges[i];
+  }
+  return NULL;
+}
+
+static void explain(const struct range *range, uintptr_t address, int code) {
+  char message[768];
+  size_t at = 0;
+  put(message, &at, sizeof message, "ivsh: this process touched shared memory it holds no grant for: offset ");
+  put_hex(message, &at, sizeof message, address - range->base);
+  put(message, &at, sizeof message, " of the region ");
+  put(message, &at, sizeof message, range->label);
+  put(message, &at, sizeof message,
+      code == SEGV_ACCERR
+          ? " (not granted to this client, freed, or written through a read grant).\n"
+          : " (not mapped in this process).\n");
+  put(message, &at, sizeof message,
+      "ivsh: access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
+      "and none after its free(). This is a bug in the program, not in ivsh or Bun.\n");
+  ssize_t ignored = write(STDERR_FILENO, message, at);
+  (void)ignored;
+}
+
+static void on_fault(int signal, siginfo_t *info, void *context) {
+  const struct range *range = range_of((uintptr_t)info->si_addr);
+  if (range) {
+    explain(range, (uintptr_t)info->si_addr, info->si_code);
+    /* Die of the signal, as without us: the default action, and the faulting access runs again. */
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &fallback, NULL);
+    return;
+  }
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction) previous.sa_sigaction(signal, info, context);
+    return;
+  }
+  if (previous.sa_handler == SIG_IGN) return;
+  if (previous.sa_handler == SIG_DFL) {
+    sigaction(SIGSEGV, &previous, NULL);
+    return;
+  }
+  previous.sa_handler(signal);
+}
+
+static int install(void) {
+  if (installed) return 0;
+  struct sigaction mine;
+  memset(&mine, 0, sizeof mine);
+  mine.sa_sigaction = on_fault;
+  mine.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&mine.sa_mask);
+  if (sigaction(SIGSEGV, &mine, &previous) != 0) return -1;
+  installed = 1;
+  return 0;
+}
+
+/*
+ * Registers [base, base + length) as a region named `label` (its path): a fault inside it is explained.
+ * Returns 0, or -1 if the table is full or the handler could not be installed.
+ */
+EXPORT int ivsh_guard_region(uintptr_t base, uint64_t length, const char *label) {
+  if (install() != 0) return -1;
+  for (int i = 0; i < MAX_RANGES; i++) {
+    if (ranges[i].base) continue;
+    ranges[i].length = (size_t)length;
+    strncpy(ranges[i].label, label, LABEL_BYTES - 1);
+    ranges[i].label[LABEL_BYTES - 1] = '\0';
+    __atomic_store_n(&ranges[i].base, base, __ATOMIC_RELEASE); /* the entry is complete before it is seen */
+    return 0;
+  }
+  return -1;
+}
+
+/* Forgets the region at `base` (it is being unmapped); a fault there is then no longer ours to explain. */
+EXPORT void ivsh_unguard_region(uintptr_t base) {
+  for (int i = 0; i < MAX_RANGES; i++)
+    if (ranges[i].base == base) __atomic_store_n(&ranges[i].base, 0, __ATOMIC_RELEASE);
+}
