@@ -19,7 +19,7 @@ import { phase } from "./phases.ts";
 phase("cli loaded");
 const load = <T>(module: Promise<{ default: T }>) => module.then((loaded) => loaded.default);
 
-export const main = defineCommand({
+export const main: CommandDef = defineCommand({
   meta: { name: "ivsh", version: packageJson.version, description: packageJson.description },
   subCommands: {
     host: () => load(import("./commands/host.ts")),
@@ -32,6 +32,7 @@ export const main = defineCommand({
     demo: () => load(import("./commands/demo.ts")),
     "demo-worker": () => load(import("./commands/demo-worker.ts")),
     "compact-state": () => load(import("./commands/compact-state.ts")),
+    completion: () => import("./commands/completion.ts").then((loaded) => loaded.completionCommand(main)),
   },
 });
 

@@ -15,6 +15,10 @@ import { IvshError } from "./errors.ts";
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
+export function isLogLevel(name: string): name is LogLevel {
+  return Object.hasOwn(LEVELS, name);
+}
+
 const RED = 31;
 const GREEN = 32;
 const YELLOW = 33;
@@ -22,7 +26,7 @@ const GREY = 90;
 
 function levelFromEnvironment(): LogLevel {
   const named = process.env.IVSH_LOG_LEVEL?.toLowerCase();
-  if (named && named in LEVELS) return named as LogLevel;
+  if (named && isLogLevel(named)) return named;
   const debug = process.env.DEBUG;
   return debug && debug !== "0" && debug !== "false" ? "debug" : "info";
 }

@@ -119,7 +119,9 @@ describe("arbiter state", () => {
     const mutex = owned.openSync(a, "m", "mutex", 1).object;
     slots.owners.set(mutex.slot, a.clientId);
     owned.allocate(a, 4096, 0, "write", "x");
-    expect(owned.endSession(a.clientId)).toContain(mutex.slot);
+    const { wake, released } = owned.endSession(a.clientId);
+    expect(wake).toContain(mutex.slot);
+    expect(released).toEqual({ grants: 1, syncHolds: 1, ownerDied: ["m"] });
     expect(slots.owners.has(mutex.slot)).toBe(false);
     expect(owned.allocator.free).toBe(owned.geometry.blockCount);
   });

@@ -7,10 +7,12 @@ import {
   DEFAULT_SLOTS,
   defaultStatePath,
 } from "../defaults.ts";
+import { failure } from "../errors.ts";
 import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
-import { log } from "../log.ts";
+import { notifyServiceManager } from "../host/systemd.ts";
+import { isLogLevel, type LogLevel, log } from "../log.ts";
 import { computeGeometry } from "../region/layout.ts";
 import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
 import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
@@ -64,7 +66,33 @@ const hostArgs = {
     description: "Most all clients of one VM may allocate at once (size or 0 = no limit)",
     default: "0",
   },
+  "log-level": {
+    type: "string",
+    description:
+      "What to log: error, warn, info (sessions, refusals, expiries; the default) or debug (env IVSH_LOG_LEVEL)",
+    valueHint: "LEVEL",
+  },
+  quiet: { type: "boolean", alias: "q", description: "Log warnings and errors only (--log-level warn)" },
+  verbose: { type: "boolean", alias: "v", description: "Log everything (--log-level debug)" },
 } as const satisfies Record<string, ArgDef>;
+
+/** --log-level, -q or -v (at most one of them); undefined leaves IVSH_LOG_LEVEL's choice. */
+function logLevelOf(args: {
+  "log-level"?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}): LogLevel | undefined {
+  const given = [args["log-level"], args.quiet ? "-q" : undefined, args.verbose ? "-v" : undefined];
+  if (given.filter(Boolean).length > 1)
+    throw failure("InvalidArgument", "choose a log level", "pass one of --log-level, -q and -v");
+  if (args.quiet) return "warn";
+  if (args.verbose) return "debug";
+  const level = args["log-level"];
+  if (level === undefined) return undefined;
+  if (!isLogLevel(level))
+    throw failure("InvalidArgument", `use --log-level ${level}`, "it is not one of error, warn, info, debug");
+  return level;
+}
 
 const SIGTERM = 15;
 
@@ -76,6 +104,8 @@ export default defineLeafCommand({
   },
   args: hostArgs,
   async run({ args }) {
+    const level = checkFlag(() => logLevelOf(args));
+    if (level) log.level = level;
     const options = checkFlag(() => arbiterOptions(args));
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
@@ -99,7 +129,13 @@ export default defineLeafCommand({
         `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
         `${arbiter.state.sessions.size} sessions restored`,
     );
+    notifyServiceManager({
+      READY: 1,
+      MAINPID: process.pid,
+      STATUS: `serving ${options.regionPath} on ${options.socketPath}, epoch ${arbiter.epoch}`,
+    });
     const signal = await stopSignal;
+    notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
     await arbiter.stop();
     log.info(
       `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,

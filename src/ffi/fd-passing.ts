@@ -40,15 +40,20 @@ const CMSG_ONE_FD_BYTES = 24;
 /** The largest datagram a hand-over may carry (a VM name and a nonce need far less). */
 export const MAX_PASSED_PAYLOAD = 1024;
 
+/**
+ * A sockaddr_un for `path`. A path starting with "@" names a socket in the abstract namespace (as
+ * systemd's NOTIFY_SOCKET may): its first byte is NUL and the address is exactly as long as the name.
+ */
 function socketAddress(path: string): Uint8Array {
-  const bytes = Buffer.from(path, "utf8");
+  const abstract = path.startsWith("@");
+  const bytes = Buffer.from(abstract ? `\0${path.slice(1)}` : path, "utf8");
   if (bytes.byteLength >= SUN_PATH_BYTES)
     throw new SystemCallError(
       "bind",
       `${path} (longer than ${SUN_PATH_BYTES - 1} bytes)`,
       36 /* ENAMETOOLONG */,
     );
-  const address = new Uint8Array(2 + SUN_PATH_BYTES);
+  const address = new Uint8Array(2 + (abstract ? bytes.byteLength : SUN_PATH_BYTES));
   new DataView(address.buffer).setUint16(0, AF_UNIX, true);
   address.set(bytes, 2);
   return address;
@@ -78,7 +83,7 @@ interface Message {
   parts: Uint8Array[];
 }
 
-function message(payload: Uint8Array, control: Uint8Array, name?: Uint8Array): Message {
+function message(payload: Uint8Array, control: Uint8Array | undefined, name?: Uint8Array): Message {
   const iov = new Uint8Array(16);
   const iovView = new DataView(iov.buffer);
   iovView.setBigUint64(0, BigInt(ptr(payload)), true);
@@ -91,9 +96,11 @@ function message(payload: Uint8Array, control: Uint8Array, name?: Uint8Array): M
   }
   view.setBigUint64(16, BigInt(ptr(iov)), true);
   view.setBigUint64(24, 1n, true);
-  view.setBigUint64(32, BigInt(ptr(control)), true);
-  view.setBigUint64(40, BigInt(control.byteLength), true);
-  return { header, parts: [iov, payload, control, ...(name ? [name] : [])] };
+  if (control) {
+    view.setBigUint64(32, BigInt(ptr(control)), true);
+    view.setBigUint64(40, BigInt(control.byteLength), true);
+  }
+  return { header, parts: [iov, payload, ...(control ? [control] : []), ...(name ? [name] : [])] };
 }
 
 /** Sends `payload` and a duplicate of `fd` as one datagram to the socket bound at `path`. */
@@ -111,6 +118,18 @@ export function sendWithFd(path: string, payload: Uint8Array, fd: number): void 
     const { header, parts } = message(payload, control, socketAddress(path));
     const sent = Number(net.sendmsg(sender, header, 0));
     if (sent < 0) throw new SystemCallError("sendmsg", path, lastErrno());
+    void parts;
+  } finally {
+    libc.close(sender);
+  }
+}
+
+/** Sends `payload` as one datagram, nothing attached, to the socket at `path` ("@name": abstract). */
+export function sendDatagram(path: string, payload: Uint8Array): void {
+  const sender = datagramSocket(0, path);
+  try {
+    const { header, parts } = message(payload, undefined, socketAddress(path));
+    if (Number(net.sendmsg(sender, header, 0)) < 0) throw new SystemCallError("sendmsg", path, lastErrno());
     void parts;
   } finally {
     libc.close(sender);

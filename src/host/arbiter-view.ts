@@ -5,6 +5,7 @@
 import type { MappedRegion } from "../region/mapping.ts";
 import type { Connection } from "./connection.ts";
 import type { HostWakes } from "./host-wakes.ts";
+import type { EndReason } from "./oplog.ts";
 import type { RegionGuard } from "./region-guard.ts";
 import type { RegionOptions } from "./setup.ts";
 import type { RegionSlots } from "./slots.ts";
@@ -49,7 +50,7 @@ export interface ArbiterView {
   /** The client was heard from. */
   touch(clientId: number): void;
   connectionOf(clientId: number): Connection | undefined;
-  endSession(clientId: number): void;
+  endSession(clientId: number, reason: EndReason): void;
   /** Runs `change` and journals what it committed as one unit. */
   transaction<T>(change: () => T): T;
   /** Wakes every waiter of a slot, queued or on the host's futex. */

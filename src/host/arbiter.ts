@@ -22,6 +22,7 @@ import { handleData } from "./dispatch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { clearStaleSocket, listenUnix } from "./listener.ts";
+import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
@@ -124,10 +125,13 @@ export class Arbiter implements ArbiterView {
   }
 
   /** Ends a session for good: gives back what it held and wakes whoever waits on what it held. */
-  endSession(clientId: number): void {
-    if (!this.state.sessions.has(clientId)) return;
+  endSession(clientId: number, reason: EndReason): void {
+    const session = this.state.sessions.get(clientId);
+    if (!session) return;
     this.waits.dropClient(clientId);
-    for (const slot of this.transaction(() => this.state.endSession(clientId))) this.wakeSlot(slot);
+    const { wake, released } = this.transaction(() => this.state.endSession(clientId));
+    sessionEnded(session, reason, released);
+    for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
   }
@@ -179,7 +183,8 @@ export class Arbiter implements ArbiterView {
     // Stopping closes every connection: those sessions stay in the state, to be resumed after a restart.
     if (this.stopped) return;
     const clientId = connection.clientId;
-    if (clientId !== 0 && this.connectionOf(clientId) === connection) this.endSession(clientId);
+    if (clientId !== 0 && this.connectionOf(clientId) === connection)
+      this.endSession(clientId, "disconnected");
   }
 
   private sweep(): void {
@@ -220,11 +225,7 @@ export class Arbiter implements ArbiterView {
     this.waits.settleClient(clientId, (waiter) =>
       connection?.fail(messages.wait.op, waiter.requestId, error),
     );
-    const session = this.state.sessions.get(clientId);
-    log.warn(
-      `client ${clientId} (${session?.name ?? "?"}, pid ${session?.pid ?? "?"}) lease expired: released what it held`,
-    );
-    this.endSession(clientId);
+    this.endSession(clientId, "lease expired");
     if (!connection) return;
     // Told at once, unasked (request id 0): a client that is running but was not heard from (a starved
     // process) must stop using what it no longer holds before its next request, not after it.

@@ -25,6 +25,7 @@ import {
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
+import { requestRefused } from "./oplog.ts";
 
 /** Errors after which the conversation cannot go on. */
 const FATAL = new Set([
@@ -67,6 +68,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   } catch (error) {
     const problem = asIvshError(error);
     if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
+    else requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
     if (FATAL.has(problem.code)) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
   }

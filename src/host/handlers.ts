@@ -19,6 +19,7 @@ import {
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
+import { sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./state.ts";
 import { statusReport } from "./status.ts";
 
@@ -52,6 +53,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
       : arbiter.state.openSession(request.clientName, request.pid, connection.vm);
     arbiter.attach(session.clientId, connection);
     connection.phase = "ready";
+    sessionStarted(session, Boolean(request.sessionToken));
     const { geometry } = arbiter.state;
     return {
       clientId: session.clientId,
@@ -134,7 +136,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 
   bye(arbiter, connection, _request, requestId) {
-    arbiter.endSession(connection.clientId);
+    arbiter.endSession(connection.clientId, "said goodbye");
     connection.reply("bye", requestId, {});
     connection.close();
     return undefined;

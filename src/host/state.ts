@@ -11,6 +11,7 @@ import type { SegmentFields } from "../protocol/status-report.ts";
 import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
 import { CompactMap, idShard, nameShard } from "./compact-map.ts";
+import type { Released } from "./oplog.ts";
 import { modeConflict } from "./permissions.ts";
 import type { Journal, SessionFields, StateRecord, SyncFields } from "./records.ts";
 
@@ -109,17 +110,22 @@ export class ArbiterState {
 
   /**
    * Ends a session and gives back all it held: grants (freeing segments nobody else holds), slot holds,
-   * and locks (marked owner-died). Returns the slots whose waiters must be woken to notice.
+   * and locks (marked owner-died). Returns the slots whose waiters must be woken to notice, and what was
+   * released (for the operator's log).
    */
-  endSession(clientId: number): number[] {
+  endSession(clientId: number): { wake: number[]; released: Released } {
     const session = this.session(clientId);
     const wake = new Set<number>(session.slots);
+    const released: Released = { grants: session.grants.size, syncHolds: session.slots.size, ownerDied: [] };
     for (const object of this.syncObjects.values())
-      if (this.slots.releaseDeadOwner(object.slot, object.kind, clientId)) wake.add(object.slot);
+      if (this.slots.releaseDeadOwner(object.slot, object.kind, clientId)) {
+        wake.add(object.slot);
+        released.ownerDied.push(object.name);
+      }
     for (const segmentId of [...session.grants.keys()]) this.dropGrant(session, segmentId);
     for (const slot of [...session.slots]) this.dropSyncHold(session, slot);
     this.commit({ t: "session-end", clientId });
-    return [...wake];
+    return { wake: [...wake], released };
   }
 
   // ---- segments ----

@@ -1,0 +1,55 @@
+/**
+ * What the arbiter tells its operator (stderr, or the journal under systemd): sessions that start,
+ * resume and end with who they were, lease expiries, locks released as owner-died, requests refused and
+ * why. One line per event, never per successful request: the fast paths (lock, wait, wake, alloc) print
+ * nothing, and a refusal is already the slow path. Levels: `ivsh host --log-level`, -q, -v.
+ */
+import type { IvshError } from "../errors.ts";
+import { log } from "../log.ts";
+
+export interface SessionIdentity {
+  clientId: number;
+  name: string;
+  pid: number;
+  vm: string;
+}
+
+/** What a session held when it ended, as the arbiter released it. */
+export interface Released {
+  grants: number;
+  syncHolds: number;
+  /** Names of the locks it held, now marked owner-died for their next holder. */
+  ownerDied: string[];
+}
+
+/** Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info. */
+const ROUTINE = new Set(["NotFound", "AlreadyExists", "Timeout", "NotHeld"]);
+
+export function who(session: SessionIdentity): string {
+  return `client #${session.clientId} '${session.name}' (pid ${session.pid}, VM ${session.vm})`;
+}
+
+export function sessionStarted(session: SessionIdentity, resumed: boolean): void {
+  log.info(`${who(session)} ${resumed ? "resumed its session" : "connected"}`);
+}
+
+export type EndReason = "said goodbye" | "disconnected" | "lease expired";
+
+export function sessionEnded(session: SessionIdentity, reason: EndReason, released: Released): void {
+  const held = `released ${plural(released.grants, "grant")} and ${plural(released.syncHolds, "lock handle")}`;
+  const line = `${who(session)} ${reason === "lease expired" ? "lost its lease" : reason}: ${held}`;
+  if (reason === "lease expired") log.warn(line);
+  else log.info(line);
+  for (const name of released.ownerDied)
+    log.warn(`lock '${name}' was held by ${who(session)}: released as owner-died (its next holder is told)`);
+}
+
+export function requestRefused(clientId: number, vm: string, request: string, error: IvshError): void {
+  const line = `client #${clientId} (VM ${vm || "?"}): ${request} refused: ${error.message}`;
+  if (ROUTINE.has(error.code)) log.debug(line);
+  else log.info(line);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

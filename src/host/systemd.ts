@@ -1,0 +1,23 @@
+/**
+ * The service manager's side of the arbiter: under systemd with Type=notify, NOTIFY_SOCKET names a
+ * datagram socket, and "READY=1" sent there (once the arbiter's socket accepts connections) is what lets
+ * units ordered After= it start: a VM whose QEMU connects at once finds the arbiter listening. Elsewhere
+ * nothing is sent. See contrib/systemd/ivsh-host.service.
+ */
+import { sendDatagram } from "../ffi/fd-passing.ts";
+import { log } from "../log.ts";
+
+/** Tells the service manager `fields` (e.g. READY=1, STATUS=...), if it asked to be told. */
+export function notifyServiceManager(fields: Record<string, string | number>): void {
+  const socket = process.env.NOTIFY_SOCKET;
+  if (!socket) return;
+  const text = Object.entries(fields)
+    .map(([name, value]) => `${name}=${value}`)
+    .join("\n");
+  try {
+    sendDatagram(socket, Buffer.from(text));
+  } catch (error) {
+    // Not fatal: the arbiter serves either way; a Type=notify unit will time out and say why.
+    log.warn(`could not notify the service manager at NOTIFY_SOCKET=${socket}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The man page and the shell completions, both made from the command definitions: docs/ivsh.1 is what
+ * scripts/man.ts makes now and renders without warnings; the completion scripts offer the commands and
+ * flags `--help` shows, in bash (driven as bash drives it), zsh and fish.
+ */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { manPage } from "../scripts/man.ts";
+import { REPO } from "./helpers/paths.ts";
+import { runCli } from "./helpers/processes.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+async function run(command: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn(command, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [exitCode, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  return { exitCode, stdout, stderr };
+}
+
+test("docs/ivsh.1 is what scripts/man.ts makes of the commands now (else: bun scripts/man.ts > docs/ivsh.1)", async () => {
+  expect(readFileSync(join(REPO, "docs/ivsh.1"), "utf8")).toBe(await manPage());
+});
+
+testWithTool(
+  "man",
+  "the man page renders without warnings and documents every command, exit codes and environment",
+  async () => {
+    const shown = await run(["man", "--warnings", "-l", join(REPO, "docs/ivsh.1")], {
+      MANWIDTH: "100",
+      LC_ALL: "C.UTF-8",
+    });
+    expect(shown.stderr).toBe("");
+    expect(shown.exitCode).toBe(0);
+    for (const heading of [
+      "ivsh guest send [OPTIONS] FILE",
+      "ivsh guest recv",
+      "ivsh host",
+      "EXIT STATUS",
+      "IVSH_SOCKET",
+    ])
+      expect(shown.stdout).toContain(heading);
+  },
+);
+
+test("an unknown shell is a usage error naming the ones there are", async () => {
+  const result = await runCli(["completion", "tcsh"]);
+  expect(result.exitCode).toBe(2);
+  expect(result.stderr).toContain("'tcsh' since it is not one of bash, zsh, fish");
+});
+
+/** What bash offers after `words` (the last one being completed), with the script sourced. */
+async function bashOffers(script: string, words: string[]): Promise<string[]> {
+  const array = words.map((word) => `'${word}'`).join(" ");
+  const program = `${script}\nCOMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _ivsh; printf '%s\\n' "\${COMPREPLY[@]}"`;
+  const result = await run(["bash", "-c", program]);
+  expect(result.stderr).toBe("");
+  return result.stdout.split("\n").filter(Boolean);
+}
+
+test("bash: commands, subcommands and each command's flags; a flag's value and FILE are left to file completion", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  expect(await bashOffers(script, ["ivsh", "gu"])).toEqual(["guest"]);
+  expect(await bashOffers(script, ["ivsh", "guest", ""])).toEqual(["send", "recv", "--help"]);
+  expect(await bashOffers(script, ["ivsh", "guest", "send", "--ch"])).toEqual(["--channel", "--chunk-size"]);
+  expect(await bashOffers(script, ["ivsh", "guest", "recv", "--channel", "x", "--fo"])).toEqual(["--force"]);
+  expect(await bashOffers(script, ["ivsh", "guest", "recv", "--out", ""])).toEqual([]);
+  expect(await bashOffers(script, ["ivsh", "guest", "send", "big"])).toEqual([]);
+  expect(await bashOffers(script, ["ivsh", "host", "-"])).toContain("--log-level");
+});
+
+testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {
+  const { stdout: script } = await runCli(["completion", "zsh"]);
+  const result = await run(["zsh", "-c", `${script}\nprint -r -- "\${_comps[ivsh]}"`], { HOME: "/tmp" });
+  expect(result.stdout.trim()).toBe("_bash_complete -o default -F _ivsh");
+});
+
+testWithTool("fish", "fish: subcommands with their descriptions, and a command's flags", async () => {
+  const { stdout: script } = await runCli(["completion", "fish"]);
+  const complete = async (line: string) =>
+    (await run(["fish", "--no-config", "-c", `${script}\ncomplete -C '${line}'`])).stdout;
+  expect(await complete("ivsh guest ")).toContain("send\tSend FILE");
+  expect(await complete("ivsh guest send --ch")).toContain("--chunk-size\t");
+  expect(await complete("ivsh guest send --ch")).not.toContain("--force");
+});

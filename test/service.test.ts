@@ -1,0 +1,80 @@
+/**
+ * The arbiter as a service: contrib/systemd/ivsh-host.service passes `systemd-analyze verify`, and
+ * `ivsh host` tells the service manager READY=1 (Type=notify) on NOTIFY_SOCKET, a path or an abstract
+ * socket, with its socket accepting connections by then.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
+import { socketAnswers } from "../src/host/listener.ts";
+import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
+import { testWithTool } from "./helpers/tools.ts";
+import { BINARY, ensureBinary } from "./vm/vm.ts";
+
+let paths: TestPaths;
+beforeAll(() => {
+  paths = testPaths("service");
+});
+afterAll(() => paths?.cleanup());
+
+testWithTool(
+  "systemd-analyze",
+  "the unit file passes systemd-analyze verify",
+  async () => {
+    await ensureBinary();
+    // As installed: the binary at ExecStart, the man page its Documentation= names.
+    const unit = join(paths.dir, "ivsh-host.service");
+    const text = readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8");
+    writeFileSync(unit, text.replaceAll("/usr/local/bin/ivsh", BINARY));
+    mkdirSync(join(paths.dir, "man/man1"), { recursive: true });
+    copyFileSync(join(REPO, "docs/ivsh.1"), join(paths.dir, "man/man1/ivsh.1"));
+    const verify = Bun.spawn(["systemd-analyze", "verify", unit], {
+      env: { ...process.env, MANPATH: join(paths.dir, "man") },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [exitCode, stderr] = await Promise.all([verify.exited, new Response(verify.stderr).text()]);
+    expect(stderr.trim()).toBe("");
+    expect(exitCode).toBe(0);
+  },
+  120_000,
+);
+
+/** Starts an arbiter told to notify `notifySocket`, returns the first datagram it sends there. */
+async function readinessMessage(notifySocket: string, name: string): Promise<string> {
+  const listening = bindDatagramSocket(notifySocket);
+  const own = testPaths(`notify-${name}`);
+  const arbiter = await ArbiterProcess.start(own, { env: { NOTIFY_SOCKET: notifySocket } });
+  try {
+    const deadline = Date.now() + EXIT_BOUND_MS;
+    for (;;) {
+      const datagram = receiveWithFd(listening, notifySocket);
+      if (datagram) {
+        // Sent after the socket listens: it must answer by now.
+        expect(await socketAnswers(own.socket)).toBe(true);
+        return new TextDecoder().decode(datagram.payload);
+      }
+      if (Date.now() > deadline) throw new Error(`no notification on ${notifySocket}`);
+      await Bun.sleep(10);
+    }
+  } finally {
+    await arbiter.stop();
+    closeFd(listening);
+    own.cleanup();
+  }
+}
+
+test("Type=notify: READY=1 with the arbiter's pid and what it serves, on a socket path", async () => {
+  const message = await readinessMessage(join(paths.dir, "notify.sock"), "path");
+  expect(message).toContain("READY=1");
+  expect(message).toMatch(/MAINPID=\d+/);
+  expect(message).toMatch(/STATUS=serving .*region on .*arbiter\.sock, epoch 1/);
+});
+
+test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async () => {
+  const message = await readinessMessage(`@ivsh-test-notify-${process.pid}`, "abstract");
+  expect(message).toContain("READY=1");
+});
