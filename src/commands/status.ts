@@ -2,7 +2,7 @@
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
-import { formatBytes, formatDuration, parseCount } from "../units.ts";
+import { formatBytes, formatDuration, formatRate, parseCount } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -11,7 +11,7 @@ const DEFAULT_LIMIT = 100;
 export default defineLeafCommand({
   meta: {
     name: "status",
-    description: "Show blocks, segments, clients per VM and condition variables of an arbiter",
+    description: "Show an arbiter's blocks, segments, clients per VM, locks and transfers in progress",
   },
   args: {
     ...clientArgs,
@@ -67,6 +67,21 @@ function more(shown: number, total: number): string[] {
   return total > shown ? [`  … ${total - shown} more (raise --limit to list them)`] : [];
 }
 
+/** "channel 'x': client #3 → client #4, streaming, 1.20 GiB of 2.00 GiB (60%), 3.10 GB/s". */
+function transferLines(transfers: StatusReport["transfers"]): string[] {
+  return [
+    `transfers in progress (${transfers.length}):`,
+    ...transfers.map((transfer) => {
+      const receiver = transfer.receiver ? `client #${transfer.receiver}` : "(no receiver yet)";
+      const of = transfer.totalBytes
+        ? ` of ${formatBytes(transfer.totalBytes)} (${Math.floor((100 * transfer.bytes) / transfer.totalBytes)}%)`
+        : "";
+      const rate = transfer.bytesPerSecond ? `, ${formatRate(transfer.bytesPerSecond)}` : "";
+      return `  channel '${transfer.channel}': client #${transfer.sender} → ${receiver}, ${transfer.state}, ${formatBytes(transfer.bytes)}${of}${rate}`;
+    }),
+  ];
+}
+
 /** Only worth a line when something was found overwritten. */
 function integrityLines(integrity: StatusReport["integrity"] | undefined): string[] {
   if (!integrity || integrity.repairs === 0) return [];
@@ -114,6 +129,7 @@ export function renderStatus(report: StatusReport): string {
         `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
     ),
     ...more(report.sync.length, totals.sync),
+    ...transferLines(report.transfers ?? []),
     ...integrityLines(report.integrity),
   ];
   return `${lines.join("\n")}\n`;

@@ -10,6 +10,7 @@ import type { RegionGuard } from "./region-guard.ts";
 import type { RegionOptions } from "./setup.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState, Limits } from "./state.ts";
+import type { TransferWatch } from "./transfers.ts";
 import type { WaitQueue } from "./wait-queue.ts";
 
 export interface ArbiterOptions extends RegionOptions, Limits {
@@ -36,6 +37,8 @@ export interface ArbiterView {
   readonly waits: WaitQueue;
   readonly liveness: ReadonlyMap<number, Liveness>;
   readonly guard: RegionGuard;
+  /** Transfers in progress on the channels, sampled each sweep. */
+  readonly transfers: TransferWatch;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
   readonly hostWakes: HostWakes | undefined;
   readonly epoch: number;

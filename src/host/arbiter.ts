@@ -28,6 +28,7 @@ import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
 import { StateFile } from "./state-file.ts";
+import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
@@ -43,6 +44,7 @@ export class Arbiter implements ArbiterView {
   connectedCount = 0;
   private server: UnixSocketListener<Connection> | undefined;
   readonly guard: RegionGuard;
+  readonly transfers: TransferWatch;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
   readonly hostWakes: HostWakes | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -71,6 +73,7 @@ export class Arbiter implements ArbiterView {
       arbiterPid: process.pid,
     }));
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
+    this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
   }
 
@@ -193,6 +196,7 @@ export class Arbiter implements ArbiterView {
     const { findings, releasedSlots } = this.guard.check(this.state);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);
+    this.transfers.sample();
     this.compactor.maybeStart();
   }
 

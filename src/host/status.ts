@@ -77,6 +77,7 @@ export function statusReport(
         waiters,
       };
     }),
+    transfers: arbiter.transfers.report(limit),
     integrity: arbiter.guard.status,
   };
 }

@@ -25,6 +25,23 @@ export interface IntegrityStatus {
   findings: { atMs: number; what: string }[];
 }
 
+/** A transfer in progress on a channel (progress as the sender's record headers tell it). */
+export interface TransferStatus {
+  channel: string;
+  slot: number;
+  /** Client ids holding the channel's sender and receiver roles (0: none now). */
+  sender: number;
+  receiver: number;
+  /** "streaming", or "keeping" while the receiver renames its verified file. */
+  state: string;
+  /** Bytes the sender has published so far. */
+  bytes: number;
+  /** The stream's size if the sender knows it (a regular file), else 0. */
+  totalBytes: number;
+  /** Over the arbiter's last sweep (about a second); 0 until it has two samples. */
+  bytesPerSecond: number;
+}
+
 export interface StatusClient {
   clientId: number;
   name: string;
@@ -64,6 +81,8 @@ export interface StatusReport {
     ownerDied: boolean;
     waiters: number;
   }[];
+  /** Transfers in progress, at most the request's `limit`. */
+  transfers: TransferStatus[];
   /** What the arbiter found overwritten in the region, and put back. */
   integrity: IntegrityStatus;
 }

@@ -179,6 +179,22 @@ export const ChannelWord = {
   receiverJoined: 13,
 } as const;
 
+/** The names a channel's slot and each transfer's ring take among the arbiter's names. */
+const CHANNEL_PREFIX = "channel:";
+
+export function channelSlotName(name: string): string {
+  return `${CHANNEL_PREFIX}${name}`;
+}
+
+export function ringSegmentName(name: string, transfer: number): string {
+  return `${CHANNEL_PREFIX}${name}:${transfer}`;
+}
+
+/** The channel's own name, from its slot's name. */
+export function channelOfSlotName(slotName: string): string {
+  return slotName.startsWith(CHANNEL_PREFIX) ? slotName.slice(CHANNEL_PREFIX.length) : slotName;
+}
+
 export const ChannelState = {
   idle: 0,
   streaming: 1,
@@ -224,11 +240,13 @@ export const LOCK_WORDS: Record<SlotKindName, readonly number[]> = {
  * A channel's ring segment: `depth` record headers of RECORD_BYTES at the start, then `depth` chunks, the
  * first page aligned. A record header: u32 length, u32 flags (RECORD_END on the last), u64 total bytes
  * (on a data record the stream's size if the sender knows it, else 0: progress only; on the end record
- * what was sent) and, on the end record, u64 digest (xxHash3-64 chained over the records).
+ * what was sent), on the end record u64 digest (xxHash3-64 chained over the records), and on a data
+ * record u64 stream offset: the stream's bytes up to the end of this record (progress only: `ivsh
+ * status` reads it; nothing is decided by it).
  */
 export const RECORD_BYTES = 32;
 export const RECORD_END = 1;
-export const RecordField = { length: 0, flags: 4, totalBytes: 8, digest: 16 } as const;
+export const RecordField = { length: 0, flags: 4, totalBytes: 8, digest: 16, streamOffset: 24 } as const;
 
 export function ringChunkOffset(depth: number): number {
   return alignUp(depth * RECORD_BYTES, PAGE_SIZE);

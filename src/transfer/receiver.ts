@@ -9,7 +9,7 @@
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, confirmationOf, RECORD_END, RecordField } from "../region/layout.ts";
+import { ChannelState, confirmationOf, RECORD_END, RecordField, ringSegmentName } from "../region/layout.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -20,7 +20,6 @@ import {
   recordsInFlight,
   releaseRole,
   ringGeometryProblem,
-  ringSegmentName,
 } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";

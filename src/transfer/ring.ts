@@ -10,6 +10,7 @@ import type { Client } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import {
   ChannelWord,
+  channelSlotName,
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
   RECORD_BYTES,
@@ -19,14 +20,6 @@ import {
 } from "../region/layout.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
-
-export function channelSlotName(name: string): string {
-  return `channel:${name}`;
-}
-
-export function ringSegmentName(name: string, transfer: number): string {
-  return `channel:${name}:${transfer}`;
-}
 
 export class ChannelSlot {
   private readonly base: number;

@@ -19,6 +19,7 @@ import {
   PAGE_SIZE,
   RECORD_END,
   RecordField,
+  ringSegmentName,
 } from "../region/layout.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
@@ -30,7 +31,6 @@ import {
   recordsInFlight,
   releaseRole,
   ringGeometryProblem,
-  ringSegmentName,
 } from "./ring.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -81,6 +81,8 @@ export class ChannelSender {
   /** Data records published. */
   records = 0;
   private head = 0;
+  /** Bytes published in data records so far. */
+  private streamOffset = 0;
   private finished = false;
   /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
   private filled = 0;
@@ -334,9 +336,12 @@ export class ChannelSender {
 
   private publishData(length: number): void {
     this.records++;
-    // On a data record: the stream's size if known, else 0. Progress only; nothing is decided by it.
+    this.streamOffset += length;
+    // On a data record: the stream's size if known, else 0, and how far the stream has come. Progress
+    // only (the receiver's bar, `ivsh status`); nothing is decided by either.
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.expectedBytes), true);
+    this.ring.headers.setBigUint64(at + RecordField.streamOffset, BigInt(this.streamOffset), true);
     this.publish(length, 0);
   }
 

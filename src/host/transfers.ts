@@ -1,0 +1,113 @@
+/**
+ * Transfers in progress, for `ivsh status`: each channel whose transfer is streaming (or being kept by its
+ * receiver), who sends and who receives, how many bytes have gone and at what rate. The arbiter plays no
+ * part in a transfer: it reads the channel's slot words and the newest record header of its ring, which
+ * the sender writes (docs/layout.md, "Record header": `streamOffset`, `totalBytes`), and samples them at
+ * each sweep to tell a rate. All of it is progress only: a sender that scribbles here misleads a display,
+ * nothing else.
+ */
+import type { TransferStatus } from "../protocol/status-report.ts";
+import {
+  blockOffset,
+  ChannelState,
+  ChannelWord,
+  channelOfSlotName,
+  LOCK_OWNER_MASK,
+  RECORD_BYTES,
+  RECORD_END,
+  RecordField,
+} from "../region/layout.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import type { RegionSlots } from "./slots.ts";
+import type { ArbiterState } from "./state.ts";
+
+const IN_PROGRESS = new Set<number>([ChannelState.streaming, ChannelState.keeping]);
+const STATE_NAMES = new Map<number, string>(
+  Object.entries(ChannelState).map(([name, value]) => [value, name]),
+);
+
+interface Sample {
+  transfer: number;
+  bytes: number;
+  atMs: number;
+  bytesPerSecond: number;
+}
+
+export class TransferWatch {
+  private readonly samples = new Map<number, Sample>();
+
+  constructor(
+    private readonly state: ArbiterState,
+    private readonly slots: RegionSlots,
+    private readonly region: MappedRegion,
+  ) {}
+
+  /** At each sweep: the rate of every transfer in progress since the previous sweep. */
+  sample(nowMs = performance.now()): void {
+    const seen = new Set<number>();
+    for (const object of this.state.syncObjects.values()) {
+      if (object.kind !== "channel") continue;
+      const progress = this.read(object.slot);
+      if (!progress) continue;
+      seen.add(object.slot);
+      const previous = this.samples.get(object.slot);
+      const sameTransfer = previous?.transfer === progress.transfer && nowMs > previous.atMs;
+      const bytesPerSecond = sameTransfer
+        ? (Math.max(0, progress.bytes - previous.bytes) * 1000) / (nowMs - previous.atMs)
+        : 0;
+      this.samples.set(object.slot, {
+        transfer: progress.transfer,
+        bytes: progress.bytes,
+        atMs: nowMs,
+        bytesPerSecond,
+      });
+    }
+    for (const slot of this.samples.keys()) if (!seen.has(slot)) this.samples.delete(slot);
+  }
+
+  /** The transfers in progress now, at most `limit`, with the rate of the last sweep. */
+  report(limit: number): TransferStatus[] {
+    const transfers: TransferStatus[] = [];
+    for (const object of this.state.syncObjects.values()) {
+      if (transfers.length >= limit) break;
+      if (object.kind !== "channel") continue;
+      const progress = this.read(object.slot);
+      if (!progress) continue;
+      const sample = this.samples.get(object.slot);
+      transfers.push({
+        channel: channelOfSlotName(object.name),
+        slot: object.slot,
+        sender: this.slots.load(object.slot, ChannelWord.sender) & LOCK_OWNER_MASK,
+        receiver: this.slots.load(object.slot, ChannelWord.receiver) & LOCK_OWNER_MASK,
+        state: STATE_NAMES.get(progress.state) ?? String(progress.state),
+        bytes: progress.bytes,
+        totalBytes: progress.totalBytes,
+        bytesPerSecond: sample?.transfer === progress.transfer ? Math.round(sample.bytesPerSecond) : 0,
+      });
+    }
+    return transfers;
+  }
+
+  /** A channel's transfer, if one is in progress: its number, state, bytes sent and expected size. */
+  private read(slot: number) {
+    const state = this.slots.load(slot, ChannelWord.state);
+    if (!IN_PROGRESS.has(state)) return undefined;
+    const transfer = this.slots.load(slot, ChannelWord.transfer) >>> 0;
+    const head = this.slots.load(slot, ChannelWord.head) >>> 0;
+    const depth = this.slots.load(slot, ChannelWord.depth) >>> 0;
+    const ring = this.state.segments.get(this.slots.load(slot, ChannelWord.ringSegment) >>> 0);
+    if (!ring || head === 0 || depth === 0) return { transfer, state, bytes: 0, totalBytes: 0 };
+    // The newest published record's header; the sender writes the next one, not this one.
+    const headerOffset =
+      blockOffset(this.state.geometry, ring.firstBlock) + ((head - 1) % depth) * RECORD_BYTES;
+    if (headerOffset + RECORD_BYTES > blockOffset(this.state.geometry, ring.firstBlock) + ring.bytes)
+      return { transfer, state, bytes: 0, totalBytes: 0 };
+    const header = this.region.bytes(headerOffset, RECORD_BYTES);
+    const view = new DataView(header.buffer, header.byteOffset, RECORD_BYTES);
+    const totalBytes = Number(view.getBigUint64(RecordField.totalBytes, true));
+    // The end record carries what was sent in totalBytes, and no stream offset.
+    if (view.getUint32(RecordField.flags, true) & RECORD_END)
+      return { transfer, state, bytes: totalBytes, totalBytes };
+    return { transfer, state, bytes: Number(view.getBigUint64(RecordField.streamOffset, true)), totalBytes };
+  }
+}
