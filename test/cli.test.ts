@@ -130,6 +130,9 @@ describe("ivsh CLI", () => {
     [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
     [["--size"], /--size '' since it is not a size/],
+    // The hints name a size the next check accepts.
+    [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 8KiB\)/],
+    [["--size", "64KiB"], /leaving no room for one 65536-byte block \(--size 256KiB or more fits one/],
   ];
   for (const [flags, message] of badValues)
     test(`host ${flags.join(" ")}: a usage error (exit 2), nothing created`, async () => {

@@ -220,6 +220,29 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
   });
 });
 
+test("a ring larger than the region: the error says which flags make it fit", async () => {
+  const input = join(paths.dir, "big-ring.in");
+  await randomFile(input, 80 * MIB);
+  const sender = guest(paths, [
+    "send",
+    input,
+    "--channel",
+    "big-ring",
+    "--chunk-size",
+    "16MiB",
+    "--depth",
+    "8",
+  ]);
+  expect(await sender.exit()).toBe(1);
+  // The ring is cut to the file's size first (6 chunks here), and is still too big.
+  expect(await sender.stderr).toMatch(
+    /Failed to open channel 'big-ring' with a ring of \d+ chunks of 16\.0 MiB \([\d.]+ MiB\) since it needs/,
+  );
+  expect(await sender.stderr).toContain(
+    "pass a smaller --chunk-size or --depth, or start the arbiter with a larger --size",
+  );
+});
+
 describe("--timeout: how long an end waits for the other to show up", () => {
   test("a receiver with no sender gives up, exit 1, naming the limit; no file left", async () => {
     const output = outPath(paths, "lonely.out");

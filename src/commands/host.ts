@@ -13,7 +13,7 @@ import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, type LogLevel, log } from "../log.ts";
-import { computeGeometry } from "../region/layout.ts";
+import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
 import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { onStopSignals } from "./_exit.ts";
@@ -111,7 +111,7 @@ export default defineLeafCommand({
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
         `--size ${formatBytes(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-          `only host processes can use it (for VMs pass e.g. --size ${formatBytes(2 ** Math.ceil(Math.log2(size)))})`,
+          `only host processes can use it (for VMs pass e.g. --size ${formatBytes(powerOfTwoAtLeast(size))})`,
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
@@ -125,7 +125,7 @@ export default defineLeafCommand({
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
     log.success(
-      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} blocks of ` +
+      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} block${geometry.blockCount === 1 ? "" : "s"} of ` +
         `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
         `${arbiter.state.sessions.size} sessions restored`,
     );

@@ -280,7 +280,11 @@ export function alignUp(value: number, alignment: number): number {
 export function computeGeometry(regionSize: number, blockSize: number, slotCount: number): Geometry {
   const action = `lay out a ${regionSize}-byte region`;
   if (!Number.isSafeInteger(regionSize) || regionSize % PAGE_SIZE !== 0)
-    throw failure("InvalidArgument", action, `the size must be a multiple of ${PAGE_SIZE} bytes`);
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the size must be a multiple of ${PAGE_SIZE} bytes (a power of two, as QEMU needs: e.g. --size ${sizeText(powerOfTwoAtLeast(Math.max(regionSize, PAGE_SIZE)))})`,
+    );
   if (
     !Number.isInteger(blockSize) ||
     blockSize < PAGE_SIZE ||
@@ -301,9 +305,20 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
     throw failure(
       "InvalidArgument",
       action,
-      `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block`,
+      `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block ` +
+        `(--size ${sizeText(powerOfTwoAtLeast(dataOffset + blockSize))} or more fits one, or pass fewer --slots)`,
     );
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
+}
+
+/** The smallest power of two of at least `bytes`: a region size QEMU accepts. */
+export function powerOfTwoAtLeast(bytes: number): number {
+  return 2 ** Math.ceil(Math.log2(bytes));
+}
+
+/** A size as a --size flag takes it: 256KiB, 4MiB. */
+function sizeText(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)}MiB` : `${bytes / 1024}KiB`;
 }
 
 /** Byte offset of a block from the start of the region. */

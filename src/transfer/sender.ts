@@ -21,6 +21,7 @@ import {
   RecordField,
   ringSegmentName,
 } from "../region/layout.ts";
+import { formatBytes } from "../units.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -105,12 +106,7 @@ export class ChannelSender {
     const slot = await claimRole(client, name, "sender");
     try {
       await awaitOldReceiverGone(slot, name, options.signal);
-      const { segment, transfer } = await allocateRing(
-        client,
-        slot,
-        name,
-        Ring.bytesNeeded(depth, chunkBytes),
-      );
+      const { segment, transfer } = await allocateRing(client, slot, name, { depth, chunkBytes });
       const ring = new Ring(segment, depth, chunkBytes);
       ring.populate(true);
       publish(slot, ring, transfer);
@@ -397,14 +393,30 @@ function checkGeometry(name: string, chunkBytes: number, depth: number): void {
   if (problem) throw failure("InvalidArgument", `open channel '${name}'`, problem);
 }
 
-/** A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). */
-async function allocateRing(client: Client, slot: ChannelSlot, name: string, bytes: number) {
+/**
+ * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). A
+ * ring the region (or this client's quota) cannot hold says which flags make it smaller.
+ */
+async function allocateRing(
+  client: Client,
+  slot: ChannelSlot,
+  name: string,
+  shape: { depth: number; chunkBytes: number },
+) {
+  const bytes = Ring.bytesNeeded(shape.depth, shape.chunkBytes);
   let transfer = slot.load("transfer");
   for (let attempt = 0; ; attempt++) {
     transfer = (transfer + 1) >>> 0 || 1;
     try {
       return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
     } catch (error) {
+      if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
+        throw failure(
+          error.code,
+          `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
+          `${error.message.replace(/^Failed to .*? since /, "")}; pass a smaller --chunk-size or --depth, ` +
+            "or start the arbiter with a larger --size",
+        );
       if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
     }
   }
