@@ -49,6 +49,21 @@ describe("transfer failures", () => {
     await expectRingsFreed();
   });
 
+  test("sender killed while the receiver writes stdout: it says the bytes already out are incomplete", async () => {
+    const receiver = guest(paths, ["recv", "--channel", "ks-stdout", "--out", "-"]);
+    const sender = guest(paths, ["send", "-", "--channel", "ks-stdout", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(256 << 10).fill(10)); // newlines: they arrive as lines
+    await sender.proc.stdin.flush();
+    // The receiver's stdout is the test's pipe: wait until data came through it.
+    while (receiver.events.lines.length === 0) await Bun.sleep(10);
+    sender.proc.kill("SIGKILL");
+    expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    expect(await receiver.stderr).toMatch(
+      /the \d+ bytes written to stdout are an incomplete, unverified stream: discard them/,
+    );
+    await expectRingsFreed();
+  });
+
   test("receiver killed: the sender fails naming the cause; the ring is freed", async () => {
     const receiver = guest(paths, [
       "recv",

@@ -74,6 +74,10 @@ export default defineLeafCommand({
       if (!committed) {
         const left = sink.abandon();
         if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
+        else if (sink.target === "-" && sink.written > 0)
+          log.warn(
+            `the ${sink.written} bytes written to stdout are an incomplete, unverified stream: discard them`,
+          );
       }
     }
   },
