@@ -10,6 +10,7 @@ export type {
   SegmentFields,
   StatusClient,
   StatusReport,
+  TransferStatus,
 } from "../protocol/status-report.ts";
 export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
 export { mappingProbe } from "./connect-options.ts";
