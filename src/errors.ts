@@ -72,6 +72,59 @@ const namesByNumber = new Map<number, ErrorCodeName>(
   Object.entries(ErrorCode).map(([name, value]) => [value, name as ErrorCodeName]),
 );
 
+/**
+ * What a code means to the parts that handle it. Each part asks `hasTrait`; none keeps its own list.
+ * - endsConnection: the arbiter answers it, then closes the connection (the conversation cannot go on).
+ * - endsSession: the session is gone (a client's transport is lost for good: every later call fails).
+ * - endsResume: reconnecting to resume the session is pointless (it is gone, or the peer is incompatible).
+ * - harmlessOnRelease: giving a channel role back after it, nothing is left to release.
+ * - whileRestarting: what an arbiter that is restarting answers; a connecting client retries.
+ * - routine: a refusal a working program meets in the normal course (the operator's log: debug only).
+ */
+export type ErrorTrait =
+  | "endsConnection"
+  | "endsSession"
+  | "endsResume"
+  | "harmlessOnRelease"
+  | "whileRestarting"
+  | "routine";
+
+const TRAITS: Record<ErrorCodeName, readonly ErrorTrait[]> = {
+  BadFrame: ["endsConnection"],
+  VersionMismatch: ["endsConnection", "endsResume"],
+  UnknownOp: ["endsConnection"],
+  ProtocolState: ["endsConnection"],
+  InvalidArgument: [],
+  NoSpace: [],
+  QuotaExceeded: [],
+  NotFound: ["routine"],
+  AlreadyExists: ["routine"],
+  PermissionDenied: ["endsResume"],
+  NotHeld: ["harmlessOnRelease", "routine"],
+  LeaseExpired: ["endsConnection", "endsSession", "endsResume", "harmlessOnRelease"],
+  SessionUnknown: ["endsConnection", "endsSession", "endsResume", "harmlessOnRelease"],
+  Timeout: ["routine"],
+  ConnectionLost: ["harmlessOnRelease", "whileRestarting"],
+  SystemCall: [],
+  RegionInvalid: ["endsResume"],
+  DeviceNotFound: [],
+  ArbiterUnreachable: ["whileRestarting"],
+  ChannelBusy: [],
+  PeerGone: [],
+  DigestMismatch: [],
+  ArbiterRunning: [],
+  StateInvalid: [],
+  Internal: [],
+  Interrupted: [],
+  RegionCorrupted: [],
+  SourceChanged: [],
+};
+
+/** Whether `error` is an IvshError whose code has `trait`. */
+export function hasTrait(error: unknown, trait: ErrorTrait): error is IvshError {
+  return error instanceof IvshError && TRAITS[error.code].includes(trait);
+}
+
 export function errorCodeName(code: number): ErrorCodeName | undefined {
   return namesByNumber.get(code);
 }
@@ -96,7 +149,7 @@ export class IvshError extends Error {
   }
 }
 
-/** Shorthand for the house style: `fail("InvalidArgument", "parse --size", "'12q' has an unknown unit")`. */
+/** Shorthand for the house style: `failure("InvalidArgument", "parse --size", "'12q' has an unknown unit")`. */
 export function failure(code: ErrorCodeName, action: string, reason: string): IvshError {
   return new IvshError(code, `Failed to ${action} since ${reason}`);
 }

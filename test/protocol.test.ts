@@ -1,5 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { failure, isIvshError } from "../src/errors.ts";
+import {
+  ErrorCode,
+  type ErrorCodeName,
+  type ErrorTrait,
+  failure,
+  hasTrait,
+  isIvshError,
+} from "../src/errors.ts";
 import {
   decodeError,
   decodeFields,
@@ -167,3 +174,27 @@ function expectCode(run: () => unknown, code: string): void {
   }
   throw new Error(`expected ${code}, nothing was thrown`);
 }
+
+describe("error traits: how each part treats a code, kept beside the codes", () => {
+  const trait = (code: ErrorCodeName, name: ErrorTrait) => hasTrait(failure(code, "test", "a test"), name);
+
+  test("only a code's own traits answer true; anything not an IvshError has none", () => {
+    expect(trait("BadFrame", "endsConnection")).toBe(true);
+    expect(trait("InvalidArgument", "endsConnection")).toBe(false);
+    expect(trait("LeaseExpired", "endsSession")).toBe(true);
+    expect(trait("ConnectionLost", "endsSession")).toBe(false);
+    expect(trait("ConnectionLost", "whileRestarting")).toBe(true);
+    expect(trait("NotFound", "routine")).toBe(true);
+    expect(trait("PermissionDenied", "routine")).toBe(false);
+    expect(hasTrait(new Error("LeaseExpired"), "endsSession")).toBe(false);
+  });
+
+  test("a session that is gone ends the connection, resuming, and makes releases harmless", () => {
+    for (const code of Object.keys(ErrorCode) as ErrorCodeName[])
+      if (trait(code, "endsSession")) {
+        expect(trait(code, "endsConnection")).toBe(true);
+        expect(trait(code, "endsResume")).toBe(true);
+        expect(trait(code, "harmlessOnRelease")).toBe(true);
+      }
+  });
+});

@@ -81,15 +81,9 @@ interface Transfer {
 const DEFAULT_CHUNK = 1 * MiB;
 const DEFAULT_REPEATS = 3;
 
-/** Starts workers from this source tree: for tests and for running the benchmarks without the CLI. */
+/** Starts workers from this source tree (`ivsh bench-worker` through src/cli.ts): for tests. */
 export function sourceWorkerCommand(): string[] {
-  return [process.execPath, fileURLToPath(new URL("./worker-main.ts", import.meta.url))];
-}
-
-export async function measureStreamBaselines(options: StreamOptions): Promise<StreamMeasurement[]> {
-  const results: StreamMeasurement[] = [];
-  for (const baseline of STREAM_BASELINES) results.push(await measureStream(baseline, options));
-  return results;
+  return [process.execPath, fileURLToPath(new URL("../cli.ts", import.meta.url)), "bench-worker"];
 }
 
 /** Everything one transfer needs, fixed for all repeats of a baseline. */

@@ -16,18 +16,19 @@ import type { Socket } from "bun";
 import { failure } from "../errors.ts";
 import { connect } from "../guest/client.ts";
 import { WaitOutcome } from "../protocol/messages.ts";
-import { slotWordIndex } from "../region/layout.ts";
+import { SlotWord, SyncWord, slotWordIndex } from "../region/layout.ts";
 import { workerConnectOptions } from "./channel.ts";
 import { busyWait, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
-const COUNTER = 3;
-const WAITER_READY = 5;
-const WAKER_READY = 6;
+/** The benchmark's own words, in the part of a mutex slot ivsh leaves unused (SyncWord.firstUnused..13). */
+const COUNTER = SyncWord.firstUnused;
+const WAITER_READY = SyncWord.firstUnused + 1;
+const WAKER_READY = SyncWord.firstUnused + 2;
 /**
- * Two float64 stamps at words 8-9 (the waker's) and 10-11 (the spinning waiter's reply): 8-byte aligned,
+ * Two float64 stamps at words 10-11 (the waker's) and 12-13 (the spinning waiter's reply): 8-byte aligned,
  * since slots are 64-byte aligned.
  */
-const STAMP_WORD = 8;
+const STAMP_WORD = SyncWord.firstUnused + 3;
 const SETTLE_MS = 1;
 const SPIN_TIMEOUT_MS = 10_000;
 const WAIT_SLICE_MS = 10_000;
@@ -42,7 +43,7 @@ interface Shared {
 async function openShared(flags: WorkerFlags, role: string) {
   const client = await connect(workerConnectOptions(flags, `bench ${role}`));
   const mutex = await client.mutex(flags.string("name"));
-  const base = slotWordIndex(client.geometry, mutex.slot, 0);
+  const base = slotWordIndex(client.geometry, mutex.slot, SlotWord.lock);
   const { words } = client;
   const shared: Shared = {
     words,

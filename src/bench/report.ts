@@ -20,9 +20,7 @@
  *   results as plain numbers.
  */
 import { formatRate } from "../units.ts";
-import type { AccessMeasurement } from "./access.ts";
 import type { StreamMeasurement } from "./baselines.ts";
-import type { MemcpyMeasurement } from "./memcpy.ts";
 import { type Summary, spreadOf } from "./stats.ts";
 
 export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns" | "ratio" | "fraction" | "count";
@@ -180,38 +178,8 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
 }
 
 /** Results of the building blocks in this folder, with the ids the rest of `ivsh bench` refers to. */
-export function memcpyResult(id: string, label: string, measurement: MemcpyMeasurement): BenchResult {
-  return { id, label, unit: "bytes/s", samples: measurement.rate };
-}
-
 export function streamResult(measurement: StreamMeasurement, ratioTo?: string): BenchResult {
   const base = { id: `stream.${measurement.baseline}`, label: measurement.label, unit: "bytes/s" as const };
   if (!measurement.rate) return { ...base, note: measurement.unavailable ?? "did not run" };
   return { ...base, samples: measurement.rate, ratioTo };
-}
-
-/** Three rows for one mapping: read and write bandwidth (compared to `ratioTo`) and load latency. */
-export function accessResults(
-  id: string,
-  label: string,
-  measurement: AccessMeasurement,
-  ratioTo?: string,
-): BenchResult[] {
-  return [
-    {
-      id: `${id}.read`,
-      label: `${label}: sequential read`,
-      unit: "bytes/s",
-      samples: measurement.read,
-      ratioTo,
-    },
-    {
-      id: `${id}.write`,
-      label: `${label}: sequential write`,
-      unit: "bytes/s",
-      samples: measurement.write,
-      ratioTo,
-    },
-    { id: `${id}.latency`, label: `${label}: random 8-byte load`, unit: "ns", samples: measurement.latency },
-  ];
 }

@@ -16,6 +16,7 @@ import { failure, throwIfAborted } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
+import { formatBytes } from "../units.ts";
 
 export interface DemoOptions {
   bytes: number;
@@ -57,7 +58,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stop = () => killAll(workspace);
   options.signal?.addEventListener("abort", stop);
   try {
-    options.note(`generating a ${options.bytes >> 20} MiB file in ${workspace.shmDir}`);
+    options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
     const checks = await generateFile(workspace.input, options.bytes);
     const arbiter = await startArbiter(workspace);
     const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };

@@ -18,7 +18,6 @@ export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
 export const O_CLOEXEC = 0o2000000;
 export const O_NOFOLLOW = 0o400000;
 
@@ -31,7 +30,6 @@ const MAP_PRIVATE = 2;
 const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
-export const MADV_DONTNEED = 4;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
 const EINVAL = 22;
@@ -77,10 +75,6 @@ export function truncateFd(fd: number, size: number, path: string): void {
 
 export function changeMode(fd: number, mode: number, path: string): void {
   check(libc.fchmod(fd, mode), "fchmod", path);
-}
-
-export function syncFd(fd: number, path: string): void {
-  check(libc.fsync(fd), "fsync", path);
 }
 
 /**
@@ -228,10 +222,6 @@ export function unmap(address: number, length: number, what: string): void {
   check(libc.munmap(address, length), "munmap", what);
 }
 
-export function advise(address: number, length: number, advice: number, what: string): void {
-  check(libc.madvise(address, length, advice), "madvise", what);
-}
-
 const MADV_REMOVE = 9;
 
 /**
@@ -297,16 +287,6 @@ export function writeSome(fd: number, address: number, length: number, what: str
     const errno = lastErrno();
     if (errno === EAGAIN) return -1;
     if (errno !== EINTR) throw new SystemCallError("write", what, errno);
-  }
-}
-
-/** read(2) at a file offset into memory, retried on EINTR. */
-export function readAt(fd: number, address: number, length: number, offset: number, what: string): number {
-  for (;;) {
-    const got = Number(libc.pread(fd, address, length, offset));
-    if (got >= 0) return got;
-    const errno = lastErrno();
-    if (errno !== EINTR) throw new SystemCallError("pread", what, errno);
   }
 }
 

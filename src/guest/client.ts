@@ -4,7 +4,7 @@
  * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
-import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   AccessMode,
@@ -52,15 +52,6 @@ async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void
     clearTimeout(timer);
   }
 }
-/** Errors after which resuming is pointless: the session is gone or the peer is incompatible. */
-const FINAL = new Set([
-  "SessionUnknown",
-  "LeaseExpired",
-  "VersionMismatch",
-  "PermissionDenied",
-  "RegionInvalid",
-]);
-
 export interface AllocOptions {
   mode?: AccessModeName;
   /** A name makes the segment shareable: other clients `open()` it. */
@@ -94,7 +85,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     } catch (error) {
       transport.close();
       restarting ||= isIvshError(error, "ConnectionLost");
-      const retry = restarting && isIvshError(error) && RESTARTING.has(error.code) && Date.now() < deadline;
+      const retry = restarting && hasTrait(error, "whileRestarting") && Date.now() < deadline;
       if (!retry) {
         region.close();
         throw error;
@@ -103,9 +94,6 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     }
   }
 }
-
-/** While an arbiter restarts: its socket refuses connections, or closes them during hello. */
-const RESTARTING = new Set(["ConnectionLost", "ArbiterUnreachable"]);
 
 /**
  * One connection to the arbiter and the region mapped beside it: allocates and opens segments, opens
@@ -382,7 +370,7 @@ export class Client {
         this.transport.release();
         return;
       } catch (error) {
-        if (isIvshError(error) && FINAL.has(error.code)) return this.transport.fail(error);
+        if (hasTrait(error, "endsResume")) return this.transport.fail(error);
         this.transport.close(false);
       }
     }

@@ -20,6 +20,7 @@ import {
   PARKABLE_WORDS,
   SlotWord,
   slotWordIndex,
+  WAKE_ALL,
 } from "../region/layout.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 
@@ -36,7 +37,6 @@ export type LockOutcome = "acquired" | "owner-died";
 /** How a condition-variable wait ended; in every case the caller holds the lock again. */
 export type WaitResult = "notified" | "timed-out" | "owner-died";
 
-const ALL = 0x7fffffff;
 /** A mask: every 1024th uncontended lock checks whether the event loop is due a turn. */
 const FAST_LOCKS_PER_CLOCK_CHECK = 1023;
 
@@ -290,7 +290,7 @@ export class CondVar extends SlotObject {
 
   /** Wakes every waiter; under the lock, they wake when the lock is released. */
   broadcast(): void {
-    this.signal(ALL);
+    this.signal(WAKE_ALL);
   }
 
   private signal(count: number): void {
@@ -305,7 +305,7 @@ export class CondVar extends SlotObject {
       return;
     }
     const owed = this.client.owedWakes.get(this.slot) ?? 0;
-    this.client.owedWakes.set(this.slot, Math.min(ALL, owed + count));
+    this.client.owedWakes.set(this.slot, Math.min(WAKE_ALL, owed + count));
   }
 }
 

@@ -6,7 +6,7 @@
  * of running it twice, so nothing is lost or duplicated.
  */
 import type { Socket, SocketHandler } from "bun";
-import { failure, IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
@@ -257,8 +257,7 @@ export class Transport {
     if (frame.kind === FrameKind.error) {
       const error = decodeError(frame.body);
       // Request id 0 is never ours: it answers a frame the arbiter could not read, and it is closing.
-      if (frame.requestId === 0 || error.code === "LeaseExpired" || error.code === "SessionUnknown")
-        this.fail(error);
+      if (frame.requestId === 0 || hasTrait(error, "endsSession")) this.fail(error);
       this.take(frame.requestId)?.reject(error);
       return;
     }

@@ -33,10 +33,6 @@ export class BlockAllocator {
     return this.freeCount;
   }
 
-  isUsed(block: number): boolean {
-    return this.used[block] === 1;
-  }
-
   /**
    * Chooses `blockCount` contiguous free blocks without taking them (`claim` does): O(1) for one block,
    * the head of the free list; first fit over the free map for a run.

@@ -13,7 +13,7 @@ import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
-import { SLOT_WORDS } from "../region/layout.ts";
+import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
@@ -164,8 +164,7 @@ export class Arbiter implements ArbiterView {
 
   /** Wakes every waiter on any word of `slot` so each re-checks what it waits for. */
   wakeSlot(slot: number): void {
-    for (let word = 0; word < SLOT_WORDS; word++)
-      this.waits.wake(this.slots.index(slot, word), Number.MAX_SAFE_INTEGER);
+    for (let word = 0; word < SLOT_WORDS; word++) this.waits.wake(this.slots.index(slot, word), WAKE_ALL);
     this.hostWakes?.wakeSlot(slot);
   }
 

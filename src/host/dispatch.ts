@@ -6,7 +6,7 @@
  *   error and the connection stays;
  * - nothing one connection sends can disturb another: every failure is caught per frame.
  */
-import { failure, IvshError } from "../errors.ts";
+import { failure, hasTrait, IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import { decodeFields, encodeFrame, type Frame } from "../protocol/codec.ts";
 import {
@@ -26,16 +26,6 @@ import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
 import { requestRefused } from "./oplog.ts";
-
-/** Errors after which the conversation cannot go on. */
-const FATAL = new Set([
-  "BadFrame",
-  "VersionMismatch",
-  "UnknownOp",
-  "ProtocolState",
-  "SessionUnknown",
-  "LeaseExpired",
-]);
 
 export function handleData(arbiter: ArbiterView, connection: Connection, bytes: Uint8Array): void {
   // A closing connection is read only so its peer can still read our last frame: keeping what it sends
@@ -69,7 +59,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     const problem = asIvshError(error);
     if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
     else requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
-    if (FATAL.has(problem.code)) connection.failAndClose(op, requestId, problem);
+    if (hasTrait(problem, "endsConnection")) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
   }
 }

@@ -13,11 +13,10 @@ import {
   parkedDomain,
   SlotKind,
   SlotWord,
+  WAKE_ALL,
 } from "../region/layout.ts";
 import { WakeMailbox } from "../region/mailbox.ts";
 import type { RegionSlots } from "./slots.ts";
-
-const ALL = 0x7fffffff;
 
 export class HostWakes {
   private constructor(
@@ -47,7 +46,7 @@ export class HostWakes {
   /** Wakes every host sleeper of a mutex or condvar slot (its holder died, or the slot changed hands). */
   wakeSlot(slot: number): void {
     if (!this.isSyncSlot(slot)) return;
-    for (const parkable of PARKABLE_WORDS) this.mailbox.wake(mailboxIndex(slot, parkable), ALL);
+    for (const parkable of PARKABLE_WORDS) this.mailbox.wake(mailboxIndex(slot, parkable), WAKE_ALL);
   }
 
   close(): void {

@@ -4,7 +4,7 @@
  * why. One line per event, never per successful request: the fast paths (lock, wait, wake, alloc) print
  * nothing, and a refusal is already the slow path. Levels: `ivsh host --log-level`, -q, -v.
  */
-import type { IvshError } from "../errors.ts";
+import { hasTrait, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 
 export interface SessionIdentity {
@@ -21,9 +21,6 @@ export interface Released {
   /** Names of the locks it held, now marked owner-died for their next holder. */
   ownerDied: string[];
 }
-
-/** Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info. */
-const ROUTINE = new Set(["NotFound", "AlreadyExists", "Timeout", "NotHeld"]);
 
 export function who(session: SessionIdentity): string {
   return `client #${session.clientId} '${session.name}' (pid ${session.pid}, VM ${session.vm})`;
@@ -46,7 +43,8 @@ export function sessionEnded(session: SessionIdentity, reason: EndReason, releas
 
 export function requestRefused(clientId: number, vm: string, request: string, error: IvshError): void {
   const line = `client #${clientId} (VM ${vm || "?"}): ${request} refused: ${error.message}`;
-  if (ROUTINE.has(error.code)) log.debug(line);
+  // Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info.
+  if (hasTrait(error, "routine")) log.debug(line);
   else log.info(line);
 }
 

@@ -13,7 +13,13 @@ import { BlockAllocator } from "./allocator.ts";
 import { CompactMap, idShard, nameShard } from "./compact-map.ts";
 import type { Released } from "./oplog.ts";
 import { modeConflict } from "./permissions.ts";
-import type { Journal, SessionFields, StateRecord, SyncFields } from "./records.ts";
+import {
+  type Journal,
+  type SessionFields,
+  STATE_FORMAT,
+  type StateRecord,
+  type SyncFields,
+} from "./records.ts";
 
 export interface Limits {
   /** Blocks one client may have allocated at once (0 = no limit). */
@@ -301,7 +307,16 @@ export class ArbiterState {
   snapshot(region: string): StateRecord[] {
     const { geometry, epoch, nextClientId, nextSegmentId, lastGeneration } = this;
     const records: StateRecord[] = [
-      { t: "begin", format: 1, region, geometry, epoch, nextClientId, nextSegmentId, lastGeneration },
+      {
+        t: "begin",
+        format: STATE_FORMAT,
+        region,
+        geometry,
+        epoch,
+        nextClientId,
+        nextSegmentId,
+        lastGeneration,
+      },
     ];
     for (const { grants, slots, replies, ...session } of this.sessions.values())
       records.push({ t: "session", ...session });

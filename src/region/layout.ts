@@ -9,6 +9,9 @@
 import { failure } from "../errors.ts";
 
 export const PAGE_SIZE = 4096;
+
+/** A wake count meaning "every waiter": INT_MAX, as FUTEX_WAKE takes it, and as WAKE's count. */
+export const WAKE_ALL = 0x7fffffff;
 export const LAYOUT_MAGIC = 0x48535649; // the bytes "IVSH"
 /**
  * 4: mutex and condvar waiters park on a per-kernel futex and say so in the slot (`SyncWord`);
@@ -94,6 +97,9 @@ export const SyncWord = {
    * it could only end at a slice's end.
    */
   lastWaker: 6,
+  /** Words 7-13 of a mutex or condvar slot are not used by ivsh (the hand-off benchmark keeps its own
+   * counters there); 7 is the first. */
+  firstUnused: 7,
 } as const;
 
 /** The words a waiter can park on, with the words that record who is parked on each. */

@@ -9,7 +9,14 @@
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import { ChannelState, confirmationOf, RECORD_END, RecordField, ringSegmentName } from "../region/layout.ts";
+import {
+  ChannelState,
+  confirmationOf,
+  RECORD_END,
+  RecordField,
+  ringSegmentName,
+  WAKE_ALL,
+} from "../region/layout.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -23,8 +30,6 @@ import {
 } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
-
-const ALL = 0x7fffffff;
 
 /** Called with each received chunk (awaited if it returns a promise). */
 export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
@@ -132,7 +137,7 @@ export class ChannelReceiver {
   /** Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once. */
   async close(): Promise<void> {
     if (!this.ended && (await this.stillLive()) && this.decide(ChannelState.dropped))
-      this.slot.wake("tail", ALL);
+      this.slot.wake("tail", WAKE_ALL);
     await ignoreLost(this.ring.segment.free());
     await releaseRole(this.slot, "receiver");
   }
@@ -244,14 +249,14 @@ export class ChannelReceiver {
   private decide(verdict: number): boolean {
     const won =
       this.slot.compareExchange("state", ChannelState.streaming, verdict) === ChannelState.streaming;
-    this.slot.wake("state", ALL);
+    this.slot.wake("state", WAKE_ALL);
     return won;
   }
 
   /** From keeping to the final verdict: only the receiver writes `state` once it is keeping. */
   private settle(verdict: number): void {
     this.slot.store("state", verdict);
-    this.slot.wake("state", ALL);
+    this.slot.wake("state", WAKE_ALL);
   }
 
   private corrupted(what: string) {

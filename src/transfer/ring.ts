@@ -4,7 +4,7 @@
  * possibly in another VM); record headers and chunks are plain memory, ordered by the head and tail
  * stores that publish them.
  */
-import { failure, isIvshError } from "../errors.ts";
+import { failure, hasTrait } from "../errors.ts";
 import { populate } from "../ffi/index.ts";
 import type { Client } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
@@ -13,6 +13,7 @@ import {
   channelSlotName,
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
+  PAGE_SIZE,
   RECORD_BYTES,
   RecordField,
   ringChunkOffset,
@@ -115,7 +116,12 @@ export const MAX_RING_DEPTH = 4096;
 
 /** What is wrong with a ring of `depth` chunks of `chunkBytes`, if anything. */
 export function ringGeometryProblem(chunkBytes: number, depth: number): string | undefined {
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes % 4096 !== 0 || chunkBytes > 2 ** 31)
+  if (
+    !Number.isInteger(chunkBytes) ||
+    chunkBytes < PAGE_SIZE ||
+    chunkBytes % PAGE_SIZE !== 0 ||
+    chunkBytes > 2 ** 31
+  )
     return `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`;
   if (!Number.isInteger(depth) || depth < 2 || depth > MAX_RING_DEPTH)
     return `the ring depth ${depth} is outside 2..${MAX_RING_DEPTH}`;
@@ -199,10 +205,6 @@ export async function ignoreLost(promise: Promise<unknown>): Promise<void> {
   try {
     await promise;
   } catch (error) {
-    if (
-      !isIvshError(error) ||
-      !["LeaseExpired", "SessionUnknown", "ConnectionLost", "NotHeld"].includes(error.code)
-    )
-      throw error;
+    if (!hasTrait(error, "harmlessOnRelease")) throw error;
   }
 }

@@ -20,6 +20,7 @@ import {
   RECORD_END,
   RecordField,
   ringSegmentName,
+  WAKE_ALL,
 } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
@@ -54,7 +55,6 @@ export function fitRingToSize(options: ChannelOptions, size: number | undefined)
   const fittedDepth = Math.max(2, Math.min(depth, Math.ceil(size / fittedChunk) + 1));
   return { ...options, chunkBytes: fittedChunk, depth: fittedDepth };
 }
-const ALL = 0x7fffffff;
 const OLD_RECEIVER_POLL_MS = 10;
 
 export interface ChannelOptions {
@@ -264,7 +264,7 @@ export class ChannelSender {
   private abandon(): boolean {
     const { streaming, abandoned } = ChannelState;
     if (this.slot.compareExchange("state", streaming, abandoned) !== streaming) return false;
-    this.slot.wake("head", ALL);
+    this.slot.wake("head", WAKE_ALL);
     return true;
   }
 
@@ -373,7 +373,7 @@ async function awaitOldReceiverGone(
   };
   if (!unfinished()) return;
   slot.compareExchange("state", streaming, abandoned);
-  slot.wake("head", ALL);
+  slot.wake("head", WAKE_ALL);
   while (unfinished()) {
     throwIfAborted(signal, `send on channel '${name}'`);
     await Bun.sleep(OLD_RECEIVER_POLL_MS);
@@ -433,5 +433,5 @@ function publish(slot: ChannelSlot, ring: Ring, transfer: number): void {
   slot.store("confirmation", 0);
   slot.store("state", ChannelState.streaming);
   slot.store("transfer", transfer);
-  slot.wake("transfer", ALL);
+  slot.wake("transfer", WAKE_ALL);
 }
