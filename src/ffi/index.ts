@@ -5,7 +5,7 @@
  */
 
 import { ptr, read as readMemory, toArrayBuffer } from "bun:ffi";
-import { readdirSync, readFileSync } from "node:fs";
+import { fstatSync, readdirSync, readFileSync, renameSync, type Stats } from "node:fs";
 import { IvshError } from "../errors.ts";
 import { EAGAIN, EINTR, ETIMEDOUT, errnoName } from "./errno.ts";
 import { libc } from "./libc.ts";
@@ -92,28 +92,15 @@ export function tryLockExclusive(fd: number, path: string): boolean {
 
 export type FileType = "file" | "pipe" | "char-device" | "socket" | "other";
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFSOCK = 0o140000;
-
-function fileTypeOf(mode: number): FileType {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return "file";
-    case S_IFIFO:
-      return "pipe";
-    case S_IFCHR:
-      return "char-device";
-    case S_IFSOCK:
-      return "socket";
-    default:
-      return "other";
-  }
+function fileTypeOf(stats: Stats): FileType {
+  if (stats.isFile()) return "file";
+  if (stats.isFIFO()) return "pipe";
+  if (stats.isCharacterDevice()) return "char-device";
+  if (stats.isSocket()) return "socket";
+  return "other";
 }
 
-/** Size and type of an open file (x86-64 `struct stat`: 144 bytes, st_mode at 24, st_size at 48). */
+/** Size and type of an open file. */
 export interface FileStatus {
   size: number;
   type: FileType;
@@ -122,13 +109,19 @@ export interface FileStatus {
 }
 
 export function fileStatus(fd: number, path: string): FileStatus {
-  const stat = new BigInt64Array(18);
-  check(libc.fstat(fd, stat), "fstat", path);
-  return {
-    size: Number(stat[6]),
-    type: fileTypeOf(new Uint32Array(stat.buffer)[6]!),
-    identity: `${stat[0]}:${stat[1]}`,
-  };
+  const stats = throughNode("fstat", path, () => fstatSync(fd));
+  return { size: stats.size, type: fileTypeOf(stats), identity: `${stats.dev}:${stats.ino}` };
+}
+
+/** Runs a node:fs call; its failure becomes the SystemCallError the rest of ivsh expects. */
+function throughNode<T>(call: string, target: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    const errno = (error as { errno?: unknown }).errno;
+    if (typeof errno === "number") throw new SystemCallError(call, target, Math.abs(errno));
+    throw error;
+  }
 }
 
 export function fileSize(fd: number, path: string): number {
@@ -173,7 +166,7 @@ export function isReady(fd: number, events: number, what: string): boolean {
 }
 
 export function renameFile(from: string, to: string): void {
-  check(libc.rename(cString(from), cString(to)), "rename", `${from} -> ${to}`);
+  throughNode("rename", `${from} -> ${to}`, () => renameSync(from, to));
 }
 
 function checkMapping(result: unknown, target: string): number {
