@@ -23,10 +23,10 @@ import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { Sink } from "../src/transfer/io.ts";
-import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
-import { testUnless } from "./helpers/tools.ts";
-import { guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
+import { testUnless, testWithTool } from "./helpers/tools.ts";
+import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const TMPFS_MAGIC = 0x01021994;
@@ -351,6 +351,30 @@ describe("progress and quiet", () => {
     const firstLine = (await receiver.stderr).split("\n").find((line) => line.includes("%"));
     expect(firstLine).not.toMatch(/ [\d.]+ [MG]B\/s|ETA \d/);
   });
+
+  testWithTool(
+    "script",
+    "on a 60-column terminal every progress line fits (it is redrawn in place, not scrolled)",
+    async () => {
+      const input = join(paths.dir, `${"a-rather-long-file-name-".repeat(4)}.in`);
+      await randomFile(input, 8 * MIB);
+      const receiver = guest(paths, ["recv", "--channel", "narrow", "--out", "/dev/null", "-q"]);
+      const command = `stty cols 60; '${process.execPath}' '${CLI}' guest send '${input}' --channel narrow --chunk-size 64KiB`;
+      const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, ...clientEnv(paths), NO_COLOR: "" },
+      });
+      const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
+      expect([exitCode, await receiver.exit()]).toEqual([0, 0]);
+      const drawn = shown
+        .split("\r")
+        .map((line) => line.replaceAll("\x1b[2K", "").replace(/\n$/, ""))
+        .filter((line) => line.startsWith("send"));
+      expect(drawn.some((line) => line.includes("%"))).toBe(true);
+      for (const line of drawn) expect(line.length).toBeLessThan(60);
+    },
+  );
 
   test("a sender with no receiver says what it waits for", async () => {
     const input = join(paths.dir, "waiting.in");

@@ -17,6 +17,8 @@ const PLAIN_EVERY_MS = 1000;
 const BAR_MAX = 30;
 const BAR_MIN = 10;
 const RATE_AFTER_MS = 500;
+/** The shortest a label is cut to on a narrow terminal ("…" and the end of the path). */
+const MIN_LABEL = 16;
 
 export type ProgressMode = "terminal" | "plain" | "off";
 
@@ -32,16 +34,17 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   let since: { at: number; bytes: number } | undefined;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
-  const show = (line: string) => {
+  /** `rest` follows "label:"; on a terminal the label gives way first, so the figures stay in view. */
+  const show = (rest: string) => {
     if (mode === "terminal") {
-      process.stderr.write(`\r\x1b[2K${fit(line)}`);
+      process.stderr.write(`\r\x1b[2K${fit(label, rest)}`);
       drawn = true;
-    } else process.stderr.write(`${line}\n`);
+    } else process.stderr.write(`${label}:${rest}\n`);
   };
   return {
     waiting(what) {
       since = undefined; // time spent waiting is not transfer time
-      if (mode !== "off") show(`${label}: waiting ${what}...`);
+      if (mode !== "off") show(` waiting ${what}...`);
     },
     update(bytes, total) {
       const now = performance.now();
@@ -50,7 +53,7 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
       lastDraw = now;
       const elapsedMs = now - since.at;
       const rate = elapsedMs >= RATE_AFTER_MS ? ((bytes - since.bytes) * 1000) / elapsedMs : undefined;
-      show(progressLine(label, bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
+      show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
       if (drawn) process.stderr.write("\r\x1b[2K");
@@ -59,31 +62,34 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   };
 }
 
-function progressLine(
-  label: string,
-  bytes: number,
-  total: number | undefined,
-  rate: number | undefined,
-  width: number,
-) {
+function progressLine(bytes: number, total: number | undefined, rate: number | undefined, width: number) {
   const amount = `${formatBytes(bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
   const percent = total ? ` ${Math.floor((Math.min(bytes, total) / total) * 100)}%` : "";
   const drawnBar = total && width > 0 ? ` ${bar(bytes, total, width)}` : "";
   const speed = rate === undefined ? "" : ` ${formatRate(rate)}${eta(bytes, total, rate)}`;
-  return `${label}:${drawnBar}${percent} ${amount}${speed}`;
+  return `${drawnBar}${percent} ${amount}${speed}`;
 }
 
 /** The bar's width for a terminal of this width: what the rest of the line leaves, within limits. */
 function barWidth(label: string): number {
   const columns = process.stderr.columns ?? 80;
-  const rest = label.length + 60; // percent, amounts, rate and ETA at their widest
+  const rest = Math.min(label.length, MIN_LABEL) + 60; // percent, amounts, rate and ETA at their widest
   const room = columns - rest;
   return room < BAR_MIN ? 0 : Math.min(BAR_MAX, room);
 }
 
-/** Cut to the terminal's width: a line that wraps is not redrawn in place, it scrolls. */
-function fit(line: string): string {
+/**
+ * "label:rest" within the terminal's width (a line that wraps is not redrawn in place, it scrolls): the
+ * label's path loses its start first ("send …/the/file"), down to MIN_LABEL characters; then the line is cut.
+ */
+function fit(label: string, rest: string): string {
   const columns = process.stderr.columns ?? 80;
+  const room = Math.max(MIN_LABEL, columns - 1 - rest.length - 1);
+  // "send /a/long/path" keeps its verb: "send …ong/path".
+  const verb = label.slice(0, label.indexOf(" ") + 1);
+  const shown =
+    label.length <= room ? label : `${verb}…${label.slice(label.length - (room - verb.length - 1))}`;
+  const line = `${shown}:${rest}`;
   return line.length < columns ? line : `${line.slice(0, Math.max(0, columns - 2))}…`;
 }
 
