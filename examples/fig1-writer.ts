@@ -1,11 +1,11 @@
 /**
- * The report's Fig. 1 writer loop (examples/report-loops.ts) as a script. Sends FILE through one shared
+ * The report's Fig. 1 writer loop (src/guest/report-loops.ts) as a script. Sends FILE through one shared
  * area to fig2-reader; prints {"event":"sent",...} when the reader has taken the last chunk.
  *
  *   bun examples/fig1-writer.ts FILE [--socket PATH] [--region PATH] [--size BYTES]
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_AREA_BYTES, fig1Writer } from "./report-loops.ts";
+import { DEFAULT_AREA_BYTES, fig1Writer } from "../src/guest/report-loops.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,11 +1,11 @@
 /**
- * The report's Fig. 2 reader loop (examples/report-loops.ts) as a script. Receives BYTES bytes from
+ * The report's Fig. 2 reader loop (src/guest/report-loops.ts) as a script. Receives BYTES bytes from
  * fig1-writer into OUT; prints {"event":"received",...}.
  *
  *   bun examples/fig2-reader.ts OUT BYTES [--socket PATH] [--region PATH] [--size BYTES]
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_AREA_BYTES, fig2Reader } from "./report-loops.ts";
+import { DEFAULT_AREA_BYTES, fig2Reader } from "../src/guest/report-loops.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -87,6 +87,17 @@ describe("the code's shape", () => {
     expect(found).toEqual([]);
   });
 
+  test("src/ imports nothing outside itself but package.json (not examples/, scripts/ or test/)", () => {
+    const outside = sourceFiles(SRC).flatMap((file) =>
+      specifiers(file)
+        .filter((specifier) => specifier.startsWith("."))
+        .map((specifier) => resolve(dirname(file), specifier))
+        .filter((target) => !target.startsWith(`${SRC}/`) && target !== join(REPO, "package.json"))
+        .map((target) => `${relative(SRC, file)} → ${relative(REPO, target)}`),
+    );
+    expect(outside).toEqual([]);
+  });
+
   test("bun:ffi is imported only under src/ffi", () => {
     const outside = sourceFiles(SRC)
       .filter((file) => !relative(SRC, file).startsWith("ffi/"))

@@ -1,12 +1,12 @@
 /**
- * `ivsh example ...` (hidden): the report's Fig. 1 / Fig. 2 loops (examples/report-loops.ts) and the
+ * `ivsh example ...` (hidden): the report's Fig. 1 / Fig. 2 loops (src/guest/report-loops.ts) and the
  * mapping probe, runnable from the compiled binary, which is all a test VM has. Each prints one JSON
  * line on stdout, as the bun scripts in examples/ do.
  */
 import { defineCommand } from "citty";
-import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../../examples/report-loops.ts";
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
+import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
 import { parseSize } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";

@@ -1,15 +1,15 @@
 /**
  * The report's Fig. 1 "A Bare Bones Writer Loop" and Fig. 2 "A Bare Bones Reader Loop", ported line by
- * line onto ivsh's shm_* API, as functions: the scripts next to this file run them under bun, and the
+ * line onto ivsh's shm_* API, as functions: the scripts in examples/ run them under bun, and the
  * hidden `ivsh example fig1-writer|fig2-reader` command runs them from the compiled binary (a guest has
  * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
  * the chunk.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { isIvshError } from "../src/errors.ts";
-import type { ConnectOptions } from "../src/guest/client.ts";
-import type { Segment } from "../src/guest/segment.ts";
-import * as shm from "../src/guest/shm.ts";
+import { isIvshError } from "../errors.ts";
+import type { ConnectOptions } from "./client.ts";
+import type { Segment } from "./segment.ts";
+import * as shm from "./shm.ts";
 
 /** The report's area: a 1 MiB chunk plus the bool in front of it. */
 export const DEFAULT_AREA_BYTES = 1048577;
