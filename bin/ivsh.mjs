@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `ivsh` command of the npm package. The CLI is TypeScript that runs on Bun: under Bun it is loaded
- * in this process; under Node this finds `bun` (the project's node_modules/.bin, then PATH) and runs the
+ * The `ivsh` command of the npm package. The CLI is TypeScript that runs on Bun: under Bun it runs in
+ * this process; under Node this finds `bun` (the project's node_modules/.bin, then PATH) and runs the
  * CLI with it, passing signals on and exiting as it exits. Where speed matters (process start in a
  * guest), use the single executable that `npm run build` makes (dist/ivsh).
  */
@@ -20,7 +20,8 @@ function findBun() {
 }
 
 if (process.versions.bun) {
-  await import(CLI);
+  const { run } = await import(CLI);
+  process.exitCode = await run(process.argv.slice(2));
 } else {
   const bun = findBun();
   if (!bun) {
@@ -30,7 +31,10 @@ if (process.versions.bun) {
     process.exit(1);
   }
   const child = spawn(bun, [CLI, ...process.argv.slice(2)], { stdio: "inherit" });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  // Ctrl-C and a closed terminal reach the whole process group, the CLI included: passed on as well,
+  // the CLI would get a second signal, which ends it before it has cleaned up. SIGTERM is sent to us alone.
+  for (const signal of ["SIGINT", "SIGHUP"]) process.on(signal, () => {});
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
   child.on("exit", (code, signal) => {
     if (signal) {
       process.removeAllListeners(signal);

@@ -51,7 +51,8 @@ const LONG_RUNNING = new Set([
   "compact-state",
 ]);
 
-async function run(rawArgs: string[]): Promise<number> {
+/** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. */
+export async function run(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {

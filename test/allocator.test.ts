@@ -121,7 +121,7 @@ describe("arbiter state", () => {
     owned.allocate(a, 4096, 0, "write", "x");
     const { wake, released } = owned.endSession(a.clientId);
     expect(wake).toContain(mutex.slot);
-    expect(released).toEqual({ grants: 1, syncHolds: 1, ownerDied: ["m"] });
+    expect(released).toEqual({ grants: 1, syncHolds: 1, ownerDied: [{ name: "m", kind: "mutex" }] });
     expect(slots.owners.has(mutex.slot)).toBe(false);
     expect(owned.allocator.free).toBe(owned.geometry.blockCount);
   });

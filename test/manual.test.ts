@@ -70,6 +70,12 @@ test("bash: commands, subcommands and each command's flags; a flag's value and F
   expect(await bashOffers(script, ["ivsh", "guest", "recv", "--out", ""])).toEqual([]);
   expect(await bashOffers(script, ["ivsh", "guest", "send", "big"])).toEqual([]);
   expect(await bashOffers(script, ["ivsh", "host", "-"])).toContain("--log-level");
+  // After the file argument, the command's flags are still offered.
+  expect(await bashOffers(script, ["ivsh", "guest", "send", "big.iso", "--ch"])).toEqual([
+    "--channel",
+    "--chunk-size",
+  ]);
+  expect(await bashOffers(script, ["ivsh", "completion", ""])).toEqual(["bash", "zsh", "fish", "--help"]);
 });
 
 testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {

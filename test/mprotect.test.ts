@@ -96,6 +96,13 @@ describe("mprotect", () => {
     },
   );
 
+  testUnless(noGuard, "a SIGSEGV sent by kill (no fault, no address) still ends the process", async () => {
+    const child = spawnFixture("toucher", clientConfig(paths, { action: "sent-segv" }));
+    await child.exit();
+    expect(child.events.lines.some((line) => line.includes('"survived"'))).toBe(false);
+    expect(await child.stderr).not.toContain("ivsh: this process touched shared memory");
+  });
+
   test("after a grant, reading and writing work", async () => {
     const child = spawnFixture("toucher", clientConfig(paths, { action: "granted" }));
     const done = await child.events.next("done");

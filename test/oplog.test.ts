@@ -41,7 +41,7 @@ test("at the default level: sessions, refusals with their reason, and owner-died
   has(/client #\d+ \(VM host\): alloc refused: Failed to allocate a segment since it needs \d+ blocks/);
   has(/client #\d+ 'operator-test' \(pid \d+, VM host\) said goodbye: released 0 grants and 0 lock handles/);
   has(/client #\d+ 'holder' \(pid \d+, VM host\) disconnected: released 1 grant and 1 lock handle/);
-  has(/WARN lock 'held-lock' was held by client #\d+ 'holder' .*: released as owner-died/);
+  has(/WARN mutex 'held-lock' was held by client #\d+ 'holder' .*: released as owner-died/);
   expect(lines.some((line) => line.includes("open refused"))).toBe(false);
 });
 
@@ -52,7 +52,7 @@ test("-v adds the routine refusals; -q keeps only warnings", async () => {
   const quiet = await eventsLogged(["-q"]);
   expect(quiet.some((line) => line.includes("connected"))).toBe(false);
   expect(quiet.some((line) => line.includes("refused"))).toBe(false);
-  expect(quiet.some((line) => /WARN lock 'held-lock' .* released as owner-died/.test(line))).toBe(true);
+  expect(quiet.some((line) => /WARN mutex 'held-lock' .* released as owner-died/.test(line))).toBe(true);
 });
 
 test("a log level that does not exist, or two level flags, is a usage error", async () => {

@@ -166,6 +166,9 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     });
     expect(withBun.exitCode, withBun.output).toBe(0);
     expect(withBun.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version);
+    // Run by Bun itself (bunx --bun, or a machine with no Node), the same file runs the CLI in-process.
+    const underBun = await run([BUN, shim, "--version"], { cwd: npmProject });
+    expect(underBun.stdout.trim()).toBe(withBun.stdout.trim());
     const without = await run([shim, "--version"], { cwd: npmProject });
     expect(without.exitCode).toBe(1);
     expect(without.stderr).toContain("the CLI runs on Bun, and there is no `bun` on PATH");
@@ -204,16 +207,15 @@ test("the Node stand-in declares every name the library exports", () => {
 
 test("connect() takes what its options leave out from IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT; options win", () => {
   const env = { IVSH_SOCKET: "/env/sock", IVSH_REGION: "/env/region", IVSH_CONNECT: "10.0.2.100:7777" };
-  expect(withEnvironment({}, env)).toEqual({
-    socket: "/env/sock",
-    region: "/env/region",
-    tcp: "10.0.2.100:7777",
-  });
+  // The socket variable wins over the address one; both fill in only where neither was given.
+  expect(withEnvironment({}, env)).toEqual({ socket: "/env/sock", region: "/env/region" });
+  expect(withEnvironment({}, { IVSH_CONNECT: "10.0.2.100:7777" })).toEqual({ tcp: "10.0.2.100:7777" });
   expect(withEnvironment({ socket: "/mine", name: "x" }, env)).toEqual({
     socket: "/mine",
     name: "x",
     region: "/env/region",
-    tcp: "10.0.2.100:7777",
   });
+  // An explicit address is not overridden by IVSH_SOCKET (which host users export).
+  expect(withEnvironment({ tcp: "127.0.0.1:1" }, env)).toEqual({ tcp: "127.0.0.1:1", region: "/env/region" });
   expect(withEnvironment({}, {})).toEqual({});
 });

@@ -203,7 +203,7 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     const refused = guest(paths, ["recv", "--channel", "leftover", "--out", output]);
     expect(await refused.exit()).toBe(1);
     expect(await refused.stderr).toContain(
-      `${output}.partial exists: an earlier receive that did not finish left it, or another receiver is writing it (remove it, or pass --force`,
+      `${output}.partial exists: an earlier receive that did not finish left it (remove it, or pass --force`,
     );
     expect(readFileSync(`${output}.partial`, "utf8")).toBe("an earlier run's bytes");
     const input = join(paths.dir, "leftover.in");
@@ -211,6 +211,22 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     const receiver = guest(paths, ["recv", "--channel", "leftover", "--out", output, "--force"]);
     const sender = guest(paths, ["send", input, "--channel", "leftover"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+  });
+
+  test("two receivers on one --out: the second is refused, --force or not, and the first is undisturbed", async () => {
+    const output = outPath(paths, "twice.out");
+    const first = guest(paths, ["recv", "--channel", "twice", "--out", output]);
+    await waitUntilOpen(first.proc.pid, `${output}.partial`);
+    for (const force of [[], ["--force"]]) {
+      const second = guest(paths, ["recv", "--channel", "twice-2", "--out", output, ...force]);
+      expect(await second.exit()).toBe(1);
+      expect(await second.stderr).toContain(`another receiver is writing ${output}.partial now`);
+    }
+    const input = join(paths.dir, "twice.in");
+    const data = await randomFile(input, 100_000);
+    const sender = guest(paths, ["send", input, "--channel", "twice"]);
+    expect([await sender.exit(), await first.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
   });
 

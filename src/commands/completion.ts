@@ -13,14 +13,23 @@ import { allCommands, type CommandInfo, commandTree } from "./_tree.ts";
 const SHELLS = ["bash", "zsh", "fish"] as const;
 type Shell = (typeof SHELLS)[number];
 
-/** The words a command offers next: its subcommands, then its flags. */
+/** Every command's words after `ivsh`, as a bash case pattern: "host"|"guest"|"guest send"|... */
+function commandPaths(root: CommandInfo): string {
+  return allCommands(root)
+    .filter((command) => command.path.length > 0)
+    .map((command) => `"${command.path.join(" ")}"`)
+    .join("|");
+}
+
+/** The words a command offers next: its subcommands (or, for `completion`, the shells), then its flags. */
 function offers(command: CommandInfo): string[] {
   const flags = command.flags.flatMap((flag) => [
     `--${flag.name}`,
     ...flag.aliases.map((alias) => (alias.length === 1 ? `-${alias}` : `--${alias}`)),
   ]);
   const extra = command.path.length === 0 ? ["help", "--version"] : [];
-  return [...command.children.map((child) => child.path.at(-1)!), ...extra, ...flags, "--help"];
+  const choices = command.path.join(" ") === "completion" ? [...SHELLS] : [];
+  return [...command.children.map((child) => child.path.at(-1)!), ...choices, ...extra, ...flags, "--help"];
 }
 
 function valueFlags(root: CommandInfo): string[] {
@@ -38,7 +47,7 @@ function valueFlags(root: CommandInfo): string[] {
 function bashScript(root: CommandInfo): string {
   const cases = allCommands(root)
     .map((command) => {
-      const files = command.positionals.length > 0 ? 1 : 0;
+      const files = command.positionals.length > 0 && command.path.join(" ") !== "completion" ? 1 : 0;
       return `    "${command.path.join(" ")}") offer="${offers(command).join(" ")}" files=${files} ;;`;
     })
     .join("\n");
@@ -54,7 +63,8 @@ _ivsh() {
     case "$word" in
       ${valueFlags(root).join("|")}) skip=1 ;;
       -*) ;;
-      *) path="\${path:+$path }$word" ;;
+      # Only words that name a deeper command extend the path; a file argument does not.
+      *) case "\${path:+$path }$word" in ${commandPaths(root)}) path="\${path:+$path }$word" ;; esac ;;
     esac
   done
   local offer="" files=0

@@ -41,19 +41,20 @@ export interface ConnectOptions {
 
 /**
  * The options as given, with what they leave out taken from the environment, as the CLI does:
- * IVSH_SOCKET, IVSH_REGION and IVSH_CONNECT (host:port). An option passed explicitly always wins.
+ * IVSH_SOCKET, IVSH_REGION and IVSH_CONNECT (host:port). An option passed explicitly always wins: a
+ * `socket` or `tcp` given rules out both IVSH_SOCKET and IVSH_CONNECT (IVSH_SOCKET wins between those).
  */
 export function withEnvironment(
   options: ConnectOptions,
   env: Record<string, string | undefined> = process.env,
 ): ConnectOptions {
   const resolved = { ...options };
-  const socket = options.socket ?? env.IVSH_SOCKET;
   const region = options.region ?? env.IVSH_REGION;
-  const tcp = options.tcp ?? env.IVSH_CONNECT;
-  if (socket) resolved.socket = socket;
   if (region) resolved.region = region;
-  if (tcp) resolved.tcp = tcp;
+  // Where the arbiter is, socket or address, is one choice: one given explicitly rules out both variables.
+  if (options.socket || options.tcp) return resolved;
+  if (env.IVSH_SOCKET) resolved.socket = env.IVSH_SOCKET;
+  else if (env.IVSH_CONNECT) resolved.tcp = env.IVSH_CONNECT;
   return resolved;
 }
 

@@ -6,6 +6,7 @@
  */
 import { hasTrait, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
+import { channelOfSlotName } from "../region/layout.ts";
 
 export interface SessionIdentity {
   clientId: number;
@@ -18,8 +19,8 @@ export interface SessionIdentity {
 export interface Released {
   grants: number;
   syncHolds: number;
-  /** Names of the locks it held, now marked owner-died for their next holder. */
-  ownerDied: string[];
+  /** The locks (and channel roles) it held, now marked owner-died for their next holder or its peer. */
+  ownerDied: { name: string; kind: string }[];
 }
 
 export function who(session: SessionIdentity): string {
@@ -37,8 +38,16 @@ export function sessionEnded(session: SessionIdentity, reason: EndReason, releas
   const line = `${who(session)} ${reason === "lease expired" ? "lost its lease" : reason}: ${held}`;
   if (reason === "lease expired") log.warn(line);
   else log.info(line);
-  for (const name of released.ownerDied)
-    log.warn(`lock '${name}' was held by ${who(session)}: released as owner-died (its next holder is told)`);
+  for (const { name, kind } of released.ownerDied)
+    if (kind === "channel")
+      // A transfer end that left: its peer is told and fails or waits for the next one, as designed.
+      log.info(
+        `${who(session)} held a role on channel '${channelOfSlotName(name)}': released (its peer is told)`,
+      );
+    else
+      log.warn(
+        `${kind} '${name}' was held by ${who(session)}: released as owner-died (its next holder is told)`,
+      );
 }
 
 export function requestRefused(clientId: number, vm: string, request: string, error: IvshError): void {

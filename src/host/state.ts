@@ -126,7 +126,7 @@ export class ArbiterState {
     for (const object of this.syncObjects.values())
       if (this.slots.releaseDeadOwner(object.slot, object.kind, clientId)) {
         wake.add(object.slot);
-        released.ownerDied.push(object.name);
+        released.ownerDied.push({ name: object.name, kind: object.kind });
       }
     for (const segmentId of [...session.grants.keys()]) this.dropGrant(session, segmentId);
     for (const slot of [...session.slots]) this.dropSyncHold(session, slot);

@@ -88,7 +88,11 @@ export class TransferWatch {
     return transfers;
   }
 
-  /** A channel's transfer, if one is in progress: its number, state, bytes sent and expected size. */
+  /**
+   * A channel's transfer, if one is in progress: its number, state, bytes sent and expected size. The
+   * sender may be rewriting the ring under us (a fast one wraps a ring in well under a millisecond): a
+   * header read while `head` moved on by most of the ring may be torn, and is not used.
+   */
   private read(slot: number) {
     const state = this.slots.load(slot, ChannelWord.state);
     if (!IN_PROGRESS.has(state)) return undefined;
@@ -96,18 +100,23 @@ export class TransferWatch {
     const head = this.slots.load(slot, ChannelWord.head) >>> 0;
     const depth = this.slots.load(slot, ChannelWord.depth) >>> 0;
     const ring = this.state.segments.get(this.slots.load(slot, ChannelWord.ringSegment) >>> 0);
-    if (!ring || head === 0 || depth === 0) return { transfer, state, bytes: 0, totalBytes: 0 };
-    // The newest published record's header; the sender writes the next one, not this one.
-    const headerOffset =
-      blockOffset(this.state.geometry, ring.firstBlock) + ((head - 1) % depth) * RECORD_BYTES;
-    if (headerOffset + RECORD_BYTES > blockOffset(this.state.geometry, ring.firstBlock) + ring.bytes)
-      return { transfer, state, bytes: 0, totalBytes: 0 };
+    const previous = this.samples.get(slot);
+    const known = previous?.transfer === transfer ? previous.bytes : 0;
+    const progress = { transfer, state, bytes: known, totalBytes: 0 };
+    if (!ring || head === 0 || depth < 2) return progress;
+    const ringStart = blockOffset(this.state.geometry, ring.firstBlock);
+    const headerOffset = ringStart + ((head - 1) % depth) * RECORD_BYTES;
+    if (headerOffset + RECORD_BYTES > ringStart + ring.bytes) return progress;
     const header = this.region.bytes(headerOffset, RECORD_BYTES);
     const view = new DataView(header.buffer, header.byteOffset, RECORD_BYTES);
     const totalBytes = Number(view.getBigUint64(RecordField.totalBytes, true));
     // The end record carries what was sent in totalBytes, and no stream offset.
-    if (view.getUint32(RecordField.flags, true) & RECORD_END)
-      return { transfer, state, bytes: totalBytes, totalBytes };
-    return { transfer, state, bytes: Number(view.getBigUint64(RecordField.streamOffset, true)), totalBytes };
+    const ended = (view.getUint32(RecordField.flags, true) & RECORD_END) !== 0;
+    const bytes = ended ? totalBytes : Number(view.getBigUint64(RecordField.streamOffset, true));
+    const moved = ((this.slots.load(slot, ChannelWord.head) >>> 0) - head) >>> 0;
+    if (moved >= depth - 1 || this.slots.load(slot, ChannelWord.transfer) >>> 0 !== transfer) return progress;
+    // Progress only moves forward, and never past the size the sender announced.
+    const capped = totalBytes > 0 ? Math.min(bytes, totalBytes) : bytes;
+    return { transfer, state, bytes: Math.max(known, capped), totalBytes };
   }
 }

@@ -17,7 +17,6 @@ import {
   fileStatus,
   isReady,
   O_CREAT,
-  O_EXCL,
   O_RDONLY,
   O_TRUNC,
   O_WRONLY,
@@ -29,6 +28,8 @@ import {
   restoreFlags,
   SystemCallError,
   setNonBlocking,
+  truncateFd,
+  tryLockExclusive,
   writeAll,
   writeSome,
   yieldProcessor,
@@ -83,14 +84,39 @@ function openNamed(path: string, flags: number, mode: number, action: string, ar
       ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
       EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
       EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
-      EEXIST: [
-        "AlreadyExists",
-        `${path} exists: an earlier receive that did not finish left it, or another receiver is writing it ` +
-          "(remove it, or pass --force to replace it)",
-      ],
     };
     const known = reasons[error.errnoName];
     if (known) throw failure(known[0], action, known[1]);
+    throw error;
+  }
+}
+
+/**
+ * Opens FILE.partial for writing, locked (flock) while this receiver writes it. One held by a live
+ * receiver is refused even with --force; one an earlier, finished run left is refused unless --force,
+ * which starts it again from empty.
+ */
+function openPartial(partial: string, target: string, force: boolean, argument: string): number {
+  const action = `write ${target}`;
+  const existed = existsSync(partial);
+  const fd = openNamed(partial, O_WRONLY | O_CREAT, 0o644, action, argument);
+  try {
+    if (!tryLockExclusive(fd, partial))
+      throw failure(
+        "AlreadyExists",
+        action,
+        `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
+      );
+    if (existed && !force)
+      throw failure(
+        "AlreadyExists",
+        action,
+        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+      );
+    truncateFd(fd, 0, partial);
+    return fd;
+  } catch (error) {
+    closeFd(fd);
     throw error;
   }
 }
@@ -254,17 +280,13 @@ export class Sink implements StreamKeeper {
         `write ${target}`,
         "the file already exists (pass --force to replace it once the new copy is verified, or choose another --out)",
       );
-    const writing = special ? target : `${target}.partial`;
-    // Exclusive: a FILE.partial already there is an earlier run's leftover or another receiver's file.
-    if (force && !special) rmSync(writing, { force: true });
-    const fd = openNamed(
-      writing,
-      O_WRONLY | O_CREAT | (special ? O_TRUNC : O_EXCL),
-      0o644,
-      `write ${target}`,
-      "--out names the file to write, in a directory that exists",
-    );
-    return new Sink(fd, target, writing, fileStatus(fd, writing).type, exists && !special);
+    const argument = "--out names the file to write, in a directory that exists";
+    if (special) {
+      const fd = openNamed(target, O_WRONLY | O_CREAT | O_TRUNC, 0o644, `write ${target}`, argument);
+      return new Sink(fd, target, target, fileStatus(fd, target).type);
+    }
+    const fd = openPartial(`${target}.partial`, target, force, argument);
+    return new Sink(fd, target, `${target}.partial`, "file", exists);
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
@@ -307,7 +329,15 @@ export class Sink implements StreamKeeper {
     this.close();
     if (!this.renames) return;
     if (this.replacing && existsSync(this.target)) this.replaced = setAside(this.target);
-    renameFile(this.writing, this.target);
+    try {
+      renameFile(this.writing, this.target);
+    } catch (error) {
+      // The old file stays where it was: drop its second name, or, if it was moved aside, move it back.
+      if (this.replaced && existsSync(this.target)) rmSync(this.replaced, { force: true });
+      else if (this.replaced) renameFile(this.replaced, this.target);
+      this.replaced = undefined;
+      throw error;
+    }
     this.kept = true;
   }
 

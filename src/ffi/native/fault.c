@@ -51,19 +51,23 @@ static void put_hex(char *buffer, size_t *at, size_t size, uintptr_t value) {
   while (count > 0 && *at + 1 < size) buffer[(*at)++] = digits[--count];
 }
 
-static const struct range *range_of(uintptr_t address) {
+/* The range holding `address`, and its base as read once (another thread may unguard it meanwhile). */
+static const struct range *range_of(uintptr_t address, uintptr_t *base_out) {
   for (int i = 0; i < MAX_RANGES; i++) {
     uintptr_t base = ranges[i].base;
-    if (base && address >= base && address - base < ranges[i].length) return &ranges[i];
+    if (base && address >= base && address - base < ranges[i].length) {
+      *base_out = base;
+      return &ranges[i];
+    }
   }
   return NULL;
 }
 
-static void explain(const struct range *range, uintptr_t address, int code) {
+static void explain(const struct range *range, uintptr_t base, uintptr_t address, int code) {
   char message[768];
   size_t at = 0;
   put(message, &at, sizeof message, "ivsh: this process touched shared memory it holds no grant for: offset ");
-  put_hex(message, &at, sizeof message, address - range->base);
+  put_hex(message, &at, sizeof message, address - base);
   put(message, &at, sizeof message, " of the region ");
   put(message, &at, sizeof message, range->label);
   put(message, &at, sizeof message,
@@ -77,24 +81,32 @@ static void explain(const struct range *range, uintptr_t address, int code) {
   (void)ignored;
 }
 
+/* Back to the default action: returning re-runs the faulting access, which then ends the process. */
+static void die_of_it(void) {
+  struct sigaction fallback;
+  memset(&fallback, 0, sizeof fallback);
+  fallback.sa_handler = SIG_DFL;
+  sigaction(SIGSEGV, &fallback, NULL);
+}
+
 static void on_fault(int signal, siginfo_t *info, void *context) {
-  const struct range *range = range_of((uintptr_t)info->si_addr);
+  uintptr_t base = 0;
+  /* si_code > 0: the kernel reports a real fault at si_addr (a SIGSEGV sent by kill has no address). */
+  const struct range *range = info->si_code > 0 ? range_of((uintptr_t)info->si_addr, &base) : NULL;
   if (range) {
-    explain(range, (uintptr_t)info->si_addr, info->si_code);
-    /* Die of the signal, as without us: the default action, and the faulting access runs again. */
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigaction(SIGSEGV, &fallback, NULL);
+    explain(range, base, (uintptr_t)info->si_addr, info->si_code);
+    die_of_it();
     return;
   }
   if (previous.sa_flags & SA_SIGINFO) {
     if (previous.sa_sigaction) previous.sa_sigaction(signal, info, context);
+    else die_of_it();
     return;
   }
-  if (previous.sa_handler == SIG_IGN) return;
-  if (previous.sa_handler == SIG_DFL) {
-    sigaction(SIGSEGV, &previous, NULL);
+  /* Ignoring a fault would re-run the access for ever: SIG_IGN, like SIG_DFL, ends the process. */
+  if (previous.sa_handler == SIG_IGN || previous.sa_handler == SIG_DFL) {
+    die_of_it();
+    if (info->si_code <= 0) raise(SIGSEGV); /* a sent signal re-runs nothing: deliver it again */
     return;
   }
   previous.sa_handler(signal);
