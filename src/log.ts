@@ -27,6 +27,10 @@ const GREY = 90;
 function levelFromEnvironment(): LogLevel {
   const named = process.env.IVSH_LOG_LEVEL?.toLowerCase();
   if (named && isLogLevel(named)) return named;
+  if (named)
+    process.stderr.write(
+      `[ivsh] WARN IVSH_LOG_LEVEL=${process.env.IVSH_LOG_LEVEL} is not one of error, warn, info, debug: logging at info\n`,
+    );
   const debug = process.env.DEBUG;
   return debug && debug !== "0" && debug !== "false" ? "debug" : "info";
 }

@@ -84,6 +84,37 @@ describe("ivsh CLI", () => {
     expect(old.stderr).toContain("Failed to use --block-size 3 --depth 8 since");
   });
 
+  test("a directory as FILE, a region in a missing directory, a bad IVSH_LOG_LEVEL: each named, with what to do", async () => {
+    const directory = await runCli(["guest", "send", paths.dir]);
+    expect(directory.exitCode).toBe(1);
+    expect(directory.stderr).toContain(
+      `Failed to send ${paths.dir} since it is a directory (to send a tree: tar c DIR`,
+    );
+    const region = await runCli([
+      "host",
+      "--region",
+      "/nonexistent-dir/region",
+      "--socket",
+      `${paths.dir}/r.sock`,
+    ]);
+    expect(region.exitCode).toBe(1);
+    expect(region.stderr).toContain(
+      "Failed to create the region /nonexistent-dir/region since its directory does not exist",
+    );
+    const level = await runCli(["guest", "send", "/nonexistent-file"], { IVSH_LOG_LEVEL: "loud" });
+    expect(level.stderr).toContain(
+      "IVSH_LOG_LEVEL=loud is not one of error, warn, info, debug: logging at info",
+    );
+  });
+
+  test("--depth 0 and 1 get the ring's own message (its range), not a different rule", async () => {
+    for (const depth of ["0", "1"]) {
+      const result = await runCli(["guest", "send", "/etc/hostname", "--depth", depth]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`the ring depth ${depth} is outside 2..4096`);
+    }
+  });
+
   test("an arbiter that is not there: the reason in words, with the errno", async () => {
     const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
@@ -102,7 +133,7 @@ describe("ivsh CLI", () => {
   });
 
   const badTransferFlags: [string[], RegExp][] = [
-    [["--depth", "0"], /--depth '0' since it is not a whole number of 1 or more/],
+    [["--depth", "0"], /--depth 0 since the ring depth 0 is outside 2\.\.4096/],
     [["--depth", "1k"], /--depth '1k' since it is not a whole number/],
     [["--depth", "1"], /the ring depth 1 is outside 2\.\./],
     [["--block-size", "1000"], /the chunk size 1000 is not a multiple of 4 KiB/],

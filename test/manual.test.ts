@@ -76,6 +76,14 @@ test("bash: commands, subcommands and each command's flags; a flag's value and F
     "--chunk-size",
   ]);
   expect(await bashOffers(script, ["ivsh", "completion", ""])).toEqual(["bash", "zsh", "fish", "--help"]);
+  // Whether a flag takes a value is the command's own business: --json is a switch here (a path on bench).
+  expect(await bashOffers(script, ["ivsh", "guest", "recv", "--json", "--fo"])).toEqual(["--force"]);
+  expect(await bashOffers(script, ["ivsh", "host", "--log-level", ""])).toEqual([
+    "error",
+    "warn",
+    "info",
+    "debug",
+  ]);
 });
 
 testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {
@@ -91,4 +99,5 @@ testWithTool("fish", "fish: subcommands with their descriptions, and a command's
   expect(await complete("ivsh guest ")).toContain("send\tSend FILE");
   expect(await complete("ivsh guest send --ch")).toContain("--chunk-size\t");
   expect(await complete("ivsh guest send --ch")).not.toContain("--force");
+  expect(await complete("ivsh host --log-level ")).toContain("debug");
 });

@@ -45,7 +45,11 @@ export const clientArgs = {
 } as const satisfies Record<string, ArgDef>;
 
 export const jsonArgs = {
-  json: { type: "boolean", description: "Print a machine-readable JSON result on stdout instead of text" },
+  json: {
+    type: "boolean",
+    description:
+      "Print a machine-readable JSON result instead of text (on stdout; on stderr when the data goes to stdout)",
+  },
 } as const satisfies Record<string, ArgDef>;
 
 /** Progress of a transfer: on a terminal by default. */

@@ -32,11 +32,29 @@ function offers(command: CommandInfo): string[] {
   return [...command.children.map((child) => child.path.at(-1)!), ...choices, ...extra, ...flags, "--help"];
 }
 
-function valueFlags(root: CommandInfo): string[] {
-  const names = new Set<string>();
-  for (const command of allCommands(root))
-    for (const flag of command.flags.filter((each) => each.takesValue)) names.add(`--${flag.name}`);
-  return [...names].sort();
+/** Values a flag takes from a fixed list, offered after it. */
+const FLAG_CHOICES: Record<string, readonly string[]> = { "log-level": ["error", "warn", "info", "debug"] };
+
+/** A bash case over command paths: which of that command's flags take a value (`--json` may, or not). */
+function valueFlagCases(root: CommandInfo): string {
+  return allCommands(root)
+    .map((command) => {
+      const flags = command.flags.filter((flag) => flag.takesValue).map((flag) => `--${flag.name}`);
+      return flags.length > 0
+        ? `    "${command.path.join(" ")}") case "$2" in ${flags.join("|")}) return 0 ;; esac ;;`
+        : "";
+    })
+    .filter(Boolean)
+    .join("\n");
+}
+
+function choiceCases(): string {
+  return Object.entries(FLAG_CHOICES)
+    .map(
+      ([flag, values]) =>
+        `    --${flag}) COMPREPLY=($(compgen -W "${values.join(" ")}" -- "$cur")); return 0 ;;`,
+    )
+    .join("\n");
 }
 
 /**
@@ -52,21 +70,31 @@ function bashScript(root: CommandInfo): string {
     })
     .join("\n");
   return `# ivsh completion for bash (ivsh completion bash)
+# Whether flag $2 of command "$1" (its words after ivsh) takes a value.
+_ivsh_takes_value() {
+  case "$1" in
+${valueFlagCases(root)}
+  esac
+  return 1
+}
 _ivsh() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" path="" word skip=0 i
-  case "$prev" in
-    ${valueFlags(root).join("|")}) return 0 ;;
-  esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="\${COMP_WORDS[i]}"
     if ((skip)); then skip=0; continue; fi
     case "$word" in
-      ${valueFlags(root).join("|")}) skip=1 ;;
-      -*) ;;
+      -*) _ivsh_takes_value "$path" "$word" && skip=1 ;;
       # Only words that name a deeper command extend the path; a file argument does not.
       *) case "\${path:+$path }$word" in ${commandPaths(root)}) path="\${path:+$path }$word" ;; esac ;;
     esac
   done
+  # After a flag that takes a value: its fixed values, else the shell's file completion.
+  if ((skip)); then
+    case "$prev" in
+${choiceCases()}
+    esac
+    return 0
+  fi
   local offer="" files=0
   case "$path" in
 ${cases}
@@ -105,7 +133,8 @@ function fishScript(root: CommandInfo): string {
       lines.push(`complete -c ivsh ${when} -a ${child.path.at(-1)} -d ${fishQuote(child.description)}`);
     for (const flag of command.flags) {
       const short = flag.aliases.filter((alias) => alias.length === 1).map((alias) => ` -s ${alias}`);
-      const value = flag.takesValue ? " -r -F" : "";
+      const choices = FLAG_CHOICES[flag.name];
+      const value = choices ? ` -x -a ${fishQuote(choices.join(" "))}` : flag.takesValue ? " -r -F" : "";
       lines.push(
         `complete -c ivsh ${when} -l ${flag.name}${short.join("")}${value} -d ${fishQuote(flag.description)}`,
       );

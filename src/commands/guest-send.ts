@@ -42,7 +42,8 @@ function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: 
       ? ["--block-size", args["block-size"]]
       : ["--chunk-size", args["chunk-size"] ?? String(DEFAULT_CHUNK_BYTES)];
   const chunkBytes = parseSize(chunk, flag);
-  const depth = parseCount(args.depth, "--depth");
+  // 0 and 1 are whole numbers the ring refuses: its message names the range.
+  const depth = parseCount(args.depth, "--depth", { allowZero: true });
   const problem = ringGeometryProblem(chunkBytes, depth);
   if (problem) throw failure("InvalidArgument", `use ${flag} ${chunk} --depth ${args.depth}`, problem);
   return { chunkBytes, depth };

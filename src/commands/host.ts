@@ -84,7 +84,11 @@ function logLevelOf(args: {
 }): LogLevel | undefined {
   const given = [args["log-level"], args.quiet ? "-q" : undefined, args.verbose ? "-v" : undefined];
   if (given.filter(Boolean).length > 1)
-    throw failure("InvalidArgument", "choose a log level", "pass one of --log-level, -q and -v");
+    throw failure(
+      "InvalidArgument",
+      "choose a log level",
+      "--log-level, -q and -v each set it: pass one of them",
+    );
   if (args.quiet) return "warn";
   if (args.verbose) return "debug";
   const level = args["log-level"];

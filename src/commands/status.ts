@@ -111,7 +111,7 @@ export function renderStatus(report: StatusReport): string {
     ...report.clients.map(
       (client) =>
         `  client #${client.clientId} ${client.name} pid ${client.pid} vm ${client.vm} ` +
-        `${client.connected ? `idle ${client.idleMs} ms` : "disconnected"}, ${client.grants} grants, ${client.blocksAllocated} blocks`,
+        `${client.connected ? `idle ${client.idleMs} ms` : "disconnected"}, ${plural(client.grants, "grant")}, ${plural(client.blocksAllocated, "block")}`,
     ),
     ...more(report.clients.length, totals.clients),
     `segments (${totals.segments}):`,

@@ -90,10 +90,11 @@ export function tryLockExclusive(fd: number, path: string): boolean {
   throw new SystemCallError("flock", path, errno);
 }
 
-export type FileType = "file" | "pipe" | "char-device" | "socket" | "other";
+export type FileType = "file" | "directory" | "pipe" | "char-device" | "socket" | "other";
 
 function fileTypeOf(stats: Stats): FileType {
   if (stats.isFile()) return "file";
+  if (stats.isDirectory()) return "directory";
   if (stats.isFIFO()) return "pipe";
   if (stats.isCharacterDevice()) return "char-device";
   if (stats.isSocket()) return "socket";

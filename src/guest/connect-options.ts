@@ -98,7 +98,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       "find the shared region",
       `there is no IVSHMEM device (PCI 1af4:1110 with a resource2 in ${sysfs}) and no region file ${regionPath}: ` +
         "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh does); " +
-        "on the host, start `ivsh host` or pass --region PATH",
+        "on the host, start `ivsh host` or pass --region PATH (or set IVSH_REGION: `ivsh status` shows the path " +
+        "of the region a running arbiter serves)",
     );
   }
   return { region: mapRegionFile(regionPath), endpoint };

@@ -300,8 +300,10 @@ export class Transport {
 
 function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const where = describeEndpoint(endpoint);
-  const hint =
-    "unix" in endpoint
+  const denied = (cause as { code?: unknown } | undefined)?.code === "EACCES";
+  const hint = denied
+    ? "the socket's group may use it: join that group (the service's is kvm), or ask its owner"
+    : "unix" in endpoint
       ? "start it with `ivsh host`, or pass --socket"
       : "is the VM's bridge up? pass --connect";
   const reason = connectFailure(cause);

@@ -17,6 +17,7 @@ import {
   PROT_WRITE,
   reserveAt,
   residentPages,
+  SystemCallError,
   truncateFd,
   tryLockExclusive,
   unmap,
@@ -185,6 +186,28 @@ export function mapRegionFile(path: string): MappedRegion {
   }
 }
 
+/** The region file, created if absent; a missing directory or a refusal is named with what to do. */
+function openRegionFile(path: string): number {
+  try {
+    return openFile(path, O_RDWR | O_CREAT, 0o660);
+  } catch (error) {
+    const errno = error instanceof SystemCallError ? error.errnoName : "";
+    if (errno === "ENOENT")
+      throw failure(
+        "NotFound",
+        `create the region ${path}`,
+        "its directory does not exist (--region names a file in an existing directory)",
+      );
+    if (errno === "EACCES")
+      throw failure(
+        "PermissionDenied",
+        `open the region ${path}`,
+        "this user may not (run as its owner or group, or choose another --region)",
+      );
+    throw error;
+  }
+}
+
 /**
  * Opens the arbiter's region file, creating it at `size` bytes if it does not exist, and locks it for as
  * long as this process lives, so two arbiters can never serve one region. An existing file of another
@@ -194,7 +217,7 @@ export function createOrOpenRegionFile(
   path: string,
   size: number,
 ): { region: MappedRegion; created: boolean } {
-  const fd = openFile(path, O_RDWR | O_CREAT, 0o660);
+  const fd = openRegionFile(path);
   try {
     if (!tryLockExclusive(fd, path))
       throw failure(

@@ -156,6 +156,14 @@ export class Source {
     }
     const fd = openNamed(path, O_RDONLY, 0, `send ${path}`, "FILE names the file to send, or - for stdin");
     const { size, type } = fileStatus(fd, path);
+    if (type === "directory") {
+      closeFd(fd);
+      throw failure(
+        "InvalidArgument",
+        `send ${path}`,
+        "it is a directory (to send a tree: tar c DIR | ivsh guest send -)",
+      );
+    }
     const sizeKnown = type === "file" && !isPseudoFile(path);
     return new Source(fd, path, type, sizeKnown ? size : undefined);
   }

@@ -414,7 +414,7 @@ async function allocateRing(
         throw failure(
           error.code,
           `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
-          `${error.message.replace(/^Failed to .*? since /, "")}; pass a smaller --chunk-size or --depth, ` +
+          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth, ` +
             "or start the arbiter with a larger --size",
         );
       if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
