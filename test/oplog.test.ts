@@ -61,5 +61,5 @@ test("a log level that does not exist, or two level flags, is a usage error", as
   expect(unknown.stderr).toContain("--log-level loud since it is not one of error, warn, info, debug");
   const both = await runCli(["host", "-q", "-v"]);
   expect(both.exitCode).toBe(2);
-  expect(both.stderr).toContain("pass one of --log-level, -q and -v");
+  expect(both.stderr).toContain("--log-level, -q and -v each set it: pass one of them");
 });
