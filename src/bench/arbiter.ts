@@ -97,7 +97,13 @@ export class BenchArbiter {
   /** Stops the arbiter (SIGTERM, then SIGKILL if it lingers) and removes its files. */
   async stop(): Promise<void> {
     this.child.kill();
-    const stopped = await Promise.race([this.child.exitedWith.then(() => true), Bun.sleep(STOP_TIMEOUT_MS)]);
+    // A timer cleared once the arbiter exits: a pending one would keep this process alive for its length.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lingering = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
+    });
+    const stopped = await Promise.race([this.child.exitedWith.then(() => true), lingering]);
+    clearTimeout(timer);
     if (!stopped) {
       this.child.kill("SIGKILL");
       await this.child.exitedWith;

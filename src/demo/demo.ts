@@ -9,11 +9,11 @@
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { BenchArbiter } from "../bench/arbiter.ts";
+import { Child, killAllChildren } from "../bench/child.ts";
 import { failure, throwIfAborted } from "../errors.ts";
-import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
 import { formatBytes } from "../units.ts";
@@ -48,19 +48,26 @@ interface FileChecks {
 interface Workspace {
   dir: string;
   shmDir: string;
-  socket: string;
   input: string;
-  children: Set<Subprocess>;
+  /** IVSH_SOCKET and IVSH_REGION of the demo's arbiter, for the ivsh processes. */
+  env: Record<string, string>;
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const workspace = createWorkspace();
-  const stop = () => killAll(workspace);
-  options.signal?.addEventListener("abort", stop);
+  options.signal?.addEventListener("abort", killAllChildren);
+  let arbiter: BenchArbiter | undefined;
   try {
     options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
     const checks = await generateFile(workspace.input, options.bytes);
-    const arbiter = await startArbiter(workspace);
+    // 64 MiB holds the default ring (8 x 1 MiB) many times over.
+    arbiter = await BenchArbiter.start({
+      label: "demo",
+      regionParent: workspace.shmDir,
+      regionBytes: 64 << 20,
+      blockBytes: 64 << 10,
+    });
+    workspace.env = { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region };
     const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };
     const socket: MethodResult = { method: "unix socket", bytes: options.bytes, seconds: [] };
     for (let round = 1; round <= options.rounds; round++) {
@@ -77,16 +84,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         );
       }
     }
-    arbiter.kill("SIGTERM");
-    await arbiter.exited;
     return { ivsh, socket };
   } catch (error) {
     // Interrupting kills the children; their deaths are not the story, the interruption is.
     throwIfAborted(options.signal, "run the demo");
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", stop);
-    killAll(workspace);
+    options.signal?.removeEventListener("abort", killAllChildren);
+    await arbiter?.stop();
+    killAllChildren();
     rmSync(workspace.dir, { recursive: true, force: true });
     rmSync(workspace.shmDir, { recursive: true, force: true });
   }
@@ -96,13 +102,7 @@ function createWorkspace(): Workspace {
   const dir = mkdtempSync("/tmp/ivsh-demo-");
   const shmDir = mkdtempSync("/dev/shm/ivsh-demo-");
   // The files live in RAM (/dev/shm) like the region: a disk would measure itself, not the transport.
-  return {
-    dir,
-    shmDir,
-    socket: join(dir, "arbiter.sock"),
-    input: join(shmDir, "input.bin"),
-    children: new Set(),
-  };
+  return { dir, shmDir, input: join(shmDir, "input.bin"), env: {} };
 }
 
 /** Pseudo-random content, fast to make: a random 16 MiB pool, each MiB stamped with its index. */
@@ -126,50 +126,22 @@ async function generateFile(path: string, bytes: number): Promise<FileChecks> {
   return { xxh3: digest.hex, crc32 };
 }
 
-/** 64 MiB holds the default ring (8 x 1 MiB) many times over. */
-async function startArbiter(workspace: Workspace): Promise<Subprocess> {
-  const regionSize = 64 << 20;
-  const arbiter = spawn(workspace, [
-    "host",
-    "--exit-with-parent",
-    "--region",
-    join(workspace.shmDir, "region"),
-    "--size",
-    String(regionSize),
-    "--socket",
-    workspace.socket,
-  ]);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (arbiter.exitCode !== null)
-      throw failure(
-        "Internal",
-        "start the demo's arbiter",
-        await new Response(arbiter.stderr as ReadableStream).text(),
-      );
-    const up = await socketAnswers(workspace.socket);
-    if (up) return arbiter;
-    await Bun.sleep(20);
-  }
-  throw failure("ArbiterUnreachable", "start the demo's arbiter", "it did not listen within 10 s");
-}
-
 /** ivsh verifies its own end-to-end digest; on top, that digest must be the original file's. */
 async function runIvsh(
   workspace: Workspace,
   checks: FileChecks,
 ): Promise<{ seconds: number; digest: string }> {
-  const env = { IVSH_SOCKET: workspace.socket, IVSH_REGION: join(workspace.shmDir, "region") };
   const receiver = spawn(
-    workspace,
     ["guest", "recv", "--channel", "demo", "--out", "/dev/null", "--json"],
-    env,
+    "ivsh guest recv",
+    workspace.env,
   );
-  const sender = spawn(workspace, ["guest", "send", workspace.input, "--channel", "demo", "--json"], env);
-  const [received] = await Promise.all([
-    jsonResult(receiver, "ivsh guest recv"),
-    jsonResult(sender, "ivsh guest send"),
-  ]);
+  const sender = spawn(
+    ["guest", "send", workspace.input, "--channel", "demo", "--json"],
+    "ivsh guest send",
+    workspace.env,
+  );
+  const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
   if (received.digest !== checks.xxh3)
     throw failure(
       "DigestMismatch",
@@ -181,44 +153,27 @@ async function runIvsh(
 
 async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ seconds: number }> {
   const path = join(workspace.dir, "copy.sock");
-  const receiver = spawn(workspace, ["demo-worker", "socket-recv", path, "/dev/null"]);
+  const receiver = spawn(["demo-worker", "socket-recv", path, "/dev/null"], "socket receiver");
   await waitForFile(path);
-  const sender = spawn(workspace, ["demo-worker", "socket-send", path, workspace.input]);
-  const [received] = await Promise.all([
-    jsonResult(receiver, "socket receiver"),
-    jsonResult(sender, "socket sender"),
-  ]);
+  const sender = spawn(["demo-worker", "socket-send", path, workspace.input], "socket sender");
+  const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
   if (received.crc32 !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
   return { seconds: Number(received.seconds) };
 }
 
-function spawn(workspace: Workspace, args: string[], env: Record<string, string> = {}): Subprocess {
-  const child = Bun.spawn([...selfCommand(), ...args], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...env },
-  });
-  workspace.children.add(child);
-  void child.exited.then(() => workspace.children.delete(child));
-  return child;
+function spawn(args: string[], label: string, env: Record<string, string> = {}): Child {
+  return new Child([...selfCommand(), ...args], label, { NO_COLOR: "1", ...env });
 }
 
-async function jsonResult(child: Subprocess, what: string): Promise<Record<string, unknown>> {
-  const [code, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout as ReadableStream).text(),
-    new Response(child.stderr as ReadableStream).text(),
-  ]);
-  if (code !== 0) throw failure("Internal", `run ${what}`, `it exited with ${code}: ${stderr.trim()}`);
-  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
+/** The one JSON line a child prints on stdout; a child that fails is an error with its own words. */
+async function jsonResult(child: Child): Promise<Record<string, unknown>> {
+  const line = await child.nextLine();
+  await child.finish();
+  return JSON.parse(line) as Record<string, unknown>;
 }
 
+/** Until the socket file exists (Bun.file().exists() says false for a socket: node:fs it is). */
 async function waitForFile(path: string): Promise<void> {
-  for (let tries = 0; tries < 500 && !(await Bun.file(path).exists()); tries++) await Bun.sleep(10);
-}
-
-function killAll(workspace: Workspace): void {
-  for (const child of workspace.children) child.kill("SIGKILL");
+  for (let tries = 0; tries < 500 && !existsSync(path); tries++) await Bun.sleep(10);
 }
