@@ -8,7 +8,7 @@
  * that: cheap enough not to slow it, and it catches lost, duplicated or reordered data.
  */
 import { failure } from "../errors.ts";
-import { parseSize } from "../units.ts";
+import { flagArgv, WorkerFlags } from "./worker-io.ts";
 
 export type StreamTransport = "unix" | "tcp";
 export type StreamRole = "stream-send" | "stream-recv";
@@ -39,19 +39,11 @@ const ROLES: readonly StreamRole[] = ["stream-send", "stream-recv"];
 const TRANSPORTS: readonly StreamTransport[] = ["unix", "tcp"];
 
 export function workerArgv(args: StreamWorkerArgs): string[] {
-  return [
-    args.role,
-    "--transport",
-    args.transport,
-    "--address",
-    args.address,
-    "--bytes",
-    String(args.bytes),
-    "--chunk",
-    String(args.chunk),
-  ];
+  const { role, transport, address, bytes, chunk } = args;
+  return [role, ...flagArgv({ transport, address, bytes, chunk })];
 }
 
+/** A stream worker's argv, read with the same `WorkerFlags` as every other bench worker's. */
 export function parseWorkerArgv(argv: readonly string[]): StreamWorkerArgs {
   const [role, ...rest] = argv;
   if (!ROLES.includes(role as StreamRole))
@@ -60,35 +52,17 @@ export function parseWorkerArgv(argv: readonly string[]): StreamWorkerArgs {
       "start a bench worker",
       `'${role ?? ""}' is not one of ${ROLES.join(", ")}`,
     );
-  const flags = parseFlags(rest);
-  const transport = flags.get("transport") ?? "";
+  const flags = new WorkerFlags(role as StreamRole, rest);
+  const transport = flags.string("transport");
   if (!TRANSPORTS.includes(transport as StreamTransport))
     throw failure("InvalidArgument", "start a bench worker", `--transport '${transport}' is not unix or tcp`);
-  const address = flags.get("address");
-  if (!address) throw failure("InvalidArgument", "start a bench worker", "--address is missing");
   return {
     role: role as StreamRole,
     transport: transport as StreamTransport,
-    address,
-    bytes: parseSize(flags.get("bytes") ?? "", "--bytes"),
-    chunk: parseSize(flags.get("chunk") ?? "", "--chunk"),
+    address: flags.string("address"),
+    bytes: flags.size("bytes"),
+    chunk: flags.size("chunk"),
   };
-}
-
-export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let index = 0; index < argv.length; index += 2) {
-    const name = argv[index] ?? "";
-    const value = argv[index + 1];
-    if (!name.startsWith("--") || value === undefined)
-      throw failure(
-        "InvalidArgument",
-        "start a bench worker",
-        `'${name}' is not a --flag followed by a value`,
-      );
-    flags.set(name.slice(2), value);
-  }
-  return flags;
 }
 
 /** A byte that depends on all bits of its position, so any shift of the stream changes it. */

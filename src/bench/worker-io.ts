@@ -1,13 +1,12 @@
 /**
  * How the benchmark and its worker processes talk: workers get `--flag value` pairs and print one JSON
- * object per line on stdout (`{"event": "ready", ...}`); the parent reads them in order. The stream
- * baselines have their own typed events (stream-protocol.ts); the ivsh workers use these generic ones.
+ * object per line on stdout (`{"event": "ready", ...}`); the parent reads them in order. Every worker,
+ * the stream baselines' included (stream-protocol.ts, whose events are typed), reads its flags here.
  */
 import { writeSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { parseSize } from "../units.ts";
 import type { Child } from "./child.ts";
-import { parseFlags } from "./stream-protocol.ts";
 
 export type Event = { readonly event: string } & Record<string, unknown>;
 
@@ -90,6 +89,23 @@ export class WorkerFlags {
       throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is not a number`);
     return value;
   }
+}
+
+/** `--name value` pairs into a map; anything else is refused, naming it. */
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let index = 0; index < argv.length; index += 2) {
+    const name = argv[index] ?? "";
+    const value = argv[index + 1];
+    if (!name.startsWith("--") || value === undefined)
+      throw failure(
+        "InvalidArgument",
+        "start a bench worker",
+        `'${name}' is not a --flag followed by a value`,
+      );
+    flags.set(name.slice(2), value);
+  }
+  return flags;
 }
 
 /** Flags as argv: `{bytes: 5}` → `["--bytes", "5"]`; undefined values are left out. */
