@@ -5,21 +5,24 @@
  */
 
 import { ptr, read as readMemory, toArrayBuffer } from "bun:ffi";
-import { fstatSync, readdirSync, readFileSync, renameSync, type Stats } from "node:fs";
+import {
+  constants as fsConstants,
+  fstatSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+} from "node:fs";
 import { IvshError } from "../errors.ts";
 import { EAGAIN, EINTR, ETIMEDOUT, errnoName } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 export { errnoName } from "./errno.ts";
 
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_TRUNC = 0o1000;
+// open(2) flags as this platform defines them (node:fs has them), for the raw open() below.
+export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
+/** Linux's value: node:fs does not export O_CLOEXEC. */
 export const O_CLOEXEC = 0o2000000;
-export const O_NOFOLLOW = 0o400000;
 
 export const PROT_NONE = 0;
 export const PROT_READ = 1;
@@ -131,7 +134,6 @@ export function fileSize(fd: number, path: string): number {
 
 const F_GETFL = 3;
 const F_SETFL = 4;
-export const O_NONBLOCK = 0o4000;
 
 /** Sets or clears O_NONBLOCK; returns the previous flags so they can be restored. */
 export function setNonBlocking(fd: number, enabled: boolean, what: string): number {
