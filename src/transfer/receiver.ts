@@ -8,7 +8,6 @@
  * read outside the ring.
  */
 import { failure } from "../errors.ts";
-import type { Client } from "../guest/client.ts";
 import {
   ChannelState,
   confirmationOf,
@@ -17,6 +16,7 @@ import {
   ringSegmentName,
   WAKE_ALL,
 } from "../region/layout.ts";
+import type { ChannelClient } from "./channel-client.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -73,7 +73,11 @@ export class ChannelReceiver {
   ) {}
 
   /** Attaches as the receiver and waits until a transfer starts (`onWaiting` is called if it must wait). */
-  static async open(client: Client, name: string, options: ReceiverOptions = {}): Promise<ChannelReceiver> {
+  static async open(
+    client: ChannelClient,
+    name: string,
+    options: ReceiverOptions = {},
+  ): Promise<ChannelReceiver> {
     const slot = await claimRole(client, name, "receiver");
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
@@ -277,7 +281,12 @@ export class ChannelReceiver {
 }
 
 /** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
-async function openRing(client: Client, slot: ChannelSlot, name: string, transfer: number): Promise<Ring> {
+async function openRing(
+  client: ChannelClient,
+  slot: ChannelSlot,
+  name: string,
+  transfer: number,
+): Promise<Ring> {
   const depth = slot.load("depth");
   const chunkBytes = slot.load("chunkBytes");
   const segment = await client.open(ringSegmentName(name, transfer), "read");

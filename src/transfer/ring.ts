@@ -6,7 +6,6 @@
  */
 import { failure, hasTrait } from "../errors.ts";
 import { populate } from "../ffi/index.ts";
-import type { Client } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import {
   ChannelWord,
@@ -19,6 +18,7 @@ import {
   ringChunkOffset,
   slotWordIndex,
 } from "../region/layout.ts";
+import type { ChannelClient } from "./channel-client.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
 
@@ -26,7 +26,7 @@ export class ChannelSlot {
   private readonly base: number;
 
   constructor(
-    readonly client: Client,
+    readonly client: ChannelClient,
     readonly slot: number,
     /** The channel's name, for messages. */
     readonly channel: string,
@@ -90,7 +90,7 @@ export class ChannelSlot {
  * "channel busy". Returns the slot and whether the role's previous holder died holding it.
  */
 export async function claimRole(
-  client: Client,
+  client: ChannelClient,
   name: string,
   role: "sender" | "receiver",
 ): Promise<ChannelSlot> {

@@ -6,9 +6,9 @@
  */
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
-import type { Client } from "../guest/client.ts";
 import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
+import type { ChannelClient } from "./channel-client.ts";
 import type { Sink, Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
@@ -104,7 +104,7 @@ export interface TransferResult extends TransferSummary {
 }
 
 export async function sendStream(
-  client: Client,
+  client: ChannelClient,
   channel: string,
   source: Source,
   options: ChannelOptions & { peerWaitMs?: number },
@@ -117,7 +117,7 @@ export async function sendStream(
 }
 
 async function sendThrough(
-  client: Client,
+  client: ChannelClient,
   channel: string,
   source: Source,
   options: ChannelOptions,
@@ -172,7 +172,7 @@ async function sendThrough(
 
 /** Receives one stream into `sink`; a file sink is renamed to its final name before the sender is told. */
 export async function receiveStream(
-  client: Client,
+  client: ChannelClient,
   channel: string,
   sink: Sink,
   progress: Progress = {},
@@ -186,7 +186,7 @@ export async function receiveStream(
 }
 
 async function receiveThrough(
-  client: Client,
+  client: ChannelClient,
   channel: string,
   sink: Sink,
   progress: Progress,

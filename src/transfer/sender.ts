@@ -10,7 +10,6 @@
  */
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
-import type { Client } from "../guest/client.ts";
 import {
   alignUp,
   ChannelState,
@@ -23,6 +22,7 @@ import {
   WAKE_ALL,
 } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
+import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import {
@@ -99,7 +99,11 @@ export class ChannelSender {
     private readonly expectedBytes = 0,
   ) {}
 
-  static async open(client: Client, name: string, options: ChannelOptions = {}): Promise<ChannelSender> {
+  static async open(
+    client: ChannelClient,
+    name: string,
+    options: ChannelOptions = {},
+  ): Promise<ChannelSender> {
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const depth = options.depth ?? DEFAULT_DEPTH;
     checkGeometry(name, chunkBytes, depth);
@@ -398,7 +402,7 @@ function checkGeometry(name: string, chunkBytes: number, depth: number): void {
  * ring the region (or this client's quota) cannot hold says which flags make it smaller.
  */
 async function allocateRing(
-  client: Client,
+  client: ChannelClient,
   slot: ChannelSlot,
   name: string,
   shape: { depth: number; chunkBytes: number },

@@ -1,0 +1,32 @@
+/**
+ * What a channel needs of its client, and nothing more: the region's slot words, waits and wakes on them,
+ * lease checks, a slot by name, a ring segment, and the arbiter's view of a peer. `Client` (src/guest)
+ * provides it; the channel code depends on this shape, not on the client's other parts.
+ */
+
+import type { IvshError } from "../errors.ts";
+import type { AllocOptions } from "../guest/client.ts";
+import type { Segment } from "../guest/segment.ts";
+import type { Reply } from "../protocol/messages.ts";
+import type { StatusReport } from "../protocol/status-report.ts";
+import type { Geometry, SlotKindName } from "../region/layout.ts";
+
+export interface ChannelClient {
+  readonly clientId: number;
+  readonly geometry: Geometry;
+  /** The region's slot words (header and slots). */
+  readonly words: Int32Array;
+  /** Set once the session is gone for good. */
+  readonly lost: IvshError | undefined;
+  alloc(size: number, options?: AllocOptions): Promise<Segment>;
+  open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;
+  openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;
+  closeSlot(slot: number): Promise<void>;
+  waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
+  wakeWord(slot: number, word: number, count: number): void;
+  keepAlive(): void;
+  leaseInDoubt(): boolean;
+  confirmLease(): Promise<void>;
+  /** The arbiter's report; `onlyClient` asks whether that client still has a session. */
+  status(limit?: number, onlyClient?: number): Promise<StatusReport>;
+}
