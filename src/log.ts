@@ -15,6 +15,9 @@ import { IvshError } from "./errors.ts";
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
+/** The levels, least to most: what --log-level and IVSH_LOG_LEVEL take. */
+export const LOG_LEVELS = Object.keys(LEVELS) as LogLevel[];
+
 export function isLogLevel(name: string): name is LogLevel {
   return Object.hasOwn(LEVELS, name);
 }
@@ -29,7 +32,7 @@ function levelFromEnvironment(): LogLevel {
   if (named && isLogLevel(named)) return named;
   if (named)
     process.stderr.write(
-      `[ivsh] WARN IVSH_LOG_LEVEL=${process.env.IVSH_LOG_LEVEL} is not one of error, warn, info, debug: logging at info\n`,
+      `[ivsh] WARN IVSH_LOG_LEVEL=${process.env.IVSH_LOG_LEVEL} is not one of ${Object.keys(LEVELS).join(", ")}: logging at info\n`,
     );
   const debug = process.env.DEBUG;
   return debug && debug !== "0" && debug !== "false" ? "debug" : "info";

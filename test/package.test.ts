@@ -68,6 +68,23 @@ async function run(
   return { exitCode, stdout, stderr, output: `${stdout}${stderr}${killed}` };
 }
 
+/**
+ * Runs the user's app.ts in `project` with bun against an arbiter of its own, found only through
+ * IVSH_SOCKET / IVSH_REGION; a script that does not exit by itself within the bound is killed and fails.
+ */
+async function runUserScript(project: string) {
+  const arbiter = await ArbiterProcess.start(paths);
+  try {
+    return await run([BUN, "app.ts"], {
+      cwd: project,
+      env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
+      boundMs: EXIT_BOUND_MS,
+    });
+  } finally {
+    await arbiter.stop();
+  }
+}
+
 function newProject(name: string): string {
   const dir = join(paths.dir, name);
   mkdirSync(dir, { recursive: true });
@@ -133,19 +150,10 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     });
 
   test("the script, run with bun, finds the arbiter through IVSH_SOCKET / IVSH_REGION and exits without close()", async () => {
-    const arbiter = await ArbiterProcess.start(paths);
-    try {
-      const ran = await run([BUN, "app.ts"], {
-        cwd: npmProject,
-        env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
-        boundMs: EXIT_BOUND_MS,
-      });
-      expect(ran.exitCode, ran.output).toBe(0);
-      expect(ran.stdout).toContain("open refused: NotFound");
-      expect(ran.stdout).toMatch(/wrote 42 as client \d+; shm_uid is a function/);
-    } finally {
-      await arbiter.stop();
-    }
+    const ran = await runUserScript(npmProject);
+    expect(ran.exitCode, ran.output).toBe(0);
+    expect(ran.stdout).toContain("open refused: NotFound");
+    expect(ran.stdout).toMatch(/wrote 42 as client \d+; shm_uid is a function/);
   });
 
   test("imported under Node, it says it needs Bun (not a missing export)", async () => {
@@ -181,18 +189,9 @@ test(
     const project = newProject("bun-user");
     const added = await run([BUN, "add", tarball], { cwd: project });
     expect(added.exitCode, added.output).toBe(0);
-    const arbiter = await ArbiterProcess.start(paths);
-    try {
-      const ran = await run([BUN, "app.ts"], {
-        cwd: project,
-        env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
-        boundMs: EXIT_BOUND_MS,
-      });
-      expect(ran.exitCode, ran.output).toBe(0);
-      expect(ran.stdout).toMatch(/wrote 42 as client \d+/);
-    } finally {
-      await arbiter.stop();
-    }
+    const ran = await runUserScript(project);
+    expect(ran.exitCode, ran.output).toBe(0);
+    expect(ran.stdout).toMatch(/wrote 42 as client \d+/);
   },
   INSTALL_MS,
 );

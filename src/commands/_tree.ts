@@ -14,6 +14,8 @@ export interface FlagInfo {
   valueHint: string | undefined;
   description: string;
   defaultValue: string | undefined;
+  /** The values it takes, when its value hint lists them ("error|warn|info|debug"). */
+  choices: string[] | undefined;
 }
 
 export interface CommandInfo {
@@ -21,13 +23,24 @@ export interface CommandInfo {
   path: string[];
   description: string;
   /** Positional arguments, by their names (FILE). */
-  positionals: { name: string; description: string; required: boolean }[];
+  positionals: { name: string; description: string; required: boolean; choices: string[] | undefined }[];
   flags: FlagInfo[];
   children: CommandInfo[];
 }
 
 async function resolve<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
   return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
+}
+
+/**
+ * A value hint that lists literal values ("bash|zsh|fish": lower-case words) is the argument's fixed set
+ * of choices; one that names placeholders ("FILE|-") is not.
+ */
+function choicesOf(def: ArgDef): string[] | undefined {
+  const values = def.valueHint?.split("|");
+  if (!values || values.length < 2 || !values.every((value) => /^[a-z][a-z0-9-]*$/.test(value)))
+    return undefined;
+  return values;
 }
 
 function flagOf(name: string, def: ArgDef): FlagInfo {
@@ -39,6 +52,7 @@ function flagOf(name: string, def: ArgDef): FlagInfo {
     valueHint: def.valueHint,
     description: def.description ?? "",
     defaultValue: def.default === undefined ? undefined : String(def.default),
+    choices: choicesOf(def),
   };
 }
 
@@ -63,6 +77,7 @@ export async function commandTree(command: CommandDef, path: string[] = []): Pro
         name: name.toUpperCase(),
         description: def.description ?? "",
         required: def.required !== false,
+        choices: choicesOf(def),
       })),
     flags: entries.filter(([, def]) => def.type !== "positional").map(([name, def]) => flagOf(name, def)),
     children,

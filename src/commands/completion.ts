@@ -21,19 +21,16 @@ function commandPaths(root: CommandInfo): string {
     .join("|");
 }
 
-/** The words a command offers next: its subcommands (or, for `completion`, the shells), then its flags. */
+/** The words a command offers next: its subcommands, its argument's choices if it lists them, its flags. */
 function offers(command: CommandInfo): string[] {
   const flags = command.flags.flatMap((flag) => [
     `--${flag.name}`,
     ...flag.aliases.map((alias) => (alias.length === 1 ? `-${alias}` : `--${alias}`)),
   ]);
   const extra = command.path.length === 0 ? ["help", "--version"] : [];
-  const choices = command.path.join(" ") === "completion" ? [...SHELLS] : [];
+  const choices = command.positionals.flatMap((positional) => positional.choices ?? []);
   return [...command.children.map((child) => child.path.at(-1)!), ...choices, ...extra, ...flags, "--help"];
 }
-
-/** Values a flag takes from a fixed list, offered after it. */
-const FLAG_CHOICES: Record<string, readonly string[]> = { "log-level": ["error", "warn", "info", "debug"] };
 
 /** A bash case over command paths: which of that command's flags take a value (`--json` may, or not). */
 function valueFlagCases(root: CommandInfo): string {
@@ -48,8 +45,12 @@ function valueFlagCases(root: CommandInfo): string {
     .join("\n");
 }
 
-function choiceCases(): string {
-  return Object.entries(FLAG_CHOICES)
+/** After a flag whose values are listed (its value hint): those values. */
+function choiceCases(root: CommandInfo): string {
+  const choices = new Map<string, string[]>();
+  for (const command of allCommands(root))
+    for (const flag of command.flags) if (flag.choices) choices.set(flag.name, flag.choices);
+  return [...choices]
     .map(
       ([flag, values]) =>
         `    --${flag}) COMPREPLY=($(compgen -W "${values.join(" ")}" -- "$cur")); return 0 ;;`,
@@ -65,7 +66,7 @@ function choiceCases(): string {
 function bashScript(root: CommandInfo): string {
   const cases = allCommands(root)
     .map((command) => {
-      const files = command.positionals.length > 0 && command.path.join(" ") !== "completion" ? 1 : 0;
+      const files = command.positionals.some((positional) => !positional.choices) ? 1 : 0;
       return `    "${command.path.join(" ")}") offer="${offers(command).join(" ")}" files=${files} ;;`;
     })
     .join("\n");
@@ -91,7 +92,7 @@ _ivsh() {
   # After a flag that takes a value: its fixed values, else the shell's file completion.
   if ((skip)); then
     case "$prev" in
-${choiceCases()}
+${choiceCases(root)}
     esac
     return 0
   fi
@@ -133,13 +134,18 @@ function fishScript(root: CommandInfo): string {
       lines.push(`complete -c ivsh ${when} -a ${child.path.at(-1)} -d ${fishQuote(child.description)}`);
     for (const flag of command.flags) {
       const short = flag.aliases.filter((alias) => alias.length === 1).map((alias) => ` -s ${alias}`);
-      const choices = FLAG_CHOICES[flag.name];
+      const { choices } = flag;
       const value = choices ? ` -x -a ${fishQuote(choices.join(" "))}` : flag.takesValue ? " -r -F" : "";
       lines.push(
         `complete -c ivsh ${when} -l ${flag.name}${short.join("")}${value} -d ${fishQuote(flag.description)}`,
       );
     }
-    if (command.positionals.length > 0) lines.push(`complete -c ivsh ${when} -F`);
+    for (const positional of command.positionals)
+      lines.push(
+        positional.choices
+          ? `complete -c ivsh ${when} -a ${fishQuote(positional.choices.join(" "))}`
+          : `complete -c ivsh ${when} -F`,
+      );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -164,7 +170,14 @@ export async function completionScript(root: CommandDef, shell: string): Promise
 export function completionCommand(root: CommandDef) {
   return defineLeafCommand({
     meta: { name: "completion", description: "Print a shell completion script: bash, zsh or fish" },
-    args: { shell: { type: "positional", description: "bash, zsh or fish", required: true } },
+    args: {
+      shell: {
+        type: "positional",
+        description: "bash, zsh or fish",
+        valueHint: SHELLS.join("|"),
+        required: true,
+      },
+    },
     async run({ args }) {
       try {
         process.stdout.write(await completionScript(root, args.shell));

@@ -12,7 +12,7 @@ import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
-import { isLogLevel, type LogLevel, log } from "../log.ts";
+import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
 import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
@@ -70,7 +70,7 @@ const hostArgs = {
     type: "string",
     description:
       "What to log: error, warn, info (sessions, refusals, expiries; the default) or debug (env IVSH_LOG_LEVEL)",
-    valueHint: "LEVEL",
+    valueHint: LOG_LEVELS.join("|"),
   },
   quiet: { type: "boolean", alias: "q", description: "Log warnings and errors only (--log-level warn)" },
   verbose: { type: "boolean", alias: "v", description: "Log everything (--log-level debug)" },
@@ -94,7 +94,7 @@ function logLevelOf(args: {
   const level = args["log-level"];
   if (level === undefined) return undefined;
   if (!isLogLevel(level))
-    throw failure("InvalidArgument", `use --log-level ${level}`, "it is not one of error, warn, info, debug");
+    throw failure("InvalidArgument", `use --log-level ${level}`, `it is not one of ${LOG_LEVELS.join(", ")}`);
   return level;
 }
 

@@ -72,12 +72,14 @@ function transferLines(transfers: StatusReport["transfers"]): string[] {
   return [
     `transfers in progress (${transfers.length}):`,
     ...transfers.map((transfer) => {
+      // A role word of 0 while streaming: that end has left (its peer is about to notice and end too).
+      const sender = transfer.sender ? `client #${transfer.sender}` : "(sender gone)";
       const receiver = transfer.receiver ? `client #${transfer.receiver}` : "(no receiver yet)";
       const of = transfer.totalBytes
         ? ` of ${formatBytes(transfer.totalBytes)} (${Math.floor((100 * transfer.bytes) / transfer.totalBytes)}%)`
         : "";
       const rate = transfer.bytesPerSecond ? `, ${formatRate(transfer.bytesPerSecond)}` : "";
-      return `  channel '${transfer.channel}': client #${transfer.sender} → ${receiver}, ${transfer.state}, ${formatBytes(transfer.bytes)}${of}${rate}`;
+      return `  channel '${transfer.channel}': ${sender} → ${receiver}, ${transfer.state}, ${formatBytes(transfer.bytes)}${of}${rate}`;
     }),
   ];
 }
