@@ -12,6 +12,7 @@ import {
   decodeFields,
   encodeErrorFrame,
   encodeFrame,
+  encodeFrameTransient,
   FrameDecoder,
 } from "../src/protocol/codec.ts";
 import {
@@ -24,6 +25,7 @@ import {
   messages,
   type Schema,
 } from "../src/protocol/messages.ts";
+import { Outbox } from "../src/protocol/outbox.ts";
 
 const samples: Record<FieldType, number | string> = {
   u8: 200,
@@ -132,6 +134,102 @@ describe("frame decoder", () => {
       decoder.push(bytes);
       expect(() => decoder.next()).toThrow(message);
     });
+});
+
+describe("frames without a copy (the arbiter's and the client's hot path)", () => {
+  const wake = (requestId: number) =>
+    encodeFrame(FrameKind.request, 9, requestId, messages.wake.request, {
+      slot: 3,
+      word: 1,
+      count: 1,
+      reply: 0,
+    });
+
+  test("nextInPlace's body is a view valid until the next push; next's body is the caller's own", () => {
+    const decoder = new FrameDecoder();
+    decoder.push(Buffer.concat([wake(1), wake(2)]));
+    const borrowed = decoder.nextInPlace()!;
+    const owned = decoder.next()!;
+    expect(decodeFields(messages.wake.request, borrowed.body, "wake").slot).toBe(3);
+    // Both frames consumed: the next push writes where the borrowed body was.
+    decoder.push(
+      encodeFrame(FrameKind.request, 9, 3, messages.wake.request, { slot: 99, word: 0, count: 7, reply: 1 }),
+    );
+    expect(decodeFields(messages.wake.request, owned.body, "wake")).toEqual({
+      slot: 3,
+      word: 1,
+      count: 1,
+      reply: 0,
+    });
+    expect(decodeFields(messages.wake.request, borrowed.body, "wake").slot).toBe(99);
+  });
+
+  test("a transient frame is overwritten by the next one; encodeFrame's are not", () => {
+    const fields = (slot: number) => ({ slot, word: 0, count: 1, reply: 1 });
+    const kept = encodeFrame(FrameKind.request, 9, 1, messages.wake.request, fields(1));
+    const first = encodeFrameTransient(FrameKind.request, 9, 1, messages.wake.request, fields(1));
+    expect(Buffer.from(first)).toEqual(Buffer.from(kept));
+    encodeFrameTransient(FrameKind.request, 9, 1, messages.wake.request, fields(2));
+    expect(decodeOne(first).body[0]).toBe(2);
+    expect(decodeOne(kept).body[0]).toBe(1);
+  });
+
+  test("a transient frame larger than the buffer so far grows it and round-trips", () => {
+    const json = "z".repeat(300_000);
+    const frame = encodeFrameTransient(FrameKind.reply, 11, 4, messages.status.reply, { json });
+    expect(decodeFields(messages.status.reply, decodeOne(frame).body, "status").json).toBe(json);
+  });
+
+  test("u64 and i32 at their edges", () => {
+    const schema = { wide: "u64", signed: "i32" } as const;
+    for (const [wide, signed] of [
+      [0, -0x80000000],
+      [2 ** 32 - 1, -1],
+      [2 ** 32, 0x7fffffff],
+      [Number.MAX_SAFE_INTEGER, 0],
+    ] as const) {
+      const frame = encodeFrame(FrameKind.reply, 1, 1, schema, { wide, signed });
+      expect(decodeFields(schema, decodeOne(frame).body, "edges")).toEqual({ wide, signed });
+    }
+    const beyond = Uint8Array.of(0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0); // 2^53
+    expect(() => decodeFields(schema, beyond, "edges")).toThrow("9007199254740992, beyond 2^53");
+  });
+
+  test("an outbox keeps its own copy of what the socket did not take, so a reused buffer is safe", () => {
+    const written: Uint8Array[] = [];
+    let room = 5;
+    const socket = {
+      write(data: Uint8Array) {
+        const taken = Math.min(room, data.byteLength);
+        written.push(data.slice(0, taken));
+        room -= taken;
+        return taken;
+      },
+    };
+    const outbox = new Outbox(socket);
+    const first = encodeFrameTransient(FrameKind.request, 9, 1, messages.wake.request, {
+      slot: 1,
+      word: 0,
+      count: 1,
+      reply: 1,
+    });
+    const expected = Buffer.from(first);
+    outbox.send(first);
+    outbox.send(
+      encodeFrameTransient(FrameKind.request, 9, 2, messages.wake.request, {
+        slot: 2,
+        word: 0,
+        count: 1,
+        reply: 1,
+      }),
+    );
+    room = 1 << 20;
+    outbox.flush();
+    const sent = Buffer.concat(written);
+    expect(sent.subarray(0, expected.byteLength)).toEqual(expected);
+    expect(sent.byteLength).toBe(2 * expected.byteLength);
+    expect(sent[expected.byteLength + 8]).toBe(2); // the second frame's request id
+  });
 });
 
 describe("field decoding", () => {

@@ -45,3 +45,20 @@ for (const [label, offset, length, touched] of [
       region.close();
     }
   });
+
+test("zero(): a range across the 1 GiB boundary of the views it writes through", () => {
+  // A sparse 1.5 GiB file: only the pages written here take memory.
+  const path = join(dir, "region-window");
+  const { region } = createOrOpenRegionFile(path, 1.5 * 1024 * MiB);
+  try {
+    const boundary = 1024 * MiB;
+    const [offset, length] = [boundary - 3000, 7000];
+    const around = region.bytes(offset - 16, length + 32);
+    around.fill(0xa5);
+    region.zero(offset, length);
+    expect(around.subarray(16, 16 + length).every((byte) => byte === 0)).toBe(true);
+    expect([around[15], around[16 + length]]).toEqual([0xa5, 0xa5]);
+  } finally {
+    region.close();
+  }
+});

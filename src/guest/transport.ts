@@ -245,7 +245,8 @@ export class Transport {
   private received(decoder: FrameDecoder, bytes: Uint8Array): void {
     decoder.push(bytes);
     try {
-      for (let frame = decoder.next(); frame; frame = decoder.next()) this.settle(frame);
+      // Each frame is decoded before the next push.
+      for (let frame = decoder.nextInPlace(); frame; frame = decoder.nextInPlace()) this.settle(frame);
     } catch (error) {
       // The arbiter sent something we cannot read: nothing after it can be trusted either.
       this.fail(isIvshError(error) ? error : failure("BadFrame", "read the arbiter's reply", String(error)));

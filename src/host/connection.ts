@@ -4,7 +4,7 @@
  */
 import type { Socket } from "bun";
 import { failure, IvshError } from "../errors.ts";
-import { encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import { encodeErrorFrame, encodeFrameTransient, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
@@ -51,7 +51,8 @@ export class Connection {
   }
 
   reply<N extends MessageName>(name: N, requestId: number, fields: Reply<N>): void {
-    this.sendFrame(encodeFrame(FrameKind.reply, messages[name].op, requestId, messages[name].reply, fields));
+    const { op, reply: schema } = messages[name];
+    this.sendFrame(encodeFrameTransient(FrameKind.reply, op, requestId, schema, fields));
   }
 
   fail(op: number, requestId: number, error: IvshError): void {

@@ -36,7 +36,7 @@ export function handleData(arbiter: ArbiterView, connection: Connection, bytes: 
     if (connection.closing) return;
     let frame: Frame | undefined;
     try {
-      frame = connection.decoder.next();
+      frame = connection.decoder.nextInPlace(); // decoded before the next push
     } catch (error) {
       connection.failAndClose(0, 0, asIvshError(error));
       return;

@@ -58,44 +58,61 @@ function checkInteger(key: string, value: number, max: number, min = 0): void {
     throw failure("InvalidArgument", `encode field '${key}'`, `${value} is outside ${min}..${max}`);
 }
 
-function writeField(
-  view: DataView,
-  bytes: Buffer,
-  at: number,
-  key: string,
-  type: string,
-  value: unknown,
-): number {
+/** Little-endian stores into a byte array: a DataView per frame was most of what a reply allocated. */
+function putU16(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+}
+
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = (value >>> 24) & 0xff;
+}
+
+function getU16(bytes: Uint8Array, at: number): number {
+  return bytes[at]! | (bytes[at + 1]! << 8);
+}
+
+function getU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+function writeField(bytes: Buffer, at: number, key: string, type: string, value: unknown): number {
   switch (type) {
     case "u8":
       checkInteger(key, Number(value), 0xff);
-      view.setUint8(at, Number(value));
+      bytes[at] = Number(value);
       return at + 1;
     case "u16":
       checkInteger(key, Number(value), 0xffff);
-      view.setUint16(at, Number(value), true);
+      putU16(bytes, at, Number(value));
       return at + 2;
     case "u32":
       checkInteger(key, Number(value), 0xffffffff);
-      view.setUint32(at, Number(value), true);
+      putU32(bytes, at, Number(value));
       return at + 4;
     case "i32":
       checkInteger(key, Number(value), 0x7fffffff, -0x80000000);
-      view.setInt32(at, Number(value), true);
+      putU32(bytes, at, Number(value) >>> 0);
       return at + 4;
-    case "u64":
-      checkInteger(key, Number(value), Number.MAX_SAFE_INTEGER);
-      view.setBigUint64(at, BigInt(Number(value)), true);
+    case "u64": {
+      const wide = Number(value);
+      checkInteger(key, wide, Number.MAX_SAFE_INTEGER);
+      putU32(bytes, at, wide % 2 ** 32);
+      putU32(bytes, at + 4, Math.floor(wide / 2 ** 32));
       return at + 8;
+    }
     default: {
       const text = String(value ?? "");
       const lengthBytes = type === "str" ? 2 : 4;
-      const written = bytes.write(text, at + lengthBytes, "utf8");
+      const written = text.length === 0 ? 0 : bytes.write(text, at + lengthBytes, "utf8");
       if (type === "str") {
         if (written > 0xffff)
           throw failure("InvalidArgument", `encode field '${key}'`, "it exceeds 65535 bytes");
-        view.setUint16(at, written, true);
-      } else view.setUint32(at, written, true);
+        putU16(bytes, at, written);
+      } else putU32(bytes, at, written);
       return at + lengthBytes + written;
     }
   }
@@ -108,6 +125,30 @@ export function encodeFrame(
   schema: Schema,
   fields: Record<string, number | string>,
 ): Uint8Array {
+  const length = frameLength(op, schema, fields);
+  return writeFrame(Buffer.allocUnsafe(length), length, kind, op, requestId, schema, fields);
+}
+
+/** A frame encoded into one buffer that every call reuses (grown as needed). */
+let scratch = Buffer.allocUnsafe(4096);
+
+/**
+ * As `encodeFrame`, into a buffer the next call overwrites: for a writer that hands the frame to the
+ * kernel at once and copies whatever it must keep (the arbiter's replies: no allocation per reply).
+ */
+export function encodeFrameTransient(
+  kind: FrameKindValue,
+  op: number,
+  requestId: number,
+  schema: Schema,
+  fields: Record<string, number | string>,
+): Uint8Array {
+  const length = frameLength(op, schema, fields);
+  if (length > scratch.byteLength) scratch = Buffer.allocUnsafe(Math.max(length, 2 * scratch.byteLength));
+  return writeFrame(scratch, length, kind, op, requestId, schema, fields).subarray(0, length);
+}
+
+function frameLength(op: number, schema: Schema, fields: Record<string, number | string>): number {
   const length = FRAME_HEADER_BYTES + encodedSize(schema, fields);
   if (length > MAX_FRAME_BYTES)
     throw failure(
@@ -115,15 +156,25 @@ export function encodeFrame(
       `encode op ${op}`,
       `the frame would be ${length} bytes (limit ${MAX_FRAME_BYTES})`,
     );
-  const bytes = Buffer.allocUnsafe(length);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
-  view.setUint32(0, length, true);
-  view.setUint16(4, op, true);
-  view.setUint8(6, kind);
-  view.setUint8(7, 0);
-  view.setUint32(8, requestId >>> 0, true);
+  return length;
+}
+
+function writeFrame(
+  bytes: Buffer,
+  length: number,
+  kind: FrameKindValue,
+  op: number,
+  requestId: number,
+  schema: Schema,
+  fields: Record<string, number | string>,
+): Buffer {
+  putU32(bytes, 0, length);
+  putU16(bytes, 4, op);
+  bytes[6] = kind;
+  bytes[7] = 0;
+  putU32(bytes, 8, requestId >>> 0);
   let at = FRAME_HEADER_BYTES;
-  for (const [key, type] of fieldsOf(schema)) at = writeField(view, bytes, at, key, type, fields[key]);
+  for (const [key, type] of fieldsOf(schema)) at = writeField(bytes, at, key, type, fields[key]);
   return bytes;
 }
 
@@ -152,40 +203,43 @@ export function shortenMessage(message: string, maxBytes = MAX_ERROR_MESSAGE_BYT
 
 /** Decodes a body against its schema; a body too short or too long is a BadFrame. */
 export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what: string): Fields<S> {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const out: Record<string, number | string> = {};
   let at = 0;
-  const need = (count: number) => {
-    if (at + count > body.byteLength)
-      throw failure("BadFrame", `decode ${what}`, `its body is truncated (${body.byteLength} bytes)`);
-  };
   for (const [key, type] of fieldsOf(schema)) {
     if (type === "str" || type === "text") {
       const lengthBytes = type === "str" ? 2 : 4;
-      need(lengthBytes);
-      const length = type === "str" ? view.getUint16(at, true) : view.getUint32(at, true);
+      if (at + lengthBytes > body.byteLength) throw truncated(what, body);
+      const length = type === "str" ? getU16(body, at) : getU32(body, at);
       at += lengthBytes;
-      need(length);
-      out[key] = Buffer.from(body.buffer, body.byteOffset + at, length).toString("utf8");
+      if (at + length > body.byteLength) throw truncated(what, body);
+      out[key] = length === 0 ? "" : Buffer.from(body.buffer, body.byteOffset + at, length).toString("utf8");
       at += length;
       continue;
     }
-    need(FIXED_SIZES[type]);
-    if (type === "u8") out[key] = view.getUint8(at);
-    else if (type === "u16") out[key] = view.getUint16(at, true);
-    else if (type === "u32") out[key] = view.getUint32(at, true);
-    else if (type === "i32") out[key] = view.getInt32(at, true);
+    if (at + FIXED_SIZES[type] > body.byteLength) throw truncated(what, body);
+    if (type === "u8") out[key] = body[at]!;
+    else if (type === "u16") out[key] = getU16(body, at);
+    else if (type === "u32") out[key] = getU32(body, at);
+    else if (type === "i32") out[key] = getU32(body, at) | 0;
     else {
-      const wide = view.getBigUint64(at, true);
-      if (wide > BigInt(Number.MAX_SAFE_INTEGER))
-        throw failure("BadFrame", `decode ${what}`, `field '${key}' is ${wide}, beyond 2^53`);
-      out[key] = Number(wide);
+      const high = getU32(body, at + 4);
+      if (high >= 2 ** 21)
+        throw failure(
+          "BadFrame",
+          `decode ${what}`,
+          `field '${key}' is ${(BigInt(high) << 32n) | BigInt(getU32(body, at))}, beyond 2^53`,
+        );
+      out[key] = high * 2 ** 32 + getU32(body, at);
     }
     at += FIXED_SIZES[type];
   }
   if (at !== body.byteLength)
     throw failure("BadFrame", `decode ${what}`, `${body.byteLength - at} bytes follow its last field`);
   return out as Fields<S>;
+}
+
+function truncated(what: string, body: Uint8Array): IvshError {
+  return failure("BadFrame", `decode ${what}`, `its body is truncated (${body.byteLength} bytes)`);
 }
 
 export function decodeError(body: Uint8Array): IvshError {
@@ -209,31 +263,38 @@ export class FrameDecoder {
     this.end += chunk.byteLength;
   }
 
-  /** The next complete frame, or undefined when more bytes are needed. */
+  /** The next complete frame, or undefined when more bytes are needed. Its body is its own copy. */
   next(): Frame | undefined {
+    const frame = this.nextInPlace();
+    if (frame) frame.body = frame.body.slice();
+    return frame;
+  }
+
+  /**
+   * As `next`, but the body is a view of this decoder's buffer, valid until the next `push`: for a reader
+   * that decodes each frame before it reads more (the arbiter, the client), and so copies nothing.
+   */
+  nextInPlace(): Frame | undefined {
     const available = this.end - this.start;
     if (available < FRAME_HEADER_BYTES) return undefined;
-    const view = new DataView(this.buffer.buffer, this.buffer.byteOffset + this.start, FRAME_HEADER_BYTES);
-    const length = view.getUint32(0, true);
+    const header = this.start;
+    const length = getU32(this.buffer, header);
     if (length < FRAME_HEADER_BYTES || length > MAX_FRAME_BYTES)
       throw failure(
         "BadFrame",
         "read a frame",
         `its length field says ${length} bytes (allowed 12..${MAX_FRAME_BYTES})`,
       );
-    const kind = view.getUint8(6);
-    if (kind > FrameKind.error || view.getUint8(7) !== 0)
-      throw failure(
-        "BadFrame",
-        "read a frame",
-        `its header has kind ${kind} and reserved byte ${view.getUint8(7)}`,
-      );
+    const kind = this.buffer[header + 6]!;
+    const reserved = this.buffer[header + 7]!;
+    if (kind > FrameKind.error || reserved !== 0)
+      throw failure("BadFrame", "read a frame", `its header has kind ${kind} and reserved byte ${reserved}`);
     if (available < length) return undefined;
     const frame: Frame = {
-      op: view.getUint16(4, true),
+      op: getU16(this.buffer, header + 4),
       kind: kind as FrameKindValue,
-      requestId: view.getUint32(8, true),
-      body: this.buffer.slice(this.start + FRAME_HEADER_BYTES, this.start + length),
+      requestId: getU32(this.buffer, header + 8),
+      body: this.buffer.subarray(header + FRAME_HEADER_BYTES, header + length),
     };
     this.start += length;
     if (this.start === this.end) this.start = this.end = 0;

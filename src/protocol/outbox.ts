@@ -54,7 +54,9 @@ export class Outbox {
         "queue a frame",
         `the peer has not read ${this.queuedBytes} bytes already sent`,
       );
-    this.queue.push(bytes);
+    // A copy: callers may reuse their buffer once `send` returns (encodeFrameTransient does). Not
+    // `slice`, which on a Buffer is a view.
+    this.queue.push(new Uint8Array(bytes));
     this.queuedBytes += bytes.byteLength;
   }
 }

@@ -30,6 +30,8 @@ import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from
 const DISCARD_AT_LEAST = 1 << 20;
 
 const TMPFS_MAGIC = 0x01021994;
+/** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
+const ZERO_WINDOW_BYTES = 1 << 30;
 
 /** Whether `path` is on tmpfs (RAM); false if it cannot be told. */
 export function isTmpfsPath(path: string): boolean {
@@ -44,6 +46,7 @@ export class MappedRegion {
   private tmpfs: boolean | undefined;
   /** Int32Array over header + slots: the words every process reads and writes with Atomics. */
   private syncView: Int32Array | undefined;
+  private readonly zeroWindows: Uint8Array[] = [];
   private closed = false;
 
   constructor(
@@ -122,7 +125,24 @@ export class MappedRegion {
   }
 
   private fillZero(offset: number, length: number): void {
-    if (length > 0) this.bytes(offset, length).fill(0);
+    for (let at = offset; at < offset + length; ) {
+      const window = Math.floor(at / ZERO_WINDOW_BYTES);
+      const start = window * ZERO_WINDOW_BYTES;
+      const upto = Math.min(offset + length, start + ZERO_WINDOW_BYTES);
+      this.zeroWindow(window).fill(0, at - start, upto - start);
+      at = upto;
+    }
+  }
+
+  /** Views made once, not per allocation: each view made is an object for the collector. */
+  private zeroWindow(window: number): Uint8Array {
+    let view = this.zeroWindows[window];
+    if (!view) {
+      const start = window * ZERO_WINDOW_BYTES;
+      view = new Uint8Array(viewOf(this.base + start, Math.min(ZERO_WINDOW_BYTES, this.size - start)));
+      this.zeroWindows[window] = view;
+    }
+    return view;
   }
 
   /**
@@ -158,6 +178,7 @@ export class MappedRegion {
     if (this.closed) return;
     this.closed = true;
     nativeFaultGuard()?.unguard(this.base);
+    this.zeroWindows.length = 0;
     unmap(this.base, this.size, this.source);
     closeFd(this.fd);
   }
