@@ -30,7 +30,6 @@ export const main: CommandDef = defineCommand({
     "bench-worker": () => load(import("./commands/bench-worker.ts")),
     example: () => load(import("./commands/example.ts")),
     demo: () => load(import("./commands/demo.ts")),
-    "demo-worker": () => load(import("./commands/demo-worker.ts")),
     "compact-state": () => load(import("./commands/compact-state.ts")),
     completion: () => import("./commands/completion.ts").then((loaded) => loaded.completionCommand(main)),
   },
@@ -40,16 +39,7 @@ export const main: CommandDef = defineCommand({
  * Commands that run long enough for compiled code to pay off. The binary starts with the JIT made
  * reluctant (scripts/build.ts), which short commands such as `guest send` of a small file gain from.
  */
-const LONG_RUNNING = new Set([
-  "host",
-  "bridge",
-  "bench",
-  "bench-worker",
-  "demo",
-  "demo-worker",
-  "example",
-  "compact-state",
-]);
+const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo", "example", "compact-state"]);
 
 /** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. */
 export async function run(rawArgs: string[]): Promise<number> {

@@ -16,13 +16,8 @@ import { Child, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
 import { socatInstalled, socatTransfer } from "./socat.ts";
 import { type Summary, summarizeRates } from "./stats.ts";
-import {
-  parseEvent,
-  type StreamRole,
-  type StreamTransport,
-  type WorkerEvent,
-  workerArgv,
-} from "./stream-protocol.ts";
+import { type StreamRole, type StreamTransport, type WorkerEvent, workerArgv } from "./stream-protocol.ts";
+import { nextEvent, numberField, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
 
@@ -154,34 +149,21 @@ async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<
     return child;
   };
   const receiver = start("stream-recv", listenOn, "stream receiver");
-  const { address } = await nextEvent(receiver, "ready");
+  const address = stringField(await nextEvent(receiver, "ready"), "address");
   const sender = start("stream-send", address, "stream sender");
   const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
   await Promise.all([sender.finish(), receiver.finish()]);
-  if (sent.bytes !== received.bytes)
+  const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
+  if (sentBytes !== receivedBytes)
     throw failure(
       "Internal",
       `stream over ${transport}`,
-      `${sent.bytes} bytes were sent but ${received.bytes} received`,
+      `${sentBytes} bytes were sent but ${receivedBytes} received`,
     );
   return {
-    bytes: received.bytes,
-    seconds: received.seconds,
-    reads: received.pieces,
+    bytes: receivedBytes,
+    seconds: numberField(received, "seconds"),
+    reads: numberField(received, "pieces"),
     senderMaxRssBytes: sender.maxRssBytes(),
   };
-}
-
-async function nextEvent<Name extends WorkerEvent["event"]>(
-  child: Child,
-  name: Name,
-): Promise<Extract<WorkerEvent, { event: Name }>> {
-  const event = parseEvent(await child.nextLine());
-  if (event.event !== name)
-    throw failure(
-      "Internal",
-      `read the ${child.label}'s report`,
-      `it said '${event.event}' before '${name}'`,
-    );
-  return event as Extract<WorkerEvent, { event: Name }>;
 }

@@ -1,7 +1,7 @@
 /**
  * What the stream baselines' parent and its worker processes say to each other. The parent starts a
- * receiver and a sender as `<worker command> stream-recv|stream-send --flags`; each prints JSON lines on
- * stdout (`ready` once listening, then one final report) and exits.
+ * receiver and a sender as `<worker command> stream-recv|stream-send --flags`; each prints its events
+ * as every worker does (worker-io.ts: `ready` once listening, then one final report) and exits.
  *
  * The sender repeats one in-memory pattern chunk, so the byte at stream offset `o` is
  * `patternByte(o % chunk)`. The receiver checks the first and last byte of every piece it gets against
@@ -21,6 +21,12 @@ export interface StreamWorkerArgs {
   readonly bytes: number;
   /** Size of one write for the sender, and the pattern period both sides agree on. */
   readonly chunk: number;
+  /**
+   * Sender: stream this file's bytes instead of the pattern (the demo's yardstick, a copy as a program
+   * without ivsh makes it). Receiver: the stream is a file's, so report its CRC-32 instead of checking
+   * the pattern.
+   */
+  readonly file?: string;
 }
 
 export type WorkerEvent =
@@ -33,14 +39,16 @@ export type WorkerEvent =
       readonly seconds: number;
       /** How many data callbacks delivered the bytes: bytes / pieces is the effective read size. */
       readonly pieces: number;
+      /** For a file's stream (`file`): its CRC-32, which chunk boundaries do not change. */
+      readonly crc32?: number;
     };
 
 const ROLES: readonly StreamRole[] = ["stream-send", "stream-recv"];
 const TRANSPORTS: readonly StreamTransport[] = ["unix", "tcp"];
 
 export function workerArgv(args: StreamWorkerArgs): string[] {
-  const { role, transport, address, bytes, chunk } = args;
-  return [role, ...flagArgv({ transport, address, bytes, chunk })];
+  const { role, transport, address, bytes, chunk, file } = args;
+  return [role, ...flagArgv({ transport, address, bytes, chunk, file })];
 }
 
 /** A stream worker's argv, read with the same `WorkerFlags` as every other bench worker's. */
@@ -62,6 +70,7 @@ export function parseWorkerArgv(argv: readonly string[]): StreamWorkerArgs {
     address: flags.string("address"),
     bytes: flags.size("bytes"),
     chunk: flags.size("chunk"),
+    ...(flags.optional("file") === undefined ? {} : { file: flags.string("file") }),
   };
 }
 
@@ -84,21 +93,4 @@ export function checkPiece(piece: Uint8Array, offset: number, chunk: number): st
   if (piece[piece.byteLength - 1] !== patternByte(lastOffset % chunk))
     return `byte ${lastOffset} is not the one sent there`;
   return undefined;
-}
-
-export function encodeEvent(event: WorkerEvent): string {
-  return `${JSON.stringify(event)}\n`;
-}
-
-export function parseEvent(line: string): WorkerEvent {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw failure("Internal", "read a bench worker's report", `'${line.slice(0, 80)}' is not JSON`);
-  }
-  const event = (value as { event?: unknown } | null)?.event;
-  if (event !== "ready" && event !== "sent" && event !== "received")
-    throw failure("Internal", "read a bench worker's report", `'${line.slice(0, 80)}' is no known event`);
-  return value as WorkerEvent;
 }

@@ -1,7 +1,7 @@
 /**
- * How the benchmark and its worker processes talk: workers get `--flag value` pairs and print one JSON
- * object per line on stdout (`{"event": "ready", ...}`); the parent reads them in order. Every worker,
- * the stream baselines' included (stream-protocol.ts, whose events are typed), reads its flags here.
+ * How the benchmark and its worker processes talk, every worker alike: workers get `--flag value` pairs
+ * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
+ * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...).
  */
 import { writeSync } from "node:fs";
 import { failure } from "../errors.ts";
@@ -15,7 +15,10 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/** The next line of `child`, which must be the event `name`. */
+/**
+ * The next line of `child`, which must be the event `name`. `Known` types the events of a worker whose
+ * reports have a fixed shape (stream-protocol.ts); the rest read fields with `numberField`.
+ */
 export async function nextEvent(child: Child, name: string): Promise<Event> {
   const line = await child.nextLine();
   let parsed: unknown;
@@ -32,6 +35,14 @@ export async function nextEvent(child: Child, name: string): Promise<Event> {
       `it said '${String(event)}' before '${name}'`,
     );
   return parsed as Event;
+}
+
+/** A string field of an event, checked. */
+export function stringField(event: Event, field: string): string {
+  const value = event[field];
+  if (typeof value !== "string")
+    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a string`);
+  return value;
 }
 
 /** A number field of an event, checked. */

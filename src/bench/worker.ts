@@ -5,7 +5,7 @@
  * roles to their modules. Printing the JSON reports on stdout is the workers' job: it is how the parent
  * hears the results.
  */
-import { writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { runAccessWorker } from "./access-bench.ts";
@@ -18,15 +18,13 @@ import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import {
   checkPiece,
-  encodeEvent,
   parseWorkerArgv,
   patternChunk,
   type StreamWorkerArgs,
   type WorkerEvent,
 } from "./stream-protocol.ts";
 import { runLocks } from "./sync.ts";
-
-import { hostAndPort, WorkerFlags } from "./worker-io.ts";
+import { emit, hostAndPort, WorkerFlags } from "./worker-io.ts";
 
 const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "ivsh-send": runChannelSender,
@@ -58,10 +56,8 @@ export async function runBenchWorker(argv: string[]): Promise<void> {
   else await send(args);
 }
 
-/** Written synchronously so a CLI that exits right after the worker resolves cannot lose the last line. */
-function report(event: WorkerEvent): void {
-  writeSync(1, encodeEvent(event));
-}
+/** Every report goes out as any worker's does, typed here. */
+const report: (event: WorkerEvent) => void = emit;
 
 function secondsSince(startNs: number): number {
   return (Bun.nanoseconds() - startNs) / 1e9;
@@ -93,6 +89,7 @@ async function receive(args: StreamWorkerArgs): Promise<void> {
   let openedAt = 0;
   let received = 0;
   let pieces = 0;
+  let crc32 = 0;
   const fail = (reason: string) => done.reject(failure("PeerGone", "receive the benchmark stream", reason));
   const handler: SocketHandler = {
     open(socket) {
@@ -102,14 +99,19 @@ async function receive(args: StreamWorkerArgs): Promise<void> {
     },
     data(socket, piece) {
       if (socket !== connection) return;
-      const wrong = checkPiece(piece, received, args.chunk);
-      if (wrong) fail(wrong);
+      if (args.file !== undefined) crc32 = Bun.hash.crc32(piece, crc32);
+      else {
+        const wrong = checkPiece(piece, received, args.chunk);
+        if (wrong) fail(wrong);
+      }
       received += piece.byteLength;
       pieces++;
     },
     end(socket) {
       if (socket !== connection) return;
-      done.resolve({ event: "received", bytes: received, seconds: secondsSince(openedAt), pieces });
+      const seconds = secondsSince(openedAt);
+      const ofFile = args.file === undefined ? {} : { crc32 };
+      done.resolve({ event: "received", bytes: received, seconds, pieces, ...ofFile });
     },
     close(socket, error) {
       if (socket === connection)
@@ -129,20 +131,21 @@ async function receive(args: StreamWorkerArgs): Promise<void> {
 }
 
 /**
- * Streams `bytes` from one in-memory chunk. Bun's socket.write is unbuffered: it returns how much the
- * kernel took, and the rest is written again on `drain`, so the sender never holds more than the chunk.
+ * Streams `bytes` from one chunk: the pattern, or the file read a chunk at a time. Bun's socket.write is
+ * unbuffered: it returns how much the kernel took, and the rest is written again on `drain`, so the
+ * sender never holds more than the chunk.
  */
 async function send(args: StreamWorkerArgs): Promise<void> {
-  const chunk = patternChunk(args.chunk);
+  const source = chunkSource(args);
   const done = Promise.withResolvers<number>();
   let startedAt = 0;
   let sent = 0;
   let finished = false;
   const fail = (reason: string) => done.reject(failure("PeerGone", "send the benchmark stream", reason));
   const pump = (socket: Socket<unknown>) => {
-    while (sent < args.bytes) {
-      const offset = sent % chunk.byteLength;
-      const length = Math.min(chunk.byteLength - offset, args.bytes - sent);
+    while (sent < source.bytes) {
+      const { chunk, offset, length } = source.at(sent);
+      if (length === 0) return fail(`the file ended after ${sent} of ${source.bytes} bytes`);
       const wrote = socket.write(chunk, offset, length);
       if (wrote < 0) return fail(`the socket closed after ${sent} bytes`);
       sent += wrote;
@@ -167,6 +170,37 @@ async function send(args: StreamWorkerArgs): Promise<void> {
     },
   };
   await connect(args, handler);
-  const seconds = await done.promise;
-  report({ event: "sent", bytes: sent, seconds });
+  try {
+    const seconds = await done.promise;
+    report({ event: "sent", bytes: sent, seconds });
+  } finally {
+    source.close();
+  }
+}
+
+interface ChunkSource {
+  readonly bytes: number;
+  /** Where the bytes from stream offset `sent` on are: the rest of the current chunk. */
+  at(sent: number): { chunk: Uint8Array; offset: number; length: number };
+  close(): void;
+}
+
+/** The pattern repeated up to `bytes`, or the file (its size, read one chunk at a time as it is sent). */
+function chunkSource(args: StreamWorkerArgs): ChunkSource {
+  if (args.file === undefined) {
+    const chunk = patternChunk(args.chunk);
+    const at = (sent: number) => {
+      const offset = sent % chunk.byteLength;
+      return { chunk, offset, length: Math.min(chunk.byteLength - offset, args.bytes - sent) };
+    };
+    return { bytes: args.bytes, at, close() {} };
+  }
+  const fd = openSync(args.file, "r");
+  const buffer = new Uint8Array(args.chunk);
+  let [start, end] = [0, 0];
+  const at = (sent: number) => {
+    if (sent >= end) [start, end] = [sent, sent + readSync(fd, buffer, 0, buffer.byteLength, sent)];
+    return { chunk: buffer, offset: sent - start, length: end - sent };
+  };
+  return { bytes: fstatSync(fd).size, at, close: () => closeSync(fd) };
 }

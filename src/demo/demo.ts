@@ -1,18 +1,20 @@
 /**
  * `ivsh demo`: the whole system on one machine, no VM needed. It starts an arbiter on a temporary region,
  * generates a file, moves it through ivsh between two separate processes (`ivsh guest send` and
- * `ivsh guest recv`), copies the same file over a Unix socket between two processes in the same run,
- * verifies that what each receiver got is the original, and removes everything it made, also when
- * interrupted.
+ * `ivsh guest recv`), copies the same file over a Unix socket between two processes in the same run (the
+ * stream baselines' workers of `ivsh bench`), verifies that what each receiver got is the original, and
+ * removes everything it made, also when interrupted.
  *
  * The receivers discard the data after checking it: writing a fresh 1 GiB output file costs more here than
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { Child, killAllChildren } from "../bench/child.ts";
+import { workerArgv } from "../bench/stream-protocol.ts";
+import { nextEvent, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -44,6 +46,9 @@ interface FileChecks {
   xxh3: string;
   crc32: number;
 }
+
+/** The socket copy reads and writes 1 MiB at a time, as a program without ivsh typically would. */
+const SOCKET_CHUNK_BYTES = 1 << 20;
 
 interface Workspace {
   dir: string;
@@ -151,15 +156,21 @@ async function runIvsh(
   return { seconds: Number(received.seconds), digest: String(received.digest) };
 }
 
+/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/worker.ts). */
 async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ seconds: number }> {
-  const path = join(workspace.dir, "copy.sock");
-  const receiver = spawn(["demo-worker", "socket-recv", path, "/dev/null"], "socket receiver");
-  await waitForFile(path);
-  const sender = spawn(["demo-worker", "socket-send", path, workspace.input], "socket sender");
-  const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
-  if (received.crc32 !== checks.crc32)
+  const stream = { transport: "unix", address: join(workspace.dir, "copy.sock"), bytes: 0 } as const;
+  const copy = { ...stream, chunk: SOCKET_CHUNK_BYTES, file: workspace.input };
+  const receiver = spawn(
+    ["bench-worker", ...workerArgv({ role: "stream-recv", ...copy })],
+    "socket receiver",
+  );
+  await nextEvent(receiver, "ready");
+  const sender = spawn(["bench-worker", ...workerArgv({ role: "stream-send", ...copy })], "socket sender");
+  const [, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
+  await Promise.all([sender.finish(), receiver.finish()]);
+  if (numberField(received, "crc32") !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
-  return { seconds: Number(received.seconds) };
+  return { seconds: numberField(received, "seconds") };
 }
 
 function spawn(args: string[], label: string, env: Record<string, string> = {}): Child {
@@ -171,9 +182,4 @@ async function jsonResult(child: Child): Promise<Record<string, unknown>> {
   const line = await child.nextLine();
   await child.finish();
   return JSON.parse(line) as Record<string, unknown>;
-}
-
-/** Until the socket file exists (Bun.file().exists() says false for a socket: node:fs it is). */
-async function waitForFile(path: string): Promise<void> {
-  for (let tries = 0; tries < 500 && !existsSync(path); tries++) await Bun.sleep(10);
 }

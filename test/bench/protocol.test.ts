@@ -1,13 +1,14 @@
 import { describe, expect, test } from "bun:test";
+import { Child } from "../../src/bench/child.ts";
 import { parseReceiverLog } from "../../src/bench/socat.ts";
 import {
   checkPiece,
-  parseEvent,
   parseWorkerArgv,
   patternChunk,
   type StreamWorkerArgs,
   workerArgv,
 } from "../../src/bench/stream-protocol.ts";
+import { nextEvent, numberField, stringField } from "../../src/bench/worker-io.ts";
 
 describe("worker argv", () => {
   const args: StreamWorkerArgs = {
@@ -67,11 +68,26 @@ describe("stream pattern", () => {
   });
 });
 
-describe("worker events", () => {
-  test("parses known events and rejects the rest", () => {
-    expect(parseEvent('{"event":"ready","address":"/s"}')).toEqual({ event: "ready", address: "/s" });
-    expect(() => parseEvent("not json")).toThrow(/is not JSON/);
-    expect(() => parseEvent('{"event":"dance"}')).toThrow(/no known event/);
+describe("worker events (one protocol for every worker)", () => {
+  /** A process that prints `lines` on stdout, as a worker reports. */
+  const printing = (...lines: string[]) =>
+    new Child([process.execPath, "-e", `console.log(${JSON.stringify(lines.join("\n"))})`], "printer");
+
+  test("reads events in order and checks the fields it uses", async () => {
+    const child = printing('{"event":"ready","address":"/s"}', '{"event":"sent","bytes":5,"seconds":"x"}');
+    expect(stringField(await nextEvent(child, "ready"), "address")).toBe("/s");
+    const sent = await nextEvent(child, "sent");
+    expect(numberField(sent, "bytes")).toBe(5);
+    expect(() => numberField(sent, "seconds")).toThrow(/'seconds' is not a number/);
+    expect(() => stringField(sent, "bytes")).toThrow(/'bytes' is not a string/);
+    await child.finish();
+  });
+
+  test("an event out of order, or a line that is not JSON, names what it got", async () => {
+    const child = printing('{"event":"dance"}', "not json");
+    await expect(nextEvent(child, "ready")).rejects.toThrow(/said 'dance' before 'ready'/);
+    await expect(nextEvent(child, "ready")).rejects.toThrow(/'not json' is not JSON/);
+    await child.finish();
   });
 });
 
