@@ -3,6 +3,7 @@ import { BlockAllocator } from "../src/host/allocator.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
 import { computeGeometry } from "../src/region/layout.ts";
+import { expectFailure } from "./helpers/errors.ts";
 
 describe("block allocator", () => {
   test("hands out every block once, then refuses, then reuses what was freed (most recent first)", () => {
@@ -14,7 +15,7 @@ describe("block allocator", () => {
     });
     expect(new Set(taken).size).toBe(8);
     expect(allocator.free).toBe(0);
-    expect(() => allocator.choose(1)).toThrow(/only 0 of 8 blocks are free/);
+    expectFailure(() => allocator.choose(1), "NoSpace", /only 0 of 8 blocks are free/);
     allocator.release({ firstBlock: 3, blockCount: 1 });
     allocator.release({ firstBlock: 6, blockCount: 1 });
     expect(allocator.choose(1).firstBlock).toBe(6);
@@ -27,7 +28,7 @@ describe("block allocator", () => {
     expect(first).toEqual({ firstBlock: 0, blockCount: 4 });
     allocator.claim({ firstBlock: 6, blockCount: 1 });
     expect(allocator.choose(2)).toEqual({ firstBlock: 4, blockCount: 2 });
-    expect(() => allocator.choose(4)).toThrow(/no 4 of them are adjacent/);
+    expectFailure(() => allocator.choose(4), "NoSpace", /no 4 of them are adjacent/);
     allocator.release(first);
     expect(allocator.choose(4)).toEqual({ firstBlock: 0, blockCount: 4 });
   });
@@ -35,11 +36,13 @@ describe("block allocator", () => {
   test("claiming a used block or releasing a free one is refused", () => {
     const allocator = new BlockAllocator(4);
     allocator.claim({ firstBlock: 1, blockCount: 2 });
-    expect(() => allocator.claim({ firstBlock: 2, blockCount: 1 })).toThrow(
+    expectFailure(
+      () => allocator.claim({ firstBlock: 2, blockCount: 1 }),
+      "StateInvalid",
       /already part of another segment/,
     );
-    expect(() => allocator.release({ firstBlock: 0, blockCount: 1 })).toThrow(/already free/);
-    expect(() => allocator.choose(0)).toThrow(/at least one block/);
+    expectFailure(() => allocator.release({ firstBlock: 0, blockCount: 1 }), "Internal", /already free/);
+    expectFailure(() => allocator.choose(0), "InvalidArgument", /at least one block/);
   });
 });
 
@@ -68,10 +71,16 @@ describe("arbiter state", () => {
     const client = state.openSession("a", 1, "host");
     expect(state.allocate(client, 4097, 0, "write", "").blockCount).toBe(2);
     expect(state.allocate(client, 0, 3, "write", "").blockCount).toBe(3);
-    expect(() => state.allocate(client, 10, 1, "write", "")).toThrow(
+    expectFailure(
+      () => state.allocate(client, 10, 1, "write", ""),
+      "InvalidArgument",
       /either a size in bytes or a number of blocks/,
     );
-    expect(() => state.allocate(client, 0, 0, "write", "")).toThrow(/either a size in bytes/);
+    expectFailure(
+      () => state.allocate(client, 0, 0, "write", ""),
+      "InvalidArgument",
+      /either a size in bytes/,
+    );
   });
 
   test("per-client and per-VM quotas", () => {
@@ -80,9 +89,13 @@ describe("arbiter state", () => {
     const b = state.openSession("b", 2, "vm1");
     const c = state.openSession("c", 3, "vm2");
     state.allocate(a, 0, 4, "write", "");
-    expect(() => state.allocate(a, 0, 1, "write", "")).toThrow(/quota is 4 .*--client-quota/);
+    expectFailure(() => state.allocate(a, 0, 1, "write", ""), "QuotaExceeded", /quota is 4 .*--client-quota/);
     state.allocate(b, 0, 2, "write", "");
-    expect(() => state.allocate(b, 0, 1, "write", "")).toThrow(/VM 'vm1' holds 6 blocks and its quota is 6/);
+    expectFailure(
+      () => state.allocate(b, 0, 1, "write", ""),
+      "QuotaExceeded",
+      /VM 'vm1' holds 6 blocks and its quota is 6/,
+    );
     expect(state.allocate(c, 0, 4, "write", "").blockCount).toBe(4);
     const segment = [...a.grants.keys()][0]!;
     state.free(a, segment);
@@ -107,8 +120,8 @@ describe("arbiter state", () => {
     expect(state.allocator.free).toBe(state.geometry.blockCount - 2);
     expect(state.free(b, segment.id)).toBe(true);
     expect(state.allocator.free).toBe(state.geometry.blockCount);
-    expect(() => state.free(b, segment.id)).toThrow(/double free/);
-    expect(() => state.open(b, "shared", "read")).toThrow(/no segment has that name/);
+    expectFailure(() => state.free(b, segment.id), "NotHeld", /double free/);
+    expectFailure(() => state.open(b, "shared", "read"), "NotFound", /no segment has that name/);
   });
 
   test("ending a session drops its grants and releases its locks as owner-died", () => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { backends } from "./helpers/backends.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, spawnFixture } from "./helpers/processes.ts";
 
@@ -43,7 +44,7 @@ for (const backend of backends)
       expect(seen.bytes[0]).toBe(99);
       await seen.free();
       await segment.free();
-      expect(() => segment.bytes).toThrow(/was freed/);
+      expectFailure(() => segment.bytes, "NotHeld", /was freed/);
     });
 
     test("a freed segment is fresh (zeroed) for its next owner", async () => {
@@ -63,17 +64,17 @@ for (const backend of backends)
       expect(mine.slot).toBe(theirs.slot);
       expect(await mine.lock()).toBe("acquired");
       expect(theirs.tryLock()).toBeUndefined();
-      await expect(theirs.lock(150)).rejects.toThrow(/stayed held by client/);
-      expect(() => theirs.unlock()).toThrow(/holds it, not this one/);
+      await expectRejection(theirs.lock(150), "Timeout", /stayed held by client/);
+      expectFailure(() => theirs.unlock(), "NotHeld", /holds it, not this one/);
       const waiting = theirs.lock();
       await Bun.sleep(50);
       mine.unlock();
       expect(await waiting).toBe("acquired");
       theirs.unlock();
-      expect(() => theirs.unlock()).toThrow(/not locked/);
+      expectFailure(() => theirs.unlock(), "NotHeld", /not locked/);
       await theirs.close();
-      expect(() => theirs.tryLock()).toThrow(/its handle was closed/);
-      await expect(theirs.lock()).rejects.toThrow(/its handle was closed/);
+      expectFailure(() => theirs.tryLock(), "NotHeld", /its handle was closed/);
+      await expectRejection(theirs.lock(), "NotHeld", /its handle was closed/);
     });
 
     test("condition variable: wait times out, notify wakes", async () => {

@@ -12,6 +12,7 @@ import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState } from "../src/host/state.ts";
 import { StateFile } from "../src/host/state-file.ts";
 import { computeGeometry } from "../src/region/layout.ts";
+import { expectFailure } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 
@@ -96,7 +97,11 @@ test("compactJournal replays exactly the prefix it is given", () => {
   expect(written.slice(snapshotRecords).join("\n")).toBe(lines.join("").slice(upto).trim());
   expect(tailRecords).toBe(lines.length - prefix.split("\n").length + 1);
   expect(copiedUpto).toBe(Buffer.byteLength(lines.join("")));
-  expect(() => compactJournal(path, Buffer.byteLength(prefix) - 3, out)).toThrow(/not the end of a record/);
+  expectFailure(
+    () => compactJournal(path, Buffer.byteLength(prefix) - 3, out),
+    "StateInvalid",
+    /not the end of a record/,
+  );
 });
 
 test("catching up copies whole records only: a record being written is left to the arbiter", () => {
@@ -131,7 +136,7 @@ test("a snapshot that vanished before the take-over is not replaced by the tail 
   const result = { snapshotRecords: 1, copiedUpto: plan.upto, tailRecords: 0 };
   expect(() => journal.finishCompaction(plan, result)).toThrow(/ENOENT/);
   writeFileSync(plan.out, '{"t":"epoch","epoch":9}\n'); // and one that is not a snapshot is refused
-  expect(() => journal.finishCompaction(plan, result)).toThrow(/not a snapshot/);
+  expectFailure(() => journal.finishCompaction(plan, result), "StateInvalid", /not a snapshot/);
   journal.append({ t: "epoch", epoch: 4 });
   journal.close();
   const epochs = readFileSync(path, "utf8")

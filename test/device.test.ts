@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, findIvshmemDevice, findIvshmemDevices } from "../src/guest/index.ts";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
 
 const paths = testPaths("device");
@@ -21,20 +22,30 @@ describe("IVSHMEM device discovery", () => {
   test("no device: the error names the vendor:device, where it looked, and the fix", () => {
     const empty = join(paths.dir, "empty");
     mkdirSync(join(empty, "bus/pci/devices"), { recursive: true });
-    expect(() => findIvshmemDevice(empty)).toThrow(/no PCI device 1af4:1110 .* -device ivshmem-plain/);
-    expect(() => findIvshmemDevice(join(paths.dir, "sysfs"), "0000:00:09.0")).toThrow(
+    expectFailure(
+      () => findIvshmemDevice(empty),
+      "DeviceNotFound",
+      /no PCI device 1af4:1110 .* -device ivshmem-plain/,
+    );
+    expectFailure(
+      () => findIvshmemDevice(join(paths.dir, "sysfs"), "0000:00:09.0"),
+      "DeviceNotFound",
       /no 1af4:1110 device with that address/,
     );
   });
 
   test("connect with neither device nor region file says so", async () => {
     const promise = connect({ sysfsRoot: join(paths.dir, "empty"), region: join(paths.dir, "missing") });
-    await expect(promise).rejects.toThrow(/missing since it does not exist/);
+    await expectRejection(promise, "DeviceNotFound", /missing since it does not exist/);
   });
 
   test("a region file that no arbiter formatted is refused with the reason", async () => {
     const raw = join(paths.dir, "raw");
     writeFileSync(raw, new Uint8Array(1 << 20));
-    await expect(connect({ region: raw, socket: join(paths.dir, "none.sock") })).rejects.toThrow(/arbiter/);
+    await expectRejection(
+      connect({ region: raw, socket: join(paths.dir, "none.sock") }),
+      "ArbiterUnreachable",
+      /arbiter/,
+    );
   });
 });

@@ -8,6 +8,7 @@ import {
   readHeader,
   writeHeader,
 } from "../src/region/layout.ts";
+import { expectFailure } from "./helpers/errors.ts";
 
 describe("region layout", () => {
   test("header, slots and page-aligned blocks", () => {
@@ -26,7 +27,7 @@ describe("region layout", () => {
   ];
   for (const [size, block, slots, message] of invalid)
     test(`refuses size ${size}, block ${block}, slots ${slots}`, () => {
-      expect(() => computeGeometry(size, block, slots)).toThrow(message);
+      expectFailure(() => computeGeometry(size, block, slots), "InvalidArgument", message);
     });
 
   test("a written header reads back; a half-written or foreign one is refused", () => {
@@ -34,14 +35,16 @@ describe("region layout", () => {
     const geometry = computeGeometry(1 << 20, 4096, 16);
     writeHeader(words, { ...geometry, epoch: 7, arbiterPid: 42 });
     expect(readHeader(words, 1 << 20, "test")).toEqual({ ...geometry, epoch: 7, arbiterPid: 42 });
-    expect(() => readHeader(words, 1 << 19, "test")).toThrow(/only 524288 are mapped/);
+    expectFailure(() => readHeader(words, 1 << 19, "test"), "RegionInvalid", /only 524288 are mapped/);
     invalidateHeader(words);
-    expect(() => readHeader(words, 1 << 20, "test")).toThrow(/half written/);
+    expectFailure(() => readHeader(words, 1 << 20, "test"), "RegionInvalid", /half written/);
     words[Header.layoutVersion >> 2] = LAYOUT_VERSION + 1;
-    expect(() => readHeader(words, 1 << 20, "test")).toThrow(
+    expectFailure(
+      () => readHeader(words, 1 << 20, "test"),
+      "RegionInvalid",
       new RegExp(`layout version is ${LAYOUT_VERSION + 1}`),
     );
     words[Header.magic >> 2] = 0;
-    expect(() => readHeader(words, 1 << 20, "test")).toThrow(/holds no ivsh header/);
+    expectFailure(() => readHeader(words, 1 << 20, "test"), "RegionInvalid", /holds no ivsh header/);
   });
 });

@@ -7,6 +7,7 @@ import type { ErrorCodeName } from "../src/errors.ts";
 import { type Client, connect } from "../src/guest/index.ts";
 import { decodeError, encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { exchangeRaw } from "./helpers/raw.ts";
@@ -112,8 +113,8 @@ describe("malformed frames", () => {
   });
 
   test("a request that cannot be granted keeps the connection", async () => {
-    await expect(good.open("no-such-segment")).rejects.toThrow(/no segment has that name/);
-    await expect(good.alloc(1 << 30)).rejects.toThrow(/needs 16384 blocks/);
+    await expectRejection(good.open("no-such-segment"), "NotFound", /no segment has that name/);
+    await expectRejection(good.alloc(1 << 30), "NoSpace", /needs 16384 blocks/);
     const segment = await good.alloc(4096);
     await segment.free();
   });

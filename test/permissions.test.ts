@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { type Client, connect } from "../src/guest/index.ts";
 import { modeConflict } from "../src/host/permissions.ts";
 import type { AccessModeName } from "../src/protocol/messages.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 
@@ -57,7 +58,9 @@ describe("permissions through the arbiter", () => {
           expect(attached.mode).toBe(requested);
           await attached.free();
         } else {
-          await expect(second.open(name, requested)).rejects.toThrow(
+          await expectRejection(
+            second.open(name, requested),
+            "PermissionDenied",
             /Failed to open segment .* since another client holds it/,
           );
         }
@@ -66,7 +69,7 @@ describe("permissions through the arbiter", () => {
 
   test("a refused open leaves the holder's grant untouched and nothing leaks", async () => {
     const segment = await first.alloc(4096, { name: "excl", mode: "write-exclusive" });
-    await expect(second.open("excl", "write")).rejects.toThrow(/write-exclusive/);
+    await expectRejection(second.open("excl", "write"), "PermissionDenied", /write-exclusive/);
     segment.bytes[0] = 9;
     expect(segment.bytes[0]).toBe(9);
     await segment.free();

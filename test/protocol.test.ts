@@ -132,6 +132,7 @@ describe("frame decoder", () => {
     test(`rejects ${label} as soon as the header arrives`, () => {
       const decoder = new FrameDecoder();
       decoder.push(bytes);
+      expectCode(() => decoder.next(), "BadFrame");
       expect(() => decoder.next()).toThrow(message);
     });
 });
