@@ -6,7 +6,7 @@
  */
 import { failure, type IvshError } from "../errors.ts";
 import { LOCK_OWNER_MASK } from "../region/layout.ts";
-import type { ChannelSlot } from "./ring.ts";
+import type { ChannelSlot } from "./slot.ts";
 
 /** How often a channel end busy with its own input or output looks whether its peer is still there. */
 const PEER_WATCH_MS = 50;

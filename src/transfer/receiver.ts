@@ -19,16 +19,9 @@ import {
 import type { ChannelClient } from "./channel-client.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
-import {
-  type ChannelSlot,
-  claimRole,
-  ignoreLost,
-  Ring,
-  recordsInFlight,
-  releaseRole,
-  ringGeometryProblem,
-} from "./ring.ts";
+import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
+import { type ChannelSlot, claimRole, ignoreLost, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */

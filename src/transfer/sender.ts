@@ -25,15 +25,8 @@ import { formatBytes } from "../units.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
-import {
-  type ChannelSlot,
-  claimRole,
-  ignoreLost,
-  Ring,
-  recordsInFlight,
-  releaseRole,
-  ringGeometryProblem,
-} from "./ring.ts";
+import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
+import { type ChannelSlot, claimRole, ignoreLost, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;

@@ -16,7 +16,7 @@ import { throwIfAborted } from "../errors.ts";
 import { yieldProcessor } from "../ffi/index.ts";
 import { ChannelWord } from "../region/layout.ts";
 import type { Departure, Peer } from "./peer.ts";
-import type { ChannelSlot, ChannelWordName } from "./ring.ts";
+import type { ChannelSlot, ChannelWordName } from "./slot.ts";
 
 const SPIN_NANOSECONDS = 50_000;
 const YIELD_NANOSECONDS = 2_000_000;

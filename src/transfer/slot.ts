@@ -1,0 +1,115 @@
+/**
+ * A channel's slot (src/region/layout.ts, "Channel slot"): named, atomic accessors for its words, and
+ * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
+ * every access is an Atomics operation.
+ */
+import { failure, hasTrait } from "../errors.ts";
+import {
+  ChannelWord,
+  channelSlotName,
+  LOCK_OWNER_DIED,
+  LOCK_OWNER_MASK,
+  slotWordIndex,
+} from "../region/layout.ts";
+import type { ChannelClient } from "./channel-client.ts";
+
+export type ChannelWordName = keyof typeof ChannelWord;
+
+export class ChannelSlot {
+  private readonly base: number;
+
+  constructor(
+    readonly client: ChannelClient,
+    readonly slot: number,
+    /** The channel's name, for messages. */
+    readonly channel: string,
+  ) {
+    this.base = slotWordIndex(client.geometry, slot, 0);
+  }
+
+  index(word: ChannelWordName): number {
+    return this.base + ChannelWord[word];
+  }
+
+  load(word: ChannelWordName): number {
+    return Atomics.load(this.client.words, this.index(word));
+  }
+
+  store(word: ChannelWordName, value: number): void {
+    Atomics.store(this.client.words, this.index(word), value);
+  }
+
+  /** Stores `value` if the word holds `expected`; returns what it held (the swap happened if that is `expected`). */
+  compareExchange(word: ChannelWordName, expected: number, value: number): number {
+    return Atomics.compareExchange(this.client.words, this.index(word), expected, value);
+  }
+
+  /** The client id holding a lock word, and whether its previous holder died. */
+  holder(word: "sender" | "receiver"): { owner: number; died: boolean } {
+    const value = this.load(word);
+    return { owner: value & LOCK_OWNER_MASK, died: (value & LOCK_OWNER_DIED) !== 0 };
+  }
+
+  /**
+   * Before writing the slot or the ring again: if this process may have been frozen past its lease, the
+   * arbiter may have handed both to someone else; ask it first (throws LeaseExpired if so).
+   */
+  async confirmLive(): Promise<void> {
+    if (this.client.leaseInDoubt()) await this.client.confirmLease();
+  }
+
+  wake(word: ChannelWordName, count = 1): void {
+    this.client.wakeWord(this.slot, ChannelWord[word], count);
+  }
+
+  /** Takes a role's lock word if free (or left by a dead holder); undefined if a live client holds it. */
+  tryTake(word: "sender" | "receiver"): "acquired" | "owner-died" | undefined {
+    const index = this.index(word);
+    const seen = Atomics.load(this.client.words, index);
+    if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
+    if (Atomics.compareExchange(this.client.words, index, seen, this.client.clientId) !== seen)
+      return undefined;
+    return seen & LOCK_OWNER_DIED ? "owner-died" : "acquired";
+  }
+
+  /** Gives the role up, if this client still holds it. */
+  release(word: "sender" | "receiver"): void {
+    Atomics.compareExchange(this.client.words, this.index(word), this.client.clientId, 0);
+  }
+}
+
+/**
+ * Opens (or creates) the channel's slot and takes `role` for this client; a role a live client holds is
+ * "channel busy". Returns the slot and whether the role's previous holder died holding it.
+ */
+export async function claimRole(
+  client: ChannelClient,
+  name: string,
+  role: "sender" | "receiver",
+): Promise<ChannelSlot> {
+  const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
+  const slot = new ChannelSlot(client, index, name);
+  if (slot.tryTake(role)) return slot;
+  await ignoreLost(client.closeSlot(index));
+  const verb = role === "sender" ? "send" : "receive";
+  throw failure(
+    "ChannelBusy",
+    `${verb} on channel '${name}'`,
+    `channel busy: client ${slot.holder(role).owner} is ${verb}ing on it`,
+  );
+}
+
+/** Gives up `role` and the slot, after a transfer or a failed start. */
+export async function releaseRole(slot: ChannelSlot, role: "sender" | "receiver"): Promise<void> {
+  slot.release(role);
+  await ignoreLost(slot.client.closeSlot(slot.slot));
+}
+
+/** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */
+export async function ignoreLost(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!hasTrait(error, "harmlessOnRelease")) throw error;
+  }
+}
