@@ -97,10 +97,28 @@ async function printHelp(words: string[]): Promise<number> {
 
 /** --help: the usage of the command `rawArgs` names, without colour unless stdout is a terminal. */
 async function printUsage(rawArgs: string[]): Promise<void> {
-  const { command, parent } = await resolveCommand(main, rawArgs);
-  const usage = await renderUsage(command, parent);
+  const { command, path } = await resolveCommand(main, rawArgs);
+  // citty names a command by its parent's name and its own ("guest send"): the whole path is what a user
+  // types ("ivsh guest send").
+  const named = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
+  const usage = tidyUsage(await renderUsage(command, named));
   const colour = isatty(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
   process.stdout.write(`${colour ? usage : Bun.stripANSI(usage)}\n`);
+}
+
+/**
+ * One way of saying a default: citty's "(Default: X)" as the descriptions say it, "(default X)", a word
+ * quoted ("(default 'default')"); and no padding after the last column (citty pads every line to the
+ * widest).
+ */
+function tidyUsage(usage: string): string {
+  return usage
+    .replace(/\(Default: ([^)]*)\)/g, (_all, value: string) =>
+      /^[A-Za-z_-]+$/.test(value) ? `(default '${value}')` : `(default ${value})`,
+    )
+    .split("\n")
+    .map((line) => line.replace(/\s+((?:\x1b\[[0-9;]*m)*)$/, "$1")) // spaces before a closing colour code too
+    .join("\n");
 }
 
 /** The subcommand `rawArgs` names, its parent, and the words that name it ("ivsh guest send"). */

@@ -72,6 +72,7 @@ export function regionPath(args: { region?: string | undefined }): string {
 export const channelArgs = {
   channel: {
     type: "string",
+    valueHint: "NAME",
     description: "Channel name: a sender and a receiver meet on it",
     default: "default",
   },
@@ -99,7 +100,7 @@ export const waitArgs = {
   timeout: {
     type: "string",
     description:
-      "Give up (exit 1) if the other end has not shown up within DURATION, e.g. 30s or 500ms; default: wait",
+      "Give up (exit 1) if the other end has not shown up within DURATION, e.g. 30s or 500ms (default: wait for it)",
     valueHint: "DURATION",
   },
 } as const satisfies Record<string, ArgDef>;

@@ -14,6 +14,7 @@ export default defineLeafCommand({
   args: {
     vm: {
       type: "string",
+      valueHint: "NAME",
       description: "Name of the VM this connection comes from (set by the host, not the guest)",
       required: true,
     },

@@ -13,9 +13,10 @@ export default defineLeafCommand({
       "Move a generated file through ivsh between two processes and compare with a Unix-socket copy",
   },
   args: {
-    size: { type: "string", description: "Size of the generated file", default: "1GiB" },
+    size: { type: "string", description: "Size of the generated file", default: "1GiB", valueHint: "SIZE" },
     rounds: {
       type: "string",
+      valueHint: "N",
       description: "Transfers per method (alternating order; the median is reported)",
       default: "3",
     },

@@ -67,6 +67,7 @@ export default defineLeafCommand({
     },
     depth: {
       type: "string",
+      valueHint: "N",
       description: "Chunks in the ring (how far the sender may run ahead)",
       default: String(DEFAULT_DEPTH),
     },

@@ -24,16 +24,19 @@ const hostArgs = {
   ...socketArgs,
   size: {
     type: "string",
+    valueHint: "SIZE",
     description: "Region size, created if absent (QEMU needs a power of two)",
     default: DEFAULT_REGION_SIZE,
   },
   "block-size": {
     type: "string",
+    valueHint: "SIZE",
     description: "Allocation unit, a multiple of 4 KiB",
     default: DEFAULT_BLOCK_SIZE,
   },
   slots: {
     type: "string",
+    valueHint: "N",
     description: "Synchronisation slots (locks, condition variables, channels)",
     default: String(DEFAULT_SLOTS),
   },
@@ -44,16 +47,19 @@ const hostArgs = {
   },
   lease: {
     type: "string",
+    valueHint: "DURATION",
     description: "Heartbeat lease: a silent client loses its grants after this",
     default: DEFAULT_LEASE,
   },
   "hello-wait": {
     type: "string",
+    valueHint: "DURATION",
     description: "Close a connection that sends no hello within this",
     default: `${DEFAULT_HELLO_WAIT_MS / 1000}s`,
   },
   "client-quota": {
     type: "string",
+    valueHint: "SIZE",
     description: "Most a client may allocate at once (size or 0 = no limit)",
     default: "0",
   },
@@ -63,6 +69,7 @@ const hostArgs = {
   },
   "vm-quota": {
     type: "string",
+    valueHint: "SIZE",
     description: "Most all clients of one VM may allocate at once (size or 0 = no limit)",
     default: "0",
   },
