@@ -39,6 +39,31 @@ describe("ivsh CLI", () => {
       expect(host.stdout).toContain(flag);
   });
 
+  test("every command's help names it as typed, says defaults one way, hints every value, pads nothing", async () => {
+    for (const words of [
+      [],
+      ["host"],
+      ["status"],
+      ["guest"],
+      ["guest", "send"],
+      ["guest", "recv"],
+      ["bench"],
+      ["demo"],
+      ["example"],
+      ["bridge"],
+      ["completion"],
+    ]) {
+      const { stdout, exitCode } = await runCli([...words, "--help"]);
+      expect(exitCode).toBe(0);
+      const usage = stdout.split("\n").find((line) => line.startsWith("USAGE "));
+      expect(usage).toStartWith(`USAGE ${["ivsh", ...words].join(" ")}`);
+      expect(stdout).not.toContain("(Default:");
+      expect(stdout.split("\n").filter((line) => line !== line.trimEnd())).toEqual([]);
+      // A flag's value is named for what it is (SIZE, N, PATH), never the flag's own name in lower case.
+      expect(stdout.match(/--[a-z-]+=<[a-z_]+>/g) ?? []).toEqual([]);
+    }
+  });
+
   test("an unknown option is a usage error naming it (exit 2): the error and one hint line, not the help", async () => {
     const result = await runCli(["host", "--blocksize", "4k"]);
     expect(result.exitCode).toBe(2);
