@@ -62,3 +62,10 @@ test("zero(): a range across the 1 GiB boundary of the views it writes through",
     region.close();
   }
 });
+
+test("zero() after close is refused with an error, not a crash", () => {
+  const { region } = createOrOpenRegionFile(join(dir, "region-closed"), MiB);
+  region.zero(0, 4096);
+  region.close();
+  expect(() => region.zero(0, 4096)).toThrow(/is closed/);
+});

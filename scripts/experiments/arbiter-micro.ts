@@ -50,7 +50,7 @@ class Fake {
   constructor() {
     const socket = {
       write: (bytes: Uint8Array) => {
-        this.last = bytes;
+        this.last = new Uint8Array(bytes); // replies are written from one reused buffer
         return bytes.byteLength;
       },
       shutdown() {},
@@ -60,7 +60,9 @@ class Fake {
   }
   call<N extends MessageName>(name: N, fields: Request<N>, id: number): Record<string, number | string> {
     const m = messages[name];
+    this.last = new Uint8Array(0);
     handleData(arbiter, this.connection, encodeFrame(FrameKind.request, m.op, id, m.request, fields));
+    if (this.last.byteLength === 0) throw new Error(`${name}: no reply (a parked wait?)`);
     const kind = this.last[6];
     const body = this.last.subarray(FRAME_HEADER_BYTES);
     if (kind === FrameKind.error) throw new Error(`${name}: ${Buffer.from(body.subarray(4)).toString()}`);

@@ -144,7 +144,8 @@ export function encodeFrameTransient(
   fields: Record<string, number | string>,
 ): Uint8Array {
   const length = frameLength(op, schema, fields);
-  if (length > scratch.byteLength) scratch = Buffer.allocUnsafe(Math.max(length, 2 * scratch.byteLength));
+  if (length > scratch.byteLength)
+    scratch = Buffer.allocUnsafe(Math.min(MAX_FRAME_BYTES, Math.max(length, 2 * scratch.byteLength)));
   return writeFrame(scratch, length, kind, op, requestId, schema, fields).subarray(0, length);
 }
 

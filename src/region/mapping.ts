@@ -184,6 +184,9 @@ export class MappedRegion {
   }
 
   private checkRange(offset: number, length: number): void {
+    // A view made after close would point at unmapped memory: the process would die, not throw.
+    if (this.closed)
+      throw failure("InvalidArgument", `address ${offset}+${length}`, `the region ${this.source} is closed`);
     if (offset < 0 || length < 0 || offset + length > this.size)
       throw failure(
         "InvalidArgument",
