@@ -61,8 +61,8 @@ function buildExecutable(withNative: boolean): void {
 }
 
 /**
- * The library's type declarations (types/, the package's `types`): emitted by tsc from src/guest/index.ts
- * and what it reaches, with the `.ts` in relative imports made `.js`, which every module resolution a
+ * The library's type declarations (types/, the package's `types`): emitted by tsc from the package's entry
+ * points (tsconfig.types.json: ivsh, ivsh/shm, ivsh/channel) and what they reach, with the `.ts` in relative imports made `.js`, which every module resolution a
  * user's tsconfig may choose maps to the `.d.ts` beside it.
  */
 function buildTypes(): void {
@@ -73,7 +73,7 @@ function buildTypes(): void {
     const text = readFileSync(file, "utf8");
     writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
   }
-  console.log("wrote types/ (declarations of src/guest/index.ts)");
+  console.log("wrote types/ (declarations of the package's entry points)");
 }
 
 function declarationFiles(directory: string): string[] {

@@ -20,9 +20,23 @@ const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const INSTALL_MS = 120_000;
 
 const USER_SCRIPT = `import { type CondVar, connect, isIvshError, type Mutex, type Segment } from "ivsh";
+import { ChannelReceiver, ChannelSender, type TransferSummary } from "ivsh/channel";
 import { shm_uid } from "ivsh/shm";
 
 const client = await connect();
+const other = await connect();
+const receiving = (async () => {
+  const receiver = await ChannelReceiver.open(other, "pkg-channel");
+  let received = 0;
+  while ((await receiver.receive((chunk) => { received += chunk.byteLength; })) !== undefined) {}
+  await receiver.close();
+  return received;
+})();
+const sender = await ChannelSender.open(client, "pkg-channel");
+await sender.write(new TextEncoder().encode("through the ring"));
+const summary: TransferSummary = await sender.finish();
+await sender.close();
+console.log(\`channel: sent \${summary.bytes}, received \${await receiving}\`);
 const board: Segment = await client.alloc(4096, { name: "pkg-board", mode: "write" });
 const lock: Mutex = await client.mutex("pkg-lock");
 const ready: CondVar = await client.condvar("pkg-ready");
@@ -154,6 +168,7 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     expect(ran.exitCode, ran.output).toBe(0);
     expect(ran.stdout).toContain("open refused: NotFound");
     expect(ran.stdout).toMatch(/wrote 42 as client \d+; shm_uid is a function/);
+    expect(ran.stdout).toContain("channel: sent 16, received 16");
   });
 
   test("imported under Node, it says it needs Bun (not a missing export)", async () => {
