@@ -12,12 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failure } from "../errors.ts";
-import { Child, withChildren } from "./child.ts";
+import { type Child, startChild, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
 import { socatInstalled, socatTransfer } from "./socat.ts";
 import { type Summary, summarizeRates } from "./stats.ts";
-import { type StreamRole, type StreamTransport, type WorkerEvent, workerArgv } from "./stream-protocol.ts";
-import { nextEvent, numberField, stringField } from "./worker-io.ts";
+import { type StreamRole, type StreamTransport, workerArgv } from "./stream-protocol.ts";
+import { finalEvents, nextEvent, numberField, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
 
@@ -143,16 +143,12 @@ async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<
   const transport: StreamTransport = plan.baseline === "tcp-bun" ? "tcp" : "unix";
   const listenOn = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
   const stream = { transport, bytes: plan.bytes, chunk: plan.chunk };
-  const start = (role: StreamRole, address: string, label: string) => {
-    const child = new Child([...plan.workerCommand, ...workerArgv({ role, address, ...stream })], label);
-    children.push(child);
-    return child;
-  };
+  const start = (role: StreamRole, address: string, label: string) =>
+    startChild(children, [...plan.workerCommand, ...workerArgv({ role, address, ...stream })], label);
   const receiver = start("stream-recv", listenOn, "stream receiver");
   const address = stringField(await nextEvent(receiver, "ready"), "address");
   const sender = start("stream-send", address, "stream sender");
-  const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
-  await Promise.all([sender.finish(), receiver.finish()]);
+  const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
   const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
   if (sentBytes !== receivedBytes)
     throw failure(

@@ -12,16 +12,17 @@ import { connect } from "../guest/client.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
 import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { checkPiece, patternChunk } from "./stream-protocol.ts";
 import {
   type Event,
   emit,
-  flagArgv,
+  finalEvents,
   nextEvent,
   numberField,
   sharedClockMs,
+  startWorker,
   type WorkerFlags,
   Yielder,
 } from "./worker-io.ts";
@@ -66,21 +67,11 @@ export async function measureChannelTransfer(
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
   const timeoutMs = options.timeoutMs ?? 60_000 + options.bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
-    const start = (role: string, flags: Record<string, string | number>) => {
-      const child = new Child([...options.workerCommand, role, ...flagArgv(flags)], `ivsh ${role} worker`);
-      children.push(child);
-      return child;
-    };
-    const receiver = start("ivsh-recv", where);
+    const receiver = startWorker(children, options.workerCommand, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");
-    const sender = start("ivsh-send", {
-      ...where,
-      bytes: options.bytes,
-      chunk: options.chunkBytes,
-      depth: options.depth,
-    });
-    const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
-    await Promise.all([sender.finish(), receiver.finish()]);
+    const sending = { ...where, bytes: options.bytes, chunk: options.chunkBytes, depth: options.depth };
+    const sender = startWorker(children, options.workerCommand, "ivsh-send", sending);
+    const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
     return checkedTransfer(action, options.bytes, sent, received);
   });
 }

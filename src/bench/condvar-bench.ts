@@ -5,11 +5,11 @@
  */
 import { join } from "node:path";
 import { freshChannel } from "./channel.ts";
-import { Child, withChildren } from "./child.ts";
+import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { rotate } from "./plan.ts";
 import type { SyncEndpoint } from "./sync.ts";
-import { flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+import { type Flags, finalEvents, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
 
 /** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
 export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
@@ -57,15 +57,14 @@ export async function condvarRound(
   await measurePair(endpoint, workerCommand, plan, round, samples);
 }
 
+/** One of a pair of workers, named by its side. */
 function start(
   children: Child[],
   workerCommand: readonly string[],
   role: string,
-  flags: Record<string, string | number>,
+  flags: Flags & { side: string },
 ) {
-  const child = new Child([...workerCommand, role, ...flagArgv(flags)], `${role} ${flags.side} worker`);
-  children.push(child);
-  return child;
+  return startWorker(children, workerCommand, role, flags, `${role} ${flags.side} worker`);
 }
 
 async function measureLoops(
@@ -84,8 +83,7 @@ async function measureLoops(
     const reader = start(children, workerCommand, "cv-loop", { ...flags, side: "reader" });
     if (mode === "socket") await nextEvent(reader, "ready");
     const writer = start(children, workerCommand, "cv-loop", { ...flags, side: "writer" });
-    const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(writer, "loop")]);
-    await Promise.all([reader.finish(), writer.finish()]);
+    const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
 }
@@ -106,8 +104,7 @@ async function measurePair(
     };
     const b = start(children, workerCommand, "cv-pair", { ...flags, side: "b" });
     const a = start(children, workerCommand, "cv-pair", { ...flags, side: "a" });
-    const [trips, wakes] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(b, "wakes")]);
-    await Promise.all([a.finish(), b.finish()]);
+    const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     samples.pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
     samples.pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
     const condvar = numbersField(wakes, "condvarWakeNs");

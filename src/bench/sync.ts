@@ -9,14 +9,15 @@ import { connect } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import type { Transport } from "../guest/transport.ts";
 import { freshChannel, workerConnectOptions } from "./channel.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import {
   emit,
-  flagArgv,
+  finalEvents,
   localNanoseconds,
   nextEvent,
   numberField,
   numbersField,
+  startWorker,
   type WorkerFlags,
 } from "./worker-io.ts";
 
@@ -28,17 +29,6 @@ export interface SyncEndpoint {
 }
 
 const TIMEOUT_MS = 120_000;
-
-function startWorker(
-  children: Child[],
-  command: readonly string[],
-  role: string,
-  flags: Record<string, string | number>,
-): Child {
-  const child = new Child([...command, role, ...flagArgv(flags)], `${role} worker`);
-  children.push(child);
-  return child;
-}
 
 /** Nanoseconds per acquire/release pair, by method, from one worker run. */
 export async function measureLockPairs(
@@ -55,9 +45,7 @@ export async function measureLockPairs(
       pairs,
       round,
     };
-    const worker = startWorker(children, workerCommand, "locks", flags);
-    const event = await nextEvent(worker, "locks");
-    await worker.finish();
+    const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
     return {
       fast: numberField(event, "fast"),
       try: numberField(event, "try"),
@@ -91,16 +79,11 @@ export async function measureHandoff(
     const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
     const waker = startWorker(children, workerCommand, "handoff-wake", flags);
     if (mode === "spin") {
-      const [report] = await Promise.all([nextEvent(waker, "latencies"), nextEvent(waiter, "done")]);
-      await Promise.all([waiter.finish(), waker.finish()]);
-      return {
-        latenciesNs: numbersField(report, "latenciesNs"),
-        unparked: 0,
-        offsetsNs: numbersField(report, "offsetsNs"),
-      };
+      const [report] = await finalEvents([waker, "latencies"], [waiter, "done"]);
+      const offsetsNs = numbersField(report, "offsetsNs");
+      return { latenciesNs: numbersField(report, "latenciesNs"), unparked: 0, offsetsNs };
     }
-    const [report] = await Promise.all([nextEvent(waiter, "latencies"), nextEvent(waker, "done")]);
-    await Promise.all([waiter.finish(), waker.finish()]);
+    const [report] = await finalEvents([waiter, "latencies"], [waker, "done"]);
     const latenciesNs = numbersField(report, "latenciesNs");
     if (latenciesNs.length === 0)
       throw failure("Internal", "measure the parked hand-off", "the waiter never parked before its wake");

@@ -13,7 +13,8 @@ import { failure } from "../errors.ts";
 import { freshChannel } from "./channel.ts";
 import type { Child } from "./child.ts";
 import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
-import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+import { guestWorker } from "./vm-launch.ts";
+import { type Event, type Flags, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
 
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;
@@ -89,8 +90,6 @@ export function vmForwards(plan: VmCondvarPlan): string[] {
 
 /** The guest's side, as shell steps; each announces itself so the host starts its side then. */
 export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
-  const worker = (role: string, flags: Record<string, string | number>) =>
-    ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
   const step = (name: string) => `echo '{"event":"step","step":"${name}"}'`;
   const loop = { side: "writer", bytes: plan.bytes, area: LOOP_AREA_BYTES };
   return [
@@ -99,9 +98,9 @@ export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
         mode === "socket"
           ? { across: "vm", address: `${GUEST_GATEWAY}:${LOOP_PORT}` }
           : { name: plan.names[mode] };
-      return `${step(`loops-${mode}`)} && ${worker("cv-loop", { ...loop, mode, ...where })}`;
+      return `${step(`loops-${mode}`)} && ${guestWorker("cv-loop", { ...loop, mode, ...where })}`;
     }),
-    `${step("pair")} && ${worker("cv-pair", {
+    `${step("pair")} && ${guestWorker("cv-pair", {
       side: "b",
       across: "vm",
       name: plan.names.pair,
@@ -115,7 +114,7 @@ export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
 export interface VmCondvarHost {
   readonly workerCommand: readonly string[];
   readonly where: { socket: string; region: string };
-  start(command: string[], label: string): Child;
+  readonly children: Child[];
 }
 
 /**
@@ -124,8 +123,10 @@ export interface VmCondvarHost {
  */
 export function startSocketLoopReader(host: VmCondvarHost, plan: VmCondvarPlan): Child {
   const flags = { side: "reader", mode: "socket", bytes: plan.bytes, area: LOOP_AREA_BYTES };
-  return host.start(
-    [...host.workerCommand, "cv-loop", ...flagArgv({ ...flags, address: plan.loopAddress })],
+  return startHostWorker(
+    host,
+    "cv-loop",
+    { ...flags, address: plan.loopAddress },
     "host cv-loop socket reader",
   );
 }
@@ -140,22 +141,14 @@ export async function runVmCondvar(
   const loops = { ivsh: 0, rpc: 0, socket: 0 };
   for (const mode of VM_LOOP_MODES) {
     await expectStep(vm, `loops-${mode}`);
+    const reading = { ...host.where, side: "reader", mode, name: plan.names[mode], bytes: plan.bytes };
     const reader =
       mode === "socket"
         ? socketReader
-        : host.start(
-            [
-              ...host.workerCommand,
-              "cv-loop",
-              ...flagArgv({
-                ...host.where,
-                side: "reader",
-                mode,
-                name: plan.names[mode],
-                bytes: plan.bytes,
-                area: LOOP_AREA_BYTES,
-              }),
-            ],
+        : startHostWorker(
+            host,
+            "cv-loop",
+            { ...reading, area: LOOP_AREA_BYTES },
             `host cv-loop ${mode} reader`,
           );
     const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(vm, "loop")]);
@@ -172,7 +165,7 @@ export async function runVmCondvar(
     rounds: VM_PAIR_ROUNDS,
     wakes: VM_PAIR_WAKES,
   };
-  const a = host.start([...host.workerCommand, "cv-pair", ...flagArgv(flags)], "host cv-pair a");
+  const a = startHostWorker(host, "cv-pair", flags, "host cv-pair a");
   const [trips] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(vm, "wakes")]);
   await a.finish();
   return {
@@ -186,6 +179,10 @@ export async function runVmCondvar(
       socket: numbersField(trips, "socketWakeNs"),
     },
   };
+}
+
+function startHostWorker(host: VmCondvarHost, role: string, flags: Flags, label: string): Child {
+  return startWorker(host.children, host.workerCommand, role, flags, label);
 }
 
 async function expectStep(vm: Child, name: string): Promise<Event> {

@@ -6,7 +6,7 @@
 import { writeSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { parseSize } from "../units.ts";
-import type { Child } from "./child.ts";
+import { type Child, startChild } from "./child.ts";
 
 export type Event = { readonly event: string } & Record<string, unknown>;
 
@@ -36,6 +36,15 @@ export async function nextEvent(child: Child, name: string): Promise<Event> {
     );
   return parsed as Event;
 }
+
+/** The last event of each child (`[child, name]` pairs, read in parallel), once all have exited cleanly. */
+export async function finalEvents<T extends [Child, string][]>(...expected: T): Promise<EventOf<T>> {
+  const events = await Promise.all(expected.map(([child, name]) => nextEvent(child, name)));
+  await Promise.all(expected.map(([child]) => child.finish()));
+  return events as EventOf<T>;
+}
+
+type EventOf<T> = { [K in keyof T]: Event };
 
 /** A string field of an event, checked. */
 export function stringField(event: Event, field: string): string {
@@ -119,11 +128,24 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   return flags;
 }
 
+export type Flags = Record<string, string | number | undefined>;
+
 /** Flags as argv: `{bytes: 5}` → `["--bytes", "5"]`; undefined values are left out. */
-export function flagArgv(flags: Record<string, string | number | undefined>): string[] {
+export function flagArgv(flags: Flags): string[] {
   return Object.entries(flags).flatMap(([name, value]) =>
     value === undefined ? [] : [`--${name}`, String(value)],
   );
+}
+
+/** Starts the worker `<workerCommand> ROLE --flag value ...` as one of `children` (see `startChild`). */
+export function startWorker(
+  children: Child[],
+  workerCommand: readonly string[],
+  role: string,
+  flags: Flags,
+  label = `${role} worker`,
+): Child {
+  return startChild(children, [...workerCommand, role, ...flagArgv(flags)], label);
 }
 
 /**
