@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { formatBytes } from "../units.ts";
 import { type BarValue, renderBarChart, renderLineChart, writeChart } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import { rates, summaryOf } from "./results.ts";
+import { summaryOf } from "./report.ts";
+import { rates } from "./results.ts";
 import { type Summary, spreadOf } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
 

@@ -8,16 +8,11 @@ import { formatBytes } from "../units.ts";
 import type { AccessSamples } from "./access-bench.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import type { BenchResult, Section } from "./report.ts";
-import { type Summary, summarize } from "./stats.ts";
+import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
+import { summarize } from "./stats.ts";
 import type { SuiteData, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
-
-/** Summary of samples, or undefined when there are none (the method did not run). */
-function summaryOf(values: readonly number[]): Summary | undefined {
-  return values.length > 0 ? summarize(values) : undefined;
-}
 
 /** value_i / reference_i for each round both have. */
 export function perRound(values: readonly number[], references: readonly number[]): number[] {
@@ -32,7 +27,7 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
 function rateResult(
   id: string,
   label: string,
-  values: number[],
+  values: readonly number[],
   memcpy: number[],
   note?: string,
 ): BenchResult {
@@ -58,13 +53,7 @@ export function limitSection(data: SuiteData): Section {
       "(median of 3 copies), taken in the same rounds as the transfers. Every transfer needs at least one " +
       "copy per byte, so this is the reference every throughput below is shown as a fraction of.",
     results: [
-      {
-        id: MEMCPY_ID,
-        label: "memcpy 256 MiB",
-        unit: "bytes/s",
-        samples: summaryOf(data.memcpyRates),
-        values: data.memcpyRates,
-      },
+      row(MEMCPY_ID, "memcpy 256 MiB", "bytes/s", data.memcpyRates),
       {
         id: "memcpy.cache",
         label: `memcpy ${formatBlockSize(inCache.bytes)} (in cache)`,
@@ -96,24 +85,11 @@ export function transferSection(data: SuiteData): Section {
   const memcpy = data.memcpyRates;
   const results = Object.entries(data.transfers).map(([id, samples]) => transferResult(id, samples, memcpy));
   for (const socket of SOCKETS) {
-    const ratios = ivshVersus(data, socket);
     const label = data.transfers[socket]?.label ?? socket;
-    results.push({
-      id: `ratio.ivsh-${socket}`,
-      label: `ivsh ÷ ${label}`,
-      unit: "ratio",
-      samples: summaryOf(ratios),
-      values: ratios,
-    });
+    results.push(row(`ratio.ivsh-${socket}`, `ivsh ÷ ${label}`, "ratio", ivshVersus(data, socket)));
   }
   const toMemcpy = perRound(rates(data.transfers.ivsh!), memcpy);
-  results.push({
-    id: "ratio.ivsh-memcpy",
-    label: "ivsh ÷ memcpy",
-    unit: "fraction",
-    samples: summaryOf(toMemcpy),
-    values: toMemcpy,
-  });
+  results.push(row("ratio.ivsh-memcpy", "ivsh ÷ memcpy", "fraction", toMemcpy));
   const { plan } = data;
   return {
     id: "fig3b",
@@ -165,30 +141,10 @@ export function sweepSection(data: SuiteData): Section {
 }
 
 export function accessSection(access: readonly AccessSamples[]): Section {
-  const results = access.flatMap((subject): BenchResult[] => [
-    {
-      id: `${subject.id}.read`,
-      label: `${subject.label}: sequential read`,
-      unit: "bytes/s",
-      samples: summaryOf(subject.read),
-      values: subject.read,
-      ratioTo: MEMCPY_ID,
-    },
-    {
-      id: `${subject.id}.write`,
-      label: `${subject.label}: sequential write`,
-      unit: "bytes/s",
-      samples: summaryOf(subject.write),
-      values: subject.write,
-      ratioTo: MEMCPY_ID,
-    },
-    {
-      id: `${subject.id}.latency`,
-      label: `${subject.label}: random 8-byte load`,
-      unit: "ns",
-      samples: summaryOf(subject.latency),
-      values: subject.latency,
-    },
+  const results = access.flatMap(({ id, label, read, write, latency }): BenchResult[] => [
+    { ...row(`${id}.read`, `${label}: sequential read`, "bytes/s", read), ratioTo: MEMCPY_ID },
+    { ...row(`${id}.write`, `${label}: sequential write`, "bytes/s", write), ratioTo: MEMCPY_ID },
+    row(`${id}.latency`, `${label}: random 8-byte load`, "ns", latency),
   ]);
   return {
     id: "fig4b",
@@ -208,5 +164,3 @@ export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
   const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
   return perRound(lockSeconds, transferSeconds);
 }
-
-export { REPORT_BLOCK, summaryOf };
