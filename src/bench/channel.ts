@@ -8,17 +8,17 @@
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
-import { connect } from "../guest/client.ts";
-import type { ConnectOptions } from "../guest/connect-options.ts";
 import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { checkPiece, patternChunk } from "./stream-protocol.ts";
+import { withWorkerClient } from "./worker-client.ts";
 import {
   type Event,
   emit,
   finalEvents,
+  freshChannel,
   nextEvent,
   numberField,
   sharedClockMs,
@@ -48,14 +48,6 @@ export interface ChannelTransfer {
   readonly withSetupSeconds: number;
   /** RPCs by operation, sender and receiver together. */
   readonly requests: Record<string, number>;
-}
-
-let transfers = 0;
-
-/** A channel name no earlier transfer of this process used, so no state carries over between runs. */
-export function freshChannel(prefix: string): string {
-  transfers++;
-  return `${prefix}-${process.pid}-${transfers}`;
 }
 
 export async function measureChannelTransfer(
@@ -119,18 +111,6 @@ function addCounts(...maps: unknown[]): Record<string, number> {
  */
 export const PATTERN_BYTES = 1 * MiB;
 
-/** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
-export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
-  const options: ConnectOptions = { name };
-  const socket = flags.optional("socket");
-  const region = flags.optional("region");
-  const resource = flags.optional("resource");
-  if (socket) options.socket = socket;
-  if (region) options.region = region;
-  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
-  return options;
-}
-
 /** RPCs sent per operation since `before` (what a transfer cost in arbiter round trips). */
 function requestsSince(counts: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>) {
   const spent: Record<string, number> = {};
@@ -147,9 +127,8 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
   const depth = flags.count("depth");
   const channel = flags.string("channel");
   const pattern = patternChunk(PATTERN_BYTES);
-  const client = await connect(workerConnectOptions(flags, `bench send ${channel}`));
-  try {
-    const before = new Map(client.transport.requestCounts);
+  await withWorkerClient(flags, `bench send ${channel}`, async (client) => {
+    const before = new Map(client.requestCounts);
     const yielder = new Yielder();
     // As `ivsh guest send` does (src/transfer/run.ts).
     idleCompilerThreads();
@@ -166,21 +145,18 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
       }
       await sender.finish();
       const finishMs = sharedClockMs();
-      const requests = requestsSince(client.transport.requestCounts, before);
+      const requests = requestsSince(client.requestCounts, before);
       emit({ event: "sent", bytes: sent, startMs, finishMs, requests });
     } finally {
       await sender.close();
     }
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
   const channel = flags.string("channel");
-  const client = await connect(workerConnectOptions(flags, `bench recv ${channel}`));
-  try {
-    const before = new Map(client.transport.requestCounts);
+  await withWorkerClient(flags, `bench recv ${channel}`, async (client) => {
+    const before = new Map(client.requestCounts);
     const onWaiting = () => emit({ event: "waiting" });
     idleCompilerThreads();
     const receiver = await ChannelReceiver.open(client, channel, { onWaiting });
@@ -200,7 +176,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
         await yielder.maybe();
       }
       const endMs = sharedClockMs();
-      const requests = requestsSince(client.transport.requestCounts, before);
+      const requests = requestsSince(client.requestCounts, before);
       emit({
         event: "received",
         bytes: receiver.digest.bytes,
@@ -212,7 +188,5 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
     } finally {
       await receiver.close();
     }
-  } finally {
-    await client.close();
-  }
+  });
 }

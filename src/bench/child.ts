@@ -165,13 +165,21 @@ export function startChild(
   return child;
 }
 
-/** Polls until `ready` holds, for things that announce themselves only by existing (a socket file). */
-export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Polls, sleeping `intervalMs` between looks, until `ready` holds: for things that announce themselves
+ * only by existing (a socket file) or by a word in shared memory.
+ */
+export async function waitUntil(
+  ready: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+  intervalMs = 2,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ready()) {
     if (Date.now() > deadline)
       throw failure("Timeout", `wait for ${what}`, `it did not appear in ${timeoutMs} ms`);
-    await Bun.sleep(2);
+    await Bun.sleep(intervalMs);
   }
 }
 

@@ -4,12 +4,19 @@
  * and parked wake-up next to the same over a Unix socket. One sample set per round of the suite.
  */
 import { join } from "node:path";
-import { freshChannel } from "./channel.ts";
 import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { rotate } from "./plan.ts";
 import type { SyncEndpoint } from "./sync.ts";
-import { type Flags, finalEvents, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
+import {
+  type Flags,
+  finalEvents,
+  freshChannel,
+  nextEvent,
+  numberField,
+  numbersField,
+  startWorker,
+} from "./worker-io.ts";
 
 /** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
 export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;

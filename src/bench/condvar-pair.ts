@@ -13,10 +13,10 @@
  * socket, `--listen`), a listens.
  */
 import type { Socket } from "bun";
-import { failure } from "../errors.ts";
-import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { meet, openPair } from "./condvar-worker.ts";
+import { waitUntil } from "./child.ts";
+import { withCondvar } from "./condvar-worker.ts";
+import { meet, stampsAt } from "./worker-client.ts";
 import { emit, hostAndPort, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
@@ -34,9 +34,9 @@ const WARM_UP_WAKES = 20;
 const READY_TIMEOUT_MS = 30_000;
 
 interface Pair {
-  client: Client;
   cv: CondVar;
-  word: (index: number) => number;
+  /** The condvar slot's words. */
+  words: Int32Array;
   stamp: Float64Array;
   turnBase: number;
   /** Wake-up rounds so far: the turn numbers go on across calls. */
@@ -45,53 +45,57 @@ interface Pair {
 
 export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
   const side = flags.string("side");
-  const { client, cv, word } = await openPair(flags, `cv-pair ${side}`);
-  const { words } = client;
-  const stamp = new Float64Array(words.buffer, words.byteOffset + word(STAMP_WORD) * 4, 1);
-  // Read before either side counts itself in, so both count turns from the same value.
-  const pair = { client, cv, word, stamp, turnBase: Atomics.load(words, word(TURN_WORD)), wakesDone: 0 };
-  const across = flags.optional("across") === "vm";
-  const link = await SocketLink.open(side, flags, across, () => meet(client, word(MEET_WORD), 2));
+  await withCondvar(flags, `cv-pair ${side}`, async (client, cv) => {
+    const words = client.slotWords(cv.slot);
+    // Read before either side counts itself in, so both count turns from the same value.
+    const turnBase = Atomics.load(words, TURN_WORD);
+    const pair = { cv, words, stamp: stampsAt(words, STAMP_WORD, 1), turnBase, wakesDone: 0 };
+    const across = flags.optional("across") === "vm";
+    const link = await SocketLink.open(side, flags, across, () => meet(words, MEET_WORD, 2));
+    try {
+      await measurePair(pair, link, side, across, flags);
+    } finally {
+      link.close();
+    }
+  });
+}
+
+/** Warm-ups, then the timed runs: side a reports the round trips, side b the wake-ups. */
+async function measurePair(pair: Pair, link: SocketLink, side: string, across: boolean, flags: WorkerFlags) {
   const condvarWakes = across ? condvarWakeRoundTrips : condvarOneWayWakes;
   const socketWakes = (count: number) =>
     across ? link.wakeRoundTrips(side, count) : link.wakes(side, count);
-  try {
-    const rounds = flags.count("rounds");
-    const wakes = flags.count("wakes");
-    // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
-    await condvarPingPong(pair, side, WARM_UP_ROUNDS);
-    await link.pingPong(side, WARM_UP_ROUNDS);
-    await condvarWakes(pair, side, WARM_UP_WAKES);
-    await socketWakes(WARM_UP_WAKES);
-    const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
-    const result: Record<string, number | number[]> = {};
-    for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
-      const started = localNanoseconds();
-      if (method === "condvar") await condvarPingPong(pair, side, rounds);
-      else await link.pingPong(side, rounds);
-      result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
-    }
-    result.condvarWakeNs = await condvarWakes(pair, side, wakes);
-    result.socketWakeNs = await socketWakes(wakes);
-    emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
-  } finally {
-    link.close();
-    await client.close();
+  const rounds = flags.count("rounds");
+  const wakes = flags.count("wakes");
+  // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
+  await condvarPingPong(pair, side, WARM_UP_ROUNDS);
+  await link.pingPong(side, WARM_UP_ROUNDS);
+  await condvarWakes(pair, side, WARM_UP_WAKES);
+  await socketWakes(WARM_UP_WAKES);
+  const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
+  const result: Record<string, number | number[]> = {};
+  for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
+    const started = localNanoseconds();
+    if (method === "condvar") await condvarPingPong(pair, side, rounds);
+    else await link.pingPong(side, rounds);
+    result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
   }
+  result.condvarWakeNs = await condvarWakes(pair, side, wakes);
+  result.socketWakeNs = await socketWakes(wakes);
+  emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
 }
 
 /** Even turns are a's, odd turns b's; each side takes `rounds` turns. */
 async function condvarPingPong(
-  { client, cv, word, turnBase: base }: Pair,
+  { cv, words, turnBase: base }: Pair,
   side: string,
   rounds: number,
 ): Promise<void> {
-  const turn = word(TURN_WORD);
   const mine = side === "a" ? 0 : 1;
   for (let round = 0; round < rounds; round++) {
     await cv.acquire();
-    while (((Atomics.load(client.words, turn) - base) & 1) !== mine) await cv.wait();
-    Atomics.add(client.words, turn, 1);
+    while (((Atomics.load(words, TURN_WORD) - base) & 1) !== mine) await cv.wait();
+    Atomics.add(words, TURN_WORD, 1);
     cv.notify();
     cv.release();
   }
@@ -99,24 +103,24 @@ async function condvarPingPong(
 
 /** b waits for each wake turn; a, once b said it is waiting, lets it sit, then stamps and notifies. */
 async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
-  const { client, cv, word, stamp } = pair;
+  const { cv, words, stamp } = pair;
   const latencies: number[] = [];
   const first = pair.wakesDone + 1;
   pair.wakesDone += wakes;
   for (let round = first; round <= pair.wakesDone; round++) {
     if (side === "a") {
-      await until(() => Atomics.load(client.words, word(READY_WORD)) === round);
+      await waiterReady(words, round);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       stamp[0] = sharedClockMs();
-      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
+      Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
       cv.release();
       continue;
     }
     await cv.acquire();
-    Atomics.store(client.words, word(READY_WORD), round);
-    while (Atomics.load(client.words, word(WAKE_TURN_WORD)) < round) await cv.wait();
+    Atomics.store(words, READY_WORD, round);
+    while (Atomics.load(words, WAKE_TURN_WORD) < round) await cv.wait();
     latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
     cv.release();
   }
@@ -125,41 +129,36 @@ async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Prom
 
 /** As condvarOneWayWakes, but b answers each wake-up and a times notify → answer on its own clock. */
 async function condvarWakeRoundTrips(pair: Pair, side: string, wakes: number): Promise<number[]> {
-  const { client, cv, word } = pair;
-  const load = (index: number) => Atomics.load(client.words, word(index));
+  const { cv, words } = pair;
   const latencies: number[] = [];
   const first = pair.wakesDone + 1;
   pair.wakesDone += wakes;
   for (let round = first; round <= pair.wakesDone; round++) {
     if (side === "a") {
-      await until(() => load(READY_WORD) === round);
+      await waiterReady(words, round);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       const started = localNanoseconds();
-      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
+      Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
-      while (load(ANSWER_WORD) < round) await cv.wait();
+      while (Atomics.load(words, ANSWER_WORD) < round) await cv.wait();
       latencies.push(Math.round(localNanoseconds() - started));
       cv.release();
       continue;
     }
     await cv.acquire();
-    Atomics.store(client.words, word(READY_WORD), round);
-    while (load(WAKE_TURN_WORD) < round) await cv.wait();
-    Atomics.store(client.words, word(ANSWER_WORD), round);
+    Atomics.store(words, READY_WORD, round);
+    while (Atomics.load(words, WAKE_TURN_WORD) < round) await cv.wait();
+    Atomics.store(words, ANSWER_WORD, round);
     cv.notify();
     cv.release();
   }
   return latencies;
 }
 
-async function until(ready: () => boolean): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!ready()) {
-    if (Date.now() > deadline)
-      throw failure("Timeout", "pace the parked wake-ups", "the waiter never got ready");
-    await Bun.sleep(1);
-  }
+/** a paces the wake-ups: it waits (sleeping) until b says it is about to wait for round `round`. */
+function waiterReady(words: Int32Array, round: number): Promise<void> {
+  return waitUntil(() => Atomics.load(words, READY_WORD) === round, "the waiter", READY_TIMEOUT_MS, 1);
 }
 
 /** The Unix socket between the pair: b listens, a connects once both are there. */

@@ -4,15 +4,13 @@
  * guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter directly (the
  * bridge handed the connection over) or a relaying bridge process.
  */
-import { connect } from "../guest/client.ts";
-import { workerConnectOptions } from "./channel.ts";
+import { withWorkerClient } from "./worker-client.ts";
 import { emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
 
 const WARM_UP_ROUNDS = 20;
 
 export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
-  const client = await connect(workerConnectOptions(flags, "bench rpc-rtt"));
-  try {
+  await withWorkerClient(flags, "bench rpc-rtt", async (client) => {
     const rounds = flags.count("rounds");
     for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
     const latencies: number[] = [];
@@ -22,7 +20,5 @@ export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
       latencies.push(Math.round(localNanoseconds() - started));
     }
     emit({ event: "rpc", vm: client.vm, latencies });
-  } finally {
-    await client.close();
-  }
+  });
 }

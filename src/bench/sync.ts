@@ -5,14 +5,14 @@
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import { connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
-import type { Transport } from "../guest/transport.ts";
-import { freshChannel, workerConnectOptions } from "./channel.ts";
 import { withChildren } from "./child.ts";
+import { withWorkerClient } from "./worker-client.ts";
 import {
   emit,
   finalEvents,
+  freshChannel,
   localNanoseconds,
   nextEvent,
   numberField,
@@ -136,7 +136,7 @@ export async function measureSocketFloor(
  * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
  * - rpc: the report's design as a baseline: every lock operation is a request to the arbiter. Acquire is
  *   one arbiter round trip followed by taking the lock word, release is releasing the word followed by
- *   another round trip. The request is `heartbeat`, the cheapest the arbiter serves (no state but the
+ *   another round trip. The request is a heartbeat (`confirmLease`), the cheapest the arbiter serves (no state but the
  *   lease), so this is the least any design pays that asks a daemon for each acquire and each release;
  *   the report's daemon also did bookkeeping and was Python, so it paid more.
  */
@@ -159,25 +159,24 @@ function tryPairs(mutex: Mutex, pairs: number): void {
   }
 }
 
-async function rpcPairs(mutex: Mutex, transport: Transport, pairs: number): Promise<void> {
+async function rpcPairs(mutex: Mutex, client: Client, pairs: number): Promise<void> {
   for (let pair = 0; pair < pairs; pair++) {
-    await transport.request("heartbeat", {});
+    await client.confirmLease();
     if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
     mutex.unlock();
-    await transport.request("heartbeat", {});
+    await client.confirmLease();
   }
 }
 
 export async function runLocks(flags: WorkerFlags): Promise<void> {
   const pairs = flags.count("pairs");
   const rotation = Number(flags.optional("round") ?? 0);
-  const client = await connect(workerConnectOptions(flags, "bench locks"));
-  try {
+  await withWorkerClient(flags, "bench locks", async (client) => {
     const mutex = await client.mutex(flags.string("name"));
     const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
       fast: (count) => fastPairs(mutex, count),
       try: (count) => tryPairs(mutex, count),
-      rpc: (count) => rpcPairs(mutex, client.transport, count),
+      rpc: (count) => rpcPairs(mutex, client, count),
     };
     const pairNs: Partial<Record<LockMethod, number>> = {};
     for (let step = 0; step < LOCK_METHODS.length; step++) {
@@ -188,7 +187,5 @@ export async function runLocks(flags: WorkerFlags): Promise<void> {
       pairNs[method] = (localNanoseconds() - started) / pairs;
     }
     emit({ event: "locks", pairs, ...pairNs });
-  } finally {
-    await client.close();
-  }
+  });
 }

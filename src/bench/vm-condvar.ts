@@ -10,11 +10,18 @@
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import { freshChannel } from "./channel.ts";
 import type { Child } from "./child.ts";
 import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
 import { guestWorker } from "./vm-launch.ts";
-import { type Event, type Flags, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
+import {
+  type Event,
+  type Flags,
+  freshChannel,
+  nextEvent,
+  numberField,
+  numbersField,
+  startWorker,
+} from "./worker-io.ts";
 
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;

@@ -11,7 +11,6 @@
  */
 import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { freshChannel } from "./channel.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
@@ -27,7 +26,7 @@ import {
   vmForwards,
 } from "./vm-condvar.ts";
 import { checkVmPrerequisites, guestWorker, startVm, type VmTools } from "./vm-launch.ts";
-import { type Event, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
+import { type Event, freshChannel, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
 
 const VM_NAME = "benchvm";
 const ACCESS_BYTES = 16 * MiB;

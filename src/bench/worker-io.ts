@@ -137,6 +137,14 @@ export function flagArgv(flags: Flags): string[] {
   );
 }
 
+let names = 0;
+
+/** A name (of a channel, slot or socket) no earlier measurement of this process used: no state carries over. */
+export function freshChannel(prefix: string): string {
+  names++;
+  return `${prefix}-${process.pid}-${names}`;
+}
+
 /** Starts the worker `<workerCommand> ROLE --flag value ...` as one of `children` (see `startChild`). */
 export function startWorker(
   children: Child[],
