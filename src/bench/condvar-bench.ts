@@ -9,6 +9,7 @@ import { MiB } from "./memory.ts";
 import { rotate } from "./plan.ts";
 import type { SyncEndpoint } from "./sync.ts";
 import {
+  type Event,
   type Flags,
   finalEvents,
   freshChannel,
@@ -112,14 +113,24 @@ async function measurePair(
     const b = start(children, workerCommand, "cv-pair", { ...flags, side: "b" });
     const a = start(children, workerCommand, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
-    samples.pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
-    samples.pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
-    const condvar = numbersField(wakes, "condvarWakeNs");
-    const socket = numbersField(wakes, "socketWakeNs");
-    samples.wakes.condvar.push(...condvar);
-    samples.wakes.socket.push(...socket);
-    samples.wakeRatios.push(median(condvar) / median(socket));
+    addPairRound(samples.pingPong, samples.wakes, trips, wakes);
+    samples.wakeRatios.push(
+      median(numbersField(wakes, "condvarWakeNs")) / median(numbersField(wakes, "socketWakeNs")),
+    );
   });
+}
+
+type Pair = { condvar: number[]; socket: number[] };
+
+/**
+ * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
+ * the side that timed them, `wakes`) into `wakes`.
+ */
+export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: Event): void {
+  pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
+  pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
+  wakes.condvar.push(...numbersField(woken, "condvarWakeNs"));
+  wakes.socket.push(...numbersField(woken, "socketWakeNs"));
 }
 
 /** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */

@@ -17,7 +17,7 @@ import type { CondVar } from "../guest/sync.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
 import { meet, stampsAt } from "./worker-client.ts";
-import { emit, hostAndPort, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { connectTo, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;
@@ -196,10 +196,7 @@ class SocketLink {
     }
     await both();
     const link = new SocketLink();
-    const socket = { data: (_socket: Socket<undefined>, bytes: Uint8Array) => link.receive(bytes) };
-    link.socket = across
-      ? await Bun.connect({ ...hostAndPort(address), socket })
-      : await Bun.connect({ unix: address, socket });
+    link.socket = await connectTo(address, across, { data: (_socket, bytes) => link.receive(bytes) });
     // The baseline at its best for small messages, as ivsh's own guest connection is.
     if (across) link.socket.setNoDelay(true);
     return link;

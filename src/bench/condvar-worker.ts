@@ -13,7 +13,7 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
 import { meet, withWorkerClient } from "./worker-client.ts";
-import { emit, hostAndPort, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { connectTo, emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;
@@ -179,10 +179,7 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
   const drained = { next: Promise.withResolvers<void>() };
   // Across a VM the writer is in the guest and reaches the host's reader through the VM's network.
   const handler = { drain: () => drained.next.resolve() };
-  const socket =
-    flags.optional("across") === "vm"
-      ? await Bun.connect({ ...hostAndPort(address), socket: handler })
-      : await Bun.connect({ unix: address, socket: handler });
+  const socket = await connectTo(address, flags.optional("across") === "vm", handler);
   for (let sent = 0; sent < total; ) {
     const piece = source.subarray(0, Math.min(chunk, total - sent));
     let written = 0;

@@ -5,7 +5,7 @@
  */
 
 import type { BenchPlan } from "./plan.ts";
-import { type BenchResult, formatSeconds, renderTable } from "./report.ts";
+import { type BenchResult, formatSeconds, type ResultUnit, renderTable } from "./report.ts";
 
 export interface Goal {
   readonly id: string;
@@ -21,60 +21,34 @@ export interface Goal {
 
 type Direction = "at-least" | "at-most";
 
-const times = (value: number) => `${value.toPrecision(3)}×`;
-const percent = (value: number) => `${(value * 100).toPrecision(3)}%`;
-const nanoseconds = (value: number) => formatSeconds(value / 1e9);
+/** How a goal shows its median, by the unit of the row it judges. */
+const FORMATS: Partial<Record<ResultUnit, (value: number) => string>> = {
+  ratio: (value) => `${value.toPrecision(3)}×`,
+  fraction: (value) => `${(value * 100).toPrecision(3)}%`,
+  ns: (value) => formatSeconds(value / 1e9),
+};
 
-/** [goal id, the goal, the row it judges, direction, target, how its median is shown]. */
-type GoalSpec = readonly [string, string, string, Direction, number, (value: number) => string];
+/** [goal id, the goal, the row it judges, direction, target]. */
+type GoalSpec = readonly [string, string, string, Direction, number];
 
 function goalSpecs(plan: BenchPlan): GoalSpec[] {
   const size = plan.quick ? "transfer (--quick size)" : "2 GiB transfer";
   // Issue 12's: the command a user types, whole processes, against what they would type instead.
   const file = plan.quick ? "--quick-sized" : "2 GiB";
   return [
-    ["transfer-vs-unix-bun", `${size} ≥ 3× Unix socket (Bun)`, "ratio.ivsh-unix-bun", "at-least", 3, times],
-    [
-      "transfer-vs-unix-socat",
-      `${size} ≥ 3× Unix socket (socat)`,
-      "ratio.ivsh-unix-socat",
-      "at-least",
-      3,
-      times,
-    ],
-    [
-      "transfer-vs-memcpy",
-      `${size} ≥ 50% of memcpy bandwidth`,
-      "ratio.ivsh-memcpy",
-      "at-least",
-      0.5,
-      percent,
-    ],
-    ["uncontended-lock", "uncontended acquire+release ≤ 0.2 µs", "lock.fast", "at-most", 200, nanoseconds],
-    ["handoff-p50", "hand-off p50 ≤ 30 µs (waiter parked)", "handoff.parked", "at-most", 30_000, nanoseconds],
-    [
-      "lock-share",
-      "lock cost < 1% of a 2 GiB transfer at 4 MiB blocks",
-      "lock-share.fast",
-      "at-most",
-      0.01,
-      percent,
-    ],
-    [
-      "loops-vs-rpc",
-      "report's loops ≥ 2× faster than RPC per operation",
-      "loops.speedup-rpc",
-      "at-least",
-      2,
-      times,
-    ],
+    ["transfer-vs-unix-bun", `${size} ≥ 3× Unix socket (Bun)`, "ratio.ivsh-unix-bun", "at-least", 3],
+    ["transfer-vs-unix-socat", `${size} ≥ 3× Unix socket (socat)`, "ratio.ivsh-unix-socat", "at-least", 3],
+    ["transfer-vs-memcpy", `${size} ≥ 50% of memcpy bandwidth`, "ratio.ivsh-memcpy", "at-least", 0.5],
+    ["uncontended-lock", "uncontended acquire+release ≤ 0.2 µs", "lock.fast", "at-most", 200],
+    ["handoff-p50", "hand-off p50 ≤ 30 µs (waiter parked)", "handoff.parked", "at-most", 30_000],
+    ["lock-share", "lock cost < 1% of a 2 GiB transfer at 4 MiB blocks", "lock-share.fast", "at-most", 0.01],
+    ["loops-vs-rpc", "report's loops ≥ 2× faster than RPC per operation", "loops.speedup-rpc", "at-least", 2],
     [
       "loops-vs-socket",
       "report's loops no slower than a Unix-socket stream",
       "loops.speedup-socket",
       "at-least",
       1,
-      times,
     ],
     [
       "pingpong-vs-socket",
@@ -82,23 +56,14 @@ function goalSpecs(plan: BenchPlan): GoalSpec[] {
       "pingpong.ratio",
       "at-most",
       0.5,
-      times,
     ],
-    [
-      "wake-vs-socket",
-      "parked wake-up p50 ≤ 1.5× one Unix-socket wake-up",
-      "wake.ratio",
-      "at-most",
-      1.5,
-      times,
-    ],
+    ["wake-vs-socket", "parked wake-up p50 ≤ 1.5× one Unix-socket wake-up", "wake.ratio", "at-most", 1.5],
     [
       "e2e-null-vs-socat",
       `${file} file → /dev/null, whole processes: ivsh ≥ 1.8× socat`,
       "e2e.speedup.null-socat",
       "at-least",
       1.8,
-      times,
     ],
     [
       "e2e-null-vs-dd",
@@ -106,7 +71,6 @@ function goalSpecs(plan: BenchPlan): GoalSpec[] {
       "e2e.slowdown.null-dd",
       "at-most",
       1.5,
-      times,
     ],
     [
       "e2e-file-vs-socat",
@@ -114,7 +78,6 @@ function goalSpecs(plan: BenchPlan): GoalSpec[] {
       "e2e.speedup.file-socat",
       "at-least",
       1.8,
-      times,
     ],
     [
       "e2e-small-vs-socat",
@@ -122,12 +85,11 @@ function goalSpecs(plan: BenchPlan): GoalSpec[] {
       "e2e.slowdown.small-socat",
       "at-most",
       2,
-      times,
     ],
   ];
 }
 
-function judge([id, goal, , direction, target, format]: GoalSpec, result: BenchResult | undefined): Goal {
+function judge([id, goal, , direction, target]: GoalSpec, result: BenchResult | undefined): Goal {
   if (!result?.samples) return { id, goal, measured: "n/a", target };
   const value = result.samples.median;
   const pass = direction === "at-least" ? value >= target : value <= target;
@@ -137,6 +99,7 @@ function judge([id, goal, , direction, target, format]: GoalSpec, result: BenchR
     : direction === "at-least"
       ? `needs ${factor.toFixed(2)}× more`
       : `${factor.toFixed(2)}× over`;
+  const format = FORMATS[result.unit] ?? String;
   return { id, goal, measured: format(value), value, target, pass, ...(gap ? { gap } : {}) };
 }
 

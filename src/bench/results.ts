@@ -6,6 +6,7 @@
  */
 import { formatBytes } from "../units.ts";
 import type { AccessSamples } from "./access-bench.ts";
+import { STREAM_BASELINES } from "./baselines.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
@@ -72,8 +73,6 @@ function transferResult(id: string, samples: TransferSamples, memcpy: number[]):
   return rateResult(`transfer.${id}`, samples.label, rates(samples), memcpy, note);
 }
 
-const SOCKETS = ["unix-bun", "unix-socat", "tcp-bun"] as const;
-
 export function ivshVersus(data: SuiteData, baseline: string): number[] {
   const ivsh = data.transfers.ivsh;
   const other = data.transfers[baseline];
@@ -84,7 +83,7 @@ export function ivshVersus(data: SuiteData, baseline: string): number[] {
 export function transferSection(data: SuiteData): Section {
   const memcpy = data.memcpyRates;
   const results = Object.entries(data.transfers).map(([id, samples]) => transferResult(id, samples, memcpy));
-  for (const socket of SOCKETS) {
+  for (const socket of STREAM_BASELINES) {
     const label = data.transfers[socket]?.label ?? socket;
     results.push(row(`ratio.ivsh-${socket}`, `ivsh ÷ ${label}`, "ratio", ivshVersus(data, socket)));
   }

@@ -16,11 +16,10 @@ import { MiB } from "./memory.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
 import { guestRequestRound } from "./vm-bridge.ts";
 import {
-  addVmCondvarRound,
   runVmCondvar,
   startSocketLoopReader,
   type VmCondvarPlan,
-  type VmCondvarResult,
+  type VmCondvarSamples,
   vmCondvarGuestSteps,
   vmCondvarPlan,
   vmForwards,
@@ -58,7 +57,6 @@ interface VmRound {
   readonly fromHostSeconds: number;
   readonly access: Event[];
   readonly accel: string;
-  readonly condvar: VmCondvarResult;
 }
 
 async function vmRound(
@@ -66,6 +64,7 @@ async function vmRound(
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
+  condvarSamples: VmCondvarSamples,
 ): Promise<VmRound> {
   const { plan, workerCommand } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
@@ -101,14 +100,13 @@ async function vmRound(
     await sender.finish();
     const access: Event[] = [];
     if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
-    const condvar = await runVmCondvar(host, vm, condvarPlan, socketLoopReader);
+    await runVmCondvar(host, vm, condvarPlan, socketLoopReader, condvarSamples);
     await vm.finish();
     return {
       toHostSeconds: (numberField(received, "endMs") - numberField(received, "openedMs")) / 1000,
       fromHostSeconds: (numberField(sent, "finishMs") - numberField(sent, "startMs")) / 1000,
       access,
       accel: /, (\w+)\)\s*$/.exec(await vm.lastWords())?.[1] ?? "unknown",
-      condvar,
     };
   });
 }
@@ -145,9 +143,8 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
     for (let round = 0; round < plan.repeats; round++) {
       context.interruption.check("run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
-      const result = await vmRound(context, tools, arbiter, round);
+      const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);
-      addVmCondvarRound(data.condvarVm, result.condvar);
       await guestRequestRound(tools, arbiter, round, data.guestRequests);
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {

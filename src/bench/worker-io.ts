@@ -4,6 +4,7 @@
  * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...).
  */
 import { writeSync } from "node:fs";
+import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { parseSize } from "../units.ts";
 import { type Child, startChild } from "./child.ts";
@@ -205,6 +206,15 @@ export function localNanoseconds(): number {
 export function busyWait(ms: number): void {
   const until = Bun.nanoseconds() + ms * 1e6;
   while (Bun.nanoseconds() < until) {}
+}
+
+/** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
+export function connectTo(
+  address: string,
+  tcp: boolean,
+  socket: SocketHandler<undefined>,
+): Promise<Socket<undefined>> {
+  return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
 }
 
 /** `HOST:PORT` as Bun.connect and Bun.listen take it. */
