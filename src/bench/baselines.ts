@@ -16,8 +16,13 @@ import { type Child, startChild, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
 import { socatInstalled, socatTransfer } from "./socat.ts";
 import { type Summary, summarizeRates } from "./stats.ts";
-import { type StreamRole, type StreamTransport, workerArgv } from "./stream-protocol.ts";
-import { finalEvents, nextEvent, numberField, stringField } from "./worker-io.ts";
+import {
+  type StreamRole,
+  type StreamTransport,
+  type StreamWorkerArgs,
+  workerArgv,
+} from "./stream-protocol.ts";
+import { type Event, finalEvents, nextEvent, numberField, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
 
@@ -141,11 +146,30 @@ async function transferInTempDir(plan: Plan): Promise<Transfer> {
 
 async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<Transfer> {
   const transport: StreamTransport = plan.baseline === "tcp-bun" ? "tcp" : "unix";
-  const listenOn = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
-  const stream = { transport, bytes: plan.bytes, chunk: plan.chunk };
+  const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
+  const stream = { transport, address, bytes: plan.bytes, chunk: plan.chunk };
+  const { received, sender } = await streamBetweenWorkers(plan.workerCommand, stream, children);
+  return {
+    bytes: numberField(received, "bytes"),
+    seconds: numberField(received, "seconds"),
+    reads: numberField(received, "pieces"),
+    senderMaxRssBytes: sender.maxRssBytes(),
+  };
+}
+
+/**
+ * One stream from a stream-send to a stream-recv worker (stream-protocol.ts): the receiver listens on
+ * `stream.address`, the sender connects where the receiver says it listens. Resolves with the receiver's
+ * report once both have exited, refusing a stream whose two ends counted different bytes.
+ */
+export async function streamBetweenWorkers(
+  workerCommand: readonly string[],
+  stream: Omit<StreamWorkerArgs, "role">,
+  children: Child[] = [],
+): Promise<{ received: Event; sender: Child }> {
   const start = (role: StreamRole, address: string, label: string) =>
-    startChild(children, [...plan.workerCommand, ...workerArgv({ role, address, ...stream })], label);
-  const receiver = start("stream-recv", listenOn, "stream receiver");
+    startChild(children, [...workerCommand, ...workerArgv({ ...stream, role, address })], label);
+  const receiver = start("stream-recv", stream.address, "stream receiver");
   const address = stringField(await nextEvent(receiver, "ready"), "address");
   const sender = start("stream-send", address, "stream sender");
   const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
@@ -153,13 +177,8 @@ async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<
   if (sentBytes !== receivedBytes)
     throw failure(
       "Internal",
-      `stream over ${transport}`,
+      `stream over ${stream.transport}`,
       `${sentBytes} bytes were sent but ${receivedBytes} received`,
     );
-  return {
-    bytes: receivedBytes,
-    seconds: numberField(received, "seconds"),
-    reads: numberField(received, "pieces"),
-    senderMaxRssBytes: sender.maxRssBytes(),
-  };
+  return { received, sender };
 }

@@ -62,15 +62,15 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
 
 /** Warm-ups, then the timed runs: side a reports the round trips, side b the wake-ups. */
 async function measurePair(pair: Pair, link: SocketLink, side: string, across: boolean, flags: WorkerFlags) {
-  const condvarWakes = across ? condvarWakeRoundTrips : condvarOneWayWakes;
-  const socketWakes = (count: number) =>
-    across ? link.wakeRoundTrips(side, count) : link.wakes(side, count);
+  // Across a VM the two clocks differ: a times round trips on its own.
+  const cvWakes = (count: number) => condvarWakes(pair, side, count, across);
+  const socketWakes = (count: number) => link.wakes(side, count, across);
   const rounds = flags.count("rounds");
   const wakes = flags.count("wakes");
   // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
   await condvarPingPong(pair, side, WARM_UP_ROUNDS);
   await link.pingPong(side, WARM_UP_ROUNDS);
-  await condvarWakes(pair, side, WARM_UP_WAKES);
+  await cvWakes(WARM_UP_WAKES);
   await socketWakes(WARM_UP_WAKES);
   const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
   const result: Record<string, number | number[]> = {};
@@ -80,7 +80,7 @@ async function measurePair(pair: Pair, link: SocketLink, side: string, across: b
     else await link.pingPong(side, rounds);
     result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
   }
-  result.condvarWakeNs = await condvarWakes(pair, side, wakes);
+  result.condvarWakeNs = await cvWakes(wakes);
   result.socketWakeNs = await socketWakes(wakes);
   emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
 }
@@ -101,8 +101,11 @@ async function condvarPingPong(
   }
 }
 
-/** b waits for each wake turn; a, once b said it is waiting, lets it sit, then stamps and notifies. */
-async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
+/**
+ * b waits for each wake turn; a, once b said it is waiting, lets it sit, then notifies. One way, a stamps
+ * the shared clock and b times stamp → running; as `roundTrip`, b answers and a times notify → answer.
+ */
+async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
   const { cv, words, stamp } = pair;
   const latencies: number[] = [];
   const first = pair.wakesDone + 1;
@@ -112,45 +115,25 @@ async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Prom
       await waiterReady(words, round);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
-      stamp[0] = sharedClockMs();
-      Atomics.store(words, WAKE_TURN_WORD, round);
-      cv.notify();
-      cv.release();
-      continue;
-    }
-    await cv.acquire();
-    Atomics.store(words, READY_WORD, round);
-    while (Atomics.load(words, WAKE_TURN_WORD) < round) await cv.wait();
-    latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
-    cv.release();
-  }
-  return latencies;
-}
-
-/** As condvarOneWayWakes, but b answers each wake-up and a times notify → answer on its own clock. */
-async function condvarWakeRoundTrips(pair: Pair, side: string, wakes: number): Promise<number[]> {
-  const { cv, words } = pair;
-  const latencies: number[] = [];
-  const first = pair.wakesDone + 1;
-  pair.wakesDone += wakes;
-  for (let round = first; round <= pair.wakesDone; round++) {
-    if (side === "a") {
-      await waiterReady(words, round);
-      await Bun.sleep(IDLE_BEFORE_WAKE_MS);
-      await cv.acquire();
       const started = localNanoseconds();
+      if (!roundTrip) stamp[0] = sharedClockMs();
       Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
-      while (Atomics.load(words, ANSWER_WORD) < round) await cv.wait();
-      latencies.push(Math.round(localNanoseconds() - started));
+      if (roundTrip) {
+        while (Atomics.load(words, ANSWER_WORD) < round) await cv.wait();
+        latencies.push(Math.round(localNanoseconds() - started));
+      }
       cv.release();
       continue;
     }
     await cv.acquire();
     Atomics.store(words, READY_WORD, round);
     while (Atomics.load(words, WAKE_TURN_WORD) < round) await cv.wait();
-    Atomics.store(words, ANSWER_WORD, round);
-    cv.notify();
+    if (!roundTrip) latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
+    else {
+      Atomics.store(words, ANSWER_WORD, round);
+      cv.notify();
+    }
     cv.release();
   }
   return latencies;
@@ -233,37 +216,25 @@ class SocketLink {
     }
   }
 
-  /** a sends a stamp after letting b sit idle; b answers when it has taken it, pacing the next. */
-  async wakes(side: string, wakes: number): Promise<number[]> {
-    const latencies: number[] = [];
-    for (let round = 0; round < wakes; round++) {
-      if (side === "a") {
-        await Bun.sleep(IDLE_BEFORE_WAKE_MS);
-        this.send(sharedClockMs());
-        await this.next();
-        continue;
-      }
-      const message = await this.next();
-      latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
-      this.send(0);
-    }
-    return latencies;
-  }
-
-  /** a sends after letting b sit idle, and times until b's answer is back. */
-  async wakeRoundTrips(side: string, wakes: number): Promise<number[]> {
+  /**
+   * a sends after letting b sit idle; b answers, pacing the next. One way, a sends a stamp of the shared
+   * clock and b times stamp → its callback; as `roundTrip`, a times until the answer is back.
+   */
+  async wakes(side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
     const latencies: number[] = [];
     for (let round = 0; round < wakes; round++) {
       if (side === "a") {
         await Bun.sleep(IDLE_BEFORE_WAKE_MS);
         const started = localNanoseconds();
-        this.send(round);
+        this.send(roundTrip ? round : sharedClockMs());
         await this.next();
-        latencies.push(Math.round(localNanoseconds() - started));
+        if (roundTrip) latencies.push(Math.round(localNanoseconds() - started));
         continue;
       }
-      await this.next();
-      this.send(round);
+      const message = await this.next();
+      if (!roundTrip)
+        latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
+      this.send(roundTrip ? round : 0);
     }
     return latencies;
   }
