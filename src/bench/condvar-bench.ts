@@ -7,12 +7,12 @@ import { join } from "node:path";
 import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { rotate } from "./plan.ts";
-import type { SyncEndpoint } from "./sync.ts";
+import { middleSample } from "./stats.ts";
+import { type SyncEndpoint, slotFlags } from "./sync.ts";
 import {
   type Event,
   type Flags,
   finalEvents,
-  freshChannel,
   nextEvent,
   numberField,
   numbersField,
@@ -115,7 +115,7 @@ async function measurePair(
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
     samples.wakeRatios.push(
-      median(numbersField(wakes, "condvarWakeNs")) / median(numbersField(wakes, "socketWakeNs")),
+      middleSample(numbersField(wakes, "condvarWakeNs")) / middleSample(numbersField(wakes, "socketWakeNs")),
     );
   });
 }
@@ -135,16 +135,6 @@ export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: E
 
 /** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
 function pairFlags(endpoint: SyncEndpoint, prefix: string) {
-  const name = freshChannel(prefix);
-  return {
-    socket: endpoint.socket,
-    region: endpoint.region,
-    name,
-    address: join(endpoint.scratch, `${name}.sock`),
-  };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[sorted.length >> 1] ?? Number.NaN;
+  const flags = slotFlags(endpoint, prefix);
+  return { ...flags, address: join(endpoint.scratch, `${flags.name}.sock`) };
 }

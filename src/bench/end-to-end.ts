@@ -15,6 +15,7 @@ import type { BenchArbiter } from "./arbiter.ts";
 import { type Child, startChild, temporaryDirectory, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { socatInstalled } from "./socat.ts";
+import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
 export const SMALL_FILE_BYTES = 1024;
@@ -123,8 +124,7 @@ export async function measureEndToEndRound(
     const runs = method.endsWith("small") ? SMALL_RUNS_PER_ROUND : 1;
     const times: number[] = [];
     for (let run = 0; run < runs; run++) times.push(await measureOnce(setup, method));
-    times.sort((a, b) => a - b);
-    samples[method].seconds.push(times[Math.floor(times.length / 2)]!);
+    samples[method].seconds.push(middleSample(times));
   }
 }
 

@@ -155,11 +155,14 @@ export function accessSection(access: readonly AccessSamples[]): Section {
   };
 }
 
+/** The report's transfer (2 GiB at 4 MiB blocks) per round, scaled from this run's sweep at 4 MiB. */
+export function reportTransferSeconds(data: SuiteData): number[] {
+  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
+  return point ? point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes) : [];
+}
+
 /** The report's workload (20 000 lock pairs against 2 GiB at 4 MiB blocks), from this run's samples. */
 export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
-  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
-  if (!point) return [];
-  const transferSeconds = point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes);
   const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
-  return perRound(lockSeconds, transferSeconds);
+  return perRound(lockSeconds, reportTransferSeconds(data));
 }

@@ -30,6 +30,11 @@ export interface SyncEndpoint {
 
 const TIMEOUT_MS = 120_000;
 
+/** Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used. */
+export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
+  return { socket: endpoint.socket, region: endpoint.region, name: freshChannel(prefix) };
+}
+
 /** Nanoseconds per acquire/release pair, by method, from one worker run. */
 export async function measureLockPairs(
   endpoint: SyncEndpoint,
@@ -38,13 +43,7 @@ export async function measureLockPairs(
   round: number,
 ): Promise<Record<LockMethod, number>> {
   return withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
-    const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("lock"),
-      pairs,
-      round,
-    };
+    const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
     const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
     return {
       fast: numberField(event, "fast"),
@@ -69,13 +68,7 @@ export async function measureHandoff(
   rounds: number,
 ): Promise<HandoffSamples> {
   return withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
-    const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("handoff"),
-      mode,
-      rounds,
-    };
+    const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
     const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
     const waker = startWorker(children, workerCommand, "handoff-wake", flags);
     if (mode === "spin") {

@@ -8,7 +8,8 @@ import type { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
-import { finalEvents, numbersField } from "./worker-io.ts";
+import { withWorkerClient } from "./worker-client.ts";
+import { emit, finalEvents, localNanoseconds, numbersField, type WorkerFlags } from "./worker-io.ts";
 
 const ROUNDS = 300;
 const TIMEOUT_MS = 180_000;
@@ -39,5 +40,27 @@ async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: Bridge
     });
     const [event] = await finalEvents([vm, "rpc"]);
     return numbersField(event, "latencies");
+  });
+}
+
+/*
+ * The guest's side, `rpc-rtt --rounds N`: a client's request round trips to the arbiter, each a `status`
+ * request (the largest routine reply), timed one after another on this process's clock. In a guest this is
+ * the path a guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter
+ * directly (the bridge handed the connection over) or a relaying bridge process.
+ */
+const WARM_UP_ROUNDS = 20;
+
+export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
+  await withWorkerClient(flags, "bench rpc-rtt", async (client) => {
+    const rounds = flags.count("rounds");
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
+    const latencies: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const started = localNanoseconds();
+      await client.status();
+      latencies.push(Math.round(localNanoseconds() - started));
+    }
+    emit({ event: "rpc", vm: client.vm, latencies });
   });
 }

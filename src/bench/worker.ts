@@ -13,7 +13,6 @@ import { runChannelReceiver, runChannelSender } from "./channel.ts";
 import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
-import { runRpcRoundTrips } from "./rpc-worker.ts";
 import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import {
@@ -24,6 +23,7 @@ import {
   type WorkerEvent,
 } from "./stream-protocol.ts";
 import { runLocks } from "./sync.ts";
+import { runRpcRoundTrips } from "./vm-bridge.ts";
 import { connectTo, emit, hostAndPort, WorkerFlags } from "./worker-io.ts";
 
 const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
