@@ -16,10 +16,7 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/**
- * The next line of `child`, which must be the event `name`. `Known` types the events of a worker whose
- * reports have a fixed shape (stream-protocol.ts); the rest read fields with `numberField`.
- */
+/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
 export async function nextEvent(child: Child, name: string): Promise<Event> {
   const line = await child.nextLine();
   let parsed: unknown;
