@@ -10,8 +10,7 @@
 import { cleanupNow, killAllChildren } from "../../src/bench/child.ts";
 import { GUEST_CASES, measureGuestConnections } from "../../src/bench/scale-guests.ts";
 import { renderGuestConnections } from "../../src/bench/scale-guests-report.ts";
-import { checkVmPrerequisites } from "../../src/bench/vm.ts";
-import { BRIDGE_MODES, type BridgeMode } from "../../src/bench/vm-bridge.ts";
+import { BRIDGE_MODES, type BridgeMode, checkVmPrerequisites } from "../../src/bench/vm-launch.ts";
 
 const words = process.argv.slice(2);
 const cases = GUEST_CASES.filter(

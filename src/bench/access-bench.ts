@@ -5,13 +5,13 @@
  * pass after an untimed one, see access.ts); the rounds are the samples.
  */
 import { join } from "node:path";
-import { connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
 import { measureAccess } from "./access.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import { workerConnectOptions } from "./channel.ts";
 import type { Interruption } from "./child.ts";
 import { anonymousMapping, fileMapping, type Mapping, withMapping } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
+import { withClient, withWorkerClient } from "./worker-client.ts";
 import { emit, type WorkerFlags } from "./worker-io.ts";
 
 export interface AccessSamples {
@@ -52,36 +52,41 @@ export function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySt
 export async function measureHostAccess(context: HostAccessContext): Promise<AccessSamples[]> {
   const { plan, arbiter } = context;
   const bytes = plan.accessBytes;
-  const client = await connect({ socket: arbiter.socket, region: arbiter.region, name: "bench access" });
+  const where = { socket: arbiter.socket, region: arbiter.region, name: "bench access" };
+  const diskFile = join(context.diskDir, `ivsh-bench-access-${process.pid}`);
+  const measure = async (region: Mapping) => {
+    const subjects: Subject[] = [
+      { samples: emptySamples("access.region", "ivsh region (/dev/shm)"), open: () => region },
+      { samples: emptySamples("access.anonymous", "anonymous memory"), open: () => anonymousMapping(bytes) },
+      {
+        samples: emptySamples("access.disk-file", "mmapped file on disk"),
+        open: () => fileMapping(diskFile, bytes),
+      },
+    ];
+    for (let round = 0; round < plan.repeats; round++)
+      for (const subject of rotate(subjects, round)) {
+        context.interruption.check("measure memory access");
+        withMapping(subject.open(), (mapping) => sampleAccess(subject.samples, mapping));
+        // Heartbeats and replies get a turn between the long synchronous passes.
+        await Bun.sleep(0);
+      }
+    return subjects.map((subject) => subject.samples);
+  };
+  return withClient(where, (client) => withRegionSegment(client, bytes, "ivsh region", measure));
+}
+
+/** A segment of the region as a mapping to measure: `bytes` allocated by `client`, freed afterwards. */
+async function withRegionSegment<T>(
+  client: Client,
+  bytes: number,
+  label: string,
+  use: (region: Mapping) => Promise<T>,
+): Promise<T> {
+  const segment = await client.alloc(bytes, { mode: "write" });
   try {
-    const segment = await client.alloc(bytes, { mode: "write" });
-    try {
-      const region: Mapping = { address: segment.address, length: bytes, label: "ivsh region", release() {} };
-      const diskFile = join(context.diskDir, `ivsh-bench-access-${process.pid}`);
-      const subjects: Subject[] = [
-        { samples: emptySamples("access.region", "ivsh region (/dev/shm)"), open: () => region },
-        {
-          samples: emptySamples("access.anonymous", "anonymous memory"),
-          open: () => anonymousMapping(bytes),
-        },
-        {
-          samples: emptySamples("access.disk-file", "mmapped file on disk"),
-          open: () => fileMapping(diskFile, bytes),
-        },
-      ];
-      for (let round = 0; round < plan.repeats; round++)
-        for (const subject of rotate(subjects, round)) {
-          context.interruption.check("measure memory access");
-          withMapping(subject.open(), (mapping) => sampleAccess(subject.samples, mapping));
-          // Heartbeats and replies get a turn between the long synchronous passes.
-          await Bun.sleep(0);
-        }
-      return subjects.map((subject) => subject.samples);
-    } finally {
-      await segment.free();
-    }
+    return await use({ address: segment.address, length: bytes, label, release() {} });
   } finally {
-    await client.close();
+    await segment.free();
   }
 }
 
@@ -93,7 +98,7 @@ export async function measureHostAccess(context: HostAccessContext): Promise<Acc
  * own process (above).
  */
 function sample(flags: WorkerFlags, open: () => Mapping, label: string): AccessSamples {
-  const samples: AccessSamples = { id: "access", label, read: [], write: [], latency: [] };
+  const samples = emptySamples("access", label);
   const repeats = flags.count("repeats");
   for (let round = 0; round < repeats; round++)
     withMapping(open(), (mapping) => sampleAccess(samples, mapping, flags.count("steps")));
@@ -106,16 +111,9 @@ export async function runAccessWorker(flags: WorkerFlags): Promise<void> {
     emit({ event: "access", ...sample(flags, () => anonymousMapping(bytes), "anonymous") });
     return;
   }
-  const client = await connect(workerConnectOptions(flags, "bench access"));
-  try {
-    const segment = await client.alloc(bytes, { mode: "write" });
-    try {
-      const region: Mapping = { address: segment.address, length: bytes, label: "region", release() {} };
+  await withWorkerClient(flags, "bench access", (client) =>
+    withRegionSegment(client, bytes, "region", async (region) => {
       emit({ event: "access", ...sample(flags, () => region, client.region.source) });
-    } finally {
-      await segment.free();
-    }
-  } finally {
-    await client.close();
-  }
+    }),
+  );
 }

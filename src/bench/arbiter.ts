@@ -96,18 +96,7 @@ export class BenchArbiter {
 
   /** Stops the arbiter (SIGTERM, then SIGKILL if it lingers) and removes its files. */
   async stop(): Promise<void> {
-    this.child.kill();
-    // A timer cleared once the arbiter exits: a pending one would keep this process alive for its length.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const lingering = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS);
-    });
-    const stopped = await Promise.race([this.child.exitedWith.then(() => true), lingering]);
-    clearTimeout(timer);
-    if (!stopped) {
-      this.child.kill("SIGKILL");
-      await this.child.exitedWith;
-    }
+    await this.child.stop(STOP_TIMEOUT_MS);
     this.forgetKill();
     this.removeDirs();
   }

@@ -12,12 +12,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failure } from "../errors.ts";
-import { Child, withChildren } from "./child.ts";
+import { type Child, startChild, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
 import { socatInstalled, socatTransfer } from "./socat.ts";
 import { type Summary, summarizeRates } from "./stats.ts";
-import { type StreamRole, type StreamTransport, type WorkerEvent, workerArgv } from "./stream-protocol.ts";
-import { nextEvent, numberField, stringField } from "./worker-io.ts";
+import {
+  type StreamRole,
+  type StreamTransport,
+  type StreamWorkerArgs,
+  workerArgv,
+} from "./stream-protocol.ts";
+import { type Event, finalEvents, nextEvent, numberField, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
 
@@ -141,29 +146,39 @@ async function transferInTempDir(plan: Plan): Promise<Transfer> {
 
 async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<Transfer> {
   const transport: StreamTransport = plan.baseline === "tcp-bun" ? "tcp" : "unix";
-  const listenOn = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
-  const stream = { transport, bytes: plan.bytes, chunk: plan.chunk };
-  const start = (role: StreamRole, address: string, label: string) => {
-    const child = new Child([...plan.workerCommand, ...workerArgv({ role, address, ...stream })], label);
-    children.push(child);
-    return child;
-  };
-  const receiver = start("stream-recv", listenOn, "stream receiver");
-  const address = stringField(await nextEvent(receiver, "ready"), "address");
-  const sender = start("stream-send", address, "stream sender");
-  const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
-  await Promise.all([sender.finish(), receiver.finish()]);
-  const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
-  if (sentBytes !== receivedBytes)
-    throw failure(
-      "Internal",
-      `stream over ${transport}`,
-      `${sentBytes} bytes were sent but ${receivedBytes} received`,
-    );
+  const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
+  const stream = { transport, address, bytes: plan.bytes, chunk: plan.chunk };
+  const { received, sender } = await streamBetweenWorkers(plan.workerCommand, stream, children);
   return {
-    bytes: receivedBytes,
+    bytes: numberField(received, "bytes"),
     seconds: numberField(received, "seconds"),
     reads: numberField(received, "pieces"),
     senderMaxRssBytes: sender.maxRssBytes(),
   };
+}
+
+/**
+ * One stream from a stream-send to a stream-recv worker (stream-protocol.ts): the receiver listens on
+ * `stream.address`, the sender connects where the receiver says it listens. Resolves with the receiver's
+ * report once both have exited, refusing a stream whose two ends counted different bytes.
+ */
+export async function streamBetweenWorkers(
+  workerCommand: readonly string[],
+  stream: Omit<StreamWorkerArgs, "role">,
+  children: Child[] = [],
+): Promise<{ received: Event; sender: Child }> {
+  const start = (role: StreamRole, address: string, label: string) =>
+    startChild(children, [...workerCommand, ...workerArgv({ ...stream, role, address })], label);
+  const receiver = start("stream-recv", stream.address, "stream receiver");
+  const address = stringField(await nextEvent(receiver, "ready"), "address");
+  const sender = start("stream-send", address, "stream sender");
+  const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
+  const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
+  if (sentBytes !== receivedBytes)
+    throw failure(
+      "Internal",
+      `stream over ${stream.transport}`,
+      `${sentBytes} bytes were sent but ${receivedBytes} received`,
+    );
+  return { received, sender };
 }

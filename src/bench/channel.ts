@@ -8,20 +8,21 @@
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
-import { connect } from "../guest/client.ts";
-import type { ConnectOptions } from "../guest/connect-options.ts";
 import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { checkPiece, patternChunk } from "./stream-protocol.ts";
+import { withWorkerClient } from "./worker-client.ts";
 import {
   type Event,
   emit,
-  flagArgv,
+  finalEvents,
+  freshChannel,
   nextEvent,
   numberField,
   sharedClockMs,
+  startWorker,
   type WorkerFlags,
   Yielder,
 } from "./worker-io.ts";
@@ -49,14 +50,6 @@ export interface ChannelTransfer {
   readonly requests: Record<string, number>;
 }
 
-let transfers = 0;
-
-/** A channel name no earlier transfer of this process used, so no state carries over between runs. */
-export function freshChannel(prefix: string): string {
-  transfers++;
-  return `${prefix}-${process.pid}-${transfers}`;
-}
-
 export async function measureChannelTransfer(
   endpoint: ChannelEndpoint,
   options: ChannelTransferOptions,
@@ -66,21 +59,11 @@ export async function measureChannelTransfer(
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
   const timeoutMs = options.timeoutMs ?? 60_000 + options.bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
-    const start = (role: string, flags: Record<string, string | number>) => {
-      const child = new Child([...options.workerCommand, role, ...flagArgv(flags)], `ivsh ${role} worker`);
-      children.push(child);
-      return child;
-    };
-    const receiver = start("ivsh-recv", where);
+    const receiver = startWorker(children, options.workerCommand, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");
-    const sender = start("ivsh-send", {
-      ...where,
-      bytes: options.bytes,
-      chunk: options.chunkBytes,
-      depth: options.depth,
-    });
-    const [sent, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
-    await Promise.all([sender.finish(), receiver.finish()]);
+    const sending = { ...where, bytes: options.bytes, chunk: options.chunkBytes, depth: options.depth };
+    const sender = startWorker(children, options.workerCommand, "ivsh-send", sending);
+    const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
     return checkedTransfer(action, options.bytes, sent, received);
   });
 }
@@ -128,18 +111,6 @@ function addCounts(...maps: unknown[]): Record<string, number> {
  */
 export const PATTERN_BYTES = 1 * MiB;
 
-/** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
-export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
-  const options: ConnectOptions = { name };
-  const socket = flags.optional("socket");
-  const region = flags.optional("region");
-  const resource = flags.optional("resource");
-  if (socket) options.socket = socket;
-  if (region) options.region = region;
-  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
-  return options;
-}
-
 /** RPCs sent per operation since `before` (what a transfer cost in arbiter round trips). */
 function requestsSince(counts: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>) {
   const spent: Record<string, number> = {};
@@ -156,9 +127,8 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
   const depth = flags.count("depth");
   const channel = flags.string("channel");
   const pattern = patternChunk(PATTERN_BYTES);
-  const client = await connect(workerConnectOptions(flags, `bench send ${channel}`));
-  try {
-    const before = new Map(client.transport.requestCounts);
+  await withWorkerClient(flags, `bench send ${channel}`, async (client) => {
+    const before = new Map(client.requestCounts);
     const yielder = new Yielder();
     // As `ivsh guest send` does (src/transfer/run.ts).
     idleCompilerThreads();
@@ -175,21 +145,18 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
       }
       await sender.finish();
       const finishMs = sharedClockMs();
-      const requests = requestsSince(client.transport.requestCounts, before);
+      const requests = requestsSince(client.requestCounts, before);
       emit({ event: "sent", bytes: sent, startMs, finishMs, requests });
     } finally {
       await sender.close();
     }
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
   const channel = flags.string("channel");
-  const client = await connect(workerConnectOptions(flags, `bench recv ${channel}`));
-  try {
-    const before = new Map(client.transport.requestCounts);
+  await withWorkerClient(flags, `bench recv ${channel}`, async (client) => {
+    const before = new Map(client.requestCounts);
     const onWaiting = () => emit({ event: "waiting" });
     idleCompilerThreads();
     const receiver = await ChannelReceiver.open(client, channel, { onWaiting });
@@ -209,7 +176,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
         await yielder.maybe();
       }
       const endMs = sharedClockMs();
-      const requests = requestsSince(client.transport.requestCounts, before);
+      const requests = requestsSince(client.requestCounts, before);
       emit({
         event: "received",
         bytes: receiver.digest.bytes,
@@ -221,7 +188,5 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
     } finally {
       await receiver.close();
     }
-  } finally {
-    await client.close();
-  }
+  });
 }

@@ -22,6 +22,7 @@ import {
   log2Ticks,
   type PlotArea,
   round,
+  type Scale,
   svgDocument,
   text,
   xAxisLine,
@@ -86,15 +87,6 @@ export interface BarChartSpec {
 const X_PADDING = 2 ** 0.25;
 const MARGIN = { left: 78, right: 24, top: 64, bottom: 56 };
 
-function plotArea(width: number, height: number): PlotArea {
-  return {
-    left: MARGIN.left,
-    top: MARGIN.top,
-    right: width - MARGIN.right,
-    bottom: height - MARGIN.bottom,
-  };
-}
-
 function defaultFormat(value: number): string {
   return Number(value.toPrecision(3)).toString();
 }
@@ -105,35 +97,55 @@ export function formatBlockSize(bytes: number): string {
   return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
-export function renderLineChart(spec: LineChartSpec): string {
+/**
+ * What every chart has: its size, a y axis from 0 past `maxY`, the x axis line and a legend of `series`;
+ * `plot` draws the rest on the plot area with the y scale.
+ */
+function chart(
+  spec: LineChartSpec | BarChartSpec,
+  xLabel: string,
+  maxY: number,
+  plot: (area: PlotArea, y: Scale) => string[],
+): string {
   const width = spec.width ?? 720;
   const height = spec.height ?? 440;
-  const area = plotArea(width, height);
+  const area = {
+    left: MARGIN.left,
+    top: MARGIN.top,
+    right: width - MARGIN.right,
+    bottom: height - MARGIN.bottom,
+  };
+  const yTicks = zeroBasedTicks(maxY);
+  const y = linearScale([0, yTicks[yTicks.length - 1]!], [area.bottom, area.top]);
+  const labels = spec.series.map((series) => series.label);
+  const body = [
+    yAxis(area, yTicks, y, spec.yLabel, spec.formatY ?? defaultFormat),
+    xAxisLine(area, xLabel, height),
+    ...plot(area, y),
+    legend(labels, area.left, 44),
+  ];
+  return svgDocument(width, height, spec.title, body);
+}
+
+export function renderLineChart(spec: LineChartSpec): string {
   const points = spec.series.flatMap((series) => series.points);
   const xs = points.map((point) => point.x).filter((x) => x > 0);
   const xTicks = xs.length > 0 ? log2Ticks(Math.min(...xs), Math.max(...xs)) : [1, 2];
-  // A quarter octave of room on each side keeps the outermost points off the y axis.
-  const x = log2Scale(
-    [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING],
-    [area.left, area.right],
-  );
   const tops = points.map((point) => Math.max(point.y, point.high ?? 0));
-  const yTicks = zeroBasedTicks(Math.max(0, ...tops, ...(spec.references ?? []).map((line) => line.y)));
-  const y = linearScale([0, yTicks[yTicks.length - 1]!], [area.bottom, area.top]);
+  const maxY = Math.max(0, ...tops, ...(spec.references ?? []).map((line) => line.y));
   const formatX = spec.formatX ?? formatBlockSize;
-  const body = [
-    yAxis(area, yTicks, y, spec.yLabel, spec.formatY ?? defaultFormat),
-    xAxisLine(area, spec.xLabel, height),
-    ...xTicks.map((tick) => text(x(tick), area.bottom + 18, formatX(tick), { "text-anchor": "middle" })),
-    ...(spec.references ?? []).map((line) => referenceLine(area, y(line.y), line.label)),
-    ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
-    legend(
-      spec.series.map((series) => series.label),
-      area.left,
-      44,
-    ),
-  ];
-  return svgDocument(width, height, spec.title, body);
+  return chart(spec, spec.xLabel, maxY, (area, y) => {
+    // A quarter octave of room on each side keeps the outermost points off the y axis.
+    const x = log2Scale(
+      [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING],
+      [area.left, area.right],
+    );
+    return [
+      ...xTicks.map((tick) => text(x(tick), area.bottom + 18, formatX(tick), { "text-anchor": "middle" })),
+      ...(spec.references ?? []).map((line) => referenceLine(area, y(line.y), line.label)),
+      ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
+    ];
+  });
 }
 
 function referenceLine(area: PlotArea, y: number, label: string): string {
@@ -170,39 +182,24 @@ function lineSeries(series: LineSeries, color: string, x: (v: number) => number,
 }
 
 export function renderBarChart(spec: BarChartSpec): string {
-  const width = spec.width ?? 720;
-  const height = spec.height ?? 440;
-  const area = plotArea(width, height);
   const values = spec.series.flatMap((series) => series.values).filter((value) => value !== undefined);
-  const yTicks = zeroBasedTicks(
-    Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0))),
-  );
-  const y = linearScale([0, yTicks[yTicks.length - 1]!], [area.bottom, area.top]);
+  const maxY = Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0)));
   const format = spec.formatY ?? defaultFormat;
-  const band = (area.right - area.left) / Math.max(1, spec.categories.length);
-  const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
-  const body = [
-    yAxis(area, yTicks, y, spec.yLabel, format),
-    xAxisLine(area, "", height),
-    ...spec.categories.map((category, index) =>
+  return chart(spec, "", maxY, (area, y) => {
+    const band = (area.right - area.left) / Math.max(1, spec.categories.length);
+    const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
+    const labels = spec.categories.map((category, index) =>
       text(area.left + band * (index + 0.5), area.bottom + 18, category, { "text-anchor": "middle" }),
-    ),
-  ];
-  spec.series.forEach((series, seriesIndex) => {
-    const bars = spec.categories.map((_, categoryIndex) => {
-      const left = area.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
-      return bar(series.values[categoryIndex], left, barWidth, y, colorAt(seriesIndex), format);
+    );
+    const groups = spec.series.map((series, seriesIndex) => {
+      const bars = spec.categories.map((_, categoryIndex) => {
+        const left = area.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
+        return bar(series.values[categoryIndex], left, barWidth, y, colorAt(seriesIndex), format);
+      });
+      return element("g", { "data-series": series.label }, bars.join(""));
     });
-    body.push(element("g", { "data-series": series.label }, bars.join("")));
+    return [...labels, ...groups];
   });
-  body.push(
-    legend(
-      spec.series.map((series) => series.label),
-      area.left,
-      44,
-    ),
-  );
-  return svgDocument(width, height, spec.title, body);
 }
 
 function bar(

@@ -73,6 +73,22 @@ export class Child {
     if (!this.exited) this.process.kill(signal);
   }
 
+  /** SIGTERM, then SIGKILL if it lingers past `graceMs`; resolves once it has exited. */
+  async stop(graceMs: number): Promise<void> {
+    this.kill();
+    // A timer cleared once the child exits: a pending one would keep this process alive for its length.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lingering = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const stopped = await Promise.race([this.process.exited.then(() => true), lingering]);
+    clearTimeout(timer);
+    if (!stopped) {
+      this.kill("SIGKILL");
+      await this.process.exited;
+    }
+  }
+
   get pid(): number {
     return this.process.pid;
   }
@@ -137,13 +153,33 @@ export async function withChildren<T>(
   }
 }
 
-/** Polls until `ready` holds, for things that announce themselves only by existing (a socket file). */
-export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Starts `command` as one of `children`: `withChildren` ends it with the work that started it. */
+export function startChild(
+  children: Child[],
+  command: readonly string[],
+  label: string,
+  env: Record<string, string> = {},
+): Child {
+  const child = new Child(command, label, env);
+  children.push(child);
+  return child;
+}
+
+/**
+ * Polls, sleeping `intervalMs` between looks, until `ready` holds: for things that announce themselves
+ * only by existing (a socket file) or by a word in shared memory.
+ */
+export async function waitUntil(
+  ready: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+  intervalMs = 2,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ready()) {
     if (Date.now() > deadline)
       throw failure("Timeout", `wait for ${what}`, `it did not appear in ${timeoutMs} ms`);
-    await Bun.sleep(2);
+    await Bun.sleep(intervalMs);
   }
 }
 

@@ -4,12 +4,20 @@
  * and parked wake-up next to the same over a Unix socket. One sample set per round of the suite.
  */
 import { join } from "node:path";
-import { freshChannel } from "./channel.ts";
-import { Child, withChildren } from "./child.ts";
+import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { rotate } from "./plan.ts";
-import type { SyncEndpoint } from "./sync.ts";
-import { flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+import { middleSample } from "./stats.ts";
+import { type SyncEndpoint, slotFlags } from "./sync.ts";
+import {
+  type Event,
+  type Flags,
+  finalEvents,
+  nextEvent,
+  numberField,
+  numbersField,
+  startWorker,
+} from "./worker-io.ts";
 
 /** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
 export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
@@ -57,15 +65,14 @@ export async function condvarRound(
   await measurePair(endpoint, workerCommand, plan, round, samples);
 }
 
+/** One of a pair of workers, named by its side. */
 function start(
   children: Child[],
   workerCommand: readonly string[],
   role: string,
-  flags: Record<string, string | number>,
+  flags: Flags & { side: string },
 ) {
-  const child = new Child([...workerCommand, role, ...flagArgv(flags)], `${role} ${flags.side} worker`);
-  children.push(child);
-  return child;
+  return startWorker(children, workerCommand, role, flags, `${role} ${flags.side} worker`);
 }
 
 async function measureLoops(
@@ -84,8 +91,7 @@ async function measureLoops(
     const reader = start(children, workerCommand, "cv-loop", { ...flags, side: "reader" });
     if (mode === "socket") await nextEvent(reader, "ready");
     const writer = start(children, workerCommand, "cv-loop", { ...flags, side: "writer" });
-    const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(writer, "loop")]);
-    await Promise.all([reader.finish(), writer.finish()]);
+    const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
 }
@@ -106,30 +112,29 @@ async function measurePair(
     };
     const b = start(children, workerCommand, "cv-pair", { ...flags, side: "b" });
     const a = start(children, workerCommand, "cv-pair", { ...flags, side: "a" });
-    const [trips, wakes] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(b, "wakes")]);
-    await Promise.all([a.finish(), b.finish()]);
-    samples.pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
-    samples.pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
-    const condvar = numbersField(wakes, "condvarWakeNs");
-    const socket = numbersField(wakes, "socketWakeNs");
-    samples.wakes.condvar.push(...condvar);
-    samples.wakes.socket.push(...socket);
-    samples.wakeRatios.push(median(condvar) / median(socket));
+    const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
+    addPairRound(samples.pingPong, samples.wakes, trips, wakes);
+    samples.wakeRatios.push(
+      middleSample(numbersField(wakes, "condvarWakeNs")) / middleSample(numbersField(wakes, "socketWakeNs")),
+    );
   });
+}
+
+type Pair = { condvar: number[]; socket: number[] };
+
+/**
+ * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
+ * the side that timed them, `wakes`) into `wakes`.
+ */
+export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: Event): void {
+  pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
+  pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
+  wakes.condvar.push(...numbersField(woken, "condvarWakeNs"));
+  wakes.socket.push(...numbersField(woken, "socketWakeNs"));
 }
 
 /** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
 function pairFlags(endpoint: SyncEndpoint, prefix: string) {
-  const name = freshChannel(prefix);
-  return {
-    socket: endpoint.socket,
-    region: endpoint.region,
-    name,
-    address: join(endpoint.scratch, `${name}.sock`),
-  };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[sorted.length >> 1] ?? Number.NaN;
+  const flags = slotFlags(endpoint, prefix);
+  return { ...flags, address: join(endpoint.scratch, `${flags.name}.sock`) };
 }

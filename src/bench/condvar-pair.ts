@@ -13,11 +13,11 @@
  * socket, `--listen`), a listens.
  */
 import type { Socket } from "bun";
-import { failure } from "../errors.ts";
-import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { meet, openPair } from "./condvar-worker.ts";
-import { emit, hostAndPort, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { waitUntil } from "./child.ts";
+import { withCondvar } from "./condvar-worker.ts";
+import { meet, stampsAt } from "./worker-client.ts";
+import { connectTo, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;
@@ -34,9 +34,9 @@ const WARM_UP_WAKES = 20;
 const READY_TIMEOUT_MS = 30_000;
 
 interface Pair {
-  client: Client;
   cv: CondVar;
-  word: (index: number) => number;
+  /** The condvar slot's words. */
+  words: Int32Array;
   stamp: Float64Array;
   turnBase: number;
   /** Wake-up rounds so far: the turn numbers go on across calls. */
@@ -45,121 +45,103 @@ interface Pair {
 
 export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
   const side = flags.string("side");
-  const { client, cv, word } = await openPair(flags, `cv-pair ${side}`);
-  const { words } = client;
-  const stamp = new Float64Array(words.buffer, words.byteOffset + word(STAMP_WORD) * 4, 1);
-  // Read before either side counts itself in, so both count turns from the same value.
-  const pair = { client, cv, word, stamp, turnBase: Atomics.load(words, word(TURN_WORD)), wakesDone: 0 };
-  const across = flags.optional("across") === "vm";
-  const link = await SocketLink.open(side, flags, across, () => meet(client, word(MEET_WORD), 2));
-  const condvarWakes = across ? condvarWakeRoundTrips : condvarOneWayWakes;
-  const socketWakes = (count: number) =>
-    across ? link.wakeRoundTrips(side, count) : link.wakes(side, count);
-  try {
-    const rounds = flags.count("rounds");
-    const wakes = flags.count("wakes");
-    // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
-    await condvarPingPong(pair, side, WARM_UP_ROUNDS);
-    await link.pingPong(side, WARM_UP_ROUNDS);
-    await condvarWakes(pair, side, WARM_UP_WAKES);
-    await socketWakes(WARM_UP_WAKES);
-    const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
-    const result: Record<string, number | number[]> = {};
-    for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
-      const started = localNanoseconds();
-      if (method === "condvar") await condvarPingPong(pair, side, rounds);
-      else await link.pingPong(side, rounds);
-      result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
+  await withCondvar(flags, `cv-pair ${side}`, async (client, cv) => {
+    const words = client.slotWords(cv.slot);
+    // Read before either side counts itself in, so both count turns from the same value.
+    const turnBase = Atomics.load(words, TURN_WORD);
+    const pair = { cv, words, stamp: stampsAt(words, STAMP_WORD, 1), turnBase, wakesDone: 0 };
+    const across = flags.optional("across") === "vm";
+    const link = await SocketLink.open(side, flags, across, () => meet(words, MEET_WORD, 2));
+    try {
+      await measurePair(pair, link, side, across, flags);
+    } finally {
+      link.close();
     }
-    result.condvarWakeNs = await condvarWakes(pair, side, wakes);
-    result.socketWakeNs = await socketWakes(wakes);
-    emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
-  } finally {
-    link.close();
-    await client.close();
+  });
+}
+
+/** Warm-ups, then the timed runs: side a reports the round trips, side b the wake-ups. */
+async function measurePair(pair: Pair, link: SocketLink, side: string, across: boolean, flags: WorkerFlags) {
+  // Across a VM the two clocks differ: a times round trips on its own.
+  const cvWakes = (count: number) => condvarWakes(pair, side, count, across);
+  const socketWakes = (count: number) => link.wakes(side, count, across);
+  const rounds = flags.count("rounds");
+  const wakes = flags.count("wakes");
+  // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
+  await condvarPingPong(pair, side, WARM_UP_ROUNDS);
+  await link.pingPong(side, WARM_UP_ROUNDS);
+  await cvWakes(WARM_UP_WAKES);
+  await socketWakes(WARM_UP_WAKES);
+  const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
+  const result: Record<string, number | number[]> = {};
+  for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
+    const started = localNanoseconds();
+    if (method === "condvar") await condvarPingPong(pair, side, rounds);
+    else await link.pingPong(side, rounds);
+    result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
   }
+  result.condvarWakeNs = await cvWakes(wakes);
+  result.socketWakeNs = await socketWakes(wakes);
+  emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
 }
 
 /** Even turns are a's, odd turns b's; each side takes `rounds` turns. */
 async function condvarPingPong(
-  { client, cv, word, turnBase: base }: Pair,
+  { cv, words, turnBase: base }: Pair,
   side: string,
   rounds: number,
 ): Promise<void> {
-  const turn = word(TURN_WORD);
   const mine = side === "a" ? 0 : 1;
   for (let round = 0; round < rounds; round++) {
     await cv.acquire();
-    while (((Atomics.load(client.words, turn) - base) & 1) !== mine) await cv.wait();
-    Atomics.add(client.words, turn, 1);
+    while (((Atomics.load(words, TURN_WORD) - base) & 1) !== mine) await cv.wait();
+    Atomics.add(words, TURN_WORD, 1);
     cv.notify();
     cv.release();
   }
 }
 
-/** b waits for each wake turn; a, once b said it is waiting, lets it sit, then stamps and notifies. */
-async function condvarOneWayWakes(pair: Pair, side: string, wakes: number): Promise<number[]> {
-  const { client, cv, word, stamp } = pair;
+/**
+ * b waits for each wake turn; a, once b said it is waiting, lets it sit, then notifies. One way, a stamps
+ * the shared clock and b times stamp → running; as `roundTrip`, b answers and a times notify → answer.
+ */
+async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
+  const { cv, words, stamp } = pair;
   const latencies: number[] = [];
   const first = pair.wakesDone + 1;
   pair.wakesDone += wakes;
   for (let round = first; round <= pair.wakesDone; round++) {
     if (side === "a") {
-      await until(() => Atomics.load(client.words, word(READY_WORD)) === round);
-      await Bun.sleep(IDLE_BEFORE_WAKE_MS);
-      await cv.acquire();
-      stamp[0] = sharedClockMs();
-      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
-      cv.notify();
-      cv.release();
-      continue;
-    }
-    await cv.acquire();
-    Atomics.store(client.words, word(READY_WORD), round);
-    while (Atomics.load(client.words, word(WAKE_TURN_WORD)) < round) await cv.wait();
-    latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
-    cv.release();
-  }
-  return latencies;
-}
-
-/** As condvarOneWayWakes, but b answers each wake-up and a times notify → answer on its own clock. */
-async function condvarWakeRoundTrips(pair: Pair, side: string, wakes: number): Promise<number[]> {
-  const { client, cv, word } = pair;
-  const load = (index: number) => Atomics.load(client.words, word(index));
-  const latencies: number[] = [];
-  const first = pair.wakesDone + 1;
-  pair.wakesDone += wakes;
-  for (let round = first; round <= pair.wakesDone; round++) {
-    if (side === "a") {
-      await until(() => load(READY_WORD) === round);
+      await waiterReady(words, round);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       const started = localNanoseconds();
-      Atomics.store(client.words, word(WAKE_TURN_WORD), round);
+      if (!roundTrip) stamp[0] = sharedClockMs();
+      Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
-      while (load(ANSWER_WORD) < round) await cv.wait();
-      latencies.push(Math.round(localNanoseconds() - started));
+      if (roundTrip) {
+        while (Atomics.load(words, ANSWER_WORD) < round) await cv.wait();
+        latencies.push(Math.round(localNanoseconds() - started));
+      }
       cv.release();
       continue;
     }
     await cv.acquire();
-    Atomics.store(client.words, word(READY_WORD), round);
-    while (load(WAKE_TURN_WORD) < round) await cv.wait();
-    Atomics.store(client.words, word(ANSWER_WORD), round);
-    cv.notify();
+    Atomics.store(words, READY_WORD, round);
+    while (Atomics.load(words, WAKE_TURN_WORD) < round) await cv.wait();
+    if (!roundTrip) latencies.push(Math.round((sharedClockMs() - stamp[0]!) * 1e6));
+    else {
+      Atomics.store(words, ANSWER_WORD, round);
+      cv.notify();
+    }
     cv.release();
   }
   return latencies;
 }
 
-async function until(ready: () => boolean): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!ready()) {
-    if (Date.now() > deadline)
-      throw failure("Timeout", "pace the parked wake-ups", "the waiter never got ready");
-    await Bun.sleep(1);
-  }
+/** a paces the wake-ups: it waits (sleeping) until b says it is about to wait for round `round`. */
+function waiterReady(words: Int32Array, round: number): Promise<void> {
+  return waitUntil(() => Atomics.load(words, READY_WORD) === round, "the waiter", READY_TIMEOUT_MS, 1);
 }
 
 /** The Unix socket between the pair: b listens, a connects once both are there. */
@@ -197,10 +179,7 @@ class SocketLink {
     }
     await both();
     const link = new SocketLink();
-    const socket = { data: (_socket: Socket<undefined>, bytes: Uint8Array) => link.receive(bytes) };
-    link.socket = across
-      ? await Bun.connect({ ...hostAndPort(address), socket })
-      : await Bun.connect({ unix: address, socket });
+    link.socket = await connectTo(address, across, { data: (_socket, bytes) => link.receive(bytes) });
     // The baseline at its best for small messages, as ivsh's own guest connection is.
     if (across) link.socket.setNoDelay(true);
     return link;
@@ -237,37 +216,25 @@ class SocketLink {
     }
   }
 
-  /** a sends a stamp after letting b sit idle; b answers when it has taken it, pacing the next. */
-  async wakes(side: string, wakes: number): Promise<number[]> {
-    const latencies: number[] = [];
-    for (let round = 0; round < wakes; round++) {
-      if (side === "a") {
-        await Bun.sleep(IDLE_BEFORE_WAKE_MS);
-        this.send(sharedClockMs());
-        await this.next();
-        continue;
-      }
-      const message = await this.next();
-      latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
-      this.send(0);
-    }
-    return latencies;
-  }
-
-  /** a sends after letting b sit idle, and times until b's answer is back. */
-  async wakeRoundTrips(side: string, wakes: number): Promise<number[]> {
+  /**
+   * a sends after letting b sit idle; b answers, pacing the next. One way, a sends a stamp of the shared
+   * clock and b times stamp → its callback; as `roundTrip`, a times until the answer is back.
+   */
+  async wakes(side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
     const latencies: number[] = [];
     for (let round = 0; round < wakes; round++) {
       if (side === "a") {
         await Bun.sleep(IDLE_BEFORE_WAKE_MS);
         const started = localNanoseconds();
-        this.send(round);
+        this.send(roundTrip ? round : sharedClockMs());
         await this.next();
-        latencies.push(Math.round(localNanoseconds() - started));
+        if (roundTrip) latencies.push(Math.round(localNanoseconds() - started));
         continue;
       }
-      await this.next();
-      this.send(round);
+      const message = await this.next();
+      if (!roundTrip)
+        latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
+      this.send(roundTrip ? round : 0);
     }
     return latencies;
   }

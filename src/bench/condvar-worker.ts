@@ -10,15 +10,14 @@
  * `cv-pair` (ping-pong and parked wake-ups) is in condvar-pair.ts.
  */
 import { failure } from "../errors.ts";
-import { type Client, connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { slotWordIndex } from "../region/layout.ts";
-import { workerConnectOptions } from "./channel.ts";
-import { emit, hostAndPort, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { meet, withWorkerClient } from "./worker-client.ts";
+import { connectTo, emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;
-const MEET_TIMEOUT_MS = 30_000;
+const OPEN_TIMEOUT_MS = 30_000;
 
 interface Ops {
   acquire(): Promise<unknown>;
@@ -36,11 +35,11 @@ function loopOps(client: Client, cv: CondVar, mode: string): Ops {
       wait: () => cv.wait(),
       notify: () => cv.notify(),
     };
-  // The report's design: each operation waits for one arbiter round trip first.
+  // The report's design: each operation waits for one arbiter round trip (a heartbeat) first.
   const afterRpc =
     <T>(operation: () => T) =>
     async (): Promise<Awaited<T>> => {
-      await client.transport.request("heartbeat", {});
+      await client.confirmLease();
       return await operation();
     };
   return {
@@ -51,50 +50,43 @@ function loopOps(client: Client, cv: CondVar, mode: string): Ops {
   };
 }
 
-export async function openPair(flags: WorkerFlags, role: string, futexParking = true) {
-  const client = await connect({ ...workerConnectOptions(flags, `bench ${role}`), futexParking });
-  const cv = await client.condvar(flags.string("name"));
-  const word = (index: number) => slotWordIndex(client.geometry, cv.slot, index);
-  return { client, cv, word };
-}
-
-/** Both sides count themselves in on a word and wait (sleeping) until both are there. */
-export async function meet(client: Client, index: number, parties: number): Promise<void> {
-  Atomics.add(client.words, index, 1);
-  const deadline = Date.now() + MEET_TIMEOUT_MS;
-  while (Atomics.load(client.words, index) < parties) {
-    if (Date.now() > deadline) throw failure("Timeout", "meet the other worker", "it never came");
-    await Bun.sleep(1);
-  }
+/** Runs `work` on the condvar `--name` of a client of its own (futex parking optional, for the RPC loops). */
+export async function withCondvar(
+  flags: WorkerFlags,
+  role: string,
+  work: (client: Client, cv: CondVar) => Promise<void>,
+  futexParking = true,
+): Promise<void> {
+  await withWorkerClient(
+    flags,
+    `bench ${role}`,
+    async (client) => work(client, await client.condvar(flags.string("name"))),
+    { futexParking },
+  );
 }
 
 export async function runCondvarLoop(flags: WorkerFlags): Promise<void> {
   const mode = flags.string("mode");
   if (mode === "socket") return runSocketLoop(flags);
-  const { client, cv, word } = await openPair(flags, `cv-loop ${flags.string("side")}`, mode === "ivsh");
-  try {
+  const writer = flags.string("side") === "writer";
+  const loop = async (client: Client, cv: CondVar) => {
     const area = flags.size("area");
-    const writer = flags.string("side") === "writer";
     const segment = writer
       ? await client.alloc(area, { name: flags.string("name") })
       : await openArea(client, flags);
-    await meet(client, word(START_WORD), 2);
+    await meet(client.slotWords(cv.slot), START_WORD, 2);
     const started = localNanoseconds();
-    const chunks = await (writer ? writeLoop : readLoop)(
-      loopOps(client, cv, mode),
-      segment.bytes,
-      flags.size("bytes"),
-    );
+    const ops = loopOps(client, cv, mode);
+    const chunks = await (writer ? writeLoop : readLoop)(ops, segment.bytes, flags.size("bytes"));
     emit({ event: "loop", seconds: (localNanoseconds() - started) / 1e9, chunks });
     if (writer) await waitUntilTaken(cv, segment.bytes);
     await segment.free();
-  } finally {
-    await client.close();
-  }
+  };
+  await withCondvar(flags, `cv-loop ${flags.string("side")}`, loop, mode === "ivsh");
 }
 
 async function openArea(client: Client, flags: WorkerFlags) {
-  const deadline = Date.now() + MEET_TIMEOUT_MS;
+  const deadline = Date.now() + OPEN_TIMEOUT_MS;
   for (;;) {
     try {
       return await client.open(flags.string("name"), "write");
@@ -187,10 +179,7 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
   const drained = { next: Promise.withResolvers<void>() };
   // Across a VM the writer is in the guest and reaches the host's reader through the VM's network.
   const handler = { drain: () => drained.next.resolve() };
-  const socket =
-    flags.optional("across") === "vm"
-      ? await Bun.connect({ ...hostAndPort(address), socket: handler })
-      : await Bun.connect({ unix: address, socket: handler });
+  const socket = await connectTo(address, flags.optional("across") === "vm", handler);
   for (let sent = 0; sent < total; ) {
     const piece = source.subarray(0, Math.min(chunk, total - sent));
     let written = 0;

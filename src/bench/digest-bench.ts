@@ -7,8 +7,7 @@
  */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";
-import type { BenchResult, Section } from "./report.ts";
-import { summarize } from "./stats.ts";
+import { type BenchResult, row, type Section } from "./report.ts";
 
 const MiB = 1024 * 1024;
 const SOURCE_BYTES = MiB;
@@ -90,24 +89,11 @@ export function digestSection(samples: DigestSamples): Section {
     const values = samples.rates[method];
     if (values.length === 0)
       return { id: `digest.${method}`, label: LABELS[method], unit: "bytes/s", note: samples.path };
-    return {
-      id: `digest.${method}`,
-      label: LABELS[method],
-      unit: "bytes/s",
-      samples: summarize(values),
-      values,
-    };
+    return row(`digest.${method}`, LABELS[method], "bytes/s", values);
   });
   const { onePass, twoPasses } = samples.rates;
   const gains = onePass.map((rate, round) => rate / twoPasses[round]!).filter(Number.isFinite);
-  if (gains.length > 0)
-    results.push({
-      id: "digest.gain",
-      label: "one pass ÷ two passes, per round",
-      unit: "ratio",
-      samples: summarize(gains),
-      values: gains,
-    });
+  if (gains.length > 0) results.push(row("digest.gain", "one pass ÷ two passes, per round", "ratio", gains));
   return {
     id: "digest",
     title: "The digest: a sender's work per byte, on one core",

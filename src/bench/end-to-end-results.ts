@@ -1,11 +1,12 @@
 /**
- * The end-to-end rows (end-to-end.ts) as a section of the report, and the ratios its goals judge, each
- * computed within a round: how many times faster ivsh was than a baseline (its time ÷ ivsh's), or how
- * many times longer ivsh took than a floor (ivsh's time ÷ its time).
+ * The end-to-end rows (end-to-end.ts) as a section of the report, with ratios computed within each round:
+ * how many times faster ivsh was than a baseline (its time ÷ ivsh's), or how many times longer ivsh took
+ * than a floor (ivsh's time ÷ its time). The goals judge these rows.
  */
 import { formatBytes } from "../units.ts";
 import type { BenchResult, Section } from "./report.ts";
-import { perRound, summaryOf } from "./results.ts";
+import { row, summaryOf } from "./report.ts";
+import { perRound } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
 
 function secondsOf(data: SuiteData, method: string): number[] {
@@ -13,67 +14,23 @@ function secondsOf(data: SuiteData, method: string): number[] {
   return samples && !samples.unavailable ? samples.seconds : [];
 }
 
-/** Per round: the baseline's time ÷ ivsh's (above 1: ivsh was faster). */
-export function endToEndSpeedup(data: SuiteData, ivsh: string, baseline: string): number[] {
-  return perRound(secondsOf(data, baseline), secondsOf(data, ivsh));
-}
-
-/** Per round: ivsh's time ÷ the floor's (above 1: ivsh took longer). */
-export function endToEndSlowdown(data: SuiteData, ivsh: string, floor: string): number[] {
-  return perRound(secondsOf(data, ivsh), secondsOf(data, floor));
-}
-
-interface Ratio {
-  id: string;
-  label: string;
-  /** speedup: the other's time ÷ ivsh's; slowdown: ivsh's time ÷ the other's. */
-  kind: "speedup" | "slowdown";
-  ivsh: string;
-  other: string;
-}
-
-const RATIOS: Ratio[] = [
-  {
-    id: "speedup.null-socat",
-    label: "ivsh ÷ socat, FILE → /dev/null (times faster)",
-    kind: "speedup",
-    ivsh: "ivsh-null",
-    other: "socat-null",
-  },
-  {
-    id: "speedup.null-cat-socat",
-    label: "ivsh ÷ cat FILE | socat (times faster)",
-    kind: "speedup",
-    ivsh: "ivsh-null",
-    other: "cat-socat-null",
-  },
-  {
-    id: "slowdown.null-dd",
-    label: "ivsh's time ÷ one dd read of FILE",
-    kind: "slowdown",
-    ivsh: "ivsh-null",
-    other: "dd",
-  },
-  {
-    id: "speedup.file-socat",
-    label: "ivsh ÷ socat, FILE → NEW_FILE (times faster)",
-    kind: "speedup",
-    ivsh: "ivsh-file",
-    other: "socat-file",
-  },
-  {
-    id: "slowdown.small-socat",
-    label: "ivsh's time ÷ socat's, 1 KiB FILE → NEW_FILE",
-    kind: "slowdown",
-    ivsh: "ivsh-small",
-    other: "socat-small",
-  },
+/**
+ * `speedup.*`: the other's time ÷ ivsh's (above 1: ivsh was faster); `slowdown.*`: ivsh's time ÷ the
+ * other's (above 1: ivsh took longer). As [id, label, ivsh's method, the other method].
+ */
+const RATIOS: readonly (readonly [string, string, string, string])[] = [
+  ["speedup.null-socat", "ivsh ÷ socat, FILE → /dev/null (times faster)", "ivsh-null", "socat-null"],
+  ["speedup.null-cat-socat", "ivsh ÷ cat FILE | socat (times faster)", "ivsh-null", "cat-socat-null"],
+  ["slowdown.null-dd", "ivsh's time ÷ one dd read of FILE", "ivsh-null", "dd"],
+  ["speedup.file-socat", "ivsh ÷ socat, FILE → NEW_FILE (times faster)", "ivsh-file", "socat-file"],
+  ["slowdown.small-socat", "ivsh's time ÷ socat's, 1 KiB FILE → NEW_FILE", "ivsh-small", "socat-small"],
 ];
 
-function ratioValues(data: SuiteData, ratio: Ratio): number[] {
-  return ratio.kind === "speedup"
-    ? endToEndSpeedup(data, ratio.ivsh, ratio.other)
-    : endToEndSlowdown(data, ratio.ivsh, ratio.other);
+function ratioValues(data: SuiteData, id: string, ivsh: string, other: string): number[] {
+  const [ivshSeconds, otherSeconds] = [secondsOf(data, ivsh), secondsOf(data, other)];
+  return id.startsWith("speedup.")
+    ? perRound(otherSeconds, ivshSeconds)
+    : perRound(ivshSeconds, otherSeconds);
 }
 
 export function endToEndSection(data: SuiteData): Section {
@@ -81,26 +38,11 @@ export function endToEndSection(data: SuiteData): Section {
     if (samples.unavailable)
       return { id: `e2e.${id}`, label: samples.label, unit: "s", note: samples.unavailable };
     const summary = summaryOf(samples.seconds);
-    const rate = summary ? `${(samples.bytes / summary.median / 1e9).toPrecision(3)} GB/s` : "";
-    return {
-      id: `e2e.${id}`,
-      label: samples.label,
-      unit: "s",
-      samples: summary,
-      values: samples.seconds,
-      note: `${formatBytes(samples.bytes)}${rate ? `, ${rate}` : ""}`,
-    };
+    const rate = summary ? `, ${(samples.bytes / summary.median / 1e9).toPrecision(3)} GB/s` : "";
+    return row(`e2e.${id}`, samples.label, "s", samples.seconds, `${formatBytes(samples.bytes)}${rate}`);
   });
-  for (const ratio of RATIOS) {
-    const values = ratioValues(data, ratio);
-    results.push({
-      id: `e2e.${ratio.id}`,
-      label: ratio.label,
-      unit: "ratio",
-      samples: summaryOf(values),
-      values,
-    });
-  }
+  for (const [id, label, ivsh, other] of RATIOS)
+    results.push(row(`e2e.${id}`, label, "ratio", ratioValues(data, id, ivsh, other)));
   return {
     id: "end-to-end",
     title: `End to end: ${formatBytes(data.plan.bytes)} and 1 KiB files, whole processes as users run them`,

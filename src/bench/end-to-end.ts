@@ -10,12 +10,12 @@
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { failure } from "../errors.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import { Child, temporaryDirectory } from "./child.ts";
+import { type Child, startChild, temporaryDirectory, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { socatInstalled } from "./socat.ts";
+import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
 export const SMALL_FILE_BYTES = 1024;
@@ -124,8 +124,7 @@ export async function measureEndToEndRound(
     const runs = method.endsWith("small") ? SMALL_RUNS_PER_ROUND : 1;
     const times: number[] = [];
     for (let run = 0; run < runs; run++) times.push(await measureOnce(setup, method));
-    times.sort((a, b) => a - b);
-    samples[method].seconds.push(times[Math.floor(times.length / 2)]!);
+    samples[method].seconds.push(middleSample(times));
   }
 }
 
@@ -138,12 +137,12 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
   const target = method.endsWith("null") || method === "dd" ? "/dev/null" : out;
   if (target === out) await warmPages(out, method.endsWith("small") ? SMALL_FILE_BYTES : setup.bytes);
   const began = performance.now();
-  const children = method.startsWith("ivsh")
-    ? startIvsh(setup, source, target)
-    : method === "dd"
-      ? [new Child(["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"], "dd")]
-      : startSocat(method, source, target, socket);
-  await allFinished(children, END_TO_END_LABELS[method]);
+  await runToEnd(END_TO_END_LABELS[method], (children) => {
+    if (method.startsWith("ivsh")) startIvsh(children, setup, source, target);
+    else if (method === "dd")
+      startChild(children, ["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"], "dd");
+    else startSocat(children, method, source, target, socket);
+  });
   const seconds = (performance.now() - began) / 1000;
   rmSync(out, { force: true });
   return seconds;
@@ -157,66 +156,43 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
  */
 async function warmPages(path: string, bytes: number): Promise<void> {
   const megabytes = Math.max(1, Math.ceil(bytes / (1 << 20)));
-  const dd = new Child(
-    ["dd", "if=/dev/zero", `of=${path}`, "bs=1M", `count=${megabytes}`, "status=none"],
-    "dd",
-  );
-  await allFinished([dd], "dd (warming the pages of the output)");
+  const dd = ["dd", "if=/dev/zero", `of=${path}`, "bs=1M", `count=${megabytes}`, "status=none"];
+  await runToEnd("dd (warming the pages of the output)", (children) => startChild(children, dd, "dd"));
   rmSync(path, { force: true });
 }
 
-function startIvsh(setup: EndToEndSetup, source: string, target: string): Child[] {
+function startIvsh(children: Child[], setup: EndToEndSetup, source: string, target: string): void {
   const channel = ["--channel", "bench-e2e"];
-  return [
-    new Child([...setup.ivsh, "guest", "recv", ...channel, "--out", target], "ivsh receiver", setup.env),
-    new Child([...setup.ivsh, "guest", "send", source, ...channel], "ivsh sender", setup.env),
-  ];
+  const receiving = [...setup.ivsh, "guest", "recv", ...channel, "--out", target];
+  startChild(children, receiving, "ivsh receiver", setup.env);
+  startChild(children, [...setup.ivsh, "guest", "send", source, ...channel], "ivsh sender", setup.env);
 }
 
 /** Both socat ends start at once; the sender retries until the receiver listens, and that wait counts. */
-function startSocat(method: EndToEndMethod, source: string, target: string, socket: string): Child[] {
+function startSocat(
+  children: Child[],
+  method: EndToEndMethod,
+  source: string,
+  target: string,
+  socket: string,
+): void {
   const sink = target === "/dev/null" ? "OPEN:/dev/null" : `CREATE:${target}`;
   const connect = `UNIX-CONNECT:${socket}${SOCAT_RETRY}`;
-  const receiver = new Child(
-    ["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink],
-    "socat receiver",
-  );
-  const sender =
-    method === "cat-socat-null"
-      ? new Child(
-          ["sh", "-c", `cat "$0" | socat -u ${SOCAT_BUFFER.join(" ")} STDIN "$1"`, source, connect],
-          "cat | socat",
-        )
-      : new Child(["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, connect], "socat sender");
-  return [receiver, sender];
+  startChild(children, ["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink], "socat receiver");
+  if (method === "cat-socat-null") {
+    const pipeline = `cat "$0" | socat -u ${SOCAT_BUFFER.join(" ")} STDIN "$1"`;
+    startChild(children, ["sh", "-c", pipeline, source, connect], "cat | socat");
+  } else startChild(children, ["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, connect], "socat sender");
 }
 
 /**
- * Waits for every process of a run; the first to fail (or the liveness bound) ends the others, so a
- * receiver whose sender died cannot wait for ever, and the failure carries the process's own words.
+ * Runs the processes `start` starts until every one has exited; the first to fail (or the liveness
+ * bound) ends the others, so a receiver whose sender died cannot wait for ever, and the failure carries
+ * the process's own words.
  */
-async function allFinished(children: Child[], what: string): Promise<void> {
-  const bound = setTimeout(() => {
-    for (const child of children) child.kill("SIGKILL");
-  }, RUN_BOUND_MS);
-  try {
-    const failed = await new Promise<Child | undefined>((resolve) => {
-      let left = children.length;
-      for (const child of children)
-        void child.exitedWith.then((code) => {
-          if (code !== 0) resolve(child);
-          else if (--left === 0) resolve(undefined);
-        });
-    });
-    if (!failed) return;
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all(children.map((child) => child.exitedWith));
-    throw failure(
-      "PeerGone",
-      `run '${what}'`,
-      `the ${failed.label} exited with code ${await failed.exitedWith}: ${(await failed.lastWords()) || "no output"}`,
-    );
-  } finally {
-    clearTimeout(bound);
-  }
+async function runToEnd(what: string, start: (children: Child[]) => void): Promise<void> {
+  await withChildren(`run '${what}'`, RUN_BOUND_MS, async (children) => {
+    start(children);
+    await Promise.all(children.map((child) => child.finish()));
+  });
 }

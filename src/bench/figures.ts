@@ -5,8 +5,9 @@
 import { join } from "node:path";
 import { formatBytes } from "../units.ts";
 import { type BarValue, renderBarChart, renderLineChart, writeChart } from "./charts.ts";
-import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import { rates, summaryOf } from "./results.ts";
+import { REPORT_LOCK_PAIRS } from "./plan.ts";
+import { summaryOf } from "./report.ts";
+import { rates, reportTransferSeconds } from "./results.ts";
 import { type Summary, spreadOf } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
 
@@ -71,10 +72,7 @@ function transferChart(data: SuiteData): string {
 }
 
 function lockChart(data: SuiteData): string {
-  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
-  const transfer = point
-    ? summaryOf(point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes))
-    : undefined;
+  const transfer = summaryOf(reportTransferSeconds(data));
   const pairsMs = (values: number[]) => bar(summaryOf(values), REPORT_LOCK_PAIRS * 1e-9 * 1e3);
   return renderBarChart({
     title: `Fig. 4a: ${REPORT_LOCK_PAIRS} uncontended acquire/release pairs vs a 2 GiB transfer at 4 MiB`,

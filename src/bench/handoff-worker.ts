@@ -14,16 +14,16 @@
 
 import type { Socket } from "bun";
 import { failure } from "../errors.ts";
-import { connect } from "../guest/client.ts";
-import { WaitOutcome } from "../protocol/messages.ts";
-import { SlotWord, SyncWord, slotWordIndex } from "../region/layout.ts";
-import { workerConnectOptions } from "./channel.ts";
+import type { Client } from "../guest/client.ts";
+import { SyncWord } from "../region/layout.ts";
+import { waitUntil } from "./child.ts";
+import { meet, stampsAt, withWorkerClient } from "./worker-client.ts";
 import { busyWait, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** The benchmark's own words, in the part of a mutex slot ivsh leaves unused (SyncWord.firstUnused..13). */
 const COUNTER = SyncWord.firstUnused;
 const WAITER_READY = SyncWord.firstUnused + 1;
-const WAKER_READY = SyncWord.firstUnused + 2;
+const MEET = SyncWord.firstUnused + 2;
 /**
  * Two float64 stamps at words 10-11 (the waker's) and 12-13 (the spinning waiter's reply): 8-byte aligned,
  * since slots are 64-byte aligned.
@@ -34,54 +34,38 @@ const SPIN_TIMEOUT_MS = 10_000;
 const WAIT_SLICE_MS = 10_000;
 
 interface Shared {
+  readonly client: Client;
+  readonly slot: number;
+  /** The mutex slot's words. */
   readonly words: Int32Array;
   readonly stamps: Float64Array;
-  readonly slot: number;
-  index(word: number): number;
 }
 
-async function openShared(flags: WorkerFlags, role: string) {
-  const client = await connect(workerConnectOptions(flags, `bench ${role}`));
-  const mutex = await client.mutex(flags.string("name"));
-  const base = slotWordIndex(client.geometry, mutex.slot, SlotWord.lock);
-  const { words } = client;
-  const shared: Shared = {
-    words,
-    stamps: new Float64Array(words.buffer, words.byteOffset + (base + STAMP_WORD) * 4, 2),
-    slot: mutex.slot,
-    index: (word) => base + word,
-  };
-  return { client, shared };
+/** Both workers on one mutex's slot, once both are there (they meet sleeping: nobody spins alone). */
+async function withShared(flags: WorkerFlags, role: string, work: (shared: Shared) => Promise<void>) {
+  await withWorkerClient(flags, `bench ${role}`, async (client) => {
+    const { slot } = await client.mutex(flags.string("name"));
+    const words = client.slotWords(slot);
+    await meet(words, MEET, 2);
+    await work({ client, slot, words, stamps: stampsAt(words, STAMP_WORD, 2) });
+  });
 }
 
-/** Both sides announce themselves and wait for the other, sleeping: nobody spins before both are there. */
-async function meet(shared: Shared, mine: number, theirs: number): Promise<void> {
-  Atomics.store(shared.words, shared.index(mine), 1);
+function spinUntil(words: Int32Array, word: number, value: number): void {
   const deadline = Date.now() + SPIN_TIMEOUT_MS;
-  while (Atomics.load(shared.words, shared.index(theirs)) === 0) {
-    if (Date.now() > deadline) throw failure("Timeout", "meet the other hand-off worker", "it never came");
-    await Bun.sleep(1);
-  }
-}
-
-function spinUntil(shared: Shared, word: number, value: number): void {
-  const index = shared.index(word);
-  const deadline = Date.now() + SPIN_TIMEOUT_MS;
-  for (let round = 1; Atomics.load(shared.words, index) !== value; round++)
+  for (let round = 1; Atomics.load(words, word) !== value; round++)
     if ((round & 0xffff) === 0 && Date.now() > deadline)
       throw failure("Timeout", "spin for the other hand-off worker", `word ${word} never became ${value}`);
 }
 
 export async function runHandoffWaiter(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
-  const { client, shared } = await openShared(flags, "handoff-wait");
-  try {
-    await meet(shared, WAITER_READY, WAKER_READY);
+  await withShared(flags, "handoff-wait", async ({ client, slot, words, stamps }) => {
     if (flags.string("mode") === "spin") {
       for (let round = 1; round <= rounds; round++) {
-        spinUntil(shared, COUNTER, 2 * round - 1);
-        if (round % 2 === 1) shared.stamps[1] = sharedClockMs();
-        Atomics.store(shared.words, shared.index(COUNTER), 2 * round);
+        spinUntil(words, COUNTER, 2 * round - 1);
+        if (round % 2 === 1) stamps[1] = sharedClockMs();
+        Atomics.store(words, COUNTER, 2 * round);
       }
       emit({ event: "done" });
       return;
@@ -89,38 +73,28 @@ export async function runHandoffWaiter(flags: WorkerFlags): Promise<void> {
     const latenciesNs: number[] = [];
     let unparked = 0;
     for (let round = 1; round <= rounds; round++) {
-      Atomics.store(shared.words, shared.index(WAITER_READY), round + 1);
-      let outcome: number = WaitOutcome.timedOut;
-      while (Atomics.load(shared.words, shared.index(COUNTER)) !== round) {
-        const request = { slot: shared.slot, word: COUNTER, expected: round - 1, timeoutMs: WAIT_SLICE_MS };
-        ({ outcome } = await client.transport.request("wait", request));
-      }
+      Atomics.store(words, WAITER_READY, round + 1);
+      let woken = false;
+      while (Atomics.load(words, COUNTER) !== round)
+        woken = await client.waitWord(slot, COUNTER, round - 1, WAIT_SLICE_MS);
       const resumedMs = sharedClockMs();
-      if (outcome === WaitOutcome.woken) latenciesNs.push(Math.round((resumedMs - shared.stamps[0]!) * 1e6));
+      if (woken) latenciesNs.push(Math.round((resumedMs - stamps[0]!) * 1e6));
       else unparked++;
     }
     emit({ event: "latencies", latenciesNs, unparked });
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 export async function runHandoffWaker(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
-  const { client, shared } = await openShared(flags, "handoff-wake");
-  try {
-    await meet(shared, WAKER_READY, WAITER_READY);
+  await withShared(flags, "handoff-wake", async (shared) => {
     if (flags.string("mode") === "spin") emit({ event: "latencies", ...pingPong(shared, rounds) });
     else {
-      await wakeRounds(client.wakeWord.bind(client), shared, rounds);
+      await wakeRounds(shared, rounds);
       emit({ event: "done" });
     }
-  } finally {
-    await client.close();
-  }
+  });
 }
-
-type Wake = (slot: number, word: number, count: number) => void;
 
 /**
  * The waker behaves like a lock holder that is running when it lets go: it stays on its core through the
@@ -129,36 +103,30 @@ type Wake = (slot: number, word: number, count: number) => void;
  * as a waker that went on elsewhere would: on 2 cores a waker that kept spinning would put the waiter
  * behind it in a run queue and measure the scheduler's time slice instead.
  */
-async function wakeRounds(wake: Wake, shared: Shared, rounds: number): Promise<void> {
-  const ready = shared.index(WAITER_READY);
+async function wakeRounds({ client, slot, words, stamps }: Shared, rounds: number): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
-    const deadline = Date.now() + SPIN_TIMEOUT_MS;
-    while (Atomics.load(shared.words, ready) !== round + 1) {
-      if (Date.now() > deadline)
-        throw failure("Timeout", "wake the waiter", `it never reached round ${round}`);
-      await Bun.sleep(SETTLE_MS);
-    }
+    const ready = () => Atomics.load(words, WAITER_READY) === round + 1;
+    await waitUntil(ready, `the waiter's round ${round}`, SPIN_TIMEOUT_MS, SETTLE_MS);
     busyWait(SETTLE_MS);
-    shared.stamps[0] = sharedClockMs();
-    Atomics.store(shared.words, shared.index(COUNTER), round);
-    wake(shared.slot, COUNTER, 1);
+    stamps[0] = sharedClockMs();
+    Atomics.store(words, COUNTER, round);
+    client.wakeWord(slot, COUNTER, 1);
   }
 }
 
 /** Even rounds are timed (half a round trip), odd rounds carry stamps for the clock-offset estimate. */
-function pingPong(shared: Shared, rounds: number) {
+function pingPong({ words, stamps }: Shared, rounds: number) {
   const latenciesNs: number[] = [];
   const offsetsNs: number[] = [];
-  const counter = shared.index(COUNTER);
   for (let round = 1; round <= rounds; round++) {
     const sentMs = sharedClockMs();
     const started = localNanoseconds();
-    Atomics.store(shared.words, counter, 2 * round - 1);
-    spinUntil(shared, COUNTER, 2 * round);
+    Atomics.store(words, COUNTER, 2 * round - 1);
+    spinUntil(words, COUNTER, 2 * round);
     const roundTrip = localNanoseconds() - started;
     if (round % 2 === 0) latenciesNs.push(Math.round(roundTrip / 2));
     else {
-      const replyMs = shared.stamps[1]!;
+      const replyMs = stamps[1]!;
       offsetsNs.push(Math.round(((replyMs - sentMs - (sharedClockMs() - replyMs)) / 2) * 1e6));
     }
   }

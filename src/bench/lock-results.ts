@@ -6,7 +6,8 @@
 import { formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import type { BenchResult, Section } from "./report.ts";
-import { lockShares, summaryOf } from "./results.ts";
+import { row, summaryRow } from "./report.ts";
+import { lockShares } from "./results.ts";
 import { summarize } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
 import { sharedClockResolutionNs } from "./worker-io.ts";
@@ -22,28 +23,18 @@ const PAIR_ROWS = [
 ] as const;
 
 function pairRows(data: SuiteData): BenchResult[] {
-  return PAIR_ROWS.map(([method, label, note]) => ({
-    id: `lock.${method}`,
-    label,
-    unit: "ns",
-    samples: summaryOf(data.locks[method]),
-    values: data.locks[method],
-    note: `per pair, ${data.plan.lockPairs} pairs per round; ${note}`,
-  }));
+  const perRound = `per pair, ${data.plan.lockPairs} pairs per round`;
+  return PAIR_ROWS.map(([method, label, note]) =>
+    row(`lock.${method}`, label, "ns", data.locks[method], `${perRound}; ${note}`),
+  );
 }
 
 function shareRows(data: SuiteData): BenchResult[] {
   const workload = `${REPORT_LOCK_PAIRS} pairs ÷ ${formatBytes(REPORT_BYTES)} at ${formatBytes(REPORT_BLOCK)} blocks`;
+  const note = `${workload}, per round (the report measured ~20% for its RPC design)`;
   return (["fast", "rpc"] as const).map((method) => {
-    const shares = lockShares(data, method);
-    return {
-      id: `lock-share.${method}`,
-      label: `lock cost share, ${method === "fast" ? "ivsh fast path" : "RPC per operation"}`,
-      unit: "fraction",
-      samples: summaryOf(shares),
-      values: shares,
-      note: `${workload}, per round (the report measured ~20% for its RPC design)`,
-    };
+    const label = `lock cost share, ${method === "fast" ? "ivsh fast path" : "RPC per operation"}`;
+    return row(`lock-share.${method}`, label, "fraction", lockShares(data, method), note);
   });
 }
 
@@ -56,16 +47,9 @@ function rpcRows(data: SuiteData): BenchResult[] {
     Object.values(requests).reduce((sum, count) => sum + count, 0),
   );
   const chunks = Math.ceil(data.plan.bytes / REPORT_BLOCK);
-  return [
-    {
-      id: "transfer-rpcs.sync",
-      label: `wait+wake RPCs in one ${formatBytes(data.plan.bytes)} transfer at ${formatBytes(REPORT_BLOCK)}`,
-      unit: "count",
-      samples: summaryOf(sync),
-      values: sync,
-      note: `sender and receiver together, for ${chunks} chunks; all RPCs incl. setup: median ${summarize(all).median}`,
-    },
-  ];
+  const label = `wait+wake RPCs in one ${formatBytes(data.plan.bytes)} transfer at ${formatBytes(REPORT_BLOCK)}`;
+  const note = `sender and receiver together, for ${chunks} chunks; all RPCs incl. setup: median ${summarize(all).median}`;
+  return [row("transfer-rpcs.sync", label, "count", sync, note)];
 }
 
 function handoffRows(data: SuiteData): BenchResult[] {
@@ -76,35 +60,36 @@ function handoffRows(data: SuiteData): BenchResult[] {
       ? ""
       : `; the two processes' shared clocks differ by a median ${summarize(offsets).median.toFixed(0)} ns ` +
         `(their resolution is ${sharedClockResolutionNs().toFixed(0)} ns)`;
+  const dropped = parked.unparked ? `; ${parked.unparked} rounds dropped (not parked yet)` : "";
   return [
-    {
-      id: "handoff.parked",
-      label: "hand-off, waiter parked in the arbiter",
-      unit: "ns",
-      samples: summaryOf(parked.latenciesNs),
-      note: `waker's store → waiter running; WAIT/WAKE via the arbiter (2 socket hops)${parked.unparked ? `; ${parked.unparked} rounds dropped (not parked yet)` : ""}${clock}`,
-    },
-    {
-      id: "handoff.spin",
-      label: "hand-off, waiter spinning (not parked)",
-      unit: "ns",
-      samples: summaryOf(spin.latenciesNs),
-      note: "half a round trip of a shared-memory ping-pong; burns a core while waiting",
-    },
-    {
-      id: "floor.one-way",
-      label: "OS floor: Unix socket, one hop",
-      unit: "ns",
-      samples: summaryOf(floor.oneWayNs),
-      note: "busy sender's stamp → idle receiver's callback (one wake-up through the kernel)",
-    },
-    {
-      id: "floor.relay",
-      label: "OS floor: Unix sockets through a relay process",
-      unit: "ns",
-      samples: summaryOf(floor.relayNs),
-      note: "sender → relay → receiver: two wake-ups, the arbiter's topology without its work",
-    },
+    summaryRow(
+      "handoff.parked",
+      "hand-off, waiter parked in the arbiter",
+      "ns",
+      parked.latenciesNs,
+      `waker's store → waiter running; WAIT/WAKE via the arbiter (2 socket hops)${dropped}${clock}`,
+    ),
+    summaryRow(
+      "handoff.spin",
+      "hand-off, waiter spinning (not parked)",
+      "ns",
+      spin.latenciesNs,
+      "half a round trip of a shared-memory ping-pong; burns a core while waiting",
+    ),
+    summaryRow(
+      "floor.one-way",
+      "OS floor: Unix socket, one hop",
+      "ns",
+      floor.oneWayNs,
+      "busy sender's stamp → idle receiver's callback (one wake-up through the kernel)",
+    ),
+    summaryRow(
+      "floor.relay",
+      "OS floor: Unix sockets through a relay process",
+      "ns",
+      floor.relayNs,
+      "sender → relay → receiver: two wake-ups, the arbiter's topology without its work",
+    ),
   ];
 }
 

@@ -20,8 +20,7 @@
  *   results as plain numbers.
  */
 import { formatRate } from "../units.ts";
-import type { StreamMeasurement } from "./baselines.ts";
-import { type Summary, spreadOf } from "./stats.ts";
+import { type Summary, spreadOf, summarize } from "./stats.ts";
 
 export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns" | "ratio" | "fraction" | "count";
 
@@ -177,9 +176,30 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
   return cells;
 }
 
-/** Results of the building blocks in this folder, with the ids the rest of `ivsh bench` refers to. */
-export function streamResult(measurement: StreamMeasurement, ratioTo?: string): BenchResult {
-  const base = { id: `stream.${measurement.baseline}`, label: measurement.label, unit: "bytes/s" as const };
-  if (!measurement.rate) return { ...base, note: measurement.unavailable ?? "did not run" };
-  return { ...base, samples: measurement.rate, ratioTo };
+/** Summary of samples, or undefined when there are none (the method did not run). */
+export function summaryOf(values: readonly number[]): Summary | undefined {
+  return values.length > 0 ? summarize(values) : undefined;
+}
+
+/** A row of samples, summarised, with the samples themselves for the JSON. */
+export function row(
+  id: string,
+  label: string,
+  unit: ResultUnit,
+  values: readonly number[],
+  note?: string,
+): BenchResult {
+  return { id, label, unit, samples: summaryOf(values), values, ...(note ? { note } : {}) };
+}
+
+/** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */
+export function summaryRow(
+  id: string,
+  label: string,
+  unit: ResultUnit,
+  values: readonly number[],
+  note?: string,
+): BenchResult {
+  const { values: _inRaw, ...summary } = row(id, label, unit, values, note);
+  return summary;
 }

@@ -6,18 +6,14 @@
  */
 import { formatBytes } from "../units.ts";
 import type { AccessSamples } from "./access-bench.ts";
+import { STREAM_BASELINES } from "./baselines.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import type { BenchResult, Section } from "./report.ts";
-import { type Summary, summarize } from "./stats.ts";
+import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
+import { summarize } from "./stats.ts";
 import type { SuiteData, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
-
-/** Summary of samples, or undefined when there are none (the method did not run). */
-function summaryOf(values: readonly number[]): Summary | undefined {
-  return values.length > 0 ? summarize(values) : undefined;
-}
 
 /** value_i / reference_i for each round both have. */
 export function perRound(values: readonly number[], references: readonly number[]): number[] {
@@ -32,7 +28,7 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
 function rateResult(
   id: string,
   label: string,
-  values: number[],
+  values: readonly number[],
   memcpy: number[],
   note?: string,
 ): BenchResult {
@@ -58,13 +54,7 @@ export function limitSection(data: SuiteData): Section {
       "(median of 3 copies), taken in the same rounds as the transfers. Every transfer needs at least one " +
       "copy per byte, so this is the reference every throughput below is shown as a fraction of.",
     results: [
-      {
-        id: MEMCPY_ID,
-        label: "memcpy 256 MiB",
-        unit: "bytes/s",
-        samples: summaryOf(data.memcpyRates),
-        values: data.memcpyRates,
-      },
+      row(MEMCPY_ID, "memcpy 256 MiB", "bytes/s", data.memcpyRates),
       {
         id: "memcpy.cache",
         label: `memcpy ${formatBlockSize(inCache.bytes)} (in cache)`,
@@ -83,8 +73,6 @@ function transferResult(id: string, samples: TransferSamples, memcpy: number[]):
   return rateResult(`transfer.${id}`, samples.label, rates(samples), memcpy, note);
 }
 
-const SOCKETS = ["unix-bun", "unix-socat", "tcp-bun"] as const;
-
 export function ivshVersus(data: SuiteData, baseline: string): number[] {
   const ivsh = data.transfers.ivsh;
   const other = data.transfers[baseline];
@@ -95,25 +83,12 @@ export function ivshVersus(data: SuiteData, baseline: string): number[] {
 export function transferSection(data: SuiteData): Section {
   const memcpy = data.memcpyRates;
   const results = Object.entries(data.transfers).map(([id, samples]) => transferResult(id, samples, memcpy));
-  for (const socket of SOCKETS) {
-    const ratios = ivshVersus(data, socket);
+  for (const socket of STREAM_BASELINES) {
     const label = data.transfers[socket]?.label ?? socket;
-    results.push({
-      id: `ratio.ivsh-${socket}`,
-      label: `ivsh ÷ ${label}`,
-      unit: "ratio",
-      samples: summaryOf(ratios),
-      values: ratios,
-    });
+    results.push(row(`ratio.ivsh-${socket}`, `ivsh ÷ ${label}`, "ratio", ivshVersus(data, socket)));
   }
   const toMemcpy = perRound(rates(data.transfers.ivsh!), memcpy);
-  results.push({
-    id: "ratio.ivsh-memcpy",
-    label: "ivsh ÷ memcpy",
-    unit: "fraction",
-    samples: summaryOf(toMemcpy),
-    values: toMemcpy,
-  });
+  results.push(row("ratio.ivsh-memcpy", "ivsh ÷ memcpy", "fraction", toMemcpy));
   const { plan } = data;
   return {
     id: "fig3b",
@@ -165,30 +140,10 @@ export function sweepSection(data: SuiteData): Section {
 }
 
 export function accessSection(access: readonly AccessSamples[]): Section {
-  const results = access.flatMap((subject): BenchResult[] => [
-    {
-      id: `${subject.id}.read`,
-      label: `${subject.label}: sequential read`,
-      unit: "bytes/s",
-      samples: summaryOf(subject.read),
-      values: subject.read,
-      ratioTo: MEMCPY_ID,
-    },
-    {
-      id: `${subject.id}.write`,
-      label: `${subject.label}: sequential write`,
-      unit: "bytes/s",
-      samples: summaryOf(subject.write),
-      values: subject.write,
-      ratioTo: MEMCPY_ID,
-    },
-    {
-      id: `${subject.id}.latency`,
-      label: `${subject.label}: random 8-byte load`,
-      unit: "ns",
-      samples: summaryOf(subject.latency),
-      values: subject.latency,
-    },
+  const results = access.flatMap(({ id, label, read, write, latency }): BenchResult[] => [
+    { ...row(`${id}.read`, `${label}: sequential read`, "bytes/s", read), ratioTo: MEMCPY_ID },
+    { ...row(`${id}.write`, `${label}: sequential write`, "bytes/s", write), ratioTo: MEMCPY_ID },
+    row(`${id}.latency`, `${label}: random 8-byte load`, "ns", latency),
   ]);
   return {
     id: "fig4b",
@@ -200,13 +155,14 @@ export function accessSection(access: readonly AccessSamples[]): Section {
   };
 }
 
-/** The report's workload (20 000 lock pairs against 2 GiB at 4 MiB blocks), from this run's samples. */
-export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
+/** The report's transfer (2 GiB at 4 MiB blocks) per round, scaled from this run's sweep at 4 MiB. */
+export function reportTransferSeconds(data: SuiteData): number[] {
   const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
-  if (!point) return [];
-  const transferSeconds = point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes);
-  const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
-  return perRound(lockSeconds, transferSeconds);
+  return point ? point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes) : [];
 }
 
-export { REPORT_BLOCK, summaryOf };
+/** The report's workload (20 000 lock pairs against 2 GiB at 4 MiB blocks), from this run's samples. */
+export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
+  const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
+  return perRound(lockSeconds, reportTransferSeconds(data));
+}

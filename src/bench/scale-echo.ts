@@ -8,9 +8,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { Child, temporaryDirectory, withChildren } from "./child.ts";
+import { temporaryDirectory, withChildren } from "./child.ts";
 import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
-import { emit, flagArgv, nextEvent, type WorkerFlags } from "./worker-io.ts";
+import { emit, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
 
 const REQUEST_BYTES = 32;
 const FLOOR_TIMEOUT_MS = 5 * 60_000;
@@ -91,23 +91,13 @@ export async function measureEchoFloor(
   const address = join(dir, "echo.sock");
   try {
     return await withChildren("measure the echo floor", FLOOR_TIMEOUT_MS, async (children) => {
-      const server = new Child([...workerCommand, "echo-server", "--address", address], "echo server");
-      children.push(server);
+      const server = startWorker(children, workerCommand, "echo-server", { address }, "echo server");
       await nextEvent(server, "ready");
-      const loads = Array.from(
-        { length: shape.processes },
-        (_, index) =>
-          new Child(
-            [
-              ...workerCommand,
-              "echo-load",
-              ...flagArgv({ address, clients: shape.clients, rate: shape.rate / shape.processes }),
-              ...flagArgv({ seconds: shape.seconds }),
-            ],
-            `echo load ${index}`,
-          ),
+      const { clients, seconds } = shape;
+      const flags = { address, clients, rate: shape.rate / shape.processes, seconds };
+      const loads = Array.from({ length: shape.processes }, (_, index) =>
+        startWorker(children, workerCommand, "echo-load", flags, `echo load ${index}`),
       );
-      children.push(...loads);
       for (const load of loads) await nextEvent(load, "ready");
       for (const load of loads) process.kill(load.pid, "SIGUSR1");
       const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));

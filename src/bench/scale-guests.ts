@@ -16,12 +16,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
-import { selfCommand } from "../self.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { Child, withChildren } from "./child.ts";
+import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import type { VmTools } from "./vm.ts";
-import { BRIDGE_MODES, type BridgeMode } from "./vm-bridge.ts";
+import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
 
 export interface GuestCase {
   readonly id: string;
@@ -122,8 +120,7 @@ async function measureOne(
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
-      const vms = names.map((name) => launchVm(tools, arbiter, name, guestCase.clientsPerVm, mode));
-      children.push(...vms);
+      const vms = names.map((name) => launchVm(children, tools, arbiter, name, guestCase.clientsPerVm, mode));
       try {
         await untilConnected(endpoint, vms, names, guestCase.clientsPerVm, action);
         const bridges = await settledBridges(() => bridgesOf(names));
@@ -143,7 +140,8 @@ async function measureOne(
             (bridges.rssBytes + arbiterAfter.rssBytes - arbiterBefore.rssBytes) / Math.max(connected, 1),
         };
       } finally {
-        await stopAll(vms);
+        // SIGTERM makes launch.sh stop QEMU and remove its files; waited for, so the next case starts clean.
+        await Promise.all(vms.map((vm) => vm.stop(STOP_TIMEOUT_MS)));
       }
     });
   } finally {
@@ -156,17 +154,21 @@ async function measureOne(
  * share one), in the background; `wait` keeps the VM up until we stop it, or ends it early (and the
  * case with it) if the clients fail.
  */
-function launchVm(tools: VmTools, arbiter: BenchArbiter, name: string, clients: number, mode: BridgeMode) {
-  const script = `for i in $(seq 1 ${clients}); do ivsh guest recv --channel ${name}-c$i --out /dev/null & done; wait`;
-  const command = [
-    tools.launch,
-    ...["--name", name, "--region", arbiter.region, "--socket", arbiter.socket],
-    ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
-    ...["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
-    ...["--run", script],
-  ];
-  // The bridge reads IVSH_BRIDGE from the environment QEMU passes on to guestfwd's command.
-  return new Child(command, `guest VM ${name}`, { IVSH_BRIDGE: mode === "relay" ? "relay" : "" });
+function launchVm(
+  children: Child[],
+  tools: VmTools,
+  arbiter: BenchArbiter,
+  name: string,
+  clients: number,
+  mode: BridgeMode,
+): Child {
+  return startVm(children, tools, arbiter, {
+    name,
+    label: `guest VM ${name}`,
+    options: ["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
+    run: `for i in $(seq 1 ${clients}); do ivsh guest recv --channel ${name}-c$i --out /dev/null & done; wait`,
+    bridge: mode,
+  });
 }
 
 function connectedIn(report: StatusReport, vm: string): number {
@@ -284,13 +286,4 @@ export function processMemory(pid: number): ProcessMemory {
     rssAnonBytes: kib("status", "RssAnon"),
     pssBytes: kib("smaps_rollup", "Pss"),
   };
-}
-
-/** SIGTERM makes launch.sh stop QEMU and remove its files; waited for, so the next case starts clean. */
-async function stopAll(vms: readonly Child[]): Promise<void> {
-  for (const vm of vms) vm.kill();
-  const stopped = Promise.all(vms.map((vm) => vm.exitedWith));
-  if (!(await Promise.race([stopped.then(() => true), Bun.sleep(STOP_TIMEOUT_MS).then(() => false)])))
-    for (const vm of vms) vm.kill("SIGKILL");
-  await stopped;
 }

@@ -9,9 +9,9 @@
  */
 import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
-import { SlotWord, slotWordIndex } from "../region/layout.ts";
-import { workerConnectOptions } from "./channel.ts";
+import { SlotWord } from "../region/layout.ts";
 import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
+import { workerConnectOptions } from "./worker-client.ts";
 import { emit, type WorkerFlags } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
@@ -50,8 +50,9 @@ interface LoadClient {
   readonly client: Client;
   readonly index: number;
   /** The condvar slot this client and its partner (index ^ 1) share; even clients park on it. */
-  slot: number;
-  sequenceIndex: number;
+  readonly slot: number;
+  /** Its words. */
+  readonly words: Int32Array;
   readonly transient: Segment[];
   /** Names of the segments in `transient` this client opened (it may not open one twice). */
   readonly opened: Set<string>;
@@ -88,8 +89,8 @@ async function openClient(flags: WorkerFlags, worker: number, index: number): Pr
   // Futex parking would keep waits off the arbiter, which is what this load is meant to exercise.
   const client = await connect({ ...options, futexParking: false, reconnectTimeoutMs: 120_000 });
   const { slot } = await client.openSlot(`scale-w${worker}-pair${index >> 1}`, "condvar", true);
-  const sequenceIndex = slotWordIndex(client.geometry, slot, SlotWord.sequence);
-  return { client, index, slot, sequenceIndex, transient: [], opened: new Set(), own: [], busy: false };
+  const words = client.slotWords(slot);
+  return { client, index, slot, words, transient: [], opened: new Set(), own: [], busy: false };
 }
 
 async function allocateOwn(load: LoadClient, worker: number, count: number): Promise<void> {
@@ -192,18 +193,13 @@ async function perform(load: LoadClient, op: ScaleOp, shape: Shape): Promise<Sca
       return op;
     case "wait": {
       // A wait whose word has already moved on: the arbiter's full wait path, answered at once.
-      const current = Atomics.load(client.words, load.sequenceIndex);
+      const current = Atomics.load(load.words, SlotWord.sequence);
       await client.waitWord(load.slot, SlotWord.sequence, current + 1, 1);
       return op;
     }
     case "wake":
-      Atomics.add(client.words, load.sequenceIndex, 1);
-      await client.transport.request("wake", {
-        slot: load.slot,
-        word: SlotWord.sequence,
-        count: 1,
-        reply: 1,
-      });
+      Atomics.add(load.words, SlotWord.sequence, 1);
+      await client.wakeWordAnswered(load.slot, SlotWord.sequence, 1);
       return op;
   }
 }
@@ -228,13 +224,13 @@ function openable(load: LoadClient, shape: Shape): string | undefined {
 /** An even client keeps one wait parked in the arbiter on its pair's slot, so the wait queue is full. */
 async function parkLoop(load: LoadClient, running: () => boolean): Promise<void> {
   while (running()) {
-    const current = Atomics.load(load.client.words, load.sequenceIndex);
+    const current = Atomics.load(load.words, SlotWord.sequence);
     await load.client.waitWord(load.slot, SlotWord.sequence, current, PARK_TIMEOUT_MS);
   }
 }
 
 function bump(load: LoadClient): void {
-  Atomics.add(load.client.words, load.sequenceIndex, 1);
+  Atomics.add(load.words, SlotWord.sequence, 1);
   load.client.wakeWord(load.slot, SlotWord.sequence, 1);
 }
 

@@ -9,12 +9,13 @@ import { failure } from "../errors.ts";
 import { raiseOpenFileLimit } from "../ffi/index.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { Child, type Interruption, withChildren } from "./child.ts";
+import type { Child, Interruption } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { measureEchoFloor } from "./scale-echo.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
-import { flagArgv, nextEvent, numberField } from "./worker-io.ts";
+import { nextEvent, numberField, startWorker } from "./worker-io.ts";
 
 export interface ScalePlan {
   readonly clients: number;
@@ -193,24 +194,22 @@ async function measure(
   progress(
     `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClientOfWorkers} segments each`,
   );
-  const start = (worker: number, clients: number, perClient: number, rate: number, label: string) =>
-    new Child(
-      [
-        ...workerCommand,
-        "scale-load",
-        ...flagArgv({ socket: arbiter.socket, region: arbiter.region, worker, workers: plan.workers }),
-        ...flagArgv({ clients, "per-client": perClient, seconds: plan.seconds, rate }),
-        ...flagArgv({ "peer-clients": perWorker, "peer-per-client": perClientOfWorkers }),
-      ],
-      label,
-    );
+  const shape = {
+    socket: arbiter.socket,
+    region: arbiter.region,
+    workers: plan.workers,
+    seconds: plan.seconds,
+  };
+  const peers = { "peer-clients": perWorker, "peer-per-client": perClientOfWorkers };
+  const start = (worker: number, clients: number, perClient: number, rate: number, label: string) => {
+    const flags = { ...shape, worker, clients, "per-client": perClient, rate, ...peers };
+    return startWorker(children, workerCommand, "scale-load", flags, label);
+  };
   for (let worker = 0; worker < plan.workers; worker++)
-    children.push(
-      start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`),
-    );
+    start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`);
   // A process of its own with two clients, the size of an ordinary one: its latency is the arbiter's,
   // without the pauses of a load worker that carries a hundred clients and their segments.
-  children.push(start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe"));
+  start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe");
   for (const child of children) await nextEvent(child, "ready");
   interruption.check("set up the scale benchmark");
   const setupSeconds = (performance.now() - setupStarted) / 1000;

@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
-import { Child, waitUntil } from "./child.ts";
+import { type Child, startChild, waitUntil } from "./child.ts";
 
 export interface SocatTransfer {
   readonly bytes: number;
@@ -40,29 +40,12 @@ export async function socatTransfer(
   const socket = join(dir, "socat.sock");
   const log = join(dir, "socat-receiver.log");
   const buffer = ["-b", String(chunk)];
-  const receiver = new Child(
-    [
-      command,
-      "-d",
-      "-d",
-      "-d",
-      "-lu",
-      "-lf",
-      log,
-      "-u",
-      ...buffer,
-      `UNIX-LISTEN:${socket}`,
-      "OPEN:/dev/null",
-    ],
-    "socat receiver",
-  );
-  children.push(receiver);
+  const logging = ["-d", "-d", "-d", "-lu", "-lf", log];
+  const receiving = [command, ...logging, "-u", ...buffer, `UNIX-LISTEN:${socket}`, "OPEN:/dev/null"];
+  const receiver = startChild(children, receiving, "socat receiver");
   await waitUntil(() => existsSync(socket) || receiver.exited, "socat to listen");
-  const sender = new Child(
-    [command, "-u", ...buffer, `OPEN:/dev/zero,readbytes=${bytes}`, `UNIX-CONNECT:${socket}`],
-    "socat sender",
-  );
-  children.push(sender);
+  const sending = [command, "-u", ...buffer, `OPEN:/dev/zero,readbytes=${bytes}`, `UNIX-CONNECT:${socket}`];
+  const sender = startChild(children, sending, "socat sender");
   try {
     await Promise.all([receiver.finish(), sender.finish()]);
   } catch (error) {

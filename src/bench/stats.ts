@@ -79,6 +79,12 @@ function standardDeviation(values: readonly number[], mean: number): number {
   return Math.sqrt(squares / (values.length - 1));
 }
 
+/** The middle sample (the upper of the middle two of an even count): one that occurred, not interpolated. */
+export function middleSample(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? Number.NaN;
+}
+
 /**
  * Throughput samples from durations. Rates are computed per run before summarising because the median
  * of rates is not bytes / mean(seconds) and the order of the samples flips.

@@ -155,15 +155,20 @@ function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: str
 
 type MutableData = ReturnType<typeof emptyData>;
 
+/** One ivsh transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks, through `arbiter`'s region. */
+function channelTransfer(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number, bytes?: number) {
+  const { plan, workerCommand } = context;
+  return measureChannelTransfer(arbiter, {
+    bytes: bytes ?? plan.bytes,
+    chunkBytes,
+    depth: plan.depth,
+    workerCommand,
+  });
+}
+
 /** An untimed transfer that fills the largest ring twice, so no timed run pays first-touch page faults. */
 async function warmUp(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number): Promise<void> {
-  const { depth } = context.plan;
-  await measureChannelTransfer(arbiter, {
-    bytes: chunkBytes * depth * 2,
-    chunkBytes,
-    depth,
-    workerCommand: context.workerCommand,
-  });
+  await channelTransfer(context, arbiter, chunkBytes, chunkBytes * context.plan.depth * 2);
 }
 
 async function transferRound(
@@ -175,12 +180,7 @@ async function transferRound(
 ): Promise<void> {
   const { plan, workerCommand } = context;
   const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
-    const transfer = await measureChannelTransfer(arbiter, {
-      bytes: plan.bytes,
-      chunkBytes: plan.streamChunk,
-      depth: plan.depth,
-      workerCommand,
-    });
+    const transfer = await channelTransfer(context, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
@@ -210,15 +210,9 @@ async function transferRound(
 }
 
 async function sweepRound(context: SuiteContext, data: MutableData, round: number, shm: BenchArbiter) {
-  const { plan } = context;
   for (const point of rotate(data.sweep, round)) {
     context.interruption.check("run the block-size sweep");
-    const transfer = await measureChannelTransfer(shm, {
-      bytes: plan.bytes,
-      chunkBytes: point.block,
-      depth: plan.depth,
-      workerCommand: context.workerCommand,
-    });
+    const transfer = await channelTransfer(context, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
   }

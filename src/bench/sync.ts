@@ -5,18 +5,19 @@
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import { connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
-import type { Transport } from "../guest/transport.ts";
-import { freshChannel, workerConnectOptions } from "./channel.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
+import { withWorkerClient } from "./worker-client.ts";
 import {
   emit,
-  flagArgv,
+  finalEvents,
+  freshChannel,
   localNanoseconds,
   nextEvent,
   numberField,
   numbersField,
+  startWorker,
   type WorkerFlags,
 } from "./worker-io.ts";
 
@@ -29,15 +30,9 @@ export interface SyncEndpoint {
 
 const TIMEOUT_MS = 120_000;
 
-function startWorker(
-  children: Child[],
-  command: readonly string[],
-  role: string,
-  flags: Record<string, string | number>,
-): Child {
-  const child = new Child([...command, role, ...flagArgv(flags)], `${role} worker`);
-  children.push(child);
-  return child;
+/** Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used. */
+export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
+  return { socket: endpoint.socket, region: endpoint.region, name: freshChannel(prefix) };
 }
 
 /** Nanoseconds per acquire/release pair, by method, from one worker run. */
@@ -48,16 +43,8 @@ export async function measureLockPairs(
   round: number,
 ): Promise<Record<LockMethod, number>> {
   return withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
-    const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("lock"),
-      pairs,
-      round,
-    };
-    const worker = startWorker(children, workerCommand, "locks", flags);
-    const event = await nextEvent(worker, "locks");
-    await worker.finish();
+    const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
+    const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
     return {
       fast: numberField(event, "fast"),
       try: numberField(event, "try"),
@@ -81,26 +68,15 @@ export async function measureHandoff(
   rounds: number,
 ): Promise<HandoffSamples> {
   return withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
-    const flags = {
-      socket: endpoint.socket,
-      region: endpoint.region,
-      name: freshChannel("handoff"),
-      mode,
-      rounds,
-    };
+    const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
     const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
     const waker = startWorker(children, workerCommand, "handoff-wake", flags);
     if (mode === "spin") {
-      const [report] = await Promise.all([nextEvent(waker, "latencies"), nextEvent(waiter, "done")]);
-      await Promise.all([waiter.finish(), waker.finish()]);
-      return {
-        latenciesNs: numbersField(report, "latenciesNs"),
-        unparked: 0,
-        offsetsNs: numbersField(report, "offsetsNs"),
-      };
+      const [report] = await finalEvents([waker, "latencies"], [waiter, "done"]);
+      const offsetsNs = numbersField(report, "offsetsNs");
+      return { latenciesNs: numbersField(report, "latenciesNs"), unparked: 0, offsetsNs };
     }
-    const [report] = await Promise.all([nextEvent(waiter, "latencies"), nextEvent(waker, "done")]);
-    await Promise.all([waiter.finish(), waker.finish()]);
+    const [report] = await finalEvents([waiter, "latencies"], [waker, "done"]);
     const latenciesNs = numbersField(report, "latenciesNs");
     if (latenciesNs.length === 0)
       throw failure("Internal", "measure the parked hand-off", "the waiter never parked before its wake");
@@ -153,7 +129,7 @@ export async function measureSocketFloor(
  * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
  * - rpc: the report's design as a baseline: every lock operation is a request to the arbiter. Acquire is
  *   one arbiter round trip followed by taking the lock word, release is releasing the word followed by
- *   another round trip. The request is `heartbeat`, the cheapest the arbiter serves (no state but the
+ *   another round trip. The request is a heartbeat (`confirmLease`), the cheapest the arbiter serves (no state but the
  *   lease), so this is the least any design pays that asks a daemon for each acquire and each release;
  *   the report's daemon also did bookkeeping and was Python, so it paid more.
  */
@@ -176,25 +152,24 @@ function tryPairs(mutex: Mutex, pairs: number): void {
   }
 }
 
-async function rpcPairs(mutex: Mutex, transport: Transport, pairs: number): Promise<void> {
+async function rpcPairs(mutex: Mutex, client: Client, pairs: number): Promise<void> {
   for (let pair = 0; pair < pairs; pair++) {
-    await transport.request("heartbeat", {});
+    await client.confirmLease();
     if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
     mutex.unlock();
-    await transport.request("heartbeat", {});
+    await client.confirmLease();
   }
 }
 
 export async function runLocks(flags: WorkerFlags): Promise<void> {
   const pairs = flags.count("pairs");
   const rotation = Number(flags.optional("round") ?? 0);
-  const client = await connect(workerConnectOptions(flags, "bench locks"));
-  try {
+  await withWorkerClient(flags, "bench locks", async (client) => {
     const mutex = await client.mutex(flags.string("name"));
     const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
       fast: (count) => fastPairs(mutex, count),
       try: (count) => tryPairs(mutex, count),
-      rpc: (count) => rpcPairs(mutex, client.transport, count),
+      rpc: (count) => rpcPairs(mutex, client, count),
     };
     const pairNs: Partial<Record<LockMethod, number>> = {};
     for (let step = 0; step < LOCK_METHODS.length; step++) {
@@ -205,7 +180,5 @@ export async function runLocks(flags: WorkerFlags): Promise<void> {
       pairNs[method] = (localNanoseconds() - started) / pairs;
     }
     emit({ event: "locks", pairs, ...pairNs });
-  } finally {
-    await client.close();
-  }
+  });
 }

@@ -4,20 +4,13 @@
  * relaying it for its lifetime (IVSH_BRIDGE=relay, the path before hand-over), in the same run: one VM
  * boot each per round, in rotating order. The guest times `status` requests on its own clock.
  */
-import { selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
-import { nextEvent, numbersField } from "./worker-io.ts";
+import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
+import { withWorkerClient } from "./worker-client.ts";
+import { emit, finalEvents, localNanoseconds, numbersField, type WorkerFlags } from "./worker-io.ts";
 
-/** launch.sh and the ivsh binary to put in the guest (vm.ts checks both). */
-interface LaunchTools {
-  readonly launch: string;
-  readonly binary: string;
-}
-
-export const BRIDGE_MODES = ["handover", "relay"] as const;
-export type BridgeMode = (typeof BRIDGE_MODES)[number];
 const ROUNDS = 300;
 const TIMEOUT_MS = 180_000;
 
@@ -28,7 +21,7 @@ export function emptyGuestRequestSamples(): GuestRequestSamples {
 }
 
 export async function guestRequestRound(
-  tools: LaunchTools,
+  tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
   samples: GuestRequestSamples,
@@ -37,22 +30,37 @@ export async function guestRequestRound(
     samples[mode].push(...(await guestRequests(tools, arbiter, mode)));
 }
 
-async function guestRequests(tools: LaunchTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
+async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
   return withChildren(`time a guest's requests (${mode})`, TIMEOUT_MS, async (children) => {
-    const vm = new Child(
-      [
-        tools.launch,
-        ...["--name", `benchrpc-${mode}`, "--region", arbiter.region, "--socket", arbiter.socket],
-        ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
-        ...["--run", `ivsh bench-worker rpc-rtt --rounds ${ROUNDS}`],
-      ],
-      `request-timing VM (${mode})`,
-      // The bridge reads this from the environment QEMU passes on to guestfwd's command.
-      { IVSH_BRIDGE: mode === "relay" ? "relay" : "" },
-    );
-    children.push(vm);
-    const event = await nextEvent(vm, "rpc");
-    await vm.finish();
+    const vm = startVm(children, tools, arbiter, {
+      name: `benchrpc-${mode}`,
+      label: `request-timing VM (${mode})`,
+      run: `ivsh bench-worker rpc-rtt --rounds ${ROUNDS}`,
+      bridge: mode,
+    });
+    const [event] = await finalEvents([vm, "rpc"]);
     return numbersField(event, "latencies");
+  });
+}
+
+/*
+ * The guest's side, `rpc-rtt --rounds N`: a client's request round trips to the arbiter, each a `status`
+ * request (the largest routine reply), timed one after another on this process's clock. In a guest this is
+ * the path a guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter
+ * directly (the bridge handed the connection over) or a relaying bridge process.
+ */
+const WARM_UP_ROUNDS = 20;
+
+export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
+  await withWorkerClient(flags, "bench rpc-rtt", async (client) => {
+    const rounds = flags.count("rounds");
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
+    const latencies: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const started = localNanoseconds();
+      await client.status();
+      latencies.push(Math.round(localNanoseconds() - started));
+    }
+    emit({ event: "rpc", vm: client.vm, latencies });
   });
 }

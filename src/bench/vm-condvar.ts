@@ -10,10 +10,10 @@
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import { freshChannel } from "./channel.ts";
 import type { Child } from "./child.ts";
-import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
-import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+import { addPairRound, LOOP_AREA_BYTES, LOOP_MODES, type LoopMode } from "./condvar-bench.ts";
+import { guestWorker } from "./vm-launch.ts";
+import { type Event, type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;
@@ -22,28 +22,20 @@ const GUEST_GATEWAY = "10.0.2.100";
 export const VM_PAIR_ROUNDS = 2000;
 export const VM_PAIR_WAKES = 200;
 
-export const VM_LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
-type VmLoopMode = (typeof VM_LOOP_MODES)[number];
-
 /** The names, paths and ports one VM round's condvar steps use; made before the VM boots. */
 export interface VmCondvarPlan {
   readonly bytes: number;
-  readonly names: Record<VmLoopMode | "pair", string>;
+  readonly names: Record<LoopMode | "pair", string>;
   readonly loopAddress: string;
   readonly pairAddress: string;
 }
 
-export interface VmCondvarResult {
-  /** Reader's seconds by mode. */
-  readonly loops: Record<VmLoopMode, number>;
-  readonly pingPong: { condvar: number; socket: number };
-  /** Parked round trips (a wake-up each way), ns. */
-  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
-}
-
-/** Every VM round's results, as rows take them: one sample per round, every parked round trip. */
+/**
+ * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
+ * one sample per round; every parked round trip (a wake-up each way), ns.
+ */
 export interface VmCondvarSamples {
-  readonly loops: Record<VmLoopMode, number[]>;
+  readonly loops: Record<LoopMode, number[]>;
   readonly pingPong: { condvar: number[]; socket: number[] };
   readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
 }
@@ -54,14 +46,6 @@ export function emptyVmCondvarSamples(): VmCondvarSamples {
     pingPong: { condvar: [], socket: [] },
     wakeRoundTrips: { condvar: [], socket: [] },
   };
-}
-
-export function addVmCondvarRound(samples: VmCondvarSamples, result: VmCondvarResult): void {
-  for (const mode of VM_LOOP_MODES) samples.loops[mode].push(result.loops[mode]);
-  samples.pingPong.condvar.push(result.pingPong.condvar);
-  samples.pingPong.socket.push(result.pingPong.socket);
-  samples.wakeRoundTrips.condvar.push(...result.wakeRoundTrips.condvar);
-  samples.wakeRoundTrips.socket.push(...result.wakeRoundTrips.socket);
 }
 
 export function vmCondvarPlan(scratch: string, bytes: number): VmCondvarPlan {
@@ -89,19 +73,17 @@ export function vmForwards(plan: VmCondvarPlan): string[] {
 
 /** The guest's side, as shell steps; each announces itself so the host starts its side then. */
 export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
-  const worker = (role: string, flags: Record<string, string | number>) =>
-    ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
   const step = (name: string) => `echo '{"event":"step","step":"${name}"}'`;
   const loop = { side: "writer", bytes: plan.bytes, area: LOOP_AREA_BYTES };
   return [
-    ...VM_LOOP_MODES.map((mode) => {
+    ...LOOP_MODES.map((mode) => {
       const where: Record<string, string> =
         mode === "socket"
           ? { across: "vm", address: `${GUEST_GATEWAY}:${LOOP_PORT}` }
           : { name: plan.names[mode] };
-      return `${step(`loops-${mode}`)} && ${worker("cv-loop", { ...loop, mode, ...where })}`;
+      return `${step(`loops-${mode}`)} && ${guestWorker("cv-loop", { ...loop, mode, ...where })}`;
     }),
-    `${step("pair")} && ${worker("cv-pair", {
+    `${step("pair")} && ${guestWorker("cv-pair", {
       side: "b",
       across: "vm",
       name: plan.names.pair,
@@ -115,7 +97,7 @@ export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
 export interface VmCondvarHost {
   readonly workerCommand: readonly string[];
   readonly where: { socket: string; region: string };
-  start(command: string[], label: string): Child;
+  readonly children: Child[];
 }
 
 /**
@@ -124,43 +106,37 @@ export interface VmCondvarHost {
  */
 export function startSocketLoopReader(host: VmCondvarHost, plan: VmCondvarPlan): Child {
   const flags = { side: "reader", mode: "socket", bytes: plan.bytes, area: LOOP_AREA_BYTES };
-  return host.start(
-    [...host.workerCommand, "cv-loop", ...flagArgv({ ...flags, address: plan.loopAddress })],
+  return startHostWorker(
+    host,
+    "cv-loop",
+    { ...flags, address: plan.loopAddress },
     "host cv-loop socket reader",
   );
 }
 
-/** Runs the host's side of each guest step in turn, as the guest announces it. */
+/** Runs the host's side of each guest step in turn, as the guest announces it; adds the round to `samples`. */
 export async function runVmCondvar(
   host: VmCondvarHost,
   vm: Child,
   plan: VmCondvarPlan,
   socketReader: Child,
-): Promise<VmCondvarResult> {
-  const loops = { ivsh: 0, rpc: 0, socket: 0 };
-  for (const mode of VM_LOOP_MODES) {
+  samples: VmCondvarSamples,
+): Promise<void> {
+  for (const mode of LOOP_MODES) {
     await expectStep(vm, `loops-${mode}`);
+    const reading = { ...host.where, side: "reader", mode, name: plan.names[mode], bytes: plan.bytes };
     const reader =
       mode === "socket"
         ? socketReader
-        : host.start(
-            [
-              ...host.workerCommand,
-              "cv-loop",
-              ...flagArgv({
-                ...host.where,
-                side: "reader",
-                mode,
-                name: plan.names[mode],
-                bytes: plan.bytes,
-                area: LOOP_AREA_BYTES,
-              }),
-            ],
+        : startHostWorker(
+            host,
+            "cv-loop",
+            { ...reading, area: LOOP_AREA_BYTES },
             `host cv-loop ${mode} reader`,
           );
     const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(vm, "loop")]);
     await reader.finish();
-    loops[mode] = numberField(read, "seconds");
+    samples.loops[mode].push(numberField(read, "seconds"));
   }
   await expectStep(vm, "pair");
   const flags = {
@@ -172,20 +148,14 @@ export async function runVmCondvar(
     rounds: VM_PAIR_ROUNDS,
     wakes: VM_PAIR_WAKES,
   };
-  const a = host.start([...host.workerCommand, "cv-pair", ...flagArgv(flags)], "host cv-pair a");
+  const a = startHostWorker(host, "cv-pair", flags, "host cv-pair a");
   const [trips] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(vm, "wakes")]);
   await a.finish();
-  return {
-    loops,
-    pingPong: {
-      condvar: numberField(trips, "condvarRoundTripNs"),
-      socket: numberField(trips, "socketRoundTripNs"),
-    },
-    wakeRoundTrips: {
-      condvar: numbersField(trips, "condvarWakeNs"),
-      socket: numbersField(trips, "socketWakeNs"),
-    },
-  };
+  addPairRound(samples.pingPong, samples.wakeRoundTrips, trips, trips);
+}
+
+function startHostWorker(host: VmCondvarHost, role: string, flags: Flags, label: string): Child {
+  return startWorker(host.children, host.workerCommand, role, flags, label);
 }
 
 async function expectStep(vm: Child, name: string): Promise<Event> {

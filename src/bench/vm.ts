@@ -9,81 +9,28 @@
  * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
  * opening the channel to the guest's verdict arriving).
  */
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { failure } from "../errors.ts";
-import { isCompiled, selfCommand } from "../self.ts";
 import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { freshChannel } from "./channel.ts";
-import { Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
 import { guestRequestRound } from "./vm-bridge.ts";
 import {
-  addVmCondvarRound,
   runVmCondvar,
   startSocketLoopReader,
   type VmCondvarPlan,
-  type VmCondvarResult,
+  type VmCondvarSamples,
   vmCondvarGuestSteps,
   vmCondvarPlan,
   vmForwards,
 } from "./vm-condvar.ts";
-import { type Event, flagArgv, nextEvent, numberField, numbersField } from "./worker-io.ts";
+import { checkVmPrerequisites, guestWorker, startVm, type VmTools } from "./vm-launch.ts";
+import { type Event, freshChannel, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
 
 const VM_NAME = "benchvm";
 const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;
 const ACCESS_REPEATS = 3;
-
-export interface VmTools {
-  readonly launch: string;
-  readonly binary: string;
-}
-
-function launchScript(): string | undefined {
-  const candidates = [
-    fileURLToPath(new URL("../../scripts/qemu/launch.sh", import.meta.url)),
-    join(dirname(dirname(process.execPath)), "scripts/qemu/launch.sh"),
-    join(process.cwd(), "scripts/qemu/launch.sh"),
-  ];
-  return candidates.find((path) => !path.startsWith("/$bunfs") && existsSync(path));
-}
-
-/** The ivsh binary to put in the guest: this one when compiled, else dist/ivsh (or $IVSH_GUEST_BINARY). */
-function guestBinary(launch: string): string {
-  if (isCompiled()) return process.execPath;
-  return process.env.IVSH_GUEST_BINARY ?? join(dirname(launch), "../../dist/ivsh");
-}
-
-/** Fails early, with what to do, when --vm cannot work here. */
-export function checkVmPrerequisites(): VmTools {
-  const action = "measure through VMs (--vm)";
-  const launch = launchScript();
-  if (!launch)
-    throw failure(
-      "InvalidArgument",
-      action,
-      "scripts/qemu/launch.sh was not found (run ivsh bench from the repository)",
-    );
-  const binary = guestBinary(launch);
-  if (!existsSync(binary))
-    throw failure(
-      "InvalidArgument",
-      action,
-      `the guest binary ${binary} does not exist (run \`npm run build\`)`,
-    );
-  const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
-  if (!help.stdout.toString().includes("bench-worker"))
-    throw failure(
-      "InvalidArgument",
-      action,
-      `the guest binary ${binary} has no bench-worker command (rebuild it with \`npm run build\`, or set IVSH_GUEST_BINARY)`,
-    );
-  return { launch, binary };
-}
 
 function guestCommand(
   context: SuiteContext,
@@ -93,17 +40,13 @@ function guestCommand(
   condvar: VmCondvarPlan,
 ): string {
   const { plan } = context;
-  const worker = (role: string, flags: Record<string, string | number>) =>
-    ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
-  const steps = [
-    worker("ivsh-send", { channel: toHost, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth }),
-    worker("ivsh-recv", { channel: fromHost }),
-  ];
+  const sending = { channel: toHost, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
+  const steps = [guestWorker("ivsh-send", sending), guestWorker("ivsh-recv", { channel: fromHost })];
   if (withAccess) {
     const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
-    steps.push(worker("access", { ...access, resource: "resource2" }));
-    steps.push(worker("access", { ...access, resource: "resource2_wc" }));
-    steps.push(worker("access", { ...access, memory: "anonymous" }));
+    steps.push(guestWorker("access", { ...access, resource: "resource2" }));
+    steps.push(guestWorker("access", { ...access, resource: "resource2_wc" }));
+    steps.push(guestWorker("access", { ...access, memory: "anonymous" }));
   }
   steps.push(...vmCondvarGuestSteps(condvar));
   return steps.join(" && ");
@@ -114,7 +57,6 @@ interface VmRound {
   readonly fromHostSeconds: number;
   readonly access: Event[];
   readonly accel: string;
-  readonly condvar: VmCondvarResult;
 }
 
 async function vmRound(
@@ -122,6 +64,7 @@ async function vmRound(
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
+  condvarSamples: VmCondvarSamples,
 ): Promise<VmRound> {
   const { plan, workerCommand } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
@@ -129,53 +72,41 @@ async function vmRound(
   const fromHost = freshChannel("vm-from-host");
   const timeoutMs = 300_000 + plan.vmBytes / 1e3;
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
-    const start = (command: string[], label: string) => {
-      const child = new Child(command, label);
-      children.push(child);
-      return child;
-    };
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
-    const host = { workerCommand, where, start };
+    const host = { workerCommand, where, children };
     const socketLoopReader = startSocketLoopReader(host, condvarPlan);
     await nextEvent(socketLoopReader, "ready");
-    const receiver = start(
-      [...workerCommand, "ivsh-recv", ...flagArgv({ ...where, channel: toHost })],
-      "host receiver",
-    );
+    const receiving = { ...where, channel: toHost };
+    const receiver = startWorker(children, workerCommand, "ivsh-recv", receiving, "host receiver");
     await nextEvent(receiver, "waiting");
-    const vm = start(
-      [
-        tools.launch,
-        ...["--name", VM_NAME, "--region", arbiter.region, "--socket", arbiter.socket],
-        ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
-        ...vmForwards(condvarPlan),
-        ...["--run", guestCommand(context, toHost, fromHost, round === 0, condvarPlan)],
-      ],
-      "benchmark VM (launch.sh)",
-    );
+    const vm = startVm(children, tools, arbiter, {
+      name: VM_NAME,
+      label: "benchmark VM (launch.sh)",
+      options: vmForwards(condvarPlan),
+      run: guestCommand(context, toHost, fromHost, round === 0, condvarPlan),
+    });
     const [, received] = await Promise.all([nextEvent(vm, "sent"), nextEvent(receiver, "received")]);
     await receiver.finish();
     await nextEvent(vm, "waiting");
-    const flags = {
+    const sending = {
       ...where,
       channel: fromHost,
       bytes: plan.vmBytes,
       chunk: plan.streamChunk,
       depth: plan.depth,
     };
-    const sender = start([...workerCommand, "ivsh-send", ...flagArgv(flags)], "host sender");
+    const sender = startWorker(children, workerCommand, "ivsh-send", sending, "host sender");
     const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     await sender.finish();
     const access: Event[] = [];
     if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
-    const condvar = await runVmCondvar(host, vm, condvarPlan, socketLoopReader);
+    await runVmCondvar(host, vm, condvarPlan, socketLoopReader, condvarSamples);
     await vm.finish();
     return {
       toHostSeconds: (numberField(received, "endMs") - numberField(received, "openedMs")) / 1000,
       fromHostSeconds: (numberField(sent, "finishMs") - numberField(sent, "startMs")) / 1000,
       access,
       accel: /, (\w+)\)\s*$/.exec(await vm.lastWords())?.[1] ?? "unknown",
-      condvar,
     };
   });
 }
@@ -212,9 +143,8 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
     for (let round = 0; round < plan.repeats; round++) {
       context.interruption.check("run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
-      const result = await vmRound(context, tools, arbiter, round);
+      const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);
-      addVmCondvarRound(data.condvarVm, result.condvar);
       await guestRequestRound(tools, arbiter, round, data.guestRequests);
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {

@@ -4,9 +4,10 @@
  * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...).
  */
 import { writeSync } from "node:fs";
+import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { parseSize } from "../units.ts";
-import type { Child } from "./child.ts";
+import { type Child, startChild } from "./child.ts";
 
 export type Event = { readonly event: string } & Record<string, unknown>;
 
@@ -15,10 +16,7 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/**
- * The next line of `child`, which must be the event `name`. `Known` types the events of a worker whose
- * reports have a fixed shape (stream-protocol.ts); the rest read fields with `numberField`.
- */
+/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
 export async function nextEvent(child: Child, name: string): Promise<Event> {
   const line = await child.nextLine();
   let parsed: unknown;
@@ -36,6 +34,15 @@ export async function nextEvent(child: Child, name: string): Promise<Event> {
     );
   return parsed as Event;
 }
+
+/** The last event of each child (`[child, name]` pairs, read in parallel), once all have exited cleanly. */
+export async function finalEvents<T extends [Child, string][]>(...expected: T): Promise<EventOf<T>> {
+  const events = await Promise.all(expected.map(([child, name]) => nextEvent(child, name)));
+  await Promise.all(expected.map(([child]) => child.finish()));
+  return events as EventOf<T>;
+}
+
+type EventOf<T> = { [K in keyof T]: Event };
 
 /** A string field of an event, checked. */
 export function stringField(event: Event, field: string): string {
@@ -119,11 +126,32 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   return flags;
 }
 
+export type Flags = Record<string, string | number | undefined>;
+
 /** Flags as argv: `{bytes: 5}` → `["--bytes", "5"]`; undefined values are left out. */
-export function flagArgv(flags: Record<string, string | number | undefined>): string[] {
+export function flagArgv(flags: Flags): string[] {
   return Object.entries(flags).flatMap(([name, value]) =>
     value === undefined ? [] : [`--${name}`, String(value)],
   );
+}
+
+let names = 0;
+
+/** A name (of a channel, slot or socket) no earlier measurement of this process used: no state carries over. */
+export function freshChannel(prefix: string): string {
+  names++;
+  return `${prefix}-${process.pid}-${names}`;
+}
+
+/** Starts the worker `<workerCommand> ROLE --flag value ...` as one of `children` (see `startChild`). */
+export function startWorker(
+  children: Child[],
+  workerCommand: readonly string[],
+  role: string,
+  flags: Flags,
+  label = `${role} worker`,
+): Child {
+  return startChild(children, [...workerCommand, role, ...flagArgv(flags)], label);
 }
 
 /**
@@ -175,6 +203,15 @@ export function localNanoseconds(): number {
 export function busyWait(ms: number): void {
   const until = Bun.nanoseconds() + ms * 1e6;
   while (Bun.nanoseconds() < until) {}
+}
+
+/** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
+export function connectTo(
+  address: string,
+  tcp: boolean,
+  socket: SocketHandler<undefined>,
+): Promise<Socket<undefined>> {
+  return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
 }
 
 /** `HOST:PORT` as Bun.connect and Bun.listen take it. */

@@ -13,7 +13,6 @@ import { runChannelReceiver, runChannelSender } from "./channel.ts";
 import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
 import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
-import { runRpcRoundTrips } from "./rpc-worker.ts";
 import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import {
@@ -24,7 +23,8 @@ import {
   type WorkerEvent,
 } from "./stream-protocol.ts";
 import { runLocks } from "./sync.ts";
-import { emit, hostAndPort, WorkerFlags } from "./worker-io.ts";
+import { runRpcRoundTrips } from "./vm-bridge.ts";
+import { connectTo, emit, hostAndPort, WorkerFlags } from "./worker-io.ts";
 
 const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "ivsh-send": runChannelSender,
@@ -71,11 +71,6 @@ function listen(args: StreamWorkerArgs, socket: SocketHandler): { address: strin
   }
   const listener = Bun.listen({ ...hostAndPort(args.address), socket });
   return { address: `${listener.hostname}:${listener.port}`, stop: () => listener.stop(true) };
-}
-
-async function connect(args: StreamWorkerArgs, socket: SocketHandler): Promise<void> {
-  if (args.transport === "unix") await Bun.connect({ unix: args.address, socket });
-  else await Bun.connect({ ...hostAndPort(args.address), socket });
 }
 
 /**
@@ -169,7 +164,7 @@ async function send(args: StreamWorkerArgs): Promise<void> {
       fail(String(error));
     },
   };
-  await connect(args, handler);
+  await connectTo(args.address, args.transport === "tcp", handler);
   try {
     const seconds = await done.promise;
     report({ event: "sent", bytes: sent, seconds });

@@ -15,7 +15,7 @@ import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections } from "../bench/scale-guests-report.ts";
 import { renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
-import { checkVmPrerequisites } from "../bench/vm.ts";
+import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";

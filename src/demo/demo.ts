@@ -12,9 +12,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
+import { streamBetweenWorkers } from "../bench/baselines.ts";
 import { Child, killAllChildren } from "../bench/child.ts";
-import { workerArgv } from "../bench/stream-protocol.ts";
-import { nextEvent, numberField } from "../bench/worker-io.ts";
+import { numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -156,18 +156,17 @@ async function runIvsh(
   return { seconds: Number(received.seconds), digest: String(received.digest) };
 }
 
-/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/worker.ts). */
+/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/baselines.ts). */
 async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ seconds: number }> {
-  const stream = { transport: "unix", address: join(workspace.dir, "copy.sock"), bytes: 0 } as const;
-  const copy = { ...stream, chunk: SOCKET_CHUNK_BYTES, file: workspace.input };
-  const receiver = spawn(
-    ["bench-worker", ...workerArgv({ role: "stream-recv", ...copy })],
-    "socket receiver",
-  );
-  await nextEvent(receiver, "ready");
-  const sender = spawn(["bench-worker", ...workerArgv({ role: "stream-send", ...copy })], "socket sender");
-  const [, received] = await Promise.all([nextEvent(sender, "sent"), nextEvent(receiver, "received")]);
-  await Promise.all([sender.finish(), receiver.finish()]);
+  const address = join(workspace.dir, "copy.sock");
+  const copy = {
+    transport: "unix",
+    address,
+    bytes: 0,
+    chunk: SOCKET_CHUNK_BYTES,
+    file: workspace.input,
+  } as const;
+  const { received } = await streamBetweenWorkers([...selfCommand(), "bench-worker"], copy);
   if (numberField(received, "crc32") !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
   return { seconds: numberField(received, "seconds") };

@@ -19,7 +19,7 @@ import {
 } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
-import { SlotKind } from "../region/layout.ts";
+import { SLOT_WORDS, SlotKind, slotWordIndex } from "../region/layout.ts";
 import { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type ConnectOptions, checkGeometry, resolveConnection, withEnvironment } from "./connect-options.ts";
@@ -211,16 +211,17 @@ export class Client {
   /**
    * @internal
    * Blocks until word `word` of `slot` no longer holds `expected` (or a wake arrives), or the timeout
-   * passes. Returns false on timeout. The arbiter parks us only if the word still holds `expected`.
+   * passes. The arbiter parks us only if the word still holds `expected`. Returns whether a wake ended a
+   * park (false: the word had moved on already, the timeout passed, or there was no arbiter to park with).
    */
   async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
     if (!this.transport.connected && !this.transport.lost) {
       // No arbiter to park with (it is restarting): poll instead; the caller re-checks its word.
       await Bun.sleep(Math.min(timeoutMs, DISCONNECTED_POLL_MS));
-      return true;
+      return false;
     }
     const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs });
-    return reply.outcome !== WaitOutcome.timedOut;
+    return reply.outcome === WaitOutcome.woken;
   }
 
   /** @internal */
@@ -232,6 +233,22 @@ export class Client {
   wakeWord(slot: number, word: number, count: number): void {
     if (!this.transport.notify("wake", { slot, word, count, reply: 0 }))
       this.transport.post("wake", { slot, word, count, reply: 1 });
+  }
+
+  /** @internal As `wakeWord`, but resolves with the arbiter's answer: a wake timed as a round trip. */
+  async wakeWordAnswered(slot: number, word: number, count: number): Promise<void> {
+    await this.transport.request("wake", { slot, word, count, reply: 1 });
+  }
+
+  /** @internal The 16 words of sync slot `slot` (benchmarks keep their own in those a kind leaves free). */
+  slotWords(slot: number): Int32Array {
+    const first = slotWordIndex(this.geometry, slot, 0);
+    return this.words.subarray(first, first + SLOT_WORDS);
+  }
+
+  /** @internal RPCs sent on this connection so far, by operation (what a transfer cost in round trips). */
+  get requestCounts(): ReadonlyMap<string, number> {
+    return this.transport.requestCounts;
   }
 
   /**

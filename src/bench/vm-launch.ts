@@ -1,0 +1,100 @@
+/**
+ * How every VM of `ivsh bench --vm` and `--scale --vm` is booted: scripts/qemu/launch.sh, against one of
+ * the benchmark's arbiters, with this ivsh (or dist/ivsh) as the guest's binary, running a shell script
+ * in the guest whose stdout (bench workers' JSON lines) arrives on launch.sh's stdout.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { failure } from "../errors.ts";
+import { isCompiled, selfCommand } from "../self.ts";
+import { type Child, startChild } from "./child.ts";
+import { type Flags, flagArgv } from "./worker-io.ts";
+
+export interface VmTools {
+  readonly launch: string;
+  /** The ivsh binary to put in the guest. */
+  readonly binary: string;
+}
+
+/** How a VM's bridge carries a guest's connection: hands it over to the arbiter, or relays it. */
+export const BRIDGE_MODES = ["handover", "relay"] as const;
+export type BridgeMode = (typeof BRIDGE_MODES)[number];
+
+function launchScript(): string | undefined {
+  const candidates = [
+    fileURLToPath(new URL("../../scripts/qemu/launch.sh", import.meta.url)),
+    join(dirname(dirname(process.execPath)), "scripts/qemu/launch.sh"),
+    join(process.cwd(), "scripts/qemu/launch.sh"),
+  ];
+  return candidates.find((path) => !path.startsWith("/$bunfs") && existsSync(path));
+}
+
+/** The ivsh binary to put in the guest: this one when compiled, else dist/ivsh (or $IVSH_GUEST_BINARY). */
+function guestBinary(launch: string): string {
+  if (isCompiled()) return process.execPath;
+  return process.env.IVSH_GUEST_BINARY ?? join(dirname(launch), "../../dist/ivsh");
+}
+
+/** Fails early, with what to do, when --vm cannot work here. */
+export function checkVmPrerequisites(): VmTools {
+  const action = "measure through VMs (--vm)";
+  const launch = launchScript();
+  if (!launch)
+    throw failure(
+      "InvalidArgument",
+      action,
+      "scripts/qemu/launch.sh was not found (run ivsh bench from the repository)",
+    );
+  const binary = guestBinary(launch);
+  if (!existsSync(binary))
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the guest binary ${binary} does not exist (run \`npm run build\`)`,
+    );
+  const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
+  if (!help.stdout.toString().includes("bench-worker"))
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the guest binary ${binary} has no bench-worker command (rebuild it with \`npm run build\`, or set IVSH_GUEST_BINARY)`,
+    );
+  return { launch, binary };
+}
+
+export interface VmSpec {
+  readonly name: string;
+  readonly label: string;
+  /** The guest's shell script. */
+  readonly run: string;
+  /** More launch.sh options (--forward, --mem, ...). */
+  readonly options?: readonly string[];
+  /** Set: the VM's bridge runs in this mode. */
+  readonly bridge?: BridgeMode;
+}
+
+/** Boots a VM against `arbiter` as one of `children`; it exits when its script ends. */
+export function startVm(
+  children: Child[],
+  tools: VmTools,
+  arbiter: { readonly region: string; readonly socket: string },
+  vm: VmSpec,
+): Child {
+  const command = [
+    tools.launch,
+    ...["--name", vm.name, "--region", arbiter.region, "--socket", arbiter.socket],
+    ...["--ivsh", selfCommand().join(" "), "--binary", tools.binary, "--separate-stderr"],
+    ...(vm.options ?? []),
+    ...["--run", vm.run],
+  ];
+  // The bridge reads IVSH_BRIDGE from the environment QEMU passes on to guestfwd's command.
+  const env: Record<string, string> =
+    vm.bridge === undefined ? {} : { IVSH_BRIDGE: vm.bridge === "relay" ? "relay" : "" };
+  return startChild(children, command, vm.label, env);
+}
+
+/** A bench worker as a step of a guest's script. */
+export function guestWorker(role: string, flags: Flags): string {
+  return ["ivsh", "bench-worker", role, ...flagArgv(flags)].join(" ");
+}
