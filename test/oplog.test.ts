@@ -63,3 +63,26 @@ test("a log level that does not exist, or two level flags, is a usage error", as
   expect(both.exitCode).toBe(2);
   expect(both.stderr).toContain("--log-level, -q and -v each set it: pass one of them");
 });
+
+test("the ends of `ivsh guest send` / `recv` say goodbye without awaiting the answer: logged as such, nothing left held", async () => {
+  paths = testPaths("oplog-transfer");
+  const arbiter = await ArbiterProcess.start(paths);
+  const file = `${paths.dir}/small`;
+  await Bun.write(file, "x".repeat(1024));
+  const where = ["--socket", paths.socket, "--region", paths.region, "--channel", "bye"];
+  const [received, sent] = await Promise.all([
+    runCli(["guest", "recv", "--out", `${paths.dir}/copy`, ...where]),
+    runCli(["guest", "send", file, ...where]),
+  ]);
+  expect([received.exitCode, sent.exitCode]).toEqual([0, 0]);
+  const { stdout } = await runCli(["status", "--socket", paths.socket, "--region", paths.region, "--json"]);
+  const status = JSON.parse(stdout);
+  expect([status.clients.length, status.segments.length]).toEqual([0, 0]);
+  await arbiter.stop();
+  const lines = (await arbiter.spawned.stderr).split("\n");
+  for (const end of ["recv", "send"])
+    expect(lines.some((line) => new RegExp(`'${end} .*said goodbye: released 0 grants`).test(line))).toBe(
+      true,
+    );
+  expect(lines.some((line) => line.includes(" disconnected: "))).toBe(false);
+});

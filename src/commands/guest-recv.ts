@@ -66,7 +66,7 @@ export default defineLeafCommand({
           (args.out === "-" ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
         else if (!args.quiet) log.success(summaryLine("received", result));
       } finally {
-        await client.close();
+        await client.close({ waitForArbiter: false });
         phase("recv: disconnected");
       }
     } finally {

@@ -95,7 +95,7 @@ export default defineLeafCommand({
     } finally {
       progress.done();
       source.close();
-      await client.close();
+      await client.close({ waitForArbiter: false });
       phase("send: disconnected");
     }
   },

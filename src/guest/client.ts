@@ -316,13 +316,20 @@ export class Client {
     return this.transport.lost;
   }
 
-  /** Says goodbye (the arbiter releases everything still held) and unmaps the region. */
-  async close(): Promise<void> {
+  /**
+   * Says goodbye (the arbiter releases everything still held) and unmaps the region. By default it waits
+   * until the arbiter has answered, so what this client held is free when it resolves. A process about
+   * to exit can pass `{ waitForArbiter: false }`: the goodbye is still read before the connection's end
+   * and everything released as surely, one round trip sooner (the end of every `ivsh guest send` / `recv`).
+   */
+  async close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
-    if (this.transport.connected && !this.transport.lost)
-      await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
+    if (this.transport.connected && !this.transport.lost) {
+      if (options.waitForArbiter === false) this.transport.notify("bye", {});
+      else await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
+    }
     this.transport.close();
     this.mailbox?.close();
     this.region.close();

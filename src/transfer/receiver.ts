@@ -21,7 +21,7 @@ import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
-import { type ChannelSlot, claimRole, ignoreLost, releaseRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, ignoreLost, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
@@ -135,8 +135,7 @@ export class ChannelReceiver {
   async close(): Promise<void> {
     if (!this.ended && (await this.stillLive()) && this.decide(ChannelState.dropped))
       this.slot.wake("tail", WAKE_ALL);
-    await ignoreLost(this.ring.segment.free());
-    await releaseRole(this.slot, "receiver");
+    await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
   }
 
   /** Whether the slot is still ours to write (not after our session was lost, or a freeze past the lease). */

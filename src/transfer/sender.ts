@@ -26,7 +26,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
-import { type ChannelSlot, claimRole, ignoreLost, releaseRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -224,8 +224,7 @@ export class ChannelSender {
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
   async close(): Promise<void> {
     if (!this.finished && (await this.stillLive())) this.abandon();
-    await ignoreLost(this.ring.segment.free());
-    await releaseRole(this.slot, "sender");
+    await releaseRingAndRole(this.slot, "sender", this.ring.segment);
   }
 
   private async stillLive(): Promise<boolean> {
