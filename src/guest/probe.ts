@@ -21,6 +21,7 @@ import {
 } from "../ffi/index.ts";
 import { Header, PAGE_SIZE, PROBE_BYTES } from "../region/layout.ts";
 import type { IvshmemDevice } from "./device.ts";
+import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "./probe-cache.ts";
 
 export type ResourceName = "resource2" | "resource2_wc";
 
@@ -48,8 +49,10 @@ export interface MappingProbe {
   slowdown: number;
   /** `slowdown` is at least SLOW_FACTOR: the mapping is most likely uncached. */
   slow: boolean;
-  /** Wall time the whole probe took. */
+  /** Wall time the whole probe took (the earlier probe's, if `reused`). */
   probeMs: number;
+  /** Taken from an earlier probe of this boot (./probe-cache.ts) instead of measured now. */
+  reused: boolean;
 }
 
 /**
@@ -78,10 +81,27 @@ interface Target {
   release(): void;
 }
 
-/** Measures the device's mappings once per process (later calls return the same figures). */
-export function probeDevice(device: IvshmemDevice): MappingProbe {
-  const known = probed.get(device.resource2);
-  if (known) return known;
+/**
+ * Measures the device's mappings once per process (later calls return the same figures), or reuses this
+ * boot's verdict kept in `cacheDirectory` (by default tmpfs, for a real device) and keeps a new one there.
+ */
+export function probeDevice(
+  device: IvshmemDevice,
+  cacheDirectory = defaultProbeCacheDirectory(device),
+): MappingProbe {
+  const known =
+    probed.get(device.resource2) ?? (cacheDirectory && readCachedProbe<MappingProbe>(cacheDirectory, device));
+  if (known) {
+    probed.set(device.resource2, known);
+    return known;
+  }
+  const probe = measureDevice(device);
+  probed.set(device.resource2, probe);
+  if (cacheDirectory) writeCachedProbe(cacheDirectory, device, probe);
+  return probe;
+}
+
+function measureDevice(device: IvshmemDevice): MappingProbe {
   const started = performance.now();
   const files: [ResourceName, string][] = [["resource2", device.resource2]];
   if (device.resource2Wc) files.push(["resource2_wc", device.resource2Wc]);
@@ -111,7 +131,7 @@ export function probeDevice(device: IvshmemDevice): MappingProbe {
     anonymous.writeBytesPerSecond / chosen.writeBytesPerSecond,
     anonymous.readBytesPerSecond / chosen.readBytesPerSecond,
   );
-  const probe: MappingProbe = {
+  return {
     device: device.address,
     chosen,
     measured,
@@ -119,9 +139,8 @@ export function probeDevice(device: IvshmemDevice): MappingProbe {
     slowdown,
     slow: slowdown >= SLOW_FACTOR,
     probeMs: performance.now() - started,
+    reused: false,
   };
-  probed.set(device.resource2, probe);
-  return probe;
 }
 
 /** Seconds per byte written plus per byte read: what a transfer through the mapping pays. */

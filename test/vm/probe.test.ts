@@ -3,13 +3,14 @@
  * the host region file (no VM needed). Figures are only checked for being measured, never for speed.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { slowMappingWarning } from "../../src/commands/_mapping.ts";
 import { connect } from "../../src/guest/client.ts";
 import { mappingProbe } from "../../src/guest/connect-options.ts";
 import { findIvshmemDevice } from "../../src/guest/device.ts";
 import { type MappingProbe, probeDevice } from "../../src/guest/probe.ts";
+import { defaultProbeCacheDirectory, readCachedProbe } from "../../src/guest/probe-cache.ts";
 import { Header, PROBE_BYTES } from "../../src/region/layout.ts";
 import { fakeSysfs } from "../helpers/backends.ts";
 import { type TestPaths, testPaths } from "../helpers/paths.ts";
@@ -97,6 +98,7 @@ test("a slow mapping's warning gives the figures and the comparison", () => {
     slowdown: 12e9 / 41e6,
     slow: true,
     probeMs: 12,
+    reused: false,
   };
   slow.measured.push(slow.chosen);
   const warning = slowMappingWarning(slow);
@@ -107,4 +109,45 @@ test("a slow mapping's warning gives the figures and the comparison", () => {
   );
   expect(warning).toContain("resource2: write 60.0 MB/s, read 40.0 MB/s");
   expect(warning).toMatch(/uncached/);
+});
+
+test("a boot's verdict is kept: the next probe reuses it, and a file that does not describe the device is measured again", () => {
+  // A device of its own (its resource2 another name for the region): this process has not probed it yet.
+  const cache = join(paths.dir, "probe-cache");
+  mkdirSync(cache);
+  const device = {
+    ...findIvshmemDevice(sysfsRoot),
+    resource2: join(cache, "resource2"),
+    resource2Wc: undefined,
+  };
+  symlinkSync(paths.region, device.resource2);
+  const first = probeDevice(device, cache);
+  const kept = readCachedProbe<MappingProbe>(cache, device);
+  expect(first.reused).toBe(false);
+  expect(kept?.reused).toBe(true);
+  expect(kept?.chosen).toEqual(first.chosen);
+  const file = readdirSync(cache).find((name) => name.endsWith(".json"));
+  expect(file).toMatch(/^ivsh-probe-[0-9a-f]+-0000_00_04\.0\.json$/);
+  const other = { ...device, address: "0000:00:05.0" };
+  expect(readCachedProbe(cache, other)).toBeUndefined();
+  writeFileSync(
+    join(cache, file!),
+    JSON.stringify({ ...first, chosen: { ...first.chosen, path: "/elsewhere" } }),
+  );
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+  writeFileSync(join(cache, file!), "{ torn");
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+});
+
+test("only a real device's verdict is kept by default, and IVSH_PROBE_CACHE=0 keeps none", () => {
+  const device = findIvshmemDevice(sysfsRoot);
+  expect(defaultProbeCacheDirectory(device)).toBeUndefined();
+  const real = { ...device, resource2: "/sys/bus/pci/devices/0000:00:04.0/resource2" };
+  expect(defaultProbeCacheDirectory(real)).toBe("/dev/shm");
+  process.env.IVSH_PROBE_CACHE = "0";
+  try {
+    expect(defaultProbeCacheDirectory(real)).toBeUndefined();
+  } finally {
+    delete process.env.IVSH_PROBE_CACHE;
+  }
 });
