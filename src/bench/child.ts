@@ -64,11 +64,6 @@ export class Child {
     return this.process.exitCode !== null || this.process.signalCode !== null;
   }
 
-  /** Peak resident memory in bytes, once the child has exited. */
-  maxRssBytes(): number | undefined {
-    return this.process.resourceUsage()?.maxRSS;
-  }
-
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
     if (!this.exited) this.process.kill(signal);
   }

@@ -16,13 +16,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
 import { type Child, startChild, waitUntil } from "./child.ts";
-
-export interface SocatTransfer {
-  readonly bytes: number;
-  readonly seconds: number;
-  readonly reads: number;
-  readonly senderMaxRssBytes: number | undefined;
-}
+import type { StreamTransfer } from "./stream-protocol.ts";
 
 /** `socat` is looked up on PATH; a path to another build may be given instead. */
 export function socatInstalled(command = "socat"): boolean {
@@ -36,7 +30,7 @@ export async function socatTransfer(
   chunk: number,
   dir: string,
   children: Child[],
-): Promise<SocatTransfer> {
+): Promise<StreamTransfer> {
   const socket = join(dir, "socat.sock");
   const log = join(dir, "socat-receiver.log");
   const buffer = ["-b", String(chunk)];
@@ -51,7 +45,7 @@ export async function socatTransfer(
   } catch (error) {
     throw withLoggedErrors(error, log);
   }
-  return { ...parseReceiverLog(readFileSync(log, "utf8")), senderMaxRssBytes: sender.maxRssBytes() };
+  return parseReceiverLog(readFileSync(log, "utf8"));
 }
 
 /** The receiver writes its errors to the log file, not stderr: add them to the failure. */
@@ -67,14 +61,8 @@ function withLoggedErrors(error: unknown, log: string): unknown {
 
 const LOG_LINE = /^(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) \S+\[\d+\] [A-Z] (.*)$/;
 
-interface LogSummary {
-  readonly bytes: number;
-  readonly seconds: number;
-  readonly reads: number;
-}
-
 /** Byte count and duration from a receiver's `-d -d -d -lu` log. */
-export function parseReceiverLog(text: string): LogSummary {
+export function parseReceiverLog(text: string): StreamTransfer {
   let started: number | undefined;
   let exited: number | undefined;
   let bytes = 0;

@@ -1,20 +1,17 @@
 /**
- * What the stream baselines' parent and its worker processes say to each other. The parent starts a
- * receiver and a sender as `<worker command> stream-recv|stream-send --flags`; each prints its events
- * as every worker does (worker-io.ts: `ready` once listening, then one final report) and exits.
+ * What the stream baselines' workers (stream-worker.ts) are given, and the pattern they stream: the
+ * receiver says `ready` with the address it listens on, then `received`; the sender says `sent`.
  *
  * The sender repeats one in-memory pattern chunk, so the byte at stream offset `o` is
  * `patternByte(o % chunk)`. The receiver checks the first and last byte of every piece it gets against
  * that: cheap enough not to slow it, and it catches lost, duplicated or reordered data.
  */
 import { failure } from "../errors.ts";
-import { flagArgv, WorkerFlags } from "./worker-io.ts";
+import type { WorkerFlags } from "./worker-io.ts";
 
 export type StreamTransport = "unix" | "tcp";
-export type StreamRole = "stream-send" | "stream-recv";
 
-export interface StreamWorkerArgs {
-  readonly role: StreamRole;
+export interface StreamArgs {
   readonly transport: StreamTransport;
   /** A socket path for unix; `host:port` for tcp (port 0 lets the receiver pick one). */
   readonly address: string;
@@ -29,49 +26,22 @@ export interface StreamWorkerArgs {
   readonly file?: string;
 }
 
-export type WorkerEvent =
-  | { readonly event: "ready"; readonly address: string }
-  | { readonly event: "sent"; readonly bytes: number; readonly seconds: number }
-  | {
-      readonly event: "received";
-      readonly bytes: number;
-      /** From the connection being accepted to the end of the stream, on the receiver's clock. */
-      readonly seconds: number;
-      /** How many data callbacks delivered the bytes: bytes / pieces is the effective read size. */
-      readonly pieces: number;
-      /** For a file's stream (`file`): its CRC-32, which chunk boundaries do not change. */
-      readonly crc32?: number;
-    };
-
-const ROLES: readonly StreamRole[] = ["stream-send", "stream-recv"];
-const TRANSPORTS: readonly StreamTransport[] = ["unix", "tcp"];
-
-export function workerArgv(args: StreamWorkerArgs): string[] {
-  const { role, transport, address, bytes, chunk, file } = args;
-  return [role, ...flagArgv({ transport, address, bytes, chunk, file })];
+export interface StreamTransfer {
+  /** Every transfer delivers exactly the bytes asked for, or fails. */
+  readonly bytes: number;
+  readonly seconds: number;
+  /** Data callbacks (or socat reads) the receiver got: bytes / reads is its effective read size. */
+  readonly reads: number;
 }
 
-/** A stream worker's argv, read with the same `WorkerFlags` as every other bench worker's. */
-export function parseWorkerArgv(argv: readonly string[]): StreamWorkerArgs {
-  const [role, ...rest] = argv;
-  if (!ROLES.includes(role as StreamRole))
-    throw failure(
-      "InvalidArgument",
-      "start a bench worker",
-      `'${role ?? ""}' is not one of ${ROLES.join(", ")}`,
-    );
-  const flags = new WorkerFlags(role as StreamRole, rest);
+/** A stream worker's flags, with the transport checked. */
+export function streamArgs(flags: WorkerFlags): StreamArgs {
   const transport = flags.string("transport");
-  if (!TRANSPORTS.includes(transport as StreamTransport))
+  if (transport !== "unix" && transport !== "tcp")
     throw failure("InvalidArgument", "start a bench worker", `--transport '${transport}' is not unix or tcp`);
-  return {
-    role: role as StreamRole,
-    transport: transport as StreamTransport,
-    address: flags.string("address"),
-    bytes: flags.size("bytes"),
-    chunk: flags.size("chunk"),
-    ...(flags.optional("file") === undefined ? {} : { file: flags.string("file") }),
-  };
+  const [address, file] = [flags.string("address"), flags.optional("file")];
+  const sizes = { bytes: flags.size("bytes"), chunk: flags.size("chunk") };
+  return { transport, address, ...sizes, ...(file === undefined ? {} : { file }) };
 }
 
 /** A byte that depends on all bits of its position, so any shift of the stream changes it. */

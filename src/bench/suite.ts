@@ -194,9 +194,8 @@ async function transferRound(
           bytes: plan.bytes,
           workerCommand,
           chunk: plan.streamChunk,
-          repeats: 1,
         });
-        return stream.seconds[0] ?? stream.unavailable ?? "did not run";
+        return "unavailable" in stream ? stream.unavailable : stream.seconds;
       },
     ]),
   ];
