@@ -41,12 +41,11 @@ function emptySamples(id: string, label: string): AccessSamples {
 }
 
 /** Takes one sample of each of the three measurements on `mapping`. */
-export function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
-  const options = latencySteps === undefined ? { repeats: 1 } : { repeats: 1, latencySteps };
-  const measured = measureAccess(mapping.address, mapping.length, options);
-  samples.read.push(measured.read.median);
-  samples.write.push(measured.write.median);
-  samples.latency.push(measured.latency.median);
+function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
+  const measured = measureAccess(mapping.address, mapping.length, latencySteps ? { latencySteps } : {});
+  samples.read.push(measured.read);
+  samples.write.push(measured.write);
+  samples.latency.push(measured.latency);
 }
 
 export async function measureHostAccess(context: HostAccessContext): Promise<AccessSamples[]> {

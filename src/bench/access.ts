@@ -8,12 +8,9 @@
  */
 import { failure } from "../errors.ts";
 import { viewOf } from "../ffi/index.ts";
-import { forEachChunk, requirePositiveInteger, timeSeconds, touch } from "./memory.ts";
-import { type Summary, scaleSummary, summarize, summarizeRates } from "./stats.ts";
+import { forEachChunk, requirePositiveInteger, timeWarm, touch } from "./memory.ts";
 
 export interface AccessOptions {
-  /** Timed samples of each of the three measurements. */
-  readonly repeats?: number;
   /**
    * Nodes of the pointer chase; each sits on its own cache line, spread evenly over the mapping so the
    * chase touches all of it. Fewer nodes than cache lines keeps building the chase cheap on huge regions.
@@ -23,22 +20,20 @@ export interface AccessOptions {
   readonly latencySteps?: number;
 }
 
+/** One sample of each: a timed pass after an untimed one that warms the TLB and the code path. */
 export interface AccessMeasurement {
-  readonly bytes: number;
-  /** Sequential read bandwidth, bytes/s. */
-  readonly read: Summary;
-  /** Sequential write bandwidth, bytes/s. */
-  readonly write: Summary;
+  /** Sequential read and write bandwidth, bytes/s. */
+  readonly read: number;
+  readonly write: number;
   /**
-   * Nanoseconds per dependent random 8-byte load. Each sample is the mean over `latencySteps` loads
-   * (timing single loads would measure the clock, not the memory), so p99 is over samples, not loads.
-   * It includes a few ns of JS loop overhead per load, which matters only for in-cache sizes.
+   * Nanoseconds per dependent random 8-byte load: the mean over `latencySteps` loads (timing single loads
+   * would measure the clock, not the memory). It includes a few ns of JS loop overhead per load, which
+   * matters only for in-cache sizes.
    */
-  readonly latency: Summary;
+  readonly latency: number;
   readonly latencyNodes: number;
 }
 
-const DEFAULT_REPEATS = 5;
 const DEFAULT_LATENCY_NODES = 1 << 16;
 const DEFAULT_LATENCY_STEPS = 1 << 20;
 const CACHE_LINE = 64;
@@ -55,10 +50,8 @@ export function measureAccess(
   length: number,
   options: AccessOptions = {},
 ): AccessMeasurement {
-  const repeats = options.repeats ?? DEFAULT_REPEATS;
   const steps = options.latencySteps ?? DEFAULT_LATENCY_STEPS;
   requirePositiveInteger(length, "measure memory access", "length");
-  requirePositiveInteger(repeats, "measure memory access", "repeat count");
   requirePositiveInteger(steps, "measure memory access", "latency step count");
   if (length < CACHE_LINE)
     throw failure("InvalidArgument", "measure memory access", `${length} bytes is less than a cache line`);
@@ -67,18 +60,10 @@ export function measureAccess(
 
   // Fault every page in first: a mapped file or a fresh region would otherwise time page faults.
   touch(address, length);
-  const write = repeatedRates(length, repeats, () => writePass(address, length));
-  const read = repeatedRates(length, repeats, () => readPass(address, length));
-  const latency = measureLatency(address, length, nodes, steps, repeats);
-  return { bytes: length, read, write, latency, latencyNodes: nodes };
-}
-
-function repeatedRates(bytes: number, repeats: number, pass: () => void): Summary {
-  pass(); // untimed: warms the TLB and the code path
-  return summarizeRates(
-    bytes,
-    Array.from({ length: repeats }, () => timeSeconds(pass)),
-  );
+  const write = length / timeWarm(() => writePass(address, length));
+  const read = length / timeWarm(() => readPass(address, length));
+  const latency = (measureLatency(address, length, nodes, steps) * 1e9) / steps;
+  return { read, write, latency, latencyNodes: nodes };
 }
 
 /**
@@ -101,17 +86,15 @@ function readPass(address: number, length: number): void {
   });
 }
 
-function measureLatency(address: number, length: number, nodes: number, steps: number, repeats: number) {
+/** Seconds for `steps` dependent loads through a random cycle over the mapping. */
+function measureLatency(address: number, length: number, nodes: number, steps: number): number {
   const slots = new Float64Array(viewOf(address, Math.floor(length / SLOT_BYTES) * SLOT_BYTES));
   const stride = Math.floor(length / nodes / CACHE_LINE) * (CACHE_LINE / SLOT_BYTES);
   linkRandomCycle(slots, nodes, stride);
-  const chase = () => {
+  return timeWarm(() => {
     const end = chaseFrom(slots, 0, steps);
     if (end % stride !== 0) throw failure("Internal", "chase pointers", `slot ${end} is not a node`);
-  };
-  chase();
-  const seconds = Array.from({ length: repeats }, () => timeSeconds(chase));
-  return scaleSummary(summarize(seconds), 1e9 / steps);
+  });
 }
 
 /**

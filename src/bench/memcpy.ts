@@ -60,8 +60,7 @@ function measureCopies(bytes: number, repeats: number, bytesPerSample: number): 
         for (let copy = 0; copy < copiesPerSample; copy++)
           copyMemory(destination.address, source.address, bytes);
       };
-      // One untimed round settles lazy costs: the FFI stub's first call, TLB and cache state.
-      copyAll();
+      copyAll(); // untimed: the FFI stub's first call, TLB and cache state
       const seconds = Array.from({ length: repeats }, () => timeSeconds(copyAll));
       return { bytes, copiesPerSample, rate: summarizeRates(bytes * copiesPerSample, seconds) };
     }),

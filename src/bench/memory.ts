@@ -98,6 +98,12 @@ export function timeSeconds(run: () => void): number {
   return (Bun.nanoseconds() - started) / 1e9;
 }
 
+/** Seconds of one `run` after an untimed one, which settles lazy costs: first calls, TLB and cache state. */
+export function timeWarm(run: () => void): number {
+  run();
+  return timeSeconds(run);
+}
+
 export function requirePositiveInteger(value: number, action: string, what: string): void {
   if (!Number.isSafeInteger(value) || value <= 0)
     throw failure("InvalidArgument", action, `${what} ${value} is not a positive whole number`);
