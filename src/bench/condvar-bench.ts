@@ -65,6 +65,11 @@ export async function condvarRound(
   await measurePair(endpoint, workerCommand, plan, round, samples);
 }
 
+/** A cv-loop worker's flags: one side of the report's loops, moving `bytes` through the report's area. */
+export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: number, where: Flags) {
+  return { ...where, side, mode, bytes, area: LOOP_AREA_BYTES };
+}
+
 /** One of a pair of workers, named by its side. */
 function start(
   children: Child[],
@@ -82,15 +87,10 @@ async function measureLoops(
   bytes: number,
 ): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, TIMEOUT_MS, async (children) => {
-    const flags = {
-      ...pairFlags(endpoint, "loops"),
-      mode,
-      bytes,
-      area: LOOP_AREA_BYTES,
-    };
-    const reader = start(children, workerCommand, "cv-loop", { ...flags, side: "reader" });
+    const where = pairFlags(endpoint, "loops");
+    const reader = start(children, workerCommand, "cv-loop", loopFlags("reader", mode, bytes, where));
     if (mode === "socket") await nextEvent(reader, "ready");
-    const writer = start(children, workerCommand, "cv-loop", { ...flags, side: "writer" });
+    const writer = start(children, workerCommand, "cv-loop", loopFlags("writer", mode, bytes, where));
     const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });

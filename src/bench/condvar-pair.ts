@@ -17,7 +17,7 @@ import type { CondVar } from "../guest/sync.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
 import { meet, stampsAt } from "./worker-client.ts";
-import { connectTo, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { connectTo, emit, localNanoseconds, Messages, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;
@@ -146,8 +146,9 @@ function waiterReady(words: Int32Array, round: number): Promise<void> {
 
 /** The Unix socket between the pair: b listens, a connects once both are there. */
 class SocketLink {
-  private arrived = Promise.withResolvers<Uint8Array>();
-  private pending = new Uint8Array(0);
+  private readonly messages = new Messages(MESSAGE_BYTES);
+  private readonly arrived: Uint8Array[] = [];
+  private wake: (() => void) | undefined;
 
   private socket: Socket<undefined> | undefined;
   private listener: { stop(close?: boolean): void } | undefined;
@@ -186,22 +187,18 @@ class SocketLink {
   }
 
   private receive(bytes: Uint8Array): void {
-    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
-    joined.set(this.pending);
-    joined.set(bytes, this.pending.byteLength);
-    this.pending = joined;
-    if (this.pending.byteLength >= MESSAGE_BYTES) {
-      const message = this.pending.slice(0, MESSAGE_BYTES);
-      this.pending = this.pending.slice(MESSAGE_BYTES);
-      this.arrived.resolve(message);
-    }
+    const whole = this.messages.add(bytes);
+    for (let at = 0; at < whole.byteLength; at += MESSAGE_BYTES)
+      this.arrived.push(whole.slice(at, at + MESSAGE_BYTES));
+    this.wake?.();
   }
 
   private async next(): Promise<Uint8Array> {
-    const message = await this.arrived.promise;
-    this.arrived = Promise.withResolvers<Uint8Array>();
-    if (this.pending.byteLength >= MESSAGE_BYTES) this.receive(new Uint8Array(0));
-    return message;
+    while (this.arrived.length === 0)
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    return this.arrived.shift()!;
   }
 
   private send(value: number): void {

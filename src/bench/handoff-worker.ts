@@ -18,7 +18,7 @@ import type { Client } from "../guest/client.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { meet, stampsAt, withWorkerClient } from "./worker-client.ts";
-import { busyWait, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { busyWait, emit, localNanoseconds, Messages, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
 
 /** The benchmark's own words, in the part of a mutex slot ivsh leaves unused (SyncWord.firstUnused..13). */
 const COUNTER = SyncWord.firstUnused;
@@ -148,20 +148,16 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   const path = flags.string("address");
   const latenciesNs: number[] = [];
   const done = Promise.withResolvers<void>();
-  let pending = new Uint8Array(0);
+  const messages = new Messages(MESSAGE_BYTES);
   const listener = Bun.listen({
     unix: path,
     socket: {
       data(socket, bytes) {
         const arrivedMs = sharedClockMs();
-        const joined = new Uint8Array(pending.byteLength + bytes.byteLength);
-        joined.set(pending);
-        joined.set(bytes, pending.byteLength);
-        const whole = joined.byteLength - (joined.byteLength % MESSAGE_BYTES);
-        const stamps = new Float64Array(joined.slice(0, whole).buffer);
-        for (const stamp of stamps) latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
-        pending = joined.slice(whole);
-        socket.write(joined.subarray(0, whole));
+        const stamps = messages.add(bytes);
+        for (const stamp of new Float64Array(stamps.buffer))
+          latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
+        socket.write(stamps);
       },
       close: () => done.resolve(),
       error: (_socket, error) => done.reject(error),
@@ -179,16 +175,12 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
   let reply = Promise.withResolvers<void>();
-  let received = 0;
+  const messages = new Messages(MESSAGE_BYTES);
   const socket: Socket<undefined> = await Bun.connect({
     unix: flags.string("address"),
     socket: {
       data(_socket, bytes) {
-        received += bytes.byteLength;
-        if (received >= MESSAGE_BYTES) {
-          received -= MESSAGE_BYTES;
-          reply.resolve();
-        }
+        if (messages.add(bytes).byteLength > 0) reply.resolve();
       },
       close: () => reply.reject(failure("PeerGone", "ping the echo worker", "it closed the connection")),
     },

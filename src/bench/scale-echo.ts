@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Socket } from "bun";
 import { temporaryDirectory, withChildren } from "./child.ts";
 import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
-import { emit, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
+import { emit, Messages, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
 
 const REQUEST_BYTES = 32;
 const FLOOR_TIMEOUT_MS = 5 * 60_000;
@@ -64,17 +64,13 @@ async function connectEcho(address: string): Promise<EchoConnection> {
     busy: false,
     answered: undefined,
   };
-  // A request is one write of 32 bytes and comes back whole or in pieces: the answer is complete when
-  // all of it is back.
-  let received = 0;
+  // A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back.
+  const answers = new Messages(REQUEST_BYTES);
   connection.socket = await Bun.connect({
     unix: address,
     socket: {
       data: (_socket, bytes) => {
-        received += bytes.byteLength;
-        if (received < REQUEST_BYTES) return;
-        received -= REQUEST_BYTES;
-        connection.answered?.();
+        if (answers.add(bytes).byteLength > 0) connection.answered?.();
       },
     },
   });

@@ -222,3 +222,20 @@ export function hostAndPort(address: string): { hostname: string; port: number }
     throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
   return { hostname: address.slice(0, separator), port };
 }
+
+/** Cuts a socket's bytes into `size`-byte messages: a write may arrive split, or joined with the next. */
+export class Messages {
+  private pending = new Uint8Array(0);
+
+  constructor(private readonly size: number) {}
+
+  /** Adds `bytes`; returns the messages now whole, back to back (none: an empty array). */
+  add(bytes: Uint8Array): Uint8Array {
+    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.byteLength);
+    const whole = joined.byteLength - (joined.byteLength % this.size);
+    this.pending = joined.slice(whole);
+    return joined.slice(0, whole);
+  }
+}
