@@ -228,25 +228,10 @@ async function handoffRounds(context: SuiteContext, data: MutableData, shm: Benc
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
   const { parked, spin, floor } = data.handoff;
   const kinds: (() => Promise<void>)[] = [
-    async () => {
-      const samples = await measureHandoff(endpoint, workerCommand, "parked", slice(plan.handoffRounds));
-      parked.latenciesNs.push(...samples.latenciesNs);
-      parked.unparked += samples.unparked;
-    },
-    async () => {
-      const samples = await measureHandoff(endpoint, workerCommand, "spin", slice(plan.spinRounds));
-      spin.latenciesNs.push(...samples.latenciesNs);
-      spin.offsetsNs.push(...samples.offsetsNs);
-    },
-    async () => {
-      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 1);
-      floor.oneWayNs.push(...samples.oneWayNs);
-      floor.roundTripsNs.push(...samples.roundTripsNs);
-    },
-    async () => {
-      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 2);
-      floor.relayNs.push(...samples.oneWayNs);
-    },
+    () => measureHandoff(endpoint, workerCommand, "parked", slice(plan.handoffRounds), parked),
+    () => measureHandoff(endpoint, workerCommand, "spin", slice(plan.spinRounds), spin),
+    () => measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 1, floor),
+    () => measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 2, floor),
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {

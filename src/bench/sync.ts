@@ -56,31 +56,33 @@ export async function measureLockPairs(
 export interface HandoffSamples {
   readonly latenciesNs: number[];
   /** Parked mode: rounds in which the waiter had not parked yet (dropped). */
-  readonly unparked: number;
+  unparked: number;
   /** Spin mode: estimated offsets between the two processes' shared clocks. */
   readonly offsetsNs: number[];
 }
 
+/** Adds `rounds` hand-offs of `mode` to `samples`. */
 export async function measureHandoff(
   endpoint: SyncEndpoint,
   workerCommand: readonly string[],
   mode: "parked" | "spin",
   rounds: number,
-): Promise<HandoffSamples> {
-  return withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
+  samples: HandoffSamples,
+): Promise<void> {
+  await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
     const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
     const waker = startWorker(children, workerCommand, "handoff-wake", flags);
-    if (mode === "spin") {
-      const [report] = await finalEvents([waker, "latencies"], [waiter, "done"]);
-      const offsetsNs = numbersField(report, "offsetsNs");
-      return { latenciesNs: numbersField(report, "latenciesNs"), unparked: 0, offsetsNs };
-    }
-    const [report] = await finalEvents([waiter, "latencies"], [waker, "done"]);
+    // The spinning waker times its own round trips; a parked waiter times its wake-ups.
+    const [report] = await (mode === "spin"
+      ? finalEvents([waker, "latencies"], [waiter, "done"])
+      : finalEvents([waiter, "latencies"], [waker, "done"]));
     const latenciesNs = numbersField(report, "latenciesNs");
-    if (latenciesNs.length === 0)
+    if (mode === "parked" && latenciesNs.length === 0)
       throw failure("Internal", "measure the parked hand-off", "the waiter never parked before its wake");
-    return { latenciesNs, unparked: numberField(report, "unparked"), offsetsNs: [] };
+    samples.latenciesNs.push(...latenciesNs);
+    if (mode === "spin") samples.offsetsNs.push(...numbersField(report, "offsetsNs"));
+    else samples.unparked += numberField(report, "unparked");
   });
 }
 
@@ -92,14 +94,15 @@ export interface FloorSamples {
   readonly relayNs: number[];
 }
 
-/** Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
+/** Adds a Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
 export async function measureSocketFloor(
   endpoint: SyncEndpoint,
   workerCommand: readonly string[],
   rounds: number,
   hops: 1 | 2,
-): Promise<{ oneWayNs: number[]; roundTripsNs: number[] }> {
-  return withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
+  samples: FloorSamples,
+): Promise<void> {
+  await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
     const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
     const echo = startWorker(children, workerCommand, "echo", { address });
     await nextEvent(echo, "ready");
@@ -114,10 +117,9 @@ export async function measureSocketFloor(
     const ping = startWorker(children, workerCommand, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
     await Promise.all(children.map((child) => child.finish()));
-    return {
-      oneWayNs: numbersField(oneWay, "latenciesNs"),
-      roundTripsNs: numbersField(trips, "roundTripsNs"),
-    };
+    // The relay's round trips are not a floor of anything the report shows.
+    if (hops === 1) samples.roundTripsNs.push(...numbersField(trips, "roundTripsNs"));
+    (hops === 1 ? samples.oneWayNs : samples.relayNs).push(...numbersField(oneWay, "latenciesNs"));
   });
 }
 
