@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { temporaryDirectory, withChildren } from "./child.ts";
-import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
+import { type LoadConnection, openLoad, signal } from "./open-loop.ts";
 import { emit, Messages, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
 
 const REQUEST_BYTES = 32;
@@ -25,9 +25,8 @@ export async function runEchoServer(flags: WorkerFlags): Promise<void> {
   listener.stop(true);
 }
 
-interface EchoConnection {
+interface EchoConnection extends LoadConnection {
   socket: Socket<undefined>;
-  busy: boolean;
   answered: (() => void) | undefined;
 }
 
@@ -38,23 +37,15 @@ export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
   );
   emit({ event: "ready" });
   await loadSignal;
-  const latencies: number[] = [];
   const request = new Uint8Array(REQUEST_BYTES);
-  const { skipped } = await openLoop(flags.number("seconds"), flags.number("rate"), (dueMs) => {
-    const idle = connections.find((connection) => !connection.busy);
-    if (!idle) return undefined;
-    idle.busy = true;
-    const sentMs = performance.now();
-    const answer = new Promise<void>((resolve) => {
-      idle.answered = resolve;
-    }).then(() => {
-      latencies.push(sinceDueNs(dueMs, sentMs));
-      idle.busy = false;
+  const load = await openLoad(flags.number("seconds"), flags.number("rate"), connections, (idle) => {
+    const answered = new Promise<string>((resolve) => {
+      idle.answered = () => resolve("echo");
     });
     idle.socket.write(request);
-    return answer;
+    return answered;
   });
-  emit({ event: "load", latencies: { echo: latencies }, skipped });
+  emit({ event: "load", ...load });
   for (const connection of connections) connection.socket.end();
 }
 
@@ -97,7 +88,7 @@ export async function measureEchoFloor(
       for (const load of loads) await nextEvent(load, "ready");
       for (const load of loads) process.kill(load.pid, "SIGUSR1");
       const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));
-      return reports.flatMap((report) => (report.latencies as { echo: number[] }).echo);
+      return reports.flatMap((report) => (report.latencies as { echo?: number[] }).echo ?? []);
     });
   } finally {
     removeDir();
