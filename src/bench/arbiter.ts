@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
-import { isTmpfsPath } from "../region/mapping.ts";
 import { selfCommand } from "../self.ts";
 import { Child, onCleanup, temporaryDirectory } from "./child.ts";
 
@@ -121,9 +120,4 @@ export class BenchArbiter {
       `it did not listen within ${READY_TIMEOUT_MS} ms`,
     );
   }
-}
-
-/** Whether `path` is on tmpfs (RAM), which would make a "file on disk" measurement meaningless. */
-export function isTmpfs(path: string): boolean {
-  return isTmpfsPath(path);
 }

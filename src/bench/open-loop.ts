@@ -41,7 +41,10 @@ export async function openLoad<C extends LoadConnection>(
     connection.busy = true;
     const sentMs = performance.now();
     const request = send(connection)
-      .then((name) => void (latencies[name] ??= []).push(sinceDueNs(dueMs, sentMs)))
+      .then((name) => {
+        latencies[name] ??= [];
+        latencies[name].push(sinceDueNs(dueMs, sentMs));
+      })
       .finally(() => {
         connection.busy = false;
       });

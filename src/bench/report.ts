@@ -181,15 +181,23 @@ export function summaryOf(values: readonly number[]): Summary | undefined {
   return values.length > 0 ? summarize(values) : undefined;
 }
 
-/** A row of samples, summarised, with the samples themselves for the JSON. */
+/**
+ * A row of samples, summarised, with the samples themselves for the JSON; compared to the row
+ * `ratio.to`, by the per-round fractions `ratio.perRound` when given.
+ */
 export function row(
   id: string,
   label: string,
   unit: ResultUnit,
   values: readonly number[],
   note?: string,
+  ratio?: { to: string; perRound?: readonly number[] },
 ): BenchResult {
-  return { id, label, unit, samples: summaryOf(values), values, ...(note ? { note } : {}) };
+  const compared = ratio && {
+    ratioTo: ratio.to,
+    ...(ratio.perRound ? { ratioSamples: summaryOf(ratio.perRound) } : {}),
+  };
+  return { id, label, unit, samples: summaryOf(values), values, ...compared, ...(note ? { note } : {}) };
 }
 
 /** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */

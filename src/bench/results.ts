@@ -9,7 +9,7 @@ import type { AccessSamples } from "./access-bench.ts";
 import { STREAM_BASELINES } from "./baselines.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
-import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
+import { type BenchResult, row, type Section } from "./report.ts";
 import { summarize } from "./stats.ts";
 import type { SuiteData, TransferSamples } from "./suite-data.ts";
 
@@ -25,23 +25,15 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
   return samples.seconds.map((seconds) => samples.bytes / seconds);
 }
 
+/** A throughput row, shown also as its fraction of memcpy within each round. */
 function rateResult(
   id: string,
   label: string,
-  values: readonly number[],
+  values: number[],
   memcpy: number[],
   note?: string,
 ): BenchResult {
-  return {
-    id,
-    label,
-    unit: "bytes/s",
-    samples: summaryOf(values),
-    values,
-    ratioTo: MEMCPY_ID,
-    ratioSamples: summaryOf(perRound(values, memcpy)),
-    ...(note ? { note } : {}),
-  };
+  return row(id, label, "bytes/s", values, note, { to: MEMCPY_ID, perRound: perRound(values, memcpy) });
 }
 
 export function limitSection(data: SuiteData): Section {
@@ -141,8 +133,8 @@ export function sweepSection(data: SuiteData): Section {
 
 export function accessSection(access: readonly AccessSamples[]): Section {
   const results = access.flatMap(({ id, label, read, write, latency }): BenchResult[] => [
-    { ...row(`${id}.read`, `${label}: sequential read`, "bytes/s", read), ratioTo: MEMCPY_ID },
-    { ...row(`${id}.write`, `${label}: sequential write`, "bytes/s", write), ratioTo: MEMCPY_ID },
+    row(`${id}.read`, `${label}: sequential read`, "bytes/s", read, undefined, { to: MEMCPY_ID }),
+    row(`${id}.write`, `${label}: sequential write`, "bytes/s", write, undefined, { to: MEMCPY_ID }),
     row(`${id}.latency`, `${label}: random 8-byte load`, "ns", latency),
   ]);
   return {

@@ -5,8 +5,9 @@
  * within a round (ivsh ÷ socket, ivsh ÷ memcpy) cancel most of it.
  */
 
+import { isTmpfsPath } from "../region/mapping.ts";
 import { type AccessSamples, measureHostAccess } from "./access-bench.ts";
-import { BenchArbiter, isTmpfs } from "./arbiter.ts";
+import { BenchArbiter } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
@@ -21,7 +22,6 @@ import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./m
 import { MiB } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import type { LockMethod } from "./sync.ts";
 import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
 import { emptyGuestRequestSamples } from "./vm-bridge.ts";
@@ -59,7 +59,7 @@ export async function runSuite(context: SuiteContext): Promise<SuiteData> {
 async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
   const { plan, progress } = context;
   const notes: string[] = [];
-  if (isTmpfs(context.diskDir))
+  if (isTmpfsPath(context.diskDir))
     notes.push(
       `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
     );
@@ -90,7 +90,13 @@ async function measureRounds(
   disk: BenchArbiter,
   endToEnd: EndToEndSetup,
 ): Promise<void> {
-  const { plan, progress, interruption } = context;
+  const { plan, progress, interruption, workerCommand } = context;
+  const endpoint = syncEndpoint(context, shm);
+  const condvarPlan = {
+    bytes: plan.bytes,
+    pingPongRounds: plan.lockPairs,
+    wakes: Math.ceil(plan.handoffRounds / plan.repeats),
+  };
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
     progress(
@@ -101,20 +107,9 @@ async function measureRounds(
     await transferRound(context, data, round, shm, disk);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
-    const pairs = await measureLockPairs(
-      syncEndpoint(context, shm),
-      context.workerCommand,
-      plan.lockPairs,
-      round,
-    );
-    for (const method of Object.keys(pairs) as LockMethod[]) data.locks[method].push(pairs[method]);
+    await measureLockPairs(endpoint, workerCommand, plan.lockPairs, round, data.locks);
     progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
-    const condvarPlan = {
-      bytes: plan.bytes,
-      pingPongRounds: plan.lockPairs,
-      wakes: Math.ceil(plan.handoffRounds / plan.repeats),
-    };
-    await condvarRound(syncEndpoint(context, shm), context.workerCommand, condvarPlan, round, data.condvar);
+    await condvarRound(endpoint, workerCommand, condvarPlan, round, data.condvar);
   }
 }
 

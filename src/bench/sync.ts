@@ -35,21 +35,18 @@ export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
   return { socket: endpoint.socket, region: endpoint.region, name: freshChannel(prefix) };
 }
 
-/** Nanoseconds per acquire/release pair, by method, from one worker run. */
+/** Adds nanoseconds per acquire/release pair, by method, from one worker run. */
 export async function measureLockPairs(
   endpoint: SyncEndpoint,
   workerCommand: readonly string[],
   pairs: number,
   round: number,
-): Promise<Record<LockMethod, number>> {
-  return withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
+  samples: Record<LockMethod, number[]>,
+): Promise<void> {
+  await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
     const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
-    return {
-      fast: numberField(event, "fast"),
-      try: numberField(event, "try"),
-      rpc: numberField(event, "rpc"),
-    };
+    for (const method of LOCK_METHODS) samples[method].push(numberField(event, method));
   });
 }
 
