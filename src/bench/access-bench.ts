@@ -11,8 +11,7 @@ import type { BenchArbiter } from "./arbiter.ts";
 import type { Interruption } from "./child.ts";
 import { anonymousMapping, fileMapping, type Mapping, withMapping } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
-import { withClient, withWorkerClient } from "./worker-client.ts";
-import { emit, type WorkerFlags } from "./worker-io.ts";
+import { emit, type WorkerFlags, withClient, withWorkerClient } from "./worker-io.ts";
 
 export interface AccessSamples {
   readonly id: string;

@@ -5,16 +5,27 @@
  * Every transfer is timed by its receiver, from accepting the connection to the end of the stream, and
  * counts only bytes it actually received; a transfer whose count differs from N fails rather than
  * reporting a rate. The sender holds one 1 MiB chunk and honours backpressure (see stream-worker.ts).
+ *
+ * socat is what a shell user gets streaming over a Unix socket with `socat -b 1048576`. Fairness: its
+ * source is /dev/zero cut at exactly N bytes (`readbytes=N`), not a file, so the sender is not disk bound
+ * and, like the Bun sender with its one in-memory chunk, fills a buffer that stays in cache (the kernel
+ * zeroes it instead of copying it). The sink is /dev/null, which discards writes without copying them;
+ * the Bun receiver instead gets each piece as a JS buffer. So socat is the "C with plain read/write
+ * syscalls" reference; Bun's numbers show what its runtime adds.
+ *
+ * The receiver socat logs at info level (-d -d -d) with microsecond stamps (-lu) into a file: the log gives
+ * the exact byte count ("transferred N bytes" per read) and the time from its transfer loop starting
+ * (just after accept) to its exit, the same span the Bun receiver times. One log line per read costs about
+ * 1 µs against tens of µs for reading 200 KiB, within run-to-run noise.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { failure } from "../errors.ts";
-import { type Child, withChildren } from "./child.ts";
+import { failure, IvshError } from "../errors.ts";
+import { type Child, startChild, waitUntil, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
-import { socatInstalled, socatTransfer } from "./socat.ts";
-import type { StreamArgs, StreamTransfer, StreamTransport } from "./stream-protocol.ts";
+import type { StreamArgs, StreamTransfer, StreamTransport } from "./stream-worker.ts";
 import { type Event, finalEvents, nextEvent, numberField, startWorker, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
@@ -95,7 +106,7 @@ async function bunTransfer(
 }
 
 /**
- * One stream from a stream-send to a stream-recv worker (stream-protocol.ts): the receiver listens on
+ * One stream from a stream-send to a stream-recv worker (stream-worker.ts): the receiver listens on
  * `stream.address`, the sender connects where the receiver says it listens. Resolves with the receiver's
  * report once both have exited, refusing a stream whose two ends counted different bytes.
  */
@@ -118,4 +129,78 @@ export async function streamBetweenWorkers(
       `${sentBytes} bytes were sent but ${receivedBytes} received`,
     );
   return { received };
+}
+
+/** `socat` is looked up on PATH; a path to another build may be given instead. */
+export function socatInstalled(command = "socat"): boolean {
+  return Bun.which(command) !== null;
+}
+
+/** One transfer of `bytes` through a Unix socket in `dir`, between two socat processes. */
+export async function socatTransfer(
+  command: string,
+  bytes: number,
+  chunk: number,
+  dir: string,
+  children: Child[],
+): Promise<StreamTransfer> {
+  const socket = join(dir, "socat.sock");
+  const log = join(dir, "socat-receiver.log");
+  const buffer = ["-b", String(chunk)];
+  const logging = ["-d", "-d", "-d", "-lu", "-lf", log];
+  const receiving = [command, ...logging, "-u", ...buffer, `UNIX-LISTEN:${socket}`, "OPEN:/dev/null"];
+  const receiver = startChild(children, receiving, "socat receiver");
+  await waitUntil(() => existsSync(socket) || receiver.exited, "socat to listen");
+  const sending = [command, "-u", ...buffer, `OPEN:/dev/zero,readbytes=${bytes}`, `UNIX-CONNECT:${socket}`];
+  const sender = startChild(children, sending, "socat sender");
+  try {
+    await Promise.all([receiver.finish(), sender.finish()]);
+  } catch (error) {
+    throw withLoggedErrors(error, log);
+  }
+  return parseReceiverLog(readFileSync(log, "utf8"));
+}
+
+/** The receiver writes its errors to the log file, not stderr: add them to the failure. */
+function withLoggedErrors(error: unknown, log: string): unknown {
+  if (!(error instanceof IvshError) || !existsSync(log)) return error;
+  const errors = readFileSync(log, "utf8")
+    .split("\n")
+    .filter((line) => / [EF] /.test(line))
+    .map((line) => line.replace(/^.*?\] [EF] /, ""));
+  if (errors.length === 0) return error;
+  return new IvshError(error.code, `${error.message}; the socat receiver logged: ${errors.join(" | ")}`);
+}
+
+const LOG_LINE = /^(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) \S+\[\d+\] [A-Z] (.*)$/;
+
+/** Byte count and duration from a receiver's `-d -d -d -lu` log. */
+export function parseReceiverLog(text: string): StreamTransfer {
+  let started: number | undefined;
+  let exited: number | undefined;
+  let bytes = 0;
+  let reads = 0;
+  for (const line of text.split("\n")) {
+    const match = LOG_LINE.exec(line);
+    if (!match) continue;
+    const message = match[8]!;
+    const transferred = /^transferred (\d+) bytes from/.exec(message);
+    if (transferred) {
+      bytes += Number(transferred[1]);
+      reads++;
+    } else if (message.startsWith("starting data transfer loop")) started = stampMicros(match);
+    else if (message.startsWith("exiting with status")) exited = stampMicros(match);
+  }
+  if (started === undefined || exited === undefined)
+    throw failure("Internal", "read socat's log", "it lacks the transfer loop's start or socat's exit");
+  return { bytes, seconds: (exited - started) / 1e6, reads };
+}
+
+/**
+ * Local wall-clock stamp in whole microseconds (exact, unlike fractional seconds); both stamps come from
+ * one process, so only their difference matters and the time zone does not.
+ */
+function stampMicros(match: RegExpExecArray): number {
+  const [year, month, day, hour, minute, second, micros] = match.slice(1, 8).map(Number) as number[];
+  return Date.UTC(year!, month! - 1, day!, hour!, minute!, second!) * 1000 + micros!;
 }

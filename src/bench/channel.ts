@@ -12,8 +12,7 @@ import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import { checkPiece, patternChunk } from "./stream-protocol.ts";
-import { withWorkerClient } from "./worker-client.ts";
+import { checkPiece, patternChunk } from "./stream-worker.ts";
 import {
   type Event,
   emit,
@@ -24,6 +23,7 @@ import {
   sharedClockMs,
   startWorker,
   type WorkerFlags,
+  withWorkerClient,
   Yielder,
 } from "./worker-io.ts";
 
@@ -100,7 +100,7 @@ function addCounts(...maps: unknown[]): Record<string, number> {
  * and `ivsh-recv`), as two VMs' processes would be.
  *
  * The sender's data source is the one the socket baselines' senders use: one in-memory 1 MiB pattern
- * chunk (stream-protocol.ts), handed to `ChannelSender.write` the way they hand it to a socket write
+ * chunk (stream-worker.ts), handed to `ChannelSender.write` the way they hand it to a socket write
  * (one memcpy per byte into the ring, the same copy a socket write makes into the kernel). The
  * receiver consumes each chunk in place: the channel's digest
  * reads every byte, and the first and last byte of each chunk are checked against the pattern.

@@ -16,8 +16,16 @@ import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
-import { meet, stampsAt } from "./worker-client.ts";
-import { connectTo, emit, localNanoseconds, Messages, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import {
+  connectTo,
+  emit,
+  localNanoseconds,
+  Messages,
+  meet,
+  sharedClockMs,
+  stampsAt,
+  type WorkerFlags,
+} from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;

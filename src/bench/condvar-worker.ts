@@ -12,8 +12,7 @@
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { meet, withWorkerClient } from "./worker-client.ts";
-import { connectTo, emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { connectTo, emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;

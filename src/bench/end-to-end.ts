@@ -12,9 +12,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
+import { socatInstalled } from "./baselines.ts";
 import { type Child, startChild, temporaryDirectory, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
-import { socatInstalled } from "./socat.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 

@@ -17,8 +17,17 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
-import { meet, stampsAt, withWorkerClient } from "./worker-client.ts";
-import { busyWait, emit, localNanoseconds, Messages, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import {
+  busyWait,
+  emit,
+  localNanoseconds,
+  Messages,
+  meet,
+  sharedClockMs,
+  stampsAt,
+  type WorkerFlags,
+  withWorkerClient,
+} from "./worker-io.ts";
 
 /** The benchmark's own words, in the part of a mutex slot ivsh leaves unused (SyncWord.firstUnused..13). */
 const COUNTER = SyncWord.firstUnused;

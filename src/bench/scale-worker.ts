@@ -10,9 +10,8 @@
 import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord } from "../region/layout.ts";
-import { type LoadConnection, openLoad, signal } from "./open-loop.ts";
-import { workerConnectOptions } from "./worker-client.ts";
-import { emit, type WorkerFlags } from "./worker-io.ts";
+import { type LoadConnection, openLoad, signal } from "./scale-echo.ts";
+import { emit, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
 export type ScaleOp = (typeof SCALE_OPS)[number];

@@ -6,7 +6,7 @@ import type { AccessSamples } from "./access-bench.ts";
 import type { Interruption } from "./child.ts";
 import type { CondvarSamples } from "./condvar-bench.ts";
 import type { DigestSamples } from "./digest-bench.ts";
-import type { MemcpyMeasurement } from "./memcpy.ts";
+import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import type { FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
 import type { GuestRequestSamples } from "./vm-bridge.ts";

@@ -18,8 +18,7 @@ import {
   measureEndToEndRound,
   prepareEndToEnd,
 } from "./end-to-end.ts";
-import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
-import { MiB } from "./memory.ts";
+import { type MemcpyMeasurement, MiB, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";

@@ -8,7 +8,6 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import { withChildren } from "./child.ts";
-import { withWorkerClient } from "./worker-client.ts";
 import {
   emit,
   finalEvents,
@@ -19,6 +18,7 @@ import {
   numbersField,
   startWorker,
   type WorkerFlags,
+  withWorkerClient,
 } from "./worker-io.ts";
 
 export interface SyncEndpoint {

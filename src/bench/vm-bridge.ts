@@ -8,8 +8,14 @@ import type { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
-import { withWorkerClient } from "./worker-client.ts";
-import { emit, finalEvents, localNanoseconds, numbersField, type WorkerFlags } from "./worker-io.ts";
+import {
+  emit,
+  finalEvents,
+  localNanoseconds,
+  numbersField,
+  type WorkerFlags,
+  withWorkerClient,
+} from "./worker-io.ts";
 
 const ROUNDS = 300;
 const TIMEOUT_MS = 180_000;

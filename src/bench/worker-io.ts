@@ -1,13 +1,17 @@
 /**
  * How the benchmark and its worker processes talk, every worker alike: workers get `--flag value` pairs
  * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
- * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...).
+ * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...). And what
+ * workers share: a connection to the arbiter (flags on the host, the device in a guest) closed however
+ * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
  */
 import { writeSync } from "node:fs";
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
+import { type Client, connect } from "../guest/client.ts";
+import type { ConnectOptions } from "../guest/connect-options.ts";
 import { parseSize } from "../units.ts";
-import { type Child, startChild } from "./child.ts";
+import { type Child, startChild, waitUntil } from "./child.ts";
 
 export type Event = { readonly event: string } & Record<string, unknown>;
 
@@ -238,4 +242,52 @@ export class Messages {
     this.pending = joined.slice(whole);
     return joined.slice(0, whole);
   }
+}
+
+/** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
+export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
+  const options: ConnectOptions = { name };
+  const socket = flags.optional("socket");
+  const region = flags.optional("region");
+  const resource = flags.optional("resource");
+  if (socket) options.socket = socket;
+  if (region) options.region = region;
+  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
+  return options;
+}
+
+/** Runs `work` with a client connected with `options`, closed however `work` ends. */
+export async function withClient<T>(
+  options: ConnectOptions,
+  work: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = await connect(options);
+  try {
+    return await work(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `withClient` for a worker: connected as its flags say, plus `options`. */
+export function withWorkerClient<T>(
+  flags: WorkerFlags,
+  name: string,
+  work: (client: Client) => Promise<T>,
+  options: Partial<ConnectOptions> = {},
+): Promise<T> {
+  return withClient({ ...workerConnectOptions(flags, name), ...options }, work);
+}
+
+const MEET_TIMEOUT_MS = 30_000;
+
+/** Each of `parties` workers counts itself in on `words[index]` and waits, sleeping, until all are there. */
+export async function meet(words: Int32Array, index: number, parties: number): Promise<void> {
+  Atomics.add(words, index, 1);
+  await waitUntil(() => Atomics.load(words, index) >= parties, "the other workers", MEET_TIMEOUT_MS, 1);
+}
+
+/** `count` float64 stamps over the slot words from `word` on (8-byte aligned: slots are 64-byte aligned). */
+export function stampsAt(words: Int32Array, word: number, count: number): Float64Array {
+  return new Float64Array(words.buffer, words.byteOffset + word * 4, count);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { measureStream, sourceWorkerCommand } from "../../src/bench/baselines.ts";
-import type { StreamTransfer } from "../../src/bench/stream-protocol.ts";
+import type { StreamTransfer } from "../../src/bench/stream-worker.ts";
 import { testWithTool } from "../helpers/tools.ts";
 
 const MiB = 1024 * 1024;

@@ -3,8 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { measureAccess } from "../../src/bench/access.ts";
-import { measureMemcpy, measureMemcpyInCache } from "../../src/bench/memcpy.ts";
-import { anonymousMapping, fileMapping, withMapping } from "../../src/bench/memory.ts";
+import {
+  anonymousMapping,
+  fileMapping,
+  measureMemcpy,
+  measureMemcpyInCache,
+  withMapping,
+} from "../../src/bench/memory.ts";
 import { isIvshError } from "../../src/errors.ts";
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { parseReceiverLog } from "../../src/bench/baselines.ts";
 import { Child } from "../../src/bench/child.ts";
-import { parseReceiverLog } from "../../src/bench/socat.ts";
-import { checkPiece, patternChunk, type StreamArgs, streamArgs } from "../../src/bench/stream-protocol.ts";
+import { checkPiece, patternChunk, type StreamArgs, streamArgs } from "../../src/bench/stream-worker.ts";
 import { runBenchWorker } from "../../src/bench/worker.ts";
 import { flagArgv, nextEvent, numberField, stringField, WorkerFlags } from "../../src/bench/worker-io.ts";
 
