@@ -11,13 +11,16 @@ import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
 import { Child, onCleanup, temporaryDirectory } from "./child.ts";
+import { MiB } from "./memory.ts";
 
 export interface ArbiterSpec {
-  /** Directory in which the region's own temporary directory is made (/dev/shm, /var/tmp, ...). */
-  readonly regionParent: string;
-  readonly regionBytes: number;
-  readonly blockBytes: number;
   readonly label: string;
+  /** Directory in which the region's own temporary directory is made (default /dev/shm). */
+  readonly regionParent?: string;
+  /** Default 64 MiB: a power of two QEMU can map as a BAR, room for the default ring many times over. */
+  readonly regionBytes?: number;
+  /** Default 1 MiB. */
+  readonly blockBytes?: number;
   /** Lease (default LEASE); the scale benchmark's restart gives restored sessions this long to resume. */
   readonly lease?: string;
 }
@@ -66,7 +69,7 @@ export class BenchArbiter {
   static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
     const socketDir = mkdtempSync(join(tmpdir(), "ivsh-bench-sock-"));
     const removeSocket = temporaryDirectory(socketDir);
-    const regionDir = mkdtempSync(join(spec.regionParent, "ivsh-bench-"));
+    const regionDir = mkdtempSync(join(spec.regionParent ?? "/dev/shm", "ivsh-bench-"));
     const removeRegion = temporaryDirectory(regionDir);
     const removeDirs = () => {
       removeRegion();
@@ -79,7 +82,8 @@ export class BenchArbiter {
       ...selfCommand(),
       "host",
       "--exit-with-parent",
-      ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
+      ...["--region", region, "--size", String(spec.regionBytes ?? 64 * MiB)],
+      ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
       ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
     ];
     const child = new Child(command, `${spec.label} arbiter`);
@@ -90,6 +94,16 @@ export class BenchArbiter {
     } catch (error) {
       await arbiter.stop();
       throw error;
+    }
+  }
+
+  /** Runs `use` with an arbiter of `spec`, stopped however `use` ends. */
+  static async with<T>(spec: ArbiterSpec, use: (arbiter: BenchArbiter) => Promise<T>): Promise<T> {
+    const arbiter = await BenchArbiter.start(spec);
+    try {
+      return await use(arbiter);
+    } finally {
+      await arbiter.stop();
     }
   }
 

@@ -148,21 +148,12 @@ export async function runScale(
     );
   if (openFiles.after > openFiles.before)
     progress(`raised the open-file limit (ulimit -n) from ${openFiles.before} to ${openFiles.after}`);
-  const arbiter = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: regionBytesFor(plan),
-    blockBytes: BLOCK_BYTES,
-    label: "scale",
-    lease: LEASE,
-  });
-  let result: Omit<ScaleResult, "openFiles" | "floorLatencyNs">;
-  try {
-    result = await withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
+  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
+  const result = await BenchArbiter.with(spec, (arbiter) =>
+    withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
       measure(plan, arbiter, children, workerCommand, interruption, progress),
-    );
-  } finally {
-    await arbiter.stop();
-  }
+    ),
+  );
   progress("scale: the same shape against a bare echo server (the floor)");
   const perWorker = Math.ceil(plan.clients / plan.workers);
   const floor = await measureEchoFloor(

@@ -130,16 +130,10 @@ function guestAccess(events: Event[]): AccessSamples[] {
 export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
   const tools = checkVmPrerequisites();
   const { plan } = context;
-  // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
-  const arbiter = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: 64 * MiB,
-    blockBytes: 1 * MiB,
-    label: "VM",
-  });
   const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
   const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
-  try {
+  // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
+  await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {
       context.interruption.check("run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
@@ -157,9 +151,7 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
         );
       }
     }
-  } finally {
-    await arbiter.stop();
-  }
+  });
   data.transfers["vm-guest-to-host"] = toHost;
   data.transfers["vm-host-to-guest"] = fromHost;
 }
