@@ -12,7 +12,8 @@
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { connectTo, emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
+import { repeatedChunk, sendStream } from "./stream-worker.ts";
+import { emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;
@@ -158,24 +159,8 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
     emit({ event: "loop", seconds: (ended - started) / 1e9, chunks: Math.ceil(total / chunk) });
     return;
   }
-  const source = new Uint8Array(chunk).fill(0x5a);
-  const drained = { next: Promise.withResolvers<void>() };
+  const source = repeatedChunk(new Uint8Array(chunk).fill(0x5a), total);
   // Across a VM the writer is in the guest and reaches the host's reader through the VM's network.
-  const handler = { drain: () => drained.next.resolve() };
-  const socket = await connectTo(address, flags.optional("across") === "vm", handler);
-  for (let sent = 0; sent < total; ) {
-    const piece = source.subarray(0, Math.min(chunk, total - sent));
-    let written = 0;
-    while (written < piece.byteLength) {
-      const wrote = socket.write(piece.subarray(written));
-      written += wrote;
-      if (written < piece.byteLength) {
-        await drained.next.promise;
-        drained.next = Promise.withResolvers<void>();
-      }
-    }
-    sent += piece.byteLength;
-  }
-  socket.end();
+  await sendStream(address, flags.optional("across") === "vm", source);
   emit({ event: "loop", seconds: 0, chunks: Math.ceil(total / chunk) });
 }

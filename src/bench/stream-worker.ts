@@ -135,14 +135,28 @@ export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
   }
 }
 
-/**
- * Streams `bytes` from one chunk: the pattern, or the file read a chunk at a time. Bun's socket.write is
- * unbuffered: it returns how much the kernel took, and the rest is written again on `drain`, so the
- * sender never holds more than the chunk.
- */
+/** Streams the pattern, or the file read a chunk at a time. */
 export async function runStreamSender(flags: WorkerFlags): Promise<void> {
   const args = streamArgs(flags);
   const source = chunkSource(args);
+  try {
+    const { sent, seconds } = await sendStream(args.address, args.transport === "tcp", source);
+    emit({ event: "sent", bytes: sent, seconds });
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Streams `source` to a Unix socket's path, or with `tcp` to `HOST:PORT`; resolves with the bytes sent and
+ * the seconds from connecting to the last write. Bun's socket.write is unbuffered: it returns how much the
+ * kernel took, and the rest is written again on `drain`, so the sender never holds more than a chunk.
+ */
+export async function sendStream(
+  address: string,
+  tcp: boolean,
+  source: ChunkSource,
+): Promise<{ sent: number; seconds: number }> {
   const done = Promise.withResolvers<number>();
   let startedAt = 0;
   let sent = 0;
@@ -175,32 +189,30 @@ export async function runStreamSender(flags: WorkerFlags): Promise<void> {
       fail(String(error));
     },
   };
-  await connectTo(args.address, args.transport === "tcp", handler);
-  try {
-    const seconds = await done.promise;
-    emit({ event: "sent", bytes: sent, seconds });
-  } finally {
-    source.close();
-  }
+  await connectTo(address, tcp, handler);
+  const seconds = await done.promise;
+  return { sent, seconds };
 }
 
-interface ChunkSource {
+export interface ChunkSource {
   readonly bytes: number;
   /** Where the bytes from stream offset `sent` on are: the rest of the current chunk. */
   at(sent: number): { chunk: Uint8Array; offset: number; length: number };
   close(): void;
 }
 
+/** `chunk` repeated up to `bytes`. */
+export function repeatedChunk(chunk: Uint8Array, bytes: number): ChunkSource {
+  const at = (sent: number) => {
+    const offset = sent % chunk.byteLength;
+    return { chunk, offset, length: Math.min(chunk.byteLength - offset, bytes - sent) };
+  };
+  return { bytes, at, close() {} };
+}
+
 /** The pattern repeated up to `bytes`, or the file (its size, read one chunk at a time as it is sent). */
 function chunkSource(args: StreamArgs): ChunkSource {
-  if (args.file === undefined) {
-    const chunk = patternChunk(args.chunk);
-    const at = (sent: number) => {
-      const offset = sent % chunk.byteLength;
-      return { chunk, offset, length: Math.min(chunk.byteLength - offset, args.bytes - sent) };
-    };
-    return { bytes: args.bytes, at, close() {} };
-  }
+  if (args.file === undefined) return repeatedChunk(patternChunk(args.chunk), args.bytes);
   const fd = openSync(args.file, "r");
   const buffer = new Uint8Array(args.chunk);
   let [start, end] = [0, 0];
