@@ -9,8 +9,8 @@
  * With `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: every
  * sample is timed by a alone, and a parked wake-up becomes a parked round trip (a wakes the idle b, b
  * answers at once, a, itself parked by then, takes the answer): one wake-up each way across the boundary.
- * The socket is then the VM's network: b connects to `--address HOST:PORT` (a guestfwd relay to a's Unix
- * socket, `--listen`), a listens.
+ * The socket is then the VM's network: a listens on its Unix socket, b connects to `--address HOST:PORT`
+ * (a guestfwd relay to it).
  */
 import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
@@ -124,6 +124,7 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       const started = localNanoseconds();
+      // A plain store: b reads the stamp only once it holds the lock a releases after this.
       if (!roundTrip) stamp[0] = sharedClockMs();
       Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();

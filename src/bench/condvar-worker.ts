@@ -104,6 +104,7 @@ async function copyLoop(ops: Ops, area: Uint8Array, total: number, writer: boole
   const chunks = Math.ceil(total / chunk);
   for (let i = 0; i < chunks; ) {
     await ops.acquire();
+    // The flag and the chunk are plain bytes: the condvar's lock orders them between the two sides.
     if (area[0] === (writer ? 0 : 1)) {
       const length = Math.min(chunk, total - i * chunk);
       if (writer) area.set(buffer.subarray(0, length), 1);

@@ -73,6 +73,7 @@ export async function runHandoffWaiter(flags: WorkerFlags): Promise<void> {
     if (flags.string("mode") === "spin") {
       for (let round = 1; round <= rounds; round++) {
         spinUntil(words, COUNTER, 2 * round - 1);
+        // The seq-cst store of COUNTER below publishes this plain stamp to the pinger, who reads it after.
         if (round % 2 === 1) stamps[1] = sharedClockMs();
         Atomics.store(words, COUNTER, 2 * round);
       }
@@ -117,6 +118,7 @@ async function wakeRounds({ client, slot, words, stamps }: Shared, rounds: numbe
     const ready = () => Atomics.load(words, WAITER_READY) === round + 1;
     await waitUntil(ready, `the waiter's round ${round}`, SPIN_TIMEOUT_MS, SETTLE_MS);
     busyWait(SETTLE_MS);
+    // The seq-cst store of COUNTER publishes this plain stamp: the waiter reads it after seeing COUNTER.
     stamps[0] = sharedClockMs();
     Atomics.store(words, COUNTER, round);
     client.wakeWord(slot, COUNTER, 1);

@@ -48,28 +48,26 @@ export async function finalEvents<T extends [Child, string][]>(...expected: T): 
 
 type EventOf<T> = { [K in keyof T]: Event };
 
-/** A string field of an event, checked. */
-export function stringField(event: Event, field: string): string {
-  const value = event[field];
-  if (typeof value !== "string")
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a string`);
-  return value;
+/** Field `name` of an event, which must pass `is` (it is `what` then); the reports' fields are all checked. */
+function field<T>(event: Event, name: string, is: (value: unknown) => boolean, what: string): T {
+  const value = event[name];
+  if (!is(value))
+    throw failure("Internal", `read the '${event.event}' report`, `its '${name}' is not ${what}`);
+  return value as T;
 }
 
-/** A number field of an event, checked. */
-export function numberField(event: Event, field: string): number {
-  const value = event[field];
-  if (typeof value !== "number" || !Number.isFinite(value))
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a number`);
-  return value;
+export function stringField(event: Event, name: string): string {
+  return field(event, name, (value) => typeof value === "string", "a string");
 }
 
-/** A number[] field of an event, checked. */
-export function numbersField(event: Event, field: string): number[] {
-  const value = event[field];
-  if (!Array.isArray(value) || value.some((item) => typeof item !== "number"))
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a list of numbers`);
-  return value as number[];
+export function numberField(event: Event, name: string): number {
+  return field(event, name, (value) => typeof value === "number" && Number.isFinite(value), "a number");
+}
+
+export function numbersField(event: Event, name: string): number[] {
+  const isNumbers = (value: unknown) =>
+    Array.isArray(value) && value.every((item) => typeof item === "number");
+  return field(event, name, isNumbers, "a list of numbers");
 }
 
 /** Typed access to a worker's `--flag value` pairs. */
