@@ -200,6 +200,16 @@ export function row(
   return { id, label, unit, samples: summaryOf(values), values, ...compared, ...(note ? { note } : {}) };
 }
 
+/** [label, unit, samples, note]: a row of a table keyed by row id. */
+export type RowSpec = readonly [string, ResultUnit, readonly number[], string?];
+
+/** Rows from a table keyed by row id; those in `summaryOnly` are shown by their summary alone. */
+export function rows(table: Record<string, RowSpec>, summaryOnly: readonly string[] = []): BenchResult[] {
+  return Object.entries(table).map(([id, spec]) =>
+    (summaryOnly.includes(id) ? summaryRow : row)(id, ...spec),
+  );
+}
+
 /** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */
 export function summaryRow(
   id: string,
