@@ -55,14 +55,13 @@ export interface CondvarPlan {
 
 export async function condvarRound(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   plan: CondvarPlan,
   round: number,
   samples: CondvarSamples,
 ): Promise<void> {
   for (const mode of rotate([...LOOP_MODES], round))
-    samples.loops[mode].push(await measureLoops(endpoint, workerCommand, mode, plan.bytes));
-  await measurePair(endpoint, workerCommand, plan, round, samples);
+    samples.loops[mode].push(await measureLoops(endpoint, mode, plan.bytes));
+  await measurePair(endpoint, plan, round, samples);
 }
 
 /** A cv-loop worker's flags: one side of the report's loops, moving `bytes` through the report's area. */
@@ -71,26 +70,16 @@ export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: numb
 }
 
 /** One of a pair of workers, named by its side. */
-function start(
-  children: Child[],
-  workerCommand: readonly string[],
-  role: string,
-  flags: Flags & { side: string },
-) {
-  return startWorker(children, workerCommand, role, flags, `${role} ${flags.side} worker`);
+function start(children: Child[], endpoint: SyncEndpoint, role: string, flags: Flags & { side: string }) {
+  return startWorker(children, endpoint.workerCommand, role, flags, `${role} ${flags.side} worker`);
 }
 
-async function measureLoops(
-  endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
-  mode: LoopMode,
-  bytes: number,
-): Promise<number> {
+async function measureLoops(endpoint: SyncEndpoint, mode: LoopMode, bytes: number): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, TIMEOUT_MS, async (children) => {
     const where = pairFlags(endpoint, "loops");
-    const reader = start(children, workerCommand, "cv-loop", loopFlags("reader", mode, bytes, where));
+    const reader = start(children, endpoint, "cv-loop", loopFlags("reader", mode, bytes, where));
     if (mode === "socket") await nextEvent(reader, "ready");
-    const writer = start(children, workerCommand, "cv-loop", loopFlags("writer", mode, bytes, where));
+    const writer = start(children, endpoint, "cv-loop", loopFlags("writer", mode, bytes, where));
     const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
@@ -98,7 +87,6 @@ async function measureLoops(
 
 async function measurePair(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   plan: CondvarPlan,
   round: number,
   samples: CondvarSamples,
@@ -110,8 +98,8 @@ async function measurePair(
       wakes: plan.wakes,
       round,
     };
-    const b = start(children, workerCommand, "cv-pair", { ...flags, side: "b" });
-    const a = start(children, workerCommand, "cv-pair", { ...flags, side: "a" });
+    const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
+    const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
     samples.wakeRatios.push(

@@ -70,7 +70,7 @@ async function measureRounds(
   disk: BenchArbiter,
   endToEnd: EndToEndSetup,
 ): Promise<void> {
-  const { plan, progress, interruption, workerCommand } = context;
+  const { plan, progress, interruption } = context;
   const endpoint = syncEndpoint(context, shm);
   const condvarPlan = {
     bytes: plan.bytes,
@@ -87,9 +87,9 @@ async function measureRounds(
     await transferRound(context, data, round, shm, disk);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
-    await measureLockPairs(endpoint, workerCommand, plan.lockPairs, round, data.locks);
+    await measureLockPairs(endpoint, plan.lockPairs, round, data.locks);
     progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
-    await condvarRound(endpoint, workerCommand, condvarPlan, round, data.condvar);
+    await condvarRound(endpoint, condvarPlan, round, data.condvar);
   }
 }
 
@@ -195,20 +195,21 @@ async function sweepRound(context: SuiteContext, data: SuiteData, round: number,
 }
 
 function syncEndpoint(context: SuiteContext, arbiter: BenchArbiter): SyncEndpoint {
-  return { socket: arbiter.socket, region: arbiter.region, scratch: context.scratchDir };
+  const { workerCommand, scratchDir: scratch } = context;
+  return { socket: arbiter.socket, region: arbiter.region, scratch, workerCommand };
 }
 
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
 async function handoffRounds(context: SuiteContext, data: SuiteData, shm: BenchArbiter): Promise<void> {
-  const { plan, workerCommand } = context;
+  const { plan } = context;
   const endpoint = syncEndpoint(context, shm);
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
   const { parked, spin, floor } = data.handoff;
   const kinds: (() => Promise<void>)[] = [
-    () => measureHandoff(endpoint, workerCommand, "parked", slice(plan.handoffRounds), parked),
-    () => measureHandoff(endpoint, workerCommand, "spin", slice(plan.spinRounds), spin),
-    () => measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 1, floor),
-    () => measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 2, floor),
+    () => measureHandoff(endpoint, "parked", slice(plan.handoffRounds), parked),
+    () => measureHandoff(endpoint, "spin", slice(plan.spinRounds), spin),
+    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 1, floor),
+    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 2, floor),
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {

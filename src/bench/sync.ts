@@ -26,6 +26,7 @@ export interface SyncEndpoint {
   readonly region: string;
   /** A directory for the floor's socket. */
   readonly scratch: string;
+  readonly workerCommand: readonly string[];
 }
 
 const TIMEOUT_MS = 120_000;
@@ -38,14 +39,14 @@ export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
 /** Adds nanoseconds per acquire/release pair, by method, from one worker run. */
 export async function measureLockPairs(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   pairs: number,
   round: number,
   samples: Record<LockMethod, number[]>,
 ): Promise<void> {
   await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
-    const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
+    const worker = startWorker(children, endpoint.workerCommand, "locks", flags);
+    const [event] = await finalEvents([worker, "locks"]);
     for (const method of LOCK_METHODS) samples[method].push(numberField(event, method));
   });
 }
@@ -61,15 +62,14 @@ export interface HandoffSamples {
 /** Adds `rounds` hand-offs of `mode` to `samples`. */
 export async function measureHandoff(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   mode: "parked" | "spin",
   rounds: number,
   samples: HandoffSamples,
 ): Promise<void> {
   await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
-    const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
-    const waker = startWorker(children, workerCommand, "handoff-wake", flags);
+    const waiter = startWorker(children, endpoint.workerCommand, "handoff-wait", flags);
+    const waker = startWorker(children, endpoint.workerCommand, "handoff-wake", flags);
     // The spinning waker times its own round trips; a parked waiter times its wake-ups.
     const [report] = await (mode === "spin"
       ? finalEvents([waker, "latencies"], [waiter, "done"])
@@ -94,24 +94,23 @@ export interface FloorSamples {
 /** Adds a Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
 export async function measureSocketFloor(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   rounds: number,
   hops: 1 | 2,
   samples: FloorSamples,
 ): Promise<void> {
   await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
     const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
-    const echo = startWorker(children, workerCommand, "echo", { address });
+    const echo = startWorker(children, endpoint.workerCommand, "echo", { address });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {
       target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
       await nextEvent(
-        startWorker(children, workerCommand, "relay", { address: target, to: address }),
+        startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address }),
         "ready",
       );
     }
-    const ping = startWorker(children, workerCommand, "ping", { address: target, rounds });
+    const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
     await Promise.all(children.map((child) => child.finish()));
     // The relay's round trips are not a floor of anything the report shows.
