@@ -13,6 +13,7 @@ import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import type { BenchPlan } from "./plan.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
 import { guestRequestRound } from "./vm-bridge.ts";
 import {
@@ -32,22 +33,32 @@ const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;
 const ACCESS_REPEATS = 3;
 
+/** The guest's mappings of Fig. 4b, by the id suffix and label of their rows, and the worker's flags. */
+const GUEST_ACCESS = [
+  ["resource2", "guest: region via resource2 (uncached BAR)", { resource: "resource2" }],
+  ["resource2_wc", "guest: region via resource2_wc (write-combining)", { resource: "resource2_wc" }],
+  ["anonymous", "guest: anonymous memory", { memory: "anonymous" }],
+] as const;
+
+/** An ivsh-send worker's flags: the VM's bytes through `channel` as the local transfers send them. */
+function sendFlags(plan: BenchPlan, channel: string) {
+  return { channel, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
+}
+
 function guestCommand(
-  context: SuiteContext,
+  plan: BenchPlan,
   toHost: string,
   fromHost: string,
   withAccess: boolean,
   condvar: VmCondvarPlan,
 ): string {
-  const { plan } = context;
-  const sending = { channel: toHost, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
-  const steps = [guestWorker("ivsh-send", sending), guestWorker("ivsh-recv", { channel: fromHost })];
-  if (withAccess) {
-    const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
-    steps.push(guestWorker("access", { ...access, resource: "resource2" }));
-    steps.push(guestWorker("access", { ...access, resource: "resource2_wc" }));
-    steps.push(guestWorker("access", { ...access, memory: "anonymous" }));
-  }
+  const steps = [
+    guestWorker("ivsh-send", sendFlags(plan, toHost)),
+    guestWorker("ivsh-recv", { channel: fromHost }),
+  ];
+  const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
+  if (withAccess)
+    for (const [, , where] of GUEST_ACCESS) steps.push(guestWorker("access", { ...access, ...where }));
   steps.push(...vmCondvarGuestSteps(condvar));
   return steps.join(" && ");
 }
@@ -83,23 +94,17 @@ async function vmRound(
       name: VM_NAME,
       label: "benchmark VM (launch.sh)",
       options: vmForwards(condvarPlan),
-      run: guestCommand(context, toHost, fromHost, round === 0, condvarPlan),
+      run: guestCommand(plan, toHost, fromHost, round === 0, condvarPlan),
     });
     const [, received] = await Promise.all([nextEvent(vm, "sent"), nextEvent(receiver, "received")]);
     await receiver.finish();
     await nextEvent(vm, "waiting");
-    const sending = {
-      ...where,
-      channel: fromHost,
-      bytes: plan.vmBytes,
-      chunk: plan.streamChunk,
-      depth: plan.depth,
-    };
+    const sending = { ...where, ...sendFlags(plan, fromHost) };
     const sender = startWorker(children, workerCommand, "ivsh-send", sending, "host sender");
     const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     await sender.finish();
     const access: Event[] = [];
-    if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
+    if (round === 0) for (const _ of GUEST_ACCESS) access.push(await nextEvent(vm, "access"));
     await runVmCondvar(host, vm, condvarPlan, socketLoopReader, condvarSamples);
     await vm.finish();
     return {
@@ -111,15 +116,9 @@ async function vmRound(
   });
 }
 
-const GUEST_ACCESS = [
-  ["access.guest-resource2", "guest: region via resource2 (uncached BAR)"],
-  ["access.guest-resource2_wc", "guest: region via resource2_wc (write-combining)"],
-  ["access.guest-anonymous", "guest: anonymous memory"],
-] as const;
-
 function guestAccess(events: Event[]): AccessSamples[] {
   return events.map((event, index) => ({
-    id: GUEST_ACCESS[index]?.[0] ?? `access.guest-${index}`,
+    id: `access.guest-${GUEST_ACCESS[index]?.[0] ?? index}`,
     label: GUEST_ACCESS[index]?.[1] ?? String(event.label),
     read: numbersField(event, "read"),
     write: numbersField(event, "write"),
