@@ -34,7 +34,9 @@ const STOP_TIMEOUT_MS = 5_000;
 const LEASE = "60s";
 
 export class BenchArbiter {
-  private forgetKill: () => void;
+  private child: Child;
+  /** Kills whichever arbiter process is current, should the run be interrupted. */
+  private readonly forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
 
   private constructor(
     readonly spec: ArbiterSpec,
@@ -43,10 +45,9 @@ export class BenchArbiter {
     /** The --state journal: its size is one of the scale benchmark's figures. */
     readonly statePath: string,
     private readonly command: readonly string[],
-    private child: Child,
     private readonly removeDirs: () => void,
   ) {
-    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
+    this.child = new Child(command, `${spec.label} arbiter`);
   }
 
   get pid(): number {
@@ -60,9 +61,7 @@ export class BenchArbiter {
   async killAndRestart(): Promise<void> {
     this.child.kill("SIGKILL");
     await this.child.exitedWith;
-    this.forgetKill();
     this.child = new Child(this.command, `${this.spec.label} arbiter`);
-    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
     await this.ready();
   }
 
@@ -86,8 +85,7 @@ export class BenchArbiter {
       ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
       ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
     ];
-    const child = new Child(command, `${spec.label} arbiter`);
-    const arbiter = new BenchArbiter(spec, socket, region, statePath, command, child, removeDirs);
+    const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {
       await arbiter.ready();
       return arbiter;
