@@ -1,13 +1,9 @@
 /**
- * Workers of the condvar hand-off benchmarks (condvar-bench.ts has the parent's side):
- *
- * - `cv-loop --side writer|reader --mode ivsh|rpc|socket`: the report's Fig. 1 / Fig. 2 loops moving
- *   `--bytes` through one `--area`-byte shared area (a "data available" byte, then the chunk), one reused
- *   buffer per side as the report's C++ does. `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same
- *   loops paying one arbiter round trip per acquire, release, wait and notify and parking only in the
- *   arbiter: the report's design. `socket`: the same chunks written to and read from a Unix socket.
- *
- * `cv-pair` (ping-pong and parked wake-ups) is in condvar-pair.ts.
+ * `cv-loop --side writer|reader --mode ivsh|rpc|socket` (condvar-bench.ts starts them): the report's
+ * Fig. 1 / Fig. 2 loops moving `--bytes` through one `--area`-byte shared area (a "data available" byte,
+ * then the chunk). `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same loops paying one arbiter
+ * round trip per acquire, release, wait and notify, parking only in the arbiter: the report's design.
+ * `socket`: the same chunks written to and read from a Unix socket.
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";

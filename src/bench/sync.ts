@@ -125,11 +125,10 @@ export async function measureSocketFloor(
  *
  * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
  * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
- * - rpc: the report's design as a baseline: every lock operation is a request to the arbiter. Acquire is
- *   one arbiter round trip followed by taking the lock word, release is releasing the word followed by
- *   another round trip. The request is a heartbeat (`confirmLease`), the cheapest the arbiter serves (no state but the
- *   lease), so this is the least any design pays that asks a daemon for each acquire and each release;
- *   the report's daemon also did bookkeeping and was Python, so it paid more.
+ * - rpc: the report's design as a baseline: acquire is one arbiter round trip, then taking the lock word;
+ *   release is releasing the word, then another round trip. The request is a heartbeat (`confirmLease`),
+ *   the cheapest the arbiter serves, so this is the least any design pays that asks a daemon for each
+ *   acquire and release (the report's daemon also did bookkeeping, in Python).
  */
 export const LOCK_METHODS = ["fast", "try", "rpc"] as const;
 export type LockMethod = (typeof LOCK_METHODS)[number];

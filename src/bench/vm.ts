@@ -1,9 +1,7 @@
 /**
- * `ivsh bench --vm`: the measurements that need a real guest, through scripts/qemu/launch.sh (one VM per
- * round, named "benchvm"): a transfer guest→host and one host→guest (Fig. 3b), in the first round the
- * access times of the region through the BAR's resource2 and resource2_wc and of the guest's anonymous
- * memory (Fig. 4b), and in every round the condvar hand-offs across the boundary (vm-condvar.ts). The guest runs the same bench-worker roles; its stdout (the workers' JSON lines)
- * arrives on launch.sh's stdout.
+ * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
+ * same bench-worker roles: a transfer guest→host and one host→guest (Fig. 3b), in the first round Fig. 4b
+ * in the guest, and in every round the condvar hand-offs across the boundary (vm-condvar.ts).
  *
  * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
  * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
