@@ -23,7 +23,6 @@ import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
-import { emptyGuestRequestSamples } from "./vm-bridge.ts";
 import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 
 export type { SuiteContext, SuiteData } from "./suite-data.ts";
@@ -121,7 +120,7 @@ function emptyData(
     handoff: { parked: handoff(), spin: handoff(), floor: { oneWayNs: [], roundTripsNs: [], relayNs: [] } },
     condvar: emptyCondvarSamples(),
     condvarVm: emptyVmCondvarSamples(),
-    guestRequests: emptyGuestRequestSamples(),
+    guestRequests: { handover: [], relay: [] },
     access: [],
     endToEnd: emptyEndToEndSamples(plan.bytes),
     endToEndBinary: binary,

@@ -1,7 +1,8 @@
 /**
  * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
  * same bench-worker roles: a transfer guest→host and one host→guest (Fig. 3b), in the first round Fig. 4b
- * in the guest, and in every round the condvar hand-offs across the boundary (vm-condvar.ts).
+ * in the guest, and in every round the condvar hand-offs across the boundary (vm-condvar.ts) and a guest's
+ * request round trips with its connection handed over and relayed (below).
  *
  * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
  * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
@@ -12,8 +13,8 @@ import { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
+import { rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
-import { guestRequestRound } from "./vm-bridge.ts";
 import {
   runVmCondvar,
   startSocketLoopReader,
@@ -23,8 +24,27 @@ import {
   vmCondvarPlan,
   vmForwards,
 } from "./vm-condvar.ts";
-import { checkVmPrerequisites, guestWorker, startVm, type VmTools } from "./vm-launch.ts";
-import { type Event, freshChannel, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
+import {
+  BRIDGE_MODES,
+  type BridgeMode,
+  checkVmPrerequisites,
+  guestWorker,
+  startVm,
+  type VmTools,
+} from "./vm-launch.ts";
+import {
+  type Event,
+  emit,
+  finalEvents,
+  freshChannel,
+  localNanoseconds,
+  nextEvent,
+  numberField,
+  numbersField,
+  startWorker,
+  type WorkerFlags,
+  withWorkerClient,
+} from "./worker-io.ts";
 
 const VM_NAME = "benchvm";
 const ACCESS_BYTES = 16 * MiB;
@@ -151,4 +171,58 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
   });
   data.transfers["vm-guest-to-host"] = toHost;
   data.transfers["vm-host-to-guest"] = fromHost;
+}
+
+/*
+ * What a guest's request costs on its way to the arbiter, with the VM's bridge handing the connection
+ * over (the arbiter reads the guest's socket itself; the default) and with the bridge relaying it for its
+ * lifetime (IVSH_BRIDGE=relay, the path before hand-over), in the same run: one VM boot each per round,
+ * in rotating order. The guest times `status` requests on its own clock.
+ */
+const REQUEST_ROUNDS = 300;
+const REQUEST_TIMEOUT_MS = 180_000;
+
+async function guestRequestRound(
+  tools: VmTools,
+  arbiter: BenchArbiter,
+  round: number,
+  samples: SuiteData["guestRequests"],
+): Promise<void> {
+  for (const mode of rotate([...BRIDGE_MODES], round))
+    samples[mode].push(...(await guestRequests(tools, arbiter, mode)));
+}
+
+async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
+  return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
+    const vm = startVm(children, tools, arbiter, {
+      name: `benchrpc-${mode}`,
+      label: `request-timing VM (${mode})`,
+      run: `ivsh bench-worker rpc-rtt --rounds ${REQUEST_ROUNDS}`,
+      bridge: mode,
+    });
+    const [event] = await finalEvents([vm, "rpc"]);
+    return numbersField(event, "latencies");
+  });
+}
+
+/*
+ * The guest's side, `rpc-rtt --rounds N`: a client's request round trips to the arbiter, each a `status`
+ * request (the largest routine reply), timed one after another on this process's clock. In a guest this is
+ * the path a guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter
+ * directly (the bridge handed the connection over) or a relaying bridge process.
+ */
+const WARM_UP_ROUNDS = 20;
+
+export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
+  await withWorkerClient(flags, "bench rpc-rtt", async (client) => {
+    const rounds = flags.count("rounds");
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
+    const latencies: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const started = localNanoseconds();
+      await client.status();
+      latencies.push(Math.round(localNanoseconds() - started));
+    }
+    emit({ event: "rpc", vm: client.vm, latencies });
+  });
 }

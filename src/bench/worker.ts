@@ -13,7 +13,7 @@ import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import { runStreamReceiver, runStreamSender } from "./stream-worker.ts";
 import { runLocks } from "./sync.ts";
-import { runRpcRoundTrips } from "./vm-bridge.ts";
+import { runRpcRoundTrips } from "./vm.ts";
 import { WorkerFlags } from "./worker-io.ts";
 
 const ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
