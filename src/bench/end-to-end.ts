@@ -115,11 +115,9 @@ export async function measureEndToEndRound(
   samples: Record<EndToEndMethod, TransferSamples>,
 ): Promise<void> {
   for (const method of rotate(Object.keys(END_TO_END_LABELS) as EndToEndMethod[], round)) {
-    if (method.startsWith("socat") || method.startsWith("cat")) {
-      if (!setup.socat) {
-        samples[method] = { ...samples[method], unavailable: "socat is not installed" };
-        continue;
-      }
+    if ((method.startsWith("socat") || method.startsWith("cat")) && !setup.socat) {
+      samples[method] = { ...samples[method], unavailable: "socat is not installed" };
+      continue;
     }
     const runs = method.endsWith("small") ? SMALL_RUNS_PER_ROUND : 1;
     const times: number[] = [];
