@@ -48,7 +48,10 @@ export async function finalEvents<T extends [Child, string][]>(...expected: T): 
 
 type EventOf<T> = { [K in keyof T]: Event };
 
-/** Field `name` of an event, which must pass `is` (it is `what` then); the reports' fields are all checked. */
+/**
+ * Field `name` of a report, which must pass `is` (else it is not `what`): every field read is checked, so
+ * a worker that failed or changed says so here rather than as NaN in a table.
+ */
 function field<T>(event: Event, name: string, is: (value: unknown) => boolean, what: string): T {
   const value = event[name];
   if (!is(value))
