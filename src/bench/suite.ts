@@ -47,8 +47,9 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   progress("warming up: faulting in both regions' rings");
   await warmUp(context, shm, Math.max(...plan.blockSizes, plan.streamChunk));
   await warmUp(context, disk, plan.streamChunk);
+  const memcpyInCache = measureMemcpyInCache();
   const endToEnd = await prepareEndToEnd(shm, plan.bytes);
-  const data = emptyData(plan, measureMemcpyInCache(), notes, endToEnd.binary);
+  const data = emptyData(plan, memcpyInCache, notes, endToEnd.binary);
   try {
     await measureRounds(context, data, shm, disk, endToEnd);
   } finally {
