@@ -3,10 +3,10 @@
  * parked wake-ups next to a Unix socket between the same two processes. Ratios are taken per round.
  */
 import { formatBytes } from "../units.ts";
-import { LOOP_AREA_BYTES } from "./condvar-bench.ts";
 import { type BenchResult, type RowSpec, rows, type Section } from "./report.ts";
 import { perRound } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
+import { LOOP_AREA_BYTES } from "./sync.ts";
 
 /** `--vm`: the same hand-offs between a host process and a guest one, next to the VM's network. */
 function acrossVmRows(data: SuiteData): BenchResult[] {

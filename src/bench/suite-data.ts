@@ -4,11 +4,10 @@
  */
 import type { AccessSamples } from "./access-bench.ts";
 import type { Interruption } from "./child.ts";
-import type { CondvarSamples } from "./condvar-bench.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
-import type { FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
+import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
 import type { VmCondvarSamples } from "./vm-condvar.ts";
 import type { BridgeMode } from "./vm-launch.ts";
 

@@ -10,7 +10,6 @@ import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
-import { condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
   type EndToEndSetup,
@@ -21,7 +20,14 @@ import {
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
+import {
+  condvarRound,
+  emptyCondvarSamples,
+  measureHandoff,
+  measureLockPairs,
+  measureSocketFloor,
+  type SyncEndpoint,
+} from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
 import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 

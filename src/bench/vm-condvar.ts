@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import type { Child } from "./child.ts";
-import { addPairRound, LOOP_MODES, type LoopMode, loopFlags } from "./condvar-bench.ts";
+import { addPairRound, LOOP_MODES, type LoopMode, loopFlags } from "./sync.ts";
 import { guestWorker } from "./vm-launch.ts";
 import { type Event, type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
 

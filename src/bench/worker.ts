@@ -8,11 +8,10 @@ import { runAccessWorker } from "./access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "./channel.ts";
 import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
-import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
 import { runStreamReceiver, runStreamSender } from "./stream-worker.ts";
-import { runLocks } from "./sync.ts";
+import { runEcho, runHandoffWaiter, runHandoffWaker, runLocks, runPing, runRelay } from "./sync-worker.ts";
 import { runRpcRoundTrips } from "./vm.ts";
 import { WorkerFlags } from "./worker-io.ts";
 

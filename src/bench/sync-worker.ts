@@ -1,6 +1,7 @@
 /**
- * Hand-off latency between two processes (Fig. 4a's contended case), measured on words of one ivsh
- * mutex slot (a mutex uses only its lock word; the others are free for this):
+ * The workers of Fig. 4a (sync.ts starts them): uncontended lock cost, and hand-off latency between two
+ * processes measured on words of one ivsh mutex slot (a mutex uses only its lock word; the others are
+ * free for this):
  *
  * - parked (`handoff-wait` / `handoff-wake --mode parked`): the waiter parks in the arbiter with WAIT on
  *   COUNTER; the waker stays busy for 1 ms (so the WAIT has surely arrived and parked), stores a
@@ -11,12 +12,13 @@
  *   pinger's clock. Every other round carries stamps instead, from which the offset between the two
  *   processes' shared clocks is estimated: a check that the parked numbers compare valid clocks.
  */
-
 import type { Socket } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
+import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
+import { LOCK_METHODS, type LockMethod } from "./sync.ts";
 import {
   busyWait,
   emit,
@@ -238,4 +240,62 @@ export async function runRelay(flags: WorkerFlags): Promise<void> {
   } finally {
     listener.stop(true);
   }
+}
+
+/*
+ * Uncontended lock cost for Fig. 4a: `pairs` acquire/release pairs of one ivsh mutex, three ways, in an
+ * order that rotates with `--round` so none always runs first (warm caches, JIT state):
+ *
+ * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
+ * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
+ * - rpc: the report's design as a baseline: acquire is one arbiter round trip, then taking the lock word;
+ *   release is releasing the word, then another round trip. The request is a heartbeat (`confirmLease`),
+ *   the cheapest the arbiter serves, so this is the least any design pays that asks a daemon for each
+ *   acquire and release (the report's daemon also did bookkeeping, in Python).
+ */
+const WARMUP_PAIRS = 2000;
+
+async function fastPairs(mutex: Mutex, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await mutex.lock();
+    mutex.unlock();
+  }
+}
+
+function tryPairs(mutex: Mutex, pairs: number): void {
+  for (let pair = 0; pair < pairs; pair++) {
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+  }
+}
+
+async function rpcPairs(mutex: Mutex, client: Client, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await client.confirmLease();
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+    await client.confirmLease();
+  }
+}
+
+export async function runLocks(flags: WorkerFlags): Promise<void> {
+  const pairs = flags.count("pairs");
+  const rotation = Number(flags.optional("round") ?? 0);
+  await withWorkerClient(flags, "bench locks", async (client) => {
+    const mutex = await client.mutex(flags.string("name"));
+    const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
+      fast: (count) => fastPairs(mutex, count),
+      try: (count) => tryPairs(mutex, count),
+      rpc: (count) => rpcPairs(mutex, client, count),
+    };
+    const pairNs: Partial<Record<LockMethod, number>> = {};
+    for (let step = 0; step < LOCK_METHODS.length; step++) {
+      const method = LOCK_METHODS[(step + rotation) % LOCK_METHODS.length]!;
+      await run[method](method === "rpc" ? WARMUP_PAIRS / 10 : WARMUP_PAIRS);
+      const started = localNanoseconds();
+      await run[method](pairs);
+      pairNs[method] = (localNanoseconds() - started) / pairs;
+    }
+    emit({ event: "locks", pairs, ...pairNs });
+  });
 }
