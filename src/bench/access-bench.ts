@@ -2,14 +2,13 @@
  * Fig. 4b on the host: access times of a segment of the ivsh region (mapped the way every client maps
  * it: MAP_SHARED from /dev/shm, through the client library), of anonymous memory, and of a file mapped
  * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
- * pass after an untimed one, see access.ts); the rounds are the samples.
+ * pass after an untimed one, see memory.ts); the rounds are the samples.
  */
 import { join } from "node:path";
 import type { Client } from "../guest/client.ts";
-import { measureAccess } from "./access.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import type { Interruption } from "./child.ts";
-import { anonymousMapping, fileMapping, type Mapping, withMapping } from "./memory.ts";
+import { anonymousMapping, fileMapping, type Mapping, measureAccess, withMapping } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
 import { emit, type WorkerFlags, withClient, withWorkerClient } from "./worker-io.ts";
 

@@ -2,10 +2,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { measureAccess } from "../../src/bench/access.ts";
 import {
   anonymousMapping,
   fileMapping,
+  measureAccess,
   measureMemcpy,
   measureMemcpyInCache,
   withMapping,
