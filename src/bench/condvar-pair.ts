@@ -170,26 +170,21 @@ class SocketLink {
     both: () => Promise<void>,
   ): Promise<SocketLink> {
     const address = flags.string("address");
+    const link = new SocketLink();
+    const data = (_socket: unknown, bytes: Uint8Array) => link.receive(bytes);
     if (side === (across ? "a" : "b")) {
-      const link = new SocketLink();
       const accepted = Promise.withResolvers<void>();
-      link.listener = Bun.listen({
-        unix: address,
-        socket: {
-          open: (socket) => {
-            link.socket = socket as Socket<undefined>;
-            accepted.resolve();
-          },
-          data: (_socket, bytes) => link.receive(bytes),
-        },
-      });
+      const open = (socket: Socket<undefined>) => {
+        link.socket = socket;
+        accepted.resolve();
+      };
+      link.listener = Bun.listen({ unix: address, socket: { open, data } });
       await both();
       await accepted.promise;
       return link;
     }
     await both();
-    const link = new SocketLink();
-    link.socket = await connectTo(address, across, { data: (_socket, bytes) => link.receive(bytes) });
+    link.socket = await connectTo(address, across, { data });
     // The baseline at its best for small messages, as ivsh's own guest connection is.
     if (across) link.socket.setNoDelay(true);
     return link;

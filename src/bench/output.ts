@@ -159,11 +159,8 @@ function kernelVersion(): string {
 export function describeMachine(): Machine {
   const fields = lscpu();
   const caches = ["L1d", "L1i", "L2", "L3"]
-    .map((level) => {
-      const value = fields.get(`${level} cache`);
-      return value ? `${level} ${value}` : undefined;
-    })
-    .filter((value) => value !== undefined)
+    .filter((level) => fields.get(`${level} cache`))
+    .map((level) => `${level} ${fields.get(`${level} cache`)}`)
     .join(", ");
   const hypervisor = fields.get("Hypervisor vendor");
   return {
