@@ -2,17 +2,15 @@
  * Fig. 4b on the host: access times of a segment of the ivsh region (mapped the way every client maps
  * it: MAP_SHARED from /dev/shm, through the client library), of anonymous memory, and of a file mapped
  * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
- * pass after an untimed one, see access.ts); the rounds are the samples.
+ * pass after an untimed one, see memory.ts); the rounds are the samples.
  */
 import { join } from "node:path";
 import type { Client } from "../guest/client.ts";
-import { measureAccess } from "./access.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import type { Interruption } from "./child.ts";
-import { anonymousMapping, fileMapping, type Mapping, withMapping } from "./memory.ts";
+import { anonymousMapping, fileMapping, type Mapping, measureAccess, withMapping } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
-import { withClient, withWorkerClient } from "./worker-client.ts";
-import { emit, type WorkerFlags } from "./worker-io.ts";
+import { emit, type WorkerFlags, withClient, withWorkerClient } from "./worker-io.ts";
 
 export interface AccessSamples {
   readonly id: string;
@@ -41,12 +39,11 @@ function emptySamples(id: string, label: string): AccessSamples {
 }
 
 /** Takes one sample of each of the three measurements on `mapping`. */
-export function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
-  const options = latencySteps === undefined ? { repeats: 1 } : { repeats: 1, latencySteps };
-  const measured = measureAccess(mapping.address, mapping.length, options);
-  samples.read.push(measured.read.median);
-  samples.write.push(measured.write.median);
-  samples.latency.push(measured.latency.median);
+function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
+  const measured = measureAccess(mapping.address, mapping.length, latencySteps ? { latencySteps } : {});
+  samples.read.push(measured.read);
+  samples.write.push(measured.write);
+  samples.latency.push(measured.latency);
 }
 
 export async function measureHostAccess(context: HostAccessContext): Promise<AccessSamples[]> {

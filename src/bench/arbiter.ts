@@ -9,16 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
-import { isTmpfsPath } from "../region/mapping.ts";
 import { selfCommand } from "../self.ts";
 import { Child, onCleanup, temporaryDirectory } from "./child.ts";
+import { MiB } from "./memory.ts";
 
 export interface ArbiterSpec {
-  /** Directory in which the region's own temporary directory is made (/dev/shm, /var/tmp, ...). */
-  readonly regionParent: string;
-  readonly regionBytes: number;
-  readonly blockBytes: number;
   readonly label: string;
+  /** Directory in which the region's own temporary directory is made (default /dev/shm). */
+  readonly regionParent?: string;
+  /** Default 64 MiB: a power of two QEMU can map as a BAR, room for the default ring many times over. */
+  readonly regionBytes?: number;
+  /** Default 1 MiB. */
+  readonly blockBytes?: number;
   /** Lease (default LEASE); the scale benchmark's restart gives restored sessions this long to resume. */
   readonly lease?: string;
 }
@@ -32,7 +34,9 @@ const STOP_TIMEOUT_MS = 5_000;
 const LEASE = "60s";
 
 export class BenchArbiter {
-  private forgetKill: () => void;
+  private child: Child;
+  /** Kills whichever arbiter process is current, should the run be interrupted. */
+  private readonly forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
 
   private constructor(
     readonly spec: ArbiterSpec,
@@ -41,10 +45,9 @@ export class BenchArbiter {
     /** The --state journal: its size is one of the scale benchmark's figures. */
     readonly statePath: string,
     private readonly command: readonly string[],
-    private child: Child,
     private readonly removeDirs: () => void,
   ) {
-    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
+    this.child = new Child(command, `${spec.label} arbiter`);
   }
 
   get pid(): number {
@@ -58,16 +61,14 @@ export class BenchArbiter {
   async killAndRestart(): Promise<void> {
     this.child.kill("SIGKILL");
     await this.child.exitedWith;
-    this.forgetKill();
     this.child = new Child(this.command, `${this.spec.label} arbiter`);
-    this.forgetKill = onCleanup(() => this.child.kill("SIGKILL"));
     await this.ready();
   }
 
   static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
     const socketDir = mkdtempSync(join(tmpdir(), "ivsh-bench-sock-"));
     const removeSocket = temporaryDirectory(socketDir);
-    const regionDir = mkdtempSync(join(spec.regionParent, "ivsh-bench-"));
+    const regionDir = mkdtempSync(join(spec.regionParent ?? "/dev/shm", "ivsh-bench-"));
     const removeRegion = temporaryDirectory(regionDir);
     const removeDirs = () => {
       removeRegion();
@@ -80,17 +81,27 @@ export class BenchArbiter {
       ...selfCommand(),
       "host",
       "--exit-with-parent",
-      ...["--region", region, "--size", String(spec.regionBytes), "--block-size", String(spec.blockBytes)],
+      ...["--region", region, "--size", String(spec.regionBytes ?? 64 * MiB)],
+      ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
       ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
     ];
-    const child = new Child(command, `${spec.label} arbiter`);
-    const arbiter = new BenchArbiter(spec, socket, region, statePath, command, child, removeDirs);
+    const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {
       await arbiter.ready();
       return arbiter;
     } catch (error) {
       await arbiter.stop();
       throw error;
+    }
+  }
+
+  /** Runs `use` with an arbiter of `spec`, stopped however `use` ends. */
+  static async with<T>(spec: ArbiterSpec, use: (arbiter: BenchArbiter) => Promise<T>): Promise<T> {
+    const arbiter = await BenchArbiter.start(spec);
+    try {
+      return await use(arbiter);
+    } finally {
+      await arbiter.stop();
     }
   }
 
@@ -121,9 +132,4 @@ export class BenchArbiter {
       `it did not listen within ${READY_TIMEOUT_MS} ms`,
     );
   }
-}
-
-/** Whether `path` is on tmpfs (RAM), which would make a "file on disk" measurement meaningless. */
-export function isTmpfs(path: string): boolean {
-  return isTmpfsPath(path);
 }

@@ -4,25 +4,29 @@
  *
  * Every transfer is timed by its receiver, from accepting the connection to the end of the stream, and
  * counts only bytes it actually received; a transfer whose count differs from N fails rather than
- * reporting a rate. The sender holds one 1 MiB chunk and honours backpressure (see worker.ts); its peak
- * RSS is reported as evidence that it did not buffer the stream.
+ * reporting a rate. The sender holds one 1 MiB chunk and honours backpressure (see stream-worker.ts).
+ *
+ * socat is what a shell user gets streaming over a Unix socket with `socat -b 1048576`. Fairness: its
+ * source is /dev/zero cut at exactly N bytes (`readbytes=N`), not a file, so the sender is not disk bound
+ * and, like the Bun sender with its one in-memory chunk, fills a buffer that stays in cache (the kernel
+ * zeroes it instead of copying it). The sink is /dev/null, which discards writes without copying them;
+ * the Bun receiver instead gets each piece as a JS buffer. So socat is the "C with plain read/write
+ * syscalls" reference; Bun's numbers show what its runtime adds.
+ *
+ * The receiver socat logs at info level (-d -d -d) with microsecond stamps (-lu) into a file: the log gives
+ * the exact byte count ("transferred N bytes" per read) and the time from its transfer loop starting
+ * (just after accept) to its exit, the same span the Bun receiver times. One log line per read costs about
+ * 1 µs against tens of µs for reading 200 KiB, within run-to-run noise.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { failure } from "../errors.ts";
-import { type Child, startChild, withChildren } from "./child.ts";
+import { failure, IvshError } from "../errors.ts";
+import { type Child, startChild, waitUntil, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
-import { socatInstalled, socatTransfer } from "./socat.ts";
-import { type Summary, summarizeRates } from "./stats.ts";
-import {
-  type StreamRole,
-  type StreamTransport,
-  type StreamWorkerArgs,
-  workerArgv,
-} from "./stream-protocol.ts";
-import { type Event, finalEvents, nextEvent, numberField, stringField } from "./worker-io.ts";
+import type { StreamArgs, StreamTransfer, StreamTransport } from "./stream-worker.ts";
+import { type Event, finalEvents, nextEvent, numberField, startWorker, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
 
@@ -35,7 +39,6 @@ export const STREAM_LABELS: Record<StreamBaseline, string> = {
 };
 
 export interface StreamOptions {
-  /** Bytes per transfer. */
   readonly bytes: number;
   /**
    * argv prefix that starts a bench worker, to which `stream-recv ...` is appended: in ivsh,
@@ -44,131 +47,76 @@ export interface StreamOptions {
   readonly workerCommand: readonly string[];
   /** Write size of the senders and socat's buffer size. */
   readonly chunk?: number;
-  readonly repeats?: number;
-  /** Limit for one transfer, after which its processes are killed. */
+  /** Limit for the transfer, after which its processes are killed. */
   readonly timeoutMs?: number;
   /** The socat to run: a name looked up on PATH (the default, "socat") or a path. */
   readonly socatCommand?: string;
 }
 
-export interface StreamMeasurement {
-  readonly baseline: StreamBaseline;
-  readonly label: string;
-  /** Bytes per transfer; every transfer delivered exactly this many. */
-  readonly bytes: number;
-  /** Bytes/s over the repeats; absent when the baseline could not run. */
-  readonly rate?: Summary;
-  readonly seconds: readonly number[];
-  /** Why there is no rate, e.g. "socat not installed". */
-  readonly unavailable?: string;
-  /**
-   * Largest peak RSS of a sender process: an upper bound, since Linux carries over the peak of the process
-   * image the child was forked from (the benchmark's own), but far below the stream size when backpressure
-   * works.
-   */
-  readonly senderMaxRssBytes?: number;
-  /** Bytes per read the receiver actually got (its read size is the runtime's or kernel's choice). */
-  readonly averageReadBytes?: number;
-}
-
-interface Transfer {
-  readonly bytes: number;
-  readonly seconds: number;
-  readonly reads: number;
-  readonly senderMaxRssBytes: number | undefined;
-}
-
-const DEFAULT_CHUNK = 1 * MiB;
-const DEFAULT_REPEATS = 3;
+/** One transfer, or why there is none ("socat not installed"). */
+export type StreamMeasurement = StreamTransfer | { readonly unavailable: string };
 
 /** Starts workers from this source tree (`ivsh bench-worker` through src/cli.ts): for tests. */
 export function sourceWorkerCommand(): string[] {
   return [process.execPath, fileURLToPath(new URL("../cli.ts", import.meta.url)), "bench-worker"];
 }
 
-/** Everything one transfer needs, fixed for all repeats of a baseline. */
-interface Plan {
-  readonly baseline: StreamBaseline;
-  readonly bytes: number;
-  readonly chunk: number;
-  readonly workerCommand: readonly string[];
-  readonly socat: string;
-  readonly timeoutMs: number;
-}
-
 export async function measureStream(
   baseline: StreamBaseline,
   options: StreamOptions,
 ): Promise<StreamMeasurement> {
-  const { bytes, workerCommand } = options;
-  const chunk = options.chunk ?? DEFAULT_CHUNK;
-  const repeats = options.repeats ?? DEFAULT_REPEATS;
+  const { bytes } = options;
+  const chunk = options.chunk ?? 1 * MiB;
   requirePositiveInteger(bytes, "measure a stream", "byte count");
   requirePositiveInteger(chunk, "measure a stream", "chunk size");
-  requirePositiveInteger(repeats, "measure a stream", "repeat count");
-  const label = STREAM_LABELS[baseline];
   const socat = options.socatCommand ?? "socat";
-  if (baseline === "unix-socat" && !socatInstalled(socat))
-    return { baseline, label, bytes, seconds: [], unavailable: "socat not installed" };
+  if (baseline === "unix-socat" && !socatInstalled(socat)) return { unavailable: "socat not installed" };
   // Generous: even 50 MB/s finishes well inside it, so only a hang hits it.
   const timeoutMs = options.timeoutMs ?? 30_000 + bytes / 50e3;
-  const plan: Plan = { baseline, bytes, chunk, workerCommand, socat, timeoutMs };
-  const transfers: Transfer[] = [];
-  for (let run = 0; run < repeats; run++) transfers.push(await transferInTempDir(plan));
-  const seconds = transfers.map((transfer) => transfer.seconds);
-  const reads = transfers.reduce((sum, transfer) => sum + transfer.reads, 0);
-  return {
-    baseline,
-    label,
-    bytes,
-    rate: summarizeRates(bytes, seconds),
-    seconds,
-    senderMaxRssBytes: Math.max(...transfers.map((transfer) => transfer.senderMaxRssBytes ?? 0)),
-    averageReadBytes: (bytes * repeats) / reads,
-  };
-}
-
-async function transferInTempDir(plan: Plan): Promise<Transfer> {
   const dir = mkdtempSync(join(tmpdir(), "ivsh-bench-"));
-  const action = `stream ${plan.bytes} bytes (${plan.baseline})`;
+  const action = `stream ${bytes} bytes (${baseline})`;
   try {
-    const transfer = await withChildren(action, plan.timeoutMs, (children) =>
-      plan.baseline === "unix-socat"
-        ? socatTransfer(plan.socat, plan.bytes, plan.chunk, dir, children)
-        : bunTransfer(plan, dir, children),
+    const transfer = await withChildren(action, timeoutMs, (children) =>
+      baseline === "unix-socat"
+        ? socatTransfer(socat, bytes, chunk, dir, children)
+        : bunTransfer(baseline, options.workerCommand, { bytes, chunk }, dir, children),
     );
-    if (transfer.bytes !== plan.bytes) throw failure("Internal", action, `${transfer.bytes} bytes arrived`);
+    if (transfer.bytes !== bytes) throw failure("Internal", action, `${transfer.bytes} bytes arrived`);
     return transfer;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function bunTransfer(plan: Plan, dir: string, children: Child[]): Promise<Transfer> {
-  const transport: StreamTransport = plan.baseline === "tcp-bun" ? "tcp" : "unix";
+async function bunTransfer(
+  baseline: StreamBaseline,
+  workerCommand: readonly string[],
+  sizes: { bytes: number; chunk: number },
+  dir: string,
+  children: Child[],
+): Promise<StreamTransfer> {
+  const transport: StreamTransport = baseline === "tcp-bun" ? "tcp" : "unix";
   const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
-  const stream = { transport, address, bytes: plan.bytes, chunk: plan.chunk };
-  const { received, sender } = await streamBetweenWorkers(plan.workerCommand, stream, children);
+  const { received } = await streamBetweenWorkers(workerCommand, { transport, address, ...sizes }, children);
   return {
     bytes: numberField(received, "bytes"),
     seconds: numberField(received, "seconds"),
     reads: numberField(received, "pieces"),
-    senderMaxRssBytes: sender.maxRssBytes(),
   };
 }
 
 /**
- * One stream from a stream-send to a stream-recv worker (stream-protocol.ts): the receiver listens on
+ * One stream from a stream-send to a stream-recv worker (stream-worker.ts): the receiver listens on
  * `stream.address`, the sender connects where the receiver says it listens. Resolves with the receiver's
  * report once both have exited, refusing a stream whose two ends counted different bytes.
  */
 export async function streamBetweenWorkers(
   workerCommand: readonly string[],
-  stream: Omit<StreamWorkerArgs, "role">,
+  stream: StreamArgs,
   children: Child[] = [],
-): Promise<{ received: Event; sender: Child }> {
-  const start = (role: StreamRole, address: string, label: string) =>
-    startChild(children, [...workerCommand, ...workerArgv({ ...stream, role, address })], label);
+): Promise<{ received: Event }> {
+  const start = (role: string, address: string, label: string) =>
+    startWorker(children, workerCommand, role, { ...stream, address }, label);
   const receiver = start("stream-recv", stream.address, "stream receiver");
   const address = stringField(await nextEvent(receiver, "ready"), "address");
   const sender = start("stream-send", address, "stream sender");
@@ -180,5 +128,79 @@ export async function streamBetweenWorkers(
       `stream over ${stream.transport}`,
       `${sentBytes} bytes were sent but ${receivedBytes} received`,
     );
-  return { received, sender };
+  return { received };
+}
+
+/** `socat` is looked up on PATH; a path to another build may be given instead. */
+export function socatInstalled(command = "socat"): boolean {
+  return Bun.which(command) !== null;
+}
+
+/** One transfer of `bytes` through a Unix socket in `dir`, between two socat processes. */
+export async function socatTransfer(
+  command: string,
+  bytes: number,
+  chunk: number,
+  dir: string,
+  children: Child[],
+): Promise<StreamTransfer> {
+  const socket = join(dir, "socat.sock");
+  const log = join(dir, "socat-receiver.log");
+  const buffer = ["-b", String(chunk)];
+  const logging = ["-d", "-d", "-d", "-lu", "-lf", log];
+  const receiving = [command, ...logging, "-u", ...buffer, `UNIX-LISTEN:${socket}`, "OPEN:/dev/null"];
+  const receiver = startChild(children, receiving, "socat receiver");
+  await waitUntil(() => existsSync(socket) || receiver.exited, "socat to listen");
+  const sending = [command, "-u", ...buffer, `OPEN:/dev/zero,readbytes=${bytes}`, `UNIX-CONNECT:${socket}`];
+  const sender = startChild(children, sending, "socat sender");
+  try {
+    await Promise.all([receiver.finish(), sender.finish()]);
+  } catch (error) {
+    throw withLoggedErrors(error, log);
+  }
+  return parseReceiverLog(readFileSync(log, "utf8"));
+}
+
+/** The receiver writes its errors to the log file, not stderr: add them to the failure. */
+function withLoggedErrors(error: unknown, log: string): unknown {
+  if (!(error instanceof IvshError) || !existsSync(log)) return error;
+  const errors = readFileSync(log, "utf8")
+    .split("\n")
+    .filter((line) => / [EF] /.test(line))
+    .map((line) => line.replace(/^.*?\] [EF] /, ""));
+  if (errors.length === 0) return error;
+  return new IvshError(error.code, `${error.message}; the socat receiver logged: ${errors.join(" | ")}`);
+}
+
+const LOG_LINE = /^(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) \S+\[\d+\] [A-Z] (.*)$/;
+
+/** Byte count and duration from a receiver's `-d -d -d -lu` log. */
+export function parseReceiverLog(text: string): StreamTransfer {
+  let started: number | undefined;
+  let exited: number | undefined;
+  let bytes = 0;
+  let reads = 0;
+  for (const line of text.split("\n")) {
+    const match = LOG_LINE.exec(line);
+    if (!match) continue;
+    const message = match[8]!;
+    const transferred = /^transferred (\d+) bytes from/.exec(message);
+    if (transferred) {
+      bytes += Number(transferred[1]);
+      reads++;
+    } else if (message.startsWith("starting data transfer loop")) started = stampMicros(match);
+    else if (message.startsWith("exiting with status")) exited = stampMicros(match);
+  }
+  if (started === undefined || exited === undefined)
+    throw failure("Internal", "read socat's log", "it lacks the transfer loop's start or socat's exit");
+  return { bytes, seconds: (exited - started) / 1e6, reads };
+}
+
+/**
+ * Local wall-clock stamp in whole microseconds (exact, unlike fractional seconds); both stamps come from
+ * one process, so only their difference matters and the time zone does not.
+ */
+function stampMicros(match: RegExpExecArray): number {
+  const [year, month, day, hour, minute, second, micros] = match.slice(1, 8).map(Number) as number[];
+  return Date.UTC(year!, month! - 1, day!, hour!, minute!, second!) * 1000 + micros!;
 }

@@ -1,10 +1,15 @@
 /**
- * One ivsh transfer for Fig. 3a/3b, from the parent's side: a receiver worker waits on a fresh channel,
- * then a sender worker streams `bytes` through it. Two times, on the shared clock (see the workers
- * below): the stream, from the receiver attaching to the transfer to its verified end, which is what the
- * socket baselines time (their receiver's accept to end of stream); and the same with the channel's
- * setup, from the sender opening the channel (before its ring is allocated). Both workers also report
- * the RPCs they sent, which is what the transfer's synchronisation cost in arbiter round trips.
+ * One ivsh transfer for Fig. 3a/3b: a receiver worker (`ivsh-recv`) waits on a fresh channel, then a
+ * sender worker (`ivsh-send`) streams `bytes` through it, each its own process as two VMs' would be.
+ *
+ * The sender's source is the socket baselines' one in-memory 1 MiB pattern chunk (stream-worker.ts),
+ * handed to `ChannelSender.write` as they hand it to a socket write (one copy per byte into the ring, as
+ * a socket write makes into the kernel); the receiver consumes each chunk in place (the digest reads
+ * every byte; first and last byte checked against the pattern). Two spans on the shared clock
+ * (worker-io.ts): from the receiver attaching to the transfer to its verified end, which is what the
+ * socket baselines time (accept to end of stream), and from the sender opening the channel, before its
+ * ring is allocated. Across a VM the clocks differ: vm.ts uses the receiver's span. Both workers report
+ * the RPCs they sent: what the transfer's synchronisation cost in arbiter round trips.
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
@@ -12,8 +17,7 @@ import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import { checkPiece, patternChunk } from "./stream-protocol.ts";
-import { withWorkerClient } from "./worker-client.ts";
+import { checkPiece, patternChunk } from "./stream-worker.ts";
 import {
   type Event,
   emit,
@@ -24,6 +28,7 @@ import {
   sharedClockMs,
   startWorker,
   type WorkerFlags,
+  withWorkerClient,
   Yielder,
 } from "./worker-io.ts";
 
@@ -95,21 +100,7 @@ function addCounts(...maps: unknown[]): Record<string, number> {
   return total;
 }
 
-/*
- * The two ends of an ivsh transfer for Fig. 3a/3b, each its own process (`ivsh bench-worker ivsh-send`
- * and `ivsh-recv`), as two VMs' processes would be.
- *
- * The sender's data source is the one the socket baselines' senders use: one in-memory 1 MiB pattern
- * chunk (stream-protocol.ts), handed to `ChannelSender.write` the way they hand it to a socket write
- * (one memcpy per byte into the ring, the same copy a socket write makes into the kernel). The
- * receiver consumes each chunk in place: the channel's digest
- * reads every byte, and the first and last byte of each chunk are checked against the pattern.
- *
- * The receiver stamps when it has attached to the transfer and when it holds the verified end record;
- * the sender stamps when it starts opening the channel. All on the shared clock (worker-io.ts), so every
- * span is between real events. Across a VM boundary the clocks differ: vm.ts uses the receiver's span.
- */
-export const PATTERN_BYTES = 1 * MiB;
+const PATTERN_BYTES = 1 * MiB;
 
 /** RPCs sent per operation since `before` (what a transfer cost in arbiter round trips). */
 function requestsSince(counts: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>) {

@@ -55,11 +55,6 @@ export interface LineChartSpec {
   readonly series: readonly LineSeries[];
   /** Horizontal lines across the plot, e.g. memcpy bandwidth as the ceiling of every transfer. */
   readonly references?: readonly ReferenceLine[];
-  /** Tick labels; x defaults to byte sizes since the x axis is block size. */
-  readonly formatX?: (x: number) => string;
-  readonly formatY?: (y: number) => string;
-  readonly width?: number;
-  readonly height?: number;
 }
 
 export interface BarValue {
@@ -79,15 +74,13 @@ export interface BarChartSpec {
   readonly yLabel: string;
   readonly categories: readonly string[];
   readonly series: readonly BarSeries[];
-  readonly formatY?: (y: number) => string;
-  readonly width?: number;
-  readonly height?: number;
 }
 
 const X_PADDING = 2 ** 0.25;
-const MARGIN = { left: 78, right: 24, top: 64, bottom: 56 };
+const [WIDTH, HEIGHT] = [720, 440];
+const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 
-function defaultFormat(value: number): string {
+function formatTick(value: number): string {
   return Number(value.toPrecision(3)).toString();
 }
 
@@ -107,24 +100,16 @@ function chart(
   maxY: number,
   plot: (area: PlotArea, y: Scale) => string[],
 ): string {
-  const width = spec.width ?? 720;
-  const height = spec.height ?? 440;
-  const area = {
-    left: MARGIN.left,
-    top: MARGIN.top,
-    right: width - MARGIN.right,
-    bottom: height - MARGIN.bottom,
-  };
   const yTicks = zeroBasedTicks(maxY);
-  const y = linearScale([0, yTicks[yTicks.length - 1]!], [area.bottom, area.top]);
+  const y = linearScale([0, yTicks[yTicks.length - 1]!], [AREA.bottom, AREA.top]);
   const labels = spec.series.map((series) => series.label);
   const body = [
-    yAxis(area, yTicks, y, spec.yLabel, spec.formatY ?? defaultFormat),
-    xAxisLine(area, xLabel, height),
-    ...plot(area, y),
-    legend(labels, area.left, 44),
+    yAxis(AREA, yTicks, y, spec.yLabel, formatTick),
+    xAxisLine(AREA, xLabel, HEIGHT),
+    ...plot(AREA, y),
+    legend(labels, AREA.left, 44),
   ];
-  return svgDocument(width, height, spec.title, body);
+  return svgDocument(WIDTH, HEIGHT, spec.title, body);
 }
 
 export function renderLineChart(spec: LineChartSpec): string {
@@ -133,7 +118,6 @@ export function renderLineChart(spec: LineChartSpec): string {
   const xTicks = xs.length > 0 ? log2Ticks(Math.min(...xs), Math.max(...xs)) : [1, 2];
   const tops = points.map((point) => Math.max(point.y, point.high ?? 0));
   const maxY = Math.max(0, ...tops, ...(spec.references ?? []).map((line) => line.y));
-  const formatX = spec.formatX ?? formatBlockSize;
   return chart(spec, spec.xLabel, maxY, (area, y) => {
     // A quarter octave of room on each side keeps the outermost points off the y axis.
     const x = log2Scale(
@@ -141,7 +125,9 @@ export function renderLineChart(spec: LineChartSpec): string {
       [area.left, area.right],
     );
     return [
-      ...xTicks.map((tick) => text(x(tick), area.bottom + 18, formatX(tick), { "text-anchor": "middle" })),
+      ...xTicks.map((tick) =>
+        text(x(tick), area.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
+      ),
       ...(spec.references ?? []).map((line) => referenceLine(area, y(line.y), line.label)),
       ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
     ];
@@ -184,7 +170,6 @@ function lineSeries(series: LineSeries, color: string, x: (v: number) => number,
 export function renderBarChart(spec: BarChartSpec): string {
   const values = spec.series.flatMap((series) => series.values).filter((value) => value !== undefined);
   const maxY = Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0)));
-  const format = spec.formatY ?? defaultFormat;
   return chart(spec, "", maxY, (area, y) => {
     const band = (area.right - area.left) / Math.max(1, spec.categories.length);
     const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
@@ -194,7 +179,7 @@ export function renderBarChart(spec: BarChartSpec): string {
     const groups = spec.series.map((series, seriesIndex) => {
       const bars = spec.categories.map((_, categoryIndex) => {
         const left = area.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
-        return bar(series.values[categoryIndex], left, barWidth, y, colorAt(seriesIndex), format);
+        return bar(series.values[categoryIndex], left, barWidth, y, colorAt(seriesIndex));
       });
       return element("g", { "data-series": series.label }, bars.join(""));
     });
@@ -208,7 +193,6 @@ function bar(
   width: number,
   y: (v: number) => number,
   color: string,
-  format: (v: number) => string,
 ): string {
   const middle = left + width / 2;
   const base = y(0);
@@ -227,7 +211,7 @@ function bar(
   if (value.low !== undefined && value.high !== undefined)
     parts.push(errorBar(middle, y(value.low), y(value.high), Math.min(10, width / 2)));
   const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
-  parts.push(text(middle, labelY, format(value.value), { "text-anchor": "middle", "font-size": 10 }));
+  parts.push(text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }));
   return parts.join("");
 }
 

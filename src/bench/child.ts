@@ -18,7 +18,7 @@ export function killAllChildren(): void {
 
 export class Child {
   private readonly process: Subprocess<"ignore", "pipe", "pipe">;
-  private readonly lines: LineReader;
+  private readonly lines: AsyncGenerator<string, undefined>;
   /** Read from the start: a child that fills the stderr pipe unread would block and look like a hang. */
   private readonly stderr: Promise<string>;
 
@@ -36,14 +36,14 @@ export class Child {
     });
     running.add(this);
     void this.process.exited.then(() => running.delete(this));
-    this.lines = new LineReader(this.process.stdout);
+    this.lines = lines(this.process.stdout);
     this.stderr = new Response(this.process.stderr).text();
   }
 
   /** The next stdout line; a child that exits first is a failure that carries its stderr. */
   async nextLine(): Promise<string> {
     const line = await this.lines.next();
-    if (line !== undefined) return line;
+    if (!line.done) return line.value;
     await this.finish();
     throw failure("PeerGone", `read from the ${this.label}`, "it exited without a report");
   }
@@ -62,11 +62,6 @@ export class Child {
 
   get exited(): boolean {
     return this.process.exitCode !== null || this.process.signalCode !== null;
-  }
-
-  /** Peak resident memory in bytes, once the child has exited. */
-  maxRssBytes(): number | undefined {
-    return this.process.resourceUsage()?.maxRSS;
   }
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
@@ -104,27 +99,14 @@ export class Child {
   }
 }
 
-class LineReader {
-  private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array | undefined }> };
-  private readonly decoder = new TextDecoder();
-  private buffered = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.reader = stream.getReader();
-  }
-
-  async next(): Promise<string | undefined> {
-    for (;;) {
-      const newline = this.buffered.indexOf("\n");
-      if (newline >= 0) {
-        const line = this.buffered.slice(0, newline);
-        this.buffered = this.buffered.slice(newline + 1);
-        return line;
-      }
-      const { value, done } = await this.reader.read();
-      if (done) return undefined;
-      this.buffered += this.decoder.decode(value, { stream: true });
-    }
+/** The stream's lines as they arrive; a last line without its newline is not one. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string, undefined> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const bytes of stream) {
+    const parts = (buffered + decoder.decode(bytes, { stream: true })).split("\n");
+    buffered = parts.pop()!;
+    yield* parts;
   }
 }
 

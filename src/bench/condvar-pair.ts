@@ -9,15 +9,23 @@
  * With `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: every
  * sample is timed by a alone, and a parked wake-up becomes a parked round trip (a wakes the idle b, b
  * answers at once, a, itself parked by then, takes the answer): one wake-up each way across the boundary.
- * The socket is then the VM's network: b connects to `--address HOST:PORT` (a guestfwd relay to a's Unix
- * socket, `--listen`), a listens.
+ * The socket is then the VM's network: a listens on its Unix socket, b connects to `--address HOST:PORT`
+ * (a guestfwd relay to it).
  */
 import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
-import { meet, stampsAt } from "./worker-client.ts";
-import { connectTo, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import {
+  connectTo,
+  emit,
+  localNanoseconds,
+  Messages,
+  meet,
+  sharedClockMs,
+  stampsAt,
+  type WorkerFlags,
+} from "./worker-io.ts";
 
 /** Slot words a condvar leaves free (7-13). */
 const TURN_WORD = 8;
@@ -116,6 +124,7 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       const started = localNanoseconds();
+      // A plain store: b reads the stamp only once it holds the lock a releases after this.
       if (!roundTrip) stamp[0] = sharedClockMs();
       Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
@@ -146,8 +155,9 @@ function waiterReady(words: Int32Array, round: number): Promise<void> {
 
 /** The Unix socket between the pair: b listens, a connects once both are there. */
 class SocketLink {
-  private arrived = Promise.withResolvers<Uint8Array>();
-  private pending = new Uint8Array(0);
+  private readonly messages = new Messages(MESSAGE_BYTES);
+  private readonly arrived: Uint8Array[] = [];
+  private wake: (() => void) | undefined;
 
   private socket: Socket<undefined> | undefined;
   private listener: { stop(close?: boolean): void } | undefined;
@@ -160,48 +170,39 @@ class SocketLink {
     both: () => Promise<void>,
   ): Promise<SocketLink> {
     const address = flags.string("address");
+    const link = new SocketLink();
+    const data = (_socket: unknown, bytes: Uint8Array) => link.receive(bytes);
     if (side === (across ? "a" : "b")) {
-      const link = new SocketLink();
       const accepted = Promise.withResolvers<void>();
-      link.listener = Bun.listen({
-        unix: address,
-        socket: {
-          open: (socket) => {
-            link.socket = socket as Socket<undefined>;
-            accepted.resolve();
-          },
-          data: (_socket, bytes) => link.receive(bytes),
-        },
-      });
+      const open = (socket: Socket<undefined>) => {
+        link.socket = socket;
+        accepted.resolve();
+      };
+      link.listener = Bun.listen({ unix: address, socket: { open, data } });
       await both();
       await accepted.promise;
       return link;
     }
     await both();
-    const link = new SocketLink();
-    link.socket = await connectTo(address, across, { data: (_socket, bytes) => link.receive(bytes) });
+    link.socket = await connectTo(address, across, { data });
     // The baseline at its best for small messages, as ivsh's own guest connection is.
     if (across) link.socket.setNoDelay(true);
     return link;
   }
 
   private receive(bytes: Uint8Array): void {
-    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
-    joined.set(this.pending);
-    joined.set(bytes, this.pending.byteLength);
-    this.pending = joined;
-    if (this.pending.byteLength >= MESSAGE_BYTES) {
-      const message = this.pending.slice(0, MESSAGE_BYTES);
-      this.pending = this.pending.slice(MESSAGE_BYTES);
-      this.arrived.resolve(message);
-    }
+    const whole = this.messages.add(bytes);
+    for (let at = 0; at < whole.byteLength; at += MESSAGE_BYTES)
+      this.arrived.push(whole.slice(at, at + MESSAGE_BYTES));
+    this.wake?.();
   }
 
   private async next(): Promise<Uint8Array> {
-    const message = await this.arrived.promise;
-    this.arrived = Promise.withResolvers<Uint8Array>();
-    if (this.pending.byteLength >= MESSAGE_BYTES) this.receive(new Uint8Array(0));
-    return message;
+    while (this.arrived.length === 0)
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    return this.arrived.shift()!;
   }
 
   private send(value: number): void {

@@ -1,19 +1,15 @@
 /**
- * Workers of the condvar hand-off benchmarks (condvar-bench.ts has the parent's side):
- *
- * - `cv-loop --side writer|reader --mode ivsh|rpc|socket`: the report's Fig. 1 / Fig. 2 loops moving
- *   `--bytes` through one `--area`-byte shared area (a "data available" byte, then the chunk), one reused
- *   buffer per side as the report's C++ does. `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same
- *   loops paying one arbiter round trip per acquire, release, wait and notify and parking only in the
- *   arbiter: the report's design. `socket`: the same chunks written to and read from a Unix socket.
- *
- * `cv-pair` (ping-pong and parked wake-ups) is in condvar-pair.ts.
+ * `cv-loop --side writer|reader --mode ivsh|rpc|socket` (sync.ts starts them): the report's
+ * Fig. 1 / Fig. 2 loops moving `--bytes` through one `--area`-byte shared area (a "data available" byte,
+ * then the chunk). `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same loops paying one arbiter
+ * round trip per acquire, release, wait and notify, parking only in the arbiter: the report's design.
+ * `socket`: the same chunks written to and read from a Unix socket.
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
-import { meet, withWorkerClient } from "./worker-client.ts";
-import { connectTo, emit, localNanoseconds, type WorkerFlags } from "./worker-io.ts";
+import { repeatedChunk, sendStream } from "./stream-worker.ts";
+import { emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
 const START_WORD = 7;
@@ -26,27 +22,24 @@ interface Ops {
   notify(): void | Promise<void>;
 }
 
-/** The CondVar itself, or the report's design: an arbiter round trip before every operation. */
+/** The CondVar itself, or the report's design: an arbiter round trip (a heartbeat) before every operation. */
 function loopOps(client: Client, cv: CondVar, mode: string): Ops {
-  if (mode === "ivsh")
-    return {
-      acquire: () => cv.acquire(),
-      release: () => cv.release(),
-      wait: () => cv.wait(),
-      notify: () => cv.notify(),
-    };
-  // The report's design: each operation waits for one arbiter round trip (a heartbeat) first.
-  const afterRpc =
-    <T>(operation: () => T) =>
-    async (): Promise<Awaited<T>> => {
-      await client.confirmLease();
-      return await operation();
-    };
+  const ops: Ops = {
+    acquire: () => cv.acquire(),
+    release: () => cv.release(),
+    wait: () => cv.wait(),
+    notify: () => cv.notify(),
+  };
+  if (mode === "ivsh") return ops;
+  const afterRpc = (operation: () => unknown) => async () => {
+    await client.confirmLease();
+    await operation();
+  };
   return {
-    acquire: afterRpc(() => cv.acquire()),
-    release: afterRpc(() => cv.release()),
-    wait: afterRpc(() => cv.wait()),
-    notify: afterRpc(() => cv.notify()),
+    acquire: afterRpc(ops.acquire),
+    release: afterRpc(ops.release),
+    wait: afterRpc(ops.wait),
+    notify: afterRpc(ops.notify),
   };
 }
 
@@ -77,7 +70,7 @@ export async function runCondvarLoop(flags: WorkerFlags): Promise<void> {
     await meet(client.slotWords(cv.slot), START_WORD, 2);
     const started = localNanoseconds();
     const ops = loopOps(client, cv, mode);
-    const chunks = await (writer ? writeLoop : readLoop)(ops, segment.bytes, flags.size("bytes"));
+    const chunks = await copyLoop(ops, segment.bytes, flags.size("bytes"), writer);
     emit({ event: "loop", seconds: (localNanoseconds() - started) / 1e9, chunks });
     if (writer) await waitUntilTaken(cv, segment.bytes);
     await segment.free();
@@ -97,40 +90,28 @@ async function openArea(client: Client, flags: WorkerFlags) {
   }
 }
 
-/** Fig. 1: copy the next chunk in when the area is empty, else wait for the reader. */
-async function writeLoop(ops: Ops, area: Uint8Array, total: number): Promise<number> {
+/**
+ * Fig. 1's writer copies the next chunk in when the area is empty, Fig. 2's reader copies it out when it
+ * is full; each waits for the other otherwise. One reused buffer per side, as the report's C++ has.
+ */
+async function copyLoop(ops: Ops, area: Uint8Array, total: number, writer: boolean): Promise<number> {
   const chunk = area.byteLength - 1;
-  const source = new Uint8Array(chunk).fill(0x5a);
+  const buffer = new Uint8Array(chunk).fill(writer ? 0x5a : 0);
   const chunks = Math.ceil(total / chunk);
   for (let i = 0; i < chunks; ) {
     await ops.acquire();
-    if (!area[0]) {
-      area.set(i === chunks - 1 ? source.subarray(0, total - i * chunk) : source, 1);
+    // The flag and the chunk are plain bytes: the condvar's lock orders them between the two sides.
+    if (area[0] === (writer ? 0 : 1)) {
+      const length = Math.min(chunk, total - i * chunk);
+      if (writer) area.set(buffer.subarray(0, length), 1);
+      else buffer.set(area.subarray(1, 1 + length));
       ++i;
-      area[0] = 1;
+      area[0] = writer ? 1 : 0;
       await ops.notify();
     } else await ops.wait();
     await ops.release();
   }
-  return chunks;
-}
-
-/** Fig. 2: copy the chunk out when the area is full, else wait for the writer. */
-async function readLoop(ops: Ops, area: Uint8Array, total: number): Promise<number> {
-  const chunk = area.byteLength - 1;
-  const sink = new Uint8Array(chunk);
-  const chunks = Math.ceil(total / chunk);
-  for (let i = 0; i < chunks; ) {
-    await ops.acquire();
-    if (area[0]) {
-      sink.set(area.subarray(1, 1 + Math.min(chunk, total - i * chunk)));
-      ++i;
-      area[0] = 0;
-      await ops.notify();
-    } else await ops.wait();
-    await ops.release();
-  }
-  if (sink[0] !== 0x5a) throw failure("Internal", "read the report's loop", "the chunk did not arrive");
+  if (buffer[0] !== 0x5a) throw failure("Internal", "read the report's loop", "the chunk did not arrive");
   return chunks;
 }
 
@@ -175,24 +156,8 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
     emit({ event: "loop", seconds: (ended - started) / 1e9, chunks: Math.ceil(total / chunk) });
     return;
   }
-  const source = new Uint8Array(chunk).fill(0x5a);
-  const drained = { next: Promise.withResolvers<void>() };
+  const source = repeatedChunk(new Uint8Array(chunk).fill(0x5a), total);
   // Across a VM the writer is in the guest and reaches the host's reader through the VM's network.
-  const handler = { drain: () => drained.next.resolve() };
-  const socket = await connectTo(address, flags.optional("across") === "vm", handler);
-  for (let sent = 0; sent < total; ) {
-    const piece = source.subarray(0, Math.min(chunk, total - sent));
-    let written = 0;
-    while (written < piece.byteLength) {
-      const wrote = socket.write(piece.subarray(written));
-      written += wrote;
-      if (written < piece.byteLength) {
-        await drained.next.promise;
-        drained.next = Promise.withResolvers<void>();
-      }
-    }
-    sent += piece.byteLength;
-  }
-  socket.end();
+  await sendStream(address, flags.optional("across") === "vm", source);
   emit({ event: "loop", seconds: 0, chunks: Math.ceil(total / chunk) });
 }

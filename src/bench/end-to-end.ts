@@ -12,9 +12,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
+import { socatInstalled } from "./baselines.ts";
 import { type Child, startChild, temporaryDirectory, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
-import { socatInstalled } from "./socat.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
@@ -115,11 +115,9 @@ export async function measureEndToEndRound(
   samples: Record<EndToEndMethod, TransferSamples>,
 ): Promise<void> {
   for (const method of rotate(Object.keys(END_TO_END_LABELS) as EndToEndMethod[], round)) {
-    if (method.startsWith("socat") || method.startsWith("cat")) {
-      if (!setup.socat) {
-        samples[method] = { ...samples[method], unavailable: "socat is not installed" };
-        continue;
-      }
+    if ((method.startsWith("socat") || method.startsWith("cat")) && !setup.socat) {
+      samples[method] = { ...samples[method], unavailable: "socat is not installed" };
+      continue;
     }
     const runs = method.endsWith("small") ? SMALL_RUNS_PER_ROUND : 1;
     const times: number[] = [];

@@ -8,7 +8,7 @@ import { type BarValue, renderBarChart, renderLineChart, writeChart } from "./ch
 import { REPORT_LOCK_PAIRS } from "./plan.ts";
 import { summaryOf } from "./report.ts";
 import { rates, reportTransferSeconds } from "./results.ts";
-import { type Summary, spreadOf } from "./stats.ts";
+import { spreadOf } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
 
 const GB = 1e9;
@@ -25,7 +25,9 @@ const SHORT: Record<string, string> = {
   "vm-host-to-guest": "VM host→guest",
 };
 
-function bar(summary: Summary | undefined, scale: number): BarValue | undefined {
+/** The median of `values` times `scale`, with its spread; undefined when there are no samples. */
+function bar(values: readonly number[], scale: number): BarValue | undefined {
+  const summary = summaryOf(values);
   if (!summary) return undefined;
   const spread = spreadOf(summary);
   return { value: summary.median * scale, low: spread.low * scale, high: spread.high * scale };
@@ -41,7 +43,7 @@ function sweepChart(data: SuiteData): string {
       {
         label: "ivsh, median of rounds",
         points: data.sweep.map((point) => {
-          const value = bar(summaryOf(rates({ bytes: data.plan.bytes, seconds: point.seconds })), 1 / GB);
+          const value = bar(rates({ bytes: data.plan.bytes, seconds: point.seconds }), 1 / GB);
           return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
         }),
       },
@@ -63,8 +65,8 @@ function transferChart(data: SuiteData): string {
       {
         label: "median of rounds",
         values: [
-          ...entries.map(([, samples]) => bar(summaryOf(samples.unavailable ? [] : rates(samples)), 1 / GB)),
-          bar(summaryOf(data.memcpyRates), 1 / GB),
+          ...entries.map(([, samples]) => bar(samples.unavailable ? [] : rates(samples), 1 / GB)),
+          bar(data.memcpyRates, 1 / GB),
         ],
       },
     ],
@@ -72,8 +74,7 @@ function transferChart(data: SuiteData): string {
 }
 
 function lockChart(data: SuiteData): string {
-  const transfer = summaryOf(reportTransferSeconds(data));
-  const pairsMs = (values: number[]) => bar(summaryOf(values), REPORT_LOCK_PAIRS * 1e-9 * 1e3);
+  const pairsMs = (values: number[]) => bar(values, REPORT_LOCK_PAIRS * 1e-9 * 1e3);
   return renderBarChart({
     title: `Fig. 4a: ${REPORT_LOCK_PAIRS} uncontended acquire/release pairs vs a 2 GiB transfer at 4 MiB`,
     yLabel: "milliseconds",
@@ -85,7 +86,7 @@ function lockChart(data: SuiteData): string {
           pairsMs(data.locks.fast),
           pairsMs(data.locks.try),
           pairsMs(data.locks.rpc),
-          bar(transfer, 1e3),
+          bar(reportTransferSeconds(data), 1e3),
         ],
       },
     ],
@@ -94,16 +95,16 @@ function lockChart(data: SuiteData): string {
 
 function handoffChart(data: SuiteData): string {
   const { parked, spin, floor } = data.handoff;
-  const samples = [parked.latenciesNs, spin.latenciesNs, floor.oneWayNs, floor.relayNs].map(summaryOf);
+  const kinds = [parked.latenciesNs, spin.latenciesNs, floor.oneWayNs, floor.relayNs];
   return renderBarChart({
     title: "Fig. 4a: hand-off latency between two processes",
     yLabel: "µs",
     categories: ["ivsh parked", "ivsh spinning", "socket, 1 hop", "socket, 2 hops (relay)"],
     series: [
-      { label: "p50 (bar: IQR)", values: samples.map((summary) => bar(summary, 1e-3)) },
+      { label: "p50 (bar: IQR)", values: kinds.map((values) => bar(values, 1e-3)) },
       {
         label: "p99",
-        values: samples.map((summary) => (summary ? { value: summary.p99 * 1e-3 } : undefined)),
+        values: kinds.map(summaryOf).map((summary) => summary && { value: summary.p99 * 1e-3 }),
       },
     ],
   });
@@ -117,16 +118,14 @@ function accessCharts(data: SuiteData): [string, string] {
     categories,
     series: (["read", "write"] as const).map((kind) => ({
       label: `sequential ${kind}`,
-      values: data.access.map((subject) => bar(summaryOf(subject[kind]), 1 / GB)),
+      values: data.access.map((subject) => bar(subject[kind], 1 / GB)),
     })),
   });
   const latency = renderBarChart({
     title: "Fig. 4b: dependent random 8-byte load",
     yLabel: "ns per load",
     categories,
-    series: [
-      { label: "median of rounds", values: data.access.map((subject) => bar(summaryOf(subject.latency), 1)) },
-    ],
+    series: [{ label: "median of rounds", values: data.access.map((subject) => bar(subject.latency, 1)) }],
   });
   return [bandwidth, latency];
 }

@@ -19,8 +19,6 @@ export interface Goal {
   readonly gap?: string;
 }
 
-type Direction = "at-least" | "at-most";
-
 /** How a goal shows its median, by the unit of the row it judges. */
 const FORMATS: Partial<Record<ResultUnit, (value: number) => string>> = {
   ratio: (value) => `${value.toPrecision(3)}×`,
@@ -28,75 +26,58 @@ const FORMATS: Partial<Record<ResultUnit, (value: number) => string>> = {
   ns: (value) => formatSeconds(value / 1e9),
 };
 
-/** [goal id, the goal, the row it judges, direction, target]. */
-type GoalSpec = readonly [string, string, string, Direction, number];
+/** By goal id: [the goal, the row it judges, at least (≥) or at most (≤), target]. */
+type GoalSpecs = Record<string, readonly [string, string, "≥" | "≤", number]>;
 
-function goalSpecs(plan: BenchPlan): GoalSpec[] {
+function goalSpecs(plan: BenchPlan): GoalSpecs {
   const size = plan.quick ? "transfer (--quick size)" : "2 GiB transfer";
   // Issue 12's: the command a user types, whole processes, against what they would type instead.
   const file = plan.quick ? "--quick-sized" : "2 GiB";
-  return [
-    ["transfer-vs-unix-bun", `${size} ≥ 3× Unix socket (Bun)`, "ratio.ivsh-unix-bun", "at-least", 3],
-    ["transfer-vs-unix-socat", `${size} ≥ 3× Unix socket (socat)`, "ratio.ivsh-unix-socat", "at-least", 3],
-    ["transfer-vs-memcpy", `${size} ≥ 50% of memcpy bandwidth`, "ratio.ivsh-memcpy", "at-least", 0.5],
-    ["uncontended-lock", "uncontended acquire+release ≤ 0.2 µs", "lock.fast", "at-most", 200],
-    ["handoff-p50", "hand-off p50 ≤ 30 µs (waiter parked)", "handoff.parked", "at-most", 30_000],
-    ["lock-share", "lock cost < 1% of a 2 GiB transfer at 4 MiB blocks", "lock-share.fast", "at-most", 0.01],
-    ["loops-vs-rpc", "report's loops ≥ 2× faster than RPC per operation", "loops.speedup-rpc", "at-least", 2],
-    [
-      "loops-vs-socket",
-      "report's loops no slower than a Unix-socket stream",
-      "loops.speedup-socket",
-      "at-least",
-      1,
-    ],
-    [
-      "pingpong-vs-socket",
-      "CondVar ping-pong ≤ 0.5× a Unix-socket round trip",
-      "pingpong.ratio",
-      "at-most",
-      0.5,
-    ],
-    ["wake-vs-socket", "parked wake-up p50 ≤ 1.5× one Unix-socket wake-up", "wake.ratio", "at-most", 1.5],
-    [
-      "e2e-null-vs-socat",
+  return {
+    "transfer-vs-unix-bun": [`${size} ≥ 3× Unix socket (Bun)`, "ratio.ivsh-unix-bun", "≥", 3],
+    "transfer-vs-unix-socat": [`${size} ≥ 3× Unix socket (socat)`, "ratio.ivsh-unix-socat", "≥", 3],
+    "transfer-vs-memcpy": [`${size} ≥ 50% of memcpy bandwidth`, "ratio.ivsh-memcpy", "≥", 0.5],
+    "uncontended-lock": ["uncontended acquire+release ≤ 0.2 µs", "lock.fast", "≤", 200],
+    "handoff-p50": ["hand-off p50 ≤ 30 µs (waiter parked)", "handoff.parked", "≤", 30_000],
+    "lock-share": ["lock cost < 1% of a 2 GiB transfer at 4 MiB blocks", "lock-share.fast", "≤", 0.01],
+    "loops-vs-rpc": ["report's loops ≥ 2× faster than RPC per operation", "loops.speedup-rpc", "≥", 2],
+    "loops-vs-socket": ["report's loops no slower than a Unix-socket stream", "loops.speedup-socket", "≥", 1],
+    "pingpong-vs-socket": ["CondVar ping-pong ≤ 0.5× a Unix-socket round trip", "pingpong.ratio", "≤", 0.5],
+    "wake-vs-socket": ["parked wake-up p50 ≤ 1.5× one Unix-socket wake-up", "wake.ratio", "≤", 1.5],
+    "e2e-null-vs-socat": [
       `${file} file → /dev/null, whole processes: ivsh ≥ 1.8× socat`,
       "e2e.speedup.null-socat",
-      "at-least",
+      "≥",
       1.8,
     ],
-    [
-      "e2e-null-vs-dd",
+    "e2e-null-vs-dd": [
       `${file} file → /dev/null: ivsh within 1.5× one dd read of the file`,
       "e2e.slowdown.null-dd",
-      "at-most",
+      "≤",
       1.5,
     ],
-    [
-      "e2e-file-vs-socat",
-      `${file} file → new file: ivsh ≥ 1.8× socat`,
-      "e2e.speedup.file-socat",
-      "at-least",
-      1.8,
-    ],
-    [
-      "e2e-small-vs-socat",
+    "e2e-file-vs-socat": [`${file} file → new file: ivsh ≥ 1.8× socat`, "e2e.speedup.file-socat", "≥", 1.8],
+    "e2e-small-vs-socat": [
       "1 KiB file end to end: ivsh within 2× socat's time",
       "e2e.slowdown.small-socat",
-      "at-most",
+      "≤",
       2,
     ],
-  ];
+  };
 }
 
-function judge([id, goal, , direction, target]: GoalSpec, result: BenchResult | undefined): Goal {
+function judge(
+  id: string,
+  [goal, , direction, target]: GoalSpecs[string],
+  result: BenchResult | undefined,
+): Goal {
   if (!result?.samples) return { id, goal, measured: "n/a", target };
   const value = result.samples.median;
-  const pass = direction === "at-least" ? value >= target : value <= target;
-  const factor = direction === "at-least" ? target / value : value / target;
+  const pass = direction === "≥" ? value >= target : value <= target;
+  const factor = direction === "≥" ? target / value : value / target;
   const gap = pass
     ? undefined
-    : direction === "at-least"
+    : direction === "≥"
       ? `needs ${factor.toFixed(2)}× more`
       : `${factor.toFixed(2)}× over`;
   const format = FORMATS[result.unit] ?? String;
@@ -106,7 +87,7 @@ function judge([id, goal, , direction, target]: GoalSpec, result: BenchResult | 
 /** Every goal, judged on the report's rows (`results`: all sections'). */
 export function evaluateGoals(plan: BenchPlan, results: readonly BenchResult[]): Goal[] {
   const byId = new Map(results.map((result) => [result.id, result]));
-  return goalSpecs(plan).map((spec) => judge(spec, byId.get(spec[2])));
+  return Object.entries(goalSpecs(plan)).map(([id, spec]) => judge(id, spec, byId.get(spec[1])));
 }
 
 export function renderGoals(goals: readonly Goal[]): string {

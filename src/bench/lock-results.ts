@@ -6,7 +6,7 @@
 import { formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import type { BenchResult, Section } from "./report.ts";
-import { row, summaryRow } from "./report.ts";
+import { type RowSpec, row, rows } from "./report.ts";
 import { lockShares } from "./results.ts";
 import { summarize } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
@@ -61,36 +61,33 @@ function handoffRows(data: SuiteData): BenchResult[] {
       : `; the two processes' shared clocks differ by a median ${summarize(offsets).median.toFixed(0)} ns ` +
         `(their resolution is ${sharedClockResolutionNs().toFixed(0)} ns)`;
   const dropped = parked.unparked ? `; ${parked.unparked} rounds dropped (not parked yet)` : "";
-  return [
-    summaryRow(
-      "handoff.parked",
+  const table: Record<string, RowSpec> = {
+    "handoff.parked": [
       "hand-off, waiter parked in the arbiter",
       "ns",
       parked.latenciesNs,
       `waker's store → waiter running; WAIT/WAKE via the arbiter (2 socket hops)${dropped}${clock}`,
-    ),
-    summaryRow(
-      "handoff.spin",
+    ],
+    "handoff.spin": [
       "hand-off, waiter spinning (not parked)",
       "ns",
       spin.latenciesNs,
       "half a round trip of a shared-memory ping-pong; burns a core while waiting",
-    ),
-    summaryRow(
-      "floor.one-way",
+    ],
+    "floor.one-way": [
       "OS floor: Unix socket, one hop",
       "ns",
       floor.oneWayNs,
       "busy sender's stamp → idle receiver's callback (one wake-up through the kernel)",
-    ),
-    summaryRow(
-      "floor.relay",
+    ],
+    "floor.relay": [
       "OS floor: Unix sockets through a relay process",
       "ns",
       floor.relayNs,
       "sender → relay → receiver: two wake-ups, the arbiter's topology without its work",
-    ),
-  ];
+    ],
+  };
+  return rows(table, Object.keys(table));
 }
 
 export function lockSection(data: SuiteData): Section {

@@ -12,11 +12,11 @@ import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
 import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
-import { endToEndSection } from "./end-to-end-results.ts";
+
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
 import { lockSection } from "./lock-results.ts";
 import { type BenchResult, renderResults, type Section } from "./report.ts";
-import { accessSection, limitSection, sweepSection, transferSection } from "./results.ts";
+import { accessSection, endToEndSection, limitSection, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
@@ -159,11 +159,8 @@ function kernelVersion(): string {
 export function describeMachine(): Machine {
   const fields = lscpu();
   const caches = ["L1d", "L1i", "L2", "L3"]
-    .map((level) => {
-      const value = fields.get(`${level} cache`);
-      return value ? `${level} ${value}` : undefined;
-    })
-    .filter((value) => value !== undefined)
+    .filter((level) => fields.get(`${level} cache`))
+    .map((level) => `${level} ${fields.get(`${level} cache`)}`)
     .join(", ");
   const hypervisor = fields.get("Hypervisor vendor");
   return {

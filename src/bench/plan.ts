@@ -69,17 +69,13 @@ export function benchPlan(options: { quick: boolean; vm: boolean }): BenchPlan {
   };
 }
 
-/** The largest ring a plan allocates, plus a page for its record headers. */
-export function largestRing(plan: BenchPlan): number {
-  return Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
-}
-
 /**
- * The /dev/shm region: a power of two (QEMU maps it as a BAR with --vm) that holds the largest ring, or
- * the Fig. 4b segment, with room for the header and slots.
+ * The /dev/shm region: a power of two (QEMU maps it as a BAR with --vm) that holds the largest ring (and a
+ * page for its record headers), or the Fig. 4b segment, with room for the header and slots.
  */
 export function regionBytesFor(plan: BenchPlan): number {
-  const needed = Math.max(largestRing(plan), plan.accessBytes) + 4 * MiB;
+  const largestRing = Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
+  const needed = Math.max(largestRing, plan.accessBytes) + 4 * MiB;
   return 2 ** Math.ceil(Math.log2(needed));
 }
 

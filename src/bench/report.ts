@@ -6,8 +6,8 @@
  * - `BenchResult.id` is a stable dotted key ("memcpy.large", "stream.unix-bun", "access.anonymous.read")
  *   that other results point at and that machine-readable output is keyed by.
  * - `label` is what a reader sees in the table and the charts.
- * - `unit` is the unit of the samples: a rate (bytes/s, ops/s: higher is better) or a time (s, ns: lower
- *   is better). Conversion for display happens only here.
+ * - `unit` is the unit of the samples: a rate (bytes/s: higher is better) or a time (s, ns: lower is
+ *   better). Conversion for display happens only here.
  * - `samples` summarises the repeats; it is absent when the benchmark could not run, and `note` then says
  *   why ("socat not installed"). A note next to samples is a caveat shown with the row.
  * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median
@@ -22,7 +22,7 @@
 import { formatRate } from "../units.ts";
 import { type Summary, spreadOf, summarize } from "./stats.ts";
 
-export type ResultUnit = "bytes/s" | "ops/s" | "s" | "ns" | "ratio" | "fraction" | "count";
+export type ResultUnit = "bytes/s" | "s" | "ns" | "ratio" | "fraction" | "count";
 
 export interface BenchResult {
   readonly id: string;
@@ -78,7 +78,7 @@ function pad(value: string, width: number, align: Column["align"]): string {
 }
 
 export function isRate(unit: ResultUnit): boolean {
-  return unit === "bytes/s" || unit === "ops/s";
+  return unit === "bytes/s";
 }
 
 /** Units whose p99 says something: latencies and durations. */
@@ -90,8 +90,6 @@ export function formatValue(value: number, unit: ResultUnit): string {
   switch (unit) {
     case "bytes/s":
       return formatRate(value);
-    case "ops/s":
-      return `${Number((value / 1e6).toPrecision(3))} M/s`;
     case "s":
       return formatSeconds(value);
     case "ns":
@@ -181,15 +179,33 @@ export function summaryOf(values: readonly number[]): Summary | undefined {
   return values.length > 0 ? summarize(values) : undefined;
 }
 
-/** A row of samples, summarised, with the samples themselves for the JSON. */
+/**
+ * A row of samples, summarised, with the samples themselves for the JSON; compared to the row
+ * `ratio.to`, by the per-round fractions `ratio.perRound` when given.
+ */
 export function row(
   id: string,
   label: string,
   unit: ResultUnit,
   values: readonly number[],
   note?: string,
+  ratio?: { to: string; perRound?: readonly number[] },
 ): BenchResult {
-  return { id, label, unit, samples: summaryOf(values), values, ...(note ? { note } : {}) };
+  const compared = ratio && {
+    ratioTo: ratio.to,
+    ...(ratio.perRound ? { ratioSamples: summaryOf(ratio.perRound) } : {}),
+  };
+  return { id, label, unit, samples: summaryOf(values), values, ...compared, ...(note ? { note } : {}) };
+}
+
+/** [label, unit, samples, note]: a row of a table keyed by row id. */
+export type RowSpec = readonly [string, ResultUnit, readonly number[], string?];
+
+/** Rows from a table keyed by row id; those in `summaryOnly` are shown by their summary alone. */
+export function rows(table: Record<string, RowSpec>, summaryOnly: readonly string[] = []): BenchResult[] {
+  return Object.entries(table).map(([id, spec]) =>
+    (summaryOnly.includes(id) ? summaryRow : row)(id, ...spec),
+  );
 }
 
 /** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */

@@ -25,23 +25,15 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
   return samples.seconds.map((seconds) => samples.bytes / seconds);
 }
 
+/** A throughput row, shown also as its fraction of memcpy within each round. */
 function rateResult(
   id: string,
   label: string,
-  values: readonly number[],
+  values: number[],
   memcpy: number[],
   note?: string,
 ): BenchResult {
-  return {
-    id,
-    label,
-    unit: "bytes/s",
-    samples: summaryOf(values),
-    values,
-    ratioTo: MEMCPY_ID,
-    ratioSamples: summaryOf(perRound(values, memcpy)),
-    ...(note ? { note } : {}),
-  };
+  return row(id, label, "bytes/s", values, note, { to: MEMCPY_ID, perRound: perRound(values, memcpy) });
 }
 
 export function limitSection(data: SuiteData): Section {
@@ -141,8 +133,8 @@ export function sweepSection(data: SuiteData): Section {
 
 export function accessSection(access: readonly AccessSamples[]): Section {
   const results = access.flatMap(({ id, label, read, write, latency }): BenchResult[] => [
-    { ...row(`${id}.read`, `${label}: sequential read`, "bytes/s", read), ratioTo: MEMCPY_ID },
-    { ...row(`${id}.write`, `${label}: sequential write`, "bytes/s", write), ratioTo: MEMCPY_ID },
+    row(`${id}.read`, `${label}: sequential read`, "bytes/s", read, undefined, { to: MEMCPY_ID }),
+    row(`${id}.write`, `${label}: sequential write`, "bytes/s", write, undefined, { to: MEMCPY_ID }),
     row(`${id}.latency`, `${label}: random 8-byte load`, "ns", latency),
   ]);
   return {
@@ -165,4 +157,56 @@ export function reportTransferSeconds(data: SuiteData): number[] {
 export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
   const lockSeconds = data.locks[method].map((pairNs) => (pairNs * REPORT_LOCK_PAIRS) / 1e9);
   return perRound(lockSeconds, reportTransferSeconds(data));
+}
+
+/*
+ * The end-to-end rows (end-to-end.ts), with ratios computed within each round: how many times faster ivsh
+ * was than a baseline (its time ÷ ivsh's), or how many times longer it took than a floor (ivsh's ÷ its).
+ */
+function secondsOf(data: SuiteData, method: string): number[] {
+  const samples = data.endToEnd[method];
+  return samples && !samples.unavailable ? samples.seconds : [];
+}
+
+/**
+ * `speedup.*`: the other's time ÷ ivsh's (above 1: ivsh was faster); `slowdown.*`: ivsh's time ÷ the
+ * other's (above 1: ivsh took longer). As [id, label, ivsh's method, the other method].
+ */
+const RATIOS: readonly (readonly [string, string, string, string])[] = [
+  ["speedup.null-socat", "ivsh ÷ socat, FILE → /dev/null (times faster)", "ivsh-null", "socat-null"],
+  ["speedup.null-cat-socat", "ivsh ÷ cat FILE | socat (times faster)", "ivsh-null", "cat-socat-null"],
+  ["slowdown.null-dd", "ivsh's time ÷ one dd read of FILE", "ivsh-null", "dd"],
+  ["speedup.file-socat", "ivsh ÷ socat, FILE → NEW_FILE (times faster)", "ivsh-file", "socat-file"],
+  ["slowdown.small-socat", "ivsh's time ÷ socat's, 1 KiB FILE → NEW_FILE", "ivsh-small", "socat-small"],
+];
+
+function ratioValues(data: SuiteData, id: string, ivsh: string, other: string): number[] {
+  const [ivshSeconds, otherSeconds] = [secondsOf(data, ivsh), secondsOf(data, other)];
+  return id.startsWith("speedup.")
+    ? perRound(otherSeconds, ivshSeconds)
+    : perRound(ivshSeconds, otherSeconds);
+}
+
+export function endToEndSection(data: SuiteData): Section {
+  const results: BenchResult[] = Object.entries(data.endToEnd).map(([id, samples]) => {
+    if (samples.unavailable)
+      return { id: `e2e.${id}`, label: samples.label, unit: "s", note: samples.unavailable };
+    const summary = summaryOf(samples.seconds);
+    const rate = summary ? `, ${(samples.bytes / summary.median / 1e9).toPrecision(3)} GB/s` : "";
+    return row(`e2e.${id}`, samples.label, "s", samples.seconds, `${formatBytes(samples.bytes)}${rate}`);
+  });
+  for (const [id, label, ivsh, other] of RATIOS)
+    results.push(row(`e2e.${id}`, label, "ratio", ratioValues(data, id, ivsh, other)));
+  return {
+    id: "end-to-end",
+    title: `End to end: ${formatBytes(data.plan.bytes)} and 1 KiB files, whole processes as users run them`,
+    about:
+      "Both processes started together and timed until both exited (socat's receiver first, as it must " +
+      "listen; the wait counts), a random file in /dev/shm as the source, NEW_FILE a new file in /dev/shm " +
+      "(removed after each run; before each, a file of its size is written and removed untimed, so every " +
+      "method gets memory the kernel just freed, not pages the hypervisor took back), /dev/null discarding. Process start, " +
+      "connecting, the ring, reading the file and the end handshake all count; the 1 KiB rows are the " +
+      `median of 5 runs per round. ivsh: ${data.endToEndBinary || "the binary"}. Ratios within each round.`,
+    results,
+  };
 }

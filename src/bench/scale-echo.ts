@@ -3,14 +3,87 @@
  * Unix socket with its own bytes; `echo-load` is a load process like scale-load (its connections, the
  * same open-loop pacing and timing) whose requests are 32-byte echoes. Measured in the same run, after
  * the arbiter has stopped, so the ratio of the two tails says how much of ivsh's is its own.
+ *
+ * Both load processes pace their requests open loop: they leave on a fixed schedule, whether or not
+ * earlier ones were answered, and each is timed from when it was due. A closed loop (send, wait, send)
+ * would slow down with the server and hide exactly the stalls the benchmark is after.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { temporaryDirectory, withChildren } from "./child.ts";
-import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
-import { emit, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
+import { emit, Messages, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
+
+/** A connection of a load process: it carries one request at a time. */
+export interface LoadConnection {
+  busy: boolean;
+}
+
+/**
+ * Sends `rate` requests a second for `seconds`, each on an idle connection picked from a random start (so
+ * none is favoured), timed by the name `send` resolves with (the operation it performed). A request due
+ * while every connection is busy is skipped and counted. Resolves once every request has settled.
+ *
+ * Each is timed from when it was due, not from when it left: a process running late (its own collector,
+ * the CPU) delays its requests as much as a slow server would, and an open-loop load must count that
+ * rather than hide it.
+ */
+export async function openLoad<C extends LoadConnection>(
+  seconds: number,
+  rate: number,
+  connections: readonly C[],
+  send: (connection: C) => Promise<string>,
+): Promise<{ latencies: Record<string, number[]>; skipped: number }> {
+  const latencies: Record<string, number[]> = {};
+  const intervalMs = 1000 / rate;
+  const pending = new Set<Promise<void>>();
+  let skipped = 0;
+  const startMs = performance.now();
+  for (let issued = 0; issued * intervalMs <= seconds * 1000; issued++) {
+    const dueMs = startMs + issued * intervalMs;
+    const waitMs = dueMs - performance.now();
+    if (waitMs > 1) await Bun.sleep(waitMs);
+    const connection = idle(connections);
+    if (!connection) {
+      skipped++;
+      continue;
+    }
+    connection.busy = true;
+    const sentMs = performance.now();
+    const request = send(connection)
+      .then((name) => {
+        latencies[name] ??= [];
+        latencies[name].push(sinceDueNs(dueMs, sentMs));
+      })
+      .finally(() => {
+        connection.busy = false;
+      });
+    pending.add(request);
+    void request.finally(() => pending.delete(request));
+  }
+  await Promise.all(pending);
+  return { latencies, skipped };
+}
+
+function idle<C extends LoadConnection>(connections: readonly C[]): C | undefined {
+  const start = Math.floor(Math.random() * connections.length);
+  for (let step = 0; step < connections.length; step++) {
+    const connection = connections[(start + step) % connections.length]!;
+    if (!connection.busy) return connection;
+  }
+  return undefined;
+}
+
+/** Nanoseconds since a request was due; one sent early (the last millisecond is not slept) counts from now. */
+function sinceDueNs(dueMs: number, sentMs: number): number {
+  return Math.round((performance.now() - Math.min(dueMs, sentMs)) * 1e6);
+}
+
+/** Resolves on `name`; call before announcing readiness, as these signals' default action ends a process. */
+export function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
+  return new Promise((resolve) => process.once(name, () => resolve()));
+}
 
 const REQUEST_BYTES = 32;
 const FLOOR_TIMEOUT_MS = 5 * 60_000;
@@ -25,9 +98,8 @@ export async function runEchoServer(flags: WorkerFlags): Promise<void> {
   listener.stop(true);
 }
 
-interface EchoConnection {
+interface EchoConnection extends LoadConnection {
   socket: Socket<undefined>;
-  busy: boolean;
   answered: (() => void) | undefined;
 }
 
@@ -38,23 +110,15 @@ export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
   );
   emit({ event: "ready" });
   await loadSignal;
-  const latencies: number[] = [];
   const request = new Uint8Array(REQUEST_BYTES);
-  const { skipped } = await openLoop(flags.number("seconds"), flags.number("rate"), (dueMs) => {
-    const idle = connections.find((connection) => !connection.busy);
-    if (!idle) return undefined;
-    idle.busy = true;
-    const sentMs = performance.now();
-    const answer = new Promise<void>((resolve) => {
-      idle.answered = resolve;
-    }).then(() => {
-      latencies.push(sinceDueNs(dueMs, sentMs));
-      idle.busy = false;
+  const load = await openLoad(flags.number("seconds"), flags.number("rate"), connections, (idle) => {
+    const answered = new Promise<string>((resolve) => {
+      idle.answered = () => resolve("echo");
     });
     idle.socket.write(request);
-    return answer;
+    return answered;
   });
-  emit({ event: "load", latencies: { echo: latencies }, skipped });
+  emit({ event: "load", ...load });
   for (const connection of connections) connection.socket.end();
 }
 
@@ -64,17 +128,13 @@ async function connectEcho(address: string): Promise<EchoConnection> {
     busy: false,
     answered: undefined,
   };
-  // A request is one write of 32 bytes and comes back whole or in pieces: the answer is complete when
-  // all of it is back.
-  let received = 0;
+  // A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back.
+  const answers = new Messages(REQUEST_BYTES);
   connection.socket = await Bun.connect({
     unix: address,
     socket: {
       data: (_socket, bytes) => {
-        received += bytes.byteLength;
-        if (received < REQUEST_BYTES) return;
-        received -= REQUEST_BYTES;
-        connection.answered?.();
+        if (answers.add(bytes).byteLength > 0) connection.answered?.();
       },
     },
   });
@@ -101,7 +161,7 @@ export async function measureEchoFloor(
       for (const load of loads) await nextEvent(load, "ready");
       for (const load of loads) process.kill(load.pid, "SIGUSR1");
       const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));
-      return reports.flatMap((report) => (report.latencies as { echo: number[] }).echo);
+      return reports.flatMap((report) => (report.latencies as { echo?: number[] }).echo ?? []);
     });
   } finally {
     removeDir();

@@ -18,7 +18,6 @@ import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { type Child, withChildren } from "./child.ts";
-import { MiB } from "./memory.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
 
 export interface GuestCase {
@@ -101,13 +100,8 @@ async function measureOne(
   guestCase: GuestCase,
   mode: BridgeMode,
 ): Promise<GuestConnectionsResult> {
-  const arbiter = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: 64 * MiB,
-    blockBytes: 64 * 1024,
-    label: `guests ${guestCase.id} ${mode}`,
-  });
-  try {
+  const spec = { blockBytes: 64 * 1024, label: `guests ${guestCase.id} ${mode}` };
+  return BenchArbiter.with(spec, async (arbiter) => {
     const endpoint = { unix: arbiter.socket };
     // One status request first, so its code and buffers are in "before" too, not counted per guest.
     await fetchStatus(endpoint);
@@ -144,9 +138,7 @@ async function measureOne(
         await Promise.all(vms.map((vm) => vm.stop(STOP_TIMEOUT_MS)));
       }
     });
-  } finally {
-    await arbiter.stop();
-  }
+  });
 }
 
 /**

@@ -10,9 +10,8 @@
 import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord } from "../region/layout.ts";
-import { openLoop, signal, sinceDueNs } from "./open-loop.ts";
-import { workerConnectOptions } from "./worker-client.ts";
-import { emit, type WorkerFlags } from "./worker-io.ts";
+import { type LoadConnection, openLoad, signal } from "./scale-echo.ts";
+import { emit, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
 export type ScaleOp = (typeof SCALE_OPS)[number];
@@ -46,7 +45,7 @@ interface Shape {
   readonly peerPerClient: number;
 }
 
-interface LoadClient {
+interface LoadClient extends LoadConnection {
   readonly client: Client;
   readonly index: number;
   /** The condvar slot this client and its partner (index ^ 1) share; even clients park on it. */
@@ -57,7 +56,6 @@ interface LoadClient {
   /** Names of the segments in `transient` this client opened (it may not open one twice). */
   readonly opened: Set<string>;
   readonly own: Segment[];
-  busy: boolean;
 }
 
 export async function runScaleLoad(flags: WorkerFlags): Promise<void> {
@@ -77,8 +75,7 @@ export async function runScaleLoad(flags: WorkerFlags): Promise<void> {
   await inBatches(clients.length, (index) => allocateOwn(clients[index]!, worker, shape.perClient));
   emit({ event: "ready", clients: clients.length, segments: shape.perClient * clients.length });
   await loadSignal;
-  const latencies = await runMix(clients, flags, shape);
-  emit({ event: "load", latencies: Object.fromEntries(latencies), skipped: latencies.skipped });
+  emit({ event: "load", ...(await runMix(clients, flags, shape)) });
   await resumeSignal;
   emit({ event: "resumed", ...(await checkResumed(clients)) });
   await Promise.all(clients.map(({ client }) => client.close()));
@@ -102,31 +99,17 @@ function segmentName(worker: number, client: number, k: number): string {
   return `scale-w${worker}-c${client}-s${k}`;
 }
 
-type Latencies = Map<ScaleOp, number[]> & { skipped: number };
-
 async function runMix(clients: LoadClient[], flags: WorkerFlags, shape: Shape) {
-  const latencies = new Map(SCALE_OPS.map((op) => [op, [] as number[]])) as Latencies;
   let running = true;
   const parked = clients.filter((load) => load.index % 2 === 0).map((load) => parkLoop(load, () => running));
-  const { skipped } = await openLoop(flags.number("seconds"), flags.number("rate"), (dueMs) => {
-    const load = idleClient(clients);
-    return load && oneRequest(load, pickOp(load), shape, dueMs, latencies);
-  });
-  latencies.skipped = skipped;
+  const load = await openLoad(flags.number("seconds"), flags.number("rate"), clients, (client) =>
+    perform(client, pickOp(client), shape),
+  );
   running = false;
   // Parked waiters wake on their own within PARK_TIMEOUT_MS; wake them now instead.
-  for (const load of clients) if (load.index % 2 === 1) bump(load);
+  for (const client of clients) if (client.index % 2 === 1) bump(client);
   await Promise.all(parked);
-  return latencies;
-}
-
-function idleClient(clients: LoadClient[]): LoadClient | undefined {
-  const start = Math.floor(Math.random() * clients.length);
-  for (let step = 0; step < clients.length; step++) {
-    const load = clients[(start + step) % clients.length]!;
-    if (!load.busy) return load;
-  }
-  return undefined;
+  return load;
 }
 
 function pickOp(load: LoadClient): ScaleOp {
@@ -141,28 +124,6 @@ function pickOp(load: LoadClient): ScaleOp {
   if ((op === "alloc" || op === "open") && load.transient.length >= MAX_TRANSIENT) return "free";
   if (op === "free" && load.transient.length === 0) return "alloc";
   return op;
-}
-
-/**
- * Times one request from when it was due, not from when it left: a worker running late (its own
- * collector, the CPU) delays its requests as much as a slow arbiter would, and an open-loop load must
- * count that rather than hide it.
- */
-async function oneRequest(
-  load: LoadClient,
-  op: ScaleOp,
-  shape: Shape,
-  dueMs: number,
-  latencies: Latencies,
-): Promise<void> {
-  load.busy = true;
-  const sentMs = performance.now();
-  try {
-    const performed = await perform(load, op, shape);
-    latencies.get(performed)!.push(sinceDueNs(dueMs, sentMs));
-  } finally {
-    load.busy = false;
-  }
 }
 
 /** Runs `op`; returns what it ran (an open finding nothing it may open asks for the status instead). */

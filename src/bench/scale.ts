@@ -15,7 +15,7 @@ import { MiB } from "./memory.ts";
 import { measureEchoFloor } from "./scale-echo.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
-import { nextEvent, numberField, startWorker } from "./worker-io.ts";
+import { type Event, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
 export interface ScalePlan {
   readonly clients: number;
@@ -148,21 +148,12 @@ export async function runScale(
     );
   if (openFiles.after > openFiles.before)
     progress(`raised the open-file limit (ulimit -n) from ${openFiles.before} to ${openFiles.after}`);
-  const arbiter = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: regionBytesFor(plan),
-    blockBytes: BLOCK_BYTES,
-    label: "scale",
-    lease: LEASE,
-  });
-  let result: Omit<ScaleResult, "openFiles" | "floorLatencyNs">;
-  try {
-    result = await withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
+  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
+  const result = await BenchArbiter.with(spec, (arbiter) =>
+    withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
       measure(plan, arbiter, children, workerCommand, interruption, progress),
-    );
-  } finally {
-    await arbiter.stop();
-  }
+    ),
+  );
   progress("scale: the same shape against a bare echo server (the floor)");
   const perWorker = Math.ceil(plan.clients / plan.workers);
   const floor = await measureEchoFloor(
@@ -225,18 +216,17 @@ async function measure(
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   interruption.check("run the scale benchmark's requests");
-  const samples = mergeLatencies(loads.slice(0, -1));
-  const probe = mergeLatencies(loads.slice(-1));
+  const latencyNs = latencyByOp(loads.slice(0, -1));
   progress("scale: kill -9 the arbiter and restart it on its state");
   const restart = await timeRestart(arbiter, children);
   return {
     plan,
     setupSeconds,
     clientsConnected: perWorker * plan.workers + PROBE_CLIENTS,
-    requests: samples.all.length,
+    requests: latencyNs.all.count,
     skipped: loads.reduce((sum, load) => sum + numberField(load, "skipped"), 0),
-    latencyNs: summarizeByOp(samples),
-    probeLatencyNs: summarizeByOp(probe),
+    latencyNs,
+    probeLatencyNs: latencyByOp(loads.slice(-1)),
     arbiterKiB: { ready: ready.memory, peakRss: Math.max(peakRss, end.memory.rss), end: end.memory },
     journalBytes: { ready: ready.journal, end: end.journal },
     compactionsDuringLoad: compactionsAfter - compactionsBefore,
@@ -244,22 +234,13 @@ async function measure(
   };
 }
 
-function summarizeByOp(samples: Record<ScaleOp | "all", number[]>): ScaleResult["latencyNs"] {
-  return Object.fromEntries(
-    Object.entries(samples).map(([op, values]) => [op, summarize(values)]),
-  ) as ScaleResult["latencyNs"];
-}
-
-function mergeLatencies(loads: readonly Record<string, unknown>[]): Record<ScaleOp | "all", number[]> {
-  const merged = Object.fromEntries([...SCALE_OPS, "all"].map((op) => [op, [] as number[]]));
-  for (const load of loads) {
-    const latencies = load.latencies as Record<string, number[]>;
-    for (const op of SCALE_OPS) {
-      merged[op]!.push(...(latencies[op] ?? []));
-      merged.all!.push(...(latencies[op] ?? []));
-    }
-  }
-  return merged as Record<ScaleOp | "all", number[]>;
+/** The loads' round trips, summarised by operation and all together. */
+function latencyByOp(loads: readonly Event[]): ScaleResult["latencyNs"] {
+  const byOp = SCALE_OPS.map((op) =>
+    loads.flatMap((load) => (load.latencies as Record<string, number[]>)[op] ?? []),
+  );
+  const summaries = SCALE_OPS.map((op, index) => [op, summarize(byOp[index]!)]);
+  return Object.fromEntries([...summaries, ["all", summarize(byOp.flat())]]);
 }
 
 async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<RestartResult> {

@@ -101,24 +101,3 @@ export function spreadOf(summary: Summary): Spread {
     ? { low: summary.q1, high: summary.q3, kind: "iqr" }
     : { low: summary.min, high: summary.max, kind: "range" };
 }
-
-/**
- * The same summary in another unit (seconds → milliseconds, bytes/s → GB/s). Only a positive factor keeps
- * the order of the samples, so only that is allowed.
- */
-export function scaleSummary(summary: Summary, factor: number): Summary {
-  if (!(factor > 0)) throw failure("InvalidArgument", "scale a summary", `factor ${factor} is not positive`);
-  return {
-    count: summary.count,
-    min: summary.min * factor,
-    max: summary.max * factor,
-    mean: summary.mean * factor,
-    median: summary.median * factor,
-    p50: summary.p50 * factor,
-    p99: summary.p99 * factor,
-    q1: summary.q1 * factor,
-    q3: summary.q3 * factor,
-    iqr: summary.iqr * factor,
-    stddev: summary.stddev * factor,
-  };
-}

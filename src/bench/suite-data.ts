@@ -4,13 +4,12 @@
  */
 import type { AccessSamples } from "./access-bench.ts";
 import type { Interruption } from "./child.ts";
-import type { CondvarSamples } from "./condvar-bench.ts";
 import type { DigestSamples } from "./digest-bench.ts";
-import type { MemcpyMeasurement } from "./memcpy.ts";
+import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
-import type { FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
-import type { GuestRequestSamples } from "./vm-bridge.ts";
+import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
 import type { VmCondvarSamples } from "./vm-condvar.ts";
+import type { BridgeMode } from "./vm-launch.ts";
 
 export interface TransferSamples {
   readonly label: string;
@@ -46,7 +45,7 @@ export interface SuiteData {
   /** The same across the VM boundary (--vm), next to the VM's network. */
   readonly condvarVm: VmCondvarSamples;
   /** --vm: a guest's request round trips, its connection handed over vs relayed by its bridge. */
-  readonly guestRequests: GuestRequestSamples;
+  readonly guestRequests: Record<BridgeMode, number[]>;
   /** Fig. 4b. */
   readonly access: AccessSamples[];
   /** Whole processes from start to exit, a file as the source (end-to-end.ts), by method. */

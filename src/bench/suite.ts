@@ -5,11 +5,11 @@
  * within a round (ivsh ÷ socket, ivsh ÷ memcpy) cancel most of it.
  */
 
-import { type AccessSamples, measureHostAccess } from "./access-bench.ts";
-import { BenchArbiter, isTmpfs } from "./arbiter.ts";
+import { isTmpfsPath } from "../region/mapping.ts";
+import { measureHostAccess } from "./access-bench.ts";
+import { BenchArbiter } from "./arbiter.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
-import { condvarRound, emptyCondvarSamples } from "./condvar-bench.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
   type EndToEndSetup,
@@ -17,49 +17,36 @@ import {
   measureEndToEndRound,
   prepareEndToEnd,
 } from "./end-to-end.ts";
-import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memcpy.ts";
-import { MiB } from "./memory.ts";
+import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import type { LockMethod } from "./sync.ts";
-import { measureHandoff, measureLockPairs, measureSocketFloor, type SyncEndpoint } from "./sync.ts";
+import {
+  condvarRound,
+  emptyCondvarSamples,
+  measureHandoff,
+  measureLockPairs,
+  measureSocketFloor,
+  type SyncEndpoint,
+} from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
-import { emptyGuestRequestSamples } from "./vm-bridge.ts";
 import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 
 export type { SuiteContext, SuiteData } from "./suite-data.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
 
-export async function runSuite(context: SuiteContext): Promise<SuiteData> {
-  const { plan } = context;
-  const shm = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: regionBytesFor(plan),
-    blockBytes: 1 * MiB,
-    label: "/dev/shm",
-  });
-  try {
-    const disk = await BenchArbiter.start({
-      regionParent: context.diskDir,
-      regionBytes: 64 * MiB,
-      blockBytes: 1 * MiB,
-      label: "disk",
-    });
-    try {
-      return await measureAll(context, shm, disk);
-    } finally {
-      await disk.stop();
-    }
-  } finally {
-    await shm.stop();
-  }
+export function runSuite(context: SuiteContext): Promise<SuiteData> {
+  return BenchArbiter.with({ regionBytes: regionBytesFor(context.plan), label: "/dev/shm" }, (shm) =>
+    BenchArbiter.with({ regionParent: context.diskDir, label: "disk" }, (disk) =>
+      measureAll(context, shm, disk),
+    ),
+  );
 }
 
 async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
   const { plan, progress } = context;
   const notes: string[] = [];
-  if (isTmpfs(context.diskDir))
+  if (isTmpfsPath(context.diskDir))
     notes.push(
       `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
     );
@@ -67,9 +54,8 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   await warmUp(context, shm, Math.max(...plan.blockSizes, plan.streamChunk));
   await warmUp(context, disk, plan.streamChunk);
   const memcpyInCache = measureMemcpyInCache();
-  const data = emptyData(plan, memcpyInCache, notes);
   const endToEnd = await prepareEndToEnd(shm, plan.bytes);
-  data.endToEndBinary = endToEnd.binary;
+  const data = emptyData(plan, memcpyInCache, notes, endToEnd.binary);
   try {
     await measureRounds(context, data, shm, disk, endToEnd);
   } finally {
@@ -85,12 +71,18 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
 
 async function measureRounds(
   context: SuiteContext,
-  data: MutableData,
+  data: SuiteData,
   shm: BenchArbiter,
   disk: BenchArbiter,
   endToEnd: EndToEndSetup,
 ): Promise<void> {
   const { plan, progress, interruption } = context;
+  const endpoint = syncEndpoint(context, shm);
+  const condvarPlan = {
+    bytes: plan.bytes,
+    pingPongRounds: plan.lockPairs,
+    wakes: Math.ceil(plan.handoffRounds / plan.repeats),
+  };
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
     progress(
@@ -101,59 +93,47 @@ async function measureRounds(
     await transferRound(context, data, round, shm, disk);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
-    const pairs = await measureLockPairs(
-      syncEndpoint(context, shm),
-      context.workerCommand,
-      plan.lockPairs,
-      round,
-    );
-    for (const method of Object.keys(pairs) as LockMethod[]) data.locks[method].push(pairs[method]);
+    await measureLockPairs(endpoint, plan.lockPairs, round, data.locks);
     progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
-    const condvarPlan = {
-      bytes: plan.bytes,
-      pingPongRounds: plan.lockPairs,
-      wakes: Math.ceil(plan.handoffRounds / plan.repeats),
-    };
-    await condvarRound(syncEndpoint(context, shm), context.workerCommand, condvarPlan, round, data.condvar);
+    await condvarRound(endpoint, condvarPlan, round, data.condvar);
   }
 }
 
-function emptyData(plan: BenchPlan, memcpyInCache: MemcpyMeasurement, notes: string[]) {
-  const transfers: Record<string, TransferSamples> = {
-    ivsh: { label: "ivsh (/dev/shm region)", seconds: [], bytes: plan.bytes },
-    "ivsh-setup": { label: "ivsh incl. channel setup", seconds: [], bytes: plan.bytes },
-    "ivsh-disk": { label: "ivsh (mmapped file on disk)", seconds: [], bytes: plan.bytes },
+function emptyData(
+  plan: BenchPlan,
+  memcpyInCache: MemcpyMeasurement,
+  notes: string[],
+  binary: string,
+): SuiteData {
+  const labels: Record<string, string> = {
+    ivsh: "ivsh (/dev/shm region)",
+    "ivsh-setup": "ivsh incl. channel setup",
+    "ivsh-disk": "ivsh (mmapped file on disk)",
+    ...STREAM_LABELS,
   };
-  for (const baseline of STREAM_BASELINES)
-    transfers[baseline] = { label: STREAM_LABELS[baseline], seconds: [], bytes: plan.bytes };
+  const transfers = Object.entries(labels).map(([id, label]) => [
+    id,
+    { label, seconds: [], bytes: plan.bytes },
+  ]);
+  const handoff = () => ({ latenciesNs: [], unparked: 0, offsetsNs: [] });
   return {
     plan,
-    memcpyRates: [] as number[],
+    memcpyRates: [],
     memcpyInCache,
     digest: emptyDigestSamples(),
-    transfers,
-    sweep: plan.blockSizes.map((block) => ({
-      block,
-      seconds: [] as number[],
-      requests: [] as Record<string, number>[],
-    })),
-    locks: { fast: [] as number[], try: [] as number[], rpc: [] as number[] },
-    handoff: {
-      parked: { latenciesNs: [] as number[], unparked: 0, offsetsNs: [] as number[] },
-      spin: { latenciesNs: [] as number[], unparked: 0, offsetsNs: [] as number[] },
-      floor: { oneWayNs: [] as number[], roundTripsNs: [] as number[], relayNs: [] as number[] },
-    },
+    transfers: Object.fromEntries(transfers),
+    sweep: plan.blockSizes.map((block) => ({ block, seconds: [], requests: [] })),
+    locks: { fast: [], try: [], rpc: [] },
+    handoff: { parked: handoff(), spin: handoff(), floor: { oneWayNs: [], roundTripsNs: [], relayNs: [] } },
     condvar: emptyCondvarSamples(),
     condvarVm: emptyVmCondvarSamples(),
-    guestRequests: emptyGuestRequestSamples(),
-    access: [] as AccessSamples[],
+    guestRequests: { handover: [], relay: [] },
+    access: [],
     endToEnd: emptyEndToEndSamples(plan.bytes),
-    endToEndBinary: "",
+    endToEndBinary: binary,
     notes,
   };
 }
-
-type MutableData = ReturnType<typeof emptyData>;
 
 /** One ivsh transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks, through `arbiter`'s region. */
 function channelTransfer(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number, bytes?: number) {
@@ -173,7 +153,7 @@ async function warmUp(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: 
 
 async function transferRound(
   context: SuiteContext,
-  data: MutableData,
+  data: SuiteData,
   round: number,
   shm: BenchArbiter,
   disk: BenchArbiter,
@@ -184,21 +164,23 @@ async function transferRound(
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
-  const methods: [string, () => Promise<number | string>][] = [
+  type Method = [string, () => Promise<number | string>];
+  const methods: Method[] = [
     ["ivsh", ivsh(shm, data.transfers["ivsh-setup"])],
     ["ivsh-disk", ivsh(disk)],
-    ...STREAM_BASELINES.map((baseline): [string, () => Promise<number | string>] => [
-      baseline,
-      async () => {
-        const stream = await measureStream(baseline, {
-          bytes: plan.bytes,
-          workerCommand,
-          chunk: plan.streamChunk,
-          repeats: 1,
-        });
-        return stream.seconds[0] ?? stream.unavailable ?? "did not run";
-      },
-    ]),
+    ...STREAM_BASELINES.map(
+      (baseline): Method => [
+        baseline,
+        async () => {
+          const stream = await measureStream(baseline, {
+            bytes: plan.bytes,
+            workerCommand,
+            chunk: plan.streamChunk,
+          });
+          return "unavailable" in stream ? stream.unavailable : stream.seconds;
+        },
+      ],
+    ),
   ];
   for (const [id, measure] of rotate(methods, round)) {
     context.interruption.check("run the transfers");
@@ -209,7 +191,7 @@ async function transferRound(
   }
 }
 
-async function sweepRound(context: SuiteContext, data: MutableData, round: number, shm: BenchArbiter) {
+async function sweepRound(context: SuiteContext, data: SuiteData, round: number, shm: BenchArbiter) {
   for (const point of rotate(data.sweep, round)) {
     context.interruption.check("run the block-size sweep");
     const transfer = await channelTransfer(context, shm, point.block);
@@ -219,35 +201,21 @@ async function sweepRound(context: SuiteContext, data: MutableData, round: numbe
 }
 
 function syncEndpoint(context: SuiteContext, arbiter: BenchArbiter): SyncEndpoint {
-  return { socket: arbiter.socket, region: arbiter.region, scratch: context.scratchDir };
+  const { workerCommand, scratchDir: scratch } = context;
+  return { socket: arbiter.socket, region: arbiter.region, scratch, workerCommand };
 }
 
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
-async function handoffRounds(context: SuiteContext, data: MutableData, shm: BenchArbiter): Promise<void> {
-  const { plan, workerCommand } = context;
+async function handoffRounds(context: SuiteContext, data: SuiteData, shm: BenchArbiter): Promise<void> {
+  const { plan } = context;
   const endpoint = syncEndpoint(context, shm);
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
   const { parked, spin, floor } = data.handoff;
   const kinds: (() => Promise<void>)[] = [
-    async () => {
-      const samples = await measureHandoff(endpoint, workerCommand, "parked", slice(plan.handoffRounds));
-      parked.latenciesNs.push(...samples.latenciesNs);
-      parked.unparked += samples.unparked;
-    },
-    async () => {
-      const samples = await measureHandoff(endpoint, workerCommand, "spin", slice(plan.spinRounds));
-      spin.latenciesNs.push(...samples.latenciesNs);
-      spin.offsetsNs.push(...samples.offsetsNs);
-    },
-    async () => {
-      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 1);
-      floor.oneWayNs.push(...samples.oneWayNs);
-      floor.roundTripsNs.push(...samples.roundTripsNs);
-    },
-    async () => {
-      const samples = await measureSocketFloor(endpoint, workerCommand, slice(plan.handoffRounds), 2);
-      floor.relayNs.push(...samples.oneWayNs);
-    },
+    () => measureHandoff(endpoint, "parked", slice(plan.handoffRounds), parked),
+    () => measureHandoff(endpoint, "spin", slice(plan.spinRounds), spin),
+    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 1, floor),
+    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 2, floor),
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {

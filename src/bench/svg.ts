@@ -13,16 +13,7 @@ export interface PlotArea {
 export type Scale = (value: number) => number;
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print. */
-export const PALETTE = [
-  "#0072B2",
-  "#E69F00",
-  "#009E73",
-  "#D55E00",
-  "#CC79A7",
-  "#56B4E9",
-  "#F0E442",
-  "#000000",
-];
+const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 
 export function colorAt(index: number): string {
   return PALETTE[index % PALETTE.length]!;

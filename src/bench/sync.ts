@@ -1,24 +1,25 @@
 /**
- * Fig. 4a from the parent's side: lock cost (its worker is below), the parked and the spinning hand-off
- * (handoff-worker.ts) and the operating system's wake-up floor (handoff-worker.ts), each between worker
- * processes against the benchmark's arbiter.
+ * Fig. 4a and the condvar hand-offs from the parent's side, each between worker processes against the
+ * benchmark's arbiter: lock cost, the parked and the spinning hand-off and the operating system's wake-up
+ * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways (condvar-worker.ts), and between
+ * one pair of processes a CondVar ping-pong and parked wake-up next to the same over a Unix socket
+ * (condvar-pair.ts), one sample set per round of the suite.
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import type { Client } from "../guest/client.ts";
-import type { Mutex } from "../guest/sync.ts";
-import { withChildren } from "./child.ts";
-import { withWorkerClient } from "./worker-client.ts";
+import { type Child, withChildren } from "./child.ts";
+import { MiB } from "./memory.ts";
+import { rotate } from "./plan.ts";
+import { middleSample } from "./stats.ts";
 import {
-  emit,
+  type Event,
+  type Flags,
   finalEvents,
   freshChannel,
-  localNanoseconds,
   nextEvent,
   numberField,
   numbersField,
   startWorker,
-  type WorkerFlags,
 } from "./worker-io.ts";
 
 export interface SyncEndpoint {
@@ -26,6 +27,7 @@ export interface SyncEndpoint {
   readonly region: string;
   /** A directory for the floor's socket. */
   readonly scratch: string;
+  readonly workerCommand: readonly string[];
 }
 
 const TIMEOUT_MS = 120_000;
@@ -35,52 +37,50 @@ export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
   return { socket: endpoint.socket, region: endpoint.region, name: freshChannel(prefix) };
 }
 
-/** Nanoseconds per acquire/release pair, by method, from one worker run. */
+/** Adds nanoseconds per acquire/release pair, by method, from one worker run. */
 export async function measureLockPairs(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   pairs: number,
   round: number,
-): Promise<Record<LockMethod, number>> {
-  return withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
+  samples: Record<LockMethod, number[]>,
+): Promise<void> {
+  await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
-    const [event] = await finalEvents([startWorker(children, workerCommand, "locks", flags), "locks"]);
-    return {
-      fast: numberField(event, "fast"),
-      try: numberField(event, "try"),
-      rpc: numberField(event, "rpc"),
-    };
+    const worker = startWorker(children, endpoint.workerCommand, "locks", flags);
+    const [event] = await finalEvents([worker, "locks"]);
+    for (const method of LOCK_METHODS) samples[method].push(numberField(event, method));
   });
 }
 
 export interface HandoffSamples {
   readonly latenciesNs: number[];
   /** Parked mode: rounds in which the waiter had not parked yet (dropped). */
-  readonly unparked: number;
+  unparked: number;
   /** Spin mode: estimated offsets between the two processes' shared clocks. */
   readonly offsetsNs: number[];
 }
 
+/** Adds `rounds` hand-offs of `mode` to `samples`. */
 export async function measureHandoff(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   mode: "parked" | "spin",
   rounds: number,
-): Promise<HandoffSamples> {
-  return withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
+  samples: HandoffSamples,
+): Promise<void> {
+  await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
-    const waiter = startWorker(children, workerCommand, "handoff-wait", flags);
-    const waker = startWorker(children, workerCommand, "handoff-wake", flags);
-    if (mode === "spin") {
-      const [report] = await finalEvents([waker, "latencies"], [waiter, "done"]);
-      const offsetsNs = numbersField(report, "offsetsNs");
-      return { latenciesNs: numbersField(report, "latenciesNs"), unparked: 0, offsetsNs };
-    }
-    const [report] = await finalEvents([waiter, "latencies"], [waker, "done"]);
+    const waiter = startWorker(children, endpoint.workerCommand, "handoff-wait", flags);
+    const waker = startWorker(children, endpoint.workerCommand, "handoff-wake", flags);
+    // The spinning waker times its own round trips; a parked waiter times its wake-ups.
+    const [report] = await (mode === "spin"
+      ? finalEvents([waker, "latencies"], [waiter, "done"])
+      : finalEvents([waiter, "latencies"], [waker, "done"]));
     const latenciesNs = numbersField(report, "latenciesNs");
-    if (latenciesNs.length === 0)
+    if (mode === "parked" && latenciesNs.length === 0)
       throw failure("Internal", "measure the parked hand-off", "the waiter never parked before its wake");
-    return { latenciesNs, unparked: numberField(report, "unparked"), offsetsNs: [] };
+    samples.latenciesNs.push(...latenciesNs);
+    if (mode === "spin") samples.offsetsNs.push(...numbersField(report, "offsetsNs"));
+    else samples.unparked += numberField(report, "unparked");
   });
 }
 
@@ -92,93 +92,143 @@ export interface FloorSamples {
   readonly relayNs: number[];
 }
 
-/** Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
+/** Adds a Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
 export async function measureSocketFloor(
   endpoint: SyncEndpoint,
-  workerCommand: readonly string[],
   rounds: number,
   hops: 1 | 2,
-): Promise<{ oneWayNs: number[]; roundTripsNs: number[] }> {
-  return withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
+  samples: FloorSamples,
+): Promise<void> {
+  await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
     const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
-    const echo = startWorker(children, workerCommand, "echo", { address });
+    const echo = startWorker(children, endpoint.workerCommand, "echo", { address });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {
       target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
       await nextEvent(
-        startWorker(children, workerCommand, "relay", { address: target, to: address }),
+        startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address }),
         "ready",
       );
     }
-    const ping = startWorker(children, workerCommand, "ping", { address: target, rounds });
+    const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
     await Promise.all(children.map((child) => child.finish()));
-    return {
-      oneWayNs: numbersField(oneWay, "latenciesNs"),
-      roundTripsNs: numbersField(trips, "roundTripsNs"),
-    };
+    // The relay's round trips are not a floor of anything the report shows.
+    if (hops === 1) samples.roundTripsNs.push(...numbersField(trips, "roundTripsNs"));
+    (hops === 1 ? samples.oneWayNs : samples.relayNs).push(...numbersField(oneWay, "latenciesNs"));
   });
 }
 
-/*
- * Uncontended lock cost for Fig. 4a: `pairs` acquire/release pairs of one ivsh mutex, three ways, in an
- * order that rotates with `--round` so none always runs first (warm caches, JIT state):
- *
- * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
- * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
- * - rpc: the report's design as a baseline: every lock operation is a request to the arbiter. Acquire is
- *   one arbiter round trip followed by taking the lock word, release is releasing the word followed by
- *   another round trip. The request is a heartbeat (`confirmLease`), the cheapest the arbiter serves (no state but the
- *   lease), so this is the least any design pays that asks a daemon for each acquire and each release;
- *   the report's daemon also did bookkeeping and was Python, so it paid more.
- */
+/** The ways a lock pair is taken (sync-worker.ts says how each works). */
 export const LOCK_METHODS = ["fast", "try", "rpc"] as const;
 export type LockMethod = (typeof LOCK_METHODS)[number];
 
-const WARMUP_PAIRS = 2000;
+/** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
+export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
+export type LoopMode = (typeof LOOP_MODES)[number];
 
-async function fastPairs(mutex: Mutex, pairs: number): Promise<void> {
-  for (let pair = 0; pair < pairs; pair++) {
-    await mutex.lock();
-    mutex.unlock();
-  }
+/** The report's area: 1 MiB of data plus its "data available" byte. */
+export const LOOP_AREA_BYTES = 1 * MiB + 1;
+/** The loops move the plan's bytes at a chunk per hand-off: far longer than a lock or hand-off run. */
+const CONDVAR_TIMEOUT_MS = 300_000;
+
+export interface CondvarSamples {
+  /** Seconds for the loops to move the plan's bytes, by mode, one sample per round (the reader's time). */
+  readonly loops: Record<LoopMode, number[]>;
+  /** Mean round trip per round, ns. */
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  /** Every parked wake-up, ns. */
+  readonly wakes: { condvar: number[]; socket: number[] };
+  /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
+  readonly wakeRatios: number[];
 }
 
-function tryPairs(mutex: Mutex, pairs: number): void {
-  for (let pair = 0; pair < pairs; pair++) {
-    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
-    mutex.unlock();
-  }
+export function emptyCondvarSamples(): CondvarSamples {
+  return {
+    loops: { ivsh: [], rpc: [], socket: [] },
+    pingPong: { condvar: [], socket: [] },
+    wakes: { condvar: [], socket: [] },
+    wakeRatios: [],
+  };
 }
 
-async function rpcPairs(mutex: Mutex, client: Client, pairs: number): Promise<void> {
-  for (let pair = 0; pair < pairs; pair++) {
-    await client.confirmLease();
-    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
-    mutex.unlock();
-    await client.confirmLease();
-  }
+export interface CondvarPlan {
+  readonly bytes: number;
+  readonly pingPongRounds: number;
+  readonly wakes: number;
 }
 
-export async function runLocks(flags: WorkerFlags): Promise<void> {
-  const pairs = flags.count("pairs");
-  const rotation = Number(flags.optional("round") ?? 0);
-  await withWorkerClient(flags, "bench locks", async (client) => {
-    const mutex = await client.mutex(flags.string("name"));
-    const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
-      fast: (count) => fastPairs(mutex, count),
-      try: (count) => tryPairs(mutex, count),
-      rpc: (count) => rpcPairs(mutex, client, count),
-    };
-    const pairNs: Partial<Record<LockMethod, number>> = {};
-    for (let step = 0; step < LOCK_METHODS.length; step++) {
-      const method = LOCK_METHODS[(step + rotation) % LOCK_METHODS.length]!;
-      await run[method](method === "rpc" ? WARMUP_PAIRS / 10 : WARMUP_PAIRS);
-      const started = localNanoseconds();
-      await run[method](pairs);
-      pairNs[method] = (localNanoseconds() - started) / pairs;
-    }
-    emit({ event: "locks", pairs, ...pairNs });
+export async function condvarRound(
+  endpoint: SyncEndpoint,
+  plan: CondvarPlan,
+  round: number,
+  samples: CondvarSamples,
+): Promise<void> {
+  for (const mode of rotate([...LOOP_MODES], round))
+    samples.loops[mode].push(await measureLoops(endpoint, mode, plan.bytes));
+  await measurePair(endpoint, plan, round, samples);
+}
+
+/** A cv-loop worker's flags: one side of the report's loops, moving `bytes` through the report's area. */
+export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: number, where: Flags) {
+  return { ...where, side, mode, bytes, area: LOOP_AREA_BYTES };
+}
+
+/** One of a pair of workers, named by its side. */
+function start(children: Child[], endpoint: SyncEndpoint, role: string, flags: Flags & { side: string }) {
+  return startWorker(children, endpoint.workerCommand, role, flags, `${role} ${flags.side} worker`);
+}
+
+async function measureLoops(endpoint: SyncEndpoint, mode: LoopMode, bytes: number): Promise<number> {
+  return withChildren(`measure the report's loops (${mode})`, CONDVAR_TIMEOUT_MS, async (children) => {
+    const where = pairFlags(endpoint, "loops");
+    const reader = start(children, endpoint, "cv-loop", loopFlags("reader", mode, bytes, where));
+    if (mode === "socket") await nextEvent(reader, "ready");
+    const writer = start(children, endpoint, "cv-loop", loopFlags("writer", mode, bytes, where));
+    const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
+    return numberField(read, "seconds");
   });
+}
+
+async function measurePair(
+  endpoint: SyncEndpoint,
+  plan: CondvarPlan,
+  round: number,
+  samples: CondvarSamples,
+): Promise<void> {
+  await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
+    const flags = {
+      ...pairFlags(endpoint, "pair"),
+      rounds: plan.pingPongRounds,
+      wakes: plan.wakes,
+      round,
+    };
+    const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
+    const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
+    const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
+    addPairRound(samples.pingPong, samples.wakes, trips, wakes);
+    samples.wakeRatios.push(
+      middleSample(numbersField(wakes, "condvarWakeNs")) / middleSample(numbersField(wakes, "socketWakeNs")),
+    );
+  });
+}
+
+type Pair = { condvar: number[]; socket: number[] };
+
+/**
+ * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
+ * the side that timed them, `wakes`) into `wakes`.
+ */
+export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: Event): void {
+  pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
+  pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
+  wakes.condvar.push(...numbersField(woken, "condvarWakeNs"));
+  wakes.socket.push(...numbersField(woken, "socketWakeNs"));
+}
+
+/** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
+function pairFlags(endpoint: SyncEndpoint, prefix: string) {
+  const flags = slotFlags(endpoint, prefix);
+  return { ...flags, address: join(endpoint.scratch, `${flags.name}.sock`) };
 }

@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import type { Child } from "./child.ts";
-import { addPairRound, LOOP_AREA_BYTES, LOOP_MODES, type LoopMode } from "./condvar-bench.ts";
+import { addPairRound, LOOP_MODES, type LoopMode, loopFlags } from "./sync.ts";
 import { guestWorker } from "./vm-launch.ts";
 import { type Event, type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
@@ -19,8 +19,8 @@ import { type Event, type Flags, freshChannel, nextEvent, numberField, startWork
 const LOOP_PORT = 7801;
 const PAIR_PORT = 7802;
 const GUEST_GATEWAY = "10.0.2.100";
-export const VM_PAIR_ROUNDS = 2000;
-export const VM_PAIR_WAKES = 200;
+const VM_PAIR_ROUNDS = 2000;
+const VM_PAIR_WAKES = 200;
 
 /** The names, paths and ports one VM round's condvar steps use; made before the VM boots. */
 export interface VmCondvarPlan {
@@ -74,24 +74,22 @@ export function vmForwards(plan: VmCondvarPlan): string[] {
 /** The guest's side, as shell steps; each announces itself so the host starts its side then. */
 export function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
   const step = (name: string) => `echo '{"event":"step","step":"${name}"}'`;
-  const loop = { side: "writer", bytes: plan.bytes, area: LOOP_AREA_BYTES };
   return [
     ...LOOP_MODES.map((mode) => {
-      const where: Record<string, string> =
+      const where =
         mode === "socket"
           ? { across: "vm", address: `${GUEST_GATEWAY}:${LOOP_PORT}` }
           : { name: plan.names[mode] };
-      return `${step(`loops-${mode}`)} && ${guestWorker("cv-loop", { ...loop, mode, ...where })}`;
+      return `${step(`loops-${mode}`)} && ${guestWorker("cv-loop", loopFlags("writer", mode, plan.bytes, where))}`;
     }),
-    `${step("pair")} && ${guestWorker("cv-pair", {
-      side: "b",
-      across: "vm",
-      name: plan.names.pair,
-      address: `${GUEST_GATEWAY}:${PAIR_PORT}`,
-      rounds: VM_PAIR_ROUNDS,
-      wakes: VM_PAIR_WAKES,
-    })}`,
+    `${step("pair")} && ${guestWorker("cv-pair", pairFlags(plan, "b", `${GUEST_GATEWAY}:${PAIR_PORT}`))}`,
   ];
+}
+
+/** A cv-pair across the VM: a on the host, b in the guest reaching a's socket through the VM's network. */
+function pairFlags(plan: VmCondvarPlan, side: "a" | "b", address: string): Flags {
+  const counts = { rounds: VM_PAIR_ROUNDS, wakes: VM_PAIR_WAKES };
+  return { side, across: "vm", name: plan.names.pair, address, ...counts };
 }
 
 export interface VmCondvarHost {
@@ -105,13 +103,8 @@ export interface VmCondvarHost {
  * step starts, and the reader's clock starts only when it does.
  */
 export function startSocketLoopReader(host: VmCondvarHost, plan: VmCondvarPlan): Child {
-  const flags = { side: "reader", mode: "socket", bytes: plan.bytes, area: LOOP_AREA_BYTES };
-  return startHostWorker(
-    host,
-    "cv-loop",
-    { ...flags, address: plan.loopAddress },
-    "host cv-loop socket reader",
-  );
+  const flags = loopFlags("reader", "socket", plan.bytes, { address: plan.loopAddress });
+  return startHostWorker(host, "cv-loop", flags, "host cv-loop socket reader");
 }
 
 /** Runs the host's side of each guest step in turn, as the guest announces it; adds the round to `samples`. */
@@ -124,30 +117,17 @@ export async function runVmCondvar(
 ): Promise<void> {
   for (const mode of LOOP_MODES) {
     await expectStep(vm, `loops-${mode}`);
-    const reading = { ...host.where, side: "reader", mode, name: plan.names[mode], bytes: plan.bytes };
+    const reading = loopFlags("reader", mode, plan.bytes, { ...host.where, name: plan.names[mode] });
     const reader =
       mode === "socket"
         ? socketReader
-        : startHostWorker(
-            host,
-            "cv-loop",
-            { ...reading, area: LOOP_AREA_BYTES },
-            `host cv-loop ${mode} reader`,
-          );
+        : startHostWorker(host, "cv-loop", reading, `host cv-loop ${mode} reader`);
     const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(vm, "loop")]);
     await reader.finish();
     samples.loops[mode].push(numberField(read, "seconds"));
   }
   await expectStep(vm, "pair");
-  const flags = {
-    ...host.where,
-    side: "a",
-    across: "vm",
-    name: plan.names.pair,
-    address: plan.pairAddress,
-    rounds: VM_PAIR_ROUNDS,
-    wakes: VM_PAIR_WAKES,
-  };
+  const flags = { ...host.where, ...pairFlags(plan, "a", plan.pairAddress) };
   const a = startHostWorker(host, "cv-pair", flags, "host cv-pair a");
   const [trips] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(vm, "wakes")]);
   await a.finish();

@@ -1,9 +1,8 @@
 /**
- * `ivsh bench --vm`: the measurements that need a real guest, through scripts/qemu/launch.sh (one VM per
- * round, named "benchvm"): a transfer guest→host and one host→guest (Fig. 3b), in the first round the
- * access times of the region through the BAR's resource2 and resource2_wc and of the guest's anonymous
- * memory (Fig. 4b), and in every round the condvar hand-offs across the boundary (vm-condvar.ts). The guest runs the same bench-worker roles; its stdout (the workers' JSON lines)
- * arrives on launch.sh's stdout.
+ * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
+ * same bench-worker roles: a transfer guest→host and one host→guest (Fig. 3b), in the first round Fig. 4b
+ * in the guest, and in every round the condvar hand-offs across the boundary (vm-condvar.ts) and a guest's
+ * request round trips with its connection handed over and relayed (below).
  *
  * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
  * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
@@ -13,8 +12,9 @@ import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import type { BenchPlan } from "./plan.ts";
+import { rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData } from "./suite-data.ts";
-import { guestRequestRound } from "./vm-bridge.ts";
 import {
   runVmCondvar,
   startSocketLoopReader,
@@ -24,30 +24,59 @@ import {
   vmCondvarPlan,
   vmForwards,
 } from "./vm-condvar.ts";
-import { checkVmPrerequisites, guestWorker, startVm, type VmTools } from "./vm-launch.ts";
-import { type Event, freshChannel, nextEvent, numberField, numbersField, startWorker } from "./worker-io.ts";
+import {
+  BRIDGE_MODES,
+  type BridgeMode,
+  checkVmPrerequisites,
+  guestWorker,
+  startVm,
+  type VmTools,
+} from "./vm-launch.ts";
+import {
+  type Event,
+  emit,
+  finalEvents,
+  freshChannel,
+  localNanoseconds,
+  nextEvent,
+  numberField,
+  numbersField,
+  startWorker,
+  type WorkerFlags,
+  withWorkerClient,
+} from "./worker-io.ts";
 
 const VM_NAME = "benchvm";
 const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;
 const ACCESS_REPEATS = 3;
 
+/** The guest's mappings of Fig. 4b, by the id suffix and label of their rows, and the worker's flags. */
+const GUEST_ACCESS = [
+  ["resource2", "guest: region via resource2 (uncached BAR)", { resource: "resource2" }],
+  ["resource2_wc", "guest: region via resource2_wc (write-combining)", { resource: "resource2_wc" }],
+  ["anonymous", "guest: anonymous memory", { memory: "anonymous" }],
+] as const;
+
+/** An ivsh-send worker's flags: the VM's bytes through `channel` as the local transfers send them. */
+function sendFlags(plan: BenchPlan, channel: string) {
+  return { channel, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
+}
+
 function guestCommand(
-  context: SuiteContext,
+  plan: BenchPlan,
   toHost: string,
   fromHost: string,
   withAccess: boolean,
   condvar: VmCondvarPlan,
 ): string {
-  const { plan } = context;
-  const sending = { channel: toHost, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
-  const steps = [guestWorker("ivsh-send", sending), guestWorker("ivsh-recv", { channel: fromHost })];
-  if (withAccess) {
-    const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
-    steps.push(guestWorker("access", { ...access, resource: "resource2" }));
-    steps.push(guestWorker("access", { ...access, resource: "resource2_wc" }));
-    steps.push(guestWorker("access", { ...access, memory: "anonymous" }));
-  }
+  const steps = [
+    guestWorker("ivsh-send", sendFlags(plan, toHost)),
+    guestWorker("ivsh-recv", { channel: fromHost }),
+  ];
+  const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
+  if (withAccess)
+    for (const [, , where] of GUEST_ACCESS) steps.push(guestWorker("access", { ...access, ...where }));
   steps.push(...vmCondvarGuestSteps(condvar));
   return steps.join(" && ");
 }
@@ -83,23 +112,17 @@ async function vmRound(
       name: VM_NAME,
       label: "benchmark VM (launch.sh)",
       options: vmForwards(condvarPlan),
-      run: guestCommand(context, toHost, fromHost, round === 0, condvarPlan),
+      run: guestCommand(plan, toHost, fromHost, round === 0, condvarPlan),
     });
     const [, received] = await Promise.all([nextEvent(vm, "sent"), nextEvent(receiver, "received")]);
     await receiver.finish();
     await nextEvent(vm, "waiting");
-    const sending = {
-      ...where,
-      channel: fromHost,
-      bytes: plan.vmBytes,
-      chunk: plan.streamChunk,
-      depth: plan.depth,
-    };
+    const sending = { ...where, ...sendFlags(plan, fromHost) };
     const sender = startWorker(children, workerCommand, "ivsh-send", sending, "host sender");
     const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     await sender.finish();
     const access: Event[] = [];
-    if (round === 0) for (let kind = 0; kind < 3; kind++) access.push(await nextEvent(vm, "access"));
+    if (round === 0) for (const _ of GUEST_ACCESS) access.push(await nextEvent(vm, "access"));
     await runVmCondvar(host, vm, condvarPlan, socketLoopReader, condvarSamples);
     await vm.finish();
     return {
@@ -111,15 +134,9 @@ async function vmRound(
   });
 }
 
-const GUEST_ACCESS = [
-  ["access.guest-resource2", "guest: region via resource2 (uncached BAR)"],
-  ["access.guest-resource2_wc", "guest: region via resource2_wc (write-combining)"],
-  ["access.guest-anonymous", "guest: anonymous memory"],
-] as const;
-
 function guestAccess(events: Event[]): AccessSamples[] {
   return events.map((event, index) => ({
-    id: GUEST_ACCESS[index]?.[0] ?? `access.guest-${index}`,
+    id: `access.guest-${GUEST_ACCESS[index]?.[0] ?? index}`,
     label: GUEST_ACCESS[index]?.[1] ?? String(event.label),
     read: numbersField(event, "read"),
     write: numbersField(event, "write"),
@@ -130,16 +147,10 @@ function guestAccess(events: Event[]): AccessSamples[] {
 export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
   const tools = checkVmPrerequisites();
   const { plan } = context;
-  // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
-  const arbiter = await BenchArbiter.start({
-    regionParent: "/dev/shm",
-    regionBytes: 64 * MiB,
-    blockBytes: 1 * MiB,
-    label: "VM",
-  });
   const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
   const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
-  try {
+  // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
+  await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {
       context.interruption.check("run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
@@ -157,9 +168,61 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
         );
       }
     }
-  } finally {
-    await arbiter.stop();
-  }
+  });
   data.transfers["vm-guest-to-host"] = toHost;
   data.transfers["vm-host-to-guest"] = fromHost;
+}
+
+/*
+ * What a guest's request costs on its way to the arbiter, with the VM's bridge handing the connection
+ * over (the arbiter reads the guest's socket itself; the default) and with the bridge relaying it for its
+ * lifetime (IVSH_BRIDGE=relay, the path before hand-over), in the same run: one VM boot each per round,
+ * in rotating order. The guest times `status` requests on its own clock.
+ */
+const REQUEST_ROUNDS = 300;
+const REQUEST_TIMEOUT_MS = 180_000;
+
+async function guestRequestRound(
+  tools: VmTools,
+  arbiter: BenchArbiter,
+  round: number,
+  samples: SuiteData["guestRequests"],
+): Promise<void> {
+  for (const mode of rotate([...BRIDGE_MODES], round))
+    samples[mode].push(...(await guestRequests(tools, arbiter, mode)));
+}
+
+async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
+  return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
+    const vm = startVm(children, tools, arbiter, {
+      name: `benchrpc-${mode}`,
+      label: `request-timing VM (${mode})`,
+      run: `ivsh bench-worker rpc-rtt --rounds ${REQUEST_ROUNDS}`,
+      bridge: mode,
+    });
+    const [event] = await finalEvents([vm, "rpc"]);
+    return numbersField(event, "latencies");
+  });
+}
+
+/*
+ * The guest's side, `rpc-rtt --rounds N`: a client's request round trips to the arbiter, each a `status`
+ * request (the largest routine reply), timed one after another on this process's clock. In a guest this is
+ * the path a guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter
+ * directly (the bridge handed the connection over) or a relaying bridge process.
+ */
+const WARM_UP_ROUNDS = 20;
+
+export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
+  await withWorkerClient(flags, "bench rpc-rtt", async (client) => {
+    const rounds = flags.count("rounds");
+    for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
+    const latencies: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const started = localNanoseconds();
+      await client.status();
+      latencies.push(Math.round(localNanoseconds() - started));
+    }
+    emit({ event: "rpc", vm: client.vm, latencies });
+  });
 }

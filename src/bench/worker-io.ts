@@ -1,13 +1,17 @@
 /**
  * How the benchmark and its worker processes talk, every worker alike: workers get `--flag value` pairs
  * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
- * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...).
+ * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...). And what
+ * workers share: a connection to the arbiter (flags on the host, the device in a guest) closed however
+ * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
  */
 import { writeSync } from "node:fs";
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
+import { type Client, connect } from "../guest/client.ts";
+import type { ConnectOptions } from "../guest/connect-options.ts";
 import { parseSize } from "../units.ts";
-import { type Child, startChild } from "./child.ts";
+import { type Child, startChild, waitUntil } from "./child.ts";
 
 export type Event = { readonly event: string } & Record<string, unknown>;
 
@@ -44,28 +48,29 @@ export async function finalEvents<T extends [Child, string][]>(...expected: T): 
 
 type EventOf<T> = { [K in keyof T]: Event };
 
-/** A string field of an event, checked. */
-export function stringField(event: Event, field: string): string {
-  const value = event[field];
-  if (typeof value !== "string")
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a string`);
-  return value;
+/**
+ * Field `name` of a report, which must pass `is` (else it is not `what`): every field read is checked, so
+ * a worker that failed or changed says so here rather than as NaN in a table.
+ */
+function field<T>(event: Event, name: string, is: (value: unknown) => boolean, what: string): T {
+  const value = event[name];
+  if (!is(value))
+    throw failure("Internal", `read the '${event.event}' report`, `its '${name}' is not ${what}`);
+  return value as T;
 }
 
-/** A number field of an event, checked. */
-export function numberField(event: Event, field: string): number {
-  const value = event[field];
-  if (typeof value !== "number" || !Number.isFinite(value))
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a number`);
-  return value;
+export function stringField(event: Event, name: string): string {
+  return field(event, name, (value) => typeof value === "string", "a string");
 }
 
-/** A number[] field of an event, checked. */
-export function numbersField(event: Event, field: string): number[] {
-  const value = event[field];
-  if (!Array.isArray(value) || value.some((item) => typeof item !== "number"))
-    throw failure("Internal", `read the '${event.event}' report`, `its '${field}' is not a list of numbers`);
-  return value as number[];
+export function numberField(event: Event, name: string): number {
+  return field(event, name, (value) => typeof value === "number" && Number.isFinite(value), "a number");
+}
+
+export function numbersField(event: Event, name: string): number[] {
+  const isNumbers = (value: unknown) =>
+    Array.isArray(value) && value.every((item) => typeof item === "number");
+  return field(event, name, isNumbers, "a list of numbers");
 }
 
 /** Typed access to a worker's `--flag value` pairs. */
@@ -221,4 +226,69 @@ export function hostAndPort(address: string): { hostname: string; port: number }
   if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
     throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
   return { hostname: address.slice(0, separator), port };
+}
+
+/** Cuts a socket's bytes into `size`-byte messages: a write may arrive split, or joined with the next. */
+export class Messages {
+  private pending = new Uint8Array(0);
+
+  constructor(private readonly size: number) {}
+
+  /** Adds `bytes`; returns the messages now whole, back to back (none: an empty array). */
+  add(bytes: Uint8Array): Uint8Array {
+    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.byteLength);
+    const whole = joined.byteLength - (joined.byteLength % this.size);
+    this.pending = joined.slice(whole);
+    return joined.slice(0, whole);
+  }
+}
+
+/** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
+export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
+  const options: ConnectOptions = { name };
+  const socket = flags.optional("socket");
+  const region = flags.optional("region");
+  const resource = flags.optional("resource");
+  if (socket) options.socket = socket;
+  if (region) options.region = region;
+  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
+  return options;
+}
+
+/** Runs `work` with a client connected with `options`, closed however `work` ends. */
+export async function withClient<T>(
+  options: ConnectOptions,
+  work: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = await connect(options);
+  try {
+    return await work(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `withClient` for a worker: connected as its flags say, plus `options`. */
+export function withWorkerClient<T>(
+  flags: WorkerFlags,
+  name: string,
+  work: (client: Client) => Promise<T>,
+  options: Partial<ConnectOptions> = {},
+): Promise<T> {
+  return withClient({ ...workerConnectOptions(flags, name), ...options }, work);
+}
+
+const MEET_TIMEOUT_MS = 30_000;
+
+/** Each of `parties` workers counts itself in on `words[index]` and waits, sleeping, until all are there. */
+export async function meet(words: Int32Array, index: number, parties: number): Promise<void> {
+  Atomics.add(words, index, 1);
+  await waitUntil(() => Atomics.load(words, index) >= parties, "the other workers", MEET_TIMEOUT_MS, 1);
+}
+
+/** `count` float64 stamps over the slot words from `word` on (8-byte aligned: slots are 64-byte aligned). */
+export function stampsAt(words: Int32Array, word: number, count: number): Float64Array {
+  return new Float64Array(words.buffer, words.byteOffset + word * 4, count);
 }

@@ -1,32 +1,23 @@
 /**
  * The benchmark's worker processes, `ivsh bench-worker ROLE --flag value ...`: separate processes so
- * every transfer and hand-off crosses a process boundary like a real one. This module runs the far ends
- * of the stream baselines (stream-recv, stream-send; see stream-protocol.ts) and dispatches the ivsh
- * roles to their modules. Printing the JSON reports on stdout is the workers' job: it is how the parent
- * hears the results.
+ * every transfer and hand-off crosses a process boundary like a real one. Each role reads its own flags
+ * and reports as every worker does (worker-io.ts).
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { runAccessWorker } from "./access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "./channel.ts";
 import { runCondvarPair } from "./condvar-pair.ts";
 import { runCondvarLoop } from "./condvar-worker.ts";
-import { runEcho, runHandoffWaiter, runHandoffWaker, runPing, runRelay } from "./handoff-worker.ts";
 import { runEchoLoad, runEchoServer } from "./scale-echo.ts";
 import { runScaleLoad } from "./scale-worker.ts";
-import {
-  checkPiece,
-  parseWorkerArgv,
-  patternChunk,
-  type StreamWorkerArgs,
-  type WorkerEvent,
-} from "./stream-protocol.ts";
-import { runLocks } from "./sync.ts";
-import { runRpcRoundTrips } from "./vm-bridge.ts";
-import { connectTo, emit, hostAndPort, WorkerFlags } from "./worker-io.ts";
+import { runStreamReceiver, runStreamSender } from "./stream-worker.ts";
+import { runEcho, runHandoffWaiter, runHandoffWaker, runLocks, runPing, runRelay } from "./sync-worker.ts";
+import { runRpcRoundTrips } from "./vm.ts";
+import { WorkerFlags } from "./worker-io.ts";
 
-const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
+const ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
+  "stream-send": runStreamSender,
+  "stream-recv": runStreamReceiver,
   "ivsh-send": runChannelSender,
   "ivsh-recv": runChannelReceiver,
   "handoff-wait": runHandoffWaiter,
@@ -44,158 +35,17 @@ const IVSH_ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
   "echo-load": runEchoLoad,
 };
 
-export const WORKER_ROLES = ["stream-send", "stream-recv", ...Object.keys(IVSH_ROLES)];
+export const WORKER_ROLES = Object.keys(ROLES);
 
 /** Entry point for the hidden `bench-worker` subcommand; resolves when the worker's work is done. */
 export async function runBenchWorker(argv: string[]): Promise<void> {
   const [role = "", ...rest] = argv;
-  const ivshRole = IVSH_ROLES[role];
-  if (ivshRole) return ivshRole(new WorkerFlags(role, rest));
-  const args = parseWorkerArgv(argv);
-  if (args.role === "stream-recv") await receive(args);
-  else await send(args);
-}
-
-/** Every report goes out as any worker's does, typed here. */
-const report: (event: WorkerEvent) => void = emit;
-
-function secondsSince(startNs: number): number {
-  return (Bun.nanoseconds() - startNs) / 1e9;
-}
-
-/** Listens on the worker's address; returns the address a sender should use and how to stop. */
-function listen(args: StreamWorkerArgs, socket: SocketHandler): { address: string; stop: () => void } {
-  if (args.transport === "unix") {
-    const listener = Bun.listen({ unix: args.address, socket });
-    return { address: args.address, stop: () => listener.stop(true) };
-  }
-  const listener = Bun.listen({ ...hostAndPort(args.address), socket });
-  return { address: `${listener.hostname}:${listener.port}`, stop: () => listener.stop(true) };
-}
-
-/**
- * Accepts one connection and counts every byte, spot-checking each piece against the pattern, until
- * the sender ends the stream. Time runs from the accept to the end of stream on this process's clock:
- * both are events of the receiver, so no clocks of two processes are compared.
- */
-async function receive(args: StreamWorkerArgs): Promise<void> {
-  const done = Promise.withResolvers<WorkerEvent>();
-  let connection: Socket<unknown> | undefined;
-  let openedAt = 0;
-  let received = 0;
-  let pieces = 0;
-  let crc32 = 0;
-  const fail = (reason: string) => done.reject(failure("PeerGone", "receive the benchmark stream", reason));
-  const handler: SocketHandler = {
-    open(socket) {
-      if (connection) return void socket.end();
-      connection = socket;
-      openedAt = Bun.nanoseconds();
-    },
-    data(socket, piece) {
-      if (socket !== connection) return;
-      if (args.file !== undefined) crc32 = Bun.hash.crc32(piece, crc32);
-      else {
-        const wrong = checkPiece(piece, received, args.chunk);
-        if (wrong) fail(wrong);
-      }
-      received += piece.byteLength;
-      pieces++;
-    },
-    end(socket) {
-      if (socket !== connection) return;
-      const seconds = secondsSince(openedAt);
-      const ofFile = args.file === undefined ? {} : { crc32 };
-      done.resolve({ event: "received", bytes: received, seconds, pieces, ...ofFile });
-    },
-    close(socket, error) {
-      if (socket === connection)
-        fail(`the connection closed after ${received} bytes (${error ?? "no error"})`);
-    },
-    error(_socket, error) {
-      fail(String(error));
-    },
-  };
-  const listener = listen(args, handler);
-  try {
-    report({ event: "ready", address: listener.address });
-    report(await done.promise);
-  } finally {
-    listener.stop();
-  }
-}
-
-/**
- * Streams `bytes` from one chunk: the pattern, or the file read a chunk at a time. Bun's socket.write is
- * unbuffered: it returns how much the kernel took, and the rest is written again on `drain`, so the
- * sender never holds more than the chunk.
- */
-async function send(args: StreamWorkerArgs): Promise<void> {
-  const source = chunkSource(args);
-  const done = Promise.withResolvers<number>();
-  let startedAt = 0;
-  let sent = 0;
-  let finished = false;
-  const fail = (reason: string) => done.reject(failure("PeerGone", "send the benchmark stream", reason));
-  const pump = (socket: Socket<unknown>) => {
-    while (sent < source.bytes) {
-      const { chunk, offset, length } = source.at(sent);
-      if (length === 0) return fail(`the file ended after ${sent} of ${source.bytes} bytes`);
-      const wrote = socket.write(chunk, offset, length);
-      if (wrote < 0) return fail(`the socket closed after ${sent} bytes`);
-      sent += wrote;
-      if (wrote < length) return; // the kernel's buffer is full: `drain` calls again
-    }
-    if (finished) return;
-    finished = true;
-    socket.end();
-    done.resolve(secondsSince(startedAt));
-  };
-  const handler: SocketHandler = {
-    open(socket) {
-      startedAt = Bun.nanoseconds();
-      pump(socket);
-    },
-    drain: pump,
-    close(_socket, error) {
-      if (!finished) fail(`the connection closed after ${sent} bytes (${error ?? "no error"})`);
-    },
-    error(_socket, error) {
-      fail(String(error));
-    },
-  };
-  await connectTo(args.address, args.transport === "tcp", handler);
-  try {
-    const seconds = await done.promise;
-    report({ event: "sent", bytes: sent, seconds });
-  } finally {
-    source.close();
-  }
-}
-
-interface ChunkSource {
-  readonly bytes: number;
-  /** Where the bytes from stream offset `sent` on are: the rest of the current chunk. */
-  at(sent: number): { chunk: Uint8Array; offset: number; length: number };
-  close(): void;
-}
-
-/** The pattern repeated up to `bytes`, or the file (its size, read one chunk at a time as it is sent). */
-function chunkSource(args: StreamWorkerArgs): ChunkSource {
-  if (args.file === undefined) {
-    const chunk = patternChunk(args.chunk);
-    const at = (sent: number) => {
-      const offset = sent % chunk.byteLength;
-      return { chunk, offset, length: Math.min(chunk.byteLength - offset, args.bytes - sent) };
-    };
-    return { bytes: args.bytes, at, close() {} };
-  }
-  const fd = openSync(args.file, "r");
-  const buffer = new Uint8Array(args.chunk);
-  let [start, end] = [0, 0];
-  const at = (sent: number) => {
-    if (sent >= end) [start, end] = [sent, sent + readSync(fd, buffer, 0, buffer.byteLength, sent)];
-    return { chunk: buffer, offset: sent - start, length: end - sent };
-  };
-  return { bytes: fstatSync(fd).size, at, close: () => closeSync(fd) };
+  const run = ROLES[role];
+  if (!run)
+    throw failure(
+      "InvalidArgument",
+      "start a bench worker",
+      `'${role}' is not one of ${WORKER_ROLES.join(", ")}`,
+    );
+  await run(new WorkerFlags(role, rest));
 }

@@ -2,9 +2,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { measureAccess } from "../../src/bench/access.ts";
-import { measureMemcpy, measureMemcpyInCache } from "../../src/bench/memcpy.ts";
-import { anonymousMapping, fileMapping, withMapping } from "../../src/bench/memory.ts";
+import {
+  anonymousMapping,
+  fileMapping,
+  measureAccess,
+  measureMemcpy,
+  measureMemcpyInCache,
+  withMapping,
+} from "../../src/bench/memory.ts";
 import { isIvshError } from "../../src/errors.ts";
 
 const MiB = 1024 * 1024;
@@ -40,35 +45,27 @@ describe("memory access of a mapping", () => {
   const dir = mkdtempSync(join(tmpdir(), "ivsh-access-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test("anonymous memory: read, write and latency summaries", () => {
+  test("anonymous memory: a read, a write and a latency sample", () => {
     const result = withMapping(anonymousMapping(4 * MiB), (mapping) =>
-      measureAccess(mapping.address, mapping.length, {
-        repeats: 3,
-        latencyNodes: 1024,
-        latencySteps: 10_000,
-      }),
+      measureAccess(mapping.address, mapping.length, { latencyNodes: 1024, latencySteps: 10_000 }),
     );
-    expect(result.bytes).toBe(4 * MiB);
     expect(result.latencyNodes).toBe(1024);
-    for (const summary of [result.read, result.write, result.latency]) {
-      expect(summary.count).toBe(3);
-      expect(summary.min).toBeGreaterThan(0);
-    }
+    for (const sample of [result.read, result.write, result.latency]) expect(sample).toBeGreaterThan(0);
   });
 
   test("a mapped file measures the same way and is removed on release", () => {
     const path = join(dir, "mapped");
     const result = withMapping(fileMapping(path, 2 * MiB), (mapping) => {
       expect(existsSync(path)).toBe(true);
-      return measureAccess(mapping.address, mapping.length, { repeats: 1, latencySteps: 1000 });
+      return measureAccess(mapping.address, mapping.length, { latencySteps: 1000 });
     });
-    expect(result.read.median).toBeGreaterThan(0);
+    expect(result.read).toBeGreaterThan(0);
     expect(existsSync(path)).toBe(false);
   });
 
   test("caps the chase at one node per cache line and handles a length that is not a page multiple", () => {
     const result = withMapping(anonymousMapping(64 * 100 + 8), (mapping) =>
-      measureAccess(mapping.address, mapping.length, { repeats: 1, latencySteps: 1000 }),
+      measureAccess(mapping.address, mapping.length, { latencySteps: 1000 }),
     );
     expect(result.latencyNodes).toBe(100);
   });

@@ -1,52 +1,35 @@
 import { describe, expect, test } from "bun:test";
+import { parseReceiverLog } from "../../src/bench/baselines.ts";
 import { Child } from "../../src/bench/child.ts";
-import { parseReceiverLog } from "../../src/bench/socat.ts";
-import {
-  checkPiece,
-  parseWorkerArgv,
-  patternChunk,
-  type StreamWorkerArgs,
-  workerArgv,
-} from "../../src/bench/stream-protocol.ts";
-import { nextEvent, numberField, stringField } from "../../src/bench/worker-io.ts";
+import { checkPiece, patternChunk, type StreamArgs, streamArgs } from "../../src/bench/stream-worker.ts";
+import { runBenchWorker } from "../../src/bench/worker.ts";
+import { flagArgv, nextEvent, numberField, stringField, WorkerFlags } from "../../src/bench/worker-io.ts";
 
-describe("worker argv", () => {
-  const args: StreamWorkerArgs = {
-    role: "stream-recv",
-    transport: "tcp",
-    address: "127.0.0.1:0",
-    bytes: 1 << 30,
-    chunk: 1 << 20,
-  };
+describe("stream worker flags", () => {
+  const args: StreamArgs = { transport: "tcp", address: "127.0.0.1:0", bytes: 1 << 30, chunk: 1 << 20 };
+  const parse = (argv: readonly string[]) => streamArgs(new WorkerFlags("stream-send", argv));
 
-  test("round-trips", () => {
-    expect(parseWorkerArgv(workerArgv(args))).toEqual(args);
+  test("round-trip through argv", () => {
+    expect(parse(flagArgv({ ...args }))).toEqual(args);
   });
 
   test("accepts sizes with units", () => {
-    const parsed = parseWorkerArgv([
-      "stream-send",
-      "--transport",
-      "unix",
-      "--address",
-      "/s",
-      "--bytes",
-      "2GiB",
-      "--chunk",
-      "1MiB",
-    ]);
+    const parsed = parse(["--transport", "unix", "--address", "/s", "--bytes", "2GiB", "--chunk", "1MiB"]);
     expect(parsed.bytes).toBe(2 * 1024 ** 3);
     expect(parsed.chunk).toBe(1024 ** 2);
   });
 
   test.each([
-    [["stream-sideways"], /not one of/],
-    [["stream-send", "--transport", "pipe", "--address", "x"], /not unix or tcp/],
-    [["stream-send", "--transport", "unix"], /--address is missing/],
-    [["stream-send", "--transport"], /not a --flag followed by a value/],
-    [["stream-send", "--transport", "unix", "--address", "/s", "--bytes", "lots"], /--bytes/],
+    [["--transport", "pipe", "--address", "x"], /not unix or tcp/],
+    [["--transport", "unix"], /--address is missing/],
+    [["--transport"], /not a --flag followed by a value/],
+    [["--transport", "unix", "--address", "/s", "--bytes", "lots"], /--bytes/],
   ])("rejects %p", (argv, message) => {
-    expect(() => parseWorkerArgv(argv)).toThrow(message);
+    expect(() => parse(argv)).toThrow(message);
+  });
+
+  test("an unknown role is refused, naming the roles there are", async () => {
+    await expect(runBenchWorker(["stream-sideways"])).rejects.toThrow(/not one of stream-send, stream-recv/);
   });
 });
 

@@ -3,13 +3,19 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { endToEndSection } from "../../src/bench/end-to-end-results.ts";
+
 import { writeFigures } from "../../src/bench/figures.ts";
 import { evaluateGoals, renderGoals } from "../../src/bench/goals.ts";
 import { buildReport, renderMarkdown, reportSections } from "../../src/bench/output.ts";
 import { benchPlan, regionBytesFor, rotate } from "../../src/bench/plan.ts";
 import { formatValue } from "../../src/bench/report.ts";
-import { ivshVersus, lockShares, perRound, transferSection } from "../../src/bench/results.ts";
+import {
+  endToEndSection,
+  ivshVersus,
+  lockShares,
+  perRound,
+  transferSection,
+} from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
 import { parseXml } from "./xml.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { quantile, scaleSummary, spreadOf, summarize, summarizeRates } from "../../src/bench/stats.ts";
+import { quantile, spreadOf, summarize, summarizeRates } from "../../src/bench/stats.ts";
 import { isIvshError } from "../../src/errors.ts";
 
 describe("quantile (linear interpolation, numpy's default)", () => {
@@ -89,23 +89,5 @@ describe("spreadOf", () => {
     expect(spread.kind).toBe(kind);
     expect(spread.low).toBeCloseTo(low, 10);
     expect(spread.high).toBeCloseTo(high, 10);
-  });
-});
-
-describe("scaleSummary", () => {
-  test("scales every statistic but the count", () => {
-    const scaled = scaleSummary(summarize([1, 2, 3, 4, 5]), 1000);
-    expect(scaled).toMatchObject({
-      count: 5,
-      min: 1000,
-      max: 5000,
-      median: 3000,
-      q1: 2000,
-      q3: 4000,
-      iqr: 2000,
-    });
-  });
-  test.each([[0], [-1]])("rejects factor %p", (factor) => {
-    expect(() => scaleSummary(summarize([1]), factor)).toThrow(/not positive/);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Hand-off latency between two processes (Fig. 4a's contended case), measured on words of one ivsh
- * mutex slot (a mutex uses only its lock word; the others are free for this):
+ * The workers of Fig. 4a (sync.ts starts them): uncontended lock cost, and hand-off latency between two
+ * processes measured on words of one ivsh mutex slot (a mutex uses only its lock word; the others are
+ * free for this):
  *
  * - parked (`handoff-wait` / `handoff-wake --mode parked`): the waiter parks in the arbiter with WAIT on
  *   COUNTER; the waker stays busy for 1 ms (so the WAIT has surely arrived and parked), stores a
@@ -11,14 +12,24 @@
  *   pinger's clock. Every other round carries stamps instead, from which the offset between the two
  *   processes' shared clocks is estimated: a check that the parked numbers compare valid clocks.
  */
-
 import type { Socket } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
+import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
-import { meet, stampsAt, withWorkerClient } from "./worker-client.ts";
-import { busyWait, emit, localNanoseconds, sharedClockMs, type WorkerFlags } from "./worker-io.ts";
+import { LOCK_METHODS, type LockMethod } from "./sync.ts";
+import {
+  busyWait,
+  emit,
+  localNanoseconds,
+  Messages,
+  meet,
+  sharedClockMs,
+  stampsAt,
+  type WorkerFlags,
+  withWorkerClient,
+} from "./worker-io.ts";
 
 /** The benchmark's own words, in the part of a mutex slot ivsh leaves unused (SyncWord.firstUnused..13). */
 const COUNTER = SyncWord.firstUnused;
@@ -64,6 +75,7 @@ export async function runHandoffWaiter(flags: WorkerFlags): Promise<void> {
     if (flags.string("mode") === "spin") {
       for (let round = 1; round <= rounds; round++) {
         spinUntil(words, COUNTER, 2 * round - 1);
+        // The seq-cst store of COUNTER below publishes this plain stamp to the pinger, who reads it after.
         if (round % 2 === 1) stamps[1] = sharedClockMs();
         Atomics.store(words, COUNTER, 2 * round);
       }
@@ -108,6 +120,7 @@ async function wakeRounds({ client, slot, words, stamps }: Shared, rounds: numbe
     const ready = () => Atomics.load(words, WAITER_READY) === round + 1;
     await waitUntil(ready, `the waiter's round ${round}`, SPIN_TIMEOUT_MS, SETTLE_MS);
     busyWait(SETTLE_MS);
+    // The seq-cst store of COUNTER publishes this plain stamp: the waiter reads it after seeing COUNTER.
     stamps[0] = sharedClockMs();
     Atomics.store(words, COUNTER, round);
     client.wakeWord(slot, COUNTER, 1);
@@ -148,20 +161,16 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   const path = flags.string("address");
   const latenciesNs: number[] = [];
   const done = Promise.withResolvers<void>();
-  let pending = new Uint8Array(0);
+  const messages = new Messages(MESSAGE_BYTES);
   const listener = Bun.listen({
     unix: path,
     socket: {
       data(socket, bytes) {
         const arrivedMs = sharedClockMs();
-        const joined = new Uint8Array(pending.byteLength + bytes.byteLength);
-        joined.set(pending);
-        joined.set(bytes, pending.byteLength);
-        const whole = joined.byteLength - (joined.byteLength % MESSAGE_BYTES);
-        const stamps = new Float64Array(joined.slice(0, whole).buffer);
-        for (const stamp of stamps) latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
-        pending = joined.slice(whole);
-        socket.write(joined.subarray(0, whole));
+        const stamps = messages.add(bytes);
+        for (const stamp of new Float64Array(stamps.buffer))
+          latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
+        socket.write(stamps);
       },
       close: () => done.resolve(),
       error: (_socket, error) => done.reject(error),
@@ -179,16 +188,12 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
   let reply = Promise.withResolvers<void>();
-  let received = 0;
+  const messages = new Messages(MESSAGE_BYTES);
   const socket: Socket<undefined> = await Bun.connect({
     unix: flags.string("address"),
     socket: {
       data(_socket, bytes) {
-        received += bytes.byteLength;
-        if (received >= MESSAGE_BYTES) {
-          received -= MESSAGE_BYTES;
-          reply.resolve();
-        }
+        if (messages.add(bytes).byteLength > 0) reply.resolve();
       },
       close: () => reply.reject(failure("PeerGone", "ping the echo worker", "it closed the connection")),
     },
@@ -235,4 +240,62 @@ export async function runRelay(flags: WorkerFlags): Promise<void> {
   } finally {
     listener.stop(true);
   }
+}
+
+/*
+ * Uncontended lock cost for Fig. 4a: `pairs` acquire/release pairs of one ivsh mutex, three ways, in an
+ * order that rotates with `--round` so none always runs first (warm caches, JIT state):
+ *
+ * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
+ * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
+ * - rpc: the report's design as a baseline: acquire is one arbiter round trip, then taking the lock word;
+ *   release is releasing the word, then another round trip. The request is a heartbeat (`confirmLease`),
+ *   the cheapest the arbiter serves, so this is the least any design pays that asks a daemon for each
+ *   acquire and release (the report's daemon also did bookkeeping, in Python).
+ */
+const WARMUP_PAIRS = 2000;
+
+async function fastPairs(mutex: Mutex, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await mutex.lock();
+    mutex.unlock();
+  }
+}
+
+function tryPairs(mutex: Mutex, pairs: number): void {
+  for (let pair = 0; pair < pairs; pair++) {
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+  }
+}
+
+async function rpcPairs(mutex: Mutex, client: Client, pairs: number): Promise<void> {
+  for (let pair = 0; pair < pairs; pair++) {
+    await client.confirmLease();
+    if (!mutex.tryLock()) throw failure("Internal", "take an uncontended lock", "tryLock found it taken");
+    mutex.unlock();
+    await client.confirmLease();
+  }
+}
+
+export async function runLocks(flags: WorkerFlags): Promise<void> {
+  const pairs = flags.count("pairs");
+  const rotation = Number(flags.optional("round") ?? 0);
+  await withWorkerClient(flags, "bench locks", async (client) => {
+    const mutex = await client.mutex(flags.string("name"));
+    const run: Record<LockMethod, (count: number) => Promise<void> | void> = {
+      fast: (count) => fastPairs(mutex, count),
+      try: (count) => tryPairs(mutex, count),
+      rpc: (count) => rpcPairs(mutex, client, count),
+    };
+    const pairNs: Partial<Record<LockMethod, number>> = {};
+    for (let step = 0; step < LOCK_METHODS.length; step++) {
+      const method = LOCK_METHODS[(step + rotation) % LOCK_METHODS.length]!;
+      await run[method](method === "rpc" ? WARMUP_PAIRS / 10 : WARMUP_PAIRS);
+      const started = localNanoseconds();
+      await run[method](pairs);
+      pairNs[method] = (localNanoseconds() - started) / pairs;
+    }
+    emit({ event: "locks", pairs, ...pairNs });
+  });
 }
