@@ -20,10 +20,12 @@ const TCG_MODEL = "QEMU TCG CPU";
 
 /** Why cross-VM atomics are broken here and what to do about it, or undefined when nothing says so. */
 export function atomicsHazard(paths: EmulationPaths = {}): string | undefined {
-  const model = readOrEmpty(paths.cpuinfo ?? "/proc/cpuinfo");
-  if (!model.includes(TCG_MODEL)) return undefined;
+  // The sysfs file first: /proc/cpuinfo takes the kernel milliseconds to produce (under TCG 5-10 ms of
+  // every guest command's start), and is only needed for a guest with one possible vCPU.
   const possible = readOrEmpty(join(paths.sysfsRoot ?? "/sys", "devices/system/cpu/possible")).trim();
   if (possible !== "0") return undefined;
+  const model = readOrEmpty(paths.cpuinfo ?? "/proc/cpuinfo");
+  if (!model.includes(TCG_MODEL)) return undefined;
   return (
     "this guest runs under QEMU's TCG emulator with one possible vCPU, where its atomic instructions are " +
     "not atomic against the host or other VMs: cross-VM locks and condition variables can be taken twice " +
