@@ -46,6 +46,10 @@ const ENVIRONMENT: [string, string][] = [
   ["IVSH_LOG_LEVEL", "error, warn, info (the default) or debug: how much is logged to stderr."],
   ["IVSH_FUTEX", "0: waiters always park in the arbiter, never on this kernel's futex."],
   ["IVSH_NATIVE", "0: do not load the native copy+hash helper (the portable path computes the same digest)."],
+  [
+    "IVSH_PROBE_CACHE",
+    "0: in a guest, measure the BAR's two mappings at every command instead of reusing this boot's verdict.",
+  ],
   ["NO_COLOR", "Set: no colour, even on a terminal (off a terminal there is none anyway)."],
 ];
 

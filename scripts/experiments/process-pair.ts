@@ -5,6 +5,8 @@
  * socat row does; `ivsh` moves it with dist/ivsh (an arbiter of its own). Figures in docs/bench/transfer-path.md.
  *
  *   npm run build && bun scripts/experiments/process-pair.ts [bun|socat|ivsh] [RUNS=21]
+ *
+ * IVSH_BIN=PATH times another ivsh binary (an A/B of two builds, run interleaved).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +14,7 @@ import { join } from "node:path";
 const what = process.argv[2] ?? "bun";
 const runs = Number(process.argv[3] ?? 21);
 const dir = mkdtempSync("/dev/shm/ivsh-pair-");
-const ivsh = join(import.meta.dir, "../../dist/ivsh");
+const ivsh = process.env.IVSH_BIN ?? join(import.meta.dir, "../../dist/ivsh");
 try {
   await Bun.write(join(dir, "small"), crypto.getRandomValues(new Uint8Array(1024)));
   await Bun.write(join(dir, "trivial.ts"), 'console.log("1");\n');
