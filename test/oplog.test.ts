@@ -4,7 +4,7 @@
  * (`ivsh host --log-level`, -q, -v). Clients are real processes; the arbiter's stderr is read after it
  * stops.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, spyOn, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, runCli, spawnFixture } from "./helpers/processes.ts";
@@ -64,7 +64,27 @@ test("a log level that does not exist, or two level flags, is a usage error", as
   expect(both.stderr).toContain("--log-level, -q and -v each set it: pass one of them");
 });
 
-test("the ends of `ivsh guest send` / `recv` say goodbye without awaiting the answer: logged as such, nothing left held", async () => {
+test("close({ waitForArbiter: false }) writes the goodbye one-way; the arbiter still logs it and releases everything", async () => {
+  paths = testPaths("oplog-oneway");
+  const arbiter = await ArbiterProcess.start(paths);
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "one-way" });
+  await client.alloc(4096, { name: "held-until-bye" });
+  const requested = spyOn(client.transport, "request");
+  const notified = spyOn(client.transport, "notify");
+  await client.close({ waitForArbiter: false });
+  expect(requested).not.toHaveBeenCalled();
+  expect(notified.mock.calls.map(([name]) => name)).toEqual(["bye"]);
+  for (;;) {
+    const { stdout } = await runCli(["status", "--socket", paths.socket, "--region", paths.region, "--json"]);
+    if (JSON.parse(stdout).segments.length === 0) break;
+    await Bun.sleep(20);
+  }
+  await arbiter.stop();
+  const lines = (await arbiter.spawned.stderr).split("\n");
+  expect(lines.some((line) => /'one-way' .* said goodbye: released 1 grant/.test(line))).toBe(true);
+});
+
+test("the ends of `ivsh guest send` / `recv` say goodbye: logged as such, nothing left held", async () => {
   paths = testPaths("oplog-transfer");
   const arbiter = await ArbiterProcess.start(paths);
   const file = `${paths.dir}/small`;

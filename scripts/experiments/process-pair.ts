@@ -14,12 +14,13 @@ import { join } from "node:path";
 const what = process.argv[2] ?? "bun";
 const runs = Number(process.argv[3] ?? 21);
 const dir = mkdtempSync("/dev/shm/ivsh-pair-");
+let arbiter: ReturnType<typeof Bun.spawn> | undefined;
 const ivsh = process.env.IVSH_BIN ?? join(import.meta.dir, "../../dist/ivsh");
 try {
   await Bun.write(join(dir, "small"), crypto.getRandomValues(new Uint8Array(1024)));
   await Bun.write(join(dir, "trivial.ts"), 'console.log("1");\n');
   await Bun.$`bun build --compile --bytecode ${join(dir, "trivial.ts")} --outfile ${join(dir, "trivial")}`.quiet();
-  const arbiter =
+  arbiter =
     what === "ivsh"
       ? Bun.spawn(
           [
@@ -69,11 +70,11 @@ try {
     times.push(performance.now() - began);
     if (codes.some((code) => code !== 0)) throw new Error(`${what}: exit codes ${codes.join(", ")}`);
   }
-  arbiter?.kill();
   times.sort((a, b) => a - b);
   console.log(
     `${what}: median ${times[runs >> 1]!.toFixed(2)} ms, fastest ${times[0]!.toFixed(2)} ms (${runs} runs)`,
   );
 } finally {
+  arbiter?.kill();
   rmSync(dir, { recursive: true, force: true });
 }

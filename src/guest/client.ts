@@ -327,8 +327,9 @@ export class Client {
     this.closed = true;
     clearInterval(this.heartbeat);
     if (this.transport.connected && !this.transport.lost) {
-      if (options.waitForArbiter === false) this.transport.notify("bye", {});
-      else await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
+      // notify() sends nothing while a re-handshake holds the link: then the goodbye waits its turn.
+      const sentOneWay = options.waitForArbiter === false && this.transport.notify("bye", {});
+      if (!sentOneWay) await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
     }
     this.transport.close();
     this.mailbox?.close();

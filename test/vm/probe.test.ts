@@ -3,18 +3,32 @@
  * the host region file (no VM needed). Figures are only checked for being measured, never for speed.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { slowMappingWarning } from "../../src/commands/_mapping.ts";
 import { connect } from "../../src/guest/client.ts";
 import { mappingProbe } from "../../src/guest/connect-options.ts";
 import { findIvshmemDevice } from "../../src/guest/device.ts";
 import { type MappingProbe, probeDevice } from "../../src/guest/probe.ts";
-import { defaultProbeCacheDirectory, readCachedProbe } from "../../src/guest/probe-cache.ts";
+import {
+  defaultProbeCacheDirectory,
+  readCachedProbe,
+  writeCachedProbe,
+} from "../../src/guest/probe-cache.ts";
 import { Header, PROBE_BYTES } from "../../src/region/layout.ts";
 import { fakeSysfs } from "../helpers/backends.ts";
-import { type TestPaths, testPaths } from "../helpers/paths.ts";
+import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
 import { ArbiterProcess } from "../helpers/processes.ts";
+import { testUnless } from "../helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -111,33 +125,96 @@ test("a slow mapping's warning gives the figures and the comparison", () => {
   expect(warning).toMatch(/uncached/);
 });
 
-test("a boot's verdict is kept: the next probe reuses it, and a file that does not describe the device is measured again", () => {
-  // A device of its own (its resource2 another name for the region): this process has not probed it yet.
-  const cache = join(paths.dir, "probe-cache");
+/** Probes `device` in a process of its own (so nothing is remembered in-process), keeping the verdict in `cache`. */
+function probeInChild(device: object, cache: string): { reused: boolean; chosen: string } {
+  const script = join(paths.dir, "probe-child.ts");
+  const probeModule = join(REPO, "src/guest/probe.ts");
+  writeFileSync(
+    script,
+    `import { probeDevice } from ${JSON.stringify(probeModule)};\n` +
+      "const probe = probeDevice(JSON.parse(process.argv[2]), process.argv[3]);\n" +
+      "console.log(JSON.stringify({ reused: probe.reused, chosen: probe.chosen.path }));\n",
+  );
+  const child = Bun.spawnSync([process.execPath, script, JSON.stringify(device), cache]);
+  expect(child.exitCode).toBe(0);
+  return JSON.parse(child.stdout.toString());
+}
+
+/** A device of its own (its resource files other names for the region), and an empty cache directory. */
+function cachedDevice(label: string) {
+  const cache = join(paths.dir, label);
   mkdirSync(cache);
   const device = {
     ...findIvshmemDevice(sysfsRoot),
     resource2: join(cache, "resource2"),
-    resource2Wc: undefined,
+    resource2Wc: join(cache, "resource2_wc"),
   };
   symlinkSync(paths.region, device.resource2);
-  const first = probeDevice(device, cache);
-  const kept = readCachedProbe<MappingProbe>(cache, device);
+  symlinkSync(paths.region, device.resource2Wc);
+  return {
+    cache,
+    device,
+    file: () => join(cache, readdirSync(cache).find((name) => name.endsWith(".json"))!),
+  };
+}
+
+test("a boot's verdict is kept: the next command reuses it instead of measuring", () => {
+  const { cache, device, file } = cachedDevice("cache-reuse");
+  const first = probeInChild(device, cache);
+  const second = probeInChild(device, cache);
   expect(first.reused).toBe(false);
-  expect(kept?.reused).toBe(true);
-  expect(kept?.chosen).toEqual(first.chosen);
-  const file = readdirSync(cache).find((name) => name.endsWith(".json"));
-  expect(file).toMatch(/^ivsh-probe-[0-9a-f]+-0000_00_04\.0\.json$/);
-  const other = { ...device, address: "0000:00:05.0" };
-  expect(readCachedProbe(cache, other)).toBeUndefined();
-  writeFileSync(
-    join(cache, file!),
-    JSON.stringify({ ...first, chosen: { ...first.chosen, path: "/elsewhere" } }),
-  );
-  expect(readCachedProbe(cache, device)).toBeUndefined();
-  writeFileSync(join(cache, file!), "{ torn");
-  expect(readCachedProbe(cache, device)).toBeUndefined();
+  expect(second).toEqual({ reused: true, chosen: first.chosen });
+  expect(file()).toMatch(/\/ivsh-probe-v1-[0-9a-f]+-0000_00_04\.0\.json$/);
+  expect(readCachedProbe(cache, { ...device, address: "0000:00:05.0" })).toBeUndefined();
 });
+
+test("a kept verdict that does not describe the device whole, or is torn, is measured again", () => {
+  const { cache, device, file } = cachedDevice("cache-partial");
+  const probe = probeDevice(device, cache);
+  const kept = JSON.parse(readFileSync(file(), "utf8"));
+  const variants = [
+    { ...kept, slowdown: undefined }, // a field a reader uses is missing
+    { ...kept, measured: kept.measured.slice(0, 1) }, // resource2_wc appeared since: measure both
+    { ...kept, chosen: { ...kept.chosen, path: "/elsewhere" } },
+    { ...kept, anonymous: { writeBytesPerSecond: -1, readBytesPerSecond: 1 } },
+  ];
+  for (const variant of variants) {
+    writeFileSync(file(), JSON.stringify(variant));
+    expect(readCachedProbe(cache, device)).toBeUndefined();
+  }
+  writeFileSync(file(), "{ torn");
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+  writeFileSync(file(), JSON.stringify(kept));
+  expect(readCachedProbe<MappingProbe>(cache, device)?.chosen).toEqual(probe.chosen);
+});
+
+test("a symlink where the verdict belongs is neither followed when read nor written through", () => {
+  const { cache, device, file } = cachedDevice("cache-symlink");
+  probeDevice(device, cache);
+  const path = file();
+  // Elsewhere, a verdict that would be trusted if read through the link (and marked, to see it is not overwritten).
+  const victim = join(paths.dir, "victim");
+  const planted = JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), slowdown: 12345 });
+  writeFileSync(victim, planted);
+  rmSync(path);
+  symlinkSync(victim, path);
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+  writeCachedProbe(cache, device, probeDevice(device));
+  expect(readFileSync(victim, "utf8")).toBe(planted);
+  expect(lstatSync(path).isSymbolicLink()).toBe(false);
+  expect(readCachedProbe(cache, device)).toBeDefined();
+});
+
+testUnless(
+  process.getuid?.() === 0 ? undefined : "only root can give a file to another user",
+  "a verdict owned by another user is not trusted",
+  () => {
+    const { cache, device, file } = cachedDevice("cache-owner");
+    probeDevice(device, cache);
+    chownSync(file(), 65534, 65534);
+    expect(readCachedProbe(cache, device)).toBeUndefined();
+  },
+);
 
 test("only a real device's verdict is kept by default, and IVSH_PROBE_CACHE=0 keeps none", () => {
   const device = findIvshmemDevice(sysfsRoot);
