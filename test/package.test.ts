@@ -5,8 +5,8 @@
  * calling close().
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
@@ -87,6 +87,10 @@ async function run(
  * IVSH_SOCKET / IVSH_REGION; a script that does not exit by itself within the bound is killed and fails.
  */
 async function runUserScript(project: string) {
+  // No state from the last run: a script that exits without close() just as that run's arbiter stops
+  // leaves its session in the state, kept for resumption as a restart must (its 'pkg-board' with it).
+  for (const name of readdirSync(paths.dir))
+    if (name.startsWith(basename(paths.state))) rmSync(join(paths.dir, name), { force: true });
   const arbiter = await ArbiterProcess.start(paths);
   try {
     return await run([BUN, "app.ts"], {
