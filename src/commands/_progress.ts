@@ -7,7 +7,9 @@
  * rate at all. Until half a second of that has passed the line shows no rate or ETA.
  */
 
+import { isatty } from "node:tty";
 import { nativeStatus } from "../ffi/native.ts";
+import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate } from "../units.ts";
@@ -24,7 +26,7 @@ export type ProgressMode = "terminal" | "plain" | "off";
 
 /** What --progress and --quiet ask for, given whether stderr is a terminal. */
 export function progressMode(flags: { progress?: boolean; quiet?: boolean }): ProgressMode {
-  const terminal = process.stderr.isTTY === true;
+  const terminal = isatty(2);
   if (flags.quiet) return "off";
   if (terminal) return "terminal";
   return flags.progress ? "plain" : "off";
@@ -37,9 +39,9 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   /** `rest` follows "label:"; on a terminal the label gives way first, so the figures stay in view. */
   const show = (rest: string) => {
     if (mode === "terminal") {
-      process.stderr.write(`\r\x1b[2K${fit(label, rest)}`);
+      writeStandard(2, `\r\x1b[2K${fit(label, rest)}`);
       drawn = true;
-    } else process.stderr.write(`${label}:${rest}\n`);
+    } else writeStandard(2, `${label}:${rest}\n`);
   };
   return {
     waiting(what) {
@@ -56,7 +58,7 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
       show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
-      if (drawn) process.stderr.write("\r\x1b[2K");
+      if (drawn) writeStandard(2, "\r\x1b[2K");
       drawn = false;
     },
   };

@@ -1,6 +1,6 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
 import { connect } from "../guest/client.ts";
-import { log } from "../log.ts";
+import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Sink } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
@@ -62,8 +62,7 @@ export default defineLeafCommand({
         sink.settle();
         const summary = summaryJson("recv", args.channel, args.out, result);
         // With the data on stdout, the JSON summary goes to stderr.
-        if (args.json)
-          (args.out === "-" ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
+        if (args.json) writeStandard(args.out === "-" ? 2 : 1, `${JSON.stringify(summary)}\n`);
         else if (!args.quiet) log.success(summaryLine("received", result));
       } finally {
         await client.close({ waitForArbiter: false });

@@ -1,7 +1,7 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
 import { failure } from "../errors.ts";
 import { connect } from "../guest/client.ts";
-import { log } from "../log.ts";
+import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { ringGeometryProblem } from "../transfer/ring.ts";
@@ -90,7 +90,7 @@ export default defineLeafCommand({
       const result = await sendStream(client, args.channel, source, options, progress);
       progress.done();
       if (args.json)
-        process.stdout.write(`${JSON.stringify(summaryJson("send", args.channel, args.file, result))}\n`);
+        writeStandard(1, `${JSON.stringify(summaryJson("send", args.channel, args.file, result))}\n`);
       else if (!args.quiet) log.success(summaryLine("sent", result));
     } finally {
       progress.done();

@@ -1,0 +1,44 @@
+/**
+ * Output without Node's stream objects (src/log.ts `writeStandard`): every byte, in order with the
+ * logger's lines, and a reader that went away is not an error. Each case is a process of its own, so its
+ * stdout and stderr are real descriptors.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { REPO } from "./helpers/paths.ts";
+
+const LOG = JSON.stringify(join(REPO, "src/log.ts"));
+
+function runScript(body: string) {
+  const script = `import { log, writeStandard } from ${LOG};\n${body}`;
+  return Bun.spawn([process.execPath, "-e", script], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+}
+
+test("writeStandard writes every byte of multi-byte text, in order with the logger's lines", async () => {
+  const child = runScript(
+    'writeStandard(1, "données ✔\\n".repeat(20000));\nlog.success("done");\nwriteStandard(2, "après\\n");',
+  );
+  const [code, stdout, stderr] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  expect(code).toBe(0);
+  expect(stdout).toBe("données ✔\n".repeat(20000));
+  expect(stderr).toBe("[ivsh] ✔ done\naprès\n");
+});
+
+test("writeStandard to a reader that went away (EPIPE) is not an error", async () => {
+  const child = runScript(
+    'process.on("SIGPIPE", () => {});\nawait Bun.sleep(200);\nwriteStandard(1, "x".repeat(1 << 20));\nwriteStandard(2, "still here\\n");',
+  );
+  // Nobody reads stdout: close our end of the pipe at once, so the child's write meets a closed reader.
+  await child.stdout.cancel();
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  expect(stderr).toBe("still here\n");
+  expect(code).toBe(0);
+});
