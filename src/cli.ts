@@ -1,4 +1,10 @@
 #!/usr/bin/env bun
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
+import packageJson from "../package.json" with { type: "json" };
+import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
+import { UsageError } from "./commands/_strict.ts";
+import guest from "./commands/guest.ts";
+import { IvshError } from "./errors.ts";
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
  * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The
@@ -6,13 +12,7 @@
  * 1 the operation failed (the message says why), 2 the command line is wrong (the error, and one line
  * on where the usage is), 128 + N interrupted by signal N.
  */
-import { isatty } from "node:tty";
-import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
-import packageJson from "../package.json" with { type: "json" };
-import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
-import { UsageError } from "./commands/_strict.ts";
-import guest from "./commands/guest.ts";
-import { IvshError } from "./errors.ts";
+import { isTerminal } from "./ffi/index.ts";
 import { log } from "./log.ts";
 import { phase } from "./phases.ts";
 
@@ -102,7 +102,7 @@ async function printUsage(rawArgs: string[]): Promise<void> {
   // types ("ivsh guest send").
   const named = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
   const usage = tidyUsage(await renderUsage(command, named));
-  const colour = isatty(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  const colour = isTerminal(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
   process.stdout.write(`${colour ? usage : Bun.stripANSI(usage)}\n`);
 }
 

@@ -9,9 +9,10 @@
  * Level: IVSH_LOG_LEVEL = error | warn | info (the default) | debug; DEBUG set in the environment also
  * means debug.
  */
+
 import { writeSync } from "node:fs";
-import { isatty } from "node:tty";
 import { IvshError } from "./errors.ts";
+import { isTerminal } from "./ffi/index.ts";
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
@@ -111,7 +112,7 @@ class Logger {
   }
 
   private useColour(): boolean {
-    this.colour ??= isatty(2) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+    this.colour ??= isTerminal(2) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
     return this.colour;
   }
 }

@@ -7,7 +7,7 @@
  * rate at all. Until half a second of that has passed the line shows no rate or ETA.
  */
 
-import { isatty } from "node:tty";
+import { isTerminal } from "../ffi/index.ts";
 import { nativeStatus } from "../ffi/native.ts";
 import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
@@ -26,7 +26,7 @@ export type ProgressMode = "terminal" | "plain" | "off";
 
 /** What --progress and --quiet ask for, given whether stderr is a terminal. */
 export function progressMode(flags: { progress?: boolean; quiet?: boolean }): ProgressMode {
-  const terminal = isatty(2);
+  const terminal = isTerminal(2);
   if (flags.quiet) return "off";
   if (terminal) return "terminal";
   return flags.progress ? "plain" : "off";

@@ -72,6 +72,14 @@ export function closeFd(fd: number): void {
   libc.close(fd);
 }
 
+/**
+ * Whether `fd` is a terminal. libc's isatty rather than node:tty's: importing node:tty loads Node's
+ * stream machinery, about a millisecond of every command's start (a profile of `ivsh guest send`).
+ */
+export function isTerminal(fd: number): boolean {
+  return libc.isatty(fd) === 1;
+}
+
 export function truncateFd(fd: number, size: number, path: string): void {
   check(libc.ftruncate(fd, size), "ftruncate", path);
 }

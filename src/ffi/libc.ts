@@ -9,6 +9,7 @@ const { ptr, i32, u32, i64, u64, i64_fast, cstring } = FFIType;
 export const libc = dlopen("libc.so.6", {
   open: { args: [cstring, i32, u32], returns: i32 },
   close: { args: [i32], returns: i32 },
+  isatty: { args: [i32], returns: i32 },
   ftruncate: { args: [i32, i64], returns: i32 },
   fchmod: { args: [i32, u32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },

@@ -8,7 +8,6 @@
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
 import { existsSync, fstatSync, linkSync, rmSync, statfsSync, statSync } from "node:fs";
-import { isatty } from "node:tty";
 import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
   closeFd,
@@ -16,6 +15,7 @@ import {
   type FileType,
   fileStatus,
   isReady,
+  isTerminal,
   O_CREAT,
   O_RDONLY,
   O_TRUNC,
@@ -272,7 +272,7 @@ export class Sink implements StreamKeeper {
    */
   static open(target: string, { force = false }: { force?: boolean } = {}): Sink {
     if (target === "-") {
-      if (isatty(1))
+      if (isTerminal(1))
         throw failure(
           "InvalidArgument",
           "write the stream to stdout",
