@@ -14,6 +14,7 @@
  */
 import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
+import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
 import {
@@ -27,14 +28,15 @@ import {
   type WorkerFlags,
 } from "./worker-io.ts";
 
-/** Slot words a condvar leaves free (7-13). */
-const TURN_WORD = 8;
-const MEET_WORD = 9;
-const STAMP_WORD = 10; // a float64 over words 10-11 (byte 40 of a 64-byte aligned slot)
-const WAKE_TURN_WORD = 12;
-const READY_WORD = 13;
-/** Across a VM: where b answers a parked wake-up (word 7 is free in a pair's slot). */
-const ANSWER_WORD = 7;
+// The pair's own words, in the part of a condvar slot ivsh leaves unused (SyncWord.firstUnused..13).
+/** Across a VM: where b answers a parked wake-up. */
+const ANSWER_WORD = SyncWord.firstUnused;
+const TURN_WORD = SyncWord.firstUnused + 1;
+const MEET_WORD = SyncWord.firstUnused + 2;
+/** A float64 over two words: byte 40 of a 64-byte aligned slot, so 8-byte aligned. */
+const STAMP_WORD = SyncWord.firstUnused + 3;
+const WAKE_TURN_WORD = SyncWord.firstUnused + 5;
+const READY_WORD = SyncWord.firstUnused + 6;
 const IDLE_BEFORE_WAKE_MS = 3;
 const MESSAGE_BYTES = 8;
 const WARM_UP_ROUNDS = 2000;

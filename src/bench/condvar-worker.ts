@@ -8,11 +8,12 @@
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
+import { SyncWord } from "../region/layout.ts";
 import { repeatedChunk, sendStream } from "./stream-worker.ts";
 import { emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
-/** A slot word a condvar leaves free (7-13): where the two loop workers count themselves in. */
-const START_WORD = 7;
+/** A slot word a condvar leaves free: where the two loop workers count themselves in. */
+const START_WORD = SyncWord.firstUnused;
 const OPEN_TIMEOUT_MS = 30_000;
 
 interface Ops {

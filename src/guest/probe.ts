@@ -85,15 +85,14 @@ interface Target {
  * Measures the device's mappings once per process (later calls return the same figures), or reuses this
  * boot's verdict kept in `cacheDirectory` (by default tmpfs, for a real device) and keeps a new one there.
  */
-export function probeDevice(
-  device: IvshmemDevice,
-  cacheDirectory = defaultProbeCacheDirectory(device),
-): MappingProbe {
-  const known =
-    probed.get(device.resource2) ?? (cacheDirectory && readCachedProbe<MappingProbe>(cacheDirectory, device));
-  if (known) {
-    probed.set(device.resource2, known);
-    return known;
+export function probeDevice(device: IvshmemDevice, cacheDirectory?: string): MappingProbe {
+  const remembered = probed.get(device.resource2);
+  if (remembered) return remembered;
+  cacheDirectory ??= defaultProbeCacheDirectory(device);
+  const kept = cacheDirectory && readCachedProbe<MappingProbe>(cacheDirectory, device);
+  if (kept) {
+    probed.set(device.resource2, kept);
+    return kept;
   }
   const probe = measureDevice(device);
   probed.set(device.resource2, probe);
