@@ -1,4 +1,11 @@
+/**
+ * errno: its names, reading it after a failed call, and the error that carries it
+ * (`mmap /dev/shm/ivsh: ENOMEM (Cannot allocate memory)`).
+ */
+import { read as readMemory } from "bun:ffi";
 import { constants } from "node:os";
+import { IvshError } from "../errors.ts";
+import { libc } from "./libc.ts";
 
 /** errno numbers and their names (from Node's table for this platform), so errors say `ENOMEM`, not `12`. */
 const names = new Map<number, string>(Object.entries(constants.errno).map(([name, errno]) => [errno, name]));
@@ -9,4 +16,27 @@ export const ETIMEDOUT = 110;
 
 export function errnoName(errno: number): string {
   return names.get(errno) ?? `errno ${errno}`;
+}
+
+export class SystemCallError extends IvshError {
+  constructor(
+    readonly call: string,
+    readonly target: string,
+    readonly errno: number,
+  ) {
+    super("SystemCall", `${call} ${target}: ${errnoName(errno)} (${String(libc.strerror(errno))})`);
+  }
+  get errnoName(): string {
+    return errnoName(this.errno);
+  }
+}
+
+export function lastErrno(): number {
+  const location = libc.__errno_location();
+  return location === null ? 0 : readMemory.i32(location, 0);
+}
+
+export function check(result: number, call: string, target: string): number {
+  if (result < 0) throw new SystemCallError(call, target, lastErrno());
+  return result;
 }

@@ -4,20 +4,20 @@
  * Addresses are plain numbers (x86-64 user addresses fit in 47 bits, well inside a double).
  */
 
-import { ptr, read as readMemory, toArrayBuffer } from "bun:ffi";
-import {
-  constants as fsConstants,
-  fstatSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  type Stats,
-} from "node:fs";
-import { IvshError } from "../errors.ts";
-import { EAGAIN, EINTR, ETIMEDOUT, errnoName } from "./errno.ts";
+import { ptr, toArrayBuffer } from "bun:ffi";
+import { constants as fsConstants, fstatSync, renameSync, type Stats } from "node:fs";
+import { check, EAGAIN, EINTR, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
-export { errnoName } from "./errno.ts";
+export { errnoName, lastErrno, SystemCallError } from "./errno.ts";
+export {
+  backgroundPriority,
+  currentCpu,
+  exitWithParent,
+  idleCompilerThreads,
+  raiseOpenFileLimit,
+  yieldProcessor,
+} from "./process.ts";
 
 // open(2) flags as this platform defines them (node:fs has them), for the raw open() below.
 export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
@@ -36,29 +36,6 @@ const MAP_NORESERVE = 0x4000;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
 const EINVAL = 22;
-
-export class SystemCallError extends IvshError {
-  constructor(
-    readonly call: string,
-    readonly target: string,
-    readonly errno: number,
-  ) {
-    super("SystemCall", `${call} ${target}: ${errnoName(errno)} (${String(libc.strerror(errno))})`);
-  }
-  get errnoName(): string {
-    return errnoName(this.errno);
-  }
-}
-
-export function lastErrno(): number {
-  const location = libc.__errno_location();
-  return location === null ? 0 : readMemory.i32(location, 0);
-}
-
-function check(result: number, call: string, target: string): number {
-  if (result < 0) throw new SystemCallError(call, target, lastErrno());
-  return result;
-}
 
 function cString(text: string): Buffer {
   return Buffer.from(`${text}\0`, "utf8");
@@ -306,99 +283,6 @@ export function writeAll(fd: number, address: number, length: number, what: stri
     const errno = lastErrno();
     if (errno !== EINTR && errno !== EAGAIN) throw new SystemCallError("write", what, errno);
   }
-}
-
-/** Asks the kernel to send this process `signal` when its parent exits (prctl PR_SET_PDEATHSIG). */
-export function exitWithParent(signal: number): void {
-  const PR_SET_PDEATHSIG = 1;
-  check(libc.prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG");
-}
-
-const RLIMIT_NOFILE = 7;
-
-/**
- * Raises this process's soft limit on open files to `wanted` (at most the hard limit), as `ulimit -n`
- * would; children started afterwards inherit it. Returns the soft limit before and after.
- */
-export function raiseOpenFileLimit(wanted: number): { before: number; after: number; hard: number } {
-  const current = new BigUint64Array(2); // struct rlimit: rlim_cur, rlim_max
-  check(libc.prlimit(0, RLIMIT_NOFILE, null, current), "prlimit", "RLIMIT_NOFILE");
-  const [before, hard] = [Number(current[0]), Number(current[1])];
-  if (before >= wanted) return { before, after: before, hard };
-  const raised = new BigUint64Array([BigInt(Math.min(wanted, hard)), current[1]!]);
-  check(libc.prlimit(0, RLIMIT_NOFILE, raised, null), "prlimit", "RLIMIT_NOFILE");
-  return { before, after: Math.min(wanted, hard), hard };
-}
-
-const SCHED_BATCH = 3;
-const SCHED_IDLE = 5;
-
-/**
- * Lets JavaScriptCore's optimising compiler threads ("JITWorker") run only on otherwise idle cores, for a
- * process whose whole job is a transfer (ivsh guest send / recv, the bench workers).
- * Why: a transfer keeps one core per end busy; on a machine with no core to spare, those threads'
- * compile bursts preempt the data path during the first ~100 ms of every transfer (measured on 2 cores:
- * the first 256 MiB at half rate; nice 19 instead of SCHED_IDLE helped less).
- * The bytes are moved by native code, so the baseline JIT loses little. The cost: a garbage collection
- * that must wait for a compiler thread waits until a core is free, which on a saturated machine is slow.
- * IVSH_IDLE_COMPILER=0 leaves them alone. Returns how many threads it changed.
- */
-export function idleCompilerThreads(): number {
-  if (process.env.IVSH_IDLE_COMPILER === "0") return 0;
-  return idleThreads((tid) => threadName(tid) === "JITWorker");
-}
-
-/**
- * Puts every thread of this process at the lowest normal priority (SCHED_BATCH, nice 19): for background
- * work that must yield to the processes it serves, yet always progress. (SCHED_IDLE would not: on a
- * saturated host it can wait forever, and a compaction that never finishes lets the journal grow without
- * bound.) Returns how many threads it changed.
- */
-export function backgroundPriority(): number {
-  const noPriority = new Int32Array(1);
-  const PRIO_PROCESS = 0; // with a thread id as `who`, Linux applies it to that thread
-  let changed = 0;
-  for (const tid of ownThreads()) {
-    libc.sched_setscheduler(Number(tid), SCHED_BATCH, noPriority);
-    if (libc.setpriority(PRIO_PROCESS, Number(tid), 19) === 0) changed++;
-  }
-  return changed;
-}
-
-/** SCHED_IDLE for this process's threads that `chosen` picks. */
-function idleThreads(chosen: (tid: string) => boolean): number {
-  const noPriority = new Int32Array(1);
-  let changed = 0;
-  for (const tid of ownThreads())
-    if (chosen(tid) && libc.sched_setscheduler(Number(tid), SCHED_IDLE, noPriority) === 0) changed++;
-  return changed;
-}
-
-/** This process's thread ids; none where there is no /proc (a minimal guest: nothing to adjust then). */
-function ownThreads(): string[] {
-  try {
-    return readdirSync("/proc/self/task");
-  } catch {
-    return [];
-  }
-}
-
-function threadName(tid: string): string | undefined {
-  try {
-    return readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();
-  } catch {
-    return undefined; // the thread ended meanwhile
-  }
-}
-
-/** The CPU this thread runs on now (for experiments on where the kernel places woken threads). */
-export function currentCpu(): number {
-  return libc.sched_getcpu();
-}
-
-/** Gives up the CPU for a moment: the polite part of a spin-wait. */
-export function yieldProcessor(): void {
-  libc.sched_yield();
 }
 
 const SYS_FUTEX = 202;
