@@ -1,7 +1,7 @@
 /** `ivsh guest send` / `recv` between separate processes: exact bytes, pipes, busy channels, two at once. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { fitRingToSize } from "../src/transfer/sender.ts";
+import { fitRingToSize } from "../src/transfer/ring-setup.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";

@@ -5,8 +5,8 @@ import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { ringGeometryProblem } from "../transfer/ring.ts";
+import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { sendStream } from "../transfer/run.ts";
-import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/sender.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import {
   abortOnSignals,

@@ -21,11 +21,5 @@ export {
   type ReceiverOptions,
   type StreamKeeper,
 } from "./receiver.ts";
-export {
-  type ChannelOptions,
-  ChannelSender,
-  type ChunkFiller,
-  DEFAULT_CHUNK_BYTES,
-  DEFAULT_DEPTH,
-  type TransferSummary,
-} from "./sender.ts";
+export { type ChannelOptions, DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "./ring-setup.ts";
+export { ChannelSender, type ChunkFiller, type TransferSummary } from "./sender.ts";

@@ -12,7 +12,8 @@ import type { ChannelClient } from "./channel-client.ts";
 import type { Sink, Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
-import { type ChannelOptions, ChannelSender, fitRingToSize, type TransferSummary } from "./sender.ts";
+import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
+import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */

@@ -10,56 +10,14 @@
  */
 
 import { failure, isIvshError, throwIfAborted } from "../errors.ts";
-import {
-  alignUp,
-  ChannelState,
-  confirmationOf,
-  LOCK_OWNER_MASK,
-  PAGE_SIZE,
-  RECORD_END,
-  RecordField,
-  ringSegmentName,
-  WAKE_ALL,
-} from "../region/layout.ts";
-import { formatBytes } from "../units.ts";
+import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
-import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
+import { type Ring, recordsInFlight } from "./ring.ts";
+import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
-
-export const DEFAULT_CHUNK_BYTES = 1 << 20;
-export const DEFAULT_DEPTH = 8;
-
-/**
- * A ring no larger than a stream of known size needs: a 1 KiB file gets one page-rounded chunk and room
- * for the end record, not 8 MiB allocated and mapped in up front (a whole 1 KiB send → recv went from
- * 41–43 to 32–33 ms, docs/bench/transfer-path.md). Records,
- * and so the digest, are the same: a chunk is cut only below the size asked for when the whole stream
- * fits in it. A file whose size changes while it is sent meets the same checks as before through a
- * smaller ring. Geometry the caller got wrong is left for `open` to refuse.
- */
-export function fitRingToSize(options: ChannelOptions, size: number | undefined): ChannelOptions {
-  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  const depth = options.depth ?? DEFAULT_DEPTH;
-  if (size === undefined || ringGeometryProblem(chunkBytes, depth)) return options;
-  const fittedChunk = Math.min(chunkBytes, Math.max(PAGE_SIZE, alignUp(size, PAGE_SIZE)));
-  const fittedDepth = Math.max(2, Math.min(depth, Math.ceil(size / fittedChunk) + 1));
-  return { ...options, chunkBytes: fittedChunk, depth: fittedDepth };
-}
-const OLD_RECEIVER_POLL_MS = 10;
-
-export interface ChannelOptions {
-  /** Bytes per chunk (a multiple of 4 KiB). */
-  chunkBytes?: number;
-  /** Chunks in the ring. */
-  depth?: number;
-  /** Ends any wait (for space, for the receiver) with an Interrupted error when aborted. */
-  signal?: AbortSignal;
-  /** The stream's size when known in advance (a regular file): told to the receiver, for its progress. */
-  expectedBytes?: number | undefined;
-}
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
 export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
@@ -97,16 +55,10 @@ export class ChannelSender {
     name: string,
     options: ChannelOptions = {},
   ): Promise<ChannelSender> {
-    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    const depth = options.depth ?? DEFAULT_DEPTH;
-    checkGeometry(name, chunkBytes, depth);
+    const shape = ringShape(name, options);
     const slot = await claimRole(client, name, "sender");
     try {
-      await awaitOldReceiverGone(slot, name, options.signal);
-      const { segment, transfer } = await allocateRing(client, slot, name, { depth, chunkBytes });
-      const ring = new Ring(segment, depth, chunkBytes);
-      ring.populate(true);
-      publish(slot, ring, transfer);
+      const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
       // The receiver that joins this transfer names itself in receiverId before it marks it joined.
       const receiver = new Peer(slot, "receiver", name, () =>
         slot.load("receiverJoined") === transfer ? slot.load("receiverId") : 0,
@@ -349,85 +301,10 @@ export class ChannelSender {
   }
 }
 
-/**
- * A receiver still attached to an earlier transfer that never finished (its sender abandoned it or died)
- * may yet store to the counters we are about to reset. It notices the abandonment at its next wait and
- * lets go; publishing before that would let its late stores corrupt the new transfer.
- */
-async function awaitOldReceiverGone(
-  slot: ChannelSlot,
-  name: string,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const { streaming, abandoned } = ChannelState;
-  const unfinished = () => {
-    const state = slot.load("state");
-    // Attached: the receiver that joined the last transfer still holds the role (not a newer one waiting).
-    const joined = slot.load("receiverJoined") === slot.load("transfer");
-    const attached = joined && slot.holder("receiver").owner === (slot.load("receiverId") & LOCK_OWNER_MASK);
-    return attached && (state === streaming || state === abandoned);
-  };
-  if (!unfinished()) return;
-  slot.compareExchange("state", streaming, abandoned);
-  slot.wake("head", WAKE_ALL);
-  while (unfinished()) {
-    throwIfAborted(signal, `send on channel '${name}'`);
-    await Bun.sleep(OLD_RECEIVER_POLL_MS);
-  }
-}
-
 function receiverLeft(channel: string) {
   return failure(
     "PeerGone",
     `send on channel '${channel}'`,
     "the receiver left before the end (it failed or was interrupted)",
   );
-}
-
-function checkGeometry(name: string, chunkBytes: number, depth: number): void {
-  const problem = ringGeometryProblem(chunkBytes, depth);
-  if (problem) throw failure("InvalidArgument", `open channel '${name}'`, problem);
-}
-
-/**
- * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). A
- * ring the region (or this client's quota) cannot hold says which flags make it smaller.
- */
-async function allocateRing(
-  client: ChannelClient,
-  slot: ChannelSlot,
-  name: string,
-  shape: { depth: number; chunkBytes: number },
-) {
-  const bytes = Ring.bytesNeeded(shape.depth, shape.chunkBytes);
-  let transfer = slot.load("transfer");
-  for (let attempt = 0; ; attempt++) {
-    transfer = (transfer + 1) >>> 0 || 1;
-    try {
-      return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
-    } catch (error) {
-      if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
-        throw failure(
-          error.code,
-          `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
-          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth, ` +
-            "or start the arbiter with a larger --size",
-        );
-      if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
-    }
-  }
-}
-
-/** Resets the counters and announces the ring; the transfer number is written last. */
-function publish(slot: ChannelSlot, ring: Ring, transfer: number): void {
-  slot.store("head", 0);
-  slot.store("tail", 0);
-  slot.store("depth", ring.depth);
-  slot.store("chunkBytes", ring.chunkBytes);
-  slot.store("ringSegment", ring.segment.id);
-  // A confirmation left by the previous transfer's receiver must not pass for this one's.
-  slot.store("confirmation", 0);
-  slot.store("state", ChannelState.streaming);
-  slot.store("transfer", transfer);
-  slot.wake("transfer", WAKE_ALL);
 }
