@@ -133,21 +133,11 @@ export class ChannelReceiver {
 
   /** Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once. */
   async close(): Promise<void> {
-    if (!this.ended && (await this.stillLive()) && this.decide(ChannelState.dropped))
+    if (!this.ended && (await this.slot.stillLive()) && this.decide(ChannelState.dropped))
       this.slot.wake("tail", WAKE_ALL);
     await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
   }
 
-  /** Whether the slot is still ours to write (not after our session was lost, or a freeze past the lease). */
-  private async stillLive(): Promise<boolean> {
-    if (this.slot.client.lost) return false;
-    try {
-      await this.slot.confirmLive();
-      return true;
-    } catch {
-      return false;
-    }
-  }
 
   private async waitForRecord(): Promise<void> {
     await this.slot.confirmLive();

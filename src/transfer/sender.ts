@@ -175,19 +175,10 @@ export class ChannelSender {
 
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
   async close(): Promise<void> {
-    if (!this.finished && (await this.stillLive())) this.abandon();
+    if (!this.finished && (await this.slot.stillLive())) this.abandon();
     await releaseRingAndRole(this.slot, "sender", this.ring.segment);
   }
 
-  private async stillLive(): Promise<boolean> {
-    if (this.slot.client.lost) return false;
-    try {
-      await this.slot.confirmLive();
-      return true;
-    } catch {
-      return false;
-    }
-  }
 
   /**
    * Waits while the transfer streams or the receiver keeps it. Interrupted, we abandon, unless the receiver

@@ -58,6 +58,17 @@ export class ChannelSlot {
     if (this.client.leaseInDoubt()) await this.client.confirmLease();
   }
 
+  /** Whether the slot is still ours to write: not after our session was lost, or a freeze past the lease. */
+  async stillLive(): Promise<boolean> {
+    if (this.client.lost) return false;
+    try {
+      await this.confirmLive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   wake(word: ChannelWordName, count = 1): void {
     this.client.wakeWord(this.slot, ChannelWord[word], count);
   }
