@@ -10,14 +10,12 @@ import { dirname } from "node:path";
 import { nativeStatus } from "../ffi/native.ts";
 import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
-import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
-
 import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
-import { lockSection } from "./lock-results.ts";
 import { type BenchResult, renderResults, type Section } from "./report.ts";
 import { accessSection, endToEndSection, limitSection, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
+import { condvarSection, lockSection } from "./sync-results.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 export const JSON_SCHEMA = "ivsh-bench/2";
