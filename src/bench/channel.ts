@@ -1,15 +1,9 @@
 /**
- * One ivsh transfer for Fig. 3a/3b: a receiver worker (`ivsh-recv`) waits on a fresh channel, then a
- * sender worker (`ivsh-send`) streams `bytes` through it, each its own process as two VMs' would be.
- *
- * The sender's source is the socket baselines' one in-memory 1 MiB pattern chunk (stream-worker.ts),
- * handed to `ChannelSender.write` as they hand it to a socket write (one copy per byte into the ring, as
- * a socket write makes into the kernel); the receiver consumes each chunk in place (the digest reads
- * every byte; first and last byte checked against the pattern). Two spans on the shared clock
- * (worker-io.ts): from the receiver attaching to the transfer to its verified end, which is what the
- * socket baselines time (accept to end of stream), and from the sender opening the channel, before its
- * ring is allocated. Across a VM the clocks differ: vm.ts uses the receiver's span. Both workers report
- * the RPCs they sent: what the transfer's synchronisation cost in arbiter round trips.
+ * One ivsh transfer for Fig. 3a/3b (docs/bench/README.md): a receiver worker (`ivsh-recv`) waits on a fresh
+ * channel, then a sender worker (`ivsh-send`) streams `bytes` through it from the socket baselines' 1 MiB
+ * pattern, each its own process as two VMs' would be. Two spans on the shared clock: from the receiver
+ * attaching to its verified end (what the sockets time, accept to end), and from the sender opening the
+ * channel; across a VM the clocks differ and vm.ts uses the first. Both report the RPCs they sent.
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";

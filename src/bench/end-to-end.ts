@@ -1,12 +1,8 @@
 /**
- * Transfers as users run them: whole processes, from starting them to both having exited, a real file in
- * /dev/shm as the source, and the command line a user types, next to what they would type instead
- * (socat over a Unix socket, `cat FILE | socat`, and one `dd` read of the file as the floor). Process
- * start, connecting, file I/O and the end handshake all count here; in Fig. 3b they do not.
- *
- * The ivsh rows run the compiled binary when there is one (this process, or dist/ivsh from
- * `npm run build`): under `bun src/cli.ts` every start would also transpile the sources, which no user
- * of the binary pays.
+ * Transfers as users run them (docs/bench/README.md, "End to end"): whole processes from start to exit, a
+ * file in /dev/shm as the source, the command a user types next to what they would type instead. The ivsh
+ * rows run the compiled binary when there is one (this process, or dist/ivsh): under `bun src/cli.ts`
+ * every start would also transpile the sources, which no user of the binary pays.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";

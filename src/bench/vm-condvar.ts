@@ -1,12 +1,8 @@
 /**
- * `ivsh bench --vm`, the condvar hand-offs across the VM boundary: the report's Fig. 1 / Fig. 2 loops with
- * the writer in the guest and the reader on the host (ivsh, RPC per operation, and the same chunks over
- * the VM's network), then a CondVar ping-pong and parked round trips between a host process and a guest
- * one, next to the same over the VM's network. The guest's clock is not the host's: the host side times
- * everything (the loops' reader, the pair's side a).
- *
- * The VM's network here is what a guest without ivsh would use: the guest's TCP through QEMU's user-mode
- * NIC (slirp, guestfwd) into `socat`, which relays to the host worker's Unix socket.
+ * `ivsh bench --vm`, the condvar hand-offs across the VM boundary: the report's loops with the writer in the
+ * guest and the reader on the host, then a cv-pair with side a on the host and b in the guest, each next
+ * to the same over the VM's network: what a guest without ivsh would use, its TCP through QEMU's user-mode
+ * NIC (slirp, guestfwd) into `socat`, which relays to the host worker's Unix socket. The host times all.
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
