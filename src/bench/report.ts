@@ -77,12 +77,8 @@ function pad(value: string, width: number, align: Column["align"]): string {
   return align === "right" ? value.padStart(width) : value.padEnd(width);
 }
 
-export function isRate(unit: ResultUnit): boolean {
-  return unit === "bytes/s";
-}
-
 /** Units whose p99 says something: latencies and durations. */
-export function isTime(unit: ResultUnit): boolean {
+function isTime(unit: ResultUnit): boolean {
   return unit === "s" || unit === "ns";
 }
 
@@ -119,7 +115,7 @@ export function formatSeconds(seconds: number): string {
 /** The median as a fraction of the reference's, or undefined when they cannot be compared. */
 export function ratioOf(result: BenchResult, reference: BenchResult | undefined): number | undefined {
   if (!result.samples || !reference?.samples || reference.unit !== result.unit) return undefined;
-  return isRate(result.unit)
+  return result.unit === "bytes/s"
     ? result.samples.median / reference.samples.median
     : reference.samples.median / result.samples.median;
 }
@@ -209,13 +205,7 @@ export function rows(table: Record<string, RowSpec>, summaryOnly: readonly strin
 }
 
 /** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */
-export function summaryRow(
-  id: string,
-  label: string,
-  unit: ResultUnit,
-  values: readonly number[],
-  note?: string,
-): BenchResult {
-  const { values: _inRaw, ...summary } = row(id, label, unit, values, note);
+function summaryRow(...spec: Parameters<typeof row>): BenchResult {
+  const { values: _inRaw, ...summary } = row(...spec);
   return summary;
 }
