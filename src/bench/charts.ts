@@ -22,23 +22,13 @@ export interface ChartPoint {
   readonly high?: number;
 }
 
-export interface LineSeries {
-  readonly label: string;
-  readonly points: readonly ChartPoint[];
-}
-
-export interface ReferenceLine {
-  readonly label: string;
-  readonly y: number;
-}
-
 export interface LineChartSpec {
   readonly title: string;
   readonly xLabel: string;
   readonly yLabel: string;
-  readonly series: readonly LineSeries[];
+  readonly series: readonly { readonly label: string; readonly points: readonly ChartPoint[] }[];
   /** Horizontal lines across the plot, e.g. memcpy bandwidth as the ceiling of every transfer. */
-  readonly references?: readonly ReferenceLine[];
+  readonly references?: readonly { readonly label: string; readonly y: number }[];
 }
 
 export interface BarValue {
@@ -47,27 +37,16 @@ export interface BarValue {
   readonly high?: number;
 }
 
-export interface BarSeries {
-  readonly label: string;
-  /** One value per category, in category order; undefined where the series has no result (shown "n/a"). */
-  readonly values: readonly (BarValue | undefined)[];
-}
-
 export interface BarChartSpec {
   readonly title: string;
   readonly yLabel: string;
   readonly categories: readonly string[];
-  readonly series: readonly BarSeries[];
+  /** One value per category and series; undefined where the series has no result (shown "n/a"). */
+  readonly series: readonly { readonly label: string; readonly values: readonly (BarValue | undefined)[] }[];
 }
 
 /* SVG building blocks: escaping, elements, scales, ticks, axes and the legend. */
-interface PlotArea {
-  readonly left: number;
-  readonly top: number;
-  readonly right: number;
-  readonly bottom: number;
-}
-
+type PlotArea = typeof AREA;
 type Scale = (value: number) => number;
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print. */
@@ -291,7 +270,12 @@ function referenceLine(area: PlotArea, y: number, label: string): string {
   ].join("\n");
 }
 
-function lineSeries(series: LineSeries, color: string, x: (v: number) => number, y: (v: number) => number) {
+function lineSeries(
+  series: LineChartSpec["series"][number],
+  color: string,
+  x: (v: number) => number,
+  y: (v: number) => number,
+) {
   const sorted = [...series.points].filter((point) => point.x > 0).sort((a, b) => a.x - b.x);
   const d = sorted
     .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.y))}`)
