@@ -26,18 +26,11 @@ import {
   Yielder,
 } from "./worker-io.ts";
 
-export interface ChannelEndpoint {
-  /** Arbiter socket and region file, for host workers. */
-  readonly socket: string;
-  readonly region: string;
-}
-
 export interface ChannelTransferOptions {
   readonly bytes: number;
   readonly chunkBytes: number;
   readonly depth: number;
   readonly workerCommand: readonly string[];
-  readonly timeoutMs?: number;
 }
 
 export interface ChannelTransfer {
@@ -49,14 +42,15 @@ export interface ChannelTransfer {
   readonly requests: Record<string, number>;
 }
 
+/** `endpoint`: the arbiter's socket and region file, for host workers. */
 export async function measureChannelTransfer(
-  endpoint: ChannelEndpoint,
+  endpoint: { readonly socket: string; readonly region: string },
   options: ChannelTransferOptions,
 ): Promise<ChannelTransfer> {
   const channel = freshChannel("bench");
   const where = { socket: endpoint.socket, region: endpoint.region, channel };
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
-  const timeoutMs = options.timeoutMs ?? 60_000 + options.bytes / 20e3;
+  const timeoutMs = 60_000 + options.bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
     const receiver = startWorker(children, options.workerCommand, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");

@@ -8,7 +8,7 @@
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
+import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
@@ -22,14 +22,12 @@ import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import {
   condvarRound,
-  emptyCondvarSamples,
   measureHandoff,
   measureLockPairs,
   measureSocketFloor,
   type SyncEndpoint,
 } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
-import { emptyVmCondvarSamples } from "./vm-condvar.ts";
 
 export type { SuiteContext, SuiteData } from "./suite-data.ts";
 
@@ -116,6 +114,8 @@ function emptyData(
     { label, seconds: [], bytes: plan.bytes },
   ]);
   const handoff = () => ({ latenciesNs: [], unparked: 0, offsetsNs: [] });
+  const loops = () => ({ ivsh: [], rpc: [], socket: [] });
+  const pair = () => ({ condvar: [], socket: [] });
   return {
     plan,
     memcpyRates: [],
@@ -125,8 +125,8 @@ function emptyData(
     sweep: plan.blockSizes.map((block) => ({ block, seconds: [], requests: [] })),
     locks: { fast: [], try: [], rpc: [] },
     handoff: { parked: handoff(), spin: handoff(), floor: { oneWayNs: [], roundTripsNs: [], relayNs: [] } },
-    condvar: emptyCondvarSamples(),
-    condvarVm: emptyVmCondvarSamples(),
+    condvar: { loops: loops(), pingPong: pair(), wakes: pair(), wakeRatios: [] },
+    condvarVm: { loops: loops(), pingPong: pair(), wakeRoundTrips: pair() },
     guestRequests: { handover: [], relay: [] },
     access: [],
     endToEnd: emptyEndToEndSamples(plan.bytes),
@@ -164,23 +164,16 @@ async function transferRound(
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
+  const stream = (baseline: StreamBaseline) => async () => {
+    const sizes = { bytes: plan.bytes, chunk: plan.streamChunk };
+    const transfer = await measureStream(baseline, { ...sizes, workerCommand });
+    return "unavailable" in transfer ? transfer.unavailable : transfer.seconds;
+  };
   type Method = [string, () => Promise<number | string>];
   const methods: Method[] = [
     ["ivsh", ivsh(shm, data.transfers["ivsh-setup"])],
     ["ivsh-disk", ivsh(disk)],
-    ...STREAM_BASELINES.map(
-      (baseline): Method => [
-        baseline,
-        async () => {
-          const stream = await measureStream(baseline, {
-            bytes: plan.bytes,
-            workerCommand,
-            chunk: plan.streamChunk,
-          });
-          return "unavailable" in stream ? stream.unavailable : stream.seconds;
-        },
-      ],
-    ),
+    ...STREAM_BASELINES.map((baseline): Method => [baseline, stream(baseline)]),
   ];
   for (const [id, measure] of rotate(methods, round)) {
     context.interruption.check("run the transfers");

@@ -144,15 +144,6 @@ export interface CondvarSamples {
   readonly wakeRatios: number[];
 }
 
-export function emptyCondvarSamples(): CondvarSamples {
-  return {
-    loops: { ivsh: [], rpc: [], socket: [] },
-    pingPong: { condvar: [], socket: [] },
-    wakes: { condvar: [], socket: [] },
-    wakeRatios: [],
-  };
-}
-
 export interface CondvarPlan {
   readonly bytes: number;
   readonly pingPongRounds: number;

@@ -36,14 +36,6 @@ export interface VmCondvarSamples {
   readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
 }
 
-export function emptyVmCondvarSamples(): VmCondvarSamples {
-  return {
-    loops: { ivsh: [], rpc: [], socket: [] },
-    pingPong: { condvar: [], socket: [] },
-    wakeRoundTrips: { condvar: [], socket: [] },
-  };
-}
-
 export function vmCondvarPlan(scratch: string, bytes: number): VmCondvarPlan {
   const names = {
     ivsh: freshChannel("vm-loops-ivsh"),
