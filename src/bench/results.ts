@@ -5,13 +5,12 @@
  * summarised.
  */
 import { formatBytes } from "../units.ts";
-import type { AccessSamples } from "./access-bench.ts";
 import { STREAM_BASELINES } from "./baselines.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
 import { summarize } from "./stats.ts";
-import type { SuiteData, TransferSamples } from "./suite-data.ts";
+import type { AccessSamples, SuiteData, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
 

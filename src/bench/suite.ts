@@ -62,7 +62,7 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   progress("hand-off latency: parked, spinning, socket floor");
   await handoffRounds(context, data, shm);
   progress("memory access times (Fig. 4b)");
-  data.access.push(...(await measureHostAccess({ ...context, arbiter: shm })));
+  data.access.push(...(await measureHostAccess(context, shm)));
   if (plan.vm) await runVmMeasurements(context, data);
   return data;
 }

@@ -5,13 +5,12 @@
  * trips (below). A guest's clock is not the host's, so transfers are timed on the host alone: guest→host
  * by the host receiver, host→guest by the host sender (from opening the channel to the guest's verdict).
  */
-import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import type { SuiteContext, SuiteData } from "./suite-data.ts";
+import type { AccessSamples, SuiteContext, SuiteData } from "./suite-data.ts";
 import {
   runVmCondvar,
   startSocketLoopReader,
