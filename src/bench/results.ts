@@ -25,13 +25,7 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
 }
 
 /** A throughput row, shown also as its fraction of memcpy within each round. */
-function rateResult(
-  id: string,
-  label: string,
-  values: number[],
-  memcpy: number[],
-  note?: string,
-): BenchResult {
+function rateResult(id: string, label: string, values: number[], memcpy: number[], note?: string) {
   return row(id, label, "bytes/s", values, note, { to: MEMCPY_ID, perRound: perRound(values, memcpy) });
 }
 

@@ -15,13 +15,7 @@ export const SCALE_P99_GOAL_MS = 1;
 /** From starting the killed arbiter again until it answers with all its state. */
 export const SCALE_RESTART_GOAL_S = 2;
 
-export interface ScaleVerdict {
-  readonly name: string;
-  readonly passed: boolean;
-  readonly detail: string;
-}
-
-export function scaleVerdicts(result: ScaleResult): ScaleVerdict[] {
+export function scaleVerdicts(result: ScaleResult): { name: string; passed: boolean; detail: string }[] {
   const p99Ms = result.probeLatencyNs.all.p99 / 1e6;
   const loadP99Ms = result.latencyNs.all.p99 / 1e6;
   const { restart } = result;

@@ -209,10 +209,10 @@ async function measure(
     `scale: ready after ${setupSeconds.toFixed(1)} s; ${plan.seconds} s of requests at ${plan.rate}/s`,
   );
   const compactionsBefore = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
-  const sampler = sampleRss(arbiter.pid);
+  const stopSampling = sampleRss(arbiter.pid);
   for (const child of children) process.kill(child.pid, "SIGUSR1");
   const loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
-  const peakRss = sampler.stop();
+  const peakRss = stopSampling();
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   interruption.check("run the scale benchmark's requests");
@@ -281,15 +281,14 @@ function residentKiB(pid: number): ResidentMemory {
   return { rss: field("VmRSS"), anon: field("RssAnon") };
 }
 
-function sampleRss(pid: number): { stop(): number } {
+/** Samples the process's RSS until the returned function is called, which gives the peak. */
+function sampleRss(pid: number): () => number {
   let peak = residentKiB(pid).rss;
   const timer = setInterval(() => {
     peak = Math.max(peak, residentKiB(pid).rss);
   }, RSS_SAMPLE_MS);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
+  return () => {
+    clearInterval(timer);
+    return peak;
   };
 }
