@@ -1,16 +1,11 @@
 /**
- * The guest side of "guests at scale": what many guest processes, each with its own connection to the
- * arbiter through QEMU's guestfwd, cost the host, with the bridge handing each connection over to the
- * arbiter (the default) and relaying it for its lifetime (IVSH_BRIDGE=relay), in the same run.
- *
- * Case A boots one VM with 20 guest clients, case B two VMs with 10 each: the same number of
- * connections, so any difference between them is what a second VM adds. Each client is a real
- * `ivsh guest recv` process left waiting for a sender, i.e. connected and idle, as most clients are.
- * Every case and mode gets a fresh arbiter, so its "before" is the same start every time.
- *
- * Host memory per connection counts what exists because of a connection: the bridge processes still
- * alive and the growth of the arbiter. QEMU's memory is per VM (guest RAM the bun processes touched),
- * reported apart, never divided by connections.
+ * The guest side of "guests at scale" (docs/bench/scale.md): what guest processes, each with its own
+ * connection through QEMU's guestfwd, cost the host with the bridge handing each connection over and
+ * relaying it (IVSH_BRIDGE=relay). Case A has one VM with 20 clients, case B two with 10 each: the same
+ * connections, so a difference is what a second VM adds. Each client is an `ivsh guest recv` left
+ * waiting: connected and idle, as most are. Every case and mode gets a fresh arbiter, so its "before" is
+ * the same start. Host memory per connection counts the bridges still alive and the arbiter's growth;
+ * QEMU's memory is per VM, reported apart.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";

@@ -177,14 +177,10 @@ export class Yielder {
 }
 
 /*
- * A clock two processes can compare, for latencies measured from a store in one process to the moment
- * another resumes. `Bun.nanoseconds()` and `process.hrtime` count from each process's own start, so they
- * cannot be compared; `performance.timeOrigin` (the wall clock at process start, in ms with sub-µs
- * digits) plus `performance.now()` (monotonic since then) can. Measured here with a spinning ping-pong
- * through shared memory: the offset between two processes is within ±0.25 µs, the precision of a double
- * holding today's time in ms, which is far below the tens of µs a parked hand-off takes.
- *
- * Spinning hand-offs (well under a µs) are instead timed as half a round trip on one process's clock.
+ * A clock two processes can compare, for latencies from a store in one process to another resuming:
+ * `Bun.nanoseconds()` counts from each process's own start; `performance.timeOrigin` (wall clock at the
+ * start) plus `performance.now()` does not. Two processes agree within ±0.25 µs (a double holding today's
+ * time in ms), far below a parked hand-off's tens of µs; spinning hand-offs are timed on one clock instead.
  */
 /** The step of the shared clock: one unit in the last place of a double holding today's time in ms. */
 export function sharedClockResolutionNs(): number {
