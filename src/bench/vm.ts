@@ -77,20 +77,13 @@ function guestCommand(
   return steps.join(" && ");
 }
 
-interface VmRound {
-  readonly toHostSeconds: number;
-  readonly fromHostSeconds: number;
-  readonly access: Event[];
-  readonly accel: string;
-}
-
 async function vmRound(
   context: SuiteContext,
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
   condvarSamples: VmCondvarSamples,
-): Promise<VmRound> {
+) {
   const { plan, workerCommand } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
   const toHost = freshChannel("vm-to-host");
