@@ -113,12 +113,9 @@ export async function streamBetweenWorkers(
   const sender = start("stream-send", address, "stream sender");
   const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
   const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
+  const action = `stream over ${stream.transport}`;
   if (sentBytes !== receivedBytes)
-    throw failure(
-      "Internal",
-      `stream over ${stream.transport}`,
-      `${sentBytes} bytes were sent but ${receivedBytes} received`,
-    );
+    throw failure("Internal", action, `${sentBytes} bytes were sent but ${receivedBytes} received`);
   return { received };
 }
 

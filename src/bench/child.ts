@@ -52,12 +52,8 @@ export class Child {
   async finish(): Promise<void> {
     const code = await this.process.exited;
     if (code === 0) return;
-    const words = await this.lastWords();
-    throw failure(
-      "PeerGone",
-      `run the ${this.label}`,
-      `it exited with code ${code}: ${words || "no output"}`,
-    );
+    const words = (await this.lastWords()) || "no output";
+    throw failure("PeerGone", `run the ${this.label}`, `it exited with code ${code}: ${words}`);
   }
 
   get exited(): boolean {

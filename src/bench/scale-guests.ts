@@ -260,12 +260,8 @@ export function processMemory(pid: number): ProcessMemory {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
       readFileSync(`/proc/${pid}/${file}`, "utf8"),
     );
-    if (!match)
-      throw failure(
-        "SystemCall",
-        `read the memory of process ${pid}`,
-        `/proc/${pid}/${file} has no ${field}`,
-      );
+    const action = `read the memory of process ${pid}`;
+    if (!match) throw failure("SystemCall", action, `/proc/${pid}/${file} has no ${field}`);
     return Number(match[1]) * 1024;
   };
   return {

@@ -126,13 +126,8 @@ function startHostWorker(host: VmCondvarHost, role: string, flags: Flags, label:
   return startWorker(host.children, host.workerCommand, role, flags, label);
 }
 
-async function expectStep(vm: Child, name: string): Promise<Event> {
-  const step = await nextEvent(vm, "step");
-  if (step.step !== name)
-    throw failure(
-      "Internal",
-      `start the host's side of '${name}'`,
-      `the guest announced '${String(step.step)}'`,
-    );
-  return step;
+async function expectStep(vm: Child, name: string): Promise<void> {
+  const announced = String((await nextEvent(vm, "step")).step);
+  if (announced !== name)
+    throw failure("Internal", `start the host's side of '${name}'`, `the guest announced '${announced}'`);
 }

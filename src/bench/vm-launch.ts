@@ -38,26 +38,14 @@ function guestBinary(launch: string): string {
 
 /** Fails early, with what to do, when --vm cannot work here. */
 export function checkVmPrerequisites(): VmTools {
-  const action = "measure through VMs (--vm)";
+  const refuse = (reason: string) => failure("InvalidArgument", "measure through VMs (--vm)", reason);
   const launch = launchScript();
-  if (!launch)
-    throw failure(
-      "InvalidArgument",
-      action,
-      "scripts/qemu/launch.sh was not found (run ivsh bench from the repository)",
-    );
+  if (!launch) throw refuse("scripts/qemu/launch.sh was not found (run ivsh bench from the repository)");
   const binary = guestBinary(launch);
-  if (!existsSync(binary))
-    throw failure(
-      "InvalidArgument",
-      action,
-      `the guest binary ${binary} does not exist (run \`npm run build\`)`,
-    );
+  if (!existsSync(binary)) throw refuse(`the guest binary ${binary} does not exist (run \`npm run build\`)`);
   const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
   if (!help.stdout.toString().includes("bench-worker"))
-    throw failure(
-      "InvalidArgument",
-      action,
+    throw refuse(
       `the guest binary ${binary} has no bench-worker command (rebuild it with \`npm run build\`, or set IVSH_GUEST_BINARY)`,
     );
   return { launch, binary };

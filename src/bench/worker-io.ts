@@ -120,12 +120,9 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   for (let index = 0; index < argv.length; index += 2) {
     const name = argv[index] ?? "";
     const value = argv[index + 1];
+    const reason = `'${name}' is not a --flag followed by a value`;
     if (!name.startsWith("--") || value === undefined)
-      throw failure(
-        "InvalidArgument",
-        "start a bench worker",
-        `'${name}' is not a --flag followed by a value`,
-      );
+      throw failure("InvalidArgument", "start a bench worker", reason);
     flags.set(name.slice(2), value);
   }
   return flags;
