@@ -275,3 +275,8 @@ function chaseFrom(slots: Float64Array, start: number, steps: number): number {
   for (let step = 0; step < steps; step++) slot = slots[slot]!;
   return slot;
 }
+
+/** The accumulated read checksum; exported only so the read pass has an observable result. */
+export function readChecksum(): bigint {
+  return readSink;
+}

@@ -9,7 +9,7 @@ import { failure } from "../errors.ts";
 import type { Child } from "./child.ts";
 import { addPairRound, LOOP_MODES, type LoopMode, loopFlags } from "./sync.ts";
 import { guestWorker } from "./vm-launch.ts";
-import { type Event, type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
+import { type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;
