@@ -35,21 +35,10 @@ export const END_TO_END_LABELS = {
 } as const;
 export type EndToEndMethod = keyof typeof END_TO_END_LABELS;
 
-export interface EndToEndSetup {
-  readonly dir: string;
-  readonly file: string;
-  readonly bytes: number;
-  readonly small: string;
-  readonly ivsh: readonly string[];
-  readonly env: Record<string, string>;
-  readonly socat: boolean;
-  /** Which binary the ivsh rows ran, for the report. */
-  readonly binary: string;
-  readonly remove: () => void;
-}
+export type EndToEndSetup = Awaited<ReturnType<typeof prepareEndToEnd>>;
 
 /** Writes the source files (random bytes) to /dev/shm and finds the binary to run. */
-export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Promise<EndToEndSetup> {
+export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number) {
   const dir = mkdtempSync(join("/dev/shm", "ivsh-bench-e2e-"));
   const remove = temporaryDirectory(dir);
   const file = join(dir, "file");
@@ -67,6 +56,7 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Pro
     ivsh,
     env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
     socat: socatInstalled(),
+    // Which binary the ivsh rows ran, for the report.
     binary:
       usable || isCompiled()
         ? "the compiled binary"

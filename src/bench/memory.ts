@@ -20,7 +20,7 @@ import {
   unmap,
   viewOf,
 } from "../ffi/index.ts";
-import { type Summary, summarizeRates } from "./stats.ts";
+import { summarizeRates } from "./stats.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -116,11 +116,7 @@ export interface MemcpyOptions {
   readonly bytesPerSample?: number;
 }
 
-export interface MemcpyMeasurement {
-  readonly bytes: number;
-  readonly copiesPerSample: number;
-  readonly rate: Summary;
-}
+export type MemcpyMeasurement = ReturnType<typeof measureCopies>;
 
 /** Large enough to defeat every cache level of current CPUs, small enough for a 2-core, 24 GiB machine. */
 export const LARGE_COPY_BYTES = 256 * MiB;
@@ -130,18 +126,18 @@ export const IN_CACHE_COPY_BYTES = 1 * MiB;
 const DEFAULT_REPEATS = 5;
 
 /** memcpy between two large anonymous mappings: main-memory bandwidth of one core. */
-export function measureMemcpy(options: MemcpyOptions = {}): MemcpyMeasurement {
+export function measureMemcpy(options: MemcpyOptions = {}) {
   const bytes = options.bytes ?? LARGE_COPY_BYTES;
   return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? bytes);
 }
 
 /** memcpy of a buffer that stays in cache: the ceiling for block sizes that fit there. */
-export function measureMemcpyInCache(options: MemcpyOptions = {}): MemcpyMeasurement {
+export function measureMemcpyInCache(options: MemcpyOptions = {}) {
   const bytes = options.bytes ?? IN_CACHE_COPY_BYTES;
   return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? LARGE_COPY_BYTES);
 }
 
-function measureCopies(bytes: number, repeats: number, bytesPerSample: number): MemcpyMeasurement {
+function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
   requirePositiveInteger(repeats, "measure memcpy", "repeat count");
   requirePositiveInteger(bytesPerSample, "measure memcpy", "bytes per sample");

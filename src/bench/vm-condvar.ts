@@ -18,13 +18,7 @@ const GUEST_GATEWAY = "10.0.2.100";
 const VM_PAIR_ROUNDS = 2000;
 const VM_PAIR_WAKES = 200;
 
-/** The names, paths and ports one VM round's condvar steps use; made before the VM boots. */
-export interface VmCondvarPlan {
-  readonly bytes: number;
-  readonly names: Record<LoopMode | "pair", string>;
-  readonly loopAddress: string;
-  readonly pairAddress: string;
-}
+export type VmCondvarPlan = ReturnType<typeof vmCondvarPlan>;
 
 /**
  * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
@@ -36,7 +30,8 @@ export interface VmCondvarSamples {
   readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
 }
 
-export function vmCondvarPlan(scratch: string, bytes: number): VmCondvarPlan {
+/** The names and paths one VM round's condvar steps use; made before the VM boots. */
+export function vmCondvarPlan(scratch: string, bytes: number) {
   const names = {
     ivsh: freshChannel("vm-loops-ivsh"),
     rpc: freshChannel("vm-loops-rpc"),
