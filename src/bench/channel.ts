@@ -33,20 +33,11 @@ export interface ChannelTransferOptions {
   readonly workerCommand: readonly string[];
 }
 
-export interface ChannelTransfer {
-  /** From the receiver attaching to the transfer to its verified end (like a socket's accept to end). */
-  readonly seconds: number;
-  /** From the sender opening the channel, before its ring exists, to the verified end. */
-  readonly withSetupSeconds: number;
-  /** RPCs by operation, sender and receiver together. */
-  readonly requests: Record<string, number>;
-}
-
 /** `endpoint`: the arbiter's socket and region file, for host workers. */
 export async function measureChannelTransfer(
   endpoint: { readonly socket: string; readonly region: string },
   options: ChannelTransferOptions,
-): Promise<ChannelTransfer> {
+) {
   const channel = freshChannel("bench");
   const where = { socket: endpoint.socket, region: endpoint.region, channel };
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
@@ -61,13 +52,11 @@ export async function measureChannelTransfer(
   });
 }
 
-/** Turns the two reports into a transfer, refusing one that lost or garbled data. */
-export function checkedTransfer(
-  action: string,
-  bytes: number,
-  sent: Event,
-  received: Event,
-): ChannelTransfer {
+/**
+ * Turns the two reports into a transfer, refusing one that lost or garbled data: its two spans (see above)
+ * and the RPCs by operation, sender and receiver together.
+ */
+function checkedTransfer(action: string, bytes: number, sent: Event, received: Event) {
   if (received.wrong) throw failure("DigestMismatch", action, String(received.wrong));
   const got = numberField(received, "bytes");
   if (numberField(sent, "bytes") !== bytes || got !== bytes)

@@ -76,12 +76,7 @@ function element(name: string, attributes: Record<string, AttributeValue>, conte
   return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
 }
 
-function text(
-  x: number,
-  y: number,
-  content: string,
-  attributes: Record<string, AttributeValue> = {},
-): string {
+function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
   return element("text", { x, y, ...attributes }, escapeXml(content));
 }
 

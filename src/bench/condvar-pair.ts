@@ -91,11 +91,7 @@ async function measurePair(pair: Pair, link: SocketLink, side: string, across: b
 }
 
 /** Even turns are a's, odd turns b's; each side takes `rounds` turns. */
-async function condvarPingPong(
-  { cv, words, turnBase: base }: Pair,
-  side: string,
-  rounds: number,
-): Promise<void> {
+async function condvarPingPong({ cv, words, turnBase: base }: Pair, side: string, rounds: number) {
   const mine = side === "a" ? 0 : 1;
   for (let round = 0; round < rounds; round++) {
     await cv.acquire();
