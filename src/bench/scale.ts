@@ -17,14 +17,7 @@ import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { type Event, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
-export interface ScalePlan {
-  readonly clients: number;
-  readonly allocations: number;
-  readonly seconds: number;
-  /** Requests per second, all workers together. */
-  readonly rate: number;
-  readonly workers: number;
-}
+export type ScalePlan = ReturnType<typeof scalePlan>;
 
 export interface ScaleResult {
   readonly plan: ScalePlan;
@@ -50,11 +43,6 @@ export interface ScaleResult {
   /** Journal compactions the arbiter finished while the requests ran (each a helper process's work). */
   readonly compactionsDuringLoad: number;
   readonly restart: RestartResult;
-}
-
-export interface ResidentMemory {
-  readonly rss: number;
-  readonly anon: number;
 }
 
 export interface RestartResult {
@@ -91,7 +79,7 @@ export function scalePlan(options: {
   allocations?: number;
   seconds?: number;
   rate?: number;
-}): ScalePlan {
+}) {
   const clients = options.clients ?? (options.quick ? 40 : 1000);
   const allocations = options.allocations ?? (options.quick ? 2000 : 100_000);
   if (allocations < clients)
@@ -104,6 +92,7 @@ export function scalePlan(options: {
     clients,
     allocations,
     seconds: options.seconds ?? (options.quick ? 3 : 20),
+    // Requests per second, all workers together.
     rate: options.rate ?? (options.quick ? 400 : 4000),
     workers: workersFor(clients, allocations),
   };
@@ -275,7 +264,9 @@ async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<Re
   };
 }
 
-function residentKiB(pid: number): ResidentMemory {
+type ResidentMemory = ReturnType<typeof residentKiB>;
+
+function residentKiB(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
   return { rss: field("VmRSS"), anon: field("RssAnon") };

@@ -29,8 +29,6 @@ import {
 } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
 
-export type { SuiteContext, SuiteData } from "./suite-data.ts";
-
 const MEMCPY_COPIES_PER_ROUND = 3;
 
 export function runSuite(context: SuiteContext): Promise<SuiteData> {
