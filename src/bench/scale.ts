@@ -174,12 +174,8 @@ async function measure(
   progress(
     `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClientOfWorkers} segments each`,
   );
-  const shape = {
-    socket: arbiter.socket,
-    region: arbiter.region,
-    workers: plan.workers,
-    seconds: plan.seconds,
-  };
+  const where = { socket: arbiter.socket, region: arbiter.region };
+  const shape = { ...where, workers: plan.workers, seconds: plan.seconds };
   const peers = { "peer-clients": perWorker, "peer-per-client": perClientOfWorkers };
   const start = (worker: number, clients: number, perClient: number, rate: number, label: string) => {
     const flags = { ...shape, worker, clients, "per-client": perClient, rate, ...peers };

@@ -81,16 +81,15 @@ async function measureRounds(
   };
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
-    progress(
-      `round ${round + 1} of ${plan.repeats}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`,
-    );
+    const of = `round ${round + 1} of ${plan.repeats}`;
+    progress(`${of}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
     measureDigestRound(data.digest);
     await transferRound(context, data, round, shm, disk);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
     await measureLockPairs(endpoint, plan.lockPairs, round, data.locks);
-    progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
+    progress(`${of}: the report's loops, condvar ping-pong and wake-ups`);
     await condvarRound(endpoint, condvarPlan, round, data.condvar);
   }
 }

@@ -189,12 +189,8 @@ async function measurePair(
   samples: CondvarSamples,
 ): Promise<void> {
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
-    const flags = {
-      ...pairFlags(endpoint, "pair"),
-      rounds: plan.pingPongRounds,
-      wakes: plan.wakes,
-      round,
-    };
+    const counts = { rounds: plan.pingPongRounds, wakes: plan.wakes, round };
+    const flags = { ...pairFlags(endpoint, "pair"), ...counts };
     const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
     const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
