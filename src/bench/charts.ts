@@ -139,35 +139,28 @@ export function log2Ticks(min: number, max: number, maxTicks = 12): number[] {
 }
 
 /** Left axis with horizontal grid lines at each tick, and its title turned upright. */
-function yAxis(
-  area: PlotArea,
-  ticks: readonly number[],
-  scale: Scale,
-  label: string,
-  format: (v: number) => string,
-) {
+function yAxis(ticks: readonly number[], scale: Scale, label: string) {
+  const { left, right, top, bottom } = AREA;
   const parts = ticks.map((tick) => {
     const y = scale(tick);
     return [
-      element("line", { class: "grid", x1: area.left, x2: area.right, y1: y, y2: y, stroke: "#ddd" }),
-      text(area.left - 6, y + 4, format(tick), { "text-anchor": "end" }),
+      element("line", { class: "grid", x1: left, x2: right, y1: y, y2: y, stroke: "#ddd" }),
+      text(left - 6, y + 4, formatTick(tick), { "text-anchor": "end" }),
     ].join("");
   });
-  const middle = (area.top + area.bottom) / 2;
+  const middle = (top + bottom) / 2;
   parts.push(
     text(16, middle, label, { "text-anchor": "middle", transform: `rotate(-90 16 ${round(middle)})` }),
   );
-  parts.push(
-    element("line", { x1: area.left, x2: area.left, y1: area.top, y2: area.bottom, stroke: "#333" }),
-  );
+  parts.push(element("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#333" }));
   return parts.join("\n");
 }
 
 /** Bottom axis line and its title; tick labels differ per chart kind and are drawn by the chart. */
-function xAxisLine(area: PlotArea, label: string, height: number): string {
+function xAxisLine(label: string): string {
   return [
-    element("line", { x1: area.left, x2: area.right, y1: area.bottom, y2: area.bottom, stroke: "#333" }),
-    text((area.left + area.right) / 2, height - 10, label, { "text-anchor": "middle" }),
+    element("line", { x1: AREA.left, x2: AREA.right, y1: AREA.bottom, y2: AREA.bottom, stroke: "#333" }),
+    text((AREA.left + AREA.right) / 2, HEIGHT - 10, label, { "text-anchor": "middle" }),
   ].join("\n");
 }
 
@@ -219,8 +212,8 @@ function chart(
   const y = linearScale([0, yTicks[yTicks.length - 1]!], [AREA.bottom, AREA.top]);
   const labels = spec.series.map((series) => series.label);
   const body = [
-    yAxis(AREA, yTicks, y, spec.yLabel, formatTick),
-    xAxisLine(AREA, xLabel, HEIGHT),
+    yAxis(yTicks, y, spec.yLabel),
+    xAxisLine(xLabel),
     ...plot(AREA, y),
     legend(labels, AREA.left, 44),
   ];
