@@ -58,9 +58,8 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
     const dashes = "-".repeat(widths[index]!);
     return column.align === "right" ? `${dashes.slice(1)}:` : dashes;
   });
-  return [line(columns.map((column) => column.title)), `| ${rule.join(" | ")} |`, ...cells.map(line)].join(
-    "\n",
-  );
+  const header = line(columns.map((column) => column.title));
+  return [header, `| ${rule.join(" | ")} |`, ...cells.map(line)].join("\n");
 }
 
 function escapeCell(value: string): string {

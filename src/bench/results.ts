@@ -102,13 +102,9 @@ export function sweepSection(data: SuiteData): Section {
     const values = rates({ bytes: plan.bytes, seconds: point.seconds });
     const seconds = summarize(point.seconds).median.toPrecision(3);
     const ring = formatBlockSize(point.block * plan.depth);
-    return rateResult(
-      `sweep.${point.block}`,
-      `ivsh, ${formatBlockSize(point.block)} blocks`,
-      values,
-      data.memcpyRates,
-      `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`,
-    );
+    const note = `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`;
+    const label = `ivsh, ${formatBlockSize(point.block)} blocks`;
+    return rateResult(`sweep.${point.block}`, label, values, data.memcpyRates, note);
   });
   return {
     id: "fig3a",

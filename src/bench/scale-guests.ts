@@ -82,19 +82,14 @@ export async function measureGuestConnections(
   const results: GuestConnectionsResult[] = [];
   for (const guestCase of options.cases ?? GUEST_CASES)
     for (const mode of options.modes ?? BRIDGE_MODES) {
-      options.progress?.(
-        `case ${guestCase.id} (${guestCase.vms} VM × ${guestCase.clientsPerVm} guest clients), ${mode}`,
-      );
+      const what = `${guestCase.vms} VM × ${guestCase.clientsPerVm} guest clients`;
+      options.progress?.(`case ${guestCase.id} (${what}), ${mode}`);
       results.push(await measureOne(tools, guestCase, mode));
     }
   return results;
 }
 
-async function measureOne(
-  tools: VmTools,
-  guestCase: GuestCase,
-  mode: BridgeMode,
-): Promise<GuestConnectionsResult> {
+async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode) {
   const spec = { blockBytes: 64 * 1024, label: `guests ${guestCase.id} ${mode}` };
   return BenchArbiter.with(spec, async (arbiter) => {
     const endpoint = { unix: arbiter.socket };
@@ -102,10 +97,8 @@ async function measureOne(
     await fetchStatus(endpoint);
     await Bun.sleep(POLL_MS);
     const arbiterBefore = processMemory(arbiter.pid);
-    const names = Array.from(
-      { length: guestCase.vms },
-      (_, index) => `g${process.pid}${guestCase.id}${mode[0]}${index}`,
-    );
+    const prefix = `g${process.pid}${guestCase.id}${mode[0]}`;
+    const names = Array.from({ length: guestCase.vms }, (_, index) => `${prefix}${index}`);
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {

@@ -51,6 +51,7 @@ export function scaleVerdicts(result: ScaleResult): { name: string; passed: bool
 
 export function renderScaleMarkdown(result: ScaleResult, command: string): string {
   const { plan, arbiterKiB: memory } = result;
+  const probe = `${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`;
   const lines = [
     "# ivsh bench --scale",
     "",
@@ -60,10 +61,7 @@ export function renderScaleMarkdown(result: ScaleResult, command: string): strin
     "| operation | requests | p50 | p99 | max |",
     "| --- | ---: | ---: | ---: | ---: |",
     ...[...SCALE_OPS, "all" as const].map((op) => latencyRow(op, result.latencyNs[op])),
-    latencyRow(
-      `all, from a separate ${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`,
-      result.probeLatencyNs.all,
-    ),
+    latencyRow(`all, from a separate ${probe}`, result.probeLatencyNs.all),
     latencyRow("floor: a bare Bun echo server, same processes, connections and rate", result.floorLatencyNs),
     "",
     `Set-up (connect and allocate): ${result.setupSeconds.toFixed(1)} s. Requests not issued because every ` +
