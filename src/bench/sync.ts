@@ -106,10 +106,8 @@ export async function measureSocketFloor(
     let target = address;
     if (hops === 2) {
       target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
-      await nextEvent(
-        startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address }),
-        "ready",
-      );
+      const relay = startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address });
+      await nextEvent(relay, "ready");
     }
     const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
@@ -195,9 +193,8 @@ async function measurePair(
     const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
-    samples.wakeRatios.push(
-      middleSample(numbersField(wakes, "condvarWakeNs")) / middleSample(numbersField(wakes, "socketWakeNs")),
-    );
+    const median = (field: string) => middleSample(numbersField(wakes, field));
+    samples.wakeRatios.push(median("condvarWakeNs") / median("socketWakeNs"));
   });
 }
 
