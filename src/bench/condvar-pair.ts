@@ -156,12 +156,7 @@ class SocketLink {
   private listener: { stop(close?: boolean): void } | undefined;
 
   /** b listens and a connects; across a VM the other way round, b connecting through the VM's network. */
-  static async open(
-    side: string,
-    flags: WorkerFlags,
-    across: boolean,
-    both: () => Promise<void>,
-  ): Promise<SocketLink> {
+  static async open(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
     const address = flags.string("address");
     const link = new SocketLink();
     const data = (_socket: unknown, bytes: Uint8Array) => link.receive(bytes);

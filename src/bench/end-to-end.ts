@@ -159,7 +159,7 @@ function startSocat(
   source: string,
   target: string,
   socket: string,
-): void {
+) {
   const sink = target === "/dev/null" ? "OPEN:/dev/null" : `CREATE:${target}`;
   const connect = `UNIX-CONNECT:${socket}${SOCAT_RETRY}`;
   startChild(children, ["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink], "socat receiver");

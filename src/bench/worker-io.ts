@@ -6,7 +6,7 @@
  * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
  */
 import { writeSync } from "node:fs";
-import type { Socket, SocketHandler } from "bun";
+import type { SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { type Client, connect } from "../guest/client.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
@@ -204,11 +204,7 @@ export function busyWait(ms: number): void {
 }
 
 /** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-export function connectTo(
-  address: string,
-  tcp: boolean,
-  socket: SocketHandler<undefined>,
-): Promise<Socket<undefined>> {
+export function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
   return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
 }
 
