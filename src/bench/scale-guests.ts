@@ -15,16 +15,11 @@ import { BenchArbiter } from "./arbiter.ts";
 import { type Child, withChildren } from "./child.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
 
-export interface GuestCase {
-  readonly id: string;
-  readonly vms: number;
-  readonly clientsPerVm: number;
-}
-
-export const GUEST_CASES: readonly GuestCase[] = [
+export const GUEST_CASES = [
   { id: "A", vms: 1, clientsPerVm: 20 },
   { id: "B", vms: 2, clientsPerVm: 10 },
-];
+] as const;
+export type GuestCase = (typeof GUEST_CASES)[number];
 
 /** Resident memory of one process, from /proc/PID/status (bytes). */
 export interface ProcessMemory {
