@@ -113,6 +113,7 @@ function acrossVmRows(data: SuiteData): BenchResult[] {
   const moved = `${formatBytes(data.plan.vmBytes)} guest→host in ${formatBytes(LOOP_AREA_BYTES - 1)} chunks`;
   const network = "the guest's TCP through QEMU's user-mode NIC and socat to a Unix socket";
   const { handover, relay } = data.guestRequests;
+  const pingPongRatio = perRound(pingPong.condvar, pingPong.socket);
   return rows({
     "vm.loops.ivsh": ["VM: report's loops, ivsh CondVar", "s", loops.ivsh, `${moved}; reader on the host`],
     "vm.loops.rpc": ["VM: report's loops, RPC per operation", "s", loops.rpc, moved],
@@ -121,11 +122,7 @@ function acrossVmRows(data: SuiteData): BenchResult[] {
     "vm.loops.speedup-socket": ["VM loops: VM network ÷ ivsh", "ratio", perRound(loops.socket, loops.ivsh)],
     "vm.pingpong.condvar": ["VM: CondVar ping-pong round trip", "ns", pingPong.condvar, "host ↔ guest"],
     "vm.pingpong.socket": ["VM: ping-pong over the VM's network", "ns", pingPong.socket, network],
-    "vm.pingpong.ratio": [
-      "VM ping-pong: CondVar ÷ VM network",
-      "ratio",
-      perRound(pingPong.condvar, pingPong.socket),
-    ],
+    "vm.pingpong.ratio": ["VM ping-pong: CondVar ÷ VM network", "ratio", pingPongRatio],
     "vm.wake.condvar": [
       "VM: parked round trip, CondVar (a wake-up each way)",
       "ns",
@@ -151,6 +148,7 @@ function acrossVmRows(data: SuiteData): BenchResult[] {
 export function condvarSection(data: SuiteData): Section {
   const { loops, pingPong, wakes, wakeRatios } = data.condvar;
   const moved = `${formatBytes(data.plan.bytes)} in ${formatBytes(LOOP_AREA_BYTES - 1)} chunks`;
+  const pingPongRatio = perRound(pingPong.condvar, pingPong.socket);
   const table: Record<string, RowSpec> = {
     "loops.ivsh": [
       "report's loops, ivsh CondVar",
@@ -184,11 +182,7 @@ export function condvarSection(data: SuiteData): Section {
       pingPong.socket,
       "8-byte messages, the same two processes",
     ],
-    "pingpong.ratio": [
-      "ping-pong: CondVar ÷ Unix socket",
-      "ratio",
-      perRound(pingPong.condvar, pingPong.socket),
-    ],
+    "pingpong.ratio": ["ping-pong: CondVar ÷ Unix socket", "ratio", pingPongRatio],
     "wake.condvar": [
       "parked wake-up, CondVar notify",
       "ns",
