@@ -66,11 +66,9 @@ async function withRegionSegment<T>(
 }
 
 /*
- * Fig. 4b inside a guest (`ivsh bench-worker access`): access times of the region as the guest maps it,
- * through the IVSHMEM BAR's `resource2` (uncached) or `resource2_wc` (write-combining) file, or of the
- * guest's anonymous memory for reference (`--memory anonymous`). The region is measured on a segment the
- * worker allocated, never on memory others use. On the host the same measurement runs in the benchmark's
- * own process (above).
+ * Fig. 4b inside a guest (`ivsh bench-worker access`): the region as the guest maps it, through the BAR's
+ * `resource2` (uncached) or `resource2_wc` (write-combining), measured on a segment the worker allocated,
+ * never on memory others use; or the guest's anonymous memory (`--memory anonymous`) for reference.
  */
 function sample(flags: WorkerFlags, open: () => Mapping, label: string): AccessSamples {
   const samples = emptySamples("access", label);

@@ -1,10 +1,8 @@
 /**
  * Runs every measurement of `ivsh bench` and returns the raw samples (results.ts turns them into tables,
- * charts and goals). Methods are interleaved: each round runs every method once, in an order that rotates
- * between rounds, so a burst of noise on this shared machine hits all of them alike and ratios computed
- * within a round (ivsh ÷ socket, ivsh ÷ memcpy) cancel most of it.
+ * charts and goals). Methods are interleaved, in an order that rotates between rounds, so noise on this
+ * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
  */
-
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
