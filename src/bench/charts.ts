@@ -258,12 +258,7 @@ function referenceLine(area: PlotArea, y: number, label: string): string {
   ].join("\n");
 }
 
-function lineSeries(
-  series: LineChartSpec["series"][number],
-  color: string,
-  x: (v: number) => number,
-  y: (v: number) => number,
-) {
+function lineSeries(series: LineChartSpec["series"][number], color: string, x: Scale, y: Scale) {
   const sorted = [...series.points].filter((point) => point.x > 0).sort((a, b) => a.x - b.x);
   const d = sorted
     .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.y))}`)

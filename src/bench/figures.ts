@@ -40,19 +40,15 @@ function medianBars(title: string, yLabel: string, categories: string[], values:
 
 function sweepChart(data: SuiteData): string {
   const memcpy = summaryOf(data.memcpyRates);
+  const points = data.sweep.map((point) => {
+    const value = bar(rates({ bytes: data.plan.bytes, seconds: point.seconds }), 1 / GB);
+    return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
+  });
   return renderLineChart({
     title: `Fig. 3a: ${formatBytes(data.plan.bytes)} through ivsh by block size (sender and receiver processes)`,
     xLabel: "block (chunk) size",
     yLabel: "GB/s",
-    series: [
-      {
-        label: "ivsh, median of rounds",
-        points: data.sweep.map((point) => {
-          const value = bar(rates({ bytes: data.plan.bytes, seconds: point.seconds }), 1 / GB);
-          return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
-        }),
-      },
-    ],
+    series: [{ label: "ivsh, median of rounds", points }],
     references: [
       ...(memcpy ? [{ label: "memcpy 256 MiB (1 core)", y: memcpy.median / GB }] : []),
       { label: "memcpy 1 MiB in cache", y: data.memcpyInCache.rate.median / GB },
@@ -91,16 +87,14 @@ function lockChart(data: SuiteData): string {
 function handoffChart(data: SuiteData): string {
   const { parked, spin, floor } = data.handoff;
   const kinds = [parked.latenciesNs, spin.latenciesNs, floor.oneWayNs, floor.relayNs];
+  const p99s = kinds.map(summaryOf).map((summary) => summary && { value: summary.p99 * 1e-3 });
   return renderBarChart({
     title: "Fig. 4a: hand-off latency between two processes",
     yLabel: "µs",
     categories: ["ivsh parked", "ivsh spinning", "socket, 1 hop", "socket, 2 hops (relay)"],
     series: [
       { label: "p50 (bar: IQR)", values: kinds.map((values) => bar(values, 1e-3)) },
-      {
-        label: "p99",
-        values: kinds.map(summaryOf).map((summary) => summary && { value: summary.p99 * 1e-3 }),
-      },
+      { label: "p99", values: p99s },
     ],
   });
 }
