@@ -9,7 +9,7 @@
  */
 import { cleanupNow, killAllChildren } from "../../src/bench/child.ts";
 import { GUEST_CASES, measureGuestConnections } from "../../src/bench/scale-guests.ts";
-import { renderGuestConnections } from "../../src/bench/scale-guests-report.ts";
+import { renderGuestConnections } from "../../src/bench/scale-report.ts";
 import { BRIDGE_MODES, type BridgeMode, checkVmPrerequisites } from "../../src/bench/vm-launch.ts";
 
 const words = process.argv.slice(2);

@@ -7,32 +7,10 @@
 import { join } from "node:path";
 import type { Client } from "../guest/client.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import type { Interruption } from "./child.ts";
 import { anonymousMapping, fileMapping, type Mapping, measureAccess, withMapping } from "./memory.ts";
-import { type BenchPlan, rotate } from "./plan.ts";
+import { rotate } from "./plan.ts";
+import type { AccessSamples, SuiteContext } from "./suite-data.ts";
 import { emit, type WorkerFlags, withClient, withWorkerClient } from "./worker-io.ts";
-
-export interface AccessSamples {
-  readonly id: string;
-  readonly label: string;
-  /** Sequential read and write bandwidth per round, bytes/s. */
-  readonly read: number[];
-  readonly write: number[];
-  /** ns per dependent random 8-byte load, per round. */
-  readonly latency: number[];
-}
-
-export interface HostAccessContext {
-  readonly plan: BenchPlan;
-  readonly arbiter: BenchArbiter;
-  readonly diskDir: string;
-  readonly interruption: Interruption;
-}
-
-interface Subject {
-  readonly samples: AccessSamples;
-  readonly open: () => Mapping;
-}
 
 function emptySamples(id: string, label: string): AccessSamples {
   return { id, label, read: [], write: [], latency: [] };
@@ -46,28 +24,28 @@ function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: n
   samples.latency.push(measured.latency);
 }
 
-export async function measureHostAccess(context: HostAccessContext): Promise<AccessSamples[]> {
-  const { plan, arbiter } = context;
+export async function measureHostAccess(
+  context: SuiteContext,
+  arbiter: BenchArbiter,
+): Promise<AccessSamples[]> {
+  const { plan } = context;
   const bytes = plan.accessBytes;
   const where = { socket: arbiter.socket, region: arbiter.region, name: "bench access" };
   const diskFile = join(context.diskDir, `ivsh-bench-access-${process.pid}`);
   const measure = async (region: Mapping) => {
-    const subjects: Subject[] = [
-      { samples: emptySamples("access.region", "ivsh region (/dev/shm)"), open: () => region },
-      { samples: emptySamples("access.anonymous", "anonymous memory"), open: () => anonymousMapping(bytes) },
-      {
-        samples: emptySamples("access.disk-file", "mmapped file on disk"),
-        open: () => fileMapping(diskFile, bytes),
-      },
+    const subjects: [AccessSamples, () => Mapping][] = [
+      [emptySamples("access.region", "ivsh region (/dev/shm)"), () => region],
+      [emptySamples("access.anonymous", "anonymous memory"), () => anonymousMapping(bytes)],
+      [emptySamples("access.disk-file", "mmapped file on disk"), () => fileMapping(diskFile, bytes)],
     ];
     for (let round = 0; round < plan.repeats; round++)
-      for (const subject of rotate(subjects, round)) {
+      for (const [samples, open] of rotate(subjects, round)) {
         context.interruption.check("measure memory access");
-        withMapping(subject.open(), (mapping) => sampleAccess(subject.samples, mapping));
+        withMapping(open(), (mapping) => sampleAccess(samples, mapping));
         // Heartbeats and replies get a turn between the long synchronous passes.
         await Bun.sleep(0);
       }
-    return subjects.map((subject) => subject.samples);
+    return subjects.map(([samples]) => samples);
   };
   return withClient(where, (client) => withRegionSegment(client, bytes, "ivsh region", measure));
 }
@@ -88,11 +66,9 @@ async function withRegionSegment<T>(
 }
 
 /*
- * Fig. 4b inside a guest (`ivsh bench-worker access`): access times of the region as the guest maps it,
- * through the IVSHMEM BAR's `resource2` (uncached) or `resource2_wc` (write-combining) file, or of the
- * guest's anonymous memory for reference (`--memory anonymous`). The region is measured on a segment the
- * worker allocated, never on memory others use. On the host the same measurement runs in the benchmark's
- * own process (above).
+ * Fig. 4b inside a guest (`ivsh bench-worker access`): the region as the guest maps it, through the BAR's
+ * `resource2` (uncached) or `resource2_wc` (write-combining), measured on a segment the worker allocated,
+ * never on memory others use; or the guest's anonymous memory (`--memory anonymous`) for reference.
  */
 function sample(flags: WorkerFlags, open: () => Mapping, label: string): AccessSamples {
   const samples = emptySamples("access", label);

@@ -114,22 +114,14 @@ export class BenchArbiter {
 
   /** Polls until the socket accepts a connection; an arbiter that exits instead is an error. */
   private async ready(): Promise<void> {
+    const action = `start the ${this.child.label}`;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      if (this.child.exited)
-        throw failure(
-          "PeerGone",
-          `start the ${this.child.label}`,
-          `it exited: ${await this.child.lastWords()}`,
-        );
+      if (this.child.exited) throw failure("PeerGone", action, `it exited: ${await this.child.lastWords()}`);
       const connected = await socketAnswers(this.socket);
       if (connected) return;
       await Bun.sleep(20);
     }
-    throw failure(
-      "Timeout",
-      `start the ${this.child.label}`,
-      `it did not listen within ${READY_TIMEOUT_MS} ms`,
-    );
+    throw failure("Timeout", action, `it did not listen within ${READY_TIMEOUT_MS} ms`);
   }
 }

@@ -1,22 +1,13 @@
 /**
- * Fig. 3b's comparison points: N bytes streamed between two separate processes over a Unix socket
- * (Bun sockets, and socat with 1 MiB buffers) and over TCP loopback (Bun sockets).
+ * Fig. 3b's comparison points (docs/bench/README.md says how each is run and timed): N bytes between two
+ * processes over a Unix socket (Bun, and socat with 1 MiB buffers) and TCP loopback (Bun), each timed by
+ * its receiver, failing rather than reporting a rate when the byte count differs from N.
  *
- * Every transfer is timed by its receiver, from accepting the connection to the end of the stream, and
- * counts only bytes it actually received; a transfer whose count differs from N fails rather than
- * reporting a rate. The sender holds one 1 MiB chunk and honours backpressure (see stream-worker.ts).
- *
- * socat is what a shell user gets streaming over a Unix socket with `socat -b 1048576`. Fairness: its
- * source is /dev/zero cut at exactly N bytes (`readbytes=N`), not a file, so the sender is not disk bound
- * and, like the Bun sender with its one in-memory chunk, fills a buffer that stays in cache (the kernel
- * zeroes it instead of copying it). The sink is /dev/null, which discards writes without copying them;
- * the Bun receiver instead gets each piece as a JS buffer. So socat is the "C with plain read/write
- * syscalls" reference; Bun's numbers show what its runtime adds.
- *
- * The receiver socat logs at info level (-d -d -d) with microsecond stamps (-lu) into a file: the log gives
- * the exact byte count ("transferred N bytes" per read) and the time from its transfer loop starting
- * (just after accept) to its exit, the same span the Bun receiver times. One log line per read costs about
- * 1 µs against tens of µs for reading 200 KiB, within run-to-run noise.
+ * socat is the "C with plain read/write syscalls" reference. Its source is /dev/zero cut at N bytes, so
+ * its sender, like the Bun one with its in-memory chunk, is not disk bound; its sink /dev/null discards
+ * without copying, where the Bun receiver gets each piece as a JS buffer. It times itself: its receiver
+ * logs each read (-d -d -d, microsecond stamps with -lu) into a file, which gives the exact byte count and
+ * the span from its transfer loop starting (just after accept) to its exit, about 1 µs per read.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -122,12 +113,9 @@ export async function streamBetweenWorkers(
   const sender = start("stream-send", address, "stream sender");
   const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
   const [sentBytes, receivedBytes] = [numberField(sent, "bytes"), numberField(received, "bytes")];
+  const action = `stream over ${stream.transport}`;
   if (sentBytes !== receivedBytes)
-    throw failure(
-      "Internal",
-      `stream over ${stream.transport}`,
-      `${sentBytes} bytes were sent but ${receivedBytes} received`,
-    );
+    throw failure("Internal", action, `${sentBytes} bytes were sent but ${receivedBytes} received`);
   return { received };
 }
 

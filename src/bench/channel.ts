@@ -1,15 +1,9 @@
 /**
- * One ivsh transfer for Fig. 3a/3b: a receiver worker (`ivsh-recv`) waits on a fresh channel, then a
- * sender worker (`ivsh-send`) streams `bytes` through it, each its own process as two VMs' would be.
- *
- * The sender's source is the socket baselines' one in-memory 1 MiB pattern chunk (stream-worker.ts),
- * handed to `ChannelSender.write` as they hand it to a socket write (one copy per byte into the ring, as
- * a socket write makes into the kernel); the receiver consumes each chunk in place (the digest reads
- * every byte; first and last byte checked against the pattern). Two spans on the shared clock
- * (worker-io.ts): from the receiver attaching to the transfer to its verified end, which is what the
- * socket baselines time (accept to end of stream), and from the sender opening the channel, before its
- * ring is allocated. Across a VM the clocks differ: vm.ts uses the receiver's span. Both workers report
- * the RPCs they sent: what the transfer's synchronisation cost in arbiter round trips.
+ * One ivsh transfer for Fig. 3a/3b (docs/bench/README.md): a receiver worker (`ivsh-recv`) waits on a fresh
+ * channel, then a sender worker (`ivsh-send`) streams `bytes` through it from the socket baselines' 1 MiB
+ * pattern, each its own process as two VMs' would be. Two spans on the shared clock: from the receiver
+ * attaching to its verified end (what the sockets time, accept to end), and from the sender opening the
+ * channel; across a VM the clocks differ and vm.ts uses the first. Both report the RPCs they sent.
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
@@ -32,37 +26,22 @@ import {
   Yielder,
 } from "./worker-io.ts";
 
-export interface ChannelEndpoint {
-  /** Arbiter socket and region file, for host workers. */
-  readonly socket: string;
-  readonly region: string;
-}
-
 export interface ChannelTransferOptions {
   readonly bytes: number;
   readonly chunkBytes: number;
   readonly depth: number;
   readonly workerCommand: readonly string[];
-  readonly timeoutMs?: number;
 }
 
-export interface ChannelTransfer {
-  /** From the receiver attaching to the transfer to its verified end (like a socket's accept to end). */
-  readonly seconds: number;
-  /** From the sender opening the channel, before its ring exists, to the verified end. */
-  readonly withSetupSeconds: number;
-  /** RPCs by operation, sender and receiver together. */
-  readonly requests: Record<string, number>;
-}
-
+/** `endpoint`: the arbiter's socket and region file, for host workers. */
 export async function measureChannelTransfer(
-  endpoint: ChannelEndpoint,
+  endpoint: { readonly socket: string; readonly region: string },
   options: ChannelTransferOptions,
-): Promise<ChannelTransfer> {
+) {
   const channel = freshChannel("bench");
   const where = { socket: endpoint.socket, region: endpoint.region, channel };
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
-  const timeoutMs = options.timeoutMs ?? 60_000 + options.bytes / 20e3;
+  const timeoutMs = 60_000 + options.bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
     const receiver = startWorker(children, options.workerCommand, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");
@@ -73,13 +52,11 @@ export async function measureChannelTransfer(
   });
 }
 
-/** Turns the two reports into a transfer, refusing one that lost or garbled data. */
-export function checkedTransfer(
-  action: string,
-  bytes: number,
-  sent: Event,
-  received: Event,
-): ChannelTransfer {
+/**
+ * Turns the two reports into a transfer, refusing one that lost or garbled data: its two spans (see above)
+ * and the RPCs by operation, sender and receiver together.
+ */
+function checkedTransfer(action: string, bytes: number, sent: Event, received: Event) {
   if (received.wrong) throw failure("DigestMismatch", action, String(received.wrong));
   const got = numberField(received, "bytes");
   if (numberField(sent, "bytes") !== bytes || got !== bytes)

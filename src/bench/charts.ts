@@ -4,31 +4,15 @@
  *
  * Hand-written rather than a library: the npm charting libraries either need a DOM or canvas to render
  * (Observable Plot, Chartist, uPlot, anything on d3-selection) or are megabytes of dependency for two
- * chart types (Vega), and d3-scale alone would save the twenty lines of scales and ticks in svg.ts. Two
+ * chart types (Vega), and d3-scale alone would save the twenty lines of scales and ticks below. Two
  * charts in ~300 lines of plain string building keep `ivsh` dependency-free and the output predictable.
  *
  * Elements carry classes (series, point, bar, error-bar, reference) so tests and stylesheets can find them.
+ * Everything returns strings; the charts are static files, so there is no DOM and no script.
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { scaleBytes } from "../units.ts";
-import {
-  colorAt,
-  element,
-  errorBar,
-  legend,
-  linearScale,
-  log2Scale,
-  log2Ticks,
-  type PlotArea,
-  round,
-  type Scale,
-  svgDocument,
-  text,
-  xAxisLine,
-  yAxis,
-  zeroBasedTicks,
-} from "./svg.ts";
 
 export interface ChartPoint {
   readonly x: number;
@@ -38,23 +22,13 @@ export interface ChartPoint {
   readonly high?: number;
 }
 
-export interface LineSeries {
-  readonly label: string;
-  readonly points: readonly ChartPoint[];
-}
-
-export interface ReferenceLine {
-  readonly label: string;
-  readonly y: number;
-}
-
 export interface LineChartSpec {
   readonly title: string;
   readonly xLabel: string;
   readonly yLabel: string;
-  readonly series: readonly LineSeries[];
+  readonly series: readonly { readonly label: string; readonly points: readonly ChartPoint[] }[];
   /** Horizontal lines across the plot, e.g. memcpy bandwidth as the ceiling of every transfer. */
-  readonly references?: readonly ReferenceLine[];
+  readonly references?: readonly { readonly label: string; readonly y: number }[];
 }
 
 export interface BarValue {
@@ -63,17 +37,151 @@ export interface BarValue {
   readonly high?: number;
 }
 
-export interface BarSeries {
-  readonly label: string;
-  /** One value per category, in category order; undefined where the series has no result (shown "n/a"). */
-  readonly values: readonly (BarValue | undefined)[];
-}
-
 export interface BarChartSpec {
   readonly title: string;
   readonly yLabel: string;
   readonly categories: readonly string[];
-  readonly series: readonly BarSeries[];
+  /** One value per category and series; undefined where the series has no result (shown "n/a"). */
+  readonly series: readonly { readonly label: string; readonly values: readonly (BarValue | undefined)[] }[];
+}
+
+/* SVG building blocks: escaping, elements, scales, ticks, axes and the legend. */
+type PlotArea = typeof AREA;
+type Scale = (value: number) => number;
+
+/** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print. */
+const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+
+function colorAt(index: number): string {
+  return PALETTE[index % PALETTE.length]!;
+}
+
+function escapeXml(text: string): string {
+  return text
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&apos;");
+}
+
+type AttributeValue = string | number | undefined;
+
+/** One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small. */
+function element(name: string, attributes: Record<string, AttributeValue>, content?: string): string {
+  const rendered = Object.entries(attributes)
+    .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
+    .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : escapeXml(value)}"`)
+    .join("");
+  return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
+}
+
+function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
+  return element("text", { x, y, ...attributes }, escapeXml(content));
+}
+
+function round(value: number): string {
+  return String(Math.round(value * 10) / 10);
+}
+
+function svgDocument(width: number, height: number, title: string, body: readonly string[]): string {
+  const header = element(
+    "svg",
+    {
+      xmlns: "http://www.w3.org/2000/svg",
+      width,
+      height,
+      viewBox: `0 0 ${width} ${height}`,
+      "font-family": "sans-serif",
+      "font-size": 12,
+    },
+    [
+      element("title", {}, escapeXml(title)),
+      element("rect", { width, height, fill: "white" }),
+      text(width / 2, 22, title, { "text-anchor": "middle", "font-size": 15, "font-weight": "bold" }),
+      ...body,
+    ].join("\n"),
+  );
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${header}\n`;
+}
+
+function linearScale(domain: [number, number], range: [number, number]): Scale {
+  const [d0, d1] = domain;
+  const [r0, r1] = range;
+  const span = d1 - d0 || 1;
+  return (value) => r0 + ((value - d0) / span) * (r1 - r0);
+}
+
+function log2Scale(domain: [number, number], range: [number, number]): Scale {
+  const linear = linearScale([Math.log2(domain[0]), Math.log2(domain[1])], range);
+  return (value) => linear(Math.log2(value));
+}
+
+/** Round ticks from 0 to at least `max`: steps of 1, 2 or 5 times a power of ten. */
+export function zeroBasedTicks(max: number, count = 5): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 5, 10].find((factor) => factor * power >= raw) ?? 10) * power;
+  const ticks: number[] = [];
+  for (let tick = 0; tick < max + step * 0.999; tick += step) ticks.push(Number(tick.toPrecision(12)));
+  return ticks;
+}
+
+/** Powers of two covering [min, max]; every second or fourth one when there would be too many. */
+export function log2Ticks(min: number, max: number, maxTicks = 12): number[] {
+  const first = Math.floor(Math.log2(min));
+  const last = Math.ceil(Math.log2(max));
+  const every = 2 ** Math.max(0, Math.ceil(Math.log2((last - first + 1) / maxTicks)));
+  const ticks: number[] = [];
+  for (let exponent = first; exponent <= last; exponent += every) ticks.push(2 ** exponent);
+  return ticks;
+}
+
+/** Left axis with horizontal grid lines at each tick, and its title turned upright. */
+function yAxis(ticks: readonly number[], scale: Scale, label: string) {
+  const { left, right, top, bottom } = AREA;
+  const parts = ticks.map((tick) => {
+    const y = scale(tick);
+    return [
+      element("line", { class: "grid", x1: left, x2: right, y1: y, y2: y, stroke: "#ddd" }),
+      text(left - 6, y + 4, formatTick(tick), { "text-anchor": "end" }),
+    ].join("");
+  });
+  const middle = (top + bottom) / 2;
+  parts.push(
+    text(16, middle, label, { "text-anchor": "middle", transform: `rotate(-90 16 ${round(middle)})` }),
+  );
+  parts.push(element("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#333" }));
+  return parts.join("\n");
+}
+
+/** Bottom axis line and its title; tick labels differ per chart kind and are drawn by the chart. */
+function xAxisLine(label: string): string {
+  return [
+    element("line", { x1: AREA.left, x2: AREA.right, y1: AREA.bottom, y2: AREA.bottom, stroke: "#333" }),
+    text((AREA.left + AREA.right) / 2, HEIGHT - 10, label, { "text-anchor": "middle" }),
+  ].join("\n");
+}
+
+/** A row of colour swatches and names under the title. */
+function legend(labels: readonly string[], x: number, y: number): string {
+  let at = x;
+  return labels
+    .map((label, index) => {
+      const swatch = element("rect", { x: at, y: y - 9, width: 12, height: 12, fill: colorAt(index) });
+      const name = text(at + 16, y + 1, label);
+      at += 28 + label.length * 7;
+      return swatch + name;
+    })
+    .join("\n");
+}
+
+/** A vertical error bar with caps, as one path so each bar is one element. */
+function errorBar(x: number, low: number, high: number, capWidth: number): string {
+  const half = capWidth / 2;
+  const d = `M${round(x - half)} ${round(low)}H${round(x + half)}M${round(x)} ${round(low)}V${round(high)}M${round(x - half)} ${round(high)}H${round(x + half)}`;
+  return element("path", { class: "error-bar", d, stroke: "#222", fill: "none" });
 }
 
 const X_PADDING = 2 ** 0.25;
@@ -104,8 +212,8 @@ function chart(
   const y = linearScale([0, yTicks[yTicks.length - 1]!], [AREA.bottom, AREA.top]);
   const labels = spec.series.map((series) => series.label);
   const body = [
-    yAxis(AREA, yTicks, y, spec.yLabel, formatTick),
-    xAxisLine(AREA, xLabel, HEIGHT),
+    yAxis(yTicks, y, spec.yLabel),
+    xAxisLine(xLabel),
     ...plot(AREA, y),
     legend(labels, AREA.left, 44),
   ];
@@ -150,7 +258,7 @@ function referenceLine(area: PlotArea, y: number, label: string): string {
   ].join("\n");
 }
 
-function lineSeries(series: LineSeries, color: string, x: (v: number) => number, y: (v: number) => number) {
+function lineSeries(series: LineChartSpec["series"][number], color: string, x: Scale, y: Scale) {
   const sorted = [...series.points].filter((point) => point.x > 0).sort((a, b) => a.x - b.x);
   const d = sorted
     .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.y))}`)

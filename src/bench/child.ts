@@ -52,12 +52,8 @@ export class Child {
   async finish(): Promise<void> {
     const code = await this.process.exited;
     if (code === 0) return;
-    const words = await this.lastWords();
-    throw failure(
-      "PeerGone",
-      `run the ${this.label}`,
-      `it exited with code ${code}: ${words || "no output"}`,
-    );
+    const words = (await this.lastWords()) || "no output";
+    throw failure("PeerGone", `run the ${this.label}`, `it exited with code ${code}: ${words}`);
   }
 
   get exited(): boolean {
@@ -72,11 +68,9 @@ export class Child {
   async stop(graceMs: number): Promise<void> {
     this.kill();
     // A timer cleared once the child exits: a pending one would keep this process alive for its length.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const lingering = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), graceMs);
-    });
-    const stopped = await Promise.race([this.process.exited.then(() => true), lingering]);
+    const lingering = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => lingering.resolve(false), graceMs);
+    const stopped = await Promise.race([this.process.exited.then(() => true), lingering.promise]);
     clearTimeout(timer);
     if (!stopped) {
       this.kill("SIGKILL");
@@ -120,15 +114,11 @@ export async function withChildren<T>(
   work: (children: Child[]) => Promise<T>,
 ): Promise<T> {
   const children: Child[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(failure("Timeout", action, `it took longer than ${Math.round(timeoutMs / 1000)} s`)),
-      timeoutMs,
-    );
-  });
+  const expired = Promise.withResolvers<never>();
+  const late = failure("Timeout", action, `it took longer than ${Math.round(timeoutMs / 1000)} s`);
+  const timer = setTimeout(() => expired.reject(late), timeoutMs);
   try {
-    return await Promise.race([work(children), expired]);
+    return await Promise.race([work(children), expired.promise]);
   } finally {
     clearTimeout(timer);
     for (const child of children) child.kill();

@@ -1,16 +1,11 @@
 /**
- * `cv-pair --side a|b`: between the same two processes, in one run,
- * - ping-pong: each waits for its turn, flips it, notifies; through a CondVar, then through a Unix
- *   socket (8-byte messages), in an order that rotates with `--round`. Round trips, timed by side a.
- * - parked wake-up: side b waits, idle; side a lets it sit IDLE_BEFORE_WAKE_MS (long past any spin
- *   budget: b has parked), stamps the shared clock and wakes it. The sample is stamp → b's code running
- *   again (with the lock, for the CondVar). Through a CondVar notify, then one Unix-socket message.
+ * `cv-pair --side a|b`: between the same two processes, a ping-pong (round trips timed by a) and parked
+ * wake-ups (b waits idle; a lets it sit past any spin budget, stamps the shared clock and wakes it; b times
+ * stamp → running), each through a CondVar and through a Unix socket (docs/bench/README.md).
  *
- * With `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: every
- * sample is timed by a alone, and a parked wake-up becomes a parked round trip (a wakes the idle b, b
- * answers at once, a, itself parked by then, takes the answer): one wake-up each way across the boundary.
- * The socket is then the VM's network: a listens on its Unix socket, b connects to `--address HOST:PORT`
- * (a guestfwd relay to it).
+ * With `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: a times
+ * everything, and a parked wake-up becomes a parked round trip (one wake-up each way). The socket is then
+ * the VM's network: a listens, b connects to `--address HOST:PORT` (a guestfwd relay to it).
  */
 import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
@@ -96,11 +91,7 @@ async function measurePair(pair: Pair, link: SocketLink, side: string, across: b
 }
 
 /** Even turns are a's, odd turns b's; each side takes `rounds` turns. */
-async function condvarPingPong(
-  { cv, words, turnBase: base }: Pair,
-  side: string,
-  rounds: number,
-): Promise<void> {
+async function condvarPingPong({ cv, words, turnBase: base }: Pair, side: string, rounds: number) {
   const mine = side === "a" ? 0 : 1;
   for (let round = 0; round < rounds; round++) {
     await cv.acquire();
@@ -165,12 +156,7 @@ class SocketLink {
   private listener: { stop(close?: boolean): void } | undefined;
 
   /** b listens and a connects; across a VM the other way round, b connecting through the VM's network. */
-  static async open(
-    side: string,
-    flags: WorkerFlags,
-    across: boolean,
-    both: () => Promise<void>,
-  ): Promise<SocketLink> {
+  static async open(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
     const address = flags.string("address");
     const link = new SocketLink();
     const data = (_socket: unknown, bytes: Uint8Array) => link.receive(bytes);

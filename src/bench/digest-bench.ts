@@ -1,9 +1,7 @@
 /**
- * Is the channel digest fast enough not to be the bottleneck? A sender's work per byte, on one core:
- * the copy into the ring alone, hashing alone (Bun.hash.xxHash3, and the native helper), and copy plus
- * digest done as two passes (TypedArray.set, then Bun.hash.xxHash3: the portable path) or as the native
- * helper's single pass (what `ChannelSender.write` does). 1 MiB at a time from an in-cache source into
- * an 8 MiB ring, the channel's default geometry; one sample of each method per round, interleaved.
+ * Is the channel digest fast enough not to be the bottleneck? A sender's work per byte on one core, by
+ * its parts and done as two passes (the portable path) or as the native helper's one (what
+ * `ChannelSender.write` does); docs/bench/README.md, "the digest", says how.
  */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";

@@ -1,12 +1,8 @@
 /**
- * Transfers as users run them: whole processes, from starting them to both having exited, a real file in
- * /dev/shm as the source, and the command line a user types, next to what they would type instead
- * (socat over a Unix socket, `cat FILE | socat`, and one `dd` read of the file as the floor). Process
- * start, connecting, file I/O and the end handshake all count here; in Fig. 3b they do not.
- *
- * The ivsh rows run the compiled binary when there is one (this process, or dist/ivsh from
- * `npm run build`): under `bun src/cli.ts` every start would also transpile the sources, which no user
- * of the binary pays.
+ * Transfers as users run them (docs/bench/README.md, "End to end"): whole processes from start to exit, a
+ * file in /dev/shm as the source, the command a user types next to what they would type instead. The ivsh
+ * rows run the compiled binary when there is one (this process, or dist/ivsh): under `bun src/cli.ts`
+ * every start would also transpile the sources, which no user of the binary pays.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -39,21 +35,10 @@ export const END_TO_END_LABELS = {
 } as const;
 export type EndToEndMethod = keyof typeof END_TO_END_LABELS;
 
-export interface EndToEndSetup {
-  readonly dir: string;
-  readonly file: string;
-  readonly bytes: number;
-  readonly small: string;
-  readonly ivsh: readonly string[];
-  readonly env: Record<string, string>;
-  readonly socat: boolean;
-  /** Which binary the ivsh rows ran, for the report. */
-  readonly binary: string;
-  readonly remove: () => void;
-}
+export type EndToEndSetup = Awaited<ReturnType<typeof prepareEndToEnd>>;
 
 /** Writes the source files (random bytes) to /dev/shm and finds the binary to run. */
-export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Promise<EndToEndSetup> {
+export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number) {
   const dir = mkdtempSync(join("/dev/shm", "ivsh-bench-e2e-"));
   const remove = temporaryDirectory(dir);
   const file = join(dir, "file");
@@ -71,6 +56,7 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number): Pro
     ivsh,
     env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
     socat: socatInstalled(),
+    // Which binary the ivsh rows ran, for the report.
     binary:
       usable || isCompiled()
         ? "the compiled binary"
@@ -173,7 +159,7 @@ function startSocat(
   source: string,
   target: string,
   socket: string,
-): void {
+) {
   const sink = target === "/dev/null" ? "OPEN:/dev/null" : `CREATE:${target}`;
   const connect = `UNIX-CONNECT:${socket}${SOCAT_RETRY}`;
   startChild(children, ["socat", "-u", ...SOCAT_BUFFER, `UNIX-LISTEN:${socket}`, sink], "socat receiver");

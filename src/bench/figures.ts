@@ -33,21 +33,22 @@ function bar(values: readonly number[], scale: number): BarValue | undefined {
   return { value: summary.median * scale, low: spread.low * scale, high: spread.high * scale };
 }
 
+/** A bar chart of one series, the median of rounds, with a bar per category. */
+function medianBars(title: string, yLabel: string, categories: string[], values: (BarValue | undefined)[]) {
+  return renderBarChart({ title, yLabel, categories, series: [{ label: "median of rounds", values }] });
+}
+
 function sweepChart(data: SuiteData): string {
   const memcpy = summaryOf(data.memcpyRates);
+  const points = data.sweep.map((point) => {
+    const value = bar(rates({ bytes: data.plan.bytes, seconds: point.seconds }), 1 / GB);
+    return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
+  });
   return renderLineChart({
     title: `Fig. 3a: ${formatBytes(data.plan.bytes)} through ivsh by block size (sender and receiver processes)`,
     xLabel: "block (chunk) size",
     yLabel: "GB/s",
-    series: [
-      {
-        label: "ivsh, median of rounds",
-        points: data.sweep.map((point) => {
-          const value = bar(rates({ bytes: data.plan.bytes, seconds: point.seconds }), 1 / GB);
-          return { x: point.block, y: value?.value ?? 0, low: value?.low, high: value?.high };
-        }),
-      },
-    ],
+    series: [{ label: "ivsh, median of rounds", points }],
     references: [
       ...(memcpy ? [{ label: "memcpy 256 MiB (1 core)", y: memcpy.median / GB }] : []),
       { label: "memcpy 1 MiB in cache", y: data.memcpyInCache.rate.median / GB },
@@ -57,55 +58,43 @@ function sweepChart(data: SuiteData): string {
 
 function transferChart(data: SuiteData): string {
   const entries = Object.entries(data.transfers);
-  return renderBarChart({
-    title: `Fig. 3b: ${formatBytes(data.plan.bytes)} between two processes, by method`,
-    yLabel: "GB/s",
-    categories: [...entries.map(([id, samples]) => SHORT[id] ?? samples.label), "memcpy"],
-    series: [
-      {
-        label: "median of rounds",
-        values: [
-          ...entries.map(([, samples]) => bar(samples.unavailable ? [] : rates(samples), 1 / GB)),
-          bar(data.memcpyRates, 1 / GB),
-        ],
-      },
+  return medianBars(
+    `Fig. 3b: ${formatBytes(data.plan.bytes)} between two processes, by method`,
+    "GB/s",
+    [...entries.map(([id, samples]) => SHORT[id] ?? samples.label), "memcpy"],
+    [
+      ...entries.map(([, samples]) => bar(samples.unavailable ? [] : rates(samples), 1 / GB)),
+      bar(data.memcpyRates, 1 / GB),
     ],
-  });
+  );
 }
 
 function lockChart(data: SuiteData): string {
   const pairsMs = (values: number[]) => bar(values, REPORT_LOCK_PAIRS * 1e-9 * 1e3);
-  return renderBarChart({
-    title: `Fig. 4a: ${REPORT_LOCK_PAIRS} uncontended acquire/release pairs vs a 2 GiB transfer at 4 MiB`,
-    yLabel: "milliseconds",
-    categories: ["ivsh lock/unlock", "ivsh tryLock/unlock", "RPC per operation", "2 GiB at 4 MiB blocks"],
-    series: [
-      {
-        label: "median of rounds",
-        values: [
-          pairsMs(data.locks.fast),
-          pairsMs(data.locks.try),
-          pairsMs(data.locks.rpc),
-          bar(reportTransferSeconds(data), 1e3),
-        ],
-      },
+  return medianBars(
+    `Fig. 4a: ${REPORT_LOCK_PAIRS} uncontended acquire/release pairs vs a 2 GiB transfer at 4 MiB`,
+    "milliseconds",
+    ["ivsh lock/unlock", "ivsh tryLock/unlock", "RPC per operation", "2 GiB at 4 MiB blocks"],
+    [
+      pairsMs(data.locks.fast),
+      pairsMs(data.locks.try),
+      pairsMs(data.locks.rpc),
+      bar(reportTransferSeconds(data), 1e3),
     ],
-  });
+  );
 }
 
 function handoffChart(data: SuiteData): string {
   const { parked, spin, floor } = data.handoff;
   const kinds = [parked.latenciesNs, spin.latenciesNs, floor.oneWayNs, floor.relayNs];
+  const p99s = kinds.map(summaryOf).map((summary) => summary && { value: summary.p99 * 1e-3 });
   return renderBarChart({
     title: "Fig. 4a: hand-off latency between two processes",
     yLabel: "µs",
     categories: ["ivsh parked", "ivsh spinning", "socket, 1 hop", "socket, 2 hops (relay)"],
     series: [
       { label: "p50 (bar: IQR)", values: kinds.map((values) => bar(values, 1e-3)) },
-      {
-        label: "p99",
-        values: kinds.map(summaryOf).map((summary) => summary && { value: summary.p99 * 1e-3 }),
-      },
+      { label: "p99", values: p99s },
     ],
   });
 }
@@ -121,12 +110,8 @@ function accessCharts(data: SuiteData): [string, string] {
       values: data.access.map((subject) => bar(subject[kind], 1 / GB)),
     })),
   });
-  const latency = renderBarChart({
-    title: "Fig. 4b: dependent random 8-byte load",
-    yLabel: "ns per load",
-    categories,
-    series: [{ label: "median of rounds", values: data.access.map((subject) => bar(subject.latency, 1)) }],
-  });
+  const latencies = data.access.map((subject) => bar(subject.latency, 1));
+  const latency = medianBars("Fig. 4b: dependent random 8-byte load", "ns per load", categories, latencies);
   return [bandwidth, latency];
 }
 

@@ -1,11 +1,7 @@
 /**
- * The micro-benchmarks and the memory they run on: scratch mappings released even when a measurement
- * throws, chunked views, page touching and a monotonic stopwatch; then single-core memcpy bandwidth and
+ * The micro-benchmarks and the mappings they run on: single-core memcpy bandwidth, the ceiling of every
+ * transfer (each needs at least one copy per byte; rates count bytes copied, as transfer rates do), and
  * the access times of one mapping (Fig. 4b).
- *
- * memcpy is the ceiling every transfer is compared to: a transfer through shared memory needs at least
- * one copy per byte, so no channel can beat one core's libc memcpy between two buffers of the same size.
- * Rates count bytes copied (not bytes read plus written), the way transfer rates are counted.
  */
 import { unlinkSync } from "node:fs";
 import { failure } from "../errors.ts";
@@ -24,7 +20,7 @@ import {
   unmap,
   viewOf,
 } from "../ffi/index.ts";
-import { type Summary, summarizeRates } from "./stats.ts";
+import { summarizeRates } from "./stats.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -34,11 +30,10 @@ export const MiB = 1024 * 1024;
  */
 const VIEW_CHUNK = 64 * MiB;
 
-/** Memory to measure: any mapping, described by where it is and what it is. */
+/** Memory to measure: any mapping, and what it is ("anonymous", "file /tmp/x", "ivsh region"). */
 export interface Mapping {
   readonly address: number;
   readonly length: number;
-  /** What the memory is, for tables: "anonymous", "file /tmp/x", "ivsh region". */
   readonly label: string;
   release(): void;
 }
@@ -73,7 +68,6 @@ export function fileMapping(path: string, length: number): Mapping {
   }
 }
 
-/** Runs `use` on a mapping and releases it afterwards, also when `use` throws. */
 export function withMapping<T>(mapping: Mapping, use: (mapping: Mapping) => T): T {
   try {
     return use(mapping);
@@ -82,7 +76,6 @@ export function withMapping<T>(mapping: Mapping, use: (mapping: Mapping) => T): 
   }
 }
 
-/** Calls `visit` with consecutive byte views covering [address, address + length). */
 export function forEachChunk(address: number, length: number, visit: (view: Uint8Array) => void): void {
   for (let offset = 0; offset < length; offset += VIEW_CHUNK) {
     const size = Math.min(VIEW_CHUNK, length - offset);
@@ -98,7 +91,6 @@ export function touch(address: number, length: number, value = 0x5a): void {
   forEachChunk(address, length, (view) => view.fill(value));
 }
 
-/** Seconds taken by `run`, from the monotonic nanosecond clock. */
 export function timeSeconds(run: () => void): number {
   const started = Bun.nanoseconds();
   run();
@@ -119,21 +111,12 @@ export function requirePositiveInteger(value: number, action: string, what: stri
 export interface MemcpyOptions {
   /** Size of the source and of the destination buffer. */
   readonly bytes?: number;
-  /** Timed samples; the summary is over these. */
   readonly repeats?: number;
-  /**
-   * Bytes copied per sample, as repeated copies of `bytes`. Small buffers need many copies per sample so
-   * one sample lasts long enough for the clock (a 1 MiB copy takes tens of microseconds).
-   */
+  /** Bytes per sample, as repeated copies of `bytes`, so a sample of a small buffer outlasts the clock's step. */
   readonly bytesPerSample?: number;
 }
 
-export interface MemcpyMeasurement {
-  readonly bytes: number;
-  readonly copiesPerSample: number;
-  /** Bytes copied per second, over the samples. */
-  readonly rate: Summary;
-}
+export type MemcpyMeasurement = ReturnType<typeof measureCopies>;
 
 /** Large enough to defeat every cache level of current CPUs, small enough for a 2-core, 24 GiB machine. */
 export const LARGE_COPY_BYTES = 256 * MiB;
@@ -143,18 +126,18 @@ export const IN_CACHE_COPY_BYTES = 1 * MiB;
 const DEFAULT_REPEATS = 5;
 
 /** memcpy between two large anonymous mappings: main-memory bandwidth of one core. */
-export function measureMemcpy(options: MemcpyOptions = {}): MemcpyMeasurement {
+export function measureMemcpy(options: MemcpyOptions = {}) {
   const bytes = options.bytes ?? LARGE_COPY_BYTES;
   return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? bytes);
 }
 
 /** memcpy of a buffer that stays in cache: the ceiling for block sizes that fit there. */
-export function measureMemcpyInCache(options: MemcpyOptions = {}): MemcpyMeasurement {
+export function measureMemcpyInCache(options: MemcpyOptions = {}) {
   const bytes = options.bytes ?? IN_CACHE_COPY_BYTES;
   return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? LARGE_COPY_BYTES);
 }
 
-function measureCopies(bytes: number, repeats: number, bytesPerSample: number): MemcpyMeasurement {
+function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
   requirePositiveInteger(repeats, "measure memcpy", "repeat count");
   requirePositiveInteger(bytesPerSample, "measure memcpy", "bytes per sample");
@@ -175,12 +158,9 @@ function measureCopies(bytes: number, repeats: number, bytesPerSample: number): 
 }
 
 /*
- * Memory access times of one mapping (Fig. 4b of the report): sequential read bandwidth, sequential
- * write bandwidth and the latency of dependent random 8-byte loads. It takes a bare address and length so
- * the same code measures the ivsh region, anonymous memory, a mapped file, and in a guest the PCI BAR
- * mapped through resource2 (uncached) and resource2_wc (write-combining).
- *
- * The measurement overwrites the whole mapping: never point it at memory that holds data.
+ * Memory access times of one mapping (Fig. 4b): sequential read and write bandwidth and the latency of
+ * dependent random 8-byte loads, of a bare address and length (the region, anonymous memory, a file, a
+ * guest's BAR). It overwrites the whole mapping: never point it at memory that holds data.
  */
 
 export interface AccessOptions {
@@ -189,13 +169,12 @@ export interface AccessOptions {
    * chase touches all of it. Fewer nodes than cache lines keeps building the chase cheap on huge regions.
    */
   readonly latencyNodes?: number;
-  /** Dependent loads per latency sample. */
   readonly latencySteps?: number;
 }
 
 /** One sample of each: a timed pass after an untimed one that warms the TLB and the code path. */
 export interface AccessMeasurement {
-  /** Sequential read and write bandwidth, bytes/s. */
+  /** Sequential bandwidth, bytes/s. */
   readonly read: number;
   readonly write: number;
   /**

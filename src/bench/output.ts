@@ -10,38 +10,23 @@ import { dirname } from "node:path";
 import { nativeStatus } from "../ffi/native.ts";
 import { formatBytes } from "../units.ts";
 import { formatBlockSize } from "./charts.ts";
-import { condvarSection } from "./condvar-results.ts";
 import { digestSection } from "./digest-bench.ts";
-
-import { evaluateGoals, type Goal, renderGoals } from "./goals.ts";
-import { lockSection } from "./lock-results.ts";
+import { evaluateGoals, renderGoals } from "./goals.ts";
 import { type BenchResult, renderResults, type Section } from "./report.ts";
 import { accessSection, endToEndSection, limitSection, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
+import { condvarSection, lockSection } from "./sync-results.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 export const JSON_SCHEMA = "ivsh-bench/2";
 
-export interface BenchReport {
-  readonly schema: typeof JSON_SCHEMA;
-  readonly command: string;
-  readonly startedAt: string;
-  readonly seconds: number;
-  readonly machine: Machine;
-  readonly plan: SuiteData["plan"];
-  readonly sections: Section[];
-  readonly goals: Goal[];
-  readonly notes: string[];
-  /** SVG files written, relative to --out. */
-  readonly charts: string[];
-  /** Every sample, per round, for recomputing anything above. */
-  readonly raw: Omit<SuiteData, "plan">;
-}
+/** A run's report, as --json writes it. */
+export type BenchReport = ReturnType<typeof buildReport>;
 
 export function buildReport(
   data: SuiteData,
   run: { command: string; startedAt: Date; seconds: number; charts: string[] },
-): BenchReport {
+) {
   const { plan, ...raw } = data;
   const sections = reportSections(data);
   return {
@@ -57,7 +42,9 @@ export function buildReport(
       sections.flatMap((section) => section.results),
     ),
     notes: data.notes,
+    // SVG files written, relative to --out.
     charts: run.charts,
+    // Every sample, per round, for recomputing anything above.
     raw,
   };
 }
@@ -117,18 +104,7 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
  * What the numbers were measured on, for the header of the results: CPU model, cores, caches, kernel,
  * and the Bun that ran the benchmark. lscpu is used when present; /proc/cpuinfo otherwise.
  */
-export interface Machine {
-  readonly cpu: string;
-  readonly cores: number;
-  readonly nproc: number;
-  readonly caches: string;
-  readonly kernel: string;
-  readonly memoryBytes: number;
-  readonly bun: string;
-  /** The channel digest's implementation in this run's ivsh processes (src/ffi/native.ts). */
-  readonly digest: string;
-  readonly hypervisor?: string;
-}
+export type Machine = ReturnType<typeof describeMachine>;
 
 function lscpu(): Map<string, string> {
   const fields = new Map<string, string>();
@@ -156,7 +132,7 @@ function kernelVersion(): string {
   }
 }
 
-export function describeMachine(): Machine {
+export function describeMachine() {
   const fields = lscpu();
   const caches = ["L1d", "L1i", "L2", "L3"]
     .filter((level) => fields.get(`${level} cache`))
@@ -171,6 +147,7 @@ export function describeMachine(): Machine {
     kernel: kernelVersion(),
     memoryBytes: totalmem(),
     bun: Bun.version,
+    // The channel digest's implementation in this run's ivsh processes (src/ffi/native.ts).
     digest: nativeStatus().detail,
     ...(hypervisor ? { hypervisor } : {}),
   };

@@ -1,23 +1,17 @@
 /**
- * Results as markdown tables.
+ * Results as markdown tables, and the result model every benchmark of `ivsh bench` shares:
  *
- * The result model, shared by every benchmark of `ivsh bench`:
- *
- * - `BenchResult.id` is a stable dotted key ("memcpy.large", "stream.unix-bun", "access.anonymous.read")
- *   that other results point at and that machine-readable output is keyed by.
- * - `label` is what a reader sees in the table and the charts.
- * - `unit` is the unit of the samples: a rate (bytes/s: higher is better) or a time (s, ns: lower is
- *   better). Conversion for display happens only here.
- * - `samples` summarises the repeats; it is absent when the benchmark could not run, and `note` then says
- *   why ("socat not installed"). A note next to samples is a caveat shown with the row.
- * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median
- *   as a fraction of that result's median. For rates that is value / reference; for times it is
- *   reference / value, so in both cases 100% means "as fast as the reference" and less is slower.
- *   Results in different units are not compared. When `ratioSamples` is given (the fraction computed
- *   within each round, then summarised), the table shows its median instead: it cancels noise that hit
+ * - `id` is a stable dotted key ("memcpy.large", "access.anonymous.read") that other results point at
+ *   and machine-readable output is keyed by; `label` is what a reader sees in tables and charts.
+ * - `unit`: a rate (bytes/s, higher is better), a time (s, ns: lower is better), or a dimensionless
+ *   "ratio" (3.1×), "fraction" (62.0%) or "count"; only this file converts for display.
+ * - `samples` is absent when the benchmark could not run, and `note` then says why ("socat not
+ *   installed"); a note next to samples is a caveat.
+ * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median as
+ *   a fraction of its median, value / reference for rates and reference / value for times, so 100% means
+ *   "as fast as the reference" either way; results in different units are not compared. `ratioSamples`
+ *   (the fraction within each round, summarised) is shown instead when given: it cancels noise that hit
  *   both in the same round.
- * - "ratio" results are dimensionless quotients shown as "3.1×", "fraction" results as "62.0%", "count"
- *   results as plain numbers.
  */
 import { formatRate } from "../units.ts";
 import { type Summary, spreadOf, summarize } from "./stats.ts";
@@ -64,9 +58,8 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
     const dashes = "-".repeat(widths[index]!);
     return column.align === "right" ? `${dashes.slice(1)}:` : dashes;
   });
-  return [line(columns.map((column) => column.title)), `| ${rule.join(" | ")} |`, ...cells.map(line)].join(
-    "\n",
-  );
+  const header = line(columns.map((column) => column.title));
+  return [header, `| ${rule.join(" | ")} |`, ...cells.map(line)].join("\n");
 }
 
 function escapeCell(value: string): string {
@@ -77,12 +70,8 @@ function pad(value: string, width: number, align: Column["align"]): string {
   return align === "right" ? value.padStart(width) : value.padEnd(width);
 }
 
-export function isRate(unit: ResultUnit): boolean {
-  return unit === "bytes/s";
-}
-
 /** Units whose p99 says something: latencies and durations. */
-export function isTime(unit: ResultUnit): boolean {
+function isTime(unit: ResultUnit): boolean {
   return unit === "s" || unit === "ns";
 }
 
@@ -119,7 +108,7 @@ export function formatSeconds(seconds: number): string {
 /** The median as a fraction of the reference's, or undefined when they cannot be compared. */
 export function ratioOf(result: BenchResult, reference: BenchResult | undefined): number | undefined {
   if (!result.samples || !reference?.samples || reference.unit !== result.unit) return undefined;
-  return isRate(result.unit)
+  return result.unit === "bytes/s"
     ? result.samples.median / reference.samples.median
     : reference.samples.median / result.samples.median;
 }
@@ -209,13 +198,7 @@ export function rows(table: Record<string, RowSpec>, summaryOnly: readonly strin
 }
 
 /** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */
-export function summaryRow(
-  id: string,
-  label: string,
-  unit: ResultUnit,
-  values: readonly number[],
-  note?: string,
-): BenchResult {
-  const { values: _inRaw, ...summary } = row(id, label, unit, values, note);
+function summaryRow(...spec: Parameters<typeof row>): BenchResult {
+  const { values: _inRaw, ...summary } = row(...spec);
   return summary;
 }

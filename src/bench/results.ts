@@ -5,13 +5,12 @@
  * summarised.
  */
 import { formatBytes } from "../units.ts";
-import type { AccessSamples } from "./access-bench.ts";
 import { STREAM_BASELINES } from "./baselines.ts";
 import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
 import { summarize } from "./stats.ts";
-import type { SuiteData, TransferSamples } from "./suite-data.ts";
+import type { AccessSamples, SuiteData, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
 
@@ -26,13 +25,7 @@ export function rates(samples: { bytes: number; seconds: readonly number[] }): n
 }
 
 /** A throughput row, shown also as its fraction of memcpy within each round. */
-function rateResult(
-  id: string,
-  label: string,
-  values: number[],
-  memcpy: number[],
-  note?: string,
-): BenchResult {
+function rateResult(id: string, label: string, values: number[], memcpy: number[], note?: string) {
   return row(id, label, "bytes/s", values, note, { to: MEMCPY_ID, perRound: perRound(values, memcpy) });
 }
 
@@ -109,13 +102,9 @@ export function sweepSection(data: SuiteData): Section {
     const values = rates({ bytes: plan.bytes, seconds: point.seconds });
     const seconds = summarize(point.seconds).median.toPrecision(3);
     const ring = formatBlockSize(point.block * plan.depth);
-    return rateResult(
-      `sweep.${point.block}`,
-      `ivsh, ${formatBlockSize(point.block)} blocks`,
-      values,
-      data.memcpyRates,
-      `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`,
-    );
+    const note = `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`;
+    const label = `ivsh, ${formatBlockSize(point.block)} blocks`;
+    return rateResult(`sweep.${point.block}`, label, values, data.memcpyRates, note);
   });
   return {
     id: "fig3a",

@@ -1,16 +1,11 @@
 /**
- * The guest side of "guests at scale": what many guest processes, each with its own connection to the
- * arbiter through QEMU's guestfwd, cost the host, with the bridge handing each connection over to the
- * arbiter (the default) and relaying it for its lifetime (IVSH_BRIDGE=relay), in the same run.
- *
- * Case A boots one VM with 20 guest clients, case B two VMs with 10 each: the same number of
- * connections, so any difference between them is what a second VM adds. Each client is a real
- * `ivsh guest recv` process left waiting for a sender, i.e. connected and idle, as most clients are.
- * Every case and mode gets a fresh arbiter, so its "before" is the same start every time.
- *
- * Host memory per connection counts what exists because of a connection: the bridge processes still
- * alive and the growth of the arbiter. QEMU's memory is per VM (guest RAM the bun processes touched),
- * reported apart, never divided by connections.
+ * The guest side of "guests at scale" (docs/bench/scale.md): what guest processes, each with its own
+ * connection through QEMU's guestfwd, cost the host with the bridge handing each connection over and
+ * relaying it (IVSH_BRIDGE=relay). Case A has one VM with 20 clients, case B two with 10 each: the same
+ * connections, so a difference is what a second VM adds. Each client is an `ivsh guest recv` left
+ * waiting: connected and idle, as most are. Every case and mode gets a fresh arbiter, so its "before" is
+ * the same start. Host memory per connection counts the bridges still alive and the arbiter's growth;
+ * QEMU's memory is per VM, reported apart.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
@@ -20,16 +15,11 @@ import { BenchArbiter } from "./arbiter.ts";
 import { type Child, withChildren } from "./child.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
 
-export interface GuestCase {
-  readonly id: string;
-  readonly vms: number;
-  readonly clientsPerVm: number;
-}
-
-export const GUEST_CASES: readonly GuestCase[] = [
+export const GUEST_CASES = [
   { id: "A", vms: 1, clientsPerVm: 20 },
   { id: "B", vms: 2, clientsPerVm: 10 },
-];
+] as const;
+export type GuestCase = (typeof GUEST_CASES)[number];
 
 /** Resident memory of one process, from /proc/PID/status (bytes). */
 export interface ProcessMemory {
@@ -87,19 +77,14 @@ export async function measureGuestConnections(
   const results: GuestConnectionsResult[] = [];
   for (const guestCase of options.cases ?? GUEST_CASES)
     for (const mode of options.modes ?? BRIDGE_MODES) {
-      options.progress?.(
-        `case ${guestCase.id} (${guestCase.vms} VM × ${guestCase.clientsPerVm} guest clients), ${mode}`,
-      );
+      const what = `${guestCase.vms} VM × ${guestCase.clientsPerVm} guest clients`;
+      options.progress?.(`case ${guestCase.id} (${what}), ${mode}`);
       results.push(await measureOne(tools, guestCase, mode));
     }
   return results;
 }
 
-async function measureOne(
-  tools: VmTools,
-  guestCase: GuestCase,
-  mode: BridgeMode,
-): Promise<GuestConnectionsResult> {
+async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode) {
   const spec = { blockBytes: 64 * 1024, label: `guests ${guestCase.id} ${mode}` };
   return BenchArbiter.with(spec, async (arbiter) => {
     const endpoint = { unix: arbiter.socket };
@@ -107,10 +92,8 @@ async function measureOne(
     await fetchStatus(endpoint);
     await Bun.sleep(POLL_MS);
     const arbiterBefore = processMemory(arbiter.pid);
-    const names = Array.from(
-      { length: guestCase.vms },
-      (_, index) => `g${process.pid}${guestCase.id}${mode[0]}${index}`,
-    );
+    const prefix = `g${process.pid}${guestCase.id}${mode[0]}`;
+    const names = Array.from({ length: guestCase.vms }, (_, index) => `${prefix}${index}`);
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
@@ -265,12 +248,8 @@ export function processMemory(pid: number): ProcessMemory {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
       readFileSync(`/proc/${pid}/${file}`, "utf8"),
     );
-    if (!match)
-      throw failure(
-        "SystemCall",
-        `read the memory of process ${pid}`,
-        `/proc/${pid}/${file} has no ${field}`,
-      );
+    const action = `read the memory of process ${pid}`;
+    if (!match) throw failure("SystemCall", action, `/proc/${pid}/${file} has no ${field}`);
     return Number(match[1]) * 1024;
   };
   return {

@@ -1,9 +1,12 @@
 /**
  * The scale benchmark's report: RPC latency under load by operation, the arbiter's memory and journal,
- * and the restart, each next to the goal it is held to (issue 11).
+ * and the restart, each next to the goal it is held to (issue 11); with --vm, what each guest connection
+ * costs the host with the bridge handing it over and relaying it (scale-guests.ts).
  */
 import { formatBytes } from "../units.ts";
+import { MiB } from "./memory.ts";
 import { PROBE_CLIENTS, PROBE_RATE, type ScaleResult } from "./scale.ts";
+import type { GuestConnectionsResult } from "./scale-guests.ts";
 import { SCALE_OPS } from "./scale-worker.ts";
 import type { Summary } from "./stats.ts";
 
@@ -12,13 +15,7 @@ export const SCALE_P99_GOAL_MS = 1;
 /** From starting the killed arbiter again until it answers with all its state. */
 export const SCALE_RESTART_GOAL_S = 2;
 
-export interface ScaleVerdict {
-  readonly name: string;
-  readonly passed: boolean;
-  readonly detail: string;
-}
-
-export function scaleVerdicts(result: ScaleResult): ScaleVerdict[] {
+export function scaleVerdicts(result: ScaleResult): { name: string; passed: boolean; detail: string }[] {
   const p99Ms = result.probeLatencyNs.all.p99 / 1e6;
   const loadP99Ms = result.latencyNs.all.p99 / 1e6;
   const { restart } = result;
@@ -54,6 +51,7 @@ export function scaleVerdicts(result: ScaleResult): ScaleVerdict[] {
 
 export function renderScaleMarkdown(result: ScaleResult, command: string): string {
   const { plan, arbiterKiB: memory } = result;
+  const probe = `${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`;
   const lines = [
     "# ivsh bench --scale",
     "",
@@ -63,10 +61,7 @@ export function renderScaleMarkdown(result: ScaleResult, command: string): strin
     "| operation | requests | p50 | p99 | max |",
     "| --- | ---: | ---: | ---: | ---: |",
     ...[...SCALE_OPS, "all" as const].map((op) => latencyRow(op, result.latencyNs[op])),
-    latencyRow(
-      `all, from a separate ${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`,
-      result.probeLatencyNs.all,
-    ),
+    latencyRow(`all, from a separate ${probe}`, result.probeLatencyNs.all),
     latencyRow("floor: a bare Bun echo server, same processes, connections and rate", result.floorLatencyNs),
     "",
     `Set-up (connect and allocate): ${result.setupSeconds.toFixed(1)} s. Requests not issued because every ` +
@@ -97,4 +92,51 @@ function us(nanoseconds: number): string {
 
 function kib(value: number): string {
   return formatBytes(value * 1024);
+}
+
+/** Per guest connection, host memory, as issue 11 asks. */
+export const GUEST_CONNECTION_GOAL_MIB = 4;
+
+const mib = (bytes: number) => (bytes / MiB).toFixed(1);
+const change = (before: number, after: number) =>
+  `${mib(before)} → ${mib(after)} (${after >= before ? "+" : ""}${mib(after - before)})`;
+
+function guestRow(result: GuestConnectionsResult): string {
+  const { arbiterBefore: before, arbiterAfter: after } = result;
+  const perVm = result.perVm.map((vm) => vm.clients).join(" + ");
+  const qemu = result.qemu.map((vm) => mib(vm.rssBytes)).join(", ");
+  return [
+    `${result.caseId}: ${result.vms} VM × ${result.clientsPerVm}`,
+    result.mode,
+    `${result.connected} (${perVm})`,
+    String(result.bridges.count),
+    `${mib(result.bridges.rssBytes)} (anon ${mib(result.bridges.rssAnonBytes)}, PSS ${mib(result.bridges.pssBytes)})`,
+    change(before.rssBytes, after.rssBytes),
+    change(before.rssAnonBytes, after.rssAnonBytes),
+    mib(result.hostBytesPerConnection),
+    mib((result.bridges.pssBytes + after.rssBytes - before.rssBytes) / Math.max(result.connected, 1)),
+    qemu,
+  ].join(" | ");
+}
+
+export function renderGuestConnections(results: readonly GuestConnectionsResult[], seconds: number): string {
+  const handover = results.filter((result) => result.mode === "handover");
+  const worst = Math.max(...handover.map((result) => result.hostBytesPerConnection));
+  const verdict =
+    handover.length === 0
+      ? ""
+      : `Goal ≤ ${GUEST_CONNECTION_GOAL_MIB} MiB of host memory per guest connection, no relay process: ` +
+        `${worst / MiB <= GUEST_CONNECTION_GOAL_MIB && handover.every((result) => result.bridges.count === 0) ? "pass" : "**FAIL**"} ` +
+        `(${mib(worst)} MiB, ${Math.max(...handover.map((result) => result.bridges.count))} bridges alive).\n`;
+  return [
+    `## Guest connections, host side (accel ${results[0]?.accel ?? "?"}, ${seconds.toFixed(0)} s)`,
+    "",
+    "MiB; RSS = VmRSS, anon = RssAnon, PSS from smaps_rollup. QEMU's memory is per VM, not per connection.",
+    "",
+    "| case | bridge | connected (per VM) | `ivsh bridge` alive | bridges' RSS | arbiter RSS before → after | arbiter RssAnon before → after | host MiB per connection | same with bridges' PSS | QEMU RSS per VM |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...results.map((result) => `| ${guestRow(result)} |`),
+    "",
+    verdict,
+  ].join("\n");
 }

@@ -1,11 +1,9 @@
 /**
- * `scale-load`: one of the processes that load the arbiter in `ivsh bench --scale`. It connects
- * `--clients` clients, which allocate `--allocations` named one-block segments between them (the live
- * state the arbiter must carry), and says "ready". On SIGUSR1 it runs the request mix for `--seconds` at
- * `--rate` requests per second, open loop (requests leave on schedule whether or not earlier ones were
- * answered, so a slow arbiter shows as latency rather than as a lower rate), and reports each request's
- * latency by operation. Then it holds its clients until SIGUSR2, while the benchmark kills the arbiter
- * with SIGKILL and starts it again, checks that every client resumed with all its segments, and reports.
+ * `scale-load`: a load process of `ivsh bench --scale` (docs/bench/scale.md). It connects `--clients`
+ * clients, which allocate `--per-client` named one-block segments each, and says "ready"; on SIGUSR1 it
+ * runs the request mix open loop (scale-echo.ts) and reports each request's latency by operation; then it
+ * holds its clients until SIGUSR2, after the arbiter's kill and restart, and reports whether each resumed
+ * with all its segments.
  */
 import { type Client, connect } from "../guest/client.ts";
 import type { Segment } from "../guest/segment.ts";

@@ -17,14 +17,7 @@ import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { type Event, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
-export interface ScalePlan {
-  readonly clients: number;
-  readonly allocations: number;
-  readonly seconds: number;
-  /** Requests per second, all workers together. */
-  readonly rate: number;
-  readonly workers: number;
-}
+export type ScalePlan = ReturnType<typeof scalePlan>;
 
 export interface ScaleResult {
   readonly plan: ScalePlan;
@@ -50,11 +43,6 @@ export interface ScaleResult {
   /** Journal compactions the arbiter finished while the requests ran (each a helper process's work). */
   readonly compactionsDuringLoad: number;
   readonly restart: RestartResult;
-}
-
-export interface ResidentMemory {
-  readonly rss: number;
-  readonly anon: number;
 }
 
 export interface RestartResult {
@@ -91,7 +79,7 @@ export function scalePlan(options: {
   allocations?: number;
   seconds?: number;
   rate?: number;
-}): ScalePlan {
+}) {
   const clients = options.clients ?? (options.quick ? 40 : 1000);
   const allocations = options.allocations ?? (options.quick ? 2000 : 100_000);
   if (allocations < clients)
@@ -104,6 +92,7 @@ export function scalePlan(options: {
     clients,
     allocations,
     seconds: options.seconds ?? (options.quick ? 3 : 20),
+    // Requests per second, all workers together.
     rate: options.rate ?? (options.quick ? 400 : 4000),
     workers: workersFor(clients, allocations),
   };
@@ -185,12 +174,8 @@ async function measure(
   progress(
     `scale: ${plan.workers} workers connect ${perWorker * plan.workers} clients and allocate ${perClientOfWorkers} segments each`,
   );
-  const shape = {
-    socket: arbiter.socket,
-    region: arbiter.region,
-    workers: plan.workers,
-    seconds: plan.seconds,
-  };
+  const where = { socket: arbiter.socket, region: arbiter.region };
+  const shape = { ...where, workers: plan.workers, seconds: plan.seconds };
   const peers = { "peer-clients": perWorker, "peer-per-client": perClientOfWorkers };
   const start = (worker: number, clients: number, perClient: number, rate: number, label: string) => {
     const flags = { ...shape, worker, clients, "per-client": perClient, rate, ...peers };
@@ -209,10 +194,10 @@ async function measure(
     `scale: ready after ${setupSeconds.toFixed(1)} s; ${plan.seconds} s of requests at ${plan.rate}/s`,
   );
   const compactionsBefore = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
-  const sampler = sampleRss(arbiter.pid);
+  const stopSampling = sampleRss(arbiter.pid);
   for (const child of children) process.kill(child.pid, "SIGUSR1");
   const loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
-  const peakRss = sampler.stop();
+  const peakRss = stopSampling();
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   interruption.check("run the scale benchmark's requests");
@@ -275,21 +260,22 @@ async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<Re
   };
 }
 
-function residentKiB(pid: number): ResidentMemory {
+type ResidentMemory = ReturnType<typeof residentKiB>;
+
+function residentKiB(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
   return { rss: field("VmRSS"), anon: field("RssAnon") };
 }
 
-function sampleRss(pid: number): { stop(): number } {
+/** Samples the process's RSS until the returned function is called, which gives the peak. */
+function sampleRss(pid: number): () => number {
   let peak = residentKiB(pid).rss;
   const timer = setInterval(() => {
     peak = Math.max(peak, residentKiB(pid).rss);
   }, RSS_SAMPLE_MS);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
+  return () => {
+    clearInterval(timer);
+    return peak;
   };
 }

@@ -2,7 +2,6 @@
  * The raw samples of an `ivsh bench` run (suite.ts measures them; results.ts, goals.ts and the charts
  * read them) and what a run is given. Types only, so the readers need not depend on the runner.
  */
-import type { AccessSamples } from "./access-bench.ts";
 import type { Interruption } from "./child.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
@@ -10,6 +9,16 @@ import type { BenchPlan } from "./plan.ts";
 import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
 import type { VmCondvarSamples } from "./vm-condvar.ts";
 import type { BridgeMode } from "./vm-launch.ts";
+
+export interface AccessSamples {
+  readonly id: string;
+  readonly label: string;
+  /** Sequential read and write bandwidth per round, bytes/s. */
+  readonly read: number[];
+  readonly write: number[];
+  /** ns per dependent random 8-byte load, per round. */
+  readonly latency: number[];
+}
 
 export interface TransferSamples {
   readonly label: string;

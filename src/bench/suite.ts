@@ -1,14 +1,12 @@
 /**
  * Runs every measurement of `ivsh bench` and returns the raw samples (results.ts turns them into tables,
- * charts and goals). Methods are interleaved: each round runs every method once, in an order that rotates
- * between rounds, so a burst of noise on this shared machine hits all of them alike and ratios computed
- * within a round (ivsh ÷ socket, ivsh ÷ memcpy) cancel most of it.
+ * charts and goals). Methods are interleaved, in an order that rotates between rounds, so noise on this
+ * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
  */
-
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { measureStream, STREAM_BASELINES, STREAM_LABELS } from "./baselines.ts";
+import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
@@ -22,16 +20,12 @@ import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import {
   condvarRound,
-  emptyCondvarSamples,
   measureHandoff,
   measureLockPairs,
   measureSocketFloor,
   type SyncEndpoint,
 } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
-import { emptyVmCondvarSamples } from "./vm-condvar.ts";
-
-export type { SuiteContext, SuiteData } from "./suite-data.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
 
@@ -64,7 +58,7 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   progress("hand-off latency: parked, spinning, socket floor");
   await handoffRounds(context, data, shm);
   progress("memory access times (Fig. 4b)");
-  data.access.push(...(await measureHostAccess({ ...context, arbiter: shm })));
+  data.access.push(...(await measureHostAccess(context, shm)));
   if (plan.vm) await runVmMeasurements(context, data);
   return data;
 }
@@ -85,16 +79,15 @@ async function measureRounds(
   };
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
-    progress(
-      `round ${round + 1} of ${plan.repeats}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`,
-    );
+    const of = `round ${round + 1} of ${plan.repeats}`;
+    progress(`${of}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
     measureDigestRound(data.digest);
     await transferRound(context, data, round, shm, disk);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
     await sweepRound(context, data, round, shm);
     await measureLockPairs(endpoint, plan.lockPairs, round, data.locks);
-    progress(`round ${round + 1} of ${plan.repeats}: the report's loops, condvar ping-pong and wake-ups`);
+    progress(`${of}: the report's loops, condvar ping-pong and wake-ups`);
     await condvarRound(endpoint, condvarPlan, round, data.condvar);
   }
 }
@@ -116,6 +109,8 @@ function emptyData(
     { label, seconds: [], bytes: plan.bytes },
   ]);
   const handoff = () => ({ latenciesNs: [], unparked: 0, offsetsNs: [] });
+  const loops = () => ({ ivsh: [], rpc: [], socket: [] });
+  const pair = () => ({ condvar: [], socket: [] });
   return {
     plan,
     memcpyRates: [],
@@ -125,8 +120,8 @@ function emptyData(
     sweep: plan.blockSizes.map((block) => ({ block, seconds: [], requests: [] })),
     locks: { fast: [], try: [], rpc: [] },
     handoff: { parked: handoff(), spin: handoff(), floor: { oneWayNs: [], roundTripsNs: [], relayNs: [] } },
-    condvar: emptyCondvarSamples(),
-    condvarVm: emptyVmCondvarSamples(),
+    condvar: { loops: loops(), pingPong: pair(), wakes: pair(), wakeRatios: [] },
+    condvarVm: { loops: loops(), pingPong: pair(), wakeRoundTrips: pair() },
     guestRequests: { handover: [], relay: [] },
     access: [],
     endToEnd: emptyEndToEndSamples(plan.bytes),
@@ -164,23 +159,16 @@ async function transferRound(
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
+  const stream = (baseline: StreamBaseline) => async () => {
+    const sizes = { bytes: plan.bytes, chunk: plan.streamChunk };
+    const transfer = await measureStream(baseline, { ...sizes, workerCommand });
+    return "unavailable" in transfer ? transfer.unavailable : transfer.seconds;
+  };
   type Method = [string, () => Promise<number | string>];
   const methods: Method[] = [
     ["ivsh", ivsh(shm, data.transfers["ivsh-setup"])],
     ["ivsh-disk", ivsh(disk)],
-    ...STREAM_BASELINES.map(
-      (baseline): Method => [
-        baseline,
-        async () => {
-          const stream = await measureStream(baseline, {
-            bytes: plan.bytes,
-            workerCommand,
-            chunk: plan.streamChunk,
-          });
-          return "unavailable" in stream ? stream.unavailable : stream.seconds;
-        },
-      ],
-    ),
+    ...STREAM_BASELINES.map((baseline): Method => [baseline, stream(baseline)]),
   ];
   for (const [id, measure] of rotate(methods, round)) {
     context.interruption.check("run the transfers");

@@ -1,16 +1,10 @@
 /**
- * The workers of Fig. 4a (sync.ts starts them): uncontended lock cost, and hand-off latency between two
- * processes measured on words of one ivsh mutex slot (a mutex uses only its lock word; the others are
- * free for this):
- *
- * - parked (`handoff-wait` / `handoff-wake --mode parked`): the waiter parks in the arbiter with WAIT on
- *   COUNTER; the waker stays busy for 1 ms (so the WAIT has surely arrived and parked), stores a
- *   shared-clock stamp and the new COUNTER, and sends WAKE (see wakeRounds for why it is busy before and
- *   asleep after). The sample is stamp → the waiter's code running again. A round whose WAIT found
- *   COUNTER already changed (the waiter had not parked yet) is counted and dropped.
- * - spinning (`--mode spin`): both spin on COUNTER in a ping-pong; a sample is half a round trip on the
- *   pinger's clock. Every other round carries stamps instead, from which the offset between the two
- *   processes' shared clocks is estimated: a check that the parked numbers compare valid clocks.
+ * The workers of Fig. 4a (sync.ts starts them; docs/bench/README.md describes each measurement): lock cost,
+ * and the parked and spinning hand-offs on words of one mutex slot (a mutex uses only its lock word). A
+ * parked round whose WAIT found COUNTER already changed (the waiter had not parked yet) is counted and
+ * dropped. Spinning rounds alternate: even ones are timed (half a round trip on the pinger's clock), odd
+ * ones carry stamps, from which the offset of the two processes' shared clocks is estimated: a check that
+ * the parked numbers compare valid clocks.
  */
 import type { Socket } from "bun";
 import { failure } from "../errors.ts";
@@ -147,13 +141,9 @@ function pingPong({ words, stamps }: Shared, rounds: number) {
 }
 
 /*
- * The operating system's wake-up floor for context in Fig. 4a: a ping-pong over a Unix socket between two
- * Bun processes (`ivsh bench-worker echo` and `ping`), shaped like the parked hand-off: the pinger stays
- * busy for 1 ms (as the waker does) while the echo is idle in epoll, then sends its shared-clock stamp;
- * the echo records stamp → its data callback running (one wake-up through the kernel) and sends it back.
- * A parked ivsh hand-off takes two such hops (waker → arbiter → waiter) plus the arbiter's work, so the
- * floor is also measured through a `relay` process that forwards each message both ways: the arbiter's
- * topology without its work.
+ * The operating system's wake-up floor (Fig. 4a): a Unix-socket ping-pong between `echo` and `ping`, shaped
+ * like the parked hand-off (the pinger busy for 1 ms, the echo idle in epoll), straight or through a
+ * `relay`, as a parked hand-off takes two hops (waker → arbiter → waiter).
  */
 const MESSAGE_BYTES = 8;
 
@@ -243,15 +233,10 @@ export async function runRelay(flags: WorkerFlags): Promise<void> {
 }
 
 /*
- * Uncontended lock cost for Fig. 4a: `pairs` acquire/release pairs of one ivsh mutex, three ways, in an
- * order that rotates with `--round` so none always runs first (warm caches, JIT state):
- *
- * - fast: `await mutex.lock(); mutex.unlock()`, the public API: one compare-and-swap each, no RPC.
- * - try: `mutex.tryLock(); mutex.unlock()`, the same without the promise `lock()` returns.
- * - rpc: the report's design as a baseline: acquire is one arbiter round trip, then taking the lock word;
- *   release is releasing the word, then another round trip. The request is a heartbeat (`confirmLease`),
- *   the cheapest the arbiter serves, so this is the least any design pays that asks a daemon for each
- *   acquire and release (the report's daemon also did bookkeeping, in Python).
+ * Uncontended lock cost (Fig. 4a): `pairs` acquire/release pairs three ways (docs/bench/README.md), in an
+ * order that rotates with `--round` so none always runs first (warm caches, JIT state). rpc's request is a
+ * heartbeat (`confirmLease`), the cheapest the arbiter serves: the least any design pays that asks a
+ * daemon for each acquire and release.
  */
 const WARMUP_PAIRS = 2000;
 

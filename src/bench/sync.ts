@@ -106,10 +106,8 @@ export async function measureSocketFloor(
     let target = address;
     if (hops === 2) {
       target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
-      await nextEvent(
-        startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address }),
-        "ready",
-      );
+      const relay = startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address });
+      await nextEvent(relay, "ready");
     }
     const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
@@ -142,15 +140,6 @@ export interface CondvarSamples {
   readonly wakes: { condvar: number[]; socket: number[] };
   /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
   readonly wakeRatios: number[];
-}
-
-export function emptyCondvarSamples(): CondvarSamples {
-  return {
-    loops: { ivsh: [], rpc: [], socket: [] },
-    pingPong: { condvar: [], socket: [] },
-    wakes: { condvar: [], socket: [] },
-    wakeRatios: [],
-  };
 }
 
 export interface CondvarPlan {
@@ -198,19 +187,14 @@ async function measurePair(
   samples: CondvarSamples,
 ): Promise<void> {
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
-    const flags = {
-      ...pairFlags(endpoint, "pair"),
-      rounds: plan.pingPongRounds,
-      wakes: plan.wakes,
-      round,
-    };
+    const counts = { rounds: plan.pingPongRounds, wakes: plan.wakes, round };
+    const flags = { ...pairFlags(endpoint, "pair"), ...counts };
     const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
     const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
-    samples.wakeRatios.push(
-      middleSample(numbersField(wakes, "condvarWakeNs")) / middleSample(numbersField(wakes, "socketWakeNs")),
-    );
+    const median = (field: string) => middleSample(numbersField(wakes, field));
+    samples.wakeRatios.push(median("condvarWakeNs") / median("socketWakeNs"));
   });
 }
 

@@ -1,19 +1,15 @@
 /**
- * `ivsh bench --vm`, the condvar hand-offs across the VM boundary: the report's Fig. 1 / Fig. 2 loops with
- * the writer in the guest and the reader on the host (ivsh, RPC per operation, and the same chunks over
- * the VM's network), then a CondVar ping-pong and parked round trips between a host process and a guest
- * one, next to the same over the VM's network. The guest's clock is not the host's: the host side times
- * everything (the loops' reader, the pair's side a).
- *
- * The VM's network here is what a guest without ivsh would use: the guest's TCP through QEMU's user-mode
- * NIC (slirp, guestfwd) into `socat`, which relays to the host worker's Unix socket.
+ * `ivsh bench --vm`, the condvar hand-offs across the VM boundary: the report's loops with the writer in the
+ * guest and the reader on the host, then a cv-pair with side a on the host and b in the guest, each next
+ * to the same over the VM's network: what a guest without ivsh would use, its TCP through QEMU's user-mode
+ * NIC (slirp, guestfwd) into `socat`, which relays to the host worker's Unix socket. The host times all.
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import type { Child } from "./child.ts";
 import { addPairRound, LOOP_MODES, type LoopMode, loopFlags } from "./sync.ts";
 import { guestWorker } from "./vm-launch.ts";
-import { type Event, type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
+import { type Flags, freshChannel, nextEvent, numberField, startWorker } from "./worker-io.ts";
 
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;
@@ -22,13 +18,7 @@ const GUEST_GATEWAY = "10.0.2.100";
 const VM_PAIR_ROUNDS = 2000;
 const VM_PAIR_WAKES = 200;
 
-/** The names, paths and ports one VM round's condvar steps use; made before the VM boots. */
-export interface VmCondvarPlan {
-  readonly bytes: number;
-  readonly names: Record<LoopMode | "pair", string>;
-  readonly loopAddress: string;
-  readonly pairAddress: string;
-}
+export type VmCondvarPlan = ReturnType<typeof vmCondvarPlan>;
 
 /**
  * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
@@ -40,15 +30,8 @@ export interface VmCondvarSamples {
   readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
 }
 
-export function emptyVmCondvarSamples(): VmCondvarSamples {
-  return {
-    loops: { ivsh: [], rpc: [], socket: [] },
-    pingPong: { condvar: [], socket: [] },
-    wakeRoundTrips: { condvar: [], socket: [] },
-  };
-}
-
-export function vmCondvarPlan(scratch: string, bytes: number): VmCondvarPlan {
+/** The names and paths one VM round's condvar steps use; made before the VM boots. */
+export function vmCondvarPlan(scratch: string, bytes: number) {
   const names = {
     ivsh: freshChannel("vm-loops-ivsh"),
     rpc: freshChannel("vm-loops-rpc"),
@@ -138,13 +121,8 @@ function startHostWorker(host: VmCondvarHost, role: string, flags: Flags, label:
   return startWorker(host.children, host.workerCommand, role, flags, label);
 }
 
-async function expectStep(vm: Child, name: string): Promise<Event> {
-  const step = await nextEvent(vm, "step");
-  if (step.step !== name)
-    throw failure(
-      "Internal",
-      `start the host's side of '${name}'`,
-      `the guest announced '${String(step.step)}'`,
-    );
-  return step;
+async function expectStep(vm: Child, name: string): Promise<void> {
+  const announced = String((await nextEvent(vm, "step")).step);
+  if (announced !== name)
+    throw failure("Internal", `start the host's side of '${name}'`, `the guest announced '${announced}'`);
 }

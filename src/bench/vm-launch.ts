@@ -11,11 +11,8 @@ import { isCompiled, selfCommand } from "../self.ts";
 import { type Child, startChild } from "./child.ts";
 import { type Flags, flagArgv } from "./worker-io.ts";
 
-export interface VmTools {
-  readonly launch: string;
-  /** The ivsh binary to put in the guest. */
-  readonly binary: string;
-}
+/** launch.sh, and the ivsh binary to put in the guest. */
+export type VmTools = ReturnType<typeof checkVmPrerequisites>;
 
 /** How a VM's bridge carries a guest's connection: hands it over to the arbiter, or relays it. */
 export const BRIDGE_MODES = ["handover", "relay"] as const;
@@ -37,27 +34,15 @@ function guestBinary(launch: string): string {
 }
 
 /** Fails early, with what to do, when --vm cannot work here. */
-export function checkVmPrerequisites(): VmTools {
-  const action = "measure through VMs (--vm)";
+export function checkVmPrerequisites() {
+  const refuse = (reason: string) => failure("InvalidArgument", "measure through VMs (--vm)", reason);
   const launch = launchScript();
-  if (!launch)
-    throw failure(
-      "InvalidArgument",
-      action,
-      "scripts/qemu/launch.sh was not found (run ivsh bench from the repository)",
-    );
+  if (!launch) throw refuse("scripts/qemu/launch.sh was not found (run ivsh bench from the repository)");
   const binary = guestBinary(launch);
-  if (!existsSync(binary))
-    throw failure(
-      "InvalidArgument",
-      action,
-      `the guest binary ${binary} does not exist (run \`npm run build\`)`,
-    );
+  if (!existsSync(binary)) throw refuse(`the guest binary ${binary} does not exist (run \`npm run build\`)`);
   const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
   if (!help.stdout.toString().includes("bench-worker"))
-    throw failure(
-      "InvalidArgument",
-      action,
+    throw refuse(
       `the guest binary ${binary} has no bench-worker command (rebuild it with \`npm run build\`, or set IVSH_GUEST_BINARY)`,
     );
   return { launch, binary };

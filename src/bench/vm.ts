@@ -1,20 +1,16 @@
 /**
  * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
- * same bench-worker roles: a transfer guest→host and one host→guest (Fig. 3b), in the first round Fig. 4b
- * in the guest, and in every round the condvar hand-offs across the boundary (vm-condvar.ts) and a guest's
- * request round trips with its connection handed over and relayed (below).
- *
- * A guest's clock is not the host's, so VM transfers are timed on the host alone: guest→host by the host
- * receiver (from seeing the transfer start to the verified end), host→guest by the host sender (from
- * opening the channel to the guest's verdict arriving).
+ * same bench-worker roles: guest→host and host→guest transfers (Fig. 3b), Fig. 4b in the guest in the
+ * first round, the condvar hand-offs across the boundary (vm-condvar.ts) and a guest's request round
+ * trips (below). A guest's clock is not the host's, so transfers are timed on the host alone: guest→host
+ * by the host receiver, host→guest by the host sender (from opening the channel to the guest's verdict).
  */
-import type { AccessSamples } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import type { SuiteContext, SuiteData } from "./suite-data.ts";
+import type { AccessSamples, SuiteContext, SuiteData } from "./suite-data.ts";
 import {
   runVmCondvar,
   startSocketLoopReader,
@@ -81,20 +77,13 @@ function guestCommand(
   return steps.join(" && ");
 }
 
-interface VmRound {
-  readonly toHostSeconds: number;
-  readonly fromHostSeconds: number;
-  readonly access: Event[];
-  readonly accel: string;
-}
-
 async function vmRound(
   context: SuiteContext,
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
   condvarSamples: VmCondvarSamples,
-): Promise<VmRound> {
+) {
   const { plan, workerCommand } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
   const toHost = freshChannel("vm-to-host");

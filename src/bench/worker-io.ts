@@ -6,7 +6,7 @@
  * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
  */
 import { writeSync } from "node:fs";
-import type { Socket, SocketHandler } from "bun";
+import type { SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { type Client, connect } from "../guest/client.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
@@ -120,12 +120,9 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   for (let index = 0; index < argv.length; index += 2) {
     const name = argv[index] ?? "";
     const value = argv[index + 1];
+    const reason = `'${name}' is not a --flag followed by a value`;
     if (!name.startsWith("--") || value === undefined)
-      throw failure(
-        "InvalidArgument",
-        "start a bench worker",
-        `'${name}' is not a --flag followed by a value`,
-      );
+      throw failure("InvalidArgument", "start a bench worker", reason);
     flags.set(name.slice(2), value);
   }
   return flags;
@@ -177,14 +174,10 @@ export class Yielder {
 }
 
 /*
- * A clock two processes can compare, for latencies measured from a store in one process to the moment
- * another resumes. `Bun.nanoseconds()` and `process.hrtime` count from each process's own start, so they
- * cannot be compared; `performance.timeOrigin` (the wall clock at process start, in ms with sub-µs
- * digits) plus `performance.now()` (monotonic since then) can. Measured here with a spinning ping-pong
- * through shared memory: the offset between two processes is within ±0.25 µs, the precision of a double
- * holding today's time in ms, which is far below the tens of µs a parked hand-off takes.
- *
- * Spinning hand-offs (well under a µs) are instead timed as half a round trip on one process's clock.
+ * A clock two processes can compare, for latencies from a store in one process to another resuming:
+ * `Bun.nanoseconds()` counts from each process's own start; `performance.timeOrigin` (wall clock at the
+ * start) plus `performance.now()` does not. Two processes agree within ±0.25 µs (a double holding today's
+ * time in ms), far below a parked hand-off's tens of µs; spinning hand-offs are timed on one clock instead.
  */
 /** The step of the shared clock: one unit in the last place of a double holding today's time in ms. */
 export function sharedClockResolutionNs(): number {
@@ -211,11 +204,7 @@ export function busyWait(ms: number): void {
 }
 
 /** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-export function connectTo(
-  address: string,
-  tcp: boolean,
-  socket: SocketHandler<undefined>,
-): Promise<Socket<undefined>> {
+export function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
   return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
 }
 

@@ -41,11 +41,7 @@ export const WORKER_ROLES = Object.keys(ROLES);
 export async function runBenchWorker(argv: string[]): Promise<void> {
   const [role = "", ...rest] = argv;
   const run = ROLES[role];
-  if (!run)
-    throw failure(
-      "InvalidArgument",
-      "start a bench worker",
-      `'${role}' is not one of ${WORKER_ROLES.join(", ")}`,
-    );
+  const roles = WORKER_ROLES.join(", ");
+  if (!run) throw failure("InvalidArgument", "start a bench worker", `'${role}' is not one of ${roles}`);
   await run(new WorkerFlags(role, rest));
 }

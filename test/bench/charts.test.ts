@@ -5,11 +5,12 @@ import { join } from "node:path";
 import {
   type BarChartSpec,
   type LineChartSpec,
+  log2Ticks,
   renderBarChart,
   renderLineChart,
   writeChart,
+  zeroBasedTicks,
 } from "../../src/bench/charts.ts";
-import { log2Ticks, zeroBasedTicks } from "../../src/bench/svg.ts";
 import { allElements, parseXml, type XmlElement } from "./xml.ts";
 
 function withClass(root: XmlElement, name: string): XmlElement[] {
