@@ -4,13 +4,12 @@
  * temporary directory. Everything it creates is removed when it stops, and by the cleanup registry if
  * the run is interrupted first.
  */
-import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
-import { Child, onCleanup, temporaryDirectory } from "./child.ts";
+import { benchDirectory, Child, onCleanup } from "./child.ts";
 import { MiB } from "./memory.ts";
 
 export interface ArbiterSpec {
@@ -66,10 +65,11 @@ export class BenchArbiter {
   }
 
   static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
-    const socketDir = mkdtempSync(join(tmpdir(), "ivsh-bench-sock-"));
-    const removeSocket = temporaryDirectory(socketDir);
-    const regionDir = mkdtempSync(join(spec.regionParent ?? "/dev/shm", "ivsh-bench-"));
-    const removeRegion = temporaryDirectory(regionDir);
+    const { path: socketDir, remove: removeSocket } = benchDirectory(tmpdir(), "sock");
+    const { path: regionDir, remove: removeRegion } = benchDirectory(
+      spec.regionParent ?? "/dev/shm",
+      "region",
+    );
     const removeDirs = () => {
       removeRegion();
       removeSocket();

@@ -9,12 +9,12 @@
  * logs each read (-d -d -d, microsecond stamps with -lu) into a file, which gives the exact byte count and
  * the span from its transfer loop starting (just after accept) to its exit, about 1 µs per read.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failure, IvshError } from "../errors.ts";
-import { type Child, startChild, waitUntil, withChildren } from "./child.ts";
+import { benchDirectory, type Child, startChild, waitUntil, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
 import type { StreamArgs, StreamTransfer, StreamTransport } from "./stream-worker.ts";
 import { type Event, finalEvents, nextEvent, numberField, startWorker, stringField } from "./worker-io.ts";
@@ -64,7 +64,7 @@ export async function measureStream(
   if (baseline === "unix-socat" && !socatInstalled(socat)) return { unavailable: "socat not installed" };
   // Generous: even 50 MB/s finishes well inside it, so only a hang hits it.
   const timeoutMs = options.timeoutMs ?? 30_000 + bytes / 50e3;
-  const dir = mkdtempSync(join(tmpdir(), "ivsh-bench-"));
+  const { path: dir, remove } = benchDirectory(tmpdir(), "stream");
   const action = `stream ${bytes} bytes (${baseline})`;
   try {
     const transfer = await withChildren(action, timeoutMs, (children) =>
@@ -75,7 +75,7 @@ export async function measureStream(
     if (transfer.bytes !== bytes) throw failure("Internal", action, `${transfer.bytes} bytes arrived`);
     return transfer;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    remove();
   }
 }
 

@@ -4,7 +4,8 @@
  * when the benchmark is interrupted (`killAllChildren`).
  */
 
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
 
@@ -170,8 +171,18 @@ export function onCleanup(action: Action): () => void {
   return () => actions.delete(action);
 }
 
+/**
+ * A new directory under `parent`, removed at cleanup or when the returned function is called. Named
+ * ivsh-bench-KIND-PID-XXXXXX: whatever a run leaves behind says which process left it (and a test can
+ * tell its own run's from another's on the same machine).
+ */
+export function benchDirectory(parent: string, kind: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(parent, `ivsh-bench-${kind}-${process.pid}-`));
+  return { path, remove: temporaryDirectory(path) };
+}
+
 /** Registers a directory to remove; returns the function that removes it now. */
-export function temporaryDirectory(path: string): () => void {
+function temporaryDirectory(path: string): () => void {
   const remove = () => rmSync(path, { recursive: true, force: true });
   const forget = onCleanup(remove);
   return () => {

@@ -4,12 +4,12 @@
  * rows run the compiled binary when there is one (this process, or dist/ivsh): under `bun src/cli.ts`
  * every start would also transpile the sources, which no user of the binary pays.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { socatInstalled } from "./baselines.ts";
-import { type Child, startChild, temporaryDirectory, withChildren } from "./child.ts";
+import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
@@ -39,8 +39,7 @@ export type EndToEndSetup = Awaited<ReturnType<typeof prepareEndToEnd>>;
 
 /** Writes the source files (random bytes) to /dev/shm and finds the binary to run. */
 export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number) {
-  const dir = mkdtempSync(join("/dev/shm", "ivsh-bench-e2e-"));
-  const remove = temporaryDirectory(dir);
+  const { path: dir, remove } = benchDirectory("/dev/shm", "e2e");
   const file = join(dir, "file");
   const small = join(dir, "small");
   await writeRandom(file, bytes);

@@ -8,11 +8,10 @@
  * earlier ones were answered, and each is timed from when it was due. A closed loop (send, wait, send)
  * would slow down with the server and hide exactly the stalls the benchmark is after.
  */
-import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { temporaryDirectory, withChildren } from "./child.ts";
+import { benchDirectory, withChildren } from "./child.ts";
 import { emit, Messages, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
 
 /** A connection of a load process: it carries one request at a time. */
@@ -146,8 +145,7 @@ export async function measureEchoFloor(
   shape: { processes: number; clients: number; rate: number; seconds: number },
   workerCommand: readonly string[],
 ): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), "ivsh-echo-"));
-  const removeDir = temporaryDirectory(dir);
+  const { path: dir, remove: removeDir } = benchDirectory(tmpdir(), "echo");
   const address = join(dir, "echo.sock");
   try {
     return await withChildren("measure the echo floor", FLOOR_TIMEOUT_MS, async (children) => {

@@ -2,11 +2,9 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { ArgDef } from "citty";
-import { cleanupNow, type Interruption, killAllChildren, temporaryDirectory } from "../bench/child.ts";
+import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
 import { writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { benchPlan } from "../bench/plan.ts";
@@ -85,10 +83,8 @@ export default defineLeafCommand({
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (interruption) => {
       if (plan.vm) checkVmPrerequisites();
-      const scratchDir = mkdtempSync(join(tmpdir(), "ivsh-bench-run-"));
-      temporaryDirectory(scratchDir);
-      const diskDir = mkdtempSync(join(args["disk-dir"], "ivsh-bench-disk-"));
-      temporaryDirectory(diskDir);
+      const scratchDir = benchDirectory(tmpdir(), "run").path;
+      const diskDir = benchDirectory(args["disk-dir"], "disk").path;
       const data = await runSuite({
         plan,
         workerCommand: [...selfCommand(), "bench-worker"],

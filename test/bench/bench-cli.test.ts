@@ -16,11 +16,19 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Entries a bench run makes in shared temporary places (it must remove them all). */
-function benchLeftovers(): string[] {
+/**
+ * Entries a bench run makes in shared temporary places (it must remove them all): those named with the
+ * run's pid (ivsh-bench-KIND-PID-XXXXXX), and any not named with a pid at all, so that a bench or demo
+ * another process runs on the machine meanwhile is not taken for this run's leftovers.
+ */
+function benchLeftovers(pid: number): string[] {
   return ["/dev/shm", "/tmp", "/var/tmp"].flatMap((parent) =>
     readdirSync(parent)
       .filter((name) => name.startsWith("ivsh-bench-") && !name.startsWith("ivsh-bench-test-"))
+      .filter((name) => {
+        const owner = /^ivsh-bench-[a-z0-9]+-(\d+)-/.exec(name)?.[1];
+        return owner === undefined || Number(owner) === pid;
+      })
       .map((name) => join(parent, name)),
   );
 }
@@ -59,7 +67,8 @@ function alive(pid: number): boolean {
 
 describe("ivsh bench --quick", () => {
   test("writes the tables, the JSON document and every figure, and cleans up", async () => {
-    const before = new Set(benchLeftovers());
+    // Before the run there is no pid of its own: only the untagged entries can be there already.
+    const before = new Set(benchLeftovers(0));
     const json = join(dir, "results.json");
     const out = join(dir, "figures");
     const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", out, "--disk-dir", dir]);
@@ -149,11 +158,12 @@ describe("ivsh bench --quick", () => {
       );
     }
     expect(readdirSync(dir).sort()).toEqual(["figures", "results.json"]);
-    expect(benchLeftovers().filter((path) => !before.has(path))).toEqual([]);
+    expect(benchLeftovers(run.proc.pid).filter((path) => !before.has(path))).toEqual([]);
   }, 180_000);
 
   test("Ctrl-C stops it with exit code 130 and leaves no process or file behind", async () => {
-    const before = new Set(benchLeftovers());
+    // Before the run there is no pid of its own: only the untagged entries can be there already.
+    const before = new Set(benchLeftovers(0));
     const diskDir = mkdtempSync(join(dir, "interrupt-"));
     const run = spawnBun([CLI, "bench", "--quick", "--disk-dir", diskDir]);
     // Wait until transfers are under way: arbiters and workers are running.
@@ -169,7 +179,7 @@ describe("ivsh bench --quick", () => {
     for (let attempt = 0; attempt < 50 && children.some(alive); attempt++) await Bun.sleep(100);
     expect(children.filter(alive)).toEqual([]);
     expect(readdirSync(diskDir)).toEqual([]);
-    expect(benchLeftovers().filter((path) => !before.has(path))).toEqual([]);
+    expect(benchLeftovers(run.proc.pid).filter((path) => !before.has(path))).toEqual([]);
     expect(await run.stderr).toContain("interrupted");
   }, 120_000);
 });
