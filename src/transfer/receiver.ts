@@ -138,7 +138,6 @@ export class ChannelReceiver {
     await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
   }
 
-
   private async waitForRecord(): Promise<void> {
     await this.slot.confirmLive();
     const check = () => this.checkStillOurs();

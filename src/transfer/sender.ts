@@ -179,7 +179,6 @@ export class ChannelSender {
     await releaseRingAndRole(this.slot, "sender", this.ring.segment);
   }
 
-
   /**
    * Waits while the transfer streams or the receiver keeps it. Interrupted, we abandon, unless the receiver
    * decided first: then the transfer completes (we wait for the verdict without the signal).
