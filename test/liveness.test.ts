@@ -1,6 +1,7 @@
 /** What happens to a client's grants and locks when it dies or freezes. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import {
   ArbiterProcess,
@@ -103,5 +104,27 @@ describe("liveness", () => {
     segment.bytes[0] = 1;
     await segment.free();
     await kept.close();
+  });
+});
+
+describe("an arbiter that accepts but never answers", () => {
+  afterEach(() => {
+    arbiter.spawned.proc.kill("SIGCONT");
+  });
+
+  // The kernel queues the connection in the listen backlog of a stopped process: connect() succeeds and
+  // only the hello's answer never comes.
+  test("connect gives up after its timeout, saying it got no answer", async () => {
+    arbiter.spawned.proc.kill("SIGSTOP");
+    const connecting = connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs: 1500 });
+    await expectRejection(connecting, "ArbiterUnreachable", /did not answer within 1\.5 s/);
+  }, 20_000);
+
+  test("connect ends as soon as its signal aborts", async () => {
+    arbiter.spawned.proc.kill("SIGSTOP");
+    const abort = new AbortController();
+    const connecting = connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
+    setTimeout(() => abort.abort(), 300);
+    await expectRejection(connecting, "Interrupted", /greet the arbiter/);
   });
 });

@@ -367,13 +367,15 @@ export class Client {
   }
 
   private async hello(): Promise<Reply<"hello">> {
-    const reply = await this.transport.handshake("hello", {
+    const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
       clientName: this.options.name ?? process.argv.slice(1, 3).join(" ").slice(-64),
       pid: process.pid,
       sessionToken: this.sessionToken,
-    });
+    };
+    const waitMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
+    const reply = await this.transport.handshake("hello", hello, waitMs, this.options.signal);
     this.clientId = reply.clientId;
     this.epoch = reply.epoch;
     this.leaseMs = reply.leaseMs;

@@ -28,7 +28,10 @@ export interface ConnectOptions {
   resource?: ResourceName;
   /** Shown in `ivsh status`. */
   name?: string;
-  /** How long to keep trying to reach a restarted arbiter before giving up. */
+  /**
+   * How long to keep trying to reach a restarted arbiter before giving up; also how long a hello may go
+   * unanswered (an arbiter that is stopped still accepts connections) before connecting fails.
+   */
   reconnectTimeoutMs?: number;
   /** Ends `connect()`'s attempts (an Interrupted error) when aborted, e.g. on Ctrl-C. */
   signal?: AbortSignal;

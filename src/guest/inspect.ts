@@ -7,6 +7,9 @@ import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/
 import type { StatusReport } from "../protocol/status-report.ts";
 import { type Endpoint, Transport } from "./transport.ts";
 
+/** Long enough for an arbiter busy with a thousand clients, short enough for a command typed at a prompt. */
+const STATUS_HELLO_WAIT_MS = 10_000;
+
 export async function fetchStatus(
   endpoint: Endpoint,
   limit = STATUS_DEFAULT_LIMIT,
@@ -14,13 +17,17 @@ export async function fetchStatus(
   const transport = new Transport(endpoint);
   try {
     await transport.open();
-    const hello = await transport.handshake("hello", {
-      magic: WIRE_MAGIC,
-      version: PROTOCOL_VERSION,
-      clientName: "ivsh status",
-      pid: process.pid,
-      sessionToken: "",
-    });
+    const hello = await transport.handshake(
+      "hello",
+      {
+        magic: WIRE_MAGIC,
+        version: PROTOCOL_VERSION,
+        clientName: "ivsh status",
+        pid: process.pid,
+        sessionToken: "",
+      },
+      STATUS_HELLO_WAIT_MS,
+    );
     transport.release();
     const { json } = await transport.request("status", { limit, onlyClient: 0 });
     await transport.request("bye", {});

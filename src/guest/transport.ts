@@ -6,7 +6,7 @@
  * of running it twice, so nothing is lost or duplicated.
  */
 import type { Socket, SocketHandler } from "bun";
-import { failure, hasTrait, IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
@@ -17,6 +17,7 @@ import {
   WaitOutcome,
 } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
+import { formatDuration } from "../units.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
@@ -117,9 +118,46 @@ export class Transport {
     return this.enqueue(name, fields, false);
   }
 
-  /** The hello of a (re)connection: written at once, ahead of everything held. */
-  handshake<N extends MessageName>(name: N, fields: Request<N>): Promise<Reply<N>> {
-    return this.enqueue(name, fields, true);
+  /**
+   * The hello of a (re)connection: written at once, ahead of everything held. It gives up after `ms`, or
+   * when `signal` aborts: the kernel accepts a connection into the listen backlog even for an arbiter that
+   * is stopped (SIGSTOP) or wedged, and nothing else would ever end that wait.
+   */
+  async handshake<N extends MessageName>(
+    name: N,
+    fields: Request<N>,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<Reply<N>> {
+    const answer = this.enqueue(name, fields, true);
+    answer.catch(() => undefined); // given up on, it is rejected later when the link closes
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const givenUp = new Promise<never>((_, reject) => {
+      const why = `it accepted the connection but did not answer within ${formatDuration(ms)} (its process may be stopped, or overloaded)`;
+      timer = setTimeout(
+        () =>
+          reject(
+            failure("ArbiterUnreachable", `greet the arbiter at ${describeEndpoint(this.endpoint)}`, why),
+          ),
+        ms,
+      );
+      onAbort = () => {
+        try {
+          throwIfAborted(signal, "greet the arbiter");
+        } catch (error) {
+          reject(error);
+        }
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      throwIfAborted(signal, "greet the arbiter");
+      return await Promise.race([answer, givenUp]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
