@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import {
   appendFileSync,
+  chmodSync,
   closeSync,
   existsSync,
   mkdtempSync,
@@ -15,6 +16,7 @@ import {
   readlinkSync,
   rmSync,
   statfsSync,
+  statSync,
   truncateSync,
   writeFileSync,
   writeSync,
@@ -130,6 +132,18 @@ describe("receiving into files", () => {
     expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
     // One record: the summary says "1 chunk", not "1 chunks".
     expect(await sender.stderr).toContain("1 chunk of up to");
+  });
+
+  test("a file replaced with --force keeps its permissions (a private file stays private)", async () => {
+    const input = join(paths.dir, "private.in");
+    const output = outPath(paths, "private.out");
+    await randomFile(input, 1000);
+    await Bun.write(output, "old secret");
+    chmodSync(output, 0o600);
+    const receiver = guest(paths, ["recv", "--channel", "private", "--out", output, "--force"]);
+    const sender = guest(paths, ["send", input, "--channel", "private"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect((statSync(output).mode & 0o777).toString(8)).toBe("600");
   });
 
   for (const [signal, code] of [

@@ -10,6 +10,7 @@
 import { existsSync, fstatSync, linkSync, rmSync, statfsSync, statSync } from "node:fs";
 import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
+  changeMode,
   closeFd,
   enlargePipe,
   type FileType,
@@ -73,7 +74,6 @@ function isPseudoFile(path: string): boolean {
   }
 }
 
-/** Opens `path`; a missing file or directory is an error that says which argument named it. */
 /** Opens a file the user named; the usual refusals say which argument named it and what to do. */
 function openNamed(path: string, flags: number, mode: number, action: string, argument: string): number {
   try {
@@ -114,11 +114,26 @@ function openPartial(partial: string, target: string, force: boolean, argument: 
         `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
       );
     truncateFd(fd, 0, partial);
+    keepModeOf(target, fd, partial);
     return fd;
   } catch (error) {
     closeFd(fd);
     throw error;
   }
+}
+
+/**
+ * A file that replaces another (--force) keeps the permissions of the one it replaces, as `cp` does: a
+ * private file must not become readable by others because it was received again.
+ */
+function keepModeOf(target: string, fd: number, partial: string): void {
+  let mode: number;
+  try {
+    mode = statSync(target).mode;
+  } catch {
+    return; // nothing to replace: a new file gets the default mode, less the umask
+  }
+  changeMode(fd, mode & 0o777, partial);
 }
 
 /** What tells a regular file's contents changed: its size and its modification time, to the nanosecond. */
