@@ -35,6 +35,7 @@ function helloReply(requestId: number): Uint8Array {
     regionSize: 8 << 20,
     ...geometry,
     dataOffset: 4096,
+    arbiterPid: 4242,
   });
 }
 

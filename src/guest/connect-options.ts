@@ -146,6 +146,14 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
     slotOffset: header.slotOffset,
     dataOffset: hello.dataOffset,
   };
+  if (header.arbiterPid !== hello.arbiterPid && sameGeometry(header, announced))
+    throw failure(
+      "RegionInvalid",
+      `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
+      `that region is served by the arbiter with pid ${header.arbiterPid}, and the one at ` +
+        `${describeEndpoint(endpoint)} is pid ${hello.arbiterPid}: it serves another region of the same size ` +
+        "(pass the --region and --socket of one arbiter; `ivsh status` shows its region)",
+    );
   if (!sameGeometry(header, announced) || header.epoch !== hello.epoch)
     throw failure(
       "RegionInvalid",

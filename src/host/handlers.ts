@@ -63,6 +63,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
       resumed: request.sessionToken ? 1 : 0,
       vm: session.vm,
       ...geometry,
+      arbiterPid: process.pid,
     };
   },
 

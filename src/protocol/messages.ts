@@ -4,7 +4,8 @@
  */
 
 export const WIRE_MAGIC = 0x48535649; // "IVSH"
-export const PROTOCOL_VERSION = 1;
+/** 2: hello's reply names the arbiter's pid (version 1 had no way to tell two arbiters' regions apart). */
+export const PROTOCOL_VERSION = 2;
 export const FRAME_HEADER_BYTES = 12;
 /** Largest frame either side accepts, header included; a longer length field closes the connection. */
 export const MAX_FRAME_BYTES = 1 << 20;
@@ -71,6 +72,8 @@ export const messages = {
       blockCount: "u32",
       slotCount: "u32",
       dataOffset: "u32",
+      /** The arbiter's pid, which it also writes in the region's header: a client checks the two match. */
+      arbiterPid: "u32",
     },
   },
   identify: { op: 2, request: { vm: "str" }, reply: {} },

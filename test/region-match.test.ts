@@ -1,0 +1,41 @@
+/**
+ * A client checks that the region it mapped is the one its arbiter serves: with two arbiters of the same
+ * size (both freshly started, so both at epoch 1), one's --socket and the other's --region must be refused
+ * before anything is written, or the client would corrupt a transfer the other arbiter is running.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let first: TestPaths;
+let second: TestPaths;
+const arbiters: ArbiterProcess[] = [];
+
+beforeAll(async () => {
+  first = testPaths("match-a");
+  second = testPaths("match-b");
+  arbiters.push(await ArbiterProcess.start(first), await ArbiterProcess.start(second));
+});
+afterAll(async () => {
+  for (const arbiter of arbiters) await arbiter.stop();
+  first?.cleanup();
+  second?.cleanup();
+});
+
+test("one arbiter's socket with another's region of the same size is refused, naming both pids", async () => {
+  const mixed = connect({ socket: second.socket, region: first.region });
+  await expectRejection(
+    mixed,
+    "RegionInvalid",
+    /served by the arbiter with pid \d+, and the one at .* is pid \d+/,
+  );
+  // Each pair on its own still connects, and nothing of the refused client is left in either arbiter.
+  for (const paths of [first, second]) {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "matched" });
+    const { clients } = await client.status();
+    expect(clients.map((client) => client.name)).toEqual(["matched"]);
+    await client.close();
+  }
+});
