@@ -221,6 +221,25 @@ describe("ivsh CLI", () => {
     expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
   });
 
+  test("a restart that restored one session says '1 session restored', not '1 sessions'", async () => {
+    const own = testPaths("restored");
+    const host = await ArbiterProcess.start(own);
+    try {
+      const client = await connect({ socket: own.socket, region: own.region, name: "restored" });
+      await host.kill9();
+      await host.restart();
+      await client.close();
+      await host.stop();
+      const started = (await host.spawned.stderr)
+        .split("\n")
+        .find((line) => line.includes("arbiter serving"));
+      expect(started).toMatch(/, epoch 2, 1 session restored$/);
+    } finally {
+      await host.stop();
+      own.cleanup();
+    }
+  });
+
   test("a second arbiter on a live socket is refused", async () => {
     const result = await runCli([
       "host",

@@ -138,7 +138,7 @@ export default defineLeafCommand({
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} block${geometry.blockCount === 1 ? "" : "s"} of ` +
         `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
-        `${arbiter.state.sessions.size} sessions restored`,
+        `${arbiter.state.sessions.size} session${arbiter.state.sessions.size === 1 ? "" : "s"} restored`,
     );
     notifyServiceManager({
       READY: 1,
