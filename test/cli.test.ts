@@ -175,6 +175,16 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toContain("Run 'ivsh guest send --help' to see the options.");
     });
 
+  for (const vm of ["", "a b", "x".repeat(65)])
+    test(`bridge --vm '${vm.slice(0, 8)}': not a VM name, a usage error (exit 2) naming --vm`, async () => {
+      const result = await runCli(["bridge", "--vm", vm, "--socket", `${paths.dir}/nobody.sock`]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(
+        `Failed to use --vm '${vm}' since it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'`,
+      );
+      expect(result.stderr).toContain("Run 'ivsh bridge --help' to see the options.");
+    });
+
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
     expect(result.exitCode).toBe(2);
