@@ -185,6 +185,35 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toContain("Run 'ivsh bridge --help' to see the options.");
     });
 
+  test("--channel= (empty) or longer than a ring's segment name allows: a usage error naming --channel", async () => {
+    for (const command of [
+      ["send", "/etc/hostname"],
+      ["recv", "--out", `${paths.dir}/never.out`],
+    ]) {
+      for (const [channel, problem] of [
+        ["", "it is empty"],
+        ["c".repeat(237), "it is 237 bytes"],
+      ] as const) {
+        const result = await runCli(["guest", ...command, `--channel=${channel}`, "--socket", paths.socket]);
+        expect(result.exitCode).toBe(2);
+        expect(result.stderr).toContain(
+          `Failed to use --channel '${channel}' since ${problem}: a channel name is 1 to 236 bytes`,
+        );
+      }
+    }
+    expect(existsSync(`${paths.dir}/never.out.partial`)).toBe(false);
+    // The longest name accepted works end to end.
+    const longest = "c".repeat(236);
+    const env = { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region };
+    const received = runCli(
+      ["guest", "recv", "--channel", longest, "--out", `${paths.dir}/longest.out`],
+      env,
+    );
+    const sent = await runCli(["guest", "send", "/etc/hostname", "--channel", longest], env);
+    expect([sent.exitCode, (await received).exitCode]).toEqual([0, 0]);
+    expect(readFileSync(`${paths.dir}/longest.out`, "utf8")).toBe(readFileSync("/etc/hostname", "utf8"));
+  });
+
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
     expect(result.exitCode).toBe(2);

@@ -11,6 +11,7 @@ import { formatBytes, parseCount, parseSize } from "../units.ts";
 import {
   abortOnSignals,
   channelArgs,
+  channelName,
   checkFlag,
   clientArgs,
   connectOptions,
@@ -78,6 +79,7 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("send: started");
+    const channel = channelName(args.channel);
     const ring = checkFlag(() => ringFlags(args));
     const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
     const source = Source.open(args.file);
@@ -87,10 +89,9 @@ export default defineLeafCommand({
     phase("send: connected");
     const progress = terminalProgress(`send ${args.file}`, progressMode(args));
     try {
-      const result = await sendStream(client, args.channel, source, options, progress);
+      const result = await sendStream(client, channel, source, options, progress);
       progress.done();
-      if (args.json)
-        writeStandard(1, `${JSON.stringify(summaryJson("send", args.channel, args.file, result))}\n`);
+      if (args.json) writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
       else if (!args.quiet) log.success(summaryLine("sent", result));
     } finally {
       progress.done();
