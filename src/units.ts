@@ -35,11 +35,15 @@ export function parseSize(text: string | number, what: string): number {
   return bytes;
 }
 
-/** Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. */
+/**
+ * Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. `accepts`
+ * says what the caller's own check then takes, when that is narrower ("from 2 to 4096"): the message for
+ * text that is no number at all then states the real range.
+ */
 export function parseCount(
   text: string | number,
   what: string,
-  options: { allowZero?: boolean } = {},
+  options: { allowZero?: boolean; accepts?: string } = {},
 ): number {
   const value = typeof text === "number" ? text : /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
   const least = options.allowZero ? 0 : 1;
@@ -47,7 +51,7 @@ export function parseCount(
     throw failure(
       "InvalidArgument",
       `parse ${what} '${text}'`,
-      `it is not a whole number of ${least} or more (like ${least === 0 ? "0, 10 or 500" : "1, 10 or 500"})`,
+      `it is not a whole number ${options.accepts ?? `of ${least} or more (like ${least === 0 ? "0, 10 or 500" : "1, 10 or 500"})`}`,
     );
   return value;
 }

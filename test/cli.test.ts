@@ -106,7 +106,8 @@ describe("ivsh CLI", () => {
     expect(both.stderr).toContain("--block-size is --chunk-size's old name: pass one of them");
     const old = await runCli(["guest", "send", "/etc/hostname", "--block-size", "3"]);
     expect(old.exitCode).toBe(2);
-    expect(old.stderr).toContain("Failed to use --block-size 3 --depth 8 since");
+    // Only the flag that is wrong is named, not --depth the user did not pass.
+    expect(old.stderr).toContain("Failed to use --block-size 3 since the chunk size 3 is not");
   });
 
   test("a directory as FILE, a region in a missing directory, a bad IVSH_LOG_LEVEL: each named, with what to do", async () => {
@@ -159,13 +160,17 @@ describe("ivsh CLI", () => {
 
   const badTransferFlags: [string[], RegExp][] = [
     [["--depth", "0"], /--depth 0 since the ring depth 0 is outside 2\.\.4096/],
-    [["--depth", "1k"], /--depth '1k' since it is not a whole number/],
+    // The message for what is no number at all states the range the ring accepts, not "0 or more".
+    [["--depth", "1k"], /--depth '1k' since it is not a whole number from 2 to 4096$/m],
+    [["--depth", "-1"], /--depth '-1' since it is not a whole number from 2 to 4096$/m],
+    [["--depth", "4097"], /Failed to use --depth 4097 since the ring depth 4097 is outside 2\.\.4096/],
     [["--depth", "1"], /the ring depth 1 is outside 2\.\./],
     [["--block-size", "1000"], /the chunk size 1000 is not a multiple of 4 KiB/],
     [
       ["--chunk-size", "1000"],
-      /--chunk-size 1000 --depth 8 since the chunk size 1000 is not a multiple of 4 KiB/,
+      /Failed to use --chunk-size 1000 since the chunk size 1000 is not a multiple of 4 KiB/,
     ],
+    [["--chunk-size", "0"], /Failed to use --chunk-size 0 since the chunk size 0 is not a multiple of 4 KiB/],
   ];
   for (const [flags, message] of badTransferFlags)
     test(`guest send ${flags.join(" ")}: a usage error (exit 2) before anything is opened`, async () => {

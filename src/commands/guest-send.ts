@@ -4,7 +4,7 @@ import { connect } from "../guest/client.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
-import { ringGeometryProblem } from "../transfer/ring.ts";
+import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/ring.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
@@ -43,10 +43,15 @@ function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: 
       ? ["--block-size", args["block-size"]]
       : ["--chunk-size", args["chunk-size"] ?? String(DEFAULT_CHUNK_BYTES)];
   const chunkBytes = parseSize(chunk, flag);
+  const chunkProblem = chunkSizeProblem(chunkBytes);
+  if (chunkProblem) throw failure("InvalidArgument", `use ${flag} ${chunk}`, chunkProblem);
   // 0 and 1 are whole numbers the ring refuses: its message names the range.
-  const depth = parseCount(args.depth, "--depth", { allowZero: true });
-  const problem = ringGeometryProblem(chunkBytes, depth);
-  if (problem) throw failure("InvalidArgument", `use ${flag} ${chunk} --depth ${args.depth}`, problem);
+  const depth = parseCount(args.depth, "--depth", {
+    allowZero: true,
+    accepts: `from 2 to ${MAX_RING_DEPTH}`,
+  });
+  const depthProblem = ringDepthProblem(depth);
+  if (depthProblem) throw failure("InvalidArgument", `use --depth ${args.depth}`, depthProblem);
   return { chunkBytes, depth };
 }
 
