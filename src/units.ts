@@ -35,6 +35,17 @@ export function parseSize(text: string | number, what: string): number {
   return bytes;
 }
 
+/** A size as a size flag takes it, exact and without a space: 4KiB, 256MiB, 2GiB (or bytes: 1000). */
+export function formatSizeFlag(bytes: number): string {
+  for (const [unit, scale] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const)
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
+  return String(bytes);
+}
+
 /**
  * Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. `accepts`
  * says what the caller's own check then takes, when that is narrower ("from 2 to 4096"): the message for

@@ -230,8 +230,8 @@ describe("ivsh CLI", () => {
     [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
     [["--size"], /--size '' since it is not a size/],
-    // The hints name a size the next check accepts.
-    [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 8KiB\)/],
+    // The hints name a size every check accepts (see "following a --size hint" below).
+    [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 256KiB\)/],
     [["--size", "64KiB"], /leaving no room for one 65536-byte block \(--size 256KiB or more fits one/],
   ];
   for (const [flags, message] of badValues)
@@ -260,10 +260,41 @@ describe("ivsh CLI", () => {
       "--size",
       "20MiB",
     ]);
-    expect(result.stderr).toContain("--size 20.0 MiB is not a power of two: QEMU's ivshmem device refuses");
-    expect(result.stderr).toContain("--size 32.0 MiB");
+    expect(result.stderr).toContain("--size 20MiB is not a power of two: QEMU's ivshmem device refuses");
+    expect(result.stderr).toContain("(for VMs pass e.g. --size 32MiB)");
     expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
   });
+
+  const sizeHints: [flags: string[], hint: string][] = [
+    [["--size", "1KiB"], "256KiB"],
+    [["--size", "5000"], "256KiB"],
+    [["--size", "4KiB"], "256KiB"],
+    [["--size", "1KiB", "--block-size", "4KiB", "--slots", "1"], "16KiB"],
+    [["--size", "1KiB", "--block-size", "1GiB"], "2GiB"],
+    [["--size", "3000000000"], "4GiB"],
+    [["--size", "20MiB"], "32MiB"],
+  ];
+  for (const [flags, hint] of sizeHints)
+    test(`host ${flags.join(" ")}: following its --size hint (${hint}) passes every check`, async () => {
+      const host = (size: string[]) =>
+        runCli([
+          "host",
+          "--region",
+          `${paths.shmDir}/hint-${flags.join("")}`,
+          "--socket",
+          paths.socket,
+          ...flags.slice(2),
+          ...size,
+        ]);
+      const first = await host(flags.slice(0, 2));
+      const suggested = first.stderr.match(/--size (\S+?)\)? or more fits one|e\.g\. --size (\S+?)\)/);
+      expect(suggested?.[1] ?? suggested?.[2]).toBe(hint);
+      // Valid flag syntax, accepted by every check: only the live socket (another arbiter) stops it.
+      const followed = await host(["--size", hint]);
+      expect(followed.stderr).not.toContain("is not a power of two");
+      expect(followed.stderr).toContain("another arbiter is serving it");
+      expect(followed.exitCode).toBe(1);
+    });
 
   test("a restart that restored one session says '1 session restored', not '1 sessions'", async () => {
     const own = testPaths("restored");

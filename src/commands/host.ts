@@ -14,7 +14,7 @@ import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
-import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
+import { formatBytes, formatSizeFlag, parseCount, parseDuration, parseSize } from "../units.ts";
 import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { onStopSignals } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -121,8 +121,8 @@ export default defineLeafCommand({
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
-        `--size ${formatBytes(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-          `only host processes can use it (for VMs pass e.g. --size ${formatBytes(powerOfTwoAtLeast(size))})`,
+        `--size ${formatSizeFlag(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+          `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})`,
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
