@@ -39,6 +39,14 @@ describe("ivsh CLI", () => {
       expect(host.stdout).toContain(flag);
   });
 
+  test("host's help says the shortest --lease and --hello-wait it takes", async () => {
+    const { stdout } = await runCli(["host", "--help"]);
+    expect(stdout).toContain(
+      "--lease=<DURATION>    Heartbeat lease, at least 1s (clients heartbeat every sixth of it)",
+    );
+    expect(stdout).toContain("no hello within this, at least 250ms");
+  });
+
   test("every command's help names it as typed, says defaults one way, hints every value, pads nothing", async () => {
     for (const words of [
       [],
@@ -229,6 +237,19 @@ describe("ivsh CLI", () => {
     [["--size", "12q"], /--size '12q' since it is not a size/],
     [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
+    // A lease clients cannot keep (they heartbeat every sixth of it) is refused, not served.
+    [
+      ["--lease", "0"],
+      /--lease 0 since it must be between 1s and 596 h 31 min \(clients heartbeat every sixth/,
+    ],
+    [["--lease", "10ms"], /--lease 10ms since it must be between 1s and 596 h 31 min/],
+    [["--lease", "999ms"], /--lease 999ms since it must be between 1s and/],
+    [["--lease", "600h"], /--lease 600h since it must be between 1s and 596 h 31 min/],
+    [
+      ["--hello-wait", "0"],
+      /--hello-wait 0 since it must be between 250ms and 596 h 31 min \(a client says hello/,
+    ],
+    [["--hello-wait", "249ms"], /--hello-wait 249ms since it must be between 250ms and/],
     [["--size"], /--size '' since it is not a size/],
     // The hints name a size every check accepts (see "following a --size hint" below).
     [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 256KiB\)/],

@@ -140,6 +140,27 @@ export function peerWaitMs(timeout: string | undefined): number | undefined {
 }
 
 /**
+ * A duration flag that must be at least `least.ms` (`least.text` in the flag's own syntax, e.g. "1s") and
+ * at most what a timer can wait; `least.why` says why the least is what it is.
+ */
+export function durationWithin(
+  text: string,
+  flag: string,
+  least: { ms: number; text: string; why: string },
+): number {
+  return checkFlag(() => {
+    const ms = parseDuration(text, flag);
+    if (ms < least.ms || ms > LONGEST_TIMER_MS)
+      throw failure(
+        "InvalidArgument",
+        `use ${flag} ${text}`,
+        `it must be between ${least.text} and ${formatDuration(LONGEST_TIMER_MS)} (${least.why})`,
+      );
+    return ms;
+  });
+}
+
+/**
  * An AbortSignal that the first SIGHUP/SIGINT/SIGTERM aborts, so a long operation stops cleanly at its
  * next step; a second signal has its default effect.
  */
