@@ -317,6 +317,18 @@ describe("ivsh CLI", () => {
       expect(followed.exitCode).toBe(1);
     });
 
+  test("an arbiter with one slot says '1 slot', not '1 slots'", async () => {
+    const own = testPaths("one-slot");
+    const host = await ArbiterProcess.start(own, { slots: "1" });
+    try {
+      await host.stop();
+      expect(await host.spawned.stderr).toMatch(/blocks of 64\.0 KiB, 1 slot\) on /);
+    } finally {
+      await host.stop();
+      own.cleanup();
+    }
+  });
+
   test("a restart that restored one session says '1 session restored', not '1 sessions'", async () => {
     const own = testPaths("restored");
     const host = await ArbiterProcess.start(own);

@@ -147,7 +147,7 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} block${geometry.blockCount === 1 ? "" : "s"} of ` +
-        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slot${geometry.slotCount === 1 ? "" : "s"}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
         `${arbiter.state.sessions.size} session${arbiter.state.sessions.size === 1 ? "" : "s"} restored`,
     );
     notifyServiceManager({
