@@ -35,11 +35,26 @@ export function parseSize(text: string | number, what: string): number {
   return bytes;
 }
 
-/** Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. */
+/** A size as a size flag takes it, exact and without a space: 4KiB, 256MiB, 2GiB (or bytes: 1000). */
+export function formatSizeFlag(bytes: number): string {
+  for (const [unit, scale] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const)
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
+  return String(bytes);
+}
+
+/**
+ * Parses a count of things (no units: "1k" is refused); `what` names the flag in the error. `accepts`
+ * says what the caller's own check then takes, when that is narrower ("from 2 to 4096"): the message for
+ * text that is no number at all then states the real range.
+ */
 export function parseCount(
   text: string | number,
   what: string,
-  options: { allowZero?: boolean } = {},
+  options: { allowZero?: boolean; accepts?: string } = {},
 ): number {
   const value = typeof text === "number" ? text : /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
   const least = options.allowZero ? 0 : 1;
@@ -47,7 +62,7 @@ export function parseCount(
     throw failure(
       "InvalidArgument",
       `parse ${what} '${text}'`,
-      `it is not a whole number of ${least} or more (like ${least === 0 ? "0, 10 or 500" : "1, 10 or 500"})`,
+      `it is not a whole number ${options.accepts ?? `of ${least} or more (like ${least === 0 ? "0, 10 or 500" : "1, 10 or 500"})`}`,
     );
   return value;
 }

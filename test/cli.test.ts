@@ -39,6 +39,14 @@ describe("ivsh CLI", () => {
       expect(host.stdout).toContain(flag);
   });
 
+  test("host's help says the shortest --lease and --hello-wait it takes", async () => {
+    const { stdout } = await runCli(["host", "--help"]);
+    expect(stdout).toContain(
+      "--lease=<DURATION>    Heartbeat lease, at least 1s (clients heartbeat every sixth of it)",
+    );
+    expect(stdout).toContain("no hello within this, at least 250ms");
+  });
+
   test("every command's help names it as typed, says defaults one way, hints every value, pads nothing", async () => {
     for (const words of [
       [],
@@ -106,7 +114,8 @@ describe("ivsh CLI", () => {
     expect(both.stderr).toContain("--block-size is --chunk-size's old name: pass one of them");
     const old = await runCli(["guest", "send", "/etc/hostname", "--block-size", "3"]);
     expect(old.exitCode).toBe(2);
-    expect(old.stderr).toContain("Failed to use --block-size 3 --depth 8 since");
+    // Only the flag that is wrong is named, not --depth the user did not pass.
+    expect(old.stderr).toContain("Failed to use --block-size 3 since the chunk size 3 is not");
   });
 
   test("a directory as FILE, a region in a missing directory, a bad IVSH_LOG_LEVEL: each named, with what to do", async () => {
@@ -159,13 +168,17 @@ describe("ivsh CLI", () => {
 
   const badTransferFlags: [string[], RegExp][] = [
     [["--depth", "0"], /--depth 0 since the ring depth 0 is outside 2\.\.4096/],
-    [["--depth", "1k"], /--depth '1k' since it is not a whole number/],
+    // The message for what is no number at all states the range the ring accepts, not "0 or more".
+    [["--depth", "1k"], /--depth '1k' since it is not a whole number from 2 to 4096$/m],
+    [["--depth", "-1"], /--depth '-1' since it is not a whole number from 2 to 4096$/m],
+    [["--depth", "4097"], /Failed to use --depth 4097 since the ring depth 4097 is outside 2\.\.4096/],
     [["--depth", "1"], /the ring depth 1 is outside 2\.\./],
     [["--block-size", "1000"], /the chunk size 1000 is not a multiple of 4 KiB/],
     [
       ["--chunk-size", "1000"],
-      /--chunk-size 1000 --depth 8 since the chunk size 1000 is not a multiple of 4 KiB/,
+      /Failed to use --chunk-size 1000 since the chunk size 1000 is not a multiple of 4 KiB/,
     ],
+    [["--chunk-size", "0"], /Failed to use --chunk-size 0 since the chunk size 0 is not a multiple of 4 KiB/],
   ];
   for (const [flags, message] of badTransferFlags)
     test(`guest send ${flags.join(" ")}: a usage error (exit 2) before anything is opened`, async () => {
@@ -174,6 +187,45 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toContain("Run 'ivsh guest send --help' to see the options.");
     });
+
+  for (const vm of ["", "a b", "x".repeat(65)])
+    test(`bridge --vm '${vm.slice(0, 8)}': not a VM name, a usage error (exit 2) naming --vm`, async () => {
+      const result = await runCli(["bridge", "--vm", vm, "--socket", `${paths.dir}/nobody.sock`]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(
+        `Failed to use --vm '${vm}' since it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'`,
+      );
+      expect(result.stderr).toContain("Run 'ivsh bridge --help' to see the options.");
+    });
+
+  test("--channel= (empty) or longer than a ring's segment name allows: a usage error naming --channel", async () => {
+    for (const command of [
+      ["send", "/etc/hostname"],
+      ["recv", "--out", `${paths.dir}/never.out`],
+    ]) {
+      for (const [channel, problem] of [
+        ["", "it is empty"],
+        ["c".repeat(237), "it is 237 bytes"],
+      ] as const) {
+        const result = await runCli(["guest", ...command, `--channel=${channel}`, "--socket", paths.socket]);
+        expect(result.exitCode).toBe(2);
+        expect(result.stderr).toContain(
+          `Failed to use --channel '${channel}' since ${problem}: a channel name is 1 to 236 bytes`,
+        );
+      }
+    }
+    expect(existsSync(`${paths.dir}/never.out.partial`)).toBe(false);
+    // The longest name accepted works end to end.
+    const longest = "c".repeat(236);
+    const env = { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region };
+    const received = runCli(
+      ["guest", "recv", "--channel", longest, "--out", `${paths.dir}/longest.out`],
+      env,
+    );
+    const sent = await runCli(["guest", "send", "/etc/hostname", "--channel", longest], env);
+    expect([sent.exitCode, (await received).exitCode]).toEqual([0, 0]);
+    expect(readFileSync(`${paths.dir}/longest.out`, "utf8")).toBe(readFileSync("/etc/hostname", "utf8"));
+  });
 
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
@@ -185,9 +237,22 @@ describe("ivsh CLI", () => {
     [["--size", "12q"], /--size '12q' since it is not a size/],
     [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
+    // A lease clients cannot keep (they heartbeat every sixth of it) is refused, not served.
+    [
+      ["--lease", "0"],
+      /--lease 0 since it must be between 1s and 596 h 31 min \(clients heartbeat every sixth/,
+    ],
+    [["--lease", "10ms"], /--lease 10ms since it must be between 1s and 596 h 31 min/],
+    [["--lease", "999ms"], /--lease 999ms since it must be between 1s and/],
+    [["--lease", "600h"], /--lease 600h since it must be between 1s and 596 h 31 min/],
+    [
+      ["--hello-wait", "0"],
+      /--hello-wait 0 since it must be between 250ms and 596 h 31 min \(a client says hello/,
+    ],
+    [["--hello-wait", "249ms"], /--hello-wait 249ms since it must be between 250ms and/],
     [["--size"], /--size '' since it is not a size/],
-    // The hints name a size the next check accepts.
-    [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 8KiB\)/],
+    // The hints name a size every check accepts (see "following a --size hint" below).
+    [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 256KiB\)/],
     [["--size", "64KiB"], /leaving no room for one 65536-byte block \(--size 256KiB or more fits one/],
   ];
   for (const [flags, message] of badValues)
@@ -216,9 +281,71 @@ describe("ivsh CLI", () => {
       "--size",
       "20MiB",
     ]);
-    expect(result.stderr).toContain("--size 20.0 MiB is not a power of two: QEMU's ivshmem device refuses");
-    expect(result.stderr).toContain("--size 32.0 MiB");
+    expect(result.stderr).toContain("--size 20MiB is not a power of two: QEMU's ivshmem device refuses");
+    expect(result.stderr).toContain("(for VMs pass e.g. --size 32MiB)");
     expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
+  });
+
+  const sizeHints: [flags: string[], hint: string][] = [
+    [["--size", "1KiB"], "256KiB"],
+    [["--size", "5000"], "256KiB"],
+    [["--size", "4KiB"], "256KiB"],
+    [["--size", "1KiB", "--block-size", "4KiB", "--slots", "1"], "16KiB"],
+    [["--size", "1KiB", "--block-size", "1GiB"], "2GiB"],
+    [["--size", "3000000000"], "4GiB"],
+    [["--size", "20MiB"], "32MiB"],
+  ];
+  for (const [flags, hint] of sizeHints)
+    test(`host ${flags.join(" ")}: following its --size hint (${hint}) passes every check`, async () => {
+      const host = (size: string[]) =>
+        runCli([
+          "host",
+          "--region",
+          `${paths.shmDir}/hint-${flags.join("")}`,
+          "--socket",
+          paths.socket,
+          ...flags.slice(2),
+          ...size,
+        ]);
+      const first = await host(flags.slice(0, 2));
+      const suggested = first.stderr.match(/--size (\S+?)\)? or more fits one|e\.g\. --size (\S+?)\)/);
+      expect(suggested?.[1] ?? suggested?.[2]).toBe(hint);
+      // Valid flag syntax, accepted by every check: only the live socket (another arbiter) stops it.
+      const followed = await host(["--size", hint]);
+      expect(followed.stderr).not.toContain("is not a power of two");
+      expect(followed.stderr).toContain("another arbiter is serving it");
+      expect(followed.exitCode).toBe(1);
+    });
+
+  test("an arbiter with one slot says '1 slot', not '1 slots'", async () => {
+    const own = testPaths("one-slot");
+    const host = await ArbiterProcess.start(own, { slots: "1" });
+    try {
+      await host.stop();
+      expect(await host.spawned.stderr).toMatch(/blocks of 64\.0 KiB, 1 slot\) on /);
+    } finally {
+      await host.stop();
+      own.cleanup();
+    }
+  });
+
+  test("a restart that restored one session says '1 session restored', not '1 sessions'", async () => {
+    const own = testPaths("restored");
+    const host = await ArbiterProcess.start(own);
+    try {
+      const client = await connect({ socket: own.socket, region: own.region, name: "restored" });
+      await host.kill9();
+      await host.restart();
+      await client.close();
+      await host.stop();
+      const started = (await host.spawned.stderr)
+        .split("\n")
+        .find((line) => line.includes("arbiter serving"));
+      expect(started).toMatch(/, epoch 2, 1 session restored$/);
+    } finally {
+      await host.stop();
+      own.cleanup();
+    }
   });
 
   test("a second arbiter on a live socket is refused", async () => {

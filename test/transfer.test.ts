@@ -100,6 +100,22 @@ describe("pipes and the channel's rules", () => {
     expect(Bun.file(outPath(paths, "busy.out")).size).toBe(1000);
   });
 
+  test("a second receiver on a busy channel is told 'client N is receiving on it'", async () => {
+    const first = guest(paths, ["recv", "--channel", "busy-recv", "--out", outPath(paths, "busy-recv.out")]);
+    await Bun.sleep(500);
+    const second = guest(paths, ["recv", "--channel", "busy-recv", "--out", outPath(paths, "busy-recv.2")]);
+    expect(await second.exit()).toBe(1);
+    expect(await second.stderr).toMatch(
+      /Failed to receive on channel 'busy-recv' since channel busy: client \d+ is receiving on it/,
+    );
+    const data = await randomFile(join(paths.dir, "busy-recv.in"), 1000);
+    const sender = guest(paths, ["send", join(paths.dir, "busy-recv.in"), "--channel", "busy-recv"]);
+    expect([await sender.exit(), await first.exit()]).toEqual([0, 0]);
+    expect(
+      sameBytes(new Uint8Array(await Bun.file(outPath(paths, "busy-recv.out")).arrayBuffer()), data),
+    ).toBe(true);
+  });
+
   test("the receiver may start first", async () => {
     const receiver = guest(paths, ["recv", "--channel", "late", "--out", outPath(paths, "late.out")]);
     await Bun.sleep(700);

@@ -6,6 +6,8 @@ import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { type ConnectOptions, withEnvironment } from "../guest/connect-options.ts";
+import { MAX_NAME_BYTES } from "../protocol/messages.ts";
+import { ringSegmentName } from "../region/layout.ts";
 import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
 import { onStopSignals } from "./_exit.ts";
 import { UsageError } from "./_strict.ts";
@@ -69,14 +71,31 @@ export function regionPath(args: { region?: string | undefined }): string {
   return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
 }
 
+/** The longest channel name whose ring segments' names (`channel:NAME:TRANSFER`) the arbiter accepts. */
+const MAX_CHANNEL_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 32 - 1).length;
+
 export const channelArgs = {
   channel: {
     type: "string",
     valueHint: "NAME",
-    description: "Channel name: a sender and a receiver meet on it",
+    description: `Channel name (1 to ${MAX_CHANNEL_BYTES} bytes): a sender and a receiver meet on it`,
     default: "default",
   },
 } as const satisfies Record<string, ArgDef>;
+
+/** --channel, checked before anything is opened: an empty or overlong name is a usage error. */
+export function channelName(channel: string): string {
+  return checkFlag(() => {
+    const bytes = Buffer.byteLength(channel);
+    if (bytes < 1 || bytes > MAX_CHANNEL_BYTES)
+      throw failure(
+        "InvalidArgument",
+        `use --channel '${channel}'`,
+        `${bytes === 0 ? "it is empty" : `it is ${bytes} bytes`}: a channel name is 1 to ${MAX_CHANNEL_BYTES} bytes`,
+      );
+    return channel;
+  });
+}
 
 /** How a client command reaches the region and the arbiter, from flags, then environment, then defaults. */
 export function connectOptions(
@@ -115,6 +134,27 @@ export function peerWaitMs(timeout: string | undefined): number | undefined {
         "InvalidArgument",
         `use --timeout ${timeout}`,
         `it must be between 1ms and ${formatDuration(LONGEST_TIMER_MS)} (leave it out to wait as long as it takes)`,
+      );
+    return ms;
+  });
+}
+
+/**
+ * A duration flag that must be at least `least.ms` (`least.text` in the flag's own syntax, e.g. "1s") and
+ * at most what a timer can wait; `least.why` says why the least is what it is.
+ */
+export function durationWithin(
+  text: string,
+  flag: string,
+  least: { ms: number; text: string; why: string },
+): number {
+  return checkFlag(() => {
+    const ms = parseDuration(text, flag);
+    if (ms < least.ms || ms > LONGEST_TIMER_MS)
+      throw failure(
+        "InvalidArgument",
+        `use ${flag} ${text}`,
+        `it must be between ${least.text} and ${formatDuration(LONGEST_TIMER_MS)} (${least.why})`,
       );
     return ms;
   });

@@ -1,8 +1,10 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
+import { failure } from "../errors.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
-import { socketArgs, socketPath } from "./_args.ts";
+import { isVmName } from "../protocol/messages.ts";
+import { checkFlag, socketArgs, socketPath } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -21,6 +23,15 @@ export default defineLeafCommand({
     ...socketArgs,
   },
   async run({ args }) {
+    // The arbiter would refuse it, after the connection was handed over: a usage error instead, up front.
+    checkFlag(() => {
+      if (!isVmName(args.vm))
+        throw failure(
+          "InvalidArgument",
+          `use --vm '${args.vm}'`,
+          "it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'",
+        );
+    });
     const socket = socketPath(args);
     // Hand the connection over and exit when we can; relay it for its lifetime when we cannot. Nothing
     // may read stdin before this: the guest's first bytes must still be in the socket for the arbiter.

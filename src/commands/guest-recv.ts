@@ -7,6 +7,7 @@ import { receiveStream } from "../transfer/run.ts";
 import {
   abortOnSignals,
   channelArgs,
+  channelName,
   clientArgs,
   connectOptions,
   jsonArgs,
@@ -43,6 +44,7 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("recv: started");
+    const channel = channelName(args.channel);
     const waitMs = peerWaitMs(args.timeout);
     // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
     const signal = abortOnSignals();
@@ -55,12 +57,12 @@ export default defineLeafCommand({
       const client = await connect({ ...connection, signal });
       phase("recv: connected");
       try {
-        const result = await receiveStream(client, args.channel, sink, progress, signal, waitMs);
+        const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
         phase("recv: stream kept");
         progress.done();
         committed = true;
         sink.settle();
-        const summary = summaryJson("recv", args.channel, args.out, result);
+        const summary = summaryJson("recv", channel, args.out, result);
         // With the data on stdout, the JSON summary goes to stderr.
         if (args.json) writeStandard(args.out === "-" ? 2 : 1, `${JSON.stringify(summary)}\n`);
         else if (!args.quiet) log.success(summaryLine("received", result));

@@ -4,13 +4,14 @@ import { connect } from "../guest/client.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
-import { ringGeometryProblem } from "../transfer/ring.ts";
+import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/ring.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import {
   abortOnSignals,
   channelArgs,
+  channelName,
   checkFlag,
   clientArgs,
   connectOptions,
@@ -42,10 +43,15 @@ function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: 
       ? ["--block-size", args["block-size"]]
       : ["--chunk-size", args["chunk-size"] ?? String(DEFAULT_CHUNK_BYTES)];
   const chunkBytes = parseSize(chunk, flag);
+  const chunkProblem = chunkSizeProblem(chunkBytes);
+  if (chunkProblem) throw failure("InvalidArgument", `use ${flag} ${chunk}`, chunkProblem);
   // 0 and 1 are whole numbers the ring refuses: its message names the range.
-  const depth = parseCount(args.depth, "--depth", { allowZero: true });
-  const problem = ringGeometryProblem(chunkBytes, depth);
-  if (problem) throw failure("InvalidArgument", `use ${flag} ${chunk} --depth ${args.depth}`, problem);
+  const depth = parseCount(args.depth, "--depth", {
+    allowZero: true,
+    accepts: `from 2 to ${MAX_RING_DEPTH}`,
+  });
+  const depthProblem = ringDepthProblem(depth);
+  if (depthProblem) throw failure("InvalidArgument", `use --depth ${args.depth}`, depthProblem);
   return { chunkBytes, depth };
 }
 
@@ -78,6 +84,7 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     phase("send: started");
+    const channel = channelName(args.channel);
     const ring = checkFlag(() => ringFlags(args));
     const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
     const source = Source.open(args.file);
@@ -87,10 +94,9 @@ export default defineLeafCommand({
     phase("send: connected");
     const progress = terminalProgress(`send ${args.file}`, progressMode(args));
     try {
-      const result = await sendStream(client, args.channel, source, options, progress);
+      const result = await sendStream(client, channel, source, options, progress);
       progress.done();
-      if (args.json)
-        writeStandard(1, `${JSON.stringify(summaryJson("send", args.channel, args.file, result))}\n`);
+      if (args.json) writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
       else if (!args.quiet) log.success(summaryLine("sent", result));
     } finally {
       progress.done();

@@ -14,10 +14,20 @@ import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
-import { formatBytes, parseCount, parseDuration, parseSize } from "../units.ts";
-import { checkFlag, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import { formatBytes, formatSizeFlag, parseCount, parseSize } from "../units.ts";
+import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { onStopSignals } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
+
+/**
+ * The shortest --lease. Clients heartbeat every sixth of the lease (src/guest/client.ts) and the arbiter
+ * expires a client at its second sweep (every quarter lease) that finds it silent for a lease: at 1 s a
+ * client still keeps its lease when kept from running for some 800 ms (a loaded machine, a GC pause, a
+ * busy VM), while a lease of tens of milliseconds expires clients that are merely slow.
+ */
+const LEAST_LEASE = { ms: 1000, text: "1s" } as const;
+/** The shortest --hello-wait: a client says hello as it connects, but a loaded host or a VM's path may delay it. */
+const LEAST_HELLO_WAIT = { ms: 250, text: "250ms" } as const;
 
 const hostArgs = {
   ...regionArgs,
@@ -48,13 +58,13 @@ const hostArgs = {
   lease: {
     type: "string",
     valueHint: "DURATION",
-    description: "Heartbeat lease: a silent client loses its grants after this",
+    description: `Heartbeat lease, at least ${LEAST_LEASE.text} (clients heartbeat every sixth of it): a silent client loses its grants after this`,
     default: DEFAULT_LEASE,
   },
   "hello-wait": {
     type: "string",
     valueHint: "DURATION",
-    description: "Close a connection that sends no hello within this",
+    description: `Close a connection that sends no hello within this, at least ${LEAST_HELLO_WAIT.text}`,
     default: `${DEFAULT_HELLO_WAIT_MS / 1000}s`,
   },
   "client-quota": {
@@ -121,8 +131,8 @@ export default defineLeafCommand({
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
-        `--size ${formatBytes(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-          `only host processes can use it (for VMs pass e.g. --size ${formatBytes(powerOfTwoAtLeast(size))})`,
+        `--size ${formatSizeFlag(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+          `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})`,
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
@@ -137,8 +147,8 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} block${geometry.blockCount === 1 ? "" : "s"} of ` +
-        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slots) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
-        `${arbiter.state.sessions.size} sessions restored`,
+        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slot${geometry.slotCount === 1 ? "" : "s"}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${arbiter.state.sessions.size} session${arbiter.state.sessions.size === 1 ? "" : "s"} restored`,
     );
     notifyServiceManager({
       READY: 1,
@@ -170,8 +180,14 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
     slotCount,
     statePath: args.state ?? defaultStatePath(region),
     socketPath: socketPath(args),
-    leaseMs: parseDuration(args.lease ?? DEFAULT_LEASE, "--lease"),
-    helloWaitMs: parseDuration(args["hello-wait"], "--hello-wait"),
+    leaseMs: durationWithin(args.lease ?? DEFAULT_LEASE, "--lease", {
+      ...LEAST_LEASE,
+      why: "clients heartbeat every sixth of the lease: a shorter one expires clients that are merely slow on a loaded machine",
+    }),
+    helloWaitMs: durationWithin(args["hello-wait"], "--hello-wait", {
+      ...LEAST_HELLO_WAIT,
+      why: "a client says hello as it connects, but a loaded machine or a VM's network may delay it",
+    }),
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };

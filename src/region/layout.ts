@@ -7,6 +7,7 @@
  * through these accessors. All integers are little-endian (x86-64 native, as are Int32Array views).
  */
 import { failure } from "../errors.ts";
+import { formatSizeFlag } from "../units.ts";
 
 export const PAGE_SIZE = 4096;
 
@@ -285,12 +286,6 @@ export function alignUp(value: number, alignment: number): number {
 /** Lays out a region of `regionSize` bytes; throws when the numbers cannot make a usable region. */
 export function computeGeometry(regionSize: number, blockSize: number, slotCount: number): Geometry {
   const action = `lay out a ${regionSize}-byte region`;
-  if (!Number.isSafeInteger(regionSize) || regionSize % PAGE_SIZE !== 0)
-    throw failure(
-      "InvalidArgument",
-      action,
-      `the size must be a multiple of ${PAGE_SIZE} bytes (a power of two, as QEMU needs: e.g. --size ${sizeText(powerOfTwoAtLeast(Math.max(regionSize, PAGE_SIZE)))})`,
-    );
   if (
     !Number.isInteger(blockSize) ||
     blockSize < PAGE_SIZE ||
@@ -306,13 +301,21 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
     throw failure("InvalidArgument", action, `the slot count ${slotCount} is outside 1..1048576`);
   const slotOffset = PAGE_SIZE;
   const dataOffset = alignUp(slotOffset + slotCount * SLOT_BYTES, PAGE_SIZE);
+  // The smallest size that passes every check here (and QEMU's): a power of two with room for one block.
+  const smallest = powerOfTwoAtLeast(dataOffset + blockSize);
+  if (!Number.isSafeInteger(regionSize) || regionSize % PAGE_SIZE !== 0)
+    throw failure(
+      "InvalidArgument",
+      action,
+      `the size must be a multiple of ${PAGE_SIZE} bytes (a power of two, as QEMU needs: e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(Math.max(regionSize, smallest)))})`,
+    );
   const blockCount = Math.floor((regionSize - dataOffset) / blockSize);
   if (blockCount < 1)
     throw failure(
       "InvalidArgument",
       action,
       `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block ` +
-        `(--size ${sizeText(powerOfTwoAtLeast(dataOffset + blockSize))} or more fits one, or pass fewer --slots)`,
+        `(--size ${formatSizeFlag(smallest)} or more fits one, or pass fewer --slots)`,
     );
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
 }
@@ -320,11 +323,6 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
 /** The smallest power of two of at least `bytes`: a region size QEMU accepts. */
 export function powerOfTwoAtLeast(bytes: number): number {
   return 2 ** Math.ceil(Math.log2(bytes));
-}
-
-/** A size as a --size flag takes it: 256KiB, 4MiB. */
-function sizeText(bytes: number): string {
-  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)}MiB` : `${bytes / 1024}KiB`;
 }
 
 /** Byte offset of a block from the start of the region. */

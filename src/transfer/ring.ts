@@ -12,6 +12,11 @@ export const MAX_RING_DEPTH = 4096;
 
 /** What is wrong with a ring of `depth` chunks of `chunkBytes`, if anything. */
 export function ringGeometryProblem(chunkBytes: number, depth: number): string | undefined {
+  return chunkSizeProblem(chunkBytes) ?? ringDepthProblem(depth);
+}
+
+/** What is wrong with a ring's chunk size, if anything. */
+export function chunkSizeProblem(chunkBytes: number): string | undefined {
   if (
     !Number.isInteger(chunkBytes) ||
     chunkBytes < PAGE_SIZE ||
@@ -19,6 +24,11 @@ export function ringGeometryProblem(chunkBytes: number, depth: number): string |
     chunkBytes > 2 ** 31
   )
     return `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`;
+  return undefined;
+}
+
+/** What is wrong with a ring's depth, if anything. */
+export function ringDepthProblem(depth: number): string | undefined {
   if (!Number.isInteger(depth) || depth < 2 || depth > MAX_RING_DEPTH)
     return `the ring depth ${depth} is outside 2..${MAX_RING_DEPTH}`;
   return undefined;

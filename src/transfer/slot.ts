@@ -102,11 +102,11 @@ export async function claimRole(
   const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return slot;
   await ignoreLost(client.closeSlot(index));
-  const verb = role === "sender" ? "send" : "receive";
+  const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
-    `channel busy: client ${slot.holder(role).owner} is ${verb}ing on it`,
+    `channel busy: client ${slot.holder(role).owner} is ${doing} on it`,
   );
 }
 
