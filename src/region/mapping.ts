@@ -2,7 +2,8 @@
  * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
  * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
  */
-import { statfsSync } from "node:fs";
+import { statfsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import {
   closeFd,
@@ -198,7 +199,7 @@ export class MappedRegion {
 
 /** Maps an existing region file (host) or PCI resource file (guest) read-write, whole. */
 export function mapRegionFile(path: string): MappedRegion {
-  const fd = openFile(path, O_RDWR);
+  const fd = openRegionReadWrite(path);
   try {
     const size = fileSize(fd, path);
     if (size < PAGE_SIZE)
@@ -208,6 +209,36 @@ export function mapRegionFile(path: string): MappedRegion {
     closeFd(fd);
     throw error;
   }
+}
+
+function openRegionReadWrite(path: string): number {
+  try {
+    return openFile(path, O_RDWR);
+  } catch (error) {
+    if (error instanceof SystemCallError && error.errnoName === "EACCES")
+      throw failure("PermissionDenied", `map the region ${path}`, whyRefused(path));
+    throw error;
+  }
+}
+
+/**
+ * Why open(2) said EACCES, from what the file says about itself: "run as its owner" is no help to the
+ * owner of a file without write permission, nor to a user who may not create files in the directory.
+ */
+function whyRefused(path: string): string {
+  const uid = process.getuid?.() ?? -1;
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
+  }
+  const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
+  const fix =
+    stats.uid === uid
+      ? "give its owner read and write permission: chmod u+rw"
+      : "run as its owner or a member of its group with read and write permission, or ask its owner";
+  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${fix})`;
 }
 
 /** The region file, created if absent; a missing directory or a refusal is named with what to do. */
@@ -222,12 +253,7 @@ function openRegionFile(path: string): number {
         `create the region ${path}`,
         "its directory does not exist (--region names a file in an existing directory)",
       );
-    if (errno === "EACCES")
-      throw failure(
-        "PermissionDenied",
-        `open the region ${path}`,
-        "this user may not (run as its owner or group, or choose another --region)",
-      );
+    if (errno === "EACCES") throw failure("PermissionDenied", `open the region ${path}`, whyRefused(path));
     throw error;
   }
 }

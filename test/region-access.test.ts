@@ -1,0 +1,83 @@
+/**
+ * A region this user may not open is refused with what its mode and owner say to do. Run as another user
+ * (`nobody`, through setpriv): as root every open succeeds.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+const NOBODY = 65534;
+const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
+const reason = notRoot ?? toolMissing("setpriv");
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync("/dev/shm/ivsh-access-");
+  chmodSync(dir, 0o755);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function asNobody(args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const run = Bun.spawn(
+    ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, CLI, ...args],
+    { env: { ...process.env, HOME: "/tmp" }, stdout: "ignore", stderr: "pipe" },
+  );
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+testUnless(
+  reason,
+  "a client may not map another user's private region: its mode and owner are named",
+  async () => {
+    const region = join(dir, "private-region");
+    writeFileSync(region, Buffer.alloc(1 << 20));
+    chmodSync(region, 0o600);
+    const { exitCode, stderr } = await asNobody([
+      "guest",
+      "recv",
+      "--out",
+      "/dev/null",
+      "--region",
+      region,
+      "--socket",
+      join(dir, "none.sock"),
+    ]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain(
+      `Failed to map the region ${region} since this user (uid ${NOBODY}) may not read and write it`,
+    );
+    expect(stderr).toContain("it is mode 0600, owner uid 0");
+    expect(stderr).toContain("run as its owner or a member of its group");
+  },
+);
+
+testUnless(
+  reason,
+  "an arbiter may not create its region where this user may not write: the directory is named",
+  async () => {
+    const locked = join(dir, "locked");
+    mkdirSync(locked, { mode: 0o755 });
+    const sockets = mkdtempSync("/tmp/ivsh-access-");
+    chmodSync(sockets, 0o777);
+    try {
+      const region = join(locked, "region");
+      const socket = join(sockets, "host.sock");
+      const { exitCode, stderr } = await asNobody([
+        "host",
+        "--region",
+        region,
+        "--size",
+        "1MiB",
+        "--socket",
+        socket,
+      ]);
+      expect(exitCode).toBe(1);
+      expect(stderr).toContain(`this user (uid ${NOBODY}) may not create files in ${locked}`);
+    } finally {
+      rmSync(sockets, { recursive: true, force: true });
+    }
+  },
+);
