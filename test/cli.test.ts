@@ -1,6 +1,14 @@
 /** The command line: help, strict flags, clear errors, status output. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
@@ -263,6 +271,50 @@ describe("ivsh CLI", () => {
     ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/already 1048576 bytes \(pass --size 1048576/);
+  });
+
+  test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {
+    const region = `${paths.shmDir}/unread-state`;
+    const host = (state: string) => [
+      "host",
+      "--region",
+      region,
+      "--socket",
+      `${paths.dir}/unread.sock`,
+      "--size",
+      "1MiB",
+      "--state",
+      state,
+    ];
+    const directory = await runCli(host(paths.dir));
+    expect(directory.exitCode).toBe(1);
+    expect(directory.stderr).toContain(`Failed to read the state file ${paths.dir} since it is a directory`);
+    expect(directory.stderr).toContain("pass --state FILE");
+    expect(directory.stderr).not.toContain("    at ");
+    expect(existsSync(region)).toBe(false);
+    expect(existsSync(`${paths.dir}/unread.sock`)).toBe(false);
+    // Unreadable by this user: the default REGION.state is 0600, so another user's arbiter meets it.
+    if (process.getuid?.() !== 0 || !Bun.which("setpriv")) return;
+    const shared = mkdtempSync("/tmp/ivsh-cli-state-");
+    try {
+      chmodSync(shared, 0o755);
+      const state = `${shared}/root.state`;
+      writeFileSync(state, '{"t":"begin"}\n', { mode: 0o600 });
+      const asNobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath];
+      const proc = Bun.spawn([...asNobody, CLI, ...host(state)], { stderr: "pipe", stdout: "ignore" });
+      const [exitCode, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      expect(exitCode, stderr).toBe(1);
+      expect(stderr).toContain(
+        `Failed to read the state file ${state} since this user may not read it (EACCES)`,
+      );
+      expect(stderr).toContain("run `ivsh host` as its owner");
+      expect(stderr).not.toContain("    at ");
+      expect(readFileSync(state, "utf8")).toBe('{"t":"begin"}\n');
+      expect(readdirSync(shared)).toEqual(["root.state"]);
+      expect(existsSync(region)).toBe(false);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
 
   test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {
