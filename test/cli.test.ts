@@ -3,10 +3,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { connect } from "../src/guest/index.ts";
@@ -315,6 +317,47 @@ describe("ivsh CLI", () => {
     } finally {
       rmSync(shared, { recursive: true, force: true });
     }
+  });
+
+  test("a --socket in a missing directory or too long for its .handover: named, the limit, nothing made", async () => {
+    const region = `${paths.shmDir}/socket-checked`;
+    const made = () => [region, `${region}.state`, `${region}.wake`].filter((path) => existsSync(path));
+    const host = (socket: string) =>
+      runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
+    const missing = await host(`${paths.dir}/nodir/x.sock`);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(
+      `Failed to listen on --socket ${paths.dir}/nodir/x.sock since its directory ${paths.dir}/nodir does not exist`,
+    );
+    expect(missing.stderr).not.toContain(".handover");
+    expect(made()).toEqual([]);
+    // 103 bytes: a socket path may have 107, but the arbiter's SOCKET.handover needs 9 of them.
+    const long = `${paths.dir}/${"s".repeat(103 - paths.dir.length - 6)}.sock`;
+    expect(long.length).toBe(103);
+    const tooLong = await host(long);
+    expect(tooLong.exitCode).toBe(1);
+    expect(tooLong.stderr).toContain(`Failed to listen on --socket ${long} since`);
+    expect(tooLong.stderr).toContain("--socket may be at most 98 bytes");
+    expect(made()).toEqual([]);
+  });
+
+  test("a start that cannot listen removes the region and state it created, and keeps ones that were there", async () => {
+    const region = `${paths.shmDir}/unlistened`;
+    const socket = `${paths.dir}/unlistened.sock`;
+    // Not a socket where the hand-over socket goes: only binding finds out, after the region is made.
+    mkdirSync(`${socket}.handover`);
+    const host = () => runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
+    const fresh = await host();
+    expect(fresh.exitCode).toBe(1);
+    expect(fresh.stderr).toContain("a file that is not a socket is in the way");
+    expect([region, `${region}.state`, `${region}.wake`].filter((path) => existsSync(path))).toEqual([]);
+    await Bun.write(region, new Uint8Array(1 << 20));
+    await Bun.write(`${region}.wake`, "");
+    const existing = await host();
+    expect(existing.exitCode).toBe(1);
+    expect(statSync(region).size).toBe(1 << 20);
+    expect(existsSync(`${region}.wake`)).toBe(true);
+    expect(existsSync(`${region}.state`)).toBe(false);
   });
 
   test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {
