@@ -1,6 +1,16 @@
 /** The command line: help, strict flags, clear errors, status output. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
@@ -390,6 +400,91 @@ describe("ivsh CLI", () => {
     ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/already 1048576 bytes \(pass --size 1048576/);
+  });
+
+  test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {
+    const region = `${paths.shmDir}/unread-state`;
+    const host = (state: string) => [
+      "host",
+      "--region",
+      region,
+      "--socket",
+      `${paths.dir}/unread.sock`,
+      "--size",
+      "1MiB",
+      "--state",
+      state,
+    ];
+    const directory = await runCli(host(paths.dir));
+    expect(directory.exitCode).toBe(1);
+    expect(directory.stderr).toContain(`Failed to read the state file ${paths.dir} since it is a directory`);
+    expect(directory.stderr).toContain("pass --state FILE");
+    expect(directory.stderr).not.toContain("    at ");
+    expect(existsSync(region)).toBe(false);
+    expect(existsSync(`${paths.dir}/unread.sock`)).toBe(false);
+    // Unreadable by this user: the default REGION.state is 0600, so another user's arbiter meets it.
+    if (process.getuid?.() !== 0 || !Bun.which("setpriv")) return;
+    const shared = mkdtempSync("/tmp/ivsh-cli-state-");
+    try {
+      chmodSync(shared, 0o755);
+      const state = `${shared}/root.state`;
+      writeFileSync(state, '{"t":"begin"}\n', { mode: 0o600 });
+      const asNobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath];
+      const proc = Bun.spawn([...asNobody, CLI, ...host(state)], { stderr: "pipe", stdout: "ignore" });
+      const [exitCode, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      expect(exitCode, stderr).toBe(1);
+      expect(stderr).toContain(
+        `Failed to read the state file ${state} since this user may not read it (EACCES)`,
+      );
+      expect(stderr).toContain("run `ivsh host` as its owner");
+      expect(stderr).not.toContain("    at ");
+      expect(readFileSync(state, "utf8")).toBe('{"t":"begin"}\n');
+      expect(readdirSync(shared)).toEqual(["root.state"]);
+      expect(existsSync(region)).toBe(false);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+
+  test("a --socket in a missing directory or too long for its .handover: named, the limit, nothing made", async () => {
+    const region = `${paths.shmDir}/socket-checked`;
+    const made = () => [region, `${region}.state`, `${region}.wake`].filter((path) => existsSync(path));
+    const host = (socket: string) =>
+      runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
+    const missing = await host(`${paths.dir}/nodir/x.sock`);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(
+      `Failed to listen on --socket ${paths.dir}/nodir/x.sock since its directory ${paths.dir}/nodir does not exist`,
+    );
+    expect(missing.stderr).not.toContain(".handover");
+    expect(made()).toEqual([]);
+    // 103 bytes: a socket path may have 107, but the arbiter's SOCKET.handover needs 9 of them.
+    const long = `${paths.dir}/${"s".repeat(103 - paths.dir.length - 6)}.sock`;
+    expect(long.length).toBe(103);
+    const tooLong = await host(long);
+    expect(tooLong.exitCode).toBe(1);
+    expect(tooLong.stderr).toContain(`Failed to listen on --socket ${long} since`);
+    expect(tooLong.stderr).toContain("--socket may be at most 98 bytes");
+    expect(made()).toEqual([]);
+  });
+
+  test("a start that cannot listen removes the region and state it created, and keeps ones that were there", async () => {
+    const region = `${paths.shmDir}/unlistened`;
+    const socket = `${paths.dir}/unlistened.sock`;
+    // Not a socket where the hand-over socket goes: only binding finds out, after the region is made.
+    mkdirSync(`${socket}.handover`);
+    const host = () => runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
+    const fresh = await host();
+    expect(fresh.exitCode).toBe(1);
+    expect(fresh.stderr).toContain("a file that is not a socket is in the way");
+    expect([region, `${region}.state`, `${region}.wake`].filter((path) => existsSync(path))).toEqual([]);
+    await Bun.write(region, new Uint8Array(1 << 20));
+    await Bun.write(`${region}.wake`, "");
+    const existing = await host();
+    expect(existing.exitCode).toBe(1);
+    expect(statSync(region).size).toBe(1 << 20);
+    expect(existsSync(`${region}.wake`)).toBe(true);
+    expect(existsSync(`${region}.state`)).toBe(false);
   });
 
   test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {

@@ -39,3 +39,43 @@ test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made"
   expect(await demo.stderr).toContain("interrupted by SIGINT");
   expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
 });
+
+/**
+ * Ctrl-C in a terminal signals the demo's whole process group: children starting at that moment can miss
+ * the demo's own SIGTERM. Each run is interrupted just after a round's note, when the next method's
+ * processes are starting; the bound is far above a prompt exit (well under a second) and far below the
+ * 30 s such a child used to keep the demo waiting for its killed arbiter.
+ */
+test("interrupted (SIGINT to its process group) as children start: exit 130 promptly, nothing left running", async () => {
+  const before = new Set(leftovers());
+  for (let attempt = 1; attempt <= 6; attempt++) {
+    // setsid: the demo leads its own process group, as a shell's foreground job does.
+    const demo = Bun.spawn(["setsid", process.execPath, CLI, "demo", "--size", "64MiB", "--rounds", "12"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    let stderr = "";
+    const decoder = new TextDecoder();
+    // Read without cancelling: a closed pipe would fail the demo's last words, not its exit.
+    const reader = demo.stderr.getReader();
+    while ((stderr.match(/round \d+:/g) ?? []).length < attempt) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value, { stream: true });
+    }
+    reader.releaseLock();
+    // Landing at a different moment of the children's start each time.
+    await Bun.sleep(attempt * 10);
+    process.kill(-demo.pid, "SIGINT");
+    const late = Bun.sleep(10_000).then(() => "late" as const);
+    const outcome = await Promise.race([demo.exited, late]);
+    const group = Bun.spawnSync(["pgrep", "-g", String(demo.pid)])
+      .stdout.toString()
+      .trim();
+    if (outcome === "late" || group) process.kill(-demo.pid, "SIGKILL");
+    expect(outcome, `attempt ${attempt}: ${stderr}`).toBe(130);
+    expect(group, `attempt ${attempt}: processes left in its group`).toBe("");
+  }
+  expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
+}, 120_000);

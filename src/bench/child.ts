@@ -17,6 +17,15 @@ export function killAllChildren(): void {
   for (const child of running) child.kill();
 }
 
+/**
+ * Stops every child still running (SIGTERM, then SIGKILL after `graceMs`) and resolves once all have
+ * exited: a child that missed or swallowed the first signal (it arrived while the child was starting, or
+ * while it was handling another) would otherwise keep its parent waiting on its pipes.
+ */
+export async function stopAllChildren(graceMs: number): Promise<void> {
+  await Promise.all([...running].map((child) => child.stop(graceMs)));
+}
+
 export class Child {
   private readonly process: Subprocess<"ignore", "pipe", "pipe">;
   private readonly lines: AsyncGenerator<string, undefined>;

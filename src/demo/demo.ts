@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
-import { Child, killAllChildren } from "../bench/child.ts";
+import { Child, stopAllChildren } from "../bench/child.ts";
 import { numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
@@ -50,17 +50,26 @@ interface FileChecks {
 /** The socket copy reads and writes 1 MiB at a time, as a program without ivsh typically would. */
 const SOCKET_CHUNK_BYTES = 1 << 20;
 
+/** How long a child may take to end on SIGTERM before it is killed: an interrupted demo ends promptly. */
+const CHILD_GRACE_MS = 1000;
+
+/** How long a failure waits for this process's own stop signal, before it is reported as a failure. */
+const SIGNAL_SETTLE_MS = 200;
+
 interface Workspace {
   dir: string;
   shmDir: string;
   input: string;
   /** IVSH_SOCKET and IVSH_REGION of the demo's arbiter, for the ivsh processes. */
   env: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const workspace = createWorkspace();
-  options.signal?.addEventListener("abort", killAllChildren);
+  const workspace = createWorkspace(options.signal);
+  // SIGKILL after the grace: a child that the signal caught while it was starting can miss the SIGTERM.
+  const stopChildren = () => void stopAllChildren(CHILD_GRACE_MS);
+  options.signal?.addEventListener("abort", stopChildren);
   let arbiter: BenchArbiter | undefined;
   try {
     options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
@@ -91,23 +100,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     return { ivsh, socket };
   } catch (error) {
-    // Interrupting kills the children; their deaths are not the story, the interruption is.
+    // Interrupting kills the children; their deaths are not the story, the interruption is. A Ctrl-C
+    // reaches the whole process group: a child can die of it before this process has handled its own.
+    if (options.signal && !options.signal.aborted) await Bun.sleep(SIGNAL_SETTLE_MS);
     throwIfAborted(options.signal, "run the demo");
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", killAllChildren);
+    options.signal?.removeEventListener("abort", stopChildren);
     await arbiter?.stop();
-    killAllChildren();
+    await stopAllChildren(CHILD_GRACE_MS);
     rmSync(workspace.dir, { recursive: true, force: true });
     rmSync(workspace.shmDir, { recursive: true, force: true });
   }
 }
 
-function createWorkspace(): Workspace {
+function createWorkspace(signal: AbortSignal | undefined): Workspace {
   const dir = mkdtempSync("/tmp/ivsh-demo-");
   const shmDir = mkdtempSync("/dev/shm/ivsh-demo-");
   // The files live in RAM (/dev/shm) like the region: a disk would measure itself, not the transport.
-  return { dir, shmDir, input: join(shmDir, "input.bin"), env: {} };
+  return { dir, shmDir, input: join(shmDir, "input.bin"), env: {}, signal };
 }
 
 /** Pseudo-random content, fast to make: a random 16 MiB pool, each MiB stamped with its index. */
@@ -139,12 +150,12 @@ async function runIvsh(
   const receiver = spawn(
     ["guest", "recv", "--channel", "demo", "--out", "/dev/null", "--json"],
     "ivsh guest recv",
-    workspace.env,
+    workspace,
   );
   const sender = spawn(
     ["guest", "send", workspace.input, "--channel", "demo", "--json"],
     "ivsh guest send",
-    workspace.env,
+    workspace,
   );
   const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
   if (received.digest !== checks.xxh3)
@@ -172,7 +183,12 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
   return { seconds: numberField(received, "seconds") };
 }
 
-function spawn(args: string[], label: string, env: Record<string, string> = {}): Child {
+/**
+ * Checks for an interruption and starts the child in one synchronous step: a child started once the
+ * abort has killed the others would be left running, waiting for the arbiter that was killed with them.
+ */
+function spawn(args: string[], label: string, { env, signal }: Workspace): Child {
+  throwIfAborted(signal, "run the demo");
   return new Child([...selfCommand(), ...args], label, { NO_COLOR: "1", ...env });
 }
 

@@ -8,20 +8,22 @@
  * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
+import { existsSync, rmSync } from "node:fs";
 import type { FdSocketOptions, Socket, SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
+import { mailboxPath } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
-import { HandoverInbox, handoverPath } from "./handover.ts";
+import { HANDOVER_SUFFIX, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
-import { clearStaleSocket, listenUnix } from "./listener.ts";
+import { checkSocketPath, clearStaleSocket, listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion } from "./setup.ts";
@@ -238,10 +240,16 @@ export class Arbiter implements ArbiterView {
 }
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
-  // Refuse a live socket before touching the region: a second arbiter must disturb nothing.
+  // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
+  // fails must disturb nothing.
+  checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
   await clearStaleSocket(options.socketPath);
+  const made = [options.statePath, mailboxPath(options.regionPath)].filter(
+    (path): path is string => path !== undefined && !existsSync(path),
+  );
   const prepared = prepareRegion(options);
   const { region, geometry } = prepared;
+  let arbiter: Arbiter | undefined;
   try {
     const slots = new RegionSlots(region.syncWords(geometry), geometry);
     const state = new ArbiterState(geometry, options, slots);
@@ -249,14 +257,18 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     state.commit({ t: "epoch", epoch: prepared.epoch });
     const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
     state.attachJournal(stateFile);
-    const arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
+    arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
     // Restored sessions get one lease, counted from now, to come back.
     for (const clientId of state.sessions.keys())
       arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now(), stalledAtSeenMs: 0 });
     arbiter.listen();
     return arbiter;
   } catch (error) {
-    region.close();
+    if (arbiter) await arbiter.stop();
+    else region.close();
+    // Only what this start made: an existing region or state holds allocations a later start needs.
+    if (prepared.created) made.push(options.regionPath);
+    for (const path of made) rmSync(path, { force: true });
     throw error;
   }
 }

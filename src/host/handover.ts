@@ -27,8 +27,11 @@ import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
 export const DEFAULT_HANDOVER_TTL_MS = 30_000;
 export const HANDOVER_TTL_VARIABLE = "IVSH_HANDOVER_TTL_MS";
 
+/** Added to --socket for the hand-over socket beside it. */
+export const HANDOVER_SUFFIX = ".handover";
+
 export function handoverPath(socketPath: string): string {
-  return `${socketPath}.handover`;
+  return `${socketPath}${HANDOVER_SUFFIX}`;
 }
 
 /** The TTL that `environment` asks for; throws naming the variable if its value is not one. */

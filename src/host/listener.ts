@@ -2,7 +2,8 @@
  * The arbiter's Unix socket. A socket file left by a dead arbiter is replaced; one that still answers
  * belongs to a live arbiter and is refused, so two arbiters never serve one path.
  */
-import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
 import type { Connection } from "./connection.ts";
@@ -18,6 +19,49 @@ export function listenUnix(
   // 0660: the owner and its group (e.g. the group QEMU runs as) may connect, nobody else.
   chmodSync(path, 0o660);
   return server;
+}
+
+/** sun_path holds 108 bytes, the terminating NUL among them. */
+const SOCKET_PATH_MAX_BYTES = 107;
+
+/**
+ * Refuses a --socket the arbiter could not listen on, before the region or state is touched: its
+ * directory must exist, and the path must fit sun_path with the longest suffix the arbiter adds to it.
+ */
+export function checkSocketPath(path: string, suffix: string): void {
+  const bytes = Buffer.byteLength(path + suffix);
+  if (bytes > SOCKET_PATH_MAX_BYTES)
+    throw failure(
+      "InvalidArgument",
+      `listen on --socket ${path}`,
+      `with the '${suffix}' socket beside it that path is ${bytes} bytes, over the ${SOCKET_PATH_MAX_BYTES} a ` +
+        `Unix socket's path may have, so --socket may be at most ${SOCKET_PATH_MAX_BYTES - Buffer.byteLength(suffix)} ` +
+        "bytes (choose a shorter path, e.g. in /run or /tmp)",
+    );
+  const directory = dirname(path);
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(directory).isDirectory();
+  } catch (error) {
+    const errno = String((error as { code?: unknown }).code ?? "an error");
+    const why =
+      errno === "ENOENT"
+        ? "does not exist"
+        : errno === "EACCES"
+          ? "cannot be reached by this user (EACCES)"
+          : `cannot be examined (${errno})`;
+    throw failure(
+      "InvalidArgument",
+      `listen on --socket ${path}`,
+      `its directory ${directory} ${why} (create it, or choose another --socket)`,
+    );
+  }
+  if (!isDirectory)
+    throw failure(
+      "InvalidArgument",
+      `listen on --socket ${path}`,
+      `${directory} is not a directory (choose another --socket)`,
+    );
 }
 
 export async function clearStaleSocket(path: string): Promise<void> {

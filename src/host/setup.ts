@@ -39,6 +39,8 @@ export interface PreparedRegion {
   /** Records to replay (empty when formatted afresh). */
   records: StateRecord[];
   notes: string[];
+  /** This start created the region file (it did not exist). */
+  created: boolean;
 }
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
@@ -55,7 +57,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
       // scribbled on or a crash left half written. Slots and blocks are kept.
       writeHeader(region.syncWords(geometry), { ...geometry, epoch, arbiterPid: process.pid });
-      return { region, geometry, epoch, records: loaded?.records ?? [], notes };
+      return { region, geometry, epoch, records: loaded?.records ?? [], notes, created };
     }
     if (begin)
       notes.push(
@@ -63,7 +65,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       );
     const epoch = nextEpoch(previousEpoch(region, created));
     format(region, geometry, epoch);
-    return { region, geometry, epoch, records: [], notes };
+    return { region, geometry, epoch, records: [], notes, created };
   } catch (error) {
     region.close();
     throw error;

@@ -55,7 +55,7 @@ export interface LoadedState {
 
 export function loadStateFile(path: string): LoadedState | undefined {
   if (!existsSync(path)) return undefined;
-  const loaded = parseStateLines(readFileSync(path, "utf8"), path);
+  const loaded = parseStateLines(readStateText(path), path);
   if (loaded.records[0]?.t !== "begin")
     throw failure(
       "StateInvalid",
@@ -63,6 +63,24 @@ export function loadStateFile(path: string): LoadedState | undefined {
       "it does not start with a 'begin' record (not an ivsh state file?)",
     );
   return loaded;
+}
+
+/** The state file's text; one that cannot be read is the user's to fix, so the error says how. */
+function readStateText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const errno = String((error as { code?: unknown }).code ?? "an error");
+    const why: Record<string, string> = {
+      EISDIR: "it is a directory (pass --state FILE for the state file)",
+      EACCES: "this user may not read it (EACCES): run `ivsh host` as its owner, or pass --state FILE",
+    };
+    throw failure(
+      errno === "EACCES" ? "PermissionDenied" : "StateInvalid",
+      `read the state file ${path}`,
+      why[errno] ?? `reading it failed with ${errno} (pass --state FILE for another state file)`,
+    );
+  }
 }
 
 /** The records of a state file's text; a torn last line is left out and reported. */
