@@ -178,6 +178,26 @@ describe("receiving into files", () => {
   });
 });
 
+test("a reader of stdout that closes early (| head) is named as such; the sender is told the receiver left", async () => {
+  const input = join(paths.dir, "early-close.in");
+  await randomFile(input, 8 << 20);
+  const pipeline = `"${process.execPath}" "${CLI}" guest recv --channel early-close --out - | head -c 1000 >/dev/null`;
+  const receiver = Bun.spawn(["bash", "-o", "pipefail", "-c", pipeline], {
+    env: { ...process.env, ...clientEnv(paths) },
+    stderr: "pipe",
+  });
+  const sender = guest(paths, ["send", input, "--channel", "early-close"]);
+  const [receiverExit, receiverErr, senderExit] = await Promise.all([
+    receiver.exited,
+    new Response(receiver.stderr).text(),
+    sender.exit(),
+  ]);
+  expect([receiverExit, senderExit]).toEqual([1, 1]);
+  expect(receiverErr).toMatch(
+    /write the stream to stdout since the program reading it closed its end after \d+ bytes/,
+  );
+});
+
 describe("the receiving file's life: FILE.partial, keep, undo", () => {
   function sinkWriting(output: string, text: string, force: boolean): Sink {
     const sink = Sink.open(output, { force });

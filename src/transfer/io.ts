@@ -320,11 +320,25 @@ export class Sink implements StreamKeeper {
     }
     let done = 0;
     while (done < length) {
-      const wrote = writeSome(this.fd, address + done, length - done, this.writing);
+      const wrote = this.writeToPipe(address + done, length - done);
       if (wrote > 0) done += wrote;
       else await waitReady(this.fd, POLLOUT, this.writing, signal);
     }
     this.written += length;
+  }
+
+  /** A reader that closed its end early (`| head`) is named as such, not as a bare EPIPE. */
+  private writeToPipe(address: number, length: number): number {
+    try {
+      return writeSome(this.fd, address, length, this.writing);
+    } catch (error) {
+      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE")) throw error;
+      throw failure(
+        "SystemCall",
+        `write the stream to ${this.writing}`,
+        `the program reading it closed its end after ${this.written} bytes, before the stream ended (EPIPE)`,
+      );
+    }
   }
 
   /**
