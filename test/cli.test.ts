@@ -29,6 +29,31 @@ afterAll(async () => {
 });
 
 describe("ivsh CLI", () => {
+  test("--json: a failed send or recv is a JSON result too (verified false, the error's code), exit code unchanged", async () => {
+    const missing = await runCli([
+      "guest",
+      "send",
+      "/nonexistent-ivsh-file",
+      "--json",
+      "--socket",
+      "/tmp/no-ivsh.sock",
+    ]);
+    expect(missing.exitCode).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({
+      role: "send",
+      file: "/nonexistent-ivsh-file",
+      verified: false,
+      error: { code: "NotFound" },
+    });
+    const refused = await runCli(["guest", "recv", "--channel=", "--out", "/dev/null", "--json"]);
+    expect(refused.exitCode).toBe(2);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      role: "recv",
+      verified: false,
+      error: { code: "Usage" },
+    });
+  });
+
   test("--help lists the commands; each command's --help describes every option", async () => {
     const top = await runCli(["--help"]);
     expect(top.exitCode).toBe(0);

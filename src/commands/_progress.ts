@@ -7,12 +7,14 @@
  * rate at all. Until half a second of that has passed the line shows no rate or ETA.
  */
 
+import { IvshError } from "../errors.ts";
 import { isTerminal } from "../ffi/index.ts";
 import { nativeStatus } from "../ffi/native.ts";
 import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate } from "../units.ts";
+import { UsageError } from "./_strict.ts";
 
 const REDRAW_MS = 100;
 const PLAIN_EVERY_MS = 1000;
@@ -130,4 +132,19 @@ export function summaryJson(role: "send" | "recv", channel: string, file: string
     /** Whether the native copy+hash helper or the portable path computed the digest (and why). */
     digestPath: nativeStatus().detail,
   };
+}
+
+/**
+ * With --json a failure is a JSON result too, on the stream a success would have used, so a script reads
+ * one document either way: `verified: false` and the error's code ("Usage" for a refused flag) and
+ * message. The error is still reported on stderr and sets the exit code.
+ */
+export function writeFailureJson(
+  fd: 1 | 2,
+  head: { role: "send" | "recv"; channel: string; file: string },
+  error: unknown,
+): void {
+  const code = error instanceof IvshError ? error.code : error instanceof UsageError ? "Usage" : "Internal";
+  const message = error instanceof Error ? error.message : String(error);
+  writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: { code, message } })}\n`);
 }

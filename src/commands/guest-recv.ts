@@ -16,7 +16,7 @@ import {
   waitArgs,
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
-import { progressMode, summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
+import { progressMode, summaryJson, summaryLine, terminalProgress, writeFailureJson } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -43,43 +43,53 @@ export default defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
-    phase("recv: started");
-    const channel = channelName(args.channel);
-    const waitMs = peerWaitMs(args.timeout);
-    // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
-    const signal = abortOnSignals();
-    const sink = Sink.open(args.out, { force: args.force });
-    const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
-    let committed = false;
     try {
-      const connection = connectOptions(args, `recv ${args.out}`);
-      warnIfSlowMapping(connection);
-      const client = await connect({ ...connection, signal });
-      phase("recv: connected");
+      phase("recv: started");
+      const channel = channelName(args.channel);
+      const waitMs = peerWaitMs(args.timeout);
+      // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
+      const signal = abortOnSignals();
+      const sink = Sink.open(args.out, { force: args.force });
+      const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
+      let committed = false;
       try {
-        const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
-        phase("recv: stream kept");
-        progress.done();
-        committed = true;
-        sink.settle();
-        const summary = summaryJson("recv", channel, args.out, result);
-        // With the data on stdout, the JSON summary goes to stderr.
-        if (args.json) writeStandard(args.out === "-" ? 2 : 1, `${JSON.stringify(summary)}\n`);
-        else if (!args.quiet) log.success(summaryLine("received", result));
+        const connection = connectOptions(args, `recv ${args.out}`);
+        warnIfSlowMapping(connection);
+        const client = await connect({ ...connection, signal });
+        phase("recv: connected");
+        try {
+          const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
+          phase("recv: stream kept");
+          progress.done();
+          committed = true;
+          sink.settle();
+          const summary = summaryJson("recv", channel, args.out, result);
+          // With the data on stdout, the JSON summary goes to stderr.
+          if (args.json) writeStandard(args.out === "-" ? 2 : 1, `${JSON.stringify(summary)}\n`);
+          else if (!args.quiet) log.success(summaryLine("received", result));
+        } finally {
+          await client.close({ waitForArbiter: false });
+          phase("recv: disconnected");
+        }
       } finally {
-        await client.close({ waitForArbiter: false });
-        phase("recv: disconnected");
+        progress.done();
+        if (!committed) {
+          const left = sink.abandon();
+          if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
+          else if (sink.target === "-" && sink.written > 0)
+            log.warn(
+              `the ${sink.written} bytes written to stdout are an incomplete, unverified stream: discard them`,
+            );
+        }
       }
-    } finally {
-      progress.done();
-      if (!committed) {
-        const left = sink.abandon();
-        if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
-        else if (sink.target === "-" && sink.written > 0)
-          log.warn(
-            `the ${sink.written} bytes written to stdout are an incomplete, unverified stream: discard them`,
-          );
-      }
+    } catch (error) {
+      if (args.json)
+        writeFailureJson(
+          args.out === "-" ? 2 : 1,
+          { role: "recv", channel: args.channel, file: args.out },
+          error,
+        );
+      throw error;
     }
   },
 });

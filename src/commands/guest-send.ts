@@ -21,7 +21,7 @@ import {
   waitArgs,
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
-import { progressMode, summaryJson, summaryLine, terminalProgress } from "./_progress.ts";
+import { progressMode, summaryJson, summaryLine, terminalProgress, writeFailureJson } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 /**
@@ -83,26 +83,32 @@ export default defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
-    phase("send: started");
-    const channel = channelName(args.channel);
-    const ring = checkFlag(() => ringFlags(args));
-    const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
-    const source = Source.open(args.file);
-    const connection = connectOptions(args, `send ${args.file}`);
-    warnIfSlowMapping(connection);
-    const client = await connect({ ...connection, signal: options.signal });
-    phase("send: connected");
-    const progress = terminalProgress(`send ${args.file}`, progressMode(args));
     try {
-      const result = await sendStream(client, channel, source, options, progress);
-      progress.done();
-      if (args.json) writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
-      else if (!args.quiet) log.success(summaryLine("sent", result));
-    } finally {
-      progress.done();
-      source.close();
-      await client.close({ waitForArbiter: false });
-      phase("send: disconnected");
+      phase("send: started");
+      const channel = channelName(args.channel);
+      const ring = checkFlag(() => ringFlags(args));
+      const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
+      const source = Source.open(args.file);
+      const connection = connectOptions(args, `send ${args.file}`);
+      warnIfSlowMapping(connection);
+      const client = await connect({ ...connection, signal: options.signal });
+      phase("send: connected");
+      const progress = terminalProgress(`send ${args.file}`, progressMode(args));
+      try {
+        const result = await sendStream(client, channel, source, options, progress);
+        progress.done();
+        if (args.json)
+          writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
+        else if (!args.quiet) log.success(summaryLine("sent", result));
+      } finally {
+        progress.done();
+        source.close();
+        await client.close({ waitForArbiter: false });
+        phase("send: disconnected");
+      }
+    } catch (error) {
+      if (args.json) writeFailureJson(1, { role: "send", channel: args.channel, file: args.file }, error);
+      throw error;
     }
   },
 });
