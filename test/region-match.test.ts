@@ -4,10 +4,13 @@
  * before anything is written, or the client would corrupt a transfer the other arbiter is running.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let first: TestPaths;
 let second: TestPaths;
@@ -39,3 +42,15 @@ test("one arbiter's socket with another's region of the same size is refused, na
     await client.close();
   }
 });
+
+testUnless(
+  existsSync(DEFAULT_REGION)
+    ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+    : undefined,
+  "a client given only the socket asks the arbiter for its region, and connects to it",
+  async () => {
+    const client = await connect({ socket: second.socket, name: "told-the-socket" });
+    expect(client.region.source).toBe(second.region);
+    await client.close();
+  },
+);

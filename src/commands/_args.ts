@@ -23,7 +23,7 @@ export const socketArgs = {
 export const regionArgs = {
   region: {
     type: "string",
-    description: `Region file on the host (env IVSH_REGION; default ${DEFAULT_REGION}); in a guest the IVSHMEM device is used`,
+    description: `Region file on the host (env IVSH_REGION; default ${DEFAULT_REGION}, or if that does not exist, the one the arbiter at --socket serves); in a guest the IVSHMEM device is used`,
     valueHint: "PATH",
   },
 } as const satisfies Record<string, ArgDef>;

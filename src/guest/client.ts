@@ -22,7 +22,13 @@ import type { Geometry, SlotKindName } from "../region/layout.ts";
 import { SLOT_WORDS, SlotKind, slotWordIndex } from "../region/layout.ts";
 import { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { type ConnectOptions, checkGeometry, resolveConnection, withEnvironment } from "./connect-options.ts";
+import {
+  type ConnectOptions,
+  checkGeometry,
+  resolveConnection,
+  withArbiterRegion,
+  withEnvironment,
+} from "./connect-options.ts";
 import { Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
@@ -62,10 +68,11 @@ export interface AllocOptions {
  * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
  * hello is restarting (killed, or replaced): the greeting is retried, as an established client reconnects,
  * until the reconnect timeout. An arbiter that was never there fails at once (ArbiterUnreachable).
- * Where to connect comes from `given`, else IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults.
+ * Where to connect comes from `given`, else IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults;
+ * a host client given only the socket, with no region file at the default path, asks the arbiter.
  */
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
-  const options = withEnvironment(given);
+  const options = await withArbiterRegion(withEnvironment(given));
   const { region, endpoint } = resolveConnection(options);
   const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
   let restarting = false;

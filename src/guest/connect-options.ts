@@ -12,6 +12,7 @@ import type { Reply } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionFile } from "../region/mapping.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+import { fetchStatus } from "./inspect.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
@@ -82,6 +83,21 @@ export function arbiterEndpoint(options: ConnectOptions): Endpoint {
   if (options.tcp) return parseHostPort(options.tcp);
   if (!options.region && guestDevice(options)) return parseHostPort(DEFAULT_GUEST_ARBITER);
   return { unix: DEFAULT_SOCKET };
+}
+
+/**
+ * A host client told only where the arbiter is (--socket, IVSH_SOCKET), with no region file at the default
+ * path, asks the arbiter which region it serves: it knows, and the user should not have to say it twice.
+ * Anything else (a region given, a guest's device, the default file present) is left as it was.
+ */
+export async function withArbiterRegion(options: ConnectOptions): Promise<ConnectOptions> {
+  if (options.region || !options.socket || existsSync(DEFAULT_REGION) || guestDevice(options)) return options;
+  try {
+    const { report } = await fetchStatus({ unix: options.socket }, 1);
+    return { ...options, region: report.region.path };
+  } catch {
+    return options; // resolveConnection and connect() then say what is missing, as they would have
+  }
 }
 
 export function resolveConnection(options: ConnectOptions): { region: MappedRegion; endpoint: Endpoint } {
