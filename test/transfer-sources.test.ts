@@ -24,9 +24,10 @@ import {
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { Sink } from "../src/transfer/io.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually } from "./helpers/processes.ts";
 import { testUnless, testWithTool } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
@@ -154,6 +155,12 @@ describe("receiving into files", () => {
       const output = outPath(paths, `nothing-${signal}.out`);
       const receiver = guest(paths, ["recv", "--channel", `nobody-sends-${signal}`, "--out", output]);
       await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
+      // Connected and waiting for a sender (a signal during the hello is told as such, not as the channel's).
+      const connected = async () =>
+        (await fetchStatus({ unix: paths.socket })).report.clients.some(
+          (client) => client.pid === receiver.proc.pid,
+        );
+      await eventually(connected, 20_000, "the receiver's connection");
       receiver.proc.kill(signal);
       expect(await receiver.exit()).toBe(code);
       // The channel by its name, not '?'.
@@ -205,6 +212,21 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     sink.write(addressOf(bytes), bytes.byteLength);
     return sink;
   }
+
+  test("--force over a read-only file: the copy is private and writable while written, takes the old mode when kept", () => {
+    const output = outPath(paths, "read-only.out");
+    writeFileSync(output, "the old contents");
+    chmodSync(output, 0o444);
+    const failed = sinkWriting(output, "a copy that fails", true);
+    // Left for inspection: this user's alone, and writable, so the next --force can start it again.
+    expect(failed.abandon()).toBe(`${output}.partial`);
+    expect((statSync(`${output}.partial`).mode & 0o777).toString(8)).toBe("600");
+    const retry = sinkWriting(output, "the new contents", true);
+    retry.keep();
+    retry.settle();
+    expect(readFileSync(output, "utf8")).toBe("the new contents");
+    expect((statSync(output).mode & 0o777).toString(8)).toBe("444");
+  });
 
   test("--force, and the verdict undone after the keep: the replaced file is back, the new copy in FILE.partial", () => {
     const output = outPath(paths, "undo.out");

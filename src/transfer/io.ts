@@ -7,10 +7,9 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, fstatSync, linkSync, rmSync, statfsSync, statSync } from "node:fs";
+import { chmodSync, existsSync, fstatSync, linkSync, rmSync, statfsSync, statSync } from "node:fs";
 import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
-  changeMode,
   closeFd,
   enlargePipe,
   type FileType,
@@ -99,7 +98,10 @@ function openNamed(path: string, flags: number, mode: number, action: string, ar
 function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
   const existed = existsSync(partial);
-  const fd = openNamed(partial, O_WRONLY | O_CREAT, 0o644, action, argument);
+  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
+  // may be private, and its mode is applied once the copy is whole (`keep`).
+  const mode = existsSync(target) ? 0o600 : 0o644;
+  const fd = openNamed(partial, O_WRONLY | O_CREAT, mode, action, argument);
   try {
     if (!tryLockExclusive(fd, partial))
       throw failure(
@@ -114,7 +116,6 @@ function openPartial(partial: string, target: string, force: boolean, argument: 
         `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
       );
     truncateFd(fd, 0, partial);
-    keepModeOf(target, fd, partial);
     return fd;
   } catch (error) {
     closeFd(fd);
@@ -123,17 +124,13 @@ function openPartial(partial: string, target: string, force: boolean, argument: 
 }
 
 /**
- * A file that replaces another (--force) keeps the permissions of the one it replaces, as `cp` does: a
- * private file must not become readable by others because it was received again.
+ * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
+ * private file must not become readable by others because it was received again. Applied to the whole,
+ * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  */
-function keepModeOf(target: string, fd: number, partial: string): void {
-  let mode: number;
-  try {
-    mode = statSync(target).mode;
-  } catch {
-    return; // nothing to replace: a new file gets the default mode, less the umask
-  }
-  changeMode(fd, mode & 0o777, partial);
+function takeModeOf(target: string, partial: string): void {
+  if (!existsSync(target)) return;
+  chmodSync(partial, statSync(target).mode & 0o777);
 }
 
 /** What tells a regular file's contents changed: its size and its modification time, to the nanosecond. */
@@ -365,6 +362,7 @@ export class Sink implements StreamKeeper {
   keep(): void {
     this.close();
     if (!this.renames) return;
+    if (this.replacing) takeModeOf(this.target, this.writing);
     if (this.replacing && existsSync(this.target)) this.replaced = setAside(this.target);
     try {
       renameFile(this.writing, this.target);
