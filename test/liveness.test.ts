@@ -120,6 +120,22 @@ describe("an arbiter that accepts but never answers", () => {
     await expectRejection(connecting, "ArbiterUnreachable", /did not answer within 1\.5 s/);
   }, 20_000);
 
+  test("a connect signal that aborts later does not keep the session from resuming after a restart", async () => {
+    arbiter.spawned.proc.kill("SIGCONT");
+    const abort = new AbortController();
+    const client = await connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
+    const segment = await client.alloc(4096, { name: "kept-over-restart" });
+    abort.abort();
+    await arbiter.kill9();
+    await arbiter.restart();
+    // Answered once the client has reconnected and resumed its session.
+    const names = (await client.status()).segments.map((held) => held.name);
+    expect(names).toContain("kept-over-restart");
+    expect(client.reconnects).toBe(1);
+    await segment.free();
+    await client.close();
+  }, 30_000);
+
   test("connect ends as soon as its signal aborts", async () => {
     arbiter.spawned.proc.kill("SIGSTOP");
     const abort = new AbortController();

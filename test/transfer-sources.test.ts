@@ -23,8 +23,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
-import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { Sink } from "../src/transfer/io.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";

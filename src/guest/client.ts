@@ -37,6 +37,7 @@ import { Transport } from "./transport.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+const MIN_HELLO_WAIT_MS = 1000;
 /**
  * Heartbeat timer ticks per lease. The arbiter then hears from an idle client every sixth of a lease or
  * so: a process starved of the CPU for most of a lease on a loaded host still keeps it.
@@ -147,7 +148,7 @@ export class Client {
 
   /** @internal First hello: learn who we are, check the region matches, protect the data area. */
   async greet(): Promise<void> {
-    const reply = await this.hello();
+    const reply = await this.hello(this.options.signal);
     this.transport.release();
     this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
     this.words = this.region.syncWords(this.geometry);
@@ -373,7 +374,8 @@ export class Client {
     return segment;
   }
 
-  private async hello(): Promise<Reply<"hello">> {
+  /** `signal` ends connect()'s hello only: a session it made must still resume after a restart. */
+  private async hello(signal?: AbortSignal): Promise<Reply<"hello">> {
     const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
@@ -381,8 +383,12 @@ export class Client {
       pid: process.pid,
       sessionToken: this.sessionToken,
     };
-    const waitMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
-    const reply = await this.transport.handshake("hello", hello, waitMs, this.options.signal);
+    // At least a second even with reconnectTimeoutMs 0 ("do not retry"): one hello must get its chance.
+    const waitMs = Math.max(
+      MIN_HELLO_WAIT_MS,
+      this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
+    );
+    const reply = await this.transport.handshake("hello", hello, waitMs, signal);
     this.clientId = reply.clientId;
     this.epoch = reply.epoch;
     this.leaseMs = reply.leaseMs;
