@@ -510,6 +510,12 @@ describe("ivsh CLI", () => {
     expect(statSync(region).size).toBe(1 << 20);
     expect(existsSync(`${region}.wake`)).toBe(true);
     expect(existsSync(`${region}.state`)).toBe(false);
+    // An empty region file an operator made (its group and mode set for the VMs) was there too: kept.
+    rmSync(region);
+    await Bun.write(region, "");
+    const empty = await host();
+    expect(empty.exitCode).toBe(1);
+    expect(existsSync(region)).toBe(true);
   });
 
   test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {

@@ -3,7 +3,7 @@
  * (`nobody`, through setpriv): as root every open succeeds.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -76,6 +76,34 @@ testUnless(
       ]);
       expect(exitCode).toBe(1);
       expect(stderr).toContain(`this user (uid ${NOBODY}) may not create files in ${locked}`);
+    } finally {
+      rmSync(sockets, { recursive: true, force: true });
+    }
+  },
+);
+
+testUnless(
+  reason,
+  "a state file this user cannot see is an error, and the region is left as it was",
+  async () => {
+    const region = join(dir, "kept-region");
+    const marker = Buffer.alloc(1 << 20, 0x5a);
+    writeFileSync(region, marker);
+    chmodSync(region, 0o666);
+    const hidden = join(dir, "hidden");
+    mkdirSync(hidden, { mode: 0o700 }); // root's, and not searchable by nobody
+    writeFileSync(join(hidden, "state"), "");
+    const sockets = mkdtempSync("/tmp/ivsh-access-");
+    chmodSync(sockets, 0o777);
+    try {
+      const args = ["host", "--region", region, "--size", "1MiB", "--socket", join(sockets, "host.sock")];
+      const { exitCode, stderr } = await asNobody([...args, "--state", join(hidden, "state")]);
+      expect(exitCode).toBe(1);
+      expect(stderr).toContain(
+        `Failed to read the state file ${join(hidden, "state")} since this user may not`,
+      );
+      // Not taken for a missing state file: the region holding its allocations is not formatted anew.
+      expect(Buffer.compare(readFileSync(region), marker)).toBe(0);
     } finally {
       rmSync(sockets, { recursive: true, force: true });
     }

@@ -29,7 +29,7 @@ import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
-import { StateFile } from "./state-file.ts";
+import { StateFile, stateFileExists } from "./state-file.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
@@ -244,9 +244,15 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   // fails must disturb nothing.
   checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
   await clearStaleSocket(options.socketPath);
-  const made = [options.statePath, mailboxPath(options.regionPath)].filter(
-    (path): path is string => path !== undefined && !existsSync(path),
-  );
+  // What this start will have made, decided before it makes anything; a state file this user cannot see
+  // is an error here, before the region is touched, not a file to make.
+  const made = [
+    ...(options.statePath !== undefined && !stateFileExists(options.statePath) ? [options.statePath] : []),
+    ...(existsSync(options.regionPath) ? [] : [options.regionPath]),
+    ...[mailboxPath(options.regionPath)].filter(
+      (path): path is string => path !== undefined && !existsSync(path),
+    ),
+  ];
   const prepared = prepareRegion(options);
   const { region, geometry } = prepared;
   let arbiter: Arbiter | undefined;
@@ -264,11 +270,20 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     arbiter.listen();
     return arbiter;
   } catch (error) {
+    // Only what this start made (an existing region or state holds allocations a later start needs), and
+    // while the region's lock is still held: once it is let go, another arbiter may start on these paths.
+    for (const path of made) removeMadeFile(path);
     if (arbiter) await arbiter.stop();
     else region.close();
-    // Only what this start made: an existing region or state holds allocations a later start needs.
-    if (prepared.created) made.push(options.regionPath);
-    for (const path of made) rmSync(path, { force: true });
     throw error;
+  }
+}
+
+/** A file a failed start made; one that cannot be removed is said, and the start's own error still told. */
+function removeMadeFile(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch (error) {
+    log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
   }
 }

@@ -14,7 +14,6 @@ import {
   close,
   closeSync,
   constants,
-  existsSync,
   fstatSync,
   fsyncSync,
   openSync,
@@ -23,6 +22,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -54,7 +54,7 @@ export interface LoadedState {
 }
 
 export function loadStateFile(path: string): LoadedState | undefined {
-  if (!existsSync(path)) return undefined;
+  if (!stateFileExists(path)) return undefined;
   const loaded = parseStateLines(readStateText(path), path);
   if (loaded.records[0]?.t !== "begin")
     throw failure(
@@ -63,6 +63,21 @@ export function loadStateFile(path: string): LoadedState | undefined {
       "it does not start with a 'begin' record (not an ivsh state file?)",
     );
   return loaded;
+}
+
+/**
+ * Whether there is a state file. Only "no such file" means none: one this user cannot see (a directory it
+ * may not search) must not pass for absent, or the region holding its allocations would be formatted anew.
+ */
+export function stateFileExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ENOENT") return false;
+    readStateText(path); // throws the error that says what to do
+    throw error;
+  }
 }
 
 /** The state file's text; one that cannot be read is the user's to fix, so the error says how. */
