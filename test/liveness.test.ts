@@ -141,6 +141,6 @@ describe("an arbiter that accepts but never answers", () => {
     const abort = new AbortController();
     const connecting = connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
     setTimeout(() => abort.abort(), 300);
-    await expectRejection(connecting, "Interrupted", /greet the arbiter/);
+    await expectRejection(connecting, "Interrupted", /connect to the arbiter/);
   });
 });

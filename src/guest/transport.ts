@@ -144,7 +144,7 @@ export class Transport {
       );
       onAbort = () => {
         try {
-          throwIfAborted(signal, "greet the arbiter");
+          throwIfAborted(signal, "connect to the arbiter");
         } catch (error) {
           reject(error);
         }
@@ -152,7 +152,7 @@ export class Transport {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      throwIfAborted(signal, "greet the arbiter");
+      throwIfAborted(signal, "connect to the arbiter");
       return await Promise.race([answer, givenUp]);
     } finally {
       clearTimeout(timer);
