@@ -54,3 +54,21 @@ testUnless(
     await client.close();
   },
 );
+
+testUnless(
+  existsSync(DEFAULT_REGION)
+    ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+    : undefined,
+  "asking a stopped arbiter for its region ends as soon as the caller's signal aborts",
+  async () => {
+    arbiters[1]!.spawned.proc.kill("SIGSTOP");
+    try {
+      const abort = new AbortController();
+      const connecting = connect({ socket: second.socket, signal: abort.signal });
+      setTimeout(() => abort.abort(), 300);
+      await expectRejection(connecting, "Interrupted", /connect to the arbiter/);
+    } finally {
+      arbiters[1]!.spawned.proc.kill("SIGCONT");
+    }
+  },
+);

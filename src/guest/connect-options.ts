@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionFile } from "../region/mapping.ts";
@@ -93,9 +93,11 @@ export function arbiterEndpoint(options: ConnectOptions): Endpoint {
 export async function withArbiterRegion(options: ConnectOptions): Promise<ConnectOptions> {
   if (options.region || !options.socket || existsSync(DEFAULT_REGION) || guestDevice(options)) return options;
   try {
-    const { report } = await fetchStatus({ unix: options.socket }, 1);
+    // The caller's signal too: an interrupt while asking must end the command, not wait out the hello.
+    const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal);
     return { ...options, region: report.region.path };
-  } catch {
+  } catch (error) {
+    if (isIvshError(error, "Interrupted")) throw error;
     return options; // resolveConnection and connect() then say what is missing, as they would have
   }
 }

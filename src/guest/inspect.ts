@@ -13,6 +13,7 @@ const STATUS_HELLO_WAIT_MS = 10_000;
 export async function fetchStatus(
   endpoint: Endpoint,
   limit = STATUS_DEFAULT_LIMIT,
+  signal?: AbortSignal,
 ): Promise<{ report: StatusReport; self: number }> {
   const transport = new Transport(endpoint);
   try {
@@ -27,6 +28,7 @@ export async function fetchStatus(
         sessionToken: "",
       },
       STATUS_HELLO_WAIT_MS,
+      signal,
     );
     transport.release();
     const { json } = await transport.request("status", { limit, onlyClient: 0 });
