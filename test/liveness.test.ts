@@ -1,6 +1,10 @@
 /** What happens to a client's grants and locks when it dies or freezes. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import type { UnixSocketListener } from "bun";
 import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { encodeFrame, FrameDecoder } from "../src/protocol/codec.ts";
+import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import {
@@ -142,5 +146,68 @@ describe("an arbiter that accepts but never answers", () => {
     const connecting = connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
     setTimeout(() => abort.abort(), 300);
     await expectRejection(connecting, "Interrupted", /connect to the arbiter/);
+  });
+});
+
+describe("an arbiter that stops answering part way", () => {
+  let fake: UnixSocketListener<undefined> | undefined;
+  afterEach(() => {
+    fake?.stop(true);
+    fake = undefined;
+  });
+
+  test("a connect whose retries end at the reconnect timeout does not wait a whole timeout more for a late hello", async () => {
+    const socket = `${paths.dir}/dropping-then-silent.sock`;
+    const dropUntil = performance.now() + 3500;
+    // Restarting for 3.5 s (each connection dropped, which connect retries), then wedged: accepts, never answers.
+    fake = Bun.listen({
+      unix: socket,
+      socket: {
+        open(connection) {
+          if (performance.now() < dropUntil) connection.end();
+        },
+        data() {},
+      },
+    });
+    const started = performance.now();
+    const connecting = connect({ socket, region: paths.region, reconnectTimeoutMs: 4000 });
+    await expectRejection(connecting, "ArbiterUnreachable", /did not answer within/);
+    // Given up at the 4 s deadline, not 4 s after the last retry began (about 7.5 s).
+    expect(performance.now() - started).toBeLessThan(6000);
+  }, 20_000);
+
+  test("a status request after an answered hello is given up on, not waited for without end", async () => {
+    const socket = `${paths.dir}/greets-then-silent.sock`;
+    const reply = (requestId: number) =>
+      encodeFrame(FrameKind.reply, messages.hello.op, requestId, messages.hello.reply, {
+        clientId: 7,
+        epoch: 1,
+        sessionToken: "t",
+        leaseMs: LEASE_MS,
+        resumed: 0,
+        vm: "host",
+        regionSize: 1 << 20,
+        blockSize: 4096,
+        blockCount: 1,
+        slotCount: 1,
+        dataOffset: 4096,
+        arbiterPid: process.pid,
+      });
+    const decoder = new FrameDecoder();
+    fake = Bun.listen({
+      unix: socket,
+      socket: {
+        data(connection, bytes) {
+          decoder.push(bytes);
+          for (let frame = decoder.next(); frame; frame = decoder.next())
+            if (frame.op === messages.hello.op) connection.write(reply(frame.requestId));
+        },
+      },
+    });
+    await expectRejection(
+      fetchStatus({ unix: socket }, 0, undefined, 1500),
+      "ArbiterUnreachable",
+      /did not answer the status request within 1\.5 s/,
+    );
   });
 });

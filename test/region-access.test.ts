@@ -3,8 +3,9 @@
  * (`nobody`, through setpriv): as root every open succeeds.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { CLI } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
@@ -107,5 +108,58 @@ testUnless(
     } finally {
       rmSync(sockets, { recursive: true, force: true });
     }
+  },
+);
+
+testUnless(
+  reason,
+  "a guest's PCI resource file that only root may open: the refusal says to run as root or add a udev rule",
+  async () => {
+    const bar = join(dir, "bar2");
+    writeFileSync(bar, Buffer.alloc(1 << 20));
+    chmodSync(bar, 0o600); // as the kernel makes resource2
+    const sysfs = fakeSysfs(join(dir, "sysfs"), bar);
+    const resource2 = join(sysfs, "bus/pci/devices", FAKE_PCI_ADDRESS, "resource2");
+    const { exitCode, stderr } = await asNobody([
+      "guest",
+      "recv",
+      "--out",
+      "/dev/null",
+      "--sysfs-root",
+      sysfs,
+      "--socket",
+      join(dir, "none.sock"),
+    ]);
+    expect(exitCode).toBe(1);
+    // Refused before any probe or mapping happens, as a permission problem rather than a raw EACCES.
+    expect(stderr).toContain(
+      `Failed to map the region ${resource2} since this user (uid ${NOBODY}) may not read and write it`,
+    );
+    expect(stderr).toContain("run as root, or have a udev rule");
+    expect(stderr).not.toContain("EACCES");
+  },
+);
+
+testUnless(
+  reason,
+  "a member of a region's group that lacks write permission is told to give the group write permission",
+  async () => {
+    const region = join(dir, "group-read-only");
+    writeFileSync(region, Buffer.alloc(1 << 20));
+    chmodSync(region, 0o640);
+    chownSync(region, 0, NOBODY); // nobody's group may read, not write
+    const { exitCode, stderr } = await asNobody([
+      "guest",
+      "recv",
+      "--out",
+      "/dev/null",
+      "--region",
+      region,
+      "--socket",
+      join(dir, "none.sock"),
+    ]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain("it is mode 0640, owner uid 0, group gid 65534");
+    expect(stderr).toContain("this user is in its group: give the group read and write permission");
   },
 );

@@ -88,7 +88,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     try {
       await transport.open();
       const client = new Client(transport, region, options);
-      await client.greet();
+      await client.greet(deadline);
       return client;
     } catch (error) {
       transport.close();
@@ -146,9 +146,12 @@ export class Client {
     private readonly options: ConnectOptions,
   ) {}
 
-  /** @internal First hello: learn who we are, check the region matches, protect the data area. */
-  async greet(): Promise<void> {
-    const reply = await this.hello(this.options.signal);
+  /**
+   * @internal First hello: learn who we are, check the region matches, protect the data area. Given up
+   * on at `deadlineMs` (connect's retries share one deadline).
+   */
+  async greet(deadlineMs?: number): Promise<void> {
+    const reply = await this.hello(this.options.signal, deadlineMs);
     this.transport.release();
     this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
     this.words = this.region.syncWords(this.geometry);
@@ -374,8 +377,11 @@ export class Client {
     return segment;
   }
 
-  /** `signal` ends connect()'s hello only: a session it made must still resume after a restart. */
-  private async hello(signal?: AbortSignal): Promise<Reply<"hello">> {
+  /**
+   * `signal` ends connect()'s hello only: a session it made must still resume after a restart.
+   * `deadlineMs` (default: the reconnect timeout from now) is when the retries around it give up.
+   */
+  private async hello(signal?: AbortSignal, deadlineMs?: number): Promise<Reply<"hello">> {
     const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
@@ -383,11 +389,10 @@ export class Client {
       pid: process.pid,
       sessionToken: this.sessionToken,
     };
-    // At least a second even with reconnectTimeoutMs 0 ("do not retry"): one hello must get its chance.
-    const waitMs = Math.max(
-      MIN_HELLO_WAIT_MS,
-      this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
-    );
+    const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
+    // Not beyond the retries' deadline, else a hello begun late in it would double it; but at least a
+    // second even with reconnectTimeoutMs 0 ("do not retry"): one hello must get its chance.
+    const waitMs = Math.max(MIN_HELLO_WAIT_MS, (deadlineMs ?? Date.now() + timeoutMs) - Date.now());
     const reply = await this.transport.handshake("hello", hello, waitMs, signal);
     this.clientId = reply.clientId;
     this.epoch = reply.epoch;
@@ -405,7 +410,7 @@ export class Client {
       await Bun.sleep(delay);
       try {
         await this.transport.open();
-        await this.hello();
+        await this.hello(undefined, deadline);
         this.reconnects++;
         this.transport.release();
         return;

@@ -7,15 +7,21 @@ import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/
 import type { StatusReport } from "../protocol/status-report.ts";
 import { type Endpoint, Transport } from "./transport.ts";
 
-/** Long enough for an arbiter busy with a thousand clients, short enough for a command typed at a prompt. */
-const STATUS_HELLO_WAIT_MS = 10_000;
+/**
+ * For the whole exchange (hello, status, bye): long enough for an arbiter busy with a thousand clients,
+ * short enough for a command typed at a prompt.
+ */
+const STATUS_WAIT_MS = 10_000;
 
 export async function fetchStatus(
   endpoint: Endpoint,
   limit = STATUS_DEFAULT_LIMIT,
   signal?: AbortSignal,
+  waitMs = STATUS_WAIT_MS,
 ): Promise<{ report: StatusReport; self: number }> {
   const transport = new Transport(endpoint);
+  const deadline = Date.now() + waitMs;
+  const remaining = () => Math.max(1, deadline - Date.now());
   try {
     await transport.open();
     const hello = await transport.handshake(
@@ -27,12 +33,12 @@ export async function fetchStatus(
         pid: process.pid,
         sessionToken: "",
       },
-      STATUS_HELLO_WAIT_MS,
+      remaining(),
       signal,
     );
     transport.release();
-    const { json } = await transport.request("status", { limit, onlyClient: 0 });
-    await transport.request("bye", {});
+    const { json } = await transport.requestWithin("status", { limit, onlyClient: 0 }, remaining(), signal);
+    await transport.requestWithin("bye", {}, remaining(), signal);
     return { report: JSON.parse(json) as StatusReport, self: hello.clientId };
   } finally {
     transport.close();

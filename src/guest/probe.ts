@@ -8,18 +8,9 @@
  * Each timing stops after a budget even on a slow mapping, so the probe is cheap: about 20-40 ms in a TCG
  * guest, most of it start-up work (first FFI calls, JIT) that mapping the region would pay anyway.
  */
-import {
-  closeFd,
-  mapAnonymous,
-  mapShared,
-  O_RDWR,
-  openFile,
-  PROT_READ,
-  PROT_WRITE,
-  unmap,
-  viewOf,
-} from "../ffi/index.ts";
+import { closeFd, mapAnonymous, mapShared, PROT_READ, PROT_WRITE, unmap, viewOf } from "../ffi/index.ts";
 import { Header, PAGE_SIZE, PROBE_BYTES } from "../region/layout.ts";
+import { openRegionReadWrite } from "../region/mapping.ts";
 import type { IvshmemDevice } from "./device.ts";
 import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "./probe-cache.ts";
 
@@ -148,7 +139,7 @@ function copyCost(speed: AccessSpeed): number {
 }
 
 function fileTarget(path: string): Target {
-  const fd = openFile(path, O_RDWR);
+  const fd = openRegionReadWrite(path);
   let base: number;
   try {
     base = mapShared(fd, PAGE_SIZE, PROT_READ | PROT_WRITE, `${path} (probe)`);

@@ -123,25 +123,40 @@ export class Transport {
    * when `signal` aborts: the kernel accepts a connection into the listen backlog even for an arbiter that
    * is stopped (SIGSTOP) or wedged, and nothing else would ever end that wait.
    */
-  async handshake<N extends MessageName>(
+  handshake<N extends MessageName>(
     name: N,
     fields: Request<N>,
     ms: number,
     signal?: AbortSignal,
   ): Promise<Reply<N>> {
-    const answer = this.enqueue(name, fields, true);
+    const why = `it accepted the connection but did not answer within ${shownWait(ms)} (its process may be stopped, or overloaded)`;
+    return this.answerWithin(this.enqueue(name, fields, true), ms, signal, "greet", why);
+  }
+
+  /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */
+  requestWithin<N extends MessageName>(
+    name: N,
+    fields: Request<N>,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<Reply<N>> {
+    const why = `it did not answer the ${name} request within ${shownWait(ms)} (its process may be stopped, or overloaded)`;
+    return this.answerWithin(this.enqueue(name, fields, false), ms, signal, "ask", why);
+  }
+
+  private async answerWithin<T>(
+    answer: Promise<T>,
+    ms: number,
+    signal: AbortSignal | undefined,
+    verb: string,
+    why: string,
+  ): Promise<T> {
     answer.catch(() => undefined); // given up on, it is rejected later when the link closes
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     const givenUp = new Promise<never>((_, reject) => {
-      const why = `it accepted the connection but did not answer within ${formatDuration(ms)} (its process may be stopped, or overloaded)`;
-      timer = setTimeout(
-        () =>
-          reject(
-            failure("ArbiterUnreachable", `greet the arbiter at ${describeEndpoint(this.endpoint)}`, why),
-          ),
-        ms,
-      );
+      const action = `${verb} the arbiter at ${describeEndpoint(this.endpoint)}`;
+      timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, why)), ms);
       onAbort = () => {
         try {
           throwIfAborted(signal, "connect to the arbiter");
@@ -379,4 +394,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A wait as the error shows it: callers pass what is left of a deadline (2973 ms), users read "3 s". */
+function shownWait(ms: number): string {
+  return formatDuration(Math.ceil(ms / 100) * 100);
 }

@@ -211,7 +211,11 @@ export function mapRegionFile(path: string): MappedRegion {
   }
 }
 
-function openRegionReadWrite(path: string): number {
+/**
+ * Opens a region file or a device's resource file read-write; a refusal says what to change. Exported
+ * for the guest's mapping probe, which opens the device's resource files first.
+ */
+export function openRegionReadWrite(path: string): number {
   try {
     return openFile(path, O_RDWR);
   } catch (error) {
@@ -221,9 +225,13 @@ function openRegionReadWrite(path: string): number {
   }
 }
 
+/** A PCI device's BAR file in sysfs: root's alone (mode 0600), whatever chmod said before the last boot. */
+const PCI_RESOURCE_FILE = /\/devices\/[^/]+\/resource\d(_wc)?$/;
+
 /**
  * Why open(2) said EACCES, from what the file says about itself: "run as its owner" is no help to the
- * owner of a file without write permission, nor to a user who may not create files in the directory.
+ * owner of a file without write permission, to a member of a group that lacks it, nor to a user who may
+ * not create files in the directory; and a chmod of a sysfs file lasts only until the next boot.
  */
 function whyRefused(path: string): string {
   const uid = process.getuid?.() ?? -1;
@@ -234,11 +242,20 @@ function whyRefused(path: string): string {
     return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
   }
   const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
-  const fix =
-    stats.uid === uid
-      ? "give its owner read and write permission: chmod u+rw"
-      : "run as its owner or a member of its group with read and write permission, or ask its owner";
-  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${fix})`;
+  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
+}
+
+function accessFix(path: string, stats: { uid: number; gid: number }, uid: number): string {
+  if (PCI_RESOURCE_FILE.test(path))
+    return (
+      "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +
+      'open it to a group at each boot, e.g. ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x1af4", ' +
+      'ATTR{device}=="0x1110", RUN+="/bin/sh -c \'chgrp ivsh /sys%p/resource2* && chmod g+rw /sys%p/resource2*\'"'
+    );
+  if (stats.uid === uid) return "give its owner read and write permission: chmod u+rw";
+  if (stats.gid === process.getegid?.() || process.getgroups?.().includes(stats.gid))
+    return `this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner`;
+  return "run as its owner or a member of its group with read and write permission, or ask its owner";
 }
 
 /** The region file, created if absent; a missing directory or a refusal is named with what to do. */
