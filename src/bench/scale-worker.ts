@@ -5,7 +5,8 @@
  * holds its clients until SIGUSR2, after the arbiter's kill and restart, and reports whether each resumed
  * with all its segments.
  */
-import { type Client, connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
+import { connect } from "../guest/connect.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord } from "../region/layout.ts";
 import { type LoadConnection, openLoad, signal } from "./scale-echo.ts";

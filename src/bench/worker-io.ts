@@ -8,7 +8,8 @@
 import { writeSync } from "node:fs";
 import type { SocketHandler } from "bun";
 import { failure } from "../errors.ts";
-import { type Client, connect } from "../guest/client.ts";
+import type { Client } from "../guest/client.ts";
+import { connect } from "../guest/connect.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
 import { parseSize } from "../units.ts";
 import { type Child, startChild, waitUntil } from "./child.ts";

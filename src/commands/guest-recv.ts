@@ -1,5 +1,5 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
-import { connect } from "../guest/client.ts";
+import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Sink } from "../transfer/io.ts";

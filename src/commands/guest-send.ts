@@ -1,6 +1,6 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
 import { failure } from "../errors.ts";
-import { connect } from "../guest/client.ts";
+import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";

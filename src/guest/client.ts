@@ -1,10 +1,10 @@
 /**
- * The client library: `connect()` maps the region, greets the arbiter, and keeps every data block this
+ * The client library's session: a Client (made by `connect()`, ./connect.ts) keeps every data block this
  * client holds no grant for inaccessible (reserved, not mapped from the region: see MappedRegion.revoke).
  * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
-import { failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, type IvshError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   AccessMode,
@@ -22,21 +22,14 @@ import type { Geometry, SlotKindName } from "../region/layout.ts";
 import { SLOT_WORDS, SlotKind, slotWordIndex } from "../region/layout.ts";
 import { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import {
-  type ConnectOptions,
-  checkGeometry,
-  resolveConnection,
-  withArbiterRegion,
-  withEnvironment,
-} from "./connect-options.ts";
+import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
-import { Transport } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 
 export type { ConnectOptions } from "./connect-options.ts";
 
-const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 const MIN_HELLO_WAIT_MS = 1000;
 /**
  * Heartbeat timer ticks per lease. The arbiter then hears from an idle client every sixth of a lease or
@@ -63,44 +56,6 @@ export interface AllocOptions {
   mode?: AccessModeName;
   /** A name makes the segment shareable: other clients `open()` it. */
   name?: string;
-}
-
-/**
- * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
- * hello is restarting (killed, or replaced): the greeting is retried, as an established client reconnects,
- * until the reconnect timeout. An arbiter that was never there fails at once (ArbiterUnreachable).
- * Where to connect comes from `given`, else IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults;
- * a host client given only the socket, with no region file at the default path, asks the arbiter.
- */
-export async function connect(given: ConnectOptions = {}): Promise<Client> {
-  const options = await withArbiterRegion(withEnvironment(given));
-  const { region, endpoint } = resolveConnection(options);
-  const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
-  let restarting = false;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
-    try {
-      throwIfAborted(options.signal, "connect to the arbiter");
-    } catch (error) {
-      region.close();
-      throw error;
-    }
-    const transport = new Transport(endpoint);
-    try {
-      await transport.open();
-      const client = new Client(transport, region, options);
-      await client.greet(deadline);
-      return client;
-    } catch (error) {
-      transport.close();
-      restarting ||= isIvshError(error, "ConnectionLost");
-      const retry = restarting && hasTrait(error, "whileRestarting") && Date.now() < deadline;
-      if (!retry) {
-        region.close();
-        throw error;
-      }
-      await Bun.sleep(delay);
-    }
-  }
 }
 
 /**

@@ -16,6 +16,9 @@ import { fetchStatus } from "./inspect.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
+/** ConnectOptions.reconnectTimeoutMs when not given. */
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+
 export interface ConnectOptions {
   /** Unix socket of the arbiter (host processes). */
   socket?: string;

@@ -12,7 +12,8 @@ export type {
   StatusReport,
   TransferStatus,
 } from "../protocol/status-report.ts";
-export { type AllocOptions, Client, type ConnectOptions, connect } from "./client.ts";
+export { type AllocOptions, Client, type ConnectOptions } from "./client.ts";
+export { connect } from "./connect.ts";
 export { mappingProbe } from "./connect-options.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 export type { AccessSpeed, MappingProbe, MappingSpeed, ResourceName } from "./probe.ts";

@@ -6,7 +6,8 @@
  */
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
-import { type Client, type ConnectOptions, connect } from "./client.ts";
+import type { Client, ConnectOptions } from "./client.ts";
+import { connect } from "./connect.ts";
 import type { Segment } from "./segment.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 

@@ -4,7 +4,8 @@
  * RPCs sent so far.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Client, connect } from "../../src/guest/client.ts";
+import type { Client } from "../../src/guest/client.ts";
+import { connect } from "../../src/guest/connect.ts";
 import { SlotWord, SyncWord } from "../../src/region/layout.ts";
 import { type TestPaths, testPaths } from "../helpers/paths.ts";
 import { ArbiterProcess } from "../helpers/processes.ts";

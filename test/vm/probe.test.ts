@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { slowMappingWarning } from "../../src/commands/_mapping.ts";
-import { connect } from "../../src/guest/client.ts";
+import { connect } from "../../src/guest/connect.ts";
 import { mappingProbe } from "../../src/guest/connect-options.ts";
 import { findIvshmemDevice } from "../../src/guest/device.ts";
 import { type MappingProbe, probeDevice } from "../../src/guest/probe.ts";

@@ -1,0 +1,52 @@
+/**
+ * `connect()`: where to connect (options, environment, defaults), mapping the region, and the first hello,
+ * retried while an arbiter restarts. What the session then does is ./client.ts.
+ */
+import { hasTrait, isIvshError, throwIfAborted } from "../errors.ts";
+import { Client } from "./client.ts";
+import {
+  type ConnectOptions,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
+  resolveConnection,
+  withArbiterRegion,
+  withEnvironment,
+} from "./connect-options.ts";
+import { Transport } from "./transport.ts";
+
+/**
+ * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
+ * hello is restarting (killed, or replaced): the greeting is retried, as an established client reconnects,
+ * until the reconnect timeout. An arbiter that was never there fails at once (ArbiterUnreachable).
+ * Where to connect comes from `given`, else IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults;
+ * a host client given only the socket, with no region file at the default path, asks the arbiter.
+ */
+export async function connect(given: ConnectOptions = {}): Promise<Client> {
+  const options = await withArbiterRegion(withEnvironment(given));
+  const { region, endpoint } = resolveConnection(options);
+  const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+  let restarting = false;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      throwIfAborted(options.signal, "connect to the arbiter");
+    } catch (error) {
+      region.close();
+      throw error;
+    }
+    const transport = new Transport(endpoint);
+    try {
+      await transport.open();
+      const client = new Client(transport, region, options);
+      await client.greet(deadline);
+      return client;
+    } catch (error) {
+      transport.close();
+      restarting ||= isIvshError(error, "ConnectionLost");
+      const retry = restarting && hasTrait(error, "whileRestarting") && Date.now() < deadline;
+      if (!retry) {
+        region.close();
+        throw error;
+      }
+      await Bun.sleep(delay);
+    }
+  }
+}
