@@ -29,6 +29,11 @@ async function asNobody(args: string[]): Promise<{ exitCode: number; stderr: str
   return { exitCode, stderr };
 }
 
+/** `ivsh guest recv` as nobody, mapping what `where` names; no arbiter listens (it fails before asking). */
+function receiveAsNobody(where: string[]) {
+  return asNobody(["guest", "recv", "--out", "/dev/null", ...where, "--socket", join(dir, "none.sock")]);
+}
+
 testUnless(
   reason,
   "a client may not map another user's private region: its mode and owner are named",
@@ -36,16 +41,7 @@ testUnless(
     const region = join(dir, "private-region");
     writeFileSync(region, Buffer.alloc(1 << 20));
     chmodSync(region, 0o600);
-    const { exitCode, stderr } = await asNobody([
-      "guest",
-      "recv",
-      "--out",
-      "/dev/null",
-      "--region",
-      region,
-      "--socket",
-      join(dir, "none.sock"),
-    ]);
+    const { exitCode, stderr } = await receiveAsNobody(["--region", region]);
     expect(exitCode).toBe(1);
     expect(stderr).toContain(
       `Failed to map the region ${region} since this user (uid ${NOBODY}) may not read and write it`,
@@ -120,16 +116,7 @@ testUnless(
     chmodSync(bar, 0o600); // as the kernel makes resource2
     const sysfs = fakeSysfs(join(dir, "sysfs"), bar);
     const resource2 = join(sysfs, "bus/pci/devices", FAKE_PCI_ADDRESS, "resource2");
-    const { exitCode, stderr } = await asNobody([
-      "guest",
-      "recv",
-      "--out",
-      "/dev/null",
-      "--sysfs-root",
-      sysfs,
-      "--socket",
-      join(dir, "none.sock"),
-    ]);
+    const { exitCode, stderr } = await receiveAsNobody(["--sysfs-root", sysfs]);
     expect(exitCode).toBe(1);
     // Refused before any probe or mapping happens, as a permission problem rather than a raw EACCES.
     expect(stderr).toContain(
@@ -148,16 +135,7 @@ testUnless(
     writeFileSync(region, Buffer.alloc(1 << 20));
     chmodSync(region, 0o640);
     chownSync(region, 0, NOBODY); // nobody's group may read, not write
-    const { exitCode, stderr } = await asNobody([
-      "guest",
-      "recv",
-      "--out",
-      "/dev/null",
-      "--region",
-      region,
-      "--socket",
-      join(dir, "none.sock"),
-    ]);
+    const { exitCode, stderr } = await receiveAsNobody(["--region", region]);
     expect(exitCode).toBe(1);
     expect(stderr).toContain("it is mode 0640, owner uid 0, group gid 65534");
     expect(stderr).toContain("this user is in its group: give the group read and write permission");
