@@ -1,13 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import {
-  computeGeometry,
-  Header,
-  invalidateHeader,
-  LAYOUT_VERSION,
-  PAGE_SIZE,
-  readHeader,
-  writeHeader,
-} from "../src/region/layout.ts";
+import { invalidateHeader, readHeader, writeHeader } from "../src/region/header.ts";
+import { computeGeometry, Header, LAYOUT_VERSION, PAGE_SIZE } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
 describe("region layout", () => {

@@ -3,7 +3,8 @@ import { expect, test } from "bun:test";
 import { RegionGuard } from "../src/host/region-guard.ts";
 import { RegionSlots } from "../src/host/slots.ts";
 import { ArbiterState } from "../src/host/state.ts";
-import { computeGeometry, SlotWord, writeHeader } from "../src/region/layout.ts";
+import { writeHeader } from "../src/region/header.ts";
+import { computeGeometry, SlotWord } from "../src/region/layout.ts";
 
 function setUp() {
   const geometry = computeGeometry(1 << 20, 4096, 8);

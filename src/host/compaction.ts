@@ -18,8 +18,8 @@ import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
+import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
-import { ArbiterState, type SlotMemory } from "./state.ts";
 import {
   type CompactionPlan,
   countLines,
@@ -27,13 +27,6 @@ import {
   type StateFile,
   writeFully,
 } from "./state-file.ts";
-
-/** Replay touches no slot memory (only live requests do); this stands in for it. */
-const NO_SLOT_MEMORY: SlotMemory = {
-  initialise() {},
-  clear() {},
-  releaseDeadOwner: () => false,
-};
 
 /** A catch-up round that copies less than this is the last: the arbiter copies the rest. */
 const CATCH_UP_ENOUGH_BYTES = 64 * 1024;
@@ -98,7 +91,8 @@ function writeSnapshotOf(path: string, upto: number, out: string): number {
   const begin = records[0];
   if (begin?.t !== "begin")
     throw failure("StateInvalid", `compact ${path}`, "it does not start with a 'begin' record");
-  const state = new ArbiterState(begin.geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, NO_SLOT_MEMORY);
+  // Replay only applies records: limits and slot memory are for live requests, so it needs no stand-ins.
+  const state = new RecordedState(begin.geometry);
   for (const record of records) state.apply(record);
   const snapshot = state.snapshot(begin.region);
   writeRecords(out, snapshot);

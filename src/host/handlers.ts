@@ -20,7 +20,7 @@ import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { sessionStarted } from "./oplog.ts";
-import type { Segment, Session } from "./state.ts";
+import type { Segment, Session } from "./recorded-state.ts";
 import { statusReport } from "./status.ts";
 
 type Handler<N extends MessageName> = (

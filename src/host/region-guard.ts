@@ -11,7 +11,8 @@
  * check those where they read them.
  */
 import type { IntegrityStatus } from "../protocol/status-report.ts";
-import { type HeaderFields, headerDifferences, writeHeader } from "../region/layout.ts";
+import { headerDifferences, writeHeader } from "../region/header.ts";
+import type { HeaderFields } from "../region/layout.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 

@@ -10,15 +10,8 @@
  */
 import { existsSync } from "node:fs";
 import { failure } from "../errors.ts";
-import {
-  computeGeometry,
-  type Geometry,
-  invalidateHeader,
-  readEpoch,
-  SLOT_BYTES,
-  sameGeometry,
-  writeHeader,
-} from "../region/layout.ts";
+import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
+import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile } from "../region/mapping.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";

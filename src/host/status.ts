@@ -10,7 +10,7 @@ import type { Request } from "../protocol/messages.ts";
 import type { StatusClient, StatusReport } from "../protocol/status-report.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
-import type { Session } from "./state.ts";
+import type { Session } from "./recorded-state.ts";
 
 export function statusReport(
   arbiter: ArbiterView,

@@ -25,7 +25,8 @@ import {
   viewOf,
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
-import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE, readHeader } from "./layout.ts";
+import { readHeader } from "./header.ts";
+import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 
 /** Ranges at least this long are zeroed by punching a hole (see `zero`). */
 const DISCARD_AT_LEAST = 1 << 20;

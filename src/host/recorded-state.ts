@@ -1,0 +1,247 @@
+/**
+ * The arbiter's bookkeeping as its records make it: sessions, segments with their holders, named
+ * synchronisation slots, and the blocks each creator is charged for. `apply` is the only code that changes
+ * it, for a live request and a replay alike, and `snapshot` turns it back into records. It decides
+ * nothing and touches no slot memory: what a request may do is ./state.ts's, which commits the records.
+ */
+import { failure } from "../errors.ts";
+import type { AccessModeName } from "../protocol/messages.ts";
+import type { SegmentFields } from "../protocol/status-report.ts";
+import type { Geometry } from "../region/layout.ts";
+import { BlockAllocator } from "./allocator.ts";
+import { CompactMap, idShard, nameShard } from "./compact-map.ts";
+import { type SessionFields, STATE_FORMAT, type StateRecord, type SyncFields } from "./records.ts";
+
+export interface Session extends SessionFields {
+  /** One client may hold a great many grants, or a few (see ./compact-map.ts). */
+  grants: CompactMap<number, AccessModeName>;
+  slots: Set<number>;
+  replies: Map<number, { op: string; reply: Record<string, number | string> }>;
+}
+
+export interface Segment extends SegmentFields {
+  creatorVm: string;
+  holders: CompactMap<number, AccessModeName>;
+}
+
+export interface SyncObject extends SyncFields {
+  holders: Set<number>;
+}
+
+const REPLY_CACHE_SIZE = 64;
+
+export class RecordedState {
+  readonly sessions = new Map<number, Session>();
+  /** Sharded, as 100 000 segments in one Map stalled every request behind its rehashes. */
+  readonly segments = new CompactMap<number, Segment>(idShard);
+  readonly syncObjects = new Map<number, SyncObject>();
+  /** Each VM's sessions, kept as sessions come and go so a status need not group them. */
+  readonly clientsByVm = new Map<string, Set<number>>();
+  readonly allocator: BlockAllocator;
+  epoch = 0;
+  nextClientId = 1;
+  nextSegmentId = 1;
+  protected readonly segmentsByName = new CompactMap<string, Segment>(nameShard);
+  /** For resuming hellos: a thousand clients reconnecting after a restart must not scan each other. */
+  private readonly sessionsByToken = new Map<string, Session>();
+  protected readonly syncByName = new Map<string, SyncObject>();
+  /** Highest slot generation handed out: generations never repeat, also across restarts. */
+  protected lastGeneration = 0;
+  private readonly blocksByClient = new Map<number, number>();
+  private readonly blocksByVm = new Map<string, number>();
+
+  constructor(readonly geometry: Geometry) {
+    this.allocator = new BlockAllocator(geometry.blockCount);
+  }
+
+  sessionByToken(token: string): Session | undefined {
+    return this.sessionsByToken.get(token);
+  }
+
+  session(clientId: number): Session {
+    const session = this.sessions.get(clientId);
+    if (!session) throw failure("SessionUnknown", `find client ${clientId}`, "it has no session");
+    return session;
+  }
+
+  blocksHeldBy(clientId: number): number {
+    return this.blocksByClient.get(clientId) ?? 0;
+  }
+
+  blocksHeldByVm(vm: string): number {
+    return this.blocksByVm.get(vm) ?? 0;
+  }
+
+  apply(record: StateRecord): void {
+    switch (record.t) {
+      case "begin":
+        this.epoch = record.epoch;
+        this.nextClientId = record.nextClientId;
+        this.nextSegmentId = record.nextSegmentId;
+        this.lastGeneration = record.lastGeneration ?? 0;
+        return;
+      case "epoch":
+        this.epoch = record.epoch;
+        return;
+      case "session": {
+        const session: Session = {
+          ...withoutTag(record),
+          grants: new CompactMap(idShard),
+          slots: new Set(),
+          replies: new Map(),
+        };
+        this.sessions.set(record.clientId, session);
+        this.sessionsByToken.set(record.token, session);
+        this.nextClientId = Math.max(this.nextClientId, record.clientId + 1);
+        this.vmClients(record.vm).add(record.clientId);
+        return;
+      }
+      case "session-end":
+        this.applySessionEnd(record.clientId);
+        return;
+      case "segment":
+        this.applySegment(record);
+        return;
+      case "grant":
+        this.applyGrant(record.segmentId, record.clientId, record.mode);
+        return;
+      case "ungrant":
+        this.segmentOf(record.segmentId).holders.delete(record.clientId);
+        this.sessions.get(record.clientId)?.grants.delete(record.segmentId);
+        return;
+      case "segment-free":
+        this.applySegmentFree(record.segmentId);
+        return;
+      case "sync":
+        this.applySync(record);
+        return;
+      case "sync-hold":
+        this.syncOf(record.slot).holders.add(record.clientId);
+        this.sessions.get(record.clientId)?.slots.add(record.slot);
+        return;
+      case "sync-release":
+        this.syncOf(record.slot).holders.delete(record.clientId);
+        this.sessions.get(record.clientId)?.slots.delete(record.slot);
+        return;
+      case "sync-free": {
+        const object = this.syncOf(record.slot);
+        this.syncObjects.delete(object.slot);
+        this.syncByName.delete(object.name);
+        return;
+      }
+      case "reply":
+        this.applyReply(record);
+        return;
+    }
+  }
+
+  /** Records that recreate the current state from nothing: the body of a compacted state file. */
+  snapshot(region: string): StateRecord[] {
+    const { geometry, epoch, nextClientId, nextSegmentId, lastGeneration } = this;
+    const records: StateRecord[] = [
+      {
+        t: "begin",
+        format: STATE_FORMAT,
+        region,
+        geometry,
+        epoch,
+        nextClientId,
+        nextSegmentId,
+        lastGeneration,
+      },
+    ];
+    for (const { grants, slots, replies, ...session } of this.sessions.values())
+      records.push({ t: "session", ...session });
+    for (const { holders, creatorVm, ...segment } of this.segments.values()) {
+      records.push({ t: "segment", ...segment });
+      for (const [clientId, mode] of holders)
+        records.push({ t: "grant", segmentId: segment.id, clientId, mode });
+    }
+    for (const { holders, ...object } of this.syncObjects.values()) {
+      records.push({ t: "sync", ...object });
+      for (const clientId of holders) records.push({ t: "sync-hold", slot: object.slot, clientId });
+    }
+    for (const session of this.sessions.values())
+      for (const [requestId, { op, reply }] of session.replies)
+        records.push({ t: "reply", clientId: session.clientId, requestId, op, reply });
+    return records;
+  }
+
+  protected segmentOf(segmentId: number): Segment {
+    const segment = this.segments.get(segmentId);
+    if (!segment) throw failure("NotFound", `find segment ${segmentId}`, "no segment has that id");
+    return segment;
+  }
+
+  protected syncOf(slot: number): SyncObject {
+    const object = this.syncObjects.get(slot);
+    if (!object) throw failure("NotFound", `find slot ${slot}`, "no synchronisation object lives there");
+    return object;
+  }
+
+  // ---- internals ----
+
+  private vmClients(vm: string): Set<number> {
+    const clients = this.clientsByVm.get(vm) ?? new Set<number>();
+    this.clientsByVm.set(vm, clients);
+    return clients;
+  }
+
+  private applySessionEnd(clientId: number): void {
+    const session = this.sessions.get(clientId);
+    this.sessions.delete(clientId);
+    if (!session) return;
+    this.sessionsByToken.delete(session.token);
+    const clients = this.vmClients(session.vm);
+    clients.delete(clientId);
+    if (clients.size === 0) this.clientsByVm.delete(session.vm);
+  }
+
+  private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {
+    this.allocator.claim(record);
+    const creatorVm = this.sessions.get(record.creator)?.vm ?? "";
+    const segment: Segment = { ...withoutTag(record), creatorVm, holders: new CompactMap(idShard) };
+    this.segments.set(record.id, segment);
+    if (record.name) this.segmentsByName.set(record.name, segment);
+    this.nextSegmentId = Math.max(this.nextSegmentId, record.id + 1);
+    this.addCharge(segment, record.blockCount);
+  }
+
+  private applySegmentFree(segmentId: number): void {
+    const segment = this.segmentOf(segmentId);
+    this.allocator.release(segment);
+    this.segments.delete(segmentId);
+    if (segment.name) this.segmentsByName.delete(segment.name);
+    this.addCharge(segment, -segment.blockCount);
+  }
+
+  private addCharge(segment: Segment, blocks: number): void {
+    this.blocksByClient.set(segment.creator, this.blocksHeldBy(segment.creator) + blocks);
+    this.blocksByVm.set(segment.creatorVm, this.blocksHeldByVm(segment.creatorVm) + blocks);
+  }
+
+  private applyGrant(segmentId: number, clientId: number, mode: AccessModeName): void {
+    this.segmentOf(segmentId).holders.set(clientId, mode);
+    this.sessions.get(clientId)?.grants.set(segmentId, mode);
+  }
+
+  private applySync(record: Extract<StateRecord, { t: "sync" }>): void {
+    const object: SyncObject = { ...withoutTag(record), holders: new Set() };
+    this.syncObjects.set(record.slot, object);
+    this.syncByName.set(record.name, object);
+    this.lastGeneration = Math.max(this.lastGeneration, record.generation);
+  }
+
+  private applyReply(record: Extract<StateRecord, { t: "reply" }>): void {
+    const replies = this.sessions.get(record.clientId)?.replies;
+    if (!replies) return;
+    replies.set(record.requestId, { op: record.op, reply: record.reply });
+    // Maps iterate in insertion order: the first key is the oldest reply.
+    if (replies.size > REPLY_CACHE_SIZE) replies.delete(replies.keys().next().value!);
+  }
+}
+
+function withoutTag<T extends { t: string }>(record: T): Omit<T, "t"> {
+  const { t: _tag, ...rest } = record;
+  return rest;
+}

@@ -1,0 +1,122 @@
+/**
+ * Writing, reading and checking the header page of a mapped region, by the offsets and rules that
+ * ./layout.ts defines. The version word is written last and read first, so a reader that finds it finds
+ * every other field complete (docs/layout.md, sections 2 and 7).
+ */
+import { failure } from "../errors.ts";
+import {
+  computeGeometry,
+  type Geometry,
+  Header,
+  type HeaderFields,
+  LAYOUT_MAGIC,
+  LAYOUT_VERSION,
+  PAGE_SIZE,
+  sameGeometry,
+} from "./layout.ts";
+
+/**
+ * Writes a fresh header. The version word is cleared first and written last with a release store, so a
+ * process that sees LAYOUT_VERSION also sees every other field (x86 keeps stores in order; Atomics.store
+ * also stops the JIT from reordering).
+ */
+export function writeHeader(sync: Int32Array, fields: HeaderFields): void {
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  invalidateHeader(sync);
+  view.setUint32(Header.magic, LAYOUT_MAGIC, true);
+  view.setUint32(Header.headerBytes, PAGE_SIZE, true);
+  view.setUint32(Header.blockSize, fields.blockSize, true);
+  view.setUint32(Header.blockCount, fields.blockCount, true);
+  view.setUint32(Header.slotCount, fields.slotCount, true);
+  view.setUint32(Header.slotOffset, fields.slotOffset, true);
+  view.setUint32(Header.dataOffset, fields.dataOffset, true);
+  view.setBigUint64(Header.regionSize, BigInt(fields.regionSize), true);
+  view.setUint32(Header.epoch, fields.epoch, true);
+  view.setUint32(Header.arbiterPid, fields.arbiterPid, true);
+  Atomics.store(sync, Header.layoutVersion >> 2, LAYOUT_VERSION);
+}
+
+/** Clears the version word: from here until writeHeader finishes, readers refuse the region. */
+export function invalidateHeader(sync: Int32Array): void {
+  Atomics.store(sync, Header.layoutVersion >> 2, 0);
+}
+
+export function readEpoch(sync: Int32Array): number {
+  return Atomics.load(sync, Header.epoch >> 2) >>> 0;
+}
+
+/** Reads and validates the header of a mapped region of `mappedSize` bytes. */
+export function readHeader(sync: Int32Array, mappedSize: number, where: string): HeaderFields {
+  const action = `use the region at ${where}`;
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  // Acquire load: the version is written last, so seeing it makes the rest of the header valid to read.
+  const version = Atomics.load(sync, Header.layoutVersion >> 2);
+  if (view.getUint32(Header.magic, true) !== LAYOUT_MAGIC)
+    throw failure(
+      "RegionInvalid",
+      action,
+      "it holds no ivsh header (is an arbiter serving it? start `ivsh host`)",
+    );
+  if (version === 0)
+    throw failure("RegionInvalid", action, "its header is half written (an arbiter is formatting it; retry)");
+  if (version !== LAYOUT_VERSION)
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its layout version is ${version}, this ivsh reads ${LAYOUT_VERSION}`,
+    );
+  const fields: HeaderFields = {
+    regionSize: Number(view.getBigUint64(Header.regionSize, true)),
+    blockSize: view.getUint32(Header.blockSize, true),
+    blockCount: view.getUint32(Header.blockCount, true),
+    slotCount: view.getUint32(Header.slotCount, true),
+    slotOffset: view.getUint32(Header.slotOffset, true),
+    dataOffset: view.getUint32(Header.dataOffset, true),
+    epoch: view.getUint32(Header.epoch, true),
+    arbiterPid: view.getUint32(Header.arbiterPid, true),
+  };
+  let expected: Geometry;
+  try {
+    expected = computeGeometry(fields.regionSize, fields.blockSize, fields.slotCount);
+  } catch (error) {
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its header describes no possible region (${(error as Error).message})`,
+    );
+  }
+  if (!sameGeometry(expected, fields) || view.getUint32(Header.headerBytes, true) !== PAGE_SIZE)
+    throw failure("RegionInvalid", action, "its header fields contradict each other (corrupted?)");
+  if (fields.regionSize > mappedSize)
+    throw failure(
+      "RegionInvalid",
+      action,
+      `its header says ${fields.regionSize} bytes but only ${mappedSize} are mapped`,
+    );
+  return fields;
+}
+
+/**
+ * The header fields whose value differs from what the arbiter wrote (`fields`): empty when the header is
+ * intact. The probe area is scratch space anyone may write, so it is not compared.
+ */
+export function headerDifferences(sync: Int32Array, fields: HeaderFields): string[] {
+  const view = new DataView(sync.buffer, sync.byteOffset, PAGE_SIZE);
+  const expected: Record<string, number> = {
+    magic: LAYOUT_MAGIC,
+    layoutVersion: LAYOUT_VERSION,
+    headerBytes: PAGE_SIZE,
+    blockSize: fields.blockSize,
+    blockCount: fields.blockCount,
+    slotCount: fields.slotCount,
+    slotOffset: fields.slotOffset,
+    dataOffset: fields.dataOffset,
+    epoch: fields.epoch,
+    arbiterPid: fields.arbiterPid,
+  };
+  const differing = Object.entries(expected)
+    .filter(([name, value]) => view.getUint32(Header[name as keyof typeof Header], true) !== value >>> 0)
+    .map(([name]) => name);
+  if (view.getBigUint64(Header.regionSize, true) !== BigInt(fields.regionSize)) differing.push("regionSize");
+  return differing;
+}
