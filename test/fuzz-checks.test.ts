@@ -36,6 +36,7 @@ function helloReply(requestId: number): Uint8Array {
     ...geometry,
     dataOffset: 4096,
     arbiterPid: 4242,
+    arbiterInstance: 4242,
   });
 }
 

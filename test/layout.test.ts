@@ -26,8 +26,13 @@ describe("region layout", () => {
   test("a written header reads back; a half-written or foreign one is refused", () => {
     const words = new Int32Array(PAGE_SIZE / 4);
     const geometry = computeGeometry(1 << 20, 4096, 16);
-    writeHeader(words, { ...geometry, epoch: 7, arbiterPid: 42 });
-    expect(readHeader(words, 1 << 20, "test")).toEqual({ ...geometry, epoch: 7, arbiterPid: 42 });
+    writeHeader(words, { ...geometry, epoch: 7, arbiterPid: 42, arbiterInstance: 2 ** 48 - 2 });
+    expect(readHeader(words, 1 << 20, "test")).toEqual({
+      ...geometry,
+      epoch: 7,
+      arbiterPid: 42,
+      arbiterInstance: 2 ** 48 - 2,
+    });
     expectFailure(() => readHeader(words, 1 << 19, "test"), "RegionInvalid", /only 524288 are mapped/);
     invalidateHeader(words);
     expectFailure(() => readHeader(words, 1 << 20, "test"), "RegionInvalid", /half written/);

@@ -192,6 +192,7 @@ describe("an arbiter that stops answering part way", () => {
         slotCount: 1,
         dataOffset: 4096,
         arbiterPid: process.pid,
+        arbiterInstance: 1,
       });
     const decoder = new FrameDecoder();
     fake = Bun.listen({

@@ -9,7 +9,7 @@ import { computeGeometry, SlotWord } from "../src/region/layout.ts";
 function setUp() {
   const geometry = computeGeometry(1 << 20, 4096, 8);
   const words = new Int32Array((geometry.slotOffset + geometry.slotCount * 64) / 4);
-  const header = { ...geometry, epoch: 3, arbiterPid: 42 };
+  const header = { ...geometry, epoch: 3, arbiterPid: 42, arbiterInstance: 99 };
   writeHeader(words, header);
   const slots = new RegionSlots(words, geometry);
   const state = new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, slots);

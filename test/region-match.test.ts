@@ -1,16 +1,19 @@
 /**
  * A client checks that the region it mapped is the one its arbiter serves: with two arbiters of the same
  * size (both freshly started, so both at epoch 1), one's --socket and the other's --region must be refused
- * before anything is written, or the client would corrupt a transfer the other arbiter is running.
+ * before anything is written, or the client would corrupt a transfer the other arbiter is running. Pids
+ * do not tell arbiters apart in containers (each is pid 1), so the region and hello carry a random
+ * instance number.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
-import { testUnless } from "./helpers/tools.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 let first: TestPaths;
 let second: TestPaths;
@@ -27,12 +30,12 @@ afterAll(async () => {
   second?.cleanup();
 });
 
-test("one arbiter's socket with another's region of the same size is refused, naming both pids", async () => {
+test("one arbiter's socket with another's region of the same size is refused, naming both arbiters", async () => {
   const mixed = connect({ socket: second.socket, region: first.region });
   await expectRejection(
     mixed,
     "RegionInvalid",
-    /served by the arbiter with pid \d+, and the one at .* is pid \d+/,
+    /served by another arbiter \(pid \d+, instance [0-9a-f]+\) than the one at .* \(pid \d+, instance [0-9a-f]+\)/,
   );
   // Each pair on its own still connects, and nothing of the refused client is left in either arbiter.
   for (const paths of [first, second]) {
@@ -71,4 +74,55 @@ testUnless(
       arbiters[1]!.spawned.proc.kill("SIGCONT");
     }
   },
+);
+
+/** An arbiter as pid 1 of a pid namespace of its own, as in a container; killed when `unshare` is. */
+async function arbiterInPidNamespace(paths: TestPaths) {
+  const proc = Bun.spawn(
+    ["unshare", "--pid", "--fork", "--kill-child", process.execPath, CLI, "host", "--exit-with-parent"]
+      .concat(["--region", paths.region, "--socket", paths.socket, "--state", paths.state])
+      .concat(["--size", "16MiB", "--block-size", "64KiB"]),
+    { stdout: "ignore", stderr: "inherit" },
+  );
+  const started = performance.now();
+  for (;;) {
+    try {
+      const { report } = await fetchStatus({ unix: paths.socket });
+      return { proc, pid: report.arbiterPid };
+    } catch (error) {
+      if (performance.now() - started > 20_000 || proc.exitCode !== null) throw error;
+      await Bun.sleep(50);
+    }
+  }
+}
+
+const cannotUnshare =
+  toolMissing("unshare") ??
+  (Bun.spawnSync(["unshare", "--pid", "--fork", "true"]).exitCode === 0
+    ? undefined
+    : "this user may not make a pid namespace (unshare --pid)");
+
+testUnless(
+  cannotUnshare,
+  "two arbiters that are both pid 1 (each in its own pid namespace) are still told apart",
+  async () => {
+    const one = testPaths("match-ns-a");
+    const two = testPaths("match-ns-b");
+    const started = [await arbiterInPidNamespace(one), await arbiterInPidNamespace(two)];
+    try {
+      // The premise: the pids cannot tell them apart.
+      expect(started.map(({ pid }) => pid)).toEqual([1, 1]);
+      await expectRejection(
+        connect({ socket: two.socket, region: one.region }),
+        "RegionInvalid",
+        /served by another arbiter \(pid 1, instance [0-9a-f]+\) than the one at .* \(pid 1, instance [0-9a-f]+\)/,
+      );
+    } finally {
+      for (const { proc } of started) proc.kill("SIGKILL");
+      await Promise.all(started.map(({ proc }) => proc.exited));
+      one.cleanup();
+      two.cleanup();
+    }
+  },
+  30_000,
 );

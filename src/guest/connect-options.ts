@@ -156,6 +156,17 @@ function deviceResource(device: IvshmemDevice, options: ConnectOptions): string 
   return probeDevice(device).chosen.path;
 }
 
+/** Pids repeat across containers (pid namespaces), so the instance number is named too. */
+function describeArbiter({
+  arbiterPid,
+  arbiterInstance,
+}: {
+  arbiterPid: number;
+  arbiterInstance: number;
+}): string {
+  return `pid ${arbiterPid}, instance ${arbiterInstance.toString(16)}`;
+}
+
 /** The geometry the arbiter announced, after checking that the mapped region says the same. */
 export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint): Geometry {
   const header = region.readHeader();
@@ -167,12 +178,12 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
     slotOffset: header.slotOffset,
     dataOffset: hello.dataOffset,
   };
-  if (header.arbiterPid !== hello.arbiterPid && sameGeometry(header, announced))
+  if (header.arbiterInstance !== hello.arbiterInstance && sameGeometry(header, announced))
     throw failure(
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
-      `that region is served by the arbiter with pid ${header.arbiterPid}, and the one at ` +
-        `${describeEndpoint(endpoint)} is pid ${hello.arbiterPid}: it serves another region of the same size ` +
+      `that region is served by another arbiter (${describeArbiter(header)}) than the one at ` +
+        `${describeEndpoint(endpoint)} (${describeArbiter(hello)}), which serves another region of the same size ` +
         "(pass the --region and --socket of one arbiter; `ivsh status` shows its region)",
     );
   if (!sameGeometry(header, announced) || header.epoch !== hello.epoch)

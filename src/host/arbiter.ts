@@ -23,6 +23,7 @@ import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
 import { HANDOVER_SUFFIX, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
+import { arbiterIdentity } from "./identity.ts";
 import { checkSocketPath, clearStaleSocket, listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -72,7 +73,7 @@ export class Arbiter implements ArbiterView {
     this.guard = new RegionGuard(region.syncWords(state.geometry), slots, () => ({
       ...state.geometry,
       epoch: state.epoch,
-      arbiterPid: process.pid,
+      ...arbiterIdentity,
     }));
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
     this.transfers = new TransferWatch(state, slots, region);

@@ -19,6 +19,7 @@ import {
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
+import { arbiterIdentity } from "./identity.ts";
 import { sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./recorded-state.ts";
 import { statusReport } from "./status.ts";
@@ -63,7 +64,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
       resumed: request.sessionToken ? 1 : 0,
       vm: session.vm,
       ...geometry,
-      arbiterPid: process.pid,
+      ...arbiterIdentity,
     };
   },
 

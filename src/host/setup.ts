@@ -14,6 +14,7 @@ import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile } from "../region/mapping.ts";
+import { arbiterIdentity } from "./identity.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
 import { loadStateFile } from "./state-file.ts";
 
@@ -49,7 +50,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       const epoch = nextEpoch(Math.max(begin.epoch, readEpoch(region.headerWords())));
       // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
       // scribbled on or a crash left half written. Slots and blocks are kept.
-      writeHeader(region.syncWords(geometry), { ...geometry, epoch, arbiterPid: process.pid });
+      writeHeader(region.syncWords(geometry), { ...geometry, epoch, ...arbiterIdentity });
       return { region, geometry, epoch, records: loaded?.records ?? [], notes, created };
     }
     if (begin)
@@ -112,5 +113,5 @@ function format(region: MappedRegion, geometry: Geometry, epoch: number): void {
   const words = region.syncWords(geometry);
   invalidateHeader(words);
   words.fill(0, geometry.slotOffset >> 2, (geometry.slotOffset + geometry.slotCount * SLOT_BYTES) >> 2);
-  writeHeader(words, { ...geometry, epoch, arbiterPid: process.pid });
+  writeHeader(words, { ...geometry, epoch, ...arbiterIdentity });
 }

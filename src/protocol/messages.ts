@@ -4,8 +4,11 @@
  */
 
 export const WIRE_MAGIC = 0x48535649; // "IVSH"
-/** 2: hello's reply names the arbiter's pid (version 1 had no way to tell two arbiters' regions apart). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 3: hello's reply names the arbiter's random instance number (pids repeat across pid namespaces);
+ * 2: hello's reply names the arbiter's pid (version 1 had no way to tell two arbiters' regions apart).
+ */
+export const PROTOCOL_VERSION = 3;
 export const FRAME_HEADER_BYTES = 12;
 /** Largest frame either side accepts, header included; a longer length field closes the connection. */
 export const MAX_FRAME_BYTES = 1 << 20;
@@ -74,6 +77,8 @@ export const messages = {
       dataOffset: "u32",
       /** The arbiter's pid, which it also writes in the region's header: a client checks the two match. */
       arbiterPid: "u32",
+      /** Random, chosen at the arbiter's start and written in the header too: what the client compares. */
+      arbiterInstance: "u64",
     },
   },
   identify: { op: 2, request: { vm: "str" }, reply: {} },

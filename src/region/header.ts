@@ -33,6 +33,7 @@ export function writeHeader(sync: Int32Array, fields: HeaderFields): void {
   view.setBigUint64(Header.regionSize, BigInt(fields.regionSize), true);
   view.setUint32(Header.epoch, fields.epoch, true);
   view.setUint32(Header.arbiterPid, fields.arbiterPid, true);
+  view.setBigUint64(Header.arbiterInstance, BigInt(fields.arbiterInstance), true);
   Atomics.store(sync, Header.layoutVersion >> 2, LAYOUT_VERSION);
 }
 
@@ -74,6 +75,7 @@ export function readHeader(sync: Int32Array, mappedSize: number, where: string):
     dataOffset: view.getUint32(Header.dataOffset, true),
     epoch: view.getUint32(Header.epoch, true),
     arbiterPid: view.getUint32(Header.arbiterPid, true),
+    arbiterInstance: Number(view.getBigUint64(Header.arbiterInstance, true)),
   };
   let expected: Geometry;
   try {
@@ -118,5 +120,7 @@ export function headerDifferences(sync: Int32Array, fields: HeaderFields): strin
     .filter(([name, value]) => view.getUint32(Header[name as keyof typeof Header], true) !== value >>> 0)
     .map(([name]) => name);
   if (view.getBigUint64(Header.regionSize, true) !== BigInt(fields.regionSize)) differing.push("regionSize");
+  if (view.getBigUint64(Header.arbiterInstance, true) !== BigInt(fields.arbiterInstance))
+    differing.push("arbiterInstance");
   return differing;
 }

@@ -46,8 +46,10 @@ export const Header = {
   regionSize: 32,
   /** u32 arbiter epoch: bumped every time an arbiter starts serving this region. */
   epoch: 40,
-  /** u32 pid of the arbiter that last started on this region (informational). */
+  /** u32 pid of the arbiter that last started on this region (for people: pids repeat across containers). */
   arbiterPid: 44,
+  /** u64 random number (< 2^48) the arbiter that last started on this region chose: tells arbiters apart. */
+  arbiterInstance: 48,
   /**
    * PROBE_BYTES of scratch space, meaningless content: any client may write here to measure how fast its
    * mapping is (a guest choosing between resource2 and resource2_wc) without touching anyone's data.
@@ -56,8 +58,8 @@ export const Header = {
 } as const;
 
 export const PROBE_BYTES = 2048;
-/** Bytes of the header that hold fields (the last is arbiterPid); the rest of the page up to the probe area is unused. */
-export const HEADER_FIELD_BYTES = Header.arbiterPid + 4;
+/** Bytes of the header that hold fields (the last is arbiterInstance); the rest of the page up to the probe area is unused. */
+export const HEADER_FIELD_BYTES = Header.arbiterInstance + 8;
 
 /**
  * Word indexes inside one slot (16 x u32). What a word means depends on the slot's kind; the lock word
@@ -278,6 +280,7 @@ export interface Geometry {
 export interface HeaderFields extends Geometry {
   epoch: number;
   arbiterPid: number;
+  arbiterInstance: number;
 }
 
 export function alignUp(value: number, alignment: number): number {
