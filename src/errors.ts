@@ -159,9 +159,13 @@ export function failure(code: ErrorCodeName, action: string, reason: string): Iv
  * Interrupted with the reason as the cause (e.g. "it was interrupted by SIGINT").
  */
 export function throwIfAborted(signal: AbortSignal | undefined, action: string): void {
-  if (!signal?.aborted) return;
-  if (signal.reason instanceof IvshError) throw signal.reason;
-  throw failure("Interrupted", action, String(signal.reason ?? "it was aborted"));
+  if (signal?.aborted) throw abortedError(signal, action);
+}
+
+/** What an aborted `signal` means for `action`: its reason if that is an IvshError, else Interrupted. */
+export function abortedError(signal: AbortSignal | undefined, action: string): IvshError {
+  if (signal?.reason instanceof IvshError) return signal.reason;
+  return failure("Interrupted", action, String(signal?.reason ?? "it was aborted"));
 }
 
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {

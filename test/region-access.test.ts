@@ -141,3 +141,16 @@ testUnless(
     expect(stderr).toContain("this user is in its group: give the group read and write permission");
   },
 );
+
+testUnless(
+  reason,
+  "a region whose group may read and write, for a user outside that group: join the group",
+  async () => {
+    const region = join(dir, "group-shared");
+    writeFileSync(region, Buffer.alloc(1 << 20));
+    chmodSync(region, 0o660); // root's group may; nobody is not in it
+    const { exitCode, stderr } = await receiveAsNobody(["--region", region]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain("it is mode 0660, owner uid 0, group gid 0 (join its group (gid 0");
+  },
+);

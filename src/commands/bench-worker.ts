@@ -17,7 +17,14 @@ export default defineCommand({
   },
   async run({ rawArgs }) {
     exitWhenOrphaned();
-    await runBenchWorker(rawArgs);
+    try {
+      await runBenchWorker(rawArgs);
+    } catch (error) {
+      // Reported by the CLI like any command's error, then ended: a worker that failed before its start
+      // signal came would go on waiting for it (that wait holds the event loop open).
+      setTimeout(() => process.exit(), 100);
+      throw error;
+    }
     // Client.close() leaves its 1 s bye timeout pending, which would keep every worker alive for a second
     // after its work is done and reported (synchronously). The parent waits for the exit, so end now.
     process.exit(0);

@@ -98,7 +98,7 @@ function integrityLines(integrity: StatusReport["integrity"] | undefined): strin
 export function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
+    `arbiter pid ${report.arbiterPid} (instance ${report.arbiterInstance.toString(16)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     "",

@@ -6,7 +6,7 @@
  * of running it twice, so nothing is lost or duplicated.
  */
 import type { Socket, SocketHandler } from "bun";
-import { failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { abortedError, failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
@@ -129,8 +129,9 @@ export class Transport {
     ms: number,
     signal?: AbortSignal,
   ): Promise<Reply<N>> {
-    const why = `it accepted the connection but did not answer within ${shownWait(ms)} (its process may be stopped, or overloaded)`;
-    return this.answerWithin(this.enqueue(name, fields, true), ms, signal, "greet", why);
+    const why = `it accepted the connection but did not answer within ${shownWait(ms)}`;
+    const answer = this.enqueue(name, fields, true);
+    return this.answerWithin(answer, ms, signal, ["greet", "connect to the arbiter"], why);
   }
 
   /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */
@@ -140,15 +141,16 @@ export class Transport {
     ms: number,
     signal?: AbortSignal,
   ): Promise<Reply<N>> {
-    const why = `it did not answer the ${name} request within ${shownWait(ms)} (its process may be stopped, or overloaded)`;
-    return this.answerWithin(this.enqueue(name, fields, false), ms, signal, "ask", why);
+    const why = `it did not answer the ${name} request within ${shownWait(ms)}`;
+    const answer = this.enqueue(name, fields, false);
+    return this.answerWithin(answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
   }
 
   private async answerWithin<T>(
     answer: Promise<T>,
     ms: number,
     signal: AbortSignal | undefined,
-    verb: string,
+    [verb, interrupted]: [string, string],
     why: string,
   ): Promise<T> {
     answer.catch(() => undefined); // given up on, it is rejected later when the link closes
@@ -156,18 +158,13 @@ export class Transport {
     let onAbort: (() => void) | undefined;
     const givenUp = new Promise<never>((_, reject) => {
       const action = `${verb} the arbiter at ${describeEndpoint(this.endpoint)}`;
-      timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, why)), ms);
-      onAbort = () => {
-        try {
-          throwIfAborted(signal, "connect to the arbiter");
-        } catch (error) {
-          reject(error);
-        }
-      };
+      const stalled = `${why} (its process may be stopped, or overloaded)`;
+      timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, stalled)), ms);
+      onAbort = () => reject(abortedError(signal, interrupted));
       signal?.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      throwIfAborted(signal, "connect to the arbiter");
+      throwIfAborted(signal, interrupted);
       return await Promise.race([answer, givenUp]);
     } finally {
       clearTimeout(timer);

@@ -10,6 +10,7 @@ import type { Request } from "../protocol/messages.ts";
 import type { StatusClient, StatusReport } from "../protocol/status-report.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
+import { arbiterIdentity } from "./identity.ts";
 import type { Session } from "./recorded-state.ts";
 
 export function statusReport(
@@ -22,7 +23,7 @@ export function statusReport(
   const { limit } = request;
   return {
     epoch: state.epoch,
-    arbiterPid: process.pid,
+    ...arbiterIdentity,
     leaseMs: options.leaseMs,
     uptimeMs: Math.round(performance.now() - arbiter.startedMs),
     requester: {

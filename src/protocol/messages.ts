@@ -75,7 +75,7 @@ export const messages = {
       blockCount: "u32",
       slotCount: "u32",
       dataOffset: "u32",
-      /** The arbiter's pid, which it also writes in the region's header: a client checks the two match. */
+      /** The arbiter's pid, which it also writes in the region's header: for messages (pids repeat). */
       arbiterPid: "u32",
       /** Random, chosen at the arbiter's start and written in the header too: what the client compares. */
       arbiterInstance: "u64",

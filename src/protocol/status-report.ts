@@ -56,6 +56,8 @@ export interface StatusClient {
 export interface StatusReport {
   epoch: number;
   arbiterPid: number;
+  /** The random number that tells this arbiter from others (pids repeat across containers). */
+  arbiterInstance: number;
   leaseMs: number;
   /** Milliseconds since this arbiter process started serving. */
   uptimeMs: number;

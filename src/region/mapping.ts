@@ -226,8 +226,11 @@ export function openRegionReadWrite(path: string): number {
   }
 }
 
-/** A PCI device's BAR file in sysfs: root's alone (mode 0600), whatever chmod said before the last boot. */
-const PCI_RESOURCE_FILE = /\/devices\/[^/]+\/resource\d(_wc)?$/;
+/**
+ * A PCI device's BAR file in sysfs, under its address (/sys/bus/pci/devices/0000:00:04.0/resource2, or
+ * /sys/devices/pci0000:00/.../0000:01:00.0/resource2_wc): root's alone (0600) after every boot.
+ */
+const PCI_RESOURCE_FILE = /\/[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\/resource\d+(_wc)?$/i;
 
 /**
  * Why open(2) said EACCES, from what the file says about itself: "run as its owner" is no help to the
@@ -246,16 +249,26 @@ function whyRefused(path: string): string {
   return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
 }
 
-function accessFix(path: string, stats: { uid: number; gid: number }, uid: number): string {
+function accessFix(path: string, stats: { uid: number; gid: number; mode: number }, uid: number): string {
+  const ownerMay = (stats.mode & 0o600) === 0o600;
+  const groupMay = (stats.mode & 0o060) === 0o060;
+  // The mode allows it, so an ACL or a security module refused: chmod would change nothing.
+  const elsewhere =
+    "its mode allows it, so an ACL or a security module refuses (see getfacl, and the audit log)";
+  const inGroup = stats.gid === process.getegid?.() || process.getgroups?.().includes(stats.gid);
+  if (stats.uid === uid) return ownerMay ? elsewhere : "give its owner read and write permission: chmod u+rw";
+  if (inGroup)
+    return groupMay
+      ? elsewhere
+      : "this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner";
+  if (groupMay) return `join its group (gid ${stats.gid}, e.g. usermod -aG), or run as its owner`;
   if (PCI_RESOURCE_FILE.test(path))
     return (
       "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +
       'open it to a group at each boot, e.g. ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x1af4", ' +
-      'ATTR{device}=="0x1110", RUN+="/bin/sh -c \'chgrp ivsh /sys%p/resource2* && chmod g+rw /sys%p/resource2*\'"'
+      'ATTR{device}=="0x1110", RUN+="/bin/sh -c \'chgrp ivsh /sys%p/resource2* && chmod g+rw /sys%p/resource2*\'", ' +
+      "and join that group"
     );
-  if (stats.uid === uid) return "give its owner read and write permission: chmod u+rw";
-  if (stats.gid === process.getegid?.() || process.getgroups?.().includes(stats.gid))
-    return `this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner`;
   return "run as its owner or a member of its group with read and write permission, or ask its owner";
 }
 
