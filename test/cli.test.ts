@@ -29,6 +29,26 @@ afterAll(async () => {
 });
 
 describe("ivsh CLI", () => {
+  test("a flag that takes a value followed by another flag, or by nothing: a usage error, nothing written", async () => {
+    const swallowed = await runCli(["bench", "--json", "--quick"]);
+    expect(swallowed.exitCode).toBe(2);
+    expect(swallowed.stderr).toContain(
+      "--json needs a value, and the flag --quick follows it: write --json=FILE",
+    );
+    // citty alone took "--quick" for the file's name and ran the whole benchmark, writing ./--quick.
+    expect(existsSync("--quick")).toBe(false);
+    const last = await runCli(["bench", "--json"]);
+    expect(last.exitCode).toBe(2);
+    expect(last.stderr).toContain("--json needs a value: --json=FILE");
+    const empty = await runCli(["bench", "--json="]);
+    expect(empty.exitCode).toBe(2);
+    expect(empty.stderr).toContain("--json needs the FILE to write to");
+    const host = await runCli(["host", "--region", "--size", "1MiB", "--socket", `${paths.dir}/never.sock`]);
+    expect(host.exitCode).toBe(2);
+    expect(host.stderr).toContain("--region needs a value, and the flag --size follows it");
+    expect(existsSync(`${paths.dir}/never.sock`)).toBe(false);
+  });
+
   test("--json: a failed send or recv is a JSON result too (verified false, the error's code), exit code unchanged", async () => {
     const missing = await runCli([
       "guest",
@@ -285,7 +305,7 @@ describe("ivsh CLI", () => {
       /--hello-wait 0 since it must be between 250ms and 596 h 31 min \(a client says hello/,
     ],
     [["--hello-wait", "249ms"], /--hello-wait 249ms since it must be between 250ms and/],
-    [["--size"], /--size '' since it is not a size/],
+    [["--size"], /--size needs a value: --size=SIZE/],
     // The hints name a size every check accepts (see "following a --size hint" below).
     [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 256KiB\)/],
     [["--size", "64KiB"], /leaving no room for one 65536-byte block \(--size 256KiB or more fits one/],

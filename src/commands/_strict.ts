@@ -23,6 +23,43 @@ function knownFlags(args: ArgsDef): Set<string> {
   return known;
 }
 
+/** The string-valued flags by every name they go by (`--name`, `--kebab-name`, aliases), with their hint. */
+function valueFlags(args: ArgsDef): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type !== "string") continue;
+    const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+    const alias = "alias" in def ? def.alias : undefined;
+    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
+    const hint = ("valueHint" in def && def.valueHint) || "VALUE";
+    for (const flag of [name, kebab, ...aliases]) flags.set(flag, hint.toUpperCase());
+  }
+  return flags;
+}
+
+/**
+ * A flag that takes a value but got none: citty would take the next flag as its value (`--json --quick`
+ * wrote a file named "--quick"), or give an empty string that reads as "not given".
+ */
+function checkValues(rawArgs: readonly string[], flags: Map<string, string>): void {
+  for (let index = 0; index < rawArgs.length; index++) {
+    const token = rawArgs[index]!;
+    if (token === "--") return;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+    const hint = flags.get(flag);
+    if (hint === undefined) continue;
+    if (inline !== undefined) continue; // `--flag=` is the flag's own to judge (an empty name, size, ...)
+    const value = rawArgs[index + 1];
+    const given = token;
+    if (value === undefined) throw new UsageError(`${given} needs a value: ${given}=${hint}`);
+    if (value.startsWith("--"))
+      throw new UsageError(
+        `${given} needs a value, and the flag ${value} follows it: write ${given}=${hint} (or ${given}=${value} for a value that starts with --)`,
+      );
+  }
+}
+
 const strictFlags: CittyPlugin = {
   name: "strict-flags",
   async setup(context) {
@@ -35,6 +72,7 @@ const strictFlags: CittyPlugin = {
       const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
       if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
     }
+    checkValues(context.rawArgs, valueFlags(args as ArgsDef));
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);

@@ -19,7 +19,7 @@ import { selfCommand } from "../self.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
-import { defineLeafCommand } from "./_strict.ts";
+import { defineLeafCommand, UsageError } from "./_strict.ts";
 
 const benchArgs = {
   quick: {
@@ -77,6 +77,8 @@ export default defineLeafCommand({
   },
   args: benchArgs,
   async run({ args }) {
+    // An empty value would read as "no JSON wanted", and the run's figures would be lost.
+    if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
