@@ -112,3 +112,8 @@ export function formatRate(bytesPerSecond: number): string {
   if (bytesPerSecond >= 1e9) return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
   return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond >= 1e8 ? 0 : 1)} MB/s`;
 }
+
+/** A wait as an error shows it: callers pass what is left of a deadline (2973 ms), users read "3 s". */
+export function formatWait(ms: number): string {
+  return formatDuration(Math.ceil(ms / 100) * 100);
+}

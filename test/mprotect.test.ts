@@ -72,6 +72,21 @@ describe("mprotect", () => {
     },
   );
 
+  testUnless(
+    noGuard,
+    "a view kept past its client's close() faults, explained, instead of crashing the runtime",
+    async () => {
+      const child = spawnFixture("toucher", clientConfig(paths, { action: "after-close" }));
+      await child.events.next("touching");
+      await child.exit();
+      expect(child.proc.signalCode).toBe("SIGSEGV");
+      expect(child.events.lines.some((line) => line.includes('"read"'))).toBe(false);
+      const stderr = await child.stderr;
+      expect(stderr).toContain("or its client closed");
+      expect(stderr).not.toContain("Bun has crashed");
+    },
+  );
+
   testUnless(noGuard, "a write through a read grant is explained the same way", async () => {
     const child = spawnFixture(
       "toucher",
@@ -80,7 +95,7 @@ describe("mprotect", () => {
     await child.exit();
     expect(child.proc.signalCode).toBe("SIGSEGV");
     expect(await child.stderr).toContain(
-      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, or written through a read grant)`,
+      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, written through a read grant, or its client closed)`,
     );
   });
 

@@ -299,7 +299,12 @@ export class Client {
     }
     this.transport.close();
     this.mailbox?.close();
-    this.region.close();
+    this.region.retire();
+  }
+
+  /** Whether close() was called: segments and locks of a closed client refuse to be used. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** This kernel's wake mailbox, unless turned off or impossible here (then every park uses the arbiter). */

@@ -15,6 +15,7 @@ export interface SegmentOwner {
     address(offset: number): number;
   };
   releaseSegment(segment: Segment): Promise<void>;
+  readonly isClosed: boolean;
 }
 
 export class Segment {
@@ -71,6 +72,12 @@ export class Segment {
 
   /** Protects the blocks again and gives up this client's grant. */
   async free(): Promise<void> {
+    // close() released everything the client held: nothing is left to give back.
+    if (this.client.isClosed && !this.freed) {
+      this.freed = true;
+      this.view = undefined;
+      return;
+    }
     this.checkLive();
     this.freed = true;
     this.view = undefined;
@@ -79,5 +86,7 @@ export class Segment {
 
   private checkLive(): void {
     if (this.freed) throw failure("NotHeld", `use segment ${this.id}`, "it was freed");
+    if (this.client.isClosed)
+      throw failure("ConnectionLost", `use segment ${this.id}`, "its client was closed (connect() again)");
   }
 }

@@ -17,7 +17,7 @@ import {
   WaitOutcome,
 } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
-import { formatDuration } from "../units.ts";
+import { formatWait } from "../units.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
@@ -129,7 +129,7 @@ export class Transport {
     ms: number,
     signal?: AbortSignal,
   ): Promise<Reply<N>> {
-    const why = `it accepted the connection but did not answer within ${shownWait(ms)}`;
+    const why = `it accepted the connection but did not answer within ${formatWait(ms)}`;
     const answer = this.enqueue(name, fields, true);
     return this.answerWithin(answer, ms, signal, ["greet", "connect to the arbiter"], why);
   }
@@ -141,7 +141,7 @@ export class Transport {
     ms: number,
     signal?: AbortSignal,
   ): Promise<Reply<N>> {
-    const why = `it did not answer the ${name} request within ${shownWait(ms)}`;
+    const why = `it did not answer the ${name} request within ${formatWait(ms)}`;
     const answer = this.enqueue(name, fields, false);
     return this.answerWithin(answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
   }
@@ -210,6 +210,8 @@ export class Transport {
     if (final) {
       this.closing = true;
       batchingTransports.delete(this);
+      // Nothing will answer them now: a caller still awaiting (a lock, a wait) must not hang.
+      this.fail(closedError("get an answer from the arbiter"));
     }
     const link = this.link;
     this.link = undefined;
@@ -217,6 +219,7 @@ export class Transport {
   }
 
   private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
+    if (this.closing) return Promise.reject(closedError(`send the ${name} request`));
     if (this.lost) return Promise.reject(this.lost);
     this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
     const requestId = this.takeRequestId();
@@ -349,6 +352,11 @@ export class Transport {
   }
 }
 
+/** A client used after close() (ConnectionLost, so releasing what it held stays harmless). */
+function closedError(action: string): IvshError {
+  return failure("ConnectionLost", action, "this client was closed (connect() again to go on)");
+}
+
 function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const where = describeEndpoint(endpoint);
   const denied = (cause as { code?: unknown } | undefined)?.code === "EACCES";
@@ -357,14 +365,8 @@ function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
     : "unix" in endpoint
       ? "start it with `ivsh host`, or pass --socket"
       : "is the VM's bridge up? pass --connect";
-  const reason = connectFailure(cause);
-  return new IvshError(
-    "ArbiterUnreachable",
-    `Failed to connect to the arbiter at ${where} since ${reason} (${hint})`,
-    {
-      cause,
-    },
-  );
+  const message = `Failed to connect to the arbiter at ${where} since ${connectFailure(cause)} (${hint})`;
+  return new IvshError("ArbiterUnreachable", message, { cause });
 }
 
 /** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
@@ -391,9 +393,4 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A wait as the error shows it: callers pass what is left of a deadline (2973 ms), users read "3 s". */
-function shownWait(ms: number): string {
-  return formatDuration(Math.ceil(ms / 100) * 100);
 }

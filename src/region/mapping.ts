@@ -176,6 +176,20 @@ export class MappedRegion {
     }
   }
 
+  /**
+   * Closes a client's mapping but leaves its addresses reserved and guarded, so a view kept past the
+   * client's close() faults with the guard's explanation instead of crashing the runtime on an unmapped
+   * address (or reading whatever the runtime maps there next). Costs address space only, one range per
+   * closed client: nothing is resident.
+   */
+  retire(): void {
+    if (this.closed) return;
+    reserveAt(this.base, this.size, `${this.source} (closed)`);
+    this.closed = true;
+    this.zeroWindows.length = 0;
+    closeFd(this.fd);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

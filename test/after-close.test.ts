@@ -1,0 +1,54 @@
+/**
+ * A client used after its close(): every call fails at once, saying so, instead of waiting for an answer
+ * that cannot come (the process then spun a core, its loop held by nothing it could wait on); a call
+ * still waiting when close() runs is failed too; segments refuse their bytes, and freeing one is no error
+ * (close() gave everything back already).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("after-close");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+test("requests after close() fail at once, naming the close", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  await client.close();
+  const closed = /this client was closed \(connect\(\) again/;
+  await expectRejection(client.alloc(100), "ConnectionLost", closed);
+  await expectRejection(client.mutex("after-close"), "ConnectionLost", closed);
+  await expectRejection(client.status(), "ConnectionLost", closed);
+  expect(client.isClosed).toBe(true);
+});
+
+test("a condvar wait in progress when close() runs fails instead of waiting for ever", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, futexParking: false });
+  const condvar = await client.condvar("after-close-cv");
+  await condvar.lock();
+  const waiting = condvar.wait();
+  waiting.catch(() => undefined);
+  await Bun.sleep(50); // parked in the arbiter by now
+  await client.close();
+  await expectRejection(waiting, "ConnectionLost", /this client was closed/);
+});
+
+test("a segment of a closed client refuses its bytes; freeing it is no error", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const segment = await client.alloc(100);
+  segment.bytes[0] = 7;
+  await client.close();
+  expectFailure(() => segment.bytes, "ConnectionLost", /its client was closed/);
+  await segment.free();
+  expect(segment.isFreed).toBe(true);
+});
