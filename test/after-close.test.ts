@@ -52,3 +52,18 @@ test("a segment of a closed client refuses its bytes; freeing it is no error", a
   await segment.free();
   expect(segment.isFreed).toBe(true);
 });
+
+test("a mutex of a closed client: lock fails, unlock is no error (the goodbye released it), owner fails", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("after-close-lock");
+  const next = await connect({ socket: paths.socket, region: paths.region });
+  const nextMutex = await next.mutex("after-close-lock");
+  await mutex.lock();
+  await client.close();
+  await expectRejection(mutex.lock(), "ConnectionLost", /this client was closed/);
+  mutex.unlock();
+  expectFailure(() => mutex.owner, "ConnectionLost", /its client was closed/);
+  // Released for the others: the next taker is told its holder went away without unlocking.
+  expect(await nextMutex.lock()).toBe("owner-died");
+  await next.close();
+});

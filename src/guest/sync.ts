@@ -28,6 +28,8 @@ import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./
 export interface SlotOwner extends ParkingClient {
   readonly clientId: number;
   readonly parker: Parker;
+  /** After close() the slots are unmapped, and the arbiter has released what the client held. */
+  readonly isClosed: boolean;
   closeSlot(slot: number): Promise<void>;
 }
 
@@ -126,6 +128,7 @@ abstract class SlotObject {
    * are never reused), and refusing would leave the lock held, e.g. after the arbiter went away for good.
    */
   unlock(): void {
+    if (this.client.isClosed) return; // its goodbye released the lock (owner-died for the next taker)
     if (this.closed) this.checkHandle();
     const words = this.client.words;
     const me = this.client.clientId;
@@ -138,6 +141,8 @@ abstract class SlotObject {
   }
 
   get owner(): number {
+    if (this.client.isClosed)
+      throw failure("ConnectionLost", `read who holds '${this.name}'`, "its client was closed");
     return Atomics.load(this.client.words, this.lockIndex) & LOCK_OWNER_MASK;
   }
 
