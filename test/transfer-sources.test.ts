@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
-import { Sink } from "../src/transfer/io.ts";
+import { Sink } from "../src/transfer/sink.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
 import { testUnless, testWithTool } from "./helpers/tools.ts";

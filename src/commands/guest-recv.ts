@@ -2,8 +2,8 @@
 import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
-import { Sink } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
+import { Sink } from "../transfer/sink.ts";
 import {
   abortOnSignals,
   channelArgs,

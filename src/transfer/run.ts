@@ -9,12 +9,13 @@ import { idleCompilerThreads } from "../ffi/index.ts";
 import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import type { Sink, Source } from "./io.ts";
+import type { Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
+import type { Sink } from "./sink.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;

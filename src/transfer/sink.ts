@@ -1,0 +1,236 @@
+/**
+ * Where a transfer's bytes go, without a copy of our own: the sink writes(2) straight from a ring chunk.
+ * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
+ * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
+ */
+import { chmodSync, existsSync, linkSync, rmSync, statSync } from "node:fs";
+import { failure } from "../errors.ts";
+import {
+  closeFd,
+  enlargePipe,
+  type FileType,
+  fileStatus,
+  isTerminal,
+  O_CREAT,
+  O_TRUNC,
+  O_WRONLY,
+  POLLOUT,
+  renameFile,
+  restoreFlags,
+  SystemCallError,
+  setNonBlocking,
+  truncateFd,
+  tryLockExclusive,
+  writeAll,
+  writeSome,
+} from "../ffi/index.ts";
+import { openNamed, PIPE_BYTES, waitReady } from "./io.ts";
+import type { StreamKeeper } from "./receiver.ts";
+
+/**
+ * Opens FILE.partial for writing, locked (flock) while this receiver writes it. One held by a live
+ * receiver is refused even with --force; one an earlier, finished run left is refused unless --force,
+ * which starts it again from empty.
+ */
+function openPartial(partial: string, target: string, force: boolean, argument: string): number {
+  const action = `write ${target}`;
+  const existed = existsSync(partial);
+  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
+  // may be private, and its mode is applied once the copy is whole (`keep`).
+  const mode = existsSync(target) ? 0o600 : 0o644;
+  const fd = openNamed(partial, O_WRONLY | O_CREAT, mode, action, argument);
+  try {
+    if (!tryLockExclusive(fd, partial))
+      throw failure(
+        "AlreadyExists",
+        action,
+        `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
+      );
+    if (existed && !force)
+      throw failure(
+        "AlreadyExists",
+        action,
+        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+      );
+    truncateFd(fd, 0, partial);
+    return fd;
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
+}
+
+/**
+ * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
+ * private file must not become readable by others because it was received again. Applied to the whole,
+ * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
+ */
+function takeModeOf(target: string, partial: string): void {
+  if (!existsSync(target)) return;
+  chmodSync(partial, statSync(target).mode & 0o777);
+}
+
+export class Sink implements StreamKeeper {
+  private savedFlags: number | undefined;
+  private closed = false;
+  /** Bytes written so far. */
+  written = 0;
+  /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
+  private kept = false;
+  /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
+  private replaced: string | undefined;
+
+  private constructor(
+    readonly fd: number,
+    /** What the user asked for ("-" for stdout). */
+    readonly target: string,
+    /** The file being written: TARGET.partial for a regular file, else the target itself. */
+    readonly writing: string,
+    readonly type: FileType,
+    /** A file already at `target` is to be replaced (--force). */
+    private readonly replacing = false,
+  ) {
+    // A pipe is made non-blocking so a stalled reader costs us polls, not a blocked event loop.
+    if (type === "pipe") {
+      enlargePipe(fd, PIPE_BYTES);
+      this.savedFlags = setNonBlocking(fd, true, writing);
+    }
+  }
+
+  /**
+   * `force`: a regular file already at `target` may be replaced (once the new one is verified); without
+   * it that is refused before anything is written.
+   */
+  static open(target: string, { force = false }: { force?: boolean } = {}): Sink {
+    if (target === "-") {
+      if (isTerminal(1))
+        throw failure(
+          "InvalidArgument",
+          "write the stream to stdout",
+          "it is a terminal (pass --out FILE, or redirect)",
+        );
+      return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
+    }
+    const exists = existsSync(target);
+    const special = exists && !statSync(target).isFile();
+    if (exists && !special && !force)
+      throw failure(
+        "AlreadyExists",
+        `write ${target}`,
+        "the file already exists (pass --force to replace it once the new copy is verified, or choose another --out)",
+      );
+    const argument = "--out names the file to write, in a directory that exists";
+    if (special) {
+      const fd = openNamed(target, O_WRONLY | O_CREAT | O_TRUNC, 0o644, `write ${target}`, argument);
+      return new Sink(fd, target, target, fileStatus(fd, target).type);
+    }
+    const fd = openPartial(`${target}.partial`, target, force, argument);
+    return new Sink(fd, target, `${target}.partial`, "file", exists);
+  }
+
+  async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
+    if (this.type !== "pipe") {
+      writeAll(this.fd, address, length, this.writing);
+      this.written += length;
+      return;
+    }
+    let done = 0;
+    while (done < length) {
+      const wrote = this.writeToPipe(address + done, length - done);
+      if (wrote > 0) done += wrote;
+      else await waitReady(this.fd, POLLOUT, this.writing, signal);
+    }
+    this.written += length;
+  }
+
+  /** A reader that closed its end early (`| head`) is named as such, not as a bare EPIPE. */
+  private writeToPipe(address: number, length: number): number {
+    try {
+      return writeSome(this.fd, address, length, this.writing);
+    } catch (error) {
+      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE")) throw error;
+      throw failure(
+        "SystemCall",
+        `write the stream to ${this.writing}`,
+        `the program reading it closed its end after ${this.written} bytes, before the stream ended (EPIPE)`,
+      );
+    }
+  }
+
+  /**
+   * The stream failed: closes, and removes TARGET.partial if nothing reached it (a receiver that got no
+   * data leaves no file). Returns the partial file left for inspection, if any. If the verified copy was
+   * already kept (the failure came after the verdict), TARGET is final and nothing is left.
+   */
+  abandon(): string | undefined {
+    this.close();
+    if (!this.renames) return undefined;
+    if (this.kept) {
+      this.settle();
+      return undefined;
+    }
+    if (this.written > 0) return this.writing;
+    rmSync(this.writing, { force: true });
+    return undefined;
+  }
+
+  /**
+   * The stream arrived whole and verified: TARGET.partial becomes TARGET. A file it replaces (--force) is
+   * linked aside first, so `unkeep` can put it back.
+   */
+  keep(): void {
+    this.close();
+    if (!this.renames) return;
+    if (this.replacing) takeModeOf(this.target, this.writing);
+    if (this.replacing && existsSync(this.target)) this.replaced = setAside(this.target);
+    try {
+      renameFile(this.writing, this.target);
+    } catch (error) {
+      // The old file stays where it was: drop its second name, or, if it was moved aside, move it back.
+      if (this.replaced && existsSync(this.target)) rmSync(this.replaced, { force: true });
+      else if (this.replaced) renameFile(this.replaced, this.target);
+      this.replaced = undefined;
+      throw error;
+    }
+    this.kept = true;
+  }
+
+  /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */
+  unkeep(): void {
+    if (!this.renames || !this.kept) return;
+    if (existsSync(this.target)) renameFile(this.target, this.writing);
+    if (this.replaced) renameFile(this.replaced, this.target);
+    this.replaced = undefined;
+    this.kept = false;
+  }
+
+  /** The verdict is final: the replaced file, if any, is let go. */
+  settle(): void {
+    if (this.replaced) rmSync(this.replaced, { force: true });
+    this.replaced = undefined;
+  }
+
+  /** The stream failed: TARGET.partial stays, under that name, for inspection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.savedFlags !== undefined) restoreFlags(this.fd, this.savedFlags, this.writing);
+    if (this.fd > 2) closeFd(this.fd);
+  }
+
+  private get renames(): boolean {
+    return this.writing !== this.target && this.target !== "-";
+  }
+}
+
+/** A second name for `path` (a hard link; a rename where links are not supported), to restore it from. */
+function setAside(path: string): string {
+  const aside = `${path}.ivsh-replaced`;
+  rmSync(aside, { force: true });
+  try {
+    linkSync(path, aside);
+  } catch {
+    renameFile(path, aside);
+  }
+  return aside;
+}
