@@ -10,6 +10,7 @@ import { basename, join } from "node:path";
 import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
+import * as channel from "../src/transfer/index.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
 
@@ -220,7 +221,8 @@ test("the Node stand-in declares every name the library exports", () => {
   const declared = [...stand.matchAll(/export let ([^;]+);/g)].flatMap((match) =>
     match[1]!.split(",").map((name) => name.trim()),
   );
-  expect(declared.sort()).toEqual([...Object.keys(library), ...Object.keys(shm)].sort());
+  const exported = [...Object.keys(library), ...Object.keys(shm), ...Object.keys(channel)];
+  expect(declared.sort()).toEqual(exported.sort());
 });
 
 test("connect() takes what its options leave out from IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT; options win", () => {

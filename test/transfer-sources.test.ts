@@ -9,6 +9,7 @@ import {
   chmodSync,
   closeSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -28,10 +29,13 @@ import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { Sink } from "../src/transfer/sink.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
-import { testUnless, testWithTool } from "./helpers/tools.ts";
+import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
+/** A small file system of our own (full or read-only on demand) needs mount(2), that is root. */
+const cannotMount =
+  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
 const TMPFS_MAGIC = 0x01021994;
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -291,6 +295,41 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     expect(await receiver.exit()).toBe(1);
     expect(await receiver.stderr).toContain(`${paths.dir} is a directory (--out names the file to write`);
   });
+
+  test("--out= (empty) is a usage error, not a file named .partial", async () => {
+    const receiver = guest(paths, ["recv", "--channel", "empty-out", "--out="]);
+    expect(await receiver.exit()).toBe(2);
+    expect(await receiver.stderr).toContain("Failed to use --out '' since it is empty");
+    expect(existsSync(".partial")).toBe(false);
+  });
+
+  testUnless(
+    cannotMount,
+    "a full file system: the error says so and what to do, and the truncated copy is removed",
+    async () => {
+      const small = join(paths.dir, "small");
+      mkdirSync(small);
+      Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
+      try {
+        const input = join(paths.dir, "too-big.in");
+        await randomFile(input, 3 * MIB);
+        const receiver = guest(paths, ["recv", "--channel", "full", "--out", join(small, "out")]);
+        const sender = guest(paths, ["send", input, "--channel", "full"]);
+        expect([await receiver.exit(), await sender.exit()]).toEqual([1, 1]);
+        expect(await receiver.stderr).toContain(
+          `Failed to write ${join(small, "out")} since its file system is full (ENOSPC) after`,
+        );
+        expect(readdirSync(small)).toEqual([]);
+        // A read-only file system is named as such when the copy is opened.
+        Bun.spawnSync(["mount", "-o", "remount,ro", small]);
+        const readOnly = guest(paths, ["recv", "--channel", "ro", "--out", join(small, "out")]);
+        expect(await readOnly.exit()).toBe(1);
+        expect(await readOnly.stderr).toContain("is on a read-only file system (EROFS)");
+      } finally {
+        Bun.spawnSync(["umount", small]);
+      }
+    },
+  );
 });
 
 test("a ring larger than the region: the error says which flags make it fit", async () => {

@@ -17,7 +17,7 @@ import {
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { progressMode, summaryJson, summaryLine, terminalProgress, writeFailureJson } from "./_progress.ts";
-import { defineLeafCommand } from "./_strict.ts";
+import { defineLeafCommand, UsageError } from "./_strict.ts";
 
 export default defineLeafCommand({
   meta: {
@@ -46,6 +46,11 @@ export default defineLeafCommand({
     try {
       phase("recv: started");
       const channel = channelName(args.channel);
+      // An empty name would write ".partial" in the current directory.
+      if (args.out === "")
+        throw new UsageError(
+          "Failed to use --out '' since it is empty: name the file to write, or - for stdout",
+        );
       const waitMs = peerWaitMs(args.timeout);
       // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
       const signal = abortOnSignals();

@@ -78,6 +78,7 @@ export function openNamed(
       ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
       EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
       EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+      EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
     };
     const known = reasons[error.errnoName];
     if (known) throw failure(known[0], action, known[1]);

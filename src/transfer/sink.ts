@@ -24,6 +24,7 @@ import {
   writeAll,
   writeSome,
 } from "../ffi/index.ts";
+import { formatBytes } from "../units.ts";
 import { openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
@@ -75,6 +76,8 @@ export class Sink implements StreamKeeper {
   private closed = false;
   /** Bytes written so far. */
   written = 0;
+  /** A write found no space: the partial copy is removed, not left to keep the file system full. */
+  private outOfSpace = false;
   /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
   private kept = false;
   /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
@@ -130,7 +133,7 @@ export class Sink implements StreamKeeper {
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
     if (this.type !== "pipe") {
-      writeAll(this.fd, address, length, this.writing);
+      this.writeToFile(address, length);
       this.written += length;
       return;
     }
@@ -141,6 +144,23 @@ export class Sink implements StreamKeeper {
       else await waitReady(this.fd, POLLOUT, this.writing, signal);
     }
     this.written += length;
+  }
+
+  /** A full file system is named with what to do, and the truncated copy is not kept to fill it. */
+  private writeToFile(address: number, length: number): void {
+    try {
+      writeAll(this.fd, address, length, this.writing);
+    } catch (error) {
+      const errno = error instanceof SystemCallError ? error.errnoName : "";
+      if (errno !== "ENOSPC" && errno !== "EDQUOT") throw error;
+      this.outOfSpace = true;
+      const full = errno === "ENOSPC" ? "its file system is full" : "this user's disk quota is used up";
+      throw failure(
+        "SystemCall",
+        `write ${this.target}`,
+        `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out (the partial copy is removed)`,
+      );
+    }
   }
 
   /** A reader that closed its end early (`| head`) is named as such, not as a bare EPIPE. */
@@ -169,7 +189,7 @@ export class Sink implements StreamKeeper {
       this.settle();
       return undefined;
     }
-    if (this.written > 0) return this.writing;
+    if (this.written > 0 && !this.outOfSpace) return this.writing;
     rmSync(this.writing, { force: true });
     return undefined;
   }
