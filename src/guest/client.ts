@@ -130,11 +130,17 @@ export class Client {
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
     const mode = options.mode ?? "write";
     const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
-    if (typeof size === "number" && (!Number.isSafeInteger(size) || size <= 0))
-      throw failure("InvalidArgument", `allocate ${size} bytes`, "the size must be a positive whole number");
+    const count = typeof size === "number" ? size : size.blocks;
+    const what = typeof size === "number" ? `allocate ${size} bytes` : `allocate ${size.blocks} blocks`;
+    if (!Number.isSafeInteger(count) || count <= 0)
+      throw failure(
+        "InvalidArgument",
+        what,
+        `the ${typeof size === "number" ? "size" : "block count"} must be a positive whole number`,
+      );
     const grant = await this.transport.request("alloc", {
       ...request,
-      mode: AccessMode[mode],
+      mode: accessModeOf(mode, what),
       name: options.name ?? "",
     });
     return await this.adoptGrant(grant);
@@ -142,7 +148,8 @@ export class Client {
 
   /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
   async open(name: string, mode: AccessModeName = "read"): Promise<Segment> {
-    return await this.adoptGrant(await this.transport.request("open", { name, mode: AccessMode[mode] }));
+    const request = { name, mode: accessModeOf(mode, `open segment '${name}'`) };
+    return await this.adoptGrant(await this.transport.request("open", request));
   }
 
   /** @internal Segment.free() */
@@ -383,4 +390,16 @@ export class Client {
       failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
     );
   }
+}
+
+/** The wire's number for a mode a caller named; a mode that is none of them is named, with the choices. */
+function accessModeOf(mode: AccessModeName, what: string): number {
+  const value = AccessMode[mode];
+  if (value === undefined)
+    throw failure(
+      "InvalidArgument",
+      what,
+      `'${mode}' is not a mode: use ${Object.keys(AccessMode).join(", ")}`,
+    );
+  return value;
 }

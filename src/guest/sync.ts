@@ -254,6 +254,12 @@ export class CondVar extends SlotObject {
    */
   async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
     this.checkHandle();
+    if (this.owner !== this.client.clientId)
+      throw failure(
+        "NotHeld",
+        `wait on '${this.name}'`,
+        "this client does not hold its lock (lock() it first)",
+      );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
     let signalled = true;

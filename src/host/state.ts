@@ -84,7 +84,7 @@ export class ArbiterState extends RecordedState {
   // ---- segments ----
 
   allocate(session: Session, bytes: number, blocks: number, mode: AccessModeName, name: string): Segment {
-    const what = `allocate ${name ? `segment '${name}'` : "a segment"}`;
+    const what = `allocate ${name ? `segment '${shown(name)}'` : "a segment"}`;
     const blockCount = this.blocksFor(bytes, blocks, what);
     checkName(name, what, true);
     if (name && this.segmentsByName.has(name))
@@ -99,7 +99,7 @@ export class ArbiterState extends RecordedState {
   }
 
   open(session: Session, name: string, mode: AccessModeName): Segment {
-    const what = `open segment '${name}' ${mode}`;
+    const what = `open segment '${shown(name)}' ${mode}`;
     checkName(name, what, false);
     const segment = this.segmentsByName.get(name);
     if (!segment) throw failure("NotFound", what, "no segment has that name (allocate it first)");
@@ -130,7 +130,7 @@ export class ArbiterState extends RecordedState {
     kind: SlotKindName,
     create: number,
   ): { object: SyncObject; created: boolean } {
-    const what = `open ${kind} '${name}'`;
+    const what = `open ${kind} '${shown(name)}'`;
     checkName(name, what, false);
     let object = this.syncByName.get(name);
     if (object && object.kind !== kind)
@@ -194,7 +194,7 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "InvalidArgument",
         what,
-        "give either a size in bytes or a number of blocks, not both or neither",
+        "the request gives both a size in bytes and a number of blocks, or neither (give one, above 0)",
       );
     const count = blocks || Math.ceil(bytes / this.geometry.blockSize);
     if (count > this.geometry.blockCount)
@@ -271,4 +271,9 @@ function checkName(name: string, what: string, optional: boolean): void {
   if (!name && !optional) throw failure("InvalidArgument", what, "the name is empty");
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
     throw failure("InvalidArgument", what, `the name is longer than ${MAX_NAME_BYTES} bytes`);
+}
+
+/** A name as an error quotes it: one a client sent of thousands of bytes is cut, not echoed whole. */
+function shown(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
 }

@@ -1,0 +1,57 @@
+/**
+ * What the library says when a caller passes it something it cannot use: the call it made, what was
+ * wrong, and the choices (found by a new-user trial: "encode field 'mode' since NaN is outside 0..255",
+ * "unlock" for a wait, a 5 000-character name echoed back).
+ */
+import { afterAll, beforeAll, test } from "bun:test";
+import { type Client, connect } from "../src/guest/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+
+beforeAll(async () => {
+  paths = testPaths("client-arguments");
+  arbiter = await ArbiterProcess.start(paths);
+  client = await connect({ socket: paths.socket, region: paths.region });
+});
+afterAll(async () => {
+  await client?.close();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+test("a block count of 0 (or a fraction) is refused as such", async () => {
+  await expectRejection(
+    client.alloc({ blocks: 0 }),
+    "InvalidArgument",
+    /allocate 0 blocks since the block count must be a positive whole number/,
+  );
+  await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
+});
+
+test("a mode that is none of read, write, write-exclusive is named, with the choices", async () => {
+  const choices = /'rw' is not a mode: use read, write, write-exclusive/;
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes any string
+  await expectRejection(client.alloc(10, { mode: "rw" as any }), "InvalidArgument", choices);
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  await expectRejection(client.open("anything", "rw" as any), "InvalidArgument", choices);
+});
+
+test("a condvar wait without its lock says so, not 'unlock'", async () => {
+  const condvar = await client.condvar("waited-unlocked");
+  await expectRejection(
+    condvar.wait(),
+    "NotHeld",
+    /wait on 'waited-unlocked' since this client does not hold its lock/,
+  );
+});
+
+test("a name far too long is cut in the error, not echoed whole", async () => {
+  const name = "x".repeat(5000);
+  const refused = client.alloc(10, { name });
+  await expectRejection(refused, "InvalidArgument", /segment 'x{77}\.\.\.' since the name is longer than/);
+});
