@@ -2,8 +2,18 @@
  * A region this user may not open is refused with what its mode and owner say to do. Run as another user
  * (`nobody`, through setpriv): as root every open succeeds.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { CLI } from "./helpers/paths.ts";
@@ -154,3 +164,30 @@ testUnless(
     expect(stderr).toContain("it is mode 0660, owner uid 0, group gid 0 (join its group (gid 0");
   },
 );
+
+test("a region the arbiter creates is mode 0660 whatever the umask, as its socket is", async () => {
+  const sockets = mkdtempSync("/tmp/ivsh-access-");
+  const region = join(dir, "made-under-umask-022");
+  const socket = join(sockets, "host.sock");
+  const host = Bun.spawn(
+    ["sh", "-c", 'umask 022 && exec "$@"', "sh", process.execPath, CLI, "host"].concat([
+      "--region",
+      region,
+      "--size",
+      "1MiB",
+      "--socket",
+      socket,
+      "--exit-with-parent",
+    ]),
+    { stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    for (let tries = 0; !existsSync(socket) && tries < 400; tries++) await Bun.sleep(50);
+    expect((statSync(region).mode & 0o777).toString(8)).toBe("660");
+    expect((statSync(socket).mode & 0o777).toString(8)).toBe("660");
+  } finally {
+    host.kill("SIGTERM");
+    await host.exited;
+    rmSync(sockets, { recursive: true, force: true });
+  }
+});

@@ -2,10 +2,11 @@
  * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
  * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
  */
-import { statfsSync, statSync } from "node:fs";
+import { existsSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import {
+  changeMode,
   closeFd,
   discardPages,
   fileSize,
@@ -312,8 +313,12 @@ export function createOrOpenRegionFile(
   path: string,
   size: number,
 ): { region: MappedRegion; created: boolean } {
+  const existed = existsSync(path);
   const fd = openRegionFile(path);
   try {
+    // 0660 whatever the umask (022 would leave the group, QEMU's, read-only), as the socket is; a file the
+    // operator made keeps the mode it was given.
+    if (!existed) changeMode(fd, 0o660, path);
     if (!tryLockExclusive(fd, path))
       throw failure(
         "ArbiterRunning",
