@@ -50,9 +50,14 @@ export async function run(rawArgs: string[]): Promise<number> {
       return 0;
     }
     if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));
-    if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
+    if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
       await printUsage(rawArgs);
       return 0;
+    }
+    // No command is a usage error (exit 2), as `ivsh guest` alone is; what it offers is the answer.
+    if (rawArgs.length === 0) {
+      await printUsage(rawArgs);
+      return EXIT_USAGE;
     }
     await runCommand(main, { rawArgs });
     return 0;

@@ -282,6 +282,14 @@ describe("ivsh CLI", () => {
     expect(readFileSync(`${paths.dir}/longest.out`, "utf8")).toBe(readFileSync("/etc/hostname", "utf8"));
   });
 
+  test("no command at all is a usage error (exit 2) that shows the commands, as `ivsh guest` alone is", async () => {
+    for (const words of [[], ["guest"]]) {
+      const { stdout, exitCode } = await runCli(words);
+      expect(exitCode).toBe(2);
+      expect(stdout).toContain("USAGE ivsh");
+    }
+  });
+
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
     expect(result.exitCode).toBe(2);
@@ -597,6 +605,10 @@ describe("ivsh CLI", () => {
     const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
+    // With --json, stdout is JSON even then, as send's and recv's are.
+    const json = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`, "--json"]);
+    expect(json.exitCode).toBe(1);
+    expect(JSON.parse(json.stdout).error.code).toBe("ArbiterUnreachable");
   });
 });
 

@@ -144,7 +144,11 @@ export function writeFailureJson(
   head: { role: "send" | "recv"; channel: string; file: string },
   error: unknown,
 ): void {
+  writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: errorFields(error) })}\n`);
+}
+
+/** A failure as --json output tells it: the error's code, and the message stderr also shows. */
+export function errorFields(error: unknown): { code: string; message: string } {
   const code = error instanceof IvshError ? error.code : error instanceof UsageError ? "Usage" : "Internal";
-  const message = error instanceof Error ? error.message : String(error);
-  writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: { code, message } })}\n`);
+  return { code, message: error instanceof Error ? error.message : String(error) };
 }

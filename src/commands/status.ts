@@ -4,6 +4,7 @@ import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { formatBytes, formatDuration, formatRate, parseCount } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { errorFields } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 const DEFAULT_LIMIT = 100;
@@ -24,13 +25,19 @@ export default defineLeafCommand({
     },
   },
   async run({ args }) {
-    const limit = checkFlag(() => parseCount(args.limit, "--limit", { allowZero: true }));
-    // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
-    const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
-    // One more than asked: our own session is in the list and is taken out below.
-    const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
-    const others = withoutSelf(report, limit);
-    process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
+    try {
+      const limit = checkFlag(() => parseCount(args.limit, "--limit", { allowZero: true }));
+      // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
+      const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
+      // One more than asked: our own session is in the list and is taken out below.
+      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
+      const others = withoutSelf(report, limit);
+      process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
+    } catch (error) {
+      // A script reading --json gets JSON either way, as from send and recv; stderr and the exit code say it too.
+      if (args.json) process.stdout.write(`${JSON.stringify({ error: errorFields(error) })}\n`);
+      throw error;
+    }
   },
 });
 

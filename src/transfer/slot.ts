@@ -106,7 +106,7 @@ export async function claimRole(
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
-    `channel busy: client ${slot.holder(role).owner} is ${doing} on it`,
+    `channel busy: client ${slot.holder(role).owner} is ${doing} on it (wait until it is done, or use another channel)`,
   );
 }
 
