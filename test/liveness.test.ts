@@ -12,6 +12,7 @@ import {
   clientConfig,
   eventually,
   livenessBoundMs,
+  runCli,
   spawnFixture,
 } from "./helpers/processes.ts";
 
@@ -139,6 +140,17 @@ describe("an arbiter that accepts but never answers", () => {
     await segment.free();
     await client.close();
   }, 30_000);
+
+  test("guest send --timeout bounds the wait for the arbiter too, not only for the receiver", async () => {
+    arbiter.spawned.proc.kill("SIGSTOP");
+    const started = performance.now();
+    const where = ["--socket", paths.socket, "--region", paths.region];
+    const sent = await runCli(["guest", "send", "/etc/hostname", "--timeout", "2s", ...where]);
+    expect(sent.exitCode).toBe(1);
+    expect(sent.stderr).toContain("did not answer within 2 s");
+    // The reconnect timeout (30 s) is what it waited before.
+    expect(performance.now() - started).toBeLessThan(20_000);
+  }, 40_000);
 
   test("connect ends as soon as its signal aborts", async () => {
     arbiter.spawned.proc.kill("SIGSTOP");

@@ -60,7 +60,7 @@ export default defineLeafCommand({
       try {
         const connection = connectOptions(args, `recv ${args.out}`);
         warnIfSlowMapping(connection);
-        const client = await connect({ ...connection, signal });
+        const client = await connect({ ...connection, connectTimeoutMs: waitMs, signal });
         phase("recv: connected");
         try {
           const result = await receiveStream(client, channel, sink, progress, signal, waitMs);

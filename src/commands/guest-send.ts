@@ -91,7 +91,11 @@ export default defineLeafCommand({
       const source = Source.open(args.file);
       const connection = connectOptions(args, `send ${args.file}`);
       warnIfSlowMapping(connection);
-      const client = await connect({ ...connection, signal: options.signal });
+      const client = await connect({
+        ...connection,
+        connectTimeoutMs: options.peerWaitMs,
+        signal: options.signal,
+      });
       phase("send: connected");
       const progress = terminalProgress(`send ${args.file}`, progressMode(args));
       try {

@@ -37,6 +37,11 @@ export interface ConnectOptions {
    * unanswered (an arbiter that is stopped still accepts connections) before connecting fails.
    */
   reconnectTimeoutMs?: number;
+  /**
+   * How long connect() itself keeps trying, unanswered hellos included (default: reconnectTimeoutMs):
+   * a command told to give up after a while (`--timeout`) should not first wait 30 s for a stopped arbiter.
+   */
+  connectTimeoutMs?: number;
   /** Ends `connect()`'s attempts (an Interrupted error) when aborted, e.g. on Ctrl-C. */
   signal?: AbortSignal;
   /**

@@ -23,7 +23,8 @@ import { Transport } from "./transport.ts";
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const options = await withArbiterRegion(withEnvironment(given));
   const { region, endpoint } = resolveConnection(options);
-  const deadline = Date.now() + (options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+  const deadline =
+    Date.now() + (options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
     try {
