@@ -12,6 +12,8 @@ import type { Segment } from "./segment.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
+/** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
+let connecting: { promise: Promise<Client>; where: string } | undefined;
 const condvars = new Map<number, CondVar>();
 
 function client(): Client {
@@ -28,8 +30,23 @@ function condvar(cvid: number, uid: number): CondVar {
   return found;
 }
 
+/** Connects this process (once: later calls return the same uid; other options are refused, not ignored). */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
-  current ??= await connect(options);
+  const { socket, tcp, region, name } = options;
+  const where = JSON.stringify({ socket, tcp, region, name });
+  if (connecting && Object.keys(options).length > 0 && where !== connecting.where)
+    throw failure(
+      "InvalidArgument",
+      "shm_init() again",
+      `this process is connected already, with other options (${connecting.where}): call shm_finish() first`,
+    );
+  connecting ??= { promise: connect(options), where };
+  try {
+    current = await connecting.promise;
+  } catch (error) {
+    connecting = undefined; // a later call may try again
+    throw error;
+  }
   return current.clientId;
 }
 
@@ -78,6 +95,8 @@ export function shm_notify_cv(cvid: number, uid: number): void {
 
 export async function shm_finish(): Promise<void> {
   condvars.clear();
-  await current?.close();
+  const closing = current;
   current = undefined;
+  connecting = undefined;
+  await closing?.close();
 }

@@ -1,0 +1,49 @@
+/**
+ * The report's shm_* API keeps one connection per process: shm_init is idempotent for the same options,
+ * shares one connection between calls made at once, and refuses other options instead of ignoring them.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { shm_alloc, shm_finish, shm_init, shm_uid } from "../src/guest/shm.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("shm");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await shm_finish();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+test("before shm_init, a call says to call it", () => {
+  expectFailure(() => shm_uid(), "ProtocolState", /shm_init\(\) has not been called/);
+});
+
+test("calls made at once share one connection; the same options again return the same uid", async () => {
+  const where = { socket: paths.socket, region: paths.region };
+  const uids = await Promise.all([shm_init(where), shm_init(where), shm_init(where)]);
+  expect(new Set(uids).size).toBe(1);
+  expect(await shm_init(where)).toBe(uids[0]!);
+  expect(await shm_init()).toBe(uids[0]!); // no options: whatever this process is connected to
+  expect((await shm_alloc(64)).bytes.byteLength).toBe(64);
+  // One session for this process (the other is the status query's own).
+  expect((await fetchStatus({ unix: paths.socket })).report.totals.clients).toBe(2);
+});
+
+test("other options are refused while connected; after shm_finish they are taken", async () => {
+  await expectRejection(
+    shm_init({ socket: `${paths.dir}/elsewhere.sock`, region: paths.region }),
+    "InvalidArgument",
+    /connected already, with other options .*call shm_finish\(\) first/,
+  );
+  const before = shm_uid();
+  await shm_finish();
+  expect(await shm_init({ socket: paths.socket, region: paths.region, name: "again" })).not.toBe(before);
+});
