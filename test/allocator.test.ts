@@ -74,12 +74,12 @@ describe("arbiter state", () => {
     expectFailure(
       () => state.allocate(client, 10, 1, "write", ""),
       "InvalidArgument",
-      /either a size in bytes or a number of blocks/,
+      /gives both a size in bytes and a number of blocks, or neither/,
     );
     expectFailure(
       () => state.allocate(client, 0, 0, "write", ""),
       "InvalidArgument",
-      /either a size in bytes/,
+      /both a size in bytes and a number of blocks, or neither/,
     );
   });
 
