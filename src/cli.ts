@@ -74,9 +74,10 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   if (error instanceof UsageError || cliError) {
-    log.error(error.message);
+    log.error(usageMessage(error as Error));
     const { path } = await resolveCommand(main, rawArgs);
-    process.stderr.write(`Run '${path.join(" ")} --help' to see the options.\n`);
+    const unknown = (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND";
+    process.stderr.write(`Run '${path.join(" ")} --help' to see the ${unknown ? "commands" : "options"}.\n`);
     return EXIT_USAGE;
   }
   if (error instanceof IvshError) {
@@ -85,6 +86,13 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   log.error(error);
   return EXIT_FAILED;
+}
+
+/** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */
+function usageMessage(error: Error): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts a colour code
+  const plain = error.message.replace(/\x1b\[[0-9;]*m/g, "");
+  return plain.replace(/^Unknown command (\S+)$/, "Unknown command '$1'");
 }
 
 /** `ivsh help guest send` = `ivsh guest send --help`; a word that names no command is a usage error. */

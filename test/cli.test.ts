@@ -293,7 +293,8 @@ describe("ivsh CLI", () => {
   test("an unknown command is a usage error (exit 2)", async () => {
     const result = await runCli(["hots"]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("Unknown command");
+    expect(result.stderr).toContain("Unknown command 'hots'");
+    expect(result.stderr).toContain("Run 'ivsh --help' to see the commands.");
   });
 
   const badValues: [string[], RegExp][] = [
