@@ -7,8 +7,8 @@
 import { failure, hasTrait, type IvshError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
-  AccessMode,
   type AccessModeName,
+  accessModeOf,
   PROTOCOL_VERSION,
   type Reply,
   STATUS_DEFAULT_LIMIT,
@@ -40,18 +40,12 @@ const DISCONNECTED_POLL_MS = 10;
 /** How long close() waits for the arbiter to confirm bye (it releases everything either way). */
 const BYE_WAIT_MS = 1000;
 
-/** Waits for `promise` at most `ms`, ignoring its outcome; the timer never outlives it. */
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([promise.catch(() => {}), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** When the retries around a hello give up, and how long they were given in all (for the message). */
+interface Retries {
+  deadlineMs: number;
+  totalMs: number;
 }
+
 export interface AllocOptions {
   mode?: AccessModeName;
   /** A name makes the segment shareable: other clients `open()` it. */
@@ -103,10 +97,10 @@ export class Client {
 
   /**
    * @internal First hello: learn who we are, check the region matches, protect the data area. Given up
-   * on at `deadlineMs` (connect's retries share one deadline).
+   * at the retries' deadline (connect's retries share one).
    */
-  async greet(deadlineMs?: number): Promise<void> {
-    const reply = await this.hello(this.options.signal, deadlineMs);
+  async greet(retries?: Retries): Promise<void> {
+    const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
     this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
     this.words = this.region.syncWords(this.geometry);
@@ -302,7 +296,7 @@ export class Client {
     if (this.transport.connected && !this.transport.lost) {
       // notify() sends nothing while a re-handshake holds the link: then the goodbye waits its turn.
       const sentOneWay = options.waitForArbiter === false && this.transport.notify("bye", {});
-      if (!sentOneWay) await withDeadline(this.transport.request("bye", {}), BYE_WAIT_MS);
+      if (!sentOneWay) await this.transport.requestWithin("bye", {}, BYE_WAIT_MS).catch(() => undefined);
     }
     this.transport.close();
     this.mailbox?.close();
@@ -346,9 +340,9 @@ export class Client {
 
   /**
    * `signal` ends connect()'s hello only: a session it made must still resume after a restart.
-   * `deadlineMs` (default: the reconnect timeout from now) is when the retries around it give up.
+   * `retries` (default: the reconnect timeout from now) says when the retries around it give up.
    */
-  private async hello(signal?: AbortSignal, deadlineMs?: number): Promise<Reply<"hello">> {
+  private async hello(signal?: AbortSignal, retries?: Retries): Promise<Reply<"hello">> {
     const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
@@ -359,8 +353,11 @@ export class Client {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     // Not beyond the retries' deadline, else a hello begun late in it would double it; but at least a
     // second even with reconnectTimeoutMs 0 ("do not retry"): one hello must get its chance.
-    const waitMs = Math.max(MIN_HELLO_WAIT_MS, (deadlineMs ?? Date.now() + timeoutMs) - Date.now());
-    const reply = await this.transport.handshake("hello", hello, waitMs, signal);
+    const { deadlineMs = Date.now() + timeoutMs, totalMs = timeoutMs } = retries ?? {};
+    const waitMs = Math.max(MIN_HELLO_WAIT_MS, deadlineMs - Date.now());
+    // Told as the whole wait: a late retry's own second is not what the user waited.
+    const shownMs = Math.max(waitMs, totalMs);
+    const reply = await this.transport.handshake("hello", hello, waitMs, signal, shownMs);
     this.clientId = reply.clientId;
     this.epoch = reply.epoch;
     this.leaseMs = reply.leaseMs;
@@ -377,7 +374,7 @@ export class Client {
       await Bun.sleep(delay);
       try {
         await this.transport.open();
-        await this.hello(undefined, deadline);
+        await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
         this.reconnects++;
         this.transport.release();
         return;
@@ -390,16 +387,4 @@ export class Client {
       failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
     );
   }
-}
-
-/** The wire's number for a mode a caller named; a mode that is none of them is named, with the choices. */
-function accessModeOf(mode: AccessModeName, what: string): number {
-  const value = AccessMode[mode];
-  if (value === undefined)
-    throw failure(
-      "InvalidArgument",
-      what,
-      `'${mode}' is not a mode: use ${Object.keys(AccessMode).join(", ")}`,
-    );
-  return value;
 }

@@ -23,8 +23,8 @@ import { Transport } from "./transport.ts";
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const options = await withArbiterRegion(withEnvironment(given));
   const { region, endpoint } = resolveConnection(options);
-  const deadline =
-    Date.now() + (options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+  const totalMs = options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
+  const deadline = Date.now() + totalMs;
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
     try {
@@ -37,7 +37,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     try {
       await transport.open();
       const client = new Client(transport, region, options);
-      await client.greet(deadline);
+      await client.greet({ deadlineMs: deadline, totalMs });
       return client;
     } catch (error) {
       transport.close();

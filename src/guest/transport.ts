@@ -128,8 +128,9 @@ export class Transport {
     fields: Request<N>,
     ms: number,
     signal?: AbortSignal,
+    shownMs = ms,
   ): Promise<Reply<N>> {
-    const why = `it accepted the connection but did not answer within ${formatWait(ms)}`;
+    const why = `it accepted the connection but did not answer within ${formatWait(shownMs)}`;
     const answer = this.enqueue(name, fields, true);
     return this.answerWithin(answer, ms, signal, ["greet", "connect to the arbiter"], why);
   }

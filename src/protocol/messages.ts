@@ -2,6 +2,7 @@
  * Every message of the ivsh protocol, as data: the codec, the arbiter, the client and the tests all read
  * this one table. docs/protocol.md describes the same table for humans; keep them in step.
  */
+import { failure } from "../errors.ts";
 
 export const WIRE_MAGIC = 0x48535649; // "IVSH"
 /**
@@ -42,6 +43,18 @@ export const AccessMode = { read: 1, write: 2, "write-exclusive": 3 } as const s
 
 export function accessModeName(value: number): AccessModeName | undefined {
   return (Object.keys(AccessMode) as AccessModeName[]).find((name) => AccessMode[name] === value);
+}
+
+/** The wire's number for a mode a caller named; a mode that is none of them is named, with the choices. */
+export function accessModeOf(mode: AccessModeName, what: string): number {
+  const value = AccessMode[mode];
+  if (value === undefined)
+    throw failure(
+      "InvalidArgument",
+      what,
+      `'${mode}' is not a mode: use ${Object.keys(AccessMode).join(", ")}`,
+    );
+  return value;
 }
 
 /** `create` field of sync-open. */
