@@ -39,6 +39,11 @@ async function asNobody(args: string[]): Promise<{ exitCode: number; stderr: str
   return { exitCode, stderr };
 }
 
+/** `ivsh host` on a 1 MiB region, ended with the test. */
+function hostArgs(region: string, socket: string): string[] {
+  return ["host", "--region", region, "--size", "1MiB", "--socket", socket, "--exit-with-parent"];
+}
+
 /** `ivsh guest recv` as nobody, mapping what `where` names; no arbiter listens (it fails before asking). */
 function receiveAsNobody(where: string[]) {
   return asNobody(["guest", "recv", "--out", "/dev/null", ...where, "--socket", join(dir, "none.sock")]);
@@ -98,15 +103,7 @@ testUnless(
     try {
       const region = join(locked, "region");
       const socket = join(sockets, "host.sock");
-      const { exitCode, stderr } = await asNobody([
-        "host",
-        "--region",
-        region,
-        "--size",
-        "1MiB",
-        "--socket",
-        socket,
-      ]);
+      const { exitCode, stderr } = await asNobody(hostArgs(region, socket));
       expect(exitCode).toBe(1);
       expect(stderr).toContain(`this user (uid ${NOBODY}) may not create files in ${locked}`);
     } finally {
@@ -129,7 +126,7 @@ testUnless(
     const sockets = mkdtempSync("/tmp/ivsh-access-");
     chmodSync(sockets, 0o777);
     try {
-      const args = ["host", "--region", region, "--size", "1MiB", "--socket", join(sockets, "host.sock")];
+      const args = hostArgs(region, join(sockets, "host.sock"));
       const { exitCode, stderr } = await asNobody([...args, "--state", join(hidden, "state")]);
       expect(exitCode).toBe(1);
       expect(stderr).toContain(
@@ -168,15 +165,7 @@ test("a region the arbiter creates is mode 0660 whatever the umask, as its socke
   const region = join(dir, "made-under-umask-022");
   const socket = join(sockets, "host.sock");
   const host = Bun.spawn(
-    ["sh", "-c", 'umask 022 && exec "$@"', "sh", process.execPath, CLI, "host"].concat([
-      "--region",
-      region,
-      "--size",
-      "1MiB",
-      "--socket",
-      socket,
-      "--exit-with-parent",
-    ]),
+    ["sh", "-c", 'umask 022 && exec "$@"', "sh", process.execPath, CLI, ...hostArgs(region, socket)],
     { stdout: "ignore", stderr: "pipe" },
   );
   try {
