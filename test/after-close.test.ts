@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -66,4 +66,22 @@ test("a mutex of a closed client: lock fails, unlock is no error (the goodbye re
   // Released for the others: the next taker is told its holder went away without unlocking.
   expect(await nextMutex.lock()).toBe("owner-died");
   await next.close();
+});
+
+test("a condvar of a closed client: wait() fails, and unlock() after a notify under the lock is no error", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const condvar = await client.condvar("after-close-notified");
+  await condvar.lock();
+  condvar.notify(); // owes a wake-up, paid at unlock
+  await client.close();
+  await expectRejection(condvar.wait(), "ConnectionLost", /this client was closed/);
+  condvar.unlock(); // touched the unmapped slots before
+});
+
+test("after many clients of one process closed, a stray touch is still explained (the guard is not used up)", async () => {
+  // The native guard holds 64 ranges: closed clients must not keep theirs for ever.
+  const child = spawnFixture("toucher", clientConfig(paths, { action: "after-close", cycles: 70 }));
+  await child.exit();
+  expect(child.proc.signalCode).toBe("SIGSEGV");
+  expect(await child.stderr).toContain("or its client closed");
 });

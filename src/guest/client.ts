@@ -83,6 +83,7 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
   private frozen = false;
@@ -301,11 +302,15 @@ export class Client {
     this.transport.close();
     this.mailbox?.close();
     this.region.retire();
+    this.retired = true;
   }
 
-  /** Whether close() was called: segments and locks of a closed client refuse to be used. */
+  /**
+   * Whether close() has finished: segments and locks of a closed client refuse to be used. (During the
+   * goodbye they still work: an unlock then is a real one, not the arbiter's owner-died release.)
+   */
   get isClosed(): boolean {
-    return this.closed;
+    return this.retired;
   }
 
   /** This kernel's wake mailbox, unless turned off or impossible here (then every park uses the arbiter). */

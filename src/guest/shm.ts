@@ -30,7 +30,10 @@ function condvar(cvid: number, uid: number): CondVar {
   return found;
 }
 
-/** Connects this process (once: later calls return the same uid; other options are refused, not ignored). */
+/**
+ * Connects this process (once: later calls return the same uid; a call naming another arbiter, region or
+ * client name is refused, not ignored).
+ */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
@@ -41,12 +44,18 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
       `this process is connected already, with other options (${connecting.where}): call shm_finish() first`,
     );
   connecting ??= { promise: connect(options), where };
+  const entry = connecting;
+  let connected: Client;
   try {
-    current = await connecting.promise;
+    connected = await entry.promise;
   } catch (error) {
-    connecting = undefined; // a later call may try again
+    if (connecting === entry) connecting = undefined; // a later call may try again
     throw error;
   }
+  // shm_finish() ran while we connected: this connection is not the process's any more.
+  if (connecting !== entry)
+    throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
+  current = connected;
   return current.clientId;
 }
 
@@ -95,8 +104,10 @@ export function shm_notify_cv(cvid: number, uid: number): void {
 
 export async function shm_finish(): Promise<void> {
   condvars.clear();
-  const closing = current;
+  const pending = connecting;
   current = undefined;
   connecting = undefined;
+  // One still connecting is closed once it is there, so no session outlives the finish.
+  const closing = await pending?.promise.catch(() => undefined);
   await closing?.close();
 }

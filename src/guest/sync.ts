@@ -77,6 +77,9 @@ abstract class SlotObject {
    */
   protected checkHandle(): void {
     if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed");
+    // A closed client's slots are no longer mapped: its own error, not a fault on the read below.
+    if (this.client.isClosed)
+      throw this.client.lost ?? failure("ConnectionLost", `use '${this.name}'`, "its client was closed");
     const current = Atomics.load(this.client.words, this.generationIndex) >>> 0;
     if (current !== this.generation)
       throw failure(
@@ -241,6 +244,7 @@ export class CondVar extends SlotObject {
    */
   override unlock(): void {
     super.unlock();
+    if (this.client.isClosed) return; // the wakes owed went with the goodbye: its waiters were woken
     const owed = this.client.owedWakes.get(this.slot);
     if (owed === undefined) return;
     this.client.owedWakes.delete(this.slot);
@@ -253,7 +257,8 @@ export class CondVar extends SlotObject {
    * and the state it guards needs the caller's attention.
    */
   async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
-    this.checkHandle();
+    // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
+    this.checkOpen();
     if (this.owner !== this.client.clientId)
       throw failure(
         "NotHeld",

@@ -220,7 +220,7 @@ export class Transport {
   }
 
   private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
-    if (this.closing) return Promise.reject(closedError(`send the ${name} request`));
+    // close() sets `lost` (unless an earlier failure already did, which is then the one to tell).
     if (this.lost) return Promise.reject(this.lost);
     this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
     const requestId = this.takeRequestId();

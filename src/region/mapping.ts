@@ -29,6 +29,10 @@ import { nativeFaultGuard } from "../ffi/native.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 
+/** Closed clients' regions whose faults are still explained (`retire`), oldest first. */
+const retiredGuards: number[] = [];
+const RETIRED_GUARDS = 16;
+
 /** Ranges at least this long are zeroed by punching a hole (see `zero`). */
 const DISCARD_AT_LEAST = 1 << 20;
 
@@ -178,17 +182,20 @@ export class MappedRegion {
   }
 
   /**
-   * Closes a client's mapping but leaves its addresses reserved and guarded, so a view kept past the
-   * client's close() faults with the guard's explanation instead of crashing the runtime on an unmapped
-   * address (or reading whatever the runtime maps there next). Costs address space only, one range per
-   * closed client: nothing is resident.
+   * Closes a client's mapping but leaves its addresses reserved, so a view kept past the client's close()
+   * faults instead of reading whatever the runtime maps there next; the last RETIRED_GUARDS of them stay
+   * guarded too, so the fault is explained (the native guard holds 64 ranges in all, and live regions
+   * need theirs). Costs address space only, one range per closed client: nothing is resident.
    */
   retire(): void {
     if (this.closed) return;
-    reserveAt(this.base, this.size, `${this.source} (closed)`);
     this.closed = true;
     this.zeroWindows.length = 0;
     closeFd(this.fd);
+    reserveAt(this.base, this.size, `${this.source} (closed)`);
+    retiredGuards.push(this.base);
+    const oldest = retiredGuards.length > RETIRED_GUARDS ? retiredGuards.shift() : undefined;
+    if (oldest !== undefined) nativeFaultGuard()?.unguard(oldest);
   }
 
   close(): void {

@@ -158,7 +158,7 @@ export class Sink implements StreamKeeper {
       throw failure(
         "SystemCall",
         `write ${this.target}`,
-        `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out (the partial copy is removed)`,
+        `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
       );
     }
   }
