@@ -55,3 +55,18 @@ test("a name far too long is cut in the error, not echoed whole", async () => {
   const refused = client.alloc(10, { name });
   await expectRejection(refused, "InvalidArgument", /segment 'x{77}\.\.\.' since the name is longer than/);
 });
+
+test("a connect timeout a timer cannot hold is refused before anything is mapped", async () => {
+  for (const connectTimeoutMs of [Number.POSITIVE_INFINITY, Number.NaN, 2 ** 31, -1])
+    await expectRejection(
+      connect({ socket: paths.socket, region: paths.region, connectTimeoutMs }),
+      "InvalidArgument",
+      /is not between 0 and 2147483647 ms/,
+    );
+});
+
+test("a name's cut never splits a character made of two UTF-16 units", async () => {
+  const name = "😀".repeat(200); // 800 bytes, refused as too long
+  const refused = client.alloc(10, { name });
+  await expectRejection(refused, "InvalidArgument", new RegExp(`segment '${"😀".repeat(77)}\\.\\.\\.'`, "u"));
+});

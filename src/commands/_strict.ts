@@ -57,6 +57,7 @@ function checkValues(rawArgs: readonly string[], flags: Map<string, string>): vo
       throw new UsageError(
         `${given} needs a value, and the flag ${value} follows it: write ${given}=${hint} (or ${given}=${value} for a value that starts with --)`,
       );
+    index++; // the value is the flag's, not a flag of its own
   }
 }
 

@@ -2,7 +2,8 @@
  * `connect()`: where to connect (options, environment, defaults), mapping the region, and the first hello,
  * retried while an arbiter restarts. What the session then does is ./client.ts.
  */
-import { hasTrait, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, isIvshError, throwIfAborted } from "../errors.ts";
+import { LONGEST_TIMER_MS } from "../units.ts";
 import { Client } from "./client.ts";
 import {
   type ConnectOptions,
@@ -22,8 +23,11 @@ import { Transport } from "./transport.ts";
  */
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const options = await withArbiterRegion(withEnvironment(given));
+  // Checked before the region is mapped, so a refusal leaves nothing behind.
+  const totalMs = checkTimeout(
+    options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
+  );
   const { region, endpoint } = resolveConnection(options);
-  const totalMs = options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
   const deadline = Date.now() + totalMs;
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
@@ -50,4 +54,14 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       await Bun.sleep(delay);
     }
   }
+}
+
+/** A timeout a timer can hold: setTimeout fires at once for NaN, Infinity or anything past 2^31-1 ms. */
+function checkTimeout(ms: number): number {
+  if (Number.isFinite(ms) && ms >= 0 && ms <= LONGEST_TIMER_MS) return ms;
+  throw failure(
+    "InvalidArgument",
+    "connect to the arbiter",
+    `the timeout ${ms} ms is not between 0 and ${LONGEST_TIMER_MS} ms (connectTimeoutMs / reconnectTimeoutMs)`,
+  );
 }

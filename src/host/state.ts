@@ -275,5 +275,6 @@ function checkName(name: string, what: string, optional: boolean): void {
 
 /** A name as an error quotes it: one a client sent of thousands of bytes is cut, not echoed whole. */
 function shown(name: string): string {
-  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
+  const characters = [...name]; // whole code points: a cut must not split a surrogate pair
+  return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
 }
