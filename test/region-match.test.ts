@@ -46,10 +46,13 @@ test("one arbiter's socket with another's region of the same size is refused, na
   }
 });
 
+/** A client given no region maps the default one when it exists: these tests need it absent. */
+const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
+  ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+  : undefined;
+
 testUnless(
-  existsSync(DEFAULT_REGION)
-    ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
-    : undefined,
+  defaultRegionInTheWay,
   "a client given only the socket asks the arbiter for its region, and connects to it",
   async () => {
     const client = await connect({ socket: second.socket, name: "told-the-socket" });
@@ -59,9 +62,7 @@ testUnless(
 );
 
 testUnless(
-  existsSync(DEFAULT_REGION)
-    ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
-    : undefined,
+  defaultRegionInTheWay,
   "asking a stopped arbiter for its region ends as soon as the caller's signal aborts",
   async () => {
     arbiters[1]!.spawned.proc.kill("SIGSTOP");
