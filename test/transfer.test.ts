@@ -33,6 +33,25 @@ describe("bit-exact round trips", () => {
   test("256 MiB of random data", () => roundTrip(paths, "big", 256 << 20, { chunk: 1 << 20 }), 120_000);
 });
 
+describe("the summary's time", () => {
+  test("the sender's clock starts when the receiver arrives, not while it waits for one", async () => {
+    const input = join(paths.dir, "arrival.in");
+    await randomFile(input, 4 << 20);
+    const sender = guest(paths, ["send", input, "--channel", "arrival", "--json"]);
+    // Long enough for the sender to open the channel and wait; nothing below depends on how long.
+    await Bun.sleep(1500);
+    const receiverStarted = performance.now();
+    const receiver = guest(paths, ["recv", "--channel", "arrival", "--out", outPath(paths, "arrival.out")]);
+    expect(await sender.exit()).toBe(0);
+    const sinceReceiver = (performance.now() - receiverStarted) / 1000;
+    expect(await receiver.exit()).toBe(0);
+    await sender.events.finished;
+    const { seconds } = JSON.parse(sender.events.lines.at(-1)!);
+    // Causality, not speed: the transfer cannot have begun before its receiver was started.
+    expect(seconds).toBeLessThan(sinceReceiver);
+  });
+});
+
 describe("the ring fits a file of known size", () => {
   test("a small file goes through a one-page ring, and the digest is the one its records define", async () => {
     await roundTrip(paths, "small-ring", 1024, { chunk: CHUNK });

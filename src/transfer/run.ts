@@ -158,9 +158,11 @@ async function sendThrough(
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
     phase("send: verdict");
+    // Timed from the receiver's arrival, as the receiver times it: a wait for it is not transfer time.
+    const attached = Math.max(started, sender.receiverArrivedAt ?? started);
     return {
       ...summary,
-      seconds: (performance.now() - started) / 1000,
+      seconds: (performance.now() - attached) / 1000,
       chunkBytes: sender.ring.chunkBytes,
       depth: sender.ring.depth,
     };

@@ -20,6 +20,9 @@ import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
+/** How soon a waiting sender notices its receiver (a bound on the error in its reported time). */
+const RECEIVER_POLL_MS = 10;
+
 export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
 
 export interface TransferSummary {
@@ -36,6 +39,8 @@ export class ChannelSender {
   /** Bytes published in data records so far. */
   private streamOffset = 0;
   private finished = false;
+  /** performance.now() when we first saw the receiver there: where the transfer's time starts. */
+  receiverArrivedAt: number | undefined;
   /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
   private filled = 0;
   private hashed = 0;
@@ -190,6 +195,7 @@ export class ChannelSender {
       if (state !== ChannelState.streaming && state !== ChannelState.keeping) return state;
       const check = () => this.checkOwnHead();
       try {
+        await this.awaitReceiver(signal, check);
         await waitForChange({ ...this.waitOn("state", state), signal, check });
       } catch (error) {
         if (!isIvshError(error, "Interrupted") || this.abandon()) throw error;
@@ -255,12 +261,34 @@ export class ChannelSender {
     const { depth } = this.ring;
     await this.slot.confirmLive();
     const check = () => this.checkStreaming();
+    this.noteReceiver();
     for (;;) {
       check();
       const tail = this.slot.load("tail");
       if (recordsInFlight(this.head, tail, depth, this.name) < depth) return;
+      await this.awaitReceiver(this.signal, check);
       await waitForChange({ ...this.waitOn("tail", tail), signal: this.signal, check });
     }
+  }
+
+  /**
+   * Until a receiver joins, nothing we wait on can change: we poll for it instead of parking, since a
+   * joining receiver wakes nobody, and its arrival (known within a poll) starts the transfer's time.
+   */
+  private async awaitReceiver(signal: AbortSignal | undefined, check: () => boolean): Promise<void> {
+    while (!this.receiverJoined) {
+      throwIfAborted(signal, `send on channel '${this.name}'`);
+      check();
+      this.slot.client.keepAlive();
+      await Bun.sleep(RECEIVER_POLL_MS);
+    }
+    this.noteReceiver();
+  }
+
+  /** Looked at before every chunk, so a receiver there from the start is seen there. */
+  private noteReceiver(): void {
+    if (this.receiverArrivedAt === undefined && this.receiverJoined)
+      this.receiverArrivedAt = performance.now();
   }
 
   private hashFilled(chunk: Uint8Array): void {
