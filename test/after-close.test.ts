@@ -4,7 +4,7 @@
  * still waiting when close() runs is failed too; segments refuse their bytes, and freeing one is no error
  * (close() gave everything back already).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -84,4 +84,51 @@ test("after many clients of one process closed, a stray touch is still explained
   await child.exit();
   expect(child.proc.signalCode).toBe("SIGSEGV");
   expect(await child.stderr).toContain("or its client closed");
+});
+
+describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
+  // Its own arbiter: each test kills it, and the file's other tests keep theirs.
+  let awayPaths: TestPaths;
+  let away: ArbiterProcess;
+  beforeAll(async () => {
+    awayPaths = testPaths("after-close-away");
+    away = await ArbiterProcess.start(awayPaths);
+  });
+  beforeEach(() => away.revive());
+  afterAll(async () => {
+    await away?.stop();
+    awayPaths?.cleanup();
+  });
+
+  // The waiter polls for the arbiter's return, parked again each time: close() ends that park with the
+  // client's slots unmapped, and reading them then was a fault ('Bun has crashed', or SIGSEGV explained).
+  test.each(["mutex", "condvar"])(
+    "a %s wait fails with the closed-client error, not a fault",
+    async (kind) => {
+      const name = `parked-${kind}`;
+      const holder =
+        kind === "mutex" ? await connect({ socket: awayPaths.socket, region: awayPaths.region }) : undefined;
+      await (await holder?.mutex(name))?.lock();
+      const waiter = spawnFixture("closing-waiter", clientConfig(awayPaths, { kind, name }));
+      try {
+        await waiter.events.next("parked");
+        await away.kill9();
+        const exitCode = await waiter.exit();
+        // How it ended first: a fault shows as the signal, with the guard's explanation on stderr.
+        const stderr = await waiter.stderr;
+        expect({ exitCode, signal: waiter.proc.signalCode, stderr }).toEqual({
+          exitCode: 0,
+          signal: null,
+          stderr: "",
+        });
+        const ended = await waiter.events.next("ended");
+        expect(ended).toMatchObject({ ok: false, code: "ConnectionLost" });
+        expect(String(ended.message)).toMatch(/this client was closed/);
+      } finally {
+        waiter.proc.kill("SIGKILL");
+        await holder?.close();
+      }
+    },
+    60_000,
+  );
 });
