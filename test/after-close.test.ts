@@ -5,10 +5,11 @@
  * (close() gave everything back already).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
 import { connect } from "../src/guest/index.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -85,6 +86,56 @@ test("after many clients of one process closed, a stray touch is still explained
   expect(child.proc.signalCode).toBe("SIGSEGV");
   expect(await child.stderr).toContain("or its client closed");
 });
+
+test("a request after an earlier failure names that failure, not the close it caused", async () => {
+  // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
+  const proxied = `${paths.dir}/garbling.sock`;
+  const clientSides: Socket<Relay>[] = [];
+  const proxy = Bun.listen<Relay>({
+    unix: proxied,
+    socket: {
+      open(clientSide) {
+        clientSide.data = { early: [] };
+        clientSides.push(clientSide);
+        void Bun.connect({
+          unix: paths.socket,
+          socket: { data: (_, bytes) => void clientSide.write(bytes), close: () => void clientSide.end() },
+        }).then((arbiterSide) => {
+          for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
+          clientSide.data.arbiterSide = arbiterSide;
+        });
+      },
+      data(clientSide, bytes) {
+        if (clientSide.data.arbiterSide) clientSide.data.arbiterSide.write(bytes);
+        else clientSide.data.early.push(Uint8Array.from(bytes));
+      },
+      close(clientSide) {
+        clientSide.data.arbiterSide?.end();
+      },
+    },
+  });
+  try {
+    const client = await connect({ socket: proxied, region: paths.region });
+    await (await client.alloc(100)).free(); // the relay works
+    // A frame header whose length field is below the header's own 12 bytes: the client cannot read on.
+    clientSides[0]!.write(Uint8Array.of(5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+    await eventually(async () => client.lost !== undefined, 10_000, "the client reading the bad frame");
+    // It closed its transport itself; what the next calls tell is why, not "this client was closed".
+    const why = /length field says 5 bytes/;
+    await expectRejection(client.alloc(100), "BadFrame", why);
+    await expectRejection(client.mutex("after-bad-frame"), "BadFrame", why);
+    await client.close();
+    await expectRejection(client.status(), "BadFrame", why);
+  } finally {
+    proxy.stop(true);
+  }
+});
+
+/** A relayed connection: the arbiter's end once connected, and what the client sent before that. */
+interface Relay {
+  arbiterSide?: Socket<undefined>;
+  early: Uint8Array[];
+}
 
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
   // Its own arbiter: each test kills it, and the file's other tests keep theirs.
