@@ -87,6 +87,20 @@ test("after many clients of one process closed, a stray touch is still explained
   expect(await child.stderr).toContain("or its client closed");
 });
 
+test("unlock() during close()'s goodbye is a real unlock: the next taker, another process, gets the lock cleanly", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("unlocked-during-goodbye");
+  await mutex.lock();
+  const taker = spawnFixture("taker", clientConfig(paths, { mutex: "unlocked-during-goodbye" }));
+  await taker.events.next("locking");
+  const closing = client.close();
+  mutex.unlock(); // the goodbye is on its way, not answered: the lock is still this client's to let go
+  await closing;
+  // Not the arbiter's release of a holder that left without unlocking ("owner-died"), nor held still.
+  expect(await taker.events.next("locked")).toEqual({ event: "locked", ok: true, outcome: "acquired" });
+  expect(await taker.exit()).toBe(0);
+});
+
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
   // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
   const proxied = `${paths.dir}/garbling.sock`;
