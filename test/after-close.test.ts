@@ -93,12 +93,34 @@ test("unlock() during close()'s goodbye is a real unlock: the next taker, anothe
   await mutex.lock();
   const taker = spawnFixture("taker", clientConfig(paths, { mutex: "unlocked-during-goodbye" }));
   await taker.events.next("locking");
-  const closing = client.close();
-  mutex.unlock(); // the goodbye is on its way, not answered: the lock is still this client's to let go
+  // The arbiter stopped, so the goodbye is surely still unread when unlock() runs.
+  arbiter.spawned.proc.kill("SIGSTOP");
+  let closing: Promise<void>;
+  try {
+    closing = client.close();
+    mutex.unlock(); // the goodbye is on its way, not answered: the lock is still this client's to let go
+  } finally {
+    arbiter.spawned.proc.kill("SIGCONT");
+  }
   await closing;
   // Not the arbiter's release of a holder that left without unlocking ("owner-died"), nor held still.
   expect(await taker.events.next("locked")).toEqual({ event: "locked", ok: true, outcome: "acquired" });
   expect(await taker.exit()).toBe(0);
+});
+
+test("unlock() late in close()'s goodbye, after the arbiter released the lock, is no error either", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("unlocked-late-in-goodbye");
+  await mutex.lock();
+  const closing = client.close();
+  // Without a turn of the event loop, so the answer to the goodbye is not read yet: the arbiter, another
+  // process, has released the lock (owner-died for the next taker) when this sees the word change.
+  const deadline = performance.now() + 20_000;
+  while (mutex.owner === client.clientId && performance.now() < deadline);
+  expect(mutex.owner).toBe(0);
+  expect(client.isClosed).toBe(false);
+  mutex.unlock(); // threw NotHeld ("it is not locked"): whether it did hung on the arbiter's timing
+  await closing;
 });
 
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
