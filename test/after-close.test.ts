@@ -1,8 +1,10 @@
 /**
  * A client used after its close(): every call fails at once, saying so, instead of waiting for an answer
  * that cannot come (the process then spun a core, its loop held by nothing it could wait on); a call
- * still waiting when close() runs is failed too; segments refuse their bytes, and freeing one is no error
- * (close() gave everything back already).
+ * still waiting when close() runs is failed too, parked or polling for an arbiter that is away; segments
+ * refuse their bytes, and freeing one is no error (close() gave everything back already). An unlock during
+ * the goodbye is a real one. A client that failed before (an unreadable frame) tells that failure, not the
+ * close it caused.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
@@ -119,7 +121,7 @@ test("unlock() late in close()'s goodbye, after the arbiter released the lock, i
   while (mutex.owner === client.clientId && performance.now() < deadline);
   expect(mutex.owner).toBe(0);
   expect(client.isClosed).toBe(false);
-  mutex.unlock(); // threw NotHeld ("it is not locked"): whether it did hung on the arbiter's timing
+  mutex.unlock(); // threw NotHeld ("it is not locked"): whether it did depended on the arbiter's timing
   await closing;
 });
 
