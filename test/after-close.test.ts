@@ -1,14 +1,17 @@
 /**
  * A client used after its close(): every call fails at once, saying so, instead of waiting for an answer
  * that cannot come (the process then spun a core, its loop held by nothing it could wait on); a call
- * still waiting when close() runs is failed too; segments refuse their bytes, and freeing one is no error
- * (close() gave everything back already).
+ * still waiting when close() runs is failed too, parked or polling for an arbiter that is away; segments
+ * refuse their bytes, and freeing one is no error (close() gave everything back already). An unlock during
+ * the goodbye is a real one. A client that failed before (an unreadable frame) tells that failure, not the
+ * close it caused.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
 import { connect } from "../src/guest/index.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -84,4 +87,137 @@ test("after many clients of one process closed, a stray touch is still explained
   await child.exit();
   expect(child.proc.signalCode).toBe("SIGSEGV");
   expect(await child.stderr).toContain("or its client closed");
+});
+
+test("unlock() during close()'s goodbye is a real unlock: the next taker, another process, gets the lock cleanly", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("unlocked-during-goodbye");
+  await mutex.lock();
+  const taker = spawnFixture("taker", clientConfig(paths, { mutex: "unlocked-during-goodbye" }));
+  await taker.events.next("locking");
+  // The arbiter stopped, so the goodbye is surely still unread when unlock() runs.
+  arbiter.spawned.proc.kill("SIGSTOP");
+  let closing: Promise<void>;
+  try {
+    closing = client.close();
+    mutex.unlock(); // the goodbye is on its way, not answered: the lock is still this client's to let go
+  } finally {
+    arbiter.spawned.proc.kill("SIGCONT");
+  }
+  await closing;
+  // Not the arbiter's release of a holder that left without unlocking ("owner-died"), nor held still.
+  expect(await taker.events.next("locked")).toEqual({ event: "locked", ok: true, outcome: "acquired" });
+  expect(await taker.exit()).toBe(0);
+});
+
+test("unlock() late in close()'s goodbye, after the arbiter released the lock, is no error either", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("unlocked-late-in-goodbye");
+  await mutex.lock();
+  const closing = client.close();
+  // Without a turn of the event loop, so the answer to the goodbye is not read yet: the arbiter, another
+  // process, has released the lock (owner-died for the next taker) when this sees the word change.
+  const deadline = performance.now() + 20_000;
+  while (mutex.owner === client.clientId && performance.now() < deadline);
+  expect(mutex.owner).toBe(0);
+  expect(client.isClosed).toBe(false);
+  mutex.unlock(); // threw NotHeld ("it is not locked"): whether it did depended on the arbiter's timing
+  await closing;
+});
+
+test("a request after an earlier failure names that failure, not the close it caused", async () => {
+  // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
+  const proxied = `${paths.dir}/garbling.sock`;
+  const clientSides: Socket<Relay>[] = [];
+  const proxy = Bun.listen<Relay>({
+    unix: proxied,
+    socket: {
+      open(clientSide) {
+        clientSide.data = { early: [] };
+        clientSides.push(clientSide);
+        void Bun.connect({
+          unix: paths.socket,
+          socket: { data: (_, bytes) => void clientSide.write(bytes), close: () => void clientSide.end() },
+        }).then((arbiterSide) => {
+          for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
+          clientSide.data.arbiterSide = arbiterSide;
+        });
+      },
+      data(clientSide, bytes) {
+        if (clientSide.data.arbiterSide) clientSide.data.arbiterSide.write(bytes);
+        else clientSide.data.early.push(Uint8Array.from(bytes));
+      },
+      close(clientSide) {
+        clientSide.data.arbiterSide?.end();
+      },
+    },
+  });
+  try {
+    const client = await connect({ socket: proxied, region: paths.region });
+    await (await client.alloc(100)).free(); // the relay works
+    // A frame header whose length field is below the header's own 12 bytes: the client cannot read on.
+    clientSides[0]!.write(Uint8Array.of(5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+    await eventually(async () => client.lost !== undefined, 10_000, "the client reading the bad frame");
+    // It closed its transport itself; what the next calls tell is why, not "this client was closed".
+    const why = /length field says 5 bytes/;
+    await expectRejection(client.alloc(100), "BadFrame", why);
+    await expectRejection(client.mutex("after-bad-frame"), "BadFrame", why);
+    await client.close();
+    await expectRejection(client.status(), "BadFrame", why);
+  } finally {
+    proxy.stop(true);
+  }
+});
+
+/** A relayed connection: the arbiter's end once connected, and what the client sent before that. */
+interface Relay {
+  arbiterSide?: Socket<undefined>;
+  early: Uint8Array[];
+}
+
+describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
+  // Its own arbiter: each test kills it, and the file's other tests keep theirs.
+  let awayPaths: TestPaths;
+  let away: ArbiterProcess;
+  beforeAll(async () => {
+    awayPaths = testPaths("after-close-away");
+    away = await ArbiterProcess.start(awayPaths);
+  });
+  beforeEach(() => away.revive());
+  afterAll(async () => {
+    await away?.stop();
+    awayPaths?.cleanup();
+  });
+
+  // The waiter polls for the arbiter's return, parked again each time: close() ends that park with the
+  // client's slots unmapped, and reading them then was a fault ('Bun has crashed', or SIGSEGV explained).
+  test.each(["mutex", "condvar"])(
+    "a %s wait fails with the closed-client error, not a fault",
+    async (kind) => {
+      const name = `parked-${kind}`;
+      const holder =
+        kind === "mutex" ? await connect({ socket: awayPaths.socket, region: awayPaths.region }) : undefined;
+      await (await holder?.mutex(name))?.lock();
+      const waiter = spawnFixture("closing-waiter", clientConfig(awayPaths, { kind, name }));
+      try {
+        await waiter.events.next("parked");
+        await away.kill9();
+        const exitCode = await waiter.exit();
+        // How it ended first: a fault shows as the signal, with the guard's explanation on stderr.
+        const stderr = await waiter.stderr;
+        expect({ exitCode, signal: waiter.proc.signalCode, stderr }).toEqual({
+          exitCode: 0,
+          signal: null,
+          stderr: "",
+        });
+        const ended = await waiter.events.next("ended");
+        expect(ended).toMatchObject({ ok: false, code: "ConnectionLost" });
+        expect(String(ended.message)).toMatch(/this client was closed/);
+      } finally {
+        waiter.proc.kill("SIGKILL");
+        await holder?.close();
+      }
+    },
+    60_000,
+  );
 });

@@ -47,3 +47,20 @@ test("other options are refused while connected; after shm_finish they are taken
   await shm_finish();
   expect(await shm_init({ socket: paths.socket, region: paths.region, name: "again" })).not.toBe(before);
 });
+
+test("shm_finish() while shm_init() still connects closes that connection: no session outlives the finish", async () => {
+  await shm_finish();
+  const where = { socket: paths.socket, region: paths.region, name: "finished-while-connecting" };
+  const init = shm_init(where);
+  const finished = shm_finish(); // the connect is under way: its hello is not answered yet
+  await expectRejection(init, "ConnectionLost", /shm_finish\(\) was called while it connected/);
+  await finished;
+  expectFailure(() => shm_uid(), "ProtocolState", /shm_init\(\) has not been called/);
+  // No session of this process is left on the arbiter (the one there is the status query's own).
+  const { report } = await fetchStatus({ unix: paths.socket });
+  expect(report.clients.map((client) => client.name)).not.toContain("finished-while-connecting");
+  expect(report.totals.clients).toBe(1);
+  // And the process may connect again.
+  const uid = await shm_init({ ...where, name: "after-the-finish" });
+  expect(shm_uid()).toBe(uid);
+});

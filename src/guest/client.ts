@@ -313,6 +313,11 @@ export class Client {
     return this.retired;
   }
 
+  /** @internal Whether close() has begun: from then on, its goodbye may have released what this client held. */
+  get isClosing(): boolean {
+    return this.closed;
+  }
+
   /** This kernel's wake mailbox, unless turned off or impossible here (then every park uses the arbiter). */
   private openMailbox(): WakeMailbox | undefined {
     const wanted = this.options.futexParking ?? process.env.IVSH_FUTEX !== "0";

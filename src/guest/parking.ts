@@ -176,8 +176,10 @@ export class Parker {
         if (!this.client.lost) Atomics.sub(this.client.words, site.parkedIndex, 1);
       }
     } else await this.parkInArbiter(site, expected, deadline);
-    // The client may have been closed while we were parked: its slots are unmapped now.
-    if (this.client.lost) return;
+    // The client may have been closed while we were parked: its slots are unmapped now, and a caller
+    // that read its word on return (a condvar's wait) faulted.
+    const lost = this.client.lost;
+    if (lost) throw lost;
     const words = this.client.words;
     if (Atomics.load(words, site.wordIndex) !== expected)
       site.lastWakerSeen = Atomics.load(words, site.lastWakerIndex);

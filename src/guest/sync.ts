@@ -30,6 +30,8 @@ export interface SlotOwner extends ParkingClient {
   readonly parker: Parker;
   /** After close() the slots are unmapped, and the arbiter has released what the client held. */
   readonly isClosed: boolean;
+  /** close() has begun: the arbiter may already have released the client's locks (its goodbye). */
+  readonly isClosing: boolean;
   closeSlot(slot: number): Promise<void>;
 }
 
@@ -137,7 +139,10 @@ abstract class SlotObject {
     const me = this.client.clientId;
     if (Atomics.compareExchange(words, this.lockIndex, me, 0) === me) return;
     const seen = Atomics.load(words, this.lockIndex);
-    if ((seen & LOCK_OWNER_MASK) !== me) throw this.notHeld(seen);
+    if ((seen & LOCK_OWNER_MASK) !== me) {
+      if (this.client.isClosing) return; // the goodbye got there first: the arbiter released it
+      throw this.notHeld(seen);
+    }
     // Clear the word first, then wake: a waiter woken before the clear would find it still taken.
     const released = Atomics.exchange(words, this.lockIndex, 0);
     if (released & LOCK_WAITERS) this.client.parker.wake(this.lockSite, 1);
