@@ -108,36 +108,21 @@ export function requirePositiveInteger(value: number, action: string, what: stri
     throw failure("InvalidArgument", action, `${what} ${value} is not a positive whole number`);
 }
 
-export interface MemcpyOptions {
-  /** Size of the source and of the destination buffer. */
-  readonly bytes?: number;
-  readonly repeats?: number;
-  /** Bytes per sample, as repeated copies of `bytes`, so a sample of a small buffer outlasts the clock's step. */
-  readonly bytesPerSample?: number;
-}
-
-export type MemcpyMeasurement = ReturnType<typeof measureCopies>;
+export type MemcpyMeasurement = ReturnType<typeof measureMemcpy>;
 
 /** Large enough to defeat every cache level of current CPUs, small enough for a 2-core, 24 GiB machine. */
-export const LARGE_COPY_BYTES = 256 * MiB;
+const LARGE_COPY_BYTES = 256 * MiB;
 /** Fits in L2 or L3 everywhere, so it shows the in-cache ceiling (what small blocks can reach). */
-export const IN_CACHE_COPY_BYTES = 1 * MiB;
+const IN_CACHE_COPY_BYTES = 1 * MiB;
 
-const DEFAULT_REPEATS = 5;
-
-/** memcpy between two large anonymous mappings: main-memory bandwidth of one core. */
-export function measureMemcpy(options: MemcpyOptions = {}) {
-  const bytes = options.bytes ?? LARGE_COPY_BYTES;
-  return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? bytes);
-}
-
-/** memcpy of a buffer that stays in cache: the ceiling for block sizes that fit there. */
-export function measureMemcpyInCache(options: MemcpyOptions = {}) {
-  const bytes = options.bytes ?? IN_CACHE_COPY_BYTES;
-  return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? LARGE_COPY_BYTES);
-}
-
-function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
+/**
+ * memcpy between two anonymous mappings of `bytes` (by default large: main-memory bandwidth of one core),
+ * `repeats` samples of `bytesPerSample` each (repeated copies, so a sample of a small buffer that stays in
+ * cache outlasts the clock's step).
+ */
+export function measureMemcpy(options: { bytes?: number; repeats?: number; bytesPerSample?: number } = {}) {
+  const { bytes = LARGE_COPY_BYTES, repeats = 5 } = options;
+  const bytesPerSample = options.bytesPerSample ?? bytes;
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
   requirePositiveInteger(repeats, "measure memcpy", "repeat count");
   requirePositiveInteger(bytesPerSample, "measure memcpy", "bytes per sample");
@@ -155,6 +140,11 @@ function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
       return { bytes, copiesPerSample, rate: summarizeRates(bytes * copiesPerSample, seconds) };
     }),
   );
+}
+
+/** memcpy of a buffer that stays in cache (the ceiling for block sizes that fit there), 256 MiB a sample. */
+export function measureMemcpyInCache() {
+  return measureMemcpy({ bytes: IN_CACHE_COPY_BYTES, bytesPerSample: LARGE_COPY_BYTES });
 }
 
 /*

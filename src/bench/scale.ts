@@ -123,7 +123,6 @@ function maxMapCount(): number {
 
 export async function runScale(
   plan: ScalePlan,
-  workerCommand: readonly string[],
   interruption: Interruption,
   progress: (message: string) => void,
 ): Promise<ScaleResult> {
@@ -140,15 +139,17 @@ export async function runScale(
   const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
   const result = await BenchArbiter.with(spec, (arbiter) =>
     withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
-      measure(plan, arbiter, children, workerCommand, interruption, progress),
+      measure(plan, arbiter, children, interruption, progress),
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
   const perWorker = Math.ceil(plan.clients / plan.workers);
-  const floor = await measureEchoFloor(
-    { processes: plan.workers, clients: perWorker, rate: plan.rate, seconds: plan.seconds },
-    workerCommand,
-  );
+  const floor = await measureEchoFloor({
+    processes: plan.workers,
+    clients: perWorker,
+    rate: plan.rate,
+    seconds: plan.seconds,
+  });
   return { ...result, openFiles, floorLatencyNs: summarize(floor) };
 }
 
@@ -164,7 +165,6 @@ async function measure(
   plan: ScalePlan,
   arbiter: BenchArbiter,
   children: Child[],
-  workerCommand: readonly string[],
   interruption: Interruption,
   progress: (message: string) => void,
 ): Promise<Omit<ScaleResult, "openFiles" | "floorLatencyNs">> {
@@ -179,7 +179,7 @@ async function measure(
   const peers = { "peer-clients": perWorker, "peer-per-client": perClientOfWorkers };
   const start = (worker: number, clients: number, perClient: number, rate: number, label: string) => {
     const flags = { ...shape, worker, clients, "per-client": perClient, rate, ...peers };
-    return startWorker(children, workerCommand, "scale-load", flags, label);
+    return startWorker(children, "scale-load", flags, label);
   };
   for (let worker = 0; worker < plan.workers; worker++)
     start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`);

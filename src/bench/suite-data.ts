@@ -67,7 +67,6 @@ export interface SuiteData {
 
 export interface SuiteContext {
   readonly plan: BenchPlan;
-  readonly workerCommand: readonly string[];
   /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
   readonly diskDir: string;
   readonly scratchDir: string;

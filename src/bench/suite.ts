@@ -132,13 +132,8 @@ function emptyData(
 
 /** One ivsh transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks, through `arbiter`'s region. */
 function channelTransfer(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number, bytes?: number) {
-  const { plan, workerCommand } = context;
-  return measureChannelTransfer(arbiter, {
-    bytes: bytes ?? plan.bytes,
-    chunkBytes,
-    depth: plan.depth,
-    workerCommand,
-  });
+  const { plan } = context;
+  return measureChannelTransfer(arbiter, { bytes: bytes ?? plan.bytes, chunkBytes, depth: plan.depth });
 }
 
 /** An untimed transfer that fills the largest ring twice, so no timed run pays first-touch page faults. */
@@ -153,7 +148,7 @@ async function transferRound(
   shm: BenchArbiter,
   disk: BenchArbiter,
 ): Promise<void> {
-  const { plan, workerCommand } = context;
+  const { plan } = context;
   const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
     const transfer = await channelTransfer(context, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
@@ -161,7 +156,7 @@ async function transferRound(
   };
   const stream = (baseline: StreamBaseline) => async () => {
     const sizes = { bytes: plan.bytes, chunk: plan.streamChunk };
-    const transfer = await measureStream(baseline, { ...sizes, workerCommand });
+    const transfer = await measureStream(baseline, sizes);
     return "unavailable" in transfer ? transfer.unavailable : transfer.seconds;
   };
   type Method = [string, () => Promise<number | string>];
@@ -189,8 +184,7 @@ async function sweepRound(context: SuiteContext, data: SuiteData, round: number,
 }
 
 function syncEndpoint(context: SuiteContext, arbiter: BenchArbiter): SyncEndpoint {
-  const { workerCommand, scratchDir: scratch } = context;
-  return { socket: arbiter.socket, region: arbiter.region, scratch, workerCommand };
+  return { socket: arbiter.socket, region: arbiter.region, scratch: context.scratchDir };
 }
 
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */

@@ -27,7 +27,6 @@ export interface SyncEndpoint {
   readonly region: string;
   /** A directory for the floor's socket. */
   readonly scratch: string;
-  readonly workerCommand: readonly string[];
 }
 
 const TIMEOUT_MS = 120_000;
@@ -46,7 +45,7 @@ export async function measureLockPairs(
 ): Promise<void> {
   await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
-    const worker = startWorker(children, endpoint.workerCommand, "locks", flags);
+    const worker = startWorker(children, "locks", flags);
     const [event] = await finalEvents([worker, "locks"]);
     for (const method of LOCK_METHODS) samples[method].push(numberField(event, method));
   });
@@ -69,8 +68,8 @@ export async function measureHandoff(
 ): Promise<void> {
   await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
-    const waiter = startWorker(children, endpoint.workerCommand, "handoff-wait", flags);
-    const waker = startWorker(children, endpoint.workerCommand, "handoff-wake", flags);
+    const waiter = startWorker(children, "handoff-wait", flags);
+    const waker = startWorker(children, "handoff-wake", flags);
     // The spinning waker times its own round trips; a parked waiter times its wake-ups.
     const [report] = await (mode === "spin"
       ? finalEvents([waker, "latencies"], [waiter, "done"])
@@ -101,15 +100,15 @@ export async function measureSocketFloor(
 ): Promise<void> {
   await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
     const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
-    const echo = startWorker(children, endpoint.workerCommand, "echo", { address });
+    const echo = startWorker(children, "echo", { address });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {
       target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
-      const relay = startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address });
+      const relay = startWorker(children, "relay", { address: target, to: address });
       await nextEvent(relay, "ready");
     }
-    const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
+    const ping = startWorker(children, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
     await Promise.all(children.map((child) => child.finish()));
     // The relay's round trips are not a floor of anything the report shows.
@@ -165,16 +164,16 @@ export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: numb
 }
 
 /** One of a pair of workers, named by its side. */
-function start(children: Child[], endpoint: SyncEndpoint, role: string, flags: Flags & { side: string }) {
-  return startWorker(children, endpoint.workerCommand, role, flags, `${role} ${flags.side} worker`);
+function start(children: Child[], role: string, flags: Flags & { side: string }) {
+  return startWorker(children, role, flags, `${role} ${flags.side} worker`);
 }
 
 async function measureLoops(endpoint: SyncEndpoint, mode: LoopMode, bytes: number): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, CONDVAR_TIMEOUT_MS, async (children) => {
     const where = pairFlags(endpoint, "loops");
-    const reader = start(children, endpoint, "cv-loop", loopFlags("reader", mode, bytes, where));
+    const reader = start(children, "cv-loop", loopFlags("reader", mode, bytes, where));
     if (mode === "socket") await nextEvent(reader, "ready");
-    const writer = start(children, endpoint, "cv-loop", loopFlags("writer", mode, bytes, where));
+    const writer = start(children, "cv-loop", loopFlags("writer", mode, bytes, where));
     const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
@@ -189,8 +188,8 @@ async function measurePair(
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
     const counts = { rounds: plan.pingPongRounds, wakes: plan.wakes, round };
     const flags = { ...pairFlags(endpoint, "pair"), ...counts };
-    const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
-    const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
+    const b = start(children, "cv-pair", { ...flags, side: "b" });
+    const a = start(children, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
     const median = (field: string) => middleSample(numbersField(wakes, field));

@@ -76,7 +76,6 @@ function pairFlags(plan: VmCondvarPlan, side: "a" | "b", address: string): Flags
 }
 
 export interface VmCondvarHost {
-  readonly workerCommand: readonly string[];
   readonly where: { socket: string; region: string };
   readonly children: Child[];
 }
@@ -118,7 +117,7 @@ export async function runVmCondvar(
 }
 
 function startHostWorker(host: VmCondvarHost, role: string, flags: Flags, label: string): Child {
-  return startWorker(host.children, host.workerCommand, role, flags, label);
+  return startWorker(host.children, role, flags, label);
 }
 
 async function expectStep(vm: Child, name: string): Promise<void> {

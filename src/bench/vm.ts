@@ -84,18 +84,18 @@ async function vmRound(
   round: number,
   condvarSamples: VmCondvarSamples,
 ) {
-  const { plan, workerCommand } = context;
+  const { plan } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
   const toHost = freshChannel("vm-to-host");
   const fromHost = freshChannel("vm-from-host");
   const timeoutMs = 300_000 + plan.vmBytes / 1e3;
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
-    const host = { workerCommand, where, children };
+    const host = { where, children };
     const socketLoopReader = startSocketLoopReader(host, condvarPlan);
     await nextEvent(socketLoopReader, "ready");
     const receiving = { ...where, channel: toHost };
-    const receiver = startWorker(children, workerCommand, "ivsh-recv", receiving, "host receiver");
+    const receiver = startWorker(children, "ivsh-recv", receiving, "host receiver");
     await nextEvent(receiver, "waiting");
     const vm = startVm(children, tools, arbiter, {
       name: VM_NAME,
@@ -107,7 +107,7 @@ async function vmRound(
     await receiver.finish();
     await nextEvent(vm, "waiting");
     const sending = { ...where, ...sendFlags(plan, fromHost) };
-    const sender = startWorker(children, workerCommand, "ivsh-send", sending, "host sender");
+    const sender = startWorker(children, "ivsh-send", sending, "host sender");
     const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     await sender.finish();
     const access: Event[] = [];
