@@ -6,8 +6,7 @@ import type { Interruption } from "./child.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
-import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
-import type { VmCondvarSamples } from "./vm-condvar.ts";
+import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod, LoopMode } from "./sync.ts";
 import type { BridgeMode } from "./vm-launch.ts";
 
 export interface AccessSamples {
@@ -72,4 +71,14 @@ export interface SuiteContext {
   readonly scratchDir: string;
   readonly interruption: Interruption;
   readonly progress: (message: string) => void;
+}
+
+/**
+ * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
+ * one sample per round; every parked round trip (a wake-up each way), ns.
+ */
+export interface VmCondvarSamples {
+  readonly loops: Record<LoopMode, number[]>;
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
 }
