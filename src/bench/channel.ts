@@ -65,15 +65,10 @@ function checkedTransfer(action: string, bytes: number, sent: Event, received: E
   const withSetupSeconds = (endMs - numberField(sent, "startMs")) / 1000;
   if (!(seconds > 0) || withSetupSeconds < seconds)
     throw failure("Internal", action, `its durations ${seconds} s and ${withSetupSeconds} s do not fit`);
-  return { seconds, withSetupSeconds, requests: addCounts(sent.requests, received.requests) };
-}
-
-function addCounts(...maps: unknown[]): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const map of maps)
-    for (const [name, count] of Object.entries((map ?? {}) as Record<string, number>))
-      total[name] = (total[name] ?? 0) + count;
-  return total;
+  const requests: Record<string, number> = {};
+  for (const [name, count] of [sent, received].flatMap((event) => Object.entries(event.requests ?? {})))
+    requests[name] = (requests[name] ?? 0) + (count as number);
+  return { seconds, withSetupSeconds, requests };
 }
 
 const PATTERN_BYTES = 1 * MiB;

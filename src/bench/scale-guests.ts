@@ -30,26 +30,8 @@ export interface ProcessMemory {
   readonly pssBytes: number;
 }
 
-export interface GuestConnectionsResult {
-  readonly caseId: string;
-  readonly mode: BridgeMode;
-  readonly vms: number;
-  readonly clientsPerVm: number;
-  /** "kvm" or "tcg", from QEMU's command line. */
-  readonly accel: string;
-  /** Connected sessions the arbiter reports (totals.connected, less the status request's own). */
-  readonly connected: number;
-  /** Per VM, its sessions as the arbiter lists them. */
-  readonly perVm: readonly { readonly vm: string; readonly clients: number }[];
-  /** `ivsh bridge --vm` processes of these VMs alive once every client is connected. */
-  readonly bridges: { readonly count: number } & ProcessMemory;
-  readonly arbiterBefore: ProcessMemory;
-  readonly arbiterAfter: ProcessMemory;
-  /** Per VM: QEMU's own resident memory (not a per-connection cost). */
-  readonly qemu: readonly ({ readonly vm: string } & ProcessMemory)[];
-  /** (bridges' RSS + the arbiter's RSS growth) / connected. */
-  readonly hostBytesPerConnection: number;
-}
+/** One case in one bridge mode (measureOne says what each field is). */
+export type GuestConnectionsResult = Awaited<ReturnType<typeof measureOne>>;
 
 export interface GuestConnectionsOptions {
   readonly cases?: readonly GuestCase[];
@@ -108,11 +90,16 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
         const connected = report.totals.connected - 1;
         return {
           ...{ caseId: guestCase.id, mode, vms: guestCase.vms, clientsPerVm: guestCase.clientsPerVm },
+          // "kvm" or "tcg", from QEMU's command line.
           accel: qemus[0]?.accel ?? "unknown",
+          // Connected sessions the arbiter reports, and per VM, its sessions as the arbiter lists them.
           connected,
           perVm: names.map((vm) => ({ vm, clients: connectedIn(report, vm) })),
+          // The `ivsh bridge --vm` processes of these VMs alive once every client is connected.
           ...{ bridges, arbiterBefore, arbiterAfter },
+          // Per VM: QEMU's own resident memory (not a per-connection cost).
           qemu: qemus.map((qemu, index) => ({ vm: names[index]!, ...processMemory(qemu.pid) })),
+          // (bridges' RSS + the arbiter's RSS growth) / connected.
           hostBytesPerConnection:
             (bridges.rssBytes + arbiterAfter.rssBytes - arbiterBefore.rssBytes) / Math.max(connected, 1),
         };
