@@ -162,20 +162,6 @@ export interface AccessOptions {
   readonly latencySteps?: number;
 }
 
-/** One sample of each: a timed pass after an untimed one that warms the TLB and the code path. */
-export interface AccessMeasurement {
-  /** Sequential bandwidth, bytes/s. */
-  readonly read: number;
-  readonly write: number;
-  /**
-   * Nanoseconds per dependent random 8-byte load: the mean over `latencySteps` loads (timing single loads
-   * would measure the clock, not the memory). It includes a few ns of JS loop overhead per load, which
-   * matters only for in-cache sizes.
-   */
-  readonly latency: number;
-  readonly latencyNodes: number;
-}
-
 const DEFAULT_LATENCY_NODES = 1 << 16;
 const DEFAULT_LATENCY_STEPS = 1 << 20;
 const CACHE_LINE = 64;
@@ -187,11 +173,13 @@ const SLOT_BYTES = Float64Array.BYTES_PER_ELEMENT;
  */
 let readSink = 0n;
 
-export function measureAccess(
-  address: number,
-  length: number,
-  options: AccessOptions = {},
-): AccessMeasurement {
+/**
+ * One sample of each, a timed pass after an untimed one that warms the TLB and the code path: sequential
+ * read and write bandwidth (bytes/s), and ns per dependent random 8-byte load, the mean over
+ * `latencySteps` loads (timing single loads would measure the clock, not the memory); it includes a few
+ * ns of JS loop overhead per load, which matters only for in-cache sizes.
+ */
+export function measureAccess(address: number, length: number, options: AccessOptions = {}) {
   const steps = options.latencySteps ?? DEFAULT_LATENCY_STEPS;
   requirePositiveInteger(length, "measure memory access", "length");
   requirePositiveInteger(steps, "measure memory access", "latency step count");

@@ -21,14 +21,7 @@ export const GUEST_CASES = [
 ] as const;
 export type GuestCase = (typeof GUEST_CASES)[number];
 
-/** Resident memory of one process, from /proc/PID/status (bytes). */
-export interface ProcessMemory {
-  readonly rssBytes: number;
-  /** Anonymous pages only: what the process itself allocated, without the shared binary's text. */
-  readonly rssAnonBytes: number;
-  /** Proportional set size: shared pages divided among their sharers (all bun processes share its text). */
-  readonly pssBytes: number;
-}
+export type ProcessMemory = ReturnType<typeof processMemory>;
 
 /** One case in one bridge mode (measureOne says what each field is). */
 export type GuestConnectionsResult = Awaited<ReturnType<typeof measureOne>>;
@@ -230,7 +223,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export function processMemory(pid: number): ProcessMemory {
+/**
+ * Resident memory of one process, bytes: all of it, its anonymous pages only (what the process itself
+ * allocated, without the shared binary's text), and its proportional set size (shared pages divided among
+ * their sharers: all bun processes share its text).
+ */
+export function processMemory(pid: number) {
   const kib = (file: string, field: string) => {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
       readFileSync(`/proc/${pid}/${file}`, "utf8"),
