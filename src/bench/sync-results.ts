@@ -8,7 +8,7 @@
 import { formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, rows, type Section } from "./report.ts";
-import { lockShares, perRound } from "./results.ts";
+import { lockShares, perRound, reportPoint, syncRequests } from "./results.ts";
 import { summarize } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
 import { LOOP_AREA_BYTES } from "./sync.ts";
@@ -42,9 +42,9 @@ function shareRows(data: SuiteData): BenchResult[] {
 
 /** What one transfer at 4 MiB blocks actually sent to the arbiter (the channel is not lock-per-chunk). */
 function rpcRows(data: SuiteData): BenchResult[] {
-  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
+  const point = reportPoint(data);
   if (!point || point.requests.length === 0) return [];
-  const sync = point.requests.map((requests) => (requests.wait ?? 0) + (requests.wake ?? 0));
+  const sync = syncRequests(point);
   const all = point.requests.map((requests) =>
     Object.values(requests).reduce((sum, count) => sum + count, 0),
   );
