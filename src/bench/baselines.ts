@@ -12,7 +12,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { failure, IvshError } from "../errors.ts";
 import { benchDirectory, type Child, startChild, waitUntil, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
@@ -31,11 +30,6 @@ export const STREAM_LABELS: Record<StreamBaseline, string> = {
 
 export interface StreamOptions {
   readonly bytes: number;
-  /**
-   * argv prefix that starts a bench worker, to which `stream-recv ...` is appended: in ivsh,
-   * `[...selfCommand(), "bench-worker"]`; from source, `sourceWorkerCommand()`.
-   */
-  readonly workerCommand: readonly string[];
   /** Write size of the senders and socat's buffer size. */
   readonly chunk?: number;
   /** Limit for the transfer, after which its processes are killed. */
@@ -46,11 +40,6 @@ export interface StreamOptions {
 
 /** One transfer, or why there is none ("socat not installed"). */
 export type StreamMeasurement = StreamTransfer | { readonly unavailable: string };
-
-/** Starts workers from this source tree (`ivsh bench-worker` through src/cli.ts): for tests. */
-export function sourceWorkerCommand(): string[] {
-  return [process.execPath, fileURLToPath(new URL("../cli.ts", import.meta.url)), "bench-worker"];
-}
 
 export async function measureStream(
   baseline: StreamBaseline,
@@ -70,7 +59,7 @@ export async function measureStream(
     const transfer = await withChildren(action, timeoutMs, (children) =>
       baseline === "unix-socat"
         ? socatTransfer(socat, bytes, chunk, dir, children)
-        : bunTransfer(baseline, options.workerCommand, { bytes, chunk }, dir, children),
+        : bunTransfer(baseline, { bytes, chunk }, dir, children),
     );
     if (transfer.bytes !== bytes) throw failure("Internal", action, `${transfer.bytes} bytes arrived`);
     return transfer;
@@ -81,14 +70,13 @@ export async function measureStream(
 
 async function bunTransfer(
   baseline: StreamBaseline,
-  workerCommand: readonly string[],
   sizes: { bytes: number; chunk: number },
   dir: string,
   children: Child[],
 ): Promise<StreamTransfer> {
   const transport: StreamTransport = baseline === "tcp-bun" ? "tcp" : "unix";
   const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
-  const { received } = await streamBetweenWorkers(workerCommand, { transport, address, ...sizes }, children);
+  const { received } = await streamBetweenWorkers({ transport, address, ...sizes }, children);
   return {
     bytes: numberField(received, "bytes"),
     seconds: numberField(received, "seconds"),
@@ -102,12 +90,11 @@ async function bunTransfer(
  * report once both have exited, refusing a stream whose two ends counted different bytes.
  */
 export async function streamBetweenWorkers(
-  workerCommand: readonly string[],
   stream: StreamArgs,
   children: Child[] = [],
 ): Promise<{ received: Event }> {
   const start = (role: string, address: string, label: string) =>
-    startWorker(children, workerCommand, role, { ...stream, address }, label);
+    startWorker(children, role, { ...stream, address }, label);
   const receiver = start("stream-recv", stream.address, "stream receiver");
   const address = stringField(await nextEvent(receiver, "ready"), "address");
   const sender = start("stream-send", address, "stream sender");

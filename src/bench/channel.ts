@@ -30,7 +30,6 @@ export interface ChannelTransferOptions {
   readonly bytes: number;
   readonly chunkBytes: number;
   readonly depth: number;
-  readonly workerCommand: readonly string[];
 }
 
 /** `endpoint`: the arbiter's socket and region file, for host workers. */
@@ -43,10 +42,10 @@ export async function measureChannelTransfer(
   const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
   const timeoutMs = 60_000 + options.bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
-    const receiver = startWorker(children, options.workerCommand, "ivsh-recv", where);
+    const receiver = startWorker(children, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");
     const sending = { ...where, bytes: options.bytes, chunk: options.chunkBytes, depth: options.depth };
-    const sender = startWorker(children, options.workerCommand, "ivsh-send", sending);
+    const sender = startWorker(children, "ivsh-send", sending);
     const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
     return checkedTransfer(action, options.bytes, sent, received);
   });
@@ -66,15 +65,10 @@ function checkedTransfer(action: string, bytes: number, sent: Event, received: E
   const withSetupSeconds = (endMs - numberField(sent, "startMs")) / 1000;
   if (!(seconds > 0) || withSetupSeconds < seconds)
     throw failure("Internal", action, `its durations ${seconds} s and ${withSetupSeconds} s do not fit`);
-  return { seconds, withSetupSeconds, requests: addCounts(sent.requests, received.requests) };
-}
-
-function addCounts(...maps: unknown[]): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const map of maps)
-    for (const [name, count] of Object.entries((map ?? {}) as Record<string, number>))
-      total[name] = (total[name] ?? 0) + count;
-  return total;
+  const requests: Record<string, number> = {};
+  for (const [name, count] of [sent, received].flatMap((event) => Object.entries(event.requests ?? {})))
+    requests[name] = (requests[name] ?? 0) + (count as number);
+  return { seconds, withSetupSeconds, requests };
 }
 
 const PATTERN_BYTES = 1 * MiB;

@@ -56,13 +56,16 @@ function colorAt(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
+const ENTITIES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
+
 function escapeXml(text: string): string {
-  return text
-    .replaceAll("&", "&amp;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;")
-    .replaceAll("'", "&apos;");
+  return text.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
 }
 
 type AttributeValue = string | number | undefined;

@@ -187,16 +187,14 @@ export function onCleanup(action: Action): () => void {
  */
 export function benchDirectory(parent: string, kind: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(parent, `ivsh-bench-${kind}-${process.pid}-`));
-  return { path, remove: temporaryDirectory(path) };
-}
-
-/** Registers a directory to remove; returns the function that removes it now. */
-function temporaryDirectory(path: string): () => void {
   const remove = () => rmSync(path, { recursive: true, force: true });
   const forget = onCleanup(remove);
-  return () => {
-    forget();
-    remove();
+  return {
+    path,
+    remove: () => {
+      forget();
+      remove();
+    },
   };
 }
 

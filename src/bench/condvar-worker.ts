@@ -25,23 +25,15 @@ interface Ops {
 
 /** The CondVar itself, or the report's design: an arbiter round trip (a heartbeat) before every operation. */
 function loopOps(client: Client, cv: CondVar, mode: string): Ops {
-  const ops: Ops = {
-    acquire: () => cv.acquire(),
-    release: () => cv.release(),
-    wait: () => cv.wait(),
-    notify: () => cv.notify(),
-  };
-  if (mode === "ivsh") return ops;
-  const afterRpc = (operation: () => unknown) => async () => {
-    await client.confirmLease();
-    await operation();
-  };
-  return {
-    acquire: afterRpc(ops.acquire),
-    release: afterRpc(ops.release),
-    wait: afterRpc(ops.wait),
-    notify: afterRpc(ops.notify),
-  };
+  const names = ["acquire", "release", "wait", "notify"] as const;
+  const op = (name: (typeof names)[number]) =>
+    mode === "ivsh"
+      ? () => cv[name]()
+      : async () => {
+          await client.confirmLease();
+          await cv[name]();
+        };
+  return Object.fromEntries(names.map((name) => [name, op(name)])) as unknown as Ops;
 }
 
 /** Runs `work` on the condvar `--name` of a client of its own (futex parking optional, for the RPC loops). */

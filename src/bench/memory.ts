@@ -108,36 +108,21 @@ export function requirePositiveInteger(value: number, action: string, what: stri
     throw failure("InvalidArgument", action, `${what} ${value} is not a positive whole number`);
 }
 
-export interface MemcpyOptions {
-  /** Size of the source and of the destination buffer. */
-  readonly bytes?: number;
-  readonly repeats?: number;
-  /** Bytes per sample, as repeated copies of `bytes`, so a sample of a small buffer outlasts the clock's step. */
-  readonly bytesPerSample?: number;
-}
-
-export type MemcpyMeasurement = ReturnType<typeof measureCopies>;
+export type MemcpyMeasurement = ReturnType<typeof measureMemcpy>;
 
 /** Large enough to defeat every cache level of current CPUs, small enough for a 2-core, 24 GiB machine. */
-export const LARGE_COPY_BYTES = 256 * MiB;
+const LARGE_COPY_BYTES = 256 * MiB;
 /** Fits in L2 or L3 everywhere, so it shows the in-cache ceiling (what small blocks can reach). */
-export const IN_CACHE_COPY_BYTES = 1 * MiB;
+const IN_CACHE_COPY_BYTES = 1 * MiB;
 
-const DEFAULT_REPEATS = 5;
-
-/** memcpy between two large anonymous mappings: main-memory bandwidth of one core. */
-export function measureMemcpy(options: MemcpyOptions = {}) {
-  const bytes = options.bytes ?? LARGE_COPY_BYTES;
-  return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? bytes);
-}
-
-/** memcpy of a buffer that stays in cache: the ceiling for block sizes that fit there. */
-export function measureMemcpyInCache(options: MemcpyOptions = {}) {
-  const bytes = options.bytes ?? IN_CACHE_COPY_BYTES;
-  return measureCopies(bytes, options.repeats ?? DEFAULT_REPEATS, options.bytesPerSample ?? LARGE_COPY_BYTES);
-}
-
-function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
+/**
+ * memcpy between two anonymous mappings of `bytes` (by default large: main-memory bandwidth of one core),
+ * `repeats` samples of `bytesPerSample` each (repeated copies, so a sample of a small buffer that stays in
+ * cache outlasts the clock's step).
+ */
+export function measureMemcpy(options: { bytes?: number; repeats?: number; bytesPerSample?: number } = {}) {
+  const { bytes = LARGE_COPY_BYTES, repeats = 5 } = options;
+  const bytesPerSample = options.bytesPerSample ?? bytes;
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
   requirePositiveInteger(repeats, "measure memcpy", "repeat count");
   requirePositiveInteger(bytesPerSample, "measure memcpy", "bytes per sample");
@@ -157,6 +142,11 @@ function measureCopies(bytes: number, repeats: number, bytesPerSample: number) {
   );
 }
 
+/** memcpy of a buffer that stays in cache (the ceiling for block sizes that fit there), 256 MiB a sample. */
+export function measureMemcpyInCache() {
+  return measureMemcpy({ bytes: IN_CACHE_COPY_BYTES, bytesPerSample: LARGE_COPY_BYTES });
+}
+
 /*
  * Memory access times of one mapping (Fig. 4b): sequential read and write bandwidth and the latency of
  * dependent random 8-byte loads, of a bare address and length (the region, anonymous memory, a file, a
@@ -172,20 +162,6 @@ export interface AccessOptions {
   readonly latencySteps?: number;
 }
 
-/** One sample of each: a timed pass after an untimed one that warms the TLB and the code path. */
-export interface AccessMeasurement {
-  /** Sequential bandwidth, bytes/s. */
-  readonly read: number;
-  readonly write: number;
-  /**
-   * Nanoseconds per dependent random 8-byte load: the mean over `latencySteps` loads (timing single loads
-   * would measure the clock, not the memory). It includes a few ns of JS loop overhead per load, which
-   * matters only for in-cache sizes.
-   */
-  readonly latency: number;
-  readonly latencyNodes: number;
-}
-
 const DEFAULT_LATENCY_NODES = 1 << 16;
 const DEFAULT_LATENCY_STEPS = 1 << 20;
 const CACHE_LINE = 64;
@@ -197,11 +173,13 @@ const SLOT_BYTES = Float64Array.BYTES_PER_ELEMENT;
  */
 let readSink = 0n;
 
-export function measureAccess(
-  address: number,
-  length: number,
-  options: AccessOptions = {},
-): AccessMeasurement {
+/**
+ * One sample of each, a timed pass after an untimed one that warms the TLB and the code path: sequential
+ * read and write bandwidth (bytes/s), and ns per dependent random 8-byte load, the mean over
+ * `latencySteps` loads (timing single loads would measure the clock, not the memory); it includes a few
+ * ns of JS loop overhead per load, which matters only for in-cache sizes.
+ */
+export function measureAccess(address: number, length: number, options: AccessOptions = {}) {
   const steps = options.latencySteps ?? DEFAULT_LATENCY_STEPS;
   requirePositiveInteger(length, "measure memory access", "length");
   requirePositiveInteger(steps, "measure memory access", "latency step count");

@@ -7,31 +7,7 @@ import { MiB } from "./memory.ts";
 const KiB = 1024;
 const GiB = 1024 * MiB;
 
-export interface BenchPlan {
-  readonly quick: boolean;
-  /** Bytes per transfer, every method (Fig. 3a, 3b). */
-  readonly bytes: number;
-  /** Rounds; every method runs once per round, in an order that rotates between rounds. */
-  readonly repeats: number;
-  /** Chunk sizes of the Fig. 3a sweep. */
-  readonly blockSizes: readonly number[];
-  /** ivsh chunk size and socket write size in Fig. 3b: the library's default, and the sockets' 1 MiB. */
-  readonly streamChunk: number;
-  /** Ring depth of every ivsh transfer (the library's default). */
-  readonly depth: number;
-  /** Acquire/release pairs per method and round (Fig. 4a). */
-  readonly lockPairs: number;
-  /** Parked hand-offs and socket ping-pongs, over all rounds. */
-  readonly handoffRounds: number;
-  /** Spinning hand-offs over all rounds. */
-  readonly spinRounds: number;
-  /** Size of each mapping whose access times are measured (Fig. 4b). */
-  readonly accessBytes: number;
-  /** Through VMs too (3b guest→host and host→guest, 4b resource2 vs resource2_wc). */
-  readonly vm: boolean;
-  /** Bytes per VM transfer: a TCG guest moves data far slower than the host. */
-  readonly vmBytes: number;
-}
+export type BenchPlan = ReturnType<typeof benchPlan>;
 
 /** The report's workload: 20 000 lock operations and 2 GB at 4 MB blocks, which lock shares refer to. */
 export const REPORT_LOCK_PAIRS = 20_000;
@@ -40,32 +16,34 @@ export const REPORT_BLOCK = 4 * MiB;
 
 const ALL_BLOCK_SIZES = Array.from({ length: 15 }, (_, index) => 4 * KiB * 2 ** index);
 
-export function benchPlan(options: { quick: boolean; vm: boolean }): BenchPlan {
-  const common = { streamChunk: 1 * MiB, depth: 8, vm: options.vm };
-  if (options.quick)
-    return {
-      ...common,
-      quick: true,
-      bytes: 256 * MiB,
-      repeats: 3,
-      blockSizes: [4 * KiB, 64 * KiB, 1 * MiB, REPORT_BLOCK, 16 * MiB],
-      lockPairs: 2000,
-      handoffRounds: 200,
-      spinRounds: 2000,
-      accessBytes: 32 * MiB,
-      vmBytes: 16 * MiB,
-    };
+/**
+ * Every method runs once per round, in an order that rotates between rounds. Per transfer (Fig. 3a, 3b):
+ * `bytes`, in `streamChunk` chunks (the library's default; the sockets write 1 MiB) through a ring `depth`
+ * chunks deep (the library's default), and the sweep's `blockSizes`. Fig. 4a: `lockPairs` acquire/release
+ * pairs per method and round; `handoffRounds` parked hand-offs and socket ping-pongs and `spinRounds`
+ * spinning hand-offs over all rounds. Fig. 4b: mappings of `accessBytes`. With `vm`, through VMs too (3b
+ * guest→host and host→guest, 4b resource2 vs resource2_wc), `vmBytes` per transfer: a TCG guest moves data
+ * far slower than the host.
+ */
+export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
+  /** The value with --quick, and the report's. */
+  const pick = <T>(small: T, full: T) => (quick ? small : full);
   return {
-    ...common,
-    quick: false,
-    bytes: REPORT_BYTES,
-    repeats: 5,
-    blockSizes: ALL_BLOCK_SIZES,
-    lockPairs: REPORT_LOCK_PAIRS,
-    handoffRounds: 2000,
-    spinRounds: 20_000,
-    accessBytes: 256 * MiB,
-    vmBytes: 256 * MiB,
+    streamChunk: 1 * MiB,
+    depth: 8,
+    vm,
+    quick,
+    bytes: pick(256 * MiB, REPORT_BYTES),
+    repeats: pick(3, 5),
+    blockSizes: pick<readonly number[]>(
+      [4 * KiB, 64 * KiB, 1 * MiB, REPORT_BLOCK, 16 * MiB],
+      ALL_BLOCK_SIZES,
+    ),
+    lockPairs: pick(2000, REPORT_LOCK_PAIRS),
+    handoffRounds: pick(200, 2000),
+    spinRounds: pick(2000, 20_000),
+    accessBytes: pick(32 * MiB, 256 * MiB),
+    vmBytes: pick(16 * MiB, 256 * MiB),
   };
 }
 

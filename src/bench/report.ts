@@ -187,18 +187,22 @@ export function row(
   return { id, label, unit, samples: summaryOf(values), values, ...compared, ...(note ? { note } : {}) };
 }
 
-/** [label, unit, samples, note]: a row of a table keyed by row id. */
-export type RowSpec = readonly [string, ResultUnit, readonly number[], string?];
+/** [label, unit, samples]: a row of a table keyed by row id. */
+export type RowSpec = readonly [string, ResultUnit, readonly number[]];
 
-/** Rows from a table keyed by row id; those in `summaryOnly` are shown by their summary alone. */
-export function rows(table: Record<string, RowSpec>, summaryOnly: readonly string[] = []): BenchResult[] {
-  return Object.entries(table).map(([id, spec]) =>
-    (summaryOnly.includes(id) ? summaryRow : row)(id, ...spec),
-  );
-}
-
-/** A row shown by its summary alone: ratios, and latencies of every hand-off (the JSON's raw has them). */
-function summaryRow(...spec: Parameters<typeof row>): BenchResult {
-  const { values: _inRaw, ...summary } = row(...spec);
-  return summary;
+/**
+ * Rows from a table keyed by row id, with their notes by id; those in `summaryOnly` (all with `true`) are
+ * shown by their summary alone: ratios, and latencies of every hand-off (the JSON's raw has the samples).
+ */
+export function rows(
+  table: Record<string, RowSpec>,
+  notes: Record<string, string> = {},
+  summaryOnly: readonly string[] | true = [],
+): BenchResult[] {
+  return Object.entries(table).map(([id, spec]) => {
+    const result = row(id, ...spec, notes[id]);
+    if (summaryOnly !== true && !summaryOnly.includes(id)) return result;
+    const { values: _inRaw, ...summary } = result;
+    return summary;
+  });
 }

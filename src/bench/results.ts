@@ -10,7 +10,7 @@ import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
 import { summarize } from "./stats.ts";
-import type { AccessSamples, SuiteData, TransferSamples } from "./suite-data.ts";
+import type { AccessSamples, SuiteData, SweepPoint, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";
 
@@ -89,11 +89,14 @@ export function transferSection(data: SuiteData): Section {
   };
 }
 
-/** The median over rounds of the waits and wakes sent: the synchronisation that went through the arbiter. */
-function requestNote(requests: readonly Record<string, number>[]): string {
-  if (requests.length === 0) return "";
-  const sync = requests.map((round) => (round.wait ?? 0) + (round.wake ?? 0));
-  return `${summarize(sync).median} wait+wake RPCs`;
+/** The waits and wakes a transfer sent, per round: the synchronisation that went through the arbiter. */
+export function syncRequests(point: SweepPoint): number[] {
+  return point.requests.map((round) => (round.wait ?? 0) + (round.wake ?? 0));
+}
+
+/** The sweep's point at the report's block size, 4 MiB. */
+export function reportPoint(data: SuiteData): SweepPoint | undefined {
+  return data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
 }
 
 export function sweepSection(data: SuiteData): Section {
@@ -102,7 +105,8 @@ export function sweepSection(data: SuiteData): Section {
     const values = rates({ bytes: plan.bytes, seconds: point.seconds });
     const seconds = summarize(point.seconds).median.toPrecision(3);
     const ring = formatBlockSize(point.block * plan.depth);
-    const note = `${seconds} s; ring ${ring}; ${requestNote(point.requests)}`;
+    const sync = point.requests.length === 0 ? "" : `${summarize(syncRequests(point)).median} wait+wake RPCs`;
+    const note = `${seconds} s; ring ${ring}; ${sync}`;
     const label = `ivsh, ${formatBlockSize(point.block)} blocks`;
     return rateResult(`sweep.${point.block}`, label, values, data.memcpyRates, note);
   });
@@ -138,7 +142,7 @@ export function accessSection(access: readonly AccessSamples[]): Section {
 
 /** The report's transfer (2 GiB at 4 MiB blocks) per round, scaled from this run's sweep at 4 MiB. */
 export function reportTransferSeconds(data: SuiteData): number[] {
-  const point = data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
+  const point = reportPoint(data);
   return point ? point.seconds.map((seconds) => (seconds * REPORT_BYTES) / data.plan.bytes) : [];
 }
 

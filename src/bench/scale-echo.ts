@@ -152,20 +152,22 @@ async function connectEcho(address: string): Promise<EchoConnection> {
 }
 
 /** The parent's side: the floor with `processes` × `clients` connections at `rate` for `seconds`. */
-export async function measureEchoFloor(
-  shape: { processes: number; clients: number; rate: number; seconds: number },
-  workerCommand: readonly string[],
-): Promise<number[]> {
+export async function measureEchoFloor(shape: {
+  processes: number;
+  clients: number;
+  rate: number;
+  seconds: number;
+}): Promise<number[]> {
   const { path: dir, remove: removeDir } = benchDirectory(tmpdir(), "echo");
   const address = join(dir, "echo.sock");
   try {
     return await withChildren("measure the echo floor", FLOOR_TIMEOUT_MS, async (children) => {
-      const server = startWorker(children, workerCommand, "echo-server", { address }, "echo server");
+      const server = startWorker(children, "echo-server", { address }, "echo server");
       await nextEvent(server, "ready");
       const { clients, seconds } = shape;
       const flags = { address, clients, rate: shape.rate / shape.processes, seconds };
       const loads = Array.from({ length: shape.processes }, (_, index) =>
-        startWorker(children, workerCommand, "echo-load", flags, `echo load ${index}`),
+        startWorker(children, "echo-load", flags, `echo load ${index}`),
       );
       for (const load of loads) await nextEvent(load, "ready");
       for (const load of loads) process.kill(load.pid, "SIGUSR1");

@@ -21,35 +21,10 @@ export const GUEST_CASES = [
 ] as const;
 export type GuestCase = (typeof GUEST_CASES)[number];
 
-/** Resident memory of one process, from /proc/PID/status (bytes). */
-export interface ProcessMemory {
-  readonly rssBytes: number;
-  /** Anonymous pages only: what the process itself allocated, without the shared binary's text. */
-  readonly rssAnonBytes: number;
-  /** Proportional set size: shared pages divided among their sharers (all bun processes share its text). */
-  readonly pssBytes: number;
-}
+export type ProcessMemory = ReturnType<typeof processMemory>;
 
-export interface GuestConnectionsResult {
-  readonly caseId: string;
-  readonly mode: BridgeMode;
-  readonly vms: number;
-  readonly clientsPerVm: number;
-  /** "kvm" or "tcg", from QEMU's command line. */
-  readonly accel: string;
-  /** Connected sessions the arbiter reports (totals.connected, less the status request's own). */
-  readonly connected: number;
-  /** Per VM, its sessions as the arbiter lists them. */
-  readonly perVm: readonly { readonly vm: string; readonly clients: number }[];
-  /** `ivsh bridge --vm` processes of these VMs alive once every client is connected. */
-  readonly bridges: { readonly count: number } & ProcessMemory;
-  readonly arbiterBefore: ProcessMemory;
-  readonly arbiterAfter: ProcessMemory;
-  /** Per VM: QEMU's own resident memory (not a per-connection cost). */
-  readonly qemu: readonly ({ readonly vm: string } & ProcessMemory)[];
-  /** (bridges' RSS + the arbiter's RSS growth) / connected. */
-  readonly hostBytesPerConnection: number;
-}
+/** One case in one bridge mode (measureOne says what each field is). */
+export type GuestConnectionsResult = Awaited<ReturnType<typeof measureOne>>;
 
 export interface GuestConnectionsOptions {
   readonly cases?: readonly GuestCase[];
@@ -108,11 +83,16 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
         const connected = report.totals.connected - 1;
         return {
           ...{ caseId: guestCase.id, mode, vms: guestCase.vms, clientsPerVm: guestCase.clientsPerVm },
+          // "kvm" or "tcg", from QEMU's command line.
           accel: qemus[0]?.accel ?? "unknown",
+          // Connected sessions the arbiter reports, and per VM, its sessions as the arbiter lists them.
           connected,
           perVm: names.map((vm) => ({ vm, clients: connectedIn(report, vm) })),
+          // The `ivsh bridge --vm` processes of these VMs alive once every client is connected.
           ...{ bridges, arbiterBefore, arbiterAfter },
+          // Per VM: QEMU's own resident memory (not a per-connection cost).
           qemu: qemus.map((qemu, index) => ({ vm: names[index]!, ...processMemory(qemu.pid) })),
+          // (bridges' RSS + the arbiter's RSS growth) / connected.
           hostBytesPerConnection:
             (bridges.rssBytes + arbiterAfter.rssBytes - arbiterBefore.rssBytes) / Math.max(connected, 1),
         };
@@ -243,7 +223,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export function processMemory(pid: number): ProcessMemory {
+/**
+ * Resident memory of one process, bytes: all of it, its anonymous pages only (what the process itself
+ * allocated, without the shared binary's text), and its proportional set size (shared pages divided among
+ * their sharers: all bun processes share its text).
+ */
+export function processMemory(pid: number) {
   const kib = (file: string, field: string) => {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
       readFileSync(`/proc/${pid}/${file}`, "utf8"),

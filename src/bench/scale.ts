@@ -19,43 +19,8 @@ import { type Event, nextEvent, numberField, startWorker } from "./worker-io.ts"
 
 export type ScalePlan = ReturnType<typeof scalePlan>;
 
-export interface ScaleResult {
-  readonly plan: ScalePlan;
-  readonly openFiles: { before: number; after: number };
-  readonly setupSeconds: number;
-  /** Clients connected: the load workers' (the plan's, rounded up to fill every worker) and the probe's. */
-  readonly clientsConnected: number;
-  readonly requests: number;
-  /** Requests not issued because every client of a worker was still waiting for an answer. */
-  readonly skipped: number;
-  /** Round trips of the load workers' clients, by operation. */
-  readonly latencyNs: Record<ScaleOp | "all", Summary>;
-  /** The same mix from a separate small process (PROBE_CLIENTS clients at PROBE_RATE). */
-  readonly probeLatencyNs: Record<ScaleOp | "all", Summary>;
-  /** 32-byte echoes from the same number of processes and connections at the same rate (scale-echo.ts). */
-  readonly floorLatencyNs: Summary;
-  /**
-   * The arbiter's resident memory: all of it (`rss`), and its private part (`anon`: heap, stacks; the rest
-   * is its binary and the region's pages it touched, which are shared with every client and guest).
-   */
-  readonly arbiterKiB: { ready: ResidentMemory; peakRss: number; end: ResidentMemory };
-  readonly journalBytes: { ready: number; end: number };
-  /** Journal compactions the arbiter finished while the requests ran (each a helper process's work). */
-  readonly compactionsDuringLoad: number;
-  readonly restart: RestartResult;
-}
-
-export interface RestartResult {
-  /** From starting the new arbiter until it answered with every segment and a new epoch. */
-  readonly answeredSeconds: number;
-  /** Until every client's session was connected again. */
-  readonly resumedSeconds: number;
-  readonly epochs: readonly [number, number];
-  readonly segments: readonly [number, number];
-  /** What the workers found: sessions resumed, and grants missing from them. */
-  readonly clientsResumed: number;
-  readonly segmentsMissing: number;
-}
+/** What the scale benchmark found (measure() says what each field is), as --json writes it. */
+export type ScaleResult = Awaited<ReturnType<typeof runScale>>;
 
 /**
  * Clients per worker process, at most: fewer processes compete less for the CPU, but each client maps the
@@ -123,10 +88,9 @@ function maxMapCount(): number {
 
 export async function runScale(
   plan: ScalePlan,
-  workerCommand: readonly string[],
   interruption: Interruption,
   progress: (message: string) => void,
-): Promise<ScaleResult> {
+) {
   // Each client is one socket in the arbiter and one in its worker; leave room for everything else.
   const openFiles = raiseOpenFileLimit(plan.clients + 1024);
   if (openFiles.after < plan.clients + 64)
@@ -140,15 +104,18 @@ export async function runScale(
   const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
   const result = await BenchArbiter.with(spec, (arbiter) =>
     withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
-      measure(plan, arbiter, children, workerCommand, interruption, progress),
+      measure(plan, arbiter, children, interruption, progress),
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
   const perWorker = Math.ceil(plan.clients / plan.workers);
-  const floor = await measureEchoFloor(
-    { processes: plan.workers, clients: perWorker, rate: plan.rate, seconds: plan.seconds },
-    workerCommand,
-  );
+  const floor = await measureEchoFloor({
+    processes: plan.workers,
+    clients: perWorker,
+    rate: plan.rate,
+    seconds: plan.seconds,
+  });
+  // The floor: 32-byte echoes from the same number of processes and connections at the same rate.
   return { ...result, openFiles, floorLatencyNs: summarize(floor) };
 }
 
@@ -164,10 +131,9 @@ async function measure(
   plan: ScalePlan,
   arbiter: BenchArbiter,
   children: Child[],
-  workerCommand: readonly string[],
   interruption: Interruption,
   progress: (message: string) => void,
-): Promise<Omit<ScaleResult, "openFiles" | "floorLatencyNs">> {
+) {
   const setupStarted = performance.now();
   const perWorker = Math.ceil(plan.clients / plan.workers);
   const perClientOfWorkers = Math.ceil(plan.allocations / (perWorker * plan.workers));
@@ -179,7 +145,7 @@ async function measure(
   const peers = { "peer-clients": perWorker, "peer-per-client": perClientOfWorkers };
   const start = (worker: number, clients: number, perClient: number, rate: number, label: string) => {
     const flags = { ...shape, worker, clients, "per-client": perClient, rate, ...peers };
-    return startWorker(children, workerCommand, "scale-load", flags, label);
+    return startWorker(children, "scale-load", flags, label);
   };
   for (let worker = 0; worker < plan.workers; worker++)
     start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`);
@@ -207,20 +173,26 @@ async function measure(
   return {
     plan,
     setupSeconds,
+    // The load workers' (the plan's, rounded up to fill every worker) and the probe's.
     clientsConnected: perWorker * plan.workers + PROBE_CLIENTS,
     requests: latencyNs.all.count,
+    // Requests not issued because every client of a worker was still waiting for an answer.
     skipped: loads.reduce((sum, load) => sum + numberField(load, "skipped"), 0),
+    // Round trips of the load workers' clients, by operation; then the same mix from the probe.
     latencyNs,
     probeLatencyNs: latencyByOp(loads.slice(-1)),
+    // All of the arbiter's resident memory (`rss`), and its private part (`anon`: heap, stacks; the rest is
+    // its binary and the region's pages it touched, which are shared with every client and guest).
     arbiterKiB: { ready: ready.memory, peakRss: Math.max(peakRss, end.memory.rss), end: end.memory },
     journalBytes: { ready: ready.journal, end: end.journal },
+    // Journal compactions the arbiter finished while the requests ran (each a helper process's work).
     compactionsDuringLoad: compactionsAfter - compactionsBefore,
     restart,
   };
 }
 
 /** The loads' round trips, summarised by operation and all together. */
-function latencyByOp(loads: readonly Event[]): ScaleResult["latencyNs"] {
+function latencyByOp(loads: readonly Event[]): Record<ScaleOp | "all", Summary> {
   const byOp = SCALE_OPS.map((op) =>
     loads.flatMap((load) => (load.latencies as Record<string, number[]>)[op] ?? []),
   );
@@ -228,7 +200,7 @@ function latencyByOp(loads: readonly Event[]): ScaleResult["latencyNs"] {
   return Object.fromEntries([...summaries, ["all", summarize(byOp.flat())]]);
 }
 
-async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<RestartResult> {
+async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
   const endpoint = { unix: arbiter.socket };
   const before = (await fetchStatus(endpoint, 0)).report;
   const started = performance.now();
@@ -251,16 +223,17 @@ async function timeRestart(arbiter: BenchArbiter, children: Child[]): Promise<Re
   const reports = await Promise.all(children.map((child) => nextEvent(child, "resumed")));
   await Promise.all(children.map((child) => child.finish()));
   return {
+    // From starting the new arbiter until it answered with every segment and a new epoch; until every
+    // client's session was connected again.
     answeredSeconds,
     resumedSeconds,
-    epochs: [before.epoch, after.epoch],
-    segments: [before.totals.segments, after.totals.segments],
+    epochs: [before.epoch, after.epoch] as const,
+    segments: [before.totals.segments, after.totals.segments] as const,
+    // What the workers found: sessions resumed, and grants missing from them.
     clientsResumed: reports.reduce((sum, report) => sum + numberField(report, "resumed"), 0),
     segmentsMissing: reports.reduce((sum, report) => sum + numberField(report, "segmentsMissing"), 0),
   };
 }
-
-type ResidentMemory = ReturnType<typeof residentKiB>;
 
 function residentKiB(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

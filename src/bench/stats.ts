@@ -5,22 +5,7 @@
  */
 import { failure } from "../errors.ts";
 
-export interface Summary {
-  readonly count: number;
-  readonly min: number;
-  readonly max: number;
-  readonly mean: number;
-  /** Same as p50; kept under both names because tables say "median" and latency plots say "p50". */
-  readonly median: number;
-  readonly p50: number;
-  readonly p99: number;
-  /** 25th and 75th percentiles; q3 - q1 is the interquartile range. */
-  readonly q1: number;
-  readonly q3: number;
-  readonly iqr: number;
-  /** Sample standard deviation (n - 1); 0 for a single sample. */
-  readonly stddev: number;
-}
+export type Summary = ReturnType<typeof summarize>;
 
 /** A low..high band around the median, for error bars and the table's spread column. */
 export interface Spread {
@@ -49,7 +34,7 @@ export function quantile(sorted: readonly number[], q: number): number {
   return lower + (upper - lower) * (position - below);
 }
 
-export function summarize(samples: readonly number[]): Summary {
+export function summarize(samples: readonly number[]) {
   if (samples.length === 0) throw failure("InvalidArgument", "summarize samples", "there are none");
   if (samples.some((sample) => !Number.isFinite(sample)))
     throw failure("InvalidArgument", "summarize samples", "one of them is not a finite number");
@@ -63,12 +48,15 @@ export function summarize(samples: readonly number[]): Summary {
     min: sorted[0]!,
     max: sorted[sorted.length - 1]!,
     mean,
+    // Under both names: tables say "median" and latency plots say "p50".
     median,
     p50: median,
     p99: quantile(sorted, 0.99),
+    // 25th and 75th percentiles; q3 - q1 is the interquartile range.
     q1,
     q3,
     iqr: q3 - q1,
+    // Sample standard deviation (n - 1); 0 for a single sample.
     stddev: standardDeviation(sorted, mean),
   };
 }

@@ -6,8 +6,6 @@ import type { Interruption } from "./child.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
-import type { CondvarSamples, FloorSamples, HandoffSamples, LockMethod } from "./sync.ts";
-import type { VmCondvarSamples } from "./vm-condvar.ts";
 import type { BridgeMode } from "./vm-launch.ts";
 
 export interface AccessSamples {
@@ -67,10 +65,51 @@ export interface SuiteData {
 
 export interface SuiteContext {
   readonly plan: BenchPlan;
-  readonly workerCommand: readonly string[];
   /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
   readonly diskDir: string;
   readonly scratchDir: string;
   readonly interruption: Interruption;
   readonly progress: (message: string) => void;
+}
+
+/**
+ * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
+ * one sample per round; every parked round trip (a wake-up each way), ns.
+ */
+export interface VmCondvarSamples {
+  readonly loops: Record<LoopMode, number[]>;
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
+}
+
+/** The ways a lock pair is taken (sync-worker.ts says how each works). */
+export type LockMethod = "fast" | "try" | "rpc";
+/** The report's loops: ivsh's CondVar, the report's design (RPC per operation), a Unix socket. */
+export type LoopMode = "ivsh" | "rpc" | "socket";
+
+export interface HandoffSamples {
+  readonly latenciesNs: number[];
+  /** Parked mode: rounds in which the waiter had not parked yet (dropped). */
+  unparked: number;
+  /** Spin mode: estimated offsets between the two processes' shared clocks. */
+  readonly offsetsNs: number[];
+}
+
+export interface FloorSamples {
+  /** Stamp → the echo's callback: one wake-up through a Unix socket. */
+  readonly oneWayNs: number[];
+  readonly roundTripsNs: number[];
+  /** The same through a relay process: two wake-ups, as WAKE through the arbiter. */
+  readonly relayNs: number[];
+}
+
+export interface CondvarSamples {
+  /** Seconds for the loops to move the plan's bytes, by mode, one sample per round (the reader's time). */
+  readonly loops: Record<LoopMode, number[]>;
+  /** Mean round trip per round, ns. */
+  readonly pingPong: { condvar: number[]; socket: number[] };
+  /** Every parked wake-up, ns. */
+  readonly wakes: { condvar: number[]; socket: number[] };
+  /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
+  readonly wakeRatios: number[];
 }

@@ -18,16 +18,17 @@ import {
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import {
-  condvarRound,
-  measureHandoff,
-  measureLockPairs,
-  measureSocketFloor,
-  type SyncEndpoint,
-} from "./sync.ts";
+import { condvarRound, measureHandoff, measureLockPairs, measureSocketFloor, type SyncRun } from "./sync.ts";
 import { runVmMeasurements } from "./vm.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
+
+/** A run in progress: what it was given, its two arbiters (the sync measurements use /dev/shm's), its samples. */
+interface Run extends SyncRun {
+  readonly context: SuiteContext;
+  readonly shm: BenchArbiter;
+  readonly disk: BenchArbiter;
+}
 
 export function runSuite(context: SuiteContext): Promise<SuiteData> {
   return BenchArbiter.with({ regionBytes: regionBytesFor(context.plan), label: "/dev/shm" }, (shm) =>
@@ -45,50 +46,49 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
       `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
     );
   progress("warming up: faulting in both regions' rings");
-  await warmUp(context, shm, Math.max(...plan.blockSizes, plan.streamChunk));
-  await warmUp(context, disk, plan.streamChunk);
+  await warmUp(plan, shm, Math.max(...plan.blockSizes, plan.streamChunk));
+  await warmUp(plan, disk, plan.streamChunk);
   const memcpyInCache = measureMemcpyInCache();
   const endToEnd = await prepareEndToEnd(shm, plan.bytes);
   const data = emptyData(plan, memcpyInCache, notes, endToEnd.binary);
+  const run = {
+    context,
+    plan,
+    data,
+    shm,
+    disk,
+    socket: shm.socket,
+    region: shm.region,
+    scratch: context.scratchDir,
+  };
   try {
-    await measureRounds(context, data, shm, disk, endToEnd);
+    await measureRounds(run, endToEnd);
   } finally {
     endToEnd.remove();
   }
   progress("hand-off latency: parked, spinning, socket floor");
-  await handoffRounds(context, data, shm);
+  await handoffRounds(run);
   progress("memory access times (Fig. 4b)");
   data.access.push(...(await measureHostAccess(context, shm)));
   if (plan.vm) await runVmMeasurements(context, data);
   return data;
 }
 
-async function measureRounds(
-  context: SuiteContext,
-  data: SuiteData,
-  shm: BenchArbiter,
-  disk: BenchArbiter,
-  endToEnd: EndToEndSetup,
-): Promise<void> {
-  const { plan, progress, interruption } = context;
-  const endpoint = syncEndpoint(context, shm);
-  const condvarPlan = {
-    bytes: plan.bytes,
-    pingPongRounds: plan.lockPairs,
-    wakes: Math.ceil(plan.handoffRounds / plan.repeats),
-  };
+async function measureRounds(run: Run, endToEnd: EndToEndSetup): Promise<void> {
+  const { plan, data } = run;
+  const { progress, interruption } = run.context;
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
     const of = `round ${round + 1} of ${plan.repeats}`;
     progress(`${of}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
     measureDigestRound(data.digest);
-    await transferRound(context, data, round, shm, disk);
+    await transferRound(run, round);
     await measureEndToEndRound(endToEnd, round, data.endToEnd);
-    await sweepRound(context, data, round, shm);
-    await measureLockPairs(endpoint, plan.lockPairs, round, data.locks);
+    await sweepRound(run, round);
+    await measureLockPairs(run, round);
     progress(`${of}: the report's loops, condvar ping-pong and wake-ups`);
-    await condvarRound(endpoint, condvarPlan, round, data.condvar);
+    await condvarRound(run, round);
   }
 }
 
@@ -131,37 +131,23 @@ function emptyData(
 }
 
 /** One ivsh transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks, through `arbiter`'s region. */
-function channelTransfer(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number, bytes?: number) {
-  const { plan, workerCommand } = context;
-  return measureChannelTransfer(arbiter, {
-    bytes: bytes ?? plan.bytes,
-    chunkBytes,
-    depth: plan.depth,
-    workerCommand,
-  });
+function channelTransfer(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number, bytes = plan.bytes) {
+  return measureChannelTransfer(arbiter, { bytes, chunkBytes, depth: plan.depth });
 }
 
 /** An untimed transfer that fills the largest ring twice, so no timed run pays first-touch page faults. */
-async function warmUp(context: SuiteContext, arbiter: BenchArbiter, chunkBytes: number): Promise<void> {
-  await channelTransfer(context, arbiter, chunkBytes, chunkBytes * context.plan.depth * 2);
+async function warmUp(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number): Promise<void> {
+  await channelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
 }
 
-async function transferRound(
-  context: SuiteContext,
-  data: SuiteData,
-  round: number,
-  shm: BenchArbiter,
-  disk: BenchArbiter,
-): Promise<void> {
-  const { plan, workerCommand } = context;
+async function transferRound({ context, plan, data, shm, disk }: Run, round: number): Promise<void> {
   const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
-    const transfer = await channelTransfer(context, arbiter, plan.streamChunk);
+    const transfer = await channelTransfer(plan, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
   const stream = (baseline: StreamBaseline) => async () => {
-    const sizes = { bytes: plan.bytes, chunk: plan.streamChunk };
-    const transfer = await measureStream(baseline, { ...sizes, workerCommand });
+    const transfer = await measureStream(baseline, { bytes: plan.bytes, chunk: plan.streamChunk });
     return "unavailable" in transfer ? transfer.unavailable : transfer.seconds;
   };
   type Method = [string, () => Promise<number | string>];
@@ -179,35 +165,28 @@ async function transferRound(
   }
 }
 
-async function sweepRound(context: SuiteContext, data: SuiteData, round: number, shm: BenchArbiter) {
+async function sweepRound({ context, plan, data, shm }: Run, round: number) {
   for (const point of rotate(data.sweep, round)) {
     context.interruption.check("run the block-size sweep");
-    const transfer = await channelTransfer(context, shm, point.block);
+    const transfer = await channelTransfer(plan, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
   }
 }
 
-function syncEndpoint(context: SuiteContext, arbiter: BenchArbiter): SyncEndpoint {
-  const { workerCommand, scratchDir: scratch } = context;
-  return { socket: arbiter.socket, region: arbiter.region, scratch, workerCommand };
-}
-
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
-async function handoffRounds(context: SuiteContext, data: SuiteData, shm: BenchArbiter): Promise<void> {
-  const { plan } = context;
-  const endpoint = syncEndpoint(context, shm);
+async function handoffRounds(run: Run): Promise<void> {
+  const { plan } = run;
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
-  const { parked, spin, floor } = data.handoff;
   const kinds: (() => Promise<void>)[] = [
-    () => measureHandoff(endpoint, "parked", slice(plan.handoffRounds), parked),
-    () => measureHandoff(endpoint, "spin", slice(plan.spinRounds), spin),
-    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 1, floor),
-    () => measureSocketFloor(endpoint, slice(plan.handoffRounds), 2, floor),
+    () => measureHandoff(run, "parked", slice(plan.handoffRounds)),
+    () => measureHandoff(run, "spin", slice(plan.spinRounds)),
+    () => measureSocketFloor(run, slice(plan.handoffRounds), 1),
+    () => measureSocketFloor(run, slice(plan.handoffRounds), 2),
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {
-      context.interruption.check("measure hand-offs");
+      run.context.interruption.check("measure hand-offs");
       await kind();
     }
 }

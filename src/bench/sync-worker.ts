@@ -12,7 +12,8 @@ import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
-import { LOCK_METHODS, type LockMethod } from "./sync.ts";
+import type { LockMethod } from "./suite-data.ts";
+import { LOCK_METHODS } from "./sync.ts";
 import {
   busyWait,
   emit,

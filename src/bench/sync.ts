@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import { rotate } from "./plan.ts";
+import { type BenchPlan, rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
+import type { LockMethod, LoopMode, SuiteData } from "./suite-data.ts";
 import {
   type Event,
   type Flags,
@@ -22,55 +23,39 @@ import {
   startWorker,
 } from "./worker-io.ts";
 
-export interface SyncEndpoint {
+/** What every measurement here needs: the arbiter, a directory for sockets, the plan, and the samples. */
+export interface SyncRun {
   readonly socket: string;
   readonly region: string;
-  /** A directory for the floor's socket. */
   readonly scratch: string;
-  readonly workerCommand: readonly string[];
+  readonly plan: BenchPlan;
+  readonly data: SuiteData;
 }
 
 const TIMEOUT_MS = 120_000;
 
 /** Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used. */
-export function slotFlags(endpoint: SyncEndpoint, prefix: string) {
-  return { socket: endpoint.socket, region: endpoint.region, name: freshChannel(prefix) };
+function slotFlags(run: SyncRun, prefix: string) {
+  return { socket: run.socket, region: run.region, name: freshChannel(prefix) };
 }
 
 /** Adds nanoseconds per acquire/release pair, by method, from one worker run. */
-export async function measureLockPairs(
-  endpoint: SyncEndpoint,
-  pairs: number,
-  round: number,
-  samples: Record<LockMethod, number[]>,
-): Promise<void> {
+export async function measureLockPairs(run: SyncRun, round: number): Promise<void> {
   await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
-    const flags = { ...slotFlags(endpoint, "lock"), pairs, round };
-    const worker = startWorker(children, endpoint.workerCommand, "locks", flags);
+    const flags = { ...slotFlags(run, "lock"), pairs: run.plan.lockPairs, round };
+    const worker = startWorker(children, "locks", flags);
     const [event] = await finalEvents([worker, "locks"]);
-    for (const method of LOCK_METHODS) samples[method].push(numberField(event, method));
+    for (const method of LOCK_METHODS) run.data.locks[method].push(numberField(event, method));
   });
 }
 
-export interface HandoffSamples {
-  readonly latenciesNs: number[];
-  /** Parked mode: rounds in which the waiter had not parked yet (dropped). */
-  unparked: number;
-  /** Spin mode: estimated offsets between the two processes' shared clocks. */
-  readonly offsetsNs: number[];
-}
-
-/** Adds `rounds` hand-offs of `mode` to `samples`. */
-export async function measureHandoff(
-  endpoint: SyncEndpoint,
-  mode: "parked" | "spin",
-  rounds: number,
-  samples: HandoffSamples,
-): Promise<void> {
+/** Adds `rounds` hand-offs of `mode` to the run's samples. */
+export async function measureHandoff(run: SyncRun, mode: "parked" | "spin", rounds: number): Promise<void> {
+  const samples = run.data.handoff[mode];
   await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
-    const flags = { ...slotFlags(endpoint, "handoff"), mode, rounds };
-    const waiter = startWorker(children, endpoint.workerCommand, "handoff-wait", flags);
-    const waker = startWorker(children, endpoint.workerCommand, "handoff-wake", flags);
+    const flags = { ...slotFlags(run, "handoff"), mode, rounds };
+    const waiter = startWorker(children, "handoff-wait", flags);
+    const waker = startWorker(children, "handoff-wake", flags);
     // The spinning waker times its own round trips; a parked waiter times its wake-ups.
     const [report] = await (mode === "spin"
       ? finalEvents([waker, "latencies"], [waiter, "done"])
@@ -84,32 +69,20 @@ export async function measureHandoff(
   });
 }
 
-export interface FloorSamples {
-  /** Stamp → the echo's callback: one wake-up through a Unix socket. */
-  readonly oneWayNs: number[];
-  readonly roundTripsNs: number[];
-  /** The same through a relay process: two wake-ups, as WAKE through the arbiter. */
-  readonly relayNs: number[];
-}
-
 /** Adds a Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
-export async function measureSocketFloor(
-  endpoint: SyncEndpoint,
-  rounds: number,
-  hops: 1 | 2,
-  samples: FloorSamples,
-): Promise<void> {
+export async function measureSocketFloor(run: SyncRun, rounds: number, hops: 1 | 2): Promise<void> {
+  const samples = run.data.handoff.floor;
   await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
-    const address = join(endpoint.scratch, `${freshChannel("floor")}.sock`);
-    const echo = startWorker(children, endpoint.workerCommand, "echo", { address });
+    const address = join(run.scratch, `${freshChannel("floor")}.sock`);
+    const echo = startWorker(children, "echo", { address });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {
-      target = join(endpoint.scratch, `${freshChannel("relay")}.sock`);
-      const relay = startWorker(children, endpoint.workerCommand, "relay", { address: target, to: address });
+      target = join(run.scratch, `${freshChannel("relay")}.sock`);
+      const relay = startWorker(children, "relay", { address: target, to: address });
       await nextEvent(relay, "ready");
     }
-    const ping = startWorker(children, endpoint.workerCommand, "ping", { address: target, rounds });
+    const ping = startWorker(children, "ping", { address: target, rounds });
     const [trips, oneWay] = await Promise.all([nextEvent(ping, "round-trips"), nextEvent(echo, "latencies")]);
     await Promise.all(children.map((child) => child.finish()));
     // The relay's round trips are not a floor of anything the report shows.
@@ -119,44 +92,21 @@ export async function measureSocketFloor(
 }
 
 /** The ways a lock pair is taken (sync-worker.ts says how each works). */
-export const LOCK_METHODS = ["fast", "try", "rpc"] as const;
-export type LockMethod = (typeof LOCK_METHODS)[number];
+export const LOCK_METHODS: readonly LockMethod[] = ["fast", "try", "rpc"];
 
 /** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
-export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
-export type LoopMode = (typeof LOOP_MODES)[number];
+export const LOOP_MODES: readonly LoopMode[] = ["ivsh", "rpc", "socket"];
 
 /** The report's area: 1 MiB of data plus its "data available" byte. */
 export const LOOP_AREA_BYTES = 1 * MiB + 1;
 /** The loops move the plan's bytes at a chunk per hand-off: far longer than a lock or hand-off run. */
 const CONDVAR_TIMEOUT_MS = 300_000;
 
-export interface CondvarSamples {
-  /** Seconds for the loops to move the plan's bytes, by mode, one sample per round (the reader's time). */
-  readonly loops: Record<LoopMode, number[]>;
-  /** Mean round trip per round, ns. */
-  readonly pingPong: { condvar: number[]; socket: number[] };
-  /** Every parked wake-up, ns. */
-  readonly wakes: { condvar: number[]; socket: number[] };
-  /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
-  readonly wakeRatios: number[];
-}
-
-export interface CondvarPlan {
-  readonly bytes: number;
-  readonly pingPongRounds: number;
-  readonly wakes: number;
-}
-
-export async function condvarRound(
-  endpoint: SyncEndpoint,
-  plan: CondvarPlan,
-  round: number,
-  samples: CondvarSamples,
-): Promise<void> {
-  for (const mode of rotate([...LOOP_MODES], round))
-    samples.loops[mode].push(await measureLoops(endpoint, mode, plan.bytes));
-  await measurePair(endpoint, plan, round, samples);
+/** One round of the report's loops, each mode once in rotating order, then a cv-pair. */
+export async function condvarRound(run: SyncRun, round: number): Promise<void> {
+  for (const mode of rotate(LOOP_MODES, round))
+    run.data.condvar.loops[mode].push(await measureLoops(run, mode, run.plan.bytes));
+  await measurePair(run, round);
 }
 
 /** A cv-loop worker's flags: one side of the report's loops, moving `bytes` through the report's area. */
@@ -165,32 +115,30 @@ export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: numb
 }
 
 /** One of a pair of workers, named by its side. */
-function start(children: Child[], endpoint: SyncEndpoint, role: string, flags: Flags & { side: string }) {
-  return startWorker(children, endpoint.workerCommand, role, flags, `${role} ${flags.side} worker`);
+function start(children: Child[], role: string, flags: Flags & { side: string }) {
+  return startWorker(children, role, flags, `${role} ${flags.side} worker`);
 }
 
-async function measureLoops(endpoint: SyncEndpoint, mode: LoopMode, bytes: number): Promise<number> {
+async function measureLoops(run: SyncRun, mode: LoopMode, bytes: number): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, CONDVAR_TIMEOUT_MS, async (children) => {
-    const where = pairFlags(endpoint, "loops");
-    const reader = start(children, endpoint, "cv-loop", loopFlags("reader", mode, bytes, where));
+    const where = pairFlags(run, "loops");
+    const reader = start(children, "cv-loop", loopFlags("reader", mode, bytes, where));
     if (mode === "socket") await nextEvent(reader, "ready");
-    const writer = start(children, endpoint, "cv-loop", loopFlags("writer", mode, bytes, where));
+    const writer = start(children, "cv-loop", loopFlags("writer", mode, bytes, where));
     const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
 }
 
-async function measurePair(
-  endpoint: SyncEndpoint,
-  plan: CondvarPlan,
-  round: number,
-  samples: CondvarSamples,
-): Promise<void> {
+/** A ping-pong of the plan's lock pairs, and its share of the parked wake-ups, per round. */
+async function measurePair(run: SyncRun, round: number): Promise<void> {
+  const { plan, data } = run;
+  const samples = data.condvar;
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
-    const counts = { rounds: plan.pingPongRounds, wakes: plan.wakes, round };
-    const flags = { ...pairFlags(endpoint, "pair"), ...counts };
-    const b = start(children, endpoint, "cv-pair", { ...flags, side: "b" });
-    const a = start(children, endpoint, "cv-pair", { ...flags, side: "a" });
+    const counts = { rounds: plan.lockPairs, wakes: Math.ceil(plan.handoffRounds / plan.repeats), round };
+    const flags = { ...pairFlags(run, "pair"), ...counts };
+    const b = start(children, "cv-pair", { ...flags, side: "b" });
+    const a = start(children, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
     const median = (field: string) => middleSample(numbersField(wakes, field));
@@ -212,7 +160,7 @@ export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: E
 }
 
 /** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
-function pairFlags(endpoint: SyncEndpoint, prefix: string) {
-  const flags = slotFlags(endpoint, prefix);
-  return { ...flags, address: join(endpoint.scratch, `${flags.name}.sock`) };
+function pairFlags(run: SyncRun, prefix: string) {
+  const flags = slotFlags(run, prefix);
+  return { ...flags, address: join(run.scratch, `${flags.name}.sock`) };
 }

@@ -1,25 +1,19 @@
 /**
  * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
  * same bench-worker roles: guest→host and host→guest transfers (Fig. 3b), Fig. 4b in the guest in the
- * first round, the condvar hand-offs across the boundary (vm-condvar.ts) and a guest's request round
- * trips (below). A guest's clock is not the host's, so transfers are timed on the host alone: guest→host
+ * first round, the condvar hand-offs across the boundary (below) and a guest's request round trips (last). A guest's clock is not the host's, so transfers are timed on the host alone: guest→host
  * by the host receiver, host→guest by the host sender (from opening the channel to the guest's verdict).
  */
+
+import { join } from "node:path";
+import { failure } from "../errors.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { withChildren } from "./child.ts";
+import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import type { AccessSamples, SuiteContext, SuiteData } from "./suite-data.ts";
-import {
-  runVmCondvar,
-  startSocketLoopReader,
-  type VmCondvarPlan,
-  type VmCondvarSamples,
-  vmCondvarGuestSteps,
-  vmCondvarPlan,
-  vmForwards,
-} from "./vm-condvar.ts";
+import type { AccessSamples, SuiteContext, SuiteData, VmCondvarSamples } from "./suite-data.ts";
+import { addPairRound, LOOP_MODES, loopFlags } from "./sync.ts";
 import {
   BRIDGE_MODES,
   type BridgeMode,
@@ -31,6 +25,7 @@ import {
 import {
   type Event,
   emit,
+  type Flags,
   finalEvents,
   freshChannel,
   localNanoseconds,
@@ -84,18 +79,18 @@ async function vmRound(
   round: number,
   condvarSamples: VmCondvarSamples,
 ) {
-  const { plan, workerCommand } = context;
+  const { plan } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
   const toHost = freshChannel("vm-to-host");
   const fromHost = freshChannel("vm-from-host");
   const timeoutMs = 300_000 + plan.vmBytes / 1e3;
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
-    const host = { workerCommand, where, children };
+    const host = { where, children };
     const socketLoopReader = startSocketLoopReader(host, condvarPlan);
     await nextEvent(socketLoopReader, "ready");
     const receiving = { ...where, channel: toHost };
-    const receiver = startWorker(children, workerCommand, "ivsh-recv", receiving, "host receiver");
+    const receiver = startWorker(children, "ivsh-recv", receiving, "host receiver");
     await nextEvent(receiver, "waiting");
     const vm = startVm(children, tools, arbiter, {
       name: VM_NAME,
@@ -107,7 +102,7 @@ async function vmRound(
     await receiver.finish();
     await nextEvent(vm, "waiting");
     const sending = { ...where, ...sendFlags(plan, fromHost) };
-    const sender = startWorker(children, workerCommand, "ivsh-send", sending, "host sender");
+    const sender = startWorker(children, "ivsh-send", sending, "host sender");
     const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     await sender.finish();
     const access: Event[] = [];
@@ -160,6 +155,114 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
   });
   data.transfers["vm-guest-to-host"] = toHost;
   data.transfers["vm-host-to-guest"] = fromHost;
+}
+
+/*
+ * The condvar hand-offs across the VM boundary: the report's loops with the writer in the guest and the
+ * reader on the host, then a cv-pair with side a on the host and b in the guest, each next to the same over
+ * the VM's network: what a guest without ivsh would use, its TCP through QEMU's user-mode NIC (slirp,
+ * guestfwd) into `socat`, which relays to the host worker's Unix socket. The host times all.
+ */
+/** Guest ports of the socket baselines (the bridge has 7777). */
+const LOOP_PORT = 7801;
+const PAIR_PORT = 7802;
+const GUEST_GATEWAY = "10.0.2.100";
+const VM_PAIR_ROUNDS = 2000;
+const VM_PAIR_WAKES = 200;
+
+type VmCondvarPlan = ReturnType<typeof vmCondvarPlan>;
+
+/** The names and paths one VM round's condvar steps use; made before the VM boots. */
+function vmCondvarPlan(scratch: string, bytes: number) {
+  const names = {
+    ivsh: freshChannel("vm-loops-ivsh"),
+    rpc: freshChannel("vm-loops-rpc"),
+    socket: freshChannel("vm-loops-socket"),
+    pair: freshChannel("vm-pair"),
+  };
+  return {
+    bytes,
+    names,
+    loopAddress: join(scratch, `${names.socket}.sock`),
+    pairAddress: join(scratch, `${names.pair}.sock`),
+  };
+}
+
+/** launch.sh --forward options: the guest's connections to the baselines' ports reach the host sockets. */
+function vmForwards(plan: VmCondvarPlan): string[] {
+  return [
+    ["--forward", `${LOOP_PORT}=exec socat - UNIX-CONNECT:${plan.loopAddress}`],
+    ["--forward", `${PAIR_PORT}=exec socat - UNIX-CONNECT:${plan.pairAddress}`],
+  ].flat();
+}
+
+/** The guest's side, as shell steps; each announces itself so the host starts its side then. */
+function vmCondvarGuestSteps(plan: VmCondvarPlan): string[] {
+  const step = (name: string) => `echo '{"event":"step","step":"${name}"}'`;
+  return [
+    ...LOOP_MODES.map((mode) => {
+      const where =
+        mode === "socket"
+          ? { across: "vm", address: `${GUEST_GATEWAY}:${LOOP_PORT}` }
+          : { name: plan.names[mode] };
+      return `${step(`loops-${mode}`)} && ${guestWorker("cv-loop", loopFlags("writer", mode, plan.bytes, where))}`;
+    }),
+    `${step("pair")} && ${guestWorker("cv-pair", pairFlags(plan, "b", `${GUEST_GATEWAY}:${PAIR_PORT}`))}`,
+  ];
+}
+
+/** A cv-pair across the VM: a on the host, b in the guest reaching a's socket through the VM's network. */
+function pairFlags(plan: VmCondvarPlan, side: "a" | "b", address: string): Flags {
+  const counts = { rounds: VM_PAIR_ROUNDS, wakes: VM_PAIR_WAKES };
+  return { side, across: "vm", name: plan.names.pair, address, ...counts };
+}
+
+/** Where the host's workers find the arbiter, and the VM round's children they join. */
+interface VmHost {
+  readonly where: { socket: string; region: string };
+  readonly children: Child[];
+}
+
+/**
+ * The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
+ * step starts, and the reader's clock starts only when it does.
+ */
+function startSocketLoopReader(host: VmHost, plan: VmCondvarPlan): Child {
+  const flags = loopFlags("reader", "socket", plan.bytes, { address: plan.loopAddress });
+  return startWorker(host.children, "cv-loop", flags, "host cv-loop socket reader");
+}
+
+/** Runs the host's side of each guest step in turn, as the guest announces it; adds the round to `samples`. */
+async function runVmCondvar(
+  host: VmHost,
+  vm: Child,
+  plan: VmCondvarPlan,
+  socketReader: Child,
+  samples: VmCondvarSamples,
+): Promise<void> {
+  for (const mode of LOOP_MODES) {
+    await expectStep(vm, `loops-${mode}`);
+    const reading = loopFlags("reader", mode, plan.bytes, { ...host.where, name: plan.names[mode] });
+    const reader =
+      mode === "socket"
+        ? socketReader
+        : startWorker(host.children, "cv-loop", reading, `host cv-loop ${mode} reader`);
+    const [read] = await Promise.all([nextEvent(reader, "loop"), nextEvent(vm, "loop")]);
+    await reader.finish();
+    samples.loops[mode].push(numberField(read, "seconds"));
+  }
+  await expectStep(vm, "pair");
+  const flags = { ...host.where, ...pairFlags(plan, "a", plan.pairAddress) };
+  const a = startWorker(host.children, "cv-pair", flags, "host cv-pair a");
+  const [trips] = await Promise.all([nextEvent(a, "round-trips"), nextEvent(vm, "wakes")]);
+  await a.finish();
+  addPairRound(samples.pingPong, samples.wakeRoundTrips, trips, trips);
+}
+
+async function expectStep(vm: Child, name: string): Promise<void> {
+  const announced = String((await nextEvent(vm, "step")).step);
+  if (announced !== name)
+    throw failure("Internal", `start the host's side of '${name}'`, `the guest announced '${announced}'`);
 }
 
 /*

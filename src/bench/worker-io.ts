@@ -11,6 +11,7 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
+import { selfCommand } from "../self.ts";
 import { parseSize } from "../units.ts";
 import { type Child, startChild, waitUntil } from "./child.ts";
 
@@ -74,26 +75,29 @@ export function numbersField(event: Event, name: string): number[] {
   return field(event, name, isNumbers, "a list of numbers");
 }
 
-/** Typed access to a worker's `--flag value` pairs. */
+/** Typed access to a worker's `--flag value` pairs; one missing or malformed is refused, naming it. */
 export class WorkerFlags {
-  private readonly flags: Map<string, string>;
+  private readonly flags = new Map<string, string>();
 
   constructor(
     readonly role: string,
     argv: readonly string[],
   ) {
-    this.flags = parseFlags(argv);
-  }
-
-  string(name: string): string {
-    const value = this.flags.get(name);
-    if (value === undefined)
-      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is missing`);
-    return value;
+    for (let index = 0; index < argv.length; index += 2) {
+      const [name = "", value] = [argv[index], argv[index + 1]];
+      const reason = `'${name}' is not a --flag followed by a value`;
+      if (!name.startsWith("--") || value === undefined)
+        throw failure("InvalidArgument", "start a bench worker", reason);
+      this.flags.set(name.slice(2), value);
+    }
   }
 
   optional(name: string): string | undefined {
     return this.flags.get(name);
+  }
+
+  string(name: string): string {
+    return this.checked(name, (value) => value, "") as string;
   }
 
   size(name: string): number {
@@ -101,32 +105,26 @@ export class WorkerFlags {
   }
 
   count(name: string): number {
-    const value = Number(this.string(name));
-    if (!Number.isSafeInteger(value) || value <= 0)
-      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is not a positive count`);
-    return value;
+    return this.checked(
+      name,
+      Number,
+      "not a positive count",
+      (value) => Number.isSafeInteger(value) && value > 0,
+    );
   }
 
   number(name: string): number {
-    const value = Number(this.string(name));
-    if (!Number.isFinite(value))
-      throw failure("InvalidArgument", `start the ${this.role} worker`, `--${name} is not a number`);
-    return value;
+    return this.checked(name, Number, "not a number", Number.isFinite);
   }
-}
 
-/** `--name value` pairs into a map; anything else is refused, naming it. */
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let index = 0; index < argv.length; index += 2) {
-    const name = argv[index] ?? "";
-    const value = argv[index + 1];
-    const reason = `'${name}' is not a --flag followed by a value`;
-    if (!name.startsWith("--") || value === undefined)
-      throw failure("InvalidArgument", "start a bench worker", reason);
-    flags.set(name.slice(2), value);
+  private checked<T>(name: string, parse: (value: string) => T, what: string, valid = (_: T) => true): T {
+    const value = this.flags.get(name);
+    const fail = (reason: string) => failure("InvalidArgument", `start the ${this.role} worker`, reason);
+    if (value === undefined) throw fail(`--${name} is missing`);
+    const parsed = parse(value);
+    if (!valid(parsed)) throw fail(`--${name} is ${what}`);
+    return parsed;
   }
-  return flags;
 }
 
 export type Flags = Record<string, string | number | undefined>;
@@ -146,15 +144,12 @@ export function freshChannel(prefix: string): string {
   return `${prefix}-${process.pid}-${names}`;
 }
 
-/** Starts the worker `<workerCommand> ROLE --flag value ...` as one of `children` (see `startChild`). */
-export function startWorker(
-  children: Child[],
-  workerCommand: readonly string[],
-  role: string,
-  flags: Flags,
-  label = `${role} worker`,
-): Child {
-  return startChild(children, [...workerCommand, role, ...flagArgv(flags)], label);
+/**
+ * Starts the worker `ivsh bench-worker ROLE --flag value ...` as one of `children` (see `startChild`):
+ * this binary when compiled, `bun src/cli.ts` from source (tests too).
+ */
+export function startWorker(children: Child[], role: string, flags: Flags, label = `${role} worker`): Child {
+  return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], label);
 }
 
 /**

@@ -15,7 +15,6 @@ import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
-import { selfCommand } from "../self.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
@@ -89,7 +88,6 @@ export default defineLeafCommand({
       const diskDir = benchDirectory(args["disk-dir"], "disk").path;
       const data = await runSuite({
         plan,
-        workerCommand: [...selfCommand(), "bench-worker"],
         diskDir,
         scratchDir,
         interruption,
@@ -140,7 +138,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   await whileInterruptible("run the scale benchmark", async (interruption) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
-    const result = await runScale(plan, [...selfCommand(), "bench-worker"], interruption, progress);
+    const result = await runScale(plan, interruption, progress);
     process.stdout.write(renderScaleMarkdown(result, command));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;

@@ -177,7 +177,7 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
     chunk: SOCKET_CHUNK_BYTES,
     file: workspace.input,
   } as const;
-  const { received } = await streamBetweenWorkers([...selfCommand(), "bench-worker"], copy);
+  const { received } = await streamBetweenWorkers(copy);
   if (numberField(received, "crc32") !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
   return { seconds: numberField(received, "seconds") };

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { measureStream, sourceWorkerCommand } from "../../src/bench/baselines.ts";
+import { measureStream } from "../../src/bench/baselines.ts";
+import { startChild, withChildren } from "../../src/bench/child.ts";
 import type { StreamTransfer } from "../../src/bench/stream-worker.ts";
 import { testWithTool } from "../helpers/tools.ts";
 
@@ -25,46 +26,46 @@ async function expectNoChildrenLeft(): Promise<void> {
   for (let attempt = 0; attempt < 100 && liveChildren().length > 0; attempt++) await Bun.sleep(20);
   expect(liveChildren()).toEqual([]);
 }
-const workerCommand = sourceWorkerCommand();
-
 describe("stream baselines between two processes", () => {
   test("64 MiB over a Unix socket with Bun sockets arrives complete", async () => {
-    const result = await measureStream("unix-bun", { bytes: 64 * MiB, workerCommand });
+    const result = await measureStream("unix-bun", { bytes: 64 * MiB });
     expect((result as StreamTransfer).seconds).toBeGreaterThan(0);
     expect(result).toMatchObject({ bytes: 64 * MiB });
   });
 
   test("TCP loopback, with a size that is not a multiple of the chunk", async () => {
     const bytes = 16 * MiB + 12345;
-    const result = await measureStream("tcp-bun", { bytes, workerCommand });
+    const result = await measureStream("tcp-bun", { bytes });
     expect(result).toMatchObject({ bytes, seconds: expect.any(Number) });
   });
 
   testWithTool("socat", "socat with 1 MiB buffers counts its bytes from its own log", async () => {
-    const result = await measureStream("unix-socat", { bytes: 64 * MiB + 1, workerCommand });
+    const result = await measureStream("unix-socat", { bytes: 64 * MiB + 1 });
     expect(result).toMatchObject({ bytes: 64 * MiB + 1, seconds: expect.any(Number) });
     expect((result as StreamTransfer).reads).toBeGreaterThan(0);
   });
 
   test("a missing socat is reported, not measured as zero", async () => {
     const socatCommand = "/nonexistent/socat";
-    const result = await measureStream("unix-socat", { bytes: MiB, workerCommand, socatCommand });
+    const result = await measureStream("unix-socat", { bytes: MiB, socatCommand });
     expect(result).toEqual({ unavailable: "socat not installed" });
   });
 
+  // What every measurement's workers get (withChildren, startChild), shown with stand-in workers.
   test("a worker that fails is reported with its own error, and nothing is left running", async () => {
     const broken = [process.execPath, "-e", "console.error('boom'); process.exit(3)"];
-    await expect(measureStream("unix-bun", { bytes: MiB, workerCommand: broken })).rejects.toThrow(
-      /stream receiver.*code 3: boom/,
+    const run = withChildren("stream", 10_000, (children) =>
+      startChild(children, broken, "receiver").finish(),
     );
+    await expect(run).rejects.toThrow(/receiver.*code 3: boom/);
+    await expectNoChildrenLeft();
   });
 
   test("a hung worker is killed at the time limit", async () => {
     const hung = [process.execPath, "-e", "setInterval(() => {}, 1000)"];
     const started = Date.now();
-    await expect(
-      measureStream("unix-bun", { bytes: MiB, workerCommand: hung, timeoutMs: 500 }),
-    ).rejects.toThrow(/longer than/);
+    const run = withChildren("stream", 500, (children) => startChild(children, hung, "receiver").finish());
+    await expect(run).rejects.toThrow(/longer than/);
     expect(Date.now() - started).toBeLessThan(10_000);
     await expectNoChildrenLeft();
   });

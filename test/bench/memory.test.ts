@@ -7,7 +7,6 @@ import {
   fileMapping,
   measureAccess,
   measureMemcpy,
-  measureMemcpyInCache,
   withMapping,
 } from "../../src/bench/memory.ts";
 import { isIvshError } from "../../src/errors.ts";
@@ -24,7 +23,7 @@ describe("memcpy bandwidth", () => {
   });
 
   test("in-cache copies repeat the buffer to fill a sample", () => {
-    const result = measureMemcpyInCache({ bytes: 64 * 1024, repeats: 2, bytesPerSample: 4 * MiB });
+    const result = measureMemcpy({ bytes: 64 * 1024, repeats: 2, bytesPerSample: 4 * MiB });
     expect(result.copiesPerSample).toBe(64);
     expect(result.rate.count).toBe(2);
     expect(result.rate.median).toBeGreaterThan(0);
