@@ -19,10 +19,10 @@ import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
-/** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
 /** How soon a waiting sender notices its receiver (a bound on the error in its reported time). */
 const RECEIVER_POLL_MS = 10;
 
+/** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
 export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
 
 export interface TransferSummary {
@@ -39,8 +39,7 @@ export class ChannelSender {
   /** Bytes published in data records so far. */
   private streamOffset = 0;
   private finished = false;
-  /** performance.now() when we first saw the receiver there: where the transfer's time starts. */
-  receiverArrivedAt: number | undefined;
+  private arrivedAt: number | undefined;
   /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
   private filled = 0;
   private hashed = 0;
@@ -173,6 +172,11 @@ export class ChannelSender {
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
+  /** performance.now() when we first saw the receiver there (undefined before): where the transfer's time starts. */
+  get receiverArrivedAt(): number | undefined {
+    return this.arrivedAt;
+  }
+
   /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */
   get receiverJoined(): boolean {
     return this.slot.load("receiverJoined") === this.transfer;
@@ -287,8 +291,7 @@ export class ChannelSender {
 
   /** Looked at before every chunk, so a receiver there from the start is seen there. */
   private noteReceiver(): void {
-    if (this.receiverArrivedAt === undefined && this.receiverJoined)
-      this.receiverArrivedAt = performance.now();
+    if (this.arrivedAt === undefined && this.receiverJoined) this.arrivedAt = performance.now();
   }
 
   private hashFilled(chunk: Uint8Array): void {
