@@ -3,7 +3,7 @@
  * wrong, and the choices (found by a new-user trial: "encode field 'mode' since NaN is outside 0..255",
  * "unlock" for a wait, a 5 000-character name echoed back).
  */
-import { afterAll, beforeAll, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -48,6 +48,25 @@ test("a condvar wait without its lock says so, not 'unlock'", async () => {
     "NotHeld",
     /wait on 'waited-unlocked' since this client does not hold its lock/,
   );
+});
+
+test("a lock or wait timeout that is not a number of ms ≥ 0 is refused (NaN spun until the lease was gone)", async () => {
+  const mutex = await client.mutex("timed-badly");
+  const condvar = await client.condvar("timed-badly-cv");
+  for (const timeout of [Number.NaN, -5, "100"]) {
+    const shown = typeof timeout === "string" ? '"100"' : String(timeout);
+    const refusal = new RegExp(`its timeout ${shown} is not a number of milliseconds ≥ 0`);
+    // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+    await expectRejection(mutex.lock(timeout as any), "InvalidArgument", refusal);
+    expect(mutex.owner).toBe(0);
+    expect(await condvar.lock()).toBe("acquired");
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    await expectRejection(condvar.wait(timeout as any), "InvalidArgument", refusal);
+    expect(condvar.owner).toBe(client.clientId);
+    condvar.unlock();
+  }
+  expect(await mutex.lock(Number.POSITIVE_INFINITY)).toBe("acquired");
+  mutex.unlock();
 });
 
 test("a name far too long is cut in the error, not echoed whole", async () => {

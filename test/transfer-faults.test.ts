@@ -21,6 +21,7 @@ import {
 import { mapRegionFile } from "../src/region/mapping.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
@@ -225,6 +226,36 @@ test("an abandon that comes once the receiver keeps the stream fails: the transf
   while ((await receiver.receive(() => {})) !== undefined);
   expect(abandonedInWindow).toBe(ChannelState.keeping);
   expect((await finishing).bytes).toBe(100_000);
+  await receiver.close();
+  await sender.close();
+  await Promise.all([sending!.close(), receiving!.close()]);
+  await expectNothingHeld();
+});
+
+test("finish() twice, or data after finish(), is refused as a finished transfer, not called corruption", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["finishing twice", "receiving once"].map((name) =>
+      connect({ socket: paths.socket, region: paths.region, name }),
+    ),
+  );
+  const sender = await ChannelSender.open(sending!, "twice", { chunkBytes: 65536, depth: 4 });
+  const receiver = await ChannelReceiver.open(receiving!, "twice");
+  await sender.write(new Uint8Array(1000).fill(3));
+  const finishing = sender.finish();
+  await expectRejection(
+    sender.finish(),
+    "InvalidArgument",
+    /this transfer has ended \(finish\(\) was called\)/,
+  );
+  while ((await receiver.receive(() => {})) !== undefined);
+  expect((await finishing).bytes).toBe(1000);
+  await expectRejection(sender.finish(), "InvalidArgument", /this transfer has ended/);
+  await expectRejection(sender.write(new Uint8Array(10)), "InvalidArgument", /this transfer has ended/);
+  await expectRejection(
+    sender.send(() => 10),
+    "InvalidArgument",
+    /this transfer has ended/,
+  );
   await receiver.close();
   await sender.close();
   await Promise.all([sending!.close(), receiving!.close()]);

@@ -115,6 +115,7 @@ abstract class SlotObject {
 
   /** Waits for the lock; `timeoutMs` bounds the wait (a Timeout error when it passes). */
   async lock(timeoutMs = WAIT_FOREVER): Promise<LockOutcome> {
+    if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `lock '${this.name}'`);
     const fast = this.tryLock();
     if (!fast) return this.lockSlowly(timeoutMs);
     // A loop of uncontended locks never yields otherwise; look at the clock only now and then (it costs).
@@ -262,6 +263,7 @@ export class CondVar extends SlotObject {
    * and the state it guards needs the caller's attention.
    */
   async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
+    if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `wait on '${this.name}'`);
     // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
     this.checkOpen();
     if (this.owner !== this.client.clientId)
@@ -332,4 +334,17 @@ export class CondVar extends SlotObject {
 
 function deadlineOf(startedMs: number, timeoutMs: number): number {
   return timeoutMs === WAIT_FOREVER ? Number.POSITIVE_INFINITY : startedMs + timeoutMs;
+}
+
+/**
+ * A timeout that is not a number of milliseconds ≥ 0 is refused: NaN made every deadline test false, so
+ * the wait spun on the event loop's thread until the lease was gone (Infinity waits for ever).
+ */
+function checkTimeout(timeoutMs: unknown, action: string): void {
+  if (typeof timeoutMs === "number" && timeoutMs >= 0) return;
+  throw failure(
+    "InvalidArgument",
+    action,
+    `its timeout ${typeof timeoutMs === "number" ? timeoutMs : JSON.stringify(timeoutMs)} is not a number of milliseconds ≥ 0 (leave it out to wait for ever)`,
+  );
 }

@@ -39,6 +39,8 @@ export class ChannelSender {
   /** Bytes published in data records so far. */
   private streamOffset = 0;
   private finished = false;
+  /** finish() has begun: the end record is (being) published, nothing may follow it. */
+  private ending = false;
   private arrivedAt: number | undefined;
   /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
   private filled = 0;
@@ -76,6 +78,7 @@ export class ChannelSender {
 
   /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
   async send(fill: ChunkFiller): Promise<number> {
+    this.checkNotEnding();
     this.flush();
     await this.waitForSpace();
     const chunk = this.ring.chunk(this.head);
@@ -99,6 +102,7 @@ export class ChannelSender {
    * the ring (the last chunk may wait for more data, `flush` or `finish` before it is published).
    */
   async write(bytes: Uint8Array): Promise<void> {
+    this.checkNotEnding();
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.filled === 0) await this.waitForSpace();
       const chunk = this.ring.chunk(this.head);
@@ -143,6 +147,7 @@ export class ChannelSender {
   /** Publishes the chunk `write` has partly filled, if any. */
   flush(): void {
     if (this.filled === 0) return;
+    this.checkNotEnding();
     if (this.hashed < this.filled) this.hashFilled(this.ring.chunk(this.head));
     const length = this.filled;
     this.filled = 0;
@@ -157,6 +162,8 @@ export class ChannelSender {
    */
   async finish(): Promise<TransferSummary> {
     this.flush();
+    this.checkNotEnding();
+    this.ending = true;
     await this.waitForSpace();
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
@@ -175,6 +182,16 @@ export class ChannelSender {
   /** performance.now() when we first saw the receiver there (undefined before): where the transfer's time starts. */
   get receiverArrivedAt(): number | undefined {
     return this.arrivedAt;
+  }
+
+  /** Data after the end record, or a second end, would be read as corruption by both ends: refused. */
+  private checkNotEnding(): void {
+    if (this.ending)
+      throw failure(
+        "InvalidArgument",
+        `send on channel '${this.name}'`,
+        "this transfer has ended (finish() was called); open a new ChannelSender for another",
+      );
   }
 
   /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */
