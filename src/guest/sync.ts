@@ -113,7 +113,10 @@ abstract class SlotObject {
     return this.takeFree(seen, me | (seen & LOCK_WAITERS));
   }
 
-  /** Waits for the lock; `timeoutMs` bounds the wait (a Timeout error when it passes). */
+  /**
+   * Waits for the lock; `timeoutMs` (milliseconds ≥ 0; left out or Infinity: no limit) bounds the wait (a
+   * Timeout error when it passes).
+   */
   async lock(timeoutMs = WAIT_FOREVER): Promise<LockOutcome> {
     if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `lock '${this.name}'`);
     const fast = this.tryLock();
@@ -258,9 +261,9 @@ export class CondVar extends SlotObject {
   }
 
   /**
-   * Releases the lock, waits for a notify (or the timeout), and takes the lock again. Must be called with
-   * the lock held. "owner-died" wins over the other results: while we waited, a holder died with the lock,
-   * and the state it guards needs the caller's attention.
+   * Releases the lock, waits for a notify (or `timeoutMs`, milliseconds ≥ 0; left out: no limit), and
+   * takes the lock again. Must be called with the lock held. "owner-died" wins over the other results:
+   * while we waited, a holder died with the lock, and the state it guards needs the caller's attention.
    */
   async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
     if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `wait on '${this.name}'`);
