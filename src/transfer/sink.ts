@@ -3,7 +3,7 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { chmodSync, existsSync, linkSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { failure } from "../errors.ts";
 import {
   closeFd,
@@ -12,14 +12,17 @@ import {
   fileStatus,
   isTerminal,
   O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_NONBLOCK,
   O_TRUNC,
   O_WRONLY,
+  openFile,
   POLLOUT,
   renameFile,
   restoreFlags,
   SystemCallError,
   setNonBlocking,
-  truncateFd,
   tryLockExclusive,
   writeAll,
   writeSome,
@@ -29,35 +32,60 @@ import { openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 /**
- * Opens FILE.partial for writing, locked (flock) while this receiver writes it. One held by a live
- * receiver is refused even with --force; one an earlier, finished run left is refused unless --force,
- * which starts it again from empty.
+ * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
+ * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
+ * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
+ * through it, into the file it points at) and creates a new one that follows no link.
  */
 function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
-  const existed = existsSync(partial);
-  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
-  // may be private, and its mode is applied once the copy is whole (`keep`).
-  const mode = existsSync(target) ? 0o600 : 0o644;
-  const fd = openNamed(partial, O_WRONLY | O_CREAT, mode, action, argument);
-  try {
-    if (!tryLockExclusive(fd, partial))
-      throw failure(
-        "AlreadyExists",
-        action,
-        `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
-      );
-    if (existed && !force)
+  const busy = () =>
+    failure(
+      "AlreadyExists",
+      action,
+      `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
+    );
+  const stale = lstatSync(partial, { throwIfNoEntry: false });
+  if (stale) {
+    if (heldByReceiver(partial)) throw busy();
+    if (!force)
       throw failure(
         "AlreadyExists",
         action,
         `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
       );
-    truncateFd(fd, 0, partial);
-    return fd;
+    if (stale.isDirectory())
+      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
+    unlinkSync(partial);
+  }
+  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
+  // may be private, and its mode is applied once the copy is whole (`keep`).
+  const mode = existsSync(target) ? 0o600 : 0o644;
+  let fd: number;
+  try {
+    fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
   } catch (error) {
-    closeFd(fd);
+    // Created between the look and the open: another receiver's.
+    if (error instanceof SystemCallError && error.errnoName === "EEXIST") throw busy();
     throw error;
+  }
+  if (tryLockExclusive(fd, partial)) return fd;
+  closeFd(fd);
+  throw busy();
+}
+
+/** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
+function heldByReceiver(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockExclusive(fd, path);
+  } finally {
+    closeFd(fd);
   }
 }
 
