@@ -1,8 +1,9 @@
 /** Transfers at the edges: files planted where the receiver writes, directories removed, frozen ends. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually } from "./helpers/processes.ts";
 import { guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
@@ -43,4 +44,28 @@ describe("transfer edges", () => {
     expect(await receiver.stderr).toContain(`${output}.partial exists`);
     expect(await Bun.file(nowhere).exists()).toBe(false);
   });
+
+  for (const role of ["send", "recv"] as const)
+    test(`${role} --timeout: an arbiter killed while it waits for its peer ends the wait at the limit, naming the arbiter`, async () => {
+      const channel = `lost-arbiter-${role}`;
+      const input = outPath(paths, `${channel}.in`);
+      await randomFile(input, 64 << 10);
+      const args = role === "send" ? [input] : ["--out", outPath(paths, `${channel}.out`)];
+      const end = guest(paths, [role, ...args, "--channel", channel, "--timeout", "3s"]);
+      // Waiting on the channel: its slot is open.
+      await eventually(
+        async () =>
+          (await fetchStatus({ unix: paths.socket })).report.sync.some((slot) => slot.name.includes(channel)),
+        20_000,
+        `the ${role} end opening its channel`,
+      );
+      await arbiter.kill9();
+      // Before, it waited out the 30 s reconnect timeout and then blamed the peer.
+      expect(await end.exit(20_000)).toBe(1);
+      const stderr = await end.stderr;
+      expect(stderr).toContain(
+        "the arbiter went away (connection lost) and did not come back within 3 s (--timeout)",
+      );
+      expect(stderr).not.toContain("showed up");
+    });
 });
