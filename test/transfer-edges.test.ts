@@ -3,8 +3,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually } from "./helpers/processes.ts";
-import { guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
 let paths: TestPaths;
@@ -68,4 +68,24 @@ describe("transfer edges", () => {
       );
       expect(stderr).not.toContain("showed up");
     });
+
+  test("a receiver frozen past its lease says its lease expired, not that the region was overwritten", async () => {
+    const output = outPath(paths, "frozen.out");
+    const receiver = guest(paths, ["recv", "--channel", "frozen", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "frozen", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20).fill(3));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 1 << 20);
+    receiver.proc.kill("SIGSTOP");
+    try {
+      // The arbiter expires the frozen receiver; its sender, told so, gives the channel up.
+      expect(await sender.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    } finally {
+      receiver.proc.kill("SIGCONT");
+    }
+    expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    const stderr = await receiver.stderr;
+    expect(stderr).toContain("(lease expired)");
+    expect(stderr).not.toContain("overwritten");
+  });
 });

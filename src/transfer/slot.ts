@@ -3,7 +3,7 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait } from "../errors.ts";
+import { failure, hasTrait, type IvshError } from "../errors.ts";
 import {
   ChannelWord,
   channelSlotName,
@@ -67,6 +67,21 @@ export class ChannelSlot {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Why our session is gone, if it is: asked of the arbiter even when the lease seems kept, for a process
+   * frozen past it may not have noticed yet, and then finds the slot reused by others (which is no
+   * corruption of the region). An arbiter that cannot be asked tells nothing (undefined).
+   */
+  async sessionLost(): Promise<IvshError | undefined> {
+    if (this.client.lost) return this.client.lost;
+    try {
+      await this.client.confirmLease();
+    } catch (error) {
+      if (hasTrait(error, "endsSession")) return error;
+    }
+    return undefined;
   }
 
   wake(word: ChannelWordName, count = 1): void {
