@@ -1,6 +1,7 @@
 /** Transfers at the edges: files planted where the receiver writes, directories removed, frozen ends. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
@@ -87,5 +88,25 @@ describe("transfer edges", () => {
     const stderr = await receiver.stderr;
     expect(stderr).toContain("(lease expired)");
     expect(stderr).not.toContain("overwritten");
+  });
+
+  test("an output directory removed during the transfer: a named error, and no claim that bytes are left", async () => {
+    const directory = outPath(paths, "vanish");
+    mkdirSync(directory);
+    const output = join(directory, "o7");
+    const receiver = guest(paths, ["recv", "--channel", "vanish", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "vanish", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20).fill(5));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 1 << 20);
+    rmSync(directory, { recursive: true });
+    sender.proc.stdin.end();
+    expect(await receiver.exit()).toBe(1);
+    await sender.exit();
+    const stderr = await receiver.stderr;
+    expect(stderr).toContain(
+      `the output directory ${directory}/ was removed during the transfer; nothing kept`,
+    );
+    expect(stderr).not.toContain("are left in");
   });
 });

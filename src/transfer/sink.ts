@@ -4,7 +4,8 @@
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
 import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from "node:fs";
-import { failure } from "../errors.ts";
+import { dirname } from "node:path";
+import { failure, type IvshError } from "../errors.ts";
 import {
   closeFd,
   enlargePipe,
@@ -217,7 +218,9 @@ export class Sink implements StreamKeeper {
       this.settle();
       return undefined;
     }
-    if (this.written > 0 && !this.outOfSpace) return this.writing;
+    // Not claimed as left when it is gone (its directory removed meanwhile).
+    if (this.written > 0 && !this.outOfSpace && lstatSync(this.writing, { throwIfNoEntry: false }))
+      return this.writing;
     rmSync(this.writing, { force: true });
     return undefined;
   }
@@ -238,9 +241,23 @@ export class Sink implements StreamKeeper {
       if (this.replaced && existsSync(this.target)) rmSync(this.replaced, { force: true });
       else if (this.replaced) renameFile(this.replaced, this.target);
       this.replaced = undefined;
-      throw error;
+      throw this.vanished(error) ?? error;
     }
     this.kept = true;
+  }
+
+  /** A rename that found no TARGET.partial: it, or its directory, was removed while it was written. */
+  private vanished(error: unknown): IvshError | undefined {
+    if (!(error instanceof SystemCallError && error.errnoName === "ENOENT")) return undefined;
+    const directory = dirname(this.writing);
+    const removed = existsSync(directory)
+      ? `${this.writing} was removed`
+      : `the output directory ${directory}/ was removed`;
+    return failure(
+      "NotFound",
+      `keep ${this.target}`,
+      `${removed} during the transfer; nothing kept (receive again)`,
+    );
   }
 
   /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */
