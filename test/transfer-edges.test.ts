@@ -109,4 +109,21 @@ describe("transfer edges", () => {
     );
     expect(stderr).not.toContain("are left in");
   });
+
+  test("a ring the client's quota refuses suggests a larger --client-quota, not a larger --size", async () => {
+    const quotaPaths = testPaths("xquota");
+    const quota = await ArbiterProcess.start(quotaPaths, { extra: ["--client-quota", "2MiB"] });
+    try {
+      const sender = guest(quotaPaths, ["send", "-", "--channel", "quota", "--timeout", "1s"]);
+      sender.proc.stdin.end();
+      expect(await sender.exit()).toBe(1);
+      const stderr = await sender.stderr;
+      expect(stderr).toContain("its quota is");
+      expect(stderr).toContain("or start the arbiter with a larger --client-quota");
+      expect(stderr).not.toContain("--size");
+    } finally {
+      await quota.stop();
+      quotaPaths.cleanup();
+    }
+  });
 });
