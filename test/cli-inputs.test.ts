@@ -1,6 +1,6 @@
 /** The command line refuses what it cannot take faithfully: arguments that are not UTF-8, flag values out of range. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli } from "./helpers/processes.ts";
@@ -58,5 +58,60 @@ describe("arguments that are not UTF-8", () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--connect 'h\uFFFDst:1' since it is not valid UTF-8");
     expect(existsSync(join(paths.dir, "none.sock"))).toBe(false);
+  });
+});
+
+describe("an address where no arbiter listens", () => {
+  /** A TCP server that speaks another protocol: `greeting` on connect, `answer` to what it is sent. */
+  function otherServer(greeting: string | undefined, answer: string | undefined) {
+    return Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open: (socket) => {
+          if (greeting) socket.write(greeting);
+        },
+        data: (socket) => {
+          if (answer) socket.write(answer);
+        },
+      },
+    });
+  }
+
+  for (const [name, greeting, answer, sent] of [
+    [
+      "an SSH server",
+      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
+      undefined,
+      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13",
+    ],
+    [
+      "an HTTP proxy",
+      undefined,
+      "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 400 Bad Request…",
+    ],
+  ] as const)
+    test(`status --connect to ${name}: the peer is not an ivsh arbiter, with what it sent`, async () => {
+      const server = otherServer(greeting, answer);
+      try {
+        const result = await runCli(["status", "--connect", `127.0.0.1:${server.port}`]);
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).toContain(
+          `the peer there is not an ivsh arbiter (it sent "${sent}"): check the address`,
+        );
+        expect(result.stderr).not.toContain("length field");
+      } finally {
+        server.stop(true);
+      }
+    });
+
+  test("status --socket naming a regular file: a file that is not a socket, as ivsh host says", async () => {
+    const file = join(paths.dir, "regular-file");
+    writeFileSync(file, "not a socket\n");
+    const result = await runCli(["status", "--socket", file]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`${file} since it is a file that is not a socket`);
+    expect(result.stderr).not.toContain("nothing listens");
   });
 });
