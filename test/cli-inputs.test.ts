@@ -115,3 +115,22 @@ describe("an address where no arbiter listens", () => {
     expect(result.stderr).not.toContain("nothing listens");
   });
 });
+
+describe("flag values the command refuses: exit 2, naming the flag and what it takes", () => {
+  for (const [args, says] of [
+    [["--limit", "99999999999"], "Failed to use --limit 99999999999 since it must be from 0 to 4294967294"],
+    [["--connect", "garbage"], "Failed to use --connect 'garbage' since it is not HOST:PORT"],
+    [["--connect", "127.0.0.1:99999"], "Failed to use --connect '127.0.0.1:99999' since it is not HOST:PORT"],
+  ] as const)
+    test(`status ${args.join(" ")}`, async () => {
+      const result = await runCli(["status", ...args, "--socket", join(paths.dir, "none.sock")]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+    });
+
+  test("guest send --connect garbage: the same, before the file is opened", async () => {
+    const result = await runCli(["guest", "send", "/nonexistent-ivsh-file", "--connect", "garbage"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("--connect 'garbage'");
+  });
+});
