@@ -134,3 +134,17 @@ describe("flag values the command refuses: exit 2, naming the flag and what it t
     expect(result.stderr).toContain("--connect 'garbage'");
   });
 });
+
+describe("demo", () => {
+  test("--size 0 is refused (it printed a rate ratio of nothing)", async () => {
+    const result = await runCli(["demo", "--size", "0"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use --size 0 since it must be at least 1.00 MiB");
+  });
+
+  test("--rounds 1 says 1 round, with no median", async () => {
+    const result = await runCli(["demo", "--size", "1MiB", "--rounds", "1"]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain("from one process to another, 1 round:");
+  });
+});
