@@ -126,4 +126,27 @@ describe("transfer edges", () => {
       quotaPaths.cleanup();
     }
   });
+
+  test("no slot left for a channel: the error names the channel, not its internal slot name", async () => {
+    const slotPaths = testPaths("xslots");
+    const small = await ArbiterProcess.start(slotPaths, { slots: "1" });
+    const first = guest(slotPaths, ["recv", "--channel", "one", "--out", outPath(paths, "slots-one.out")]);
+    try {
+      await eventually(
+        async () => (await fetchStatus({ unix: slotPaths.socket })).report.sync.length === 1,
+        20_000,
+        "the first receiver opening its channel",
+      );
+      const second = guest(slotPaths, ["recv", "--channel", "two", "--out", outPath(paths, "slots-two.out")]);
+      expect(await second.exit()).toBe(1);
+      const stderr = await second.stderr;
+      expect(stderr).toContain("Failed to receive on channel 'two' since all 1 slots are in use");
+      expect(stderr).not.toContain("channel:two");
+    } finally {
+      first.proc.kill("SIGTERM");
+      await first.exit();
+      await small.stop();
+      slotPaths.cleanup();
+    }
+  });
 });

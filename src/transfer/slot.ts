@@ -3,7 +3,7 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait, type IvshError } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import {
   ChannelWord,
   channelSlotName,
@@ -113,11 +113,21 @@ export async function claimRole(
   name: string,
   role: "sender" | "receiver",
 ): Promise<ChannelSlot> {
-  const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
+  const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
+  const { slot: index } = await client
+    .openSlot(channelSlotName(name), "channel", true)
+    .catch((error: unknown) => {
+      // The arbiter names the slot ('channel:NAME'); the user named the channel.
+      if (!isIvshError(error, "NoSpace")) throw error;
+      throw failure(
+        "NoSpace",
+        `${verb} on channel '${name}'`,
+        error.message.replace(/^Failed to .*? since /, ""),
+      );
+    });
   const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return slot;
   await ignoreLost(client.closeSlot(index));
-  const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
