@@ -148,6 +148,15 @@ export class ChannelReceiver {
   }
 
   private async waitForRecord(): Promise<void> {
+    const stopWaking = wakeOnAbort(this.slot, "head", this.options.signal);
+    try {
+      await this.nextRecord();
+    } finally {
+      stopWaking();
+    }
+  }
+
+  private async nextRecord(): Promise<void> {
     await this.slot.confirmLive();
     const check = () => this.checkStillOurs();
     const { slot, sender: peer, options } = this;
@@ -310,6 +319,19 @@ async function awaitTransfer(
   onWaiting?: () => void,
   signal?: AbortSignal,
 ): Promise<number> {
+  const stopWaking = wakeOnAbort(slot, "transfer", signal);
+  try {
+    return await nextTransfer(slot, onWaiting, signal);
+  } finally {
+    stopWaking();
+  }
+}
+
+async function nextTransfer(
+  slot: ChannelSlot,
+  onWaiting?: () => void,
+  signal?: AbortSignal,
+): Promise<number> {
   for (let told = false; ; ) {
     const transfer = slot.load("transfer");
     if (
@@ -323,4 +345,16 @@ async function awaitTransfer(
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.
     await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
   }
+}
+
+/**
+ * A parked wait is re-issued only every half second (wait.ts), and an abort (--timeout, Ctrl-C) alone
+ * does not end the park: waking the word we park on does, so the wait ends now. A spurious wake is
+ * harmless to anyone else parked on it: every waiter re-checks its word.
+ */
+function wakeOnAbort(slot: ChannelSlot, word: "transfer" | "head", signal?: AbortSignal): () => void {
+  if (!signal) return () => {};
+  const wake = () => slot.wake(word, WAKE_ALL);
+  signal.addEventListener("abort", wake, { once: true });
+  return () => signal.removeEventListener("abort", wake);
 }
