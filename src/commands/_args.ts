@@ -5,7 +5,7 @@
 import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
-import { type ConnectOptions, withEnvironment } from "../guest/connect-options.ts";
+import { type ConnectOptions, parseHostPort, withEnvironment } from "../guest/connect-options.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import { ringSegmentName } from "../region/layout.ts";
 import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
@@ -110,8 +110,25 @@ export function connectOptions(
   const options: ConnectOptions = { name, sysfsRoot: args["sysfs-root"] ?? "/sys" };
   if (args.socket) options.socket = args.socket;
   if (args.region) options.region = args.region;
-  if (args.connect) options.tcp = args.connect;
+  if (args.connect) options.tcp = connectAddress(args.connect);
   return withEnvironment(options);
+}
+
+/** --connect, checked before anything is opened: an address that is not host:port is a usage error. */
+function connectAddress(text: string): string {
+  return checkFlag(() => {
+    try {
+      parseHostPort(text);
+      return text;
+    } catch (error) {
+      if (!isIvshError(error, "InvalidArgument")) throw error;
+      throw failure(
+        "InvalidArgument",
+        `use --connect '${text}'`,
+        "it is not HOST:PORT with a port from 1 to 65535 (e.g. 10.0.2.100:7777)",
+      );
+    }
+  });
 }
 
 /** How long a transfer's end waits for the other end to show up; not a limit on the transfer itself. */

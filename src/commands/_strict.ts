@@ -61,6 +61,57 @@ function checkValues(rawArgs: readonly string[], flags: Map<string, string>): vo
   }
 }
 
+/** What stands in process.argv where an argument's bytes were not UTF-8 (the runtime decodes it so). */
+const REPLACED = "\uFFFD";
+
+/** The name of the command's `position`th positional argument as its usage shows it (FILE). */
+function positionalName(def: ArgsDef, position: number): string {
+  const positional = Object.entries(def).filter(([, arg]) => arg.type === "positional")[position];
+  return positional ? positional[0].toUpperCase() : `argument ${position + 1}`;
+}
+
+/**
+ * An argument that was not valid UTF-8 reaches ivsh with U+FFFD in place of its bad bytes, so two
+ * different names ("c\xfe", "c\xff") would read as one and a file's name would name another file:
+ * refused, naming the argument, before anything is opened.
+ */
+function checkEncoding(rawArgs: readonly string[], args: ArgsDef, flags: Map<string, string>): void {
+  let positional = 0;
+  let afterDashes = false;
+  for (let index = 0; index < rawArgs.length; index++) {
+    const token = rawArgs[index]!;
+    let named: string | undefined;
+    let value = token;
+    if (!afterDashes && token === "--") {
+      afterDashes = true;
+      continue;
+    }
+    if (!afterDashes && token.startsWith("-") && token !== "-" && !/^-\d/.test(token)) {
+      const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+      named = `${token.startsWith("--") ? "--" : "-"}${flag}`;
+      if (inline !== undefined) value = inline;
+      else if (flags.has(flag)) value = rawArgs[++index] ?? "";
+    } else named = positionalName(args, positional++);
+    if (value.includes(REPLACED)) throw notUtf8(named, value, flags.get(named.replace(/^--?/, "")));
+  }
+}
+
+function notUtf8(named: string, value: string, hint: string | undefined): UsageError {
+  return new UsageError(
+    `Failed to use ${named} '${value}' since it is not valid UTF-8 (${REPLACED} marks its bad bytes): ` +
+      `ivsh cannot take names that are not UTF-8, as two such names would read as one; ${utf8Advice(named, hint)}`,
+  );
+}
+
+/** What to do instead: a file can be renamed, or its bytes go through stdin or stdout. */
+function utf8Advice(named: string, hint: string | undefined): string {
+  if (named === "FILE") return "rename the file, or send it via stdin (ivsh guest send - < FILE)";
+  if (named === "--out")
+    return "use a UTF-8 name and rename it afterwards, or receive to stdout (--out - > FILE)";
+  if (hint === undefined || /FILE|PATH|DIR/.test(hint)) return "rename it, or use a UTF-8 path";
+  return "use a UTF-8 name";
+}
+
 const strictFlags: CittyPlugin = {
   name: "strict-flags",
   async setup(context) {
@@ -73,7 +124,9 @@ const strictFlags: CittyPlugin = {
       const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
       if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
     }
-    checkValues(context.rawArgs, valueFlags(args as ArgsDef));
+    const flags = valueFlags(args as ArgsDef);
+    checkEncoding(context.rawArgs, args as ArgsDef, flags);
+    checkValues(context.rawArgs, flags);
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);

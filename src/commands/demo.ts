@@ -1,6 +1,7 @@
 /** `ivsh demo`: README command 1. Everything on one machine, cleaned up afterwards. */
 
 import { type MethodResult, runDemo } from "../demo/demo.ts";
+import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import { abortOnSignals, checkFlag } from "./_args.ts";
@@ -22,7 +23,7 @@ export default defineLeafCommand({
     },
   },
   async run({ args }) {
-    const bytes = checkFlag(() => parseSize(args.size, "--size"));
+    const bytes = checkFlag(() => demoSize(args.size));
     const rounds = checkFlag(() => parseCount(args.rounds, "--rounds"));
     const result = await runDemo({
       bytes,
@@ -34,7 +35,7 @@ export default defineLeafCommand({
     const socket = median(result.socket);
     const lines = [
       "",
-      `  ${formatBytes(bytes)} file, from one process to another, ${result.ivsh.seconds.length} rounds (median):`,
+      `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
       `    ivsh          ${rate(bytes, ivsh)}   (${ivsh.toFixed(3)} s, digest ${result.ivsh.digest} verified)`,
       `    unix socket   ${rate(bytes, socket)}   (${socket.toFixed(3)} s)`,
       `    ivsh is ${(socket / ivsh).toFixed(1)}x the Unix socket's rate; both receivers got exactly the original`,
@@ -44,6 +45,25 @@ export default defineLeafCommand({
     process.stdout.write(`${lines.join("\n")}\n`);
   },
 });
+
+/** Less than a mebibyte moves in less time than a process takes to start: no rate worth comparing. */
+const LEAST_DEMO_BYTES = 1 << 20;
+
+function demoSize(text: string): number {
+  const bytes = parseSize(text, "--size");
+  if (bytes < LEAST_DEMO_BYTES)
+    throw failure(
+      "InvalidArgument",
+      `use --size ${text}`,
+      `it must be at least ${formatBytes(LEAST_DEMO_BYTES)}: a smaller file moves too fast for its rate to mean anything`,
+    );
+  return bytes;
+}
+
+/** "1 round", "3 rounds (median)": one round has no median to speak of. */
+function roundsText(rounds: number): string {
+  return rounds === 1 ? "1 round" : `${rounds} rounds (median)`;
+}
 
 function median({ seconds }: MethodResult): number {
   const sorted = [...seconds].sort((a, b) => a - b);

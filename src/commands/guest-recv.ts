@@ -54,11 +54,11 @@ export default defineLeafCommand({
       const waitMs = peerWaitMs(args.timeout);
       // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
       const signal = abortOnSignals();
+      const connection = connectOptions(args, `recv ${args.out}`);
       const sink = Sink.open(args.out, { force: args.force });
       const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
       let committed = false;
       try {
-        const connection = connectOptions(args, `recv ${args.out}`);
         warnIfSlowMapping(connection);
         const client = await connect({ ...connection, connectTimeoutMs: waitMs, signal });
         phase("recv: connected");

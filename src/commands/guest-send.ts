@@ -88,8 +88,9 @@ export default defineLeafCommand({
       const channel = channelName(args.channel);
       const ring = checkFlag(() => ringFlags(args));
       const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
-      const source = Source.open(args.file);
+      // The flags first (a bad --connect is a usage error), then the file.
       const connection = connectOptions(args, `send ${args.file}`);
+      const source = Source.open(args.file);
       warnIfSlowMapping(connection);
       const client = await connect({
         ...connection,

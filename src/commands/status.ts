@@ -1,4 +1,5 @@
 /** `ivsh status`: what the arbiter holds, as text or JSON. */
+import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
@@ -26,7 +27,7 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     try {
-      const limit = checkFlag(() => parseCount(args.limit, "--limit", { allowZero: true }));
+      const limit = checkFlag(() => statusLimit(args.limit));
       // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
       const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
       // One more than asked: our own session is in the list and is taken out below.
@@ -40,6 +41,17 @@ export default defineLeafCommand({
     }
   },
 });
+
+/** The most --limit can be: the request carries it, plus our own session, as a 32-bit count. */
+const MAX_LIMIT = 2 ** 32 - 2;
+
+function statusLimit(text: string): number {
+  const accepts = `from 0 to ${MAX_LIMIT}`;
+  const limit = parseCount(text, "--limit", { allowZero: true, accepts });
+  if (limit > MAX_LIMIT)
+    throw failure("InvalidArgument", `use --limit ${text}`, `it must be ${accepts} (0: totals only)`);
+  return limit;
+}
 
 /** The status query's own short session is not something the user asked about. */
 function withoutSelf(report: StatusReport, limit: number): StatusReport {

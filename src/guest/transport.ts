@@ -18,12 +18,9 @@ import {
 } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
+import { describeEndpoint, type Endpoint, notAnArbiter, OPENING_BYTES, unreachable } from "./link-errors.ts";
 
-export type Endpoint = { unix: string } | { hostname: string; port: number };
-
-export function describeEndpoint(endpoint: Endpoint): string {
-  return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
-}
+export { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
 interface Pending {
   name: MessageName;
@@ -87,9 +84,9 @@ export class Transport {
 
   /** Opens the socket (no hello: the caller sends it, as the first request). */
   async open(): Promise<void> {
-    const decoder = new FrameDecoder();
+    const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
     const handlers: SocketHandler<undefined> = {
-      data: (_socket, bytes) => this.received(decoder, bytes),
+      data: (_socket, bytes) => this.received(reading, bytes),
       drain: () => {
         this.link?.outbox.flush();
         this.keepAliveWhileBusy();
@@ -296,14 +293,25 @@ export class Transport {
     }
   }
 
-  private received(decoder: FrameDecoder, bytes: Uint8Array): void {
+  private received(reading: Reading, bytes: Uint8Array): void {
+    const { decoder } = reading;
+    if (!reading.framed && reading.opening.byteLength < OPENING_BYTES)
+      reading.opening = Buffer.concat([reading.opening, bytes.subarray(0, OPENING_BYTES)]);
     decoder.push(bytes);
     try {
       // Each frame is decoded before the next push.
-      for (let frame = decoder.nextInPlace(); frame; frame = decoder.nextInPlace()) this.settle(frame);
+      for (let frame = decoder.nextInPlace(); frame; frame = decoder.nextInPlace()) {
+        reading.framed = true;
+        this.settle(frame);
+      }
     } catch (error) {
-      // The arbiter sent something we cannot read: nothing after it can be trusted either.
-      this.fail(isIvshError(error) ? error : failure("BadFrame", "read the arbiter's reply", String(error)));
+      // The arbiter sent something we cannot read: nothing after it can be trusted either. If it was the
+      // first frame, what answered is no arbiter at all (an SSH server, an HTTP proxy, ...).
+      const unreadable = isIvshError(error)
+        ? error
+        : failure("BadFrame", "read the arbiter's reply", String(error));
+      const first = !reading.framed && isIvshError(unreadable, "BadFrame");
+      this.fail(first ? notAnArbiter(this.endpoint, reading.opening, unreadable) : unreadable);
       this.close();
     }
   }
@@ -353,35 +361,16 @@ export class Transport {
   }
 }
 
+/** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
+interface Reading {
+  decoder: FrameDecoder;
+  framed: boolean;
+  opening: Uint8Array;
+}
+
 /** A client used after close() (ConnectionLost, so releasing what it held stays harmless). */
 function closedError(action: string): IvshError {
   return failure("ConnectionLost", action, "this client was closed (connect() again to go on)");
-}
-
-function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
-  const where = describeEndpoint(endpoint);
-  const denied = (cause as { code?: unknown } | undefined)?.code === "EACCES";
-  const hint = denied
-    ? "the socket's group may use it: join that group (the service's is kvm), or ask its owner"
-    : "unix" in endpoint
-      ? "start it with `ivsh host`, or pass --socket"
-      : "is the VM's bridge up? pass --connect";
-  const message = `Failed to connect to the arbiter at ${where} since ${connectFailure(cause)} (${hint})`;
-  return new IvshError("ArbiterUnreachable", message, { cause });
-}
-
-/** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
-function connectFailure(cause: unknown): string {
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  const known: Record<string, string> = {
-    ENOENT: "no socket exists there (ENOENT)",
-    ECONNREFUSED: "nothing listens on it (ECONNREFUSED)",
-    EACCES: "this user may not open it (EACCES)",
-    ENOTSOCK: "that file is not a socket (ENOTSOCK)",
-  };
-  if (typeof code === "string") return known[code] ?? `the system said ${code}`;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return message.replace(/^Failed to /, "it failed to ");
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -7,7 +7,7 @@
  * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
  * read outside the ring.
  */
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import {
   ChannelState,
   confirmationOf,
@@ -89,8 +89,9 @@ export class ChannelReceiver {
       const sender = Peer.attached(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
+      const told = await unlessSessionLost(slot, error);
       await releaseRole(slot, "receiver");
-      throw error;
+      throw told;
     }
   }
 
@@ -99,6 +100,14 @@ export class ChannelReceiver {
    * at the end of the stream (after checking the digest, keeping the result and telling the sender).
    */
   async receive(consume: ChunkConsumer): Promise<number | undefined> {
+    try {
+      return await this.receiveNext(consume);
+    } catch (error) {
+      throw await unlessSessionLost(this.slot, error);
+    }
+  }
+
+  private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
     if (this.ended) return undefined;
     await this.waitForRecord();
     const length = this.ring.readLength(this.tail);
@@ -139,6 +148,15 @@ export class ChannelReceiver {
   }
 
   private async waitForRecord(): Promise<void> {
+    const stopWaking = wakeOnAbort(this.slot, "head", this.options.signal);
+    try {
+      await this.nextRecord();
+    } finally {
+      stopWaking();
+    }
+  }
+
+  private async nextRecord(): Promise<void> {
     await this.slot.confirmLive();
     const check = () => this.checkStillOurs();
     const { slot, sender: peer, options } = this;
@@ -261,6 +279,16 @@ export class ChannelReceiver {
   }
 }
 
+/**
+ * A slot or ring that looks overwritten is what a receiver frozen past its lease finds (its grants went
+ * to others meanwhile): before RegionCorrupted is told, the arbiter is asked, and a lost session is told
+ * instead.
+ */
+async function unlessSessionLost(slot: ChannelSlot, error: unknown): Promise<unknown> {
+  if (!isIvshError(error, "RegionCorrupted")) return error;
+  return (await slot.sessionLost()) ?? error;
+}
+
 /** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
 async function openRing(
   client: ChannelClient,
@@ -291,6 +319,19 @@ async function awaitTransfer(
   onWaiting?: () => void,
   signal?: AbortSignal,
 ): Promise<number> {
+  const stopWaking = wakeOnAbort(slot, "transfer", signal);
+  try {
+    return await nextTransfer(slot, onWaiting, signal);
+  } finally {
+    stopWaking();
+  }
+}
+
+async function nextTransfer(
+  slot: ChannelSlot,
+  onWaiting?: () => void,
+  signal?: AbortSignal,
+): Promise<number> {
   for (let told = false; ; ) {
     const transfer = slot.load("transfer");
     if (
@@ -304,4 +345,16 @@ async function awaitTransfer(
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.
     await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
   }
+}
+
+/**
+ * A parked wait is re-issued only every half second (wait.ts), and an abort (--timeout, Ctrl-C) alone
+ * does not end the park: waking the word we park on does, so the wait ends now. A spurious wake is
+ * harmless to anyone else parked on it: every waiter re-checks its word.
+ */
+function wakeOnAbort(slot: ChannelSlot, word: "transfer" | "head", signal?: AbortSignal): () => void {
+  if (!signal) return () => {};
+  const wake = () => slot.wake(word, WAKE_ALL);
+  signal.addEventListener("abort", wake, { once: true });
+  return () => signal.removeEventListener("abort", wake);
 }

@@ -3,7 +3,7 @@
  * the wait for a receiver still draining the last transfer, a segment under a fresh name, and the
  * announcement in the channel's slot.
  */
-import { failure, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import {
   alignUp,
   ChannelState,
@@ -128,11 +128,17 @@ async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: stri
           error.code,
           `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
           `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth, ` +
-            "or start the arbiter with a larger --size",
+            `or start the arbiter with a larger ${largerFlag(error)}`,
         );
       if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
     }
   }
+}
+
+/** What the arbiter needs more of: the region (NoSpace) or the quota that refused (QuotaExceeded). */
+function largerFlag(error: IvshError): string {
+  if (error.code !== "QuotaExceeded") return "--size";
+  return error.message.includes("--vm-quota") ? "--vm-quota" : "--client-quota";
 }
 
 /** Resets the counters and announces the ring; the transfer number is written last. */

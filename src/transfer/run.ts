@@ -4,7 +4,7 @@
  * released however it ends. A transfer is this process's whole job, so it also moves the JIT's
  * compiler threads out of the data path's way (idleCompilerThreads).
  */
-import { failure, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
 import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
@@ -33,6 +33,13 @@ export interface Progress {
   update?(bytes: number, total: number | undefined): void;
 }
 
+/** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
+interface WaitFor {
+  action: string;
+  peer: string;
+  unknownUntilTold: boolean;
+}
+
 /**
  * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
  * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
@@ -40,31 +47,48 @@ export interface Progress {
  * with `unknownUntilTold` (a sender still setting its ring up), not known yet: the limit then waits.
  */
 async function withPeerWait<T>(
+  client: ChannelClient,
   waitMs: number | undefined,
   signal: AbortSignal | undefined,
-  what: { action: string; peer: string; unknownUntilTold: boolean },
+  what: WaitFor,
   body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
 ): Promise<T> {
   let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.());
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), arbiterLink(client), what);
   try {
     return await body(wait.signal, (isHere) => {
       peerIsHere = isHere;
     });
   } catch (error) {
-    throw wait.explain(error, what.action, what.peer);
+    throw wait.explain(error);
   } finally {
     wait.stop();
   }
 }
 
+/** A client's link to the arbiter, as a peer wait watches it. */
+interface ArbiterLink {
+  readonly connected: boolean;
+  fail(error: IvshError): void;
+}
+
+/** The link of a `Client` (its transport); a ChannelClient that is not one has none to watch. */
+function arbiterLink(client: ChannelClient): ArbiterLink | undefined {
+  const { transport } = client as { transport?: Partial<ArbiterLink> };
+  return typeof transport?.fail === "function" ? (transport as ArbiterLink) : undefined;
+}
+
 /**
  * How long one end waits for the other to show up (a receiver to join, a sender to start a transfer);
  * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
+ * An arbiter that went away counts against the limit too: its requests wait, held, for a reconnect that
+ * may take the whole reconnect timeout (30 s), so past the limit with the link down they are failed,
+ * naming the arbiter, not the peer that could not have come.
  */
 class PeerWait {
   private readonly limit = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private arbiterGone: IvshError | undefined;
   readonly signal: AbortSignal | undefined;
 
   /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
@@ -72,6 +96,8 @@ class PeerWait {
     private readonly waitMs: number | undefined,
     signal: AbortSignal | undefined,
     private readonly arrived: () => boolean | undefined,
+    private readonly link: ArbiterLink | undefined,
+    private readonly what: WaitFor,
   ) {
     if (waitMs === undefined) {
       this.signal = signal;
@@ -81,17 +107,31 @@ class PeerWait {
     this.timer = setTimeout(() => this.check(), waitMs);
   }
 
+  /** Past the limit: rechecked until the peer is here, or the wait has ended one way or the other. */
   private check(): void {
     const here = this.arrived();
-    if (here === undefined) this.timer = setTimeout(() => this.check(), RECHECK_MS);
-    else if (!here) this.limit.abort("the wait limit passed");
+    if (here === true) return;
+    if (this.link && !this.link.connected) {
+      const limit = formatDuration(this.waitMs ?? 0);
+      this.arbiterGone = failure(
+        "ConnectionLost",
+        this.what.action,
+        `the arbiter went away (connection lost) and did not come back within ${limit} (--timeout)`,
+      );
+      this.link.fail(this.arbiterGone);
+      this.limit.abort("the wait limit passed");
+      return;
+    }
+    if (here === false) this.limit.abort("the wait limit passed");
+    this.timer = setTimeout(() => this.check(), RECHECK_MS);
   }
 
   /** The Timeout error in place of the Interrupted one its abort caused; other errors as they are. */
-  explain(error: unknown, action: string, whom: string): unknown {
+  explain(error: unknown): unknown {
+    if (this.arbiterGone) return this.arbiterGone;
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
     const limit = formatDuration(this.waitMs ?? 0);
-    return failure("Timeout", action, `no ${whom} showed up within ${limit} (--timeout)`);
+    return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
   }
 
   stop(): void {
@@ -113,7 +153,7 @@ export async function sendStream(
   progress: Progress = {},
 ): Promise<TransferResult> {
   const what = { action: `send on channel '${channel}'`, peer: "receiver", unknownUntilTold: true };
-  return withPeerWait(options.peerWaitMs, options.signal, what, (signal, peerCheck) =>
+  return withPeerWait(client, options.peerWaitMs, options.signal, what, (signal, peerCheck) =>
     sendThrough(client, channel, source, { ...options, signal }, progress, peerCheck),
   );
 }
@@ -184,7 +224,7 @@ export async function receiveStream(
   peerWaitMs?: number,
 ): Promise<TransferResult> {
   const what = { action: `receive on channel '${channel}'`, peer: "sender", unknownUntilTold: false };
-  return withPeerWait(peerWaitMs, signal, what, (limited, peerCheck) =>
+  return withPeerWait(client, peerWaitMs, signal, what, (limited, peerCheck) =>
     receiveThrough(client, channel, sink, progress, limited, () => peerCheck(() => true)),
   );
 }

@@ -3,8 +3,9 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { chmodSync, existsSync, linkSync, rmSync, statSync } from "node:fs";
-import { failure } from "../errors.ts";
+import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { failure, type IvshError } from "../errors.ts";
 import {
   closeFd,
   enlargePipe,
@@ -12,14 +13,17 @@ import {
   fileStatus,
   isTerminal,
   O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_NONBLOCK,
   O_TRUNC,
   O_WRONLY,
+  openFile,
   POLLOUT,
   renameFile,
   restoreFlags,
   SystemCallError,
   setNonBlocking,
-  truncateFd,
   tryLockExclusive,
   writeAll,
   writeSome,
@@ -29,35 +33,60 @@ import { openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 /**
- * Opens FILE.partial for writing, locked (flock) while this receiver writes it. One held by a live
- * receiver is refused even with --force; one an earlier, finished run left is refused unless --force,
- * which starts it again from empty.
+ * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
+ * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
+ * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
+ * through it, into the file it points at) and creates a new one that follows no link.
  */
 function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
-  const existed = existsSync(partial);
-  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
-  // may be private, and its mode is applied once the copy is whole (`keep`).
-  const mode = existsSync(target) ? 0o600 : 0o644;
-  const fd = openNamed(partial, O_WRONLY | O_CREAT, mode, action, argument);
-  try {
-    if (!tryLockExclusive(fd, partial))
-      throw failure(
-        "AlreadyExists",
-        action,
-        `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
-      );
-    if (existed && !force)
+  const busy = () =>
+    failure(
+      "AlreadyExists",
+      action,
+      `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
+    );
+  const stale = lstatSync(partial, { throwIfNoEntry: false });
+  if (stale) {
+    if (heldByReceiver(partial)) throw busy();
+    if (!force)
       throw failure(
         "AlreadyExists",
         action,
         `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
       );
-    truncateFd(fd, 0, partial);
-    return fd;
+    if (stale.isDirectory())
+      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
+    unlinkSync(partial);
+  }
+  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
+  // may be private, and its mode is applied once the copy is whole (`keep`).
+  const mode = existsSync(target) ? 0o600 : 0o644;
+  let fd: number;
+  try {
+    fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
   } catch (error) {
-    closeFd(fd);
+    // Created between the look and the open: another receiver's.
+    if (error instanceof SystemCallError && error.errnoName === "EEXIST") throw busy();
     throw error;
+  }
+  if (tryLockExclusive(fd, partial)) return fd;
+  closeFd(fd);
+  throw busy();
+}
+
+/** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
+function heldByReceiver(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockExclusive(fd, path);
+  } finally {
+    closeFd(fd);
   }
 }
 
@@ -189,7 +218,9 @@ export class Sink implements StreamKeeper {
       this.settle();
       return undefined;
     }
-    if (this.written > 0 && !this.outOfSpace) return this.writing;
+    // Not claimed as left when it is gone (its directory removed meanwhile).
+    if (this.written > 0 && !this.outOfSpace && lstatSync(this.writing, { throwIfNoEntry: false }))
+      return this.writing;
     rmSync(this.writing, { force: true });
     return undefined;
   }
@@ -210,9 +241,23 @@ export class Sink implements StreamKeeper {
       if (this.replaced && existsSync(this.target)) rmSync(this.replaced, { force: true });
       else if (this.replaced) renameFile(this.replaced, this.target);
       this.replaced = undefined;
-      throw error;
+      throw this.vanished(error) ?? error;
     }
     this.kept = true;
+  }
+
+  /** A rename that found no TARGET.partial: it, or its directory, was removed while it was written. */
+  private vanished(error: unknown): IvshError | undefined {
+    if (!(error instanceof SystemCallError && error.errnoName === "ENOENT")) return undefined;
+    const directory = dirname(this.writing);
+    const removed = existsSync(directory)
+      ? `${this.writing} was removed`
+      : `the output directory ${directory}/ was removed`;
+    return failure(
+      "NotFound",
+      `keep ${this.target}`,
+      `${removed} during the transfer; nothing kept (receive again)`,
+    );
   }
 
   /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */

@@ -3,7 +3,7 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import {
   ChannelWord,
   channelSlotName,
@@ -69,6 +69,21 @@ export class ChannelSlot {
     }
   }
 
+  /**
+   * Why our session is gone, if it is: asked of the arbiter even when the lease seems kept, for a process
+   * frozen past it may not have noticed yet, and then finds the slot reused by others (which is no
+   * corruption of the region). An arbiter that cannot be asked tells nothing (undefined).
+   */
+  async sessionLost(): Promise<IvshError | undefined> {
+    if (this.client.lost) return this.client.lost;
+    try {
+      await this.client.confirmLease();
+    } catch (error) {
+      if (hasTrait(error, "endsSession")) return error;
+    }
+    return undefined;
+  }
+
   wake(word: ChannelWordName, count = 1): void {
     this.client.wakeWord(this.slot, ChannelWord[word], count);
   }
@@ -98,11 +113,21 @@ export async function claimRole(
   name: string,
   role: "sender" | "receiver",
 ): Promise<ChannelSlot> {
-  const { slot: index } = await client.openSlot(channelSlotName(name), "channel", true);
+  const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
+  const { slot: index } = await client
+    .openSlot(channelSlotName(name), "channel", true)
+    .catch((error: unknown) => {
+      // The arbiter names the slot ('channel:NAME'); the user named the channel.
+      if (!isIvshError(error, "NoSpace")) throw error;
+      throw failure(
+        "NoSpace",
+        `${verb} on channel '${name}'`,
+        error.message.replace(/^Failed to .*? since /, ""),
+      );
+    });
   const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return slot;
   await ignoreLost(client.closeSlot(index));
-  const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,

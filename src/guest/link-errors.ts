@@ -1,0 +1,73 @@
+/**
+ * What a client tells when the arbiter's address leads nowhere: nothing listening, a file that is not a
+ * socket, or a peer that speaks another protocol. Words for the errno, and for the peer's first bytes.
+ */
+import { statSync } from "node:fs";
+import { IvshError } from "../errors.ts";
+
+export type Endpoint = { unix: string } | { hostname: string; port: number };
+
+export function describeEndpoint(endpoint: Endpoint): string {
+  return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
+}
+
+export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
+  const where = describeEndpoint(endpoint);
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
+  const hint =
+    code === "EACCES"
+      ? "the socket's group may use it: join that group (the service's is kvm), or ask its owner"
+      : notSocket
+        ? "pass the arbiter's socket as --socket"
+        : "unix" in endpoint
+          ? "start it with `ivsh host`, or pass --socket"
+          : "is the VM's bridge up? pass --connect";
+  const why =
+    notSocket && typeof code === "string"
+      ? `it is a file that is not a socket (${code})`
+      : connectFailure(cause);
+  const message = `Failed to connect to the arbiter at ${where} since ${why} (${hint})`;
+  return new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/**
+ * A path that exists and is no socket: connect(2) says ECONNREFUSED for a regular file (not ENOTSOCK),
+ * which would read as "nothing listens on it"; `ivsh host` says it as this does.
+ */
+function isOtherFile(path: string): boolean {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats !== undefined && !stats.isSocket();
+}
+
+/** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
+function connectFailure(cause: unknown): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const known: Record<string, string> = {
+    ENOENT: "no socket exists there (ENOENT)",
+    ECONNREFUSED: "nothing listens on it (ECONNREFUSED)",
+    EACCES: "this user may not open it (EACCES)",
+    ENOTSOCK: "that file is not a socket (ENOTSOCK)",
+  };
+  if (typeof code === "string") return known[code] ?? `the system said ${code}`;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.replace(/^Failed to /, "it failed to ");
+}
+
+/** How much of an unreadable first answer is kept to show: an SSH or HTTP banner's first line. */
+export const OPENING_BYTES = 48;
+
+/**
+ * The first answer on a link was no frame: what listens there speaks another protocol. Its first bytes,
+ * printable, say which (SSH-2.0-..., HTTP/1.1 400 ...).
+ */
+export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
+  const where = describeEndpoint(endpoint);
+  const text = Buffer.from(opening).toString("latin1");
+  const shown = (text.split(/\r?\n/)[0] ?? "").replace(/[^\x20-\x7e]/g, ".").slice(0, 40);
+  const more = shown.length < text.trimEnd().length ? "…" : "";
+  const message =
+    `Failed to greet the arbiter at ${where} since the peer there is not an ivsh arbiter ` +
+    `(it sent "${shown}${more}"): check the address (--connect, --socket)`;
+  return new IvshError("ArbiterUnreachable", message, { cause });
+}

@@ -1,0 +1,150 @@
+/** The command line refuses what it cannot take faithfully: arguments that are not UTF-8, flag values out of range. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { runCli } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+beforeAll(() => {
+  paths = testPaths("cli-inputs");
+});
+afterAll(() => paths?.cleanup());
+
+/**
+ * Runs the CLI from a shell so that `$(printf '\xff')` passes real bytes that are not UTF-8, as a user's
+ * shell does (a JavaScript string cannot carry them).
+ */
+async function runShell(script: string): Promise<{ exitCode: number; stderr: string }> {
+  const proc = Bun.spawn(["sh", "-c", script, "sh", process.execPath, CLI], {
+    cwd: paths.dir,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", IVSH_SOCKET: join(paths.dir, "none.sock") },
+  });
+  const [exitCode, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+describe("arguments that are not UTF-8", () => {
+  test("a FILE whose name is not UTF-8: a usage error naming FILE, not 'no such file'", async () => {
+    // The file exists: before, ivsh looked for "in\uFFFD" and said there was no such file.
+    const result = await runShell(
+      `printf x > "$(printf 'in\\377')"; "$1" "$2" guest send "$(printf 'in\\377')"`,
+    );
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use FILE 'in\uFFFD' since it is not valid UTF-8");
+    expect(result.stderr).toContain("send it via stdin");
+  });
+
+  test("a --channel that is not UTF-8 is refused (two such names would meet on one channel)", async () => {
+    const result = await runShell(`"$1" "$2" guest recv --channel "$(printf 'trial-\\376')" --out o1`);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use --channel 'trial-\uFFFD' since it is not valid UTF-8");
+    const inline = await runShell(`"$1" "$2" guest send --channel="$(printf 'trial-\\377')" -`);
+    expect(inline.exitCode).toBe(2);
+    expect(inline.stderr).toContain("--channel 'trial-\uFFFD'");
+  });
+
+  test("an --out that is not UTF-8 is refused before any file is created", async () => {
+    const result = await runShell(`"$1" "$2" guest recv --channel c --out "$(printf 'out\\376')"`);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use --out 'out\uFFFD'");
+    expect(readdirSync(paths.dir).filter((name) => name.startsWith("out"))).toEqual([]);
+  });
+
+  test("other commands' flags too (status --connect)", async () => {
+    const result = await runCli(["status", "--connect", "h\uFFFDst:1"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("--connect 'h\uFFFDst:1' since it is not valid UTF-8");
+    expect(existsSync(join(paths.dir, "none.sock"))).toBe(false);
+  });
+});
+
+describe("an address where no arbiter listens", () => {
+  /** A TCP server that speaks another protocol: `greeting` on connect, `answer` to what it is sent. */
+  function otherServer(greeting: string | undefined, answer: string | undefined) {
+    return Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open: (socket) => {
+          if (greeting) socket.write(greeting);
+        },
+        data: (socket) => {
+          if (answer) socket.write(answer);
+        },
+      },
+    });
+  }
+
+  for (const [name, greeting, answer, sent] of [
+    [
+      "an SSH server",
+      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
+      undefined,
+      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13",
+    ],
+    [
+      "an HTTP proxy",
+      undefined,
+      "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 400 Bad Request…",
+    ],
+  ] as const)
+    test(`status --connect to ${name}: the peer is not an ivsh arbiter, with what it sent`, async () => {
+      const server = otherServer(greeting, answer);
+      try {
+        const result = await runCli(["status", "--connect", `127.0.0.1:${server.port}`]);
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).toContain(
+          `the peer there is not an ivsh arbiter (it sent "${sent}"): check the address`,
+        );
+        expect(result.stderr).not.toContain("length field");
+      } finally {
+        server.stop(true);
+      }
+    });
+
+  test("status --socket naming a regular file: a file that is not a socket, as ivsh host says", async () => {
+    const file = join(paths.dir, "regular-file");
+    writeFileSync(file, "not a socket\n");
+    const result = await runCli(["status", "--socket", file]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`${file} since it is a file that is not a socket`);
+    expect(result.stderr).not.toContain("nothing listens");
+  });
+});
+
+describe("flag values the command refuses: exit 2, naming the flag and what it takes", () => {
+  for (const [args, says] of [
+    [["--limit", "99999999999"], "Failed to use --limit 99999999999 since it must be from 0 to 4294967294"],
+    [["--connect", "garbage"], "Failed to use --connect 'garbage' since it is not HOST:PORT"],
+    [["--connect", "127.0.0.1:99999"], "Failed to use --connect '127.0.0.1:99999' since it is not HOST:PORT"],
+  ] as const)
+    test(`status ${args.join(" ")}`, async () => {
+      const result = await runCli(["status", ...args, "--socket", join(paths.dir, "none.sock")]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+    });
+
+  test("guest send --connect garbage: the same, before the file is opened", async () => {
+    const result = await runCli(["guest", "send", "/nonexistent-ivsh-file", "--connect", "garbage"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("--connect 'garbage'");
+  });
+});
+
+describe("demo", () => {
+  test("--size 0 is refused (it printed a rate ratio of nothing)", async () => {
+    const result = await runCli(["demo", "--size", "0"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use --size 0 since it must be at least 1.00 MiB");
+  });
+
+  test("--rounds 1 says 1 round, with no median", async () => {
+    const result = await runCli(["demo", "--size", "1MiB", "--rounds", "1"]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain("from one process to another, 1 round:");
+  });
+});

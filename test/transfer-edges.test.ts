@@ -1,0 +1,152 @@
+/** Transfers at the edges: files planted where the receiver writes, directories removed, frozen ends. */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
+
+const LEASE_MS = 2000;
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("xedge");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", lease: `${LEASE_MS}ms` });
+});
+beforeEach(() => arbiter.revive());
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+describe("transfer edges", () => {
+  test("recv --force replaces a symlink planted at FILE.partial instead of writing through it", async () => {
+    const precious = outPath(paths, "precious");
+    writeFileSync(precious, "precious\n");
+    const output = outPath(paths, "planted.out");
+    symlinkSync(precious, `${output}.partial`);
+    const data = await randomFile(outPath(paths, "planted.in"), 256 << 10);
+    const receiver = guest(paths, ["recv", "--channel", "planted", "--out", output, "--force"]);
+    const sender = guest(paths, ["send", "-q", "--channel", "planted", outPath(paths, "planted.in")]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(readFileSync(precious, "utf8")).toBe("precious\n");
+    expect(lstatSync(output).isSymbolicLink()).toBe(false);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+  });
+
+  test("recv without --force refuses a symlink at FILE.partial, even one that points nowhere", async () => {
+    const output = outPath(paths, "dangling.out");
+    const nowhere = outPath(paths, "nowhere");
+    symlinkSync(nowhere, `${output}.partial`);
+    const receiver = guest(paths, ["recv", "--channel", "dangling", "--out", output, "--timeout", "1s"]);
+    expect(await receiver.exit()).toBe(1);
+    expect(await receiver.stderr).toContain(`${output}.partial exists`);
+    expect(await Bun.file(nowhere).exists()).toBe(false);
+  });
+
+  for (const role of ["send", "recv"] as const)
+    test(`${role} --timeout: an arbiter killed while it waits for its peer ends the wait at the limit, naming the arbiter`, async () => {
+      const channel = `lost-arbiter-${role}`;
+      const input = outPath(paths, `${channel}.in`);
+      await randomFile(input, 64 << 10);
+      const args = role === "send" ? [input] : ["--out", outPath(paths, `${channel}.out`)];
+      const end = guest(paths, [role, ...args, "--channel", channel, "--timeout", "3s"]);
+      // Waiting on the channel: its slot is open.
+      await eventually(
+        async () =>
+          (await fetchStatus({ unix: paths.socket })).report.sync.some((slot) => slot.name.includes(channel)),
+        20_000,
+        `the ${role} end opening its channel`,
+      );
+      await arbiter.kill9();
+      // Before, it waited out the 30 s reconnect timeout and then blamed the peer.
+      expect(await end.exit(20_000)).toBe(1);
+      const stderr = await end.stderr;
+      expect(stderr).toContain(
+        "the arbiter went away (connection lost) and did not come back within 3 s (--timeout)",
+      );
+      expect(stderr).not.toContain("showed up");
+    });
+
+  test("a receiver frozen past its lease says its lease expired, not that the region was overwritten", async () => {
+    const output = outPath(paths, "frozen.out");
+    const receiver = guest(paths, ["recv", "--channel", "frozen", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "frozen", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20).fill(3));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 1 << 20);
+    receiver.proc.kill("SIGSTOP");
+    try {
+      // The arbiter expires the frozen receiver; its sender, told so, gives the channel up.
+      expect(await sender.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    } finally {
+      receiver.proc.kill("SIGCONT");
+    }
+    expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    const stderr = await receiver.stderr;
+    expect(stderr).toContain("(lease expired)");
+    expect(stderr).not.toContain("overwritten");
+  });
+
+  test("an output directory removed during the transfer: a named error, and no claim that bytes are left", async () => {
+    const directory = outPath(paths, "vanish");
+    mkdirSync(directory);
+    const output = join(directory, "o7");
+    const receiver = guest(paths, ["recv", "--channel", "vanish", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "vanish", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20).fill(5));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 1 << 20);
+    rmSync(directory, { recursive: true });
+    sender.proc.stdin.end();
+    expect(await receiver.exit()).toBe(1);
+    await sender.exit();
+    const stderr = await receiver.stderr;
+    expect(stderr).toContain(
+      `the output directory ${directory}/ was removed during the transfer; nothing kept`,
+    );
+    expect(stderr).not.toContain("are left in");
+  });
+
+  test("a ring the client's quota refuses suggests a larger --client-quota, not a larger --size", async () => {
+    const quotaPaths = testPaths("xquota");
+    const quota = await ArbiterProcess.start(quotaPaths, { extra: ["--client-quota", "2MiB"] });
+    try {
+      const sender = guest(quotaPaths, ["send", "-", "--channel", "quota", "--timeout", "1s"]);
+      sender.proc.stdin.end();
+      expect(await sender.exit()).toBe(1);
+      const stderr = await sender.stderr;
+      expect(stderr).toContain("its quota is");
+      expect(stderr).toContain("or start the arbiter with a larger --client-quota");
+      expect(stderr).not.toContain("--size");
+    } finally {
+      await quota.stop();
+      quotaPaths.cleanup();
+    }
+  });
+
+  test("no slot left for a channel: the error names the channel, not its internal slot name", async () => {
+    const slotPaths = testPaths("xslots");
+    const small = await ArbiterProcess.start(slotPaths, { slots: "1" });
+    const first = guest(slotPaths, ["recv", "--channel", "one", "--out", outPath(paths, "slots-one.out")]);
+    try {
+      await eventually(
+        async () => (await fetchStatus({ unix: slotPaths.socket })).report.sync.length === 1,
+        20_000,
+        "the first receiver opening its channel",
+      );
+      const second = guest(slotPaths, ["recv", "--channel", "two", "--out", outPath(paths, "slots-two.out")]);
+      expect(await second.exit()).toBe(1);
+      const stderr = await second.stderr;
+      expect(stderr).toContain("Failed to receive on channel 'two' since all 1 slots are in use");
+      expect(stderr).not.toContain("channel:two");
+    } finally {
+      first.proc.kill("SIGTERM");
+      await first.exit();
+      await small.stop();
+      slotPaths.cleanup();
+    }
+  });
+});
