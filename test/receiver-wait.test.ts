@@ -2,7 +2,7 @@
  * A receiver's wait for a sender ends when its signal aborts (--timeout, Ctrl-C), not when its park next
  * times out. The client is a stand-in whose parks end only when woken, so nothing here depends on timing.
  */
-import { expect, test } from "bun:test";
+import { test } from "bun:test";
 import { SLOT_WORDS } from "../src/region/layout.ts";
 import type { ChannelClient } from "../src/transfer/channel-client.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";

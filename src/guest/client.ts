@@ -96,10 +96,8 @@ export class Client {
     private readonly options: ConnectOptions,
   ) {}
 
-  /**
-   * @internal First hello: learn who we are, check the region matches, protect the data area. Given up
-   * at the retries' deadline (connect's retries share one).
-   */
+  /** @internal First hello: learn who we are, check the region matches, protect the data area. Given up
+   * at the retries' deadline (connect's retries share one). */
   async greet(retries?: Retries): Promise<void> {
     const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
@@ -305,12 +303,15 @@ export class Client {
     this.retired = true;
   }
 
-  /**
-   * Whether close() has finished: segments and locks of a closed client refuse to be used. (During the
-   * goodbye they still work: an unlock then is a real one, not the arbiter's owner-died release.)
-   */
+  /** Whether close() has finished: a closed client's segments and locks refuse to be used (during the
+   * goodbye they still work: an unlock then is a real one, not the arbiter's owner-died release). */
   get isClosed(): boolean {
     return this.retired;
+  }
+
+  /** @internal The connection, as a transfer watches it (src/transfer/channel-client.ts). */
+  get arbiterLink(): Transport {
+    return this.transport;
   }
 
   /** @internal Whether close() has begun: from then on, its goodbye may have released what this client held. */
@@ -348,10 +349,8 @@ export class Client {
     return segment;
   }
 
-  /**
-   * `signal` ends connect()'s hello only: a session it made must still resume after a restart.
-   * `retries` (default: the reconnect timeout from now) says when the retries around it give up.
-   */
+  /** `signal` ends connect()'s hello only: a session it made must still resume after a restart.
+   * `retries` (default: the reconnect timeout from now) says when the retries around it give up. */
   private async hello(signal?: AbortSignal, retries?: Retries): Promise<Reply<"hello">> {
     const hello = {
       magic: WIRE_MAGIC,

@@ -6,7 +6,7 @@
  * of running it twice, so nothing is lost or duplicated.
  */
 import type { Socket, SocketHandler } from "bun";
-import { abortedError, failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { abortedError, failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,

@@ -11,6 +11,14 @@ import type { Reply } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
 
+/** The client's connection to the arbiter, as a transfer's wait for its peer watches it. */
+export interface ArbiterLink {
+  /** False while the connection is down (a reconnect may be under way). */
+  readonly connected: boolean;
+  /** Fails every request waiting on the connection with `error`, and marks the connection lost. */
+  fail(error: IvshError): void;
+}
+
 export interface ChannelClient {
   readonly clientId: number;
   readonly geometry: Geometry;
@@ -18,6 +26,7 @@ export interface ChannelClient {
   readonly words: Int32Array;
   /** Set once the session is gone for good. */
   readonly lost: IvshError | undefined;
+  readonly arbiterLink: ArbiterLink;
   alloc(size: number, options?: AllocOptions): Promise<Segment>;
   open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;
   openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;

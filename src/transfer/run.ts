@@ -8,7 +8,7 @@ import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.
 import { idleCompilerThreads } from "../ffi/index.ts";
 import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
-import type { ChannelClient } from "./channel-client.ts";
+import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import type { Source } from "./io.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
@@ -54,7 +54,7 @@ async function withPeerWait<T>(
   body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
 ): Promise<T> {
   let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), arbiterLink(client), what);
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client.arbiterLink, what);
   try {
     return await body(wait.signal, (isHere) => {
       peerIsHere = isHere;
@@ -64,18 +64,6 @@ async function withPeerWait<T>(
   } finally {
     wait.stop();
   }
-}
-
-/** A client's link to the arbiter, as a peer wait watches it. */
-interface ArbiterLink {
-  readonly connected: boolean;
-  fail(error: IvshError): void;
-}
-
-/** The link of a `Client` (its transport); a ChannelClient that is not one has none to watch. */
-function arbiterLink(client: ChannelClient): ArbiterLink | undefined {
-  const { transport } = client as { transport?: Partial<ArbiterLink> };
-  return typeof transport?.fail === "function" ? (transport as ArbiterLink) : undefined;
 }
 
 /**
@@ -96,7 +84,7 @@ class PeerWait {
     private readonly waitMs: number | undefined,
     signal: AbortSignal | undefined,
     private readonly arrived: () => boolean | undefined,
-    private readonly link: ArbiterLink | undefined,
+    private readonly link: ArbiterLink,
     private readonly what: WaitFor,
   ) {
     if (waitMs === undefined) {
@@ -111,7 +99,7 @@ class PeerWait {
   private check(): void {
     const here = this.arrived();
     if (here === true) return;
-    if (this.link && !this.link.connected) {
+    if (!this.link.connected) {
       const limit = formatDuration(this.waitMs ?? 0);
       this.arbiterGone = failure(
         "ConnectionLost",
