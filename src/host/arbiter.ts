@@ -30,11 +30,13 @@ import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
-import { StateFile, stateFileExists } from "./state-file.ts";
+import { JournalWriteFailed, loadStateFile, StateFile, stateFileExists } from "./state-file.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
+
+const JOURNAL_FAILURE_LOG_MS = 10_000;
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
@@ -60,6 +62,8 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
+  /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
+  private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly options: ArbiterOptions,
@@ -135,16 +139,71 @@ export class Arbiter implements ArbiterView {
     const session = this.state.sessions.get(clientId);
     if (!session) return;
     this.waits.dropClient(clientId);
-    const { wake, released } = this.transaction(() => this.state.endSession(clientId));
+    let ended: ReturnType<ArbiterState["endSession"]>;
+    try {
+      ended = this.transaction(() => this.state.endSession(clientId));
+    } catch (error) {
+      if (!(error instanceof JournalWriteFailed)) throw error;
+      // The journal still has the session, and so has memory again: it ends when its lease runs out
+      // without it (the sweep tries again), by which time there may be room to record it.
+      if (this.liveness.get(clientId)?.connection) this.connectedCount--;
+      this.liveness.set(clientId, {
+        connection: undefined,
+        lastSeenMs: Date.now(),
+        stalledAtSeenMs: this.stalledMs,
+      });
+      return;
+    }
+    const { wake, released } = ended;
     sessionEnded(session, reason, released);
     for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
   }
 
-  /** Journals everything `change` does to the state in one write. */
+  /**
+   * Journals everything `change` does to the state in one write. One the journal could not take (a full
+   * file system) is undone in memory too, so the arbiter never holds what a restart would not bring back.
+   */
   transaction<T>(change: () => T): T {
-    return this.stateFile.transaction(change);
+    try {
+      return this.stateFile.transaction(change);
+    } catch (error) {
+      if (error instanceof JournalWriteFailed) this.undoUnrecorded(error);
+      throw error;
+    }
+  }
+
+  /** Memory back to what the journal holds, with liveness and slot identities to match. */
+  private undoUnrecorded(error: JournalWriteFailed): void {
+    this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
+    for (const [clientId, live] of this.liveness) {
+      if (this.state.sessions.has(clientId)) continue;
+      // A hello whose session could not be recorded: its connection may say hello again.
+      this.liveness.delete(clientId);
+      if (!live.connection) continue;
+      this.connectedCount--;
+      live.connection.clientId = 0;
+      live.connection.phase = "greeting";
+    }
+    // A session whose end could not be recorded (a goodbye): it ends when its lease runs out, retried then.
+    for (const clientId of this.state.sessions.keys())
+      if (!this.liveness.has(clientId))
+        this.liveness.set(clientId, {
+          connection: undefined,
+          lastSeenMs: Date.now(),
+          stalledAtSeenMs: this.stalledMs,
+        });
+    // A slot set up for an object that is not recorded after all: free again, as the guard expects.
+    for (let slot = 0; slot < this.state.geometry.slotCount; slot++) {
+      const object = this.state.syncObjects.get(slot);
+      this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
+    }
+    if (performance.now() - this.journalFailureLoggedMs < JOURNAL_FAILURE_LOG_MS) return;
+    this.journalFailureLoggedMs = performance.now();
+    log.error(
+      `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
+    );
   }
 
   /**
