@@ -4,12 +4,21 @@
  * carry control characters. Each error names the file and what to do; none is a stack trace or a crash.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
@@ -98,3 +107,69 @@ testUnless(
     }),
   60_000,
 );
+
+/** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
+async function runHost(
+  files: { region: string; socket: string; state?: string },
+  extra: string[] = [],
+  uid?: number,
+): Promise<{ exitCode: number; stderr: string }> {
+  const command = [
+    ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"]),
+    process.execPath,
+    CLI,
+    "host",
+    ...["--region", files.region, "--socket", files.socket, "--size", "1MiB", "--block-size", "64KiB"],
+    ...(files.state ? ["--state", files.state] : []),
+    ...extra,
+  ];
+  const child = Bun.spawn(command, {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+/** One error line and no stack: what a user gets for a path it must fix. */
+function expectOneLine(stderr: string, message: string): void {
+  expect(stderr).toContain(message);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr.trim().split("\n")).toHaveLength(1);
+}
+
+test("--state in a directory that does not exist: one line naming it, exit 1", async () => {
+  const state = join(paths.dir, "no-such-dir", "x.state");
+  const { exitCode, stderr } = await runHost({ ...files("nodir"), state });
+  expect(exitCode).toBe(1);
+  expectOneLine(
+    stderr,
+    `the directory ${join(paths.dir, "no-such-dir")} does not exist (ENOENT); create it or pass --state in an existing directory`,
+  );
+});
+
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a process as another user",
+  "--state in a directory this user may not write: one line naming it, exit 1",
+  async () => {
+    const open = join(paths.dir, "open");
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    chmodSync(paths.dir, 0o755);
+    const closed = join(paths.dir, "root-only");
+    mkdirSync(closed, { mode: 0o755 });
+    const { exitCode, stderr } = await runHost(
+      { region: join(open, "region"), socket: join(open, "sock"), state: join(closed, "x.state") },
+      [],
+      65534,
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(stderr, `this user (uid 65534) may not write in ${closed} (EACCES)`);
+  },
+);
+
+/** Region and socket paths of their own for one `ivsh host` start. */
+function files(label: string): { region: string; socket: string } {
+  return { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
+}

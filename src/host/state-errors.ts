@@ -51,11 +51,3 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
       );
   }
 }
-
-/** Whether `error` is a Node errno error (a system call failed), not a bug of ours. */
-export function isErrnoError(error: unknown): boolean {
-  return (
-    typeof (error as { code?: unknown })?.code === "string" &&
-    typeof (error as { syscall?: unknown }).syscall === "string"
-  );
-}
