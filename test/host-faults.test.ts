@@ -7,11 +7,14 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import {
   chmodSync,
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
   rmSync,
   statSync,
+  truncateSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -119,6 +122,7 @@ async function runHost(
     process.execPath,
     CLI,
     "host",
+    "--exit-with-parent",
     ...["--region", files.region, "--socket", files.socket, "--size", "1MiB", "--block-size", "64KiB"],
     ...(files.state ? ["--state", files.state] : []),
     ...extra,
@@ -173,3 +177,64 @@ testUnless(
 function files(label: string): { region: string; socket: string } {
   return { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
 }
+
+test("a directory as --region: RegionInvalid naming it, exit 1", async () => {
+  const { exitCode, stderr } = await runHost({ region: paths.dir, socket: files("dir").socket });
+  expect(exitCode).toBe(1);
+  expectOneLine(
+    stderr,
+    `Failed to open the region ${paths.dir} since it is a directory (--region names a file`,
+  );
+});
+
+test("a region larger than its file system's free space is refused at start, and not left behind", async () => {
+  const { region, socket } = files("huge");
+  const { exitCode, stderr } = await runHost({ region, socket }, ["--size", "4096GiB"]);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `more but its file system at ${paths.shmDir} has only`);
+  expect(stderr).toContain("free; pass a smaller --size or free space there");
+  expect(existsSync(region)).toBe(false);
+});
+
+testUnless(cannotMount, "a region larger than a small tmpfs's free space is refused at start", () =>
+  withSmallTmpfs("small-region", async (small) => {
+    const { exitCode, stderr } = await runHost(
+      { region: join(small, "region"), socket: files("small").socket },
+      ["--size", "16MiB"],
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(stderr, `the region needs 16.0 MiB more but its file system at ${small} has only`);
+  }),
+);
+
+test("an existing file that is neither an ivsh region nor zeros is refused, not formatted", async () => {
+  const victim = join(paths.dir, "victim");
+  writeFileSync(victim, "my important disk image\n");
+  truncateSync(victim, 8 << 20);
+  const before = readFileSync(victim);
+  const { exitCode, stderr } = await runHost({ region: victim, socket: files("victim").socket }, [
+    ...["--size", "8MiB", "--state", join(paths.dir, "victim.state")],
+  ]);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `Failed to use ${victim} as a region since it is not an ivsh region (no ivsh header`);
+  expect(stderr).toContain("remove it if it is garbage, or pass another --region");
+  expect(readFileSync(victim).equals(before)).toBe(true);
+});
+
+test("an all-zero file (as QEMU or truncate makes it) and an ivsh region without its state are served", async () => {
+  const { region, socket } = files("zeros");
+  writeFileSync(region, "");
+  truncateSync(region, 8 << 20);
+  // Zeros written (blocks allocated, not holes) are zeros too: the scan reads them.
+  const fd = openSync(region, "r+");
+  writeSync(fd, Buffer.alloc(1 << 20), 0, 1 << 20, 3 << 20);
+  closeSync(fd);
+  const zeroPaths = { ...paths, region, socket, state: join(paths.dir, "zeros.state") };
+  const first = await ArbiterProcess.start(zeroPaths, { size: "8MiB" });
+  await first.stop();
+  // Its state gone, the region still has its header: formatted again, as before.
+  rmSync(zeroPaths.state);
+  const second = await ArbiterProcess.start(zeroPaths, { size: "8MiB" });
+  await second.stop();
+  expect(await second.spawned.stderr).toContain("arbiter serving");
+});
