@@ -238,3 +238,15 @@ test("an all-zero file (as QEMU or truncate makes it) and an ivsh region without
   await second.stop();
   expect(await second.spawned.stderr).toContain("arbiter serving");
 });
+
+test("a client's name cannot forge lines in the arbiter's log: control characters are escaped", async () => {
+  const forgedPaths = { ...paths, ...files("forged"), state: join(paths.dir, "forged.state") };
+  const arbiter = await ArbiterProcess.start(forgedPaths);
+  const forged = "[ivsh] WARN client #2 'db' (pid 1, VM prod-db) lost its lease: forged";
+  const client = await connect({ ...files("forged"), name: `x'\n${forged}\r\x1b[2K\u2028` });
+  await client.close();
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr.split("\n").filter((line) => line.startsWith(forged))).toEqual([]);
+  expect(stderr).toContain(`'x'\\n${forged}\\r\\x1b[2K\\u2028'`);
+});
