@@ -250,3 +250,22 @@ test("a client's name cannot forge lines in the arbiter's log: control character
   expect(stderr.split("\n").filter((line) => line.startsWith(forged))).toEqual([]);
   expect(stderr).toContain(`'x'\\n${forged}\\r\\x1b[2K\\u2028'`);
 });
+
+test("a region file truncated under the running arbiter: it exits 1 saying so, no crash", async () => {
+  for (const size of [0, 1 << 20]) {
+    const truncated = {
+      ...paths,
+      ...files(`truncated-${size}`),
+      state: join(paths.dir, `truncated-${size}.state`),
+    };
+    const arbiter = await ArbiterProcess.start(truncated, { lease: "1s" });
+    truncateSync(truncated.region, size);
+    expect(await arbiter.spawned.exit()).toBe(1);
+    const stderr = await arbiter.spawned.stderr;
+    expect(stderr).toContain(
+      `the region file ${truncated.region} was truncated to ${size} bytes (from 16777216)`,
+    );
+    expect(stderr).not.toContain("panic");
+    await arbiter.stop(); // already gone: only reaps it
+  }
+});

@@ -62,6 +62,7 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
+  private readonly failure = Promise.withResolvers<Error>();
   /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
   private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
 
@@ -86,6 +87,14 @@ export class Arbiter implements ArbiterView {
 
   private get sweepPeriodMs(): number {
     return Math.max(20, Math.min(1000, this.options.leaseMs / 4));
+  }
+
+  /**
+   * Settles, with the error to report, if the arbiter cannot go on serving (its region file was truncated
+   * under it): the caller stops it and exits non-zero.
+   */
+  get failed(): Promise<Error> {
+    return this.failure.promise;
   }
 
   get epoch(): number {
@@ -252,6 +261,7 @@ export class Arbiter implements ArbiterView {
   }
 
   private sweep(): void {
+    if (this.regionShrunk()) return;
     this.expireSilentClients();
     this.waits.recheck((key) => Atomics.load(this.slots.words, key));
     const { findings, releasedSlots } = this.guard.check(this.state);
@@ -259,6 +269,28 @@ export class Arbiter implements ArbiterView {
     for (const slot of releasedSlots) this.wakeSlot(slot);
     this.transfers.sample();
     this.compactor.maybeStart();
+  }
+
+  /**
+   * Whether the region file is shorter than the mapping (`truncate` while the arbiter ran): then touching
+   * the missing part is SIGBUS, which would kill the arbiter with a Bun panic, so the sweep stops before
+   * touching anything and the arbiter fails with a message saying what happened. (A request that touches
+   * the missing part before the next sweep notices can still fault: the region is the operator's to keep.)
+   */
+  private regionShrunk(): boolean {
+    const size = this.region.fileSize();
+    if (size >= this.region.size) return false;
+    clearInterval(this.sweeper);
+    const path = this.options.regionPath;
+    this.failure.resolve(
+      failure(
+        "RegionInvalid",
+        `serve ${path}`,
+        `the region file ${path} was truncated to ${size} bytes (from ${this.region.size}) while the arbiter ran; ` +
+          "its contents are lost: remove it and restart the arbiter",
+      ),
+    );
+    return true;
   }
 
   /**

@@ -67,6 +67,11 @@ export class MappedRegion {
     nativeFaultGuard()?.guard(base, size, source);
   }
 
+  /** The file's size now (fstat): less than `size` if someone truncated it, when a touch past it is SIGBUS. */
+  fileSize(): number {
+    return fileSize(this.fd, this.source);
+  }
+
   /** Words of the header page only; enough to read or write the header before the geometry is known. */
   headerWords(): Int32Array {
     return new Int32Array(viewOf(this.base, PAGE_SIZE));
