@@ -20,10 +20,11 @@ import {
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
-import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 /** A small file system of our own to fill needs mount(2), that is root. */
 const cannotMount =
@@ -269,3 +270,40 @@ test("a region file truncated under the running arbiter: it exits 1 saying so, n
     await arbiter.stop(); // already gone: only reaps it
   }
 });
+
+testWithTool(
+  "prlimit",
+  "out of file descriptors: the arbiter says so (rate-limited) with its limit",
+  async () => {
+    const { region, socket } = files("emfile");
+    const host = Bun.spawn(
+      [
+        ...["prlimit", "--nofile=256:256", process.execPath, CLI, "host", "--exit-with-parent"],
+        ...["--region", region, "--socket", socket, "--state", join(paths.dir, "emfile.state")],
+        ...["--size", "16MiB", "--block-size", "64KiB", "--lease", "1s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    const sockets: { end(): void }[] = [];
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      for (let index = 0; index < 300; index++)
+        sockets.push(await Bun.connect({ unix: socket, socket: { data() {}, error() {} } }));
+      const decoder = new TextDecoder();
+      let stderr = "";
+      const wanted = "cannot accept connections: too many open files (EMFILE); raise ulimit -n (now 256)";
+      const reader = host.stderr.getReader();
+      while (!stderr.includes(wanted)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value, { stream: true });
+      }
+      expect(stderr).toContain(wanted);
+    } finally {
+      for (const connection of sockets) connection.end();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);

@@ -21,6 +21,7 @@ import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
+import { DescriptorWatch } from "./fd-watch.ts";
 import { HANDOVER_SUFFIX, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
@@ -63,6 +64,7 @@ export class Arbiter implements ArbiterView {
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
+  private readonly descriptors = new DescriptorWatch();
   /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
   private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
 
@@ -263,6 +265,7 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.regionShrunk()) return;
     this.expireSilentClients();
+    this.descriptors.check();
     this.waits.recheck((key) => Atomics.load(this.slots.words, key));
     const { findings, releasedSlots } = this.guard.check(this.state);
     for (const finding of findings) log.warn(finding);
