@@ -59,9 +59,9 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   } catch (error) {
     const problem = asIvshError(error);
     if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
-    // The arbiter says that itself, once for many requests (see Arbiter.transaction).
-    else if (problem instanceof JournalWriteFailed) {
-    } else requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
+    // A journal that cannot be written the arbiter reports itself, once for many requests (Arbiter.transaction).
+    else if (!(problem instanceof JournalWriteFailed))
+      requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
     if (hasTrait(problem, "endsConnection")) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
   }
