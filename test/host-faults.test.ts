@@ -23,7 +23,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 /** A small file system of our own to fill needs mount(2), that is root. */
@@ -108,6 +108,50 @@ testUnless(
       await client.close();
       await arbiter.stop();
       expect(await arbiter.spawned.stderr).not.toContain("half-written");
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a full journal: a hello is refused and may be retried, a goodbye is kept and completed by the lease",
+  () =>
+    withSmallTmpfs("full-sessions", async (small) => {
+      const state = join(small, "arbiter.state");
+      const arbiter = await ArbiterProcess.start({ ...paths, state }, { lease: "1s" });
+      const held = await connect({ socket: paths.socket, region: paths.region, name: "held" });
+      await held.alloc(4096, { name: "kept-while-full" });
+      const filler = fill(small, 0);
+      // The journal's last page has room for a few sessions yet: connect until one is refused.
+      const extra: Awaited<ReturnType<typeof connect>>[] = [];
+      let refused: unknown;
+      for (let index = 0; index < 200 && refused === undefined; index++)
+        await connect({ socket: paths.socket, region: paths.region, name: `extra-${index}` }).then(
+          (client) => extra.push(client),
+          (error: unknown) => {
+            refused = error;
+          },
+        );
+      await expectRejection(
+        Promise.reject(refused),
+        "NoSpace",
+        /state journal's file system is full \(ENOSPC\)/,
+      );
+      for (const client of extra) await client.close();
+      await held.close(); // its end cannot be recorded: the session stays until its lease runs out
+      rmSync(filler);
+      await eventually(
+        async () => {
+          const { report } = await fetchStatus({ unix: paths.socket });
+          return report.totals.clients === 1 && report.segments.length === 0; // only this status client
+        },
+        livenessBoundMs(1000),
+        "the closed client's session ending once there was room",
+      );
+      const later = await connect({ socket: paths.socket, region: paths.region, name: "later" });
+      await later.close();
+      await arbiter.stop();
+      expect(await arbiter.spawned.stderr).not.toMatch(/^\s+at /m);
     }),
   60_000,
 );
