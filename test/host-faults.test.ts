@@ -71,9 +71,10 @@ testUnless(
   () =>
     withSmallTmpfs("full-state", async (small) => {
       const state = join(small, "arbiter.state");
-      const arbiter = await ArbiterProcess.start({ ...paths, state }, { size: "64MiB", blockSize: "64KiB" });
+      const own = { ...paths, ...files("full-state"), state };
+      const arbiter = await ArbiterProcess.start(own, { size: "64MiB", blockSize: "64KiB" });
       const filler = fill(small, 12 * 1024);
-      const client = await connect({ socket: paths.socket, region: paths.region });
+      const client = await connect({ socket: own.socket, region: own.region });
       const held: string[] = [];
       let refused: unknown;
       try {
@@ -90,7 +91,7 @@ testUnless(
         "NoSpace",
         /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there or move --state/,
       );
-      const status = (await fetchStatus({ unix: paths.socket })).report;
+      const status = (await fetchStatus({ unix: own.socket })).report;
       expect(status.segments.length).toBe(held.length);
       expect(readFileSync(state, "utf8").endsWith("\n")).toBe(true);
       // With room again, the same client goes on.
@@ -103,7 +104,7 @@ testUnless(
       expect(stderr).not.toContain("hit a bug");
       expect(stderr.match(/state journal's file system is full/g)?.length).toBe(1);
       await arbiter.restart();
-      const after = (await fetchStatus({ unix: paths.socket })).report;
+      const after = (await fetchStatus({ unix: own.socket })).report;
       expect(after.segments.length).toBe(held.length + 1);
       await client.close();
       await arbiter.stop();
@@ -117,16 +118,16 @@ testUnless(
   "a full journal: a hello is refused and may be retried, a goodbye is kept and completed by the lease",
   () =>
     withSmallTmpfs("full-sessions", async (small) => {
-      const state = join(small, "arbiter.state");
-      const arbiter = await ArbiterProcess.start({ ...paths, state }, { lease: "1s" });
-      const held = await connect({ socket: paths.socket, region: paths.region, name: "held" });
+      const own = { ...paths, ...files("full-sessions"), state: join(small, "arbiter.state") };
+      const arbiter = await ArbiterProcess.start(own, { lease: "1s" });
+      const held = await connect({ socket: own.socket, region: own.region, name: "held" });
       await held.alloc(4096, { name: "kept-while-full" });
       const filler = fill(small, 0);
       // The journal's last page has room for a few sessions yet: connect until one is refused.
       const extra: Awaited<ReturnType<typeof connect>>[] = [];
       let refused: unknown;
       for (let index = 0; index < 200 && refused === undefined; index++)
-        await connect({ socket: paths.socket, region: paths.region, name: `extra-${index}` }).then(
+        await connect({ socket: own.socket, region: own.region, name: `extra-${index}` }).then(
           (client) => extra.push(client),
           (error: unknown) => {
             refused = error;
@@ -142,13 +143,13 @@ testUnless(
       rmSync(filler);
       await eventually(
         async () => {
-          const { report } = await fetchStatus({ unix: paths.socket });
+          const { report } = await fetchStatus({ unix: own.socket });
           return report.totals.clients === 1 && report.segments.length === 0; // only this status client
         },
         livenessBoundMs(1000),
         "the closed client's session ending once there was room",
       );
-      const later = await connect({ socket: paths.socket, region: paths.region, name: "later" });
+      const later = await connect({ socket: own.socket, region: own.region, name: "later" });
       await later.close();
       await arbiter.stop();
       expect(await arbiter.spawned.stderr).not.toMatch(/^\s+at /m);
