@@ -59,17 +59,36 @@ function levelFromEnvironment(): LogLevel {
   return debug && debug !== "0" && debug !== "false" ? "debug" : "info";
 }
 
-/** A message's parts as one line: an unexpected Error (a bug) with its stack, an IvshError by its message. */
+/**
+ * A message's parts as one line: an unexpected Error (a bug) with its stack, an IvshError by its message.
+ * Messages quote what clients sent (a client's name, a segment's, a file's), so every control character
+ * in them is escaped: a name holding "\n[ivsh] WARN ..." must not print as a line of the arbiter's own.
+ * Only a bug's stack keeps its lines.
+ */
 function render(parts: unknown[]): string {
   return parts
     .map((part) => {
       // An Internal error is a bug: its stack is what the report needs.
       if (part instanceof IvshError)
-        return part.code === "Internal" ? (part.stack ?? part.message) : part.message;
+        return part.code === "Internal" ? (part.stack ?? part.message) : escapeControls(part.message);
       if (part instanceof Error) return part.stack ?? part.message;
-      return typeof part === "string" ? part : Bun.inspect(part);
+      return escapeControls(typeof part === "string" ? part : Bun.inspect(part));
     })
     .join(" ");
+}
+
+const CONTROL_NAMES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** C0 and C1 controls, DEL and the Unicode line and paragraph separators, as escapes (`\n`, `\x1b`). */
+function escapeControls(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (character) => {
+    const code = character.charCodeAt(0);
+    return (
+      CONTROL_NAMES[character] ??
+      (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`)
+    );
+  });
 }
 
 class Logger {

@@ -155,7 +155,12 @@ export default defineLeafCommand({
       MAINPID: process.pid,
       STATUS: `serving ${options.regionPath} on ${options.socketPath}, epoch ${arbiter.epoch}`,
     });
-    const signal = await stopSignal;
+    const signal = await Promise.race([stopSignal, arbiter.failed]);
+    if (signal instanceof Error) {
+      notifyServiceManager({ STOPPING: 1, STATUS: signal.message });
+      await arbiter.stop();
+      throw signal;
+    }
     notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
     await arbiter.stop();
     log.info(

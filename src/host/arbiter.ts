@@ -21,6 +21,7 @@ import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
+import { DescriptorWatch } from "./fd-watch.ts";
 import { HANDOVER_SUFFIX, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
@@ -30,11 +31,13 @@ import { RegionGuard } from "./region-guard.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
-import { StateFile, stateFileExists } from "./state-file.ts";
+import { JournalWriteFailed, loadStateFile, StateFile, stateFileExists } from "./state-file.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
+
+const JOURNAL_FAILURE_LOG_MS = 10_000;
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
@@ -60,6 +63,10 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
+  private readonly failure = Promise.withResolvers<Error>();
+  private readonly descriptors = new DescriptorWatch();
+  /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
+  private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly options: ArbiterOptions,
@@ -82,6 +89,14 @@ export class Arbiter implements ArbiterView {
 
   private get sweepPeriodMs(): number {
     return Math.max(20, Math.min(1000, this.options.leaseMs / 4));
+  }
+
+  /**
+   * Settles, with the error to report, if the arbiter cannot go on serving (its region file was truncated
+   * under it): the caller stops it and exits non-zero.
+   */
+  get failed(): Promise<Error> {
+    return this.failure.promise;
   }
 
   get epoch(): number {
@@ -135,16 +150,71 @@ export class Arbiter implements ArbiterView {
     const session = this.state.sessions.get(clientId);
     if (!session) return;
     this.waits.dropClient(clientId);
-    const { wake, released } = this.transaction(() => this.state.endSession(clientId));
+    let ended: ReturnType<ArbiterState["endSession"]>;
+    try {
+      ended = this.transaction(() => this.state.endSession(clientId));
+    } catch (error) {
+      if (!(error instanceof JournalWriteFailed)) throw error;
+      // The journal still has the session, and so has memory again: it ends when its lease runs out
+      // without it (the sweep tries again), by which time there may be room to record it.
+      if (this.liveness.get(clientId)?.connection) this.connectedCount--;
+      this.liveness.set(clientId, {
+        connection: undefined,
+        lastSeenMs: Date.now(),
+        stalledAtSeenMs: this.stalledMs,
+      });
+      return;
+    }
+    const { wake, released } = ended;
     sessionEnded(session, reason, released);
     for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
   }
 
-  /** Journals everything `change` does to the state in one write. */
+  /**
+   * Journals everything `change` does to the state in one write. One the journal could not take (a full
+   * file system) is undone in memory too, so the arbiter never holds what a restart would not bring back.
+   */
   transaction<T>(change: () => T): T {
-    return this.stateFile.transaction(change);
+    try {
+      return this.stateFile.transaction(change);
+    } catch (error) {
+      if (error instanceof JournalWriteFailed) this.undoUnrecorded(error);
+      throw error;
+    }
+  }
+
+  /** Memory back to what the journal holds, with liveness and slot identities to match. */
+  private undoUnrecorded(error: JournalWriteFailed): void {
+    this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
+    for (const [clientId, live] of this.liveness) {
+      if (this.state.sessions.has(clientId)) continue;
+      // A hello whose session could not be recorded: its connection may say hello again.
+      this.liveness.delete(clientId);
+      if (!live.connection) continue;
+      this.connectedCount--;
+      live.connection.clientId = 0;
+      live.connection.phase = "greeting";
+    }
+    // A session whose end could not be recorded (a goodbye): it ends when its lease runs out, retried then.
+    for (const clientId of this.state.sessions.keys())
+      if (!this.liveness.has(clientId))
+        this.liveness.set(clientId, {
+          connection: undefined,
+          lastSeenMs: Date.now(),
+          stalledAtSeenMs: this.stalledMs,
+        });
+    // A slot set up for an object that is not recorded after all: free again, as the guard expects.
+    for (let slot = 0; slot < this.state.geometry.slotCount; slot++) {
+      const object = this.state.syncObjects.get(slot);
+      this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
+    }
+    if (performance.now() - this.journalFailureLoggedMs < JOURNAL_FAILURE_LOG_MS) return;
+    this.journalFailureLoggedMs = performance.now();
+    log.error(
+      `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
+    );
   }
 
   /**
@@ -193,13 +263,37 @@ export class Arbiter implements ArbiterView {
   }
 
   private sweep(): void {
+    if (this.regionShrunk()) return;
     this.expireSilentClients();
+    this.descriptors.check();
     this.waits.recheck((key) => Atomics.load(this.slots.words, key));
     const { findings, releasedSlots } = this.guard.check(this.state);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);
     this.transfers.sample();
     this.compactor.maybeStart();
+  }
+
+  /**
+   * Whether the region file is shorter than the mapping (`truncate` while the arbiter ran): then touching
+   * the missing part is SIGBUS, which would kill the arbiter with a Bun panic, so the sweep stops before
+   * touching anything and the arbiter fails with a message saying what happened. (A request that touches
+   * the missing part before the next sweep notices can still fault: the region is the operator's to keep.)
+   */
+  private regionShrunk(): boolean {
+    const size = this.region.fileSize();
+    if (size >= this.region.size) return false;
+    clearInterval(this.sweeper);
+    const path = this.options.regionPath;
+    this.failure.resolve(
+      failure(
+        "RegionInvalid",
+        `serve ${path}`,
+        `the region file ${path} was truncated to ${size} bytes (from ${this.region.size}) while the arbiter ran; ` +
+          "its contents are lost: remove it and restart the arbiter",
+      ),
+    );
+    return true;
   }
 
   /**

@@ -65,6 +65,13 @@ export class CompactMap<K, V> {
     return this;
   }
 
+  clear(): void {
+    this.flat = [];
+    this.single = undefined;
+    this.shards = undefined;
+    this.count = 0;
+  }
+
   delete(key: K): boolean {
     if (this.flat) {
       const at = this.flatIndex(key);

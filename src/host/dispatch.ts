@@ -26,6 +26,7 @@ import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
 import { requestRefused } from "./oplog.ts";
+import { JournalWriteFailed } from "./state-file.ts";
 
 export function handleData(arbiter: ArbiterView, connection: Connection, bytes: Uint8Array): void {
   // A closing connection is read only so its peer can still read our last frame: keeping what it sends
@@ -58,7 +59,9 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   } catch (error) {
     const problem = asIvshError(error);
     if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
-    else requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
+    // A journal that cannot be written the arbiter reports itself, once for many requests (Arbiter.transaction).
+    else if (!(problem instanceof JournalWriteFailed))
+      requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
     if (hasTrait(problem, "endsConnection")) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
   }

@@ -13,7 +13,8 @@ import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { createOrOpenRegionFile } from "../region/mapping.ts";
+import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
+import { refuseForeignContents } from "../region/region-file.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
 import { loadStateFile } from "./state-file.ts";
@@ -57,6 +58,9 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       notes.push(
         `${options.regionPath} was just created, so the allocations in ${options.statePath} are gone`,
       );
+    // Not the arbiter's region by its state: formatting it must not destroy someone's file.
+    if (!created)
+      refuseForeignContents(options.regionPath, region.base, region.size, isTmpfsPath(options.regionPath));
     const epoch = nextEpoch(previousEpoch(region, created));
     format(region, geometry, epoch);
     return { region, geometry, epoch, records: [], notes, created };

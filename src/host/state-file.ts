@@ -16,6 +16,7 @@ import {
   constants,
   fstatSync,
   fsyncSync,
+  ftruncateSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -26,8 +27,15 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, IvshError } from "../errors.ts";
 import type { Journal, StateRecord } from "./records.ts";
+import { stateFileFailure } from "./state-errors.ts";
+
+/**
+ * A transaction's records could not be written (a full file system): nothing of it is in the journal, so
+ * the caller must undo what it applied in memory. The message says which file and what to do.
+ */
+export class JournalWriteFailed extends IvshError {}
 
 /**
  * Appended records beyond which a compaction may start: 20 000, or IVSH_COMPACT_AFTER_RECORDS (tests make
@@ -136,6 +144,8 @@ export class StateFile implements Journal {
   private readonly compactAfter = compactAfterRecords();
   /** Lines of the transaction in progress, written together when it ends. */
   private pending: string[] | undefined;
+  /** Where the last whole record ends: a write that fails part way is cut back to here. */
+  private size: number;
 
   private constructor(
     readonly path: string,
@@ -144,20 +154,26 @@ export class StateFile implements Journal {
   ) {
     this.fd = fd;
     this.baseRecords = baseRecords;
+    this.size = fstatSync(fd).size;
   }
 
   /** Writes `snapshot` as the whole file (atomically, via a temporary file) and opens it for appending. */
   static create(path: string, snapshot: StateRecord[]): StateFile {
-    removeLeftovers(path);
-    writeSnapshot(path, snapshot);
-    return new StateFile(path, openSync(path, "a"), snapshot.length);
+    try {
+      removeLeftovers(path);
+      writeSnapshot(path, snapshot);
+      return new StateFile(path, openSync(path, "a"), snapshot.length);
+    } catch (error) {
+      if (error instanceof IvshError) throw error;
+      throw stateFileFailure(error, path, `write the state file ${path}`);
+    }
   }
 
   append(record: StateRecord): void {
     const line = `${JSON.stringify(record)}\n`;
     this.appended++;
     if (this.pending) this.pending.push(line);
-    else writeFully(this.fd, line);
+    else this.write([line]);
   }
 
   /**
@@ -172,8 +188,30 @@ export class StateFile implements Journal {
     } finally {
       const lines = this.pending;
       this.pending = undefined;
-      if (lines.length > 0) writeFully(this.fd, lines.join(""));
+      if (lines.length > 0) this.write(lines);
     }
+  }
+
+  /**
+   * Appends whole records or none: a write that fails part way (ENOSPC after some bytes) is cut back to
+   * the last whole record, so the file never holds a torn line the next start would have to drop.
+   */
+  private write(lines: string[]): void {
+    const bytes = Buffer.from(lines.join(""), "utf8");
+    try {
+      writeFully(this.fd, bytes);
+    } catch (error) {
+      this.appended -= lines.length;
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // Cutting back frees space, so it does not fail for the reason the write did; if it did anyway,
+        // the next start drops the torn line (a torn tail is expected after a kill -9 too).
+      }
+      const cause = stateFileFailure(error, this.path, `record a change in the state journal ${this.path}`);
+      throw new JournalWriteFailed(cause.code, cause.message, { cause: error });
+    }
+    this.size += bytes.byteLength;
   }
 
   get needsCompaction(): boolean {
@@ -210,6 +248,7 @@ export class StateFile implements Journal {
       // Not fsynced, as appended records never are (see above): the snapshot under it was, by the helper.
       writeFully(fd, tail);
       renameSync(out, this.path);
+      this.size = fstatSync(fd).size;
     } catch (error) {
       closeSync(fd);
       throw error;

@@ -2,7 +2,7 @@
  * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
  * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
  */
-import { existsSync, statfsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import {
@@ -28,6 +28,7 @@ import {
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
+import { checkRoomFor } from "./region-file.ts";
 
 /** Closed clients' regions whose faults are still explained (`retire`), oldest first. */
 const retiredGuards: number[] = [];
@@ -64,6 +65,11 @@ export class MappedRegion {
   ) {
     // A touch of memory this process holds no grant for then says so, instead of "Bun has crashed".
     nativeFaultGuard()?.guard(base, size, source);
+  }
+
+  /** The file's size now (fstat): less than `size` if someone truncated it, when a touch past it is SIGBUS. */
+  fileSize(): number {
+    return fileSize(this.fd, this.source);
   }
 
   /** Words of the header page only; enough to read or write the header before the geometry is known. */
@@ -307,6 +313,12 @@ function openRegionFile(path: string): number {
         "its directory does not exist (--region names a file in an existing directory)",
       );
     if (errno === "EACCES") throw failure("PermissionDenied", `open the region ${path}`, whyRefused(path));
+    if (errno === "EISDIR")
+      throw failure(
+        "RegionInvalid",
+        `open the region ${path}`,
+        "it is a directory (--region names a file, e.g. /dev/shm/ivsh)",
+      );
     throw error;
   }
 }
@@ -314,7 +326,8 @@ function openRegionFile(path: string): number {
 /**
  * Opens the arbiter's region file, creating it at `size` bytes if it does not exist, and locks it for as
  * long as this process lives, so two arbiters can never serve one region. An existing file of another
- * size is refused rather than resized: VMs may be mapping it.
+ * size is refused rather than resized: VMs may be mapping it. So is a region its file system has no room
+ * for (./region-file.ts).
  */
 export function createOrOpenRegionFile(
   path: string,
@@ -322,6 +335,7 @@ export function createOrOpenRegionFile(
 ): { region: MappedRegion; created: boolean } {
   const existed = existsSync(path);
   const fd = openRegionFile(path);
+  let locked = false;
   try {
     // 0660 whatever the umask (022 would leave the group, QEMU's, read-only), as the socket is; a file the
     // operator made keeps the mode it was given.
@@ -332,6 +346,7 @@ export function createOrOpenRegionFile(
         `serve ${path}`,
         "another arbiter is serving this region (stop it first)",
       );
+    locked = true;
     const existing = fileSize(fd, path);
     if (existing !== 0 && existing !== size)
       throw failure(
@@ -339,10 +354,14 @@ export function createOrOpenRegionFile(
         `use ${path} as a ${size}-byte region`,
         `the file is already ${existing} bytes (pass --size ${existing}, or remove the file if nothing uses it)`,
       );
+    checkRoomFor(fd, path, size);
     if (existing === 0) truncateFd(fd, size, path);
     const base = mapShared(fd, size, PROT_READ | PROT_WRITE, path);
     return { region: new MappedRegion(base, size, path, fd), created: existing === 0 };
   } catch (error) {
+    // One this call made is removed while still locked (no other arbiter can be using it): a 1 TiB file
+    // refused for want of room must not stay behind in /dev/shm.
+    if (!existed && locked) rmSync(path, { force: true });
     closeFd(fd);
     throw error;
   }

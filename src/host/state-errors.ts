@@ -1,0 +1,53 @@
+/**
+ * What a failed write or open of the --state journal means to its operator: the path, the errno in words,
+ * and what to do. A raw `ENOSPC: no space left on device, write` with a stack read as a bug of the
+ * arbiter's, and told nobody which file or what to free.
+ */
+import { dirname } from "node:path";
+import { failure, type IvshError } from "../errors.ts";
+
+/** The error of `action` on the state file at `path` that failed with `error` (a Node errno error). */
+export function stateFileFailure(error: unknown, path: string, action: string): IvshError {
+  const code = String((error as { code?: unknown }).code ?? "");
+  const directory = dirname(path);
+  switch (code) {
+    case "ENOSPC":
+    case "EDQUOT":
+      return failure(
+        "NoSpace",
+        action,
+        `the state journal's file system is full (${code}) at ${directory}; free space there or move --state`,
+      );
+    case "ENOENT":
+      return failure(
+        "StateInvalid",
+        action,
+        `the directory ${directory} does not exist (ENOENT); create it or pass --state in an existing directory`,
+      );
+    case "ENOTDIR":
+      return failure(
+        "StateInvalid",
+        action,
+        `a part of ${directory} is not a directory (ENOTDIR); pass another --state`,
+      );
+    case "EACCES":
+    case "EPERM":
+      return failure(
+        "PermissionDenied",
+        action,
+        `this user (uid ${process.getuid?.() ?? "?"}) may not write in ${directory} (${code}); run \`ivsh host\` as its owner or pass --state in a directory it may write`,
+      );
+    case "EROFS":
+      return failure(
+        "StateInvalid",
+        action,
+        `${directory} is on a read-only file system (EROFS); pass --state on a writable one`,
+      );
+    default:
+      return failure(
+        "SystemCall",
+        action,
+        `${(error as Error).message ?? String(error)} (pass --state FILE elsewhere)`,
+      );
+  }
+}

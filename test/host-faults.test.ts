@@ -1,0 +1,354 @@
+/**
+ * The arbiter against a hostile or failing environment: a full file system under its journal, state and
+ * region paths it cannot use, region files that are not regions or change under it, clients whose names
+ * carry control characters. Each error names the file and what to do; none is a stack trace or a crash.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { socketAnswers } from "../src/host/listener.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
+
+/** A small file system of our own to fill needs mount(2), that is root. */
+const cannotMount =
+  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
+
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("host-faults");
+});
+afterAll(() => paths?.cleanup());
+
+/** Mounts a 1 MiB tmpfs at DIR/NAME for `body`, unmounted after. */
+async function withSmallTmpfs(name: string, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = join(paths.dir, name);
+  mkdirSync(dir);
+  expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]).exitCode).toBe(0);
+  try {
+    await body(dir);
+  } finally {
+    Bun.spawnSync(["umount", "-l", dir]);
+  }
+}
+
+/** Fills the file system of `dir` with FILLER but `leave` bytes; returns the filler's path. */
+function fill(dir: string, leave: number): string {
+  const filler = join(dir, "filler");
+  const fd = openSync(filler, "w");
+  const page = Buffer.alloc(4096, 1);
+  try {
+    for (;;) writeSync(fd, page);
+  } catch (error) {
+    expect((error as { code?: string }).code).toBe("ENOSPC");
+  }
+  closeSync(fd);
+  const size = statSync(filler).size;
+  Bun.spawnSync(["truncate", "-s", String(Math.max(0, size - leave)), filler]);
+  return filler;
+}
+
+testUnless(
+  cannotMount,
+  "a full file system under --state: NoSpace naming it, the refused alloc not applied, no torn record",
+  () =>
+    withSmallTmpfs("full-state", async (small) => {
+      const state = join(small, "arbiter.state");
+      const own = { ...paths, ...files("full-state"), state };
+      const arbiter = await ArbiterProcess.start(own, { size: "64MiB", blockSize: "64KiB" });
+      const filler = fill(small, 12 * 1024);
+      const client = await connect({ socket: own.socket, region: own.region });
+      const held: string[] = [];
+      let refused: unknown;
+      try {
+        for (let index = 0; index < 500; index++) {
+          const name = `segment-${index}-${"x".repeat(200)}`;
+          await client.alloc(4096, { name });
+          held.push(name);
+        }
+      } catch (error) {
+        refused = error;
+      }
+      await expectRejection(
+        Promise.reject(refused),
+        "NoSpace",
+        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there or move --state/,
+      );
+      const status = (await fetchStatus({ unix: own.socket })).report;
+      expect(status.segments.length).toBe(held.length);
+      expect(readFileSync(state, "utf8").endsWith("\n")).toBe(true);
+      // With room again, the same client goes on.
+      rmSync(filler);
+      await client.alloc(4096, { name: "after-room" });
+      // Stopped with the client's session open: the restart must bring back all it holds.
+      await arbiter.stop();
+      const stderr = await arbiter.spawned.stderr;
+      expect(stderr).not.toMatch(/^\s+at /m);
+      expect(stderr).not.toContain("hit a bug");
+      expect(stderr.match(/state journal's file system is full/g)?.length).toBe(1);
+      await arbiter.restart();
+      const after = (await fetchStatus({ unix: own.socket })).report;
+      expect(after.segments.length).toBe(held.length + 1);
+      await client.close();
+      await arbiter.stop();
+      expect(await arbiter.spawned.stderr).not.toContain("half-written");
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a full journal: a hello is refused and may be retried, a goodbye is kept and completed by the lease",
+  () =>
+    withSmallTmpfs("full-sessions", async (small) => {
+      const own = { ...paths, ...files("full-sessions"), state: join(small, "arbiter.state") };
+      const arbiter = await ArbiterProcess.start(own, { lease: "1s" });
+      const held = await connect({ socket: own.socket, region: own.region, name: "held" });
+      await held.alloc(4096, { name: "kept-while-full" });
+      const filler = fill(small, 0);
+      // The journal's last page has room for a few sessions yet: connect until one is refused.
+      const extra: Awaited<ReturnType<typeof connect>>[] = [];
+      let refused: unknown;
+      for (let index = 0; index < 200 && refused === undefined; index++)
+        await connect({ socket: own.socket, region: own.region, name: `extra-${index}` }).then(
+          (client) => extra.push(client),
+          (error: unknown) => {
+            refused = error;
+          },
+        );
+      await expectRejection(
+        Promise.reject(refused),
+        "NoSpace",
+        /state journal's file system is full \(ENOSPC\)/,
+      );
+      for (const client of extra) await client.close();
+      await held.close(); // its end cannot be recorded: the session stays until its lease runs out
+      rmSync(filler);
+      await eventually(
+        async () => {
+          const { report } = await fetchStatus({ unix: own.socket });
+          return report.totals.clients === 1 && report.segments.length === 0; // only this status client
+        },
+        livenessBoundMs(1000),
+        "the closed client's session ending once there was room",
+      );
+      const later = await connect({ socket: own.socket, region: own.region, name: "later" });
+      await later.close();
+      await arbiter.stop();
+      expect(await arbiter.spawned.stderr).not.toMatch(/^\s+at /m);
+    }),
+  60_000,
+);
+
+/** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
+async function runHost(
+  files: { region: string; socket: string; state?: string },
+  extra: string[] = [],
+  uid?: number,
+): Promise<{ exitCode: number; stderr: string }> {
+  const command = [
+    ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"]),
+    process.execPath,
+    CLI,
+    "host",
+    "--exit-with-parent",
+    ...["--region", files.region, "--socket", files.socket, "--size", "1MiB", "--block-size", "64KiB"],
+    ...(files.state ? ["--state", files.state] : []),
+    ...extra,
+  ];
+  const child = Bun.spawn(command, {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+/** One error line and no stack: what a user gets for a path it must fix. */
+function expectOneLine(stderr: string, message: string): void {
+  expect(stderr).toContain(message);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr.trim().split("\n")).toHaveLength(1);
+}
+
+test("--state in a directory that does not exist: one line naming it, exit 1", async () => {
+  const state = join(paths.dir, "no-such-dir", "x.state");
+  const { exitCode, stderr } = await runHost({ ...files("nodir"), state });
+  expect(exitCode).toBe(1);
+  expectOneLine(
+    stderr,
+    `the directory ${join(paths.dir, "no-such-dir")} does not exist (ENOENT); create it or pass --state in an existing directory`,
+  );
+});
+
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a process as another user",
+  "--state in a directory this user may not write: one line naming it, exit 1",
+  async () => {
+    const open = join(paths.dir, "open");
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    chmodSync(paths.dir, 0o755);
+    const closed = join(paths.dir, "root-only");
+    mkdirSync(closed, { mode: 0o755 });
+    const { exitCode, stderr } = await runHost(
+      { region: join(open, "region"), socket: join(open, "sock"), state: join(closed, "x.state") },
+      [],
+      65534,
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(stderr, `this user (uid 65534) may not write in ${closed} (EACCES)`);
+  },
+);
+
+/** Region and socket paths of their own for one `ivsh host` start. */
+function files(label: string): { region: string; socket: string } {
+  return { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
+}
+
+test("a directory as --region: RegionInvalid naming it, exit 1", async () => {
+  const { exitCode, stderr } = await runHost({ region: paths.dir, socket: files("dir").socket });
+  expect(exitCode).toBe(1);
+  expectOneLine(
+    stderr,
+    `Failed to open the region ${paths.dir} since it is a directory (--region names a file`,
+  );
+});
+
+test("a region larger than its file system's free space is refused at start, and not left behind", async () => {
+  const { region, socket } = files("huge");
+  const { exitCode, stderr } = await runHost({ region, socket }, ["--size", "4096GiB"]);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `more but its file system at ${paths.shmDir} has only`);
+  expect(stderr).toContain("free; pass a smaller --size or free space there");
+  expect(existsSync(region)).toBe(false);
+});
+
+testUnless(cannotMount, "a region larger than a small tmpfs's free space is refused at start", () =>
+  withSmallTmpfs("small-region", async (small) => {
+    const { exitCode, stderr } = await runHost(
+      { region: join(small, "region"), socket: files("small").socket },
+      ["--size", "16MiB"],
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(stderr, `the region needs 16.0 MiB more but its file system at ${small} has only`);
+  }),
+);
+
+test("an existing file that is neither an ivsh region nor zeros is refused, not formatted", async () => {
+  const victim = join(paths.dir, "victim");
+  writeFileSync(victim, "my important disk image\n");
+  truncateSync(victim, 8 << 20);
+  const before = readFileSync(victim);
+  const { exitCode, stderr } = await runHost({ region: victim, socket: files("victim").socket }, [
+    ...["--size", "8MiB", "--state", join(paths.dir, "victim.state")],
+  ]);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `Failed to use ${victim} as a region since it is not an ivsh region (no ivsh header`);
+  expect(stderr).toContain("remove it if it is garbage, or pass another --region");
+  expect(readFileSync(victim).equals(before)).toBe(true);
+});
+
+test("an all-zero file (as QEMU or truncate makes it) and an ivsh region without its state are served", async () => {
+  const { region, socket } = files("zeros");
+  writeFileSync(region, "");
+  truncateSync(region, 8 << 20);
+  // Zeros written (blocks allocated, not holes) are zeros too: the scan reads them.
+  const fd = openSync(region, "r+");
+  writeSync(fd, Buffer.alloc(1 << 20), 0, 1 << 20, 3 << 20);
+  closeSync(fd);
+  const zeroPaths = { ...paths, region, socket, state: join(paths.dir, "zeros.state") };
+  const first = await ArbiterProcess.start(zeroPaths, { size: "8MiB" });
+  await first.stop();
+  // Its state gone, the region still has its header: formatted again, as before.
+  rmSync(zeroPaths.state);
+  const second = await ArbiterProcess.start(zeroPaths, { size: "8MiB" });
+  await second.stop();
+  expect(await second.spawned.stderr).toContain("arbiter serving");
+});
+
+test("a client's name cannot forge lines in the arbiter's log: control characters are escaped", async () => {
+  const forgedPaths = { ...paths, ...files("forged"), state: join(paths.dir, "forged.state") };
+  const arbiter = await ArbiterProcess.start(forgedPaths);
+  const forged = "[ivsh] WARN client #2 'db' (pid 1, VM prod-db) lost its lease: forged";
+  const client = await connect({ ...files("forged"), name: `x'\n${forged}\r\x1b[2K\u2028` });
+  await client.close();
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr.split("\n").filter((line) => line.startsWith(forged))).toEqual([]);
+  expect(stderr).toContain(`'x'\\n${forged}\\r\\x1b[2K\\u2028'`);
+});
+
+test("a region file truncated under the running arbiter: it exits 1 saying so, no crash", async () => {
+  for (const size of [0, 1 << 20]) {
+    const truncated = {
+      ...paths,
+      ...files(`truncated-${size}`),
+      state: join(paths.dir, `truncated-${size}.state`),
+    };
+    const arbiter = await ArbiterProcess.start(truncated, { lease: "1s" });
+    truncateSync(truncated.region, size);
+    expect(await arbiter.spawned.exit()).toBe(1);
+    const stderr = await arbiter.spawned.stderr;
+    expect(stderr).toContain(
+      `the region file ${truncated.region} was truncated to ${size} bytes (from 16777216)`,
+    );
+    expect(stderr).not.toContain("panic");
+    await arbiter.stop(); // already gone: only reaps it
+  }
+});
+
+testWithTool(
+  "prlimit",
+  "out of file descriptors: the arbiter says so (rate-limited) with its limit",
+  async () => {
+    const { region, socket } = files("emfile");
+    const host = Bun.spawn(
+      [
+        ...["prlimit", "--nofile=256:256", process.execPath, CLI, "host", "--exit-with-parent"],
+        ...["--region", region, "--socket", socket, "--state", join(paths.dir, "emfile.state")],
+        ...["--size", "16MiB", "--block-size", "64KiB", "--lease", "1s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    const sockets: { end(): void }[] = [];
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      for (let index = 0; index < 300; index++)
+        sockets.push(await Bun.connect({ unix: socket, socket: { data() {}, error() {} } }));
+      const decoder = new TextDecoder();
+      let stderr = "";
+      const wanted = "cannot accept connections: too many open files (EMFILE); raise ulimit -n (now 256)";
+      const reader = host.stderr.getReader();
+      while (!stderr.includes(wanted)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value, { stream: true });
+      }
+      expect(stderr).toContain(wanted);
+    } finally {
+      for (const connection of sockets) connection.end();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
