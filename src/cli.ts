@@ -90,7 +90,6 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
 
 /** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */
 function usageMessage(error: Error): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts a colour code
   const plain = error.message.replace(/\x1b\[[0-9;]*m/g, "");
   return plain.replace(/^Unknown command (\S+)$/, "Unknown command '$1'");
 }

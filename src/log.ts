@@ -81,7 +81,6 @@ const CONTROL_NAMES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": 
 
 /** C0 and C1 controls, DEL and the Unicode line and paragraph separators, as escapes (`\n`, `\x1b`). */
 function escapeControls(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (character) => {
     const code = character.charCodeAt(0);
     return (
