@@ -89,3 +89,11 @@ test("a name's cut never splits a character made of two UTF-16 units", async () 
   const refused = client.alloc(10, { name });
   await expectRejection(refused, "InvalidArgument", new RegExp(`segment '${"😀".repeat(77)}\\.\\.\\.'`, "u"));
 });
+
+test("a directory as the region is named as one, not a raw EISDIR", async () => {
+  await expectRejection(
+    connect({ socket: paths.socket, region: paths.dir }),
+    "RegionInvalid",
+    /map the region .* since it is a directory \(--region names a file/,
+  );
+});

@@ -140,7 +140,7 @@ describe("transfer edges", () => {
       const second = guest(slotPaths, ["recv", "--channel", "two", "--out", outPath(paths, "slots-two.out")]);
       expect(await second.exit()).toBe(1);
       const stderr = await second.stderr;
-      expect(stderr).toContain("Failed to receive on channel 'two' since all 1 slots are in use");
+      expect(stderr).toContain("Failed to receive on channel 'two' since its only slot is in use");
       expect(stderr).not.toContain("channel:two");
     } finally {
       first.proc.kill("SIGTERM");

@@ -70,7 +70,7 @@ const hostArgs = {
   "client-quota": {
     type: "string",
     valueHint: "SIZE",
-    description: "Most a client may allocate at once (size or 0 = no limit)",
+    description: "Most a client may allocate at once, rounded up to whole blocks (size, or 0 = no limit)",
     default: "0",
   },
   "exit-with-parent": {
@@ -80,7 +80,8 @@ const hostArgs = {
   "vm-quota": {
     type: "string",
     valueHint: "SIZE",
-    description: "Most all clients of one VM may allocate at once (size or 0 = no limit)",
+    description:
+      "Most all clients of one VM may allocate at once, rounded up to whole blocks (size, or 0 = no limit)",
     default: "0",
   },
   "log-level": {

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
+import { formatBytes } from "../units.ts";
 import type { Released } from "./oplog.ts";
 import { modeConflict } from "./permissions.ts";
 import { RecordedState, type Segment, type Session, type SyncObject } from "./recorded-state.ts";
@@ -213,15 +214,21 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "QuotaExceeded",
         what,
-        `client ${session.clientId} holds ${clientBlocks} blocks and its quota is ${clientQuotaBlocks} (free a segment or raise --client-quota)`,
+        `client ${session.clientId} holds ${this.blocks(clientBlocks)} and its quota is ${this.blocks(clientQuotaBlocks)} (free a segment or raise --client-quota)`,
       );
     const vmBlocks = this.blocksHeldByVm(session.vm);
     if (vmQuotaBlocks > 0 && vmBlocks + blockCount > vmQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `VM '${session.vm}' holds ${vmBlocks} blocks and its quota is ${vmQuotaBlocks} (free a segment or raise --vm-quota)`,
+        `VM '${session.vm}' holds ${this.blocks(vmBlocks)} and its quota is ${this.blocks(vmQuotaBlocks)} (free a segment or raise --vm-quota)`,
       );
+  }
+
+  /** A block count as operators set quotas: in bytes, with the count ("32 blocks (128 KiB)"). */
+  private blocks(count: number): string {
+    const noun = count === 1 ? "block" : "blocks";
+    return `${count} ${noun} (${formatBytes(count * this.geometry.blockSize)})`;
   }
 
   private dropGrant(session: Session, segmentId: number): boolean {
@@ -244,7 +251,7 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "NoSpace",
         what,
-        `all ${this.geometry.slotCount} slots are in use (start the arbiter with more --slots)`,
+        `${this.geometry.slotCount === 1 ? "its only slot is" : `all ${this.geometry.slotCount} slots are`} in use (start the arbiter with more --slots)`,
       );
     const generation = (this.lastGeneration + 1) >>> 0 || 1;
     this.slots.initialise(slot, kind, generation);

@@ -250,9 +250,13 @@ export function openRegionReadWrite(path: string): number {
   } catch (error) {
     if (error instanceof SystemCallError && error.errnoName === "EACCES")
       throw failure("PermissionDenied", `map the region ${path}`, whyRefused(path));
+    if (error instanceof SystemCallError && error.errnoName === "EISDIR")
+      throw failure("RegionInvalid", `map the region ${path}`, IS_A_DIRECTORY);
     throw error;
   }
 }
+
+const IS_A_DIRECTORY = "it is a directory (--region names a file, e.g. /dev/shm/ivsh)";
 
 /**
  * A PCI device's BAR file in sysfs, under its address (/sys/bus/pci/devices/0000:00:04.0/resource2, or
@@ -313,12 +317,7 @@ function openRegionFile(path: string): number {
         "its directory does not exist (--region names a file in an existing directory)",
       );
     if (errno === "EACCES") throw failure("PermissionDenied", `open the region ${path}`, whyRefused(path));
-    if (errno === "EISDIR")
-      throw failure(
-        "RegionInvalid",
-        `open the region ${path}`,
-        "it is a directory (--region names a file, e.g. /dev/shm/ivsh)",
-      );
+    if (errno === "EISDIR") throw failure("RegionInvalid", `open the region ${path}`, IS_A_DIRECTORY);
     throw error;
   }
 }
