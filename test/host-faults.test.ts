@@ -316,6 +316,49 @@ test("a region file truncated under the running arbiter: it exits 1 saying so, n
   }
 });
 
+test("a region file removed or replaced under the running arbiter is logged once; connected clients go on", async () => {
+  for (const how of ["removed", "replaced"] as const) {
+    const { region, socket } = files(`gone-${how}`);
+    const host = Bun.spawn(
+      [
+        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", region, "--socket", socket],
+        ...["--state", join(paths.dir, `gone-${how}.state`), "--size", "16MiB", "--lease", "1s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    try {
+      await eventually(() => socketAnswers(socket), livenessBoundMs(1000), "the arbiter to listen");
+      const client = await connect({ socket, region });
+      rmSync(region);
+      if (how === "replaced") writeFileSync(region, "another file");
+      const wanted = `the region file ${region} was removed or replaced while the arbiter ran`;
+      const stderr = await readUntil(host.stderr, wanted);
+      expect(stderr).toContain(wanted);
+      const segment = await client.alloc(4096);
+      segment.bytes[0] = 1;
+      await client.close();
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+      rmSync(region, { force: true });
+    }
+  }
+}, 60_000);
+
+/** What `stream` said up to the first time it said `wanted` (or all of it, if it ended first). */
+async function readUntil(stream: ReadableStream<Uint8Array>, wanted: string): Promise<string> {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  let text = "";
+  while (!text.includes(wanted)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+  return text;
+}
+
 testWithTool(
   "prlimit",
   "out of file descriptors: the arbiter says so (rate-limited) with its limit",

@@ -61,6 +61,7 @@ export class Arbiter implements ArbiterView {
    */
   private stalledMs = 0;
   private stopped = false;
+  private regionGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
@@ -264,6 +265,7 @@ export class Arbiter implements ArbiterView {
 
   private sweep(): void {
     if (this.regionShrunk()) return;
+    this.noticeRegionGone();
     this.expireSilentClients();
     this.descriptors.check();
     this.waits.recheck((key) => Atomics.load(this.slots.words, key));
@@ -294,6 +296,16 @@ export class Arbiter implements ArbiterView {
       ),
     );
     return true;
+  }
+
+  /** Told once: new clients open the path, so a file removed or replaced there no longer leads here. */
+  private noticeRegionGone(): void {
+    if (this.regionGoneTold || this.region.stillAt(this.options.regionPath)) return;
+    this.regionGoneTold = true;
+    log.error(
+      `the region file ${this.options.regionPath} was removed or replaced while the arbiter ran: clients ` +
+        "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)",
+    );
   }
 
   /**

@@ -2,7 +2,7 @@
  * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
  * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
  */
-import { existsSync, rmSync, statfsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import {
@@ -70,6 +70,16 @@ export class MappedRegion {
   /** The file's size now (fstat): less than `size` if someone truncated it, when a touch past it is SIGBUS. */
   fileSize(): number {
     return fileSize(this.fd, this.source);
+  }
+
+  /** Whether `path` still names the file mapped here (not removed, nor replaced by another file). */
+  stillAt(path: string): boolean {
+    try {
+      const [named, mapped] = [statSync(path), fstatSync(this.fd)];
+      return named.ino === mapped.ino && named.dev === mapped.dev;
+    } catch {
+      return false;
+    }
   }
 
   /** Words of the header page only; enough to read or write the header before the geometry is known. */
