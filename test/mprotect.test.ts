@@ -87,6 +87,30 @@ describe("mprotect", () => {
     },
   );
 
+  testUnless(
+    noGuard,
+    "a region file truncated under a client: its next touch dies of SIGBUS, explained, not 'Bun has crashed'",
+    async () => {
+      // An arbiter of its own: the truncation ends it (it exits when it notices).
+      const own = testPaths("mprotect-past-eof");
+      const ownArbiter = await ArbiterProcess.start(own, { size: "16MiB" });
+      try {
+        const child = spawnFixture("toucher", clientConfig(own, { action: "past-eof" }));
+        await child.events.next("touching");
+        await child.exit();
+        expect(child.proc.signalCode).toBe("SIGBUS");
+        const stderr = await child.stderr;
+        expect(stderr).toContain(
+          `of the region ${own.region} has no memory behind it: its file was truncated`,
+        );
+        expect(stderr).not.toContain("Bun has crashed");
+      } finally {
+        await ownArbiter.stop();
+        own.cleanup();
+      }
+    },
+  );
+
   testUnless(noGuard, "a write through a read grant is explained the same way", async () => {
     const child = spawnFixture(
       "toucher",

@@ -6,7 +6,9 @@
  * data. Without this the fault reaches Bun's crash handler, which prints "Bun has crashed. This indicates
  * a bug in Bun": the wrong party blamed, and no word of which memory it was. Here a SIGSEGV whose address
  * lies in a registered region prints the region, the offset and what to do, then dies of the signal as
- * before (exit status 128 + 11). A fault anywhere else goes on to the handler that was there before us.
+ * before (exit status 128 + 11). A SIGBUS there (the region's file was truncated under the mapping, or its
+ * file system had no page to give) is explained the same way, and ends the process as SIGBUS (128 + 7).
+ * A fault anywhere else goes on to the handler that was there before us.
  *
  * Everything in the handler is async-signal-safe: the ranges are a fixed table written before the
  * handler can see them, the message is formatted by hand into a stack buffer and written with write(2).
@@ -33,7 +35,8 @@ struct range {
 };
 
 static struct range ranges[MAX_RANGES];
-static struct sigaction previous;
+/* The handlers that were there before us, for SIGSEGV and SIGBUS. */
+static struct sigaction previous_segv, previous_bus;
 static volatile int installed;
 
 static void put(char *buffer, size_t *at, size_t size, const char *text) {
@@ -63,6 +66,22 @@ static const struct range *range_of(uintptr_t address, uintptr_t *base_out) {
   return NULL;
 }
 
+/* SIGBUS in a region: the page is not there to map, whatever the grants say. */
+static void explain_missing_page(const struct range *range, uintptr_t base, uintptr_t address) {
+  char message[768];
+  size_t at = 0;
+  put(message, &at, sizeof message, "ivsh: offset ");
+  put_hex(message, &at, sizeof message, address - base);
+  put(message, &at, sizeof message, " of the region ");
+  put(message, &at, sizeof message, range->label);
+  put(message, &at, sizeof message,
+      " has no memory behind it: its file was truncated while in use, or its file system is full "
+      "(a tmpfs such as /dev/shm gives pages only as they are touched).\n"
+      "ivsh: free space on that file system, or start the arbiter again on an intact region.\n");
+  ssize_t ignored = write(STDERR_FILENO, message, at);
+  (void)ignored;
+}
+
 static void explain(const struct range *range, uintptr_t base, uintptr_t address, int code) {
   char message[768];
   size_t at = 0;
@@ -82,31 +101,33 @@ static void explain(const struct range *range, uintptr_t base, uintptr_t address
 }
 
 /* Back to the default action: returning re-runs the faulting access, which then ends the process. */
-static void die_of_it(void) {
+static void die_of_it(int signal) {
   struct sigaction fallback;
   memset(&fallback, 0, sizeof fallback);
   fallback.sa_handler = SIG_DFL;
-  sigaction(SIGSEGV, &fallback, NULL);
+  sigaction(signal, &fallback, NULL);
 }
 
 static void on_fault(int signal, siginfo_t *info, void *context) {
+  const struct sigaction previous = signal == SIGBUS ? previous_bus : previous_segv;
   uintptr_t base = 0;
-  /* si_code > 0: the kernel reports a real fault at si_addr (a SIGSEGV sent by kill has no address). */
+  /* si_code > 0: the kernel reports a real fault at si_addr (a signal sent by kill has no address). */
   const struct range *range = info->si_code > 0 ? range_of((uintptr_t)info->si_addr, &base) : NULL;
   if (range) {
-    explain(range, base, (uintptr_t)info->si_addr, info->si_code);
-    die_of_it();
+    if (signal == SIGBUS) explain_missing_page(range, base, (uintptr_t)info->si_addr);
+    else explain(range, base, (uintptr_t)info->si_addr, info->si_code);
+    die_of_it(signal);
     return;
   }
   if (previous.sa_flags & SA_SIGINFO) {
     if (previous.sa_sigaction) previous.sa_sigaction(signal, info, context);
-    else die_of_it();
+    else die_of_it(signal);
     return;
   }
   /* Ignoring a fault would re-run the access for ever: SIG_IGN, like SIG_DFL, ends the process. */
   if (previous.sa_handler == SIG_IGN || previous.sa_handler == SIG_DFL) {
-    die_of_it();
-    if (info->si_code <= 0) raise(SIGSEGV); /* a sent signal re-runs nothing: deliver it again */
+    die_of_it(signal);
+    if (info->si_code <= 0) raise(signal); /* a sent signal re-runs nothing: deliver it again */
     return;
   }
   previous.sa_handler(signal);
@@ -119,7 +140,8 @@ static int install(void) {
   mine.sa_sigaction = on_fault;
   mine.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&mine.sa_mask);
-  if (sigaction(SIGSEGV, &mine, &previous) != 0) return -1;
+  if (sigaction(SIGSEGV, &mine, &previous_segv) != 0) return -1;
+  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) return -1;
   installed = 1;
   return 0;
 }
