@@ -66,36 +66,30 @@ static const struct range *range_of(uintptr_t address, uintptr_t *base_out) {
   return NULL;
 }
 
-/* SIGBUS in a region: the page is not there to map, whatever the grants say. */
-static void explain_missing_page(const struct range *range, uintptr_t base, uintptr_t address) {
+/* Which offset of which region faulted, why, and what to do; formatted on the stack, async-signal-safe. */
+static void explain(const struct range *range, uintptr_t base, uintptr_t address, int signal, int code) {
   char message[768];
   size_t at = 0;
-  put(message, &at, sizeof message, "ivsh: offset ");
+  put(message, &at, sizeof message,
+      signal == SIGBUS ? "ivsh: this process touched shared memory with no memory behind it: offset "
+                       : "ivsh: this process touched shared memory it holds no grant for: offset ");
   put_hex(message, &at, sizeof message, address - base);
   put(message, &at, sizeof message, " of the region ");
   put(message, &at, sizeof message, range->label);
-  put(message, &at, sizeof message,
-      " has no memory behind it: its file was truncated while in use, or its file system is full "
-      "(a tmpfs such as /dev/shm gives pages only as they are touched).\n"
-      "ivsh: free space on that file system, or start the arbiter again on an intact region.\n");
-  ssize_t ignored = write(STDERR_FILENO, message, at);
-  (void)ignored;
-}
-
-static void explain(const struct range *range, uintptr_t base, uintptr_t address, int code) {
-  char message[768];
-  size_t at = 0;
-  put(message, &at, sizeof message, "ivsh: this process touched shared memory it holds no grant for: offset ");
-  put_hex(message, &at, sizeof message, address - base);
-  put(message, &at, sizeof message, " of the region ");
-  put(message, &at, sizeof message, range->label);
-  put(message, &at, sizeof message,
-      code == SEGV_ACCERR
-          ? " (not granted to this client, freed, written through a read grant, or its client closed).\n"
-          : " (not mapped in this process).\n");
-  put(message, &at, sizeof message,
-      "ivsh: access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
-      "and none after its free() or its client's close(). This is a bug in the program, not in ivsh or Bun.\n");
+  if (signal == SIGBUS)
+    put(message, &at, sizeof message,
+        " (its file was truncated while in use, or its file system is full: a tmpfs such as /dev/shm gives "
+        "pages only as they are touched).\n"
+        "ivsh: free space on that file system, or start the arbiter again on an intact region.\n");
+  else {
+    put(message, &at, sizeof message,
+        code == SEGV_ACCERR
+            ? " (not granted to this client, freed, written through a read grant, or its client closed).\n"
+            : " (not mapped in this process).\n");
+    put(message, &at, sizeof message,
+        "ivsh: access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
+        "and none after its free() or its client's close(). This is a bug in the program, not in ivsh or Bun.\n");
+  }
   ssize_t ignored = write(STDERR_FILENO, message, at);
   (void)ignored;
 }
@@ -114,8 +108,7 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
   /* si_code > 0: the kernel reports a real fault at si_addr (a signal sent by kill has no address). */
   const struct range *range = info->si_code > 0 ? range_of((uintptr_t)info->si_addr, &base) : NULL;
   if (range) {
-    if (signal == SIGBUS) explain_missing_page(range, base, (uintptr_t)info->si_addr);
-    else explain(range, base, (uintptr_t)info->si_addr, info->si_code);
+    explain(range, base, (uintptr_t)info->si_addr, signal, info->si_code);
     die_of_it(signal);
     return;
   }
