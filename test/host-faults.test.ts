@@ -345,6 +345,33 @@ test("a region file removed or replaced under the running arbiter is logged once
   }
 }, 60_000);
 
+test("a restart without --size, --block-size or --slots takes them from the state file, or the size from the region", async () => {
+  const own = { ...paths, ...files("regeometry"), state: join(paths.dir, "regeometry.state") };
+  const first = await ArbiterProcess.start(own, { size: "32MiB", blockSize: "16KiB", slots: "128" });
+  await first.stop();
+  const serving = async () => {
+    const host = Bun.spawn(
+      [
+        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", own.region],
+        ...["--socket", own.socket, "--state", own.state, "--lease", "5s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    try {
+      return await readUntil(host.stderr, "arbiter serving");
+    } finally {
+      host.kill("SIGTERM");
+      await host.exited;
+    }
+  };
+  expect(await serving()).toMatch(
+    /arbiter serving .* \(32(\.0)? MiB, \d+ blocks of 16(\.0)? KiB, 128 slots\)/,
+  );
+  rmSync(own.state);
+  expect(await serving()).toMatch(/arbiter serving .* \(32(\.0)? MiB, /);
+  rmSync(own.region, { force: true });
+}, 60_000);
+
 /** What `stream` said up to the first time it said `wanted` (or all of it, if it ended first). */
 async function readUntil(stream: ReadableStream<Uint8Array>, wanted: string): Promise<string> {
   const decoder = new TextDecoder();

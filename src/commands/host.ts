@@ -1,4 +1,5 @@
 /** `ivsh host`: the arbiter daemon. */
+import { statSync } from "node:fs";
 import type { ArgDef, ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
@@ -11,6 +12,7 @@ import { failure } from "../errors.ts";
 import { exitWithParent } from "../ffi/index.ts";
 import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
+import { recordedGeometry } from "../host/state-file.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
@@ -35,19 +37,21 @@ const hostArgs = {
   size: {
     type: "string",
     valueHint: "SIZE",
-    description: "Region size, created if absent (QEMU needs a power of two)",
+    description:
+      "Region size, created if absent (QEMU needs a power of two); on a restart, what the state file records",
     default: DEFAULT_REGION_SIZE,
   },
   "block-size": {
     type: "string",
     valueHint: "SIZE",
-    description: "Allocation unit, a multiple of 4 KiB",
+    description: "Allocation unit, a multiple of 4 KiB; on a restart, what the state file records",
     default: DEFAULT_BLOCK_SIZE,
   },
   slots: {
     type: "string",
     valueHint: "N",
-    description: "Synchronisation slots (locks, condition variables, channels)",
+    description:
+      "Synchronisation slots (locks, condition variables, channels); on a restart, what the state file records",
     default: String(DEFAULT_SLOTS),
   },
   state: {
@@ -125,10 +129,10 @@ export default defineLeafCommand({
       "Run the arbiter: allocates blocks of the region, keeps names, permissions, locks and client liveness",
   },
   args: hostArgs,
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const level = checkFlag(() => logLevelOf(args));
     if (level) log.level = level;
-    const options = checkFlag(() => arbiterOptions(args));
+    const options = checkFlag(() => arbiterOptions(args, givenFlags(rawArgs)));
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
@@ -170,13 +174,41 @@ export default defineLeafCommand({
   },
 });
 
-function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
+/** The flags the command line names (`--size 1GiB`, `--size=1GiB`), as opposed to defaults citty filled in. */
+function givenFlags(rawArgs: readonly string[]): Set<string> {
+  return new Set(
+    rawArgs.filter((token) => token.startsWith("--")).map((token) => token.slice(2).split("=")[0]!),
+  );
+}
+
+/** The region file's size if it exists and has one; a file that cannot be looked at is start-up's to report. */
+function existingSize(region: string): number | undefined {
+  try {
+    return statSync(region, { throwIfNoEntry: false })?.size || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): ArbiterOptions {
   const region = regionPath(args);
-  const blockSize = parseSize(args["block-size"] ?? DEFAULT_BLOCK_SIZE, "--block-size");
+  const statePath = args.state ?? defaultStatePath(region);
+  // A restart need not repeat its geometry: what the state file records is the default, else the
+  // region file's own size.
+  const recorded = recordedGeometry(statePath);
+  const geometryFlag = (name: "size" | "block-size" | "slots", kept: number | undefined, fallback: string) =>
+    given.has(name) || kept === undefined ? (args[name] ?? fallback) : String(kept);
+  const blockSize = parseSize(
+    geometryFlag("block-size", recorded?.blockSize, DEFAULT_BLOCK_SIZE),
+    "--block-size",
+  );
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
-  const regionSize = parseSize(args.size ?? DEFAULT_REGION_SIZE, "--size");
-  const slotCount = parseCount(args.slots ?? String(DEFAULT_SLOTS), "--slots");
+  const regionSize = parseSize(
+    geometryFlag("size", recorded?.regionSize ?? existingSize(region), DEFAULT_REGION_SIZE),
+    "--size",
+  );
+  const slotCount = parseCount(geometryFlag("slots", recorded?.slotCount, String(DEFAULT_SLOTS)), "--slots");
   // The layout's own checks, so a size or block size it refuses is a usage error before any file opens.
   computeGeometry(regionSize, blockSize, slotCount);
   return {
@@ -184,7 +216,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>): ArbiterOptions {
     regionSize,
     blockSize,
     slotCount,
-    statePath: args.state ?? defaultStatePath(region),
+    statePath,
     socketPath: socketPath(args),
     leaseMs: durationWithin(args.lease ?? DEFAULT_LEASE, "--lease", {
       ...LEAST_LEASE,

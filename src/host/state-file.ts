@@ -28,6 +28,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
+import type { Geometry } from "../region/layout.ts";
 import type { Journal, StateRecord } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
@@ -71,6 +72,28 @@ export function loadStateFile(path: string): LoadedState | undefined {
       "it does not start with a 'begin' record (not an ivsh state file?)",
     );
   return loaded;
+}
+
+/** A state file's first line is its 'begin' record: far shorter than this. */
+const FIRST_RECORD_BYTES = 64 * 1024;
+
+/**
+ * The geometry a state file's 'begin' record describes, read without loading the rest (a restart takes it
+ * as its flags' defaults); undefined if there is none to read: the full load says why, later.
+ */
+export function recordedGeometry(path: string): Geometry | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const start = Buffer.alloc(FIRST_RECORD_BYTES);
+    const length = readSync(fd, start, 0, start.length, 0);
+    const first = JSON.parse(start.toString("utf8", 0, length).split("\n", 1)[0] ?? "") as StateRecord;
+    return first.t === "begin" ? first.geometry : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**
