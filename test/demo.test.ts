@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { CLI } from "./helpers/paths.ts";
-import { runCli, spawnBun } from "./helpers/processes.ts";
+import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
 
 /** What the demo makes while it runs: its workspaces and the arbiter's temporary directories. */
 function leftovers(): string[] {
@@ -55,16 +55,11 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },
     });
-    let stderr = "";
-    const decoder = new TextDecoder();
     // Read without cancelling: a closed pipe would fail the demo's last words, not its exit.
-    const reader = demo.stderr.getReader();
-    while ((stderr.match(/round \d+:/g) ?? []).length < attempt) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stderr += decoder.decode(value, { stream: true });
-    }
-    reader.releaseLock();
+    const stderr = await readUntil(
+      demo.stderr,
+      (text) => (text.match(/round \d+:/g) ?? []).length >= attempt,
+    );
     // Landing at a different moment of the children's start each time.
     await Bun.sleep(attempt * 10);
     process.kill(-demo.pid, "SIGINT");

@@ -23,7 +23,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 /** A small file system of our own to fill needs mount(2), that is root. */
@@ -372,20 +372,6 @@ test("a restart without --size, --block-size or --slots takes them from the stat
   rmSync(own.region, { force: true });
 }, 60_000);
 
-/** What `stream` said up to the first time it said `wanted` (or all of it, if it ended first). */
-async function readUntil(stream: ReadableStream<Uint8Array>, wanted: string): Promise<string> {
-  const decoder = new TextDecoder();
-  const reader = stream.getReader();
-  let text = "";
-  while (!text.includes(wanted)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  reader.releaseLock();
-  return text;
-}
-
 testWithTool(
   "prlimit",
   "out of file descriptors: the arbiter says so (rate-limited) with its limit",
@@ -404,16 +390,8 @@ testWithTool(
       await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
       for (let index = 0; index < 300; index++)
         sockets.push(await Bun.connect({ unix: socket, socket: { data() {}, error() {} } }));
-      const decoder = new TextDecoder();
-      let stderr = "";
       const wanted = "cannot accept connections: too many open files (EMFILE); raise ulimit -n (now 256)";
-      const reader = host.stderr.getReader();
-      while (!stderr.includes(wanted)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        stderr += decoder.decode(value, { stream: true });
-      }
-      expect(stderr).toContain(wanted);
+      expect(await readUntil(host.stderr, wanted)).toContain(wanted);
     } finally {
       for (const connection of sockets) connection.end();
       host.kill("SIGKILL");

@@ -90,6 +90,32 @@ describe("transfer edges", () => {
     expect(stderr).not.toContain("overwritten");
   });
 
+  test("a sender frozen past its lease says its lease expired, not that its receiver left or the region was overwritten", async () => {
+    const output = outPath(paths, "frozen-sender.out");
+    const receiver = guest(paths, ["recv", "--channel", "frozen-sender", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "frozen-sender", "--chunk-size", "64KiB"]);
+    // Far more than the ring (8 × 64 KiB) holds, and the pipe never closed: the stream goes on.
+    sender.proc.stdin.write(new Uint8Array(8 << 20).fill(4));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 64 << 10);
+    // The receiver paused, the ring fills and the sender waits for space; frozen there past its lease,
+    // it wakes to find its slot reset by the arbiter.
+    receiver.proc.kill("SIGSTOP");
+    await Bun.sleep(300);
+    sender.proc.kill("SIGSTOP");
+    receiver.proc.kill("SIGCONT");
+    try {
+      expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    } finally {
+      sender.proc.kill("SIGCONT");
+    }
+    expect(await sender.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    const stderr = await sender.stderr;
+    expect(stderr).toContain("(lease expired)");
+    expect(stderr).not.toContain("overwritten");
+    expect(stderr).not.toContain("went away");
+  });
+
   test("an output directory removed during the transfer: a named error, and no claim that bytes are left", async () => {
     const directory = outPath(paths, "vanish");
     mkdirSync(directory);

@@ -205,7 +205,11 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
   const regionSize = parseSize(
-    geometryFlag("size", recorded?.regionSize ?? existingSize(region), DEFAULT_REGION_SIZE),
+    geometryFlag(
+      "size",
+      recorded?.regionSize ?? (given.has("size") ? undefined : existingSize(region)),
+      DEFAULT_REGION_SIZE,
+    ),
     "--size",
   );
   const slotCount = parseCount(geometryFlag("slots", recorded?.slotCount, String(DEFAULT_SLOTS)), "--slots");

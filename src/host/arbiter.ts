@@ -159,11 +159,7 @@ export class Arbiter implements ArbiterView {
       // The journal still has the session, and so has memory again: it ends when its lease runs out
       // without it (the sweep tries again), by which time there may be room to record it.
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
-      this.liveness.set(clientId, {
-        connection: undefined,
-        lastSeenMs: Date.now(),
-        stalledAtSeenMs: this.stalledMs,
-      });
+      this.awaitWithoutConnection(clientId);
       return;
     }
     const { wake, released } = ended;
@@ -186,6 +182,15 @@ export class Arbiter implements ArbiterView {
     }
   }
 
+  /** A session kept without a connection: it gets a lease, from now, to come back (or to be ended then). */
+  private awaitWithoutConnection(clientId: number): void {
+    this.liveness.set(clientId, {
+      connection: undefined,
+      lastSeenMs: Date.now(),
+      stalledAtSeenMs: this.stalledMs,
+    });
+  }
+
   /** Memory back to what the journal holds, with liveness and slot identities to match. */
   private undoUnrecorded(error: JournalWriteFailed): void {
     this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
@@ -200,12 +205,7 @@ export class Arbiter implements ArbiterView {
     }
     // A session whose end could not be recorded (a goodbye): it ends when its lease runs out, retried then.
     for (const clientId of this.state.sessions.keys())
-      if (!this.liveness.has(clientId))
-        this.liveness.set(clientId, {
-          connection: undefined,
-          lastSeenMs: Date.now(),
-          stalledAtSeenMs: this.stalledMs,
-        });
+      if (!this.liveness.has(clientId)) this.awaitWithoutConnection(clientId);
     // A slot set up for an object that is not recorded after all: free again, as the guard expects.
     for (let slot = 0; slot < this.state.geometry.slotCount; slot++) {
       const object = this.state.syncObjects.get(slot);

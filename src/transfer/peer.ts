@@ -6,12 +6,10 @@
  */
 import { failure, type IvshError } from "../errors.ts";
 import { LOCK_OWNER_MASK } from "../region/layout.ts";
-import type { ChannelSlot } from "./slot.ts";
+import { ARBITER_VIEW_WAIT_MS, type ChannelSlot } from "./slot.ts";
 
 /** How often a channel end busy with its own input or output looks whether its peer is still there. */
 const PEER_WATCH_MS = 50;
-/** How long a channel end waits for the arbiter's view when it must tell a dead peer from a scribble. */
-const STATUS_TIMEOUT_MS = 2000;
 
 export type PeerRole = "sender" | "receiver";
 
@@ -50,6 +48,11 @@ export class Peer {
 
   /** The error for a departure: RegionCorrupted if the word was overwritten, else PeerGone. */
   async goneError({ owner, died }: Departure): Promise<IvshError> {
+    // Frozen past our lease, we are the one the arbiter gave up on: the peer left because of us.
+    const client = this.slot.client;
+    const ours =
+      client.lost !== undefined || client.leaseInDoubt() ? await this.slot.sessionLost() : undefined;
+    if (ours) return ours;
     const action = `transfer on channel '${this.channel}'`;
     const who = `the ${this.role} (client ${this.id})`;
     if (owner === 0 && !died) return failure("PeerGone", action, `${who} went away before the end`);
@@ -84,7 +87,7 @@ export class Peer {
   private async liveAmong(ids: number[]): Promise<Set<number> | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS);
+      timer = setTimeout(() => resolve(undefined), ARBITER_VIEW_WAIT_MS);
     });
     try {
       const asked = ids.filter((id) => id !== 0).map((id) => this.slot.client.status(1, id));

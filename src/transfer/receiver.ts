@@ -7,7 +7,7 @@
  * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
  * read outside the ring.
  */
-import { failure, isIvshError } from "../errors.ts";
+import { failure } from "../errors.ts";
 import {
   ChannelState,
   confirmationOf,
@@ -89,7 +89,7 @@ export class ChannelReceiver {
       const sender = Peer.attached(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
-      const told = await unlessSessionLost(slot, error);
+      const told = await slot.unlessSessionLost(error);
       await releaseRole(slot, "receiver");
       throw told;
     }
@@ -103,7 +103,7 @@ export class ChannelReceiver {
     try {
       return await this.receiveNext(consume);
     } catch (error) {
-      throw await unlessSessionLost(this.slot, error);
+      throw await this.slot.unlessSessionLost(error);
     }
   }
 
@@ -277,16 +277,6 @@ export class ChannelReceiver {
     wakeIfParked(this.slot, "tail", "senderParked");
     this.slot.client.keepAlive();
   }
-}
-
-/**
- * A slot or ring that looks overwritten is what a receiver frozen past its lease finds (its grants went
- * to others meanwhile): before RegionCorrupted is told, the arbiter is asked, and a lost session is told
- * instead.
- */
-async function unlessSessionLost(slot: ChannelSlot, error: unknown): Promise<unknown> {
-  if (!isIvshError(error, "RegionCorrupted")) return error;
-  return (await slot.sessionLost()) ?? error;
 }
 
 /** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */

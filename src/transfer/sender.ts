@@ -210,6 +210,14 @@ export class ChannelSender {
    * decided first: then the transfer completes (we wait for the verdict without the signal).
    */
   private async awaitVerdict(): Promise<number> {
+    try {
+      return await this.verdict();
+    } catch (error) {
+      throw await this.slot.unlessSessionLost(error);
+    }
+  }
+
+  private async verdict(): Promise<number> {
     let signal = this.signal;
     for (;;) {
       const state = this.slot.load("state");
@@ -279,6 +287,14 @@ export class ChannelSender {
   }
 
   private async waitForSpace(): Promise<void> {
+    try {
+      await this.spaceInRing();
+    } catch (error) {
+      throw await this.slot.unlessSessionLost(error);
+    }
+  }
+
+  private async spaceInRing(): Promise<void> {
     const { depth } = this.ring;
     await this.slot.confirmLive();
     const check = () => this.checkStreaming();

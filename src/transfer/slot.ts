@@ -15,6 +15,12 @@ import type { ChannelClient } from "./channel-client.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
 
+/**
+ * How long a channel end waits for the arbiter's view (is our session, or the peer's, still there?) before
+ * it tells what it saw itself: an arbiter down or restarting must not hold a failure for a reconnect.
+ */
+export const ARBITER_VIEW_WAIT_MS = 2000;
+
 export class ChannelSlot {
   private readonly base: number;
 
@@ -72,16 +78,33 @@ export class ChannelSlot {
   /**
    * Why our session is gone, if it is: asked of the arbiter even when the lease seems kept, for a process
    * frozen past it may not have noticed yet, and then finds the slot reused by others (which is no
-   * corruption of the region). An arbiter that cannot be asked tells nothing (undefined).
+   * corruption of the region). An arbiter that cannot be asked in time tells nothing (undefined).
    */
   async sessionLost(): Promise<IvshError | undefined> {
     if (this.client.lost) return this.client.lost;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const unanswered = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ARBITER_VIEW_WAIT_MS);
+    });
+    const asked = this.client.confirmLease().then(
+      () => undefined,
+      (error: unknown) => (hasTrait(error, "endsSession") ? (error as IvshError) : undefined),
+    );
     try {
-      await this.client.confirmLease();
-    } catch (error) {
-      if (hasTrait(error, "endsSession")) return error;
+      return await Promise.race([asked, unanswered]);
+    } finally {
+      clearTimeout(timer);
     }
-    return undefined;
+  }
+
+  /**
+   * `error`, unless it is a RegionCorrupted that our own lost session explains: a channel end frozen past
+   * its lease finds its slot and ring reused by others (its grants went to them), which is no corruption.
+   * (A peer that seems gone is judged the same way, in Peer.goneError.)
+   */
+  async unlessSessionLost(error: unknown): Promise<unknown> {
+    if (!isIvshError(error, "RegionCorrupted")) return error;
+    return (await this.sessionLost()) ?? error;
   }
 
   wake(word: ChannelWordName, count = 1): void {

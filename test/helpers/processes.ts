@@ -269,3 +269,24 @@ export async function eventually(
     await Bun.sleep(50);
   }
 }
+
+/**
+ * What `stream` said up to the first time `said` holds of it (a string it contains), or all of it if it
+ * ended first; the stream stays readable after.
+ */
+export async function readUntil(
+  stream: ReadableStream<Uint8Array>,
+  said: string | ((text: string) => boolean),
+): Promise<string> {
+  const enough = typeof said === "string" ? (text: string) => text.includes(said) : said;
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  let text = "";
+  while (!enough(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+  return text;
+}
