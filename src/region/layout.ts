@@ -171,7 +171,7 @@ export const ChannelWord = {
   head: 4,
   /** Records consumed by the receiver. */
   tail: 5,
-  /** 1 while the sender is parked waiting for space (the receiver then sends WAKE). */
+  /** 1 while the sender is parked waiting for a receiver, space or the verdict (the receiver then sends WAKE). */
   senderParked: 6,
   /** 1 while the receiver is parked waiting for data. */
   receiverParked: 7,

@@ -77,6 +77,8 @@ export class ChannelReceiver {
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
       slot.store("receiverId", client.clientId);
       slot.store("receiverJoined", transfer);
+      // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined).
+      wakeIfParked(slot, "receiverJoined", "senderParked");
       const ring = await openRing(client, slot, name, transfer);
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");

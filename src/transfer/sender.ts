@@ -19,9 +19,6 @@ import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
-/** How soon a waiting sender notices its receiver (a bound on the error in its reported time). */
-const RECEIVER_POLL_MS = 10;
-
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
 export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
 
@@ -309,15 +306,20 @@ export class ChannelSender {
   }
 
   /**
-   * Until a receiver joins, nothing we wait on can change: we poll for it instead of parking, since a
-   * joining receiver wakes nobody, and its arrival (known within a poll) starts the transfer's time.
+   * Until a receiver joins, nothing else we wait on can change: we wait on `receiverJoined`, which the
+   * joining receiver stores and then wakes us on; its arrival starts the transfer's time.
    */
   private async awaitReceiver(signal: AbortSignal | undefined, check: () => boolean): Promise<void> {
     while (!this.receiverJoined) {
-      throwIfAborted(signal, `send on channel '${this.name}'`);
-      check();
-      this.slot.client.keepAlive();
-      await Bun.sleep(RECEIVER_POLL_MS);
+      const seen = this.slot.load("receiverJoined");
+      await waitForChange({
+        slot: this.slot,
+        word: "receiverJoined",
+        seen,
+        parkedFlag: "senderParked",
+        signal,
+        check,
+      });
     }
     this.noteReceiver();
   }
