@@ -6,7 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { readFileSync, realpathSync } from "node:fs";
 import { nativeFaultGuard, nativeStatus } from "../src/ffi/native.ts";
 import { type Client, connect, type Segment } from "../src/guest/index.ts";
-import { blockOffset, type Geometry } from "../src/region/layout.ts";
+import { blockOffset, type Geometry, PAGE_SIZE } from "../src/region/layout.ts";
+import { mapRegionHeader } from "../src/region/mapping.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -161,6 +162,18 @@ describe("mprotect", () => {
     expect(dataRangesOf(paths.region, owner.geometry)).toEqual(merged([readable]));
   });
 
+  test("a client maps the header page first and the slots once it knows them, never the whole file", () => {
+    const region = mapRegionHeader(paths.region);
+    try {
+      const mappedAt = () => fileRangesAt(paths.region, region.base, region.size);
+      expect(mappedAt()).toEqual([{ offset: 0, end: PAGE_SIZE }]);
+      region.syncWords(owner.geometry);
+      expect(mappedAt()).toEqual([{ offset: 0, end: owner.geometry.dataOffset }]);
+    } finally {
+      region.close();
+    }
+  });
+
   test("the dead children's grants came back", async () => {
     await Bun.sleep(100);
     const status = await owner.status();
@@ -183,7 +196,7 @@ function merged(segments: Segment[]): { offset: number; end: number; perms: stri
 
 /**
  * This process's mappings of the region file within its blocks, merged where they touch (the kernel
- * itself merges a grant next to the header's mapping into one, and the tail after the blocks is mapped).
+ * itself merges a grant next to the slots' mapping into one).
  */
 function dataRangesOf(region: string, geometry: Geometry): { offset: number; end: number; perms: string }[] {
   const file = realpathSync(region);
@@ -200,6 +213,21 @@ function dataRangesOf(region: string, geometry: Geometry): { offset: number; end
     const last = ranges.at(-1);
     if (last && last.end === offset && last.perms === perms) last.end = rangeEnd;
     else ranges.push({ offset, end: rangeEnd, perms });
+  }
+  return ranges;
+}
+
+/** The file offsets of `file` mapped within [base, base + size) of this process, as /proc/self/maps shows them. */
+function fileRangesAt(file: string, base: number, size: number): { offset: number; end: number }[] {
+  const real = realpathSync(file);
+  const ranges: { offset: number; end: number }[] = [];
+  for (const line of readFileSync("/proc/self/maps", "utf8").split("\n")) {
+    const [span, , offsetHex, , , path] = line.split(/\s+/);
+    if (path !== real || !span || !offsetHex) continue;
+    const [start, end] = span.split("-").map((hex) => Number.parseInt(hex, 16)) as [number, number];
+    if (start < base || end > base + size) continue;
+    const offset = Number.parseInt(offsetHex, 16);
+    ranges.push({ offset, end: offset + end - start });
   }
   return ranges;
 }

@@ -191,6 +191,12 @@ export function reserveAt(address: number, length: number, what: string): void {
   if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
 }
 
+/** Reserves `length` bytes of address space, inaccessible until something is mapped over part of it. */
+export function reserve(length: number, what: string): number {
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  return checkMapping(libc.mmap(null, length, PROT_NONE, flags, -1, 0), what);
+}
+
 /** Private anonymous memory: the baseline the benchmarks compare the region against. */
 export function mapAnonymous(length: number): number {
   return checkMapping(

@@ -10,7 +10,7 @@ import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } 
 import { failure, isIvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
-import { type MappedRegion, mapRegionFile } from "../region/mapping.ts";
+import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { fetchStatus } from "./inspect.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
@@ -131,7 +131,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
         "of the region a running arbiter serves)",
     );
   }
-  return { region: mapRegionFile(regionPath), endpoint };
+  return { region: mapRegionHeader(regionPath), endpoint };
 }
 
 /**
@@ -144,8 +144,15 @@ export function mappingProbe(options: ConnectOptions): MappingProbe | undefined 
   return device ? probeDevice(device) : undefined;
 }
 
+/** The device found in the real /sys: a command asks up to three times, each scan 3 ms under TCG. */
+let systemDevice: IvshmemDevice | undefined;
+
+/** Absence is not remembered: a process may retry until a device is attached. */
 function guestDevice(options: ConnectOptions): IvshmemDevice | undefined {
-  return findIvshmemDevices(options.sysfsRoot ?? DEFAULT_SYSFS)[0];
+  const root = options.sysfsRoot ?? DEFAULT_SYSFS;
+  if (root !== DEFAULT_SYSFS) return findIvshmemDevices(root)[0];
+  systemDevice ??= findIvshmemDevices(root)[0];
+  return systemDevice;
 }
 
 function deviceResource(device: IvshmemDevice, options: ConnectOptions): string {

@@ -1,9 +1,9 @@
 /**
- * A mapping of the whole shared region: the `/dev/shm` file on the host, or `resource2[_wc]` of the
- * IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way).
+ * The shared region in this process's address space: the `/dev/shm` file on the host, or `resource2[_wc]`
+ * of the IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way). The arbiter maps
+ * it whole; a client maps header, slots and what it is granted, the rest reserved (`mapRegionHeader`).
  */
 import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
-import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import {
   changeMode,
@@ -17,6 +17,7 @@ import {
   openFile,
   PROT_READ,
   PROT_WRITE,
+  reserve,
   reserveAt,
   residentPages,
   SystemCallError,
@@ -28,7 +29,7 @@ import {
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor } from "./region-file.ts";
+import { checkRoomFor, whyRefused } from "./region-file.ts";
 
 /** Closed clients' regions whose faults are still explained (`retire`), oldest first. */
 const retiredGuards: number[] = [];
@@ -52,6 +53,11 @@ export function isTmpfsPath(path: string): boolean {
 
 export class MappedRegion {
   private tmpfs: boolean | undefined;
+  /**
+   * Bytes from the start mapped from the file for everyone's use (header and slots); beyond them only
+   * what `expose` maps. The arbiter maps the whole file; a client its header page until `syncWords`.
+   */
+  private sharedPrefix: number;
   /** Int32Array over header + slots: the words every process reads and writes with Atomics. */
   private syncView: Int32Array | undefined;
   private readonly zeroWindows: Uint8Array[] = [];
@@ -62,7 +68,9 @@ export class MappedRegion {
     readonly size: number,
     readonly source: string,
     private readonly fd: number,
+    sharedPrefix = size,
   ) {
+    this.sharedPrefix = sharedPrefix;
     // A touch of memory this process holds no grant for then says so, instead of "Bun has crashed".
     nativeFaultGuard()?.guard(base, size, source);
   }
@@ -89,9 +97,18 @@ export class MappedRegion {
 
   /** Words of header and slots, once the geometry says where the data starts. */
   syncWords(geometry: Geometry): Int32Array {
+    this.shareUpTo(geometry.dataOffset);
     if (!this.syncView || this.syncView.byteLength !== geometry.dataOffset)
       this.syncView = new Int32Array(viewOf(this.base, geometry.dataOffset));
     return this.syncView;
+  }
+
+  /** Maps the file up to `end` (a page multiple) where a client had only reserved it. */
+  private shareUpTo(end: number): void {
+    if (end <= this.sharedPrefix) return;
+    this.checkRange(this.sharedPrefix, end - this.sharedPrefix);
+    this.expose(this.sharedPrefix, end - this.sharedPrefix, PROT_READ | PROT_WRITE);
+    this.sharedPrefix = end;
   }
 
   readHeader(): HeaderFields {
@@ -179,6 +196,7 @@ export class MappedRegion {
   revoke(offset: number, length: number): void {
     this.checkRange(offset, length);
     reserveAt(this.base + offset, length, `${this.source}+${offset}`);
+    if (length > 0) this.sharedPrefix = Math.min(this.sharedPrefix, offset);
   }
 
   /**
@@ -238,12 +256,39 @@ export class MappedRegion {
 
 /** Maps an existing region file (host) or PCI resource file (guest) read-write, whole. */
 export function mapRegionFile(path: string): MappedRegion {
+  return openAndMap(
+    path,
+    (fd, size) => new MappedRegion(mapShared(fd, size, PROT_READ | PROT_WRITE, path), size, path, fd),
+  );
+}
+
+/**
+ * A client's view of the same: its whole size reserved and the header page mapped read-write;
+ * `syncWords` maps the slots once the geometry is known, a grant its blocks. Mapping the whole file and
+ * withdrawing its blocks again cost 5–8 ms of every guest command's start under TCG (a 256 MiB BAR;
+ * 1.5–3 ms this way), growing with the region: the kernel fills a PCI resource mapping's page-table
+ * entries when it is mapped.
+ */
+export function mapRegionHeader(path: string): MappedRegion {
+  return openAndMap(path, (fd, size) => {
+    const base = reserve(size, path);
+    try {
+      mapSharedAt(base, PAGE_SIZE, PROT_READ | PROT_WRITE, fd, 0, path);
+    } catch (error) {
+      unmap(base, size, path);
+      throw error;
+    }
+    return new MappedRegion(base, size, path, fd, PAGE_SIZE);
+  });
+}
+
+function openAndMap(path: string, map: (fd: number, size: number) => MappedRegion): MappedRegion {
   const fd = openRegionReadWrite(path);
   try {
     const size = fileSize(fd, path);
     if (size < PAGE_SIZE)
       throw failure("RegionInvalid", `map ${path}`, `it is ${size} bytes, too small to hold an ivsh region`);
-    return new MappedRegion(mapShared(fd, size, PROT_READ | PROT_WRITE, path), size, path, fd);
+    return map(fd, size);
   } catch (error) {
     closeFd(fd);
     throw error;
@@ -267,52 +312,6 @@ export function openRegionReadWrite(path: string): number {
 }
 
 const IS_A_DIRECTORY = "it is a directory (--region names a file, e.g. /dev/shm/ivsh)";
-
-/**
- * A PCI device's BAR file in sysfs, under its address (/sys/bus/pci/devices/0000:00:04.0/resource2, or
- * /sys/devices/pci0000:00/.../0000:01:00.0/resource2_wc): root's alone (0600) after every boot.
- */
-const PCI_RESOURCE_FILE = /\/[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\/resource\d+(_wc)?$/i;
-
-/**
- * Why open(2) said EACCES, from what the file says about itself: "run as its owner" is no help to the
- * owner of a file without write permission, to a member of a group that lacks it, nor to a user who may
- * not create files in the directory; and a chmod of a sysfs file lasts only until the next boot.
- */
-function whyRefused(path: string): string {
-  const uid = process.getuid?.() ?? -1;
-  let stats: ReturnType<typeof statSync>;
-  try {
-    stats = statSync(path);
-  } catch {
-    return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
-  }
-  const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
-  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
-}
-
-function accessFix(path: string, stats: { uid: number; gid: number; mode: number }, uid: number): string {
-  const ownerMay = (stats.mode & 0o600) === 0o600;
-  const groupMay = (stats.mode & 0o060) === 0o060;
-  // The mode allows it, so an ACL or a security module refused: chmod would change nothing.
-  const elsewhere =
-    "its mode allows it, so an ACL or a security module refuses (see getfacl, and the audit log)";
-  const inGroup = stats.gid === process.getegid?.() || process.getgroups?.().includes(stats.gid);
-  if (stats.uid === uid) return ownerMay ? elsewhere : "give its owner read and write permission: chmod u+rw";
-  if (inGroup)
-    return groupMay
-      ? elsewhere
-      : "this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner";
-  if (groupMay) return `join its group (gid ${stats.gid}, e.g. usermod -aG), or run as its owner`;
-  if (PCI_RESOURCE_FILE.test(path))
-    return (
-      "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +
-      'open it to a group at each boot, e.g. ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x1af4", ' +
-      'ATTR{device}=="0x1110", RUN+="/bin/sh -c \'chgrp ivsh /sys%p/resource2* && chmod g+rw /sys%p/resource2*\'", ' +
-      "and join that group"
-    );
-  return "run as its owner or a member of its group with read and write permission, or ask its owner";
-}
 
 /** The region file, created if absent; a missing directory or a refusal is named with what to do. */
 function openRegionFile(path: string): number {

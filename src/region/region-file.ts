@@ -1,8 +1,9 @@
 /**
  * What the arbiter checks about a region file before it formats or sizes it: that its file system can
- * hold it, and that an existing file is an ivsh region or empty, never someone's data.
+ * hold it, and that an existing file is an ivsh region or empty, never someone's data; and, for anyone
+ * refused the file, why.
  */
-import { closeSync, fstatSync, openSync, readSync, statfsSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
 import { residentPages } from "../ffi/index.ts";
@@ -88,4 +89,50 @@ function firstDataAt(fd: number, ranges: [number, number][]): number | undefined
       at += got;
     }
   return undefined;
+}
+
+/**
+ * A PCI device's BAR file in sysfs, under its address (/sys/bus/pci/devices/0000:00:04.0/resource2, or
+ * /sys/devices/pci0000:00/.../0000:01:00.0/resource2_wc): root's alone (0600) after every boot.
+ */
+const PCI_RESOURCE_FILE = /\/[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\/resource\d+(_wc)?$/i;
+
+/**
+ * Why open(2) said EACCES, from what the file says about itself: "run as its owner" is no help to the
+ * owner of a file without write permission, to a member of a group that lacks it, nor to a user who may
+ * not create files in the directory; and a chmod of a sysfs file lasts only until the next boot.
+ */
+export function whyRefused(path: string): string {
+  const uid = process.getuid?.() ?? -1;
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
+  }
+  const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
+  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
+}
+
+function accessFix(path: string, stats: { uid: number; gid: number; mode: number }, uid: number): string {
+  const ownerMay = (stats.mode & 0o600) === 0o600;
+  const groupMay = (stats.mode & 0o060) === 0o060;
+  // The mode allows it, so an ACL or a security module refused: chmod would change nothing.
+  const elsewhere =
+    "its mode allows it, so an ACL or a security module refuses (see getfacl, and the audit log)";
+  const inGroup = stats.gid === process.getegid?.() || process.getgroups?.().includes(stats.gid);
+  if (stats.uid === uid) return ownerMay ? elsewhere : "give its owner read and write permission: chmod u+rw";
+  if (inGroup)
+    return groupMay
+      ? elsewhere
+      : "this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner";
+  if (groupMay) return `join its group (gid ${stats.gid}, e.g. usermod -aG), or run as its owner`;
+  if (PCI_RESOURCE_FILE.test(path))
+    return (
+      "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +
+      'open it to a group at each boot, e.g. ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x1af4", ' +
+      'ATTR{device}=="0x1110", RUN+="/bin/sh -c \'chgrp ivsh /sys%p/resource2* && chmod g+rw /sys%p/resource2*\'", ' +
+      "and join that group"
+    );
+  return "run as its owner or a member of its group with read and write permission, or ask its owner";
 }
