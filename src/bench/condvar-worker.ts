@@ -1,5 +1,5 @@
 /**
- * `cv-loop --side writer|reader --mode ivsh|rpc|socket` (sync.ts starts them): the report's
+ * `cv-loop --side writer|reader --mode ivsh|rpc|socket` (sync-rounds.ts starts them): the report's
  * Fig. 1 / Fig. 2 loops moving `--bytes` through one `--area`-byte shared area (a "data available" byte,
  * then the chunk). `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same loops paying one arbiter
  * round trip per acquire, release, wait and notify, parking only in the arbiter: the report's design.

@@ -18,7 +18,13 @@ import {
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import { condvarRound, measureHandoff, measureLockPairs, measureSocketFloor, type SyncRun } from "./sync.ts";
+import {
+  condvarRound,
+  measureHandoff,
+  measureLockPairs,
+  measureSocketFloor,
+  type SyncRun,
+} from "./sync-rounds.ts";
 import { runVmMeasurements } from "./vm.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;

@@ -11,7 +11,7 @@ import { type BenchResult, row, rows, type Section } from "./report.ts";
 import { lockShares, perRound, reportPoint, syncRequests } from "./results.ts";
 import { summarize } from "./stats.ts";
 import type { SuiteData } from "./suite-data.ts";
-import { LOOP_AREA_BYTES } from "./sync.ts";
+import { LOOP_AREA_BYTES } from "./sync-rounds.ts";
 import { sharedClockResolutionNs } from "./worker-io.ts";
 
 const PAIR_ROWS = [

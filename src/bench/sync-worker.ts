@@ -1,5 +1,5 @@
 /**
- * The workers of Fig. 4a (sync.ts starts them; docs/bench/README.md describes each measurement): lock cost,
+ * The workers of Fig. 4a (sync-rounds.ts starts them; docs/bench/README.md describes each measurement): lock cost,
  * and the parked and spinning hand-offs on words of one mutex slot (a mutex uses only its lock word). A
  * parked round whose WAIT found COUNTER already changed (the waiter had not parked yet) is counted and
  * dropped. Spinning rounds alternate: even ones are timed (half a round trip on the pinger's clock), odd
@@ -13,7 +13,7 @@ import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import type { LockMethod } from "./suite-data.ts";
-import { LOCK_METHODS } from "./sync.ts";
+import { LOCK_METHODS } from "./sync-rounds.ts";
 import {
   busyWait,
   emit,

@@ -13,7 +13,7 @@ import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
 import type { AccessSamples, SuiteContext, SuiteData, VmCondvarSamples } from "./suite-data.ts";
-import { addPairRound, LOOP_MODES, loopFlags } from "./sync.ts";
+import { addPairRound, LOOP_MODES, loopFlags } from "./sync-rounds.ts";
 import {
   BRIDGE_MODES,
   type BridgeMode,
