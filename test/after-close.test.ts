@@ -175,6 +175,32 @@ interface Relay {
   early: Uint8Array[];
 }
 
+// Each channel wait read its slot words after close() had unmapped them: SIGSEGV, the fault blamed on
+// the program. Now the wait ends with the closed-client error.
+test.each(["recv-open", "send-finish", "send-write"])(
+  "a channel end waiting on its peer (%s) when close() runs fails with the closed-client error, not a fault",
+  async (which) => {
+    const closer = spawnFixture(
+      "channel-closer",
+      clientConfig(paths, { case: which, channel: `closed-${which}` }),
+    );
+    try {
+      await closer.events.next("parked");
+      const exitCode = await closer.exit();
+      const stderr = await closer.stderr;
+      expect({ exitCode, signal: closer.proc.signalCode, stderr }).toEqual({
+        exitCode: 0,
+        signal: null,
+        stderr: "",
+      });
+      expect(await closer.events.next("ended")).toMatchObject({ ok: false, code: "ConnectionLost" });
+    } finally {
+      closer.proc.kill("SIGKILL");
+    }
+  },
+  60_000,
+);
+
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
   // Its own arbiter: each test kills it, and the file's other tests keep theirs.
   let awayPaths: TestPaths;

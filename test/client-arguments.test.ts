@@ -5,6 +5,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
+import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { MAX_CHANNEL_NAME_BYTES } from "../src/transfer/slot.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -95,5 +98,38 @@ test("a directory as the region is named as one, not a raw EISDIR", async () => 
     connect({ socket: paths.socket, region: paths.dir }),
     "RegionInvalid",
     /map the region .* since it is a directory \(--region names a file/,
+  );
+});
+
+// UTF-8 cannot carry half a UTF-16 surrogate pair: each became U+FFFD on the wire, so "alias\uD800" and
+// "alias\uDBFF" named one segment (a new-user trial).
+test("a name holding half a UTF-16 surrogate pair is refused, not merged with others", async () => {
+  await expectRejection(client.alloc(4096, { name: "alias\uD800" }), "InvalidArgument", /surrogate pair/);
+  await expectRejection(client.mutex("m\uDFFF"), "InvalidArgument", /surrogate pair/);
+  const whole = await client.alloc(4096, { name: "pair \u{1F600}" });
+  expect((await client.status()).segments.map((segment) => segment.name)).toContain("pair \u{1F600}");
+  await whole.free();
+});
+
+test("an empty socket, region or tcp option is refused, not taken as the default", async () => {
+  for (const key of ["socket", "region", "tcp"])
+    await expectRejection(
+      connect({ [key]: "" }),
+      "InvalidArgument",
+      new RegExp(`the ${key} option is empty`),
+    );
+});
+
+test("a channel name that is empty or too long is refused by the library as by the CLI", async () => {
+  const longest = MAX_CHANNEL_NAME_BYTES;
+  await expectRejection(
+    ChannelSender.open(client, ""),
+    "InvalidArgument",
+    /it is empty: a channel name is 1 to/,
+  );
+  await expectRejection(
+    ChannelReceiver.open(client, "x".repeat(longest + 1)),
+    "InvalidArgument",
+    new RegExp(`it is ${longest + 1} bytes: a channel name is 1 to ${longest} bytes`),
   );
 });

@@ -79,6 +79,43 @@ describe("liveness", () => {
     await observer.close();
   });
 
+  test("a client that learns its lease expired may not touch its old blocks: bytes refused, a kept view faults", async () => {
+    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const frozen = spawnFixture("lease", clientConfig(paths));
+    await frozen.events.next("ready");
+    frozen.proc.kill("SIGSTOP");
+    const reclaimed = async () => (await observer.status()).segments.length === 0;
+    await eventually(reclaimed, livenessBoundMs(LEASE_MS), "reclaiming the frozen client's segment");
+    // The blocks go to someone else, who must not see the stale writer's bytes.
+    const next = await observer.alloc(65536);
+    frozen.proc.kill("SIGCONT");
+    frozen.proc.stdin.write("touch\n");
+    frozen.proc.stdin.flush();
+    expect(await frozen.events.next("result")).toMatchObject({ ok: false, code: "LeaseExpired" });
+    await frozen.exit();
+    expect(frozen.proc.signalCode).toBe("SIGSEGV");
+    expect(frozen.events.lines.some((line) => line.includes('"wrote"'))).toBe(false);
+    expect(next.bytes.every((byte) => byte === 0)).toBe(true);
+    await observer.close();
+  });
+
+  test("a condvar waiter whose lock holder is kill -9ed wakes with owner-died (no notify will come)", async () => {
+    const waiter = spawnFixture("cv-waiter", clientConfig(paths, { cv: "orphaned", once: true }));
+    let holder: ReturnType<typeof spawnFixture> | undefined;
+    try {
+      await waiter.events.next("waiting");
+      // Only now: the waiter must hold the lock first, to give it up in wait().
+      holder = spawnFixture("holder", clientConfig(paths, { condvar: "orphaned", segment: "held-by-dying" }));
+      await holder.events.next("holding");
+      holder.proc.kill("SIGKILL");
+      const waited = await waiter.events.next("waited", livenessBoundMs(LEASE_MS));
+      expect(waited.result).toBe("owner-died");
+      expect(await waiter.exit()).toBe(0);
+    } finally {
+      for (const child of [waiter, holder]) child?.proc.kill("SIGKILL");
+    }
+  });
+
   test("a live but idle client keeps its lease through heartbeats", async () => {
     const idle = await connect({ socket: paths.socket, region: paths.region, name: "idle" });
     const segment = await idle.alloc(4096, { name: "idle-seg" });

@@ -6,8 +6,7 @@ import type { ArgDef } from "citty";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { type ConnectOptions, parseHostPort, withEnvironment } from "../guest/connect-options.ts";
-import { MAX_NAME_BYTES } from "../protocol/messages.ts";
-import { ringSegmentName } from "../region/layout.ts";
+import { MAX_CHANNEL_NAME_BYTES } from "../transfer/slot.ts";
 import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
 import { onStopSignals } from "./_exit.ts";
 import { UsageError } from "./_strict.ts";
@@ -71,14 +70,11 @@ export function regionPath(args: { region?: string | undefined }): string {
   return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
 }
 
-/** The longest channel name whose ring segments' names (`channel:NAME:TRANSFER`) the arbiter accepts. */
-const MAX_CHANNEL_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 32 - 1).length;
-
 export const channelArgs = {
   channel: {
     type: "string",
     valueHint: "NAME",
-    description: `Channel name (1 to ${MAX_CHANNEL_BYTES} bytes): a sender and a receiver meet on it`,
+    description: `Channel name (1 to ${MAX_CHANNEL_NAME_BYTES} bytes): a sender and a receiver meet on it`,
     default: "default",
   },
 } as const satisfies Record<string, ArgDef>;
@@ -87,11 +83,11 @@ export const channelArgs = {
 export function channelName(channel: string): string {
   return checkFlag(() => {
     const bytes = Buffer.byteLength(channel);
-    if (bytes < 1 || bytes > MAX_CHANNEL_BYTES)
+    if (bytes < 1 || bytes > MAX_CHANNEL_NAME_BYTES)
       throw failure(
         "InvalidArgument",
         `use --channel '${channel}'`,
-        `${bytes === 0 ? "it is empty" : `it is ${bytes} bytes`}: a channel name is 1 to ${MAX_CHANNEL_BYTES} bytes`,
+        `${bytes === 0 ? "it is empty" : `it is ${bytes} bytes`}: a channel name is 1 to ${MAX_CHANNEL_NAME_BYTES} bytes`,
       );
     return channel;
   });

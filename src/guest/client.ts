@@ -20,10 +20,10 @@ import {
 import type { StatusReport } from "../protocol/status-report.ts";
 import type { Geometry, SlotKindName } from "../region/layout.ts";
 import { SLOT_WORDS, SlotKind, slotWordIndex } from "../region/layout.ts";
-import { WakeMailbox } from "../region/mailbox.ts";
+import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { Parker } from "./parking.ts";
+import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
@@ -83,6 +83,8 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  /** Handles this client has open on each slot (see closeSlot). */
+  private readonly slotHandles = new Map<number, number>();
   private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
@@ -103,10 +105,16 @@ export class Client {
     this.transport.release();
     this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
     this.words = this.region.syncWords(this.geometry);
-    this.mailbox = this.openMailbox();
+    const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
+    [this.mailbox, this.parking] = [opened.mailbox, opened.parking];
     this.parker = new Parker(this, this.mailbox);
     const { dataOffset, blockCount, blockSize } = this.geometry;
     this.region.revoke(dataOffset, blockCount * blockSize);
+    // Once the session is gone for good its grants are the arbiter's to give away: a view kept by
+    // mistake must fault, not write into blocks another client now holds.
+    this.transport.onLost = () => {
+      if (!this.retired) this.region.revoke(dataOffset, blockCount * blockSize);
+    };
     this.transport.onDisconnect = () => {
       this.recovering ??= this.recover().finally(() => {
         this.recovering = undefined;
@@ -166,11 +174,20 @@ export class Client {
   /** @internal */
   async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
     const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
-    return this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode });
+    const opened = await this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode });
+    this.slotHandles.set(opened.slot, (this.slotHandles.get(opened.slot) ?? 0) + 1);
+    return opened;
   }
 
-  /** @internal */
+  /**
+   * @internal
+   * The arbiter counts one hold per client, however many handles it opened: only the last handle's close
+   * gives the slot up (closing a second handle to a mutex must not release the first one's lock).
+   */
   async closeSlot(slot: number): Promise<void> {
+    const handles = this.slotHandles.get(slot) ?? 0;
+    if (handles > 1) return void this.slotHandles.set(slot, handles - 1);
+    this.slotHandles.delete(slot);
     await this.transport.request("syncClose", { slot });
   }
 
@@ -317,23 +334,6 @@ export class Client {
   /** @internal Whether close() has begun: from then on, its goodbye may have released what this client held. */
   get isClosing(): boolean {
     return this.closed;
-  }
-
-  /** This kernel's wake mailbox, unless turned off or impossible here (then every park uses the arbiter). */
-  private openMailbox(): WakeMailbox | undefined {
-    const wanted = this.options.futexParking ?? process.env.IVSH_FUTEX !== "0";
-    this.parking = "arbiter only (futex parking turned off)";
-    if (!wanted) return undefined;
-    try {
-      const mailbox = WakeMailbox.open(this.region.source, this.geometry.slotCount);
-      this.parking = mailbox
-        ? `futex in ${mailbox.path}, else the arbiter`
-        : "arbiter only (no boot id or tmpfs to name this kernel by)";
-      return mailbox;
-    } catch (error) {
-      this.parking = `arbiter only (${(error as Error).message})`;
-      return undefined;
-    }
   }
 
   /** Maps a grant's blocks in; if they cannot be, gives the grant back rather than hold it unusable. */

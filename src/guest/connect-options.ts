@@ -60,6 +60,14 @@ export function withEnvironment(
   options: ConnectOptions,
   env: Record<string, string | undefined> = process.env,
 ): ConnectOptions {
+  // An empty one would quietly mean the default: a caller that built it from an unset variable is told.
+  for (const key of ["socket", "region", "tcp"] as const)
+    if (options[key] === "")
+      throw failure(
+        "InvalidArgument",
+        "connect to the arbiter",
+        `the ${key} option is empty (leave it out for the default)`,
+      );
   const resolved = { ...options };
   const region = options.region ?? env.IVSH_REGION;
   if (region) resolved.region = region;
@@ -119,7 +127,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       throw failure(
         "DeviceNotFound",
         `map the region ${regionPath}`,
-        "it does not exist (start `ivsh host`, pass --region, or in a VM attach -device ivshmem-plain)",
+        "it does not exist (start `ivsh host`, pass --region or connect({ region }), or in a VM attach -device ivshmem-plain)",
       );
     const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
     throw failure(
@@ -127,7 +135,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       "find the shared region",
       `there is no IVSHMEM device (PCI 1af4:1110 with a resource2 in ${sysfs}) and no region file ${regionPath}: ` +
         "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh does); " +
-        "on the host, start `ivsh host` or pass --region PATH (or set IVSH_REGION: `ivsh status` shows the path " +
+        "on the host, start `ivsh host` or pass --region PATH or connect({ region }) (or set IVSH_REGION: `ivsh status` shows the path " +
         "of the region a running arbiter serves)",
     );
   }
@@ -196,14 +204,14 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
       `that region is served by another arbiter (${describeArbiter(header)}) than the one at ` +
         `${describeEndpoint(endpoint)} (${describeArbiter(hello)}), which serves another region of the same size ` +
-        "(pass the --region and --socket of one arbiter; `ivsh status` shows its region)",
+        "(pass the --region and --socket, or the connect() options, of one arbiter; `ivsh status` shows its region)",
     );
   if (!sameGeometry(header, announced) || header.epoch !== hello.epoch)
     throw failure(
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
       `the region's header (${header.regionSize} bytes, epoch ${header.epoch}) is not the region that arbiter serves ` +
-        `(${hello.regionSize} bytes, epoch ${hello.epoch}); pass the matching --region`,
+        `(${hello.regionSize} bytes, epoch ${hello.epoch}); pass the matching --region (connect({ region }))`,
     );
   return announced;
 }

@@ -19,10 +19,10 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
     code === "EACCES"
       ? "the socket's group may use it: join that group (the service's is kvm), or ask its owner"
       : notSocket
-        ? "pass the arbiter's socket as --socket"
+        ? "pass the arbiter's socket as --socket, or connect({ socket })"
         : "unix" in endpoint
-          ? "start it with `ivsh host`, or pass --socket"
-          : "is the VM's bridge up? pass --connect";
+          ? "start it with `ivsh host`, or pass --socket, or connect({ socket })"
+          : "is the VM's bridge up? pass --connect, or connect({ tcp })";
   const why =
     notSocket && typeof code === "string"
       ? `it is a file that is not a socket (${code})`

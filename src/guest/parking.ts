@@ -36,7 +36,7 @@ import {
   SyncWord,
   slotWordIndex,
 } from "../region/layout.ts";
-import { kernelDomain, type WakeMailbox } from "../region/mailbox.ts";
+import { kernelDomain, WakeMailbox } from "../region/mailbox.ts";
 
 /** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
 export interface ParkingClient {
@@ -274,4 +274,27 @@ export class Parker {
 /** One turn of the event loop: I/O callbacks and timers that came due run before we continue. */
 function eventLoopTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * This kernel's wake mailbox for a client of the region at `source`, unless turned off (the option, else
+ * IVSH_FUTEX=0) or impossible here (then every park uses the arbiter); and where its waiters park, said
+ * for `ivsh status` and bug reports.
+ */
+export function openWakeMailbox(
+  futexParking: boolean | undefined,
+  { source }: { source: string },
+  geometry: Geometry,
+): { mailbox: WakeMailbox | undefined; parking: string } {
+  if (!(futexParking ?? process.env.IVSH_FUTEX !== "0"))
+    return { mailbox: undefined, parking: "arbiter only (futex parking turned off)" };
+  try {
+    const mailbox = WakeMailbox.open(source, geometry.slotCount);
+    const parking = mailbox
+      ? `futex in ${mailbox.path}, else the arbiter`
+      : "arbiter only (no boot id or tmpfs to name this kernel by)";
+    return { mailbox, parking };
+  } catch (error) {
+    return { mailbox: undefined, parking: `arbiter only (${(error as Error).message})` };
+  }
 }

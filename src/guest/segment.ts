@@ -16,6 +16,8 @@ export interface SegmentOwner {
   };
   releaseSegment(segment: Segment): Promise<void>;
   readonly isClosed: boolean;
+  /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
+  readonly lost: Error | undefined;
 }
 
 export class Segment {
@@ -88,5 +90,7 @@ export class Segment {
     if (this.freed) throw failure("NotHeld", `use segment ${this.id}`, "it was freed");
     if (this.client.isClosed)
       throw failure("ConnectionLost", `use segment ${this.id}`, "its client was closed (connect() again)");
+    // Its blocks may be someone else's by now (they were withdrawn from this process when it was lost).
+    if (this.client.lost) throw this.client.lost;
   }
 }

@@ -293,7 +293,11 @@ export class CondVar extends SlotObject {
   private async waitSequence(sequence: number, timeoutMs: number): Promise<boolean> {
     const words = this.client.words;
     const site = this.sequenceSite;
-    const moved = () => Atomics.load(words, site.wordIndex) !== sequence;
+    // A holder that dies with the lock will never notify: the arbiter marks the lock owner-died and wakes
+    // the slot, and the wait ends there, so that relocking reports it.
+    const moved = () =>
+      Atomics.load(words, site.wordIndex) !== sequence ||
+      (Atomics.load(words, this.lockIndex) & LOCK_OWNER_DIED) !== 0;
     const started = performance.now();
     const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs) };
     try {

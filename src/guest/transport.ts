@@ -56,6 +56,8 @@ export class Transport {
   lost: IvshError | undefined;
   /** Called when the link drops unexpectedly; the owner decides whether to reconnect. */
   onDisconnect: (() => void) | undefined;
+  /** Called once, when the session is first marked lost for good. */
+  onLost: (() => void) | undefined;
   /** When the newest request that has been answered was sent (performance.now() clock). */
   lastAnsweredSentMs = performance.now();
   /** Requests sent per operation: what the benchmarks report as the RPC cost of a workload. */
@@ -196,7 +198,9 @@ export class Transport {
 
   /** Fails every unanswered request and all future ones with `error`. */
   fail(error: IvshError): void {
+    const first = this.lost === undefined;
     this.lost ??= error;
+    if (first) this.onLost?.();
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
     this.keepAliveWhileBusy();

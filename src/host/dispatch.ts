@@ -53,7 +53,12 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     const name = checkFrame(connection, frame);
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
     if (name === "hello") checkVersion(frame.body);
-    const request = decodeFields(messages[name].request, bodyOf(name, frame.body), `a ${name} request`);
+    const article = /^[aeiou]/.test(name) ? "an" : "a";
+    const request = decodeFields(
+      messages[name].request,
+      bodyOf(name, frame.body),
+      `${article} ${name} request`,
+    );
     const reply = run(arbiter, connection, name, request, requestId);
     if (reply) connection.reply(name, requestId, reply);
   } catch (error) {

@@ -106,6 +106,10 @@ function writeField(bytes: Buffer, at: number, key: string, type: string, value:
     }
     default: {
       const text = String(value ?? "");
+      // UTF-8 cannot carry half a UTF-16 pair: encoded, every such half becomes U+FFFD, and two names
+      // that differ only there would name one object.
+      if (!text.isWellFormed())
+        throw failure("InvalidArgument", `encode field '${key}'`, "it holds half of a UTF-16 surrogate pair");
       const lengthBytes = type === "str" ? 2 : 4;
       const written = text.length === 0 ? 0 : bytes.write(text, at + lengthBytes, "utf8");
       if (type === "str") {
@@ -202,6 +206,17 @@ export function shortenMessage(message: string, maxBytes = MAX_ERROR_MESSAGE_BYT
   return `${bytes.subarray(0, headEnd).toString("utf8")}${ELISION}${bytes.subarray(tailStart).toString("utf8")}`;
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Bytes that are not UTF-8 would be read with U+FFFD in place of each fault: names that differ would meet. */
+function utf8Text(bytes: Uint8Array, key: string, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw failure("InvalidArgument", `read field '${key}' of ${what}`, "it is not valid UTF-8");
+  }
+}
+
 /** Decodes a body against its schema; a body too short or too long is a BadFrame. */
 export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what: string): Fields<S> {
   const out: Record<string, number | string> = {};
@@ -213,7 +228,7 @@ export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what
       const length = type === "str" ? getU16(body, at) : getU32(body, at);
       at += lengthBytes;
       if (at + length > body.byteLength) throw truncated(what, body);
-      out[key] = length === 0 ? "" : Buffer.from(body.buffer, body.byteOffset + at, length).toString("utf8");
+      out[key] = length === 0 ? "" : utf8Text(body.subarray(at, at + length), key, what);
       at += length;
       continue;
     }

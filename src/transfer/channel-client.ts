@@ -26,6 +26,8 @@ export interface ChannelClient {
   readonly words: Int32Array;
   /** Set once the session is gone for good. */
   readonly lost: IvshError | undefined;
+  /** Once close() has finished the region is unmapped: nothing may touch `words` then. */
+  readonly isClosed: boolean;
   readonly arbiterLink: ArbiterLink;
   alloc(size: number, options?: AllocOptions): Promise<Segment>;
   open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;

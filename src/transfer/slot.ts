@@ -4,11 +4,13 @@
  * every access is an Atomics operation.
  */
 import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
+import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
   channelSlotName,
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
+  ringSegmentName,
   slotWordIndex,
 } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
@@ -37,17 +39,28 @@ export class ChannelSlot {
     return this.base + ChannelWord[word];
   }
 
+  /** The slot words; refused once the client is closed, for its region is no longer mapped (a touch faults). */
+  get words(): Int32Array {
+    if (this.client.isClosed)
+      throw failure(
+        "ConnectionLost",
+        `use channel '${this.channel}'`,
+        "its client was closed (connect() again)",
+      );
+    return this.client.words;
+  }
+
   load(word: ChannelWordName): number {
-    return Atomics.load(this.client.words, this.index(word));
+    return Atomics.load(this.words, this.index(word));
   }
 
   store(word: ChannelWordName, value: number): void {
-    Atomics.store(this.client.words, this.index(word), value);
+    Atomics.store(this.words, this.index(word), value);
   }
 
   /** Stores `value` if the word holds `expected`; returns what it held (the swap happened if that is `expected`). */
   compareExchange(word: ChannelWordName, expected: number, value: number): number {
-    return Atomics.compareExchange(this.client.words, this.index(word), expected, value);
+    return Atomics.compareExchange(this.words, this.index(word), expected, value);
   }
 
   /** The client id holding a lock word, and whether its previous holder died. */
@@ -114,16 +127,16 @@ export class ChannelSlot {
   /** Takes a role's lock word if free (or left by a dead holder); undefined if a live client holds it. */
   tryTake(word: "sender" | "receiver"): "acquired" | "owner-died" | undefined {
     const index = this.index(word);
-    const seen = Atomics.load(this.client.words, index);
+    const seen = Atomics.load(this.words, index);
     if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
-    if (Atomics.compareExchange(this.client.words, index, seen, this.client.clientId) !== seen)
-      return undefined;
+    if (Atomics.compareExchange(this.words, index, seen, this.client.clientId) !== seen) return undefined;
     return seen & LOCK_OWNER_DIED ? "owner-died" : "acquired";
   }
 
-  /** Gives the role up, if this client still holds it. */
+  /** Gives the role up, if this client still holds it (a closed client's goodbye gave it up). */
   release(word: "sender" | "receiver"): void {
-    Atomics.compareExchange(this.client.words, this.index(word), this.client.clientId, 0);
+    if (this.client.isClosed) return;
+    Atomics.compareExchange(this.words, this.index(word), this.client.clientId, 0);
   }
 }
 
@@ -137,6 +150,7 @@ export async function claimRole(
   role: "sender" | "receiver",
 ): Promise<ChannelSlot> {
   const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
+  checkChannelName(name, verb);
   const { slot: index } = await client
     .openSlot(channelSlotName(name), "channel", true)
     .catch((error: unknown) => {
@@ -150,11 +164,29 @@ export async function claimRole(
     });
   const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return slot;
+  // Read before our hold goes: the last hold's close clears the slot.
+  const { owner } = slot.holder(role);
   await ignoreLost(client.closeSlot(index));
+  const who = owner === client.clientId ? "this client" : `client ${owner}`;
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
-    `channel busy: client ${slot.holder(role).owner} is ${doing} on it (wait until it is done, or use another channel)`,
+    `channel busy: ${who} is ${doing} on it (wait until it is done, or use another channel)`,
+  );
+}
+
+/** The longest channel name whose ring segments' names (`channel:NAME:TRANSFER`) the arbiter accepts. */
+export const MAX_CHANNEL_NAME_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 32 - 1).length;
+
+/** Checked here, for the arbiter would name its slot ('channel:NAME') in a refusal, and take "" as a name. */
+function checkChannelName(name: string, verb: string): void {
+  const bytes = Buffer.byteLength(name);
+  if (bytes >= 1 && bytes <= MAX_CHANNEL_NAME_BYTES) return;
+  const what = bytes === 0 ? "it is empty" : `it is ${bytes} bytes`;
+  throw failure(
+    "InvalidArgument",
+    `${verb} on channel '${name}'`,
+    `${what}: a channel name is 1 to ${MAX_CHANNEL_NAME_BYTES} bytes`,
   );
 }
 

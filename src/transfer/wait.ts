@@ -57,7 +57,8 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
       await slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS);
     }
   } finally {
-    slot.store(parkedFlag, 0);
+    // A client closed meanwhile has no slot words mapped: the error that ended the wait is the one to tell.
+    if (!slot.client.isClosed) slot.store(parkedFlag, 0);
   }
 }
 
@@ -72,13 +73,13 @@ function departed({ slot, word, seen, peer }: ChannelWait): Departure | undefine
 
 /** After changing a word the peer may be parked on: wakes it, at most once per park. */
 export function wakeIfParked(slot: ChannelSlot, word: ChannelWordName, parkedFlag: ChannelWordName): void {
-  if (Atomics.compareExchange(slot.client.words, slot.index(parkedFlag), 1, 0) === 1) slot.wake(word);
+  if (slot.compareExchange(parkedFlag, 1, 0) === 1) slot.wake(word);
 }
 
 /** Spins until the word changes or the check ends the wait ("changed"), the peer departs, or it is time to park. */
 function spinForChange(wait: ChannelWait): "changed" | "park" | Departure {
   const index = wait.slot.index(wait.word);
-  const words = wait.slot.client.words;
+  const words = wait.slot.words;
   const started = Bun.nanoseconds();
   for (let round = 1; ; round++) {
     if (Atomics.load(words, index) !== wait.seen) return "changed";

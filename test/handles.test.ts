@@ -1,0 +1,79 @@
+/**
+ * Several handles on one object in one client (found by a new-user trial): the arbiter counts one hold per
+ * client, so closing a second handle dropped the first one's hold, released its lock, and a second
+ * sender on a busy channel cleared the slot under the first one's transfer.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { type Client, connect } from "../src/guest/index.ts";
+import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+let other: Client;
+
+beforeAll(async () => {
+  paths = testPaths("handles");
+  arbiter = await ArbiterProcess.start(paths);
+  client = await connect({ socket: paths.socket, region: paths.region, name: "handles" });
+  other = await connect({ socket: paths.socket, region: paths.region, name: "other" });
+});
+afterAll(async () => {
+  await Promise.all([client?.close(), other?.close()]);
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+test("closing a second handle to a mutex keeps the first one's lock", async () => {
+  const first = await client.mutex("twice");
+  const second = await client.mutex("twice");
+  expect(await first.lock()).toBe("acquired");
+  await second.close();
+  expect(first.owner).toBe(client.clientId);
+  const theirs = await other.mutex("twice");
+  expect(theirs.tryLock()).toBeUndefined();
+  await theirs.close();
+  first.unlock();
+  await first.close();
+  expect((await client.status()).sync.map((object) => object.name)).not.toContain("twice");
+});
+
+test("a second sender of the same client is told this client is sending; the first transfer goes on", async () => {
+  const sender = await ChannelSender.open(client, "one-sender", { chunkBytes: 65536, depth: 4 });
+  await expectRejection(
+    ChannelSender.open(client, "one-sender"),
+    "ChannelBusy",
+    /channel busy: this client is sending on it/,
+  );
+  const receiver = await ChannelReceiver.open(other, "one-sender");
+  await sender.write(new Uint8Array(100_000).fill(7));
+  const finishing = sender.finish();
+  let received = 0;
+  for (;;) {
+    const length = await receiver.receive(() => {});
+    if (length === undefined) break;
+    received += length;
+  }
+  expect((await finishing).bytes).toBe(100_000);
+  expect(received).toBe(100_000);
+  await Promise.all([receiver.close(), sender.close()]);
+});
+
+test("a second receiver of the same client is told this client is receiving", async () => {
+  const receiving = ChannelReceiver.open(client, "one-receiver");
+  const sender = await ChannelSender.open(other, "one-receiver");
+  const receiver = await receiving;
+  await expectRejection(
+    ChannelReceiver.open(client, "one-receiver"),
+    "ChannelBusy",
+    /channel busy: this client is receiving on it/,
+  );
+  const finishing = sender.finish();
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  expect((await finishing).bytes).toBe(0);
+  await Promise.all([receiver.close(), sender.close()]);
+});
