@@ -106,6 +106,10 @@ test("a directory as the region is named as one, not a raw EISDIR", async () => 
 test("a name holding half a UTF-16 surrogate pair is refused, not merged with others", async () => {
   await expectRejection(client.alloc(4096, { name: "alias\uD800" }), "InvalidArgument", /surrogate pair/);
   await expectRejection(client.mutex("m\uDFFF"), "InvalidArgument", /surrogate pair/);
+  // A client's own name is for display: half a pair there (a cut through argv) is mended, not refused.
+  const cut = await connect({ socket: paths.socket, region: paths.region, name: "cut \uD83D" });
+  expect((await client.status()).clients.map((each) => each.name)).toContain("cut \uFFFD");
+  await cut.close();
   const whole = await client.alloc(4096, { name: "pair \u{1F600}" });
   expect((await client.status()).segments.map((segment) => segment.name)).toContain("pair \u{1F600}");
   await whole.free();

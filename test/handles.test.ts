@@ -39,6 +39,7 @@ test("closing a second handle to a mutex keeps the first one's lock", async () =
   await theirs.close();
   first.unlock();
   await first.close();
+  await first.close(); // a second close() is no error (it said "this client has not opened it")
   expect((await client.status()).sync.map((object) => object.name)).not.toContain("twice");
 });
 

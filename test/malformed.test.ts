@@ -120,20 +120,6 @@ describe("malformed frames", () => {
   });
 });
 
-test("a name that is not UTF-8 is refused as such, and the connection is kept", async () => {
-  const frame = request("alloc", { bytes: 4096, blocks: 0, mode: 2, name: "xx" }, 2);
-  // The name is the body's last field: its two bytes become a sequence no UTF-8 decoder accepts (read
-  // leniently, it would be U+FFFD twice, the same name as any other such bytes).
-  frame.set([0xff, 0xfe], frame.byteLength - 2);
-  const after = request("heartbeat", {}, 3);
-  const { frames } = await exchangeRaw(paths.socket, [hello(), frame, after], 2000);
-  const errors = frames.filter((each) => each.kind === FrameKind.error).map((each) => decodeError(each.body));
-  expect(errors.map((error) => error.code)).toEqual(["InvalidArgument"]);
-  expect(errors[0]!.message).toMatch(/field 'name' of an alloc request since it is not valid UTF-8/);
-  // The next request on the same connection is answered.
-  expect(frames.some((each) => each.kind === FrameKind.reply && each.requestId === 3)).toBe(true);
-});
-
 describe("a connection that never says hello", () => {
   test("is answered ProtocolState and closed after --hello-wait, and nothing else is disturbed", async () => {
     const quiet = testPaths("hello-wait");

@@ -355,7 +355,8 @@ export class Client {
     const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
-      clientName: this.options.name ?? process.argv.slice(1, 3).join(" ").slice(-64),
+      // For display only: a cut through a character made of two UTF-16 units is mended, not refused.
+      clientName: (this.options.name ?? process.argv.slice(1, 3).join(" ").slice(-64)).toWellFormed(),
       pid: process.pid,
       sessionToken: this.sessionToken,
     };

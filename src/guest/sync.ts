@@ -69,6 +69,7 @@ abstract class SlotObject {
 
   /** Gives up this client's handle on the slot (the slot is freed when the last holder closes it). */
   async close(): Promise<void> {
+    if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
     await this.client.closeSlot(this.slot);
   }

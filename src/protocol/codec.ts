@@ -206,17 +206,6 @@ export function shortenMessage(message: string, maxBytes = MAX_ERROR_MESSAGE_BYT
   return `${bytes.subarray(0, headEnd).toString("utf8")}${ELISION}${bytes.subarray(tailStart).toString("utf8")}`;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Bytes that are not UTF-8 would be read with U+FFFD in place of each fault: names that differ would meet. */
-function utf8Text(bytes: Uint8Array, key: string, what: string): string {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw failure("InvalidArgument", `read field '${key}' of ${what}`, "it is not valid UTF-8");
-  }
-}
-
 /** Decodes a body against its schema; a body too short or too long is a BadFrame. */
 export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what: string): Fields<S> {
   const out: Record<string, number | string> = {};
@@ -228,7 +217,7 @@ export function decodeFields<S extends Schema>(schema: S, body: Uint8Array, what
       const length = type === "str" ? getU16(body, at) : getU32(body, at);
       at += lengthBytes;
       if (at + length > body.byteLength) throw truncated(what, body);
-      out[key] = length === 0 ? "" : utf8Text(body.subarray(at, at + length), key, what);
+      out[key] = length === 0 ? "" : Buffer.from(body.buffer, body.byteOffset + at, length).toString("utf8");
       at += length;
       continue;
     }
