@@ -164,8 +164,11 @@ export function throwIfAborted(signal: AbortSignal | undefined, action: string):
 
 /** What an aborted `signal` means for `action`: its reason if that is an IvshError, else Interrupted. */
 export function abortedError(signal: AbortSignal | undefined, action: string): IvshError {
-  if (signal?.reason instanceof IvshError) return signal.reason;
-  return failure("Interrupted", action, String(signal?.reason ?? "it was aborted"));
+  const reason: unknown = signal?.reason;
+  if (reason instanceof IvshError) return reason;
+  // controller.abort() with no reason makes a DOMException "AbortError": say it in words, not its name.
+  const why = reason instanceof Error ? reason.message : reason === undefined ? "" : String(reason);
+  return failure("Interrupted", action, why && why !== "The operation was aborted." ? why : "it was aborted");
 }
 
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {

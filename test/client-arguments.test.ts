@@ -137,3 +137,13 @@ test("a channel name that is empty or too long is refused by the library as by t
     new RegExp(`it is ${longest + 1} bytes: a channel name is 1 to ${longest} bytes`),
   );
 });
+
+test("an abort without a reason says it was aborted, not 'AbortError: The operation was aborted.'", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  await expectRejection(
+    ChannelReceiver.open(client, "aborted", { signal: controller.signal }),
+    "Interrupted",
+    /since it was aborted$/,
+  );
+});
