@@ -22,6 +22,7 @@ import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
@@ -156,38 +157,6 @@ testUnless(
     }),
   60_000,
 );
-
-/** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
-async function runHost(
-  files: { region: string; socket: string; state?: string },
-  extra: string[] = [],
-  uid?: number,
-): Promise<{ exitCode: number; stderr: string }> {
-  const command = [
-    ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"]),
-    process.execPath,
-    CLI,
-    "host",
-    "--exit-with-parent",
-    ...["--region", files.region, "--socket", files.socket, "--size", "1MiB", "--block-size", "64KiB"],
-    ...(files.state ? ["--state", files.state] : []),
-    ...extra,
-  ];
-  const child = Bun.spawn(command, {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
-  return { exitCode, stderr };
-}
-
-/** One error line and no stack: what a user gets for a path it must fix. */
-function expectOneLine(stderr: string, message: string): void {
-  expect(stderr).toContain(message);
-  expect(stderr).not.toMatch(/^\s+at /m);
-  expect(stderr.trim().split("\n")).toHaveLength(1);
-}
 
 test("--state in a directory that does not exist: one line naming it, exit 1", async () => {
   const state = join(paths.dir, "no-such-dir", "x.state");

@@ -1,8 +1,10 @@
 /** What happens to a client's grants and locks when it dies or freezes. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { UnixSocketListener } from "bun";
+import { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { lockedOut } from "../src/guest/link-errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
@@ -260,5 +262,30 @@ describe("an arbiter that stops answering part way", () => {
       "ArbiterUnreachable",
       /did not answer the status request within 1\.5 s/,
     );
+  });
+});
+
+describe("a client locked out of its arbiter's socket while the arbiter runs (an operator trial)", () => {
+  // A restart as another user made the socket EACCES for the clients, whose lease then ran out while
+  // they kept writing their old blocks for the 30 s reconnect timeout: one went to a write-exclusive
+  // holder that way. Refused access past the lease is a lost session; other failures are retried.
+  const refused = new IvshError(
+    "ArbiterUnreachable",
+    "Failed to connect to the arbiter at /run/ivsh/arbiter.sock since this user may not open it (EACCES) (…)",
+  );
+  const nobodyThere = new IvshError(
+    "ArbiterUnreachable",
+    "Failed to connect to the arbiter at /run/ivsh/arbiter.sock since nothing listens on it (ECONNREFUSED) (…)",
+  );
+  test("EACCES for longer than the lease since the link dropped: LeaseExpired, saying why", () => {
+    const lost = lockedOut(refused, Date.now() - 2 * LEASE_MS, LEASE_MS);
+    expect(lost?.code).toBe("LeaseExpired");
+    expect(lost?.message).toContain(
+      "this user may no longer open its socket and the lease (1000 ms) ran out",
+    );
+  });
+  test("within the lease, or an arbiter that is down, is retried", () => {
+    expect(lockedOut(refused, Date.now(), LEASE_MS)).toBeUndefined();
+    expect(lockedOut(nobodyThere, Date.now() - 2 * LEASE_MS, LEASE_MS)).toBeUndefined();
   });
 });

@@ -16,7 +16,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
-import { CLI } from "./helpers/paths.ts";
+import { CLI, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 const NOBODY = 65534;
@@ -176,5 +177,39 @@ test("a region the arbiter creates is mode 0660 whatever the umask, as its socke
     host.kill("SIGTERM");
     await host.exited;
     rmSync(sockets, { recursive: true, force: true });
+  }
+});
+
+// An operator trial: a socket in a directory this user may not enter gave a raw stack trace (EACCES from
+// stat), and a socket of another group was met with "join that group (the service's is kvm)".
+testUnless(
+  reason,
+  "a socket in a directory this user may not enter: one line naming the directory",
+  async () => {
+    const hidden = mkdtempSync("/tmp/ivsh-access-hidden-"); // 0700, root's
+    try {
+      const { exitCode, stderr } = await asNobody(["status", "--socket", join(hidden, "arbiter.sock")]);
+      expect(exitCode).toBe(1);
+      expect(stderr).toContain(`this user may not enter ${hidden} (mode 0700, group root (gid 0))`);
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      rmSync(hidden, { recursive: true, force: true });
+    }
+  },
+);
+
+testUnless(reason, "a socket of another group: the refusal names its mode, owner and group", async () => {
+  const paths = testPaths("access-socket");
+  chmodSync(paths.dir, 0o755);
+  const arbiter = await ArbiterProcess.start(paths);
+  try {
+    const { exitCode, stderr } = await asNobody(["status", "--socket", paths.socket]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain(
+      "the socket is mode 0660, owner root (uid 0), group root (gid 0): join that group (usermod -aG), or ask its owner",
+    );
+  } finally {
+    await arbiter.stop();
+    paths.cleanup();
   }
 });

@@ -18,11 +18,11 @@ import {
   WIRE_MAGIC,
 } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
-import type { Geometry, SlotKindName } from "../region/layout.ts";
-import { SLOT_WORDS, SlotKind, slotWordIndex } from "../region/layout.ts";
+import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
+import { lockedOut } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { CondVar, Mutex } from "./sync.ts";
@@ -263,10 +263,9 @@ export class Client {
 
   /**
    * Whether this process may have been frozen (SIGSTOP, a paused VM, a starved event loop) long enough to
-   * lose its lease without knowing: then its grants and slots may belong to others by now, and it must
-   * `confirmLease()` before it writes shared memory again. An arbiter that is down (restarting) is no
-   * reason: sessions do not expire meanwhile. One that answers nothing for half a lease is: our heartbeats
-   * may not be getting through.
+   * lose its lease unknowingly (its grants may be others' now: `confirmLease()` before writing shared
+   * memory). An arbiter down (restarting) is no reason, sessions do not expire then; one that answers
+   * nothing for half a lease is: our heartbeats may not be getting through.
    */
   leaseInDoubt(): boolean {
     const now = performance.now();
@@ -379,7 +378,7 @@ export class Client {
   /** Reconnects after the link dropped, resuming the session; gives up after the reconnect timeout. */
   private async recover(): Promise<void> {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
-    const deadline = Date.now() + timeoutMs;
+    const [dropped, deadline] = [Date.now(), Date.now() + timeoutMs];
     for (let delay = 10; Date.now() < deadline && !this.closed; delay = Math.min(delay * 2, 250)) {
       await Bun.sleep(delay);
       try {
@@ -389,7 +388,8 @@ export class Client {
         this.transport.release();
         return;
       } catch (error) {
-        if (hasTrait(error, "endsResume")) return this.transport.fail(error);
+        const gone = hasTrait(error, "endsResume") ? error : lockedOut(error, dropped, this.leaseMs);
+        if (gone) return this.transport.fail(gone);
         this.transport.close(false);
       }
     }

@@ -113,9 +113,14 @@ export async function withArbiterRegion(options: ConnectOptions): Promise<Connec
     const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal);
     return { ...options, region: report.region.path };
   } catch (error) {
-    if (isIvshError(error, "Interrupted")) throw error;
+    // So is a socket this user may not open: "no region" would send them looking for the wrong thing.
+    if (isIvshError(error, "Interrupted") || isAccessRefused(error)) throw error;
     return options; // resolveConnection and connect() then say what is missing, as they would have
   }
+}
+
+function isAccessRefused(error: unknown): boolean {
+  return isIvshError(error, "ArbiterUnreachable") && error.message.includes("(EACCES)");
 }
 
 export function resolveConnection(options: ConnectOptions): { region: MappedRegion; endpoint: Endpoint } {

@@ -3,6 +3,7 @@
  * socket, or a peer that speaks another protocol. Words for the errno, and for the peer's first bytes.
  */
 import { statSync } from "node:fs";
+import { groupName, userName } from "../accounts.ts";
 import { IvshError } from "../errors.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -16,8 +17,8 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const code = (cause as { code?: unknown } | undefined)?.code;
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
   const hint =
-    code === "EACCES"
-      ? "the socket's group may use it: join that group (the service's is kvm), or ask its owner"
+    code === "EACCES" && "unix" in endpoint
+      ? accessHint(endpoint.unix)
       : notSocket
         ? "pass the arbiter's socket as --socket, or connect({ socket })"
         : "unix" in endpoint
@@ -36,8 +37,48 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
  * which would read as "nothing listens on it"; `ivsh host` says it as this does.
  */
 function isOtherFile(path: string): boolean {
-  const stats = statSync(path, { throwIfNoEntry: false });
-  return stats !== undefined && !stats.isSocket();
+  try {
+    const stats = statSync(path, { throwIfNoEntry: false });
+    return stats !== undefined && !stats.isSocket();
+  } catch {
+    return false; // a directory on the way this user may not search: said by accessHint
+  }
+}
+
+/**
+ * What to do about EACCES, from what the path says about itself: the socket's mode and group (the group
+ * to join), or the directory on the way that this user may not search.
+ */
+function accessHint(path: string): string {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    const blocking = firstUnsearchable(path);
+    return blocking
+      ? `this user may not enter ${blocking.path} (mode ${modeOf(blocking.mode)}, group ${groupName(blocking.gid)}): join that group, or ask its owner`
+      : "ask the socket's owner";
+  }
+  return `the socket is mode ${modeOf(stats.mode)}, owner ${userName(stats.uid)}, group ${groupName(stats.gid)}: join that group (usermod -aG), or ask its owner`;
+}
+
+/** The first directory from the root down that this user cannot search (stat of its child fails). */
+function firstUnsearchable(path: string): { path: string; mode: number; gid: number } | undefined {
+  const parts = path.split("/").filter(Boolean);
+  for (let depth = 1; depth < parts.length; depth++) {
+    const directory = `/${parts.slice(0, depth).join("/")}`;
+    try {
+      statSync(`/${parts.slice(0, depth + 1).join("/")}`, { throwIfNoEntry: false });
+    } catch {
+      const stats = statSync(directory);
+      return { path: directory, mode: stats.mode, gid: stats.gid };
+    }
+  }
+  return undefined;
+}
+
+function modeOf(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(4, "0");
 }
 
 /** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
@@ -70,4 +111,19 @@ export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: Ivs
     `Failed to greet the arbiter at ${where} since the peer there is not an ivsh arbiter ` +
     `(it sent "${shown}${more}"): check the address (--connect, --socket)`;
   return new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/**
+ * A socket that refuses this user (EACCES) has an arbiter behind it, whose lease clock runs on while we
+ * cannot reach it (a restart as another user): past the lease since the link dropped, our grants may be
+ * someone else's, so the session is lost, not retried until the reconnect timeout. An arbiter that is
+ * down (nothing listens, no socket) expires nobody, and is waited for.
+ */
+export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): IvshError | undefined {
+  if (!(error instanceof IvshError) || error.code !== "ArbiterUnreachable") return undefined;
+  if (!error.message.includes("(EACCES)") || Date.now() - droppedMs <= leaseMs) return undefined;
+  return new IvshError(
+    "LeaseExpired",
+    `Failed to reach the arbiter again since this user may no longer open its socket and the lease (${leaseMs} ms) ran out meanwhile: what this client held may be another's now (${error.message.replace(/^Failed to /, "")})`,
+  );
 }

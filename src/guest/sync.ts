@@ -146,7 +146,7 @@ abstract class SlotObject {
     const seen = Atomics.load(words, this.lockIndex);
     if ((seen & LOCK_OWNER_MASK) !== me) {
       if (this.client.isClosing) return; // the goodbye got there first: the arbiter released it
-      throw this.notHeld(seen);
+      throw this.client.lost ?? this.notHeld(seen); // a lost session's locks were released for it
     }
     // Clear the word first, then wake: a waiter woken before the clear would find it still taken.
     const released = Atomics.exchange(words, this.lockIndex, 0);

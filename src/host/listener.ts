@@ -2,7 +2,7 @@
  * The arbiter's Unix socket. A socket file left by a dead arbiter is replaced; one that still answers
  * belongs to a live arbiter and is refused, so two arbiters never serve one path.
  */
-import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from "node:fs";
+import { accessSync, chmodSync, constants, lstatSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
@@ -62,11 +62,34 @@ export function checkSocketPath(path: string, suffix: string): void {
       `listen on --socket ${path}`,
       `${directory} is not a directory (choose another --socket)`,
     );
+  if (!writableBy(directory))
+    throw failure(
+      "PermissionDenied",
+      `listen on --socket ${path}`,
+      `this user (uid ${process.geteuid?.()}) may not create files in ${directory}, where the socket and the '${suffix}' socket beside it go (choose another --socket, or run as a user who may)`,
+    );
+}
+
+function writableBy(directory: string): boolean {
+  try {
+    accessSync(directory, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function clearStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  if (!lstatSync(path).isSocket())
+  const found = lstatSync(path, { throwIfNoEntry: false });
+  if (!found) return;
+  // A link, even to nothing: the socket would be bound at the link's path and fail (EADDRINUSE).
+  if (found.isSymbolicLink())
+    throw failure(
+      "InvalidArgument",
+      `listen on ${path}`,
+      `it is a symbolic link (to ${readlinkSync(path)}): pass the path the socket is to have`,
+    );
+  if (!found.isSocket())
     throw failure(
       "InvalidArgument",
       `listen on ${path}`,

@@ -16,6 +16,7 @@ import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
 import { refuseForeignContents } from "../region/region-file.ts";
 import { arbiterIdentity } from "./identity.ts";
+import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
 import { loadStateFile } from "./state-file.ts";
 
@@ -40,10 +41,12 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
+  checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
+  const warnings = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   try {
-    const notes: string[] = [];
+    const notes = warnings;
     if (loaded?.tornTail) notes.push(`ignored a half-written last record in ${options.statePath}`);
     const begin = loaded?.records[0];
     if (begin?.t === "begin" && !created) {

@@ -1,0 +1,35 @@
+/** Running `ivsh host` as its own process until it exits, and what a refusal must look like. */
+import { expect } from "bun:test";
+import { CLI } from "./paths.ts";
+
+/** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
+export async function runHost(
+  files: { region: string; socket: string; state?: string },
+  extra: string[] = [],
+  uid?: number,
+): Promise<{ exitCode: number; stderr: string }> {
+  const command = [
+    ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"]),
+    process.execPath,
+    CLI,
+    "host",
+    "--exit-with-parent",
+    ...["--region", files.region, "--socket", files.socket, "--size", "1MiB", "--block-size", "64KiB"],
+    ...(files.state ? ["--state", files.state] : []),
+    ...extra,
+  ];
+  const child = Bun.spawn(command, {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+/** One error line and no stack: what a user gets for a path it must fix. */
+export function expectOneLine(stderr: string, message: string): void {
+  expect(stderr).toContain(message);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr.trim().split("\n")).toHaveLength(1);
+}

@@ -1,0 +1,110 @@
+/**
+ * Files the arbiter must not take over or cannot use, refused in one line before anything is touched
+ * (found by an operator trial): another user's state journal or region, a symbolic link as --state or
+ * --socket, a socket directory this user may not write.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { expectOneLine, runHost } from "./helpers/host-run.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0 ? undefined : "only root can give a file to another user here";
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("host-ownership");
+});
+afterAll(() => paths?.cleanup());
+
+function files(label: string): { region: string; socket: string; state: string } {
+  const base = { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
+  return { ...base, state: `${base.region}.state` };
+}
+
+testUnless(
+  asRoot,
+  "a state journal another user owns is refused, naming its owner: a restart as another user",
+  async () => {
+    const at = files("their-state");
+    writeFileSync(at.state, "");
+    chownSync(at.state, NOBODY, NOBODY);
+    const { exitCode, stderr } = await runHost(at);
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to serve the state in ${at.state} since it belongs to nobody (uid ${NOBODY})`,
+    );
+    expect(existsSync(at.region)).toBe(false);
+    expect(readFileSync(at.state, "utf8")).toBe("");
+  },
+);
+
+testUnless(
+  asRoot,
+  "a region another user made beforehand is refused: they could read everything shared",
+  async () => {
+    const at = files("their-region");
+    writeFileSync(at.region, new Uint8Array(1 << 20));
+    chownSync(at.region, NOBODY, NOBODY);
+    const { exitCode, stderr } = await runHost(at);
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to serve the region ${at.region} since it belongs to nobody (uid ${NOBODY})`,
+    );
+    expect(existsSync(at.state)).toBe(false);
+  },
+);
+
+test("--state as a symbolic link is refused: each compaction would replace the link", async () => {
+  const at = files("linked-state");
+  const target = join(paths.dir, "real.state");
+  symlinkSync(target, at.state);
+  const { exitCode, stderr } = await runHost(at);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `Failed to use --state ${at.state} since it is a symbolic link (to ${target})`);
+  expect(existsSync(target)).toBe(false);
+});
+
+test("--socket as a symbolic link, even to nothing, is refused in one line (it was a stack trace)", async () => {
+  const at = files("linked-socket");
+  symlinkSync(join(paths.dir, "nowhere.sock"), at.socket);
+  const { exitCode, stderr } = await runHost(at);
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, `Failed to listen on ${at.socket} since it is a symbolic link`);
+});
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "--socket in a directory this user may not write: named, not a raw bind error on SOCKET.handover",
+  async () => {
+    const open = join(paths.shmDir, "open");
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    const closed = join(paths.dir, "root-only");
+    mkdirSync(closed, { mode: 0o755 });
+    chmodSync(paths.dir, 0o755);
+    const socket = join(closed, "arbiter.sock");
+    const { exitCode, stderr } = await runHost(
+      { region: join(open, "region"), socket, state: join(open, "state") },
+      [],
+      NOBODY,
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `may not create files in ${closed}, where the socket and the '.handover' socket beside it go`,
+    );
+  },
+);
