@@ -483,17 +483,22 @@ describe("ivsh CLI", () => {
       chmodSync(shared, 0o755);
       const state = `${shared}/root.state`;
       writeFileSync(state, '{"t":"begin"}\n', { mode: 0o600 });
+      // A socket directory nobody may write to, so that the state is what is refused.
+      const sockets = `${shared}/sockets`;
+      mkdirSync(sockets, { mode: 0o777 });
+      chmodSync(sockets, 0o777);
       const asNobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath];
-      const proc = Bun.spawn([...asNobody, CLI, ...host(state)], { stderr: "pipe", stdout: "ignore" });
+      const args = host(state).map((arg) => (arg.endsWith("unread.sock") ? `${sockets}/unread.sock` : arg));
+      const proc = Bun.spawn([...asNobody, CLI, ...args], { stderr: "pipe", stdout: "ignore" });
       const [exitCode, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
       expect(exitCode, stderr).toBe(1);
-      expect(stderr).toContain(
-        `Failed to read the state file ${state} since this user may not read it (EACCES)`,
-      );
+      // Another user's journal is not taken over (src/host/ownership.ts), before it is even read.
+      expect(stderr).toContain(`Failed to serve the state in ${state} since it belongs to root (uid 0)`);
       expect(stderr).toContain("run `ivsh host` as its owner");
       expect(stderr).not.toContain("    at ");
       expect(readFileSync(state, "utf8")).toBe('{"t":"begin"}\n');
-      expect(readdirSync(shared)).toEqual(["root.state"]);
+      expect(readdirSync(shared).sort()).toEqual(["root.state", "sockets"]);
+      expect(readdirSync(sockets)).toEqual([]);
       expect(existsSync(region)).toBe(false);
     } finally {
       rmSync(shared, { recursive: true, force: true });
