@@ -107,10 +107,14 @@ export function formatBytes(bytes: number): string {
   return `${unit === "B" ? value : value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
 }
 
-/** Bytes per second in decimal units (as the report and most tools use): GB/s, or MB/s below 1 GB/s. */
+/**
+ * Bytes per second in decimal units (as the report and most tools use): GB/s, MB/s below 1 GB/s, kB/s
+ * below 0.1 MB/s (a few bytes sent in a millisecond read "0.0 MB/s").
+ */
 export function formatRate(bytesPerSecond: number): string {
   if (bytesPerSecond >= 1e9) return `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
-  return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond >= 1e8 ? 0 : 1)} MB/s`;
+  if (bytesPerSecond >= 1e5) return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond >= 1e8 ? 0 : 1)} MB/s`;
+  return `${(bytesPerSecond / 1e3).toFixed(1)} kB/s`;
 }
 
 /** A wait as an error shows it: callers pass what is left of a deadline (2973 ms), users read "3 s". */
