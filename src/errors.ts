@@ -166,9 +166,11 @@ export function throwIfAborted(signal: AbortSignal | undefined, action: string):
 export function abortedError(signal: AbortSignal | undefined, action: string): IvshError {
   const reason: unknown = signal?.reason;
   if (reason instanceof IvshError) return reason;
-  // controller.abort() with no reason makes a DOMException "AbortError": say it in words, not its name.
-  const why = reason instanceof Error ? reason.message : reason === undefined ? "" : String(reason);
-  return failure("Interrupted", action, why && why !== "The operation was aborted." ? why : "it was aborted");
+  // controller.abort() with no reason makes a DOMException "AbortError" (its message differs by runtime):
+  // say it in words, not by its name.
+  const isDefault = reason === undefined || (reason instanceof Error && reason.name === "AbortError");
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return failure("Interrupted", action, isDefault ? "it was aborted" : why);
 }
 
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {

@@ -201,6 +201,29 @@ test.each(["recv-open", "send-finish", "send-write"])(
   60_000,
 );
 
+// A second review: once a session was lost for good (here: the arbiter not back within the reconnect
+// timeout), its ring was withdrawn while the channel end went on using views made before: SIGSEGV.
+test.each(["sender", "receiver"])(
+  "a %s whose session is lost mid-stream fails with the loss, not a fault",
+  async (side) => {
+    const own = testPaths(`lost-midstream-${side}`);
+    const arbiter = await ArbiterProcess.start(own);
+    const child = spawnFixture("lost-midstream", clientConfig(own, { side }));
+    try {
+      await child.events.next("streaming");
+      await arbiter.kill9();
+      expect(await child.exit()).toBe(0);
+      expect(child.proc.signalCode).toBeNull();
+      expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
+    } finally {
+      child.proc.kill("SIGKILL");
+      await arbiter.stop().catch(() => {});
+      own.cleanup();
+    }
+  },
+  60_000,
+);
+
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
   // Its own arbiter: each test kills it, and the file's other tests keep theirs.
   let awayPaths: TestPaths;

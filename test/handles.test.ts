@@ -78,3 +78,32 @@ test("a second receiver of the same client is told this client is receiving", as
   expect((await finishing).bytes).toBe(0);
   await Promise.all([receiver.close(), sender.close()]);
 });
+
+// A second review: the last handle's close and another open of the same slot, both in flight: the
+// close freed the slot the open was about to count a handle on.
+test("an open in flight while the last handle closes keeps the slot held", async () => {
+  const first = await client.mutex("race");
+  const opening = client.mutex("race"); // its syncOpen is sent, not yet answered
+  await first.close();
+  const second = await opening;
+  expect((await client.status()).sync.map((object) => object.name)).toContain("race");
+  expect(await second.lock()).toBe("acquired");
+  second.unlock();
+  await second.close();
+  expect((await client.status()).sync.map((object) => object.name)).not.toContain("race");
+});
+
+test("closing a channel end twice gives the slot up once", async () => {
+  const receiving = ChannelReceiver.open(client, "closed-twice");
+  const sender = await ChannelSender.open(other, "closed-twice", { chunkBytes: 65536, depth: 2 });
+  const receiver = await receiving;
+  const finishing = sender.finish();
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  await finishing;
+  const holding = await client.mutex("closed-twice-neighbour"); // another handle of this client's
+  await receiver.close();
+  await receiver.close();
+  expect(holding.tryLock()).toBe("acquired");
+  holding.unlock();
+  await Promise.all([holding.close(), sender.close()]);
+});

@@ -118,6 +118,54 @@ describe("liveness", () => {
     }
   });
 
+  // A second review: the waiter checked the lock word, then the holder died (the arbiter woke nobody:
+  // no WAIT had arrived), then its WAIT on the unchanged sequence parked for ever. The arbiter now bumps
+  // the sequence when it releases a dead holder's condvar lock.
+  test("a condvar WAIT that reaches the arbiter only after the holder's death still ends, owner-died", async () => {
+    const waiter = await connect({
+      socket: paths.socket,
+      region: paths.region,
+      name: "late-wait",
+      futexParking: false,
+    });
+    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const cv = await waiter.condvar("late-death");
+    await cv.acquire();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let parking = false;
+    const waitWord = waiter.waitWord.bind(waiter);
+    // The first WAIT leaves only once the holder's death has been handled (in life: a preemption, a slow guest).
+    waiter.waitWord = async (...args: Parameters<typeof waitWord>) => {
+      if (!parking) {
+        parking = true;
+        await gate;
+      }
+      return waitWord(...args);
+    };
+    const waited = cv.wait();
+    await eventually(async () => parking, livenessBoundMs(LEASE_MS), "the waiter parking");
+    const holder = spawnFixture(
+      "holder",
+      clientConfig(paths, { condvar: "late-death", segment: "late-death" }),
+    );
+    try {
+      const { clientId } = await holder.events.next("holding");
+      holder.proc.kill("SIGKILL");
+      const gone = async () => !(await observer.status()).clients.some((each) => each.clientId === clientId);
+      await eventually(gone, livenessBoundMs(LEASE_MS), "the dead holder's session ending");
+      release();
+      const timeout = Bun.sleep(livenessBoundMs(LEASE_MS)).then(() => "still waiting");
+      expect(await Promise.race([waited, timeout])).toBe("owner-died");
+      cv.release();
+    } finally {
+      holder.proc.kill("SIGKILL");
+      await Promise.all([waiter.close(), observer.close()]);
+    }
+  });
+
   test("a live but idle client keeps its lease through heartbeats", async () => {
     const idle = await connect({ socket: paths.socket, region: paths.region, name: "idle" });
     const segment = await idle.alloc(4096, { name: "idle-seg" });

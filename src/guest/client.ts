@@ -25,6 +25,7 @@ import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from
 import { lockedOut } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
+import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
 
@@ -83,8 +84,7 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
-  /** Handles this client has open on each slot (see closeSlot). */
-  private readonly slotHandles = new Map<number, number>();
+  private readonly slotHandles = new SlotHandles();
   private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
@@ -174,21 +174,14 @@ export class Client {
   /** @internal */
   async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
     const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
-    const opened = await this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode });
-    this.slotHandles.set(opened.slot, (this.slotHandles.get(opened.slot) ?? 0) + 1);
-    return opened;
+    return this.slotHandles.open(
+      this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode }),
+    );
   }
 
-  /**
-   * @internal
-   * The arbiter counts one hold per client, however many handles it opened: only the last handle's close
-   * gives the slot up (closing a second handle to a mutex must not release the first one's lock).
-   */
+  /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles). */
   async closeSlot(slot: number): Promise<void> {
-    const handles = this.slotHandles.get(slot) ?? 0;
-    if (handles > 1) return void this.slotHandles.set(slot, handles - 1);
-    this.slotHandles.delete(slot);
-    await this.transport.request("syncClose", { slot });
+    if (await this.slotHandles.closing(slot)) await this.transport.request("syncClose", { slot });
   }
 
   /**
@@ -338,6 +331,8 @@ export class Client {
   /** Maps a grant's blocks in; if they cannot be, gives the grant back rather than hold it unusable. */
   private async adoptGrant(grant: Reply<"alloc">): Promise<Segment> {
     const segment = new Segment(this, grant);
+    // Lost while the grant was on its way: the data area stays withdrawn (bytes() says why).
+    if (this.transport.lost) return segment;
     const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
     try {
       this.region.expose(segment.offset, segment.capacity, prot);

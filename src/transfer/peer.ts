@@ -109,10 +109,20 @@ export function abortWhenGone(peer: Peer, signal?: AbortSignal): { signal: Abort
   const controller = new AbortController();
   let judging = false;
   const timer = setInterval(() => {
-    const departure = judging ? undefined : peer.departure();
-    if (!departure) return;
-    judging = true;
-    peer.goneError(departure).then((error) => controller.abort(error));
+    try {
+      const departure = judging ? undefined : peer.departure();
+      if (!departure) return;
+      judging = true;
+      peer.goneError(departure).then(
+        (error) => controller.abort(error),
+        (error: unknown) => controller.abort(error),
+      );
+    } catch (error) {
+      // The client was closed (its slot words unmapped): nothing to watch any more, and a throw here
+      // would be uncaught.
+      clearInterval(timer);
+      controller.abort(error);
+    }
   }, PEER_WATCH_MS);
   timer.unref();
   return {

@@ -22,7 +22,7 @@ import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { type ChannelSlot, claimRole, ignoreLost, releaseRingAndRole, releaseRole } from "./slot.ts";
-import { waitForChange, wakeIfParked } from "./wait.ts";
+import { waitForChange, wakeIfParked, wakeOnAbort } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
 export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
@@ -55,6 +55,7 @@ export class ChannelReceiver {
   records = 0;
   private tail = 0;
   private ended = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly name: string,
@@ -77,8 +78,9 @@ export class ChannelReceiver {
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
       slot.store("receiverId", client.clientId);
       slot.store("receiverJoined", transfer);
-      // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined).
-      wakeIfParked(slot, "receiverJoined", "senderParked");
+      // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined). Not
+      // claimed (CAS): late, that would take the flag the sender raised since to park on `tail`.
+      if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
       const ring = await openRing(client, slot, name, transfer);
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
@@ -111,7 +113,7 @@ export class ChannelReceiver {
 
   private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
     if (this.ended) return undefined;
-    await this.waitForRecord();
+    await this.nextRecord();
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
@@ -125,11 +127,17 @@ export class ChannelReceiver {
       Number(this.ring.headers.getBigUint64(at + RecordField.totalBytes, true)) || undefined;
     const whole = this.ring.chunk(this.tail);
     const chunk = length === whole.byteLength ? whole : whole.subarray(0, length);
-    await consume(chunk, this.ring.chunkAddress(this.tail));
+    try {
+      await consume(chunk, this.ring.chunkAddress(this.tail));
+    } catch (error) {
+      this.slot.throwIfLost(); // a write(2) from a chunk withdrawn meanwhile fails with EFAULT
+      throw error;
+    }
+    // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not
+    // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.
+    await this.slot.confirmLive();
     this.digest.update(chunk);
     this.records++;
-    // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not ours.
-    await this.slot.confirmLive();
     this.advance();
     return length;
   }
@@ -143,19 +151,16 @@ export class ChannelReceiver {
   }
 
   /** Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // Once: a second close would give up the client's hold on the slot a second time.
+    this.closing ??= this.giveUp();
+    return this.closing;
+  }
+
+  private async giveUp(): Promise<void> {
     if (!this.ended && (await this.slot.stillLive()) && this.decide(ChannelState.dropped))
       this.slot.wake("tail", WAKE_ALL);
     await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
-  }
-
-  private async waitForRecord(): Promise<void> {
-    const stopWaking = wakeOnAbort(this.slot, "head", this.options.signal);
-    try {
-      await this.nextRecord();
-    } finally {
-      stopWaking();
-    }
   }
 
   private async nextRecord(): Promise<void> {
@@ -337,16 +342,4 @@ async function nextTransfer(
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.
     await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
   }
-}
-
-/**
- * A parked wait is re-issued only every half second (wait.ts), and an abort (--timeout, Ctrl-C) alone
- * does not end the park: waking the word we park on does, so the wait ends now. A spurious wake is
- * harmless to anyone else parked on it: every waiter re-checks its word.
- */
-function wakeOnAbort(slot: ChannelSlot, word: "transfer" | "head", signal?: AbortSignal): () => void {
-  if (!signal) return () => {};
-  const wake = () => slot.wake(word, WAKE_ALL);
-  signal.addEventListener("abort", wake, { once: true });
-  return () => signal.removeEventListener("abort", wake);
 }

@@ -36,6 +36,7 @@ export class ChannelSender {
   /** Bytes published in data records so far. */
   private streamOffset = 0;
   private finished = false;
+  private closing: Promise<void> | undefined;
   /** finish() has begun: the end record is (being) published, nothing may follow it. */
   private ending = false;
   private arrivedAt: number | undefined;
@@ -79,7 +80,13 @@ export class ChannelSender {
     this.flush();
     await this.waitForSpace();
     const chunk = this.ring.chunk(this.head);
-    const length = await fill(chunk, this.ring.chunkAddress(this.head));
+    let length: number;
+    try {
+      length = await fill(chunk, this.ring.chunkAddress(this.head));
+    } catch (error) {
+      this.slot.throwIfLost(); // a read(2) into a chunk withdrawn meanwhile fails with EFAULT
+      throw error;
+    }
     if (!Number.isInteger(length) || length < 0 || length > chunk.byteLength)
       throw failure(
         "InvalidArgument",
@@ -100,6 +107,7 @@ export class ChannelSender {
    */
   async write(bytes: Uint8Array): Promise<void> {
     this.checkNotEnding();
+    this.slot.throwIfLost();
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.filled === 0) await this.waitForSpace();
       const chunk = this.ring.chunk(this.head);
@@ -145,6 +153,7 @@ export class ChannelSender {
   flush(): void {
     if (this.filled === 0) return;
     this.checkNotEnding();
+    this.slot.throwIfLost();
     if (this.hashed < this.filled) this.hashFilled(this.ring.chunk(this.head));
     const length = this.filled;
     this.filled = 0;
@@ -197,7 +206,13 @@ export class ChannelSender {
   }
 
   /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // Once: a second close would give up the client's hold on the slot a second time.
+    this.closing ??= this.giveUp();
+    return this.closing;
+  }
+
+  private async giveUp(): Promise<void> {
     if (!this.finished && (await this.slot.stillLive())) this.abandon();
     await releaseRingAndRole(this.slot, "sender", this.ring.segment);
   }

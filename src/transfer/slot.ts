@@ -74,7 +74,16 @@ export class ChannelSlot {
    * arbiter may have handed both to someone else; ask it first (throws LeaseExpired if so).
    */
   async confirmLive(): Promise<void> {
+    this.throwIfLost();
     if (this.client.leaseInDoubt()) await this.client.confirmLease();
+  }
+
+  /**
+   * A session lost for good has its ring withdrawn from this process (the arbiter may give the blocks
+   * away): say so before touching it, rather than fault or get EFAULT from a system call.
+   */
+  throwIfLost(): void {
+    if (this.client.lost) throw this.client.lost;
   }
 
   /** Whether the slot is still ours to write: not after our session was lost, or a freeze past the lease. */

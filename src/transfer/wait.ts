@@ -14,7 +14,7 @@
  */
 import { throwIfAborted } from "../errors.ts";
 import { yieldProcessor } from "../ffi/index.ts";
-import { ChannelWord } from "../region/layout.ts";
+import { ChannelWord, WAKE_ALL } from "../region/layout.ts";
 import type { Departure, Peer } from "./peer.ts";
 import type { ChannelSlot, ChannelWordName } from "./slot.ts";
 
@@ -45,8 +45,11 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
   const spun = spinForChange(wait);
   if (spun === "changed") return;
   if (spun !== "park") throw await peer!.goneError(spun);
+  // A park lasts up to a slice: an abort wakes it, so it is seen at once, not at the slice's end.
+  const stopWaking = wakeOnAbort(slot, word, signal);
   try {
     for (;;) {
+      slot.throwIfLost(); // a lost session's ring is withdrawn: the caller must not go on to read it
       slot.store(parkedFlag, 1);
       if (slot.load(word) !== seen) return;
       const departure = departed(wait);
@@ -57,6 +60,7 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
       await slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS);
     }
   } finally {
+    stopWaking();
     // A client closed meanwhile has no slot words mapped: the error that ended the wait is the one to tell.
     if (!slot.client.isClosed) slot.store(parkedFlag, 0);
   }
@@ -91,4 +95,19 @@ function spinForChange(wait: ChannelWait): "changed" | "park" | Departure {
     if (spent > YIELD_NANOSECONDS) return "park";
     if (spent > SPIN_NANOSECONDS) yieldProcessor();
   }
+}
+
+/**
+ * Until the returned function is called, an abort of `signal` (--timeout, Ctrl-C) wakes whoever parks on
+ * `word`: a park is re-issued only every half second, and the abort alone does not end it. A spurious
+ * wake is harmless to anyone else parked there: every waiter re-checks its word.
+ */
+export function wakeOnAbort(slot: ChannelSlot, word: ChannelWordName, signal?: AbortSignal): () => void {
+  if (!signal) return () => {};
+  const wake = () => {
+    // A client closed meanwhile has nobody parked to wake.
+    if (!slot.client.isClosed) slot.wake(word, WAKE_ALL);
+  };
+  signal.addEventListener("abort", wake, { once: true });
+  return () => signal.removeEventListener("abort", wake);
 }

@@ -1,0 +1,39 @@
+/**
+ * A client's handles on synchronisation slots. The arbiter keeps one hold per client on a slot, however
+ * many handles the client opened (two `mutex("m")`, a second sender on a channel of its own); so the
+ * client counts them and gives the hold up with the last one only: closing a second mutex handle had
+ * released the first one's lock.
+ */
+export class SlotHandles {
+  private readonly handles = new Map<number, number>();
+  /** Opens sent but not yet answered: their slot is not known until then. */
+  private readonly opening = new Set<Promise<unknown>>();
+
+  /** Counts the handle `request` (a syncOpen) opens, once it is answered. */
+  async open<T extends { slot: number }>(request: Promise<T>): Promise<T> {
+    this.opening.add(request);
+    try {
+      const opened = await request;
+      this.handles.set(opened.slot, (this.handles.get(opened.slot) ?? 0) + 1);
+      return opened;
+    } finally {
+      this.opening.delete(request);
+    }
+  }
+
+  /**
+   * Drops a handle on `slot`; true if it was the last, so the hold is to be given up. An open in flight
+   * may be answered with this very slot (it was held, so the arbiter just says so): it is waited for,
+   * else the close would free the slot under the handle that open is about to make.
+   */
+  async closing(slot: number): Promise<boolean> {
+    while (this.opening.size > 0) await Promise.allSettled([...this.opening]);
+    const handles = this.handles.get(slot) ?? 0;
+    if (handles > 1) {
+      this.handles.set(slot, handles - 1);
+      return false;
+    }
+    this.handles.delete(slot);
+    return true;
+  }
+}
