@@ -320,10 +320,12 @@ describe("a client locked out of its arbiter's socket while the arbiter runs (an
   const refused = new IvshError(
     "ArbiterUnreachable",
     "Failed to connect to the arbiter at /run/ivsh/arbiter.sock since this user may not open it (EACCES) (…)",
+    { cause: Object.assign(new Error("Failed to connect"), { code: "EACCES" }) },
   );
   const nobodyThere = new IvshError(
     "ArbiterUnreachable",
     "Failed to connect to the arbiter at /run/ivsh/arbiter.sock since nothing listens on it (ECONNREFUSED) (…)",
+    { cause: Object.assign(new Error("Failed to connect"), { code: "ECONNREFUSED" }) },
   );
   test("EACCES for longer than the lease since the link dropped: LeaseExpired, saying why", () => {
     const lost = lockedOut(refused, Date.now() - 2 * LEASE_MS, LEASE_MS);

@@ -13,6 +13,7 @@ import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { fetchStatus } from "./inspect.ts";
+import { refusedAccess } from "./link-errors.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
@@ -114,13 +115,9 @@ export async function withArbiterRegion(options: ConnectOptions): Promise<Connec
     return { ...options, region: report.region.path };
   } catch (error) {
     // So is a socket this user may not open: "no region" would send them looking for the wrong thing.
-    if (isIvshError(error, "Interrupted") || isAccessRefused(error)) throw error;
+    if (isIvshError(error, "Interrupted") || refusedAccess(error)) throw error;
     return options; // resolveConnection and connect() then say what is missing, as they would have
   }
-}
-
-function isAccessRefused(error: unknown): boolean {
-  return isIvshError(error, "ArbiterUnreachable") && error.message.includes("(EACCES)");
 }
 
 export function resolveConnection(options: ConnectOptions): { region: MappedRegion; endpoint: Endpoint } {

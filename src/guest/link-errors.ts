@@ -120,10 +120,15 @@ export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: Ivs
  * down (nothing listens, no socket) expires nobody, and is waited for.
  */
 export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): IvshError | undefined {
-  if (!(error instanceof IvshError) || error.code !== "ArbiterUnreachable") return undefined;
-  if (!error.message.includes("(EACCES)") || Date.now() - droppedMs <= leaseMs) return undefined;
+  if (!refusedAccess(error) || Date.now() - droppedMs <= leaseMs) return undefined;
   return new IvshError(
     "LeaseExpired",
-    `Failed to reach the arbiter again since this user may no longer open its socket and the lease (${leaseMs} ms) ran out meanwhile: what this client held may be another's now (${error.message.replace(/^Failed to /, "")})`,
+    `Failed to reach the arbiter again since this user may no longer open its socket and the lease (${leaseMs} ms) ran out meanwhile: what this client held may be another's now (${(error as IvshError).message.replace(/^Failed to /, "")})`,
   );
+}
+
+/** Whether connecting failed because this user may not open the arbiter's socket (EACCES on the way). */
+export function refusedAccess(error: unknown): boolean {
+  if (!(error instanceof IvshError) || error.code !== "ArbiterUnreachable") return false;
+  return (error.cause as { code?: unknown } | undefined)?.code === "EACCES";
 }

@@ -43,10 +43,9 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
-  const warnings = checkRegionOwner(options.regionPath);
+  const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   try {
-    const notes = warnings;
     if (loaded?.tornTail) notes.push(`ignored a half-written last record in ${options.statePath}`);
     const begin = loaded?.records[0];
     if (begin?.t === "begin" && !created) {

@@ -106,7 +106,6 @@ export class MappedRegion {
   /** Maps the file up to `end` (a page multiple) where a client had only reserved it. */
   private shareUpTo(end: number): void {
     if (end <= this.sharedPrefix) return;
-    this.checkRange(this.sharedPrefix, end - this.sharedPrefix);
     this.expose(this.sharedPrefix, end - this.sharedPrefix, PROT_READ | PROT_WRITE);
     this.sharedPrefix = end;
   }

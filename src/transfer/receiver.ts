@@ -22,7 +22,7 @@ import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
 import { type ChannelSlot, claimRole, ignoreLost, releaseRingAndRole, releaseRole } from "./slot.ts";
-import { waitForChange, wakeIfParked, wakeOnAbort } from "./wait.ts";
+import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
 export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
@@ -310,21 +310,11 @@ async function openRing(
   throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
 }
 
-/** The transfer to join: one that is streaming and that no receiver joined before (we get it from its start). */
+/**
+ * The transfer to join: one that is streaming and that no receiver joined before (we get it from its
+ * start). An abort wakes the park (waitForChange).
+ */
 async function awaitTransfer(
-  slot: ChannelSlot,
-  onWaiting?: () => void,
-  signal?: AbortSignal,
-): Promise<number> {
-  const stopWaking = wakeOnAbort(slot, "transfer", signal);
-  try {
-    return await nextTransfer(slot, onWaiting, signal);
-  } finally {
-    stopWaking();
-  }
-}
-
-async function nextTransfer(
   slot: ChannelSlot,
   onWaiting?: () => void,
   signal?: AbortSignal,

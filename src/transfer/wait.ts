@@ -102,7 +102,7 @@ function spinForChange(wait: ChannelWait): "changed" | "park" | Departure {
  * `word`: a park is re-issued only every half second, and the abort alone does not end it. A spurious
  * wake is harmless to anyone else parked there: every waiter re-checks its word.
  */
-export function wakeOnAbort(slot: ChannelSlot, word: ChannelWordName, signal?: AbortSignal): () => void {
+function wakeOnAbort(slot: ChannelSlot, word: ChannelWordName, signal?: AbortSignal): () => void {
   if (!signal) return () => {};
   const wake = () => {
     // A client closed meanwhile has nobody parked to wake.
