@@ -377,7 +377,7 @@ describe("ivsh CLI", () => {
       // Valid flag syntax, accepted by every check: only the live socket (another arbiter) stops it.
       const followed = await host(["--size", hint]);
       expect(followed.stderr).not.toContain("is not a power of two");
-      expect(followed.stderr).toContain("another arbiter is serving it");
+      expect(followed.stderr).toMatch(/another arbiter \(pid \d+, \S+\) is serving it/);
       expect(followed.exitCode).toBe(1);
     });
 
@@ -423,7 +423,8 @@ describe("ivsh CLI", () => {
       "16MiB",
     ]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("another arbiter is serving it");
+    // The pid to stop, found by the socket's listener in /proc.
+    expect(result.stderr).toMatch(new RegExp(`another arbiter \\(pid ${arbiter.pid}, \\S+\\) is serving it`));
   });
 
   test("a second arbiter on the same region (another socket) is refused", async () => {
@@ -437,7 +438,10 @@ describe("ivsh CLI", () => {
       "16MiB",
     ]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("another arbiter is serving this region");
+    // The pid to stop, found by the region file's lock in /proc/locks.
+    expect(result.stderr).toMatch(
+      new RegExp(`another arbiter \\(pid ${arbiter.pid}, \\S+\\) is serving this region`),
+    );
   });
 
   test("a region file of another size is refused, not resized", async () => {

@@ -6,7 +6,7 @@ import { ArbiterState } from "../src/host/state.ts";
 import { writeHeader } from "../src/region/header.ts";
 import { computeGeometry, SlotWord } from "../src/region/layout.ts";
 
-function setUp() {
+function setUp(kind: "mutex" | "condvar" = "mutex") {
   const geometry = computeGeometry(1 << 20, 4096, 8);
   const words = new Int32Array((geometry.slotOffset + geometry.slotCount * 64) / 4);
   const header = { ...geometry, epoch: 3, arbiterPid: 42, arbiterInstance: 99 };
@@ -14,7 +14,7 @@ function setUp() {
   const slots = new RegionSlots(words, geometry);
   const state = new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, slots);
   const session = state.openSession("owner", 1, "host");
-  const { object } = state.openSync(session, "m", "mutex", 1);
+  const { object } = state.openSync(session, "m", kind, 1);
   return {
     words,
     slots,
@@ -50,4 +50,15 @@ test("overwritten identity words and a lock naming no client are put back and re
   // A lock held by the live client is not touched.
   slots.words[slots.index(slot, SlotWord.lock)] = session.clientId;
   expect(guard.check(state).findings).toEqual([]);
+});
+
+test("a condvar lock naming no client is released and its sequence bumped, so a parked waiter wakes", () => {
+  const { slots, guard, state, slot } = setUp("condvar");
+  slots.words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
+  const before = slots.load(slot, SlotWord.sequence);
+  expect(guard.check(state).releasedSlots).toEqual([slot]);
+  // The waiters park on `sequence`: without the bump one that checked before the release sleeps on.
+  expect(slots.load(slot, SlotWord.sequence)).toBe(before + 1);
+  expect(guard.check(state).releasedSlots).toEqual([]);
+  expect(slots.load(slot, SlotWord.sequence)).toBe(before + 1);
 });

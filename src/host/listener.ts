@@ -6,6 +6,7 @@ import { accessSync, chmodSync, constants, lstatSync, readlinkSync, statSync, un
 import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
+import { socketListener } from "../holders.ts";
 import type { Connection } from "./connection.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -99,7 +100,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
     throw failure(
       "ArbiterRunning",
       `listen on ${path}`,
-      "another arbiter is serving it (stop it, or choose another --socket)",
+      `another arbiter${socketListener(path)} is serving it (stop it, or choose another --socket)`,
     );
   unlinkSync(path);
 }

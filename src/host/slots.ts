@@ -55,11 +55,17 @@ export class RegionSlots implements SlotMemory {
     let released = false;
     for (const word of LOCK_WORDS[kind])
       released = this.releaseWord(this.index(slot, word), clientId) || released;
-    // A condvar's waiters wait on `sequence`, not on the lock: one that checked before the death and
-    // parks after it would wait for a notify the dead holder will never send. The bump is that notify
-    // (Mesa semantics allow a spurious one); the waiter then relocks and learns "owner-died".
-    if (released && kind === "condvar") Atomics.add(this.words, this.index(slot, SlotWord.sequence), 1);
+    if (released) this.notifyReleased(slot, kind);
     return released;
+  }
+
+  /**
+   * A condvar's waiters wait on `sequence`, not on the lock: one that checked before the release and
+   * parks after it would wait for a notify the dead (or never existing) holder will never send. The bump
+   * is that notify (Mesa semantics allow a spurious one); the waiter then relocks and learns "owner-died".
+   */
+  private notifyReleased(slot: number, kind: SlotKindName): void {
+    if (kind === "condvar") Atomics.add(this.words, this.index(slot, SlotWord.sequence), 1);
   }
 
   /**
@@ -104,6 +110,7 @@ export class RegionSlots implements SlotMemory {
       if (owner !== 0 && !isClient(owner) && this.releaseWord(this.index(slot, word), owner))
         found = [...found, owner];
     }
+    if (found.length > 0) this.notifyReleased(slot, kind);
     return found;
   }
 

@@ -14,6 +14,7 @@ import {
   close,
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -294,9 +295,24 @@ export class StateFile implements Journal {
   }
 }
 
+/**
+ * The mode a rewrite of the journal at `path` gets: the one it has (an operator's 0640 for a monitoring
+ * group stays 0640), else 0600, as it holds every client's names and grants.
+ */
+export function journalMode(path: string): number {
+  try {
+    return statSync(path).mode & 0o777;
+  } catch {
+    return 0o600;
+  }
+}
+
 function writeSnapshot(path: string, records: StateRecord[]): void {
   const temporary = `${path}.tmp-${process.pid}`;
-  const fd = openSync(temporary, "w", 0o600);
+  const mode = journalMode(path);
+  const fd = openSync(temporary, "w", mode);
+  // Exactly that mode, whatever the umask.
+  fchmodSync(fd, mode);
   try {
     writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);

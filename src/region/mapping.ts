@@ -27,6 +27,7 @@ import {
   viewOf,
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
+import { lockHolder } from "../holders.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 import { checkRoomFor, whyRefused } from "./region-file.ts";
@@ -351,7 +352,7 @@ export function createOrOpenRegionFile(
       throw failure(
         "ArbiterRunning",
         `serve ${path}`,
-        "another arbiter is serving this region (stop it first)",
+        `another arbiter${lockHolder(path)} is serving this region (stop it first)`,
       );
     locked = true;
     const existing = fileSize(fd, path);

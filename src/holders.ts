@@ -1,0 +1,65 @@
+/**
+ * Which process holds a file's lock, or listens on a Unix socket: "another arbiter is serving it" is only
+ * actionable with the pid to stop. Read from /proc on an error path only; where /proc says nothing (another
+ * PID namespace, no permission), the caller's message goes without it.
+ */
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+
+/** " (pid N, COMMAND)" for the process holding a flock on `path`, or "" if none can be named. */
+export function lockHolder(path: string): string {
+  try {
+    const { dev, ino } = statSync(path);
+    // /proc/locks names the file as MAJOR:MINOR:INODE, the device numbers in hex.
+    const file = `${major(dev).toString(16).padStart(2, "0")}:${minor(dev).toString(16).padStart(2, "0")}:${ino}`;
+    const line = readFileSync("/proc/locks", "utf8")
+      .split("\n")
+      .find((entry) => entry.includes(" FLOCK ") && entry.split(/\s+/)[5] === file);
+    return describe(Number(line?.split(/\s+/)[4]));
+  } catch {
+    return "";
+  }
+}
+
+/** " (pid N, COMMAND)" for the process listening on the Unix socket at `path`, or "" if none can be named. */
+export function socketListener(path: string): string {
+  try {
+    // /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; a listener's Flags has __SO_ACCEPTCON.
+    const listening = readFileSync("/proc/net/unix", "utf8")
+      .split("\n")
+      .map((entry) => entry.trim().split(/\s+/))
+      .find((fields) => fields[7] === path && (Number.parseInt(fields[3] ?? "0", 16) & 0x10000) !== 0);
+    return listening ? describe(ownerOfSocket(`socket:[${listening[6]}]`)) : "";
+  } catch {
+    return "";
+  }
+}
+
+function ownerOfSocket(link: string): number {
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === link))
+        return Number(pid);
+    } catch {
+      // A process that exited meanwhile, or one this user may not look into.
+    }
+  }
+  return Number.NaN;
+}
+
+function describe(pid: number): string {
+  if (!Number.isInteger(pid) || pid <= 0) return "";
+  try {
+    return ` (pid ${pid}, ${readFileSync(`/proc/${pid}/comm`, "utf8").trim()})`;
+  } catch {
+    return ` (pid ${pid})`;
+  }
+}
+
+/** glibc's gnu_dev_major / gnu_dev_minor over the 64-bit dev_t that stat returns. */
+function major(dev: number): number {
+  return Number(((BigInt(dev) >> 8n) & 0xfffn) | ((BigInt(dev) >> 32n) & ~0xfffn));
+}
+
+function minor(dev: number): number {
+  return Number((BigInt(dev) & 0xffn) | ((BigInt(dev) >> 12n) & ~0xffn));
+}
