@@ -86,7 +86,7 @@ test("after many clients of one process closed, a stray touch is still explained
   const child = spawnFixture("toucher", clientConfig(paths, { action: "after-close", cycles: 70 }));
   await child.exit();
   expect(child.proc.signalCode).toBe("SIGSEGV");
-  expect(await child.stderr).toContain("or its client closed");
+  expect(await child.stderr).toContain("its client closed, or its session lost");
 });
 
 test("unlock() during close()'s goodbye is a real unlock: the next taker, another process, gets the lock cleanly", async () => {

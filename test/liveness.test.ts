@@ -96,6 +96,7 @@ describe("liveness", () => {
     expect(await frozen.events.next("result")).toMatchObject({ ok: false, code: "LeaseExpired" });
     await frozen.exit();
     expect(frozen.proc.signalCode).toBe("SIGSEGV");
+    expect(await frozen.stderr).toContain("or its session lost: the lease expired");
     expect(frozen.events.lines.some((line) => line.includes('"wrote"'))).toBe(false);
     expect(next.bytes.every((byte) => byte === 0)).toBe(true);
     await observer.close();

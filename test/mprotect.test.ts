@@ -83,7 +83,7 @@ describe("mprotect", () => {
       expect(child.proc.signalCode).toBe("SIGSEGV");
       expect(child.events.lines.some((line) => line.includes('"read"'))).toBe(false);
       const stderr = await child.stderr;
-      expect(stderr).toContain("or its client closed");
+      expect(stderr).toContain("its client closed, or its session lost");
       expect(stderr).not.toContain("Bun has crashed");
     },
   );
@@ -118,7 +118,7 @@ describe("mprotect", () => {
     await child.exit();
     expect(child.proc.signalCode).toBe("SIGSEGV");
     expect(await child.stderr).toContain(
-      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, written through a read grant, or its client closed)`,
+      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, written through a read grant, its client closed, or its session lost: the lease expired and the arbiter gave its blocks away)`,
     );
   });
 

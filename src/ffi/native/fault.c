@@ -84,11 +84,13 @@ static void explain(const struct range *range, uintptr_t base, uintptr_t address
   else {
     put(message, &at, sizeof message,
         code == SEGV_ACCERR
-            ? " (not granted to this client, freed, written through a read grant, or its client closed).\n"
+            ? " (not granted to this client, freed, written through a read grant, its client closed, or its "
+              "session lost: the lease expired and the arbiter gave its blocks away).\n"
             : " (not mapped in this process).\n");
     put(message, &at, sizeof message,
         "ivsh: access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
-        "and none after its free() or its client's close(). This is a bug in the program, not in ivsh or Bun.\n");
+        "and none after its free(), its client's close() or an error saying the session was lost. This is a bug "
+        "in the program, not in ivsh or Bun.\n");
   }
   ssize_t ignored = write(STDERR_FILENO, message, at);
   (void)ignored;
