@@ -4,7 +4,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
 import { UsageError } from "./commands/_strict.ts";
 import guest from "./commands/guest.ts";
-import { IvshError } from "./errors.ts";
+import { describeSystemError, IvshError } from "./errors.ts";
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
  * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The
@@ -84,7 +84,7 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     log.error(error.message);
     return error.code === "Interrupted" ? interruptedExitCode() : EXIT_FAILED;
   }
-  log.error(error);
+  log.error(describeSystemError(error) ?? error);
   return EXIT_FAILED;
 }
 

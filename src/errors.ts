@@ -176,3 +176,15 @@ export function abortedError(signal: AbortSignal | undefined, action: string): I
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {
   return error instanceof IvshError && (code === undefined || error.code === code);
 }
+
+/**
+ * A file system error that reached the CLI unconverted (`open '/x'` failing with ENOENT) in the house
+ * style, or undefined for anything else: the operator needs the path and the reason, not a stack.
+ */
+export function describeSystemError(error: unknown): string | undefined {
+  const { code, syscall, path, message } = (error ?? {}) as NodeJS.ErrnoException;
+  if (typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code) || typeof syscall !== "string") return undefined;
+  // Node's message is "CODE: reason, syscall 'path'"; the reason alone reads as a sentence.
+  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? code;
+  return `Failed to ${syscall}${path ? ` ${path}` : ""} since ${reason} (${code})`;
+}

@@ -135,6 +135,25 @@ describe("flag values the command refuses: exit 2, naming the flag and what it t
   });
 });
 
+describe("switches", () => {
+  test("--force=no is refused, not read as --force: the file it was meant to keep stays", async () => {
+    const kept = join(paths.dir, "kept");
+    writeFileSync(kept, "mine");
+    const result = await runCli(["guest", "recv", "--out", kept, "--force=no", "--timeout", "1s"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("--force=no: --force is a switch and takes no value");
+    expect(await Bun.file(kept).text()).toBe("mine");
+  });
+
+  test("=true and =false still mean what they say", async () => {
+    const result = await runCli(["status", "--json=false", "--socket", join(paths.dir, "none.sock")]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).not.toContain('{"error"');
+    const json = await runCli(["status", "--json=true", "--socket", join(paths.dir, "none.sock")]);
+    expect(json.stdout).toContain('{"error"');
+  });
+});
+
 describe("demo", () => {
   test("--size 0 is refused (it printed a rate ratio of nothing)", async () => {
     const result = await runCli(["demo", "--size", "0"]);
@@ -147,4 +166,36 @@ describe("demo", () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain("from one process to another, 1 round:");
   });
+});
+
+describe("paths that cannot be used: one line naming them, no stack trace", () => {
+  test("example fig1-writer of a missing file: the file system's own reason, in a sentence", async () => {
+    const result = await runCli(["example", "fig1-writer", "/nonexistent-ivsh-file"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      "[ivsh] ERROR Failed to open /nonexistent-ivsh-file since no such file or directory (ENOENT)",
+    );
+  });
+
+  for (const [args, says] of [
+    [
+      ["--disk-dir", "/nonexistent-ivsh-dir"],
+      "Failed to use --disk-dir /nonexistent-ivsh-dir since it is not an existing directory",
+    ],
+    [
+      ["--json", "/etc/passwd/x.json"],
+      "Failed to write --json /etc/passwd/x.json since /etc/passwd is not a directory",
+    ],
+    [["--json", "/tmp"], "Failed to write --json /tmp since it is a directory"],
+    [
+      ["--out", "/etc/passwd/figures"],
+      "Failed to write --out /etc/passwd/figures since /etc/passwd is not a directory",
+    ],
+  ] as const)
+    test(`bench ${args.join(" ")}: refused before anything is measured`, async () => {
+      const result = await runCli(["bench", "--quick", ...args]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(says);
+      expect(result.stderr).not.toContain("ℹ");
+    });
 });

@@ -8,14 +8,19 @@ import { defineCommand } from "citty";
 /** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
 export class UsageError extends Error {}
 
+/** Every name a flag goes by: `--name`, `--kebab-name` and its aliases. */
+function namesOf(name: string, def: ArgsDef[string]): string[] {
+  const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  const alias = "alias" in def ? def.alias : undefined;
+  const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
+  return [name, kebab, ...aliases];
+}
+
 function knownFlags(args: ArgsDef): Set<string> {
   const known = new Set(["help", "h"]);
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") continue;
-    const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    const alias = "alias" in def ? def.alias : undefined;
-    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
-    for (const flag of [name, kebab, ...aliases]) {
+    for (const flag of namesOf(name, def)) {
       known.add(flag);
       if (def.type === "boolean") known.add(`no-${flag}`);
     }
@@ -23,18 +28,37 @@ function knownFlags(args: ArgsDef): Set<string> {
   return known;
 }
 
-/** The string-valued flags by every name they go by (`--name`, `--kebab-name`, aliases), with their hint. */
+/** The string-valued flags by every name they go by, with their hint. */
 function valueFlags(args: ArgsDef): Map<string, string> {
   const flags = new Map<string, string>();
   for (const [name, def] of Object.entries(args)) {
     if (def.type !== "string") continue;
-    const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    const alias = "alias" in def ? def.alias : undefined;
-    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
     const hint = ("valueHint" in def && def.valueHint) || "VALUE";
-    for (const flag of [name, kebab, ...aliases]) flags.set(flag, hint.toUpperCase());
+    for (const flag of namesOf(name, def)) flags.set(flag, hint.toUpperCase());
   }
   return flags;
+}
+
+/**
+ * A switch given a value: citty turns on `--force=no` (any value but "false"), so a user who wrote it to
+ * keep a file would lose it. Only `=true` and `=false` mean what they say; anything else is refused.
+ */
+function checkSwitches(rawArgs: readonly string[], args: ArgsDef): void {
+  const switches = new Set(
+    Object.entries(args)
+      .filter(([, def]) => def.type === "boolean")
+      .flatMap(([name, def]) => namesOf(name, def).flatMap((flag) => [flag, `no-${flag}`])),
+  );
+  for (const token of rawArgs) {
+    if (token === "--") return;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+    if (!switches.has(flag) || inline === undefined || inline === "true" || inline === "false") continue;
+    const dashes = token.startsWith("--") ? "--" : "-";
+    throw new UsageError(
+      `${token}: ${dashes}${flag} is a switch and takes no value: write ${dashes}${flag} to turn it on, or leave it out`,
+    );
+  }
 }
 
 /**
@@ -127,6 +151,7 @@ const strictFlags: CittyPlugin = {
     const flags = valueFlags(args as ArgsDef);
     checkEncoding(context.rawArgs, args as ArgsDef, flags);
     checkValues(context.rawArgs, flags);
+    checkSwitches(context.rawArgs, args as ArgsDef);
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);

@@ -2,7 +2,9 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
 import { writeFigures } from "../bench/figures.ts";
@@ -78,6 +80,7 @@ export default defineLeafCommand({
   async run({ args }) {
     // An empty value would read as "no JSON wanted", and the run's figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
+    checkDestinations(args);
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
@@ -102,6 +105,50 @@ export default defineLeafCommand({
     });
   },
 });
+
+/**
+ * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
+ * after minutes of measuring, and their figures were lost; a --disk-dir that is missing, at the first step.
+ */
+function checkDestinations(args: BenchArgs): void {
+  const disk = args["disk-dir"];
+  if (typeof disk === "string" && !(existsSync(disk) && statSync(disk).isDirectory()))
+    throw failure(
+      "NotFound",
+      `use --disk-dir ${disk}`,
+      "it is not an existing directory (create it, or pass another)",
+    );
+  if (typeof args.json === "string") {
+    if (existsSync(args.json) && statSync(args.json).isDirectory())
+      throw failure(
+        "InvalidArgument",
+        `write --json ${args.json}`,
+        "it is a directory: name the FILE to write",
+      );
+    checkCreatable("--json", args.json);
+  }
+  if (typeof args.out === "string") checkCreatable("--out", args.out);
+}
+
+/** `path` exists or can be made: its nearest existing ancestor is a directory this user may write. */
+function checkCreatable(flag: string, path: string): void {
+  let ancestor = resolve(dirname(path));
+  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
+  const writable = () => {
+    try {
+      accessSync(ancestor, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!statSync(ancestor).isDirectory() || !writable())
+    throw failure(
+      "PermissionDenied",
+      `write ${flag} ${path}`,
+      `${ancestor} is not a directory this user may write`,
+    );
+}
 
 /**
  * Runs `work` with Ctrl-C ending the children; whatever it leaves is removed however it ends. A child

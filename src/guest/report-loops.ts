@@ -6,7 +6,7 @@
  * the chunk.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { isIvshError } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "./client.ts";
 import type { Segment } from "./segment.ts";
 import * as shm from "./shm.ts";
@@ -84,7 +84,12 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
 function readFully(fd: number, target: Uint8Array, position: number): void {
   for (let done = 0; done < target.byteLength; ) {
     const got = readSync(fd, target, done, target.byteLength - done, position + done);
-    if (got === 0) throw new Error(`the file ended ${position + done} bytes in, before the size it had`);
+    if (got === 0)
+      throw failure(
+        "SourceChanged",
+        "send the file",
+        `it ended ${position + done} bytes in, before the size it had`,
+      );
     done += got;
   }
 }
