@@ -50,6 +50,18 @@ const ENVIRONMENT: [string, string][] = [
     "IVSH_PROBE_CACHE",
     "0: in a guest, measure the BAR's two mappings at every command instead of reusing this boot's verdict.",
   ],
+  [
+    "IVSH_BRIDGE",
+    "relay: ivsh bridge relays the guest's bytes itself instead of handing the connection to the arbiter (for an arbiter too old to take it).",
+  ],
+  [
+    "IVSH_IDLE_COMPILER",
+    "0: guest send and recv leave the JavaScript compiler's threads at normal priority (by default idle, so their bursts do not preempt the data path).",
+  ],
+  [
+    "IVSH_PHASES",
+    "1: guest send and recv print where their time went (ivsh phase MS LABEL lines on stderr).",
+  ],
   ["NO_COLOR", "Set: no colour, even on a terminal (off a terminal there is none anyway)."],
 ];
 
@@ -57,7 +69,10 @@ const EXIT_STATUS: [string, string][] = [
   ["0", "Success."],
   ["1", "The operation failed; the message says what and why."],
   ["2", "The command line is wrong: an unknown flag, a missing argument, a value a flag refuses."],
-  ["128 + N", "Interrupted by signal N: 129 SIGHUP, 130 SIGINT, 143 SIGTERM."],
+  [
+    "128 + N",
+    "Interrupted by signal N: 129 SIGHUP, 130 SIGINT, 143 SIGTERM. ivsh host instead stops cleanly on these three and exits 0: its state stays for the next start.",
+  ],
 ];
 
 export async function manPage(): Promise<string> {

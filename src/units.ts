@@ -30,6 +30,12 @@ export function parseSize(text: string | number, what: string): number {
       "it is not a size like 4096, 64KiB, 256MiB or 2GiB",
     );
   const bytes = Number(match[1]) * unit;
+  if (bytes > Number.MAX_SAFE_INTEGER)
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      "it is larger than any size ivsh can use (8 PiB)",
+    );
   if (!Number.isSafeInteger(bytes))
     throw failure("InvalidArgument", `parse ${what} '${text}'`, "it is not a whole number of bytes");
   return bytes;

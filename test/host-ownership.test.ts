@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 const NOBODY = 65534;
@@ -108,3 +108,39 @@ testUnless(
     );
   },
 );
+
+test("a region every user may read is warned about as readable, not as writable (0644)", async () => {
+  const at = files("readable-region");
+  writeFileSync(at.region, new Uint8Array(1 << 20));
+  chmodSync(at.region, 0o644);
+  const host = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "host",
+      "--exit-with-parent",
+      "--region",
+      at.region,
+      "--socket",
+      at.socket,
+      "--size",
+      "1MiB",
+      "--block-size",
+      "64KiB",
+      "--state",
+      at.state,
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  let stderr = "";
+  const decoder = new TextDecoder();
+  for await (const bytes of host.stderr) {
+    stderr += decoder.decode(bytes, { stream: true });
+    if (stderr.includes("arbiter serving")) break;
+  }
+  host.kill("SIGTERM");
+  await host.exited;
+  expect(stderr).toContain(
+    `${at.region} is mode 0644: every user of this machine may read what is shared through it`,
+  );
+});

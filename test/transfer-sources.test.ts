@@ -351,7 +351,7 @@ test("a ring larger than the region: the error says which flags make it fit", as
     /Failed to open channel 'big-ring' with a ring of \d+ chunks of 16\.0 MiB \([\d.]+ MiB\) since it needs/,
   );
   expect(await sender.stderr).toContain(
-    "pass a smaller --chunk-size or --depth (chunkBytes, depth), or start the arbiter with a larger --size",
+    "pass a smaller --chunk-size or --depth (in the library: chunkBytes, depth), or start the arbiter with a larger --size",
   );
 });
 

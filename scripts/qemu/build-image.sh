@@ -232,6 +232,12 @@ cat >"$b/etc/hosts" <<'EOF'
 10.0.2.2 host
 10.0.2.100 ivsh-bridge
 EOF
+# What the README's first VM example sends: a file every real distribution has.
+cat >"$b/etc/os-release" <<'EOF'
+PRETTY_NAME="ivsh test VM (busybox)"
+NAME="ivsh test VM"
+ID=ivsh-test
+EOF
 echo 'export PS1="\h:\w# "' >"$b/etc/profile"
 {
   newc_entry dev $((0040755)) 0 0 900001

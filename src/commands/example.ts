@@ -1,9 +1,10 @@
 /**
- * `ivsh example ...` (hidden): the report's Fig. 1 / Fig. 2 loops (src/guest/report-loops.ts) and the
- * mapping probe, runnable from the compiled binary, which is all a test VM has. Each prints one JSON
- * line on stdout, as the bun scripts in examples/ do.
+ * `ivsh example ...`: the report's Fig. 1 / Fig. 2 loops (src/guest/report-loops.ts) and the mapping
+ * probe, runnable from the compiled binary, which is all a test VM has. Each prints one JSON line on
+ * stdout, as the bun scripts in examples/ do.
  */
 import { defineCommand } from "citty";
+import { failure, isIvshError } from "../errors.ts";
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
 import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
@@ -17,8 +18,23 @@ const areaArgs = {
     type: "string",
     description: "Bytes of the shared area, the 'data available' byte included",
     default: String(DEFAULT_AREA_BYTES),
+    valueHint: "SIZE",
   },
 } as const;
+
+/** The area holds the "data available" byte and at least one byte of data. */
+function areaSize(value: string): number {
+  return checkFlag(() => {
+    const size = parseSize(value, "--size");
+    if (size < 2)
+      throw failure(
+        "InvalidArgument",
+        `use --size ${value}`,
+        "the area needs its flag byte and at least one byte of data",
+      );
+    return size;
+  });
+}
 
 const writer = defineLeafCommand({
   meta: { name: "fig1-writer", description: "The report's Fig. 1 writer loop: send FILE to fig2-reader" },
@@ -30,7 +46,7 @@ const writer = defineLeafCommand({
   async run({ args }) {
     const connect = connectOptions(args, "fig1-writer");
     warnIfSlowMapping(connect);
-    const size = checkFlag(() => parseSize(args.size, "--size"));
+    const size = areaSize(args.size);
     const result = await fig1Writer(args.file, { connect, size });
     process.stdout.write(`${JSON.stringify({ event: "sent", ...result })}\n`);
   },
@@ -48,7 +64,7 @@ const reader = defineLeafCommand({
     const connect = connectOptions(args, "fig2-reader");
     warnIfSlowMapping(connect);
     const total = checkFlag(() => parseSize(args.bytes, "BYTES"));
-    const size = checkFlag(() => parseSize(args.size, "--size"));
+    const size = areaSize(args.size);
     const result = await fig2Reader(args.out, total, { connect, size });
     process.stdout.write(`${JSON.stringify({ event: "received", ...result })}\n`);
   },
@@ -61,12 +77,26 @@ const probe = defineLeafCommand({
   },
   args: { "sysfs-root": clientArgs["sysfs-root"] },
   run({ args }) {
-    const figures = probeDevice(findIvshmemDevice(args["sysfs-root"]));
+    const figures = probeDevice(guestDevice(args["sysfs-root"]));
     process.stdout.write(`${JSON.stringify({ event: "probe", ...figures })}\n`);
   },
 });
 
+/** The probe measures a guest's BAR: on the host (no device) there is nothing to measure, and --region is no help. */
+function guestDevice(sysfsRoot: string) {
+  try {
+    return findIvshmemDevice(sysfsRoot);
+  } catch (error) {
+    if (!isIvshError(error, "DeviceNotFound")) throw error;
+    throw failure(
+      "DeviceNotFound",
+      "probe the IVSHMEM device's mappings",
+      `no PCI device 1af4:1110 is in ${sysfsRoot}/bus/pci/devices: run it in a VM started with -device ivshmem-plain (scripts/qemu/launch.sh); a host process maps its region file, which has no mappings to compare`,
+    );
+  }
+}
+
 export default defineCommand({
-  meta: { name: "example", hidden: true, description: "The report's example loops and the mapping probe" },
+  meta: { name: "example", description: "The report's example loops and the mapping probe" },
   subCommands: { "fig1-writer": writer, "fig2-reader": reader, "mapping-probe": probe },
 });

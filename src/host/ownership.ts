@@ -40,8 +40,9 @@ export function checkRegionOwner(regionPath: string): string[] {
     );
   if ((region.mode & 0o007) === 0) return [];
   const mode = (region.mode & 0o777).toString(8).padStart(4, "0");
+  const can = (region.mode & 0o002) !== 0 ? "read and write" : "read";
   return [
-    `${regionPath} is mode ${mode}: every user of this machine may read and write what is shared through it (chmod o-rwx ${regionPath})`,
+    `${regionPath} is mode ${mode}: every user of this machine may ${can} what is shared through it (chmod o-rwx ${regionPath})`,
   ];
 }
 

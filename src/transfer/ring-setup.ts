@@ -127,7 +127,7 @@ async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: stri
         throw failure(
           error.code,
           `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
-          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth (chunkBytes, depth), ` +
+          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth (in the library: chunkBytes, depth), ` +
             `or start the arbiter with a larger ${largerFlag(error)}`,
         );
       if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;

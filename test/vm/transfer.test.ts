@@ -19,6 +19,7 @@ const STEP_MS = 120_000;
 // shows up as that step's test failing rather than as every later step timing out.
 const SCRIPT = `${GUEST_PRELUDE}
 ivsh example mapping-probe
+ivsh guest send /etc/os-release; report readme $? /etc/os-release
 head -c ${BYTES} /dev/urandom > /tmp/g2h.bin
 ivsh guest send /tmp/g2h.bin --channel g2h; report g2h $? /tmp/g2h.bin
 ivsh guest recv --channel h2g --out /tmp/h2g.bin; report h2g $? /tmp/h2g.bin
@@ -44,6 +45,8 @@ beforeAll(async () => {
   vm = Vm.launch({ name: vmName("xfer"), script: SCRIPT, paths });
   // Every host side starts now and waits for its guest peer; Fig. 1/2 use fixed names, so the host's
   // writer starts only once the host's reader is done with them.
+  // The README's first VM example: the default channel, no flags in the guest.
+  host.readme = guest(paths, ["recv", "--out", join(paths.dir, "os-release"), "--timeout", "5m"]);
   host.recv = guest(paths, ["recv", "--channel", "g2h", "--out", join(paths.dir, "g2h.bin")]);
   host.send = guest(paths, ["send", hostInput, "--channel", "h2g"]);
   const flags = ["--socket", paths.socket, "--region", paths.region];
@@ -112,6 +115,19 @@ testWithTool(
       (probe.chosen as { resource: string }).resource,
     );
     console.log(`mapping probe in the guest: ${JSON.stringify(probe)}`);
+  },
+  STEP_MS,
+);
+
+testWithTool(
+  "qemu-system-x86_64",
+  "the README's example: the guest's /etc/os-release to the host on the default channel",
+  async () => {
+    const sent = await vm.next("readme", STEP_MS);
+    expect(sent.rc).toBe(0);
+    expect(await exitOf(host.readme, "host recv of os-release")).toBe(0);
+    expect(await sha256File(join(paths.dir, "os-release"))).toBe(sent.sha256 as string);
+    expect(await Bun.file(join(paths.dir, "os-release")).text()).toContain("ivsh test VM");
   },
   STEP_MS,
 );
