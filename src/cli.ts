@@ -95,7 +95,9 @@ function usageMessage(error: Error): string {
 }
 
 /** `ivsh help guest send` = `ivsh guest send --help`; a word that names no command is a usage error. */
-async function printHelp(words: string[]): Promise<number> {
+async function printHelp(rawWords: string[]): Promise<number> {
+  // `ivsh help --help` asks for help too: flags name no command.
+  const words = rawWords.filter((word) => !word.startsWith("-"));
   const { path } = await resolveCommand(main, words);
   const unknown = words[path.length - 1];
   if (unknown !== undefined) {
@@ -120,11 +122,12 @@ async function printUsage(rawArgs: string[]): Promise<void> {
 
 /**
  * One way of saying a default: citty's "(Default: X)" as the descriptions say it, "(default X)", a word
- * quoted ("(default 'default')"); and no padding after the last column (citty pads every line to the
+ * quoted ("(default 'default')"), none for a switch; and no padding after the last column (citty pads every line to the
  * widest).
  */
 function tidyUsage(usage: string): string {
   return usage
+    .replace(/ ?(?:\x1b\[[0-9;]*m)?\(Default: false\)(?:\x1b\[[0-9;]*m)?/g, "") // a switch is off unless given: saying so is noise
     .replace(/\(Default: ([^)]*)\)/g, (_all, value: string) =>
       /^[A-Za-z_-]+$/.test(value) ? `(default '${value}')` : `(default ${value})`,
     )

@@ -199,3 +199,13 @@ describe("paths that cannot be used: one line naming them, no stack trace", () =
       expect(result.stderr).not.toContain("ℹ");
     });
 });
+
+test("guest recv --socket where no arbiter listens, no --region: the missing arbiter is named, not a missing region", async () => {
+  const socket = join(paths.dir, "nobody-here.sock");
+  const result = await runCli(["guest", "recv", "--socket", socket, "--timeout", "1s"]);
+  expect(result.exitCode).toBe(1);
+  expect(result.stderr).toContain(
+    `Failed to connect to the arbiter at ${socket} since no socket exists there (ENOENT)`,
+  );
+  expect(result.stderr).not.toContain("no region file");
+});

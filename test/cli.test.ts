@@ -145,6 +145,18 @@ describe("ivsh CLI", () => {
     expect(viaHelp.stdout).toContain("--chunk-size");
   });
 
+  test("`ivsh help --help` is help too, not a command named --help", async () => {
+    const result = await runCli(["help", "--help"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe((await runCli(["--help"])).stdout);
+  });
+
+  test("a switch's help line says no '(default false)': it is off unless given", async () => {
+    const result = await runCli(["guest", "recv", "--help"]);
+    const force = result.stdout.split("\n").find((line) => line.includes("--force"));
+    expect(force).toMatch(/once the new copy is verified\)$/);
+  });
+
   test("`ivsh help` of a command that does not exist: a usage error naming it, exit 2", async () => {
     const result = await runCli(["help", "guest", "sned"]);
     expect(result.exitCode).toBe(2);

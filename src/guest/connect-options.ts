@@ -114,8 +114,10 @@ export async function withArbiterRegion(options: ConnectOptions): Promise<Connec
     const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal);
     return { ...options, region: report.region.path };
   } catch (error) {
-    // So is a socket this user may not open: "no region" would send them looking for the wrong thing.
-    if (isIvshError(error, "Interrupted") || refusedAccess(error)) throw error;
+    // So is a socket this user may not open, or one nobody serves: "no region" would send them looking
+    // for the wrong thing, when what is missing is the arbiter that would have made it.
+    if (isIvshError(error, "Interrupted") || isIvshError(error, "ArbiterUnreachable") || refusedAccess(error))
+      throw error;
     return options; // resolveConnection and connect() then say what is missing, as they would have
   }
 }
