@@ -36,6 +36,15 @@ test("a block count of 0 (or a fraction) is refused as such", async () => {
   await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
 });
 
+test("an empty segment name is refused, as an empty mutex name is (it read as 'no name' on the wire)", async () => {
+  await expectRejection(
+    client.alloc(10, { name: "" }),
+    "InvalidArgument",
+    /allocate 10 bytes since the name is empty \(leave `name` out for an unnamed segment\)/,
+  );
+  expect((await client.status()).segments).toEqual([]);
+});
+
 test("a mode that is none of read, write, write-exclusive is named, with the choices", async () => {
   const choices = /'rw' is not a mode: use read, write, write-exclusive/;
   // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes any string

@@ -62,6 +62,8 @@ test("a transfer under way: who sends to whom, bytes so far, a rate; gone once i
     expect(text).toContain(
       `channel 'watched': client #${transfer.sender} → client #${transfer.receiver}, streaming,`,
     );
+    // Its slot reads by the channel's name too, not the arbiter's internal "channel:watched".
+    expect(text).toMatch(/slot \d+ channel 'watched': held by/);
     // Two sweeps apart, the arbiter has a rate.
     const later = await until("watched", (each) => each.bytesPerSecond > 0);
     expect(later.transfer.bytes).toBeGreaterThanOrEqual(transfer.bytes);

@@ -122,8 +122,9 @@ export function summaryJson(role: "send" | "recv", channel: string, file: string
     channel,
     file,
     bytes: result.bytes,
-    seconds: result.seconds,
-    gbPerSecond: result.bytes / Math.max(result.seconds, 1e-9) / 1e9,
+    // Microseconds and MB/s are as fine as these clocks and rates are read: more digits are float noise.
+    seconds: Number(result.seconds.toFixed(6)),
+    gbPerSecond: Number((result.bytes / Math.max(result.seconds, 1e-9) / 1e9).toFixed(3)),
     chunks: result.records,
     chunkBytes: result.chunkBytes,
     depth: result.depth,

@@ -3,6 +3,7 @@ import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
+import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { errorFields } from "./_progress.ts";
@@ -146,7 +147,7 @@ export function renderStatus(report: StatusReport): string {
     `synchronisation (${totals.sync}):`,
     ...report.sync.map(
       (object) =>
-        `  slot ${object.slot} ${object.kind} '${object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
+        `  slot ${object.slot} ${object.kind} '${object.kind === "channel" ? channelOfSlotName(object.name) : object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
         `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
     ),
     ...more(report.sync.length, totals.sync),

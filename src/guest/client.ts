@@ -133,12 +133,7 @@ export class Client {
     const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
     const count = typeof size === "number" ? size : size.blocks;
     const what = typeof size === "number" ? `allocate ${size} bytes` : `allocate ${size.blocks} blocks`;
-    if (!Number.isSafeInteger(count) || count <= 0)
-      throw failure(
-        "InvalidArgument",
-        what,
-        `the ${typeof size === "number" ? "size" : "block count"} must be a positive whole number`,
-      );
+    checkAllocation(what, count, typeof size === "number" ? "size" : "block count", options.name);
     const grant = await this.transport.request("alloc", {
       ...request,
       mode: accessModeOf(mode, what),
@@ -392,4 +387,12 @@ export class Client {
       failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
     );
   }
+}
+
+/** What alloc() refuses before asking: a count that is no count, and "" (on the wire, "no name"). */
+function checkAllocation(what: string, count: number, counted: string, name: string | undefined): void {
+  if (!Number.isSafeInteger(count) || count <= 0)
+    throw failure("InvalidArgument", what, `the ${counted} must be a positive whole number`);
+  if (name === "")
+    throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
 }
