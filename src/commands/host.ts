@@ -4,6 +4,7 @@ import type { ArgDef, ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_LEASE,
+  DEFAULT_REGION,
   DEFAULT_REGION_SIZE,
   DEFAULT_SLOTS,
   defaultStatePath,
@@ -32,7 +33,10 @@ const LEAST_LEASE = { ms: 1000, text: "1s" } as const;
 const LEAST_HELLO_WAIT = { ms: 250, text: "250ms" } as const;
 
 const hostArgs = {
-  ...regionArgs,
+  region: {
+    ...regionArgs.region,
+    description: `The region file to serve, created if absent (env IVSH_REGION; default ${DEFAULT_REGION})`,
+  },
   ...socketArgs,
   size: {
     type: "string",
@@ -77,16 +81,16 @@ const hostArgs = {
     description: "Most a client may allocate at once, rounded up to whole blocks (size, or 0 = no limit)",
     default: "0",
   },
-  "exit-with-parent": {
-    type: "boolean",
-    description: "Stop (as on SIGTERM) when the process that started the arbiter exits, however it exits",
-  },
   "vm-quota": {
     type: "string",
     valueHint: "SIZE",
     description:
       "Most all clients of one VM may allocate at once, rounded up to whole blocks (size, or 0 = no limit)",
     default: "0",
+  },
+  "exit-with-parent": {
+    type: "boolean",
+    description: "Stop (as on SIGTERM) when the process that started the arbiter exits, however it exits",
   },
   "log-level": {
     type: "string",
