@@ -469,7 +469,7 @@ describe("ivsh CLI", () => {
       "32MiB",
     ]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/already 1048576 bytes \(pass --size 1048576/);
+    expect(result.stderr).toMatch(/already 1.00 MiB \(pass --size 1MiB,/);
   });
 
   test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {

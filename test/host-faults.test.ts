@@ -24,7 +24,7 @@ import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, livenessBoundMs, readUntil, runCli } from "./helpers/processes.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 /** A small file system of our own to fill needs mount(2), that is root. */
@@ -318,6 +318,15 @@ test("a restart without --size, --block-size or --slots takes them from the stat
   const own = { ...paths, ...files("regeometry"), state: join(paths.dir, "regeometry.state") };
   const first = await ArbiterProcess.start(own, { size: "32MiB", blockSize: "16KiB", slots: "128" });
   await first.stop();
+  // Flags that disagree with the state: both geometries as the flags that make them.
+  const { exitCode, stderr } = await runCli([
+    ...["host", "--region", own.region, "--socket", own.socket, "--state", own.state],
+    ...["--size", "32MiB", "--block-size", "64KiB"],
+  ]);
+  expect(exitCode).toBe(1);
+  expect(stderr).toContain(
+    "it describes a region of --size 32MiB --block-size 16KiB --slots 128, but the flags ask for --size 32MiB --block-size 64KiB --slots 128",
+  );
   const serving = async () => {
     const host = Bun.spawn(
       [

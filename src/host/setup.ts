@@ -15,6 +15,7 @@ import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../reg
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
 import { refuseForeignContents } from "../region/region-file.ts";
+import { formatSizeFlag } from "../units.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
@@ -87,9 +88,8 @@ function checkStateMatches(
     throw failure(
       "StateInvalid",
       `resume from ${options.statePath}`,
-      `it describes a ${begin.geometry.regionSize}-byte region of ${begin.geometry.blockSize}-byte blocks and ` +
-        `${begin.geometry.slotCount} slots, but the flags ask for ${geometry.regionSize}, ${geometry.blockSize} and ` +
-        `${geometry.slotCount} (pass the same flags, or remove the state file to discard its allocations)`,
+      `it describes a region of ${asFlags(begin.geometry)}, but the flags ask for ${asFlags(geometry)} ` +
+        "(pass the same flags, or leave them out to use the state's, or remove the state file to discard its allocations)",
     );
   if (begin.region !== options.regionPath && existsSync(begin.region))
     throw failure(
@@ -120,4 +120,10 @@ function format(region: MappedRegion, geometry: Geometry, epoch: number): void {
   invalidateHeader(words);
   words.fill(0, geometry.slotOffset >> 2, (geometry.slotOffset + geometry.slotCount * SLOT_BYTES) >> 2);
   writeHeader(words, { ...geometry, epoch, ...arbiterIdentity });
+}
+
+/** A geometry as the flags that make it: what an operator compares and types. */
+function asFlags(geometry: Geometry): string {
+  const { regionSize, blockSize, slotCount } = geometry;
+  return `--size ${formatSizeFlag(regionSize)} --block-size ${formatSizeFlag(blockSize)} --slots ${slotCount}`;
 }

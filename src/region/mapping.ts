@@ -28,6 +28,7 @@ import {
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { lockHolder } from "../holders.ts";
+import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 import { checkRoomFor, whyRefused } from "./region-file.ts";
@@ -360,7 +361,7 @@ export function createOrOpenRegionFile(
       throw failure(
         "RegionInvalid",
         `use ${path} as a ${size}-byte region`,
-        `the file is already ${existing} bytes (pass --size ${existing}, or remove the file if nothing uses it)`,
+        `the file is already ${formatBytes(existing)} (pass --size ${formatSizeFlag(existing)}, or remove the file if nothing uses it)`,
       );
     checkRoomFor(fd, path, size);
     if (existing === 0) truncateFd(fd, size, path);
