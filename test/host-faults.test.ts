@@ -378,3 +378,54 @@ testWithTool(
   },
   60_000,
 );
+
+test("another region's state is refused before anything is made: a live arbiter's, or a mistyped --region's", async () => {
+  const own = { ...paths, ...files("owner"), state: join(paths.dir, "owned.state") };
+  const owner = await ArbiterProcess.start(own, { size: "16MiB" });
+  const client = await connect({ socket: own.socket, region: own.region, name: "precious" });
+  try {
+    await client.alloc(4096, { name: "precious" });
+    const journal = readFileSync(own.state, "utf8");
+    const intruder = files("intruder");
+    const refusal = `it belongs to the region ${own.region}, not ${intruder.region} (pass --region ${own.region}`;
+    // While the owner runs (its region and socket are its own, only the state is shared).
+    const live = await runHost({ ...intruder, state: own.state });
+    expect(live.exitCode).toBe(1);
+    expectOneLine(live.stderr, refusal);
+    expect(existsSync(intruder.region)).toBe(false);
+    expect(readFileSync(own.state, "utf8")).toBe(journal);
+    // After a clean stop too: the region is still there for the owner's next start.
+    await owner.stop();
+    const stopped = await runHost({ ...intruder, state: own.state });
+    expect(stopped.exitCode).toBe(1);
+    expectOneLine(stopped.stderr, refusal);
+    expect(readFileSync(own.state, "utf8")).toBe(journal);
+    await owner.restart();
+    expect((await client.status()).segments.map((segment) => segment.name)).toEqual(["precious"]);
+  } finally {
+    await client.close();
+    await owner.stop();
+  }
+}, 60_000);
+
+test("a region an arbiter formatted, started with a state that records nothing: the discarded allocations are said", async () => {
+  const own = { ...paths, ...files("stateless"), state: join(paths.dir, "first.state") };
+  const first = await ArbiterProcess.start(own, { size: "16MiB" });
+  await first.stop();
+  const host = Bun.spawn(
+    [
+      ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", own.region, "--size", "16MiB"],
+      ...["--socket", own.socket, "--state", join(paths.dir, "other.state")],
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  try {
+    const said = await readUntil(host.stderr, "arbiter serving");
+    expect(said).toContain(
+      `${own.region} held an arbiter's region but ${join(paths.dir, "other.state")} records none`,
+    );
+  } finally {
+    host.kill("SIGTERM");
+    await host.exited;
+  }
+});

@@ -44,11 +44,13 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
+  const begin = loaded?.records[0];
+  // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
+  if (begin?.t === "begin") checkStateRegion(begin.region, options);
   const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   try {
     if (loaded?.tornTail) notes.push(`ignored a half-written last record in ${options.statePath}`);
-    const begin = loaded?.records[0];
     if (begin?.t === "begin" && !created) {
       checkStateMatches(begin, geometry, options);
       const epoch = nextEpoch(Math.max(begin.epoch, readEpoch(region.headerWords())));
@@ -60,6 +62,10 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     if (begin)
       notes.push(
         `${options.regionPath} was just created, so the allocations in ${options.statePath} are gone`,
+      );
+    else if (!created && previousEpoch(region, created) > 0)
+      notes.push(
+        `${options.regionPath} held an arbiter's region but ${options.statePath} records none: its allocations are discarded`,
       );
     // Not the arbiter's region by its state: formatting it must not destroy someone's file.
     if (!created)
@@ -91,11 +97,21 @@ function checkStateMatches(
       `it describes a region of ${asFlags(begin.geometry)}, but the flags ask for ${asFlags(geometry)} ` +
         "(pass the same flags, or leave them out to use the state's, or remove the state file to discard its allocations)",
     );
-  if (begin.region !== options.regionPath && existsSync(begin.region))
+}
+
+/**
+ * A state names the region it belongs to. Another path is refused while that region exists (its arbiter
+ * may be running, or come back), and whenever this start would create the region: the state would be
+ * rewritten for an empty region and its allocations lost. Only a region file moved to a new path resumes.
+ */
+function checkStateRegion(stateRegion: string, options: RegionOptions): void {
+  if (stateRegion === options.regionPath) return;
+  if (existsSync(stateRegion) || !existsSync(options.regionPath))
     throw failure(
       "StateInvalid",
       `resume from ${options.statePath}`,
-      `it belongs to the region ${begin.region}, not ${options.regionPath}`,
+      `it belongs to the region ${stateRegion}, not ${options.regionPath} (pass --region ${stateRegion}, ` +
+        "or another --state for this region, or remove the state file to discard its allocations)",
     );
 }
 
