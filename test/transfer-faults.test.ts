@@ -4,6 +4,7 @@
  * it caused, and an interruption in the window between the end record and the receiver's verdict.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { connect, isIvshError } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import {
@@ -367,3 +368,31 @@ test("an end's own counter overwritten: it fails naming it, and so does its peer
   expect(await Bun.file(output).exists()).toBe(false);
   await expectNothingHeld();
 });
+
+test("the arbiter killed mid-transfer, never back: both ends finish the verified copy without waiting out a reconnect", async () => {
+  const own = testPaths("xfault-away");
+  const leaseMs = 1000;
+  const host = await ArbiterProcess.start(own, { size: "16MiB", lease: `${leaseMs}ms` });
+  try {
+    const input = join(own.dir, "input");
+    await randomFile(input, 4 << 20);
+    const bytes = new Uint8Array(await Bun.file(input).arrayBuffer());
+    const out = outPath(own, "away.out");
+    const receiver = guest(own, ["recv", "--out", out]);
+    const sender = guest(own, ["send", "-", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(bytes.subarray(0, 1 << 20));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${out}.partial`, 1 << 20);
+    await host.kill9();
+    const killedAt = performance.now();
+    sender.proc.stdin.write(bytes.subarray(1 << 20));
+    await sender.proc.stdin.end();
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    // The release the ends skip would have waited for the arbiter's return: 30 s (the reconnect timeout).
+    expect(performance.now() - killedAt).toBeLessThan(livenessBoundMs(leaseMs));
+    expect(sameBytes(new Uint8Array(await Bun.file(out).arrayBuffer()), bytes)).toBe(true);
+  } finally {
+    await host.stop();
+    own.cleanup();
+  }
+}, 60_000);

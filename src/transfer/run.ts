@@ -1,8 +1,9 @@
 /**
  * One whole transfer, as `ivsh guest send` / `recv` run it: a file or pipe through a channel, with
  * progress reports, interruption (an AbortSignal ends any wait), and the guarantee that the channel is
- * released however it ends. A transfer is this process's whole job, so it also moves the JIT's
- * compiler threads out of the data path's way (idleCompilerThreads).
+ * released however it ends (by the session's expiry, when the arbiter is away at the end). A transfer is
+ * this process's whole job, so it also moves the JIT's compiler threads out of the data path's way
+ * (idleCompilerThreads).
  */
 import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
@@ -197,7 +198,7 @@ async function sendThrough(
   } finally {
     clearTimeout(lonely);
     reading.stop();
-    await sender.close();
+    await releaseUnlessAway(() => sender.close(), client.arbiterLink);
     phase("send: channel closed");
   }
 }
@@ -256,7 +257,7 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
-    await receiver.close();
+    await releaseUnlessAway(() => receiver.close(), client.arbiterLink);
   }
 }
 
@@ -266,4 +267,27 @@ async function yieldNow(lastYield: number): Promise<number> {
   if (now - lastYield < YIELD_EVERY_MS) return lastYield;
   await new Promise<void>((resolve) => setImmediate(resolve));
   return performance.now();
+}
+
+/** How often a channel's release looks whether the arbiter went away meanwhile. */
+const AWAY_CHECK_MS = 50;
+
+/**
+ * A channel end's release (its ring and role), unless the arbiter is away: its requests would wait for a
+ * reconnect, after the transfer was decided (30 s of silence after a verified copy, in a fault trial). The
+ * requests stay queued: a session that resumes sends them; one that is never resumed expires, and the
+ * arbiter releases the same ring and role then.
+ */
+async function releaseUnlessAway(release: () => Promise<void>, link: ArbiterLink): Promise<void> {
+  const released = release().then(() => true);
+  while (link.connected) {
+    const tick = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => tick.resolve(false), AWAY_CHECK_MS);
+    try {
+      if (await Promise.race([released, tick.promise])) return;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  released.catch(() => {}); // decided without us now: see above
 }
