@@ -24,7 +24,14 @@ import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs, readUntil, runCli } from "./helpers/processes.ts";
+import {
+  ArbiterProcess,
+  eventually,
+  livenessBoundMs,
+  readUntil,
+  runCli,
+  spawnBun,
+} from "./helpers/processes.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 /** A small file system of our own to fill needs mount(2), that is root. */
@@ -429,3 +436,43 @@ test("a region an arbiter formatted, started with a state that records nothing: 
     await host.exited;
   }
 });
+
+test("a region truncated while in use: each end explains its failure, and a restart says the contents are lost", async () => {
+  const own = { ...paths, ...files("truncated"), state: join(paths.dir, "truncated.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  const env = { IVSH_SOCKET: own.socket, IVSH_REGION: own.region };
+  const receiver = spawnBun([CLI, "guest", "recv", "--out", "-"], env);
+  // The default ring (8 chunks of 1 MiB) lies wholly beyond the first MiB that the truncation keeps.
+  const sender = spawnBun([CLI, "guest", "send", "-"], env);
+  try {
+    const piece = new Uint8Array(64 << 10).fill(7);
+    for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
+    await sender.proc.stdin.flush();
+    truncateSync(own.region, 1 << 20);
+    for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
+    // The sender may have failed already: its stdin's end is then a broken pipe, which is expected.
+    await Promise.resolve(sender.proc.stdin.end()).catch(() => undefined);
+    const [sent, received] = [await sender.exit(), await receiver.exit()];
+    expect(received).not.toBe(0);
+    // A read(2) into the ring meets EFAULT, or the digest's own touch of it SIGBUS: either is explained.
+    const said = await sender.stderr;
+    if (sent === 1) expect(said).toContain("the shared region's pages behind the ring are gone (EFAULT)");
+    else expect([sent, said]).toEqual([135, expect.stringContaining("with no memory behind it")]);
+  } finally {
+    await host.kill9();
+  }
+  const restart = await runCli([
+    "host",
+    "--region",
+    own.region,
+    "--socket",
+    own.socket,
+    "--state",
+    own.state,
+  ]);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(
+    restart.stderr,
+    "since the file is 1.00 MiB but the state records a 16.0 MiB region: it was truncated or replaced and its contents are lost",
+  );
+}, 60_000);

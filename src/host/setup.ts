@@ -8,14 +8,14 @@
  *   it describes is gone, so start empty and say so.
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
 import { refuseForeignContents } from "../region/region-file.ts";
-import { formatSizeFlag } from "../units.ts";
+import { formatBytes, formatSizeFlag } from "../units.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
@@ -46,7 +46,10 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
-  if (begin?.t === "begin") checkStateRegion(begin.region, options);
+  if (begin?.t === "begin") {
+    checkStateRegion(begin.region, options);
+    checkRecordedSize(begin.geometry.regionSize, options);
+  }
   const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   try {
@@ -97,6 +100,22 @@ function checkStateMatches(
       `it describes a region of ${asFlags(begin.geometry)}, but the flags ask for ${asFlags(geometry)} ` +
         "(pass the same flags, or leave them out to use the state's, or remove the state file to discard its allocations)",
     );
+}
+
+/**
+ * A region file of another size than its state records was truncated or replaced: what it held is gone.
+ * ("pass --size" would be the wrong advice here: the state's allocations do not fit another size.)
+ */
+function checkRecordedSize(recorded: number, options: RegionOptions): void {
+  const found = existsSync(options.regionPath) ? statSync(options.regionPath) : undefined;
+  // Not a file (a directory, a device): the region's own checks say what is wrong with it.
+  if (!found?.isFile() || found.size === recorded) return;
+  const size = found.size;
+  throw failure(
+    "RegionInvalid",
+    `resume ${options.regionPath} from ${options.statePath}`,
+    `the file is ${formatBytes(size)} but the state records a ${formatBytes(recorded)} region: it was truncated or replaced and its contents are lost; remove it and start the arbiter again`,
+  );
 }
 
 /**

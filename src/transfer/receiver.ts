@@ -130,8 +130,7 @@ export class ChannelReceiver {
     try {
       await consume(chunk, this.ring.chunkAddress(this.tail));
     } catch (error) {
-      this.slot.throwIfLost(); // a write(2) from a chunk withdrawn meanwhile fails with EFAULT
-      throw error;
+      throw this.slot.chunkFailure(error, `receive on channel '${this.name}'`);
     }
     // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not
     // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.

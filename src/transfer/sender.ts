@@ -84,8 +84,7 @@ export class ChannelSender {
     try {
       length = await fill(chunk, this.ring.chunkAddress(this.head));
     } catch (error) {
-      this.slot.throwIfLost(); // a read(2) into a chunk withdrawn meanwhile fails with EFAULT
-      throw error;
+      throw this.slot.chunkFailure(error, `send on channel '${this.name}'`);
     }
     if (!Number.isInteger(length) || length < 0 || length > chunk.byteLength)
       throw failure(

@@ -4,6 +4,7 @@
  * every access is an Atomics operation.
  */
 import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
+import { SystemCallError } from "../ffi/index.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
@@ -84,6 +85,21 @@ export class ChannelSlot {
    */
   throwIfLost(): void {
     if (this.client.lost) throw this.client.lost;
+  }
+
+  /**
+   * What a failed read(2) into or write(2) from a chunk means: the session's loss if it was lost (the
+   * ring was withdrawn); EFAULT otherwise says the pages behind the ring are gone, which a region file
+   * truncated while in use does (the arbiter's log says the same); else the error itself.
+   */
+  chunkFailure(error: unknown, action: string): unknown {
+    if (this.client.lost) return this.client.lost;
+    if (!(error instanceof SystemCallError && error.errnoName === "EFAULT")) return error;
+    return failure(
+      "RegionInvalid",
+      action,
+      "the shared region's pages behind the ring are gone (EFAULT): its file was truncated or replaced while in use; restart the arbiter on an intact region",
+    );
   }
 
   /** Whether the slot is still ours to write: not after our session was lost, or a freeze past the lease. */
