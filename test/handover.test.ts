@@ -262,3 +262,21 @@ describe("a datagram nobody claims, on an arbiter whose hand-over TTL is short (
     TEST_BUDGET_MS,
   );
 });
+
+test("SIGTERM with a handed-over guest connection open: the arbiter stops cleanly (exit 0), no segfault", async () => {
+  const own = testPaths("handover-stop");
+  const host = await ArbiterProcess.start(own, { lease: "1s" });
+  const guestfwd = socketGuestfwd("stopping-vm", own.socket);
+  const client = await connect({ tcp: `127.0.0.1:${guestfwd.port}`, region: own.region, name: "guest" });
+  try {
+    host.spawned.proc.kill("SIGTERM");
+    // The guest's heartbeats go on: before the fix, the first one after the stop met an unmapped region.
+    expect(await host.spawned.proc.exited).toBe(0);
+    expect(await host.spawned.stderr).not.toContain("Segmentation fault");
+  } finally {
+    await client.close();
+    guestfwd.stop();
+    await host.stop();
+    own.cleanup();
+  }
+});

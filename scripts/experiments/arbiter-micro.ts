@@ -13,9 +13,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { startArbiter } from "../../src/host/arbiter.ts";
 import { Connection } from "../../src/host/connection.ts";
 import { handleData } from "../../src/host/dispatch.ts";
+import { startArbiter } from "../../src/host/start.ts";
 import { decodeFields, encodeFrame } from "../../src/protocol/codec.ts";
 import {
   FRAME_HEADER_BYTES,

@@ -11,8 +11,9 @@ import {
 } from "../defaults.ts";
 import { failure } from "../errors.ts";
 import { exitWithParent } from "../ffi/index.ts";
-import { type ArbiterOptions, startArbiter } from "../host/arbiter.ts";
+import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
+import { startArbiter } from "../host/start.ts";
 import { recordedGeometry } from "../host/state-file.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";

@@ -1,6 +1,6 @@
 /**
  * The arbiter: owns the region's metadata and serves the protocol on a Unix socket. This file holds its
- * lifecycle and client liveness; request handling is in ./dispatch.ts, start-up in ./setup.ts.
+ * lifecycle and client liveness; request handling is in ./dispatch.ts, start-up in ./start.ts and ./setup.ts.
  *
  * Liveness: a closed connection ends its session at once. A connection that stays open while its client
  * is frozen (SIGSTOP, a paused VM) is caught by the lease: no frame for `leaseMs` (seen by two sweeps, a
@@ -8,30 +8,27 @@
  * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
-import { existsSync, rmSync } from "node:fs";
 import type { FdSocketOptions, Socket, SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages } from "../protocol/messages.ts";
 import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
-import { mailboxPath } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
 import { handleData } from "./dispatch.ts";
 import { DescriptorWatch } from "./fd-watch.ts";
-import { HANDOVER_SUFFIX, HandoverInbox, handoverPath } from "./handover.ts";
+import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { checkSocketPath, clearStaleSocket, listenUnix } from "./listener.ts";
+import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
-import { prepareRegion } from "./setup.ts";
-import { RegionSlots } from "./slots.ts";
-import { ArbiterState } from "./state.ts";
-import { JournalWriteFailed, loadStateFile, StateFile, stateFileExists } from "./state-file.ts";
+import type { RegionSlots } from "./slots.ts";
+import type { ArbiterState } from "./state.ts";
+import { JournalWriteFailed, loadStateFile, type StateFile } from "./state-file.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
@@ -61,6 +58,8 @@ export class Arbiter implements ArbiterView {
    */
   private stalledMs = 0;
   private stopped = false;
+  /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
+  private readonly adopted = new Set<Socket<Connection>>();
   private regionGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
@@ -110,15 +109,24 @@ export class Arbiter implements ArbiterView {
 
   /** What every connection's socket does, whether it connected here or was handed over by a bridge. */
   private handlers(vm?: string): SocketHandler<Connection> {
+    const closed = (socket: Socket<Connection>) => {
+      this.adopted.delete(socket);
+      this.connectionClosed(socket.data);
+    };
     return {
       open: (socket) => {
         socket.data = new Connection(socket, this.options.helloWaitMs);
-        if (vm !== undefined) socket.data.identifyAs(vm);
+        if (vm === undefined) return;
+        socket.data.identifyAs(vm);
+        this.adopted.add(socket);
       },
-      data: (socket, bytes) => handleData(this, socket.data, bytes),
+      // Nothing is served once stop() began: the region may be unmapped already.
+      data: (socket, bytes) => {
+        if (!this.stopped) handleData(this, socket.data, bytes);
+      },
       drain: (socket) => socket.data.drained(),
-      close: (socket) => this.connectionClosed(socket.data),
-      error: (socket) => this.connectionClosed(socket.data),
+      close: closed,
+      error: closed,
     };
   }
 
@@ -247,6 +255,9 @@ export class Arbiter implements ArbiterView {
     this.stopped = true;
     clearInterval(this.sweeper);
     this.server?.stop(true);
+    // The listener's stop closes only the connections it accepted: a handed-over one is closed here, or
+    // its next frame would be served from an unmapped region (a guest's heartbeat: Bun's segfault).
+    for (const socket of this.adopted) socket.terminate();
     this.inbox?.close();
     this.compactor.stop();
     this.stateFile.close();
@@ -343,54 +354,5 @@ export class Arbiter implements ArbiterView {
     // process) must stop using what it no longer holds before its next request, not after it.
     connection.fail(0, 0, error);
     connection.leaseExpiredError = error;
-  }
-}
-
-export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
-  // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
-  // fails must disturb nothing.
-  checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
-  await clearStaleSocket(options.socketPath);
-  // What this start will have made, decided before it makes anything; a state file this user cannot see
-  // is an error here, before the region is touched, not a file to make.
-  const made = [
-    ...(options.statePath !== undefined && !stateFileExists(options.statePath) ? [options.statePath] : []),
-    ...(existsSync(options.regionPath) ? [] : [options.regionPath]),
-    ...[mailboxPath(options.regionPath)].filter(
-      (path): path is string => path !== undefined && !existsSync(path),
-    ),
-  ];
-  const prepared = prepareRegion(options);
-  const { region, geometry } = prepared;
-  let arbiter: Arbiter | undefined;
-  try {
-    const slots = new RegionSlots(region.syncWords(geometry), geometry);
-    const state = new ArbiterState(geometry, options, slots);
-    for (const record of prepared.records) state.apply(record);
-    state.commit({ t: "epoch", epoch: prepared.epoch });
-    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
-    state.attachJournal(stateFile);
-    arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
-    // Restored sessions get one lease, counted from now, to come back.
-    for (const clientId of state.sessions.keys())
-      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now(), stalledAtSeenMs: 0 });
-    arbiter.listen();
-    return arbiter;
-  } catch (error) {
-    // Only what this start made (an existing region or state holds allocations a later start needs), and
-    // while the region's lock is still held: once it is let go, another arbiter may start on these paths.
-    for (const path of made) removeMadeFile(path);
-    if (arbiter) await arbiter.stop();
-    else region.close();
-    throw error;
-  }
-}
-
-/** A file a failed start made; one that cannot be removed is said, and the start's own error still told. */
-function removeMadeFile(path: string): void {
-  try {
-    rmSync(path, { force: true });
-  } catch (error) {
-    log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
   }
 }

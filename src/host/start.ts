@@ -1,0 +1,65 @@
+/**
+ * Starting an arbiter: the socket checked and a stale one cleared, the region and its state prepared
+ * (./setup.ts), the state replayed, and the listener opened; a start that fails removes only what it
+ * made, so it disturbs nothing.
+ */
+import { existsSync, rmSync } from "node:fs";
+import { log } from "../log.ts";
+import { mailboxPath } from "../region/mailbox.ts";
+import { Arbiter } from "./arbiter.ts";
+import type { ArbiterOptions } from "./arbiter-view.ts";
+import { HANDOVER_SUFFIX } from "./handover.ts";
+import { checkSocketPath, clearStaleSocket } from "./listener.ts";
+import { prepareRegion } from "./setup.ts";
+import { RegionSlots } from "./slots.ts";
+import { ArbiterState } from "./state.ts";
+import { StateFile, stateFileExists } from "./state-file.ts";
+
+export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
+  // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
+  // fails must disturb nothing.
+  checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
+  await clearStaleSocket(options.socketPath);
+  // What this start will have made, decided before it makes anything; a state file this user cannot see
+  // is an error here, before the region is touched, not a file to make.
+  const made = [
+    ...(options.statePath !== undefined && !stateFileExists(options.statePath) ? [options.statePath] : []),
+    ...(existsSync(options.regionPath) ? [] : [options.regionPath]),
+    ...[mailboxPath(options.regionPath)].filter(
+      (path): path is string => path !== undefined && !existsSync(path),
+    ),
+  ];
+  const prepared = prepareRegion(options);
+  const { region, geometry } = prepared;
+  let arbiter: Arbiter | undefined;
+  try {
+    const slots = new RegionSlots(region.syncWords(geometry), geometry);
+    const state = new ArbiterState(geometry, options, slots);
+    for (const record of prepared.records) state.apply(record);
+    state.commit({ t: "epoch", epoch: prepared.epoch });
+    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
+    state.attachJournal(stateFile);
+    arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
+    // Restored sessions get one lease, counted from now, to come back.
+    for (const clientId of state.sessions.keys())
+      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now(), stalledAtSeenMs: 0 });
+    arbiter.listen();
+    return arbiter;
+  } catch (error) {
+    // Only what this start made (an existing region or state holds allocations a later start needs), and
+    // while the region's lock is still held: once it is let go, another arbiter may start on these paths.
+    for (const path of made) removeMadeFile(path);
+    if (arbiter) await arbiter.stop();
+    else region.close();
+    throw error;
+  }
+}
+
+/** A file a failed start made; one that cannot be removed is said, and the start's own error still told. */
+function removeMadeFile(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch (error) {
+    log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
+  }
+}
