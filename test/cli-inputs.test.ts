@@ -4,6 +4,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 beforeAll(() => {
@@ -209,3 +210,16 @@ test("guest recv --socket where no arbiter listens, no --region: the missing arb
   );
   expect(result.stderr).not.toContain("no region file");
 });
+
+testUnless(
+  existsSync("/tmp/ivsh.sock") ? "an arbiter on this machine serves the default socket" : undefined,
+  "status with no device and no --socket: the default host socket's absence also says what a VM lacks",
+  async () => {
+    const result = await runCli(["status", "--sysfs-root", paths.dir], { IVSH_SOCKET: "", IVSH_CONNECT: "" });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("at /tmp/ivsh.sock since no socket exists there (ENOENT)");
+    expect(result.stderr).toContain(
+      "in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain",
+    );
+  },
+);

@@ -280,3 +280,22 @@ test("SIGTERM with a handed-over guest connection open: the arbiter stops cleanl
     own.cleanup();
   }
 });
+
+test("a bridge with no arbiter to hand over to says only that: one error, no 'relaying instead' warning", async () => {
+  const [mine, theirs] = streamSocketPair();
+  const socket = join(paths.dir, "nobody.sock");
+  const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", "absent-vm", "--socket", socket], {
+    stdin: theirs,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  closeFd(theirs);
+  try {
+    expect(await bridge.exited).toBe(1);
+    const said = (await new Response(bridge.stderr).text()).trim().split("\n");
+    expect(said).toEqual([expect.stringContaining(`found none on ${socket}`)]);
+  } finally {
+    closeFd(mine);
+  }
+});

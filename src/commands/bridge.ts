@@ -1,5 +1,6 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
 import { failure } from "../errors.ts";
+import { SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
@@ -42,7 +43,11 @@ export default defineLeafCommand({
         await handOver(args.vm, socket);
         return;
       } catch (error) {
-        log.warn(`relaying VM '${args.vm}''s connection instead of handing it over: ${describe(error)}`);
+        // No arbiter at all: the relay's own attempt says so as an error; "relaying instead" would mislead.
+        if (!arbiterAbsent(error))
+          log.warn(
+            `relaying the connection of VM '${args.vm}' instead of handing it over: ${describe(error)}`,
+          );
       }
     }
     const stdout = Bun.stdout.writer();
@@ -50,6 +55,13 @@ export default defineLeafCommand({
     await stdout.end();
   },
 });
+
+/** The hand-over socket is missing or refuses: no arbiter is running there. */
+function arbiterAbsent(error: unknown): boolean {
+  return (
+    error instanceof SystemCallError && (error.errnoName === "ECONNREFUSED" || error.errnoName === "ENOENT")
+  );
+}
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -369,7 +369,8 @@ export class Client {
   private async recover(): Promise<void> {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const [dropped, deadline] = [Date.now(), Date.now() + timeoutMs];
-    for (let delay = 10; Date.now() < deadline && !this.closed; delay = Math.min(delay * 2, 250)) {
+    const longest = this.transport.longestRetryPauseMs(this.leaseMs);
+    for (let delay = 10; Date.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       try {
         await this.transport.open();

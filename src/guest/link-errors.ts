@@ -4,6 +4,7 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
+import { DEFAULT_SOCKET } from "../defaults.ts";
 import { IvshError } from "../errors.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -22,7 +23,7 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
       : notSocket
         ? "pass the arbiter's socket as --socket, or connect({ socket })"
         : "unix" in endpoint
-          ? "start it with `ivsh host`, or pass --socket, or connect({ socket })"
+          ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
           : "is the VM's bridge up? pass --connect, or connect({ tcp })";
   const why =
     notSocket && typeof code === "string"
@@ -30,6 +31,15 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
       : connectFailure(cause);
   const message = `Failed to connect to the arbiter at ${where} since ${why} (${hint})`;
   return new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/**
+ * The default host socket is tried when no IVSHMEM device was found: in a VM that started without one,
+ * "start `ivsh host`" would send the user after a host socket. Say what a guest lacks too.
+ */
+function inGuestHint(path: string, code: unknown): string {
+  if (path !== DEFAULT_SOCKET || code !== "ENOENT") return "";
+  return "; in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain (scripts/qemu/launch.sh does)";
 }
 
 /**

@@ -84,6 +84,16 @@ export class Transport {
     return this.link !== undefined;
   }
 
+  /**
+   * The longest pause between reconnect attempts. Through a VM's TCP path each attempt starts an `ivsh
+   * bridge` process on the host: at 250 ms, twenty guests kept both host cores busy while their arbiter
+   * was down (a VM trial). So a guest backs off further, but within a quarter lease: a restored session
+   * has one lease from the arbiter's restart to come back.
+   */
+  longestRetryPauseMs(leaseMs: number): number {
+    return "unix" in this.endpoint ? 250 : Math.max(250, Math.min(2000, leaseMs / 4));
+  }
+
   /** Opens the socket (no hello: the caller sends it, as the first request). */
   async open(): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };

@@ -240,7 +240,7 @@ export class Arbiter implements ArbiterView {
       );
     connectFd<Connection>({ fd: handed.fd, socket: this.handlers(handed.vm) }).catch((error: unknown) => {
       closeFd(handed.fd);
-      log.warn(`could not adopt VM '${handed.vm}''s connection (fd ${handed.fd}): ${error}`);
+      log.warn(`could not adopt the connection of VM '${handed.vm}' (fd ${handed.fd}): ${error}`);
     });
   }
 

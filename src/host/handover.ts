@@ -131,7 +131,7 @@ export class HandoverInbox {
         closeFd(waiting.fd);
         this.waiting.delete(nonce);
         log.warn(
-          `closed VM '${waiting.vm}''s handed-over connection: no handover request claimed it within ` +
+          `closed the handed-over connection of VM '${waiting.vm}': no handover request claimed it within ` +
             `${this.ttlMs} ms (its bridge died after sending it?)`,
         );
       }
