@@ -10,6 +10,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -475,4 +476,27 @@ test("a region truncated while in use: each end explains its failure, and a rest
     restart.stderr,
     "since the file is 1.00 MiB but the state records a 16.0 MiB region: it was truncated or replaced and its contents are lost",
   );
+}, 60_000);
+
+test("a damaged journal after kill -9: the failed restart names the record and leaves no socket behind", async () => {
+  const own = { ...paths, ...files("damaged"), state: join(paths.dir, "damaged.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  await host.kill9();
+  // A segment past the region's end, as a damaged (or hand-edited) journal may hold.
+  const bad = { t: "segment", id: 99, name: "", firstBlock: 99_999, blockCount: 16, bytes: 1, creator: 1 };
+  writeFileSync(own.state, `${readFileSync(own.state, "utf8")}${JSON.stringify(bad)}\n`);
+  const restart = await runCli([
+    "host",
+    "--region",
+    own.region,
+    "--socket",
+    own.socket,
+    "--state",
+    own.state,
+  ]);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(restart.stderr, `Failed to resume from ${own.state} since its record`);
+  expect(restart.stderr).toContain("the file is damaged; restore it, or remove it to start empty");
+  // The dead arbiter's socket and its hand-over socket beside it: both cleared, neither left.
+  expect(readdirSync(paths.dir).filter((name) => name.startsWith("damaged.sock"))).toEqual([]);
 }, 60_000);

@@ -4,12 +4,14 @@
  * made, so it disturbs nothing.
  */
 import { existsSync, rmSync } from "node:fs";
+import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
 import { Arbiter } from "./arbiter.ts";
 import type { ArbiterOptions } from "./arbiter-view.ts";
-import { HANDOVER_SUFFIX } from "./handover.ts";
+import { HANDOVER_SUFFIX, handoverPath } from "./handover.ts";
 import { checkSocketPath, clearStaleSocket } from "./listener.ts";
+import type { StateRecord } from "./records.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
@@ -20,6 +22,8 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   // fails must disturb nothing.
   checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
   await clearStaleSocket(options.socketPath);
+  // Its hand-over socket beside it is a dead arbiter's too: left, a start that fails later would leave it.
+  await clearStaleSocket(handoverPath(options.socketPath));
   // What this start will have made, decided before it makes anything; a state file this user cannot see
   // is an error here, before the region is touched, not a file to make.
   const made = [
@@ -35,7 +39,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   try {
     const slots = new RegionSlots(region.syncWords(geometry), geometry);
     const state = new ArbiterState(geometry, options, slots);
-    for (const record of prepared.records) state.apply(record);
+    replay(state, prepared.records, options.statePath);
     state.commit({ t: "epoch", epoch: prepared.epoch });
     const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
     state.attachJournal(stateFile);
@@ -62,4 +66,20 @@ function removeMadeFile(path: string): void {
   } catch (error) {
     log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
   }
+}
+
+/** A record the state cannot take (a block out of range, an unknown segment) is a damaged file: said so. */
+function replay(state: ArbiterState, records: readonly StateRecord[], statePath: string): void {
+  records.forEach((record, index) => {
+    try {
+      state.apply(record);
+    } catch (error) {
+      const why = error instanceof Error ? error.message.replace(/^Failed to /, "") : String(error);
+      throw failure(
+        "StateInvalid",
+        `resume from ${statePath}`,
+        `its record ${index + 1} cannot be replayed (${why}): the file is damaged; restore it, or remove it to start empty (its allocations are lost)`,
+      );
+    }
+  });
 }

@@ -70,7 +70,7 @@ export function loadStateFile(path: string): LoadedState | undefined {
     throw failure(
       "StateInvalid",
       `read ${path}`,
-      "it does not start with a 'begin' record (not an ivsh state file?)",
+      "it does not start with a 'begin' record (not an ivsh state file?): pass another --state, or remove it to start empty",
     );
   return loaded;
 }
