@@ -3,9 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
-import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
+import { clientEnv, guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
 let paths: TestPaths;
@@ -175,4 +175,20 @@ describe("transfer edges", () => {
       slotPaths.cleanup();
     }
   });
+});
+
+test("recv --out - into a full device: the error names stdout, not '-'", async () => {
+  const input = join(paths.dir, "to-full");
+  await randomFile(input, 256 << 10);
+  const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "full", "--out", "-"], {
+    stdout: Bun.file("/dev/full"),
+    stderr: "pipe",
+    env: { ...process.env, ...clientEnv(paths), NO_COLOR: "1" },
+  });
+  const sender = guest(paths, ["send", input, "--channel", "full"]);
+  expect(await receiver.exited).toBe(1);
+  expect(await new Response(receiver.stderr).text()).toContain(
+    "Failed to write stdout since its file system is full (ENOSPC)",
+  );
+  expect(await sender.exit()).not.toBe(0);
 });

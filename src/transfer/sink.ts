@@ -186,7 +186,7 @@ export class Sink implements StreamKeeper {
       const full = errno === "ENOSPC" ? "its file system is full" : "this user's disk quota is used up";
       throw failure(
         "SystemCall",
-        `write ${this.target}`,
+        `write ${this.target === "-" ? "stdout" : this.target}`,
         `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
       );
     }
