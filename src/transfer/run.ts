@@ -178,7 +178,8 @@ async function sendThrough(
       );
       if (sent === 0 && source.endMayBeInterruption) await letSignalsLand(signal);
       if (sent === 0) break;
-      progress.update?.(sender.digest.bytes, source.size);
+      // Filling the ring before anyone receives is no progress: the user sees "waiting for a receiver".
+      if (sender.receiverJoined) progress.update?.(sender.digest.bytes, source.size);
       lastYield = await yieldNow(lastYield);
     }
     // A signal that arrived before the end record is published wins over the EOF it may have caused.
