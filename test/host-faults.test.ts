@@ -201,6 +201,11 @@ function files(label: string): { region: string; socket: string } {
   return { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
 }
 
+/** `ivsh host` on these files with no other flags (the state's geometry), run until it exits. */
+function hostOn(own: { region: string; socket: string; state: string }, extra: string[] = []) {
+  return runCli(["host", "--region", own.region, "--socket", own.socket, "--state", own.state, ...extra]);
+}
+
 test("a directory as --region: RegionInvalid naming it, exit 1", async () => {
   const { exitCode, stderr } = await runHost({ region: paths.dir, socket: files("dir").socket });
   expect(exitCode).toBe(1);
@@ -327,10 +332,7 @@ test("a restart without --size, --block-size or --slots takes them from the stat
   const first = await ArbiterProcess.start(own, { size: "32MiB", blockSize: "16KiB", slots: "128" });
   await first.stop();
   // Flags that disagree with the state: both geometries as the flags that make them.
-  const { exitCode, stderr } = await runCli([
-    ...["host", "--region", own.region, "--socket", own.socket, "--state", own.state],
-    ...["--size", "32MiB", "--block-size", "64KiB"],
-  ]);
+  const { exitCode, stderr } = await hostOn(own, ["--size", "32MiB", "--block-size", "64KiB"]);
   expect(exitCode).toBe(1);
   expect(stderr).toContain(
     "it describes a region of --size 32MiB --block-size 16KiB --slots 128, but the flags ask for --size 32MiB --block-size 64KiB --slots 128",
@@ -462,15 +464,7 @@ test("a region truncated while in use: each end explains its failure, and a rest
   } finally {
     await host.kill9();
   }
-  const restart = await runCli([
-    "host",
-    "--region",
-    own.region,
-    "--socket",
-    own.socket,
-    "--state",
-    own.state,
-  ]);
+  const restart = await hostOn(own);
   expect(restart.exitCode).toBe(1);
   expectOneLine(
     restart.stderr,
@@ -485,15 +479,7 @@ test("a damaged journal after kill -9: the failed restart names the record and l
   // A segment past the region's end, as a damaged (or hand-edited) journal may hold.
   const bad = { t: "segment", id: 99, name: "", firstBlock: 99_999, blockCount: 16, bytes: 1, creator: 1 };
   writeFileSync(own.state, `${readFileSync(own.state, "utf8")}${JSON.stringify(bad)}\n`);
-  const restart = await runCli([
-    "host",
-    "--region",
-    own.region,
-    "--socket",
-    own.socket,
-    "--state",
-    own.state,
-  ]);
+  const restart = await hostOn(own);
   expect(restart.exitCode).toBe(1);
   expectOneLine(restart.stderr, `Failed to resume from ${own.state} since its record`);
   expect(restart.stderr).toContain("the file is damaged; restore it, or remove it to start empty");
