@@ -142,7 +142,9 @@ describe("switches", () => {
     writeFileSync(kept, "mine");
     const result = await runCli(["guest", "recv", "--out", kept, "--force=no", "--timeout", "1s"]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("--force=no: --force is a switch and takes no value");
+    expect(result.stderr).toContain(
+      "--force=no: --force is a switch, its only values true and false: write --force alone",
+    );
     expect(await Bun.file(kept).text()).toBe("mine");
   });
 

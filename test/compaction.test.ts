@@ -3,7 +3,7 @@
  * compacted file says is the whole state: a `kill -9` right after brings every segment back.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -88,10 +88,13 @@ test("compactJournal replays exactly the prefix it is given", () => {
   writeFileSync(path, lines.join(""));
   // An operator's mode (a monitoring group may read it) survives the rewrite, whatever the umask.
   chmodSync(path, 0o640);
+  const group = process.getuid?.() === 0 ? 1 : statSync(path).gid;
+  chownSync(path, statSync(path).uid, group);
   const out = `${paths.dir}/snapshot`;
   const upto = Buffer.byteLength(prefix);
   const { snapshotRecords, copiedUpto, tailRecords } = compactJournal(path, upto, out);
   expect(statSync(out).mode & 0o777).toBe(0o640);
+  expect(statSync(out).gid).toBe(group);
   const written = readFileSync(out, "utf8").trim().split("\n");
   // The snapshot of the prefix, then the records after it copied as they are.
   const snapshot = written.slice(0, snapshotRecords);

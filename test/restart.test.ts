@@ -1,6 +1,6 @@
 /** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { chmodSync, closeSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
@@ -92,11 +92,15 @@ test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the re
   expect(await survivor.exit()).toBe(0);
 }, 60_000);
 
-test("a restart rewrites the state journal with the mode the operator gave it", async () => {
+test("a restart rewrites the state journal with the mode and group the operator gave it", async () => {
   await arbiter.stop();
   chmodSync(paths.state, 0o640);
+  // A monitoring group's (only root may give a file to a group it is not in).
+  const group = process.getuid?.() === 0 ? 1 : statSync(paths.state).gid;
+  chownSync(paths.state, statSync(paths.state).uid, group);
   await arbiter.restart();
   expect(statSync(paths.state).mode & 0o777).toBe(0o640);
+  expect(statSync(paths.state).gid).toBe(group);
 }, 60_000);
 
 test("an epoch at 2^32-1 wraps to 1 instead of locking every client out", async () => {

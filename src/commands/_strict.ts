@@ -43,20 +43,23 @@ function valueFlags(args: ArgsDef): Map<string, string> {
  * A switch given a value: citty turns on `--force=no` (any value but "false"), so a user who wrote it to
  * keep a file would lose it. Only `=true` and `=false` mean what they say; anything else is refused.
  */
-function checkSwitches(rawArgs: readonly string[], args: ArgsDef): void {
+function checkSwitches(rawArgs: readonly string[], args: ArgsDef, valued: Map<string, string>): void {
   const switches = new Set(
     Object.entries(args)
       .filter(([, def]) => def.type === "boolean")
       .flatMap(([name, def]) => namesOf(name, def).flatMap((flag) => [flag, `no-${flag}`])),
   );
-  for (const token of rawArgs) {
+  for (let index = 0; index < rawArgs.length; index++) {
+    const token = rawArgs[index]!;
     if (token === "--") return;
     if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
     const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+    // The next word is this flag's value (`--channel -q=1`), not a flag of its own.
+    if (valued.has(flag) && inline === undefined) index++;
     if (!switches.has(flag) || inline === undefined || inline === "true" || inline === "false") continue;
-    const dashes = token.startsWith("--") ? "--" : "-";
+    const named = `${token.startsWith("--") ? "--" : "-"}${flag}`;
     throw new UsageError(
-      `${token}: ${dashes}${flag} is a switch and takes no value: write ${dashes}${flag} to turn it on, or leave it out`,
+      `${token}: ${named} is a switch, its only values true and false: write ${named} alone`,
     );
   }
 }
@@ -151,7 +154,7 @@ const strictFlags: CittyPlugin = {
     const flags = valueFlags(args as ArgsDef);
     checkEncoding(context.rawArgs, args as ArgsDef, flags);
     checkValues(context.rawArgs, flags);
-    checkSwitches(context.rawArgs, args as ArgsDef);
+    checkSwitches(context.rawArgs, args as ArgsDef, flags);
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);

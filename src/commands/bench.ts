@@ -111,7 +111,7 @@ export default defineLeafCommand({
  * after minutes of measuring, and their figures were lost; a --disk-dir that is missing, at the first step.
  */
 function checkDestinations(args: BenchArgs): void {
-  const disk = args["disk-dir"];
+  const disk = args.scale ? undefined : args["disk-dir"];
   if (typeof disk === "string" && !(existsSync(disk) && statSync(disk).isDirectory()))
     throw failure(
       "NotFound",

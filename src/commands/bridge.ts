@@ -1,4 +1,5 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
+import { existsSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
@@ -44,7 +45,7 @@ export default defineLeafCommand({
         return;
       } catch (error) {
         // No arbiter at all: the relay's own attempt says so as an error; "relaying instead" would mislead.
-        if (!arbiterAbsent(error))
+        if (!arbiterAbsent(error, socket))
           log.warn(
             `relaying the connection of VM '${args.vm}' instead of handing it over: ${describe(error)}`,
           );
@@ -56,11 +57,14 @@ export default defineLeafCommand({
   },
 });
 
-/** The hand-over socket is missing or refuses: no arbiter is running there. */
-function arbiterAbsent(error: unknown): boolean {
-  return (
-    error instanceof SystemCallError && (error.errnoName === "ECONNREFUSED" || error.errnoName === "ENOENT")
-  );
+/**
+ * No arbiter is running there: its hand-over socket refuses (a dead arbiter's), or is missing along with
+ * the socket itself. A missing hand-over socket beside a live socket is an arbiter too old to take
+ * connections: relaying is right, and said.
+ */
+function arbiterAbsent(error: unknown, socket: string): boolean {
+  if (!(error instanceof SystemCallError)) return false;
+  return error.errnoName === "ECONNREFUSED" || (error.errnoName === "ENOENT" && !existsSync(socket));
 }
 
 function describe(error: unknown): string {

@@ -117,6 +117,8 @@ export class Arbiter implements ArbiterView {
       open: (socket) => {
         socket.data = new Connection(socket, this.options.helloWaitMs);
         if (vm === undefined) return;
+        // Adopted after stop() began (connectFd is asynchronous): nobody would close it.
+        if (this.stopped) return void socket.terminate();
         socket.data.identifyAs(vm);
         this.adopted.add(socket);
       },

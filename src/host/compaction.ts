@@ -13,7 +13,7 @@
  * A crash at any point leaves either the old journal or the new one whole: the rename is atomic and the
  * snapshot is fsynced before it.
  */
-import { closeSync, fchmodSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
@@ -23,7 +23,7 @@ import type { StateRecord } from "./records.ts";
 import {
   type CompactionPlan,
   countLines,
-  journalMode,
+  openJournalRewrite,
   parseStateLines,
   type StateFile,
   writeFully,
@@ -96,7 +96,7 @@ function writeSnapshotOf(path: string, upto: number, out: string): number {
   const state = new RecordedState(begin.geometry);
   for (const record of records) state.apply(record);
   const snapshot = state.snapshot(begin.region);
-  writeRecords(out, snapshot, journalMode(path));
+  writeRecords(out, snapshot, path);
   return snapshot.length;
 }
 
@@ -117,10 +117,8 @@ function readPrefix(path: string, upto: number): string {
 }
 
 /** One write per megabyte or so: a snapshot of 100 000 segments is tens of megabytes of JSON. */
-function writeRecords(out: string, records: StateRecord[], mode: number): void {
-  const fd = openSync(out, "w", mode);
-  // Exactly that mode, whatever the umask.
-  fchmodSync(fd, mode);
+function writeRecords(out: string, records: StateRecord[], journal: string): void {
+  const fd = openJournalRewrite(out, journal);
   try {
     const batch = 4096;
     for (let at = 0; at < records.length; at += batch) {

@@ -108,8 +108,9 @@ function checkStateMatches(
  */
 function checkRecordedSize(recorded: number, options: RegionOptions): void {
   const found = existsSync(options.regionPath) ? statSync(options.regionPath) : undefined;
-  // Not a file (a directory, a device): the region's own checks say what is wrong with it.
-  if (!found?.isFile() || found.size === recorded) return;
+  // Not a file (a directory, a device): the region's own checks say what is wrong with it. An empty file
+  // is one the operator made for its owner and mode (after a reboot wiped /dev/shm): formatted as new.
+  if (!found?.isFile() || found.size === recorded || found.size === 0) return;
   const size = found.size;
   throw failure(
     "RegionInvalid",

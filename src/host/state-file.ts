@@ -15,6 +15,7 @@ import {
   closeSync,
   constants,
   fchmodSync,
+  fchownSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -296,23 +297,27 @@ export class StateFile implements Journal {
 }
 
 /**
- * The mode a rewrite of the journal at `path` gets: the one it has (an operator's 0640 for a monitoring
- * group stays 0640), else 0600, as it holds every client's names and grants.
+ * Opens `temporary` to become the journal at `path`, with the mode and group the journal has (an
+ * operator's 0640 for a monitoring group stays that), else 0600: it holds every client's names and
+ * grants. A group this process may not give falls back to 0600 rather than open it to the arbiter's own.
  */
-export function journalMode(path: string): number {
+export function openJournalRewrite(temporary: string, path: string): number {
+  const found = statSync(path, { throwIfNoEntry: false });
+  const fd = openSync(temporary, "w", 0o600);
+  if (!found) return fd;
   try {
-    return statSync(path).mode & 0o777;
+    fchownSync(fd, -1, found.gid);
+    // Exactly that mode, whatever the umask.
+    fchmodSync(fd, found.mode & 0o777);
   } catch {
-    return 0o600;
+    fchmodSync(fd, 0o600);
   }
+  return fd;
 }
 
 function writeSnapshot(path: string, records: StateRecord[]): void {
   const temporary = `${path}.tmp-${process.pid}`;
-  const mode = journalMode(path);
-  const fd = openSync(temporary, "w", mode);
-  // Exactly that mode, whatever the umask.
-  fchmodSync(fd, mode);
+  const fd = openJournalRewrite(temporary, path);
   try {
     writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);

@@ -21,6 +21,8 @@ export interface ArbiterLink {
 
 export interface ChannelClient {
   readonly clientId: number;
+  /** The arbiter's lease: a session it restores after a restart has this long to resume. */
+  readonly leaseMs: number;
   readonly geometry: Geometry;
   /** The region's slot words (header and slots). */
   readonly words: Int32Array;

@@ -199,7 +199,7 @@ async function sendThrough(
   } finally {
     clearTimeout(lonely);
     reading.stop();
-    await releaseUnlessAway(() => sender.close(), client.arbiterLink);
+    await releaseUnlessAway(() => sender.close(), client);
     phase("send: channel closed");
   }
 }
@@ -258,7 +258,7 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
-    await releaseUnlessAway(() => receiver.close(), client.arbiterLink);
+    await releaseUnlessAway(() => receiver.close(), client);
   }
 }
 
@@ -270,18 +270,22 @@ async function yieldNow(lastYield: number): Promise<number> {
   return performance.now();
 }
 
-/** How often a channel's release looks whether the arbiter went away meanwhile. */
+/** How often a channel's release looks whether the arbiter went away or came back meanwhile. */
 const AWAY_CHECK_MS = 50;
 
 /**
- * A channel end's release (its ring and role), unless the arbiter is away: its requests would wait for a
- * reconnect, after the transfer was decided (30 s of silence after a verified copy, in a fault trial). The
- * requests stay queued: a session that resumes sends them; one that is never resumed expires, and the
- * arbiter releases the same ring and role then.
+ * A channel end's release (its ring and role), given up once the arbiter has been away for a lease: its
+ * requests would otherwise wait out the reconnect timeout after the transfer was decided (30 s of silence
+ * after a verified copy, in a fault trial). An arbiter restarted within the lease gets them, so the next
+ * transfer finds the ring freed; one away longer has this process's session expire when it resumes, and
+ * releases the same ring and role then.
  */
-async function releaseUnlessAway(release: () => Promise<void>, link: ArbiterLink): Promise<void> {
+async function releaseUnlessAway(release: () => Promise<void>, client: ChannelClient): Promise<void> {
   const released = release().then(() => true);
-  while (link.connected) {
+  let awaySince: number | undefined;
+  for (;;) {
+    awaySince = client.arbiterLink.connected ? undefined : (awaySince ?? performance.now());
+    if (awaySince !== undefined && performance.now() - awaySince > client.leaseMs) break;
     const tick = Promise.withResolvers<boolean>();
     const timer = setTimeout(() => tick.resolve(false), AWAY_CHECK_MS);
     try {

@@ -98,7 +98,7 @@ export class ChannelSlot {
     return failure(
       "RegionInvalid",
       action,
-      "the shared region's pages behind the ring are gone (EFAULT): its file was truncated or replaced while in use; restart the arbiter on an intact region",
+      "the shared region's pages behind the ring are gone (EFAULT): its file was truncated while in use; restart the arbiter on an intact region",
     );
   }
 

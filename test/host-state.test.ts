@@ -1,0 +1,191 @@
+/**
+ * The arbiter's state journal across restarts when something is off: flags that disagree with it, a state
+ * that belongs to another region, a region truncated or emptied, a journal damaged after kill -9. The
+ * arbiter refuses before it changes anything, naming the file and what to do, and leaves nothing behind.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { expectOneLine, runHost } from "./helpers/host-run.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, readUntil, runCli, spawnBun } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("host-state");
+});
+afterAll(() => paths?.cleanup());
+
+function files(label: string): { region: string; socket: string } {
+  return { region: join(paths.shmDir, `${label}.region`), socket: join(paths.dir, `${label}.sock`) };
+}
+
+/** `ivsh host` on these files with no other flags (the state's geometry), run until it exits. */
+function hostOn(own: { region: string; socket: string; state: string }, extra: string[] = []) {
+  return runCli(["host", "--region", own.region, "--socket", own.socket, "--state", own.state, ...extra]);
+}
+
+test("a restart without --size, --block-size or --slots takes them from the state file, or the size from the region", async () => {
+  const own = { ...paths, ...files("regeometry"), state: join(paths.dir, "regeometry.state") };
+  const first = await ArbiterProcess.start(own, { size: "32MiB", blockSize: "16KiB", slots: "128" });
+  await first.stop();
+  // Flags that disagree with the state: both geometries as the flags that make them.
+  const { exitCode, stderr } = await hostOn(own, ["--size", "32MiB", "--block-size", "64KiB"]);
+  expect(exitCode).toBe(1);
+  expect(stderr).toContain(
+    "it describes a region of --size 32MiB --block-size 16KiB --slots 128, but the flags ask for --size 32MiB --block-size 64KiB --slots 128",
+  );
+  const serving = async () => {
+    const host = Bun.spawn(
+      [
+        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", own.region],
+        ...["--socket", own.socket, "--state", own.state, "--lease", "5s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    try {
+      return await readUntil(host.stderr, "arbiter serving");
+    } finally {
+      host.kill("SIGTERM");
+      await host.exited;
+    }
+  };
+  expect(await serving()).toMatch(
+    /arbiter serving .* \(32(\.0)? MiB, \d+ blocks of 16(\.0)? KiB, 128 slots\)/,
+  );
+  rmSync(own.state);
+  expect(await serving()).toMatch(/arbiter serving .* \(32(\.0)? MiB, /);
+  rmSync(own.region, { force: true });
+}, 60_000);
+
+test("another region's state is refused before anything is made: a live arbiter's, or a mistyped --region's", async () => {
+  const own = { ...paths, ...files("owner"), state: join(paths.dir, "owned.state") };
+  const owner = await ArbiterProcess.start(own, { size: "16MiB" });
+  const client = await connect({ socket: own.socket, region: own.region, name: "precious" });
+  try {
+    await client.alloc(4096, { name: "precious" });
+    const journal = readFileSync(own.state, "utf8");
+    const intruder = files("intruder");
+    const refusal = `it belongs to the region ${own.region}, not ${intruder.region} (pass --region ${own.region}`;
+    // While the owner runs (its region and socket are its own, only the state is shared).
+    const live = await runHost({ ...intruder, state: own.state });
+    expect(live.exitCode).toBe(1);
+    expectOneLine(live.stderr, refusal);
+    expect(existsSync(intruder.region)).toBe(false);
+    expect(readFileSync(own.state, "utf8")).toBe(journal);
+    // After a clean stop too: the region is still there for the owner's next start.
+    await owner.stop();
+    const stopped = await runHost({ ...intruder, state: own.state });
+    expect(stopped.exitCode).toBe(1);
+    expectOneLine(stopped.stderr, refusal);
+    expect(readFileSync(own.state, "utf8")).toBe(journal);
+    await owner.restart();
+    expect((await client.status()).segments.map((segment) => segment.name)).toEqual(["precious"]);
+  } finally {
+    await client.close();
+    await owner.stop();
+  }
+}, 60_000);
+
+test("a region an arbiter formatted, started with a state that records nothing: the discarded allocations are said", async () => {
+  const own = { ...paths, ...files("stateless"), state: join(paths.dir, "first.state") };
+  const first = await ArbiterProcess.start(own, { size: "16MiB" });
+  await first.stop();
+  const host = Bun.spawn(
+    [
+      ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", own.region, "--size", "16MiB"],
+      ...["--socket", own.socket, "--state", join(paths.dir, "other.state")],
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  try {
+    const said = await readUntil(host.stderr, "arbiter serving");
+    expect(said).toContain(
+      `${own.region} held an arbiter's region but ${join(paths.dir, "other.state")} records none`,
+    );
+  } finally {
+    host.kill("SIGTERM");
+    await host.exited;
+  }
+});
+
+test("a region truncated while in use: each end explains its failure, and a restart says the contents are lost", async () => {
+  const own = { ...paths, ...files("truncated"), state: join(paths.dir, "truncated.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  const env = { IVSH_SOCKET: own.socket, IVSH_REGION: own.region };
+  const receiver = spawnBun([CLI, "guest", "recv", "--out", "-"], env);
+  // The default ring (8 chunks of 1 MiB) lies wholly beyond the first MiB that the truncation keeps.
+  const sender = spawnBun([CLI, "guest", "send", "-"], env);
+  try {
+    const piece = new Uint8Array(64 << 10).fill(7);
+    for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
+    await sender.proc.stdin.flush();
+    truncateSync(own.region, 1 << 20);
+    for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
+    // The sender may have failed already: its stdin's end is then a broken pipe, which is expected.
+    await Promise.resolve(sender.proc.stdin.end()).catch(() => undefined);
+    const [sent, received] = [await sender.exit(), await receiver.exit()];
+    expect([sent === 0, received === 0]).toEqual([false, false]);
+    // Whichever end meets the missing pages first explains them: a read(2) or write(2) at the ring gets
+    // EFAULT, a direct touch (the digest) SIGBUS; the other end may then only see its peer leave.
+    const said = `${await sender.stderr}${await receiver.stderr}`;
+    expect(said).toMatch(
+      /the shared region's pages behind the ring are gone \(EFAULT\)|with no memory behind it/,
+    );
+  } finally {
+    await host.kill9();
+  }
+  const restart = await hostOn(own);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(
+    restart.stderr,
+    "since the file is 1.00 MiB but the state records a 16.0 MiB region: it was truncated or replaced and its contents are lost",
+  );
+}, 60_000);
+
+test("a damaged journal after kill -9: the failed restart names the record and leaves no socket behind", async () => {
+  const own = { ...paths, ...files("damaged"), state: join(paths.dir, "damaged.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  await host.kill9();
+  // A segment past the region's end, as a damaged (or hand-edited) journal may hold.
+  const bad = { t: "segment", id: 99, name: "", firstBlock: 99_999, blockCount: 16, bytes: 1, creator: 1 };
+  writeFileSync(own.state, `${readFileSync(own.state, "utf8")}${JSON.stringify(bad)}\n`);
+  const restart = await hostOn(own);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(restart.stderr, `Failed to resume from ${own.state} since its record`);
+  expect(restart.stderr).toContain("the file is damaged; restore it, or remove it to start empty");
+  // The dead arbiter's socket and its hand-over socket beside it: both cleared, neither left.
+  expect(readdirSync(paths.dir).filter((name) => name.startsWith("damaged.sock"))).toEqual([]);
+}, 60_000);
+
+test("an empty region file the operator made (after a reboot emptied /dev/shm) is formatted, its state's allocations gone", async () => {
+  const own = { ...paths, ...files("remade"), state: join(paths.dir, "remade.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  await host.stop();
+  rmSync(own.region);
+  writeFileSync(own.region, ""); // as tmpfiles.d's `f PATH 0660 ...` makes it, for its owner and mode
+  const started = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "host",
+      "--exit-with-parent",
+      "--region",
+      own.region,
+      "--socket",
+      own.socket,
+      "--state",
+      own.state,
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  try {
+    const said = await readUntil(started.stderr, "arbiter serving");
+    expect(said).toContain(`${own.region} was just created, so the allocations in ${own.state} are gone`);
+  } finally {
+    started.kill("SIGTERM");
+    await started.exited;
+  }
+}, 60_000);
