@@ -429,3 +429,30 @@ test("the arbiter killed mid-transfer and restarted within the lease: the ends' 
     },
   );
 }, 60_000);
+
+test("Ctrl-C while an end waits for an absent arbiter to take its release: it exits at once, its copy kept", async () => {
+  const own = testPaths("xfault-interrupt");
+  // A lease far longer than the bound below: only the interrupt can end the receiver's wait in time.
+  const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "30s" });
+  const out = outPath(own, "kept.out");
+  const receiver = guest(own, ["recv", "--out", out]);
+  const sender = guest(own, ["send", "-", "--chunk-size", "64KiB"]);
+  try {
+    const bytes = new Uint8Array(2 << 20).fill(9);
+    sender.proc.stdin.write(bytes.subarray(0, 1 << 20));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${out}.partial`, 1 << 20);
+    await host.kill9();
+    sender.proc.stdin.write(bytes.subarray(1 << 20));
+    await sender.proc.stdin.end();
+    // The copy is kept under its name before the receiver releases its ring: from then on it waits.
+    await eventually(async () => Bun.file(out).exists(), livenessBoundMs(LEASE_MS), "the copy kept");
+    receiver.proc.kill("SIGINT");
+    expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(0);
+    expect(sameBytes(new Uint8Array(await Bun.file(out).arrayBuffer()), bytes)).toBe(true);
+  } finally {
+    sender.proc.kill("SIGKILL");
+    await host.stop();
+    own.cleanup();
+  }
+}, 60_000);

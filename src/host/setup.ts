@@ -62,18 +62,19 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       writeHeader(region.syncWords(geometry), { ...geometry, epoch, ...arbiterIdentity });
       return { region, geometry, epoch, records: loaded?.records ?? [], notes, created };
     }
+    const previous = previousEpoch(region, created);
     if (begin)
       notes.push(
         `${options.regionPath} was just created, so the allocations in ${options.statePath} are gone`,
       );
-    else if (!created && previousEpoch(region, created) > 0)
+    else if (previous > 0)
       notes.push(
         `${options.regionPath} held an arbiter's region but ${options.statePath} records none: its allocations are discarded`,
       );
     // Not the arbiter's region by its state: formatting it must not destroy someone's file.
     if (!created)
       refuseForeignContents(options.regionPath, region.base, region.size, isTmpfsPath(options.regionPath));
-    const epoch = nextEpoch(previousEpoch(region, created));
+    const epoch = nextEpoch(previous);
     format(region, geometry, epoch);
     return { region, geometry, epoch, records: [], notes, created };
   } catch (error) {
@@ -107,7 +108,7 @@ function checkStateMatches(
  * ("pass --size" would be the wrong advice here: the state's allocations do not fit another size.)
  */
 function checkRecordedSize(recorded: number, options: RegionOptions): void {
-  const found = existsSync(options.regionPath) ? statSync(options.regionPath) : undefined;
+  const found = statSync(options.regionPath, { throwIfNoEntry: false });
   // Not a file (a directory, a device): the region's own checks say what is wrong with it. An empty file
   // is one the operator made for its owner and mode (after a reboot wiped /dev/shm): formatted as new.
   if (!found?.isFile() || found.size === recorded || found.size === 0) return;

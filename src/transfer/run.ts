@@ -199,7 +199,7 @@ async function sendThrough(
   } finally {
     clearTimeout(lonely);
     reading.stop();
-    await releaseUnlessAway(() => sender.close(), client);
+    await releaseUnlessAway(() => sender.close(), client, signal);
     phase("send: channel closed");
   }
 }
@@ -258,7 +258,7 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
-    await releaseUnlessAway(() => receiver.close(), client);
+    await releaseUnlessAway(() => receiver.close(), client, signal);
   }
 }
 
@@ -274,18 +274,23 @@ async function yieldNow(lastYield: number): Promise<number> {
 const AWAY_CHECK_MS = 50;
 
 /**
- * A channel end's release (its ring and role), given up once the arbiter has been away for a lease: its
- * requests would otherwise wait out the reconnect timeout after the transfer was decided (30 s of silence
- * after a verified copy, in a fault trial). An arbiter restarted within the lease gets them, so the next
- * transfer finds the ring freed; one away longer has this process's session expire when it resumes, and
- * releases the same ring and role then.
+ * A channel end's release (its ring and role), given up once the arbiter has been away for a lease, or
+ * when the user interrupts while it is away: its requests would otherwise wait out the reconnect timeout
+ * after the transfer was decided (30 s of silence after a verified copy, in a fault trial). An arbiter
+ * restarted within the lease gets them, so the next transfer finds the ring freed; one away longer finds
+ * this process gone, expires its restored session after a lease, and releases the same ring and role then.
  */
-async function releaseUnlessAway(release: () => Promise<void>, client: ChannelClient): Promise<void> {
+async function releaseUnlessAway(
+  release: () => Promise<void>,
+  client: ChannelClient,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const released = release().then(() => true);
   let awaySince: number | undefined;
   for (;;) {
     awaySince = client.arbiterLink.connected ? undefined : (awaySince ?? performance.now());
-    if (awaySince !== undefined && performance.now() - awaySince > client.leaseMs) break;
+    const waited = awaySince === undefined ? 0 : performance.now() - awaySince;
+    if (awaySince !== undefined && (waited > client.leaseMs || signal?.aborted)) break;
     const tick = Promise.withResolvers<boolean>();
     const timer = setTimeout(() => tick.resolve(false), AWAY_CHECK_MS);
     try {
