@@ -189,3 +189,39 @@ test("an empty region file the operator made (after a reboot emptied /dev/shm) i
     await started.exited;
   }
 }, 60_000);
+
+test("a region named relative to one directory resumes under its absolute name, and from another directory", async () => {
+  const own = { ...files("relative"), state: join(paths.dir, "relative.state") };
+  /** Starts `ivsh host` in `cwd`; resolves once it serves, with what it said and a stop. */
+  const start = async (region: string, cwd: string) => {
+    const host = Bun.spawn(
+      [
+        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", region, "--size", "16MiB"],
+        ...["--socket", own.socket, "--state", own.state],
+      ],
+      { cwd, stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    const said = await readUntil(host.stderr, "arbiter serving");
+    return { said, stop: () => (host.kill("SIGTERM"), host.exited) };
+  };
+  const relative = own.region.slice(paths.shmDir.length + 1);
+  let host = await start(relative, paths.shmDir);
+  const client = await connect({ socket: own.socket, region: own.region, name: "relative" });
+  const names = async () => (await client.status()).segments.map((segment) => segment.name);
+  try {
+    await client.alloc(4096, { name: "kept" });
+    await host.stop();
+    // The state records the absolute path; it was refused as "another region's" when it kept `relative`.
+    expect(readFileSync(own.state, "utf8")).toContain(`"region":"${own.region}"`);
+    host = await start(own.region, paths.dir);
+    expect(host.said).toContain(`arbiter serving ${own.region}`);
+    expect(await names()).toEqual(["kept"]);
+    await host.stop();
+    host = await start(relative, paths.shmDir);
+    expect(await names()).toEqual(["kept"]);
+  } finally {
+    await client.close();
+    await host.stop();
+    rmSync(own.region, { force: true });
+  }
+}, 60_000);

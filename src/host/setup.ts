@@ -9,6 +9,7 @@
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
 import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
@@ -126,7 +127,8 @@ function checkRecordedSize(recorded: number, options: RegionOptions): void {
  * rewritten for an empty region and its allocations lost. Only a region file moved to a new path resumes.
  */
 function checkStateRegion(stateRegion: string, options: RegionOptions): void {
-  if (stateRegion === options.regionPath) return;
+  if (resolve(stateRegion) === resolve(options.regionPath) || sameFile(stateRegion, options.regionPath))
+    return;
   if (existsSync(stateRegion) || !existsSync(options.regionPath))
     throw failure(
       "StateInvalid",
@@ -134,6 +136,15 @@ function checkStateRegion(stateRegion: string, options: RegionOptions): void {
       `it belongs to the region ${stateRegion}, not ${options.regionPath} (pass --region ${stateRegion}, ` +
         "or another --state for this region, or remove the state file to discard its allocations)",
     );
+}
+
+/**
+ * Two names of one file: `r` typed in its directory and `/dir/r` elsewhere, or a symlink. (A state
+ * written before paths were recorded absolute names its region relative to a directory we cannot know.)
+ */
+function sameFile(first: string, second: string): boolean {
+  const [a, b] = [first, second].map((path) => statSync(path, { throwIfNoEntry: false }));
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** Epochs are u32 on the wire and in the header: they wrap, skipping 0 (never a started arbiter's). */
