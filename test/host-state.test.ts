@@ -202,7 +202,11 @@ test("a region named relative to one directory resumes under its absolute name, 
       { cwd, stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
     );
     const said = await readUntil(host.stderr, "arbiter serving");
-    return { said, stop: () => (host.kill("SIGTERM"), host.exited) };
+    const stop = () => {
+      host.kill("SIGTERM");
+      return host.exited;
+    };
+    return { said, stop };
   };
   const relative = own.region.slice(paths.shmDir.length + 1);
   let host = await start(relative, paths.shmDir);
