@@ -73,13 +73,16 @@ function olderThanSources(binary: string): boolean {
   );
 }
 
-async function writeRandom(path: string, bytes: number): Promise<void> {
+/** Writes `bytes` random bytes to `path`, a MiB at a time; `each` sees every piece as it is written. */
+export async function writeRandom(path: string, bytes: number, each?: (piece: Uint8Array) => void) {
   const piece = new Uint8Array(Math.min(bytes, 1 << 20));
   const writer = Bun.file(path).writer();
   for (let written = 0; written < bytes; written += piece.byteLength) {
     for (let at = 0; at < piece.byteLength; at += 65536)
       crypto.getRandomValues(piece.subarray(at, at + 65536));
-    writer.write(piece.subarray(0, Math.min(piece.byteLength, bytes - written)));
+    const part = piece.subarray(0, Math.min(piece.byteLength, bytes - written));
+    each?.(part);
+    writer.write(part);
   }
   await writer.end();
 }

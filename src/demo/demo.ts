@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
 import { Child, stopAllChildren } from "../bench/child.ts";
+import { writeRandom } from "../bench/end-to-end.ts";
 import { numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
@@ -121,24 +122,14 @@ function createWorkspace(signal: AbortSignal | undefined): Workspace {
   return { dir, shmDir, input: join(shmDir, "input.bin"), env: {}, signal };
 }
 
-/** Pseudo-random content, fast to make: a random 16 MiB pool, each MiB stamped with its index. */
+/** Random content (as the benchmark's end-to-end rows send), and its checks computed while it is written. */
 async function generateFile(path: string, bytes: number): Promise<FileChecks> {
-  const pool = new Uint8Array(16 << 20);
-  for (let offset = 0; offset < pool.length; offset += 65536)
-    crypto.getRandomValues(pool.subarray(offset, offset + 65536));
-  const writer = Bun.file(path).writer({ highWaterMark: 8 << 20 });
   const digest = new StreamDigest();
   let crc32 = 0;
-  for (let offset = 0, index = 0; offset < bytes; offset += 1 << 20, index++) {
-    const piece = pool
-      .slice(((index * 7) % 16) << 20, (((index * 7) % 16) + 1) << 20)
-      .subarray(0, Math.min(1 << 20, bytes - offset));
-    new DataView(piece.buffer).setUint32(0, index, true);
+  await writeRandom(path, bytes, (piece) => {
     digest.update(piece);
     crc32 = Bun.hash.crc32(piece, crc32);
-    writer.write(piece);
-  }
-  await writer.end();
+  });
   return { xxh3: digest.hex, crc32 };
 }
 
