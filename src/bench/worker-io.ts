@@ -22,21 +22,24 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
-export async function nextEvent(child: Child, name: string): Promise<Event> {
+/** The next line of `child`, a JSON object: a worker's event, or the report of a command run with --json. */
+export async function nextJson(child: Child): Promise<Record<string, unknown>> {
   const line = await child.nextLine();
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(line);
+    return JSON.parse(line) as Record<string, unknown>;
   } catch {
     throw failure("Internal", `read the ${child.label}'s report`, `'${line.slice(0, 80)}' is not JSON`);
   }
-  const event = (parsed as { event?: unknown } | null)?.event;
-  if (event !== name)
+}
+
+/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
+export async function nextEvent(child: Child, name: string): Promise<Event> {
+  const parsed = await nextJson(child);
+  if (parsed?.event !== name)
     throw failure(
       "Internal",
       `read the ${child.label}'s report`,
-      `it said '${String(event)}' before '${name}'`,
+      `it said '${String(parsed?.event)}' before '${name}'`,
     );
   return parsed as Event;
 }

@@ -13,9 +13,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
-import { Child, stopAllChildren } from "../bench/child.ts";
-import { writeRandom } from "../bench/end-to-end.ts";
-import { numberField } from "../bench/worker-io.ts";
+import { type Child, stopAllChildren } from "../bench/child.ts";
+import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
+import { nextJson, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -138,16 +138,12 @@ async function runIvsh(
   workspace: Workspace,
   checks: FileChecks,
 ): Promise<{ seconds: number; digest: string }> {
-  const receiver = spawn(
-    ["guest", "recv", "--channel", "demo", "--out", "/dev/null", "--json"],
-    "ivsh guest recv",
-    workspace,
-  );
-  const sender = spawn(
-    ["guest", "send", workspace.input, "--channel", "demo", "--json"],
-    "ivsh guest send",
-    workspace,
-  );
+  // Checked and started in one synchronous step: a child started once the abort has killed the others
+  // would be left running, waiting for the arbiter that was killed with them.
+  throwIfAborted(workspace.signal, "run the demo");
+  const command = [selfCommand(), { NO_COLOR: "1", ...workspace.env }] as const;
+  const files = [workspace.input, "/dev/null"] as const;
+  const [receiver, sender] = startIvsh([], command, files, ["--channel", "demo", "--json"]);
   const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
   if (received.digest !== checks.xxh3)
     throw failure(
@@ -174,18 +170,9 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
   return { seconds: numberField(received, "seconds") };
 }
 
-/**
- * Checks for an interruption and starts the child in one synchronous step: a child started once the
- * abort has killed the others would be left running, waiting for the arbiter that was killed with them.
- */
-function spawn(args: string[], label: string, { env, signal }: Workspace): Child {
-  throwIfAborted(signal, "run the demo");
-  return new Child([...selfCommand(), ...args], label, { NO_COLOR: "1", ...env });
-}
-
 /** The one JSON line a child prints on stdout; a child that fails is an error with its own words. */
 async function jsonResult(child: Child): Promise<Record<string, unknown>> {
-  const line = await child.nextLine();
+  const result = await nextJson(child);
   await child.finish();
-  return JSON.parse(line) as Record<string, unknown>;
+  return result;
 }
