@@ -113,6 +113,12 @@ export function formatBytes(bytes: number): string {
   return `${unit === "B" ? value : value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
 }
 
+/** Power-of-two sizes as the benchmark's tables and axes show them: "4 KiB", "1 MiB", decimals only when needed. */
+export function formatBlockSize(bytes: number): string {
+  const [value, unit] = scaleBytes(bytes);
+  return `${Number(value.toPrecision(3))} ${unit}`;
+}
+
 /**
  * Bytes per second in decimal units (as the report and most tools use): GB/s, MB/s below 1 GB/s, kB/s
  * below 0.1 MB/s (a few bytes sent in a millisecond read "0.0 MB/s").

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { selfCommand } from "../self.ts";
-import { benchDirectory, Child, onCleanup } from "./child.ts";
+import { benchDirectory, Child, onCleanup, waitUntil } from "./child.ts";
 import { MiB } from "./memory.ts";
 
 export interface ArbiterSpec {
@@ -115,13 +115,10 @@ export class BenchArbiter {
   /** Polls until the socket accepts a connection; an arbiter that exits instead is an error. */
   private async ready(): Promise<void> {
     const action = `start the ${this.child.label}`;
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
+    const answers = async () => {
       if (this.child.exited) throw failure("PeerGone", action, `it exited: ${await this.child.lastWords()}`);
-      const connected = await socketAnswers(this.socket);
-      if (connected) return;
-      await Bun.sleep(20);
-    }
-    throw failure("Timeout", action, `it did not listen within ${READY_TIMEOUT_MS} ms`);
+      return socketAnswers(this.socket);
+    };
+    await waitUntil(answers, `the ${this.child.label} to listen`, READY_TIMEOUT_MS, 20);
   }
 }

@@ -12,7 +12,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { scaleBytes } from "../units.ts";
+import { formatBlockSize } from "../units.ts";
 
 export interface ChartPoint {
   readonly x: number;
@@ -193,12 +193,6 @@ const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 
 function formatTick(value: number): string {
   return Number(value.toPrecision(3)).toString();
-}
-
-/** Tick labels for power-of-two sizes: "4 KiB", "1 MiB", with decimals only when needed. */
-export function formatBlockSize(bytes: number): string {
-  const [value, unit] = scaleBytes(bytes);
-  return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
 /**

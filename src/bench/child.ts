@@ -149,16 +149,16 @@ export function startChild(
 
 /**
  * Polls, sleeping `intervalMs` between looks, until `ready` holds: for things that announce themselves
- * only by existing (a socket file) or by a word in shared memory.
+ * only by existing (a socket file), by a word in shared memory, or by answering.
  */
 export async function waitUntil(
-  ready: () => boolean,
+  ready: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 5000,
   intervalMs = 2,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
+  while (!(await ready())) {
     if (Date.now() > deadline)
       throw failure("Timeout", `wait for ${what}`, `it did not appear in ${timeoutMs} ms`);
     await Bun.sleep(intervalMs);

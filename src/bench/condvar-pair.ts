@@ -149,9 +149,6 @@ function waiterReady(words: Int32Array, round: number): Promise<void> {
 /** The Unix socket between the pair: b listens, a connects once both are there. */
 class SocketLink {
   private readonly messages = new Messages(MESSAGE_BYTES);
-  private readonly arrived: Uint8Array[] = [];
-  private wake: (() => void) | undefined;
-
   private socket: Socket<undefined> | undefined;
   private listener: { stop(close?: boolean): void } | undefined;
 
@@ -159,38 +156,23 @@ class SocketLink {
   static async open(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
     const address = flags.string("address");
     const link = new SocketLink();
-    const data = (_socket: unknown, bytes: Uint8Array) => link.receive(bytes);
+    const { data, close } = link.messages;
     if (side === (across ? "a" : "b")) {
       const accepted = Promise.withResolvers<void>();
       const open = (socket: Socket<undefined>) => {
         link.socket = socket;
         accepted.resolve();
       };
-      link.listener = Bun.listen({ unix: address, socket: { open, data } });
+      link.listener = Bun.listen({ unix: address, socket: { open, data, close } });
       await both();
       await accepted.promise;
       return link;
     }
     await both();
-    link.socket = await connectTo(address, across, { data });
+    link.socket = await connectTo(address, across, { data, close });
     // The baseline at its best for small messages, as ivsh's own guest connection is.
     if (across) link.socket.setNoDelay(true);
     return link;
-  }
-
-  private receive(bytes: Uint8Array): void {
-    const whole = this.messages.add(bytes);
-    for (let at = 0; at < whole.byteLength; at += MESSAGE_BYTES)
-      this.arrived.push(whole.slice(at, at + MESSAGE_BYTES));
-    this.wake?.();
-  }
-
-  private async next(): Promise<Uint8Array> {
-    while (this.arrived.length === 0)
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    return this.arrived.shift()!;
   }
 
   private send(value: number): void {
@@ -200,7 +182,7 @@ class SocketLink {
   async pingPong(side: string, rounds: number): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       if (side === "a") this.send(round);
-      await this.next();
+      await this.messages.next();
       if (side === "b") this.send(round);
     }
   }
@@ -216,11 +198,11 @@ class SocketLink {
         await Bun.sleep(IDLE_BEFORE_WAKE_MS);
         const started = localNanoseconds();
         this.send(roundTrip ? round : sharedClockMs());
-        await this.next();
+        await this.messages.next();
         if (roundTrip) latencies.push(Math.round(localNanoseconds() - started));
         continue;
       }
-      const message = await this.next();
+      const message = await this.messages.next();
       if (!roundTrip)
         latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
       this.send(roundTrip ? round : 0);

@@ -73,13 +73,16 @@ function olderThanSources(binary: string): boolean {
   );
 }
 
-async function writeRandom(path: string, bytes: number): Promise<void> {
+/** Writes `bytes` random bytes to `path`, a MiB at a time; `each` sees every piece as it is written. */
+export async function writeRandom(path: string, bytes: number, each?: (piece: Uint8Array) => void) {
   const piece = new Uint8Array(Math.min(bytes, 1 << 20));
   const writer = Bun.file(path).writer();
   for (let written = 0; written < bytes; written += piece.byteLength) {
     for (let at = 0; at < piece.byteLength; at += 65536)
       crypto.getRandomValues(piece.subarray(at, at + 65536));
-    writer.write(piece.subarray(0, Math.min(piece.byteLength, bytes - written)));
+    const part = piece.subarray(0, Math.min(piece.byteLength, bytes - written));
+    each?.(part);
+    writer.write(part);
   }
   await writer.end();
 }
@@ -121,7 +124,8 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
   if (target === out) await warmPages(out, method.endsWith("small") ? SMALL_FILE_BYTES : setup.bytes);
   const began = performance.now();
   await runToEnd(END_TO_END_LABELS[method], (children) => {
-    if (method.startsWith("ivsh")) startIvsh(children, setup, source, target);
+    if (method.startsWith("ivsh"))
+      startIvsh(children, [setup.ivsh, setup.env], [source, target], ["--channel", "bench-e2e"]);
     else if (method === "dd")
       startChild(children, ["dd", `if=${source}`, "of=/dev/null", "bs=1M", "status=none"], "dd");
     else startSocat(children, method, source, target, socket);
@@ -144,11 +148,17 @@ async function warmPages(path: string, bytes: number): Promise<void> {
   rmSync(path, { force: true });
 }
 
-function startIvsh(children: Child[], setup: EndToEndSetup, source: string, target: string): void {
-  const channel = ["--channel", "bench-e2e"];
-  const receiving = [...setup.ivsh, "guest", "recv", ...channel, "--out", target];
-  startChild(children, receiving, "ivsh receiver", setup.env);
-  startChild(children, [...setup.ivsh, "guest", "send", source, ...channel], "ivsh sender", setup.env);
+/** `ivsh guest recv --out TARGET` and `ivsh guest send SOURCE` as a user runs them (the demo too). */
+export function startIvsh(
+  children: Child[],
+  [ivsh, env]: readonly [readonly string[], Record<string, string>],
+  [source, target]: readonly [string, string],
+  flags: readonly string[],
+): [receiver: Child, sender: Child] {
+  return [
+    startChild(children, [...ivsh, "guest", "recv", ...flags, "--out", target], "ivsh receiver", env),
+    startChild(children, [...ivsh, "guest", "send", source, ...flags], "ivsh sender", env),
+  ];
 }
 
 /** Both socat ends start at once; the sender retries until the receiver listens, and that wait counts. */

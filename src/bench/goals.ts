@@ -5,7 +5,7 @@
  */
 
 import type { BenchPlan } from "./plan.ts";
-import { type BenchResult, formatSeconds, type ResultUnit, renderTable } from "./report.ts";
+import { type BenchResult, formatValue, renderTable } from "./report.ts";
 
 export interface Goal {
   readonly id: string;
@@ -18,13 +18,6 @@ export interface Goal {
   /** For a miss: how far off, e.g. "needs 1.4× more" or "2.1× over". */
   readonly gap?: string;
 }
-
-/** How a goal shows its median, by the unit of the row it judges. */
-const FORMATS: Partial<Record<ResultUnit, (value: number) => string>> = {
-  ratio: (value) => `${value.toPrecision(3)}×`,
-  fraction: (value) => `${(value * 100).toPrecision(3)}%`,
-  ns: (value) => formatSeconds(value / 1e9),
-};
 
 /** By goal id: [the goal, the row it judges, at least (≥) or at most (≤), target]. */
 type GoalSpecs = Record<string, readonly [string, string, "≥" | "≤", number]>;
@@ -80,8 +73,9 @@ function judge(
     : direction === "≥"
       ? `needs ${factor.toFixed(2)}× more`
       : `${factor.toFixed(2)}× over`;
-  const format = FORMATS[result.unit] ?? String;
-  return { id, goal, measured: format(value), value, target, pass, ...(gap ? { gap } : {}) };
+  // As the row shows it, but a ratio with its trailing zeros: 3.00× next to a target of 3×.
+  const measured = result.unit === "ratio" ? `${value.toPrecision(3)}×` : formatValue(value, result.unit);
+  return { id, goal, measured, value, target, pass, ...(gap ? { gap } : {}) };
 }
 
 /** Every goal, judged on the report's rows (`results`: all sections'). */

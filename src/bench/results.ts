@@ -4,9 +4,8 @@
  * judge (ivsh ÷ each socket, ivsh ÷ memcpy, lock cost ÷ transfer time) are computed per round too, then
  * summarised.
  */
-import { formatBytes } from "../units.ts";
+import { formatBlockSize, formatBytes } from "../units.ts";
 import { STREAM_BASELINES } from "./baselines.ts";
-import { formatBlockSize } from "./charts.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section, summaryOf } from "./report.ts";
 import { summarize } from "./stats.ts";

@@ -109,8 +109,9 @@ export async function runEchoServer(flags: WorkerFlags): Promise<void> {
 }
 
 interface EchoConnection extends LoadConnection {
-  socket: Socket<undefined>;
-  answered: (() => void) | undefined;
+  readonly socket: Socket<undefined>;
+  /** A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back. */
+  readonly answers: Messages;
 }
 
 export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
@@ -121,34 +122,19 @@ export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
   emit({ event: "ready" });
   await loadSignal;
   const request = new Uint8Array(REQUEST_BYTES);
-  const load = await openLoad(flags.number("seconds"), flags.number("rate"), connections, (idle) => {
-    const answered = new Promise<string>((resolve) => {
-      idle.answered = () => resolve("echo");
-    });
+  const load = await openLoad(flags.number("seconds"), flags.number("rate"), connections, async (idle) => {
     idle.socket.write(request);
-    return answered;
+    await idle.answers.next();
+    return "echo";
   });
   emit({ event: "load", ...load });
   for (const connection of connections) connection.socket.end();
 }
 
 async function connectEcho(address: string): Promise<EchoConnection> {
-  const connection: EchoConnection = {
-    socket: undefined as unknown as Socket<undefined>,
-    busy: false,
-    answered: undefined,
-  };
-  // A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back.
   const answers = new Messages(REQUEST_BYTES);
-  connection.socket = await Bun.connect({
-    unix: address,
-    socket: {
-      data: (_socket, bytes) => {
-        if (answers.add(bytes).byteLength > 0) connection.answered?.();
-      },
-    },
-  });
-  return connection;
+  const socket = await Bun.connect({ unix: address, socket: { data: answers.data, close: answers.close } });
+  return { socket, answers, busy: false };
 }
 
 /** The parent's side: the floor with `processes` × `clients` connections at `rate` for `seconds`. */

@@ -12,7 +12,7 @@ import { failure } from "../errors.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { type Child, withChildren } from "./child.ts";
+import { type Child, waitUntil, withChildren } from "./child.ts";
 import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
 
 export const GUEST_CASES = [
@@ -138,18 +138,16 @@ async function untilConnected(
   perVm: number,
   action: string,
 ): Promise<void> {
-  for (;;) {
-    for (const vm of vms)
-      if (vm.exited)
-        throw failure(
-          "PeerGone",
-          action,
-          `the ${vm.label} exited before its clients connected: ${await vm.lastWords()}`,
-        );
+  const connected = async () => {
+    const exited = vms.find((vm) => vm.exited);
+    if (exited) {
+      const words = await exited.lastWords();
+      throw failure("PeerGone", action, `the ${exited.label} exited before its clients connected: ${words}`);
+    }
     const { report } = await fetchStatus(endpoint, 200);
-    if (names.every((name) => connectedIn(report, name) >= perVm)) return;
-    await Bun.sleep(POLL_MS);
-  }
+    return names.every((name) => connectedIn(report, name) >= perVm);
+  };
+  await waitUntil(connected, "the guests' clients to connect", CASE_TIMEOUT_MS, POLL_MS);
 }
 
 /** Bridges once their number stops changing: relaying ones appear with their connection, handing-over ones exit. */
@@ -229,17 +227,20 @@ function alive(pid: number): boolean {
  * their sharers: all bun processes share its text).
  */
 export function processMemory(pid: number) {
-  const kib = (file: string, field: string) => {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
-      readFileSync(`/proc/${pid}/${file}`, "utf8"),
-    );
-    const action = `read the memory of process ${pid}`;
-    if (!match) throw failure("SystemCall", action, `/proc/${pid}/${file} has no ${field}`);
-    return Number(match[1]) * 1024;
-  };
+  return { ...residentMemory(pid), pssBytes: kibField(pid, "smaps_rollup", "Pss") * 1024 };
+}
+
+/** The first two of those: cheap enough to sample a busy process (smaps_rollup walks its page tables). */
+export function residentMemory(pid: number) {
   return {
-    rssBytes: kib("status", "VmRSS"),
-    rssAnonBytes: kib("status", "RssAnon"),
-    pssBytes: kib("smaps_rollup", "Pss"),
+    rssBytes: kibField(pid, "status", "VmRSS") * 1024,
+    rssAnonBytes: kibField(pid, "status", "RssAnon") * 1024,
   };
+}
+
+function kibField(pid: number, file: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"));
+  if (!match)
+    throw failure("SystemCall", `read the memory of process ${pid}`, `/proc/${pid}/${file} has no ${field}`);
+  return Number(match[1]);
 }

@@ -13,6 +13,7 @@ import type { Child, Interruption } from "./child.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { measureEchoFloor } from "./scale-echo.ts";
+import { residentMemory } from "./scale-guests.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { type Event, nextEvent, numberField, startWorker } from "./worker-io.ts";
@@ -236,9 +237,8 @@ async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
 }
 
 function residentKiB(pid: number) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { rss: field("VmRSS"), anon: field("RssAnon") };
+  const { rssBytes, rssAnonBytes } = residentMemory(pid);
+  return { rss: rssBytes / 1024, anon: rssAnonBytes / 1024 };
 }
 
 /** Samples the process's RSS until the returned function is called, which gives the peak. */

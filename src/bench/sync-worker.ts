@@ -158,10 +158,10 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
     socket: {
       data(socket, bytes) {
         const arrivedMs = sharedClockMs();
-        const stamps = messages.add(bytes);
-        for (const stamp of new Float64Array(stamps.buffer))
-          latenciesNs.push(Math.round((arrivedMs - stamp) * 1e6));
-        socket.write(stamps);
+        for (const stamp of messages.add(bytes)) {
+          latenciesNs.push(Math.round((arrivedMs - new Float64Array(stamp.buffer)[0]!) * 1e6));
+          socket.write(stamp);
+        }
       },
       close: () => done.resolve(),
       error: (_socket, error) => done.reject(error),
@@ -178,26 +178,19 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
 
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
-  let reply = Promise.withResolvers<void>();
-  const messages = new Messages(MESSAGE_BYTES);
+  const replies = new Messages(MESSAGE_BYTES);
   const socket: Socket<undefined> = await Bun.connect({
     unix: flags.string("address"),
-    socket: {
-      data(_socket, bytes) {
-        if (messages.add(bytes).byteLength > 0) reply.resolve();
-      },
-      close: () => reply.reject(failure("PeerGone", "ping the echo worker", "it closed the connection")),
-    },
+    socket: { data: replies.data, close: replies.close },
   });
   const roundTripsNs: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await Bun.sleep(SETTLE_MS);
     busyWait(SETTLE_MS);
-    reply = Promise.withResolvers<void>();
     const message = new Float64Array([sharedClockMs()]);
     const started = localNanoseconds();
     socket.write(new Uint8Array(message.buffer));
-    await reply.promise;
+    await replies.next();
     roundTripsNs.push(Math.round(localNanoseconds() - started));
   }
   socket.end();

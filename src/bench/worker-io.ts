@@ -22,21 +22,24 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
-export async function nextEvent(child: Child, name: string): Promise<Event> {
+/** The next line of `child`, a JSON object: a worker's event, or the report of a command run with --json. */
+export async function nextJson(child: Child): Promise<Record<string, unknown>> {
   const line = await child.nextLine();
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(line);
+    return JSON.parse(line) as Record<string, unknown>;
   } catch {
     throw failure("Internal", `read the ${child.label}'s report`, `'${line.slice(0, 80)}' is not JSON`);
   }
-  const event = (parsed as { event?: unknown } | null)?.event;
-  if (event !== name)
+}
+
+/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
+export async function nextEvent(child: Child, name: string): Promise<Event> {
+  const parsed = await nextJson(child);
+  if (parsed?.event !== name)
     throw failure(
       "Internal",
       `read the ${child.label}'s report`,
-      `it said '${String(event)}' before '${name}'`,
+      `it said '${String(parsed?.event)}' before '${name}'`,
     );
   return parsed as Event;
 }
@@ -213,20 +216,50 @@ export function hostAndPort(address: string): { hostname: string; port: number }
   return { hostname: address.slice(0, separator), port };
 }
 
-/** Cuts a socket's bytes into `size`-byte messages: a write may arrive split, or joined with the next. */
+/**
+ * A socket's `size`-byte messages, whole: a write may arrive split, or joined with the next. `add` cuts
+ * what arrived (for a callback that answers at once); `data`, as a socket handler's callback, queues the
+ * messages for `next`, which resolves with the oldest one not read yet (and fails once `close` was called).
+ */
 export class Messages {
   private pending = new Uint8Array(0);
+  private readonly arrived: Uint8Array[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
 
   constructor(private readonly size: number) {}
 
-  /** Adds `bytes`; returns the messages now whole, back to back (none: an empty array). */
-  add(bytes: Uint8Array): Uint8Array {
+  /** Adds `bytes`; returns the messages now whole. */
+  add(bytes: Uint8Array): Uint8Array[] {
     const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
     joined.set(this.pending);
     joined.set(bytes, this.pending.byteLength);
     const whole = joined.byteLength - (joined.byteLength % this.size);
     this.pending = joined.slice(whole);
-    return joined.slice(0, whole);
+    return Array.from({ length: whole / this.size }, (_, index) =>
+      joined.slice(index * this.size, (index + 1) * this.size),
+    );
+  }
+
+  readonly data = (_socket: unknown, bytes: Uint8Array): void => {
+    this.arrived.push(...this.add(bytes));
+    this.wake?.();
+  };
+
+  /** As a socket handler's `close`: a `next` that would wait for ever fails instead. */
+  readonly close = (): void => {
+    this.closed = true;
+    this.wake?.();
+  };
+
+  async next(): Promise<Uint8Array> {
+    while (this.arrived.length === 0) {
+      if (this.closed) throw failure("PeerGone", "read the next message", "the connection closed");
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+    return this.arrived.shift()!;
   }
 }
 

@@ -13,8 +13,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
-import { Child, stopAllChildren } from "../bench/child.ts";
-import { numberField } from "../bench/worker-io.ts";
+import { type Child, stopAllChildren } from "../bench/child.ts";
+import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
+import { nextJson, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -121,24 +122,14 @@ function createWorkspace(signal: AbortSignal | undefined): Workspace {
   return { dir, shmDir, input: join(shmDir, "input.bin"), env: {}, signal };
 }
 
-/** Pseudo-random content, fast to make: a random 16 MiB pool, each MiB stamped with its index. */
+/** Random content (as the benchmark's end-to-end rows send), and its checks computed while it is written. */
 async function generateFile(path: string, bytes: number): Promise<FileChecks> {
-  const pool = new Uint8Array(16 << 20);
-  for (let offset = 0; offset < pool.length; offset += 65536)
-    crypto.getRandomValues(pool.subarray(offset, offset + 65536));
-  const writer = Bun.file(path).writer({ highWaterMark: 8 << 20 });
   const digest = new StreamDigest();
   let crc32 = 0;
-  for (let offset = 0, index = 0; offset < bytes; offset += 1 << 20, index++) {
-    const piece = pool
-      .slice(((index * 7) % 16) << 20, (((index * 7) % 16) + 1) << 20)
-      .subarray(0, Math.min(1 << 20, bytes - offset));
-    new DataView(piece.buffer).setUint32(0, index, true);
+  await writeRandom(path, bytes, (piece) => {
     digest.update(piece);
     crc32 = Bun.hash.crc32(piece, crc32);
-    writer.write(piece);
-  }
-  await writer.end();
+  });
   return { xxh3: digest.hex, crc32 };
 }
 
@@ -147,16 +138,12 @@ async function runIvsh(
   workspace: Workspace,
   checks: FileChecks,
 ): Promise<{ seconds: number; digest: string }> {
-  const receiver = spawn(
-    ["guest", "recv", "--channel", "demo", "--out", "/dev/null", "--json"],
-    "ivsh guest recv",
-    workspace,
-  );
-  const sender = spawn(
-    ["guest", "send", workspace.input, "--channel", "demo", "--json"],
-    "ivsh guest send",
-    workspace,
-  );
+  // Checked and started in one synchronous step: a child started once the abort has killed the others
+  // would be left running, waiting for the arbiter that was killed with them.
+  throwIfAborted(workspace.signal, "run the demo");
+  const command = [selfCommand(), { NO_COLOR: "1", ...workspace.env }] as const;
+  const files = [workspace.input, "/dev/null"] as const;
+  const [receiver, sender] = startIvsh([], command, files, ["--channel", "demo", "--json"]);
   const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
   if (received.digest !== checks.xxh3)
     throw failure(
@@ -183,18 +170,9 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
   return { seconds: numberField(received, "seconds") };
 }
 
-/**
- * Checks for an interruption and starts the child in one synchronous step: a child started once the
- * abort has killed the others would be left running, waiting for the arbiter that was killed with them.
- */
-function spawn(args: string[], label: string, { env, signal }: Workspace): Child {
-  throwIfAborted(signal, "run the demo");
-  return new Child([...selfCommand(), ...args], label, { NO_COLOR: "1", ...env });
-}
-
 /** The one JSON line a child prints on stdout; a child that fails is an error with its own words. */
 async function jsonResult(child: Child): Promise<Record<string, unknown>> {
-  const line = await child.nextLine();
+  const result = await nextJson(child);
   await child.finish();
-  return JSON.parse(line) as Record<string, unknown>;
+  return result;
 }
