@@ -2,6 +2,7 @@
 import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
+import { descriptorNamed } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
 import {
@@ -43,6 +44,8 @@ export default defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    // With the data on stdout (- or a name of it, /dev/stdout), the JSON summary goes to stderr.
+    const jsonFd = args.out === "-" || descriptorNamed(args.out) === 1 ? 2 : 1;
     try {
       phase("recv: started");
       const channel = channelName(args.channel);
@@ -69,8 +72,7 @@ export default defineLeafCommand({
           committed = true;
           sink.settle();
           const summary = summaryJson("recv", channel, args.out, result);
-          // With the data on stdout, the JSON summary goes to stderr.
-          if (args.json) writeStandard(args.out === "-" ? 2 : 1, `${JSON.stringify(summary)}\n`);
+          if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
         } finally {
           await client.close({ waitForArbiter: false });
@@ -81,19 +83,14 @@ export default defineLeafCommand({
         if (!committed) {
           const left = sink.abandon();
           if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
-          else if (sink.target === "-" && sink.written > 0)
+          else if (jsonFd === 2 && sink.written > 0)
             log.warn(
               `the ${sink.written} bytes written to stdout are an incomplete, unverified stream: discard them`,
             );
         }
       }
     } catch (error) {
-      if (args.json)
-        writeFailureJson(
-          args.out === "-" ? 2 : 1,
-          { role: "recv", channel: args.channel, file: args.out },
-          error,
-        );
+      if (args.json) writeFailureJson(jsonFd, { role: "recv", channel: args.channel, file: args.out }, error);
       throw error;
     }
   },

@@ -4,7 +4,8 @@
  * not stall); pipes and terminals are polled, so an idle pipe never blocks the event loop (and with it
  * the heartbeats that keep the client's lease).
  */
-import { fstatSync, statfsSync } from "node:fs";
+import { fstatSync, lstatSync, readlinkSync, statfsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
   closeFd,
@@ -84,6 +85,32 @@ export function openNamed(
     if (known) throw failure(known[0], action, known[1]);
     throw error;
   }
+}
+
+/** The names of an open descriptor: /dev/fd/N, /proc/self/fd/N (and /proc/PID/fd/N for this process). */
+const DESCRIPTOR_NAME = new RegExp(`^/(?:dev/fd|proc/(?:self|thread-self|${process.pid})/fd)/(\\d+)$`);
+
+/**
+ * The descriptor a name like /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N stands for, following
+ * the symlinks on the way there; undefined for any other path. Such a name means the file the descriptor
+ * has open (a shell's redirection): opened by name, a redirection to a regular file looks like a file to
+ * replace, and replacing it would put a file in the place of the link (/dev/stdout) and leave the
+ * redirection empty.
+ */
+export function descriptorNamed(path: string): number | undefined {
+  let current = resolve(path);
+  // As many links as the kernel itself follows in one lookup.
+  for (let hops = 0; hops <= 40; hops++) {
+    const match = DESCRIPTOR_NAME.exec(current);
+    if (match) return Number(match[1]);
+    try {
+      if (!lstatSync(current, { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
+      current = resolve(dirname(current), readlinkSync(current));
+    } catch {
+      return undefined; // not a name we can follow (ENOTDIR, EACCES): opening it says what is wrong
+    }
+  }
+  return undefined;
 }
 
 /** What tells a regular file's contents changed: its size and its modification time, to the nanosecond. */

@@ -29,7 +29,7 @@ import {
   writeSome,
 } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
-import { openNamed, PIPE_BYTES, waitReady } from "./io.ts";
+import { descriptorNamed, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 /**
@@ -143,6 +143,8 @@ export class Sink implements StreamKeeper {
         );
       return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
     }
+    const descriptor = descriptorNamed(target);
+    if (descriptor !== undefined) return Sink.onDescriptor(descriptor, target);
     const exists = existsSync(target);
     const special = exists && !statSync(target).isFile();
     if (exists && !special && !force)
@@ -158,6 +160,24 @@ export class Sink implements StreamKeeper {
     }
     const fd = openPartial(`${target}.partial`, target, force, argument);
     return new Sink(fd, target, `${target}.partial`, "file", exists);
+  }
+
+  /**
+   * --out /dev/stdout, /dev/fd/N, ...: written straight to that open descriptor, as `-` is to stdout (no
+   * FILE.partial beside the link, no rename over it, no existing file refused: the shell made it).
+   */
+  private static onDescriptor(fd: number, target: string): Sink {
+    const action = `write ${target}`;
+    let type: FileType;
+    try {
+      type = fileStatus(fd, target).type;
+    } catch (error) {
+      if (!(error instanceof SystemCallError && error.errnoName === "EBADF")) throw error;
+      throw failure("InvalidArgument", action, `it names descriptor ${fd}, which is not open (--out)`);
+    }
+    if (isTerminal(fd))
+      throw failure("InvalidArgument", action, "it is a terminal (pass --out FILE, or redirect)");
+    return new Sink(fd, target, target, type);
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
