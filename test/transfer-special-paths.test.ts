@@ -1,8 +1,9 @@
 /** Transfers through names that are not plain files: /dev/stdout and its kin, FIFOs. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import { lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, EXIT_BOUND_MS, readUntil } from "./helpers/processes.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
@@ -60,5 +61,88 @@ describe("--out naming an open descriptor (/dev/stdout, /dev/fd/N, /proc/self/fd
     const receiver = guest(paths, ["recv", ...args]);
     expect(await receiver.exit()).toBe(1);
     expect(await receiver.stderr).toContain("descriptor 9, which is not open");
+  });
+});
+
+/** `ivsh guest ARGS` with its stderr read as it comes, to see what it says it waits for. */
+function spawnGuest(args: string[]) {
+  return Bun.spawn([process.execPath, CLI, "guest", ...args], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+  });
+}
+
+/** Stderr up to `text`; throws if it is not said within the liveness bound (the process is killed). */
+async function saysWithin(proc: ReturnType<typeof spawnGuest>, text: string): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), EXIT_BOUND_MS);
+  });
+  const said = await Promise.race([readUntil(proc.stderr, text), late]);
+  clearTimeout(timer);
+  if (said?.includes(text)) return said;
+  proc.kill("SIGKILL");
+  throw new Error(`it did not say '${text}' within ${EXIT_BOUND_MS} ms; said: ${said ?? "(nothing)"}`);
+}
+
+/** The exit code, or a throw if it has not ended within the liveness bound (the process is killed). */
+async function exitOf(proc: ReturnType<typeof spawnGuest>): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), EXIT_BOUND_MS);
+  });
+  const outcome = await Promise.race([proc.exited, late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return outcome;
+  proc.kill("SIGKILL");
+  throw new Error(`it did not exit within ${EXIT_BOUND_MS} ms`);
+}
+
+describe("FIFOs: an end waiting for the program at the FIFO's other end hears signals and --timeout", () => {
+  test("recv --out FIFO with no reader says so, gives up at --timeout, and exits 130 on SIGINT", async () => {
+    const fifo = outPath(paths, "no-reader.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const limited = spawnGuest(["recv", "--channel", "no-reader", "--out", fifo, "--timeout", "1s"]);
+    expect(await exitOf(limited)).toBe(1);
+    expect(await new Response(limited.stderr).text()).toContain("no program opened the FIFO for reading");
+    const waiting = spawnGuest(["recv", "--channel", "no-reader", "--out", fifo, "--progress"]);
+    await saysWithin(waiting, `waiting for a program to open ${fifo} for reading`);
+    waiting.kill("SIGINT");
+    expect(await exitOf(waiting)).toBe(130);
+  });
+
+  test("send FIFO with no writer exits 143 on SIGTERM; a writer that comes later is sent bit-exact", async () => {
+    const fifo = outPath(paths, "no-writer.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const alone = spawnGuest(["send", fifo, "--channel", "no-writer", "--progress"]);
+    await saysWithin(alone, "waiting for a receiver");
+    alone.kill("SIGTERM");
+    expect(await exitOf(alone)).toBe(143);
+
+    const input = outPath(paths, "late-writer.in");
+    const output = outPath(paths, "late-writer.out");
+    const data = await randomFile(input, 3 << 20);
+    const sender = spawnGuest(["send", fifo, "--channel", "late-writer"]);
+    const receiver = guest(paths, ["recv", "-q", "--channel", "late-writer", "--out", output]);
+    // The shell's open of the FIFO for writing waits for the sender's open for reading.
+    const writer = Bun.spawn(["sh", "-c", 'cat "$0" > "$1"', input, fifo]);
+    expect([await exitOf(sender), await receiver.exit(), await writer.exited]).toEqual([0, 0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+  });
+
+  test("recv --out FIFO whose reader opens late gets the stream bit-exact", async () => {
+    const fifo = outPath(paths, "late-reader.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const input = outPath(paths, "late-reader.in");
+    const data = await randomFile(input, 3 << 20);
+    const receiver = spawnGuest(["recv", "--channel", "late-reader", "--out", fifo, "--progress"]);
+    await saysWithin(receiver, `waiting for a program to open ${fifo} for reading`);
+    const sender = guest(paths, ["send", "-q", "--channel", "late-reader", input]);
+    const reader = Bun.spawn(["cat", fifo], { stdout: "pipe" });
+    const copied = new Uint8Array(await new Response(reader.stdout).arrayBuffer());
+    expect([await sender.exit(), await exitOf(receiver)]).toEqual([0, 0]);
+    expect(sameBytes(copied, data)).toBe(true);
   });
 });

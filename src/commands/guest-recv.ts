@@ -58,8 +58,15 @@ export default defineLeafCommand({
       // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
       const signal = abortOnSignals();
       const connection = connectOptions(args, `recv ${args.out}`);
-      const sink = Sink.open(args.out, { force: args.force });
       const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
+      let sink: Sink;
+      try {
+        const onWaiting = (what: string) => progress.waiting?.(what);
+        sink = await Sink.openWhenRead(args.out, { force: args.force, signal, waitMs, onWaiting });
+      } catch (error) {
+        progress.done();
+        throw error;
+      }
       let committed = false;
       try {
         warnIfSlowMapping(connection);

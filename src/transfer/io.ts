@@ -13,11 +13,13 @@ import {
   type FileType,
   fileStatus,
   isReady,
+  O_NONBLOCK,
   O_RDONLY,
   openFile,
   POLLIN,
   readInto,
   SystemCallError,
+  setNonBlocking,
   yieldProcessor,
 } from "../ffi/index.ts";
 
@@ -146,8 +148,18 @@ export class Source {
       if (type === "pipe") enlargePipe(0, PIPE_BYTES);
       return new Source(0, "stdin", type, undefined);
     }
-    const fd = openNamed(path, O_RDONLY, 0, `send ${path}`, "FILE names the file to send, or - for stdin");
+    // Non-blocking: a FIFO with no writer yet would otherwise block open(2), and with it the event loop,
+    // so neither Ctrl-C nor SIGTERM could end the wait. A FIFO is then read as a pipe (polled).
+    const fd = openNamed(
+      path,
+      O_RDONLY | O_NONBLOCK,
+      0,
+      `send ${path}`,
+      "FILE names the file to send, or - for stdin",
+    );
     const { size, type } = fileStatus(fd, path);
+    // A regular file is read blocking (its reads do not stall, and a chunk must fill).
+    if (type === "file") setNonBlocking(fd, false, path);
     if (type === "directory") {
       closeFd(fd);
       throw failure(

@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { failure, type IvshError } from "../errors.ts";
+import { failure, type IvshError, throwIfAborted } from "../errors.ts";
 import {
   closeFd,
   enlargePipe,
@@ -28,7 +28,7 @@ import {
   writeAll,
   writeSome,
 } from "../ffi/index.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
@@ -180,6 +180,38 @@ export class Sink implements StreamKeeper {
     return new Sink(fd, target, target, type);
   }
 
+  /**
+   * `open`, except that a FIFO no program reads yet is waited for, by polling a non-blocking open, instead
+   * of in open(2): that would block the event loop with it, leaving Ctrl-C, SIGTERM and `waitMs` (the
+   * --timeout) unheard, and nothing said about what it waits for (`onWaiting` is told).
+   */
+  static async openWhenRead(
+    target: string,
+    options: { force?: boolean; signal?: AbortSignal; waitMs?: number; onWaiting?: (what: string) => void },
+  ): Promise<Sink> {
+    const fifo = target !== "-" && descriptorNamed(target) === undefined && isFifo(target);
+    if (!fifo) return Sink.open(target, options);
+    const action = `write ${target}`;
+    const started = performance.now();
+    for (let tries = 0; ; tries++) {
+      throwIfAborted(options.signal, `wait for a reader of ${target}`);
+      try {
+        const fd = openNamed(target, O_WRONLY | O_NONBLOCK, 0, action, "--out");
+        return new Sink(fd, target, target, "pipe");
+      } catch (error) {
+        if (!(error instanceof SystemCallError && error.errnoName === "ENXIO")) throw error;
+      }
+      if (tries === 0) options.onWaiting?.(`for a program to open ${target} for reading`);
+      if (options.waitMs !== undefined && performance.now() - started > options.waitMs)
+        throw failure(
+          "Timeout",
+          action,
+          `no program opened the FIFO for reading within ${formatDuration(options.waitMs)} (--timeout)`,
+        );
+      await Bun.sleep(FIFO_POLL_MS);
+    }
+  }
+
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
     if (this.type !== "pipe") {
       this.writeToFile(address, length);
@@ -306,6 +338,13 @@ export class Sink implements StreamKeeper {
   private get renames(): boolean {
     return this.writing !== this.target && this.target !== "-";
   }
+}
+
+/** How often a receiver looks whether a FIFO it is to write has a reader yet. */
+const FIFO_POLL_MS = 20;
+
+function isFifo(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
 }
 
 /** A second name for `path` (a hard link; a rename where links are not supported), to restore it from. */
