@@ -1,7 +1,8 @@
 /** Transfers through names that are not plain files: /dev/stdout and its kin, FIFOs. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, readUntil } from "./helpers/processes.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
@@ -145,4 +146,32 @@ describe("FIFOs: an end waiting for the program at the FIFO's other end hears si
     expect([await sender.exit(), await exitOf(receiver)]).toEqual([0, 0]);
     expect(sameBytes(copied, data)).toBe(true);
   });
+});
+
+describe("names that cannot be looked up get the error of a bad FILE or --out, not an internal one", () => {
+  const cases: [string, (dir: string) => string, string][] = [
+    ["a file used as a directory (ENOTDIR)", (dir) => join(dir, "plain.file", "x"), "is not a directory"],
+    ["a loop of symbolic links (ELOOP)", (dir) => join(dir, "loop-a", "x"), "symbolic links (ELOOP)"],
+    ["a name too long (ENAMETOOLONG)", (dir) => join(dir, "n".repeat(300)), "longer than its file system"],
+  ];
+  for (const [label, pathIn, says] of cases)
+    for (const role of ["send", "recv"] as const)
+      test(`${role}: ${label}`, async () => {
+        const dir = outPath(paths, `names-${role}-${label.replace(/\W+/g, "-")}`);
+        mkdirSync(dir);
+        writeFileSync(join(dir, "plain.file"), "plain\n");
+        symlinkSync("loop-b", join(dir, "loop-a"));
+        symlinkSync("loop-a", join(dir, "loop-b"));
+        const path = pathIn(dir);
+        const args = role === "send" ? [path] : ["--out", path, "--force"];
+        const end = guest(paths, [role, ...args, "--channel", "names", "--timeout", "1s", "--json"]);
+        expect(await end.exit()).toBe(1);
+        await end.events.finished;
+        const json = JSON.parse(end.events.lines.at(-1) ?? "");
+        expect(json.error.code).not.toBe("Internal");
+        expect(json.error.message).toContain(says);
+        expect(json.error.message).toContain(
+          role === "send" ? "FILE names the file" : "--out names the file",
+        );
+      });
 });

@@ -76,17 +76,31 @@ export function openNamed(
   try {
     return openFile(path, flags, mode);
   } catch (error) {
-    if (!(error instanceof SystemCallError)) throw error;
-    const reasons: Record<string, [ErrorCodeName, string]> = {
-      ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
-      EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
-      EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
-      EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
-    };
-    const known = reasons[error.errnoName];
-    if (known) throw failure(known[0], action, known[1]);
-    throw error;
+    throw namedFailure(error, path, action, argument) ?? error;
   }
+}
+
+/**
+ * The usual refusals of a path the user named (by open(2), or by a node:fs look at it), as an error that
+ * says which argument named it and what to do; undefined for any other error.
+ */
+export function namedFailure(error: unknown, path: string, action: string, argument: string) {
+  const errno =
+    error instanceof SystemCallError ? error.errnoName : (error as { code?: unknown } | undefined)?.code;
+  const reasons: Record<string, [ErrorCodeName, string]> = {
+    ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
+    EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
+    EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+    EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
+    ENOTDIR: ["NotFound", `a part of ${path} before its last '/' is not a directory (ENOTDIR) (${argument})`],
+    ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
+    ENAMETOOLONG: [
+      "InvalidArgument",
+      `the name is longer than its file system allows (ENAMETOOLONG) (${argument})`,
+    ],
+  };
+  const known = typeof errno === "string" ? reasons[errno] : undefined;
+  return known ? failure(known[0], action, known[1]) : undefined;
 }
 
 /** The names of an open descriptor: /dev/fd/N, /proc/self/fd/N (and /proc/PID/fd/N for this process). */

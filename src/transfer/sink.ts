@@ -29,7 +29,7 @@ import {
   writeSome,
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import { descriptorNamed, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
+import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 /**
@@ -134,6 +134,15 @@ export class Sink implements StreamKeeper {
    * it that is refused before anything is written.
    */
   static open(target: string, { force = false }: { force?: boolean } = {}): Sink {
+    try {
+      return Sink.openNamed(target, force);
+    } catch (error) {
+      // A name that cannot be looked at (ENOTDIR, ELOOP, ...) is named as the --out the user gave.
+      throw namedFailure(error, target, `write ${target}`, OUT_ARGUMENT) ?? error;
+    }
+  }
+
+  private static openNamed(target: string, force: boolean): Sink {
     if (target === "-") {
       if (isTerminal(1))
         throw failure(
@@ -153,7 +162,7 @@ export class Sink implements StreamKeeper {
         `write ${target}`,
         "the file already exists (pass --force to replace it once the new copy is verified, or choose another --out)",
       );
-    const argument = "--out names the file to write, in a directory that exists";
+    const argument = OUT_ARGUMENT;
     if (special) {
       const fd = openNamed(target, O_WRONLY | O_CREAT | O_TRUNC, 0o644, `write ${target}`, argument);
       return new Sink(fd, target, target, fileStatus(fd, target).type);
@@ -340,11 +349,17 @@ export class Sink implements StreamKeeper {
   }
 }
 
+const OUT_ARGUMENT = "--out names the file to write, in a directory that exists";
+
 /** How often a receiver looks whether a FIFO it is to write has a reader yet. */
 const FIFO_POLL_MS = 20;
 
 function isFifo(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
+  } catch {
+    return false; // not a name we can look at (ENOTDIR, ELOOP): `open` says what is wrong
+  }
 }
 
 /** A second name for `path` (a hard link; a rename where links are not supported), to restore it from. */
