@@ -175,3 +175,17 @@ describe("names that cannot be looked up get the error of a bad FILE or --out, n
         );
       });
 });
+
+test("recv --force leaves alone a file of the user's that is already called FILE.ivsh-replaced", async () => {
+  const output = outPath(paths, "aside.out");
+  const bystander = `${output}.ivsh-replaced`;
+  writeFileSync(bystander, "the user's own file\n");
+  writeFileSync(output, "the file to replace\n");
+  const input = outPath(paths, "aside.in");
+  const data = await randomFile(input, 256 << 10);
+  const receiver = guest(paths, ["recv", "-q", "--channel", "aside", "--out", output, "--force"]);
+  const sender = guest(paths, ["send", "-q", "--channel", "aside", input]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  expect(sameBytes(readFileSync(output), data)).toBe(true);
+  expect(readFileSync(bystander, "utf8")).toBe("the user's own file\n");
+});

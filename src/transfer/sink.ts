@@ -362,14 +362,20 @@ function isFifo(path: string): boolean {
   }
 }
 
-/** A second name for `path` (a hard link; a rename where links are not supported), to restore it from. */
+/**
+ * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ */
 function setAside(path: string): string {
-  const aside = `${path}.ivsh-replaced`;
-  rmSync(aside, { force: true });
-  try {
-    linkSync(path, aside);
-  } catch {
-    renameFile(path, aside);
+  for (let attempt = 0; ; attempt++) {
+    const aside = `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
+    try {
+      linkSync(path, aside);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "EEXIST") continue; // made meanwhile: not ours either
+      renameFile(path, aside);
+    }
+    return aside;
   }
-  return aside;
 }
