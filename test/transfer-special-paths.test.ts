@@ -148,11 +148,12 @@ describe("FIFOs: an end waiting for the program at the FIFO's other end hears si
   });
 });
 
-describe("names that cannot be looked up get the error of a bad FILE or --out, not an internal one", () => {
+describe("names that cannot be opened get the error of a bad FILE or --out, not a raw or internal one", () => {
   const cases: [string, (dir: string) => string, string][] = [
     ["a file used as a directory (ENOTDIR)", (dir) => join(dir, "plain.file", "x"), "is not a directory"],
     ["a loop of symbolic links (ELOOP)", (dir) => join(dir, "loop-a", "x"), "symbolic links (ELOOP)"],
     ["a name too long (ENAMETOOLONG)", (dir) => join(dir, "n".repeat(300)), "longer than its file system"],
+    ["a Unix socket's name (ENXIO)", (dir) => join(dir, "listening.sock"), "is a socket"],
   ];
   for (const [label, pathIn, says] of cases)
     for (const role of ["send", "recv"] as const)
@@ -162,10 +163,13 @@ describe("names that cannot be looked up get the error of a bad FILE or --out, n
         writeFileSync(join(dir, "plain.file"), "plain\n");
         symlinkSync("loop-b", join(dir, "loop-a"));
         symlinkSync("loop-a", join(dir, "loop-b"));
+        const listener = Bun.listen({ unix: join(dir, "listening.sock"), socket: { data() {} } });
         const path = pathIn(dir);
         const args = role === "send" ? [path] : ["--out", path, "--force"];
         const end = guest(paths, [role, ...args, "--channel", "names", "--timeout", "1s", "--json"]);
-        expect(await end.exit()).toBe(1);
+        const exitCode = await end.exit();
+        listener.stop(true);
+        expect(exitCode).toBe(1);
         await end.events.finished;
         const json = JSON.parse(end.events.lines.at(-1) ?? "");
         expect(json.error.code).not.toBe("Internal");

@@ -94,6 +94,8 @@ export function namedFailure(error: unknown, path: string, action: string, argum
     EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
     ENOTDIR: ["NotFound", `a part of ${path} before its last '/' is not a directory (ENOTDIR) (${argument})`],
     ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
+    // open(2) of a Unix socket's name (or of a device file whose device is absent).
+    ENXIO: ["InvalidArgument", `${path} is a socket, or a device that is not there (ENXIO) (${argument})`],
     ENAMETOOLONG: [
       "InvalidArgument",
       `the name is longer than its file system allows (ENAMETOOLONG) (${argument})`,

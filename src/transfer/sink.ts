@@ -205,10 +205,12 @@ export class Sink implements StreamKeeper {
     for (let tries = 0; ; tries++) {
       throwIfAborted(options.signal, `wait for a reader of ${target}`);
       try {
-        const fd = openNamed(target, O_WRONLY | O_NONBLOCK, 0, action, "--out");
+        // Not openNamed: ENXIO here is no refusal, it means no reader yet.
+        const fd = openFile(target, O_WRONLY | O_NONBLOCK);
         return new Sink(fd, target, target, "pipe");
       } catch (error) {
-        if (!(error instanceof SystemCallError && error.errnoName === "ENXIO")) throw error;
+        if (!(error instanceof SystemCallError && error.errnoName === "ENXIO"))
+          throw namedFailure(error, target, action, OUT_ARGUMENT) ?? error;
       }
       if (tries === 0) options.onWaiting?.(`for a program to open ${target} for reading`);
       if (options.waitMs !== undefined && performance.now() - started > options.waitMs)
