@@ -193,3 +193,30 @@ test("recv --force leaves alone a file of the user's that is already called FILE
   expect(sameBytes(readFileSync(output), data)).toBe(true);
   expect(readFileSync(bystander, "utf8")).toBe("the user's own file\n");
 });
+
+test("recv --out FIFO whose sender is killed mid-stream warns that the bytes already out are incomplete", async () => {
+  const fifo = outPath(paths, "cut.fifo");
+  execFileSync("mkfifo", [fifo]);
+  const input = outPath(paths, "cut.in");
+  await randomFile(input, 1 << 20);
+  const receiver = spawnGuest(["recv", "--channel", "cut", "--out", fifo]);
+  const reader = Bun.spawn(["cat", fifo], { stdout: "pipe" });
+  // A pipe that never ends: the sender is mid-stream once the first chunk reached the FIFO's reader.
+  const producer = Bun.spawn(["sh", "-c", 'cat "$0"; exec sleep 600', input], { stdout: "pipe" });
+  const sender = Bun.spawn([process.execPath, CLI, "guest", "send", "-", "--channel", "cut", "-q"], {
+    stdin: producer.stdout,
+    stdout: "ignore",
+    stderr: "ignore",
+    env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+  });
+  const out = reader.stdout.getReader();
+  expect((await out.read()).done).toBe(false);
+  sender.kill("SIGKILL");
+  producer.kill("SIGKILL");
+  expect(await exitOf(receiver)).toBe(1);
+  expect(await new Response(receiver.stderr).text()).toContain(
+    `written to ${fifo} are an incomplete, unverified stream`,
+  );
+  out.releaseLock();
+  reader.kill();
+});

@@ -90,10 +90,13 @@ export default defineLeafCommand({
         if (!committed) {
           const left = sink.abandon();
           if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
-          else if (jsonFd === 2 && sink.written > 0)
+          // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
+          else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {
+            const where = jsonFd === 2 ? "stdout" : sink.writing;
             log.warn(
-              `the ${sink.written} bytes written to stdout are an incomplete, unverified stream: discard them`,
+              `the ${sink.written} bytes written to ${where} are an incomplete, unverified stream: discard them`,
             );
+          }
         }
       }
     } catch (error) {
