@@ -36,6 +36,23 @@ test("a block count of 0 (or a fraction) is refused as such", async () => {
   await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
 });
 
+// Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating
+// 'size.blocks')"), no IvshError, and no word of which argument was wrong.
+test("an alloc size or options of the wrong type are named, with what to pass instead", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client.alloc.bind(client) as (...args: any[]) => Promise<unknown>;
+  const notASize =
+    /allocate a segment since its size .* is neither a number of bytes nor \{ blocks: count \}/;
+  for (const size of [undefined, null, "100", {}, { blocks: "2" }])
+    await expectRejection(untyped(size), "InvalidArgument", notASize);
+  const notOptions =
+    /allocate a segment since its options .* are not an object \(leave them out, or pass \{ mode, name \}\)/;
+  for (const options of [null, "write", 5])
+    await expectRejection(untyped(10, options), "InvalidArgument", notOptions);
+  await expectRejection(untyped(10, { mode: null }), "InvalidArgument", /'null' is not a mode/);
+  expect((await client.status()).segments).toEqual([]);
+});
+
 test("an empty segment name is refused, as an empty mutex name is (it read as 'no name' on the wire)", async () => {
   await expectRejection(
     client.alloc(10, { name: "" }),

@@ -21,6 +21,7 @@ import type { StatusReport } from "../protocol/status-report.ts";
 import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
+import { type AllocOptions, allocRequest } from "./alloc-request.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { lockedOut } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
@@ -29,6 +30,7 @@ import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
 
+export type { AllocOptions } from "./alloc-request.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const MIN_HELLO_WAIT_MS = 1000;
@@ -45,12 +47,6 @@ const BYE_WAIT_MS = 1000;
 interface Retries {
   deadlineMs: number;
   totalMs: number;
-}
-
-export interface AllocOptions {
-  mode?: AccessModeName;
-  /** A name makes the segment shareable: other clients `open()` it. */
-  name?: string;
 }
 
 /**
@@ -129,17 +125,7 @@ export class Client {
    * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
    */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
-    const mode = options.mode ?? "write";
-    const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
-    const count = typeof size === "number" ? size : size.blocks;
-    const what = typeof size === "number" ? `allocate ${size} bytes` : `allocate ${size.blocks} blocks`;
-    checkAllocation(what, count, typeof size === "number" ? "size" : "block count", options.name);
-    const grant = await this.transport.request("alloc", {
-      ...request,
-      mode: accessModeOf(mode, what),
-      name: options.name ?? "",
-    });
-    return await this.adoptGrant(grant);
+    return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options)));
   }
 
   /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
@@ -388,12 +374,4 @@ export class Client {
       failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
     );
   }
-}
-
-/** What alloc() refuses before asking: a count that is no count, and "" (on the wire, "no name"). */
-function checkAllocation(what: string, count: number, counted: string, name: string | undefined): void {
-  if (!Number.isSafeInteger(count) || count <= 0)
-    throw failure("InvalidArgument", what, `the ${counted} must be a positive whole number`);
-  if (name === "")
-    throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
 }
