@@ -33,6 +33,8 @@ export interface SlotOwner extends ParkingClient {
   /** close() has begun: the arbiter may already have released the client's locks (its goodbye). */
   readonly isClosing: boolean;
   closeSlot(slot: number): Promise<void>;
+  /** Whether this process may have been frozen past its lease without having heard so yet. */
+  leaseInDoubt(): boolean;
 }
 
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
@@ -220,6 +222,14 @@ abstract class SlotObject {
     const owner = seen & LOCK_OWNER_MASK;
     const lost = this.client.lost;
     if (lost) return lost;
+    // Resumed after a stop past the lease (SIGSTOP, a paused VM), the holder's first call is often this
+    // unlock, run before the arbiter's "lease expired" is read: "it is not locked" hid why it was lost.
+    if (this.client.leaseInDoubt())
+      return failure(
+        "LeaseExpired",
+        `unlock '${this.name}'`,
+        "this process was stopped or starved for over half its lease and the lock is no longer this client's: the lease expired and the arbiter released it (what it guards may have been changed since)",
+      );
     return failure(
       "NotHeld",
       `unlock '${this.name}'`,
