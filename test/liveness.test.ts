@@ -260,6 +260,26 @@ describe("an arbiter that accepts but never answers", () => {
     await Promise.all([holder.close(), waiter.close()]);
   }, 30_000);
 
+  test("a request to an arbiter stopped for longer than the reconnect timeout fails, saying so", async () => {
+    arbiter.spawned.proc.kill("SIGCONT");
+    const reconnectTimeoutMs = 2000;
+    const client = await connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs });
+    arbiter.spawned.proc.kill("SIGSTOP");
+    // Before the fix it waited until SIGCONT (here: never), though a dead arbiter is given up on.
+    const bound = Bun.sleep(reconnectTimeoutMs + livenessBoundMs(LEASE_MS)).then(() => "still waiting");
+    const allocated = client.alloc(4096).then(
+      () => "allocated",
+      (error: IvshError) => error,
+    );
+    const outcome = await Promise.race([allocated, bound]);
+    expect(outcome).toBeInstanceOf(IvshError);
+    expect((outcome as IvshError).code).toBe("ArbiterUnreachable");
+    expect((outcome as IvshError).message).toMatch(/answered nothing for .* with its connection open/);
+    expect(client.lost).toBe(outcome as IvshError);
+    arbiter.spawned.proc.kill("SIGCONT");
+    await client.close();
+  }, 30_000);
+
   test("a connect signal that aborts later does not keep the session from resuming after a restart", async () => {
     arbiter.spawned.proc.kill("SIGCONT");
     const abort = new AbortController();

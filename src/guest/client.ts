@@ -23,7 +23,7 @@ import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest } from "./alloc-request.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { lockedOut } from "./link-errors.ts";
+import { lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
@@ -86,6 +86,7 @@ export class Client {
   private lastTickMs = performance.now();
   private frozen = false;
   private heartbeatInFlight = false;
+  private heartbeatSentMs = 0;
 
   /** @internal Use `connect()`. */
   constructor(
@@ -227,6 +228,7 @@ export class Client {
     const quiet = performance.now() - this.transport.lastAnsweredSentMs;
     if (quiet < this.leaseMs / (2 * HEARTBEATS_PER_LEASE)) return;
     this.heartbeatInFlight = true;
+    this.heartbeatSentMs = performance.now();
     this.transport
       .request("heartbeat", {})
       .catch(() => {}) // a lost session marks the transport lost: callers see it
@@ -264,7 +266,22 @@ export class Client {
     if (gap > this.leaseMs / 2 && !this.closed) {
       this.frozen = true;
       this.confirmLease().catch(() => {}); // a lost lease marks the transport lost; callers see it
-    } else this.keepAlive();
+    } else {
+      this.giveUpOnSilentArbiter(now);
+      this.keepAlive();
+    }
+  }
+
+  /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter). */
+  private giveUpOnSilentArbiter(now: number): void {
+    const { transport } = this;
+    if (!this.heartbeatInFlight || this.closed || !transport.connected || transport.lost) return;
+    const limitMs = Math.max(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS, this.leaseMs);
+    const silence = silentArbiter(
+      now - Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs),
+      limitMs,
+    );
+    if (silence) transport.fail(silence);
   }
 
   /** Why this client can no longer work (lease expired, arbiter gone), if so. */
