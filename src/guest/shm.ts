@@ -22,10 +22,12 @@ function client(): Client {
 }
 
 function condvar(cvid: number, uid: number): CondVar {
+  // First: after shm_finish() the ids are forgotten, and "shm_create_cv() did not return that id" was wrong.
+  const connected = client();
   const found = condvars.get(cvid);
   if (!found)
     throw failure("NotFound", `use condition variable ${cvid}`, "shm_create_cv() did not return that id");
-  if (uid !== client().clientId)
+  if (uid !== connected.clientId)
     throw failure("PermissionDenied", `use condition variable ${cvid}`, `uid ${uid} is not this client`);
   return found;
 }
