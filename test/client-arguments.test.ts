@@ -53,6 +53,24 @@ test("an alloc size or options of the wrong type are named, with what to pass in
   expect((await client.status()).segments).toEqual([]);
 });
 
+test("a block count or status argument the wire cannot carry is told in the caller's words, not the codec's", async () => {
+  // It said "encode field 'blocks' since 4294967296 is outside 0..4294967295".
+  await expectRejection(
+    client.alloc({ blocks: 2 ** 32 }),
+    "NoSpace",
+    /allocate 4294967296 blocks since no region holds more than 4294967295 blocks/,
+  );
+  const notAWholeNumber =
+    /ask the arbiter for its status since its (limit|onlyClient) .* is not a whole number from 0 to/;
+  for (const [limit, onlyClient] of [
+    [-1, 0],
+    [Number.NaN, 0],
+    [1e12, 0],
+    [10, -5],
+  ])
+    await expectRejection(client.status(limit, onlyClient), "InvalidArgument", notAWholeNumber);
+});
+
 test("an empty segment name is refused, as an empty mutex name is (it read as 'no name' on the wire)", async () => {
   await expectRejection(
     client.alloc(10, { name: "" }),

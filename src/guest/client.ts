@@ -21,7 +21,7 @@ import type { StatusReport } from "../protocol/status-report.ts";
 import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { type AllocOptions, allocRequest } from "./alloc-request.ts";
+import { type AllocOptions, allocRequest, statusRequest } from "./arguments.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
@@ -30,7 +30,7 @@ import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
 
-export type { AllocOptions } from "./alloc-request.ts";
+export type { AllocOptions } from "./arguments.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const MIN_HELLO_WAIT_MS = 1000;
@@ -214,7 +214,7 @@ export class Client {
    * narrows the clients list to that one client, if it still has a session.
    */
   async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0): Promise<StatusReport> {
-    const { json } = await this.transport.request("status", { limit, onlyClient });
+    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient));
     return JSON.parse(json) as StatusReport;
   }
 

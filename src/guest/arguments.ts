@@ -1,10 +1,14 @@
 /**
- * What `Client.alloc()` sends, checked first: the library is also called from plain JavaScript, where
- * nothing stops `alloc(undefined)` or `alloc(10, null)`, and those threw a bare TypeError ("undefined is
- * not an object") instead of saying which argument was wrong.
+ * What `Client.alloc()` and `status()` send, checked first: the library is also called from plain
+ * JavaScript, where nothing stops `alloc(undefined)` or `alloc(10, null)` (those threw a bare TypeError,
+ * "undefined is not an object"), and a number the wire cannot carry was told in the codec's words
+ * ("encode field 'blocks' since 4294967296 is outside 0..4294967295") instead of the caller's.
  */
 import { failure } from "../errors.ts";
 import { type AccessModeName, accessModeOf } from "../protocol/messages.ts";
+
+/** The widest count the wire carries (block counts, status limits, client ids). */
+const MAX_U32 = 2 ** 32 - 1;
 
 export interface AllocOptions {
   mode?: AccessModeName;
@@ -41,6 +45,8 @@ export function allocRequest(
       what,
       `the ${byBytes ? "size" : "block count"} must be a positive whole number`,
     );
+  if (!byBytes && count > MAX_U32)
+    throw failure("NoSpace", what, `no region holds more than ${MAX_U32} blocks`);
   if (name === "")
     throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
   return {
@@ -49,6 +55,21 @@ export function allocRequest(
     mode: accessModeOf(mode, what),
     name: name ?? "",
   };
+}
+
+/** The status request's fields: a list limit and a client id are whole numbers the wire carries. */
+export function statusRequest(limit: unknown, onlyClient: unknown): { limit: number; onlyClient: number } {
+  for (const [name, value] of [
+    ["limit", limit],
+    ["onlyClient", onlyClient],
+  ] as const)
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_U32)
+      throw failure(
+        "InvalidArgument",
+        "ask the arbiter for its status",
+        `its ${name} ${describe(value)} is not a whole number from 0 to ${MAX_U32}`,
+      );
+  return { limit: limit as number, onlyClient: onlyClient as number };
 }
 
 function describe(value: unknown): string {
