@@ -69,7 +69,10 @@ abstract class SlotObject {
     return slotWordIndex(this.client.geometry, this.slot, word);
   }
 
-  /** Gives up this client's handle on the slot (the slot is freed when the last holder closes it). */
+  /**
+   * Gives up this client's handle on the slot (the slot is freed when the last holder closes it). Closing
+   * this client's last handle while it holds the lock releases the lock as owner-died for the next taker.
+   */
   async close(): Promise<void> {
     if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
