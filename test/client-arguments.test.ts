@@ -159,6 +159,33 @@ test("a name holding half a UTF-16 surrogate pair is refused, not merged with ot
   await whole.free();
 });
 
+// From plain JavaScript: these threw bare TypeErrors ("toWellFormed is not a function"), Bun's
+// ERR_INVALID_ARG_TYPE, or said a string "100" was an out-of-range timeout.
+test("connect options of the wrong type are refused, naming the option and what it must be", async () => {
+  const where = { socket: paths.socket, region: paths.region };
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = connect as (options: any) => Promise<Client>;
+  await expectRejection(
+    untyped(null),
+    "InvalidArgument",
+    /connect to the arbiter since its options null are not an object/,
+  );
+  await expectRejection(untyped(paths.socket), "InvalidArgument", /its options '.*' are not an object/);
+  const wrong: [string, unknown, string][] = [
+    ["socket", 5, "a string"],
+    ["name", 5, "a string"],
+    ["reconnectTimeoutMs", "100", "a number"],
+    ["futexParking", "no", "true or false"],
+    ["signal", {}, "an AbortSignal"],
+  ];
+  for (const [key, value, type] of wrong)
+    await expectRejection(
+      untyped({ ...where, [key]: value }),
+      "InvalidArgument",
+      new RegExp(`its ${key} option .* is not ${type}$`),
+    );
+});
+
 test("an empty socket, region or tcp option is refused, not taken as the default", async () => {
   for (const key of ["socket", "region", "tcp"])
     await expectRejection(

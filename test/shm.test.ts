@@ -76,3 +76,12 @@ test("a condition variable used after shm_finish() says shm_init() was not calle
     /shm_init\(\) has not been called/,
   );
 });
+
+test("shm_init with options that are not an object is refused as connect() refuses them", async () => {
+  await shm_finish();
+  await expectRejection(
+    shm_init(null as unknown as Parameters<typeof shm_init>[0]), // a caller without types passes anything
+    "InvalidArgument",
+    /shm_init\(\) since its options null are not an object/,
+  );
+});

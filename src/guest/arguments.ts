@@ -72,6 +72,49 @@ export function statusRequest(limit: unknown, onlyClient: unknown): { limit: num
   return { limit: limit as number, onlyClient: onlyClient as number };
 }
 
+/** What each of connect()'s options must be (ConnectOptions), for a caller without types. */
+const OPTION_TYPES: Record<string, "string" | "number" | "boolean" | "AbortSignal"> = {
+  socket: "string",
+  tcp: "string",
+  region: "string",
+  sysfsRoot: "string",
+  resource: "string",
+  name: "string",
+  reconnectTimeoutMs: "number",
+  connectTimeoutMs: "number",
+  signal: "AbortSignal",
+  futexParking: "boolean",
+};
+
+const TYPE_NAMES = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  AbortSignal: "an AbortSignal",
+};
+
+/**
+ * connect()'s options, checked before anything is read from them: `connect(null)`, `{ name: 5 }` or
+ * `{ signal: {} }` threw bare TypeErrors from deep inside ("toWellFormed is not a function"), and
+ * `{ socket: 5 }` Bun's ERR_INVALID_ARG_TYPE; `{ reconnectTimeoutMs: "100" }` was said to be out of range.
+ */
+export function checkConnectOptions(options: unknown, action = "connect to the arbiter"): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null || Array.isArray(options))
+    throw failure("InvalidArgument", action, `its options ${describe(options)} are not an object`);
+  for (const [key, type] of Object.entries(OPTION_TYPES)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    const fits = type === "AbortSignal" ? value instanceof AbortSignal : typeof value === type;
+    if (!fits)
+      throw failure(
+        "InvalidArgument",
+        action,
+        `its ${key} option ${describe(value)} is not ${TYPE_NAMES[type]}`,
+      );
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === "string") return `'${value.slice(0, 40)}'`;
   if (value === null || typeof value !== "object") return String(value);

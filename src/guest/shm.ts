@@ -6,6 +6,7 @@
  */
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
+import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
 import type { Segment } from "./segment.ts";
@@ -37,6 +38,7 @@ function condvar(cvid: number, uid: number): CondVar {
  * client name is refused, not ignored).
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
+  checkConnectOptions(options, "shm_init()");
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
   if (connecting && Object.keys(options).length > 0 && where !== connecting.where)
