@@ -275,7 +275,9 @@ export class Client {
   /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter). */
   private giveUpOnSilentArbiter(now: number): void {
     const { transport } = this;
-    if (!this.heartbeatInFlight || this.closed || !transport.connected || transport.lost) return;
+    // While it reconnects, the reconnect timeout is recover()'s to keep.
+    if (!this.heartbeatInFlight || this.closed || this.recovering || !transport.connected || transport.lost)
+      return;
     const limitMs = Math.max(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS, this.leaseMs);
     const silence = silentArbiter(
       now - Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs),
