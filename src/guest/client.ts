@@ -244,11 +244,15 @@ export class Client {
    * nothing for half a lease is: our heartbeats may not be getting through.
    */
   leaseInDoubt(): boolean {
-    const now = performance.now();
-    if (this.frozen || now - this.lastTickMs > this.leaseMs / 2) return true;
+    if (this.wasFrozen()) return true;
     // Connected, yet nothing sent in the last half lease was answered: our heartbeats may not be arriving.
     const { transport } = this;
-    return transport.connected && now - transport.lastAnsweredSentMs > this.leaseMs / 2;
+    return transport.connected && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
+  }
+
+  /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */
+  wasFrozen(): boolean {
+    return this.frozen || performance.now() - this.lastTickMs > this.leaseMs / 2;
   }
 
   /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */

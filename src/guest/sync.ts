@@ -34,7 +34,7 @@ export interface SlotOwner extends ParkingClient {
   readonly isClosing: boolean;
   closeSlot(slot: number): Promise<void>;
   /** Whether this process may have been frozen past its lease without having heard so yet. */
-  leaseInDoubt(): boolean;
+  wasFrozen(): boolean;
 }
 
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
@@ -227,7 +227,8 @@ abstract class SlotObject {
     if (lost) return lost;
     // Resumed after a stop past the lease (SIGSTOP, a paused VM), the holder's first call is often this
     // unlock, run before the arbiter's "lease expired" is read: "it is not locked" hid why it was lost.
-    if (this.client.leaseInDoubt())
+    // (Not leaseInDoubt(): an arbiter that is merely slow to answer expires nobody.)
+    if (this.client.wasFrozen())
       return failure(
         "LeaseExpired",
         `unlock '${this.name}'`,
