@@ -44,10 +44,7 @@ const DISCONNECTED_POLL_MS = 10;
 const BYE_WAIT_MS = 1000;
 
 /** When the retries around a hello give up, and how long they were given in all (for the message). */
-interface Retries {
-  deadlineMs: number;
-  totalMs: number;
-}
+type Retries = { deadlineMs: number; totalMs: number };
 
 /**
  * One connection to the arbiter and the region mapped beside it: allocates and opens segments, opens
@@ -80,6 +77,7 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly slotHandles = new SlotHandles();
   private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
@@ -276,17 +274,14 @@ export class Client {
     }
   }
 
-  /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter). */
+  /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter);
+   * while it reconnects, the timeout is recover()'s to keep. */
   private giveUpOnSilentArbiter(now: number): void {
     const { transport } = this;
-    // While it reconnects, the reconnect timeout is recover()'s to keep.
-    if (!this.heartbeatInFlight || this.closed || this.recovering || !transport.connected || transport.lost)
-      return;
+    if (!this.heartbeatInFlight || this.recovering || !transport.connected || transport.lost) return;
+    const heard = Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs);
     const limitMs = Math.max(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS, this.leaseMs);
-    const silence = silentArbiter(
-      now - Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs),
-      limitMs,
-    );
+    const silence = silentArbiter(now - heard, limitMs);
     if (silence) transport.fail(silence);
   }
 
@@ -300,9 +295,14 @@ export class Client {
    * until the arbiter has answered, so what this client held is free when it resolves. A process about
    * to exit can pass `{ waitForArbiter: false }`: the goodbye is still read before the connection's end
    * and everything released as surely, one round trip sooner (the end of every `ivsh guest send` / `recv`).
+   * A second close() resolves with the first (it resolved at once, while the goodbye was on its way).
    */
-  async close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
+  close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
+    this.closing ??= this.goodbye(options);
+    return this.closing;
+  }
+
+  private async goodbye(options: { waitForArbiter?: boolean }): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
     if (this.transport.connected && !this.transport.lost) {
