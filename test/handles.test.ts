@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
-import { expectRejection } from "./helpers/errors.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
 
@@ -66,6 +66,19 @@ test("closing the last handle while holding the lock releases it as owner-died, 
   waiter.release();
   await waiter.close();
 }, 40_000);
+
+// It read the slot's lock word anyway: 0 once the slot was freed, another lock's owner once it was reused.
+test("a closed handle's owner is refused, not read from a slot that may hold another object now", async () => {
+  const mine = await client.mutex("owner-after-close");
+  await mine.lock();
+  mine.unlock();
+  await mine.close();
+  const reused = await other.mutex("reuses-the-slot");
+  await reused.lock();
+  expectFailure(() => mine.owner, "NotHeld", /use 'owner-after-close' since its handle was closed/);
+  reused.unlock();
+  await reused.close();
+});
 
 test("a second sender of the same client is told this client is sending; the first transfer goes on", async () => {
   const sender = await ChannelSender.open(client, "one-sender", { chunkBytes: 65536, depth: 4 });

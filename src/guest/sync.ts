@@ -161,6 +161,8 @@ abstract class SlotObject {
   get owner(): number {
     if (this.client.isClosed)
       throw failure("ConnectionLost", `read who holds '${this.name}'`, "its client was closed");
+    // A closed handle's slot may be free, or another object's by now: its owner is not this lock's.
+    if (this.closed) this.checkHandle();
     return Atomics.load(this.client.words, this.lockIndex) & LOCK_OWNER_MASK;
   }
 
