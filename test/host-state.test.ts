@@ -234,7 +234,7 @@ test("a region named relative to one directory resumes under its absolute name, 
 }, 60_000);
 
 test("a state that names its region relatively (older ivsh) or by a path that cannot be resolved: refused, saying how to name it", async () => {
-  const own = { ...files("legacy"), state: join(paths.dir, "legacy.state") };
+  const own = { ...paths, ...files("legacy"), state: join(paths.dir, "legacy.state") };
   const first = await ArbiterProcess.start(own, { size: "1MiB", blockSize: "64KiB" });
   await first.stop();
   const lines = readFileSync(own.state, "utf8").split("\n");
