@@ -128,8 +128,10 @@ export function setNonBlocking(fd: number, enabled: boolean, what: string): numb
 }
 
 /**
- * Whether standard descriptor `fd` was closed when this process started (`<&-`, `>&-`): the runtime then
- * opens /dev/null there, close-on-exec, whereas a descriptor inherited through exec never carries that flag.
+ * Whether standard descriptor `fd` was closed when this process started (`<&-`, `>&-`): Bun (1.4) then
+ * opens /dev/null there, close-on-exec, and leaves inherited descriptors as they are, which never carry
+ * that flag right after exec. Not seen through a launcher that itself started with it closed and passed
+ * its own /dev/null on (the package's bin/ivsh.mjs under Node, a wrapper script run with `<&-`).
  */
 export function closedAtStart(fd: 0 | 1 | 2): boolean {
   const F_GETFD = 1;
