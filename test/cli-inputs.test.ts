@@ -157,6 +157,31 @@ describe("switches", () => {
   });
 });
 
+describe("standard streams closed when ivsh starts (the runtime opens /dev/null there)", () => {
+  test("send - <&-: refused, not an empty stream both ends call verified", async () => {
+    const result = await runShell(`"$1" "$2" guest send - --channel closed-in <&-`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      "Failed to send stdin since standard input was closed when ivsh started (<&-): pipe the data in, or name a FILE",
+    );
+  });
+
+  test("recv --out - >&-: refused, not a stream verified and dropped", async () => {
+    const result = await runShell(`"$1" "$2" guest recv --channel closed-out --out - >&-`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      "Failed to write the stream to stdout since stdout was closed when ivsh started (>&-): redirect it, or pass --out FILE",
+    );
+  });
+
+  test("an open stdin that is /dev/null is not mistaken for a closed one", async () => {
+    const result = await runShell(`"$1" "$2" guest send - --channel open-in --timeout 1s </dev/null`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).not.toContain("closed when ivsh started");
+    expect(result.stderr).toContain("Failed to connect to the arbiter");
+  });
+});
+
 describe("demo", () => {
   test("--size 0 is refused (it printed a rate ratio of nothing)", async () => {
     const result = await runCli(["demo", "--size", "0"]);

@@ -36,6 +36,41 @@ test("a block count of 0 (or a fraction) is refused as such", async () => {
   await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
 });
 
+// Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating
+// 'size.blocks')"), no IvshError, and no word of which argument was wrong.
+test("an alloc size or options of the wrong type are named, with what to pass instead", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client.alloc.bind(client) as (...args: any[]) => Promise<unknown>;
+  const notASize =
+    /allocate a segment since its size .* is neither a number of bytes nor \{ blocks: count \}/;
+  for (const size of [undefined, null, "100", {}, { blocks: "2" }])
+    await expectRejection(untyped(size), "InvalidArgument", notASize);
+  const notOptions =
+    /allocate a segment since its options .* are not an object \(leave them out, or pass \{ mode, name \}\)/;
+  for (const options of [null, "write", 5])
+    await expectRejection(untyped(10, options), "InvalidArgument", notOptions);
+  await expectRejection(untyped(10, { mode: null }), "InvalidArgument", /'null' is not a mode/);
+  expect((await client.status()).segments).toEqual([]);
+});
+
+test("a block count or status argument the wire cannot carry is told in the caller's words, not the codec's", async () => {
+  // It said "encode field 'blocks' since 4294967296 is outside 0..4294967295".
+  await expectRejection(
+    client.alloc({ blocks: 2 ** 32 }),
+    "NoSpace",
+    /allocate 4294967296 blocks since no region holds more than 4294967295 blocks/,
+  );
+  const notAWholeNumber =
+    /ask the arbiter for its status since its (limit|onlyClient) .* is not a whole number from 0 to/;
+  for (const [limit, onlyClient] of [
+    [-1, 0],
+    [Number.NaN, 0],
+    [1e12, 0],
+    [10, -5],
+  ])
+    await expectRejection(client.status(limit, onlyClient), "InvalidArgument", notAWholeNumber);
+});
+
 test("an empty segment name is refused, as an empty mutex name is (it read as 'no name' on the wire)", async () => {
   await expectRejection(
     client.alloc(10, { name: "" }),
@@ -122,6 +157,33 @@ test("a name holding half a UTF-16 surrogate pair is refused, not merged with ot
   const whole = await client.alloc(4096, { name: "pair \u{1F600}" });
   expect((await client.status()).segments.map((segment) => segment.name)).toContain("pair \u{1F600}");
   await whole.free();
+});
+
+// From plain JavaScript: these threw bare TypeErrors ("toWellFormed is not a function"), Bun's
+// ERR_INVALID_ARG_TYPE, or said a string "100" was an out-of-range timeout.
+test("connect options of the wrong type are refused, naming the option and what it must be", async () => {
+  const where = { socket: paths.socket, region: paths.region };
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = connect as (options: any) => Promise<Client>;
+  await expectRejection(
+    untyped(null),
+    "InvalidArgument",
+    /connect to the arbiter since its options null are not an object/,
+  );
+  await expectRejection(untyped(paths.socket), "InvalidArgument", /its options '.*' are not an object/);
+  const wrong: [string, unknown, string][] = [
+    ["socket", 5, "a string"],
+    ["name", 5, "a string"],
+    ["reconnectTimeoutMs", "100", "a number"],
+    ["futexParking", "no", "true or false"],
+    ["signal", {}, "an AbortSignal"],
+  ];
+  for (const [key, value, type] of wrong)
+    await expectRejection(
+      untyped({ ...where, [key]: value }),
+      "InvalidArgument",
+      new RegExp(`its ${key} option .* is not ${type}$`),
+    );
 });
 
 test("an empty socket, region or tcp option is refused, not taken as the default", async () => {

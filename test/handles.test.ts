@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
-import { expectRejection } from "./helpers/errors.ts";
+import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -41,6 +41,43 @@ test("closing a second handle to a mutex keeps the first one's lock", async () =
   await first.close();
   await first.close(); // a second close() is no error (it said "this client has not opened it")
   expect((await client.status()).sync.map((object) => object.name)).not.toContain("twice");
+});
+
+// A lock whose holder closed its last handle on it could never be unlocked (unlock() on a closed handle
+// is refused), and its waiters waited until the holder's whole session ended, without a bound.
+test("closing the last handle while holding the lock releases it as owner-died, and its waiters get it", async () => {
+  const bound = () => Bun.sleep(livenessBoundMs(2000)).then(() => "still waiting");
+  const mine = await client.mutex("closed-locked");
+  const theirs = await other.mutex("closed-locked");
+  await mine.lock();
+  const waiting = theirs.lock();
+  await mine.close();
+  expect(await Promise.race([waiting, bound()])).toBe("owner-died");
+  theirs.unlock();
+  await theirs.close();
+
+  const holding = await client.condvar("closed-locked-cv");
+  const waiter = await other.condvar("closed-locked-cv");
+  await waiter.acquire();
+  const waited = waiter.wait();
+  await holding.acquire();
+  await holding.close();
+  expect(await Promise.race([waited, bound()])).toBe("owner-died");
+  waiter.release();
+  await waiter.close();
+}, 40_000);
+
+// It read the slot's lock word anyway: 0 once the slot was freed, another lock's owner once it was reused.
+test("a closed handle's owner is refused, not read from a slot that may hold another object now", async () => {
+  const mine = await client.mutex("owner-after-close");
+  await mine.lock();
+  mine.unlock();
+  await mine.close();
+  const reused = await other.mutex("reuses-the-slot");
+  await reused.lock();
+  expectFailure(() => mine.owner, "NotHeld", /use 'owner-after-close' since its handle was closed/);
+  reused.unlock();
+  await reused.close();
 });
 
 test("a second sender of the same client is told this client is sending; the first transfer goes on", async () => {

@@ -202,6 +202,8 @@ test("a region named relative to one directory resumes under its absolute name, 
       { cwd, stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
     );
     const said = await readUntil(host.stderr, "arbiter serving");
+    // A refused start must fail here, with its reason, not as a client that waits out its reconnect.
+    expect(said).toContain("arbiter serving");
     const stop = () => {
       host.kill("SIGTERM");
       return host.exited;
@@ -216,7 +218,8 @@ test("a region named relative to one directory resumes under its absolute name, 
     await client.alloc(4096, { name: "kept" });
     await host.stop();
     // The state records the absolute path; it was refused as "another region's" when it kept `relative`.
-    expect(readFileSync(own.state, "utf8")).toContain(`"region":"${own.region}"`);
+    const begin = JSON.parse(readFileSync(own.state, "utf8").split("\n")[0]!);
+    expect(begin.region).toBe(own.region);
     host = await start(own.region, paths.dir);
     expect(host.said).toContain(`arbiter serving ${own.region}`);
     expect(await names()).toEqual(["kept"]);
@@ -228,4 +231,33 @@ test("a region named relative to one directory resumes under its absolute name, 
     await host.stop();
     rmSync(own.region, { force: true });
   }
+}, 60_000);
+
+test("a state that names its region relatively (older ivsh) or by a path that cannot be resolved: refused, saying how to name it", async () => {
+  const own = { ...paths, ...files("legacy"), state: join(paths.dir, "legacy.state") };
+  const first = await ArbiterProcess.start(own, { size: "1MiB", blockSize: "64KiB" });
+  await first.stop();
+  const lines = readFileSync(own.state, "utf8").split("\n");
+  const begin = JSON.parse(lines[0]!);
+  const rewrite = (region: string) =>
+    writeFileSync(own.state, [JSON.stringify({ ...begin, region }), ...lines.slice(1)].join("\n"));
+  // The test's working directory holds a file of that name, as the arbiter's once did.
+  const elsewhere = "legacy-elsewhere.region";
+  writeFileSync(join(process.cwd(), elsewhere), "");
+  try {
+    rewrite(elsewhere);
+    const relative = await runHost({ ...own });
+    expect(relative.exitCode).toBe(1);
+    expect(relative.stderr).toContain(
+      `it belongs to the region ${elsewhere}, relative to the directory its arbiter ran in, not ${own.region} (pass --region with that file's absolute path,`,
+    );
+  } finally {
+    rmSync(join(process.cwd(), elsewhere));
+  }
+  // A path through a regular file (ENOTDIR) is no name of this region, and not a reason to fail otherwise:
+  // the region moved here resumes.
+  rewrite(join(own.region, "gone"));
+  const moved = await ArbiterProcess.start(own, { size: "1MiB", blockSize: "64KiB" });
+  await moved.stop();
+  rmSync(own.region, { force: true });
 }, 60_000);

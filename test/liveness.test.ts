@@ -81,6 +81,29 @@ describe("liveness", () => {
     await observer.close();
   });
 
+  // Its first call after SIGCONT said NotHeld "it is not locked", as for an unlock without a lock.
+  test("a holder SIGSTOPped past its lease, unlocking first thing after SIGCONT, is told its lease expired", async () => {
+    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const holdMs = 5000; // the stop must come before the unlock: a late stop fails the test, it does not pass it
+    const frozen = spawnFixture("frozen-unlock", clientConfig(paths, { mutex: "frozen-holder", holdMs }));
+    try {
+      const { clientId } = await frozen.events.next("holding");
+      frozen.proc.kill("SIGSTOP");
+      const held = Bun.sleep(holdMs);
+      const gone = async () => !(await observer.status()).clients.some((each) => each.clientId === clientId);
+      await eventually(gone, livenessBoundMs(LEASE_MS), "the frozen holder's lease running out");
+      await held; // its work is done: it unlocks as soon as it runs
+      frozen.proc.kill("SIGCONT");
+      const result = await frozen.events.next("result");
+      expect(result).toMatchObject({ ok: false, code: "LeaseExpired" });
+      expect(String(result.message)).toMatch(/unlock 'frozen-holder' since this process was stopped/);
+      expect(await frozen.exit()).toBe(0);
+    } finally {
+      frozen.proc.kill("SIGKILL");
+      await observer.close();
+    }
+  }, 40_000);
+
   test("a client that learns its lease expired may not touch its old blocks: bytes refused, a kept view faults", async () => {
     const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
     const frozen = spawnFixture("lease", clientConfig(paths));

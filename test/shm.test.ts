@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { shm_alloc, shm_finish, shm_init, shm_uid } from "../src/guest/shm.ts";
+import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_finish, shm_init, shm_uid } from "../src/guest/shm.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -63,4 +63,25 @@ test("shm_finish() while shm_init() still connects closes that connection: no se
   // And the process may connect again.
   const uid = await shm_init({ ...where, name: "after-the-finish" });
   expect(shm_uid()).toBe(uid);
+});
+
+test("a condition variable used after shm_finish() says shm_init() was not called, not that its id is unknown", async () => {
+  await shm_finish(); // the test before left this process connected
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "finished-cv" });
+  const cvid = await shm_create_cv("used-after-finish");
+  await shm_finish();
+  await expectRejection(
+    Promise.resolve().then(() => shm_acquire_cv(cvid, uid)),
+    "ProtocolState",
+    /shm_init\(\) has not been called/,
+  );
+});
+
+test("shm_init with options that are not an object is refused as connect() refuses them", async () => {
+  await shm_finish();
+  await expectRejection(
+    shm_init(null as unknown as Parameters<typeof shm_init>[0]), // a caller without types passes anything
+    "InvalidArgument",
+    /shm_init\(\) since its options null are not an object/,
+  );
 });

@@ -160,7 +160,7 @@ export async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   while (!(await ready())) {
     if (Date.now() > deadline)
-      throw failure("Timeout", `wait for ${what}`, `it did not appear in ${timeoutMs} ms`);
+      throw failure("Timeout", `wait for ${what}`, `it was not ready within ${timeoutMs} ms`);
     await Bun.sleep(intervalMs);
   }
 }

@@ -148,7 +148,7 @@ function waiterReady(words: Int32Array, round: number): Promise<void> {
 
 /** The Unix socket between the pair: b listens, a connects once both are there. */
 class SocketLink {
-  private readonly messages = new Messages(MESSAGE_BYTES);
+  private readonly messages = new Messages(MESSAGE_BYTES, "the other end of the pair");
   private socket: Socket<undefined> | undefined;
   private listener: { stop(close?: boolean): void } | undefined;
 

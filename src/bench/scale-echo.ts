@@ -132,7 +132,7 @@ export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
 }
 
 async function connectEcho(address: string): Promise<EchoConnection> {
-  const answers = new Messages(REQUEST_BYTES);
+  const answers = new Messages(REQUEST_BYTES, "the echo server");
   const socket = await Bun.connect({ unix: address, socket: { data: answers.data, close: answers.close } });
   return { socket, answers, busy: false };
 }

@@ -152,7 +152,7 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   const path = flags.string("address");
   const latenciesNs: number[] = [];
   const done = Promise.withResolvers<void>();
-  const messages = new Messages(MESSAGE_BYTES);
+  const messages = new Messages(MESSAGE_BYTES, "the ping worker");
   const listener = Bun.listen({
     unix: path,
     socket: {
@@ -178,7 +178,7 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
 
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
-  const replies = new Messages(MESSAGE_BYTES);
+  const replies = new Messages(MESSAGE_BYTES, "the echo worker");
   const socket: Socket<undefined> = await Bun.connect({
     unix: flags.string("address"),
     socket: { data: replies.data, close: replies.close },

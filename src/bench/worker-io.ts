@@ -227,7 +227,11 @@ export class Messages {
   private wake: (() => void) | undefined;
   private closed = false;
 
-  constructor(private readonly size: number) {}
+  /** `peer` names who sends them, for the error when it hangs up first. */
+  constructor(
+    private readonly size: number,
+    private readonly peer: string,
+  ) {}
 
   /** Adds `bytes`; returns the messages now whole. */
   add(bytes: Uint8Array): Uint8Array[] {
@@ -254,7 +258,8 @@ export class Messages {
 
   async next(): Promise<Uint8Array> {
     while (this.arrived.length === 0) {
-      if (this.closed) throw failure("PeerGone", "read the next message", "the connection closed");
+      if (this.closed)
+        throw failure("PeerGone", `read the next message from ${this.peer}`, "it closed the connection");
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });

@@ -1,5 +1,7 @@
 /** `ivsh host`: the arbiter daemon. */
+
 import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import type { ArgDef, ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
@@ -196,8 +198,10 @@ function existingSize(region: string): number | undefined {
 }
 
 function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): ArbiterOptions {
-  const region = regionPath(args);
-  const statePath = args.state ?? defaultStatePath(region);
+  // Absolute: recorded in the state, and told to clients (status, hello), whose next start or working
+  // directory may be another.
+  const region = resolve(regionPath(args));
+  const statePath = resolve(args.state ?? defaultStatePath(region));
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.
   const recorded = recordedGeometry(statePath);

@@ -127,6 +127,19 @@ export function setNonBlocking(fd: number, enabled: boolean, what: string): numb
   return flags;
 }
 
+/**
+ * Whether standard descriptor `fd` was closed when this process started (`<&-`, `>&-`): Bun (1.4) then
+ * opens /dev/null there, close-on-exec, and leaves inherited descriptors as they are, which never carry
+ * that flag right after exec. Not seen through a launcher that itself started with it closed and passed
+ * its own /dev/null on (the package's bin/ivsh.mjs under Node, a wrapper script run with `<&-`).
+ */
+export function closedAtStart(fd: 0 | 1 | 2): boolean {
+  const F_GETFD = 1;
+  const FD_CLOEXEC = 1;
+  const flags = libc.fcntl(fd, F_GETFD, 0);
+  return flags >= 0 && (flags & FD_CLOEXEC) !== 0;
+}
+
 /** Asks for a larger pipe buffer (fewer hand-offs with the process at the other end); best effort. */
 export function enlargePipe(fd: number, bytes: number): void {
   const F_SETPIPE_SZ = 1031;

@@ -21,14 +21,16 @@ import type { StatusReport } from "../protocol/status-report.ts";
 import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
+import { type AllocOptions, allocRequest, statusRequest } from "./arguments.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { lockedOut } from "./link-errors.ts";
+import { lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
 
+export type { AllocOptions } from "./arguments.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const MIN_HELLO_WAIT_MS = 1000;
@@ -42,16 +44,7 @@ const DISCONNECTED_POLL_MS = 10;
 const BYE_WAIT_MS = 1000;
 
 /** When the retries around a hello give up, and how long they were given in all (for the message). */
-interface Retries {
-  deadlineMs: number;
-  totalMs: number;
-}
-
-export interface AllocOptions {
-  mode?: AccessModeName;
-  /** A name makes the segment shareable: other clients `open()` it. */
-  name?: string;
-}
+type Retries = { deadlineMs: number; totalMs: number };
 
 /**
  * One connection to the arbiter and the region mapped beside it: allocates and opens segments, opens
@@ -84,12 +77,14 @@ export class Client {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly slotHandles = new SlotHandles();
   private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
   private frozen = false;
   private heartbeatInFlight = false;
+  private heartbeatSentMs = 0;
 
   /** @internal Use `connect()`. */
   constructor(
@@ -129,17 +124,7 @@ export class Client {
    * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
    */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
-    const mode = options.mode ?? "write";
-    const request = typeof size === "number" ? { bytes: size, blocks: 0 } : { bytes: 0, blocks: size.blocks };
-    const count = typeof size === "number" ? size : size.blocks;
-    const what = typeof size === "number" ? `allocate ${size} bytes` : `allocate ${size.blocks} blocks`;
-    checkAllocation(what, count, typeof size === "number" ? "size" : "block count", options.name);
-    const grant = await this.transport.request("alloc", {
-      ...request,
-      mode: accessModeOf(mode, what),
-      name: options.name ?? "",
-    });
-    return await this.adoptGrant(grant);
+    return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options)));
   }
 
   /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
@@ -227,7 +212,7 @@ export class Client {
    * narrows the clients list to that one client, if it still has a session.
    */
   async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0): Promise<StatusReport> {
-    const { json } = await this.transport.request("status", { limit, onlyClient });
+    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient));
     return JSON.parse(json) as StatusReport;
   }
 
@@ -241,6 +226,7 @@ export class Client {
     const quiet = performance.now() - this.transport.lastAnsweredSentMs;
     if (quiet < this.leaseMs / (2 * HEARTBEATS_PER_LEASE)) return;
     this.heartbeatInFlight = true;
+    this.heartbeatSentMs = performance.now();
     this.transport
       .request("heartbeat", {})
       .catch(() => {}) // a lost session marks the transport lost: callers see it
@@ -256,11 +242,15 @@ export class Client {
    * nothing for half a lease is: our heartbeats may not be getting through.
    */
   leaseInDoubt(): boolean {
-    const now = performance.now();
-    if (this.frozen || now - this.lastTickMs > this.leaseMs / 2) return true;
+    if (this.wasFrozen()) return true;
     // Connected, yet nothing sent in the last half lease was answered: our heartbeats may not be arriving.
     const { transport } = this;
-    return transport.connected && now - transport.lastAnsweredSentMs > this.leaseMs / 2;
+    return transport.connected && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
+  }
+
+  /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */
+  wasFrozen(): boolean {
+    return this.frozen || performance.now() - this.lastTickMs > this.leaseMs / 2;
   }
 
   /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */
@@ -278,7 +268,21 @@ export class Client {
     if (gap > this.leaseMs / 2 && !this.closed) {
       this.frozen = true;
       this.confirmLease().catch(() => {}); // a lost lease marks the transport lost; callers see it
-    } else this.keepAlive();
+    } else {
+      this.giveUpOnSilentArbiter(now);
+      this.keepAlive();
+    }
+  }
+
+  /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter);
+   * while it reconnects, the timeout is recover()'s to keep. */
+  private giveUpOnSilentArbiter(now: number): void {
+    const { transport } = this;
+    if (!this.heartbeatInFlight || this.recovering || !transport.connected || transport.lost) return;
+    const heard = Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs);
+    const limitMs = Math.max(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS, this.leaseMs);
+    const silence = silentArbiter(now - heard, limitMs);
+    if (silence) transport.fail(silence);
   }
 
   /** Why this client can no longer work (lease expired, arbiter gone), if so. */
@@ -291,9 +295,14 @@ export class Client {
    * until the arbiter has answered, so what this client held is free when it resolves. A process about
    * to exit can pass `{ waitForArbiter: false }`: the goodbye is still read before the connection's end
    * and everything released as surely, one round trip sooner (the end of every `ivsh guest send` / `recv`).
+   * A second close() resolves with the first (it resolved at once, while the goodbye was on its way).
    */
-  async close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
+  close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
+    this.closing ??= this.goodbye(options);
+    return this.closing;
+  }
+
+  private async goodbye(options: { waitForArbiter?: boolean }): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
     if (this.transport.connected && !this.transport.lost) {
@@ -388,12 +397,4 @@ export class Client {
       failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
     );
   }
-}
-
-/** What alloc() refuses before asking: a count that is no count, and "" (on the wire, "no name"). */
-function checkAllocation(what: string, count: number, counted: string, name: string | undefined): void {
-  if (!Number.isSafeInteger(count) || count <= 0)
-    throw failure("InvalidArgument", what, `the ${counted} must be a positive whole number`);
-  if (name === "")
-    throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
 }

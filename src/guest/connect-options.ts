@@ -35,7 +35,8 @@ export interface ConnectOptions {
   name?: string;
   /**
    * How long to keep trying to reach a restarted arbiter before giving up; also how long a hello may go
-   * unanswered (an arbiter that is stopped still accepts connections) before connecting fails.
+   * unanswered (an arbiter that is stopped still accepts connections) before connecting fails, and how
+   * long a connected arbiter may answer nothing (at least a lease) before the session is given up.
    */
   reconnectTimeoutMs?: number;
   /**

@@ -4,6 +4,7 @@
  */
 import { failure, hasTrait, isIvshError, throwIfAborted } from "../errors.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
+import { checkConnectOptions } from "./arguments.ts";
 import { Client } from "./client.ts";
 import {
   type ConnectOptions,
@@ -22,6 +23,7 @@ import { Transport } from "./transport.ts";
  * a host client given only the socket, with no region file at the default path, asks the arbiter.
  */
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
+  checkConnectOptions(given);
   const options = await withArbiterRegion(withEnvironment(given));
   // Checked before the region is mapped, so a refusal leaves nothing behind.
   const totalMs = checkTimeout(

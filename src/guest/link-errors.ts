@@ -5,7 +5,8 @@
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
-import { IvshError } from "../errors.ts";
+import { failure, IvshError } from "../errors.ts";
+import { formatWait } from "../units.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
@@ -141,4 +142,16 @@ export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): I
 export function refusedAccess(error: unknown): boolean {
   if (!(error instanceof IvshError) || error.code !== "ArbiterUnreachable") return false;
   return (error.cause as { code?: unknown } | undefined)?.code === "EACCES";
+}
+
+/**
+ * An arbiter that is stopped or wedged keeps its connection open and answers nothing: every request
+ * (alloc, open, free...) then waited for ever, where an arbiter that is gone is given up on after the
+ * reconnect timeout. One silent as long, with a heartbeat waiting for its answer, is treated alike. (The
+ * caller does not judge on a tick after its own freeze: the answer may be waiting, unread, in the socket.)
+ */
+export function silentArbiter(silentMs: number, limitMs: number): IvshError | undefined {
+  if (silentMs <= limitMs) return undefined;
+  const why = `it answered nothing for ${formatWait(silentMs)} with its connection open (its process may be stopped, or overloaded)`;
+  return failure("ArbiterUnreachable", "hear from the arbiter", why);
 }

@@ -69,6 +69,10 @@ const LOCAL_PARK_MS = 500;
 const SLICE_MS = 16;
 /** The arbiter's timers run at most 2^31-1 ms; a longer wait is parked again when this one ends. */
 const MAX_ARBITER_WAIT_MS = 2 ** 31 - 2;
+/** How long past a WAIT's timeout its answer may take before the waiter stops waiting for it. */
+const ARBITER_ANSWER_GRACE_MS = 250;
+/** setTimeout fires after 1 ms for anything longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Spinning and the lock's fast path never give the event loop a turn; without one, timers (the client's
  * heartbeats among them) and the arbiter's messages wait. A waiter gives it one at least this often.
@@ -262,12 +266,39 @@ export class Parker {
       const timeoutMs = Number.isFinite(remaining)
         ? Math.min(Math.ceil(remaining), MAX_ARBITER_WAIT_MS)
         : undefined;
-      await this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs);
+      await answeredWithin(
+        this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs),
+        timeoutMs,
+      );
       this.lastTurnMs = performance.now(); // the answer came through the event loop
     } finally {
       // A client that lost its session meanwhile no longer owns the slot's counters.
       if (!this.client.lost) Atomics.sub(words, site.queuedIndex, 1);
     }
+  }
+}
+
+/**
+ * The arbiter's answer to a timed WAIT, or none a little after its timeout: an arbiter that is stopped or
+ * wedged with its connection open answers nothing, and the caller's bound (lock(ms), wait(ms)) held only
+ * until it ran again. Ending early is a spurious wake-up, which every caller re-checks for; the WAIT left
+ * parked in the arbiter ends on its own timer, and a wake-up it takes meanwhile is given again at the
+ * arbiter's next sweep (its recheck).
+ */
+async function answeredWithin(answer: Promise<boolean>, timeoutMs: number | undefined): Promise<void> {
+  if (timeoutMs === undefined) {
+    await answer;
+    return;
+  }
+  answer.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.min(timeoutMs + ARBITER_ANSWER_GRACE_MS, MAX_TIMER_MS));
+  });
+  try {
+    await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

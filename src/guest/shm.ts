@@ -6,6 +6,7 @@
  */
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
+import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
 import type { Segment } from "./segment.ts";
@@ -22,10 +23,12 @@ function client(): Client {
 }
 
 function condvar(cvid: number, uid: number): CondVar {
+  // First: after shm_finish() the ids are forgotten, and "shm_create_cv() did not return that id" was wrong.
+  const connected = client();
   const found = condvars.get(cvid);
   if (!found)
     throw failure("NotFound", `use condition variable ${cvid}`, "shm_create_cv() did not return that id");
-  if (uid !== client().clientId)
+  if (uid !== connected.clientId)
     throw failure("PermissionDenied", `use condition variable ${cvid}`, `uid ${uid} is not this client`);
   return found;
 }
@@ -35,6 +38,7 @@ function condvar(cvid: number, uid: number): CondVar {
  * client name is refused, not ignored).
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
+  checkConnectOptions(options, "shm_init()");
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
   if (connecting && Object.keys(options).length > 0 && where !== connecting.where)

@@ -33,6 +33,8 @@ export interface SlotOwner extends ParkingClient {
   /** close() has begun: the arbiter may already have released the client's locks (its goodbye). */
   readonly isClosing: boolean;
   closeSlot(slot: number): Promise<void>;
+  /** Whether this process may have been frozen past its lease without having heard so yet. */
+  wasFrozen(): boolean;
 }
 
 /** "owner-died": the lock is yours, but its previous holder died holding it; its data may be half-updated. */
@@ -67,7 +69,10 @@ abstract class SlotObject {
     return slotWordIndex(this.client.geometry, this.slot, word);
   }
 
-  /** Gives up this client's handle on the slot (the slot is freed when the last holder closes it). */
+  /**
+   * Gives up this client's handle on the slot (the slot is freed when the last holder closes it). Closing
+   * this client's last handle while it holds the lock releases the lock as owner-died for the next taker.
+   */
   async close(): Promise<void> {
     if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
@@ -156,6 +161,8 @@ abstract class SlotObject {
   get owner(): number {
     if (this.client.isClosed)
       throw failure("ConnectionLost", `read who holds '${this.name}'`, "its client was closed");
+    // A closed handle's slot may be free, or another object's by now: its owner is not this lock's.
+    if (this.closed) this.checkHandle();
     return Atomics.load(this.client.words, this.lockIndex) & LOCK_OWNER_MASK;
   }
 
@@ -220,6 +227,15 @@ abstract class SlotObject {
     const owner = seen & LOCK_OWNER_MASK;
     const lost = this.client.lost;
     if (lost) return lost;
+    // Resumed after a stop past the lease (SIGSTOP, a paused VM), the holder's first call is often this
+    // unlock, run before the arbiter's "lease expired" is read: "it is not locked" hid why it was lost.
+    // (Not leaseInDoubt(): an arbiter that is merely slow to answer expires nobody.)
+    if (this.client.wasFrozen())
+      return failure(
+        "LeaseExpired",
+        `unlock '${this.name}'`,
+        "this process was stopped or starved for over half its lease and the lock is no longer this client's: the lease expired and the arbiter released it (what it guards may have been changed since)",
+      );
     return failure(
       "NotHeld",
       `unlock '${this.name}'`,

@@ -20,7 +20,7 @@ import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { sessionStarted } from "./oplog.ts";
+import { lockAbandoned, sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./recorded-state.ts";
 import { statusReport } from "./status.ts";
 
@@ -102,7 +102,9 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 
   syncClose(arbiter, connection, { slot }) {
-    arbiter.state.closeSync(sessionOf(arbiter, connection), slot);
+    const session = sessionOf(arbiter, connection);
+    const abandoned = arbiter.state.closeSync(session, slot);
+    if (abandoned) lockAbandoned(session, abandoned);
     // A wait this client left parked on the slot would stay first in line: a wake for one waiter would be
     // spent on it while the holder it was meant for slept on. Wake them all; every waiter re-checks.
     arbiter.wakeSlot(slot);

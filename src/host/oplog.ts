@@ -50,6 +50,16 @@ export function sessionEnded(session: SessionIdentity, reason: EndReason, releas
       );
 }
 
+/** A client closed its last handle on a mutex or condvar while holding its lock. */
+export function lockAbandoned(
+  session: SessionIdentity,
+  { name, kind }: { name: string; kind: string },
+): void {
+  log.warn(
+    `${kind} '${name}' was held by ${who(session)} when it closed its last handle: released as owner-died (its next holder is told)`,
+  );
+}
+
 export function requestRefused(clientId: number, vm: string, request: string, error: IvshError): void {
   const line = `client #${clientId} (VM ${vm || "?"}): ${request} refused: ${error.message}`;
   // Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info.

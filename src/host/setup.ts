@@ -8,8 +8,8 @@
  *   it describes is gone, so start empty and say so.
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
-import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
@@ -129,22 +129,34 @@ function checkRecordedSize(recorded: number, options: RegionOptions): void {
 function checkStateRegion(stateRegion: string, options: RegionOptions): void {
   if (resolve(stateRegion) === resolve(options.regionPath) || sameFile(stateRegion, options.regionPath))
     return;
+  // Written before paths were recorded absolute, it is relative to a directory we cannot know.
+  const [where, pass] = isAbsolute(stateRegion)
+    ? [",", `--region ${stateRegion}`]
+    : [", relative to the directory its arbiter ran in,", "--region with that file's absolute path"];
   if (existsSync(stateRegion) || !existsSync(options.regionPath))
     throw failure(
       "StateInvalid",
       `resume from ${options.statePath}`,
-      `it belongs to the region ${stateRegion}, not ${options.regionPath} (pass --region ${stateRegion}, ` +
+      `it belongs to the region ${stateRegion}${where} not ${options.regionPath} (pass ${pass}, ` +
         "or another --state for this region, or remove the state file to discard its allocations)",
     );
 }
 
 /**
- * Two names of one file: `r` typed in its directory and `/dir/r` elsewhere, or a symlink. (A state
- * written before paths were recorded absolute names its region relative to a directory we cannot know.)
+ * Two names of one file: `r` typed in its directory and `/dir/r` elsewhere, or a symlink; the same notion
+ * of "one region" as the wake mailbox's (a hard link is another name, with a mailbox of its own). A name
+ * that cannot be resolved is no name of it.
  */
 function sameFile(first: string, second: string): boolean {
-  const [a, b] = [first, second].map((path) => statSync(path, { throwIfNoEntry: false }));
-  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+  const real = (path: string) => {
+    try {
+      return realpathSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const resolved = real(first);
+  return resolved !== undefined && resolved === real(second);
 }
 
 /** Epochs are u32 on the wire and in the header: they wrap, skipping 0 (never a started arbiter's). */

@@ -4,7 +4,6 @@
  * made, so it disturbs nothing.
  */
 import { existsSync, rmSync } from "node:fs";
-import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
@@ -42,8 +41,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     const state = new ArbiterState(geometry, options, slots);
     replay(state, prepared.records, options.statePath);
     state.commit({ t: "epoch", epoch: prepared.epoch });
-    // Recorded absolute: the next start may run in another directory (checkStateRegion compares them).
-    const stateFile = StateFile.create(options.statePath, state.snapshot(resolve(options.regionPath)));
+    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
     state.attachJournal(stateFile);
     arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
     // Restored sessions get one lease, counted from now, to come back.

@@ -146,10 +146,22 @@ export class ArbiterState extends RecordedState {
     return { object, created };
   }
 
-  closeSync(session: Session, slot: number): void {
+  /**
+   * Gives up a client's hold on a slot (its last handle closed). A mutex or condvar lock it still holds is
+   * released as owner-died: with no handle left it could never unlock it, and every other holder waited
+   * until its session ended. (A channel's role words stay: a transfer end says how it left.) Returns the
+   * object so released, if any, for the operator's log.
+   */
+  closeSync(session: Session, slot: number): SyncObject | undefined {
     if (!session.slots.has(slot))
       throw failure("NotHeld", `close slot ${slot}`, "this client has not opened it");
+    const object = this.syncObjects.get(slot);
+    const released =
+      object !== undefined &&
+      object.kind !== "channel" &&
+      this.slots.releaseDeadOwner(slot, object.kind, session.clientId);
     this.dropSyncHold(session, slot);
+    return released ? object : undefined;
   }
 
   /** The slot a client may wait on or wake: it must have opened it. */

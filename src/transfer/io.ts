@@ -8,6 +8,7 @@ import { fstatSync, lstatSync, readlinkSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
 import {
+  closedAtStart,
   closeFd,
   enlargePipe,
   type FileType,
@@ -160,6 +161,13 @@ export class Source {
 
   static open(path: string): Source {
     if (path === "-") {
+      // Read as /dev/null, a closed stdin would send an empty stream, and both ends would call it verified.
+      if (closedAtStart(0))
+        throw failure(
+          "InvalidArgument",
+          "send stdin",
+          "standard input was closed when ivsh started (<&-): pipe the data in, or name a FILE",
+        );
       const { type } = fileStatus(0, "stdin");
       if (type === "pipe") enlargePipe(0, PIPE_BYTES);
       return new Source(0, "stdin", type, undefined);

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSyn
 import { dirname } from "node:path";
 import { failure, type IvshError, throwIfAborted } from "../errors.ts";
 import {
+  closedAtStart,
   closeFd,
   enlargePipe,
   type FileType,
@@ -149,6 +150,13 @@ export class Sink implements StreamKeeper {
           "InvalidArgument",
           "write the stream to stdout",
           "it is a terminal (pass --out FILE, or redirect)",
+        );
+      // Written to /dev/null, the stream would be verified and dropped.
+      if (closedAtStart(1))
+        throw failure(
+          "InvalidArgument",
+          "write the stream to stdout",
+          "stdout was closed when ivsh started (>&-): redirect it, or pass --out FILE",
         );
       return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
     }

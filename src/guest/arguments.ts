@@ -1,0 +1,122 @@
+/**
+ * What `Client.alloc()` and `status()` send, checked first: the library is also called from plain
+ * JavaScript, where nothing stops `alloc(undefined)` or `alloc(10, null)` (those threw a bare TypeError,
+ * "undefined is not an object"), and a number the wire cannot carry was told in the codec's words
+ * ("encode field 'blocks' since 4294967296 is outside 0..4294967295") instead of the caller's.
+ */
+import { failure } from "../errors.ts";
+import { type AccessModeName, accessModeOf } from "../protocol/messages.ts";
+
+/** The widest count the wire carries (block counts, status limits, client ids). */
+const MAX_U32 = 2 ** 32 - 1;
+
+export interface AllocOptions {
+  mode?: AccessModeName;
+  /** A name makes the segment shareable: other clients `open()` it. */
+  name?: string;
+}
+
+/** The alloc request's fields, or the error naming the argument that cannot be one. */
+export function allocRequest(
+  size: unknown,
+  options: unknown,
+): { bytes: number; blocks: number; mode: number; name: string } {
+  if (options !== undefined && (typeof options !== "object" || options === null))
+    throw failure(
+      "InvalidArgument",
+      "allocate a segment",
+      `its options ${describe(options)} are not an object (leave them out, or pass { mode, name })`,
+    );
+  const { mode = "write", name } = (options ?? {}) as AllocOptions;
+  const blocks =
+    typeof size === "object" && size !== null ? (size as { blocks?: unknown }).blocks : undefined;
+  if (typeof size !== "number" && typeof blocks !== "number")
+    throw failure(
+      "InvalidArgument",
+      "allocate a segment",
+      `its size ${describe(size)} is neither a number of bytes nor { blocks: count }`,
+    );
+  const byBytes = typeof size === "number";
+  const count = byBytes ? size : (blocks as number);
+  const what = byBytes ? `allocate ${count} bytes` : `allocate ${count} blocks`;
+  if (!Number.isSafeInteger(count) || count <= 0)
+    throw failure(
+      "InvalidArgument",
+      what,
+      `the ${byBytes ? "size" : "block count"} must be a positive whole number`,
+    );
+  if (!byBytes && count > MAX_U32)
+    throw failure("NoSpace", what, `no region holds more than ${MAX_U32} blocks`);
+  if (name === "")
+    throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
+  return {
+    bytes: byBytes ? count : 0,
+    blocks: byBytes ? 0 : count,
+    mode: accessModeOf(mode, what),
+    name: name ?? "",
+  };
+}
+
+/** The status request's fields: a list limit and a client id are whole numbers the wire carries. */
+export function statusRequest(limit: unknown, onlyClient: unknown): { limit: number; onlyClient: number } {
+  for (const [name, value] of [
+    ["limit", limit],
+    ["onlyClient", onlyClient],
+  ] as const)
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_U32)
+      throw failure(
+        "InvalidArgument",
+        "ask the arbiter for its status",
+        `its ${name} ${describe(value)} is not a whole number from 0 to ${MAX_U32}`,
+      );
+  return { limit: limit as number, onlyClient: onlyClient as number };
+}
+
+/** What each of connect()'s options must be (ConnectOptions), for a caller without types. */
+const OPTION_TYPES: Record<string, "string" | "number" | "boolean" | "AbortSignal"> = {
+  socket: "string",
+  tcp: "string",
+  region: "string",
+  sysfsRoot: "string",
+  resource: "string",
+  name: "string",
+  reconnectTimeoutMs: "number",
+  connectTimeoutMs: "number",
+  signal: "AbortSignal",
+  futexParking: "boolean",
+};
+
+const TYPE_NAMES = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  AbortSignal: "an AbortSignal",
+};
+
+/**
+ * connect()'s options, checked before anything is read from them: `connect(null)`, `{ name: 5 }` or
+ * `{ signal: {} }` threw bare TypeErrors from deep inside ("toWellFormed is not a function"), and
+ * `{ socket: 5 }` Bun's ERR_INVALID_ARG_TYPE; `{ reconnectTimeoutMs: "100" }` was said to be out of range.
+ */
+export function checkConnectOptions(options: unknown, action = "connect to the arbiter"): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null || Array.isArray(options))
+    throw failure("InvalidArgument", action, `its options ${describe(options)} are not an object`);
+  for (const [key, type] of Object.entries(OPTION_TYPES)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    const fits = type === "AbortSignal" ? value instanceof AbortSignal : typeof value === type;
+    if (!fits)
+      throw failure(
+        "InvalidArgument",
+        action,
+        `its ${key} option ${describe(value)} is not ${TYPE_NAMES[type]}`,
+      );
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return `'${value.slice(0, 40)}'`;
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "(an array)" : "(an object)";
+}
