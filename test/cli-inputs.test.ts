@@ -174,6 +174,14 @@ describe("standard streams closed when ivsh starts (the runtime opens /dev/null 
     );
   });
 
+  test("recv --out /dev/stdout >&-: refused as --out - is (a name of stdout is stdout)", async () => {
+    const result = await runShell(`"$1" "$2" guest recv --channel closed-out --out /dev/stdout >&-`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      "Failed to write /dev/stdout since it names descriptor 1, which was closed when ivsh started",
+    );
+  });
+
   test("an open stdin that is /dev/null is not mistaken for a closed one", async () => {
     const result = await runShell(`"$1" "$2" guest send - --channel open-in --timeout 1s </dev/null`);
     expect(result.exitCode).toBe(1);

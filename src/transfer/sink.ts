@@ -194,6 +194,13 @@ export class Sink implements StreamKeeper {
     }
     if (isTerminal(fd))
       throw failure("InvalidArgument", action, "it is a terminal (pass --out FILE, or redirect)");
+    // As for `-`: the runtime's /dev/null in a closed slot would have the stream verified and dropped.
+    if (fd <= 2 && closedAtStart(fd as 0 | 1 | 2))
+      throw failure(
+        "InvalidArgument",
+        action,
+        `it names descriptor ${fd}, which was closed when ivsh started: redirect it, or pass --out FILE`,
+      );
     return new Sink(fd, target, target, type);
   }
 
