@@ -450,7 +450,9 @@ describe("progress and quiet", () => {
     await randomFile(input, 3 * MIB);
     const output = outPath(paths, "shown.out");
     const receiver = guest(paths, ["recv", "--channel", "shown", "--out", output, "--progress"]);
-    const sender = guest(paths, ["send", input, "--channel", "shown", "--progress"]);
+    // A ring smaller than the file: a sender that could fill the ring before the receiver joined would
+    // be done before it had any progress to show (it shows none until a receiver joins).
+    const sender = guest(paths, ["send", input, "--channel", "shown", "--progress", "--chunk-size", "64KiB"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     const text = `${await sender.stderr}${await receiver.stderr}`;
     expect(text).not.toContain("\x1b[");
