@@ -182,6 +182,14 @@ describe("standard streams closed when ivsh starts (the runtime opens /dev/null 
     );
   });
 
+  test("send /dev/stdin <&-: refused as send - is", async () => {
+    const result = await runShell(`"$1" "$2" guest send /dev/stdin --channel closed-in <&-`);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      "Failed to send /dev/stdin since standard input was closed when ivsh started",
+    );
+  });
+
   test("an open stdin that is /dev/null is not mistaken for a closed one", async () => {
     const result = await runShell(`"$1" "$2" guest send - --channel open-in --timeout 1s </dev/null`);
     expect(result.exitCode).toBe(1);

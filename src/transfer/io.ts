@@ -160,14 +160,14 @@ export class Source {
   }
 
   static open(path: string): Source {
+    // Read as /dev/null, a closed stdin would send an empty stream, and both ends would call it verified.
+    if ((path === "-" || descriptorNamed(path) === 0) && closedAtStart(0))
+      throw failure(
+        "InvalidArgument",
+        `send ${path === "-" ? "stdin" : path}`,
+        "standard input was closed when ivsh started (<&-): pipe the data in, or name a FILE",
+      );
     if (path === "-") {
-      // Read as /dev/null, a closed stdin would send an empty stream, and both ends would call it verified.
-      if (closedAtStart(0))
-        throw failure(
-          "InvalidArgument",
-          "send stdin",
-          "standard input was closed when ivsh started (<&-): pipe the data in, or name a FILE",
-        );
       const { type } = fileStatus(0, "stdin");
       if (type === "pipe") enlargePipe(0, PIPE_BYTES);
       return new Source(0, "stdin", type, undefined);
