@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, EXIT_BOUND_MS, readUntil } from "./helpers/processes.ts";
+import { ArbiterProcess, EXIT_BOUND_MS, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
@@ -90,14 +90,8 @@ async function saysWithin(proc: ReturnType<typeof spawnGuest>, text: string): Pr
 
 /** The exit code, or a throw if it has not ended within the liveness bound (the process is killed). */
 async function exitOf(proc: ReturnType<typeof spawnGuest>): Promise<number> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), EXIT_BOUND_MS);
-  });
-  const outcome = await Promise.race([proc.exited, late]);
-  clearTimeout(timer);
+  const outcome = await exitOrKill(proc, EXIT_BOUND_MS);
   if (outcome !== "late") return outcome;
-  proc.kill("SIGKILL");
   throw new Error(`it did not exit within ${EXIT_BOUND_MS} ms`);
 }
 

@@ -5,10 +5,8 @@
  * ("encode field 'blocks' since 4294967296 is outside 0..4294967295") instead of the caller's.
  */
 import { failure } from "../errors.ts";
+import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, accessModeOf } from "../protocol/messages.ts";
-
-/** The widest count the wire carries (block counts, status limits, client ids). */
-const MAX_U32 = 2 ** 32 - 1;
 
 export interface AllocOptions {
   mode?: AccessModeName;
@@ -45,8 +43,8 @@ export function allocRequest(
       what,
       `the ${byBytes ? "size" : "block count"} must be a positive whole number`,
     );
-  if (!byBytes && count > MAX_U32)
-    throw failure("NoSpace", what, `no region holds more than ${MAX_U32} blocks`);
+  if (!byBytes && count > U32_MAX)
+    throw failure("NoSpace", what, `no region holds more than ${U32_MAX} blocks`);
   if (name === "")
     throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
   return {
@@ -63,11 +61,11 @@ export function statusRequest(limit: unknown, onlyClient: unknown): { limit: num
     ["limit", limit],
     ["onlyClient", onlyClient],
   ] as const)
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_U32)
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > U32_MAX)
       throw failure(
         "InvalidArgument",
         "ask the arbiter for its status",
-        `its ${name} ${describe(value)} is not a whole number from 0 to ${MAX_U32}`,
+        `its ${name} ${describe(value)} is not a whole number from 0 to ${U32_MAX}`,
       );
   return { limit: limit as number, onlyClient: onlyClient as number };
 }

@@ -29,6 +29,8 @@ export interface Frame {
 
 const FIXED_SIZES = { u8: 1, u16: 2, u32: 4, i32: 4, u64: 8 } as const;
 /** Longest error message sent, in UTF-8 bytes; see `shortenMessage`. */
+/** The largest value of a u32 field: block counts, status limits, client ids. */
+export const U32_MAX = 0xffffffff;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
 const ELISION = " [...] ";
 
@@ -90,7 +92,7 @@ function writeField(bytes: Buffer, at: number, key: string, type: string, value:
       putU16(bytes, at, Number(value));
       return at + 2;
     case "u32":
-      checkInteger(key, Number(value), 0xffffffff);
+      checkInteger(key, Number(value), U32_MAX);
       putU32(bytes, at, Number(value));
       return at + 4;
     case "i32":

@@ -114,7 +114,11 @@ export function spawnBun(args: string[], env: Record<string, string> = {}): Spaw
   return { proc, events: new EventStream(proc.stdout), stderr, exit };
 }
 
-async function exitWithin(proc: Proc, boundMs: number, args: string[], stderr: Promise<string>) {
+/** The exit code, or "late" if `proc` has not exited within `boundMs` (it is then killed, and reaped). */
+export async function exitOrKill(
+  proc: { exited: Promise<number>; kill(signal?: number | NodeJS.Signals): void },
+  boundMs: number,
+): Promise<number | "late"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => {
     timer = setTimeout(() => resolve("late"), boundMs);
@@ -124,6 +128,12 @@ async function exitWithin(proc: Proc, boundMs: number, args: string[], stderr: P
   if (outcome !== "late") return outcome;
   proc.kill("SIGKILL");
   await proc.exited;
+  return "late";
+}
+
+async function exitWithin(proc: Proc, boundMs: number, args: string[], stderr: Promise<string>) {
+  const outcome = await exitOrKill(proc, boundMs);
+  if (outcome !== "late") return outcome;
   const command = args.map((arg) => arg.replace(/^.*\/(src|test)\//, "$1/")).join(" ");
   throw new Error(`'${command}' did not exit within ${boundMs} ms (killed it); stderr:\n${await stderr}`);
 }
