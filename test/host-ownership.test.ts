@@ -14,8 +14,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { socketAnswers } from "../src/host/listener.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 const NOBODY = 65534;
@@ -106,6 +108,34 @@ testUnless(
       stderr,
       `may not create files in ${closed}, where the socket and the '.handover' socket beside it go`,
     );
+  },
+);
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "a live socket this user may not connect to (EACCES) is refused, not unlinked as a dead arbiter's",
+  async () => {
+    // A shared directory without the sticky bit (as /run/ivsh for a group may be): anyone may unlink there.
+    const shared = join(paths.shmDir, "shared");
+    mkdirSync(shared);
+    chmodSync(paths.shmDir, 0o755);
+    chmodSync(shared, 0o777);
+    const own = { ...paths, region: join(shared, "root.region"), socket: join(shared, "arbiter.sock") };
+    const live = await ArbiterProcess.start({ ...own, state: `${own.region}.state` });
+    try {
+      const theirs = { region: join(shared, "their.region"), socket: own.socket };
+      const { exitCode, stderr } = await runHost(theirs, [], NOBODY);
+      expect(exitCode).toBe(1);
+      expectOneLine(
+        stderr,
+        `Failed to listen on ${own.socket} since this user may not connect to it (EACCES)`,
+      );
+      expect(existsSync(theirs.region)).toBe(false);
+      expect(existsSync(`${own.socket}.handover`)).toBe(true);
+      expect(await socketAnswers(own.socket)).toBe(true);
+    } finally {
+      await live.stop();
+    }
   },
 );
 

@@ -2,7 +2,7 @@
  * The arbiter's Unix socket. A socket file left by a dead arbiter is replaced; one that still answers
  * belongs to a live arbiter and is refused, so two arbiters never serve one path.
  */
-import { accessSync, chmodSync, constants, lstatSync, readlinkSync, statSync, unlinkSync } from "node:fs";
+import { accessSync, chmodSync, constants, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
 import { failure } from "../errors.ts";
@@ -96,36 +96,50 @@ export async function clearStaleSocket(path: string): Promise<void> {
       `listen on ${path}`,
       "a file that is not a socket is in the way (choose another --socket)",
     );
-  if (await socketAnswers(path))
+  const probe = await probeSocket(path);
+  // Only a refused connection proves nobody listens: a socket this user may not connect to, or one
+  // that does not accept in time, may well be a live arbiter's (another user's, an overloaded one).
+  // (EPROTOTYPE: a stream connect to the datagram .handover socket, probed once the main one proved dead.)
+  if (!["ECONNREFUSED", "ENOENT", "EPROTOTYPE"].includes(probe))
     throw failure(
-      "ArbiterRunning",
+      probe === "EACCES" ? "PermissionDenied" : "ArbiterRunning",
       `listen on ${path}`,
-      `another arbiter${socketListener(path)} is serving it (stop it, or choose another --socket)`,
+      probe === "answers"
+        ? `another arbiter${socketListener(path)} is serving it (stop it, or choose another --socket)`
+        : `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${socketListener(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
     );
-  unlinkSync(path);
+  rmSync(path, { force: true });
 }
 
+const probeWords: Record<string, string> = {
+  EACCES: "this user may not connect to it (EACCES)",
+  timeout: `it accepted no connection within ${PROBE_TIMEOUT_MS / 1000} s`,
+};
+
 /** Whether something accepts connections on the Unix socket at `path` (within a second). */
-export function socketAnswers(path: string): Promise<boolean> {
+export async function socketAnswers(path: string): Promise<boolean> {
+  return (await probeSocket(path)) === "answers";
+}
+
+/** "answers" if something accepts a connection at `path` within a second, else the errno or "timeout". */
+function probeSocket(path: string): Promise<string> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+    const timer = setTimeout(() => resolve("timeout"), PROBE_TIMEOUT_MS);
+    const refused = (error: unknown) => {
+      clearTimeout(timer);
+      resolve(String((error as { code?: unknown } | undefined)?.code ?? error));
+    };
     Bun.connect({
       unix: path,
       socket: {
         open(socket) {
           clearTimeout(timer);
           socket.end();
-          resolve(true);
+          resolve("answers");
         },
         data() {},
-        connectError() {
-          clearTimeout(timer);
-          resolve(false);
-        },
+        connectError: (_socket, error) => refused(error),
       },
-    }).catch(() => {
-      clearTimeout(timer);
-      resolve(false);
-    });
+    }).catch(refused);
   });
 }
