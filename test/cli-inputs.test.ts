@@ -107,6 +107,19 @@ describe("an address where no arbiter listens", () => {
       }
     });
 
+  test("status --socket to an echo service (socat EXEC:cat): not an arbiter at once, not 'did not answer'", async () => {
+    const socket = join(paths.dir, "echo.sock");
+    const echo = Bun.listen({ unix: socket, socket: { data: (peer, bytes) => void peer.write(bytes) } });
+    try {
+      const result = await runCli(["status", "--socket", socket]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`${socket} since the peer there is not an ivsh arbiter (it sent "`);
+      expect(result.stderr).not.toContain("did not answer");
+    } finally {
+      echo.stop(true);
+    }
+  });
+
   test("status --socket naming a regular file: a file that is not a socket, as ivsh host says", async () => {
     const file = join(paths.dir, "regular-file");
     writeFileSync(file, "not a socket\n");

@@ -315,8 +315,8 @@ export class Transport {
     try {
       // Each frame is decoded before the next push.
       for (let frame = decoder.nextInPlace(); frame; frame = decoder.nextInPlace()) {
-        reading.framed = true;
         this.settle(frame);
+        reading.framed = true;
       }
     } catch (error) {
       // The arbiter sent something we cannot read: nothing after it can be trusted either. If it was the
@@ -338,8 +338,11 @@ export class Transport {
       this.take(frame.requestId)?.reject(error);
       return;
     }
-    const pending = this.take(frame.requestId);
-    pending?.resolve(decodeFields(messages[pending.name].reply, frame.body, `a ${pending.name} reply`));
+    // Neither an echo of our hello nor an unreadable reply may leave its request waiting (`received`).
+    if (frame.kind !== FrameKind.reply) throw failure("BadFrame", "read a reply", "the peer sent a request");
+    const { name } = this.pending.get(frame.requestId) ?? {};
+    const reply = name && decodeFields(messages[name].reply, frame.body, `a ${name} reply`);
+    this.take(frame.requestId)?.resolve(reply);
   }
 
   /** The request a frame answers; undefined for a request already failed locally (a late reply). */
@@ -376,11 +379,7 @@ export class Transport {
 }
 
 /** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
-interface Reading {
-  decoder: FrameDecoder;
-  framed: boolean;
-  opening: Uint8Array;
-}
+type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
 
 /** A client used after close() (ConnectionLost, so releasing what it held stays harmless). */
 function closedError(action: string): IvshError {
