@@ -10,6 +10,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -154,6 +155,21 @@ testUnless(
       await later.close();
       await arbiter.stop();
       expect(await arbiter.spawned.stderr).not.toMatch(/^\s+at /m);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a full file system under --state at start: refused naming it, no half-written STATE.tmp-PID left",
+  () =>
+    withSmallTmpfs("full-at-start", async (small) => {
+      fill(small, 0);
+      const state = join(small, "arbiter.state");
+      const { exitCode, stderr } = await runHost({ ...files("full-at-start"), state });
+      expect(exitCode).toBe(1);
+      expectOneLine(stderr, "state journal's file system is full (ENOSPC)");
+      expect(readdirSync(small)).toEqual(["filler"]);
     }),
   60_000,
 );

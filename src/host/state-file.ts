@@ -321,10 +321,14 @@ function writeSnapshot(path: string, records: StateRecord[]): void {
   try {
     writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);
+    renameSync(temporary, path);
+  } catch (error) {
+    // A failed start must leave nothing of its own: not even a half-written copy (a full disk).
+    rmSync(temporary, { force: true });
+    throw error;
   } finally {
     closeSync(fd);
   }
-  renameSync(temporary, path);
 }
 
 /** Snapshots a killed arbiter (or its compaction) left half written: never the state, always garbage. */
