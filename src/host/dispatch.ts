@@ -136,6 +136,9 @@ function run<N extends MessageName>(
     r: Request<N>,
     id: number,
   ) => Reply<N> | undefined;
+  // A goodbye's session end is a transaction of its own, which keeps the session for its lease when the
+  // journal cannot take it; nested in one here, it would log the release before the write failed.
+  if (name === "bye") return handler(arbiter, connection, request, requestId);
   if (!MUTATING.has(name)) return arbiter.transaction(() => handler(arbiter, connection, request, requestId));
   const session = arbiter.state.session(connection.clientId);
   const cached = arbiter.state.cachedReply(session, requestId, name);
