@@ -606,6 +606,34 @@ describe("ivsh CLI", () => {
     await client.close();
   });
 
+  test("status --limit too large for one reply: refused saying which --limit fits, and that one works", async () => {
+    const own = testPaths("status-large");
+    const host = await ArbiterProcess.start(own, { size: "64MiB", blockSize: "4KiB" });
+    const client = await connect({ socket: own.socket, region: own.region, name: "many" });
+    try {
+      for (let batch = 0; batch < 8; batch++)
+        await Promise.all(
+          Array.from({ length: 500 }, (_, index) =>
+            client.alloc(4096, { name: `${batch}-${index}-${"n".repeat(200)}` }),
+          ),
+        );
+      const refused = await runCli(["status", "--socket", own.socket, "--limit", "100000"]);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).not.toContain("encode op");
+      const hint = refused.stderr.match(
+        /over the 1\.00 MiB one reply may hold: pass a smaller --limit \(--limit (\d+) fits/,
+      );
+      expect(hint).not.toBeNull();
+      const followed = await runCli(["status", "--socket", own.socket, "--limit", hint![1]!]);
+      expect(followed.exitCode).toBe(0);
+      expect(followed.stdout).toMatch(/^segments \(4000\):/m);
+    } finally {
+      await client.close();
+      await host.stop();
+      own.cleanup();
+    }
+  });
+
   test("--exit-with-parent: an arbiter whose parent is killed -9 stops", async () => {
     const socket = `${paths.dir}/orphan.sock`;
     const host = `'${process.execPath}' '${CLI}' host --region ${paths.shmDir}/orphan --size 4MiB --socket ${socket} --exit-with-parent`;

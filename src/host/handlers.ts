@@ -22,7 +22,7 @@ import type { Connection } from "./connection.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { lockAbandoned, sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./recorded-state.ts";
-import { statusReport } from "./status.ts";
+import { statusJson, statusReport } from "./status.ts";
 
 type Handler<N extends MessageName> = (
   arbiter: ArbiterView,
@@ -136,7 +136,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
 
   status(arbiter, connection, request) {
     const requester = { clientId: connection.clientId, vm: connection.vm };
-    return { json: JSON.stringify(statusReport(arbiter, request, requester)) };
+    return { json: statusJson(statusReport(arbiter, request, requester)) };
   },
 
   bye(arbiter, connection, _request, requestId) {

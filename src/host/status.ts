@@ -6,9 +6,12 @@
  * status costs O(limit), not O(state): an arbiter holding 100 000 segments answers a summary as fast as
  * an empty one, and its reply always fits a frame when the limit is modest.
  */
-import type { Request } from "../protocol/messages.ts";
+import { failure } from "../errors.ts";
+import { frameBytes } from "../protocol/codec.ts";
+import { MAX_FRAME_BYTES, messages, type Request } from "../protocol/messages.ts";
 import type { StatusClient, StatusReport } from "../protocol/status-report.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
+import { formatBytes } from "../units.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import { arbiterIdentity } from "./identity.ts";
 import type { Session } from "./recorded-state.ts";
@@ -110,4 +113,24 @@ function first<T>(items: Iterator<T>, count: number): T[] {
   for (let item = items.next(); !item.done && taken.length < count; item = items.next())
     taken.push(item.value);
   return taken;
+}
+
+/**
+ * The report as the status reply's text. One too long for a frame (a large --limit over a large state) is
+ * refused saying which limit fits: the codec alone said "Failed to encode op 11", and nothing to do.
+ */
+export function statusJson(report: StatusReport): string {
+  const json = JSON.stringify(report);
+  const bytes = frameBytes(messages.status.reply, { json });
+  if (bytes <= MAX_FRAME_BYTES) return json;
+  const { segments, clients, vms, sync, transfers } = report;
+  const listed = Math.max(segments.length, clients.length, vms.length, sync.length, transfers.length);
+  // Entries are of about one size: scaled down to the frame, with room for ones longer than the average.
+  const fits = Math.floor((0.8 * listed * MAX_FRAME_BYTES) / bytes);
+  throw failure(
+    "InvalidArgument",
+    "report the status",
+    `the report would be ${formatBytes(bytes)}, over the ${formatBytes(MAX_FRAME_BYTES)} one reply may hold: ` +
+      `pass a smaller --limit (--limit ${fits} fits)`,
+  );
 }

@@ -155,8 +155,13 @@ export function encodeFrameTransient(
   return writeFrame(scratch, length, kind, op, requestId, schema, fields).subarray(0, length);
 }
 
+/** The bytes a frame of these fields takes, header included (a frame may take MAX_FRAME_BYTES). */
+export function frameBytes(schema: Schema, fields: Record<string, number | string>): number {
+  return FRAME_HEADER_BYTES + encodedSize(schema, fields);
+}
+
 function frameLength(op: number, schema: Schema, fields: Record<string, number | string>): number {
-  const length = FRAME_HEADER_BYTES + encodedSize(schema, fields);
+  const length = frameBytes(schema, fields);
   if (length > MAX_FRAME_BYTES)
     throw failure(
       "InvalidArgument",
