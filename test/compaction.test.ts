@@ -14,7 +14,7 @@ import { StateFile } from "../src/host/state-file.ts";
 import { computeGeometry } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -151,4 +151,23 @@ test("a snapshot that vanished before the take-over is not replaced by the tail 
     .map((line) => JSON.parse(line) as StateRecord)
     .map((record) => ("epoch" in record ? record.epoch : undefined));
   expect(epochs).toEqual([1, 2, 3, 4]);
+});
+
+test("compact-state run by hand: usage errors exit 2, a live pid that did not start it and a directory are named", async () => {
+  const helper = (flags: string[]) =>
+    runCli(["compact-state", "--state", paths.state, "--out", `${paths.dir}/by-hand`, ...flags]);
+  const badUpto = await helper(["--upto", "abc", "--arbiter", "1"]);
+  expect(badUpto.exitCode).toBe(2);
+  expect(badUpto.stderr).toContain("--upto 'abc'");
+  // pid 1 is alive: it is not "gone", it just did not start this helper.
+  const notParent = await helper(["--upto", "10", "--arbiter", "1"]);
+  expect(notParent.exitCode).toBe(1);
+  expect(notParent.stderr).toContain("pid 1 did not start it");
+  const directory = await runCli([
+    ...["compact-state", "--state", paths.dir, "--upto", "10"],
+    ...["--arbiter", String(process.pid), "--out", `${paths.dir}/by-hand`],
+  ]);
+  expect(directory.exitCode).toBe(1);
+  expect(directory.stderr).toContain(`read the state journal ${paths.dir} since`);
+  expect(readdirSync(paths.dir)).not.toContain("by-hand");
 });

@@ -8,6 +8,7 @@ import { failure } from "../errors.ts";
 import { backgroundPriority, exitWithParent } from "../ffi/index.ts";
 import { compactJournal, formatResult } from "../host/compaction.ts";
 import { parseCount } from "../units.ts";
+import { checkFlag } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -36,16 +37,29 @@ export default defineLeafCommand({
     // Its result is only of use to the arbiter that asked for it; checked after asking, in case the
     // arbiter died before the kernel could be told to end us with it.
     exitWithParent(SIGKILL);
-    const arbiter = parseCount(args.arbiter, "--arbiter");
+    const arbiter = checkFlag(() => parseCount(args.arbiter, "--arbiter"));
+    const upto = checkFlag(() => parseCount(args.upto, "--upto"));
     if (process.ppid !== arbiter)
       throw failure(
         "PeerGone",
         "compact the state journal",
-        `the arbiter that asked (pid ${arbiter}) is gone`,
+        alive(arbiter)
+          ? `pid ${arbiter} did not start it (a running arbiter starts this helper itself, when its journal needs it)`
+          : `the arbiter that asked (pid ${arbiter}) is gone`,
       );
     // A second or more of parsing that should not take a core from the arbiter or its clients.
     backgroundPriority();
-    const result = compactJournal(args.state, parseCount(args.upto, "--upto"), args.out);
+    const result = compactJournal(args.state, upto, args.out);
     process.stdout.write(formatResult(result));
   },
 });
+
+/** Whether a process `pid` exists (EPERM: it does, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: unknown }).code === "EPERM";
+  }
+}

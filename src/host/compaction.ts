@@ -105,7 +105,7 @@ function readPrefix(path: string, upto: number): string {
   try {
     const bytes = Buffer.allocUnsafe(upto);
     for (let done = 0; done < upto; ) {
-      const got = readSync(fd, bytes, done, upto - done, done);
+      const got = readJournal(fd, bytes, done, upto - done, path);
       if (got === 0)
         throw failure("StateInvalid", `compact ${path}`, `it ends at byte ${done}, before ${upto}`);
       done += got;
@@ -113,6 +113,16 @@ function readPrefix(path: string, upto: number): string {
     return bytes.toString("utf8");
   } finally {
     closeSync(fd);
+  }
+}
+
+/** readSync's error names no file (a directory as --state said only "EISDIR"): this one does. */
+function readJournal(fd: number, bytes: Buffer, at: number, length: number, path: string): number {
+  try {
+    return readSync(fd, bytes, at, length, at);
+  } catch (error) {
+    const why = (error as { code?: unknown }).code === "EISDIR" ? "it is a directory" : String(error);
+    throw failure("StateInvalid", `read the state journal ${path}`, why);
   }
 }
 
