@@ -56,3 +56,29 @@ export type StateRecord =
 export interface Journal {
   append(record: StateRecord): void;
 }
+
+/**
+ * A change of several records is written as one write(2) led by this line. The kernel stops a write to a
+ * file at a page boundary once kill -9 is pending, leaving whole lines of a change but not all: replayed,
+ * an alloc's segment without its grant kept its blocks and its name for ever. Such a change is dropped
+ * whole on load (`wholeChanges`).
+ */
+export function changeHeader(records: number): string {
+  return `{"t":"tx","n":${records}}\n`;
+}
+
+/** Parsed lines without change headers, and without a last change that did not reach the file whole. */
+export function wholeChanges(lines: readonly unknown[]): { records: StateRecord[]; cut: boolean } {
+  const records: StateRecord[] = [];
+  let open: { at: number; left: number } | undefined;
+  for (const line of lines as (StateRecord | { t: "tx"; n: number })[]) {
+    if (line.t === "tx") {
+      open = { at: records.length, left: line.n };
+      continue;
+    }
+    records.push(line);
+    if (open && --open.left === 0) open = undefined;
+  }
+  if (open) records.length = open.at;
+  return { records, cut: open !== undefined };
+}

@@ -1,10 +1,11 @@
 /**
  * The --state file: JSON lines of StateRecord, a snapshot followed by records appended as state changes.
  *
- * Each record is one write(2) of one line, so a `kill -9` of the arbiter leaves every completed record in
- * the page cache and at most the line being written torn; a torn last line is dropped on load. fsync is
- * not needed for that failure (the region itself lives in RAM, so a host crash loses it anyway); the
- * snapshot is fsynced before it replaces the old file so compaction can never lose state.
+ * Each change is one write(2) (led by a header when it has several records, ./records.ts), so a `kill -9`
+ * of the arbiter leaves every completed change in the page cache and at most the one being written torn,
+ * which is dropped whole on load. fsync is not needed for that failure (the region itself lives in RAM,
+ * so a host crash loses it anyway); the snapshot is fsynced before it replaces the old file so compaction
+ * can never lose state.
  *
  * Compaction (./compaction.ts) runs once the records appended outnumber both `compactAfterRecords()` and
  * the records the file started from: the file stays within about twice its snapshot, and the O(state)
@@ -31,7 +32,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
 import type { Geometry } from "../region/layout.ts";
-import type { Journal, StateRecord } from "./records.ts";
+import { changeHeader, type Journal, type StateRecord, wholeChanges } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
 /**
@@ -134,12 +135,12 @@ function readStateText(path: string): string {
 /** The records of a state file's text; a torn last line is left out and reported. */
 export function parseStateLines(text: string, path: string): LoadedState {
   const lines = text.split("\n");
-  const records: StateRecord[] = [];
+  const records: unknown[] = [];
   let tornTail = false;
   for (const [index, line] of lines.entries()) {
     if (line === "") continue;
     try {
-      records.push(JSON.parse(line) as StateRecord);
+      records.push(JSON.parse(line));
     } catch {
       if (index === lines.length - 1) {
         tornTail = true;
@@ -152,7 +153,8 @@ export function parseStateLines(text: string, path: string): LoadedState {
       );
     }
   }
-  return { records, tornTail };
+  const whole = wholeChanges(records);
+  return { records: whole.records, tornTail: tornTail || whole.cut };
 }
 
 /** What a compaction reads (the file's first `upto` bytes) and where it writes the snapshot. */
@@ -222,7 +224,7 @@ export class StateFile implements Journal {
    * the last whole record, so the file never holds a torn line the next start would have to drop.
    */
   private write(lines: string[]): void {
-    const bytes = Buffer.from(lines.join(""), "utf8");
+    const bytes = Buffer.from((lines.length > 1 ? changeHeader(lines.length) : "") + lines.join(""), "utf8");
     try {
       writeFully(this.fd, bytes);
     } catch (error) {
