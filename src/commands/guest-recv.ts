@@ -5,6 +5,7 @@ import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
+import { watchArbiter } from "./_arbiter-watch.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -72,6 +73,7 @@ export default defineLeafCommand({
         warnIfSlowMapping(connection);
         const client = await connect({ ...connection, connectTimeoutMs: waitMs, signal });
         phase("recv: connected");
+        const stopWatching = watchArbiter(client, connection, progress);
         try {
           const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
           phase("recv: stream kept");
@@ -82,6 +84,7 @@ export default defineLeafCommand({
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
         } finally {
+          stopWatching();
           await client.close({ waitForArbiter: false });
           phase("recv: disconnected");
         }
