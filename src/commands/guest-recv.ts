@@ -30,7 +30,8 @@ export default defineLeafCommand({
     ...channelArgs,
     out: {
       type: "string",
-      description: "Where to write it: a file (written as FILE.partial until verified) or - for stdout",
+      description:
+        "Where to write it: a file (written as FILE.partial until verified; a symbolic link is written through to the file it names) or - for stdout",
       default: "-",
       valueHint: "FILE|-",
     },

@@ -1,0 +1,94 @@
+/**
+ * The names `recv --out` goes through: a symbolic link written through to the file it names (as cp, dd
+ * and the shell's > do), one that names nothing refused.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("xnames");
+  arbiter = await ArbiterProcess.start(paths);
+});
+beforeEach(() => arbiter.revive());
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Sends a fresh 256 KiB file on `channel` to `recv --out out ...extra`; the two exit codes. */
+async function receiveInto(channel: string, out: string, extra: string[] = []) {
+  const input = outPath(paths, `${channel}.in`);
+  const data = await randomFile(input, 256 << 10);
+  const receiver = guest(paths, [
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    out,
+    "--timeout",
+    "20s",
+    ...extra,
+  ]);
+  const sender = guest(paths, ["send", "-q", "--channel", channel, input, "--timeout", "20s"]);
+  const codes = [await sender.exit(), await receiver.exit()];
+  return { codes, data, said: await receiver.stderr };
+}
+
+test("recv --out LINK --force writes the file LINK names, and LINK stays a link to it", async () => {
+  const elsewhere = outPath(paths, "elsewhere");
+  mkdirSync(elsewhere);
+  const file = `${elsewhere}/through.file`;
+  writeFileSync(file, "the old copy\n");
+  const link = outPath(paths, "through.link");
+  symlinkSync("elsewhere/through.file", link);
+  const { codes, data } = await receiveInto("through", link, ["--force"]);
+  expect(codes).toEqual([0, 0]);
+  // Before, the link itself was replaced by a regular file and the file it named kept the old copy.
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(sameBytes(readFileSync(file), data)).toBe(true);
+  expect([existsSync(`${file}.partial`), existsSync(`${link}.partial`)]).toEqual([false, false]);
+});
+
+test("recv --out LINK without --force is refused as the file it names exists: both kept", async () => {
+  const file = outPath(paths, "kept.file");
+  writeFileSync(file, "the old copy\n");
+  const link = outPath(paths, "kept.link");
+  symlinkSync(file, link);
+  const receiver = guest(paths, ["recv", "--channel", "kept", "--out", link, "--timeout", "5s"]);
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain("already exists");
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(readFileSync(file, "utf8")).toBe("the old copy\n");
+});
+
+for (const extra of [[], ["--force"]])
+  test(`recv --out DANGLING ${extra.join(" ")}: refused naming where it points; nothing created there`, async () => {
+    const nowhere = outPath(paths, `nowhere${extra.length}`);
+    const link = outPath(paths, `dangling${extra.length}.link`);
+    symlinkSync(nowhere, link);
+    const receiver = guest(paths, [
+      "recv",
+      "--channel",
+      "dangling",
+      "--out",
+      link,
+      "--timeout",
+      "5s",
+      ...extra,
+    ]);
+    expect(await receiver.exit()).toBe(1);
+    // Before, the stream was received and the link replaced by the copy.
+    const said = await receiver.stderr;
+    expect(said).toContain("symbolic link");
+    expect(said).toContain(nowhere);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(existsSync(nowhere)).toBe(false);
+    expect(existsSync(`${link}.partial`)).toBe(false);
+  }, 30_000);
