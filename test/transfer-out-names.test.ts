@@ -1,6 +1,7 @@
 /**
  * The names `recv --out` goes through: a symbolic link written through to the file it names (as cp, dd
- * and the shell's > do), one that names nothing refused.
+ * and the shell's > do), one that names nothing refused, and a FILE.ivsh-replaced that a receiver killed
+ * while it replaced FILE left behind reported by the next receive, never removed.
  */
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -92,3 +93,27 @@ for (const extra of [[], ["--force"]])
     expect(existsSync(nowhere)).toBe(false);
     expect(existsSync(`${link}.partial`)).toBe(false);
   }, 30_000);
+
+test("a FILE.ivsh-replaced left by a killed receive is reported by the next recv --out FILE, and kept", async () => {
+  // What a receiver killed between replacing FILE and letting the old one go leaves.
+  const output = outPath(paths, "left.out");
+  writeFileSync(output, "the copy the killed receiver kept\n");
+  writeFileSync(`${output}.ivsh-replaced`, "the file it replaced\n");
+  const { codes, data, said } = await receiveInto("left", output, ["--force"]);
+  expect(codes).toEqual([0, 0]);
+  expect(sameBytes(readFileSync(output), data)).toBe(true);
+  // Before, nothing was said, and each such receive left one more (FILE.ivsh-replaced.1, ...) unnoticed.
+  expect(said).toContain(`${output}.ivsh-replaced`);
+  expect(said).toContain("never removes it");
+  expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("the file it replaced\n");
+  expect(existsSync(`${output}.ivsh-replaced.1`)).toBe(false);
+});
+
+test("a refused recv --out FILE names a leftover FILE.ivsh-replaced too", async () => {
+  const output = outPath(paths, "refused.out");
+  writeFileSync(output, "new\n");
+  writeFileSync(`${output}.ivsh-replaced`, "old\n");
+  const receiver = guest(paths, ["recv", "--channel", "refused", "--out", output, "--timeout", "5s"]);
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain(`${output}.ivsh-replaced`);
+});

@@ -3,6 +3,7 @@ import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
+import { leftAside } from "../transfer/out-names.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
 import { watchArbiter } from "./_arbiter-watch.ts";
@@ -61,6 +62,7 @@ export default defineLeafCommand({
       const signal = abortOnSignals();
       const connection = connectOptions(args, `recv ${args.out}`);
       const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
+      warnLeftAside(args.out);
       let sink: Sink;
       try {
         const onWaiting = (what: string) => progress.waiting?.(what);
@@ -109,3 +111,13 @@ export default defineLeafCommand({
     }
   },
 });
+
+/** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
+function warnLeftAside(out: string): void {
+  for (const left of leftAside(out))
+    log.warn(
+      `${left} exists: if a receive into ${out} was killed while it replaced the file, that is the file it ` +
+        "replaced (the new copy, received whole and verified, took the name); ivsh never removes it: " +
+        "delete it, or move it back, once you know which copy you want",
+    );
+}

@@ -1,7 +1,7 @@
 /**
  * The names a received file goes by: where --out lands (a symbolic link is written through), FILE.partial
  * while it is written, and FILE.ivsh-replaced, the file it replaces (--force), kept until the verdict is
- * final.
+ * final. A receiver killed in between leaves that name behind: `leftAside` finds it for the next receive.
  */
 import {
   chmodSync,
@@ -26,7 +26,7 @@ import {
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
-import { openNamed } from "./io.ts";
+import { descriptorNamed, openNamed } from "./io.ts";
 
 /**
  * Where --out TARGET lands. A symbolic link is written through, as cp, dd and the shell's > do: the file
@@ -123,7 +123,7 @@ export function takeModeOf(target: string, partial: string): void {
  */
 export function setAside(path: string): string {
   for (let attempt = 0; ; attempt++) {
-    const aside = `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+    const aside = asideName(path, attempt);
     if (lstatSync(aside, { throwIfNoEntry: false })) continue;
     try {
       linkSync(path, aside);
@@ -133,4 +133,27 @@ export function setAside(path: string): string {
     }
     return aside;
   }
+}
+
+/** The names `setAside` gives the file it replaces, first to last. */
+function asideName(path: string, attempt: number): string {
+  return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
+
+/**
+ * Files already at the names `setAside` uses beside --out's landing: left by a receiver killed while it
+ * replaced FILE (each holds the file that was replaced), or the user's own; never removed either way.
+ */
+export function leftAside(target: string): string[] {
+  if (target === "-" || descriptorNamed(target) !== undefined) return [];
+  let path: string;
+  try {
+    path = landingOf(target);
+  } catch {
+    return []; // the receive itself says what is wrong with the name
+  }
+  const found: string[] = [];
+  for (let attempt = 0; lstatSync(asideName(path, attempt), { throwIfNoEntry: false }); attempt++)
+    found.push(asideName(path, attempt));
+  return found;
 }
