@@ -4,10 +4,20 @@
  * while it replaced FILE left behind reported by the next receive, never removed.
  */
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
-import { guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -117,3 +127,39 @@ test("a refused recv --out FILE names a leftover FILE.ivsh-replaced too", async 
   expect(await receiver.exit()).toBe(1);
   expect(await receiver.stderr).toContain(`${output}.ivsh-replaced`);
 });
+
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a process as another user",
+  "recv --force over another user's file in a sticky directory is refused before anything is received",
+  async () => {
+    chmodSync(paths.dir, 0o755);
+    const sticky = join(paths.dir, "sticky");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const theirs = join(sticky, "theirs");
+    writeFileSync(theirs, "root's file\n");
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const receiver = Bun.spawn(
+      [
+        ...asNobody,
+        process.execPath,
+        CLI,
+        "guest",
+        "recv",
+        "--channel",
+        "sticky",
+        "--out",
+        theirs,
+        "--force",
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) } },
+    );
+    const said = new Response(receiver.stderr).text();
+    expect(await exitOrKill(receiver, 20_000)).toBe(1);
+    // Before, it received the whole stream, then failed on a raw "rename ...: EPERM" and called the
+    // verified copy it left in FILE.partial unverified.
+    expect(await said).toContain(`${sticky} is sticky`);
+    expect(readFileSync(theirs, "utf8")).toBe("root's file\n");
+    expect(existsSync(`${theirs}.partial`)).toBe(false);
+  },
+);

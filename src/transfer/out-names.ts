@@ -13,6 +13,8 @@ import {
   statSync,
   unlinkSync,
 } from "node:fs";
+import { dirname } from "node:path";
+import { userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import {
   closeFd,
@@ -134,6 +136,29 @@ export function setAside(path: string): string {
     return aside;
   }
 }
+
+/**
+ * In a sticky directory (/tmp) only a file's owner, the directory's owner or root may rename it, so --force
+ * could not replace another user's file there: found only once the whole stream arrived, that would cost
+ * the transfer, so it is refused before anything is received.
+ */
+export function refuseUnreplaceable(path: string, target: string): void {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return;
+  const directory = dirname(path);
+  const parent = statSync(directory);
+  if ((parent.mode & S_ISVTX) === 0 || parent.uid === uid) return;
+  const owner = statSync(path).uid;
+  if (owner === uid) return;
+  throw failure(
+    "PermissionDenied",
+    `replace ${target}`,
+    `${path} belongs to ${userName(owner)} and ${directory} is sticky (as /tmp is): only its owner may ` +
+      "replace it there (choose another --out, or have its owner remove it)",
+  );
+}
+
+const S_ISVTX = 0o1000;
 
 /** The names `setAside` gives the file it replaces, first to last. */
 function asideName(path: string, attempt: number): string {

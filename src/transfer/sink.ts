@@ -28,7 +28,7 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
-import { landingOf, openPartial, setAside, takeModeOf } from "./out-names.ts";
+import { landingOf, openPartial, refuseUnreplaceable, setAside, takeModeOf } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 export class Sink implements StreamKeeper {
@@ -108,6 +108,7 @@ export class Sink implements StreamKeeper {
       const fd = openNamed(target, O_WRONLY | O_CREAT | O_TRUNC, 0o644, `write ${target}`, argument);
       return new Sink(fd, target, target, fileStatus(fd, target).type);
     }
+    if (exists) refuseUnreplaceable(final, target);
     const fd = openPartial(`${final}.partial`, final, force, argument);
     return new Sink(fd, target, `${final}.partial`, "file", exists, final);
   }
