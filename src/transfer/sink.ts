@@ -199,9 +199,15 @@ export class Sink implements StreamKeeper {
       throw failure(
         "SystemCall",
         `write ${this.target === "-" ? "stdout" : this.target}`,
-        `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
+        `${full} (${errno}) after ${formatBytes(this.reached())}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
       );
     }
+  }
+
+  /** Bytes that reached a file: a chunk that did not fit may have been written in part. */
+  private reached(): number {
+    if (this.type !== "file") return this.written;
+    return Math.max(this.written, fileStatus(this.fd, this.writing).size);
   }
 
   /** A reader that closed its end early (`| head`) is named as such, not as a bare EPIPE. */
