@@ -113,7 +113,8 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
       const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
       expect(await sender.exit()).toBe(1);
       expect(await sender.stderr).toMatch(new RegExp(`Failed to send ${input} since ${reason.source}`));
-      expect(await sender.stderr).toContain("the receiver keeps no copy");
+      // Not "no copy": the receiver says what arrived is left in FILE.partial, unverified.
+      expect(await sender.stderr).toContain("the receiver keeps no verified copy");
       expect(await receiver.exit()).not.toBe(0);
       expect(await Bun.file(output).exists()).toBe(false);
     });
