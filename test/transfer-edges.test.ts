@@ -1,10 +1,11 @@
 /** Transfers at the edges: files planted where the receiver writes, directories removed, frozen ends. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
@@ -192,3 +193,25 @@ test("recv --out - into a full device: the error names stdout, not '-'", async (
   );
   expect(await sender.exit()).not.toBe(0);
 });
+
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill",
+  "a file system smaller than one chunk: the error counts the bytes that reached it, not 0 B",
+  async () => {
+    const small = join(paths.dir, "smaller-than-a-chunk");
+    mkdirSync(small);
+    Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", small]);
+    try {
+      const input = join(paths.dir, "chunk-too-big.in");
+      await randomFile(input, 2 << 20);
+      const receiver = guest(paths, ["recv", "--channel", "small-fs", "--out", join(small, "out")]);
+      const sender = guest(paths, ["send", input, "--channel", "small-fs", "--chunk-size", "1MiB"]);
+      expect([await receiver.exit(), await sender.exit()]).toEqual([1, 1]);
+      // Before, "full (ENOSPC) after 0 B": half a megabyte had reached it, in a chunk that did not fit.
+      expect(await receiver.stderr).toMatch(/is full \(ENOSPC\) after [1-9][\d.]* KiB/);
+      expect(readdirSync(small)).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", small]);
+    }
+  },
+);

@@ -14,6 +14,7 @@ import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate } from "../units.ts";
+import type { ArbiterAwayShown } from "./_arbiter-watch.ts";
 import { UsageError } from "./_strict.ts";
 
 const REDRAW_MS = 100;
@@ -34,8 +35,14 @@ export function progressMode(flags: { progress?: boolean; quiet?: boolean }): Pr
   return flags.progress ? "plain" : "off";
 }
 
-export function terminalProgress(label: string, mode: ProgressMode): Progress & { done(): void } {
+export function terminalProgress(
+  label: string,
+  mode: ProgressMode,
+): Progress & ArbiterAwayShown & { done(): void } {
   let since: { at: number; bytes: number } | undefined;
+  /** What the end waits for, while it waits; and the arbiter's absence, which is shown instead. */
+  let waitingFor: string | undefined;
+  let arbiterAway: string | undefined;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
   /** `rest` follows "label:"; on a terminal the label gives way first, so the figures stay in view. */
@@ -48,9 +55,15 @@ export function terminalProgress(label: string, mode: ProgressMode): Progress & 
   return {
     waiting(what) {
       since = undefined; // time spent waiting is not transfer time
-      if (mode !== "off") show(` waiting ${what}...`);
+      waitingFor = what;
+      if (mode !== "off") show(` waiting ${arbiterAway ?? what}...`);
+    },
+    arbiterAway(away) {
+      arbiterAway = away;
+      if (waitingFor !== undefined && mode !== "off") show(` waiting ${away ?? waitingFor}...`);
     },
     update(bytes, total) {
+      waitingFor = undefined;
       const now = performance.now();
       since ??= { at: now, bytes };
       if (mode === "off" || now - lastDraw < (mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS)) return;

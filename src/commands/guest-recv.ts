@@ -3,8 +3,10 @@ import { connect } from "../guest/connect.ts";
 import { log, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
+import { leftAside } from "../transfer/out-names.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
+import { watchArbiter } from "./_arbiter-watch.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -29,7 +31,8 @@ export default defineLeafCommand({
     ...channelArgs,
     out: {
       type: "string",
-      description: "Where to write it: a file (written as FILE.partial until verified) or - for stdout",
+      description:
+        "Where to write it: a file (written as FILE.partial until verified; a symbolic link is written through to the file it names) or - for stdout",
       default: "-",
       valueHint: "FILE|-",
     },
@@ -59,6 +62,7 @@ export default defineLeafCommand({
       const signal = abortOnSignals();
       const connection = connectOptions(args, `recv ${args.out}`);
       const progress = terminalProgress(`recv ${args.out === "-" ? "stdout" : args.out}`, progressMode(args));
+      warnLeftAside(args.out);
       let sink: Sink;
       try {
         const onWaiting = (what: string) => progress.waiting?.(what);
@@ -72,6 +76,7 @@ export default defineLeafCommand({
         warnIfSlowMapping(connection);
         const client = await connect({ ...connection, connectTimeoutMs: waitMs, signal });
         phase("recv: connected");
+        const stopWatching = watchArbiter(client, connection, progress);
         try {
           const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
           phase("recv: stream kept");
@@ -82,6 +87,7 @@ export default defineLeafCommand({
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
         } finally {
+          stopWatching();
           await client.close({ waitForArbiter: false });
           phase("recv: disconnected");
         }
@@ -105,3 +111,13 @@ export default defineLeafCommand({
     }
   },
 });
+
+/** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
+function warnLeftAside(out: string): void {
+  for (const left of leftAside(out))
+    log.warn(
+      `${left} exists: if a receive into ${out} was killed while it replaced the file, that is the file it ` +
+        "replaced (the new copy, received whole and verified, took the name); ivsh never removes it: " +
+        "delete it, or move it back, once you know which copy you want",
+    );
+}

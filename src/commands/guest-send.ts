@@ -8,6 +8,7 @@ import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
+import { watchArbiter } from "./_arbiter-watch.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -99,6 +100,7 @@ export default defineLeafCommand({
       });
       phase("send: connected");
       const progress = terminalProgress(`send ${args.file}`, progressMode(args));
+      const stopWatching = watchArbiter(client, connection, progress);
       try {
         const result = await sendStream(client, channel, source, options, progress);
         progress.done();
@@ -106,6 +108,7 @@ export default defineLeafCommand({
           writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
         else if (!args.quiet) log.success(summaryLine("sent", result));
       } finally {
+        stopWatching();
         progress.done();
         source.close();
         await client.close({ waitForArbiter: false });

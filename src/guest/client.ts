@@ -4,7 +4,7 @@
  * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
-import { failure, hasTrait, type IvshError } from "../errors.ts";
+import { hasTrait, type IvshError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   type AccessModeName,
@@ -23,7 +23,7 @@ import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, statusRequest } from "./arguments.ts";
 import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { lockedOut, silentArbiter } from "./link-errors.ts";
+import { arbiterNotBack, lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
@@ -393,8 +393,6 @@ export class Client {
         this.transport.close(false);
       }
     }
-    this.transport.fail(
-      failure("ConnectionLost", "reach the arbiter again", `it did not come back within ${timeoutMs} ms`),
-    );
+    this.transport.fail(arbiterNotBack(this.transport.endpoint, timeoutMs));
   }
 }

@@ -14,6 +14,15 @@ export function describeEndpoint(endpoint: Endpoint): string {
   return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
 }
 
+/** The arbiter went away and did not come back within the reconnect timeout: said where, and what to do. */
+export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError {
+  return failure(
+    "ConnectionLost",
+    `reach the arbiter at ${describeEndpoint(endpoint)} again`,
+    `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)`,
+  );
+}
+
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const where = describeEndpoint(endpoint);
   const code = (cause as { code?: unknown } | undefined)?.code;

@@ -241,7 +241,7 @@ export class Source {
       throw failure(
         "SourceChanged",
         `send ${this.name}`,
-        `${change} while it was being sent (the receiver keeps no copy; send it again once nothing writes it)`,
+        `${change} while it was being sent (the receiver keeps no verified copy; send it again once nothing writes it)`,
       );
   }
 

@@ -3,7 +3,7 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { chmodSync, existsSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure, type IvshError, throwIfAborted } from "../errors.ts";
 import {
@@ -14,8 +14,6 @@ import {
   fileStatus,
   isTerminal,
   O_CREAT,
-  O_EXCL,
-  O_NOFOLLOW,
   O_NONBLOCK,
   O_TRUNC,
   O_WRONLY,
@@ -25,81 +23,13 @@ import {
   restoreFlags,
   SystemCallError,
   setNonBlocking,
-  tryLockExclusive,
   writeAll,
   writeSome,
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
+import { landingOf, openPartial, refuseUnreplaceable, setAside, takeModeOf } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
-
-/**
- * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
- * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
- * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
- * through it, into the file it points at) and creates a new one that follows no link.
- */
-function openPartial(partial: string, target: string, force: boolean, argument: string): number {
-  const action = `write ${target}`;
-  const busy = () =>
-    failure(
-      "AlreadyExists",
-      action,
-      `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
-    );
-  const stale = lstatSync(partial, { throwIfNoEntry: false });
-  if (stale) {
-    if (heldByReceiver(partial)) throw busy();
-    if (!force)
-      throw failure(
-        "AlreadyExists",
-        action,
-        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
-      );
-    if (stale.isDirectory())
-      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
-    unlinkSync(partial);
-  }
-  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
-  // may be private, and its mode is applied once the copy is whole (`keep`).
-  const mode = existsSync(target) ? 0o600 : 0o644;
-  let fd: number;
-  try {
-    fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
-  } catch (error) {
-    // Created between the look and the open: another receiver's.
-    if (error instanceof SystemCallError && error.errnoName === "EEXIST") throw busy();
-    throw error;
-  }
-  if (tryLockExclusive(fd, partial)) return fd;
-  closeFd(fd);
-  throw busy();
-}
-
-/** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
-function heldByReceiver(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openFile(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch {
-    return false;
-  }
-  try {
-    return !tryLockExclusive(fd, path);
-  } finally {
-    closeFd(fd);
-  }
-}
-
-/**
- * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
- * private file must not become readable by others because it was received again. Applied to the whole,
- * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
- */
-function takeModeOf(target: string, partial: string): void {
-  if (!existsSync(target)) return;
-  chmodSync(partial, statSync(target).mode & 0o777);
-}
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -122,6 +52,8 @@ export class Sink implements StreamKeeper {
     readonly type: FileType,
     /** A file already at `target` is to be replaced (--force). */
     private readonly replacing = false,
+    /** The name the kept copy takes: `target`, or the file it names if it is a symbolic link. */
+    private readonly final = target,
   ) {
     // A pipe is made non-blocking so a stalled reader costs us polls, not a blocked event loop.
     if (type === "pipe") {
@@ -162,8 +94,9 @@ export class Sink implements StreamKeeper {
     }
     const descriptor = descriptorNamed(target);
     if (descriptor !== undefined) return Sink.onDescriptor(descriptor, target);
-    const exists = existsSync(target);
-    const special = exists && !statSync(target).isFile();
+    const final = landingOf(target);
+    const exists = existsSync(final);
+    const special = exists && !statSync(final).isFile();
     if (exists && !special && !force)
       throw failure(
         "AlreadyExists",
@@ -175,8 +108,9 @@ export class Sink implements StreamKeeper {
       const fd = openNamed(target, O_WRONLY | O_CREAT | O_TRUNC, 0o644, `write ${target}`, argument);
       return new Sink(fd, target, target, fileStatus(fd, target).type);
     }
-    const fd = openPartial(`${target}.partial`, target, force, argument);
-    return new Sink(fd, target, `${target}.partial`, "file", exists);
+    if (exists) refuseUnreplaceable(final, target);
+    const fd = openPartial(`${final}.partial`, final, force, argument);
+    return new Sink(fd, target, `${final}.partial`, "file", exists, final);
   }
 
   /**
@@ -265,9 +199,15 @@ export class Sink implements StreamKeeper {
       throw failure(
         "SystemCall",
         `write ${this.target === "-" ? "stdout" : this.target}`,
-        `${full} (${errno}) after ${formatBytes(this.written)}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
+        `${full} (${errno}) after ${formatBytes(this.reached())}: free space there or choose another --out${this.renames ? " (the partial copy is removed)" : ""}`,
       );
     }
+  }
+
+  /** Bytes that reached a file: a chunk that did not fit may have been written in part. */
+  private reached(): number {
+    if (this.type !== "file") return this.written;
+    return Math.max(this.written, fileStatus(this.fd, this.writing).size);
   }
 
   /** A reader that closed its end early (`| head`) is named as such, not as a bare EPIPE. */
@@ -310,14 +250,14 @@ export class Sink implements StreamKeeper {
   keep(): void {
     this.close();
     if (!this.renames) return;
-    if (this.replacing) takeModeOf(this.target, this.writing);
-    if (this.replacing && existsSync(this.target)) this.replaced = setAside(this.target);
+    if (this.replacing) takeModeOf(this.final, this.writing);
+    if (this.replacing && existsSync(this.final)) this.replaced = setAside(this.final);
     try {
-      renameFile(this.writing, this.target);
+      renameFile(this.writing, this.final);
     } catch (error) {
       // The old file stays where it was: drop its second name, or, if it was moved aside, move it back.
-      if (this.replaced && existsSync(this.target)) rmSync(this.replaced, { force: true });
-      else if (this.replaced) renameFile(this.replaced, this.target);
+      if (this.replaced && existsSync(this.final)) rmSync(this.replaced, { force: true });
+      else if (this.replaced) renameFile(this.replaced, this.final);
       this.replaced = undefined;
       throw this.vanished(error) ?? error;
     }
@@ -341,8 +281,8 @@ export class Sink implements StreamKeeper {
   /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */
   unkeep(): void {
     if (!this.renames || !this.kept) return;
-    if (existsSync(this.target)) renameFile(this.target, this.writing);
-    if (this.replaced) renameFile(this.replaced, this.target);
+    if (existsSync(this.final)) renameFile(this.final, this.writing);
+    if (this.replaced) renameFile(this.replaced, this.final);
     this.replaced = undefined;
     this.kept = false;
   }
@@ -376,23 +316,5 @@ function isFifo(path: string): boolean {
     return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
   } catch {
     return false; // not a name we can look at (ENOTDIR, ELOOP): `open` says what is wrong
-  }
-}
-
-/**
- * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
- */
-function setAside(path: string): string {
-  for (let attempt = 0; ; attempt++) {
-    const aside = `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
-    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
-    try {
-      linkSync(path, aside);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === "EEXIST") continue; // made meanwhile: not ours either
-      renameFile(path, aside);
-    }
-    return aside;
   }
 }

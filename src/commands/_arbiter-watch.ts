@@ -1,0 +1,51 @@
+/**
+ * While an end waits for its peer, what it may really be waiting for is the arbiter: gone (its connection
+ * closed; the end retries for the reconnect timeout) or silent (stopped, or its host frozen). A line that
+ * goes on saying "waiting for a sender" sends the user to the wrong program, so the progress line names
+ * the arbiter and what to do until it answers again.
+ */
+import {
+  arbiterEndpoint,
+  type ConnectOptions,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
+} from "../guest/connect-options.ts";
+import { describeEndpoint } from "../guest/link-errors.ts";
+import type { ChannelClient } from "../transfer/channel-client.ts";
+import { formatDuration } from "../units.ts";
+
+/** How often the link is looked at: a person reads the line, a quarter second is soon enough. */
+const WATCH_MS = 250;
+
+/** The progress line's side of it: `away` replaces what it waits for, undefined restores it. */
+export interface ArbiterAwayShown {
+  arbiterAway(away: string | undefined): void;
+}
+
+/** Watches `client`'s link until the returned function is called. */
+export function watchArbiter(
+  client: ChannelClient,
+  connection: ConnectOptions,
+  progress: ArbiterAwayShown,
+): () => void {
+  const where = describeEndpoint(arbiterEndpoint(connection));
+  let shown: string | undefined;
+  const timer = setInterval(() => {
+    const away = awayText(client, where);
+    if (away === shown) return;
+    shown = away;
+    progress.arbiterAway(away);
+  }, WATCH_MS);
+  return () => clearInterval(timer);
+}
+
+function awayText(client: ChannelClient, where: string): string | undefined {
+  if (client.lost) return undefined; // the error that ends the wait says it
+  if (!client.arbiterLink.connected)
+    return (
+      `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
+      `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or Ctrl-C)`
+    );
+  if (client.leaseInDoubt())
+    return `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it, or Ctrl-C)`;
+  return undefined;
+}

@@ -1,0 +1,184 @@
+/**
+ * The names a received file goes by: where --out lands (a symbolic link is written through), FILE.partial
+ * while it is written, and FILE.ivsh-replaced, the file it replaces (--force), kept until the verdict is
+ * final. A receiver killed in between leaves that name behind: `leftAside` finds it for the next receive.
+ */
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
+import { dirname } from "node:path";
+import { userName } from "../accounts.ts";
+import { failure } from "../errors.ts";
+import {
+  closeFd,
+  O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_WRONLY,
+  openFile,
+  renameFile,
+  SystemCallError,
+  tryLockExclusive,
+} from "../ffi/index.ts";
+import { descriptorNamed, openNamed } from "./io.ts";
+
+/**
+ * Where --out TARGET lands. A symbolic link is written through, as cp, dd and the shell's > do: the file
+ * it names gets the copy (its FILE.partial beside it, so the rename stays on its file system) and the
+ * link stays. One that names nothing is refused, as cp refuses it: a link planted in a shared directory
+ * must not make a receiver create a file wherever it points.
+ */
+export function landingOf(target: string): string {
+  if (!lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink()) return target;
+  try {
+    return realpathSync(target);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "ENOENT") throw error;
+    throw failure(
+      "NotFound",
+      `write ${target}`,
+      `it is a symbolic link to ${readlinkSync(target)}, which does not exist (ivsh writes through a link, ` +
+        "but does not create the file a dangling one names): create that file, remove the link, or choose another --out",
+    );
+  }
+}
+
+/**
+ * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
+ * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
+ * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
+ * through it, into the file it points at) and creates a new one that follows no link.
+ */
+export function openPartial(partial: string, target: string, force: boolean, argument: string): number {
+  const action = `write ${target}`;
+  const busy = () =>
+    failure(
+      "AlreadyExists",
+      action,
+      `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
+    );
+  const stale = lstatSync(partial, { throwIfNoEntry: false });
+  if (stale) {
+    if (heldByReceiver(partial)) throw busy();
+    if (!force)
+      throw failure(
+        "AlreadyExists",
+        action,
+        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+      );
+    if (stale.isDirectory())
+      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
+    unlinkSync(partial);
+  }
+  // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
+  // may be private, and its mode is applied once the copy is whole (`keep`).
+  const mode = existsSync(target) ? 0o600 : 0o644;
+  let fd: number;
+  try {
+    fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
+  } catch (error) {
+    // Created between the look and the open: another receiver's.
+    if (error instanceof SystemCallError && error.errnoName === "EEXIST") throw busy();
+    throw error;
+  }
+  if (tryLockExclusive(fd, partial)) return fd;
+  closeFd(fd);
+  throw busy();
+}
+
+/** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
+function heldByReceiver(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockExclusive(fd, path);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
+ * private file must not become readable by others because it was received again. Applied to the whole,
+ * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
+ */
+export function takeModeOf(target: string, partial: string): void {
+  if (!existsSync(target)) return;
+  chmodSync(partial, statSync(target).mode & 0o777);
+}
+
+/**
+ * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ */
+export function setAside(path: string): string {
+  for (let attempt = 0; ; attempt++) {
+    const aside = asideName(path, attempt);
+    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
+    try {
+      linkSync(path, aside);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "EEXIST") continue; // made meanwhile: not ours either
+      renameFile(path, aside);
+    }
+    return aside;
+  }
+}
+
+/**
+ * In a sticky directory (/tmp) only a file's owner, the directory's owner or root may rename it, so --force
+ * could not replace another user's file there: found only once the whole stream arrived, that would cost
+ * the transfer, so it is refused before anything is received.
+ */
+export function refuseUnreplaceable(path: string, target: string): void {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return;
+  const directory = dirname(path);
+  const parent = statSync(directory);
+  if ((parent.mode & S_ISVTX) === 0 || parent.uid === uid) return;
+  const owner = statSync(path).uid;
+  if (owner === uid) return;
+  throw failure(
+    "PermissionDenied",
+    `replace ${target}`,
+    `${path} belongs to ${userName(owner)} and ${directory} is sticky (as /tmp is): only its owner may ` +
+      "replace it there (choose another --out, or have its owner remove it)",
+  );
+}
+
+const S_ISVTX = 0o1000;
+
+/** The names `setAside` gives the file it replaces, first to last. */
+function asideName(path: string, attempt: number): string {
+  return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
+
+/**
+ * Files already at the names `setAside` uses beside --out's landing: left by a receiver killed while it
+ * replaced FILE (each holds the file that was replaced), or the user's own; never removed either way.
+ */
+export function leftAside(target: string): string[] {
+  if (target === "-" || descriptorNamed(target) !== undefined) return [];
+  let path: string;
+  try {
+    path = landingOf(target);
+  } catch {
+    return []; // the receive itself says what is wrong with the name
+  }
+  const found: string[] = [];
+  for (let attempt = 0; lstatSync(asideName(path, attempt), { throwIfNoEntry: false }); attempt++)
+    found.push(asideName(path, attempt));
+  return found;
+}

@@ -1,0 +1,165 @@
+/**
+ * The names `recv --out` goes through: a symbolic link written through to the file it names (as cp, dd
+ * and the shell's > do), one that names nothing refused, and a FILE.ivsh-replaced that a receiver killed
+ * while it replaced FILE left behind reported by the next receive, never removed.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("xnames");
+  arbiter = await ArbiterProcess.start(paths);
+});
+beforeEach(() => arbiter.revive());
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Sends a fresh 256 KiB file on `channel` to `recv --out out ...extra`; the two exit codes. */
+async function receiveInto(channel: string, out: string, extra: string[] = []) {
+  const input = outPath(paths, `${channel}.in`);
+  const data = await randomFile(input, 256 << 10);
+  const receiver = guest(paths, [
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    out,
+    "--timeout",
+    "20s",
+    ...extra,
+  ]);
+  const sender = guest(paths, ["send", "-q", "--channel", channel, input, "--timeout", "20s"]);
+  const codes = [await sender.exit(), await receiver.exit()];
+  return { codes, data, said: await receiver.stderr };
+}
+
+test("recv --out LINK --force writes the file LINK names, and LINK stays a link to it", async () => {
+  const elsewhere = outPath(paths, "elsewhere");
+  mkdirSync(elsewhere);
+  const file = `${elsewhere}/through.file`;
+  writeFileSync(file, "the old copy\n");
+  const link = outPath(paths, "through.link");
+  symlinkSync("elsewhere/through.file", link);
+  const { codes, data } = await receiveInto("through", link, ["--force"]);
+  expect(codes).toEqual([0, 0]);
+  // Before, the link itself was replaced by a regular file and the file it named kept the old copy.
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(sameBytes(readFileSync(file), data)).toBe(true);
+  expect([existsSync(`${file}.partial`), existsSync(`${link}.partial`)]).toEqual([false, false]);
+});
+
+test("recv --out LINK without --force is refused as the file it names exists: both kept", async () => {
+  const file = outPath(paths, "kept.file");
+  writeFileSync(file, "the old copy\n");
+  const link = outPath(paths, "kept.link");
+  symlinkSync(file, link);
+  const receiver = guest(paths, ["recv", "--channel", "kept", "--out", link, "--timeout", "5s"]);
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain("already exists");
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(readFileSync(file, "utf8")).toBe("the old copy\n");
+});
+
+for (const extra of [[], ["--force"]])
+  test(`recv --out DANGLING ${extra.join(" ")}: refused naming where it points; nothing created there`, async () => {
+    const nowhere = outPath(paths, `nowhere${extra.length}`);
+    const link = outPath(paths, `dangling${extra.length}.link`);
+    symlinkSync(nowhere, link);
+    const receiver = guest(paths, [
+      "recv",
+      "--channel",
+      "dangling",
+      "--out",
+      link,
+      "--timeout",
+      "5s",
+      ...extra,
+    ]);
+    expect(await receiver.exit()).toBe(1);
+    // Before, the stream was received and the link replaced by the copy.
+    const said = await receiver.stderr;
+    expect(said).toContain("symbolic link");
+    expect(said).toContain(nowhere);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(existsSync(nowhere)).toBe(false);
+    expect(existsSync(`${link}.partial`)).toBe(false);
+  }, 30_000);
+
+test("a FILE.ivsh-replaced left by a killed receive is reported by the next recv --out FILE, and kept", async () => {
+  // What a receiver killed between replacing FILE and letting the old one go leaves.
+  const output = outPath(paths, "left.out");
+  writeFileSync(output, "the copy the killed receiver kept\n");
+  writeFileSync(`${output}.ivsh-replaced`, "the file it replaced\n");
+  const { codes, data, said } = await receiveInto("left", output, ["--force"]);
+  expect(codes).toEqual([0, 0]);
+  expect(sameBytes(readFileSync(output), data)).toBe(true);
+  // Before, nothing was said, and each such receive left one more (FILE.ivsh-replaced.1, ...) unnoticed.
+  expect(said).toContain(`${output}.ivsh-replaced`);
+  expect(said).toContain("never removes it");
+  expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("the file it replaced\n");
+  expect(existsSync(`${output}.ivsh-replaced.1`)).toBe(false);
+});
+
+test("a refused recv --out FILE names a leftover FILE.ivsh-replaced too", async () => {
+  const output = outPath(paths, "refused.out");
+  writeFileSync(output, "new\n");
+  writeFileSync(`${output}.ivsh-replaced`, "old\n");
+  const receiver = guest(paths, ["recv", "--channel", "refused", "--out", output, "--timeout", "5s"]);
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain(`${output}.ivsh-replaced`);
+});
+
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a process as another user",
+  "recv --force over another user's file in a sticky directory is refused before anything is received",
+  async () => {
+    chmodSync(paths.dir, 0o755);
+    const sticky = join(paths.dir, "sticky");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const theirs = join(sticky, "theirs");
+    writeFileSync(theirs, "root's file\n");
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const receiver = Bun.spawn(
+      [
+        ...asNobody,
+        process.execPath,
+        CLI,
+        "guest",
+        "recv",
+        "--channel",
+        "sticky",
+        "--out",
+        theirs,
+        "--force",
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) } },
+    );
+    const said = new Response(receiver.stderr).text();
+    expect(await exitOrKill(receiver, 20_000)).toBe(1);
+    // Before, it received the whole stream, then failed on a raw "rename ...: EPERM" and called the
+    // verified copy it left in FILE.partial unverified.
+    expect(await said).toContain(`${sticky} is sticky`);
+    expect(readFileSync(theirs, "utf8")).toBe("root's file\n");
+    expect(existsSync(`${theirs}.partial`)).toBe(false);
+  },
+);
