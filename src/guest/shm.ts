@@ -1,9 +1,26 @@
 /**
- * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (see examples/). A process
- * calls `shm_init` once; condition variables are named by the id `shm_create_cv` returns, and `uid` is
- * the caller's client id as `shm_uid()` returns it (checked, as the report's daemon checked it).
+ * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (the port, `fig1Writer` and
+ * `fig2Reader`, is the package's src/guest/report-loops.ts). A process calls `shm_init` once; condition
+ * variables are named by the id `shm_create_cv` returns, and `uid` is the caller's client id as
+ * `shm_uid()` returns it (checked, as the report's daemon checked it). A writer, in one process (a reader
+ * elsewhere waits with `shm_wait_cv(cv, uid)` while the byte is 0):
+ *
+ * ```ts
+ * import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_dealloc, shm_finish, shm_init, shm_notify_cv, shm_release_cv } from "ivsh/shm";
+ *
+ * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION, else the defaults
+ * const cv = await shm_create_cv("area-ready");
+ * const area = await shm_alloc(4096, "write", "area"); // area.bytes: the shared memory itself
+ * await shm_acquire_cv(cv, uid);
+ * area.bytes[0] = 1; // the report's "data available"
+ * shm_notify_cv(cv, uid);
+ * shm_release_cv(cv, uid);
+ * await shm_dealloc(area);
+ * await shm_finish();
+ * ```
  * @module ivsh/shm
  */
+
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
