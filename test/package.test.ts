@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import ts from "typescript";
 import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
@@ -232,6 +233,31 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     expect(checked.exitCode, checked.output).toBe(0);
     const ran = await runUserScript(npmProject, files);
     expect(ran.exitCode, ran.output).toBe(0);
+  });
+
+  test("every name each entry point exports has a doc comment in the installed declarations (what hover shows)", () => {
+    const types = join(npmProject, "node_modules/ivsh/types");
+    const entries = ["guest/index.d.ts", "guest/shm.d.ts", "transfer/index.d.ts"].map((file) =>
+      join(types, file),
+    );
+    const program = ts.createProgram(entries, { strict: true, types: [], noEmit: true });
+    const checker = program.getTypeChecker();
+    const undocumented = entries.flatMap((entry) => {
+      const module = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!;
+      return checker.getExportsOfModule(module).flatMap((exported) => {
+        const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+        // A class's static factory is how it is used, so it needs words too.
+        const open = symbol.exports?.get(ts.escapeLeadingUnderscores("open"));
+        const named: [string, ts.Symbol][] = [[exported.name, symbol]];
+        if (open) named.push([`${exported.name}.open`, open]);
+        return named
+          .filter(
+            ([, documented]) => !ts.displayPartsToString(documented.getDocumentationComment(checker)).trim(),
+          )
+          .map(([name]) => name);
+      });
+    });
+    expect(undocumented).toEqual([]);
   });
 
   test("imported under Node, it says it needs Bun (not a missing export)", async () => {

@@ -95,6 +95,7 @@ export function shm_open(name: string, mode: AccessModeName = "write"): Promise<
   return client().open(name, mode);
 }
 
+/** Gives the segment back (its blocks become inaccessible to this process). */
 export function shm_dealloc(segment: Segment): Promise<void> {
   return segment.free();
 }
@@ -106,10 +107,12 @@ export async function shm_create_cv(name: string): Promise<number> {
   return created.slot;
 }
 
+/** Takes the cv's lock; "owner-died" if its last holder died holding it. */
 export function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
   return condvar(cvid, uid).acquire();
 }
 
+/** Releases the cv's lock. */
 export function shm_release_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).release();
 }
@@ -119,10 +122,12 @@ export function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
   return condvar(cvid, uid).wait();
 }
 
+/** Wakes one waiter of the cv (call it holding the cv's lock). */
 export function shm_notify_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).notify();
 }
 
+/** Disconnects this process: what it still holds is released; `shm_init` may connect again. */
 export async function shm_finish(): Promise<void> {
   condvars.clear();
   const pending = connecting;
