@@ -57,6 +57,18 @@ console.log(\`wrote \${board.bytes[0]} as client \${client.clientId}; shm_uid is
 // No client.close(): the script must still end once its work is done.
 `;
 
+const CJS_SCRIPT = `import { type Client, connect } from "ivsh";
+import { ChannelSender } from "ivsh/channel";
+import { shm_uid } from "ivsh/shm";
+
+export async function start(): Promise<Client> {
+  const client = await connect();
+  await (await ChannelSender.open(client, "cjs")).close();
+  console.log(shm_uid);
+  return client;
+}
+`;
+
 let paths: TestPaths;
 let tarball: string;
 let npmProject: string;
@@ -183,11 +195,15 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     INSTALL_MS,
   );
 
+  // Node10 is what `module: CommonJS` resolves with unless told otherwise; it reads no `exports`, so the
+  // subpaths need typesVersions. Its script has no top-level await, which CommonJS output cannot have.
   for (const resolution of [
-    ["NodeNext", "NodeNext"],
-    ["Preserve", "Bundler"],
+    ["NodeNext", "NodeNext", "app.ts"],
+    ["Preserve", "Bundler", "app.ts"],
+    ["CommonJS", "Node10", "cjs-app.ts"],
   ] as const)
-    test(`tsc --strict accepts the user's script (module ${resolution[0]}), with no @types/bun or @types/node`, async () => {
+    test(`tsc --strict accepts the user's script (module ${resolution[0]}, resolution ${resolution[1]}), with no @types/bun or @types/node`, async () => {
+      writeFileSync(join(npmProject, "cjs-app.ts"), CJS_SCRIPT);
       const config = join(npmProject, `tsconfig.${resolution[1]}.json`);
       const compilerOptions = {
         strict: true,
@@ -198,7 +214,7 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
         moduleResolution: resolution[1],
         types: [],
       };
-      writeFileSync(config, JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+      writeFileSync(config, JSON.stringify({ compilerOptions, files: [resolution[2]] }));
       const checked = await run([TSC, "-p", config], { cwd: npmProject });
       expect(checked.exitCode, checked.output).toBe(0);
     });
