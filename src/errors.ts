@@ -129,6 +129,10 @@ export function errorCodeName(code: number): ErrorCodeName | undefined {
   return namesByNumber.get(code);
 }
 
+/**
+ * What every ivsh failure throws: `code` says which (a name of `ErrorCode`, e.g. "NotFound",
+ * "ArbiterUnreachable"), `message` says what failed, why, and what to do about it.
+ */
 export class IvshError extends Error {
   override readonly name = "IvshError";
   constructor(
@@ -173,6 +177,7 @@ export function abortedError(signal: AbortSignal | undefined, action: string): I
   return failure("Interrupted", action, isDefault ? "it was aborted" : why);
 }
 
+/** Whether `error` is an IvshError (with `code`, if given): `catch (e) { if (isIvshError(e, "NotFound")) … }`. */
 export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {
   return error instanceof IvshError && (code === undefined || error.code === code);
 }

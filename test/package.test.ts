@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import ts from "typescript";
 import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
@@ -56,6 +57,18 @@ console.log(\`wrote \${board.bytes[0]} as client \${client.clientId}; shm_uid is
 // No client.close(): the script must still end once its work is done.
 `;
 
+const CJS_SCRIPT = `import { type Client, connect } from "ivsh";
+import { ChannelSender } from "ivsh/channel";
+import { shm_uid } from "ivsh/shm";
+
+export async function start(): Promise<Client> {
+  const client = await connect();
+  await (await ChannelSender.open(client, "cjs")).close();
+  console.log(shm_uid);
+  return client;
+}
+`;
+
 let paths: TestPaths;
 let tarball: string;
 let npmProject: string;
@@ -84,24 +97,58 @@ async function run(
 }
 
 /**
- * Runs the user's app.ts in `project` with bun against an arbiter of its own, found only through
- * IVSH_SOCKET / IVSH_REGION; a script that does not exit by itself within the bound is killed and fails.
+ * Runs the user's scripts (app.ts unless named) in `project` with bun, one after another, against an
+ * arbiter of its own, found only through IVSH_SOCKET / IVSH_REGION; a script that does not exit by itself
+ * within the bound is killed and fails. Stops at the first that fails.
  */
-async function runUserScript(project: string) {
+async function runUserScript(project: string, scripts = ["app.ts"]) {
   // No state from the last run: a script that exits without close() just as that run's arbiter stops
   // leaves its session in the state, kept for resumption as a restart must (its 'pkg-board' with it).
   for (const name of readdirSync(paths.dir))
     if (name.startsWith(basename(paths.state))) rmSync(join(paths.dir, name), { force: true });
   const arbiter = await ArbiterProcess.start(paths);
   try {
-    return await run([BUN, "app.ts"], {
-      cwd: project,
-      env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
-      boundMs: EXIT_BOUND_MS,
-    });
+    let ran: Awaited<ReturnType<typeof run>> | undefined;
+    for (const script of scripts) {
+      ran = await run([BUN, script], {
+        cwd: project,
+        env: { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
+        boundMs: EXIT_BOUND_MS,
+      });
+      if (ran.exitCode !== 0) return { ...ran, output: `${script}: ${ran.output}` };
+    }
+    return ran!;
   } finally {
     await arbiter.stop();
   }
+}
+
+/** The part of README.md from `heading` to the next heading of its level. */
+function readmeSection(heading: string): string {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const start = readme.indexOf(`\n${heading}\n`);
+  expect(start).toBeGreaterThan(0);
+  const end = readme.indexOf("\n## ", start + heading.length + 2);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+/** Fenced TypeScript blocks, indented ones (in a list item) too, without their indent. */
+function codeExamples(markdown: string): string[] {
+  return [...markdown.matchAll(/^( *)```ts\n([\s\S]*?)^\1```$/gm)].map(([, indent, code]) =>
+    code!.replace(new RegExp(`^${indent}`, "gm"), ""),
+  );
+}
+
+/** The fenced examples in the installed package's declarations: what an editor shows on hover. */
+function declarationExamples(project: string): string[] {
+  const types = join(project, "node_modules/ivsh/types");
+  const files = readdirSync(types, { recursive: true, encoding: "utf8" }).filter((file) =>
+    file.endsWith(".d.ts"),
+  );
+  return files.flatMap((file) => {
+    const uncommented = readFileSync(join(types, file), "utf8").replace(/^\s*\*( |$)/gm, "");
+    return codeExamples(uncommented);
+  });
 }
 
 function newProject(name: string): string {
@@ -148,11 +195,15 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     INSTALL_MS,
   );
 
+  // Node10 is what `module: CommonJS` resolves with unless told otherwise; it reads no `exports`, so the
+  // subpaths need typesVersions. Its script has no top-level await, which CommonJS output cannot have.
   for (const resolution of [
-    ["NodeNext", "NodeNext"],
-    ["Preserve", "Bundler"],
+    ["NodeNext", "NodeNext", "app.ts"],
+    ["Preserve", "Bundler", "app.ts"],
+    ["CommonJS", "Node10", "cjs-app.ts"],
   ] as const)
-    test(`tsc --strict accepts the user's script (module ${resolution[0]}), with no @types/bun or @types/node`, async () => {
+    test(`tsc --strict accepts the user's script (module ${resolution[0]}, resolution ${resolution[1]}), with no @types/bun or @types/node`, async () => {
+      writeFileSync(join(npmProject, "cjs-app.ts"), CJS_SCRIPT);
       const config = join(npmProject, `tsconfig.${resolution[1]}.json`);
       const compilerOptions = {
         strict: true,
@@ -163,7 +214,7 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
         moduleResolution: resolution[1],
         types: [],
       };
-      writeFileSync(config, JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+      writeFileSync(config, JSON.stringify({ compilerOptions, files: [resolution[2]] }));
       const checked = await run([TSC, "-p", config], { cwd: npmProject });
       expect(checked.exitCode, checked.output).toBe(0);
     });
@@ -174,6 +225,55 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     expect(ran.stdout).toContain("open refused: NotFound");
     expect(ran.stdout).toMatch(/wrote 42 as client \d+; shm_uid is a function/);
     expect(ran.stdout).toContain("channel: sent 16, received 16");
+  });
+
+  test("every TypeScript example of the README's library section and of the API's doc comments type-checks and runs as written", async () => {
+    const readme = codeExamples(readmeSection("## The library"));
+    const hover = declarationExamples(npmProject);
+    // Each entry point has one in the README and one in its own documentation, as an editor shows it.
+    for (const entry of ['"ivsh"', '"ivsh/shm"', '"ivsh/channel"'])
+      for (const [where, found] of Object.entries({ readme, hover }))
+        expect(
+          found.some((example) => example.includes(` from ${entry};`)),
+          `${where}: ${entry}`,
+        ).toBe(true);
+    const examples = [...readme, ...hover];
+    const files = examples.map((example, index) => {
+      writeFileSync(join(npmProject, `example-${index}.ts`), example);
+      return `example-${index}.ts`;
+    });
+    const config = join(npmProject, "tsconfig.examples.json");
+    const compilerOptions = { strict: true, noEmit: true, target: "ESNext", module: "NodeNext", types: [] };
+    writeFileSync(config, JSON.stringify({ compilerOptions, files }));
+    const checked = await run([TSC, "-p", config], { cwd: npmProject });
+    expect(checked.exitCode, checked.output).toBe(0);
+    const ran = await runUserScript(npmProject, files);
+    expect(ran.exitCode, ran.output).toBe(0);
+  });
+
+  test("every name each entry point exports has a doc comment in the installed declarations (what hover shows)", () => {
+    const types = join(npmProject, "node_modules/ivsh/types");
+    const entries = ["guest/index.d.ts", "guest/shm.d.ts", "transfer/index.d.ts"].map((file) =>
+      join(types, file),
+    );
+    const program = ts.createProgram(entries, { strict: true, types: [], noEmit: true });
+    const checker = program.getTypeChecker();
+    const undocumented = entries.flatMap((entry) => {
+      const module = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!;
+      return checker.getExportsOfModule(module).flatMap((exported) => {
+        const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+        // A class's static factory is how it is used, so it needs words too.
+        const open = symbol.exports?.get(ts.escapeLeadingUnderscores("open"));
+        const named: [string, ts.Symbol][] = [[exported.name, symbol]];
+        if (open) named.push([`${exported.name}.open`, open]);
+        return named
+          .filter(
+            ([, documented]) => !ts.displayPartsToString(documented.getDocumentationComment(checker)).trim(),
+          )
+          .map(([name]) => name);
+      });
+    });
+    expect(undocumented).toEqual([]);
   });
 
   test("imported under Node, it says it needs Bun (not a missing export)", async () => {

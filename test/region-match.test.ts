@@ -46,6 +46,16 @@ test("one arbiter's socket with another's region of the same size is refused, na
   }
 });
 
+test("a --region that is too small to be a region (a wrong path) is refused, saying where the right one is named", async () => {
+  const wrong = `${first.dir}/not-a-region`;
+  await Bun.write(wrong, "3 bytes");
+  await expectRejection(
+    connect({ socket: first.socket, region: wrong }),
+    "RegionInvalid",
+    /too small to hold an ivsh region: .*`ivsh status` names the region the arbiter serves.*connect\(\{ region \}\)/,
+  );
+});
+
 /** A client given no region maps the default one when it exists: these tests need it absent. */
 const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
   ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`

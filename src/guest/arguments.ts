@@ -8,7 +8,9 @@ import { failure } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, accessModeOf } from "../protocol/messages.ts";
 
+/** How `Client.alloc()` grants the new segment, and under which name others may open it. */
 export interface AllocOptions {
+  /** "write" (the default), "write-exclusive" (no other writer), or "read". */
   mode?: AccessModeName;
   /** A name makes the segment shareable: other clients `open()` it. */
   name?: string;

@@ -20,6 +20,11 @@ import { describeEndpoint, type Endpoint } from "./transport.ts";
 /** ConnectOptions.reconnectTimeoutMs when not given. */
 export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 
+/**
+ * Where `connect()` finds the arbiter and the region. What is left out comes from IVSH_SOCKET /
+ * IVSH_REGION / IVSH_CONNECT, else the defaults: /tmp/ivsh.sock and /dev/shm/ivsh, or in a VM its IVSHMEM
+ * device and 10.0.2.100:7777.
+ */
 export interface ConnectOptions {
   /** Unix socket of the arbiter (host processes). */
   socket?: string;

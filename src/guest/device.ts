@@ -10,6 +10,7 @@ import { failure } from "../errors.ts";
 export const IVSHMEM_VENDOR = "0x1af4";
 export const IVSHMEM_DEVICE = "0x1110";
 
+/** An IVSHMEM device (PCI 1af4:1110) as sysfs shows it: the files that map its shared memory (BAR 2). */
 export interface IvshmemDevice {
   /** PCI address, e.g. 0000:00:04.0. */
   address: string;
@@ -28,6 +29,7 @@ function readId(path: string): string | undefined {
   }
 }
 
+/** Every IVSHMEM device under `sysfsRoot` (normally /sys), by PCI address; none outside a VM. */
 export function findIvshmemDevices(sysfsRoot: string): IvshmemDevice[] {
   const directory = join(sysfsRoot, "bus/pci/devices");
   if (!existsSync(directory)) return [];

@@ -1,5 +1,19 @@
 /**
- * The ivsh client library: what guests and host processes import. `connect()` is the way in.
+ * The ivsh client library: what guests and host processes import. `connect()` is the way in:
+ *
+ * ```ts
+ * import { connect } from "ivsh";
+ *
+ * const client = await connect(); // no options: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults
+ * const board = await client.alloc(4096, { name: "board" }); // "write" unless a mode is given
+ * board.bytes[0] = 1; // a Uint8Array over the shared memory itself
+ * const lock = await client.mutex("board-lock");
+ * await lock.lock();
+ * board.bytes[1] = 2;
+ * lock.unlock();
+ * await board.free();
+ * await client.close(); // releases what the client still holds
+ * ```
  * @module ivsh
  */
 

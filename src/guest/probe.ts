@@ -14,6 +14,7 @@ import { openRegionReadWrite } from "../region/mapping.ts";
 import type { IvshmemDevice } from "./device.ts";
 import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "./probe-cache.ts";
 
+/** The two sysfs files that map a device's BAR 2: uncached, and write-combining. */
 export type ResourceName = "resource2" | "resource2_wc";
 
 /** Bytes per second of copying PROBE_BYTES into (write) and out of (read) one mapping. */
@@ -22,11 +23,13 @@ export interface AccessSpeed {
   readBytesPerSecond: number;
 }
 
+/** One mapping of the device measured: which file, and how fast it was. */
 export interface MappingSpeed extends AccessSpeed {
   resource: ResourceName;
   path: string;
 }
 
+/** What `mappingProbe()` measured of the device's mappings, and which one `connect()` uses. */
 export interface MappingProbe {
   /** PCI address of the device measured. */
   device: string;

@@ -20,6 +20,10 @@ export interface SegmentOwner {
   readonly lost: Error | undefined;
 }
 
+/**
+ * Blocks of the region this client holds a grant on (from `Client.alloc()` or `Client.open()`): `bytes`
+ * is the shared memory itself. `free()` gives the grant back and makes the blocks inaccessible again.
+ */
 export class Segment {
   readonly id: number;
   readonly name: string;

@@ -1,9 +1,26 @@
 /**
- * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (see examples/). A process
- * calls `shm_init` once; condition variables are named by the id `shm_create_cv` returns, and `uid` is
- * the caller's client id as `shm_uid()` returns it (checked, as the report's daemon checked it).
+ * The 2015 report's API, so its Fig. 1 / Fig. 2 loops port line by line (the port, `fig1Writer` and
+ * `fig2Reader`, is the package's src/guest/report-loops.ts). A process calls `shm_init` once; condition
+ * variables are named by the id `shm_create_cv` returns, and `uid` is the caller's client id as
+ * `shm_uid()` returns it (checked, as the report's daemon checked it). A writer, in one process (a reader
+ * elsewhere waits with `shm_wait_cv(cv, uid)` while the byte is 0):
+ *
+ * ```ts
+ * import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_dealloc, shm_finish, shm_init, shm_notify_cv, shm_release_cv } from "ivsh/shm";
+ *
+ * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION, else the defaults
+ * const cv = await shm_create_cv("area-ready");
+ * const area = await shm_alloc(4096, "write", "area"); // area.bytes: the shared memory itself
+ * await shm_acquire_cv(cv, uid);
+ * area.bytes[0] = 1; // the report's "data available"
+ * shm_notify_cv(cv, uid);
+ * shm_release_cv(cv, uid);
+ * await shm_dealloc(area);
+ * await shm_finish();
+ * ```
  * @module ivsh/shm
  */
+
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
@@ -78,6 +95,7 @@ export function shm_open(name: string, mode: AccessModeName = "write"): Promise<
   return client().open(name, mode);
 }
 
+/** Gives the segment back (its blocks become inaccessible to this process). */
 export function shm_dealloc(segment: Segment): Promise<void> {
   return segment.free();
 }
@@ -89,10 +107,12 @@ export async function shm_create_cv(name: string): Promise<number> {
   return created.slot;
 }
 
+/** Takes the cv's lock; "owner-died" if its last holder died holding it. */
 export function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
   return condvar(cvid, uid).acquire();
 }
 
+/** Releases the cv's lock. */
 export function shm_release_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).release();
 }
@@ -102,10 +122,12 @@ export function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
   return condvar(cvid, uid).wait();
 }
 
+/** Wakes one waiter of the cv (call it holding the cv's lock). */
 export function shm_notify_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).notify();
 }
 
+/** Disconnects this process: what it still holds is released; `shm_init` may connect again. */
 export async function shm_finish(): Promise<void> {
   condvars.clear();
   const pending = connecting;

@@ -42,6 +42,7 @@ export interface TransferStatus {
   bytesPerSecond: number;
 }
 
+/** One client in a status report: who it is, whether it is connected, what it holds. */
 export interface StatusClient {
   clientId: number;
   name: string;
@@ -53,6 +54,7 @@ export interface StatusClient {
   grants: number;
 }
 
+/** What `Client.status()` (and `ivsh status --json`) returns: the arbiter's view of the region. */
 export interface StatusReport {
   epoch: number;
   arbiterPid: number;

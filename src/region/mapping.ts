@@ -287,8 +287,13 @@ function openAndMap(path: string, map: (fd: number, size: number) => MappedRegio
   const fd = openRegionReadWrite(path);
   try {
     const size = fileSize(fd, path);
+    // A file this small is a wrong path rather than a damaged region: say where the right one is named.
     if (size < PAGE_SIZE)
-      throw failure("RegionInvalid", `map ${path}`, `it is ${size} bytes, too small to hold an ivsh region`);
+      throw failure(
+        "RegionInvalid",
+        `map ${path}`,
+        `it is ${size} bytes, too small to hold an ivsh region: \`ivsh status\` names the region the arbiter serves; pass that as --region (IVSH_REGION, or connect({ region }))`,
+      );
     return map(fd, size);
   } catch (error) {
     closeFd(fd);

@@ -96,6 +96,7 @@ export class StreamDigest {
   }
 }
 
+/** A transfer's digest as `ivsh` prints it: "xxh3:" and 16 hex digits. */
 export function formatDigest(digest: bigint): string {
   return `xxh3:${digest.toString(16).padStart(16, "0")}`;
 }

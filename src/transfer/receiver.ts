@@ -41,6 +41,7 @@ export interface StreamKeeper {
   unkeep(): void;
 }
 
+/** How `ChannelReceiver.open()` waits. */
 export interface ReceiverOptions {
   /** Called if the receiver must wait for a sender. */
   onWaiting?: () => void;
@@ -49,6 +50,10 @@ export interface ReceiverOptions {
   keeper?: StreamKeeper;
 }
 
+/**
+ * The receiving end of a channel: `receive()` hands each chunk in place, in order, and once the sender
+ * finished checks the stream's digest and tells the sender; `close()` lets go of the channel.
+ */
 export class ChannelReceiver {
   readonly digest = new StreamDigest();
   /** Data records received. */

@@ -17,7 +17,9 @@ import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import type { ChannelSlot } from "./slot.ts";
 
+/** Bytes per chunk of a channel's ring unless `chunkBytes` says otherwise (1 MiB). */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
+/** Chunks in a channel's ring unless `depth` says otherwise: how far a sender may run ahead. */
 export const DEFAULT_DEPTH = 8;
 
 /**
@@ -39,6 +41,7 @@ export function fitRingToSize(options: ChannelOptions, size: number | undefined)
 
 const OLD_RECEIVER_POLL_MS = 10;
 
+/** The shape of the ring `ChannelSender.open()` allocates, and how it waits. */
 export interface ChannelOptions {
   /** Bytes per chunk (a multiple of 4 KiB). */
   chunkBytes?: number;

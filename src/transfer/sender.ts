@@ -22,12 +22,20 @@ import { waitForChange, wakeIfParked } from "./wait.ts";
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
 export type ChunkFiller = (chunk: Uint8Array, address: number) => number | Promise<number>;
 
+/** A finished transfer, as its digest was verified. */
 export interface TransferSummary {
+  /** Bytes of the stream. */
   bytes: number;
+  /** Data records (filled chunks) it took. */
   records: number;
+  /** XXH3-64 of the stream as ivsh chains it (`formatDigest` prints it). */
   digest: bigint;
 }
 
+/**
+ * The sending end of a channel: `write()` or `send()` fill the ring, `finish()` ends the stream and waits
+ * for the receiver's verdict on its digest, `close()` lets go of the channel (abandoning an unfinished one).
+ */
 export class ChannelSender {
   readonly digest = new StreamDigest();
   /** Data records published. */
@@ -54,6 +62,10 @@ export class ChannelSender {
     private readonly expectedBytes = 0,
   ) {}
 
+  /**
+   * Claims the channel `name` as its sender and allocates the ring; the receiver may join before or
+   * after. Refused with "channel busy" while another sender has it.
+   */
   static async open(
     client: ChannelClient,
     name: string,
