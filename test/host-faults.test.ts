@@ -93,11 +93,12 @@ testUnless(
         "NoSpace",
         /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there or move --state/,
       );
+      // Room first: status opens a session of its own, a change the full journal would refuse too.
+      rmSync(filler);
       const status = (await fetchStatus({ unix: own.socket })).report;
       expect(status.segments.length).toBe(held.length);
       expect(readFileSync(state, "utf8").endsWith("\n")).toBe(true);
       // With room again, the same client goes on.
-      rmSync(filler);
       await client.alloc(4096, { name: "after-room" });
       // Stopped with the client's session open: the restart must bring back all it holds.
       await arbiter.stop();
