@@ -1,4 +1,6 @@
 #!/usr/bin/env bun
+// First, before the modules below load: a stop signal from here on is not lost (./commands/_hold-signals.ts).
+import "./commands/_hold-signals.ts";
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";

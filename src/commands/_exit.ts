@@ -22,10 +22,48 @@ export function interruptedExitCode(): number {
   return 128 + SIGNAL_NUMBERS[firstSignal ?? "SIGINT"];
 }
 
+/** A stop signal held (see `holdStopSignals`) until a command claims the signals; at most the first. */
+let held: StopSignal | undefined;
+let holding = false;
+
+function hold(name: NodeJS.Signals): void {
+  noteSignal(name as StopSignal);
+  held ??= name as StopSignal;
+}
+
+/**
+ * For a command that claims the stop signals once it runs (`ivsh host`): from the first line of the
+ * executable, a stop signal is kept for that claim instead of being lost. Until a process installs a
+ * handler, a signal has its inherited effect: SIGINT is ignored in a background job of a script (POSIX
+ * has the shell ignore it there), and a Ctrl-C meant to stop the arbiter as it starts was lost. Only
+ * the runtime's own start-up (before any of our code runs) remains without a handler.
+ */
+export function holdStopSignals(): void {
+  if (holding) return;
+  holding = true;
+  for (const name of STOP_SIGNALS) process.on(name, hold);
+}
+
+/** The first stop signal this process received, if any (one held before a command claimed them too). */
+export function receivedStopSignal(): StopSignal | undefined {
+  return firstSignal;
+}
+
+/** Hands a held signal to the handler that claims the signals, after the caller has its uninstaller. */
+function releaseHeld(listener: (name: NodeJS.Signals) => void): void {
+  if (!holding) return;
+  holding = false;
+  for (const name of STOP_SIGNALS) process.off(name, hold);
+  const signal = held;
+  held = undefined;
+  if (signal) queueMicrotask(() => listener(signal));
+}
+
 /**
  * Calls `handler` on SIGHUP (a closed terminal or ssh session), SIGINT and SIGTERM, after noting the
  * signal for the exit code. `once`: the first signal uninstalls it, so a second one has its default
- * effect (a second Ctrl-C ends a process whose clean-up hangs). Returns what uninstalls it.
+ * effect (a second Ctrl-C ends a process whose clean-up hangs). A signal held since start-up is handed to
+ * it. Returns what uninstalls it.
  */
 export function onStopSignals(handler: (signal: StopSignal) => void, { once = false } = {}): () => void {
   const uninstall = () => {
@@ -38,5 +76,6 @@ export function onStopSignals(handler: (signal: StopSignal) => void, { once = fa
     handler(signal);
   };
   for (const name of STOP_SIGNALS) process.on(name, listener);
+  releaseHeld(listener);
   return uninstall;
 }

@@ -22,7 +22,7 @@ import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, formatSizeFlag, parseCount, parseSize } from "../units.ts";
 import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
-import { onStopSignals } from "./_exit.ts";
+import { onStopSignals, receivedStopSignal } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 /**
@@ -148,6 +148,12 @@ export default defineLeafCommand({
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
+    // One that came before the command ran (held since the first line): nothing to start, nothing to leave.
+    const early = receivedStopSignal();
+    if (early) {
+      log.info(`stopped on ${early} before it started: nothing was created`);
+      return;
+    }
     if (args["exit-with-parent"]) {
       const parent = process.ppid;
       exitWithParent(SIGTERM);

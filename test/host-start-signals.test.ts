@@ -1,0 +1,81 @@
+/**
+ * A stop signal that reaches `ivsh host` as it starts: it ends the arbiter, which leaves no socket and no
+ * half-written state file behind, whether the signal's inherited effect was the default (a terminal's
+ * foreground job) or "ignored" (a script's background job, where POSIX has the shell ignore SIGINT).
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, exitOrKill, readUntil } from "./helpers/processes.ts";
+
+const REPEATS = 4;
+let made: TestPaths[] = [];
+
+afterEach(() => {
+  for (const paths of made) paths.cleanup();
+  made = [];
+});
+
+function hostCommand(paths: TestPaths): string[] {
+  return [
+    process.execPath,
+    CLI,
+    "host",
+    "--exit-with-parent",
+    ...["--region", paths.region, "--socket", paths.socket, "--state", paths.state],
+    ...["--size", "1MiB", "--block-size", "64KiB"],
+  ];
+}
+
+/** What a start cut short may not leave: the socket, or a state file written aside and never renamed. */
+function expectNothingLeft(paths: TestPaths): void {
+  expect(existsSync(paths.socket)).toBe(false);
+  const leftovers = [...readdirSync(paths.dir), ...readdirSync(paths.shmDir)].filter(
+    (name) => name.includes(".tmp-") || name.endsWith(".sock") || name.endsWith(".handover"),
+  );
+  expect(leftovers).toEqual([]);
+}
+
+describe("a stop signal as ivsh host starts", () => {
+  test("SIGINT right after spawning it ends it, and nothing is left (repeated)", async () => {
+    for (let round = 0; round < REPEATS; round++) {
+      const paths = testPaths("start-signal");
+      made.push(paths);
+      const child = Bun.spawn(hostCommand(paths), { stdout: "ignore", stderr: "pipe" });
+      child.kill("SIGINT");
+      // Killed by it before any of our code ran, or stopped cleanly (exit 0): never left running.
+      expect(await exitOrKill(child, EXIT_BOUND_MS)).not.toBe("late");
+      expect([0, null]).toContain(child.exitCode);
+      expectNothingLeft(paths);
+    }
+  }, 120_000);
+
+  test(
+    "SIGINT once the CLI has loaded, SIGINT inherited as ignored (a script's background job): it stops (repeated)",
+    async () => {
+      for (let round = 0; round < REPEATS; round++) {
+        const paths = testPaths("start-signal-ign");
+        made.push(paths);
+        // `trap '' INT` then exec: what `ivsh host &` in a script gives the arbiter.
+        const child = Bun.spawn(["sh", "-c", `trap '' INT; exec "$@"`, "sh", ...hostCommand(paths)], {
+          stdout: "ignore",
+          stderr: "pipe",
+          env: { ...process.env, NO_COLOR: "1", IVSH_PHASES: "1" },
+        });
+        // Every module of the CLI has been evaluated, the command's own has not: before the fix, nothing
+        // listened for SIGINT yet, and the ignored signal was lost; the arbiter then served on.
+        const said = await readUntil(child.stderr, "cli loaded");
+        expect(said).toContain("cli loaded");
+        child.kill("SIGINT");
+        const outcome = await exitOrKill(child, EXIT_BOUND_MS);
+        const stderr = await readUntil(child.stderr, () => false);
+        expect({ outcome, stderr }).toEqual({
+          outcome: 0,
+          stderr: expect.stringMatching(/stopped on SIGINT/),
+        });
+        expectNothingLeft(paths);
+      }
+    },
+    4 * EXIT_BOUND_MS + 30_000,
+  );
+});
