@@ -1,6 +1,7 @@
 /**
  * Asking the arbiter for its status without mapping the region: what `ivsh status` needs, which may run
- * where the region file is not readable. The short session it opens is reported as `self`.
+ * where the region file is not readable. The short session it opens is reported as `self`. And greeting
+ * whatever listens on a socket, to tell whether it is an arbiter at all.
  */
 
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
@@ -23,20 +24,7 @@ export async function fetchStatus(
   const deadline = Date.now() + waitMs;
   const remaining = () => Math.max(1, deadline - Date.now());
   try {
-    await transport.open();
-    const hello = await transport.handshake(
-      "hello",
-      {
-        magic: WIRE_MAGIC,
-        version: PROTOCOL_VERSION,
-        clientName: "ivsh status",
-        pid: process.pid,
-        sessionToken: "",
-      },
-      remaining(),
-      signal,
-    );
-    transport.release();
+    const hello = await greet(transport, "ivsh status", remaining(), signal);
     const { json } = await transport.requestWithin("status", { limit, onlyClient: 0 }, remaining(), signal);
     // The report is in hand: a slow goodbye is no failure (closing the connection ends the session too).
     await transport.requestWithin("bye", {}, Math.max(remaining(), 1000), signal).catch(() => undefined);
@@ -44,4 +32,34 @@ export async function fetchStatus(
   } finally {
     transport.close();
   }
+}
+
+/**
+ * Says hello to whatever listens at `endpoint` and leaves at once: its hello reply if an ivsh arbiter
+ * answered; else the client's own error for what answered instead (a PeerNotArbiter for a peer that
+ * speaks another protocol, ArbiterUnreachable for one silent for `waitMs`, ConnectionLost for one that
+ * hung up). For `ivsh host`, which must know what holds the socket path it was given.
+ */
+export async function greetArbiter(endpoint: Endpoint, clientName: string, waitMs: number) {
+  const transport = new Transport(endpoint);
+  try {
+    const hello = await greet(transport, clientName, waitMs);
+    await transport.requestWithin("bye", {}, waitMs).catch(() => undefined);
+    return hello;
+  } finally {
+    transport.close();
+  }
+}
+
+/** Opens the link and says hello (a session that maps nothing), giving up after `waitMs`. */
+async function greet(transport: Transport, clientName: string, waitMs: number, signal?: AbortSignal) {
+  await transport.open();
+  const hello = await transport.handshake(
+    "hello",
+    { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName, pid: process.pid, sessionToken: "" },
+    waitMs,
+    signal,
+  );
+  transport.release();
+  return hello;
 }

@@ -120,17 +120,29 @@ export const OPENING_BYTES = 48;
 
 /**
  * The first answer on a link was no frame: what listens there speaks another protocol. Its first bytes,
- * printable, say which (SSH-2.0-..., HTTP/1.1 400 ...).
+ * printable, say which (SSH-2.0-..., HTTP/1.1 400 ...); `said` keeps them for a caller with its own words
+ * (`ivsh host`, refusing a socket path that such a program holds).
  */
+export class PeerNotArbiter extends IvshError {
+  constructor(
+    endpoint: Endpoint,
+    readonly said: string,
+    cause: IvshError,
+  ) {
+    super(
+      "ArbiterUnreachable",
+      `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the peer there is not an ivsh arbiter ` +
+        `(it sent "${said}"): check the address (--connect, --socket)`,
+      { cause },
+    );
+  }
+}
+
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
-  const where = describeEndpoint(endpoint);
   const text = Buffer.from(opening).toString("latin1");
   const shown = (text.split(/\r?\n/)[0] ?? "").replace(/[^\x20-\x7e]/g, ".").slice(0, 40);
   const more = shown.length < text.trimEnd().length ? "…" : "";
-  const message =
-    `Failed to greet the arbiter at ${where} since the peer there is not an ivsh arbiter ` +
-    `(it sent "${shown}${more}"): check the address (--connect, --socket)`;
-  return new IvshError("ArbiterUnreachable", message, { cause });
+  return new PeerNotArbiter(endpoint, `${shown}${more}`, cause);
 }
 
 /**

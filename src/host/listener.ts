@@ -1,11 +1,14 @@
 /**
  * The arbiter's Unix socket. A socket file left by a dead arbiter is replaced; one that still answers
- * belongs to a live arbiter and is refused, so two arbiters never serve one path.
+ * belongs to a live arbiter, or to another program, and is refused (saying which), so two arbiters never
+ * serve one path and nobody's socket is taken.
  */
 import { accessSync, chmodSync, constants, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
-import { failure } from "../errors.ts";
+import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { greetArbiter } from "../guest/inspect.ts";
+import { PeerNotArbiter } from "../guest/link-errors.ts";
 import { socketListener } from "../holders.ts";
 import type { Connection } from "./connection.ts";
 
@@ -100,15 +103,56 @@ export async function clearStaleSocket(path: string): Promise<void> {
   // Only a refused connection proves nobody listens: a socket this user may not connect to, or one
   // that does not accept in time, may well be a live arbiter's (another user's, an overloaded one).
   // (EPROTOTYPE: a stream connect to the datagram .handover socket, probed once the main one proved dead.)
+  if (probe === "answers") throw await whoListens(path);
   if (!["ECONNREFUSED", "ENOENT", "EPROTOTYPE"].includes(probe))
     throw failure(
       probe === "EACCES" ? "PermissionDenied" : "ArbiterRunning",
       `listen on ${path}`,
-      probe === "answers"
-        ? `another arbiter${socketListener(path)} is serving it (stop it, or choose another --socket)`
-        : `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${socketListener(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
+      `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${socketListener(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
     );
   rmSync(path, { force: true });
+}
+
+/** How long a socket that accepts is given to answer a hello: a live arbiter answers in milliseconds. */
+const GREET_WAIT_MS = 2000;
+
+/**
+ * Why a socket that accepts connections is refused, said after greeting it as a client would: another
+ * arbiter, a program that speaks another protocol (socat, a web server), or one that does not answer.
+ * Either way the socket is someone's and is left alone.
+ */
+async function whoListens(path: string): Promise<IvshError> {
+  const action = `listen on ${path}`;
+  const holder = socketListener(path);
+  try {
+    await greetArbiter({ unix: path }, "ivsh host (is this socket free?)", GREET_WAIT_MS);
+  } catch (error) {
+    if (error instanceof PeerNotArbiter)
+      return failure(
+        "InvalidArgument",
+        action,
+        `a program that is not an ivsh arbiter${holder} listens on it (greeted, it answered "${error.said}"): ` +
+          "stop that program, or choose another --socket (the socket is not ivsh's to remove)",
+      );
+    // An arbiter refusing the hello (another version, too many clients) answered in our protocol.
+    const silence = isIvshError(error, "ConnectionLost")
+      ? "it closed the connection without answering a hello"
+      : isIvshError(error, "ArbiterUnreachable")
+        ? `it did not answer a hello within ${GREET_WAIT_MS / 1000} s`
+        : undefined;
+    if (silence)
+      return failure(
+        "ArbiterRunning",
+        action,
+        `something${holder} listens on it but did not answer like an ivsh arbiter (${silence}): a stopped or ` +
+          "overloaded arbiter, or a program that is not one; stop it, or choose another --socket",
+      );
+  }
+  return failure(
+    "ArbiterRunning",
+    action,
+    `another arbiter${holder} is serving it (stop it, or choose another --socket)`,
+  );
 }
 
 const probeWords: Record<string, string> = {
