@@ -22,7 +22,7 @@ import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex }
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, statusRequest } from "./arguments.ts";
-import { type ConnectOptions, checkGeometry, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
+import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS, settledGeometry } from "./connect-options.ts";
 import { arbiterNotBack, lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { Segment } from "./segment.ts";
@@ -98,7 +98,7 @@ export class Client {
   async greet(retries?: Retries): Promise<void> {
     const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
-    this.geometry = checkGeometry(this.region, reply, this.transport.endpoint);
+    this.geometry = await settledGeometry(this.region, reply, this.transport.endpoint, this.options.signal);
     this.words = this.region.syncWords(this.geometry);
     const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
     [this.mailbox, this.parking] = [opened.mailbox, opened.parking];

@@ -7,10 +7,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
-import { failure, isIvshError } from "../errors.ts";
-import type { Reply } from "../protocol/messages.ts";
+import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
+import { formatWait } from "../units.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { fetchStatus } from "./inspect.ts";
 import { refusedAccess } from "./link-errors.ts";
@@ -224,4 +225,61 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
         `(${hello.regionSize} bytes, epoch ${hello.epoch}); pass the matching --region (connect({ region }))`,
     );
   return announced;
+}
+
+/**
+ * How many of the arbiter's sweeps a client waits for a header it cannot take to be put back, plus a
+ * margin for a loaded host: the arbiter answered, so the header was most likely overwritten (IVSHMEM
+ * lets any guest write it) and its next sweep rewrites it.
+ */
+const RESTORE_SWEEPS = 2;
+const RESTORE_MARGIN_MS = 1000;
+const RESTORE_POLL_MS = 20;
+
+/**
+ * `checkGeometry`, waiting while the header is being put back. A file of another size than the arbiter
+ * serves, or a whole header of another arbiter, is another region: refused at once. Anything else that
+ * does not match is looked at again until the arbiter's sweeps should have restored it; if they have not,
+ * the error says what was seen and that the arbiter answered (not that none serves the region).
+ */
+export async function settledGeometry(
+  region: MappedRegion,
+  hello: Reply<"hello">,
+  endpoint: Endpoint,
+  signal?: AbortSignal,
+): Promise<Geometry> {
+  const waitMs = RESTORE_SWEEPS * sweepPeriodMs(hello.leaseMs) + RESTORE_MARGIN_MS;
+  const deadline = performance.now() + waitMs;
+  for (;;) {
+    try {
+      return checkGeometry(region, hello, endpoint);
+    } catch (error) {
+      const transient = region.size === hello.regionSize && !servedByAnother(region, hello);
+      if (!transient || !isIvshError(error, "RegionInvalid")) throw error;
+      if (performance.now() >= deadline) throw notRestored(region, endpoint, error, waitMs);
+      throwIfAborted(signal, "connect to the arbiter");
+      await Bun.sleep(RESTORE_POLL_MS);
+    }
+  }
+}
+
+/** A valid header naming another arbiter (the "served by another arbiter" refusal): no overwrite does that. */
+function servedByAnother(region: MappedRegion, hello: Reply<"hello">): boolean {
+  try {
+    return region.readHeader().arbiterInstance !== hello.arbiterInstance;
+  } catch {
+    return false;
+  }
+}
+
+function notRestored(region: MappedRegion, endpoint: Endpoint, error: IvshError, waitMs: number): IvshError {
+  const seen = error.message.replace(/^Failed to .*? since /, "");
+  return failure(
+    "RegionInvalid",
+    `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
+    `its header is not valid (${seen}) and was not restored within ${formatWait(waitMs)}, although that ` +
+      "arbiter answered and rewrites an overwritten header at its next sweep: something may be overwriting it " +
+      "(any guest can write the region), so retry; if it persists, check that this is the region that arbiter " +
+      "serves (`ivsh status` names it)",
+  );
 }

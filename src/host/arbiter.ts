@@ -12,7 +12,7 @@ import type { FdSocketOptions, Socket, SocketHandler, UnixSocketListener } from 
 import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
-import { messages } from "../protocol/messages.ts";
+import { messages, sweepPeriodMs } from "../protocol/messages.ts";
 import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
@@ -88,7 +88,7 @@ export class Arbiter implements ArbiterView {
   }
 
   private get sweepPeriodMs(): number {
-    return Math.max(20, Math.min(1000, this.options.leaseMs / 4));
+    return sweepPeriodMs(this.options.leaseMs);
   }
 
   /**

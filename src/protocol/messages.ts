@@ -72,6 +72,14 @@ const segmentGrant = {
   name: "str",
 } as const satisfies Schema;
 
+/**
+ * How often the arbiter sweeps (expiring silent clients, putting back an overwritten header or slot word):
+ * a quarter lease, between 20 ms and 1 s. A client that finds the header overwritten waits a sweep or two.
+ */
+export function sweepPeriodMs(leaseMs: number): number {
+  return Math.max(20, Math.min(1000, leaseMs / 4));
+}
+
 export const messages = {
   hello: {
     op: 1,

@@ -56,7 +56,7 @@ export function readHeader(sync: Int32Array, mappedSize: number, where: string):
     throw failure(
       "RegionInvalid",
       action,
-      "it holds no ivsh header (is an arbiter serving it? start `ivsh host`)",
+      "it holds no ivsh header (its first bytes are not the ivsh magic)",
     );
   if (version === 0)
     throw failure("RegionInvalid", action, "its header is half written (an arbiter is formatting it; retry)");
