@@ -15,7 +15,7 @@ import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
-import { refuseForeignContents } from "../region/region-file.ts";
+import { diskRegionWarning, refuseForeignContents } from "../region/region-file.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
@@ -53,6 +53,8 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   }
   const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
+  const onDisk = diskRegionWarning(options.regionPath);
+  if (onDisk) notes.push(onDisk);
   try {
     if (loaded?.tornTail) notes.push(`ignored a half-written last record in ${options.statePath}`);
     if (begin?.t === "begin" && !created) {

@@ -31,7 +31,7 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, whyRefused } from "./region-file.ts";
+import { checkRoomFor, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
 
 /** Closed clients' regions whose faults are still explained (`retire`), oldest first. */
 const retiredGuards: number[] = [];
@@ -40,7 +40,6 @@ const RETIRED_GUARDS = 16;
 /** Ranges at least this long are zeroed by punching a hole (see `zero`). */
 const DISCARD_AT_LEAST = 1 << 20;
 
-const TMPFS_MAGIC = 0x01021994;
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
 const ZERO_WINDOW_BYTES = 1 << 30;
 

@@ -1,7 +1,7 @@
 /**
  * What the arbiter checks about a region file before it formats or sizes it: that its file system can
- * hold it, and that an existing file is an ivsh region or empty, never someone's data; and, for anyone
- * refused the file, why.
+ * hold it, and that an existing file is an ivsh region or empty, never someone's data; whether it lives in
+ * memory; and, for anyone refused the file, why.
  */
 import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
@@ -9,6 +9,44 @@ import { failure } from "../errors.ts";
 import { residentPages } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
+
+export const TMPFS_MAGIC = 0x01021994;
+/** File systems whose files are memory: tmpfs (/dev/shm), hugetlbfs, ramfs. */
+const MEMORY_FILE_SYSTEMS = new Set([TMPFS_MAGIC, 0x958458f6, 0x858458f6]);
+/** Names for the file systems a region is most likely put on by mistake (statfs gives a number). */
+const FILE_SYSTEM_NAMES: Record<number, string> = {
+  0xef53: "ext2/ext3/ext4",
+  0x58465342: "xfs",
+  0x9123683e: "btrfs",
+  0x794c7630: "overlayfs",
+  0x6969: "nfs",
+  0x2fc12fc1: "zfs",
+  0xf2f52010: "f2fs",
+  0x65735546: "fuse",
+  0x4d44: "vfat",
+};
+
+/**
+ * A warning for a region file on a disk file system, or undefined when it is memory (tmpfs, hugetlbfs,
+ * a DAX character device) or cannot be told. It works there, but every page the guests write is written
+ * back to disk, and the region's contents outlive the arbiter in that file.
+ */
+export function diskRegionWarning(path: string): string | undefined {
+  let type: number;
+  try {
+    if (statSync(path).isCharacterDevice()) return undefined;
+    type = statfsSync(path).type;
+  } catch {
+    return undefined;
+  }
+  if (MEMORY_FILE_SYSTEMS.has(type)) return undefined;
+  const name = FILE_SYSTEM_NAMES[type] ?? `type 0x${type.toString(16)}`;
+  return (
+    `--region ${path} is on a disk file system (${name}), not in memory (tmpfs, hugetlbfs, a DAX device): ` +
+    "every page written to the region is written back to disk, and its contents stay in that file; " +
+    "put it in /dev/shm (e.g. --region /dev/shm/ivsh) unless that is what you want"
+  );
+}
 
 /** Bytes read at a time when looking for data in a file that is not a region. */
 const SCAN_BYTES = 1 << 20;
