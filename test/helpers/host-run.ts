@@ -1,6 +1,7 @@
 /** Running `ivsh host` as its own process until it exits, and what a refusal must look like. */
 import { expect } from "bun:test";
 import { CLI } from "./paths.ts";
+import { tracked } from "./reaper.ts";
 
 /** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
 export async function runHost(
@@ -18,11 +19,13 @@ export async function runHost(
     ...(files.state ? ["--state", files.state] : []),
     ...extra,
   ];
-  const child = Bun.spawn(command, {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  const child = tracked(
+    Bun.spawn(command, {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    }),
+  );
   const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
   return { exitCode, stderr };
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { socketAnswers } from "../../src/host/listener.ts";
 import { CLI, FIXTURES, type TestPaths } from "./paths.ts";
+import { tracked } from "./reaper.ts";
 
 export type Proc = Subprocess<"pipe", "pipe", "pipe">;
 
@@ -102,16 +103,29 @@ export interface Spawned {
   exit(boundMs?: number): Promise<number>;
 }
 
+/** A bun process of its own, killed if still running when the next test file starts (./reaper.ts). */
 export function spawnBun(args: string[], env: Record<string, string> = {}): Spawned {
-  const proc = Bun.spawn([process.execPath, ...args], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...env },
-  });
+  const proc = tracked(
+    Bun.spawn([process.execPath, ...withExitWithParent(args)], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...env },
+    }),
+  );
   const stderr = new Response(proc.stderr).text();
   const exit = (boundMs = EXIT_BOUND_MS) => exitWithin(proc, boundMs, args, stderr);
   return { proc, events: new EventStream(proc.stdout), stderr, exit };
+}
+
+/**
+ * `ivsh host` dies with the test runner even if a test never stops it (a refusal test whose arbiter
+ * started after all): the flag goes right after the command, where it parts no flag from its value.
+ */
+function withExitWithParent(args: string[]): string[] {
+  const at = args[0] === CLI && args[1] === "host" ? 2 : -1;
+  if (at < 0 || args.includes("--exit-with-parent")) return args;
+  return [...args.slice(0, at), "--exit-with-parent", ...args.slice(at)];
 }
 
 /** The exit code, or "late" if `proc` has not exited within `boundMs` (it is then killed, and reaped). */
