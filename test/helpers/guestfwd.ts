@@ -7,6 +7,7 @@ import type { FdSocketOptions, Socket, Subprocess, TCPSocketListener } from "bun
 import { streamSocketPair } from "../../src/ffi/fd-passing.ts";
 import { closeFd } from "../../src/ffi/index.ts";
 import { CLI } from "./paths.ts";
+import { tracked } from "./reaper.ts";
 
 export interface FakeGuestfwd {
   port: number;
@@ -21,11 +22,13 @@ export function fakeGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
     port: 0,
     socket: {
       open(socket) {
-        const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
-          stdin: "pipe",
-          stdout: "pipe",
-          stderr: "inherit",
-        });
+        const bridge = tracked(
+          Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
+            stdin: "pipe",
+            stdout: "pipe",
+            stderr: "inherit",
+          }),
+        );
         bridges.push(bridge);
         socket.data = bridge;
         void (async () => {
@@ -62,11 +65,13 @@ export function socketGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
       open(outer) {
         outer.data = { early: [] };
         const [mine, theirs] = streamSocketPair();
-        const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
-          stdin: theirs,
-          stdout: theirs,
-          stderr: "inherit",
-        });
+        const bridge = tracked(
+          Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
+            stdin: theirs,
+            stdout: theirs,
+            stderr: "inherit",
+          }),
+        );
         closeFd(theirs);
         bridges.push(bridge);
         void connectFd<undefined>({
