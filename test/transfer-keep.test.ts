@@ -1,7 +1,8 @@
 /**
  * The last step of a receive into a file: the verified FILE.partial takes FILE's name (the file it replaces
  * set aside first, with --force). When that step fails, nothing received is lost: both ends exit 1, and the
- * receiver's error says what failed, names the verified copy, and where the old file is.
+ * receiver's error says what failed, names the verified copy, and where the old file is. A directory that
+ * refuses new files is refused before the transfer, as a bad --out.
  */
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -127,6 +128,35 @@ testUnless(
       expect(said).toMatch(/setting aside \S+, the file it replaces, failed: this user may not change /);
       expectVerifiedCopyNamed(said, out, data);
       expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+    } finally {
+      frozen!.thaw(dir);
+    }
+  },
+);
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "recv --out into a directory that refuses new files is refused as a bad --out, before anything is received",
+  async () => {
+    const dir = outPath(paths, "frozen-before");
+    mkdirSync(dir);
+    frozen!.freeze(dir);
+    try {
+      const receiver = guest(paths, [
+        "recv",
+        "--channel",
+        "frozen-before",
+        "--out",
+        join(dir, "file"),
+        "--json",
+      ]);
+      expect(await receiver.exit()).toBe(1);
+      await receiver.events.finished;
+      const { error } = JSON.parse(receiver.events.lines.at(-1) ?? "");
+      // Before, for root (chattr +i): "open .../file.partial: EPERM (Operation not permitted)", code SystemCall.
+      expect(error.code).toBe("PermissionDenied");
+      expect(error.message).toStartWith(`Failed to write ${join(dir, "file")} since `);
+      expect(error.message).toContain("--out names the file to write");
     } finally {
       frozen!.thaw(dir);
     }

@@ -92,6 +92,11 @@ export function namedFailure(error: unknown, path: string, action: string, argum
     ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
     EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
     EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+    // Root meets it too: an immutable or append-only file or directory (chattr +i / +a), or a security policy.
+    EPERM: [
+      "PermissionDenied",
+      `the system refuses to let ${path} be opened or created (EPERM: immutable or append-only, or a security policy) (${argument})`,
+    ],
     EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
     ENOTDIR: ["NotFound", `a part of ${path} before its last '/' is not a directory (ENOTDIR) (${argument})`],
     ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
