@@ -23,6 +23,7 @@ import {
   setNonBlocking,
   yieldProcessor,
 } from "../ffi/index.ts";
+import { formatBytes } from "../units.ts";
 
 /** A pipe at the other end of a busy process is usually ready again within microseconds. */
 const SPIN_NANOSECONDS = 200_000;
@@ -109,6 +110,29 @@ export function namedFailure(error: unknown, path: string, action: string, argum
   };
   const known = typeof errno === "string" ? reasons[errno] : undefined;
   return known ? failure(known[0], action, known[1]) : undefined;
+}
+
+/** What to say of a read(2) or write(2) that failed mid-stream: what happened, and what to do. */
+const STREAM_ERRORS: Record<string, [string, string]> = {
+  EIO: [
+    "an input/output error (EIO)",
+    "the device or file system could not move the data (for a disk, see dmesg)",
+  ],
+  EFBIG: [
+    "the file would grow past the largest its file system, or this process's limit (ulimit -f), allows (EFBIG)",
+    "choose another --out, or raise the limit",
+  ],
+  EROFS: ["its file system became read-only (EROFS)", "choose another --out"],
+};
+
+/** A read(2) or write(2) that failed mid-stream, as "Failed to ACTION since WHAT after N bytes". */
+export function streamFailure(error: unknown, action: string, bytes: number): unknown {
+  if (!(error instanceof SystemCallError)) return error;
+  const errno = error.errnoName;
+  const text = /\(([^()]*)\)$/.exec(error.message)?.[1] ?? "";
+  const [reason, remedy] = STREAM_ERRORS[errno] ?? [`${errno} (${text})`, undefined];
+  const after = `${reason} after ${formatBytes(bytes)}`;
+  return failure("SystemCall", action, remedy ? `${after}: ${remedy}` : after);
 }
 
 /** The names of an open descriptor: /dev/fd/N, /proc/self/fd/N (and /proc/PID/fd/N for this process). */
@@ -221,7 +245,7 @@ export class Source {
         await waitReady(this.fd, POLLIN, this.name, signal);
         await beforeWrite?.();
       }
-      const got = readInto(this.fd, address + filled, length - filled, this.name);
+      const got = this.readSome(address + filled, length - filled);
       if (got === 0) return filled;
       if (got > 0) filled += got;
       if (filled === length) return filled;
@@ -263,11 +287,21 @@ export class Source {
     const wanted = Math.min(length, left);
     let filled = 0;
     while (filled < wanted) {
-      const got = readInto(this.fd, address + filled, wanted - filled, this.name);
+      const got = this.readSome(address + filled, wanted - filled);
       if (got <= 0) break;
       filled += got;
     }
-    this.consumed += filled;
     return filled;
+  }
+
+  /** One read(2); one that fails (EIO) says so in words, with how far the stream got. */
+  private readSome(address: number, length: number): number {
+    try {
+      const got = readInto(this.fd, address, length, this.name);
+      this.consumed += Math.max(0, got);
+      return got;
+    } catch (error) {
+      throw streamFailure(error, `read ${this.name}`, this.consumed);
+    }
   }
 }

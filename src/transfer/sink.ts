@@ -27,7 +27,7 @@ import {
   writeSome,
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
+import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import {
   keepFailure,
   landingOf,
@@ -202,7 +202,8 @@ export class Sink implements StreamKeeper {
       writeAll(this.fd, address, length, this.writing);
     } catch (error) {
       const errno = error instanceof SystemCallError ? error.errnoName : "";
-      if (errno !== "ENOSPC" && errno !== "EDQUOT") throw error;
+      if (errno !== "ENOSPC" && errno !== "EDQUOT")
+        throw streamFailure(error, `write ${this.target === "-" ? "stdout" : this.target}`, this.reached());
       this.outOfSpace = true;
       const full = errno === "ENOSPC" ? "its file system is full" : "this user's disk quota is used up";
       throw failure(
@@ -224,7 +225,8 @@ export class Sink implements StreamKeeper {
     try {
       return writeSome(this.fd, address, length, this.writing);
     } catch (error) {
-      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE")) throw error;
+      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE"))
+        throw streamFailure(error, `write the stream to ${this.writing}`, this.written);
       throw failure(
         "SystemCall",
         `write the stream to ${this.writing}`,
