@@ -162,3 +162,27 @@ testUnless(
     }
   },
 );
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "a receive that fails once its directory refuses changes says its own error, and names the FILE.partial it could not remove",
+  async () => {
+    const dir = outPath(paths, "frozen-after");
+    mkdirSync(dir);
+    const out = join(dir, "file");
+    const receiver = guest(paths, ["recv", "--channel", "frozen-after", "--out", out, "--timeout", "2s"]);
+    try {
+      await waitForSize(`${out}.partial`, 0);
+      frozen!.freeze(dir);
+      expect(await receiver.exit()).toBe(1);
+    } finally {
+      frozen!.thaw(dir);
+    }
+    const said = await receiver.stderr;
+    // Before: "Failed to rm FILE.partial since bad address in system call argument (EFAULT)", and the
+    // timeout that failed the receive was not said at all.
+    expect(said).toContain("no sender showed up within 2 s (--timeout)");
+    expect(said).not.toContain("Failed to rm");
+    expect(said).toContain(`left in ${out}.partial`);
+  },
+);

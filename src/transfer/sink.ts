@@ -254,8 +254,13 @@ export class Sink implements StreamKeeper {
       lstatSync(this.writing, { throwIfNoEntry: false })
     )
       return this.writing;
-    rmSync(this.writing, { force: true });
-    return undefined;
+    try {
+      rmSync(this.writing, { force: true });
+      return undefined;
+    } catch {
+      // Its directory refuses changes now: named as left, and the transfer's own error is what is said.
+      return this.writing;
+    }
   }
 
   /**
