@@ -127,6 +127,21 @@ describe("FIFOs: an end waiting for the program at the FIFO's other end hears si
     expect(sameBytes(readFileSync(output), data)).toBe(true);
   });
 
+  // Before, a sender whose receiver was there said nothing at all while the FIFO had no writer.
+  test("send FIFO with a receiver but no writer yet says it waits for a program to write to it", async () => {
+    const fifo = outPath(paths, "unwritten.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const input = outPath(paths, "unwritten.in");
+    const output = outPath(paths, "unwritten.out");
+    const data = await randomFile(input, 1 << 20);
+    const receiver = guest(paths, ["recv", "-q", "--channel", "unwritten", "--out", output]);
+    const sender = spawnGuest(["send", fifo, "--channel", "unwritten", "--progress"]);
+    await saysWithin(sender, `waiting for a program to write to ${fifo} (a FIFO)`);
+    const writer = Bun.spawn(["sh", "-c", 'cat "$0" > "$1"', input, fifo]);
+    expect([await exitOf(sender), await receiver.exit(), await writer.exited]).toEqual([0, 0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+  });
+
   test("recv --out FIFO whose reader opens late gets the stream bit-exact", async () => {
     const fifo = outPath(paths, "late-reader.fifo");
     execFileSync("mkfifo", [fifo]);

@@ -183,6 +183,16 @@ export class Source {
     this.openedVersion = size !== undefined ? versionOf(fd) : undefined;
   }
 
+  /** A FIFO opened by its name (not stdin): until some program opens it for writing, reads wait. */
+  get fifo(): boolean {
+    return this.type === "pipe" && this.name !== "stdin" && descriptorNamed(this.name) === undefined;
+  }
+
+  /** Some input has been read. */
+  get started(): boolean {
+    return this.consumed > 0;
+  }
+
   /** A pipe's or terminal's end of input may be an interrupted producer's, not the data's real end. */
   get endMayBeInterruption(): boolean {
     return this.type !== "file";
