@@ -127,7 +127,8 @@ const STREAM_ERRORS: Record<string, [string, string]> = {
 
 /** A read(2) or write(2) that failed mid-stream, as "Failed to ACTION since WHAT after N bytes". */
 export function streamFailure(error: unknown, action: string, bytes: number): unknown {
-  if (!(error instanceof SystemCallError)) return error;
+  // EFAULT is the ring's memory, not the file's: the channel's slot explains it (chunkFailure).
+  if (!(error instanceof SystemCallError) || error.errnoName === "EFAULT") return error;
   const errno = error.errnoName;
   const text = /\(([^()]*)\)$/.exec(error.message)?.[1] ?? "";
   const [reason, remedy] = STREAM_ERRORS[errno] ?? [`${errno} (${text})`, undefined];
