@@ -6,12 +6,34 @@
  * guest), use the single executable that `npm run build` makes (dist/ivsh).
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(PACKAGE, "src/cli.ts");
+
+/**
+ * The standard descriptors that were closed when this process started (`<&-`, `>&-`). Node opens
+ * /dev/null there, read-write, which a shell's `<` or `>` never does (Node marks all three close-on-exec,
+ * so that flag, Bun's sign, says nothing here). The CLI's child could not tell that /dev/null from
+ * `< /dev/null` (`send -` would send an empty stream both ends call verified), so it is told in
+ * IVSH_CLOSED_AT_START (src/ffi, closedAtStart). A parent that hands over a read-write /dev/null (`<>`, a
+ * spawn with stdin ignored) is taken for a closed one too: there is no data there either.
+ */
+function closedAtStart() {
+  const O_ACCMODE = 3;
+  const O_RDWR = 2;
+  return [0, 1, 2].filter((fd) => {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== "/dev/null") return false;
+      const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1];
+      return flags !== undefined && (Number.parseInt(flags, 8) & O_ACCMODE) === O_RDWR;
+    } catch {
+      return false; // no /proc: the CLI sees only what its own runtime did
+    }
+  });
+}
 
 function findBun() {
   const local = [join(PACKAGE, "node_modules/.bin/bun"), join(PACKAGE, "../.bin/bun")];
@@ -30,7 +52,9 @@ if (process.versions.bun) {
     );
     process.exit(1);
   }
-  const child = spawn(bun, [CLI, ...process.argv.slice(2)], { stdio: "inherit" });
+  const closed = closedAtStart();
+  const env = closed.length > 0 ? { ...process.env, IVSH_CLOSED_AT_START: closed.join(",") } : process.env;
+  const child = spawn(bun, [CLI, ...process.argv.slice(2)], { stdio: "inherit", env });
   // Ctrl-C and a closed terminal reach the whole process group, the CLI included: passed on as well,
   // the CLI would get a second signal, which ends it before it has cleaned up. SIGTERM is sent to us alone.
   for (const signal of ["SIGINT", "SIGHUP"]) process.on(signal, () => {});

@@ -2,15 +2,17 @@
  * `npm run build`: the native helper, then the single executable dist/ivsh with the helper embedded (its
  * chunks and their source maps are inside it; the .map files beside it are for reading stack traces).
  * `npm run build:native` (scripts/native.mjs, also `npm install`'s postinstall): the helper alone, into
- * build/native/. `bun scripts/build.ts types` (`npm pack`'s prepack): the library's declarations, types/.
+ * build/native/. `bun scripts/build.ts types`: the library's declarations, types/ (scripts/types.mjs, also
+ * npm's prepare and prepack).
  *
  * The helper (src/ffi/native/copyhash.c) is optional at run time, so without a C compiler the build only
  * warns and dist/ivsh runs its portable path (the same digest, a slower sender; `--json` summaries say
  * which path ran). `native` alone, as run by hand, fails instead; `native --optional` (npm install) warns.
  */
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildNative, NATIVE_OUTPUT } from "./native.mjs";
+import { buildTypes } from "./types.mjs";
 
 const REPO = join(import.meta.dir, "..");
 
@@ -60,34 +62,10 @@ function buildExecutable(withNative: boolean): void {
   console.log(output);
 }
 
-/**
- * The library's type declarations (types/, the package's `types`): emitted by tsc from the package's entry
- * points (tsconfig.types.json: ivsh, ivsh/shm, ivsh/channel) and what they reach, with the `.ts` in relative imports made `.js`, which every module resolution a
- * user's tsconfig may choose maps to the `.d.ts` beside it.
- */
-function buildTypes(): void {
-  rmSync(join(REPO, "types"), { recursive: true, force: true });
-  const { ok, output } = run([join(REPO, "node_modules/.bin/tsc"), "-p", "tsconfig.types.json"]);
-  if (!ok) throw new Error(`tsc -p tsconfig.types.json failed: ${output}`);
-  for (const file of declarationFiles(join(REPO, "types"))) {
-    const text = readFileSync(file, "utf8");
-    writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
-  }
-  console.log("wrote types/ (declarations of the package's entry points)");
-}
-
-function declarationFiles(directory: string): string[] {
-  return readdirSync(directory).flatMap((name) => {
-    const path = join(directory, name);
-    if (statSync(path).isDirectory()) return declarationFiles(path);
-    return name.endsWith(".d.ts") ? [path] : [];
-  });
-}
-
 const [target = "all", flag] = process.argv.slice(2);
 try {
   if (target === "native") buildNative(flag === "--optional");
-  else if (target === "types") buildTypes();
+  else if (target === "types") buildTypes(true);
   else if (target === "all") buildExecutable(buildNative(true));
   else throw new Error(`unknown target '${target}': use 'native [--optional]', 'types' or 'all'`);
 } catch (error) {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
@@ -201,6 +201,21 @@ describe("standard streams closed when ivsh starts (the runtime opens /dev/null 
     expect(result.stderr).toContain(
       "Failed to send /dev/stdin since standard input was closed when ivsh started",
     );
+  });
+
+  // Under Node the launcher's child got Node's /dev/null without the close-on-exec flag: it sent an empty
+  // stream, "✔ sent 0 B ... verified", and the receiver kept an empty file.
+  test("through the package's command under Node (bin/ivsh.mjs): send - <&- refused too; </dev/null still open", async () => {
+    const launcher = `PATH="${join(REPO, "node_modules/.bin")}:$PATH" node "${join(REPO, "bin/ivsh.mjs")}"`;
+    const closed = await runShell(`${launcher} guest send - --channel closed-in <&-`);
+    expect(closed.exitCode).toBe(1);
+    expect(closed.stderr).toContain(
+      "Failed to send stdin since standard input was closed when ivsh started (<&-)",
+    );
+    const open = await runShell(`${launcher} guest send - --channel open-in --timeout 1s </dev/null`);
+    expect(open.exitCode).toBe(1);
+    expect(open.stderr).not.toContain("closed when ivsh started");
+    expect(open.stderr).toContain("Failed to connect to the arbiter");
   });
 
   test("an open stdin that is /dev/null is not mistaken for a closed one", async () => {

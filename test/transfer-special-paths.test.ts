@@ -127,6 +127,21 @@ describe("FIFOs: an end waiting for the program at the FIFO's other end hears si
     expect(sameBytes(readFileSync(output), data)).toBe(true);
   });
 
+  // Before, a sender whose receiver was there said nothing at all while the FIFO had no writer.
+  test("send FIFO with a receiver but no writer yet says it waits for a program to write to it", async () => {
+    const fifo = outPath(paths, "unwritten.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const input = outPath(paths, "unwritten.in");
+    const output = outPath(paths, "unwritten.out");
+    const data = await randomFile(input, 1 << 20);
+    const receiver = guest(paths, ["recv", "-q", "--channel", "unwritten", "--out", output]);
+    const sender = spawnGuest(["send", fifo, "--channel", "unwritten", "--progress"]);
+    await saysWithin(sender, `waiting for a program to write to ${fifo} (a FIFO)`);
+    const writer = Bun.spawn(["sh", "-c", 'cat "$0" > "$1"', input, fifo]);
+    expect([await exitOf(sender), await receiver.exit(), await writer.exited]).toEqual([0, 0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+  });
+
   test("recv --out FIFO whose reader opens late gets the stream bit-exact", async () => {
     const fifo = outPath(paths, "late-reader.fifo");
     execFileSync("mkfifo", [fifo]);
@@ -213,4 +228,37 @@ test("recv --out FIFO whose sender is killed mid-stream warns that the bytes alr
   );
   out.releaseLock();
   reader.kill();
+});
+
+describe("a read(2) or write(2) that fails mid-stream is said in words, with how far the stream got", () => {
+  test("send /proc/self/mem (its read fails: EIO): not a raw 'read ...: EIO (Input/output error)'", async () => {
+    const sender = guest(paths, ["send", "/proc/self/mem", "--channel", "eio", "--timeout", "5s", "--json"]);
+    expect(await sender.exit()).toBe(1);
+    await sender.events.finished;
+    const { error } = JSON.parse(sender.events.lines.at(-1) ?? "");
+    expect(error.code).toBe("SystemCall");
+    expect(error.message).toBe(
+      "Failed to read /proc/self/mem since an input/output error (EIO) after 0 B: the device or file system could not move the data (for a disk, see dmesg)",
+    );
+  });
+
+  test("recv --out FILE past the process's file size limit (ulimit -f: EFBIG) names the limit", async () => {
+    const input = outPath(paths, "efbig.in");
+    await randomFile(input, 3 << 20);
+    const output = outPath(paths, "efbig.out");
+    const limited = ["sh", "-c", 'ulimit -f 1000 && exec "$@"', "sh", process.execPath, CLI, "guest", "recv"];
+    const receiver = Bun.spawn([...limited, "--channel", "efbig", "--out", output], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    });
+    const said = new Response(receiver.stderr).text();
+    const sender = guest(paths, ["send", "-q", "--channel", "efbig", input]);
+    expect([await sender.exit(), await exitOf(receiver)]).toEqual([1, 1]);
+    // The limit's unit is the shell's (512 or 1024 bytes): the size is a number of KiB either way.
+    expect(await said).toContain(`Failed to write ${output} since the file would grow past the largest`);
+    expect(await said).toMatch(
+      /\(ulimit -f\), allows \(EFBIG\) after [\d.]+ KiB: choose another --out, or raise the limit/,
+    );
+  });
 });

@@ -82,7 +82,9 @@ export default defineLeafCommand({
           phase("recv: stream kept");
           progress.done();
           committed = true;
-          sink.settle();
+          const stuck = sink.settle();
+          if (stuck)
+            log.warn(`${stuck}, the file ${args.out} replaced, could not be removed: delete it yourself`);
           const summary = summaryJson("recv", channel, args.out, result);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
@@ -95,7 +97,9 @@ export default defineLeafCommand({
         progress.done();
         if (!committed) {
           const left = sink.abandon();
-          if (left) log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
+          // A verified copy that could not take its name: the error already says where it is.
+          if (left && !sink.verified)
+            log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
           // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
           else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {
             const where = jsonFd === 2 ? "stdout" : sink.writing;

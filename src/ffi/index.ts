@@ -130,15 +130,23 @@ export function setNonBlocking(fd: number, enabled: boolean, what: string): numb
 /**
  * Whether standard descriptor `fd` was closed when this process started (`<&-`, `>&-`): Bun (1.4) then
  * opens /dev/null there, close-on-exec, and leaves inherited descriptors as they are, which never carry
- * that flag right after exec. Not seen through a launcher that itself started with it closed and passed
- * its own /dev/null on (the package's bin/ivsh.mjs under Node, a wrapper script run with `<&-`).
+ * that flag right after exec. Through the package's launcher under Node (bin/ivsh.mjs), which sees the
+ * same of its own start, IVSH_CLOSED_AT_START lists them. Not seen through any other launcher that itself
+ * started with one closed and passed its own /dev/null on (a wrapper script run with `<&-`).
  */
 export function closedAtStart(fd: 0 | 1 | 2): boolean {
+  if (closedForLauncher.has(fd)) return true;
   const F_GETFD = 1;
   const FD_CLOEXEC = 1;
   const flags = libc.fcntl(fd, F_GETFD, 0);
   return flags >= 0 && (flags & FD_CLOEXEC) !== 0;
 }
+
+/** Taken out of the environment at once: it describes this process, not the programs it starts. */
+const closedForLauncher = new Set(
+  (process.env.IVSH_CLOSED_AT_START ?? "").split(",").filter(Boolean).map(Number),
+);
+delete process.env.IVSH_CLOSED_AT_START;
 
 /** Asks for a larger pipe buffer (fewer hand-offs with the process at the other end); best effort. */
 export function enlargePipe(fd: number, bytes: number): void {

@@ -23,6 +23,7 @@ import {
   setNonBlocking,
   yieldProcessor,
 } from "../ffi/index.ts";
+import { formatBytes } from "../units.ts";
 
 /** A pipe at the other end of a busy process is usually ready again within microseconds. */
 const SPIN_NANOSECONDS = 200_000;
@@ -92,6 +93,11 @@ export function namedFailure(error: unknown, path: string, action: string, argum
     ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
     EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
     EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+    // Root meets it too: an immutable or append-only file or directory (chattr +i / +a), or a security policy.
+    EPERM: [
+      "PermissionDenied",
+      `the system refuses to let ${path} be opened or created (EPERM: immutable or append-only, or a security policy) (${argument})`,
+    ],
     EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
     ENOTDIR: ["NotFound", `a part of ${path} before its last '/' is not a directory (ENOTDIR) (${argument})`],
     ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
@@ -104,6 +110,30 @@ export function namedFailure(error: unknown, path: string, action: string, argum
   };
   const known = typeof errno === "string" ? reasons[errno] : undefined;
   return known ? failure(known[0], action, known[1]) : undefined;
+}
+
+/** What to say of a read(2) or write(2) that failed mid-stream: what happened, and what to do. */
+const STREAM_ERRORS: Record<string, [string, string]> = {
+  EIO: [
+    "an input/output error (EIO)",
+    "the device or file system could not move the data (for a disk, see dmesg)",
+  ],
+  EFBIG: [
+    "the file would grow past the largest its file system, or this process's limit (ulimit -f), allows (EFBIG)",
+    "choose another --out, or raise the limit",
+  ],
+  EROFS: ["its file system became read-only (EROFS)", "choose another --out"],
+};
+
+/** A read(2) or write(2) that failed mid-stream, as "Failed to ACTION since WHAT after N bytes". */
+export function streamFailure(error: unknown, action: string, bytes: number): unknown {
+  // EFAULT is the ring's memory, not the file's: the channel's slot explains it (chunkFailure).
+  if (!(error instanceof SystemCallError) || error.errnoName === "EFAULT") return error;
+  const errno = error.errnoName;
+  const text = /\(([^()]*)\)$/.exec(error.message)?.[1] ?? "";
+  const [reason, remedy] = STREAM_ERRORS[errno] ?? [`${errno} (${text})`, undefined];
+  const after = `${reason} after ${formatBytes(bytes)}`;
+  return failure("SystemCall", action, remedy ? `${after}: ${remedy}` : after);
 }
 
 /** The names of an open descriptor: /dev/fd/N, /proc/self/fd/N (and /proc/PID/fd/N for this process). */
@@ -152,6 +182,16 @@ export class Source {
     readonly size: number | undefined,
   ) {
     this.openedVersion = size !== undefined ? versionOf(fd) : undefined;
+  }
+
+  /** A FIFO opened by its name (not stdin): until some program opens it for writing, reads wait. */
+  get fifo(): boolean {
+    return this.type === "pipe" && this.name !== "stdin" && descriptorNamed(this.name) === undefined;
+  }
+
+  /** Some input has been read. */
+  get started(): boolean {
+    return this.consumed > 0;
   }
 
   /** A pipe's or terminal's end of input may be an interrupted producer's, not the data's real end. */
@@ -216,7 +256,7 @@ export class Source {
         await waitReady(this.fd, POLLIN, this.name, signal);
         await beforeWrite?.();
       }
-      const got = readInto(this.fd, address + filled, length - filled, this.name);
+      const got = this.readSome(address + filled, length - filled);
       if (got === 0) return filled;
       if (got > 0) filled += got;
       if (filled === length) return filled;
@@ -258,11 +298,21 @@ export class Source {
     const wanted = Math.min(length, left);
     let filled = 0;
     while (filled < wanted) {
-      const got = readInto(this.fd, address + filled, wanted - filled, this.name);
+      const got = this.readSome(address + filled, wanted - filled);
       if (got <= 0) break;
       filled += got;
     }
-    this.consumed += filled;
     return filled;
+  }
+
+  /** One read(2); one that fails (EIO) says so in words, with how far the stream got. */
+  private readSome(address: number, length: number): number {
+    try {
+      const got = readInto(this.fd, address, length, this.name);
+      this.consumed += Math.max(0, got);
+      return got;
+    } catch (error) {
+      throw streamFailure(error, `read ${this.name}`, this.consumed);
+    }
   }
 }

@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { userName } from "../accounts.ts";
-import { failure } from "../errors.ts";
+import { failure, type IvshError } from "../errors.ts";
 import {
   closeFd,
   O_CREAT,
@@ -181,4 +181,46 @@ export function leftAside(target: string): string[] {
   for (let attempt = 0; lstatSync(asideName(path, attempt), { throwIfNoEntry: false }); attempt++)
     found.push(asideName(path, attempt));
   return found;
+}
+
+/**
+ * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
+ * whole, so receiving again would only cost time) and where the file it was to replace is now. `inTheWay`:
+ * something appeared at the name during the transfer (a file without --force, or no file at all).
+ */
+export function keepFailure(
+  error: unknown,
+  step: string,
+  where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
+): IvshError {
+  const errno =
+    error instanceof SystemCallError ? error.errnoName : String((error as { code?: unknown })?.code ?? "");
+  const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
+  const old = where.old ? `; the file it was to replace is ${where.old}` : "";
+  const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;
+  if (where.inTheWay) {
+    const what =
+      where.kind === "file"
+        ? "a file was created there during the transfer (pass --force to replace one)"
+        : "it became something other than a regular file during the transfer";
+    return failure(
+      "AlreadyExists",
+      `keep ${where.target}`,
+      `${where.inTheWay} was not replaced: ${what}. ${copy}`,
+    );
+  }
+  const why = denied
+    ? `this user may not change ${dirname(where.copy)}/ (${errno})`
+    : errnoText(error, errno);
+  return failure(
+    denied ? "PermissionDenied" : "SystemCall",
+    `keep ${where.target}`,
+    `${step} failed: ${why}. ${copy}`,
+  );
+}
+
+function errnoText(error: unknown, errno: string): string {
+  if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
+    return `a directory is in the way (${errno})`;
+  return errno ? `${errno} (${(error as Error).message})` : (error as Error).message;
 }

@@ -147,6 +147,29 @@ export async function sendStream(
   );
 }
 
+/**
+ * Until the stream flows, says what the sender waits for: a receiver, then, for a FIFO, a program that writes
+ * it (no writer yet looks like an idle pipe). First said once the sender has had a moment to find its
+ * receiver, so a receiver already waiting is not announced as missing; each said once.
+ */
+function sayWhatIsAwaited(
+  sender: ChannelSender,
+  source: Source,
+  channel: string,
+  progress: Progress,
+): ReturnType<typeof setInterval> {
+  let said: string | undefined;
+  const idle = setInterval(() => {
+    let awaited: string | undefined;
+    if (!sender.receiverJoined) awaited = `for a receiver on channel '${channel}'`;
+    else if (source.fifo && !source.started) awaited = `for a program to write to ${source.name} (a FIFO)`;
+    else clearInterval(idle);
+    if (awaited !== undefined && awaited !== said) progress.waiting?.(awaited);
+    said = awaited;
+  }, NO_RECEIVER_NOTICE_MS);
+  return idle;
+}
+
 async function sendThrough(
   client: ChannelClient,
   channel: string,
@@ -160,11 +183,7 @@ async function sendThrough(
   const sized = { ...fitRingToSize(options, source.size), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
   peerCheck(() => sender.receiverJoined);
-  // Said once the sender has had a moment to find its receiver, so a receiver already waiting is not
-  // announced as missing.
-  const lonely = setTimeout(() => {
-    if (!sender.receiverJoined) progress.waiting?.(`for a receiver on channel '${channel}'`);
-  }, NO_RECEIVER_NOTICE_MS);
+  const idle = sayWhatIsAwaited(sender, source, channel, progress);
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
@@ -197,7 +216,7 @@ async function sendThrough(
       depth: sender.ring.depth,
     };
   } finally {
-    clearTimeout(lonely);
+    clearInterval(idle);
     reading.stop();
     await releaseUnlessAway(() => sender.close(), client, signal);
     phase("send: channel closed");

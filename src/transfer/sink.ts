@@ -3,7 +3,7 @@
  * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
  * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, lstatSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, rmSync, type Stats, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure, type IvshError, throwIfAborted } from "../errors.ts";
 import {
@@ -27,8 +27,15 @@ import {
   writeSome,
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, waitReady } from "./io.ts";
-import { landingOf, openPartial, refuseUnreplaceable, setAside, takeModeOf } from "./out-names.ts";
+import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
+import {
+  keepFailure,
+  landingOf,
+  openPartial,
+  refuseUnreplaceable,
+  setAside,
+  takeModeOf,
+} from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
 export class Sink implements StreamKeeper {
@@ -38,6 +45,8 @@ export class Sink implements StreamKeeper {
   written = 0;
   /** A write found no space: the partial copy is removed, not left to keep the file system full. */
   private outOfSpace = false;
+  /** The stream was verified whole (`keep` was called): a copy that could not be kept is never removed. */
+  verified = false;
   /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
   private kept = false;
   /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
@@ -50,7 +59,7 @@ export class Sink implements StreamKeeper {
     /** The file being written: TARGET.partial for a regular file, else the target itself. */
     readonly writing: string,
     readonly type: FileType,
-    /** A file already at `target` is to be replaced (--force). */
+    /** A file at `target` may be replaced (--force), once the new copy is verified. */
     private readonly replacing = false,
     /** The name the kept copy takes: `target`, or the file it names if it is a symbolic link. */
     private readonly final = target,
@@ -110,7 +119,7 @@ export class Sink implements StreamKeeper {
     }
     if (exists) refuseUnreplaceable(final, target);
     const fd = openPartial(`${final}.partial`, final, force, argument);
-    return new Sink(fd, target, `${final}.partial`, "file", exists, final);
+    return new Sink(fd, target, `${final}.partial`, "file", force, final);
   }
 
   /**
@@ -193,7 +202,8 @@ export class Sink implements StreamKeeper {
       writeAll(this.fd, address, length, this.writing);
     } catch (error) {
       const errno = error instanceof SystemCallError ? error.errnoName : "";
-      if (errno !== "ENOSPC" && errno !== "EDQUOT") throw error;
+      if (errno !== "ENOSPC" && errno !== "EDQUOT")
+        throw streamFailure(error, `write ${this.target === "-" ? "stdout" : this.target}`, this.reached());
       this.outOfSpace = true;
       const full = errno === "ENOSPC" ? "its file system is full" : "this user's disk quota is used up";
       throw failure(
@@ -215,7 +225,8 @@ export class Sink implements StreamKeeper {
     try {
       return writeSome(this.fd, address, length, this.writing);
     } catch (error) {
-      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE")) throw error;
+      if (!(error instanceof SystemCallError && error.errnoName === "EPIPE"))
+        throw streamFailure(error, `write the stream to ${this.writing}`, this.written);
       throw failure(
         "SystemCall",
         `write the stream to ${this.writing}`,
@@ -237,31 +248,73 @@ export class Sink implements StreamKeeper {
       return undefined;
     }
     // Not claimed as left when it is gone (its directory removed meanwhile).
-    if (this.written > 0 && !this.outOfSpace && lstatSync(this.writing, { throwIfNoEntry: false }))
+    if (
+      (this.written > 0 || this.verified) &&
+      !this.outOfSpace &&
+      lstatSync(this.writing, { throwIfNoEntry: false })
+    )
       return this.writing;
-    rmSync(this.writing, { force: true });
-    return undefined;
+    try {
+      rmSync(this.writing, { force: true });
+      return undefined;
+    } catch {
+      // Its directory refuses changes now: named as left, and the transfer's own error is what is said.
+      return this.writing;
+    }
   }
 
   /**
    * The stream arrived whole and verified: TARGET.partial becomes TARGET. A file it replaces (--force) is
-   * linked aside first, so `unkeep` can put it back.
+   * linked aside first, so `unkeep` can put it back. If that fails, the verified copy stays TARGET.partial
+   * (`abandon` keeps it) and the error names it.
    */
   keep(): void {
     this.close();
     if (!this.renames) return;
-    if (this.replacing) takeModeOf(this.final, this.writing);
-    if (this.replacing && existsSync(this.final)) this.replaced = setAside(this.final);
+    this.verified = true;
+    const where = { target: this.target, copy: this.writing };
+    let found: Stats | undefined;
+    try {
+      found = statSync(this.final, { throwIfNoEntry: false });
+    } catch (error) {
+      throw keepFailure(error, `looking at ${this.final}`, where);
+    }
+    // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move; a
+    // file, without --force, is someone's.
+    if (found && (!found.isFile() || !this.replacing))
+      throw keepFailure(undefined, "", {
+        ...where,
+        inTheWay: this.final,
+        kind: found.isFile() ? "file" : "other",
+      });
+    try {
+      if (found && this.replacing) takeModeOf(this.final, this.writing);
+      if (found && this.replacing) this.replaced = setAside(this.final);
+    } catch (error) {
+      throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
+    }
     try {
       renameFile(this.writing, this.final);
     } catch (error) {
-      // The old file stays where it was: drop its second name, or, if it was moved aside, move it back.
-      if (this.replaced && existsSync(this.final)) rmSync(this.replaced, { force: true });
-      else if (this.replaced) renameFile(this.replaced, this.final);
-      this.replaced = undefined;
-      throw this.vanished(error) ?? error;
+      const old = this.putBack();
+      throw this.vanished(error) ?? keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
     this.kept = true;
+  }
+
+  /** The final rename failed: the replaced file goes back to its name; returns where it is if not there. */
+  private putBack(): string | undefined {
+    const aside = this.replaced;
+    this.replaced = undefined;
+    if (!aside) return undefined;
+    try {
+      // Still there under its name (it was linked aside): drop the second name; else move it back.
+      if (existsSync(this.final)) rmSync(aside, { force: true });
+      else renameFile(aside, this.final);
+      return undefined;
+    } catch {
+      return aside;
+    }
   }
 
   /** A rename that found no TARGET.partial: it, or its directory, was removed while it was written. */
@@ -287,10 +340,20 @@ export class Sink implements StreamKeeper {
     this.kept = false;
   }
 
-  /** The verdict is final: the replaced file, if any, is let go. */
-  settle(): void {
-    if (this.replaced) rmSync(this.replaced, { force: true });
+  /**
+   * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
+   * be removed (its directory made read-only meanwhile): the transfer stands, the name is the user's to remove.
+   */
+  settle(): string | undefined {
+    const aside = this.replaced;
     this.replaced = undefined;
+    if (!aside) return undefined;
+    try {
+      rmSync(aside, { force: true });
+      return undefined;
+    } catch {
+      return aside;
+    }
   }
 
   /** The stream failed: TARGET.partial stays, under that name, for inspection. */

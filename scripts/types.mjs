@@ -1,0 +1,79 @@
+/**
+ * The library's type declarations, types/ (the package's `types`): emitted by tsc from the package's entry
+ * points (tsconfig.types.json: ivsh, ivsh/shm, ivsh/channel) and what they reach, with the `.ts` in
+ * relative imports made `.js`, which every module resolution a user's tsconfig may choose maps to the
+ * `.d.ts` beside it. types/ is generated, not in git, so every way the package is made runs this:
+ *
+ *   node scripts/types.mjs            npm's `prepare`: a plain `npm install` here (and CI's `npm ci`), and
+ *                                     an install from git (`npm install git+file://...`, which installs the
+ *                                     checkout's devDependencies first), or of a checkout's directory (a
+ *                                     link: its devDependencies only if `npm install` ran there). Skipped
+ *                                     when types/ is newer than every input (an install takes no 4 s more);
+ *                                     without TypeScript it says in one line what to run, and succeeds.
+ *   node scripts/types.mjs --force    `npm pack`'s prepack: always rebuilt, and fails without TypeScript.
+ *
+ * Plain JavaScript for Node, as scripts/native.mjs: an install need not have Bun on its PATH.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
+const OUTPUT = join(REPO, "types");
+const TSC = join(REPO, "node_modules/typescript/bin/tsc");
+/** Written last: its time is when types/ was complete (a tsc cut short leaves none). */
+const STAMP = join(OUTPUT, ".built");
+
+/** Builds types/ unless it is up to date (or `force`); returns whether it is there afterwards. */
+export function buildTypes(force) {
+  if (!force && upToDate()) return true;
+  if (!existsSync(TSC)) {
+    const message = `ivsh: types/ (the TypeScript declarations) was not generated since TypeScript is not installed in ${REPO}`;
+    if (force) throw new Error(`${message}: run \`npm install\` there first`);
+    console.warn(
+      `${message} (a checkout whose dependencies were never installed): run \`npm install\` there, which generates it; until then TypeScript finds no types for "ivsh".`,
+    );
+    return false;
+  }
+  rmSync(OUTPUT, { recursive: true, force: true });
+  const result = spawnSync(process.execPath, [TSC, "-p", "tsconfig.types.json"], { cwd: REPO, encoding: "utf8" });
+  if (result.status !== 0)
+    throw new Error(`ivsh: tsc -p tsconfig.types.json failed: ${`${result.stdout}${result.stderr}`.trim()}`);
+  for (const file of filesUnder(OUTPUT).filter((path) => path.endsWith(".d.ts"))) {
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
+  }
+  writeFileSync(STAMP, "");
+  console.log("ivsh: wrote types/ (declarations of the package's entry points)");
+  return true;
+}
+
+/** types/ was completed after the last change to anything it is made from. */
+function upToDate() {
+  if (!existsSync(STAMP)) return false;
+  const built = statSync(STAMP).mtimeMs;
+  const inputs = [
+    ...filesUnder(join(REPO, "src")),
+    join(REPO, "tsconfig.json"),
+    join(REPO, "tsconfig.types.json"),
+    fileURLToPath(import.meta.url),
+  ];
+  return inputs.every((path) => statSync(path).mtimeMs < built);
+}
+
+function filesUnder(directory) {
+  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(directory, entry.name);
+    return entry.isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    buildTypes(process.argv.includes("--force"));
+  } catch (error) {
+    console.error(error.message);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The last step of a receive into a file: the verified FILE.partial takes FILE's name (the file it replaces
+ * set aside first, with --force). When that step fails, nothing received is lost: both ends exit 1, and the
+ * receiver's error says what failed, names the verified copy, and where the old file is. A directory that
+ * refuses new files is refused before the transfer, as a bad --out.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
+import { guest, outPath, sameBytes, waitForSize } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("xkeep");
+  arbiter = await ArbiterProcess.start(paths);
+});
+beforeEach(() => arbiter.revive());
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+const BYTES = 200_000;
+
+/**
+ * `recv --out out ...extra` fed by `send -` from a pipe: once the receiver has written every byte into
+ * FILE.partial, `meanwhile` runs, then the sender's stdin is closed (the end record). Returns both exit
+ * codes, what the receiver said, and the data sent.
+ */
+async function receiveWhile(channel: string, out: string, extra: string[], meanwhile: () => void) {
+  const data = crypto.getRandomValues(new Uint8Array(BYTES / 4)).slice();
+  const whole = new Uint8Array(BYTES);
+  for (let at = 0; at < BYTES; at += data.length) whole.set(data, at);
+  const receiver = guest(paths, [
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    out,
+    "--timeout",
+    "20s",
+    ...extra,
+  ]);
+  const sender = guest(paths, ["send", "-q", "--channel", channel, "-", "--timeout", "20s"]);
+  sender.proc.stdin.write(whole);
+  await sender.proc.stdin.flush();
+  await waitForSize(`${out}.partial`, BYTES);
+  meanwhile();
+  await sender.proc.stdin.end();
+  const codes = [await sender.exit(), await receiver.exit()];
+  return { codes, said: await receiver.stderr, senderSaid: await sender.stderr, data: whole };
+}
+
+/** What every failed keep must say: the verified copy is there, whole, and named; nothing raw. */
+function expectVerifiedCopyNamed(said: string, out: string, data: Uint8Array) {
+  expect(said).toContain(`Failed to keep ${out} since`);
+  expect(said).toContain(`The received copy, whole and verified, is ${out}.partial`);
+  expect(said).not.toContain("unverified");
+  expect(said).not.toMatch(/(rename|link|open) \S+: E[A-Z]+ \(/);
+  expect(sameBytes(readFileSync(`${out}.partial`), data)).toBe(true);
+}
+
+test("recv --out FILE --force, FILE made a directory during the transfer: left alone, the verified copy named", async () => {
+  const out = outPath(paths, "became-dir");
+  writeFileSync(out, "the old copy\n");
+  const { codes, said, senderSaid, data } = await receiveWhile("became-dir", out, ["--force"], () => {
+    rmSync(out);
+    mkdirSync(out);
+    writeFileSync(join(out, "inside"), "the user's\n");
+  });
+  expect(codes).toEqual([1, 1]);
+  // Before, the directory was moved to FILE.ivsh-replaced, the copy took its name, and a raw "rm returned
+  // EISDIR" failed the receive after the sender had been told it was delivered.
+  expect(said).toContain("it became something other than a regular file during the transfer");
+  expectVerifiedCopyNamed(said, out, data);
+  expect(readFileSync(join(out, "inside"), "utf8")).toBe("the user's\n");
+  expect(existsSync(`${out}.ivsh-replaced`)).toBe(false);
+  expect(senderSaid).toContain("the receiver got the stream intact but could not keep it");
+});
+
+test("recv --out FILE (no --force), a file created at FILE during the transfer: not overwritten, the copy named", async () => {
+  const out = outPath(paths, "appeared");
+  const { codes, said, data } = await receiveWhile("appeared", out, [], () =>
+    writeFileSync(out, "someone else's\n"),
+  );
+  expect(codes).toEqual([1, 1]);
+  expect(said).toContain("a file was created there during the transfer (pass --force to replace one)");
+  expectVerifiedCopyNamed(said, out, data);
+  expect(readFileSync(out, "utf8")).toBe("someone else's\n");
+});
+
+/**
+ * How to make a directory refuse changes for this user: chmod for anyone but root; root ignores modes, so
+ * for root the immutable attribute (chattr +i), where the file system has it. Undefined if neither works.
+ */
+function freezer(): { freeze(dir: string): void; thaw(dir: string): void } | undefined {
+  if (process.getuid?.() !== 0)
+    return { freeze: (dir) => chmodSync(dir, 0o555), thaw: (dir) => chmodSync(dir, 0o755) };
+  const chattr = (flag: string, dir: string) => Bun.spawnSync(["chattr", flag, dir]).exitCode === 0;
+  if (!Bun.which("chattr")) return undefined;
+  const probe = mkdtempSync("/tmp/ivsh-chattr-");
+  const works = chattr("+i", probe);
+  chattr("-i", probe);
+  rmSync(probe, { recursive: true });
+  if (!works) return undefined;
+  return { freeze: (dir) => chattr("+i", dir), thaw: (dir) => chattr("-i", dir) };
+}
+const frozen = freezer();
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "recv --out FILE --force, its directory made read-only during the transfer: the old FILE kept, the verified copy named",
+  async () => {
+    const dir = outPath(paths, "frozen");
+    mkdirSync(dir);
+    const out = join(dir, "file");
+    writeFileSync(out, "the old copy\n");
+    try {
+      const { codes, said, data } = await receiveWhile("frozen", out, ["--force"], () => frozen!.freeze(dir));
+      expect(codes).toEqual([1, 1]);
+      // Before: "[ivsh] ERROR link ...: EPERM (Operation not permitted)" and "... left in FILE.partial, unverified".
+      expect(said).toMatch(/setting aside \S+, the file it replaces, failed: this user may not change /);
+      expectVerifiedCopyNamed(said, out, data);
+      expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+    } finally {
+      frozen!.thaw(dir);
+    }
+  },
+);
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "recv --out into a directory that refuses new files is refused as a bad --out, before anything is received",
+  async () => {
+    const dir = outPath(paths, "frozen-before");
+    mkdirSync(dir);
+    frozen!.freeze(dir);
+    try {
+      const receiver = guest(paths, [
+        "recv",
+        "--channel",
+        "frozen-before",
+        "--out",
+        join(dir, "file"),
+        "--json",
+      ]);
+      expect(await receiver.exit()).toBe(1);
+      await receiver.events.finished;
+      const { error } = JSON.parse(receiver.events.lines.at(-1) ?? "");
+      // Before, for root (chattr +i): "open .../file.partial: EPERM (Operation not permitted)", code SystemCall.
+      expect(error.code).toBe("PermissionDenied");
+      expect(error.message).toStartWith(`Failed to write ${join(dir, "file")} since `);
+      // chattr +i for root (EPERM), a mode for anyone else (EACCES): named either way.
+      expect(error.message).toMatch(/\((EPERM|EACCES)\b/);
+    } finally {
+      frozen!.thaw(dir);
+    }
+  },
+);
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "a receive that fails once its directory refuses changes says its own error, and names the FILE.partial it could not remove",
+  async () => {
+    const dir = outPath(paths, "frozen-after");
+    mkdirSync(dir);
+    const out = join(dir, "file");
+    const receiver = guest(paths, ["recv", "--channel", "frozen-after", "--out", out, "--timeout", "2s"]);
+    try {
+      await waitForSize(`${out}.partial`, 0);
+      frozen!.freeze(dir);
+      expect(await receiver.exit()).toBe(1);
+    } finally {
+      frozen!.thaw(dir);
+    }
+    const said = await receiver.stderr;
+    // Before: "Failed to rm FILE.partial since bad address in system call argument (EFAULT)", and the
+    // timeout that failed the receive was not said at all.
+    expect(said).toContain("no sender showed up within 2 s (--timeout)");
+    expect(said).not.toContain("Failed to rm");
+    expect(said).toContain(`left in ${out}.partial`);
+  },
+);
