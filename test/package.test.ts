@@ -5,66 +5,18 @@
  * calling close().
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import ts from "typescript";
 import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
 import * as channel from "../src/transfer/index.ts";
+import { INSTALL_MS, newProject, run, SYSTEM_PATH, TSC } from "./helpers/npm-project.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
 
 const BUN = process.execPath;
-const TSC = join(REPO, "node_modules/.bin/tsc");
-/** A PATH as a user's machine has it: system directories, no node_modules/.bin, so no `bun`. */
-const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const INSTALL_MS = 120_000;
-
-const USER_SCRIPT = `import { type CondVar, connect, isIvshError, type Mutex, type Segment } from "ivsh";
-import { ChannelReceiver, ChannelSender, type TransferSummary } from "ivsh/channel";
-import { shm_uid } from "ivsh/shm";
-
-const client = await connect();
-const other = await connect();
-const receiving = (async () => {
-  const receiver = await ChannelReceiver.open(other, "pkg-channel");
-  let received = 0;
-  while ((await receiver.receive((chunk) => { received += chunk.byteLength; })) !== undefined) {}
-  await receiver.close();
-  return received;
-})();
-const sender = await ChannelSender.open(client, "pkg-channel");
-await sender.write(new TextEncoder().encode("through the ring"));
-const summary: TransferSummary = await sender.finish();
-await sender.close();
-console.log(\`channel: sent \${summary.bytes}, received \${await receiving}\`);
-const board: Segment = await client.alloc(4096, { name: "pkg-board", mode: "write" });
-const lock: Mutex = await client.mutex("pkg-lock");
-const ready: CondVar = await client.condvar("pkg-ready");
-await lock.lock();
-board.bytes[0] = 42;
-lock.unlock();
-await ready.acquire();
-ready.notify();
-ready.release();
-try {
-  await client.open("no-such-segment");
-} catch (error) {
-  if (isIvshError(error)) console.log(\`open refused: \${error.code}\`);
-}
-console.log(\`wrote \${board.bytes[0]} as client \${client.clientId}; shm_uid is a \${typeof shm_uid}\`);
-// No client.close(): the script must still end once its work is done.
-`;
-
 const CJS_SCRIPT = `import { type Client, connect } from "ivsh";
 import { ChannelSender } from "ivsh/channel";
 import { shm_uid } from "ivsh/shm";
@@ -80,29 +32,6 @@ export async function start(): Promise<Client> {
 let paths: TestPaths;
 let tarball: string;
 let npmProject: string;
-
-/** Runs a command as the user would; one that has not exited within the bound is killed and says so. */
-async function run(
-  command: string[],
-  options: { cwd: string; env?: Record<string, string>; boundMs?: number },
-) {
-  const proc = Bun.spawn(command, {
-    cwd: options.cwd,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1", ...options.env },
-  });
-  const boundMs = options.boundMs ?? INSTALL_MS;
-  const timer = setTimeout(() => proc.kill("SIGKILL"), boundMs);
-  const [exitCode, stdout, stderr] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ]);
-  clearTimeout(timer);
-  const killed = proc.signalCode === "SIGKILL" ? `\n(did not exit within ${boundMs} ms: killed)` : "";
-  return { exitCode, stdout, stderr, output: `${stdout}${stderr}${killed}` };
-}
 
 /**
  * Runs the user's scripts (app.ts unless named) in `project` with bun, one after another, against an
@@ -159,21 +88,13 @@ function declarationExamples(project: string): string[] {
   });
 }
 
-function newProject(name: string): string {
-  const dir = join(paths.dir, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
-  writeFileSync(join(dir, "app.ts"), USER_SCRIPT);
-  return dir;
-}
-
 beforeAll(async () => {
   paths = testPaths("package");
   // npm runs the package's prepack (the type declarations) with node_modules/.bin on its PATH.
   const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
   expect(packed.exitCode, packed.output).toBe(0);
   tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
-  npmProject = newProject("npm-user");
+  npmProject = newProject(paths.dir, "npm-user");
   const installed = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", tarball], {
     cwd: npmProject,
   });
@@ -314,7 +235,7 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
 test(
   "bun add <tarball>: the import resolves and the script runs (Bun blocks the postinstall: portable path)",
   async () => {
-    const project = newProject("bun-user");
+    const project = newProject(paths.dir, "bun-user");
     const added = await run([BUN, "add", tarball], { cwd: project });
     expect(added.exitCode, added.output).toBe(0);
     const ran = await runUserScript(project);
@@ -323,77 +244,6 @@ test(
   },
   INSTALL_MS,
 );
-
-/**
- * A checkout as `git clone` gives it: the files a commit of the working tree would hold (so the test sees
- * uncommitted changes too), in a new repository of one commit; nothing generated (types/, build/).
- */
-async function freshCheckout(name: string): Promise<string> {
-  const dir = join(paths.dir, name);
-  const listed = await run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-    cwd: REPO,
-  });
-  for (const file of listed.stdout.split("\0").filter((file) => file && existsSync(join(REPO, file)))) {
-    mkdirSync(dirname(join(dir, file)), { recursive: true });
-    copyFileSync(join(REPO, file), join(dir, file));
-  }
-  const identity = ["-c", "user.name=ivsh test", "-c", "user.email=test@ivsh.invalid"];
-  for (const step of [
-    ["init", "-q"],
-    ["add", "-A"],
-    [...identity, "commit", "-qm", "checkout"],
-  ]) {
-    const done = await run(["git", ...step], { cwd: dir });
-    expect(done.exitCode, done.output).toBe(0);
-  }
-  return dir;
-}
-
-/** tsc --strict over the user's script in `project`, as a TypeScript user runs it: exit 0 if ivsh has types. */
-async function typeCheck(project: string) {
-  const compilerOptions = { strict: true, noEmit: true, target: "ESNext", module: "NodeNext", types: [] };
-  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["app.ts"] }));
-  return run([TSC, "-p", "tsconfig.json"], { cwd: project });
-}
-
-const NPM_INSTALL = ["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", "--foreground-scripts"];
-
-// types/ is generated and not in git: an install from a checkout got none, and tsc said "Could not find a
-// declaration file for module 'ivsh'". npm's prepare (scripts/types.mjs) makes it.
-describe("installed from a git checkout, types/ is generated", () => {
-  test(
-    "npm install git+file://CHECKOUT: the user's tsc --strict finds the types",
-    async () => {
-      const checkout = await freshCheckout("git-checkout");
-      const project = newProject("git-user");
-      const installed = await run([...NPM_INSTALL, `git+file://${checkout}`], { cwd: project });
-      expect(installed.exitCode, installed.output).toBe(0);
-      expect(existsSync(join(project, "node_modules/ivsh/types/guest/index.d.ts"))).toBe(true);
-      const checked = await typeCheck(project);
-      expect(checked.exitCode, checked.output).toBe(0);
-    },
-    INSTALL_MS,
-  );
-
-  test(
-    "npm install CHECKOUT (a link): says in one line to run npm install there; once run, tsc finds the types",
-    async () => {
-      const checkout = await freshCheckout("dir-checkout");
-      const project = newProject("dir-user");
-      const linked = await run([...NPM_INSTALL, checkout], { cwd: project });
-      expect(linked.exitCode, linked.output).toBe(0);
-      expect(linked.output).toContain(
-        `types/ (the TypeScript declarations) was not generated since TypeScript is not installed in ${checkout}`,
-      );
-      expect(linked.output).toContain("run `npm install` there");
-      const prepared = await run([...NPM_INSTALL], { cwd: checkout });
-      expect(prepared.exitCode, prepared.output).toBe(0);
-      const checked = await typeCheck(project);
-      expect(checked.exitCode, checked.output).toBe(0);
-    },
-    INSTALL_MS * 2,
-  );
-});
 
 test("the Node stand-in declares every name the library exports", () => {
   const stand = readFileSync(join(REPO, "lib/needs-bun.mjs"), "utf8");
