@@ -22,7 +22,9 @@ import {
   FrameKind,
   type MessageName,
   messages,
+  PROTOCOL_VERSION,
   type Request,
+  WIRE_MAGIC,
 } from "../../src/protocol/messages.ts";
 
 const SESSIONS = 1000;
@@ -75,7 +77,7 @@ let id = 1;
 for (const [index, fake] of fakes.entries())
   fake.call(
     "hello",
-    { magic: 0x48535649, version: 1, clientName: `c${index}`, pid: 1, sessionToken: "" },
+    { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName: `c${index}`, pid: 1, sessionToken: "" },
     id++,
   );
 for (const [index, fake] of fakes.entries())
