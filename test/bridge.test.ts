@@ -1,11 +1,14 @@
 /** `ivsh bridge`: a guest's connection reaches the arbiter, and its VM name comes from the host side. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { type FakeGuestfwd, fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -99,3 +102,42 @@ describe("hand-over (the bridge's stdin and stdout are one socket, as under QEMU
     expect(await answerToGuestIdentify(handing.port)).toContain("already set (by its bridge)");
   });
 });
+
+/**
+ * QEMU often runs as its own user (libvirt-qemu): one outside the socket's group must be told that, not
+ * sent to start an arbiter that runs. Needs root, to run the bridge as `nobody`.
+ */
+const asRoot = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+test.skipIf(!asRoot)(
+  "a bridge that may not open the arbiter's socket says so, naming its user and the socket's mode and group",
+  async () => {
+    // The bridge's stdin/stdout one socket, as under QEMU: it tries the hand-over first.
+    const [mine, theirs] = streamSocketPair();
+    const bridge = tracked(
+      Bun.spawn(
+        [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "bridge",
+        ].concat(["--vm", "barred-vm", "--socket", paths.socket]),
+        { stdin: theirs, stdout: theirs, stderr: "pipe" },
+      ),
+    );
+    closeFd(theirs);
+    try {
+      expect(await bridge.exited).toBe(1);
+      const stderr = await new Response(bridge.stderr).text();
+      expect(stderr).toMatch(/the host's bridge, running as \S+ \(uid 65534\), QEMU's user, may not open /);
+      expect(stderr).toContain(paths.socket);
+      expect(stderr).toMatch(/join that group|may not enter/);
+      expect(stderr).not.toContain("ivsh host --socket");
+      expect(stderr).not.toContain("relaying");
+    } finally {
+      closeFd(mine);
+    }
+  },
+);
