@@ -141,3 +141,24 @@ test.skipIf(!asRoot)(
     }
   },
 );
+
+test.skipIf(Bun.which("script") === null)(
+  "bridge run by hand from a terminal: a usage error saying QEMU starts it, not a silent wait",
+  async () => {
+    // util-linux script(1) gives the bridge a terminal on stdin, as a shell would.
+    const command = [process.execPath, CLI, "bridge", "--vm", "by-hand", "--socket", paths.socket].join(" ");
+    const run = tracked(
+      Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      }),
+    );
+    expect(await run.exited).toBe(2);
+    const output = await new Response(run.stdout).text();
+    expect(output).toContain("stdin is a terminal");
+    expect(output).toContain("QEMU starts it");
+    expect(output).toContain("Run 'ivsh bridge --help'");
+  },
+);

@@ -1,7 +1,7 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
 import { statSync } from "node:fs";
 import { failure } from "../errors.ts";
-import { SystemCallError } from "../ffi/index.ts";
+import { isTerminal, SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
@@ -32,6 +32,17 @@ export default defineLeafCommand({
           "InvalidArgument",
           `use --vm '${args.vm}'`,
           "it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'",
+        );
+    });
+    // Run by hand from a shell it would wait in silence for protocol bytes typed at the terminal.
+    checkFlag(() => {
+      if (isTerminal(0))
+        throw failure(
+          "InvalidArgument",
+          "bridge a guest connection",
+          "stdin is a terminal: `ivsh bridge` carries one guest connection on its stdin and stdout, and " +
+            "QEMU starts it for each (guestfwd=tcp:10.0.2.100:7777-cmd:..., as scripts/qemu/launch.sh sets " +
+            "up); to check the arbiter from the host, run `ivsh status`",
         );
     });
     const socket = socketPath(args);
