@@ -162,3 +162,35 @@ test.skipIf(Bun.which("script") === null)(
     expect(output).toContain("Run 'ivsh bridge --help'");
   },
 );
+
+test("a guestfwd whose command dies at once: the guest gives up naming the bridge command, not 'closed during hello'", async () => {
+  // QEMU accepts the guest's connection itself and runs the command; one that cannot run closes it.
+  let accepted = 0;
+  const dying = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        accepted++;
+        socket.end();
+      },
+      data() {},
+    },
+  });
+  try {
+    const file = `${paths.dir}/dying-bridge.txt`;
+    await Bun.write(file, "hello\n");
+    const args = ["guest", "send", file, "--connect", `127.0.0.1:${dying.port}`, "--region", paths.region];
+    const result = await runCli([...args, "--timeout", "2s"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `Failed to greet the arbiter at 127.0.0.1:${dying.port} since every connection closed`,
+    );
+    expect(result.stderr).toContain(
+      "the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to run",
+    );
+    expect(accepted).toBeGreaterThan(1);
+  } finally {
+    dying.stop(true);
+  }
+});
