@@ -1,11 +1,14 @@
 /** `ivsh bridge`: a guest's connection reaches the arbiter, and its VM name comes from the host side. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { type FakeGuestfwd, fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -98,4 +101,96 @@ describe("hand-over (the bridge's stdin and stdout are one socket, as under QEMU
   test("a guest's own identify after the hand-over is refused: the VM name stays the host's", async () => {
     expect(await answerToGuestIdentify(handing.port)).toContain("already set (by its bridge)");
   });
+});
+
+/**
+ * QEMU often runs as its own user (libvirt-qemu): one outside the socket's group must be told that, not
+ * sent to start an arbiter that runs. Needs root, to run the bridge as `nobody`.
+ */
+const asRoot = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+test.skipIf(!asRoot)(
+  "a bridge that may not open the arbiter's socket says so, naming its user and the socket's mode and group",
+  async () => {
+    // The bridge's stdin/stdout one socket, as under QEMU: it tries the hand-over first.
+    const [mine, theirs] = streamSocketPair();
+    const bridge = tracked(
+      Bun.spawn(
+        [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "bridge",
+        ].concat(["--vm", "barred-vm", "--socket", paths.socket]),
+        { stdin: theirs, stdout: theirs, stderr: "pipe" },
+      ),
+    );
+    closeFd(theirs);
+    try {
+      expect(await bridge.exited).toBe(1);
+      const stderr = await new Response(bridge.stderr).text();
+      expect(stderr).toMatch(/the host's bridge, running as \S+ \(uid 65534\), QEMU's user, may not open /);
+      expect(stderr).toContain(paths.socket);
+      expect(stderr).toMatch(/join that group|may not enter/);
+      expect(stderr).not.toContain("ivsh host --socket");
+      expect(stderr).not.toContain("relaying");
+    } finally {
+      closeFd(mine);
+    }
+  },
+);
+
+test.skipIf(Bun.which("script") === null)(
+  "bridge run by hand from a terminal: a usage error saying QEMU starts it, not a silent wait",
+  async () => {
+    // util-linux script(1) gives the bridge a terminal on stdin, as a shell would.
+    const command = [process.execPath, CLI, "bridge", "--vm", "by-hand", "--socket", paths.socket].join(" ");
+    const run = tracked(
+      Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      }),
+    );
+    expect(await run.exited).toBe(2);
+    const output = await new Response(run.stdout).text();
+    expect(output).toContain("stdin is a terminal");
+    expect(output).toContain("QEMU starts it");
+    expect(output).toContain("Run 'ivsh bridge --help'");
+  },
+);
+
+test("a guestfwd whose command dies at once: the guest gives up naming the bridge command, not 'closed during hello'", async () => {
+  // QEMU accepts the guest's connection itself and runs the command; one that cannot run closes it.
+  let accepted = 0;
+  const dying = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        accepted++;
+        socket.end();
+      },
+      data() {},
+    },
+  });
+  try {
+    const file = `${paths.dir}/dying-bridge.txt`;
+    await Bun.write(file, "hello\n");
+    const args = ["guest", "send", file, "--connect", `127.0.0.1:${dying.port}`, "--region", paths.region];
+    const result = await runCli([...args, "--timeout", "2s"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `Failed to greet the arbiter at 127.0.0.1:${dying.port} since every connection closed`,
+    );
+    expect(result.stderr).toContain(
+      "the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to run",
+    );
+    expect(accepted).toBeGreaterThan(1);
+  } finally {
+    dying.stop(true);
+  }
 });

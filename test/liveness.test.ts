@@ -77,6 +77,8 @@ describe("liveness", () => {
     expect(result.ok).toBe(false);
     expect(result.code).toBe("LeaseExpired");
     expect(String(result.message)).toMatch(/lease expired/);
+    // Said as what happened to the client, which cannot know it was frozen (a paused VM, a SIGSTOP).
+    expect(String(result.message)).toContain("the process, or its VM, was stopped, paused or starved of CPU");
     expect(await frozen.exit()).toBe(0);
     await observer.close();
   });

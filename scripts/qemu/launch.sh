@@ -288,9 +288,10 @@ for f in "${FORWARDS[@]}"; do
   chmod 755 "$T/forward.$port"
   FWD_OPTS+=",guestfwd=tcp:10.0.2.100:$port-cmd:$(q "$T/forward.$port")"
 done
-if [ -z "${IVSH_BIN:-}" ] && [ "$IVSH_CMD" = "$REPO/dist/ivsh" ] && [ ! -x "$IVSH_CMD" ]; then
-  say "note: $IVSH_CMD does not exist yet; guest connections to 10.0.2.100:$GUEST_PORT will fail (use --ivsh CMD)"
-fi
+# A bridge command that cannot run shows in the guest only as connections closing at once: say it now.
+read -r -a ivsh_words <<<"$IVSH_CMD"
+command -v "${ivsh_words[0]:-}" >/dev/null 2>&1 ||
+  say "note: the bridge command '${ivsh_words[0]:-}' (--ivsh, IVSH_BIN, else dist/ivsh: npm run build) is not found; guest connections to 10.0.2.100:$GUEST_PORT will fail"
 
 # ---- QEMU command line ----
 args=("$QEMU" -name "$NAME" "${COMMON[@]}" -initrd "$INITRD")

@@ -1,7 +1,7 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { failure } from "../errors.ts";
-import { SystemCallError } from "../ffi/index.ts";
+import { isTerminal, SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
@@ -34,6 +34,17 @@ export default defineLeafCommand({
           "it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'",
         );
     });
+    // Run by hand from a shell it would wait in silence for protocol bytes typed at the terminal.
+    checkFlag(() => {
+      if (isTerminal(0))
+        throw failure(
+          "InvalidArgument",
+          "bridge a guest connection",
+          "stdin is a terminal: `ivsh bridge` carries one guest connection on its stdin and stdout, and " +
+            "QEMU starts it for each (guestfwd=tcp:10.0.2.100:7777-cmd:..., as scripts/qemu/launch.sh sets " +
+            "up); to check the arbiter from the host, run `ivsh status`",
+        );
+    });
     const socket = socketPath(args);
     // Hand the connection over and exit when we can; relay it for its lifetime when we cannot. Nothing
     // may read stdin before this: the guest's first bytes must still be in the socket for the arbiter.
@@ -44,7 +55,8 @@ export default defineLeafCommand({
         await handOver(args.vm, socket);
         return;
       } catch (error) {
-        // No arbiter at all: the relay's own attempt says so as an error; "relaying instead" would mislead.
+        // No arbiter at all, or one this user may not reach: the relay's own attempt says which, as an
+        // error; "relaying instead" would mislead.
         if (!arbiterAbsent(error, socket))
           log.warn(
             `relaying the connection of VM '${args.vm}' instead of handing it over: ${describe(error)}`,
@@ -59,12 +71,23 @@ export default defineLeafCommand({
 
 /**
  * No arbiter is running there: its hand-over socket refuses (a dead arbiter's), or is missing along with
- * the socket itself. A missing hand-over socket beside a live socket is an arbiter too old to take
- * connections: relaying is right, and said.
+ * a socket at its path; or this user may not reach it (EACCES), which relaying would meet again. A missing
+ * hand-over socket beside a live socket is an arbiter too old to take connections: relaying is right,
+ * and said.
  */
 function arbiterAbsent(error: unknown, socket: string): boolean {
   if (!(error instanceof SystemCallError)) return false;
-  return error.errnoName === "ECONNREFUSED" || (error.errnoName === "ENOENT" && !existsSync(socket));
+  const errno = error.errnoName;
+  return errno === "ECONNREFUSED" || errno === "EACCES" || (errno === "ENOENT" && !isSocket(socket));
+}
+
+/** A path this user may not even look at counts as none: the relay's attempt then says why. */
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isSocket() ?? false;
+  } catch {
+    return false;
+  }
 }
 
 function describe(error: unknown): string {

@@ -13,6 +13,7 @@ import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+import { deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
 import { refusedAccess } from "./link-errors.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
@@ -255,7 +256,8 @@ export async function settledGeometry(
       return checkGeometry(region, hello, endpoint);
     } catch (error) {
       const transient = region.size === hello.regionSize && !servedByAnother(region, hello);
-      if (!transient || !isIvshError(error, "RegionInvalid")) throw error;
+      if (!isIvshError(error, "RegionInvalid")) throw error;
+      if (!transient) throw deviceMismatch(region, hello, endpoint, error) ?? error;
       if (performance.now() >= deadline) throw notRestored(region, endpoint, error, waitMs);
       throwIfAborted(signal, "connect to the arbiter");
       await Bun.sleep(RESTORE_POLL_MS);

@@ -2,8 +2,8 @@
  * `connect()`: where to connect (options, environment, defaults), mapping the region, and the first hello,
  * retried while an arbiter restarts. What the session then does is ./client.ts.
  */
-import { failure, hasTrait, isIvshError, throwIfAborted } from "../errors.ts";
-import { LONGEST_TIMER_MS } from "../units.ts";
+import { failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { formatWait, LONGEST_TIMER_MS } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import { Client } from "./client.ts";
 import {
@@ -13,7 +13,7 @@ import {
   withArbiterRegion,
   withEnvironment,
 } from "./connect-options.ts";
-import { Transport } from "./transport.ts";
+import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
 /**
  * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
@@ -51,11 +51,27 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       const retry = restarting && hasTrait(error, "whileRestarting") && Date.now() < deadline;
       if (!retry) {
         region.close();
-        throw error;
+        throw restarting ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;
       }
       await Bun.sleep(delay);
     }
   }
+}
+
+/**
+ * Through a VM's guestfwd every connection is accepted (by QEMU itself), so a bridge command that cannot
+ * run, or dies at once, looks like an arbiter restarting: the connection closes during hello, again and
+ * again. Once that has gone on for the whole wait, say where to look instead of "closed during hello".
+ */
+function neverAnswered(endpoint: Endpoint, error: unknown, totalMs: number): IvshError | undefined {
+  if ("unix" in endpoint || !isIvshError(error, "ConnectionLost")) return undefined;
+  return failure(
+    "ConnectionLost",
+    `greet the arbiter at ${describeEndpoint(endpoint)}`,
+    `every connection closed before anything answered, for ${formatWait(totalMs)}: the host's command behind ` +
+      "the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to run or dies at once; its stderr on " +
+      "the host says why (scripts/qemu/launch.sh shows it as [bridge NAME] lines)",
+  );
 }
 
 /** A timeout a timer can hold: setTimeout fires at once for NaN, Infinity or anything past 2^31-1 ms. */

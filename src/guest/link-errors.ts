@@ -24,23 +24,46 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
 }
 
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
-  const where = describeEndpoint(endpoint);
+  const { why, hint } = linkTrouble(endpoint, cause);
+  const message = `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since ${why} (${hint})`;
+  return new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/**
+ * Why connecting to `endpoint` failed with `cause`, and what to do, in words: shared with the host's
+ * bridge, which meets the same socket from QEMU's side.
+ */
+export function linkTrouble(
+  endpoint: Endpoint,
+  cause: unknown,
+): { why: string; hint: string; barred: boolean; notSocket: boolean } {
   const code = (cause as { code?: unknown } | undefined)?.code;
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
-  const hint =
-    code === "EACCES" && "unix" in endpoint
+  const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
+  const hint = notSocket
+    ? "pass the arbiter's socket as --socket, or connect({ socket })"
+    : barred
       ? accessHint(endpoint.unix)
-      : notSocket
-        ? "pass the arbiter's socket as --socket, or connect({ socket })"
-        : "unix" in endpoint
-          ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
-          : "is the VM's bridge up? pass --connect, or connect({ tcp })";
+      : "unix" in endpoint
+        ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
+        : bridgeHint(endpoint);
   const why =
     notSocket && typeof code === "string"
       ? `it is a file that is not a socket (${code})`
       : connectFailure(cause);
-  const message = `Failed to connect to the arbiter at ${where} since ${why} (${hint})`;
-  return new IvshError("ArbiterUnreachable", message, { cause });
+  return { why, hint, barred, notSocket };
+}
+
+/**
+ * A guest reaches the arbiter only through the host command its VM's NIC runs per connection: name what
+ * the VM must be started with, since "the bridge" means nothing to someone who has not set one up.
+ */
+function bridgeHint(endpoint: { hostname: string; port: number }): string {
+  const where = `${endpoint.hostname}:${endpoint.port}`;
+  return (
+    `the VM needs a QEMU user-mode NIC with guestfwd=tcp:${where}-cmd:... running \`ivsh bridge --vm NAME ` +
+    "--socket SOCKET` on the host (scripts/qemu/launch.sh adds it); or pass --connect, or connect({ tcp })"
+  );
 }
 
 /**

@@ -345,7 +345,8 @@ export class Arbiter implements ArbiterView {
     const error = failure(
       "LeaseExpired",
       `keep client ${clientId}'s session`,
-      `no heartbeat arrived for ${this.options.leaseMs} ms (lease expired): its grants and locks were released`,
+      `no heartbeat arrived for ${this.options.leaseMs} ms (lease expired): its grants and locks were released ` +
+        "(the process, or its VM, was stopped, paused or starved of CPU that long; start it again)",
     );
     this.waits.settleClient(clientId, (waiter) =>
       connection?.fail(messages.wait.op, waiter.requestId, error),

@@ -6,7 +6,9 @@
  * frame), then relays bytes both ways until either side closes.
  */
 import type { Socket } from "bun";
+import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
+import { linkTrouble } from "../guest/link-errors.ts";
 import { decodeError, encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, messages } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
@@ -47,12 +49,7 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
       error: () => closed.resolve(),
     },
   }).catch(async (cause: unknown) => {
-    const error = failure(
-      "ArbiterUnreachable",
-      `reach the arbiter for VM '${vm}'`,
-      `the host's bridge found none on ${socketPath}: it does not answer (${cause instanceof Error ? cause.message : cause}); ` +
-        `start \`ivsh host --socket ${socketPath}\` on the host, or start the VM with the --socket the arbiter serves`,
-    );
+    const error = bridgeUnreachable(vm, socketPath, cause);
     // The guest's client would otherwise only see its connection close during hello.
     await answerFirstRequest(streams, error);
     throw error;
@@ -68,6 +65,29 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
   const pumping = pumpInput(streams.input, outbox).finally(() => socket.end());
   await Promise.race([pumping, closed.promise]);
+}
+
+/**
+ * Why the bridge could not reach the arbiter, for the operator who set up the VM: a socket QEMU's user may
+ * not open (mode 0660: that user is not in its group) is an arbiter that runs, not one to start.
+ */
+export function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): IvshError {
+  const { why, hint, barred, notSocket } = linkTrouble({ unix: socketPath }, cause);
+  const action = `reach the arbiter for VM '${vm}'`;
+  if (barred)
+    return failure(
+      "ArbiterUnreachable",
+      action,
+      `the host's bridge, running as ${userName(process.getuid?.() ?? -1)}, QEMU's user, may not open ` +
+        `${socketPath}: ${hint}; run QEMU as a member of the socket's group, as for the region file`,
+    );
+  // An arbiter would refuse to listen where another file is: only the VM's --socket can be wrong then.
+  const start = notSocket ? "" : `start \`ivsh host --socket ${socketPath}\` on the host, or `;
+  return failure(
+    "ArbiterUnreachable",
+    action,
+    `the host's bridge found none on ${socketPath}: ${why}; ${start}start the VM with the --socket the arbiter serves`,
+  );
 }
 
 /** Answers the guest's first request (its hello) with `error`, giving up after FIRST_REQUEST_WAIT_MS. */

@@ -70,7 +70,9 @@ testWithTool(
     const { output, rc } = step("no-arbiter");
     expect(rc).toBe(1);
     expect(output).toMatch(/arbiter/);
-    expect(await vm.stderr).toMatch(new RegExp(`\\[bridge ${vm.name}\\] .*nobody\\.sock.*does not answer`));
+    expect(await vm.stderr).toMatch(
+      new RegExp(`\\[bridge ${vm.name}\\] .*found none on .*nobody\\.sock: no socket exists there`),
+    );
   },
 );
 
@@ -82,5 +84,8 @@ testWithTool(
     expect(rc).toBe(1);
     expect(output).toContain("10.0.2.100:7778");
     expect(output).toContain("pass --connect");
+    // What the VM needs on the host, not only "the bridge", which a new user has not heard of.
+    expect(output).toContain("guestfwd=tcp:10.0.2.100:7778-cmd:");
+    expect(output).toContain("ivsh bridge --vm NAME");
   },
 );

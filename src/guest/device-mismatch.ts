@@ -1,0 +1,57 @@
+/**
+ * A guest whose IVSHMEM device is not the region its arbiter serves: the VM was booted with another file
+ * behind its device than the one `ivsh host` formats, or its bridge leads to another arbiter. Nothing in
+ * the guest can fix that (the generic advice, "pass the matching --region", names a flag that does not
+ * apply to a device), so the error says what the device holds and what to change on the host.
+ */
+import { basename, dirname } from "node:path";
+import { IvshError } from "../errors.ts";
+import type { Reply } from "../protocol/messages.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import { formatBytes } from "../units.ts";
+import { describeEndpoint, type Endpoint } from "./link-errors.ts";
+
+/** A PCI device's BAR 2 mapping file in sysfs: `.../<domain:bus:slot.fn>/resource2[_wc]`. */
+const DEVICE_RESOURCE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+
+/** The PCI address when `source` is a device's resource file, else undefined (a host's region file). */
+function deviceAddress(source: string): string | undefined {
+  if (!/^resource2(_wc)?$/.test(basename(source))) return undefined;
+  const address = basename(dirname(source));
+  return DEVICE_RESOURCE.test(address) ? address : undefined;
+}
+
+/** What the device's first page holds, in words. */
+function contents(region: MappedRegion): string {
+  try {
+    const header = region.readHeader();
+    return `the ivsh region of another arbiter or run (${formatBytes(header.regionSize)}, epoch ${header.epoch}, arbiter pid ${header.arbiterPid})`;
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^Failed to .*? since /, "");
+    return `no ivsh region (${reason.replace(/^it holds no ivsh header \((.*)\)$/, "$1")})`;
+  }
+}
+
+/**
+ * The error for a guest whose device is another region than the arbiter's (`refused`, the generic
+ * refusal, is the cause), or undefined when the region is not a device (a host process's file).
+ */
+export function deviceMismatch(
+  region: MappedRegion,
+  hello: Reply<"hello">,
+  endpoint: Endpoint,
+  refused: IvshError,
+): IvshError | undefined {
+  const address = deviceAddress(region.source);
+  if (!address) return undefined;
+  const vm = hello.vm ? `VM '${hello.vm}'` : "the VM";
+  const message =
+    `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
+    `${describeEndpoint(endpoint)} since the device is not the region that arbiter serves ` +
+    `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}): ` +
+    `it holds ${contents(region)}. On the host, boot ${vm} with the region file that arbiter serves behind ` +
+    "its ivshmem device (`ivsh status` on the host names the file; scripts/qemu/launch.sh --region FILE, or " +
+    "QEMU's -object memory-backend-file,share=on,mem-path=FILE), or point its bridge at the arbiter that " +
+    "serves the device's file (launch.sh --socket)";
+  return new IvshError("RegionInvalid", message, { cause: refused });
+}
