@@ -4,6 +4,7 @@
  * announcement in the channel's slot.
  */
 import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { checkName } from "../guest/arguments.ts";
 import {
   alignUp,
   ChannelState,
@@ -60,6 +61,13 @@ interface RingShape {
 
 /** The shape `options` ask for (the defaults where they say nothing); refused before anything is claimed. */
 export function ringShape(name: string, options: ChannelOptions): RingShape {
+  checkName(name, "open a channel");
+  if (typeof options !== "object" || options === null)
+    throw failure(
+      "InvalidArgument",
+      `open channel '${name}'`,
+      `its options ${String(options)} are not an object`,
+    );
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);
@@ -107,6 +115,30 @@ async function awaitOldReceiverGone(
     throwIfAborted(signal, `send on channel '${name}'`);
     await Bun.sleep(OLD_RECEIVER_POLL_MS);
   }
+}
+
+/**
+ * What `write()` copies: any view of bytes (a Buffer, a DataView, a typed array) or an ArrayBuffer, seen
+ * as bytes. A string or an array has no byteLength: the copy loop ran no round and the call "sent"
+ * nothing, silently.
+ */
+export function bytesToWrite(data: unknown, name: string): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  const what =
+    typeof data === "string"
+      ? "a string (encode it first: new TextEncoder().encode(text))"
+      : Array.isArray(data)
+        ? "an array (make it a Uint8Array first)"
+        : typeof data === "object" && data !== null
+          ? "an object"
+          : String(data);
+  throw failure(
+    "InvalidArgument",
+    `send on channel '${name}'`,
+    `write() takes bytes (a Uint8Array), not ${what}`,
+  );
 }
 
 function checkGeometry(name: string, chunkBytes: number, depth: number): void {

@@ -15,7 +15,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
-import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
+import { bytesToWrite, type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -113,10 +113,11 @@ export class ChannelSender {
   }
 
   /**
-   * Copies `bytes` into the stream, waiting for free chunks as needed. Resolves once all of it is in
+   * Copies `data` (any view of bytes, or an ArrayBuffer) into the stream, waiting for free chunks as needed. Resolves once all of it is in
    * the ring (the last chunk may wait for more data, `flush` or `finish` before it is published).
    */
-  async write(bytes: Uint8Array): Promise<void> {
+  async write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
+    const bytes = bytesToWrite(data, this.name);
     this.checkNotEnding();
     this.slot.throwIfLost();
     for (let taken = 0; taken < bytes.byteLength; ) {

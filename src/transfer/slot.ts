@@ -5,6 +5,7 @@
  */
 import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
+import { checkName } from "../guest/arguments.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
@@ -205,7 +206,7 @@ export const MAX_CHANNEL_NAME_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 
 
 /** Checked here, for the arbiter would name its slot ('channel:NAME') in a refusal, and take "" as a name. */
 function checkChannelName(name: string, verb: string): void {
-  const bytes = Buffer.byteLength(name);
+  const bytes = Buffer.byteLength(checkName(name, `${verb} on a channel`));
   if (bytes >= 1 && bytes <= MAX_CHANNEL_NAME_BYTES) return;
   const what = bytes === 0 ? "it is empty" : `it is ${bytes} bytes`;
   throw failure(
