@@ -76,6 +76,30 @@ test("sender.write() of a string or an array is refused; other views of bytes ar
   await other.close();
 });
 
+test("one client cannot be both ends of a channel: refused at the second open, in either order, naming why", async () => {
+  const bothEnds =
+    /this client is its (sender|receiver) already: each end of a channel needs a client of its own/;
+  const sender = await ChannelSender.open(client, "one-client", { chunkBytes: 4096, depth: 2 });
+  await expectRejection(ChannelReceiver.open(client, "one-client"), "InvalidArgument", bothEnds);
+  await sender.close();
+  const receiving = ChannelReceiver.open(client, "one-client-too");
+  receiving.catch(() => undefined);
+  await Bun.sleep(50); // waiting for a sender by now
+  await expectRejection(ChannelSender.open(client, "one-client-too"), "InvalidArgument", bothEnds);
+  // The receiver still waits, for a sender of another client.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const sender2 = await ChannelSender.open(other, "one-client-too", { chunkBytes: 4096, depth: 2 });
+  const receiver = await receiving;
+  await sender2.write(new Uint8Array([9]));
+  const finishing = sender2.finish();
+  const got: number[] = [];
+  while ((await receiver.receive((chunk) => got.push(...chunk))) !== undefined) {}
+  expect((await finishing).bytes).toBe(1);
+  expect(got).toEqual([9]);
+  await Promise.all([receiver.close(), sender2.close()]);
+  await other.close();
+});
+
 test("shm_dealloc() of what is not a segment says so", async () => {
   for (const value of [undefined, {}])
     await expectRejection(shm_dealloc(untyped(value)), "InvalidArgument", /is not a segment shm_alloc\(\)/);

@@ -189,7 +189,7 @@ export async function claimRole(
       );
     });
   const slot = new ChannelSlot(client, index, name);
-  if (slot.tryTake(role)) return slot;
+  if (slot.tryTake(role)) return await unlessOtherEnd(slot, role, verb);
   // Read before our hold goes: the last hold's close clears the slot.
   const { owner } = slot.holder(role);
   await ignoreLost(client.closeSlot(index));
@@ -198,6 +198,23 @@ export async function claimRole(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
     `channel busy: ${who} is ${doing} on it (wait until it is done, or use another channel)`,
+  );
+}
+
+/**
+ * The slot, unless this client holds the channel's other end too: one client cannot hold the ring as both
+ * (the receiver's open of it was refused naming the segment 'channel:NAME:1', and the sender then blamed
+ * its receiver, itself, for going away).
+ */
+async function unlessOtherEnd(slot: ChannelSlot, role: "sender" | "receiver", verb: string) {
+  const other = role === "sender" ? "receiver" : "sender";
+  if (slot.holder(other).owner !== slot.client.clientId) return slot;
+  slot.release(role);
+  await ignoreLost(slot.client.closeSlot(slot.slot));
+  throw failure(
+    "InvalidArgument",
+    `${verb} on channel '${slot.channel}'`,
+    `this client is its ${other} already: each end of a channel needs a client of its own (connect() again for it)`,
   );
 }
 
