@@ -13,10 +13,10 @@ import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
-import { Peer } from "./peer.ts";
+import { Peer, receiverLeft } from "./peer.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
-import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
@@ -91,6 +91,7 @@ export class ChannelSender {
     this.checkNotEnding();
     this.flush();
     await this.waitForSpace();
+    this.checkOpen();
     const chunk = this.ring.chunk(this.head);
     let length: number;
     try {
@@ -107,6 +108,7 @@ export class ChannelSender {
     if (length === 0) return 0;
     // The filler may have waited long (an idle pipe): after a freeze past the lease the slot is not ours.
     await this.slot.confirmLive();
+    this.checkOpen(); // closed while `fill` ran: the chunk went with the ring
     this.digest.update(chunk.subarray(0, length));
     this.publishData(length);
     return length;
@@ -122,6 +124,7 @@ export class ChannelSender {
     this.slot.throwIfLost();
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.filled === 0) await this.waitForSpace();
+      this.checkOpen();
       const chunk = this.ring.chunk(this.head);
       const source = taken === 0 ? bytes : bytes.subarray(taken);
       taken += this.copyWholePieces(chunk, source) || this.copyPartOfPiece(chunk, source);
@@ -183,6 +186,7 @@ export class ChannelSender {
     this.checkNotEnding();
     this.ending = true;
     await this.waitForSpace();
+    this.checkOpen();
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
@@ -204,12 +208,18 @@ export class ChannelSender {
 
   /** Data after the end record, or a second end, would be read as corruption by both ends: refused. */
   private checkNotEnding(): void {
+    this.checkOpen();
     if (this.ending)
       throw failure(
         "InvalidArgument",
         `send on channel '${this.name}'`,
         "this transfer has ended (finish() was called); open a new ChannelSender for another",
       );
+  }
+
+  /** After close() the ring is freed: a call, or a wait, that went on would touch memory no longer mapped. */
+  private checkOpen(): void {
+    if (this.closing) throw closedEnd("sender", this.name);
   }
 
   /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */
@@ -299,6 +309,7 @@ export class ChannelSender {
 
   /** While we wait for space: the receiver may leave (dropped), or the state be overwritten. */
   private checkStreaming(): boolean {
+    this.checkOpen();
     this.checkOwnHead();
     const state = this.slot.load("state");
     if (state === ChannelState.streaming) return false;
@@ -382,12 +393,4 @@ export class ChannelSender {
     wakeIfParked(this.slot, "head", "receiverParked");
     this.slot.client.keepAlive();
   }
-}
-
-function receiverLeft(channel: string) {
-  return failure(
-    "PeerGone",
-    `send on channel '${channel}'`,
-    "the receiver left before the end (it failed or was interrupted)",
-  );
 }

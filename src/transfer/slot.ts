@@ -259,3 +259,13 @@ export async function ignoreLost(promise: Promise<unknown>): Promise<void> {
     if (!hasTrait(error, "harmlessOnRelease")) throw error;
   }
 }
+
+/** What a channel end says once its own close() began: its ring is freed, nothing may touch it. */
+export function closedEnd(role: "sender" | "receiver", channel: string) {
+  const [verb, open] = role === "sender" ? ["send", "ChannelSender"] : ["receive", "ChannelReceiver"];
+  return failure(
+    "NotHeld",
+    `${verb} on channel '${channel}'`,
+    `this ${role} was closed (open a new ${open} to ${verb} again)`,
+  );
+}
