@@ -100,6 +100,39 @@ test("one client cannot be both ends of a channel: refused at the second open, i
   await other.close();
 });
 
+test("a channel end's client, options and callbacks of the wrong type are named, not bare TypeErrors", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  await expectRejection(
+    ChannelSender.open(untyped(null), "typed"),
+    "InvalidArgument",
+    /its client null is not one/,
+  );
+  await expectRejection(
+    ChannelReceiver.open(untyped({}), "typed"),
+    "InvalidArgument",
+    /is not one connect\(\)/,
+  );
+  for (const open of [ChannelSender.open, ChannelReceiver.open])
+    await expectRejection(
+      open(client, "typed", untyped(null)),
+      "InvalidArgument",
+      /its options null are not an object/,
+    );
+  const sender = await ChannelSender.open(client, "typed", { chunkBytes: 4096, depth: 2 });
+  const receiver = await ChannelReceiver.open(other, "typed");
+  await expectRejection(sender.send(untyped(5)), "InvalidArgument", /its argument 5 is not a function/);
+  await sender.write(new Uint8Array([4]));
+  sender.flush();
+  await expectRejection(
+    receiver.receive(untyped("x")),
+    "InvalidArgument",
+    /its argument x is not a function/,
+  );
+  expect(await receiver.receive(() => undefined)).toBe(1); // nothing was lost to the refusals
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
 test("shm_dealloc() of what is not a segment says so", async () => {
   for (const value of [undefined, {}])
     await expectRejection(shm_dealloc(untyped(value)), "InvalidArgument", /is not a segment shm_alloc\(\)/);

@@ -20,6 +20,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
+import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
 import {
   type ChannelSlot,
@@ -84,6 +85,7 @@ export class ChannelReceiver {
     name: string,
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
+    checkEndArguments(client, name, options);
     const slot = await claimRole(client, name, "receiver");
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
@@ -116,6 +118,7 @@ export class ChannelReceiver {
    * at the end of the stream (after checking the digest, keeping the result and telling the sender).
    */
   async receive(consume: ChunkConsumer): Promise<number | undefined> {
+    checkCallback(consume, "receive", this.name);
     try {
       return await this.receiveNext(consume);
     } catch (error) {

@@ -59,15 +59,36 @@ interface RingShape {
   chunkBytes: number;
 }
 
-/** The shape `options` ask for (the defaults where they say nothing); refused before anything is claimed. */
-export function ringShape(name: string, options: ChannelOptions): RingShape {
+/**
+ * The shape `options` ask for (the defaults where they say nothing), the arguments checked first; refused
+ * before anything is claimed.
+ */
+/**
+ * A channel end's arguments, checked for a caller without types: a client that is none, options that are
+ * not an object, or a callback that is not a function were bare TypeErrors ("null is not an object
+ * (evaluating 'client.openSlot')", "consume is not a function").
+ */
+export function checkEndArguments(client: unknown, name: unknown, options: unknown): void {
   checkName(name, "open a channel");
-  if (typeof options !== "object" || options === null)
+  const what = `open channel '${name}'`;
+  if (typeof (client as ChannelClient | null)?.openSlot !== "function")
+    throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
+  if (options !== undefined && (typeof options !== "object" || options === null))
+    throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+}
+
+/** The callback `send()` or `receive()` hands each chunk to. */
+export function checkCallback(callback: unknown, call: "send" | "receive", name: string): void {
+  if (typeof callback !== "function")
     throw failure(
       "InvalidArgument",
-      `open channel '${name}'`,
-      `its options ${String(options)} are not an object`,
+      `${call} on channel '${name}'`,
+      `its argument ${String(callback)} is not a function (${call}() hands it each chunk${call === "send" ? "; write() copies bytes you hold" : ""})`,
     );
+}
+
+export function ringShape(client: ChannelClient, name: string, options: ChannelOptions): RingShape {
+  checkEndArguments(client, name, options);
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);

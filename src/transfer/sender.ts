@@ -15,7 +15,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer, receiverLeft } from "./peer.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
-import { bytesToWrite, type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
+import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -71,7 +71,7 @@ export class ChannelSender {
     name: string,
     options: ChannelOptions = {},
   ): Promise<ChannelSender> {
-    const shape = ringShape(name, options);
+    const shape = ringShape(client, name, options);
     const slot = await claimRole(client, name, "sender");
     try {
       const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
@@ -88,6 +88,7 @@ export class ChannelSender {
 
   /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
   async send(fill: ChunkFiller): Promise<number> {
+    checkCallback(fill, "send", this.name);
     this.checkNotEnding();
     this.flush();
     await this.waitForSpace();
