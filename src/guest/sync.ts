@@ -110,13 +110,18 @@ abstract class SlotObject {
       this.checkHandle();
   }
 
-  /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */
+  /**
+   * Takes the lock if it is free (or abandoned by a dead owner) without waiting; undefined if another
+   * client holds it. Throws if this client holds it already, as `lock()` does.
+   */
   tryLock(): LockOutcome | undefined {
     this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
     if (seen === 0) return "acquired";
+    // Ours already (through this handle or another): "taken" would have a retry loop wait on itself.
+    if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
     if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
     return this.takeFree(seen, me | (seen & LOCK_WAITERS));
   }
@@ -203,8 +208,7 @@ abstract class SlotObject {
       this.checkOpen();
       throwIfAborted(wait.signal, `lock '${this.name}'`);
       const seen = Atomics.load(words, this.lockIndex);
-      if ((seen & LOCK_OWNER_MASK) === me)
-        throw failure("InvalidArgument", `lock '${this.name}'`, "this client holds it already");
+      if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
       // Having parked, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
       if ((seen & LOCK_OWNER_MASK) === 0) {
         const outcome = this.takeFree(seen, me | LOCK_WAITERS);
@@ -360,4 +364,13 @@ export class CondVar extends SlotObject {
     const owed = this.client.owedWakes.get(this.slot) ?? 0;
     this.client.owedWakes.set(this.slot, Math.min(WAKE_ALL, owed + count));
   }
+}
+
+/** A lock is the client's, not a task's: taking it again would wait on ourselves for ever. */
+function heldAlready(name: string) {
+  return failure(
+    "InvalidArgument",
+    `lock '${name}'`,
+    "this client holds it already (a lock is held per client: tasks that contend for it each connect their own)",
+  );
 }
