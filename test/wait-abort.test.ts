@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
+import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
@@ -119,3 +120,29 @@ test("an aborted waiter parked in the arbiter leaves nothing behind: its process
     await other.close();
   }
 }, 60_000);
+
+// A developer's trial: a signal from AbortSignal.timeout() is a deadline, and was told as an interruption
+// ("Interrupted ... since The operation timed out."); a sender opened with an aborted signal took the
+// channel and allocated its ring anyway.
+test("a signal's deadline (AbortSignal.timeout) ends a wait as Timeout; an aborted sender open claims nothing", async () => {
+  const holder = spawnFixture("holder", clientConfig(paths, { mutex: "deadline", segment: "deadline-held" }));
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await holder.events.next("holding");
+    const mutex = await client.mutex("deadline");
+    await expectRejection(
+      mutex.lock({ signal: AbortSignal.timeout(100) }),
+      "Timeout",
+      /lock 'deadline' since its signal's deadline passed/,
+    );
+    const receiving = ChannelReceiver.open(client, "deadline-channel", { signal: AbortSignal.timeout(100) });
+    await expectRejection(receiving, "Timeout", /deadline passed/);
+    const opening = ChannelSender.open(client, "deadline-channel", { signal: AbortSignal.abort() });
+    await expectRejection(opening, "Interrupted", /open channel 'deadline-channel' since it was aborted/);
+    const status = await client.status();
+    expect(status.segments.map((segment) => segment.name)).toEqual(["deadline-held"]);
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await client.close();
+  }
+});

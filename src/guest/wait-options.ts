@@ -11,8 +11,9 @@ export interface WaitOptions {
   /** Milliseconds ≥ 0 before the wait ends (left out or Infinity: no limit). */
   timeoutMs?: number;
   /**
-   * Ends the wait when aborted, aborted before the call included: an `Interrupted` error (the signal's
-   * reason itself if that is an IvshError). A condvar's `wait()` still takes its lock again first.
+   * Ends the wait when aborted, aborted before the call included: an `Interrupted` error (`Timeout` for
+   * `AbortSignal.timeout()`; the reason itself if that is an IvshError). A condvar's `wait()` still takes
+   * its lock again first.
    */
   signal?: AbortSignal;
 }

@@ -75,6 +75,8 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
     throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+  // Aborted before the call: nothing is claimed (a sender went on to take the channel and its ring).
+  throwIfAborted((options as { signal?: AbortSignal } | undefined)?.signal, what);
 }
 
 /** The callback `send()` or `receive()` hands each chunk to. */
