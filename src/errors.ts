@@ -166,10 +166,16 @@ export function throwIfAborted(signal: AbortSignal | undefined, action: string):
   if (signal?.aborted) throw abortedError(signal, action);
 }
 
-/** What an aborted `signal` means for `action`: its reason if that is an IvshError, else Interrupted. */
+/**
+ * What an aborted `signal` means for `action`: its reason if that is an IvshError, Timeout for the
+ * deadline of an `AbortSignal.timeout()`, else Interrupted.
+ */
 export function abortedError(signal: AbortSignal | undefined, action: string): IvshError {
   const reason: unknown = signal?.reason;
   if (reason instanceof IvshError) return reason;
+  // A deadline, not an interruption: told as "since The operation timed out." under Interrupted before.
+  if (reason instanceof Error && reason.name === "TimeoutError")
+    return failure("Timeout", action, "its signal's deadline passed (AbortSignal.timeout)");
   // controller.abort() with no reason makes a DOMException "AbortError" (its message differs by runtime):
   // say it in words, not by its name.
   const isDefault = reason === undefined || (reason instanceof Error && reason.name === "AbortError");

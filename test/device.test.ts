@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect, findIvshmemDevice, findIvshmemDevices } from "../src/guest/index.ts";
+import { connect, findIvshmemDevice, findIvshmemDevices, mappingProbe } from "../src/guest/index.ts";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
@@ -46,6 +46,23 @@ describe("IVSHMEM device discovery", () => {
       connect({ region: raw, socket: join(paths.dir, "none.sock") }),
       "ArbiterUnreachable",
       /arbiter/,
+    );
+  });
+
+  // A developer's trial: called as connect() is, with nothing, these threw bare TypeErrors (Node's
+  // ERR_INVALID_ARG_TYPE for "paths[0]"; "undefined is not an object (evaluating 'options.region')").
+  test("called without arguments they look in /sys (this host: no device) and take connect()'s defaults", () => {
+    expect(findIvshmemDevices()).toEqual(findIvshmemDevices("/sys"));
+    if (findIvshmemDevices().length === 0)
+      expectFailure(() => findIvshmemDevice(), "DeviceNotFound", /in \/sys\/bus/);
+    expect(() => mappingProbe()).not.toThrow();
+    // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+    const untyped = (value: unknown) => value as any;
+    expectFailure(() => findIvshmemDevices(untyped(5)), "InvalidArgument", /its sysfs root 5 is not a path/);
+    expectFailure(
+      () => mappingProbe(untyped(null)),
+      "InvalidArgument",
+      /probe the mapping since its options null/,
     );
   });
 });

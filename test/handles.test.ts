@@ -144,3 +144,23 @@ test("closing a channel end twice gives the slot up once", async () => {
   holding.unlock();
   await Promise.all([holding.close(), sender.close()]);
 });
+
+// A developer's trial: tryLock() of a lock the client held said "taken" (undefined), so a retry loop
+// `while (!mutex.tryLock()) await sleep()` waited on itself for ever; lock() said what was wrong.
+test("tryLock() of a lock this client holds, through any of its handles, says so as lock() does", async () => {
+  const first = await client.mutex("tried-again");
+  const second = await client.mutex("tried-again");
+  expect(first.tryLock()).toBe("acquired");
+  for (const handle of [first, second])
+    expectFailure(
+      () => handle.tryLock(),
+      "InvalidArgument",
+      /lock 'tried-again' since this client holds it already/,
+    );
+  await expectRejection(second.lock(), "InvalidArgument", /this client holds it already/);
+  expect(first.owner).toBe(client.clientId);
+  const theirs = await other.mutex("tried-again");
+  expect(theirs.tryLock()).toBeUndefined(); // another client's: taken, no error
+  second.unlock();
+  await Promise.all([first.close(), second.close(), theirs.close()]);
+});

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { FileSink } from "bun";
 import { connect } from "../src/guest/index.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -111,6 +112,22 @@ test("a region an arbiter formatted, started with a state that records nothing: 
   }
 });
 
+/**
+ * Writes `bytes` of `piece` to a sender's stdin, then ends it. The sender may have failed already: its
+ * stdin is then a broken pipe, which is expected. A write can fail at once (EPIPE thrown) or later (its
+ * promise rejected): under load the sender died sooner, and each of the later rejections was an unhandled
+ * error that failed the tests after this one.
+ */
+async function feedUntilBroken(stdin: FileSink, piece: Uint8Array, bytes: number): Promise<void> {
+  try {
+    for (let sent = 0; sent < bytes; sent += piece.byteLength)
+      Promise.resolve(stdin.write(piece)).catch(() => undefined);
+    await Promise.resolve(stdin.end()).catch(() => undefined);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+  }
+}
+
 test("a region truncated while in use: each end explains its failure, and a restart says the contents are lost", async () => {
   const own = { ...paths, ...files("truncated"), state: join(paths.dir, "truncated.state") };
   const host = await ArbiterProcess.start(own, { size: "16MiB" });
@@ -123,9 +140,7 @@ test("a region truncated while in use: each end explains its failure, and a rest
     for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
     await sender.proc.stdin.flush();
     truncateSync(own.region, 1 << 20);
-    for (let sent = 0; sent < 8 << 20; sent += piece.byteLength) sender.proc.stdin.write(piece);
-    // The sender may have failed already: its stdin's end is then a broken pipe, which is expected.
-    await Promise.resolve(sender.proc.stdin.end()).catch(() => undefined);
+    await feedUntilBroken(sender.proc.stdin, piece, 8 << 20);
     const [sent, received] = [await sender.exit(), await receiver.exit()];
     expect([sent === 0, received === 0]).toEqual([false, false]);
     // Whichever end meets the missing pages first explains them: a read(2) or write(2) at the ring gets

@@ -6,7 +6,8 @@
  */
 import { failure } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
-import { type AccessModeName, accessModeOf } from "../protocol/messages.ts";
+import { type AccessModeName, accessModeOf, SyncCreate } from "../protocol/messages.ts";
+import { SlotKind, type SlotKindName } from "../region/layout.ts";
 
 /** How `Client.alloc()` grants the new segment, and under which name others may open it. */
 export interface AllocOptions {
@@ -49,12 +50,48 @@ export function allocRequest(
     throw failure("NoSpace", what, `no region holds more than ${U32_MAX} blocks`);
   if (name === "")
     throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
+  if (name !== undefined) checkName(name, what);
   return {
     bytes: byBytes ? count : 0,
     blocks: byBytes ? 0 : count,
     mode: accessModeOf(mode, what),
     name: name ?? "",
   };
+}
+
+/**
+ * A name for a segment, mutex, condvar or channel, checked for a caller without types: the wire coerced
+ * anything to a string, so `open(5)` looked for '5', `condvar({})` made '[object Object]' and
+ * `alloc(10, { name: 7 })` shared a segment named '7'. Half a UTF-16 surrogate pair was refused in the
+ * codec's words ("encode field 'name'"), not the caller's.
+ */
+export function checkName(name: unknown, what: string): string {
+  if (typeof name !== "string")
+    throw failure("InvalidArgument", what, `its name ${describe(name)} is not a string`);
+  if (!name.isWellFormed())
+    throw failure(
+      "InvalidArgument",
+      what,
+      "its name holds half of a UTF-16 surrogate pair, which UTF-8 cannot carry (mend it with toWellFormed())",
+    );
+  return name;
+}
+
+/** The open request's fields: a segment's name and the mode to hold it with. */
+export function openRequest(name: unknown, mode: unknown): { name: string; mode: number } {
+  const what = `open segment '${checkName(name, "open a segment")}'`;
+  return { name: name as string, mode: accessModeOf(mode as AccessModeName, what) };
+}
+
+/** The syncOpen request's fields: a mutex's or condvar's name, its kind, and whether to make it. */
+export function syncOpenRequest(
+  name: unknown,
+  kind: SlotKindName,
+  create: boolean,
+): { name: string; kind: number; create: number } {
+  checkName(name, `open a ${kind}`);
+  const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
+  return { name: name as string, kind: SlotKind[kind], create: mode };
 }
 
 /** The status request's fields: a list limit and a client id are whole numbers the wire carries. */

@@ -8,20 +8,18 @@ import { hasTrait, type IvshError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   type AccessModeName,
-  accessModeOf,
   PROTOCOL_VERSION,
   type Reply,
   STATUS_DEFAULT_LIMIT,
-  SyncCreate,
   WAIT_FOREVER,
   WaitOutcome,
   WIRE_MAGIC,
 } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
-import { type Geometry, SLOT_WORDS, SlotKind, type SlotKindName, slotWordIndex } from "../region/layout.ts";
+import { type Geometry, SLOT_WORDS, type SlotKindName, slotWordIndex } from "../region/layout.ts";
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { type AllocOptions, allocRequest, statusRequest } from "./arguments.ts";
+import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
 import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS, settledGeometry } from "./connect-options.ts";
 import { arbiterNotBack, lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
@@ -129,8 +127,7 @@ export class Client {
 
   /** Attaches to a named segment with `mode` (refused if it conflicts with other holders' modes). */
   async open(name: string, mode: AccessModeName = "read"): Promise<Segment> {
-    const request = { name, mode: accessModeOf(mode, `open segment '${name}'`) };
-    return await this.adoptGrant(await this.transport.request("open", request));
+    return await this.adoptGrant(await this.transport.request("open", openRequest(name, mode)));
   }
 
   /** @internal Segment.free() */
@@ -153,10 +150,7 @@ export class Client {
 
   /** @internal */
   async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
-    const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
-    return this.slotHandles.open(
-      this.transport.request("syncOpen", { name, kind: SlotKind[kind], create: mode }),
-    );
+    return this.slotHandles.open(this.transport.request("syncOpen", syncOpenRequest(name, kind, create)));
   }
 
   /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles). */

@@ -12,6 +12,7 @@ import { type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
+import { checkConnectOptions } from "./arguments.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
@@ -158,7 +159,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
  * The measurement `connect()` makes (or made) to pick the device's mapping, or undefined when it makes
  * none: an explicit region or resource, or no device (a host process). Measured once per process.
  */
-export function mappingProbe(options: ConnectOptions): MappingProbe | undefined {
+export function mappingProbe(options: ConnectOptions = {}): MappingProbe | undefined {
+  checkConnectOptions(options, "probe the mapping"); // as connect() takes them: none, or an object
   if (options.region || options.resource) return undefined;
   const device = guestDevice(options);
   return device ? probeDevice(device) : undefined;

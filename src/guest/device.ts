@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_SYSFS } from "../defaults.ts";
 import { failure } from "../errors.ts";
 
 export const IVSHMEM_VENDOR = "0x1af4";
@@ -29,8 +30,15 @@ function readId(path: string): string | undefined {
   }
 }
 
-/** Every IVSHMEM device under `sysfsRoot` (normally /sys), by PCI address; none outside a VM. */
-export function findIvshmemDevices(sysfsRoot: string): IvshmemDevice[] {
+/** Every IVSHMEM device under `sysfsRoot` (left out: /sys), by PCI address; none outside a VM. */
+export function findIvshmemDevices(sysfsRoot = DEFAULT_SYSFS): IvshmemDevice[] {
+  // Called without one from plain JavaScript, join() threw Node's ERR_INVALID_ARG_TYPE ("paths[0]").
+  if (typeof sysfsRoot !== "string")
+    throw failure(
+      "InvalidArgument",
+      "find the IVSHMEM device",
+      `its sysfs root ${String(sysfsRoot)} is not a path (leave it out for /sys)`,
+    );
   const directory = join(sysfsRoot, "bus/pci/devices");
   if (!existsSync(directory)) return [];
   const devices: IvshmemDevice[] = [];
@@ -51,8 +59,8 @@ export function findIvshmemDevices(sysfsRoot: string): IvshmemDevice[] {
   return devices;
 }
 
-/** The IVSHMEM device to use: the only one, or the one at `address`. */
-export function findIvshmemDevice(sysfsRoot: string, address?: string): IvshmemDevice {
+/** The IVSHMEM device to use: the only one, or the one at `address`; under `sysfsRoot` (left out: /sys). */
+export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): IvshmemDevice {
   const devices = findIvshmemDevices(sysfsRoot);
   const chosen = address ? devices.find((device) => device.address === address) : devices[0];
   if (chosen) return chosen;

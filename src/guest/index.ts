@@ -32,4 +32,4 @@ export { mappingProbe } from "./connect-options.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 export type { AccessSpeed, MappingProbe, MappingSpeed, ResourceName } from "./probe.ts";
 export { Segment } from "./segment.ts";
-export { CondVar, type LockOutcome, Mutex, type WaitResult } from "./sync.ts";
+export { CondVar, type LockOutcome, Mutex, type WaitOptions, type WaitResult } from "./sync.ts";

@@ -35,6 +35,7 @@ import {
   parkRecord,
   SyncWord,
   slotWordIndex,
+  WAKE_ALL,
 } from "../region/layout.ts";
 import { kernelDomain, WakeMailbox } from "../region/mailbox.ts";
 
@@ -126,6 +127,8 @@ export interface ParkDeadline {
   readonly startedMs: number;
   /** performance.now() to give up at; Infinity for none. */
   readonly deadlineMs: number;
+  /** Ends the park early when aborted (the caller's loop then throws). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A client's parking: the mailbox of its kernel if it has one, the arbiter always. */
@@ -236,10 +239,10 @@ export class Parker {
     mailbox: WakeMailbox,
     site: ParkSite,
     expected: number,
-    { startedMs, deadlineMs }: ParkDeadline,
+    deadline: ParkDeadline,
   ): Promise<void> {
     const words = this.client.words;
-    const until = Math.min(deadlineMs, startedMs + LOCAL_PARK_MS);
+    const until = Math.min(deadline.deadlineMs, deadline.startedMs + LOCAL_PARK_MS);
     for (;;) {
       // Read the mailbox before the word: a wake after our look at the word bumps what we compare against.
       const seen = mailbox.load(site.mailboxIndex);
@@ -253,10 +256,15 @@ export class Parker {
       this.lastTurnMs = performance.now();
       const lost = this.client.lost;
       if (lost) throw lost;
+      if (deadline.signal?.aborted) return; // an abort is delivered by the turn just taken
     }
   }
 
-  private async parkInArbiter(site: ParkSite, expected: number, { deadlineMs }: ParkDeadline): Promise<void> {
+  private async parkInArbiter(
+    site: ParkSite,
+    expected: number,
+    { deadlineMs, signal }: ParkDeadline,
+  ): Promise<void> {
     const words = this.client.words;
     Atomics.add(words, site.queuedIndex, 1);
     try {
@@ -266,10 +274,11 @@ export class Parker {
       const timeoutMs = Number.isFinite(remaining)
         ? Math.min(Math.ceil(remaining), MAX_ARBITER_WAIT_MS)
         : undefined;
-      await answeredWithin(
-        this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs),
-        timeoutMs,
-      );
+      const answer = this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs);
+      if (await abortedFirst(answeredWithin(answer, timeoutMs), signal))
+        // Our WAIT stays parked in the arbiter, first in line: a wake-up meant for a live waiter would be
+        // spent on it. Wake them all (ours with them); every waiter re-checks its word.
+        this.client.wakeWord(site.slot, site.parkable.word, WAKE_ALL);
       this.lastTurnMs = performance.now(); // the answer came through the event loop
     } finally {
       // A client that lost its session meanwhile no longer owns the slot's counters.
@@ -299,6 +308,26 @@ async function answeredWithin(answer: Promise<boolean>, timeoutMs: number | unde
     await Promise.race([answer, late]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Whether `signal` aborted before `parked` settled (then it is left to settle on its own). */
+async function abortedFirst(parked: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) {
+    await parked;
+    return false;
+  }
+  if (signal.aborted) return true;
+  parked.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<boolean>((resolve) => {
+    onAbort = () => resolve(true);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([parked.then(() => false), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
   }
 }
 

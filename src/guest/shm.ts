@@ -26,7 +26,7 @@ import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
-import type { Segment } from "./segment.ts";
+import { Segment } from "./segment.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
@@ -96,8 +96,15 @@ export function shm_open(name: string, mode: AccessModeName = "write"): Promise<
 }
 
 /** Gives the segment back (its blocks become inaccessible to this process). */
-export function shm_dealloc(segment: Segment): Promise<void> {
-  return segment.free();
+export async function shm_dealloc(segment: Segment): Promise<void> {
+  // A caller without types passing what is not a segment got a bare TypeError ("segment.free is not a function").
+  if (!(segment instanceof Segment))
+    throw failure(
+      "InvalidArgument",
+      "shm_dealloc()",
+      `its argument ${segment === null || typeof segment !== "object" ? String(segment) : "(an object)"} is not a segment shm_alloc() or shm_open() returned`,
+    );
+  await segment.free();
 }
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */

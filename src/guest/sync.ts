@@ -11,8 +11,7 @@
  * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
  * the protected data visible to the next owner in another process or VM.
  */
-import { failure } from "../errors.ts";
-import { WAIT_FOREVER } from "../protocol/messages.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import {
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
@@ -23,6 +22,9 @@ import {
   WAKE_ALL,
 } from "../region/layout.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
+import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
+
+export type { WaitOptions } from "./wait-options.ts";
 
 /** What a mutex or condvar needs of its client: the slots, its id and session, parking, closing. */
 export interface SlotOwner extends ParkingClient {
@@ -108,25 +110,30 @@ abstract class SlotObject {
       this.checkHandle();
   }
 
-  /** Takes the lock if it is free (or abandoned by a dead owner) without waiting. */
+  /**
+   * Takes the lock if it is free (or abandoned by a dead owner) without waiting; undefined if another
+   * client holds it. Throws if this client holds it already, as `lock()` does.
+   */
   tryLock(): LockOutcome | undefined {
     this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
     if (seen === 0) return "acquired";
+    // Ours already (through this handle or another): "taken" would have a retry loop wait on itself.
+    if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
     if ((seen & LOCK_OWNER_MASK) !== 0) return undefined;
     return this.takeFree(seen, me | (seen & LOCK_WAITERS));
   }
 
   /**
-   * Waits for the lock; `timeoutMs` (milliseconds ≥ 0; left out or Infinity: no limit) bounds the wait (a
-   * Timeout error when it passes).
+   * Waits for the lock; `timeout` (milliseconds ≥ 0; left out or Infinity: no limit) bounds the wait (a
+   * Timeout error when it passes); `{ timeoutMs, signal }` also ends it when `signal` aborts (Interrupted).
    */
-  async lock(timeoutMs = WAIT_FOREVER): Promise<LockOutcome> {
-    if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `lock '${this.name}'`);
+  async lock(timeout?: number | WaitOptions): Promise<LockOutcome> {
+    const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `lock '${this.name}'`);
     const fast = this.tryLock();
-    if (!fast) return this.lockSlowly(timeoutMs);
+    if (!fast) return this.lockSlowly(bound);
     // A loop of uncontended locks never yields otherwise; look at the clock only now and then (it costs).
     // No `await` in this function: one makes every call pay for a suspendable frame (~150 ns here).
     if ((++this.fastLocks & FAST_LOCKS_PER_CLOCK_CHECK) === 0) return this.afterEventLoopTurn(fast);
@@ -166,10 +173,10 @@ abstract class SlotObject {
     return Atomics.load(this.client.words, this.lockIndex) & LOCK_OWNER_MASK;
   }
 
-  private async lockSlowly(timeoutMs: number): Promise<LockOutcome> {
+  private async lockSlowly({ timeoutMs, signal }: WaitBound): Promise<LockOutcome> {
     this.checkHandle();
     const started = performance.now();
-    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs) };
+    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs), signal };
     const outcome = this.spinForLock(wait.deadlineMs) ?? (await this.parkForLock(wait));
     this.lockSite.record((performance.now() - started) * 1e6);
     await this.client.parker.letEventLoopTurn();
@@ -199,9 +206,9 @@ abstract class SlotObject {
     const me = this.client.clientId;
     for (;;) {
       this.checkOpen();
+      throwIfAborted(wait.signal, `lock '${this.name}'`);
       const seen = Atomics.load(words, this.lockIndex);
-      if ((seen & LOCK_OWNER_MASK) === me)
-        throw failure("InvalidArgument", `lock '${this.name}'`, "this client holds it already");
+      if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
       // Having parked, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
       if ((seen & LOCK_OWNER_MASK) === 0) {
         const outcome = this.takeFree(seen, me | LOCK_WAITERS);
@@ -255,8 +262,8 @@ export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
 
   /** Takes the condition variable's lock, as `lock()` (the report's acquire). */
-  acquire(timeoutMs?: number): Promise<LockOutcome> {
-    return this.lock(timeoutMs);
+  acquire(timeout?: number | WaitOptions): Promise<LockOutcome> {
+    return this.lock(timeout);
   }
 
   /** Lets the lock go and wakes whom notify() owed a wake-up (the report's release). */
@@ -278,12 +285,14 @@ export class CondVar extends SlotObject {
   }
 
   /**
-   * Releases the lock, waits for a notify (or `timeoutMs`, milliseconds ≥ 0; left out: no limit), and
+   * Releases the lock, waits for a notify (or `timeout`, milliseconds ≥ 0; left out: no limit), and
    * takes the lock again. Must be called with the lock held. "owner-died" wins over the other results:
    * while we waited, a holder died with the lock, and the state it guards needs the caller's attention.
+   * With `{ signal }`, an abort ends the wait with Interrupted, thrown once the lock is held again (as
+   * every way out of wait() holds it: the caller's `finally { unlock() }` stays right).
    */
-  async wait(timeoutMs = WAIT_FOREVER): Promise<WaitResult> {
-    if (timeoutMs !== WAIT_FOREVER) checkTimeout(timeoutMs, `wait on '${this.name}'`);
+  async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
+    const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
     // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
     this.checkOpen();
     if (this.owner !== this.client.clientId)
@@ -298,7 +307,7 @@ export class CondVar extends SlotObject {
     let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
-      signalled = await this.waitSequence(sequence, timeoutMs);
+      signalled = await this.waitSequence(sequence, bound);
     } finally {
       relocked = await this.lock();
     }
@@ -307,7 +316,7 @@ export class CondVar extends SlotObject {
   }
 
   /** Waits until the sequence moves on from `sequence`; false if the timeout passed first. */
-  private async waitSequence(sequence: number, timeoutMs: number): Promise<boolean> {
+  private async waitSequence(sequence: number, { timeoutMs, signal }: WaitBound): Promise<boolean> {
     const words = this.client.words;
     const site = this.sequenceSite;
     // A holder that dies with the lock will never notify: the arbiter marks the lock owner-died and wakes
@@ -316,13 +325,14 @@ export class CondVar extends SlotObject {
       Atomics.load(words, site.wordIndex) !== sequence ||
       (Atomics.load(words, this.lockIndex) & LOCK_OWNER_DIED) !== 0;
     const started = performance.now();
-    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs) };
+    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs), signal };
     try {
       if (this.client.parker.spin(site, moved, wait.deadlineMs)) return true;
       for (;;) {
         if (moved()) return true;
         if (performance.now() >= wait.deadlineMs) return false;
         this.checkOpen();
+        throwIfAborted(signal, `wait on '${this.name}'`);
         await this.client.parker.park(site, sequence, wait);
       }
     } finally {
@@ -356,19 +366,11 @@ export class CondVar extends SlotObject {
   }
 }
 
-function deadlineOf(startedMs: number, timeoutMs: number): number {
-  return timeoutMs === WAIT_FOREVER ? Number.POSITIVE_INFINITY : startedMs + timeoutMs;
-}
-
-/**
- * A timeout that is not a number of milliseconds ≥ 0 is refused: NaN made every deadline test false, so
- * the wait spun on the event loop's thread until the lease was gone (Infinity waits for ever).
- */
-function checkTimeout(timeoutMs: unknown, action: string): void {
-  if (typeof timeoutMs === "number" && timeoutMs >= 0) return;
-  throw failure(
+/** A lock is the client's, not a task's: taking it again would wait on ourselves for ever. */
+function heldAlready(name: string) {
+  return failure(
     "InvalidArgument",
-    action,
-    `its timeout ${typeof timeoutMs === "number" ? timeoutMs : JSON.stringify(timeoutMs)} is not a number of milliseconds ≥ 0 (leave it out to wait for ever)`,
+    `lock '${name}'`,
+    "this client holds it already (a lock is held per client: tasks that contend for it each connect their own)",
   );
 }

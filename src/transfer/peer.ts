@@ -130,3 +130,12 @@ export function abortWhenGone(peer: Peer, signal?: AbortSignal): { signal: Abort
     stop: () => clearInterval(timer),
   };
 }
+
+/** What a sender says when its receiver left mid-stream. */
+export function receiverLeft(channel: string) {
+  return failure(
+    "PeerGone",
+    `send on channel '${channel}'`,
+    "the receiver left before the end (it failed or was interrupted)",
+  );
+}

@@ -20,8 +20,16 @@ import type { ChannelClient } from "./channel-client.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
 import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
+import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
-import { type ChannelSlot, claimRole, ignoreLost, releaseRingAndRole, releaseRole } from "./slot.ts";
+import {
+  type ChannelSlot,
+  claimRole,
+  closedEnd,
+  ignoreLost,
+  releaseRingAndRole,
+  releaseRole,
+} from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
@@ -77,6 +85,7 @@ export class ChannelReceiver {
     name: string,
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
+    checkEndArguments(client, name, options);
     const slot = await claimRole(client, name, "receiver");
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
@@ -109,6 +118,7 @@ export class ChannelReceiver {
    * at the end of the stream (after checking the digest, keeping the result and telling the sender).
    */
   async receive(consume: ChunkConsumer): Promise<number | undefined> {
+    checkCallback(consume, "receive", this.name);
     try {
       return await this.receiveNext(consume);
     } catch (error) {
@@ -119,6 +129,7 @@ export class ChannelReceiver {
   private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
     if (this.ended) return undefined;
     await this.nextRecord();
+    this.checkOpen();
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
@@ -140,6 +151,7 @@ export class ChannelReceiver {
     // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not
     // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.
     await this.slot.confirmLive();
+    this.checkOpen(); // closed while `consume` ran: the chunk went with the ring
     this.digest.update(chunk);
     this.records++;
     this.advance();
@@ -167,6 +179,11 @@ export class ChannelReceiver {
     await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
   }
 
+  /** After close() the ring is freed: a call, or a wait, that went on would touch memory no longer mapped. */
+  private checkOpen(): void {
+    if (this.closing) throw closedEnd("receiver", this.name);
+  }
+
   private async nextRecord(): Promise<void> {
     await this.slot.confirmLive();
     const check = () => this.checkStillOurs();
@@ -192,6 +209,7 @@ export class ChannelReceiver {
    * new transfer number while our sender still holds its end was not written by a sender.
    */
   private checkStillOurs(): boolean {
+    this.checkOpen();
     const what = `receive on channel '${this.name}'`;
     const state = this.slot.load("state");
     if (state === ChannelState.abandoned)

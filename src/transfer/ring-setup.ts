@@ -4,6 +4,7 @@
  * announcement in the channel's slot.
  */
 import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { checkName } from "../guest/arguments.ts";
 import {
   alignUp,
   ChannelState,
@@ -58,8 +59,38 @@ interface RingShape {
   chunkBytes: number;
 }
 
-/** The shape `options` ask for (the defaults where they say nothing); refused before anything is claimed. */
-export function ringShape(name: string, options: ChannelOptions): RingShape {
+/**
+ * The shape `options` ask for (the defaults where they say nothing), the arguments checked first; refused
+ * before anything is claimed.
+ */
+/**
+ * A channel end's arguments, checked for a caller without types: a client that is none, options that are
+ * not an object, or a callback that is not a function were bare TypeErrors ("null is not an object
+ * (evaluating 'client.openSlot')", "consume is not a function").
+ */
+export function checkEndArguments(client: unknown, name: unknown, options: unknown): void {
+  checkName(name, "open a channel");
+  const what = `open channel '${name}'`;
+  if (typeof (client as ChannelClient | null)?.openSlot !== "function")
+    throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
+  if (options !== undefined && (typeof options !== "object" || options === null))
+    throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+  // Aborted before the call: nothing is claimed (a sender went on to take the channel and its ring).
+  throwIfAborted((options as { signal?: AbortSignal } | undefined)?.signal, what);
+}
+
+/** The callback `send()` or `receive()` hands each chunk to. */
+export function checkCallback(callback: unknown, call: "send" | "receive", name: string): void {
+  if (typeof callback !== "function")
+    throw failure(
+      "InvalidArgument",
+      `${call} on channel '${name}'`,
+      `its argument ${String(callback)} is not a function (${call}() hands it each chunk${call === "send" ? "; write() copies bytes you hold" : ""})`,
+    );
+}
+
+export function ringShape(client: ChannelClient, name: string, options: ChannelOptions): RingShape {
+  checkEndArguments(client, name, options);
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);
@@ -107,6 +138,30 @@ async function awaitOldReceiverGone(
     throwIfAborted(signal, `send on channel '${name}'`);
     await Bun.sleep(OLD_RECEIVER_POLL_MS);
   }
+}
+
+/**
+ * What `write()` copies: any view of bytes (a Buffer, a DataView, a typed array) or an ArrayBuffer, seen
+ * as bytes. A string or an array has no byteLength: the copy loop ran no round and the call "sent"
+ * nothing, silently.
+ */
+export function bytesToWrite(data: unknown, name: string): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  const what =
+    typeof data === "string"
+      ? "a string (encode it first: new TextEncoder().encode(text))"
+      : Array.isArray(data)
+        ? "an array (make it a Uint8Array first)"
+        : typeof data === "object" && data !== null
+          ? "an object"
+          : String(data);
+  throw failure(
+    "InvalidArgument",
+    `send on channel '${name}'`,
+    `write() takes bytes (a Uint8Array), not ${what}`,
+  );
 }
 
 function checkGeometry(name: string, chunkBytes: number, depth: number): void {

@@ -13,10 +13,10 @@ import { failure, isIvshError, throwIfAborted } from "../errors.ts";
 import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
-import { Peer } from "./peer.ts";
+import { Peer, receiverLeft } from "./peer.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
-import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
-import { type ChannelSlot, claimRole, releaseRingAndRole, releaseRole } from "./slot.ts";
+import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
@@ -71,7 +71,7 @@ export class ChannelSender {
     name: string,
     options: ChannelOptions = {},
   ): Promise<ChannelSender> {
-    const shape = ringShape(name, options);
+    const shape = ringShape(client, name, options);
     const slot = await claimRole(client, name, "sender");
     try {
       const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
@@ -88,9 +88,11 @@ export class ChannelSender {
 
   /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
   async send(fill: ChunkFiller): Promise<number> {
+    checkCallback(fill, "send", this.name);
     this.checkNotEnding();
     this.flush();
     await this.waitForSpace();
+    this.checkOpen();
     const chunk = this.ring.chunk(this.head);
     let length: number;
     try {
@@ -107,20 +109,23 @@ export class ChannelSender {
     if (length === 0) return 0;
     // The filler may have waited long (an idle pipe): after a freeze past the lease the slot is not ours.
     await this.slot.confirmLive();
+    this.checkOpen(); // closed while `fill` ran: the chunk went with the ring
     this.digest.update(chunk.subarray(0, length));
     this.publishData(length);
     return length;
   }
 
   /**
-   * Copies `bytes` into the stream, waiting for free chunks as needed. Resolves once all of it is in
+   * Copies `data` (any view of bytes, or an ArrayBuffer) into the stream, waiting for free chunks as needed. Resolves once all of it is in
    * the ring (the last chunk may wait for more data, `flush` or `finish` before it is published).
    */
-  async write(bytes: Uint8Array): Promise<void> {
+  async write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
+    const bytes = bytesToWrite(data, this.name);
     this.checkNotEnding();
     this.slot.throwIfLost();
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.filled === 0) await this.waitForSpace();
+      this.checkOpen();
       const chunk = this.ring.chunk(this.head);
       const source = taken === 0 ? bytes : bytes.subarray(taken);
       taken += this.copyWholePieces(chunk, source) || this.copyPartOfPiece(chunk, source);
@@ -182,6 +187,7 @@ export class ChannelSender {
     this.checkNotEnding();
     this.ending = true;
     await this.waitForSpace();
+    this.checkOpen();
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
@@ -203,12 +209,18 @@ export class ChannelSender {
 
   /** Data after the end record, or a second end, would be read as corruption by both ends: refused. */
   private checkNotEnding(): void {
+    this.checkOpen();
     if (this.ending)
       throw failure(
         "InvalidArgument",
         `send on channel '${this.name}'`,
         "this transfer has ended (finish() was called); open a new ChannelSender for another",
       );
+  }
+
+  /** After close() the ring is freed: a call, or a wait, that went on would touch memory no longer mapped. */
+  private checkOpen(): void {
+    if (this.closing) throw closedEnd("sender", this.name);
   }
 
   /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */
@@ -298,6 +310,7 @@ export class ChannelSender {
 
   /** While we wait for space: the receiver may leave (dropped), or the state be overwritten. */
   private checkStreaming(): boolean {
+    this.checkOpen();
     this.checkOwnHead();
     const state = this.slot.load("state");
     if (state === ChannelState.streaming) return false;
@@ -381,12 +394,4 @@ export class ChannelSender {
     wakeIfParked(this.slot, "head", "receiverParked");
     this.slot.client.keepAlive();
   }
-}
-
-function receiverLeft(channel: string) {
-  return failure(
-    "PeerGone",
-    `send on channel '${channel}'`,
-    "the receiver left before the end (it failed or was interrupted)",
-  );
 }

@@ -5,6 +5,7 @@
  */
 import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
+import { checkName } from "../guest/arguments.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
@@ -188,7 +189,7 @@ export async function claimRole(
       );
     });
   const slot = new ChannelSlot(client, index, name);
-  if (slot.tryTake(role)) return slot;
+  if (slot.tryTake(role)) return await unlessOtherEnd(slot, role, verb);
   // Read before our hold goes: the last hold's close clears the slot.
   const { owner } = slot.holder(role);
   await ignoreLost(client.closeSlot(index));
@@ -200,12 +201,29 @@ export async function claimRole(
   );
 }
 
+/**
+ * The slot, unless this client holds the channel's other end too: one client cannot hold the ring as both
+ * (the receiver's open of it was refused naming the segment 'channel:NAME:1', and the sender then blamed
+ * its receiver, itself, for going away).
+ */
+async function unlessOtherEnd(slot: ChannelSlot, role: "sender" | "receiver", verb: string) {
+  const other = role === "sender" ? "receiver" : "sender";
+  if (slot.holder(other).owner !== slot.client.clientId) return slot;
+  slot.release(role);
+  await ignoreLost(slot.client.closeSlot(slot.slot));
+  throw failure(
+    "InvalidArgument",
+    `${verb} on channel '${slot.channel}'`,
+    `this client is its ${other} already: each end of a channel needs a client of its own (connect() again for it)`,
+  );
+}
+
 /** The longest channel name whose ring segments' names (`channel:NAME:TRANSFER`) the arbiter accepts. */
 export const MAX_CHANNEL_NAME_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 32 - 1).length;
 
 /** Checked here, for the arbiter would name its slot ('channel:NAME') in a refusal, and take "" as a name. */
 function checkChannelName(name: string, verb: string): void {
-  const bytes = Buffer.byteLength(name);
+  const bytes = Buffer.byteLength(checkName(name, `${verb} on a channel`));
   if (bytes >= 1 && bytes <= MAX_CHANNEL_NAME_BYTES) return;
   const what = bytes === 0 ? "it is empty" : `it is ${bytes} bytes`;
   throw failure(
@@ -240,4 +258,14 @@ export async function ignoreLost(promise: Promise<unknown>): Promise<void> {
   } catch (error) {
     if (!hasTrait(error, "harmlessOnRelease")) throw error;
   }
+}
+
+/** What a channel end says once its own close() began: its ring is freed, nothing may touch it. */
+export function closedEnd(role: "sender" | "receiver", channel: string) {
+  const [verb, open] = role === "sender" ? ["send", "ChannelSender"] : ["receive", "ChannelReceiver"];
+  return failure(
+    "NotHeld",
+    `${verb} on channel '${channel}'`,
+    `this ${role} was closed (open a new ${open} to ${verb} again)`,
+  );
 }

@@ -1,0 +1,139 @@
+/**
+ * What a caller without types (plain JavaScript, JSON-fed configuration) gets for a name or data of the
+ * wrong type (found by a developer's trial of the API): names were coerced to strings on the wire, so
+ * `open(5)` looked for '5' and `condvar({})` made '[object Object]'; `sender.write("text")` sent nothing
+ * and succeeded; `shm_dealloc(undefined)` threw a bare TypeError.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { type Client, connect } from "../src/guest/index.ts";
+import { shm_dealloc } from "../src/guest/shm.ts";
+import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+
+beforeAll(async () => {
+  paths = testPaths("untyped-callers");
+  arbiter = await ArbiterProcess.start(paths);
+  client = await connect({ socket: paths.socket, region: paths.region });
+});
+afterAll(async () => {
+  await client?.close();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+const untyped = (value: unknown) => value as any;
+
+test("a name that is not a string is refused, and nothing is made under its string form", async () => {
+  for (const name of [5, {}, null, undefined]) {
+    const notString = /its name .* is not a string/;
+    await expectRejection(client.open(untyped(name)), "InvalidArgument", notString);
+    await expectRejection(client.mutex(untyped(name)), "InvalidArgument", notString);
+    await expectRejection(client.condvar(untyped(name)), "InvalidArgument", notString);
+    await expectRejection(ChannelSender.open(client, untyped(name)), "InvalidArgument", notString);
+    await expectRejection(ChannelReceiver.open(client, untyped(name)), "InvalidArgument", notString);
+    if (name !== undefined)
+      // left out, a segment is unnamed
+      await expectRejection(client.alloc(10, { name: untyped(name) }), "InvalidArgument", notString);
+  }
+  const status = await client.status();
+  expect(status.segments).toEqual([]);
+  expect(status.sync).toEqual([]);
+});
+
+test("half a surrogate pair in a name is refused in the caller's words, not the codec's", async () => {
+  const broken = "frame-\ud800";
+  const half = /its name holds half of a UTF-16 surrogate pair.*toWellFormed/;
+  await expectRejection(client.alloc(10, { name: broken }), "InvalidArgument", half);
+  await expectRejection(client.open(broken), "InvalidArgument", half);
+  await expectRejection(client.mutex(broken), "InvalidArgument", half);
+});
+
+test("sender.write() of a string or an array is refused; other views of bytes are sent as bytes", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const receiving = (async () => {
+    const receiver = await ChannelReceiver.open(other, "untyped-write");
+    const parts: number[] = [];
+    while ((await receiver.receive((chunk) => parts.push(...chunk))) !== undefined) {}
+    await receiver.close();
+    return parts;
+  })();
+  const sender = await ChannelSender.open(client, "untyped-write");
+  await expectRejection(sender.write(untyped("text")), "InvalidArgument", /not a string \(encode it first/);
+  await expectRejection(sender.write(untyped([1, 2])), "InvalidArgument", /not an array/);
+  await expectRejection(sender.write(untyped(undefined)), "InvalidArgument", /not undefined/);
+  await sender.write(new Uint16Array([0x0201]));
+  await sender.write(new Uint8Array([3]).buffer);
+  expect((await sender.finish()).bytes).toBe(3);
+  await sender.close();
+  expect(await receiving).toEqual([1, 2, 3]);
+  await other.close();
+});
+
+test("one client cannot be both ends of a channel: refused at the second open, in either order, naming why", async () => {
+  const bothEnds =
+    /this client is its (sender|receiver) already: each end of a channel needs a client of its own/;
+  const sender = await ChannelSender.open(client, "one-client", { chunkBytes: 4096, depth: 2 });
+  await expectRejection(ChannelReceiver.open(client, "one-client"), "InvalidArgument", bothEnds);
+  await sender.close();
+  const receiving = ChannelReceiver.open(client, "one-client-too");
+  receiving.catch(() => undefined);
+  await Bun.sleep(50); // waiting for a sender by now
+  await expectRejection(ChannelSender.open(client, "one-client-too"), "InvalidArgument", bothEnds);
+  // The receiver still waits, for a sender of another client.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const sender2 = await ChannelSender.open(other, "one-client-too", { chunkBytes: 4096, depth: 2 });
+  const receiver = await receiving;
+  await sender2.write(new Uint8Array([9]));
+  const finishing = sender2.finish();
+  const got: number[] = [];
+  while ((await receiver.receive((chunk) => got.push(...chunk))) !== undefined) {}
+  expect((await finishing).bytes).toBe(1);
+  expect(got).toEqual([9]);
+  await Promise.all([receiver.close(), sender2.close()]);
+  await other.close();
+});
+
+test("a channel end's client, options and callbacks of the wrong type are named, not bare TypeErrors", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  await expectRejection(
+    ChannelSender.open(untyped(null), "typed"),
+    "InvalidArgument",
+    /its client null is not one/,
+  );
+  await expectRejection(
+    ChannelReceiver.open(untyped({}), "typed"),
+    "InvalidArgument",
+    /is not one connect\(\)/,
+  );
+  for (const open of [ChannelSender.open, ChannelReceiver.open])
+    await expectRejection(
+      open(client, "typed", untyped(null)),
+      "InvalidArgument",
+      /its options null are not an object/,
+    );
+  const sender = await ChannelSender.open(client, "typed", { chunkBytes: 4096, depth: 2 });
+  const receiver = await ChannelReceiver.open(other, "typed");
+  await expectRejection(sender.send(untyped(5)), "InvalidArgument", /its argument 5 is not a function/);
+  await sender.write(new Uint8Array([4]));
+  sender.flush();
+  await expectRejection(
+    receiver.receive(untyped("x")),
+    "InvalidArgument",
+    /its argument x is not a function/,
+  );
+  expect(await receiver.receive(() => undefined)).toBe(1); // nothing was lost to the refusals
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
+test("shm_dealloc() of what is not a segment says so", async () => {
+  for (const value of [undefined, {}])
+    await expectRejection(shm_dealloc(untyped(value)), "InvalidArgument", /is not a segment shm_alloc\(\)/);
+});
