@@ -9,6 +9,7 @@ import { type FakeGuestfwd, fakeGuestfwd, socketGuestfwd } from "./helpers/guest
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
+import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -107,8 +108,12 @@ describe("hand-over (the bridge's stdin and stdout are one socket, as under QEMU
  * QEMU often runs as its own user (libvirt-qemu): one outside the socket's group must be told that, not
  * sent to start an arbiter that runs. Needs root, to run the bridge as `nobody`.
  */
-const asRoot = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
-test.skipIf(!asRoot)(
+const notAsRoot =
+  process.getuid?.() !== 0
+    ? "it must run as root, to start the bridge as the user nobody (`.ci/run` runs as root)"
+    : toolMissing("setpriv");
+testUnless(
+  notAsRoot,
   "a bridge that may not open the arbiter's socket says so, naming its user and the socket's mode and group",
   async () => {
     // The bridge's stdin/stdout one socket, as under QEMU: it tries the hand-over first.
@@ -142,7 +147,8 @@ test.skipIf(!asRoot)(
   },
 );
 
-test.skipIf(Bun.which("script") === null)(
+testWithTool(
+  "script",
   "bridge run by hand from a terminal: a usage error saying QEMU starts it, not a silent wait",
   async () => {
     // util-linux script(1) gives the bridge a terminal on stdin, as a shell would.
