@@ -31,6 +31,16 @@ export class SystemCallError extends IvshError {
   }
 }
 
+/**
+ * errno's name behind a failure, whoever raised it: our own system calls (SystemCallError) or node:fs
+ * (its `code`); "" for anything else.
+ */
+export function errnoOf(error: unknown): string {
+  if (error instanceof SystemCallError) return error.errnoName;
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : "";
+}
+
 export function lastErrno(): number {
   const location = libc.__errno_location();
   return location === null ? 0 : readMemory.i32(location, 0);

@@ -9,7 +9,7 @@ import { constants as fsConstants, fstatSync, renameSync, type Stats } from "nod
 import { check, EAGAIN, EINTR, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
-export { errnoName, lastErrno, SystemCallError } from "./errno.ts";
+export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
 export {
   backgroundPriority,
   currentCpu,

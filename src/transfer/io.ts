@@ -11,6 +11,7 @@ import {
   closedAtStart,
   closeFd,
   enlargePipe,
+  errnoOf,
   type FileType,
   fileStatus,
   isReady,
@@ -87,8 +88,7 @@ export function openNamed(
  * says which argument named it and what to do; undefined for any other error.
  */
 export function namedFailure(error: unknown, path: string, action: string, argument: string) {
-  const errno =
-    error instanceof SystemCallError ? error.errnoName : (error as { code?: unknown } | undefined)?.code;
+  const errno = errnoOf(error);
   const reasons: Record<string, [ErrorCodeName, string]> = {
     ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
     EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],

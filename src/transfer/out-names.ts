@@ -18,6 +18,7 @@ import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
 import {
   closeFd,
+  errnoOf,
   O_CREAT,
   O_EXCL,
   O_NOFOLLOW,
@@ -193,8 +194,7 @@ export function keepFailure(
   step: string,
   where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
 ): IvshError {
-  const errno =
-    error instanceof SystemCallError ? error.errnoName : String((error as { code?: unknown })?.code ?? "");
+  const errno = errnoOf(error);
   const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
   const old = where.old ? `; the file it was to replace is ${where.old}` : "";
   const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;

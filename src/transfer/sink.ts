@@ -10,6 +10,7 @@ import {
   closedAtStart,
   closeFd,
   enlargePipe,
+  errnoOf,
   type FileType,
   fileStatus,
   isTerminal,
@@ -201,7 +202,7 @@ export class Sink implements StreamKeeper {
     try {
       writeAll(this.fd, address, length, this.writing);
     } catch (error) {
-      const errno = error instanceof SystemCallError ? error.errnoName : "";
+      const errno = errnoOf(error);
       if (errno !== "ENOSPC" && errno !== "EDQUOT")
         throw streamFailure(error, `write ${this.target === "-" ? "stdout" : this.target}`, this.reached());
       this.outOfSpace = true;
