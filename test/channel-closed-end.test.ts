@@ -3,7 +3,8 @@
  * a write() after it copied into the freed ring and the process died of SIGSEGV (the fault blamed on the
  * program); a receive() after the receiver's close() said the region was overwritten (RegionCorrupted).
  * A write or receive parked when close() ran went on into the freed ring too. Now each is refused with
- * NotHeld, saying the end was closed. Each case runs in a process of its own: the old fault killed it.
+ * NotHeld, saying the end was closed, as is the call whose own callback closed its end. Each case runs in a
+ * process of its own: the old fault killed it.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -29,6 +30,8 @@ test.each([
   ["recv-after", ["receive"], closedReceiver],
   ["send-pending", ["write"], closedSender],
   ["recv-pending", ["receive"], closedReceiver],
+  ["send-inside", ["send"], closedSender],
+  ["recv-inside", ["receive"], closedReceiver],
 ] as const)(
   "a channel end closed by its own program (%s): its calls fail NotHeld, not a fault or 'region overwritten'",
   async (which, calls, message) => {

@@ -166,7 +166,12 @@ export class ChannelReceiver {
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
   }
 
-  /** Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once. */
+  /**
+   * Gives the channel up. Before the end, the sender is told we left (dropped), so it stops at once.
+   * Called from inside `receive`'s callback, it takes the chunk with the ring: touch the chunk only before
+   * the call (after an `await` in the callback, the ring may already be unmapped, and touching it ends the
+   * process with ivsh's "touched shared memory it holds no grant for"); `receive` then throws NotHeld.
+   */
   close(): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.
     this.closing ??= this.giveUp();

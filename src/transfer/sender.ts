@@ -228,7 +228,10 @@ export class ChannelSender {
     return this.slot.load("receiverJoined") === this.transfer;
   }
 
-  /** Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned. */
+  /**
+   * Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned.
+   * Called inside `send`'s callback, it takes the chunk with the ring (fill it only before the call); `send` throws NotHeld.
+   */
   close(): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.
     this.closing ??= this.giveUp();
