@@ -1,0 +1,28 @@
+/**
+ * The scale benchmark's verdict on its p99 goal, from the result kept in docs/bench/scale.json: it names
+ * the floor measured in the same run, and says so when the floor alone missed the goal (a noisy machine
+ * that hour), so a FAIL is not read as the arbiter's alone.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { scaleVerdicts } from "../../src/bench/scale-report.ts";
+import type { ScaleResult } from "../../src/bench/scale.ts";
+
+const kept = (await Bun.file(join(import.meta.dir, "../../docs/bench/scale.json")).json()) as ScaleResult;
+
+function p99Verdict(floorP99Ns: number) {
+  const result = { ...kept, floorLatencyNs: { ...kept.floorLatencyNs, p99: floorP99Ns } };
+  return scaleVerdicts(result).find((verdict) => verdict.name.startsWith("RPC p99"))!;
+}
+
+test("a floor under the goal: the verdict gives the ratio to it and nothing more", () => {
+  const verdict = p99Verdict(169_000);
+  expect(verdict.detail).toContain("the bare echo server's 0.169 ms in the same run");
+  expect(verdict.detail).not.toContain("echo server alone");
+});
+
+test("a floor above the goal: the verdict says the echo server alone missed it", () => {
+  const verdict = p99Verdict(1_330_000);
+  expect(verdict.passed).toBe(false);
+  expect(verdict.detail).toContain("1.330 ms in the same run; the echo server alone missed the 1 ms goal in this run");
+});
