@@ -5,8 +5,8 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { scaleVerdicts } from "../../src/bench/scale-report.ts";
 import type { ScaleResult } from "../../src/bench/scale.ts";
+import { scaleVerdicts } from "../../src/bench/scale-report.ts";
 
 const kept = (await Bun.file(join(import.meta.dir, "../../docs/bench/scale.json")).json()) as ScaleResult;
 
@@ -24,5 +24,7 @@ test("a floor under the goal: the verdict gives the ratio to it and nothing more
 test("a floor above the goal: the verdict says the echo server alone missed it", () => {
   const verdict = p99Verdict(1_330_000);
   expect(verdict.passed).toBe(false);
-  expect(verdict.detail).toContain("1.330 ms in the same run; the echo server alone missed the 1 ms goal in this run");
+  expect(verdict.detail).toContain(
+    "1.330 ms in the same run; the echo server alone missed the 1 ms goal in this run",
+  );
 });
