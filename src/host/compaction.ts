@@ -16,6 +16,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
 import { RecordedState } from "./recorded-state.ts";
@@ -121,7 +122,7 @@ function readJournal(fd: number, bytes: Buffer, at: number, length: number, path
   try {
     return readSync(fd, bytes, at, length, at);
   } catch (error) {
-    const why = (error as { code?: unknown }).code === "EISDIR" ? "it is a directory" : String(error);
+    const why = errnoOf(error) === "EISDIR" ? "it is a directory" : String(error);
     throw failure("StateInvalid", `read the state journal ${path}`, why);
   }
 }

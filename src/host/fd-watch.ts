@@ -5,6 +5,7 @@
  * operator is told, at most once per LOG_EVERY_MS, with the limit to raise.
  */
 import { closeSync, openSync, readFileSync } from "node:fs";
+import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 
 const LOG_EVERY_MS = 10_000;
@@ -21,7 +22,7 @@ export class DescriptorWatch {
       closeSync(openSync("/dev/null", "r"));
       return;
     } catch (error) {
-      errno = String((error as { code?: unknown }).code);
+      errno = errnoOf(error);
     }
     if (errno !== "EMFILE" && errno !== "ENFILE") return;
     if (performance.now() - this.loggedAtMs < LOG_EVERY_MS) return;

@@ -7,6 +7,7 @@ import { accessSync, chmodSync, constants, lstatSync, readlinkSync, rmSync, stat
 import { dirname } from "node:path";
 import type { SocketHandler, UnixSocketListener } from "bun";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import { PeerNotArbiter } from "../guest/link-errors.ts";
 import { socketListener } from "../holders.ts";
@@ -47,7 +48,7 @@ export function checkSocketPath(path: string, suffix: string): void {
   try {
     isDirectory = statSync(directory).isDirectory();
   } catch (error) {
-    const errno = String((error as { code?: unknown }).code ?? "an error");
+    const errno = errnoOf(error) || "an error";
     const why =
       errno === "ENOENT"
         ? "does not exist"
@@ -171,7 +172,7 @@ function probeSocket(path: string): Promise<string> {
     const timer = setTimeout(() => resolve("timeout"), PROBE_TIMEOUT_MS);
     const refused = (error: unknown) => {
       clearTimeout(timer);
-      resolve(String((error as { code?: unknown } | undefined)?.code ?? error));
+      resolve(errnoOf(error) || String(error));
     };
     Bun.connect({
       unix: path,

@@ -5,10 +5,11 @@
  */
 import { dirname } from "node:path";
 import { failure, type IvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 
 /** The error of `action` on the state file at `path` that failed with `error` (a Node errno error). */
 export function stateFileFailure(error: unknown, path: string, action: string): IvshError {
-  const code = String((error as { code?: unknown }).code ?? "");
+  const code = errnoOf(error);
   const directory = dirname(path);
   switch (code) {
     case "ENOSPC":

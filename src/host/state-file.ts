@@ -31,6 +31,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import type { Geometry } from "../region/layout.ts";
 import { changeHeader, type Journal, type StateRecord, wholeChanges } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
@@ -108,7 +109,7 @@ export function stateFileExists(path: string): boolean {
     statSync(path);
     return true;
   } catch (error) {
-    if ((error as { code?: unknown }).code === "ENOENT") return false;
+    if (errnoOf(error) === "ENOENT") return false;
     readStateText(path); // throws the error that says what to do
     throw error;
   }
@@ -119,7 +120,7 @@ function readStateText(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    const errno = String((error as { code?: unknown }).code ?? "an error");
+    const errno = errnoOf(error) || "an error";
     const why: Record<string, string> = {
       EISDIR: "it is a directory (pass --state FILE for the state file)",
       EACCES: "this user may not read it (EACCES): run `ivsh host` as its owner, or pass --state FILE",
