@@ -12,7 +12,7 @@
 
 import { writeSync } from "node:fs";
 import { IvshError } from "./errors.ts";
-import { isTerminal } from "./ffi/index.ts";
+import { errnoOf, isTerminal } from "./ffi/index.ts";
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
@@ -36,7 +36,7 @@ export function writeStandard(fd: 1 | 2, text: string): void {
   try {
     while (done < bytes.length) done += writeSync(fd, bytes, done);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoOf(error);
     if (code === "EAGAIN") (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(done));
     else if (code !== "EPIPE" && code !== "EBADF") throw error;
   }

@@ -5,7 +5,7 @@
  */
 import { SIGKILL } from "node:constants";
 import { failure } from "../errors.ts";
-import { backgroundPriority, exitWithParent } from "../ffi/index.ts";
+import { backgroundPriority, errnoOf, exitWithParent } from "../ffi/index.ts";
 import { compactJournal, formatResult } from "../host/compaction.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
@@ -60,6 +60,6 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as { code?: unknown }).code === "EPERM";
+    return errnoOf(error) === "EPERM";
   }
 }

@@ -5,7 +5,8 @@
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
-import { failure, IvshError } from "../errors.ts";
+import { failure, IvshError, isIvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -37,7 +38,7 @@ export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean } {
-  const code = (cause as { code?: unknown } | undefined)?.code;
+  const code = errnoOf(cause);
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
@@ -48,9 +49,7 @@ export function linkTrouble(
         ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
         : bridgeHint(endpoint);
   const why =
-    notSocket && typeof code === "string"
-      ? `it is a file that is not a socket (${code})`
-      : connectFailure(cause);
+    notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
 }
 
@@ -70,7 +69,7 @@ function bridgeHint(endpoint: { hostname: string; port: number }): string {
  * The default host socket is tried when no IVSHMEM device was found: in a VM that started without one,
  * "start `ivsh host`" would send the user after a host socket. Say what a guest lacks too.
  */
-function inGuestHint(path: string, code: unknown): string {
+function inGuestHint(path: string, code: string): string {
   if (path !== DEFAULT_SOCKET || code !== "ENOENT") return "";
   return "; in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain (scripts/qemu/launch.sh does)";
 }
@@ -126,14 +125,14 @@ function modeOf(mode: number): string {
 
 /** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */
 function connectFailure(cause: unknown): string {
-  const code = (cause as { code?: unknown } | undefined)?.code;
+  const code = errnoOf(cause);
   const known: Record<string, string> = {
     ENOENT: "no socket exists there (ENOENT)",
     ECONNREFUSED: "nothing listens on it (ECONNREFUSED)",
     EACCES: "this user may not open it (EACCES)",
     ENOTSOCK: "that file is not a socket (ENOTSOCK)",
   };
-  if (typeof code === "string") return known[code] ?? `the system said ${code}`;
+  if (code) return known[code] ?? `the system said ${code}`;
   const message = cause instanceof Error ? cause.message : String(cause);
   return message.replace(/^Failed to /, "it failed to ");
 }
@@ -184,8 +183,7 @@ export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): I
 
 /** Whether connecting failed because this user may not open the arbiter's socket (EACCES on the way). */
 export function refusedAccess(error: unknown): boolean {
-  if (!(error instanceof IvshError) || error.code !== "ArbiterUnreachable") return false;
-  return (error.cause as { code?: unknown } | undefined)?.code === "EACCES";
+  return isIvshError(error, "ArbiterUnreachable") && errnoOf(error.cause) === "EACCES";
 }
 
 /**

@@ -42,7 +42,7 @@ export function landingOf(target: string): string {
   try {
     return realpathSync(target);
   } catch (error) {
-    if ((error as { code?: unknown }).code !== "ENOENT") throw error;
+    if (errnoOf(error) !== "ENOENT") throw error;
     throw failure(
       "NotFound",
       `write ${target}`,
@@ -131,7 +131,7 @@ export function setAside(path: string): string {
     try {
       linkSync(path, aside);
     } catch (error) {
-      if ((error as { code?: unknown }).code === "EEXIST") continue; // made meanwhile: not ours either
+      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
       renameFile(path, aside);
     }
     return aside;
