@@ -15,7 +15,3 @@ export function modeConflict(requested: AccessModeName, held: Iterable<AccessMod
   }
   return undefined;
 }
-
-export function protectionOf(mode: AccessModeName): "read" | "read-write" {
-  return mode === "read" ? "read" : "read-write";
-}
