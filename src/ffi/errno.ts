@@ -10,9 +10,8 @@ import { libc } from "./libc.ts";
 /** errno numbers and their names (from Node's table for this platform), so errors say `ENOMEM`, not `12`. */
 const names = new Map<number, string>(Object.entries(constants.errno).map(([name, errno]) => [errno, name]));
 
-export const EINTR = 4;
-export const EAGAIN = 11;
-export const ETIMEDOUT = 110;
+/** The numbers the wrappers in ./index.ts compare errno with, from the same table. */
+export const { EINTR, EAGAIN, EINVAL, ETIMEDOUT } = constants.errno;
 
 export function errnoName(errno: number): string {
   return names.get(errno) ?? `errno ${errno}`;

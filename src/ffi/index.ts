@@ -6,7 +6,7 @@
 
 import { ptr, toArrayBuffer } from "bun:ffi";
 import { constants as fsConstants, fstatSync, renameSync, type Stats } from "node:fs";
-import { check, EAGAIN, EINTR, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
+import { check, EAGAIN, EINTR, EINVAL, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
@@ -35,7 +35,11 @@ const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
 const MADV_POPULATE_READ = 22;
 const MADV_POPULATE_WRITE = 23;
-const EINVAL = 22;
+/**
+ * The kernel's page on x86-64, the unit of mincore's answer. The layout's page (PAGE_SIZE in
+ * region/layout.ts, a format constant) is chosen equal to it, so callers count residentPages in it.
+ */
+const KERNEL_PAGE_BYTES = 4096;
 
 function cString(text: string): Buffer {
   return Buffer.from(`${text}\0`, "utf8");
@@ -246,7 +250,7 @@ export function discardPages(address: number, length: number): boolean {
  * if the kernel would not say. For a shared file mapping a page not in memory is a hole or swapped out.
  */
 export function residentPages(address: number, length: number): Uint8Array | undefined {
-  const pages = new Uint8Array(Math.ceil(length / 4096));
+  const pages = new Uint8Array(Math.ceil(length / KERNEL_PAGE_BYTES));
   return libc.mincore(address, length, pages) === 0 ? pages : undefined;
 }
 
