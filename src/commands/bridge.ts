@@ -5,7 +5,7 @@ import { isTerminal, SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
-import { isVmName } from "../protocol/messages.ts";
+import { isVmName, VM_NAME_RULE } from "../protocol/messages.ts";
 import { checkFlag, socketArgs, socketPath } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -28,11 +28,7 @@ export default defineLeafCommand({
     // The arbiter would refuse it, after the connection was handed over: a usage error instead, up front.
     checkFlag(() => {
       if (!isVmName(args.vm))
-        throw failure(
-          "InvalidArgument",
-          `use --vm '${args.vm}'`,
-          "it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'",
-        );
+        throw failure("InvalidArgument", `use --vm '${args.vm}'`, `it is not a VM name: ${VM_NAME_RULE}`);
     });
     // Run by hand from a shell it would wait in silence for protocol bytes typed at the terminal.
     checkFlag(() => {

@@ -14,6 +14,7 @@ import {
   type Request,
   type SegmentGrantFields,
   SyncCreate,
+  VM_NAME_RULE,
   WaitOutcome,
 } from "../protocol/messages.ts";
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
@@ -34,11 +35,7 @@ type Handler<N extends MessageName> = (
 export const handlers: { [N in MessageName]: Handler<N> } = {
   identify(_arbiter, connection, { vm }) {
     if (!isVmName(vm))
-      throw failure(
-        "ProtocolState",
-        "identify the VM",
-        `'${vm}' is not a VM name (letters, digits, '.', '_', '-')`,
-      );
+      throw failure("ProtocolState", "identify the VM", `'${vm}' is not a VM name (${VM_NAME_RULE})`);
     connection.identifyAs(vm);
     return {};
   },

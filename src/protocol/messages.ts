@@ -147,7 +147,9 @@ export const messages = {
  */
 export const handoverDatagram = { vm: "str", nonce: "str" } as const satisfies Schema;
 
-/** What a VM name may be (`identify`, a hand-over datagram): 1-64 letters, digits, '.', '_', '-'. */
+/** What a VM name may be (`identify`, a hand-over datagram), in the words refusals use: `isVmName` checks it. */
+export const VM_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-'";
+
 export function isVmName(vm: string): boolean {
   return vm.length > 0 && vm.length <= 64 && /^[\w.-]+$/.test(vm);
 }
