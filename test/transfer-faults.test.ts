@@ -456,3 +456,22 @@ test("Ctrl-C while an end waits for an absent arbiter to take its release: it ex
     own.cleanup();
   }
 }, 60_000);
+
+test("a 2 GiB chunk (the largest the layout allows) is read back from its slot word as 2 GiB, not as a negative", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["announcing sender", "reading receiver"].map((name) =>
+      connect({ socket: paths.socket, region: paths.region, name }),
+    ),
+  );
+  const sender = await ChannelSender.open(sending!, "wide", { chunkBytes: 65536, depth: 4 });
+  // A 2 GiB ring needs a region of over 4 GiB: the slot announces it, the 64 MiB test region's ring
+  // segment cannot hold it, and the receiver's refusal shows what it read.
+  sender.slot.store("chunkBytes", 2 ** 31);
+  await expectRejection(
+    ChannelReceiver.open(receiving!, "wide"),
+    "RegionCorrupted",
+    /a ring of 4 × 2147483648 bytes does not fit its/,
+  );
+  await sender.close().catch(() => {});
+  await Promise.all([sending!.close(), receiving!.close()]);
+});

@@ -321,7 +321,8 @@ async function openRing(
   transfer: number,
 ): Promise<Ring> {
   const depth = slot.load("depth");
-  const chunkBytes = slot.load("chunkBytes");
+  // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
+  const chunkBytes = slot.load("chunkBytes") >>> 0;
   const segment = await client.open(ringSegmentName(name, transfer), "read");
   const problem =
     ringGeometryProblem(chunkBytes, depth) ??
