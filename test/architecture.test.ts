@@ -3,7 +3,7 @@
  * count: they tie two files' designs together as much as value imports do), and bun:ffi only in src/ffi.
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 
@@ -105,4 +105,16 @@ describe("the code's shape", () => {
       .map((file) => relative(SRC, file));
     expect(outside).toEqual([]);
   });
+});
+
+test("the README's table of which file owns each concept names only files and folders that exist", () => {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("| concept | owner |"));
+  const rows = table
+    .slice(0, table.search(/\n\n/))
+    .split("\n")
+    .filter((line) => line.startsWith("| "));
+  const named = rows.flatMap((row) => [...row.matchAll(/`(src\/[^`*]+)`/g)].map((match) => match[1]!));
+  expect(named.length).toBeGreaterThan(30);
+  expect(named.filter((path) => !existsSync(join(REPO, path)))).toEqual([]);
 });
