@@ -334,7 +334,7 @@ export function blockOffset(geometry: Geometry, block: number): number {
   return geometry.dataOffset + block * geometry.blockSize;
 }
 
-/** Index into the Int32Array over the region's first `dataOffset` bytes (see `syncWordsView`). */
+/** Index into the Int32Array over the region's first `dataOffset` bytes (`MappedRegion.syncWords` in mapping.ts). */
 export function slotWordIndex(geometry: Geometry, slot: number, word: number): number {
   return (geometry.slotOffset >> 2) + slot * SLOT_WORDS + word;
 }
