@@ -10,17 +10,16 @@ import { failure, hasTrait, IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import { decodeFields, encodeFrame, type Frame } from "../protocol/codec.ts";
 import {
+  checkHelloVersion,
   FRAME_HEADER_BYTES,
   FrameKind,
   type MessageName,
   MUTATING,
   messageNameOf,
   messages,
-  PROTOCOL_VERSION,
   type Reply,
   type Request,
   STATUS_DEFAULT_LIMIT,
-  WIRE_MAGIC,
 } from "../protocol/messages.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
@@ -52,7 +51,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   try {
     const name = checkFrame(connection, frame);
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
-    if (name === "hello") checkVersion(frame.body);
+    if (name === "hello") checkHelloVersion(frame.body);
     const article = /^[aeiou]/.test(name) ? "an" : "a";
     const request = decodeFields(
       messages[name].request,
@@ -93,24 +92,6 @@ function checkFrame(connection: Connection, frame: Frame): MessageName {
       "the connection's VM identity is already set (by its bridge)",
     );
   return name;
-}
-
-/** Magic and version are the first six bytes of a hello: checked before anything else is decoded. */
-function checkVersion(body: Uint8Array): void {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  if (body.byteLength < 6 || view.getUint32(0, true) !== WIRE_MAGIC)
-    throw failure(
-      "VersionMismatch",
-      "greet the client",
-      "its hello does not start with the ivsh magic (not an ivsh client?)",
-    );
-  const version = view.getUint16(4, true);
-  if (version !== PROTOCOL_VERSION)
-    throw failure(
-      "VersionMismatch",
-      "greet the client",
-      `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (use the same ivsh release on both sides)`,
-    );
 }
 
 /** What a status request from a client older than its fields (an empty body) means: the default. */

@@ -154,6 +154,28 @@ export function isVmName(vm: string): boolean {
   return vm.length > 0 && vm.length <= 64 && /^[\w.-]+$/.test(vm);
 }
 
+/**
+ * Magic and version are the first six bytes of a hello (u32, u16: the first two fields of its request,
+ * which no later version may move): the arbiter checks them before anything else is decoded, so a client of another
+ * version is told so even where the rest of its hello differs.
+ */
+export function checkHelloVersion(body: Uint8Array): void {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (body.byteLength < 6 || view.getUint32(0, true) !== WIRE_MAGIC)
+    throw failure(
+      "VersionMismatch",
+      "greet the client",
+      "its hello does not start with the ivsh magic (not an ivsh client?)",
+    );
+  const version = view.getUint16(4, true);
+  if (version !== PROTOCOL_VERSION)
+    throw failure(
+      "VersionMismatch",
+      "greet the client",
+      `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (use the same ivsh release on both sides)`,
+    );
+}
+
 export type MessageName = keyof typeof messages;
 export type Request<N extends MessageName> = Fields<(typeof messages)[N]["request"]>;
 export type Reply<N extends MessageName> = Fields<(typeof messages)[N]["reply"]>;
