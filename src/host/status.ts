@@ -14,7 +14,7 @@ import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../regio
 import { formatBytes } from "../units.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import { arbiterIdentity } from "./identity.ts";
-import type { Session } from "./recorded-state.ts";
+import type { Session, SyncObject } from "./recorded-state.ts";
 
 export function statusReport(
   arbiter: ArbiterView,
@@ -66,21 +66,9 @@ export function statusReport(
       clientCount: ids.size,
       blocksAllocated: state.blocksHeldByVm(vm),
     })),
-    sync: first(state.syncObjects.values(), limit).map(({ slot, name, kind, holders }) => {
-      const lock = arbiter.slots.load(slot, SlotWord.lock);
-      let waiters = 0;
-      for (let word = 0; word < SLOT_WORDS; word++)
-        waiters += arbiter.waits.count(arbiter.slots.index(slot, word));
-      return {
-        slot,
-        name,
-        kind,
-        holders: first(holders.values(), limit),
-        lockOwner: lock & LOCK_OWNER_MASK,
-        ownerDied: (lock & LOCK_OWNER_DIED) !== 0,
-        waiters,
-      };
-    }),
+    sync: first(state.syncObjects.values(), limit).map((object) =>
+      describeSyncObject(arbiter, object, limit),
+    ),
     transfers: arbiter.transfers.report(limit),
     integrity: arbiter.guard.status,
   };
@@ -104,6 +92,28 @@ function describeClient(arbiter: ArbiterView, session: Session): StatusClient {
     idleMs: live ? Date.now() - live.lastSeenMs : -1,
     blocksAllocated: arbiter.state.blocksHeldBy(session.clientId),
     grants: session.grants.size,
+  };
+}
+
+/** A mutex, condvar or channel slot: its holders, its lock word as it is now, and who waits on its words. */
+function describeSyncObject(
+  arbiter: ArbiterView,
+  object: SyncObject,
+  limit: number,
+): StatusReport["sync"][number] {
+  const { slot, name, kind, holders } = object;
+  const lock = arbiter.slots.load(slot, SlotWord.lock);
+  let waiters = 0;
+  for (let word = 0; word < SLOT_WORDS; word++)
+    waiters += arbiter.waits.count(arbiter.slots.index(slot, word));
+  return {
+    slot,
+    name,
+    kind,
+    holders: first(holders.values(), limit),
+    lockOwner: lock & LOCK_OWNER_MASK,
+    ownerDied: (lock & LOCK_OWNER_DIED) !== 0,
+    waiters,
   };
 }
 
