@@ -95,19 +95,7 @@ export default defineLeafCommand({
         }
       } finally {
         progress.done();
-        if (!committed) {
-          const left = sink.abandon();
-          // A verified copy that could not take its name: the error already says where it is.
-          if (left && !sink.verified)
-            log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
-          // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
-          else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {
-            const where = jsonFd === 2 ? "stdout" : sink.writing;
-            log.warn(
-              `the ${sink.written} bytes written to ${where} are an incomplete, unverified stream: discard them`,
-            );
-          }
-        }
+        if (!committed) abandonSink(sink, jsonFd);
       }
     } catch (error) {
       if (args.json) writeFailureJson(jsonFd, { role: "recv", channel: args.channel, file: args.out }, error);
@@ -115,6 +103,21 @@ export default defineLeafCommand({
     }
   },
 });
+
+/** A receive that failed: what arrived is set aside (or left where it went), and the user told where. */
+function abandonSink(sink: Sink, jsonFd: 1 | 2): void {
+  const left = sink.abandon();
+  // A verified copy that could not take its name: the error already says where it is.
+  if (left && !sink.verified)
+    log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
+  // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
+  else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {
+    const where = jsonFd === 2 ? "stdout" : sink.writing;
+    log.warn(
+      `the ${sink.written} bytes written to ${where} are an incomplete, unverified stream: discard them`,
+    );
+  }
+}
 
 /** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
 function warnLeftAside(out: string): void {
