@@ -3,7 +3,7 @@
  * (IVSH_SOCKET, IVSH_REGION, IVSH_CONNECT) so a shell can be set up once.
  */
 import type { ArgDef } from "citty";
-import { DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
+import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { type ConnectOptions, parseHostPort, withEnvironment } from "../guest/connect-options.ts";
 import { MAX_CHANNEL_NAME_BYTES } from "../transfer/slot.ts";
@@ -33,8 +33,7 @@ export const clientArgs = {
   ...regionArgs,
   connect: {
     type: "string",
-    description:
-      "Arbiter address as host:port, as a guest reaches it (env IVSH_CONNECT; default 10.0.2.100:7777 in a guest)",
+    description: `Arbiter address as host:port, as a guest reaches it (env IVSH_CONNECT; default ${DEFAULT_GUEST_ARBITER} in a guest)`,
     valueHint: "HOST:PORT",
   },
   "sysfs-root": {
@@ -121,7 +120,7 @@ function connectAddress(text: string): string {
       throw failure(
         "InvalidArgument",
         `use --connect '${text}'`,
-        "it is not HOST:PORT with a port from 1 to 65535 (e.g. 10.0.2.100:7777)",
+        `it is not HOST:PORT with a port from 1 to 65535 (e.g. ${DEFAULT_GUEST_ARBITER})`,
       );
     }
   });

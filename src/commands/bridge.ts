@@ -1,5 +1,6 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
 import { statSync } from "node:fs";
+import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure } from "../errors.ts";
 import { isTerminal, SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
@@ -37,7 +38,7 @@ export default defineLeafCommand({
           "InvalidArgument",
           "bridge a guest connection",
           "stdin is a terminal: `ivsh bridge` carries one guest connection on its stdin and stdout, and " +
-            "QEMU starts it for each (guestfwd=tcp:10.0.2.100:7777-cmd:..., as scripts/qemu/launch.sh sets " +
+            `QEMU starts it for each (guestfwd=tcp:${DEFAULT_GUEST_ARBITER}-cmd:..., as scripts/qemu/launch.sh sets ` +
             "up); to check the arbiter from the host, run `ivsh status`",
         );
     });

@@ -95,7 +95,7 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
     throw failure(
       "InvalidArgument",
       `parse the address '${text}'`,
-      "it is not host:port (e.g. 10.0.2.100:7777)",
+      `it is not host:port (e.g. ${DEFAULT_GUEST_ARBITER})`,
     );
   return { hostname: match[1]!, port };
 }
