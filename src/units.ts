@@ -97,7 +97,7 @@ export function formatDuration(ms: number): string {
 }
 
 /** A byte count in the largest binary unit that keeps it at 1 or more: 1536 -> [1.5, "KiB"]. */
-export function scaleBytes(bytes: number): [value: number, unit: string] {
+function scaleBytes(bytes: number): [value: number, unit: string] {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
   let value = bytes;
   let unit = 0;

@@ -150,7 +150,7 @@ function fishScript(root: CommandInfo): string {
   return `${lines.join("\n")}\n`;
 }
 
-export async function completionScript(root: CommandDef, shell: string): Promise<string> {
+async function completionScript(root: CommandDef, shell: string): Promise<string> {
   if (!(SHELLS as readonly string[]).includes(shell))
     throw failure(
       "InvalidArgument",

@@ -115,7 +115,7 @@ function integrityLines(integrity: StatusReport["integrity"] | undefined): strin
   ];
 }
 
-export function renderStatus(report: StatusReport): string {
+function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
     `arbiter pid ${report.arbiterPid} (instance ${report.arbiterInstance.toString(16)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,

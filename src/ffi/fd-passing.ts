@@ -38,7 +38,7 @@ const CMSG_HEADER_BYTES = 16;
 const CMSG_ONE_FD_BYTES = 24;
 
 /** The largest datagram a hand-over may carry (a VM name and a nonce need far less). */
-export const MAX_PASSED_PAYLOAD = 1024;
+const MAX_PASSED_PAYLOAD = 1024;
 
 /**
  * A sockaddr_un for `path`. A path starting with "@" names a socket in the abstract namespace (as

@@ -22,9 +22,9 @@ export {
 // open(2) flags as this platform defines them (node:fs has them), for the raw open() below.
 export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
 /** Linux's value: node:fs does not export O_CLOEXEC. */
-export const O_CLOEXEC = 0o2000000;
+const O_CLOEXEC = 0o2000000;
 
-export const PROT_NONE = 0;
+const PROT_NONE = 0;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 

@@ -16,7 +16,7 @@ import { join } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
 const ABI = 2;
-export const NATIVE_LIBRARY = "libivsh-native.so";
+const NATIVE_LIBRARY = "libivsh-native.so";
 
 const REPO = join(import.meta.dir, "../..");
 const SOURCES = ["copyhash.c", "fault.c"].map((name) => join(REPO, "src/ffi/native", name));

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { DEFAULT_SYSFS } from "../defaults.ts";
 import { failure } from "../errors.ts";
 
-export const IVSHMEM_VENDOR = "0x1af4";
-export const IVSHMEM_DEVICE = "0x1110";
+const IVSHMEM_VENDOR = "0x1af4";
+const IVSHMEM_DEVICE = "0x1110";
 
 /** An IVSHMEM device (PCI 1af4:1110) as sysfs shows it: the files that map its shared memory (BAR 2). */
 export interface IvshmemDevice {

@@ -54,7 +54,7 @@ export interface MappingProbe {
  * is one to two orders of magnitude slower. A factor of 4 separates the two with room for noise on a
  * busy machine.
  */
-export const SLOW_FACTOR = 4;
+const SLOW_FACTOR = 4;
 /** Copies per timed trial, unless the trial runs out of TRIAL_MS first (a slow mapping). */
 const TRIAL_COPIES = 128;
 const TRIAL_MS = 0.5;

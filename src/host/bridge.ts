@@ -71,7 +71,7 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
  * Why the bridge could not reach the arbiter, for the operator who set up the VM: a socket QEMU's user may
  * not open (mode 0660: that user is not in its group) is an arbiter that runs, not one to start.
  */
-export function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): IvshError {
+function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): IvshError {
   const { why, hint, barred, notSocket } = linkTrouble({ unix: socketPath }, cause);
   const action = `reach the arbiter for VM '${vm}'`;
   if (barred)

@@ -24,8 +24,8 @@ import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
 
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
-export const DEFAULT_HANDOVER_TTL_MS = 30_000;
-export const HANDOVER_TTL_VARIABLE = "IVSH_HANDOVER_TTL_MS";
+const DEFAULT_HANDOVER_TTL_MS = 30_000;
+const HANDOVER_TTL_VARIABLE = "IVSH_HANDOVER_TTL_MS";
 
 /** Added to --socket for the hand-over socket beside it. */
 export const HANDOVER_SUFFIX = ".handover";
@@ -35,7 +35,7 @@ export function handoverPath(socketPath: string): string {
 }
 
 /** The TTL that `environment` asks for; throws naming the variable if its value is not one. */
-export function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
+function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
   const value = environment[HANDOVER_TTL_VARIABLE];
   if (value === undefined) return DEFAULT_HANDOVER_TTL_MS;
   const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN;

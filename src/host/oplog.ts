@@ -23,7 +23,7 @@ export interface Released {
   ownerDied: { name: string; kind: string }[];
 }
 
-export function who(session: SessionIdentity): string {
+function who(session: SessionIdentity): string {
   return `client #${session.clientId} '${session.name}' (pid ${session.pid}, VM ${session.vm})`;
 }
 
