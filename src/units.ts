@@ -84,7 +84,7 @@ export function parseDuration(text: string | number, what: string): number {
   return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? 1000));
 }
 
-/** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days). */
+/** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days; it fires after 1 ms for anything longer). */
 export const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /** A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min. */

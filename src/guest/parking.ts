@@ -38,6 +38,7 @@ import {
   WAKE_ALL,
 } from "../region/layout.ts";
 import { kernelDomain, WakeMailbox } from "../region/mailbox.ts";
+import { LONGEST_TIMER_MS } from "../units.ts";
 
 /** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
 export interface ParkingClient {
@@ -72,8 +73,6 @@ const SLICE_MS = 16;
 const MAX_ARBITER_WAIT_MS = 2 ** 31 - 2;
 /** How long past a WAIT's timeout its answer may take before the waiter stops waiting for it. */
 const ARBITER_ANSWER_GRACE_MS = 250;
-/** setTimeout fires after 1 ms for anything longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Spinning and the lock's fast path never give the event loop a turn; without one, timers (the client's
  * heartbeats among them) and the arbiter's messages wait. A waiter gives it one at least this often.
@@ -302,7 +301,7 @@ async function answeredWithin(answer: Promise<boolean>, timeoutMs: number | unde
   answer.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.min(timeoutMs + ARBITER_ANSWER_GRACE_MS, MAX_TIMER_MS));
+    timer = setTimeout(resolve, Math.min(timeoutMs + ARBITER_ANSWER_GRACE_MS, LONGEST_TIMER_MS));
   });
   try {
     await Promise.race([answer, late]);

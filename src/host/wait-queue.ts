@@ -4,8 +4,7 @@
  * timeouts and hands out wake-ups in FIFO order.
  */
 import { WAIT_FOREVER, WaitOutcome } from "../protocol/messages.ts";
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { LONGEST_TIMER_MS } from "../units.ts";
 
 export interface Waiter {
   clientId: number;
@@ -31,7 +30,7 @@ export class WaitQueue {
     if (timeoutMs !== WAIT_FOREVER)
       parked.timer = setTimeout(
         () => this.settle(parked, WaitOutcome.timedOut),
-        Math.min(timeoutMs, MAX_TIMER_MS),
+        Math.min(timeoutMs, LONGEST_TIMER_MS),
       );
     setOf(this.byKey, key).add(parked);
     setOf(this.byClient, waiter.clientId).add(parked);
