@@ -36,10 +36,10 @@ test("an untouched region: no findings, nothing written", () => {
 });
 
 test("overwritten identity words and a lock naming no client are put back and reported", () => {
-  const { slots, guard, state, session, slot } = setUp();
-  slots.words[slots.index(slot, SlotWord.generation)] = 999;
-  slots.words[slots.index(slot + 1, SlotWord.kind)] = 2; // a free slot claiming to be a condvar
-  slots.words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
+  const { words, slots, guard, state, session, slot } = setUp();
+  words[slots.index(slot, SlotWord.generation)] = 999;
+  words[slots.index(slot + 1, SlotWord.kind)] = 2; // a free slot claiming to be a condvar
+  words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
   const { findings, releasedSlots } = guard.check(state);
   expect(findings.join("\n")).toMatch(/generation word was overwritten/);
   expect(findings.join("\n")).toMatch(/a free slot.*kind word/);
@@ -48,13 +48,13 @@ test("overwritten identity words and a lock naming no client are put back and re
   expect(slots.load(slot + 1, SlotWord.kind)).toBe(0);
   expect(guard.status.repairs).toBe(3);
   // A lock held by the live client is not touched.
-  slots.words[slots.index(slot, SlotWord.lock)] = session.clientId;
+  words[slots.index(slot, SlotWord.lock)] = session.clientId;
   expect(guard.check(state).findings).toEqual([]);
 });
 
 test("a condvar lock naming no client is released and its sequence bumped, so a parked waiter wakes", () => {
-  const { slots, guard, state, slot } = setUp("condvar");
-  slots.words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
+  const { words, slots, guard, state, slot } = setUp("condvar");
+  words[slots.index(slot, SlotWord.lock)] = 12345; // no such client
   const before = slots.load(slot, SlotWord.sequence);
   expect(guard.check(state).releasedSlots).toEqual([slot]);
   // The waiters park on `sequence`: without the bump one that checked before the release sleeps on.

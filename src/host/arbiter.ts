@@ -281,7 +281,7 @@ export class Arbiter implements ArbiterView {
     this.noticeRegionGone();
     this.expireSilentClients();
     this.descriptors.check();
-    this.waits.recheck((key) => Atomics.load(this.slots.words, key));
+    this.waits.recheck((key) => this.slots.loadAt(key));
     const { findings, releasedSlots } = this.guard.check(this.state);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);

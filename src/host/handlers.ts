@@ -112,7 +112,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     const key = heldWord(arbiter, connection, slot, word);
     // The futex check: park only if the word still holds what the caller saw. A waker changes the word
     // before it sends wake, so either we see the change here or the wake finds us parked.
-    if (Atomics.load(arbiter.slots.words, key) !== expected) return { outcome: WaitOutcome.valueChanged };
+    if (arbiter.slots.loadAt(key) !== expected) return { outcome: WaitOutcome.valueChanged };
     if (timeoutMs === 0) return { outcome: WaitOutcome.timedOut };
     const settle = (outcome: number) => connection.reply("wait", requestId, { outcome });
     arbiter.waits.park(key, { clientId: connection.clientId, requestId, expected, settle }, timeoutMs);

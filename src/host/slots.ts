@@ -22,7 +22,7 @@ const NOTHING_RELEASED: readonly number[] = Object.freeze([]) as readonly number
 
 export class RegionSlots implements SlotMemory {
   constructor(
-    readonly words: Int32Array,
+    private readonly words: Int32Array,
     private readonly geometry: Geometry,
   ) {}
 
@@ -30,9 +30,14 @@ export class RegionSlots implements SlotMemory {
     return slotWordIndex(this.geometry, slot, word);
   }
 
-  /** A slot word as `ivsh status` shows it (the wait handler reads its word by index itself). */
+  /** A slot word as `ivsh status` shows it. */
   load(slot: number, word: number): number {
-    return Atomics.load(this.words, this.index(slot, word));
+    return this.loadAt(this.index(slot, word));
+  }
+
+  /** The word at a global index (`index`), as the wait queue keys its waiters: the futex check reads it. */
+  loadAt(index: number): number {
+    return Atomics.load(this.words, index);
   }
 
   initialise(slot: number, kind: SlotKindName, generation: number): void {
