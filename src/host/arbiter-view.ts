@@ -29,18 +29,22 @@ export interface Liveness {
   overdue?: boolean;
 }
 
+/**
+ * The arbiter's parts appear here only by what the handlers and the status report use of them: the
+ * mapping to zero fresh segments, slot words to read, the wait queue, the guard's and the transfers' reports.
+ */
 export interface ArbiterView {
   readonly options: ArbiterOptions;
-  readonly region: MappedRegion;
+  readonly region: Pick<MappedRegion, "zero">;
   readonly state: ArbiterState;
-  readonly slots: RegionSlots;
-  readonly waits: WaitQueue;
+  readonly slots: Pick<RegionSlots, "index" | "load" | "loadAt">;
+  readonly waits: Pick<WaitQueue, "park" | "wake" | "count" | "dropClient">;
   readonly liveness: ReadonlyMap<number, Liveness>;
-  readonly guard: RegionGuard;
+  readonly guard: Pick<RegionGuard, "status">;
   /** Transfers in progress on the channels, sampled each sweep. */
-  readonly transfers: TransferWatch;
+  readonly transfers: Pick<TransferWatch, "report">;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
-  readonly hostWakes: HostWakes | undefined;
+  readonly hostWakes: Pick<HostWakes, "wakeWord"> | undefined;
   readonly epoch: number;
   /** performance.now() when this arbiter process started. */
   readonly startedMs: number;
