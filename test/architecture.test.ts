@@ -1,6 +1,7 @@
 /**
- * The code's shape: no import cycles among src/ files (type-only imports
- * count: they tie two files' designs together as much as value imports do), and bun:ffi only in src/ffi.
+ * The code's shape: no import cycles among src/ files (type-only imports count: they tie two files'
+ * designs together as much as value imports do), each part importing only the parts below it, bun:ffi only
+ * in src/ffi, and the README's table of owners naming files that exist.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -85,6 +86,32 @@ describe("the code's shape", () => {
   test("no import cycles in src/, type-only imports included", () => {
     const found = cycles(importGraph()).map((cycle) => cycle.join(" → "));
     expect(found).toEqual([]);
+  });
+
+  test("each part imports only the parts below it (ffi → region → guest / host → transfer → commands)", () => {
+    // The folders each part may import besides its own and the shared top-level files (errors.ts, log.ts,
+    // units.ts, ...; "" below), which import ffi at most. The arbiter uses the client library to greet
+    // whatever listens on a socket (guest/inspect.ts, guest/link-errors.ts). commands, bench and demo,
+    // and cli.ts, the entry point, are the top: they may import anything.
+    const below: Record<string, string[]> = {
+      "": ["ffi"],
+      ffi: [],
+      region: ["ffi"],
+      protocol: [],
+      guest: ["ffi", "region", "protocol"],
+      host: ["ffi", "region", "protocol", "guest"],
+      transfer: ["ffi", "region", "protocol", "guest"],
+    };
+    const partOf = (file: string) => (file.includes("/") ? file.slice(0, file.indexOf("/")) : "");
+    const upward = [...importGraph()].flatMap(([file, targets]) => {
+      const part = partOf(file);
+      const allowed = below[part];
+      if (allowed === undefined || file === "cli.ts") return [];
+      return targets
+        .filter((target) => ![part, "", ...allowed].includes(partOf(target)))
+        .map((target) => `${file} → ${target}`);
+    });
+    expect(upward).toEqual([]);
   });
 
   test("src/ imports nothing outside itself but package.json (not examples/, scripts/ or test/)", () => {
