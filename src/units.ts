@@ -133,3 +133,8 @@ export function formatRate(bytesPerSecond: number): string {
 export function formatWait(ms: number): string {
   return formatDuration(Math.ceil(ms / 100) * 100);
 }
+
+/** A count with its noun, plural unless it is one: "1 grant", "0 grants", "3 blocks". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

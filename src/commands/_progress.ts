@@ -13,7 +13,7 @@ import { nativeStatus } from "../ffi/native.ts";
 import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
-import { formatBytes, formatRate } from "../units.ts";
+import { formatBytes, formatRate, plural } from "../units.ts";
 import type { ArbiterAwayShown } from "./_arbiter-watch.ts";
 import { UsageError } from "./_strict.ts";
 
@@ -124,7 +124,7 @@ function eta(bytes: number, total: number | undefined, rate: number): string {
 export function summaryLine(verb: string, result: TransferResult): string {
   return (
     `${verb} ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${result.seconds.toFixed(3)} s, ` +
-    `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${result.records} chunk${result.records === 1 ? "" : "s"} of up to ` +
+    `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${plural(result.records, "chunk")} of up to ` +
     `${formatBytes(result.chunkBytes)}, digest ${formatDigest(result.digest)} verified`
   );
 }

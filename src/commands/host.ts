@@ -20,7 +20,7 @@ import { recordedGeometry } from "../host/state-file.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
-import { formatBytes, formatSizeFlag, parseCount, parseSize } from "../units.ts";
+import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
 import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { onStopSignals, receivedStopSignal } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -164,9 +164,9 @@ export default defineLeafCommand({
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
     log.success(
-      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${geometry.blockCount} block${geometry.blockCount === 1 ? "" : "s"} of ` +
-        `${formatBytes(geometry.blockSize)}, ${geometry.slotCount} slot${geometry.slotCount === 1 ? "" : "s"}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
-        `${arbiter.state.sessions.size} session${arbiter.state.sessions.size === 1 ? "" : "s"} restored`,
+      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
+        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${plural(arbiter.state.sessions.size, "session")} restored`,
     );
     notifyServiceManager({
       READY: 1,

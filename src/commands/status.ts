@@ -4,7 +4,7 @@ import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
-import { formatBytes, formatDuration, formatRate, parseCount } from "../units.ts";
+import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { errorFields } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -155,8 +155,4 @@ function renderStatus(report: StatusReport): string {
     ...integrityLines(report.integrity),
   ];
   return `${lines.join("\n")}\n`;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

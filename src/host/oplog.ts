@@ -7,6 +7,7 @@
 import { hasTrait, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import { channelOfSlotName } from "../region/layout.ts";
+import { plural } from "../units.ts";
 
 export interface SessionIdentity {
   clientId: number;
@@ -65,8 +66,4 @@ export function requestRefused(clientId: number, vm: string, request: string, er
   // Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info.
   if (hasTrait(error, "routine")) log.debug(line);
   else log.info(line);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
