@@ -110,19 +110,9 @@ export class RecordedState {
       case "epoch":
         this.epoch = record.epoch;
         return;
-      case "session": {
-        const session: Session = {
-          ...withoutTag(record),
-          grants: new CompactMap(idShard),
-          slots: new Set(),
-          replies: new Map(),
-        };
-        this.sessions.set(record.clientId, session);
-        this.sessionsByToken.set(record.token, session);
-        this.nextClientId = Math.max(this.nextClientId, record.clientId + 1);
-        this.vmClients(record.vm).add(record.clientId);
+      case "session":
+        this.applySession(record);
         return;
-      }
       case "session-end":
         this.applySessionEnd(record.clientId);
         return;
@@ -222,6 +212,19 @@ export class RecordedState {
     const clients = this.vmClients(session.vm);
     clients.delete(clientId);
     if (clients.size === 0) this.clientsByVm.delete(session.vm);
+  }
+
+  private applySession(record: Extract<StateRecord, { t: "session" }>): void {
+    const session: Session = {
+      ...withoutTag(record),
+      grants: new CompactMap(idShard),
+      slots: new Set(),
+      replies: new Map(),
+    };
+    this.sessions.set(record.clientId, session);
+    this.sessionsByToken.set(record.token, session);
+    this.nextClientId = Math.max(this.nextClientId, record.clientId + 1);
+    this.vmClients(record.vm).add(record.clientId);
   }
 
   private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {
