@@ -475,3 +475,35 @@ test("a 2 GiB chunk (the largest the layout allows) is read back from its slot w
   await sender.close().catch(() => {});
   await Promise.all([sending!.close(), receiving!.close()]);
 });
+
+test("a transfer number past 2^31 - 1 wraps to 1: both ends read the slot word alike and name the same ring", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["wrapping sender", "wrapping receiver"].map((name) =>
+      connect({ socket: paths.socket, region: paths.region, name }),
+    ),
+  );
+  // The receiver holds the channel's slot while it waits; the slot then reads as after 2^31 - 1 transfers.
+  const opening = ChannelReceiver.open(receiving!, "wrap");
+  const setTransfer = async () => {
+    await writeChannelWord("wrap", "transfer", () => 2 ** 31 - 1); // nothing until the receiver claimed the slot
+    return (await writeChannelWord("wrap", "transfer", (value) => value)) === 2 ** 31 - 1;
+  };
+  await eventually(setTransfer, livenessBoundMs(LEASE_MS), "the slot's transfer number set");
+  const sender = await ChannelSender.open(sending!, "wrap", { chunkBytes: 65536, depth: 4 });
+  const receiver = await opening;
+  expect(receiver.transfer).toBe(sender.transfer);
+  await sender.write(new Uint8Array(1000).fill(9));
+  const finishing = sender.finish();
+  let received = 0;
+  for (
+    let length = await receiver.receive(() => {});
+    length !== undefined;
+    length = await receiver.receive(() => {})
+  )
+    received += length;
+  expect(received).toBe(1000);
+  expect((await finishing).bytes).toBe(1000);
+  await receiver.close();
+  await sender.close();
+  await Promise.all([sending!.close(), receiving!.close()]);
+});

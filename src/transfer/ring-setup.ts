@@ -177,7 +177,9 @@ async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: stri
   const bytes = Ring.bytesNeeded(shape.depth, shape.chunkBytes);
   let transfer = slot.load("transfer");
   for (let attempt = 0; ; attempt++) {
-    transfer = (transfer + 1) >>> 0 || 1;
+    // 1 to 2^31 - 1, skipping 0 ("none yet"): the slot's words are Int32, and a number past 2^31 - 1 would
+    // read back negative, so the receiver would name another ring and the sender never see it joined.
+    transfer = (transfer + 1) & 0x7fffffff || 1;
     try {
       return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
     } catch (error) {

@@ -219,7 +219,7 @@ async function unlessOtherEnd(slot: ChannelSlot, role: "sender" | "receiver", ve
 }
 
 /** The longest channel name whose ring segments' names (`channel:NAME:TRANSFER`) the arbiter accepts. */
-export const MAX_CHANNEL_NAME_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 32 - 1).length;
+export const MAX_CHANNEL_NAME_BYTES = MAX_NAME_BYTES - ringSegmentName("", 2 ** 31 - 1).length;
 
 /** Checked here, for the arbiter would name its slot ('channel:NAME') in a refusal, and take "" as a name. */
 function checkChannelName(name: string, verb: string): void {
