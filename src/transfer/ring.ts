@@ -7,6 +7,7 @@ import { failure } from "../errors.ts";
 import { populate } from "../ffi/index.ts";
 import type { Segment } from "../guest/segment.ts";
 import { PAGE_SIZE, RECORD_BYTES, RecordField, ringChunkOffset } from "../region/layout.ts";
+import { formatBlockSize } from "../units.ts";
 
 export const MAX_RING_DEPTH = 4096;
 
@@ -23,7 +24,7 @@ export function chunkSizeProblem(chunkBytes: number): string | undefined {
     chunkBytes % PAGE_SIZE !== 0 ||
     chunkBytes > 2 ** 31
   )
-    return `the chunk size ${chunkBytes} is not a multiple of 4 KiB up to 2 GiB`;
+    return `the chunk size ${chunkBytes} is not a multiple of ${formatBlockSize(PAGE_SIZE)} up to 2 GiB`;
   return undefined;
 }
 
