@@ -43,8 +43,8 @@ export const main: CommandDef = defineCommand({
  */
 const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo", "example", "compact-state"]);
 
-/** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. */
-async function run(rawArgs: string[]): Promise<number> {
+/** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. bin/ivsh.mjs calls it under Bun. */
+export async function run(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {

@@ -218,6 +218,13 @@ describe("standard streams closed when ivsh starts (the runtime opens /dev/null 
     expect(open.stderr).toContain("Failed to connect to the arbiter");
   });
 
+  // Under Bun (bunx ivsh, bun bin/ivsh.mjs) the package's command imports src/cli.ts and calls its run().
+  test("through the package's command under Bun (bin/ivsh.mjs): the CLI runs in the same process", async () => {
+    const result = await runShell(`"$1" "${join(REPO, "bin/ivsh.mjs")}" --version`);
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+  });
+
   test("an open stdin that is /dev/null is not mistaken for a closed one", async () => {
     const result = await runShell(`"$1" "$2" guest send - --channel open-in --timeout 1s </dev/null`);
     expect(result.exitCode).toBe(1);
