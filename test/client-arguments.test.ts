@@ -53,6 +53,29 @@ test("an alloc size or options of the wrong type are named, with what to pass in
   expect((await client.status()).segments).toEqual([]);
 });
 
+// Found by a trial: each of these was taken, the field dropped without a word (an unnamed segment that
+// nobody could open, one block instead of three, no name for a typo).
+test("a field alloc() does not take, in its size or its options, is named instead of dropped", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client.alloc.bind(client) as (...args: any[]) => Promise<unknown>;
+  await expectRejection(
+    untyped({ blocks: 2, name: "in-the-size" }),
+    "InvalidArgument",
+    /allocate a segment since its size holds 'name', which it does not take \(blocks only: pass mode and name in the options, the second argument\)/,
+  );
+  await expectRejection(
+    untyped(10, { blocks: 3 }),
+    "InvalidArgument",
+    /its options hold 'blocks', which it does not take \(mode, name only: the size is the first argument: a number or \{ blocks \}\)/,
+  );
+  await expectRejection(
+    untyped(10, { nmae: "typo", mode: "write" }),
+    "InvalidArgument",
+    /its options hold 'nmae'/,
+  );
+  expect((await client.status()).segments).toEqual([]);
+});
+
 test("a block count or status argument the wire cannot carry is told in the caller's words, not the codec's", async () => {
   // It said "encode field 'blocks' since 4294967296 is outside 0..4294967295".
   await expectRejection(
