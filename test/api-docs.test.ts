@@ -36,3 +36,12 @@ test("docs/api is what TypeDoc makes of the current doc comments (else run `npm 
   );
   expect(differing).toEqual([]);
 }, 60_000);
+
+// Found by a trial: the reference said nothing of a holder's death but for close(); README alone did.
+test("the Mutex and CondVar reference says what a holder's death does, when waiters learn, and what to repair", () => {
+  const page = (name: string) => readFileSync(join(REPO, `docs/api/ivsh/classes/${name}.md`), "utf8");
+  const mutex = page("Mutex");
+  for (const said of ["kill -9", "lease runs out", '"owner-died"', "half-updated", "keeps its handle open"])
+    expect(mutex).toContain(said);
+  expect(page("CondVar")).toContain("that holder will never notify");
+});

@@ -251,12 +251,25 @@ abstract class SlotObject {
   }
 }
 
-/** A mutual-exclusion lock shared across processes and VMs. */
+/**
+ * A mutual-exclusion lock shared across processes and VMs.
+ *
+ * A holder that dies holding it does not keep it: the arbiter releases it as owner-died and wakes the
+ * waiters, at once for a process that exits or is killed (even `kill -9`: its connection closes; so for a
+ * VM whose QEMU dies), when its lease runs out for one frozen or cut off (SIGSTOP, a paused VM). The next
+ * `lock()` or `tryLock()` to take it then returns `"owner-died"` instead of `"acquired"`, once: the data
+ * the lock guards may be half-updated, and that caller checks or repairs it before its `unlock()` (the
+ * taker after it is told `"acquired"`). The verdict lives in the lock's slot, which only open handles
+ * keep: a mutex nobody else had open ends with its holder, and a later `mutex(name)` makes a new, free
+ * one. A process that relies on the verdict keeps its handle open.
+ */
 export class Mutex extends SlotObject {}
 
 /**
  * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken
- * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do.
+ * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do. Its lock's
+ * holder dying is as for a `Mutex`: `acquire()` returns `"owner-died"`, and so does a `wait()` (which
+ * ends then: that holder will never notify).
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
