@@ -8,6 +8,7 @@ import {
   shm_acquire_cv,
   shm_alloc,
   shm_create_cv,
+  shm_dealloc,
   shm_finish,
   shm_init,
   shm_open,
@@ -134,5 +135,20 @@ test("a cv id or uid that is not a number is named as such, not as an unknown id
     "PermissionDenied",
     new RegExp(`uid ${uid + 1} is not this client \\(its uid is ${uid}: shm_uid\\(\\)\\)`),
   );
+  await shm_finish();
+});
+
+// Found by a trial: the report's double free was told "Failed to use segment 4 since it was freed".
+test("shm_dealloc of a segment twice says it was freed already; a use after it says it was freed", async () => {
+  await shm_finish();
+  await shm_init({ socket: paths.socket, region: paths.region, name: "double-free" });
+  const area = await shm_alloc(4096, "write", "double-freed");
+  await shm_dealloc(area);
+  await expectRejection(
+    shm_dealloc(area),
+    "NotHeld",
+    /free segment \d+ since it was freed already \(free a segment once\)/,
+  );
+  expectFailure(() => area.bytes, "NotHeld", /use segment \d+ since it was freed/);
   await shm_finish();
 });

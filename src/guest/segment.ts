@@ -84,6 +84,9 @@ export class Segment {
       this.view = undefined;
       return;
     }
+    // A second free() (shm_dealloc twice) was told "use segment 4 since it was freed": say which call.
+    if (this.freed)
+      throw failure("NotHeld", `free segment ${this.id}`, "it was freed already (free a segment once)");
     this.checkLive();
     this.freed = true;
     this.view = undefined;
