@@ -111,6 +111,17 @@ test("a mode that is none of read, write, write-exclusive is named, with the cho
   await expectRejection(client.open("anything", "rw" as any), "InvalidArgument", choices);
 });
 
+// Found by a trial: mutex("x", "false") or mutex("x", 0) was taken, any value but false making one.
+test("a mutex's or condvar's create flag that is not true or false is named, and nothing is made", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client as any;
+  const notAFlag = /its create flag .* is not true or false \(false: only open one that exists\)/;
+  await expectRejection(untyped.mutex("flagged", "false"), "InvalidArgument", notAFlag);
+  await expectRejection(untyped.condvar("flagged", 0), "InvalidArgument", notAFlag);
+  expect((await client.status()).sync.filter((object) => object.name === "flagged")).toEqual([]);
+  await expectRejection(client.mutex("flagged", false), "NotFound", /nothing by that name exists/);
+});
+
 test("a condvar wait without its lock says so, not 'unlock'", async () => {
   const condvar = await client.condvar("waited-unlocked");
   await expectRejection(

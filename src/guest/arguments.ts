@@ -112,6 +112,13 @@ export function syncOpenRequest(
   create: boolean,
 ): { name: string; kind: number; create: number } {
   checkName(name, `open a ${kind}`);
+  // A caller without types passing "false" or 0 made one when it meant to find one (any value was truthy).
+  if (typeof create !== "boolean")
+    throw failure(
+      "InvalidArgument",
+      `open ${kind} '${name}'`,
+      `its create flag ${describe(create)} is not true or false (false: only open one that exists)`,
+    );
   const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
   return { name: name as string, kind: SlotKind[kind], create: mode };
 }
