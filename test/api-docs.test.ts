@@ -45,3 +45,10 @@ test("the Mutex and CondVar reference says what a holder's death does, when wait
     expect(mutex).toContain(said);
   expect(page("CondVar")).toContain("that holder will never notify");
 });
+
+// Found by a trial: the reference did not say that a write to a "read" segment kills the process.
+test("the Segment reference says what a write to a read grant and a view kept after free() do", () => {
+  const segment = readFileSync(join(REPO, "docs/api/ivsh/classes/Segment.md"), "utf8");
+  for (const said of ['Held "read"', "read-only", "SIGSEGV", "a view kept from before faults"])
+    expect(segment).toContain(said);
+});
