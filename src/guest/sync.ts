@@ -21,6 +21,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
+import { parkNamed } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -220,7 +221,7 @@ abstract class SlotObject {
         continue;
       if (performance.now() >= wait.deadlineMs)
         throw failure("Timeout", `lock '${this.name}'`, `it stayed held by client ${seen & LOCK_OWNER_MASK}`);
-      await this.client.parker.park(this.lockSite, flagged, wait);
+      await parkNamed(this.client, this.lockSite, flagged, wait, `lock '${this.name}'`);
     }
   }
 
@@ -316,13 +317,14 @@ export class CondVar extends SlotObject {
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
-    let signalled = true;
+    let signalled: boolean | undefined;
     let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
       signalled = await this.waitSequence(sequence, bound);
     } finally {
-      relocked = await this.lock();
+      // A wait close() ended has nothing to take again (the goodbye releases the lock): its error stands.
+      if (signalled !== undefined || !this.client.isClosing) relocked = await this.lock();
     }
     if (relocked === "owner-died") return "owner-died";
     return signalled ? "notified" : "timed-out";
@@ -346,7 +348,7 @@ export class CondVar extends SlotObject {
         if (performance.now() >= wait.deadlineMs) return false;
         this.checkOpen();
         throwIfAborted(signal, `wait on '${this.name}'`);
-        await this.client.parker.park(site, sequence, wait);
+        await parkNamed(this.client, site, sequence, wait, `wait on '${this.name}'`);
       }
     } finally {
       site.record((performance.now() - started) * 1e6);
