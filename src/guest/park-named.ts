@@ -4,11 +4,16 @@
  * to go on)", naming neither the call nor the lock. Here the call names itself.
  */
 import { failure, isIvshError } from "../errors.ts";
-import type { ParkDeadline, ParkSite } from "./parking.ts";
-import type { SlotOwner } from "./sync.ts";
+import type { ParkDeadline, Parker, ParkSite } from "./parking.ts";
+
+/** What of a client this needs (a SlotOwner, sync.ts). */
+interface Parking {
+  readonly parker: Parker;
+  readonly isClosing: boolean;
+}
 
 export async function parkNamed(
-  client: SlotOwner,
+  client: Parking,
   site: ParkSite,
   expected: number,
   wait: ParkDeadline,
