@@ -52,3 +52,10 @@ test("the Segment reference says what a write to a read grant and a view kept af
   for (const said of ['Held "read"', "read-only", "SIGSEGV", "a view kept from before faults"])
     expect(segment).toContain(said);
 });
+
+// Found by a trial: notify() said "wakes one waiter"; waiters still spinning all see it (Mesa allows it).
+test("the CondVar reference says notify() may wake more than one waiter and is not kept for a later one", () => {
+  const condvar = readFileSync(join(REPO, "docs/api/ivsh/classes/CondVar.md"), "utf8");
+  expect(condvar).toContain("more than one may wake");
+  expect(condvar).toContain("With no waiter it is not kept");
+});

@@ -355,7 +355,10 @@ export class CondVar extends SlotObject {
     }
   }
 
-  /** Wakes one waiter (if any); under the lock, it wakes when the lock is released. */
+  /**
+   * Wakes a waiter (if any; waiters still spinning see it too, so more than one may wake: each re-checks
+   * its condition). Under the lock, it wakes when the lock is released. With no waiter it is not kept.
+   */
   notify(): void {
     this.signal(1);
   }
