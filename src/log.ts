@@ -79,8 +79,11 @@ function render(parts: unknown[]): string {
 
 const CONTROL_NAMES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
-/** C0 and C1 controls, DEL and the Unicode line and paragraph separators, as escapes (`\n`, `\x1b`). */
-function escapeControls(text: string): string {
+/**
+ * C0 and C1 controls, DEL and the Unicode line and paragraph separators, as escapes (`\n`, `\x1b`): for
+ * any text that quotes what clients sent and goes to a terminal or a log (status.ts too).
+ */
+export function escapeControls(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (character) => {
     const code = character.charCodeAt(0);
     return (

@@ -46,6 +46,33 @@ test("a condvar wait in progress when close() runs fails instead of waiting for 
   await expectRejection(waiting, "ConnectionLost", /this client was closed/);
 });
 
+// Found by a trial: both failed with "Failed to get an answer from the arbiter since this client was
+// closed (connect() again to go on)", naming neither the call nor the lock.
+test.each([false, true])(
+  "a lock() and a wait() parked when close() runs name themselves (futexParking %p)",
+  async (futexParking) => {
+    const where = { socket: paths.socket, region: paths.region };
+    const holder = await connect(where);
+    const client = await connect({ ...where, futexParking });
+    await (await holder.mutex("named-on-close")).lock();
+    const locking = (await client.mutex("named-on-close")).lock();
+    const condvar = await client.condvar("named-on-close-cv");
+    await condvar.lock();
+    const waiting = condvar.wait();
+    for (const pending of [locking, waiting]) pending.catch(() => undefined);
+    await Bun.sleep(300); // parked by now, in the arbiter or on the futex
+    await client.close();
+    const closed = /since this client was closed while it waited \(close\(\) or shm_finish\(\)\)/;
+    await expectRejection(locking, "ConnectionLost", new RegExp(`lock 'named-on-close' ${closed.source}`));
+    await expectRejection(
+      waiting,
+      "ConnectionLost",
+      new RegExp(`wait on 'named-on-close-cv' ${closed.source}`),
+    );
+    await holder.close();
+  },
+);
+
 test("a segment of a closed client refuses its bytes; freeing it is no error", async () => {
   const client = await connect({ socket: paths.socket, region: paths.region });
   const segment = await client.alloc(100);
@@ -54,6 +81,20 @@ test("a segment of a closed client refuses its bytes; freeing it is no error", a
   expectFailure(() => segment.bytes, "ConnectionLost", /its client was closed/);
   await segment.free();
   expect(segment.isFreed).toBe(true);
+});
+
+// Found by a trial: free() while close() ran failed with "Failed to get an answer from the arbiter since
+// this client was closed", though the goodbye gives everything back and free() after close() is no error.
+test("freeing a segment while close() runs is no error either, and the blocks come back", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const segment = await client.alloc(100, { name: "freed-while-closing" });
+  const closing = client.close();
+  await segment.free();
+  expect(segment.isFreed).toBe(true);
+  await closing;
+  const observer = await connect({ socket: paths.socket, region: paths.region });
+  expect((await observer.status()).segments).toEqual([]);
+  await observer.close();
 });
 
 test("a mutex of a closed client: lock fails, unlock is no error (the goodbye released it), owner fails", async () => {

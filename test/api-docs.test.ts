@@ -36,3 +36,26 @@ test("docs/api is what TypeDoc makes of the current doc comments (else run `npm 
   );
   expect(differing).toEqual([]);
 }, 60_000);
+
+// Found by a trial: the reference said nothing of a holder's death but for close(); README alone did.
+test("the Mutex and CondVar reference says what a holder's death does, when waiters learn, and what to repair", () => {
+  const page = (name: string) => readFileSync(join(REPO, `docs/api/ivsh/classes/${name}.md`), "utf8");
+  const mutex = page("Mutex");
+  for (const said of ["kill -9", "lease runs out", '"owner-died"', "half-updated", "keeps its handle open"])
+    expect(mutex).toContain(said);
+  expect(page("CondVar")).toContain("that holder will never notify");
+});
+
+// Found by a trial: the reference did not say that a write to a "read" segment kills the process.
+test("the Segment reference says what a write to a read grant and a view kept after free() do", () => {
+  const segment = readFileSync(join(REPO, "docs/api/ivsh/classes/Segment.md"), "utf8");
+  for (const said of ['Held "read"', "read-only", "SIGSEGV", "a view kept from before faults"])
+    expect(segment).toContain(said);
+});
+
+// Found by a trial: notify() said "wakes one waiter"; waiters still spinning all see it (Mesa allows it).
+test("the CondVar reference says notify() may wake more than one waiter and is not kept for a later one", () => {
+  const condvar = readFileSync(join(REPO, "docs/api/ivsh/classes/CondVar.md"), "utf8");
+  expect(condvar).toContain("more than one may wake");
+  expect(condvar).toContain("With no waiter it is not kept");
+});

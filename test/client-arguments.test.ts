@@ -53,6 +53,29 @@ test("an alloc size or options of the wrong type are named, with what to pass in
   expect((await client.status()).segments).toEqual([]);
 });
 
+// Found by a trial: each of these was taken, the field dropped without a word (an unnamed segment that
+// nobody could open, one block instead of three, no name for a typo).
+test("a field alloc() does not take, in its size or its options, is named instead of dropped", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client.alloc.bind(client) as (...args: any[]) => Promise<unknown>;
+  await expectRejection(
+    untyped({ blocks: 2, name: "in-the-size" }),
+    "InvalidArgument",
+    /allocate a segment since its size holds 'name', which it does not take \(blocks only: pass mode and name in the options, the second argument\)/,
+  );
+  await expectRejection(
+    untyped(10, { blocks: 3 }),
+    "InvalidArgument",
+    /its options hold 'blocks', which it does not take \(mode, name only: the size is the first argument: a number or \{ blocks \}\)/,
+  );
+  await expectRejection(
+    untyped(10, { nmae: "typo", mode: "write" }),
+    "InvalidArgument",
+    /its options hold 'nmae'/,
+  );
+  expect((await client.status()).segments).toEqual([]);
+});
+
 test("a block count or status argument the wire cannot carry is told in the caller's words, not the codec's", async () => {
   // It said "encode field 'blocks' since 4294967296 is outside 0..4294967295".
   await expectRejection(
@@ -86,6 +109,17 @@ test("a mode that is none of read, write, write-exclusive is named, with the cho
   await expectRejection(client.alloc(10, { mode: "rw" as any }), "InvalidArgument", choices);
   // biome-ignore lint/suspicious/noExplicitAny: as above
   await expectRejection(client.open("anything", "rw" as any), "InvalidArgument", choices);
+});
+
+// Found by a trial: mutex("x", "false") or mutex("x", 0) was taken, any value but false making one.
+test("a mutex's or condvar's create flag that is not true or false is named, and nothing is made", async () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+  const untyped = client as any;
+  const notAFlag = /its create flag .* is not true or false \(false: only open one that exists\)/;
+  await expectRejection(untyped.mutex("flagged", "false"), "InvalidArgument", notAFlag);
+  await expectRejection(untyped.condvar("flagged", 0), "InvalidArgument", notAFlag);
+  expect((await client.status()).sync.filter((object) => object.name === "flagged")).toEqual([]);
+  await expectRejection(client.mutex("flagged", false), "NotFound", /nothing by that name exists/);
 });
 
 test("a condvar wait without its lock says so, not 'unlock'", async () => {

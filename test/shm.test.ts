@@ -4,7 +4,17 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_finish, shm_init, shm_uid } from "../src/guest/shm.ts";
+import {
+  shm_acquire_cv,
+  shm_alloc,
+  shm_create_cv,
+  shm_dealloc,
+  shm_finish,
+  shm_init,
+  shm_open,
+  shm_uid,
+  shm_wait_cv,
+} from "../src/guest/shm.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -84,4 +94,61 @@ test("shm_init with options that are not an object is refused as connect() refus
     "InvalidArgument",
     /shm_init\(\) since its options null are not an object/,
   );
+});
+
+test("every shm_* call that returns a promise rejects, not throws at the call, when it cannot run", async () => {
+  await shm_finish();
+  const calls: [string, () => Promise<unknown>][] = [
+    ["shm_alloc", () => shm_alloc(4096)],
+    ["shm_open", () => shm_open("anything")],
+    ["shm_acquire_cv", () => shm_acquire_cv(0, 1)],
+    ["shm_wait_cv", () => shm_wait_cv(0, 1)],
+  ];
+  for (const [name, call] of calls) {
+    let promise: Promise<unknown> | undefined;
+    expect(() => {
+      promise = call();
+    }, name).not.toThrow();
+    await expectRejection(promise!, "ProtocolState", /shm_init\(\) has not been called/);
+  }
+});
+
+test("a cv id or uid that is not a number is named as such, not as an unknown id or another client", async () => {
+  await shm_finish();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "typed-ids" });
+  const cvid = await shm_create_cv("typed-ids");
+  // A caller without types: an id read back from a file or an environment variable is a string.
+  const untyped = shm_acquire_cv as (cvid: unknown, uid: unknown) => Promise<unknown>;
+  await expectRejection(
+    untyped(String(cvid), uid),
+    "InvalidArgument",
+    new RegExp(`its cvid '${cvid}' is not a number \\(pass what shm_create_cv\\(\\) returned\\)`),
+  );
+  await expectRejection(
+    untyped(cvid, String(uid)),
+    "InvalidArgument",
+    new RegExp(`its uid '${uid}' is not a number \\(pass what shm_init\\(\\) or shm_uid\\(\\) returned\\)`),
+  );
+  await expectRejection(untyped(cvid, undefined), "InvalidArgument", /its uid undefined is not a number/);
+  await expectRejection(
+    shm_acquire_cv(cvid, uid + 1),
+    "PermissionDenied",
+    new RegExp(`uid ${uid + 1} is not this client \\(its uid is ${uid}: shm_uid\\(\\)\\)`),
+  );
+  await shm_finish();
+});
+
+// Found by a trial: the report's double free was told "Failed to use segment 4 since it was freed".
+test("shm_dealloc of a segment twice says it was freed already; a use after it says it was freed", async () => {
+  await shm_finish();
+  await shm_init({ socket: paths.socket, region: paths.region, name: "double-free" });
+  const area = await shm_alloc(4096, "write", "double-freed");
+  await shm_dealloc(area);
+  await expectRejection(
+    shm_dealloc(area),
+    "NotHeld",
+    /free segment \d+ since it was freed already \(free a segment once\)/,
+  );
+  expectFailure(() => area.bytes, "NotHeld", /use segment \d+ since it was freed/);
+  await shm_finish();
 });

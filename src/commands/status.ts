@@ -2,6 +2,7 @@
 import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
+import { escapeControls } from "../log.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
@@ -154,5 +155,7 @@ function renderStatus(report: StatusReport): string {
     ...transferLines(report.transfers ?? []),
     ...integrityLines(report.integrity),
   ];
-  return `${lines.join("\n")}\n`;
+  // Names are whatever clients chose (a guest's too): a name holding "\x1b]0;..." or "\n  client #1 ..."
+  // must not drive the operator's terminal or print as a line of the report's own.
+  return `${lines.map(escapeControls).join("\n")}\n`;
 }

@@ -31,6 +31,13 @@ export function allocRequest(
   const { mode = "write", name } = (options ?? {}) as AllocOptions;
   const blocks =
     typeof size === "object" && size !== null ? (size as { blocks?: unknown }).blocks : undefined;
+  checkKeys(size, ["blocks"], "its size holds", "pass mode and name in the options, the second argument");
+  checkKeys(
+    options,
+    ["mode", "name"],
+    "its options hold",
+    "the size is the first argument: a number or { blocks }",
+  );
   if (typeof size !== "number" && typeof blocks !== "number")
     throw failure(
       "InvalidArgument",
@@ -57,6 +64,21 @@ export function allocRequest(
     mode: accessModeOf(mode, what),
     name: name ?? "",
   };
+}
+
+/**
+ * A field alloc() does not read was dropped without a word: `alloc({ blocks: 2, name: "x" })` made an
+ * unnamed segment that nobody could open, `alloc(10, { blocks: 3 })` one block, `{ nmae }` no name.
+ */
+function checkKeys(value: unknown, known: string[], what: string, hint: string): void {
+  if (typeof value !== "object" || value === null) return;
+  const unknown = Object.keys(value).filter((key) => !known.includes(key));
+  if (unknown.length > 0)
+    throw failure(
+      "InvalidArgument",
+      "allocate a segment",
+      `${what} ${unknown.map((key) => `'${key.slice(0, 40)}'`).join(", ")}, which it does not take (${known.join(", ")} only: ${hint})`,
+    );
 }
 
 /**
@@ -90,6 +112,13 @@ export function syncOpenRequest(
   create: boolean,
 ): { name: string; kind: number; create: number } {
   checkName(name, `open a ${kind}`);
+  // A caller without types passing "false" or 0 made one when it meant to find one (any value was truthy).
+  if (typeof create !== "boolean")
+    throw failure(
+      "InvalidArgument",
+      `open ${kind} '${name}'`,
+      `its create flag ${describe(create)} is not true or false (false: only open one that exists)`,
+    );
   const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;
   return { name: name as string, kind: SlotKind[kind], create: mode };
 }

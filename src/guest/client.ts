@@ -133,7 +133,8 @@ export class Client {
   /** @internal Segment.free() */
   async releaseSegment(segment: Segment): Promise<void> {
     this.region.revoke(segment.offset, segment.capacity);
-    await this.transport.request("free", { segmentId: segment.id });
+    // close() has begun: its goodbye gives the grant back, so free() is done, as it is after close().
+    if (!this.isClosing) await this.transport.request("free", { segmentId: segment.id });
   }
 
   /** The mutex named `name`, made if there is none (unless `create` is false). */

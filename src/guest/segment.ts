@@ -54,7 +54,12 @@ export class Segment {
     this.capacity = grant.blockCount * client.geometry.blockSize;
   }
 
-  /** The segment's memory, zero copy: `byteLength` bytes. */
+  /**
+   * The segment's memory, zero copy: `byteLength` bytes. Held "read", its pages are mapped read-only: a
+   * write through this view (or at `address`) is no exception but the end of the process, SIGSEGV (with
+   * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
+   * throws, and a view kept from before faults the same way on its next touch.
+   */
   get bytes(): Uint8Array {
     this.checkLive();
     this.view ??= this.client.region.bytes(this.offset, this.byteLength);
@@ -84,6 +89,9 @@ export class Segment {
       this.view = undefined;
       return;
     }
+    // A second free() (shm_dealloc twice) was told "use segment 4 since it was freed": say which call.
+    if (this.freed)
+      throw failure("NotHeld", `free segment ${this.id}`, "it was freed already (free a segment once)");
     this.checkLive();
     this.freed = true;
     this.view = undefined;

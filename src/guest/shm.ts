@@ -34,6 +34,10 @@ let current: Client | undefined;
 let connecting: { promise: Promise<Client>; where: string } | undefined;
 const condvars = new Map<number, CondVar>();
 
+/**
+ * Every shm_* call that returns a promise is async: a failure found before any request (no shm_init, a
+ * wrong id) must reject, as its type says, not throw at the call (`shm_alloc(n).catch(...)` missed it).
+ */
 function client(): Client {
   if (!current) throw failure("ProtocolState", "use the shm_* API", "shm_init() has not been called");
   return current;
@@ -42,12 +46,28 @@ function client(): Client {
 function condvar(cvid: number, uid: number): CondVar {
   // First: after shm_finish() the ids are forgotten, and "shm_create_cv() did not return that id" was wrong.
   const connected = client();
+  // A caller without types passing "0" or "1" was told the id was never returned, or the uid not its own.
+  checkId(cvid, "cvid", "use a condition variable", "what shm_create_cv() returned");
+  checkId(uid, "uid", `use condition variable ${cvid}`, "what shm_init() or shm_uid() returned");
   const found = condvars.get(cvid);
   if (!found)
     throw failure("NotFound", `use condition variable ${cvid}`, "shm_create_cv() did not return that id");
   if (uid !== connected.clientId)
-    throw failure("PermissionDenied", `use condition variable ${cvid}`, `uid ${uid} is not this client`);
+    throw failure(
+      "PermissionDenied",
+      `use condition variable ${cvid}`,
+      `uid ${uid} is not this client (its uid is ${connected.clientId}: shm_uid())`,
+    );
   return found;
+}
+
+function checkId(value: unknown, what: string, action: string, pass: string): void {
+  if (typeof value !== "number")
+    throw failure(
+      "InvalidArgument",
+      action,
+      `its ${what} ${typeof value === "string" ? `'${value.slice(0, 40)}'` : typeof value === "object" && value ? "(an object)" : String(value)} is not a number (pass ${pass})`,
+    );
 }
 
 /**
@@ -86,13 +106,17 @@ export function shm_uid(): number {
 }
 
 /** Allocates `size` bytes (shared under `name` if given); the view is `segment.bytes`. */
-export function shm_alloc(size: number, mode: AccessModeName = "write", name?: string): Promise<Segment> {
-  return client().alloc(size, name === undefined ? { mode } : { mode, name });
+export async function shm_alloc(
+  size: number,
+  mode: AccessModeName = "write",
+  name?: string,
+): Promise<Segment> {
+  return await client().alloc(size, name === undefined ? { mode } : { mode, name });
 }
 
 /** Attaches to a segment another process allocated under `name`. */
-export function shm_open(name: string, mode: AccessModeName = "write"): Promise<Segment> {
-  return client().open(name, mode);
+export async function shm_open(name: string, mode: AccessModeName = "write"): Promise<Segment> {
+  return await client().open(name, mode);
 }
 
 /** Gives the segment back (its blocks become inaccessible to this process). */
@@ -115,8 +139,8 @@ export async function shm_create_cv(name: string): Promise<number> {
 }
 
 /** Takes the cv's lock; "owner-died" if its last holder died holding it. */
-export function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
-  return condvar(cvid, uid).acquire();
+export async function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
+  return await condvar(cvid, uid).acquire();
 }
 
 /** Releases the cv's lock. */
@@ -125,8 +149,8 @@ export function shm_release_cv(cvid: number, uid: number): void {
 }
 
 /** Releases the cv's lock, sleeps until notified, re-acquires. */
-export function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
-  return condvar(cvid, uid).wait();
+export async function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
+  return await condvar(cvid, uid).wait();
 }
 
 /** Wakes one waiter of the cv (call it holding the cv's lock). */

@@ -21,6 +21,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
+import { parkNamed } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -220,7 +221,7 @@ abstract class SlotObject {
         continue;
       if (performance.now() >= wait.deadlineMs)
         throw failure("Timeout", `lock '${this.name}'`, `it stayed held by client ${seen & LOCK_OWNER_MASK}`);
-      await this.client.parker.park(this.lockSite, flagged, wait);
+      await parkNamed(this.client, this.lockSite, flagged, wait, `lock '${this.name}'`);
     }
   }
 
@@ -251,12 +252,25 @@ abstract class SlotObject {
   }
 }
 
-/** A mutual-exclusion lock shared across processes and VMs. */
+/**
+ * A mutual-exclusion lock shared across processes and VMs.
+ *
+ * A holder that dies holding it does not keep it: the arbiter releases it as owner-died and wakes the
+ * waiters, at once for a process that exits or is killed (even `kill -9`: its connection closes; so for a
+ * VM whose QEMU dies), when its lease runs out for one frozen or cut off (SIGSTOP, a paused VM). The next
+ * `lock()` or `tryLock()` to take it then returns `"owner-died"` instead of `"acquired"`, once: the data
+ * the lock guards may be half-updated, and that caller checks or repairs it before its `unlock()` (the
+ * taker after it is told `"acquired"`). The verdict lives in the lock's slot, which only open handles
+ * keep: a mutex nobody else had open ends with its holder, and a later `mutex(name)` makes a new, free
+ * one. A process that relies on the verdict keeps its handle open.
+ */
 export class Mutex extends SlotObject {}
 
 /**
  * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken
- * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do.
+ * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do. Its lock's
+ * holder dying is as for a `Mutex`: `acquire()` returns `"owner-died"`, and so does a `wait()` (which
+ * ends then: that holder will never notify).
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
@@ -303,13 +317,14 @@ export class CondVar extends SlotObject {
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
-    let signalled = true;
+    let signalled: boolean | undefined;
     let relocked: LockOutcome = "acquired";
     try {
       this.unlock();
       signalled = await this.waitSequence(sequence, bound);
     } finally {
-      relocked = await this.lock();
+      // A wait close() ended has nothing to take again (the goodbye releases the lock): its error stands.
+      if (signalled !== undefined || !this.client.isClosing) relocked = await this.lock();
     }
     if (relocked === "owner-died") return "owner-died";
     return signalled ? "notified" : "timed-out";
@@ -333,14 +348,17 @@ export class CondVar extends SlotObject {
         if (performance.now() >= wait.deadlineMs) return false;
         this.checkOpen();
         throwIfAborted(signal, `wait on '${this.name}'`);
-        await this.client.parker.park(site, sequence, wait);
+        await parkNamed(this.client, site, sequence, wait, `wait on '${this.name}'`);
       }
     } finally {
       site.record((performance.now() - started) * 1e6);
     }
   }
 
-  /** Wakes one waiter (if any); under the lock, it wakes when the lock is released. */
+  /**
+   * Wakes a waiter (if any; waiters still spinning see it too, so more than one may wake: each re-checks
+   * its condition). Under the lock, it wakes when the lock is released. With no waiter it is not kept.
+   */
   notify(): void {
     this.signal(1);
   }
