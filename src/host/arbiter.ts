@@ -268,7 +268,7 @@ export class Arbiter implements ArbiterView {
   }
 
   private connectionClosed(connection: Connection): void {
-    connection.phase = "closing";
+    connection.socketClosed();
     // Stopping closes every connection: those sessions stay in the state, to be resumed after a restart.
     if (this.stopped) return;
     const clientId = connection.clientId;
