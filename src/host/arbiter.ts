@@ -23,6 +23,7 @@ import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
+import { JournalOutage } from "./journal-outage.ts";
 import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -33,8 +34,6 @@ import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
-
-const JOURNAL_FAILURE_LOG_MS = 10_000;
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
@@ -65,8 +64,9 @@ export class Arbiter implements ArbiterView {
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
   private readonly descriptors = new DescriptorWatch();
-  /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
-  private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
+  private readonly journalOutage = new JournalOutage();
+  /** Sessions that left (goodbye, disconnect) while the journal could not record it: how they left. */
+  private readonly lateEnds = new Map<number, EndReason>();
 
   constructor(
     readonly options: ArbiterOptions,
@@ -141,6 +141,7 @@ export class Arbiter implements ArbiterView {
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
     if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
+    this.lateEnds.delete(clientId); // it came back: what ended was only a connection
     this.liveness.set(clientId, { connection, lastSeenMs: Date.now(), stalledAtSeenMs: this.stalledMs });
     connection.clientId = clientId;
   }
@@ -170,10 +171,14 @@ export class Arbiter implements ArbiterView {
       // without it (the sweep tries again), by which time there may be room to record it.
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
       this.awaitWithoutConnection(clientId);
+      if (reason !== "lease expired") this.lateEnds.set(clientId, reason);
       return;
     }
     const { wake, released } = ended;
-    sessionEnded(session, reason, released);
+    // A goodbye recorded only at its lease's end is told as the goodbye it was, not as a lost lease.
+    const late = this.lateEnds.get(clientId);
+    this.lateEnds.delete(clientId);
+    sessionEnded(session, late ?? reason, released, late !== undefined);
     for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
@@ -184,8 +189,11 @@ export class Arbiter implements ArbiterView {
    * file system) is undone in memory too, so the arbiter never holds what a restart would not bring back.
    */
   transaction<T>(change: () => T): T {
+    const writes = this.stateFile.writes;
     try {
-      return this.stateFile.transaction(change);
+      const result = this.stateFile.transaction(change);
+      if (this.stateFile.writes !== writes) this.journalOutage.recorded(this.stateFile.path);
+      return result;
     } catch (error) {
       if (error instanceof JournalWriteFailed) this.undoUnrecorded(error);
       throw error;
@@ -221,11 +229,7 @@ export class Arbiter implements ArbiterView {
       const object = this.state.syncObjects.get(slot);
       this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
     }
-    if (performance.now() - this.journalFailureLoggedMs < JOURNAL_FAILURE_LOG_MS) return;
-    this.journalFailureLoggedMs = performance.now();
-    log.error(
-      `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
-    );
+    this.journalOutage.refusedChange(error);
   }
 
   /**

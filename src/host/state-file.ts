@@ -173,6 +173,8 @@ export class StateFile implements Journal {
   private pending: string[] | undefined;
   /** Where the last whole record ends: a write that fails part way is cut back to here. */
   private size: number;
+  /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
+  writes = 0;
 
   private constructor(
     readonly path: string,
@@ -239,6 +241,7 @@ export class StateFile implements Journal {
       throw new JournalWriteFailed(cause.code, cause.message, { cause: error });
     }
     this.size += bytes.byteLength;
+    this.writes++;
   }
 
   get needsCompaction(): boolean {
