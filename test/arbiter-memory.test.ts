@@ -13,7 +13,7 @@ let arbiter: Spawned;
 
 beforeAll(async () => {
   paths = testPaths("arbiter-memory");
-  arbiter = spawnFixture("census-arbiter", {
+  arbiter = spawnFixture("probed-arbiter", {
     region: paths.region,
     socket: paths.socket,
     state: paths.state,

@@ -142,14 +142,18 @@ export class Arbiter implements ArbiterView {
   attach(clientId: number, connection: Connection): void {
     if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
     this.lateEnds.delete(clientId); // it came back: what ended was only a connection
-    this.liveness.set(clientId, { connection, lastSeenMs: Date.now(), stalledAtSeenMs: this.stalledMs });
+    this.liveness.set(clientId, {
+      connection,
+      lastSeenMs: performance.now(),
+      stalledAtSeenMs: this.stalledMs,
+    });
     connection.clientId = clientId;
   }
 
   touch(clientId: number): void {
     const live = this.liveness.get(clientId);
     if (!live) return;
-    live.lastSeenMs = Date.now();
+    live.lastSeenMs = performance.now();
     live.stalledAtSeenMs = this.stalledMs;
   }
 
@@ -204,7 +208,7 @@ export class Arbiter implements ArbiterView {
   private awaitWithoutConnection(clientId: number): void {
     this.liveness.set(clientId, {
       connection: undefined,
-      lastSeenMs: Date.now(),
+      lastSeenMs: performance.now(),
       stalledAtSeenMs: this.stalledMs,
     });
   }
@@ -331,7 +335,7 @@ export class Arbiter implements ArbiterView {
    * unread in its sockets; an arbiter always late still expires a silent client, only later.
    */
   private expireSilentClients(): void {
-    const now = Date.now();
+    const now = performance.now();
     const sinceSweep = performance.now() - this.lastSweepMs;
     this.lastSweepMs = performance.now();
     this.stalledMs += Math.max(0, sinceSweep - 1.5 * this.sweepPeriodMs);
