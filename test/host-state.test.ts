@@ -10,7 +10,14 @@ import type { FileSink } from "bun";
 import { connect } from "../src/guest/index.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, readUntil, runCli, spawnBun } from "./helpers/processes.ts";
+import {
+  ArbiterProcess,
+  eventually,
+  livenessBoundMs,
+  readUntil,
+  runCli,
+  spawnBun,
+} from "./helpers/processes.ts";
 
 let paths: TestPaths;
 
@@ -300,4 +307,36 @@ test("a state that names its region relatively (older ivsh) or by a path that ca
   const moved = await ArbiterProcess.start(own, { size: "1MiB", blockSize: "64KiB" });
   await moved.stop();
   rmSync(own.region, { force: true });
+}, 60_000);
+
+test("a journal removed or replaced under the running arbiter is written again: kill -9 and a restart keep every allocation", async () => {
+  for (const how of ["removed", "replaced"] as const) {
+    const own = { ...paths, ...files(`journal-${how}`), state: join(paths.dir, `journal-${how}.state`) };
+    const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "1s" });
+    const client = await connect({ socket: own.socket, region: own.region, name: how });
+    await client.alloc(4096, { name: "before" });
+    rmSync(own.state);
+    if (how === "replaced") writeFileSync(own.state, "someone else's file\n");
+    // Written again at the next sweep (a quarter lease): with the state it had, and appended to after.
+    const rewritten = () => readFileSync(own.state, "utf8").includes('"name":"before"');
+    await eventually(
+      async () => existsSync(own.state) && rewritten(),
+      livenessBoundMs(1000),
+      `the ${how} journal written again`,
+    );
+    await client.alloc(4096, { name: "after" });
+    await host.kill9();
+    expect(await host.spawned.stderr).toContain(
+      `the state journal ${own.state} was removed or replaced while the arbiter ran: wrote it again`,
+    );
+    await host.restart();
+    try {
+      const { stdout } = await runCli(["status", "--socket", own.socket, "--json"]);
+      const segments = (JSON.parse(stdout) as { segments: { name: string }[] }).segments;
+      expect(segments.map(({ name }) => name).sort()).toEqual(["after", "before"]);
+      await client.close();
+    } finally {
+      await host.stop();
+    }
+  }
 }, 60_000);

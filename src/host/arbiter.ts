@@ -60,6 +60,8 @@ export class Arbiter implements ArbiterView {
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
   private regionGoneTold = false;
+  /** A journal that could not be written again was said to be gone (once, until it is written). */
+  private journalGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
@@ -287,6 +289,7 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.regionShrunk()) return;
     this.noticeRegionGone();
+    this.keepJournal();
     this.expireSilentClients();
     this.descriptors.check();
     this.waits.recheck((key) => Atomics.load(this.slots.words, key));
@@ -327,6 +330,32 @@ export class Arbiter implements ArbiterView {
       `the region file ${this.options.regionPath} was removed or replaced while the arbiter ran: clients ` +
         "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)",
     );
+  }
+
+  /**
+   * Writes the state journal again if its file was removed or replaced under the arbiter (an `rm`, a
+   * clean-up of its directory): appends went on into a file no name led to, the compaction failed saying
+   * "nothing is lost", and the next start found no state and discarded every allocation.
+   */
+  private keepJournal(): void {
+    const path = this.stateFile.path;
+    if (this.stateFile.stillAtPath()) return;
+    this.compactor.cancel();
+    try {
+      this.stateFile.rewrite(this.state.snapshot(this.options.regionPath));
+      this.journalGoneTold = false;
+      log.warn(
+        `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
+      );
+    } catch (error) {
+      if (this.journalGoneTold) return;
+      this.journalGoneTold = true;
+      log.error(
+        `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
+          `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
+          "the arbiter retries at each sweep",
+      );
+    }
   }
 
   /**

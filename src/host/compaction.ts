@@ -184,6 +184,8 @@ export class Compactor {
   private notBeforeMs = 0;
   private done = 0;
   private readonly deadlineMs = compactionDeadlineMs();
+  /** Bumped by `cancel`: a helper started before then has nothing to take over. */
+  private generation = 0;
 
   constructor(private readonly journal: StateFile) {}
 
@@ -218,6 +220,7 @@ export class Compactor {
       ],
       { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
     );
+    const generation = this.generation;
     let overdue = false;
     const deadline = setTimeout(() => {
       overdue = true;
@@ -231,8 +234,9 @@ export class Compactor {
     ]);
     void output.then(([code, stdout, stderr]) => {
       clearTimeout(deadline);
-      this.running = undefined;
+      if (this.running === child) this.running = undefined;
       const signal = child.signalCode === null ? undefined : String(child.signalCode);
+      if (generation !== this.generation) return;
       this.finish(plan, { pid: child.pid, code, signal, overdue, stdout, stderr });
     });
     return child;
@@ -240,6 +244,12 @@ export class Compactor {
 
   stop(): void {
     this.stopped = true;
+    this.running?.kill("SIGKILL");
+  }
+
+  /** The journal was written anew: a helper's offsets are into the old file, so its result is dropped. */
+  cancel(): void {
+    this.generation++;
     this.running?.kill("SIGKILL");
   }
 
