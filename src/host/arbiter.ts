@@ -23,7 +23,7 @@ import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { JournalOutage } from "./journal-outage.ts";
+import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -87,6 +87,7 @@ export class Arbiter implements ArbiterView {
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
     this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
+    state.attachJournal(this.journalOutage.gate(stateFile));
   }
 
   private get sweepPeriodMs(): number {
@@ -217,7 +218,8 @@ export class Arbiter implements ArbiterView {
 
   /** Memory back to what the journal holds, with liveness and slot identities to match. */
   private undoUnrecorded(error: JournalWriteFailed): void {
-    this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
+    if (!(error instanceof RefusedUpFront))
+      this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
     for (const [clientId, live] of this.liveness) {
       if (this.state.sessions.has(clientId)) continue;
       // A hello whose session could not be recorded: its connection may say hello again.
