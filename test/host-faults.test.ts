@@ -91,7 +91,7 @@ testUnless(
       await expectRejection(
         Promise.reject(refused),
         "NoSpace",
-        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there or move --state/,
+        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or stop the arbiter, move \S+arbiter.state to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
       );
       // Room first: status opens a session of its own, a change the full journal would refuse too.
       rmSync(filler);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileS
 import { join } from "node:path";
 import type { FileSink } from "bun";
 import { connect } from "../src/guest/index.ts";
+import { stateFileFailure } from "../src/host/state-errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import {
@@ -340,3 +341,15 @@ test("a journal removed or replaced under the running arbiter is written again: 
     }
   }
 }, 60_000);
+
+test("a journal on a read-only or full file system: the advice keeps its allocations (copy or move it), not a new --state", () => {
+  const readOnly = stateFileFailure({ code: "EROFS" }, "/srv/ivsh/ivsh.state", "record a change");
+  expect(readOnly.message).toBe(
+    "Failed to record a change since /srv/ivsh is on a read-only file system (EROFS); stop the arbiter, copy " +
+      "/srv/ivsh/ivsh.state to a writable file system with room and pass its new path as --state (a new --state " +
+      "without it discards every allocation)",
+  );
+  const full = stateFileFailure({ code: "EDQUOT" }, "/srv/ivsh/ivsh.state", "record a change");
+  expect(full.code).toBe("NoSpace");
+  expect(full.message).toContain("free space there, or stop the arbiter, move /srv/ivsh/ivsh.state to");
+});
