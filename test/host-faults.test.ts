@@ -91,7 +91,7 @@ testUnless(
       await expectRejection(
         Promise.reject(refused),
         "NoSpace",
-        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there or move --state/,
+        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or stop the arbiter, move \S+arbiter.state to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
       );
       // Room first: status opens a session of its own, a change the full journal would refuse too.
       rmSync(filler);
@@ -158,10 +158,19 @@ testUnless(
       const stderr = await arbiter.spawned.stderr;
       expect(stderr).not.toMatch(/^\s+at /m);
       // Each session's release is told once, when it happened: not also for a goodbye the journal refused.
-      const ends = [...stderr.matchAll(/client #(\d+) .*(?:said goodbye|lost its lease): released/g)];
+      const ends = [...stderr.matchAll(/client #(\d+) .*(?:said goodbye|lost its lease).*: released/g)];
       const ended = ends.map((end) => end[1]);
       expect(ended.length).toBeGreaterThan(30);
       expect(ended.filter((id, index) => ended.indexOf(id) !== index)).toEqual([]);
+      // The goodbye the journal refused is told as a goodbye once recorded, not as a lost lease; and the
+      // log says when the journal took changes again (its last word was "refusing changes").
+      expect(stderr).toMatch(
+        /'held' .* said goodbye \(recorded only now, as the state journal could not be written then\): released 1 grant/,
+      );
+      expect(stderr).not.toMatch(/'held' .* lost its lease/);
+      expect(stderr).toMatch(
+        /the state journal \S+ takes changes again: \d+ were refused in the [\d.]+ s it could not be written/,
+      );
     }),
   60_000,
 );

@@ -8,9 +8,17 @@ import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileS
 import { join } from "node:path";
 import type { FileSink } from "bun";
 import { connect } from "../src/guest/index.ts";
+import { stateFileFailure } from "../src/host/state-errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, readUntil, runCli, spawnBun } from "./helpers/processes.ts";
+import {
+  ArbiterProcess,
+  eventually,
+  livenessBoundMs,
+  readUntil,
+  runCli,
+  spawnBun,
+} from "./helpers/processes.ts";
 
 let paths: TestPaths;
 
@@ -301,3 +309,47 @@ test("a state that names its region relatively (older ivsh) or by a path that ca
   await moved.stop();
   rmSync(own.region, { force: true });
 }, 60_000);
+
+test("a journal removed or replaced under the running arbiter is written again: kill -9 and a restart keep every allocation", async () => {
+  for (const how of ["removed", "replaced"] as const) {
+    const own = { ...paths, ...files(`journal-${how}`), state: join(paths.dir, `journal-${how}.state`) };
+    const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "1s" });
+    const client = await connect({ socket: own.socket, region: own.region, name: how });
+    await client.alloc(4096, { name: "before" });
+    rmSync(own.state);
+    if (how === "replaced") writeFileSync(own.state, "someone else's file\n");
+    // Written again at the next sweep (a quarter lease): with the state it had, and appended to after.
+    const rewritten = () => readFileSync(own.state, "utf8").includes('"name":"before"');
+    await eventually(
+      async () => existsSync(own.state) && rewritten(),
+      livenessBoundMs(1000),
+      `the ${how} journal written again`,
+    );
+    await client.alloc(4096, { name: "after" });
+    await host.kill9();
+    expect(await host.spawned.stderr).toContain(
+      `the state journal ${own.state} was removed or replaced while the arbiter ran: wrote it again`,
+    );
+    await host.restart();
+    try {
+      const { stdout } = await runCli(["status", "--socket", own.socket, "--json"]);
+      const segments = (JSON.parse(stdout) as { segments: { name: string }[] }).segments;
+      expect(segments.map(({ name }) => name).sort()).toEqual(["after", "before"]);
+      await client.close();
+    } finally {
+      await host.stop();
+    }
+  }
+}, 60_000);
+
+test("a journal on a read-only or full file system: the advice keeps its allocations (copy or move it), not a new --state", () => {
+  const readOnly = stateFileFailure({ code: "EROFS" }, "/srv/ivsh/ivsh.state", "record a change");
+  expect(readOnly.message).toBe(
+    "Failed to record a change since /srv/ivsh is on a read-only file system (EROFS); stop the arbiter, copy " +
+      "/srv/ivsh/ivsh.state to a writable file system with room and pass its new path as --state (a new --state " +
+      "without it discards every allocation)",
+  );
+  const full = stateFileFailure({ code: "EDQUOT" }, "/srv/ivsh/ivsh.state", "record a change");
+  expect(full.code).toBe("NoSpace");
+  expect(full.message).toContain("free space there, or stop the arbiter, move /srv/ivsh/ivsh.state to");
+});

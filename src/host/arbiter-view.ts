@@ -22,6 +22,10 @@ export interface ArbiterOptions extends RegionOptions, Limits {
 
 export interface Liveness {
   connection: Connection | undefined;
+  /**
+   * performance.now() when the client was last heard: the monotonic clock, as a step of the wall clock
+   * (NTP, `date -s`) back by an hour kept a frozen client's locks for that hour.
+   */
   lastSeenMs: number;
   /** The arbiter's own stalled time (`Arbiter.stalledMs`) when the client was last heard. */
   stalledAtSeenMs: number;

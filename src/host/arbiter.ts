@@ -23,6 +23,7 @@ import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
+import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -33,8 +34,6 @@ import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
-
-const JOURNAL_FAILURE_LOG_MS = 10_000;
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
@@ -61,12 +60,15 @@ export class Arbiter implements ArbiterView {
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
   private regionGoneTold = false;
+  /** A journal that could not be written again was said to be gone (once, until it is written). */
+  private journalGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
   private readonly descriptors = new DescriptorWatch();
-  /** When a journal that could not be written was last logged: once per JOURNAL_FAILURE_LOG_MS, not per request. */
-  private journalFailureLoggedMs = Number.NEGATIVE_INFINITY;
+  private readonly journalOutage = new JournalOutage();
+  /** Sessions that left (goodbye, disconnect) while the journal could not record it: how they left. */
+  private readonly lateEnds = new Map<number, EndReason>();
 
   constructor(
     readonly options: ArbiterOptions,
@@ -85,6 +87,7 @@ export class Arbiter implements ArbiterView {
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
     this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
+    state.attachJournal(this.journalOutage.gate(stateFile));
   }
 
   private get sweepPeriodMs(): number {
@@ -141,14 +144,19 @@ export class Arbiter implements ArbiterView {
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
     if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
-    this.liveness.set(clientId, { connection, lastSeenMs: Date.now(), stalledAtSeenMs: this.stalledMs });
+    this.lateEnds.delete(clientId); // it came back: what ended was only a connection
+    this.liveness.set(clientId, {
+      connection,
+      lastSeenMs: performance.now(),
+      stalledAtSeenMs: this.stalledMs,
+    });
     connection.clientId = clientId;
   }
 
   touch(clientId: number): void {
     const live = this.liveness.get(clientId);
     if (!live) return;
-    live.lastSeenMs = Date.now();
+    live.lastSeenMs = performance.now();
     live.stalledAtSeenMs = this.stalledMs;
   }
 
@@ -170,10 +178,14 @@ export class Arbiter implements ArbiterView {
       // without it (the sweep tries again), by which time there may be room to record it.
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
       this.awaitWithoutConnection(clientId);
+      if (reason !== "lease expired") this.lateEnds.set(clientId, reason);
       return;
     }
     const { wake, released } = ended;
-    sessionEnded(session, reason, released);
+    // A goodbye recorded only at its lease's end is told as the goodbye it was, not as a lost lease.
+    const late = this.lateEnds.get(clientId);
+    this.lateEnds.delete(clientId);
+    sessionEnded(session, late ?? reason, released, late !== undefined);
     for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
     this.liveness.delete(clientId);
@@ -184,8 +196,11 @@ export class Arbiter implements ArbiterView {
    * file system) is undone in memory too, so the arbiter never holds what a restart would not bring back.
    */
   transaction<T>(change: () => T): T {
+    const writes = this.stateFile.writes;
     try {
-      return this.stateFile.transaction(change);
+      const result = this.stateFile.transaction(change);
+      if (this.stateFile.writes !== writes) this.journalOutage.recorded(this.stateFile.path);
+      return result;
     } catch (error) {
       if (error instanceof JournalWriteFailed) this.undoUnrecorded(error);
       throw error;
@@ -196,14 +211,15 @@ export class Arbiter implements ArbiterView {
   private awaitWithoutConnection(clientId: number): void {
     this.liveness.set(clientId, {
       connection: undefined,
-      lastSeenMs: Date.now(),
+      lastSeenMs: performance.now(),
       stalledAtSeenMs: this.stalledMs,
     });
   }
 
   /** Memory back to what the journal holds, with liveness and slot identities to match. */
   private undoUnrecorded(error: JournalWriteFailed): void {
-    this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
+    if (!(error instanceof RefusedUpFront))
+      this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
     for (const [clientId, live] of this.liveness) {
       if (this.state.sessions.has(clientId)) continue;
       // A hello whose session could not be recorded: its connection may say hello again.
@@ -221,11 +237,7 @@ export class Arbiter implements ArbiterView {
       const object = this.state.syncObjects.get(slot);
       this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
     }
-    if (performance.now() - this.journalFailureLoggedMs < JOURNAL_FAILURE_LOG_MS) return;
-    this.journalFailureLoggedMs = performance.now();
-    log.error(
-      `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
-    );
+    this.journalOutage.refusedChange(error);
   }
 
   /**
@@ -268,7 +280,7 @@ export class Arbiter implements ArbiterView {
   }
 
   private connectionClosed(connection: Connection): void {
-    connection.phase = "closing";
+    connection.socketClosed();
     // Stopping closes every connection: those sessions stay in the state, to be resumed after a restart.
     if (this.stopped) return;
     const clientId = connection.clientId;
@@ -279,6 +291,7 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.regionShrunk()) return;
     this.noticeRegionGone();
+    this.keepJournal();
     this.expireSilentClients();
     this.descriptors.check();
     this.waits.recheck((key) => this.slots.loadAt(key));
@@ -322,12 +335,38 @@ export class Arbiter implements ArbiterView {
   }
 
   /**
+   * Writes the state journal again if its file was removed or replaced under the arbiter (an `rm`, a
+   * clean-up of its directory): appends went on into a file no name led to, the compaction failed saying
+   * "nothing is lost", and the next start found no state and discarded every allocation.
+   */
+  private keepJournal(): void {
+    const path = this.stateFile.path;
+    if (this.stateFile.stillAtPath()) return;
+    this.compactor.cancel();
+    try {
+      this.stateFile.rewrite(this.state.snapshot(this.options.regionPath));
+      this.journalGoneTold = false;
+      log.warn(
+        `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
+      );
+    } catch (error) {
+      if (this.journalGoneTold) return;
+      this.journalGoneTold = true;
+      log.error(
+        `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
+          `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
+          "the arbiter retries at each sweep",
+      );
+    }
+  }
+
+  /**
    * Ends the sessions not heard from for a lease of the arbiter's own running time: the time it could not
    * run itself (SIGSTOP, an overloaded host) does not count, as the heartbeats sent meanwhile may be sitting
    * unread in its sockets; an arbiter always late still expires a silent client, only later.
    */
   private expireSilentClients(): void {
-    const now = Date.now();
+    const now = performance.now();
     const sinceSweep = performance.now() - this.lastSweepMs;
     this.lastSweepMs = performance.now();
     this.stalledMs += Math.max(0, sinceSweep - 1.5 * this.sweepPeriodMs);

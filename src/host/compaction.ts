@@ -148,12 +148,45 @@ function writeRecords(out: string, records: StateRecord[], journal: string): voi
 /** After a failed compaction, how long before the next try (the journal only grows meanwhile). */
 const RETRY_AFTER_MS = 60_000;
 
+/**
+ * How long a helper may run before it is killed and the compaction tried again later: a snapshot of
+ * 100 000 segments takes about a second, so only a helper that was stopped (SIGSTOP) or is stuck on its
+ * disk runs this long, and until it ends no compaction starts and the journal grows unseen.
+ * IVSH_COMPACT_DEADLINE_MS sets it (tests).
+ */
+function compactionDeadlineMs(setting = process.env.IVSH_COMPACT_DEADLINE_MS): number {
+  const value = Number(setting);
+  return setting && Number.isSafeInteger(value) && value > 0 ? value : 10 * 60_000;
+}
+
+/** How a helper process ended. */
+interface HelperEnd {
+  pid: number;
+  code: number;
+  signal: string | undefined;
+  /** It ran past the deadline and was killed for it. */
+  overdue: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** What the warning says when compaction failed: why, and what the operator may do about it. */
+interface CompactionFailure {
+  why: string;
+  advice: string;
+}
+
+const DISK_ADVICE = "check the disk's free space and that the journal's directory is writable";
+
 /** The arbiter's side: starts the child when the journal needs it, and swaps its result in. */
 export class Compactor {
   private running: Subprocess | undefined;
   private stopped = false;
   private notBeforeMs = 0;
   private done = 0;
+  private readonly deadlineMs = compactionDeadlineMs();
+  /** Bumped by `cancel`: a helper started before then has nothing to take over. */
+  private generation = 0;
 
   constructor(private readonly journal: StateFile) {}
 
@@ -166,7 +199,10 @@ export class Compactor {
       this.running = this.spawn(plan);
     } catch (error) {
       // Out of descriptors, the binary replaced by an upgrade: the journal only grows meanwhile.
-      this.giveUpForNow(plan, error);
+      this.giveUpForNow(plan, {
+        why: `its helper could not start: ${messageOf(error)}`,
+        advice: DISK_ADVICE,
+      });
     }
   }
 
@@ -185,14 +221,24 @@ export class Compactor {
       ],
       { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
     );
+    const generation = this.generation;
+    let overdue = false;
+    const deadline = setTimeout(() => {
+      overdue = true;
+      child.kill("SIGKILL");
+    }, this.deadlineMs);
+    deadline.unref();
     const output = Promise.all([
       child.exited,
       new Response(child.stdout).text(),
       new Response(child.stderr).text(),
     ]);
     void output.then(([code, stdout, stderr]) => {
-      this.running = undefined;
-      this.finish(plan, code, stdout, stderr);
+      clearTimeout(deadline);
+      if (this.running === child) this.running = undefined;
+      const signal = child.signalCode === null ? undefined : String(child.signalCode);
+      if (generation !== this.generation) return;
+      this.finish(plan, { pid: child.pid, code, signal, overdue, stdout, stderr });
     });
     return child;
   }
@@ -202,35 +248,76 @@ export class Compactor {
     this.running?.kill("SIGKILL");
   }
 
-  private finish(plan: CompactionPlan, code: number, stdout: string, stderr: string): void {
-    const result = parseResult(stdout, plan.upto);
-    try {
-      if (this.stopped || code !== 0 || !result)
-        throw new Error(
-          this.stopped
-            ? "the arbiter stopped"
-            : `exit ${code}: ${stderr.trim() || stdout.trim() || "no output"}`,
-        );
-      this.journal.finishCompaction(plan, result);
-      this.done++;
-      log.debug(
-        `compacted ${this.journal.path}: ${result.snapshotRecords} records of state, ${plan.upto} bytes replayed`,
-      );
-    } catch (error) {
-      if (this.stopped) this.journal.abandonCompaction(plan);
-      else this.giveUpForNow(plan, error);
-    }
+  /** The journal was written anew: a helper's offsets are into the old file, so its result is dropped. */
+  cancel(): void {
+    this.generation++;
+    this.running?.kill("SIGKILL");
   }
 
-  private giveUpForNow(plan: CompactionPlan, error: unknown): void {
+  private finish(plan: CompactionPlan, end: HelperEnd): void {
+    if (this.stopped) {
+      this.journal.abandonCompaction(plan);
+      return;
+    }
+    const result = end.code === 0 && !end.signal ? parseResult(end.stdout, plan.upto) : undefined;
+    if (!result) {
+      this.giveUpForNow(plan, helperFailure(end));
+      return;
+    }
+    try {
+      this.journal.finishCompaction(plan, result);
+    } catch (error) {
+      this.giveUpForNow(plan, { why: messageOf(error), advice: DISK_ADVICE });
+      return;
+    }
+    this.done++;
+    log.debug(
+      `compacted ${this.journal.path}: ${result.snapshotRecords} records of state, ${plan.upto} bytes replayed`,
+    );
+  }
+
+  private giveUpForNow(plan: CompactionPlan, { why, advice }: CompactionFailure): void {
     this.journal.abandonCompaction(plan);
     this.notBeforeMs = performance.now() + RETRY_AFTER_MS;
     log.warn(
-      `could not compact ${this.journal.path} (${error instanceof Error ? error.message : error}); ` +
-        `nothing is lost, but the file keeps growing: check the disk's free space and that ` +
-        `${this.journal.path}'s directory is writable; next try in ${RETRY_AFTER_MS / 1000} s`,
+      `could not compact ${this.journal.path} (${why}); nothing is lost, but the file keeps growing: ` +
+        `${advice}; next try in ${RETRY_AFTER_MS / 1000} s`,
     );
   }
+}
+
+/**
+ * Why a helper gave nothing to take over. A signal is not a disk's fault: "exit 137: no output, check
+ * the disk's free space" sent the operator of a helper the OOM killer ended to look at the wrong thing.
+ */
+function helperFailure({ pid, code, signal, overdue, stdout, stderr }: HelperEnd): CompactionFailure {
+  const helper = `its helper \`ivsh compact-state\` (pid ${pid})`;
+  if (overdue)
+    return {
+      why: `${helper} had not finished after ${formatDuration(compactionDeadlineMs())} and was killed`,
+      advice:
+        "a helper runs for seconds at most; one this slow was stopped (SIGSTOP) or waits on a stuck disk",
+    };
+  if (signal)
+    return {
+      why: `${helper} was killed by ${signal}`,
+      advice:
+        signal === "SIGKILL"
+          ? "if nobody killed it by hand, the kernel's OOM killer may have (see `dmesg`): give the arbiter more memory"
+          : "it was sent that signal from outside the arbiter",
+    };
+  return {
+    why: `${helper} failed, exit ${code}: ${stderr.trim() || stdout.trim() || "no output"}`,
+    advice: DISK_ADVICE,
+  };
+}
+
+function formatDuration(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** The child's output line: "SNAPSHOT_RECORDS COPIED_UPTO TAIL_RECORDS" (`formatResult`). */

@@ -34,9 +34,16 @@ export function sessionStarted(session: SessionIdentity, resumed: boolean): void
 
 export type EndReason = "said goodbye" | "disconnected" | "lease expired";
 
-export function sessionEnded(session: SessionIdentity, reason: EndReason, released: Released): void {
+/** `late`: it left earlier, when the state journal could not record it; recorded (and released) now. */
+export function sessionEnded(
+  session: SessionIdentity,
+  reason: EndReason,
+  released: Released,
+  late = false,
+): void {
   const held = `released ${plural(released.grants, "grant")} and ${plural(released.syncHolds, "lock handle")}`;
-  const line = `${who(session)} ${reason === "lease expired" ? "lost its lease" : reason}: ${held}`;
+  const when = late ? " (recorded only now, as the state journal could not be written then)" : "";
+  const line = `${who(session)} ${reason === "lease expired" ? "lost its lease" : reason}${when}: ${held}`;
   if (reason === "lease expired") log.warn(line);
   else log.info(line);
   for (const { name, kind } of released.ownerDied)

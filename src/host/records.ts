@@ -55,6 +55,8 @@ export type StateRecord =
 
 export interface Journal {
   append(record: StateRecord): void;
+  /** Throws, before the record is applied, while the journal is known to refuse changes. */
+  admit?(): void;
 }
 
 /**

@@ -46,7 +46,11 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
     // Restored sessions get one lease, counted from now, to come back.
     for (const clientId of state.sessions.keys())
-      arbiter.liveness.set(clientId, { connection: undefined, lastSeenMs: Date.now(), stalledAtSeenMs: 0 });
+      arbiter.liveness.set(clientId, {
+        connection: undefined,
+        lastSeenMs: performance.now(),
+        stalledAtSeenMs: 0,
+      });
     arbiter.listen();
     return arbiter;
   } catch (error) {

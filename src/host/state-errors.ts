@@ -17,7 +17,7 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
       return failure(
         "NoSpace",
         action,
-        `the state journal's file system is full (${code}) at ${directory}; free space there or move --state`,
+        `the state journal's file system is full (${code}) at ${directory}; free space there, or ${moveAdvice(path, "move")}`,
       );
     case "ENOENT":
       return failure(
@@ -42,7 +42,7 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
       return failure(
         "StateInvalid",
         action,
-        `${directory} is on a read-only file system (EROFS); pass --state on a writable one`,
+        `${directory} is on a read-only file system (EROFS); ${moveAdvice(path, "copy")}`,
       );
     default:
       return failure(
@@ -51,4 +51,15 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
         `${(error as Error).message ?? String(error)} (pass --state FILE elsewhere)`,
       );
   }
+}
+
+/**
+ * How to put the journal elsewhere without losing it: "move --state" alone read as "restart with another
+ * --state", and a new, empty one discards every allocation the old one records.
+ */
+function moveAdvice(path: string, verb: "move" | "copy"): string {
+  return (
+    `stop the arbiter, ${verb} ${path} to a writable file system with room and pass its new path as --state ` +
+    "(a new --state without it discards every allocation)"
+  );
 }

@@ -47,7 +47,6 @@ export class JournalWriteFailed extends IvshError {}
  * compactions happen with a handful of requests). Read when the state file is opened, so a bad value is
  * an error of `ivsh host`'s start, not of loading this module.
  */
-
 function compactAfterRecords(setting = process.env.IVSH_COMPACT_AFTER_RECORDS): number {
   if (setting === undefined || setting === "") return 20_000;
   const value = Number(setting);
@@ -174,6 +173,8 @@ export class StateFile implements Journal {
   private pending: string[] | undefined;
   /** Where the last whole record ends: a write that fails part way is cut back to here. */
   private size: number;
+  /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
+  writes = 0;
 
   private constructor(
     readonly path: string,
@@ -240,6 +241,7 @@ export class StateFile implements Journal {
       throw new JournalWriteFailed(cause.code, cause.message, { cause: error });
     }
     this.size += bytes.byteLength;
+    this.writes++;
   }
 
   get needsCompaction(): boolean {
@@ -288,6 +290,23 @@ export class StateFile implements Journal {
     this.fd = fd;
     this.appended = tailRecords + countLines(tail);
     this.baseRecords = snapshotRecords;
+  }
+
+  /** Whether `path` still names the file this appends to; one it cannot look at (EACCES) is taken as so. */
+  stillAtPath(): boolean {
+    try {
+      const [named, mine] = [statSync(this.path, { throwIfNoEntry: false }), fstatSync(this.fd)];
+      return named !== undefined && named.ino === mine.ino && named.dev === mine.dev;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Writes `snapshot` at `path` again (its file was removed or replaced) and appends there from now on. */
+  rewrite(snapshot: StateRecord[]): void {
+    const fresh = StateFile.create(this.path, snapshot);
+    close(this.fd, () => {});
+    [this.fd, this.size, this.appended, this.baseRecords] = [fresh.fd, fresh.size, 0, snapshot.length];
   }
 
   abandonCompaction({ out }: CompactionPlan): void {

@@ -196,6 +196,7 @@ export class ArbiterState extends RecordedState {
 
   /** Applies a record and journals it (the only way live state changes). */
   commit(record: StateRecord): void {
+    this.journal?.admit?.();
     this.apply(record);
     this.journal?.append(record);
   }

@@ -89,7 +89,7 @@ function describeClient(arbiter: ArbiterView, session: Session): StatusClient {
     pid: session.pid,
     vm: session.vm,
     connected: live?.connection !== undefined,
-    idleMs: live ? Date.now() - live.lastSeenMs : -1,
+    idleMs: live ? Math.round(performance.now() - live.lastSeenMs) : -1,
     blocksAllocated: arbiter.state.blocksHeldBy(session.clientId),
     grants: session.grants.size,
   };

@@ -1,0 +1,83 @@
+/**
+ * What the operator is told while the --state journal cannot be written (its file system full, or
+ * failing): the error once per JOURNAL_FAILURE_LOG_MS rather than once per refused request, and one line
+ * when changes are recorded again, with how many were refused meanwhile. Without that line the log's last
+ * word stayed "refusing changes", whether or not the arbiter had long recovered.
+ */
+import { statfsSync } from "node:fs";
+import { dirname } from "node:path";
+import { log } from "../log.ts";
+import type { Journal, StateRecord } from "./records.ts";
+import { JournalWriteFailed, type StateFile } from "./state-file.ts";
+
+const JOURNAL_FAILURE_LOG_MS = 10_000;
+/** While the journal refuses, one change per this long is let through to find out whether it still does. */
+const PROBE_AFTER_MS = 1000;
+/** Free space on a file system that was full beyond which changes are let through at once. */
+const ROOM_BYTES = 64 * 1024;
+
+/**
+ * A change refused before anything of it was applied: nothing to undo. Undoing a change that was applied
+ * means replaying the journal, O(state): 138 ms per refused request with 60 000 segments, for every
+ * request while the file system stayed full, each holding up every client.
+ */
+export class RefusedUpFront extends JournalWriteFailed {}
+
+export class JournalOutage {
+  /** performance.now() of the first refusal of the outage; undefined while the journal is written. */
+  private sinceMs: number | undefined;
+  private refused = 0;
+  private loggedMs = Number.NEGATIVE_INFINITY;
+  /** The last write's failure, and when a change may try again. */
+  private failed: { error: JournalWriteFailed; probeAtMs: number } | undefined;
+  private directory = "";
+
+  /** `file` as the state's journal, refusing changes up front while it is known to fail. */
+  gate(file: StateFile): Journal {
+    this.directory = dirname(file.path);
+    return { append: (record: StateRecord) => file.append(record), admit: () => this.admit() };
+  }
+
+  private admit(): void {
+    if (!this.failed || performance.now() >= this.failed.probeAtMs || this.roomAgain()) return;
+    const { code, message } = this.failed.error;
+    throw new RefusedUpFront(code, message);
+  }
+
+  /** A full file system with room again (the operator freed some): a change need not wait for the probe. */
+  private roomAgain(): boolean {
+    if (this.failed?.error.code !== "NoSpace") return false;
+    try {
+      const { bavail, bsize } = statfsSync(this.directory);
+      return bavail * bsize >= ROOM_BYTES;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A change could not be recorded (and was undone, or refused before it was applied). */
+  refusedChange(error: JournalWriteFailed): void {
+    this.sinceMs ??= performance.now();
+    this.refused++;
+    if (!(error instanceof RefusedUpFront))
+      this.failed = { error, probeAtMs: performance.now() + PROBE_AFTER_MS };
+    if (performance.now() - this.loggedMs < JOURNAL_FAILURE_LOG_MS) return;
+    this.loggedMs = performance.now();
+    log.error(
+      `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
+    );
+  }
+
+  /** A change reached the journal at `path`: an outage, if there was one, is over. */
+  recorded(path: string): void {
+    if (this.sinceMs === undefined) return;
+    const seconds = ((performance.now() - this.sinceMs) / 1000).toFixed(1);
+    log.info(
+      `the state journal ${path} takes changes again: ${this.refused} ${this.refused === 1 ? "was" : "were"} refused in the ${seconds} s it could not be written`,
+    );
+    this.sinceMs = undefined;
+    this.failed = undefined;
+    this.refused = 0;
+    this.loggedMs = Number.NEGATIVE_INFINITY;
+  }
+}

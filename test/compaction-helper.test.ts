@@ -1,0 +1,118 @@
+/**
+ * The arbiter's compaction helper (`ivsh compact-state`) ended from outside, as an operator trial ended
+ * it: killed by a signal (kill -9, the OOM killer), or stopped and never resumed. The arbiter says what
+ * happened and what to look at, leaves no half-written snapshot, and loses nothing.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { socketAnswers } from "../src/host/listener.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("compaction-helper");
+});
+afterAll(() => paths?.cleanup());
+
+/** An arbiter that compacts after a handful of records, with its stderr to read as it goes. */
+async function startHost(label: string, env: Record<string, string>) {
+  const region = `${paths.shmDir}/${label}`;
+  const socket = `${paths.dir}/${label}.sock`;
+  const state = `${paths.dir}/${label}.state`;
+  const host = tracked(
+    Bun.spawn(
+      [
+        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", region, "--socket", socket],
+        ...["--state", state, "--size", "16MiB", "--block-size", "4KiB", "--lease", "1s"],
+      ],
+      {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", IVSH_COMPACT_AFTER_RECORDS: "5", ...env },
+      },
+    ),
+  );
+  await eventually(() => socketAnswers(socket), livenessBoundMs(1000), "the arbiter to listen");
+  return { host, region, socket, state };
+}
+
+/** The pid and state letter of `parent`'s compaction helper, if one runs now. */
+function helperOf(parent: number): { pid: number; state: string } | undefined {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) !== parent) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, "utf8").includes("compact-state"))
+        return { pid: Number(name), state: state! };
+    } catch {} // gone meanwhile
+  }
+  return undefined;
+}
+
+/**
+ * Appends records until a helper runs, and stops it (SIGSTOP) before it can finish: its pid. A helper
+ * found already finished (a zombie) or gone is missed, and the next one is tried.
+ */
+async function stopAHelper(socket: string, region: string, arbiter: number): Promise<number> {
+  const client = await connect({ socket, region, name: "appender" });
+  try {
+    for (let round = 0; round < 2000; round++) {
+      const segment = await client.alloc(4096);
+      await segment.free();
+      const helper = helperOf(arbiter);
+      if (!helper || helper.state === "Z") continue;
+      try {
+        process.kill(helper.pid, "SIGSTOP");
+      } catch {
+        continue;
+      }
+      if (helperOf(arbiter)?.state === "T") return helper.pid;
+    }
+    throw new Error("no compaction helper was caught running");
+  } finally {
+    await client.close();
+  }
+}
+
+function leftovers(state: string): string[] {
+  return readdirSync(dirname(state)).filter((name) => name.startsWith(`${basename(state)}.compact-`));
+}
+
+test("a helper killed by a signal: the warning names the signal and the OOM killer, not the disk", async () => {
+  const { host, region, socket, state } = await startHost("killed", {});
+  try {
+    const helper = await stopAHelper(socket, region, host.pid);
+    process.kill(helper, "SIGKILL");
+    const wanted = "next try in";
+    const stderr = await readUntil(host.stderr, wanted);
+    expect(stderr).toContain(`its helper \`ivsh compact-state\` (pid ${helper}) was killed by SIGKILL`);
+    expect(stderr).toContain("the kernel's OOM killer may have");
+    expect(stderr).not.toContain("free space");
+    expect(leftovers(state)).toEqual([]);
+  } finally {
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);
+
+test("a helper stopped past its deadline is killed and said to be, leaving no half-written snapshot", async () => {
+  const { host, region, socket, state } = await startHost("stopped", { IVSH_COMPACT_DEADLINE_MS: "1000" });
+  try {
+    const helper = await stopAHelper(socket, region, host.pid);
+    const stderr = await readUntil(host.stderr, "next try in");
+    expect(stderr).toContain(`(pid ${helper}) had not finished after 1 s and was killed`);
+    expect(stderr).toContain("was stopped (SIGSTOP) or waits on a stuck disk");
+    expect(helperOf(host.pid)).toBeUndefined();
+    expect(leftovers(state)).toEqual([]);
+  } finally {
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);
