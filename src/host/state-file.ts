@@ -79,7 +79,6 @@ export function loadStateFile(path: string): LoadedState | undefined {
 
 /** A state file's first line is its 'begin' record: far shorter than this. */
 const FIRST_RECORD_BYTES = 64 * 1024;
-
 /**
  * The geometry a state file's 'begin' record describes, read without loading the rest (a restart takes it
  * as its flags' defaults); undefined if there is none to read: the full load says why, later.
