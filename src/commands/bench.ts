@@ -17,6 +17,7 @@ import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
+import { letSignalsLand } from "../transfer/signals.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
@@ -152,13 +153,16 @@ function checkCreatable(flag: string, path: string): void {
 
 /**
  * Runs `work` with Ctrl-C ending the children; whatever it leaves is removed however it ends. A child
- * killed by Ctrl-C surfaces as its own failure: the error then says what really happened.
+ * killed by Ctrl-C surfaces as its own failure: the error then says what really happened. Ctrl-C reaches
+ * the whole process group, so a child can die of it, and fail the run, before this process's own signal
+ * has reached its listener: that signal is let through first.
  */
 async function whileInterruptible(action: string, work: (interruption: Interruption) => Promise<void>) {
   const interruption = interruptOnSignals();
   try {
     await work(interruption);
   } catch (error) {
+    await letSignalsLand(interruption.signal);
     interruption.check(action);
     throw error;
   } finally {
@@ -205,7 +209,7 @@ const HARD_EXIT_AFTER_MS = 5000;
  * `finally` blocks, which stop the arbiters and remove their files. A second signal, or an unwinding
  * that does not finish (a synchronous measurement holding the event loop), removes what is left and exits.
  */
-function interruptOnSignals(): Interruption {
+function interruptOnSignals(): Interruption & { signal: AbortSignal } {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
@@ -223,5 +227,6 @@ function interruptOnSignals(): Interruption {
         throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
     },
     dispose: uninstall,
+    signal: controller.signal,
   };
 }
