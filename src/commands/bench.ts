@@ -33,7 +33,11 @@ const benchArgs = {
     description: "Also write every result and sample as JSON to FILE",
     valueHint: "FILE",
   },
-  out: { type: "string", description: "Write the figures as SVG files into DIR", valueHint: "DIR" },
+  out: {
+    type: "string",
+    description: "Write the figures as SVG files into DIR (the default benchmark; --scale has none)",
+    valueHint: "DIR",
+  },
   vm: {
     type: "boolean",
     description:
@@ -81,6 +85,7 @@ export default defineLeafCommand({
   async run({ args }) {
     // An empty value would read as "no JSON wanted", and the run's figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
+    checkCombination(args);
     checkDestinations(args);
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
@@ -106,6 +111,19 @@ export default defineLeafCommand({
     });
   },
 });
+
+const SCALE_ONLY = ["clients", "allocations", "seconds", "rate"] as const;
+
+/** A flag the chosen benchmark does not read was ignored, and the user believed it had been applied. */
+function checkCombination(args: BenchArgs): void {
+  const stray = SCALE_ONLY.find((name) => args[name] !== undefined);
+  if (!args.scale && stray)
+    throw new UsageError(`--${stray} shapes the --scale benchmark only: add --scale, or leave it out`);
+  if (args.scale && args.out !== undefined)
+    throw new UsageError(
+      "--scale draws no figures, so --out has nothing to write: leave it out (--json keeps its results)",
+    );
+}
 
 /**
  * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
