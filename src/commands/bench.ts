@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
-import { writeFigures } from "../bench/figures.ts";
+import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { benchPlan } from "../bench/plan.ts";
 import { runScale, scalePlan } from "../bench/scale.ts";
@@ -102,12 +102,14 @@ export default defineLeafCommand({
         interruption,
         progress: (message) => log.info(message),
       });
-      const charts = args.out ? await writeFigures(args.out, data) : [];
+      const charts = args.out ? [...FIGURE_FILES] : [];
       const seconds = (Date.now() - startedAt.getTime()) / 1000;
       const report = buildReport(data, { command, startedAt, seconds, charts });
+      // Tables first, then the JSON: a destination that fails (a full disk) loses what it was to hold,
+      // not the run's other results.
       process.stdout.write(renderMarkdown(report));
       if (args.json) await writeJson(args.json, report);
-      if (args.out) log.info(`figures in ${args.out}: ${charts.join(", ")}`);
+      if (args.out) log.info(`figures in ${args.out}: ${(await writeFigures(args.out, data)).join(", ")}`);
     });
   },
 });
