@@ -148,12 +148,14 @@ function checkDestinations(args: BenchArgs): void {
       );
     checkCreatable("--json", args.json);
   }
-  if (typeof args.out === "string") checkCreatable("--out", args.out);
+  // The figures go into --out itself: an existing file there, or a directory this user may not write, is
+  // as wrong as a parent of it that is.
+  if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
 }
 
-/** `path` exists or can be made: its nearest existing ancestor is a directory this user may write. */
-function checkCreatable(flag: string, path: string): void {
-  let ancestor = resolve(dirname(path));
+/** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
+function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
+  let ancestor = from;
   while (!existsSync(ancestor)) ancestor = dirname(ancestor);
   const writable = () => {
     try {

@@ -4,7 +4,7 @@
  * reported by the benchmark, not asserted here).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
@@ -200,3 +200,16 @@ test.each([
   expect(await run.exit()).toBe(2);
   expect(await run.stderr).toContain(named);
 });
+
+/** Found only once the run had measured for minutes, when the figures were to be written into it. */
+test("an --out that is an existing file is refused before measuring", async () => {
+  const file = join(dir, "not-a-directory");
+  writeFileSync(file, "");
+  const run = spawnBun([CLI, "bench", "--quick", "--out", file]);
+  const [exitCode, stderr] = await Promise.all([run.exit(60_000), run.stderr]);
+  expect(stderr).toContain(
+    `Failed to write --out ${file} since ${file} is not a directory this user may write`,
+  );
+  expect(stderr).not.toContain("round 1");
+  expect(exitCode).toBe(1);
+}, 70_000);
