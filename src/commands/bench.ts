@@ -83,8 +83,9 @@ export default defineLeafCommand({
   },
   args: benchArgs,
   async run({ args }) {
-    // An empty value would read as "no JSON wanted", and the run's figures would be lost.
+    // An empty value would read as "none wanted", and the run's results or figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
+    if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
     checkCombination(args);
     checkDestinations(args);
     if (args.scale) return scaleBench(args);

@@ -190,11 +190,12 @@ test("an unknown flag is a usage error", async () => {
   expect(await run.stderr).toContain("--quik");
 });
 
-/** Flags that only one of the two benchmarks reads: given to the other, they were silently ignored. */
+/** Flags that only one of the two benchmarks reads, and an empty --out: all were silently ignored. */
 test.each([
   [["--clients", "5"], "--clients"],
   [["--seconds=2", "--quick"], "--seconds"],
   [["--scale", "--quick", "--out", "/tmp"], "--out"],
+  [["--quick", "--out="], "--out needs the DIR"],
 ])("bench %p is a usage error naming %s", async (flags, named) => {
   const run = spawnBun([CLI, "bench", ...flags]);
   expect(await run.exit()).toBe(2);
