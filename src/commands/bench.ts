@@ -236,6 +236,11 @@ function interruptOnSignals(): Interruption & { signal: AbortSignal } {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
+    // Said here: exiting now, the run's own error (printed once it unwinds) never comes, and a second
+    // Ctrl-C ended the benchmark without a word.
+    log.error(
+      `Failed to run the benchmark since ${controller.signal.reason}: stopped at once, its files removed`,
+    );
     process.exit(interruptedExitCode());
   };
   const uninstall = onStopSignals((name) => {

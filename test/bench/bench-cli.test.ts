@@ -184,6 +184,20 @@ describe("ivsh bench --quick", () => {
   }, 120_000);
 });
 
+/** A second Ctrl-C (or SIGTERM) ends the run at once: it says so, and still leaves nothing behind. */
+test("a second stop signal: exit 128+N with the interruption's message, nothing left behind", async () => {
+  const before = new Set(benchLeftovers(0));
+  const run = spawnBun([CLI, "bench", "--quick", "--disk-dir", dir]);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && descendants(run.proc.pid).length < 3) await Bun.sleep(200);
+  // Two of one kind can merge in the kernel into one: a SIGTERM after the SIGINT is the second for sure.
+  run.proc.kill("SIGINT");
+  run.proc.kill("SIGTERM");
+  expect([130, 143]).toContain(await run.exit());
+  expect(await run.stderr).toMatch(/Failed to run the benchmark since it was interrupted by SIG(INT|TERM)/);
+  expect(benchLeftovers(run.proc.pid).filter((path) => !before.has(path))).toEqual([]);
+}, 90_000);
+
 test("an unknown flag is a usage error", async () => {
   const run = spawnBun([CLI, "bench", "--quik"]);
   expect(await run.exit()).toBe(2);
