@@ -10,9 +10,8 @@
  * Elements carry classes (series, point, bar, error-bar, reference) so tests and stylesheets can find them.
  * Everything returns strings; the charts are static files, so there is no DOM and no script.
  */
-import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
 import { formatBlockSize } from "../units.ts";
+import { writeWhole } from "./output.ts";
 
 export interface ChartPoint {
   readonly x: number;
@@ -320,8 +319,7 @@ function bar(
   return parts.join("");
 }
 
-/** Writes a rendered chart, creating its directory. */
+/** Writes a rendered chart, whole or not at all, creating its directory. */
 export async function writeChart(path: string, svg: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await Bun.write(path, svg);
+  await writeWhole(path, svg);
 }

@@ -131,9 +131,15 @@ export async function withChildren<T>(
     return await Promise.race([work(children), expired.promise]);
   } finally {
     clearTimeout(timer);
-    for (const child of children) child.kill();
+    // Awaited: a child still exiting removes its own files (the echo server its socket) while the caller
+    // removes their directory, and Bun's rmSync(recursive, force) then gives up without a word when an
+    // entry vanishes under it: an empty ivsh-bench-echo-* directory was left in /tmp.
+    await Promise.all(children.map((child) => child.stop(CHILD_STOP_GRACE_MS)));
   }
 }
+
+/** How long a child of `withChildren` may take to exit on SIGTERM before it is killed. */
+const CHILD_STOP_GRACE_MS = 5000;
 
 /** Starts `command` as one of `children`: `withChildren` ends it with the work that started it. */
 export function startChild(

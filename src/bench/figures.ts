@@ -115,17 +115,27 @@ function accessCharts(data: SuiteData): [string, string] {
   return [bandwidth, latency];
 }
 
+/** The figures' file names, in the order they are written: a report names them before they exist. */
+export const FIGURE_FILES = [
+  "fig3a-block-size.svg",
+  "fig3b-methods.svg",
+  "fig4a-locks.svg",
+  "fig4a-handoff.svg",
+  "fig4b-access.svg",
+  "fig4b-latency.svg",
+] as const;
+
 /** Writes every figure into `dir`; returns the file names. */
 export async function writeFigures(dir: string, data: SuiteData): Promise<string[]> {
   const [bandwidth, latency] = accessCharts(data);
-  const charts: [string, string][] = [
-    ["fig3a-block-size.svg", sweepChart(data)],
-    ["fig3b-methods.svg", transferChart(data)],
-    ["fig4a-locks.svg", lockChart(data)],
-    ["fig4a-handoff.svg", handoffChart(data)],
-    ["fig4b-access.svg", bandwidth],
-    ["fig4b-latency.svg", latency],
+  const svgs = [
+    sweepChart(data),
+    transferChart(data),
+    lockChart(data),
+    handoffChart(data),
+    bandwidth,
+    latency,
   ];
-  for (const [name, svg] of charts) await writeChart(join(dir, name), svg);
-  return charts.map(([name]) => name);
+  for (const [index, name] of FIGURE_FILES.entries()) await writeChart(join(dir, name), svgs[index]!);
+  return [...FIGURE_FILES];
 }

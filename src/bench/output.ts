@@ -3,12 +3,15 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
 import { formatBlockSize, formatBytes } from "../units.ts";
+import { onCleanup } from "./child.ts";
 import { digestSection } from "./digest-bench.ts";
 import { evaluateGoals, renderGoals } from "./goals.ts";
 import { type BenchResult, renderResults, type Section } from "./report.ts";
@@ -95,8 +98,30 @@ export function renderMarkdown(report: BenchReport): string {
 }
 
 export async function writeJson(path: string, report: unknown): Promise<void> {
+  await writeWhole(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/**
+ * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
+ * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
+ * reads, in place of the previous run's good one; the temporary file is also removed if Ctrl-C ends the run.
+ */
+export async function writeWhole(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await Bun.write(path, `${JSON.stringify(report, null, 2)}\n`);
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const remove = () => rmSync(temporary, { force: true });
+  const forget = onCleanup(remove);
+  try {
+    await Bun.write(temporary, text);
+    renameSync(temporary, path);
+  } catch (error) {
+    remove();
+    const errno = errnoOf(error) || "an error";
+    const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
+    throw failure(errno === "ENOSPC" ? "NoSpace" : "SystemCall", `write ${path}`, `${reason} (${errno})`);
+  } finally {
+    forget();
+  }
 }
 
 /*

@@ -162,9 +162,15 @@ async function measure(
   );
   const compactionsBefore = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   const stopSampling = sampleRss(arbiter.pid);
-  for (const child of children) process.kill(child.pid, "SIGUSR1");
-  const loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
-  const peakRss = stopSampling();
+  let loads: Event[];
+  let peakRss: number;
+  try {
+    for (const child of children) process.kill(child.pid, "SIGUSR1");
+    loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
+  } finally {
+    // Also when the load fails or is interrupted: a sampler left running kept the process from exiting.
+    peakRss = stopSampling();
+  }
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
   interruption.check("run the scale benchmark's requests");
@@ -241,11 +247,19 @@ function residentKiB(pid: number) {
   return { rss: rssBytes / 1024, anon: rssAnonBytes / 1024 };
 }
 
-/** Samples the process's RSS until the returned function is called, which gives the peak. */
+/**
+ * Samples the process's RSS until the returned function is called, which gives the peak. A sample of a
+ * process that is gone (killed by Ctrl-C before the run unwinds) is skipped: thrown from a timer, it
+ * crashed the benchmark.
+ */
 function sampleRss(pid: number): () => number {
   let peak = residentKiB(pid).rss;
   const timer = setInterval(() => {
-    peak = Math.max(peak, residentKiB(pid).rss);
+    try {
+      peak = Math.max(peak, residentKiB(pid).rss);
+    } catch {
+      // The arbiter exited; the run finds out and says so on its own path.
+    }
   }, RSS_SAMPLE_MS);
   return () => {
     clearInterval(timer);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
-import { writeFigures } from "../bench/figures.ts";
+import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { benchPlan } from "../bench/plan.ts";
 import { runScale, scalePlan } from "../bench/scale.ts";
@@ -17,6 +17,7 @@ import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
+import { letSignalsLand } from "../transfer/signals.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
@@ -32,7 +33,11 @@ const benchArgs = {
     description: "Also write every result and sample as JSON to FILE",
     valueHint: "FILE",
   },
-  out: { type: "string", description: "Write the figures as SVG files into DIR", valueHint: "DIR" },
+  out: {
+    type: "string",
+    description: "Write the figures as SVG files into DIR (the default benchmark; --scale has none)",
+    valueHint: "DIR",
+  },
   vm: {
     type: "boolean",
     description:
@@ -78,8 +83,10 @@ export default defineLeafCommand({
   },
   args: benchArgs,
   async run({ args }) {
-    // An empty value would read as "no JSON wanted", and the run's figures would be lost.
+    // An empty value would read as "none wanted", and the run's results or figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
+    if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
+    checkCombination(args);
     checkDestinations(args);
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
@@ -96,15 +103,30 @@ export default defineLeafCommand({
         interruption,
         progress: (message) => log.info(message),
       });
-      const charts = args.out ? await writeFigures(args.out, data) : [];
+      const charts = args.out ? [...FIGURE_FILES] : [];
       const seconds = (Date.now() - startedAt.getTime()) / 1000;
       const report = buildReport(data, { command, startedAt, seconds, charts });
+      // Tables first, then the JSON: a destination that fails (a full disk) loses what it was to hold,
+      // not the run's other results.
       process.stdout.write(renderMarkdown(report));
       if (args.json) await writeJson(args.json, report);
-      if (args.out) log.info(`figures in ${args.out}: ${charts.join(", ")}`);
+      if (args.out) log.info(`figures in ${args.out}: ${(await writeFigures(args.out, data)).join(", ")}`);
     });
   },
 });
+
+const SCALE_ONLY = ["clients", "allocations", "seconds", "rate"] as const;
+
+/** A flag the chosen benchmark does not read was ignored, and the user believed it had been applied. */
+function checkCombination(args: BenchArgs): void {
+  const stray = SCALE_ONLY.find((name) => args[name] !== undefined);
+  if (!args.scale && stray)
+    throw new UsageError(`--${stray} shapes the --scale benchmark only: add --scale, or leave it out`);
+  if (args.scale && args.out !== undefined)
+    throw new UsageError(
+      "--scale draws no figures, so --out has nothing to write: leave it out (--json keeps its results)",
+    );
+}
 
 /**
  * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
@@ -127,12 +149,14 @@ function checkDestinations(args: BenchArgs): void {
       );
     checkCreatable("--json", args.json);
   }
-  if (typeof args.out === "string") checkCreatable("--out", args.out);
+  // The figures go into --out itself: an existing file there, or a directory this user may not write, is
+  // as wrong as a parent of it that is.
+  if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
 }
 
-/** `path` exists or can be made: its nearest existing ancestor is a directory this user may write. */
-function checkCreatable(flag: string, path: string): void {
-  let ancestor = resolve(dirname(path));
+/** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
+function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
+  let ancestor = from;
   while (!existsSync(ancestor)) ancestor = dirname(ancestor);
   const writable = () => {
     try {
@@ -152,13 +176,16 @@ function checkCreatable(flag: string, path: string): void {
 
 /**
  * Runs `work` with Ctrl-C ending the children; whatever it leaves is removed however it ends. A child
- * killed by Ctrl-C surfaces as its own failure: the error then says what really happened.
+ * killed by Ctrl-C surfaces as its own failure: the error then says what really happened. Ctrl-C reaches
+ * the whole process group, so a child can die of it, and fail the run, before this process's own signal
+ * has reached its listener: that signal is let through first.
  */
 async function whileInterruptible(action: string, work: (interruption: Interruption) => Promise<void>) {
   const interruption = interruptOnSignals();
   try {
     await work(interruption);
   } catch (error) {
+    await letSignalsLand(interruption.signal);
     interruption.check(action);
     throw error;
   } finally {
@@ -205,10 +232,15 @@ const HARD_EXIT_AFTER_MS = 5000;
  * `finally` blocks, which stop the arbiters and remove their files. A second signal, or an unwinding
  * that does not finish (a synchronous measurement holding the event loop), removes what is left and exits.
  */
-function interruptOnSignals(): Interruption {
+function interruptOnSignals(): Interruption & { signal: AbortSignal } {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
+    // Said here: exiting now, the run's own error (printed once it unwinds) never comes, and a second
+    // Ctrl-C ended the benchmark without a word.
+    log.error(
+      `Failed to run the benchmark since ${controller.signal.reason}: stopped at once, its files removed`,
+    );
     process.exit(interruptedExitCode());
   };
   const uninstall = onStopSignals((name) => {
@@ -223,5 +255,6 @@ function interruptOnSignals(): Interruption {
         throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
     },
     dispose: uninstall,
+    signal: controller.signal,
   };
 }

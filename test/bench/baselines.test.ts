@@ -61,6 +61,25 @@ describe("stream baselines between two processes", () => {
     await expectNoChildrenLeft();
   });
 
+  /**
+   * The echo server removes its socket as it exits; its caller then removes the socket's directory. Done at
+   * once, Bun's rmSync(recursive, force) gave up silently when the socket vanished under it, and left the
+   * directory: the caller must find its workers gone when withChildren returns.
+   */
+  test("withChildren returns once its workers have exited, their own cleanup done", async () => {
+    const slowToExit = [
+      process.execPath,
+      "-e",
+      "process.on('SIGTERM', () => setTimeout(() => process.exit(0), 300)); setInterval(() => {}, 1000); console.log('ready')",
+    ];
+    let worker: ReturnType<typeof startChild> | undefined;
+    await withChildren("stream", 10_000, async (children) => {
+      worker = startChild(children, slowToExit, "echo server");
+      await worker.nextLine();
+    });
+    expect(worker?.exited).toBe(true);
+  });
+
   test("a hung worker is killed at the time limit", async () => {
     const hung = [process.execPath, "-e", "setInterval(() => {}, 1000)"];
     const started = Date.now();

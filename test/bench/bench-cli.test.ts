@@ -4,7 +4,7 @@
  * reported by the benchmark, not asserted here).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
@@ -184,8 +184,47 @@ describe("ivsh bench --quick", () => {
   }, 120_000);
 });
 
+/** A second Ctrl-C (or SIGTERM) ends the run at once: it says so, and still leaves nothing behind. */
+test("a second stop signal: exit 128+N with the interruption's message, nothing left behind", async () => {
+  const before = new Set(benchLeftovers(0));
+  const run = spawnBun([CLI, "bench", "--quick", "--disk-dir", dir]);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && descendants(run.proc.pid).length < 3) await Bun.sleep(200);
+  // Two of one kind can merge in the kernel into one: a SIGTERM after the SIGINT is the second for sure.
+  run.proc.kill("SIGINT");
+  run.proc.kill("SIGTERM");
+  expect([130, 143]).toContain(await run.exit());
+  expect(await run.stderr).toMatch(/Failed to run the benchmark since it was interrupted by SIG(INT|TERM)/);
+  expect(benchLeftovers(run.proc.pid).filter((path) => !before.has(path))).toEqual([]);
+}, 90_000);
+
 test("an unknown flag is a usage error", async () => {
   const run = spawnBun([CLI, "bench", "--quik"]);
   expect(await run.exit()).toBe(2);
   expect(await run.stderr).toContain("--quik");
 });
+
+/** Flags that only one of the two benchmarks reads, and an empty --out: all were silently ignored. */
+test.each([
+  [["--clients", "5"], "--clients"],
+  [["--seconds=2", "--quick"], "--seconds"],
+  [["--scale", "--quick", "--out", "/tmp"], "--out"],
+  [["--quick", "--out="], "--out needs the DIR"],
+])("bench %p is a usage error naming %s", async (flags, named) => {
+  const run = spawnBun([CLI, "bench", ...flags]);
+  expect(await run.exit()).toBe(2);
+  expect(await run.stderr).toContain(named);
+});
+
+/** Found only once the run had measured for minutes, when the figures were to be written into it. */
+test("an --out that is an existing file is refused before measuring", async () => {
+  const file = join(dir, "not-a-directory");
+  writeFileSync(file, "");
+  const run = spawnBun([CLI, "bench", "--quick", "--out", file]);
+  const [exitCode, stderr] = await Promise.all([run.exit(60_000), run.stderr]);
+  expect(stderr).toContain(
+    `Failed to write --out ${file} since ${file} is not a directory this user may write`,
+  );
+  expect(stderr).not.toContain("round 1");
+  expect(exitCode).toBe(1);
+}, 70_000);

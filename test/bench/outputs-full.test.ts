@@ -1,0 +1,96 @@
+/**
+ * `ivsh bench` writing its outputs to a file system that fills up: the other outputs survive, and no
+ * truncated file (an SVG that no XML parser reads, half a JSON document) is left, nor one replaced by it.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { renderBarChart, writeChart } from "../../src/bench/charts.ts";
+import { FIGURE_FILES } from "../../src/bench/figures.ts";
+import { writeJson } from "../../src/bench/output.ts";
+import { CLI } from "../helpers/paths.ts";
+import { spawnBun } from "../helpers/processes.ts";
+import { testUnless, toolMissing } from "../helpers/tools.ts";
+import { parseXml } from "./xml.ts";
+
+/** A small file system of our own to fill needs mount(2), that is root. */
+const cannotMount =
+  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-full-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Mounts a tmpfs of `size` at DIR/NAME for `body`, unmounted after. */
+async function withSmallTmpfs(name: string, size: string, body: (at: string) => Promise<void>) {
+  const at = join(dir, name);
+  mkdirSync(at);
+  expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", at]).exitCode).toBe(0);
+  try {
+    await body(at);
+  } finally {
+    Bun.spawnSync(["umount", "-l", at]);
+  }
+}
+
+/** Every file in `at` is a whole SVG document; nothing else (a temporary file) is there. */
+function expectWholeFigures(at: string): void {
+  for (const name of readdirSync(at)) {
+    expect(FIGURE_FILES as readonly string[]).toContain(name);
+    expect(parseXml(readFileSync(join(at, name), "utf8")).name).toBe("svg");
+  }
+}
+
+/** A valid bar chart of `categories` bars: about 0.6 KiB each. */
+function chart(categories: number): string {
+  const names = Array.from({ length: categories }, (_, index) => `method ${index}`);
+  const values = names.map((_, index) => ({ value: index + 1, low: index + 0.5, high: index + 1.5 }));
+  return renderBarChart({ title: "t", yLabel: "GB/s", categories: names, series: [{ label: "s", values }] });
+}
+
+testUnless(
+  cannotMount,
+  "a figure that no longer fits: an error naming it, the previous one kept whole",
+  async () => {
+    await withSmallTmpfs("figures", "8k", async (at) => {
+      const path = join(at, "fig3b-methods.svg");
+      await writeChart(path, chart(2));
+      const previous = readFileSync(path, "utf8");
+      const written = writeChart(path, chart(40));
+      await expect(written).rejects.toThrow(`Failed to write ${path} since no space left on device (ENOSPC)`);
+      expect(readdirSync(at)).toEqual(["fig3b-methods.svg"]);
+      expect(readFileSync(path, "utf8")).toBe(previous);
+    });
+  },
+);
+
+testUnless(cannotMount, "a JSON file that no longer fits keeps the previous one", async () => {
+  await withSmallTmpfs("json", "8k", async (at) => {
+    const path = join(at, "results.json");
+    writeFileSync(path, '{"previous": true}\n');
+    const written = writeJson(path, { samples: "x".repeat(64 << 10) });
+    await expect(written).rejects.toThrow(/no space left on device/);
+    expect(readdirSync(at)).toEqual(["results.json"]);
+    expect(readFileSync(path, "utf8")).toBe('{"previous": true}\n');
+  });
+});
+
+testUnless(
+  cannotMount,
+  "bench --quick with a full --out: the tables and the JSON are still written, exit 1",
+  async () => {
+    await withSmallTmpfs("out", "12k", async (at) => {
+      const json = join(dir, "results.json");
+      const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", join(at, "figures")]);
+      const [exitCode, stderr] = await Promise.all([run.exit(170_000), run.stderr, run.events.finished]);
+      expect(stderr).toMatch(/Failed to write .*\.svg since no space left on device/);
+      expect(exitCode).toBe(1);
+      expect(run.events.text).toContain("## Goals");
+      expect(JSON.parse(readFileSync(json, "utf8")).schema).toBe("ivsh-bench/2");
+      expectWholeFigures(join(at, "figures"));
+    });
+  },
+  180_000,
+);
