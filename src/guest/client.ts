@@ -356,8 +356,8 @@ export class Client {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     // Not beyond the retries' deadline, else a hello begun late in it would double it; but at least a
     // second even with reconnectTimeoutMs 0 ("do not retry"): one hello must get its chance.
-    const { deadlineMs = Date.now() + timeoutMs, totalMs = timeoutMs } = retries ?? {};
-    const waitMs = Math.max(MIN_HELLO_WAIT_MS, deadlineMs - Date.now());
+    const { deadlineMs = performance.now() + timeoutMs, totalMs = timeoutMs } = retries ?? {};
+    const waitMs = Math.max(MIN_HELLO_WAIT_MS, deadlineMs - performance.now());
     // Told as the whole wait: a late retry's own second is not what the user waited.
     const shownMs = Math.max(waitMs, totalMs);
     const reply = await this.transport.handshake("hello", hello, waitMs, signal, shownMs);
@@ -372,9 +372,9 @@ export class Client {
   /** Reconnects after the link dropped, resuming the session; gives up after the reconnect timeout. */
   private async recover(): Promise<void> {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
-    const [dropped, deadline] = [Date.now(), Date.now() + timeoutMs];
+    const [dropped, deadline] = [performance.now(), performance.now() + timeoutMs];
     const longest = this.transport.longestRetryPauseMs(this.leaseMs);
-    for (let delay = 10; Date.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
+    for (let delay = 10; performance.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       try {
         await this.transport.open();

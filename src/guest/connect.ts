@@ -30,7 +30,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
   );
   const { region, endpoint } = resolveConnection(options);
-  const deadline = Date.now() + totalMs;
+  const deadline = performance.now() + totalMs;
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
     try {
@@ -48,7 +48,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     } catch (error) {
       transport.close();
       restarting ||= isIvshError(error, "ConnectionLost");
-      const retry = restarting && hasTrait(error, "whileRestarting") && Date.now() < deadline;
+      const retry = restarting && hasTrait(error, "whileRestarting") && performance.now() < deadline;
       if (!retry) {
         region.close();
         throw restarting ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;

@@ -21,8 +21,8 @@ export async function fetchStatus(
   waitMs = STATUS_WAIT_MS,
 ): Promise<{ report: StatusReport; self: number }> {
   const transport = new Transport(endpoint);
-  const deadline = Date.now() + waitMs;
-  const remaining = () => Math.max(1, deadline - Date.now());
+  const deadline = performance.now() + waitMs;
+  const remaining = () => Math.max(1, deadline - performance.now());
   try {
     const hello = await greet(transport, "ivsh status", remaining(), signal);
     const { json } = await transport.requestWithin("status", { limit, onlyClient: 0 }, remaining(), signal);

@@ -171,10 +171,11 @@ export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: Ivs
  * A socket that refuses this user (EACCES) has an arbiter behind it, whose lease clock runs on while we
  * cannot reach it (a restart as another user): past the lease since the link dropped, our grants may be
  * someone else's, so the session is lost, not retried until the reconnect timeout. An arbiter that is
- * down (nothing listens, no socket) expires nobody, and is waited for.
+ * down (nothing listens, no socket) expires nobody, and is waited for. `droppedMs` is on the monotonic
+ * clock (performance.now()), as the arbiter's leases are: a wall-clock step must not stretch the lease.
  */
 export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): IvshError | undefined {
-  if (!refusedAccess(error) || Date.now() - droppedMs <= leaseMs) return undefined;
+  if (!refusedAccess(error) || performance.now() - droppedMs <= leaseMs) return undefined;
   return new IvshError(
     "LeaseExpired",
     `Failed to reach the arbiter again since this user may no longer open its socket and the lease (${leaseMs} ms) ran out meanwhile: what this client held may be another's now (${(error as IvshError).message.replace(/^Failed to /, "")})`,
