@@ -38,7 +38,7 @@ export interface StreamOptions {
   readonly socatCommand?: string;
 }
 
-/** One transfer, or why there is none ("socat not installed"). */
+/** One transfer, or why there is none ("socat is not installed"). */
 export type StreamMeasurement = StreamTransfer | { readonly unavailable: string };
 
 export async function measureStream(
@@ -50,7 +50,7 @@ export async function measureStream(
   requirePositiveInteger(bytes, "measure a stream", "byte count");
   requirePositiveInteger(chunk, "measure a stream", "chunk size");
   const socat = options.socatCommand ?? "socat";
-  if (baseline === "unix-socat" && !socatInstalled(socat)) return { unavailable: "socat not installed" };
+  if (baseline === "unix-socat" && !socatInstalled(socat)) return { unavailable: "socat is not installed" };
   // Generous: even 50 MB/s finishes well inside it, so only a hang hits it.
   const timeoutMs = options.timeoutMs ?? 30_000 + bytes / 50e3;
   const { path: dir, remove } = benchDirectory(tmpdir(), "stream");
