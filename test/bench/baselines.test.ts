@@ -48,7 +48,7 @@ describe("stream baselines between two processes", () => {
   test("a missing socat is reported, not measured as zero", async () => {
     const socatCommand = "/nonexistent/socat";
     const result = await measureStream("unix-socat", { bytes: MiB, socatCommand });
-    expect(result).toEqual({ unavailable: "socat not installed" });
+    expect(result).toEqual({ unavailable: "socat is not installed" });
   });
 
   // What every measurement's workers get (withChildren, startChild), shown with stand-in workers.

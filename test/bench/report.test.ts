@@ -80,7 +80,7 @@ describe("renderResults", () => {
       samples: summarize([2e9, 2.5e9, 3e9]),
       ratioTo: "memcpy.large",
     },
-    { id: "stream.unix-socat", label: "Unix socket (socat)", unit: "bytes/s", note: "socat not installed" },
+    { id: "stream.unix-socat", label: "Unix socket (socat)", unit: "bytes/s", note: "socat is not installed" },
     { id: "lat", label: "random load", unit: "ns", samples: summarize([90, 95, 100, 105, 200]) },
   ];
   const lines = renderResults(results).split("\n");
@@ -95,7 +95,7 @@ describe("renderResults", () => {
     expect(lines[3]).toContain("2.00 GB/s – 3.00 GB/s");
     expect(lines[3]).toContain("25.0% of memcpy");
     expect(lines[4]).toContain("n/a");
-    expect(lines[4]).toContain("socat not installed");
+    expect(lines[4]).toContain("socat is not installed");
     expect(lines[5]).toContain("95 ns – 105 ns");
     expect(lines[5]).toContain("196 ns");
   });

@@ -52,7 +52,7 @@ function sampleData(): SuiteData {
       ivsh: transfer("ivsh", bytes / 5e9),
       "ivsh-disk": transfer("ivsh disk", bytes / 4e9),
       "unix-bun": transfer("Unix socket (Bun)", bytes / 2.5e9),
-      "unix-socat": { label: "Unix socket (socat)", seconds: [], bytes, unavailable: "socat not installed" },
+      "unix-socat": { label: "Unix socket (socat)", seconds: [], bytes, unavailable: "socat is not installed" },
       "tcp-bun": transfer("TCP", bytes / 2e9),
     },
     endToEnd: {
@@ -60,7 +60,7 @@ function sampleData(): SuiteData {
       "socat-null": transfer("socat → /dev/null", 0.3),
       dd: transfer("dd", 0.08),
       "ivsh-file": transfer("ivsh → file", 0.5),
-      "socat-file": { label: "socat → file", seconds: [], bytes, unavailable: "socat not installed" },
+      "socat-file": { label: "socat → file", seconds: [], bytes, unavailable: "socat is not installed" },
       "ivsh-small": { label: "ivsh 1 KiB", seconds: three(0.015), bytes: 1024 },
       "socat-small": { label: "socat 1 KiB", seconds: three(0.006), bytes: 1024 },
     },
@@ -140,7 +140,7 @@ describe("per-round ratios", () => {
     const rows = transferSection(sampleData()).results;
     const ivsh = rows.find((row) => row.id === "transfer.ivsh");
     expect(ivsh?.ratioSamples?.median).toBeCloseTo(0.5, 9);
-    expect(rows.find((row) => row.id === "transfer.unix-socat")?.note).toBe("socat not installed");
+    expect(rows.find((row) => row.id === "transfer.unix-socat")?.note).toBe("socat is not installed");
   });
 });
 
@@ -163,7 +163,7 @@ describe("goals", () => {
     expect(goals.get("e2e-file-vs-socat")).toMatchObject({ measured: "n/a" });
     expect(goals.get("e2e-small-vs-socat")).toMatchObject({ pass: false, gap: "1.25× over" });
     const rows = endToEndSection(sampleData()).results;
-    expect(rows.find((row) => row.id === "e2e.socat-file")?.note).toBe("socat not installed");
+    expect(rows.find((row) => row.id === "e2e.socat-file")?.note).toBe("socat is not installed");
     expect(rows.find((row) => row.id === "e2e.speedup.null-socat")?.samples?.median).toBeCloseTo(3);
   });
 
