@@ -80,7 +80,12 @@ describe("renderResults", () => {
       samples: summarize([2e9, 2.5e9, 3e9]),
       ratioTo: "memcpy.large",
     },
-    { id: "stream.unix-socat", label: "Unix socket (socat)", unit: "bytes/s", note: "socat is not installed" },
+    {
+      id: "stream.unix-socat",
+      label: "Unix socket (socat)",
+      unit: "bytes/s",
+      note: "socat is not installed",
+    },
     { id: "lat", label: "random load", unit: "ns", samples: summarize([90, 95, 100, 105, 200]) },
   ];
   const lines = renderResults(results).split("\n");

@@ -52,7 +52,12 @@ function sampleData(): SuiteData {
       ivsh: transfer("ivsh", bytes / 5e9),
       "ivsh-disk": transfer("ivsh disk", bytes / 4e9),
       "unix-bun": transfer("Unix socket (Bun)", bytes / 2.5e9),
-      "unix-socat": { label: "Unix socket (socat)", seconds: [], bytes, unavailable: "socat is not installed" },
+      "unix-socat": {
+        label: "Unix socket (socat)",
+        seconds: [],
+        bytes,
+        unavailable: "socat is not installed",
+      },
       "tcp-bun": transfer("TCP", bytes / 2e9),
     },
     endToEnd: {
