@@ -106,3 +106,24 @@ test("the ends of `ivsh guest send` / `recv` say goodbye: logged as such, nothin
     );
   expect(lines.some((line) => line.includes(" disconnected: "))).toBe(false);
 });
+
+test("a session that asks for nothing beyond status (a monitor polling `ivsh status`) is logged at debug only", async () => {
+  const statusRuns = async (flags: string[]) => {
+    paths?.cleanup();
+    paths = testPaths("oplog-status");
+    const arbiter = await ArbiterProcess.start(paths, { extra: flags });
+    for (let run = 0; run < 3; run++) {
+      const { exitCode } = await runCli(["status", "--socket", paths.socket, "--region", paths.region]);
+      expect(exitCode).toBe(0);
+    }
+    await arbiter.stop();
+    return (await arbiter.spawned.stderr).split("\n").filter((line) => line.includes("client #"));
+  };
+  expect(await statusRuns([])).toEqual([]);
+  const verbose = await statusRuns(["-v"]);
+  expect(verbose).toHaveLength(3);
+  for (const line of verbose)
+    expect(line).toMatch(
+      /client #\d+ .* connected and said goodbye, having asked for nothing beyond status$/,
+    );
+});

@@ -24,7 +24,7 @@ import {
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
-import { requestRefused } from "./oplog.ts";
+import { requestRefused, sessionActive } from "./oplog.ts";
 import { JournalWriteFailed } from "./state-file.ts";
 
 export function handleData(arbiter: ArbiterView, connection: Connection, bytes: Uint8Array): void {
@@ -51,6 +51,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   try {
     const name = checkFrame(connection, frame);
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
+    if (!QUIET_REQUESTS.has(name)) sessionActive(arbiter.state.sessions.get(connection.clientId));
     if (name === "hello") checkHelloVersion(frame.body);
     const article = /^[aeiou]/.test(name) ? "an" : "a";
     const request = decodeFields(
@@ -70,6 +71,9 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     else connection.fail(op, requestId, problem);
   }
 }
+
+/** What a monitor polling `ivsh status` asks: a session that asks nothing else is logged at debug only. */
+const QUIET_REQUESTS = new Set<MessageName>(["identify", "handover", "hello", "status", "heartbeat", "bye"]);
 
 /** Validates a frame's place in the conversation and names its message. */
 function checkFrame(connection: Connection, frame: Frame): MessageName {

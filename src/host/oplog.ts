@@ -28,11 +28,37 @@ function who(session: SessionIdentity): string {
   return `client #${session.clientId} '${session.name}' (pid ${session.pid}, VM ${session.vm})`;
 }
 
+/**
+ * Fresh sessions whose "connected" line is held until they ask for more than status: a monitor polling
+ * `ivsh status` every 10 s would otherwise log 17 000 lines a day. Judged by what a session does, not by
+ * the name it gives (any client could call itself "ivsh status" to hide). Keyed by the session itself,
+ * so arbiters sharing a process (tests) cannot mix theirs up.
+ */
+const unannounced = new WeakSet<SessionIdentity>();
+
 export function sessionStarted(session: SessionIdentity, resumed: boolean): void {
-  log.info(`${who(session)} ${resumed ? "resumed its session" : "connected"}`);
+  if (resumed) log.info(`${who(session)} resumed its session`);
+  else unannounced.add(session);
+}
+
+/** The session asked for something beyond status: its held "connected" line is due. */
+export function sessionActive(session: SessionIdentity | undefined): void {
+  if (session && unannounced.delete(session)) log.info(`${who(session)} connected`);
 }
 
 export type EndReason = "said goodbye" | "disconnected" | "lease expired";
+
+/**
+ * A session still unannounced at its end: one debug line if it asked for nothing beyond status and said
+ * goodbye; otherwise its held "connected" line goes first, then its end as any other.
+ */
+function endedQuietly(session: SessionIdentity, quietGoodbye: boolean): boolean {
+  if (!unannounced.delete(session)) return false;
+  if (quietGoodbye)
+    log.debug(`${who(session)} connected and said goodbye, having asked for nothing beyond status`);
+  else log.info(`${who(session)} connected`);
+  return quietGoodbye;
+}
 
 /** `late`: it left earlier, when the state journal could not record it; recorded (and released) now. */
 export function sessionEnded(
@@ -41,6 +67,8 @@ export function sessionEnded(
   released: Released,
   late = false,
 ): void {
+  if (endedQuietly(session, reason === "said goodbye" && !late && released.grants + released.syncHolds === 0))
+    return;
   const held = `released ${plural(released.grants, "grant")} and ${plural(released.syncHolds, "lock handle")}`;
   const when = late ? " (recorded only now, as the state journal could not be written then)" : "";
   const line = `${who(session)} ${reason === "lease expired" ? "lost its lease" : reason}${when}: ${held}`;
