@@ -369,6 +369,37 @@ test("an end's own counter overwritten: it fails naming it, and so does its peer
   await expectNothingHeld();
 });
 
+test("the word naming the transfer its receiver joined, overwritten: the sender fails naming it instead of waiting for ever", async () => {
+  const output = outPath(paths, "joined.out");
+  const receiver = guest(paths, ["recv", "--channel", "joined", "--out", output]);
+  const sender = guest(paths, ["send", "-", "--channel", "joined", "--chunk-size", "64KiB", "--depth", "4"]);
+  const input = new Uint8Array(800_000).fill(6);
+  sender.proc.stdin.write(input.subarray(0, 200_000));
+  await sender.proc.stdin.flush();
+  await waitForSize(`${output}.partial`, 200_000); // joined, and consuming
+  // Another guest overwrites receiverJoined: the sender waited on it for a receiver that had long joined
+  // (soak seed 1304, scenario 56: both ends hung).
+  await writeChannelWord("joined", "receiverJoined", (transfer) => transfer + 1000);
+  try {
+    sender.proc.stdin.write(input.subarray(200_000));
+    await sender.proc.stdin.end();
+  } catch {
+    // EPIPE: the sender already failed (the stderr check below says why)
+  }
+  const sent = await sender.exit(livenessBoundMs(LEASE_MS));
+  await receiver.exit(livenessBoundMs(LEASE_MS));
+  if (sent === 0) {
+    // The receiver's verdict came before the sender looked: a verified, bit-exact copy.
+    expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), input)).toBe(true);
+  } else {
+    expect(await sender.stderr).toMatch(
+      /naming the transfer it joined holds \d+, not \d+: the region was overwritten/,
+    );
+    expect(await Bun.file(output).exists()).toBe(false);
+  }
+  await expectNothingHeld();
+});
+
 /**
  * A 4 MiB piped transfer on an arbiter of its own, killed with SIGKILL after the first MiB arrived; then
  * `afterKill`, the rest of the input, and both ends' exits. Resolves with the time from the kill to both

@@ -262,7 +262,7 @@ export class ChannelReceiver {
       throw failure(
         "PeerGone",
         `receive on channel '${this.name}'`,
-        "the sender abandoned the transfer at its end (it was interrupted)",
+        "the sender abandoned the transfer at its end (it was interrupted, or failed: its own error says why)",
       );
     try {
       this.options.keeper?.keep();

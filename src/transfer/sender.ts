@@ -14,6 +14,7 @@ import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from 
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
 import { Peer, receiverLeft } from "./peer.ts";
+import { awaitReceiverJoined } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
@@ -347,22 +348,9 @@ export class ChannelSender {
     }
   }
 
-  /**
-   * Until a receiver joins, nothing else we wait on can change: we wait on `receiverJoined`, which the
-   * joining receiver stores and then wakes us on; its arrival starts the transfer's time.
-   */
+  /** Until a receiver joins, nothing else we wait on can change (./receiver-join.ts); its arrival starts the transfer's time. */
   private async awaitReceiver(signal: AbortSignal | undefined, check: () => boolean): Promise<void> {
-    while (!this.receiverJoined) {
-      const seen = this.slot.load("receiverJoined");
-      await waitForChange({
-        slot: this.slot,
-        word: "receiverJoined",
-        seen,
-        parkedFlag: "senderParked",
-        signal,
-        check,
-      });
-    }
+    await awaitReceiverJoined(this.slot, this.transfer, this.name, signal, check);
     this.noteReceiver();
   }
 

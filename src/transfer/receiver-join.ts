@@ -1,0 +1,53 @@
+/**
+ * The sender's wait for a receiver to join its transfer. The joining receiver stores the transfer's
+ * number in `receiverJoined`, then wakes us; until then nothing else we wait on can change. But that word
+ * can be overwritten (IVSHMEM isolates nothing): waiting on it alone, a sender whose receiver had joined,
+ * consumed everything and even given its verdict waited for ever (the soak, seed 1304 scenario 56).
+ */
+import { failure } from "../errors.ts";
+import { ChannelState } from "../region/layout.ts";
+import type { ChannelSlot } from "./slot.ts";
+import { waitForChange } from "./wait.ts";
+
+/**
+ * Returns once a receiver joined `transfer`, or once the transfer ended without our seeing it join (the
+ * caller reads the state next and judges it). `check` is the caller's own (throws when a word it owns was
+ * overwritten).
+ */
+export async function awaitReceiverJoined(
+  slot: ChannelSlot,
+  transfer: number,
+  name: string,
+  signal: AbortSignal | undefined,
+  check: () => boolean,
+): Promise<void> {
+  for (;;) {
+    const seen = slot.load("receiverJoined");
+    if (seen === transfer || joinOverlooked(slot, seen, transfer, name)) return;
+    const settled = () => check() || joinOverlooked(slot, seen, transfer, name);
+    await waitForChange({
+      slot,
+      word: "receiverJoined",
+      seen,
+      parkedFlag: "senderParked",
+      signal,
+      check: settled,
+    });
+  }
+}
+
+/**
+ * Whether to stop waiting for a join we may never see: the transfer already has a verdict (the receiver's,
+ * or an overwrite's: the caller judges it). A receiver consuming records (only a joined one does) while the
+ * word names another transfer means it was overwritten, and we could no longer tell which client to watch.
+ */
+function joinOverlooked(slot: ChannelSlot, seen: number, transfer: number, name: string): boolean {
+  const state = slot.load("state");
+  if (state !== ChannelState.streaming && state !== ChannelState.keeping) return true;
+  if (slot.load("tail") === 0) return false;
+  throw failure(
+    "RegionCorrupted",
+    `send on channel '${name}'`,
+    `a receiver consumes our records, but the word naming the transfer it joined holds ${seen >>> 0}, not ${transfer}: the region was overwritten`,
+  );
+}
