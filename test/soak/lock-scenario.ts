@@ -85,11 +85,13 @@ export async function lockScenario(context: SoakContext): Promise<ScenarioResult
     const deadline = performance.now() + 5 * spanMs + livenessAllowanceMs(context.leaseMs);
     await Promise.all([...processes.values()].map((worker) => worker.settle(deadline)));
     const violations = await judgeLocks(plan, processes, applied, shared);
+    const events = (await Promise.all([...processes.values()].map((worker) => worker.events()))).flat();
     return {
       kind: `locks-${plan.mode}`,
       description: `${plan.workers} workers × ${plan.rounds} rounds`,
       faults: applied,
       violations,
+      tallies: { recreated: events.filter((event) => event.event === "recreated").length },
     };
   } finally {
     await board?.free().catch(() => {});
@@ -125,6 +127,10 @@ async function judgeLocks(
   // A holder frozen past its lease loses the lock without knowing until it looks: exclusion breaks for
   // it (as for any lease-based lock), so what involves its client id is not held against the others.
   const frozen = await clientIdsOf(workers.filter((worker) => worker.wasSent("SIGSTOP-stop-long")));
+  // A worker killed inside a lock nobody else had open took the lock with it (lock-worker.ts, "recreated").
+  const killed = await clientIdsOf(
+    workers.filter((worker) => worker.wasSent("SIGKILL", "SIGTERM", "ctrl-c")),
+  );
   const faulted = (worker: Tracked) => worker.received.length > 0;
   let ownerDiedReports = 0;
   for (const worker of workers) {
@@ -133,6 +139,11 @@ async function judgeLocks(
     for (const event of events.filter((e) => e.event === "violation"))
       if (![event.me, event.inside].some((id) => frozen.has(Number(id))))
         violations.push(`${worker.name}: mutual exclusion broken: ${String(event.what)}`);
+    for (const event of events.filter((e) => e.event === "recreated"))
+      if (!killed.has(Number(event.inside)))
+        violations.push(
+          `${worker.name}: made the lock anew and found client ${event.inside} inside, which was not killed`,
+        );
     violations.push(...(await checkWorkerEnd(worker, plan, processes, faulted)));
   }
   // A death reports owner-died to one next owner; a frozen holder that takes the lock again on waking,
