@@ -1,0 +1,52 @@
+/**
+ * `ivsh bench --json FILE` (and the figures of --out) where FILE is not a plain file. Each output is written
+ * whole through a temporary file renamed over it, which must not replace what FILE is: a symbolic link is
+ * written through, as the shell's `>` does, and a FIFO (`--json >(jq .)`) is written into. (A device is
+ * too, `--json /dev/stdout`: renamed over, run as root, that replaced the machine's /dev/stdout; not tried
+ * here for that reason.)
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { writeJson } from "../../src/bench/output.ts";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-special-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a --json that is a symbolic link is written through: the link stays, the file it names gets the results", async () => {
+  const named = join(dir, "kept.json");
+  writeFileSync(named, '{"previous": true}\n');
+  const link = join(dir, "link.json");
+  symlinkSync(named, link);
+  await writeJson(link, { run: 1 });
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(JSON.parse(readFileSync(named, "utf8"))).toEqual({ run: 1 });
+  expect(readdirSync(dir).sort()).toEqual(["kept.json", "link.json"]);
+});
+
+test("a --json that is a FIFO (--json >(jq .)) is written into: its reader gets the results", async () => {
+  const fifo = join(dir, "results.fifo");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  const reader = Bun.spawn(["cat", fifo], { stdout: "pipe", stderr: "ignore" });
+  try {
+    await writeJson(fifo, { run: 2 });
+    // Renamed over, the FIFO was gone and its reader waited for a writer for ever.
+    const ended = await Promise.race([reader.exited, Bun.sleep(20_000).then(() => "still waiting")]);
+    expect(ended).toBe(0);
+    expect(JSON.parse(await new Response(reader.stdout).text())).toEqual({ run: 2 });
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  } finally {
+    reader.kill("SIGKILL");
+  }
+}, 30_000);
