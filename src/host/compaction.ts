@@ -194,6 +194,9 @@ export class Compactor {
   maybeStart(): void {
     if (this.running || this.stopped || !this.journal.needsCompaction) return;
     if (performance.now() < this.notBeforeMs) return;
+    // Removed, and not written again yet (the sweep retries): a helper would fail on the missing file, and
+    // its warning say "nothing is lost" where the arbiter said a restart would discard every allocation.
+    if (!this.journal.stillAtPath()) return;
     const plan = this.journal.compactionPlan();
     try {
       this.running = this.spawn(plan);
