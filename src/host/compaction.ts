@@ -258,7 +258,9 @@ export class Compactor {
   }
 
   private finish(plan: CompactionPlan, end: HelperEnd): void {
-    if (this.stopped) {
+    // Stopping; or the journal was replaced meanwhile (the sweep writes it again from memory): the helper may
+    // have read the other file, and a take-over would drop what was appended to this one since.
+    if (this.stopped || !this.journal.stillAtPath()) {
       this.journal.abandonCompaction(plan);
       return;
     }
