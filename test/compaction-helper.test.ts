@@ -150,3 +150,23 @@ test("a journal removed with its directory: no helper runs on it meanwhile, and 
     await host.exited;
   }
 }, 60_000);
+
+test("a deadline past setTimeout's limit (IVSH_COMPACT_DEADLINE_MS of weeks) is the limit, not 1 ms", async () => {
+  // 3e9 ms (35 days) overflowed the timer, which fired at once: every helper was killed as overdue.
+  const { host, region, socket } = await startHost("long-deadline", {
+    IVSH_COMPACT_DEADLINE_MS: "3000000000",
+  });
+  const client = await connect({ socket, region, name: "long-deadline" });
+  try {
+    const compactions = async () => (await fetchStatus({ unix: socket }, 0)).report.compactions;
+    const compacted = async () => {
+      await (await client.alloc(4096)).free();
+      return (await compactions()) > 0;
+    };
+    await eventually(compacted, livenessBoundMs(1000), "a compaction taken over");
+  } finally {
+    await client.close();
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);

@@ -19,6 +19,7 @@ import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
+import { LONGEST_TIMER_MS } from "../units.ts";
 import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
 import {
@@ -156,7 +157,10 @@ const RETRY_AFTER_MS = 60_000;
  */
 function compactionDeadlineMs(setting = process.env.IVSH_COMPACT_DEADLINE_MS): number {
   const value = Number(setting);
-  return setting && Number.isSafeInteger(value) && value > 0 ? value : 10 * 60_000;
+  // Past setTimeout's limit the timer fires at once, and every helper was killed as overdue.
+  return setting && Number.isSafeInteger(value) && value > 0
+    ? Math.min(value, LONGEST_TIMER_MS)
+    : 10 * 60_000;
 }
 
 /** How a helper process ended. */
