@@ -3,7 +3,7 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -135,8 +135,7 @@ export async function writeWhole(path: string, text: string): Promise<void> {
  * the link /dev/stdout itself (run as root), and a FIFO's reader waited for ever on a FIFO no longer there.
  */
 function landingOf(path: string): { path: string; direct: boolean } {
-  // /dev/stdout, /dev/fd/N: this process's own descriptors, whatever file they lead to.
-  if (/^\/(dev|proc)\//.test(resolve(path))) return { path, direct: true };
+  if (ownDescriptor(path)) return { path, direct: true };
   try {
     const named = realpathSync(path);
     return { path: named, direct: !statSync(named).isFile() };
@@ -144,6 +143,18 @@ function landingOf(path: string): { path: string; direct: boolean } {
     // Nothing there yet (a new file), or a link to nothing or to what has no path ("pipe:[…]"): a link is
     // written through, as before; anything else gets its own error from the write.
     return { path, direct: lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true };
+  }
+}
+
+/** /dev/stdout, /dev/fd/N, /proc/self/fd/N: one of this process's descriptors, whatever file it leads to. */
+function ownDescriptor(path: string): boolean {
+  const absolute = resolve(path);
+  try {
+    if (realpathSync(dirname(absolute)).startsWith("/proc/")) return true;
+    if (!lstatSync(absolute).isSymbolicLink()) return false;
+    return resolve(dirname(absolute), readlinkSync(absolute)).startsWith("/proc/");
+  } catch {
+    return false;
   }
 }
 

@@ -11,7 +11,9 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -19,6 +21,14 @@ import { join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
 
 let dir: string;
+
+function readlinkOf(pid: number, fd: string): string {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return "";
+  }
+}
 beforeAll(() => {
   dir = mkdtempSync("/tmp/ivsh-bench-test-special-");
 });
@@ -40,6 +50,11 @@ test("a --json that is a FIFO (--json >(jq .)) is written into: its reader gets 
   expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
   const reader = Bun.spawn(["cat", fifo], { stdout: "pipe", stderr: "ignore" });
   try {
+    // Opened for reading first, as `>(jq .)` is: a FIFO nobody reads refuses a writer that will not wait (ENXIO).
+    const reading = () =>
+      readdirSync(`/proc/${reader.pid}/fd`).some((fd) => readlinkOf(reader.pid, fd) === fifo);
+    for (const until = performance.now() + 10_000; !reading() && performance.now() < until; )
+      await Bun.sleep(5);
     await writeJson(fifo, { run: 2 });
     // Renamed over, the FIFO was gone and its reader waited for a writer for ever.
     const ended = await Promise.race([reader.exited, Bun.sleep(20_000).then(() => "still waiting")]);
@@ -50,3 +65,17 @@ test("a --json that is a FIFO (--json >(jq .)) is written into: its reader gets 
     reader.kill("SIGKILL");
   }
 }, 30_000);
+
+test("a --json that is a plain file, in /dev/shm too, is still replaced whole: a new file renamed over it", async () => {
+  for (const path of [join(dir, "plain.json"), `/dev/shm/ivsh-bench-test-special-${process.pid}.json`]) {
+    try {
+      writeFileSync(path, '{"previous": true}\n');
+      const before = statSync(path).ino;
+      await writeJson(path, { run: 3 });
+      expect(statSync(path).ino).not.toBe(before);
+      expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ run: 3 });
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+});
