@@ -4,9 +4,10 @@
  * happened and what to look at, leaves no half-written snapshot, and loses nothing.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
@@ -20,10 +21,9 @@ beforeAll(() => {
 afterAll(() => paths?.cleanup());
 
 /** An arbiter that compacts after a handful of records, with its stderr to read as it goes. */
-async function startHost(label: string, env: Record<string, string>) {
+async function startHost(label: string, env: Record<string, string>, state = `${paths.dir}/${label}.state`) {
   const region = `${paths.shmDir}/${label}`;
   const socket = `${paths.dir}/${label}.sock`;
-  const state = `${paths.dir}/${label}.state`;
   const host = tracked(
     Bun.spawn(
       [
@@ -112,6 +112,60 @@ test("a helper stopped past its deadline is killed and said to be, leaving no ha
     expect(helperOf(host.pid)).toBeUndefined();
     expect(leftovers(state)).toEqual([]);
   } finally {
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);
+
+test("a journal removed with its directory: no helper runs on it meanwhile, and compaction resumes once it is written again", async () => {
+  const directory = join(paths.dir, "gone");
+  mkdirSync(directory);
+  const { host, region, socket } = await startHost("gone", {}, join(directory, "journal.state"));
+  const client = await connect({ socket, region, name: "gone" });
+  try {
+    await client.alloc(4096, { name: "kept" });
+    rmSync(directory, { recursive: true });
+    await readUntil(host.stderr, "cannot be written again");
+    // Changes the arbiter can only append to the removed file: more than enough for a compaction.
+    for (let round = 0; round < 10; round++) await (await client.alloc(4096)).free();
+    // Twelve sweeps at least (a quarter lease each). A helper started on the missing journal failed, and
+    // its warning said "nothing is lost" while the arbiter had said a restart would discard everything;
+    // one killed by the next sweep was started again at the one after.
+    const helpers = new Set<number>();
+    for (const until = performance.now() + 3000; performance.now() < until; await Bun.sleep(5)) {
+      const helper = helperOf(host.pid);
+      if (helper) helpers.add(helper.pid);
+    }
+    expect([...helpers]).toEqual([]);
+    const compactions = async () => (await fetchStatus({ unix: socket }, 0)).report.compactions;
+    const before = await compactions();
+    mkdirSync(directory);
+    await readUntil(host.stderr, "wrote it again from the arbiter's state");
+    for (let round = 0; round < 10; round++) await (await client.alloc(4096)).free();
+    const compacted = async () => (await compactions()) > before;
+    await eventually(compacted, livenessBoundMs(1000), "a compaction of the journal written again");
+  } finally {
+    await client.close();
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);
+
+test("a deadline past setTimeout's limit (IVSH_COMPACT_DEADLINE_MS of weeks) is the limit, not 1 ms", async () => {
+  // 3e9 ms (35 days) overflowed the timer, which fired at once: every helper was killed as overdue.
+  const { host, region, socket } = await startHost("long-deadline", {
+    IVSH_COMPACT_DEADLINE_MS: "3000000000",
+  });
+  const client = await connect({ socket, region, name: "long-deadline" });
+  try {
+    const compactions = async () => (await fetchStatus({ unix: socket }, 0)).report.compactions;
+    const compacted = async () => {
+      await (await client.alloc(4096)).free();
+      return (await compactions()) > 0;
+    };
+    await eventually(compacted, livenessBoundMs(1000), "a compaction taken over");
+  } finally {
+    await client.close();
     host.kill("SIGKILL");
     await host.exited;
   }

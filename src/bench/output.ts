@@ -3,10 +3,10 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { readFileSync, renameSync, rmSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
@@ -107,13 +107,17 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
  * reads, in place of the previous run's good one; the temporary file is also removed if Ctrl-C ends the run.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const target = landingOf(path);
+  await mkdir(dirname(target.path), { recursive: true });
+  const temporary = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
   try {
-    await Bun.write(temporary, text);
-    renameSync(temporary, path);
+    if (target.direct) await Bun.write(target.path, text);
+    else {
+      await Bun.write(temporary, text);
+      renameSync(temporary, target.path);
+    }
   } catch (error) {
     remove();
     const errno = errnoOf(error) || "an error";
@@ -121,6 +125,36 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     throw failure(errno === "ENOSPC" ? "NoSpace" : "SystemCall", `write ${path}`, `${reason} (${errno})`);
   } finally {
     forget();
+  }
+}
+
+/**
+ * The file `writeWhole` replaces, or writes into directly. A symbolic link is written through, as the shell's
+ * `>` does (what it names gets the new contents, the link stays); a FIFO, a device or a link into /proc
+ * (`--json /dev/stdout`, `--json >(jq .)`) is written directly: a temporary file renamed over it replaced
+ * the link /dev/stdout itself (run as root), and a FIFO's reader waited for ever on a FIFO no longer there.
+ */
+function landingOf(path: string): { path: string; direct: boolean } {
+  if (ownDescriptor(path)) return { path, direct: true };
+  try {
+    const named = realpathSync(path);
+    return { path: named, direct: !statSync(named).isFile() };
+  } catch {
+    // Nothing there yet (a new file), or a link to nothing or to what has no path ("pipe:[…]"): a link is
+    // written through, as before; anything else gets its own error from the write.
+    return { path, direct: lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true };
+  }
+}
+
+/** /dev/stdout, /dev/fd/N, /proc/self/fd/N: one of this process's descriptors, whatever file it leads to. */
+function ownDescriptor(path: string): boolean {
+  const absolute = resolve(path);
+  try {
+    if (realpathSync(dirname(absolute)).startsWith("/proc/")) return true;
+    if (!lstatSync(absolute).isSymbolicLink()) return false;
+    return resolve(dirname(absolute), readlinkSync(absolute)).startsWith("/proc/");
+  } catch {
+    return false;
   }
 }
 

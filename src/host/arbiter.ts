@@ -198,7 +198,7 @@ export class Arbiter implements ArbiterView {
   transaction<T>(change: () => T): T {
     const writes = this.stateFile.writes;
     try {
-      const result = this.stateFile.transaction(change);
+      const result = this.stateFile.transaction(() => this.journalOutage.transaction(change));
       if (this.stateFile.writes !== writes) this.journalOutage.recorded(this.stateFile.path);
       return result;
     } catch (error) {

@@ -19,6 +19,7 @@ import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
+import { LONGEST_TIMER_MS } from "../units.ts";
 import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
 import {
@@ -156,7 +157,10 @@ const RETRY_AFTER_MS = 60_000;
  */
 function compactionDeadlineMs(setting = process.env.IVSH_COMPACT_DEADLINE_MS): number {
   const value = Number(setting);
-  return setting && Number.isSafeInteger(value) && value > 0 ? value : 10 * 60_000;
+  // Past setTimeout's limit the timer fires at once, and every helper was killed as overdue.
+  return setting && Number.isSafeInteger(value) && value > 0
+    ? Math.min(value, LONGEST_TIMER_MS)
+    : 10 * 60_000;
 }
 
 /** How a helper process ended. */
@@ -194,6 +198,9 @@ export class Compactor {
   maybeStart(): void {
     if (this.running || this.stopped || !this.journal.needsCompaction) return;
     if (performance.now() < this.notBeforeMs) return;
+    // Removed, and not written again yet (the sweep retries): a helper would fail on the missing file, and
+    // its warning say "nothing is lost" where the arbiter said a restart would discard every allocation.
+    if (!this.journal.stillAtPath()) return;
     const plan = this.journal.compactionPlan();
     try {
       this.running = this.spawn(plan);
@@ -255,7 +262,9 @@ export class Compactor {
   }
 
   private finish(plan: CompactionPlan, end: HelperEnd): void {
-    if (this.stopped) {
+    // Stopping; or the journal was replaced meanwhile (the sweep writes it again from memory): the helper may
+    // have read the other file, and a take-over would drop what was appended to this one since.
+    if (this.stopped || !this.journal.stillAtPath()) {
       this.journal.abandonCompaction(plan);
       return;
     }

@@ -31,6 +31,9 @@ export class JournalOutage {
   /** The last write's failure, and when a change may try again. */
   private failed: { error: JournalWriteFailed; probeAtMs: number } | undefined;
   private directory = "";
+  /** Transactions in progress (they nest), and whether the one running has been let through. */
+  private depth = 0;
+  private admitted = false;
 
   /** `file` as the state's journal, refusing changes up front while it is known to fail. */
   gate(file: StateFile): Journal {
@@ -38,10 +41,28 @@ export class JournalOutage {
     return { append: (record: StateRecord) => file.append(record), admit: () => this.admit() };
   }
 
+  /**
+   * Runs one transaction, whose records are let through or refused together. Decided per record, an
+   * alloc's segment and grant were let through (room again), zeroing its blocks took that room (the region
+   * on the journal's tmpfs, as the default REGION.state is), and its reply was refused up front: after the
+   * two were applied, with nothing undone, so the client was told NoSpace while it held the segment.
+   */
+  transaction<T>(change: () => T): T {
+    this.depth++;
+    try {
+      return change();
+    } finally {
+      if (--this.depth === 0) this.admitted = false;
+    }
+  }
+
   private admit(): void {
-    if (!this.failed || performance.now() >= this.failed.probeAtMs || this.roomAgain()) return;
-    const { code, message } = this.failed.error;
-    throw new RefusedUpFront(code, message);
+    if (this.admitted) return;
+    if (this.failed && performance.now() < this.failed.probeAtMs && !this.roomAgain()) {
+      const { code, message } = this.failed.error;
+      throw new RefusedUpFront(code, message);
+    }
+    this.admitted = this.depth > 0;
   }
 
   /** A full file system with room again (the operator freed some): a change need not wait for the probe. */

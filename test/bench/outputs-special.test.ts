@@ -1,0 +1,77 @@
+/**
+ * `ivsh bench --json FILE` (and the figures of --out) where FILE is not a plain file. Each output is written
+ * whole through a temporary file renamed over it, which must not replace what FILE is: a symbolic link is
+ * written through, as the shell's `>` does, and a FIFO (`--json >(jq .)`) is written into. (A device is
+ * too, `--json /dev/stdout`: renamed over, run as root, that replaced the machine's /dev/stdout; not tried
+ * here for that reason.)
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { writeJson } from "../../src/bench/output.ts";
+
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-special-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a --json that is a symbolic link is written through: the link stays, the file it names gets the results", async () => {
+  const named = join(dir, "kept.json");
+  writeFileSync(named, '{"previous": true}\n');
+  const link = join(dir, "link.json");
+  symlinkSync(named, link);
+  await writeJson(link, { run: 1 });
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(JSON.parse(readFileSync(named, "utf8"))).toEqual({ run: 1 });
+  expect(readdirSync(dir).sort()).toEqual(["kept.json", "link.json"]);
+});
+
+test("a --json that is a FIFO (--json >(jq .)) is written into: its reader gets the results", async () => {
+  const fifo = join(dir, "results.fifo");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  // The reader is there first, as `>(jq .)` is (a FIFO nobody reads refuses a writer that will not wait).
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    await writeJson(fifo, { run: 2 });
+    const bytes = Buffer.alloc(4096);
+    let got = 0;
+    try {
+      got = readSync(reader, bytes);
+    } catch {
+      // EAGAIN: nothing came (the FIFO was renamed over, and its reader left waiting)
+    }
+    expect(bytes.toString("utf8", 0, got)).toBe(`${JSON.stringify({ run: 2 }, null, 2)}\n`);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  } finally {
+    closeSync(reader);
+  }
+});
+
+test("a --json that is a plain file, in /dev/shm too, is still replaced whole: a new file renamed over it", async () => {
+  for (const path of [join(dir, "plain.json"), `/dev/shm/ivsh-bench-test-special-${process.pid}.json`]) {
+    try {
+      writeFileSync(path, '{"previous": true}\n');
+      const before = statSync(path).ino;
+      await writeJson(path, { run: 3 });
+      expect(statSync(path).ino).not.toBe(before);
+      expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ run: 3 });
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+});
