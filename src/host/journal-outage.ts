@@ -6,6 +6,7 @@
  */
 import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
+import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import type { Journal, StateRecord } from "./records.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
@@ -65,9 +66,13 @@ export class JournalOutage {
     this.admitted = this.depth > 0;
   }
 
-  /** A full file system with room again (the operator freed some): a change need not wait for the probe. */
+  /**
+   * A full file system with room again (the operator freed some): a change need not wait for the probe.
+   * Only for ENOSPC: under a quota (EDQUOT) statfs shows room all along, and letting every change through
+   * would have each one applied, refused by the write and undone by replaying the journal.
+   */
   private roomAgain(): boolean {
-    if (this.failed?.error.code !== "NoSpace") return false;
+    if (errnoOf(this.failed?.error.cause) !== "ENOSPC") return false;
     try {
       const { bavail, bsize } = statfsSync(this.directory);
       return bavail * bsize >= ROOM_BYTES;
