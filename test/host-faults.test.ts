@@ -26,11 +26,8 @@ import { expectRejection } from "./helpers/errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { cannotMount, fillFile, withSmallTmpfs as withTmpfs } from "./helpers/small-fs.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
-
-/** A small file system of our own to fill needs mount(2), that is root. */
-const cannotMount =
-  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
 
 let paths: TestPaths;
 
@@ -39,29 +36,15 @@ beforeAll(() => {
 });
 afterAll(() => paths?.cleanup());
 
-/** Mounts a 1 MiB tmpfs at DIR/NAME for `body`, unmounted after. */
-async function withSmallTmpfs(name: string, body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = join(paths.dir, name);
-  mkdirSync(dir);
-  expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]).exitCode).toBe(0);
-  try {
-    await body(dir);
-  } finally {
-    Bun.spawnSync(["umount", "-l", dir]);
-  }
+/** A 1 MiB tmpfs at DIR/NAME for `body`, unmounted after. */
+function withSmallTmpfs(name: string, body: (dir: string) => Promise<void>): Promise<void> {
+  return withTmpfs(join(paths.dir, name), "1m", body);
 }
 
 /** Fills the file system of `dir` with FILLER but `leave` bytes; returns the filler's path. */
 function fill(dir: string, leave: number): string {
   const filler = join(dir, "filler");
-  const fd = openSync(filler, "w");
-  const page = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, page);
-  } catch (error) {
-    expect((error as { code?: string }).code).toBe("ENOSPC");
-  }
-  closeSync(fd);
+  fillFile(filler);
   const size = statSync(filler).size;
   Bun.spawnSync(["truncate", "-s", String(Math.max(0, size - leave)), filler]);
   return filler;

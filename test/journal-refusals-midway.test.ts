@@ -11,10 +11,8 @@ import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { spawnFixture } from "./helpers/processes.ts";
-import { testUnless, toolMissing } from "./helpers/tools.ts";
-
-const cannotMount =
-  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
+import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 beforeAll(() => {
@@ -22,72 +20,56 @@ beforeAll(() => {
 });
 afterAll(() => paths?.cleanup());
 
-/** Writes `file` until it holds `bytes` or the file system is full. */
-function fillTo(file: string, bytes = Number.POSITIVE_INFINITY): void {
-  const fd = openSync(file, "w");
-  try {
-    for (let done = 0, page = Buffer.alloc(4096, 1); done < bytes; done += page.byteLength)
-      writeSync(fd, page);
-  } catch {
-    // ENOSPC: full
-  } finally {
-    closeSync(fd);
-  }
-}
-
 testUnless(
   cannotMount,
   "a change let through while the journal refuses is refused or recorded whole, never applied in part",
-  async () => {
-    const small = join(paths.dir, "small");
-    mkdirSync(small);
-    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small]).exitCode).toBe(0);
-    const region = join(small, "region");
-    const arbiter = spawnFixture("probed-arbiter", {
-      region,
-      socket: paths.socket,
-      state: join(small, "arbiter.state"),
-    });
-    try {
-      await arbiter.events.next("serving");
-      const client = await connect({ socket: paths.socket, region, name: "midway" });
-      // Room for a little more than one 64 KiB block's pages, kept aside; the rest filled.
-      fillTo(join(small, "reserve"), 96 * 1024);
-      fillTo(join(small, "filler"));
-      // Changes that zero no block, until the journal's last page is full and one is refused.
-      const opened = (index: number) =>
-        client
-          .mutex(`m${index}`)
-          .then((mutex) => mutex.close())
-          .then(
+  () =>
+    withSmallTmpfs(join(paths.dir, "small"), "2m", async (small) => {
+      const region = join(small, "region");
+      const arbiter = spawnFixture("probed-arbiter", {
+        region,
+        socket: paths.socket,
+        state: join(small, "arbiter.state"),
+      });
+      try {
+        await arbiter.events.next("serving");
+        const client = await connect({ socket: paths.socket, region, name: "midway" });
+        // Room for a little more than one 64 KiB block's pages, kept aside; the rest filled.
+        fillFile(join(small, "reserve"), 96 * 1024);
+        fillFile(join(small, "filler"));
+        // Changes that zero no block, until the journal's last page is full and one is refused.
+        const opened = (index: number) =>
+          client
+            .mutex(`m${index}`)
+            .then((mutex) => mutex.close())
+            .then(
+              () => "ok",
+              (error: { code?: string }) => String(error.code),
+            );
+        let refused = "ok";
+        for (let index = 0; index < 500 && refused === "ok"; index++) refused = await opened(index);
+        expect(refused).toBe("NoSpace");
+        // Within the second before the next probe: room again, as the file system says.
+        rmSync(join(small, "reserve"));
+        const { bavail, bsize } = statfsSync(small);
+        expect(bavail * bsize).toBeGreaterThanOrEqual(64 * 1024);
+        const allocated = (name: string) =>
+          client.alloc(4096, { name }).then(
             () => "ok",
             (error: { code?: string }) => String(error.code),
           );
-      let refused = "ok";
-      for (let index = 0; index < 500 && refused === "ok"; index++) refused = await opened(index);
-      expect(refused).toBe("NoSpace");
-      // Within the second before the next probe: room again, as the file system says.
-      rmSync(join(small, "reserve"));
-      const { bavail, bsize } = statfsSync(small);
-      expect(bavail * bsize).toBeGreaterThanOrEqual(64 * 1024);
-      const allocated = (name: string) =>
-        client.alloc(4096, { name }).then(
-          () => "ok",
-          (error: { code?: string }) => String(error.code),
+        const during = await allocated("ghost");
+        rmSync(join(small, "filler"));
+        const after = await allocated("ghost");
+        // Refused, the name is free once there is room; taken, the client holds it. Not both refused and taken.
+        expect({ during, after }).toEqual(
+          during === "ok" ? { during, after: "AlreadyExists" } : { during, after: "ok" },
         );
-      const during = await allocated("ghost");
-      rmSync(join(small, "filler"));
-      const after = await allocated("ghost");
-      // Refused, the name is free once there is room; taken, the client holds it. Not both refused and taken.
-      expect({ during, after }).toEqual(
-        during === "ok" ? { during, after: "AlreadyExists" } : { during, after: "ok" },
-      );
-      await client.close();
-    } finally {
-      arbiter.proc.kill("SIGTERM");
-      await arbiter.exit();
-      Bun.spawnSync(["umount", "-l", small]);
-    }
-  },
+        await client.close();
+      } finally {
+        arbiter.proc.kill("SIGTERM");
+        await arbiter.exit();
+      }
+    }),
   60_000,
 );

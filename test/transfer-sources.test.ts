@@ -29,13 +29,11 @@ import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { Sink } from "../src/transfer/sink.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
-import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
+import { testUnless, testWithTool } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
-/** A small file system of our own (full or read-only on demand) needs mount(2), that is root. */
-const cannotMount =
-  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
 const TMPFS_MAGIC = 0x01021994;
 let paths: TestPaths;
 let arbiter: ArbiterProcess;

@@ -10,12 +10,9 @@ import { FIGURE_FILES } from "../../src/bench/figures.ts";
 import { writeJson } from "../../src/bench/output.ts";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
-import { testUnless, toolMissing } from "../helpers/tools.ts";
+import { cannotMount, withSmallTmpfs as withTmpfs } from "../helpers/small-fs.ts";
+import { testUnless } from "../helpers/tools.ts";
 import { parseXml } from "./xml.ts";
-
-/** A small file system of our own to fill needs mount(2), that is root. */
-const cannotMount =
-  process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
 
 let dir: string;
 beforeAll(() => {
@@ -23,16 +20,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Mounts a tmpfs of `size` at DIR/NAME for `body`, unmounted after. */
-async function withSmallTmpfs(name: string, size: string, body: (at: string) => Promise<void>) {
-  const at = join(dir, name);
-  mkdirSync(at);
-  expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", at]).exitCode).toBe(0);
-  try {
-    await body(at);
-  } finally {
-    Bun.spawnSync(["umount", "-l", at]);
-  }
+/** A tmpfs of `size` at DIR/NAME for `body`, unmounted after. */
+function withSmallTmpfs(name: string, size: string, body: (at: string) => Promise<void>) {
+  return withTmpfs(join(dir, name), size, body);
 }
 
 /** Every file in `at` is a whole SVG document; nothing else (a temporary file) is there. */
