@@ -1,5 +1,5 @@
 /** Unique, self-cleaning places for a test's region, socket and state file. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export const REPO = join(import.meta.dir, "../..");
@@ -25,8 +25,18 @@ export function testPaths(label: string): TestPaths {
     socket: join(dir, "arbiter.sock"),
     state: join(dir, "arbiter.state"),
     cleanup() {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(shmDir, { recursive: true, force: true });
+      removeTree(dir);
+      removeTree(shmDir);
     },
   };
+}
+
+/**
+ * Bun's recursive rmSync gives up, silently, when an entry vanishes under it: an arbiter still exiting
+ * removes its socket meanwhile, and the directory stayed (an empty /tmp/ivsh-match-ns-b-* after a CI run).
+ * Tried again while it is there.
+ */
+function removeTree(path: string): void {
+  for (let attempt = 0; attempt < 5 && existsSync(path); attempt++)
+    rmSync(path, { recursive: true, force: true });
 }
