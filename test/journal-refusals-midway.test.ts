@@ -6,7 +6,7 @@
  * and with nothing undone: the client was told NoSpace while the arbiter held the segment for it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";

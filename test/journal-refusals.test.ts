@@ -5,7 +5,7 @@
  * applied before its write failed is undone that way: about one a second, not one per request.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";

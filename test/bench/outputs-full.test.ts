@@ -3,7 +3,7 @@
  * truncated file (an SVG that no XML parser reads, half a JSON document) is left, nor one replaced by it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderBarChart, writeChart } from "../../src/bench/charts.ts";
 import { FIGURE_FILES } from "../../src/bench/figures.ts";
