@@ -98,11 +98,16 @@ export class ChannelReceiver {
       const ring = await openRing(client, slot, name, transfer);
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
+      // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
+      // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
       if (owner === 0)
-        throw failure(
-          "PeerGone",
-          `receive on channel '${name}'`,
-          `the sender ${died ? "died" : "went away"} before we joined`,
+        throw (
+          (await slot.sessionLost()) ??
+          failure(
+            "PeerGone",
+            `receive on channel '${name}'`,
+            `the sender ${died ? "died" : "went away"} before we joined`,
+          )
         );
       const sender = Peer.attached(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
