@@ -221,14 +221,18 @@ export const ChannelState = {
    * sender can no longer abandon; the receiver moves on to delivered or refused.
    */
   keeping: 6,
-  /** The receiver left before the end (it failed or was interrupted). */
+  /**
+   * The receiver left before the end (it failed or was interrupted), or the sender saw it die while
+   * keeping (its session ended: a freeze past the lease), so that it cannot settle after all.
+   */
   dropped: 7,
 } as const;
 
 /**
  * The end of a transfer is decided by one compare-and-swap of `state` away from streaming: the receiver's
  * (to keeping, then delivered or refused; or to corrupted, or dropped) or the sender's (to abandoned),
- * whichever comes first.
+ * whichever comes first. From keeping, a second CAS: the receiver's verdict, or the sender's dropped once
+ * the receiver's session has ended.
  */
 
 /**

@@ -284,7 +284,17 @@ export class ChannelReceiver {
     }
     // The confirmation first: a sender that sees delivered reads it to know the verdict is ours.
     this.slot.store("confirmation", confirmationOf(this.digest.value, this.transfer));
-    this.settle(ChannelState.delivered);
+    if (this.settle(ChannelState.delivered)) return;
+    // A freeze past our lease after the check above: the sender saw us dead and dropped the transfer.
+    this.options.keeper?.unkeep();
+    throw (
+      (await this.slot.sessionLost()) ??
+      failure(
+        "PeerGone",
+        `receive on channel '${this.name}'`,
+        "the sender gave the transfer up while we kept it (it saw our session end: were we frozen past the lease?)",
+      )
+    );
   }
 
   /** Moves the transfer from streaming to `verdict`; false if the sender abandoned it first. */
@@ -295,10 +305,14 @@ export class ChannelReceiver {
     return won;
   }
 
-  /** From keeping to the final verdict: only the receiver writes `state` once it is keeping. */
-  private settle(verdict: number): void {
-    this.slot.store("state", verdict);
+  /**
+   * From keeping to the final verdict, a CAS: false if the sender dropped the transfer first, which it
+   * does only once the arbiter has ended our session (sender.ts `dropDeadKeeper`).
+   */
+  private settle(verdict: number): boolean {
+    const won = this.slot.compareExchange("state", ChannelState.keeping, verdict) === ChannelState.keeping;
     this.slot.wake("state", WAKE_ALL);
+    return won;
   }
 
   private corrupted(what: string) {

@@ -266,10 +266,23 @@ export class ChannelSender {
         await this.awaitReceiver(signal, check);
         await waitForChange({ ...this.waitOn("state", state), signal, check });
       } catch (error) {
+        if (isIvshError(error, "PeerGone") && !this.dropDeadKeeper()) continue;
         if (!isIvshError(error, "Interrupted") || this.abandon()) throw error;
         signal = undefined;
       }
     }
+  }
+
+  /**
+   * The receiver died (its lease expired: a freeze) while keeping the result: keeping → dropped, so that
+   * if it resumes, its verdict (a CAS from keeping) fails and it gives the file up rather than keep what
+   * we report as failed. False if its verdict was there first: then that verdict is the outcome.
+   */
+  private dropDeadKeeper(): boolean {
+    const { keeping, dropped, streaming } = ChannelState;
+    const seen = this.slot.compareExchange("state", keeping, dropped);
+    if (seen === keeping) this.slot.wake("state", WAKE_ALL);
+    return seen === keeping || seen === streaming;
   }
 
   /** Moves the transfer from streaming to abandoned; false if the receiver's verdict was there first. */
