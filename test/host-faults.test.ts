@@ -25,7 +25,7 @@ import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, livenessBoundMs, readUntil, runCli } from "./helpers/processes.ts";
 import { cannotMount, fillFile, withSmallTmpfs as withTmpfs } from "./helpers/small-fs.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
@@ -76,10 +76,11 @@ testUnless(
         "NoSpace",
         /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or stop the arbiter, move \S+arbiter.state to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
       );
-      // Room first: status opens a session of its own, a change the full journal would refuse too.
+      // Still full: the status is asked without a session, which the journal could not record.
+      const status = await fetchStatus({ unix: own.socket });
+      expect(status.self).toBe(0);
+      expect(status.report.segments.length).toBe(held.length);
       rmSync(filler);
-      const status = (await fetchStatus({ unix: own.socket })).report;
-      expect(status.segments.length).toBe(held.length);
       expect(readFileSync(state, "utf8").endsWith("\n")).toBe(true);
       // With room again, the same client goes on.
       await client.alloc(4096, { name: "after-room" });
@@ -125,6 +126,17 @@ testUnless(
         "NoSpace",
         /state journal's file system is full \(ENOSPC\)/,
       );
+      // What an operator runs then: a status without a session, which the arbiter answers, naming the outage.
+      const { report, self } = await fetchStatus({ unix: own.socket });
+      expect(self).toBe(0);
+      expect(report.journalOutage?.error).toMatch(/state journal's file system is full \(ENOSPC\)/);
+      expect(report.journalOutage?.refused).toBeGreaterThan(0);
+      const typed = await runCli(["status", "--socket", own.socket]);
+      expect(typed.exitCode).toBe(0);
+      expect(typed.stdout).toMatch(
+        /^state journal: REFUSING CHANGES for \d+ s \(\d+ refused\): Failed to record/m,
+      );
+      expect(typed.stdout).toMatch(/^clients \(\d+, \d+ connected\):$/m);
       for (const client of extra) await client.close();
       await held.close(); // its end cannot be recorded: the session stays until its lease runs out
       rmSync(filler);

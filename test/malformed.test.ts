@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { ErrorCodeName } from "../src/errors.ts";
 import { type Client, connect } from "../src/guest/index.ts";
-import { decodeError, encodeFrame } from "../src/protocol/codec.ts";
+import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import type { StatusReport } from "../src/protocol/status-report.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -118,6 +119,22 @@ describe("malformed frames", () => {
     const segment = await good.alloc(4096);
     await segment.free();
   });
+});
+
+test("a status before hello is answered without a session; any other request still needs hello", async () => {
+  const { frames, closed } = await exchangeRaw(paths.socket, [
+    request("status", { limit: 10, onlyClient: 0 }),
+    request("alloc", { bytes: 10, blocks: 0, mode: 2, name: "" }, 2),
+  ]);
+  const [answer, refusal] = frames;
+  expect(answer?.kind).toBe(FrameKind.reply);
+  const { json } = decodeFields(messages.status.reply, answer!.body, "the status reply");
+  const report = JSON.parse(String(json)) as StatusReport;
+  expect(report.requester.clientId).toBe(0);
+  expect(report.clients.map((client) => client.name)).toEqual(["well-behaved"]);
+  expect(refusal?.kind).toBe(FrameKind.error);
+  expect(decodeError(refusal!.body).message).toMatch(/must be hello \(or a status/);
+  expect(closed).toBe(true);
 });
 
 describe("a connection that never says hello", () => {

@@ -58,21 +58,23 @@ function statusLimit(text: string): number {
 /** The status query's own short session is not something the user asked about. */
 function withoutSelf(report: StatusReport, limit: number): StatusReport {
   const { totals, requester: self } = report;
+  // Asked without a session (the arbiter could not record one): there is nothing of ours to take out.
+  const ours = self.clientId === 0 ? 0 : 1;
   const vms = report.vms
     .map((vm) => ({
       ...vm,
       clients: vm.clients.filter((id) => id !== self.clientId).slice(0, limit),
-      clientCount: vm.clientCount - (vm.vm === self.vm ? 1 : 0),
+      clientCount: vm.clientCount - (vm.vm === self.vm ? ours : 0),
     }))
     .filter((vm) => vm.clientCount > 0 || vm.blocksAllocated > 0);
   // Our own VM counts as a VM only because of this query, unless it has other clients or blocks.
-  const ownVmGone = self.vmClients === 1 && self.vmBlocksAllocated === 0;
+  const ownVmGone = ours === 1 && self.vmClients === 1 && self.vmBlocksAllocated === 0;
   return {
     ...report,
     totals: {
       ...totals,
-      clients: totals.clients - 1,
-      connected: totals.connected - 1,
+      clients: totals.clients - ours,
+      connected: totals.connected - ours,
       vms: totals.vms - (ownVmGone ? 1 : 0),
     },
     // Asked for one more than the limit, so the lists without our own session still hold `limit`.
@@ -105,6 +107,13 @@ function transferLines(transfers: StatusReport["transfers"]): string[] {
   ];
 }
 
+/** First thing after the arbiter's line while its journal refuses changes: the operator must act. */
+function journalLines(outage: StatusReport["journalOutage"]): string[] {
+  if (!outage) return [];
+  const since = formatDuration(Math.max(1, Math.round(outage.forMs / 1000)) * 1000);
+  return [`state journal: REFUSING CHANGES for ${since} (${outage.refused} refused): ${outage.error}`];
+}
+
 /** Only worth a line when something was found overwritten. */
 function integrityLines(integrity: StatusReport["integrity"] | undefined): string[] {
   if (!integrity || integrity.repairs === 0) return [];
@@ -122,6 +131,7 @@ function renderStatus(report: StatusReport): string {
     `arbiter pid ${report.arbiterPid} (instance ${report.arbiterInstance.toString(16)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
+    ...journalLines(report.journalOutage),
     "",
     `VMs (${totals.vms}):`,
     ...report.vms.map(

@@ -21,6 +21,7 @@ export { ErrorCode, IvshError, isIvshError } from "../errors.ts";
 export type { AccessModeName } from "../protocol/messages.ts";
 export type {
   IntegrityStatus,
+  JournalOutageReport,
   SegmentFields,
   StatusClient,
   StatusReport,

@@ -3,6 +3,7 @@
  * where the region file is not readable. The short session it opens is reported as `self`. And greeting
  * whatever listens on a socket, to tell whether it is an arbiter at all.
  */
+import { isIvshError } from "../errors.ts";
 
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
@@ -24,13 +25,37 @@ export async function fetchStatus(
   const deadline = performance.now() + waitMs;
   const remaining = () => Math.max(1, deadline - performance.now());
   try {
-    const hello = await greet(transport, "ivsh status", remaining(), signal);
-    const { json } = await transport.requestWithin("status", { limit, onlyClient: 0 }, remaining(), signal);
+    const { self, refused } = await greetUnlessRefused(transport, remaining(), signal);
+    const asked = transport.requestWithin("status", { limit, onlyClient: 0 }, remaining(), signal);
+    // An arbiter older than session-less status refuses it: the hello's refusal is what to report.
+    const { json } = await asked.catch((error: unknown) => {
+      throw refused ?? error;
+    });
     // The report is in hand: a slow goodbye is no failure (closing the connection ends the session too).
-    await transport.requestWithin("bye", {}, Math.max(remaining(), 1000), signal).catch(() => undefined);
-    return { report: JSON.parse(json) as StatusReport, self: hello.clientId };
+    if (self !== 0)
+      await transport.requestWithin("bye", {}, Math.max(remaining(), 1000), signal).catch(() => undefined);
+    return { report: JSON.parse(json) as StatusReport, self };
   } finally {
     transport.close();
+  }
+}
+
+/**
+ * Our session's client id (`self`); 0, with the hello's error as `refused`, if the arbiter could not
+ * record a session (its journal's file system full, or read-only): the status is then asked without one,
+ * which is when an operator needs it most.
+ */
+async function greetUnlessRefused(
+  transport: Transport,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<{ self: number; refused?: unknown }> {
+  try {
+    return { self: (await greet(transport, "ivsh status", waitMs, signal)).clientId };
+  } catch (error) {
+    if (!isIvshError(error, "NoSpace") && !isIvshError(error, "StateInvalid")) throw error;
+    transport.release();
+    return { self: 0, refused: error };
   }
 }
 

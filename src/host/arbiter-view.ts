@@ -5,6 +5,7 @@
 import type { MappedRegion } from "../region/mapping.ts";
 import type { Connection } from "./connection.ts";
 import type { HostWakes } from "./host-wakes.ts";
+import type { JournalOutage } from "./journal-outage.ts";
 import type { EndReason } from "./oplog.ts";
 import type { RegionGuard } from "./region-guard.ts";
 import type { RegionOptions } from "./setup.ts";
@@ -56,6 +57,8 @@ export interface ArbiterView {
   readonly connectedCount: number;
   /** State journal compactions taken over since start. */
   readonly compactions: number;
+  /** Whether the state journal refuses changes now (its file system full), for the status report. */
+  readonly journalOutage: Pick<JournalOutage, "report">;
   /** A session's connection from now on (hello, or a reconnect taking the session over). */
   attach(clientId: number, connection: Connection): void;
   /** The client was heard from. */

@@ -66,7 +66,7 @@ export class Arbiter implements ArbiterView {
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
   private readonly descriptors = new DescriptorWatch();
-  private readonly journalOutage = new JournalOutage();
+  readonly journalOutage = new JournalOutage();
   /** Sessions that left (goodbye, disconnect) while the journal could not record it: how they left. */
   private readonly lateEnds = new Map<number, EndReason>();
 

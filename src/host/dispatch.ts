@@ -83,8 +83,13 @@ function checkFrame(connection: Connection, frame: Frame): MessageName {
   const name = messageNameOf(frame.op);
   if (!name) throw failure("UnknownOp", `handle op ${frame.op}`, "this arbiter has no such operation");
   const greeting = name === "hello" || name === "identify" || name === "handover";
-  if (connection.phase === "greeting" && !greeting)
-    throw failure("ProtocolState", `handle ${name}`, "the first request on a connection must be hello");
+  // A status needs no session: asked before hello, it is answered while the journal cannot record one.
+  if (connection.phase === "greeting" && !greeting && name !== "status")
+    throw failure(
+      "ProtocolState",
+      `handle ${name}`,
+      "the first request on a connection must be hello (or a status, answered without a session)",
+    );
   if (connection.phase === "ready" && greeting)
     throw failure("ProtocolState", `handle ${name}`, "this connection has already said hello");
   if (name === "handover" && connection.identified)

@@ -8,6 +8,7 @@ import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
+import type { JournalOutageReport } from "../protocol/status-report.ts";
 import type { Journal, StateRecord } from "./records.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
 
@@ -92,6 +93,13 @@ export class JournalOutage {
     log.error(
       `${error.message}: refusing changes until it can be written (said at most every ${JOURNAL_FAILURE_LOG_MS / 1000} s)`,
     );
+  }
+
+  /** The outage in progress, for `ivsh status`: how long, how many changes refused, and why. */
+  report(): JournalOutageReport | undefined {
+    if (this.sinceMs === undefined) return undefined;
+    const forMs = Math.round(performance.now() - this.sinceMs);
+    return { forMs, refused: this.refused, error: this.failed?.error.message ?? "" };
   }
 
   /** A change reached the journal at `path`: an outage, if there was one, is over. */

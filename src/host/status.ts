@@ -35,6 +35,7 @@ export function statusReport(
       vmBlocksAllocated: state.blocksHeldByVm(requester.vm),
     },
     compactions: arbiter.compactions,
+    ...journalOutage(arbiter),
     region: {
       path: options.regionPath,
       size: geometry.regionSize,
@@ -72,6 +73,12 @@ export function statusReport(
     transfers: arbiter.transfers.report(limit),
     integrity: arbiter.guard.status,
   };
+}
+
+/** Only while the journal refuses changes: what an operator who runs `ivsh status` then must see first. */
+function journalOutage(arbiter: ArbiterView): Pick<StatusReport, "journalOutage"> {
+  const outage = arbiter.journalOutage.report();
+  return outage ? { journalOutage: outage } : {};
 }
 
 /** One client when the request names it (whether it is alive, cheaply), else the first `limit`. */

@@ -65,10 +65,15 @@ export interface StatusReport {
   uptimeMs: number;
   region: { path: string; size: number; blockSize: number; blockCount: number; slotCount: number };
   blocks: { total: number; free: number; used: number };
-  /** The session that asked, and its VM's share (so a tool can leave its own session out). */
+  /**
+   * The session that asked, and its VM's share (so a tool can leave its own session out); clientId 0 for
+   * a status asked without a session (before hello).
+   */
   requester: { clientId: number; vm: string; vmClients: number; vmBlocksAllocated: number };
   /** State journal compactions taken over since this arbiter process started. */
   compactions: number;
+  /** Present while the state journal cannot be written and changes are refused. */
+  journalOutage?: JournalOutageReport;
   /** How many there are of each; the lists below hold at most the request's `limit` of them. */
   totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
   /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
@@ -89,4 +94,14 @@ export interface StatusReport {
   transfers: TransferStatus[];
   /** What the arbiter found overwritten in the region, and put back. */
   integrity: IntegrityStatus;
+}
+
+/** A state journal that cannot be written (its file system full, read-only, ...): changes are refused. */
+export interface JournalOutageReport {
+  /** Milliseconds since the first refused change. */
+  forMs: number;
+  /** Changes refused since then. */
+  refused: number;
+  /** The write's failure, naming the journal and what to do. */
+  error: string;
 }
