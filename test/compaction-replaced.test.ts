@@ -10,7 +10,7 @@ import { copyFileSync, readFileSync, renameSync } from "node:fs";
 import { Compactor } from "../src/host/compaction.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { type CompactionPlan, StateFile } from "../src/host/state-file.ts";
-import { computeGeometry } from "../src/region/layout.ts";
+import { beginRecord } from "./helpers/journal.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 
 let paths: TestPaths;
@@ -35,16 +35,7 @@ function epochsIn(path: string): number[] {
 
 test("a journal replaced while its compaction runs is not taken over: what was appended since stays recorded", async () => {
   const path = `${paths.dir}/replaced.state`;
-  const geometry = computeGeometry(1 << 20, 4096, 16);
-  const begin: StateRecord = {
-    t: "begin",
-    format: 1,
-    region: "r",
-    geometry,
-    epoch: 1,
-    nextClientId: 1,
-    nextSegmentId: 1,
-  };
+  const begin = beginRecord();
   const journal = StateFile.create(path, [begin]);
   for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
   // How the helper's result ended: taken over, or dropped (the sweep then writes the journal again).

@@ -11,8 +11,8 @@ import { compactJournal } from "../src/host/compaction.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState } from "../src/host/state.ts";
 import { StateFile } from "../src/host/state-file.ts";
-import { computeGeometry } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { beginRecord, SMALL_GEOMETRY } from "./helpers/journal.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 
@@ -74,12 +74,11 @@ test("a journal compacted under load keeps every segment across kill -9", async 
 });
 
 test("compactJournal replays exactly the prefix it is given", () => {
-  const geometry = computeGeometry(1 << 20, 4096, 16);
   const noSlots = { initialise() {}, clear() {}, releaseDeadOwner: () => false };
-  const state = new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, noSlots);
+  const state = new ArbiterState(SMALL_GEOMETRY, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, noSlots);
   const lines: string[] = [];
   state.attachJournal({ append: (record) => lines.push(`${JSON.stringify(record)}\n`) });
-  state.commit({ t: "begin", format: 1, region: "r", geometry, epoch: 1, nextClientId: 1, nextSegmentId: 1 });
+  state.commit(beginRecord());
   const session = state.openSession("a", 1, "host");
   state.allocate(session, 4096, 0, "write", "one");
   const prefix = lines.join("");
@@ -112,8 +111,7 @@ test("compactJournal replays exactly the prefix it is given", () => {
 
 test("catching up copies whole records only: a record being written is left to the arbiter", () => {
   const path = `${paths.dir}/torn-tail`;
-  const geometry = computeGeometry(1 << 20, 4096, 16);
-  const begin = `${JSON.stringify({ t: "begin", format: 1, region: "r", geometry, epoch: 1, nextClientId: 1, nextSegmentId: 1 })}\n`;
+  const begin = `${JSON.stringify(beginRecord())}\n`;
   const whole = `${JSON.stringify({ t: "epoch", epoch: 2 })}\n`;
   writeFileSync(path, `${begin}${whole}{"t":"epo`);
   const out = `${paths.dir}/torn-tail.out`;
@@ -124,16 +122,7 @@ test("catching up copies whole records only: a record being written is left to t
 
 test("a snapshot that vanished before the take-over is not replaced by the tail alone", () => {
   const path = `${paths.dir}/vanishing.state`;
-  const geometry = computeGeometry(1 << 20, 4096, 16);
-  const begin: StateRecord = {
-    t: "begin",
-    format: 1,
-    region: "r",
-    geometry,
-    epoch: 1,
-    nextClientId: 1,
-    nextSegmentId: 1,
-  };
+  const begin = beginRecord();
   const journal = StateFile.create(path, [begin]);
   journal.append({ t: "epoch", epoch: 2 });
   const plan = journal.compactionPlan();
