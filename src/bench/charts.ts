@@ -11,15 +11,16 @@
  * Everything returns strings; the charts are static files, so there is no DOM and no script.
  */
 import { formatBlockSize } from "../units.ts";
-import { writeWhole } from "./output.ts";
 
-export interface ChartPoint {
-  readonly x: number;
-  readonly y: number;
-  /** Spread around y, drawn as an error bar when both are given. */
+/** A median with its spread, drawn as an error bar when both `low` and `high` are given. */
+export interface BarValue {
+  readonly value: number;
   readonly low?: number;
   readonly high?: number;
 }
+
+/** A point of a line chart: a value at `x`. */
+export type ChartPoint = BarValue & { readonly x: number };
 
 export interface LineChartSpec {
   readonly title: string;
@@ -28,12 +29,6 @@ export interface LineChartSpec {
   readonly series: readonly { readonly label: string; readonly points: readonly ChartPoint[] }[];
   /** Horizontal lines across the plot, e.g. memcpy bandwidth as the ceiling of every transfer. */
   readonly references?: readonly { readonly label: string; readonly y: number }[];
-}
-
-export interface BarValue {
-  readonly value: number;
-  readonly low?: number;
-  readonly high?: number;
 }
 
 export interface BarChartSpec {
@@ -55,31 +50,22 @@ function colorAt(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
-const ENTITIES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&apos;",
-};
-
-function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
-}
-
 type AttributeValue = string | number | undefined;
 
-/** One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small. */
+/**
+ * One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small.
+ * Text goes through Bun.escapeHTML, which escapes the five characters XML reserves.
+ */
 function element(name: string, attributes: Record<string, AttributeValue>, content?: string): string {
   const rendered = Object.entries(attributes)
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
-    .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : escapeXml(value)}"`)
+    .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : Bun.escapeHTML(value)}"`)
     .join("");
   return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
 }
 
 function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
-  return element("text", { x, y, ...attributes }, escapeXml(content));
+  return element("text", { x, y, ...attributes }, Bun.escapeHTML(content));
 }
 
 function round(value: number): string {
@@ -98,7 +84,7 @@ function svgDocument(width: number, height: number, title: string, body: readonl
       "font-size": 12,
     },
     [
-      element("title", {}, escapeXml(title)),
+      element("title", {}, Bun.escapeHTML(title)),
       element("rect", { width, height, fill: "white" }),
       text(width / 2, 22, title, { "text-anchor": "middle", "font-size": 15, "font-weight": "bold" }),
       ...body,
@@ -179,9 +165,10 @@ function legend(labels: readonly string[], x: number, y: number): string {
     .join("\n");
 }
 
-/** A vertical error bar with caps, as one path so each bar is one element. */
-function errorBar(x: number, low: number, high: number, capWidth: number): string {
-  const half = capWidth / 2;
+/** A vertical error bar with caps, as one path so each bar is one element; nothing without a spread. */
+function errorBar(x: number, value: BarValue, y: Scale, capWidth: number): string {
+  if (value.low === undefined || value.high === undefined) return "";
+  const [low, high, half] = [y(value.low), y(value.high), capWidth / 2];
   const d = `M${round(x - half)} ${round(low)}H${round(x + half)}M${round(x)} ${round(low)}V${round(high)}M${round(x - half)} ${round(high)}H${round(x + half)}`;
   return element("path", { class: "error-bar", d, stroke: "#222", fill: "none" });
 }
@@ -195,16 +182,18 @@ function formatTick(value: number): string {
 }
 
 /**
- * What every chart has: its size, a y axis from 0 past `maxY`, the x axis line and a legend of `series`;
- * `plot` draws the rest on the plot area with the y scale.
+ * What every chart has: its size, a y axis from 0 past the highest of `values` (and their spreads), the x
+ * axis line and a legend of `series`; `plot` draws the rest on the plot area with the y scale.
  */
 function chart(
   spec: LineChartSpec | BarChartSpec,
   xLabel: string,
-  maxY: number,
+  values: readonly BarValue[],
   plot: (area: PlotArea, y: Scale) => string[],
 ): string {
-  const yTicks = zeroBasedTicks(maxY);
+  const yTicks = zeroBasedTicks(
+    Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0))),
+  );
   const y = linearScale([0, yTicks[yTicks.length - 1]!], [AREA.bottom, AREA.top]);
   const labels = spec.series.map((series) => series.label);
   const body = [
@@ -220,22 +209,26 @@ export function renderLineChart(spec: LineChartSpec): string {
   const points = spec.series.flatMap((series) => series.points);
   const xs = points.map((point) => point.x).filter((x) => x > 0);
   const xTicks = xs.length > 0 ? log2Ticks(Math.min(...xs), Math.max(...xs)) : [1, 2];
-  const tops = points.map((point) => Math.max(point.y, point.high ?? 0));
-  const maxY = Math.max(0, ...tops, ...(spec.references ?? []).map((line) => line.y));
-  return chart(spec, spec.xLabel, maxY, (area, y) => {
-    // A quarter octave of room on each side keeps the outermost points off the y axis.
-    const x = log2Scale(
-      [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING],
-      [area.left, area.right],
-    );
-    return [
-      ...xTicks.map((tick) =>
-        text(x(tick), area.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
-      ),
-      ...(spec.references ?? []).map((line) => referenceLine(area, y(line.y), line.label)),
-      ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
-    ];
-  });
+  const references = spec.references ?? [];
+  return chart(
+    spec,
+    spec.xLabel,
+    [...points, ...references.map((line) => ({ value: line.y }))],
+    (area, y) => {
+      // A quarter octave of room on each side keeps the outermost points off the y axis.
+      const x = log2Scale(
+        [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING],
+        [area.left, area.right],
+      );
+      return [
+        ...xTicks.map((tick) =>
+          text(x(tick), area.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
+        ),
+        ...references.map((line) => referenceLine(area, y(line.y), line.label)),
+        ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
+      ];
+    },
+  );
 }
 
 function referenceLine(area: PlotArea, y: number, label: string): string {
@@ -257,24 +250,24 @@ function referenceLine(area: PlotArea, y: number, label: string): string {
 function lineSeries(series: LineChartSpec["series"][number], color: string, x: Scale, y: Scale) {
   const sorted = [...series.points].filter((point) => point.x > 0).sort((a, b) => a.x - b.x);
   const d = sorted
-    .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.y))}`)
+    .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.value))}`)
     .join("");
   const parts =
     sorted.length > 0
       ? [element("path", { class: "series", d, stroke: color, fill: "none", "stroke-width": 2 })]
       : [];
   for (const point of sorted) {
-    if (point.low !== undefined && point.high !== undefined)
-      parts.push(errorBar(x(point.x), y(point.low), y(point.high), 8));
-    parts.push(element("circle", { class: "point", cx: x(point.x), cy: y(point.y), r: 3.5, fill: color }));
+    parts.push(errorBar(x(point.x), point, y, 8));
+    parts.push(
+      element("circle", { class: "point", cx: x(point.x), cy: y(point.value), r: 3.5, fill: color }),
+    );
   }
   return element("g", { "data-series": series.label }, parts.join(""));
 }
 
 export function renderBarChart(spec: BarChartSpec): string {
   const values = spec.series.flatMap((series) => series.values).filter((value) => value !== undefined);
-  const maxY = Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0)));
-  return chart(spec, "", maxY, (area, y) => {
+  return chart(spec, "", values, (area, y) => {
     const band = (area.right - area.left) / Math.max(1, spec.categories.length);
     const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
     const labels = spec.categories.map((category, index) =>
@@ -291,18 +284,13 @@ export function renderBarChart(spec: BarChartSpec): string {
   });
 }
 
-function bar(
-  value: BarValue | undefined,
-  left: number,
-  width: number,
-  y: (v: number) => number,
-  color: string,
-): string {
+function bar(value: BarValue | undefined, left: number, width: number, y: Scale, color: string): string {
   const middle = left + width / 2;
   const base = y(0);
   if (value === undefined) return text(middle, base - 4, "n/a", { "text-anchor": "middle", fill: "#777" });
   const top = y(value.value);
-  const parts = [
+  const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
+  return [
     element("rect", {
       class: "bar",
       x: left + 1,
@@ -311,15 +299,7 @@ function bar(
       height: base - top,
       fill: color,
     }),
-  ];
-  if (value.low !== undefined && value.high !== undefined)
-    parts.push(errorBar(middle, y(value.low), y(value.high), Math.min(10, width / 2)));
-  const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
-  parts.push(text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }));
-  return parts.join("");
-}
-
-/** Writes a rendered chart, whole or not at all, creating its directory. */
-export async function writeChart(path: string, svg: string): Promise<void> {
-  await writeWhole(path, svg);
+    errorBar(middle, value, y, Math.min(10, width / 2)),
+    text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }),
+  ].join("");
 }

@@ -61,6 +61,11 @@ export function summarize(samples: readonly number[]) {
   };
 }
 
+/** Summary of samples, or undefined when there are none (the method did not run). */
+export function summaryOf(values: readonly number[]): Summary | undefined {
+  return values.length > 0 ? summarize(values) : undefined;
+}
+
 function standardDeviation(values: readonly number[], mean: number): number {
   if (values.length < 2) return 0;
   const squares = values.reduce((sum, value) => sum + (value - mean) ** 2, 0);
