@@ -5,21 +5,22 @@
  * Hand-written rather than a library: the npm charting libraries either need a DOM or canvas to render
  * (Observable Plot, Chartist, uPlot, anything on d3-selection) or are megabytes of dependency for two
  * chart types (Vega), and d3-scale alone would save the twenty lines of scales and ticks below. Two
- * charts in ~300 lines of plain string building keep `ivsh` dependency-free and the output predictable.
+ * charts in under 300 lines of plain string building keep `ivsh` dependency-free and the output predictable.
  *
  * Elements carry classes (series, point, bar, error-bar, reference) so tests and stylesheets can find them.
  * Everything returns strings; the charts are static files, so there is no DOM and no script.
  */
 import { formatBlockSize } from "../units.ts";
-import { writeWhole } from "./output.ts";
 
-export interface ChartPoint {
-  readonly x: number;
-  readonly y: number;
-  /** Spread around y, drawn as an error bar when both are given. */
+/** A median with its spread, drawn as an error bar when both `low` and `high` are given. */
+export interface BarValue {
+  readonly value: number;
   readonly low?: number;
   readonly high?: number;
 }
+
+/** A point of a line chart: a value at `x`. */
+export type ChartPoint = BarValue & { readonly x: number };
 
 export interface LineChartSpec {
   readonly title: string;
@@ -30,12 +31,6 @@ export interface LineChartSpec {
   readonly references?: readonly { readonly label: string; readonly y: number }[];
 }
 
-export interface BarValue {
-  readonly value: number;
-  readonly low?: number;
-  readonly high?: number;
-}
-
 export interface BarChartSpec {
   readonly title: string;
   readonly yLabel: string;
@@ -44,9 +39,12 @@ export interface BarChartSpec {
   readonly series: readonly { readonly label: string; readonly values: readonly (BarValue | undefined)[] }[];
 }
 
-/* SVG building blocks: escaping, elements, scales, ticks, axes and the legend. */
-type PlotArea = typeof AREA;
+/* SVG building blocks: elements, scales, ticks, error bars; chart() draws the axes and the legend. */
 type Scale = (value: number) => number;
+
+const X_PADDING = 2 ** 0.25;
+const [WIDTH, HEIGHT] = [720, 440];
+const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print. */
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
@@ -55,74 +53,41 @@ function colorAt(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
-const ENTITIES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&apos;",
-};
-
-function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
-}
-
 type AttributeValue = string | number | undefined;
 
-/** One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small. */
+/**
+ * One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small.
+ * Text goes through Bun.escapeHTML, which escapes the five characters XML reserves.
+ */
 function element(name: string, attributes: Record<string, AttributeValue>, content?: string): string {
   const rendered = Object.entries(attributes)
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
-    .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : escapeXml(value)}"`)
+    .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : Bun.escapeHTML(value)}"`)
     .join("");
   return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
 }
 
 function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
-  return element("text", { x, y, ...attributes }, escapeXml(content));
+  return element("text", { x, y, ...attributes }, Bun.escapeHTML(content));
 }
 
 function round(value: number): string {
   return String(Math.round(value * 10) / 10);
 }
 
-function svgDocument(width: number, height: number, title: string, body: readonly string[]): string {
-  const header = element(
-    "svg",
-    {
-      xmlns: "http://www.w3.org/2000/svg",
-      width,
-      height,
-      viewBox: `0 0 ${width} ${height}`,
-      "font-family": "sans-serif",
-      "font-size": 12,
-    },
-    [
-      element("title", {}, escapeXml(title)),
-      element("rect", { width, height, fill: "white" }),
-      text(width / 2, 22, title, { "text-anchor": "middle", "font-size": 15, "font-weight": "bold" }),
-      ...body,
-    ].join("\n"),
-  );
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${header}\n`;
+function formatTick(value: number): string {
+  return Number(value.toPrecision(3)).toString();
 }
 
-function linearScale(domain: [number, number], range: [number, number]): Scale {
-  const [d0, d1] = domain;
-  const [r0, r1] = range;
+function linearScale([d0, d1]: [number, number], [r0, r1]: [number, number]): Scale {
   const span = d1 - d0 || 1;
   return (value) => r0 + ((value - d0) / span) * (r1 - r0);
 }
 
-function log2Scale(domain: [number, number], range: [number, number]): Scale {
-  const linear = linearScale([Math.log2(domain[0]), Math.log2(domain[1])], range);
-  return (value) => linear(Math.log2(value));
-}
-
-/** Round ticks from 0 to at least `max`: steps of 1, 2 or 5 times a power of ten. */
-export function zeroBasedTicks(max: number, count = 5): number[] {
+/** Round ticks from 0 to at least `max`, about five: steps of 1, 2 or 5 times a power of ten. */
+export function zeroBasedTicks(max: number): number[] {
   if (!(max > 0)) return [0, 1];
-  const raw = max / count;
+  const raw = max / 5;
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 5, 10].find((factor) => factor * power >= raw) ?? 10) * power;
   const ticks: number[] = [];
@@ -130,159 +95,153 @@ export function zeroBasedTicks(max: number, count = 5): number[] {
   return ticks;
 }
 
-/** Powers of two covering [min, max]; every second or fourth one when there would be too many. */
-export function log2Ticks(min: number, max: number, maxTicks = 12): number[] {
+/** Powers of two covering [min, max]; every second or fourth one when there would be more than 12. */
+export function log2Ticks(min: number, max: number): number[] {
   const first = Math.floor(Math.log2(min));
   const last = Math.ceil(Math.log2(max));
-  const every = 2 ** Math.max(0, Math.ceil(Math.log2((last - first + 1) / maxTicks)));
+  const every = 2 ** Math.max(0, Math.ceil(Math.log2((last - first + 1) / 12)));
   const ticks: number[] = [];
   for (let exponent = first; exponent <= last; exponent += every) ticks.push(2 ** exponent);
   return ticks;
 }
 
-/** Left axis with horizontal grid lines at each tick, and its title turned upright. */
-function yAxis(ticks: readonly number[], scale: Scale, label: string) {
-  const { left, right, top, bottom } = AREA;
-  const parts = ticks.map((tick) => {
-    const y = scale(tick);
-    return [
-      element("line", { class: "grid", x1: left, x2: right, y1: y, y2: y, stroke: "#ddd" }),
-      text(left - 6, y + 4, formatTick(tick), { "text-anchor": "end" }),
-    ].join("");
-  });
-  const middle = (top + bottom) / 2;
-  parts.push(
-    text(16, middle, label, { "text-anchor": "middle", transform: `rotate(-90 16 ${round(middle)})` }),
-  );
-  parts.push(element("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#333" }));
-  return parts.join("\n");
-}
-
-/** Bottom axis line and its title; tick labels differ per chart kind and are drawn by the chart. */
-function xAxisLine(label: string): string {
-  return [
-    element("line", { x1: AREA.left, x2: AREA.right, y1: AREA.bottom, y2: AREA.bottom, stroke: "#333" }),
-    text((AREA.left + AREA.right) / 2, HEIGHT - 10, label, { "text-anchor": "middle" }),
-  ].join("\n");
-}
-
-/** A row of colour swatches and names under the title. */
-function legend(labels: readonly string[], x: number, y: number): string {
-  let at = x;
-  return labels
-    .map((label, index) => {
-      const swatch = element("rect", { x: at, y: y - 9, width: 12, height: 12, fill: colorAt(index) });
-      const name = text(at + 16, y + 1, label);
-      at += 28 + label.length * 7;
-      return swatch + name;
-    })
-    .join("\n");
-}
-
-/** A vertical error bar with caps, as one path so each bar is one element. */
-function errorBar(x: number, low: number, high: number, capWidth: number): string {
-  const half = capWidth / 2;
+/** A vertical error bar with caps, as one path so each bar is one element; nothing without a spread. */
+function errorBar(x: number, value: BarValue, y: Scale, capWidth: number): string {
+  if (value.low === undefined || value.high === undefined) return "";
+  const [low, high, half] = [y(value.low), y(value.high), capWidth / 2];
   const d = `M${round(x - half)} ${round(low)}H${round(x + half)}M${round(x)} ${round(low)}V${round(high)}M${round(x - half)} ${round(high)}H${round(x + half)}`;
   return element("path", { class: "error-bar", d, stroke: "#222", fill: "none" });
 }
 
-const X_PADDING = 2 ** 0.25;
-const [WIDTH, HEIGHT] = [720, 440];
-const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
-
-function formatTick(value: number): string {
-  return Number(value.toPrecision(3)).toString();
-}
-
 /**
- * What every chart has: its size, a y axis from 0 past `maxY`, the x axis line and a legend of `series`;
- * `plot` draws the rest on the plot area with the y scale.
+ * What every chart has: its title, a y axis from 0 past the highest of `values` (and their spreads) with
+ * grid lines at its ticks and its title turned upright, the x axis line and title (tick labels differ per
+ * chart kind and are drawn by `plot`), and a row of colour swatches and series names under the title.
+ * `plot` draws the rest on AREA with the y scale.
  */
 function chart(
   spec: LineChartSpec | BarChartSpec,
-  xLabel: string,
-  maxY: number,
-  plot: (area: PlotArea, y: Scale) => string[],
-): string {
-  const yTicks = zeroBasedTicks(maxY);
-  const y = linearScale([0, yTicks[yTicks.length - 1]!], [AREA.bottom, AREA.top]);
-  const labels = spec.series.map((series) => series.label);
+  values: readonly BarValue[],
+  plot: (y: Scale) => string[],
+) {
+  const { left, right, top, bottom } = AREA;
+  const yTicks = zeroBasedTicks(
+    Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0))),
+  );
+  const y = linearScale([0, yTicks[yTicks.length - 1]!], [bottom, top]);
+  const yAxis = yTicks.map((tick) =>
+    [
+      element("line", { class: "grid", x1: left, x2: right, y1: y(tick), y2: y(tick), stroke: "#ddd" }),
+      text(left - 6, y(tick) + 4, formatTick(tick), { "text-anchor": "end" }),
+    ].join(""),
+  );
+  const middle = (top + bottom) / 2;
+  const legendY = 44; // under the title
+  let at = left;
+  const legend = spec.series.map(({ label }, index) => {
+    const swatch = element("rect", { x: at, y: legendY - 9, width: 12, height: 12, fill: colorAt(index) });
+    const name = text(at + 16, legendY + 1, label);
+    at += 28 + label.length * 7;
+    return swatch + name;
+  });
   const body = [
-    yAxis(yTicks, y, spec.yLabel),
-    xAxisLine(xLabel),
-    ...plot(AREA, y),
-    legend(labels, AREA.left, 44),
+    element("title", {}, Bun.escapeHTML(spec.title)),
+    element("rect", { width: WIDTH, height: HEIGHT, fill: "white" }),
+    text(WIDTH / 2, 22, spec.title, { "text-anchor": "middle", "font-size": 15, "font-weight": "bold" }),
+    [
+      ...yAxis,
+      text(16, middle, spec.yLabel, {
+        "text-anchor": "middle",
+        transform: `rotate(-90 16 ${round(middle)})`,
+      }),
+      element("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#333" }),
+    ].join("\n"),
+    element("line", { x1: left, x2: right, y1: bottom, y2: bottom, stroke: "#333" }),
+    text((left + right) / 2, HEIGHT - 10, "xLabel" in spec ? spec.xLabel : "", { "text-anchor": "middle" }),
+    ...plot(y),
+    legend.join("\n"),
   ];
-  return svgDocument(WIDTH, HEIGHT, spec.title, body);
+  const svg = element(
+    "svg",
+    {
+      xmlns: "http://www.w3.org/2000/svg",
+      width: WIDTH,
+      height: HEIGHT,
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      "font-family": "sans-serif",
+      "font-size": 12,
+    },
+    body.join("\n"),
+  );
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
 }
 
 export function renderLineChart(spec: LineChartSpec): string {
   const points = spec.series.flatMap((series) => series.points);
   const xs = points.map((point) => point.x).filter((x) => x > 0);
   const xTicks = xs.length > 0 ? log2Ticks(Math.min(...xs), Math.max(...xs)) : [1, 2];
-  const tops = points.map((point) => Math.max(point.y, point.high ?? 0));
-  const maxY = Math.max(0, ...tops, ...(spec.references ?? []).map((line) => line.y));
-  return chart(spec, spec.xLabel, maxY, (area, y) => {
+  const references = spec.references ?? [];
+  const maxima = [...points, ...references.map((line) => ({ value: line.y }))];
+  return chart(spec, maxima, (y) => {
     // A quarter octave of room on each side keeps the outermost points off the y axis.
-    const x = log2Scale(
-      [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING],
-      [area.left, area.right],
-    );
+    const [low, high] = [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING];
+    const log2 = linearScale([Math.log2(low), Math.log2(high)], [AREA.left, AREA.right]);
+    const x = (value: number) => log2(Math.log2(value));
     return [
       ...xTicks.map((tick) =>
-        text(x(tick), area.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
+        text(x(tick), AREA.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
       ),
-      ...(spec.references ?? []).map((line) => referenceLine(area, y(line.y), line.label)),
+      ...references.map((line) => referenceLine(y(line.y), line.label)),
       ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
     ];
   });
 }
 
-function referenceLine(area: PlotArea, y: number, label: string): string {
+function referenceLine(y: number, label: string): string {
   return [
     element("line", {
       class: "reference",
-      x1: area.left,
-      x2: area.right,
+      x1: AREA.left,
+      x2: AREA.right,
       y1: y,
       y2: y,
       stroke: "#888",
       "stroke-dasharray": "6 4",
     }),
     // At the left end: block-size curves fall to the right, so the left end is where the line is clear.
-    text(area.left + 6, y - 5, label, { fill: "#555" }),
+    text(AREA.left + 6, y - 5, label, { fill: "#555" }),
   ].join("\n");
 }
 
 function lineSeries(series: LineChartSpec["series"][number], color: string, x: Scale, y: Scale) {
   const sorted = [...series.points].filter((point) => point.x > 0).sort((a, b) => a.x - b.x);
   const d = sorted
-    .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.y))}`)
+    .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.value))}`)
     .join("");
   const parts =
     sorted.length > 0
       ? [element("path", { class: "series", d, stroke: color, fill: "none", "stroke-width": 2 })]
       : [];
   for (const point of sorted) {
-    if (point.low !== undefined && point.high !== undefined)
-      parts.push(errorBar(x(point.x), y(point.low), y(point.high), 8));
-    parts.push(element("circle", { class: "point", cx: x(point.x), cy: y(point.y), r: 3.5, fill: color }));
+    parts.push(errorBar(x(point.x), point, y, 8));
+    parts.push(
+      element("circle", { class: "point", cx: x(point.x), cy: y(point.value), r: 3.5, fill: color }),
+    );
   }
   return element("g", { "data-series": series.label }, parts.join(""));
 }
 
 export function renderBarChart(spec: BarChartSpec): string {
   const values = spec.series.flatMap((series) => series.values).filter((value) => value !== undefined);
-  const maxY = Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0)));
-  return chart(spec, "", maxY, (area, y) => {
-    const band = (area.right - area.left) / Math.max(1, spec.categories.length);
+  return chart(spec, values, (y) => {
+    const band = (AREA.right - AREA.left) / Math.max(1, spec.categories.length);
     const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
     const labels = spec.categories.map((category, index) =>
-      text(area.left + band * (index + 0.5), area.bottom + 18, category, { "text-anchor": "middle" }),
+      text(AREA.left + band * (index + 0.5), AREA.bottom + 18, category, { "text-anchor": "middle" }),
     );
     const groups = spec.series.map((series, seriesIndex) => {
       const bars = spec.categories.map((_, categoryIndex) => {
-        const left = area.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
+        const left = AREA.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
         return bar(series.values[categoryIndex], left, barWidth, y, colorAt(seriesIndex));
       });
       return element("g", { "data-series": series.label }, bars.join(""));
@@ -291,18 +250,13 @@ export function renderBarChart(spec: BarChartSpec): string {
   });
 }
 
-function bar(
-  value: BarValue | undefined,
-  left: number,
-  width: number,
-  y: (v: number) => number,
-  color: string,
-): string {
+function bar(value: BarValue | undefined, left: number, width: number, y: Scale, color: string): string {
   const middle = left + width / 2;
   const base = y(0);
   if (value === undefined) return text(middle, base - 4, "n/a", { "text-anchor": "middle", fill: "#777" });
   const top = y(value.value);
-  const parts = [
+  const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
+  return [
     element("rect", {
       class: "bar",
       x: left + 1,
@@ -311,15 +265,7 @@ function bar(
       height: base - top,
       fill: color,
     }),
-  ];
-  if (value.low !== undefined && value.high !== undefined)
-    parts.push(errorBar(middle, y(value.low), y(value.high), Math.min(10, width / 2)));
-  const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
-  parts.push(text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }));
-  return parts.join("");
-}
-
-/** Writes a rendered chart, whole or not at all, creating its directory. */
-export async function writeChart(path: string, svg: string): Promise<void> {
-  await writeWhole(path, svg);
+    errorBar(middle, value, y, Math.min(10, width / 2)),
+    text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }),
+  ].join("");
 }

@@ -20,7 +20,7 @@ import type { SuiteData } from "./suite-data.ts";
 import { condvarSection, lockSection } from "./sync-results.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
-export const JSON_SCHEMA = "ivsh-bench/2";
+const JSON_SCHEMA = "ivsh-bench/2";
 
 /** A run's report, as --json writes it. */
 export type BenchReport = ReturnType<typeof buildReport>;
@@ -78,12 +78,17 @@ function planLine(report: BenchReport): string {
 
 export function renderMarkdown(report: BenchReport): string {
   const all: BenchResult[] = report.sections.flatMap((section) => section.results);
+  const { machine } = report;
+  const guest = machine.hypervisor ? `, a ${machine.hypervisor} guest` : "";
   const parts = [
     "# ivsh bench",
     "",
     `Command: \`${report.command}\` (started ${report.startedAt}, took ${report.seconds.toFixed(0)} s)`,
     "",
-    ...machineLines(report.machine),
+    `- CPU: ${machine.cpu}, ${machine.cores} CPUs (nproc ${machine.nproc})${guest}`,
+    `- Caches: ${machine.caches}`,
+    `- Memory: ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB; kernel: ${machine.kernel}`,
+    `- Bun ${machine.bun}; channel digest: ${machine.digest}`,
     "",
     planLine(report),
     "",
@@ -162,8 +167,6 @@ function ownDescriptor(path: string): boolean {
  * What the numbers were measured on, for the header of the results: CPU model, cores, caches, kernel,
  * and the Bun that ran the benchmark. lscpu is used when present; /proc/cpuinfo otherwise.
  */
-export type Machine = ReturnType<typeof describeMachine>;
-
 function lscpu(): Map<string, string> {
   const fields = new Map<string, string>();
   try {
@@ -190,7 +193,7 @@ function kernelVersion(): string {
   }
 }
 
-export function describeMachine() {
+function describeMachine() {
   const fields = lscpu();
   const caches = ["L1d", "L1i", "L2", "L3"]
     .filter((level) => fields.get(`${level} cache`))
@@ -209,14 +212,4 @@ export function describeMachine() {
     digest: nativeStatus().detail,
     ...(hypervisor ? { hypervisor } : {}),
   };
-}
-
-export function machineLines(machine: Machine): string[] {
-  const gib = (machine.memoryBytes / 2 ** 30).toFixed(0);
-  return [
-    `- CPU: ${machine.cpu}, ${machine.cores} CPUs (nproc ${machine.nproc})${machine.hypervisor ? `, a ${machine.hypervisor} guest` : ""}`,
-    `- Caches: ${machine.caches}`,
-    `- Memory: ${gib} GiB; kernel: ${machine.kernel}`,
-    `- Bun ${machine.bun}; channel digest: ${machine.digest}`,
-  ];
 }

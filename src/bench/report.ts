@@ -14,7 +14,7 @@
  *   both in the same round.
  */
 import { formatRate } from "../units.ts";
-import { type Summary, spreadOf, summarize } from "./stats.ts";
+import { type Summary, spreadOf, summaryOf } from "./stats.ts";
 
 export type ResultUnit = "bytes/s" | "s" | "ns" | "ratio" | "fraction" | "count";
 
@@ -161,11 +161,6 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
   if (withTimes) cells.push(isTime(result.unit) ? show(samples.p99) : "");
   cells.push(String(samples.count));
   return cells;
-}
-
-/** Summary of samples, or undefined when there are none (the method did not run). */
-export function summaryOf(values: readonly number[]): Summary | undefined {
-  return values.length > 0 ? summarize(values) : undefined;
 }
 
 /**

@@ -7,13 +7,6 @@ import { failure } from "../errors.ts";
 
 export type Summary = ReturnType<typeof summarize>;
 
-/** A low..high band around the median, for error bars and the table's spread column. */
-export interface Spread {
-  readonly low: number;
-  readonly high: number;
-  readonly kind: "range" | "iqr";
-}
-
 /**
  * Below this many samples the quartiles are mostly interpolation between two or three points, so the
  * honest spread is the full min..max range.
@@ -61,6 +54,11 @@ export function summarize(samples: readonly number[]) {
   };
 }
 
+/** Summary of samples, or undefined when there are none (the method did not run). */
+export function summaryOf(values: readonly number[]): Summary | undefined {
+  return values.length > 0 ? summarize(values) : undefined;
+}
+
 function standardDeviation(values: readonly number[], mean: number): number {
   if (values.length < 2) return 0;
   const squares = values.reduce((sum, value) => sum + (value - mean) ** 2, 0);
@@ -83,9 +81,12 @@ export function summarizeRates(bytes: number, seconds: readonly number[]): Summa
   return summarize(seconds.map((value) => bytes / value));
 }
 
-/** The spread to draw: interquartile range when there are enough samples, min..max otherwise. */
-export function spreadOf(summary: Summary): Spread {
+/**
+ * The low..high band around the median to draw, for error bars and the table's spread column:
+ * interquartile range when there are enough samples, min..max otherwise.
+ */
+export function spreadOf(summary: Summary) {
   return summary.count >= MIN_SAMPLES_FOR_IQR
-    ? { low: summary.q1, high: summary.q3, kind: "iqr" }
-    : { low: summary.min, high: summary.max, kind: "range" };
+    ? { low: summary.q1, high: summary.q3, kind: "iqr" as const }
+    : { low: summary.min, high: summary.max, kind: "range" as const };
 }

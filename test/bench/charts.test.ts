@@ -8,9 +8,9 @@ import {
   log2Ticks,
   renderBarChart,
   renderLineChart,
-  writeChart,
   zeroBasedTicks,
 } from "../../src/bench/charts.ts";
+import { writeWhole } from "../../src/bench/output.ts";
 import { allElements, parseXml, type XmlElement } from "./xml.ts";
 
 function withClass(root: XmlElement, name: string): XmlElement[] {
@@ -27,9 +27,9 @@ const lineSpec: LineChartSpec = {
   series: [
     {
       label: "guest → host",
-      points: blockSizes.map((x, i) => ({ x, y: 5 - i, low: 4.5 - i, high: 5.5 - i })),
+      points: blockSizes.map((x, i) => ({ x, value: 5 - i, low: 4.5 - i, high: 5.5 - i })),
     },
-    { label: "host → guest", points: blockSizes.map((x, i) => ({ x, y: 6 - i })) },
+    { label: "host → guest", points: blockSizes.map((x, i) => ({ x, value: 6 - i })) },
   ],
   references: [{ label: "memcpy limit", y: 0.2 }],
 };
@@ -140,13 +140,13 @@ describe("ticks", () => {
   });
 });
 
-describe("writeChart", () => {
+describe("writing a chart", () => {
   const dir = mkdtempSync(join(tmpdir(), "ivsh-charts-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("creates missing directories and writes the svg", async () => {
     const path = join(dir, "nested", "fig3b.svg");
-    await writeChart(path, renderBarChart(barSpec));
+    await writeWhole(path, renderBarChart(barSpec));
     expect(parseXml(readFileSync(path, "utf8")).name).toBe("svg");
   });
 });

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, expect } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderBarChart, writeChart } from "../../src/bench/charts.ts";
+import { renderBarChart } from "../../src/bench/charts.ts";
 import { FIGURE_FILES } from "../../src/bench/figures.ts";
-import { writeJson } from "../../src/bench/output.ts";
+import { writeJson, writeWhole } from "../../src/bench/output.ts";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
 import { cannotMount, withSmallTmpfs as withTmpfs } from "../helpers/small-fs.ts";
@@ -46,9 +46,9 @@ testUnless(
   async () => {
     await withSmallTmpfs("figures", "8k", async (at) => {
       const path = join(at, "fig3b-methods.svg");
-      await writeChart(path, chart(2));
+      await writeWhole(path, chart(2));
       const previous = readFileSync(path, "utf8");
-      const written = writeChart(path, chart(40));
+      const written = writeWhole(path, chart(40));
       await expect(written).rejects.toThrow(`Failed to write ${path} since no space left on device (ENOSPC)`);
       expect(readdirSync(at)).toEqual(["fig3b-methods.svg"]);
       expect(readFileSync(path, "utf8")).toBe(previous);
