@@ -7,17 +7,15 @@
  * everything, and a parked wake-up becomes a parked round trip (one wake-up each way). The socket is then
  * the VM's network: a listens, b connects to `--address HOST:PORT` (a guestfwd relay to it).
  */
-import type { Socket } from "bun";
 import type { CondVar } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { withCondvar } from "./condvar-worker.ts";
 import {
-  connectTo,
   emit,
-  localNanoseconds,
-  Messages,
+  MessageLink,
   meet,
+  STAMP_BYTES,
   sharedClockMs,
   stampsAt,
   type WorkerFlags,
@@ -33,7 +31,6 @@ const STAMP_WORD = SyncWord.firstUnused + 3;
 const WAKE_TURN_WORD = SyncWord.firstUnused + 5;
 const READY_WORD = SyncWord.firstUnused + 6;
 const IDLE_BEFORE_WAKE_MS = 3;
-const MESSAGE_BYTES = 8;
 const WARM_UP_ROUNDS = 2000;
 const WARM_UP_WAKES = 20;
 const READY_TIMEOUT_MS = 30_000;
@@ -56,7 +53,7 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
     const turnBase = Atomics.load(words, TURN_WORD);
     const pair = { cv, words, stamp: stampsAt(words, STAMP_WORD, 1), turnBase, wakesDone: 0 };
     const across = flags.optional("across") === "vm";
-    const link = await SocketLink.open(side, flags, across, () => meet(words, MEET_WORD, 2));
+    const link = await openLink(side, flags, across, () => meet(words, MEET_WORD, 2));
     try {
       await measurePair(pair, link, side, across, flags);
     } finally {
@@ -66,27 +63,32 @@ export async function runCondvarPair(flags: WorkerFlags): Promise<void> {
 }
 
 /** Warm-ups, then the timed runs: side a reports the round trips, side b the wake-ups. */
-async function measurePair(pair: Pair, link: SocketLink, side: string, across: boolean, flags: WorkerFlags) {
-  // Across a VM the two clocks differ: a times round trips on its own.
+async function measurePair(pair: Pair, link: MessageLink, side: string, across: boolean, flags: WorkerFlags) {
+  // Across a VM the two clocks differ: a times round trips on its own, and b's one-way times are dropped.
   const cvWakes = (count: number) => condvarWakes(pair, side, count, across);
-  const socketWakes = (count: number) => link.wakes(side, count, across);
+  const idle = () => Bun.sleep(IDLE_BEFORE_WAKE_MS);
+  const timing = side === (across ? "a" : "b");
+  const linkWakes = async (count: number) => {
+    const latencies = await socketWakes(link, side, count, idle);
+    return timing ? latencies : [];
+  };
   const rounds = flags.count("rounds");
   const wakes = flags.count("wakes");
   // Untimed first: the JIT compiles both paths and the spin budget learns this pair's rhythm.
   await condvarPingPong(pair, side, WARM_UP_ROUNDS);
-  await link.pingPong(side, WARM_UP_ROUNDS);
+  await socketPingPong(link, side, WARM_UP_ROUNDS);
   await cvWakes(WARM_UP_WAKES);
-  await socketWakes(WARM_UP_WAKES);
+  await linkWakes(WARM_UP_WAKES);
   const socketFirst = Number(flags.optional("round") ?? 0) % 2 === 1;
   const result: Record<string, number | number[]> = {};
   for (const method of socketFirst ? ["socket", "condvar"] : ["condvar", "socket"]) {
-    const started = localNanoseconds();
+    const started = Bun.nanoseconds();
     if (method === "condvar") await condvarPingPong(pair, side, rounds);
-    else await link.pingPong(side, rounds);
-    result[`${method}RoundTripNs`] = (localNanoseconds() - started) / rounds;
+    else await socketPingPong(link, side, rounds);
+    result[`${method}RoundTripNs`] = (Bun.nanoseconds() - started) / rounds;
   }
   result.condvarWakeNs = await cvWakes(wakes);
-  result.socketWakeNs = await socketWakes(wakes);
+  result.socketWakeNs = await linkWakes(wakes);
   emit({ event: side === "a" ? "round-trips" : "wakes", ...result });
 }
 
@@ -116,14 +118,14 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
       await waiterReady(words, round);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
-      const started = localNanoseconds();
+      const started = Bun.nanoseconds();
       // A plain store: b reads the stamp only once it holds the lock a releases after this.
       if (!roundTrip) stamp[0] = sharedClockMs();
       Atomics.store(words, WAKE_TURN_WORD, round);
       cv.notify();
       if (roundTrip) {
         while (Atomics.load(words, ANSWER_WORD) < round) await cv.wait();
-        latencies.push(Math.round(localNanoseconds() - started));
+        latencies.push(Math.round(Bun.nanoseconds() - started));
       }
       cv.release();
       continue;
@@ -146,72 +148,51 @@ function waiterReady(words: Int32Array, round: number): Promise<void> {
   return waitUntil(() => Atomics.load(words, READY_WORD) === round, "the waiter", READY_TIMEOUT_MS, 1);
 }
 
-/** The Unix socket between the pair: b listens, a connects once both are there. */
-class SocketLink {
-  private readonly messages = new Messages(MESSAGE_BYTES, "the other end of the pair");
-  private socket: Socket<undefined> | undefined;
-  private listener: { stop(close?: boolean): void } | undefined;
+/**
+ * The Unix socket between the pair: b listens and a connects, once both are there; across a VM the other
+ * way round, b connecting through the VM's network.
+ */
+function openLink(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
+  const [address, peer] = [flags.string("address"), "the other end of the pair"];
+  if (side === (across ? "a" : "b")) return MessageLink.accept(address, STAMP_BYTES, peer, both);
+  return both().then(() => MessageLink.connect(address, across, STAMP_BYTES, peer));
+}
 
-  /** b listens and a connects; across a VM the other way round, b connecting through the VM's network. */
-  static async open(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
-    const address = flags.string("address");
-    const link = new SocketLink();
-    const { data, close } = link.messages;
-    if (side === (across ? "a" : "b")) {
-      const accepted = Promise.withResolvers<void>();
-      const open = (socket: Socket<undefined>) => {
-        link.socket = socket;
-        accepted.resolve();
-      };
-      link.listener = Bun.listen({ unix: address, socket: { open, data, close } });
-      await both();
-      await accepted.promise;
-      return link;
+/** `rounds` messages each way, strictly alternating: a sends first. */
+async function socketPingPong(link: MessageLink, side: string, rounds: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    if (side === "a") link.send(new Uint8Array(STAMP_BYTES));
+    await link.next();
+    if (side === "b") link.send(new Uint8Array(STAMP_BYTES));
+  }
+}
+
+/**
+ * Wake-ups over a socket, `rounds` of them: a, after `pace`, sends a stamp of the shared clock and times
+ * until the answer is back (it returns those round trips); b times stamp → its callback and answers with
+ * the stamp, pacing the next (it returns those one-way times, meaningful only on a clock shared with a).
+ * The socket floor's pinger (sync-worker.ts) is an a of its own.
+ */
+export async function socketWakes(
+  link: MessageLink,
+  side: string,
+  rounds: number,
+  pace: () => Promise<void>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (side === "a") {
+      await pace();
+      const stamp = new Float64Array([sharedClockMs()]);
+      const started = Bun.nanoseconds();
+      link.send(new Uint8Array(stamp.buffer));
+      await link.next();
+      latencies.push(Math.round(Bun.nanoseconds() - started));
+      continue;
     }
-    await both();
-    link.socket = await connectTo(address, across, { data, close });
-    // The baseline at its best for small messages, as ivsh's own guest connection is.
-    if (across) link.socket.setNoDelay(true);
-    return link;
+    const message = await link.next();
+    latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
+    link.send(message);
   }
-
-  private send(value: number): void {
-    this.socket!.write(new Uint8Array(new Float64Array([value]).buffer));
-  }
-
-  async pingPong(side: string, rounds: number): Promise<void> {
-    for (let round = 0; round < rounds; round++) {
-      if (side === "a") this.send(round);
-      await this.messages.next();
-      if (side === "b") this.send(round);
-    }
-  }
-
-  /**
-   * a sends after letting b sit idle; b answers, pacing the next. One way, a sends a stamp of the shared
-   * clock and b times stamp → its callback; as `roundTrip`, a times until the answer is back.
-   */
-  async wakes(side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
-    const latencies: number[] = [];
-    for (let round = 0; round < wakes; round++) {
-      if (side === "a") {
-        await Bun.sleep(IDLE_BEFORE_WAKE_MS);
-        const started = localNanoseconds();
-        this.send(roundTrip ? round : sharedClockMs());
-        await this.messages.next();
-        if (roundTrip) latencies.push(Math.round(localNanoseconds() - started));
-        continue;
-      }
-      const message = await this.messages.next();
-      if (!roundTrip)
-        latencies.push(Math.round((sharedClockMs() - new Float64Array(message.buffer)[0]!) * 1e6));
-      this.send(roundTrip ? round : 0);
-    }
-    return latencies;
-  }
-
-  close(): void {
-    this.socket?.end();
-    this.listener?.stop(true);
-  }
+  return latencies;
 }

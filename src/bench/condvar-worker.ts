@@ -9,8 +9,8 @@ import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
-import { repeatedChunk, sendStream } from "./stream-worker.ts";
-import { emit, localNanoseconds, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
+import { receiveStream, repeatedChunk, sendStream } from "./stream-worker.ts";
+import { emit, meet, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free: where the two loop workers count themselves in. */
 const START_WORD = SyncWord.firstUnused;
@@ -61,10 +61,10 @@ export async function runCondvarLoop(flags: WorkerFlags): Promise<void> {
       ? await client.alloc(area, { name: flags.string("name") })
       : await openArea(client, flags);
     await meet(client.slotWords(cv.slot), START_WORD, 2);
-    const started = localNanoseconds();
+    const started = Bun.nanoseconds();
     const ops = loopOps(client, cv, mode);
     const chunks = await copyLoop(ops, segment.bytes, flags.size("bytes"), writer);
-    emit({ event: "loop", seconds: (localNanoseconds() - started) / 1e9, chunks });
+    emit({ event: "loop", seconds: (Bun.nanoseconds() - started) / 1e9, chunks });
     if (writer) await waitUntilTaken(cv, segment.bytes);
     await segment.free();
   };
@@ -121,32 +121,18 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
   const chunk = flags.size("area") - 1;
   const address = flags.string("address");
   if (flags.string("side") === "reader") {
-    const done = Promise.withResolvers<number>();
     const sink = new Uint8Array(chunk);
-    let received = 0;
-    let started = 0;
-    const listener = Bun.listen({
-      unix: address,
-      socket: {
-        open() {
-          started = localNanoseconds();
-        },
-        data(_socket, bytes) {
-          for (let at = 0; at < bytes.byteLength; ) {
-            const offset = received % chunk;
-            const take = Math.min(chunk - offset, bytes.byteLength - at);
-            sink.set(bytes.subarray(at, at + take), offset);
-            at += take;
-            received += take;
-          }
-          if (received >= total) done.resolve(localNanoseconds());
-        },
-      },
-    });
-    emit({ event: "ready" });
-    const ended = await done.promise;
-    listener.stop(true);
-    emit({ event: "loop", seconds: (ended - started) / 1e9, chunks: Math.ceil(total / chunk) });
+    const copy = (bytes: Uint8Array, offset: number) => {
+      for (let at = 0; at < bytes.byteLength; ) {
+        const into = (offset + at) % chunk;
+        const take = Math.min(chunk - into, bytes.byteLength - at);
+        sink.set(bytes.subarray(at, at + take), into);
+        at += take;
+      }
+      return undefined;
+    };
+    const { seconds } = await receiveStream({ transport: "unix", address }, copy, total);
+    emit({ event: "loop", seconds, chunks: Math.ceil(total / chunk) });
     return;
   }
   const source = repeatedChunk(new Uint8Array(chunk).fill(0x5a), total);

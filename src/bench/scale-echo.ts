@@ -10,9 +10,8 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Socket } from "bun";
 import { benchDirectory, withChildren } from "./child.ts";
-import { emit, Messages, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
+import { emit, MessageLink, nextEvent, startWorker, type WorkerFlags } from "./worker-io.ts";
 
 /** A connection of a load process: it carries one request at a time. */
 export interface LoadConnection {
@@ -108,33 +107,22 @@ export async function runEchoServer(flags: WorkerFlags): Promise<void> {
   listener.stop(true);
 }
 
-interface EchoConnection extends LoadConnection {
-  readonly socket: Socket<undefined>;
-  /** A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back. */
-  readonly answers: Messages;
-}
-
 export async function runEchoLoad(flags: WorkerFlags): Promise<void> {
   const loadSignal = signal("SIGUSR1");
-  const connections = await Promise.all(
-    Array.from({ length: flags.count("clients") }, () => connectEcho(flags.string("address"))),
-  );
+  // A request is one write of 32 bytes and may come back in pieces: it is answered when all of it is back.
+  const connect = () => MessageLink.connect(flags.string("address"), false, REQUEST_BYTES, "the echo server");
+  const links = await Promise.all(Array.from({ length: flags.count("clients") }, connect));
+  const connections = links.map((link) => ({ link, busy: false }));
   emit({ event: "ready" });
   await loadSignal;
   const request = new Uint8Array(REQUEST_BYTES);
   const load = await openLoad(flags.number("seconds"), flags.number("rate"), connections, async (idle) => {
-    idle.socket.write(request);
-    await idle.answers.next();
+    idle.link.send(request);
+    await idle.link.next();
     return "echo";
   });
   emit({ event: "load", ...load });
-  for (const connection of connections) connection.socket.end();
-}
-
-async function connectEcho(address: string): Promise<EchoConnection> {
-  const answers = new Messages(REQUEST_BYTES, "the echo server");
-  const socket = await Bun.connect({ unix: address, socket: { data: answers.data, close: answers.close } });
-  return { socket, answers, busy: false };
+  for (const link of links) link.close();
 }
 
 /** The parent's side: the floor with `processes` × `clients` connections at `rate` for `seconds`. */

@@ -28,7 +28,6 @@ import {
   type Flags,
   finalEvents,
   freshChannel,
-  localNanoseconds,
   nextEvent,
   numberField,
   numbersField,
@@ -311,9 +310,9 @@ export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
     for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
     const latencies: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const started = localNanoseconds();
+      const started = Bun.nanoseconds();
       await client.status();
-      latencies.push(Math.round(localNanoseconds() - started));
+      latencies.push(Math.round(Bun.nanoseconds() - started));
     }
     emit({ event: "rpc", vm: client.vm, latencies });
   });

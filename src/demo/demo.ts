@@ -36,11 +36,6 @@ export interface MethodResult {
   digest?: string;
 }
 
-export interface DemoResult {
-  ivsh: MethodResult;
-  socket: MethodResult;
-}
-
 /** What the original file's checks must come out as. */
 interface FileChecks {
   /** The channel digest of the file sent as 1 MiB records (ivsh's default chunk size). */
@@ -66,40 +61,41 @@ interface Workspace {
   signal?: AbortSignal;
 }
 
-export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+export async function runDemo(options: DemoOptions) {
   const workspace = createWorkspace(options.signal);
   // SIGKILL after the grace: a child that the signal caught while it was starting can miss the SIGTERM.
   const stopChildren = () => void stopAllChildren(CHILD_GRACE_MS);
   options.signal?.addEventListener("abort", stopChildren);
-  let arbiter: BenchArbiter | undefined;
   try {
     options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
     const checks = await generateFile(workspace.input, options.bytes);
     // 64 MiB holds the default ring (8 x 1 MiB) many times over.
-    arbiter = await BenchArbiter.start({
+    const spec = {
       label: "demo",
       regionParent: workspace.shmDir,
       regionBytes: 64 << 20,
       blockBytes: 64 << 10,
-    });
-    workspace.env = { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region };
-    const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };
-    const socket: MethodResult = { method: "unix socket", bytes: options.bytes, seconds: [] };
-    for (let round = 1; round <= options.rounds; round++) {
-      // Alternate the order so neither method always runs on a warmer machine.
-      const order = round % 2 === 1 ? [runIvsh, runSocket] : [runSocket, runIvsh];
-      for (const run of order) {
-        throwIfAborted(options.signal, "run the demo");
-        const measured = await run(workspace, checks);
-        const target = run === runIvsh ? ivsh : socket;
-        target.seconds.push(measured.seconds);
-        if ("digest" in measured) target.digest = String(measured.digest);
-        options.note(
-          `round ${round}: ${target.method} ${(options.bytes / measured.seconds / 1e9).toFixed(2)} GB/s`,
-        );
+    };
+    return await BenchArbiter.with(spec, async (arbiter) => {
+      workspace.env = { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region };
+      const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };
+      const socket: MethodResult = { method: "unix socket", bytes: options.bytes, seconds: [] };
+      for (let round = 1; round <= options.rounds; round++) {
+        // Alternate the order so neither method always runs on a warmer machine.
+        const order = round % 2 === 1 ? [runIvsh, runSocket] : [runSocket, runIvsh];
+        for (const run of order) {
+          throwIfAborted(options.signal, "run the demo");
+          const measured = await run(workspace, checks);
+          const target = run === runIvsh ? ivsh : socket;
+          target.seconds.push(measured.seconds);
+          if ("digest" in measured) target.digest = String(measured.digest);
+          options.note(
+            `round ${round}: ${target.method} ${(options.bytes / measured.seconds / 1e9).toFixed(2)} GB/s`,
+          );
+        }
       }
-    }
-    return { ivsh, socket };
+      return { ivsh, socket };
+    });
   } catch (error) {
     // Interrupting kills the children; their deaths are not the story, the interruption is. A Ctrl-C
     // reaches the whole process group: a child can die of it before this process has handled its own.
@@ -108,7 +104,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     throw error;
   } finally {
     options.signal?.removeEventListener("abort", stopChildren);
-    await arbiter?.stop();
     await stopAllChildren(CHILD_GRACE_MS);
     rmSync(workspace.dir, { recursive: true, force: true });
     rmSync(workspace.shmDir, { recursive: true, force: true });
