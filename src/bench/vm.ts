@@ -86,7 +86,10 @@ async function vmRound(
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
     const host = { where, children };
-    const socketLoopReader = startSocketLoopReader(host, condvarPlan);
+    // The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
+    // step starts, and the reader's clock starts only when it does.
+    const readerFlags = loopFlags("reader", "socket", plan.vmBytes, { address: condvarPlan.loopAddress });
+    const socketLoopReader = startWorker(children, "cv-loop", readerFlags, "host cv-loop socket reader");
     await nextEvent(socketLoopReader, "ready");
     const receiving = { ...where, channel: toHost };
     const receiver = startWorker(children, "ivsh-recv", receiving, "host receiver");
@@ -217,19 +220,7 @@ function pairFlags(plan: VmCondvarPlan, side: "a" | "b", address: string): Flags
 }
 
 /** Where the host's workers find the arbiter, and the VM round's children they join. */
-interface VmHost {
-  readonly where: { socket: string; region: string };
-  readonly children: Child[];
-}
-
-/**
- * The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
- * step starts, and the reader's clock starts only when it does.
- */
-function startSocketLoopReader(host: VmHost, plan: VmCondvarPlan): Child {
-  const flags = loopFlags("reader", "socket", plan.bytes, { address: plan.loopAddress });
-  return startWorker(host.children, "cv-loop", flags, "host cv-loop socket reader");
-}
+type VmHost = { readonly where: { socket: string; region: string }; readonly children: Child[] };
 
 /** Runs the host's side of each guest step in turn, as the guest announces it; adds the round to `samples`. */
 async function runVmCondvar(

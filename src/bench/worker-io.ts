@@ -22,30 +22,26 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/** The next line of `child`, a JSON object: a worker's event, or the report of a command run with --json. */
-export async function nextJson(child: Child): Promise<Record<string, unknown>> {
+/**
+ * The next line of `child`, a JSON object: the event `name`, or without `name` the report of a command run
+ * with --json. Its fields are read with the checks below.
+ */
+export async function nextEvent(child: Child, name?: string): Promise<Event> {
   const line = await child.nextLine();
+  const read = `read the ${child.label}'s report`;
+  let parsed: Event;
   try {
-    return JSON.parse(line) as Record<string, unknown>;
+    parsed = JSON.parse(line);
   } catch {
-    throw failure("Internal", `read the ${child.label}'s report`, `'${line.slice(0, 80)}' is not JSON`);
+    throw failure("Internal", read, `'${line.slice(0, 80)}' is not JSON`);
   }
-}
-
-/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
-export async function nextEvent(child: Child, name: string): Promise<Event> {
-  const parsed = await nextJson(child);
-  if (parsed?.event !== name)
-    throw failure(
-      "Internal",
-      `read the ${child.label}'s report`,
-      `it said '${String(parsed?.event)}' before '${name}'`,
-    );
-  return parsed as Event;
+  if (name !== undefined && parsed?.event !== name)
+    throw failure("Internal", read, `it said '${String(parsed?.event)}' before '${name}'`);
+  return parsed;
 }
 
 /** The last event of each child (`[child, name]` pairs, read in parallel), once all have exited cleanly. */
-export async function finalEvents<T extends [Child, string][]>(...expected: T): Promise<EventOf<T>> {
+export async function finalEvents<T extends [Child, string?][]>(...expected: T): Promise<EventOf<T>> {
   const events = await Promise.all(expected.map(([child, name]) => nextEvent(child, name)));
   await Promise.all(expected.map(([child]) => child.finish()));
   return events as EventOf<T>;

@@ -13,9 +13,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
-import { type Child, stopAllChildren } from "../bench/child.ts";
+import { stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
-import { nextJson, numberField } from "../bench/worker-io.ts";
+import { finalEvents, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -139,7 +139,7 @@ async function runIvsh(
   const command = [selfCommand(), { NO_COLOR: "1", ...workspace.env }] as const;
   const files = [workspace.input, "/dev/null"] as const;
   const [receiver, sender] = startIvsh([], command, files, ["--channel", "demo", "--json"]);
-  const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
+  const [received] = await finalEvents([receiver], [sender]);
   if (received.digest !== checks.xxh3)
     throw failure(
       "DigestMismatch",
@@ -159,15 +159,8 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
     chunk: SOCKET_CHUNK_BYTES,
     file: workspace.input,
   } as const;
-  const { received } = await streamBetweenWorkers(copy);
+  const received = await streamBetweenWorkers(copy);
   if (numberField(received, "crc32") !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
   return { seconds: numberField(received, "seconds") };
-}
-
-/** The one JSON line a child prints on stdout; a child that fails is an error with its own words. */
-async function jsonResult(child: Child): Promise<Record<string, unknown>> {
-  const result = await nextJson(child);
-  await child.finish();
-  return result;
 }
