@@ -9,8 +9,7 @@ import { runAccessWorker } from "../bench/access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "../bench/channel.ts";
 import { runCondvarPair } from "../bench/condvar-pair.ts";
 import { runCondvarLoop } from "../bench/condvar-worker.ts";
-import { runEchoLoad, runEchoServer } from "../bench/scale-echo.ts";
-import { runScaleLoad } from "../bench/scale-worker.ts";
+import { runEchoLoad, runEchoServer, runScaleLoad } from "../bench/scale-worker.ts";
 import { runStreamReceiver, runStreamSender } from "../bench/stream-worker.ts";
 import {
   runEcho,
