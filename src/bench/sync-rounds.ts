@@ -1,9 +1,9 @@
 /**
  * Fig. 4a and the condvar hand-offs from the parent's side, each between worker processes against the
  * benchmark's arbiter: lock cost, the parked and the spinning hand-off and the operating system's wake-up
- * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways (condvar-worker.ts), and between
- * one pair of processes a CondVar ping-pong and parked wake-up next to the same over a Unix socket
- * (condvar-pair.ts), one sample set per round of the suite.
+ * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways, and between one pair of processes
+ * a CondVar ping-pong and parked wake-up next to the same over a Unix socket (condvar-worker.ts), one
+ * sample set per round of the suite.
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";

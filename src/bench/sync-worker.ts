@@ -12,7 +12,7 @@ import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
-import { socketWakes } from "./condvar-pair.ts";
+import { socketWakes } from "./condvar-worker.ts";
 import type { LockMethod } from "./suite-data.ts";
 import { LOCK_METHODS } from "./sync-rounds.ts";
 import {
@@ -175,7 +175,7 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   }
 }
 
-/** The pinger, an a of the condvar pair's socket wake-ups (condvar-pair.ts), paced as said above. */
+/** The pinger, an a of the condvar pair's socket wake-ups (condvar-worker.ts), paced as said above. */
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
   const link = await MessageLink.connect(flags.string("address"), false, STAMP_BYTES, "the echo worker");

@@ -7,8 +7,7 @@
 import { defineCommand } from "citty";
 import { runAccessWorker } from "../bench/access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "../bench/channel.ts";
-import { runCondvarPair } from "../bench/condvar-pair.ts";
-import { runCondvarLoop } from "../bench/condvar-worker.ts";
+import { runCondvarLoop, runCondvarPair } from "../bench/condvar-worker.ts";
 import { runEchoLoad, runEchoServer, runScaleLoad } from "../bench/scale-worker.ts";
 import { runStreamReceiver, runStreamSender } from "../bench/stream-worker.ts";
 import {
