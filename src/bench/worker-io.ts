@@ -145,10 +145,11 @@ export function freshChannel(prefix: string): string {
 
 /**
  * Starts the worker `ivsh bench-worker ROLE --flag value ...` as one of `children` (see `startChild`):
- * this binary when compiled, `bun src/cli.ts` from source (tests too).
+ * this binary when compiled, `bun src/cli.ts` from source (tests too). One of a pair is named by its side.
  */
-export function startWorker(children: Child[], role: string, flags: Flags, label = `${role} worker`): Child {
-  return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], label);
+export function startWorker(children: Child[], role: string, flags: Flags, label?: string): Child {
+  const named = label ?? `${role}${flags.side === undefined ? "" : ` ${flags.side}`} worker`;
+  return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], named);
 }
 
 /**
