@@ -32,8 +32,6 @@ export interface StreamOptions {
   readonly bytes: number;
   /** Write size of the senders and socat's buffer size. */
   readonly chunk?: number;
-  /** Limit for the transfer, after which its processes are killed. */
-  readonly timeoutMs?: number;
   /** The socat to run: a name looked up on PATH (the default, "socat") or a path. */
   readonly socatCommand?: string;
 }
@@ -53,8 +51,9 @@ export async function measureStream(
   // Looked up on PATH; a path to another build may be given instead.
   if (baseline === "unix-socat" && Bun.which(socat) === null)
     return { unavailable: "socat is not installed" };
-  // Generous: even 50 MB/s finishes well inside it, so only a hang hits it.
-  const timeoutMs = options.timeoutMs ?? 30_000 + bytes / 50e3;
+  // The limit after which the transfer's processes are killed. Generous: even 50 MB/s finishes well
+  // inside it, so only a hang hits it.
+  const timeoutMs = 30_000 + bytes / 50e3;
   const { path: dir, remove } = benchDirectory(tmpdir(), "stream");
   const action = `stream ${bytes} bytes (${baseline})`;
   try {

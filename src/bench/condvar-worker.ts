@@ -252,7 +252,8 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
   pair.wakesDone += wakes;
   for (let round = first; round <= pair.wakesDone; round++) {
     if (side === "a") {
-      await waiterReady(words, round);
+      // a paces the wake-ups: it waits (sleeping) until b says it is about to wait for this round.
+      await waitUntil(() => Atomics.load(words, READY_WORD) === round, "the waiter", READY_TIMEOUT_MS, 1);
       await Bun.sleep(IDLE_BEFORE_WAKE_MS);
       await cv.acquire();
       const started = Bun.nanoseconds();
@@ -278,11 +279,6 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
     cv.release();
   }
   return latencies;
-}
-
-/** a paces the wake-ups: it waits (sleeping) until b says it is about to wait for round `round`. */
-function waiterReady(words: Int32Array, round: number): Promise<void> {
-  return waitUntil(() => Atomics.load(words, READY_WORD) === round, "the waiter", READY_TIMEOUT_MS, 1);
 }
 
 /**
