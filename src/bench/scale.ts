@@ -111,15 +111,7 @@ export async function runScale(
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
-  const perWorker = Math.ceil(plan.clients / plan.workers);
-  const floor = await measureEchoFloor({
-    processes: plan.workers,
-    clients: perWorker,
-    rate: plan.rate,
-    seconds: plan.seconds,
-  });
-  // The floor: 32-byte echoes from the same number of processes and connections at the same rate.
-  return { ...result, openFiles, floorLatencyNs: summarize(floor) };
+  return { ...result, openFiles, floorLatencyNs: summarize(await measureEchoFloor(plan)) };
 }
 
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
@@ -269,22 +261,20 @@ function sampleRss(pid: number): () => number {
   };
 }
 
-/** The floor (scale-worker.ts): echo-load processes with `processes` × `clients` connections at `rate` for `seconds`. */
-export async function measureEchoFloor(shape: {
-  processes: number;
-  clients: number;
-  rate: number;
-  seconds: number;
-}): Promise<number[]> {
+/**
+ * The floor (scale-worker.ts): 32-byte echoes from the same number of load processes and connections as
+ * the plan's, at the same rate.
+ */
+async function measureEchoFloor(plan: ScalePlan): Promise<number[]> {
   const { path: dir, remove: removeDir } = benchDirectory(tmpdir(), "echo");
   const address = join(dir, "echo.sock");
   try {
     return await withChildren("measure the echo floor", FLOOR_TIMEOUT_MS, async (children) => {
       const server = startWorker(children, "echo-server", { address }, "echo server");
       await nextEvent(server, "ready");
-      const { clients, seconds } = shape;
-      const flags = { address, clients, rate: shape.rate / shape.processes, seconds };
-      const loads = Array.from({ length: shape.processes }, (_, index) =>
+      const clients = Math.ceil(plan.clients / plan.workers);
+      const flags = { address, clients, rate: plan.rate / plan.workers, seconds: plan.seconds };
+      const loads = Array.from({ length: plan.workers }, (_, index) =>
         startWorker(children, "echo-load", flags, `echo load ${index}`),
       );
       for (const load of loads) await nextEvent(load, "ready");
