@@ -142,7 +142,8 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
       const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);
-      await guestRequestRound(tools, arbiter, round, data.guestRequests);
+      for (const mode of rotate([...BRIDGE_MODES], round))
+        data.guestRequests[mode].push(...(await guestRequests(tools, arbiter, mode)));
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
         data.access.push(...guestAccess(result.access));
@@ -263,16 +264,6 @@ async function expectStep(vm: Child, name: string): Promise<void> {
  */
 const REQUEST_ROUNDS = 300;
 const REQUEST_TIMEOUT_MS = 180_000;
-
-async function guestRequestRound(
-  tools: VmTools,
-  arbiter: BenchArbiter,
-  round: number,
-  samples: SuiteData["guestRequests"],
-): Promise<void> {
-  for (const mode of rotate([...BRIDGE_MODES], round))
-    samples[mode].push(...(await guestRequests(tools, arbiter, mode)));
-}
 
 async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
   return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
