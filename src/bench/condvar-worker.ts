@@ -33,24 +33,19 @@ import {
 const START_WORD = SyncWord.firstUnused;
 const OPEN_TIMEOUT_MS = 30_000;
 
-interface Ops {
-  acquire(): Promise<unknown>;
-  release(): void | Promise<void>;
-  wait(): Promise<unknown>;
-  notify(): void | Promise<void>;
-}
+const OPS = ["acquire", "release", "wait", "notify"] as const;
+type Ops = Record<(typeof OPS)[number], () => unknown>;
 
 /** The CondVar itself, or the report's design: an arbiter round trip (a heartbeat) before every operation. */
 function loopOps(client: Client, cv: CondVar, mode: string): Ops {
-  const names = ["acquire", "release", "wait", "notify"] as const;
-  const op = (name: (typeof names)[number]) =>
+  const op = (name: (typeof OPS)[number]) =>
     mode === "ivsh"
       ? () => cv[name]()
       : async () => {
           await client.confirmLease();
           await cv[name]();
         };
-  return Object.fromEntries(names.map((name) => [name, op(name)])) as unknown as Ops;
+  return Object.fromEntries(OPS.map((name) => [name, op(name)])) as Ops;
 }
 
 /** Runs `work` on the condvar `--name` of a client of its own (futex parking optional, for the RPC loops). */
