@@ -64,7 +64,8 @@ export class BenchArbiter {
     await this.ready();
   }
 
-  static async start(spec: ArbiterSpec): Promise<BenchArbiter> {
+  /** Runs `use` with an arbiter of `spec`, started on fresh directories and stopped however `use` ends. */
+  static async with<T>(spec: ArbiterSpec, use: (arbiter: BenchArbiter) => Promise<T>): Promise<T> {
     const { path: socketDir, remove: removeSocket } = benchDirectory(tmpdir(), "sock");
     const { path: regionDir, remove: removeRegion } = benchDirectory(
       spec.regionParent ?? "/dev/shm",
@@ -88,17 +89,6 @@ export class BenchArbiter {
     const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {
       await arbiter.ready();
-      return arbiter;
-    } catch (error) {
-      await arbiter.stop();
-      throw error;
-    }
-  }
-
-  /** Runs `use` with an arbiter of `spec`, stopped however `use` ends. */
-  static async with<T>(spec: ArbiterSpec, use: (arbiter: BenchArbiter) => Promise<T>): Promise<T> {
-    const arbiter = await BenchArbiter.start(spec);
-    try {
       return await use(arbiter);
     } finally {
       await arbiter.stop();

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
 import { benchDirectory, type Child, startChild, waitUntil, withChildren } from "./child.ts";
 import { MiB, requirePositiveInteger } from "./memory.ts";
-import type { StreamArgs, StreamTransfer, StreamTransport } from "./stream-worker.ts";
+import type { StreamArgs, StreamTransfer } from "./stream-worker.ts";
 import { type Event, finalEvents, nextEvent, numberField, startWorker, stringField } from "./worker-io.ts";
 
 export type StreamBaseline = "unix-bun" | "unix-socat" | "tcp-bun";
@@ -32,8 +32,6 @@ export interface StreamOptions {
   readonly bytes: number;
   /** Write size of the senders and socat's buffer size. */
   readonly chunk?: number;
-  /** Limit for the transfer, after which its processes are killed. */
-  readonly timeoutMs?: number;
   /** The socat to run: a name looked up on PATH (the default, "socat") or a path. */
   readonly socatCommand?: string;
 }
@@ -50,17 +48,23 @@ export async function measureStream(
   requirePositiveInteger(bytes, "measure a stream", "byte count");
   requirePositiveInteger(chunk, "measure a stream", "chunk size");
   const socat = options.socatCommand ?? "socat";
-  if (baseline === "unix-socat" && !socatInstalled(socat)) return { unavailable: "socat is not installed" };
-  // Generous: even 50 MB/s finishes well inside it, so only a hang hits it.
-  const timeoutMs = options.timeoutMs ?? 30_000 + bytes / 50e3;
+  // Looked up on PATH; a path to another build may be given instead.
+  if (baseline === "unix-socat" && Bun.which(socat) === null)
+    return { unavailable: "socat is not installed" };
+  // The limit after which the transfer's processes are killed. Generous: even 50 MB/s finishes well
+  // inside it, so only a hang hits it.
+  const timeoutMs = 30_000 + bytes / 50e3;
   const { path: dir, remove } = benchDirectory(tmpdir(), "stream");
   const action = `stream ${bytes} bytes (${baseline})`;
   try {
-    const transfer = await withChildren(action, timeoutMs, (children) =>
-      baseline === "unix-socat"
-        ? socatTransfer(socat, bytes, chunk, dir, children)
-        : bunTransfer(baseline, { bytes, chunk }, dir, children),
-    );
+    const transfer = await withChildren(action, timeoutMs, async (children): Promise<StreamTransfer> => {
+      if (baseline === "unix-socat") return socatTransfer(socat, bytes, chunk, dir, children);
+      const transport = baseline === "tcp-bun" ? "tcp" : "unix";
+      const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
+      const received = await streamBetweenWorkers({ transport, address, bytes, chunk }, children);
+      const [seconds, reads] = [numberField(received, "seconds"), numberField(received, "pieces")];
+      return { bytes: numberField(received, "bytes"), seconds, reads };
+    });
     if (transfer.bytes !== bytes) throw failure("Internal", action, `${transfer.bytes} bytes arrived`);
     return transfer;
   } finally {
@@ -68,31 +72,12 @@ export async function measureStream(
   }
 }
 
-async function bunTransfer(
-  baseline: StreamBaseline,
-  sizes: { bytes: number; chunk: number },
-  dir: string,
-  children: Child[],
-): Promise<StreamTransfer> {
-  const transport: StreamTransport = baseline === "tcp-bun" ? "tcp" : "unix";
-  const address = transport === "unix" ? join(dir, "stream.sock") : "127.0.0.1:0";
-  const { received } = await streamBetweenWorkers({ transport, address, ...sizes }, children);
-  return {
-    bytes: numberField(received, "bytes"),
-    seconds: numberField(received, "seconds"),
-    reads: numberField(received, "pieces"),
-  };
-}
-
 /**
  * One stream from a stream-send to a stream-recv worker (stream-worker.ts): the receiver listens on
  * `stream.address`, the sender connects where the receiver says it listens. Resolves with the receiver's
  * report once both have exited, refusing a stream whose two ends counted different bytes.
  */
-export async function streamBetweenWorkers(
-  stream: StreamArgs,
-  children: Child[] = [],
-): Promise<{ received: Event }> {
+export async function streamBetweenWorkers(stream: StreamArgs, children: Child[] = []): Promise<Event> {
   const start = (role: string, address: string, label: string) =>
     startWorker(children, role, { ...stream, address }, label);
   const receiver = start("stream-recv", stream.address, "stream receiver");
@@ -103,12 +88,7 @@ export async function streamBetweenWorkers(
   const action = `stream over ${stream.transport}`;
   if (sentBytes !== receivedBytes)
     throw failure("Internal", action, `${sentBytes} bytes were sent but ${receivedBytes} received`);
-  return { received };
-}
-
-/** `socat` is looked up on PATH; a path to another build may be given instead. */
-export function socatInstalled(command = "socat"): boolean {
-  return Bun.which(command) !== null;
+  return received;
 }
 
 /** One transfer of `bytes` through a Unix socket in `dir`, between two socat processes. */

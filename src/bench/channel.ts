@@ -11,6 +11,7 @@ import { ChannelReceiver } from "../transfer/receiver.ts";
 import { ChannelSender } from "../transfer/sender.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import type { BenchPlan } from "./plan.ts";
 import { checkPiece, patternChunk } from "./stream-worker.ts";
 import {
   type Event,
@@ -23,31 +24,30 @@ import {
   startWorker,
   type WorkerFlags,
   withWorkerClient,
-  Yielder,
+  yielder,
 } from "./worker-io.ts";
 
-export interface ChannelTransferOptions {
-  readonly bytes: number;
-  readonly chunkBytes: number;
-  readonly depth: number;
-}
-
-/** `endpoint`: the arbiter's socket and region file, for host workers. */
+/**
+ * One transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks through `arbiter`'s region (its
+ * socket and region file, for host workers), the ring as deep as the plan says.
+ */
 export async function measureChannelTransfer(
-  endpoint: { readonly socket: string; readonly region: string },
-  options: ChannelTransferOptions,
+  plan: Pick<BenchPlan, "bytes" | "depth">,
+  arbiter: { readonly socket: string; readonly region: string },
+  chunkBytes: number,
+  bytes = plan.bytes,
 ) {
   const channel = freshChannel("bench");
-  const where = { socket: endpoint.socket, region: endpoint.region, channel };
-  const action = `stream ${options.bytes} bytes through ivsh in ${options.chunkBytes}-byte chunks`;
-  const timeoutMs = 60_000 + options.bytes / 20e3;
+  const where = { socket: arbiter.socket, region: arbiter.region, channel };
+  const action = `stream ${bytes} bytes through ivsh in ${chunkBytes}-byte chunks`;
+  const timeoutMs = 60_000 + bytes / 20e3;
   return withChildren(action, timeoutMs, async (children) => {
     const receiver = startWorker(children, "ivsh-recv", where);
     await nextEvent(receiver, "waiting");
-    const sending = { ...where, bytes: options.bytes, chunk: options.chunkBytes, depth: options.depth };
+    const sending = { ...where, bytes, chunk: chunkBytes, depth: plan.depth };
     const sender = startWorker(children, "ivsh-send", sending);
     const [sent, received] = await finalEvents([sender, "sent"], [receiver, "received"]);
-    return checkedTransfer(action, options.bytes, sent, received);
+    return checkedTransfer(action, bytes, sent, received);
   });
 }
 
@@ -91,7 +91,7 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
   const pattern = patternChunk(PATTERN_BYTES);
   await withWorkerClient(flags, `bench send ${channel}`, async (client) => {
     const before = new Map(client.requestCounts);
-    const yielder = new Yielder();
+    const yieldSometimes = yielder();
     // As `ivsh guest send` does (src/transfer/run.ts).
     idleCompilerThreads();
     const startMs = sharedClockMs();
@@ -103,7 +103,7 @@ export async function runChannelSender(flags: WorkerFlags): Promise<void> {
         const count = Math.min(pattern.byteLength - at, bytes - sent);
         await sender.write(pattern.subarray(at, at + count));
         sent += count;
-        await yielder.maybe();
+        await yieldSometimes();
       }
       await sender.finish();
       const finishMs = sharedClockMs();
@@ -126,7 +126,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
     // is not ours (in a VM).
     const openedMs = sharedClockMs();
     try {
-      const yielder = new Yielder();
+      const yieldSometimes = yielder();
       let offset = 0;
       let wrong: string | undefined;
       for (;;) {
@@ -135,7 +135,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
         });
         if (got === undefined) break;
         offset += got;
-        await yielder.maybe();
+        await yieldSometimes();
       }
       const endMs = sharedClockMs();
       const requests = requestsSince(client.requestCounts, before);

@@ -8,7 +8,6 @@ import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
-import { socatInstalled } from "./baselines.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
 import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
@@ -54,7 +53,7 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number) {
     small,
     ivsh,
     env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
-    socat: socatInstalled(),
+    socat: Bun.which("socat") !== null,
     // Which binary the ivsh rows ran, for the report.
     binary:
       usable || isCompiled()

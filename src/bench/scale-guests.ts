@@ -72,10 +72,22 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
-      const vms = names.map((name) => launchVm(children, tools, arbiter, name, guestCase.clientsPerVm, mode));
+      // Each guest client receives on a channel of its own (named after its VM, so two VMs on one arbiter
+      // never share one), in the background; `wait` keeps the VM up until we stop it, or ends it early (and
+      // the case with it) if the clients fail.
+      const receive = (name: string) => `ivsh guest recv --channel ${name}-c$i --out /dev/null`;
+      const vms = names.map((name) =>
+        startVm(children, tools, arbiter, {
+          name,
+          label: `guest VM ${name}`,
+          options: ["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
+          run: `for i in $(seq 1 ${guestCase.clientsPerVm}); do ${receive(name)} & done; wait`,
+          bridge: mode,
+        }),
+      );
       try {
         await untilConnected(endpoint, vms, names, guestCase.clientsPerVm, action);
-        const bridges = await settledBridges(() => bridgesOf(names));
+        const bridges = await settledBridges(names);
         const qemus = names.map((name) => qemuOf(name, action));
         const arbiterAfter = processMemory(arbiter.pid);
         // Asked after the reading, so this request's own session is not in the arbiter's "after".
@@ -104,28 +116,6 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
   });
 }
 
-/**
- * Each guest client receives on a channel of its own (named after its VM, so two VMs on one arbiter never
- * share one), in the background; `wait` keeps the VM up until we stop it, or ends it early (and the
- * case with it) if the clients fail.
- */
-function launchVm(
-  children: Child[],
-  tools: VmTools,
-  arbiter: BenchArbiter,
-  name: string,
-  clients: number,
-  mode: BridgeMode,
-): Child {
-  return startVm(children, tools, arbiter, {
-    name,
-    label: `guest VM ${name}`,
-    options: ["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
-    run: `for i in $(seq 1 ${clients}); do ivsh guest recv --channel ${name}-c$i --out /dev/null & done; wait`,
-    bridge: mode,
-  });
-}
-
 function connectedIn(report: StatusReport, vm: string): number {
   return report.clients.filter((client) => client.vm === vm && client.connected).length;
 }
@@ -151,13 +141,11 @@ async function untilConnected(
 }
 
 /** Bridges once their number stops changing: relaying ones appear with their connection, handing-over ones exit. */
-async function settledBridges(
-  bridgePids: () => readonly number[],
-): Promise<{ count: number } & ProcessMemory> {
-  let pids = bridgePids();
+async function settledBridges(vms: readonly string[]): Promise<{ count: number } & ProcessMemory> {
+  let pids = bridgesOf(vms);
   for (let same = 1; same < STABLE_SAMPLES; ) {
     await Bun.sleep(POLL_MS);
-    const next = bridgePids();
+    const next = bridgesOf(vms);
     same = next.length === pids.length ? same + 1 : 1;
     pids = next;
   }
@@ -169,11 +157,12 @@ async function settledBridges(
       return [];
     }
   });
+  const total = (key: keyof ProcessMemory) => memory.reduce((sum, each) => sum + each[key], 0);
   return {
     count: memory.length,
-    rssBytes: memory.reduce((sum, each) => sum + each.rssBytes, 0),
-    rssAnonBytes: memory.reduce((sum, each) => sum + each.rssAnonBytes, 0),
-    pssBytes: memory.reduce((sum, each) => sum + each.pssBytes, 0),
+    rssBytes: total("rssBytes"),
+    rssAnonBytes: total("rssAnonBytes"),
+    pssBytes: total("pssBytes"),
   };
 }
 

@@ -2,17 +2,18 @@
  * `ivsh bench --scale`: the arbiter under many clients and much state. Worker processes (scale-worker.ts)
  * connect the clients and allocate the live segments; then they run a steady request mix while this
  * process samples the arbiter's memory; then the arbiter is killed with SIGKILL and started again on its
- * state, timed until it answers with every segment back and until every client has resumed.
+ * state, timed until it answers with every segment back and until every client has resumed. Last, with
+ * the arbiter stopped, the same load against a bare echo server: the floor.
  */
 import { readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { raiseOpenFileLimit } from "../ffi/index.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import type { Child, Interruption } from "./child.ts";
-import { withChildren } from "./child.ts";
+import { benchDirectory, type Child, type Interruption, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import { measureEchoFloor } from "./scale-echo.ts";
 import { residentMemory } from "./scale-guests.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
@@ -36,6 +37,7 @@ const LEASE = "60s";
 const TIMEOUT_MS = 15 * 60_000;
 const RSS_SAMPLE_MS = 200;
 const RESUME_TIMEOUT_MS = 120_000;
+const FLOOR_TIMEOUT_MS = 5 * 60_000;
 export const PROBE_CLIENTS = 2;
 export const PROBE_RATE = 200;
 
@@ -109,15 +111,7 @@ export async function runScale(
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
-  const perWorker = Math.ceil(plan.clients / plan.workers);
-  const floor = await measureEchoFloor({
-    processes: plan.workers,
-    clients: perWorker,
-    rate: plan.rate,
-    seconds: plan.seconds,
-  });
-  // The floor: 32-byte echoes from the same number of processes and connections at the same rate.
-  return { ...result, openFiles, floorLatencyNs: summarize(floor) };
+  return { ...result, openFiles, floorLatencyNs: summarize(await measureEchoFloor(plan)) };
 }
 
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
@@ -265,4 +259,30 @@ function sampleRss(pid: number): () => number {
     clearInterval(timer);
     return peak;
   };
+}
+
+/**
+ * The floor (scale-worker.ts): 32-byte echoes from the same number of load processes and connections as
+ * the plan's, at the same rate.
+ */
+async function measureEchoFloor(plan: ScalePlan): Promise<number[]> {
+  const { path: dir, remove: removeDir } = benchDirectory(tmpdir(), "echo");
+  const address = join(dir, "echo.sock");
+  try {
+    return await withChildren("measure the echo floor", FLOOR_TIMEOUT_MS, async (children) => {
+      const server = startWorker(children, "echo-server", { address }, "echo server");
+      await nextEvent(server, "ready");
+      const clients = Math.ceil(plan.clients / plan.workers);
+      const flags = { address, clients, rate: plan.rate / plan.workers, seconds: plan.seconds };
+      const loads = Array.from({ length: plan.workers }, (_, index) =>
+        startWorker(children, "echo-load", flags, `echo load ${index}`),
+      );
+      for (const load of loads) await nextEvent(load, "ready");
+      for (const load of loads) process.kill(load.pid, "SIGUSR1");
+      const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));
+      return reports.flatMap((report) => (report.latencies as { echo?: number[] }).echo ?? []);
+    });
+  } finally {
+    removeDir();
+  }
 }

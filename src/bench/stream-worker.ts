@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
-import { connectTo, type Event, emit, hostAndPort, type WorkerFlags } from "./worker-io.ts";
+import { connectTo, emit, hostAndPort, type WorkerFlags } from "./worker-io.ts";
 
 export type StreamTransport = "unix" | "tcp";
 
@@ -73,7 +73,10 @@ function secondsSince(startNs: number): number {
 }
 
 /** Listens on the worker's address; returns the address a sender should use and how to stop. */
-function listen(args: StreamArgs, socket: SocketHandler): { address: string; stop: () => void } {
+function listen(
+  args: Pick<StreamArgs, "transport" | "address">,
+  socket: SocketHandler,
+): { address: string; stop: () => void } {
   if (args.transport === "unix") {
     const listener = Bun.listen({ unix: args.address, socket });
     return { address: args.address, stop: () => listener.stop(true) };
@@ -83,19 +86,23 @@ function listen(args: StreamArgs, socket: SocketHandler): { address: string; sto
 }
 
 /**
- * Accepts one connection and counts every byte, spot-checking each piece against the pattern, until
- * the sender ends the stream. Time runs from the accept to the end of stream on this process's clock:
- * both are events of the receiver, so no clocks of two processes are compared.
+ * Accepts one connection on `args.address`, says `ready` with the address a sender should use, and hands
+ * every piece to `take` with its stream offset (a reason it returns fails the stream), until the sender
+ * ends the stream or, given `until`, that many bytes have arrived. Time runs from the accept to then on
+ * this process's clock: both are events of the receiver, so no clocks of two processes are compared.
  */
-export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
-  const args = streamArgs(flags);
-  const done = Promise.withResolvers<Event>();
+export async function receiveStream(
+  args: Pick<StreamArgs, "transport" | "address">,
+  take: (piece: Uint8Array, offset: number) => string | undefined,
+  until = Number.POSITIVE_INFINITY,
+): Promise<{ bytes: number; seconds: number; pieces: number }> {
+  const done = Promise.withResolvers<{ bytes: number; seconds: number; pieces: number }>();
   let connection: Socket<unknown> | undefined;
   let openedAt = 0;
   let received = 0;
   let pieces = 0;
-  let crc32 = 0;
   const fail = (reason: string) => done.reject(failure("PeerGone", "receive the benchmark stream", reason));
+  const finish = () => done.resolve({ bytes: received, seconds: secondsSince(openedAt), pieces });
   const handler: SocketHandler = {
     open(socket) {
       if (connection) return void socket.end();
@@ -104,19 +111,14 @@ export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
     },
     data(socket, piece) {
       if (socket !== connection) return;
-      if (args.file !== undefined) crc32 = Bun.hash.crc32(piece, crc32);
-      else {
-        const wrong = checkPiece(piece, received, args.chunk);
-        if (wrong) fail(wrong);
-      }
+      const wrong = take(piece, received);
+      if (wrong) fail(wrong);
       received += piece.byteLength;
       pieces++;
+      if (received >= until) finish();
     },
     end(socket) {
-      if (socket !== connection) return;
-      const seconds = secondsSince(openedAt);
-      const ofFile = args.file === undefined ? {} : { crc32 };
-      done.resolve({ event: "received", bytes: received, seconds, pieces, ...ofFile });
+      if (socket === connection) finish();
     },
     close(socket, error) {
       if (socket === connection)
@@ -129,10 +131,23 @@ export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
   const listener = listen(args, handler);
   try {
     emit({ event: "ready", address: listener.address });
-    emit(await done.promise);
+    return await done.promise;
   } finally {
     listener.stop();
   }
+}
+
+/** Counts every byte, spot-checking each piece against the pattern, or a file's CRC-32 (`--file`). */
+export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
+  const args = streamArgs(flags);
+  let crc32 = 0;
+  const take = (piece: Uint8Array, offset: number) => {
+    if (args.file === undefined) return checkPiece(piece, offset, args.chunk);
+    crc32 = Bun.hash.crc32(piece, crc32);
+    return undefined;
+  };
+  const received = await receiveStream(args, take);
+  emit({ event: "received", ...received, ...(args.file === undefined ? {} : { crc32 }) });
 }
 
 /** Streams the pattern, or the file read a chunk at a time. */

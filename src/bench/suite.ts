@@ -136,19 +136,14 @@ function emptyData(
   };
 }
 
-/** One ivsh transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks, through `arbiter`'s region. */
-function channelTransfer(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number, bytes = plan.bytes) {
-  return measureChannelTransfer(arbiter, { bytes, chunkBytes, depth: plan.depth });
-}
-
 /** An untimed transfer that fills the largest ring twice, so no timed run pays first-touch page faults. */
 async function warmUp(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number): Promise<void> {
-  await channelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
+  await measureChannelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
 }
 
 async function transferRound({ context, plan, data, shm, disk }: Run, round: number): Promise<void> {
   const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
-    const transfer = await channelTransfer(plan, arbiter, plan.streamChunk);
+    const transfer = await measureChannelTransfer(plan, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
   };
@@ -174,7 +169,7 @@ async function transferRound({ context, plan, data, shm, disk }: Run, round: num
 async function sweepRound({ context, plan, data, shm }: Run, round: number) {
   for (const point of rotate(data.sweep, round)) {
     context.interruption.check("run the block-size sweep");
-    const transfer = await channelTransfer(plan, shm, point.block);
+    const transfer = await measureChannelTransfer(plan, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
   }

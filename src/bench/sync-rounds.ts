@@ -1,13 +1,13 @@
 /**
  * Fig. 4a and the condvar hand-offs from the parent's side, each between worker processes against the
  * benchmark's arbiter: lock cost, the parked and the spinning hand-off and the operating system's wake-up
- * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways (condvar-worker.ts), and between
- * one pair of processes a CondVar ping-pong and parked wake-up next to the same over a Unix socket
- * (condvar-pair.ts), one sample set per round of the suite.
+ * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways, and between one pair of processes
+ * a CondVar ping-pong and parked wake-up next to the same over a Unix socket (condvar-worker.ts), one
+ * sample set per round of the suite.
  */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
-import { type Child, withChildren } from "./child.ts";
+import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
@@ -114,17 +114,12 @@ export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: numb
   return { ...where, side, mode, bytes, area: LOOP_AREA_BYTES };
 }
 
-/** One of a pair of workers, named by its side. */
-function start(children: Child[], role: string, flags: Flags & { side: string }) {
-  return startWorker(children, role, flags, `${role} ${flags.side} worker`);
-}
-
 async function measureLoops(run: SyncRun, mode: LoopMode, bytes: number): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, CONDVAR_TIMEOUT_MS, async (children) => {
     const where = pairFlags(run, "loops");
-    const reader = start(children, "cv-loop", loopFlags("reader", mode, bytes, where));
+    const reader = startWorker(children, "cv-loop", loopFlags("reader", mode, bytes, where));
     if (mode === "socket") await nextEvent(reader, "ready");
-    const writer = start(children, "cv-loop", loopFlags("writer", mode, bytes, where));
+    const writer = startWorker(children, "cv-loop", loopFlags("writer", mode, bytes, where));
     const [read] = await finalEvents([reader, "loop"], [writer, "loop"]);
     return numberField(read, "seconds");
   });
@@ -137,8 +132,8 @@ async function measurePair(run: SyncRun, round: number): Promise<void> {
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
     const counts = { rounds: plan.lockPairs, wakes: Math.ceil(plan.handoffRounds / plan.repeats), round };
     const flags = { ...pairFlags(run, "pair"), ...counts };
-    const b = start(children, "cv-pair", { ...flags, side: "b" });
-    const a = start(children, "cv-pair", { ...flags, side: "a" });
+    const b = startWorker(children, "cv-pair", { ...flags, side: "b" });
+    const a = startWorker(children, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
     const median = (field: string) => middleSample(numbersField(wakes, field));

@@ -12,14 +12,15 @@ import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
+import { socketWakes } from "./condvar-worker.ts";
 import type { LockMethod } from "./suite-data.ts";
 import { LOCK_METHODS } from "./sync-rounds.ts";
 import {
   busyWait,
   emit,
-  localNanoseconds,
-  Messages,
+  MessageLink,
   meet,
+  STAMP_BYTES,
   sharedClockMs,
   stampsAt,
   type WorkerFlags,
@@ -128,10 +129,10 @@ function pingPong({ words, stamps }: Shared, rounds: number) {
   const offsetsNs: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     const sentMs = sharedClockMs();
-    const started = localNanoseconds();
+    const started = Bun.nanoseconds();
     Atomics.store(words, COUNTER, 2 * round - 1);
     spinUntil(words, COUNTER, 2 * round);
-    const roundTrip = localNanoseconds() - started;
+    const roundTrip = Bun.nanoseconds() - started;
     if (round % 2 === 0) latenciesNs.push(Math.round(roundTrip / 2));
     else {
       const replyMs = stamps[1]!;
@@ -146,13 +147,11 @@ function pingPong({ words, stamps }: Shared, rounds: number) {
  * like the parked hand-off (the pinger busy for 1 ms, the echo idle in epoll), straight or through a
  * `relay`, as a parked hand-off takes two hops (waker → arbiter → waiter).
  */
-const MESSAGE_BYTES = 8;
-
 export async function runEcho(flags: WorkerFlags): Promise<void> {
   const path = flags.string("address");
   const latenciesNs: number[] = [];
   const done = Promise.withResolvers<void>();
-  const messages = new Messages(MESSAGE_BYTES, "the ping worker");
+  const messages = new MessageLink(STAMP_BYTES, "the ping worker");
   const listener = Bun.listen({
     unix: path,
     socket: {
@@ -176,24 +175,16 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   }
 }
 
+/** The pinger, an a of the condvar pair's socket wake-ups (condvar-worker.ts), paced as said above. */
 export async function runPing(flags: WorkerFlags): Promise<void> {
   const rounds = flags.count("rounds");
-  const replies = new Messages(MESSAGE_BYTES, "the echo worker");
-  const socket: Socket<undefined> = await Bun.connect({
-    unix: flags.string("address"),
-    socket: { data: replies.data, close: replies.close },
-  });
-  const roundTripsNs: number[] = [];
-  for (let round = 0; round < rounds; round++) {
+  const link = await MessageLink.connect(flags.string("address"), false, STAMP_BYTES, "the echo worker");
+  const pace = async () => {
     await Bun.sleep(SETTLE_MS);
     busyWait(SETTLE_MS);
-    const message = new Float64Array([sharedClockMs()]);
-    const started = localNanoseconds();
-    socket.write(new Uint8Array(message.buffer));
-    await replies.next();
-    roundTripsNs.push(Math.round(localNanoseconds() - started));
-  }
-  socket.end();
+  };
+  const roundTripsNs = await socketWakes(link, "a", rounds, pace);
+  link.close();
   emit({ event: "round-trips", roundTripsNs });
 }
 
@@ -271,9 +262,9 @@ export async function runLocks(flags: WorkerFlags): Promise<void> {
     for (let step = 0; step < LOCK_METHODS.length; step++) {
       const method = LOCK_METHODS[(step + rotation) % LOCK_METHODS.length]!;
       await run[method](method === "rpc" ? WARMUP_PAIRS / 10 : WARMUP_PAIRS);
-      const started = localNanoseconds();
+      const started = Bun.nanoseconds();
       await run[method](pairs);
-      pairNs[method] = (localNanoseconds() - started) / pairs;
+      pairNs[method] = (Bun.nanoseconds() - started) / pairs;
     }
     emit({ event: "locks", pairs, ...pairNs });
   });

@@ -28,7 +28,6 @@ import {
   type Flags,
   finalEvents,
   freshChannel,
-  localNanoseconds,
   nextEvent,
   numberField,
   numbersField,
@@ -87,7 +86,10 @@ async function vmRound(
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
     const host = { where, children };
-    const socketLoopReader = startSocketLoopReader(host, condvarPlan);
+    // The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
+    // step starts, and the reader's clock starts only when it does.
+    const readerFlags = loopFlags("reader", "socket", plan.vmBytes, { address: condvarPlan.loopAddress });
+    const socketLoopReader = startWorker(children, "cv-loop", readerFlags, "host cv-loop socket reader");
     await nextEvent(socketLoopReader, "ready");
     const receiving = { ...where, channel: toHost };
     const receiver = startWorker(children, "ivsh-recv", receiving, "host receiver");
@@ -140,7 +142,8 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
       const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);
-      await guestRequestRound(tools, arbiter, round, data.guestRequests);
+      for (const mode of rotate([...BRIDGE_MODES], round))
+        data.guestRequests[mode].push(...(await guestRequests(tools, arbiter, mode)));
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
         data.access.push(...guestAccess(result.access));
@@ -218,19 +221,7 @@ function pairFlags(plan: VmCondvarPlan, side: "a" | "b", address: string): Flags
 }
 
 /** Where the host's workers find the arbiter, and the VM round's children they join. */
-interface VmHost {
-  readonly where: { socket: string; region: string };
-  readonly children: Child[];
-}
-
-/**
- * The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
- * step starts, and the reader's clock starts only when it does.
- */
-function startSocketLoopReader(host: VmHost, plan: VmCondvarPlan): Child {
-  const flags = loopFlags("reader", "socket", plan.bytes, { address: plan.loopAddress });
-  return startWorker(host.children, "cv-loop", flags, "host cv-loop socket reader");
-}
+type VmHost = { readonly where: { socket: string; region: string }; readonly children: Child[] };
 
 /** Runs the host's side of each guest step in turn, as the guest announces it; adds the round to `samples`. */
 async function runVmCondvar(
@@ -274,16 +265,6 @@ async function expectStep(vm: Child, name: string): Promise<void> {
 const REQUEST_ROUNDS = 300;
 const REQUEST_TIMEOUT_MS = 180_000;
 
-async function guestRequestRound(
-  tools: VmTools,
-  arbiter: BenchArbiter,
-  round: number,
-  samples: SuiteData["guestRequests"],
-): Promise<void> {
-  for (const mode of rotate([...BRIDGE_MODES], round))
-    samples[mode].push(...(await guestRequests(tools, arbiter, mode)));
-}
-
 async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
   return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
     const vm = startVm(children, tools, arbiter, {
@@ -311,9 +292,9 @@ export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {
     for (let round = 0; round < WARM_UP_ROUNDS; round++) await client.status();
     const latencies: number[] = [];
     for (let round = 0; round < rounds; round++) {
-      const started = localNanoseconds();
+      const started = Bun.nanoseconds();
       await client.status();
-      latencies.push(Math.round(localNanoseconds() - started));
+      latencies.push(Math.round(Bun.nanoseconds() - started));
     }
     emit({ event: "rpc", vm: client.vm, latencies });
   });

@@ -6,7 +6,7 @@
  * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
  */
 import { writeSync } from "node:fs";
-import type { SocketHandler } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
@@ -22,30 +22,26 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/** The next line of `child`, a JSON object: a worker's event, or the report of a command run with --json. */
-export async function nextJson(child: Child): Promise<Record<string, unknown>> {
+/**
+ * The next line of `child`, a JSON object: the event `name`, or without `name` the report of a command run
+ * with --json. Its fields are read with the checks below.
+ */
+export async function nextEvent(child: Child, name?: string): Promise<Event> {
   const line = await child.nextLine();
+  const read = `read the ${child.label}'s report`;
+  let parsed: Event;
   try {
-    return JSON.parse(line) as Record<string, unknown>;
+    parsed = JSON.parse(line);
   } catch {
-    throw failure("Internal", `read the ${child.label}'s report`, `'${line.slice(0, 80)}' is not JSON`);
+    throw failure("Internal", read, `'${line.slice(0, 80)}' is not JSON`);
   }
-}
-
-/** The next line of `child`, which must be the event `name`; its fields are read with the checks below. */
-export async function nextEvent(child: Child, name: string): Promise<Event> {
-  const parsed = await nextJson(child);
-  if (parsed?.event !== name)
-    throw failure(
-      "Internal",
-      `read the ${child.label}'s report`,
-      `it said '${String(parsed?.event)}' before '${name}'`,
-    );
-  return parsed as Event;
+  if (name !== undefined && parsed?.event !== name)
+    throw failure("Internal", read, `it said '${String(parsed?.event)}' before '${name}'`);
+  return parsed;
 }
 
 /** The last event of each child (`[child, name]` pairs, read in parallel), once all have exited cleanly. */
-export async function finalEvents<T extends [Child, string][]>(...expected: T): Promise<EventOf<T>> {
+export async function finalEvents<T extends [Child, string?][]>(...expected: T): Promise<EventOf<T>> {
   const events = await Promise.all(expected.map(([child, name]) => nextEvent(child, name)));
   await Promise.all(expected.map(([child]) => child.finish()));
   return events as EventOf<T>;
@@ -149,27 +145,24 @@ export function freshChannel(prefix: string): string {
 
 /**
  * Starts the worker `ivsh bench-worker ROLE --flag value ...` as one of `children` (see `startChild`):
- * this binary when compiled, `bun src/cli.ts` from source (tests too).
+ * this binary when compiled, `bun src/cli.ts` from source (tests too). One of a pair is named by its side.
  */
-export function startWorker(children: Child[], role: string, flags: Flags, label = `${role} worker`): Child {
-  return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], label);
+export function startWorker(children: Child[], role: string, flags: Flags, label?: string): Child {
+  const named = label ?? `${role}${flags.side === undefined ? "" : ` ${flags.side}`} worker`;
+  return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], named);
 }
 
 /**
  * Gives the event loop a turn every `everyMs`: a loop that only awaits resolved promises never lets
  * socket replies, heartbeats or timers run.
  */
-export class Yielder {
-  private last = performance.now();
-
-  constructor(private readonly everyMs = 20) {}
-
-  async maybe(): Promise<void> {
-    const now = performance.now();
-    if (now - this.last < this.everyMs) return;
+export function yielder(everyMs = 20): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < everyMs) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
-    this.last = performance.now();
-  }
+    last = performance.now();
+  };
 }
 
 /*
@@ -186,11 +179,6 @@ export function sharedClockResolutionNs(): number {
 /** Milliseconds on the shared clock. */
 export function sharedClockMs(): number {
   return performance.timeOrigin + performance.now();
-}
-
-/** Nanoseconds on this process's monotonic clock: for intervals that start and end here. */
-export function localNanoseconds(): number {
-  return Bun.nanoseconds();
 }
 
 /**
@@ -216,22 +204,55 @@ export function hostAndPort(address: string): { hostname: string; port: number }
   return { hostname: address.slice(0, separator), port };
 }
 
+/** A message that carries one stamp of the shared clock, a float64. */
+export const STAMP_BYTES = 8;
+
 /**
- * A socket's `size`-byte messages, whole: a write may arrive split, or joined with the next. `add` cuts
- * what arrived (for a callback that answers at once); `data`, as a socket handler's callback, queues the
- * messages for `next`, which resolves with the oldest one not read yet (and fails once `close` was called).
+ * A connection carrying `size`-byte messages, whole: a write may arrive split, or joined with the next.
+ * `next` resolves with the oldest message not read yet (and fails once the peer has closed); `add` cuts
+ * what arrived, for a server that answers in its data callback.
  */
-export class Messages {
+export class MessageLink {
   private pending = new Uint8Array(0);
   private readonly arrived: Uint8Array[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
+  private socket: Socket<undefined> | undefined;
+  private listener: { stop(close?: boolean): void } | undefined;
 
   /** `peer` names who sends them, for the error when it hangs up first. */
   constructor(
     private readonly size: number,
     private readonly peer: string,
   ) {}
+
+  /** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
+  static async connect(address: string, tcp: boolean, size: number, peer: string): Promise<MessageLink> {
+    const link = new MessageLink(size, peer);
+    link.socket = await connectTo(address, tcp, link.handler());
+    // The baseline at its best for small messages, as ivsh's own guest connection is.
+    if (tcp) link.socket.setNoDelay(true);
+    return link;
+  }
+
+  /** Listens on the Unix socket `address`, runs `listening`, and resolves once a connection is accepted. */
+  static async accept(
+    address: string,
+    size: number,
+    peer: string,
+    listening: () => Promise<void>,
+  ): Promise<MessageLink> {
+    const link = new MessageLink(size, peer);
+    const accepted = Promise.withResolvers<void>();
+    const open = (socket: Socket<undefined>) => {
+      link.socket = socket;
+      accepted.resolve();
+    };
+    link.listener = Bun.listen({ unix: address, socket: { open, ...link.handler() } });
+    await listening();
+    await accepted.promise;
+    return link;
+  }
 
   /** Adds `bytes`; returns the messages now whole. */
   add(bytes: Uint8Array): Uint8Array[] {
@@ -245,16 +266,23 @@ export class Messages {
     );
   }
 
-  readonly data = (_socket: unknown, bytes: Uint8Array): void => {
-    this.arrived.push(...this.add(bytes));
-    this.wake?.();
-  };
+  /** Queues the messages for `next`; once the peer closes, a `next` that would wait for ever fails instead. */
+  private handler(): SocketHandler<undefined> {
+    return {
+      data: (_socket, bytes) => {
+        this.arrived.push(...this.add(bytes));
+        this.wake?.();
+      },
+      close: () => {
+        this.closed = true;
+        this.wake?.();
+      },
+    };
+  }
 
-  /** As a socket handler's `close`: a `next` that would wait for ever fails instead. */
-  readonly close = (): void => {
-    this.closed = true;
-    this.wake?.();
-  };
+  send(message: Uint8Array): void {
+    this.socket!.write(message);
+  }
 
   async next(): Promise<Uint8Array> {
     while (this.arrived.length === 0) {
@@ -265,6 +293,11 @@ export class Messages {
       });
     }
     return this.arrived.shift()!;
+  }
+
+  close(): void {
+    this.socket?.end();
+    this.listener?.stop(true);
   }
 }
 

@@ -1,9 +1,55 @@
 /**
  * `ivsh bench-worker ROLE --flag value ...` (hidden): one end of a benchmark, started by `ivsh bench` as a
- * separate process (and inside VMs with --vm). It prints JSON lines on stdout for its parent.
+ * separate process (and inside VMs with --vm), so every transfer and hand-off crosses a process boundary
+ * like a real one. Each role reads its own flags and reports as every worker does: JSON lines on stdout
+ * for its parent (src/bench/worker-io.ts).
  */
 import { defineCommand } from "citty";
-import { runBenchWorker, WORKER_ROLES } from "../bench/worker.ts";
+import { runAccessWorker } from "../bench/access-bench.ts";
+import { runChannelReceiver, runChannelSender } from "../bench/channel.ts";
+import { runCondvarLoop, runCondvarPair } from "../bench/condvar-worker.ts";
+import { runEchoLoad, runEchoServer, runScaleLoad } from "../bench/scale-worker.ts";
+import { runStreamReceiver, runStreamSender } from "../bench/stream-worker.ts";
+import {
+  runEcho,
+  runHandoffWaiter,
+  runHandoffWaker,
+  runLocks,
+  runPing,
+  runRelay,
+} from "../bench/sync-worker.ts";
+import { runRpcRoundTrips } from "../bench/vm.ts";
+import { WorkerFlags } from "../bench/worker-io.ts";
+import { failure } from "../errors.ts";
+
+const ROLES: Record<string, (flags: WorkerFlags) => Promise<void>> = {
+  "stream-send": runStreamSender,
+  "stream-recv": runStreamReceiver,
+  "ivsh-send": runChannelSender,
+  "ivsh-recv": runChannelReceiver,
+  "handoff-wait": runHandoffWaiter,
+  "handoff-wake": runHandoffWaker,
+  locks: runLocks,
+  echo: runEcho,
+  ping: runPing,
+  relay: runRelay,
+  access: runAccessWorker,
+  "cv-loop": runCondvarLoop,
+  "cv-pair": runCondvarPair,
+  "rpc-rtt": runRpcRoundTrips,
+  "scale-load": runScaleLoad,
+  "echo-server": runEchoServer,
+  "echo-load": runEchoLoad,
+};
+
+/** Runs the worker `argv` names (its role, then its flags); resolves when the worker's work is done. */
+export async function runBenchWorker(argv: string[]): Promise<void> {
+  const [role = "", ...rest] = argv;
+  const run = ROLES[role];
+  const roles = Object.keys(ROLES).join(", ");
+  if (!run) throw failure("InvalidArgument", "start a bench worker", `'${role}' is not one of ${roles}`);
+  await run(new WorkerFlags(role, rest));
+}
 
 /**
  * Only the role is declared: each role reads and checks its own `--flag value` pairs (WorkerFlags in
@@ -13,7 +59,11 @@ import { runBenchWorker, WORKER_ROLES } from "../bench/worker.ts";
 export default defineCommand({
   meta: { name: "bench-worker", description: "One end of an `ivsh bench` measurement", hidden: true },
   args: {
-    role: { type: "positional", description: `What to run: ${WORKER_ROLES.join(", ")}`, required: true },
+    role: {
+      type: "positional",
+      description: `What to run: ${Object.keys(ROLES).join(", ")}`,
+      required: true,
+    },
   },
   async run({ rawArgs }) {
     exitWhenOrphaned();

@@ -13,9 +13,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
-import { type Child, stopAllChildren } from "../bench/child.ts";
+import { stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
-import { nextJson, numberField } from "../bench/worker-io.ts";
+import { finalEvents, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
 import { StreamDigest } from "../transfer/digest.ts";
@@ -34,11 +34,6 @@ export interface MethodResult {
   bytes: number;
   seconds: number[];
   digest?: string;
-}
-
-export interface DemoResult {
-  ivsh: MethodResult;
-  socket: MethodResult;
 }
 
 /** What the original file's checks must come out as. */
@@ -66,40 +61,41 @@ interface Workspace {
   signal?: AbortSignal;
 }
 
-export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+export async function runDemo(options: DemoOptions) {
   const workspace = createWorkspace(options.signal);
   // SIGKILL after the grace: a child that the signal caught while it was starting can miss the SIGTERM.
   const stopChildren = () => void stopAllChildren(CHILD_GRACE_MS);
   options.signal?.addEventListener("abort", stopChildren);
-  let arbiter: BenchArbiter | undefined;
   try {
     options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
     const checks = await generateFile(workspace.input, options.bytes);
     // 64 MiB holds the default ring (8 x 1 MiB) many times over.
-    arbiter = await BenchArbiter.start({
+    const spec = {
       label: "demo",
       regionParent: workspace.shmDir,
       regionBytes: 64 << 20,
       blockBytes: 64 << 10,
-    });
-    workspace.env = { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region };
-    const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };
-    const socket: MethodResult = { method: "unix socket", bytes: options.bytes, seconds: [] };
-    for (let round = 1; round <= options.rounds; round++) {
-      // Alternate the order so neither method always runs on a warmer machine.
-      const order = round % 2 === 1 ? [runIvsh, runSocket] : [runSocket, runIvsh];
-      for (const run of order) {
-        throwIfAborted(options.signal, "run the demo");
-        const measured = await run(workspace, checks);
-        const target = run === runIvsh ? ivsh : socket;
-        target.seconds.push(measured.seconds);
-        if ("digest" in measured) target.digest = String(measured.digest);
-        options.note(
-          `round ${round}: ${target.method} ${(options.bytes / measured.seconds / 1e9).toFixed(2)} GB/s`,
-        );
+    };
+    return await BenchArbiter.with(spec, async (arbiter) => {
+      workspace.env = { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region };
+      const ivsh: MethodResult = { method: "ivsh", bytes: options.bytes, seconds: [] };
+      const socket: MethodResult = { method: "unix socket", bytes: options.bytes, seconds: [] };
+      for (let round = 1; round <= options.rounds; round++) {
+        // Alternate the order so neither method always runs on a warmer machine.
+        const order = round % 2 === 1 ? [runIvsh, runSocket] : [runSocket, runIvsh];
+        for (const run of order) {
+          throwIfAborted(options.signal, "run the demo");
+          const measured = await run(workspace, checks);
+          const target = run === runIvsh ? ivsh : socket;
+          target.seconds.push(measured.seconds);
+          if ("digest" in measured) target.digest = String(measured.digest);
+          options.note(
+            `round ${round}: ${target.method} ${(options.bytes / measured.seconds / 1e9).toFixed(2)} GB/s`,
+          );
+        }
       }
-    }
-    return { ivsh, socket };
+      return { ivsh, socket };
+    });
   } catch (error) {
     // Interrupting kills the children; their deaths are not the story, the interruption is. A Ctrl-C
     // reaches the whole process group: a child can die of it before this process has handled its own.
@@ -108,7 +104,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     throw error;
   } finally {
     options.signal?.removeEventListener("abort", stopChildren);
-    await arbiter?.stop();
     await stopAllChildren(CHILD_GRACE_MS);
     rmSync(workspace.dir, { recursive: true, force: true });
     rmSync(workspace.shmDir, { recursive: true, force: true });
@@ -144,7 +139,7 @@ async function runIvsh(
   const command = [selfCommand(), { NO_COLOR: "1", ...workspace.env }] as const;
   const files = [workspace.input, "/dev/null"] as const;
   const [receiver, sender] = startIvsh([], command, files, ["--channel", "demo", "--json"]);
-  const [received] = await Promise.all([jsonResult(receiver), jsonResult(sender)]);
+  const [received] = await finalEvents([receiver], [sender]);
   if (received.digest !== checks.xxh3)
     throw failure(
       "DigestMismatch",
@@ -164,15 +159,8 @@ async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ se
     chunk: SOCKET_CHUNK_BYTES,
     file: workspace.input,
   } as const;
-  const { received } = await streamBetweenWorkers(copy);
+  const received = await streamBetweenWorkers(copy);
   if (numberField(received, "crc32") !== checks.crc32)
     throw failure("DigestMismatch", "check what the Unix socket delivered", "its CRC-32 is not the file's");
   return { seconds: numberField(received, "seconds") };
-}
-
-/** The one JSON line a child prints on stdout; a child that fails is an error with its own words. */
-async function jsonResult(child: Child): Promise<Record<string, unknown>> {
-  const result = await nextJson(child);
-  await child.finish();
-  return result;
 }

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { parseReceiverLog } from "../../src/bench/baselines.ts";
 import { Child } from "../../src/bench/child.ts";
 import { checkPiece, patternChunk, type StreamArgs, streamArgs } from "../../src/bench/stream-worker.ts";
-import { runBenchWorker } from "../../src/bench/worker.ts";
 import { flagArgv, nextEvent, numberField, stringField, WorkerFlags } from "../../src/bench/worker-io.ts";
+import { runBenchWorker } from "../../src/commands/bench-worker.ts";
 
 describe("stream worker flags", () => {
   const args: StreamArgs = { transport: "tcp", address: "127.0.0.1:0", bytes: 1 << 30, chunk: 1 << 20 };
