@@ -51,15 +51,20 @@ export async function measureChannelTransfer(
   });
 }
 
+/** Refuses a transfer whose receiver found a wrong byte, or that did not move all of `bytes`. */
+export function checkArrived(action: string, bytes: number, sent: Event, received: Event): void {
+  if (received.wrong) throw failure("DigestMismatch", action, String(received.wrong));
+  const got = numberField(received, "bytes");
+  if (numberField(sent, "bytes") !== bytes || got !== bytes)
+    throw failure("Internal", action, `${bytes} bytes were to be sent but ${got} arrived`);
+}
+
 /**
  * Turns the two reports into a transfer, refusing one that lost or garbled data: its two spans (see above)
  * and the RPCs by operation, sender and receiver together.
  */
 function checkedTransfer(action: string, bytes: number, sent: Event, received: Event) {
-  if (received.wrong) throw failure("DigestMismatch", action, String(received.wrong));
-  const got = numberField(received, "bytes");
-  if (numberField(sent, "bytes") !== bytes || got !== bytes)
-    throw failure("Internal", action, `${bytes} bytes were to be sent but ${got} arrived`);
+  checkArrived(action, bytes, sent, received);
   const endMs = numberField(received, "endMs");
   const seconds = (endMs - numberField(received, "openedMs")) / 1000;
   const withSetupSeconds = (endMs - numberField(sent, "startMs")) / 1000;

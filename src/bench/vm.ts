@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { BenchArbiter } from "./arbiter.ts";
+import { checkArrived } from "./channel.ts";
 import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
@@ -100,12 +101,17 @@ async function vmRound(
       options: vmForwards(condvarPlan),
       run: guestCommand(plan, toHost, fromHost, round === 0, condvarPlan),
     });
-    const [, received] = await Promise.all([nextEvent(vm, "sent"), nextEvent(receiver, "received")]);
+    const [sentByGuest, received] = await Promise.all([
+      nextEvent(vm, "sent"),
+      nextEvent(receiver, "received"),
+    ]);
+    checkArrived("stream guest → host", plan.vmBytes, sentByGuest, received);
     await receiver.finish();
     await nextEvent(vm, "waiting");
     const sending = { ...where, ...sendFlags(plan, fromHost) };
     const sender = startWorker(children, "ivsh-send", sending, "host sender");
-    const [sent] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
+    const [sent, receivedByGuest] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
+    checkArrived("stream host → guest", plan.vmBytes, sent, receivedByGuest);
     await sender.finish();
     const access: Event[] = [];
     if (round === 0) for (const _ of GUEST_ACCESS) access.push(await nextEvent(vm, "access"));
