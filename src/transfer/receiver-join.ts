@@ -23,8 +23,8 @@ export async function awaitReceiverJoined(
 ): Promise<void> {
   for (;;) {
     const seen = slot.load("receiverJoined");
-    if (seen === transfer || joinOverlooked(slot, seen, transfer, name)) return;
-    const settled = () => check() || joinOverlooked(slot, seen, transfer, name);
+    if (seen === transfer || joinOverlooked(slot, transfer, name)) return;
+    const settled = () => check() || joinOverlooked(slot, transfer, name);
     await waitForChange({
       slot,
       word: "receiverJoined",
@@ -38,16 +38,21 @@ export async function awaitReceiverJoined(
 
 /**
  * Whether to stop waiting for a join we may never see: the transfer already has a verdict (the receiver's,
- * or an overwrite's: the caller judges it). A receiver consuming records (only a joined one does) while the
- * word names another transfer means it was overwritten, and we could no longer tell which client to watch.
+ * or an overwrite's: the caller judges it), or a receiver joined since the caller last read the word. A
+ * receiver consuming records (only a joined one does) while the word names another transfer means it was
+ * overwritten, and we could no longer tell which client to watch.
  */
-function joinOverlooked(slot: ChannelSlot, seen: number, transfer: number, name: string): boolean {
+export function joinOverlooked(slot: Pick<ChannelSlot, "load">, transfer: number, name: string): boolean {
   const state = slot.load("state");
   if (state !== ChannelState.streaming && state !== ChannelState.keeping) return true;
   if (slot.load("tail") === 0) return false;
+  // Read after the tail: a receiver names its transfer before it consumes a record, so the word read now
+  // holds ours unless it was overwritten. The value the caller read before may predate the join.
+  const joined = slot.load("receiverJoined");
+  if (joined === transfer) return true;
   throw failure(
     "RegionCorrupted",
     `send on channel '${name}'`,
-    `a receiver consumes our records, but the word naming the transfer it joined holds ${seen >>> 0}, not ${transfer}: the region was overwritten`,
+    `a receiver consumes our records, but the word naming the transfer it joined holds ${joined >>> 0}, not ${transfer}: the region was overwritten`,
   );
 }

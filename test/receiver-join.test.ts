@@ -1,0 +1,43 @@
+/**
+ * The sender's wait for its receiver to join, at the interleaving the soak found (seed 2006 scenario 105,
+ * seed 2013 scenario 13; 1 in 60 empty-file transfers started receiver first): the sender reads the join
+ * word before the receiver stores it, and the receiver has joined and consumed the end record before the
+ * sender looks at the ring. Each word is scripted here read by read, so the interleaving is exact.
+ */
+import { expect, test } from "bun:test";
+import { ChannelState } from "../src/region/layout.ts";
+import { joinOverlooked } from "../src/transfer/receiver-join.ts";
+import type { ChannelWordName } from "../src/transfer/slot.ts";
+import { expectFailure } from "./helpers/errors.ts";
+
+/** A slot whose words answer successive loads from their scripts (the last value repeats). */
+function scriptedSlot(scripts: Partial<Record<ChannelWordName, number[]>>) {
+  const reads = new Map<string, number>();
+  return {
+    load(word: ChannelWordName): number {
+      const script = scripts[word] ?? [0];
+      const read = reads.get(word) ?? 0;
+      reads.set(word, read + 1);
+      return script[Math.min(read, script.length - 1)]!;
+    },
+  };
+}
+
+test("a receiver that joined and consumed since the sender read the join word: joined, not an overwrite", () => {
+  const slot = scriptedSlot({ state: [ChannelState.streaming], tail: [1], receiverJoined: [1] });
+  expect(joinOverlooked(slot, 1, "late-look")).toBe(true);
+});
+
+test("records consumed while the join word names another transfer: RegionCorrupted naming the word", () => {
+  const slot = scriptedSlot({ state: [ChannelState.streaming], tail: [1], receiverJoined: [1001] });
+  expectFailure(
+    () => joinOverlooked(slot, 1, "overwritten"),
+    "RegionCorrupted",
+    /the word naming the transfer it joined holds 1001, not 1/,
+  );
+});
+
+test("nothing consumed yet: still waiting; a verdict already there: the wait ends", () => {
+  expect(joinOverlooked(scriptedSlot({ state: [ChannelState.streaming], tail: [0] }), 1, "w")).toBe(false);
+  expect(joinOverlooked(scriptedSlot({ state: [ChannelState.delivered] }), 1, "w")).toBe(true);
+});
