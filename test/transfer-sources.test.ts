@@ -26,6 +26,8 @@ import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
+import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../src/transfer/ring-setup.ts";
+import { FILE_RING } from "../src/transfer/run.ts";
 import { Sink } from "../src/transfer/sink.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
@@ -57,6 +59,34 @@ describe("bit-exact round trips with 1 MiB chunks, around a digest piece and a c
     ["chunk + 1", MIB + 1],
   ] as const)
     test(label, () => roundTrip(paths, `sized-${slug(label)}`, bytes, { chunk: MIB }));
+});
+
+describe("a regular file without --chunk-size or --depth: 4 MiB chunks, depth 2 (the same 8 MiB ring)", () => {
+  for (const [label, bytes] of [
+    ["chunk - 1", 4 * MIB - 1],
+    ["chunk + 1", 4 * MIB + 1],
+    ["two chunks and a piece", 9 * MIB + 5],
+  ] as const)
+    test(label, async () => {
+      expect(await roundTrip(paths, `file-ring-${slug(label)}`, bytes, {})).toEqual(FILE_RING);
+    });
+
+  test("a pipe keeps the default ring: its reads return what is there, rarely a whole chunk", async () => {
+    const output = outPath(paths, "pipe-ring.out");
+    const data = new Uint8Array(3 * MIB + 7).map((_, index) => (index * 31 + 7) & 0xff);
+    const receiver = guest(paths, ["recv", "--channel", "pipe-ring", "--out", output]);
+    const sender = guest(paths, ["send", "-", "--channel", "pipe-ring", "--json"]);
+    await sender.proc.stdin.write(data);
+    await sender.proc.stdin.end();
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    await sender.events.finished;
+    const summary = JSON.parse(sender.events.lines.at(-1)!);
+    expect({ chunkBytes: summary.chunkBytes, depth: summary.depth }).toEqual({
+      chunkBytes: DEFAULT_CHUNK_BYTES,
+      depth: DEFAULT_DEPTH,
+    });
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+  });
 });
 
 describe("sources on different file systems", () => {

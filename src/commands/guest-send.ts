@@ -6,7 +6,7 @@ import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/ring.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
-import { sendStream } from "../transfer/run.ts";
+import { FILE_RING, sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import { watchArbiter } from "./_arbiter-watch.ts";
 import {
@@ -29,9 +29,9 @@ import { defineLeafCommand } from "./_strict.ts";
  * --chunk-size (or its old name --block-size) and --depth, checked as the ring will check them, before
  * anything is opened; errors name the flag the user typed.
  */
-function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: string }): {
-  chunkBytes: number;
-  depth: number;
+function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth?: string }): {
+  chunkBytes?: number;
+  depth?: number;
 } {
   if (args["chunk-size"] !== undefined && args["block-size"] !== undefined)
     throw failure(
@@ -42,18 +42,24 @@ function ringFlags(args: { "chunk-size"?: string; "block-size"?: string; depth: 
   const [flag, chunk] =
     args["block-size"] !== undefined
       ? ["--block-size", args["block-size"]]
-      : ["--chunk-size", args["chunk-size"] ?? String(DEFAULT_CHUNK_BYTES)];
-  const chunkBytes = parseSize(chunk, flag);
-  const chunkProblem = chunkSizeProblem(chunkBytes);
-  if (chunkProblem) throw failure("InvalidArgument", `use ${flag} ${chunk}`, chunkProblem);
-  // 0 and 1 are whole numbers the ring refuses: its message names the range.
-  const depth = parseCount(args.depth, "--depth", {
-    allowZero: true,
-    accepts: `from 2 to ${MAX_RING_DEPTH}`,
-  });
-  const depthProblem = ringDepthProblem(depth);
-  if (depthProblem) throw failure("InvalidArgument", `use --depth ${args.depth}`, depthProblem);
-  return { chunkBytes, depth };
+      : ["--chunk-size", args["chunk-size"]];
+  // Neither given: the transfer picks the ring's shape for its source (sendStream).
+  const ring: { chunkBytes?: number; depth?: number } = {};
+  if (chunk !== undefined) {
+    ring.chunkBytes = parseSize(chunk, flag);
+    const chunkProblem = chunkSizeProblem(ring.chunkBytes);
+    if (chunkProblem) throw failure("InvalidArgument", `use ${flag} ${chunk}`, chunkProblem);
+  }
+  if (args.depth !== undefined) {
+    // 0 and 1 are whole numbers the ring refuses: its message names the range.
+    ring.depth = parseCount(args.depth, "--depth", {
+      allowZero: true,
+      accepts: `from 2 to ${MAX_RING_DEPTH}`,
+    });
+    const depthProblem = ringDepthProblem(ring.depth);
+    if (depthProblem) throw failure("InvalidArgument", `use --depth ${args.depth}`, depthProblem);
+  }
+  return ring;
 }
 
 export default defineLeafCommand({
@@ -63,7 +69,7 @@ export default defineLeafCommand({
     ...channelArgs,
     "chunk-size": {
       type: "string",
-      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)})`,
+      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)}; ${formatBytes(FILE_RING.chunkBytes)} for a regular file)`,
       valueHint: "SIZE",
     },
     // The old name, kept working: on `ivsh host` --block-size means the allocation unit.
@@ -75,8 +81,7 @@ export default defineLeafCommand({
     depth: {
       type: "string",
       valueHint: "N",
-      description: "Chunks in the ring (how far the sender may run ahead)",
-      default: String(DEFAULT_DEPTH),
+      description: `Chunks in the ring: how far the sender may run ahead (default ${DEFAULT_DEPTH}; ${FILE_RING.depth} for a regular file)`,
     },
     ...waitArgs,
     ...progressArgs,

@@ -53,16 +53,19 @@ export async function roundTrip(
   paths: TestPaths,
   name: string,
   bytes: number,
-  { chunk, inputDir = paths.dir }: { chunk: number; inputDir?: string },
-): Promise<void> {
+  { chunk, inputDir = paths.dir }: { chunk?: number; inputDir?: string },
+): Promise<{ chunkBytes: number; depth: number }> {
   const input = join(inputDir, `${name}.in`);
   const output = outPath(paths, `${name}.out`);
   const data = await randomFile(input, bytes);
   const receiver = guest(paths, ["recv", "--channel", name, "--out", output, "--json"]);
-  const sender = guest(paths, ["send", input, "--channel", name, "--chunk-size", String(chunk), "--json"]);
+  const shape = chunk === undefined ? [] : ["--chunk-size", String(chunk)];
+  const sender = guest(paths, ["send", input, "--channel", name, ...shape, "--json"]);
   expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
   await Promise.all([sender.events.finished, receiver.events.finished]);
   const summaries = [sender, receiver].map((side) => JSON.parse(side.events.lines.at(-1)!));
+  // Records are cut at the chunk the sender used (its default when none was asked for).
+  chunk ??= summaries[0].chunkBytes as number;
   // Both ends agree, and on the digest as docs/layout.md defines it.
   expect(summaries.map((summary) => summary.digest)).toEqual(
     Array(2).fill(formatted(referenceDigest(recordsOf(data, chunk)))),
@@ -70,4 +73,5 @@ export async function roundTrip(
   expect(summaries.map((summary) => summary.bytes)).toEqual([bytes, bytes]);
   expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
   expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+  return { chunkBytes: summaries[0].chunkBytes, depth: summaries[0].depth };
 }
