@@ -97,7 +97,9 @@ export class ConnectionModel {
     const name = opName(wire.op);
     if (!name) return this.fatal(frame, wire, "UnknownOp");
     const greeting = name === "hello" || name === "identify" || name === "handover";
-    if ((this.phase === "greeting") !== greeting) return this.fatal(frame, wire, "ProtocolState");
+    // A status is answered in either phase: before hello without a session (docs/protocol.md section 2).
+    if (name !== "status" && (this.phase === "greeting") !== greeting)
+      return this.fatal(frame, wire, "ProtocolState");
     if (name === "identify" && this.identified) return this.fatal(frame, wire, "ProtocolState");
     if (name === "hello" && !speaksOurVersion(wire.body)) return this.fatal(frame, wire, "VersionMismatch");
     // An empty status body is what clients from before its fields send: the arbiter reads it as the default.
