@@ -1,10 +1,11 @@
 /**
  * Asking the arbiter for its status without mapping the region: what `ivsh status` needs, which may run
- * where the region file is not readable. The short session it opens is reported as `self`. And greeting
- * whatever listens on a socket, to tell whether it is an arbiter at all.
+ * where the region file is not readable. The short session it opens is reported as `self` (0 when the
+ * arbiter could not record one and answered without). And greeting whatever listens on a socket, to tell
+ * whether it is an arbiter at all.
  */
-import { isIvshError } from "../errors.ts";
 
+import { isIvshError } from "../errors.ts";
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { type Endpoint, Transport } from "./transport.ts";
