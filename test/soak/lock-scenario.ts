@@ -128,8 +128,9 @@ async function judgeLocks(
   // it (as for any lease-based lock), so what involves its client id is not held against the others.
   const frozen = await clientIdsOf(workers.filter((worker) => worker.wasSent("SIGSTOP-stop-long")));
   // A worker killed inside a lock nobody else had open took the lock with it (lock-worker.ts, "recreated").
+  // SIGINT ends a worker as ctrl-c does (it is the same signal; the worker installs no handler).
   const killed = await clientIdsOf(
-    workers.filter((worker) => worker.wasSent("SIGKILL", "SIGTERM", "ctrl-c")),
+    workers.filter((worker) => worker.wasSent("SIGKILL", "SIGTERM", "SIGINT", "ctrl-c")),
   );
   const faulted = (worker: Tracked) => worker.received.length > 0;
   let ownerDiedReports = 0;
