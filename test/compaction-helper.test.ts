@@ -85,6 +85,11 @@ function leftovers(state: string): string[] {
   return readdirSync(dirname(state)).filter((name) => name.startsWith(`${basename(state)}.compact-`));
 }
 
+/** Compactions the arbiter at `socket` has taken over since it started. */
+async function compactionsOf(socket: string): Promise<number> {
+  return (await fetchStatus({ unix: socket }, 0)).report.compactions;
+}
+
 test("a helper killed by a signal: the warning names the signal and the OOM killer, not the disk", async () => {
   const { host, region, socket, state } = await startHost("killed", {});
   try {
@@ -137,12 +142,11 @@ test("a journal removed with its directory: no helper runs on it meanwhile, and 
       if (helper) helpers.add(helper.pid);
     }
     expect([...helpers]).toEqual([]);
-    const compactions = async () => (await fetchStatus({ unix: socket }, 0)).report.compactions;
-    const before = await compactions();
+    const before = await compactionsOf(socket);
     mkdirSync(directory);
     await readUntil(host.stderr, "wrote it again from the arbiter's state");
     for (let round = 0; round < 10; round++) await (await client.alloc(4096)).free();
-    const compacted = async () => (await compactions()) > before;
+    const compacted = async () => (await compactionsOf(socket)) > before;
     await eventually(compacted, livenessBoundMs(1000), "a compaction of the journal written again");
   } finally {
     await client.close();
@@ -158,10 +162,9 @@ test("a deadline past setTimeout's limit (IVSH_COMPACT_DEADLINE_MS of weeks) is 
   });
   const client = await connect({ socket, region, name: "long-deadline" });
   try {
-    const compactions = async () => (await fetchStatus({ unix: socket }, 0)).report.compactions;
     const compacted = async () => {
       await (await client.alloc(4096)).free();
-      return (await compactions()) > 0;
+      return (await compactionsOf(socket)) > 0;
     };
     await eventually(compacted, livenessBoundMs(1000), "a compaction taken over");
   } finally {
