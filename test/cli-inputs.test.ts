@@ -2,6 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { failure } from "../src/errors.ts";
+import { encodeErrorFrame, FrameDecoder } from "../src/protocol/codec.ts";
+import { messages } from "../src/protocol/messages.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -117,6 +120,48 @@ describe("an address where no arbiter listens", () => {
       expect(result.stderr).not.toContain("did not answer");
     } finally {
       echo.stop(true);
+    }
+  });
+
+  test("status against an arbiter older than session-less status, with its journal full: the hello's refusal is reported", async () => {
+    // What such an arbiter did: refuse the hello (NoSpace), then answer a status sent without a session
+    // with ProtocolState and close the connection.
+    const socket = join(paths.dir, "old-arbiter.sock");
+    const full = failure(
+      "NoSpace",
+      "record a change in the state journal",
+      "its file system is full (ENOSPC)",
+    );
+    const decoder = new FrameDecoder();
+    const asked: number[] = [];
+    const old = Bun.listen({
+      unix: socket,
+      socket: {
+        data: (peer, bytes) => {
+          decoder.push(bytes);
+          for (let frame = decoder.next(); frame; frame = decoder.next()) {
+            asked.push(frame.op);
+            if (frame.op === messages.hello.op) peer.write(encodeErrorFrame(frame.op, frame.requestId, full));
+            else {
+              const early = failure("ProtocolState", "handle status", "the first request must be hello");
+              peer.write(encodeErrorFrame(frame.op, frame.requestId, early));
+              peer.end();
+            }
+          }
+        },
+      },
+    });
+    try {
+      const result = await runCli(["status", "--socket", socket]);
+      expect(asked).toEqual([messages.hello.op, messages.status.op]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(
+        "Failed to record a change in the state journal since its file system is full",
+      );
+      expect(result.stderr).not.toContain("ProtocolState");
+      expect(result.stderr).not.toContain("must be hello");
+    } finally {
+      old.stop(true);
     }
   });
 
