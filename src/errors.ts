@@ -108,7 +108,7 @@ const TRAITS: Record<ErrorCodeName, readonly ErrorTrait[]> = {
   SystemCall: [],
   RegionInvalid: ["endsResume"],
   DeviceNotFound: [],
-  ArbiterUnreachable: ["whileRestarting"],
+  ArbiterUnreachable: ["harmlessOnRelease", "whileRestarting"],
   ChannelBusy: [],
   PeerGone: [],
   DigestMismatch: [],
