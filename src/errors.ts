@@ -77,7 +77,8 @@ const namesByNumber = new Map<number, ErrorCodeName>(
  * - endsConnection: the arbiter answers it, then closes the connection (the conversation cannot go on).
  * - endsSession: the session is gone (a client's transport is lost for good: every later call fails).
  * - endsResume: reconnecting to resume the session is pointless (it is gone, or the peer is incompatible).
- * - harmlessOnRelease: giving a channel role back after it, nothing is left to release.
+ * - harmlessOnRelease: met while giving a channel's ring or role back, it leaves us nothing to do: the
+ *   session is gone, or its arbiter gives back what the session holds when it ends.
  * - whileRestarting: what an arbiter that is restarting answers; a connecting client retries.
  * - routine: a refusal a working program meets in the normal course (the operator's log: debug only).
  */

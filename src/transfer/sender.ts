@@ -9,7 +9,7 @@
  *   in cache (see digest.ts). `flush()` publishes a partly filled chunk; `finish()` does too.
  */
 
-import { failure, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
@@ -195,12 +195,30 @@ export class ChannelSender {
     // A signal that arrived while we waited for space wins over the end record.
     throwIfAborted(this.signal, `send on channel '${this.name}'`);
     this.publish(0, RECORD_END);
-    const verdict = await this.awaitVerdict();
-    this.finished = true;
-    // Frozen past the lease while we waited, the slot may have been freed and reused: its state is not ours.
-    await this.slot.confirmLive();
+    const verdict = await this.verdictWhileLive();
     this.checkVerdict(verdict);
     return { bytes: this.digest.bytes, records: this.records, digest: this.digest.value };
+  }
+
+  /**
+   * The verdict, read while our session still held the slot. Frozen past the lease while we waited, the
+   * slot may have been freed and reused, so its state is not ours, and the receiver may have kept the
+   * stream meanwhile: we cannot learn which, so we say exactly that rather than that the send failed.
+   */
+  private async verdictWhileLive(): Promise<number> {
+    try {
+      const verdict = await this.awaitVerdict();
+      this.finished = true;
+      await this.slot.confirmLive();
+      return verdict;
+    } catch (error) {
+      if (!hasTrait(error, "endsSession")) throw error;
+      throw new IvshError(
+        error.code,
+        `Failed to learn the outcome of the send on channel '${this.name}' since this sender's session ended while it waited for the receiver's verdict (${error.message}): the receiver may have kept the whole stream or given it up; look on its side before sending again`,
+        { cause: error },
+      );
+    }
   }
 
   /** performance.now() when we first saw the receiver there (undefined before): where the transfer's time starts. */
