@@ -219,7 +219,7 @@ export class Arbiter implements ArbiterView {
   /** Memory back to what the journal holds, with liveness and slot identities to match. */
   private undoUnrecorded(error: JournalWriteFailed): void {
     if (!(error instanceof RefusedUpFront))
-      this.state.reload(loadStateFile(this.stateFile.path)?.records ?? []);
+      this.state.reload(loadStateFile(this.stateFile.ownName)?.records ?? []);
     for (const [clientId, live] of this.liveness) {
       if (this.state.sessions.has(clientId)) continue;
       // A hello whose session could not be recorded: its connection may say hello again.

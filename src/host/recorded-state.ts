@@ -169,7 +169,7 @@ export class RecordedState {
     ];
     for (const { grants, slots, replies, ...session } of this.sessions.values())
       records.push({ t: "session", ...session });
-    for (const { holders, creatorVm, ...segment } of this.segments.values()) {
+    for (const { holders, ...segment } of this.segments.values()) {
       records.push({ t: "segment", ...segment });
       for (const [clientId, mode] of holders)
         records.push({ t: "grant", segmentId: segment.id, clientId, mode });
@@ -229,7 +229,8 @@ export class RecordedState {
 
   private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {
     this.allocator.claim(record);
-    const creatorVm = this.sessions.get(record.creator)?.vm ?? "";
+    // Recorded, as a snapshot no longer holds the session of a creator that left before it.
+    const creatorVm = record.creatorVm ?? this.sessions.get(record.creator)?.vm ?? "";
     const segment: Segment = { ...withoutTag(record), creatorVm, holders: new CompactMap(idShard) };
     this.segments.set(record.id, segment);
     if (record.name) this.segmentsByName.set(record.name, segment);

@@ -42,7 +42,11 @@ export type StateRecord =
   | { t: "epoch"; epoch: number }
   | ({ t: "session" } & SessionFields)
   | { t: "session-end"; clientId: number }
-  | ({ t: "segment" } & SegmentFields)
+  /**
+   * `creatorVm`: the VM its blocks are charged to for as long as it lives (absent in files written before
+   * it was recorded, then the creator's session says, if it is still in the file).
+   */
+  | ({ t: "segment" } & SegmentFields & { creatorVm?: string })
   | { t: "grant"; segmentId: number; clientId: number; mode: AccessModeName }
   | { t: "ungrant"; segmentId: number; clientId: number }
   | { t: "segment-free"; segmentId: number }

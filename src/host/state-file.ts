@@ -291,6 +291,11 @@ export class StateFile implements Journal {
     this.baseRecords = snapshotRecords;
   }
 
+  /** A name of the file this appends to, also once `path` no longer leads to it: what an undo replays. */
+  get ownName(): string {
+    return `/proc/self/fd/${this.fd}`;
+  }
+
   /** Whether `path` still names the file this appends to; one it cannot look at (EACCES) is taken as so. */
   stillAtPath(): boolean {
     try {

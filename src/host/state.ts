@@ -94,7 +94,8 @@ export class ArbiterState extends RecordedState {
     const run = this.allocator.choose(blockCount);
     const id = this.nextSegmentId;
     const segmentBytes = bytes || blockCount * this.geometry.blockSize;
-    this.commit({ t: "segment", id, name, ...run, bytes: segmentBytes, creator: session.clientId });
+    const [creator, creatorVm] = [session.clientId, session.vm];
+    this.commit({ t: "segment", id, name, ...run, bytes: segmentBytes, creator, creatorVm });
     this.commit({ t: "grant", segmentId: id, clientId: session.clientId, mode });
     return this.segments.get(id)!;
   }

@@ -1,0 +1,105 @@
+/**
+ * A re-sent request whose effect survived an arbiter's kill -9 is answered from the reply cache, never run
+ * twice (docs/protocol.md section 11). The cache holds a session's 64 newest replies; a client with more
+ * mutating requests answered but unread (its replies queued in the arbiter when it was killed) re-sends
+ * them all after the restart, and those past the 64 newest were run again: allocated twice.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Socket } from "bun";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
+import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+const ALLOCS = 2000;
+
+beforeAll(async () => {
+  paths = testPaths("reply-cache-overflow");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", blockSize: "4KiB", lease: "20s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** A connection that collects every frame it reads, and tells when it closed. */
+async function rawConnection() {
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  const closed = Promise.withResolvers<void>();
+  // Bun's write takes what the socket will: the rest waits here for its drain.
+  let unsent = new Uint8Array(0);
+  const flush = () => {
+    unsent = unsent.subarray(Math.max(0, socket.write(unsent)));
+  };
+  const socket: Socket<undefined> = await Bun.connect({
+    unix: paths.socket,
+    socket: {
+      data(_socket, bytes) {
+        decoder.push(bytes);
+        for (let frame = decoder.next(); frame; frame = decoder.next()) frames.push(frame);
+      },
+      drain: () => flush(),
+      close: () => closed.resolve(),
+      error: () => closed.resolve(),
+    },
+  });
+  const send = <N extends keyof typeof messages>(name: N, requestId: number, fields: object) => {
+    const frame = encodeFrame(
+      FrameKind.request,
+      messages[name].op,
+      requestId,
+      messages[name].request,
+      fields as never,
+    );
+    unsent = Buffer.concat([unsent, frame]);
+    flush();
+  };
+  const hello = async (sessionToken: string) => {
+    send("hello", 1, {
+      magic: WIRE_MAGIC,
+      version: PROTOCOL_VERSION,
+      clientName: "raw",
+      pid: 1,
+      sessionToken,
+    });
+    await eventually(async () => frames.some((frame) => frame.requestId === 1), 10_000, "the hello reply");
+    const reply = frames.find((frame) => frame.requestId === 1)!;
+    return decodeFields(messages.hello.reply, reply.body, "a hello reply");
+  };
+  return { frames, socket, send, hello, closed: closed.promise };
+}
+
+const allocRequest = { bytes: 0, blocks: 1, mode: 2, name: "" };
+
+test("more than 64 mutating requests unanswered at a kill -9: each is run once after the resume", async () => {
+  const first = await rawConnection();
+  const { sessionToken } = await first.hello("");
+  // The client stops reading: the arbiter's replies wait in its socket buffers and outbox.
+  first.socket.pause();
+  for (let id = 2; id < 2 + ALLOCS; id++) first.send("alloc", id, allocRequest);
+  const segments = async () => (await fetchStatus({ unix: paths.socket }, 0)).report.totals.segments;
+  await eventually(async () => (await segments()) === ALLOCS, 30_000, `all ${ALLOCS} allocs done`);
+  await arbiter.kill9();
+  await arbiter.restart();
+  // What reached this end before the arbiter died is read; the rest is unanswered.
+  first.socket.resume();
+  await first.closed;
+  const answered = new Set(first.frames.map((frame) => frame.requestId));
+  const unanswered = [...Array(ALLOCS).keys()].map((index) => index + 2).filter((id) => !answered.has(id));
+  expect(unanswered.length).toBeGreaterThan(64);
+
+  const second = await rawConnection();
+  await second.hello(sessionToken);
+  for (const id of unanswered) second.send("alloc", id, allocRequest);
+  await eventually(
+    async () => second.frames.length === 1 + unanswered.length,
+    30_000,
+    "an answer to every re-sent alloc",
+  );
+  expect(await segments()).toBe(ALLOCS);
+  second.socket.end();
+}, 120_000);
