@@ -1,15 +1,12 @@
 /**
  * The --state file: JSON lines of StateRecord, a snapshot followed by records appended as state changes.
- *
  * Each change is one write(2) (led by a header when it has several records, ./records.ts), so a `kill -9`
  * of the arbiter leaves every completed change in the page cache and at most the one being written torn,
- * which is dropped whole on load. fsync is not needed for that failure (the region itself lives in RAM,
- * so a host crash loses it anyway); the snapshot is fsynced before it replaces the old file so compaction
- * can never lose state.
- *
- * Compaction (./compaction.ts) runs once the records appended outnumber both `compactAfterRecords()` and
- * the records the file started from: the file stays within about twice its snapshot, and the O(state)
- * cost of a compaction is spread over as many appends, O(1) each.
+ * which is dropped whole on load. fsync is not needed for that failure (the region lives in RAM, so a
+ * host crash loses it anyway); a snapshot is fsynced before it replaces the old file, so compaction
+ * (./compaction.ts) never loses state. It runs once the records appended outnumber both
+ * `compactAfterRecords()` and the records the file started from: the file stays within about twice its
+ * snapshot, and the O(state) cost of a compaction is spread over as many appends, O(1) each.
  */
 import {
   close,
@@ -247,10 +244,7 @@ export class StateFile implements Journal {
     return this.appended > Math.max(this.compactAfter, this.baseRecords);
   }
 
-  /**
-   * Where a compaction may read up to (the file's size now, which is always the end of a record: every
-   * transaction is written whole, synchronously) and the temporary file it writes.
-   */
+  /** Where a compaction may read up to (the size now: always a record's end) and the file it writes. */
   compactionPlan(): CompactionPlan {
     return { upto: fstatSync(this.fd).size, out: `${this.path}.compact-${process.pid}` };
   }

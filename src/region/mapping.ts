@@ -37,9 +37,6 @@ import { checkRoomFor, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
 const retiredGuards: number[] = [];
 const RETIRED_GUARDS = 16;
 
-/** Ranges at least this long are zeroed by punching a hole (see `zero`). */
-const DISCARD_AT_LEAST = 1 << 20;
-
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
 const ZERO_WINDOW_BYTES = 1 << 30;
 
@@ -129,16 +126,17 @@ export class MappedRegion {
    * Makes a range read as zeros, holding the arbiter as briefly as it can. Writing costs 22 ms per GiB of
    * pages in memory but 666 ms per GiB of pages never touched (each is allocated first); punching the
    * pages out of the file costs nothing for holes but 197 ms per GiB of pages in memory; this does either
-   * in 13–19 ms (scripts/experiments/arbiter-stalls.ts). So a large range is written where its pages are in memory and
-   * punched where they are not (holes stay holes; a swapped-out page is punched, never skipped). A small
-   * one is simply written.
+   * in 13–19 ms (scripts/experiments/arbiter-stalls.ts). So a range is written where its pages are in memory and
+   * punched where they are not (holes stay holes; a swapped-out page is punched, never skipped). Small
+   * ranges too: writing a hole needs a page, and on a tmpfs that filled up after the start (another
+   * program's files in /dev/shm) that is SIGBUS, which ended the arbiter for every client
+   * (test/region-full-alloc.test.ts).
    */
   zero(offset: number, length: number): void {
     this.checkRange(offset, length);
     const start = Math.min(offset + length, alignUp(offset, PAGE_SIZE));
     const end = Math.max(start, Math.floor((offset + length) / PAGE_SIZE) * PAGE_SIZE);
-    const resident =
-      length >= DISCARD_AT_LEAST && this.onTmpfs() && residentPages(this.base + start, end - start);
+    const resident = end > start && this.onTmpfs() && residentPages(this.base + start, end - start);
     if (!resident) {
       this.fillZero(offset, length);
       return;
