@@ -18,7 +18,7 @@ import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
-import { handleData } from "./dispatch.ts";
+import { handleData, handleDrain } from "./dispatch.ts";
 import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
@@ -129,7 +129,7 @@ export class Arbiter implements ArbiterView {
       data: (socket, bytes) => {
         if (!this.stopped) handleData(this, socket.data, bytes);
       },
-      drain: (socket) => socket.data.drained(),
+      drain: (socket) => handleDrain(this, socket.data, this.stopped),
       close: closed,
       error: closed,
     };

@@ -7,8 +7,16 @@ import { failure, IvshError } from "../errors.ts";
 import { encodeErrorFrame, encodeFrameTransient, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
+import { REPLY_CACHE_SIZE } from "./recorded-state.ts";
 
 const CLOSE_GRACE_MS = 2000;
+/**
+ * Replies queued unsent at which the connection's requests are no longer read. A reply lost with a killed
+ * arbiter is re-asked after the restart and found in the reply cache only among its newest entries: a
+ * client that sends without reading (a busy event loop) could otherwise have more requests done and
+ * unanswered than the cache holds, and those past it would be run twice.
+ */
+const MAX_UNSENT_REPLIES = REPLY_CACHE_SIZE / 2;
 /** A connection that has not said hello by then is closed: it holds a decoder and a socket for nothing. */
 export const DEFAULT_HELLO_WAIT_MS = 30_000;
 
@@ -23,6 +31,8 @@ export class Connection {
   identified = false;
   clientId = 0;
   private shutdownWhenDrained = false;
+  /** Requests are not read while too many replies wait to be sent (`mayHandleMore`). */
+  private readingHeld = false;
   /** Set when this connection's session expired: its next frame gets this error, then the connection closes. */
   leaseExpiredError: IvshError | undefined;
   /**
@@ -99,12 +109,31 @@ export class Connection {
     this.after(CLOSE_GRACE_MS, () => this.socket.end());
   }
 
-  /** The socket can take more: send what is queued, and finish a close that waited for it. */
-  drained(): void {
+  /**
+   * Whether the next request may be handled now: not while MAX_UNSENT_REPLIES replies wait to be sent.
+   * Reading stops meanwhile, so the peer's writes meet the kernel's backpressure instead of our memory.
+   */
+  mayHandleMore(): boolean {
+    if (this.outbox.queuedFrames < MAX_UNSENT_REPLIES) return true;
+    if (!this.readingHeld) this.socket.pause();
+    this.readingHeld = true;
+    return false;
+  }
+
+  /**
+   * The socket can take more: send what is queued, and finish a close that waited for it. True when
+   * requests held back by `mayHandleMore` may be handled again (the caller handles those already read).
+   */
+  drained(): boolean {
     this.outbox.flush();
-    if (!this.shutdownWhenDrained || !this.outbox.idle) return;
-    this.shutdownWhenDrained = false;
-    this.socket.shutdown();
+    if (this.shutdownWhenDrained && this.outbox.idle) {
+      this.shutdownWhenDrained = false;
+      this.socket.shutdown();
+    }
+    if (!this.readingHeld || this.outbox.queuedFrames >= MAX_UNSENT_REPLIES) return false;
+    this.readingHeld = false;
+    this.socket.resume();
+    return true;
   }
 
   private sendFrame(frame: Uint8Array): void {

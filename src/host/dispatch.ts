@@ -33,7 +33,7 @@ export function handleData(arbiter: ArbiterView, connection: Connection, bytes: 
   if (connection.closing) return;
   connection.decoder.push(bytes);
   for (;;) {
-    if (connection.closing) return;
+    if (connection.closing || !connection.mayHandleMore()) return;
     let frame: Frame | undefined;
     try {
       frame = connection.decoder.nextInPlace(); // decoded before the next push
@@ -45,6 +45,13 @@ export function handleData(arbiter: ArbiterView, connection: Connection, bytes: 
     handleFrame(arbiter, connection, frame);
   }
 }
+
+/** Replies went out: requests read while they were held back (Connection.mayHandleMore) are handled now. */
+export function handleDrain(arbiter: ArbiterView, connection: Connection, stopped: boolean): void {
+  if (connection.drained() && !stopped) handleData(arbiter, connection, NOTHING_MORE);
+}
+
+const NOTHING_MORE = new Uint8Array(0);
 
 function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame): void {
   const { op, requestId } = frame;

@@ -28,7 +28,8 @@ export interface SyncObject extends SyncFields {
   holders: Set<number>;
 }
 
-const REPLY_CACHE_SIZE = 64;
+/** Replies a session keeps for re-sent requests (docs/protocol.md section 11), the newest first to stay. */
+export const REPLY_CACHE_SIZE = 64;
 
 export class RecordedState {
   readonly sessions = new Map<number, Session>();

@@ -47,6 +47,11 @@ export class Outbox {
     return this.queue.length === 0;
   }
 
+  /** Frames the socket has not taken yet, whole or in part. */
+  get queuedFrames(): number {
+    return this.queue.length;
+  }
+
   private enqueue(bytes: Uint8Array): void {
     if (this.queuedBytes + bytes.byteLength > this.limitBytes)
       throw failure(
