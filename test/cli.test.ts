@@ -1,5 +1,5 @@
 /** The command line: help, strict flags, clear errors, status output. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import {
   chmodSync,
   existsSync,
@@ -12,21 +12,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { connect } from "../src/guest/index.ts";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("cli");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("cli");
 
 describe("ivsh CLI", () => {
   test("a flag that takes a value followed by another flag, or by nothing: a usage error, nothing written", async () => {
@@ -43,10 +33,10 @@ describe("ivsh CLI", () => {
     const empty = await runCli(["bench", "--json="]);
     expect(empty.exitCode).toBe(2);
     expect(empty.stderr).toContain("--json needs the FILE to write to");
-    const host = await runCli(["host", "--region", "--size", "1MiB", "--socket", `${paths.dir}/never.sock`]);
+    const host = await runCli(["host", "--region", "--size", "1MiB", "--socket", `${suite.dir}/never.sock`]);
     expect(host.exitCode).toBe(2);
     expect(host.stderr).toContain("--region needs a value, and the flag --size follows it");
-    expect(existsSync(`${paths.dir}/never.sock`)).toBe(false);
+    expect(existsSync(`${suite.dir}/never.sock`)).toBe(false);
   });
 
   test("--json: a failed send or recv is a JSON result too (verified false, the error's code), exit code unchanged", async () => {
@@ -186,17 +176,17 @@ describe("ivsh CLI", () => {
   });
 
   test("a directory as FILE, a region in a missing directory, a bad IVSH_LOG_LEVEL: each named, with what to do", async () => {
-    const directory = await runCli(["guest", "send", paths.dir]);
+    const directory = await runCli(["guest", "send", suite.dir]);
     expect(directory.exitCode).toBe(1);
     expect(directory.stderr).toContain(
-      `Failed to send ${paths.dir} since it is a directory (to send a tree: tar c DIR`,
+      `Failed to send ${suite.dir} since it is a directory (to send a tree: tar c DIR`,
     );
     const region = await runCli([
       "host",
       "--region",
       "/nonexistent-dir/region",
       "--socket",
-      `${paths.dir}/r.sock`,
+      `${suite.dir}/r.sock`,
     ]);
     expect(region.exitCode).toBe(1);
     expect(region.stderr).toContain(
@@ -217,7 +207,7 @@ describe("ivsh CLI", () => {
   });
 
   test("an arbiter that is not there: the reason in words, with the errno", async () => {
-    const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
+    const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain("since no socket exists there (ENOENT) (start it with `ivsh host`");
     expect(result.stderr).not.toContain("since Failed to connect");
@@ -257,7 +247,7 @@ describe("ivsh CLI", () => {
 
   for (const vm of ["", "a b", "x".repeat(65)])
     test(`bridge --vm '${vm.slice(0, 8)}': not a VM name, a usage error (exit 2) naming --vm`, async () => {
-      const result = await runCli(["bridge", "--vm", vm, "--socket", `${paths.dir}/nobody.sock`]);
+      const result = await runCli(["bridge", "--vm", vm, "--socket", `${suite.dir}/nobody.sock`]);
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain(
         `Failed to use --vm '${vm}' since it is not a VM name: 1 to 64 letters, digits, '.', '_' or '-'`,
@@ -268,30 +258,30 @@ describe("ivsh CLI", () => {
   test("--channel= (empty) or longer than a ring's segment name allows: a usage error naming --channel", async () => {
     for (const command of [
       ["send", "/etc/hostname"],
-      ["recv", "--out", `${paths.dir}/never.out`],
+      ["recv", "--out", `${suite.dir}/never.out`],
     ]) {
       for (const [channel, problem] of [
         ["", "it is empty"],
         ["c".repeat(237), "it is 237 bytes"],
       ] as const) {
-        const result = await runCli(["guest", ...command, `--channel=${channel}`, "--socket", paths.socket]);
+        const result = await runCli(["guest", ...command, `--channel=${channel}`, "--socket", suite.socket]);
         expect(result.exitCode).toBe(2);
         expect(result.stderr).toContain(
           `Failed to use --channel '${channel}' since ${problem}: a channel name is 1 to 236 bytes`,
         );
       }
     }
-    expect(existsSync(`${paths.dir}/never.out.partial`)).toBe(false);
+    expect(existsSync(`${suite.dir}/never.out.partial`)).toBe(false);
     // The longest name accepted works end to end.
     const longest = "c".repeat(236);
-    const env = { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region };
+    const env = { IVSH_SOCKET: suite.socket, IVSH_REGION: suite.region };
     const received = runCli(
-      ["guest", "recv", "--channel", longest, "--out", `${paths.dir}/longest.out`],
+      ["guest", "recv", "--channel", longest, "--out", `${suite.dir}/longest.out`],
       env,
     );
     const sent = await runCli(["guest", "send", "/etc/hostname", "--channel", longest], env);
     expect([sent.exitCode, (await received).exitCode]).toEqual([0, 0]);
-    expect(readFileSync(`${paths.dir}/longest.out`, "utf8")).toBe(readFileSync("/etc/hostname", "utf8"));
+    expect(readFileSync(`${suite.dir}/longest.out`, "utf8")).toBe(readFileSync("/etc/hostname", "utf8"));
   });
 
   test("no command at all is a usage error (exit 2) that shows the commands, as `ivsh guest` alone is", async () => {
@@ -333,13 +323,13 @@ describe("ivsh CLI", () => {
   ];
   for (const [flags, message] of badValues)
     test(`host ${flags.join(" ")}: a usage error (exit 2), nothing created`, async () => {
-      const region = `${paths.shmDir}/never`;
+      const region = `${suite.shmDir}/never`;
       const result = await runCli([
         "host",
         "--region",
         region,
         "--socket",
-        `${paths.dir}/never.sock`,
+        `${suite.dir}/never.sock`,
         ...flags,
       ]);
       expect(result.exitCode).toBe(2);
@@ -351,9 +341,9 @@ describe("ivsh CLI", () => {
     const result = await runCli([
       "host",
       "--region",
-      `${paths.shmDir}/odd`,
+      `${suite.shmDir}/odd`,
       "--socket",
-      paths.socket,
+      suite.socket,
       "--size",
       "20MiB",
     ]);
@@ -377,9 +367,9 @@ describe("ivsh CLI", () => {
         runCli([
           "host",
           "--region",
-          `${paths.shmDir}/hint-${flags.join("")}`,
+          `${suite.shmDir}/hint-${flags.join("")}`,
           "--socket",
-          paths.socket,
+          suite.socket,
           ...flags.slice(2),
           ...size,
         ]);
@@ -428,43 +418,45 @@ describe("ivsh CLI", () => {
     const result = await runCli([
       "host",
       "--region",
-      paths.region,
+      suite.region,
       "--socket",
-      paths.socket,
+      suite.socket,
       "--size",
       "16MiB",
     ]);
     expect(result.exitCode).toBe(1);
     // The pid to stop, found by the socket's listener in /proc.
-    expect(result.stderr).toMatch(new RegExp(`another arbiter \\(pid ${arbiter.pid}, \\S+\\) is serving it`));
+    expect(result.stderr).toMatch(
+      new RegExp(`another arbiter \\(pid ${suite.arbiter.pid}, \\S+\\) is serving it`),
+    );
   });
 
   test("a second arbiter on the same region (another socket) is refused", async () => {
     const result = await runCli([
       "host",
       "--region",
-      paths.region,
+      suite.region,
       "--socket",
-      `${paths.dir}/other.sock`,
+      `${suite.dir}/other.sock`,
       "--size",
       "16MiB",
     ]);
     expect(result.exitCode).toBe(1);
     // The pid to stop, found by the region file's lock in /proc/locks.
     expect(result.stderr).toMatch(
-      new RegExp(`another arbiter \\(pid ${arbiter.pid}, \\S+\\) is serving this region`),
+      new RegExp(`another arbiter \\(pid ${suite.arbiter.pid}, \\S+\\) is serving this region`),
     );
   });
 
   test("a region file of another size is refused, not resized", async () => {
-    const region = `${paths.shmDir}/sized`;
+    const region = `${suite.shmDir}/sized`;
     await Bun.write(region, new Uint8Array(1 << 20));
     const result = await runCli([
       "host",
       "--region",
       region,
       "--socket",
-      `${paths.dir}/other.sock`,
+      `${suite.dir}/other.sock`,
       "--size",
       "32MiB",
     ]);
@@ -473,25 +465,25 @@ describe("ivsh CLI", () => {
   });
 
   test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {
-    const region = `${paths.shmDir}/unread-state`;
+    const region = `${suite.shmDir}/unread-state`;
     const host = (state: string) => [
       "host",
       "--region",
       region,
       "--socket",
-      `${paths.dir}/unread.sock`,
+      `${suite.dir}/unread.sock`,
       "--size",
       "1MiB",
       "--state",
       state,
     ];
-    const directory = await runCli(host(paths.dir));
+    const directory = await runCli(host(suite.dir));
     expect(directory.exitCode).toBe(1);
-    expect(directory.stderr).toContain(`Failed to read the state file ${paths.dir} since it is a directory`);
+    expect(directory.stderr).toContain(`Failed to read the state file ${suite.dir} since it is a directory`);
     expect(directory.stderr).toContain("pass --state FILE");
     expect(directory.stderr).not.toContain("    at ");
     expect(existsSync(region)).toBe(false);
-    expect(existsSync(`${paths.dir}/unread.sock`)).toBe(false);
+    expect(existsSync(`${suite.dir}/unread.sock`)).toBe(false);
     // Unreadable by this user: the default REGION.state is 0600, so another user's arbiter meets it.
     if (process.getuid?.() !== 0 || !Bun.which("setpriv")) return;
     const shared = mkdtempSync("/tmp/ivsh-cli-state-");
@@ -522,19 +514,19 @@ describe("ivsh CLI", () => {
   });
 
   test("a --socket in a missing directory or too long for its .handover: named, the limit, nothing made", async () => {
-    const region = `${paths.shmDir}/socket-checked`;
+    const region = `${suite.shmDir}/socket-checked`;
     const made = () => [region, `${region}.state`, `${region}.wake`].filter((path) => existsSync(path));
     const host = (socket: string) =>
       runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
-    const missing = await host(`${paths.dir}/nodir/x.sock`);
+    const missing = await host(`${suite.dir}/nodir/x.sock`);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain(
-      `Failed to listen on --socket ${paths.dir}/nodir/x.sock since its directory ${paths.dir}/nodir does not exist`,
+      `Failed to listen on --socket ${suite.dir}/nodir/x.sock since its directory ${suite.dir}/nodir does not exist`,
     );
     expect(missing.stderr).not.toContain(".handover");
     expect(made()).toEqual([]);
     // 103 bytes: a socket path may have 107, but the arbiter's SOCKET.handover needs 9 of them.
-    const long = `${paths.dir}/${"s".repeat(103 - paths.dir.length - 6)}.sock`;
+    const long = `${suite.dir}/${"s".repeat(103 - suite.dir.length - 6)}.sock`;
     expect(long.length).toBe(103);
     const tooLong = await host(long);
     expect(tooLong.exitCode).toBe(1);
@@ -544,8 +536,8 @@ describe("ivsh CLI", () => {
   });
 
   test("a start that cannot listen removes the region and state it created, and keeps ones that were there", async () => {
-    const region = `${paths.shmDir}/unlistened`;
-    const socket = `${paths.dir}/unlistened.sock`;
+    const region = `${suite.shmDir}/unlistened`;
+    const socket = `${suite.dir}/unlistened.sock`;
     // Not a socket where the hand-over socket goes: only binding finds out, after the region is made.
     mkdirSync(`${socket}.handover`);
     const host = () => runCli(["host", "--region", region, "--size", "1MiB", "--socket", socket]);
@@ -569,18 +561,18 @@ describe("ivsh CLI", () => {
   });
 
   test("status shows clients by VM, segments with holders and modes, locks with holders", async () => {
-    const client = await connect({ socket: paths.socket, region: paths.region, name: "status-client" });
+    const client = await connect({ socket: suite.socket, region: suite.region, name: "status-client" });
     await client.alloc(65536, { name: "shown", mode: "write-exclusive" });
     const mutex = await client.mutex("shown-lock");
     await mutex.lock();
-    const text = await runCli(["status", "--socket", paths.socket]);
+    const text = await runCli(["status", "--socket", suite.socket]);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/host: 1 client \(#\d+\); 1 blocks allocated/);
     expect(text.stdout).toMatch(/client #\d+ status-client pid \d+ vm host/);
     expect(text.stdout).toMatch(/shown blocks \d+\+1 .* holders #\d+ write-exclusive/);
     expect(text.stdout).toMatch(/mutex 'shown-lock': held by #\d+/);
     expect(text.stdout).not.toContain("ivsh status");
-    const json = await runCli(["status", "--socket", paths.socket, "--json"]);
+    const json = await runCli(["status", "--socket", suite.socket, "--json"]);
     const report = JSON.parse(json.stdout);
     expect(report.epoch).toBe(1);
     expect(report.blocks.used).toBe(1);
@@ -590,18 +582,18 @@ describe("ivsh CLI", () => {
   });
 
   test("status --limit lists at most N of each and says how many it left out", async () => {
-    const client = await connect({ socket: paths.socket, region: paths.region, name: "limited" });
+    const client = await connect({ socket: suite.socket, region: suite.region, name: "limited" });
     for (const name of ["one", "two", "three"]) await client.alloc(4096, { name });
-    const text = await runCli(["status", "--socket", paths.socket, "--limit", "1"]);
+    const text = await runCli(["status", "--socket", suite.socket, "--limit", "1"]);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^segments \(3\):\n {2}segment #\d+ one .*\n {2}… 2 more \(raise --limit/m);
     const totalsOnly = JSON.parse(
-      (await runCli(["status", "--socket", paths.socket, "--limit", "0", "--json"])).stdout,
+      (await runCli(["status", "--socket", suite.socket, "--limit", "0", "--json"])).stdout,
     );
     expect(totalsOnly.segments).toEqual([]);
     expect(totalsOnly.clients).toEqual([]);
     expect(totalsOnly.totals).toMatchObject({ segments: 3, clients: 1 });
-    const refused = await runCli(["status", "--socket", paths.socket, "--limit", "1k"]);
+    const refused = await runCli(["status", "--socket", suite.socket, "--limit", "1k"]);
     expect(refused.stderr).toMatch(/--limit '1k'.*not a whole number/);
     await client.close();
   });
@@ -635,8 +627,8 @@ describe("ivsh CLI", () => {
   });
 
   test("--exit-with-parent: an arbiter whose parent is killed -9 stops", async () => {
-    const socket = `${paths.dir}/orphan.sock`;
-    const host = `'${process.execPath}' '${CLI}' host --region ${paths.shmDir}/orphan --size 4MiB --socket ${socket} --exit-with-parent`;
+    const socket = `${suite.dir}/orphan.sock`;
+    const host = `'${process.execPath}' '${CLI}' host --region ${suite.shmDir}/orphan --size 4MiB --socket ${socket} --exit-with-parent`;
     const shell = Bun.spawn(["sh", "-c", `${host} 2>/dev/null & echo $!; sleep 60`], { stdout: "pipe" });
     const reader = shell.stdout.getReader();
     const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
@@ -652,11 +644,11 @@ describe("ivsh CLI", () => {
   });
 
   test("status without an arbiter says where it looked and what to do", async () => {
-    const result = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`]);
+    const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
     // With --json, stdout is JSON even then, as send's and recv's are.
-    const json = await runCli(["status", "--socket", `${paths.dir}/nobody.sock`, "--json"]);
+    const json = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`, "--json"]);
     expect(json.exitCode).toBe(1);
     expect(JSON.parse(json.stdout).error.code).toBe("ArbiterUnreachable");
   });

@@ -1,31 +1,21 @@
 /** The report's Fig. 1 / Fig. 2 loops (examples/) move 64 MiB between two processes, content verified. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, spawnBun } from "./helpers/processes.ts";
+import { REPO } from "./helpers/paths.ts";
+import { spawnBun } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("examples");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("examples");
 
 test("fig1-writer and fig2-reader move 64 MiB bit-exact", async () => {
   const bytes = 64 << 20;
-  const input = join(paths.dir, "input");
-  const output = join(paths.dir, "output");
+  const input = join(suite.dir, "input");
+  const output = join(suite.dir, "output");
   const data = new Uint8Array(bytes);
   for (let offset = 0; offset < bytes; offset += 65536)
     crypto.getRandomValues(data.subarray(offset, offset + 65536));
   await Bun.write(input, data);
-  const flags = ["--socket", paths.socket, "--region", paths.region];
+  const flags = ["--socket", suite.socket, "--region", suite.region];
   // The reader starts first: it must wait for the writer's area.
   const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, String(bytes), ...flags]);
   await Bun.sleep(200);

@@ -1,5 +1,5 @@
 /** What happens to a client's grants and locks when it dies or freezes. */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import type { UnixSocketListener } from "bun";
 import { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
@@ -8,36 +8,18 @@ import { lockedOut } from "../src/guest/link-errors.ts";
 import { encodeFrame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import {
-  ArbiterProcess,
-  clientConfig,
-  eventually,
-  livenessBoundMs,
-  runCli,
-  spawnFixture,
-} from "./helpers/processes.ts";
+import { clientConfig, eventually, livenessBoundMs, runCli, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const LEASE_MS = 1000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("liveness");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("liveness", { lease: `${LEASE_MS}ms` });
 
 describe("liveness", () => {
   test("kill -9 of a holder: the waiter acquires within the liveness bound, told owner-died; its blocks are free", async () => {
-    const waiter = await connect({ socket: paths.socket, region: paths.region, name: "waiter" });
+    const waiter = await connect({ socket: suite.socket, region: suite.region, name: "waiter" });
     const holder = spawnFixture(
       "holder",
-      clientConfig(paths, { segment: "held", mutex: "contested", bytes: 3 * 65536 }),
+      clientConfig(suite.paths, { segment: "held", mutex: "contested", bytes: 3 * 65536 }),
     );
     const holding = await holder.events.next("holding");
     const mutex = await waiter.mutex("contested");
@@ -61,8 +43,8 @@ describe("liveness", () => {
   });
 
   test("a client SIGSTOPped past its lease loses its grants; after SIGCONT its next call fails with 'lease expired'", async () => {
-    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
-    const frozen = spawnFixture("lease", clientConfig(paths));
+    const observer = await connect({ socket: suite.socket, region: suite.region, name: "observer" });
+    const frozen = spawnFixture("lease", clientConfig(suite.paths));
     const ready = await frozen.events.next("ready");
     expect((await observer.status()).segments.map((segment) => segment.name)).toEqual(["leased"]);
     frozen.proc.kill("SIGSTOP");
@@ -85,9 +67,12 @@ describe("liveness", () => {
 
   // Its first call after SIGCONT said NotHeld "it is not locked", as for an unlock without a lock.
   test("a holder SIGSTOPped past its lease, unlocking first thing after SIGCONT, is told its lease expired", async () => {
-    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const observer = await connect({ socket: suite.socket, region: suite.region, name: "observer" });
     const holdMs = 5000; // the stop must come before the unlock: a late stop fails the test, it does not pass it
-    const frozen = spawnFixture("frozen-unlock", clientConfig(paths, { mutex: "frozen-holder", holdMs }));
+    const frozen = spawnFixture(
+      "frozen-unlock",
+      clientConfig(suite.paths, { mutex: "frozen-holder", holdMs }),
+    );
     try {
       const { clientId } = await frozen.events.next("holding");
       frozen.proc.kill("SIGSTOP");
@@ -107,8 +92,8 @@ describe("liveness", () => {
   }, 40_000);
 
   test("a client that learns its lease expired may not touch its old blocks: bytes refused, a kept view faults", async () => {
-    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
-    const frozen = spawnFixture("lease", clientConfig(paths));
+    const observer = await connect({ socket: suite.socket, region: suite.region, name: "observer" });
+    const frozen = spawnFixture("lease", clientConfig(suite.paths));
     await frozen.events.next("ready");
     frozen.proc.kill("SIGSTOP");
     const reclaimed = async () => (await observer.status()).segments.length === 0;
@@ -128,12 +113,15 @@ describe("liveness", () => {
   });
 
   test("a condvar waiter whose lock holder is kill -9ed wakes with owner-died (no notify will come)", async () => {
-    const waiter = spawnFixture("cv-waiter", clientConfig(paths, { cv: "orphaned", once: true }));
+    const waiter = spawnFixture("cv-waiter", clientConfig(suite.paths, { cv: "orphaned", once: true }));
     let holder: ReturnType<typeof spawnFixture> | undefined;
     try {
       await waiter.events.next("waiting");
       // Only now: the waiter must hold the lock first, to give it up in wait().
-      holder = spawnFixture("holder", clientConfig(paths, { condvar: "orphaned", segment: "held-by-dying" }));
+      holder = spawnFixture(
+        "holder",
+        clientConfig(suite.paths, { condvar: "orphaned", segment: "held-by-dying" }),
+      );
       await holder.events.next("holding");
       holder.proc.kill("SIGKILL");
       const waited = await waiter.events.next("waited", livenessBoundMs(LEASE_MS));
@@ -149,12 +137,12 @@ describe("liveness", () => {
   // the sequence when it releases a dead holder's condvar lock.
   test("a condvar WAIT that reaches the arbiter only after the holder's death still ends, owner-died", async () => {
     const waiter = await connect({
-      socket: paths.socket,
-      region: paths.region,
+      socket: suite.socket,
+      region: suite.region,
       name: "late-wait",
       futexParking: false,
     });
-    const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+    const observer = await connect({ socket: suite.socket, region: suite.region, name: "observer" });
     const cv = await waiter.condvar("late-death");
     await cv.acquire();
     let release!: () => void;
@@ -175,7 +163,7 @@ describe("liveness", () => {
     await eventually(async () => parking, livenessBoundMs(LEASE_MS), "the waiter parking");
     const holder = spawnFixture(
       "holder",
-      clientConfig(paths, { condvar: "late-death", segment: "late-death" }),
+      clientConfig(suite.paths, { condvar: "late-death", segment: "late-death" }),
     );
     try {
       const { clientId } = await holder.events.next("holding");
@@ -193,7 +181,7 @@ describe("liveness", () => {
   });
 
   test("a live but idle client keeps its lease through heartbeats", async () => {
-    const idle = await connect({ socket: paths.socket, region: paths.region, name: "idle" });
+    const idle = await connect({ socket: suite.socket, region: suite.region, name: "idle" });
     const segment = await idle.alloc(4096, { name: "idle-seg" });
     await Bun.sleep(2500);
     segment.bytes[0] = 1;
@@ -203,7 +191,10 @@ describe("liveness", () => {
   });
 
   test("a running client whose lease expired is told at once: its lock fast path refuses", async () => {
-    const starved = spawnFixture("starved", clientConfig(paths, { mutex: "starving", busyMs: 4 * LEASE_MS }));
+    const starved = spawnFixture(
+      "starved",
+      clientConfig(suite.paths, { mutex: "starving", busyMs: 4 * LEASE_MS }),
+    );
     await starved.events.next("ready");
     const result = await starved.events.next("result", livenessBoundMs(LEASE_MS) + 4 * LEASE_MS);
     expect(result.code).toBe("LeaseExpired");
@@ -211,11 +202,11 @@ describe("liveness", () => {
   });
 
   test("an arbiter stopped for longer than the lease expires nobody: its own stall does not count", async () => {
-    const kept = await connect({ socket: paths.socket, region: paths.region, name: "kept" });
+    const kept = await connect({ socket: suite.socket, region: suite.region, name: "kept" });
     const segment = await kept.alloc(4096, { name: "kept-through-stall" });
-    arbiter.spawned.proc.kill("SIGSTOP");
+    suite.arbiter.spawned.proc.kill("SIGSTOP");
     await Bun.sleep(3 * LEASE_MS);
-    arbiter.spawned.proc.kill("SIGCONT");
+    suite.arbiter.spawned.proc.kill("SIGCONT");
     await Bun.sleep(LEASE_MS); // a few sweeps after it runs again
     const status = await kept.status();
     expect(status.segments.map((held) => held.name)).toContain("kept-through-stall");
@@ -227,25 +218,25 @@ describe("liveness", () => {
 
 describe("an arbiter that accepts but never answers", () => {
   afterEach(() => {
-    arbiter.spawned.proc.kill("SIGCONT");
+    suite.arbiter.spawned.proc.kill("SIGCONT");
   });
 
   // The kernel queues the connection in the listen backlog of a stopped process: connect() succeeds and
   // only the hello's answer never comes.
   test("connect gives up after its timeout, saying it got no answer", async () => {
-    arbiter.spawned.proc.kill("SIGSTOP");
-    const connecting = connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs: 1500 });
+    suite.arbiter.spawned.proc.kill("SIGSTOP");
+    const connecting = connect({ socket: suite.socket, region: suite.region, reconnectTimeoutMs: 1500 });
     await expectRejection(connecting, "ArbiterUnreachable", /did not answer within 1\.5 s/);
   }, 20_000);
 
   test("a connect signal that aborts later does not keep the session from resuming after a restart", async () => {
-    arbiter.spawned.proc.kill("SIGCONT");
+    suite.arbiter.spawned.proc.kill("SIGCONT");
     const abort = new AbortController();
-    const client = await connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
+    const client = await connect({ socket: suite.socket, region: suite.region, signal: abort.signal });
     const segment = await client.alloc(4096, { name: "kept-over-restart" });
     abort.abort();
-    await arbiter.kill9();
-    await arbiter.restart();
+    await suite.arbiter.kill9();
+    await suite.arbiter.restart();
     // Answered once the client has reconnected and resumed its session.
     const names = (await client.status()).segments.map((held) => held.name);
     expect(names).toContain("kept-over-restart");
@@ -255,9 +246,9 @@ describe("an arbiter that accepts but never answers", () => {
   }, 30_000);
 
   test("guest send --timeout bounds the wait for the arbiter too, not only for the receiver", async () => {
-    arbiter.spawned.proc.kill("SIGSTOP");
+    suite.arbiter.spawned.proc.kill("SIGSTOP");
     const started = performance.now();
-    const where = ["--socket", paths.socket, "--region", paths.region];
+    const where = ["--socket", suite.socket, "--region", suite.region];
     const sent = await runCli(["guest", "send", "/etc/hostname", "--timeout", "2s", ...where]);
     expect(sent.exitCode).toBe(1);
     expect(sent.stderr).toContain("did not answer within 2 s");
@@ -266,9 +257,9 @@ describe("an arbiter that accepts but never answers", () => {
   }, 40_000);
 
   test("connect ends as soon as its signal aborts", async () => {
-    arbiter.spawned.proc.kill("SIGSTOP");
+    suite.arbiter.spawned.proc.kill("SIGSTOP");
     const abort = new AbortController();
-    const connecting = connect({ socket: paths.socket, region: paths.region, signal: abort.signal });
+    const connecting = connect({ socket: suite.socket, region: suite.region, signal: abort.signal });
     setTimeout(() => abort.abort(), 300);
     await expectRejection(connecting, "Interrupted", /connect to the arbiter/);
   });
@@ -282,7 +273,7 @@ describe("an arbiter that stops answering part way", () => {
   });
 
   test("a connect whose retries end at the reconnect timeout does not wait a whole timeout more for a late hello", async () => {
-    const socket = `${paths.dir}/dropping-then-silent.sock`;
+    const socket = `${suite.dir}/dropping-then-silent.sock`;
     const dropUntil = performance.now() + 3500;
     // Restarting for 3.5 s (each connection dropped, which connect retries), then wedged: accepts, never answers.
     fake = Bun.listen({
@@ -295,7 +286,7 @@ describe("an arbiter that stops answering part way", () => {
       },
     });
     const started = performance.now();
-    const connecting = connect({ socket, region: paths.region, reconnectTimeoutMs: 4000 });
+    const connecting = connect({ socket, region: suite.region, reconnectTimeoutMs: 4000 });
     // The whole wait is what the message names, not the last retry's own remainder.
     await expectRejection(connecting, "ArbiterUnreachable", /did not answer within 4 s/);
     // Given up at the 4 s deadline, not 4 s after the last retry began (about 7.5 s).
@@ -303,7 +294,7 @@ describe("an arbiter that stops answering part way", () => {
   }, 20_000);
 
   test("a status request after an answered hello is given up on, not waited for without end", async () => {
-    const socket = `${paths.dir}/greets-then-silent.sock`;
+    const socket = `${suite.dir}/greets-then-silent.sock`;
     const reply = (requestId: number) =>
       encodeFrame(FrameKind.reply, messages.hello.op, requestId, messages.hello.reply, {
         clientId: 7,

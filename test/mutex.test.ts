@@ -1,28 +1,21 @@
 /** Mutual exclusion across processes: two processes x 1 000 000 unsynchronised increments under the Mutex. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const ITERATIONS = 1_000_000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("mutex");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("mutex");
 
 test("two processes x 1 000 000 increments give the exact sum", async () => {
-  const observer = await connect({ socket: paths.socket, region: paths.region, name: "observer" });
+  const observer = await connect({ socket: suite.socket, region: suite.region, name: "observer" });
   // The observer holds the counter so it outlives the incrementers.
   const counter = await observer.alloc(4096, { name: "counter" });
-  const config = clientConfig(paths, { segment: "counter", mutex: "counter-lock", iterations: ITERATIONS });
+  const config = clientConfig(suite.paths, {
+    segment: "counter",
+    mutex: "counter-lock",
+    iterations: ITERATIONS,
+  });
   const workers = [spawnFixture("increment", config), spawnFixture("increment", config)];
   await Promise.all(workers.map((worker) => worker.events.next("done", 120_000)));
   const codes = await Promise.all(workers.map((worker) => worker.exit()));

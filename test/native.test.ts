@@ -3,15 +3,16 @@
  * chained through the low 32 bits), the portable path against the native one, and both ends of real
  * transfers using different paths.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { BUILT_LIBRARY, nativeHash, nativeStatus } from "../src/ffi/native.ts";
 import { DIGEST_PIECE_BYTES, StreamDigest } from "../src/transfer/digest.ts";
 import { formatted, recordsOf, referenceDigest, testStream } from "./helpers/digest.ts";
-import { FIXTURES, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, spawnBun, spawnFixture } from "./helpers/processes.ts";
+import { FIXTURES } from "./helpers/paths.ts";
+import { spawnBun, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless } from "./helpers/tools.ts";
 import { guest } from "./helpers/transfer.ts";
 import { BINARY, ensureBinary } from "./vm/vm.ts";
@@ -167,26 +168,16 @@ describe("StreamDigest, on both paths", () => {
 });
 
 describe("whole transfers", () => {
-  let paths: TestPaths;
-  let arbiter: ArbiterProcess;
-  beforeAll(async () => {
-    paths = testPaths("digest-paths");
-    arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
-  });
-  beforeEach(() => arbiter.revive());
-  afterAll(async () => {
-    await arbiter?.stop();
-    paths?.cleanup();
-  });
+  const suite = sharedArbiter("digest-paths", { size: "64MiB" });
 
   nativeTest(
     "the compiled ivsh carries the helper inside: no build/ directory needed",
     async () => {
       await ensureBinary();
-      const file = join(paths.dir, "compiled.in");
+      const file = join(suite.dir, "compiled.in");
       const data = testStream(3 << 20, 9);
       await Bun.write(file, data);
-      const env = { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region, NO_COLOR: "1" };
+      const env = { ...process.env, IVSH_SOCKET: suite.socket, IVSH_REGION: suite.region, NO_COLOR: "1" };
       // Run from a directory with no build/ next to it, so only the embedded copy can be found.
       const options = { cwd: "/", env, stdout: "pipe", stderr: "pipe" } as const;
       const receiver = Bun.spawn(
@@ -215,13 +206,17 @@ describe("whole transfers", () => {
       const channel = label.replace(/\W+/g, "-");
       const bytes = 5 * (1 << 20) + 17;
       const chunk = 256 * 1024;
-      const output = join(paths.dir, `${channel}.out`);
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output, "--json"], receiverEnv);
+      const output = join(suite.dir, `${channel}.out`);
+      const receiver = guest(
+        suite.paths,
+        ["recv", "--channel", channel, "--out", output, "--json"],
+        receiverEnv,
+      );
       const sender = spawnFixture(
         "stream-writer",
         {
-          socket: paths.socket,
-          region: paths.region,
+          socket: suite.socket,
+          region: suite.region,
           channel,
           bytes,
           chunk,

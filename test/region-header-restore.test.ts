@@ -3,40 +3,22 @@
  * arbiter answered its hello, so it waits for the arbiter's sweep to put the header back instead of
  * saying that no arbiter serves the region; if the header stays bad, it says what it saw.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { openSync, writeSync } from "node:fs";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import {
-  ArbiterProcess,
-  clientConfig,
-  eventually,
-  runCli,
-  spawnBun,
-  spawnFixture,
-} from "./helpers/processes.ts";
+import { clientConfig, eventually, runCli, spawnBun, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("header-restore");
-  // The default lease: its sweep, which puts the header back, comes every second.
-  arbiter = await ArbiterProcess.start(paths, { lease: "5s" });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+// The default lease: its sweep, which puts the header back, comes every second.
+const suite = sharedArbiter("header-restore", { lease: "5s" });
 
 /** What a scribbling guest does: the header's first 16 bytes (magic, layout version, ...) zeroed. */
 function overwriteHeader(): void {
-  const fd = openSync(paths.region, "r+");
+  const fd = openSync(suite.region, "r+");
   writeSync(fd, new Uint8Array(16), 0, 16, 0);
 }
 
 test("connecting while the header is overwritten: the client waits for the arbiter to restore it, and connects", async () => {
-  const client = spawnFixture("late-connect", clientConfig(paths));
+  const client = spawnFixture("late-connect", clientConfig(suite.paths));
   await client.events.next("ready");
   overwriteHeader();
   client.proc.stdin.write("connect\n");
@@ -55,13 +37,13 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   // Another process rewriting the zeros faster than the arbiter's sweeps put the header back.
   const scribbler = spawnBun([
     "-e",
-    `const fs = require("node:fs"); const fd = fs.openSync(${JSON.stringify(paths.region)}, "r+");
+    `const fs = require("node:fs"); const fd = fs.openSync(${JSON.stringify(suite.region)}, "r+");
      const zeros = new Uint8Array(16); fs.writeSync(fd, zeros, 0, 16, 0); console.log('{"event":"scribbling"}');
      for (;;) fs.writeSync(fd, zeros, 0, 16, 0);`,
   ]);
   await scribbler.events.next("scribbling");
   try {
-    const client = spawnFixture("late-connect", clientConfig(paths));
+    const client = spawnFixture("late-connect", clientConfig(suite.paths));
     await client.events.next("ready");
     client.proc.stdin.write("connect\n");
     const failed = await client.events.next("failed");
@@ -76,13 +58,13 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
     await scribbler.proc.exited;
   }
   // Left alone, the header is put back: the next client connects.
-  const client = spawnFixture("late-connect", clientConfig(paths));
+  const client = spawnFixture("late-connect", clientConfig(suite.paths));
   client.proc.stdin.write("connect\n");
   expect(await client.events.next("connected")).toMatchObject({ event: "connected" });
   expect(await client.exit()).toBe(0);
 }, 60_000);
 
 async function statusFindings(): Promise<string> {
-  const { stdout } = await runCli(["status", "--json", "--socket", paths.socket]);
+  const { stdout } = await runCli(["status", "--json", "--socket", suite.socket]);
   return stdout;
 }

@@ -1,49 +1,38 @@
 /** The arbiter is killed -9 with live allocations and restarted: nothing is lost, clients carry on. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chmodSync, chownSync, closeSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("restart");
-  arbiter = await ArbiterProcess.start(paths, { lease: "3s" });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("restart", { lease: "3s" });
 
 test("kill -9 of the arbiter, restart: same allocations, new epoch, the client carries on", async () => {
-  const survivor = spawnFixture("survivor", clientConfig(paths, { segment: "kept" }));
+  const survivor = spawnFixture("survivor", clientConfig(suite.paths, { segment: "kept" }));
   const ready = await survivor.events.next("ready");
-  const abandoned = spawnFixture("survivor", clientConfig(paths, { segment: "abandoned" }));
+  const abandoned = spawnFixture("survivor", clientConfig(suite.paths, { segment: "abandoned" }));
   await abandoned.events.next("ready");
   survivor.proc.stdin.write("step\n");
   survivor.proc.stdin.flush();
   expect((await survivor.events.next("stepped")).first).toBe(8);
-  const before = (await fetchStatus({ unix: paths.socket })).report;
+  const before = (await fetchStatus({ unix: suite.socket })).report;
 
-  await arbiter.kill9();
+  await suite.arbiter.kill9();
   // The abandoned client dies while the arbiter is down: its session must be reclaimed after the lease.
   abandoned.proc.kill("SIGKILL");
   // A guest may scribble on the header while no arbiter runs: the restart rewrites it from the state.
   const header = new Uint32Array(
-    new Uint8Array(await Bun.file(paths.region).slice(0, 8).arrayBuffer()).buffer,
+    new Uint8Array(await Bun.file(suite.region).slice(0, 8).arrayBuffer()).buffer,
   );
   header[0] = 0xdeadbeef;
   header[1] = 0;
-  writeHeaderPrefix(paths.region, new Uint8Array(header.buffer));
+  writeHeaderPrefix(suite.region, new Uint8Array(header.buffer));
   survivor.proc.stdin.write("step\n"); // issued while no arbiter runs: must complete after the restart
   survivor.proc.stdin.flush();
   await Bun.sleep(300);
-  await arbiter.restart();
+  await suite.arbiter.restart();
 
   const stepped = await survivor.events.next("stepped");
   expect(stepped.epoch).toBe((ready.epoch as number) + 1);
@@ -51,7 +40,7 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   expect(stepped.first).toBe(9);
   expect(stepped.owner).toBe(ready.clientId); // still holds its lock
 
-  const after = (await fetchStatus({ unix: paths.socket })).report;
+  const after = (await fetchStatus({ unix: suite.socket })).report;
   expect(after.epoch).toBe(before.epoch + 1);
   const kept = after.segments.find((segment) => segment.name === "kept");
   expect(kept?.firstBlock).toBe(ready.firstBlock as number);
@@ -59,7 +48,7 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   expect(after.segments.map((segment) => segment.name).sort()).toEqual(["abandoned", "kept"]);
 
   await Bun.sleep(4000); // past the 3 s lease: the client that never came back is reclaimed
-  const reclaimed = (await fetchStatus({ unix: paths.socket })).report;
+  const reclaimed = (await fetchStatus({ unix: suite.socket })).report;
   expect(reclaimed.segments.map((segment) => segment.name)).toEqual(["kept"]);
   const lock = reclaimed.sync.find((object) => object.name === "kept-lock");
   expect(lock?.lockOwner).toBe(ready.clientId as number);
@@ -79,10 +68,10 @@ function writeHeaderPrefix(path: string, bytes: Uint8Array): void {
 }
 
 test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the restart", async () => {
-  const survivor = spawnFixture("survivor", clientConfig(paths, { segment: "graceful" }));
+  const survivor = spawnFixture("survivor", clientConfig(suite.paths, { segment: "graceful" }));
   const ready = await survivor.events.next("ready");
-  await arbiter.stop();
-  await arbiter.restart();
+  await suite.arbiter.stop();
+  await suite.arbiter.restart();
   survivor.proc.stdin.write("step\nexit\n");
   survivor.proc.stdin.flush();
   const stepped = await survivor.events.next("stepped");
@@ -93,34 +82,34 @@ test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the re
 }, 60_000);
 
 test("a restart rewrites the state journal with the mode and group the operator gave it", async () => {
-  await arbiter.stop();
-  chmodSync(paths.state, 0o640);
+  await suite.arbiter.stop();
+  chmodSync(suite.state, 0o640);
   // A monitoring group's (only root may give a file to a group it is not in).
-  const group = process.getuid?.() === 0 ? 1 : statSync(paths.state).gid;
-  chownSync(paths.state, statSync(paths.state).uid, group);
-  await arbiter.restart();
-  expect(statSync(paths.state).mode & 0o777).toBe(0o640);
-  expect(statSync(paths.state).gid).toBe(group);
+  const group = process.getuid?.() === 0 ? 1 : statSync(suite.state).gid;
+  chownSync(suite.state, statSync(suite.state).uid, group);
+  await suite.arbiter.restart();
+  expect(statSync(suite.state).mode & 0o777).toBe(0o640);
+  expect(statSync(suite.state).gid).toBe(group);
 }, 60_000);
 
 test("an epoch at 2^32-1 wraps to 1 instead of locking every client out", async () => {
-  await arbiter.stop();
+  await suite.arbiter.stop();
   const epoch = new Uint8Array(4);
   new DataView(epoch.buffer).setUint32(0, 0xffffffff, true);
-  const fd = openSync(paths.region, "r+");
+  const fd = openSync(suite.region, "r+");
   writeSync(fd, epoch, 0, 4, Header.epoch);
   closeSync(fd);
-  await arbiter.restart();
-  const { report } = await fetchStatus({ unix: paths.socket });
+  await suite.arbiter.restart();
+  const { report } = await fetchStatus({ unix: suite.socket });
   expect(report.epoch).toBe(1);
 }, 60_000);
 
 test("a client that connects while the arbiter restarts gets in once it is back", async () => {
-  await arbiter.kill9();
+  await suite.arbiter.kill9();
   // Standing in for an arbiter that dies during our hello: it accepts the connection, then drops it.
-  rmSync(paths.socket, { force: true });
+  rmSync(suite.socket, { force: true });
   const dropping = Bun.listen({
-    unix: paths.socket,
+    unix: suite.socket,
     socket: {
       open(socket) {
         socket.end();
@@ -128,12 +117,12 @@ test("a client that connects while the arbiter restarts gets in once it is back"
       data() {},
     },
   });
-  const connecting = connect({ socket: paths.socket, region: paths.region, name: "early" });
+  const connecting = connect({ socket: suite.socket, region: suite.region, name: "early" });
   await Bun.sleep(300);
   dropping.stop(true);
-  rmSync(paths.socket, { force: true });
-  await arbiter.restart();
+  rmSync(suite.socket, { force: true });
+  await suite.arbiter.restart();
   const client = await connecting;
-  expect(client.epoch).toBe((await fetchStatus({ unix: paths.socket })).report.epoch);
+  expect(client.epoch).toBe((await fetchStatus({ unix: suite.socket })).report.epoch);
   await client.close();
 }, 60_000);

@@ -3,26 +3,16 @@
  * a frozen host) is waiting for the arbiter, not for the peer: its progress line says so, and what to do,
  * and goes back to the peer once the arbiter answers again. Real processes throughout.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { expect, test } from "bun:test";
+import { CLI } from "./helpers/paths.ts";
+import { eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { clientEnv, outPath, randomFile } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
 /** A liveness bound for one change of the progress line; nothing here is timed more tightly. */
 const SAID_WITHIN_MS = 15_000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xaway");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xaway", { lease: `${LEASE_MS}ms` });
 
 /** What a stream has said so far, and up to where a test has read it. */
 function transcript(stream: ReadableStream<Uint8Array>) {
@@ -48,31 +38,31 @@ async function says(said: ReturnType<typeof transcript>, text: string): Promise<
 for (const role of ["send", "recv"] as const)
   test(`${role} waiting for its peer says it waits for the arbiter while that is gone or stopped`, async () => {
     const channel = `away-${role}`;
-    const input = outPath(paths, `${channel}.in`);
+    const input = outPath(suite.paths, `${channel}.in`);
     await randomFile(input, 64 << 10);
-    const args = role === "send" ? [input] : ["--out", outPath(paths, `${channel}.out`)];
+    const args = role === "send" ? [input] : ["--out", outPath(suite.paths, `${channel}.out`)];
     const end = Bun.spawn(
       [process.execPath, CLI, "guest", role, ...args, "--channel", channel, "--progress"],
       {
         stdout: "ignore",
         stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
       },
     );
     try {
       const said = transcript(end.stderr);
       const peer = role === "send" ? "waiting for a receiver" : "waiting for a sender";
       await says(said, peer);
-      await arbiter.kill9();
+      await suite.arbiter.kill9();
       // Before, it went on saying "waiting for a sender" until it gave up 30 s later.
-      await says(said, `waiting for the arbiter at ${paths.socket} to come back`);
-      await arbiter.restart();
+      await says(said, `waiting for the arbiter at ${suite.socket} to come back`);
+      await suite.arbiter.restart();
       await says(said, peer);
-      process.kill(arbiter.pid, "SIGSTOP");
+      process.kill(suite.arbiter.pid, "SIGSTOP");
       try {
         await says(said, "which has stopped answering");
       } finally {
-        process.kill(arbiter.pid, "SIGCONT");
+        process.kill(suite.arbiter.pid, "SIGCONT");
       }
       await says(said, peer);
       end.kill("SIGTERM");

@@ -1,40 +1,29 @@
 /** Transfers when something dies: the peer, or the arbiter. Every case uses real processes and kill -9. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
+import { livenessBoundMs } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xfail");
-  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xfail", { size: "64MiB", lease: `${LEASE_MS}ms` });
 
 async function expectRingsFreed(): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const { report } = await fetchStatus({ unix: paths.socket });
+    const { report } = await fetchStatus({ unix: suite.socket });
     if (report.blocks.used === 0 && report.segments.length === 0) return;
     await Bun.sleep(50);
   }
-  const { report } = await fetchStatus({ unix: paths.socket });
+  const { report } = await fetchStatus({ unix: suite.socket });
   expect(report.segments).toEqual([]);
 }
 
 describe("transfer failures", () => {
   test("sender killed: the receiver fails within the liveness bound naming the cause, leaving only FILE.partial", async () => {
-    const output = outPath(paths, "killed-sender.out");
-    const receiver = guest(paths, ["recv", "--channel", "ks", "--out", output]);
-    const sender = guest(paths, ["send", "-", "--channel", "ks", "--chunk-size", "64KiB"]);
+    const output = outPath(suite.paths, "killed-sender.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "ks", "--out", output]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "ks", "--chunk-size", "64KiB"]);
     sender.proc.stdin.write(new Uint8Array(3 << 20).fill(7));
     await sender.proc.stdin.flush();
     await waitForSize(`${output}.partial`, 3 << 20);
@@ -50,8 +39,8 @@ describe("transfer failures", () => {
   });
 
   test("sender killed while the receiver writes stdout: it says the bytes already out are incomplete", async () => {
-    const receiver = guest(paths, ["recv", "--channel", "ks-stdout", "--out", "-"]);
-    const sender = guest(paths, ["send", "-", "--channel", "ks-stdout", "--chunk-size", "64KiB"]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "ks-stdout", "--out", "-"]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "ks-stdout", "--chunk-size", "64KiB"]);
     sender.proc.stdin.write(new Uint8Array(256 << 10).fill(10)); // newlines: they arrive as lines
     await sender.proc.stdin.flush();
     // The receiver's stdout is the test's pipe: wait until data came through it.
@@ -65,17 +54,26 @@ describe("transfer failures", () => {
   });
 
   test("receiver killed: the sender fails naming the cause; the ring is freed", async () => {
-    const receiver = guest(paths, [
+    const receiver = guest(suite.paths, [
       "recv",
       "--channel",
       "kr",
       "--out",
-      outPath(paths, "killed-receiver.out"),
+      outPath(suite.paths, "killed-receiver.out"),
     ]);
-    const sender = guest(paths, ["send", "-", "--channel", "kr", "--chunk-size", "64KiB", "--depth", "4"]);
+    const sender = guest(suite.paths, [
+      "send",
+      "-",
+      "--channel",
+      "kr",
+      "--chunk-size",
+      "64KiB",
+      "--depth",
+      "4",
+    ]);
     sender.proc.stdin.write(new Uint8Array(1 << 20));
     await sender.proc.stdin.flush();
-    await waitForSize(outPath(paths, "killed-receiver.out.partial"), 1 << 20);
+    await waitForSize(outPath(suite.paths, "killed-receiver.out.partial"), 1 << 20);
     receiver.proc.kill("SIGKILL");
     await receiver.exit();
     // More than the ring holds, so the sender must notice its reader is gone (it may already have: EPIPE).
@@ -94,10 +92,10 @@ describe("transfer failures", () => {
     ["SIGTERM", 143],
   ] as const)
     test(`sender interrupted (${signal}): it exits ${code}, the receiver is told the transfer was abandoned`, async () => {
-      const output = outPath(paths, `interrupted-${signal}.out`);
+      const output = outPath(suite.paths, `interrupted-${signal}.out`);
       const channel = `int-${signal}`;
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
-      const sender = guest(paths, ["send", "-", "--channel", channel]);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
+      const sender = guest(suite.paths, ["send", "-", "--channel", channel]);
       sender.proc.stdin.write(new Uint8Array(100_000));
       await sender.proc.stdin.flush();
       await waitForSize(`${output}.partial`, 100_000);
@@ -110,19 +108,19 @@ describe("transfer failures", () => {
     });
 
   test("a new sender waits for the receiver of an abandoned transfer to let go, then streams cleanly", async () => {
-    const output = outPath(paths, "race.out");
-    const stale = guest(paths, ["recv", "--channel", "race", "--out", output]);
-    const first = guest(paths, ["send", "-", "--channel", "race", "--block-size", "64KiB"]);
+    const output = outPath(suite.paths, "race.out");
+    const stale = guest(suite.paths, ["recv", "--channel", "race", "--out", output]);
+    const first = guest(suite.paths, ["send", "-", "--channel", "race", "--block-size", "64KiB"]);
     first.proc.stdin.write(new Uint8Array(200_000).fill(1));
     await first.proc.stdin.flush();
     await waitForSize(`${output}.partial`, 200_000);
     stale.proc.kill("SIGSTOP"); // the old receiver cannot notice anything for now
     first.proc.kill("SIGINT");
     expect(await first.exit()).toBe(130);
-    const data = await randomFile(join(paths.dir, "race.in"), 300_000);
-    const second = guest(paths, [
+    const data = await randomFile(join(suite.dir, "race.in"), 300_000);
+    const second = guest(suite.paths, [
       "send",
-      join(paths.dir, "race.in"),
+      join(suite.dir, "race.in"),
       "--channel",
       "race",
       "--block-size",
@@ -135,32 +133,38 @@ describe("transfer failures", () => {
     expect(await stale.stderr).toMatch(
       /abandoned the transfer|the sender \(client \d+\) went away before the end/,
     );
-    const fresh = guest(paths, ["recv", "--channel", "race", "--out", outPath(paths, "race2.out")]);
+    const fresh = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "race",
+      "--out",
+      outPath(suite.paths, "race2.out"),
+    ]);
     expect([await second.exit(), await fresh.exit()]).toEqual([0, 0]);
-    expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "race2.out")).arrayBuffer()), data)).toBe(
-      true,
-    );
+    expect(
+      sameBytes(new Uint8Array(await Bun.file(outPath(suite.paths, "race2.out")).arrayBuffer()), data),
+    ).toBe(true);
     await expectRingsFreed();
   });
 
   test("the arbiter is killed -9 and restarted mid-transfer: the transfer completes bit-exact", async () => {
-    const data = await randomFile(join(paths.dir, "survive.in"), 8 << 20);
-    const output = outPath(paths, "survive.out");
-    const receiver = guest(paths, ["recv", "--channel", "restart", "--out", output]);
-    const sender = guest(paths, ["send", "-", "--channel", "restart", "--block-size", "64KiB"]);
+    const data = await randomFile(join(suite.dir, "survive.in"), 8 << 20);
+    const output = outPath(suite.paths, "survive.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "restart", "--out", output]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "restart", "--block-size", "64KiB"]);
     const half = 4 << 20;
     sender.proc.stdin.write(data.subarray(0, half));
     await sender.proc.stdin.flush();
     await waitForSize(`${output}.partial`, half);
-    await arbiter.kill9();
+    await suite.arbiter.kill9();
     sender.proc.stdin.write(data.subarray(half)); // keeps flowing through the ring while no arbiter runs
     await sender.proc.stdin.flush();
     await Bun.sleep(300);
-    await arbiter.restart();
+    await suite.arbiter.restart();
     await sender.proc.stdin.end();
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
-    const { report } = await fetchStatus({ unix: paths.socket });
+    const { report } = await fetchStatus({ unix: suite.socket });
     expect(report.epoch).toBe(2);
     await expectRingsFreed();
   }, 60_000);

@@ -3,7 +3,7 @@
  * that goes away while its sender reads a slow pipe, an interruption that arrives together with the EOF
  * it caused, and an interruption in the window between the end record and the receiver's verdict.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { connect, isIvshError } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -25,28 +25,18 @@ import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 // Long enough that a receiver the test keeps stopped for a moment is not expired under a loaded machine.
 const LEASE_MS = 5000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xfault");
-  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xfault", { size: "64MiB", lease: `${LEASE_MS}ms` });
 
 /** Nothing of any transfer is left: no blocks, segments, slots or clients. */
 async function expectNothingHeld(): Promise<void> {
   let held = "";
   const released = async () => {
-    const { report, self } = await fetchStatus({ unix: paths.socket });
+    const { report, self } = await fetchStatus({ unix: suite.socket });
     const others = report.clients.filter((client) => client.clientId !== self);
     held = JSON.stringify({ blocks: report.blocks.used, sync: report.sync, clients: others });
     return report.blocks.used === 0 && report.sync.length === 0 && others.length === 0;
@@ -63,13 +53,13 @@ async function expectNothingHeld(): Promise<void> {
  * mapping it would: the slot's head and depth, then the flags of record head - 1 in the ring segment.
  */
 async function endPublished(channel: string): Promise<boolean> {
-  const { report } = await fetchStatus({ unix: paths.socket });
+  const { report } = await fetchStatus({ unix: suite.socket });
   const slot = report.sync.find((object) => object.name === `channel:${channel}`);
   const ring = report.segments.find((segment) => segment.name.startsWith(`channel:${channel}:`));
   if (!slot || !ring) return false;
   const { size, blockSize, slotCount } = report.region;
   const geometry = computeGeometry(size, blockSize, slotCount);
-  const region = mapRegionFile(paths.region);
+  const region = mapRegionFile(suite.region);
   try {
     const words = new Int32Array(region.bytes(0, geometry.dataOffset).buffer);
     const word = (name: keyof typeof ChannelWord) =>
@@ -88,12 +78,12 @@ async function writeChannelWord(
   name: keyof typeof ChannelWord,
   change: (value: number) => number,
 ): Promise<number> {
-  const { report } = await fetchStatus({ unix: paths.socket });
+  const { report } = await fetchStatus({ unix: suite.socket });
   const slot = report.sync.find((object) => object.name === `channel:${channel}`);
   if (!slot) return 0; // no such channel (any more): every word reads as the zero of a fresh slot
   const { size, blockSize, slotCount } = report.region;
   const geometry = computeGeometry(size, blockSize, slotCount);
-  const region = mapRegionFile(paths.region);
+  const region = mapRegionFile(suite.region);
   const words = new Int32Array(region.bytes(0, geometry.dataOffset).buffer);
   const index = slotWordIndex(geometry, slot.slot, ChannelWord[name]);
   const value = Atomics.load(words, index);
@@ -110,7 +100,7 @@ async function roleHolder(channel: string, role: "sender" | "receiver"): Promise
 /** Waits until the receiver has joined the sender's transfer (both hold its ring). */
 async function transferJoined(channel: string): Promise<void> {
   const joined = async () => {
-    const { report } = await fetchStatus({ unix: paths.socket });
+    const { report } = await fetchStatus({ unix: suite.socket });
     const ring = report.segments.find((segment) => segment.name.startsWith(`channel:${channel}:`));
     return ring?.holders.length === 2;
   };
@@ -135,9 +125,9 @@ describe("a stdin sender whose receiver goes away", () => {
   for (const signal of ["SIGKILL", "SIGINT"] as const) {
     test(`receiver ${signal}ed while the sender waits on a slow pipe: the sender exits 1 naming it`, async () => {
       const channel = `slow-${signal}`;
-      const output = outPath(paths, `${channel}.out`);
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
-      const sender = guest(paths, ["send", "-", "--channel", channel]);
+      const output = outPath(suite.paths, `${channel}.out`);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
+      const sender = guest(suite.paths, ["send", "-", "--channel", channel]);
       const stop = trickle(sender.proc.stdin, 100);
       try {
         await waitForSize(`${output}.partial`, 128 << 10);
@@ -161,9 +151,9 @@ describe("an interruption wins over the end of input it caused", () => {
   for (const mebibytes of [0, 1, 3, 8]) {
     test(`SIGINT, then EOF in the same instant, after ${mebibytes} MiB: exit 130 and only FILE.partial`, async () => {
       const channel = `eof-${mebibytes}`;
-      const output = outPath(paths, `${channel}.out`);
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
-      const sender = guest(paths, ["send", "-", "--channel", channel]);
+      const output = outPath(suite.paths, `${channel}.out`);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
+      const sender = guest(suite.paths, ["send", "-", "--channel", channel]);
       await transferJoined(channel); // both ends are up and attached: what follows is mid-stream
       if (mebibytes > 0) await sender.proc.stdin.write(new Uint8Array(mebibytes << 20).fill(mebibytes));
       await sender.proc.stdin.flush();
@@ -179,9 +169,9 @@ describe("an interruption wins over the end of input it caused", () => {
 });
 
 test("interrupted after the end record, before the verdict: exit 130, and the receiver keeps only .partial", async () => {
-  const output = outPath(paths, "window.out");
-  const receiver = guest(paths, ["recv", "--channel", "window", "--out", output]);
-  const sender = guest(paths, ["send", "-", "--channel", "window"]);
+  const output = outPath(suite.paths, "window.out");
+  const receiver = guest(suite.paths, ["recv", "--channel", "window", "--out", output]);
+  const sender = guest(suite.paths, ["send", "-", "--channel", "window"]);
   sender.proc.stdin.write(new Uint8Array(1 << 20).fill(9));
   await sender.proc.stdin.flush();
   await waitForSize(`${output}.partial`, 1 << 20);
@@ -202,7 +192,7 @@ test("interrupted after the end record, before the verdict: exit 130, and the re
 test("an abandon that comes once the receiver keeps the stream fails: the transfer completes", async () => {
   const [sending, receiving] = await Promise.all(
     ["abandoning sender", "keeping receiver"].map((name) =>
-      connect({ socket: paths.socket, region: paths.region, name }),
+      connect({ socket: suite.socket, region: suite.region, name }),
     ),
   );
   const sender = await ChannelSender.open(sending!, "cas", { chunkBytes: 65536, depth: 4 });
@@ -236,7 +226,7 @@ test("an abandon that comes once the receiver keeps the stream fails: the transf
 test("finish() twice, or data after finish(), is refused as a finished transfer, not called corruption", async () => {
   const [sending, receiving] = await Promise.all(
     ["finishing twice", "receiving once"].map((name) =>
-      connect({ socket: paths.socket, region: paths.region, name }),
+      connect({ socket: suite.socket, region: suite.region, name }),
     ),
   );
   const sender = await ChannelSender.open(sending!, "twice", { chunkBytes: 65536, depth: 4 });
@@ -302,7 +292,7 @@ test("a receiver frozen past its lease while it keeps the file: it fails and und
 
 test("a receiver that leaves mid-stream stops its sender at once, whatever its lock word says", async () => {
   const [client, other] = await Promise.all(
-    ["sender", "receiver"].map((name) => connect({ socket: paths.socket, region: paths.region, name })),
+    ["sender", "receiver"].map((name) => connect({ socket: suite.socket, region: suite.region, name })),
   );
   const sender = await ChannelSender.open(client!, "drop", { chunkBytes: 65536, depth: 2 });
   const receiver = await ChannelReceiver.open(other!, "drop");
@@ -319,11 +309,11 @@ test("a receiver that leaves mid-stream stops its sender at once, whatever its l
 });
 
 test("a sender whose receiver died streams to the next receiver, which waited for it", async () => {
-  const dead = guest(paths, ["recv", "--channel", "next", "--out", outPath(paths, "dead.out")]);
-  const first = guest(paths, ["send", "-", "--channel", "next", "--block-size", "64KiB"]);
+  const dead = guest(suite.paths, ["recv", "--channel", "next", "--out", outPath(suite.paths, "dead.out")]);
+  const first = guest(suite.paths, ["send", "-", "--channel", "next", "--block-size", "64KiB"]);
   first.proc.stdin.write(new Uint8Array(256 << 10).fill(3));
   await first.proc.stdin.flush();
-  await waitForSize(outPath(paths, "dead.out.partial"), 256 << 10);
+  await waitForSize(outPath(suite.paths, "dead.out.partial"), 256 << 10);
   dead.proc.kill("SIGKILL");
   const bound = livenessBoundMs(LEASE_MS);
   await eventually(
@@ -332,22 +322,22 @@ test("a sender whose receiver died streams to the next receiver, which waited fo
     "releasing the dead role",
   );
   // A new receiver takes the role the arbiter released, and waits for a transfer of its own.
-  const next = guest(paths, ["recv", "--channel", "next", "--out", outPath(paths, "next.out")]);
+  const next = guest(suite.paths, ["recv", "--channel", "next", "--out", outPath(suite.paths, "next.out")]);
   await eventually(async () => (await roleHolder("next", "receiver")) !== 0, bound, "the next receiver");
   expect(await first.exit(livenessBoundMs(LEASE_MS))).toBe(1); // it was streaming to the dead one
-  const data = await randomFile(outPath(paths, "next.in"), 300_000);
-  const second = guest(paths, ["send", outPath(paths, "next.in"), "--channel", "next"]);
+  const data = await randomFile(outPath(suite.paths, "next.in"), 300_000);
+  const second = guest(suite.paths, ["send", outPath(suite.paths, "next.in"), "--channel", "next"]);
   expect([await second.exit(), await next.exit()]).toEqual([0, 0]);
-  expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "next.out")).arrayBuffer()), data)).toBe(
-    true,
-  );
+  expect(
+    sameBytes(new Uint8Array(await Bun.file(outPath(suite.paths, "next.out")).arrayBuffer()), data),
+  ).toBe(true);
   await expectNothingHeld();
 });
 
 test("an end's own counter overwritten: it fails naming it, and so does its peer, instead of both waiting", async () => {
-  const output = outPath(paths, "scribbled.out");
-  const receiver = guest(paths, ["recv", "--channel", "scribbled", "--out", output]);
-  const sender = guest(paths, [
+  const output = outPath(suite.paths, "scribbled.out");
+  const receiver = guest(suite.paths, ["recv", "--channel", "scribbled", "--out", output]);
+  const sender = guest(suite.paths, [
     "send",
     "-",
     "--channel",
@@ -370,9 +360,18 @@ test("an end's own counter overwritten: it fails naming it, and so does its peer
 });
 
 test("the word naming the transfer its receiver joined, overwritten: the sender fails naming it instead of waiting for ever", async () => {
-  const output = outPath(paths, "joined.out");
-  const receiver = guest(paths, ["recv", "--channel", "joined", "--out", output]);
-  const sender = guest(paths, ["send", "-", "--channel", "joined", "--chunk-size", "64KiB", "--depth", "4"]);
+  const output = outPath(suite.paths, "joined.out");
+  const receiver = guest(suite.paths, ["recv", "--channel", "joined", "--out", output]);
+  const sender = guest(suite.paths, [
+    "send",
+    "-",
+    "--channel",
+    "joined",
+    "--chunk-size",
+    "64KiB",
+    "--depth",
+    "4",
+  ]);
   const input = new Uint8Array(800_000).fill(6);
   sender.proc.stdin.write(input.subarray(0, 200_000));
   await sender.proc.stdin.flush();
@@ -491,7 +490,7 @@ test("Ctrl-C while an end waits for an absent arbiter to take its release: it ex
 test("a 2 GiB chunk (the largest the layout allows) is read back from its slot word as 2 GiB, not as a negative", async () => {
   const [sending, receiving] = await Promise.all(
     ["announcing sender", "reading receiver"].map((name) =>
-      connect({ socket: paths.socket, region: paths.region, name }),
+      connect({ socket: suite.socket, region: suite.region, name }),
     ),
   );
   const sender = await ChannelSender.open(sending!, "wide", { chunkBytes: 65536, depth: 4 });
@@ -510,7 +509,7 @@ test("a 2 GiB chunk (the largest the layout allows) is read back from its slot w
 test("a transfer number past 2^31 - 1 wraps to 1: both ends read the slot word alike and name the same ring", async () => {
   const [sending, receiving] = await Promise.all(
     ["wrapping sender", "wrapping receiver"].map((name) =>
-      connect({ socket: paths.socket, region: paths.region, name }),
+      connect({ socket: suite.socket, region: suite.region, name }),
     ),
   );
   // The receiver holds the channel's slot while it waits; the slot then reads as after 2^31 - 1 transfers.

@@ -4,33 +4,22 @@
  * second undoes its keep. Both ends report the same outcome; before, the soak saw a receiver exit 0 with
  * the file while its sender exited 1 "the receiver died" (seed 1305, scenario 307).
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { ChannelState } from "../src/region/layout.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const LEASE_MS = 2000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
+const suite = sharedArbiter("xkeeprace", { lease: `${LEASE_MS}ms` });
 
-beforeAll(async () => {
-  paths = testPaths("xkeeprace");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
-
-const options = (name: string) => ({ socket: paths.socket, region: paths.region, name });
+const options = (name: string) => ({ socket: suite.socket, region: suite.region, name });
 
 test("a receiver frozen while keeping: its sender drops the transfer and fails, the receiver undoes its keep", async () => {
-  const receiver = spawnFixture("frozen-keeper", clientConfig(paths, { channel: "frozen-keep" }));
+  const receiver = spawnFixture("frozen-keeper", clientConfig(suite.paths, { channel: "frozen-keep" }));
   const client = await connect(options("sender of a frozen keeper"));
   try {
     const sender = await ChannelSender.open(client, "frozen-keep", { chunkBytes: 65536, depth: 4 });

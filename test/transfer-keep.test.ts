@@ -4,26 +4,14 @@
  * receiver's error says what failed, names the verified copy, and where the old file is. A directory that
  * refuses new files is refused before the transfer, as a bad --out.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless } from "./helpers/tools.ts";
 import { guest, outPath, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xkeep");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xkeep");
 
 const BYTES = 200_000;
 
@@ -36,7 +24,7 @@ async function receiveWhile(channel: string, out: string, extra: string[], meanw
   const data = crypto.getRandomValues(new Uint8Array(BYTES / 4)).slice();
   const whole = new Uint8Array(BYTES);
   for (let at = 0; at < BYTES; at += data.length) whole.set(data, at);
-  const receiver = guest(paths, [
+  const receiver = guest(suite.paths, [
     "recv",
     "-q",
     "--channel",
@@ -47,7 +35,7 @@ async function receiveWhile(channel: string, out: string, extra: string[], meanw
     "20s",
     ...extra,
   ]);
-  const sender = guest(paths, ["send", "-q", "--channel", channel, "-", "--timeout", "20s"]);
+  const sender = guest(suite.paths, ["send", "-q", "--channel", channel, "-", "--timeout", "20s"]);
   sender.proc.stdin.write(whole);
   await sender.proc.stdin.flush();
   await waitForSize(`${out}.partial`, BYTES);
@@ -67,7 +55,7 @@ function expectVerifiedCopyNamed(said: string, out: string, data: Uint8Array) {
 }
 
 test("recv --out FILE --force, FILE made a directory during the transfer: left alone, the verified copy named", async () => {
-  const out = outPath(paths, "became-dir");
+  const out = outPath(suite.paths, "became-dir");
   writeFileSync(out, "the old copy\n");
   const { codes, said, senderSaid, data } = await receiveWhile("became-dir", out, ["--force"], () => {
     rmSync(out);
@@ -85,7 +73,7 @@ test("recv --out FILE --force, FILE made a directory during the transfer: left a
 });
 
 test("recv --out FILE (no --force), a file created at FILE during the transfer: not overwritten, the copy named", async () => {
-  const out = outPath(paths, "appeared");
+  const out = outPath(suite.paths, "appeared");
   const { codes, said, data } = await receiveWhile("appeared", out, [], () =>
     writeFileSync(out, "someone else's\n"),
   );
@@ -117,7 +105,7 @@ testUnless(
   frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
   "recv --out FILE --force, its directory made read-only during the transfer: the old FILE kept, the verified copy named",
   async () => {
-    const dir = outPath(paths, "frozen");
+    const dir = outPath(suite.paths, "frozen");
     mkdirSync(dir);
     const out = join(dir, "file");
     writeFileSync(out, "the old copy\n");
@@ -138,11 +126,11 @@ testUnless(
   frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
   "recv --out into a directory that refuses new files is refused as a bad --out, before anything is received",
   async () => {
-    const dir = outPath(paths, "frozen-before");
+    const dir = outPath(suite.paths, "frozen-before");
     mkdirSync(dir);
     frozen!.freeze(dir);
     try {
-      const receiver = guest(paths, [
+      const receiver = guest(suite.paths, [
         "recv",
         "--channel",
         "frozen-before",
@@ -168,10 +156,18 @@ testUnless(
   frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
   "a receive that fails once its directory refuses changes says its own error, and names the FILE.partial it could not remove",
   async () => {
-    const dir = outPath(paths, "frozen-after");
+    const dir = outPath(suite.paths, "frozen-after");
     mkdirSync(dir);
     const out = join(dir, "file");
-    const receiver = guest(paths, ["recv", "--channel", "frozen-after", "--out", out, "--timeout", "2s"]);
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "frozen-after",
+      "--out",
+      out,
+      "--timeout",
+      "2s",
+    ]);
     try {
       await waitForSize(`${out}.partial`, 0);
       frozen!.freeze(dir);

@@ -3,7 +3,7 @@
  * and the shell's > do), one that names nothing refused, and a FILE.ivsh-replaced that a receiver killed
  * while it replaced FILE left behind reported by the next receive, never removed.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import {
   chmodSync,
   existsSync,
@@ -14,29 +14,19 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { CLI } from "./helpers/paths.ts";
+import { exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xnames");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xnames");
 
 /** Sends a fresh 256 KiB file on `channel` to `recv --out out ...extra`; the two exit codes. */
 async function receiveInto(channel: string, out: string, extra: string[] = []) {
-  const input = outPath(paths, `${channel}.in`);
+  const input = outPath(suite.paths, `${channel}.in`);
   const data = await randomFile(input, 256 << 10);
-  const receiver = guest(paths, [
+  const receiver = guest(suite.paths, [
     "recv",
     "-q",
     "--channel",
@@ -47,17 +37,17 @@ async function receiveInto(channel: string, out: string, extra: string[] = []) {
     "20s",
     ...extra,
   ]);
-  const sender = guest(paths, ["send", "-q", "--channel", channel, input, "--timeout", "20s"]);
+  const sender = guest(suite.paths, ["send", "-q", "--channel", channel, input, "--timeout", "20s"]);
   const codes = [await sender.exit(), await receiver.exit()];
   return { codes, data, said: await receiver.stderr };
 }
 
 test("recv --out LINK --force writes the file LINK names, and LINK stays a link to it", async () => {
-  const elsewhere = outPath(paths, "elsewhere");
+  const elsewhere = outPath(suite.paths, "elsewhere");
   mkdirSync(elsewhere);
   const file = `${elsewhere}/through.file`;
   writeFileSync(file, "the old copy\n");
-  const link = outPath(paths, "through.link");
+  const link = outPath(suite.paths, "through.link");
   symlinkSync("elsewhere/through.file", link);
   const { codes, data } = await receiveInto("through", link, ["--force"]);
   expect(codes).toEqual([0, 0]);
@@ -68,11 +58,11 @@ test("recv --out LINK --force writes the file LINK names, and LINK stays a link 
 });
 
 test("recv --out LINK without --force is refused as the file it names exists: both kept", async () => {
-  const file = outPath(paths, "kept.file");
+  const file = outPath(suite.paths, "kept.file");
   writeFileSync(file, "the old copy\n");
-  const link = outPath(paths, "kept.link");
+  const link = outPath(suite.paths, "kept.link");
   symlinkSync(file, link);
-  const receiver = guest(paths, ["recv", "--channel", "kept", "--out", link, "--timeout", "5s"]);
+  const receiver = guest(suite.paths, ["recv", "--channel", "kept", "--out", link, "--timeout", "5s"]);
   expect(await receiver.exit()).toBe(1);
   expect(await receiver.stderr).toContain("already exists");
   expect(lstatSync(link).isSymbolicLink()).toBe(true);
@@ -81,10 +71,10 @@ test("recv --out LINK without --force is refused as the file it names exists: bo
 
 for (const extra of [[], ["--force"]])
   test(`recv --out DANGLING ${extra.join(" ")}: refused naming where it points; nothing created there`, async () => {
-    const nowhere = outPath(paths, `nowhere${extra.length}`);
-    const link = outPath(paths, `dangling${extra.length}.link`);
+    const nowhere = outPath(suite.paths, `nowhere${extra.length}`);
+    const link = outPath(suite.paths, `dangling${extra.length}.link`);
     symlinkSync(nowhere, link);
-    const receiver = guest(paths, [
+    const receiver = guest(suite.paths, [
       "recv",
       "--channel",
       "dangling",
@@ -106,7 +96,7 @@ for (const extra of [[], ["--force"]])
 
 test("a FILE.ivsh-replaced left by a killed receive is reported by the next recv --out FILE, and kept", async () => {
   // What a receiver killed between replacing FILE and letting the old one go leaves.
-  const output = outPath(paths, "left.out");
+  const output = outPath(suite.paths, "left.out");
   writeFileSync(output, "the copy the killed receiver kept\n");
   writeFileSync(`${output}.ivsh-replaced`, "the file it replaced\n");
   const { codes, data, said } = await receiveInto("left", output, ["--force"]);
@@ -120,10 +110,10 @@ test("a FILE.ivsh-replaced left by a killed receive is reported by the next recv
 });
 
 test("a refused recv --out FILE names a leftover FILE.ivsh-replaced too", async () => {
-  const output = outPath(paths, "refused.out");
+  const output = outPath(suite.paths, "refused.out");
   writeFileSync(output, "new\n");
   writeFileSync(`${output}.ivsh-replaced`, "old\n");
-  const receiver = guest(paths, ["recv", "--channel", "refused", "--out", output, "--timeout", "5s"]);
+  const receiver = guest(suite.paths, ["recv", "--channel", "refused", "--out", output, "--timeout", "5s"]);
   expect(await receiver.exit()).toBe(1);
   expect(await receiver.stderr).toContain(`${output}.ivsh-replaced`);
 });
@@ -132,8 +122,8 @@ testUnless(
   process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a process as another user",
   "recv --force over another user's file in a sticky directory is refused before anything is received",
   async () => {
-    chmodSync(paths.dir, 0o755);
-    const sticky = join(paths.dir, "sticky");
+    chmodSync(suite.dir, 0o755);
+    const sticky = join(suite.dir, "sticky");
     mkdirSync(sticky);
     chmodSync(sticky, 0o1777);
     const theirs = join(sticky, "theirs");
@@ -152,7 +142,7 @@ testUnless(
         theirs,
         "--force",
       ],
-      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) } },
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) } },
     );
     const said = new Response(receiver.stderr).text();
     expect(await exitOrKill(receiver, 20_000)).toBe(1);

@@ -3,7 +3,7 @@
  * a disk, a /proc file whose size says nothing, and a file that changes while it is sent (the transfer
  * fails, the receiver keeps no copy). Every case is two separate `ivsh guest` processes.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import {
   appendFileSync,
   chmodSync,
@@ -29,26 +29,16 @@ import { DIGEST_PIECE_BYTES } from "../src/transfer/digest.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../src/transfer/ring-setup.ts";
 import { FILE_RING } from "../src/transfer/run.ts";
 import { Sink } from "../src/transfer/sink.ts";
-import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { CLI, REPO } from "./helpers/paths.ts";
+import { eventually } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless, testWithTool } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const TMPFS_MAGIC = 0x01021994;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("sources");
-  arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("sources", { size: "64MiB" });
 
 describe("bit-exact round trips with 1 MiB chunks, around a digest piece and a chunk", () => {
   for (const [label, bytes] of [
@@ -58,7 +48,7 @@ describe("bit-exact round trips with 1 MiB chunks, around a digest piece and a c
     ["chunk - 1", MIB - 1],
     ["chunk + 1", MIB + 1],
   ] as const)
-    test(label, () => roundTrip(paths, `sized-${slug(label)}`, bytes, { chunk: MIB }));
+    test(label, () => roundTrip(suite.paths, `sized-${slug(label)}`, bytes, { chunk: MIB }));
 });
 
 describe("a regular file without --chunk-size or --depth: 4 MiB chunks, depth 2 (the same 8 MiB ring)", () => {
@@ -68,14 +58,14 @@ describe("a regular file without --chunk-size or --depth: 4 MiB chunks, depth 2 
     ["two chunks and a piece", 9 * MIB + 5],
   ] as const)
     test(label, async () => {
-      expect(await roundTrip(paths, `file-ring-${slug(label)}`, bytes, {})).toEqual(FILE_RING);
+      expect(await roundTrip(suite.paths, `file-ring-${slug(label)}`, bytes, {})).toEqual(FILE_RING);
     });
 
   test("a pipe keeps the default ring: its reads return what is there, rarely a whole chunk", async () => {
-    const output = outPath(paths, "pipe-ring.out");
+    const output = outPath(suite.paths, "pipe-ring.out");
     const data = new Uint8Array(3 * MIB + 7).map((_, index) => (index * 31 + 7) & 0xff);
-    const receiver = guest(paths, ["recv", "--channel", "pipe-ring", "--out", output]);
-    const sender = guest(paths, ["send", "-", "--channel", "pipe-ring", "--json"]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "pipe-ring", "--out", output]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "pipe-ring", "--json"]);
     await sender.proc.stdin.write(data);
     await sender.proc.stdin.end();
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
@@ -91,7 +81,7 @@ describe("a regular file without --chunk-size or --depth: 4 MiB chunks, depth 2 
 
 describe("sources on different file systems", () => {
   test("a file on tmpfs", () =>
-    roundTrip(paths, "on-tmpfs", 3 * MIB + 5, { chunk: MIB, inputDir: paths.shmDir }));
+    roundTrip(suite.paths, "on-tmpfs", 3 * MIB + 5, { chunk: MIB, inputDir: suite.shmDir }));
 
   const diskParent = [REPO, "/var/tmp", "/tmp"].find((dir) => statfsSync(dir).type !== TMPFS_MAGIC);
   const noDisk = diskParent
@@ -100,16 +90,16 @@ describe("sources on different file systems", () => {
   testUnless(noDisk, "a file on a disk (not tmpfs)", async () => {
     const dir = mkdtempSync(join(diskParent as string, ".ivsh-disk-source-"));
     try {
-      await roundTrip(paths, "on-disk", 3 * MIB + 5, { chunk: MIB, inputDir: dir });
+      await roundTrip(suite.paths, "on-disk", 3 * MIB + 5, { chunk: MIB, inputDir: dir });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test("a /proc file (its size says 0) is read to its end", async () => {
-    const output = outPath(paths, "proc.out");
-    const receiver = guest(paths, ["recv", "--channel", "proc", "--out", output]);
-    const sender = guest(paths, ["send", "/proc/filesystems", "--channel", "proc"]);
+    const output = outPath(suite.paths, "proc.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "proc", "--out", output]);
+    const sender = guest(suite.paths, ["send", "/proc/filesystems", "--channel", "proc"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     const sent = readFileSync("/proc/filesystems");
     expect(sent.byteLength).toBeGreaterThan(0);
@@ -130,15 +120,15 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
   for (const [label, change, reason] of changes)
     test(label, async () => {
       const channel = `changing-${slug(label)}`;
-      const input = join(paths.dir, `${channel}.in`);
-      const output = outPath(paths, `${channel}.out`);
+      const input = join(suite.dir, `${channel}.in`);
+      const output = outPath(suite.paths, `${channel}.out`);
       await randomFile(input, 32 * MIB);
       // The sender opens the file, fills the ring (8 MiB) and waits: no receiver yet. The change comes
       // once it has read into the ring (so after it took the file's size and time when it opened it).
-      const sender = guest(paths, ["send", input, "--channel", channel, "--chunk-size", "1MiB"]);
+      const sender = guest(suite.paths, ["send", input, "--channel", channel, "--chunk-size", "1MiB"]);
       await waitUntilOpen(sender.proc.pid, input, MIB);
       change(input);
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
       expect(await sender.exit()).toBe(1);
       expect(await sender.stderr).toMatch(new RegExp(`Failed to send ${input} since ${reason.source}`));
       // Not "no copy": the receiver says what arrived is left in FILE.partial, unverified.
@@ -150,18 +140,18 @@ describe("a file that changes while it is sent fails the transfer; the receiver 
 
 describe("receiving into files", () => {
   test("an existing --out is refused without --force and kept as it was; with --force it is replaced", async () => {
-    const input = join(paths.dir, "replace.in");
-    const output = outPath(paths, "replace.out");
+    const input = join(suite.dir, "replace.in");
+    const output = outPath(suite.paths, "replace.out");
     const data = await randomFile(input, 10_000);
     await Bun.write(output, "the old contents");
-    const refused = guest(paths, ["recv", "--channel", "replace", "--out", output]);
+    const refused = guest(suite.paths, ["recv", "--channel", "replace", "--out", output]);
     expect(await refused.exit()).toBe(1);
     expect(await refused.stderr).toMatch(
       /Failed to write .*replace\.out since the file already exists \(pass --force/,
     );
     expect(await Bun.file(output).text()).toBe("the old contents");
-    const receiver = guest(paths, ["recv", "--channel", "replace", "--out", output, "--force"]);
-    const sender = guest(paths, ["send", input, "--channel", "replace"]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "replace", "--out", output, "--force"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "replace"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
     // One record: the summary says "1 chunk", not "1 chunks".
@@ -169,13 +159,13 @@ describe("receiving into files", () => {
   });
 
   test("a file replaced with --force keeps its permissions (a private file stays private)", async () => {
-    const input = join(paths.dir, "private.in");
-    const output = outPath(paths, "private.out");
+    const input = join(suite.dir, "private.in");
+    const output = outPath(suite.paths, "private.out");
     await randomFile(input, 1000);
     await Bun.write(output, "old secret");
     chmodSync(output, 0o600);
-    const receiver = guest(paths, ["recv", "--channel", "private", "--out", output, "--force"]);
-    const sender = guest(paths, ["send", input, "--channel", "private"]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "private", "--out", output, "--force"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "private"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect((statSync(output).mode & 0o777).toString(8)).toBe("600");
   });
@@ -185,14 +175,14 @@ describe("receiving into files", () => {
     ["SIGHUP", 129],
   ] as const)
     test(`a receiver stopped by ${signal} before any data arrived leaves no FILE.partial, exit ${code}`, async () => {
-      const output = outPath(paths, `nothing-${signal}.out`);
-      const receiver = guest(paths, ["recv", "--channel", `nobody-sends-${signal}`, "--out", output]);
+      const output = outPath(suite.paths, `nothing-${signal}.out`);
+      const receiver = guest(suite.paths, ["recv", "--channel", `nobody-sends-${signal}`, "--out", output]);
       await waitUntilOpen(receiver.proc.pid, `${output}.partial`);
       // Waiting for a sender on its channel (a signal during the hello is told as such, not as the
       // channel's). Its channel's slot, not its session: the arbiter lists a session as soon as it
       // answered the hello, while the receiver may still be reading that answer (a flake under load).
       const waiting = async () =>
-        (await fetchStatus({ unix: paths.socket })).report.sync.some((slot) =>
+        (await fetchStatus({ unix: suite.socket })).report.sync.some((slot) =>
           slot.name.includes(`nobody-sends-${signal}`),
         );
       await eventually(waiting, 20_000, "the receiver opening its channel");
@@ -207,12 +197,18 @@ describe("receiving into files", () => {
     });
 
   test("a missing FILE or --out directory is named as such", async () => {
-    const missing = guest(paths, ["send", join(paths.dir, "no-such-file"), "--channel", "missing"]);
+    const missing = guest(suite.paths, ["send", join(suite.dir, "no-such-file"), "--channel", "missing"]);
     expect(await missing.exit()).toBe(1);
     expect(await missing.stderr).toMatch(
       /no-such-file since there is no such file or directory \(FILE names the file to send/,
     );
-    const nowhere = guest(paths, ["recv", "--channel", "missing", "--out", join(paths.dir, "no-dir", "out")]);
+    const nowhere = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "missing",
+      "--out",
+      join(suite.dir, "no-dir", "out"),
+    ]);
     expect(await nowhere.exit()).toBe(1);
     expect(await nowhere.stderr).toMatch(
       /there is no such file or directory \(--out names the file to write/,
@@ -221,14 +217,14 @@ describe("receiving into files", () => {
 });
 
 test("a reader of stdout that closes early (| head) is named as such; the sender is told the receiver left", async () => {
-  const input = join(paths.dir, "early-close.in");
+  const input = join(suite.dir, "early-close.in");
   await randomFile(input, 8 << 20);
   const pipeline = `"${process.execPath}" "${CLI}" guest recv --channel early-close --out - | head -c 1000 >/dev/null`;
   const receiver = Bun.spawn(["bash", "-o", "pipefail", "-c", pipeline], {
-    env: { ...process.env, ...clientEnv(paths) },
+    env: { ...process.env, ...clientEnv(suite.paths) },
     stderr: "pipe",
   });
-  const sender = guest(paths, ["send", input, "--channel", "early-close"]);
+  const sender = guest(suite.paths, ["send", input, "--channel", "early-close"]);
   const [receiverExit, receiverErr, senderExit] = await Promise.all([
     receiver.exited,
     new Response(receiver.stderr).text(),
@@ -249,7 +245,7 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
   }
 
   test("--force over a read-only file: the copy is private and writable while written, takes the old mode when kept", () => {
-    const output = outPath(paths, "read-only.out");
+    const output = outPath(suite.paths, "read-only.out");
     writeFileSync(output, "the old contents");
     chmodSync(output, 0o444);
     const failed = sinkWriting(output, "a copy that fails", true);
@@ -264,7 +260,7 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
   });
 
   test("--force, and the verdict undone after the keep: the replaced file is back, the new copy in FILE.partial", () => {
-    const output = outPath(paths, "undo.out");
+    const output = outPath(suite.paths, "undo.out");
     writeFileSync(output, "the old contents");
     const sink = sinkWriting(output, "the new contents", true);
     sink.keep();
@@ -277,7 +273,7 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
   });
 
   test("--force, verdict final: the replaced file is let go; a failure after the keep leaves FILE as it is", () => {
-    const output = outPath(paths, "settled.out");
+    const output = outPath(suite.paths, "settled.out");
     writeFileSync(output, "the old contents");
     const sink = sinkWriting(output, "the new contents", true);
     sink.keep();
@@ -289,46 +285,46 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
   });
 
   test("a FILE.partial already there is not overwritten: refused, naming it; --force replaces it", async () => {
-    const output = outPath(paths, "leftover.out");
+    const output = outPath(suite.paths, "leftover.out");
     writeFileSync(`${output}.partial`, "an earlier run's bytes");
-    const refused = guest(paths, ["recv", "--channel", "leftover", "--out", output]);
+    const refused = guest(suite.paths, ["recv", "--channel", "leftover", "--out", output]);
     expect(await refused.exit()).toBe(1);
     expect(await refused.stderr).toContain(
       `${output}.partial exists: an earlier receive that did not finish left it (remove it, or pass --force`,
     );
     expect(readFileSync(`${output}.partial`, "utf8")).toBe("an earlier run's bytes");
-    const input = join(paths.dir, "leftover.in");
+    const input = join(suite.dir, "leftover.in");
     const data = await randomFile(input, 5_000);
-    const receiver = guest(paths, ["recv", "--channel", "leftover", "--out", output, "--force"]);
-    const sender = guest(paths, ["send", input, "--channel", "leftover"]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "leftover", "--out", output, "--force"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "leftover"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
   });
 
   test("two receivers on one --out: the second is refused, --force or not, and the first is undisturbed", async () => {
-    const output = outPath(paths, "twice.out");
-    const first = guest(paths, ["recv", "--channel", "twice", "--out", output]);
+    const output = outPath(suite.paths, "twice.out");
+    const first = guest(suite.paths, ["recv", "--channel", "twice", "--out", output]);
     await waitUntilOpen(first.proc.pid, `${output}.partial`);
     for (const force of [[], ["--force"]]) {
-      const second = guest(paths, ["recv", "--channel", "twice-2", "--out", output, ...force]);
+      const second = guest(suite.paths, ["recv", "--channel", "twice-2", "--out", output, ...force]);
       expect(await second.exit()).toBe(1);
       expect(await second.stderr).toContain(`another receiver is writing ${output}.partial now`);
     }
-    const input = join(paths.dir, "twice.in");
+    const input = join(suite.dir, "twice.in");
     const data = await randomFile(input, 100_000);
-    const sender = guest(paths, ["send", input, "--channel", "twice"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "twice"]);
     expect([await sender.exit(), await first.exit()]).toEqual([0, 0]);
     expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
   });
 
   test("--out naming a directory is refused as such", async () => {
-    const receiver = guest(paths, ["recv", "--channel", "dir", "--out", paths.dir]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "dir", "--out", suite.dir]);
     expect(await receiver.exit()).toBe(1);
-    expect(await receiver.stderr).toContain(`${paths.dir} is a directory (--out names the file to write`);
+    expect(await receiver.stderr).toContain(`${suite.dir} is a directory (--out names the file to write`);
   });
 
   test("--out= (empty) is a usage error, not a file named .partial", async () => {
-    const receiver = guest(paths, ["recv", "--channel", "empty-out", "--out="]);
+    const receiver = guest(suite.paths, ["recv", "--channel", "empty-out", "--out="]);
     expect(await receiver.exit()).toBe(2);
     expect(await receiver.stderr).toContain("Failed to use --out '' since it is empty");
     expect(existsSync(".partial")).toBe(false);
@@ -338,14 +334,14 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     cannotMount,
     "a full file system: the error says so and what to do, and the truncated copy is removed",
     async () => {
-      const small = join(paths.dir, "small");
+      const small = join(suite.dir, "small");
       mkdirSync(small);
       Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
       try {
-        const input = join(paths.dir, "too-big.in");
+        const input = join(suite.dir, "too-big.in");
         await randomFile(input, 3 * MIB);
-        const receiver = guest(paths, ["recv", "--channel", "full", "--out", join(small, "out")]);
-        const sender = guest(paths, ["send", input, "--channel", "full"]);
+        const receiver = guest(suite.paths, ["recv", "--channel", "full", "--out", join(small, "out")]);
+        const sender = guest(suite.paths, ["send", input, "--channel", "full"]);
         expect([await receiver.exit(), await sender.exit()]).toEqual([1, 1]);
         expect(await receiver.stderr).toContain(
           `Failed to write ${join(small, "out")} since its file system is full (ENOSPC) after`,
@@ -353,7 +349,7 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
         expect(readdirSync(small)).toEqual([]);
         // A read-only file system is named as such when the copy is opened.
         Bun.spawnSync(["mount", "-o", "remount,ro", small]);
-        const readOnly = guest(paths, ["recv", "--channel", "ro", "--out", join(small, "out")]);
+        const readOnly = guest(suite.paths, ["recv", "--channel", "ro", "--out", join(small, "out")]);
         expect(await readOnly.exit()).toBe(1);
         expect(await readOnly.stderr).toContain("is on a read-only file system (EROFS)");
       } finally {
@@ -364,9 +360,9 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
 });
 
 test("a ring larger than the region: the error says which flags make it fit", async () => {
-  const input = join(paths.dir, "big-ring.in");
+  const input = join(suite.dir, "big-ring.in");
   await randomFile(input, 80 * MIB);
-  const sender = guest(paths, [
+  const sender = guest(suite.paths, [
     "send",
     input,
     "--channel",
@@ -388,8 +384,16 @@ test("a ring larger than the region: the error says which flags make it fit", as
 
 describe("--timeout: how long an end waits for the other to show up", () => {
   test("a receiver with no sender gives up, exit 1, naming the limit; no file left", async () => {
-    const output = outPath(paths, "lonely.out");
-    const receiver = guest(paths, ["recv", "--channel", "lonely", "--out", output, "--timeout", "300ms"]);
+    const output = outPath(suite.paths, "lonely.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "lonely",
+      "--out",
+      output,
+      "--timeout",
+      "300ms",
+    ]);
     expect(await receiver.exit()).toBe(1);
     expect(await receiver.stderr).toContain(
       "Failed to receive on channel 'lonely' since no sender showed up within 300 ms (--timeout)",
@@ -403,25 +407,33 @@ describe("--timeout: how long an end waits for the other to show up", () => {
   ] as const)
     test(`a sender with no receiver gives up: ${label}`, async () => {
       const channel = `unheard-${bytes}`;
-      const input = join(paths.dir, `${channel}.in`);
+      const input = join(suite.dir, `${channel}.in`);
       await randomFile(input, bytes);
-      const sender = guest(paths, ["send", input, "--channel", channel, "--timeout", "300ms"]);
+      const sender = guest(suite.paths, ["send", input, "--channel", channel, "--timeout", "300ms"]);
       expect(await sender.exit()).toBe(1);
       expect(await sender.stderr).toContain(
         `Failed to send on channel '${channel}' since no receiver showed up within 300 ms (--timeout)`,
       );
       // The channel is free again: a sender and receiver after it meet normally.
-      const output = outPath(paths, `${channel}.out`);
-      const receiver = guest(paths, ["recv", "--channel", channel, "--out", output]);
-      const again = guest(paths, ["send", input, "--channel", channel, "--timeout", "60s"]);
+      const output = outPath(suite.paths, `${channel}.out`);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
+      const again = guest(suite.paths, ["send", input, "--channel", channel, "--timeout", "60s"]);
       expect([await again.exit(), await receiver.exit()]).toEqual([0, 0]);
     });
 
   test("once both ends are there, --timeout does not limit the transfer (a pipe fed for longer)", async () => {
-    const output = outPath(paths, "slow-pipe.out");
-    const receiver = guest(paths, ["recv", "--channel", "slow-pipe", "--out", output, "--timeout", "10s"]);
+    const output = outPath(suite.paths, "slow-pipe.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "slow-pipe",
+      "--out",
+      output,
+      "--timeout",
+      "10s",
+    ]);
     await waitUntilOpen(receiver.proc.pid, `${output}.partial`); // it is up before the sender starts
-    const sender = guest(paths, ["send", "-", "--channel", "slow-pipe", "--timeout", "1s"]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "slow-pipe", "--timeout", "1s"]);
     const piece = new Uint8Array(100_000).fill(9);
     // Fed over about two seconds, twice the sender's limit, after both ends have met.
     for (let round = 0; round < 10; round++) {
@@ -435,11 +447,11 @@ describe("--timeout: how long an end waits for the other to show up", () => {
   });
 
   test("a --timeout that is not a duration, or one no timer can wait (0, 600h), is a usage error", async () => {
-    const sender = guest(paths, ["send", "/etc/hostname", "--timeout", "soon"]);
+    const sender = guest(suite.paths, ["send", "/etc/hostname", "--timeout", "soon"]);
     expect(await sender.exit()).toBe(2);
     expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
     for (const value of ["0", "600h"]) {
-      const receiver = guest(paths, ["recv", "--out", "-", "--timeout", value]);
+      const receiver = guest(suite.paths, ["recv", "--out", "-", "--timeout", value]);
       expect(await receiver.exit()).toBe(2);
       expect(await receiver.stderr).toContain(
         `Failed to use --timeout ${value} since it must be between 1ms and 596 h 31 min`,
@@ -450,7 +462,7 @@ describe("--timeout: how long an end waits for the other to show up", () => {
 
 test("Ctrl-C while connecting to an arbiter that keeps closing during hello (restarting): exit 130, not 30 s of retries", async () => {
   let accepted = 0;
-  const socket = join(paths.dir, "restarting.sock");
+  const socket = join(suite.dir, "restarting.sock");
   const listener = Bun.listen({
     unix: socket,
     socket: {
@@ -463,8 +475,16 @@ test("Ctrl-C while connecting to an arbiter that keeps closing during hello (res
     },
   });
   try {
-    const output = outPath(paths, "restarting.out");
-    const receiver = guest(paths, ["recv", "--channel", "restarting", "--out", output, "--socket", socket]);
+    const output = outPath(suite.paths, "restarting.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "restarting",
+      "--out",
+      output,
+      "--socket",
+      socket,
+    ]);
     while (accepted < 2) await Bun.sleep(10); // it is retrying now
     receiver.proc.kill("SIGINT");
     expect(await receiver.exit()).toBe(130);
@@ -477,13 +497,21 @@ test("Ctrl-C while connecting to an arbiter that keeps closing during hello (res
 
 describe("progress and quiet", () => {
   test("--progress off a terminal: plain lines (no escape codes), with total and percent", async () => {
-    const input = join(paths.dir, "shown.in");
+    const input = join(suite.dir, "shown.in");
     await randomFile(input, 3 * MIB);
-    const output = outPath(paths, "shown.out");
-    const receiver = guest(paths, ["recv", "--channel", "shown", "--out", output, "--progress"]);
+    const output = outPath(suite.paths, "shown.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "shown", "--out", output, "--progress"]);
     // A ring smaller than the file: a sender that could fill the ring before the receiver joined would
     // be done before it had any progress to show (it shows none until a receiver joins).
-    const sender = guest(paths, ["send", input, "--channel", "shown", "--progress", "--chunk-size", "64KiB"]);
+    const sender = guest(suite.paths, [
+      "send",
+      input,
+      "--channel",
+      "shown",
+      "--progress",
+      "--chunk-size",
+      "64KiB",
+    ]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     const text = `${await sender.stderr}${await receiver.stderr}`;
     expect(text).not.toContain("\x1b[");
@@ -500,14 +528,14 @@ describe("progress and quiet", () => {
     "script",
     "on a 60-column terminal every progress line fits (it is redrawn in place, not scrolled)",
     async () => {
-      const input = join(paths.dir, `${"a-rather-long-file-name-".repeat(4)}.in`);
+      const input = join(suite.dir, `${"a-rather-long-file-name-".repeat(4)}.in`);
       await randomFile(input, 8 * MIB);
-      const receiver = guest(paths, ["recv", "--channel", "narrow", "--out", "/dev/null", "-q"]);
+      const receiver = guest(suite.paths, ["recv", "--channel", "narrow", "--out", "/dev/null", "-q"]);
       const command = `stty cols 60; '${process.execPath}' '${CLI}' guest send '${input}' --channel narrow --chunk-size 64KiB`;
       const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, ...clientEnv(paths), NO_COLOR: "" },
+        env: { ...process.env, ...clientEnv(suite.paths), NO_COLOR: "" },
       });
       const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
       expect([exitCode, await receiver.exit()]).toEqual([0, 0]);
@@ -521,9 +549,17 @@ describe("progress and quiet", () => {
   );
 
   test("a sender with no receiver says what it waits for", async () => {
-    const input = join(paths.dir, "waiting.in");
+    const input = join(suite.dir, "waiting.in");
     await randomFile(input, 12 * MIB);
-    const sender = guest(paths, ["send", input, "--channel", "waiting", "--progress", "--timeout", "1s"]);
+    const sender = guest(suite.paths, [
+      "send",
+      input,
+      "--channel",
+      "waiting",
+      "--progress",
+      "--timeout",
+      "1s",
+    ]);
     expect(await sender.exit()).toBe(1);
     const said = await sender.stderr;
     expect(said).toContain("waiting for a receiver on channel 'waiting'...");
@@ -532,11 +568,11 @@ describe("progress and quiet", () => {
   });
 
   test("--quiet: a transfer that succeeds prints nothing", async () => {
-    const input = join(paths.dir, "hushed.in");
+    const input = join(suite.dir, "hushed.in");
     await randomFile(input, 100_000);
-    const output = outPath(paths, "hushed.out");
-    const receiver = guest(paths, ["recv", "--channel", "hushed", "--out", output, "-q"]);
-    const sender = guest(paths, ["send", input, "--channel", "hushed", "--quiet"]);
+    const output = outPath(suite.paths, "hushed.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "hushed", "--out", output, "-q"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "hushed", "--quiet"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     expect(`${await sender.stderr}${await receiver.stderr}`).toBe("");
   });

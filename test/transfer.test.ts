@@ -1,24 +1,13 @@
 /** `ivsh guest send` / `recv` between separate processes: exact bytes, pipes, busy channels, two at once. */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fitRingToSize } from "../src/transfer/ring-setup.ts";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { CLI } from "./helpers/paths.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes, slug } from "./helpers/transfer.ts";
 
 const CHUNK = 65536;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("transfer");
-  arbiter = await ArbiterProcess.start(paths, { size: "64MiB" });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("transfer", { size: "64MiB" });
 
 describe("bit-exact round trips", () => {
   for (const [label, bytes] of [
@@ -28,20 +17,26 @@ describe("bit-exact round trips", () => {
     ["block", CHUNK],
     ["block + 1", CHUNK + 1],
   ] as const)
-    test(label, () => roundTrip(paths, slug(label), bytes, { chunk: CHUNK }));
+    test(label, () => roundTrip(suite.paths, slug(label), bytes, { chunk: CHUNK }));
 
-  test("256 MiB of random data", () => roundTrip(paths, "big", 256 << 20, { chunk: 1 << 20 }), 120_000);
+  test("256 MiB of random data", () => roundTrip(suite.paths, "big", 256 << 20, { chunk: 1 << 20 }), 120_000);
 });
 
 describe("the summary's time", () => {
   test("the sender's clock starts when the receiver arrives, not while it waits for one", async () => {
-    const input = join(paths.dir, "arrival.in");
+    const input = join(suite.dir, "arrival.in");
     await randomFile(input, 4 << 20);
-    const sender = guest(paths, ["send", input, "--channel", "arrival", "--json"]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "arrival", "--json"]);
     // Long enough for the sender to open the channel and wait; nothing below depends on how long.
     await Bun.sleep(1500);
     const receiverStarted = performance.now();
-    const receiver = guest(paths, ["recv", "--channel", "arrival", "--out", outPath(paths, "arrival.out")]);
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "arrival",
+      "--out",
+      outPath(suite.paths, "arrival.out"),
+    ]);
     expect(await sender.exit()).toBe(0);
     const sinceReceiver = (performance.now() - receiverStarted) / 1000;
     expect(await receiver.exit()).toBe(0);
@@ -54,11 +49,18 @@ describe("the summary's time", () => {
 
 describe("the ring fits a file of known size", () => {
   test("a small file goes through a one-page ring, and the digest is the one its records define", async () => {
-    await roundTrip(paths, "small-ring", 1024, { chunk: CHUNK });
-    const input = join(paths.dir, "fit.in");
+    await roundTrip(suite.paths, "small-ring", 1024, { chunk: CHUNK });
+    const input = join(suite.dir, "fit.in");
     await randomFile(input, 1024);
-    const receiver = guest(paths, ["recv", "--channel", "fit", "--out", outPath(paths, "fit.out"), "--json"]);
-    const sender = guest(paths, ["send", input, "--channel", "fit", "--json"]);
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "fit",
+      "--out",
+      outPath(suite.paths, "fit.out"),
+      "--json",
+    ]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "fit", "--json"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
     await sender.events.finished;
     const summary = JSON.parse(sender.events.lines.at(-1)!);
@@ -88,14 +90,14 @@ describe("the ring fits a file of known size", () => {
 
 describe("pipes and the channel's rules", () => {
   test("stdin to stdout: a pipe on both ends", async () => {
-    const data = await randomFile(join(paths.dir, "piped.in"), 5_000_000);
+    const data = await randomFile(join(suite.dir, "piped.in"), 5_000_000);
     // stdout carries the data here, so the receiver is spawned without the JSON-event reader.
     const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "pipe"], {
-      env: { ...process.env, ...clientEnv(paths) },
+      env: { ...process.env, ...clientEnv(suite.paths) },
       stdout: "pipe",
       stderr: "inherit",
     });
-    const sender = guest(paths, ["send", "-", "--channel", "pipe"]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "pipe"]);
     for (let offset = 0; offset < data.length; offset += 300_000) {
       sender.proc.stdin.write(data.subarray(offset, offset + 300_000));
       await sender.proc.stdin.flush();
@@ -108,57 +110,81 @@ describe("pipes and the channel's rules", () => {
   });
 
   test("a second sender on a busy channel is told 'channel busy'; the first is unaffected", async () => {
-    const first = guest(paths, ["send", "-", "--channel", "busy"]);
+    const first = guest(suite.paths, ["send", "-", "--channel", "busy"]);
     first.proc.stdin.write(new Uint8Array(1000));
     await first.proc.stdin.flush();
     await Bun.sleep(500);
-    const second = guest(paths, ["send", join(paths.dir, "piped.in"), "--channel", "busy"]);
+    const second = guest(suite.paths, ["send", join(suite.dir, "piped.in"), "--channel", "busy"]);
     expect(await second.exit()).toBe(1);
     expect(await second.stderr).toMatch(
       /Failed to send on channel 'busy' since channel busy: client \d+ is sending on it/,
     );
-    const receiver = guest(paths, ["recv", "--channel", "busy", "--out", outPath(paths, "busy.out")]);
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "busy",
+      "--out",
+      outPath(suite.paths, "busy.out"),
+    ]);
     await first.proc.stdin.end();
     expect([await first.exit(), await receiver.exit()]).toEqual([0, 0]);
-    expect(Bun.file(outPath(paths, "busy.out")).size).toBe(1000);
+    expect(Bun.file(outPath(suite.paths, "busy.out")).size).toBe(1000);
   });
 
   test("a second receiver on a busy channel is told 'client N is receiving on it'", async () => {
-    const first = guest(paths, ["recv", "--channel", "busy-recv", "--out", outPath(paths, "busy-recv.out")]);
+    const first = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "busy-recv",
+      "--out",
+      outPath(suite.paths, "busy-recv.out"),
+    ]);
     await Bun.sleep(500);
-    const second = guest(paths, ["recv", "--channel", "busy-recv", "--out", outPath(paths, "busy-recv.2")]);
+    const second = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "busy-recv",
+      "--out",
+      outPath(suite.paths, "busy-recv.2"),
+    ]);
     expect(await second.exit()).toBe(1);
     expect(await second.stderr).toMatch(
       /Failed to receive on channel 'busy-recv' since channel busy: client \d+ is receiving on it/,
     );
-    const data = await randomFile(join(paths.dir, "busy-recv.in"), 1000);
-    const sender = guest(paths, ["send", join(paths.dir, "busy-recv.in"), "--channel", "busy-recv"]);
+    const data = await randomFile(join(suite.dir, "busy-recv.in"), 1000);
+    const sender = guest(suite.paths, ["send", join(suite.dir, "busy-recv.in"), "--channel", "busy-recv"]);
     expect([await sender.exit(), await first.exit()]).toEqual([0, 0]);
     expect(
-      sameBytes(new Uint8Array(await Bun.file(outPath(paths, "busy-recv.out")).arrayBuffer()), data),
+      sameBytes(new Uint8Array(await Bun.file(outPath(suite.paths, "busy-recv.out")).arrayBuffer()), data),
     ).toBe(true);
   });
 
   test("the receiver may start first", async () => {
-    const receiver = guest(paths, ["recv", "--channel", "late", "--out", outPath(paths, "late.out")]);
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "late",
+      "--out",
+      outPath(suite.paths, "late.out"),
+    ]);
     await Bun.sleep(700);
-    const data = await randomFile(join(paths.dir, "late.in"), 200_000);
-    const sender = guest(paths, ["send", join(paths.dir, "late.in"), "--channel", "late"]);
+    const data = await randomFile(join(suite.dir, "late.in"), 200_000);
+    const sender = guest(suite.paths, ["send", join(suite.dir, "late.in"), "--channel", "late"]);
     expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
-    expect(sameBytes(new Uint8Array(await Bun.file(outPath(paths, "late.out")).arrayBuffer()), data)).toBe(
-      true,
-    );
+    expect(
+      sameBytes(new Uint8Array(await Bun.file(outPath(suite.paths, "late.out")).arrayBuffer()), data),
+    ).toBe(true);
   });
 
   test("two channels at once between four processes", async () => {
     const inputs = await Promise.all(
-      ["a", "b"].map((name) => randomFile(join(paths.dir, `${name}.in`), 20 << 20)),
+      ["a", "b"].map((name) => randomFile(join(suite.dir, `${name}.in`), 20 << 20)),
     );
     const sides = ["a", "b"].flatMap((name) => [
-      guest(paths, ["recv", "--channel", `pair-${name}`, "--out", outPath(paths, `${name}.out`)]),
-      guest(paths, [
+      guest(suite.paths, ["recv", "--channel", `pair-${name}`, "--out", outPath(suite.paths, `${name}.out`)]),
+      guest(suite.paths, [
         "send",
-        join(paths.dir, `${name}.in`),
+        join(suite.dir, `${name}.in`),
         "--channel",
         `pair-${name}`,
         "--block-size",
@@ -169,7 +195,7 @@ describe("pipes and the channel's rules", () => {
     for (const [index, name] of ["a", "b"].entries())
       expect(
         sameBytes(
-          new Uint8Array(await Bun.file(outPath(paths, `${name}.out`)).arrayBuffer()),
+          new Uint8Array(await Bun.file(outPath(suite.paths, `${name}.out`)).arrayBuffer()),
           inputs[index]!,
         ),
       ).toBe(true);
@@ -177,7 +203,7 @@ describe("pipes and the channel's rules", () => {
 
   test("afterwards every ring is freed", async () => {
     const { fetchStatus } = await import("../src/guest/inspect.ts");
-    const { report } = await fetchStatus({ unix: paths.socket });
+    const { report } = await fetchStatus({ unix: suite.socket });
     expect(report.segments).toEqual([]);
     expect(report.blocks.used).toBe(0);
   });

@@ -1,24 +1,12 @@
 /** WAKE is one-way by default: the arbiter answers it only when asked to, or when it fails. */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages, PROTOCOL_VERSION, SyncCreate, WIRE_MAGIC } from "../src/protocol/messages.ts";
 import { SlotKind } from "../src/region/layout.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
 import { exchangeRaw } from "./helpers/raw.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("wake");
-  arbiter = await ArbiterProcess.start(paths);
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("wake");
 
 function request(name: keyof typeof messages, requestId: number, fields: Record<string, number | string>) {
   return encodeFrame(FrameKind.request, messages[name].op, requestId, messages[name].request, fields);
@@ -27,7 +15,7 @@ function request(name: keyof typeof messages, requestId: number, fields: Record<
 test("a wake with reply 0 is not answered; with reply 1 it is; a failing one always is", async () => {
   const hello = { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName: "raw", pid: 1, sessionToken: "" };
   const { frames } = await exchangeRaw(
-    paths.socket,
+    suite.socket,
     [
       request("hello", 1, hello),
       request("syncOpen", 2, { name: "w", kind: SlotKind.condvar, create: SyncCreate.openOrCreate }),
