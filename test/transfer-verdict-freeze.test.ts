@@ -4,38 +4,24 @@
  * freed the slot that held the verdict, so it cannot learn the outcome (docs/layout.md, the windows the
  * protocol cannot close): it must say so, not that the send failed, while the receiver keeps the file.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import {
-  ArbiterProcess,
-  clientConfig,
-  eventually,
-  livenessBoundMs,
-  spawnFixture,
-} from "./helpers/processes.ts";
+import { clientConfig, eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xverdictfreeze");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
-beforeEach(() => arbiter.revive());
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("xverdictfreeze", { lease: `${LEASE_MS}ms` });
 
 test("a sender frozen past its lease while it waits for the verdict: the receiver keeps the file, the sender says the outcome is unknown", async () => {
   const bytes = 100_000;
-  const output = outPath(paths, "verdict-freeze.out");
-  const receiver = guest(paths, ["recv", "--channel", "verdict-freeze", "--out", output]);
-  const sender = spawnFixture("frozen-finisher", clientConfig(paths, { channel: "verdict-freeze", bytes }));
+  const output = outPath(suite.paths, "verdict-freeze.out");
+  const receiver = guest(suite.paths, ["recv", "--channel", "verdict-freeze", "--out", output]);
+  const sender = spawnFixture(
+    "frozen-finisher",
+    clientConfig(suite.paths, { channel: "verdict-freeze", bytes }),
+  );
   try {
     await sender.events.next("written");
     // Stopped, the receiver cannot give its verdict before the sender is frozen in its wait for it.
@@ -48,7 +34,7 @@ test("a sender frozen past its lease while it waits for the verdict: the receive
     // The arbiter expires the frozen sender's session.
     await eventually(
       async () =>
-        !(await fetchStatus({ unix: paths.socket })).report.clients.some(
+        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
           (each) => each.clientId === clientId,
         ),
       livenessBoundMs(LEASE_MS),
