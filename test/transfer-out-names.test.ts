@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { moveUnlessTaken } from "../src/transfer/out-names.ts";
 import { CLI } from "./helpers/paths.ts";
 import { exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -153,3 +154,15 @@ testUnless(
     expect(existsSync(`${theirs}.partial`)).toBe(false);
   },
 );
+
+test("the verified copy takes FILE's name only if no file has it by then, without a window: else both are kept", () => {
+  const [copy, final] = [outPath(suite.paths, "taken.partial"), outPath(suite.paths, "taken")];
+  writeFileSync(copy, "received");
+  // Made after the receiver looked (a stat, then a rename, would have replaced it).
+  writeFileSync(final, "someone's");
+  expect(moveUnlessTaken(copy, final)).toBe(false);
+  expect([readFileSync(copy, "utf8"), readFileSync(final, "utf8")]).toEqual(["received", "someone's"]);
+  const free = outPath(suite.paths, "free");
+  expect(moveUnlessTaken(copy, free)).toBe(true);
+  expect([existsSync(copy), readFileSync(free, "utf8")]).toEqual([false, "received"]);
+});

@@ -10,6 +10,7 @@ import {
   lstatSync,
   readlinkSync,
   realpathSync,
+  rmSync,
   statSync,
   unlinkSync,
 } from "node:fs";
@@ -136,6 +137,29 @@ export function setAside(path: string): string {
     }
     return aside;
   }
+}
+
+/** What a file system without hard links (vfat, some FUSE) says to a `link`. */
+const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
+
+/**
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does. A hard link
+ * fails on a taken name where a rename would replace what was made there since the caller looked (a stat,
+ * then a rename, left that window open). Where links are not supported, a rename.
+ */
+export function moveUnlessTaken(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+  } catch (error) {
+    if (errnoOf(error) === "EEXIST") return false;
+    if (!NO_LINKS.includes(errnoOf(error))) throw error;
+    renameFile(from, to);
+    return true;
+  }
+  // Left behind (it cannot fail in a directory where we just made a name), it is a stale partial the
+  // next receive unlinks, never truncates.
+  rmSync(from, { force: true });
+  return true;
 }
 
 /**

@@ -32,6 +32,7 @@ import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, wa
 import {
   keepFailure,
   landingOf,
+  moveUnlessTaken,
   openPartial,
   refuseUnreplaceable,
   setAside,
@@ -294,11 +295,17 @@ export class Sink implements StreamKeeper {
     } catch (error) {
       throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
     }
+    let moved = true;
     try {
-      renameFile(this.writing, this.final);
+      if (found) renameFile(this.writing, this.final);
+      else moved = moveUnlessTaken(this.writing, this.final);
     } catch (error) {
       const old = this.putBack();
       throw this.vanished(error) ?? keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
+    }
+    if (!moved) {
+      const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
     }
     this.kept = true;
   }
