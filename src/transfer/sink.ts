@@ -327,7 +327,7 @@ export class Sink implements StreamKeeper {
 
   /** A rename that found no TARGET.partial: it, or its directory, was removed while it was written. */
   private vanished(error: unknown): IvshError | undefined {
-    if (!(error instanceof SystemCallError && error.errnoName === "ENOENT")) return undefined;
+    if (errnoOf(error) !== "ENOENT") return undefined;
     const directory = dirname(this.writing);
     const removed = existsSync(directory)
       ? `${this.writing} was removed`
