@@ -3,30 +3,21 @@
  * caller chose still holds, and a client gives it up after the reconnect timeout, as it gives up an
  * arbiter that is gone (found by a library trial: each of these waited until SIGCONT).
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
+import { livenessBoundMs } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const LEASE_MS = 1000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("arbiter-stall");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
+const suite = sharedArbiter("arbiter-stall", { lease: `${LEASE_MS}ms` });
+// A test that stops the arbiter lets it run again even if it fails first.
 afterEach(() => {
-  arbiter.spawned.proc.kill("SIGCONT");
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
+  suite.arbiter.spawned.proc.kill("SIGCONT");
 });
 
 test("lock(ms) and wait(ms) parked in a stopped arbiter end at their timeout, not when it runs again", async () => {
-  const where = { socket: paths.socket, region: paths.region };
+  const where = { socket: suite.socket, region: suite.region };
   const holder = await connect({ ...where, name: "holder" });
   // Parked in the arbiter from the start (a futex park moves there after half a second anyway).
   const waiter = await connect({ ...where, name: "waiter", futexParking: false });
@@ -34,7 +25,7 @@ test("lock(ms) and wait(ms) parked in a stopped arbiter end at their timeout, no
   const mutex = await waiter.mutex("held-through-stall");
   const condvar = await waiter.condvar("waited-through-stall");
   await condvar.acquire();
-  arbiter.spawned.proc.kill("SIGSTOP");
+  suite.arbiter.spawned.proc.kill("SIGSTOP");
   // Before the fix both waited for the arbiter's own timer, i.e. until SIGCONT (here: never).
   const bound = Bun.sleep(livenessBoundMs(LEASE_MS)).then(() => "still waiting");
   const locked = mutex.lock(1000).then(
@@ -44,14 +35,14 @@ test("lock(ms) and wait(ms) parked in a stopped arbiter end at their timeout, no
   expect(await Promise.race([locked, bound])).toBe("Timeout");
   expect(await Promise.race([condvar.wait(1000), bound])).toBe("timed-out");
   condvar.release();
-  arbiter.spawned.proc.kill("SIGCONT");
+  suite.arbiter.spawned.proc.kill("SIGCONT");
   await Promise.all([holder.close(), waiter.close()]);
 }, 30_000);
 
 test("a request to an arbiter stopped for longer than the reconnect timeout fails, saying so", async () => {
   const reconnectTimeoutMs = 2000;
-  const client = await connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs });
-  arbiter.spawned.proc.kill("SIGSTOP");
+  const client = await connect({ socket: suite.socket, region: suite.region, reconnectTimeoutMs });
+  suite.arbiter.spawned.proc.kill("SIGSTOP");
   // Before the fix it waited until SIGCONT (here: never), though a dead arbiter is given up on.
   const bound = Bun.sleep(reconnectTimeoutMs + livenessBoundMs(LEASE_MS)).then(() => "still waiting");
   const allocated = client.alloc(4096).then(
@@ -63,13 +54,13 @@ test("a request to an arbiter stopped for longer than the reconnect timeout fail
   expect((outcome as IvshError).code).toBe("ArbiterUnreachable");
   expect((outcome as IvshError).message).toMatch(/answered nothing for .* with its connection open/);
   expect(client.lost).toBe(outcome as IvshError);
-  arbiter.spawned.proc.kill("SIGCONT");
+  suite.arbiter.spawned.proc.kill("SIGCONT");
   await client.close();
 }, 30_000);
 
 test("a second close() resolves when the first has finished, not while its goodbye is on its way", async () => {
-  const client = await connect({ socket: paths.socket, region: paths.region });
-  arbiter.spawned.proc.kill("SIGSTOP"); // the goodbye goes unanswered: the first close() waits its bound
+  const client = await connect({ socket: suite.socket, region: suite.region });
+  suite.arbiter.spawned.proc.kill("SIGSTOP"); // the goodbye goes unanswered: the first close() waits its bound
   let firstDone = false;
   const first = client.close().then(() => {
     firstDone = true;
@@ -77,6 +68,6 @@ test("a second close() resolves when the first has finished, not while its goodb
   await client.close();
   expect(firstDone).toBe(true);
   expect(client.isClosed).toBe(true);
-  arbiter.spawned.proc.kill("SIGCONT");
+  suite.arbiter.spawned.proc.kill("SIGCONT");
   await first;
 });

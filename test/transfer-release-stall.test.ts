@@ -4,39 +4,30 @@
  * gives it up (ArbiterUnreachable). The transfer was decided without the arbiter (docs/layout.md: the file is
  * in place before the sender is told); a receive that reports failure must not leave FILE under its name.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { receiveStream } from "../src/transfer/run.ts";
 import { Sink } from "../src/transfer/sink.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
+import { livenessBoundMs } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const LEASE_MS = 1000;
 const RECONNECT_MS = 2000;
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("xreleasestall");
-  arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-});
+const suite = sharedArbiter("xreleasestall", { lease: `${LEASE_MS}ms` });
+// A test that stops the arbiter lets it run again even if it fails first.
 afterEach(() => {
-  arbiter.spawned.proc.kill("SIGCONT");
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
+  suite.arbiter.spawned.proc.kill("SIGCONT");
 });
 
 test("the arbiter stopped right after the verdict: a receive that reports failure leaves no FILE", async () => {
-  const input = outPath(paths, "stall.in");
-  const output = outPath(paths, "stall.out");
+  const input = outPath(suite.paths, "stall.in");
+  const output = outPath(suite.paths, "stall.out");
   const data = await randomFile(input, 300_000);
   const client = await connect({
-    socket: paths.socket,
-    region: paths.region,
+    socket: suite.socket,
+    region: suite.region,
     name: "receiver",
     reconnectTimeoutMs: RECONNECT_MS,
   });
@@ -45,9 +36,9 @@ test("the arbiter stopped right after the verdict: a receive that reports failur
   // The verdict needs no arbiter from here on (the lease is not in doubt); its release does.
   sink.keep = () => {
     keep();
-    arbiter.spawned.proc.kill("SIGSTOP");
+    suite.arbiter.spawned.proc.kill("SIGSTOP");
   };
-  const sender = guest(paths, ["send", "-q", "--channel", "stall", input]);
+  const sender = guest(suite.paths, ["send", "-q", "--channel", "stall", input]);
   try {
     const outcome = await Promise.race([
       receiveStream(client, "stall", sink).then(
@@ -61,7 +52,7 @@ test("the arbiter stopped right after the verdict: a receive that reports failur
     expect({ outcome, kept }).toEqual({ outcome: "received", kept: true });
   } finally {
     sender.proc.kill("SIGKILL");
-    arbiter.spawned.proc.kill("SIGCONT");
+    suite.arbiter.spawned.proc.kill("SIGCONT");
     await client.close().catch(() => {});
   }
 }, 60_000);
