@@ -16,7 +16,7 @@ import { exitWithParent } from "../ffi/index.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { startArbiter } from "../host/start.ts";
-import { recordedGeometry } from "../host/state-file.ts";
+import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";

@@ -29,7 +29,8 @@ import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
-import { JournalWriteFailed, loadStateFile, type StateFile } from "./state-file.ts";
+import { JournalWriteFailed, type StateFile } from "./state-file.ts";
+import { loadStateFile } from "./state-read.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 

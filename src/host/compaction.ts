@@ -26,10 +26,10 @@ import {
   type CompactionPlan,
   countLines,
   openJournalRewrite,
-  parseStateLines,
   type StateFile,
   writeFully,
 } from "./state-file.ts";
+import { parseStateLines } from "./state-read.ts";
 
 /** A catch-up round that copies less than this is the last: the arbiter copies the rest. */
 const CATCH_UP_ENOUGH_BYTES = 64 * 1024;

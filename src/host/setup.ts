@@ -20,7 +20,7 @@ import { formatBytes, formatSizeFlag } from "../units.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
-import { loadStateFile } from "./state-file.ts";
+import { loadStateFile } from "./state-read.ts";
 
 export interface RegionOptions {
   regionPath: string;

@@ -15,7 +15,8 @@ import type { StateRecord } from "./records.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
-import { StateFile, stateFileExists } from "./state-file.ts";
+import { StateFile } from "./state-file.ts";
+import { stateFileExists } from "./state-read.ts";
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   // Refuse a socket it could not listen on, or a live one, before touching the region: a start that

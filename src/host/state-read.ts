@@ -1,0 +1,107 @@
+/**
+ * Reading a --state file: whether there is one, the geometry its first record describes, and its records
+ * (a torn last line or change left out). The arbiter's start and the compaction helper read it so;
+ * ./state-file.ts appends to it.
+ */
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
+import type { Geometry } from "../region/layout.ts";
+import { type StateRecord, wholeChanges } from "./records.ts";
+
+export interface LoadedState {
+  records: StateRecord[];
+  /** A final partial line was found and ignored (the arbiter died mid-write). */
+  tornTail: boolean;
+}
+
+export function loadStateFile(path: string): LoadedState | undefined {
+  if (!stateFileExists(path)) return undefined;
+  const loaded = parseStateLines(readStateText(path), path);
+  if (loaded.records[0]?.t !== "begin")
+    throw failure(
+      "StateInvalid",
+      `read ${path}`,
+      "it does not start with a 'begin' record (not an ivsh state file?): pass another --state, or remove it to start empty",
+    );
+  return loaded;
+}
+
+/** A state file's first line is its 'begin' record: far shorter than this. */
+const FIRST_RECORD_BYTES = 64 * 1024;
+/**
+ * The geometry a state file's 'begin' record describes, read without loading the rest (a restart takes it
+ * as its flags' defaults); undefined if there is none to read: the full load says why, later.
+ */
+export function recordedGeometry(path: string): Geometry | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const start = Buffer.alloc(FIRST_RECORD_BYTES);
+    const length = readSync(fd, start, 0, start.length, 0);
+    const first = JSON.parse(start.toString("utf8", 0, length).split("\n", 1)[0] ?? "") as StateRecord;
+    return first.t === "begin" ? first.geometry : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Whether there is a state file. Only "no such file" means none: one this user cannot see (a directory it
+ * may not search) must not pass for absent, or the region holding its allocations would be formatted anew.
+ */
+export function stateFileExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return false;
+    readStateText(path); // throws the error that says what to do
+    throw error;
+  }
+}
+
+/** The state file's text; one that cannot be read is the user's to fix, so the error says how. */
+function readStateText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const errno = errnoOf(error) || "an error";
+    const why: Record<string, string> = {
+      EISDIR: "it is a directory (pass --state FILE for the state file)",
+      EACCES: "this user may not read it (EACCES): run `ivsh host` as its owner, or pass --state FILE",
+    };
+    throw failure(
+      errno === "EACCES" ? "PermissionDenied" : "StateInvalid",
+      `read the state file ${path}`,
+      why[errno] ?? `reading it failed with ${errno} (pass --state FILE for another state file)`,
+    );
+  }
+}
+
+/** The records of a state file's text; a torn last line is left out and reported. */
+export function parseStateLines(text: string, path: string): LoadedState {
+  const lines = text.split("\n");
+  const records: unknown[] = [];
+  let tornTail = false;
+  for (const [index, line] of lines.entries()) {
+    if (line === "") continue;
+    try {
+      records.push(JSON.parse(line));
+    } catch {
+      if (index === lines.length - 1) {
+        tornTail = true;
+        continue;
+      }
+      throw failure(
+        "StateInvalid",
+        `read ${path}`,
+        `line ${index + 1} is not a JSON record (remove the file to start empty)`,
+      );
+    }
+  }
+  const whole = wholeChanges(records);
+  return { records: whole.records, tornTail: tornTail || whole.cut };
+}
