@@ -60,6 +60,11 @@ function compactAfterRecords(setting = process.env.IVSH_COMPACT_AFTER_RECORDS): 
 export interface CompactionPlan {
   readonly upto: number;
   readonly out: string;
+  /**
+   * `StateFile.failedWrites` when it began. A write that fails part way is cut back, but a helper copying
+   * meanwhile may have taken its start; it would then skip as many bytes of what is written after.
+   */
+  readonly failedWrites: number;
 }
 
 export class StateFile implements Journal {
@@ -74,6 +79,8 @@ export class StateFile implements Journal {
   private size: number;
   /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
   writes = 0;
+  /** Writes that failed (and were cut back). */
+  failedWrites = 0;
 
   private constructor(
     readonly path: string,
@@ -130,6 +137,7 @@ export class StateFile implements Journal {
       writeFully(this.fd, bytes);
     } catch (error) {
       this.appended -= lines.length;
+      this.failedWrites++;
       try {
         ftruncateSync(this.fd, this.size);
       } catch {
@@ -149,7 +157,8 @@ export class StateFile implements Journal {
 
   /** Where a compaction may read up to (the size now: always a record's end) and the file it writes. */
   compactionPlan(): CompactionPlan {
-    return { upto: fstatSync(this.fd).size, out: `${this.path}.compact-${process.pid}` };
+    const [upto, failedWrites] = [fstatSync(this.fd).size, this.failedWrites];
+    return { upto, out: `${this.path}.compact-${process.pid}`, failedWrites };
   }
 
   /**
@@ -158,13 +167,15 @@ export class StateFile implements Journal {
    * journal. Synchronous, so nothing is appended in between.
    */
   finishCompaction(
-    { out }: CompactionPlan,
+    { out, failedWrites }: CompactionPlan,
     {
       snapshotRecords,
       copiedUpto,
       tailRecords,
     }: { snapshotRecords: number; copiedUpto: number; tailRecords: number },
   ): void {
+    if (failedWrites !== this.failedWrites)
+      throw failure("StateInvalid", `take over ${out}`, "a write to the journal failed while it was made");
     const tail = readFrom(this.path, copiedUpto);
     // Never created here: if the snapshot is gone (removed as a leftover by another arbiter on this
     // state), a file holding only the tail must not replace the journal.

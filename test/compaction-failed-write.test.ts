@@ -1,0 +1,81 @@
+/**
+ * A journal write that fails part way (its file system full) is cut back to the last whole record. A
+ * compaction helper copying the journal meanwhile may have taken the torn start: the take-over would then
+ * skip as many bytes of the records written after it, and a restart would lose them. So a compaction
+ * during which a write failed is dropped, to be tried again, never taken over.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { Compactor } from "../src/host/compaction.ts";
+import { type CompactionPlan, JournalWriteFailed, StateFile } from "../src/host/state-file.ts";
+import { loadStateFile } from "../src/host/state-read.ts";
+import { beginRecord } from "./helpers/journal.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { testUnless } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+const setting = process.env.IVSH_COMPACT_AFTER_RECORDS;
+beforeAll(() => {
+  paths = testPaths("compaction-failed-write");
+  process.env.IVSH_COMPACT_AFTER_RECORDS = "1"; // read when a StateFile is made
+});
+afterAll(() => {
+  if (setting === undefined) delete process.env.IVSH_COMPACT_AFTER_RECORDS;
+  else process.env.IVSH_COMPACT_AFTER_RECORDS = setting;
+  paths?.cleanup();
+});
+
+testUnless(
+  cannotMount,
+  "a journal write that failed while a compaction ran: the compaction is dropped, every record kept",
+  () =>
+    withSmallTmpfs(join(paths.dir, "small"), "1m", async (small) => {
+      const path = join(small, "journal.state");
+      const journal = StateFile.create(path, [beginRecord()]);
+      for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
+      const ended = Promise.withResolvers<string>();
+      const [takeOver, abandon] = [
+        journal.finishCompaction.bind(journal),
+        journal.abandonCompaction.bind(journal),
+      ];
+      journal.finishCompaction = (plan: CompactionPlan, result) => {
+        takeOver(plan, result); // throws when it must not take over: the compactor then abandons
+        ended.resolve("taken over");
+      };
+      journal.abandonCompaction = (plan: CompactionPlan) => {
+        abandon(plan);
+        ended.resolve("dropped");
+      };
+      const compactor = new Compactor(journal);
+      try {
+        compactor.maybeStart(); // a real `ivsh compact-state`, which has not read anything yet
+        // The file system fills: the journal's last page takes a few records yet, then one fails.
+        const filler = join(small, "filler");
+        fillFile(filler);
+        const written = [2, 3, 4, 5];
+        let failed: unknown;
+        for (let epoch = 6; epoch < 1000 && !failed; epoch++)
+          try {
+            journal.append({ t: "epoch", epoch });
+            written.push(epoch);
+          } catch (error) {
+            failed = error;
+          }
+        expect(failed).toBeInstanceOf(JournalWriteFailed);
+        rmSync(filler); // room again
+        journal.append({ t: "epoch", epoch: 1000 });
+        const how = await Promise.race([ended.promise, Bun.sleep(20_000).then(() => "no end")]);
+        expect(how).toBe("dropped");
+        const epochs = loadStateFile(path)!.records.flatMap((record) =>
+          record.t === "epoch" ? [record.epoch] : [],
+        );
+        expect(epochs).toEqual([...written, 1000]);
+      } finally {
+        compactor.stop();
+        journal.close();
+      }
+    }),
+  30_000,
+);
