@@ -272,6 +272,22 @@ describe("the receiving file's life: FILE.partial, keep, undo", () => {
     expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
   });
 
+  test("--force, the verdict undone but FILE cannot move back: the replaced file is kept aside, and named", () => {
+    const output = outPath(suite.paths, "stuck.out");
+    writeFileSync(output, "the old contents");
+    const sink = sinkWriting(output, "the new contents", true);
+    sink.keep();
+    // Something now stands where FILE would go back to (a directory that is not empty).
+    mkdirSync(`${output}.partial/inside`, { recursive: true });
+    expect(() => sink.unkeep()).toThrow(
+      `moving it back to ${output}.partial failed (EISDIR): ${output} is the received copy, verified but not confirmed to its sender; the file it replaced is ${output}.ivsh-replaced`,
+    );
+    // The command then abandons the sink: before, that removed the replaced file as if the verdict stood.
+    sink.abandon();
+    expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("the old contents");
+    expect(readFileSync(output, "utf8")).toBe("the new contents");
+  });
+
   test("--force, verdict final: the replaced file is let go; a failure after the keep leaves FILE as it is", () => {
     const output = outPath(suite.paths, "settled.out");
     writeFileSync(output, "the old contents");

@@ -243,6 +243,19 @@ export function keepFailure(
   );
 }
 
+/** `unkeep` could not move the kept copy back: it stays FILE, and what it replaced stays aside. */
+export function unkeepFailure(
+  error: unknown,
+  where: { target: string; copy: string; final: string; old?: string },
+): IvshError {
+  const old = where.old ? `; the file it replaced is ${where.old}` : "";
+  return failure(
+    "SystemCall",
+    `undo the keeping of ${where.target}`,
+    `moving it back to ${where.copy} failed (${errnoOf(error) || String(error)}): ${where.final} is the received copy, verified but not confirmed to its sender${old}`,
+  );
+}
+
 function errnoText(error: unknown, errno: string): string {
   if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
     return `a directory is in the way (${errno})`;

@@ -37,6 +37,7 @@ import {
   refuseUnreplaceable,
   setAside,
   takeModeOf,
+  unkeepFailure,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
@@ -339,11 +340,17 @@ export class Sink implements StreamKeeper {
     );
   }
 
-  /** After `keep`, the verdict could not be told: TARGET goes back to TARGET.partial, the old file back. */
+  /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */
   unkeep(): void {
     if (!this.renames || !this.kept) return;
-    if (existsSync(this.final)) renameFile(this.final, this.writing);
-    if (this.replaced) renameFile(this.replaced, this.final);
+    const aside = this.replaced;
+    try {
+      if (existsSync(this.final)) renameFile(this.final, this.writing);
+    } catch (error) {
+      this.replaced = undefined; // FILE stays, failed: what it replaced stays aside, never removed
+      throw unkeepFailure(error, { target: this.target, copy: this.writing, final: this.final, old: aside });
+    }
+    if (aside) renameFile(aside, this.final);
     this.replaced = undefined;
     this.kept = false;
   }
