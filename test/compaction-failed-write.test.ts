@@ -8,24 +8,19 @@ import { afterAll, beforeAll, expect } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Compactor } from "../src/host/compaction.ts";
-import { type CompactionPlan, JournalWriteFailed, StateFile } from "../src/host/state-file.ts";
+import { JournalWriteFailed, StateFile } from "../src/host/state-file.ts";
 import { loadStateFile } from "../src/host/state-read.ts";
-import { beginRecord } from "./helpers/journal.ts";
+import { beginRecord, compactAfterRecordsInThisFile, nextCompactionEnd } from "./helpers/journal.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
-const setting = process.env.IVSH_COMPACT_AFTER_RECORDS;
 beforeAll(() => {
   paths = testPaths("compaction-failed-write");
-  process.env.IVSH_COMPACT_AFTER_RECORDS = "1"; // read when a StateFile is made
 });
-afterAll(() => {
-  if (setting === undefined) delete process.env.IVSH_COMPACT_AFTER_RECORDS;
-  else process.env.IVSH_COMPACT_AFTER_RECORDS = setting;
-  paths?.cleanup();
-});
+afterAll(() => paths?.cleanup());
+compactAfterRecordsInThisFile(1);
 
 testUnless(
   cannotMount,
@@ -35,19 +30,7 @@ testUnless(
       const path = join(small, "journal.state");
       const journal = StateFile.create(path, [beginRecord()]);
       for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
-      const ended = Promise.withResolvers<string>();
-      const [takeOver, abandon] = [
-        journal.finishCompaction.bind(journal),
-        journal.abandonCompaction.bind(journal),
-      ];
-      journal.finishCompaction = (plan: CompactionPlan, result) => {
-        takeOver(plan, result); // throws when it must not take over: the compactor then abandons
-        ended.resolve("taken over");
-      };
-      journal.abandonCompaction = (plan: CompactionPlan) => {
-        abandon(plan);
-        ended.resolve("dropped");
-      };
+      const ended = nextCompactionEnd(journal);
       const compactor = new Compactor(journal);
       try {
         compactor.maybeStart(); // a real `ivsh compact-state`, which has not read anything yet
@@ -66,7 +49,7 @@ testUnless(
         expect(failed).toBeInstanceOf(JournalWriteFailed);
         rmSync(filler); // room again
         journal.append({ t: "epoch", epoch: 1000 });
-        const how = await Promise.race([ended.promise, Bun.sleep(20_000).then(() => "no end")]);
+        const how = await Promise.race([ended, Bun.sleep(20_000).then(() => "no end")]);
         expect(how).toBe("dropped");
         const epochs = loadStateFile(path)!.records.flatMap((record) =>
           record.t === "epoch" ? [record.epoch] : [],

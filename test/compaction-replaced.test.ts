@@ -9,21 +9,16 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, readFileSync, renameSync } from "node:fs";
 import { Compactor } from "../src/host/compaction.ts";
 import type { StateRecord } from "../src/host/records.ts";
-import { type CompactionPlan, StateFile } from "../src/host/state-file.ts";
-import { beginRecord } from "./helpers/journal.ts";
+import { StateFile } from "../src/host/state-file.ts";
+import { beginRecord, compactAfterRecordsInThisFile, nextCompactionEnd } from "./helpers/journal.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 
 let paths: TestPaths;
-const setting = process.env.IVSH_COMPACT_AFTER_RECORDS;
 beforeAll(() => {
   paths = testPaths("compaction-replaced");
-  process.env.IVSH_COMPACT_AFTER_RECORDS = "1"; // read when a StateFile is made
 });
-afterAll(() => {
-  if (setting === undefined) delete process.env.IVSH_COMPACT_AFTER_RECORDS;
-  else process.env.IVSH_COMPACT_AFTER_RECORDS = setting;
-  paths?.cleanup();
-});
+afterAll(() => paths?.cleanup());
+compactAfterRecordsInThisFile(1);
 
 function epochsIn(path: string): number[] {
   return readFileSync(path, "utf8")
@@ -39,26 +34,14 @@ test("a journal replaced while its compaction runs is not taken over: what was a
   const journal = StateFile.create(path, [begin]);
   for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
   // How the helper's result ended: taken over, or dropped (the sweep then writes the journal again).
-  const ended = Promise.withResolvers<string>();
-  const [takeOver, abandon] = [
-    journal.finishCompaction.bind(journal),
-    journal.abandonCompaction.bind(journal),
-  ];
-  journal.finishCompaction = (plan: CompactionPlan, result) => {
-    takeOver(plan, result);
-    ended.resolve("taken over");
-  };
-  journal.abandonCompaction = (plan: CompactionPlan) => {
-    abandon(plan);
-    ended.resolve("dropped");
-  };
+  const ended = nextCompactionEnd(journal);
   const compactor = new Compactor(journal);
   try {
     compactor.maybeStart(); // a real `ivsh compact-state`: it reads the journal once it has started
     copyFileSync(path, `${path}.copy`);
     renameSync(`${path}.copy`, path);
     journal.append({ t: "epoch", epoch: 6 }); // into the file the arbiter holds, after the copy was made
-    const how = await Promise.race([ended.promise, Bun.sleep(20_000).then(() => "no end")]);
+    const how = await Promise.race([ended, Bun.sleep(20_000).then(() => "no end")]);
     expect(how).not.toBe("no end");
     // Taken over, the path held the copy's records and the arbiter's appends from then on, epoch 6 in
     // neither, and it no longer noticed anything amiss. Dropped, the path still does not lead to its
