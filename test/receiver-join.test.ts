@@ -10,16 +10,30 @@ import { joinOverlooked } from "../src/transfer/receiver-join.ts";
 import type { ChannelWordName } from "../src/transfer/slot.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
-/** A slot whose words answer successive loads from their scripts (the last value repeats). */
+/**
+ * A slot whose words answer successive reads from their scripts (the last value repeats); a
+ * compare-and-swap reads the next value too, and what it stores, and the wakes, are recorded.
+ */
 function scriptedSlot(scripts: Partial<Record<ChannelWordName, number[]>>) {
   const reads = new Map<string, number>();
+  const stored: [ChannelWordName, number][] = [];
+  const woken: ChannelWordName[] = [];
+  const load = (word: ChannelWordName): number => {
+    const script = scripts[word] ?? [0];
+    const read = reads.get(word) ?? 0;
+    reads.set(word, read + 1);
+    return script[Math.min(read, script.length - 1)]!;
+  };
   return {
-    load(word: ChannelWordName): number {
-      const script = scripts[word] ?? [0];
-      const read = reads.get(word) ?? 0;
-      reads.set(word, read + 1);
-      return script[Math.min(read, script.length - 1)]!;
+    load,
+    compareExchange(word: ChannelWordName, expected: number, value: number): number {
+      const seen = load(word);
+      if (seen === expected) stored.push([word, value]);
+      return seen;
     },
+    wake: (word: ChannelWordName) => void woken.push(word),
+    stored,
+    woken,
   };
 }
 
@@ -28,13 +42,32 @@ test("a receiver that joined and consumed since the sender read the join word: j
   expect(joinOverlooked(slot, 1, "late-look")).toBe(true);
 });
 
-test("records consumed while the join word names another transfer: RegionCorrupted naming the word", () => {
+test("records consumed while the join word names another transfer: abandoned, and RegionCorrupted naming the word", () => {
   const slot = scriptedSlot({ state: [ChannelState.streaming], tail: [1], receiverJoined: [1001] });
   expectFailure(
     () => joinOverlooked(slot, 1, "overwritten"),
     "RegionCorrupted",
     /the word naming the transfer it joined holds 1001, not 1/,
   );
+  // The receiver is told, so that it fails too instead of keeping what its sender reports as failed.
+  expect(slot.stored).toEqual([["state", ChannelState.abandoned]]);
+  expect(slot.woken).toEqual(["head"]);
+});
+
+test("the join word overwritten, but the receiver decided first: its verdict stands, for the caller to read", () => {
+  // Keeping already (it got the end record): the sender must wait for that verdict, not fail beside it.
+  const keeping = scriptedSlot({ state: [ChannelState.keeping], tail: [9], receiverJoined: [1001] });
+  expect(joinOverlooked(keeping, 1, "decided")).toBe(true);
+  expect(keeping.stored).toEqual([]);
+  // Deciding between the sender's first look and its abandon (transfer-faults, .ci/run of 09d53b1: the
+  // sender failed "overwritten" while its receiver kept the file).
+  const racing = scriptedSlot({
+    state: [ChannelState.streaming, ChannelState.delivered],
+    tail: [9],
+    receiverJoined: [1001],
+  });
+  expect(joinOverlooked(racing, 1, "decided")).toBe(true);
+  expect(racing.stored).toEqual([]);
 });
 
 test("nothing consumed yet: still waiting; a verdict already there: the wait ends", () => {

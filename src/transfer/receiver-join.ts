@@ -5,7 +5,7 @@
  * consumed everything and even given its verdict waited for ever (the soak, seed 1304 scenario 56).
  */
 import { failure } from "../errors.ts";
-import { ChannelState } from "../region/layout.ts";
+import { ChannelState, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelSlot } from "./slot.ts";
 import { waitForChange } from "./wait.ts";
 
@@ -40,9 +40,14 @@ export async function awaitReceiverJoined(
  * Whether to stop waiting for a join we may never see: the transfer already has a verdict (the receiver's,
  * or an overwrite's: the caller judges it), or a receiver joined since the caller last read the word. A
  * receiver consuming records (only a joined one does) while the word names another transfer means it was
- * overwritten, and we could no longer tell which client to watch.
+ * overwritten, and we could no longer tell which client to watch: the transfer is abandoned, unless the
+ * receiver decided first (then its verdict stands, for the caller to read), so both ends tell one outcome.
  */
-export function joinOverlooked(slot: Pick<ChannelSlot, "load">, transfer: number, name: string): boolean {
+export function joinOverlooked(
+  slot: Pick<ChannelSlot, "load" | "compareExchange" | "wake">,
+  transfer: number,
+  name: string,
+): boolean {
   const state = slot.load("state");
   if (state !== ChannelState.streaming && state !== ChannelState.keeping) return true;
   if (slot.load("tail") === 0) return false;
@@ -50,6 +55,9 @@ export function joinOverlooked(slot: Pick<ChannelSlot, "load">, transfer: number
   // holds ours unless it was overwritten. The value the caller read before may predate the join.
   const joined = slot.load("receiverJoined");
   if (joined === transfer) return true;
+  const { streaming, abandoned } = ChannelState;
+  if (slot.compareExchange("state", streaming, abandoned) !== streaming) return true;
+  slot.wake("head", WAKE_ALL); // a parked receiver sees the abandon at once
   throw failure(
     "RegionCorrupted",
     `send on channel '${name}'`,
