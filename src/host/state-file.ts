@@ -19,7 +19,6 @@ import {
   ftruncateSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -28,9 +27,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
-import { errnoOf } from "../ffi/index.ts";
-import type { Geometry } from "../region/layout.ts";
-import { changeHeader, type Journal, type StateRecord, wholeChanges } from "./records.ts";
+import { changeHeader, type Journal, type StateRecord } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
 /**
