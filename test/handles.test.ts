@@ -164,3 +164,20 @@ test("tryLock() of a lock this client holds, through any of its handles, says so
   second.unlock();
   await Promise.all([first.close(), second.close(), theirs.close()]);
 });
+
+// A third review: the reverse order. The last handle's close() decided to give the hold up, but its
+// syncClose left a microtask later: an open called in between (`first.close(); client.mutex("x")`) went
+// ahead of it, the arbiter counted it as the hold it had, then dropped that hold with the close. The new
+// handle stood on a slot this client no longer held: another client's mutex("x") made a second lock.
+test("an open sent right after the last handle's close() keeps the slot held", async () => {
+  const first = await client.mutex("close-then-open");
+  const closing = first.close(); // not awaited: its syncClose is not sent yet
+  const second = await client.mutex("close-then-open");
+  await closing;
+  expect(await second.lock()).toBe("acquired");
+  const theirs = await other.mutex("close-then-open");
+  expect(theirs.tryLock()).toBeUndefined(); // one lock: ours holds it
+  expect((await client.status()).sync.map((object) => object.name)).toContain("close-then-open");
+  second.unlock();
+  await Promise.all([second.close(), theirs.close()]);
+});

@@ -156,7 +156,7 @@ export class Client {
 
   /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles). */
   async closeSlot(slot: number): Promise<void> {
-    if (await this.slotHandles.closing(slot)) await this.transport.request("syncClose", { slot });
+    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }));
   }
 
   /**

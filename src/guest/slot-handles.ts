@@ -22,18 +22,20 @@ export class SlotHandles {
   }
 
   /**
-   * Drops a handle on `slot`; true if it was the last, so the hold is to be given up. An open in flight
+   * Drops a handle on `slot`; if it was the last, `giveUp` sends the hold's release. An open in flight
    * may be answered with this very slot (it was held, so the arbiter just says so): it is waited for,
-   * else the close would free the slot under the handle that open is about to make.
+   * else the close would free the slot under the handle that open is about to make. `giveUp` is called
+   * in the same turn as the decision: an open sent in between (a microtask later, `close(); mutex(name)`)
+   * would reach the arbiter first, and the release would then drop the hold that open's handle stands on.
    */
-  async closing(slot: number): Promise<boolean> {
+  async closing(slot: number, giveUp: () => Promise<unknown>): Promise<void> {
     while (this.opening.size > 0) await Promise.allSettled([...this.opening]);
     const handles = this.handles.get(slot) ?? 0;
     if (handles > 1) {
       this.handles.set(slot, handles - 1);
-      return false;
+      return;
     }
     this.handles.delete(slot);
-    return true;
+    await giveUp();
   }
 }
