@@ -4,7 +4,7 @@ import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure } from "../errors.ts";
 import { isTerminal, SystemCallError } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
-import { handOver, handoverObstacle } from "../host/bridge-handover.ts";
+import { handOver, handoverObstacle, leftWithArbiter } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
 import { isVmName, VM_NAME_RULE } from "../protocol/messages.ts";
 import { checkFlag, socketArgs, socketPath } from "./_args.ts";
@@ -52,6 +52,7 @@ export default defineLeafCommand({
         await handOver(args.vm, socket);
         return;
       } catch (error) {
+        if (leftWithArbiter(error)) throw error;
         // No arbiter at all, or one this user may not reach: the relay's own attempt says which, as an
         // error; "relaying instead" would mislead.
         if (!arbiterAbsent(error, socket))

@@ -7,7 +7,7 @@
  * the guest's bytes wait in the socket for the arbiter.
  */
 import { randomUUID } from "node:crypto";
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import { sendWithFd } from "../ffi/fd-passing.ts";
 import { fileStatus } from "../ffi/index.ts";
 import { decodeError, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
@@ -27,7 +27,8 @@ export function handoverObstacle(): string | undefined {
 
 /**
  * Hands the guest connection on stdin to the arbiter at `socketPath` as VM `vm`. Throws if it could not
- * (no hand-over socket: an arbiter from before hand-over; a refusal); the caller may then relay instead.
+ * (no hand-over socket: an arbiter from before hand-over; a refusal); the caller may then relay instead,
+ * unless `leftWithArbiter` says the arbiter may still adopt it.
  */
 export async function handOver(vm: string, socketPath: string): Promise<void> {
   const nonce = randomUUID();
@@ -46,13 +47,30 @@ export async function handOver(vm: string, socketPath: string): Promise<void> {
   if (answer.kind === FrameKind.error) throw decodeError(answer.body);
 }
 
+/**
+ * Whether `error`, from handOver, leaves the connection with the arbiter: its request went unanswered in
+ * time, but the datagram and the request are in its sockets, so an arbiter that was only slow adopts the
+ * connection later. Relaying it as well would make two readers of one guest socket.
+ */
+export function leftWithArbiter(error: unknown): boolean {
+  return isIvshError(error, "Timeout");
+}
+
 /** Sends one request frame on a fresh connection and resolves with the first frame that comes back. */
 function askOnce(socketPath: string, request: Uint8Array): Promise<Frame> {
   const answered = Promise.withResolvers<Frame>();
   const decoder = new FrameDecoder();
   const action = `hand the guest connection to the arbiter at ${socketPath}`;
   const timer = setTimeout(
-    () => answered.reject(failure("Timeout", action, `it did not answer within ${ANSWER_TIMEOUT_MS} ms`)),
+    () =>
+      answered.reject(
+        failure(
+          "Timeout",
+          action,
+          `it did not answer within ${ANSWER_TIMEOUT_MS} ms; the connection is left with it, not relayed, as its ` +
+            "request is in the arbiter's socket (it adopts the connection when it reads that, or closes it after its hand-over TTL)",
+        ),
+      ),
     ANSWER_TIMEOUT_MS,
   );
   Bun.connect({
