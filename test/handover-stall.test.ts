@@ -4,25 +4,16 @@
  * arbiter's socket: the arbiter adopts that connection once it runs again. The bridge must not also relay
  * it, or two readers take turns at one guest socket (each reads some of the guest's frames).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readdirSync, readlinkSync } from "node:fs";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { CLI } from "./helpers/paths.ts";
+import { eventually, livenessBoundMs, readUntil } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-
-beforeAll(async () => {
-  paths = testPaths("handover-stall");
-  arbiter = await ArbiterProcess.start(paths);
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("handover-stall");
 
 function holds(pid: number, link: string): boolean {
   return readdirSync(`/proc/${pid}/fd`).some((fd) => {
@@ -37,9 +28,9 @@ function holds(pid: number, link: string): boolean {
 test("a bridge whose hand-over went unanswered while the arbiter stalled does not relay the connection too", async () => {
   const [mine, theirs] = streamSocketPair();
   const guestSocket = readlinkSync(`/proc/self/fd/${theirs}`);
-  process.kill(arbiter.pid, "SIGSTOP");
+  process.kill(suite.arbiter.pid, "SIGSTOP");
   const bridge = Bun.spawn(
-    [process.execPath, CLI, "bridge", "--vm", "stalled-vm", "--socket", paths.socket],
+    [process.execPath, CLI, "bridge", "--vm", "stalled-vm", "--socket", suite.socket],
     {
       stdin: theirs,
       stdout: theirs,
@@ -55,11 +46,11 @@ test("a bridge whose hand-over went unanswered while the arbiter stalled does no
       (text) => text.includes("\n") || text.includes("did not answer"),
     );
     expect(said).toContain("did not answer");
-    process.kill(arbiter.pid, "SIGCONT");
-    await fetchStatus({ unix: paths.socket });
+    process.kill(suite.arbiter.pid, "SIGCONT");
+    await fetchStatus({ unix: suite.socket });
     // The arbiter, running again, reads the request and adopts the connection handed over ...
     await eventually(
-      async () => holds(arbiter.pid, guestSocket),
+      async () => holds(suite.arbiter.pid, guestSocket),
       livenessBoundMs(1000),
       "the arbiter adopting",
     );
@@ -71,7 +62,7 @@ test("a bridge whose hand-over went unanswered while the arbiter stalled does no
       `the bridge exiting (it said: ${JSON.stringify(said.trim())}; the arbiter holds the guest's socket too)`,
     );
   } finally {
-    process.kill(arbiter.pid, "SIGCONT");
+    process.kill(suite.arbiter.pid, "SIGCONT");
     bridge.kill("SIGKILL");
     closeFd(mine);
   }
