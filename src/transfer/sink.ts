@@ -344,15 +344,14 @@ export class Sink implements StreamKeeper {
   unkeep(): void {
     if (!this.renames || !this.kept) return;
     const aside = this.replaced;
+    this.replaced = undefined; // whichever rename below fails, what FILE replaced is never removed
     try {
       if (existsSync(this.final)) renameFile(this.final, this.writing);
     } catch (error) {
-      this.replaced = undefined; // FILE stays, failed: what it replaced stays aside, never removed
       throw unkeepFailure(error, { target: this.target, copy: this.writing, final: this.final, old: aside });
     }
-    if (aside) renameFile(aside, this.final);
-    this.replaced = undefined;
     this.kept = false;
+    if (aside) renameFile(aside, this.final);
   }
 
   /**
