@@ -43,7 +43,7 @@ export interface ArbiterView {
   readonly region: Pick<MappedRegion, "zero">;
   readonly state: ArbiterState;
   readonly slots: Pick<RegionSlots, "index" | "load" | "loadAt">;
-  readonly waits: Pick<WaitQueue, "park" | "wake" | "count" | "dropClient">;
+  readonly waits: Pick<WaitQueue, "park" | "parkedBy" | "wake" | "count" | "dropClient">;
   readonly liveness: ReadonlyMap<number, Liveness>;
   readonly guard: Pick<RegionGuard, "status">;
   /** Transfers in progress on the channels, sampled each sweep. */

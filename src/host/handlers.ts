@@ -24,6 +24,7 @@ import { arbiterIdentity } from "./identity.ts";
 import { lockAbandoned, sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./recorded-state.ts";
 import { statusJson, statusReport } from "./status.ts";
+import { MAX_PARKED_WAITS } from "./wait-queue.ts";
 
 type Handler<N extends MessageName> = (
   arbiter: ArbiterView,
@@ -114,6 +115,13 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     // before it sends wake, so either we see the change here or the wake finds us parked.
     if (arbiter.slots.loadAt(key) !== expected) return { outcome: WaitOutcome.valueChanged };
     if (timeoutMs === 0) return { outcome: WaitOutcome.timedOut };
+    if (arbiter.waits.parkedBy(connection.clientId) >= MAX_PARKED_WAITS)
+      throw failure(
+        "QuotaExceeded",
+        `park a wait on word ${word} of slot ${slot}`,
+        `client ${connection.clientId} already has ${MAX_PARKED_WAITS} waits parked, the most one client may ` +
+          "(let some of them be woken or time out first)",
+      );
     const settle = (outcome: number) => connection.reply("wait", requestId, { outcome });
     arbiter.waits.park(key, { clientId: connection.clientId, requestId, expected, settle }, timeoutMs);
     return undefined;

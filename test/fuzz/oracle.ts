@@ -112,7 +112,7 @@ function wait(request: Fields): Verdict {
   const bounded = timeoutMs !== WAIT_FOREVER && timeoutMs <= LONGEST_PARK_MS;
   return {
     mode: "wait",
-    codes: ["NotHeld"],
+    codes: ["NotHeld", "QuotaExceeded"],
     reply: true,
     parkMs: bounded ? timeoutMs : undefined,
     check: (reply) => {
