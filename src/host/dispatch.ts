@@ -25,6 +25,7 @@ import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
 import { requestRefused, sessionActive } from "./oplog.ts";
+import type { Session } from "./recorded-state.ts";
 import { JournalWriteFailed } from "./state-file.ts";
 
 export function handleData(arbiter: ArbiterView, connection: Connection, bytes: Uint8Array): void {
@@ -57,6 +58,8 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
   const { op, requestId } = frame;
   try {
     const name = checkFrame(connection, frame);
+    const session = arbiter.state.sessions.get(connection.clientId);
+    const seenBefore = session !== undefined && sawRequestId(session, requestId);
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
     if (!QUIET_REQUESTS.has(name)) sessionActive(arbiter.state.sessions.get(connection.clientId));
     if (name === "hello") checkHelloVersion(frame.body);
@@ -66,7 +69,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
       bodyOf(name, frame.body),
       `${article} ${name} request`,
     );
-    const reply = run(arbiter, connection, name, request, requestId);
+    const reply = run(arbiter, connection, name, request, requestId, seenBefore);
     if (reply) connection.reply(name, requestId, reply);
   } catch (error) {
     const problem = asIvshError(error);
@@ -126,6 +129,7 @@ function run<N extends MessageName>(
   name: N,
   request: Request<N>,
   requestId: number,
+  seenBefore: boolean,
 ): Reply<N> | undefined {
   const handler = handlers[name] as (
     a: ArbiterView,
@@ -138,7 +142,7 @@ function run<N extends MessageName>(
   if (name === "bye") return handler(arbiter, connection, request, requestId);
   if (!MUTATING.has(name)) return arbiter.transaction(() => handler(arbiter, connection, request, requestId));
   const session = arbiter.state.session(connection.clientId);
-  const cached = arbiter.state.cachedReply(session, requestId, name);
+  const cached = seenBefore ? arbiter.state.cachedReply(session, requestId, name) : undefined;
   if (cached) return cached as Reply<N>;
   // The change and the reply cached for a re-send reach the journal in one write.
   return arbiter.transaction(() => {
@@ -147,6 +151,31 @@ function run<N extends MessageName>(
       arbiter.state.rememberReply(session, requestId, name, reply as Record<string, number | string>);
     return reply;
   });
+}
+
+/**
+ * The newest request id each session sent, kept in memory (after a restart, its reply cache's newest id
+ * stands in). A client numbers its requests 1, 2, 3, ... and wraps after 2^32 - 1: an id past the newest is
+ * a new request, never a re-send, and must not be answered from the reply cache, which may still hold an
+ * entry of that op and id from 2^32 requests before (an alloc was answered with a segment freed long ago).
+ */
+const newestRequestIds = new WeakMap<Session, number>();
+/**
+ * How far before the newest id a re-sent request may be: a re-send is of a request in flight when its
+ * connection dropped, and those are a few thousand at most (docs/protocol.md section 11). Anything older
+ * is a new request that wrapped around.
+ */
+const RESEND_WINDOW = 2 ** 24;
+
+/** Whether `requestId` may be a re-send (at most RESEND_WINDOW before the newest id); notes it if not. */
+function sawRequestId(session: Session, requestId: number): boolean {
+  const newest = newestRequestIds.get(session) ?? [...session.replies.keys()].at(-1);
+  if (newest !== undefined && (newest - requestId) >>> 0 <= RESEND_WINDOW) {
+    newestRequestIds.set(session, newest);
+    return true;
+  }
+  newestRequestIds.set(session, requestId);
+  return false;
 }
 
 function asIvshError(error: unknown): IvshError {

@@ -267,8 +267,9 @@ export class RecordedState {
   private applyReply(record: Extract<StateRecord, { t: "reply" }>): void {
     const replies = this.sessions.get(record.clientId)?.replies;
     if (!replies) return;
+    // Maps iterate in insertion order: the first key is the oldest reply (a reused id's is the newest).
+    replies.delete(record.requestId);
     replies.set(record.requestId, { op: record.op, reply: record.reply });
-    // Maps iterate in insertion order: the first key is the oldest reply.
     if (replies.size > REPLY_CACHE_SIZE) replies.delete(replies.keys().next().value!);
   }
 }
