@@ -1,0 +1,69 @@
+/**
+ * A mutex handle's close() refused because the state journal cannot be written (its file system full):
+ * the arbiter refuses the change, so nothing of it may happen. It released the lock as owner-died all the
+ * same, before it found the journal could not take the close: the client was told its close failed while
+ * another client took the lock it still held.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { type Client, connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { testUnless } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+beforeAll(() => {
+  paths = testPaths("journal-refused-close");
+});
+afterAll(() => paths?.cleanup());
+
+/** Changes that zero no block, until the journal refuses one; the refusals that follow are up front. */
+async function untilRefused(client: Client): Promise<string> {
+  let outcome = "ok";
+  for (let index = 0; index < 500 && outcome === "ok"; index++)
+    outcome = await client
+      .mutex(`filler-${index}-${"x".repeat(200)}`)
+      .then((mutex) => mutex.close())
+      .then(
+        () => "ok",
+        (error: { code?: string }) => String(error.code),
+      );
+  return outcome;
+}
+
+testUnless(
+  cannotMount,
+  "a close() the full journal refused keeps the lock its client holds: nobody else takes it meanwhile",
+  () =>
+    withSmallTmpfs(join(paths.dir, "small"), "1m", async (small) => {
+      const own = { ...paths, state: join(small, "arbiter.state") };
+      const arbiter = await ArbiterProcess.start(own);
+      const connected: Client[] = [];
+      try {
+        const holder = await connect({ socket: own.socket, region: own.region, name: "holder" });
+        const other = await connect({ socket: own.socket, region: own.region, name: "other" });
+        connected.push(holder, other);
+        const mine = await holder.mutex("kept");
+        const theirs = await other.mutex("kept");
+        expect(await mine.lock()).toBe("acquired");
+        const filler = join(small, "filler");
+        fillFile(filler);
+        expect(await untilRefused(other)).toBe("NoSpace");
+        const closing = await mine.close().then(
+          () => "closed",
+          (error: { code?: string }) => String(error.code),
+        );
+        expect(closing).toBe("NoSpace");
+        // The close was refused: the lock is still the holder's.
+        expect(theirs.tryLock()).toBeUndefined();
+        expect(theirs.owner).toBe(holder.clientId);
+        rmSync(filler);
+      } finally {
+        await Promise.all(connected.map((client) => client.close().catch(() => {})));
+        await arbiter.stop().catch(() => {});
+      }
+    }),
+  60_000,
+);
