@@ -2,7 +2,8 @@
  * A mutex handle's close() refused because the state journal cannot be written (its file system full):
  * the arbiter refuses the change, so nothing of it may happen. It released the lock as owner-died all the
  * same, before it found the journal could not take the close: the client was told its close failed while
- * another client took the lock it still held.
+ * another client took the lock it still held. And the handle whose close was refused was left closed on
+ * the client's side: it could neither unlock nor close again, so the hold stayed until the session ended.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { rmSync } from "node:fs";
@@ -60,6 +61,45 @@ testUnless(
         expect(theirs.tryLock()).toBeUndefined();
         expect(theirs.owner).toBe(holder.clientId);
         rmSync(filler);
+      } finally {
+        await Promise.all(connected.map((client) => client.close().catch(() => {})));
+        await arbiter.stop().catch(() => {});
+      }
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a handle whose close() the full journal refused stays usable: it unlocks, and a close retried with room gives the hold up",
+  () =>
+    withSmallTmpfs(join(paths.dir, "small-retry"), "1m", async (small) => {
+      const own = { ...paths, state: join(small, "arbiter.state") };
+      const arbiter = await ArbiterProcess.start(own);
+      const connected: Client[] = [];
+      try {
+        const holder = await connect({ socket: own.socket, region: own.region, name: "holder" });
+        const other = await connect({ socket: own.socket, region: own.region, name: "other" });
+        connected.push(holder, other);
+        const mine = await holder.mutex("retried");
+        const theirs = await other.mutex("retried");
+        expect(await mine.lock()).toBe("acquired");
+        const filler = join(small, "filler");
+        fillFile(filler);
+        expect(await untilRefused(other)).toBe("NoSpace");
+        expect(
+          await mine.close().then(
+            () => "closed",
+            (error: { code?: string }) => String(error.code),
+          ),
+        ).toBe("NoSpace");
+        rmSync(filler);
+        mine.unlock();
+        expect(theirs.tryLock()).toBe("acquired");
+        theirs.unlock();
+        await mine.close();
+        const { sync } = await other.status();
+        expect(sync.find((object) => object.name === "retried")?.holders).toEqual([other.clientId]);
       } finally {
         await Promise.all(connected.map((client) => client.close().catch(() => {})));
         await arbiter.stop().catch(() => {});

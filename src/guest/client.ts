@@ -154,9 +154,9 @@ export class Client {
     return this.slotHandles.open(this.transport.request("syncOpen", syncOpenRequest(name, kind, create)));
   }
 
-  /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles). */
-  async closeSlot(slot: number): Promise<void> {
-    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }));
+  /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles); `keep`: see there. */
+  async closeSlot(slot: number, keep = false): Promise<void> {
+    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }), keep);
   }
 
   /**
