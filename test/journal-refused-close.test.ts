@@ -4,6 +4,7 @@
  * same, before it found the journal could not take the close: the client was told its close failed while
  * another client took the lock it still held. And the handle whose close was refused was left closed on
  * the client's side: it could neither unlock nor close again, so the hold stayed until the session ended.
+ * A segment's free() refused so was the same: marked freed and withdrawn, its grant kept by the arbiter.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { rmSync } from "node:fs";
@@ -100,6 +101,41 @@ testUnless(
         await mine.close();
         const { sync } = await other.status();
         expect(sync.find((object) => object.name === "retried")?.holders).toEqual([other.clientId]);
+      } finally {
+        await Promise.all(connected.map((client) => client.close().catch(() => {})));
+        await arbiter.stop().catch(() => {});
+      }
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a segment whose free() the full journal refused stays the client's: its bytes are there, and a free retried with room gives it back",
+  () =>
+    withSmallTmpfs(join(paths.dir, "small-free"), "1m", async (small) => {
+      const own = { ...paths, state: join(small, "arbiter.state") };
+      const arbiter = await ArbiterProcess.start(own);
+      const connected: Client[] = [];
+      try {
+        const holder = await connect({ socket: own.socket, region: own.region, name: "holder" });
+        connected.push(holder);
+        const segment = await holder.alloc(4096, { name: "kept-segment" });
+        segment.bytes[0] = 7;
+        const filler = join(small, "filler");
+        fillFile(filler);
+        expect(await untilRefused(holder)).toBe("NoSpace");
+        const freeing = await segment.free().then(
+          () => "freed",
+          (error: { code?: string }) => String(error.code),
+        );
+        expect(freeing).toBe("NoSpace");
+        expect(segment.isFreed).toBe(false);
+        expect(segment.bytes[0]).toBe(7);
+        rmSync(filler);
+        await segment.free();
+        const { segments } = await holder.status();
+        expect(segments.map((held) => held.name)).not.toContain("kept-segment");
       } finally {
         await Promise.all(connected.map((client) => client.close().catch(() => {})));
         await arbiter.stop().catch(() => {});
