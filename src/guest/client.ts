@@ -5,7 +5,6 @@
  * reconnecting with the session token, keeping grants and locks.
  */
 import { hasTrait, type IvshError } from "../errors.ts";
-import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import {
   type AccessModeName,
   PROTOCOL_VERSION,
@@ -134,7 +133,13 @@ export class Client {
   async releaseSegment(segment: Segment): Promise<void> {
     this.region.revoke(segment.offset, segment.capacity);
     // close() has begun: its goodbye gives the grant back, so free() is done, as it is after close().
-    if (!this.isClosing) await this.transport.request("free", { segmentId: segment.id });
+    if (this.isClosing) return;
+    await this.transport.request("free", { segmentId: segment.id }).catch((error: unknown) => {
+      // Refused (a full journal), the session alive: the grant is still ours, and so are its blocks.
+      if (!this.lost && !this.isClosing)
+        this.region.expose(segment.offset, segment.capacity, segment.protection);
+      throw error;
+    });
   }
 
   /** The mutex named `name`, made if there is none (unless `create` is false). */
@@ -154,9 +159,9 @@ export class Client {
     return this.slotHandles.open(this.transport.request("syncOpen", syncOpenRequest(name, kind, create)));
   }
 
-  /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles). */
-  async closeSlot(slot: number): Promise<void> {
-    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }));
+  /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles); `keep`: see there. */
+  async closeSlot(slot: number, keep = false): Promise<void> {
+    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }), keep);
   }
 
   /**
@@ -332,9 +337,8 @@ export class Client {
     const segment = new Segment(this, grant);
     // Lost while the grant was on its way: the data area stays withdrawn (bytes() says why).
     if (this.transport.lost) return segment;
-    const prot = segment.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
     try {
-      this.region.expose(segment.offset, segment.capacity, prot);
+      this.region.expose(segment.offset, segment.capacity, segment.protection);
     } catch (error) {
       await this.transport.request("free", { segmentId: segment.id }).catch(() => undefined);
       throw error;

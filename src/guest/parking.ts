@@ -33,6 +33,7 @@ import {
   parkedCount,
   parkedDomain,
   parkRecord,
+  SlotWord,
   SyncWord,
   slotWordIndex,
   WAKE_ALL,
@@ -88,6 +89,7 @@ export class ParkSite {
   readonly queuedIndex: number;
   readonly mailboxIndex: number;
   readonly lastWakerIndex: number;
+  readonly generationIndex: number;
   /** Recent waits' length, nanoseconds (exponentially weighted). */
   recentWaitNs = MAX_SPIN_NS / 2;
   /**
@@ -104,6 +106,7 @@ export class ParkSite {
   ) {
     this.wordIndex = slotWordIndex(client.geometry, slot, parkable.word);
     this.lastWakerIndex = slotWordIndex(client.geometry, slot, SyncWord.lastWaker);
+    this.generationIndex = slotWordIndex(client.geometry, slot, SlotWord.generation);
     this.parkedIndex = slotWordIndex(client.geometry, slot, parkable.parked);
     this.queuedIndex = slotWordIndex(client.geometry, slot, parkable.queued);
     this.mailboxIndex = mailboxIndex(slot, parkable);
@@ -175,13 +178,14 @@ export class Parker {
   async park(site: ParkSite, expected: number, deadline: ParkDeadline): Promise<void> {
     const now = performance.now();
     const local = now - deadline.startedMs < LOCAL_PARK_MS;
+    const generation = Atomics.load(this.client.words, site.generationIndex);
     if (this.mailbox && local && this.wakerIsLocal(site) && this.announce(site)) {
       try {
         await this.parkOnFutex(this.mailbox, site, expected, deadline);
       } finally {
-        if (!this.client.lost) Atomics.sub(this.client.words, site.parkedIndex, 1);
+        this.uncount(site, site.parkedIndex, generation);
       }
-    } else await this.parkInArbiter(site, expected, deadline);
+    } else await this.parkInArbiter(site, expected, deadline, generation);
     // The client may have been closed while we were parked: its slots are unmapped now, and a caller
     // that read its word on return (a condvar's wait) faulted.
     const lost = this.client.lost;
@@ -259,10 +263,21 @@ export class Parker {
     }
   }
 
+  /**
+   * Takes our count back out of a park record or queued count. Not if the client lost its session, or if
+   * the slot no longer holds the object we parked on: our handle's close freed it, and another object may
+   * be there now, whose fresh count would go to -1 (a queued -1 hides its next waiter from every waker).
+   */
+  private uncount(site: ParkSite, index: number, generation: number): void {
+    if (this.client.lost || Atomics.load(this.client.words, site.generationIndex) !== generation) return;
+    Atomics.sub(this.client.words, index, 1);
+  }
+
   private async parkInArbiter(
     site: ParkSite,
     expected: number,
     { deadlineMs, signal }: ParkDeadline,
+    generation: number,
   ): Promise<void> {
     const words = this.client.words;
     Atomics.add(words, site.queuedIndex, 1);
@@ -280,8 +295,7 @@ export class Parker {
         this.client.wakeWord(site.slot, site.parkable.word, WAKE_ALL);
       this.lastTurnMs = performance.now(); // the answer came through the event loop
     } finally {
-      // A client that lost its session meanwhile no longer owns the slot's counters.
-      if (!this.client.lost) Atomics.sub(words, site.queuedIndex, 1);
+      this.uncount(site, site.queuedIndex, generation);
     }
   }
 }

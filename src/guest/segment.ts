@@ -4,6 +4,7 @@
  * (reserved, not mapped), so a view kept by mistake faults instead of silently reading another owner's data.
  */
 import { failure } from "../errors.ts";
+import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
 import { blockOffset, type Geometry } from "../region/layout.ts";
 
@@ -16,6 +17,8 @@ export interface SegmentOwner {
   };
   releaseSegment(segment: Segment): Promise<void>;
   readonly isClosed: boolean;
+  /** close() has begun: its goodbye gives the grants back. */
+  readonly isClosing: boolean;
   /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
   readonly lost: Error | undefined;
 }
@@ -77,6 +80,11 @@ export class Segment {
     return this.client.region.address(this.offset);
   }
 
+  /** @internal How its grant maps the blocks: read-only when held "read". */
+  get protection(): number {
+    return this.mode === "read" ? PROT_READ : PROT_READ | PROT_WRITE;
+  }
+
   get isFreed(): boolean {
     return this.freed;
   }
@@ -95,7 +103,13 @@ export class Segment {
     this.checkLive();
     this.freed = true;
     this.view = undefined;
-    await this.client.releaseSegment(this);
+    try {
+      await this.client.releaseSegment(this);
+    } catch (error) {
+      // Refused with the session alive (a full journal): still held, mapped again, to use or free again.
+      if (!this.client.lost && !this.client.isClosing) this.freed = false;
+      throw error;
+    }
   }
 
   private checkLive(): void {

@@ -27,8 +27,9 @@ export class SlotHandles {
    * else the close would free the slot under the handle that open is about to make. `giveUp` is called
    * in the same turn as the decision: an open sent in between (a microtask later, `close(); mutex(name)`)
    * would reach the arbiter first, and the release would then drop the hold that open's handle stands on.
+   * With `keep`, a release refused (a full journal) counts the handle again: its caller keeps it open.
    */
-  async closing(slot: number, giveUp: () => Promise<unknown>): Promise<void> {
+  async closing(slot: number, giveUp: () => Promise<unknown>, keep = false): Promise<void> {
     while (this.opening.size > 0) await Promise.allSettled([...this.opening]);
     const handles = this.handles.get(slot) ?? 0;
     if (handles > 1) {
@@ -36,6 +37,12 @@ export class SlotHandles {
       return;
     }
     this.handles.delete(slot);
-    await giveUp();
+    try {
+      await giveUp();
+    } catch (error) {
+      // Not given up: the handle stays, and its later close must send the release again.
+      if (keep) this.handles.set(slot, (this.handles.get(slot) ?? 0) + 1);
+      throw error;
+    }
   }
 }

@@ -35,7 +35,7 @@ export interface SlotOwner extends ParkingClient {
   readonly isClosed: boolean;
   /** close() has begun: the arbiter may already have released the client's locks (its goodbye). */
   readonly isClosing: boolean;
-  closeSlot(slot: number): Promise<void>;
+  closeSlot(slot: number, keep?: boolean): Promise<void>;
   /** Whether this process may have been frozen past its lease without having heard so yet. */
   wasFrozen(): boolean;
 }
@@ -79,7 +79,13 @@ abstract class SlotObject {
   async close(): Promise<void> {
     if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
-    await this.client.closeSlot(this.slot);
+    try {
+      await this.client.closeSlot(this.slot, true);
+    } catch (error) {
+      // Refused (a full journal), the session alive: the slot is still held; the handle unlocks, closes again.
+      if (!this.client.lost && !this.client.isClosing) this.closed = false;
+      throw error;
+    }
   }
 
   /**

@@ -157,11 +157,14 @@ export class ArbiterState extends RecordedState {
     if (!session.slots.has(slot))
       throw failure("NotHeld", `close slot ${slot}`, "this client has not opened it");
     const object = this.syncObjects.get(slot);
+    // The hold's release is committed first: a journal that refuses the close (its file system full)
+    // refuses it before the lock is touched, else the lock went to the next taker of a refused close.
+    this.commit({ t: "sync-release", slot, clientId: session.clientId });
     const released =
       object !== undefined &&
       object.kind !== "channel" &&
       this.slots.releaseDeadOwner(slot, object.kind, session.clientId);
-    this.dropSyncHold(session, slot);
+    this.freeIfUnheld(slot);
     return released ? object : undefined;
   }
 
@@ -254,6 +257,10 @@ export class ArbiterState extends RecordedState {
 
   private dropSyncHold(session: Session, slot: number): void {
     this.commit({ t: "sync-release", slot, clientId: session.clientId });
+    this.freeIfUnheld(slot);
+  }
+
+  private freeIfUnheld(slot: number): void {
     if (this.syncOf(slot).holders.size > 0) return;
     this.slots.clear(slot);
     this.commit({ t: "sync-free", slot });
