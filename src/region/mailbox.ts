@@ -18,8 +18,8 @@ import {
   closeFd,
   type FutexWaitResult,
   fileSize,
+  futexBumpAndWake,
   futexWait,
-  futexWake,
   mapShared,
   O_CREAT,
   O_EXCL,
@@ -144,11 +144,11 @@ export class WakeMailbox {
 
   /**
    * Wakes up to `count` sleepers on word `index`; returns how many it woke. The bump comes first: a sleeper
-   * about to sleep sees it.
+   * about to sleep sees it. The kernel makes both (FUTEX_WAKE_OP): a mailbox someone truncated (it is
+   * anyone's to write) then costs a wake-up, not this process (SIGBUS); the arbiter wakes through it too.
    */
   wake(index: number, count: number): number {
-    Atomics.add(this.words, index, 1);
-    return futexWake(this.base + index * 4, count);
+    return futexBumpAndWake(this.base + index * 4, count);
   }
 
   close(): void {
