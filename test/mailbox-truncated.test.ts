@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync, truncateSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
+import { parkedCount, SyncWord, slotWordIndex } from "../src/region/layout.ts";
 import { mailboxPath } from "../src/region/mailbox.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -48,4 +49,29 @@ test("an arbiter whose wake mailbox someone truncated keeps serving", async () =
   }
   const { proc } = arbiter.spawned;
   expect({ exit: proc.exitCode, signal: proc.signalCode }).toEqual({ exit: null, signal: null });
+}, 60_000);
+
+test("a waiter parked on the futex when someone truncates the mailbox still gets the lock", async () => {
+  const holder = await client("holder");
+  try {
+    const mutex = await holder.mutex("held");
+    expect(mutex.tryLock()).toBe("acquired");
+    const taker = spawnFixture("taker", clientConfig(paths, { mutex: "held" }), { IVSH_FUTEX: "1" });
+    await taker.events.next("locking");
+    const parked = slotWordIndex(holder.geometry, mutex.slot, SyncWord.lockParked);
+    await eventually(
+      async () => parkedCount(Atomics.load(holder.words, parked)) > 0,
+      20_000,
+      "the futex park",
+    );
+    truncateSync(mailbox!, 0);
+    // Its sleep is cut in slices: at the next one it reads the mailbox word again, which was SIGBUS.
+    await Bun.sleep(200);
+    mutex.unlock();
+    const locked = await taker.events.next("locked");
+    expect(locked).toMatchObject({ ok: true, outcome: "acquired" });
+    expect(await taker.exit()).toBe(0);
+  } finally {
+    await holder.close();
+  }
 }, 60_000);

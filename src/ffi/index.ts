@@ -291,6 +291,16 @@ export function readInto(fd: number, address: number, length: number, what: stri
   }
 }
 
+/** One pread(2) of `length` bytes at file `offset` into memory at `address`, retried on EINTR: 0 at end of file. */
+export function readAt(fd: number, address: number, length: number, offset: number, what: string): number {
+  for (;;) {
+    const got = Number(libc.pread(fd, address, length, offset));
+    if (got >= 0) return got;
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SystemCallError("pread", what, errno);
+  }
+}
+
 /** One write(2) from memory, retried on EINTR. Returns the bytes written, -1 on EAGAIN (non-blocking fd). */
 export function writeSome(fd: number, address: number, length: number, what: string): number {
   for (;;) {
