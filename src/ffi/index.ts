@@ -270,6 +270,9 @@ export function copyMemory(destination: number, source: number, length: number):
   if (length > 0) libc.memcpy(destination, source, length);
 }
 
+/** The most one view can cover: Bun refuses a longer one with "RangeError: Out of memory". */
+export const MAX_VIEW_BYTES = 2 ** 32;
+
 /** A zero-copy ArrayBuffer over mapped memory. It does not own the memory: unmapping it is the caller's job. */
 export function viewOf(address: number, length: number): ArrayBuffer {
   return toArrayBuffer(address, 0, length);
