@@ -198,6 +198,31 @@ describe("ivsh CLI", () => {
     );
   });
 
+  // Both open like a file and read as 0 bytes: the arbiter went on to size them, and said only
+  // "ftruncate /dev/null: EINVAL (Invalid argument)".
+  test("a character device or a named pipe as --region is named as such, with what to pass", async () => {
+    const fifo = `${suite.dir}/region.fifo`;
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    for (const [region, what] of [
+      ["/dev/null", "a character device"],
+      [fifo, "a named pipe (FIFO)"],
+    ] as const) {
+      const result = await runCli([
+        "host",
+        "--region",
+        region,
+        "--socket",
+        `${suite.dir}/not-a-file.sock`,
+        "--state",
+        `${suite.dir}/not-a-file.state`,
+      ]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(
+        `Failed to serve ${region} since it is ${what}, not a regular file (--region names a file, e.g. /dev/shm/ivsh)`,
+      );
+    }
+  });
+
   test("--depth 0 and 1 get the ring's own message (its range), not a different rule", async () => {
     for (const depth of ["0", "1"]) {
       const result = await runCli(["guest", "send", "/etc/hostname", "--depth", depth]);

@@ -5,6 +5,7 @@ import { connect, findIvshmemDevice, findIvshmemDevices, mappingProbe } from "..
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
+import { runCli } from "./helpers/processes.ts";
 
 const paths = testPaths("device");
 afterAll(() => paths.cleanup());
@@ -48,6 +49,21 @@ describe("IVSHMEM device discovery", () => {
       /arbiter/,
     );
   });
+
+  // The mapping probe wrote to the first page of resource2 before anything looked at its size: a file
+  // without a byte (a fake tree's, a copy of one) was SIGBUS, not the refusal connect() gives it.
+  test("an empty resource2 is refused, not probed", async () => {
+    const root = join(paths.dir, "short-sysfs");
+    const device = join(root, "bus/pci/devices", FAKE_PCI_ADDRESS);
+    mkdirSync(device, { recursive: true });
+    writeFileSync(join(device, "vendor"), "0x1af4\n");
+    writeFileSync(join(device, "device"), "0x1110\n");
+    writeFileSync(join(device, "resource2"), ""); // a touch of its first page is SIGBUS
+    const socket = join(paths.dir, "none.sock");
+    const { exitCode, stderr } = await runCli(["guest", "recv", "--sysfs-root", root, "--socket", socket]);
+    expect(stderr).toMatch(/resource2 since it is 0 bytes, too small to hold an ivsh region/);
+    expect(exitCode).toBe(1);
+  }, 60_000);
 
   // A developer's trial: called as connect() is, with nothing, these threw bare TypeErrors (Node's
   // ERR_INVALID_ARG_TYPE for "paths[0]"; "undefined is not an object (evaluating 'options.region')").

@@ -270,6 +270,9 @@ export function copyMemory(destination: number, source: number, length: number):
   if (length > 0) libc.memcpy(destination, source, length);
 }
 
+/** The most one view can cover: Bun refuses a longer one with "RangeError: Out of memory". */
+export const MAX_VIEW_BYTES = 2 ** 32;
+
 /** A zero-copy ArrayBuffer over mapped memory. It does not own the memory: unmapping it is the caller's job. */
 export function viewOf(address: number, length: number): ArrayBuffer {
   return toArrayBuffer(address, 0, length);
@@ -288,6 +291,16 @@ export function readInto(fd: number, address: number, length: number, what: stri
     const errno = lastErrno();
     if (errno === EAGAIN) return -1;
     if (errno !== EINTR) throw new SystemCallError("read", what, errno);
+  }
+}
+
+/** One pread(2) of `length` bytes at file `offset` into memory at `address`, retried on EINTR: 0 at end of file. */
+export function readAt(fd: number, address: number, length: number, offset: number, what: string): number {
+  for (;;) {
+    const got = Number(libc.pread(fd, address, length, offset));
+    if (got >= 0) return got;
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SystemCallError("pread", what, errno);
   }
 }
 
@@ -340,6 +353,32 @@ export function futexWait(address: number, expected: number, timeoutMs: number):
   if (errno === ETIMEDOUT) return "timed-out";
   if (errno === EINTR) return "interrupted";
   throw new SystemCallError("futex", "FUTEX_WAIT", errno);
+}
+
+const FUTEX_WAKE_OP = 5;
+const EFAULT = 14;
+/**
+ * FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, -1): add 1 to the word. The kernel wakes the second address's
+ * sleepers when the comparison holds, at least one even with a count of 0; with the same address it
+ * holds only for a word at 0xffffffff (once in 2^32 wakes): one spurious wake-up, which every sleeper allows.
+ */
+const FUTEX_OP_ADD_ONE = (1 << 28) | (0 << 24) | (1 << 12) | 0xfff;
+
+/**
+ * Adds 1 to the u32 at `address` and wakes up to `count` threads sleeping in futexWait on it, in one
+ * FUTEX_WAKE_OP: the kernel makes the add, so a word whose file page is gone (someone truncated the file)
+ * fails the call with EFAULT (then 0 is returned: nobody can be sleeping there) instead of killing this
+ * process with SIGBUS, as a store of its own would.
+ */
+export function futexBumpAndWake(address: number, count: number): number {
+  // value2 (the second wake's count, in the timeout argument) is 0.
+  const woken = Number(
+    libc.syscall(SYS_FUTEX, address, FUTEX_WAKE_OP, count, null, address, FUTEX_OP_ADD_ONE),
+  );
+  if (woken >= 0) return woken;
+  const errno = lastErrno();
+  if (errno === EFAULT) return 0;
+  throw new SystemCallError("futex", "FUTEX_WAKE_OP", errno);
 }
 
 /** Wakes up to `count` threads sleeping in futexWait on `address` (in any process mapping the same page). */

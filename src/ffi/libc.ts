@@ -21,6 +21,7 @@ export const libc = dlopen("libc.so.6", {
   mincore: { args: [ptr, u64, ptr], returns: i32 },
   memcpy: { args: [ptr, ptr, u64], returns: ptr },
   read: { args: [i32, ptr, u64], returns: i64_fast },
+  pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
   write: { args: [i32, ptr, u64], returns: i64_fast },
   sched_yield: { args: [], returns: i32 },
   sched_getcpu: { args: [], returns: i32 },

@@ -8,7 +8,17 @@
  * Each timing stops after a budget even on a slow mapping, so the probe is cheap: about 20-40 ms in a TCG
  * guest, most of it start-up work (first FFI calls, JIT) that mapping the region would pay anyway.
  */
-import { closeFd, mapAnonymous, mapShared, PROT_READ, PROT_WRITE, unmap, viewOf } from "../ffi/index.ts";
+import { failure } from "../errors.ts";
+import {
+  closeFd,
+  fileSize,
+  mapAnonymous,
+  mapShared,
+  PROT_READ,
+  PROT_WRITE,
+  unmap,
+  viewOf,
+} from "../ffi/index.ts";
 import { Header, PAGE_SIZE, PROBE_BYTES } from "../region/layout.ts";
 import { openRegionReadWrite } from "../region/mapping.ts";
 import type { IvshmemDevice } from "./device.ts";
@@ -145,6 +155,14 @@ function fileTarget(path: string): Target {
   const fd = openRegionReadWrite(path);
   let base: number;
   try {
+    // A touch of a page the file does not reach is SIGBUS: refused as mapping the region would refuse it.
+    const size = fileSize(fd, path);
+    if (size < PAGE_SIZE)
+      throw failure(
+        "RegionInvalid",
+        `map ${path}`,
+        `it is ${size} bytes, too small to hold an ivsh region: back the VM's ivshmem device with the region file the arbiter serves (\`ivsh status\` on the host names it)`,
+      );
     base = mapShared(fd, PAGE_SIZE, PROT_READ | PROT_WRITE, `${path} (probe)`);
   } finally {
     closeFd(fd);

@@ -4,7 +4,7 @@
  * (reserved, not mapped), so a view kept by mistake faults instead of silently reading another owner's data.
  */
 import { failure } from "../errors.ts";
-import { PROT_READ, PROT_WRITE } from "../ffi/index.ts";
+import { MAX_VIEW_BYTES, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
 import { blockOffset, type Geometry } from "../region/layout.ts";
 
@@ -61,17 +61,35 @@ export class Segment {
    * The segment's memory, zero copy: `byteLength` bytes. Held "read", its pages are mapped read-only: a
    * write through this view (or at `address`) is no exception but the end of the process, SIGSEGV (with
    * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
-   * throws, and a view kept from before faults the same way on its next touch.
+   * throws, and a view kept from before faults the same way on its next touch. One view holds at most
+   * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
     this.checkLive();
+    if (this.byteLength > MAX_VIEW_BYTES) throw this.tooLong("whole", this.byteLength);
     this.view ??= this.client.region.bytes(this.offset, this.byteLength);
     return this.view;
   }
 
-  /** A zero-copy view of part of the segment. */
+  /**
+   * A zero-copy view of part of the segment (indexes as `Uint8Array.subarray` takes them). The way to view
+   * a segment of more than 4 GiB, which `bytes` cannot: one view holds at most that much.
+   */
   subarray(start: number, end = this.byteLength): Uint8Array {
-    return this.bytes.subarray(start, end);
+    if (this.byteLength <= MAX_VIEW_BYTES) return this.bytes.subarray(start, end);
+    this.checkLive();
+    const [from, to] = [clampIndex(start, this.byteLength), clampIndex(end, this.byteLength)];
+    if (to <= from) return new Uint8Array(0); // Bun makes no view of 0 bytes over memory
+    if (to - from > MAX_VIEW_BYTES) throw this.tooLong(`from byte ${from} to ${to}`, to - from);
+    return this.client.region.bytes(this.offset + from, to - from);
+  }
+
+  private tooLong(part: string, bytes: number): Error {
+    return failure(
+      "InvalidArgument",
+      `view segment ${this.name || this.id} ${part}`,
+      `that is ${bytes} bytes and one view holds at most 4 GiB (Bun's limit): view it in parts with subarray(start, end), or pass its address to native code`,
+    );
   }
 
   /** Address of the segment's first byte, for libc calls that read or write it in place. */
@@ -119,4 +137,10 @@ export class Segment {
     // Its blocks may be someone else's by now (they were withdrawn from this process when it was lost).
     if (this.client.lost) throw this.client.lost;
   }
+}
+
+/** An index as `Uint8Array.subarray` reads it: truncated, counted from the end if negative, clamped. */
+function clampIndex(index: number, length: number): number {
+  const whole = Math.trunc(Number(index)) || 0;
+  return whole < 0 ? Math.max(length + whole, 0) : Math.min(whole, length);
 }

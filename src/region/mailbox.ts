@@ -14,12 +14,13 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import {
+  addressOf,
   changeMode,
   closeFd,
   type FutexWaitResult,
   fileSize,
+  futexBumpAndWake,
   futexWait,
-  futexWake,
   mapShared,
   O_CREAT,
   O_EXCL,
@@ -28,10 +29,10 @@ import {
   openFile,
   PROT_READ,
   PROT_WRITE,
+  readAt,
   SystemCallError,
   truncateFd,
   unmap,
-  viewOf,
 } from "../ffi/index.ts";
 import { DOMAIN_MASK, MAILBOX_WORDS_PER_SLOT, PAGE_SIZE } from "./layout.ts";
 
@@ -102,16 +103,16 @@ function isDirectory(path: string): boolean {
 }
 
 export class WakeMailbox {
-  private readonly words: Int32Array;
+  /** Where `load` reads a word to (a syscall's buffer). */
+  private readonly word = new Int32Array(1);
 
   private constructor(
     readonly path: string,
     readonly domain: number,
+    private readonly fd: number,
     private readonly base: number,
     private readonly bytes: number,
-  ) {
-    this.words = new Int32Array(viewOf(base, bytes));
-  }
+  ) {}
 
   /**
    * Maps (creating or growing if need be) the mailbox for `slotCount` slots of the region at
@@ -124,36 +125,61 @@ export class WakeMailbox {
     const bytes = mailboxBytes(slotCount);
     const fd = openMailboxFile(path);
     try {
-      // Only ever grown: another region of the same hashed path may use more slots (it shares the words).
-      if (fileSize(fd, path) < bytes) truncateFd(fd, bytes, path);
-      return new WakeMailbox(path, domain, mapShared(fd, bytes, PROT_READ | PROT_WRITE, path), bytes);
-    } finally {
-      closeFd(fd); // the mapping keeps the file's pages
+      growTo(fd, bytes, path);
+      return new WakeMailbox(path, domain, fd, mapShared(fd, bytes, PROT_READ | PROT_WRITE, path), bytes);
+    } catch (error) {
+      closeFd(fd);
+      throw error;
     }
   }
 
-  /** The value to compare against: read before the last look at the slot word. */
+  /**
+   * The value to compare against: read before the last look at the slot word. Read by pread, as every
+   * access here is a system call: the file is anyone's to write, so anyone may truncate it, and a touch of
+   * the mapping past its end would be SIGBUS. A truncated file is grown back (its words read 0 again).
+   */
   load(index: number): number {
-    return Atomics.load(this.words, index);
+    if (readAt(this.fd, addressOf(this.word), 4, index * 4, this.path) === 4) return this.word[0]!;
+    try {
+      growTo(this.fd, this.bytes, this.path);
+      if (readAt(this.fd, addressOf(this.word), 4, index * 4, this.path) === 4) return this.word[0]!;
+    } catch {
+      // not grown: as below
+    }
+    return 0; // still short: the sleep after it returns at once (EFAULT), and the caller looks again
   }
 
-  /** Sleeps while word `index` still holds `seen`; at most `timeoutMs`. Blocks this thread. */
+  /**
+   * Sleeps while word `index` still holds `seen`; at most `timeoutMs`. Blocks this thread. A word whose
+   * page someone truncated away meanwhile returns at once ("changed"): the caller looks again.
+   */
   sleep(index: number, seen: number, timeoutMs: number): FutexWaitResult {
-    return futexWait(this.base + index * 4, seen, timeoutMs);
+    try {
+      return futexWait(this.base + index * 4, seen, timeoutMs);
+    } catch (error) {
+      if (error instanceof SystemCallError && error.errnoName === "EFAULT") return "changed";
+      throw error;
+    }
   }
 
   /**
    * Wakes up to `count` sleepers on word `index`; returns how many it woke. The bump comes first: a sleeper
-   * about to sleep sees it.
+   * about to sleep sees it. The kernel makes both (FUTEX_WAKE_OP): a mailbox someone truncated (it is
+   * anyone's to write) then costs a wake-up, not this process (SIGBUS); the arbiter wakes through it too.
    */
   wake(index: number, count: number): number {
-    Atomics.add(this.words, index, 1);
-    return futexWake(this.base + index * 4, count);
+    return futexBumpAndWake(this.base + index * 4, count);
   }
 
   close(): void {
     unmap(this.base, this.bytes, this.path);
+    closeFd(this.fd);
   }
+}
+
+/** Only ever grown: another region of the same hashed path may use more slots (it shares the words). */
+function growTo(fd: number, bytes: number, path: string): void {
+  if (fileSize(fd, path) < bytes) truncateFd(fd, bytes, path);
 }
 
 function mailboxBytes(slotCount: number): number {

@@ -10,6 +10,7 @@ import {
   closeFd,
   discardPages,
   fileSize,
+  fileStatus,
   mapShared,
   mapSharedAt,
   O_CREAT,
@@ -315,6 +316,11 @@ export function openRegionReadWrite(path: string): number {
 }
 
 const IS_A_DIRECTORY = "it is a directory (--region names a file, e.g. /dev/shm/ivsh)";
+/** What a --region that is not a regular file is, in words. */
+const FILE_TYPE_NAMES: Record<string, string> = {
+  "char-device": "character device",
+  pipe: "named pipe (FIFO)",
+};
 
 /** The region file, created if absent; a missing directory or a refusal is named with what to do. */
 function openRegionFile(path: string): number {
@@ -348,6 +354,14 @@ export function createOrOpenRegionFile(
   const fd = openRegionFile(path);
   let locked = false;
   try {
+    // A device or a pipe opens like a file and reads as 0 bytes: sizing it failed with a bare EINVAL.
+    const { type } = fileStatus(fd, path);
+    if (type !== "file")
+      throw failure(
+        "RegionInvalid",
+        `serve ${path}`,
+        `it is a ${FILE_TYPE_NAMES[type] ?? type}, not a regular file (--region names a file, e.g. /dev/shm/ivsh)`,
+      );
     // 0660 whatever the umask (022 would leave the group, QEMU's, read-only), as the socket is; a file the
     // operator made keeps the mode it was given.
     if (!existed) changeMode(fd, 0o660, path);
