@@ -245,6 +245,31 @@ test(
   INSTALL_MS,
 );
 
+// The portable path's reason told a package user to run `npm run build:native`, a script of ivsh's own
+// checkout: in the user's project npm answers "Missing script". The command it names must build it there.
+test(
+  "installed without the native helper, the digest path names a command that builds it in the user's project",
+  async () => {
+    const project = newProject(paths.dir, "bun-no-helper");
+    const added = await run([BUN, "add", tarball], { cwd: project }); // Bun blocks the postinstall
+    expect(added.exitCode, added.output).toBe(0);
+    // What `ivsh guest send --json` reports as digestPath.
+    writeFileSync(
+      join(project, "digest-path.ts"),
+      'import { nativeStatus } from "./node_modules/ivsh/src/ffi/native.ts";\nconsole.log(nativeStatus().detail);\n',
+    );
+    const before = await run([BUN, "digest-path.ts"], { cwd: project });
+    expect(before.stdout).toContain("is not built");
+    const command = /: run `?([^`)]+)`?/.exec(before.stdout)?.[1];
+    expect(command, before.stdout).toBeDefined();
+    const built = await run(command!.split(" "), { cwd: project });
+    expect(built.exitCode, `${command}: ${built.output}`).toBe(0);
+    const after = await run([BUN, "digest-path.ts"], { cwd: project });
+    expect(after.stdout).toStartWith("native");
+  },
+  INSTALL_MS,
+);
+
 test("the Node stand-in declares every name the library exports", () => {
   const stand = readFileSync(join(REPO, "lib/needs-bun.mjs"), "utf8");
   const declared = [...stand.matchAll(/export let ([^;]+);/g)].flatMap((match) =>
