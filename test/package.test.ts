@@ -5,7 +5,7 @@
  * calling close().
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import ts from "typescript";
 import { withEnvironment } from "../src/guest/connect-options.ts";
@@ -241,6 +241,42 @@ test(
     const ran = await runUserScript(project);
     expect(ran.exitCode, ran.output).toBe(0);
     expect(ran.stdout).toMatch(/wrote 42 as client \d+/);
+  },
+  INSTALL_MS,
+);
+
+// npm runs `prepare` for a directory it installs: the package's (node scripts/types.mjs) named a file the
+// tarball did not hold, so installing an unpacked tarball failed with Node's MODULE_NOT_FOUND stack (and,
+// with the file there, it would say that types/ was not generated though the tarball brought it).
+test(
+  "npm install of the unpacked tarball's directory succeeds, and the user's tsc --strict finds its types",
+  async () => {
+    const unpacked = join(paths.dir, "unpacked");
+    mkdirSync(unpacked, { recursive: true });
+    const extracted = await run(["tar", "xzf", tarball, "-C", unpacked], { cwd: paths.dir });
+    expect(extracted.exitCode, extracted.output).toBe(0);
+    const project = newProject(paths.dir, "unpacked-user");
+    const installed = await run(
+      [
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        "--foreground-scripts",
+        join(unpacked, "package"),
+      ],
+      { cwd: project },
+    );
+    expect(installed.exitCode, installed.output).toBe(0);
+    expect(installed.output).not.toContain("MODULE_NOT_FOUND");
+    // Nor a warning that its types are missing: they came in the tarball.
+    expect(installed.output).not.toContain("was not generated");
+    const config = join(project, "tsconfig.json");
+    const compilerOptions = { strict: true, noEmit: true, target: "ESNext", module: "NodeNext", types: [] };
+    writeFileSync(config, JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+    const checked = await run([TSC, "-p", config], { cwd: project });
+    expect(checked.exitCode, checked.output).toBe(0);
   },
   INSTALL_MS,
 );
