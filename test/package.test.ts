@@ -281,6 +281,23 @@ test(
   INSTALL_MS,
 );
 
+// package.json's "man" was a string, which npm 11's linker skips (it takes only an array): `man ivsh`
+// found nothing after a global install.
+test(
+  "npm install -g <tarball> puts the ivsh command and its man page under the prefix",
+  async () => {
+    const prefix = join(paths.dir, "global");
+    const installed = await run(
+      ["npm", "install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", tarball],
+      { cwd: paths.dir },
+    );
+    expect(installed.exitCode, installed.output).toBe(0);
+    expect(existsSync(join(prefix, "bin/ivsh"))).toBe(true);
+    expect(existsSync(join(prefix, "share/man/man1/ivsh.1"))).toBe(true);
+  },
+  INSTALL_MS,
+);
+
 // The portable path's reason told a package user to run `npm run build:native`, a script of ivsh's own
 // checkout: in the user's project npm answers "Missing script". The command it names must build it there.
 test(
