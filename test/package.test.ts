@@ -180,6 +180,15 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     expect(ran.exitCode, ran.output).toBe(0);
   });
 
+  // The installed README sent its reader to docs/api and docs/layout.md, which the tarball did not hold.
+  test("every file the installed README's library section links to is in the installed package", () => {
+    const installed = join(npmProject, "node_modules/ivsh");
+    const section = readmeSection("## The library");
+    const links = [...section.matchAll(/\]\(([^)#:]+)(#[^)]*)?\)/g)].map((match) => match[1]!);
+    expect(links).toContain("docs/api/README.md");
+    expect(links.filter((link) => !existsSync(join(installed, link)))).toEqual([]);
+  });
+
   test("every name each entry point exports has a doc comment in the installed declarations (what hover shows)", () => {
     const types = join(npmProject, "node_modules/ivsh/types");
     const entries = ["guest/index.d.ts", "guest/shm.d.ts", "transfer/index.d.ts"].map((file) =>
