@@ -310,7 +310,7 @@ test(
 // The portable path's reason told a package user to run `npm run build:native`, a script of ivsh's own
 // checkout: in the user's project npm answers "Missing script". The command it names must build it there.
 test(
-  "installed without the native helper, the digest path names a command that builds it in the user's project",
+  "installed, the commands its notes name work in the user's project: the native helper's build, bench's binary",
   async () => {
     const project = newProject(paths.dir, "bun-no-helper");
     const added = await run([BUN, "add", tarball], { cwd: project }); // Bun blocks the postinstall
@@ -328,6 +328,22 @@ test(
     expect(built.exitCode, `${command}: ${built.output}`).toBe(0);
     const after = await run([BUN, "digest-path.ts"], { cwd: project });
     expect(after.stdout).toStartWith("native");
+    // Likewise `ivsh bench`'s note on the binary its end-to-end rows ran: it said to run `npm run build`,
+    // which in the user's project is their own build or none (the package has no compiled ivsh to make).
+    writeFileSync(
+      join(project, "bench-binary.ts"),
+      'import { prepareEndToEnd } from "./node_modules/ivsh/src/bench/end-to-end.ts";\n' +
+        'const setup = await prepareEndToEnd({ socket: "s", region: "r" } as never, 4096);\n' +
+        "setup.remove();\nconsole.log(setup.binary);\n",
+    );
+    const note = await run([BUN, "bench-binary.ts"], { cwd: project });
+    expect(note.exitCode, note.output).toBe(0);
+    expect(note.stdout).toContain("dist/ivsh");
+    const told = /run `([^`]+)` first/.exec(note.stdout)?.[1];
+    if (told) {
+      const done = await run(told.split(" "), { cwd: project });
+      expect(done.exitCode, `${told}: ${done.output}`).toBe(0);
+    }
   },
   INSTALL_MS,
 );
