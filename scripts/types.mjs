@@ -10,6 +10,8 @@
  *                                     link: its devDependencies only if `npm install` ran there). Skipped
  *                                     when types/ is newer than every input (an install takes no 4 s more);
  *                                     without TypeScript it says in one line what to run, and succeeds.
+ *                                     In an unpacked tarball's directory (the tarball holds this file, no
+ *                                     tsconfig) it keeps the types/ that came with it.
  *   node scripts/types.mjs --force    `npm pack`'s prepack: always rebuilt, and fails without TypeScript.
  *
  * Plain JavaScript for Node, as scripts/native.mjs: an install need not have Bun on its PATH.
@@ -27,6 +29,8 @@ const STAMP = join(OUTPUT, ".built");
 
 /** Builds types/ unless it is up to date (or `force`); returns whether it is there afterwards. */
 export function buildTypes(force) {
+  // A packed package (an unpacked tarball installed as a directory) has no tsconfig: its types/ came with it.
+  if (!force && !existsSync(join(REPO, "tsconfig.types.json"))) return existsSync(STAMP);
   if (!force && upToDate()) return true;
   if (!existsSync(TSC)) {
     const message = `ivsh: types/ (the TypeScript declarations) was not generated since TypeScript is not installed in ${REPO}`;

@@ -5,7 +5,7 @@
  * calling close().
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import ts from "typescript";
 import { withEnvironment } from "../src/guest/connect-options.ts";
@@ -180,6 +180,15 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     expect(ran.exitCode, ran.output).toBe(0);
   });
 
+  // The installed README sent its reader to docs/api and docs/layout.md, which the tarball did not hold.
+  test("every file the installed README's library section links to is in the installed package", () => {
+    const installed = join(npmProject, "node_modules/ivsh");
+    const section = readmeSection("## The library");
+    const links = [...section.matchAll(/\]\(([^)#:]+)(#[^)]*)?\)/g)].map((match) => match[1]!);
+    expect(links).toContain("docs/api/README.md");
+    expect(links.filter((link) => !existsSync(join(installed, link)))).toEqual([]);
+  });
+
   test("every name each entry point exports has a doc comment in the installed declarations (what hover shows)", () => {
     const types = join(npmProject, "node_modules/ivsh/types");
     const entries = ["guest/index.d.ts", "guest/shm.d.ts", "transfer/index.d.ts"].map((file) =>
@@ -241,6 +250,100 @@ test(
     const ran = await runUserScript(project);
     expect(ran.exitCode, ran.output).toBe(0);
     expect(ran.stdout).toMatch(/wrote 42 as client \d+/);
+  },
+  INSTALL_MS,
+);
+
+// npm runs `prepare` for a directory it installs: the package's (node scripts/types.mjs) named a file the
+// tarball did not hold, so installing an unpacked tarball failed with Node's MODULE_NOT_FOUND stack (and,
+// with the file there, it would say that types/ was not generated though the tarball brought it).
+test(
+  "npm install of the unpacked tarball's directory succeeds, and the user's tsc --strict finds its types",
+  async () => {
+    const unpacked = join(paths.dir, "unpacked");
+    mkdirSync(unpacked, { recursive: true });
+    const extracted = await run(["tar", "xzf", tarball, "-C", unpacked], { cwd: paths.dir });
+    expect(extracted.exitCode, extracted.output).toBe(0);
+    const project = newProject(paths.dir, "unpacked-user");
+    const installed = await run(
+      [
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        "--foreground-scripts",
+        join(unpacked, "package"),
+      ],
+      { cwd: project },
+    );
+    expect(installed.exitCode, installed.output).toBe(0);
+    expect(installed.output).not.toContain("MODULE_NOT_FOUND");
+    // Nor a warning that its types are missing: they came in the tarball.
+    expect(installed.output).not.toContain("was not generated");
+    const config = join(project, "tsconfig.json");
+    const compilerOptions = { strict: true, noEmit: true, target: "ESNext", module: "NodeNext", types: [] };
+    writeFileSync(config, JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+    const checked = await run([TSC, "-p", config], { cwd: project });
+    expect(checked.exitCode, checked.output).toBe(0);
+  },
+  INSTALL_MS,
+);
+
+// package.json's "man" was a string, which npm 11's linker skips (it takes only an array): `man ivsh`
+// found nothing after a global install.
+test(
+  "npm install -g <tarball> puts the ivsh command and its man page under the prefix",
+  async () => {
+    const prefix = join(paths.dir, "global");
+    const installed = await run(
+      ["npm", "install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", tarball],
+      { cwd: paths.dir },
+    );
+    expect(installed.exitCode, installed.output).toBe(0);
+    expect(existsSync(join(prefix, "bin/ivsh"))).toBe(true);
+    expect(existsSync(join(prefix, "share/man/man1/ivsh.1"))).toBe(true);
+  },
+  INSTALL_MS,
+);
+
+// The portable path's reason told a package user to run `npm run build:native`, a script of ivsh's own
+// checkout: in the user's project npm answers "Missing script". The command it names must build it there.
+test(
+  "installed, the commands its notes name work in the user's project: the native helper's build, bench's binary",
+  async () => {
+    const project = newProject(paths.dir, "bun-no-helper");
+    const added = await run([BUN, "add", tarball], { cwd: project }); // Bun blocks the postinstall
+    expect(added.exitCode, added.output).toBe(0);
+    // What `ivsh guest send --json` reports as digestPath.
+    writeFileSync(
+      join(project, "digest-path.ts"),
+      'import { nativeStatus } from "./node_modules/ivsh/src/ffi/native.ts";\nconsole.log(nativeStatus().detail);\n',
+    );
+    const before = await run([BUN, "digest-path.ts"], { cwd: project });
+    expect(before.stdout).toContain("is not built");
+    const command = /: run `?([^`)]+)`?/.exec(before.stdout)?.[1];
+    expect(command, before.stdout).toBeDefined();
+    const built = await run(command!.split(" "), { cwd: project });
+    expect(built.exitCode, `${command}: ${built.output}`).toBe(0);
+    const after = await run([BUN, "digest-path.ts"], { cwd: project });
+    expect(after.stdout).toStartWith("native");
+    // Likewise `ivsh bench`'s note on the binary its end-to-end rows ran: it said to run `npm run build`,
+    // which in the user's project is their own build or none (the package has no compiled ivsh to make).
+    writeFileSync(
+      join(project, "bench-binary.ts"),
+      'import { prepareEndToEnd } from "./node_modules/ivsh/src/bench/end-to-end.ts";\n' +
+        'const setup = await prepareEndToEnd({ socket: "s", region: "r" } as never, 4096);\n' +
+        "setup.remove();\nconsole.log(setup.binary);\n",
+    );
+    const note = await run([BUN, "bench-binary.ts"], { cwd: project });
+    expect(note.exitCode, note.output).toBe(0);
+    expect(note.stdout).toContain("dist/ivsh");
+    const told = /run `([^`]+)` first/.exec(note.stdout)?.[1];
+    if (told) {
+      const done = await run(told.split(" "), { cwd: project });
+      expect(done.exitCode, `${told}: ${done.output}`).toBe(0);
+    }
   },
   INSTALL_MS,
 );

@@ -5,7 +5,7 @@
  * every start would also transpile the sources, which no user of the binary pays.
  */
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
@@ -55,12 +55,16 @@ export async function prepareEndToEnd(arbiter: BenchArbiter, bytes: number) {
     env: { IVSH_SOCKET: arbiter.socket, IVSH_REGION: arbiter.region },
     socat: Bun.which("socat") !== null,
     // Which binary the ivsh rows ran, for the report.
-    binary:
-      usable || isCompiled()
-        ? "the compiled binary"
-        : `${ivsh.join(" ")} (no up-to-date dist/ivsh: run \`npm run build\` first)`,
+    binary: usable || isCompiled() ? "the compiled binary" : `${ivsh.join(" ")} (${noBinary()})`,
     remove,
   };
+}
+
+/** Why the rows run the sources: an installed package has no build script to make dist/ivsh with. */
+function noBinary(): string {
+  return import.meta.dir.split(sep).includes("node_modules")
+    ? "an installed package has no compiled dist/ivsh: `npm run build` in a checkout of ivsh makes one"
+    : "no up-to-date dist/ivsh: run `npm run build` first";
 }
 
 /** Whether some file under src/ changed after `binary` was built. */

@@ -12,7 +12,7 @@
 
 import { dlopen, FFIType } from "bun:ffi";
 import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
 const ABI = 2;
@@ -21,6 +21,10 @@ const NATIVE_LIBRARY = "libivsh-native.so";
 const REPO = join(import.meta.dir, "../..");
 const SOURCES = ["copyhash.c", "fault.c"].map((name) => join(REPO, "src/ffi/native", name));
 export const BUILT_LIBRARY = join(REPO, "build/native", NATIVE_LIBRARY);
+/** What builds it: in a package a project installed, npm's rebuild of it there; in a checkout, its script. */
+const BUILD_IT = REPO.split(sep).includes("node_modules")
+  ? "run `npm rebuild ivsh` in the project that installed ivsh, with gcc installed or CC set"
+  : "run `npm run build:native`";
 
 export interface NativeHash {
   /**
@@ -99,11 +103,11 @@ function locate(): { path: string; origin: string } | string {
   if (embedded) return { path: `/$bunfs/root/${embeddedName(embedded)}`, origin: "embedded" };
   if (import.meta.dir.includes("$bunfs"))
     return "this ivsh was built without the helper: there was no C compiler";
-  if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: run npm run build:native`;
+  if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: ${BUILD_IT}`;
   const newer = SOURCES.find(
     (source) => existsSync(source) && statSync(source).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs,
   );
-  if (newer) return `${BUILT_LIBRARY} is older than ${newer}: run npm run build:native`;
+  if (newer) return `${BUILT_LIBRARY} is older than ${newer}: ${BUILD_IT}`;
   return { path: BUILT_LIBRARY, origin: "build/native" };
 }
 
