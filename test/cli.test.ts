@@ -359,6 +359,24 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toContain(says);
     });
 
+  test("host --block-size larger than --size: a smaller --block-size is offered, not fewer --slots", async () => {
+    const result = await runCli([
+      "host",
+      "--region",
+      `${suite.shmDir}/never`,
+      "--socket",
+      `${suite.dir}/never.sock`,
+      "--size",
+      "16MiB",
+      "--block-size",
+      "32MiB",
+    ]);
+    expect(result.exitCode).toBe(2);
+    // Fewer slots cannot make room for a block larger than the region.
+    expect(result.stderr).not.toContain("fewer --slots");
+    expect(result.stderr).toContain("or a --block-size of at most 16316KiB");
+  });
+
   test("a --size that is not a power of two is warned about (QEMU refuses it)", async () => {
     const result = await runCli([
       "host",

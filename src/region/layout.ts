@@ -326,13 +326,19 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
       `the size must be a multiple of ${PAGE_SIZE} bytes (a power of two, as QEMU needs: e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(Math.max(regionSize, smallest)))})`,
     );
   const blockCount = Math.floor((regionSize - dataOffset) / blockSize);
-  if (blockCount < 1)
+  if (blockCount < 1) {
+    // Only what would make room is offered: fewer slots cannot, for a block larger than the region.
+    const fewerSlots = 2 * PAGE_SIZE + blockSize <= regionSize ? ", or pass fewer --slots" : "";
+    const largestBlock = Math.floor((regionSize - dataOffset) / PAGE_SIZE) * PAGE_SIZE;
+    const smallerBlock =
+      largestBlock >= PAGE_SIZE ? `, or a --block-size of at most ${formatSizeFlag(largestBlock)}` : "";
     throw failure(
       "InvalidArgument",
       action,
       `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block ` +
-        `(--size ${formatSizeFlag(smallest)} or more fits one, or pass fewer --slots)`,
+        `(--size ${formatSizeFlag(smallest)} or more fits one${fewerSlots}${smallerBlock})`,
     );
+  }
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
 }
 
