@@ -4,6 +4,7 @@
  * carry control characters. Each error names the file and what to do; none is a stack trace or a crash.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -231,6 +232,24 @@ test("a directory as --region: RegionInvalid naming it, exit 1", async () => {
     `Failed to open the region ${paths.dir} since it is a directory (--region names a file`,
   );
 });
+
+for (const [kind, make] of [
+  ["a FIFO", (path: string) => void execFileSync("mkfifo", [path])],
+  ["/dev/zero", undefined],
+] as const)
+  test(`${kind} as --region: RegionInvalid saying it is no regular file, not a raw 'ftruncate: EINVAL'`, async () => {
+    const region = make ? join(paths.dir, "fifo.region") : "/dev/zero";
+    make?.(region);
+    const state = join(paths.dir, `${make ? "fifo" : "zero"}.state`);
+    const { exitCode, stderr } = await runHost({ region, socket: files("not-a-file").socket, state });
+    expect(exitCode).toBe(1);
+    expect(stderr).not.toContain("ftruncate");
+    expectOneLine(
+      stderr,
+      `Failed to create the region ${region} since it is ${make ? "a FIFO" : "a character device"}, not a regular file`,
+    );
+    expect(existsSync(state)).toBe(false);
+  });
 
 test("a region larger than its file system's free space is refused at start, and not left behind", async () => {
   const { region, socket } = files("huge");
