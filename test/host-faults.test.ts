@@ -251,6 +251,41 @@ for (const [kind, make] of [
     expect(existsSync(state)).toBe(false);
   });
 
+test("a FIFO as --state: refused at once, saying what it is, not an open(2) that waits for a writer and ignores Ctrl-C", async () => {
+  const state = join(paths.dir, "fifo.state");
+  execFileSync("mkfifo", [state]);
+  const { region, socket } = files("fifo-state");
+  const host = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "host",
+      "--exit-with-parent",
+      "--region",
+      region,
+      "--socket",
+      socket,
+      "--size",
+      "1MiB",
+      "--state",
+      state,
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  const stderr = new Response(host.stderr).text();
+  // Before, it hung in open(2) for ever; SIGINT (Ctrl-C) did not end it: only SIGKILL or a writer did.
+  const ended = await Promise.race([host.exited, Bun.sleep(20_000).then(() => "hung" as const)]);
+  if (ended === "hung") {
+    host.kill("SIGINT");
+    await Bun.sleep(2000);
+    host.kill("SIGKILL");
+  }
+  expect(ended).toBe(1);
+  expectOneLine(await stderr, `Failed to use --state ${state} since it is a FIFO, not a regular file`);
+  expect(existsSync(region)).toBe(false);
+  expect(existsSync(socket)).toBe(false);
+});
+
 test("a region larger than its file system's free space is refused at start, and not left behind", async () => {
   const { region, socket } = files("huge");
   const { exitCode, stderr } = await runHost({ region, socket }, ["--size", "4096GiB"]);
