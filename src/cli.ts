@@ -52,7 +52,10 @@ export async function run(rawArgs: string[]): Promise<number> {
       return 0;
     }
     if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));
-    if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    // After `--` a word is an argument (a file named -h), not a flag.
+    const end = rawArgs.indexOf("--");
+    const flags = end < 0 ? rawArgs : rawArgs.slice(0, end);
+    if (flags.includes("--help") || flags.includes("-h")) {
       await printUsage(rawArgs);
       return 0;
     }

@@ -393,3 +393,12 @@ describe("a flag before the command it is for: refused, not dropped while the co
     expect(existsSync(region)).toBe(false);
   });
 });
+
+test("a FILE named -h or --help after --: sent (or refused) as a file, not help with exit 0", async () => {
+  for (const name of ["-h", "--help"]) {
+    const result = await runCli(["guest", "send", "--socket", join(paths.dir, "none.sock"), "--", name]);
+    expect(result.stdout).not.toContain("USAGE");
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`Failed to send ${name} since there is no such file or directory`);
+  }
+});
