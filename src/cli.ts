@@ -52,7 +52,10 @@ export async function run(rawArgs: string[]): Promise<number> {
       return 0;
     }
     if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));
-    if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    // After `--` a word is an argument (a file named -h), not a flag.
+    const end = rawArgs.indexOf("--");
+    const flags = end < 0 ? rawArgs : rawArgs.slice(0, end);
+    if (flags.includes("--help") || flags.includes("-h")) {
       await printUsage(rawArgs);
       return 0;
     }
@@ -61,6 +64,7 @@ export async function run(rawArgs: string[]): Promise<number> {
       await printUsage(rawArgs);
       return EXIT_USAGE;
     }
+    await refuseFlagBeforeCommand(main, rawArgs);
     await runCommand(main, { rawArgs });
     return 0;
   } catch (error) {
@@ -77,8 +81,10 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   if (error instanceof UsageError || cliError) {
     log.error(usageMessage(error as Error));
-    const { path } = await resolveCommand(main, rawArgs);
-    const unknown = (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND";
+    const { command, path } = await resolveCommand(main, rawArgs);
+    // A group (ivsh, ivsh guest) has commands to see, no options.
+    const unknown =
+      (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND" || command.subCommands !== undefined;
     process.stderr.write(`Run '${path.join(" ")} --help' to see the ${unknown ? "commands" : "options"}.\n`);
     return EXIT_USAGE;
   }
@@ -88,6 +94,34 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   log.error(describeSystemError(error) ?? error);
   return EXIT_FAILED;
+}
+
+/**
+ * A flag before the command it is for (`ivsh -q host`, `ivsh guest --json send`): ivsh and its groups take
+ * none, and citty dropped it while the command ran without it (`ivsh --version host` started an arbiter).
+ */
+async function refuseFlagBeforeCommand(command: CommandDef, words: string[], path = ["ivsh"]): Promise<void> {
+  const subCommands =
+    typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
+  if (!subCommands) return;
+  // The command: the first word that names one (a flag's value, `--socket PATH`, may come before it).
+  const at = words.findIndex((word) => !word.startsWith("-") && Object.hasOwn(subCommands, word));
+  const firstWord = words.findIndex((word) => !word.startsWith("-"));
+  const before = words.slice(0, at >= 0 ? at : firstWord >= 0 ? firstWord : words.length);
+  const flag = before.find((word) => word.startsWith("-"));
+  if (flag !== undefined) {
+    const where = `'${path.join(" ")}' takes no options of its own`;
+    if (at < 0)
+      throw new UsageError(`Failed to use ${flag} since ${where}: name a command, and its options after it`);
+    const instead = [...path, ...words.slice(at), ...before].join(" ");
+    throw new UsageError(
+      `Failed to use ${flag} since it comes before the command: ${where}, put it after the command it is for (${instead})`,
+    );
+  }
+  if (at < 0) return; // no command, or an unknown one: citty says so
+  const next = subCommands[words[at]!]!;
+  const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
+  await refuseFlagBeforeCommand(resolved, words.slice(at + 1), [...path, words[at]!]);
 }
 
 /** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */

@@ -6,7 +6,7 @@ import { failure } from "../src/errors.ts";
 import { encodeErrorFrame, FrameDecoder } from "../src/protocol/codec.ts";
 import { messages } from "../src/protocol/messages.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { runCli } from "./helpers/processes.ts";
+import { runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -346,3 +346,59 @@ testUnless(
     );
   },
 );
+
+describe("a flag before the command it is for: refused, not dropped while the command runs without it", () => {
+  for (const [args, says] of [
+    [
+      ["--quiet", "status"],
+      "Failed to use --quiet since it comes before the command: 'ivsh' takes no options of its own, put it after the command it is for (ivsh status --quiet)",
+    ],
+    [
+      ["guest", "--json", "recv", "--timeout", "1s"],
+      "Failed to use --json since it comes before the command: 'ivsh guest' takes no options of its own, put it after the command it is for (ivsh guest recv --timeout 1s --json)",
+    ],
+    [
+      ["--socket", "none.sock", "status"],
+      "put it after the command it is for (ivsh status --socket none.sock)",
+    ],
+    [["--bogus"], "Failed to use --bogus since 'ivsh' takes no options of its own: name a command"],
+  ] as const)
+    test(`ivsh ${args.join(" ")}`, async () => {
+      const result = await runCli([...args]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+      expect(result.stderr).not.toContain("Failed to connect");
+    });
+
+  test("an unknown command followed by a flag is still an unknown command", async () => {
+    const result = await runCli(["guest", "sned", "-q"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Unknown command 'sned'");
+  });
+
+  test("ivsh --version host: no arbiter started, no region made", async () => {
+    const region = join(paths.dir, "version-host.region");
+    const spawned = spawnBun([
+      CLI,
+      "--version",
+      "host",
+      "--exit-with-parent",
+      "--region",
+      region,
+      "--socket",
+      join(paths.dir, "version-host.sock"),
+    ]);
+    expect(await spawned.exit(15_000)).toBe(2);
+    expect(await spawned.stderr).toContain("Failed to use --version since it comes before the command");
+    expect(existsSync(region)).toBe(false);
+  });
+});
+
+test("a FILE named -h or --help after --: sent (or refused) as a file, not help with exit 0", async () => {
+  for (const name of ["-h", "--help"]) {
+    const result = await runCli(["guest", "send", "--socket", join(paths.dir, "none.sock"), "--", name]);
+    expect(result.stdout).not.toContain("USAGE");
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`Failed to send ${name} since there is no such file or directory`);
+  }
+});

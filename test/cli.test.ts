@@ -326,7 +326,7 @@ describe("ivsh CLI", () => {
 
   const badValues: [string[], RegExp][] = [
     [["--size", "12q"], /--size '12q' since it is not a size/],
-    [["--block-size", "1000"], /block size 1000 is not a multiple of 4096/],
+    [["--block-size", "1000"], /--block-size 1000 since it is not a multiple of 4 KiB/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
     // A lease clients cannot keep (they heartbeat every sixth of it) is refused, not served.
     [
@@ -361,6 +361,46 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toMatch(message);
       expect(await Bun.file(region).exists()).toBe(false);
     });
+
+  // The flag the user typed is named, as every other refused value is (README: "an error that names it").
+  const geometryValues: [string[], string][] = [
+    [
+      ["--block-size", "3000"],
+      "Failed to use --block-size 3000 since it is not a multiple of 4 KiB up to 2 GiB",
+    ],
+    [["--slots", "2000000"], "Failed to use --slots 2000000 since it is more than 1048576"],
+  ];
+  for (const [flags, says] of geometryValues)
+    test(`host ${flags.join(" ")}: the error names the flag`, async () => {
+      const result = await runCli([
+        "host",
+        "--region",
+        `${suite.shmDir}/never`,
+        "--socket",
+        `${suite.dir}/never.sock`,
+        ...flags,
+      ]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+    });
+
+  test("host --block-size larger than --size: a smaller --block-size is offered, not fewer --slots", async () => {
+    const result = await runCli([
+      "host",
+      "--region",
+      `${suite.shmDir}/never`,
+      "--socket",
+      `${suite.dir}/never.sock`,
+      "--size",
+      "16MiB",
+      "--block-size",
+      "32MiB",
+    ]);
+    expect(result.exitCode).toBe(2);
+    // Fewer slots cannot make room for a block larger than the region.
+    expect(result.stderr).not.toContain("fewer --slots");
+    expect(result.stderr).toContain("or a --block-size of at most 16316KiB");
+  });
 
   test("a --size that is not a power of two is warned about (QEMU refuses it)", async () => {
     const result = await runCli([

@@ -4,6 +4,7 @@
  * carry control characters. Each error names the file and what to do; none is a stack trace or a crash.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -230,6 +231,59 @@ test("a directory as --region: RegionInvalid naming it, exit 1", async () => {
     stderr,
     `Failed to open the region ${paths.dir} since it is a directory (--region names a file`,
   );
+});
+
+for (const [kind, make] of [
+  ["a FIFO", (path: string) => void execFileSync("mkfifo", [path])],
+  ["/dev/zero", undefined],
+] as const)
+  test(`${kind} as --region: RegionInvalid saying it is no regular file, not a raw 'ftruncate: EINVAL'`, async () => {
+    const region = make ? join(paths.dir, "fifo.region") : "/dev/zero";
+    make?.(region);
+    const state = join(paths.dir, `${make ? "fifo" : "zero"}.state`);
+    const { exitCode, stderr } = await runHost({ region, socket: files("not-a-file").socket, state });
+    expect(exitCode).toBe(1);
+    expect(stderr).not.toContain("ftruncate");
+    expectOneLine(
+      stderr,
+      `Failed to create the region ${region} since it is ${make ? "a FIFO" : "a character device"}, not a regular file`,
+    );
+    expect(existsSync(state)).toBe(false);
+  });
+
+test("a FIFO as --state: refused at once, saying what it is, not an open(2) that waits for a writer and ignores Ctrl-C", async () => {
+  const state = join(paths.dir, "fifo.state");
+  execFileSync("mkfifo", [state]);
+  const { region, socket } = files("fifo-state");
+  const host = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "host",
+      "--exit-with-parent",
+      "--region",
+      region,
+      "--socket",
+      socket,
+      "--size",
+      "1MiB",
+      "--state",
+      state,
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  const stderr = new Response(host.stderr).text();
+  // Before, it hung in open(2) for ever; SIGINT (Ctrl-C) did not end it: only SIGKILL or a writer did.
+  const ended = await Promise.race([host.exited, Bun.sleep(20_000).then(() => "hung" as const)]);
+  if (ended === "hung") {
+    host.kill("SIGINT");
+    await Bun.sleep(2000);
+    host.kill("SIGKILL");
+  }
+  expect(ended).toBe(1);
+  expectOneLine(await stderr, `Failed to use --state ${state} since it is a FIFO, not a regular file`);
+  expect(existsSync(region)).toBe(false);
+  expect(existsSync(socket)).toBe(false);
 });
 
 test("a region larger than its file system's free space is refused at start, and not left behind", async () => {

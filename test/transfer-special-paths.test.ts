@@ -262,3 +262,33 @@ describe("a read(2) or write(2) that fails mid-stream is said in words, with how
     );
   });
 });
+
+test("recv --out - | head -c 10: the bytes the reader's pipe took are counted, and said to be incomplete", async () => {
+  const input = outPath(paths, "epipe.in");
+  await randomFile(input, 8 << 20);
+  // As a shell runs `ivsh guest recv | head -c 10`: head exits after 10 bytes, closing the pipe mid-chunk.
+  const receiver = Bun.spawn(
+    [
+      "sh",
+      "-c",
+      '"$0" "$1" guest recv --channel epipe --out - | head -c 10 > /dev/null',
+      process.execPath,
+      CLI,
+    ],
+    {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    },
+  );
+  const sender = guest(paths, ["send", "-q", "--channel", "epipe", input]);
+  const stderr = await new Response(receiver.stderr).text();
+  await receiver.exited;
+  expect(await sender.exit()).toBe(1);
+  // Before, "closed its end after 0 bytes", and no warning: the part of a chunk the pipe took was not counted.
+  const after = /closed its end after (\d+) bytes, before the stream ended \(EPIPE\)/.exec(stderr);
+  expect(after).not.toBeNull();
+  expect(Number(after?.[1])).toBeGreaterThanOrEqual(10);
+  expect(stderr).toContain(`the ${after?.[1]} bytes written to stdout are an incomplete, unverified stream`);
+});

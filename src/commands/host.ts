@@ -19,7 +19,7 @@ import { startArbiter } from "../host/start.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
-import { computeGeometry, powerOfTwoAtLeast } from "../region/layout.ts";
+import { computeGeometry, isBlockSize, MAX_SLOT_COUNT, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
 import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
 import { onStopSignals, receivedStopSignal } from "./_exit.ts";
@@ -213,10 +213,14 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   const recorded = recordedGeometry(statePath);
   const geometryFlag = (name: "size" | "block-size" | "slots", kept: number | undefined, fallback: string) =>
     given.has(name) || kept === undefined ? (args[name] ?? fallback) : String(kept);
-  const blockSize = parseSize(
-    geometryFlag("block-size", recorded?.blockSize, DEFAULT_BLOCK_SIZE),
-    "--block-size",
-  );
+  const blockText = geometryFlag("block-size", recorded?.blockSize, DEFAULT_BLOCK_SIZE);
+  const blockSize = parseSize(blockText, "--block-size");
+  if (!isBlockSize(blockSize))
+    throw failure(
+      "InvalidArgument",
+      `use --block-size ${blockText}`,
+      `it is not a multiple of 4 KiB up to 2 GiB (e.g. ${DEFAULT_BLOCK_SIZE}, the default)`,
+    );
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
   const regionSize = parseSize(
@@ -227,7 +231,14 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     ),
     "--size",
   );
-  const slotCount = parseCount(geometryFlag("slots", recorded?.slotCount, String(DEFAULT_SLOTS)), "--slots");
+  const slotText = geometryFlag("slots", recorded?.slotCount, String(DEFAULT_SLOTS));
+  const slotCount = parseCount(slotText, "--slots");
+  if (slotCount > MAX_SLOT_COUNT)
+    throw failure(
+      "InvalidArgument",
+      `use --slots ${slotText}`,
+      `it is more than ${MAX_SLOT_COUNT}, the most a region has (the default is ${DEFAULT_SLOTS})`,
+    );
   // The layout's own checks, so a size or block size it refuses is a usage error before any file opens.
   computeGeometry(regionSize, blockSize, slotCount);
   return {

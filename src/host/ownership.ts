@@ -19,6 +19,13 @@ export function checkStateOwner(statePath: string): void {
       `use --state ${statePath}`,
       `it is a symbolic link (to ${readlinkSync(statePath)}): the journal is rewritten by renaming a new file over it, which would replace the link and leave its target stale; pass the real path`,
     );
+  // A FIFO, a device or a socket: reading one waits for a writer, or never ends, and none can be renamed over.
+  if (state && !state.isFile() && !state.isDirectory())
+    throw failure(
+      "InvalidArgument",
+      `use --state ${statePath}`,
+      `it is ${state.isFIFO() ? "a FIFO" : state.isSocket() ? "a socket" : "a device"}, not a regular file: pass the path of the journal file (created if absent)`,
+    );
   if (me !== undefined && state && state.uid !== me)
     throw failure(
       "PermissionDenied",

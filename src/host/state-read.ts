@@ -3,7 +3,7 @@
  * (a torn last line or change left out). The arbiter's start and the compaction helper read it so;
  * ./state-file.ts appends to it.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import type { Geometry } from "../region/layout.ts";
@@ -36,7 +36,8 @@ const FIRST_RECORD_BYTES = 64 * 1024;
 export function recordedGeometry(path: string): Geometry | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
+    // Non-blocking: a FIFO would wait for a writer in open(2), where no signal ends it (checkStateOwner refuses it).
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const start = Buffer.alloc(FIRST_RECORD_BYTES);
     const length = readSync(fd, start, 0, start.length, 0);
     const first = JSON.parse(start.toString("utf8", 0, length).split("\n", 1)[0] ?? "") as StateRecord;

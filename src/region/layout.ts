@@ -291,22 +291,30 @@ export function alignUp(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
+/** The most synchronisation slots a region may have. */
+export const MAX_SLOT_COUNT = 1 << 20;
+
+/** Whether `blockSize` can be an allocation unit: a multiple of the page size, up to 2 GiB. */
+export function isBlockSize(blockSize: number): boolean {
+  return (
+    Number.isInteger(blockSize) &&
+    blockSize >= PAGE_SIZE &&
+    blockSize % PAGE_SIZE === 0 &&
+    blockSize <= 2 ** 31
+  );
+}
+
 /** Lays out a region of `regionSize` bytes; throws when the numbers cannot make a usable region. */
 export function computeGeometry(regionSize: number, blockSize: number, slotCount: number): Geometry {
   const action = `lay out a ${regionSize}-byte region`;
-  if (
-    !Number.isInteger(blockSize) ||
-    blockSize < PAGE_SIZE ||
-    blockSize % PAGE_SIZE !== 0 ||
-    blockSize > 2 ** 31
-  )
+  if (!isBlockSize(blockSize))
     throw failure(
       "InvalidArgument",
       action,
       `the block size ${blockSize} is not a multiple of ${PAGE_SIZE} up to 2 GiB`,
     );
-  if (!Number.isInteger(slotCount) || slotCount < 1 || slotCount > 1 << 20)
-    throw failure("InvalidArgument", action, `the slot count ${slotCount} is outside 1..1048576`);
+  if (!Number.isInteger(slotCount) || slotCount < 1 || slotCount > MAX_SLOT_COUNT)
+    throw failure("InvalidArgument", action, `the slot count ${slotCount} is outside 1..${MAX_SLOT_COUNT}`);
   const slotOffset = PAGE_SIZE;
   const dataOffset = alignUp(slotOffset + slotCount * SLOT_BYTES, PAGE_SIZE);
   // The smallest size that passes every check here (and QEMU's): a power of two with room for one block.
@@ -318,13 +326,19 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
       `the size must be a multiple of ${PAGE_SIZE} bytes (a power of two, as QEMU needs: e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(Math.max(regionSize, smallest)))})`,
     );
   const blockCount = Math.floor((regionSize - dataOffset) / blockSize);
-  if (blockCount < 1)
+  if (blockCount < 1) {
+    // Only what would make room is offered: fewer slots cannot, for a block larger than the region.
+    const fewerSlots = 2 * PAGE_SIZE + blockSize <= regionSize ? ", or pass fewer --slots" : "";
+    const largestBlock = Math.floor((regionSize - dataOffset) / PAGE_SIZE) * PAGE_SIZE;
+    const smallerBlock =
+      largestBlock >= PAGE_SIZE ? `, or a --block-size of at most ${formatSizeFlag(largestBlock)}` : "";
     throw failure(
       "InvalidArgument",
       action,
       `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block ` +
-        `(--size ${formatSizeFlag(smallest)} or more fits one, or pass fewer --slots)`,
+        `(--size ${formatSizeFlag(smallest)} or more fits one${fewerSlots}${smallerBlock})`,
     );
+  }
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
 }
 

@@ -190,13 +190,15 @@ export class Sink implements StreamKeeper {
       this.written += length;
       return;
     }
+    // Counted as it goes: what a pipe took of a chunk is out, even if its reader then leaves (`| head`).
     let done = 0;
     while (done < length) {
       const wrote = this.writeToPipe(address + done, length - done);
-      if (wrote > 0) done += wrote;
-      else await waitReady(this.fd, POLLOUT, this.writing, signal);
+      if (wrote > 0) {
+        done += wrote;
+        this.written += wrote;
+      } else await waitReady(this.fd, POLLOUT, this.writing, signal);
     }
-    this.written += length;
   }
 
   /** A full file system is named with what to do, and the truncated copy is not kept to fill it. */
