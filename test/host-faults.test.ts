@@ -246,7 +246,7 @@ for (const [kind, make] of [
     expect(stderr).not.toContain("ftruncate");
     expectOneLine(
       stderr,
-      `Failed to create the region ${region} since it is ${make ? "a FIFO" : "a character device"}, not a regular file`,
+      `Failed to serve ${region} since it is ${make ? "a named pipe (FIFO)" : "a character device"}, not a regular file`,
     );
     expect(existsSync(state)).toBe(false);
   });

@@ -315,17 +315,13 @@ export function openRegionReadWrite(path: string): number {
   }
 }
 
-const SPECIAL_FILES: Partial<Record<string, string>> = {
-  pipe: "a FIFO",
-  "char-device": "a character device",
-  socket: "a socket",
-};
-
 const IS_A_DIRECTORY = "it is a directory (--region names a file, e.g. /dev/shm/ivsh)";
 /** What a --region that is not a regular file is, in words. */
 const FILE_TYPE_NAMES: Record<string, string> = {
   "char-device": "character device",
   pipe: "named pipe (FIFO)",
+  socket: "socket",
+  other: "special file (a block device?)",
 };
 
 /** The region file, created if absent; a missing directory or a refusal is named with what to do. */
@@ -378,14 +374,7 @@ export function createOrOpenRegionFile(
         `another arbiter${lockHolder(path)} is serving this region (stop it first)`,
       );
     locked = true;
-    const { size: existing, type } = fileStatus(fd, path);
-    // A FIFO or a device (/dev/zero) has no size to set: ftruncate's bare EINVAL said nothing of why.
-    if (existing === 0 && type !== "file")
-      throw failure(
-        "RegionInvalid",
-        `create the region ${path}`,
-        `it is ${SPECIAL_FILES[type] ?? "a special file"}, not a regular file whose size can be set (--region names a file, created if absent, e.g. /dev/shm/ivsh)`,
-      );
+    const existing = fileSize(fd, path);
     if (existing !== 0 && existing !== size)
       throw failure(
         "RegionInvalid",
