@@ -7,9 +7,14 @@
 import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { SlotWord } from "../src/region/layout.ts";
+import { eventually } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("request-id-wrap");
+
+/** A liveness bound for what needs a few round trips: generous, for a busy 2-core CI machine. */
+const BOUND_MS = 30_000;
 
 const segmentNames = async () =>
   (await fetchStatus({ unix: suite.socket })).report.segments.map((s) => s.name);
@@ -30,5 +35,29 @@ test("an alloc whose request id wrapped around is run, not answered with a reply
   expect(fresh.name).toBe("fresh");
   expect(await segmentNames()).toEqual(["fresh"]);
   await fresh.free();
+  await client.close();
+});
+
+test("a wait parked before the request ids wrapped is still answered: the wrapped ids skip it", async () => {
+  const client = await connect({
+    socket: suite.socket,
+    region: suite.region,
+    name: "parks",
+    futexParking: false,
+  });
+  const mutex = await client.mutex("wrap-parked");
+  const transport = (client as unknown as { transport: { nextRequestId: number } }).transport;
+  const parkedId = transport.nextRequestId;
+  const word = Atomics.load(client.slotWords(mutex.slot), SlotWord.lock);
+  const woken = client.waitWord(mutex.slot, SlotWord.lock, word);
+  const parked = async () =>
+    (await client.status()).sync.some((each) => each.slot === mutex.slot && each.waiters > 0);
+  await eventually(parked, BOUND_MS, "the wait parking");
+  // The counter wraps to the parked wait's id: the next request must not take it.
+  transport.nextRequestId = parkedId;
+  await client.confirmLease();
+  client.wakeWord(mutex.slot, SlotWord.lock, 1);
+  const timeout = Bun.sleep(BOUND_MS).then(() => "never answered");
+  expect(await Promise.race([woken, timeout])).toBe(true);
   await client.close();
 });

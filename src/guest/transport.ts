@@ -267,9 +267,12 @@ export class Transport {
     else link.socket.unref();
   }
 
+  /** Ids wrap after 2^32 - 1: one still awaiting its answer (a wait parked for days) is skipped, not reused. */
   private takeRequestId(): number {
-    const requestId = this.nextRequestId;
-    this.nextRequestId = this.nextRequestId === 0xffffffff ? 1 : this.nextRequestId + 1;
+    const after = (id: number) => (id === 0xffffffff ? 1 : id + 1);
+    let requestId = this.nextRequestId;
+    while (this.pending.has(requestId)) requestId = after(requestId);
+    this.nextRequestId = after(requestId);
     return requestId;
   }
 
@@ -285,10 +288,7 @@ export class Transport {
     setImmediate(() => this.flush());
   }
 
-  /**
-   * Sends at once what this turn has written so far. Called before anything that blocks the thread (a
-   * futex sleep), which would otherwise hold a WAKE back for as long.
-   */
+  /** Sends this turn's writes at once: before a futex sleep, which would hold a WAKE back for as long. */
   flush(): void {
     this.batchScheduled = false;
     const frames = this.batch;
