@@ -97,11 +97,12 @@ export class Client {
     this.transport.release();
     this.geometry = await settledGeometry(this.region, reply, this.transport.endpoint, this.options.signal);
     this.words = this.region.syncWords(this.geometry);
+    const { dataOffset, blockCount, blockSize } = this.geometry;
+    this.region.revoke(dataOffset, blockCount * blockSize);
+    // After the revoke, which may throw: connect() then closes the region, and nothing would close this.
     const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
     [this.mailbox, this.parking] = [opened.mailbox, opened.parking];
     this.parker = new Parker(this, this.mailbox);
-    const { dataOffset, blockCount, blockSize } = this.geometry;
-    this.region.revoke(dataOffset, blockCount * blockSize);
     // Once the session is gone for good its grants are the arbiter's to give away: a view kept by
     // mistake must fault, not write into blocks another client now holds.
     this.transport.onLost = () => {
