@@ -74,8 +74,18 @@ export interface StatusReport {
   compactions: number;
   /** Present while the state journal cannot be written and changes are refused. */
   journalOutage?: JournalOutageReport;
-  /** How many there are of each; the lists below hold at most the request's `limit` of them. */
-  totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
+  /**
+   * How many there are of each; the lists below hold at most the request's `limit` of them. (`transfers`:
+   * in progress; absent from an arbiter older than it.)
+   */
+  totals: {
+    segments: number;
+    clients: number;
+    connected: number;
+    vms: number;
+    sync: number;
+    transfers?: number;
+  };
   /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
   segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
   clients: StatusClient[];
