@@ -1,9 +1,10 @@
 /**
  * `ivsh status --limit N` lists at most N of each list and says so when it left some out, for every list:
- * transfers in progress as much as segments and clients. The arbiter
+ * transfers in progress and the clients that opened a lock as much as segments and clients. The arbiter
  * runs as its own process, the transfers' ends are real `ivsh guest` processes.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
 import type { StatusReport } from "../src/protocol/status-report.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, runCli } from "./helpers/processes.ts";
@@ -77,5 +78,25 @@ test("--limit cuts the transfers in progress, and says how many it left out", as
     expect(oneJson.totals.transfers).toBe(2);
   } finally {
     for (const each of transfers) expect(await each.end()).toEqual([0, 0]);
+  }
+});
+
+test("--limit cuts a lock's list of the clients that opened it, and says how many it left out", async () => {
+  const clients = await Promise.all(
+    [1, 2, 3].map((index) =>
+      connect({ socket: paths.socket, region: paths.region, name: `opener-${index}` }),
+    ),
+  );
+  try {
+    for (const client of clients) await client.mutex("widely-opened");
+    const text = await status("1");
+    const line = text.split("\n").find((each) => each.includes("mutex 'widely-opened'"));
+    expect(line).toMatch(/opened by #\d+ and 2 more$/);
+    const json = JSON.parse(await status("1", true)) as StatusReport;
+    const mutex = json.sync.find((object) => object.name === "widely-opened");
+    expect(mutex?.holders).toHaveLength(1);
+    expect(mutex?.holderCount).toBe(3);
+  } finally {
+    for (const client of clients) await client.close();
   }
 });

@@ -79,8 +79,12 @@ function withoutSelf(report: StatusReport, limit: number): StatusReport {
       transfers: totals.transfers ?? report.transfers?.length ?? 0,
     },
     // Asked for one more than the limit, so the lists without our own session still hold `limit`.
-    segments: report.segments.slice(0, limit),
-    sync: report.sync.slice(0, limit),
+    segments: report.segments
+      .slice(0, limit)
+      .map((segment) => ({ ...segment, holders: segment.holders.slice(0, limit) })),
+    sync: report.sync
+      .slice(0, limit)
+      .map((object) => ({ ...object, holders: object.holders.slice(0, limit) })),
     // An arbiter older than the transfers' total listed them all (up to the limit asked): as many as listed.
     transfers: (report.transfers ?? []).slice(0, limit),
     clients: report.clients.filter((client) => client.clientId !== self.clientId).slice(0, limit),
@@ -163,7 +167,8 @@ function renderStatus(report: StatusReport): string {
     ...report.sync.map(
       (object) =>
         `  slot ${object.slot} ${object.kind} '${object.kind === "channel" ? channelOfSlotName(object.name) : object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
-        `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
+        `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}` +
+        `${(object.holderCount ?? 0) > object.holders.length ? ` and ${(object.holderCount ?? 0) - object.holders.length} more` : ""}`,
     ),
     ...more(report.sync.length, totals.sync),
     ...transferLines(report.transfers, totals.transfers ?? report.transfers.length),

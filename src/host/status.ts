@@ -120,6 +120,7 @@ function describeSyncObject(
     name,
     kind,
     holders: first(holders.values(), limit),
+    holderCount: holders.size,
     lockOwner: lock & LOCK_OWNER_MASK,
     ownerDied: (lock & LOCK_OWNER_DIED) !== 0,
     waiters,

@@ -91,11 +91,13 @@ export interface StatusReport {
   clients: StatusClient[];
   /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
   vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
+  /** `holders` lists at most `limit` of the object's `holderCount` holders (absent from older arbiters). */
   sync: {
     slot: number;
     name: string;
     kind: string;
     holders: number[];
+    holderCount?: number;
     lockOwner: number;
     ownerDied: boolean;
     waiters: number;
