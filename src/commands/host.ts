@@ -180,10 +180,18 @@ export default defineLeafCommand({
       throw signal;
     }
     notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
+    // Written once more if it was removed: only a journal at its path keeps anything for the next start.
+    const kept = arbiter.keepJournal();
     await arbiter.stop();
-    log.info(
-      `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
-    );
+    if (kept)
+      log.info(
+        `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
+      );
+    else
+      log.error(
+        `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +
+          "so the next start finds no state and discards every allocation (its clients must allocate again)",
+      );
   },
 });
 

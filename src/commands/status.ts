@@ -76,10 +76,17 @@ function withoutSelf(report: StatusReport, limit: number): StatusReport {
       clients: totals.clients - ours,
       connected: totals.connected - ours,
       vms: totals.vms - (ownVmGone ? 1 : 0),
+      transfers: totals.transfers ?? report.transfers?.length ?? 0,
     },
     // Asked for one more than the limit, so the lists without our own session still hold `limit`.
-    segments: report.segments.slice(0, limit),
-    sync: report.sync.slice(0, limit),
+    segments: report.segments
+      .slice(0, limit)
+      .map((segment) => ({ ...segment, holders: segment.holders.slice(0, limit) })),
+    sync: report.sync
+      .slice(0, limit)
+      .map((object) => ({ ...object, holders: object.holders.slice(0, limit) })),
+    // An arbiter older than the transfers' total listed them all (up to the limit asked): as many as listed.
+    transfers: (report.transfers ?? []).slice(0, limit),
     clients: report.clients.filter((client) => client.clientId !== self.clientId).slice(0, limit),
     vms: vms.slice(0, limit),
   };
@@ -91,9 +98,9 @@ function more(shown: number, total: number): string[] {
 }
 
 /** "channel 'x': client #3 → client #4, streaming, 1.20 GiB of 2.00 GiB (60%), 3.10 GB/s". */
-function transferLines(transfers: StatusReport["transfers"]): string[] {
+function transferLines(transfers: StatusReport["transfers"], total: number): string[] {
   return [
-    `transfers in progress (${transfers.length}):`,
+    `transfers in progress (${total}):`,
     ...transfers.map((transfer) => {
       // A role word of 0 while streaming: that end has left (its peer is about to notice and end too).
       const sender = transfer.sender ? `client #${transfer.sender}` : "(sender gone)";
@@ -104,6 +111,7 @@ function transferLines(transfers: StatusReport["transfers"]): string[] {
       const rate = transfer.bytesPerSecond ? `, ${formatRate(transfer.bytesPerSecond)}` : "";
       return `  channel '${transfer.channel}': ${sender} → ${receiver}, ${transfer.state}, ${formatBytes(transfer.bytes)}${of}${rate}`;
     }),
+    ...more(transfers.length, total),
   ];
 }
 
@@ -159,10 +167,11 @@ function renderStatus(report: StatusReport): string {
     ...report.sync.map(
       (object) =>
         `  slot ${object.slot} ${object.kind} '${object.kind === "channel" ? channelOfSlotName(object.name) : object.name}': held by ${object.lockOwner ? `#${object.lockOwner}` : "nobody"}` +
-        `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}`,
+        `${object.ownerDied ? " (previous owner died)" : ""}, ${object.waiters} waiting, opened by ${object.holders.map((id) => `#${id}`).join(", ")}` +
+        `${(object.holderCount ?? 0) > object.holders.length ? ` and ${(object.holderCount ?? 0) - object.holders.length} more` : ""}`,
     ),
     ...more(report.sync.length, totals.sync),
-    ...transferLines(report.transfers ?? []),
+    ...transferLines(report.transfers, totals.transfers ?? report.transfers.length),
     ...integrityLines(report.integrity),
   ];
   // Names are whatever clients chose (a guest's too): a name holding "\x1b]0;..." or "\n  client #1 ..."

@@ -95,10 +95,7 @@ export class Arbiter implements ArbiterView {
     return sweepPeriodMs(this.options.leaseMs);
   }
 
-  /**
-   * Settles, with the error to report, if the arbiter cannot go on serving (its region file was truncated
-   * under it): the caller stops it and exits non-zero.
-   */
+  /** Settles, with the error to report, if the arbiter cannot go on serving (its region truncated under it). */
   get failed(): Promise<Error> {
     return this.failure.promise;
   }
@@ -338,27 +335,30 @@ export class Arbiter implements ArbiterView {
   /**
    * Writes the state journal again if its file was removed or replaced under the arbiter (an `rm`, a
    * clean-up of its directory): appends went on into a file no name led to, the compaction failed saying
-   * "nothing is lost", and the next start found no state and discarded every allocation.
+   * "nothing is lost", and the next start found no state and discarded every allocation. Whether the
+   * journal is at its path now (what a stop may say: a restart resumes from it).
    */
-  private keepJournal(): void {
+  keepJournal(): boolean {
     const path = this.stateFile.path;
-    if (this.stateFile.stillAtPath()) return;
+    if (this.stateFile.stillAtPath()) return true;
     this.compactor.cancel();
     try {
       this.stateFile.rewrite(this.state.snapshot(this.options.regionPath));
-      this.journalGoneTold = false;
-      log.warn(
-        `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
-      );
     } catch (error) {
-      if (this.journalGoneTold) return;
+      if (!this.journalGoneTold)
+        log.error(
+          `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
+            `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
+            "the arbiter retries at each sweep",
+        );
       this.journalGoneTold = true;
-      log.error(
-        `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
-          `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
-          "the arbiter retries at each sweep",
-      );
+      return false;
     }
+    this.journalGoneTold = false;
+    log.warn(
+      `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
+    );
+    return true;
   }
 
   /**

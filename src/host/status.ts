@@ -24,6 +24,7 @@ export function statusReport(
   const { state, options } = arbiter;
   const { geometry } = state;
   const { limit } = request;
+  const transfers = arbiter.transfers.report(limit);
   return {
     epoch: state.epoch,
     ...arbiterIdentity,
@@ -54,6 +55,7 @@ export function statusReport(
       connected: arbiter.connectedCount,
       vms: state.clientsByVm.size,
       sync: state.syncObjects.size,
+      transfers: transfers.total,
     },
     segments: first(state.segments.values(), limit).map(({ holders, creatorVm: _vm, ...segment }) => ({
       ...segment,
@@ -70,7 +72,7 @@ export function statusReport(
     sync: first(state.syncObjects.values(), limit).map((object) =>
       describeSyncObject(arbiter, object, limit),
     ),
-    transfers: arbiter.transfers.report(limit),
+    transfers: transfers.transfers,
     integrity: arbiter.guard.status,
   };
 }
@@ -118,6 +120,7 @@ function describeSyncObject(
     name,
     kind,
     holders: first(holders.values(), limit),
+    holderCount: holders.size,
     lockOwner: lock & LOCK_OWNER_MASK,
     ownerDied: (lock & LOCK_OWNER_DIED) !== 0,
     waiters,

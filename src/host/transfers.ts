@@ -65,14 +65,22 @@ export class TransferWatch {
     for (const slot of this.samples.keys()) if (!seen.has(slot)) this.samples.delete(slot);
   }
 
-  /** The transfers in progress now, at most `limit`, with the rate of the last sweep. */
-  report(limit: number): TransferStatus[] {
+  /**
+   * The transfers in progress now, at most `limit` of them with the rate of the last sweep, and how many
+   * there are: a list cut at the limit must say what it left out (the sweep walks the same objects).
+   */
+  report(limit: number): { transfers: TransferStatus[]; total: number } {
     const transfers: TransferStatus[] = [];
+    let total = 0;
     for (const object of this.state.syncObjects.values()) {
-      if (transfers.length >= limit) break;
       if (object.kind !== "channel") continue;
+      if (transfers.length >= limit) {
+        if (IN_PROGRESS.has(this.slots.load(object.slot, ChannelWord.state))) total++;
+        continue;
+      }
       const progress = this.read(object.slot);
       if (!progress) continue;
+      total++;
       const sample = this.samples.get(object.slot);
       transfers.push({
         channel: channelOfSlotName(object.name),
@@ -85,7 +93,7 @@ export class TransferWatch {
         bytesPerSecond: sample?.transfer === progress.transfer ? Math.round(sample.bytesPerSecond) : 0,
       });
     }
-    return transfers;
+    return { transfers, total };
   }
 
   /**

@@ -74,18 +74,30 @@ export interface StatusReport {
   compactions: number;
   /** Present while the state journal cannot be written and changes are refused. */
   journalOutage?: JournalOutageReport;
-  /** How many there are of each; the lists below hold at most the request's `limit` of them. */
-  totals: { segments: number; clients: number; connected: number; vms: number; sync: number };
+  /**
+   * How many there are of each; the lists below hold at most the request's `limit` of them. (`transfers`:
+   * in progress; absent from an arbiter older than it.)
+   */
+  totals: {
+    segments: number;
+    clients: number;
+    connected: number;
+    vms: number;
+    sync: number;
+    transfers?: number;
+  };
   /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
   segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
   clients: StatusClient[];
   /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
   vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
+  /** `holders` lists at most `limit` of the object's `holderCount` holders (absent from older arbiters). */
   sync: {
     slot: number;
     name: string;
     kind: string;
     holders: number[];
+    holderCount?: number;
     lockOwner: number;
     ownerDied: boolean;
     waiters: number;
