@@ -40,7 +40,11 @@ export class JournalOutage {
   /** `file` as the state's journal, refusing changes up front while it is known to fail. */
   gate(file: StateFile): Journal {
     this.directory = dirname(file.path);
-    return { append: (record: StateRecord) => file.append(record), admit: () => this.admit() };
+    return {
+      append: (record: StateRecord) => file.append(record),
+      admit: () => this.admit(),
+      afterWrite: (effect: () => void) => file.afterWrite(effect),
+    };
   }
 
   /**
