@@ -23,7 +23,7 @@ import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
+import { endNotRecorded, JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -68,7 +68,7 @@ export class Arbiter implements ArbiterView {
   private readonly failure = Promise.withResolvers<Error>();
   private readonly descriptors = new DescriptorWatch();
   readonly journalOutage = new JournalOutage();
-  /** Sessions that left (goodbye, disconnect) while the journal could not record it: how they left. */
+  /** Sessions that ended while the journal could not record it (their locks released): how they ended. */
   private readonly lateEnds = new Map<number, EndReason>();
 
   constructor(
@@ -141,8 +141,8 @@ export class Arbiter implements ArbiterView {
 
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
+    if (this.lateEnds.has(clientId)) throw endNotRecorded(clientId, this.lateEnds.get(clientId)!);
     if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
-    this.lateEnds.delete(clientId); // it came back: what ended was only a connection
     this.liveness.set(clientId, {
       connection,
       lastSeenMs: performance.now(),
@@ -176,7 +176,7 @@ export class Arbiter implements ArbiterView {
       // without it (the sweep tries again), by which time there may be room to record it.
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
       this.awaitWithoutConnection(clientId);
-      if (reason !== "lease expired") this.lateEnds.set(clientId, reason);
+      if (!this.lateEnds.has(clientId)) this.lateEnds.set(clientId, reason); // how it ended, not a retry
       return;
     }
     const { wake, released } = ended;

@@ -101,11 +101,12 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
 
   syncClose(arbiter, connection, { slot }) {
     const session = sessionOf(arbiter, connection);
-    const abandoned = arbiter.state.closeSync(session, slot);
-    if (abandoned) lockAbandoned(session, abandoned);
-    // A wait this client left parked on the slot would stay first in line: a wake for one waiter would be
-    // spent on it while the holder it was meant for slept on. Wake them all; every waiter re-checks.
-    arbiter.wakeSlot(slot);
+    arbiter.state.closeSync(session, slot, (abandoned) => {
+      if (abandoned) lockAbandoned(session, abandoned);
+      // A wait this client left parked on the slot would stay first in line: a wake for one waiter would
+      // be spent on it while the holder it was meant for slept on. Wake them all; every waiter re-checks.
+      arbiter.wakeSlot(slot);
+    });
     return {};
   },
 

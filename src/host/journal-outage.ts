@@ -6,9 +6,11 @@
  */
 import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
+import { failure, type IvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import type { JournalOutageReport } from "../protocol/status-report.ts";
+import type { EndReason } from "./oplog.ts";
 import type { Journal, StateRecord } from "./records.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
 
@@ -25,6 +27,20 @@ const ROOM_BYTES = 64 * 1024;
  */
 export class RefusedUpFront extends JournalWriteFailed {}
 
+/**
+ * A session whose end the journal could not record is kept until its lease runs out, to record it then;
+ * but its locks were released as owner-died at once, and others may hold them now. Resumed, its client
+ * was told its session (locks and grants) was kept: it is told the session ended, as without the outage.
+ */
+export function endNotRecorded(clientId: number, reason: EndReason): IvshError {
+  return failure(
+    "SessionUnknown",
+    `resume client ${clientId}`,
+    `its session ended (${reason === "lease expired" ? "its lease expired" : reason}): its locks were released, ` +
+      "and only the end's record waits for the state journal to take changes again (start a new session)",
+  );
+}
+
 export class JournalOutage {
   /** performance.now() of the first refusal of the outage; undefined while the journal is written. */
   private sinceMs: number | undefined;
@@ -40,7 +56,11 @@ export class JournalOutage {
   /** `file` as the state's journal, refusing changes up front while it is known to fail. */
   gate(file: StateFile): Journal {
     this.directory = dirname(file.path);
-    return { append: (record: StateRecord) => file.append(record), admit: () => this.admit() };
+    return {
+      append: (record: StateRecord) => file.append(record),
+      admit: () => this.admit(),
+      afterWrite: (effect: () => void) => file.afterWrite(effect),
+    };
   }
 
   /**

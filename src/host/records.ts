@@ -61,6 +61,11 @@ export interface Journal {
   append(record: StateRecord): void;
   /** Throws, before the record is applied, while the journal is known to refuse changes. */
   admit?(): void;
+  /**
+   * Runs `effect` (a change to the region's words) once the records committed so far are written: at once
+   * outside a transaction, at its end inside one, never if the write fails.
+   */
+  afterWrite?(effect: () => void): void;
 }
 
 /**

@@ -72,6 +72,8 @@ export class StateFile implements Journal {
   private readonly compactAfter = compactAfterRecords();
   /** Lines of the transaction in progress, written together when it ends. */
   private pending: string[] | undefined;
+  /** Region changes of the transaction in progress, made once its lines are written (`afterWrite`). */
+  private effects: (() => void)[] = [];
   /** Where the last whole record ends: a write that fails part way is cut back to here. */
   private size: number;
   /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
@@ -118,10 +120,21 @@ export class StateFile implements Journal {
     try {
       return change();
     } finally {
-      const lines = this.pending;
-      this.pending = undefined;
+      const [lines, effects] = [this.pending, this.effects];
+      [this.pending, this.effects] = [undefined, []];
       if (lines.length > 0) this.write(lines);
+      for (const effect of effects) effect();
     }
+  }
+
+  /**
+   * Runs `effect` once what was appended is written: at the end of the transaction in progress, or now.
+   * A region word changed before a write that then fails stayed changed: a close refused NoSpace had
+   * released its client's lock all the same, and the undo, which replays the journal, puts back no word.
+   */
+  afterWrite(effect: () => void): void {
+    if (this.pending) this.effects.push(effect);
+    else effect();
   }
 
   /**

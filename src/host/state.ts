@@ -150,22 +150,25 @@ export class ArbiterState extends RecordedState {
   /**
    * Gives up a client's hold on a slot (its last handle closed). A mutex or condvar lock it still holds is
    * released as owner-died: with no handle left it could never unlock it, and every other holder waited
-   * until its session ended. (A channel's role words stay: a transfer end says how it left.) Returns the
-   * object so released, if any, for the operator's log.
+   * until its session ended. (A channel's role words stay: a transfer end says how it left.) `closed` is
+   * told the object so released, if any, once the close is recorded.
    */
-  closeSync(session: Session, slot: number): SyncObject | undefined {
+  closeSync(session: Session, slot: number, closed: (abandoned: SyncObject | undefined) => void): void {
     if (!session.slots.has(slot))
       throw failure("NotHeld", `close slot ${slot}`, "this client has not opened it");
     const object = this.syncObjects.get(slot);
-    // The hold's release is committed first: a journal that refuses the close (its file system full)
-    // refuses it before the lock is touched, else the lock went to the next taker of a refused close.
+    // The lock and the slot's words change only once the close is recorded: a journal that refuses it,
+    // up front or in its write (its file system full), leaves them as the client that is told so holds them.
     this.commit({ t: "sync-release", slot, clientId: session.clientId });
-    const released =
-      object !== undefined &&
-      object.kind !== "channel" &&
-      this.slots.releaseDeadOwner(slot, object.kind, session.clientId);
+    let released = false;
+    this.afterRecorded(() => {
+      released =
+        object !== undefined &&
+        object.kind !== "channel" &&
+        this.slots.releaseDeadOwner(slot, object.kind, session.clientId);
+    });
     this.freeIfUnheld(slot);
-    return released ? object : undefined;
+    this.afterRecorded(() => closed(released ? object : undefined));
   }
 
   /** The slot a client may wait on or wake: it must have opened it. */
@@ -203,6 +206,12 @@ export class ArbiterState extends RecordedState {
     this.journal?.admit?.();
     this.apply(record);
     this.journal?.append(record);
+  }
+
+  /** Runs `effect`, a change to the region's words, once what was committed is journaled; never if not. */
+  private afterRecorded(effect: () => void): void {
+    if (this.journal?.afterWrite) this.journal.afterWrite(effect);
+    else effect();
   }
 
   // ---- internals ----
@@ -262,7 +271,7 @@ export class ArbiterState extends RecordedState {
 
   private freeIfUnheld(slot: number): void {
     if (this.syncOf(slot).holders.size > 0) return;
-    this.slots.clear(slot);
+    this.afterRecorded(() => this.slots.clear(slot));
     this.commit({ t: "sync-free", slot });
   }
 
