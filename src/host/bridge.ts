@@ -63,8 +63,12 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   await Promise.race([identified.promise, closed.promise]);
   if (!relaying)
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
-  const pumping = pumpInput(streams.input, outbox).finally(() => socket.end());
+  const reader: ChunkReader = streams.input.getReader();
+  const pumping = pumpInput(reader, outbox).finally(() => socket.end());
   await Promise.race([pumping, closed.promise]);
+  // The arbiter went away (killed, restarting): stop reading the guest, so that the bridge exits and the
+  // guest sees its connection close and reconnects, instead of waiting on a connection to no one.
+  await reader.cancel().catch(() => undefined);
 }
 
 /**
@@ -115,6 +119,13 @@ function forward(streams: BridgeStreams, bytes: Uint8Array): void {
   streams.output.flush?.();
 }
 
-async function pumpInput(input: ReadableStream<Uint8Array>, outbox: Outbox): Promise<void> {
-  for await (const chunk of input) outbox.send(chunk);
+/** What the relay needs of the guest's input: its reader, which `cancel` ends (and its pending read). */
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(): Promise<void>;
+}
+
+async function pumpInput(reader: ChunkReader, outbox: Outbox): Promise<void> {
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+    if (chunk.value) outbox.send(chunk.value);
 }
