@@ -5,9 +5,11 @@
  * holding back when the arbiter does (docs/protocol.md sections 10 and 11).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import type { FdSocketOptions, Socket } from "bun";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -17,6 +19,7 @@ import { tracked } from "./helpers/reaper.ts";
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
 const VM = "relayed-vm";
+const ALLOCS = 2000;
 
 beforeAll(async () => {
   paths = testPaths("bridge-relay");
@@ -106,3 +109,61 @@ test("when the arbiter dies, a relaying bridge closes the guest's connection at 
   expect(closed).toBe(true);
   expect(await guest.bridge?.exited).toBe(0);
 }, 60_000);
+
+const allocRequest = { bytes: 0, blocks: 1, mode: 2, name: "" };
+const segments = async () => (await fetchStatus({ unix: paths.socket }, 0)).report.totals.segments;
+
+/** Polls `value` until it has not changed for a few polls; returns it then. */
+async function settledValue(value: () => Promise<number>, what: string): Promise<number> {
+  const seen: number[] = [];
+  await eventually(
+    async () => {
+      seen.push(await value());
+      const last = seen.slice(-4);
+      return last.length === 4 && Math.max(...last) - Math.min(...last) <= 1;
+    },
+    60_000,
+    what,
+  );
+  return seen.at(-1)!;
+}
+
+test("a relayed guest that sends without reading meets the arbiter's hold: its requests stop being run", async () => {
+  const guest = await rawClient(false);
+  await guest.hello("");
+  const before = await segments();
+  guest.socket.pause();
+  for (let id = 2; id < 2 + ALLOCS; id++) guest.send("alloc", id, allocRequest);
+  // The arbiter stops reading a connection once 32 replies wait: through the sockets, the relay must stop
+  // too. Before, the bridge read every reply and kept those the guest did not take: all 2000 were run, the
+  // replies in the bridge's memory, and a guest that never reads grew it without bound.
+  const done = (await settledValue(segments, "the arbiter to stop running the guest's allocs")) - before;
+  expect(done).toBeLessThan(ALLOCS);
+  // Once it reads again, every alloc is run and answered.
+  guest.socket.resume();
+  await eventually(async () => guest.frames.length === 1 + ALLOCS, 30_000, "an answer to every alloc");
+  expect((await segments()) - before).toBe(ALLOCS);
+  guest.socket.end();
+  expect(await guest.bridge?.exited).toBe(0);
+}, 120_000);
+
+/** A process's resident memory, in MiB. */
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+
+test("a relayed guest that asks without reading does not grow its bridge without bound", async () => {
+  const guest = await rawClient(false);
+  await guest.hello("");
+  for (let id = 2; id < 2 + 1000; id++) guest.send("alloc", id, allocRequest);
+  await eventually(async () => guest.frames.length === 1001, 30_000, "the allocs");
+  const pid = guest.bridge!.pid;
+  const start = rssMiB(pid);
+  // Each reply lists 1000 segments (~60 KiB), each request is a few bytes. Before, the bridge read every
+  // reply and kept it for the guest: 2000 of them grew it by ~120 MiB, and more would have grown it more.
+  guest.socket.pause();
+  for (let id = 5000; id < 5000 + 2000; id++) guest.send("status", id, { limit: 1000, onlyClient: 0 });
+  const grown =
+    (await settledValue(async () => Math.round(rssMiB(pid)), "the bridge's memory to settle")) - start;
+  expect(grown).toBeLessThan(64);
+  guest.socket.end();
+}, 120_000);
