@@ -29,11 +29,16 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   const decoder = new FrameDecoder();
   let relaying = false;
   let outbox: Outbox | undefined;
+  // The relay holds back as the arbiter does (docs/protocol.md section 11): the guest's next bytes are read
+  // only once the arbiter's socket took the last, and the arbiter's only once the guest's took theirs. So
+  // the arbiter's hold (it stops reading a connection while 32 replies wait) reaches the guest, and the
+  // bridge keeps neither side's bytes in its own memory without bound.
+  let outboxDrained: PromiseWithResolvers<void> | undefined;
   const socket: Socket<undefined> = await Bun.connect({
     unix: socketPath,
     socket: {
       data(_socket, bytes) {
-        if (relaying) return forward(streams, bytes);
+        if (relaying) return forwardHeld(streams, socket, bytes);
         decoder.push(bytes);
         const frame = decoder.next();
         if (!frame) return;
@@ -44,7 +49,10 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
         const rest = decoder.drain();
         if (rest.byteLength > 0) forward(streams, rest);
       },
-      drain: () => outbox?.flush(),
+      drain: () => {
+        outbox?.flush();
+        if (outbox?.idle) outboxDrained?.resolve();
+      },
       close: () => closed.resolve(),
       error: () => closed.resolve(),
     },
@@ -63,8 +71,18 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   await Promise.race([identified.promise, closed.promise]);
   if (!relaying)
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
-  const pumping = pumpInput(streams.input, outbox).finally(() => socket.end());
+  const reader: ChunkReader = streams.input.getReader();
+  const sent = outbox;
+  const untilSent = async () => {
+    if (sent.idle) return;
+    outboxDrained = Promise.withResolvers<void>();
+    await Promise.race([outboxDrained.promise, closed.promise]);
+  };
+  const pumping = pumpInput(reader, sent, untilSent).finally(() => socket.end());
   await Promise.race([pumping, closed.promise]);
+  // The arbiter went away (killed, restarting): stop reading the guest, so that the bridge exits and the
+  // guest sees its connection close and reconnects, instead of waiting on a connection to no one.
+  await reader.cancel().catch(() => undefined);
 }
 
 /**
@@ -110,11 +128,34 @@ async function answerFirstRequest(streams: BridgeStreams, error: IvshError): Pro
   }
 }
 
+/** Forwards the arbiter's bytes to the guest; stops reading the arbiter until the guest has taken them. */
+function forwardHeld(streams: BridgeStreams, socket: Socket<undefined>, bytes: Uint8Array): void {
+  const written = streams.output.write(bytes);
+  const flushed = streams.output.flush?.();
+  const pending = flushed instanceof Promise ? flushed : written instanceof Promise ? written : undefined;
+  if (!pending) return;
+  socket.pause();
+  pending.then(
+    () => socket.resume(),
+    () => undefined, // the guest went away: the input side ends the relay
+  );
+}
+
 function forward(streams: BridgeStreams, bytes: Uint8Array): void {
   streams.output.write(bytes);
   streams.output.flush?.();
 }
 
-async function pumpInput(input: ReadableStream<Uint8Array>, outbox: Outbox): Promise<void> {
-  for await (const chunk of input) outbox.send(chunk);
+/** What the relay needs of the guest's input: its reader, which `cancel` ends (and its pending read). */
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(): Promise<void>;
+}
+
+/** Sends the guest's bytes to the arbiter, reading the next only once `untilSent` says these left. */
+async function pumpInput(reader: ChunkReader, outbox: Outbox, untilSent: () => Promise<void>): Promise<void> {
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    if (chunk.value) outbox.send(chunk.value);
+    await untilSent();
+  }
 }

@@ -1,0 +1,169 @@
+/**
+ * A bridge that relays a guest connection for its whole life, instead of handing it over (IVSH_BRIDGE=relay,
+ * or an arbiter too old to take it; stdin and stdout one socket here, as QEMU's guestfwd gives them). It
+ * must behave towards the guest as the arbiter's own socket would: closed when the arbiter goes, and
+ * holding back when the arbiter does (docs/protocol.md sections 10 and 11).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import type { FdSocketOptions, Socket } from "bun";
+import { streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
+import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+const VM = "relayed-vm";
+const ALLOCS = 2000;
+
+beforeAll(async () => {
+  paths = testPaths("bridge-relay");
+  arbiter = await ArbiterProcess.start(paths, { size: "64MiB", blockSize: "4KiB", lease: "20s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** bun-types declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
+const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
+
+/**
+ * A raw client on one end of a socket pair whose other end is a relaying bridge's stdin and stdout (as
+ * QEMU's guestfwd gives it), or, with `direct`, on the arbiter's socket, identifying as the VM itself.
+ */
+async function rawClient(direct: boolean) {
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  const closed = Promise.withResolvers<void>();
+  let unsent = new Uint8Array(0);
+  const flush = () => {
+    unsent = unsent.subarray(Math.max(0, socket.write(unsent)));
+  };
+  const handlers = {
+    data(_socket: Socket<undefined>, bytes: Uint8Array) {
+      decoder.push(bytes);
+      for (let frame = decoder.next(); frame; frame = decoder.next()) frames.push(frame);
+    },
+    drain: () => flush(),
+    close: () => closed.resolve(),
+    error: () => closed.resolve(),
+  };
+  let bridge: ReturnType<typeof Bun.spawn> | undefined;
+  let socket: Socket<undefined>;
+  if (direct) socket = await Bun.connect({ unix: paths.socket, socket: handlers });
+  else {
+    const [mine, theirs] = streamSocketPair();
+    bridge = tracked(
+      Bun.spawn([process.execPath, CLI, "bridge", "--vm", VM, "--socket", paths.socket], {
+        stdin: theirs,
+        stdout: theirs,
+        stderr: "ignore",
+        env: { ...process.env, IVSH_BRIDGE: "relay" },
+      }),
+    );
+    closeFd(theirs);
+    socket = await connectFd<undefined>({ fd: mine, socket: handlers });
+  }
+  const send = <N extends keyof typeof messages>(name: N, requestId: number, fields: object) => {
+    const frame = encodeFrame(
+      FrameKind.request,
+      messages[name].op,
+      requestId,
+      messages[name].request,
+      fields as never,
+    );
+    unsent = Buffer.concat([unsent, frame]);
+    flush();
+  };
+  if (direct) send("identify", 0, { vm: VM });
+  const hello = async (sessionToken: string) => {
+    send("hello", 1, {
+      magic: WIRE_MAGIC,
+      version: PROTOCOL_VERSION,
+      clientName: "relayed",
+      pid: 1,
+      sessionToken,
+    });
+    await eventually(async () => frames.some((frame) => frame.requestId === 1), 10_000, "the hello reply");
+    const reply = frames.find((frame) => frame.requestId === 1)!;
+    return decodeFields(messages.hello.reply, reply.body, "a hello reply");
+  };
+  return { frames, socket, send, hello, bridge, closed: closed.promise };
+}
+
+test("when the arbiter dies, a relaying bridge closes the guest's connection at once, though the guest sends nothing", async () => {
+  const guest = await rawClient(false);
+  await guest.hello("");
+  await arbiter.kill9();
+  // Before, the bridge went on reading a guest with nobody to relay to: the guest learnt of it only at its
+  // next write (a parked wait, which section 10 ends at once on a drop, slept on), or never.
+  const closed = await Promise.race([guest.closed.then(() => true), Bun.sleep(15_000).then(() => false)]);
+  await arbiter.restart();
+  guest.socket.end();
+  expect(closed).toBe(true);
+  expect(await guest.bridge?.exited).toBe(0);
+}, 60_000);
+
+const allocRequest = { bytes: 0, blocks: 1, mode: 2, name: "" };
+const segments = async () => (await fetchStatus({ unix: paths.socket }, 0)).report.totals.segments;
+
+/** Polls `value` until it has not changed for a few polls; returns it then. */
+async function settledValue(value: () => Promise<number>, what: string): Promise<number> {
+  const seen: number[] = [];
+  await eventually(
+    async () => {
+      seen.push(await value());
+      const last = seen.slice(-4);
+      return last.length === 4 && Math.max(...last) - Math.min(...last) <= 1;
+    },
+    60_000,
+    what,
+  );
+  return seen.at(-1)!;
+}
+
+test("a relayed guest that sends without reading meets the arbiter's hold: its requests stop being run", async () => {
+  const guest = await rawClient(false);
+  await guest.hello("");
+  const before = await segments();
+  guest.socket.pause();
+  for (let id = 2; id < 2 + ALLOCS; id++) guest.send("alloc", id, allocRequest);
+  // The arbiter stops reading a connection once 32 replies wait: through the sockets, the relay must stop
+  // too. Before, the bridge read every reply and kept those the guest did not take: all 2000 were run, the
+  // replies in the bridge's memory, and a guest that never reads grew it without bound.
+  const done = (await settledValue(segments, "the arbiter to stop running the guest's allocs")) - before;
+  expect(done).toBeLessThan(ALLOCS);
+  // Once it reads again, every alloc is run and answered.
+  guest.socket.resume();
+  await eventually(async () => guest.frames.length === 1 + ALLOCS, 30_000, "an answer to every alloc");
+  expect((await segments()) - before).toBe(ALLOCS);
+  guest.socket.end();
+  expect(await guest.bridge?.exited).toBe(0);
+}, 120_000);
+
+/** A process's resident memory, in MiB. */
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+
+test("a relayed guest that asks without reading does not grow its bridge without bound", async () => {
+  const guest = await rawClient(false);
+  await guest.hello("");
+  for (let id = 2; id < 2 + 1000; id++) guest.send("alloc", id, allocRequest);
+  await eventually(async () => guest.frames.length === 1001, 30_000, "the allocs");
+  const pid = guest.bridge!.pid;
+  const start = rssMiB(pid);
+  // Each reply lists 1000 segments (~60 KiB), each request is a few bytes. Before, the bridge read every
+  // reply and kept it for the guest: 2000 of them grew it by ~120 MiB, and more would have grown it more.
+  guest.socket.pause();
+  for (let id = 5000; id < 5000 + 2000; id++) guest.send("status", id, { limit: 1000, onlyClient: 0 });
+  const grown =
+    (await settledValue(async () => Math.round(rssMiB(pid)), "the bridge's memory to settle")) - start;
+  expect(grown).toBeLessThan(64);
+  guest.socket.end();
+}, 120_000);
