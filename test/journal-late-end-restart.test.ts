@@ -72,14 +72,20 @@ const outcome = (done: Promise<unknown>) =>
     (error: { code?: string }) => String(error.code),
   );
 
+interface Restart {
+  arbiter: ArbiterProcess;
+  other: Client;
+  holderId: number;
+  /** Frees room in the journal's file system. */
+  roomBack(): void;
+}
+
 /**
- * The holder's link drops while the journal is full; another client takes its lock (owner-died); room
- * comes back; `restart` restarts the arbiter; the holder, let through again, must not be resumed.
+ * The holder's link drops while the journal is full; another client takes its lock (owner-died);
+ * `restart` gives the journal room and restarts the arbiter; the holder, let through again, must not be
+ * resumed.
  */
-async function lateEndAcrossRestart(
-  small: string,
-  restart: (arbiter: ArbiterProcess, other: Client, holderId: number) => Promise<void>,
-): Promise<void> {
+async function lateEndAcrossRestart(small: string, restart: (at: Restart) => Promise<void>): Promise<void> {
   const own = { ...paths, state: join(small, "arbiter.state") };
   // A lease far longer than the test: the session's end is not retried because its lease ran out.
   const arbiter = await ArbiterProcess.start(own, { lease: "60s" });
@@ -114,8 +120,7 @@ async function lateEndAcrossRestart(
     );
     expect(taken).toBe("owner-died");
 
-    rmSync(filler); // room again in the journal's file system
-    await restart(arbiter, other, holder.clientId);
+    await restart({ arbiter, other, holderId: holder.clientId, roomBack: () => rmSync(filler) });
     link.control.blocked = false;
     await eventually(
       async () => holder.reconnects > 0 || holder.lost !== undefined,
@@ -140,7 +145,8 @@ testUnless(
   "a stop with room back in the journal's file system records the ends it could not: the client is not resumed after the restart",
   () =>
     withSmallTmpfs(join(paths.dir, "stop"), "1m", (small) =>
-      lateEndAcrossRestart(small, async (arbiter) => {
+      lateEndAcrossRestart(small, async ({ arbiter, roomBack }) => {
+        roomBack();
         await arbiter.stop();
         await arbiter.restart();
       }),
@@ -153,7 +159,8 @@ testUnless(
   "an end the full journal refused is recorded soon after room is back, not when the lease runs out: a kill -9 then does not bring the session back",
   () =>
     withSmallTmpfs(join(paths.dir, "kill"), "1m", (small) =>
-      lateEndAcrossRestart(small, async (arbiter, other, holderId) => {
+      lateEndAcrossRestart(small, async ({ arbiter, other, holderId, roomBack }) => {
+        roomBack();
         // Well within the 60 s lease at whose end the arbiter retried the end before.
         await eventually(
           async () => (await other.status(10, holderId)).clients.length === 0,
@@ -166,3 +173,21 @@ testUnless(
     ),
   90_000,
 );
+
+for (const [how, stop] of [
+  ["killed (kill -9)", (arbiter: ArbiterProcess) => arbiter.kill9()],
+  ["stopped (SIGTERM)", (arbiter: ArbiterProcess) => arbiter.stop()],
+] as const)
+  testUnless(
+    cannotMount,
+    `an arbiter ${how} while the journal still refuses the end: the next start ends that session, its client is not resumed`,
+    () =>
+      withSmallTmpfs(join(paths.dir, how.split(" ")[0]!), "1m", (small) =>
+        lateEndAcrossRestart(small, async ({ arbiter, roomBack }) => {
+          await stop(arbiter);
+          roomBack(); // a start writes the journal anew: it needs room
+          await arbiter.restart();
+        }),
+      ),
+    90_000,
+  );
