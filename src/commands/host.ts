@@ -180,6 +180,8 @@ export default defineLeafCommand({
       throw signal;
     }
     notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
+    // Ends the full journal refused, recorded if it takes them now: else the next start resumes them.
+    arbiter.lateEnds.stopping(options.statePath);
     // Written once more if it was removed: only a journal at its path keeps anything for the next start.
     const kept = arbiter.keepJournal();
     await arbiter.stop();

@@ -23,7 +23,8 @@ import { DescriptorWatch } from "./fd-watch.ts";
 import { HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { endNotRecorded, JournalOutage, RefusedUpFront } from "./journal-outage.ts";
+import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
+import { LateEnds } from "./late-ends.ts";
 import { listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
@@ -68,8 +69,8 @@ export class Arbiter implements ArbiterView {
   private readonly failure = Promise.withResolvers<Error>();
   private readonly descriptors = new DescriptorWatch();
   readonly journalOutage = new JournalOutage();
-  /** Sessions that ended while the journal could not record it (their locks released): how they ended. */
-  private readonly lateEnds = new Map<number, EndReason>();
+  /** Sessions that ended while the journal could not record it (their locks released), to record it. */
+  readonly lateEnds = new LateEnds(this.journalOutage, this);
 
   constructor(
     readonly options: ArbiterOptions,
@@ -141,7 +142,7 @@ export class Arbiter implements ArbiterView {
 
   /** Registers a session as live on `connection` (a new session or a resumed one). */
   attach(clientId: number, connection: Connection): void {
-    if (this.lateEnds.has(clientId)) throw endNotRecorded(clientId, this.lateEnds.get(clientId)!);
+    this.lateEnds.refuseResume(clientId);
     if (!this.liveness.get(clientId)?.connection) this.connectedCount++;
     this.liveness.set(clientId, {
       connection,
@@ -172,17 +173,15 @@ export class Arbiter implements ArbiterView {
       ended = this.transaction(() => this.state.endSession(clientId));
     } catch (error) {
       if (!(error instanceof JournalWriteFailed)) throw error;
-      // The journal still has the session, and so has memory again: it ends when its lease runs out
-      // without it (the sweep tries again), by which time there may be room to record it.
+      // The journal still has the session, and so has memory again: its end is recorded later (late-ends.ts).
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
       this.awaitWithoutConnection(clientId);
-      if (!this.lateEnds.has(clientId)) this.lateEnds.set(clientId, reason); // how it ended, not a retry
+      this.lateEnds.notRecorded(clientId, reason); // how it ended, not a retry
       return;
     }
     const { wake, released } = ended;
-    // A goodbye recorded only at its lease's end is told as the goodbye it was, not as a lost lease.
-    const late = this.lateEnds.get(clientId);
-    this.lateEnds.delete(clientId);
+    // A goodbye recorded only later is told as the goodbye it was, not as a lost lease.
+    const late = this.lateEnds.recorded(clientId);
     sessionEnded(session, late ?? reason, released, late !== undefined);
     for (const slot of wake) this.wakeSlot(slot);
     if (this.liveness.get(clientId)?.connection) this.connectedCount--;
@@ -291,6 +290,7 @@ export class Arbiter implements ArbiterView {
     this.noticeRegionGone();
     this.keepJournal();
     this.expireSilentClients();
+    this.lateEnds.retry();
     this.descriptors.check();
     this.waits.recheck((key) => this.slots.loadAt(key));
     const { findings, releasedSlots } = this.guard.check(this.state);

@@ -87,6 +87,11 @@ export class JournalOutage {
     this.admitted = this.depth > 0;
   }
 
+  /** Whether a change may be tried now without being refused up front for a failure known already. */
+  takesChanges(): boolean {
+    return this.failed === undefined || this.roomAgain();
+  }
+
   /**
    * A full file system with room again (the operator freed some): a change need not wait for the probe.
    * Only for ENOSPC: under a quota (EDQUOT) statfs shows room all along, and letting every change through

@@ -17,6 +17,7 @@ import { RegionSlots } from "./slots.ts";
 import { ArbiterState } from "./state.ts";
 import { StateFile } from "./state-file.ts";
 import { stateFileExists } from "./state-read.ts";
+import { clearUnrecordedEnds, unrecordedEnds } from "./unrecorded-ends.ts";
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
@@ -41,9 +42,11 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     const slots = new RegionSlots(region.syncWords(geometry), geometry);
     const state = new ArbiterState(geometry, options, slots);
     replay(state, prepared.records, options.statePath);
+    endUnrecorded(state, region.headerWords(), prepared.notes);
     state.commit({ t: "epoch", epoch: prepared.epoch });
     const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
     state.attachJournal(stateFile);
+    clearUnrecordedEnds(region.headerWords()); // recorded now (kept until then: a failed start keeps them)
     arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
     // Restored sessions get one lease, counted from now, to come back.
     for (const clientId of state.sessions.keys())
@@ -71,6 +74,20 @@ function removeMadeFile(path: string): void {
   } catch (error) {
     log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Ends the sessions the last arbiter (of the epoch the journal recorded last) listed as ended but not
+ * recorded: their locks were released, so their clients must not resume them (./unrecorded-ends.ts).
+ */
+function endUnrecorded(state: ArbiterState, header: Int32Array, notes: string[]): void {
+  const ended = unrecordedEnds(header, state.epoch).filter((clientId) => state.sessions.has(clientId));
+  for (const clientId of ended) state.endSession(clientId);
+  if (ended.length > 0)
+    notes.push(
+      `ended the session of client ${ended.map((clientId) => `#${clientId}`).join(", ")}: it had ended before ` +
+        "the last stop, which the state journal could not record then (its locks were released as owner-died)",
+    );
 }
 
 /** A record the state cannot take (a block out of range, an unknown segment) is a damaged file: said so. */

@@ -51,6 +51,11 @@ export const Header = {
   /** u64 random number (< 2^48) the arbiter that last started on this region chose: tells arbiters apart. */
   arbiterInstance: 48,
   /**
+   * The arbiter's own (clients ignore it), up to the probe area: sessions whose end the state journal
+   * could not record, for the next start to end them (src/host/unrecorded-ends.ts).
+   */
+  unrecordedEnds: 64,
+  /**
    * PROBE_BYTES of scratch space, meaningless content: any client may write here to measure how fast its
    * mapping is (a guest choosing between resource2 and resource2_wc) without touching anyone's data.
    */

@@ -45,7 +45,8 @@ async function findTargets(deadlineMs: number): Promise<Area[]> {
     const ring = report.segments.find((segment) => segment.name.startsWith(`channel:${config.channel}:`));
     if ((slot && ring) || performance.now() > deadlineMs) {
       const areas: Area[] = [
-        // The arbiter guards the header's fields; the rest of the page (up to the probe area) is unused.
+        // The arbiter guards the header's fields; the rest of the page (up to the probe area) is unused but
+        // for its list of unrecorded session ends, which it checks entry by entry.
         { name: "header", start: 0, length: HEADER_FIELD_BYTES },
         { name: "header-unused", start: HEADER_FIELD_BYTES, length: Header.probeArea - HEADER_FIELD_BYTES },
         { name: "slot-table", start: geometry.slotOffset, length: geometry.slotCount * SLOT_BYTES },
