@@ -3,27 +3,46 @@
  * belongs to a live arbiter, or to another program, and is refused (saying which), so two arbiters never
  * serve one path and nobody's socket is taken.
  */
-import { accessSync, chmodSync, constants, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { SocketHandler, UnixSocketListener } from "bun";
+import type { SocketHandler } from "bun";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import { PeerNotArbiter } from "../guest/link-errors.ts";
 import { socketListener } from "../holders.ts";
 import type { Connection } from "./connection.ts";
+import { bindPrivately, publishSocket, removeIfStill } from "./socket-file.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
 
-/** Call `clearStaleSocket` first, before anything else is touched: it is what refuses a second arbiter. */
-export function listenUnix(
-  path: string,
-  handlers: SocketHandler<Connection>,
-): UnixSocketListener<Connection> {
-  const server = Bun.listen<Connection>({ unix: path, socket: handlers });
-  // 0660: the owner and its group (e.g. the group QEMU runs as) may connect, nobody else.
-  chmodSync(path, 0o660);
-  return server;
+/** A listening arbiter socket; `stop` removes its file only if that is still the one it bound. */
+export interface ArbiterListener {
+  stop(): void;
+}
+
+/**
+ * Call `clearStaleSocket` first, before anything else is touched: it is what refuses a second arbiter.
+ * Bound privately and then linked to `path` (./socket-file.ts): `path` is taken only if free, and Bun's
+ * stop, which removes the file at the name it bound whoever's it is by then, removes only the private name.
+ */
+export function listenUnix(path: string, handlers: SocketHandler<Connection>): ArbiterListener {
+  const [server, privatePath] = bindPrivately(path, (unix) =>
+    Bun.listen<Connection>({ unix, socket: handlers }),
+  );
+  let identity: string | undefined;
+  try {
+    identity = publishSocket(privatePath, path);
+  } catch (error) {
+    server.stop(true);
+    throw error;
+  }
+  return {
+    stop() {
+      server.stop(true);
+      removeIfStill(path, identity);
+    },
+  };
 }
 
 /** sun_path holds 108 bytes, the terminating NUL among them. */
