@@ -8,8 +8,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, rmSync } from "node:fs";
 import { handoverPath } from "../src/host/handover.ts";
 import { socketAnswers } from "../src/host/listener.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, runCli, spawnBun } from "./helpers/processes.ts";
 
 let made: TestPaths[] = [];
 let arbiters: ArbiterProcess[] = [];
@@ -71,4 +71,48 @@ describe("an arbiter removes only its own socket files", () => {
     expect(existsSync(first.socket)).toBe(false);
     expect(existsSync(handoverPath(first.socket))).toBe(false);
   }, 60_000);
+
+  test("two arbiters started at once on one path: one serves with both sockets, the other is refused (repeated)", async () => {
+    for (let round = 0; round < 15; round++) {
+      const one = madePaths("own-race-a");
+      const other = madePaths("own-race-b");
+      const socket = one.socket;
+      const hosts = [one, { ...other, socket }].map((paths) =>
+        spawnBun([
+          CLI,
+          "host",
+          "--region",
+          paths.region,
+          "--socket",
+          socket,
+          "--state",
+          paths.state,
+          "--size",
+          "1MiB",
+        ]),
+      );
+      // The first to exit is the one refused (nothing else ends an arbiter here); the other serves.
+      const loser = await Promise.race(
+        hosts.map(async (host, index) => ({ index, code: await host.proc.exited })),
+      );
+      const winner = hosts[1 - loser.index]!;
+      const said = await hosts[loser.index]!.stderr;
+      try {
+        expect(loser.code).toBe(1);
+        // The refused start may end before the other listens: it is given the time a start takes.
+        await eventually(() => socketAnswers(socket), 15_000, "the other arbiter listening");
+        expect(winner.proc.exitCode).toBeNull();
+        await expectServed(socket, { refused: said, round });
+        expect(await servedRegion(socket)).toBe([one, other][1 - loser.index]!.region);
+        // Refused as a start on a live arbiter's socket is, in the project's words.
+        expect(said).toContain(`Failed to listen on ${socket}`);
+        expect(said).toContain("choose another --socket");
+      } finally {
+        winner.proc.kill("SIGTERM");
+        expect(await winner.exit()).toBe(0);
+      }
+      expect(existsSync(socket)).toBe(false);
+      expect(existsSync(handoverPath(socket))).toBe(false);
+    }
+  }, 120_000);
 });
