@@ -8,7 +8,7 @@
  * (with padding: 56 bytes); cmsghdr { u64 len; i32 level; i32 type; data }.
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import { EAGAIN } from "./errno.ts";
+import { EAGAIN, errnoName } from "./errno.ts";
 import { lastErrno, SystemCallError } from "./index.ts";
 import { libc } from "./libc.ts";
 
@@ -16,6 +16,7 @@ const net = dlopen("libc.so.6", {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   socketpair: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
   recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
 }).symbols;
@@ -75,6 +76,20 @@ export function bindDatagramSocket(path: string): number {
     throw new SystemCallError("bind", path, errno);
   }
   return fd;
+}
+
+/**
+ * "answers" if a process has a datagram socket bound at `path` (a datagram socket connects to it, sending
+ * nothing), else the errno: ECONNREFUSED for a socket file nobody has bound, left by a dead process.
+ */
+export function probeDatagramSocket(path: string): string {
+  const probe = datagramSocket(0, path);
+  try {
+    const address = socketAddress(path);
+    return net.connect(probe, address, address.byteLength) === 0 ? "answers" : errnoName(lastErrno());
+  } finally {
+    libc.close(probe);
+  }
 }
 
 interface Message {

@@ -8,7 +8,7 @@
  * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
-import type { FdSocketOptions, Socket, SocketHandler, UnixSocketListener } from "bun";
+import type { FdSocketOptions, Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
@@ -25,7 +25,7 @@ import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { LateEnds } from "./late-ends.ts";
-import { listenUnix } from "./listener.ts";
+import { type ArbiterListener, listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import type { RegionSlots } from "./slots.ts";
@@ -46,7 +46,7 @@ export class Arbiter implements ArbiterView {
   readonly startedMs = performance.now();
   /** Sessions with a connection now (restored ones count once they resume): kept, not counted per status. */
   connectedCount = 0;
-  private server: UnixSocketListener<Connection> | undefined;
+  private server: ArbiterListener | undefined;
   readonly guard: RegionGuard;
   readonly transfers: TransferWatch;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
@@ -265,7 +265,7 @@ export class Arbiter implements ArbiterView {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweeper);
-    this.server?.stop(true);
+    this.server?.stop();
     // The listener's stop closes only the connections it accepted: a handed-over one is closed here, or
     // its next frame would be served from an unmapped region (a guest's heartbeat: Bun's segfault).
     for (const socket of this.adopted) socket.terminate();

@@ -15,13 +15,14 @@
  * which watch an unclaimed descriptor get closed without waiting half a minute; an operator has no reason
  * to change it, as a bridge that lives sends its request within milliseconds.
  */
-import { chmodSync, existsSync, lstatSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
+import { bindPrivately, publishSocket, removeIfStill } from "./socket-file.ts";
 
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
 const DEFAULT_HANDOVER_TTL_MS = 30_000;
@@ -65,6 +66,8 @@ export class HandoverInbox {
     private readonly path: string,
     private readonly socketFd: number,
     private readonly ttlMs: number,
+    /** The file this inbox bound, which close() removes only while it is still that one. */
+    private readonly identity: string | undefined,
   ) {
     // Checked as often as the arbiter sweeps for a one-second lease at most: an unclaimed descriptor is
     // closed within TTL + twice this of its datagram's arrival. A recvmsg that finds nothing is all an
@@ -74,18 +77,22 @@ export class HandoverInbox {
     this.expiry.unref();
   }
 
-  /** Binds the socket beside the arbiter's (which the caller owns by now: a leftover file is stale). */
+  /**
+   * Binds the socket beside the arbiter's (privately, then linked into place: ./socket-file.ts). A file
+   * there is not replaced: the start cleared a stale one before it made anything, so one there now is
+   * another arbiter's, started on this --socket meanwhile.
+   */
   static open(socketPath: string): HandoverInbox {
     const ttlMs = handoverTtlMs();
     const path = handoverPath(socketPath);
-    if (existsSync(path)) {
-      if (!lstatSync(path).isSocket())
-        throw failure("InvalidArgument", `listen on ${path}`, "a file that is not a socket is in the way");
-      rmSync(path);
+    const [fd, privatePath] = bindPrivately(socketPath, bindDatagramSocket);
+    try {
+      return new HandoverInbox(path, fd, ttlMs, publishSocket(privatePath, path));
+    } catch (error) {
+      closeFd(fd);
+      rmSync(privatePath, { force: true });
+      throw error;
     }
-    const inbox = new HandoverInbox(path, bindDatagramSocket(path), ttlMs);
-    chmodSync(path, 0o660);
-    return inbox;
   }
 
   /** The connection handed over under `nonce`; its descriptor is the caller's from now on. */
@@ -101,7 +108,7 @@ export class HandoverInbox {
     for (const { fd } of this.waiting.values()) closeFd(fd);
     this.waiting.clear();
     closeFd(this.socketFd);
-    rmSync(this.path, { force: true });
+    removeIfStill(this.path, this.identity);
   }
 
   private drainOnTimer(): void {

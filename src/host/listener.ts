@@ -3,27 +3,47 @@
  * belongs to a live arbiter, or to another program, and is refused (saying which), so two arbiters never
  * serve one path and nobody's socket is taken.
  */
-import { accessSync, chmodSync, constants, lstatSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, lstatSync, readlinkSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { SocketHandler, UnixSocketListener } from "bun";
+import type { SocketHandler } from "bun";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { probeDatagramSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import { PeerNotArbiter } from "../guest/link-errors.ts";
 import { socketListener } from "../holders.ts";
 import type { Connection } from "./connection.ts";
+import { bindPrivately, fileIdentity, publishSocket, removeIfStill } from "./socket-file.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
 
-/** Call `clearStaleSocket` first, before anything else is touched: it is what refuses a second arbiter. */
-export function listenUnix(
-  path: string,
-  handlers: SocketHandler<Connection>,
-): UnixSocketListener<Connection> {
-  const server = Bun.listen<Connection>({ unix: path, socket: handlers });
-  // 0660: the owner and its group (e.g. the group QEMU runs as) may connect, nobody else.
-  chmodSync(path, 0o660);
-  return server;
+/** A listening arbiter socket; `stop` removes its file only if that is still the one it bound. */
+export interface ArbiterListener {
+  stop(): void;
+}
+
+/**
+ * Call `clearStaleSocket` first, before anything else is touched: it is what refuses a second arbiter.
+ * Bound privately and then linked to `path` (./socket-file.ts): `path` is taken only if free, and Bun's
+ * stop, which removes the file at the name it bound whoever's it is by then, removes only the private name.
+ */
+export function listenUnix(path: string, handlers: SocketHandler<Connection>): ArbiterListener {
+  const [server, privatePath] = bindPrivately(path, (unix) =>
+    Bun.listen<Connection>({ unix, socket: handlers }),
+  );
+  let identity: string | undefined;
+  try {
+    identity = publishSocket(privatePath, path);
+  } catch (error) {
+    server.stop(true);
+    throw error;
+  }
+  return {
+    stop() {
+      server.stop(true);
+      removeIfStill(path, identity);
+    },
+  };
 }
 
 /** sun_path holds 108 bytes, the terminating NUL among them. */
@@ -100,18 +120,31 @@ export async function clearStaleSocket(path: string): Promise<void> {
       `listen on ${path}`,
       "a file that is not a socket is in the way (choose another --socket)",
     );
-  const probe = await probeSocket(path);
+  const probed = fileIdentity(path);
+  const streamProbe = await probeSocket(path);
+  if (streamProbe === "answers") throw await whoListens(path);
   // Only a refused connection proves nobody listens: a socket this user may not connect to, or one
-  // that does not accept in time, may well be a live arbiter's (another user's, an overloaded one).
-  // (EPROTOTYPE: a stream connect to the datagram .handover socket, probed once the main one proved dead.)
-  if (probe === "answers") throw await whoListens(path);
-  if (!["ECONNREFUSED", "ENOENT", "EPROTOTYPE"].includes(probe))
+  // that does not accept in time, may well be a live arbiter's (another user's, an overloaded one). And
+  // only a socket nobody has bound is dead: a datagram connect, which sends nothing, tells it from one
+  // bound (a live arbiter's .handover, which a stream connect is refused by, EPROTOTYPE or ECONNREFUSED).
+  const probe = ["ECONNREFUSED", "EPROTOTYPE"].includes(streamProbe)
+    ? probeDatagramSocket(path)
+    : streamProbe;
+  if (probe === "answers" || probe === "EPROTOTYPE")
+    throw failure(
+      "ArbiterRunning",
+      `listen on ${path}`,
+      "a running process has a socket bound there that accepts no connection, another arbiter's hand-over " +
+        "socket most likely (stop that arbiter, or choose another --socket)",
+    );
+  if (!["ECONNREFUSED", "ENOENT"].includes(probe))
     throw failure(
       probe === "EACCES" ? "PermissionDenied" : "ArbiterRunning",
       `listen on ${path}`,
       `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${socketListener(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
     );
-  rmSync(path, { force: true });
+  // The dead socket probed, not one another start put there meanwhile (which listenUnix then refuses).
+  removeIfStill(path, probed);
 }
 
 /** How long a socket that accepts is given to answer a hello: a live arbiter answers in milliseconds. */

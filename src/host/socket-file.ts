@@ -1,0 +1,77 @@
+/**
+ * The arbiter's socket files (the socket and its hand-over socket), taken only if free and removed only
+ * while still its own.
+ *
+ * A socket is bound at a private name beside its path, given its mode, and then linked to the path. The
+ * link fails if anything took the path since the start found it free (another arbiter started at the same
+ * moment): the path is never replaced, and never shows a socket bound but not yet accepting, which a start
+ * probing it would take for a dead arbiter's. Bun's listener removes the file at the name it was bound to
+ * when it stops, whoever's file that is by then: that is the private name, gone by then.
+ *
+ * An arbiter's own file may be removed while it runs (by hand, by a cleanup of /tmp) and another arbiter's
+ * be at the path by the time it stops: it removes the path only if the file there is still the one it
+ * linked, known by device, inode and birth time (an inode number alone is reused by the next file made).
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, linkSync, lstatSync, renameSync, rmSync } from "node:fs";
+import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
+import { socketListener } from "../holders.ts";
+
+/** What the file at `path` is now, or undefined if there is none. */
+export function fileIdentity(path: string): string | undefined {
+  const found = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return found && `${found.dev}:${found.ino}:${found.birthtimeNs}`;
+}
+
+/**
+ * Removes `path` if the file there is still `identity`; another file there by now is left alone. (Between
+ * the look and the removal another could still take its place: that window is microseconds, not a run.)
+ */
+export function removeIfStill(path: string, identity: string | undefined): void {
+  if (identity !== undefined && fileIdentity(path) === identity) rmSync(path, { force: true });
+}
+
+/**
+ * `bind` at a private name beside `socketPath`: `SOCKET.~XXXXXX`, no longer than the '.handover' name
+ * checkSocketPath allowed for. A name in use (another start's, drawn at random too) is drawn again.
+ */
+export function bindPrivately<T>(socketPath: string, bind: (privatePath: string) => T): [T, string] {
+  for (let attempt = 1; ; attempt++) {
+    const privatePath = `${socketPath}.~${randomBytes(3).toString("hex")}`;
+    try {
+      return [bind(privatePath), privatePath];
+    } catch (error) {
+      if (errnoOf(error) !== "EADDRINUSE" || attempt >= 5) throw error;
+    }
+  }
+}
+
+/**
+ * Gives the socket bound at `privatePath` mode 0660 and the name `path`, if nothing is there; refuses,
+ * saying so, if something is. Returns the file's identity, for `removeIfStill`. The caller still removes
+ * `privatePath` if this throws.
+ */
+export function publishSocket(privatePath: string, path: string): string | undefined {
+  // 0660: the owner and its group (e.g. the group QEMU runs as) may connect, nobody else.
+  chmodSync(privatePath, 0o660);
+  try {
+    linkSync(privatePath, path);
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno === "EEXIST")
+      throw failure(
+        "ArbiterRunning",
+        `listen on ${path}`,
+        `a socket appeared there after this start found the path free: another arbiter${socketListener(path)} ` +
+          "started on this --socket at the same time (stop it, or choose another --socket)",
+      );
+    // A file system without hard links: renamed instead, which would replace a file put there meanwhile.
+    if (errno !== "EPERM" && errno !== "EOPNOTSUPP" && errno !== "ENOTSUP") throw error;
+    renameSync(privatePath, path);
+    return fileIdentity(path);
+  }
+  const identity = fileIdentity(privatePath);
+  rmSync(privatePath, { force: true });
+  return identity;
+}
