@@ -4,7 +4,7 @@
  * Grants map exactly their blocks in (read → PROT_READ, write → read+write); free withdraws them again. Heartbeats keep the lease; an arbiter restart is ridden out by
  * reconnecting with the session token, keeping grants and locks.
  */
-import { hasTrait, type IvshError } from "../errors.ts";
+import { hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import {
   type AccessModeName,
   PROTOCOL_VERSION,
@@ -37,6 +37,7 @@ const MIN_HELLO_WAIT_MS = 1000;
  */
 const HEARTBEATS_PER_LEASE = 6;
 const DISCONNECTED_POLL_MS = 10;
+const PARKED_FULL_POLL_MS = 50;
 /** How long close() waits for the arbiter to confirm bye (it releases everything either way). */
 const BYE_WAIT_MS = 1000;
 
@@ -172,13 +173,14 @@ export class Client {
    * park (false: the word had moved on already, the timeout passed, or there was no arbiter to park with).
    */
   async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
-    if (!this.transport.connected && !this.transport.lost) {
-      // No arbiter to park with (it is restarting): poll instead; the caller re-checks its word.
-      await Bun.sleep(Math.min(timeoutMs, DISCONNECTED_POLL_MS));
-      return false;
-    }
-    const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs });
-    return reply.outcome === WaitOutcome.woken;
+    // Polled (the caller re-checks): no arbiter (restarting), or it has MAX_PARKED_WAITS of ours parked.
+    const polled = (ms: number) => Bun.sleep(Math.min(timeoutMs, ms)).then(() => false);
+    if (!this.transport.connected && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
+    const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs }).catch((error) => {
+      if (isIvshError(error, "QuotaExceeded")) return undefined;
+      throw error;
+    });
+    return reply ? reply.outcome === WaitOutcome.woken : polled(PARKED_FULL_POLL_MS);
   }
 
   /** @internal */
