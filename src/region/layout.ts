@@ -63,7 +63,7 @@ export const Header = {
 } as const;
 
 export const PROBE_BYTES = 2048;
-/** Bytes of the header that hold fields (the last is arbiterInstance); the rest of the page up to the probe area is unused. */
+/** Bytes of the header that hold fields (the last is arbiterInstance); after them, unrecordedEnds up to the probe area. */
 export const HEADER_FIELD_BYTES = Header.arbiterInstance + 8;
 
 /**
