@@ -66,8 +66,9 @@ export function publishSocket(privatePath: string, path: string): string | undef
         `a socket appeared there after this start found the path free: another arbiter${socketListener(path)} ` +
           "started on this --socket at the same time (stop it, or choose another --socket)",
       );
-    // A file system without hard links: renamed instead, which would replace a file put there meanwhile.
-    if (errno !== "EPERM" && errno !== "EOPNOTSUPP" && errno !== "ENOTSUP") throw error;
+    // A file system without hard links, or a security profile that forbids them (EACCES, where the
+    // directory itself is writable): renamed instead, which would replace a file put there meanwhile.
+    if (!["EPERM", "EOPNOTSUPP", "ENOTSUP", "EACCES"].includes(errno ?? "")) throw error;
     renameSync(privatePath, path);
     return fileIdentity(path);
   }
