@@ -20,14 +20,18 @@ export function lockHolder(path: string): string {
   }
 }
 
-/** " (pid N, COMMAND)" for the process listening on the Unix socket at `path`, or "" if none can be named. */
-export function socketListener(path: string): string {
+/**
+ * " (pid N, COMMAND)" for the process listening on the Unix socket at `path`, or "" if none can be named.
+ * /proc/net/unix names a socket by the name it was bound at, which `boundAs` recognises (a socket bound at
+ * a private name and then linked to `path` is listed under the private name).
+ */
+export function socketListener(path: string, boundAs = (name: string) => name === path): string {
   try {
     // /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; a listener's Flags has __SO_ACCEPTCON.
     const listening = readFileSync("/proc/net/unix", "utf8")
       .split("\n")
       .map((entry) => entry.trim().split(/\s+/))
-      .find((fields) => fields[7] === path && (Number.parseInt(fields[3] ?? "0", 16) & 0x10000) !== 0);
+      .find((fields) => boundAs(fields[7] ?? "") && (Number.parseInt(fields[3] ?? "0", 16) & 0x10000) !== 0);
     return listening ? describe(ownerOfSocket(`socket:[${listening[6]}]`)) : "";
   } catch {
     return "";

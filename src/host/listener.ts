@@ -11,9 +11,14 @@ import { probeDatagramSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import { PeerNotArbiter } from "../guest/link-errors.ts";
-import { socketListener } from "../holders.ts";
 import type { Connection } from "./connection.ts";
-import { bindPrivately, fileIdentity, publishSocket, removeIfStill } from "./socket-file.ts";
+import {
+  arbiterListening,
+  bindPrivately,
+  fileIdentity,
+  publishSocket,
+  removeIfStill,
+} from "./socket-file.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -141,7 +146,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
     throw failure(
       probe === "EACCES" ? "PermissionDenied" : "ArbiterRunning",
       `listen on ${path}`,
-      `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${socketListener(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
+      `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${arbiterListening(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
     );
   // The dead socket probed, not one another start put there meanwhile (which listenUnix then refuses).
   removeIfStill(path, probed);
@@ -157,7 +162,7 @@ const GREET_WAIT_MS = 2000;
  */
 async function whoListens(path: string): Promise<IvshError> {
   const action = `listen on ${path}`;
-  const holder = socketListener(path);
+  const holder = arbiterListening(path);
   try {
     await greetArbiter({ unix: path }, "ivsh host (is this socket free?)", GREET_WAIT_MS);
   } catch (error) {

@@ -18,6 +18,19 @@ import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { socketListener } from "../holders.ts";
 
+const PRIVATE_MARK = ".~";
+
+/**
+ * " (pid N, COMMAND)" for the arbiter listening at `path`: the kernel lists its socket under the private
+ * name it was bound at, not `path`.
+ */
+export function arbiterListening(path: string): string {
+  const privateName = (name: string) =>
+    name.startsWith(path + PRIVATE_MARK) &&
+    /^[0-9a-f]{6}$/.test(name.slice(path.length + PRIVATE_MARK.length));
+  return socketListener(path, (name) => name === path || privateName(name));
+}
+
 /** What the file at `path` is now, or undefined if there is none. */
 export function fileIdentity(path: string): string | undefined {
   const found = lstatSync(path, { bigint: true, throwIfNoEntry: false });
@@ -38,7 +51,7 @@ export function removeIfStill(path: string, identity: string | undefined): void 
  */
 export function bindPrivately<T>(socketPath: string, bind: (privatePath: string) => T): [T, string] {
   for (let attempt = 1; ; attempt++) {
-    const privatePath = `${socketPath}.~${randomBytes(3).toString("hex")}`;
+    const privatePath = `${socketPath}${PRIVATE_MARK}${randomBytes(3).toString("hex")}`;
     try {
       return [bind(privatePath), privatePath];
     } catch (error) {
@@ -63,7 +76,7 @@ export function publishSocket(privatePath: string, path: string): string | undef
       throw failure(
         "ArbiterRunning",
         `listen on ${path}`,
-        `a socket appeared there after this start found the path free: another arbiter${socketListener(path)} ` +
+        `a socket appeared there after this start found the path free: another arbiter${arbiterListening(path)} ` +
           "started on this --socket at the same time (stop it, or choose another --socket)",
       );
     // A file system without hard links, or a security profile that forbids them (EACCES, where the
