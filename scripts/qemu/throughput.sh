@@ -26,17 +26,28 @@ Wall times come from the guest's /proc/uptime (10 ms resolution).
 EOF
 }
 
+die() {
+  echo "throughput.sh: error: $*" >&2
+  exit 2
+}
+need_arg() { [ "$2" -ge 2 ] || die "$1 needs a value (see --help)"; }
+
 LAUNCH_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size) SIZE=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    --ivsh) IVSH=$2; shift 2 ;;
+    --size) need_arg "$1" $#; SIZE=$2; shift 2 ;;
+    --runs) need_arg "$1" $#; RUNS=$2; shift 2 ;;
+    --ivsh) need_arg "$1" $#; IVSH=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; LAUNCH_ARGS=("$@"); break ;;
-    *) echo "throughput.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) die "unknown option '$1' (see --help)" ;;
   esac
 done
+# Checked before the arbiter starts and the VM boots: found in the guest, a bad value cost a boot and
+# then measured nothing (a --runs that is no number) or divided by zero (--size 0).
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs '$RUNS' is not a whole number of 1 or more"
+[[ "$SIZE" =~ ^[1-9][0-9]*([KMGT](iB)?)?$ ]] ||
+  die "--size '$SIZE' is not a byte count of 1 or more, like 65536, 64M or 1GiB"
 
 D=$(mktemp -d /tmp/ivsh-throughput.XXXXXX)
 S=$(mktemp -d /dev/shm/ivsh-throughput.XXXXXX)
