@@ -228,3 +228,18 @@ test("an --out that is an existing file is refused before measuring", async () =
   expect(stderr).not.toContain("round 1");
   expect(exitCode).toBe(1);
 }, 70_000);
+
+/**
+ * `--json results/` names a directory that is not there yet: nothing refused it up front, and after the
+ * whole run the JSON's write failed (ENOTDIR), its results lost. Refused at once; the bound is far above
+ * a refusal's fraction of a second and far below the run it would otherwise start.
+ */
+test("a --json ending in '/' (a directory, not a FILE) is refused before measuring", async () => {
+  const json = `${join(dir, "missing-results")}/`;
+  const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--disk-dir", dir]);
+  const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+  if (outcome === "late") run.proc.kill("SIGINT");
+  const stderr = await run.stderr;
+  expect(stderr).toContain(`Failed to write --json ${json} since it names a directory`);
+  expect(outcome).toBe(1);
+}, 40_000);
