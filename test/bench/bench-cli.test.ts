@@ -243,3 +243,45 @@ test("a --json ending in '/' (a directory, not a FILE) is refused before measuri
   expect(stderr).toContain(`Failed to write --json ${json} since it names a directory`);
   expect(outcome).toBe(1);
 }, 40_000);
+
+/** Needs root (a read-only tmpfs mounted in a mount namespace of its own); skipped otherwise. */
+const readOnlyMounts =
+  Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"], { stderr: "ignore" })
+    .exitCode === 0;
+
+/** A read-only --disk-dir failed as "Failed to mkdtemp …", naming neither the flag nor what to do. */
+test.skipIf(!readOnlyMounts)(
+  "a read-only --disk-dir is refused naming the flag",
+  async () => {
+    const disk = mkdtempSync(join(dir, "read-only-"));
+    const script = `mount -t tmpfs -o ro tmpfs ${disk} && exec "$@"`;
+    const run = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        process.execPath,
+        CLI,
+        "bench",
+        "--quick",
+        "--disk-dir",
+        disk,
+      ],
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+    expect(stderr).toContain(
+      `Failed to write --disk-dir ${disk} since ${disk} is not a directory this user may write`,
+    );
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
