@@ -67,8 +67,13 @@ client=(--socket "$D/arbiter.sock" --region "$S/region")
 "${ivsh[@]}" host --region "$S/region" --socket "$D/arbiter.sock" --state "$D/state" --size 256MiB \
   2>"$D/arbiter.log" &
 PIDS+=($!)
-for _ in $(seq 100); do [ -S "$D/arbiter.sock" ] && break; sleep 0.1; done
-[ -S "$D/arbiter.sock" ] || { cat "$D/arbiter.log" >&2; exit 1; }
+# An arbiter that exited (a --ivsh that does not run) ends the wait; its log says why.
+for _ in $(seq 100); do [ -S "$D/arbiter.sock" ] && break; kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done
+if ! [ -S "$D/arbiter.sock" ]; then
+  echo "throughput.sh: error: the arbiter ('$IVSH host') did not start (check --ivsh or IVSH_BIN); its log:" >&2
+  sed 's/^/  | /' "$D/arbiter.log" >&2
+  exit 1
+fi
 
 # The host's ends of the ivsh transfers, one per run, in the guest's order.
 (for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest recv --channel g2h --out - "${client[@]}" >/dev/null 2>>"$D/host.log"; done) &

@@ -38,3 +38,11 @@ test.each(["--size", "--runs", "--ivsh"])("throughput.sh %s without its value sa
   expect(stderr).toContain(`throughput.sh: error: ${option} needs a value`);
   expect(code).toBe(2);
 });
+
+/** An arbiter that could not start was reported only by its own log, and after a 10 s wait for nothing. */
+test("throughput.sh with a --ivsh that does not run says the arbiter did not start", async () => {
+  const { code, stderr } = await throughput("--size", "4096", "--ivsh", "/nonexistent/ivsh", "--", "--x");
+  expect(stderr).toContain("throughput.sh: error: the arbiter ('/nonexistent/ivsh host') did not start");
+  expect(stderr).toContain("/nonexistent/ivsh: No such file or directory");
+  expect(code).toBe(1);
+});
