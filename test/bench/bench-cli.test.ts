@@ -285,3 +285,29 @@ test.skipIf(!readOnlyMounts)(
   },
   40_000,
 );
+
+/**
+ * A /dev/shm that holds the arbiters' regions but not the end-to-end source file: the file's writes
+ * failed unhandled, one raw ENOSPC stack trace per MiB, and the run ended without a word of its own.
+ * In a mount namespace of its own (root only), so the machine's /dev/shm is never filled.
+ */
+test.skipIf(!readOnlyMounts)(
+  "a /dev/shm too small for the source file: one clear NoSpace error",
+  async () => {
+    const script = 'mount -t tmpfs -o size=300m tmpfs /dev/shm && exec "$@"';
+    const bench = [process.execPath, CLI, "bench", "--quick", "--disk-dir", dir];
+    const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...bench], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+    expect(stderr).not.toContain("syscall:");
+    expect(stderr).toMatch(
+      /Failed to write \/dev\/shm\/ivsh-bench-e2e-\S+ since no space left on device \(ENOSPC\)/,
+    );
+    expect(exitCode).toBe(1);
+  },
+  120_000,
+);
