@@ -74,3 +74,34 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
   }
   expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
 }, 120_000);
+
+/**
+ * The file and the region live in /dev/shm: a --size past its free space filled it, then failed with
+ * pages of raw ENOSPC traces. Run in a private mount namespace with a 32 MiB /dev/shm (needs root), so
+ * the machine's own /dev/shm is never filled.
+ */
+const privateShm =
+  Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"], {
+    stderr: "ignore",
+  }).exitCode === 0;
+
+test.skipIf(!privateShm)(
+  "a --size past /dev/shm's free space fails before writing, naming the room",
+  async () => {
+    const script = 'mount -t tmpfs -o size=32m tmpfs /dev/shm && exec "$@"';
+    const demo = Bun.spawn(
+      ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", "--size", "48MiB"],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
+    expect(stderr).not.toContain("ENOSPC");
+    expect(stderr).toContain("Failed to generate a 48.0 MiB file in /dev/shm since the demo needs");
+    expect(stderr).toContain("pass a smaller --size or free space in /dev/shm");
+    expect(stderr).not.toContain("generating");
+    expect(exitCode).toBe(1);
+  },
+);

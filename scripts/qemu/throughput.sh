@@ -26,17 +26,28 @@ Wall times come from the guest's /proc/uptime (10 ms resolution).
 EOF
 }
 
+die() {
+  echo "throughput.sh: error: $*" >&2
+  exit 2
+}
+need_arg() { [ "$2" -ge 2 ] || die "$1 needs a value (see --help)"; }
+
 LAUNCH_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size) SIZE=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    --ivsh) IVSH=$2; shift 2 ;;
+    --size) need_arg "$1" $#; SIZE=$2; shift 2 ;;
+    --runs) need_arg "$1" $#; RUNS=$2; shift 2 ;;
+    --ivsh) need_arg "$1" $#; IVSH=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; LAUNCH_ARGS=("$@"); break ;;
-    *) echo "throughput.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) die "unknown option '$1' (see --help)" ;;
   esac
 done
+# Checked before the arbiter starts and the VM boots: found in the guest, a bad value cost a boot and
+# then measured nothing (a --runs that is no number) or divided by zero (--size 0).
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs '$RUNS' is not a whole number of 1 or more"
+[[ "$SIZE" =~ ^[1-9][0-9]*([KMGT](iB)?)?$ ]] ||
+  die "--size '$SIZE' is not a byte count of 1 or more, like 65536, 64M or 1GiB"
 
 D=$(mktemp -d /tmp/ivsh-throughput.XXXXXX)
 S=$(mktemp -d /dev/shm/ivsh-throughput.XXXXXX)
@@ -56,8 +67,13 @@ client=(--socket "$D/arbiter.sock" --region "$S/region")
 "${ivsh[@]}" host --region "$S/region" --socket "$D/arbiter.sock" --state "$D/state" --size 256MiB \
   2>"$D/arbiter.log" &
 PIDS+=($!)
-for _ in $(seq 100); do [ -S "$D/arbiter.sock" ] && break; sleep 0.1; done
-[ -S "$D/arbiter.sock" ] || { cat "$D/arbiter.log" >&2; exit 1; }
+# An arbiter that exited (a --ivsh that does not run) ends the wait; its log says why.
+for _ in $(seq 100); do [ -S "$D/arbiter.sock" ] && break; kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done
+if ! [ -S "$D/arbiter.sock" ]; then
+  echo "throughput.sh: error: the arbiter ('$IVSH host') did not start (check --ivsh or IVSH_BIN); its log:" >&2
+  sed 's/^/  | /' "$D/arbiter.log" >&2
+  exit 1
+fi
 
 # The host's ends of the ivsh transfers, one per run, in the guest's order.
 (for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest recv --channel g2h --out - "${client[@]}" >/dev/null 2>>"$D/host.log"; done) &

@@ -5,7 +5,10 @@
  * every start would also transpile the sources, which no user of the binary pays.
  */
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { open as openFile } from "node:fs/promises";
 import { join, sep } from "node:path";
+import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/errno.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
@@ -76,18 +79,41 @@ function olderThanSources(binary: string): boolean {
   );
 }
 
-/** Writes `bytes` random bytes to `path`, a MiB at a time; `each` sees every piece as it is written. */
+/**
+ * Writes `bytes` random bytes to `path`, a MiB at a time; `each` sees every piece as it is written. Each
+ * write is awaited: a failing one (a full /dev/shm) is one error naming the file, where the unawaited
+ * writes of a FileSink printed a raw stack trace per MiB and the run ended without a word of its own.
+ */
 export async function writeRandom(path: string, bytes: number, each?: (piece: Uint8Array) => void) {
   const piece = new Uint8Array(Math.min(bytes, 1 << 20));
-  const writer = Bun.file(path).writer();
-  for (let written = 0; written < bytes; written += piece.byteLength) {
-    for (let at = 0; at < piece.byteLength; at += 65536)
-      crypto.getRandomValues(piece.subarray(at, at + 65536));
-    const part = piece.subarray(0, Math.min(piece.byteLength, bytes - written));
-    each?.(part);
-    writer.write(part);
+  const file = await openFile(path, "w").catch((error) => {
+    throw writeFailure(path, error);
+  });
+  try {
+    for (let written = 0; written < bytes; written += piece.byteLength) {
+      for (let at = 0; at < piece.byteLength; at += 65536)
+        crypto.getRandomValues(piece.subarray(at, at + 65536));
+      const part = piece.subarray(0, Math.min(piece.byteLength, bytes - written));
+      each?.(part);
+      for (let done = 0; done < part.byteLength; )
+        done += (await file.write(part, done, part.byteLength - done)).bytesWritten;
+    }
+  } catch (error) {
+    throw writeFailure(path, error);
+  } finally {
+    await file.close();
   }
-  await writer.end();
+}
+
+function writeFailure(path: string, error: unknown): Error {
+  const errno = errnoOf(error) || "an error";
+  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
+  const advice = errno === "ENOSPC" ? ": free space there" : "";
+  return failure(
+    errno === "ENOSPC" ? "NoSpace" : "SystemCall",
+    `write ${path}`,
+    `${reason} (${errno})${advice}`,
+  );
 }
 
 export function emptyEndToEndSamples(bytes: number): Record<EndToEndMethod, TransferSamples> {

@@ -140,12 +140,15 @@ function checkDestinations(args: BenchArgs): void {
       `use --disk-dir ${disk}`,
       "it is not an existing directory (create it, or pass another)",
     );
+  // A read-only one failed as "Failed to mkdtemp ...", naming neither the flag nor what to do.
+  if (typeof disk === "string") checkCreatable("--disk-dir", disk, resolve(disk));
   if (typeof args.json === "string") {
-    if (existsSync(args.json) && statSync(args.json).isDirectory())
+    // "results/" names a directory even before it exists: the write failed (ENOTDIR) after the whole run.
+    if (args.json.endsWith("/") || (existsSync(args.json) && statSync(args.json).isDirectory()))
       throw failure(
         "InvalidArgument",
         `write --json ${args.json}`,
-        "it is a directory: name the FILE to write",
+        "it names a directory: name the FILE to write",
       );
     checkCreatable("--json", args.json);
   }

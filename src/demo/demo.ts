@@ -9,7 +9,7 @@
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
 import { streamBetweenWorkers } from "../bench/baselines.ts";
@@ -61,7 +61,11 @@ interface Workspace {
   signal?: AbortSignal;
 }
 
+/** The demo arbiter's region: 64 MiB holds the default ring (8 x 1 MiB) many times over. */
+const REGION_BYTES = 64 << 20;
+
 export async function runDemo(options: DemoOptions) {
+  checkRoom(options.bytes);
   const workspace = createWorkspace(options.signal);
   // SIGKILL after the grace: a child that the signal caught while it was starting can miss the SIGTERM.
   const stopChildren = () => void stopAllChildren(CHILD_GRACE_MS);
@@ -69,11 +73,10 @@ export async function runDemo(options: DemoOptions) {
   try {
     options.note(`generating a ${formatBytes(options.bytes)} file in ${workspace.shmDir}`);
     const checks = await generateFile(workspace.input, options.bytes);
-    // 64 MiB holds the default ring (8 x 1 MiB) many times over.
     const spec = {
       label: "demo",
       regionParent: workspace.shmDir,
-      regionBytes: 64 << 20,
+      regionBytes: REGION_BYTES,
       blockBytes: 64 << 10,
     };
     return await BenchArbiter.with(spec, async (arbiter) => {
@@ -108,6 +111,21 @@ export async function runDemo(options: DemoOptions) {
     rmSync(workspace.dir, { recursive: true, force: true });
     rmSync(workspace.shmDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The file and the region both live in /dev/shm: a --size past its free space filled it (and everyone
+ * else's use of it) before failing with raw ENOSPC traces, or minutes later for a huge size.
+ */
+function checkRoom(bytes: number): void {
+  const { bavail, bsize } = statfsSync("/dev/shm");
+  const free = bavail * bsize;
+  if (bytes + REGION_BYTES <= free) return;
+  throw failure(
+    "NoSpace",
+    `generate a ${formatBytes(bytes)} file in /dev/shm`,
+    `the demo needs ${formatBytes(bytes + REGION_BYTES)} there (the file and a ${formatBytes(REGION_BYTES)} region) but /dev/shm has only ${formatBytes(free)} free; pass a smaller --size or free space in /dev/shm`,
+  );
 }
 
 function createWorkspace(signal: AbortSignal | undefined): Workspace {

@@ -228,3 +228,86 @@ test("an --out that is an existing file is refused before measuring", async () =
   expect(stderr).not.toContain("round 1");
   expect(exitCode).toBe(1);
 }, 70_000);
+
+/**
+ * `--json results/` names a directory that is not there yet: nothing refused it up front, and after the
+ * whole run the JSON's write failed (ENOTDIR), its results lost. Refused at once; the bound is far above
+ * a refusal's fraction of a second and far below the run it would otherwise start.
+ */
+test("a --json ending in '/' (a directory, not a FILE) is refused before measuring", async () => {
+  const json = `${join(dir, "missing-results")}/`;
+  const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--disk-dir", dir]);
+  const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+  if (outcome === "late") run.proc.kill("SIGINT");
+  const stderr = await run.stderr;
+  expect(stderr).toContain(`Failed to write --json ${json} since it names a directory`);
+  expect(outcome).toBe(1);
+}, 40_000);
+
+/** Needs root (a read-only tmpfs mounted in a mount namespace of its own); skipped otherwise. */
+const readOnlyMounts =
+  Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"], { stderr: "ignore" })
+    .exitCode === 0;
+
+/** A read-only --disk-dir failed as "Failed to mkdtemp …", naming neither the flag nor what to do. */
+test.skipIf(!readOnlyMounts)(
+  "a read-only --disk-dir is refused naming the flag",
+  async () => {
+    const disk = mkdtempSync(join(dir, "read-only-"));
+    const script = `mount -t tmpfs -o ro tmpfs ${disk} && exec "$@"`;
+    const run = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        process.execPath,
+        CLI,
+        "bench",
+        "--quick",
+        "--disk-dir",
+        disk,
+      ],
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+    expect(stderr).toContain(
+      `Failed to write --disk-dir ${disk} since ${disk} is not a directory this user may write`,
+    );
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+/**
+ * A /dev/shm that holds the arbiters' regions but not the end-to-end source file: the file's writes
+ * failed unhandled, one raw ENOSPC stack trace per MiB, and the run ended without a word of its own.
+ * In a mount namespace of its own (root only), so the machine's /dev/shm is never filled.
+ */
+test.skipIf(!readOnlyMounts)(
+  "a /dev/shm too small for the source file: one clear NoSpace error",
+  async () => {
+    const script = 'mount -t tmpfs -o size=300m tmpfs /dev/shm && exec "$@"';
+    const bench = [process.execPath, CLI, "bench", "--quick", "--disk-dir", dir];
+    const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...bench], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+    expect(stderr).not.toContain("syscall:");
+    expect(stderr).toMatch(
+      /Failed to write \/dev\/shm\/ivsh-bench-e2e-\S+ since no space left on device \(ENOSPC\)/,
+    );
+    expect(exitCode).toBe(1);
+  },
+  120_000,
+);
