@@ -310,7 +310,7 @@ describe("paths that cannot be used: one line naming them, no stack trace", () =
       ["--json", "/etc/passwd/x.json"],
       "Failed to write --json /etc/passwd/x.json since /etc/passwd is not a directory",
     ],
-    [["--json", "/tmp"], "Failed to write --json /tmp since it is a directory"],
+    [["--json", "/tmp"], "Failed to write --json /tmp since it names a directory"],
     [
       ["--out", "/etc/passwd/figures"],
       "Failed to write --out /etc/passwd/figures since /etc/passwd is not a directory",
