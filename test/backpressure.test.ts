@@ -5,18 +5,11 @@
  * test/reply-cache-overflow.test.ts proves the hold itself; these prove the ways out of it.
  */
 import { expect, test } from "bun:test";
-import type { Socket } from "bun";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
-import {
-  FrameKind,
-  messages,
-  PROTOCOL_VERSION,
-  WAIT_FOREVER,
-  WaitOutcome,
-  WIRE_MAGIC,
-} from "../src/protocol/messages.ts";
+import { decodeFields } from "../src/protocol/codec.ts";
+import { messages, WAIT_FOREVER, WaitOutcome } from "../src/protocol/messages.ts";
 import { eventually } from "./helpers/processes.ts";
+import { type RawClient, rawClient } from "./helpers/raw.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("backpressure", { size: "64MiB", blockSize: "4KiB", lease: "20s" });
@@ -24,52 +17,15 @@ const ALLOCS = 3000;
 
 /** A raw session whose frames are kept as read; `socket.pause()` makes it a client that reads nothing. */
 async function rawSession(name: string) {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  let unsent = new Uint8Array(0);
-  const flush = () => {
-    unsent = unsent.subarray(Math.max(0, socket.write(unsent)));
-  };
-  const socket: Socket<undefined> = await Bun.connect({
-    unix: suite.socket,
-    socket: {
-      data(_socket, bytes) {
-        decoder.push(bytes);
-        for (let frame = decoder.next(); frame; frame = decoder.next()) frames.push(frame);
-      },
-      drain: () => flush(),
-    },
-  });
-  const send = <N extends keyof typeof messages>(op: N, requestId: number, fields: object) => {
-    const frame = encodeFrame(
-      FrameKind.request,
-      messages[op].op,
-      requestId,
-      messages[op].request,
-      fields as never,
-    );
-    unsent = Buffer.concat([unsent, frame]);
-    flush();
-  };
-  const answer = async (requestId: number) => {
-    await eventually(async () => frames.some((f) => f.requestId === requestId), 20_000, `reply ${requestId}`);
-    return frames.find((f) => f.requestId === requestId)!;
-  };
-  send("hello", 1, {
-    magic: WIRE_MAGIC,
-    version: PROTOCOL_VERSION,
-    clientName: name,
-    pid: 1,
-    sessionToken: "",
-  });
-  const { clientId } = decodeFields(messages.hello.reply, (await answer(1)).body, "a hello reply");
-  return { frames, socket, send, answer, clientId };
+  const client = await rawClient(suite.socket);
+  const { clientId } = await client.hello(name);
+  return { ...client, clientId };
 }
 
 const report = async () => (await fetchStatus({ unix: suite.socket })).report;
 
 /** Sends ALLOCS allocs (request ids from `firstId`) while reading nothing, until the arbiter holds them back. */
-async function pipelineUntilHeld(client: Awaited<ReturnType<typeof rawSession>>, firstId: number) {
+async function pipelineUntilHeld(client: RawClient & { clientId: number }, firstId: number) {
   client.socket.pause();
   for (let id = firstId; id < firstId + ALLOCS; id++)
     client.send("alloc", id, { bytes: 0, blocks: 1, mode: 2, name: "" });

@@ -10,10 +10,9 @@ import type { FdSocketOptions, Socket } from "bun";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
-import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { rawClient } from "./helpers/raw.ts";
 import { tracked } from "./helpers/reaper.ts";
 
 let paths: TestPaths;
@@ -37,27 +36,10 @@ const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data
  * A raw client on one end of a socket pair whose other end is a relaying bridge's stdin and stdout (as
  * QEMU's guestfwd gives it), or, with `direct`, on the arbiter's socket, identifying as the VM itself.
  */
-async function rawClient(direct: boolean) {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  const closed = Promise.withResolvers<void>();
-  let unsent = new Uint8Array(0);
-  const flush = () => {
-    unsent = unsent.subarray(Math.max(0, socket.write(unsent)));
-  };
-  const handlers = {
-    data(_socket: Socket<undefined>, bytes: Uint8Array) {
-      decoder.push(bytes);
-      for (let frame = decoder.next(); frame; frame = decoder.next()) frames.push(frame);
-    },
-    drain: () => flush(),
-    close: () => closed.resolve(),
-    error: () => closed.resolve(),
-  };
+async function relayedClient(direct: boolean) {
   let bridge: ReturnType<typeof Bun.spawn> | undefined;
-  let socket: Socket<undefined>;
-  if (direct) socket = await Bun.connect({ unix: paths.socket, socket: handlers });
-  else {
+  const client = await rawClient(async (handlers) => {
+    if (direct) return Bun.connect({ unix: paths.socket, socket: handlers });
     const [mine, theirs] = streamSocketPair();
     bridge = tracked(
       Bun.spawn([process.execPath, CLI, "bridge", "--vm", VM, "--socket", paths.socket], {
@@ -68,37 +50,15 @@ async function rawClient(direct: boolean) {
       }),
     );
     closeFd(theirs);
-    socket = await connectFd<undefined>({ fd: mine, socket: handlers });
-  }
-  const send = <N extends keyof typeof messages>(name: N, requestId: number, fields: object) => {
-    const frame = encodeFrame(
-      FrameKind.request,
-      messages[name].op,
-      requestId,
-      messages[name].request,
-      fields as never,
-    );
-    unsent = Buffer.concat([unsent, frame]);
-    flush();
-  };
-  if (direct) send("identify", 0, { vm: VM });
-  const hello = async (sessionToken: string) => {
-    send("hello", 1, {
-      magic: WIRE_MAGIC,
-      version: PROTOCOL_VERSION,
-      clientName: "relayed",
-      pid: 1,
-      sessionToken,
-    });
-    await eventually(async () => frames.some((frame) => frame.requestId === 1), 10_000, "the hello reply");
-    const reply = frames.find((frame) => frame.requestId === 1)!;
-    return decodeFields(messages.hello.reply, reply.body, "a hello reply");
-  };
-  return { frames, socket, send, hello, bridge, closed: closed.promise };
+    return connectFd<undefined>({ fd: mine, socket: handlers });
+  });
+  if (direct) client.send("identify", 0, { vm: VM });
+  const hello = (sessionToken: string) => client.hello("relayed", sessionToken, 10_000, "the hello reply");
+  return { ...client, hello, bridge };
 }
 
 test("when the arbiter dies, a relaying bridge closes the guest's connection at once, though the guest sends nothing", async () => {
-  const guest = await rawClient(false);
+  const guest = await relayedClient(false);
   await guest.hello("");
   await arbiter.kill9();
   // Before, the bridge went on reading a guest with nobody to relay to: the guest learnt of it only at its
@@ -129,7 +89,7 @@ async function settledValue(value: () => Promise<number>, what: string): Promise
 }
 
 test("a relayed guest that sends without reading meets the arbiter's hold: its requests stop being run", async () => {
-  const guest = await rawClient(false);
+  const guest = await relayedClient(false);
   await guest.hello("");
   const before = await segments();
   guest.socket.pause();
@@ -152,7 +112,7 @@ const rssMiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
 
 test("a relayed guest that asks without reading does not grow its bridge without bound", async () => {
-  const guest = await rawClient(false);
+  const guest = await relayedClient(false);
   await guest.hello("");
   for (let id = 2; id < 2 + 1000; id++) guest.send("alloc", id, allocRequest);
   await eventually(async () => guest.frames.length === 1001, 30_000, "the allocs");

@@ -6,28 +6,16 @@
  * was told its close failed still held it), and, the closer being the slot's last holder, the slot's
  * words zeroed (its lock free, to be taken by the next to open the name).
  */
-import { afterAll, beforeAll, expect } from "bun:test";
-import { join } from "node:path";
-import { type Client, connect, type Mutex } from "../src/guest/index.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
-import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { expect } from "bun:test";
+import type { Mutex } from "../src/guest/index.ts";
+import { outcome, smallJournals } from "./helpers/full-journal.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
 
-let paths: TestPaths;
-beforeAll(() => {
-  paths = testPaths("journal-failed-close");
-});
-afterAll(() => paths?.cleanup());
+const withSmallJournal = smallJournals("journal-failed-close");
 
 /** While the journal refuses, one change a second is let through to find out whether it still does. */
 const PAST_PROBE_MS = 1200;
-
-const outcome = (done: Promise<unknown>) =>
-  done.then(
-    () => "ok",
-    (error: { code?: string }) => String(error.code),
-  );
 
 /**
  * Closes `fillers` one by one (each a change of the same records as a close of a slot another client still
@@ -54,42 +42,33 @@ testUnless(
   cannotMount,
   "a close() whose journal write fails leaves the region as the refusal says: the lock and the slot's words are still the closer's",
   () =>
-    withSmallTmpfs(join(paths.dir, "small"), "1m", async (small) => {
-      const own = { ...paths, state: join(small, "arbiter.state") };
-      const arbiter = await ArbiterProcess.start(own);
-      const connected: Client[] = [];
-      try {
-        const holder = await connect({ socket: own.socket, region: own.region, name: "holder" });
-        const other = await connect({ socket: own.socket, region: own.region, name: "other" });
-        connected.push(holder, other);
-        // Slots 0..39, held by both: closing one of them is a sync-release and a reply, as closing "shared".
-        const fillers: Mutex[] = [];
-        for (let index = 0; index < 40; index++) {
-          fillers.push(await holder.mutex(`filler-${index}`));
-          await other.mutex(`filler-${index}`);
-        }
-        const shared = await holder.mutex("shared");
-        const theirs = await other.mutex("shared");
-        const solo = await holder.mutex("solo");
-        expect(await shared.lock()).toBe("acquired");
-        expect(await solo.lock()).toBe("acquired");
-        fillFile(join(small, "filler"));
-        await untilNoRoomForAClose(fillers);
-
-        await Bun.sleep(PAST_PROBE_MS);
-        expect(await outcome(shared.close())).toBe("NoSpace");
-        // Refused: the lock is still the holder's, and the other holder cannot take it.
-        expect(shared.owner).toBe(holder.clientId);
-        expect(theirs.tryLock()).toBeUndefined();
-
-        // The last holder's close, refused so (its records are more: the slot's free too).
-        await Bun.sleep(PAST_PROBE_MS);
-        expect(await outcome(solo.close())).toBe("NoSpace");
-        expect(solo.owner).toBe(holder.clientId);
-      } finally {
-        await Promise.all(connected.map((client) => client.close().catch(() => {})));
-        await arbiter.stop().catch(() => {});
+    withSmallJournal("small", async ({ connect, fill }) => {
+      const holder = await connect("holder");
+      const other = await connect("other");
+      // Slots 0..39, held by both: closing one of them is a sync-release and a reply, as closing "shared".
+      const fillers: Mutex[] = [];
+      for (let index = 0; index < 40; index++) {
+        fillers.push(await holder.mutex(`filler-${index}`));
+        await other.mutex(`filler-${index}`);
       }
+      const shared = await holder.mutex("shared");
+      const theirs = await other.mutex("shared");
+      const solo = await holder.mutex("solo");
+      expect(await shared.lock()).toBe("acquired");
+      expect(await solo.lock()).toBe("acquired");
+      fill();
+      await untilNoRoomForAClose(fillers);
+
+      await Bun.sleep(PAST_PROBE_MS);
+      expect(await outcome(shared.close())).toBe("NoSpace");
+      // Refused: the lock is still the holder's, and the other holder cannot take it.
+      expect(shared.owner).toBe(holder.clientId);
+      expect(theirs.tryLock()).toBeUndefined();
+
+      // The last holder's close, refused so (its records are more: the slot's free too).
+      await Bun.sleep(PAST_PROBE_MS);
+      expect(await outcome(solo.close())).toBe("NoSpace");
+      expect(solo.owner).toBe(holder.clientId);
     }),
   60_000,
 );

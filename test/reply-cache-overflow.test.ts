@@ -6,12 +6,10 @@
  * now stops reading a connection while 32 of its replies wait to be sent.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Socket } from "bun";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
-import { FrameKind, messages, PROTOCOL_VERSION, WIRE_MAGIC } from "../src/protocol/messages.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { rawClient } from "./helpers/raw.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -28,50 +26,9 @@ afterAll(async () => {
 
 /** A connection that collects every frame it reads, and tells when it closed. */
 async function rawConnection() {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  const closed = Promise.withResolvers<void>();
-  // Bun's write takes what the socket will: the rest waits here for its drain.
-  let unsent = new Uint8Array(0);
-  const flush = () => {
-    unsent = unsent.subarray(Math.max(0, socket.write(unsent)));
-  };
-  const socket: Socket<undefined> = await Bun.connect({
-    unix: paths.socket,
-    socket: {
-      data(_socket, bytes) {
-        decoder.push(bytes);
-        for (let frame = decoder.next(); frame; frame = decoder.next()) frames.push(frame);
-      },
-      drain: () => flush(),
-      close: () => closed.resolve(),
-      error: () => closed.resolve(),
-    },
-  });
-  const send = <N extends keyof typeof messages>(name: N, requestId: number, fields: object) => {
-    const frame = encodeFrame(
-      FrameKind.request,
-      messages[name].op,
-      requestId,
-      messages[name].request,
-      fields as never,
-    );
-    unsent = Buffer.concat([unsent, frame]);
-    flush();
-  };
-  const hello = async (sessionToken: string) => {
-    send("hello", 1, {
-      magic: WIRE_MAGIC,
-      version: PROTOCOL_VERSION,
-      clientName: "raw",
-      pid: 1,
-      sessionToken,
-    });
-    await eventually(async () => frames.some((frame) => frame.requestId === 1), 10_000, "the hello reply");
-    const reply = frames.find((frame) => frame.requestId === 1)!;
-    return decodeFields(messages.hello.reply, reply.body, "a hello reply");
-  };
-  return { frames, socket, send, hello, closed: closed.promise };
+  const client = await rawClient(paths.socket);
+  const hello = (sessionToken: string) => client.hello("raw", sessionToken, 10_000, "the hello reply");
+  return { ...client, hello };
 }
 
 const allocRequest = { bytes: 0, blocks: 1, mode: 2, name: "" };
