@@ -7,6 +7,7 @@ import { expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { CLI } from "./helpers/paths.ts";
 import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 /** What the demo makes while it runs: its workspaces and the arbiter's temporary directories. */
 function leftovers(): string[] {
@@ -80,12 +81,15 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
  * pages of raw ENOSPC traces. Run in a private mount namespace with a 32 MiB /dev/shm (needs root), so
  * the machine's own /dev/shm is never filled.
  */
-const privateShm =
+const noPrivateShm =
   Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"], {
     stderr: "ignore",
-  }).exitCode === 0;
+  }).exitCode === 0
+    ? undefined
+    : "cannot mount a private /dev/shm in a mount namespace (needs root and unshare)";
 
-test.skipIf(!privateShm)(
+testUnless(
+  noPrivateShm,
   "a --size past /dev/shm's free space fails before writing, naming the room",
   async () => {
     const script = 'mount -t tmpfs -o size=32m tmpfs /dev/shm && exec "$@"';

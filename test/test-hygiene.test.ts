@@ -46,3 +46,12 @@ function running(pid: number): boolean {
     return false;
   }
 }
+
+test("no test is skipped without saying why: skips go through testUnless (helpers/tools.ts), which prints the reason", () => {
+  const silent = Array.from(new Bun.Glob("test/**/*.ts").scanSync({ cwd: REPO }))
+    .filter((file) => file !== "test/helpers/tools.ts" && file !== "test/test-hygiene.test.ts")
+    .filter((file) =>
+      /\b(test|it|describe)\.(skip|skipIf|todo|only|if)\b/.test(readFileSync(join(REPO, file), "utf8")),
+    );
+  expect(silent).toEqual([]);
+});

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { join } from "node:path";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
+import { testUnless } from "../helpers/tools.ts";
 import { allElements, parseXml } from "./xml.ts";
 
 let dir: string;
@@ -245,12 +246,15 @@ test("a --json ending in '/' (a directory, not a FILE) is refused before measuri
 }, 40_000);
 
 /** Needs root (a read-only tmpfs mounted in a mount namespace of its own); skipped otherwise. */
-const readOnlyMounts =
+const noMountNamespace =
   Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"], { stderr: "ignore" })
-    .exitCode === 0;
+    .exitCode === 0
+    ? undefined
+    : "cannot mount a tmpfs in a mount namespace of its own (needs root and unshare)";
 
 /** A read-only --disk-dir failed as "Failed to mkdtemp …", naming neither the flag nor what to do. */
-test.skipIf(!readOnlyMounts)(
+testUnless(
+  noMountNamespace,
   "a read-only --disk-dir is refused naming the flag",
   async () => {
     const disk = mkdtempSync(join(dir, "read-only-"));
@@ -291,7 +295,8 @@ test.skipIf(!readOnlyMounts)(
  * failed unhandled, one raw ENOSPC stack trace per MiB, and the run ended without a word of its own.
  * In a mount namespace of its own (root only), so the machine's /dev/shm is never filled.
  */
-test.skipIf(!readOnlyMounts)(
+testUnless(
+  noMountNamespace,
   "a /dev/shm too small for the source file: one clear NoSpace error",
   async () => {
     const script = 'mount -t tmpfs -o size=300m tmpfs /dev/shm && exec "$@"';
