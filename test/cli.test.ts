@@ -370,32 +370,18 @@ describe("ivsh CLI", () => {
     ],
     [["--slots", "2000000"], "Failed to use --slots 2000000 since it is more than 1048576"],
   ];
+  /** `ivsh host FLAGS` on a region and socket that must never be made (a refusal comes first). */
+  const hostRefused = (flags: string[]) =>
+    runCli(["host", "--region", `${suite.shmDir}/never`, "--socket", `${suite.dir}/never.sock`, ...flags]);
   for (const [flags, says] of geometryValues)
     test(`host ${flags.join(" ")}: the error names the flag`, async () => {
-      const result = await runCli([
-        "host",
-        "--region",
-        `${suite.shmDir}/never`,
-        "--socket",
-        `${suite.dir}/never.sock`,
-        ...flags,
-      ]);
+      const result = await hostRefused(flags);
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain(says);
     });
 
   test("host --block-size larger than --size: a smaller --block-size is offered, not fewer --slots", async () => {
-    const result = await runCli([
-      "host",
-      "--region",
-      `${suite.shmDir}/never`,
-      "--socket",
-      `${suite.dir}/never.sock`,
-      "--size",
-      "16MiB",
-      "--block-size",
-      "32MiB",
-    ]);
+    const result = await hostRefused(["--size", "16MiB", "--block-size", "32MiB"]);
     expect(result.exitCode).toBe(2);
     // Fewer slots cannot make room for a block larger than the region.
     expect(result.stderr).not.toContain("fewer --slots");

@@ -8,7 +8,7 @@ import { connect } from "../src/guest/index.ts";
 import type { StatusReport } from "../src/protocol/status-report.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, runCli } from "./helpers/processes.ts";
-import { guest } from "./helpers/transfer.ts";
+import { tricklingTransfer } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -32,28 +32,7 @@ async function status(limit: string, json = false): Promise<string> {
   return result.stdout;
 }
 
-/** A sender fed a piece every 20 ms, and its receiver: a transfer that stays in progress until stopped. */
-function transfer(channel: string) {
-  const receiver = guest(paths, ["recv", "--channel", channel, "--out", "/dev/null"]);
-  const sender = guest(paths, ["send", "-", "--channel", channel, "--chunk-size", "64KiB"]);
-  const piece = new Uint8Array(64 << 10).fill(1);
-  let feeding = true;
-  const feeder = (async () => {
-    while (feeding) {
-      sender.proc.stdin.write(piece);
-      await sender.proc.stdin.flush();
-      await Bun.sleep(20);
-    }
-    await sender.proc.stdin.end();
-  })();
-  return {
-    async end(): Promise<number[]> {
-      feeding = false;
-      await feeder;
-      return [await sender.exit(), await receiver.exit()];
-    },
-  };
-}
+const transfer = (channel: string) => tricklingTransfer(paths, channel);
 
 test("--limit cuts the transfers in progress, and says how many it left out", async () => {
   const transfers = [transfer("limited-a"), transfer("limited-b")];

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { StatusReport, TransferStatus } from "../src/protocol/status-report.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, runCli } from "./helpers/processes.ts";
-import { guest } from "./helpers/transfer.ts";
+import { tricklingTransfer } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -41,18 +41,8 @@ async function until(channel: string, wanted: (transfer: TransferStatus) => bool
 }
 
 test("a transfer under way: who sends to whom, bytes so far, a rate; gone once it ends", async () => {
-  const receiver = guest(paths, ["recv", "--channel", "watched", "--out", "/dev/null"]);
-  const sender = guest(paths, ["send", "-", "--channel", "watched", "--chunk-size", "64KiB"]);
-  const piece = new Uint8Array(64 << 10).fill(1);
-  let feeding = true;
-  const feeder = (async () => {
-    while (feeding) {
-      sender.proc.stdin.write(piece);
-      await sender.proc.stdin.flush();
-      await Bun.sleep(20);
-    }
-    await sender.proc.stdin.end();
-  })();
+  const watched = tricklingTransfer(paths, "watched");
+  let exits: number[] = [];
   try {
     const { transfer, text } = await until("watched", (each) => each.bytes > 0 && each.receiver > 0);
     expect(transfer.sender).toBeGreaterThan(0);
@@ -68,9 +58,8 @@ test("a transfer under way: who sends to whom, bytes so far, a rate; gone once i
     const later = await until("watched", (each) => each.bytesPerSecond > 0);
     expect(later.transfer.bytes).toBeGreaterThanOrEqual(transfer.bytes);
   } finally {
-    feeding = false;
-    await feeder;
+    exits = await watched.end();
   }
-  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  expect(exits).toEqual([0, 0]);
   expect((await status()).report.transfers).toEqual([]);
 });

@@ -21,6 +21,32 @@ export function guest(paths: TestPaths, args: string[], env: Record<string, stri
   return spawnBun([CLI, "guest", ...args], { ...clientEnv(paths), ...env });
 }
 
+/**
+ * `guest send -` fed a 64 KiB piece every 20 ms, and its `recv --out /dev/null`: a transfer that stays in
+ * progress until `end()`, which stops the feed and resolves with both exit codes [sender, receiver].
+ */
+export function tricklingTransfer(paths: TestPaths, channel: string) {
+  const receiver = guest(paths, ["recv", "--channel", channel, "--out", "/dev/null"]);
+  const sender = guest(paths, ["send", "-", "--channel", channel, "--chunk-size", "64KiB"]);
+  const piece = new Uint8Array(64 << 10).fill(1);
+  let feeding = true;
+  const feeder = (async () => {
+    while (feeding) {
+      sender.proc.stdin.write(piece);
+      await sender.proc.stdin.flush();
+      await Bun.sleep(20);
+    }
+    await sender.proc.stdin.end();
+  })();
+  return {
+    async end(): Promise<number[]> {
+      feeding = false;
+      await feeder;
+      return [await sender.exit(), await receiver.exit()];
+    },
+  };
+}
+
 /** Waits until `path` holds at least `bytes` bytes (a receiver is making progress). */
 export async function waitForSize(path: string, bytes: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
