@@ -22,6 +22,7 @@ import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRe
 import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS, settledGeometry } from "./connect-options.ts";
 import { arbiterNotBack, lockedOut, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
+import { checkResumedRegion } from "./resumed-region.ts";
 import { Segment } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
@@ -118,10 +119,8 @@ export class Client {
     this.heartbeat.unref();
   }
 
-  /**
-   * Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
-   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
-   */
+  /** Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
+   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held. */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
     return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options)));
   }
@@ -385,14 +384,15 @@ export class Client {
       await Bun.sleep(delay);
       try {
         await this.transport.open();
-        await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
+        const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
+        await checkResumedRegion(this.region, reply, this.transport.endpoint, () => this.closed);
         this.reconnects++;
         this.transport.release();
         return;
       } catch (error) {
         const gone = hasTrait(error, "endsResume") ? error : lockedOut(error, dropped, this.leaseMs);
+        this.transport.close(false); // a session that cannot go on ends with its link, not its lease
         if (gone) return this.transport.fail(gone);
-        this.transport.close(false);
       }
     }
     this.transport.fail(arbiterNotBack(this.transport.endpoint, timeoutMs));

@@ -250,6 +250,8 @@ export async function settledGeometry(
   hello: Reply<"hello">,
   endpoint: Endpoint,
   signal?: AbortSignal,
+  /** Whether the region was let go meanwhile (a client closed while it resumed): not to be read again. */
+  retired = () => false,
 ): Promise<Geometry> {
   const waitMs = RESTORE_SWEEPS * sweepPeriodMs(hello.leaseMs) + RESTORE_MARGIN_MS;
   const deadline = performance.now() + waitMs;
@@ -263,6 +265,8 @@ export async function settledGeometry(
       if (performance.now() >= deadline) throw notRestored(region, endpoint, error, waitMs);
       throwIfAborted(signal, "connect to the arbiter");
       await Bun.sleep(RESTORE_POLL_MS);
+      if (retired())
+        throw failure("ConnectionLost", `use ${region.source}`, "its client was closed meanwhile");
     }
   }
 }

@@ -1,0 +1,33 @@
+/**
+ * A resumed session is good only in the memory this client maps: the restarted arbiter wrote its header (a
+ * new epoch and instance) into the region it serves before it listened, so a mapping that does not show it
+ * is of another file: the region file was replaced (removed and made again) while the arbiter was away, and
+ * this client's writes and locks would reach nobody else.
+ */
+import { IvshError, isIvshError } from "../errors.ts";
+import type { Reply } from "../protocol/messages.ts";
+import type { MappedRegion } from "../region/mapping.ts";
+import { settledGeometry } from "./connect-options.ts";
+import { describeEndpoint, type Endpoint } from "./link-errors.ts";
+
+/**
+ * Throws RegionInvalid (final: the session cannot go on) unless `region` is the one `hello` describes;
+ * `retired` says when the client was closed while this waited for an overwritten header to be put back.
+ */
+export async function checkResumedRegion(
+  region: MappedRegion,
+  hello: Reply<"hello">,
+  endpoint: Endpoint,
+  retired: () => boolean,
+): Promise<void> {
+  try {
+    await settledGeometry(region, hello, endpoint, undefined, retired);
+  } catch (error) {
+    if (!isIvshError(error, "RegionInvalid")) throw error;
+    const message =
+      `Failed to resume the session with the arbiter at ${describeEndpoint(endpoint)} since the region it has ` +
+      `served since its restart is not the one this client mapped from ${region.source} (that file was replaced ` +
+      "while the arbiter was away): what this client held is gone, connect() again";
+    throw new IvshError("RegionInvalid", message, { cause: error });
+  }
+}
