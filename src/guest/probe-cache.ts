@@ -5,10 +5,10 @@
  * reboot, and named by this boot's id as well, in case it is not); later ones read it.
  *
  * The directory is shared with every user, and guest commands usually run as root (the BAR's sysfs files
- * are root's), so the file is handled as hostile: opened without following a symlink, trusted only if it is
- * a regular file owned by this user or root, of this format, naming this device and exactly its resource
- * files, with every figure a positive number; written under a fresh name (never an existing one) and
- * renamed into place. Anything else is measured again. IVSH_PROBE_CACHE=0 measures every time.
+ * are root's), so the file is handled as hostile: opened without following a symlink or waiting (a FIFO),
+ * trusted only if it is a regular file owned by this user or root, of this format, naming this device and
+ * exactly its resource files, with every figure a positive number; written under a fresh name (never an
+ * existing one) and renamed into place. Anything else is measured again. IVSH_PROBE_CACHE=0 measures every time.
  */
 import {
   closeSync,
@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { O_NOFOLLOW, O_RDONLY } from "../ffi/index.ts";
+import { O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "../ffi/index.ts";
 import { kernelDomain } from "../region/mailbox.ts";
 import type { IvshmemDevice } from "./device.ts";
 
@@ -59,7 +59,8 @@ export function defaultProbeCacheDirectory(device: IvshmemDevice): string | unde
 export function readCachedProbe<T extends Verdict>(directory: string, device: IvshmemDevice): T | undefined {
   let fd: number;
   try {
-    fd = openSync(cacheFile(directory, device), O_RDONLY | O_NOFOLLOW);
+    // Not blocking: a FIFO planted there would hold the open until someone writes to it (for ever).
+    fd = openSync(cacheFile(directory, device), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch {
     return undefined; // none yet, or a symlink: measure
   }

@@ -27,7 +27,7 @@ import {
 import { Header, PROBE_BYTES } from "../../src/region/layout.ts";
 import { fakeSysfs } from "../helpers/backends.ts";
 import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess } from "../helpers/processes.ts";
+import { ArbiterProcess, spawnBun } from "../helpers/processes.ts";
 import { testUnless } from "../helpers/tools.ts";
 
 let paths: TestPaths;
@@ -203,6 +203,26 @@ test("a symlink where the verdict belongs is neither followed when read nor writ
   expect(readFileSync(victim, "utf8")).toBe(planted);
   expect(lstatSync(path).isSymbolicLink()).toBe(false);
   expect(readCachedProbe(cache, device)).toBeDefined();
+});
+
+test("a FIFO where the verdict belongs is no verdict: the command measures, it does not wait for a writer", async () => {
+  const { cache, device, file } = cachedDevice("cache-fifo");
+  probeDevice(device, cache);
+  const path = file();
+  rmSync(path);
+  // Any user may make it in the shared directory (the boot id and the PCI address are no secret).
+  expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+  const script = join(paths.dir, "probe-fifo-child.ts");
+  writeFileSync(
+    script,
+    `import { probeDevice } from ${JSON.stringify(join(REPO, "src/guest/probe.ts"))};\n` +
+      "console.log(JSON.stringify(probeDevice(JSON.parse(process.argv[2]), process.argv[3]).reused));\n",
+  );
+  const child = spawnBun([script, JSON.stringify(device), cache]);
+  // Before, opening the FIFO to read it blocked the process until someone wrote to it: for ever.
+  expect(await child.exit()).toBe(0);
+  await child.events.finished;
+  expect(child.events.text.trim()).toBe("false");
 });
 
 testUnless(
