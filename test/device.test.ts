@@ -65,6 +65,21 @@ describe("IVSHMEM device discovery", () => {
     expect(exitCode).toBe(1);
   }, 60_000);
 
+  // A caller without types, or a typo: any string was taken, and the mapping chosen as if none were given.
+  test("a resource other than resource2 or resource2_wc is refused, naming the two", async () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const sysfsRoot = fakeSysfs(join(paths.dir, "sysfs"), paths.region);
+    const socket = join(paths.dir, "none.sock");
+    // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
+    const resource = "resource2-wc" as any;
+    await expectRejection(
+      connect({ sysfsRoot, socket, resource }),
+      "InvalidArgument",
+      /its resource option 'resource2-wc' is not resource2 or resource2_wc/,
+    );
+    expectFailure(() => mappingProbe({ sysfsRoot, resource }), "InvalidArgument", /'resource2-wc'/);
+  });
+
   // A developer's trial: called as connect() is, with nothing, these threw bare TypeErrors (Node's
   // ERR_INVALID_ARG_TYPE for "paths[0]"; "undefined is not an object (evaluating 'options.region')").
   test("called without arguments they look in /sys (this host: no device) and take connect()'s defaults", () => {

@@ -179,6 +179,14 @@ export function checkConnectOptions(options: unknown, action = "connect to the a
         `its ${key} option ${describe(value)} is not ${TYPE_NAMES[type]}`,
       );
   }
+  // Any other string was taken as "not given": the mapping was chosen by measuring, without a word.
+  const { resource } = options as { resource?: string };
+  if (resource !== undefined && resource !== "resource2" && resource !== "resource2_wc")
+    throw failure(
+      "InvalidArgument",
+      action,
+      `its resource option ${describe(resource)} is not resource2 or resource2_wc (leave it out to use the faster)`,
+    );
 }
 
 function describe(value: unknown): string {
