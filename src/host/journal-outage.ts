@@ -87,6 +87,11 @@ export class JournalOutage {
     this.admitted = this.depth > 0;
   }
 
+  /** Lets the next change be tried, whatever failed last: a stop's last try at the ends that wait. */
+  probeNow(): void {
+    if (this.failed) this.failed.probeAtMs = Number.NEGATIVE_INFINITY;
+  }
+
   /** Whether a change may be tried now without being refused up front for a failure known already. */
   takesChanges(): boolean {
     return this.failed === undefined || this.roomAgain();

@@ -68,7 +68,10 @@ export class LateEnds {
    * those that did not fit there are said (a restart restores them).
    */
   stopping(statePath: string): void {
-    this.retry();
+    // Tried whatever failed last: a fault other than a full file system (EIO, a quota, a file-size limit)
+    // may have passed with no change to find out. The first end tells; if refused, the rest are up front.
+    if (this.reasons.size > 0) this.outage.probeNow();
+    for (const [clientId, reason] of [...this.reasons]) this.host.endSession(clientId, reason);
     if (this.unlisted.size === 0) return;
     const clients = [...this.unlisted].map((clientId) => `#${clientId}`).join(", ");
     log.error(

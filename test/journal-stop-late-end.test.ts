@@ -1,0 +1,74 @@
+/**
+ * A stop is the last chance to record the session ends the state journal refused (src/host/late-ends.ts).
+ * It tried only where the journal's file system had been full (ENOSPC) and has room again: after any other
+ * failure (EIO, a quota's EDQUOT, a file-size limit's EFBIG) a fault that had passed went unnoticed, and
+ * the stop left the ended session live in the journal, for the next start to restore unless the region's
+ * header still listed it. Here the failure is EFBIG: the arbiter's RLIMIT_FSIZE, lowered under it to the
+ * journal's size and raised again (prlimit --pid), which needs neither a mount nor a failing disk.
+ */
+import { afterEach, expect } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { unrecordedEnds } from "../src/host/unrecorded-ends.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+let paths: TestPaths | undefined;
+
+afterEach(() => {
+  paths?.cleanup();
+  paths = undefined;
+});
+
+/** Sets the soft limit on the size of files `pid` writes (bytes, or "unlimited"); root may raise it again. */
+/** The region's header page, as the arbiter wrote it. */
+function headerWords(region: string): Int32Array {
+  const page = new Uint8Array(4096);
+  const fd = openSync(region, "r");
+  try {
+    readSync(fd, page, 0, page.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return new Int32Array(page.buffer);
+}
+
+function fileSizeLimit(pid: number, limit: number | "unlimited"): void {
+  execFileSync("prlimit", ["--pid", String(pid), `--fsize=${limit}:unlimited`]);
+}
+
+testWithTool(
+  "prlimit",
+  "a stop after the journal's write failure (EFBIG) has passed records the session end it refused",
+  async () => {
+    paths = testPaths("stop-late-end");
+    // A lease far longer than the test: the end is not retried because the lease ran out.
+    const arbiter = await ArbiterProcess.start(paths, { lease: "60s" });
+    try {
+      const holder = spawnFixture("holder", clientConfig(paths, { segment: "held", mutex: "held-lock" }));
+      const clientId = Number((await holder.events.next("holding")).clientId);
+      const { epoch } = (await fetchStatus({ unix: paths.socket })).report;
+      fileSizeLimit(arbiter.pid, statSync(paths.state).size);
+      holder.proc.kill("SIGKILL");
+      await holder.proc.exited;
+      // Listed in the region's header once the journal refused its end (no status: it needs a session).
+      const region = paths.region;
+      await eventually(
+        async () => unrecordedEnds(headerWords(region), epoch).includes(clientId),
+        20_000,
+        "the journal refusing the holder's end",
+      );
+      // The fault passes; nothing else changes the state before the stop.
+      fileSizeLimit(arbiter.pid, "unlimited");
+      await arbiter.stop();
+      const journal = readFileSync(paths.state, "utf8");
+      expect(journal).toContain(JSON.stringify({ t: "session-end", clientId }));
+      expect(await arbiter.spawned.stderr).not.toMatch(/could not record the end of the session/);
+    } finally {
+      await arbiter.stop().catch(() => {});
+    }
+  },
+  60_000,
+);
