@@ -3,7 +3,9 @@
  * It tried only where the journal's file system had been full (ENOSPC) and has room again: after any other
  * failure (EIO, a quota's EDQUOT, a file-size limit's EFBIG) a fault that had passed went unnoticed, and
  * the stop left the ended session live in the journal, for the next start to restore unless the region's
- * header still listed it. Here the failure is EFBIG: the arbiter's RLIMIT_FSIZE, lowered under it to the
+ * header still listed it. And `ivsh status`, asked without a session where the journal cannot record one,
+ * did so only for a full or missing journal (NoSpace, StateInvalid): after any other failure it failed with
+ * the hello's refusal, when the operator needs the status most. Here the failure is EFBIG: the arbiter's RLIMIT_FSIZE, lowered under it to the
  * journal's size and raised again (prlimit --pid), which needs neither a mount nor a failing disk.
  */
 import { afterEach, expect } from "bun:test";
@@ -12,7 +14,7 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { unrecordedEnds } from "../src/host/unrecorded-ends.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, runCli, spawnFixture } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 let paths: TestPaths | undefined;
@@ -66,6 +68,24 @@ testWithTool(
       const journal = readFileSync(paths.state, "utf8");
       expect(journal).toContain(JSON.stringify({ t: "session-end", clientId }));
       expect(await arbiter.spawned.stderr).not.toMatch(/could not record the end of the session/);
+    } finally {
+      await arbiter.stop().catch(() => {});
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "ivsh status while the journal's writes fail (EFBIG): answered without a session, naming the outage",
+  async () => {
+    paths = testPaths("status-efbig");
+    const arbiter = await ArbiterProcess.start(paths);
+    try {
+      fileSizeLimit(arbiter.pid, statSync(paths.state).size);
+      const status = await runCli(["status", "--socket", paths.socket, "--region", paths.region]);
+      expect({ exitCode: status.exitCode, stderr: status.stderr }).toEqual({ exitCode: 0, stderr: "" });
+      expect(status.stdout).toMatch(/^state journal: REFUSING CHANGES for .*EFBIG/m);
     } finally {
       await arbiter.stop().catch(() => {});
     }
