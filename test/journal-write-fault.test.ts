@@ -3,10 +3,12 @@
  * It tried only where the journal's file system had been full (ENOSPC) and has room again: after any other
  * failure (EIO, a quota's EDQUOT, a file-size limit's EFBIG) a fault that had passed went unnoticed, and
  * the stop left the ended session live in the journal, for the next start to restore unless the region's
- * header still listed it. And `ivsh status`, asked without a session where the journal cannot record one,
+ * header still listed it; and while the arbiter ran, the sweep did not try it either, so it waited for the
+ * lease to run out. And `ivsh status`, asked without a session where the journal cannot record one,
  * did so only for a full or missing journal (NoSpace, StateInvalid): after any other failure it failed with
- * the hello's refusal, when the operator needs the status most. Here the failure is EFBIG: the arbiter's RLIMIT_FSIZE, lowered under it to the
- * journal's size and raised again (prlimit --pid), which needs neither a mount nor a failing disk.
+ * the hello's refusal, when the operator needs the status most. Here the failure is EFBIG: the arbiter's
+ * RLIMIT_FSIZE, lowered under it to the journal's size and raised again (prlimit --pid), which needs
+ * neither a mount nor a failing disk.
  */
 import { afterEach, expect } from "bun:test";
 import { execFileSync } from "node:child_process";
@@ -41,37 +43,64 @@ function fileSizeLimit(pid: number, limit: number | "unlimited"): void {
   execFileSync("prlimit", ["--pid", String(pid), `--fsize=${limit}:unlimited`]);
 }
 
+/**
+ * An arbiter whose journal refused, on EFBIG, the end of a lock holder killed -9 (the end listed in the
+ * region's header), then takes writes again with nothing else changing the state: `after` runs then.
+ * The lease is far longer than the test, so the end is not retried because the lease ran out.
+ */
+async function lateEndHealed(
+  label: string,
+  after: (arbiter: ArbiterProcess, clientId: number) => Promise<void>,
+) {
+  paths = testPaths(label);
+  const arbiter = await ArbiterProcess.start(paths, { lease: "60s" });
+  try {
+    const holder = spawnFixture("holder", clientConfig(paths, { segment: "held", mutex: "held-lock" }));
+    const clientId = Number((await holder.events.next("holding")).clientId);
+    const { epoch } = (await fetchStatus({ unix: paths.socket })).report;
+    fileSizeLimit(arbiter.pid, statSync(paths.state).size);
+    holder.proc.kill("SIGKILL");
+    await holder.proc.exited;
+    // Listed in the region's header once the journal refused its end (no status: it needs a session).
+    const region = paths.region;
+    await eventually(
+      async () => unrecordedEnds(headerWords(region), epoch).includes(clientId),
+      20_000,
+      "the journal refusing the holder's end",
+    );
+    fileSizeLimit(arbiter.pid, "unlimited");
+    await after(arbiter, clientId);
+  } finally {
+    await arbiter.stop().catch(() => {});
+  }
+}
+
+const ended = (clientId: number) => JSON.stringify({ t: "session-end", clientId });
+
 testWithTool(
   "prlimit",
   "a stop after the journal's write failure (EFBIG) has passed records the session end it refused",
-  async () => {
-    paths = testPaths("stop-late-end");
-    // A lease far longer than the test: the end is not retried because the lease ran out.
-    const arbiter = await ArbiterProcess.start(paths, { lease: "60s" });
-    try {
-      const holder = spawnFixture("holder", clientConfig(paths, { segment: "held", mutex: "held-lock" }));
-      const clientId = Number((await holder.events.next("holding")).clientId);
-      const { epoch } = (await fetchStatus({ unix: paths.socket })).report;
-      fileSizeLimit(arbiter.pid, statSync(paths.state).size);
-      holder.proc.kill("SIGKILL");
-      await holder.proc.exited;
-      // Listed in the region's header once the journal refused its end (no status: it needs a session).
-      const region = paths.region;
-      await eventually(
-        async () => unrecordedEnds(headerWords(region), epoch).includes(clientId),
-        20_000,
-        "the journal refusing the holder's end",
-      );
-      // The fault passes; nothing else changes the state before the stop.
-      fileSizeLimit(arbiter.pid, "unlimited");
+  () =>
+    lateEndHealed("stop-late-end", async (arbiter, clientId) => {
       await arbiter.stop();
-      const journal = readFileSync(paths.state, "utf8");
-      expect(journal).toContain(JSON.stringify({ t: "session-end", clientId }));
+      expect(readFileSync(paths!.state, "utf8")).toContain(ended(clientId));
       expect(await arbiter.spawned.stderr).not.toMatch(/could not record the end of the session/);
-    } finally {
-      await arbiter.stop().catch(() => {});
-    }
-  },
+    }),
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a session end the journal refused (EFBIG) is recorded soon after the fault passes, not when the lease runs out",
+  () =>
+    lateEndHealed("late-end-healed", async (_arbiter, clientId) => {
+      // Well within the 60 s lease at whose end the end was retried before.
+      await eventually(
+        async () => readFileSync(paths!.state, "utf8").includes(ended(clientId)),
+        20_000,
+        "the record of the holder's end",
+      );
+    }),
   60_000,
 );
 

@@ -92,9 +92,13 @@ export class JournalOutage {
     if (this.failed) this.failed.probeAtMs = Number.NEGATIVE_INFINITY;
   }
 
-  /** Whether a change may be tried now without being refused up front for a failure known already. */
+  /**
+   * Whether a change may be tried now without being refused up front for a failure known already: none,
+   * room again, or the probe is due (else a fault other than a full file system, passed, went unnoticed
+   * until some client's change was let through).
+   */
   takesChanges(): boolean {
-    return this.failed === undefined || this.roomAgain();
+    return this.failed === undefined || performance.now() >= this.failed.probeAtMs || this.roomAgain();
   }
 
   /**

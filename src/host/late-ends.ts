@@ -55,8 +55,8 @@ export class LateEnds {
 
   /**
    * Records the ends that wait, if the journal may take changes: no write failed since the last that
-   * succeeded, or the full file system has room again (a refusal up front would count as one more
-   * refused change for every sweep of the outage).
+   * succeeded, the full file system has room again, or a probe is due (at most one a second: a failed
+   * one replays the journal). A refusal up front would count as one more refused change every sweep.
    */
   retry(): void {
     if (this.reasons.size === 0 || !this.outage.takesChanges()) return;
