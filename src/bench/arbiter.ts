@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
+import { asParentOfArbiter } from "../host/parent.ts";
 import { selfCommand } from "../self.ts";
 import { benchDirectory, Child, onCleanup, waitUntil } from "./child.ts";
 import { MiB } from "./memory.ts";
@@ -46,7 +47,7 @@ export class BenchArbiter {
     private readonly command: readonly string[],
     private readonly removeDirs: () => void,
   ) {
-    this.child = new Child(command, `${spec.label} arbiter`);
+    this.child = new Child(command, `${spec.label} arbiter`, asParentOfArbiter());
   }
 
   get pid(): number {
@@ -60,7 +61,7 @@ export class BenchArbiter {
   async killAndRestart(): Promise<void> {
     this.child.kill("SIGKILL");
     await this.child.exitedWith;
-    this.child = new Child(this.command, `${this.spec.label} arbiter`);
+    this.child = new Child(this.command, `${this.spec.label} arbiter`, asParentOfArbiter());
     await this.ready();
   }
 

@@ -12,9 +12,9 @@ import {
   defaultStatePath,
 } from "../defaults.ts";
 import { failure } from "../errors.ts";
-import { exitWithParent } from "../ffi/index.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
+import { followParent } from "../host/parent.ts";
 import { startArbiter } from "../host/start.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
@@ -93,7 +93,9 @@ const hostArgs = {
   },
   "exit-with-parent": {
     type: "boolean",
-    description: "Stop (as on SIGTERM) when the process that started the arbiter exits, however it exits",
+    description:
+      "Stop (as on SIGTERM) when the process that started the arbiter exits, however it exits (one that starts it " +
+      "directly names its pid in IVSH_PARENT_PID, so an exit before the arbiter runs is noticed too)",
   },
   "log-level": {
     type: "string",
@@ -127,8 +129,6 @@ function logLevelOf(args: {
   return level;
 }
 
-const SIGTERM = 15;
-
 export default defineLeafCommand({
   meta: {
     name: "host",
@@ -154,11 +154,10 @@ export default defineLeafCommand({
       log.info(`stopped on ${early} before it started: nothing was created`);
       return;
     }
-    if (args["exit-with-parent"]) {
-      const parent = process.ppid;
-      exitWithParent(SIGTERM);
-      // A parent that died before prctl took effect would never send the signal.
-      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+    const goneParent = args["exit-with-parent"] ? checkFlag(followParent) : undefined;
+    if (goneParent !== undefined) {
+      log.info(`stopped as its parent (pid ${goneParent}) exited before it started: nothing was created`);
+      return;
     }
     const arbiter = await startArbiter(options);
     for (const note of arbiter.notes) log.warn(note);

@@ -41,10 +41,13 @@ export async function fetchStatus(
   }
 }
 
+/** How the arbiter refuses a hello whose session its state journal cannot record (../host/state-errors.ts). */
+const JOURNAL_REFUSALS = ["NoSpace", "StateInvalid", "SystemCall", "PermissionDenied"] as const;
+
 /**
  * Our session's client id (`self`); 0, with the hello's error as `refused`, if the arbiter could not
- * record a session (its journal's file system full, or read-only): the status is then asked without one,
- * which is when an operator needs it most.
+ * record a session (its journal's file system full, read-only, or failing: EIO, EFBIG): the status is then
+ * asked without one, which is when an operator needs it most.
  */
 async function greetUnlessRefused(
   transport: Transport,
@@ -54,7 +57,7 @@ async function greetUnlessRefused(
   try {
     return { self: (await greet(transport, "ivsh status", waitMs, signal)).clientId };
   } catch (error) {
-    if (!isIvshError(error, "NoSpace") && !isIvshError(error, "StateInvalid")) throw error;
+    if (!JOURNAL_REFUSALS.some((code) => isIvshError(error, code))) throw error;
     transport.release();
     return { self: 0, refused: error };
   }

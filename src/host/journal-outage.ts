@@ -87,9 +87,18 @@ export class JournalOutage {
     this.admitted = this.depth > 0;
   }
 
-  /** Whether a change may be tried now without being refused up front for a failure known already. */
+  /** Lets the next change be tried, whatever failed last: a stop's last try at the ends that wait. */
+  probeNow(): void {
+    if (this.failed) this.failed.probeAtMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Whether a change may be tried now without being refused up front for a failure known already: none,
+   * room again, or the probe is due (else a fault other than a full file system, passed, went unnoticed
+   * until some client's change was let through).
+   */
   takesChanges(): boolean {
-    return this.failed === undefined || this.roomAgain();
+    return this.failed === undefined || performance.now() >= this.failed.probeAtMs || this.roomAgain();
   }
 
   /**

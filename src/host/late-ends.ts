@@ -55,8 +55,8 @@ export class LateEnds {
 
   /**
    * Records the ends that wait, if the journal may take changes: no write failed since the last that
-   * succeeded, or the full file system has room again (a refusal up front would count as one more
-   * refused change for every sweep of the outage).
+   * succeeded, the full file system has room again, or a probe is due (at most one a second: a failed
+   * one replays the journal). A refusal up front would count as one more refused change every sweep.
    */
   retry(): void {
     if (this.reasons.size === 0 || !this.outage.takesChanges()) return;
@@ -68,7 +68,10 @@ export class LateEnds {
    * those that did not fit there are said (a restart restores them).
    */
   stopping(statePath: string): void {
-    this.retry();
+    // Tried whatever failed last: a fault other than a full file system (EIO, a quota, a file-size limit)
+    // may have passed with no change to find out. The first end tells; if refused, the rest are up front.
+    if (this.reasons.size > 0) this.outage.probeNow();
+    for (const [clientId, reason] of [...this.reasons]) this.host.endSession(clientId, reason);
     if (this.unlisted.size === 0) return;
     const clients = [...this.unlisted].map((clientId) => `#${clientId}`).join(", ");
     log.error(

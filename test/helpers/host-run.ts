@@ -1,5 +1,6 @@
 /** Running `ivsh host` as its own process until it exits, and what a refusal must look like. */
 import { expect } from "bun:test";
+import { asParentOfArbiter } from "../../src/host/parent.ts";
 import { CLI } from "./paths.ts";
 import { tracked } from "./reaper.ts";
 
@@ -23,7 +24,7 @@ export async function runHost(
     Bun.spawn(command, {
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() },
     }),
   );
   const [exitCode, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { socketAnswers } from "../../src/host/listener.ts";
+import { asParentOfArbiter } from "../../src/host/parent.ts";
 import { CLI, FIXTURES, type TestPaths } from "./paths.ts";
 import { tracked } from "./reaper.ts";
 
@@ -110,7 +111,8 @@ export function spawnBun(args: string[], env: Record<string, string> = {}): Spaw
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...env },
+      // Its parent is this process, which the arbiter's --exit-with-parent then knows even if it died first.
+      env: { ...process.env, NO_COLOR: "1", ...(isHost(args) ? asParentOfArbiter() : {}), ...env },
     }),
   );
   const stderr = new Response(proc.stderr).text();
@@ -123,9 +125,12 @@ export function spawnBun(args: string[], env: Record<string, string> = {}): Spaw
  * started after all): the flag goes right after the command, where it parts no flag from its value.
  */
 function withExitWithParent(args: string[]): string[] {
-  const at = args[0] === CLI && args[1] === "host" ? 2 : -1;
-  if (at < 0 || args.includes("--exit-with-parent")) return args;
-  return [...args.slice(0, at), "--exit-with-parent", ...args.slice(at)];
+  if (!isHost(args) || args.includes("--exit-with-parent")) return args;
+  return [...args.slice(0, 2), "--exit-with-parent", ...args.slice(2)];
+}
+
+function isHost(args: string[]): boolean {
+  return args[0] === CLI && args[1] === "host";
 }
 
 /** The exit code, or "late" if `proc` has not exited within `boundMs` (it is then killed, and reaped). */

@@ -1,0 +1,38 @@
+/**
+ * `ivsh host --exit-with-parent`: the kernel signals the arbiter when its parent exits (PR_SET_PDEATHSIG),
+ * but only a parent alive when the arbiter asks. One that died before (a spawner killed as the arbiter's
+ * runtime loaded) left the arbiter reparented to init or a subreaper, whose pid tells nothing: the arbiter
+ * then served on, with nobody to stop it. A process that starts the arbiter itself (no shell or fork in
+ * between) names its own pid in IVSH_PARENT_PID, and an arbiter whose parent is another has lost it.
+ */
+import { failure } from "../errors.ts";
+import { exitWithParent } from "../ffi/index.ts";
+
+export const PARENT_PID_ENV = "IVSH_PARENT_PID";
+
+const SIGTERM = 15;
+
+/** The environment to add when this process starts `ivsh host --exit-with-parent` itself. */
+export function asParentOfArbiter(): Record<string, string> {
+  return { [PARENT_PID_ENV]: String(process.pid) };
+}
+
+/**
+ * Has this process sent SIGTERM when its parent exits. Returns the pid of a parent that is gone already
+ * (the one IVSH_PARENT_PID names, else the parent it had as this ran), undefined while it lives.
+ */
+export function followParent(): number | undefined {
+  const named = process.env[PARENT_PID_ENV];
+  // Not for this process's own children: they have another parent.
+  delete process.env[PARENT_PID_ENV];
+  const expected = named === undefined || named === "" ? process.ppid : Number(named);
+  if (!Number.isSafeInteger(expected) || expected < 1)
+    throw failure(
+      "InvalidArgument",
+      `use ${PARENT_PID_ENV}='${named}'`,
+      "it is not a process id (the pid of the process that starts ivsh host; unset it otherwise)",
+    );
+  exitWithParent(SIGTERM);
+  // Read after prctl: a parent that died before it took effect would never send the signal.
+  return process.ppid === expected ? undefined : expected;
+}

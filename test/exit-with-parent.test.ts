@@ -1,0 +1,52 @@
+/**
+ * `ivsh host --exit-with-parent` whose parent died before the arbiter's first line ran: the kernel's
+ * parent-death signal (asked for then) never comes, and the parent it has is init or a subreaper. Only the
+ * pid its spawner named in IVSH_PARENT_PID (as the library's and the tests' spawners do) tells it the
+ * parent is gone: it must stop at once, creating nothing, instead of serving on with nobody to stop it.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+
+let paths: TestPaths | undefined;
+let orphan: number | undefined;
+
+afterEach(() => {
+  if (orphan !== undefined && running(orphan)) process.kill(orphan, "SIGKILL");
+  orphan = undefined;
+  paths?.cleanup();
+  paths = undefined;
+});
+
+/** A process that exited but is not reaped yet (a zombie) counts as gone. */
+function running(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+test("a parent that exits before the arbiter starts: the arbiter stops at once and creates nothing", async () => {
+  paths = testPaths("orphan-start");
+  const log = join(paths.dir, "host.log");
+  const host = [process.execPath, CLI, "host", "--exit-with-parent"]
+    .concat(["--region", paths.region, "--socket", paths.socket, "--state", paths.state, "--size", "4MiB"])
+    .map((word) => `'${word}'`)
+    .join(" ");
+  // The subshell becomes the arbiter (exec), a child of sh, which exits before the arbiter's runtime
+  // has even begun to load (the sleep): the arbiter's first line runs with init or a subreaper as parent.
+  const script = `(sleep 0.5; IVSH_PARENT_PID=$$ exec ${host} 2>'${log}') & echo $!`;
+  const shell = Bun.spawn(["sh", "-c", script], { stdout: "pipe" });
+  orphan = Number((await new Response(shell.stdout).text()).trim());
+  expect(await shell.exited).toBe(0);
+  // Generous: the arbiter's runtime loads in well under a second even on a loaded machine.
+  for (let tries = 0; tries < 600 && running(orphan); tries++) await Bun.sleep(50);
+  const served = existsSync(paths.socket);
+  expect({ running: running(orphan), served }).toEqual({ running: false, served: false });
+  expect(readFileSync(log, "utf8")).toMatch(
+    /its parent \(pid \d+\) exited before it started: nothing was created/,
+  );
+  expect(existsSync(paths.region)).toBe(false);
+});
