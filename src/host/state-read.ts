@@ -7,7 +7,7 @@ import { closeSync, constants, openSync, readFileSync, readSync, statSync } from
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import type { Geometry } from "../region/layout.ts";
-import { type StateRecord, wholeChanges } from "./records.ts";
+import { notARecord, type StateRecord, wholeChanges } from "./records.ts";
 
 export interface LoadedState {
   records: StateRecord[];
@@ -89,8 +89,9 @@ export function parseStateLines(text: string, path: string): LoadedState {
   let tornTail = false;
   for (const [index, line] of lines.entries()) {
     if (line === "") continue;
+    let record: unknown;
     try {
-      records.push(JSON.parse(line));
+      record = JSON.parse(line);
     } catch {
       if (index === lines.length - 1) {
         tornTail = true;
@@ -102,6 +103,14 @@ export function parseStateLines(text: string, path: string): LoadedState {
         `line ${index + 1} is not a JSON record (remove the file to start empty)`,
       );
     }
+    const why = notARecord(record);
+    if (why)
+      throw failure(
+        "StateInvalid",
+        `read ${path}`,
+        `line ${index + 1} ${why}: the file is damaged, or was written by a newer ivsh (restore it, or run that ivsh; removing it discards every allocation)`,
+      );
+    records.push(record);
   }
   const whole = wholeChanges(records);
   return { records: whole.records, tornTail: tornTail || whole.cut };
