@@ -74,3 +74,29 @@ test("a line that is JSON but no record (null, a number, an unknown type) is ref
     expectOneLine(restart.stderr, `Failed to read ${own.state} since line 2 ${why}`);
   }
 }, 60_000);
+
+test("a state file of another format, or a 'begin' record without its region: refused in one line saying what to do", async () => {
+  const own = files("format");
+  const region = own.region;
+  const cases: [string, Record<string, unknown>, boolean, string][] = [
+    // A newer ivsh's first record, with fields this one does not know; with the flags and without.
+    [
+      "newer",
+      { t: "begin", format: 2, regionPath: region, layout: {} },
+      true,
+      "its format is 2, but this ivsh",
+    ],
+    ["newer, no flags", { t: "begin", format: 2, geometry: { blockSize: 1000 } }, false, "its format is 2"],
+    ["newer, same fields", { t: "begin", format: 2, region, geometry: {} }, true, "its format is 2"],
+    ["no region", { t: "begin", format: 1 }, true, "its 'begin' record has no region or geometry"],
+  ];
+  for (const [label, begin, flags, why] of cases) {
+    writeFileSync(own.state, `${JSON.stringify(begin)}\n`);
+    writeFileSync(region, "");
+    const restart = await hostOn(own, flags);
+    expect(`${label}: ${restart.exitCode}`).toBe(`${label}: 1`);
+    expectOneLine(restart.stderr, `Failed to read ${own.state} since ${why}`);
+    // Not rewritten: a newer ivsh can still resume from it.
+    expect(readFileSync(own.state, "utf8")).toBe(`${JSON.stringify(begin)}\n`);
+  }
+}, 60_000);
