@@ -100,3 +100,17 @@ test("a state file of another format, or a 'begin' record without its region: re
     expect(readFileSync(own.state, "utf8")).toBe(`${JSON.stringify(begin)}\n`);
   }
 }, 60_000);
+
+test("a record that cannot be replayed is named by its line, which change headers do not shift", async () => {
+  const own = await journalWithSegment("replay-line");
+  const text = readFileSync(own.state, "utf8");
+  // A segment past the region's end, as a damaged (or hand-edited) journal may hold, after a change of
+  // several records (an alloc: its header line, segment, grant and reply).
+  const bad = { t: "segment", id: 99, name: "", firstBlock: 99_999, blockCount: 16, bytes: 1, creator: 1 };
+  const withChange = `${text}{"t":"tx","n":2}\n{"t":"epoch","epoch":5}\n{"t":"epoch","epoch":6}\n`;
+  writeFileSync(own.state, `${withChange}${JSON.stringify(bad)}\n`);
+  const line = withChange.split("\n").length;
+  const restart = await hostOn(own);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(restart.stderr, `Failed to resume from ${own.state} since its record on line ${line} cannot`);
+}, 60_000);

@@ -41,7 +41,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   try {
     const slots = new RegionSlots(region.syncWords(geometry), geometry);
     const state = new ArbiterState(geometry, options, slots);
-    replay(state, prepared.records, options.statePath);
+    replay(state, prepared, options.statePath);
     endUnrecorded(state, region.headerWords(), prepared.notes);
     state.commit({ t: "epoch", epoch: prepared.epoch });
     const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
@@ -91,7 +91,11 @@ function endUnrecorded(state: ArbiterState, header: Int32Array, notes: string[])
 }
 
 /** A record the state cannot take (a block out of range, an unknown segment) is a damaged file: said so. */
-function replay(state: ArbiterState, records: readonly StateRecord[], statePath: string): void {
+function replay(
+  state: ArbiterState,
+  { records, lines }: { records: readonly StateRecord[]; lines: readonly number[] },
+  statePath: string,
+): void {
   records.forEach((record, index) => {
     try {
       state.apply(record);
@@ -100,7 +104,7 @@ function replay(state: ArbiterState, records: readonly StateRecord[], statePath:
       throw failure(
         "StateInvalid",
         `resume from ${statePath}`,
-        `its record ${index + 1} cannot be replayed (${why}): the file is damaged; restore it, or remove it to start empty (its allocations are lost)`,
+        `its record on line ${lines[index] ?? index + 1} cannot be replayed (${why}): the file is damaged; restore it, or remove it to start empty (its allocations are lost)`,
       );
     }
   });

@@ -13,6 +13,8 @@ export interface LoadedState {
   records: StateRecord[];
   /** A final partial line was found and ignored (the arbiter died mid-write). */
   tornTail: boolean;
+  /** The line each record is on (change headers are lines too): what an error names. */
+  lines: number[];
 }
 
 export function loadStateFile(path: string): LoadedState | undefined {
@@ -107,6 +109,7 @@ function readStateText(path: string): string {
 export function parseStateLines(text: string, path: string): LoadedState {
   const lines = text.split("\n");
   const records: unknown[] = [];
+  const numbers: number[] = [];
   let tornTail = false;
   for (const [index, line] of lines.entries()) {
     if (line === "") continue;
@@ -132,7 +135,12 @@ export function parseStateLines(text: string, path: string): LoadedState {
         `line ${index + 1} ${why}: the file is damaged, or was written by a newer ivsh (restore it, or run that ivsh; removing it discards every allocation)`,
       );
     records.push(record);
+    if ((record as { t: string }).t !== "tx") numbers.push(index + 1);
   }
   const whole = wholeChanges(records);
-  return { records: whole.records, tornTail: tornTail || whole.cut };
+  return {
+    records: whole.records,
+    tornTail: tornTail || whole.cut,
+    lines: numbers.slice(0, whole.records.length),
+  };
 }
