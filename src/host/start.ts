@@ -28,8 +28,8 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   await clearStaleSocket(handoverPath(options.socketPath));
   // What this start will have made, decided before it makes anything; a state file this user cannot see
   // is an error here, before the region is touched, not a file to make.
+  const freshState = !stateFileExists(options.statePath);
   const made = [
-    ...(options.statePath !== undefined && !stateFileExists(options.statePath) ? [options.statePath] : []),
     ...(existsSync(options.regionPath) ? [] : [options.regionPath]),
     ...[mailboxPath(options.regionPath)].filter(
       (path): path is string => path !== undefined && !existsSync(path),
@@ -44,7 +44,9 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
     replay(state, prepared, options.statePath);
     endUnrecorded(state, region.headerWords(), prepared.notes);
     state.commit({ t: "epoch", epoch: prepared.epoch });
-    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
+    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath), freshState);
+    // Its own only once written: one there before is another arbiter's that started at the same moment.
+    if (freshState) made.push(options.statePath);
     state.attachJournal(stateFile);
     clearUnrecordedEnds(region.headerWords()); // recorded now (kept until then: a failed start keeps them)
     arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
