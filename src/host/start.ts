@@ -14,6 +14,7 @@ import { checkSocketPath, clearStaleSocket } from "./listener.ts";
 import type { StateRecord } from "./records.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
+import { removeLeftoverPrivateNames } from "./socket-file.ts";
 import { ArbiterState } from "./state.ts";
 import { StateFile } from "./state-file.ts";
 import { stateFileExists } from "./state-read.ts";
@@ -26,6 +27,8 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   await clearStaleSocket(options.socketPath);
   // Its hand-over socket beside it is a dead arbiter's too: left, a start that fails later would leave it.
   await clearStaleSocket(handoverPath(options.socketPath));
+  // And the private names a start killed between its bind and its link left beside them.
+  removeLeftoverPrivateNames(options.socketPath);
   // What this start will have made, decided before it makes anything; a state file this user cannot see
   // is an error here, before the region is touched, not a file to make.
   const freshState = !stateFileExists(options.statePath);
