@@ -57,6 +57,23 @@ export type StateRecord =
   /** The reply to a mutating request, so a request re-sent after a reconnect is answered, not re-run. */
   | { t: "reply"; clientId: number; requestId: number; op: string; reply: Record<string, number | string> };
 
+/** Every record type a journal of STATE_FORMAT holds, and the change header ("tx"). */
+const LINE_TYPES = new Set([
+  ...["begin", "epoch", "session", "session-end", "segment", "grant", "ungrant", "segment-free"],
+  ...["sync", "sync-hold", "sync-release", "sync-free", "reply", "tx"],
+]);
+
+/**
+ * Why a parsed line is no record of this format (undefined if it is one). Replay ignores a type it does
+ * not know: a damaged type, or a newer ivsh's record, would drop what it described without a word.
+ */
+export function notARecord(line: unknown): string | undefined {
+  if (typeof line !== "object" || line === null || Array.isArray(line)) return "is not a state record";
+  const type = (line as { t?: unknown }).t;
+  if (typeof type !== "string") return "is not a state record (it has no type 't')";
+  return LINE_TYPES.has(type) ? undefined : `is a record of an unknown type '${type}'`;
+}
+
 export interface Journal {
   append(record: StateRecord): void;
   /** Throws, before the record is applied, while the journal is known to refuse changes. */

@@ -36,6 +36,8 @@ export interface PreparedRegion {
   epoch: number;
   /** Records to replay (empty when formatted afresh). */
   records: StateRecord[];
+  /** The state file's line of each record. */
+  lines: number[];
   notes: string[];
   /** This start created the region file (it did not exist). */
   created: boolean;
@@ -63,7 +65,15 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
       // scribbled on or a crash left half written. Slots and blocks are kept.
       writeHeader(region.syncWords(geometry), { ...geometry, epoch, ...arbiterIdentity });
-      return { region, geometry, epoch, records: loaded?.records ?? [], notes, created };
+      return {
+        region,
+        geometry,
+        epoch,
+        records: loaded?.records ?? [],
+        lines: loaded?.lines ?? [],
+        notes,
+        created,
+      };
     }
     const previous = previousEpoch(region, created);
     if (begin)
@@ -79,7 +89,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       refuseForeignContents(options.regionPath, region.base, region.size, isTmpfsPath(options.regionPath));
     const epoch = nextEpoch(previous);
     format(region, geometry, epoch);
-    return { region, geometry, epoch, records: [], notes, created };
+    return { region, geometry, epoch, records: [], lines: [], notes, created };
   } catch (error) {
     region.close();
     throw error;

@@ -13,7 +13,8 @@
  * linked, known by device, inode and birth time (an inode number alone is reused by the next file made).
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, linkSync, lstatSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { socketListener } from "../holders.ts";
@@ -29,6 +30,51 @@ export function arbiterListening(path: string): string {
     name.startsWith(path + PRIVATE_MARK) &&
     /^[0-9a-f]{6}$/.test(name.slice(path.length + PRIVATE_MARK.length));
   return socketListener(path, (name) => name === path || privateName(name));
+}
+
+/** A private name older than this is no start's in progress: each holds its own for microseconds. */
+const LEFTOVER_AGE_MS = 60_000;
+
+/**
+ * Removes the private names (`SOCKET.~XXXXXX`) beside `socketPath` that a start killed between its bind
+ * and its link left behind: sockets bound by nobody (not in /proc/net/unix) and made over a minute ago.
+ * A name drawn again while its file is there is refused (EADDRINUSE), so none is bound meanwhile; where
+ * /proc/net/unix cannot be read, nothing is removed.
+ */
+export function removeLeftoverPrivateNames(socketPath: string): void {
+  const [directory, prefix] = [dirname(socketPath), `${basename(socketPath)}${PRIVATE_MARK}`];
+  const names = listed(directory).filter(
+    (name) => name.startsWith(prefix) && /^[0-9a-f]{6}$/.test(name.slice(prefix.length)),
+  );
+  if (names.length === 0) return;
+  const bound = boundSocketNames();
+  for (const name of names) {
+    const path = join(directory, name);
+    const found = lstatSync(path, { throwIfNoEntry: false });
+    if (!bound || bound.has(path) || !found?.isSocket() || Date.now() - found.mtimeMs < LEFTOVER_AGE_MS)
+      continue;
+    rmSync(path, { force: true });
+  }
+}
+
+/** A directory's names; none if this user may not list it (one it may only write to and search serves). */
+function listed(directory: string): string[] {
+  try {
+    return readdirSync(directory);
+  } catch {
+    return [];
+  }
+}
+
+/** The names Unix sockets of this network namespace are bound at, or undefined if they cannot be read. */
+function boundSocketNames(): Set<string> | undefined {
+  try {
+    // "Num RefCount Protocol Flags Type St Inode Path": the path is the rest of the line (it may hold spaces).
+    const entries = readFileSync("/proc/net/unix", "utf8").split("\n").slice(1);
+    return new Set(entries.map((entry) => /^\s*(?:\S+\s+){7}(.*)$/.exec(entry)?.[1] ?? ""));
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the file at `path` is now, or undefined if there is none. */

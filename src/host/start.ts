@@ -14,6 +14,7 @@ import { checkSocketPath, clearStaleSocket } from "./listener.ts";
 import type { StateRecord } from "./records.ts";
 import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
+import { removeLeftoverPrivateNames } from "./socket-file.ts";
 import { ArbiterState } from "./state.ts";
 import { StateFile } from "./state-file.ts";
 import { stateFileExists } from "./state-read.ts";
@@ -26,10 +27,12 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   await clearStaleSocket(options.socketPath);
   // Its hand-over socket beside it is a dead arbiter's too: left, a start that fails later would leave it.
   await clearStaleSocket(handoverPath(options.socketPath));
+  // And the private names a start killed between its bind and its link left beside them.
+  removeLeftoverPrivateNames(options.socketPath);
   // What this start will have made, decided before it makes anything; a state file this user cannot see
   // is an error here, before the region is touched, not a file to make.
+  const freshState = !stateFileExists(options.statePath);
   const made = [
-    ...(options.statePath !== undefined && !stateFileExists(options.statePath) ? [options.statePath] : []),
     ...(existsSync(options.regionPath) ? [] : [options.regionPath]),
     ...[mailboxPath(options.regionPath)].filter(
       (path): path is string => path !== undefined && !existsSync(path),
@@ -41,10 +44,12 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
   try {
     const slots = new RegionSlots(region.syncWords(geometry), geometry);
     const state = new ArbiterState(geometry, options, slots);
-    replay(state, prepared.records, options.statePath);
+    replay(state, prepared, options.statePath);
     endUnrecorded(state, region.headerWords(), prepared.notes);
     state.commit({ t: "epoch", epoch: prepared.epoch });
-    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath));
+    const stateFile = StateFile.create(options.statePath, state.snapshot(options.regionPath), freshState);
+    // Its own only once written: one there before is another arbiter's that started at the same moment.
+    if (freshState) made.push(options.statePath);
     state.attachJournal(stateFile);
     clearUnrecordedEnds(region.headerWords()); // recorded now (kept until then: a failed start keeps them)
     arbiter = new Arbiter(options, region, state, slots, stateFile, prepared.notes);
@@ -91,7 +96,11 @@ function endUnrecorded(state: ArbiterState, header: Int32Array, notes: string[])
 }
 
 /** A record the state cannot take (a block out of range, an unknown segment) is a damaged file: said so. */
-function replay(state: ArbiterState, records: readonly StateRecord[], statePath: string): void {
+function replay(
+  state: ArbiterState,
+  { records, lines }: { records: readonly StateRecord[]; lines: readonly number[] },
+  statePath: string,
+): void {
   records.forEach((record, index) => {
     try {
       state.apply(record);
@@ -100,7 +109,7 @@ function replay(state: ArbiterState, records: readonly StateRecord[], statePath:
       throw failure(
         "StateInvalid",
         `resume from ${statePath}`,
-        `its record ${index + 1} cannot be replayed (${why}): the file is damaged; restore it, or remove it to start empty (its allocations are lost)`,
+        `its record on line ${lines[index] ?? index + 1} cannot be replayed (${why}): the file is damaged; restore it, or remove it to start empty (its allocations are lost)`,
       );
     }
   });

@@ -17,6 +17,7 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
+  linkSync,
   openSync,
   readdirSync,
   readSync,
@@ -27,6 +28,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { changeHeader, type Journal, type StateRecord } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
@@ -91,11 +93,15 @@ export class StateFile implements Journal {
     this.size = fstatSync(fd).size;
   }
 
-  /** Writes `snapshot` as the whole file (atomically, via a temporary file) and opens it for appending. */
-  static create(path: string, snapshot: StateRecord[]): StateFile {
+  /**
+   * Writes `snapshot` as the whole file (atomically, via a temporary file) and opens it for appending.
+   * `fresh`: the caller found no file at `path`, and one there now is another arbiter's, which started on
+   * this --state at the same moment: refused, not replaced.
+   */
+  static create(path: string, snapshot: StateRecord[], fresh = false): StateFile {
     try {
       removeLeftovers(path);
-      writeSnapshot(path, snapshot);
+      writeSnapshot(path, snapshot, fresh);
       return new StateFile(path, openSync(path, "a"), snapshot.length);
     } catch (error) {
       if (error instanceof IvshError) throw error;
@@ -259,13 +265,14 @@ export function openJournalRewrite(temporary: string, path: string): number {
   return fd;
 }
 
-function writeSnapshot(path: string, records: StateRecord[]): void {
+function writeSnapshot(path: string, records: StateRecord[], fresh: boolean): void {
   const temporary = `${path}.tmp-${process.pid}`;
   const fd = openJournalRewrite(temporary, path);
   try {
     writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);
-    renameSync(temporary, path);
+    if (fresh) publishJournal(temporary, path);
+    else renameSync(temporary, path);
   } catch (error) {
     // A failed start must leave nothing of its own: not even a half-written copy (a full disk).
     rmSync(temporary, { force: true });
@@ -275,12 +282,55 @@ function writeSnapshot(path: string, records: StateRecord[]): void {
   }
 }
 
-/** Snapshots a killed arbiter (or its compaction) left half written: never the state, always garbage. */
+/**
+ * A new journal takes its path only if that is still free: linked, not renamed, so that of two arbiters
+ * started at the same moment on one new --state (each with its own region) the second is refused. Renamed,
+ * each replaced the other's journal, and each then wrote its own again at every sweep.
+ */
+function publishJournal(temporary: string, path: string): void {
+  try {
+    linkSync(temporary, path);
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno === "EEXIST")
+      throw failure(
+        "ArbiterRunning",
+        `create the state journal ${path}`,
+        "another arbiter started on this --state at the same moment and created it first (stop one of them: each region needs a --state of its own)",
+      );
+    // A file system without hard links: renamed, as a rewrite is.
+    if (!["EPERM", "EOPNOTSUPP", "ENOTSUP"].includes(errno ?? "")) throw error;
+    renameSync(temporary, path);
+    return;
+  }
+  rmSync(temporary, { force: true });
+}
+
+/**
+ * Snapshots a killed arbiter (or its compaction) left half written: never the state, always garbage. Not
+ * those of a live process (the suffix is the pid of the arbiter that writes them): another arbiter starting
+ * at the same moment on this --state, whose rename then failed ENOENT, told as "the directory does not exist".
+ */
 function removeLeftovers(path: string): void {
   const directory = dirname(path);
   const prefixes = [`${basename(path)}.compact-`, `${basename(path)}.tmp-`];
-  for (const name of readdirSync(directory))
-    if (prefixes.some((prefix) => name.startsWith(prefix))) rmSync(join(directory, name), { force: true });
+  for (const name of readdirSync(directory)) {
+    const prefix = prefixes.find((start) => name.startsWith(start));
+    if (prefix !== undefined && !writerAlive(name.slice(prefix.length)))
+      rmSync(join(directory, name), { force: true });
+  }
+}
+
+/** Whether the process `pid` (a leftover's suffix) runs, other than this one (a dead one's pid reused). */
+function writerAlive(pid: string): boolean {
+  const number = Number(pid);
+  if (!/^[0-9]+$/.test(pid) || !Number.isSafeInteger(number) || number === process.pid) return false;
+  try {
+    process.kill(number, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) === "EPERM";
+  }
 }
 
 function readFrom(path: string, offset: number): Buffer {

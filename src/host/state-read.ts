@@ -7,12 +7,14 @@ import { closeSync, constants, openSync, readFileSync, readSync, statSync } from
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import type { Geometry } from "../region/layout.ts";
-import { type StateRecord, wholeChanges } from "./records.ts";
+import { notARecord, STATE_FORMAT, type StateRecord, wholeChanges } from "./records.ts";
 
 export interface LoadedState {
   records: StateRecord[];
   /** A final partial line was found and ignored (the arbiter died mid-write). */
   tornTail: boolean;
+  /** The line each record is on (change headers are lines too): what an error names. */
+  lines: number[];
 }
 
 export function loadStateFile(path: string): LoadedState | undefined {
@@ -24,7 +26,28 @@ export function loadStateFile(path: string): LoadedState | undefined {
       `read ${path}`,
       "it does not start with a 'begin' record (not an ivsh state file?): pass another --state, or remove it to start empty",
     );
+  checkBegin(loaded.records[0], path);
   return loaded;
+}
+
+/**
+ * A 'begin' record this ivsh can resume from: another format's (a newer ivsh's) fields need not be these,
+ * and reading them crashed the start with a TypeError, or formatted a just-emptied region over it.
+ */
+function checkBegin(begin: Extract<StateRecord, { t: "begin" }>, path: string): void {
+  if (begin.format !== STATE_FORMAT)
+    throw failure(
+      "StateInvalid",
+      `read ${path}`,
+      `its format is ${begin.format}, but this ivsh reads format ${STATE_FORMAT}: another version of ivsh wrote it ` +
+        "(run that version, or pass another --state; removing it discards every allocation)",
+    );
+  if (typeof begin.region !== "string" || typeof begin.geometry !== "object" || begin.geometry === null)
+    throw failure(
+      "StateInvalid",
+      `read ${path}`,
+      "its 'begin' record has no region or geometry: the file is damaged (restore it, or remove it to start empty: its allocations are lost)",
+    );
 }
 
 /** A state file's first line is its 'begin' record: far shorter than this. */
@@ -41,7 +64,7 @@ export function recordedGeometry(path: string): Geometry | undefined {
     const start = Buffer.alloc(FIRST_RECORD_BYTES);
     const length = readSync(fd, start, 0, start.length, 0);
     const first = JSON.parse(start.toString("utf8", 0, length).split("\n", 1)[0] ?? "") as StateRecord;
-    return first.t === "begin" ? first.geometry : undefined;
+    return first.t === "begin" && first.format === STATE_FORMAT ? first.geometry : undefined;
   } catch {
     return undefined;
   } finally {
@@ -86,11 +109,13 @@ function readStateText(path: string): string {
 export function parseStateLines(text: string, path: string): LoadedState {
   const lines = text.split("\n");
   const records: unknown[] = [];
+  const numbers: number[] = [];
   let tornTail = false;
   for (const [index, line] of lines.entries()) {
     if (line === "") continue;
+    let record: unknown;
     try {
-      records.push(JSON.parse(line));
+      record = JSON.parse(line);
     } catch {
       if (index === lines.length - 1) {
         tornTail = true;
@@ -102,7 +127,20 @@ export function parseStateLines(text: string, path: string): LoadedState {
         `line ${index + 1} is not a JSON record (remove the file to start empty)`,
       );
     }
+    const why = notARecord(record);
+    if (why)
+      throw failure(
+        "StateInvalid",
+        `read ${path}`,
+        `line ${index + 1} ${why}: the file is damaged, or was written by a newer ivsh (restore it, or run that ivsh; removing it discards every allocation)`,
+      );
+    records.push(record);
+    if ((record as { t: string }).t !== "tx") numbers.push(index + 1);
   }
   const whole = wholeChanges(records);
-  return { records: whole.records, tornTail: tornTail || whole.cut };
+  return {
+    records: whole.records,
+    tornTail: tornTail || whole.cut,
+    lines: numbers.slice(0, whole.records.length),
+  };
 }
