@@ -139,22 +139,33 @@ function utf8Advice(named: string, hint: string | undefined): string {
   return "use a UTF-8 name";
 }
 
+/**
+ * The checks of the words alone, before citty parses them: run from the CLI before citty's own check of
+ * required arguments (whose "Missing required argument: --vm" hid the typo `--vn`), and again as a plugin.
+ */
+export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): Promise<void> {
+  // Only a strict command: bench-worker's roles read their own flags.
+  if (!(Array.isArray(cmd.plugins) && cmd.plugins.includes(strictFlags))) return;
+  const args = ((await (typeof cmd.args === "function" ? cmd.args() : cmd.args)) ?? {}) as ArgsDef;
+  const known = knownFlags(args);
+  for (const token of rawArgs) {
+    if (token === "--") break;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
+    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
+  }
+  const flags = valueFlags(args);
+  checkEncoding(rawArgs, args, flags);
+  checkValues(rawArgs, flags);
+  checkSwitches(rawArgs, args, flags);
+}
+
 const strictFlags: CittyPlugin = {
   name: "strict-flags",
   async setup(context) {
+    await checkWords(context.cmd, context.rawArgs);
     const args =
       (await (typeof context.cmd.args === "function" ? context.cmd.args() : context.cmd.args)) ?? {};
-    const known = knownFlags(args as ArgsDef);
-    for (const token of context.rawArgs) {
-      if (token === "--") break;
-      if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
-      const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-      if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
-    }
-    const flags = valueFlags(args as ArgsDef);
-    checkEncoding(context.rawArgs, args as ArgsDef, flags);
-    checkValues(context.rawArgs, flags);
-    checkSwitches(context.rawArgs, args as ArgsDef, flags);
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);
