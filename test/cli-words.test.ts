@@ -1,13 +1,17 @@
 /** Words on the command line that citty would misread: a typo beside a required flag, a word like -5. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { runCli } from "./helpers/processes.ts";
+import { existsSync } from "node:fs";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { runCli, spawnBun } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 beforeAll(() => {
   paths = testPaths("cli-words");
 });
 afterAll(() => paths?.cleanup());
+
+/** Flags that keep a command that does start away from the defaults other runs use. */
+const privately = () => ["--socket", paths.socket, "--region", paths.region, "--state", paths.state];
 
 describe("an unknown flag is named even where a required argument is missing", () => {
   for (const [args, unknown] of [
@@ -26,5 +30,46 @@ describe("an unknown flag is named even where a required argument is missing", (
     const result = await runCli(["bridge"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("Missing required argument: --vm");
+  });
+});
+
+describe("a word like -5", () => {
+  for (const [args, says] of [
+    [["host", "--slots", "-5"], "Failed to parse --slots '-5' since it is not a whole number of 1 or more"],
+    [
+      ["guest", "send", "--depth", "-5", "f"],
+      "Failed to parse --depth '-5' since it is not a whole number from 2",
+    ],
+    [["guest", "send", "--depth=-5", "f"], "Failed to parse --depth '-5'"],
+  ] as const)
+    test(`as a flag's value (${args.join(" ")}): the flag is named with what it takes`, async () => {
+      const result = await runCli([...args, "--socket", paths.socket]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+    });
+
+  test("alone, on a command without arguments (host -5): refused, no arbiter started", async () => {
+    // Before, the arbiter started: bounded, so that shows as a failure, not a hang.
+    const spawned = spawnBun([CLI, "host", "-5", ...privately()]);
+    const result = { exitCode: await spawned.exit(), stderr: await spawned.stderr };
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use '-5' since it reads as an option");
+    expect(result.stderr).toContain("a value goes right after the flag it is for");
+    expect(existsSync(paths.region)).toBe(false);
+    expect(existsSync(paths.socket)).toBe(false);
+  });
+
+  test("alone, where FILE goes (guest send -5): named, with how to send a file of that name", async () => {
+    const result = await runCli(["guest", "send", "-5", "--socket", paths.socket]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use '-5' since it reads as an option");
+    expect(result.stderr).toContain("a FILE named -5 goes after -- (-- -5) or as ./-5");
+    expect(result.stderr).not.toContain("Missing required positional argument");
+  });
+
+  test("after --, -5 is a FILE", async () => {
+    const result = await runCli(["guest", "send", "--socket", paths.socket, "--", "-5"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("Failed to send -5 since there is no such file");
   });
 });

@@ -140,6 +140,29 @@ function utf8Advice(named: string, hint: string | undefined): string {
 }
 
 /**
+ * A word like `-5` that is no flag's value: citty reads it as flags ("5"), which no command has, and ran
+ * the command without it (`ivsh host -5` started an arbiter; `guest send -5` said FILE was missing).
+ */
+function checkNumberWords(rawArgs: readonly string[], args: ArgsDef, flags: Map<string, string>): void {
+  for (let index = 0; index < rawArgs.length; index++) {
+    const token = rawArgs[index]!;
+    if (token === "--") return;
+    if (/^-\d/.test(token)) {
+      const positional = Object.entries(args).find(([, def]) => def.type === "positional");
+      const instead = positional
+        ? `a ${positional[0].toUpperCase()} named ${token} goes after -- (-- ${token}) or as ./${token}`
+        : "a value goes right after the flag it is for (--flag VALUE)";
+      throw new UsageError(
+        `Failed to use '${token}' since it reads as an option, and no option is named so: ${instead}`,
+      );
+    }
+    if (!token.startsWith("-") || token === "-") continue;
+    const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+    if (flags.has(flag) && inline === undefined) index++; // its value may be -5 (refused by the flag itself)
+  }
+}
+
+/**
  * The checks of the words alone, before citty parses them: run from the CLI before citty's own check of
  * required arguments (whose "Missing required argument: --vm" hid the typo `--vn`), and again as a plugin.
  */
@@ -158,6 +181,7 @@ export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): P
   checkEncoding(rawArgs, args, flags);
   checkValues(rawArgs, flags);
   checkSwitches(rawArgs, args, flags);
+  checkNumberWords(rawArgs, args, flags);
 }
 
 const strictFlags: CittyPlugin = {
