@@ -73,3 +73,12 @@ describe("a word like -5", () => {
     expect(result.stderr).toContain("Failed to send -5 since there is no such file");
   });
 });
+
+describe("flags that contradict each other: refused naming both, not one of them ignored", () => {
+  for (const command of [["status"], ["guest", "recv", "--out", "-"], ["guest", "send", "f"]])
+    test(`${command.join(" ")} --socket with --connect`, async () => {
+      const result = await runCli([...command, "--socket", paths.socket, "--connect", "127.0.0.1:1"]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("Failed to use --socket and --connect together since each says");
+    });
+});

@@ -106,6 +106,15 @@ export function connectOptions(
   if (args.socket) options.socket = args.socket;
   if (args.region) options.region = args.region;
   if (args.connect) options.tcp = connectAddress(args.connect);
+  // Both say where the arbiter is: one was ignored without a word (--socket won).
+  if (args.socket && args.connect)
+    checkFlag(() => {
+      throw failure(
+        "InvalidArgument",
+        "use --socket and --connect together",
+        "each says where the arbiter is (--socket its Unix socket on the host, --connect its HOST:PORT as a guest reaches it): pass one of them",
+      );
+    });
   return withEnvironment(options);
 }
 
