@@ -82,3 +82,15 @@ describe("flags that contradict each other: refused naming both, not one of them
       expect(result.stderr).toContain("Failed to use --socket and --connect together since each says");
     });
 });
+
+describe("--quiet with --progress: refused, not --progress ignored", () => {
+  for (const command of [
+    ["guest", "recv", "--out", "-"],
+    ["guest", "send", "f"],
+  ])
+    test(`${command.join(" ")} --quiet with --progress`, async () => {
+      const result = await runCli([...command, "--socket", paths.socket, "-q", "--progress"]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("Failed to use --quiet and --progress together");
+    });
+});
