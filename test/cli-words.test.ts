@@ -94,3 +94,10 @@ describe("--quiet with --progress: refused, not --progress ignored", () => {
       expect(result.stderr).toContain("Failed to use --quiet and --progress together");
     });
 });
+
+test("bench --scale with fewer --allocations than --clients: a usage error (exit 2), before anything runs", async () => {
+  const result = await runCli(["bench", "--scale", "--clients", "10", "--allocations", "5"]);
+  expect(result.stderr).toContain("5 allocations cannot be spread over 10 clients");
+  expect(result.stderr).toContain("Run 'ivsh bench --help' to see the options.");
+  expect(result.exitCode).toBe(2);
+});

@@ -209,13 +209,16 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     typeof args[name] === "string"
       ? checkFlag(() => parseCount(args[name] as string, `--${name}`))
       : undefined;
-  const plan = scalePlan({
-    quick: args.quick === true,
-    clients: count("clients"),
-    allocations: count("allocations"),
-    seconds: count("seconds"),
-    rate: count("rate"),
-  });
+  // Flags that cannot go together (fewer --allocations than --clients) are a usage error, as a bad value is.
+  const plan = checkFlag(() =>
+    scalePlan({
+      quick: args.quick === true,
+      clients: count("clients"),
+      allocations: count("allocations"),
+      seconds: count("seconds"),
+      rate: count("rate"),
+    }),
+  );
   checkShmRoom("run the scale benchmark", scaleRegionBytes(plan), [
     ...(args.quick
       ? []
