@@ -1,8 +1,10 @@
 /** Words on the command line that citty would misread: a typo beside a required flag, a word like -5. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 beforeAll(() => {
@@ -101,3 +103,44 @@ test("bench --scale with fewer --allocations than --clients: a usage error (exit
   expect(result.stderr).toContain("Run 'ivsh bench --help' to see the options.");
   expect(result.exitCode).toBe(2);
 });
+
+/** As root every open succeeds: these run as nobody (setpriv). */
+const notRootOrNoSetpriv =
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a command as another user here";
+
+async function asNobody(args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const run = Bun.spawn(
+    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, ...args],
+    {
+      env: { ...process.env, HOME: "/tmp", NO_COLOR: "1" },
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  );
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+testUnless(
+  notRootOrNoSetpriv,
+  "a FILE or --out this user may not open: the error names the argument, as for any other refusal",
+  async () => {
+    const dir = join(paths.dir, "closed");
+    mkdirSync(dir);
+    chmodSync(paths.dir, 0o755);
+    chmodSync(dir, 0o755);
+    const secret = join(dir, "secret");
+    writeFileSync(secret, "x", { mode: 0o600 });
+    const socket = ["--socket", join(paths.dir, "none.sock")];
+    const send = await asNobody(["guest", "send", secret, ...socket]);
+    expect(send.stderr).toContain(
+      `this user may not open ${secret} (EACCES: its permissions, or its directory's, do not allow it) (FILE names`,
+    );
+    expect(send.exitCode).toBe(1);
+    const recv = await asNobody(["guest", "recv", "--out", join(dir, "copy"), ...socket]);
+    expect(recv.stderr).toContain(
+      "(EACCES: its permissions, or its directory's, do not allow it) (--out names",
+    );
+    expect(recv.exitCode).toBe(1);
+  },
+);
