@@ -144,3 +144,21 @@ testUnless(
     expect(recv.exitCode).toBe(1);
   },
 );
+
+describe("an empty path or address (--socket=): refused, not read as the default or as the current directory", () => {
+  for (const [args, flag] of [
+    [["status", "--socket="], "--socket"],
+    [["status", "--connect="], "--connect"],
+    [["guest", "send", "f", "--region="], "--region"],
+    [["guest", "recv", "--out", "-", "--socket", ""], "--socket"],
+    [["host", "--region="], "--region"],
+    [["host", "--socket="], "--socket"],
+    [["host", "--state="], "--state"],
+    [["bridge", "--vm", "a", "--socket="], "--socket"],
+  ] as const)
+    test(args.join(" "), async () => {
+      const result = await runCli([...args]);
+      expect(result.stderr).toContain(`Failed to use ${flag} '' since it is empty`);
+      expect(result.exitCode).toBe(2);
+    });
+});

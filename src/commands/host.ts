@@ -21,7 +21,15 @@ import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, isBlockSize, MAX_SLOT_COUNT, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
-import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import {
+  checkFlag,
+  durationWithin,
+  refuseEmpty,
+  regionArgs,
+  regionPath,
+  socketArgs,
+  socketPath,
+} from "./_args.ts";
 import { onStopSignals, receivedStopSignal } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -217,6 +225,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   // Absolute: recorded in the state, and told to clients (status, hello), whose next start or working
   // directory may be another.
   const region = resolve(regionPath(args));
+  refuseEmpty("--state", args.state, "the state FILE");
   const statePath = resolve(args.state ?? defaultStatePath(region));
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.
