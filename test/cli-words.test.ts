@@ -162,3 +162,41 @@ describe("an empty path or address (--socket=): refused, not read as the default
       expect(result.exitCode).toBe(2);
     });
 });
+
+describe("host --region naming a file or directory that is no region: said so, with no --size that cannot help", () => {
+  const data = () => {
+    const file = join(paths.dir, "data.bin");
+    writeFileSync(file, Buffer.alloc(3_000_000, 1));
+    return file;
+  };
+  const host = (region: string, ...extra: string[]) =>
+    runCli(["host", "--region", region, "--socket", paths.socket, "--state", paths.state, ...extra]);
+
+  test("an existing data file, no --size: named as a file of its size that no region has", async () => {
+    const file = data();
+    const result = await host(file);
+    expect(result.stderr).toContain(
+      `${file} is an existing 3000000-byte file, and no ivsh region is that size`,
+    );
+    expect(result.stderr).not.toContain("--size 4MiB");
+    expect(result.exitCode).not.toBe(0);
+    expect(Bun.file(file).size).toBe(3_000_000);
+  });
+
+  test("the same file with --size: not told to pass --size 3000000", async () => {
+    const file = data();
+    const result = await host(file, "--size", "4MiB");
+    expect(result.stderr).toContain(
+      "the file is already 2.86 MiB (no ivsh region is that size: name another --region",
+    );
+    expect(result.stderr).not.toContain("--size 3000000");
+    expect(result.exitCode).toBe(1);
+  });
+
+  test("a directory: said to be one, not laid out as a 4096-byte region", async () => {
+    const result = await host(paths.dir);
+    expect(result.stderr).toContain(`${paths.dir} since it is a directory (--region names a file`);
+    expect(result.stderr).not.toContain("4096-byte region");
+    expect(result.exitCode).toBe(1);
+  });
+});
