@@ -4,7 +4,7 @@ import "./commands/_hold-signals.ts";
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
-import { UsageError } from "./commands/_strict.ts";
+import { checkWords, UsageError } from "./commands/_strict.ts";
 import guest from "./commands/guest.ts";
 import { describeSystemError, IvshError } from "./errors.ts";
 /**
@@ -103,7 +103,8 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
 async function refuseFlagBeforeCommand(command: CommandDef, words: string[], path = ["ivsh"]): Promise<void> {
   const subCommands =
     typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
-  if (!subCommands) return;
+  // The command itself: its words are checked before citty, which reports a missing --vm before a typo.
+  if (!subCommands) return checkWords(command, words);
   // The command: the first word that names one (a flag's value, `--socket PATH`, may come before it).
   const at = words.findIndex((word) => !word.startsWith("-") && Object.hasOwn(subCommands, word));
   const firstWord = words.findIndex((word) => !word.startsWith("-"));

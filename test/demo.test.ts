@@ -4,7 +4,7 @@
  * behind, also when interrupted.
  */
 import { expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { CLI } from "./helpers/paths.ts";
 import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -109,3 +109,79 @@ testUnless(
     expect(exitCode).toBe(1);
   },
 );
+
+/**
+ * Ctrl-C while the demo generates its input file: it went on writing the whole file before it stopped
+ * (4 s at 6 GiB). Run with a 1 GiB file in a private /dev/shm (a mount namespace of its own); the file is
+ * watched through /proc/PID/root, and after the demo exits the namespace's shell lists what is left there.
+ */
+testUnless(
+  noPrivateShm,
+  "interrupted while it generates its file: stops writing at once, removes the partial file",
+  async () => {
+    const bytes = 1 << 30;
+    const script =
+      'mount -t tmpfs -o size=1200m tmpfs /dev/shm && { "$@" 2>&1; code=$?; echo "left: [$(ls -A /dev/shm)]"; exit $code; }';
+    const shell = Bun.spawn(
+      ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", "--size", "1GiB"],
+      { stdout: "pipe", stderr: "ignore", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    try {
+      const output = new Response(shell.stdout).text();
+      // The demo (the shell's child) and its input file, as seen from inside the namespace.
+      let input: string | undefined;
+      let demo = 0;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        demo =
+          Number(
+            Bun.spawnSync(["pgrep", "-P", String(shell.pid)])
+              .stdout.toString()
+              .trim(),
+          ) || 0;
+        const shm = `/proc/${demo}/root/dev/shm`;
+        const dir = demo ? readdirSafe(shm).find((name) => name.startsWith("ivsh-demo-")) : undefined;
+        if (dir && sizeOf(`${shm}/${dir}/input.bin`) >= 64 << 20) {
+          input = `${shm}/${dir}/input.bin`;
+          break;
+        }
+        await Bun.sleep(5);
+      }
+      expect(input, "the demo's input file never reached 64 MiB").toBeDefined();
+      process.kill(demo, "SIGINT");
+      const atSignal = sizeOf(input!);
+      let largest = atSignal;
+      while (shell.exitCode === null && Date.now() < deadline + 20_000) {
+        largest = Math.max(largest, sizeOf(input!));
+        await Bun.sleep(2);
+      }
+      const text = await output;
+      expect(await shell.exited, text).toBe(130);
+      expect(text).toContain("interrupted by SIGINT");
+      // One more piece (a MiB) may land after the signal; before, it wrote on to the full size.
+      expect(largest - atSignal, `grew from ${atSignal} to ${largest} of ${bytes} bytes`).toBeLessThan(
+        64 << 20,
+      );
+      expect(text).toContain("left: []");
+    } finally {
+      shell.kill("SIGKILL");
+    }
+  },
+  60_000,
+);
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

@@ -56,6 +56,16 @@ test("a --region that is too small to be a region (a wrong path) is refused, say
   );
 });
 
+test("a --region of another size holding no ivsh header (a wrong file) is refused, saying what to pass", async () => {
+  const wrong = `${first.dir}/some-file`;
+  await Bun.write(wrong, Buffer.alloc(8192, 7));
+  await expectRejection(
+    connect({ socket: first.socket, region: wrong }),
+    "RegionInvalid",
+    /Failed to use .*some-file with the arbiter at .* since it holds no ivsh header \(its first bytes are not the ivsh magic\) and is 8192 bytes, not the \d+-byte region that arbiter serves: pass the matching --region \(`ivsh status` names it; connect\(\{ region \}\)\)/,
+  );
+});
+
 /** A client given no region maps the default one when it exists: these tests need it absent. */
 const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
   ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`

@@ -64,7 +64,7 @@ Options:
                      connection on stdin/stdout, stderr to this script's (repeatable; e.g. a TCP
                      sink to compare with: --forward '7778=wc -c >/tmp/count')
   --qemu-arg ARG     append ARG to QEMU's command line (repeatable)
-  --dry-run          print the QEMU command line and exit 0
+  --dry-run          print the QEMU command line and exit 0 (installs, builds, probes nothing)
   -q, --quiet        print neither the QEMU command line nor the summary
   -h, --help         this help
 
@@ -134,12 +134,17 @@ shq() {
 q() { printf '%s' "${1//,/,,}"; }
 
 # ---- host tools ----
+# A dry run changes nothing: it installs nothing, builds no image, probes no KVM; it says what a run would do.
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
-  echo "launch.sh: installing qemu-system-x86 (apt-get install -y qemu-system-x86)" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86; } >&2 ||
-    die "could not install qemu-system-x86"
+  if [ "$DRY_RUN" = 1 ]; then
+    say "note: qemu-system-x86_64 is not installed: a run without --dry-run installs it (apt-get install qemu-system-x86)"
+  else
+    echo "launch.sh: installing qemu-system-x86 (apt-get install -y qemu-system-x86)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86; } >&2 ||
+      die "could not install qemu-system-x86"
+  fi
 fi
-QEMU=$(command -v qemu-system-x86_64)
+QEMU=$(command -v qemu-system-x86_64 || echo qemu-system-x86_64)
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 
 # ---- region ----
@@ -163,14 +168,19 @@ if [ -n "$SHARE" ]; then
 fi
 
 # ---- image ----
-if [ "$BUILD" = 1 ]; then
+if [ "$BUILD" = 1 ] && [ "$DRY_RUN" = 1 ]; then
+  say "note: a run without --dry-run first brings the image in $OUT up to date (scripts/qemu/build-image.sh)"
+elif [ "$BUILD" = 1 ]; then
   bflags=(--binary "$BINARY")
   [ "$QUIET" = 1 ] && bflags+=(--quiet)
   "$HERE/build-image.sh" "${bflags[@]}" >&2 || die "building the VM image failed (scripts/qemu/build-image.sh)"
 fi
 KERNEL="$OUT/vmlinuz"
 INITRD="$OUT/initramfs.cpio"
-[ -s "$KERNEL" ] && [ -s "$INITRD" ] || die "no VM image in $OUT: run scripts/qemu/build-image.sh"
+if [ ! -s "$KERNEL" ] || [ ! -s "$INITRD" ]; then
+  [ "$DRY_RUN" = 1 ] || die "no VM image in $OUT: run scripts/qemu/build-image.sh"
+  [ "$BUILD" = 1 ] || say "note: no VM image in $OUT: run scripts/qemu/build-image.sh"
+fi
 
 # ---- accelerator ----
 APPEND="console=ttyS0 quiet loglevel=0 panic=-1 i8042.noaux"
@@ -180,12 +190,17 @@ COMMON=(-nodefaults -no-user-config -display none -no-reboot -M q35 -kernel "$KE
 # shellcheck source=scripts/qemu/accel.sh
 . "$HERE/accel.sh"
 
-if [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
+if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
+  ACCEL=$(awk -v boot="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" '$1 == boot {print $2}' "$OUT/accel" 2>/dev/null || true)
+  [ -n "$ACCEL" ] || { ACCEL=tcg && say "note: showing tcg: a run without --dry-run probes KVM first (--accel auto)"; }
+elif [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
 
 # ---- one VM per name ----
-mkdir -p "$OUT/run"
-exec 7>"$OUT/run/$NAME.lock"
-flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+if [ "$DRY_RUN" = 0 ]; then
+  mkdir -p "$OUT/run"
+  exec 7>"$OUT/run/$NAME.lock"
+  flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+fi
 
 # ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
 tbase="${TMPDIR:-/tmp}"

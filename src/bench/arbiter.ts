@@ -25,6 +25,9 @@ export interface ArbiterSpec {
   readonly lease?: string;
 }
 
+/** A region's size when its spec gives none. */
+export const DEFAULT_REGION_BYTES = 64 * MiB;
+
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 /**
@@ -83,7 +86,7 @@ export class BenchArbiter {
       ...selfCommand(),
       "host",
       "--exit-with-parent",
-      ...["--region", region, "--size", String(spec.regionBytes ?? 64 * MiB)],
+      ...["--region", region, "--size", String(spec.regionBytes ?? DEFAULT_REGION_BYTES)],
       ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
       ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
     ];

@@ -115,7 +115,7 @@ export async function runScale(
 }
 
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
-function regionBytesFor(plan: ScalePlan): number {
+export function regionBytesFor(plan: ScalePlan): number {
   const blocks = plan.allocations + plan.clients * 8 + 1024;
   let bytes = 16 * MiB;
   while (bytes < blocks * BLOCK_BYTES * 1.1) bytes *= 2;

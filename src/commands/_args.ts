@@ -62,11 +62,24 @@ export const progressArgs = {
 } as const satisfies Record<string, ArgDef>;
 
 export function socketPath(args: { socket?: string | undefined }): string {
+  refuseEmpty("--socket", args.socket, "the arbiter's socket");
   return args.socket ?? process.env.IVSH_SOCKET ?? DEFAULT_SOCKET;
 }
 
 export function regionPath(args: { region?: string | undefined }): string {
+  refuseEmpty("--region", args.region, "the region file");
   return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
+}
+
+/**
+ * `--socket=` (or `--socket ""`): an empty path or address was read as "not given" (the default), or
+ * resolved to the current directory (host --region=, --state=), or reached the runtime (a TypeError).
+ */
+export function refuseEmpty(flag: string, value: string | undefined, what: string): void {
+  if (value === "")
+    throw new UsageError(
+      `Failed to use ${flag} '' since it is empty: name ${what}, or leave ${flag} out for the default`,
+    );
 }
 
 export const channelArgs = {
@@ -102,10 +115,22 @@ export function connectOptions(
   },
   name: string,
 ): ConnectOptions {
+  refuseEmpty("--socket", args.socket, "the arbiter's socket");
+  refuseEmpty("--region", args.region, "the region file");
+  refuseEmpty("--connect", args.connect, "the arbiter's HOST:PORT");
   const options: ConnectOptions = { name, sysfsRoot: args["sysfs-root"] ?? "/sys" };
   if (args.socket) options.socket = args.socket;
   if (args.region) options.region = args.region;
   if (args.connect) options.tcp = connectAddress(args.connect);
+  // Both say where the arbiter is: one was ignored without a word (--socket won).
+  if (args.socket && args.connect)
+    checkFlag(() => {
+      throw failure(
+        "InvalidArgument",
+        "use --socket and --connect together",
+        "each says where the arbiter is (--socket its Unix socket on the host, --connect its HOST:PORT as a guest reaches it): pass one of them",
+      );
+    });
   return withEnvironment(options);
 }
 

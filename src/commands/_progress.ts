@@ -29,6 +29,11 @@ export type ProgressMode = "terminal" | "plain" | "off";
 
 /** What --progress and --quiet ask for, given whether stderr is a terminal. */
 export function progressMode(flags: { progress?: boolean; quiet?: boolean }): ProgressMode {
+  // One turns progress off, the other on: --quiet won without a word.
+  if (flags.quiet && flags.progress)
+    throw new UsageError(
+      "Failed to use --quiet and --progress together since one turns progress off and the other on: pass one of them",
+    );
   const terminal = isTerminal(2);
   if (flags.quiet) return "off";
   if (terminal) return "terminal";

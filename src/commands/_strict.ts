@@ -139,22 +139,57 @@ function utf8Advice(named: string, hint: string | undefined): string {
   return "use a UTF-8 name";
 }
 
+/**
+ * A word like `-5` that is no flag's value: citty reads it as flags ("5"), which no command has, and ran
+ * the command without it (`ivsh host -5` started an arbiter; `guest send -5` said FILE was missing).
+ */
+function checkNumberWords(rawArgs: readonly string[], args: ArgsDef, flags: Map<string, string>): void {
+  for (let index = 0; index < rawArgs.length; index++) {
+    const token = rawArgs[index]!;
+    if (token === "--") return;
+    if (/^-\d/.test(token)) {
+      const positional = Object.entries(args).find(([, def]) => def.type === "positional");
+      const instead = positional
+        ? `a ${positional[0].toUpperCase()} named ${token} goes after -- (-- ${token}) or as ./${token}`
+        : "a value goes right after the flag it is for (--flag VALUE)";
+      throw new UsageError(
+        `Failed to use '${token}' since it reads as an option, and no option is named so: ${instead}`,
+      );
+    }
+    if (!token.startsWith("-") || token === "-") continue;
+    const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
+    if (flags.has(flag) && inline === undefined) index++; // its value may be -5 (refused by the flag itself)
+  }
+}
+
+/**
+ * The checks of the words alone, before citty parses them: run from the CLI before citty's own check of
+ * required arguments (whose "Missing required argument: --vm" hid the typo `--vn`), and again as a plugin.
+ */
+export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): Promise<void> {
+  // Only a strict command: bench-worker's roles read their own flags.
+  if (!(Array.isArray(cmd.plugins) && cmd.plugins.includes(strictFlags))) return;
+  const args = ((await (typeof cmd.args === "function" ? cmd.args() : cmd.args)) ?? {}) as ArgsDef;
+  const known = knownFlags(args);
+  for (const token of rawArgs) {
+    if (token === "--") break;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
+    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
+  }
+  const flags = valueFlags(args);
+  checkEncoding(rawArgs, args, flags);
+  checkValues(rawArgs, flags);
+  checkSwitches(rawArgs, args, flags);
+  checkNumberWords(rawArgs, args, flags);
+}
+
 const strictFlags: CittyPlugin = {
   name: "strict-flags",
   async setup(context) {
+    await checkWords(context.cmd, context.rawArgs);
     const args =
       (await (typeof context.cmd.args === "function" ? context.cmd.args() : context.cmd.args)) ?? {};
-    const known = knownFlags(args as ArgsDef);
-    for (const token of context.rawArgs) {
-      if (token === "--") break;
-      if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
-      const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-      if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
-    }
-    const flags = valueFlags(args as ArgsDef);
-    checkEncoding(context.rawArgs, args as ArgsDef, flags);
-    checkValues(context.rawArgs, flags);
-    checkSwitches(context.rawArgs, args as ArgsDef, flags);
     const positionals = Object.values(args as ArgsDef).filter((def) => def.type === "positional").length;
     const extra = context.args._.slice(positionals);
     if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'`);

@@ -2,15 +2,16 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
+import { DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
-import { benchPlan } from "../bench/plan.ts";
-import { runScale, scalePlan } from "../bench/scale.ts";
+import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
+import { runScale, scalePlan, regionBytesFor as scaleRegionBytes } from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
@@ -18,7 +19,7 @@ import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
-import { parseCount } from "../units.ts";
+import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
@@ -90,6 +91,10 @@ export default defineLeafCommand({
     checkDestinations(args);
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
+    const quickBytes = shmBytes(benchPlan({ quick: true, vm: plan.vm }));
+    checkShmRoom("run the benchmark", shmBytes(plan), [
+      ...(plan.quick ? [] : [{ bytes: quickBytes, advice: "run with --quick" }]),
+    ]);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (interruption) => {
@@ -204,13 +209,22 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     typeof args[name] === "string"
       ? checkFlag(() => parseCount(args[name] as string, `--${name}`))
       : undefined;
-  const plan = scalePlan({
-    quick: args.quick === true,
-    clients: count("clients"),
-    allocations: count("allocations"),
-    seconds: count("seconds"),
-    rate: count("rate"),
-  });
+  // Flags that cannot go together (fewer --allocations than --clients) are a usage error, as a bad value is.
+  const plan = checkFlag(() =>
+    scalePlan({
+      quick: args.quick === true,
+      clients: count("clients"),
+      allocations: count("allocations"),
+      seconds: count("seconds"),
+      rate: count("rate"),
+    }),
+  );
+  checkShmRoom("run the scale benchmark", scaleRegionBytes(plan), [
+    ...(args.quick
+      ? []
+      : [{ bytes: scaleRegionBytes(scalePlan({ quick: true })), advice: "run with --quick" }]),
+    { bytes: 0, advice: "pass fewer --allocations or --clients" },
+  ]);
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
   await whileInterruptible("run the scale benchmark", async (interruption) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
@@ -260,4 +274,32 @@ function interruptOnSignals(): Interruption & { signal: AbortSignal } {
     dispose: uninstall,
     signal: controller.signal,
   };
+}
+
+/** What the benchmark keeps in /dev/shm at once: its region, and with --vm the VMs' region beside it. */
+function shmBytes(plan: BenchPlan): number {
+  return regionBytesFor(plan) + (plan.vm ? DEFAULT_REGION_BYTES : 0);
+}
+
+/**
+ * /dev/shm must have room for the whole region up front (the arbiter refuses one its file system could
+ * not hold): checked before anything runs, advising what `ivsh bench` takes. The arbiter's own refusal,
+ * after the run had started, advised its --size, which bench does not take. `smaller` lists what else
+ * would need less, advised where it fits.
+ */
+function checkShmRoom(action: string, bytes: number, smaller: { bytes: number; advice: string }[]): void {
+  const { bavail, bsize } = statfsSync("/dev/shm");
+  const free = bavail * bsize;
+  if (bytes <= free) return;
+  const fits = smaller
+    .filter((option) => option.bytes <= free)
+    .map((option) =>
+      option.bytes > 0 ? `${option.advice} (its region needs ${formatBytes(option.bytes)})` : option.advice,
+    );
+  throw failure(
+    "NoSpace",
+    action,
+    `its region needs ${formatBytes(bytes)} in /dev/shm, which has only ${formatBytes(free)} free: ` +
+      `free space there (a container's /dev/shm is set by docker run --shm-size)${fits.map((text) => `, or ${text}`).join("")}`,
+  );
 }

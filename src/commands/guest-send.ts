@@ -93,6 +93,7 @@ export default defineLeafCommand({
       phase("send: started");
       const channel = channelName(args.channel);
       const ring = checkFlag(() => ringFlags(args));
+      const mode = progressMode(args);
       const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
       // The flags first (a bad --connect is a usage error), then the file.
       const connection = connectOptions(args, `send ${args.file}`);
@@ -104,7 +105,7 @@ export default defineLeafCommand({
         signal: options.signal,
       });
       phase("send: connected");
-      const progress = terminalProgress(`send ${args.file}`, progressMode(args));
+      const progress = terminalProgress(`send ${args.file}`, mode);
       const stopWatching = watchArbiter(client, connection, progress);
       try {
         const result = await sendStream(client, channel, source, options, progress);

@@ -11,7 +11,7 @@ import {
   DEFAULT_SLOTS,
   defaultStatePath,
 } from "../defaults.ts";
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { followParent } from "../host/parent.ts";
@@ -21,7 +21,15 @@ import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import { computeGeometry, isBlockSize, MAX_SLOT_COUNT, powerOfTwoAtLeast } from "../region/layout.ts";
 import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
-import { checkFlag, durationWithin, regionArgs, regionPath, socketArgs, socketPath } from "./_args.ts";
+import {
+  checkFlag,
+  durationWithin,
+  refuseEmpty,
+  regionArgs,
+  regionPath,
+  socketArgs,
+  socketPath,
+} from "./_args.ts";
 import { onStopSignals, receivedStopSignal } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -206,7 +214,9 @@ function givenFlags(rawArgs: readonly string[]): Set<string> {
 /** The region file's size if it exists and has one; a file that cannot be looked at is start-up's to report. */
 function existingSize(region: string): number | undefined {
   try {
-    return statSync(region, { throwIfNoEntry: false })?.size || undefined;
+    // A directory's size is no region's: the open says what it is.
+    const found = statSync(region, { throwIfNoEntry: false });
+    return found?.isFile() ? found.size || undefined : undefined;
   } catch {
     return undefined;
   }
@@ -216,6 +226,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   // Absolute: recorded in the state, and told to clients (status, hello), whose next start or working
   // directory may be another.
   const region = resolve(regionPath(args));
+  refuseEmpty("--state", args.state, "the state FILE");
   const statePath = resolve(args.state ?? defaultStatePath(region));
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.
@@ -232,12 +243,10 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     );
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
+  const fileSize =
+    recorded?.regionSize === undefined && !given.has("size") ? existingSize(region) : undefined;
   const regionSize = parseSize(
-    geometryFlag(
-      "size",
-      recorded?.regionSize ?? (given.has("size") ? undefined : existingSize(region)),
-      DEFAULT_REGION_SIZE,
-    ),
+    geometryFlag("size", recorded?.regionSize ?? fileSize, DEFAULT_REGION_SIZE),
     "--size",
   );
   const slotText = geometryFlag("slots", recorded?.slotCount, String(DEFAULT_SLOTS));
@@ -249,7 +258,17 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
       `it is more than ${MAX_SLOT_COUNT}, the most a region has (the default is ${DEFAULT_SLOTS})`,
     );
   // The layout's own checks, so a size or block size it refuses is a usage error before any file opens.
-  computeGeometry(regionSize, blockSize, slotCount);
+  try {
+    computeGeometry(regionSize, blockSize, slotCount);
+  } catch (error) {
+    // The size was the file's own: "pass --size N" would only meet "the file is already ..." next.
+    if (fileSize === undefined || !isIvshError(error, "InvalidArgument")) throw error;
+    throw failure(
+      "InvalidArgument",
+      `serve --region ${region}`,
+      `${region} is an existing ${fileSize}-byte file, and no ivsh region is that size: name the region's file, or remove this one if nothing uses it`,
+    );
+  }
   return {
     regionPath: region,
     regionSize,

@@ -203,7 +203,7 @@ function describeArbiter({
 
 /** The geometry the arbiter announced, after checking that the mapped region says the same. */
 export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint): Geometry {
-  const header = region.readHeader();
+  const header = headerOfServed(region, hello, endpoint);
   const announced: Geometry = {
     regionSize: hello.regionSize,
     blockSize: hello.blockSize,
@@ -228,6 +228,25 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
         `(${hello.regionSize} bytes, epoch ${hello.epoch}); pass the matching --region (connect({ region }))`,
     );
   return announced;
+}
+
+/**
+ * The region's header; a file of another size than the arbiter serves that holds none is another file,
+ * and the error says so and what to pass (it said only "holds no ivsh header"). One of the same size may
+ * be a header being put back: its error is left as it is, for settledGeometry to wait on.
+ */
+function headerOfServed(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint) {
+  try {
+    return region.readHeader();
+  } catch (error) {
+    if (!isIvshError(error, "RegionInvalid") || region.size === hello.regionSize) throw error;
+    throw failure(
+      "RegionInvalid",
+      `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
+      `${error.message.replace(/^Failed to .*? since /, "")} and is ${region.size} bytes, not the ` +
+        `${hello.regionSize}-byte region that arbiter serves: pass the matching --region (\`ivsh status\` names it; connect({ region }))`,
+    );
+  }
 }
 
 /**

@@ -379,7 +379,7 @@ export function createOrOpenRegionFile(
       throw failure(
         "RegionInvalid",
         `use ${path} as a ${size}-byte region`,
-        `the file is already ${formatBytes(existing)} (pass --size ${formatSizeFlag(existing)}, or remove the file if nothing uses it)`,
+        `the file is already ${formatBytes(existing)} (${existing % PAGE_SIZE === 0 ? `pass --size ${formatSizeFlag(existing)}` : "no ivsh region is that size: name another --region"}, or remove the file if nothing uses it)`,
       );
     checkRoomFor(fd, path, size);
     if (existing === 0) truncateFd(fd, size, path);

@@ -92,7 +92,10 @@ export function namedFailure(error: unknown, path: string, action: string, argum
   const reasons: Record<string, [ErrorCodeName, string]> = {
     ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
     EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],
-    EACCES: ["PermissionDenied", `this user may not open ${path} (EACCES)`],
+    EACCES: [
+      "PermissionDenied",
+      `this user may not open ${path} (EACCES: its permissions, or its directory's, do not allow it) (${argument})`,
+    ],
     // Root meets it too: an immutable or append-only file or directory (chattr +i / +a), or a security policy.
     EPERM: [
       "PermissionDenied",

@@ -2,7 +2,19 @@
  * launch.sh's checks that need no boot (--dry-run): what it tells the operator before the guest would
  * find out the hard way.
  */
-import { expect } from "bun:test";
+import { expect, test } from "bun:test";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { testWithTool } from "../helpers/tools.ts";
 import { LAUNCH, vmName } from "./vm.ts";
 
@@ -29,3 +41,36 @@ testWithTool(
     expect(found.stderr).not.toContain("note: the bridge command");
   },
 );
+
+test("--dry-run without QEMU installed changes nothing: no apt-get, no image build, no KVM probe", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-dry-"));
+  try {
+    // Every tool on the PATH but QEMU; apt-get only notes that it ran.
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    for (const from of ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
+      for (const name of existsSync(from) ? readdirSync(from) : [])
+        if (!name.startsWith("qemu-") && !existsSync(join(bin, name)))
+          symlinkSync(join(from, name), join(bin, name));
+    const ran = join(dir, "apt-get-ran");
+    for (const tool of ["apt-get", "apt"]) {
+      rmSync(join(bin, tool), { force: true });
+      writeFileSync(join(bin, tool), `#!/bin/sh\necho "$0 $*" >> ${ran}\nexit 1\n`, { mode: 0o755 });
+    }
+    const proc = Bun.spawn([LAUNCH, "--name", vmName("dry-noqemu"), "--region", "none", "--dry-run"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, PATH: bin, IVSH_ACCEL: "auto" },
+    });
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(existsSync(ran) ? readFileSync(ran, "utf8") : "").toBe("");
+    expect(code).toBe(0);
+    expect(stderr).toContain(
+      "note: qemu-system-x86_64 is not installed: a run without --dry-run installs it",
+    );
+    expect(stderr).toMatch(/^qemu-system-x86_64 -name /m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

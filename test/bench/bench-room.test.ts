@@ -1,0 +1,68 @@
+/**
+ * A /dev/shm too small for the benchmark's region: said before anything runs, with advice in the flags
+ * `ivsh bench` takes (the arbiter's own refusal advised "--size", which bench does not take). Runs in a
+ * private mount namespace with a small /dev/shm of its own, so the machine's is never filled.
+ */
+import { expect } from "bun:test";
+import { CLI } from "../helpers/paths.ts";
+import { testUnless } from "../helpers/tools.ts";
+
+const noPrivateShm =
+  Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"], {
+    stderr: "ignore",
+  }).exitCode === 0
+    ? undefined
+    : "cannot mount a private /dev/shm in a mount namespace (needs root and unshare)";
+
+/** `ivsh bench ARGS` with a /dev/shm of `size` (mount's size=); its exit code and stderr. */
+async function benchWithShm(size: string, args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const script = `mount -t tmpfs -o size=${size} tmpfs /dev/shm && exec "$@"`;
+  const run = Bun.spawn(
+    ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "bench", ...args],
+    {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    },
+  );
+  // Bounded: a benchmark that started measuring instead is killed, and the test fails.
+  const timer = setTimeout(() => run.kill("SIGKILL"), 30_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  return { exitCode, stderr };
+}
+
+testUnless(
+  noPrivateShm,
+  "the full benchmark where --quick's region fits: refused up front, advising --quick, not --size",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("300m", []);
+    expect(stderr).toContain(
+      "Failed to run the benchmark since its region needs 1.00 GiB in /dev/shm, which has only 300.0 MiB free",
+    );
+    expect(stderr).toContain("or run with --quick (its region needs 256.0 MiB)");
+    expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("warming up");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+testUnless(
+  noPrivateShm,
+  "--quick and --scale where even theirs does not fit: what to free, not --size",
+  async () => {
+    const quick = await benchWithShm("64m", ["--quick"]);
+    expect(quick.stderr).toContain("its region needs 256.0 MiB in /dev/shm, which has only 64.0 MiB free");
+    expect(quick.stderr).toContain("free space there");
+    expect(quick.stderr).not.toContain("--size");
+    expect(quick.exitCode).toBe(1);
+    const scale = await benchWithShm("64m", ["--scale"]);
+    expect(scale.stderr).toContain("Failed to run the scale benchmark since its region needs 512.0 MiB");
+    expect(scale.stderr).toContain("fewer --allocations or --clients");
+    expect(scale.stderr).not.toContain("--size");
+    expect(scale.exitCode).toBe(1);
+  },
+  80_000,
+);

@@ -1,0 +1,202 @@
+/** Words on the command line that citty would misread: a typo beside a required flag, a word like -5. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { runCli, spawnBun } from "./helpers/processes.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+beforeAll(() => {
+  paths = testPaths("cli-words");
+});
+afterAll(() => paths?.cleanup());
+
+/** Flags that keep a command that does start away from the defaults other runs use. */
+const privately = () => ["--socket", paths.socket, "--region", paths.region, "--state", paths.state];
+
+describe("an unknown flag is named even where a required argument is missing", () => {
+  for (const [args, unknown] of [
+    [["bridge", "--vn", "x"], "--vn"],
+    [["compact-state", "--stat", "x"], "--stat"],
+    [["guest", "send", "--chanel", "c"], "--chanel"],
+  ] as const)
+    test(args.join(" "), async () => {
+      const result = await runCli([...args]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`Unknown option ${unknown}`);
+      expect(result.stderr).not.toContain("Missing required");
+    });
+
+  test("a required argument really missing is still said", async () => {
+    const result = await runCli(["bridge"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Missing required argument: --vm");
+  });
+});
+
+describe("a word like -5", () => {
+  for (const [args, says] of [
+    [["host", "--slots", "-5"], "Failed to parse --slots '-5' since it is not a whole number of 1 or more"],
+    [
+      ["guest", "send", "--depth", "-5", "f"],
+      "Failed to parse --depth '-5' since it is not a whole number from 2",
+    ],
+    [["guest", "send", "--depth=-5", "f"], "Failed to parse --depth '-5'"],
+  ] as const)
+    test(`as a flag's value (${args.join(" ")}): the flag is named with what it takes`, async () => {
+      const result = await runCli([...args, "--socket", paths.socket]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+    });
+
+  test("alone, on a command without arguments (host -5): refused, no arbiter started", async () => {
+    // Before, the arbiter started: bounded, so that shows as a failure, not a hang.
+    const spawned = spawnBun([CLI, "host", "-5", ...privately()]);
+    const result = { exitCode: await spawned.exit(), stderr: await spawned.stderr };
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use '-5' since it reads as an option");
+    expect(result.stderr).toContain("a value goes right after the flag it is for");
+    expect(existsSync(paths.region)).toBe(false);
+    expect(existsSync(paths.socket)).toBe(false);
+  });
+
+  test("alone, where FILE goes (guest send -5): named, with how to send a file of that name", async () => {
+    const result = await runCli(["guest", "send", "-5", "--socket", paths.socket]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Failed to use '-5' since it reads as an option");
+    expect(result.stderr).toContain("a FILE named -5 goes after -- (-- -5) or as ./-5");
+    expect(result.stderr).not.toContain("Missing required positional argument");
+  });
+
+  test("after --, -5 is a FILE", async () => {
+    const result = await runCli(["guest", "send", "--socket", paths.socket, "--", "-5"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("Failed to send -5 since there is no such file");
+  });
+});
+
+describe("flags that contradict each other: refused naming both, not one of them ignored", () => {
+  for (const command of [["status"], ["guest", "recv", "--out", "-"], ["guest", "send", "f"]])
+    test(`${command.join(" ")} --socket with --connect`, async () => {
+      const result = await runCli([...command, "--socket", paths.socket, "--connect", "127.0.0.1:1"]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("Failed to use --socket and --connect together since each says");
+    });
+});
+
+describe("--quiet with --progress: refused, not --progress ignored", () => {
+  for (const command of [
+    ["guest", "recv", "--out", "-"],
+    ["guest", "send", "f"],
+  ])
+    test(`${command.join(" ")} --quiet with --progress`, async () => {
+      const result = await runCli([...command, "--socket", paths.socket, "-q", "--progress"]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("Failed to use --quiet and --progress together");
+    });
+});
+
+test("bench --scale with fewer --allocations than --clients: a usage error (exit 2), before anything runs", async () => {
+  const result = await runCli(["bench", "--scale", "--clients", "10", "--allocations", "5"]);
+  expect(result.stderr).toContain("5 allocations cannot be spread over 10 clients");
+  expect(result.stderr).toContain("Run 'ivsh bench --help' to see the options.");
+  expect(result.exitCode).toBe(2);
+});
+
+/** As root every open succeeds: these run as nobody (setpriv). */
+const notRootOrNoSetpriv =
+  process.getuid?.() === 0 ? toolMissing("setpriv") : "only root can run a command as another user here";
+
+async function asNobody(args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const run = Bun.spawn(
+    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, ...args],
+    {
+      env: { ...process.env, HOME: "/tmp", NO_COLOR: "1" },
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  );
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  return { exitCode, stderr };
+}
+
+testUnless(
+  notRootOrNoSetpriv,
+  "a FILE or --out this user may not open: the error names the argument, as for any other refusal",
+  async () => {
+    const dir = join(paths.dir, "closed");
+    mkdirSync(dir);
+    chmodSync(paths.dir, 0o755);
+    chmodSync(dir, 0o755);
+    const secret = join(dir, "secret");
+    writeFileSync(secret, "x", { mode: 0o600 });
+    const socket = ["--socket", join(paths.dir, "none.sock")];
+    const send = await asNobody(["guest", "send", secret, ...socket]);
+    expect(send.stderr).toContain(
+      `this user may not open ${secret} (EACCES: its permissions, or its directory's, do not allow it) (FILE names`,
+    );
+    expect(send.exitCode).toBe(1);
+    const recv = await asNobody(["guest", "recv", "--out", join(dir, "copy"), ...socket]);
+    expect(recv.stderr).toContain(
+      "(EACCES: its permissions, or its directory's, do not allow it) (--out names",
+    );
+    expect(recv.exitCode).toBe(1);
+  },
+);
+
+describe("an empty path or address (--socket=): refused, not read as the default or as the current directory", () => {
+  for (const [args, flag] of [
+    [["status", "--socket="], "--socket"],
+    [["status", "--connect="], "--connect"],
+    [["guest", "send", "f", "--region="], "--region"],
+    [["guest", "recv", "--out", "-", "--socket", ""], "--socket"],
+    [["host", "--region="], "--region"],
+    [["host", "--socket="], "--socket"],
+    [["host", "--state="], "--state"],
+    [["bridge", "--vm", "a", "--socket="], "--socket"],
+  ] as const)
+    test(args.join(" "), async () => {
+      const result = await runCli([...args]);
+      expect(result.stderr).toContain(`Failed to use ${flag} '' since it is empty`);
+      expect(result.exitCode).toBe(2);
+    });
+});
+
+describe("host --region naming a file or directory that is no region: said so, with no --size that cannot help", () => {
+  const data = () => {
+    const file = join(paths.dir, "data.bin");
+    writeFileSync(file, Buffer.alloc(3_000_000, 1));
+    return file;
+  };
+  const host = (region: string, ...extra: string[]) =>
+    runCli(["host", "--region", region, "--socket", paths.socket, "--state", paths.state, ...extra]);
+
+  test("an existing data file, no --size: named as a file of its size that no region has", async () => {
+    const file = data();
+    const result = await host(file);
+    expect(result.stderr).toContain(
+      `${file} is an existing 3000000-byte file, and no ivsh region is that size`,
+    );
+    expect(result.stderr).not.toContain("--size 4MiB");
+    expect(result.exitCode).not.toBe(0);
+    expect(Bun.file(file).size).toBe(3_000_000);
+  });
+
+  test("the same file with --size: not told to pass --size 3000000", async () => {
+    const file = data();
+    const result = await host(file, "--size", "4MiB");
+    expect(result.stderr).toContain(
+      "the file is already 2.86 MiB (no ivsh region is that size: name another --region",
+    );
+    expect(result.stderr).not.toContain("--size 3000000");
+    expect(result.exitCode).toBe(1);
+  });
+
+  test("a directory: said to be one, not laid out as a 4096-byte region", async () => {
+    const result = await host(paths.dir);
+    expect(result.stderr).toContain(`${paths.dir} since it is a directory (--region names a file`);
+    expect(result.stderr).not.toContain("4096-byte region");
+    expect(result.exitCode).toBe(1);
+  });
+});
