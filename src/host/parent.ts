@@ -25,8 +25,10 @@ export function followParent(): number | undefined {
   const named = process.env[PARENT_PID_ENV];
   // Not for this process's own children: they have another parent.
   delete process.env[PARENT_PID_ENV];
-  const expected = named === undefined || named === "" ? process.ppid : Number(named);
-  if (!Number.isSafeInteger(expected) || expected < 1)
+  // Without a name, the parent as this runs: 0 for pid 1 of a pid namespace, whose parent is outside it.
+  const given = named !== undefined && named !== "";
+  const expected = given ? Number(named) : process.ppid;
+  if (given && !(Number.isSafeInteger(expected) && expected >= 1))
     throw failure(
       "InvalidArgument",
       `use ${PARENT_PID_ENV}='${named}'`,
