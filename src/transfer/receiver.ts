@@ -205,7 +205,7 @@ export class ChannelReceiver {
       const wait = {
         slot,
         word: "head",
-        seen: this.tail,
+        seen: this.tail | 0, // as the Int32 word reads back (our u32 from 2^31 on is not)
         parkedFlag: "receiverParked",
         peer,
         check,
@@ -226,10 +226,9 @@ export class ChannelReceiver {
       throw failure("PeerGone", what, "the sender abandoned the transfer before its end");
     if (state !== ChannelState.streaming)
       throw this.corrupted(`the channel's state became ${state} while the sender streams`);
-    const tail = this.slot.load("tail");
+    const tail = this.slot.load("tail") >>> 0; // a u32 in an Int32 word: from 2^31 on it reads back negative
     // Our own counter: another value there would have the sender and us wait on each other for ever.
-    if (tail !== this.tail)
-      throw this.corrupted(`the tail counter holds ${tail >>> 0}, not our ${this.tail}`);
+    if (tail !== this.tail) throw this.corrupted(`the tail counter holds ${tail}, not our ${this.tail}`);
     const transfer = this.slot.load("transfer");
     if (transfer === this.transfer) return false;
     if (!this.sender.departure())

@@ -334,12 +334,12 @@ export class ChannelSender {
    * receiver and us wait on each other for ever.
    */
   private checkOwnHead(): boolean {
-    const head = this.slot.load("head");
+    const head = this.slot.load("head") >>> 0; // the Int32 word holds a u32: 2^31 on reads back negative
     if (head === this.head) return false;
     throw failure(
       "RegionCorrupted",
       `send on channel '${this.name}'`,
-      `the head counter holds ${head >>> 0}, not the ${this.head} we published: the region was overwritten`,
+      `the head counter holds ${head}, not the ${this.head} we published: the region was overwritten`,
     );
   }
 
