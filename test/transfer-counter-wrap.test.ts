@@ -71,3 +71,7 @@ test("a receiver waiting past 2^31 records parks and watches its sender: a sende
     receiver.proc.kill("SIGKILL");
   }
 });
+
+test("a stream wrapping past 2^32 records in a ring whose depth does not divide 2^32 stays bit-exact", () =>
+  // Depth 3: records 2^32 - 1 and 2^32 (0 again) took the same chunk, the second overwriting the first.
+  acrossCounter("past-2-32", 2 ** 32 - 4, 3, 12, 1000));

@@ -66,7 +66,7 @@ export class ChannelReceiver {
   readonly digest = new StreamDigest();
   /** Data records received. */
   records = 0;
-  private tail = 0;
+  private tail = 0; // records consumed, never wrapped (the slot's word holds it mod 2^32: Ring.chunk)
   private ended = false;
   private closing: Promise<void> | undefined;
 
@@ -205,7 +205,7 @@ export class ChannelReceiver {
       const wait = {
         slot,
         word: "head",
-        seen: this.tail | 0, // as the Int32 word reads back (our u32 from 2^31 on is not)
+        seen: this.tail | 0, // as the Int32 word reads back
         parkedFlag: "receiverParked",
         peer,
         check,
@@ -228,7 +228,8 @@ export class ChannelReceiver {
       throw this.corrupted(`the channel's state became ${state} while the sender streams`);
     const tail = this.slot.load("tail") >>> 0; // a u32 in an Int32 word: from 2^31 on it reads back negative
     // Our own counter: another value there would have the sender and us wait on each other for ever.
-    if (tail !== this.tail) throw this.corrupted(`the tail counter holds ${tail}, not our ${this.tail}`);
+    if (tail !== this.tail >>> 0)
+      throw this.corrupted(`the tail counter holds ${tail}, not our ${this.tail >>> 0}`);
     const transfer = this.slot.load("transfer");
     if (transfer === this.transfer) return false;
     if (!this.sender.departure())
@@ -323,7 +324,7 @@ export class ChannelReceiver {
   }
 
   private advance(): void {
-    this.tail = (this.tail + 1) >>> 0;
+    this.tail++;
     // Release: we are done reading the chunk before the sender may overwrite it.
     this.slot.store("tail", this.tail);
     wakeIfParked(this.slot, "tail", "senderParked");
