@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { livenessBoundMs } from "./helpers/processes.ts";
+import { testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
@@ -169,3 +170,38 @@ describe("transfer failures", () => {
     await expectRingsFreed();
   }, 60_000);
 });
+
+test("sender killed before its waiting receiver joins: the receiver says the sender died, not that the ring needs allocating", async () => {
+  // Its own arbiter: the receiver is stopped for a moment, well inside this lease.
+  const own = testPaths("xfail-unjoined");
+  const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "20s" });
+  const input = join(own.dir, "unjoined.in");
+  await randomFile(input, 8192);
+  const receiver = guest(own, ["recv", "--channel", "unjoined", "--out", outPath(own, "unjoined.out")]);
+  let sender: ReturnType<typeof guest> | undefined;
+  const ring = async (present: boolean) => {
+    const { report } = await fetchStatus({ unix: own.socket });
+    return report.segments.some((segment) => segment.name === "channel:unjoined:1") === present;
+  };
+  try {
+    // Waiting for a sender (the slot is there: it holds it), then stopped before it can join.
+    const slot = async () => (await fetchStatus({ unix: own.socket })).report.sync.length === 1;
+    await eventually(slot, 20_000, "the receiver waiting on the channel");
+    receiver.proc.kill("SIGSTOP");
+    sender = guest(own, ["send", input, "--channel", "unjoined"]);
+    await eventually(() => ring(true), 20_000, "the sender's ring published");
+    sender.proc.kill("SIGKILL");
+    await eventually(() => ring(false), 20_000, "the dead sender's ring freed");
+    receiver.proc.kill("SIGCONT");
+    expect(await receiver.exit()).toBe(1);
+    // Before: "Failed to open segment 'channel:unjoined:1' read since no segment has that name (allocate it first)".
+    expect(await receiver.stderr).toContain(
+      "Failed to receive on channel 'unjoined' since the sender died before we joined",
+    );
+  } finally {
+    receiver.proc.kill("SIGKILL");
+    sender?.proc.kill("SIGKILL");
+    await host.stop();
+    own.cleanup();
+  }
+}, 60_000);

@@ -7,7 +7,7 @@
  * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
  * read outside the ring.
  */
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import {
   ChannelState,
   confirmationOf,
@@ -95,12 +95,16 @@ export class ChannelReceiver {
       // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined). Not
       // claimed (CAS): late, that would take the flag the sender raised since to park on `tail`.
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
-      const ring = await openRing(client, slot, name, transfer);
+      // No such ring: its sender freed it (it gave up) or died with it before we could open it.
+      const ring = await openRing(client, slot, name, transfer).catch((error: unknown) => {
+        if (isIvshError(error, "NotFound")) return undefined;
+        throw error;
+      });
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
       // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
-      if (owner === 0)
+      if (owner === 0 || !ring)
         throw (
           (await slot.sessionLost()) ??
           failure(
