@@ -166,3 +166,12 @@ test("the verified copy takes FILE's name only if no file has it by then, withou
   expect(moveUnlessTaken(copy, free)).toBe(true);
   expect([existsSync(copy), readFileSync(free, "utf8")]).toEqual([false, "received"]);
 });
+
+test("recv --out a name too long to take '.ivsh-replaced' (but not '.partial') receives it, the leftover check aside", async () => {
+  // 245 bytes: FILE.partial (253) is a name the file system takes, FILE.ivsh-replaced (259) is not.
+  const out = outPath(suite.paths, "l".repeat(245));
+  const { codes, data, said } = await receiveInto("long-name", out);
+  // Before: "Failed to lstat FILE.ivsh-replaced since name too long (ENAMETOOLONG)", before anything.
+  expect({ codes, said }).toEqual({ codes: [0, 0], said: "" });
+  expect(sameBytes(readFileSync(out), data)).toBe(true);
+});

@@ -203,9 +203,18 @@ export function leftAside(target: string): string[] {
     return []; // the receive itself says what is wrong with the name
   }
   const found: string[] = [];
-  for (let attempt = 0; lstatSync(asideName(path, attempt), { throwIfNoEntry: false }); attempt++)
-    found.push(asideName(path, attempt));
+  for (let attempt = 0; named(asideName(path, attempt)); attempt++) found.push(asideName(path, attempt));
   return found;
+}
+
+/** Whether a file has the name `path`: none can if it is too long for its file system (ENAMETOOLONG). */
+function named(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch (error) {
+    if (errnoOf(error) === "ENAMETOOLONG") return false;
+    throw error;
+  }
 }
 
 /**
