@@ -175,3 +175,14 @@ test("recv --out a name too long to take '.ivsh-replaced' (but not '.partial') r
   expect({ codes, said }).toEqual({ codes: [0, 0], said: "" });
   expect(sameBytes(readFileSync(out), data)).toBe(true);
 });
+
+test("recv --force over a file whose FILE.ivsh-replaced name is too long: refused before anything is received", async () => {
+  const out = outPath(suite.paths, "r".repeat(245));
+  writeFileSync(out, "the old copy\n");
+  const receiver = guest(suite.paths, ["recv", "-q", "--channel", "long-force", "--out", out, "--force"]);
+  // Before: the whole stream was received, and only then was it refused keeping (its copy left in .partial).
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain(".ivsh-replaced, is too long for its file system (ENAMETOOLONG)");
+  expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+  expect(existsSync(`${out}.partial`)).toBe(false);
+});
