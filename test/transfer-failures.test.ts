@@ -1,7 +1,11 @@
 /** Transfers when something dies: the peer, or the arbiter. Every case uses real processes and kill -9. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -205,3 +209,24 @@ test("sender killed before its waiting receiver joins: the receiver says the sen
     own.cleanup();
   }
 }, 60_000);
+
+test("a sender gone just after its receiver opened the ring: the failed join lets go of the ring too", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["leaving sender", "joining receiver"].map((name) =>
+      connect({ socket: suite.socket, region: suite.region, name }),
+    ),
+  );
+  await ChannelSender.open(sending!, "gone-at-join", { chunkBytes: 65536, depth: 2 });
+  // The sender's client ends (its lock word let go) right after the receiver's open of the ring is answered.
+  const open = receiving!.open.bind(receiving);
+  receiving!.open = async (...args: Parameters<typeof open>) => {
+    const segment = await open(...args);
+    await sending!.close();
+    return segment;
+  };
+  await expectRejection(ChannelReceiver.open(receiving!, "gone-at-join"), "PeerGone", /before we joined/);
+  // Before: the receiver kept its grant on the dead sender's ring until its client closed.
+  const { report } = await fetchStatus({ unix: suite.socket });
+  expect(report.segments.map((segment) => segment.name)).toEqual([]);
+  await receiving!.close();
+});

@@ -104,7 +104,8 @@ export class ChannelReceiver {
       const { owner, died } = slot.holder("sender");
       // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
-      if (owner === 0 || !ring)
+      if (owner === 0 || !ring) {
+        if (ring) await ignoreLost(ring.segment.free()); // ours alone now: not kept until the client closes
         throw (
           (await slot.sessionLost()) ??
           failure(
@@ -113,6 +114,7 @@ export class ChannelReceiver {
             `the sender ${died ? "died" : "went away"} before we joined`,
           )
         );
+      }
       const sender = Peer.attached(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
