@@ -1,8 +1,13 @@
 /** Transfers when something dies: the peer, or the arbiter. Every case uses real processes and kill -9. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { livenessBoundMs } from "./helpers/processes.ts";
+import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
@@ -168,4 +173,60 @@ describe("transfer failures", () => {
     expect(report.epoch).toBe(2);
     await expectRingsFreed();
   }, 60_000);
+});
+
+test("sender killed before its waiting receiver joins: the receiver says the sender died, not that the ring needs allocating", async () => {
+  // Its own arbiter: the receiver is stopped for a moment, well inside this lease.
+  const own = testPaths("xfail-unjoined");
+  const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "20s" });
+  const input = join(own.dir, "unjoined.in");
+  await randomFile(input, 8192);
+  const receiver = guest(own, ["recv", "--channel", "unjoined", "--out", outPath(own, "unjoined.out")]);
+  let sender: ReturnType<typeof guest> | undefined;
+  const ring = async (present: boolean) => {
+    const { report } = await fetchStatus({ unix: own.socket });
+    return report.segments.some((segment) => segment.name === "channel:unjoined:1") === present;
+  };
+  try {
+    // Waiting for a sender (the slot is there: it holds it), then stopped before it can join.
+    const slot = async () => (await fetchStatus({ unix: own.socket })).report.sync.length === 1;
+    await eventually(slot, 20_000, "the receiver waiting on the channel");
+    receiver.proc.kill("SIGSTOP");
+    sender = guest(own, ["send", input, "--channel", "unjoined"]);
+    await eventually(() => ring(true), 20_000, "the sender's ring published");
+    sender.proc.kill("SIGKILL");
+    await eventually(() => ring(false), 20_000, "the dead sender's ring freed");
+    receiver.proc.kill("SIGCONT");
+    expect(await receiver.exit()).toBe(1);
+    // Before: "Failed to open segment 'channel:unjoined:1' read since no segment has that name (allocate it first)".
+    expect(await receiver.stderr).toContain(
+      "Failed to receive on channel 'unjoined' since the sender died before we joined",
+    );
+  } finally {
+    receiver.proc.kill("SIGKILL");
+    sender?.proc.kill("SIGKILL");
+    await host.stop();
+    own.cleanup();
+  }
+}, 60_000);
+
+test("a sender gone just after its receiver opened the ring: the failed join lets go of the ring too", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["leaving sender", "joining receiver"].map((name) =>
+      connect({ socket: suite.socket, region: suite.region, name }),
+    ),
+  );
+  await ChannelSender.open(sending!, "gone-at-join", { chunkBytes: 65536, depth: 2 });
+  // The sender's client ends (its lock word let go) right after the receiver's open of the ring is answered.
+  const open = receiving!.open.bind(receiving);
+  receiving!.open = async (...args: Parameters<typeof open>) => {
+    const segment = await open(...args);
+    await sending!.close();
+    return segment;
+  };
+  await expectRejection(ChannelReceiver.open(receiving!, "gone-at-join"), "PeerGone", /before we joined/);
+  // Before: the receiver kept its grant on the dead sender's ring until its client closed.
+  const { report } = await fetchStatus({ unix: suite.socket });
+  expect(report.segments.map((segment) => segment.name)).toEqual([]);
+  await receiving!.close();
 });

@@ -166,3 +166,23 @@ test("the verified copy takes FILE's name only if no file has it by then, withou
   expect(moveUnlessTaken(copy, free)).toBe(true);
   expect([existsSync(copy), readFileSync(free, "utf8")]).toEqual([false, "received"]);
 });
+
+test("recv --out a name too long to take '.ivsh-replaced' (but not '.partial') receives it, the leftover check aside", async () => {
+  // 245 bytes: FILE.partial (253) is a name the file system takes, FILE.ivsh-replaced (259) is not.
+  const out = outPath(suite.paths, "l".repeat(245));
+  const { codes, data, said } = await receiveInto("long-name", out);
+  // Before: "Failed to lstat FILE.ivsh-replaced since name too long (ENAMETOOLONG)", before anything.
+  expect({ codes, said }).toEqual({ codes: [0, 0], said: "" });
+  expect(sameBytes(readFileSync(out), data)).toBe(true);
+});
+
+test("recv --force over a file whose FILE.ivsh-replaced name is too long: refused before anything is received", async () => {
+  const out = outPath(suite.paths, "r".repeat(245));
+  writeFileSync(out, "the old copy\n");
+  const receiver = guest(suite.paths, ["recv", "-q", "--channel", "long-force", "--out", out, "--force"]);
+  // Before: the whole stream was received, and only then was it refused keeping (its copy left in .partial).
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain(".ivsh-replaced, is too long for its file system (ENAMETOOLONG)");
+  expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+  expect(existsSync(`${out}.partial`)).toBe(false);
+});

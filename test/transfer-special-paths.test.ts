@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd, isReady, POLLIN } from "../src/ffi/index.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, EXIT_BOUND_MS, exitOrKill, readUntil } from "./helpers/processes.ts";
+import { ArbiterProcess, EXIT_BOUND_MS, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
@@ -291,4 +294,35 @@ test("recv --out - | head -c 10: the bytes the reader's pipe took are counted, a
   expect(after).not.toBeNull();
   expect(Number(after?.[1])).toBeGreaterThanOrEqual(10);
   expect(stderr).toContain(`the ${after?.[1]} bytes written to stdout are an incomplete, unverified stream`);
+});
+
+test("recv --out - into a socket whose reader stalls still hears SIGINT: exit 130, the bytes out said to be incomplete", async () => {
+  const input = outPath(paths, "stalled-socket.in");
+  await randomFile(input, 16 << 20);
+  // As a socket-activated service or a program holding a socketpair runs it: stdout is a socket, never read.
+  const [mine, theirs] = streamSocketPair();
+  const receiver = tracked(
+    Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "stalled-socket", "--out", "-"], {
+      stdin: "ignore",
+      stdout: theirs,
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    }),
+  );
+  closeFd(theirs);
+  const stderr = new Response(receiver.stderr).text();
+  const sender = guest(paths, ["send", "-q", "--channel", "stalled-socket", input]);
+  try {
+    // The socket's buffer (a few hundred KiB) holds data: the receiver writes, and soon stalls on it.
+    await eventually(async () => isReady(mine, POLLIN, "the socket"), 20_000, "data on the socket");
+    await Bun.sleep(500);
+    receiver.kill("SIGINT");
+    // Before, its write(2) blocked the event loop: the SIGINT was never heard (nor were its heartbeats).
+    expect(await exitOrKill(receiver, EXIT_BOUND_MS)).toBe(130);
+    expect(await stderr).toMatch(/bytes written to stdout are an incomplete, unverified stream/);
+    expect(await sender.exit()).toBe(1);
+  } finally {
+    sender.proc.kill();
+    closeFd(mine);
+  }
 });

@@ -14,7 +14,7 @@ import {
   statSync,
   unlinkSync,
 } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
 import {
@@ -168,6 +168,13 @@ export function moveUnlessTaken(from: string, to: string): boolean {
  * the transfer, so it is refused before anything is received.
  */
 export function refuseUnreplaceable(path: string, target: string): void {
+  // Kept under a second name until the verdict (setAside): one too long to exist would be met at the end.
+  if (tooLong(asideName(path, 0)))
+    throw failure(
+      "InvalidArgument",
+      `replace ${target}`,
+      `the name the file it replaces is kept under until the new copy is verified, ${basename(path)}.ivsh-replaced, is too long for its file system (ENAMETOOLONG): remove ${path} first, or choose a shorter --out`,
+    );
   const uid = process.getuid?.();
   if (uid === undefined || uid === 0) return;
   const directory = dirname(path);
@@ -203,9 +210,24 @@ export function leftAside(target: string): string[] {
     return []; // the receive itself says what is wrong with the name
   }
   const found: string[] = [];
-  for (let attempt = 0; lstatSync(asideName(path, attempt), { throwIfNoEntry: false }); attempt++)
-    found.push(asideName(path, attempt));
+  for (let attempt = 0; named(asideName(path, attempt)); attempt++) found.push(asideName(path, attempt));
   return found;
+}
+
+/** Whether a file has the name `path`: none can if it is too long for its file system. */
+function named(path: string): boolean {
+  return !tooLong(path) && lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
+
+/** Whether `path` is too long for its file system to give a file (ENAMETOOLONG). */
+function tooLong(path: string): boolean {
+  try {
+    lstatSync(path, { throwIfNoEntry: false });
+    return false;
+  } catch (error) {
+    if (errnoOf(error) === "ENAMETOOLONG") return true;
+    throw error;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
  * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
  * read outside the ring.
  */
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
 import {
   ChannelState,
   confirmationOf,
@@ -66,7 +66,7 @@ export class ChannelReceiver {
   readonly digest = new StreamDigest();
   /** Data records received. */
   records = 0;
-  private tail = 0;
+  private tail = 0; // records consumed, never wrapped (the slot's word holds it mod 2^32: Ring.chunk)
   private ended = false;
   private closing: Promise<void> | undefined;
 
@@ -95,12 +95,17 @@ export class ChannelReceiver {
       // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined). Not
       // claimed (CAS): late, that would take the flag the sender raised since to park on `tail`.
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
-      const ring = await openRing(client, slot, name, transfer);
+      // No such ring: its sender freed it (it gave up) or died with it before we could open it.
+      const ring = await openRing(client, slot, name, transfer).catch((error: unknown) => {
+        if (isIvshError(error, "NotFound")) return undefined;
+        throw error;
+      });
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
       // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
-      if (owner === 0)
+      if (owner === 0 || !ring) {
+        if (ring) await ignoreLost(ring.segment.free()); // ours alone now: not kept until the client closes
         throw (
           (await slot.sessionLost()) ??
           failure(
@@ -109,6 +114,7 @@ export class ChannelReceiver {
             `the sender ${died ? "died" : "went away"} before we joined`,
           )
         );
+      }
       const sender = Peer.attached(slot, "sender", name, owner);
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
@@ -205,7 +211,7 @@ export class ChannelReceiver {
       const wait = {
         slot,
         word: "head",
-        seen: this.tail,
+        seen: this.tail | 0, // as the Int32 word reads back
         parkedFlag: "receiverParked",
         peer,
         check,
@@ -226,10 +232,10 @@ export class ChannelReceiver {
       throw failure("PeerGone", what, "the sender abandoned the transfer before its end");
     if (state !== ChannelState.streaming)
       throw this.corrupted(`the channel's state became ${state} while the sender streams`);
-    const tail = this.slot.load("tail");
+    const tail = this.slot.load("tail") >>> 0; // a u32 in an Int32 word: from 2^31 on it reads back negative
     // Our own counter: another value there would have the sender and us wait on each other for ever.
-    if (tail !== this.tail)
-      throw this.corrupted(`the tail counter holds ${tail >>> 0}, not our ${this.tail}`);
+    if (tail !== this.tail >>> 0)
+      throw this.corrupted(`the tail counter holds ${tail}, not our ${this.tail >>> 0}`);
     const transfer = this.slot.load("transfer");
     if (transfer === this.transfer) return false;
     if (!this.sender.departure())
@@ -324,7 +330,7 @@ export class ChannelReceiver {
   }
 
   private advance(): void {
-    this.tail = (this.tail + 1) >>> 0;
+    this.tail++;
     // Release: we are done reading the chunk before the sender may overwrite it.
     this.slot.store("tail", this.tail);
     wakeIfParked(this.slot, "tail", "senderParked");

@@ -73,7 +73,11 @@ export class Ring {
     return ringChunkOffset(depth) + depth * chunkBytes;
   }
 
-  /** The chunk of record `sequence` (counters wrap; the ring position is sequence mod depth). */
+  /**
+   * The chunk of record `sequence`, counted from the transfer's start without wrapping: the position is
+   * sequence mod depth. The u32 head and tail words wrap at 2^32, which not every depth divides (with
+   * depth 3, records 2^32 - 1 and 2^32 took one chunk, the second overwriting the first unread).
+   */
   chunk(sequence: number): Uint8Array {
     const position = sequence % this.depth;
     // One view per position, made once: a transfer asks for a chunk thousands of times a second.

@@ -41,7 +41,7 @@ export class ChannelSender {
   readonly digest = new StreamDigest();
   /** Data records published. */
   records = 0;
-  private head = 0;
+  private head = 0; // records published, never wrapped (the slot's word holds it mod 2^32: Ring.chunk)
   /** Bytes published in data records so far. */
   private streamOffset = 0;
   private finished = false;
@@ -334,12 +334,12 @@ export class ChannelSender {
    * receiver and us wait on each other for ever.
    */
   private checkOwnHead(): boolean {
-    const head = this.slot.load("head");
-    if (head === this.head) return false;
+    const head = this.slot.load("head") >>> 0; // the Int32 word holds a u32: 2^31 on reads back negative
+    if (head === this.head >>> 0) return false;
     throw failure(
       "RegionCorrupted",
       `send on channel '${this.name}'`,
-      `the head counter holds ${head >>> 0}, not the ${this.head} we published: the region was overwritten`,
+      `the head counter holds ${head}, not the ${this.head >>> 0} we published: the region was overwritten`,
     );
   }
 
@@ -410,7 +410,7 @@ export class ChannelSender {
     const at = this.ring.header(this.head);
     this.ring.headers.setUint32(at + RecordField.length, length, true);
     this.ring.headers.setUint32(at + RecordField.flags, flags, true);
-    this.head = (this.head + 1) >>> 0;
+    this.head++;
     // Release: the chunk and its header are written before the receiver can see the new head.
     this.slot.store("head", this.head);
     wakeIfParked(this.slot, "head", "receiverParked");

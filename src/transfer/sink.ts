@@ -67,11 +67,10 @@ export class Sink implements StreamKeeper {
     /** The name the kept copy takes: `target`, or the file it names if it is a symbolic link. */
     private readonly final = target,
   ) {
-    // A pipe is made non-blocking so a stalled reader costs us polls, not a blocked event loop.
-    if (type === "pipe") {
-      enlargePipe(fd, PIPE_BYTES);
-      this.savedFlags = setNonBlocking(fd, true, writing);
-    }
+    // A pipe or socket is made non-blocking so a stalled reader costs us polls, not a blocked event loop
+    // (in which neither Ctrl-C nor the heartbeats that keep our lease are heard).
+    if (type === "pipe") enlargePipe(fd, PIPE_BYTES);
+    if (type === "pipe" || type === "socket") this.savedFlags = setNonBlocking(fd, true, writing);
   }
 
   /**
@@ -185,12 +184,13 @@ export class Sink implements StreamKeeper {
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
-    if (this.type !== "pipe") {
+    if (this.type !== "pipe" && this.type !== "socket") {
       this.writeToFile(address, length);
       this.written += length;
       return;
     }
-    // Counted as it goes: what a pipe took of a chunk is out, even if its reader then leaves (`| head`).
+    // A pipe or socket: counted as it goes, for what it took of a chunk is out even if its reader then
+    // leaves (`| head`).
     let done = 0;
     while (done < length) {
       const wrote = this.writeToPipe(address + done, length - done);
