@@ -62,6 +62,10 @@ const ENVIRONMENT: [string, string][] = [
     "IVSH_PHASES",
     "1: guest send and recv print where their time went (ivsh phase MS LABEL lines on stderr).",
   ],
+  [
+    "IVSH_PARENT_PID",
+    "With ivsh host --exit-with-parent: the pid of the process that starts the arbiter directly; an arbiter whose parent is another process (that one already exited) stops at once, creating nothing.",
+  ],
   ["NO_COLOR", "Set: no colour, even on a terminal (off a terminal there is none anyway)."],
 ];
 
@@ -102,7 +106,7 @@ export async function manPage(): Promise<string> {
     ...EXIT_STATUS.map(([code, text]) => `.TP\n.B ${roff(code)}\n${roff(text)}`),
     ".SH FILES",
     `.TP\n.I /dev/shm/ivsh\n${roff("The region (host); REGION.state beside it is the arbiter's journal, REGION.wake its futex mailbox.")}`,
-    `.TP\n.I /tmp/ivsh.sock\n${roff("The arbiter's socket.")}`,
+    `.TP\n.I /tmp/ivsh.sock\n${roff("The arbiter's socket; SOCKET.handover beside it is the datagram socket through which ivsh bridge hands a guest's connection to the arbiter.")}`,
     ".SH SEE ALSO",
     roff("qemu-system-x86_64(1); the README and docs/ of the ivsh source."),
     "",

@@ -15,7 +15,10 @@ export const ErrorCode = {
   ProtocolState: 4,
   /** An argument out of range or inconsistent (zero size, bad mode, too-long name). */
   InvalidArgument: 5,
-  /** The region has no run of free blocks (or no free slot) large enough. */
+  /**
+   * No room: no run of free blocks (or no free slot) large enough, no client id left, or the arbiter's
+   * state journal, or the region's file system, is full.
+   */
   NoSpace: 6,
   /** A per-client or per-VM quota would be exceeded. */
   QuotaExceeded: 7,
@@ -49,7 +52,7 @@ export const ErrorCode = {
   PeerGone: 21,
   /** The end-to-end digest of a transfer does not match. */
   DigestMismatch: 22,
-  /** Another arbiter is already serving this socket. */
+  /** Another arbiter is already serving this socket, region or state journal. */
   ArbiterRunning: 23,
   /** The persisted state cannot be read or does not match the region. */
   StateInvalid: 24,

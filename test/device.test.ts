@@ -80,6 +80,21 @@ describe("IVSHMEM device discovery", () => {
     expectFailure(() => mappingProbe({ sysfsRoot, resource }), "InvalidArgument", /'resource2-wc'/);
   });
 
+  // connect() takes IVSH_REGION as an explicit region and measures nothing; mappingProbe() looked at its
+  // options alone, so it measured the device (and the CLI-less caller was told of a mapping not in use).
+  test("mappingProbe takes IVSH_REGION as connect() does: a region given so is not probed", () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const sysfsRoot = fakeSysfs(join(paths.dir, "sysfs"), paths.region);
+    const before = process.env.IVSH_REGION;
+    process.env.IVSH_REGION = paths.region;
+    try {
+      expect(mappingProbe({ sysfsRoot })).toBeUndefined();
+    } finally {
+      if (before === undefined) delete process.env.IVSH_REGION;
+      else process.env.IVSH_REGION = before;
+    }
+  });
+
   // A developer's trial: called as connect() is, with nothing, these threw bare TypeErrors (Node's
   // ERR_INVALID_ARG_TYPE for "paths[0]"; "undefined is not an object (evaluating 'options.region')").
   test("called without arguments they look in /sys (this host: no device) and take connect()'s defaults", () => {

@@ -78,3 +78,21 @@ test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async 
   const message = await readinessMessage(`@ivsh-test-notify-${process.pid}`, "abstract");
   expect(message).toContain("READY=1");
 });
+
+/**
+ * The compiled ivsh embeds its native helper, which Bun extracts to the temporary directory ($TMPDIR, else
+ * /tmp) to load it. ProtectSystem=strict mounts everything read-only but /dev, /proc, /sys and the paths
+ * let through, so under the unit /tmp was read-only and the arbiter ran without the helper: a fault in
+ * the region was Bun's crash report, not the explanation docs/layout.md section 8 promises (measured with
+ * /tmp a read-only, empty tmpfs: no .bun-*.so was extracted; with TMPDIR writable it was, and loaded).
+ */
+test("the unit leaves the arbiter a writable /tmp, where the compiled ivsh extracts its native helper", () => {
+  const settings = readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
+    .split("\n")
+    .filter((line) => /^\w+=/.test(line))
+    .map((line) => line.split("=", 2) as [string, string]);
+  const value = (key: string) => settings.findLast(([name]) => name === key)?.[1];
+  if (value("ProtectSystem") !== "strict") return;
+  const writable = (value("ReadWritePaths") ?? "").split(/\s+/);
+  expect(value("PrivateTmp") === "yes" || writable.includes("/tmp")).toBe(true);
+});

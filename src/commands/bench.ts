@@ -71,7 +71,7 @@ const benchArgs = {
   },
   "disk-dir": {
     type: "string",
-    description: "Where the 'mmapped file on disk' lives (must not be tmpfs)",
+    description: "Where the 'mmapped file on disk' lives (on tmpfs it measures RAM, and the results say so)",
     default: "/var/tmp",
     valueHint: "DIR",
   },

@@ -67,7 +67,7 @@ export class Client {
   words!: Int32Array;
   /** @internal How this client's mutex and condvar waiters park and are woken. */
   parker!: Parker;
-  /** Where waiters park, and if only in the arbiter, why: for `ivsh status` and bug reports. */
+  /** Where this client's waiters park, and if only in the arbiter, why: for its logs and bug reports. */
   parking = "";
   /** @internal Wakes that notifies under a lock owe, per slot, paid when the lock is released. */
   readonly owedWakes = new Map<number, number>();

@@ -157,11 +157,13 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
 
 /**
  * The measurement `connect()` makes (or made) to pick the device's mapping, or undefined when it makes
- * none: an explicit region or resource, or no device (a host process). Measured once per process.
+ * none: a region (the option, else IVSH_REGION) or resource given, or no device (a host process).
+ * Measured once per process.
  */
 export function mappingProbe(options: ConnectOptions = {}): MappingProbe | undefined {
   checkConnectOptions(options, "probe the mapping"); // as connect() takes them: none, or an object
-  if (options.region || options.resource) return undefined;
+  const { region, resource } = withEnvironment(options); // IVSH_REGION is a region given, as for connect()
+  if (region || resource) return undefined;
   const device = guestDevice(options);
   return device ? probeDevice(device) : undefined;
 }

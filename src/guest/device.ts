@@ -59,7 +59,10 @@ export function findIvshmemDevices(sysfsRoot = DEFAULT_SYSFS): IvshmemDevice[] {
   return devices;
 }
 
-/** The IVSHMEM device to use: the only one, or the one at `address`; under `sysfsRoot` (left out: /sys). */
+/**
+ * The IVSHMEM device to use: the first by PCI address (the one connect() maps), or the one at `address`;
+ * under `sysfsRoot` (left out: /sys).
+ */
 export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): IvshmemDevice {
   const devices = findIvshmemDevices(sysfsRoot);
   const chosen = address ? devices.find((device) => device.address === address) : devices[0];

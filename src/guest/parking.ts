@@ -352,7 +352,7 @@ function eventLoopTurn(): Promise<void> {
 /**
  * This kernel's wake mailbox for a client of the region at `source`, unless turned off (the option, else
  * IVSH_FUTEX=0) or impossible here (then every park uses the arbiter); and where its waiters park, said
- * for `ivsh status` and bug reports.
+ * for the client's logs and bug reports (`Client.parking`; the arbiter and `ivsh status` never see it).
  */
 export function openWakeMailbox(
   futexParking: boolean | undefined,

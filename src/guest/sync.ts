@@ -153,8 +153,8 @@ abstract class SlotObject {
   }
 
   /**
-   * Lets go, with no check first: a word that still names us is ours to clear whatever else happened (ids
-   * are never reused), and refusing would leave the lock held, e.g. after the arbiter went away for good.
+   * Lets go, even once the session is lost (a word naming us is ours to clear: ids are never reused); a lock
+   * this client does not hold is refused (NotHeld, or the lost session's error), as is a closed handle.
    */
   unlock(): void {
     if (this.client.isClosed) return; // its goodbye released the lock (owner-died for the next taker)
