@@ -14,6 +14,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { bindDatagramSocket } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -174,3 +176,32 @@ test("a region every user may read is warned about as readable, not as writable 
     `${at.region} is mode 0644: every user of this machine may read what is shared through it`,
   );
 });
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "a dead arbiter's hand-over socket another user owns in a sticky directory: named, not 'bad address (EFAULT)'",
+  async () => {
+    // /tmp's mode: anyone may create, only a file's owner may remove.
+    const sticky = join(paths.shmDir, "sticky");
+    mkdirSync(sticky);
+    chmodSync(paths.shmDir, 0o755);
+    chmodSync(sticky, 0o1777);
+    const socket = join(sticky, "arbiter.sock");
+    // Left by root's arbiter, which died: bound by nobody now, and connectable by all (nobody's probe).
+    const stale = `${socket}.handover`;
+    closeFd(bindDatagramSocket(stale));
+    chmodSync(stale, 0o777);
+    const { exitCode, stderr } = await runHost(
+      { region: join(sticky, "region"), socket, state: join(sticky, "state") },
+      [],
+      NOBODY,
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to listen on ${stale} since the dead arbiter's socket there belongs to root (uid 0), and this user, nobody (uid ${NOBODY}), may not remove it`,
+    );
+    expect(existsSync(stale)).toBe(true);
+    expect(existsSync(join(sticky, "region"))).toBe(false);
+  },
+);
