@@ -11,7 +11,7 @@ import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
 import { tracked } from "./helpers/reaper.ts";
 
@@ -127,3 +127,32 @@ test("a relayed guest that asks without reading does not grow its bridge without
   expect(grown).toBeLessThan(64);
   guest.socket.end();
 }, 120_000);
+
+test("a relaying bridge whose arbiter is stalled gives up on its identify, not outliving a guest that left", async () => {
+  process.kill(arbiter.pid, "SIGSTOP");
+  try {
+    const [mine, theirs] = streamSocketPair();
+    const bridge = tracked(
+      Bun.spawn([process.execPath, CLI, "bridge", "--vm", VM, "--socket", paths.socket], {
+        stdin: theirs,
+        stdout: theirs,
+        stderr: "pipe",
+        env: { ...process.env, IVSH_BRIDGE: "relay", NO_COLOR: "1" },
+      }),
+    );
+    closeFd(theirs);
+    // The guest gives up (its hello unanswered) and goes; a guest retrying starts a bridge per try.
+    closeFd(mine);
+    // Before, the bridge waited for the identify reply as long as the arbiter stalled, ~40 MiB each.
+    await eventually(
+      async () => bridge.exitCode !== null,
+      livenessBoundMs(5000),
+      "the bridge exiting while the arbiter is stopped",
+    );
+    expect(bridge.exitCode).toBe(1);
+    expect(await new Response(bridge.stderr).text()).toContain("did not answer");
+  } finally {
+    process.kill(arbiter.pid, "SIGCONT");
+  }
+  expect((await fetchStatus({ unix: paths.socket })).report).toBeDefined();
+}, 60_000);

@@ -11,13 +11,18 @@ import {
   mkdirSync,
   readFileSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { bindDatagramSocket } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
 import { socketAnswers } from "../src/host/listener.ts";
+import { asParentOfArbiter } from "../src/host/parent.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, EXIT_BOUND_MS, eventually } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 const NOBODY = 65534;
@@ -174,3 +179,78 @@ test("a region every user may read is warned about as readable, not as writable 
     `${at.region} is mode 0644: every user of this machine may read what is shared through it`,
   );
 });
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "a dead arbiter's hand-over socket another user owns in a sticky directory: named, not 'bad address (EFAULT)'",
+  async () => {
+    // /tmp's mode: anyone may create, only a file's owner may remove.
+    const sticky = join(paths.shmDir, "sticky");
+    mkdirSync(sticky);
+    chmodSync(paths.shmDir, 0o755);
+    chmodSync(sticky, 0o1777);
+    const socket = join(sticky, "arbiter.sock");
+    // Left by root's arbiter, which died: bound by nobody now, and connectable by all (nobody's probe).
+    const stale = `${socket}.handover`;
+    closeFd(bindDatagramSocket(stale));
+    chmodSync(stale, 0o777);
+    const { exitCode, stderr } = await runHost(
+      { region: join(sticky, "region"), socket, state: join(sticky, "state") },
+      [],
+      NOBODY,
+    );
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to listen on ${stale} since the dead arbiter's socket there belongs to root (uid 0), and this user, nobody (uid ${NOBODY}), may not remove it`,
+    );
+    expect(existsSync(stale)).toBe(true);
+    expect(existsSync(join(sticky, "region"))).toBe(false);
+  },
+);
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "another user's leftover private socket name in a sticky directory does not stop the start",
+  async () => {
+    const sticky = join(paths.shmDir, "sticky-leftover");
+    mkdirSync(sticky);
+    chmodSync(paths.shmDir, 0o755);
+    chmodSync(sticky, 0o1777);
+    const socket = join(sticky, "arbiter.sock");
+    // What root's start, killed between its bind and its link, left: bound by nobody, over a minute old.
+    const leftover = `${socket}.~0a1b2c`;
+    closeFd(bindDatagramSocket(leftover));
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(leftover, old, old);
+    const where = ["--region", join(sticky, "region"), "--socket", socket, "--state", join(sticky, "state")];
+    const host = tracked(
+      Bun.spawn(
+        [
+          "setpriv",
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "host",
+        ].concat(["--exit-with-parent", "--size", "1MiB", "--block-size", "64KiB", ...where]),
+        { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() } },
+      ),
+    );
+    try {
+      await eventually(
+        async () => host.exitCode !== null || (await socketAnswers(socket)),
+        EXIT_BOUND_MS,
+        "the arbiter serving or exiting",
+      );
+      const failed =
+        host.exitCode === null ? "" : `exit ${host.exitCode}: ${await new Response(host.stderr).text()}`;
+      expect(failed).toBe("");
+      expect(existsSync(leftover)).toBe(true); // not ours to remove, and in nobody's way
+    } finally {
+      host.kill("SIGTERM");
+      await host.exited;
+    }
+  },
+);

@@ -118,8 +118,12 @@ function message(payload: Uint8Array, control: Uint8Array | undefined, name?: Ui
   return { header, parts: [iov, payload, ...(control ? [control] : []), ...(name ? [name] : [])] };
 }
 
-/** Sends `payload` and a duplicate of `fd` as one datagram to the socket bound at `path`. */
-export function sendWithFd(path: string, payload: Uint8Array, fd: number): void {
+/**
+ * Sends `payload` and a duplicate of `fd` as one datagram to the socket bound at `path`. With `wait`
+ * false, a receiver whose queue is full (net.unix.max_dgram_qlen datagrams unread) is not waited for: the
+ * call throws EAGAIN at once instead of blocking for as long as the receiver reads nothing.
+ */
+export function sendWithFd(path: string, payload: Uint8Array, fd: number, wait = true): void {
   if (payload.byteLength === 0 || payload.byteLength > MAX_PASSED_PAYLOAD)
     throw new SystemCallError("sendmsg", `${path} (a ${payload.byteLength}-byte payload)`, 90 /* EMSGSIZE */);
   const control = new Uint8Array(CMSG_ONE_FD_BYTES);
@@ -131,7 +135,7 @@ export function sendWithFd(path: string, payload: Uint8Array, fd: number): void 
   const sender = datagramSocket(0, path);
   try {
     const { header, parts } = message(payload, control, socketAddress(path));
-    const sent = Number(net.sendmsg(sender, header, 0));
+    const sent = Number(net.sendmsg(sender, header, wait ? 0 : MSG_DONTWAIT));
     if (sent < 0) throw new SystemCallError("sendmsg", path, lastErrno());
     void parts;
   } finally {

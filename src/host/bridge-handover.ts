@@ -8,14 +8,17 @@
  */
 import { randomUUID } from "node:crypto";
 import { failure, isIvshError } from "../errors.ts";
+import { EAGAIN } from "../ffi/errno.ts";
 import { sendWithFd } from "../ffi/fd-passing.ts";
-import { fileStatus } from "../ffi/index.ts";
+import { fileStatus, SystemCallError } from "../ffi/index.ts";
 import { decodeError, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, handoverDatagram, messages } from "../protocol/messages.ts";
 import { handoverPath } from "./handover.ts";
 
 const HANDOVER_REQUEST_ID = 1;
 const ANSWER_TIMEOUT_MS = 5000;
+/** How often a bridge tries again to send its datagram to a full hand-over socket. */
+const SEND_RETRY_MS = 20;
 
 /** Why the connection on stdin/stdout cannot be handed over, or undefined if it can. */
 export function handoverObstacle(): string | undefined {
@@ -33,7 +36,7 @@ export function handoverObstacle(): string | undefined {
 export async function handOver(vm: string, socketPath: string): Promise<void> {
   const nonce = randomUUID();
   const datagram = encodeFrame(FrameKind.request, messages.handover.op, 0, handoverDatagram, { vm, nonce });
-  sendWithFd(handoverPath(socketPath), datagram, 0);
+  await sendWithin(handoverPath(socketPath), datagram, socketPath);
   const request = encodeFrame(
     FrameKind.request,
     messages.handover.op,
@@ -48,9 +51,34 @@ export async function handOver(vm: string, socketPath: string): Promise<void> {
 }
 
 /**
+ * Sends the datagram, waiting at most ANSWER_TIMEOUT_MS for room: an arbiter that reads nothing (stopped,
+ * overloaded) has a full queue, and a bridge blocked in sendmsg would wait as long as it stalls, one more
+ * such process for each try of a guest that reconnects meanwhile.
+ */
+async function sendWithin(path: string, datagram: Uint8Array, socketPath: string): Promise<void> {
+  const deadline = performance.now() + ANSWER_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return sendWithFd(path, datagram, 0, false);
+    } catch (error) {
+      if (!(error instanceof SystemCallError) || error.errno !== EAGAIN) throw error;
+    }
+    if (performance.now() >= deadline)
+      throw failure(
+        "Timeout",
+        `hand the guest connection to the arbiter at ${socketPath}`,
+        `its hand-over socket ${path} took nothing for ${ANSWER_TIMEOUT_MS} ms (its queue is full: the arbiter ` +
+          "is stopped or overloaded); the guest's connection is closed, not relayed, and the guest reconnects",
+      );
+    await Bun.sleep(SEND_RETRY_MS);
+  }
+}
+
+/**
  * Whether `error`, from handOver, leaves the connection with the arbiter: its request went unanswered in
  * time, but the datagram and the request are in its sockets, so an arbiter that was only slow adopts the
- * connection later. Relaying it as well would make two readers of one guest socket.
+ * connection later. Relaying it as well would make two readers of one guest socket. (Also when its
+ * datagram found no room in time: a relay would wait on the same stalled arbiter.)
  */
 export function leftWithArbiter(error: unknown): boolean {
   return isIvshError(error, "Timeout");

@@ -16,6 +16,8 @@ import { Outbox } from "../protocol/outbox.ts";
 const IDENTIFY_REQUEST_ID = 0;
 /** How long a bridge without an arbiter waits for the guest's hello, to answer it with the reason. */
 const FIRST_REQUEST_WAIT_MS = 2000;
+/** How long a relaying bridge waits for the answer to its identify (as a hand-over does for its answer). */
+const IDENTIFY_WAIT_MS = 5000;
 
 export interface BridgeStreams {
   input: ReadableStream<Uint8Array>;
@@ -68,7 +70,7 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
       vm,
     }),
   );
-  await Promise.race([identified.promise, closed.promise]);
+  await untilIdentified(vm, socketPath, socket, Promise.race([identified.promise, closed.promise]));
   if (!relaying)
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
   const reader: ChunkReader = streams.input.getReader();
@@ -83,6 +85,38 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   // The arbiter went away (killed, restarting): stop reading the guest, so that the bridge exits and the
   // guest sees its connection close and reconnects, instead of waiting on a connection to no one.
   await reader.cancel().catch(() => undefined);
+}
+
+/**
+ * Waits for the arbiter's answer to the identify, IDENTIFY_WAIT_MS at most, as a hand-over waits for its
+ * answer: a stalled arbiter (stopped, overloaded) would otherwise keep the bridge, ~40 MiB, for as long as
+ * it stalls, however long ago its guest gave up, one more for each try of a guest that reconnects.
+ */
+async function untilIdentified(
+  vm: string,
+  socketPath: string,
+  socket: Socket<undefined>,
+  answered: Promise<void>,
+) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      socket.terminate();
+      reject(
+        failure(
+          "Timeout",
+          `relay the guest connection of VM '${vm}' to the arbiter at ${socketPath}`,
+          `it did not answer the bridge's identify within ${IDENTIFY_WAIT_MS} ms (it is stopped or overloaded); ` +
+            "the guest's connection is closed, and the guest reconnects",
+        ),
+      );
+    }, IDENTIFY_WAIT_MS);
+  });
+  try {
+    await Promise.race([answered, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

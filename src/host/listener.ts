@@ -6,6 +6,7 @@
 import { accessSync, constants, lstatSync, readlinkSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SocketHandler } from "bun";
+import { userName } from "../accounts.ts";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { probeDatagramSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
@@ -149,7 +150,26 @@ export async function clearStaleSocket(path: string): Promise<void> {
       `${probeWords[probe] ?? `connecting to it failed (${probe})`}: another arbiter${arbiterListening(path)} may be serving it (stop it, or choose another --socket; remove the file yourself only if nothing listens there)`,
     );
   // The dead socket probed, not one another start put there meanwhile (which listenUnix then refuses).
-  removeIfStill(path, probed);
+  try {
+    removeIfStill(path, probed);
+  } catch (error) {
+    throw notOursToRemove(path, found.uid) ?? error;
+  }
+}
+
+/**
+ * Why a dead socket at `path` could not be removed, if it is another user's: a directory with the sticky
+ * bit (/tmp) lets only a file's owner remove it. (Bun's rmSync says EFAULT for that EPERM.)
+ */
+function notOursToRemove(path: string, owner: number): IvshError | undefined {
+  const me = process.geteuid?.() ?? owner;
+  if (owner === me) return undefined;
+  return failure(
+    "PermissionDenied",
+    `listen on ${path}`,
+    `the dead arbiter's socket there belongs to ${userName(owner)}, and this user, ${userName(me)}, may not ` +
+      `remove it from ${dirname(path)}: remove it as its owner or root, or choose another --socket`,
+  );
 }
 
 /** How long a socket that accepts is given to answer a hello: a live arbiter answers in milliseconds. */

@@ -39,7 +39,7 @@ const LEFTOVER_AGE_MS = 60_000;
  * Removes the private names (`SOCKET.~XXXXXX`) beside `socketPath` that a start killed between its bind
  * and its link left behind: sockets bound by nobody (not in /proc/net/unix) and made over a minute ago.
  * A name drawn again while its file is there is refused (EADDRINUSE), so none is bound meanwhile; where
- * /proc/net/unix cannot be read, nothing is removed.
+ * /proc/net/unix cannot be read, nothing is removed, nor is one this user may not remove.
  */
 export function removeLeftoverPrivateNames(socketPath: string): void {
   const [directory, prefix] = [dirname(socketPath), `${basename(socketPath)}${PRIVATE_MARK}`];
@@ -53,7 +53,12 @@ export function removeLeftoverPrivateNames(socketPath: string): void {
     const found = lstatSync(path, { throwIfNoEntry: false });
     if (!bound || bound.has(path) || !found?.isSocket() || Date.now() - found.mtimeMs < LEFTOVER_AGE_MS)
       continue;
-    rmSync(path, { force: true });
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // Another user's, in a sticky directory (/tmp): not this start's to remove, and its random name is
+      // in nobody's way.
+    }
   }
 }
 

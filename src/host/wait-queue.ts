@@ -18,8 +18,11 @@ export interface Waiter {
   requestId: number;
   /** The value the word held when the waiter parked: any other value means it should be awake. */
   expected: number;
-  /** Delivers the outcome to the client (a reply frame). Called exactly once. */
-  settle(outcome: number): void;
+  /**
+   * Delivers the outcome to the client (a reply frame). Called exactly once. False if it could not be
+   * delivered: the connection is closing, so a wake-up given to it would be lost to a live waiter.
+   */
+  settle(outcome: number): boolean;
 }
 
 interface Parked extends Waiter {
@@ -50,8 +53,7 @@ export class WaitQueue {
     if (!queue) return 0;
     for (const parked of queue) {
       if (woken >= count) break;
-      this.settle(parked, WaitOutcome.woken);
-      woken++;
+      if (this.settle(parked, WaitOutcome.woken)) woken++;
     }
     return woken;
   }
@@ -96,9 +98,9 @@ export class WaitQueue {
     return this.byKey.get(key)?.size ?? 0;
   }
 
-  private settle(parked: Parked, outcome: number): void {
+  private settle(parked: Parked, outcome: number): boolean {
     this.remove(parked);
-    parked.settle(outcome);
+    return parked.settle(outcome);
   }
 
   private remove(parked: Parked): void {
