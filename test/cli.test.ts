@@ -270,7 +270,7 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toContain("Run 'ivsh guest send --help' to see the options.");
     });
 
-  for (const vm of ["", "a b", "x".repeat(65)])
+  for (const vm of ["", "a b", "x".repeat(65), "host"])
     test(`bridge --vm '${vm.slice(0, 8)}': not a VM name, a usage error (exit 2) naming --vm`, async () => {
       const result = await runCli(["bridge", "--vm", vm, "--socket", `${suite.dir}/nobody.sock`]);
       expect(result.exitCode).toBe(2);

@@ -83,6 +83,12 @@ const cases: [string, () => Uint8Array[], ErrorCodeName, RegExp][] = [
     /not replies/,
   ],
   [
+    "identify as 'host', the name of the host's own processes",
+    () => [request("identify", { vm: "host" }, 1)],
+    "ProtocolState",
+    /'host' is not a VM name .*other than 'host'/,
+  ],
+  [
     "identify after hello",
     () => [hello(), request("identify", { vm: "evil" }, 2)],
     "ProtocolState",

@@ -5,7 +5,7 @@
 import type { Socket } from "bun";
 import { failure, IvshError } from "../errors.ts";
 import { encodeErrorFrame, encodeFrameTransient, FrameDecoder } from "../protocol/codec.ts";
-import { FrameKind, type MessageName, messages, type Reply } from "../protocol/messages.ts";
+import { FrameKind, HOST_VM, type MessageName, messages, type Reply } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 import { REPLY_CACHE_SIZE } from "./recorded-state.ts";
 
@@ -27,7 +27,7 @@ export class Connection {
   readonly outbox: Outbox;
   phase: ConnectionPhase = "greeting";
   /** VM identity, from a bridge's identify frame; host processes connecting directly are "host". */
-  vm = "host";
+  vm = HOST_VM;
   identified = false;
   clientId = 0;
   private shutdownWhenDrained = false;

@@ -148,10 +148,15 @@ export const messages = {
 export const handoverDatagram = { vm: "str", nonce: "str" } as const satisfies Schema;
 
 /** What a VM name may be (`identify`, a hand-over datagram), in the words refusals use: `isVmName` checks it. */
-export const VM_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-'";
+export const VM_NAME_RULE =
+  "1 to 64 letters, digits, '.', '_' or '-', other than 'host' (the name the host's own processes go by)";
+
+/** The VM name of every process that connects to the arbiter directly (hello's reply, `ivsh status`). */
+export const HOST_VM = "host";
 
 export function isVmName(vm: string): boolean {
-  return vm.length > 0 && vm.length <= 64 && /^[\w.-]+$/.test(vm);
+  // Not the host's: a guest under it would count against the host's quota and show as a host process.
+  return vm.length > 0 && vm.length <= 64 && /^[\w.-]+$/.test(vm) && vm !== HOST_VM;
 }
 
 /**
