@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
-import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
+import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
 import type { Released } from "./oplog.ts";
 import { modeConflict } from "./permissions.ts";
@@ -134,6 +134,13 @@ export class ArbiterState extends RecordedState {
   ): { object: SyncObject; created: boolean } {
     const what = `open ${kind} '${shown(name)}'`;
     checkName(name, what, false);
+    // A mutex named so would take a channel's slot name: every transfer on that channel was then refused.
+    if (kind !== "channel" && isChannelSlotName(name))
+      throw failure(
+        "InvalidArgument",
+        what,
+        `names beginning 'channel:' are the channels' of ivsh guest send and recv (name the ${kind} otherwise)`,
+      );
     let object = this.syncByName.get(name);
     if (object && object.kind !== kind)
       throw failure("InvalidArgument", what, `'${name}' is a ${object.kind}`);
