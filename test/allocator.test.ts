@@ -102,6 +102,31 @@ describe("arbiter state", () => {
     expect(state.allocate(b, 0, 2, "write", "").blockCount).toBe(2);
   });
 
+  test("clients that allocated and left leave no charge behind: the arbiter does not grow with each one", () => {
+    const { state } = makeState();
+    const charges = () => (state as unknown as { blocksByClient: Map<number, number> }).blocksByClient;
+    const keeper = state.openSession("keeper", 1, "host");
+    // Every `ivsh guest send` is such a client (its ring): before, each left an entry for ever, about
+    // 50 bytes of the arbiter's heap per transfer (25 MiB after 500 000).
+    for (let cycle = 0; cycle < 1000; cycle++) {
+      const client = state.openSession(`transfer ${cycle}`, 1, "host");
+      const segment = state.allocate(client, 0, 1, "write", cycle % 2 ? `ring ${cycle}` : "");
+      if (cycle % 2) state.open(keeper, segment.name, "read");
+      state.endSession(client.clientId);
+      if (cycle % 2) state.free(keeper, segment.id);
+    }
+    expect(charges().size).toBe(0);
+    expect(state.allocator.free).toBe(state.geometry.blockCount);
+    // A creator that left is charged while its segment lives, and only then.
+    const creator = state.openSession("creator", 1, "host");
+    const kept = state.allocate(creator, 0, 2, "write", "kept");
+    state.open(keeper, "kept", "read");
+    state.endSession(creator.clientId);
+    expect([...charges()]).toEqual([[creator.clientId, 2]]);
+    state.free(keeper, kept.id);
+    expect(charges().size).toBe(0);
+  });
+
   test("client ids are never reused, also after sessions end", () => {
     const { state } = makeState();
     const ids = [state.openSession("a", 1, "host").clientId];

@@ -256,8 +256,15 @@ export class RecordedState {
   }
 
   private addCharge(segment: Segment, blocks: number): void {
-    this.blocksByClient.set(segment.creator, this.blocksHeldBy(segment.creator) + blocks);
-    this.blocksByVm.set(segment.creatorVm, this.blocksHeldByVm(segment.creatorVm) + blocks);
+    // An entry at 0 is dropped: each client that ever allocated (every transfer's sender) left one for good.
+    const [clientBlocks, vmBlocks] = [
+      this.blocksHeldBy(segment.creator),
+      this.blocksHeldByVm(segment.creatorVm),
+    ];
+    if (clientBlocks + blocks === 0) this.blocksByClient.delete(segment.creator);
+    else this.blocksByClient.set(segment.creator, clientBlocks + blocks);
+    if (vmBlocks + blocks === 0) this.blocksByVm.delete(segment.creatorVm);
+    else this.blocksByVm.set(segment.creatorVm, vmBlocks + blocks);
     // Listed while charged, with or without sessions: status must show what its quota counts.
     this.vmClients(segment.creatorVm);
     this.forgetVmIfIdle(segment.creatorVm);
