@@ -242,19 +242,21 @@ export class ArbiterState extends RecordedState {
 
   private checkQuota(session: Session, blockCount: number, what: string): void {
     const { clientQuotaBlocks, vmQuotaBlocks } = this.limits;
+    // Charged to the creator while the segment lives, whoever holds it: "holds" was untrue once it freed its grant.
+    const needs = `it needs ${this.blocks(blockCount)}`;
     const clientBlocks = this.blocksHeldBy(session.clientId);
     if (clientQuotaBlocks > 0 && clientBlocks + blockCount > clientQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `client ${session.clientId} holds ${this.blocks(clientBlocks)} and its quota is ${this.blocks(clientQuotaBlocks)} (free a segment or raise --client-quota)`,
+        `${needs} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created that are still held (free one, or raise --client-quota)`,
       );
     const vmBlocks = this.blocksHeldByVm(session.vm);
     if (vmQuotaBlocks > 0 && vmBlocks + blockCount > vmQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `VM '${session.vm}' holds ${this.blocks(vmBlocks)} and its quota is ${this.blocks(vmQuotaBlocks)} (free a segment or raise --vm-quota)`,
+        `${needs} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created that are still held (free one, or raise --vm-quota)`,
       );
   }
 
