@@ -89,17 +89,62 @@ describe("arbiter state", () => {
     const b = state.openSession("b", 2, "vm1");
     const c = state.openSession("c", 3, "vm2");
     state.allocate(a, 0, 4, "write", "");
-    expectFailure(() => state.allocate(a, 0, 1, "write", ""), "QuotaExceeded", /quota is 4 .*--client-quota/);
+    expectFailure(
+      () => state.allocate(a, 0, 1, "write", ""),
+      "QuotaExceeded",
+      /of its quota of 4 .*--client-quota/,
+    );
     state.allocate(b, 0, 2, "write", "");
     expectFailure(
       () => state.allocate(b, 0, 1, "write", ""),
       "QuotaExceeded",
-      /VM 'vm1' holds 6 blocks \(.*\) and its quota is 6 blocks/,
+      /VM 'vm1' already has 6 blocks \(.*\) of its quota of 6 blocks/,
     );
     expect(state.allocate(c, 0, 4, "write", "").blockCount).toBe(4);
     const segment = [...a.grants.keys()][0]!;
     state.free(a, segment);
     expect(state.allocate(b, 0, 2, "write", "").blockCount).toBe(2);
+  });
+
+  test("a quota refusal says what the request needs and counts what the client created, not what it holds", () => {
+    const { state } = makeState({ clientQuotaBlocks: 8, vmQuotaBlocks: 0 });
+    const creator = state.openSession("creator", 1, "host");
+    const holder = state.openSession("holder", 2, "host");
+    const given = state.allocate(creator, 0, 1, "write", "given");
+    state.open(holder, "given", "read");
+    state.free(creator, given.id);
+    // Before: "client 1 holds 1 block (4.00 KiB) and its quota is 8 blocks (32.0 KiB)", for a request of 8
+    // blocks it did not name, from a client that held nothing.
+    expectFailure(
+      () => state.allocate(creator, 0, 8, "write", ""),
+      "QuotaExceeded",
+      /since it needs 8 blocks \(32\.0 KiB\) and client 1 already has 1 block \(4\.00 KiB\) of its quota of 8 blocks \(32\.0 KiB\) in segments it created that are still held \(free one, or raise --client-quota\)$/,
+    );
+  });
+
+  test("clients that allocated and left leave no charge behind: the arbiter does not grow with each one", () => {
+    const { state } = makeState();
+    const charges = () => (state as unknown as { blocksByClient: Map<number, number> }).blocksByClient;
+    const keeper = state.openSession("keeper", 1, "host");
+    // Every `ivsh guest send` is such a client (its ring): before, each left an entry for ever, about
+    // 50 bytes of the arbiter's heap per transfer (25 MiB after 500 000).
+    for (let cycle = 0; cycle < 1000; cycle++) {
+      const client = state.openSession(`transfer ${cycle}`, 1, "host");
+      const segment = state.allocate(client, 0, 1, "write", cycle % 2 ? `ring ${cycle}` : "");
+      if (cycle % 2) state.open(keeper, segment.name, "read");
+      state.endSession(client.clientId);
+      if (cycle % 2) state.free(keeper, segment.id);
+    }
+    expect(charges().size).toBe(0);
+    expect(state.allocator.free).toBe(state.geometry.blockCount);
+    // A creator that left is charged while its segment lives, and only then.
+    const creator = state.openSession("creator", 1, "host");
+    const kept = state.allocate(creator, 0, 2, "write", "kept");
+    state.open(keeper, "kept", "read");
+    state.endSession(creator.clientId);
+    expect([...charges()]).toEqual([[creator.clientId, 2]]);
+    state.free(keeper, kept.id);
+    expect(charges().size).toBe(0);
   });
 
   test("client ids are never reused, also after sessions end", () => {

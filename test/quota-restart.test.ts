@@ -20,7 +20,7 @@ test("a segment whose creator left still counts against its VM's quota after two
   await creator.close();
   const other = await connect(clientConfig(suite.paths, { name: "other" }));
   // Live: the host VM holds 3 of its 4 blocks (charged to the creator's VM, though the creator is gone).
-  await expectRejection(other.alloc(2 * 65536), "QuotaExceeded", /VM 'host' holds 3 blocks/);
+  await expectRejection(other.alloc(2 * 65536), "QuotaExceeded", /VM 'host' already has 3 blocks/);
   await other.close();
 
   // The first restart replays the journal (the creator's session is in it); the second one the snapshot
@@ -30,7 +30,7 @@ test("a segment whose creator left still counts against its VM's quota after two
     await suite.arbiter.restart();
   }
   const after = await connect(clientConfig(suite.paths, { name: "after" }));
-  await expectRejection(after.alloc(2 * 65536), "QuotaExceeded", /VM 'host' holds 3 blocks/);
+  await expectRejection(after.alloc(2 * 65536), "QuotaExceeded", /VM 'host' already has 3 blocks/);
   await after.close();
   await holder.close();
 });

@@ -149,7 +149,7 @@ describe("transfer edges", () => {
       sender.proc.stdin.end();
       expect(await sender.exit()).toBe(1);
       const stderr = await sender.stderr;
-      expect(stderr).toContain("its quota is");
+      expect(stderr).toContain("of its quota of");
       expect(stderr).toContain("or start the arbiter with a larger --client-quota");
       expect(stderr).not.toContain("--size");
     } finally {

@@ -36,7 +36,10 @@ export class RecordedState {
   /** Sharded, as 100 000 segments in one Map stalled every request behind its rehashes. */
   readonly segments = new CompactMap<number, Segment>(idShard);
   readonly syncObjects = new Map<number, SyncObject>();
-  /** Each VM's sessions, kept as sessions come and go so a status need not group them. */
+  /**
+   * Each VM's sessions, kept as sessions come and go so a status need not group them; also a VM with none
+   * left while blocks are charged to it (a segment its creator left to another VM's holder).
+   */
   readonly clientsByVm = new Map<string, Set<number>>();
   /** Replaced (not cleared) by `reload`, which starts over from nothing. */
   allocator: BlockAllocator;
@@ -212,7 +215,12 @@ export class RecordedState {
     this.sessionsByToken.delete(session.token);
     const clients = this.vmClients(session.vm);
     clients.delete(clientId);
-    if (clients.size === 0) this.clientsByVm.delete(session.vm);
+    this.forgetVmIfIdle(session.vm);
+  }
+
+  /** A VM leaves the status once it has neither sessions nor blocks charged to it. */
+  private forgetVmIfIdle(vm: string): void {
+    if (this.clientsByVm.get(vm)?.size === 0 && this.blocksHeldByVm(vm) === 0) this.clientsByVm.delete(vm);
   }
 
   private applySession(record: Extract<StateRecord, { t: "session" }>): void {
@@ -248,8 +256,18 @@ export class RecordedState {
   }
 
   private addCharge(segment: Segment, blocks: number): void {
-    this.blocksByClient.set(segment.creator, this.blocksHeldBy(segment.creator) + blocks);
-    this.blocksByVm.set(segment.creatorVm, this.blocksHeldByVm(segment.creatorVm) + blocks);
+    // An entry at 0 is dropped: each client that ever allocated (every transfer's sender) left one for good.
+    const [clientBlocks, vmBlocks] = [
+      this.blocksHeldBy(segment.creator),
+      this.blocksHeldByVm(segment.creatorVm),
+    ];
+    if (clientBlocks + blocks === 0) this.blocksByClient.delete(segment.creator);
+    else this.blocksByClient.set(segment.creator, clientBlocks + blocks);
+    if (vmBlocks + blocks === 0) this.blocksByVm.delete(segment.creatorVm);
+    else this.blocksByVm.set(segment.creatorVm, vmBlocks + blocks);
+    // Listed while charged, with or without sessions: status must show what its quota counts.
+    this.vmClients(segment.creatorVm);
+    this.forgetVmIfIdle(segment.creatorVm);
   }
 
   private applyGrant(segmentId: number, clientId: number, mode: AccessModeName): void {

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
-import { type Geometry, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
+import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
 import type { Released } from "./oplog.ts";
 import { modeConflict } from "./permissions.ts";
@@ -134,6 +134,13 @@ export class ArbiterState extends RecordedState {
   ): { object: SyncObject; created: boolean } {
     const what = `open ${kind} '${shown(name)}'`;
     checkName(name, what, false);
+    // A mutex named so would take a channel's slot name: every transfer on that channel was then refused.
+    if (kind !== "channel" && isChannelSlotName(name))
+      throw failure(
+        "InvalidArgument",
+        what,
+        `names beginning 'channel:' are the channels' of ivsh guest send and recv (name the ${kind} otherwise)`,
+      );
     let object = this.syncByName.get(name);
     if (object && object.kind !== kind)
       throw failure("InvalidArgument", what, `'${name}' is a ${object.kind}`);
@@ -235,19 +242,21 @@ export class ArbiterState extends RecordedState {
 
   private checkQuota(session: Session, blockCount: number, what: string): void {
     const { clientQuotaBlocks, vmQuotaBlocks } = this.limits;
+    // Charged to the creator while the segment lives, whoever holds it: "holds" was untrue once it freed its grant.
+    const needs = `it needs ${this.blocks(blockCount)}`;
     const clientBlocks = this.blocksHeldBy(session.clientId);
     if (clientQuotaBlocks > 0 && clientBlocks + blockCount > clientQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `client ${session.clientId} holds ${this.blocks(clientBlocks)} and its quota is ${this.blocks(clientQuotaBlocks)} (free a segment or raise --client-quota)`,
+        `${needs} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created that are still held (free one, or raise --client-quota)`,
       );
     const vmBlocks = this.blocksHeldByVm(session.vm);
     if (vmQuotaBlocks > 0 && vmBlocks + blockCount > vmQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `VM '${session.vm}' holds ${this.blocks(vmBlocks)} and its quota is ${this.blocks(vmQuotaBlocks)} (free a segment or raise --vm-quota)`,
+        `${needs} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created that are still held (free one, or raise --vm-quota)`,
       );
   }
 

@@ -89,7 +89,10 @@ export interface StatusReport {
   /** `holders` lists at most `limit` of the segment's `holderCount` holders. */
   segments: (SegmentFields & { holderCount: number; holders: { clientId: number; mode: string }[] })[];
   clients: StatusClient[];
-  /** Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated. */
+  /**
+   * Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated (a
+   * segment counts against its creator's VM while it lives, so a VM with no clients left may be listed).
+   */
   vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
   /** `holders` lists at most `limit` of the object's `holderCount` holders (absent from older arbiters). */
   sync: {

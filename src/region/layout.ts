@@ -205,6 +205,11 @@ export function ringSegmentName(name: string, transfer: number): string {
   return `${CHANNEL_PREFIX}${name}:${transfer}`;
 }
 
+/** Whether `name` is in the channels' part of the arbiter's names (no mutex or condvar may take it). */
+export function isChannelSlotName(name: string): boolean {
+  return name.startsWith(CHANNEL_PREFIX);
+}
+
 /** The channel's own name, from its slot's name. */
 export function channelOfSlotName(slotName: string): string {
   return slotName.startsWith(CHANNEL_PREFIX) ? slotName.slice(CHANNEL_PREFIX.length) : slotName;
