@@ -193,6 +193,20 @@ describe("host --region naming a file or directory that is no region: said so, w
     expect(result.exitCode).toBe(1);
   });
 
+  test("a region file of a region's size with a --block-size or --slots it cannot take: those are named", async () => {
+    const file = join(paths.dir, "small.region");
+    writeFileSync(file, Buffer.alloc(1024 * 1024));
+    for (const [extra, says] of [
+      [["--block-size", "2MiB"], "or a --block-size of at most 956KiB"],
+      [["--slots", "100000"], "or pass fewer --slots"],
+    ] as const) {
+      const result = await host(file, ...extra);
+      expect(result.stderr).toContain(says);
+      expect(result.stderr).not.toContain("no ivsh region is that size");
+      expect(result.exitCode).toBe(2);
+    }
+  });
+
   test("a directory: said to be one, not laid out as a 4096-byte region", async () => {
     const result = await host(paths.dir);
     expect(result.stderr).toContain(`${paths.dir} since it is a directory (--region names a file`);
