@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { regionPath, socketPath } from "../src/commands/_args.ts";
+import { DEFAULT_REGION, DEFAULT_SOCKET } from "../src/defaults.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -144,6 +146,27 @@ testUnless(
     expect(recv.exitCode).toBe(1);
   },
 );
+
+// host and bridge took IVSH_SOCKET= as the socket '' (a raw 'Failed to link .~XXXXXX', a TypeError) and
+// IVSH_REGION= as the current directory, where every client takes an empty variable for an unset one.
+test("an empty IVSH_SOCKET or IVSH_REGION is an unset one for host and bridge, as for the clients", () => {
+  const saved = { socket: process.env.IVSH_SOCKET, region: process.env.IVSH_REGION };
+  process.env.IVSH_SOCKET = "";
+  process.env.IVSH_REGION = "";
+  try {
+    expect({ socket: socketPath({}), region: regionPath({}) }).toEqual({
+      socket: DEFAULT_SOCKET,
+      region: DEFAULT_REGION,
+    });
+  } finally {
+    for (const [key, value] of [
+      ["IVSH_SOCKET", saved.socket],
+      ["IVSH_REGION", saved.region],
+    ] as const)
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+});
 
 describe("an empty path or address (--socket=): refused, not read as the default or as the current directory", () => {
   for (const [args, flag] of [
