@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { regionPath, socketPath } from "../src/commands/_args.ts";
+import { DEFAULT_REGION, DEFAULT_SOCKET } from "../src/defaults.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -145,6 +147,27 @@ testUnless(
   },
 );
 
+// host and bridge took IVSH_SOCKET= as the socket '' (a raw 'Failed to link .~XXXXXX', a TypeError) and
+// IVSH_REGION= as the current directory, where every client takes an empty variable for an unset one.
+test("an empty IVSH_SOCKET or IVSH_REGION is an unset one for host and bridge, as for the clients", () => {
+  const saved = { socket: process.env.IVSH_SOCKET, region: process.env.IVSH_REGION };
+  process.env.IVSH_SOCKET = "";
+  process.env.IVSH_REGION = "";
+  try {
+    expect({ socket: socketPath({}), region: regionPath({}) }).toEqual({
+      socket: DEFAULT_SOCKET,
+      region: DEFAULT_REGION,
+    });
+  } finally {
+    for (const [key, value] of [
+      ["IVSH_SOCKET", saved.socket],
+      ["IVSH_REGION", saved.region],
+    ] as const)
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+});
+
 describe("an empty path or address (--socket=): refused, not read as the default or as the current directory", () => {
   for (const [args, flag] of [
     [["status", "--socket="], "--socket"],
@@ -191,6 +214,20 @@ describe("host --region naming a file or directory that is no region: said so, w
     );
     expect(result.stderr).not.toContain("--size 3000000");
     expect(result.exitCode).toBe(1);
+  });
+
+  test("a region file of a region's size with a --block-size or --slots it cannot take: those are named", async () => {
+    const file = join(paths.dir, "small.region");
+    writeFileSync(file, Buffer.alloc(1024 * 1024));
+    for (const [extra, says] of [
+      [["--block-size", "2MiB"], "or a --block-size of at most 956KiB"],
+      [["--slots", "100000"], "or pass fewer --slots"],
+    ] as const) {
+      const result = await host(file, ...extra);
+      expect(result.stderr).toContain(says);
+      expect(result.stderr).not.toContain("no ivsh region is that size");
+      expect(result.exitCode).toBe(2);
+    }
   });
 
   test("a directory: said to be one, not laid out as a 4096-byte region", async () => {

@@ -186,3 +186,17 @@ test("recv --force over a file whose FILE.ivsh-replaced name is too long: refuse
   expect(readFileSync(out, "utf8")).toBe("the old copy\n");
   expect(existsSync(`${out}.partial`)).toBe(false);
 });
+
+test("recv --force where FILE.ivsh-replaced is taken and the next aside name is too long: refused before anything", async () => {
+  // 240 bytes: FILE.ivsh-replaced (254) is a name the file system takes, FILE.ivsh-replaced.1 (256) is not.
+  const out = outPath(suite.paths, "t".repeat(240));
+  writeFileSync(out, "the old copy\n");
+  writeFileSync(`${out}.ivsh-replaced`, "a killed receive's\n");
+  const receiver = guest(suite.paths, ["recv", "-q", "--channel", "long-taken", "--out", out, "--force"]);
+  // Before: the whole stream was received (a sender is waited for), and only then refused keeping.
+  expect(await receiver.exit()).toBe(1);
+  expect(await receiver.stderr).toContain(".ivsh-replaced.1, is too long for its file system (ENAMETOOLONG)");
+  expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+  expect(readFileSync(`${out}.ivsh-replaced`, "utf8")).toBe("a killed receive's\n");
+  expect(existsSync(`${out}.partial`)).toBe(false);
+});

@@ -63,12 +63,13 @@ export const progressArgs = {
 
 export function socketPath(args: { socket?: string | undefined }): string {
   refuseEmpty("--socket", args.socket, "the arbiter's socket");
-  return args.socket ?? process.env.IVSH_SOCKET ?? DEFAULT_SOCKET;
+  // An empty variable is an unset one, as for the clients (withEnvironment): "" is no socket's name.
+  return args.socket ?? (process.env.IVSH_SOCKET || DEFAULT_SOCKET);
 }
 
 export function regionPath(args: { region?: string | undefined }): string {
   refuseEmpty("--region", args.region, "the region file");
-  return args.region ?? process.env.IVSH_REGION ?? DEFAULT_REGION;
+  return args.region ?? (process.env.IVSH_REGION || DEFAULT_REGION);
 }
 
 /**

@@ -19,7 +19,13 @@ import { startArbiter } from "../host/start.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
-import { computeGeometry, isBlockSize, MAX_SLOT_COUNT, powerOfTwoAtLeast } from "../region/layout.ts";
+import {
+  computeGeometry,
+  isBlockSize,
+  MAX_SLOT_COUNT,
+  PAGE_SIZE,
+  powerOfTwoAtLeast,
+} from "../region/layout.ts";
 import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
 import {
   checkFlag,
@@ -211,6 +217,16 @@ function givenFlags(rawArgs: readonly string[]): Set<string> {
   );
 }
 
+/** Whether some block size and slot count lay out a region of `bytes`. */
+function someRegionIs(bytes: number): boolean {
+  try {
+    computeGeometry(bytes, PAGE_SIZE, 1);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The region file's size if it exists and has one; a file that cannot be looked at is start-up's to report. */
 function existingSize(region: string): number | undefined {
   try {
@@ -261,8 +277,10 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   try {
     computeGeometry(regionSize, blockSize, slotCount);
   } catch (error) {
-    // The size was the file's own: "pass --size N" would only meet "the file is already ..." next.
-    if (fileSize === undefined || !isIvshError(error, "InvalidArgument")) throw error;
+    // The size was the file's own and no region's: "pass --size N" would only meet "the file is already ...".
+    // A size some region has is kept, and the error names the --block-size or --slots it cannot take.
+    if (fileSize === undefined || !isIvshError(error, "InvalidArgument") || someRegionIs(fileSize))
+      throw error;
     throw failure(
       "InvalidArgument",
       `serve --region ${region}`,

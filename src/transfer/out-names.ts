@@ -168,12 +168,15 @@ export function moveUnlessTaken(from: string, to: string): boolean {
  * the transfer, so it is refused before anything is received.
  */
 export function refuseUnreplaceable(path: string, target: string): void {
-  // Kept under a second name until the verdict (setAside): one too long to exist would be met at the end.
-  if (tooLong(asideName(path, 0)))
+  // Kept under a second name until the verdict (setAside: the first one free): one too long to exist would
+  // be met at the end.
+  let attempt = 0;
+  while (named(asideName(path, attempt))) attempt++;
+  if (tooLong(asideName(path, attempt)))
     throw failure(
       "InvalidArgument",
       `replace ${target}`,
-      `the name the file it replaces is kept under until the new copy is verified, ${basename(path)}.ivsh-replaced, is too long for its file system (ENAMETOOLONG): remove ${path} first, or choose a shorter --out`,
+      `the name the file it replaces is kept under until the new copy is verified, ${basename(asideName(path, attempt))}, is too long for its file system (ENAMETOOLONG): remove ${path} first, or choose a shorter --out`,
     );
   const uid = process.getuid?.();
   if (uid === undefined || uid === 0) return;
