@@ -86,13 +86,17 @@ test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async 
  * the region was Bun's crash report, not the explanation docs/layout.md section 8 promises (measured with
  * /tmp a read-only, empty tmpfs: no .bun-*.so was extracted; with TMPDIR writable it was, and loaded).
  */
-test("the unit leaves the arbiter a writable /tmp, where the compiled ivsh extracts its native helper", () => {
+test("the unit gives the arbiter a writable $TMPDIR, where the compiled ivsh extracts its native helper, and no private /tmp", () => {
   const settings = readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
     .split("\n")
     .filter((line) => /^\w+=/.test(line))
-    .map((line) => line.split("=", 2) as [string, string]);
+    .map((line): [string, string] => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]);
   const value = (key: string) => settings.findLast(([name]) => name === key)?.[1];
   if (value("ProtectSystem") !== "strict") return;
   const writable = (value("ReadWritePaths") ?? "").split(/\s+/);
-  expect(value("PrivateTmp") === "yes" || writable.includes("/tmp")).toBe(true);
+  const runtime = `/run/${value("RuntimeDirectory")}`;
+  const tmpdir = settings.find(([name, text]) => name === "Environment" && text.startsWith("TMPDIR"));
+  expect(tmpdir?.[1] === `TMPDIR=${runtime}` || writable.includes("/tmp")).toBe(true);
+  // A private /tmp would hide a socket at its default, /tmp/ivsh.sock, from every client.
+  expect(value("PrivateTmp")).not.toBe("yes");
 });
