@@ -126,11 +126,12 @@ testUnless(
       ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", "--size", "1GiB"],
       { stdout: "pipe", stderr: "ignore", env: { ...process.env, NO_COLOR: "1" } },
     );
+    // The demo (the shell's child; killed with it if the test fails) and its input file, as seen from
+    // inside the namespace.
+    let demo = 0;
     try {
       const output = new Response(shell.stdout).text();
-      // The demo (the shell's child) and its input file, as seen from inside the namespace.
       let input: string | undefined;
-      let demo = 0;
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline) {
         demo =
@@ -164,11 +165,19 @@ testUnless(
       );
       expect(text).toContain("left: []");
     } finally {
+      if (demo) killQuietly(demo);
       shell.kill("SIGKILL");
     }
   },
   60_000,
 );
+
+/** SIGKILL to a process that may have exited already. */
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {}
+}
 
 function readdirSafe(dir: string): string[] {
   try {

@@ -26,7 +26,6 @@ afterEach(() => {
   paths = undefined;
 });
 
-/** Sets the soft limit on the size of files `pid` writes (bytes, or "unlimited"); root may raise it again. */
 /** The region's header page, as the arbiter wrote it. */
 function headerWords(region: string): Int32Array {
   const page = new Uint8Array(4096);
@@ -39,6 +38,7 @@ function headerWords(region: string): Int32Array {
   return new Int32Array(page.buffer);
 }
 
+/** Sets the soft limit on the size of files `pid` writes (bytes, or "unlimited"); root may raise it again. */
 function fileSizeLimit(pid: number, limit: number | "unlimited"): void {
   execFileSync("prlimit", ["--pid", String(pid), `--fsize=${limit}:unlimited`]);
 }
