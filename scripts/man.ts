@@ -64,7 +64,7 @@ const ENVIRONMENT: [string, string][] = [
   ],
   [
     "IVSH_PARENT_PID",
-    "With ivsh host --exit-with-parent: the pid of the process that starts the arbiter directly; an arbiter whose parent is another process (that one already exited) stops at once, creating nothing.",
+    "With ivsh host --exit-with-parent: the pid of the process that starts the arbiter directly; an arbiter whose parent is another process (that one already exited) stops at once, creating nothing; if the named process still runs (a wrapper in between), it refuses to start (exit 2).",
   ],
   ["NO_COLOR", "Set: no colour, even on a terminal (off a terminal there is none anyway)."],
 ];

@@ -50,3 +50,26 @@ test("a parent that exits before the arbiter starts: the arbiter stops at once a
   );
   expect(existsSync(paths.region)).toBe(false);
 });
+
+test("IVSH_PARENT_PID naming a live process that is not the parent (a wrapper in between): refused, naming both", async () => {
+  paths = testPaths("wrapped-start");
+  // `timeout` forks and runs the arbiter as its child: its parent is timeout, not this process.
+  const wrapped = Bun.spawn(
+    ["timeout", "60", process.execPath, CLI, "host", "--exit-with-parent"].concat([
+      "--region",
+      paths.region,
+      "--socket",
+      paths.socket,
+      "--state",
+      paths.state,
+      "--size",
+      "4MiB",
+    ]),
+    { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(process.pid) }, stderr: "pipe" },
+  );
+  const stderr = await new Response(wrapped.stderr).text();
+  expect(await wrapped.exited).toBe(2);
+  expect(stderr).toContain(`Failed to follow the process IVSH_PARENT_PID names (pid ${process.pid})`);
+  expect(stderr).toMatch(/it is alive but not this process's parent \(pid \d+\)/);
+  expect(existsSync(paths.region)).toBe(false);
+});

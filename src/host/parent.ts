@@ -5,6 +5,7 @@
  * then served on, with nobody to stop it. A process that starts the arbiter itself (no shell or fork in
  * between) names its own pid in IVSH_PARENT_PID, and an arbiter whose parent is another has lost it.
  */
+import { readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { exitWithParent } from "../ffi/index.ts";
 
@@ -36,5 +37,25 @@ export function followParent(): number | undefined {
     );
   exitWithParent(SIGTERM);
   // Read after prctl: a parent that died before it took effect would never send the signal.
-  return process.ppid === expected ? undefined : expected;
+  if (process.ppid === expected) return undefined;
+  // Named, alive, yet not the parent: a wrapper runs in between, and its exit, not the named one's, would
+  // signal us. Stopping "as its parent exited" would be false, serving on would outlive the named process.
+  if (given && isRunning(expected))
+    throw failure(
+      "InvalidArgument",
+      `follow the process ${PARENT_PID_ENV} names (pid ${expected})`,
+      `it is alive but not this process's parent (pid ${process.ppid}): something runs in between (timeout, sudo, ` +
+        `unshare --fork...). Start ivsh host directly from pid ${expected}, or unset ${PARENT_PID_ENV}`,
+    );
+  return expected;
+}
+
+/** Whether `pid` runs: one that exited but is not reaped yet (a zombie) has gone as a parent. */
+function isRunning(pid: number): boolean {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").at(-1) ?? "";
+    return !state.startsWith("Z") && !state.startsWith("X");
+  } catch {
+    return false;
+  }
 }
