@@ -18,6 +18,7 @@ import {
 } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
+import { wakeRatio } from "../../src/bench/sync-rounds.ts";
 import { parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
@@ -116,6 +117,16 @@ describe("condvar hand-off goals", () => {
     expect(byId("loops-vs-socket").value).toBeCloseTo(1.2);
     expect(byId("pingpong-vs-socket").value).toBeCloseTo(1 / 3);
     expect(byId("wake-vs-socket")).toMatchObject({ value: 1.25, pass: true });
+  });
+
+  test("a round's wake-up ratio is median ÷ median, also of an even count of wake-ups", () => {
+    // Medians 2.5 µs and 1 µs; the upper middle samples (3 µs, 1 µs) would give 3.
+    const woken = {
+      event: "wakes",
+      condvarWakeNs: [4000, 1000, 3000, 2000],
+      socketWakeNs: [1000, 1000, 1000, 1000],
+    };
+    expect(wakeRatio(woken)).toBe(2.5);
   });
 
   test("a wake-up ratio over 1.5 is a miss with its gap", () => {
