@@ -59,13 +59,16 @@ export class BenchArbiter {
 
   /**
    * Kills the arbiter with SIGKILL and starts it again on the same region and state (what a crash and a
-   * supervisor's restart do); resolves once the new one listens. Its clients are left to reconnect.
+   * supervisor's restart do); resolves once the new one listens, with the moment (performance.now()) the
+   * new one was started: the restart's start, after the old one's death. Its clients are left to reconnect.
    */
-  async killAndRestart(): Promise<void> {
+  async killAndRestart(): Promise<number> {
     this.child.kill("SIGKILL");
     await this.child.exitedWith;
+    const startedMs = performance.now();
     this.child = new Child(this.command, `${this.spec.label} arbiter`, asParentOfArbiter());
     await this.ready();
+    return startedMs;
   }
 
   /** Runs `use` with an arbiter of `spec`, started on fresh directories and stopped however `use` ends. */

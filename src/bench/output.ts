@@ -93,7 +93,8 @@ export function renderMarkdown(report: BenchReport): string {
     planLine(report),
     "",
     "Medians over rounds (latencies: over all hand-offs); spread is the IQR with ≥ 5 samples, else min–max. " +
-      '"vs reference" is the fraction of memcpy computed within each round, then its median.',
+      '"vs reference" is the fraction of memcpy computed within each round, then its median, for rows ' +
+      "measured in the same rounds as memcpy; for the others (Fig. 4b, the VM rows), median ÷ median.",
   ];
   for (const section of report.sections)
     parts.push("", `## ${section.title}`, "", section.about, "", renderResults(section.results, all));

@@ -75,6 +75,12 @@ function isTime(unit: ResultUnit): boolean {
   return unit === "s" || unit === "ns";
 }
 
+/**
+ * Below this many samples a p99 is only an interpolation between the two largest (of 5 rounds, 96% of the
+ * way to the maximum): the table leaves it out rather than show the maximum under that name.
+ */
+export const MIN_SAMPLES_FOR_P99 = 100;
+
 export function formatValue(value: number, unit: ResultUnit): string {
   switch (unit) {
     case "bytes/s":
@@ -119,8 +125,8 @@ function formatRatio(ratio: number | undefined): string {
 }
 
 /**
- * One row per result: median, spread (IQR or min–max, see stats.ts), p99 for times, the sample count, and
- * the fraction of the result each row is compared to.
+ * One row per result: median, spread (IQR or min–max, see stats.ts), p99 for times with enough samples
+ * (MIN_SAMPLES_FOR_P99), the sample count, and the fraction of the result each row is compared to.
  */
 export function renderResults(
   results: readonly BenchResult[],
@@ -158,7 +164,8 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
   const spread = spreadOf(samples);
   const show = (value: number) => formatValue(value, result.unit);
   const cells = [show(samples.median), `${show(spread.low)} – ${show(spread.high)}`];
-  if (withTimes) cells.push(isTime(result.unit) ? show(samples.p99) : "");
+  if (withTimes)
+    cells.push(isTime(result.unit) && samples.count >= MIN_SAMPLES_FOR_P99 ? show(samples.p99) : "");
   cells.push(String(samples.count));
   return cells;
 }

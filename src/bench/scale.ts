@@ -201,11 +201,15 @@ function latencyByOp(loads: readonly Event[]): Record<ScaleOp | "all", Summary> 
   return Object.fromEntries([...summaries, ["all", summarize(byOp.flat())]]);
 }
 
-async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
+/**
+ * Kills the arbiter and starts it again, timed from the new arbiter's start (the old one's SIGKILL and exit,
+ * which take longer the more memory it had, are not the restart's) until it answers, and until every
+ * session is back; then has the children check their sessions and segments.
+ */
+export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
   const endpoint = { unix: arbiter.socket };
   const before = (await fetchStatus(endpoint, 0)).report;
-  const started = performance.now();
-  await arbiter.killAndRestart();
+  const started = await arbiter.killAndRestart();
   const after = (await fetchStatus(endpoint, 0)).report;
   const answeredSeconds = (performance.now() - started) / 1000;
   // Every session, our own short status session included, connected again.

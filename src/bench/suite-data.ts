@@ -24,6 +24,8 @@ export interface TransferSamples {
   readonly seconds: number[];
   readonly bytes: number;
   readonly unavailable?: string;
+  /** Measured in rounds of its own (the VMs'), not the suite's: compared to memcpy by the medians. */
+  readonly ownRounds?: boolean;
 }
 
 export interface SweepPoint {

@@ -10,7 +10,7 @@ import { failure } from "../errors.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
-import { middleSample } from "./stats.ts";
+import { summarize } from "./stats.ts";
 import type { LockMethod, LoopMode, SuiteData } from "./suite-data.ts";
 import {
   type Event,
@@ -136,9 +136,14 @@ async function measurePair(run: SyncRun, round: number): Promise<void> {
     const a = startWorker(children, "cv-pair", { ...flags, side: "a" });
     const [trips, wakes] = await finalEvents([a, "round-trips"], [b, "wakes"]);
     addPairRound(samples.pingPong, samples.wakes, trips, wakes);
-    const median = (field: string) => middleSample(numbersField(wakes, field));
-    samples.wakeRatios.push(median("condvarWakeNs") / median("socketWakeNs"));
+    samples.wakeRatios.push(wakeRatio(wakes));
   });
+}
+
+/** A round's wake-up ratio, as its row and goal say: the median CondVar wake-up ÷ the median socket one. */
+export function wakeRatio(woken: Event): number {
+  const median = (field: string) => summarize(numbersField(woken, field)).median;
+  return median("condvarWakeNs") / median("socketWakeNs");
 }
 
 type Pair = { condvar: number[]; socket: number[] };

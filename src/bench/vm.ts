@@ -139,8 +139,9 @@ function guestAccess(events: Event[]): AccessSamples[] {
 export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
   const tools = checkVmPrerequisites();
   const { plan } = context;
-  const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
-  const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], bytes: plan.vmBytes };
+  const vmRounds = { bytes: plan.vmBytes, ownRounds: true };
+  const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], ...vmRounds };
+  const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], ...vmRounds };
   // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
   await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {

@@ -102,6 +102,14 @@ describe("renderResults", () => {
     expect(lines[4]).toContain("n/a");
     expect(lines[4]).toContain("socat is not installed");
     expect(lines[5]).toContain("95 ns – 105 ns");
-    expect(lines[5]).toContain("196 ns");
+  });
+
+  test("a p99 only from enough samples: of 5 rounds it would be the maximum under another name", () => {
+    // Of 90, 95, 100, 105, 200 the p99 would be 196 ns, 96% of the way from the 4th sample to the 5th.
+    expect(lines[5]).not.toContain("196 ns");
+    const many = Array.from({ length: 200 }, (_, index) => 1000 + index);
+    const latencies: BenchResult = { id: "h", label: "hand-off", unit: "ns", samples: summarize(many) };
+    // Type 7 over 200 samples: 1000 + 199 × 0.99 = 1197.01 ns.
+    expect(renderResults([latencies]).split("\n")[2]).toContain("1.2 µs");
   });
 });

@@ -18,6 +18,7 @@ import {
 } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
+import { wakeRatio } from "../../src/bench/sync-rounds.ts";
 import { parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
@@ -25,6 +26,8 @@ const plan = benchPlan({ quick: true, vm: false });
 const bytes = plan.bytes;
 const three = (value: number) => [value, value, value];
 /** The goals of a run, judged on its report's rows. */
+/** What buildReport needs besides the samples. */
+const runInfo = { command: "ivsh bench --quick", startedAt: new Date(0), seconds: 1, charts: [] };
 const goalsOf = (data: SuiteData) =>
   evaluateGoals(
     data.plan,
@@ -116,6 +119,16 @@ describe("condvar hand-off goals", () => {
     expect(byId("wake-vs-socket")).toMatchObject({ value: 1.25, pass: true });
   });
 
+  test("a round's wake-up ratio is median ÷ median, also of an even count of wake-ups", () => {
+    // Medians 2.5 µs and 1 µs; the upper middle samples (3 µs, 1 µs) would give 3.
+    const woken = {
+      event: "wakes",
+      condvarWakeNs: [4000, 1000, 3000, 2000],
+      socketWakeNs: [1000, 1000, 1000, 1000],
+    };
+    expect(wakeRatio(woken)).toBe(2.5);
+  });
+
   test("a wake-up ratio over 1.5 is a miss with its gap", () => {
     const data = sampleData();
     data.condvar.wakeRatios.splice(0, 3, 3, 3, 3);
@@ -146,6 +159,23 @@ describe("per-round ratios", () => {
     const ivsh = rows.find((row) => row.id === "transfer.ivsh");
     expect(ivsh?.ratioSamples?.median).toBeCloseTo(0.5, 9);
     expect(rows.find((row) => row.id === "transfer.unix-socat")?.note).toBe("socat is not installed");
+  });
+
+  test("a VM transfer, from rounds of its own, is compared to memcpy by medians, not paired by round", () => {
+    const data = sampleData();
+    const vmBytes = 16 * MiB;
+    // VM rates 4, 1, 2 GB/s against memcpy 10, 20, 40 GB/s: paired by index 40%, 5%, 5% (median 5%); the
+    // VM's round i is not the suite's, so its fraction is median ÷ median, 2 ÷ 20 = 10%.
+    data.memcpyRates.splice(0, 3, 10e9, 20e9, 40e9);
+    data.transfers["vm-guest-to-host"] = {
+      label: "VM guest → host (ivsh)",
+      seconds: [4e9, 1e9, 2e9].map((rate) => vmBytes / rate),
+      bytes: vmBytes,
+      ownRounds: true,
+    };
+    const markdown = renderMarkdown(buildReport(data, runInfo));
+    const line = markdown.split("\n").find((text) => text.startsWith("| VM guest → host (ivsh)"));
+    expect(line).toContain("10.0% of memcpy 256 MiB");
   });
 });
 
