@@ -246,7 +246,7 @@ PIDS+=($!)
 {
   echo '#!/bin/sh'
   printf 'exec 2>%q\n' "$T/bridge.err"
-  printf 'exec %s bridge --vm %q --socket %q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
+  printf 'exec %s bridge --vm=%q --socket=%q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
 } >"$T/bridge"
 chmod 755 "$T/bridge"
 # --forward commands: the same wrapper idea, one per port, run by /bin/sh.
