@@ -61,6 +61,8 @@ export interface VmOptions {
   region?: string;
   socket?: string;
   timeoutS?: number;
+  /** The host command the bridge runs as (launch.sh --ivsh); left out: dist/ivsh. */
+  ivsh?: string;
 }
 
 export class Vm {
@@ -86,6 +88,7 @@ export class Vm {
       options.region ?? options.paths.region,
       "--socket",
       options.socket ?? options.paths.socket,
+      ...(options.ivsh === undefined ? [] : ["--ivsh", options.ivsh]),
       "--separate-stderr",
       "--timeout",
       String(options.timeoutS ?? DEFAULT_VM_TIMEOUT_S),
