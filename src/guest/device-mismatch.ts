@@ -9,6 +9,7 @@ import { IvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { formatBytes } from "../units.ts";
+import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
 /** A PCI device's BAR 2 mapping file in sysfs: `.../<domain:bus:slot.fn>/resource2[_wc]`. */
@@ -33,6 +34,20 @@ function contents(region: MappedRegion): string {
 }
 
 /**
+ * Another IVSHMEM device in this VM than the one at `address` (`source` is its resource file), one of the
+ * arbiter's region size first: connect() maps the first device found, which need not be the arbiter's.
+ */
+function otherDevice(source: string, address: string, regionSize: number): IvshmemDevice | undefined {
+  const sysfsRoot = dirname(dirname(dirname(dirname(dirname(source))))); // ROOT/bus/pci/devices/ADDR/resource2
+  try {
+    const others = findIvshmemDevices(sysfsRoot).filter((device) => device.address !== address);
+    return others.find((device) => device.size === regionSize) ?? others[0];
+  } catch {
+    return undefined; // a hint only: the refusal stands without it
+  }
+}
+
+/**
  * The error for a guest whose device is another region than the arbiter's (`refused`, the generic
  * refusal, is the cause), or undefined when the region is not a device (a host process's file).
  */
@@ -45,11 +60,18 @@ export function deviceMismatch(
   const address = deviceAddress(region.source);
   if (!address) return undefined;
   const vm = hello.vm ? `VM '${hello.vm}'` : "the VM";
+  const other = otherDevice(region.source, address, hello.regionSize);
+  const [flag, option] = "unix" in endpoint ? ["--socket", "socket"] : ["--connect", "tcp"];
+  const useOther = other
+    ? `This VM has another IVSHMEM device, PCI ${other.address} (${formatBytes(other.size)}): if it is that ` +
+      `arbiter's region, pass --region ${other.resource2} ${flag} ${describeEndpoint(endpoint)} ` +
+      `(connect({ region, ${option} })) to use it. Otherwise, on the host, boot`
+    : "On the host, boot";
   const message =
     `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
     `${describeEndpoint(endpoint)} since the device is not the region that arbiter serves ` +
     `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}): ` +
-    `it holds ${contents(region)}. On the host, boot ${vm} with the region file that arbiter serves behind ` +
+    `it holds ${contents(region)}. ${useOther} ${vm} with the region file that arbiter serves behind ` +
     "its ivshmem device (`ivsh status` on the host names the file; scripts/qemu/launch.sh --region FILE, or " +
     "QEMU's -object memory-backend-file,share=on,mem-path=FILE), or point its bridge at the arbiter that " +
     "serves the device's file (launch.sh --socket)";

@@ -63,6 +63,8 @@ export interface VmOptions {
   timeoutS?: number;
   /** The host command the bridge runs as (launch.sh --ivsh); left out: dist/ivsh. */
   ivsh?: string;
+  /** Extra QEMU arguments (launch.sh --qemu-arg each). */
+  qemuArgs?: string[];
 }
 
 export class Vm {
@@ -89,6 +91,7 @@ export class Vm {
       "--socket",
       options.socket ?? options.paths.socket,
       ...(options.ivsh === undefined ? [] : ["--ivsh", options.ivsh]),
+      ...(options.qemuArgs ?? []).flatMap((arg) => ["--qemu-arg", arg]),
       "--separate-stderr",
       "--timeout",
       String(options.timeoutS ?? DEFAULT_VM_TIMEOUT_S),
