@@ -16,7 +16,7 @@ import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 const DEVICE_RESOURCE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /** The PCI address when `source` is a device's resource file, else undefined (a host's region file). */
-function deviceAddress(source: string): string | undefined {
+export function deviceAddress(source: string): string | undefined {
   if (!/^resource2(_wc)?$/.test(basename(source))) return undefined;
   const address = basename(dirname(source));
   return DEVICE_RESOURCE.test(address) ? address : undefined;
