@@ -7,6 +7,7 @@
 import { basename, dirname } from "node:path";
 import { IvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
+import { readHeader } from "../region/header.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { formatBytes } from "../units.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
@@ -30,6 +31,22 @@ function contents(region: MappedRegion): string {
   } catch (error) {
     const reason = (error as Error).message.replace(/^Failed to .*? since /, "");
     return `no ivsh region (${reason.replace(/^it holds no ivsh header \((.*)\)$/, "$1")})`;
+  }
+}
+
+/** The device is the arbiter's own region, but QEMU maps less of the file (its size=) than the region is. */
+function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
+  try {
+    // Read as if all were mapped: readHeader refuses a region larger than the mapping, which is the point here.
+    const header = readHeader(region.headerWords(), Number.MAX_SAFE_INTEGER, region.source);
+    return (
+      region.size < header.regionSize &&
+      header.regionSize === hello.regionSize &&
+      header.arbiterInstance === hello.arbiterInstance &&
+      header.epoch === hello.epoch
+    );
+  } catch {
+    return false;
   }
 }
 
@@ -60,6 +77,16 @@ export function deviceMismatch(
   const address = deviceAddress(region.source);
   if (!address) return undefined;
   const vm = hello.vm ? `VM '${hello.vm}'` : "the VM";
+  if (truncatedRegion(region, hello))
+    return new IvshError(
+      "RegionInvalid",
+      `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
+        `${describeEndpoint(endpoint)} since the device maps only the first ${formatBytes(region.size)} of the ` +
+        `${formatBytes(hello.regionSize)} region that arbiter serves (its header is that arbiter's): on the host, ` +
+        `boot ${vm} with the whole file behind its ivshmem device (QEMU's -object memory-backend-file,share=on,` +
+        `mem-path=FILE,size=${hello.regionSize}; scripts/qemu/launch.sh --region FILE takes the file's size)`,
+      { cause: refused },
+    );
   const other = otherDevice(region.source, address, hello.regionSize);
   const [flag, option] = "unix" in endpoint ? ["--socket", "socket"] : ["--connect", "tcp"];
   const useOther = other
