@@ -43,7 +43,7 @@ first; it does nothing when the image is current) with:
     connection, stderr = this script's stderr (prefixed "[bridge NAME] ").
 
 Options:
-  --name NAME        VM name, [A-Za-z0-9_.-]+ (default vm0); one VM per name at a time
+  --name NAME        VM name, 1-64 of [A-Za-z0-9_.-], not 'host' (default vm0); one VM per name at a time
   --mem SIZE         guest RAM, QEMU syntax (default 1G)
   --smp N            vCPUs (default 1)
   --region PATH      region file (default /dev/shm/ivsh); must exist, size a power of two;
@@ -115,6 +115,9 @@ while [ $# -gt 0 ]; do
 done
 
 [[ "$NAME" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--name '$NAME': use letters, digits, '_', '.', '-'"
+# The bridge refuses any other name (isVmName): every guest connection would fail, seen only at its end.
+[[ "$NAME" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] && [ "$NAME" != host ] ||
+  die "--name '$NAME' is no VM name the arbiter takes: 1 to 64 letters, digits, '.', '_' or '-', other than 'host' (the name the host's own processes go by); pick another --name"
 [[ "$SMP" =~ ^[1-9][0-9]*$ ]] || die "--smp '$SMP' is not a positive integer"
 [[ "$TIMEOUT" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--timeout '$TIMEOUT' is not a number of seconds"
 case "$ACCEL" in auto | kvm | tcg) ;; *) die "--accel '$ACCEL': use auto, kvm or tcg" ;; esac
@@ -243,7 +246,7 @@ PIDS+=($!)
 {
   echo '#!/bin/sh'
   printf 'exec 2>%q\n' "$T/bridge.err"
-  printf 'exec %s bridge --vm %q --socket %q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
+  printf 'exec %s bridge --vm=%q --socket=%q\n' "$IVSH_CMD" "$NAME" "$SOCKET"
 } >"$T/bridge"
 chmod 755 "$T/bridge"
 # --forward commands: the same wrapper idea, one per port, run by /bin/sh.

@@ -14,7 +14,7 @@ import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
-import { deviceMismatch } from "./device-mismatch.ts";
+import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
 import { refusedAccess } from "./link-errors.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
@@ -31,7 +31,7 @@ export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 export interface ConnectOptions {
   /** Unix socket of the arbiter (host processes). */
   socket?: string;
-  /** "host:port" of the arbiter's bridge (guests; default 10.0.2.100:7777 when a device is found). */
+  /** "host:port" of the arbiter's bridge (guests; default 10.0.2.100:7777 when a device is found, or `region` is a device's resource file). */
   tcp?: string;
   /** Region file (host) or PCI resource file to map; default: the IVSHMEM device, else /dev/shm/ivsh. */
   region?: string;
@@ -101,13 +101,15 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
 }
 
 /**
- * Where the arbiter is: an explicit socket or address; else, in a guest (an IVSHMEM device is present, or
- * no explicit region says otherwise), the bridge's address; else the host's default socket.
+ * Where the arbiter is: an explicit socket or address; else, in a guest (an IVSHMEM device is present and
+ * no explicit region says otherwise, or the region given is a device's resource file), the bridge's
+ * address; else the host's default socket.
  */
 export function arbiterEndpoint(options: ConnectOptions): Endpoint {
   if (options.socket) return { unix: options.socket };
   if (options.tcp) return parseHostPort(options.tcp);
-  if (!options.region && guestDevice(options)) return parseHostPort(DEFAULT_GUEST_ARBITER);
+  const inGuest = options.region ? deviceAddress(options.region) !== undefined : guestDevice(options);
+  if (inGuest) return parseHostPort(DEFAULT_GUEST_ARBITER);
   return { unix: DEFAULT_SOCKET };
 }
 

@@ -7,15 +7,17 @@
 import { basename, dirname } from "node:path";
 import { IvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
+import { readHeader } from "../region/header.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { formatBytes } from "../units.ts";
+import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
 /** A PCI device's BAR 2 mapping file in sysfs: `.../<domain:bus:slot.fn>/resource2[_wc]`. */
 const DEVICE_RESOURCE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /** The PCI address when `source` is a device's resource file, else undefined (a host's region file). */
-function deviceAddress(source: string): string | undefined {
+export function deviceAddress(source: string): string | undefined {
   if (!/^resource2(_wc)?$/.test(basename(source))) return undefined;
   const address = basename(dirname(source));
   return DEVICE_RESOURCE.test(address) ? address : undefined;
@@ -32,6 +34,36 @@ function contents(region: MappedRegion): string {
   }
 }
 
+/** The device is the arbiter's own region, but QEMU maps less of the file (its size=) than the region is. */
+function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
+  try {
+    // Read as if all were mapped: readHeader refuses a region larger than the mapping, which is the point here.
+    const header = readHeader(region.headerWords(), Number.MAX_SAFE_INTEGER, region.source);
+    return (
+      region.size < header.regionSize &&
+      header.regionSize === hello.regionSize &&
+      header.arbiterInstance === hello.arbiterInstance &&
+      header.epoch === hello.epoch
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Another IVSHMEM device in this VM than the one at `address` (`source` is its resource file), one of the
+ * arbiter's region size first: connect() maps the first device found, which need not be the arbiter's.
+ */
+function otherDevice(source: string, address: string, regionSize: number): IvshmemDevice | undefined {
+  const sysfsRoot = dirname(dirname(dirname(dirname(dirname(source))))); // ROOT/bus/pci/devices/ADDR/resource2
+  try {
+    const others = findIvshmemDevices(sysfsRoot).filter((device) => device.address !== address);
+    return others.find((device) => device.size === regionSize) ?? others[0];
+  } catch {
+    return undefined; // a hint only: the refusal stands without it
+  }
+}
+
 /**
  * The error for a guest whose device is another region than the arbiter's (`refused`, the generic
  * refusal, is the cause), or undefined when the region is not a device (a host process's file).
@@ -45,11 +77,28 @@ export function deviceMismatch(
   const address = deviceAddress(region.source);
   if (!address) return undefined;
   const vm = hello.vm ? `VM '${hello.vm}'` : "the VM";
+  if (truncatedRegion(region, hello))
+    return new IvshError(
+      "RegionInvalid",
+      `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
+        `${describeEndpoint(endpoint)} since the device maps only the first ${formatBytes(region.size)} of the ` +
+        `${formatBytes(hello.regionSize)} region that arbiter serves (its header is that arbiter's): on the host, ` +
+        `boot ${vm} with the whole file behind its ivshmem device (QEMU's -object memory-backend-file,share=on,` +
+        `mem-path=FILE,size=${hello.regionSize}; scripts/qemu/launch.sh --region FILE takes the file's size)`,
+      { cause: refused },
+    );
+  const other = otherDevice(region.source, address, hello.regionSize);
+  const [flag, option] = "unix" in endpoint ? ["--socket", "socket"] : ["--connect", "tcp"];
+  const useOther = other
+    ? `This VM has another IVSHMEM device, PCI ${other.address} (${formatBytes(other.size)}): if it is that ` +
+      `arbiter's region, pass --region ${other.resource2} ${flag} ${describeEndpoint(endpoint)} ` +
+      `(connect({ region, ${option} })) to use it. Otherwise, on the host, boot`
+    : "On the host, boot";
   const message =
     `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
     `${describeEndpoint(endpoint)} since the device is not the region that arbiter serves ` +
     `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}): ` +
-    `it holds ${contents(region)}. On the host, boot ${vm} with the region file that arbiter serves behind ` +
+    `it holds ${contents(region)}. ${useOther} ${vm} with the region file that arbiter serves behind ` +
     "its ivshmem device (`ivsh status` on the host names the file; scripts/qemu/launch.sh --region FILE, or " +
     "QEMU's -object memory-backend-file,share=on,mem-path=FILE), or point its bridge at the arbiter that " +
     "serves the device's file (launch.sh --socket)";

@@ -8,6 +8,7 @@
 import { isIvshError } from "../errors.ts";
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
+import { closedAtHello } from "./link-errors.ts";
 import { type Endpoint, Transport } from "./transport.ts";
 
 /**
@@ -57,7 +58,8 @@ async function greetUnlessRefused(
   try {
     return { self: (await greet(transport, "ivsh status", waitMs, signal)).clientId };
   } catch (error) {
-    if (!JOURNAL_REFUSALS.some((code) => isIvshError(error, code))) throw error;
+    if (!JOURNAL_REFUSALS.some((code) => isIvshError(error, code)))
+      throw closedAtHello(transport.endpoint, error) ?? error;
     transport.release();
     return { self: 0, refused: error };
   }

@@ -24,6 +24,23 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
   );
 }
 
+/**
+ * Through a VM's guestfwd QEMU itself accepts every connection, so a host command that cannot run, or dies
+ * at once, shows in the guest only as the connection closing during hello: say where to look, for a command
+ * that greets once (`ivsh status`); `connect()` retries first, and says so itself.
+ */
+export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | undefined {
+  if ("unix" in endpoint || !isIvshError(error, "ConnectionLost")) return undefined;
+  return new IvshError(
+    "ConnectionLost",
+    `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the connection closed before anything ` +
+      "answered: the host's command behind the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to " +
+      "run or dies at once, and its stderr on the host says why (scripts/qemu/launch.sh shows it as [bridge NAME] " +
+      "lines); or the arbiter was restarting: try again",
+    { cause: error },
+  );
+}
+
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const { why, hint } = linkTrouble(endpoint, cause);
   const message = `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since ${why} (${hint})`;

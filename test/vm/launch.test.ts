@@ -42,6 +42,25 @@ testWithTool(
   },
 );
 
+testWithTool(
+  "qemu-system-x86_64",
+  "a VM name the bridge refuses ('host', over 64 characters) is refused at launch, naming the rule",
+  async () => {
+    // Booted, such a VM ran every guest connection into a bridge usage error: the guest waited out its
+    // reconnect timeout, then blamed the bridge command.
+    for (const name of ["host", "v".repeat(65)]) {
+      const proc = Bun.spawn(
+        [LAUNCH, "--name", name, "--region", "none", "--accel", "tcg", "--no-build", "--dry-run"],
+        { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+      );
+      const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      expect(code).toBe(125);
+      expect(stderr).toContain(`launch.sh: error: --name '${name}' is no VM name the arbiter takes:`);
+      expect(stderr).toContain("1 to 64 letters, digits, '.', '_' or '-', other than 'host'");
+    }
+  },
+);
+
 test("--dry-run without QEMU installed changes nothing: no apt-get, no image build, no KVM probe", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ivsh-dry-"));
   try {

@@ -61,6 +61,10 @@ export interface VmOptions {
   region?: string;
   socket?: string;
   timeoutS?: number;
+  /** The host command the bridge runs as (launch.sh --ivsh); left out: dist/ivsh. */
+  ivsh?: string;
+  /** Extra QEMU arguments (launch.sh --qemu-arg each). */
+  qemuArgs?: string[];
 }
 
 export class Vm {
@@ -86,6 +90,8 @@ export class Vm {
       options.region ?? options.paths.region,
       "--socket",
       options.socket ?? options.paths.socket,
+      ...(options.ivsh === undefined ? [] : ["--ivsh", options.ivsh]),
+      ...(options.qemuArgs ?? []).flatMap((arg) => ["--qemu-arg", arg]),
       "--separate-stderr",
       "--timeout",
       String(options.timeoutS ?? DEFAULT_VM_TIMEOUT_S),
