@@ -73,3 +73,22 @@ test("IVSH_PARENT_PID naming a live process that is not the parent (a wrapper in
   expect(stderr).toMatch(/it is alive but not this process's parent \(pid \d+\)/);
   expect(existsSync(paths.region)).toBe(false);
 });
+
+test("IVSH_PARENT_PID naming the arbiter itself (a shell's $$ before exec): refused, saying so and what to name", async () => {
+  paths = testPaths("self-named");
+  const host = [process.execPath, CLI, "host", "--exit-with-parent"]
+    .concat(["--region", paths.region, "--socket", paths.socket, "--state", paths.state, "--size", "4MiB"])
+    .map((word) => `'${word}'`)
+    .join(" ");
+  // The wrapper-script mistake: $$ is the shell's pid, which exec hands to the arbiter.
+  const shell = Bun.spawn(["sh", "-c", `IVSH_PARENT_PID=$$ exec ${host}`], {
+    env: { ...process.env, NO_COLOR: "1" },
+    stderr: "pipe",
+  });
+  const stderr = await new Response(shell.stderr).text();
+  expect(await shell.exited).toBe(2);
+  expect(stderr).toContain(`Failed to follow the process IVSH_PARENT_PID names (pid ${shell.pid})`);
+  expect(stderr).toContain("it is this process itself");
+  expect(stderr).not.toContain("something runs in between");
+  expect(existsSync(paths.region)).toBe(false);
+});

@@ -38,6 +38,14 @@ export function followParent(): number | undefined {
   exitWithParent(SIGTERM);
   // Read after prctl: a parent that died before it took effect would never send the signal.
   if (process.ppid === expected) return undefined;
+  // A shell's $$ before `exec ivsh host`: that pid is now this process, its parent the shell's.
+  if (given && expected === process.pid)
+    throw failure(
+      "InvalidArgument",
+      `follow the process ${PARENT_PID_ENV} names (pid ${expected})`,
+      `it is this process itself (a shell's $$ names the shell, which exec made ivsh host): name the process ` +
+        `that starts it, its parent (pid ${process.ppid}; $PPID in a shell that execs ivsh host), or unset ${PARENT_PID_ENV}`,
+    );
   // Named, alive, yet not the parent: a wrapper runs in between, and its exit, not the named one's, would
   // signal us. Stopping "as its parent exited" would be false, serving on would outlive the named process.
   if (given && isRunning(expected))
