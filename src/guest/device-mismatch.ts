@@ -4,7 +4,7 @@
  * the guest can fix that (the generic advice, "pass the matching --region", names a flag that does not
  * apply to a device), so the error says what the device holds and what to change on the host.
  */
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { IvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { readHeader } from "../region/header.ts";
@@ -16,10 +16,13 @@ import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 /** A PCI device's BAR 2 mapping file in sysfs: `.../<domain:bus:slot.fn>/resource2[_wc]`. */
 const DEVICE_RESOURCE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
-/** The PCI address when `source` is a device's resource file, else undefined (a host's region file). */
+/**
+ * The PCI address when `source` is a device's resource file, else undefined (a host's region file); a
+ * relative path (`resource2` in the device's directory) is read from the working directory.
+ */
 export function deviceAddress(source: string): string | undefined {
   if (!/^resource2(_wc)?$/.test(basename(source))) return undefined;
-  const address = basename(dirname(source));
+  const address = basename(dirname(resolve(source)));
   return DEVICE_RESOURCE.test(address) ? address : undefined;
 }
 
@@ -55,7 +58,7 @@ function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
  * arbiter's region size first: connect() maps the first device found, which need not be the arbiter's.
  */
 function otherDevice(source: string, address: string, regionSize: number): IvshmemDevice | undefined {
-  const sysfsRoot = dirname(dirname(dirname(dirname(dirname(source))))); // ROOT/bus/pci/devices/ADDR/resource2
+  const sysfsRoot = dirname(dirname(dirname(dirname(dirname(resolve(source)))))); // ROOT/bus/pci/devices/ADDR/resource2
   try {
     const others = findIvshmemDevices(sysfsRoot).filter((device) => device.address !== address);
     return others.find((device) => device.size === regionSize) ?? others[0];
