@@ -177,13 +177,18 @@ function qemuOf(name: string, action: string): { pid: number; accel: string } {
 }
 
 /**
- * `ivsh bridge --vm NAME` processes of these VMs, found by command line: guestfwd starts its command with
+ * `ivsh bridge --vm=NAME` processes of these VMs, found by command line: guestfwd starts its command with
  * glib's double fork, so a bridge is a child of init (or of a subreaper), never of QEMU.
  */
-function bridgesOf(vms: readonly string[]): number[] {
-  return processesWhere(
-    (argv) => argv.includes("bridge") && vms.includes(argv[argv.indexOf("--vm") + 1] ?? ""),
-  );
+export function bridgesOf(vms: readonly string[]): number[] {
+  return processesWhere((argv) => argv.includes("bridge") && vms.includes(vmArgument(argv) ?? ""));
+}
+
+/** The bridge's --vm value, given as `--vm NAME` or, as launch.sh's wrapper passes it, `--vm=NAME`. */
+function vmArgument(argv: readonly string[]): string | undefined {
+  const at = argv.indexOf("--vm");
+  if (at >= 0) return argv[at + 1];
+  return argv.find((word) => word.startsWith("--vm="))?.slice("--vm=".length);
 }
 
 /** Live (not zombie) processes whose argv passes `test`. */
