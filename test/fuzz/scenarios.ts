@@ -101,11 +101,17 @@ function plausibleHeader(bytes: Uint8Array, rng: FuzzSession["rng"]): void {
   header.setUint8(7, 0);
 }
 
-/** A hello with a token another fuzz session was given: resumed, or refused as the protocol says. */
-async function resume(session: FuzzSession): Promise<void> {
+/**
+ * A hello with a token another fuzz session was given: resumed, or refused as the protocol says. A
+ * refusal that leaves the connection open (PermissionDenied: another VM's session) is followed by a hello
+ * of its own, as in `greeting`; work sent still greeting could replay the resume's hello, whose answer the
+ * model cannot foresee, with more frames behind it.
+ */
+export async function resume(session: FuzzSession): Promise<void> {
   const token = session.run.tokens.pick(session.rng);
   if (!token) return working(session);
   await session.exchange([session.unit(session.requests.hello(token).bytes, "resume")]);
+  if (session.link.usable && session.model.phase === "greeting") await session.greet();
   await session.work(session.rng.range(1, 10));
 }
 
