@@ -6,13 +6,16 @@
  * - the header: every field but the probe area;
  * - each slot's `kind` and `generation` words (a free slot holds neither);
  * - lock words naming a client that does not exist: released as owner-died, so nobody waits forever for
- *   an owner that will never unlock.
+ *   an owner that will never unlock;
+ * - the list of unrecorded session ends (bytes 64 to 2048): an entry the arbiter did not write would end a
+ *   live session at the next start (./late-ends.ts).
  * Words that clients own (counters, sequence numbers, channel state) cannot be checked here; the clients
  * check those where they read them.
  */
 import type { IntegrityStatus } from "../protocol/status-report.ts";
 import { headerDifferences, writeHeader } from "../region/header.ts";
 import type { HeaderFields } from "../region/layout.ts";
+import type { LateEnds } from "./late-ends.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 
@@ -34,10 +37,11 @@ export class RegionGuard {
     private readonly header: () => HeaderFields,
   ) {}
 
-  check(state: ArbiterState): GuardResult {
+  check(state: ArbiterState, lateEnds?: Pick<LateEnds, "restoreListing">): GuardResult {
     this.status.checks++;
     const result: GuardResult = { findings: [], releasedSlots: [] };
     this.checkHeader(result);
+    if (lateEnds) this.checkEndsList(lateEnds, result);
     const isClient = (clientId: number) => state.sessions.has(clientId);
     for (let slot = 0; slot < state.geometry.slotCount; slot++) this.checkSlot(state, slot, isClient, result);
     const atMs = Date.now();
@@ -53,6 +57,24 @@ export class RegionGuard {
     writeHeader(this.sync, fields);
     this.status.repairs += differing.length;
     result.findings.push(`the region header was overwritten (${differing.join(", ")}): rewrote it`);
+  }
+
+  private checkEndsList(lateEnds: Pick<LateEnds, "restoreListing">, result: GuardResult): void {
+    const { forged, garbage, relisted } = lateEnds.restoreListing();
+    const cleared = [
+      ...(forged.length > 0 ? [`entries for client ${forged.map((id) => `#${id}`).join(", ")}`] : []),
+      ...(garbage > 0 ? [`${garbage} entr${garbage === 1 ? "y" : "ies"} of garbage`] : []),
+    ];
+    if (cleared.length > 0)
+      result.findings.push(
+        `the header's list of unrecorded session ends held ${cleared.join(" and ")} that this arbiter did not write ` +
+          "(overwritten): cleared them, so that the next start ends no live session",
+      );
+    if (relisted.length > 0)
+      result.findings.push(
+        `the header's list of unrecorded session ends had lost client ${relisted.map((id) => `#${id}`).join(", ")} (overwritten): listed again`,
+      );
+    this.status.repairs += forged.length + garbage + relisted.length;
   }
 
   private checkSlot(
