@@ -5,8 +5,8 @@
  * there, puts back what it owns, and says what it found (log and `ivsh status`):
  * - the header: every field but the probe area;
  * - each slot's `kind` and `generation` words (a free slot holds neither);
- * - lock words naming a client that does not exist: released as owner-died, so nobody waits forever for
- *   an owner that will never unlock;
+ * - lock words naming a client that does not exist, or one that has not opened the object: released as
+ *   owner-died, so nobody waits forever for an owner that will never unlock;
  * - the list of unrecorded session ends (bytes 64 to 2048): an entry the arbiter did not write would end a
  *   live session at the next start (./late-ends.ts).
  * Words that clients own (counters, sequence numbers, channel state) cannot be checked here; the clients
@@ -93,13 +93,19 @@ export class RegionGuard {
       );
     }
     if (!object) return;
-    const bogus = this.slots.releaseUnknownOwners(slot, object.kind, isClient);
+    // Only a client that opened the object can have taken its lock (and a close releases it).
+    const mayHold = (clientId: number) => object.holders.has(clientId) && isClient(clientId);
+    const bogus = this.slots.releaseUnknownOwners(slot, object.kind, mayHold);
     if (bogus.length === 0) return;
     this.status.repairs += bogus.length;
     result.releasedSlots.push(slot);
+    const named = bogus.map(
+      (clientId) =>
+        `client ${clientId}, which ${isClient(clientId) ? "has not opened it" : "does not exist"}`,
+    );
     result.findings.push(
-      `slot ${slot} (${object.kind} '${object.name}'): a lock word named client ${bogus.join(", ")}, which does not ` +
-        "exist (overwritten): released it as owner-died",
+      `slot ${slot} (${object.kind} '${object.name}'): a lock word named ${named.join(", ")} ` +
+        "(overwritten): released it as owner-died",
     );
   }
 }
