@@ -16,7 +16,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { ChunkWriter } from "./chunk-writer.ts";
 import { StreamDigest } from "./digest.ts";
 import { Peer, receiverLeft } from "./peer.ts";
-import { awaitReceiverJoined } from "./receiver-join.ts";
+import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
@@ -78,9 +78,7 @@ export class ChannelSender {
     try {
       const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
       // The receiver that joins this transfer names itself in receiverId before it marks it joined.
-      const receiver = new Peer(slot, "receiver", name, () =>
-        slot.load("receiverJoined") === transfer ? slot.load("receiverId") : 0,
-      );
+      const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
       await releaseRole(slot, "sender");
