@@ -43,7 +43,10 @@ export class RegionGuard {
     this.checkHeader(result);
     if (lateEnds) this.checkEndsList(lateEnds, result);
     const isClient = (clientId: number) => state.sessions.has(clientId);
-    for (let slot = 0; slot < state.geometry.slotCount; slot++) this.checkSlot(state, slot, isClient, result);
+    const freeRestored: FreeRestored = { slots: [], words: new Set() };
+    for (let slot = 0; slot < state.geometry.slotCount; slot++)
+      this.checkSlot(state, slot, isClient, result, freeRestored);
+    if (freeRestored.slots.length > 0) result.findings.push(freeSlotsFinding(freeRestored));
     const atMs = Date.now();
     for (const what of result.findings) this.status.findings.push({ atMs, what });
     this.status.findings.splice(0, Math.max(0, this.status.findings.length - KEPT_FINDINGS));
@@ -82,17 +85,21 @@ export class RegionGuard {
     slot: number,
     isClient: (clientId: number) => boolean,
     result: GuardResult,
+    freeRestored: FreeRestored,
   ): void {
     const object = state.syncObjects.get(slot);
     const restored = this.slots.restoreIdentity(slot, object?.kind, object?.generation ?? 0);
-    if (restored.length > 0) {
-      this.status.repairs += restored.length;
-      const what = object ? `${object.kind} '${object.name}'` : "a free slot";
-      result.findings.push(
-        `slot ${slot} (${what}): its ${restored.join(" and ")} word was overwritten: restored`,
-      );
+    this.status.repairs += restored.length;
+    if (!object) {
+      // Said together: garbage over the slot table would be a line per slot (a million with --slots 1Mi).
+      if (restored.length > 0) freeRestored.slots.push(slot);
+      for (const word of restored) freeRestored.words.add(word);
+      return;
     }
-    if (!object) return;
+    if (restored.length > 0)
+      result.findings.push(
+        `slot ${slot} (${object.kind} '${object.name}'): its ${restored.join(" and ")} word was overwritten: restored`,
+      );
     // Only a client that opened the object can have taken its lock (and a close releases it).
     const mayHold = (clientId: number) => object.holders.has(clientId) && isClient(clientId);
     const bogus = this.slots.releaseUnknownOwners(slot, object.kind, mayHold);
@@ -108,4 +115,22 @@ export class RegionGuard {
         "(overwritten): released it as owner-died",
     );
   }
+}
+
+/** Free slots whose identity words the sweep put back, and which words. */
+interface FreeRestored {
+  slots: number[];
+  words: Set<string>;
+}
+
+/** Free slots the guard lists by number in one finding; the rest are counted. */
+const LISTED_FREE_SLOTS = 8;
+
+function freeSlotsFinding({ slots, words }: FreeRestored): string {
+  const which = [...words].join(" and ");
+  if (slots.length === 1)
+    return `slot ${slots[0]} (a free slot): its ${which} word was overwritten: restored`;
+  const listed = slots.slice(0, LISTED_FREE_SLOTS).join(", ");
+  const more = slots.length > LISTED_FREE_SLOTS ? ` and ${slots.length - LISTED_FREE_SLOTS} more` : "";
+  return `${slots.length} free slots (slot ${listed}${more}): their ${which} words were overwritten: restored`;
 }
