@@ -86,7 +86,11 @@ export class ChannelSender {
     }
   }
 
-  /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
+  /**
+   * Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. The digest
+   * is taken of the chunk as `fill` left it, in shared memory: bytes another guest writes there meanwhile
+   * are sent and verified as if they were the caller's. `write` hashes the caller's own bytes instead.
+   */
   async send(fill: ChunkFiller): Promise<number> {
     checkCallback(fill, "send", this.name);
     this.checkNotEnding();
