@@ -64,8 +64,11 @@ test("receiverJoined forged before any receiver: the sender fails naming the ove
     "--out",
     outPath(suite.paths, "forged.out"),
   ]);
-  expect(await sender.exit(livenessBoundMs(LEASE_MS))).not.toBe(0);
-  expect(await sender.stderr).toMatch(/no receiver named itself: the region was overwritten/);
-  receiver.proc.kill();
-  await receiver.exit();
+  try {
+    expect(await sender.exit(livenessBoundMs(LEASE_MS))).not.toBe(0);
+    expect(await sender.stderr).toMatch(/no receiver named itself: the region was overwritten/);
+  } finally {
+    receiver.proc.kill(); // it waits for a sender of a transfer it can join, as it should
+    await receiver.exit();
+  }
 }, 60_000);

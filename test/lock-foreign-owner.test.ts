@@ -9,13 +9,22 @@ import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { computeGeometry, SlotWord, slotWordIndex } from "../src/region/layout.ts";
 import { mapRegionFile } from "../src/region/mapping.ts";
-import { clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, type Spawned, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("foreign-owner", { lease: "3s" });
 
 test("a lock word naming a live client that never opened the lock: released as owner-died, and reported", async () => {
   const bystander = spawnFixture("holder", clientConfig(suite.paths, { segment: "b", mutex: "other" }));
+  try {
+    await takeOverForeignLock(bystander);
+  } finally {
+    bystander.proc.kill(); // a holder waits until killed
+    await bystander.exit();
+  }
+}, 60_000);
+
+async function takeOverForeignLock(bystander: Spawned): Promise<void> {
   const { clientId: bystanderId } = await bystander.events.next("holding");
   const client = await connect({ socket: suite.socket, region: suite.region, name: "opener" });
   const victim = await client.mutex("victim");
@@ -36,6 +45,4 @@ test("a lock word naming a live client that never opened the lock: released as o
   expect(await taker.exit()).toBe(0);
   await victim.close();
   await client.close();
-  bystander.proc.kill();
-  await bystander.exit();
-}, 60_000);
+}
