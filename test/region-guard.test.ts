@@ -62,3 +62,16 @@ test("a condvar lock naming no client is released and its sequence bumped, so a 
   expect(guard.check(state).releasedSlots).toEqual([]);
   expect(slots.load(slot, SlotWord.sequence)).toBe(before + 1);
 });
+
+test("a slot table filled with garbage: one finding for all the free slots, not one line each", () => {
+  const { words, slots, guard, state, slot } = setUp();
+  const first = slots.index(0, 0);
+  words.fill(-1, first, first + state.geometry.slotCount * 16);
+  const { findings } = guard.check(state);
+  // The mutex's slot is named on its own (its identity words and its lock); the 7 free ones together.
+  expect(findings.filter((what) => what.includes("free slot"))).toEqual([
+    "7 free slots (slot 1, 2, 3, 4, 5, 6, 7): their kind and generation words were overwritten: restored",
+  ]);
+  expect(findings.some((what) => what.startsWith(`slot ${slot} (mutex 'm')`))).toBe(true);
+  for (let free = 1; free < state.geometry.slotCount; free++) expect(slots.load(free, SlotWord.kind)).toBe(0);
+});

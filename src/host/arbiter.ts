@@ -293,7 +293,7 @@ export class Arbiter implements ArbiterView {
     this.lateEnds.retry();
     this.descriptors.check();
     this.waits.recheck((key) => this.slots.loadAt(key));
-    const { findings, releasedSlots } = this.guard.check(this.state);
+    const { findings, releasedSlots } = this.guard.check(this.state, this.lateEnds);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);
     this.transfers.sample();

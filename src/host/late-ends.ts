@@ -9,7 +9,12 @@
 import { log } from "../log.ts";
 import { endNotRecorded, type JournalOutage } from "./journal-outage.ts";
 import type { EndReason } from "./oplog.ts";
-import { listUnrecordedEnd, unlistUnrecordedEnd } from "./unrecorded-ends.ts";
+import {
+  type ListRepair,
+  listUnrecordedEnd,
+  restoreUnrecordedEnds,
+  unlistUnrecordedEnd,
+} from "./unrecorded-ends.ts";
 
 /** What LateEnds needs of the arbiter. */
 export interface LateEndsHost {
@@ -51,6 +56,21 @@ export class LateEnds {
     this.unlisted.delete(clientId);
     unlistUnrecordedEnd(this.host.region.headerWords(), clientId);
     return reason;
+  }
+
+  /**
+   * Puts the header's list back as we wrote it (every sweep: any guest can write it). An entry we did not
+   * write would end a live session at the next start.
+   */
+  restoreListing(): ListRepair {
+    const listed = [...this.reasons.keys()].filter((clientId) => !this.unlisted.has(clientId));
+    const { stillUnlisted, ...repair } = restoreUnrecordedEnds(
+      this.host.region.headerWords(),
+      this.host.epoch,
+      listed,
+    );
+    for (const clientId of stillUnlisted) this.unlisted.add(clientId);
+    return repair;
   }
 
   /**

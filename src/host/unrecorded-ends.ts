@@ -65,3 +65,49 @@ export function unlistUnrecordedEnd(header: Int32Array, clientId: number): void 
 export function clearUnrecordedEnds(header: Int32Array): void {
   header.fill(0, FIRST_WORD, idWord(UNRECORDED_ENDS_MAX));
 }
+
+/** What `restoreUnrecordedEnds` found: the entries it cleared (ids forged for a client, or garbage) and the ids it listed again. */
+export interface ListRepair {
+  forged: number[];
+  garbage: number;
+  relisted: number[];
+}
+
+/**
+ * Puts the list back as the arbiter of `epoch` wrote it, `listed` being the ids it listed. Any guest can
+ * write these bytes: an entry the arbiter did not write would end a live session at the next start, so it
+ * is cleared, and so is anything else there but zeros; an id of `listed` whose entry is gone is listed
+ * again (false in `stillUnlisted` if there is no room).
+ */
+export function restoreUnrecordedEnds(
+  header: Int32Array,
+  epoch: number,
+  listed: Iterable<number>,
+): ListRepair & { stillUnlisted: number[] } {
+  const expected = new Set(listed);
+  const found = new Set<number>();
+  const repair = {
+    forged: [] as number[],
+    garbage: 0,
+    relisted: [] as number[],
+    stillUnlisted: [] as number[],
+  };
+  for (let entry = 0; entry < UNRECORDED_ENDS_MAX; entry++) {
+    if (Atomics.load(header, idWord(entry)) === 0 && Atomics.load(header, idWord(entry) + 1) === 0) continue;
+    const clientId = listedAt(header, entry, epoch);
+    if (expected.has(clientId) && !found.has(clientId)) {
+      found.add(clientId);
+      continue;
+    }
+    if (clientId > 0) repair.forged.push(clientId);
+    else repair.garbage++;
+    Atomics.store(header, idWord(entry), 0);
+    Atomics.store(header, idWord(entry) + 1, 0);
+  }
+  for (const clientId of expected) {
+    if (found.has(clientId)) continue;
+    if (listUnrecordedEnd(header, epoch, clientId)) repair.relisted.push(clientId);
+    else repair.stillUnlisted.push(clientId);
+  }
+  return repair;
+}

@@ -69,7 +69,8 @@ export class StreamDigest {
       : 0;
     if (done < length) {
       destination.set(source.subarray(done), done);
-      this.hashPieces(destination.subarray(done));
+      // The source: `destination` may be memory another process writes (a ring), `source` is the caller's.
+      this.hashPieces(source.subarray(done));
     }
     this.bytes += length;
   }

@@ -1,6 +1,7 @@
 /**
- * Where a transfer's bytes come from, without a copy of our own: the source reads(2) straight into a ring
- * chunk (the sink, ./sink.ts, writes(2) straight from one). Files are read and written blocking (they do
+ * Where a transfer's bytes come from: the source reads(2) into memory at an address (the sender's private
+ * buffer, which it copies and hashes into a ring chunk in one pass: ./run.ts), and the sink, ./sink.ts,
+ * writes(2) straight from a ring chunk. Files are read and written blocking (they do
  * not stall); pipes and terminals are polled, so an idle pipe never blocks the event loop (and with it
  * the heartbeats that keep the client's lease).
  */
@@ -241,15 +242,9 @@ export class Source {
 
   /**
    * Reads into `length` bytes at `address`: a file fills the chunk (short only at its end), a pipe
-   * returns what is there as soon as something is. 0 means end of input. `beforeWrite` runs after each
-   * wait for input, before read(2) writes the memory at `address` (which may have stopped being ours).
+   * returns what is there as soon as something is. 0 means end of input.
    */
-  async read(
-    address: number,
-    length: number,
-    signal?: AbortSignal,
-    beforeWrite?: () => Promise<void>,
-  ): Promise<number> {
+  async read(address: number, length: number, signal?: AbortSignal): Promise<number> {
     if (this.type === "file") return this.readFile(address, length);
     let filled = 0;
     for (;;) {
@@ -257,7 +252,6 @@ export class Source {
         // Hand over what we have rather than hold a stream back waiting to fill a chunk.
         if (filled > 0) return filled;
         await waitReady(this.fd, POLLIN, this.name, signal);
-        await beforeWrite?.();
       }
       const got = this.readSome(address + filled, length - filled);
       if (got === 0) return filled;

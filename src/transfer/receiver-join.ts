@@ -37,6 +37,23 @@ export async function awaitReceiverJoined(
 }
 
 /**
+ * The client id of the receiver that joined `transfer`, 0 while none has. A joining receiver names itself
+ * in `receiverId` before it marks the transfer joined, so a joined transfer naming nobody was overwritten:
+ * we would have no receiver to watch, and wait for ever for one that never comes (a real one finds the
+ * transfer taken, and waits too).
+ */
+export function joinedReceiver(slot: Pick<ChannelSlot, "load">, transfer: number, name: string): number {
+  if (slot.load("receiverJoined") !== transfer) return 0;
+  const receiverId = slot.load("receiverId");
+  if (receiverId !== 0) return receiverId;
+  throw failure(
+    "RegionCorrupted",
+    `send on channel '${name}'`,
+    `the word naming the transfer a receiver joined holds ours (${transfer}), but no receiver named itself: the region was overwritten`,
+  );
+}
+
+/**
  * Whether to stop waiting for a join we may never see: the transfer already has a verdict (the receiver's,
  * or an overwrite's: the caller judges it), or a receiver joined since the caller last read the word. A
  * receiver consuming records (only a joined one does) while the word names another transfer means it was

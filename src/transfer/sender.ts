@@ -4,17 +4,19 @@
  * - `send((chunk, address) => bytesWritten)` lets the caller fill each chunk in place, e.g. with read(2)
  *   straight into `address` (zero copy);
  * - `write(bytes)` copies data the caller holds in memory, like a socket write: it appends to the current
- *   chunk and publishes each chunk once full. Whole digest pieces are copied and hashed in one pass (the
- *   native helper); a piece put together from smaller writes is hashed once complete, while it is still
- *   in cache (see digest.ts). `flush()` publishes a partly filled chunk; `finish()` does too.
+ *   chunk and publishes each chunk once full, hashing each byte from the caller's memory or a private
+ *   buffer, never from the ring (./chunk-writer.ts). `flush()` publishes a partly filled chunk; `finish()`
+ *   does too. `send` hashes the chunk its filler wrote, in the ring: a guest writing there meanwhile goes
+ *   into the digest unseen; `write` is the path that keeps the digest to what the caller gave.
  */
 
 import { failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { DIGEST_PIECE_BYTES, StreamDigest } from "./digest.ts";
+import { ChunkWriter } from "./chunk-writer.ts";
+import { StreamDigest } from "./digest.ts";
 import { Peer, receiverLeft } from "./peer.ts";
-import { awaitReceiverJoined } from "./receiver-join.ts";
+import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
@@ -49,9 +51,8 @@ export class ChannelSender {
   /** finish() has begun: the end record is (being) published, nothing may follow it. */
   private ending = false;
   private arrivedAt: number | undefined;
-  /** Bytes `write` put into chunk `head` that are not published yet, and how many of them are hashed. */
-  private filled = 0;
-  private hashed = 0;
+  /** What `write` put into chunk `head` and has not published yet. */
+  private readonly writer = new ChunkWriter(this.digest);
 
   private constructor(
     readonly name: string,
@@ -77,9 +78,7 @@ export class ChannelSender {
     try {
       const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
       // The receiver that joins this transfer names itself in receiverId before it marks it joined.
-      const receiver = new Peer(slot, "receiver", name, () =>
-        slot.load("receiverJoined") === transfer ? slot.load("receiverId") : 0,
-      );
+      const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
       await releaseRole(slot, "sender");
@@ -87,7 +86,11 @@ export class ChannelSender {
     }
   }
 
-  /** Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. */
+  /**
+   * Waits for a free chunk, lets `fill` write it in place, publishes it. Returns the bytes sent. The digest
+   * is taken of the chunk as `fill` left it, in shared memory: bytes another guest writes there meanwhile
+   * are sent and verified as if they were the caller's. `write` hashes the caller's own bytes instead.
+   */
   async send(fill: ChunkFiller): Promise<number> {
     checkCallback(fill, "send", this.name);
     this.checkNotEnding();
@@ -125,57 +128,20 @@ export class ChannelSender {
     this.checkNotEnding();
     this.slot.throwIfLost();
     for (let taken = 0; taken < bytes.byteLength; ) {
-      if (this.filled === 0) await this.waitForSpace();
+      if (this.writer.filled === 0) await this.waitForSpace();
       this.checkOpen();
       const chunk = this.ring.chunk(this.head);
-      const source = taken === 0 ? bytes : bytes.subarray(taken);
-      taken += this.copyWholePieces(chunk, source) || this.copyPartOfPiece(chunk, source);
-      if (this.filled === chunk.byteLength) this.flush();
+      taken += this.writer.take(chunk, taken === 0 ? bytes : bytes.subarray(taken));
+      if (this.writer.filled === chunk.byteLength) this.flush();
     }
-  }
-
-  /**
-   * Whole pieces straight from the caller (up to the chunk's end, whose last piece may be short) are
-   * copied and hashed in one pass. Returns the bytes taken, 0 if there is no whole piece to take.
-   */
-  private copyWholePieces(chunk: Uint8Array, source: Uint8Array): number {
-    if (this.hashed !== this.filled) return 0;
-    const room = chunk.byteLength - this.filled;
-    const count =
-      source.byteLength >= room ? room : source.byteLength - (source.byteLength % DIGEST_PIECE_BYTES);
-    if (count === 0) return 0;
-    this.digest.copyAndUpdate(
-      count === chunk.byteLength ? chunk : chunk.subarray(this.filled, this.filled + count),
-      count === source.byteLength ? source : source.subarray(0, count),
-    );
-    this.filled += count;
-    this.hashed = this.filled;
-    return count;
-  }
-
-  /** Part of a piece is copied now and hashed once the piece is complete, while it is still in cache. */
-  private copyPartOfPiece(chunk: Uint8Array, source: Uint8Array): number {
-    const pieceEnd = Math.min(
-      this.filled - (this.filled % DIGEST_PIECE_BYTES) + DIGEST_PIECE_BYTES,
-      chunk.byteLength,
-    );
-    const count = Math.min(pieceEnd - this.filled, source.byteLength);
-    chunk.set(source.subarray(0, count), this.filled);
-    this.filled += count;
-    if (this.filled === pieceEnd) this.hashFilled(chunk);
-    return count;
   }
 
   /** Publishes the chunk `write` has partly filled, if any. */
   flush(): void {
-    if (this.filled === 0) return;
+    if (this.writer.filled === 0) return;
     this.checkNotEnding();
     this.slot.throwIfLost();
-    if (this.hashed < this.filled) this.hashFilled(this.ring.chunk(this.head));
-    const length = this.filled;
-    this.filled = 0;
-    this.hashed = 0;
-    this.publishData(length);
+    this.publishData(this.writer.complete(this.ring.chunk(this.head)));
   }
 
   /**
@@ -388,11 +354,6 @@ export class ChannelSender {
   /** Looked at before every chunk, so a receiver there from the start is seen there. */
   private noteReceiver(): void {
     if (this.arrivedAt === undefined && this.receiverJoined) this.arrivedAt = performance.now();
-  }
-
-  private hashFilled(chunk: Uint8Array): void {
-    this.digest.update(chunk.subarray(this.hashed, this.filled));
-    this.hashed = this.filled;
   }
 
   private publishData(length: number): void {
