@@ -2,31 +2,15 @@
  * A VM whose name starts with '-' (launch.sh and the arbiter both take it): its bridge must get the name
  * as the value of --vm, not as an option of its own, or every guest connection fails.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
 import { fetchStatus } from "../../src/guest/inspect.ts";
-import { type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess, eventually } from "../helpers/processes.ts";
-import { testWithTool, toolMissing } from "../helpers/tools.ts";
+import { eventually } from "../helpers/processes.ts";
+import { testWithTool } from "../helpers/tools.ts";
 import { guest } from "../helpers/transfer.ts";
-import { ensureBinary, GUEST_PRELUDE, Vm, vmName } from "./vm.ts";
+import { GUEST_PRELUDE, vmName, vmSuite } from "./vm.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-let vm: Vm;
-
-beforeAll(async () => {
-  if (toolMissing("qemu-system-x86_64")) return;
-  await ensureBinary();
-  paths = testPaths("vm-dash-name");
-  arbiter = await ArbiterProcess.start(paths, { size: "16MiB" });
-}, 60_000);
-
-afterAll(async () => {
-  await vm?.stop();
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = vmSuite("vm-dash-name");
 
 testWithTool(
   "qemu-system-x86_64",
@@ -37,12 +21,12 @@ testWithTool(
 echo "from $IVSH_VM" > /tmp/file
 ivsh guest send /tmp/file --channel dash; report sent $?
 `;
-    vm = Vm.launch({ name, paths, script, timeoutS: 150 });
+    const vm = suite.launch({ name, script, timeoutS: 150 });
     // The guest's sender waits for its receiver: the arbiter lists it under the VM's name meanwhile.
     await eventually(
       async () => {
         if (vm.proc.exitCode !== null) throw new Error(`the VM exited ${vm.proc.exitCode} first`);
-        return (await fetchStatus({ unix: paths.socket })).report.clients.some(
+        return (await fetchStatus({ unix: suite.paths.socket })).report.clients.some(
           (client) => client.vm === name,
         );
       },
@@ -51,8 +35,8 @@ ivsh guest send /tmp/file --channel dash; report sent $?
     ).catch(async (error) => {
       throw new Error(`${error}\n${await vm.diagnostics()}`);
     });
-    const out = join(paths.dir, "file");
-    const receiver = guest(paths, ["recv", "--channel", "dash", "--out", out]);
+    const out = join(suite.paths.dir, "file");
+    const receiver = guest(suite.paths, ["recv", "--channel", "dash", "--out", out]);
     expect(await receiver.exit(150_000)).toBe(0);
     expect(await Bun.file(out).text()).toBe(`from ${name}\n`);
     expect((await vm.next("sent", 60_000)).rc).toBe(0);

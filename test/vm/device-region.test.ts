@@ -1,53 +1,45 @@
 /**
  * A guest naming its device's resource file as --region (to pick one of several IVSHMEM devices, or one
- * mapping of it) still reaches the arbiter through the bridge: it was sent to the host's default socket,
- * which no guest has, and told that no IVSHMEM device was found.
+ * mapping of it) still reaches the arbiter through the bridge, by its full path or relative to the
+ * working directory (`cd` into the device's sysfs directory, then --region resource2): both were sent to
+ * the host's default socket, which no guest has, and told that no IVSHMEM device was found.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
-import { type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess } from "../helpers/processes.ts";
-import { testWithTool, toolMissing } from "../helpers/tools.ts";
+import { testWithTool } from "../helpers/tools.ts";
 import { guest } from "../helpers/transfer.ts";
-import { ensureBinary, GUEST_PRELUDE, Vm, vmName } from "./vm.ts";
+import { GUEST_PRELUDE, vmName, vmSuite } from "./vm.ts";
+
+const suite = vmSuite("vm-device-region");
 
 const SCRIPT = `${GUEST_PRELUDE}
 device=$(dirname "$(grep -l 0x1110 /sys/bus/pci/devices/*/device | head -n1)")
-echo "by resource file" > /tmp/file
-ivsh guest send /tmp/file --channel by-file --region "$device/resource2"; report sent $?
+echo "by resource file" > /tmp/full
+ivsh guest send /tmp/full --channel by-file --region "$device/resource2" --timeout 30s; report full $?
+echo "by relative path" > /tmp/relative
+cd "$device" && ivsh guest send /tmp/relative --channel by-rel --region resource2 --timeout 30s; report relative $?
 `;
-
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-let vm: Vm;
-
-beforeAll(async () => {
-  if (toolMissing("qemu-system-x86_64")) return;
-  await ensureBinary();
-  paths = testPaths("vm-device-region");
-  arbiter = await ArbiterProcess.start(paths, { size: "16MiB" });
-}, 60_000);
-
-afterAll(async () => {
-  await vm?.stop();
-  await arbiter?.stop();
-  paths?.cleanup();
-});
 
 testWithTool(
   "qemu-system-x86_64",
-  "--region naming the device's resource2: the guest goes to the bridge, no --connect needed",
+  "--region naming the device's resource2, full or relative: the guest goes to the bridge, no --connect needed",
   async () => {
-    vm = Vm.launch({ name: vmName("dev-region"), paths, script: SCRIPT, timeoutS: 150 });
-    const out = join(paths.dir, "received");
-    const receiver = guest(paths, ["recv", "--channel", "by-file", "--out", out]);
+    const vm = suite.launch({ name: vmName("dev-region"), script: SCRIPT, timeoutS: 150 });
+    const receive = (channel: string, name: string) =>
+      guest(suite.paths, ["recv", "--channel", channel, "--out", join(suite.paths.dir, name)]);
+    const receivers = [receive("by-file", "full"), receive("by-rel", "relative")];
     try {
-      const sent = await vm.next("sent", 120_000);
-      if (sent.rc !== 0) throw new Error(`the guest's send failed\n${await vm.diagnostics()}`);
-      expect(await receiver.exit(60_000)).toBe(0);
-      expect(await Bun.file(out).text()).toBe("by resource file\n");
+      for (const [event, text, receiver] of [
+        ["full", "by resource file\n", receivers[0]!],
+        ["relative", "by relative path\n", receivers[1]!],
+      ] as const) {
+        const sent = await vm.next(event, 120_000);
+        if (sent.rc !== 0) throw new Error(`the guest's ${event} send failed\n${await vm.diagnostics()}`);
+        expect(await receiver.exit(60_000)).toBe(0);
+        expect(await Bun.file(join(suite.paths.dir, event)).text()).toBe(text);
+      }
     } finally {
-      receiver.proc.kill("SIGKILL");
+      for (const receiver of receivers) receiver.proc.kill("SIGKILL");
     }
   },
   180_000,

@@ -3,31 +3,16 @@
  * each connection's cost, and in hand-over mode any left alive fails the goal). They find them by command
  * line, which must match what launch.sh's guestfwd wrapper really runs.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
 import { bridgesOf } from "../../src/bench/scale-guests.ts";
 import { fetchStatus } from "../../src/guest/inspect.ts";
-import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess, eventually } from "../helpers/processes.ts";
-import { testWithTool, toolMissing } from "../helpers/tools.ts";
-import { ensureBinary, Vm, vmName } from "./vm.ts";
+import { REPO } from "../helpers/paths.ts";
+import { eventually } from "../helpers/processes.ts";
+import { testWithTool } from "../helpers/tools.ts";
+import { vmName, vmSuite } from "./vm.ts";
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-let vm: Vm;
-
-beforeAll(async () => {
-  if (toolMissing("qemu-system-x86_64")) return;
-  await ensureBinary();
-  paths = testPaths("vm-scale-bridges");
-  arbiter = await ArbiterProcess.start(paths, { size: "16MiB" });
-}, 60_000);
-
-afterAll(async () => {
-  await vm?.stop();
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = vmSuite("vm-scale-bridges");
 
 testWithTool(
   "qemu-system-x86_64",
@@ -37,11 +22,11 @@ testWithTool(
     // Relaying (as the benchmark's relay mode asks): the bridge lives as long as the guest's connection.
     const ivsh = `env IVSH_BRIDGE=relay ${join(REPO, "dist/ivsh")}`;
     const script = "ivsh guest recv --channel held --out /dev/null";
-    vm = Vm.launch({ name, paths, ivsh, script, timeoutS: 150 });
+    const vm = suite.launch({ name, ivsh, script, timeoutS: 150 });
     await eventually(
       async () => {
         if (vm.proc.exitCode !== null) throw new Error(`the VM exited ${vm.proc.exitCode} first`);
-        const { report } = await fetchStatus({ unix: paths.socket });
+        const { report } = await fetchStatus({ unix: suite.paths.socket });
         return report.clients.some((client) => client.vm === name && client.connected);
       },
       150_000,

@@ -3,44 +3,26 @@
  * its BAR holds the arbiter's header and only the start of the region. The guest must say that, and that
  * the fix is the size, not tell the operator to boot the VM with the file it already has.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
-import { type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess } from "../helpers/processes.ts";
-import { testWithTool, toolMissing } from "../helpers/tools.ts";
-import { ensureBinary, Vm, vmName } from "./vm.ts";
+import { expect } from "bun:test";
+import { testWithTool } from "../helpers/tools.ts";
+import { vmName, vmSuite } from "./vm.ts";
 
 const REGION_BYTES = 16 << 20;
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-let vm: Vm;
-
-beforeAll(async () => {
-  if (toolMissing("qemu-system-x86_64")) return;
-  await ensureBinary();
-  paths = testPaths("vm-short-bar");
-  arbiter = await ArbiterProcess.start(paths, { size: "16MiB" });
-}, 60_000);
-
-afterAll(async () => {
-  await vm?.stop();
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = vmSuite("vm-short-bar");
 
 testWithTool(
   "qemu-system-x86_64",
   "a device mapping only half of the arbiter's region file: the guest names the size to give QEMU",
   async () => {
-    vm = Vm.launch({
+    const vm = suite.launch({
       name: vmName("short-bar"),
-      paths,
       region: "none",
       script: 'echo hi > /tmp/file; ivsh guest send /tmp/file --timeout 30s 2>&1; echo "rc $?"',
       timeoutS: 150,
       qemuArgs: [
         "-object",
-        `memory-backend-file,id=half,share=on,mem-path=${paths.region},size=${REGION_BYTES / 2}`,
+        `memory-backend-file,id=half,share=on,mem-path=${suite.paths.region},size=${REGION_BYTES / 2}`,
         "-device",
         "ivshmem-plain,memdev=half",
       ],

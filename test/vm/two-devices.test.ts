@@ -3,14 +3,12 @@
  * refused. Its error must name the other device and the flags that use it (which work), not only tell the
  * operator to boot the VM with the region it already has.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import { truncateSync } from "node:fs";
 import { join } from "node:path";
-import { type TestPaths, testPaths } from "../helpers/paths.ts";
-import { ArbiterProcess } from "../helpers/processes.ts";
-import { testWithTool, toolMissing } from "../helpers/tools.ts";
+import { testWithTool } from "../helpers/tools.ts";
 import { guest } from "../helpers/transfer.ts";
-import { ensureBinary, GUEST_PRELUDE, Vm, vmName } from "./vm.ts";
+import { GUEST_PRELUDE, vmName, vmSuite } from "./vm.ts";
 
 const REGION_BYTES = 16 << 20;
 
@@ -24,47 +22,31 @@ echo "flags: $flags"
 ivsh guest send /tmp/file --channel second $flags; report second $?
 `;
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-let vm: Vm;
-
-beforeAll(async () => {
-  if (toolMissing("qemu-system-x86_64")) return;
-  await ensureBinary();
-  paths = testPaths("vm-two-devices");
-  arbiter = await ArbiterProcess.start(paths, { size: "16MiB" });
-}, 60_000);
-
-afterAll(async () => {
-  await vm?.stop();
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = vmSuite("vm-two-devices");
 
 testWithTool(
   "qemu-system-x86_64",
   "the arbiter's region on a second IVSHMEM device: the refusal names that device and the flags that use it",
   async () => {
     // The first device (launch.sh's) is a file no arbiter formatted; the arbiter's region comes after it.
-    const zeros = join(paths.shmDir, "zeros");
+    const zeros = join(suite.paths.shmDir, "zeros");
     await Bun.write(zeros, "");
     truncateSync(zeros, 4 << 20);
-    vm = Vm.launch({
+    const vm = suite.launch({
       name: vmName("two-dev"),
-      paths,
       region: zeros,
       script: SCRIPT,
       timeoutS: 200,
       qemuArgs: [
         "-object",
-        `memory-backend-file,id=second,share=on,mem-path=${paths.region},size=${REGION_BYTES}`,
+        `memory-backend-file,id=second,share=on,mem-path=${suite.paths.region},size=${REGION_BYTES}`,
         "-device",
         "ivshmem-plain,memdev=second",
       ],
     });
     expect((await vm.next("first", 150_000)).rc).toBe(1);
-    const out = join(paths.dir, "received");
-    const receiver = guest(paths, ["recv", "--channel", "second", "--out", out]);
+    const out = join(suite.paths.dir, "received");
+    const receiver = guest(suite.paths, ["recv", "--channel", "second", "--out", out]);
     const second = await vm.next("second", 150_000);
     await vm.events.finished;
     const text = vm.events.text;

@@ -3,11 +3,14 @@
  * JSON lines (the guest's stderr goes to launch.sh's stderr, kept for failure messages). Every VM gets
  * a name unique to this test process, since launch.sh allows one running VM per name on the host.
  */
+
+import { afterAll, beforeAll } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { REPO, type TestPaths } from "../helpers/paths.ts";
-import { EventStream } from "../helpers/processes.ts";
+import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
+import { type ArbiterFlags, ArbiterProcess, EventStream } from "../helpers/processes.ts";
+import { toolMissing } from "../helpers/tools.ts";
 
 export const LAUNCH = join(REPO, "scripts/qemu/launch.sh");
 export const BINARY = join(REPO, "dist/ivsh");
@@ -150,3 +153,36 @@ report() {
   fi
 }
 `;
+
+/**
+ * A test file's VMs and their arbiter: set up once QEMU is there (without it the file's tests only print
+ * why they are skipped), and after the file every VM launched through `launch` stopped, then the arbiter,
+ * then the directory removed. `arbiter: false`: no arbiter (a VM whose bridge is to fail).
+ */
+export function vmSuite(label: string, arbiter: ArbiterFlags | false = { size: "16MiB" }) {
+  let paths: TestPaths | undefined;
+  let process: ArbiterProcess | undefined;
+  const vms: Vm[] = [];
+  beforeAll(async () => {
+    if (toolMissing("qemu-system-x86_64")) return;
+    await ensureBinary();
+    paths = testPaths(label);
+    if (arbiter) process = await ArbiterProcess.start(paths, arbiter);
+  }, 60_000);
+  afterAll(async () => {
+    for (const vm of vms) await vm.stop();
+    await process?.stop();
+    paths?.cleanup();
+  });
+  return {
+    get paths(): TestPaths {
+      if (!paths) throw new Error(`${label}: no VM suite (qemu-system-x86_64 is missing)`);
+      return paths;
+    },
+    launch(options: Omit<VmOptions, "paths">): Vm {
+      const vm = Vm.launch({ ...options, paths: this.paths });
+      vms.push(vm);
+      return vm;
+    },
+  };
+}
