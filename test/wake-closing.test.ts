@@ -4,7 +4,6 @@
  */
 import { expect, test } from "bun:test";
 import { createConnection, type Socket } from "node:net";
-import { fetchStatus } from "../src/guest/inspect.ts";
 import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages, SyncCreate } from "../src/protocol/messages.ts";
 import { SlotKind, SyncWord } from "../src/region/layout.ts";
@@ -60,22 +59,25 @@ test("a wake goes to a live waiter, not to the parked wait of a connection being
   live.send("wait", 3, { slot, ...wait });
   live.send("heartbeat", 4, {});
   await live.answer(4);
+  // The waker is ready first: only its wake and one status fall within the dying connection's close grace.
+  const waker = await rawClient(suite.socket);
+  await waker.hello("waker");
+  waker.send("syncOpen", 2, open);
+  await waker.answer(2);
   // A reply frame from a client is fatal: the arbiter answers it and starts closing the connection.
   dying.socket.write(
     encodeFrame(FrameKind.reply, messages.heartbeat.op, 5, messages.heartbeat.reply, { leaseMs: 1 }),
   );
   await dying.answer(5);
-  const waker = await rawClient(suite.socket);
-  await waker.hello("waker");
-  waker.send("syncOpen", 2, open);
-  await waker.answer(2);
   waker.send("wake", 3, { slot, word: WORD, count: 1, reply: 1 });
-  await waker.answer(3);
   // The live waiter is answered by that wake, not only when the dying connection's session ends (its
-  // socket is closed CLOSE_GRACE_MS later, which wakes every waiter of the slots it held).
+  // socket is closed CLOSE_GRACE_MS later, which wakes every waiter of the slots it held): the status
+  // asked once it was answered still lists the dying client.
   const answered = await live.answer(3);
-  const { report } = await fetchStatus({ unix: suite.socket });
-  expect(report.clients.map((client) => client.clientId)).toContain(dyingId);
+  waker.send("status", 4, { limit: 100, onlyClient: 0 });
+  const status = await waker.answer(4);
+  const report = JSON.parse(decodeFields(messages.status.reply, status.body, "status").json);
+  expect(report.clients.map((client: { clientId: number }) => client.clientId)).toContain(dyingId);
   expect(decodeFields(messages.wait.reply, answered.body, "wait").outcome).toBe(0);
   dying.socket.destroy();
   live.socket.end();
