@@ -28,7 +28,7 @@ import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs, readUntil, runCli } from "./helpers/processes.ts";
 import { cannotMount, fillFile, withSmallTmpfs as withTmpfs } from "./helpers/small-fs.ts";
-import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 
@@ -398,32 +398,3 @@ test("a region file removed or replaced under the running arbiter is logged once
     }
   }
 }, 60_000);
-
-testWithTool(
-  "prlimit",
-  "out of file descriptors: the arbiter says so (rate-limited) with its limit",
-  async () => {
-    const { region, socket } = files("emfile");
-    const host = Bun.spawn(
-      [
-        ...["prlimit", "--nofile=256:256", process.execPath, CLI, "host", "--exit-with-parent"],
-        ...["--region", region, "--socket", socket, "--state", join(paths.dir, "emfile.state")],
-        ...["--size", "16MiB", "--block-size", "64KiB", "--lease", "1s"],
-      ],
-      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
-    );
-    const sockets: { end(): void }[] = [];
-    try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
-      for (let index = 0; index < 300; index++)
-        sockets.push(await Bun.connect({ unix: socket, socket: { data() {}, error() {} } }));
-      const wanted = "cannot accept connections: too many open files (EMFILE); raise ulimit -n (now 256)";
-      expect(await readUntil(host.stderr, wanted)).toContain(wanted);
-    } finally {
-      for (const connection of sockets) connection.end();
-      host.kill("SIGKILL");
-      await host.exited;
-    }
-  },
-  60_000,
-);

@@ -15,6 +15,7 @@ export {
   currentCpu,
   exitWithParent,
   idleCompilerThreads,
+  openFileLimit,
   raiseOpenFileLimit,
   yieldProcessor,
 } from "./process.ts";

@@ -14,6 +14,13 @@ export function exitWithParent(signal: number): void {
 
 const RLIMIT_NOFILE = 7;
 
+/** This process's soft limit on open files now (a system call: it needs no descriptor of its own). */
+export function openFileLimit(): number {
+  const current = new BigUint64Array(2); // struct rlimit: rlim_cur, rlim_max
+  check(libc.prlimit(0, RLIMIT_NOFILE, null, current), "prlimit", "RLIMIT_NOFILE");
+  return Number(current[0]);
+}
+
 /**
  * Raises this process's soft limit on open files to `wanted` (at most the hard limit), as `ulimit -n`
  * would; children started afterwards inherit it. Returns the soft limit before and after.

@@ -8,7 +8,7 @@
  * request id 0) and its later frames are answered "lease expired". Sessions restored after a restart have
  * `leaseMs` from the restart to reconnect.
  */
-import type { FdSocketOptions, Socket, SocketHandler } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
@@ -18,9 +18,9 @@ import type { MappedRegion } from "../region/mapping.ts";
 import type { ArbiterOptions, ArbiterView, Liveness } from "./arbiter-view.ts";
 import { Compactor } from "./compaction.ts";
 import { Connection } from "./connection.ts";
+import { ConnectionLimit } from "./connection-limit.ts";
 import { handleData, handleDrain } from "./dispatch.ts";
-import { DescriptorWatch } from "./fd-watch.ts";
-import { HandoverInbox, handoverPath } from "./handover.ts";
+import { connectFd, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
@@ -36,9 +36,6 @@ import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
 export type { ArbiterOptions } from "./arbiter-view.ts";
-
-/** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
-const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
 
 export class Arbiter implements ArbiterView {
   readonly waits = new WaitQueue();
@@ -67,7 +64,7 @@ export class Arbiter implements ArbiterView {
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
-  private readonly descriptors = new DescriptorWatch();
+  private readonly connections = new ConnectionLimit();
   readonly journalOutage = new JournalOutage();
   /** Sessions that ended while the journal could not record it (their locks released), to record it. */
   readonly lateEnds = new LateEnds(this.journalOutage, this);
@@ -112,13 +109,14 @@ export class Arbiter implements ArbiterView {
   /** What every connection's socket does, whether it connected here or was handed over by a bridge. */
   private handlers(vm?: string): SocketHandler<Connection> {
     const closed = (socket: Socket<Connection>) => {
+      this.connections.left(socket);
       this.adopted.delete(socket);
       this.connectionClosed(socket.data);
     };
     return {
       open: (socket) => {
         socket.data = new Connection(socket, this.options.helloWaitMs);
-        if (vm === undefined) return;
+        if (!this.connections.letIn(socket) || vm === undefined) return;
         // Adopted after stop() began (connectFd is asynchronous): nobody would close it.
         if (this.stopped) return void socket.terminate();
         socket.data.identifyAs(vm);
@@ -291,7 +289,7 @@ export class Arbiter implements ArbiterView {
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
-    this.descriptors.check();
+    this.connections.checkDescriptors();
     this.waits.recheck((key) => this.slots.loadAt(key));
     const { findings, releasedSlots } = this.guard.check(this.state, this.lateEnds);
     for (const finding of findings) log.warn(finding);

@@ -16,6 +16,7 @@
  * to change it, as a bridge that lives sends its request within milliseconds.
  */
 import { rmSync } from "node:fs";
+import type { FdSocketOptions, Socket } from "bun";
 import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
 import { closeFd } from "../ffi/index.ts";
@@ -23,6 +24,11 @@ import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
 import { bindPrivately, publishSocket, removeIfStill } from "./socket-file.ts";
+
+/** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
+export const connectFd = Bun.connect as unknown as <Data>(
+  options: FdSocketOptions<Data>,
+) => Promise<Socket<Data>>;
 
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
 const DEFAULT_HANDOVER_TTL_MS = 30_000;

@@ -1,0 +1,84 @@
+/**
+ * How many connections the arbiter keeps open at once: as many as its open-file limit leaves room for.
+ *
+ * Why: past that limit accept(2) fails with EMFILE, and Bun's listener, told the socket is still readable,
+ * retries at once for as long as the clients wait: a core spun at 100 % (2.6 s of CPU in 3 s, 50 clients
+ * against a limit of 40) while the clients got no answer and no reason. So a connection past
+ * `limit − RESERVED` is answered with an error naming the limit and closed, which keeps descriptors free
+ * and the listener quiet; past `limit − HARD_RESERVED` (a flood of such connections, each held open for its
+ * close grace) one is closed unanswered, as the kernel would have refused it.
+ *
+ * The limit is read at each connection (a system call, no descriptor needed), so one raised or lowered
+ * with `prlimit --pid` while the arbiter runs counts at once.
+ *
+ * Descriptors can still run out some other way (the system's whole file table, ENFILE; a leak). Bun's
+ * listener says nothing then: the arbiter just stops answering new clients. So each sweep also opens
+ * /dev/null and closes it again (`checkDescriptors`); if that fails with EMFILE or ENFILE, accept fails
+ * too, and the operator is told, at most once per LOG_EVERY_MS, with the limit to raise.
+ */
+import { closeSync, openSync } from "node:fs";
+import type { Socket } from "bun";
+import { failure, type IvshError } from "../errors.ts";
+import { errnoOf, openFileLimit } from "../ffi/index.ts";
+import { log } from "../log.ts";
+import type { Connection } from "./connection.ts";
+
+/** Descriptors kept for the arbiter's own files: region, journal, listeners, epoll, compaction child... */
+export const RESERVED_DESCRIPTORS = 32;
+/** Below this many free descriptors a connection is not even answered. */
+const HARD_RESERVED_DESCRIPTORS = 16;
+const LOG_EVERY_MS = 10_000;
+
+export class ConnectionLimit {
+  /** Sockets open now, served or being turned away: each holds a descriptor until it closes. */
+  private readonly open = new Set<Socket<Connection>>();
+
+  private loggedAtMs = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly limit: () => number = openFileLimit) {}
+
+  /** Counts a newly opened socket in; false if it was turned away (answered with the reason, or closed). */
+  letIn(socket: Socket<Connection>): boolean {
+    this.open.add(socket);
+    const limit = this.limit();
+    if (this.open.size <= limit - RESERVED_DESCRIPTORS) return true;
+    if (this.open.size <= limit - HARD_RESERVED_DESCRIPTORS)
+      socket.data.failAndClose(0, 0, this.refusal(limit));
+    else socket.terminate();
+    return false;
+  }
+
+  /** The socket closed (called once or more per socket: Bun may report both an error and the close). */
+  left(socket: Socket<Connection>): void {
+    this.open.delete(socket);
+  }
+
+  /** Logs (rate-limited) if no descriptor can be opened now. */
+  checkDescriptors(): void {
+    let errno: string;
+    try {
+      closeSync(openSync("/dev/null", "r"));
+      return;
+    } catch (error) {
+      errno = errnoOf(error);
+    }
+    if (errno !== "EMFILE" && errno !== "ENFILE") return;
+    if (performance.now() - this.loggedAtMs < LOG_EVERY_MS) return;
+    this.loggedAtMs = performance.now();
+    log.error(
+      errno === "EMFILE"
+        ? `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${this.limit()}) or close idle clients`
+        : "cannot accept connections: the system's file table is full (ENFILE); raise fs.file-max or close files elsewhere",
+    );
+  }
+
+  private refusal(limit: number): IvshError {
+    return failure(
+      "NoSpace",
+      "accept a connection",
+      `the arbiter has as many connections open as its open-file limit (ulimit -n ${limit}) leaves room for ` +
+        `(${limit - RESERVED_DESCRIPTORS}); raise the limit ivsh host runs with (ulimit -n, or LimitNOFILE= ` +
+        "in its systemd unit), or close idle clients",
+    );
+  }
+}

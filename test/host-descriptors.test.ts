@@ -1,0 +1,116 @@
+/**
+ * The arbiter at its open-file limit. Past it accept(2) fails with EMFILE and Bun's listener retries at
+ * once, so the arbiter used to spin a core while the clients waited for ever, told nothing. It now turns
+ * away the connections its limit leaves no room for, naming the limit, and keeps serving the others; and
+ * when descriptors run out some other way, it says so with the limit in force then.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
+import { socketAnswers } from "../src/host/listener.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { eventually, readUntil } from "./helpers/processes.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("host-descriptors");
+});
+afterAll(() => paths?.cleanup());
+
+const LIMIT = 96;
+
+/** An arbiter whose open-file limit is LIMIT (soft and hard), its stderr piped. */
+function startHost(label: string) {
+  const region = join(paths.shmDir, `${label}.region`);
+  const socket = join(paths.dir, `${label}.sock`);
+  const host = Bun.spawn(
+    [
+      ...["prlimit", `--nofile=${LIMIT}:${LIMIT}`, process.execPath, CLI, "host", "--exit-with-parent"],
+      ...["--region", region, "--socket", socket, "--state", join(paths.dir, `${label}.state`)],
+      ...["--size", "16MiB", "--block-size", "64KiB"],
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  return { host, region, socket };
+}
+
+/** Clock ticks (1/100 s) of CPU the process has used, user and system. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Plain connections that say nothing, held open. */
+async function holdConnections(socket: string, count: number): Promise<{ end(): void }[]> {
+  const held: { end(): void }[] = [];
+  for (let index = 0; index < count; index++)
+    held.push(await Bun.connect({ unix: socket, socket: { data() {}, error() {} } }));
+  return held;
+}
+
+testWithTool(
+  "prlimit",
+  "more clients than the open-file limit leaves room for: the rest are refused naming it, the arbiter does not spin",
+  async () => {
+    const { host, region, socket } = startHost("crowd");
+    const held: { end(): void }[] = [];
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      // More than the limit itself: before the fix, accept(2) failed from about the 85th on.
+      held.push(...(await holdConnections(socket, LIMIT + 10)));
+      // A spinning arbiter takes a whole core (about 200 ticks in 2 s; 100 with the other core busy).
+      const before = cpuTicks(host.pid);
+      await Bun.sleep(2000);
+      expect(cpuTicks(host.pid) - before).toBeLessThan(50);
+      // A few more, for any room left by the probe of "listening", whose close the arbiter saw late.
+      held.push(...(await holdConnections(socket, 5)));
+      await expectRejection(
+        connect({ socket, region }),
+        "NoSpace",
+        new RegExp(
+          `open-file limit \\(ulimit -n ${LIMIT}\\) leaves room for \\(${LIMIT - RESERVED_DESCRIPTORS}\\)`,
+        ),
+      );
+      // Room again once some leave: served as before.
+      for (const connection of held.splice(0, 20)) connection.end();
+      await eventually(
+        async () => (await fetchStatus({ unix: socket }).catch(() => undefined)) !== undefined,
+        15_000,
+        "status answered once connections closed",
+      );
+      const client = await connect({ socket, region });
+      await client.close();
+    } finally {
+      for (const connection of held) connection.end();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "descriptors run out another way (the limit lowered under it): the arbiter says so with the limit now in force",
+  async () => {
+    const { host, socket } = startHost("lowered");
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      // Below the arbiter's own files: nothing new can be opened, whatever it counted of connections.
+      const own = readdirSync(`/proc/${host.pid}/fd`).length;
+      Bun.spawnSync(["prlimit", `--pid=${host.pid}`, `--nofile=${own - 2}:${own - 2}`]);
+      const wanted = `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${own - 2})`;
+      expect(await readUntil(host.stderr, wanted)).toContain(wanted);
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
