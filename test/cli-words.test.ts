@@ -1,11 +1,12 @@
 /** Words on the command line that citty would misread: a typo beside a required flag, a word like -5. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { regionPath, socketPath } from "../src/commands/_args.ts";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../src/defaults.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
+import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -237,3 +238,33 @@ describe("host --region naming a file or directory that is no region: said so, w
     expect(result.exitCode).toBe(1);
   });
 });
+
+// A 16 TiB region in 4 KiB blocks has 2^32 + 254 of them, more than the header's u32 (and the arbiter's
+// Int32Array free list) can count. The file is sparse (no page written) in a tmpfs of the test's own.
+testUnless(
+  cannotMount,
+  "host --block-size too small for a huge region file: the block size that fits is named",
+  async () => {
+    await withSmallTmpfs(join(paths.dir, "huge"), "1m", async (dir) => {
+      const file = join(dir, "huge.region");
+      writeFileSync(file, "");
+      truncateSync(file, 2 ** 44 + (1 << 20));
+      const state = join(dir, "state");
+      const result = await runCli([
+        "host",
+        "--region",
+        file,
+        "--socket",
+        paths.socket,
+        "--state",
+        state,
+        "--block-size",
+        "4KiB",
+      ]);
+      expect(result.stderr).toContain("more than 2147483647 blocks");
+      expect(result.stderr).toContain("pass --block-size 16KiB or more");
+      expect(result.stderr).not.toContain("no ivsh region is that size");
+      expect(result.exitCode).toBe(2);
+    });
+  },
+);

@@ -1,5 +1,6 @@
 /** The report's Fig. 1 / Fig. 2 loops (examples/) move 64 MiB between two processes, content verified. */
 import { expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 import { spawnBun } from "./helpers/processes.ts";
@@ -30,3 +31,25 @@ test("fig1-writer and fig2-reader move 64 MiB bit-exact", async () => {
   expect(copy.length).toBe(bytes);
   expect(Bun.hash.xxHash3(copy)).toBe(Bun.hash.xxHash3(data));
 }, 90_000);
+
+// With --size 1 the area holds the flag byte and no data: each hand-off moved 0 bytes, and the writer
+// waited for ever on a reader (or both spun through an endless count of empty chunks).
+test("an area with no byte for data, or a byte count below 0, is refused, not looped on for ever", async () => {
+  const input = join(suite.dir, "small-input");
+  writeFileSync(input, "0123456789");
+  const flags = ["--socket", suite.socket, "--region", suite.region];
+  const [writer, reader, output] = [
+    join(REPO, "examples/fig1-writer.ts"),
+    join(REPO, "examples/fig2-reader.ts"),
+    join(suite.dir, "small-output"),
+  ];
+  for (const args of [
+    [writer, input, "--size", "1", ...flags],
+    [reader, output, "10", "--size", "1", ...flags],
+    [reader, ...flags, "--", output, "-5"],
+  ]) {
+    const run = spawnBun(args);
+    expect(await run.exit(30_000)).not.toBe(0);
+    expect(await run.stderr).toMatch(/InvalidArgument|at least one byte of data|whole number/);
+  }
+}, 120_000);

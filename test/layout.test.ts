@@ -45,4 +45,26 @@ describe("region layout", () => {
     words[Header.magic >> 2] = 0;
     expectFailure(() => readHeader(words, 1 << 20, "test"), "RegionInvalid", /holds no ivsh header/);
   });
+
+  // The header's blockCount is a u32 and the arbiter's free list links blocks by Int32Array index: a region
+  // of 16 TiB in 4 KiB blocks (2^32 + 254 blocks) was laid out, and its header, written modulo 2^32, was
+  // refused by every client as "contradicting itself"; at 8 TiB (2^31 + 254) the links overflowed.
+  test("a region of more blocks than a block index can count is refused, naming a block size that fits", () => {
+    for (const [size, fits] of [
+      [2 ** 44 + (1 << 20), "16KiB"],
+      [2 ** 43 + (1 << 20), "8KiB"],
+    ] as const)
+      expectFailure(
+        () => computeGeometry(size, 4096, 16),
+        "InvalidArgument",
+        new RegExp(`more than 2147483647 blocks.*--block-size ${fits}`),
+      );
+    const largest = computeGeometry(2 ** 43, 4096, 16);
+    expect(largest.blockCount).toBeLessThanOrEqual(2 ** 31 - 1);
+    const words = new Int32Array(PAGE_SIZE / 4);
+    writeHeader(words, { ...largest, epoch: 1, arbiterPid: 1, arbiterInstance: 1 });
+    expect(readHeader(words, largest.regionSize, "test").blockCount).toBe(largest.blockCount);
+    // Any size, however large, is some region's: the largest block size lays it out.
+    expect(computeGeometry(2 ** 52, 2 ** 31, 16).blockCount).toBe(2 ** 21 - 1);
+  });
 });

@@ -64,6 +64,19 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   expect(await client.exit()).toBe(0);
 }, 60_000);
 
+// The instance field alone overwritten (bytes 48-55, here all ones: no arbiter chooses a number past 2^48)
+// was taken for the whole header of another arbiter and refused at once, "served by another arbiter".
+test("connecting while only the header's arbiter instance is overwritten: the client waits for it to be restored, and connects", async () => {
+  const client = spawnFixture("late-connect", clientConfig(suite.paths));
+  await client.events.next("ready");
+  const fd = openSync(suite.region, "r+");
+  writeSync(fd, new Uint8Array(8).fill(0xff), 0, 8, 48);
+  client.proc.stdin.write("connect\n");
+  expect(await client.exit()).toBe(0);
+  await client.events.finished;
+  expect(client.events.text).toContain('"event":"connected"');
+}, 60_000);
+
 async function statusFindings(): Promise<string> {
   const { stdout } = await runCli(["status", "--json", "--socket", suite.socket]);
   return stdout;

@@ -152,3 +152,19 @@ test("shm_dealloc of a segment twice says it was freed already; a use after it s
   expectFailure(() => area.bytes, "NotHeld", /use segment \d+ since it was freed/);
   await shm_finish();
 });
+
+// The lost session's uid came back, and every call then failed with the loss, whose advice ("start
+// `ivsh host` again, then run this again") shm_init() could not follow: the process stayed stuck.
+test("after the session is lost for good, shm_init() connects anew, not to the lost session", async () => {
+  await shm_finish();
+  const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 200 };
+  const lostUid = await shm_init(where);
+  await arbiter.stop();
+  await expectRejection(shm_alloc(64), "ConnectionLost", /did not come back within 200 ms/);
+  await arbiter.restart();
+  const uid = await shm_init(where);
+  expect(uid).not.toBe(lostUid);
+  expect(shm_uid()).toBe(uid);
+  expect((await shm_alloc(64)).bytes.byteLength).toBe(64);
+  await shm_finish();
+}, 60_000);

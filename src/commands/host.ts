@@ -217,14 +217,17 @@ function givenFlags(rawArgs: readonly string[]): Set<string> {
   );
 }
 
-/** Whether some block size and slot count lay out a region of `bytes`. */
+/** Whether some block size and slot count lay out a region of `bytes` (the smallest block fits a small
+ * region, the largest one too many blocks for the smallest). */
 function someRegionIs(bytes: number): boolean {
-  try {
-    computeGeometry(bytes, PAGE_SIZE, 1);
-    return true;
-  } catch {
-    return false;
-  }
+  return [PAGE_SIZE, 2 ** 31].some((blockSize) => {
+    try {
+      computeGeometry(bytes, blockSize, 1);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The region file's size if it exists and has one; a file that cannot be looked at is start-up's to report. */

@@ -216,6 +216,12 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
     slotOffset: header.slotOffset,
     dataOffset: hello.dataOffset,
   };
+  if (header.arbiterInstance !== hello.arbiterInstance && !isArbiterInstance(header.arbiterInstance))
+    throw failure(
+      "RegionInvalid",
+      `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
+      `its header names arbiter instance ${header.arbiterInstance.toString(16)}, which no arbiter chooses (overwritten?)`,
+    );
   if (header.arbiterInstance !== hello.arbiterInstance && sameGeometry(header, announced))
     throw failure(
       "RegionInvalid",
@@ -294,13 +300,22 @@ export async function settledGeometry(
   }
 }
 
-/** A valid header naming another arbiter (the "served by another arbiter" refusal): no overwrite does that. */
+/**
+ * A valid header naming another arbiter (the "served by another arbiter" refusal). An instance no arbiter
+ * chooses is an overwrite (a guest's 8 bytes at offset 48 were refused at once as another arbiter's).
+ */
 function servedByAnother(region: MappedRegion, hello: Reply<"hello">): boolean {
   try {
-    return region.readHeader().arbiterInstance !== hello.arbiterInstance;
+    const { arbiterInstance } = region.readHeader();
+    return arbiterInstance !== hello.arbiterInstance && isArbiterInstance(arbiterInstance);
   } catch {
     return false;
   }
+}
+
+/** Whether an arbiter could have chosen `instance` (src/host/identity.ts: from 1 to 2^48 - 2). */
+function isArbiterInstance(instance: number): boolean {
+  return Number.isSafeInteger(instance) && instance >= 1 && instance < 2 ** 48 - 1;
 }
 
 function notRestored(region: MappedRegion, endpoint: Endpoint, error: IvshError, waitMs: number): IvshError {

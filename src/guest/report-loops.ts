@@ -38,8 +38,23 @@ export async function fig1Writer(file: string, options: LoopOptions = {}): Promi
   }
 }
 
-async function writeFrom(fd: number, length: number, options: LoopOptions): Promise<LoopResult> {
+/**
+ * The area's size, checked: with under 2 bytes each hand-off moved no data, and the loops never ended (the
+ * writer waited for ever on a reader that had counted Infinity chunks of 0 bytes).
+ */
+function areaBytes(options: LoopOptions, loop: string): number {
   const size = options.size ?? DEFAULT_AREA_BYTES;
+  if (!Number.isSafeInteger(size) || size < 2)
+    throw failure(
+      "InvalidArgument",
+      `run ${loop} with an area of ${size} bytes`,
+      "the area needs its flag byte and at least one byte of data (a whole number of at least 2)",
+    );
+  return size;
+}
+
+async function writeFrom(fd: number, length: number, options: LoopOptions): Promise<LoopResult> {
+  const size = areaBytes(options, "fig1-writer");
   const chunk = size - 1; // size - sizeof(bool)
 
   await shm.shm_init({ name: "fig1-writer", ...options.connect });
@@ -105,7 +120,14 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
 }
 
 async function readInto(fd: number, total: number, options: LoopOptions): Promise<LoopResult> {
-  const size = options.size ?? DEFAULT_AREA_BYTES;
+  const size = areaBytes(options, "fig2-reader");
+  // Below 0 (or not a number) the loop ran no time and "received" it at once, while the writer waited.
+  if (!Number.isSafeInteger(total) || total < 0)
+    throw failure(
+      "InvalidArgument",
+      `receive ${total} bytes`,
+      "the byte count must be a whole number of at least 0 (what the writer sends)",
+    );
   const chunk = size - 1;
 
   await shm.shm_init({ name: "fig2-reader", ...options.connect });

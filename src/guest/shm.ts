@@ -72,10 +72,13 @@ function checkId(value: unknown, what: string, action: string, pass: string): vo
 
 /**
  * Connects this process (once: later calls return the same uid; a call naming another arbiter, region or
- * client name is refused, not ignored).
+ * client name is refused, not ignored). Once the session is lost for good (the arbiter did not come back in
+ * time, the lease expired), a call connects anew, with a new uid; the lost session's cv ids are forgotten.
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   checkConnectOptions(options, "shm_init()");
+  // Returning the lost session's uid left every later call failing, with no way on but shm_finish().
+  if (current?.lost) await shm_finish();
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
   if (connecting && Object.keys(options).length > 0 && where !== connecting.where)

@@ -301,6 +301,12 @@ export function alignUp(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
+/**
+ * The most data blocks a region may have: the header's blockCount is a u32, and the arbiter's free list
+ * (src/host/allocator.ts) links blocks by their index in an Int32Array.
+ */
+export const MAX_BLOCK_COUNT = 2 ** 31 - 1;
+
 /** The most synchronisation slots a region may have. */
 export const MAX_SLOT_COUNT = 1 << 20;
 
@@ -347,6 +353,14 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
       action,
       `header and ${slotCount} slots take ${dataOffset} bytes, leaving no room for one ${blockSize}-byte block ` +
         `(--size ${formatSizeFlag(smallest)} or more fits one${fewerSlots}${smallerBlock})`,
+    );
+  }
+  if (blockCount > MAX_BLOCK_COUNT) {
+    const fits = Math.max(PAGE_SIZE, powerOfTwoAtLeast(Math.floor((regionSize - dataOffset) / 2 ** 31) + 1));
+    throw failure(
+      "InvalidArgument",
+      action,
+      `${blockSize}-byte blocks would make ${blockCount} of them, more than ${MAX_BLOCK_COUNT} blocks (the most a block index counts): pass --block-size ${formatSizeFlag(fits)} or more`,
     );
   }
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };

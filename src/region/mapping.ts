@@ -33,10 +33,7 @@ import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 import { checkRoomFor, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
-
-/** Closed clients' regions whose faults are still explained (`retire`), oldest first. */
-const retiredGuards: number[] = [];
-const RETIRED_GUARDS = 16;
+import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
 const ZERO_WINDOW_BYTES = 1 << 30;
@@ -215,10 +212,9 @@ export class MappedRegion {
   }
 
   /**
-   * Closes a client's mapping but leaves its addresses reserved, so a view kept past the client's close()
-   * faults instead of reading whatever the runtime maps there next; the last RETIRED_GUARDS of them stay
-   * guarded too, so the fault is explained (the native guard holds 64 ranges in all, and live regions
-   * need theirs). Costs address space only, one range per closed client: nothing is resident.
+   * Closes a client's mapping but leaves its addresses reserved and guarded, so a view kept past the
+   * client's close() faults, explained, instead of reading whatever the runtime maps there next; for the
+   * most recent closes only (./retired.ts), not to run out of address space. Nothing is resident.
    */
   retire(): void {
     if (this.closed) return;
@@ -226,9 +222,7 @@ export class MappedRegion {
     this.zeroWindows.length = 0;
     closeFd(this.fd);
     reserveAt(this.base, this.size, `${this.source} (closed)`);
-    retiredGuards.push(this.base);
-    const oldest = retiredGuards.length > RETIRED_GUARDS ? retiredGuards.shift() : undefined;
-    if (oldest !== undefined) nativeFaultGuard()?.unguard(oldest);
+    keepRetired(this.base, this.size, this.source);
   }
 
   close(): void {
