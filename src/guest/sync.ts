@@ -79,6 +79,7 @@ abstract class SlotObject {
   async close(): Promise<void> {
     if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
+    this.client.parker.wakeSlot(this.slot, this.generation); // ends a lock() or wait() of this handle
     try {
       await this.client.closeSlot(this.slot, true);
     } catch (error) {
@@ -340,8 +341,7 @@ export class CondVar extends SlotObject {
   private async waitSequence(sequence: number, { timeoutMs, signal }: WaitBound): Promise<boolean> {
     const words = this.client.words;
     const site = this.sequenceSite;
-    // A holder that dies with the lock will never notify: the arbiter marks the lock owner-died and wakes
-    // the slot, and the wait ends there, so that relocking reports it.
+    // A holder dying with the lock never notifies: the arbiter marks it owner-died and wakes the slot.
     const moved = () =>
       Atomics.load(words, site.wordIndex) !== sequence ||
       (Atomics.load(words, this.lockIndex) & LOCK_OWNER_DIED) !== 0;
