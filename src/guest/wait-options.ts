@@ -13,7 +13,7 @@ export interface WaitOptions {
   /**
    * Ends the wait when aborted, aborted before the call included: an `Interrupted` error (`Timeout` for
    * `AbortSignal.timeout()`; the reason itself if that is an IvshError). A condvar's `wait()` still takes
-   * its lock again first.
+   * its lock again first, and returns "owner-died" instead if taking it says so (the signal stays aborted).
    */
   signal?: AbortSignal;
 }
