@@ -91,6 +91,35 @@ for (const futexParking of [true, false]) {
       condvar.release();
       await client.close();
     });
+
+    // The abort's Interrupted was thrown over the relock's "owner-died": the caller held the lock again
+    // unaware that its last holder died inside, and the verdict, taken with the lock, was lost for good.
+    test("a wait() aborted while the lock's holder is killed returns owner-died, holding the lock", async () => {
+      const name = `abort-owner-died-${futexParking}`;
+      const client = await connect({ socket: paths.socket, region: paths.region, futexParking });
+      let holder: ReturnType<typeof spawnFixture> | undefined;
+      try {
+        const condvar = await client.condvar(name);
+        await condvar.acquire();
+        const controller = new AbortController();
+        const waiting = condvar.wait({ signal: controller.signal });
+        waiting.catch(() => undefined);
+        holder = spawnFixture("holder", clientConfig(paths, { condvar: name, segment: `${name}-held` }));
+        await holder.events.next("holding");
+        controller.abort(); // the wait ends; taking the lock again waits for the holder
+        await Bun.sleep(200);
+        holder.proc.kill("SIGKILL");
+        expect(await waiting).toBe("owner-died");
+        expect(condvar.owner).toBe(client.clientId);
+        condvar.release();
+        expect(await condvar.acquire()).toBe("acquired"); // told once
+        await expectRejection(condvar.wait({ signal: controller.signal }), "Interrupted"); // still aborted
+        condvar.release();
+      } finally {
+        holder?.proc.kill("SIGKILL");
+        await client.close();
+      }
+    });
   });
 }
 

@@ -30,6 +30,7 @@ import type { Geometry, ParkableWord } from "../region/layout.ts";
 import {
   MAX_FUTEX_PARKED,
   mailboxIndex,
+  PARKABLE_WORDS,
   parkedCount,
   parkedDomain,
   parkRecord,
@@ -214,6 +215,19 @@ export class Parker {
       } else viaArbiter = true; // parked in another kernel: only the arbiter reaches it
     }
     if (viaArbiter) this.client.wakeWord(site.slot, site.parkable.word, count);
+  }
+
+  /**
+   * Wakes every waiter parked on either word of a mutex's or condvar's `slot` (each re-checks): a handle's
+   * close() ends its own lock() or wait() so, even when the client keeps another handle (the arbiter wakes
+   * the slot only at the close of the last). Not once the session is lost (the slots may be unmapped), nor
+   * if the slot holds another object than the handle's `generation` (its words may not be park records).
+   */
+  wakeSlot(slot: number, generation: number): void {
+    if (this.client.lost) return;
+    const sites = PARKABLE_WORDS.map((parkable) => new ParkSite(this.client, slot, parkable));
+    if (Atomics.load(this.client.words, sites[0]!.generationIndex) >>> 0 !== generation) return;
+    for (const site of sites) this.wake(site, WAKE_ALL);
   }
 
   /**

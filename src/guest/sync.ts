@@ -79,6 +79,7 @@ abstract class SlotObject {
   async close(): Promise<void> {
     if (this.closed) return; // closed already: as with a client, a second close() is no error
     this.closed = true;
+    this.client.parker.wakeSlot(this.slot, this.generation); // ends a lock() or wait() of this handle
     try {
       await this.client.closeSlot(this.slot, true);
     } catch (error) {
@@ -308,8 +309,8 @@ export class CondVar extends SlotObject {
    * Releases the lock, waits for a notify (or `timeout`, milliseconds ≥ 0; left out: no limit), and
    * takes the lock again. Must be called with the lock held. "owner-died" wins over the other results:
    * while we waited, a holder died with the lock, and the state it guards needs the caller's attention.
-   * With `{ signal }`, an abort ends the wait with Interrupted, thrown once the lock is held again (as
-   * every way out of wait() holds it: the caller's `finally { unlock() }` stays right).
+   * With `{ signal }`, an abort ends the wait with Interrupted, thrown once the lock is held again (every
+   * way out of wait() holds it: `finally { unlock() }` stays right), unless taking it said "owner-died".
    */
   async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
     const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
@@ -323,16 +324,16 @@ export class CondVar extends SlotObject {
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
-    let signalled: boolean | undefined;
-    let relocked: LockOutcome = "acquired";
+    let signalled: boolean | { error: unknown };
     try {
       this.unlock();
       signalled = await this.waitSequence(sequence, bound);
-    } finally {
-      // A wait close() ended has nothing to take again (the goodbye releases the lock): its error stands.
-      if (signalled !== undefined || !this.client.isClosing) relocked = await this.lock();
+    } catch (error) {
+      if (this.client.isClosing) throw error; // ended by close(): its goodbye releases the lock, not ours
+      signalled = { error };
     }
-    if (relocked === "owner-died") return "owner-died";
+    if ((await this.lock()) === "owner-died") return "owner-died"; // over an abort too: it is told once
+    if (typeof signalled === "object") throw signalled.error;
     return signalled ? "notified" : "timed-out";
   }
 
@@ -340,8 +341,7 @@ export class CondVar extends SlotObject {
   private async waitSequence(sequence: number, { timeoutMs, signal }: WaitBound): Promise<boolean> {
     const words = this.client.words;
     const site = this.sequenceSite;
-    // A holder that dies with the lock will never notify: the arbiter marks the lock owner-died and wakes
-    // the slot, and the wait ends there, so that relocking reports it.
+    // A holder dying with the lock never notifies: the arbiter marks it owner-died and wakes the slot.
     const moved = () =>
       Atomics.load(words, site.wordIndex) !== sequence ||
       (Atomics.load(words, this.lockIndex) & LOCK_OWNER_DIED) !== 0;

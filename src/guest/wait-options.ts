@@ -13,7 +13,7 @@ export interface WaitOptions {
   /**
    * Ends the wait when aborted, aborted before the call included: an `Interrupted` error (`Timeout` for
    * `AbortSignal.timeout()`; the reason itself if that is an IvshError). A condvar's `wait()` still takes
-   * its lock again first.
+   * its lock again first, and returns "owner-died" instead if taking it says so (the signal stays aborted).
    */
   signal?: AbortSignal;
 }
@@ -36,6 +36,16 @@ export function waitBound(timeout: unknown, action: string): WaitBound {
     return { timeoutMs: checkTimeout(timeout, action), signal: undefined };
   if (Array.isArray(timeout))
     throw failure("InvalidArgument", action, "its argument is an array, not { timeoutMs, signal }");
+  // Read as options, an AbortSignal holds neither field, and `{ timeout }` no bound: both waited for ever.
+  if (timeout instanceof AbortSignal)
+    throw failure("InvalidArgument", action, "its argument is an AbortSignal: pass { signal }");
+  const unknown = Object.keys(timeout).filter((key) => key !== "timeoutMs" && key !== "signal");
+  if (unknown.length > 0)
+    throw failure(
+      "InvalidArgument",
+      action,
+      `its options hold ${unknown.map((key) => `'${key.slice(0, 40)}'`).join(", ")}, which it does not take (timeoutMs, signal only)`,
+    );
   const { timeoutMs, signal } = timeout as WaitOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw failure("InvalidArgument", action, `its signal ${describe(signal)} is not an AbortSignal`);
