@@ -162,6 +162,11 @@ export function failure(code: ErrorCodeName, action: string, reason: string): Iv
   return new IvshError(code, `Failed to ${action} since ${reason}`);
 }
 
+/** What an error says after "Failed to ACTION since ": its reason, to quote in another error's. */
+export function reasonOf(error: Error): string {
+  return error.message.replace(/^Failed to .*? since /, "");
+}
+
 /**
  * Throws if `signal` was aborted: its reason itself when that is an IvshError (e.g. PeerGone), else
  * Interrupted with the reason as the cause (e.g. "it was interrupted by SIGINT").

@@ -41,6 +41,16 @@ export function parseSize(text: string | number, what: string): number {
   return bytes;
 }
 
+/**
+ * For a size written in decimal units ("10MB", "64kB"), what it comes to, as a note for an error that
+ * refuses the size (a region and its blocks are counted in powers of two); "" for any other text.
+ */
+export function decimalSizeNote(text: string | undefined): string {
+  const unit = /^\s*[\d.]+\s*([kmgt]b)\s*$/i.exec(text ?? "")?.[1];
+  if (unit === undefined) return "";
+  return `${text!.trim()} is ${parseSize(text!, "size")} bytes (kB, MB, GB and TB count in 1000s; KiB, MiB, GiB and TiB in 1024s)`;
+}
+
 /** A size as a size flag takes it, exact and without a space: 4KiB, 256MiB, 2GiB (or bytes: 1000). */
 export function formatSizeFlag(bytes: number): string {
   for (const [unit, scale] of [

@@ -187,6 +187,30 @@ describe("flag values the command refuses: exit 2, naming the flag and what it t
       expect(result.stderr).toContain(says);
     });
 
+  test("host --size and --block-size in decimal units: refused saying what they come to in bytes", async () => {
+    const region = join(paths.dir, "decimal.region");
+    const cases = [
+      [
+        ["--size", "10MB"],
+        "Failed to use --size 10MB since 10MB is 10000000 bytes (kB, MB, GB and TB count in 1000s",
+      ],
+      [["--block-size", "64KB"], "; 64KB is 64000 bytes (kB, MB, GB and TB count in 1000s"],
+    ] as const;
+    for (const [flags, says] of cases) {
+      const result = await runCli([
+        "host",
+        "--region",
+        region,
+        "--socket",
+        join(paths.dir, "d.sock"),
+        ...flags,
+      ]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(says);
+      expect(existsSync(region)).toBe(false);
+    }
+  });
+
   test("guest send --connect garbage: the same, before the file is opened", async () => {
     const result = await runCli(["guest", "send", "/nonexistent-ivsh-file", "--connect", "garbage"]);
     expect(result.exitCode).toBe(2);
@@ -204,6 +228,16 @@ describe("switches", () => {
       "--force=no: --force is a switch, its only values true and false: write --force alone",
     );
     expect(await Bun.file(kept).text()).toBe("mine");
+  });
+
+  test("recv --force with --out - (or a name of stdout): refused, there is no file it could replace", async () => {
+    for (const out of ["-", "/dev/stdout"]) {
+      const result = await runCli(["guest", "recv", "--out", out, "--force", "--timeout", "1s"]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(
+        `Failed to use --force with --out ${out} since that is an open descriptor`,
+      );
+    }
   });
 
   test("=true and =false still mean what they say", async () => {

@@ -57,6 +57,11 @@ export default defineLeafCommand({
         throw new UsageError(
           "Failed to use --out '' since it is empty: name the file to write, or - for stdout",
         );
+      // Said, not ignored: the user may think --force does something here it does not.
+      if (args.force && (args.out === "-" || descriptorNamed(args.out) !== undefined))
+        throw new UsageError(
+          `Failed to use --force with --out ${args.out} since that is an open descriptor, not a file to replace: drop --force`,
+        );
       const waitMs = peerWaitMs(args.timeout);
       // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
       const signal = abortOnSignals();

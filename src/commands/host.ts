@@ -11,7 +11,7 @@ import {
   DEFAULT_SLOTS,
   defaultStatePath,
 } from "../defaults.ts";
-import { failure, isIvshError } from "../errors.ts";
+import { failure, isIvshError, reasonOf } from "../errors.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { followParent } from "../host/parent.ts";
@@ -26,7 +26,7 @@ import {
   PAGE_SIZE,
   powerOfTwoAtLeast,
 } from "../region/layout.ts";
-import { formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
+import { decimalSizeNote, formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
 import {
   checkFlag,
   durationWithin,
@@ -158,7 +158,8 @@ export default defineLeafCommand({
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
         `--size ${formatSizeFlag(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-          `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})`,
+          `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
+          withNote(decimalSizeNote(args.size)),
       );
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
@@ -258,7 +259,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     throw failure(
       "InvalidArgument",
       `use --block-size ${blockText}`,
-      `it is not a multiple of 4 KiB up to 2 GiB (e.g. ${DEFAULT_BLOCK_SIZE}, the default)`,
+      `it is not a multiple of 4 KiB up to 2 GiB (e.g. ${DEFAULT_BLOCK_SIZE}, the default)${withNote(decimalSizeNote(blockText))}`,
     );
   const quotaBlocks = (flag: "client-quota" | "vm-quota") =>
     Math.ceil(parseSize(args[flag], `--${flag}`) / blockSize);
@@ -280,6 +281,9 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   try {
     computeGeometry(regionSize, blockSize, slotCount);
   } catch (error) {
+    const note = given.has("size") ? decimalSizeNote(args.size) : "";
+    if (note && isIvshError(error, "InvalidArgument"))
+      throw failure("InvalidArgument", `use --size ${args.size}`, `${note}: ${reasonOf(error)}`);
     // The size was the file's own and no region's: "pass --size N" would only meet "the file is already ...".
     // A size some region has is kept, and the error names the --block-size or --slots it cannot take.
     if (fileSize === undefined || !isIvshError(error, "InvalidArgument") || someRegionIs(fileSize))
@@ -308,4 +312,8 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };
+}
+
+function withNote(note: string): string {
+  return note ? `; ${note}` : "";
 }

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
-import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, type IvshError, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
 import { type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
@@ -253,7 +253,7 @@ function headerOfServed(region: MappedRegion, hello: Reply<"hello">, endpoint: E
     throw failure(
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
-      `${error.message.replace(/^Failed to .*? since /, "")} and is ${region.size} bytes, not the ` +
+      `${reasonOf(error)} and is ${region.size} bytes, not the ` +
         `${hello.regionSize}-byte region that arbiter serves: pass the matching --region (\`ivsh status\` names it; connect({ region }))`,
     );
   }
@@ -319,7 +319,7 @@ function isArbiterInstance(instance: number): boolean {
 }
 
 function notRestored(region: MappedRegion, endpoint: Endpoint, error: IvshError, waitMs: number): IvshError {
-  const seen = error.message.replace(/^Failed to .*? since /, "");
+  const seen = reasonOf(error);
   return failure(
     "RegionInvalid",
     `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,

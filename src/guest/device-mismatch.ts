@@ -5,7 +5,7 @@
  * apply to a device), so the error says what the device holds and what to change on the host.
  */
 import { basename, dirname, resolve } from "node:path";
-import { IvshError } from "../errors.ts";
+import { IvshError, reasonOf } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { readHeader } from "../region/header.ts";
 import type { MappedRegion } from "../region/mapping.ts";
@@ -32,7 +32,7 @@ function contents(region: MappedRegion): string {
     const header = region.readHeader();
     return `the ivsh region of another arbiter or run (${formatBytes(header.regionSize)}, epoch ${header.epoch}, arbiter pid ${header.arbiterPid})`;
   } catch (error) {
-    const reason = (error as Error).message.replace(/^Failed to .*? since /, "");
+    const reason = reasonOf(error as Error);
     return `no ivsh region (${reason.replace(/^it holds no ivsh header \((.*)\)$/, "$1")})`;
   }
 }
