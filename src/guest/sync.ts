@@ -168,9 +168,9 @@ abstract class SlotObject {
       if (this.client.isClosing) return; // the goodbye got there first: the arbiter released it
       throw this.client.lost ?? this.notHeld(seen); // a lost session's locks were released for it
     }
-    // Clear the word first, then wake: a waiter woken before the clear would find it still taken.
-    const released = Atomics.exchange(words, this.lockIndex, 0);
-    if (released & LOCK_WAITERS) this.client.parker.wake(this.lockSite, 1);
+    // Clear, then wake; by CAS from what we saw: one the arbiter gave away meanwhile is its new holder's.
+    if (Atomics.compareExchange(words, this.lockIndex, seen, 0) !== seen) this.unlock();
+    else if (seen & LOCK_WAITERS) this.client.parker.wake(this.lockSite, 1);
   }
 
   get owner(): number {
