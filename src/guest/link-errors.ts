@@ -27,10 +27,18 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
 /**
  * Through a VM's guestfwd QEMU itself accepts every connection, so a host command that cannot run, or dies
  * at once, shows in the guest only as the connection closing during hello: say where to look, for a command
- * that greets once (`ivsh status`); `connect()` retries first, and says so itself.
+ * that greets once (`ivsh status`); `connect()` retries first, and says so itself. On a Unix socket: what
+ * listens is no arbiter, or one stopping.
  */
 export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | undefined {
-  if ("unix" in endpoint || !isIvshError(error, "ConnectionLost")) return undefined;
+  if (!isIvshError(error, "ConnectionLost")) return undefined;
+  if ("unix" in endpoint)
+    return new IvshError(
+      "ConnectionLost",
+      `Failed to greet the arbiter at ${endpoint.unix} since the connection closed before anything answered: ` +
+        `${UNIX_CLOSED_HINT}; or the arbiter was stopping or restarting: try again`,
+      { cause: error },
+    );
   return new IvshError(
     "ConnectionLost",
     `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the connection closed before anything ` +
@@ -40,6 +48,10 @@ export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | u
     { cause: error },
   );
 }
+
+/** What listens on a Unix socket that hangs up on a hello: no arbiter, or one going away. */
+export const UNIX_CLOSED_HINT =
+  "what listens there is not an ivsh arbiter (check --socket, or connect({ socket }))";
 
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const { why, hint } = linkTrouble(endpoint, cause);
