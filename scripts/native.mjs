@@ -29,11 +29,18 @@ export function buildNative(optional) {
     console.log(`ivsh: built ${NATIVE_OUTPUT} with ${compiler}`);
     return true;
   }
+  const said = `${result.stdout}${result.stderr}`.trim();
+  // A compiler may fail without a word (killed, out of memory): how it ended is then all there is to say.
+  const ended = result.signal ? `killed by ${result.signal}` : `exit status ${result.status}`;
   const why = result.error
     ? `there is no C compiler '${compiler}' (${result.error.code ?? result.error.message})`
-    : `'${compiler}' failed: ${`${result.stdout}${result.stderr}`.trim()}`;
+    : `'${compiler}' failed (${ended})${said ? `: ${said}` : " without saying why"}`;
   const message = `ivsh: the native copy+hash helper was not built since ${why}`;
-  const remedy = result.error ? "install gcc (or set CC)" : "fix what the compiler said";
+  const remedy = result.error
+    ? "install gcc (or set CC)"
+    : said
+      ? "fix what the compiler said"
+      : `run '${compiler}' by hand to see why`;
   if (!optional) throw new Error(`${message}; ${remedy} and run this again`);
   console.warn(
     `${message}; ivsh uses its portable path (the same digest, a slower sender). To build it: ${remedy}, then \`npm rebuild ivsh\`.`,
