@@ -20,11 +20,14 @@ const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wex
 
 /** Compiles the helper; returns whether it was built. Throws (unless `optional`) if it could not be. */
 export function buildNative(optional) {
-  const compiler = process.env.CC || "cc";
+  const compiler = process.env.CC?.trim() || "cc";
+  // CC is a command, as make takes it: "ccache cc" or "cc -m64" runs its first word with the rest.
+  const [program, ...compilerArgs] = compiler.split(/\s+/);
   mkdirSync(join(REPO, "build/native"), { recursive: true });
   // Warnings fail the build where we develop (run by hand); a user's newer compiler only warns.
   const flags = optional ? CFLAGS : [...CFLAGS, "-Werror"];
-  const result = spawnSync(compiler, [...flags, "-o", NATIVE_OUTPUT, ...SOURCES], { cwd: REPO, encoding: "utf8" });
+  const args = [...compilerArgs, ...flags, "-o", NATIVE_OUTPUT, ...SOURCES];
+  const result = spawnSync(program, args, { cwd: REPO, encoding: "utf8" });
   if (result.status === 0) {
     console.log(`ivsh: built ${NATIVE_OUTPUT} with ${compiler}`);
     return true;

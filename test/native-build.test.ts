@@ -54,3 +54,11 @@ test('a compiler that fails saying nothing: the note says how it ended, not "fai
     expect(result.output).not.toContain("failed: ;");
   }
 });
+
+// CC is a command, as make and node-gyp take it: "ccache cc", "cc -m64". The whole value was run as one
+// program's name, so the install said there was no C compiler 'cc -g' and used the portable path.
+test("a CC holding arguments ('cc -g') builds the helper", async () => {
+  const result = await build("cc -g");
+  expect(result.output).not.toContain("there is no C compiler");
+  expect(result.built, result.output).toBe(true);
+});
