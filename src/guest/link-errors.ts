@@ -63,11 +63,20 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
  * Why connecting to `endpoint` failed with `cause`, and what to do, in words: shared with the host's
  * bridge, which meets the same socket from QEMU's side.
  */
+/** sun_path holds 108 bytes, the terminating NUL among them (as src/host/listener.ts). */
+const SOCKET_PATH_MAX_BYTES = 107;
+
 export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean } {
   const code = errnoOf(cause);
+  const tooLong = "unix" in endpoint && Buffer.byteLength(endpoint.unix) > SOCKET_PATH_MAX_BYTES;
+  if (tooLong) {
+    const why = `its path is ${Buffer.byteLength(endpoint.unix)} bytes, over the ${SOCKET_PATH_MAX_BYTES} a Unix socket's path may have`;
+    const hint = "no arbiter can listen there: pass a shorter --socket, or connect({ socket })";
+    return { why, hint, barred: false, notSocket: false };
+  }
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
