@@ -20,20 +20,30 @@ const CFLAGS = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wex
 
 /** Compiles the helper; returns whether it was built. Throws (unless `optional`) if it could not be. */
 export function buildNative(optional) {
-  const compiler = process.env.CC || "cc";
+  const compiler = process.env.CC?.trim() || "cc";
+  // CC is a command, as make takes it: "ccache cc" or "cc -m64" runs its first word with the rest.
+  const [program, ...compilerArgs] = compiler.split(/\s+/);
   mkdirSync(join(REPO, "build/native"), { recursive: true });
   // Warnings fail the build where we develop (run by hand); a user's newer compiler only warns.
   const flags = optional ? CFLAGS : [...CFLAGS, "-Werror"];
-  const result = spawnSync(compiler, [...flags, "-o", NATIVE_OUTPUT, ...SOURCES], { cwd: REPO, encoding: "utf8" });
+  const args = [...compilerArgs, ...flags, "-o", NATIVE_OUTPUT, ...SOURCES];
+  const result = spawnSync(program, args, { cwd: REPO, encoding: "utf8" });
   if (result.status === 0) {
     console.log(`ivsh: built ${NATIVE_OUTPUT} with ${compiler}`);
     return true;
   }
+  const said = `${result.stdout}${result.stderr}`.trim();
+  // A compiler may fail without a word (killed, out of memory): how it ended is then all there is to say.
+  const ended = result.signal ? `killed by ${result.signal}` : `exit status ${result.status}`;
   const why = result.error
     ? `there is no C compiler '${compiler}' (${result.error.code ?? result.error.message})`
-    : `'${compiler}' failed: ${`${result.stdout}${result.stderr}`.trim()}`;
+    : `'${compiler}' failed (${ended})${said ? `: ${said}` : " without saying why"}`;
   const message = `ivsh: the native copy+hash helper was not built since ${why}`;
-  const remedy = result.error ? "install gcc (or set CC)" : "fix what the compiler said";
+  const remedy = result.error
+    ? "install gcc (or set CC)"
+    : said
+      ? "fix what the compiler said"
+      : `run '${compiler}' by hand to see why`;
   if (!optional) throw new Error(`${message}; ${remedy} and run this again`);
   console.warn(
     `${message}; ivsh uses its portable path (the same digest, a slower sender). To build it: ${remedy}, then \`npm rebuild ivsh\`.`,

@@ -80,15 +80,16 @@ function render(parts: unknown[]): string {
 const CONTROL_NAMES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 /**
- * C0 and C1 controls, DEL and the Unicode line and paragraph separators, as escapes (`\n`, `\x1b`): for
+ * C0 and C1 controls, DEL, the Unicode line and paragraph separators and the bidirectional formatting
+ * characters (U+202E would show the rest of the line reversed), as escapes (`\n`, `\x1b`, `\u202e`): for
  * any text that quotes what clients sent and goes to a terminal or a log (status.ts too).
  */
 export function escapeControls(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (character) => {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (character) => {
     const code = character.charCodeAt(0);
     return (
       CONTROL_NAMES[character] ??
-      (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`)
+      (code > 0xff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\x${code.toString(16).padStart(2, "0")}`)
     );
   });
 }

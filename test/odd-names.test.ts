@@ -39,3 +39,17 @@ test("status shows names with control characters escaped, each object on its own
   expect(status.stdout).toContain(String.raw`mutex 'lock\nslot 99 mutex 'forged': held by nobody'`);
   await client.close();
 });
+
+// Unicode's bidirectional formatting characters are controls too: a terminal that lays out bidi text (VTE,
+// Konsole, mlterm) shows everything after a name holding U+202E (RIGHT-TO-LEFT OVERRIDE) reversed, so a
+// guest's segment named "\u202E..." could make the operator read its line, holders and all, as it chose.
+test("status escapes bidirectional formatting characters in names", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "bidi\u202eclient" });
+  await client.alloc(10, { name: "rlo\u202e lre\u202a lri\u2066 pdi\u2069 lrm\u200e alm\u061c" });
+  const status = await runCli(["status", "--socket", paths.socket]);
+  expect(status.exitCode).toBe(0);
+  expect(status.stdout).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+  expect(status.stdout).toContain(String.raw`rlo\u202e lre\u202a lri\u2066 pdi\u2069 lrm\u200e alm\u061c`);
+  expect(status.stdout).toContain(String.raw`bidi\u202eclient`);
+  await client.close();
+});

@@ -13,6 +13,7 @@ import {
   withArbiterRegion,
   withEnvironment,
 } from "./connect-options.ts";
+import { UNIX_CLOSED_HINT } from "./link-errors.ts";
 import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
 /**
@@ -64,7 +65,14 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
  * again. Once that has gone on for the whole wait, say where to look instead of "closed during hello".
  */
 function neverAnswered(endpoint: Endpoint, error: unknown, totalMs: number): IvshError | undefined {
-  if ("unix" in endpoint || !isIvshError(error, "ConnectionLost")) return undefined;
+  if (!isIvshError(error, "ConnectionLost")) return undefined;
+  if ("unix" in endpoint)
+    return failure(
+      "ConnectionLost",
+      `greet the arbiter at ${endpoint.unix}`,
+      `every connection closed before anything answered, for ${formatWait(totalMs)}: ${UNIX_CLOSED_HINT}; ` +
+        "or an arbiter there keeps stopping (its log says why)",
+    );
   return failure(
     "ConnectionLost",
     `greet the arbiter at ${describeEndpoint(endpoint)}`,

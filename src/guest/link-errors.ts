@@ -27,10 +27,18 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
 /**
  * Through a VM's guestfwd QEMU itself accepts every connection, so a host command that cannot run, or dies
  * at once, shows in the guest only as the connection closing during hello: say where to look, for a command
- * that greets once (`ivsh status`); `connect()` retries first, and says so itself.
+ * that greets once (`ivsh status`); `connect()` retries first, and says so itself. On a Unix socket: what
+ * listens is no arbiter, or one stopping.
  */
 export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | undefined {
-  if ("unix" in endpoint || !isIvshError(error, "ConnectionLost")) return undefined;
+  if (!isIvshError(error, "ConnectionLost")) return undefined;
+  if ("unix" in endpoint)
+    return new IvshError(
+      "ConnectionLost",
+      `Failed to greet the arbiter at ${endpoint.unix} since the connection closed before anything answered: ` +
+        `${UNIX_CLOSED_HINT}; or the arbiter was stopping or restarting: try again`,
+      { cause: error },
+    );
   return new IvshError(
     "ConnectionLost",
     `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the connection closed before anything ` +
@@ -40,6 +48,10 @@ export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | u
     { cause: error },
   );
 }
+
+/** What listens on a Unix socket that hangs up on a hello: no arbiter, or one going away. */
+export const UNIX_CLOSED_HINT =
+  "what listens there is not an ivsh arbiter (check --socket, or connect({ socket }))";
 
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const { why, hint } = linkTrouble(endpoint, cause);
@@ -51,11 +63,20 @@ export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
  * Why connecting to `endpoint` failed with `cause`, and what to do, in words: shared with the host's
  * bridge, which meets the same socket from QEMU's side.
  */
+/** sun_path holds 108 bytes, the terminating NUL among them (as src/host/listener.ts). */
+const SOCKET_PATH_MAX_BYTES = 107;
+
 export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean } {
   const code = errnoOf(cause);
+  const tooLong = "unix" in endpoint && Buffer.byteLength(endpoint.unix) > SOCKET_PATH_MAX_BYTES;
+  if (tooLong) {
+    const why = `its path is ${Buffer.byteLength(endpoint.unix)} bytes, over the ${SOCKET_PATH_MAX_BYTES} a Unix socket's path may have`;
+    const hint = "no arbiter can listen there: pass a shorter --socket, or connect({ socket })";
+    return { why, hint, barred: false, notSocket: false };
+  }
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
