@@ -3,9 +3,10 @@
  * writes (found by a trial of the library API). Two write()s in flight at once interleaved their bytes,
  * and the receiver verified the shuffled stream as sent; a send() beside a write() filled the same chunk
  * and ran the ring past its depth (RegionCorrupted); a finish() beside a write() ended the stream before
- * the write's bytes (a DigestMismatch blamed on the receiver). Each call now waits for the earlier calls
- * on its end, so the stream is the calls' bytes in call order. Sender and receiver are processes of their
- * own.
+ * the write's bytes (a DigestMismatch blamed on the receiver); two receive()s at once handed one chunk
+ * twice and ran the tail past the head (DigestMismatch, or RegionCorrupted: "the region was overwritten").
+ * Each call now waits for the earlier calls on its end, so the stream is the calls' bytes in call order.
+ * Sender and receiver are processes of their own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
@@ -29,6 +30,7 @@ afterAll(async () => {
 test.each([
   ["writes", "one"],
   ["send-write", "one"],
+  ["writes", "receives"],
 ] as const)(
   "calls not awaited one by one (sender: %s, receiver: %s at a time) send the calls' bytes in call order",
   async (sending, receiving) => {
@@ -72,6 +74,11 @@ test("a call made inside a callback of a call on the same end is refused, not le
   await expectRejection(sender.send(nestedWrite), "InvalidArgument", inside);
   await sender.write(new Uint8Array([1, 2, 3]));
   sender.flush();
+  await expectRejection(
+    receiver.receive(() => receiver.receive(() => {})),
+    "InvalidArgument",
+    inside,
+  );
   // Another end's calls are not refused there: a relay writes each chunk it receives.
   const relay = await ChannelSender.open(relaying, "nested-relay", { chunkBytes: 4096, depth: 2 });
   const relayed = ChannelReceiver.open(sending, "nested-relay").then(async (end) => {
