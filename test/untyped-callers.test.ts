@@ -76,6 +76,33 @@ test("sender.write() of a string or an array is refused; other views of bytes ar
   await other.close();
 });
 
+test("sender.write() of bytes whose ArrayBuffer was transferred is refused naming why, not a TypeError nor nothing sent", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const receiving = (async () => {
+    const receiver = await ChannelReceiver.open(other, "detached-write");
+    const parts: number[] = [];
+    while ((await receiver.receive((chunk) => parts.push(...chunk))) !== undefined) {}
+    await receiver.close();
+    return parts;
+  })();
+  const sender = await ChannelSender.open(client, "detached-write");
+  const buffer = new ArrayBuffer(8);
+  const views = [buffer, new Uint8Array(buffer, 1, 4), new DataView(buffer, 2), new Uint16Array(buffer)];
+  structuredClone(buffer, { transfer: [buffer] }); // as postMessage(…, [buffer]) does
+  // Before: "Buffer is already detached" (a TypeError), or the Uint8Array written as nothing, silently.
+  for (const view of views)
+    await expectRejection(
+      sender.write(view),
+      "InvalidArgument",
+      /bytes of a detached ArrayBuffer \(transferred/,
+    );
+  await sender.write(new Uint8Array([5]));
+  expect((await sender.finish()).bytes).toBe(1);
+  await sender.close();
+  expect(await receiving).toEqual([5]);
+  await other.close();
+});
+
 test("one client cannot be both ends of a channel: refused at the second open, in either order, naming why", async () => {
   const bothEnds =
     /this client is its (sender|receiver) already: each end of a channel needs a client of its own/;

@@ -146,6 +146,16 @@ async function awaitOldReceiverGone(
  * nothing, silently.
  */
 export function bytesToWrite(data: unknown, name: string): Uint8Array {
+  // Transferred away (postMessage, structuredClone): a Uint8Array of it was sent as nothing, silently, and
+  // other views threw a bare TypeError ("Buffer is already detached").
+  const buffer = ArrayBuffer.isView(data) ? data.buffer : data;
+  if (buffer instanceof ArrayBuffer && buffer.detached)
+    throw failure(
+      "InvalidArgument",
+      `send on channel '${name}'`,
+      "write() was given bytes of a detached ArrayBuffer (transferred, e.g. by postMessage or " +
+        "structuredClone), which are gone; write them before transferring the buffer, or write a copy",
+    );
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
