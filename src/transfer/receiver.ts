@@ -68,6 +68,8 @@ export class ChannelReceiver {
   records = 0;
   private tail = 0; // records consumed, never wrapped (the slot's word holds it mod 2^32: Ring.chunk)
   private ended = false;
+  /** The end's verdict: a receive() after it is told the same, not an end of stream after a failure. */
+  private ending: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -138,13 +140,14 @@ export class ChannelReceiver {
   }
 
   private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
-    if (this.ended) return undefined;
+    if (this.ending) return this.ending.then(() => undefined);
     await this.nextRecord();
     this.checkOpen();
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
-      await this.finish();
+      this.ending = this.finish();
+      await this.ending;
       return undefined;
     }
     if (flags !== 0 || length === 0 || length > this.ring.chunkBytes)
@@ -208,14 +211,8 @@ export class ChannelReceiver {
       check();
       const head = this.slot.load("head");
       if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
-      const wait = {
-        slot,
-        word: "head",
-        seen: this.tail | 0, // as the Int32 word reads back
-        parkedFlag: "receiverParked",
-        peer,
-        check,
-      } as const;
+      const seen = this.tail | 0; // as the Int32 word reads back
+      const wait = { slot, word: "head", seen, parkedFlag: "receiverParked", peer, check } as const;
       await waitForChange({ ...wait, signal: options.signal });
     }
   }
