@@ -119,8 +119,8 @@ export class ChannelSender {
   }
 
   /**
-   * Copies `data` (a view of bytes, or an ArrayBuffer) into the stream after what earlier calls sent, waiting
-   * for free chunks; resolves once it is all in the ring (the last chunk waits to fill, or `flush`/`finish`).
+   * Copies `data` (a view of bytes, or an ArrayBuffer) into the stream after earlier calls' bytes, as chunks
+   * free up; it is read until the returned promise resolves, so change it only after that (as with a socket).
    */
   async write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
     const bytes = bytesToWrite(data, this.name);
