@@ -160,6 +160,33 @@ test("a channel end's client, options and callbacks of the wrong type are named,
   await other.close();
 });
 
+test("ChannelSender.open() refuses an expectedBytes that is no byte count, not a RangeError at the first chunk", async () => {
+  for (const expectedBytes of [1.5, Number.NaN, -1, 2 ** 64, "100"])
+    await expectRejection(
+      ChannelSender.open(client, "expected", {
+        chunkBytes: 4096,
+        depth: 2,
+        expectedBytes: untyped(expectedBytes),
+      }),
+      "InvalidArgument",
+      /its expectedBytes .* is not a byte count \(a whole number from 0\)/,
+    );
+  // Nothing was claimed by the refusals: the channel opens, and a known size is told to the receiver.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const sender = await ChannelSender.open(client, "expected", {
+    chunkBytes: 4096,
+    depth: 2,
+    expectedBytes: 5,
+  });
+  const receiver = await ChannelReceiver.open(other, "expected");
+  await sender.write(new Uint8Array(5));
+  sender.flush();
+  expect(await receiver.receive(() => {})).toBe(5);
+  expect(receiver.expectedBytes).toBe(5);
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
 test("shm_dealloc() of what is not a segment says so", async () => {
   for (const value of [undefined, {}])
     await expectRejection(shm_dealloc(untyped(value)), "InvalidArgument", /is not a segment shm_alloc\(\)/);

@@ -94,6 +94,14 @@ export function ringShape(client: ChannelClient, name: string, options: ChannelO
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);
+  // Told on every data record: one that is not a whole number ended the first publish in a bare RangeError.
+  const { expectedBytes } = options;
+  if (expectedBytes !== undefined && !(Number.isSafeInteger(expectedBytes) && expectedBytes >= 0))
+    throw failure(
+      "InvalidArgument",
+      `open channel '${name}'`,
+      `its expectedBytes ${String(expectedBytes)} is not a byte count (a whole number from 0), nor left out for a stream of unknown size`,
+    );
   return { depth, chunkBytes };
 }
 
