@@ -160,6 +160,38 @@ test("a channel end's client, options and callbacks of the wrong type are named,
   await other.close();
 });
 
+test("a channel end's signal, onWaiting or keeper of the wrong type is refused at open, not a TypeError at a wait or the end", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  // A sender there already: the receiver need not wait, so nothing it is given was looked at before.
+  const sender = await ChannelSender.open(client, "options", { chunkBytes: 4096, depth: 2 });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ signal: {} }, /its signal \[object Object\] is not an AbortSignal/],
+    [{ onWaiting: 5 }, /its onWaiting 5 is not a function/],
+    // Before, found only once the whole stream had arrived: the sender was told it could not be kept.
+    [{ keeper: {} }, /its keeper \[object Object\] is not an object with keep\(\) and unkeep\(\)/],
+    [{ keeper: { keep() {} } }, /its keeper .* is not an object with keep\(\) and unkeep\(\)/],
+  ];
+  for (const [options, message] of cases)
+    await expectRejection(
+      ChannelReceiver.open(other, "options", untyped(options)),
+      "InvalidArgument",
+      message,
+    );
+  await expectRejection(
+    ChannelSender.open(other, "options-too", untyped({ signal: "soon" })),
+    "InvalidArgument",
+    /its signal soon is not an AbortSignal/,
+  );
+  // Nothing was claimed by the refusals.
+  const receiver = await ChannelReceiver.open(other, "options", { keeper: { keep() {}, unkeep() {} } });
+  await sender.write(new Uint8Array(3));
+  const finishing = sender.finish();
+  while ((await receiver.receive(() => {})) !== undefined) {}
+  expect((await finishing).bytes).toBe(3);
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
 test("ChannelSender.open() refuses an expectedBytes that is no byte count, not a RangeError at the first chunk", async () => {
   for (const expectedBytes of [1.5, Number.NaN, -1, 2 ** 64, "100"])
     await expectRejection(

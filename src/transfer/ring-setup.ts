@@ -75,8 +75,19 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
     throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+  // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
+  const { signal, onWaiting, keeper } = (options ?? {}) as Record<string, unknown>;
+  const bad = (option: string, value: unknown, want: string) =>
+    failure("InvalidArgument", what, `its ${option} ${String(value)} is not ${want}`);
+  // null is let pass as none, as it was.
+  if (signal != null && typeof (signal as AbortSignal | null)?.addEventListener !== "function")
+    throw bad("signal", signal, "an AbortSignal");
+  if (onWaiting != null && typeof onWaiting !== "function") throw bad("onWaiting", onWaiting, "a function");
+  const { keep, unkeep } = (keeper ?? {}) as { keep?: unknown; unkeep?: unknown };
+  if (keeper != null && (typeof keep !== "function" || typeof unkeep !== "function"))
+    throw bad("keeper", keeper, "an object with keep() and unkeep()");
   // Aborted before the call: nothing is claimed (a sender went on to take the channel and its ring).
-  throwIfAborted((options as { signal?: AbortSignal } | undefined)?.signal, what);
+  throwIfAborted(signal as AbortSignal | undefined, what);
 }
 
 /** The callback `send()` or `receive()` hands each chunk to. */
