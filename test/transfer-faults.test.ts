@@ -253,6 +253,33 @@ test("finish() twice, or data after finish(), is refused as a finished transfer,
   await expectNothingHeld();
 });
 
+test("receive() again after the end failed tells the same failure, not undefined (the end of a verified stream)", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["sender", "receiver that cannot keep"].map((name) =>
+      connect({ socket: suite.socket, region: suite.region, name }),
+    ),
+  );
+  const sender = await ChannelSender.open(sending!, "unkept", { chunkBytes: 65536, depth: 4 });
+  const keeper = {
+    keep: () => {
+      throw new Error("the disk is full");
+    },
+    unkeep: () => {},
+  };
+  const receiver = await ChannelReceiver.open(receiving!, "unkept", { keeper });
+  await sender.write(new Uint8Array(1000).fill(6));
+  const finishing = sender.finish();
+  expect(await receiver.receive(() => {})).toBe(1000);
+  // A caller that retries, or loops until undefined, was told before that the stream ended well.
+  for (let call = 0; call < 2; call++)
+    await expect(receiver.receive(() => {})).rejects.toThrow("the disk is full");
+  await expectRejection(finishing, "PeerGone", /got the stream intact but could not keep it/);
+  await receiver.close();
+  await sender.close();
+  await Promise.all([sending!.close(), receiving!.close()]);
+  await expectNothingHeld();
+});
+
 test("a receiver frozen past its lease while it keeps the file: it fails and undoes the keep (FILE back to FILE.partial)", async () => {
   // Found by the soak (seed 1202, scenario 45): SIGSTOP landed during the rename; the receiver woke with
   // its session gone, failed, and left the file under its final name. Here the freeze is a busy wait in

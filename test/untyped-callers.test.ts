@@ -76,6 +76,33 @@ test("sender.write() of a string or an array is refused; other views of bytes ar
   await other.close();
 });
 
+test("sender.write() of bytes whose ArrayBuffer was transferred is refused naming why, not a TypeError nor nothing sent", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const receiving = (async () => {
+    const receiver = await ChannelReceiver.open(other, "detached-write");
+    const parts: number[] = [];
+    while ((await receiver.receive((chunk) => parts.push(...chunk))) !== undefined) {}
+    await receiver.close();
+    return parts;
+  })();
+  const sender = await ChannelSender.open(client, "detached-write");
+  const buffer = new ArrayBuffer(8);
+  const views = [buffer, new Uint8Array(buffer, 1, 4), new DataView(buffer, 2), new Uint16Array(buffer)];
+  structuredClone(buffer, { transfer: [buffer] }); // as postMessage(…, [buffer]) does
+  // Before: "Buffer is already detached" (a TypeError), or the Uint8Array written as nothing, silently.
+  for (const view of views)
+    await expectRejection(
+      sender.write(view),
+      "InvalidArgument",
+      /bytes of a detached ArrayBuffer \(transferred/,
+    );
+  await sender.write(new Uint8Array([5]));
+  expect((await sender.finish()).bytes).toBe(1);
+  await sender.close();
+  expect(await receiving).toEqual([5]);
+  await other.close();
+});
+
 test("one client cannot be both ends of a channel: refused at the second open, in either order, naming why", async () => {
   const bothEnds =
     /this client is its (sender|receiver) already: each end of a channel needs a client of its own/;
@@ -129,6 +156,65 @@ test("a channel end's client, options and callbacks of the wrong type are named,
     /its argument x is not a function/,
   );
   expect(await receiver.receive(() => undefined)).toBe(1); // nothing was lost to the refusals
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
+test("a channel end's signal, onWaiting or keeper of the wrong type is refused at open, not a TypeError at a wait or the end", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  // A sender there already: the receiver need not wait, so nothing it is given was looked at before.
+  const sender = await ChannelSender.open(client, "options", { chunkBytes: 4096, depth: 2 });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ signal: {} }, /its signal \[object Object\] is not an AbortSignal/],
+    [{ onWaiting: 5 }, /its onWaiting 5 is not a function/],
+    // Before, found only once the whole stream had arrived: the sender was told it could not be kept.
+    [{ keeper: {} }, /its keeper \[object Object\] is not an object with keep\(\) and unkeep\(\)/],
+    [{ keeper: { keep() {} } }, /its keeper .* is not an object with keep\(\) and unkeep\(\)/],
+  ];
+  for (const [options, message] of cases)
+    await expectRejection(
+      ChannelReceiver.open(other, "options", untyped(options)),
+      "InvalidArgument",
+      message,
+    );
+  await expectRejection(
+    ChannelSender.open(other, "options-too", untyped({ signal: "soon" })),
+    "InvalidArgument",
+    /its signal soon is not an AbortSignal/,
+  );
+  // Nothing was claimed by the refusals.
+  const receiver = await ChannelReceiver.open(other, "options", { keeper: { keep() {}, unkeep() {} } });
+  await sender.write(new Uint8Array(3));
+  const finishing = sender.finish();
+  while ((await receiver.receive(() => {})) !== undefined) {}
+  expect((await finishing).bytes).toBe(3);
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
+test("ChannelSender.open() refuses an expectedBytes that is no byte count, not a RangeError at the first chunk", async () => {
+  for (const expectedBytes of [1.5, Number.NaN, -1, 2 ** 64, "100"])
+    await expectRejection(
+      ChannelSender.open(client, "expected", {
+        chunkBytes: 4096,
+        depth: 2,
+        expectedBytes: untyped(expectedBytes),
+      }),
+      "InvalidArgument",
+      /its expectedBytes .* is not a byte count \(a whole number from 0\)/,
+    );
+  // Nothing was claimed by the refusals: the channel opens, and a known size is told to the receiver.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const sender = await ChannelSender.open(client, "expected", {
+    chunkBytes: 4096,
+    depth: 2,
+    expectedBytes: 5,
+  });
+  const receiver = await ChannelReceiver.open(other, "expected");
+  await sender.write(new Uint8Array(5));
+  sender.flush();
+  expect(await receiver.receive(() => {})).toBe(5);
+  expect(receiver.expectedBytes).toBe(5);
   await Promise.all([sender.close(), receiver.close()]);
   await other.close();
 });

@@ -3,9 +3,8 @@
  * joins a transfer from its start (waiting for a sender if there is none yet), and hands each chunk to
  * the caller in place: `receive((chunk, address) => ...)`, e.g. write(2) straight from `address`.
  *
- * Every value read from the shared region (ring geometry, counters, record headers) is checked before it
- * is used: another guest may have overwritten it, and that must end in RegionCorrupted, not a hang or a
- * read outside the ring.
+ * Every value read from the shared region (ring geometry, counters, record headers) is checked before use:
+ * another guest may have overwritten it; that must end in RegionCorrupted, not a hang or a read off the ring.
  */
 import { failure, isIvshError } from "../errors.ts";
 import {
@@ -18,6 +17,7 @@ import {
 } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { formatDigest, StreamDigest } from "./digest.ts";
+import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
 import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
 import { checkCallback, checkEndArguments } from "./ring-setup.ts";
@@ -68,6 +68,8 @@ export class ChannelReceiver {
   records = 0;
   private tail = 0; // records consumed, never wrapped (the slot's word holds it mod 2^32: Ring.chunk)
   private ended = false;
+  /** The end's verdict: a receive() after it is told the same, not an end of stream after a failure. */
+  private ending: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -138,13 +140,14 @@ export class ChannelReceiver {
   }
 
   private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
-    if (this.ended) return undefined;
+    if (this.ending) return this.ending.then(() => undefined);
     await this.nextRecord();
     this.checkOpen();
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
-      await this.finish();
+      this.ending = this.finish();
+      await this.ending;
       return undefined;
     }
     if (flags !== 0 || length === 0 || length > this.ring.chunkBytes)
@@ -208,14 +211,8 @@ export class ChannelReceiver {
       check();
       const head = this.slot.load("head");
       if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
-      const wait = {
-        slot,
-        word: "head",
-        seen: this.tail | 0, // as the Int32 word reads back
-        parkedFlag: "receiverParked",
-        peer,
-        check,
-      } as const;
+      const seen = this.tail | 0; // as the Int32 word reads back
+      const wait = { slot, word: "head", seen, parkedFlag: "receiverParked", peer, check } as const;
       await waitForChange({ ...wait, signal: options.signal });
     }
   }
@@ -248,9 +245,8 @@ export class ChannelReceiver {
   }
 
   /**
-   * Checks the end record against our own digest; if it matches, claims the verdict (streaming to keeping:
-   * one compare-and-swap decides between us and a sender abandoning at the last moment), keeps the result,
-   * then tells the sender.
+   * Checks the end record against our digest; if it matches, claims the verdict (streaming to keeping: one
+   * compare-and-swap decides between us and a sender abandoning at the very end), keeps it, tells the sender.
    */
   private async finish(): Promise<void> {
     const at = this.ring.header(this.tail);
@@ -337,6 +333,7 @@ export class ChannelReceiver {
     this.slot.client.keepAlive();
   }
 }
+oneAtATime(ChannelReceiver.prototype, ["receive"]); // two receives in flight handed one chunk twice
 
 /** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
 async function openRing(

@@ -75,8 +75,19 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
     throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+  // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
+  const { signal, onWaiting, keeper } = (options ?? {}) as Record<string, unknown>;
+  const bad = (option: string, value: unknown, want: string) =>
+    failure("InvalidArgument", what, `its ${option} ${String(value)} is not ${want}`);
+  // null is let pass as none, as it was.
+  if (signal != null && typeof (signal as AbortSignal | null)?.addEventListener !== "function")
+    throw bad("signal", signal, "an AbortSignal");
+  if (onWaiting != null && typeof onWaiting !== "function") throw bad("onWaiting", onWaiting, "a function");
+  const { keep, unkeep } = (keeper ?? {}) as { keep?: unknown; unkeep?: unknown };
+  if (keeper != null && (typeof keep !== "function" || typeof unkeep !== "function"))
+    throw bad("keeper", keeper, "an object with keep() and unkeep()");
   // Aborted before the call: nothing is claimed (a sender went on to take the channel and its ring).
-  throwIfAborted((options as { signal?: AbortSignal } | undefined)?.signal, what);
+  throwIfAborted(signal as AbortSignal | undefined, what);
 }
 
 /** The callback `send()` or `receive()` hands each chunk to. */
@@ -94,6 +105,14 @@ export function ringShape(client: ChannelClient, name: string, options: ChannelO
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);
+  // Told on every data record: one that is not a whole number ended the first publish in a bare RangeError.
+  const { expectedBytes } = options;
+  if (expectedBytes !== undefined && !(Number.isSafeInteger(expectedBytes) && expectedBytes >= 0))
+    throw failure(
+      "InvalidArgument",
+      `open channel '${name}'`,
+      `its expectedBytes ${String(expectedBytes)} is not a byte count (a whole number from 0), nor left out for a stream of unknown size`,
+    );
   return { depth, chunkBytes };
 }
 
@@ -146,6 +165,16 @@ async function awaitOldReceiverGone(
  * nothing, silently.
  */
 export function bytesToWrite(data: unknown, name: string): Uint8Array {
+  // Transferred away (postMessage, structuredClone): a Uint8Array of it was sent as nothing, silently, and
+  // other views threw a bare TypeError ("Buffer is already detached").
+  const buffer = ArrayBuffer.isView(data) ? data.buffer : data;
+  if (buffer instanceof ArrayBuffer && buffer.detached)
+    throw failure(
+      "InvalidArgument",
+      `send on channel '${name}'`,
+      "write() was given bytes of a detached ArrayBuffer (transferred, e.g. by postMessage or " +
+        "structuredClone), which are gone; write them before transferring the buffer, or write a copy",
+    );
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);

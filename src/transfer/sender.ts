@@ -1,20 +1,19 @@
 /**
  * The sending end of a channel. It holds the channel's sender lock for the whole transfer (a second
  * sender gets "channel busy") and publishes a fresh ring for each transfer. Two ways to send:
- * - `send((chunk, address) => bytesWritten)` lets the caller fill each chunk in place, e.g. with read(2)
- *   straight into `address` (zero copy);
+ * - `send((chunk, address) => bytesWritten)` fills each chunk in place (zero copy: read(2) into `address`);
  * - `write(bytes)` copies data the caller holds in memory, like a socket write: it appends to the current
  *   chunk and publishes each chunk once full, hashing each byte from the caller's memory or a private
  *   buffer, never from the ring (./chunk-writer.ts). `flush()` publishes a partly filled chunk; `finish()`
  *   does too. `send` hashes the chunk its filler wrote, in the ring: a guest writing there meanwhile goes
  *   into the digest unseen; `write` is the path that keeps the digest to what the caller gave.
  */
-
 import { failure, hasTrait, IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { ChunkWriter } from "./chunk-writer.ts";
 import { StreamDigest } from "./digest.ts";
+import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer, receiverLeft } from "./peer.ts";
 import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
@@ -120,8 +119,8 @@ export class ChannelSender {
   }
 
   /**
-   * Copies `data` (any view of bytes, or an ArrayBuffer) into the stream, waiting for free chunks as needed. Resolves once all of it is in
-   * the ring (the last chunk may wait for more data, `flush` or `finish` before it is published).
+   * Copies `data` (a view of bytes, or an ArrayBuffer) into the stream after earlier calls' bytes, as chunks
+   * free up; it is read until the returned promise resolves, so change it only after that (as with a socket).
    */
   async write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
     const bytes = bytesToWrite(data, this.name);
@@ -378,3 +377,4 @@ export class ChannelSender {
     this.slot.client.keepAlive();
   }
 }
+oneAtATime(ChannelSender.prototype, ["write", "send"], "finish"); // a call waits for the earlier ones

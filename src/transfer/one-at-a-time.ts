@@ -1,0 +1,73 @@
+/**
+ * A channel end's calls run one at a time, in the order they were made, as a socket's writes do: a
+ * program need not await one before making the next. Each call of an end used the ring as it found it
+ * when it began: two writes in flight at once interleaved their bytes (verified by the receiver as sent),
+ * a send beside a write filled the same chunk, a finish beside a write ended the stream before its
+ * bytes, and two receives handed the same chunk twice. `close()` is left out: it must end a waiting call.
+ * A call made from inside a callback of a call on the same end (a send filler that awaits a write) would
+ * wait for the call it is inside for ever: it is refused instead.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { failure } from "../errors.ts";
+
+interface Turns {
+  /** Settles when the next call may begin: once the last call queued so far has (or began, if final). */
+  last: Promise<unknown>;
+  pending: number;
+}
+
+const queues = new WeakMap<object, Turns>();
+/** The calls the running code is inside of (their callbacks included), outermost first. */
+const inside = new AsyncLocalStorage<readonly { end: object; done: boolean }[]>();
+
+type AsyncMethod = (...args: never[]) => Promise<unknown>;
+type AsyncMethodName<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T] & string;
+
+/**
+ * Makes each of `names` (async methods of `prototype`), and `final`, wait for the calls on the same object
+ * before it. A call made after `final` (the sender's finish, which waits long for the receiver's verdict)
+ * waits only until `final` has begun, and is refused then (finish marks the stream ended as it begins).
+ */
+export function oneAtATime<T extends object>(
+  prototype: T,
+  names: AsyncMethodName<T>[],
+  final?: AsyncMethodName<T>,
+): void {
+  for (const name of final ? [...names, final] : names) {
+    const method = prototype[name] as (...args: unknown[]) => Promise<unknown>;
+    Object.defineProperty(prototype, name, {
+      configurable: true,
+      writable: true,
+      value(this: object, ...args: unknown[]): Promise<unknown> {
+        const outer = inside.getStore() ?? [];
+        if (outer.some((call) => call.end === this && !call.done))
+          return Promise.reject(
+            failure(
+              "InvalidArgument",
+              `call ${name}() on channel '${(this as { name?: string }).name}'`,
+              "it was made inside a callback of another call on the same end, which waits for that callback " +
+                "to return: make it once that call has returned",
+            ),
+          );
+        const turns = queues.get(this) ?? { last: Promise.resolve(), pending: 0 };
+        queues.set(this, turns);
+        const call = { end: this, done: false };
+        // Only a callback (send's filler, receive's consumer) can make a call from inside this one.
+        const run = args.some((arg) => typeof arg === "function")
+          ? () => inside.run([...outer, call], () => method.apply(this, args))
+          : () => method.apply(this, args);
+        // Nothing in flight: the call starts at once, as it did before it had to queue.
+        const idle = turns.pending === 0;
+        const result = idle ? run() : turns.last.then(run);
+        turns.pending++;
+        const over = () => {
+          turns.pending--;
+          call.done = true;
+        };
+        const settled = result.then(over, over);
+        turns.last = name !== final ? settled : idle ? Promise.resolve() : turns.last.then(() => undefined);
+        return result;
+      },
+    });
+  }
+}
