@@ -11,7 +11,7 @@ import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { type BenchPlan, rotate } from "./plan.ts";
 import { summarize } from "./stats.ts";
-import type { LockMethod, LoopMode, SuiteData } from "./suite-data.ts";
+import { LOCK_METHODS, LOOP_MODES, type LoopMode, type SuiteData, type VersusSocket } from "./suite-data.ts";
 import {
   type Event,
   type Flags,
@@ -91,12 +91,6 @@ export async function measureSocketFloor(run: SyncRun, rounds: number, hops: 1 |
   });
 }
 
-/** The ways a lock pair is taken (sync-worker.ts says how each works). */
-export const LOCK_METHODS: readonly LockMethod[] = ["fast", "try", "rpc"];
-
-/** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
-export const LOOP_MODES: readonly LoopMode[] = ["ivsh", "rpc", "socket"];
-
 /** The report's area: 1 MiB of data plus its "data available" byte. */
 export const LOOP_AREA_BYTES = 1 * MiB + 1;
 /** The loops move the plan's bytes at a chunk per hand-off: far longer than a lock or hand-off run. */
@@ -146,13 +140,11 @@ export function wakeRatio(woken: Event): number {
   return median("condvarWakeNs") / median("socketWakeNs");
 }
 
-type Pair = { condvar: number[]; socket: number[] };
-
 /**
  * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
  * the side that timed them, `wakes`) into `wakes`.
  */
-export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: Event): void {
+export function addPairRound(pingPong: VersusSocket, wakes: VersusSocket, trips: Event, woken: Event): void {
   pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
   pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
   wakes.condvar.push(...numbersField(woken, "condvarWakeNs"));

@@ -13,8 +13,7 @@ import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { socketWakes } from "./condvar-worker.ts";
-import type { LockMethod } from "./suite-data.ts";
-import { LOCK_METHODS } from "./sync-rounds.ts";
+import { LOCK_METHODS, type LockMethod } from "./suite-data.ts";
 import {
   busyWait,
   emit,

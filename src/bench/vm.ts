@@ -13,8 +13,8 @@ import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import type { AccessSamples, SuiteContext, SuiteData, VmCondvarSamples } from "./suite-data.ts";
-import { addPairRound, LOOP_MODES, loopFlags } from "./sync-rounds.ts";
+import { type AccessSamples, LOOP_MODES, type SuiteContext, type SuiteData } from "./suite-data.ts";
+import { addPairRound, loopFlags } from "./sync-rounds.ts";
 import {
   BRIDGE_MODES,
   type BridgeMode,
@@ -77,7 +77,7 @@ async function vmRound(
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
-  condvarSamples: VmCondvarSamples,
+  condvarSamples: SuiteData["condvarVm"],
 ) {
   const { plan } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
@@ -236,7 +236,7 @@ async function runVmCondvar(
   vm: Child,
   plan: VmCondvarPlan,
   socketReader: Child,
-  samples: VmCondvarSamples,
+  samples: SuiteData["condvarVm"],
 ): Promise<void> {
   for (const mode of LOOP_MODES) {
     await expectStep(vm, `loops-${mode}`);
