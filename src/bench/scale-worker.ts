@@ -18,7 +18,8 @@ import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord } from "../region/layout.ts";
-import { emit, MessageLink, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
+import { listenOn, MessageLink } from "./sockets.ts";
+import { emit, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
 
 export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
 export type ScaleOp = (typeof SCALE_OPS)[number];
@@ -313,13 +314,12 @@ export function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
 const REQUEST_BYTES = 32;
 
 export async function runEchoServer(flags: WorkerFlags): Promise<void> {
-  const listener = Bun.listen({
-    unix: flags.string("address"),
-    socket: { data: (socket, bytes) => void socket.write(bytes) },
+  const listener = listenOn(flags.string("address"), false, {
+    data: (socket, bytes) => void socket.write(bytes),
   });
   emit({ event: "ready" });
   await new Promise((resolve) => process.once("SIGTERM", resolve));
-  listener.stop(true);
+  listener.stop();
 }
 
 export async function runEchoLoad(flags: WorkerFlags): Promise<void> {

@@ -6,7 +6,6 @@
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
@@ -17,6 +16,7 @@ import {
 } from "./end-to-end.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
+import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./stream.ts";
 import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
 import {
   condvarRound,

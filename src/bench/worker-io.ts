@@ -3,10 +3,10 @@
  * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
  * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...). And what
  * workers share: a connection to the arbiter (flags on the host, the device in a guest) closed however
- * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
+ * the work ends, the words of a sync slot beside what its mutex or condvar uses, and clocks (sockets.ts
+ * has their sockets).
  */
 import { writeSync } from "node:fs";
-import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
@@ -188,117 +188,6 @@ export function sharedClockMs(): number {
 export function busyWait(ms: number): void {
   const until = Bun.nanoseconds() + ms * 1e6;
   while (Bun.nanoseconds() < until) {}
-}
-
-/** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-export function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
-  return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
-}
-
-/** `HOST:PORT` as Bun.connect and Bun.listen take it. */
-export function hostAndPort(address: string): { hostname: string; port: number } {
-  const separator = address.lastIndexOf(":");
-  const port = Number(address.slice(separator + 1));
-  if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
-  return { hostname: address.slice(0, separator), port };
-}
-
-/** A message that carries one stamp of the shared clock, a float64. */
-export const STAMP_BYTES = 8;
-
-/**
- * A connection carrying `size`-byte messages, whole: a write may arrive split, or joined with the next.
- * `next` resolves with the oldest message not read yet (and fails once the peer has closed); `add` cuts
- * what arrived, for a server that answers in its data callback.
- */
-export class MessageLink {
-  private pending = new Uint8Array(0);
-  private readonly arrived: Uint8Array[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
-  private socket: Socket<undefined> | undefined;
-  private listener: { stop(close?: boolean): void } | undefined;
-
-  /** `peer` names who sends them, for the error when it hangs up first. */
-  constructor(
-    private readonly size: number,
-    private readonly peer: string,
-  ) {}
-
-  /** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-  static async connect(address: string, tcp: boolean, size: number, peer: string): Promise<MessageLink> {
-    const link = new MessageLink(size, peer);
-    link.socket = await connectTo(address, tcp, link.handler());
-    // The baseline at its best for small messages, as ivsh's own guest connection is.
-    if (tcp) link.socket.setNoDelay(true);
-    return link;
-  }
-
-  /** Listens on the Unix socket `address`, runs `listening`, and resolves once a connection is accepted. */
-  static async accept(
-    address: string,
-    size: number,
-    peer: string,
-    listening: () => Promise<void>,
-  ): Promise<MessageLink> {
-    const link = new MessageLink(size, peer);
-    const accepted = Promise.withResolvers<void>();
-    const open = (socket: Socket<undefined>) => {
-      link.socket = socket;
-      accepted.resolve();
-    };
-    link.listener = Bun.listen({ unix: address, socket: { open, ...link.handler() } });
-    await listening();
-    await accepted.promise;
-    return link;
-  }
-
-  /** Adds `bytes`; returns the messages now whole. */
-  add(bytes: Uint8Array): Uint8Array[] {
-    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
-    joined.set(this.pending);
-    joined.set(bytes, this.pending.byteLength);
-    const whole = joined.byteLength - (joined.byteLength % this.size);
-    this.pending = joined.slice(whole);
-    return Array.from({ length: whole / this.size }, (_, index) =>
-      joined.slice(index * this.size, (index + 1) * this.size),
-    );
-  }
-
-  /** Queues the messages for `next`; once the peer closes, a `next` that would wait for ever fails instead. */
-  private handler(): SocketHandler<undefined> {
-    return {
-      data: (_socket, bytes) => {
-        this.arrived.push(...this.add(bytes));
-        this.wake?.();
-      },
-      close: () => {
-        this.closed = true;
-        this.wake?.();
-      },
-    };
-  }
-
-  send(message: Uint8Array): void {
-    this.socket!.write(message);
-  }
-
-  async next(): Promise<Uint8Array> {
-    while (this.arrived.length === 0) {
-      if (this.closed)
-        throw failure("PeerGone", `read the next message from ${this.peer}`, "it closed the connection");
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    }
-    return this.arrived.shift()!;
-  }
-
-  close(): void {
-    this.socket?.end();
-    this.listener?.stop(true);
-  }
 }
 
 /** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */

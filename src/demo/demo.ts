@@ -12,9 +12,9 @@
 import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter } from "../bench/arbiter.ts";
-import { streamBetweenWorkers } from "../bench/baselines.ts";
 import { stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
+import { streamBetweenWorkers } from "../bench/stream.ts";
 import { finalEvents, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
@@ -171,7 +171,7 @@ async function runIvsh(
   return { seconds: Number(received.seconds), digest: String(received.digest) };
 }
 
-/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/baselines.ts). */
+/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/stream.ts). */
 async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ seconds: number }> {
   const address = join(workspace.dir, "copy.sock");
   const copy = {
