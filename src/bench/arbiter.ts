@@ -21,8 +21,6 @@ export interface ArbiterSpec {
   readonly regionBytes?: number;
   /** Default 1 MiB. */
   readonly blockBytes?: number;
-  /** Lease (default LEASE); the scale benchmark's restart gives restored sessions this long to resume. */
-  readonly lease?: string;
 }
 
 /** A region's size when its spec gives none. */
@@ -32,7 +30,8 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 /**
  * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
- * mid-measurement; dead workers are killed by the benchmark anyway.
+ * mid-measurement (dead workers are killed by the benchmark anyway), and that the scale benchmark's
+ * restored sessions have time to resume after its restart.
  */
 const LEASE = "60s";
 
@@ -91,7 +90,7 @@ export class BenchArbiter {
       "--exit-with-parent",
       ...["--region", region, "--size", String(spec.regionBytes ?? DEFAULT_REGION_BYTES)],
       ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
-      ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
+      ...["--socket", socket, "--state", statePath, "--lease", LEASE],
     ];
     const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {

@@ -7,11 +7,10 @@
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join, sep } from "node:path";
-import { failure } from "../errors.ts";
-import { errnoOf } from "../ffi/errno.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
+import { writeFailure } from "./output.ts";
 import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
@@ -103,17 +102,6 @@ export async function writeRandom(path: string, bytes: number, each?: (piece: Ui
   } finally {
     await file.close();
   }
-}
-
-function writeFailure(path: string, error: unknown): Error {
-  const errno = errnoOf(error) || "an error";
-  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
-  const advice = errno === "ENOSPC" ? ": free space there" : "";
-  return failure(
-    errno === "ENOSPC" ? "NoSpace" : "SystemCall",
-    `write ${path}`,
-    `${reason} (${errno})${advice}`,
-  );
 }
 
 export function emptyEndToEndSamples(bytes: number): Record<EndToEndMethod, TransferSamples> {

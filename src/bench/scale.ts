@@ -32,8 +32,6 @@ const CLIENTS_PER_WORKER = 100;
 /** Mappings a client needs beyond two per grant (its region, its transient grants, the runtime's own). */
 const MAPPINGS_PER_CLIENT = 16;
 const BLOCK_BYTES = 4096;
-/** Lease of the benchmark's arbiter: restored sessions have this long to resume after the restart. */
-const LEASE = "60s";
 const TIMEOUT_MS = 15 * 60_000;
 const RSS_SAMPLE_MS = 200;
 const RESUME_TIMEOUT_MS = 120_000;
@@ -104,7 +102,7 @@ export async function runScale(
     );
   if (openFiles.after > openFiles.before)
     progress(`raised the open-file limit (ulimit -n) from ${openFiles.before} to ${openFiles.after}`);
-  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
+  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale" };
   const result = await BenchArbiter.with(spec, (arbiter) =>
     withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
       measure(plan, arbiter, children, interruption, progress),
