@@ -2,11 +2,11 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
-import { DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
+import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
@@ -19,7 +19,7 @@ import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
-import { formatBytes, parseCount } from "../units.ts";
+import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
@@ -279,27 +279,4 @@ function interruptOnSignals(): Interruption & { signal: AbortSignal } {
 /** What the benchmark keeps in /dev/shm at once: its region, and with --vm the VMs' region beside it. */
 function shmBytes(plan: BenchPlan): number {
   return regionBytesFor(plan) + (plan.vm ? DEFAULT_REGION_BYTES : 0);
-}
-
-/**
- * /dev/shm must have room for the whole region up front (the arbiter refuses one its file system could
- * not hold): checked before anything runs, advising what `ivsh bench` takes. The arbiter's own refusal,
- * after the run had started, advised its --size, which bench does not take. `smaller` lists what else
- * would need less, advised where it fits.
- */
-function checkShmRoom(action: string, bytes: number, smaller: { bytes: number; advice: string }[]): void {
-  const { bavail, bsize } = statfsSync("/dev/shm");
-  const free = bavail * bsize;
-  if (bytes <= free) return;
-  const fits = smaller
-    .filter((option) => option.bytes <= free)
-    .map((option) =>
-      option.bytes > 0 ? `${option.advice} (its region needs ${formatBytes(option.bytes)})` : option.advice,
-    );
-  throw failure(
-    "NoSpace",
-    action,
-    `its region needs ${formatBytes(bytes)} in /dev/shm, which has only ${formatBytes(free)} free: ` +
-      `free space there (a container's /dev/shm is set by docker run --shm-size)${fits.map((text) => `, or ${text}`).join("")}`,
-  );
 }
