@@ -28,6 +28,11 @@ import {
 import { runVmMeasurements } from "./vm.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
+const IVSH_LABELS = {
+  ivsh: "ivsh (/dev/shm region)",
+  "ivsh-setup": "ivsh incl. channel setup",
+  "ivsh-disk": "ivsh (mmapped file on disk)",
+};
 
 /** A run in progress: what it was given, its two arbiters (the sync measurements use /dev/shm's), its samples. */
 interface Run extends SyncRun {
@@ -46,11 +51,8 @@ export function runSuite(context: SuiteContext): Promise<SuiteData> {
 
 async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
   const { plan, progress } = context;
-  const notes: string[] = [];
-  if (isTmpfsPath(context.diskDir))
-    notes.push(
-      `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
-    );
+  const tmpfs = `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`;
+  const notes = isTmpfsPath(context.diskDir) ? [tmpfs] : [];
   progress("warming up: faulting in both regions' rings");
   await warmUp(plan, shm, Math.max(...plan.blockSizes, plan.streamChunk));
   await warmUp(plan, disk, plan.streamChunk);
@@ -104,12 +106,7 @@ function emptyData(
   notes: string[],
   binary: string,
 ): SuiteData {
-  const labels: Record<string, string> = {
-    ivsh: "ivsh (/dev/shm region)",
-    "ivsh-setup": "ivsh incl. channel setup",
-    "ivsh-disk": "ivsh (mmapped file on disk)",
-    ...STREAM_LABELS,
-  };
+  const labels = { ...IVSH_LABELS, ...STREAM_LABELS };
   const transfers = Object.entries(labels).map(([id, label]) => [
     id,
     { label, seconds: [], bytes: plan.bytes },
