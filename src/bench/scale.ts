@@ -157,8 +157,7 @@ async function measure(
   let loads: Event[];
   let peakRss: number;
   try {
-    for (const child of children) process.kill(child.pid, "SIGUSR1");
-    loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
+    loads = await signalled(children, "SIGUSR1", "load");
   } finally {
     // Also when the load fails or is interrupted: a sampler left running kept the process from exiting.
     peakRss = stopSampling();
@@ -222,8 +221,7 @@ export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
     now = (await fetchStatus(endpoint, 0)).report;
   }
   const resumedSeconds = (performance.now() - started) / 1000;
-  for (const child of children) process.kill(child.pid, "SIGUSR2");
-  const reports = await Promise.all(children.map((child) => nextEvent(child, "resumed")));
+  const reports = await signalled(children, "SIGUSR2", "resumed");
   await Promise.all(children.map((child) => child.finish()));
   return {
     // From starting the new arbiter until it answered with every segment and a new epoch; until every
@@ -236,6 +234,12 @@ export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
     clientsResumed: reports.reduce((sum, report) => sum + numberField(report, "resumed"), 0),
     segmentsMissing: reports.reduce((sum, report) => sum + numberField(report, "segmentsMissing"), 0),
   };
+}
+
+/** Sends every load process `signal` (the next phase starts in all at once) and reads its `event`. */
+function signalled(loads: readonly Child[], signal: "SIGUSR1" | "SIGUSR2", event: string): Promise<Event[]> {
+  for (const load of loads) process.kill(load.pid, signal);
+  return Promise.all(loads.map((load) => nextEvent(load, event)));
 }
 
 function residentKiB(pid: number) {
@@ -280,8 +284,7 @@ async function measureEchoFloor(plan: ScalePlan): Promise<number[]> {
         startWorker(children, "echo-load", flags, `echo load ${index}`),
       );
       for (const load of loads) await nextEvent(load, "ready");
-      for (const load of loads) process.kill(load.pid, "SIGUSR1");
-      const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));
+      const reports = await signalled(loads, "SIGUSR1", "load");
       return reports.flatMap((report) => (report.latencies as { echo?: number[] }).echo ?? []);
     });
   } finally {
