@@ -81,6 +81,16 @@ export interface SuiteContext {
   readonly progress: (message: string) => void;
 }
 
+/** Where workers find an arbiter. */
+export type ArbiterAddress = { readonly socket: string; readonly region: string };
+
+/** A run in progress: what it was given, its arbiters (/dev/shm's, the disk file's) and its samples. */
+export interface SuiteRun extends SuiteContext {
+  readonly data: SuiteData;
+  readonly shm: ArbiterAddress;
+  readonly disk: ArbiterAddress;
+}
+
 export interface HandoffSamples {
   readonly latenciesNs: number[];
   /** Parked mode: rounds in which the waiter had not parked yet (dropped). */

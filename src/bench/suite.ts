@@ -17,14 +17,8 @@ import {
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
 import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./stream.ts";
-import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import {
-  condvarRound,
-  measureHandoff,
-  measureLockPairs,
-  measureSocketFloor,
-  type SyncRun,
-} from "./sync-rounds.ts";
+import type { ArbiterAddress, SuiteContext, SuiteData, SuiteRun, TransferSamples } from "./suite-data.ts";
+import { condvarRound, measureHandoff, measureLockPairs, measureSocketFloor } from "./sync-rounds.ts";
 import { runVmMeasurements } from "./vm.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
@@ -33,13 +27,6 @@ const IVSH_LABELS = {
   "ivsh-setup": "ivsh incl. channel setup",
   "ivsh-disk": "ivsh (mmapped file on disk)",
 };
-
-/** A run in progress: what it was given, its two arbiters (the sync measurements use /dev/shm's), its samples. */
-interface Run extends SyncRun {
-  readonly context: SuiteContext;
-  readonly shm: BenchArbiter;
-  readonly disk: BenchArbiter;
-}
 
 export function runSuite(context: SuiteContext): Promise<SuiteData> {
   return BenchArbiter.with({ regionBytes: regionBytesFor(context.plan), label: "/dev/shm" }, (shm) =>
@@ -59,16 +46,7 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   const memcpyInCache = measureMemcpyInCache();
   const endToEnd = await prepareEndToEnd(shm, plan.bytes);
   const data = emptyData(plan, memcpyInCache, notes, endToEnd.binary);
-  const run = {
-    context,
-    plan,
-    data,
-    shm,
-    disk,
-    socket: shm.socket,
-    region: shm.region,
-    scratch: context.scratchDir,
-  };
+  const run: SuiteRun = { ...context, data, shm, disk };
   try {
     await measureRounds(run, endToEnd);
   } finally {
@@ -77,14 +55,13 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   progress("hand-off latency: parked, spinning, socket floor");
   await handoffRounds(run);
   progress("memory access times (Fig. 4b)");
-  data.access.push(...(await measureHostAccess(context, shm)));
-  if (plan.vm) await runVmMeasurements(context, data);
+  data.access.push(...(await measureHostAccess(run)));
+  if (plan.vm) await runVmMeasurements(run);
   return data;
 }
 
-async function measureRounds(run: Run, endToEnd: EndToEndSetup): Promise<void> {
-  const { plan, data } = run;
-  const { progress, interruption } = run.context;
+async function measureRounds(run: SuiteRun, endToEnd: EndToEndSetup): Promise<void> {
+  const { plan, data, progress, interruption } = run;
   for (let round = 0; round < plan.repeats; round++) {
     interruption.check("run the benchmarks");
     const of = `round ${round + 1} of ${plan.repeats}`;
@@ -138,8 +115,11 @@ async function warmUp(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number
   await measureChannelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
 }
 
-async function transferRound({ context, plan, data, shm, disk }: Run, round: number): Promise<void> {
-  const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
+async function transferRound(
+  { interruption, plan, data, shm, disk }: SuiteRun,
+  round: number,
+): Promise<void> {
+  const ivsh = (arbiter: ArbiterAddress, withSetup?: TransferSamples) => async () => {
     const transfer = await measureChannelTransfer(plan, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
@@ -155,7 +135,7 @@ async function transferRound({ context, plan, data, shm, disk }: Run, round: num
     ...STREAM_BASELINES.map((baseline): Method => [baseline, stream(baseline)]),
   ];
   for (const [id, measure] of rotate(methods, round)) {
-    context.interruption.check("run the transfers");
+    interruption.check("run the transfers");
     const outcome = await measure();
     const samples = data.transfers[id]!;
     if (typeof outcome === "number") samples.seconds.push(outcome);
@@ -163,9 +143,9 @@ async function transferRound({ context, plan, data, shm, disk }: Run, round: num
   }
 }
 
-async function sweepRound({ context, plan, data, shm }: Run, round: number) {
+async function sweepRound({ interruption, plan, data, shm }: SuiteRun, round: number) {
   for (const point of rotate(data.sweep, round)) {
-    context.interruption.check("run the block-size sweep");
+    interruption.check("run the block-size sweep");
     const transfer = await measureChannelTransfer(plan, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
@@ -173,7 +153,7 @@ async function sweepRound({ context, plan, data, shm }: Run, round: number) {
 }
 
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
-async function handoffRounds(run: Run): Promise<void> {
+async function handoffRounds(run: SuiteRun): Promise<void> {
   const { plan } = run;
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
   const kinds: (() => Promise<void>)[] = [
@@ -184,7 +164,7 @@ async function handoffRounds(run: Run): Promise<void> {
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {
-      run.context.interruption.check("measure hand-offs");
+      run.interruption.check("measure hand-offs");
       await kind();
     }
 }

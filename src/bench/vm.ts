@@ -13,7 +13,7 @@ import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import { type AccessSamples, LOOP_MODES, type SuiteContext, type SuiteData } from "./suite-data.ts";
+import { type AccessSamples, LOOP_MODES, type SuiteData, type SuiteRun } from "./suite-data.ts";
 import { addPairRound, loopFlags } from "./sync-rounds.ts";
 import {
   BRIDGE_MODES,
@@ -71,7 +71,7 @@ function guestCommand(
 }
 
 async function vmRound(
-  context: SuiteContext,
+  context: SuiteRun,
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
@@ -134,7 +134,8 @@ function guestAccess(events: Event[]): AccessSamples[] {
   });
 }
 
-export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
+export async function runVmMeasurements(context: SuiteRun): Promise<void> {
+  const { data } = context;
   const tools = checkVmPrerequisites();
   const { plan } = context;
   const vmRounds = { bytes: plan.vmBytes, ownRounds: true };
