@@ -4,7 +4,9 @@
  * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
  * pass after an untimed one, see memory.ts); the rounds are the samples.
  */
+
 import { join } from "node:path";
+import { throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { anonymousMapping, fileMapping, type Mapping, measureAccess, withMapping } from "./memory.ts";
 import { rotate } from "./plan.ts";
@@ -36,7 +38,7 @@ export async function measureHostAccess(run: SuiteRun): Promise<AccessSamples[]>
     ];
     for (let round = 0; round < plan.repeats; round++)
       for (const [samples, open] of rotate(subjects, round)) {
-        run.interruption.check("measure memory access");
+        throwIfAborted(run.signal, "measure memory access");
         withMapping(open(), (mapping) => sampleAccess(samples, mapping));
         // Heartbeats and replies get a turn between the long synchronous passes.
         await Bun.sleep(0);

@@ -8,11 +8,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { raiseOpenFileLimit } from "../ffi/index.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { benchDirectory, type Child, type Interruption, withChildren } from "./child.ts";
+import { benchDirectory, type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import { residentMemory } from "./scale-guests.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
@@ -87,11 +87,7 @@ function maxMapCount(): number {
   }
 }
 
-export async function runScale(
-  plan: ScalePlan,
-  interruption: Interruption,
-  progress: (message: string) => void,
-) {
+export async function runScale(plan: ScalePlan, signal: AbortSignal, progress: (message: string) => void) {
   // Each client is one socket in the arbiter and one in its worker; leave room for everything else.
   const openFiles = raiseOpenFileLimit(plan.clients + 1024);
   if (openFiles.after < plan.clients + 64)
@@ -105,7 +101,7 @@ export async function runScale(
   const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale" };
   const result = await BenchArbiter.with(spec, (arbiter) =>
     withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
-      measure(plan, arbiter, children, interruption, progress),
+      measure(plan, arbiter, children, signal, progress),
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
@@ -124,7 +120,7 @@ async function measure(
   plan: ScalePlan,
   arbiter: BenchArbiter,
   children: Child[],
-  interruption: Interruption,
+  signal: AbortSignal,
   progress: (message: string) => void,
 ) {
   const setupStarted = performance.now();
@@ -146,7 +142,7 @@ async function measure(
   // without the pauses of a load worker that carries a hundred clients and their segments.
   start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe");
   for (const child of children) await nextEvent(child, "ready");
-  interruption.check("set up the scale benchmark");
+  throwIfAborted(signal, "set up the scale benchmark");
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   const ready = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   progress(
@@ -164,7 +160,7 @@ async function measure(
   }
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
-  interruption.check("run the scale benchmark's requests");
+  throwIfAborted(signal, "run the scale benchmark's requests");
   const latencyNs = latencyByOp(loads.slice(0, -1));
   progress("scale: kill -9 the arbiter and restart it on its state");
   const restart = await timeRestart(arbiter, children);

@@ -2,7 +2,6 @@
  * The raw samples of an `ivsh bench` run (suite.ts measures them; results.ts, goals.ts and the charts
  * read them) and what a run is given. Types only, so the readers need not depend on the runner.
  */
-import type { Interruption } from "./child.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
@@ -77,7 +76,8 @@ export interface SuiteContext {
   /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
   readonly diskDir: string;
   readonly scratchDir: string;
-  readonly interruption: Interruption;
+  /** Aborted by Ctrl-C: measurements stop at their next step (`throwIfAborted`). */
+  readonly signal: AbortSignal;
   readonly progress: (message: string) => void;
 }
 

@@ -3,6 +3,7 @@
  * charts and goals). Methods are interleaved, in an order that rotates between rounds, so noise on this
  * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
  */
+import { throwIfAborted } from "../errors.ts";
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
@@ -61,9 +62,9 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
 }
 
 async function measureRounds(run: SuiteRun, endToEnd: EndToEndSetup): Promise<void> {
-  const { plan, data, progress, interruption } = run;
+  const { plan, data, progress, signal } = run;
   for (let round = 0; round < plan.repeats; round++) {
-    interruption.check("run the benchmarks");
+    throwIfAborted(signal, "run the benchmarks");
     const of = `round ${round + 1} of ${plan.repeats}`;
     progress(`${of}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
@@ -115,10 +116,7 @@ async function warmUp(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number
   await measureChannelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
 }
 
-async function transferRound(
-  { interruption, plan, data, shm, disk }: SuiteRun,
-  round: number,
-): Promise<void> {
+async function transferRound({ signal, plan, data, shm, disk }: SuiteRun, round: number): Promise<void> {
   const ivsh = (arbiter: ArbiterAddress, withSetup?: TransferSamples) => async () => {
     const transfer = await measureChannelTransfer(plan, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
@@ -135,7 +133,7 @@ async function transferRound(
     ...STREAM_BASELINES.map((baseline): Method => [baseline, stream(baseline)]),
   ];
   for (const [id, measure] of rotate(methods, round)) {
-    interruption.check("run the transfers");
+    throwIfAborted(signal, "run the transfers");
     const outcome = await measure();
     const samples = data.transfers[id]!;
     if (typeof outcome === "number") samples.seconds.push(outcome);
@@ -143,9 +141,9 @@ async function transferRound(
   }
 }
 
-async function sweepRound({ interruption, plan, data, shm }: SuiteRun, round: number) {
+async function sweepRound({ signal, plan, data, shm }: SuiteRun, round: number) {
   for (const point of rotate(data.sweep, round)) {
-    interruption.check("run the block-size sweep");
+    throwIfAborted(signal, "run the block-size sweep");
     const transfer = await measureChannelTransfer(plan, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
@@ -164,7 +162,7 @@ async function handoffRounds(run: SuiteRun): Promise<void> {
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {
-      run.interruption.check("measure hand-offs");
+      throwIfAborted(run.signal, "measure hand-offs");
       await kind();
     }
 }

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { checkArrived } from "./channel.ts";
 import { type Child, withChildren } from "./child.ts";
@@ -144,7 +144,7 @@ export async function runVmMeasurements(context: SuiteRun): Promise<void> {
   // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
   await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {
-      context.interruption.check("run the VM benchmarks");
+      throwIfAborted(context.signal, "run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
       const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);

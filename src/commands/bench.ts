@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
-import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
+import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
@@ -16,7 +16,7 @@ import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { log } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { parseCount } from "../units.ts";
@@ -97,7 +97,7 @@ export default defineLeafCommand({
     ]);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const startedAt = new Date();
-    await whileInterruptible("run the benchmarks", async (interruption) => {
+    await whileInterruptible("run the benchmarks", async (signal) => {
       if (plan.vm) checkVmPrerequisites();
       const scratchDir = benchDirectory(tmpdir(), "run").path;
       const diskDir = benchDirectory(args["disk-dir"], "disk").path;
@@ -105,7 +105,7 @@ export default defineLeafCommand({
         plan,
         diskDir,
         scratchDir,
-        interruption,
+        signal,
         progress: (message) => log.info(message),
       });
       const charts = args.out ? [...FIGURE_FILES] : [];
@@ -188,16 +188,16 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
  * the whole process group, so a child can die of it, and fail the run, before this process's own signal
  * has reached its listener: that signal is let through first.
  */
-async function whileInterruptible(action: string, work: (interruption: Interruption) => Promise<void>) {
-  const interruption = interruptOnSignals();
+async function whileInterruptible(action: string, work: (signal: AbortSignal) => Promise<void>) {
+  const { signal, dispose } = interruptOnSignals();
   try {
-    await work(interruption);
+    await work(signal);
   } catch (error) {
-    await letSignalsLand(interruption.signal);
-    interruption.check(action);
+    await letSignalsLand(signal);
+    throwIfAborted(signal, action);
     throw error;
   } finally {
-    interruption.dispose();
+    dispose();
     cleanupNow();
   }
 }
@@ -226,10 +226,10 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     { bytes: 0, advice: "pass fewer --allocations or --clients" },
   ]);
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
-  await whileInterruptible("run the scale benchmark", async (interruption) => {
+  await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
-    const result = await runScale(plan, interruption, progress);
+    const result = await runScale(plan, signal, progress);
     process.stdout.write(renderScaleMarkdown(result, command));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
@@ -249,7 +249,7 @@ const HARD_EXIT_AFTER_MS = 5000;
  * `finally` blocks, which stop the arbiters and remove their files. A second signal, or an unwinding
  * that does not finish (a synchronous measurement holding the event loop), removes what is left and exits.
  */
-function interruptOnSignals(): Interruption & { signal: AbortSignal } {
+function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
@@ -266,14 +266,7 @@ function interruptOnSignals(): Interruption & { signal: AbortSignal } {
     killAllChildren();
     setTimeout(hardExit, HARD_EXIT_AFTER_MS).unref();
   });
-  return {
-    check(action) {
-      if (controller.signal.aborted)
-        throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
-    },
-    dispose: uninstall,
-    signal: controller.signal,
-  };
+  return { signal: controller.signal, dispose: uninstall };
 }
 
 /** What the benchmark keeps in /dev/shm at once: its region, and with --vm the VMs' region beside it. */
