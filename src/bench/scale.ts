@@ -14,6 +14,7 @@ import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import { powerOfTwoAtLeast } from "./plan.ts";
 import { residentMemory } from "./scale-guests.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
@@ -111,9 +112,7 @@ export async function runScale(plan: ScalePlan, signal: AbortSignal, progress: (
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
 export function regionBytesFor(plan: ScalePlan): number {
   const blocks = plan.allocations + plan.clients * 8 + 1024;
-  let bytes = 16 * MiB;
-  while (bytes < blocks * BLOCK_BYTES * 1.1) bytes *= 2;
-  return bytes;
+  return Math.max(16 * MiB, powerOfTwoAtLeast(blocks * BLOCK_BYTES * 1.1));
 }
 
 async function measure(
