@@ -40,7 +40,7 @@ function loopOps(client: Client, cv: CondVar, mode: string): Ops {
 }
 
 /** Runs `work` on the condvar `--name` of a client of its own (futex parking optional, for the RPC loops). */
-export async function withCondvar(
+async function withCondvar(
   flags: WorkerFlags,
   role: string,
   work: (client: Client, cv: CondVar) => Promise<void>,

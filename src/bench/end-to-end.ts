@@ -15,7 +15,7 @@ import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
-export const SMALL_FILE_BYTES = 1024;
+const SMALL_FILE_BYTES = 1024;
 /** The 1 KiB rows are a few milliseconds each: every round takes the median of this many. */
 const SMALL_RUNS_PER_ROUND = 5;
 const SOCAT_BUFFER = ["-b", String(1 << 20)];
@@ -24,7 +24,7 @@ const SOCAT_RETRY = ",retry=5000,interval=0.001";
 /** A liveness bound, far above any run here: a method that takes longer is stuck, and is ended. */
 const RUN_BOUND_MS = 120_000;
 
-export const END_TO_END_LABELS = {
+const END_TO_END_LABELS = {
   "ivsh-null": "ivsh guest send FILE → ivsh guest recv --out /dev/null",
   "socat-null": "socat FILE → Unix socket → /dev/null",
   "cat-socat-null": "cat FILE | socat → Unix socket → /dev/null",

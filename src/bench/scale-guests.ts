@@ -216,7 +216,7 @@ const alive = (pid: number) => procFile(pid, "stat").split(") ")[1]?.startsWith(
  * allocated, without the shared binary's text), and its proportional set size (shared pages divided among
  * their sharers: all bun processes share its text).
  */
-export function processMemory(pid: number) {
+function processMemory(pid: number) {
   return { ...residentMemory(pid), pssBytes: kibField(pid, "smaps_rollup", "Pss") * 1024 };
 }
 

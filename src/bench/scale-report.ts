@@ -12,9 +12,9 @@ import { SCALE_OPS } from "./scale-worker.ts";
 import type { Summary } from "./stats.ts";
 
 /** RPC p99 under the scale load, all operations together. */
-export const SCALE_P99_GOAL_MS = 1;
+const SCALE_P99_GOAL_MS = 1;
 /** From starting the killed arbiter again until it answers with all its state. */
-export const SCALE_RESTART_GOAL_S = 2;
+const SCALE_RESTART_GOAL_S = 2;
 
 export function scaleVerdicts(result: ScaleResult): { name: string; passed: boolean; detail: string }[] {
   const p99Ms = result.probeLatencyNs.all.p99 / 1e6;
@@ -107,7 +107,7 @@ const us = (nanoseconds: number) => `${(nanoseconds / 1000).toFixed(0)} µs`;
 const kib = (value: number) => formatBytes(value * 1024);
 
 /** Per guest connection, host memory, as issue 11 asks. */
-export const GUEST_CONNECTION_GOAL_MIB = 4;
+const GUEST_CONNECTION_GOAL_MIB = 4;
 
 const mib = (bytes: number) => (bytes / MiB).toFixed(1);
 const change = (before: number, after: number) =>

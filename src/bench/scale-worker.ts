@@ -233,7 +233,7 @@ export interface LoadConnection {
  * the CPU) delays its requests as much as a slow server would, and an open-loop load must count that
  * rather than hide it.
  */
-export async function openLoad<C extends LoadConnection>(
+async function openLoad<C extends LoadConnection>(
   seconds: number,
   rate: number,
   connections: readonly C[],

@@ -10,7 +10,7 @@ import { failure } from "../errors.ts";
 export const STAMP_BYTES = 8;
 
 /** `HOST:PORT` as Bun.connect and Bun.listen take it. */
-export function hostAndPort(address: string): { hostname: string; port: number } {
+function hostAndPort(address: string): { hostname: string; port: number } {
   const separator = address.lastIndexOf(":");
   const port = Number(address.slice(separator + 1));
   if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
@@ -18,7 +18,7 @@ export function hostAndPort(address: string): { hostname: string; port: number }
   return { hostname: address.slice(0, separator), port };
 }
 
-export function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
+function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
   return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
 }
 
