@@ -103,8 +103,11 @@ testUnless(
     );
     const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
     expect(stderr).not.toContain("ENOSPC");
-    expect(stderr).toContain("Failed to generate a 48.0 MiB file in /dev/shm since the demo needs");
-    expect(stderr).toContain("pass a smaller --size or free space in /dev/shm");
+    expect(stderr).toContain(
+      "Failed to generate a 48.0 MiB file in /dev/shm since the file and a 64.0 MiB region need",
+    );
+    expect(stderr).toContain("free space there");
+    expect(stderr).toContain("or pass a smaller --size");
     expect(stderr).not.toContain("generating");
     expect(exitCode).toBe(1);
   },

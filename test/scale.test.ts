@@ -17,12 +17,12 @@ test("bench --scale --quick: every session and segment survives kill -9 of a loa
     const run = await runCli(["bench", "--scale", "--quick", "--json", json]);
     expect(run.stderr).not.toContain("Failed");
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toMatch(/^\| all \| \d+ \|/m);
+    expect(run.stdout).toMatch(/^\| all +\| +\d+ \|/m);
     const result = JSON.parse(readFileSync(json, "utf8")) as ScaleResult;
     for (const op of SCALE_OPS) expect(result.latencyNs[op].count).toBeGreaterThan(0);
     expect(result.probeLatencyNs.all.count).toBeGreaterThan(0);
     expect(result.floorLatencyNs.count).toBeGreaterThan(0);
-    expect(run.stdout).toMatch(/^\| floor: a bare Bun echo server.* \| \d+ \|/m);
+    expect(run.stdout).toMatch(/^\| floor: a bare Bun echo server.* \| +\d+ \|/m);
     const { restart } = result;
     expect(restart.epochs[1]).toBe(restart.epochs[0] + 1);
     expect(restart.segments[1]).toBe(restart.segments[0]);

@@ -4,12 +4,13 @@
  * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
  * pass after an untimed one, see memory.ts); the rounds are the samples.
  */
+
 import { join } from "node:path";
+import { throwIfAborted } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import type { BenchArbiter } from "./arbiter.ts";
 import { anonymousMapping, fileMapping, type Mapping, measureAccess, withMapping } from "./memory.ts";
 import { rotate } from "./plan.ts";
-import type { AccessSamples, SuiteContext } from "./suite-data.ts";
+import type { AccessSamples, SuiteRun } from "./suite-data.ts";
 import { emit, type WorkerFlags, withClient, withWorkerClient } from "./worker-io.ts";
 
 function emptySamples(id: string, label: string): AccessSamples {
@@ -24,14 +25,11 @@ function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: n
   samples.latency.push(measured.latency);
 }
 
-export async function measureHostAccess(
-  context: SuiteContext,
-  arbiter: BenchArbiter,
-): Promise<AccessSamples[]> {
-  const { plan } = context;
+export async function measureHostAccess(run: SuiteRun): Promise<AccessSamples[]> {
+  const { plan, shm: arbiter } = run;
   const bytes = plan.accessBytes;
   const where = { socket: arbiter.socket, region: arbiter.region, name: "bench access" };
-  const diskFile = join(context.diskDir, `ivsh-bench-access-${process.pid}`);
+  const diskFile = join(run.diskDir, `ivsh-bench-access-${process.pid}`);
   const measure = async (region: Mapping) => {
     const subjects: [AccessSamples, () => Mapping][] = [
       [emptySamples("access.region", "ivsh region (/dev/shm)"), () => region],
@@ -40,7 +38,7 @@ export async function measureHostAccess(
     ];
     for (let round = 0; round < plan.repeats; round++)
       for (const [samples, open] of rotate(subjects, round)) {
-        context.interruption.check("measure memory access");
+        throwIfAborted(run.signal, "measure memory access");
         withMapping(open(), (mapping) => sampleAccess(samples, mapping));
         // Heartbeats and replies get a turn between the long synchronous passes.
         await Bun.sleep(0);

@@ -4,12 +4,14 @@
  * temporary directory. Everything it creates is removed when it stops, and by the cleanup registry if
  * the run is interrupted first.
  */
+import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { asParentOfArbiter } from "../host/parent.ts";
 import { selfCommand } from "../self.ts";
+import { formatBytes } from "../units.ts";
 import { benchDirectory, Child, onCleanup, waitUntil } from "./child.ts";
 import { MiB } from "./memory.ts";
 
@@ -21,8 +23,6 @@ export interface ArbiterSpec {
   readonly regionBytes?: number;
   /** Default 1 MiB. */
   readonly blockBytes?: number;
-  /** Lease (default LEASE); the scale benchmark's restart gives restored sessions this long to resume. */
-  readonly lease?: string;
 }
 
 /** A region's size when its spec gives none. */
@@ -32,9 +32,38 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 /**
  * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
- * mid-measurement; dead workers are killed by the benchmark anyway.
+ * mid-measurement (dead workers are killed by the benchmark anyway), and that the scale benchmark's
+ * restored sessions have time to resume after its restart.
  */
 const LEASE = "60s";
+
+/**
+ * /dev/shm must have room for the whole region up front (the arbiter refuses one its file system could
+ * not hold): checked before anything runs, advising what the command takes. The arbiter's own refusal,
+ * after the run had started, advised its --size, which `ivsh bench` does not take. `smaller` lists what
+ * else would need less, advised where it fits; `needs` says what needs the room.
+ */
+export function checkShmRoom(
+  action: string,
+  bytes: number,
+  smaller: { bytes: number; advice: string }[],
+  needs = "its region needs",
+): void {
+  const { bavail, bsize } = statfsSync("/dev/shm");
+  const free = bavail * bsize;
+  if (bytes <= free) return;
+  const fits = smaller
+    .filter((option) => option.bytes <= free)
+    .map((option) =>
+      option.bytes > 0 ? `${option.advice} (its region needs ${formatBytes(option.bytes)})` : option.advice,
+    );
+  throw failure(
+    "NoSpace",
+    action,
+    `${needs} ${formatBytes(bytes)} in /dev/shm, which has only ${formatBytes(free)} free: ` +
+      `free space there (a container's /dev/shm is set by docker run --shm-size)${fits.map((text) => `, or ${text}`).join("")}`,
+  );
+}
 
 export class BenchArbiter {
   private child: Child;
@@ -91,7 +120,7 @@ export class BenchArbiter {
       "--exit-with-parent",
       ...["--region", region, "--size", String(spec.regionBytes ?? DEFAULT_REGION_BYTES)],
       ...["--block-size", String(spec.blockBytes ?? 1 * MiB)],
-      ...["--socket", socket, "--state", statePath, "--lease", spec.lease ?? LEASE],
+      ...["--socket", socket, "--state", statePath, "--lease", LEASE],
     ];
     const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {

@@ -12,7 +12,7 @@ import { ChannelSender } from "../transfer/sender.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
-import { checkPiece, patternChunk } from "./stream-worker.ts";
+import { checkPiece, patternChunk } from "./stream.ts";
 import {
   type Event,
   emit,

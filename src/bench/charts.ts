@@ -48,10 +48,7 @@ const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print. */
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
-
-function colorAt(index: number): string {
-  return PALETTE[index % PALETTE.length]!;
-}
+const colorAt = (index: number) => PALETTE[index % PALETTE.length]!;
 
 type AttributeValue = string | number | undefined;
 
@@ -71,13 +68,21 @@ function text(x: number, y: number, content: string, attributes: Record<string, 
   return element("text", { x, y, ...attributes }, Bun.escapeHTML(content));
 }
 
-function round(value: number): string {
-  return String(Math.round(value * 10) / 10);
+/** A line of `stroke`, with more attributes (a class, a dash pattern). */
+function line(
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  stroke: string,
+  more: Record<string, AttributeValue> = {},
+) {
+  return element("line", { ...more, x1, x2, y1, y2, stroke });
 }
 
-function formatTick(value: number): string {
-  return Number(value.toPrecision(3)).toString();
-}
+const round = (value: number) => String(Math.round(value * 10) / 10);
+const formatTick = (value: number) => Number(value.toPrecision(3)).toString();
+const middle = { "text-anchor": "middle" } as const;
 
 function linearScale([d0, d1]: [number, number], [r0, r1]: [number, number]): Scale {
   const span = d1 - d0 || 1;
@@ -129,13 +134,12 @@ function chart(
     Math.max(0, ...values.map((value) => Math.max(value.value, value.high ?? 0))),
   );
   const y = linearScale([0, yTicks[yTicks.length - 1]!], [bottom, top]);
-  const yAxis = yTicks.map((tick) =>
-    [
-      element("line", { class: "grid", x1: left, x2: right, y1: y(tick), y2: y(tick), stroke: "#ddd" }),
+  const yAxis = yTicks.map(
+    (tick) =>
+      line(left, y(tick), right, y(tick), "#ddd", { class: "grid" }) +
       text(left - 6, y(tick) + 4, formatTick(tick), { "text-anchor": "end" }),
-    ].join(""),
   );
-  const middle = (top + bottom) / 2;
+  const half = (top + bottom) / 2;
   const legendY = 44; // under the title
   let at = left;
   const legend = spec.series.map(({ label }, index) => {
@@ -147,32 +151,20 @@ function chart(
   const body = [
     element("title", {}, Bun.escapeHTML(spec.title)),
     element("rect", { width: WIDTH, height: HEIGHT, fill: "white" }),
-    text(WIDTH / 2, 22, spec.title, { "text-anchor": "middle", "font-size": 15, "font-weight": "bold" }),
+    text(WIDTH / 2, 22, spec.title, { ...middle, "font-size": 15, "font-weight": "bold" }),
     [
       ...yAxis,
-      text(16, middle, spec.yLabel, {
-        "text-anchor": "middle",
-        transform: `rotate(-90 16 ${round(middle)})`,
-      }),
-      element("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#333" }),
+      text(16, half, spec.yLabel, { ...middle, transform: `rotate(-90 16 ${round(half)})` }),
+      line(left, top, left, bottom, "#333"),
     ].join("\n"),
-    element("line", { x1: left, x2: right, y1: bottom, y2: bottom, stroke: "#333" }),
-    text((left + right) / 2, HEIGHT - 10, "xLabel" in spec ? spec.xLabel : "", { "text-anchor": "middle" }),
+    line(left, bottom, right, bottom, "#333"),
+    text((left + right) / 2, HEIGHT - 10, "xLabel" in spec ? spec.xLabel : "", middle),
     ...plot(y),
     legend.join("\n"),
   ];
-  const svg = element(
-    "svg",
-    {
-      xmlns: "http://www.w3.org/2000/svg",
-      width: WIDTH,
-      height: HEIGHT,
-      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
-      "font-family": "sans-serif",
-      "font-size": 12,
-    },
-    body.join("\n"),
-  );
+  const size = { width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}` };
+  const font = { "font-family": "sans-serif", "font-size": 12 };
+  const svg = element("svg", { xmlns: "http://www.w3.org/2000/svg", ...size, ...font }, body.join("\n"));
   return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
 }
 
@@ -181,17 +173,15 @@ export function renderLineChart(spec: LineChartSpec): string {
   const xs = points.map((point) => point.x).filter((x) => x > 0);
   const xTicks = xs.length > 0 ? log2Ticks(Math.min(...xs), Math.max(...xs)) : [1, 2];
   const references = spec.references ?? [];
-  const maxima = [...points, ...references.map((line) => ({ value: line.y }))];
+  const maxima = [...points, ...references.map((reference) => ({ value: reference.y }))];
   return chart(spec, maxima, (y) => {
     // A quarter octave of room on each side keeps the outermost points off the y axis.
     const [low, high] = [xTicks[0]! / X_PADDING, xTicks[xTicks.length - 1]! * X_PADDING];
     const log2 = linearScale([Math.log2(low), Math.log2(high)], [AREA.left, AREA.right]);
     const x = (value: number) => log2(Math.log2(value));
     return [
-      ...xTicks.map((tick) =>
-        text(x(tick), AREA.bottom + 18, formatBlockSize(tick), { "text-anchor": "middle" }),
-      ),
-      ...references.map((line) => referenceLine(y(line.y), line.label)),
+      ...xTicks.map((tick) => text(x(tick), AREA.bottom + 18, formatBlockSize(tick), middle)),
+      ...references.map((reference) => referenceLine(y(reference.y), reference.label)),
       ...spec.series.map((series, index) => lineSeries(series, colorAt(index), x, y)),
     ];
   });
@@ -199,15 +189,7 @@ export function renderLineChart(spec: LineChartSpec): string {
 
 function referenceLine(y: number, label: string): string {
   return [
-    element("line", {
-      class: "reference",
-      x1: AREA.left,
-      x2: AREA.right,
-      y1: y,
-      y2: y,
-      stroke: "#888",
-      "stroke-dasharray": "6 4",
-    }),
+    line(AREA.left, y, AREA.right, y, "#888", { class: "reference", "stroke-dasharray": "6 4" }),
     // At the left end: block-size curves fall to the right, so the left end is where the line is clear.
     text(AREA.left + 6, y - 5, label, { fill: "#555" }),
   ].join("\n");
@@ -218,17 +200,13 @@ function lineSeries(series: LineChartSpec["series"][number], color: string, x: S
   const d = sorted
     .map((point, index) => `${index === 0 ? "M" : "L"}${round(x(point.x))} ${round(y(point.value))}`)
     .join("");
-  const parts =
-    sorted.length > 0
-      ? [element("path", { class: "series", d, stroke: color, fill: "none", "stroke-width": 2 })]
-      : [];
-  for (const point of sorted) {
-    parts.push(errorBar(x(point.x), point, y, 8));
-    parts.push(
+  const path = element("path", { class: "series", d, stroke: color, fill: "none", "stroke-width": 2 });
+  const points = sorted.map(
+    (point) =>
+      errorBar(x(point.x), point, y, 8) +
       element("circle", { class: "point", cx: x(point.x), cy: y(point.value), r: 3.5, fill: color }),
-    );
-  }
-  return element("g", { "data-series": series.label }, parts.join(""));
+  );
+  return element("g", { "data-series": series.label }, (sorted.length > 0 ? path : "") + points.join(""));
 }
 
 export function renderBarChart(spec: BarChartSpec): string {
@@ -237,7 +215,7 @@ export function renderBarChart(spec: BarChartSpec): string {
     const band = (AREA.right - AREA.left) / Math.max(1, spec.categories.length);
     const barWidth = (band * 0.8) / Math.max(1, spec.series.length);
     const labels = spec.categories.map((category, index) =>
-      text(AREA.left + band * (index + 0.5), AREA.bottom + 18, category, { "text-anchor": "middle" }),
+      text(AREA.left + band * (index + 0.5), AREA.bottom + 18, category, middle),
     );
     const groups = spec.series.map((series, seriesIndex) => {
       const bars = spec.categories.map((_, categoryIndex) => {
@@ -251,21 +229,22 @@ export function renderBarChart(spec: BarChartSpec): string {
 }
 
 function bar(value: BarValue | undefined, left: number, width: number, y: Scale, color: string): string {
-  const middle = left + width / 2;
+  const center = left + width / 2;
   const base = y(0);
-  if (value === undefined) return text(middle, base - 4, "n/a", { "text-anchor": "middle", fill: "#777" });
+  if (value === undefined) return text(center, base - 4, "n/a", { ...middle, fill: "#777" });
   const top = y(value.value);
   const labelY = Math.min(top, value.high === undefined ? top : y(value.high)) - 4;
+  const rect = {
+    class: "bar",
+    x: left + 1,
+    y: top,
+    width: Math.max(1, width - 2),
+    height: base - top,
+    fill: color,
+  };
   return [
-    element("rect", {
-      class: "bar",
-      x: left + 1,
-      y: top,
-      width: Math.max(1, width - 2),
-      height: base - top,
-      fill: color,
-    }),
-    errorBar(middle, value, y, Math.min(10, width / 2)),
-    text(middle, labelY, formatTick(value.value), { "text-anchor": "middle", "font-size": 10 }),
+    element("rect", rect),
+    errorBar(center, value, y, Math.min(10, width / 2)),
+    text(center, labelY, formatTick(value.value), { ...middle, "font-size": 10 }),
   ].join("");
 }

@@ -174,7 +174,7 @@ export async function waitUntil(
 /*
  * Everything `ivsh bench` leaves behind while it runs (arbiters, workers, regions in /dev/shm and on
  * disk) is registered here, so it is removed however the run ends: normally, by an error, or by Ctrl-C
- * (the command installs the signal handlers; measurements only check the `Interruption` between steps).
+ * (the command installs the signal handlers; measurements check its AbortSignal between steps).
  */
 type Action = () => void;
 
@@ -214,10 +214,4 @@ export function cleanupNow(): void {
       // Best effort: a directory that is already gone is fine.
     }
   }
-}
-
-export interface Interruption {
-  /** Throws Interrupted if a signal arrived (call between steps; also turns a child's death into it). */
-  check(action: string): void;
-  dispose(): void;
 }

@@ -17,17 +17,8 @@ import type { Client } from "../guest/client.ts";
 import type { CondVar } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
-import { receiveStream, repeatedChunk, sendStream } from "./stream-worker.ts";
-import {
-  emit,
-  MessageLink,
-  meet,
-  STAMP_BYTES,
-  sharedClockMs,
-  stampsAt,
-  type WorkerFlags,
-  withWorkerClient,
-} from "./worker-io.ts";
+import { MessageLink, receiveStream, repeatedChunk, STAMP_BYTES, sendStream } from "./sockets.ts";
+import { emit, meet, sharedClockMs, stampsAt, type WorkerFlags, withWorkerClient } from "./worker-io.ts";
 
 /** A slot word a condvar leaves free: where the two loop workers count themselves in. */
 const START_WORD = SyncWord.firstUnused;
@@ -49,7 +40,7 @@ function loopOps(client: Client, cv: CondVar, mode: string): Ops {
 }
 
 /** Runs `work` on the condvar `--name` of a client of its own (futex parking optional, for the RPC loops). */
-export async function withCondvar(
+async function withCondvar(
   flags: WorkerFlags,
   role: string,
   work: (client: Client, cv: CondVar) => Promise<void>,
@@ -143,7 +134,8 @@ async function runSocketLoop(flags: WorkerFlags): Promise<void> {
       }
       return undefined;
     };
-    const { seconds } = await receiveStream({ transport: "unix", address }, copy, total);
+    const ready = () => emit({ event: "ready", address });
+    const { seconds } = await receiveStream([address, false], copy, ready, total);
     emit({ event: "loop", seconds, chunks: Math.ceil(total / chunk) });
     return;
   }

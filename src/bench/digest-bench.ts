@@ -5,9 +5,9 @@
  */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";
+import { MiB } from "./memory.ts";
 import { type BenchResult, row, type Section } from "./report.ts";
 
-const MiB = 1024 * 1024;
 const SOURCE_BYTES = MiB;
 const RING_BYTES = 8 * MiB;
 /** Enough bytes per sample that one lasts tens of milliseconds at in-cache speeds. */

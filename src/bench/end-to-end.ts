@@ -7,16 +7,15 @@
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join, sep } from "node:path";
-import { failure } from "../errors.ts";
-import { errnoOf } from "../ffi/errno.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
+import { writeFailure } from "./output.ts";
 import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
-export const SMALL_FILE_BYTES = 1024;
+const SMALL_FILE_BYTES = 1024;
 /** The 1 KiB rows are a few milliseconds each: every round takes the median of this many. */
 const SMALL_RUNS_PER_ROUND = 5;
 const SOCAT_BUFFER = ["-b", String(1 << 20)];
@@ -25,7 +24,7 @@ const SOCAT_RETRY = ",retry=5000,interval=0.001";
 /** A liveness bound, far above any run here: a method that takes longer is stuck, and is ended. */
 const RUN_BOUND_MS = 120_000;
 
-export const END_TO_END_LABELS = {
+const END_TO_END_LABELS = {
   "ivsh-null": "ivsh guest send FILE → ivsh guest recv --out /dev/null",
   "socat-null": "socat FILE → Unix socket → /dev/null",
   "cat-socat-null": "cat FILE | socat → Unix socket → /dev/null",
@@ -103,17 +102,6 @@ export async function writeRandom(path: string, bytes: number, each?: (piece: Ui
   } finally {
     await file.close();
   }
-}
-
-function writeFailure(path: string, error: unknown): Error {
-  const errno = errnoOf(error) || "an error";
-  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
-  const advice = errno === "ENOSPC" ? ": free space there" : "";
-  return failure(
-    errno === "ENOSPC" ? "NoSpace" : "SystemCall",
-    `write ${path}`,
-    `${reason} (${errno})${advice}`,
-  );
 }
 
 export function emptyEndToEndSamples(bytes: number): Record<EndToEndMethod, TransferSamples> {

@@ -24,10 +24,7 @@ import { summarizeRates } from "./stats.ts";
 
 export const MiB = 1024 * 1024;
 
-/**
- * Views are taken per chunk because a single JS typed array over a multi-GiB region is close to the
- * engine's ArrayBuffer limits, and per-chunk native calls cost nothing measurable at this size.
- */
+/** A single typed array over a multi-GiB region is close to the engine's ArrayBuffer limits: views per chunk. */
 const VIEW_CHUNK = 64 * MiB;
 
 /** Memory to measure: any mapping, and what it is ("anonymous", "file /tmp/x", "ivsh region"). */
@@ -45,25 +42,26 @@ export function anonymousMapping(length: number, label = "anonymous"): Mapping {
 }
 
 /**
- * A file mapped MAP_SHARED, the paper's "mmapped file on disk". Its pages live in the page cache, so
- * this measures the cache (as the paper did, without msync), not the device under it. The file is
- * removed on release.
+ * A file mapped MAP_SHARED, the paper's "mmapped file on disk", removed on release. Its pages live in the
+ * page cache, so this measures the cache (as the paper did, without msync), not the device under it.
  */
 export function fileMapping(path: string, length: number): Mapping {
   requirePositiveInteger(length, `map ${path}`, "length");
   const fd = openFile(path, O_RDWR | O_CREAT | O_TRUNC);
+  const close = () => {
+    closeFd(fd);
+    unlinkSync(path);
+  };
   try {
     truncateFd(fd, length, path);
     const address = mapShared(fd, length, PROT_READ | PROT_WRITE, path);
     const release = () => {
       unmap(address, length, path);
-      closeFd(fd);
-      unlinkSync(path);
+      close();
     };
     return { address, length, label: `file ${path}`, release };
   } catch (error) {
-    closeFd(fd);
-    unlinkSync(path);
+    close();
     throw error;
   }
 }
@@ -76,29 +74,27 @@ export function withMapping<T>(mapping: Mapping, use: (mapping: Mapping) => T): 
   }
 }
 
-export function forEachChunk(address: number, length: number, visit: (view: Uint8Array) => void): void {
-  for (let offset = 0; offset < length; offset += VIEW_CHUNK) {
-    const size = Math.min(VIEW_CHUNK, length - offset);
-    visit(new Uint8Array(viewOf(address + offset, size)));
-  }
+function forEachChunk(address: number, length: number, visit: (view: Uint8Array) => void): void {
+  for (let offset = 0; offset < length; offset += VIEW_CHUNK)
+    visit(new Uint8Array(viewOf(address + offset, Math.min(VIEW_CHUNK, length - offset))));
 }
 
 /**
  * Writes every byte so each page is faulted in (and backed by its own frame, not the shared zero page)
  * before anything is timed. A non-zero value keeps the kernel from deduplicating it as zero pages.
  */
-export function touch(address: number, length: number, value = 0x5a): void {
+function touch(address: number, length: number, value = 0x5a): void {
   forEachChunk(address, length, (view) => view.fill(value));
 }
 
-export function timeSeconds(run: () => void): number {
+function timeSeconds(run: () => void): number {
   const started = Bun.nanoseconds();
   run();
   return (Bun.nanoseconds() - started) / 1e9;
 }
 
 /** Seconds of one `run` after an untimed one, which settles lazy costs: first calls, TLB and cache state. */
-export function timeWarm(run: () => void): number {
+function timeWarm(run: () => void): number {
   run();
   return timeSeconds(run);
 }
@@ -121,8 +117,7 @@ const IN_CACHE_COPY_BYTES = 1 * MiB;
  * cache outlasts the clock's step).
  */
 export function measureMemcpy(options: { bytes?: number; repeats?: number; bytesPerSample?: number } = {}) {
-  const { bytes = LARGE_COPY_BYTES, repeats = 5 } = options;
-  const bytesPerSample = options.bytesPerSample ?? bytes;
+  const { bytes = LARGE_COPY_BYTES, repeats = 5, bytesPerSample = bytes } = options;
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
   requirePositiveInteger(repeats, "measure memcpy", "repeat count");
   requirePositiveInteger(bytesPerSample, "measure memcpy", "bytes per sample");
@@ -147,33 +142,24 @@ export function measureMemcpyInCache() {
   return measureMemcpy({ bytes: IN_CACHE_COPY_BYTES, bytesPerSample: LARGE_COPY_BYTES });
 }
 
-/*
- * Memory access times of one mapping (Fig. 4b): sequential read and write bandwidth and the latency of
- * dependent random 8-byte loads, of a bare address and length (the region, anonymous memory, a file, a
- * guest's BAR). It overwrites the whole mapping: never point it at memory that holds data.
- */
-
-export interface AccessOptions {
-  /**
-   * Nodes of the pointer chase; each sits on its own cache line, spread evenly over the mapping so the
-   * chase touches all of it. Fewer nodes than cache lines keeps building the chase cheap on huge regions.
-   */
-  readonly latencyNodes?: number;
-  readonly latencySteps?: number;
-}
-
 const DEFAULT_LATENCY_NODES = 1 << 16;
 const DEFAULT_LATENCY_STEPS = 1 << 20;
 const CACHE_LINE = 64;
 const SLOT_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
 /**
- * One sample of each, a timed pass after an untimed one that warms the TLB and the code path: sequential
- * read and write bandwidth (bytes/s), and ns per dependent random 8-byte load, the mean over
- * `latencySteps` loads (timing single loads would measure the clock, not the memory); it includes a few
- * ns of JS loop overhead per load, which matters only for in-cache sizes.
+ * Fig. 4b's access times of a bare address and length (the region, anonymous memory, a file, a guest's
+ * BAR), overwriting all of it: never point it at memory that holds data. One sample of each, a timed pass
+ * after an untimed one: sequential read and write bandwidth (bytes/s), and ns per dependent random 8-byte
+ * load, the mean over `latencySteps` loads (timing single loads would measure the clock, not the memory),
+ * a few ns of it JS loop overhead, which matters only in cache. The chase has `latencyNodes` nodes, each
+ * on its own cache line, spread evenly over the mapping: fewer nodes than lines keeps building it cheap.
  */
-export function measureAccess(address: number, length: number, options: AccessOptions = {}) {
+export function measureAccess(
+  address: number,
+  length: number,
+  options: { readonly latencyNodes?: number; readonly latencySteps?: number } = {},
+) {
   const steps = options.latencySteps ?? DEFAULT_LATENCY_STEPS;
   requirePositiveInteger(length, "measure memory access", "length");
   requirePositiveInteger(steps, "measure memory access", "latency step count");
@@ -181,7 +167,6 @@ export function measureAccess(address: number, length: number, options: AccessOp
     throw failure("InvalidArgument", "measure memory access", `${length} bytes is less than a cache line`);
   const nodes = Math.min(options.latencyNodes ?? DEFAULT_LATENCY_NODES, Math.floor(length / CACHE_LINE));
   requirePositiveInteger(nodes, "measure memory access", "latency node count");
-
   // Fault every page in first: a mapped file or a fresh region would otherwise time page faults.
   touch(address, length);
   const write = length / timeWarm(() => writePass(address, length));
@@ -190,22 +175,18 @@ export function measureAccess(address: number, length: number, options: AccessOp
   return { read, write, latency, latencyNodes: nodes };
 }
 
-/**
- * Stores only: `fill` on a Uint8Array is a native memset (about the same speed as glibc's), so nothing
- * is read from the mapping and no source buffer competes for the cache.
- */
+/** Stores only: `fill` is a native memset, so nothing is read and no source buffer competes for the cache. */
 function writePass(address: number, length: number): void {
   let value = 0;
   forEachChunk(address, length, (view) => view.fill(++value & 0xff));
 }
 
 /**
- * Loads only: xxHash3 is native, vectorised and reads every byte once. It runs at ~60 GB/s in cache here,
- * roughly twice main-memory speed, so on a large mapping the memory is the bottleneck, not the hash. The
- * alternative, memcpy into a small scratch buffer, adds a store stream that would be measured too.
+ * Loads only: xxHash3 is native, vectorised and reads every byte once, at ~60 GB/s in cache here (twice
+ * main-memory speed), so on a large mapping the memory is the bottleneck; a memcpy into a scratch buffer
+ * would add a store stream. A native call is never removed by the JIT, whether the checksum is read or not.
  */
 function readPass(address: number, length: number): bigint {
-  // A native call is never removed by the JIT, whether or not anyone reads the checksum.
   let checksum = 0n;
   forEachChunk(address, length, (view) => {
     checksum ^= Bun.hash.xxHash3(view);
@@ -229,13 +210,10 @@ function measureLatency(address: number, length: number, nodes: number, steps: n
  * nodes (Sattolo's shuffle), so every load depends on the one before and no prefetcher can guess it.
  */
 function linkRandomCycle(slots: Float64Array, nodes: number, stride: number): void {
-  const order = new Int32Array(nodes);
-  for (let node = 0; node < nodes; node++) order[node] = node;
+  const order = Int32Array.from({ length: nodes }, (_, node) => node);
   for (let last = nodes - 1; last > 0; last--) {
     const pick = Math.floor(Math.random() * last);
-    const kept = order[last]!;
-    order[last] = order[pick]!;
-    order[pick] = kept;
+    [order[last], order[pick]] = [order[pick]!, order[last]!];
   }
   for (let node = 0; node < nodes; node++) slots[node * stride] = order[node]! * stride;
 }

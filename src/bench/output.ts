@@ -126,12 +126,22 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     }
   } catch (error) {
     remove();
-    const errno = errnoOf(error) || "an error";
-    const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
-    throw failure(errno === "ENOSPC" ? "NoSpace" : "SystemCall", `write ${path}`, `${reason} (${errno})`);
+    throw writeFailure(path, error);
   } finally {
     forget();
   }
+}
+
+/** A failed write as "Failed to write PATH since REASON (ERRNO)", with advice for a full file system. */
+export function writeFailure(path: string, error: unknown): Error {
+  const errno = errnoOf(error) || "an error";
+  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? (error as Error).message;
+  const full = errno === "ENOSPC";
+  return failure(
+    full ? "NoSpace" : "SystemCall",
+    `write ${path}`,
+    `${reason} (${errno})${full ? ": free space there" : ""}`,
+  );
 }
 
 /**

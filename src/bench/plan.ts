@@ -53,8 +53,12 @@ export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
  */
 export function regionBytesFor(plan: BenchPlan): number {
   const largestRing = Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
-  const needed = Math.max(largestRing, plan.accessBytes) + 4 * MiB;
-  return 2 ** Math.ceil(Math.log2(needed));
+  return powerOfTwoAtLeast(Math.max(largestRing, plan.accessBytes) + 4 * MiB);
+}
+
+/** A region's size: QEMU maps it as a BAR, which must be a power of two. */
+export function powerOfTwoAtLeast(bytes: number): number {
+  return 2 ** Math.ceil(Math.log2(bytes));
 }
 
 /** `items` rotated left by `round`, so each gets each position in turn over the rounds. */

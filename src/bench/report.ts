@@ -79,7 +79,7 @@ function isTime(unit: ResultUnit): boolean {
  * Below this many samples a p99 is only an interpolation between the two largest (of 5 rounds, 96% of the
  * way to the maximum): the table leaves it out rather than show the maximum under that name.
  */
-export const MIN_SAMPLES_FOR_P99 = 100;
+const MIN_SAMPLES_FOR_P99 = 100;
 
 export function formatValue(value: number, unit: ResultUnit): string {
   switch (unit) {

@@ -5,10 +5,10 @@
  * summarised.
  */
 import { formatBlockSize, formatBytes } from "../units.ts";
-import { STREAM_BASELINES } from "./baselines.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section } from "./report.ts";
 import { summarize, summaryOf } from "./stats.ts";
+import { STREAM_BASELINES } from "./stream.ts";
 import type { AccessSamples, SuiteData, SweepPoint, TransferSamples } from "./suite-data.ts";
 
 export const MEMCPY_ID = "memcpy.large";

@@ -199,28 +199,24 @@ function processesWhere(test: (argv: string[]) => boolean): number[] {
     .filter((pid) => test(commandLine(pid)) && alive(pid));
 }
 
-function commandLine(pid: number): string[] {
+/** `/proc/PID/FILE`, or "" once the process is gone. */
+function procFile(pid: number, file: string): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
   } catch {
-    return [];
+    return "";
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
-  } catch {
-    return false;
-  }
-}
+const commandLine = (pid: number) => procFile(pid, "cmdline").split("\0");
+const alive = (pid: number) => procFile(pid, "stat").split(") ")[1]?.startsWith("Z") === false;
 
 /**
  * Resident memory of one process, bytes: all of it, its anonymous pages only (what the process itself
  * allocated, without the shared binary's text), and its proportional set size (shared pages divided among
  * their sharers: all bun processes share its text).
  */
-export function processMemory(pid: number) {
+function processMemory(pid: number) {
   return { ...residentMemory(pid), pssBytes: kibField(pid, "smaps_rollup", "Pss") * 1024 };
 }
 
@@ -233,7 +229,7 @@ export function residentMemory(pid: number) {
 }
 
 function kibField(pid: number, file: string, field: string): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"));
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(procFile(pid, file));
   if (!match)
     throw failure("SystemCall", `read the memory of process ${pid}`, `/proc/${pid}/${file} has no ${field}`);
   return Number(match[1]);

@@ -5,15 +5,16 @@
  */
 import { formatBytes } from "../units.ts";
 import { MiB } from "./memory.ts";
+import { type Column, renderTable } from "./report.ts";
 import { PROBE_CLIENTS, PROBE_RATE, type ScaleResult } from "./scale.ts";
 import type { GuestConnectionsResult } from "./scale-guests.ts";
 import { SCALE_OPS } from "./scale-worker.ts";
 import type { Summary } from "./stats.ts";
 
 /** RPC p99 under the scale load, all operations together. */
-export const SCALE_P99_GOAL_MS = 1;
+const SCALE_P99_GOAL_MS = 1;
 /** From starting the killed arbiter again until it answers with all its state. */
-export const SCALE_RESTART_GOAL_S = 2;
+const SCALE_RESTART_GOAL_S = 2;
 
 export function scaleVerdicts(result: ScaleResult): { name: string; passed: boolean; detail: string }[] {
   const p99Ms = result.probeLatencyNs.all.p99 / 1e6;
@@ -56,58 +57,68 @@ function floorAboveGoal(result: ScaleResult): string {
 }
 
 export function renderScaleMarkdown(result: ScaleResult, command: string): string {
-  const { plan, arbiterKiB: memory } = result;
+  const { plan, arbiterKiB: memory, journalBytes: journal } = result;
   const probe = `${PROBE_CLIENTS}-client process at ${PROBE_RATE}/s`;
-  const lines = [
+  const right = (title: string): Column => ({ title, align: "right" });
+  const latency = (op: string, { count, p50, p99, max }: Summary) => [
+    op,
+    String(count),
+    ...[p50, p99, max].map(us),
+  ];
+  const compactions = `${result.compactionsDuringLoad} compactions`;
+  const floor = "floor: a bare Bun echo server, same processes, connections and rate";
+  return [
     "# ivsh bench --scale",
     "",
     `\`${command}\`: ${result.clientsConnected} clients (${plan.workers} load processes and a probe), ${plan.allocations} live one-block ` +
       `allocations, ${plan.seconds} s of mixed requests at ${plan.rate}/s (open-file limit ${result.openFiles.after}).`,
     "",
-    "| operation | requests | p50 | p99 | max |",
-    "| --- | ---: | ---: | ---: | ---: |",
-    ...[...SCALE_OPS, "all" as const].map((op) => latencyRow(op, result.latencyNs[op])),
-    latencyRow(`all, from a separate ${probe}`, result.probeLatencyNs.all),
-    latencyRow("floor: a bare Bun echo server, same processes, connections and rate", result.floorLatencyNs),
+    renderTable(
+      [{ title: "operation" }, ...["requests", "p50", "p99", "max"].map(right)],
+      [
+        ...[...SCALE_OPS, "all" as const].map((op) => latency(op, result.latencyNs[op])),
+        latency(`all, from a separate ${probe}`, result.probeLatencyNs.all),
+        latency(floor, result.floorLatencyNs),
+      ],
+    ),
     "",
     `Set-up (connect and allocate): ${result.setupSeconds.toFixed(1)} s. Requests not issued because every ` +
       `client of a worker was busy: ${result.skipped}.`,
     "",
-    "| arbiter | ready | during load (peak) | after load |",
-    "| --- | ---: | ---: | ---: |",
-    `| RSS | ${kib(memory.ready.rss)} | ${kib(memory.peakRss)} | ${kib(memory.end.rss)} |`,
-    `| of which private (RssAnon) | ${kib(memory.ready.anon)} | | ${kib(memory.end.anon)} |`,
-    `| state journal | ${formatBytes(result.journalBytes.ready)} | ${result.compactionsDuringLoad} compactions | ${formatBytes(result.journalBytes.end)} |`,
+    renderTable(
+      [{ title: "arbiter" }, ...["ready", "during load (peak)", "after load"].map(right)],
+      [
+        ["RSS", kib(memory.ready.rss), kib(memory.peakRss), kib(memory.end.rss)],
+        ["of which private (RssAnon)", kib(memory.ready.anon), "", kib(memory.end.anon)],
+        ["state journal", formatBytes(journal.ready), compactions, formatBytes(journal.end)],
+      ],
+    ),
     "",
-    "| goal | verdict | measured |",
-    "| --- | --- | --- |",
-    ...scaleVerdicts(result).map((v) => `| ${v.name} | ${v.passed ? "pass" : "**FAIL**"} | ${v.detail} |`),
+    renderTable(
+      [{ title: "goal" }, { title: "verdict" }, { title: "measured" }],
+      scaleVerdicts(result).map((v) => [v.name, v.passed ? "pass" : "**FAIL**", v.detail]),
+    ),
     "",
     "",
-  ];
-  return lines.join("\n");
+  ].join("\n");
 }
 
-function latencyRow(op: string, summary: Summary): string {
-  return `| ${op} | ${summary.count} | ${us(summary.p50)} | ${us(summary.p99)} | ${us(summary.max)} |`;
-}
-
-function us(nanoseconds: number): string {
-  return `${(nanoseconds / 1000).toFixed(0)} µs`;
-}
-
-function kib(value: number): string {
-  return formatBytes(value * 1024);
-}
+const us = (nanoseconds: number) => `${(nanoseconds / 1000).toFixed(0)} µs`;
+const kib = (value: number) => formatBytes(value * 1024);
 
 /** Per guest connection, host memory, as issue 11 asks. */
-export const GUEST_CONNECTION_GOAL_MIB = 4;
+const GUEST_CONNECTION_GOAL_MIB = 4;
 
 const mib = (bytes: number) => (bytes / MiB).toFixed(1);
 const change = (before: number, after: number) =>
   `${mib(before)} → ${mib(after)} (${after >= before ? "+" : ""}${mib(after - before)})`;
 
-function guestRow(result: GuestConnectionsResult): string {
+const GUEST_COLUMNS = (
+  "case;bridge;connected (per VM);`ivsh bridge` alive;bridges' RSS;arbiter RSS before → after;" +
+  "arbiter RssAnon before → after;host MiB per connection;same with bridges' PSS;QEMU RSS per VM"
+).split(";");
+
+function guestRow(result: GuestConnectionsResult): string[] {
   const { arbiterBefore: before, arbiterAfter: after } = result;
   const perVm = result.perVm.map((vm) => vm.clients).join(" + ");
   const qemu = result.qemu.map((vm) => mib(vm.rssBytes)).join(", ");
@@ -122,7 +133,7 @@ function guestRow(result: GuestConnectionsResult): string {
     mib(result.hostBytesPerConnection),
     mib((result.bridges.pssBytes + after.rssBytes - before.rssBytes) / Math.max(result.connected, 1)),
     qemu,
-  ].join(" | ");
+  ];
 }
 
 export function renderGuestConnections(results: readonly GuestConnectionsResult[], seconds: number): string {
@@ -139,9 +150,10 @@ export function renderGuestConnections(results: readonly GuestConnectionsResult[
     "",
     "MiB; RSS = VmRSS, anon = RssAnon, PSS from smaps_rollup. QEMU's memory is per VM, not per connection.",
     "",
-    "| case | bridge | connected (per VM) | `ivsh bridge` alive | bridges' RSS | arbiter RSS before → after | arbiter RssAnon before → after | host MiB per connection | same with bridges' PSS | QEMU RSS per VM |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    ...results.map((result) => `| ${guestRow(result)} |`),
+    renderTable(
+      GUEST_COLUMNS.map((title) => ({ title })),
+      results.map(guestRow),
+    ),
     "",
     verdict,
   ].join("\n");

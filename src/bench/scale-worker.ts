@@ -18,20 +18,13 @@ import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
 import type { Segment } from "../guest/segment.ts";
 import { SlotWord } from "../region/layout.ts";
-import { emit, MessageLink, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
-
-export const SCALE_OPS = ["alloc", "free", "open", "status", "wait", "wake"] as const;
-export type ScaleOp = (typeof SCALE_OPS)[number];
+import { listenOn, MessageLink } from "./sockets.ts";
+import { emit, type WorkerFlags, workerConnectOptions } from "./worker-io.ts";
 
 /** Share of each operation in the mix, in percent. */
-const MIX: readonly (readonly [ScaleOp, number])[] = [
-  ["alloc", 20],
-  ["free", 20],
-  ["open", 20],
-  ["status", 10],
-  ["wait", 15],
-  ["wake", 15],
-];
+const MIX = { alloc: 20, free: 20, open: 20, status: 10, wait: 15, wake: 15 } as const;
+export type ScaleOp = keyof typeof MIX;
+export const SCALE_OPS = Object.keys(MIX) as ScaleOp[];
 /** Transient segments (allocated or opened in the mix) a client keeps before it frees one instead. */
 const MAX_TRANSIENT = 4;
 /** How long a parked waiter sleeps unwoken before it parks again. */
@@ -43,11 +36,7 @@ const SETUP_CONCURRENCY = 16;
 interface Shape {
   readonly worker: number;
   readonly workers: number;
-  /** Clients of every worker (all have the same). */
-  readonly clients: number;
-  /** Named segments each client allocated. */
-  readonly perClient: number;
-  /** What every load worker has, whose segments any client may open (a probe's own shape is smaller). */
+  /** Clients of every load worker and the segments each allocated, any of which a client may open. */
   readonly peerClients: number;
   readonly peerPerClient: number;
 }
@@ -55,9 +44,8 @@ interface Shape {
 interface LoadClient extends LoadConnection {
   readonly client: Client;
   readonly index: number;
-  /** The condvar slot this client and its partner (index ^ 1) share; even clients park on it. */
+  /** The condvar slot, and its words, this client and its partner (index ^ 1) share; even clients park on it. */
   readonly slot: number;
-  /** Its words. */
   readonly words: Int32Array;
   readonly transient: Segment[];
   /** Names of the segments in `transient` this client opened (it may not open one twice). */
@@ -70,17 +58,20 @@ export async function runScaleLoad(flags: WorkerFlags): Promise<void> {
   const loadSignal = signal("SIGUSR1");
   const resumeSignal = signal("SIGUSR2");
   const worker = flags.number("worker");
+  const [workers, peerClients, peerPerClient] = ["workers", "peer-clients", "peer-per-client"].map(
+    flags.count,
+    flags,
+  );
   const shape: Shape = {
     worker,
-    workers: flags.count("workers"),
-    clients: flags.count("clients"),
-    perClient: flags.count("per-client"),
-    peerClients: flags.count("peer-clients"),
-    peerPerClient: flags.count("peer-per-client"),
+    workers: workers!,
+    peerClients: peerClients!,
+    peerPerClient: peerPerClient!,
   };
-  const clients = await inBatches(shape.clients, (index) => openClient(flags, worker, index));
-  await inBatches(clients.length, (index) => allocateOwn(clients[index]!, worker, shape.perClient));
-  emit({ event: "ready", clients: clients.length, segments: shape.perClient * clients.length });
+  const perClient = flags.count("per-client");
+  const clients = await inBatches(flags.count("clients"), (index) => openClient(flags, worker, index));
+  await inBatches(clients.length, (index) => allocateOwn(clients[index]!, worker, perClient));
+  emit({ event: "ready", clients: clients.length, segments: perClient * clients.length });
   await loadSignal;
   emit({ event: "load", ...(await runMix(clients, flags, shape)) });
   await resumeSignal;
@@ -121,12 +112,11 @@ async function runMix(clients: LoadClient[], flags: WorkerFlags, shape: Shape) {
 
 function pickOp(load: LoadClient): ScaleOp {
   let roll = Math.random() * 100;
-  let op: ScaleOp = "status";
-  for (const [candidate, share] of MIX) {
-    op = candidate;
-    roll -= share;
-    if (roll < 0) break;
-  }
+  const op =
+    SCALE_OPS.find((candidate) => {
+      roll -= MIX[candidate];
+      return roll < 0;
+    }) ?? "wake";
   // Keep each client's transient holdings between 0 and MAX_TRANSIENT.
   if ((op === "alloc" || op === "open") && load.transient.length >= MAX_TRANSIENT) return "free";
   if (op === "free" && load.transient.length === 0) return "alloc";
@@ -243,7 +233,7 @@ export interface LoadConnection {
  * the CPU) delays its requests as much as a slow server would, and an open-loop load must count that
  * rather than hide it.
  */
-export async function openLoad<C extends LoadConnection>(
+async function openLoad<C extends LoadConnection>(
   seconds: number,
   rate: number,
   connections: readonly C[],
@@ -313,13 +303,12 @@ export function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
 const REQUEST_BYTES = 32;
 
 export async function runEchoServer(flags: WorkerFlags): Promise<void> {
-  const listener = Bun.listen({
-    unix: flags.string("address"),
-    socket: { data: (socket, bytes) => void socket.write(bytes) },
+  const listener = listenOn(flags.string("address"), false, {
+    data: (socket, bytes) => void socket.write(bytes),
   });
   emit({ event: "ready" });
   await new Promise((resolve) => process.once("SIGTERM", resolve));
-  listener.stop(true);
+  listener.stop();
 }
 
 export async function runEchoLoad(flags: WorkerFlags): Promise<void> {

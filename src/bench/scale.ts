@@ -8,12 +8,13 @@
 import { readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { raiseOpenFileLimit } from "../ffi/index.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { benchDirectory, type Child, type Interruption, withChildren } from "./child.ts";
+import { benchDirectory, type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
+import { powerOfTwoAtLeast } from "./plan.ts";
 import { residentMemory } from "./scale-guests.ts";
 import { SCALE_OPS, type ScaleOp } from "./scale-worker.ts";
 import { type Summary, summarize } from "./stats.ts";
@@ -32,8 +33,6 @@ const CLIENTS_PER_WORKER = 100;
 /** Mappings a client needs beyond two per grant (its region, its transient grants, the runtime's own). */
 const MAPPINGS_PER_CLIENT = 16;
 const BLOCK_BYTES = 4096;
-/** Lease of the benchmark's arbiter: restored sessions have this long to resume after the restart. */
-const LEASE = "60s";
 const TIMEOUT_MS = 15 * 60_000;
 const RSS_SAMPLE_MS = 200;
 const RESUME_TIMEOUT_MS = 120_000;
@@ -89,11 +88,7 @@ function maxMapCount(): number {
   }
 }
 
-export async function runScale(
-  plan: ScalePlan,
-  interruption: Interruption,
-  progress: (message: string) => void,
-) {
+export async function runScale(plan: ScalePlan, signal: AbortSignal, progress: (message: string) => void) {
   // Each client is one socket in the arbiter and one in its worker; leave room for everything else.
   const openFiles = raiseOpenFileLimit(plan.clients + 1024);
   if (openFiles.after < plan.clients + 64)
@@ -104,10 +99,10 @@ export async function runScale(
     );
   if (openFiles.after > openFiles.before)
     progress(`raised the open-file limit (ulimit -n) from ${openFiles.before} to ${openFiles.after}`);
-  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale", lease: LEASE };
+  const spec = { regionBytes: regionBytesFor(plan), blockBytes: BLOCK_BYTES, label: "scale" };
   const result = await BenchArbiter.with(spec, (arbiter) =>
     withChildren("run the scale benchmark", TIMEOUT_MS, (children) =>
-      measure(plan, arbiter, children, interruption, progress),
+      measure(plan, arbiter, children, signal, progress),
     ),
   );
   progress("scale: the same shape against a bare echo server (the floor)");
@@ -117,16 +112,14 @@ export async function runScale(
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
 export function regionBytesFor(plan: ScalePlan): number {
   const blocks = plan.allocations + plan.clients * 8 + 1024;
-  let bytes = 16 * MiB;
-  while (bytes < blocks * BLOCK_BYTES * 1.1) bytes *= 2;
-  return bytes;
+  return Math.max(16 * MiB, powerOfTwoAtLeast(blocks * BLOCK_BYTES * 1.1));
 }
 
 async function measure(
   plan: ScalePlan,
   arbiter: BenchArbiter,
   children: Child[],
-  interruption: Interruption,
+  signal: AbortSignal,
   progress: (message: string) => void,
 ) {
   const setupStarted = performance.now();
@@ -148,7 +141,7 @@ async function measure(
   // without the pauses of a load worker that carries a hundred clients and their segments.
   start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe");
   for (const child of children) await nextEvent(child, "ready");
-  interruption.check("set up the scale benchmark");
+  throwIfAborted(signal, "set up the scale benchmark");
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   const ready = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   progress(
@@ -159,15 +152,14 @@ async function measure(
   let loads: Event[];
   let peakRss: number;
   try {
-    for (const child of children) process.kill(child.pid, "SIGUSR1");
-    loads = await Promise.all(children.map((child) => nextEvent(child, "load")));
+    loads = await signalled(children, "SIGUSR1", "load");
   } finally {
     // Also when the load fails or is interrupted: a sampler left running kept the process from exiting.
     peakRss = stopSampling();
   }
   const end = { memory: residentKiB(arbiter.pid), journal: statSync(arbiter.statePath).size };
   const compactionsAfter = (await fetchStatus({ unix: arbiter.socket }, 0)).report.compactions;
-  interruption.check("run the scale benchmark's requests");
+  throwIfAborted(signal, "run the scale benchmark's requests");
   const latencyNs = latencyByOp(loads.slice(0, -1));
   progress("scale: kill -9 the arbiter and restart it on its state");
   const restart = await timeRestart(arbiter, children);
@@ -224,8 +216,7 @@ export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
     now = (await fetchStatus(endpoint, 0)).report;
   }
   const resumedSeconds = (performance.now() - started) / 1000;
-  for (const child of children) process.kill(child.pid, "SIGUSR2");
-  const reports = await Promise.all(children.map((child) => nextEvent(child, "resumed")));
+  const reports = await signalled(children, "SIGUSR2", "resumed");
   await Promise.all(children.map((child) => child.finish()));
   return {
     // From starting the new arbiter until it answered with every segment and a new epoch; until every
@@ -238,6 +229,12 @@ export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
     clientsResumed: reports.reduce((sum, report) => sum + numberField(report, "resumed"), 0),
     segmentsMissing: reports.reduce((sum, report) => sum + numberField(report, "segmentsMissing"), 0),
   };
+}
+
+/** Sends every load process `signal` (the next phase starts in all at once) and reads its `event`. */
+function signalled(loads: readonly Child[], signal: "SIGUSR1" | "SIGUSR2", event: string): Promise<Event[]> {
+  for (const load of loads) process.kill(load.pid, signal);
+  return Promise.all(loads.map((load) => nextEvent(load, event)));
 }
 
 function residentKiB(pid: number) {
@@ -282,8 +279,7 @@ async function measureEchoFloor(plan: ScalePlan): Promise<number[]> {
         startWorker(children, "echo-load", flags, `echo load ${index}`),
       );
       for (const load of loads) await nextEvent(load, "ready");
-      for (const load of loads) process.kill(load.pid, "SIGUSR1");
-      const reports = await Promise.all(loads.map((load) => nextEvent(load, "load")));
+      const reports = await signalled(loads, "SIGUSR1", "load");
       return reports.flatMap((report) => (report.latencies as { echo?: number[] }).echo ?? []);
     });
   } finally {

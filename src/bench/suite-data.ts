@@ -2,25 +2,23 @@
  * The raw samples of an `ivsh bench` run (suite.ts measures them; results.ts, goals.ts and the charts
  * read them) and what a run is given. Types only, so the readers need not depend on the runner.
  */
-import type { Interruption } from "./child.ts";
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import type { BridgeMode } from "./vm-launch.ts";
 
+/** Fig. 4b: bandwidth in bytes/s and ns per dependent random 8-byte load, one sample each per round. */
 export interface AccessSamples {
   readonly id: string;
   readonly label: string;
-  /** Sequential read and write bandwidth per round, bytes/s. */
   readonly read: number[];
   readonly write: number[];
-  /** ns per dependent random 8-byte load, per round. */
   readonly latency: number[];
 }
 
 export interface TransferSamples {
   readonly label: string;
-  /** Seconds per round; empty when the method could not run. */
+  /** Seconds per round; empty when the method could not run, and `unavailable` says why. */
   readonly seconds: number[];
   readonly bytes: number;
   readonly unavailable?: string;
@@ -35,12 +33,21 @@ export interface SweepPoint {
   readonly requests: Record<string, number>[];
 }
 
+/** The ways a lock pair is taken (sync-worker.ts says how each works). */
+export const LOCK_METHODS = ["fast", "try", "rpc"] as const;
+export type LockMethod = (typeof LOCK_METHODS)[number];
+/** The report's loops: ivsh's CondVar, the report's design (an arbiter round trip per operation), a socket. */
+export const LOOP_MODES = ["ivsh", "rpc", "socket"] as const;
+export type LoopMode = (typeof LOOP_MODES)[number];
+
+/** A CondVar's samples next to a socket's, taken between the same processes. */
+export type VersusSocket = { readonly condvar: number[]; readonly socket: number[] };
+
 export interface SuiteData {
   readonly plan: BenchPlan;
   /** memcpy bandwidth, one sample per round (the median of three copies), bytes/s. */
   readonly memcpyRates: number[];
   readonly memcpyInCache: MemcpyMeasurement;
-  /** The digest's cost next to the copy's (digest-bench.ts), one sample per method and round. */
   readonly digest: DigestSamples;
   /** Fig. 3b, by method id. */
   readonly transfers: Record<string, TransferSamples>;
@@ -49,10 +56,9 @@ export interface SuiteData {
   /** ns per acquire/release pair, one sample per round. */
   readonly locks: Record<LockMethod, number[]>;
   readonly handoff: { parked: HandoffSamples; spin: HandoffSamples; floor: FloorSamples };
-  /** The report's loops, ping-pong and parked wake-ups through a CondVar next to a Unix socket. */
   readonly condvar: CondvarSamples;
-  /** The same across the VM boundary (--vm), next to the VM's network. */
-  readonly condvarVm: VmCondvarSamples;
+  /** The same across the VM boundary (--vm), next to the VM's network; parked round trips, not wake-ups. */
+  readonly condvarVm: Omit<CondvarSamples, "wakes" | "wakeRatios"> & { wakeRoundTrips: VersusSocket };
   /** --vm: a guest's request round trips, its connection handed over vs relayed by its bridge. */
   readonly guestRequests: Record<BridgeMode, number[]>;
   /** Fig. 4b. */
@@ -70,24 +76,20 @@ export interface SuiteContext {
   /** Where the "mmapped file on disk" lives; must not be tmpfs to mean anything. */
   readonly diskDir: string;
   readonly scratchDir: string;
-  readonly interruption: Interruption;
+  /** Aborted by Ctrl-C: measurements stop at their next step (`throwIfAborted`). */
+  readonly signal: AbortSignal;
   readonly progress: (message: string) => void;
 }
 
-/**
- * Every VM round's results, as rows take them: the loops' reader seconds and the mean ping-pong round trip,
- * one sample per round; every parked round trip (a wake-up each way), ns.
- */
-export interface VmCondvarSamples {
-  readonly loops: Record<LoopMode, number[]>;
-  readonly pingPong: { condvar: number[]; socket: number[] };
-  readonly wakeRoundTrips: { condvar: number[]; socket: number[] };
-}
+/** Where workers find an arbiter. */
+export type ArbiterAddress = { readonly socket: string; readonly region: string };
 
-/** The ways a lock pair is taken (sync-worker.ts says how each works). */
-export type LockMethod = "fast" | "try" | "rpc";
-/** The report's loops: ivsh's CondVar, the report's design (RPC per operation), a Unix socket. */
-export type LoopMode = "ivsh" | "rpc" | "socket";
+/** A run in progress: what it was given, its arbiters (/dev/shm's, the disk file's) and its samples. */
+export interface SuiteRun extends SuiteContext {
+  readonly data: SuiteData;
+  readonly shm: ArbiterAddress;
+  readonly disk: ArbiterAddress;
+}
 
 export interface HandoffSamples {
   readonly latenciesNs: number[];
@@ -109,9 +111,9 @@ export interface CondvarSamples {
   /** Seconds for the loops to move the plan's bytes, by mode, one sample per round (the reader's time). */
   readonly loops: Record<LoopMode, number[]>;
   /** Mean round trip per round, ns. */
-  readonly pingPong: { condvar: number[]; socket: number[] };
+  readonly pingPong: VersusSocket;
   /** Every parked wake-up, ns. */
-  readonly wakes: { condvar: number[]; socket: number[] };
+  readonly wakes: VersusSocket;
   /** Per round: median condvar wake-up ÷ median socket wake-up (same processes, same round). */
   readonly wakeRatios: number[];
 }

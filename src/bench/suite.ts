@@ -3,10 +3,10 @@
  * charts and goals). Methods are interleaved, in an order that rotates between rounds, so noise on this
  * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
  */
+import { throwIfAborted } from "../errors.ts";
 import { isTmpfsPath } from "../region/mapping.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./baselines.ts";
 import { measureChannelTransfer } from "./channel.ts";
 import { emptyDigestSamples, measureDigestRound } from "./digest-bench.ts";
 import {
@@ -17,24 +17,17 @@ import {
 } from "./end-to-end.ts";
 import { type MemcpyMeasurement, measureMemcpy, measureMemcpyInCache } from "./memory.ts";
 import { type BenchPlan, regionBytesFor, rotate } from "./plan.ts";
-import type { SuiteContext, SuiteData, TransferSamples } from "./suite-data.ts";
-import {
-  condvarRound,
-  measureHandoff,
-  measureLockPairs,
-  measureSocketFloor,
-  type SyncRun,
-} from "./sync-rounds.ts";
+import { measureStream, STREAM_BASELINES, STREAM_LABELS, type StreamBaseline } from "./stream.ts";
+import type { ArbiterAddress, SuiteContext, SuiteData, SuiteRun, TransferSamples } from "./suite-data.ts";
+import { condvarRound, measureHandoff, measureLockPairs, measureSocketFloor } from "./sync-rounds.ts";
 import { runVmMeasurements } from "./vm.ts";
 
 const MEMCPY_COPIES_PER_ROUND = 3;
-
-/** A run in progress: what it was given, its two arbiters (the sync measurements use /dev/shm's), its samples. */
-interface Run extends SyncRun {
-  readonly context: SuiteContext;
-  readonly shm: BenchArbiter;
-  readonly disk: BenchArbiter;
-}
+const IVSH_LABELS = {
+  ivsh: "ivsh (/dev/shm region)",
+  "ivsh-setup": "ivsh incl. channel setup",
+  "ivsh-disk": "ivsh (mmapped file on disk)",
+};
 
 export function runSuite(context: SuiteContext): Promise<SuiteData> {
   return BenchArbiter.with({ regionBytes: regionBytesFor(context.plan), label: "/dev/shm" }, (shm) =>
@@ -46,27 +39,15 @@ export function runSuite(context: SuiteContext): Promise<SuiteData> {
 
 async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchArbiter): Promise<SuiteData> {
   const { plan, progress } = context;
-  const notes: string[] = [];
-  if (isTmpfsPath(context.diskDir))
-    notes.push(
-      `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`,
-    );
+  const tmpfs = `${context.diskDir} is tmpfs: the "file on disk" results measure RAM, not a disk-backed file.`;
+  const notes = isTmpfsPath(context.diskDir) ? [tmpfs] : [];
   progress("warming up: faulting in both regions' rings");
   await warmUp(plan, shm, Math.max(...plan.blockSizes, plan.streamChunk));
   await warmUp(plan, disk, plan.streamChunk);
   const memcpyInCache = measureMemcpyInCache();
   const endToEnd = await prepareEndToEnd(shm, plan.bytes);
   const data = emptyData(plan, memcpyInCache, notes, endToEnd.binary);
-  const run = {
-    context,
-    plan,
-    data,
-    shm,
-    disk,
-    socket: shm.socket,
-    region: shm.region,
-    scratch: context.scratchDir,
-  };
+  const run: SuiteRun = { ...context, data, shm, disk };
   try {
     await measureRounds(run, endToEnd);
   } finally {
@@ -75,16 +56,15 @@ async function measureAll(context: SuiteContext, shm: BenchArbiter, disk: BenchA
   progress("hand-off latency: parked, spinning, socket floor");
   await handoffRounds(run);
   progress("memory access times (Fig. 4b)");
-  data.access.push(...(await measureHostAccess(context, shm)));
-  if (plan.vm) await runVmMeasurements(context, data);
+  data.access.push(...(await measureHostAccess(run)));
+  if (plan.vm) await runVmMeasurements(run);
   return data;
 }
 
-async function measureRounds(run: Run, endToEnd: EndToEndSetup): Promise<void> {
-  const { plan, data } = run;
-  const { progress, interruption } = run.context;
+async function measureRounds(run: SuiteRun, endToEnd: EndToEndSetup): Promise<void> {
+  const { plan, data, progress, signal } = run;
   for (let round = 0; round < plan.repeats; round++) {
-    interruption.check("run the benchmarks");
+    throwIfAborted(signal, "run the benchmarks");
     const of = `round ${round + 1} of ${plan.repeats}`;
     progress(`${of}: memcpy, digest, Fig. 3b, end to end, Fig. 3a, lock cost`);
     data.memcpyRates.push(measureMemcpy({ repeats: MEMCPY_COPIES_PER_ROUND }).rate.median);
@@ -104,12 +84,7 @@ function emptyData(
   notes: string[],
   binary: string,
 ): SuiteData {
-  const labels: Record<string, string> = {
-    ivsh: "ivsh (/dev/shm region)",
-    "ivsh-setup": "ivsh incl. channel setup",
-    "ivsh-disk": "ivsh (mmapped file on disk)",
-    ...STREAM_LABELS,
-  };
+  const labels = { ...IVSH_LABELS, ...STREAM_LABELS };
   const transfers = Object.entries(labels).map(([id, label]) => [
     id,
     { label, seconds: [], bytes: plan.bytes },
@@ -141,8 +116,8 @@ async function warmUp(plan: BenchPlan, arbiter: BenchArbiter, chunkBytes: number
   await measureChannelTransfer(plan, arbiter, chunkBytes, chunkBytes * plan.depth * 2);
 }
 
-async function transferRound({ context, plan, data, shm, disk }: Run, round: number): Promise<void> {
-  const ivsh = (arbiter: BenchArbiter, withSetup?: TransferSamples) => async () => {
+async function transferRound({ signal, plan, data, shm, disk }: SuiteRun, round: number): Promise<void> {
+  const ivsh = (arbiter: ArbiterAddress, withSetup?: TransferSamples) => async () => {
     const transfer = await measureChannelTransfer(plan, arbiter, plan.streamChunk);
     withSetup?.seconds.push(transfer.withSetupSeconds);
     return transfer.seconds;
@@ -158,7 +133,7 @@ async function transferRound({ context, plan, data, shm, disk }: Run, round: num
     ...STREAM_BASELINES.map((baseline): Method => [baseline, stream(baseline)]),
   ];
   for (const [id, measure] of rotate(methods, round)) {
-    context.interruption.check("run the transfers");
+    throwIfAborted(signal, "run the transfers");
     const outcome = await measure();
     const samples = data.transfers[id]!;
     if (typeof outcome === "number") samples.seconds.push(outcome);
@@ -166,9 +141,9 @@ async function transferRound({ context, plan, data, shm, disk }: Run, round: num
   }
 }
 
-async function sweepRound({ context, plan, data, shm }: Run, round: number) {
+async function sweepRound({ signal, plan, data, shm }: SuiteRun, round: number) {
   for (const point of rotate(data.sweep, round)) {
-    context.interruption.check("run the block-size sweep");
+    throwIfAborted(signal, "run the block-size sweep");
     const transfer = await measureChannelTransfer(plan, shm, point.block);
     point.seconds.push(transfer.seconds);
     point.requests.push(transfer.requests);
@@ -176,7 +151,7 @@ async function sweepRound({ context, plan, data, shm }: Run, round: number) {
 }
 
 /** Hand-offs in slices, the three kinds interleaved, so their samples span the same stretch of time. */
-async function handoffRounds(run: Run): Promise<void> {
+async function handoffRounds(run: SuiteRun): Promise<void> {
   const { plan } = run;
   const slice = (total: number) => Math.max(2, Math.ceil(total / plan.repeats));
   const kinds: (() => Promise<void>)[] = [
@@ -187,7 +162,7 @@ async function handoffRounds(run: Run): Promise<void> {
   ];
   for (let round = 0; round < plan.repeats; round++)
     for (const kind of rotate(kinds, round)) {
-      run.context.interruption.check("measure hand-offs");
+      throwIfAborted(run.signal, "measure hand-offs");
       await kind();
     }
 }

@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
-import { type BenchPlan, rotate } from "./plan.ts";
+import { rotate } from "./plan.ts";
 import { summarize } from "./stats.ts";
-import type { LockMethod, LoopMode, SuiteData } from "./suite-data.ts";
+import { LOCK_METHODS, LOOP_MODES, type LoopMode, type SuiteRun, type VersusSocket } from "./suite-data.ts";
 import {
   type Event,
   type Flags,
@@ -23,24 +23,15 @@ import {
   startWorker,
 } from "./worker-io.ts";
 
-/** What every measurement here needs: the arbiter, a directory for sockets, the plan, and the samples. */
-export interface SyncRun {
-  readonly socket: string;
-  readonly region: string;
-  readonly scratch: string;
-  readonly plan: BenchPlan;
-  readonly data: SuiteData;
-}
-
 const TIMEOUT_MS = 120_000;
 
 /** Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used. */
-function slotFlags(run: SyncRun, prefix: string) {
-  return { socket: run.socket, region: run.region, name: freshChannel(prefix) };
+function slotFlags(run: SuiteRun, prefix: string) {
+  return { ...run.shm, name: freshChannel(prefix) };
 }
 
 /** Adds nanoseconds per acquire/release pair, by method, from one worker run. */
-export async function measureLockPairs(run: SyncRun, round: number): Promise<void> {
+export async function measureLockPairs(run: SuiteRun, round: number): Promise<void> {
   await withChildren("measure lock cost", TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(run, "lock"), pairs: run.plan.lockPairs, round };
     const worker = startWorker(children, "locks", flags);
@@ -50,7 +41,7 @@ export async function measureLockPairs(run: SyncRun, round: number): Promise<voi
 }
 
 /** Adds `rounds` hand-offs of `mode` to the run's samples. */
-export async function measureHandoff(run: SyncRun, mode: "parked" | "spin", rounds: number): Promise<void> {
+export async function measureHandoff(run: SuiteRun, mode: "parked" | "spin", rounds: number): Promise<void> {
   const samples = run.data.handoff[mode];
   await withChildren(`measure the ${mode} hand-off`, TIMEOUT_MS, async (children) => {
     const flags = { ...slotFlags(run, "handoff"), mode, rounds };
@@ -70,15 +61,15 @@ export async function measureHandoff(run: SyncRun, mode: "parked" | "spin", roun
 }
 
 /** Adds a Unix-socket ping-pong straight to an echo (`hops` 1) or through a relay process (`hops` 2). */
-export async function measureSocketFloor(run: SyncRun, rounds: number, hops: 1 | 2): Promise<void> {
+export async function measureSocketFloor(run: SuiteRun, rounds: number, hops: 1 | 2): Promise<void> {
   const samples = run.data.handoff.floor;
   await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
-    const address = join(run.scratch, `${freshChannel("floor")}.sock`);
+    const address = join(run.scratchDir, `${freshChannel("floor")}.sock`);
     const echo = startWorker(children, "echo", { address });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {
-      target = join(run.scratch, `${freshChannel("relay")}.sock`);
+      target = join(run.scratchDir, `${freshChannel("relay")}.sock`);
       const relay = startWorker(children, "relay", { address: target, to: address });
       await nextEvent(relay, "ready");
     }
@@ -91,19 +82,13 @@ export async function measureSocketFloor(run: SyncRun, rounds: number, hops: 1 |
   });
 }
 
-/** The ways a lock pair is taken (sync-worker.ts says how each works). */
-export const LOCK_METHODS: readonly LockMethod[] = ["fast", "try", "rpc"];
-
-/** ivsh: the CondVar; rpc: the report's design (an arbiter round trip per operation); socket: no area. */
-export const LOOP_MODES: readonly LoopMode[] = ["ivsh", "rpc", "socket"];
-
 /** The report's area: 1 MiB of data plus its "data available" byte. */
 export const LOOP_AREA_BYTES = 1 * MiB + 1;
 /** The loops move the plan's bytes at a chunk per hand-off: far longer than a lock or hand-off run. */
 const CONDVAR_TIMEOUT_MS = 300_000;
 
 /** One round of the report's loops, each mode once in rotating order, then a cv-pair. */
-export async function condvarRound(run: SyncRun, round: number): Promise<void> {
+export async function condvarRound(run: SuiteRun, round: number): Promise<void> {
   for (const mode of rotate(LOOP_MODES, round))
     run.data.condvar.loops[mode].push(await measureLoops(run, mode, run.plan.bytes));
   await measurePair(run, round);
@@ -114,7 +99,7 @@ export function loopFlags(side: "reader" | "writer", mode: LoopMode, bytes: numb
   return { ...where, side, mode, bytes, area: LOOP_AREA_BYTES };
 }
 
-async function measureLoops(run: SyncRun, mode: LoopMode, bytes: number): Promise<number> {
+async function measureLoops(run: SuiteRun, mode: LoopMode, bytes: number): Promise<number> {
   return withChildren(`measure the report's loops (${mode})`, CONDVAR_TIMEOUT_MS, async (children) => {
     const where = pairFlags(run, "loops");
     const reader = startWorker(children, "cv-loop", loopFlags("reader", mode, bytes, where));
@@ -126,7 +111,7 @@ async function measureLoops(run: SyncRun, mode: LoopMode, bytes: number): Promis
 }
 
 /** A ping-pong of the plan's lock pairs, and its share of the parked wake-ups, per round. */
-async function measurePair(run: SyncRun, round: number): Promise<void> {
+async function measurePair(run: SuiteRun, round: number): Promise<void> {
   const { plan, data } = run;
   const samples = data.condvar;
   await withChildren("measure condvar ping-pong and wake-ups", CONDVAR_TIMEOUT_MS, async (children) => {
@@ -146,13 +131,11 @@ export function wakeRatio(woken: Event): number {
   return median("condvarWakeNs") / median("socketWakeNs");
 }
 
-type Pair = { condvar: number[]; socket: number[] };
-
 /**
  * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
  * the side that timed them, `wakes`) into `wakes`.
  */
-export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: Event): void {
+export function addPairRound(pingPong: VersusSocket, wakes: VersusSocket, trips: Event, woken: Event): void {
   pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
   pingPong.socket.push(numberField(trips, "socketRoundTripNs"));
   wakes.condvar.push(...numbersField(woken, "condvarWakeNs"));
@@ -160,7 +143,7 @@ export function addPairRound(pingPong: Pair, wakes: Pair, trips: Event, woken: E
 }
 
 /** Where a pair of workers meets: the arbiter, a fresh slot name, and a socket path of their own. */
-function pairFlags(run: SyncRun, prefix: string) {
+function pairFlags(run: SuiteRun, prefix: string) {
   const flags = slotFlags(run, prefix);
-  return { ...flags, address: join(run.scratch, `${flags.name}.sock`) };
+  return { ...flags, address: join(run.scratchDir, `${flags.name}.sock`) };
 }

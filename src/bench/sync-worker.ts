@@ -6,21 +6,18 @@
  * ones carry stamps, from which the offset of the two processes' shared clocks is estimated: a check that
  * the parked numbers compare valid clocks.
  */
-import type { Socket } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { socketWakes } from "./condvar-worker.ts";
-import type { LockMethod } from "./suite-data.ts";
-import { LOCK_METHODS } from "./sync-rounds.ts";
+import { listenOn, MessageLink, relay, STAMP_BYTES } from "./sockets.ts";
+import { LOCK_METHODS, type LockMethod } from "./suite-data.ts";
 import {
   busyWait,
   emit,
-  MessageLink,
   meet,
-  STAMP_BYTES,
   sharedClockMs,
   stampsAt,
   type WorkerFlags,
@@ -152,26 +149,23 @@ export async function runEcho(flags: WorkerFlags): Promise<void> {
   const latenciesNs: number[] = [];
   const done = Promise.withResolvers<void>();
   const messages = new MessageLink(STAMP_BYTES, "the ping worker");
-  const listener = Bun.listen({
-    unix: path,
-    socket: {
-      data(socket, bytes) {
-        const arrivedMs = sharedClockMs();
-        for (const stamp of messages.add(bytes)) {
-          latenciesNs.push(Math.round((arrivedMs - new Float64Array(stamp.buffer)[0]!) * 1e6));
-          socket.write(stamp);
-        }
-      },
-      close: () => done.resolve(),
-      error: (_socket, error) => done.reject(error),
+  const listener = listenOn(path, false, {
+    data(socket, bytes) {
+      const arrivedMs = sharedClockMs();
+      for (const stamp of messages.add(bytes)) {
+        latenciesNs.push(Math.round((arrivedMs - new Float64Array(stamp.buffer)[0]!) * 1e6));
+        socket.write(stamp);
+      }
     },
+    close: () => done.resolve(),
+    error: (_socket, error) => done.reject(error),
   });
   try {
     emit({ event: "ready", address: path });
     await done.promise;
     emit({ event: "latencies", latenciesNs });
   } finally {
-    listener.stop(true);
+    listener.stop();
   }
 }
 
@@ -190,31 +184,7 @@ export async function runPing(flags: WorkerFlags): Promise<void> {
 
 /** Forwards bytes between the one connection it accepts on --address and the socket at --to. */
 export async function runRelay(flags: WorkerFlags): Promise<void> {
-  const done = Promise.withResolvers<void>();
-  let inbound: Socket<undefined> | undefined;
-  const outbound: Socket<undefined> = await Bun.connect({
-    unix: flags.string("to"),
-    socket: { data: (_socket, bytes) => void inbound?.write(bytes), close: () => done.resolve() },
-  });
-  const listener = Bun.listen({
-    unix: flags.string("address"),
-    socket: {
-      open(socket) {
-        inbound = socket;
-      },
-      data: (_socket, bytes) => void outbound.write(bytes),
-      close() {
-        outbound.end();
-        done.resolve();
-      },
-    },
-  });
-  try {
-    emit({ event: "ready" });
-    await done.promise;
-  } finally {
-    listener.stop(true);
-  }
+  await relay(flags.string("address"), flags.string("to"), () => emit({ event: "ready" }));
 }
 
 /*

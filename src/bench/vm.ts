@@ -6,15 +6,15 @@
  */
 
 import { join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { checkArrived } from "./channel.ts";
 import { type Child, withChildren } from "./child.ts";
 import { MiB } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
 import { rotate } from "./plan.ts";
-import type { AccessSamples, SuiteContext, SuiteData, VmCondvarSamples } from "./suite-data.ts";
-import { addPairRound, LOOP_MODES, loopFlags } from "./sync-rounds.ts";
+import { type AccessSamples, LOOP_MODES, type SuiteData, type SuiteRun } from "./suite-data.ts";
+import { addPairRound, loopFlags } from "./sync-rounds.ts";
 import {
   BRIDGE_MODES,
   type BridgeMode,
@@ -54,35 +54,32 @@ function sendFlags(plan: BenchPlan, channel: string) {
   return { channel, bytes: plan.vmBytes, chunk: plan.streamChunk, depth: plan.depth };
 }
 
+/** The guest's script: both transfers, Fig. 4b's mappings (`withAccess`), the condvar steps. */
 function guestCommand(
   plan: BenchPlan,
-  toHost: string,
-  fromHost: string,
+  [toHost, fromHost]: string[],
   withAccess: boolean,
   condvar: VmCondvarPlan,
-): string {
-  const steps = [
-    guestWorker("ivsh-send", sendFlags(plan, toHost)),
-    guestWorker("ivsh-recv", { channel: fromHost }),
-  ];
+) {
   const access = { bytes: ACCESS_BYTES, repeats: ACCESS_REPEATS, steps: ACCESS_STEPS };
-  if (withAccess)
-    for (const [, , where] of GUEST_ACCESS) steps.push(guestWorker("access", { ...access, ...where }));
-  steps.push(...vmCondvarGuestSteps(condvar));
-  return steps.join(" && ");
+  return [
+    guestWorker("ivsh-send", sendFlags(plan, toHost!)),
+    guestWorker("ivsh-recv", { channel: fromHost }),
+    ...(withAccess ? GUEST_ACCESS.map(([, , where]) => guestWorker("access", { ...access, ...where })) : []),
+    ...vmCondvarGuestSteps(condvar),
+  ].join(" && ");
 }
 
 async function vmRound(
-  context: SuiteContext,
+  context: SuiteRun,
   tools: VmTools,
   arbiter: BenchArbiter,
   round: number,
-  condvarSamples: VmCondvarSamples,
+  condvarSamples: SuiteData["condvarVm"],
 ) {
   const { plan } = context;
   const where = { socket: arbiter.socket, region: arbiter.region };
-  const toHost = freshChannel("vm-to-host");
-  const fromHost = freshChannel("vm-from-host");
+  const channels = [freshChannel("vm-to-host"), freshChannel("vm-from-host")];
   const timeoutMs = 300_000 + plan.vmBytes / 1e3;
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
@@ -92,14 +89,13 @@ async function vmRound(
     const readerFlags = loopFlags("reader", "socket", plan.vmBytes, { address: condvarPlan.loopAddress });
     const socketLoopReader = startWorker(children, "cv-loop", readerFlags, "host cv-loop socket reader");
     await nextEvent(socketLoopReader, "ready");
-    const receiving = { ...where, channel: toHost };
-    const receiver = startWorker(children, "ivsh-recv", receiving, "host receiver");
+    const receiver = startWorker(children, "ivsh-recv", { ...where, channel: channels[0] }, "host receiver");
     await nextEvent(receiver, "waiting");
     const vm = startVm(children, tools, arbiter, {
       name: VM_NAME,
       label: "benchmark VM (launch.sh)",
       options: vmForwards(condvarPlan),
-      run: guestCommand(plan, toHost, fromHost, round === 0, condvarPlan),
+      run: guestCommand(plan, channels, round === 0, condvarPlan),
     });
     const [sentByGuest, received] = await Promise.all([
       nextEvent(vm, "sent"),
@@ -108,13 +104,17 @@ async function vmRound(
     checkArrived("stream guest → host", plan.vmBytes, sentByGuest, received);
     await receiver.finish();
     await nextEvent(vm, "waiting");
-    const sending = { ...where, ...sendFlags(plan, fromHost) };
-    const sender = startWorker(children, "ivsh-send", sending, "host sender");
+    const sender = startWorker(
+      children,
+      "ivsh-send",
+      { ...where, ...sendFlags(plan, channels[1]!) },
+      "host sender",
+    );
     const [sent, receivedByGuest] = await Promise.all([nextEvent(sender, "sent"), nextEvent(vm, "received")]);
     checkArrived("stream host → guest", plan.vmBytes, sent, receivedByGuest);
     await sender.finish();
     const access: Event[] = [];
-    if (round === 0) for (const _ of GUEST_ACCESS) access.push(await nextEvent(vm, "access"));
+    for (const _ of round === 0 ? GUEST_ACCESS : []) access.push(await nextEvent(vm, "access"));
     await runVmCondvar(host, vm, condvarPlan, socketLoopReader, condvarSamples);
     await vm.finish();
     return {
@@ -127,16 +127,15 @@ async function vmRound(
 }
 
 function guestAccess(events: Event[]): AccessSamples[] {
-  return events.map((event, index) => ({
-    id: `access.guest-${GUEST_ACCESS[index]?.[0] ?? index}`,
-    label: GUEST_ACCESS[index]?.[1] ?? String(event.label),
-    read: numbersField(event, "read"),
-    write: numbersField(event, "write"),
-    latency: numbersField(event, "latency"),
-  }));
+  return events.map((event, index) => {
+    const [read, write, latency] = ["read", "write", "latency"].map((kind) => numbersField(event, kind));
+    const [suffix, label] = GUEST_ACCESS[index] ?? [index, String(event.label)];
+    return { id: `access.guest-${suffix}`, label, read: read!, write: write!, latency: latency! };
+  });
 }
 
-export async function runVmMeasurements(context: SuiteContext, data: SuiteData): Promise<void> {
+export async function runVmMeasurements(context: SuiteRun): Promise<void> {
+  const { data } = context;
   const tools = checkVmPrerequisites();
   const { plan } = context;
   const vmRounds = { bytes: plan.vmBytes, ownRounds: true };
@@ -145,7 +144,7 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
   // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
   await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {
-      context.interruption.check("run the VM benchmarks");
+      throwIfAborted(context.signal, "run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
       const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
       toHost.seconds.push(result.toHostSeconds);
@@ -154,12 +153,10 @@ export async function runVmMeasurements(context: SuiteContext, data: SuiteData):
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
         data.access.push(...guestAccess(result.access));
-        data.notes.push(
-          `VM results: ${plan.vmBytes / MiB} MiB per transfer, 1 vCPU guest under ${result.accel.toUpperCase()}` +
-            (result.accel === "tcg"
-              ? " (QEMU's emulator: guest numbers measure emulation, not IVSHMEM)"
-              : ""),
-        );
+        const tcg =
+          result.accel === "tcg" ? " (QEMU's emulator: guest numbers measure emulation, not IVSHMEM)" : "";
+        const under = `1 vCPU guest under ${result.accel.toUpperCase()}${tcg}`;
+        data.notes.push(`VM results: ${plan.vmBytes / MiB} MiB per transfer, ${under}`);
       }
     }
   });
@@ -184,18 +181,10 @@ type VmCondvarPlan = ReturnType<typeof vmCondvarPlan>;
 
 /** The names and paths one VM round's condvar steps use; made before the VM boots. */
 function vmCondvarPlan(scratch: string, bytes: number) {
-  const names = {
-    ivsh: freshChannel("vm-loops-ivsh"),
-    rpc: freshChannel("vm-loops-rpc"),
-    socket: freshChannel("vm-loops-socket"),
-    pair: freshChannel("vm-pair"),
-  };
-  return {
-    bytes,
-    names,
-    loopAddress: join(scratch, `${names.socket}.sock`),
-    pairAddress: join(scratch, `${names.pair}.sock`),
-  };
+  const [ivsh, rpc, socket] = LOOP_MODES.map((mode) => freshChannel(`vm-loops-${mode}`));
+  const names = { ivsh: ivsh!, rpc: rpc!, socket: socket!, pair: freshChannel("vm-pair") };
+  const address = (name: string) => join(scratch, `${name}.sock`);
+  return { bytes, names, loopAddress: address(names.socket), pairAddress: address(names.pair) };
 }
 
 /** launch.sh --forward options: the guest's connections to the baselines' ports reach the host sockets. */
@@ -236,7 +225,7 @@ async function runVmCondvar(
   vm: Child,
   plan: VmCondvarPlan,
   socketReader: Child,
-  samples: VmCondvarSamples,
+  samples: SuiteData["condvarVm"],
 ): Promise<void> {
   for (const mode of LOOP_MODES) {
     await expectStep(vm, `loops-${mode}`);

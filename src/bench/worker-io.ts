@@ -1,12 +1,11 @@
 /**
  * How the benchmark and its worker processes talk, every worker alike: workers get `--flag value` pairs
  * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
- * them in order (`nextEvent`) and checks each field it uses (`numberField`, `stringField`, ...). And what
- * workers share: a connection to the arbiter (flags on the host, the device in a guest) closed however
- * the work ends, the words of a sync slot beside what its mutex or condvar uses, clocks and sockets.
+ * them in order (`nextEvent`) and checks each field it uses (`numberField`, ...), so a worker that failed
+ * or changed says so there rather than as NaN in a table. And what workers share: a client of the arbiter
+ * (flags on the host, the device in a guest), the unused words of a sync slot, and a clock.
  */
 import { writeSync } from "node:fs";
-import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
@@ -22,10 +21,7 @@ export function emit(event: Event): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
-/**
- * The next line of `child`, a JSON object: the event `name`, or without `name` the report of a command run
- * with --json. Its fields are read with the checks below.
- */
+/** The next line of `child`, a JSON object: the event `name`, or without `name` a command's --json report. */
 export async function nextEvent(child: Child, name?: string): Promise<Event> {
   const line = await child.nextLine();
   const read = `read the ${child.label}'s report`;
@@ -41,23 +37,16 @@ export async function nextEvent(child: Child, name?: string): Promise<Event> {
 }
 
 /** The last event of each child (`[child, name]` pairs, read in parallel), once all have exited cleanly. */
-export async function finalEvents<T extends [Child, string?][]>(...expected: T): Promise<EventOf<T>> {
+export async function finalEvents<T extends [Child, string?][]>(...expected: T) {
   const events = await Promise.all(expected.map(([child, name]) => nextEvent(child, name)));
   await Promise.all(expected.map(([child]) => child.finish()));
-  return events as EventOf<T>;
+  return events as { [K in keyof T]: Event };
 }
 
-type EventOf<T> = { [K in keyof T]: Event };
-
-/**
- * Field `name` of a report, which must pass `is` (else it is not `what`): every field read is checked, so
- * a worker that failed or changed says so here rather than as NaN in a table.
- */
 function field<T>(event: Event, name: string, is: (value: unknown) => boolean, what: string): T {
-  const value = event[name];
-  if (!is(value))
+  if (!is(event[name]))
     throw failure("Internal", `read the '${event.event}' report`, `its '${name}' is not ${what}`);
-  return value as T;
+  return event[name] as T;
 }
 
 export function stringField(event: Event, name: string): string {
@@ -84,9 +73,12 @@ export class WorkerFlags {
   ) {
     for (let index = 0; index < argv.length; index += 2) {
       const [name = "", value] = [argv[index], argv[index + 1]];
-      const reason = `'${name}' is not a --flag followed by a value`;
       if (!name.startsWith("--") || value === undefined)
-        throw failure("InvalidArgument", "start a bench worker", reason);
+        throw failure(
+          "InvalidArgument",
+          "start a bench worker",
+          `'${name}' is not a --flag followed by a value`,
+        );
       this.flags.set(name.slice(2), value);
     }
   }
@@ -96,7 +88,7 @@ export class WorkerFlags {
   }
 
   string(name: string): string {
-    return this.checked(name, (value) => value, "") as string;
+    return this.checked(name, (value) => value, "");
   }
 
   size(name: string): number {
@@ -139,8 +131,7 @@ let names = 0;
 
 /** A name (of a channel, slot or socket) no earlier measurement of this process used: no state carries over. */
 export function freshChannel(prefix: string): string {
-  names++;
-  return `${prefix}-${process.pid}-${names}`;
+  return `${prefix}-${process.pid}-${++names}`;
 }
 
 /**
@@ -152,10 +143,7 @@ export function startWorker(children: Child[], role: string, flags: Flags, label
   return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], named);
 }
 
-/**
- * Gives the event loop a turn every `everyMs`: a loop that only awaits resolved promises never lets
- * socket replies, heartbeats or timers run.
- */
+/** Gives the event loop a turn every `everyMs`: a loop of resolved awaits never lets replies or timers run. */
 export function yielder(everyMs = 20): () => Promise<void> {
   let last = performance.now();
   return async () => {
@@ -171,14 +159,13 @@ export function yielder(everyMs = 20): () => Promise<void> {
  * start) plus `performance.now()` does not. Two processes agree within ±0.25 µs (a double holding today's
  * time in ms), far below a parked hand-off's tens of µs; spinning hand-offs are timed on one clock instead.
  */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** The step of the shared clock: one unit in the last place of a double holding today's time in ms. */
 export function sharedClockResolutionNs(): number {
   return 2 ** (Math.floor(Math.log2(sharedClockMs())) - 52) * 1e6;
-}
-
-/** Milliseconds on the shared clock. */
-export function sharedClockMs(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 /**
@@ -190,127 +177,15 @@ export function busyWait(ms: number): void {
   while (Bun.nanoseconds() < until) {}
 }
 
-/** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-export function connectTo(address: string, tcp: boolean, socket: SocketHandler<undefined>) {
-  return tcp ? Bun.connect({ ...hostAndPort(address), socket }) : Bun.connect({ unix: address, socket });
-}
-
-/** `HOST:PORT` as Bun.connect and Bun.listen take it. */
-export function hostAndPort(address: string): { hostname: string; port: number } {
-  const separator = address.lastIndexOf(":");
-  const port = Number(address.slice(separator + 1));
-  if (separator < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw failure("InvalidArgument", "start a bench worker", `'${address}' is not host:port`);
-  return { hostname: address.slice(0, separator), port };
-}
-
-/** A message that carries one stamp of the shared clock, a float64. */
-export const STAMP_BYTES = 8;
-
-/**
- * A connection carrying `size`-byte messages, whole: a write may arrive split, or joined with the next.
- * `next` resolves with the oldest message not read yet (and fails once the peer has closed); `add` cuts
- * what arrived, for a server that answers in its data callback.
- */
-export class MessageLink {
-  private pending = new Uint8Array(0);
-  private readonly arrived: Uint8Array[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
-  private socket: Socket<undefined> | undefined;
-  private listener: { stop(close?: boolean): void } | undefined;
-
-  /** `peer` names who sends them, for the error when it hangs up first. */
-  constructor(
-    private readonly size: number,
-    private readonly peer: string,
-  ) {}
-
-  /** Connects to a Unix socket's path, or with `tcp` to `HOST:PORT`. */
-  static async connect(address: string, tcp: boolean, size: number, peer: string): Promise<MessageLink> {
-    const link = new MessageLink(size, peer);
-    link.socket = await connectTo(address, tcp, link.handler());
-    // The baseline at its best for small messages, as ivsh's own guest connection is.
-    if (tcp) link.socket.setNoDelay(true);
-    return link;
-  }
-
-  /** Listens on the Unix socket `address`, runs `listening`, and resolves once a connection is accepted. */
-  static async accept(
-    address: string,
-    size: number,
-    peer: string,
-    listening: () => Promise<void>,
-  ): Promise<MessageLink> {
-    const link = new MessageLink(size, peer);
-    const accepted = Promise.withResolvers<void>();
-    const open = (socket: Socket<undefined>) => {
-      link.socket = socket;
-      accepted.resolve();
-    };
-    link.listener = Bun.listen({ unix: address, socket: { open, ...link.handler() } });
-    await listening();
-    await accepted.promise;
-    return link;
-  }
-
-  /** Adds `bytes`; returns the messages now whole. */
-  add(bytes: Uint8Array): Uint8Array[] {
-    const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
-    joined.set(this.pending);
-    joined.set(bytes, this.pending.byteLength);
-    const whole = joined.byteLength - (joined.byteLength % this.size);
-    this.pending = joined.slice(whole);
-    return Array.from({ length: whole / this.size }, (_, index) =>
-      joined.slice(index * this.size, (index + 1) * this.size),
-    );
-  }
-
-  /** Queues the messages for `next`; once the peer closes, a `next` that would wait for ever fails instead. */
-  private handler(): SocketHandler<undefined> {
-    return {
-      data: (_socket, bytes) => {
-        this.arrived.push(...this.add(bytes));
-        this.wake?.();
-      },
-      close: () => {
-        this.closed = true;
-        this.wake?.();
-      },
-    };
-  }
-
-  send(message: Uint8Array): void {
-    this.socket!.write(message);
-  }
-
-  async next(): Promise<Uint8Array> {
-    while (this.arrived.length === 0) {
-      if (this.closed)
-        throw failure("PeerGone", `read the next message from ${this.peer}`, "it closed the connection");
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    }
-    return this.arrived.shift()!;
-  }
-
-  close(): void {
-    this.socket?.end();
-    this.listener?.stop(true);
-  }
-}
-
 /** Where a worker finds the arbiter: explicit flags on the host; nothing in a guest (the device is found). */
 export function workerConnectOptions(flags: WorkerFlags, name: string): ConnectOptions {
-  const options: ConnectOptions = { name };
-  const socket = flags.optional("socket");
-  const region = flags.optional("region");
-  const resource = flags.optional("resource");
-  if (socket) options.socket = socket;
-  if (region) options.region = region;
-  if (resource === "resource2" || resource === "resource2_wc") options.resource = resource;
-  return options;
+  const [socket, region, resource] = ["socket", "region", "resource"].map((flag) => flags.optional(flag));
+  return {
+    name,
+    ...(socket ? { socket } : {}),
+    ...(region ? { region } : {}),
+    ...(resource === "resource2" || resource === "resource2_wc" ? { resource } : {}),
+  };
 }
 
 /** Runs `work` with a client connected with `options`, closed however `work` ends. */
@@ -336,12 +211,10 @@ export function withWorkerClient<T>(
   return withClient({ ...workerConnectOptions(flags, name), ...options }, work);
 }
 
-const MEET_TIMEOUT_MS = 30_000;
-
 /** Each of `parties` workers counts itself in on `words[index]` and waits, sleeping, until all are there. */
 export async function meet(words: Int32Array, index: number, parties: number): Promise<void> {
   Atomics.add(words, index, 1);
-  await waitUntil(() => Atomics.load(words, index) >= parties, "the other workers", MEET_TIMEOUT_MS, 1);
+  await waitUntil(() => Atomics.load(words, index) >= parties, "the other workers", 30_000, 1);
 }
 
 /** `count` float64 stamps over the slot words from `word` on (8-byte aligned: slots are 64-byte aligned). */

@@ -9,7 +9,7 @@ import { runAccessWorker } from "../bench/access-bench.ts";
 import { runChannelReceiver, runChannelSender } from "../bench/channel.ts";
 import { runCondvarLoop, runCondvarPair } from "../bench/condvar-worker.ts";
 import { runEchoLoad, runEchoServer, runScaleLoad } from "../bench/scale-worker.ts";
-import { runStreamReceiver, runStreamSender } from "../bench/stream-worker.ts";
+import { runStreamReceiver, runStreamSender } from "../bench/stream.ts";
 import {
   runEcho,
   runHandoffWaiter,

@@ -2,12 +2,12 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
-import { DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
-import { benchDirectory, cleanupNow, type Interruption, killAllChildren } from "../bench/child.ts";
+import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
+import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
@@ -16,10 +16,10 @@ import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import { log } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
-import { formatBytes, parseCount } from "../units.ts";
+import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
@@ -97,7 +97,7 @@ export default defineLeafCommand({
     ]);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const startedAt = new Date();
-    await whileInterruptible("run the benchmarks", async (interruption) => {
+    await whileInterruptible("run the benchmarks", async (signal) => {
       if (plan.vm) checkVmPrerequisites();
       const scratchDir = benchDirectory(tmpdir(), "run").path;
       const diskDir = benchDirectory(args["disk-dir"], "disk").path;
@@ -105,7 +105,7 @@ export default defineLeafCommand({
         plan,
         diskDir,
         scratchDir,
-        interruption,
+        signal,
         progress: (message) => log.info(message),
       });
       const charts = args.out ? [...FIGURE_FILES] : [];
@@ -188,16 +188,16 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
  * the whole process group, so a child can die of it, and fail the run, before this process's own signal
  * has reached its listener: that signal is let through first.
  */
-async function whileInterruptible(action: string, work: (interruption: Interruption) => Promise<void>) {
-  const interruption = interruptOnSignals();
+async function whileInterruptible(action: string, work: (signal: AbortSignal) => Promise<void>) {
+  const { signal, dispose } = interruptOnSignals();
   try {
-    await work(interruption);
+    await work(signal);
   } catch (error) {
-    await letSignalsLand(interruption.signal);
-    interruption.check(action);
+    await letSignalsLand(signal);
+    throwIfAborted(signal, action);
     throw error;
   } finally {
-    interruption.dispose();
+    dispose();
     cleanupNow();
   }
 }
@@ -226,10 +226,10 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     { bytes: 0, advice: "pass fewer --allocations or --clients" },
   ]);
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
-  await whileInterruptible("run the scale benchmark", async (interruption) => {
+  await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
-    const result = await runScale(plan, interruption, progress);
+    const result = await runScale(plan, signal, progress);
     process.stdout.write(renderScaleMarkdown(result, command));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
@@ -249,7 +249,7 @@ const HARD_EXIT_AFTER_MS = 5000;
  * `finally` blocks, which stop the arbiters and remove their files. A second signal, or an unwinding
  * that does not finish (a synchronous measurement holding the event loop), removes what is left and exits.
  */
-function interruptOnSignals(): Interruption & { signal: AbortSignal } {
+function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const hardExit = () => {
     cleanupNow();
@@ -266,40 +266,10 @@ function interruptOnSignals(): Interruption & { signal: AbortSignal } {
     killAllChildren();
     setTimeout(hardExit, HARD_EXIT_AFTER_MS).unref();
   });
-  return {
-    check(action) {
-      if (controller.signal.aborted)
-        throw failure("Interrupted", action, String(controller.signal.reason ?? "it was interrupted"));
-    },
-    dispose: uninstall,
-    signal: controller.signal,
-  };
+  return { signal: controller.signal, dispose: uninstall };
 }
 
 /** What the benchmark keeps in /dev/shm at once: its region, and with --vm the VMs' region beside it. */
 function shmBytes(plan: BenchPlan): number {
   return regionBytesFor(plan) + (plan.vm ? DEFAULT_REGION_BYTES : 0);
-}
-
-/**
- * /dev/shm must have room for the whole region up front (the arbiter refuses one its file system could
- * not hold): checked before anything runs, advising what `ivsh bench` takes. The arbiter's own refusal,
- * after the run had started, advised its --size, which bench does not take. `smaller` lists what else
- * would need less, advised where it fits.
- */
-function checkShmRoom(action: string, bytes: number, smaller: { bytes: number; advice: string }[]): void {
-  const { bavail, bsize } = statfsSync("/dev/shm");
-  const free = bavail * bsize;
-  if (bytes <= free) return;
-  const fits = smaller
-    .filter((option) => option.bytes <= free)
-    .map((option) =>
-      option.bytes > 0 ? `${option.advice} (its region needs ${formatBytes(option.bytes)})` : option.advice,
-    );
-  throw failure(
-    "NoSpace",
-    action,
-    `its region needs ${formatBytes(bytes)} in /dev/shm, which has only ${formatBytes(free)} free: ` +
-      `free space there (a container's /dev/shm is set by docker run --shm-size)${fits.map((text) => `, or ${text}`).join("")}`,
-  );
 }

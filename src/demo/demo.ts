@@ -9,12 +9,12 @@
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BenchArbiter } from "../bench/arbiter.ts";
-import { streamBetweenWorkers } from "../bench/baselines.ts";
+import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
+import { streamBetweenWorkers } from "../bench/stream.ts";
 import { finalEvents, numberField } from "../bench/worker-io.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { selfCommand } from "../self.ts";
@@ -62,7 +62,7 @@ interface Workspace {
 }
 
 /** The demo arbiter's region: 64 MiB holds the default ring (8 x 1 MiB) many times over. */
-const REGION_BYTES = 64 << 20;
+const REGION_BYTES = DEFAULT_REGION_BYTES;
 
 export async function runDemo(options: DemoOptions) {
   checkRoom(options.bytes);
@@ -118,14 +118,9 @@ export async function runDemo(options: DemoOptions) {
  * else's use of it) before failing with raw ENOSPC traces, or minutes later for a huge size.
  */
 function checkRoom(bytes: number): void {
-  const { bavail, bsize } = statfsSync("/dev/shm");
-  const free = bavail * bsize;
-  if (bytes + REGION_BYTES <= free) return;
-  throw failure(
-    "NoSpace",
-    `generate a ${formatBytes(bytes)} file in /dev/shm`,
-    `the demo needs ${formatBytes(bytes + REGION_BYTES)} there (the file and a ${formatBytes(REGION_BYTES)} region) but /dev/shm has only ${formatBytes(free)} free; pass a smaller --size or free space in /dev/shm`,
-  );
+  const needs = `the file and a ${formatBytes(REGION_BYTES)} region need`;
+  const action = `generate a ${formatBytes(bytes)} file in /dev/shm`;
+  checkShmRoom(action, bytes + REGION_BYTES, [{ bytes: 0, advice: "pass a smaller --size" }], needs);
 }
 
 function createWorkspace(signal: AbortSignal | undefined): Workspace {
@@ -171,7 +166,7 @@ async function runIvsh(
   return { seconds: Number(received.seconds), digest: String(received.digest) };
 }
 
-/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/baselines.ts). */
+/** The same copy over a Unix socket, by the stream baselines' workers (src/bench/stream.ts). */
 async function runSocket(workspace: Workspace, checks: FileChecks): Promise<{ seconds: number }> {
   const address = join(workspace.dir, "copy.sock");
   const copy = {

@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { measureStream } from "../../src/bench/baselines.ts";
 import { startChild, withChildren } from "../../src/bench/child.ts";
-import type { StreamTransfer } from "../../src/bench/stream-worker.ts";
+import { measureStream, type StreamTransfer } from "../../src/bench/stream.ts";
 import { testWithTool } from "../helpers/tools.ts";
 
 const MiB = 1024 * 1024;

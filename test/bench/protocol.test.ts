@@ -1,7 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { parseReceiverLog } from "../../src/bench/baselines.ts";
 import { Child } from "../../src/bench/child.ts";
-import { checkPiece, patternChunk, type StreamArgs, streamArgs } from "../../src/bench/stream-worker.ts";
+import {
+  checkPiece,
+  parseReceiverLog,
+  patternChunk,
+  type StreamArgs,
+  streamArgs,
+} from "../../src/bench/stream.ts";
 import { flagArgv, nextEvent, numberField, stringField, WorkerFlags } from "../../src/bench/worker-io.ts";
 import { runBenchWorker } from "../../src/commands/bench-worker.ts";
 
