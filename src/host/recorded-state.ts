@@ -279,7 +279,11 @@ export class RecordedState {
     const object: SyncObject = { ...withoutTag(record), holders: new Set() };
     this.syncObjects.set(record.slot, object);
     this.syncByName.set(record.name, object);
-    this.lastGeneration = Math.max(this.lastGeneration, record.generation);
+    // Generations wrap past 2^32 - 1 to 1 (a maximum stayed there, and every object after got 1): the newer
+    // is the one less than 2^31 ahead, so the object made after the wrap moves it on, and a snapshot's live
+    // objects, made before its lastGeneration, do not move it back.
+    const ahead = (record.generation - this.lastGeneration) >>> 0;
+    if (ahead > 0 && ahead < 2 ** 31) this.lastGeneration = record.generation;
   }
 
   private applyReply(record: Extract<StateRecord, { t: "reply" }>): void {

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { failure } from "../errors.ts";
+import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
@@ -92,7 +93,7 @@ export class ArbiterState extends RecordedState {
       throw failure("AlreadyExists", what, "a segment by that name exists (open it instead)");
     this.checkQuota(session, blockCount, what);
     const run = this.allocator.choose(blockCount);
-    const id = this.nextSegmentId;
+    const id = this.freeSegmentId();
     const segmentBytes = bytes || blockCount * this.geometry.blockSize;
     const [creator, creatorVm] = [session.clientId, session.vm];
     this.commit({ t: "segment", id, name, ...run, bytes: segmentBytes, creator, creatorVm });
@@ -296,6 +297,17 @@ export class ArbiterState extends RecordedState {
     this.slots.initialise(slot, kind, generation);
     this.commit({ t: "sync", slot, name, kind, generation });
     return this.syncOf(slot);
+  }
+
+  /**
+   * The next segment id: a u32 on the wire, so after 2^32 - 1 (a day or two of allocs) the ids wrap to 1,
+   * skipping those still in use. Live segments number at most the blocks, far fewer than the ids.
+   */
+  private freeSegmentId(): number {
+    let id = this.nextSegmentId;
+    while (id > U32_MAX || this.segments.has(id)) id = id >= U32_MAX ? 1 : id + 1;
+    this.nextSegmentId = id; // the segment's record moves it on past id
+    return id;
   }
 
   private freeSlot(): number | undefined {
