@@ -25,13 +25,13 @@ afterAll(() => paths?.cleanup());
 
 const LIMIT = 96;
 
-/** An arbiter whose open-file limit is LIMIT (soft and hard), its stderr piped. */
-function startHost(label: string) {
+/** An arbiter whose open-file limit is `limit` (soft and hard), its stderr piped. */
+function startHost(label: string, limit = LIMIT) {
   const region = join(paths.shmDir, `${label}.region`);
   const socket = join(paths.dir, `${label}.sock`);
   const host = Bun.spawn(
     [
-      ...["prlimit", `--nofile=${LIMIT}:${LIMIT}`, process.execPath, CLI, "host", "--exit-with-parent"],
+      ...["prlimit", `--nofile=${limit}:${limit}`, process.execPath, CLI, "host", "--exit-with-parent"],
       ...["--region", region, "--socket", socket, "--state", join(paths.dir, `${label}.state`)],
       ...["--size", "16MiB", "--block-size", "64KiB"],
     ],
@@ -107,6 +107,38 @@ testWithTool(
       Bun.spawnSync(["prlimit", `--pid=${host.pid}`, `--nofile=${own - 2}:${own - 2}`]);
       const wanted = `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${own - 2})`;
       expect(await readUntil(host.stderr, wanted)).toContain(wanted);
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a session resuming while the arbiter has no room for its connection goes on once one with room serves it",
+  async () => {
+    let { host, region, socket } = startHost("resume");
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      const client = await connect({ socket, region, reconnectTimeoutMs: 30_000 });
+      host.kill("SIGKILL");
+      await host.exited;
+      // Restarted with room for no connection (its own dozen files, 32 kept back): each one is refused.
+      ({ host } = startHost("resume", RESERVED_DESCRIPTORS));
+      await eventually(() => socketAnswers(socket), 15_000, "the restarted arbiter listening");
+      await Bun.sleep(1000); // the client's resume is refused meanwhile, again and again
+      expect(client.reconnects).toBe(0);
+      host.kill("SIGKILL");
+      await host.exited;
+      ({ host } = startHost("resume"));
+      // Room again: the session goes on, as after any restart (it was lost at the first refusal).
+      await eventually(async () => client.reconnects === 1 || client.lost !== undefined, 15_000, "resumed");
+      expect(client.lost?.message).toBeUndefined();
+      const segment = await client.alloc(65536);
+      expect(segment.capacity).toBeGreaterThanOrEqual(65536);
+      await client.close();
     } finally {
       host.kill("SIGKILL");
       await host.exited;
