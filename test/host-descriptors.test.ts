@@ -12,6 +12,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { socketGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { eventually, readUntil } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -140,6 +141,30 @@ testWithTool(
       expect(segment.capacity).toBeGreaterThanOrEqual(65536);
       await client.close();
     } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a guest through its bridge, the arbiter without room for it: told why, naming the limit, not left waiting",
+  async () => {
+    const { host, region, socket } = startHost("guest", RESERVED_DESCRIPTORS);
+    const guestfwd = socketGuestfwd("crowded-vm", socket);
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      // The bridge's hand-over request is refused, and then its relay's identify: the guest heard nothing
+      // until the hand-over's TTL (30 s) closed the descriptor the arbiter kept, then 'did not answer'.
+      await expectRejection(
+        connect({ tcp: `127.0.0.1:${guestfwd.port}`, region, connectTimeoutMs: 15_000 }),
+        "NoSpace",
+        /open-file limit \(ulimit -n 32\)/,
+      );
+    } finally {
+      guestfwd.stop();
       host.kill("SIGKILL");
       await host.exited;
     }
