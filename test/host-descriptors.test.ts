@@ -171,3 +171,42 @@ testWithTool(
   },
   60_000,
 );
+
+testWithTool(
+  "prlimit",
+  "guests refused through their bridges again and again: their hand-overs do not use up the arbiter's reserve",
+  async () => {
+    const { host, region, socket } = startHost("inbox");
+    const guestfwd = socketGuestfwd("crowded-vm", socket);
+    const held: { end(): void }[] = [];
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      held.push(...(await holdConnections(socket, LIMIT - RESERVED_DESCRIPTORS)));
+      await Bun.sleep(200); // the probe of "listening" has left: its room is taken too
+      held.push(...(await holdConnections(socket, 2)));
+      // Each refused guest's bridge leaves the guest's descriptor in the hand-over inbox (for its TTL),
+      // taken in at the inbox's next drain (each second): a few seconds of guests trying again.
+      const until = performance.now() + 5000;
+      for (let attempt = 0; performance.now() < until; attempt++) {
+        const started = performance.now();
+        await expectRejection(
+          connect({ tcp: `127.0.0.1:${guestfwd.port}`, region, connectTimeoutMs: 8_000 }),
+          "NoSpace",
+        ).catch((error) => {
+          throw new Error(`attempt ${attempt} after ${Math.round(performance.now() - started)} ms: ${error}`);
+        });
+      }
+      // Descriptors to spare still: a client is told why, and accept(2) does not spin.
+      await expectRejection(connect({ socket, region, connectTimeoutMs: 8_000 }), "NoSpace");
+      const before = cpuTicks(host.pid);
+      await Bun.sleep(2000);
+      expect(cpuTicks(host.pid) - before).toBeLessThan(50);
+    } finally {
+      for (const connection of held) connection.end();
+      guestfwd.stop();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  120_000,
+);
