@@ -210,3 +210,25 @@ testWithTool(
   },
   120_000,
 );
+
+testWithTool(
+  "prlimit",
+  "a session resuming while the arbiter has no room for it, until its reconnect timeout: lost naming the limit",
+  async () => {
+    let { host, region, socket } = startHost("refused-resume");
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      const client = await connect({ socket, region, reconnectTimeoutMs: 2000 });
+      host.kill("SIGKILL");
+      await host.exited;
+      ({ host } = startHost("refused-resume", RESERVED_DESCRIPTORS));
+      await eventually(async () => client.lost !== undefined, 15_000, "the session given up on");
+      // Not 'it went away and did not come back (start `ivsh host` again)': it was there, and full.
+      expect(client.lost?.message).toMatch(/open-file limit \(ulimit -n 32\)/);
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
