@@ -1,6 +1,6 @@
 /** The report's Fig. 1 / Fig. 2 loops (examples/) move 64 MiB between two processes, content verified. */
 import { expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 import { spawnBun } from "./helpers/processes.ts";
@@ -53,3 +53,19 @@ test("an area with no byte for data, or a byte count below 0, is refused, not lo
     expect(await run.stderr).toMatch(/InvalidArgument|at least one byte of data|whole number/);
   }
 }, 120_000);
+
+test("a reader refused its byte count or area leaves an existing OUT file as it was", async () => {
+  const output = join(suite.dir, "kept-output");
+  const flags = ["--socket", suite.socket, "--region", suite.region];
+  const reader = join(REPO, "examples/fig2-reader.ts");
+  for (const args of [
+    [reader, ...flags, "--", output, "-5"],
+    [reader, output, "10", "--size", "1", ...flags],
+  ]) {
+    writeFileSync(output, "the user's data");
+    const run = spawnBun(args);
+    expect(await run.exit(30_000)).not.toBe(0);
+    expect(await run.stderr).toMatch(/InvalidArgument/);
+    expect(readFileSync(output, "utf8")).toBe("the user's data");
+  }
+}, 60_000);

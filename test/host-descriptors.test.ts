@@ -12,6 +12,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
 import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { socketGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { eventually, readUntil } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -25,13 +26,13 @@ afterAll(() => paths?.cleanup());
 
 const LIMIT = 96;
 
-/** An arbiter whose open-file limit is LIMIT (soft and hard), its stderr piped. */
-function startHost(label: string) {
+/** An arbiter whose open-file limit is `limit` (soft and hard), its stderr piped. */
+function startHost(label: string, limit = LIMIT) {
   const region = join(paths.shmDir, `${label}.region`);
   const socket = join(paths.dir, `${label}.sock`);
   const host = Bun.spawn(
     [
-      ...["prlimit", `--nofile=${LIMIT}:${LIMIT}`, process.execPath, CLI, "host", "--exit-with-parent"],
+      ...["prlimit", `--nofile=${limit}:${limit}`, process.execPath, CLI, "host", "--exit-with-parent"],
       ...["--region", region, "--socket", socket, "--state", join(paths.dir, `${label}.state`)],
       ...["--size", "16MiB", "--block-size", "64KiB"],
     ],
@@ -107,6 +108,123 @@ testWithTool(
       Bun.spawnSync(["prlimit", `--pid=${host.pid}`, `--nofile=${own - 2}:${own - 2}`]);
       const wanted = `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${own - 2})`;
       expect(await readUntil(host.stderr, wanted)).toContain(wanted);
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a session resuming while the arbiter has no room for its connection goes on once one with room serves it",
+  async () => {
+    let { host, region, socket } = startHost("resume");
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      const client = await connect({ socket, region, reconnectTimeoutMs: 30_000 });
+      host.kill("SIGKILL");
+      await host.exited;
+      // Restarted with room for no connection (its own dozen files, 32 kept back): each one is refused.
+      ({ host } = startHost("resume", RESERVED_DESCRIPTORS));
+      await eventually(() => socketAnswers(socket), 15_000, "the restarted arbiter listening");
+      await Bun.sleep(1000); // the client's resume is refused meanwhile, again and again
+      expect(client.reconnects).toBe(0);
+      host.kill("SIGKILL");
+      await host.exited;
+      ({ host } = startHost("resume"));
+      // Room again: the session goes on, as after any restart (it was lost at the first refusal).
+      await eventually(async () => client.reconnects === 1 || client.lost !== undefined, 15_000, "resumed");
+      expect(client.lost?.message).toBeUndefined();
+      const segment = await client.alloc(65536);
+      expect(segment.capacity).toBeGreaterThanOrEqual(65536);
+      await client.close();
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a guest through its bridge, the arbiter without room for it: told why, naming the limit, not left waiting",
+  async () => {
+    const { host, region, socket } = startHost("guest", RESERVED_DESCRIPTORS);
+    const guestfwd = socketGuestfwd("crowded-vm", socket);
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      // The bridge's hand-over request is refused, and then its relay's identify: the guest heard nothing
+      // until the hand-over's TTL (30 s) closed the descriptor the arbiter kept, then 'did not answer'.
+      await expectRejection(
+        connect({ tcp: `127.0.0.1:${guestfwd.port}`, region, connectTimeoutMs: 15_000 }),
+        "NoSpace",
+        /open-file limit \(ulimit -n 32\)/,
+      );
+    } finally {
+      guestfwd.stop();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "guests refused through their bridges again and again: their hand-overs do not use up the arbiter's reserve",
+  async () => {
+    const { host, region, socket } = startHost("inbox");
+    const guestfwd = socketGuestfwd("crowded-vm", socket);
+    const held: { end(): void }[] = [];
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      held.push(...(await holdConnections(socket, LIMIT - RESERVED_DESCRIPTORS)));
+      await Bun.sleep(200); // the probe of "listening" has left: its room is taken too
+      held.push(...(await holdConnections(socket, 2)));
+      // Each refused guest's bridge leaves the guest's descriptor in the hand-over inbox (for its TTL),
+      // taken in at the inbox's next drain (each second): a few seconds of guests trying again.
+      const until = performance.now() + 5000;
+      for (let attempt = 0; performance.now() < until; attempt++) {
+        const started = performance.now();
+        await expectRejection(
+          connect({ tcp: `127.0.0.1:${guestfwd.port}`, region, connectTimeoutMs: 8_000 }),
+          "NoSpace",
+        ).catch((error) => {
+          throw new Error(`attempt ${attempt} after ${Math.round(performance.now() - started)} ms: ${error}`);
+        });
+      }
+      // Descriptors to spare still: a client is told why, and accept(2) does not spin.
+      await expectRejection(connect({ socket, region, connectTimeoutMs: 8_000 }), "NoSpace");
+      const before = cpuTicks(host.pid);
+      await Bun.sleep(2000);
+      expect(cpuTicks(host.pid) - before).toBeLessThan(50);
+    } finally {
+      for (const connection of held) connection.end();
+      guestfwd.stop();
+      host.kill("SIGKILL");
+      await host.exited;
+    }
+  },
+  120_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a session resuming while the arbiter has no room for it, until its reconnect timeout: lost naming the limit",
+  async () => {
+    let { host, region, socket } = startHost("refused-resume");
+    try {
+      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      const client = await connect({ socket, region, reconnectTimeoutMs: 2000 });
+      host.kill("SIGKILL");
+      await host.exited;
+      ({ host } = startHost("refused-resume", RESERVED_DESCRIPTORS));
+      await eventually(async () => client.lost !== undefined, 15_000, "the session given up on");
+      // Not 'it went away and did not come back (start `ivsh host` again)': it was there, and full.
+      expect(client.lost?.message).toMatch(/open-file limit \(ulimit -n 32\)/);
     } finally {
       host.kill("SIGKILL");
       await host.exited;

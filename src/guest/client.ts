@@ -20,7 +20,7 @@ import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
 import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS, settledGeometry } from "./connect-options.ts";
-import { arbiterNotBack, lockedOut, silentArbiter } from "./link-errors.ts";
+import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { checkResumedRegion } from "./resumed-region.ts";
 import { Segment } from "./segment.ts";
@@ -378,7 +378,7 @@ export class Client {
   /** Reconnects after the link dropped, resuming the session; gives up after the reconnect timeout. */
   private async recover(): Promise<void> {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
-    const [dropped, deadline] = [performance.now(), performance.now() + timeoutMs];
+    const [deadline, tries] = [performance.now() + timeoutMs, new ResumeTries(this.leaseMs)];
     const longest = this.transport.longestRetryPauseMs(this.leaseMs);
     for (let delay = 10; performance.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
@@ -390,11 +390,11 @@ export class Client {
         this.transport.release();
         return;
       } catch (error) {
-        const gone = hasTrait(error, "endsResume") ? error : lockedOut(error, dropped, this.leaseMs);
+        const gone = hasTrait(error, "endsResume") ? error : tries.failed(error);
         this.transport.close(false); // a session that cannot go on ends with its link, not its lease
         if (gone) return this.transport.fail(gone);
       }
     }
-    this.transport.fail(arbiterNotBack(this.transport.endpoint, timeoutMs));
+    this.transport.fail(tries.givenUp(this.transport.endpoint, timeoutMs));
   }
 }

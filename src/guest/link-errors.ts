@@ -5,7 +5,7 @@
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
-import { failure, IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 
@@ -22,6 +22,36 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
     `reach the arbiter at ${describeEndpoint(endpoint)} again`,
     `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)`,
   );
+}
+
+/**
+ * What a resume (Client.recover) gives up with once its reconnect timeout runs out: the arbiter's refusal
+ * if its last try was refused (NoSpace: no room for another connection; it was there all along, and
+ * "start `ivsh host` again" misled), else that it did not come back (arbiterNotBack).
+ */
+export class ResumeTries {
+  private refusal: IvshError | undefined;
+
+  /** `droppedMs`: when the link dropped, on the monotonic clock (as lockedOut takes it). */
+  constructor(
+    private readonly leaseMs: number,
+    private readonly droppedMs = performance.now(),
+  ) {}
+
+  /** A failed try: the loss it means at once (lockedOut), if any; an arbiter's refusal is kept to tell. */
+  failed(error: unknown): IvshError | undefined {
+    this.refusal = isIvshError(error) && !hasTrait(error, "whileRestarting") ? error : undefined;
+    return lockedOut(error, this.droppedMs, this.leaseMs);
+  }
+
+  givenUp(endpoint: Endpoint, timeoutMs: number): IvshError {
+    if (!this.refusal) return arbiterNotBack(endpoint, timeoutMs);
+    return failure(
+      this.refusal.code,
+      `reach the arbiter at ${describeEndpoint(endpoint)} again`,
+      `it refused this client until the reconnect timeout (${formatWait(timeoutMs)}) ran out: ${reasonOf(this.refusal)}`,
+    );
+  }
 }
 
 /**

@@ -111,15 +111,6 @@ function readFully(fd: number, target: Uint8Array, position: number): void {
 
 /** Fig. 2: receives `total` bytes from fig1Writer into OUT, writing each chunk out straight from the area. */
 export async function fig2Reader(out: string, total: number, options: LoopOptions = {}): Promise<LoopResult> {
-  const fd = openSync(out, "w");
-  try {
-    return await readInto(fd, total, options);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function readInto(fd: number, total: number, options: LoopOptions): Promise<LoopResult> {
   const size = areaBytes(options, "fig2-reader");
   // Below 0 (or not a number) the loop ran no time and "received" it at once, while the writer waited.
   if (!Number.isSafeInteger(total) || total < 0)
@@ -128,6 +119,15 @@ async function readInto(fd: number, total: number, options: LoopOptions): Promis
       `receive ${total} bytes`,
       "the byte count must be a whole number of at least 0 (what the writer sends)",
     );
+  const fd = openSync(out, "w"); // only once both are checked: a refusal leaves OUT as it was
+  try {
+    return await readInto(fd, total, size, options);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function readInto(fd: number, total: number, size: number, options: LoopOptions): Promise<LoopResult> {
   const chunk = size - 1;
 
   await shm.shm_init({ name: "fig2-reader", ...options.connect });

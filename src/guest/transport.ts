@@ -333,10 +333,10 @@ export class Transport {
   private settle(frame: Frame): void {
     if (frame.kind === FrameKind.error) {
       const error = decodeError(frame.body);
-      // Request id 0 is never ours: it answers a frame the arbiter could not read, and it is closing.
-      if (frame.requestId === 0 || hasTrait(error, "endsSession")) this.fail(error);
-      this.take(frame.requestId)?.reject(error);
-      return;
+      // Id 0 is never ours (a frame it could not read; it closes), but NoSpace refuses our hello, not session.
+      const id = frame.requestId || (isIvshError(error, "NoSpace") ? this.handshakeId : 0);
+      if (id === 0 || hasTrait(error, "endsSession")) this.fail(error);
+      return void this.take(id)?.reject(error);
     }
     // Neither an echo of our hello nor an unreadable reply may leave its request waiting (`received`).
     if (frame.kind !== FrameKind.reply) throw failure("BadFrame", "read a reply", "the peer sent a request");

@@ -64,7 +64,7 @@ export class Arbiter implements ArbiterView {
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly failure = Promise.withResolvers<Error>();
-  private readonly connections = new ConnectionLimit();
+  private readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0);
   readonly journalOutage = new JournalOutage();
   /** Sessions that ended while the journal could not record it (their locks released), to record it. */
   readonly lateEnds = new LateEnds(this.journalOutage, this);
@@ -133,7 +133,7 @@ export class Arbiter implements ArbiterView {
   }
 
   listen(): void {
-    this.inbox = HandoverInbox.open(this.options.socketPath);
+    this.inbox = HandoverInbox.open(this.options.socketPath, () => this.connections.hasRoom());
     this.server = listenUnix(this.options.socketPath, this.handlers());
     this.sweeper = setInterval(() => this.sweep(), this.sweepPeriodMs);
   }

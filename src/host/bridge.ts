@@ -36,6 +36,7 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   // the arbiter's hold (it stops reading a connection while 32 replies wait) reaches the guest, and the
   // bridge keeps neither side's bytes in its own memory without bound.
   let outboxDrained: PromiseWithResolvers<void> | undefined;
+  let refusal: IvshError | undefined;
   const socket: Socket<undefined> = await Bun.connect({
     unix: socketPath,
     socket: {
@@ -44,7 +45,10 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
         decoder.push(bytes);
         const frame = decoder.next();
         if (!frame) return;
-        if (frame.kind === FrameKind.error) return identified.reject(decodeError(frame.body));
+        if (frame.kind === FrameKind.error) {
+          refusal = decodeError(frame.body);
+          return identified.reject(refusal);
+        }
         relaying = true;
         identified.resolve();
         // Anything after the identify reply (nothing, normally) belongs to the guest.
@@ -70,7 +74,14 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
       vm,
     }),
   );
-  await untilIdentified(vm, socketPath, socket, Promise.race([identified.promise, closed.promise]));
+  await untilIdentified(vm, socketPath, socket, Promise.race([identified.promise, closed.promise])).catch(
+    async (error: unknown) => {
+      // Refused (NoSpace: no room for another connection): the guest's hello gets the reason; else it saw
+      // only its connection close, or, handed over first, stay open until the arbiter's hand-over TTL.
+      if (refusal && error === refusal) await answerFirstRequest(streams, refusal);
+      throw error;
+    },
+  );
   if (!relaying)
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
   const reader: ChunkReader = streams.input.getReader();

@@ -35,17 +35,26 @@ export class ConnectionLimit {
 
   private loggedAtMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly limit: () => number = openFileLimit) {}
+  constructor(
+    /** Descriptors held for connections not open yet: those handed over, waiting for their request. */
+    private readonly waiting: () => number = () => 0,
+    private readonly limit: () => number = openFileLimit,
+  ) {}
 
   /** Counts a newly opened socket in; false if it was turned away (answered with the reason, or closed). */
   letIn(socket: Socket<Connection>): boolean {
     this.open.add(socket);
     const limit = this.limit();
-    if (this.open.size <= limit - RESERVED_DESCRIPTORS) return true;
-    if (this.open.size <= limit - HARD_RESERVED_DESCRIPTORS)
-      socket.data.failAndClose(0, 0, this.refusal(limit));
+    const held = this.open.size + this.waiting();
+    if (held <= limit - RESERVED_DESCRIPTORS) return true;
+    if (held <= limit - HARD_RESERVED_DESCRIPTORS) socket.data.failAndClose(0, 0, this.refusal(limit));
     else socket.terminate();
     return false;
+  }
+
+  /** Whether one more descriptor may be kept for a connection (a handed-over one, until it is claimed). */
+  hasRoom(): boolean {
+    return this.open.size + this.waiting() < this.limit() - RESERVED_DESCRIPTORS;
   }
 
   /** The socket closed (called once or more per socket: Bun may report both an error and the close). */

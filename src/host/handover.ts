@@ -74,6 +74,7 @@ export class HandoverInbox {
     private readonly ttlMs: number,
     /** The file this inbox bound, which close() removes only while it is still that one. */
     private readonly identity: string | undefined,
+    private readonly hasRoom: () => boolean,
   ) {
     // Checked as often as the arbiter sweeps for a one-second lease at most: an unclaimed descriptor is
     // closed within TTL + twice this of its datagram's arrival. A recvmsg that finds nothing is all an
@@ -88,17 +89,22 @@ export class HandoverInbox {
    * there is not replaced: the start cleared a stale one before it made anything, so one there now is
    * another arbiter's, started on this --socket meanwhile.
    */
-  static open(socketPath: string): HandoverInbox {
+  static open(socketPath: string, hasRoom: () => boolean = () => true): HandoverInbox {
     const ttlMs = handoverTtlMs();
     const path = handoverPath(socketPath);
     const [fd, privatePath] = bindPrivately(socketPath, bindDatagramSocket);
     try {
-      return new HandoverInbox(path, fd, ttlMs, publishSocket(privatePath, path));
+      return new HandoverInbox(path, fd, ttlMs, publishSocket(privatePath, path), hasRoom);
     } catch (error) {
       closeFd(fd);
       rmSync(privatePath, { force: true });
       throw error;
     }
+  }
+
+  /** Descriptors kept for connections handed over and not claimed yet. */
+  get waitingCount(): number {
+    return this.waiting.size;
   }
 
   /** The connection handed over under `nonce`; its descriptor is the caller's from now on. */
@@ -128,13 +134,15 @@ export class HandoverInbox {
 
   /**
    * Reads every queued datagram (one that is malformed, names no valid VM or carries no descriptor is
-   * dropped), then closes those that waited past the TTL for their request.
+   * dropped, as is one the arbiter has no room for: its connection would be refused, and refused guests
+   * trying again filled the descriptor table with these for their TTL), then closes those that waited
+   * past the TTL for their request.
    */
   private drain(): void {
     const now = performance.now();
     for (let passed = receiveWithFd(this.socketFd, this.path); passed; ) {
       const fields = passed.fd === undefined ? undefined : decodeDatagram(passed.payload);
-      if (fields && passed.fd !== undefined && !this.waiting.has(fields.nonce))
+      if (fields && passed.fd !== undefined && !this.waiting.has(fields.nonce) && this.hasRoom())
         this.waiting.set(fields.nonce, { vm: fields.vm, fd: passed.fd, atMs: now });
       else if (passed.fd !== undefined) closeFd(passed.fd);
       passed = receiveWithFd(this.socketFd, this.path);
