@@ -16,8 +16,9 @@ export const ErrorCode = {
   /** An argument out of range or inconsistent (zero size, bad mode, too-long name). */
   InvalidArgument: 5,
   /**
-   * No room: no run of free blocks (or no free slot) large enough, no client id left, or the arbiter's
-   * state journal, or the region's file system, is full.
+   * No room: no run of free blocks (or no free slot) large enough, no client id left, the arbiter's
+   * state journal, or the region's file system, is full, or the arbiter's open-file limit leaves no room
+   * for another connection (refused before its hello, with request id 0).
    */
   NoSpace: 6,
   /** A per-client or per-VM quota would be exceeded. */
