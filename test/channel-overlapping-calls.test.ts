@@ -95,3 +95,38 @@ test("a call made inside a callback of a call on the same end is refused, not le
   await Promise.all([sender.close(), receiver.close(), relay.close()]);
   await Promise.all(clients.map((client) => client.close()));
 });
+
+test("a call a callback leaves scheduled, made once the callback returned, waits its turn instead of being refused", async () => {
+  const clients = await Promise.all(
+    [1, 2].map(() => connect({ socket: paths.socket, region: paths.region })),
+  );
+  const [sending, receiving] = clients as [Client, Client];
+  const sender = await ChannelSender.open(sending, "scheduled", { chunkBytes: 4096, depth: 4 });
+  const receiver = await ChannelReceiver.open(receiving, "scheduled");
+  // The filler returns at once; the write it scheduled runs after the send, in call order.
+  let write: Promise<void> | undefined;
+  const sent = await sender.send((chunk) => {
+    queueMicrotask(() => {
+      write = sender.write(new Uint8Array([2, 2]));
+    });
+    chunk[0] = 1;
+    return 1;
+  });
+  expect(sent).toBe(1);
+  await write;
+  const finishing = sender.finish();
+  const got: number[] = [];
+  let next: Promise<number | undefined> | undefined;
+  await receiver.receive((chunk) => {
+    got.push(...chunk);
+    queueMicrotask(() => {
+      next = receiver.receive((more) => void got.push(...more));
+    });
+  });
+  expect(await next).toBe(2);
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  expect(got).toEqual([1, 2, 2]);
+  expect((await finishing).bytes).toBe(3);
+  await Promise.all([sender.close(), receiver.close()]);
+  await Promise.all(clients.map((client) => client.close()));
+});

@@ -63,3 +63,19 @@ test("allocs go on past segment id 2^32 - 1: ids wrap to ones not in use, each s
   expect((await fetchStatus({ unix: paths.socket })).report.blocks.used).toBe(2);
   await again.close();
 });
+
+test("a restart after the wrap resumes numbering after the last id handed out, not from 1 again (an id just freed is not handed out again at once)", async () => {
+  const client = await connect(clientConfig(paths, { name: "before-restart" }));
+  const first = await client.alloc(65536);
+  const second = await client.alloc(65536);
+  await second.free();
+  await first.free();
+  await client.close();
+  // Replayed, the journal's ids from before the wrap (up to 2^32 - 1) kept the next id past them.
+  await arbiter.kill9();
+  await arbiter.restart();
+  const again = await connect(clientConfig(paths, { name: "after-restart" }));
+  const next = await again.alloc(65536);
+  expect(next.id).toBe(second.id + 1);
+  await again.close();
+});

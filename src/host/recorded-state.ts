@@ -243,7 +243,10 @@ export class RecordedState {
     const segment: Segment = { ...withoutTag(record), creatorVm, holders: new CompactMap(idShard) };
     this.segments.set(record.id, segment);
     if (record.name) this.segmentsByName.set(record.name, segment);
-    this.nextSegmentId = Math.max(this.nextSegmentId, record.id + 1);
+    // Ids wrap past 2^32 - 1 to 1, so the newer is the one less than 2^31 past the last handed out (a maximum
+    // stayed past 2^32 - 1: after a restart, numbering began at 1 again, handing out ids just freed).
+    const ahead = (record.id - (this.nextSegmentId - 1)) >>> 0;
+    if (ahead > 0 && ahead < 2 ** 31) this.nextSegmentId = record.id + 1;
     this.addCharge(segment, record.blockCount);
   }
 
