@@ -105,11 +105,10 @@ export class Client {
     const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
     [this.mailbox, this.parking] = [opened.mailbox, opened.parking];
     this.parker = new Parker(this, this.mailbox);
-    // Once the session is gone for good its grants are the arbiter's to give away: a view kept by
-    // mistake must fault, not write into blocks another client now holds.
-    this.transport.onLost = () => {
-      if (!this.retired) this.region.revoke(dataOffset, blockCount * blockSize);
-    };
+    // Once the session is gone for good, or says goodbye (freed on arrival), its grants are the arbiter's to
+    // give away: a view kept by mistake must fault, not write into blocks another client now holds.
+    this.transport.onLost = () =>
+      void (this.retired || this.region.revoke(dataOffset, blockCount * blockSize));
     this.transport.onDisconnect = () => {
       this.recovering ??= this.recover().finally(() => {
         this.recovering = undefined;
@@ -307,6 +306,7 @@ export class Client {
   private async goodbye(options: { waitForArbiter?: boolean }): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.transport.onLost?.(); // withdraws the data area (see greet), before the goodbye can free a block
     if (this.transport.connected && !this.transport.lost) {
       // notify() sends nothing while a re-handshake holds the link: then the goodbye waits its turn.
       const sentOneWay = options.waitForArbiter === false && this.transport.notify("bye", {});
@@ -319,7 +319,7 @@ export class Client {
   }
 
   /** Whether close() has finished: a closed client's segments and locks refuse to be used (during the
-   * goodbye they still work: an unlock then is a real one, not the arbiter's owner-died release). */
+   * goodbye its locks still work, an unlock then a real one; its segments do not: see goodbye()). */
   get isClosed(): boolean {
     return this.retired;
   }
@@ -337,8 +337,8 @@ export class Client {
   /** Maps a grant's blocks in; if they cannot be, gives the grant back rather than hold it unusable. */
   private async adoptGrant(grant: Reply<"alloc">): Promise<Segment> {
     const segment = new Segment(this, grant);
-    // Lost while the grant was on its way: the data area stays withdrawn (bytes() says why).
-    if (this.transport.lost) return segment;
+    // Lost, or closing, while the grant was on its way: the data area stays withdrawn (bytes() says why).
+    if (this.transport.lost || this.closed) return segment;
     try {
       this.region.expose(segment.offset, segment.capacity, segment.protection);
     } catch (error) {

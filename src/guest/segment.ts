@@ -109,8 +109,8 @@ export class Segment {
 
   /** Protects the blocks again and gives up this client's grant. */
   async free(): Promise<void> {
-    // close() released everything the client held: nothing is left to give back.
-    if (this.client.isClosed && !this.freed) {
+    // close() released (or its goodbye is releasing) everything the client held: nothing is left to give back.
+    if (this.client.isClosing && !this.freed) {
       this.freed = true;
       this.view = undefined;
       return;
@@ -132,7 +132,8 @@ export class Segment {
 
   private checkLive(): void {
     if (this.freed) throw failure("NotHeld", `use segment ${this.id}`, "it was freed");
-    if (this.client.isClosed)
+    // From the goodbye on: it gives the blocks back, and another process may be granted them at once.
+    if (this.client.isClosing)
       throw failure("ConnectionLost", `use segment ${this.id}`, "its client was closed (connect() again)");
     // Its blocks may be someone else's by now (they were withdrawn from this process when it was lost).
     if (this.client.lost) throw this.client.lost;
