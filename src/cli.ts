@@ -15,7 +15,7 @@ import { describeSystemError, IvshError } from "./errors.ts";
  * on where the usage is), 128 + N interrupted by signal N.
  */
 import { isTerminal } from "./ffi/index.ts";
-import { log } from "./log.ts";
+import { log, writeStandard } from "./log.ts";
 import { phase } from "./phases.ts";
 
 phase("cli loaded");
@@ -48,7 +48,7 @@ export async function run(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
-      process.stdout.write(`${packageJson.version}\n`);
+      writeStandard(1, `${packageJson.version}\n`);
       return 0;
     }
     if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));
@@ -85,7 +85,7 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     // A group (ivsh, ivsh guest) has commands to see, no options.
     const unknown =
       (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND" || command.subCommands !== undefined;
-    process.stderr.write(`Run '${path.join(" ")} --help' to see the ${unknown ? "commands" : "options"}.\n`);
+    writeStandard(2, `Run '${path.join(" ")} --help' to see the ${unknown ? "commands" : "options"}.\n`);
     return EXIT_USAGE;
   }
   if (error instanceof IvshError) {
@@ -139,7 +139,7 @@ async function printHelp(rawWords: string[]): Promise<number> {
   const unknown = words[path.length - 1];
   if (unknown !== undefined) {
     log.error(`There is no command '${[...path, unknown].join(" ")}'`);
-    process.stderr.write(`Run '${path.join(" ")} --help' to see the commands.\n`);
+    writeStandard(2, `Run '${path.join(" ")} --help' to see the commands.\n`);
     return EXIT_USAGE;
   }
   await printUsage(words);
@@ -154,7 +154,7 @@ async function printUsage(rawArgs: string[]): Promise<void> {
   const named = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
   const usage = tidyUsage(await renderUsage(command, named));
   const colour = isTerminal(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
-  process.stdout.write(`${colour ? usage : Bun.stripANSI(usage)}\n`);
+  writeStandard(1, `${colour ? usage : Bun.stripANSI(usage)}\n`);
 }
 
 /**

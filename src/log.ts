@@ -28,7 +28,8 @@ export function isLogLevel(name: string): name is LogLevel {
  * Writes `text` to stdout (1) or stderr (2) at once, without Node's stream objects: in the compiled binary
  * the first use of `process.stdout` / `process.stderr` builds them, 1–10 ms of CPU in a command whose
  * whole 1 KiB transfer costs ~14 ms. A descriptor that would block takes the rest through the stream,
- * which waits; a reader that went away (EPIPE, a closed descriptor) is not an error of ours.
+ * which waits; a reader that went away (EPIPE, a closed descriptor, a terminal hung up: EIO, as on the
+ * SIGHUP of a dropped ssh session) is not an error of ours.
  */
 export function writeStandard(fd: 1 | 2, text: string): void {
   const bytes = Buffer.from(text);
@@ -38,7 +39,7 @@ export function writeStandard(fd: 1 | 2, text: string): void {
   } catch (error) {
     const code = errnoOf(error);
     if (code === "EAGAIN") (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(done));
-    else if (code !== "EPIPE" && code !== "EBADF") throw error;
+    else if (code !== "EPIPE" && code !== "EBADF" && code !== "EIO") throw error;
   }
 }
 

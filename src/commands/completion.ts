@@ -7,6 +7,7 @@
  */
 import type { CommandDef } from "citty";
 import { failure } from "../errors.ts";
+import { writeStandard } from "../log.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
 import { allCommands, type CommandInfo, commandTree } from "./_tree.ts";
 
@@ -180,7 +181,7 @@ export function completionCommand(root: CommandDef) {
     },
     async run({ args }) {
       try {
-        process.stdout.write(await completionScript(root, args.shell));
+        writeStandard(1, await completionScript(root, args.shell));
       } catch (error) {
         throw new UsageError((error as Error).message);
       }

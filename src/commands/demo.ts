@@ -2,7 +2,7 @@
 
 import { type MethodResult, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import { abortOnSignals, checkFlag } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -42,7 +42,7 @@ export default defineLeafCommand({
       "    (receivers check the data, then discard it: see the demo's notes in the README)",
       "",
     ];
-    process.stdout.write(`${lines.join("\n")}\n`);
+    writeStandard(1, `${lines.join("\n")}\n`);
   },
 });
 

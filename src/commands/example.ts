@@ -8,6 +8,7 @@ import { failure, isIvshError } from "../errors.ts";
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
 import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
+import { writeStandard } from "../log.ts";
 import { parseSize } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
@@ -48,7 +49,7 @@ const writer = defineLeafCommand({
     warnIfSlowMapping(connect);
     const size = areaSize(args.size);
     const result = await fig1Writer(args.file, { connect, size });
-    process.stdout.write(`${JSON.stringify({ event: "sent", ...result })}\n`);
+    writeStandard(1, `${JSON.stringify({ event: "sent", ...result })}\n`);
   },
 });
 
@@ -66,7 +67,7 @@ const reader = defineLeafCommand({
     const total = checkFlag(() => parseSize(args.bytes, "BYTES"));
     const size = areaSize(args.size);
     const result = await fig2Reader(args.out, total, { connect, size });
-    process.stdout.write(`${JSON.stringify({ event: "received", ...result })}\n`);
+    writeStandard(1, `${JSON.stringify({ event: "received", ...result })}\n`);
   },
 });
 
@@ -78,7 +79,7 @@ const probe = defineLeafCommand({
   args: { "sysfs-root": clientArgs["sysfs-root"] },
   run({ args }) {
     const figures = probeDevice(guestDevice(args["sysfs-root"]));
-    process.stdout.write(`${JSON.stringify({ event: "probe", ...figures })}\n`);
+    writeStandard(1, `${JSON.stringify({ event: "probe", ...figures })}\n`);
   },
 });
 

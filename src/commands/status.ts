@@ -2,7 +2,7 @@
 import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
-import { escapeControls } from "../log.ts";
+import { escapeControls, writeStandard } from "../log.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
@@ -35,10 +35,10 @@ export default defineLeafCommand({
       // One more than asked: our own session is in the list and is taken out below.
       const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
       const others = withoutSelf(report, limit);
-      process.stdout.write(args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
+      writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
     } catch (error) {
       // A script reading --json gets JSON either way, as from send and recv; stderr and the exit code say it too.
-      if (args.json) process.stdout.write(`${JSON.stringify({ error: errorFields(error) })}\n`);
+      if (args.json) writeStandard(1, `${JSON.stringify({ error: errorFields(error) })}\n`);
       throw error;
     }
   },

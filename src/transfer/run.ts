@@ -290,7 +290,13 @@ async function receiveThrough(
     for (;;) {
       throwIfAborted(signal, `receive on channel '${channel}'`);
       const got = await receiver.receive((chunk, address) =>
-        sink.write(address, chunk.byteLength, writing.signal),
+        sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
+          // Ctrl-C on `recv | consumer` kills the consumer too: our own signal, once it lands, is what
+          // ended the stream, not the reader that left (EPIPE), as for a sender's producer.
+          await letSignalsLand(signal);
+          throwIfAborted(signal, `receive on channel '${channel}'`);
+          throw error;
+        }),
       );
       if (got === undefined) break;
       progress.update?.(receiver.digest.bytes, receiver.expectedBytes);
