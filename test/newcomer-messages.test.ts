@@ -1,0 +1,25 @@
+/**
+ * What a newcomer meets when copying the README's examples. Its first example puts the other process's
+ * lines (`client.open("frame")`) in a comment; pasted into the same script, they open, with the client
+ * that allocated the segment, a name it already holds. The refusal said only "this client already holds
+ * it": what failed and why, but not what to do instead.
+ */
+import { test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { clientConfig } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+
+const suite = sharedArbiter("newcomer-messages");
+
+test("opening a segment the same client holds already says to use the Segment it has, or another client", async () => {
+  const client = await connect(clientConfig(suite.paths, { name: "newcomer" }));
+  const frame = await client.alloc(4096, { name: "frame", mode: "write-exclusive" });
+  await expectRejection(
+    client.open("frame"),
+    "InvalidArgument",
+    /this client already holds it .*Segment .*returned.*connect\(\)/,
+  );
+  await frame.free();
+  await client.close();
+}, 60_000);
