@@ -4,10 +4,10 @@
  * that allocated the segment, a name it already holds. The refusal said only "this client already holds
  * it": what failed and why, but not what to do instead.
  */
-import { test } from "bun:test";
+import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { clientConfig } from "./helpers/processes.ts";
+import { clientConfig, runCli } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("newcomer-messages");
@@ -22,4 +22,22 @@ test("opening a segment the same client holds already says to use the Segment it
   );
   await frame.free();
   await client.close();
+}, 60_000);
+
+/**
+ * The README's host section runs `ivsh guest send` and `ivsh guest recv` on the host, so a newcomer types
+ * `ivsh send FILE`: told only "Unknown command 'send'", with nothing under `ivsh --help` named send.
+ */
+test("a command that lives under a group (ivsh send) names the command meant (ivsh guest send)", async () => {
+  for (const [word, meant] of [
+    ["send", "ivsh guest send"],
+    ["recv", "ivsh guest recv"],
+  ]) {
+    const result = await runCli([word!, "big.iso"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`Unknown command '${word}'`);
+    expect(result.stderr).toContain(`'${meant}'`);
+  }
+  const typo = await runCli(["hots"]);
+  expect(typo.stderr).toContain("Run 'ivsh --help' to see the commands.");
 }, 60_000);
