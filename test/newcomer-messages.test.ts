@@ -41,3 +41,21 @@ test("a command that lives under a group (ivsh send) names the command meant (iv
   const typo = await runCli(["hots"]);
   expect(typo.stderr).toContain("Run 'ivsh --help' to see the commands.");
 }, 60_000);
+
+/**
+ * `--socket /run/ivsh` (the directory the README's service puts its socket in) instead of the socket in
+ * it: both the arbiter and a client called the directory "a file that is not a socket", so the user went
+ * looking for a stray file instead of adding the socket's name.
+ */
+test("--socket naming a directory says it is a directory and to name the socket in it", async () => {
+  const dir = suite.dir;
+  const client = await runCli(["status", "--socket", dir]);
+  expect(client.exitCode).toBe(1);
+  expect(client.stderr).toContain(`${dir} since it is a directory, not a socket`);
+  expect(client.stderr).toContain(`${dir}/ivsh.sock`);
+  const region = `${suite.shmDir}/never-made.region`;
+  const host = await runCli(["host", "--socket", dir, "--region", region, "--size", "1MiB"]);
+  expect(host.exitCode).toBe(1);
+  expect(host.stderr).toContain(`${dir} since it is a directory, not a socket`);
+  expect(host.stderr).toContain(`${dir}/ivsh.sock`);
+}, 60_000);
