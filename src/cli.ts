@@ -80,7 +80,10 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   if (error instanceof UsageError || cliError) {
-    log.error(usageMessage(error as Error));
+    const message = usageMessage(error as Error);
+    const nested = await nestedCommand(/^Unknown command '(.+)'$/.exec(message)?.[1]);
+    const onHost = nested?.startsWith("ivsh guest ") ? " (guest commands run on the host too)" : "";
+    log.error(nested ? `${message}: did you mean '${nested}'?${onHost}` : message);
     const { command, path } = await resolveCommand(main, rawArgs);
     // A group (ivsh, ivsh guest) has commands to see, no options.
     const unknown =
@@ -123,6 +126,16 @@ async function refuseFlagBeforeCommand(command: CommandDef, words: string[], pat
   const next = subCommands[words[at]!]!;
   const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
   await refuseFlagBeforeCommand(resolved, words.slice(at + 1), [...path, words[at]!]);
+}
+
+/** `ivsh send`: the command of a group ("ivsh guest send") that a top-level word names, if any. */
+async function nestedCommand(word: string | undefined): Promise<string | undefined> {
+  if (word === undefined) return undefined;
+  for (const group of ["guest", "example"]) {
+    const { command, path } = await resolveCommand(main, [group, word]);
+    if (path.length === 3 && command.subCommands === undefined) return path.join(" ");
+  }
+  return undefined;
 }
 
 /** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */

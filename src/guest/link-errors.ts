@@ -108,6 +108,14 @@ export function linkTrouble(
     return { why, hint, barred: false, notSocket: false };
   }
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
+  const directory = "unix" in endpoint && notSocket && isDirectory(endpoint.unix);
+  if (directory)
+    return {
+      why: NOT_A_SOCKET_BUT_DIRECTORY,
+      hint: socketInDirectory(endpoint.unix),
+      barred: false,
+      notSocket,
+    };
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
     ? "pass the arbiter's socket as --socket, or connect({ socket })"
@@ -146,6 +154,21 @@ function inGuestHint(path: string, code: string): string {
  * A path that exists and is no socket: connect(2) says ECONNREFUSED for a regular file (not ENOTSOCK),
  * which would read as "nothing listens on it"; `ivsh host` says it as this does.
  */
+/** `--socket /run/ivsh`, the directory instead of the socket in it: said as such, with the name to add. */
+export const NOT_A_SOCKET_BUT_DIRECTORY = "it is a directory, not a socket";
+
+export function socketInDirectory(path: string): string {
+  return `--socket names the socket itself, e.g. ${path.replace(/\/+$/, "")}/ivsh.sock`;
+}
+
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
+}
+
 function isOtherFile(path: string): boolean {
   try {
     const stats = statSync(path, { throwIfNoEntry: false });

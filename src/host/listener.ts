@@ -11,7 +11,12 @@ import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { probeDatagramSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
-import { PeerNotArbiter } from "../guest/link-errors.ts";
+import {
+  isDirectory as isDirectoryPath,
+  NOT_A_SOCKET_BUT_DIRECTORY,
+  PeerNotArbiter,
+  socketInDirectory,
+} from "../guest/link-errors.ts";
 import type { Connection } from "./connection.ts";
 import {
   arbiterListening,
@@ -92,6 +97,12 @@ export function checkSocketPath(path: string, suffix: string): void {
       "InvalidArgument",
       `listen on --socket ${path}`,
       `${directory} is not a directory (choose another --socket)`,
+    );
+  if (isDirectoryPath(path))
+    throw failure(
+      "InvalidArgument",
+      `listen on --socket ${path}`,
+      `${NOT_A_SOCKET_BUT_DIRECTORY} (${socketInDirectory(path)})`,
     );
   if (!writableBy(directory))
     throw failure(

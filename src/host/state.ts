@@ -107,7 +107,11 @@ export class ArbiterState extends RecordedState {
     const segment = this.segmentsByName.get(name);
     if (!segment) throw failure("NotFound", what, "no segment has that name (allocate it first)");
     if (segment.holders.has(session.clientId))
-      throw failure("InvalidArgument", what, "this client already holds it");
+      throw failure(
+        "InvalidArgument",
+        what,
+        "this client already holds it (use the Segment its alloc() or open() returned, or open it with another client: connect() again)",
+      );
     const conflict = modeConflict(mode, segment.holders.values());
     if (conflict) throw failure("PermissionDenied", what, conflict);
     this.commit({ t: "grant", segmentId: segment.id, clientId: session.clientId, mode });
