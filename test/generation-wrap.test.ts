@@ -11,10 +11,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
-import { SyncWord } from "../src/region/layout.ts";
-import { expectRejection } from "./helpers/errors.ts";
+import { expectNoCountLeftByClosedWait } from "./helpers/park-counts.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, livenessBoundMs } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -55,47 +54,13 @@ test("objects made one after another in a freed slot across the wrap each get a 
   await again.close();
 });
 
-const COUNTERS = {
-  lockParked: SyncWord.lockParked,
-  lockQueued: SyncWord.lockQueued,
-  sequenceParked: SyncWord.sequenceParked,
-  sequenceQueued: SyncWord.sequenceQueued,
-};
-
 // As test/park-counts.test.ts, after the wrap.
 for (const futexParking of [true, false]) {
   describe(futexParking ? "parked on the futex" : "parked in the arbiter", () => {
-    test("after the wrap, a wait ended by the close of its handle leaves no count in the next object made in that slot", async () => {
-      const closer = await connect(clientConfig(paths, { futexParking }));
-      const maker = await connect(clientConfig(paths, { futexParking }));
-      try {
-        const name = `closed-while-waiting-${futexParking}`;
-        const condvar = await closer.condvar(name);
-        const words = closer.slotWords(condvar.slot);
-        const counted = futexParking ? SyncWord.sequenceParked : SyncWord.sequenceQueued;
-        await condvar.acquire();
-        const waiting = condvar.wait();
-        waiting.catch(() => undefined);
-        const deadline = performance.now() + livenessBoundMs(5000);
-        while (Atomics.load(words, counted) === 0 && performance.now() < deadline) await Bun.sleep(1);
-        expect(Atomics.load(words, counted)).not.toBe(0);
-        const closing = condvar.close();
-        // Made while the waiter's park is still ending: the slot just freed is the one it gets.
-        const making = maker.condvar(`${name}-next`);
-        Bun.sleepSync(100);
-        const fresh = await making;
-        await closing;
-        await expectRejection(waiting, "NotHeld", /its handle was closed/);
-        expect(fresh.slot).toBe(condvar.slot);
-        const freshWords = maker.slotWords(fresh.slot);
-        const counters = Object.fromEntries(
-          Object.entries(COUNTERS).map(([word, index]) => [word, Atomics.load(freshWords, index)]),
-        );
-        expect(counters).toEqual({ lockParked: 0, lockQueued: 0, sequenceParked: 0, sequenceQueued: 0 });
-        await fresh.close();
-      } finally {
-        await Promise.all([closer.close(), maker.close()]);
-      }
-    }, 30_000);
+    test(
+      "after the wrap, a wait ended by the close of its handle leaves no count in the next object made in that slot",
+      () => expectNoCountLeftByClosedWait(paths, futexParking),
+      30_000,
+    );
   });
 }
