@@ -41,6 +41,17 @@ function startHost(label: string, limit = LIMIT) {
   return { host, region, socket };
 }
 
+/** Until the arbiter at `socket` answers (started, or restarted). */
+function listening(socket: string): Promise<void> {
+  return eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+}
+
+/** Kills an arbiter started by `startHost` and waits until it is gone. */
+async function killed(host: ReturnType<typeof startHost>["host"]): Promise<void> {
+  host.kill("SIGKILL");
+  await host.exited;
+}
+
 /** Clock ticks (1/100 s) of CPU the process has used, user and system. */
 function cpuTicks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -62,7 +73,7 @@ testWithTool(
     const { host, region, socket } = startHost("crowd");
     const held: { end(): void }[] = [];
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       // More than the limit itself: before the fix, accept(2) failed from about the 85th on.
       held.push(...(await holdConnections(socket, LIMIT + 10)));
       // A spinning arbiter takes a whole core (about 200 ticks in 2 s; 100 with the other core busy).
@@ -89,8 +100,7 @@ testWithTool(
       await client.close();
     } finally {
       for (const connection of held) connection.end();
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   60_000,
@@ -102,15 +112,14 @@ testWithTool(
   async () => {
     const { host, socket } = startHost("lowered");
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       // Below the arbiter's own files: nothing new can be opened, whatever it counted of connections.
       const own = readdirSync(`/proc/${host.pid}/fd`).length;
       Bun.spawnSync(["prlimit", `--pid=${host.pid}`, `--nofile=${own - 2}:${own - 2}`]);
       const wanted = `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${own - 2})`;
       expect(await readUntil(host.stderr, wanted)).toContain(wanted);
     } finally {
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   60_000,
@@ -122,17 +131,15 @@ testWithTool(
   async () => {
     let { host, region, socket } = startHost("resume");
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       const client = await connect({ socket, region, reconnectTimeoutMs: 30_000 });
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
       // Restarted with room for no connection (its own dozen files, 32 kept back): each one is refused.
       ({ host } = startHost("resume", RESERVED_DESCRIPTORS));
-      await eventually(() => socketAnswers(socket), 15_000, "the restarted arbiter listening");
+      await listening(socket);
       await Bun.sleep(1000); // the client's resume is refused meanwhile, again and again
       expect(client.reconnects).toBe(0);
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
       ({ host } = startHost("resume"));
       // Room again: the session goes on, as after any restart (it was lost at the first refusal).
       await eventually(async () => client.reconnects === 1 || client.lost !== undefined, 15_000, "resumed");
@@ -141,8 +148,7 @@ testWithTool(
       expect(segment.capacity).toBeGreaterThanOrEqual(65536);
       await client.close();
     } finally {
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   60_000,
@@ -155,7 +161,7 @@ testWithTool(
     const { host, region, socket } = startHost("guest", RESERVED_DESCRIPTORS);
     const guestfwd = socketGuestfwd("crowded-vm", socket);
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       // The bridge's hand-over request is refused, and then its relay's identify: the guest heard nothing
       // until the hand-over's TTL (30 s) closed the descriptor the arbiter kept, then 'did not answer'.
       await expectRejection(
@@ -165,8 +171,7 @@ testWithTool(
       );
     } finally {
       guestfwd.stop();
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   60_000,
@@ -180,7 +185,7 @@ testWithTool(
     const guestfwd = socketGuestfwd("crowded-vm", socket);
     const held: { end(): void }[] = [];
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       held.push(...(await holdConnections(socket, LIMIT - RESERVED_DESCRIPTORS)));
       await Bun.sleep(200); // the probe of "listening" has left: its room is taken too
       held.push(...(await holdConnections(socket, 2)));
@@ -204,8 +209,7 @@ testWithTool(
     } finally {
       for (const connection of held) connection.end();
       guestfwd.stop();
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   120_000,
@@ -217,17 +221,15 @@ testWithTool(
   async () => {
     let { host, region, socket } = startHost("refused-resume");
     try {
-      await eventually(() => socketAnswers(socket), 15_000, "the arbiter listening");
+      await listening(socket);
       const client = await connect({ socket, region, reconnectTimeoutMs: 2000 });
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
       ({ host } = startHost("refused-resume", RESERVED_DESCRIPTORS));
       await eventually(async () => client.lost !== undefined, 15_000, "the session given up on");
       // Not 'it went away and did not come back (start `ivsh host` again)': it was there, and full.
       expect(client.lost?.message).toMatch(/open-file limit \(ulimit -n 32\)/);
     } finally {
-      host.kill("SIGKILL");
-      await host.exited;
+      await killed(host);
     }
   },
   60_000,
