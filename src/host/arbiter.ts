@@ -23,11 +23,13 @@ import { handleData, handleDrain } from "./dispatch.ts";
 import { connectFd, HandoverInbox, handoverPath } from "./handover.ts";
 import { HostWakes } from "./host-wakes.ts";
 import { arbiterIdentity } from "./identity.ts";
+import { JournalKeeper } from "./journal-keeper.ts";
 import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { LateEnds } from "./late-ends.ts";
 import { type ArbiterListener, listenUnix } from "./listener.ts";
 import { type EndReason, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
+import { runInSlices } from "./slices.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
@@ -59,10 +61,11 @@ export class Arbiter implements ArbiterView {
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
   private regionGoneTold = false;
-  /** A journal that could not be written again was said to be gone (once, until it is written). */
-  private journalGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
+  private readonly journalKeeper: JournalKeeper;
+  /** The sweep's scans still going in slices (./slices.ts): a sweep due meanwhile skips its own. */
+  private scanning: Promise<void> | undefined;
   private readonly failure = Promise.withResolvers<Error>();
   private readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0);
   readonly journalOutage = new JournalOutage();
@@ -86,6 +89,9 @@ export class Arbiter implements ArbiterView {
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
     this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
+    this.journalKeeper = new JournalKeeper(stateFile, this.compactor, () =>
+      state.snapshot(options.regionPath),
+    );
     state.attachJournal(this.journalOutage.gate(stateFile));
   }
 
@@ -290,11 +296,21 @@ export class Arbiter implements ArbiterView {
     this.expireSilentClients();
     this.lateEnds.retry();
     this.connections.checkDescriptors();
-    this.waits.recheck((key) => this.slots.loadAt(key));
-    const { findings, releasedSlots } = this.guard.check(this.state, this.lateEnds);
+    const stopped = () => this.stopped;
+    this.scanning ??= runInSlices(this.scans(), { stopped }).then(() => {
+      this.scanning = undefined;
+    });
+  }
+
+  /** The sweep's work that grows with the clients, waiters and slots, yielding between pieces. */
+  private *scans(): Generator<void, void> {
+    yield* this.waits.recheckInSteps((key) => this.slots.loadAt(key));
+    const { findings, releasedSlots } = yield* this.guard.checkInSteps(this.state, this.lateEnds);
     for (const finding of findings) log.warn(finding);
     for (const slot of releasedSlots) this.wakeSlot(slot);
+    yield;
     this.transfers.sample();
+    yield;
     this.compactor.maybeStart();
   }
 
@@ -330,33 +346,9 @@ export class Arbiter implements ArbiterView {
     );
   }
 
-  /**
-   * Writes the state journal again if its file was removed or replaced under the arbiter (an `rm`, a
-   * clean-up of its directory): appends went on into a file no name led to, the compaction failed saying
-   * "nothing is lost", and the next start found no state and discarded every allocation. Whether the
-   * journal is at its path now (what a stop may say: a restart resumes from it).
-   */
+  /** Writes the state journal again if it was removed or replaced; whether it is at its path now. */
   keepJournal(): boolean {
-    const path = this.stateFile.path;
-    if (this.stateFile.stillAtPath()) return true;
-    this.compactor.cancel();
-    try {
-      this.stateFile.rewrite(this.state.snapshot(this.options.regionPath));
-    } catch (error) {
-      if (!this.journalGoneTold)
-        log.error(
-          `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
-            `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
-            "the arbiter retries at each sweep",
-        );
-      this.journalGoneTold = true;
-      return false;
-    }
-    this.journalGoneTold = false;
-    log.warn(
-      `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
-    );
-    return true;
+    return this.journalKeeper.keep();
   }
 
   /**

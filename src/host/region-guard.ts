@@ -16,6 +16,7 @@ import type { IntegrityStatus } from "../protocol/status-report.ts";
 import { headerDifferences, writeHeader } from "../region/header.ts";
 import type { HeaderFields } from "../region/layout.ts";
 import type { LateEnds } from "./late-ends.ts";
+import { ITEMS_PER_YIELD, runAtOnce } from "./slices.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 
@@ -38,14 +39,27 @@ export class RegionGuard {
   ) {}
 
   check(state: ArbiterState, lateEnds?: Pick<LateEnds, "restoreListing">): GuardResult {
+    return runAtOnce(this.checkInSteps(state, lateEnds));
+  }
+
+  /**
+   * The check, yielding between groups of slots (./slices.ts): the sweep runs it a slice at a time. Each
+   * slot is compared with the state as it is when its turn comes, so requests served in between are seen.
+   */
+  *checkInSteps(
+    state: ArbiterState,
+    lateEnds?: Pick<LateEnds, "restoreListing">,
+  ): Generator<void, GuardResult> {
     this.status.checks++;
     const result: GuardResult = { findings: [], releasedSlots: [] };
     this.checkHeader(result);
     if (lateEnds) this.checkEndsList(lateEnds, result);
     const isClient = (clientId: number) => state.sessions.has(clientId);
     const freeRestored: FreeRestored = { slots: [], words: new Set() };
-    for (let slot = 0; slot < state.geometry.slotCount; slot++)
+    for (let slot = 0; slot < state.geometry.slotCount; slot++) {
       this.checkSlot(state, slot, isClient, result, freeRestored);
+      if (slot % ITEMS_PER_YIELD === ITEMS_PER_YIELD - 1) yield;
+    }
     if (freeRestored.slots.length > 0) result.findings.push(freeSlotsFinding(freeRestored));
     const atMs = Date.now();
     for (const what of result.findings) this.status.findings.push({ atMs, what });

@@ -5,6 +5,7 @@
  */
 import { WAIT_FOREVER, WaitOutcome } from "../protocol/messages.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
+import { ITEMS_PER_YIELD } from "./slices.ts";
 
 /**
  * Waits one session may have parked at once. Each costs the arbiter about 560 bytes: without a limit, one
@@ -74,10 +75,13 @@ export class WaitQueue {
   /**
    * Wakes every waiter whose word no longer holds what it parked on. A waker that changed the word but
    * skipped WAKE (its view of who waits was overwritten, or it died between the two) would otherwise
-   * leave it parked for good; this bounds such a lost wake-up to one sweep.
+   * leave it parked for good; this bounds such a lost wake-up to one sweep. Yields between groups of words:
+   * the sweep runs it a slice at a time (./slices.ts), reading each word when its turn comes.
    */
-  recheck(load: (key: number) => number): number {
+  *recheckInSteps(load: (key: number) => number): Generator<void, number> {
     let woken = 0;
+    let keys = 0;
+    // A Map's iterator goes on past entries deleted meanwhile and reaches ones added: safe across yields.
     for (const [key, queue] of this.byKey) {
       const value = load(key);
       for (const parked of queue)
@@ -85,6 +89,7 @@ export class WaitQueue {
           this.settle(parked, WaitOutcome.valueChanged);
           woken++;
         }
+      if (++keys % ITEMS_PER_YIELD === 0) yield;
     }
     return woken;
   }

@@ -1,0 +1,45 @@
+/**
+ * The state journal kept at its path. Removed or replaced under the arbiter (an `rm`, a clean-up of its
+ * directory), appends went on into a file no name led to, the compaction failed saying "nothing is lost",
+ * and the next start found no state and discarded every allocation. So each sweep, and a stop, checks that
+ * the journal is still at its path and writes it again from the arbiter's state if not.
+ */
+import { log } from "../log.ts";
+import type { Compactor } from "./compaction.ts";
+import type { StateRecord } from "./records.ts";
+import type { StateFile } from "./state-file.ts";
+
+export class JournalKeeper {
+  /** A journal that could not be written again was said to be gone (once, until it is written). */
+  private goneTold = false;
+
+  constructor(
+    private readonly stateFile: StateFile,
+    private readonly compactor: Compactor,
+    private readonly snapshot: () => StateRecord[],
+  ) {}
+
+  /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
+  keep(): boolean {
+    const path = this.stateFile.path;
+    if (this.stateFile.stillAtPath()) return true;
+    this.compactor.cancel();
+    try {
+      this.stateFile.rewrite(this.snapshot());
+    } catch (error) {
+      if (!this.goneTold)
+        log.error(
+          `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
+            `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
+            "the arbiter retries at each sweep",
+        );
+      this.goneTold = true;
+      return false;
+    }
+    this.goneTold = false;
+    log.warn(
+      `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
+    );
+    return true;
+  }
+}
