@@ -17,6 +17,7 @@ export {
   idleCompilerThreads,
   openFileLimit,
   raiseOpenFileLimit,
+  replaceProgram,
   yieldProcessor,
 } from "./process.ts";
 
