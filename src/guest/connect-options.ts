@@ -159,7 +159,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
 
 /**
  * The measurement `connect()` makes (or made) to pick the device's mapping, or undefined when it makes
- * none: a region (the option, else IVSH_REGION) or resource given, or no device (a host process).
+ * none: a region (the option, else IVSH_REGION) or resource given, no device (a host process), or a
+ * device that holds no ivsh region yet (nothing is written to it before an arbiter has formatted it).
  * Measured once per process.
  */
 export function mappingProbe(options: ConnectOptions = {}): MappingProbe | undefined {
@@ -191,7 +192,8 @@ function deviceResource(device: IvshmemDevice, options: ConnectOptions): string 
       "the kernel offers no write-combining mapping for it (its BAR 2 is not prefetchable); use resource2",
     );
   }
-  return probeDevice(device).chosen.path;
+  // A device no arbiter has formatted yet is not measured (./probe.ts): resource2, which always exists.
+  return probeDevice(device)?.chosen.path ?? device.resource2;
 }
 
 /** Pids repeat across containers (pid namespaces), so the instance number is named too. */
