@@ -293,7 +293,10 @@ export async function settledGeometry(
       const transient = region.size === hello.regionSize && !servedByAnother(region, hello);
       if (!isIvshError(error, "RegionInvalid")) throw error;
       if (!transient) throw deviceMismatch(region, hello, endpoint, error) ?? error;
-      if (performance.now() >= deadline) throw notRestored(region, endpoint, error, waitMs);
+      // Not put back by the arbiter's sweeps: a device is then another file (of the arbiter's size), and
+      // its refusal names the VM's other IVSHMEM device, if any, with the flags that use it.
+      if (performance.now() >= deadline)
+        throw deviceMismatch(region, hello, endpoint, error) ?? notRestored(region, endpoint, error, waitMs);
       throwIfAborted(signal, "connect to the arbiter");
       await Bun.sleep(RESTORE_POLL_MS);
       if (retired())
