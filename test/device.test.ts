@@ -35,6 +35,20 @@ describe("IVSHMEM device discovery", () => {
     );
   });
 
+  // lspci names a device 00:04.0 (domain 0000 left out), and a user passes what lspci shows: it was "not
+  // found" with the device right there, and the refusal named no address that would have worked.
+  test("a device's address as lspci shows it is found; an address with no device names those there are", () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const root = fakeSysfs(join(paths.dir, "sysfs"), paths.region);
+    expect(findIvshmemDevice(root, "00:04.0").address).toBe(FAKE_PCI_ADDRESS);
+    expect(findIvshmemDevice(root, FAKE_PCI_ADDRESS.toUpperCase()).address).toBe(FAKE_PCI_ADDRESS);
+    expectFailure(
+      () => findIvshmemDevice(root, "00:09.0"),
+      "DeviceNotFound",
+      /use IVSHMEM device 00:09\.0 since no 1af4:1110 device with that address .*: the IVSHMEM devices there are 0000:00:04\.0$/,
+    );
+  });
+
   test("connect with neither device nor region file says so", async () => {
     const promise = connect({ sysfsRoot: join(paths.dir, "empty"), region: join(paths.dir, "missing") });
     await expectRejection(promise, "DeviceNotFound", /missing since it does not exist/);

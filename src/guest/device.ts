@@ -59,21 +59,31 @@ export function findIvshmemDevices(sysfsRoot = DEFAULT_SYSFS): IvshmemDevice[] {
   return devices;
 }
 
+/** sysfs's name for a PCI address: lspci leaves out domain 0000 (00:04.0), sysfs writes it, in lower case. */
+function fullAddress(address: string): string {
+  const lower = address.trim().toLowerCase();
+  return /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(lower) ? `0000:${lower}` : lower;
+}
+
 /**
- * The IVSHMEM device to use: the first by PCI address (the one connect() maps), or the one at `address`;
- * under `sysfsRoot` (left out: /sys).
+ * The IVSHMEM device to use: the first by PCI address (the one connect() maps), or the one at `address`
+ * (as sysfs names it, 0000:00:04.0, or as lspci does, 00:04.0); under `sysfsRoot` (left out: /sys).
  */
 export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): IvshmemDevice {
   const devices = findIvshmemDevices(sysfsRoot);
-  const chosen = address ? devices.find((device) => device.address === address) : devices[0];
+  const wanted = address && fullAddress(address);
+  const chosen = wanted ? devices.find((device) => device.address === wanted) : devices[0];
   if (chosen) return chosen;
   const where = join(sysfsRoot, "bus/pci/devices");
-  if (address)
+  if (address) {
+    const there = devices.map((device) => device.address).join(", ");
     throw failure(
       "DeviceNotFound",
       `use IVSHMEM device ${address}`,
-      `no 1af4:1110 device with that address is in ${where}`,
+      `no 1af4:1110 device with that address is in ${where}: ` +
+        (there ? `the IVSHMEM devices there are ${there}` : "there is none (lspci -d 1af4:1110 lists them)"),
     );
+  }
   throw failure(
     "DeviceNotFound",
     "find the IVSHMEM device",
