@@ -13,7 +13,7 @@ import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
-import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+import { findIvshmemDevices, type IvshmemDevice, notSysfs } from "./device.ts";
 import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
 import { refusedAccess } from "./link-errors.ts";
@@ -145,6 +145,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
         "it does not exist (start `ivsh host`, pass --region or connect({ region }), or in a VM attach -device ivshmem-plain)",
       );
     const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
+    const wrongRoot = notSysfs(options.sysfsRoot ?? DEFAULT_SYSFS);
+    if (wrongRoot) throw failure("DeviceNotFound", "find the IVSHMEM device", wrongRoot);
     throw failure(
       "DeviceNotFound",
       "find the shared region",

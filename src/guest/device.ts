@@ -59,6 +59,18 @@ export function findIvshmemDevices(sysfsRoot = DEFAULT_SYSFS): IvshmemDevice[] {
   return devices;
 }
 
+/**
+ * Why a sysfs root other than /sys found no device, when it is no sysfs at all (part of the path, as
+ * /sys/bus/pci/devices, or a typo): "start the VM with an ivshmem device" would send the user after the VM.
+ */
+export function notSysfs(sysfsRoot: string): string | undefined {
+  if (sysfsRoot === DEFAULT_SYSFS || existsSync(join(sysfsRoot, "bus/pci/devices"))) return undefined;
+  return (
+    `${sysfsRoot} holds no bus/pci/devices, so it is not where sysfs is mounted: pass /sys ` +
+    "(--sysfs-root /sys, or leave it out; connect({ sysfsRoot }) likewise)"
+  );
+}
+
 /** sysfs's name for a PCI address: lspci leaves out domain 0000 (00:04.0), sysfs writes it, in lower case. */
 function fullAddress(address: string): string {
   const lower = address.trim().toLowerCase();
@@ -87,7 +99,8 @@ export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): 
   throw failure(
     "DeviceNotFound",
     "find the IVSHMEM device",
-    `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
-      "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
+    notSysfs(sysfsRoot) ??
+      `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
+        "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
   );
 }
