@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect, findIvshmemDevice, findIvshmemDevices, mappingProbe } from "../src/guest/index.ts";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
@@ -33,6 +34,31 @@ describe("IVSHMEM device discovery", () => {
       "DeviceNotFound",
       /no 1af4:1110 device with that address/,
     );
+  });
+
+  // lspci names a device 00:04.0 (domain 0000 left out), and a user passes what lspci shows: it was "not
+  // found" with the device right there, and the refusal named no address that would have worked.
+  test("a device's address as lspci shows it is found; an address with no device names those there are", () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const root = fakeSysfs(join(paths.dir, "sysfs"), paths.region);
+    expect(findIvshmemDevice(root, "00:04.0").address).toBe(FAKE_PCI_ADDRESS);
+    expect(findIvshmemDevice(root, FAKE_PCI_ADDRESS.toUpperCase()).address).toBe(FAKE_PCI_ADDRESS);
+    expectFailure(
+      () => findIvshmemDevice(root, "00:09.0"),
+      "DeviceNotFound",
+      /use IVSHMEM device 00:09\.0 since no 1af4:1110 device with that address .*: the IVSHMEM devices there are 0000:00:04\.0$/,
+    );
+  });
+
+  // `--sysfs-root /sys/bus/pci/devices` (part of the path), or a typo: told to start the VM with an ivshmem
+  // device it has, while the device was not looked for where it is.
+  test("a sysfs root that is not where sysfs is mounted is said to be so, not taken for a VM without a device", async () => {
+    writeFileSync(paths.region, new Uint8Array(1 << 20));
+    const devices = join(fakeSysfs(join(paths.dir, "sysfs"), paths.region), "bus/pci/devices");
+    const wrong = /holds no bus\/pci\/devices, so it is not where sysfs is mounted: pass \/sys/;
+    expectFailure(() => findIvshmemDevice(devices), "DeviceNotFound", wrong);
+    if (!existsSync(DEFAULT_REGION))
+      await expectRejection(connect({ sysfsRoot: devices }), "DeviceNotFound", wrong);
   });
 
   test("connect with neither device nor region file says so", async () => {

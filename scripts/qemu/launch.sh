@@ -159,6 +159,13 @@ if [ "$REGION" != none ]; then
   [ -r "$REGION" ] && [ -w "$REGION" ] || die "region $REGION is not readable and writable by $(id -un)"
   REGION_SIZE=$(stat -L -c %s "$REGION")
   if [ "$REGION_SIZE" -lt 4096 ] || [ $((REGION_SIZE & (REGION_SIZE - 1))) -ne 0 ]; then
+    # An arbiter's region (its header starts with "IVSH"): resized, its arbiter's next start refuses it.
+    if [ "$(head -c 4 "$REGION" 2>/dev/null)" = IVSH ]; then
+      fit=4096
+      while [ "$fit" -lt "$REGION_SIZE" ]; do fit=$((fit * 2)); done
+      if [ $((fit % 1048576)) -eq 0 ]; then fit="$((fit / 1048576))MiB"; else fit="$((fit / 1024))KiB"; fi
+      die "region $REGION is $REGION_SIZE bytes; ivshmem needs a power-of-two size of at least 4096 (a PCI BAR), and it is an ivsh arbiter's region: stop that arbiter and serve a new region of a power-of-two size (\`ivsh host --region NEW --size $fit\`), then pass --region NEW (do not resize this one: its arbiter would refuse it at its next start)"
+    fi
     die "region $REGION is $REGION_SIZE bytes; ivshmem needs a power-of-two size of at least 4096 (a PCI BAR): resize it, e.g. truncate -s 64M $REGION, or recreate it with a power-of-two size"
   fi
 fi

@@ -78,7 +78,15 @@ const probe = defineLeafCommand({
   },
   args: { "sysfs-root": clientArgs["sysfs-root"] },
   run({ args }) {
-    const figures = probeDevice(guestDevice(args["sysfs-root"]));
+    const device = guestDevice(args["sysfs-root"]);
+    const figures = probeDevice(device);
+    if (!figures)
+      throw failure(
+        "RegionInvalid",
+        `probe the mappings of IVSHMEM device ${device.address}`,
+        "it holds no ivsh region yet, and the probe writes to that region's scratch area: start `ivsh host` on " +
+          "the host with the file behind the device (its --region), then probe again",
+      );
     writeStandard(1, `${JSON.stringify({ event: "probe", ...figures })}\n`);
   },
 });

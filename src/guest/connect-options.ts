@@ -13,7 +13,7 @@ import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
-import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
+import { findIvshmemDevices, type IvshmemDevice, notSysfs } from "./device.ts";
 import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
 import { refusedAccess } from "./link-errors.ts";
@@ -145,6 +145,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
         "it does not exist (start `ivsh host`, pass --region or connect({ region }), or in a VM attach -device ivshmem-plain)",
       );
     const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
+    const wrongRoot = notSysfs(options.sysfsRoot ?? DEFAULT_SYSFS);
+    if (wrongRoot) throw failure("DeviceNotFound", "find the IVSHMEM device", wrongRoot);
     throw failure(
       "DeviceNotFound",
       "find the shared region",
@@ -159,7 +161,8 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
 
 /**
  * The measurement `connect()` makes (or made) to pick the device's mapping, or undefined when it makes
- * none: a region (the option, else IVSH_REGION) or resource given, or no device (a host process).
+ * none: a region (the option, else IVSH_REGION) or resource given, no device (a host process), or a
+ * device that holds no ivsh region yet (nothing is written to it before an arbiter has formatted it).
  * Measured once per process.
  */
 export function mappingProbe(options: ConnectOptions = {}): MappingProbe | undefined {
@@ -191,7 +194,8 @@ function deviceResource(device: IvshmemDevice, options: ConnectOptions): string 
       "the kernel offers no write-combining mapping for it (its BAR 2 is not prefetchable); use resource2",
     );
   }
-  return probeDevice(device).chosen.path;
+  // A device no arbiter has formatted yet is not measured (./probe.ts): resource2, which always exists.
+  return probeDevice(device)?.chosen.path ?? device.resource2;
 }
 
 /** Pids repeat across containers (pid namespaces), so the instance number is named too. */
@@ -291,7 +295,10 @@ export async function settledGeometry(
       const transient = region.size === hello.regionSize && !servedByAnother(region, hello);
       if (!isIvshError(error, "RegionInvalid")) throw error;
       if (!transient) throw deviceMismatch(region, hello, endpoint, error) ?? error;
-      if (performance.now() >= deadline) throw notRestored(region, endpoint, error, waitMs);
+      // Not put back by the arbiter's sweeps: a device is then another file (of the arbiter's size), and
+      // its refusal names the VM's other IVSHMEM device, if any, with the flags that use it.
+      if (performance.now() >= deadline)
+        throw deviceMismatch(region, hello, endpoint, error) ?? notRestored(region, endpoint, error, waitMs);
       throwIfAborted(signal, "connect to the arbiter");
       await Bun.sleep(RESTORE_POLL_MS);
       if (retired())

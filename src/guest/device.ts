@@ -60,24 +60,47 @@ export function findIvshmemDevices(sysfsRoot = DEFAULT_SYSFS): IvshmemDevice[] {
 }
 
 /**
- * The IVSHMEM device to use: the first by PCI address (the one connect() maps), or the one at `address`;
- * under `sysfsRoot` (left out: /sys).
+ * Why a sysfs root other than /sys found no device, when it is no sysfs at all (part of the path, as
+ * /sys/bus/pci/devices, or a typo): "start the VM with an ivshmem device" would send the user after the VM.
+ */
+export function notSysfs(sysfsRoot: string): string | undefined {
+  if (sysfsRoot === DEFAULT_SYSFS || existsSync(join(sysfsRoot, "bus/pci/devices"))) return undefined;
+  return (
+    `${sysfsRoot} holds no bus/pci/devices, so it is not where sysfs is mounted: pass /sys ` +
+    "(--sysfs-root /sys, or leave it out; connect({ sysfsRoot }) likewise)"
+  );
+}
+
+/** sysfs's name for a PCI address: lspci leaves out domain 0000 (00:04.0), sysfs writes it, in lower case. */
+function fullAddress(address: string): string {
+  const lower = address.trim().toLowerCase();
+  return /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(lower) ? `0000:${lower}` : lower;
+}
+
+/**
+ * The IVSHMEM device to use: the first by PCI address (the one connect() maps), or the one at `address`
+ * (as sysfs names it, 0000:00:04.0, or as lspci does, 00:04.0); under `sysfsRoot` (left out: /sys).
  */
 export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): IvshmemDevice {
   const devices = findIvshmemDevices(sysfsRoot);
-  const chosen = address ? devices.find((device) => device.address === address) : devices[0];
+  const wanted = address && fullAddress(address);
+  const chosen = wanted ? devices.find((device) => device.address === wanted) : devices[0];
   if (chosen) return chosen;
   const where = join(sysfsRoot, "bus/pci/devices");
-  if (address)
+  if (address) {
+    const there = devices.map((device) => device.address).join(", ");
     throw failure(
       "DeviceNotFound",
       `use IVSHMEM device ${address}`,
-      `no 1af4:1110 device with that address is in ${where}`,
+      `no 1af4:1110 device with that address is in ${where}: ` +
+        (there ? `the IVSHMEM devices there are ${there}` : "there is none (lspci -d 1af4:1110 lists them)"),
     );
+  }
   throw failure(
     "DeviceNotFound",
     "find the IVSHMEM device",
-    `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
-      "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
+    notSysfs(sysfsRoot) ??
+      `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
+        "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
   );
 }

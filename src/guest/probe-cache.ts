@@ -7,11 +7,13 @@
  * The directory is shared with every user, and guest commands usually run as root (the BAR's sysfs files
  * are root's), so the file is handled as hostile: opened without following a symlink or waiting (a FIFO),
  * trusted only if it is a regular file owned by this user or root, of this format, naming this device and
- * exactly its resource files, with every figure a positive number; written under a fresh name (never an
- * existing one) and renamed into place. Anything else is measured again. IVSH_PROBE_CACHE=0 measures every time.
+ * exactly its resource files, with every figure a positive number, choosing a file this user may open;
+ * written under a fresh name (never an existing one) and renamed into place. Anything else is measured again. IVSH_PROBE_CACHE=0 measures every time.
  */
 import {
+  accessSync,
   closeSync,
+  constants,
   fstatSync,
   openSync,
   readFileSync,
@@ -68,7 +70,11 @@ export function readCachedProbe<T extends Verdict>(directory: string, device: Iv
     const stat = fstatSync(fd);
     if (!stat.isFile() || (stat.uid !== 0 && stat.uid !== process.getuid?.())) return undefined;
     const probe = JSON.parse(readFileSync(fd, "utf8")) as T;
-    return describesDevice(probe, device) ? { ...probe, reused: true } : undefined;
+    // Root's verdict is trusted by all, but may choose a file only root may open (resource2_wc, where a
+    // user was given resource2 alone): that user measures what it can open instead.
+    return describesDevice(probe, device) && mayOpen(probe.chosen.path)
+      ? { ...probe, reused: true }
+      : undefined;
   } catch {
     return undefined; // torn or not JSON: measure
   } finally {
@@ -123,6 +129,15 @@ function isSpeed(speed: Speed | undefined): boolean {
 
 function isPositive(value: unknown): boolean {
   return typeof value === "number" && Number.isFinite(value) && value > 0;
+}
+
+function mayOpen(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isDirectory(path: string): boolean {

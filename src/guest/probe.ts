@@ -19,7 +19,7 @@ import {
   unmap,
   viewOf,
 } from "../ffi/index.ts";
-import { Header, PAGE_SIZE, PROBE_BYTES } from "../region/layout.ts";
+import { Header, LAYOUT_MAGIC, PAGE_SIZE, PROBE_BYTES } from "../region/layout.ts";
 import { openRegionReadWrite } from "../region/mapping.ts";
 import type { IvshmemDevice } from "./device.ts";
 import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "./probe-cache.ts";
@@ -80,6 +80,8 @@ const BUDGET_MS = 8;
 const probed = new Map<string, MappingProbe>();
 
 interface Target {
+  /** The first page holds an ivsh header (its magic): the probe area is scratch, not someone's data. */
+  formatted: boolean;
   area: Uint8Array;
   best: AccessSpeed;
   release(): void;
@@ -88,8 +90,11 @@ interface Target {
 /**
  * Measures the device's mappings once per process (later calls return the same figures), or reuses this
  * boot's verdict kept in `cacheDirectory` (by default tmpfs, for a real device) and keeps a new one there.
+ * Undefined, measuring nothing and remembering nothing, while the device holds no ivsh header (no arbiter
+ * has formatted its file yet, or it is another program's memory): the probe would write into its data,
+ * and the arbiter then refused to format a file it took for someone's ("byte 2049 is not zero").
  */
-export function probeDevice(device: IvshmemDevice, cacheDirectory?: string): MappingProbe {
+export function probeDevice(device: IvshmemDevice, cacheDirectory?: string): MappingProbe | undefined {
   const remembered = probed.get(device.resource2);
   if (remembered) return remembered;
   cacheDirectory ??= defaultProbeCacheDirectory(device);
@@ -99,12 +104,13 @@ export function probeDevice(device: IvshmemDevice, cacheDirectory?: string): Map
     return kept;
   }
   const probe = measureDevice(device);
+  if (!probe) return undefined;
   probed.set(device.resource2, probe);
   if (cacheDirectory) writeCachedProbe(cacheDirectory, device, probe);
   return probe;
 }
 
-function measureDevice(device: IvshmemDevice): MappingProbe {
+function measureDevice(device: IvshmemDevice): MappingProbe | undefined {
   const started = performance.now();
   const files: [ResourceName, string][] = [["resource2", device.resource2]];
   if (device.resource2Wc) files.push(["resource2_wc", device.resource2Wc]);
@@ -120,6 +126,7 @@ function measureDevice(device: IvshmemDevice): MappingProbe {
         if (resource === "resource2") throw error;
       }
     }
+    if (!mapped[0]!.target.formatted) return undefined;
     measure([...mapped.map(({ target }) => target), baseline], started);
   } finally {
     for (const { target } of mapped) target.release();
@@ -177,7 +184,8 @@ function anonymousTarget(): Target {
 
 function target(base: number, release: () => void): Target {
   const area = new Uint8Array(viewOf(base + Header.probeArea, PROBE_BYTES));
-  return { area, best: { writeBytesPerSecond: 0, readBytesPerSecond: 0 }, release };
+  const formatted = new Uint32Array(viewOf(base + Header.magic, 4))[0] === LAYOUT_MAGIC;
+  return { formatted, area, best: { writeBytesPerSecond: 0, readBytesPerSecond: 0 }, release };
 }
 
 /** Times copies into and out of each target's area, the same typed-array copy for every mapping. */

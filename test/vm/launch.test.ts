@@ -15,6 +15,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testPaths } from "../helpers/paths.ts";
+import { ArbiterProcess } from "../helpers/processes.ts";
 import { testWithTool } from "../helpers/tools.ts";
 import { LAUNCH, vmName } from "./vm.ts";
 
@@ -93,3 +95,41 @@ test("--dry-run without QEMU installed changes nothing: no apt-get, no image bui
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+testWithTool(
+  "qemu-system-x86_64",
+  "an arbiter's region of no power-of-two size: launch.sh says to serve a new one, not to truncate it",
+  async () => {
+    // `truncate -s 64M` on a region an arbiter serves leaves a file its next start refuses (the state
+    // records 24 MiB): the arbiter is stuck, or its allocations are given up.
+    const paths = testPaths("launch-odd-region");
+    const arbiter = await ArbiterProcess.start(paths, { size: "24MiB" });
+    try {
+      const proc = Bun.spawn(
+        [
+          LAUNCH,
+          "--name",
+          vmName("odd"),
+          "--region",
+          paths.region,
+          "--accel",
+          "tcg",
+          "--no-build",
+          "--dry-run",
+        ],
+        { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+      );
+      const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      expect(code).toBe(125);
+      expect(stderr).toContain(`region ${paths.region} is 25165824 bytes`);
+      expect(stderr).not.toContain("truncate -s");
+      expect(stderr).toContain(
+        "it is an ivsh arbiter's region: stop that arbiter and serve a new region of a power-of-two size (`ivsh host --region NEW --size 32MiB`), then pass --region NEW",
+      );
+    } finally {
+      await arbiter.stop();
+      paths.cleanup();
+    }
+  },
+  60_000,
+);

@@ -46,7 +46,7 @@ afterAll(async () => {
 
 test("both mappings are measured, the faster is chosen, and the figures are kept per process", () => {
   const device = findIvshmemDevice(sysfsRoot);
-  const probe = probeDevice(device);
+  const probe = probeDevice(device)!;
   expect(probe.device).toBe(device.address);
   expect(probe.measured.map((speed) => speed.resource)).toEqual(["resource2", "resource2_wc"]);
   for (const speed of [...probe.measured, probe.anonymous]) {
@@ -170,7 +170,7 @@ test("a boot's verdict is kept: the next command reuses it instead of measuring"
 
 test("a kept verdict that does not describe the device whole, or is torn, is measured again", () => {
   const { cache, device, file } = cachedDevice("cache-partial");
-  const probe = probeDevice(device, cache);
+  const probe = probeDevice(device, cache)!;
   const kept = JSON.parse(readFileSync(file(), "utf8"));
   const variants = [
     { ...kept, slowdown: undefined }, // a field a reader uses is missing
@@ -199,7 +199,7 @@ test("a symlink where the verdict belongs is neither followed when read nor writ
   rmSync(path);
   symlinkSync(victim, path);
   expect(readCachedProbe(cache, device)).toBeUndefined();
-  writeCachedProbe(cache, device, probeDevice(device));
+  writeCachedProbe(cache, device, probeDevice(device)!);
   expect(readFileSync(victim, "utf8")).toBe(planted);
   expect(lstatSync(path).isSymbolicLink()).toBe(false);
   expect(readCachedProbe(cache, device)).toBeDefined();
