@@ -8,7 +8,8 @@
  * are root's), so the file is handled as hostile: opened without following a symlink or waiting (a FIFO),
  * trusted only if it is a regular file owned by this user or root, of this format, naming this device and
  * exactly its resource files, with every figure a positive number, choosing a file this user may open;
- * written under a fresh name (never an existing one) and renamed into place. Anything else is measured again. IVSH_PROBE_CACHE=0 measures every time.
+ * written under a fresh name (never an existing one) and renamed into place. Anything else is measured
+ * again. IVSH_PROBE_CACHE=0 measures every time.
  */
 import {
   accessSync,
