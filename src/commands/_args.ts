@@ -157,7 +157,7 @@ export const waitArgs = {
   timeout: {
     type: "string",
     description:
-      "Give up (exit 1) if the arbiter or the other end has not answered within DURATION, e.g. 30s or 500ms (default: wait for it)",
+      "Give up (exit 1) if the arbiter or the other end has not answered within DURATION, with a unit (ms, s, m, h): e.g. 30s or 500ms (default: wait for it)",
     valueHint: "DURATION",
   },
 } as const satisfies Record<string, ArgDef>;

@@ -26,7 +26,15 @@ import {
   PAGE_SIZE,
   powerOfTwoAtLeast,
 } from "../region/layout.ts";
-import { decimalSizeNote, formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
+import {
+  decimalSizeNote,
+  formatBytes,
+  formatDuration,
+  formatSizeFlag,
+  parseCount,
+  parseSize,
+  plural,
+} from "../units.ts";
 import {
   checkFlag,
   durationWithin,
@@ -83,13 +91,13 @@ const hostArgs = {
   lease: {
     type: "string",
     valueHint: "DURATION",
-    description: `Heartbeat lease, at least ${LEAST_LEASE.text} (clients heartbeat every sixth of it): a silent client loses its grants after this`,
+    description: `Heartbeat lease, with a unit (ms, s, m, h; e.g. 5s), at least ${LEAST_LEASE.text} (clients heartbeat every sixth of it): a silent client loses its grants after this`,
     default: DEFAULT_LEASE,
   },
   "hello-wait": {
     type: "string",
     valueHint: "DURATION",
-    description: `Close a connection that sends no hello within this, at least ${LEAST_HELLO_WAIT.text}`,
+    description: `Close a connection that sends no hello within this, with a unit (ms, s, m, h; e.g. 10s), at least ${LEAST_HELLO_WAIT.text}`,
     default: `${DEFAULT_HELLO_WAIT_MS / 1000}s`,
   },
   "client-quota": {
@@ -179,7 +187,8 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
-        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath} with a ${formatDuration(options.leaseMs)} lease, ` +
+        `epoch ${arbiter.epoch}, ` +
         `${plural(arbiter.state.sessions.size, "session")} restored`,
     );
     notifyServiceManager({
