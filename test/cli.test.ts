@@ -408,6 +408,18 @@ describe("ivsh CLI", () => {
     expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
   });
 
+  test("a decimal --size that is not a power of two is named as typed, with its size in MiB (not '250000KiB')", async () => {
+    const region = `${suite.shmDir}/decimal`;
+    const result = await runCli(["host", "--region", region, "--socket", suite.socket, "--size", "256MB"]);
+    expect(result.stderr).toContain(
+      "--size 256MB (244.1 MiB) is not a power of two: QEMU's ivshmem device refuses",
+    );
+    expect(result.stderr).not.toContain("250000KiB");
+    expect(result.stderr).toContain("(for VMs pass e.g. --size 256MiB)");
+    expect(result.exitCode).toBe(1); // the live socket refused it: no region was made
+    expect(existsSync(region)).toBe(false);
+  });
+
   const sizeHints: [flags: string[], hint: string][] = [
     [["--size", "1KiB"], "256KiB"],
     [["--size", "5000"], "256KiB"],

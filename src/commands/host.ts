@@ -161,11 +161,12 @@ export default defineLeafCommand({
   async run({ args, rawArgs }) {
     const level = checkFlag(() => logLevelOf(args));
     if (level) log.level = level;
-    const options = checkFlag(() => arbiterOptions(args, givenFlags(rawArgs)));
+    const given = givenFlags(rawArgs);
+    const options = checkFlag(() => arbiterOptions(args, given));
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
-        `--size ${formatSizeFlag(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+        `--size ${sizeAsGiven(size, given.has("size") ? args.size : undefined)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
           `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
           withNote(decimalSizeNote(args.size)),
       );
@@ -321,6 +322,16 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };
+}
+
+/**
+ * A region size as the user gave it (else as --size takes it), with what it comes to unless that reads
+ * already: "256MB (244.1 MiB)", "250000KiB (244.1 MiB)", "20MiB".
+ */
+function sizeAsGiven(size: number, typed: string | undefined): string {
+  const text = typed?.trim() ?? formatSizeFlag(size);
+  const readable = /^\d+(?:\.\d+)?\s*[KMGT]iB$/i.test(text) && Number.parseFloat(text) < 1024;
+  return readable ? text : `${text} (${formatBytes(size)})`;
 }
 
 function withNote(note: string): string {
