@@ -56,8 +56,12 @@ function reasonOfWrite(error: unknown, code: string): string {
 }
 let stdoutChecked = false;
 
-/** Checked once, at the first write to stdout: a command that never writes there runs with it closed. */
-function refuseClosedStdout(): void {
+/**
+ * Checked once, at the first write to stdout: a command that never writes there runs with it closed. A
+ * command whose result goes there only at its end (a transfer's --json) checks first, so that it fails
+ * before it has done anything.
+ */
+export function refuseClosedStdout(): void {
   if (stdoutChecked) return;
   stdoutChecked = true;
   if (closedAtStart(1))
