@@ -11,8 +11,8 @@
  */
 
 import { writeSync } from "node:fs";
-import { IvshError } from "./errors.ts";
-import { errnoOf, isTerminal } from "./ffi/index.ts";
+import { failure, IvshError } from "./errors.ts";
+import { closedAtStart, errnoOf, isTerminal } from "./ffi/index.ts";
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
@@ -28,10 +28,12 @@ export function isLogLevel(name: string): name is LogLevel {
  * Writes `text` to stdout (1) or stderr (2) at once, without Node's stream objects: in the compiled binary
  * the first use of `process.stdout` / `process.stderr` builds them, 1–10 ms of CPU in a command whose
  * whole 1 KiB transfer costs ~14 ms. A descriptor that would block takes the rest through the stream,
- * which waits; a reader that went away (EPIPE, a closed descriptor, a terminal hung up: EIO, as on the
- * SIGHUP of a dropped ssh session) is not an error of ours.
+ * which waits; a reader that went away (EPIPE, a terminal hung up: EIO, as on the SIGHUP of a dropped
+ * ssh session) is not an error of ours. Output that cannot go to stdout otherwise (closed at start:
+ * `>&-`, where the runtime's /dev/null would drop it; a full disk) fails the command, naming stdout.
  */
 export function writeStandard(fd: 1 | 2, text: string): void {
+  if (fd === 1) refuseClosedStdout();
   const bytes = Buffer.from(text);
   let done = 0;
   try {
@@ -39,8 +41,35 @@ export function writeStandard(fd: 1 | 2, text: string): void {
   } catch (error) {
     const code = errnoOf(error);
     if (code === "EAGAIN") (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(done));
-    else if (code !== "EPIPE" && code !== "EBADF" && code !== "EIO") throw error;
+    else if (code === "EPIPE" || code === "EIO" || (fd === 2 && code === "EBADF")) return;
+    else if (fd === 1 && code) throw failure("SystemCall", OUTPUT, reasonOfWrite(error, code));
+    else throw error;
   }
+}
+
+const OUTPUT = "write the output to stdout";
+
+/** node:fs's "ENOSPC: no space left on device, write" as "no space left on device (ENOSPC)". */
+function reasonOfWrite(error: unknown, code: string): string {
+  const reason = /^E[A-Z0-9]+: ([^,]+)/.exec(error instanceof Error ? error.message : "")?.[1];
+  return reason ? `${reason} (${code})` : code;
+}
+let stdoutChecked = false;
+
+/**
+ * Checked once, at the first write to stdout: a command that never writes there runs with it closed. A
+ * command whose result goes there only at its end (a transfer's --json) checks first, so that it fails
+ * before it has done anything.
+ */
+export function refuseClosedStdout(): void {
+  if (stdoutChecked) return;
+  stdoutChecked = true;
+  if (closedAtStart(1))
+    throw failure(
+      "SystemCall",
+      OUTPUT,
+      "stdout was closed when ivsh started (>&-, EBADF): redirect it (> FILE, or > /dev/null to drop it)",
+    );
 }
 
 const RED = 31;

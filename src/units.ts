@@ -83,15 +83,31 @@ export function parseCount(
   return value;
 }
 
-const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNIT_NAMES = "units: ms, s, m for minutes, h";
 
-/** Parses a duration into milliseconds; a bare number means seconds. */
+/**
+ * Parses a duration with its unit ("250ms", "5s", "2m", "1h") into milliseconds. A bare number is
+ * refused, except 0: `--lease 500` reads as 500 ms to some and 500 s to others. A number given from code
+ * means seconds.
+ */
 export function parseDuration(text: string | number, what: string): number {
   if (typeof text === "number") return text * 1000;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!match)
-    throw failure("InvalidArgument", `parse ${what} '${text}'`, "it is not a duration like 5s or 250ms");
-  return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? 1000));
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      `it is not a duration like 5s or 250ms (${DURATION_UNIT_NAMES})`,
+    );
+  const [, number, unit] = match;
+  if (unit === undefined && Number(number) !== 0)
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      `it has no unit: write one, e.g. ${number}ms or ${number}s (${DURATION_UNIT_NAMES})`,
+    );
+  return Math.round(Number(number) * DURATION_UNITS[unit ?? "s"]!);
 }
 
 /** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days; it fires after 1 ms for anything longer). */

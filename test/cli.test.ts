@@ -84,12 +84,14 @@ describe("ivsh CLI", () => {
       expect(host.stdout).toContain(flag);
   });
 
-  test("host's help says the shortest --lease and --hello-wait it takes", async () => {
+  test("host's help says the units and the shortest --lease and --hello-wait it takes", async () => {
     const { stdout } = await runCli(["host", "--help"]);
     expect(stdout).toContain(
-      "--lease=<DURATION>    Heartbeat lease, at least 1s (clients heartbeat every sixth of it)",
+      "--lease=<DURATION>    Heartbeat lease, with a unit (ms, s, m, h; e.g. 5s), at least 1s (clients heartbeat every sixth of it)",
     );
-    expect(stdout).toContain("no hello within this, at least 250ms");
+    expect(stdout).toContain("no hello within this, with a unit (ms, s, m, h; e.g. 10s), at least 250ms");
+    const recv = await runCli(["guest", "recv", "--help"]);
+    expect(recv.stdout).toContain("within DURATION, with a unit (ms, s, m, h): e.g. 30s or 500ms");
   });
 
   test("every command's help names it as typed, says defaults one way, hints every value, pads nothing", async () => {
@@ -328,6 +330,9 @@ describe("ivsh CLI", () => {
     [["--size", "12q"], /--size '12q' since it is not a size/],
     [["--block-size", "1000"], /--block-size 1000 since it is not a multiple of 4 KiB/],
     [["--lease", "soon"], /--lease 'soon' since it is not a duration/],
+    // A bare number was seconds: `--lease 500` served a lease of 8 min 20 s.
+    [["--lease", "500"], /--lease '500' since it has no unit: write one, e\.g\. 500ms or 500s/],
+    [["--hello-wait", "5"], /--hello-wait '5' since it has no unit: write one, e\.g\. 5ms or 5s/],
     // A lease clients cannot keep (they heartbeat every sixth of it) is refused, not served.
     [
       ["--lease", "0"],
@@ -403,6 +408,18 @@ describe("ivsh CLI", () => {
     expect(result.exitCode).toBe(1); // and the live socket refused it: nothing else changed
   });
 
+  test("a decimal --size that is not a power of two is named as typed, with its size in MiB (not '250000KiB')", async () => {
+    const region = `${suite.shmDir}/decimal`;
+    const result = await runCli(["host", "--region", region, "--socket", suite.socket, "--size", "256MB"]);
+    expect(result.stderr).toContain(
+      "--size 256MB (244.1 MiB) is not a power of two: QEMU's ivshmem device refuses",
+    );
+    expect(result.stderr).not.toContain("250000KiB");
+    expect(result.stderr).toContain("(for VMs pass e.g. --size 256MiB)");
+    expect(result.exitCode).toBe(1); // the live socket refused it: no region was made
+    expect(existsSync(region)).toBe(false);
+  });
+
   const sizeHints: [flags: string[], hint: string][] = [
     [["--size", "1KiB"], "256KiB"],
     [["--size", "5000"], "256KiB"],
@@ -459,6 +476,8 @@ describe("ivsh CLI", () => {
         .split("\n")
         .find((line) => line.includes("arbiter serving"));
       expect(started).toMatch(/, epoch 2, 1 session restored$/);
+      // The lease it serves with is said too (the default here: the flag is not given).
+      expect(started).toContain(" with a 5 s lease, epoch 2");
     } finally {
       await host.stop();
       own.cleanup();

@@ -1,12 +1,13 @@
 /**
  * A stop signal that reaches `ivsh host` as it starts: it ends the arbiter, which leaves no socket and no
- * half-written state file behind, whether the signal's inherited effect was the default (a terminal's
- * foreground job) or "ignored" (a script's background job, where POSIX has the shell ignore SIGINT).
+ * half-written state file behind. A signal ignored when it started (a script's background job, where POSIX
+ * has the shell ignore SIGINT; `nohup`, SIGHUP) stays ignored, as it did for any POSIX tool: a Ctrl-C
+ * meant for the script's foreground job reaches the background arbiter too, and must not stop it.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { EXIT_BOUND_MS, exitOrKill, readUntil } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, exitOrKill, readUntil, runCli } from "./helpers/processes.ts";
 
 const REPEATS = 4;
 let made: TestPaths[] = [];
@@ -51,7 +52,7 @@ describe("a stop signal as ivsh host starts", () => {
   }, 120_000);
 
   test(
-    "SIGINT once the CLI has loaded, SIGINT inherited as ignored (a script's background job): it stops (repeated)",
+    "SIGTERM once the CLI has loaded, SIGINT inherited as ignored (a script's background job): it stops (repeated)",
     async () => {
       for (let round = 0; round < REPEATS; round++) {
         const paths = testPaths("start-signal-ign");
@@ -62,20 +63,51 @@ describe("a stop signal as ivsh host starts", () => {
           stderr: "pipe",
           env: { ...process.env, NO_COLOR: "1", IVSH_PHASES: "1" },
         });
-        // Every module of the CLI has been evaluated, the command's own has not: before the fix, nothing
-        // listened for SIGINT yet, and the ignored signal was lost; the arbiter then served on.
+        // Every module of the CLI has been evaluated, the command's own has not: the signal is held for it.
         const said = await readUntil(child.stderr, "cli loaded");
         expect(said).toContain("cli loaded");
-        child.kill("SIGINT");
+        child.kill("SIGTERM");
         const outcome = await exitOrKill(child, EXIT_BOUND_MS);
         const stderr = await readUntil(child.stderr, () => false);
         expect({ outcome, stderr }).toEqual({
           outcome: 0,
-          stderr: expect.stringMatching(/stopped on SIGINT/),
+          stderr: expect.stringMatching(/stopped on SIGTERM/),
         });
         expectNothingLeft(paths);
       }
     },
     4 * EXIT_BOUND_MS + 30_000,
   );
+});
+
+describe("a stop signal ignored when ivsh host started stays ignored", () => {
+  for (const [trapped, signal] of [
+    ["INT", "SIGINT"],
+    ["HUP", "SIGHUP"],
+  ] as const)
+    test(`${signal} with ${signal} ignored (trap '' ${trapped}): it serves on; SIGTERM then stops it`, async () => {
+      const paths = testPaths("start-signal-kept");
+      made.push(paths);
+      const child = Bun.spawn(["sh", "-c", `trap '' ${trapped}; exec "$@"`, "sh", ...hostCommand(paths)], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      const serving = await readUntil(child.stderr, "arbiter serving");
+      expect(serving).toContain("arbiter serving");
+      child.kill(signal);
+      // Before the fix, the listener the arbiter installed took it: "stopped on SIGINT", exit 0.
+      const status = await runCli(["status", "--socket", paths.socket]);
+      expect(status.exitCode, status.stderr).toBe(0);
+      expect(child.exitCode).toBeNull();
+      child.kill("SIGTERM");
+      const outcome = await exitOrKill(child, EXIT_BOUND_MS);
+      const stderr = await readUntil(child.stderr, () => false);
+      expect({ outcome, stderr }).toEqual({
+        outcome: 0,
+        stderr: expect.stringMatching(/stopped on SIGTERM/),
+      });
+      expect(stderr).not.toContain(signal);
+      expectNothingLeft(paths);
+    }, 60_000);
 });

@@ -466,6 +466,12 @@ describe("--timeout: how long an end waits for the other to show up", () => {
     const sender = guest(suite.paths, ["send", "/etc/hostname", "--timeout", "soon"]);
     expect(await sender.exit()).toBe(2);
     expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
+    // A bare number was seconds: `--timeout 500` waited 8 min 20 s, not the 500 ms its writer may have meant.
+    const bare = guest(suite.paths, ["recv", "--out", "-", "--timeout", "500"]);
+    expect(await bare.exit()).toBe(2);
+    expect(await bare.stderr).toContain(
+      "--timeout '500' since it has no unit: write one, e.g. 500ms or 500s",
+    );
     for (const value of ["0", "600h"]) {
       const receiver = guest(suite.paths, ["recv", "--out", "-", "--timeout", value]);
       expect(await receiver.exit()).toBe(2);

@@ -1,6 +1,6 @@
 /** How sizes and rates read: a few bytes sent in a millisecond were "0.0 MB/s" (an operator trial). */
 import { expect, test } from "bun:test";
-import { formatRate, parseSize } from "../src/units.ts";
+import { formatRate, parseDuration, parseSize } from "../src/units.ts";
 
 test("rates read in GB/s, MB/s, or kB/s below 0.1 MB/s, never as zero", () => {
   expect(formatRate(12.3e9)).toBe("12.30 GB/s");
@@ -16,4 +16,20 @@ test("a size too large to count is called that, not 'not a whole number'; a frac
   );
   expect(() => parseSize("1.5", "--size")).toThrow("it is not a whole number of bytes");
   expect(parseSize("1.5KiB", "--size")).toBe(1536);
+});
+
+test("a duration takes its unit (ms, s, m, h); a bare number, seconds or milliseconds to different readers, is refused", () => {
+  expect(parseDuration("250ms", "--lease")).toBe(250);
+  expect(parseDuration("5s", "--lease")).toBe(5000);
+  expect(parseDuration("1.5s", "--lease")).toBe(1500);
+  expect(parseDuration("2m", "--lease")).toBe(120_000);
+  expect(parseDuration("1h", "--lease")).toBe(3_600_000);
+  expect(parseDuration("0", "--lease")).toBe(0); // zero in any unit: the caller's range says what it takes
+  // `--lease 500` was 500 s (8 min 20 s), not the 500 ms its writer may have meant.
+  expect(() => parseDuration("500", "--lease")).toThrow(
+    "Failed to parse --lease '500' since it has no unit: write one, e.g. 500ms or 500s (units: ms, s, m for minutes, h)",
+  );
+  expect(() => parseDuration("5 sec", "--timeout")).toThrow(
+    "Failed to parse --timeout '5 sec' since it is not a duration like 5s or 250ms (units: ms, s, m for minutes, h)",
+  );
 });

@@ -56,7 +56,8 @@ export const jsonArgs = {
 export const progressArgs = {
   progress: {
     type: "boolean",
-    description: "Show progress even when stderr is not a terminal (a plain line a second)",
+    description:
+      "Off a terminal (a log, a pipe) only the summary line shows, at the end; with --progress also a plain line a second while bytes move, and what the transfer waits for",
   },
   quiet: { type: "boolean", alias: "q", description: "No progress and no summary line (errors still show)" },
 } as const satisfies Record<string, ArgDef>;
@@ -157,7 +158,7 @@ export const waitArgs = {
   timeout: {
     type: "string",
     description:
-      "Give up (exit 1) if the arbiter or the other end has not answered within DURATION, e.g. 30s or 500ms (default: wait for it)",
+      "Give up (exit 1) if the arbiter or the other end has not answered within DURATION, with a unit (ms, s, m, h): e.g. 30s or 500ms (default: wait for it)",
     valueHint: "DURATION",
   },
 } as const satisfies Record<string, ArgDef>;

@@ -6,9 +6,37 @@
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
+import { readFileSync } from "node:fs";
+
 const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 export type StopSignal = keyof typeof SIGNAL_NUMBERS;
-const STOP_SIGNALS = Object.keys(SIGNAL_NUMBERS) as StopSignal[];
+
+let listened: StopSignal[] | undefined;
+
+/**
+ * The stop signals ivsh listens for: those not ignored when it started. A signal the parent left ignored
+ * stays ignored, as POSIX tools keep it: a script's `ivsh ... &` has SIGINT ignored so that a Ctrl-C meant
+ * for the foreground job does not reach the background one too (it is in the same process group), and
+ * `nohup` ignores SIGHUP. Read before the first listener, which would replace the inherited disposition.
+ */
+function listenedSignals(): StopSignal[] {
+  if (listened) return listened;
+  const ignored = ignoredAtStart();
+  listened = (Object.keys(SIGNAL_NUMBERS) as StopSignal[]).filter(
+    (name) => (ignored & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) === 0n,
+  );
+  return listened;
+}
+
+/** The kernel's mask of ignored signals (bit n - 1 for signal n); none known without procfs. */
+function ignoredAtStart(): bigint {
+  try {
+    const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return match ? BigInt(`0x${match[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
 
 let firstSignal: StopSignal | undefined;
 
@@ -33,15 +61,14 @@ function hold(name: NodeJS.Signals): void {
 
 /**
  * For a command that claims the stop signals once it runs (`ivsh host`): from the first line of the
- * executable, a stop signal is kept for that claim instead of being lost. Until a process installs a
- * handler, a signal has its inherited effect: SIGINT is ignored in a background job of a script (POSIX
- * has the shell ignore it there), and a Ctrl-C meant to stop the arbiter as it starts was lost. Only
- * the runtime's own start-up (before any of our code runs) remains without a handler.
+ * executable, a stop signal is kept for that claim instead of ending the process abruptly. A signal
+ * ignored at start is neither held nor claimed: it stays ignored (`listenedSignals`). Only the runtime's
+ * own start-up (before any of our code runs) remains without a handler.
  */
 export function holdStopSignals(): void {
   if (holding) return;
   holding = true;
-  for (const name of STOP_SIGNALS) process.on(name, hold);
+  for (const name of listenedSignals()) process.on(name, hold);
 }
 
 /** The first stop signal this process received, if any (one held before a command claimed them too). */
@@ -53,7 +80,7 @@ export function receivedStopSignal(): StopSignal | undefined {
 function releaseHeld(listener: (name: NodeJS.Signals) => void): void {
   if (!holding) return;
   holding = false;
-  for (const name of STOP_SIGNALS) process.off(name, hold);
+  for (const name of listenedSignals()) process.off(name, hold);
   const signal = held;
   held = undefined;
   if (signal) queueMicrotask(() => listener(signal));
@@ -67,7 +94,7 @@ function releaseHeld(listener: (name: NodeJS.Signals) => void): void {
  */
 export function onStopSignals(handler: (signal: StopSignal) => void, { once = false } = {}): () => void {
   const uninstall = () => {
-    for (const name of STOP_SIGNALS) process.off(name, listener);
+    for (const name of listenedSignals()) process.off(name, listener);
   };
   const listener = (name: NodeJS.Signals) => {
     const signal = name as StopSignal;
@@ -75,7 +102,7 @@ export function onStopSignals(handler: (signal: StopSignal) => void, { once = fa
     if (once) uninstall();
     handler(signal);
   };
-  for (const name of STOP_SIGNALS) process.on(name, listener);
+  for (const name of listenedSignals()) process.on(name, listener);
   releaseHeld(listener);
   return uninstall;
 }

@@ -156,14 +156,18 @@ export function summaryJson(role: "send" | "recv", channel: string, file: string
 /**
  * With --json a failure is a JSON result too, on the stream a success would have used, so a script reads
  * one document either way: `verified: false` and the error's code ("Usage" for a refused flag) and
- * message. The error is still reported on stderr and sets the exit code.
+ * message. The error is still reported on stderr and sets the exit code, even when the JSON cannot be written.
  */
 export function writeFailureJson(
   fd: 1 | 2,
   head: { role: "send" | "recv"; channel: string; file: string },
   error: unknown,
 ): void {
-  writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: errorFields(error) })}\n`);
+  try {
+    writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: errorFields(error) })}\n`);
+  } catch {
+    // A stdout that cannot take it (closed, full) must not hide the failure stderr reports.
+  }
 }
 
 /** A failure as --json output tells it: the error's code, and the message stderr also shows. */

@@ -180,11 +180,14 @@ export function completionCommand(root: CommandDef) {
       },
     },
     async run({ args }) {
+      let script: string;
       try {
-        writeStandard(1, await completionScript(root, args.shell));
+        script = await completionScript(root, args.shell);
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
+      // Outside the try: stdout that cannot take the script is no usage error.
+      writeStandard(1, script);
     },
   });
 }

@@ -1,6 +1,6 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
 import { connect } from "../guest/connect.ts";
-import { log, writeStandard } from "../log.ts";
+import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { leftAside } from "../transfer/out-names.ts";
@@ -63,6 +63,8 @@ export default defineLeafCommand({
           `Failed to use --force with --out ${args.out} since that is an open descriptor, not a file to replace: drop --force`,
         );
       const waitMs = peerWaitMs(args.timeout);
+      // Its result is written at the end: a stdout closed at start fails it before a file is written.
+      if (args.json && jsonFd === 1) refuseClosedStdout();
       // Before FILE.partial exists: a Ctrl-C from then on is handled, and the file removed, not left behind.
       const signal = abortOnSignals();
       const connection = connectOptions(args, `recv ${args.out}`);

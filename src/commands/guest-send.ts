@@ -1,7 +1,7 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
 import { failure } from "../errors.ts";
 import { connect } from "../guest/connect.ts";
-import { log, writeStandard } from "../log.ts";
+import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/ring.ts";
@@ -94,6 +94,8 @@ export default defineLeafCommand({
       const channel = channelName(args.channel);
       const ring = checkFlag(() => ringFlags(args));
       const mode = progressMode(args);
+      // Its result is written at the end: a stdout closed at start fails the send before it starts.
+      if (args.json) refuseClosedStdout();
       const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
       // The flags first (a bad --connect is a usage error), then the file.
       const connection = connectOptions(args, `send ${args.file}`);

@@ -26,7 +26,15 @@ import {
   PAGE_SIZE,
   powerOfTwoAtLeast,
 } from "../region/layout.ts";
-import { decimalSizeNote, formatBytes, formatSizeFlag, parseCount, parseSize, plural } from "../units.ts";
+import {
+  decimalSizeNote,
+  formatBytes,
+  formatDuration,
+  formatSizeFlag,
+  parseCount,
+  parseSize,
+  plural,
+} from "../units.ts";
 import {
   checkFlag,
   durationWithin,
@@ -83,13 +91,13 @@ const hostArgs = {
   lease: {
     type: "string",
     valueHint: "DURATION",
-    description: `Heartbeat lease, at least ${LEAST_LEASE.text} (clients heartbeat every sixth of it): a silent client loses its grants after this`,
+    description: `Heartbeat lease, with a unit (ms, s, m, h; e.g. 5s), at least ${LEAST_LEASE.text} (clients heartbeat every sixth of it): a silent client loses its grants after this`,
     default: DEFAULT_LEASE,
   },
   "hello-wait": {
     type: "string",
     valueHint: "DURATION",
-    description: `Close a connection that sends no hello within this, at least ${LEAST_HELLO_WAIT.text}`,
+    description: `Close a connection that sends no hello within this, with a unit (ms, s, m, h; e.g. 10s), at least ${LEAST_HELLO_WAIT.text}`,
     default: `${DEFAULT_HELLO_WAIT_MS / 1000}s`,
   },
   "client-quota": {
@@ -153,11 +161,12 @@ export default defineLeafCommand({
   async run({ args, rawArgs }) {
     const level = checkFlag(() => logLevelOf(args));
     if (level) log.level = level;
-    const options = checkFlag(() => arbiterOptions(args, givenFlags(rawArgs)));
+    const given = givenFlags(rawArgs);
+    const options = checkFlag(() => arbiterOptions(args, given));
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(
-        `--size ${formatSizeFlag(size)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+        `--size ${sizeAsGiven(size, given.has("size") ? args.size : undefined)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
           `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
           withNote(decimalSizeNote(args.size)),
       );
@@ -179,7 +188,8 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
-        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath}, epoch ${arbiter.epoch}, ` +
+        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath} with a ${formatDuration(options.leaseMs)} lease, ` +
+        `epoch ${arbiter.epoch}, ` +
         `${plural(arbiter.state.sessions.size, "session")} restored`,
     );
     notifyServiceManager({
@@ -312,6 +322,16 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };
+}
+
+/**
+ * A region size as the user gave it (else as --size takes it), with what it comes to unless that reads
+ * already: "256MB (244.1 MiB)", "250000KiB (244.1 MiB)", "20MiB".
+ */
+function sizeAsGiven(size: number, typed: string | undefined): string {
+  const text = typed?.trim() ?? formatSizeFlag(size);
+  const readable = /^\d+(?:\.\d+)?\s*[KMGT]iB$/i.test(text) && Number.parseFloat(text) < 1024;
+  return readable ? text : `${text} (${formatBytes(size)})`;
 }
 
 function withNote(note: string): string {

@@ -38,7 +38,11 @@ export default defineLeafCommand({
       writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
     } catch (error) {
       // A script reading --json gets JSON either way, as from send and recv; stderr and the exit code say it too.
-      if (args.json) writeStandard(1, `${JSON.stringify({ error: errorFields(error) })}\n`);
+      try {
+        if (args.json) writeStandard(1, `${JSON.stringify({ error: errorFields(error) })}\n`);
+      } catch {
+        // A stdout that cannot take it (closed, full): the error itself is what stderr reports.
+      }
       throw error;
     }
   },

@@ -1,0 +1,80 @@
+/**
+ * What a transfer says on a stderr that is no terminal (a log, a pipe), as `--help` says: nothing but the
+ * summary line at the end, unless --progress; with it, a plain line a second while bytes move, written as
+ * it goes (a log that is tailed shows the transfer is alive), not at the end.
+ */
+import { expect, test } from "bun:test";
+import { CLI } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, exitOrKill, readUntil, runCli } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { clientEnv, guest } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("progress-log", { size: "16MiB" });
+const PIECE = new Uint8Array(64 << 10).fill(3);
+
+/** `guest send - FLAGS` on a channel with its receiver, fed by the test; stderr is a pipe, no terminal. */
+function trickledSend(channel: string, flags: string[]) {
+  const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", "/dev/null", "-q"]);
+  const sender = tracked(
+    Bun.spawn(
+      [process.execPath, CLI, "guest", "send", "-", "--channel", channel, "--chunk-size", "64KiB", ...flags],
+      {
+        stdin: "pipe",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      },
+    ),
+  );
+  return { receiver, sender };
+}
+
+test("--progress off a terminal: a progress line is written while the transfer runs, before it ends", async () => {
+  const { receiver, sender } = trickledSend("logged", ["--progress"]);
+  sender.stdin.write(PIECE);
+  await sender.stdin.flush();
+  // The stream is still open: only a line written as it goes can be read here (the test's bound says if none is).
+  const feeding = setInterval(() => {
+    sender.stdin.write(PIECE);
+    sender.stdin.flush();
+  }, 200);
+  let said: string;
+  try {
+    said = await Promise.race([
+      readUntil(sender.stderr, (text) => /send -: .*KiB/.test(text)),
+      Bun.sleep(EXIT_BOUND_MS).then(() => "(no progress line while the stream was open)"),
+    ]);
+  } finally {
+    clearInterval(feeding);
+  }
+  expect(said).toMatch(/^send -: [\d.]+ KiB/m);
+  expect(said).not.toContain("\x1b[");
+  await sender.stdin.end();
+  expect([await exitOrKill(sender, EXIT_BOUND_MS), await receiver.exit()]).toEqual([0, 0]);
+});
+
+test("off a terminal without --progress: no progress lines, the summary line at the end only", async () => {
+  const { receiver, sender } = trickledSend("unlogged", []);
+  for (let piece = 0; piece < 6; piece++) {
+    sender.stdin.write(PIECE);
+    await sender.stdin.flush();
+    await Bun.sleep(300);
+  }
+  await sender.stdin.end();
+  const [exitCode, stderr] = await Promise.all([
+    exitOrKill(sender, EXIT_BOUND_MS),
+    new Response(sender.stderr).text(),
+  ]);
+  expect([exitCode, await receiver.exit()]).toEqual([0, 0]);
+  expect(stderr).toMatch(/^\[ivsh\] ✔ sent 384\.0 KiB \(393216 bytes\) in [\d.]+ s, .* verified\n$/);
+});
+
+test("--help says what shows off a terminal, with and without --progress", async () => {
+  for (const command of ["send", "recv"]) {
+    const { stdout } = await runCli(["guest", command, "--help"]);
+    expect(stdout).toContain(
+      "--progress    Off a terminal (a log, a pipe) only the summary line shows, at the end; with --progress also a plain line a second while bytes move",
+    );
+  }
+});
