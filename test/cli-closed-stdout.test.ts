@@ -100,3 +100,22 @@ describe("a transfer whose --json result could not be written", () => {
     expect(existsSync(output)).toBe(false);
   });
 });
+
+describe("a command whose result comes after long work", () => {
+  // Before: each did its whole work (minutes for the benchmark) with its output going to the /dev/null the
+  // runtime put in the closed slot (the benchmark), or failed only at its end (the demo, the examples).
+  // Refused first, each says only that: no progress line of work begun.
+  for (const args of [
+    ["bench", "--quick"],
+    ["bench", "--scale", "--quick"],
+    ["demo", "--size", "1MiB"],
+    ["example", "fig1-writer", "/etc/hostname"],
+    ["example", "fig2-reader", join("/nonexistent", "out"), "4"],
+  ])
+    test(`ivsh ${args.join(" ")} >&-: refused before it starts`, async () => {
+      const { exitCode, stderr } = await runRedirected(args, ">&-");
+      expect(stderr).toContain(CLOSED);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(exitCode).toBe(1);
+    });
+});

@@ -17,7 +17,7 @@ import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../b
 import { runSuite } from "../bench/suite.ts";
 import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure, throwIfAborted } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
@@ -84,6 +84,8 @@ export default defineLeafCommand({
   },
   args: benchArgs,
   async run({ args }) {
+    // Its tables are written at the end of minutes of measuring: a stdout closed at start fails it now.
+    refuseClosedStdout();
     // An empty value would read as "none wanted", and the run's results or figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
@@ -113,7 +115,7 @@ export default defineLeafCommand({
       const report = buildReport(data, { command, startedAt, seconds, charts });
       // Tables first, then the JSON: a destination that fails (a full disk) loses what it was to hold,
       // not the run's other results.
-      process.stdout.write(renderMarkdown(report));
+      writeStandard(1, renderMarkdown(report));
       if (args.json) await writeJson(args.json, report);
       if (args.out) log.info(`figures in ${args.out}: ${(await writeFigures(args.out, data)).join(", ")}`);
     });
@@ -230,11 +232,10 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
     const result = await runScale(plan, signal, progress);
-    process.stdout.write(renderScaleMarkdown(result, command));
+    writeStandard(1, renderScaleMarkdown(result, command));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
-    if (guests)
-      process.stdout.write(renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
+    if (guests) writeStandard(1, renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
     if (typeof args.json === "string") await writeJson(args.json, { ...result, guests });
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
     if (failed.length > 0)

@@ -2,7 +2,7 @@
 
 import { type MethodResult, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
-import { log, writeStandard } from "../log.ts";
+import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import { abortOnSignals, checkFlag } from "./_args.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -24,6 +24,8 @@ export default defineLeafCommand({
   },
   async run({ args }) {
     const bytes = checkFlag(() => demoSize(args.size));
+    // Its result is written after the transfers: a stdout closed at start fails it before they run.
+    refuseClosedStdout();
     const rounds = checkFlag(() => parseCount(args.rounds, "--rounds"));
     const result = await runDemo({
       bytes,

@@ -8,7 +8,7 @@ import { failure, isIvshError } from "../errors.ts";
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
 import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
-import { writeStandard } from "../log.ts";
+import { refuseClosedStdout, writeStandard } from "../log.ts";
 import { parseSize } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
@@ -45,6 +45,8 @@ const writer = defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    // Its result is written after the transfer: a stdout closed at start fails it before its peer waits.
+    refuseClosedStdout();
     const connect = connectOptions(args, "fig1-writer");
     warnIfSlowMapping(connect);
     const size = areaSize(args.size);
@@ -62,6 +64,7 @@ const reader = defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    refuseClosedStdout();
     const connect = connectOptions(args, "fig2-reader");
     warnIfSlowMapping(connect);
     const total = checkFlag(() => parseSize(args.bytes, "BYTES"));
