@@ -17,6 +17,7 @@ import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
+import type { ChannelSlot } from "./slot.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
@@ -209,6 +210,7 @@ async function sendThrough(
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
+  let decided = false;
   try {
     const started = performance.now();
     let lastYield = started;
@@ -234,6 +236,7 @@ async function sendThrough(
     source.checkUnchanged();
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
+    decided = true;
     phase("send: verdict");
     // Timed from the receiver's arrival, as the receiver times it: a wait for it is not transfer time.
     const attached = Math.max(started, sender.receiverArrivedAt ?? started);
@@ -246,7 +249,7 @@ async function sendThrough(
   } finally {
     clearInterval(idle);
     reading.stop();
-    await releaseUnlessAway(() => sender.close(), client, signal);
+    await release(decided ? sender.slot : undefined, "sender", () => sender.close(), client, signal);
     phase("send: channel closed");
   }
 }
@@ -284,6 +287,7 @@ async function receiveThrough(
   joined();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
+  let decided = false;
   try {
     const started = performance.now();
     let lastYield = started;
@@ -298,7 +302,10 @@ async function receiveThrough(
           throw error;
         }),
       );
-      if (got === undefined) break;
+      if (got === undefined) {
+        decided = true;
+        break;
+      }
       progress.update?.(receiver.digest.bytes, receiver.expectedBytes);
       lastYield = await yieldNow(lastYield);
     }
@@ -311,7 +318,7 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
-    await releaseUnlessAway(() => receiver.close(), client, signal);
+    await release(decided ? receiver.slot : undefined, "receiver", () => receiver.close(), client, signal);
   }
 }
 
@@ -321,6 +328,25 @@ async function yieldNow(lastYield: number): Promise<number> {
   if (now - lastYield < YIELD_EVERY_MS) return lastYield;
   await new Promise<void>((resolve) => setImmediate(resolve));
   return performance.now();
+}
+
+/**
+ * A channel end's release. Once the transfer is decided (the receiver kept the stream and told the sender)
+ * and the arbiter is there, only the role's word is given back here: the command says goodbye right after
+ * (client.close), and the arbiter's goodbye gives back the ring's grant and the slot's handle as surely as
+ * their own requests would, a round trip sooner (test/oplog.test.ts: both ends say goodbye, nothing stays
+ * held). Undecided (a failure, an interrupt), or with the arbiter away (its return within a lease must find
+ * the ring freed), the end is closed and its release awaited as before.
+ */
+async function release(
+  decided: ChannelSlot | undefined,
+  role: "sender" | "receiver",
+  close: () => Promise<void>,
+  client: ChannelClient,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (decided && client.arbiterLink.connected) decided.release(role);
+  else await releaseUnlessAway(close, client, signal);
 }
 
 /** How often a channel's release looks whether the arbiter went away or came back meanwhile. */
