@@ -26,6 +26,20 @@ let inside: AsyncLocalStorage<readonly Call[]> | undefined;
 /** A call on `end`, done once it no longer waits for its callback. */
 type Call = { end: object; done: boolean };
 
+/** Callbacks whose caller vouched that they make no call on the end they are given to (makesNoCalls). */
+const noCalls = new WeakSet<object>();
+
+/**
+ * Marks `callback` as making no call on the end it is given to (a consumer that only writes each chunk
+ * out): it then runs as it is, outside any context, and a process whose callbacks are all so never loads
+ * node:async_hooks (`ivsh guest recv`). A marked callback that does call the end is not refused but waits
+ * for its own call for ever: mark only what plainly cannot.
+ */
+export function makesNoCalls<T extends (...args: never[]) => unknown>(callback: T): T {
+  noCalls.add(callback);
+  return callback;
+}
+
 type AsyncMethod = (...args: never[]) => Promise<unknown>;
 type AsyncMethodName<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T] & string;
 
@@ -65,7 +79,7 @@ export function oneAtATime<T extends object>(
         // have each call's context hold every one before it, copied at each call (quadratic in chunks).
         const within = [...outer.filter((earlier) => !earlier.done), call];
         const inCall = args.map((arg) =>
-          typeof arg === "function"
+          typeof arg === "function" && !noCalls.has(arg)
             ? (...inner: unknown[]) => callInside(within, call, () => arg.apply(undefined, inner))
             : arg,
         );

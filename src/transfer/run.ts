@@ -11,6 +11,7 @@ import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
 import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import type { Source } from "./io.ts";
+import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
@@ -287,19 +288,21 @@ async function receiveThrough(
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
   try {
+    // It writes the chunk out and calls nothing on the receiver: no context to run it in (makesNoCalls).
+    const consume = makesNoCalls((chunk: Uint8Array, address: number) =>
+      sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
+        // Ctrl-C on `recv | consumer` kills the consumer too: our own signal, once it lands, is what
+        // ended the stream, not the reader that left (EPIPE), as for a sender's producer.
+        await letSignalsLand(signal);
+        throwIfAborted(signal, `receive on channel '${channel}'`);
+        throw error;
+      }),
+    );
     const started = performance.now();
     let lastYield = started;
     for (;;) {
       throwIfAborted(signal, `receive on channel '${channel}'`);
-      const got = await receiver.receive((chunk, address) =>
-        sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
-          // Ctrl-C on `recv | consumer` kills the consumer too: our own signal, once it lands, is what
-          // ended the stream, not the reader that left (EPIPE), as for a sender's producer.
-          await letSignalsLand(signal);
-          throwIfAborted(signal, `receive on channel '${channel}'`);
-          throw error;
-        }),
-      );
+      const got = await receiver.receive(consume);
       if (got === undefined) {
         decided = true;
         break;
