@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { constants as osConstants } from "node:os";
 import { join } from "node:path";
+import { EAGAIN, EEXIST, EINTR, EINVAL, ETIMEDOUT, errnoName } from "../src/ffi/errno.ts";
 import {
   closeFd,
+  createFile,
   fileStatus,
   mapAnonymous,
   mapShared,
@@ -53,5 +56,34 @@ describe("libc through bun:ffi", () => {
       closeFd(fd);
     }
     expect(() => reserveAt(mapAnonymous(8192) + 1, 4096, "misaligned")).toThrow("mmap misaligned: EINVAL");
+  });
+
+  test("createFile makes a new file, says undefined for one that exists, throws for anything else", () => {
+    const paths = testPaths("ffi-create");
+    try {
+      const file = join(paths.dir, "new");
+      const fd = createFile(file, O_RDWR, 0o600);
+      expect(fd).toBeGreaterThanOrEqual(0);
+      closeFd(fd!);
+      expect(createFile(file, O_RDWR, 0o600)).toBeUndefined();
+      expect(() => createFile(join(paths.dir, "missing/new"), O_RDWR, 0o600)).toThrow(
+        `open ${join(paths.dir, "missing/new")}: ENOENT`,
+      );
+    } finally {
+      paths.cleanup();
+    }
+  });
+
+  test("the errno numbers the wrappers compare with are this platform's", () => {
+    const { errno } = osConstants;
+    expect({ EINTR, EAGAIN, EEXIST, EINVAL, ETIMEDOUT }).toEqual({
+      EINTR: errno.EINTR,
+      EEXIST: errno.EEXIST,
+      EAGAIN: errno.EAGAIN,
+      EINVAL: errno.EINVAL,
+      ETIMEDOUT: errno.ETIMEDOUT,
+    });
+    expect(errnoName(errno.ENOMEM)).toBe("ENOMEM");
+    expect(errnoName(4242)).toBe("errno 4242");
   });
 });

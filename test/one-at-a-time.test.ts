@@ -3,7 +3,7 @@
  * own whose calls do nothing but run their callback, so that only the queue's own cost is measured.
  */
 import { expect, test } from "bun:test";
-import { oneAtATime } from "../src/transfer/one-at-a-time.ts";
+import { makesNoCalls, oneAtATime } from "../src/transfer/one-at-a-time.ts";
 
 class End {
   readonly name = "toy";
@@ -26,3 +26,23 @@ test("a callback that makes the next call from a timer (a pump), chunk after chu
   // Kept, each call copied the list of those before it: 200,000 chunks took minutes, not about a second.
   expect(performance.now() - started).toBeLessThan(30_000);
 }, 60_000);
+
+test("a callback marked makesNoCalls is handed to the call as it is, and queued calls still run in order", async () => {
+  const seen: unknown[] = [];
+  class Direct {
+    readonly name = "direct";
+    async receive(consume: (value: number) => unknown): Promise<void> {
+      seen.push(consume);
+      await consume(seen.length);
+    }
+  }
+  oneAtATime(Direct.prototype, ["receive"]);
+  const end = new Direct();
+  const order: number[] = [];
+  const marked = makesNoCalls((value: number) => void order.push(value));
+  const unmarked = (value: number) => void order.push(value);
+  await Promise.all([end.receive(marked), end.receive(unmarked), end.receive(marked)]);
+  expect(order).toEqual([1, 2, 3]);
+  // The marked one ran without a context around it (no wrapper); the other was wrapped, as before.
+  expect([seen[0] === marked, seen[1] === unmarked, seen[2] === marked]).toEqual([true, false, true]);
+});

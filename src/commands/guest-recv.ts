@@ -81,7 +81,13 @@ export default defineLeafCommand({
       let committed = false;
       try {
         warnIfSlowMapping(connection);
-        const client = await connect({ ...connection, connectTimeoutMs: waitMs, signal });
+        // No wake mailbox: a channel's ends park and wake through the arbiter (see guest-send.ts).
+        const client = await connect({
+          ...connection,
+          connectTimeoutMs: waitMs,
+          signal,
+          futexParking: false,
+        });
         phase("recv: connected");
         const stopWatching = watchArbiter(client, connection, progress);
         try {

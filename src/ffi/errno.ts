@@ -3,17 +3,32 @@
  * (`mmap /dev/shm/ivsh: ENOMEM (Cannot allocate memory)`).
  */
 import { read as readMemory } from "bun:ffi";
-import { constants } from "node:os";
 import { IvshError } from "../errors.ts";
 import { libc } from "./libc.ts";
 
-/** errno numbers and their names (from Node's table for this platform), so errors say `ENOMEM`, not `12`. */
-const names = new Map<number, string>(Object.entries(constants.errno).map(([name, errno]) => [errno, name]));
+/**
+ * errno numbers and their names (from Node's table for this platform), so errors say `ENOMEM`, not `12`.
+ * Read on the first failure: loading node:os cost every command ~0.15 ms of its start.
+ */
+let names: Map<number, string> | undefined;
 
-/** The numbers the wrappers in ./index.ts compare errno with, from the same table. */
-export const { EINTR, EAGAIN, EINVAL, ETIMEDOUT } = constants.errno;
+/**
+ * The numbers the wrappers in ./index.ts compare errno with: Linux's, the same on every architecture ivsh
+ * runs on (test/ffi.test.ts checks them against Node's table).
+ */
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EEXIST = 17;
+export const EINVAL = 22;
+export const ETIMEDOUT = 110;
 
 export function errnoName(errno: number): string {
+  names ??= new Map(
+    Object.entries((require("node:os") as typeof import("node:os")).constants.errno).map(([name, value]) => [
+      value,
+      name,
+    ]),
+  );
   return names.get(errno) ?? `errno ${errno}`;
 }
 

@@ -6,7 +6,7 @@
 
 import { ptr, toArrayBuffer } from "bun:ffi";
 import { constants as fsConstants, fstatSync, renameSync, type Stats } from "node:fs";
-import { check, EAGAIN, EINTR, EINVAL, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
+import { check, EAGAIN, EEXIST, EINTR, EINVAL, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
@@ -49,6 +49,12 @@ function cString(text: string): Buffer {
 
 export function openFile(path: string, flags: number, mode = 0o600): number {
   return check(libc.open(cString(path), flags | O_CLOEXEC, mode), "open", path);
+}
+
+/** A new file (O_CREAT | O_EXCL), or undefined if it exists: an answer, not an error to build. */
+export function createFile(path: string, flags: number, mode: number): number | undefined {
+  const fd = libc.open(cString(path), flags | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  return fd < 0 && lastErrno() === EEXIST ? undefined : check(fd, "open", path);
 }
 
 export function closeFd(fd: number): void {

@@ -17,13 +17,12 @@ import {
   addressOf,
   changeMode,
   closeFd,
+  createFile,
   type FutexWaitResult,
   fileSize,
   futexBumpAndWake,
   futexWait,
   mapShared,
-  O_CREAT,
-  O_EXCL,
   O_NOFOLLOW,
   O_RDWR,
   openFile,
@@ -187,14 +186,14 @@ function mailboxBytes(slotCount: number): number {
   return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
 }
 
-/** Opens the file, creating it readable and writable by every user of this kernel (any of them may park). */
+/**
+ * Opens the file, creating it readable and writable by every user of this kernel (any of them may park).
+ * Found there (every client but the first): no error is built for it, which loaded errno's names at every
+ * connect.
+ */
 function openMailboxFile(path: string): number {
-  try {
-    const fd = openFile(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
-    changeMode(fd, 0o666, path); // past the umask
-    return fd;
-  } catch (error) {
-    if (!(error instanceof SystemCallError) || error.errnoName !== "EEXIST") throw error;
-  }
-  return openFile(path, O_RDWR | O_NOFOLLOW);
+  const fd = createFile(path, O_RDWR | O_NOFOLLOW, 0o666);
+  if (fd === undefined) return openFile(path, O_RDWR | O_NOFOLLOW);
+  changeMode(fd, 0o666, path); // past the umask
+  return fd;
 }

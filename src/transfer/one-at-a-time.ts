@@ -7,7 +7,7 @@
  * A call made from inside a callback of a call on the same end (a send filler that awaits a write) would
  * wait for the call it is inside for ever: it is refused instead.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import type { AsyncLocalStorage } from "node:async_hooks";
 import { failure } from "../errors.ts";
 
 interface Turns {
@@ -17,10 +17,28 @@ interface Turns {
 }
 
 const queues = new WeakMap<object, Turns>();
-/** The calls the running code is inside of (their callbacks included), outermost first. */
-const inside = new AsyncLocalStorage<readonly Call[]>();
+/**
+ * The calls the running code is inside of (their callbacks included), outermost first. Made when the first
+ * callback runs: until then no code can be inside one. Loading node:async_hooks costs a process ~0.6 ms of
+ * start-up, which a sender that only writes (`ivsh guest send`) never needs.
+ */
+let inside: AsyncLocalStorage<readonly Call[]> | undefined;
 /** A call on `end`, done once it no longer waits for its callback. */
 type Call = { end: object; done: boolean };
+
+/** Callbacks whose caller vouched that they make no call on the end they are given to (makesNoCalls). */
+const noCalls = new WeakSet<object>();
+
+/**
+ * Marks `callback` as making no call on the end it is given to (a consumer that only writes each chunk
+ * out): it then runs as it is, outside any context, and a process whose callbacks are all so never loads
+ * node:async_hooks (`ivsh guest recv`). A marked callback that does call the end is not refused but waits
+ * for its own call for ever: mark only what plainly cannot.
+ */
+export function makesNoCalls<T extends (...args: never[]) => unknown>(callback: T): T {
+  noCalls.add(callback);
+  return callback;
+}
 
 type AsyncMethod = (...args: never[]) => Promise<unknown>;
 type AsyncMethodName<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T] & string;
@@ -41,7 +59,7 @@ export function oneAtATime<T extends object>(
       configurable: true,
       writable: true,
       value(this: object, ...args: unknown[]): Promise<unknown> {
-        const outer = inside.getStore() ?? [];
+        const outer = inside?.getStore() ?? [];
         if (outer.some((call) => call.end === this && !call.done))
           return Promise.reject(
             failure(
@@ -61,7 +79,7 @@ export function oneAtATime<T extends object>(
         // have each call's context hold every one before it, copied at each call (quadratic in chunks).
         const within = [...outer.filter((earlier) => !earlier.done), call];
         const inCall = args.map((arg) =>
-          typeof arg === "function"
+          typeof arg === "function" && !noCalls.has(arg)
             ? (...inner: unknown[]) => callInside(within, call, () => arg.apply(undefined, inner))
             : arg,
         );
@@ -92,6 +110,7 @@ function callInside(within: readonly Call[], call: Call, callback: () => unknown
   };
   let value: unknown;
   try {
+    inside ??= new (require("node:async_hooks") as typeof import("node:async_hooks")).AsyncLocalStorage();
     value = inside.run(within, callback);
   } catch (error) {
     returned();

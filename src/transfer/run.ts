@@ -2,8 +2,8 @@
  * One whole transfer, as `ivsh guest send` / `recv` run it: a file or pipe through a channel, with
  * progress reports, interruption (an AbortSignal ends any wait), and the guarantee that the channel is
  * released however it ends (by the session's expiry, when the arbiter is away at the end). A transfer is
- * this process's whole job, so it also moves the JIT's compiler threads out of the data path's way
- * (idleCompilerThreads).
+ * this process's whole job, so one that lasts also moves the JIT's compiler threads out of the data path's
+ * way (idleCompilerThreads, at its first pause: yieldNow).
  */
 import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { addressOf, idleCompilerThreads } from "../ffi/index.ts";
@@ -11,12 +11,14 @@ import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
 import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import type { Source } from "./io.ts";
+import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
+import type { ChannelSlot } from "./slot.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
@@ -201,7 +203,6 @@ async function sendThrough(
   peerCheck: (isHere: () => boolean) => void,
 ): Promise<TransferResult> {
   const { signal } = options;
-  idleCompilerThreads();
   const sized = { ...fitRingToSize(ringFor(options, source), source.size), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
   peerCheck(() => sender.receiverJoined);
@@ -209,6 +210,7 @@ async function sendThrough(
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
+  let decided = false;
   try {
     const started = performance.now();
     let lastYield = started;
@@ -234,6 +236,7 @@ async function sendThrough(
     source.checkUnchanged();
     progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
+    decided = true;
     phase("send: verdict");
     // Timed from the receiver's arrival, as the receiver times it: a wait for it is not transfer time.
     const attached = Math.max(started, sender.receiverArrivedAt ?? started);
@@ -246,7 +249,7 @@ async function sendThrough(
   } finally {
     clearInterval(idle);
     reading.stop();
-    await releaseUnlessAway(() => sender.close(), client, signal);
+    await release(decided ? sender.slot : undefined, "sender", () => sender.close(), client, signal);
     phase("send: channel closed");
   }
 }
@@ -275,7 +278,6 @@ async function receiveThrough(
   joined: () => void,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`);
-  idleCompilerThreads();
   const receiver = await ChannelReceiver.open(
     client,
     channel,
@@ -284,21 +286,27 @@ async function receiveThrough(
   joined();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
+  let decided = false;
   try {
+    // It writes the chunk out and calls nothing on the receiver: no context to run it in (makesNoCalls).
+    const consume = makesNoCalls((chunk: Uint8Array, address: number) =>
+      sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
+        // Ctrl-C on `recv | consumer` kills the consumer too: our own signal, once it lands, is what
+        // ended the stream, not the reader that left (EPIPE), as for a sender's producer.
+        await letSignalsLand(signal);
+        throwIfAborted(signal, `receive on channel '${channel}'`);
+        throw error;
+      }),
+    );
     const started = performance.now();
     let lastYield = started;
     for (;;) {
       throwIfAborted(signal, `receive on channel '${channel}'`);
-      const got = await receiver.receive((chunk, address) =>
-        sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
-          // Ctrl-C on `recv | consumer` kills the consumer too: our own signal, once it lands, is what
-          // ended the stream, not the reader that left (EPIPE), as for a sender's producer.
-          await letSignalsLand(signal);
-          throwIfAborted(signal, `receive on channel '${channel}'`);
-          throw error;
-        }),
-      );
-      if (got === undefined) break;
+      const got = await receiver.receive(consume);
+      if (got === undefined) {
+        decided = true;
+        break;
+      }
       progress.update?.(receiver.digest.bytes, receiver.expectedBytes);
       lastYield = await yieldNow(lastYield);
     }
@@ -311,16 +319,45 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
-    await releaseUnlessAway(() => receiver.close(), client, signal);
+    await release(decided ? receiver.slot : undefined, "receiver", () => receiver.close(), client, signal);
   }
 }
 
-/** A macrotask turn now and then: awaiting resolved promises alone never lets timers or signals run. */
+/** Whether this process's compiler threads were idled (once: a thread's policy stays). */
+let compilerIdled = false;
+
+/**
+ * A macrotask turn now and then: awaiting resolved promises alone never lets timers or signals run. The
+ * first turn, YIELD_EVERY_MS into a transfer, also idles the JIT's compiler threads: a transfer over
+ * before it has none worth idling (the binary's reluctant JIT has started none by then) and skips the walk
+ * of /proc/self/task, ~0.3 ms of each end of a 1 KiB send → recv.
+ */
 async function yieldNow(lastYield: number): Promise<number> {
   const now = performance.now();
   if (now - lastYield < YIELD_EVERY_MS) return lastYield;
+  if (!compilerIdled) idleCompilerThreads();
+  compilerIdled = true;
   await new Promise<void>((resolve) => setImmediate(resolve));
   return performance.now();
+}
+
+/**
+ * A channel end's release. Once the transfer is decided (the receiver kept the stream and told the sender)
+ * and the arbiter is there, only the role's word is given back here: the command says goodbye right after
+ * (client.close), and the arbiter's goodbye gives back the ring's grant and the slot's handle as surely as
+ * their own requests would, a round trip sooner (test/oplog.test.ts: both ends say goodbye, nothing stays
+ * held). Undecided (a failure, an interrupt), or with the arbiter away (its return within a lease must find
+ * the ring freed), the end is closed and its release awaited as before.
+ */
+async function release(
+  decided: ChannelSlot | undefined,
+  role: "sender" | "receiver",
+  close: () => Promise<void>,
+  client: ChannelClient,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (decided && client.arbiterLink.connected) decided.release(role);
+  else await releaseUnlessAway(close, client, signal);
 }
 
 /** How often a channel's release looks whether the arbiter went away or came back meanwhile. */
