@@ -5,12 +5,13 @@
  * stop signal during the restart still stops it.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { socketAnswers } from "../src/host/listener.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { eventually } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 
@@ -19,14 +20,14 @@ beforeAll(() => {
 });
 afterAll(() => paths?.cleanup());
 
-function startHost(label: string, gcSwitch: string | undefined) {
+function startHost(label: string, gcSwitch: string | undefined, launcher: string[] = []) {
   const socket = join(paths.dir, `${label}.sock`);
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
   env.BUN_GC_TIMER_DISABLE = gcSwitch;
   const host = tracked(
     Bun.spawn(
       [
-        ...[process.execPath, CLI, "host", "--exit-with-parent"],
+        ...[...launcher, process.execPath, CLI, "host", "--exit-with-parent"],
         ...["--region", join(paths.shmDir, `${label}.region`), "--socket", socket],
         ...["--state", join(paths.dir, `${label}.state`), "--size", "1MiB", "--block-size", "64KiB"],
       ],
@@ -86,3 +87,25 @@ test("a stop signal at any moment of the start, the restart included, ends the a
     }),
   );
 });
+
+/** The dynamic loader, which runs a program from a file system mounted noexec (`ld.so PROGRAM ARGS`). */
+const loader = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"].find((path) => existsSync(path));
+
+testUnless(
+  loader ? undefined : "no dynamic loader at a known path",
+  "started through the dynamic loader (a noexec mount), the arbiter restarts the same way and serves",
+  async () => {
+    // The program was the loader, not ivsh: started again as `ld.so host ...`, the loader looked for a
+    // program named "host" and the arbiter never started (exit 127).
+    const { host, socket } = startHost("loader", undefined, [loader!]);
+    const listening = await Promise.race([
+      eventually(() => socketAnswers(socket), 15_000, "the arbiter listening").then(() => true),
+      host.exited.then(() => false),
+    ]);
+    const restarted = listening && environmentOf(host.pid).get("BUN_GC_TIMER_DISABLE") === "1";
+    const { code, stderr } = await stopped(host);
+    expect({ listening, restarted, code }).toEqual({ listening: true, restarted: true, code: 0 });
+    expect(stderr).toContain("stopped on SIGTERM");
+  },
+  30_000,
+);

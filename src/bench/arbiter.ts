@@ -56,7 +56,7 @@ export function checkShmRoom(
   const fits = smaller
     .filter((option) => option.bytes <= free)
     .map((option) =>
-      option.bytes > 0 ? `${option.advice} (its region needs ${formatBytes(option.bytes)})` : option.advice,
+      option.bytes > 0 ? `${option.advice} (${needs} ${formatBytes(option.bytes)})` : option.advice,
     );
   throw failure(
     "NoSpace",

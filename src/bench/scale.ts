@@ -109,6 +109,16 @@ export async function runScale(plan: ScalePlan, signal: AbortSignal, progress: (
   return { ...result, openFiles, floorLatencyNs: summarize(await measureEchoFloor(plan)) };
 }
 
+/**
+ * Room the arbiter's state journal may take next to the region (src/bench/arbiter.ts), in /dev/shm too:
+ * about 300 bytes a record (a session, a segment, a request that changes the state), the file up to twice
+ * its state's snapshot before a compaction, and that compaction's snapshot beside it. Unchecked, it took
+ * the room the region's file had been given, and the restart after kill -9 was refused.
+ */
+export function journalBytesFor(plan: ScalePlan): number {
+  return 512 * (plan.clients + plan.allocations + plan.seconds * plan.rate);
+}
+
 /** Room for the live segments, every client's transient ones, and headroom; a power of two. */
 export function regionBytesFor(plan: ScalePlan): number {
   const blocks = plan.allocations + plan.clients * 8 + 1024;

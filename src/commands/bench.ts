@@ -11,7 +11,13 @@ import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
-import { runScale, scalePlan, regionBytesFor as scaleRegionBytes } from "../bench/scale.ts";
+import {
+  journalBytesFor,
+  runScale,
+  type ScalePlan,
+  scalePlan,
+  regionBytesFor as scaleRegionBytes,
+} from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
@@ -221,12 +227,19 @@ async function scaleBench(args: BenchArgs): Promise<void> {
       rate: count("rate"),
     }),
   );
-  checkShmRoom("run the scale benchmark", scaleRegionBytes(plan), [
-    ...(args.quick
-      ? []
-      : [{ bytes: scaleRegionBytes(scalePlan({ quick: true })), advice: "run with --quick" }]),
-    { bytes: 0, advice: "pass fewer --allocations or --clients" },
-  ]);
+  // Its state journal is kept next to the region: it needs room there too.
+  const scaleShmBytes = (of: ScalePlan) => scaleRegionBytes(of) + journalBytesFor(of);
+  checkShmRoom(
+    "run the scale benchmark",
+    scaleShmBytes(plan),
+    [
+      ...(args.quick
+        ? []
+        : [{ bytes: scaleShmBytes(scalePlan({ quick: true })), advice: "run with --quick" }]),
+      { bytes: 0, advice: "pass fewer --allocations or --clients" },
+    ],
+    "its region and state journal need",
+  );
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
   await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;

@@ -6,9 +6,9 @@
  * ran in 8 s instead of 9, with less than half the pauses. Bun reads its switch only from the environment
  * when it starts, so the arbiter starts its own program again in its place (same pid) with it set.
  */
+import { readFileSync } from "node:fs";
 import { replaceProgram } from "../ffi/index.ts";
 import { log } from "../log.ts";
-import { isCompiled } from "../self.ts";
 
 const SWITCH = "BUN_GC_TIMER_DISABLE";
 
@@ -18,11 +18,13 @@ const SWITCH = "BUN_GC_TIMER_DISABLE";
  */
 export function restartWithoutGcTimer(): void {
   if (process.env[SWITCH] !== undefined) return;
-  // Under `bun src/cli.ts` the script and bun's own flags come first; the compiled binary is its own script.
-  const program = isCompiled() ? [] : [...process.execArgv, process.argv[1]!];
   const env = { ...process.env, [SWITCH]: "1" } as Record<string, string>;
   try {
-    replaceProgram(process.execPath, [process.execPath, ...program, ...process.argv.slice(2)], env);
+    // The command line as the kernel got it, run by the file it ran: this process started again however it
+    // was started. Rebuilt from execPath and argv, `ld.so ivsh host` (the way to run it from a noexec
+    // mount) became `ld.so host`, which ended there (exit 127).
+    const commandLine = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
+    replaceProgram("/proc/self/exe", commandLine, env);
   } catch (error) {
     log.debug(`running with Bun's GC timer: could not start again without it (${error})`);
   }

@@ -59,10 +59,29 @@ testUnless(
     expect(quick.stderr).not.toContain("--size");
     expect(quick.exitCode).toBe(1);
     const scale = await benchWithShm("64m", ["--scale"]);
-    expect(scale.stderr).toContain("Failed to run the scale benchmark since its region needs 512.0 MiB");
+    expect(scale.stderr).toContain(
+      "Failed to run the scale benchmark since its region and state journal need 600.4 MiB",
+    );
     expect(scale.stderr).toContain("fewer --allocations or --clients");
     expect(scale.stderr).not.toContain("--size");
     expect(scale.exitCode).toBe(1);
   },
   80_000,
+);
+
+testUnless(
+  noPrivateShm,
+  "--scale where /dev/shm holds its region but not its state journal, kept next to it: refused up front",
+  async () => {
+    // The region of --scale --quick is 16 MiB: it fitted, and the restart after kill -9 found its journal had
+    // taken the room and the arbiter refused, advising --size.
+    const { exitCode, stderr } = await benchWithShm("16m", ["--scale", "--quick"]);
+    expect(stderr).toContain(
+      "Failed to run the scale benchmark since its region and state journal need 17.6 MiB in /dev/shm, which has only 16.0 MiB free",
+    );
+    expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("scale: ready");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
 );
