@@ -353,7 +353,12 @@ async function openRing(
       : undefined);
   if (!problem) {
     const ring = new Ring(segment, depth, chunkBytes);
-    ring.populate(false);
+    // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
+    try {
+      ring.populate(false);
+    } catch (error) {
+      throw slot.chunkFailure(error, `receive on channel '${name}'`);
+    }
     return ring;
   }
   await ignoreLost(segment.free());

@@ -127,7 +127,12 @@ export async function publishRing(
   await awaitOldReceiverGone(slot, name, signal);
   const { segment, transfer } = await allocateRing(client, slot, name, shape);
   const ring = new Ring(segment, shape.depth, shape.chunkBytes);
-  ring.populate(true);
+  // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
+  try {
+    ring.populate(true);
+  } catch (error) {
+    throw slot.chunkFailure(error, `send on channel '${name}'`);
+  }
   publish(slot, ring, transfer);
   return { ring, transfer };
 }
