@@ -1,9 +1,17 @@
 /** WAKE is one-way by default: the arbiter answers it only when asked to, or when it fails. */
 import { expect, test } from "bun:test";
 import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
-import { FrameKind, messages, PROTOCOL_VERSION, SyncCreate, WIRE_MAGIC } from "../src/protocol/messages.ts";
+import {
+  FrameKind,
+  messages,
+  PROTOCOL_VERSION,
+  SyncCreate,
+  WAIT_FOREVER,
+  WaitOutcome,
+  WIRE_MAGIC,
+} from "../src/protocol/messages.ts";
 import { SlotKind } from "../src/region/layout.ts";
-import { exchangeRaw } from "./helpers/raw.ts";
+import { exchangeRaw, rawClient } from "./helpers/raw.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("wake");
@@ -28,4 +36,31 @@ test("a wake with reply 0 is not answered; with reply 1 it is; a failing one alw
   expect(frames.map((frame) => frame.requestId)).toEqual([1, 2, 4, 5]);
   expect(decodeFields(messages.wake.reply, frames[2]!.body, "wake")).toEqual({ woken: 0 });
   expect(decodeError(frames[3]!.body).code).toBe("NotHeld");
+});
+
+test("a wake of count n answers exactly the n oldest parked waiters; the rest stay parked", async () => {
+  const client = await rawClient(suite.socket);
+  try {
+    await client.hello("fifo");
+    client.send("syncOpen", 2, { name: "fifo", kind: SlotKind.condvar, create: SyncCreate.openOrCreate });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await client.answer(2)).body, "syncOpen");
+    // A fresh condvar's sequence word holds 0: each wait parks.
+    for (const requestId of [3, 4, 5])
+      client.send("wait", requestId, { slot, word: 1, expected: 0, timeoutMs: WAIT_FOREVER });
+    client.send("wake", 6, { slot, word: 1, count: 2, reply: 1 });
+    expect(decodeFields(messages.wake.reply, (await client.answer(6)).body, "wake")).toEqual({ woken: 2 });
+    const outcome = (requestId: number) =>
+      decodeFields(messages.wait.reply, client.frames.find((f) => f.requestId === requestId)!.body, "wait");
+    expect([outcome(3), outcome(4)]).toEqual([
+      { outcome: WaitOutcome.woken },
+      { outcome: WaitOutcome.woken },
+    ]);
+    // Answered in order: anything for 5 would have come before the wake's own reply.
+    expect(client.frames.some((frame) => frame.requestId === 5)).toBe(false);
+    client.send("wake", 7, { slot, word: 1, count: 2, reply: 1 });
+    expect(decodeFields(messages.wake.reply, (await client.answer(7)).body, "wake")).toEqual({ woken: 1 });
+    expect(outcome(5)).toEqual({ outcome: WaitOutcome.woken });
+  } finally {
+    client.socket.end();
+  }
 });
