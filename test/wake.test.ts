@@ -64,3 +64,21 @@ test("a wake of count n answers exactly the n oldest parked waiters; the rest st
     client.socket.end();
   }
 });
+
+test("a timed WAIT nobody wakes is answered 'timed out' by the arbiter, and is parked no longer", async () => {
+  const client = await rawClient(suite.socket);
+  try {
+    await client.hello("timed");
+    client.send("syncOpen", 2, { name: "timed", kind: SlotKind.condvar, create: SyncCreate.openOrCreate });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await client.answer(2)).body, "syncOpen");
+    client.send("wait", 3, { slot, word: 1, expected: 0, timeoutMs: 100 });
+    // Generous liveness bound: the client library gives up on its own a little after its timeout, but a
+    // WAIT the arbiter never ends stays parked, counting against the client's parked waits for good.
+    const reply = decodeFields(messages.wait.reply, (await client.answer(3, 20_000)).body, "wait");
+    expect(reply).toEqual({ outcome: WaitOutcome.timedOut });
+    client.send("wake", 4, { slot, word: 1, count: 1, reply: 1 });
+    expect(decodeFields(messages.wake.reply, (await client.answer(4)).body, "wake")).toEqual({ woken: 0 });
+  } finally {
+    client.socket.end();
+  }
+});
