@@ -1,5 +1,6 @@
 /** WAKE is one-way by default: the arbiter answers it only when asked to, or when it fails. */
 import { expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
 import { decodeError, decodeFields, encodeFrame } from "../src/protocol/codec.ts";
 import {
   FrameKind,
@@ -10,7 +11,7 @@ import {
   WaitOutcome,
   WIRE_MAGIC,
 } from "../src/protocol/messages.ts";
-import { SlotKind } from "../src/region/layout.ts";
+import { LOCK_WAITERS, SlotKind, SlotWord, SyncWord } from "../src/region/layout.ts";
 import { exchangeRaw, rawClient } from "./helpers/raw.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
@@ -80,5 +81,35 @@ test("a timed WAIT nobody wakes is answered 'timed out' by the arbiter, and is p
     expect(decodeFields(messages.wake.reply, (await client.answer(4)).body, "wake")).toEqual({ woken: 0 });
   } finally {
     client.socket.end();
+  }
+});
+
+test("an unlock with waiters flagged sends the arbiter a WAKE: a WAIT parked there ends woken, not by the sweep", async () => {
+  const holder = await connect({ socket: suite.socket, region: suite.region, futexParking: false });
+  const client = await rawClient(suite.socket);
+  try {
+    const mutex = await holder.mutex("handed");
+    await mutex.lock();
+    await client.hello("parked");
+    client.send("syncOpen", 2, { name: "handed", kind: SlotKind.mutex, create: SyncCreate.openExisting });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await client.answer(2)).body, "syncOpen");
+    // Announced as a waiter parked in the arbiter does it: the waiters bit, and the lock's queued count.
+    const words = holder.slotWords(slot);
+    Atomics.or(words, SlotWord.lock, LOCK_WAITERS);
+    Atomics.add(words, SyncWord.lockQueued, 1);
+    const expected = Atomics.load(words, SlotWord.lock);
+    client.send("wait", 3, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
+    client.send("wake", 4, { slot, word: SlotWord.lock, count: 0, reply: 1 }); // answered once 3 is parked
+    await client.answer(4);
+    expect(client.frames.some((frame) => frame.requestId === 3)).toBe(false);
+    mutex.unlock();
+    // The sweep's recheck would end it too, as "value changed": a lost WAKE costs a sweep, not the wait.
+    const reply = decodeFields(messages.wait.reply, (await client.answer(3)).body, "wait");
+    expect(reply).toEqual({ outcome: WaitOutcome.woken });
+    Atomics.sub(words, SyncWord.lockQueued, 1);
+    await mutex.close();
+  } finally {
+    client.socket.end();
+    await holder.close();
   }
 });
