@@ -84,32 +84,95 @@ test("a timed WAIT nobody wakes is answered 'timed out' by the arbiter, and is p
   }
 });
 
+/**
+ * Runs `attempt` until the first WAIT it parked was not ended by the sweep (at most 3 times): the sweep's
+ * recheck ends a WAIT whose word moved as "value changed", and once a second it may run between the word's
+ * change and the WAKE that follows it. A WAKE that never comes loses every attempt to the sweep.
+ */
+async function unswept(attempt: () => Promise<number[]>): Promise<number[]> {
+  let outcomes: number[] = [];
+  for (let tries = 0; tries < 3; tries++) {
+    outcomes = await attempt();
+    if (outcomes[0] !== WaitOutcome.valueChanged) break;
+  }
+  return outcomes;
+}
+
 test("an unlock with waiters flagged sends the arbiter a WAKE: a WAIT parked there ends woken, not by the sweep", async () => {
   const holder = await connect({ socket: suite.socket, region: suite.region, futexParking: false });
   const client = await rawClient(suite.socket);
   try {
     const mutex = await holder.mutex("handed");
-    await mutex.lock();
     await client.hello("parked");
     client.send("syncOpen", 2, { name: "handed", kind: SlotKind.mutex, create: SyncCreate.openExisting });
     const { slot } = decodeFields(messages.syncOpen.reply, (await client.answer(2)).body, "syncOpen");
-    // Announced as a waiter parked in the arbiter does it: the waiters bit, and the lock's queued count.
     const words = holder.slotWords(slot);
-    Atomics.or(words, SlotWord.lock, LOCK_WAITERS);
-    Atomics.add(words, SyncWord.lockQueued, 1);
-    const expected = Atomics.load(words, SlotWord.lock);
-    client.send("wait", 3, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
-    client.send("wake", 4, { slot, word: SlotWord.lock, count: 0, reply: 1 }); // answered once 3 is parked
-    await client.answer(4);
-    expect(client.frames.some((frame) => frame.requestId === 3)).toBe(false);
-    mutex.unlock();
-    // The sweep's recheck would end it too, as "value changed": a lost WAKE costs a sweep, not the wait.
-    const reply = decodeFields(messages.wait.reply, (await client.answer(3)).body, "wait");
-    expect(reply).toEqual({ outcome: WaitOutcome.woken });
-    Atomics.sub(words, SyncWord.lockQueued, 1);
+    let requestId = 3;
+    const outcomes = await unswept(async () => {
+      await mutex.lock();
+      // Announced as a waiter parked in the arbiter does it: the waiters bit, and the lock's queued count.
+      Atomics.or(words, SlotWord.lock, LOCK_WAITERS);
+      Atomics.add(words, SyncWord.lockQueued, 1);
+      const [waited, synced] = [requestId++, requestId++];
+      const expected = Atomics.load(words, SlotWord.lock);
+      client.send("wait", waited, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
+      client.send("wake", synced, { slot, word: SlotWord.lock, count: 0, reply: 1 }); // answered once parked
+      await client.answer(synced);
+      expect(client.frames.some((frame) => frame.requestId === waited)).toBe(false);
+      mutex.unlock();
+      const reply = decodeFields(messages.wait.reply, (await client.answer(waited)).body, "wait");
+      Atomics.sub(words, SyncWord.lockQueued, 1);
+      return [reply.outcome];
+    });
+    expect(outcomes).toEqual([WaitOutcome.woken]);
     await mutex.close();
   } finally {
     client.socket.end();
     await holder.close();
+  }
+});
+
+test("broadcast() sends a WAKE for every waiter parked in the arbiter, notify() for one", async () => {
+  const notifier = await connect({ socket: suite.socket, region: suite.region, futexParking: false });
+  const client = await rawClient(suite.socket);
+  try {
+    const condvar = await notifier.condvar("broadcast");
+    await client.hello("parked");
+    client.send("syncOpen", 2, {
+      name: "broadcast",
+      kind: SlotKind.condvar,
+      create: SyncCreate.openExisting,
+    });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await client.answer(2)).body, "syncOpen");
+    const words = notifier.slotWords(slot);
+    let requestId = 3;
+    /** Parks `count` WAITs on the sequence as waiters in the arbiter do (counted), calls `signal`, and
+     * returns how each ended. */
+    const parkThen = (count: number, signal: () => void) => async () => {
+      const expected = Atomics.load(words, SlotWord.sequence);
+      const ids = Array.from({ length: count }, () => requestId++);
+      for (const id of ids)
+        client.send("wait", id, { slot, word: SlotWord.sequence, expected, timeoutMs: WAIT_FOREVER });
+      Atomics.add(words, SyncWord.sequenceQueued, count);
+      const synced = requestId++;
+      client.send("wake", synced, { slot, word: SlotWord.sequence, count: 0, reply: 1 });
+      await client.answer(synced);
+      signal();
+      const outcomes = await Promise.all(
+        ids.map(
+          async (id) => decodeFields(messages.wait.reply, (await client.answer(id)).body, "wait").outcome,
+        ),
+      );
+      Atomics.sub(words, SyncWord.sequenceQueued, count);
+      return outcomes;
+    };
+    const { woken, valueChanged } = WaitOutcome;
+    expect(await unswept(parkThen(3, () => condvar.broadcast()))).toEqual([woken, woken, woken]);
+    // The one not woken is ended by the sweep, seeing the sequence moved on.
+    expect(await unswept(parkThen(2, () => condvar.notify()))).toEqual([woken, valueChanged]);
+    await condvar.close();
+  } finally {
+    client.socket.end();
+    await notifier.close();
   }
 });
