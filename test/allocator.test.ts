@@ -4,6 +4,7 @@ import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
 import { computeGeometry } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { Prng } from "./helpers/prng.ts";
 
 describe("block allocator", () => {
   test("hands out every block once, then refuses, then reuses what was freed (most recent first)", () => {
@@ -31,6 +32,45 @@ describe("block allocator", () => {
     expectFailure(() => allocator.choose(4), "NoSpace", /no 4 of them are adjacent/);
     allocator.release(first);
     expect(allocator.choose(4)).toEqual({ firstBlock: 0, blockCount: 4 });
+  });
+
+  test("random allocs and frees against a model: every block handed out is free, and all free ones stay reachable", () => {
+    const blocks = 64;
+    const allocator = new BlockAllocator(blocks);
+    const used = new Uint8Array(blocks);
+    const runs: { firstBlock: number; blockCount: number }[] = [];
+    const random = new Prng(20261205);
+    for (let step = 0; step < 5000; step++) {
+      if (runs.length > 0 && random.chance(0.45)) {
+        const [run] = runs.splice(random.int(runs.length), 1);
+        allocator.release(run!);
+        used.fill(0, run!.firstBlock, run!.firstBlock + run!.blockCount);
+        continue;
+      }
+      // Runs of several blocks unlink blocks from the middle of the free list, not only its head.
+      const wanted = random.chance(0.5) ? 1 : random.range(2, 5);
+      let run: { firstBlock: number; blockCount: number };
+      try {
+        run = allocator.choose(wanted);
+      } catch {
+        continue; // full or fragmented: checked below, by the free count and the final sweep
+      }
+      expect(run.firstBlock).toBeGreaterThanOrEqual(0);
+      expect([...used.subarray(run.firstBlock, run.firstBlock + wanted)]).toEqual(new Array(wanted).fill(0));
+      allocator.claim(run);
+      used.fill(1, run.firstBlock, run.firstBlock + wanted);
+      runs.push(run);
+      expect(allocator.free).toBe(used.filter((bit) => bit === 0).length);
+    }
+    // Every free block is still on the list: single-block allocs hand out exactly the free ones.
+    const free = allocator.free;
+    const handed = Array.from({ length: free }, () => {
+      const run = allocator.choose(1);
+      allocator.claim(run);
+      return run.firstBlock;
+    });
+    expect(handed.sort((a, b) => a - b)).toEqual([...used.keys()].filter((block) => used[block] === 0));
+    expectFailure(() => allocator.choose(1), "NoSpace", /only 0 of 64 blocks are free/);
   });
 
   test("claiming a used block or releasing a free one is refused", () => {

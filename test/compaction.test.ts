@@ -142,6 +142,25 @@ test("a snapshot that vanished before the take-over is not replaced by the tail 
   expect(epochs).toEqual([1, 2, 3, 4]);
 });
 
+test("records the arbiter appended after the helper's last catch-up round are kept by the take-over", () => {
+  const path = `${paths.dir}/late-tail.state`;
+  const journal = StateFile.create(path, [beginRecord()]);
+  journal.append({ t: "epoch", epoch: 2 });
+  const plan = journal.compactionPlan();
+  journal.append({ t: "epoch", epoch: 3 }); // copied by the helper's catch-up
+  const result = compactJournal(path, plan.upto, plan.out);
+  journal.append({ t: "epoch", epoch: 4 }); // after the helper returned: the arbiter's to copy
+  journal.finishCompaction(plan, result);
+  journal.append({ t: "epoch", epoch: 5 });
+  journal.close();
+  const epochs = readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as StateRecord)
+    .map((record) => ("epoch" in record ? record.epoch : undefined));
+  expect(epochs).toEqual([2, 3, 4, 5]);
+});
+
 test("compact-state run by hand: usage errors exit 2, a live pid that did not start it and a directory are named", async () => {
   const helper = (flags: string[]) =>
     runCli(["compact-state", "--state", paths.state, "--out", `${paths.dir}/by-hand`, ...flags]);

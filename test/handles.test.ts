@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
@@ -65,6 +66,25 @@ test("closing the last handle while holding the lock releases it as owner-died, 
   expect(await Promise.race([waited, bound()])).toBe("owner-died");
   waiter.release();
   await waiter.close();
+}, 40_000);
+
+test("a lock released by its last handle's close() is released by the close, not found later by the region guard", async () => {
+  const mine = await client.mutex("closed-guarded");
+  const theirs = await other.mutex("closed-guarded");
+  await mine.lock();
+  const waiting = theirs.lock();
+  await mine.close();
+  expect(await Promise.race([waiting, Bun.sleep(livenessBoundMs(2000)).then(() => "still waiting")])).toBe(
+    "owner-died",
+  );
+  theirs.unlock();
+  await theirs.close();
+  // Had the close left the word naming its client, the sweep's guard would have released it as a word
+  // naming a client that has not opened the lock: a finding of damage, for a plain close().
+  const { integrity } = (await fetchStatus({ unix: paths.socket })).report;
+  expect(
+    integrity.findings.map(({ what }) => what).filter((what) => what.includes("closed-guarded")),
+  ).toEqual([]);
 }, 40_000);
 
 // It read the slot's lock word anyway: 0 once the slot was freed, another lock's owner once it was reused.

@@ -208,6 +208,30 @@ test("a change kill -9 cut short mid-write (whole lines of it, not all) is dropp
   expect(await host.spawned.stderr).toContain("ignored a half-written last");
 }, 60_000);
 
+test("a change of two records (an open: its grant and its cached reply) cut short by kill -9 is dropped whole too", async () => {
+  const own = { ...paths, ...files("cut-open"), state: join(paths.dir, "cut-open.state") };
+  const host = await ArbiterProcess.start(own, { size: "16MiB" });
+  const creator = await connect({ socket: own.socket, region: own.region, name: "creator" });
+  const opener = await connect({ socket: own.socket, region: own.region, name: "opener" });
+  await creator.alloc(4096, { name: "shared" });
+  await opener.open("shared", "read");
+  await host.kill9();
+  await Promise.all([creator.close().catch(() => undefined), opener.close().catch(() => undefined)]);
+  // The open's grant reached the file, its cached reply did not: replayed alone, the grant would make a
+  // re-sent open find its client holding the segment already ("use the Segment it returned").
+  const lines = readFileSync(own.state, "utf8").split("\n");
+  const grant = lines.findLastIndex((line) => line.startsWith('{"t":"grant"'));
+  writeFileSync(own.state, `${lines.slice(0, grant + 1).join("\n")}\n`);
+  await host.restart();
+  try {
+    const { stdout } = await runCli(["status", "--socket", own.socket, "--json"]);
+    const segments = (JSON.parse(stdout) as { segments: { name: string; holderCount: number }[] }).segments;
+    expect(segments.map(({ name, holderCount }) => `${name}:${holderCount}`)).toEqual(["shared:1"]);
+  } finally {
+    await host.stop();
+  }
+}, 60_000);
+
 test("an empty region file the operator made (after a reboot emptied /dev/shm) is formatted, its state's allocations gone", async () => {
   const own = { ...paths, ...files("remade"), state: join(paths.dir, "remade.state") };
   const host = await ArbiterProcess.start(own, { size: "16MiB" });

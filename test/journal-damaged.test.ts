@@ -114,3 +114,15 @@ test("a record that cannot be replayed is named by its line, which change header
   expect(restart.exitCode).toBe(1);
   expectOneLine(restart.stderr, `Failed to resume from ${own.state} since its record on line ${line} cannot`);
 }, 60_000);
+
+test("a line that is not JSON before the last is refused naming its line, not skipped as a torn tail", async () => {
+  const own = await journalWithSegment("garbled-middle");
+  const lines = readFileSync(own.state, "utf8").split("\n");
+  // Half a record in the middle is damage, not kill -9 cutting the last write short: skipping it would
+  // resume with whatever it recorded lost.
+  lines.splice(1, 0, '{"t":"segment","id":');
+  writeFileSync(own.state, lines.join("\n"));
+  const restart = await hostOn(own);
+  expect(restart.exitCode).toBe(1);
+  expectOneLine(restart.stderr, `Failed to read ${own.state} since line 2 is not a JSON record`);
+}, 60_000);

@@ -64,6 +64,13 @@ const cases: [string, () => Uint8Array[], ErrorCodeName, RegExp][] = [
   ],
   ["an unknown op", () => [hello(), rawFrame(12, 999)], "UnknownOp", /op 999/],
   ["a wrong protocol version", () => [hello(42)], "VersionMismatch", /version 42/],
+  // An older client's hello is laid out as its version had it: read as this version's, its fields are wrong.
+  [
+    "an older protocol version",
+    () => [hello(PROTOCOL_VERSION - 1)],
+    "VersionMismatch",
+    new RegExp(`version ${PROTOCOL_VERSION - 1} and this arbiter speaks ${PROTOCOL_VERSION}`),
+  ],
   [
     "a request before hello",
     () => [request("alloc", { bytes: 10, blocks: 0, mode: 2, name: "" })],

@@ -127,6 +127,8 @@ describe("frame decoder", () => {
     ["a length above the limit", header(MAX_FRAME_BYTES + 1, 1, 0), /length field says 1048577/],
     ["a length of 4 GiB - 1", header(0xffffffff, 1, 0), /length field says 4294967295/],
     ["an unknown frame kind", header(FRAME_HEADER_BYTES, 1, 7), /kind 7/],
+    // The reserved byte is for a later version: a frame that sets it is not one this version can read.
+    ["a reserved byte that is not 0", withReserved(header(FRAME_HEADER_BYTES, 1, 0), 1), /reserved byte 1/],
   ];
   for (const [label, bytes, message] of malformed)
     test(`rejects ${label} as soon as the header arrives`, () => {
@@ -258,6 +260,11 @@ function header(length: number, op: number, kind: number): Uint8Array {
   view.setUint32(0, length, true);
   view.setUint16(4, op, true);
   view.setUint8(6, kind);
+  return bytes;
+}
+
+function withReserved(bytes: Uint8Array, reserved: number): Uint8Array {
+  bytes[7] = reserved;
   return bytes;
 }
 

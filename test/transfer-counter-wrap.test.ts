@@ -7,7 +7,9 @@
 import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { recordsInFlight } from "../src/transfer/ring.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectFailure } from "./helpers/errors.ts";
 import { livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { sameBytes } from "./helpers/transfer.ts";
@@ -75,3 +77,20 @@ test("a receiver waiting past 2^31 records parks and watches its sender: a sende
 test("a stream wrapping past 2^32 records in a ring whose depth does not divide 2^32 stays bit-exact", () =>
   // Depth 3: records 2^32 - 1 and 2^32 (0 again) took the same chunk, the second overwriting the first.
   acrossCounter("past-2-32", 2 ** 32 - 4, 3, 12, 1000));
+
+test("counters saying more records are in flight than the ring holds are RegionCorrupted, across the wrap too", () => {
+  const depth = 4;
+  expect(recordsInFlight(depth, 0, depth, "c")).toBe(depth); // a full ring
+  expect(recordsInFlight(2, 2 ** 32 - 2, depth, "c")).toBe(depth); // full, head wrapped past 2^32
+  expect(recordsInFlight(-2, -2, depth, "c")).toBe(0); // as Int32 words hold them past 2^31
+  for (const [head, tail] of [
+    [depth + 1, 0],
+    [3, 2 ** 32 - 2],
+    [0, 1], // the tail ahead of the head: 2^32 - 1 in flight
+  ])
+    expectFailure(
+      () => recordsInFlight(head!, tail!, depth, "c"),
+      "RegionCorrupted",
+      /records are in a ring of 4 .*the region was overwritten/,
+    );
+});

@@ -6,11 +6,11 @@
  */
 import { expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
-import { ChannelState } from "../src/region/layout.ts";
+import { ChannelState, WAKE_ALL } from "../src/region/layout.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { clientConfig, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const LEASE_MS = 2000;
@@ -68,4 +68,27 @@ test("a receiver whose verdict comes after the sender dropped the transfer undoe
   await receiver.close();
   await sender.close();
   await Promise.all([sending!.close(), receiving!.close()]);
+});
+
+test("a 'delivered' state the receiver did not confirm (a guest's scribble) fails the sender: no exit 0 unverified", async () => {
+  const [sending, receiving] = await Promise.all(
+    ["sender told delivered", "silent receiver"].map((name) => connect(options(name))),
+  );
+  const sender = await ChannelSender.open(sending!, "forged-verdict", { chunkBytes: 65536, depth: 4 });
+  const receiver = await ChannelReceiver.open(receiving!, "forged-verdict");
+  try {
+    await sender.write(new Uint8Array(10_000).fill(3));
+    const start = sender.slot.load("head");
+    const finishing = sender.finish();
+    // Its data record and its end record published, the sender waits for the verdict.
+    await eventually(async () => sender.slot.load("head") === start + 2, 20_000, "the end record");
+    // The receiver has read nothing, verified nothing: the word says delivered all the same.
+    sender.slot.store("state", ChannelState.delivered);
+    sender.slot.wake("state", WAKE_ALL);
+    await expectRejection(finishing, "RegionCorrupted", /the channel holds a confirmation that is not ours/);
+  } finally {
+    await receiver.close().catch(() => undefined);
+    await sender.close().catch(() => undefined);
+    await Promise.all([sending!.close(), receiving!.close()]);
+  }
 });
