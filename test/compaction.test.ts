@@ -134,12 +134,7 @@ test("a snapshot that vanished before the take-over is not replaced by the tail 
   expectFailure(() => journal.finishCompaction(plan, result), "StateInvalid", /not a snapshot/);
   journal.append({ t: "epoch", epoch: 4 });
   journal.close();
-  const epochs = readFileSync(path, "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as StateRecord)
-    .map((record) => ("epoch" in record ? record.epoch : undefined));
-  expect(epochs).toEqual([1, 2, 3, 4]);
+  expect(epochsIn(path)).toEqual([1, 2, 3, 4]);
 });
 
 test("records the arbiter appended after the helper's last catch-up round are kept by the take-over", () => {
@@ -153,12 +148,7 @@ test("records the arbiter appended after the helper's last catch-up round are ke
   journal.finishCompaction(plan, result);
   journal.append({ t: "epoch", epoch: 5 });
   journal.close();
-  const epochs = readFileSync(path, "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as StateRecord)
-    .map((record) => ("epoch" in record ? record.epoch : undefined));
-  expect(epochs).toEqual([2, 3, 4, 5]);
+  expect(epochsIn(path)).toEqual([2, 3, 4, 5]);
 });
 
 test("compact-state run by hand: usage errors exit 2, a live pid that did not start it and a directory are named", async () => {
@@ -179,3 +169,12 @@ test("compact-state run by hand: usage errors exit 2, a live pid that did not st
   expect(directory.stderr).toContain(`read the state journal ${paths.dir} since`);
   expect(readdirSync(paths.dir)).not.toContain("by-hand");
 });
+
+/** The epoch each record of the journal at `path` sets, in order (undefined for records of other kinds). */
+function epochsIn(path: string): (number | undefined)[] {
+  return readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as StateRecord)
+    .map((record) => ("epoch" in record ? record.epoch : undefined));
+}

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
+import type { Subprocess } from "bun";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill, readUntil, runCli } from "./helpers/processes.ts";
 
@@ -66,13 +67,7 @@ describe("a stop signal as ivsh host starts", () => {
         // Every module of the CLI has been evaluated, the command's own has not: the signal is held for it.
         const said = await readUntil(child.stderr, "cli loaded");
         expect(said).toContain("cli loaded");
-        child.kill("SIGTERM");
-        const outcome = await exitOrKill(child, EXIT_BOUND_MS);
-        const stderr = await readUntil(child.stderr, () => false);
-        expect({ outcome, stderr }).toEqual({
-          outcome: 0,
-          stderr: expect.stringMatching(/stopped on SIGTERM/),
-        });
+        await stopsOnSigterm(child);
         expectNothingLeft(paths);
       }
     },
@@ -100,14 +95,16 @@ describe("a stop signal ignored when ivsh host started stays ignored", () => {
       const status = await runCli(["status", "--socket", paths.socket]);
       expect(status.exitCode, status.stderr).toBe(0);
       expect(child.exitCode).toBeNull();
-      child.kill("SIGTERM");
-      const outcome = await exitOrKill(child, EXIT_BOUND_MS);
-      const stderr = await readUntil(child.stderr, () => false);
-      expect({ outcome, stderr }).toEqual({
-        outcome: 0,
-        stderr: expect.stringMatching(/stopped on SIGTERM/),
-      });
-      expect(stderr).not.toContain(signal);
+      expect(await stopsOnSigterm(child)).not.toContain(signal);
       expectNothingLeft(paths);
     }, 60_000);
 });
+
+/** Sends SIGTERM and expects a clean stop (exit 0, "stopped on SIGTERM"); returns the rest of its stderr. */
+async function stopsOnSigterm(child: Subprocess<"ignore", "ignore", "pipe">): Promise<string> {
+  child.kill("SIGTERM");
+  const outcome = await exitOrKill(child, EXIT_BOUND_MS);
+  const stderr = await readUntil(child.stderr, () => false);
+  expect({ outcome, stderr }).toEqual({ outcome: 0, stderr: expect.stringMatching(/stopped on SIGTERM/) });
+  return stderr;
+}
