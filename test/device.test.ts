@@ -57,6 +57,9 @@ describe("IVSHMEM device discovery", () => {
     const devices = join(fakeSysfs(join(paths.dir, "sysfs"), paths.region), "bus/pci/devices");
     const wrong = /holds no bus\/pci\/devices, so it is not where sysfs is mounted: pass \/sys/;
     expectFailure(() => findIvshmemDevice(devices), "DeviceNotFound", wrong);
+    // With the device's address too: it was "there is none (lspci -d 1af4:1110 lists them)", which lspci
+    // contradicts.
+    expectFailure(() => findIvshmemDevice(devices, "00:04.0"), "DeviceNotFound", wrong);
     if (!existsSync(DEFAULT_REGION))
       await expectRejection(connect({ sysfsRoot: devices }), "DeviceNotFound", wrong);
   });

@@ -92,8 +92,11 @@ export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): 
     throw failure(
       "DeviceNotFound",
       `use IVSHMEM device ${address}`,
-      `no 1af4:1110 device with that address is in ${where}: ` +
-        (there ? `the IVSHMEM devices there are ${there}` : "there is none (lspci -d 1af4:1110 lists them)"),
+      notSysfs(sysfsRoot) ??
+        `no 1af4:1110 device with that address is in ${where}: ` +
+          (there
+            ? `the IVSHMEM devices there are ${there}`
+            : "there is none (lspci -d 1af4:1110 lists them)"),
     );
   }
   throw failure(
