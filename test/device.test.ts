@@ -134,6 +134,12 @@ describe("IVSHMEM device discovery", () => {
     // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
     const untyped = (value: unknown) => value as any;
     expectFailure(() => findIvshmemDevices(untyped(5)), "InvalidArgument", /its sysfs root 5 is not a path/);
+    // An address that is no string was a bare TypeError ("address.trim is not a function").
+    expectFailure(
+      () => findIvshmemDevice("/sys", untyped(4)),
+      "InvalidArgument",
+      /its address 4 is not a PCI address/,
+    );
     expectFailure(
       () => mappingProbe(untyped(null)),
       "InvalidArgument",
