@@ -76,7 +76,11 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   const cliError = error instanceof Error && error.name === "CLIError";
   // `ivsh guest` alone: what it offers is the answer.
   if (cliError && (error as Error & { code?: string }).code === "E_NO_COMMAND") {
-    await printUsage(rawArgs);
+    try {
+      await printUsage(rawArgs);
+    } catch (printing) {
+      return report(printing, rawArgs); // a stdout that cannot take it (>&-, full): said, not a crash
+    }
     return EXIT_USAGE;
   }
   if (error instanceof UsageError || cliError) {

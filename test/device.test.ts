@@ -57,6 +57,9 @@ describe("IVSHMEM device discovery", () => {
     const devices = join(fakeSysfs(join(paths.dir, "sysfs"), paths.region), "bus/pci/devices");
     const wrong = /holds no bus\/pci\/devices, so it is not where sysfs is mounted: pass \/sys/;
     expectFailure(() => findIvshmemDevice(devices), "DeviceNotFound", wrong);
+    // With the device's address too: it was "there is none (lspci -d 1af4:1110 lists them)", which lspci
+    // contradicts.
+    expectFailure(() => findIvshmemDevice(devices, "00:04.0"), "DeviceNotFound", wrong);
     if (!existsSync(DEFAULT_REGION))
       await expectRejection(connect({ sysfsRoot: devices }), "DeviceNotFound", wrong);
   });
@@ -131,6 +134,12 @@ describe("IVSHMEM device discovery", () => {
     // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes anything
     const untyped = (value: unknown) => value as any;
     expectFailure(() => findIvshmemDevices(untyped(5)), "InvalidArgument", /its sysfs root 5 is not a path/);
+    // An address that is no string was a bare TypeError ("address.trim is not a function").
+    expectFailure(
+      () => findIvshmemDevice("/sys", untyped(4)),
+      "InvalidArgument",
+      /its address 4 is not a PCI address/,
+    );
     expectFailure(
       () => mappingProbe(untyped(null)),
       "InvalidArgument",

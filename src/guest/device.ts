@@ -82,6 +82,13 @@ function fullAddress(address: string): string {
  * (as sysfs names it, 0000:00:04.0, or as lspci does, 00:04.0); under `sysfsRoot` (left out: /sys).
  */
 export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): IvshmemDevice {
+  // From plain JavaScript: its trim() was a bare TypeError.
+  if (address !== undefined && typeof address !== "string")
+    throw failure(
+      "InvalidArgument",
+      "find the IVSHMEM device",
+      `its address ${String(address)} is not a PCI address (a string such as 0000:00:04.0 or 00:04.0; leave it out for the first device)`,
+    );
   const devices = findIvshmemDevices(sysfsRoot);
   const wanted = address && fullAddress(address);
   const chosen = wanted ? devices.find((device) => device.address === wanted) : devices[0];
@@ -92,8 +99,11 @@ export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): 
     throw failure(
       "DeviceNotFound",
       `use IVSHMEM device ${address}`,
-      `no 1af4:1110 device with that address is in ${where}: ` +
-        (there ? `the IVSHMEM devices there are ${there}` : "there is none (lspci -d 1af4:1110 lists them)"),
+      notSysfs(sysfsRoot) ??
+        `no 1af4:1110 device with that address is in ${where}: ` +
+          (there
+            ? `the IVSHMEM devices there are ${there}`
+            : "there is none (lspci -d 1af4:1110 lists them)"),
     );
   }
   throw failure(
