@@ -17,7 +17,6 @@ export {
   idleCompilerThreads,
   openFileLimit,
   raiseOpenFileLimit,
-  replaceProgram,
   yieldProcessor,
 } from "./process.ts";
 

@@ -31,7 +31,6 @@ export const libc = dlopen("libc.so.6", {
   setpriority: { args: [i32, u32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   prlimit: { args: [i32, i32, ptr, ptr], returns: i32 },
-  execve: { args: [ptr, ptr, ptr], returns: i32 },
   __errno_location: { args: [], returns: ptr },
   strerror: { args: [i32], returns: cstring },
 }).symbols;

@@ -2,9 +2,8 @@
  * This process and its threads: what happens when the parent exits, the open-file limit, and the
  * priorities and CPUs its threads run at.
  */
-import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync } from "node:fs";
-import { check, lastErrno, SystemCallError } from "./errno.ts";
+import { check } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 /** Asks the kernel to send this process `signal` when its parent exits (prctl PR_SET_PDEATHSIG). */
@@ -34,35 +33,6 @@ export function raiseOpenFileLimit(wanted: number): { before: number; after: num
   const raised = new BigUint64Array([BigInt(Math.min(wanted, hard)), current[1]!]);
   check(libc.prlimit(0, RLIMIT_NOFILE, raised, null), "prlimit", "RLIMIT_NOFILE");
   return { before, after: Math.min(wanted, hard), hard };
-}
-
-/**
- * Runs `file` with `args` (its argv, the program's name first) and `env` in place of this process's
- * program (execve): the same pid and parent, the descriptors not marked close-on-exec, ignored signals
- * stay ignored. Returns only if it could not, by throwing.
- */
-export function replaceProgram(file: string, args: string[], env: Record<string, string>): never {
-  const path = Buffer.from(`${file}\0`);
-  const argv = nullTerminated(args);
-  const envp = nullTerminated(Object.entries(env).map(([name, value]) => `${name}=${value}`));
-  libc.execve(path, argv.pointers, envp.pointers);
-  const errno = lastErrno();
-  // Read after the call, so the strings the arrays point into are not collected while execve reads them.
-  throw new SystemCallError(
-    "execve",
-    `${file} (${argv.strings.length + envp.strings.length} strings)`,
-    errno,
-  );
-}
-
-/** A C array of C strings ending in NULL; `strings` keeps them alive while the array is in use. */
-function nullTerminated(words: string[]): { pointers: BigUint64Array; strings: Buffer[] } {
-  const strings = words.map((word) => Buffer.from(`${word}\0`));
-  const pointers = new BigUint64Array(words.length + 1);
-  strings.forEach((string, index) => {
-    pointers[index] = BigInt(ptr(string));
-  });
-  return { pointers, strings };
 }
 
 const SCHED_BATCH = 3;
