@@ -23,3 +23,9 @@ test("a header whose block count contradicts its size and block size is refused 
   view.setUint32(Header.blockCount, view.getUint32(Header.blockCount, true) + 1, true);
   expectFailure(() => readHeader(words, REGION_BYTES, "test"), "RegionInvalid", /contradict each other/);
 });
+
+test("a header whose header-size word is not one page is refused as corrupted", () => {
+  const { words, view } = writtenHeader();
+  view.setUint32(Header.headerBytes, 2 * PAGE_SIZE, true);
+  expectFailure(() => readHeader(words, REGION_BYTES, "test"), "RegionInvalid", /contradict each other/);
+});
