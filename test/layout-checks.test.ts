@@ -29,3 +29,9 @@ test("a header whose header-size word is not one page is refused as corrupted", 
   view.setUint32(Header.headerBytes, 2 * PAGE_SIZE, true);
   expectFailure(() => readHeader(words, REGION_BYTES, "test"), "RegionInvalid", /contradict each other/);
 });
+
+test("a header whose data offset disagrees with its slot count is refused as corrupted", () => {
+  const { words, view } = writtenHeader();
+  view.setUint32(Header.dataOffset, view.getUint32(Header.dataOffset, true) + PAGE_SIZE, true);
+  expectFailure(() => readHeader(words, REGION_BYTES, "test"), "RegionInvalid", /contradict each other/);
+});
