@@ -3,9 +3,9 @@
  * client that read a contradicting header would lay out blocks and slots at offsets the arbiter never used.
  * Each field the geometry derives from the others is checked on read, not just the magic and version.
  */
-import { test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readHeader, writeHeader } from "../src/region/header.ts";
-import { computeGeometry, Header, PAGE_SIZE } from "../src/region/layout.ts";
+import { computeGeometry, Header, MAX_SLOT_COUNT, PAGE_SIZE } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
 const REGION_BYTES = 1 << 20;
@@ -34,4 +34,13 @@ test("a header whose data offset disagrees with its slot count is refused as cor
   const { words, view } = writtenHeader();
   view.setUint32(Header.dataOffset, view.getUint32(Header.dataOffset, true) + PAGE_SIZE, true);
   expectFailure(() => readHeader(words, REGION_BYTES, "test"), "RegionInvalid", /contradict each other/);
+});
+
+test("a region of more slots than the layout allows is refused; the most it allows is laid out", () => {
+  expectFailure(
+    () => computeGeometry(1 << 30, 4096, MAX_SLOT_COUNT + 1),
+    "InvalidArgument",
+    new RegExp(`slot count ${MAX_SLOT_COUNT + 1} is outside 1\\.\\.${MAX_SLOT_COUNT}`),
+  );
+  expect(computeGeometry(1 << 30, 4096, MAX_SLOT_COUNT).slotCount).toBe(MAX_SLOT_COUNT);
 });
