@@ -21,6 +21,24 @@ describe("IVSHMEM device discovery", () => {
     expect(devices[0]!.resource2Wc).toEndWith("resource2_wc");
   });
 
+  // A device is IVSHMEM only if both its vendor and device ids say so, and usable only with a BAR 2.
+  test("skips devices of another vendor or device id, and an IVSHMEM device without a resource2", () => {
+    const root = join(paths.dir, "sysfs-mixed");
+    const devices = join(root, "bus/pci/devices");
+    const device = (address: string, vendor: string, id: string, resource2: boolean) => {
+      mkdirSync(join(devices, address), { recursive: true });
+      writeFileSync(join(devices, address, "vendor"), `${vendor}\n`);
+      writeFileSync(join(devices, address, "device"), `${id}\n`);
+      if (resource2) writeFileSync(join(devices, address, "resource2"), new Uint8Array(4096));
+    };
+    device("0000:00:02.0", "0x1af4", "0x1110", false); // no BAR 2 to map
+    device("0000:00:03.0", "0x1af4", "0x1000", true); // virtio-net: same vendor
+    device("0000:00:04.0", "0x8086", "0x1110", true); // same device id, another vendor
+    device("0000:00:05.0", "0x1af4", "0x1110", true);
+    expect(findIvshmemDevices(root).map((found) => found.address)).toEqual(["0000:00:05.0"]);
+    expect(findIvshmemDevice(root).address).toBe("0000:00:05.0");
+  });
+
   test("no device: the error names the vendor:device, where it looked, and the fix", () => {
     const empty = join(paths.dir, "empty");
     mkdirSync(join(empty, "bus/pci/devices"), { recursive: true });

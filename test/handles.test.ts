@@ -201,3 +201,15 @@ test("an open sent right after the last handle's close() keeps the slot held", a
   second.unlock();
   await Promise.all([second.close(), theirs.close()]);
 });
+
+// A record longer than its chunk would have the receiver read past it, into the next chunk or the ring's end.
+test("a send() filler that claims more bytes than its chunk holds is refused, and nothing is published", async () => {
+  const sender = await ChannelSender.open(other, "overfilled", { chunkBytes: 65536, depth: 2 });
+  await expectRejection(
+    sender.send((chunk) => chunk.byteLength + 1),
+    "InvalidArgument",
+    /the filler returned 65537 for a 65536-byte chunk/,
+  );
+  expect(sender.records).toBe(0);
+  await sender.close();
+});

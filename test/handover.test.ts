@@ -127,6 +127,41 @@ test("a guest cannot hand over, nor claim a handed-over connection: its handover
   expect(decodeError(answer.body).message).toContain("a guest's connection cannot hand a connection over");
 });
 
+test("a handed-over connection is adopted once: a second handover naming its nonce is refused", async () => {
+  const baseline = arbiterFds();
+  const [mine, theirs] = streamSocketPair();
+  sendWithFd(handoverPath(paths.socket), datagram("once-vm", "n-once"), theirs);
+  closeFd(theirs);
+  try {
+    expect((await ask(handoverRequest("n-once"))).kind).toBe(FrameKind.reply);
+    // Adopted again, its descriptor would be wrapped twice: closed by one, and the number reused.
+    const again = await ask(handoverRequest("n-once"));
+    expect(again.kind).toBe(FrameKind.error);
+    expect(decodeError(again.body).code).toBe("ProtocolState");
+  } finally {
+    closeFd(mine);
+  }
+  await settledFds(baseline);
+});
+
+test("a second datagram under a nonce already waiting is dropped: the first stays, and no descriptor leaks", async () => {
+  const baseline = arbiterFds();
+  const [firstMine, firstTheirs] = streamSocketPair();
+  const [secondMine, secondTheirs] = streamSocketPair();
+  sendWithFd(handoverPath(paths.socket), datagram("first-vm", "n-twice"), firstTheirs);
+  sendWithFd(handoverPath(paths.socket), datagram("second-vm", "n-twice"), secondTheirs);
+  closeFd(firstTheirs);
+  closeFd(secondTheirs);
+  try {
+    expect((await ask(handoverRequest("n-twice"))).kind).toBe(FrameKind.reply);
+  } finally {
+    closeFd(firstMine);
+    closeFd(secondMine);
+  }
+  // Replaced in the inbox, the first descriptor was neither adopted nor closed: held for good.
+  await settledFds(baseline);
+});
+
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data>) => Promise<Socket<Data>>;
 

@@ -6,7 +6,7 @@
  * instance number.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -44,6 +44,19 @@ test("one arbiter's socket with another's region of the same size is refused, na
     expect(clients.map((client) => client.name)).toEqual(["matched"]);
     await client.close();
   }
+});
+
+/** How many of this process's mappings are of `file` (as /proc/self/maps names them). */
+function mappingsOf(file: string): number {
+  return readFileSync("/proc/self/maps", "utf8")
+    .split("\n")
+    .filter((line) => line.endsWith(` ${file}`)).length;
+}
+
+test("a refused connect unmaps the region it mapped to check it: nothing of it stays in the process", async () => {
+  expect(mappingsOf(first.region)).toBe(0);
+  await expectRejection(connect({ socket: second.socket, region: first.region }), "RegionInvalid");
+  expect(mappingsOf(first.region)).toBe(0);
 });
 
 test("a --region that is too small to be a region (a wrong path) is refused, saying where the right one is named", async () => {

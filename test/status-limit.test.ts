@@ -79,3 +79,26 @@ test("--limit cuts a lock's list of the clients that opened it, and says how man
     for (const client of clients) await client.close();
   }
 });
+
+test("a status limit cuts a segment's list of holders and a VM's list of clients, with their counts whole", async () => {
+  const clients = await Promise.all(
+    [1, 2, 3].map((index) =>
+      connect({ socket: paths.socket, region: paths.region, name: `holder-${index}` }),
+    ),
+  );
+  try {
+    const [creator, ...others] = clients;
+    const segment = await creator!.alloc(4096, { name: "widely-held", mode: "read" });
+    for (const other of others) await other.open("widely-held", "read");
+    // Asked of the arbiter directly: \`ivsh status\` asks for one more and cuts the lists itself.
+    const json = await creator!.status(1);
+    const held = json.segments.find((each) => each.name === "widely-held");
+    expect(held?.holders).toHaveLength(1);
+    expect(held?.holderCount).toBe(3);
+    const vm = json.vms.find((each) => each.clientCount >= 3);
+    expect(vm?.clients).toHaveLength(1);
+    await segment.free();
+  } finally {
+    for (const client of clients) await client.close();
+  }
+});
