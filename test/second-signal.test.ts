@@ -1,14 +1,17 @@
 /**
- * A second stop signal has its default effect: a `guest` command whose clean-up hangs (its arbiter is
- * stopped, so the goodbye and the release of its channel wait for an answer) ends at the second SIGTERM,
- * as the first one's handler promised by uninstalling itself. Kept installed, the handler took the second
- * signal too and the command went on waiting, deaf to everything but SIGKILL.
+ * Stop signals while the arbiter answers nothing (stopped with SIGSTOP):
+ * - a `guest recv` waiting for its sender ends at the first SIGTERM. Its park went through the arbiter,
+ *   and so did the wake its abort sends, so it waited until the client gave up on the silent arbiter
+ *   (30 s); and the release of its channel then awaited that arbiter too;
+ * - one interrupted mid-transfer, whose clean-up still waits for the arbiter to release its ring, ends
+ *   at the second SIGTERM, as the first one's handler promised by uninstalling itself. Kept installed,
+ *   the handler took the second signal too and the command went on waiting, deaf to all but SIGKILL.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
-import { guest } from "./helpers/transfer.ts";
+import { guest, tricklingTransfer } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -22,8 +25,8 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-test("recv interrupted while its arbiter is stopped: the second SIGTERM ends it at once", async () => {
-  const receiver = guest(paths, ["recv", "-q", "--channel", "second-signal", "--out", "/dev/null"]);
+test("recv waiting for a sender while its arbiter is stopped: one SIGTERM ends it, exit 143", async () => {
+  const receiver = guest(paths, ["recv", "-q", "--channel", "first-signal", "--out", "/dev/null"]);
   await eventually(
     async () => (await fetchStatus({ unix: paths.socket })).report.sync.length > 0,
     EXIT_BOUND_MS,
@@ -31,12 +34,33 @@ test("recv interrupted while its arbiter is stopped: the second SIGTERM ends it 
   );
   process.kill(arbiter.pid, "SIGSTOP");
   try {
-    receiver.proc.kill("SIGTERM"); // its clean-up now waits for the stopped arbiter
-    await Bun.sleep(2000); // handled by then; two signals sent at once may merge into one
     receiver.proc.kill("SIGTERM");
+    // Well inside the 30 s after which the client gives up on a silent arbiter, which ended it before.
     expect(await exitOrKill(receiver.proc, 15_000)).not.toBe("late");
-    expect(receiver.proc.signalCode).toBe("SIGTERM");
+    expect(receiver.proc.exitCode).toBe(143);
+    expect(await receiver.stderr).toContain("interrupted by SIGTERM");
   } finally {
     process.kill(arbiter.pid, "SIGCONT");
+  }
+}, 60_000);
+
+test("recv interrupted mid-transfer while its arbiter is stopped: the second SIGTERM ends it at once", async () => {
+  const transfer = tricklingTransfer(paths, "second-signal");
+  await eventually(
+    async () => (await fetchStatus({ unix: paths.socket })).report.transfers.length > 0,
+    EXIT_BOUND_MS,
+    "the transfer under way",
+  );
+  process.kill(arbiter.pid, "SIGSTOP");
+  try {
+    transfer.receiver.proc.kill("SIGTERM"); // its clean-up now waits for the stopped arbiter
+    await Bun.sleep(2000); // handled by then; two signals sent at once may merge into one
+    transfer.receiver.proc.kill("SIGTERM");
+    expect(await exitOrKill(transfer.receiver.proc, 15_000)).not.toBe("late");
+    expect(transfer.receiver.proc.signalCode).toBe("SIGTERM");
+  } finally {
+    process.kill(arbiter.pid, "SIGCONT");
+    transfer.sender.proc.kill("SIGKILL"); // its receiver is gone: nothing of it is under test
+    await transfer.end().catch(() => {}); // the feed meets the killed sender's closed stdin (EPIPE)
   }
 }, 60_000);

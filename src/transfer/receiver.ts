@@ -121,7 +121,7 @@ export class ChannelReceiver {
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
       const told = await slot.unlessSessionLost(error);
-      await releaseRole(slot, "receiver");
+      await releaseRole(slot, "receiver", options.signal);
       throw told;
     }
   }

@@ -80,7 +80,7 @@ export class ChannelSender {
       const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
-      await releaseRole(slot, "sender");
+      await releaseRole(slot, "sender", options.signal);
       throw error;
     }
   }

@@ -233,10 +233,21 @@ function checkChannelName(name: string, verb: string): void {
   );
 }
 
-/** Gives up `role` and the slot, after a transfer or a failed start. */
-export async function releaseRole(slot: ChannelSlot, role: "sender" | "receiver"): Promise<void> {
+/**
+ * Gives up `role` and the slot, after a transfer or a failed start: the role's word at once, the slot's
+ * handle by a request. After an interrupt (`signal` aborted) that request is not awaited: an arbiter that
+ * answers nothing (stopped with SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and the
+ * goodbye that follows gives the handle back as surely.
+ */
+export async function releaseRole(
+  slot: ChannelSlot,
+  role: "sender" | "receiver",
+  signal?: AbortSignal,
+): Promise<void> {
   slot.release(role);
-  await ignoreLost(slot.client.closeSlot(slot.slot));
+  const closing = ignoreLost(slot.client.closeSlot(slot.slot));
+  if (signal?.aborted) closing.catch(() => {});
+  else await closing;
 }
 
 /**

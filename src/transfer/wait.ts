@@ -57,7 +57,7 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
       if (wait.check?.()) return;
       throwIfAborted(signal, `wait on channel '${slot.channel}'`);
       slot.client.keepAlive();
-      await slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS);
+      await untilAborted(slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS), signal);
     }
   } finally {
     stopWaking();
@@ -110,4 +110,18 @@ function wakeOnAbort(slot: ChannelSlot, word: ChannelWordName, signal?: AbortSig
   };
   signal.addEventListener("abort", wake, { once: true });
   return () => signal.removeEventListener("abort", wake);
+}
+
+/**
+ * `parked`, or the abort if it comes first. The abort's wake goes through the arbiter, and one that
+ * answers nothing (stopped with SIGSTOP, a paused host) kept a Ctrl-C or SIGTERM waiting for its lease.
+ */
+function untilAborted(parked: Promise<unknown>, signal?: AbortSignal): Promise<unknown> {
+  if (!signal) return parked;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    parked.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -39,6 +39,8 @@ export function tricklingTransfer(paths: TestPaths, channel: string) {
     await sender.proc.stdin.end();
   })();
   return {
+    sender,
+    receiver,
     async end(): Promise<number[]> {
       feeding = false;
       await feeder;
