@@ -21,9 +21,15 @@ testUnless(
       const output = join(dir, "big.out");
       const receiver = guest(suite.paths, ["recv", "-q", "--channel", "full", "--out", output]);
       const sender = guest(suite.paths, ["send", "-q", "-", "--channel", "full"]);
-      sender.proc.stdin.write(new Uint8Array(4 << 20).fill(7));
-      await sender.proc.stdin.flush();
-      sender.proc.stdin.end();
+      try {
+        sender.proc.stdin.write(new Uint8Array(4 << 20).fill(7));
+        await sender.proc.stdin.flush();
+        sender.proc.stdin.end();
+      } catch (error) {
+        // The receiver failed at the first full chunk and the sender with it, before the feed was all
+        // written (CI once): its pipe then refuses the rest, which is this test's outcome, not a failure.
+        if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+      }
       expect(await receiver.exit()).toBe(1);
       expect(await receiver.stderr).toMatch(
         /its file system is full \(ENOSPC\) after .*\(the partial copy is removed\)/,
