@@ -114,11 +114,15 @@ function wakeOnAbort(slot: ChannelSlot, word: ChannelWordName, signal?: AbortSig
 
 /**
  * `parked`, or the abort if it comes first. The abort's wake goes through the arbiter, and one that
- * answers nothing (stopped with SIGSTOP, a paused host) kept a Ctrl-C or SIGTERM waiting for its lease.
+ * answers nothing (stopped with SIGSTOP, a paused host) kept a Ctrl-C or SIGTERM waiting until the
+ * client gave up on the silent arbiter (30 s).
  */
 function untilAborted(parked: Promise<unknown>, signal?: AbortSignal): Promise<unknown> {
   if (!signal) return parked;
-  if (signal.aborted) return Promise.resolve();
+  if (signal.aborted) {
+    parked.catch(() => {}); // the abort is the outcome; a park failing later must not go unhandled
+    return Promise.resolve();
+  }
   return new Promise((resolve, reject) => {
     const onAbort = () => resolve(undefined);
     signal.addEventListener("abort", onAbort, { once: true });
