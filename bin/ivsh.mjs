@@ -1,9 +1,24 @@
-#!/usr/bin/env node
+#!/bin/sh
+":" //; self=$(readlink -f -- "$0" 2>/dev/null) || self=$0; package=${self%/bin/*}
+":" //; for bun in "$package/node_modules/.bin/bun" "$package/../.bin/bun" "$(command -v bun)"; do
+":" //;   if [ -n "$bun" ] && [ -f "$bun" ] && [ -x "$bun" ]; then exec "$bun" "$package/src/cli.ts" "$@"; fi
+":" //; done
+":" //; echo "ivsh: the CLI runs on Bun, and there is no \`bun\` on PATH: install it (\`npm install -g bun\`, or see https://bun.sh)" >&2; exit 1
 /**
- * The `ivsh` command of the npm package. The CLI is TypeScript that runs on Bun: under Bun it runs in
- * this process; under Node this finds `bun` (the project's node_modules/.bin, then PATH) and runs the
- * CLI with it, passing signals on and exiting as it exits. Where speed matters (process start in a
- * guest), use the single executable that `npm run build` makes (dist/ivsh).
+ * The `ivsh` command of the npm package. The CLI is TypeScript that runs on Bun.
+ *
+ * Run as a command (npm's `ivsh` link), this file is the shell script of the lines above (to JavaScript,
+ * strings and comments): it finds `bun` (the project's node_modules/.bin, then PATH) and execs the CLI
+ * with it, so the CLI is this very process and sees what its parent gave it. A Node launcher could not:
+ * Node sets every signal to its default as it starts, so a signal a script left ignored (SIGINT for its
+ * background `ivsh host &`, SIGHUP under nohup) would be caught by the CLI (src/commands/_exit.ts).
+ * `npx ivsh` runs npm, a Node process, first: what a script ignored is lost there already, so a script
+ * runs node_modules/.bin/ivsh, or the `ivsh` of a global install, instead.
+ *
+ * Run by Bun (`bun bin/ivsh.mjs`), it runs the CLI in this process. Run by Node (`node bin/ivsh.mjs`), it
+ * runs the CLI with the bun it finds, passing signals on and exiting as it exits; the signals its parent
+ * left ignored are not known to it any more, and the CLI listens for them all. Where speed matters
+ * (process start in a guest), use the single executable that `npm run build` makes (dist/ivsh).
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";

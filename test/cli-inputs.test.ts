@@ -284,20 +284,25 @@ describe("standard streams closed when ivsh starts (the runtime opens /dev/null 
 
   // Under Node the launcher's child got Node's /dev/null without the close-on-exec flag: it sent an empty
   // stream, "✔ sent 0 B ... verified", and the receiver kept an empty file.
-  test("through the package's command under Node (bin/ivsh.mjs): send - <&- refused too; </dev/null still open", async () => {
-    const launcher = `PATH="${join(REPO, "node_modules/.bin")}:$PATH" node "${join(REPO, "bin/ivsh.mjs")}"`;
-    const closed = await runShell(`${launcher} guest send - --channel closed-in <&-`);
-    expect(closed.exitCode).toBe(1);
-    expect(closed.stderr).toContain(
-      "Failed to send stdin since standard input was closed when ivsh started (<&-)",
-    );
-    const open = await runShell(`${launcher} guest send - --channel open-in --timeout 1s </dev/null`);
-    expect(open.exitCode).toBe(1);
-    expect(open.stderr).not.toContain("closed when ivsh started");
-    expect(open.stderr).toContain("Failed to connect to the arbiter");
-  });
+  // Run as a command (npm's `ivsh`), the file is a shell script that execs bun: descriptors as it got them.
+  for (const [how, runner] of [
+    ["under Node", "node "],
+    ["run as a command", ""],
+  ] as const)
+    test(`through the package's command ${how} (bin/ivsh.mjs): send - <&- refused too; </dev/null still open`, async () => {
+      const launcher = `PATH="${join(REPO, "node_modules/.bin")}:$PATH" ${runner}"${join(REPO, "bin/ivsh.mjs")}"`;
+      const closed = await runShell(`${launcher} guest send - --channel closed-in <&-`);
+      expect(closed.exitCode).toBe(1);
+      expect(closed.stderr).toContain(
+        "Failed to send stdin since standard input was closed when ivsh started (<&-)",
+      );
+      const open = await runShell(`${launcher} guest send - --channel open-in --timeout 1s </dev/null`);
+      expect(open.exitCode).toBe(1);
+      expect(open.stderr).not.toContain("closed when ivsh started");
+      expect(open.stderr).toContain("Failed to connect to the arbiter");
+    });
 
-  // Under Bun (bunx ivsh, bun bin/ivsh.mjs) the package's command imports src/cli.ts and calls its run().
+  // Under Bun (bun bin/ivsh.mjs) the package's command imports src/cli.ts and calls its run().
   test("through the package's command under Bun (bin/ivsh.mjs): the CLI runs in the same process", async () => {
     const result = await runShell(`"$1" "${join(REPO, "bin/ivsh.mjs")}" --version`);
     expect(result.stderr).toBe("");

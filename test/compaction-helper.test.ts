@@ -4,7 +4,7 @@
  * happened and what to look at, leaves no half-written snapshot, and loses nothing.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -20,22 +20,29 @@ beforeAll(() => {
 });
 afterAll(() => paths?.cleanup());
 
-/** An arbiter that compacts after a handful of records, with its stderr to read as it goes. */
-async function startHost(label: string, env: Record<string, string>, state = `${paths.dir}/${label}.state`) {
+/**
+ * An arbiter that compacts after a handful of records, with its stderr to read as it goes. `ignoring`: it
+ * starts with that signal ignored, in a process group of its own, as a script's `ivsh host &` does.
+ */
+async function startHost(
+  label: string,
+  env: Record<string, string>,
+  state = `${paths.dir}/${label}.state`,
+  ignoring?: "INT",
+) {
   const region = `${paths.shmDir}/${label}`;
   const socket = `${paths.dir}/${label}.sock`;
+  const command = [
+    ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", region, "--socket", socket],
+    ...["--state", state, "--size", "16MiB", "--block-size", "4KiB", "--lease", "1s"],
+  ];
   const host = tracked(
-    Bun.spawn(
-      [
-        ...[process.execPath, CLI, "host", "--exit-with-parent", "--region", region, "--socket", socket],
-        ...["--state", state, "--size", "16MiB", "--block-size", "4KiB", "--lease", "1s"],
-      ],
-      {
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", IVSH_COMPACT_AFTER_RECORDS: "5", ...env },
-      },
-    ),
+    Bun.spawn(ignoring ? ["sh", "-c", `trap '' ${ignoring}; exec "$@"`, "sh", ...command] : command, {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", IVSH_COMPACT_AFTER_RECORDS: "5", ...env },
+      detached: ignoring !== undefined,
+    }),
   );
   await eventually(() => socketAnswers(socket), livenessBoundMs(1000), "the arbiter to listen");
   return { host, region, socket, state };
@@ -58,7 +65,8 @@ function helperOf(parent: number): { pid: number; state: string } | undefined {
 
 /**
  * Appends records until a helper runs, and stops it (SIGSTOP) before it can finish: its pid. A helper
- * found already finished (a zombie) or gone is missed, and the next one is tried.
+ * found already finished (a zombie) or gone is missed, and the next one is tried; one still in the shell
+ * that starts it with the arbiter's ignored signals ignored (src/signals.ts) is let go on.
  */
 async function stopAHelper(socket: string, region: string, arbiter: number): Promise<number> {
   const client = await connect({ socket, region, name: "appender" });
@@ -73,7 +81,9 @@ async function stopAHelper(socket: string, region: string, arbiter: number): Pro
       } catch {
         continue;
       }
-      if (helperOf(arbiter)?.state === "T") return helper.pid;
+      if (helperOf(arbiter)?.state !== "T") continue;
+      if (readlinkSync(`/proc/${helper.pid}/exe`) === process.execPath) return helper.pid;
+      process.kill(helper.pid, "SIGCONT");
     }
     throw new Error("no compaction helper was caught running");
   } finally {
@@ -100,6 +110,31 @@ test("a helper killed by a signal: the warning names the signal and the OOM kill
     expect(stderr).toContain(`its helper \`ivsh compact-state\` (pid ${helper}) was killed by SIGKILL`);
     expect(stderr).toContain("the kernel's OOM killer may have");
     expect(stderr).not.toContain("free space");
+    expect(leftovers(state)).toEqual([]);
+  } finally {
+    host.kill("SIGKILL");
+    await host.exited;
+  }
+}, 60_000);
+
+// A script's background `ivsh host &` has SIGINT ignored, so that a Ctrl-C meant for its foreground job
+// (sent to the whole process group) leaves it serving; its helper, started by Bun.spawn, had SIGINT at its
+// default again: that Ctrl-C killed it, and the compaction failed ("was killed by SIGINT") and was retried.
+test("the helper of an arbiter started with SIGINT ignored ignores it too: a Ctrl-C to the group does not fail its compaction", async () => {
+  const { host, region, socket, state } = await startHost("ignored", {}, undefined, "INT");
+  try {
+    const helper = await stopAHelper(socket, region, host.pid);
+    const warned = readUntil(host.stderr, "next try in").then((stderr) => `warned: ${stderr}`);
+    // Sent while it is stopped: a signal at its default action ends it all the same; an ignored one is dropped.
+    process.kill(-host.pid, "SIGINT");
+    process.kill(helper, "SIGCONT");
+    const compacted = async () => (await compactionsOf(socket)) > 0;
+    const outcome = await Promise.race([
+      warned,
+      eventually(compacted, livenessBoundMs(1000), "its compaction").then(() => "compacted"),
+    ]);
+    expect(outcome).toBe("compacted");
+    expect(host.exitCode).toBeNull();
     expect(leftovers(state)).toEqual([]);
   } finally {
     host.kill("SIGKILL");

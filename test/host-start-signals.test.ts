@@ -6,9 +6,11 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill, readUntil, runCli } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 
 const REPEATS = 4;
 let made: TestPaths[] = [];
@@ -18,10 +20,10 @@ afterEach(() => {
   made = [];
 });
 
-function hostCommand(paths: TestPaths): string[] {
+/** `ivsh host` on `paths`, run by this Bun, or by `launcher` (the package's command) when given. */
+function hostCommand(paths: TestPaths, launcher = [process.execPath, CLI]): string[] {
   return [
-    process.execPath,
-    CLI,
+    ...launcher,
     "host",
     "--exit-with-parent",
     ...["--region", paths.region, "--socket", paths.socket, "--state", paths.state],
@@ -99,6 +101,31 @@ describe("a stop signal ignored when ivsh host started stays ignored", () => {
       expectNothingLeft(paths);
     }, 60_000);
 });
+
+// The package's command (bin/ivsh.mjs, which npm links as `ivsh`) was a Node script: Node sets every signal
+// to its default as it starts, so the Bun it ran the CLI with saw SIGINT as not ignored, and a Ctrl-C meant
+// for a script's foreground job stopped its background `npx ivsh host &` ("stopped on SIGINT").
+test("through the package's command (bin/ivsh.mjs run as npm's `ivsh` runs it), SIGINT ignored: it serves on", async () => {
+  const paths = testPaths("start-signal-bin");
+  made.push(paths);
+  const command = hostCommand(paths, [join(REPO, "bin/ivsh.mjs")]);
+  const child = tracked(
+    Bun.spawn(["sh", "-c", `trap '' INT; exec "$@"`, "sh", ...command], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+      detached: true, // a process group of its own, as a script's job has: a Ctrl-C reaches all of it
+    }),
+  );
+  const serving = await readUntil(child.stderr, "arbiter serving");
+  expect(serving).toContain("arbiter serving");
+  process.kill(-child.pid, "SIGINT");
+  const status = await runCli(["status", "--socket", paths.socket]);
+  expect(status.exitCode, status.stderr).toBe(0);
+  expect(child.exitCode).toBeNull();
+  expect(await stopsOnSigterm(child)).not.toContain("SIGINT");
+  expectNothingLeft(paths);
+}, 60_000);
 
 /** Sends SIGTERM and expects a clean stop (exit 0, "stopped on SIGTERM"); returns the rest of its stderr. */
 async function stopsOnSigterm(child: Subprocess<"ignore", "ignore", "pipe">): Promise<string> {

@@ -232,7 +232,7 @@ describe("npm install <tarball> on a machine without bun on PATH", () => {
     });
     expect(withBun.exitCode, withBun.output).toBe(0);
     expect(withBun.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version);
-    // Run by Bun itself (bunx --bun, or a machine with no Node), the same file runs the CLI in-process.
+    // Run by Bun itself (`bun node_modules/.bin/ivsh`), the same file runs the CLI in-process.
     const underBun = await run([BUN, shim, "--version"], { cwd: npmProject });
     expect(underBun.stdout.trim()).toBe(withBun.stdout.trim());
     const without = await run([shim, "--version"], { cwd: npmProject });

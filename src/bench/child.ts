@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { failure } from "../errors.ts";
+import { keepingIgnored } from "../signals.ts";
 
 /** Every child still running, so an interrupt can end them all without knowing who started them. */
 const running = new Set<Child>();
@@ -38,7 +39,8 @@ export class Child {
     /** Added to this process's environment. */
     env: Record<string, string> = {},
   ) {
-    this.process = Bun.spawn([...command], {
+    // A stop signal this process ignores (SIGINT, for a script's `ivsh bench &`), its children ignore too.
+    this.process = Bun.spawn(keepingIgnored(command), {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",

@@ -6,36 +6,21 @@
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-import { readFileSync } from "node:fs";
-
-const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-export type StopSignal = keyof typeof SIGNAL_NUMBERS;
+import { ignoredAtStart, SIGNAL_NUMBERS, type StopSignal } from "../signals.ts";
 
 let listened: StopSignal[] | undefined;
 
 /**
- * The stop signals ivsh listens for: those not ignored when it started. A signal the parent left ignored
- * stays ignored, as POSIX tools keep it: a script's `ivsh ... &` has SIGINT ignored so that a Ctrl-C meant
- * for the foreground job does not reach the background one too (it is in the same process group), and
- * `nohup` ignores SIGHUP. Read before the first listener, which would replace the inherited disposition.
+ * The stop signals ivsh listens for: those not ignored when it started (../signals.ts). A signal the parent
+ * left ignored stays ignored, as POSIX tools keep it: a script's `ivsh ... &` has SIGINT ignored so that a
+ * Ctrl-C meant for the foreground job does not reach the background one too (it is in the same process
+ * group), and `nohup` ignores SIGHUP.
  */
 function listenedSignals(): StopSignal[] {
   if (listened) return listened;
   const ignored = ignoredAtStart();
-  listened = (Object.keys(SIGNAL_NUMBERS) as StopSignal[]).filter(
-    (name) => (ignored & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) === 0n,
-  );
+  listened = (Object.keys(SIGNAL_NUMBERS) as StopSignal[]).filter((name) => !ignored.includes(name));
   return listened;
-}
-
-/** The kernel's mask of ignored signals (bit n - 1 for signal n); none known without procfs. */
-function ignoredAtStart(): bigint {
-  try {
-    const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-    return match ? BigInt(`0x${match[1]}`) : 0n;
-  } catch {
-    return 0n;
-  }
 }
 
 let firstSignal: StopSignal | undefined;

@@ -19,6 +19,7 @@ import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
+import { keepingIgnored } from "../signals.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
 import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
@@ -219,13 +220,14 @@ export class Compactor {
   }
 
   private spawn(plan: CompactionPlan): Subprocess {
+    // A stop signal the arbiter ignores (SIGINT, for a script's `ivsh host &`) its helper ignores too.
     const child = Bun.spawn(
-      [
+      keepingIgnored([
         ...selfCommand(),
         "compact-state",
         ...["--state", this.journal.path, "--upto", String(plan.upto), "--out", plan.out],
         ...["--arbiter", String(process.pid)],
-      ],
+      ]),
       { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
     );
     const generation = this.generation;

@@ -1,0 +1,47 @@
+/**
+ * The stop signals (SIGHUP, SIGINT, SIGTERM) that were ignored when this process started, which it keeps
+ * ignored (commands/_exit.ts), and passes on to the ivsh processes it starts. The kernel keeps a signal
+ * ignored across exec, but Bun.spawn gives the child every signal at its default: a script's background
+ * `ivsh host &` has SIGINT ignored, and its compaction helper did not, so a Ctrl-C meant for the script's
+ * foreground job killed the helper. Such a child is started through `sh`, which ignores them again and
+ * execs it (`keepingIgnored`): ignored from its first instruction, and for the programs it starts in turn.
+ */
+import { readFileSync } from "node:fs";
+
+export const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+export type StopSignal = keyof typeof SIGNAL_NUMBERS;
+
+let ignored: StopSignal[] | undefined;
+
+/**
+ * The stop signals ignored when this process started. Read before the first listener, which would
+ * replace the inherited disposition.
+ */
+export function ignoredAtStart(): StopSignal[] {
+  if (ignored) return ignored;
+  const mask = kernelIgnored();
+  ignored = (Object.keys(SIGNAL_NUMBERS) as StopSignal[]).filter(
+    (name) => (mask & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) !== 0n,
+  );
+  return ignored;
+}
+
+/** The kernel's mask of ignored signals (bit n - 1 for signal n); none known without procfs. */
+function kernelIgnored(): bigint {
+  try {
+    const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return match ? BigInt(`0x${match[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * `command` for Bun.spawn, with the stop signals ignored at this process's start ignored in it too: run
+ * by `sh`, which ignores them (`trap ''`) and execs it, so the pid is the command's. As is without any.
+ */
+export function keepingIgnored(command: readonly string[]): string[] {
+  const names = ignoredAtStart().map((name) => name.slice(3));
+  if (names.length === 0) return [...command];
+  return ["/bin/sh", "-c", `trap '' ${names.join(" ")}; exec "$@"`, "sh", ...command];
+}
