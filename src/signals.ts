@@ -1,6 +1,6 @@
 /**
  * The stop signals (SIGHUP, SIGINT, SIGTERM) that were ignored when this process started, which it keeps
- * ignored (commands/_exit.ts), and passes on to the ivsh processes it starts. The kernel keeps a signal
+ * ignored (commands/_exit.ts), and passes on (SIGHUP, SIGINT) to the processes it starts. The kernel keeps a signal
  * ignored across exec, but Bun.spawn gives the child every signal at its default: a script's background
  * `ivsh host &` has SIGINT ignored, and its compaction helper did not, so a Ctrl-C meant for the script's
  * foreground job killed the helper. Such a child is started through `sh`, which ignores them again and
@@ -39,9 +39,13 @@ function kernelIgnored(): bigint {
 /**
  * `command` for Bun.spawn, with the stop signals ignored at this process's start ignored in it too: run
  * by `sh`, which ignores them (`trap ''`) and execs it, so the pid is the command's. As is without any.
+ * SIGTERM is not passed on: no terminal sends it to a process group, and it is what ivsh stops its own
+ * children with (src/bench/child.ts); ignoring it, they were killed after the grace, or left running.
  */
 export function keepingIgnored(command: readonly string[]): string[] {
-  const names = ignoredAtStart().map((name) => name.slice(3));
+  const names = ignoredAtStart()
+    .filter((name) => name !== "SIGTERM")
+    .map((name) => name.slice(3));
   if (names.length === 0) return [...command];
   return ["/bin/sh", "-c", `trap '' ${names.join(" ")}; exec "$@"`, "sh", ...command];
 }
