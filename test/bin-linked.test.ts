@@ -1,0 +1,52 @@
+/**
+ * The package's `ivsh` command (bin/ivsh.mjs) where the package directory is a symlink: `npm install
+ * ../ivsh` (a file: dependency) and `npm link` put node_modules/ivsh there as a link to the package's own
+ * directory, which has no node_modules/.bin/bun of its own. The project's bun is beside the `ivsh` link
+ * that was run (node_modules/.bin), as in any install; the command finds it there, PATH without bun.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SYSTEM_PATH } from "./helpers/npm-project.ts";
+import { REPO } from "./helpers/paths.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ivsh-bin-linked-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A package directory without node_modules (its CLI's sources linked), and a project linking to it. */
+function linkedProject(): string {
+  const pkg = join(dir, "ivsh package");
+  mkdirSync(join(pkg, "bin"), { recursive: true });
+  copyFileSync(join(REPO, "bin/ivsh.mjs"), join(pkg, "bin/ivsh.mjs"));
+  symlinkSync(join(REPO, "src"), join(pkg, "src"));
+  symlinkSync(join(REPO, "package.json"), join(pkg, "package.json"));
+  const project = join(dir, "project");
+  mkdirSync(join(project, "node_modules/.bin"), { recursive: true });
+  symlinkSync("../../ivsh package", join(project, "node_modules/ivsh"));
+  symlinkSync("../ivsh/bin/ivsh.mjs", join(project, "node_modules/.bin/ivsh"));
+  symlinkSync(process.execPath, join(project, "node_modules/.bin/bun"));
+  return project;
+}
+
+const project = linkedProject();
+const version = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version;
+
+for (const [how, runner] of [
+  ["run as a command", []],
+  ["under Node", ["node"]],
+] as const)
+  test(`a symlinked package dir, ${how}: node_modules/.bin/ivsh runs the CLI with node_modules/.bin/bun, no bun on PATH`, async () => {
+    const proc = Bun.spawn([...runner, "node_modules/.bin/ivsh", "--version"], {
+      cwd: project,
+      env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stdout, stderr] = await Promise.all([
+      proc.exited,
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
+    expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
+  }, 60_000);
