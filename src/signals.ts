@@ -6,12 +6,15 @@
  * foreground job killed the helper. Such a child is started through `sh`, which ignores them again and
  * execs it (`keepingIgnored`): ignored from its first instruction, and for the programs it starts in turn.
  */
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 
 export const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 export type StopSignal = keyof typeof SIGNAL_NUMBERS;
 
 let ignored: StopSignal[] | undefined;
+
+/** What `keepingIgnored` starts a child through. */
+const SHELL = "/bin/sh";
 
 /**
  * The stop signals ignored when this process started. Read before the first listener, which would
@@ -38,7 +41,8 @@ function kernelIgnored(): bigint {
 
 /**
  * `command` for Bun.spawn, with the stop signals ignored at this process's start ignored in it too: run
- * by `sh`, which ignores them (`trap ''`) and execs it, so the pid is the command's. As is without any.
+ * by `sh`, which ignores them (`trap ''`) and execs it, so the pid is the command's. As is without any,
+ * or without a /bin/sh to run.
  * SIGTERM is not passed on: no terminal sends it to a process group, and it is what ivsh stops its own
  * children with (src/bench/child.ts); ignoring it, they were killed after the grace, or left running.
  */
@@ -46,6 +50,19 @@ export function keepingIgnored(command: readonly string[]): string[] {
   const names = ignoredAtStart()
     .filter((name) => name !== "SIGTERM")
     .map((name) => name.slice(3));
-  if (names.length === 0) return [...command];
-  return ["/bin/sh", "-c", `trap '' ${names.join(" ")}; exec "$@"`, "sh", ...command];
+  if (names.length === 0 || !shellRuns()) return [...command];
+  return [SHELL, "-c", `trap '' ${names.join(" ")}; exec "$@"`, "sh", ...command];
+}
+
+/**
+ * Whether SHELL can be run. Where it cannot (a minimal container running dist/ivsh), the child starts
+ * without it, its signals at their default, rather than not at all.
+ */
+function shellRuns(): boolean {
+  try {
+    accessSync(SHELL, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

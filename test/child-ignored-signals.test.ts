@@ -6,9 +6,10 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { FIXTURES } from "./helpers/paths.ts";
+import { CLI, FIXTURES } from "./helpers/paths.ts";
 import { EventStream, EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 const bit = (signal: number) => 1n << BigInt(signal - 1);
 
@@ -39,3 +40,36 @@ test("started with SIGHUP, SIGINT and SIGTERM ignored: its children ignore SIGHU
   });
   expect(done.exit).toBe(128 + 15);
 }, 60_000);
+
+/** Why a mount namespace with /bin/sh masked cannot be made here, if it cannot (needs root and unshare). */
+const noPrivateMounts =
+  Bun.spawnSync(["unshare", "-m", "true"], { stderr: "ignore" }).exitCode === 0
+    ? undefined
+    : "cannot make a mount namespace (needs root and unshare)";
+
+// A system without a usable /bin/sh (a minimal container running dist/ivsh) under a parent that ignores
+// SIGINT: every child was started through /bin/sh, so none could start: the demo and the benchmark failed
+// ("Failed to posix_spawn /bin/sh"), and the arbiter's compaction helper never ran, its journal growing.
+testUnless(
+  noPrivateMounts,
+  "started with SIGINT ignored where /bin/sh cannot run: ivsh demo still starts its children",
+  async () => {
+    // /dev/null over /bin/sh (its target) in a mount namespace of its own: there, it cannot be executed.
+    const script = `mount --bind /dev/null /bin/sh && trap '' INT && exec "$@"`;
+    const demo = tracked(
+      Bun.spawn(
+        ["unshare", "-m", "bash", "-c", script, "bash", process.execPath, CLI, "demo", "--size", "4MiB"],
+        { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+      ),
+    );
+    const output = Promise.all([new Response(demo.stdout).text(), new Response(demo.stderr).text()]);
+    const exit = await exitOrKill(demo, EXIT_BOUND_MS);
+    const [stdout, stderr] = await output;
+    expect({ exit, stderr }).toEqual({
+      exit: 0,
+      stderr: expect.not.stringContaining("ERROR"),
+    });
+    expect(stdout).toContain("both receivers got exactly the original");
+  },
+  60_000,
+);
