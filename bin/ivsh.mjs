@@ -1,7 +1,7 @@
 #!/bin/sh
 ":" //; self=$(readlink -f -- "$0" 2>/dev/null) || self=$0; package=${self%/bin/*}
 ":" //; beside=${0%/*}/bun; case $beside in node_modules/.bin/bun | */node_modules/.bin/bun) ;; *) beside= ;; esac
-":" //; for bun in "$package/node_modules/.bin/bun" "$package/../.bin/bun" "$beside" "$(command -v bun)"; do
+":" //; for bun in "$package/node_modules/.bin/bun" "$package/../.bin/bun" "$beside" "$(command -v bun)" "${0%/*}/bun"; do
 ":" //;   if [ -n "$bun" ] && [ -f "$bun" ] && [ -x "$bun" ]; then exec "$bun" "$package/src/cli.ts" "$@"; fi
 ":" //; done
 ":" //; echo "ivsh: the CLI runs on Bun, and there is no \`bun\` on PATH: install it (\`npm install -g bun\`, or see https://bun.sh)" >&2; exit 1
@@ -11,8 +11,8 @@
  * Run as a command (npm's `ivsh` link), this file is the shell script of the lines above (to JavaScript,
  * strings and comments): it finds `bun` (the project's node_modules/.bin, from the package's directory, or
  * beside the node_modules/.bin/ivsh link that was run for a package dir that is a symlink (`npm install
- * ../ivsh`, `npm link`); then PATH) and execs the CLI with it, so the CLI is this very process and sees
- * what its parent gave it.
+ * ../ivsh`, `npm link`); then PATH; then beside any link that was run, as a global install's bun is) and
+ * execs the CLI with it, so the CLI is this very process and sees what its parent gave it.
  * A Node launcher could not: Node sets every signal to its default as it starts, so a signal a script
  * left ignored (SIGINT for its background `ivsh host &`, SIGHUP under nohup) would be caught by the CLI
  * (src/commands/_exit.ts).
@@ -61,7 +61,9 @@ function findBun() {
   const link = dirname(process.argv[1] ?? "");
   if (link.endsWith("/node_modules/.bin")) local.push(join(link, "bun"));
   const onPath = (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, "bun"));
-  return [...local, ...onPath].find((candidate) => candidate && existsSync(candidate));
+  // Last, beside any link that was run: a global install's bun, PATH without its bin (a systemd unit).
+  const last = process.argv[1] ? [join(link, "bun")] : [];
+  return [...local, ...onPath, ...last].find((candidate) => candidate && existsSync(candidate));
 }
 
 if (process.versions.bun) {

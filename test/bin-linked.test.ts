@@ -2,7 +2,8 @@
  * The package's `ivsh` command (bin/ivsh.mjs) where the package directory is a symlink: `npm install
  * ../ivsh` (a file: dependency) and `npm link` put node_modules/ivsh there as a link to the package's own
  * directory, which has no node_modules/.bin/bun of its own. The project's bun is beside the `ivsh` link
- * that was run (node_modules/.bin), as in any install; the command finds it there, PATH without bun.
+ * that was run (node_modules/.bin), as in any install; the command finds it there, PATH without bun. So
+ * for a global install's bun, beside its `ivsh` in PREFIX/bin.
  */
 import { afterAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
@@ -50,3 +51,35 @@ for (const [how, runner] of [
     ]);
     expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
   }, 60_000);
+
+/** A global install (npm install -g --prefix PREFIX): PREFIX/bin/ivsh links into PREFIX/lib/node_modules. */
+function globalInstall(): string {
+  const prefix = join(dir, "global prefix");
+  const pkg = join(prefix, "lib/node_modules/ivsh");
+  mkdirSync(join(pkg, "bin"), { recursive: true });
+  copyFileSync(join(REPO, "bin/ivsh.mjs"), join(pkg, "bin/ivsh.mjs"));
+  symlinkSync(join(REPO, "src"), join(pkg, "src"));
+  symlinkSync(join(REPO, "package.json"), join(pkg, "package.json"));
+  mkdirSync(join(prefix, "bin"));
+  symlinkSync("../lib/node_modules/ivsh/bin/ivsh.mjs", join(prefix, "bin/ivsh"));
+  symlinkSync(process.execPath, join(prefix, "bin/bun")); // npm install -g bun
+  return prefix;
+}
+
+const prefix = globalInstall();
+
+// A systemd unit or a cron job runs PREFIX/bin/ivsh by its full path, with a PATH that lacks PREFIX/bin.
+test("a global install run by its full path, PATH without its bin: it runs the CLI with the bun beside it", async () => {
+  const proc = Bun.spawn([join(prefix, "bin/ivsh"), "--version"], {
+    cwd: dir,
+    env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
+}, 60_000);
