@@ -3,7 +3,6 @@
  * names the flag instead of a silently ignored default.
  */
 import type { ArgsDef, CittyPlugin, CommandDef } from "citty";
-import { defineCommand } from "citty";
 
 /** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
 export class UsageError extends Error {}
@@ -196,7 +195,10 @@ const strictFlags: CittyPlugin = {
   },
 };
 
-/** defineCommand for a leaf command: unknown flags and extra arguments are usage errors. */
+/**
+ * defineCommand for a leaf command: unknown flags and extra arguments are usage errors. Without citty's
+ * defineCommand (which returns its argument), so `guest send` / `recv` load without citty (src/cli.ts).
+ */
 export function defineLeafCommand<const T extends ArgsDef>(def: CommandDef<T>): CommandDef<T> {
-  return defineCommand({ ...def, plugins: [...(def.plugins ?? []), strictFlags] });
+  return { ...def, plugins: [...(def.plugins ?? []), strictFlags] };
 }

@@ -6,7 +6,7 @@
  * of running it twice, so nothing is lost or duplicated.
  */
 import type { Socket, SocketHandler } from "bun";
-import { abortedError, failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
@@ -18,7 +18,8 @@ import {
 } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
-import { describeEndpoint, type Endpoint, notAnArbiter, OPENING_BYTES, unreachable } from "./link-errors.ts";
+import { answerWithin, withTimeout } from "./give-up.ts";
+import { type Endpoint, notAnArbiter, OPENING_BYTES, unreachable } from "./link-errors.ts";
 
 export { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
@@ -141,7 +142,7 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it accepted the connection but did not answer within ${formatWait(shownMs)}`;
     const answer = this.enqueue(name, fields, true);
-    return this.answerWithin(answer, ms, signal, ["greet", "connect to the arbiter"], why);
+    return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why);
   }
 
   /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */
@@ -153,33 +154,7 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it did not answer the ${name} request within ${formatWait(ms)}`;
     const answer = this.enqueue(name, fields, false);
-    return this.answerWithin(answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
-  }
-
-  private async answerWithin<T>(
-    answer: Promise<T>,
-    ms: number,
-    signal: AbortSignal | undefined,
-    [verb, interrupted]: [string, string],
-    why: string,
-  ): Promise<T> {
-    answer.catch(() => undefined); // given up on, it is rejected later when the link closes
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const givenUp = new Promise<never>((_, reject) => {
-      const action = `${verb} the arbiter at ${describeEndpoint(this.endpoint)}`;
-      const stalled = `${why} (its process may be stopped, or overloaded)`;
-      timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, stalled)), ms);
-      onAbort = () => reject(abortedError(signal, interrupted));
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      throwIfAborted(signal, interrupted);
-      return await Promise.race([answer, givenUp]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
-    }
+    return answerWithin(this.endpoint, answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
   }
 
   /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
@@ -384,16 +359,4 @@ type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
 /** A client used after close() (ConnectionLost, so releasing what it held stays harmless). */
 function closedError(action: string): IvshError {
   return failure("ConnectionLost", action, "this client was closed (connect() again to go on)");
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`there was no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
