@@ -132,6 +132,9 @@ async function refuseFlagBeforeCommand(command: CommandDef, words: string[], pat
       `Failed to use ${flag} since it comes before the command: ${where}, put it after the command it is for (${instead})`,
     );
   }
+  // citty finds a command with `in`: a word that only Object has (constructor, toString) ran as one.
+  const word = words[firstWord];
+  if (at < 0 && word !== undefined && word in subCommands) throw new UsageError(`Unknown command ${word}`);
   if (at < 0) return; // no command, or an unknown one: citty says so
   const next = subCommands[words[at]!]!;
   const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
@@ -223,8 +226,9 @@ async function resolveCommand(
   const subCommands =
     typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
   const name = rawArgs.find((arg) => !arg.startsWith("-"));
-  const next = name && subCommands?.[name];
-  if (!next) return parent ? { command, parent, path } : { command, path };
+  // Its own commands only: a plain lookup finds what every object has too (constructor, toString).
+  const next = name !== undefined && subCommands && Object.hasOwn(subCommands, name) && subCommands[name];
+  if (!next || name === undefined) return parent ? { command, parent, path } : { command, path };
   const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;
   return resolveCommand(resolved, rawArgs.slice(rawArgs.indexOf(name) + 1), command, [...path, name]);
 }
