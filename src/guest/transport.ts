@@ -113,6 +113,8 @@ export class Transport {
         ? Bun.connect({ unix: endpoint.unix, socket: handlers })
         : Bun.connect({ hostname: endpoint.hostname, port: endpoint.port, socket: handlers });
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
+      // Given up on, it may still open (a full accept queue retries the SYN): nobody would use or close it.
+      connecting.then((late) => late.end()).catch(() => undefined);
       throw unreachable(this.endpoint, cause);
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
