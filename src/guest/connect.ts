@@ -13,7 +13,7 @@ import {
   withArbiterRegion,
   withEnvironment,
 } from "./connect-options.ts";
-import { UNIX_CLOSED_HINT } from "./link-errors.ts";
+import { QueueFull, UNIX_CLOSED_HINT } from "./link-errors.ts";
 import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
 /**
@@ -48,7 +48,8 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       return client;
     } catch (error) {
       transport.close();
-      restarting ||= isIvshError(error, "ConnectionLost");
+      // Refused by an arbiter too busy (or stopped) to accept: waited for, as one that accepted and is silent.
+      restarting ||= isIvshError(error, "ConnectionLost") || error instanceof QueueFull;
       const retry = restarting && hasTrait(error, "whileRestarting") && performance.now() < deadline;
       if (!retry) {
         region.close();

@@ -6,6 +6,7 @@ import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
+import { probeDatagramSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 
@@ -84,9 +85,33 @@ export const UNIX_CLOSED_HINT =
   "what listens there is not an ivsh arbiter (check --socket, or connect({ socket }))";
 
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
-  const { why, hint } = linkTrouble(endpoint, cause);
+  const { why, hint, queueFull } = linkTrouble(endpoint, cause);
   const message = `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since ${why} (${hint})`;
-  return new IvshError("ArbiterUnreachable", message, { cause });
+  return queueFull
+    ? new QueueFull(message, { cause })
+    : new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/** An arbiter whose queue of connections waiting to be accepted is full: there, but stopped or busy. */
+export class QueueFull extends IvshError {
+  constructor(message: string, options: ErrorOptions) {
+    super("ArbiterUnreachable", message, options);
+  }
+}
+
+/**
+ * The kernel refuses a Unix connection with EAGAIN when the listener's accept queue is full (its process
+ * stopped, or too busy to accept), and Bun reports that as ECONNREFUSED, which read "nothing listens, start
+ * `ivsh host`". A datagram connect, which sends nothing, tells them apart: EPROTOTYPE when a stream socket
+ * is bound there, ECONNREFUSED when the file is a dead socket nobody has bound.
+ */
+function queueIsFull(path: string, code: string): boolean {
+  if (code !== "ECONNREFUSED") return false;
+  try {
+    return probeDatagramSocket(path) === "EPROTOTYPE";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -99,8 +124,13 @@ const SOCKET_PATH_MAX_BYTES = 107;
 export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
-): { why: string; hint: string; barred: boolean; notSocket: boolean } {
+): { why: string; hint: string; barred: boolean; notSocket: boolean; queueFull?: boolean } {
   const code = errnoOf(cause);
+  if ("unix" in endpoint && queueIsFull(endpoint.unix, code)) {
+    const why = "it accepts no more connections now: its queue of connections waiting to be accepted is full";
+    const hint = "its process may be stopped, or overloaded: try again, or see why it does not accept";
+    return { why, hint, barred: false, notSocket: false, queueFull: true };
+  }
   const tooLong = "unix" in endpoint && Buffer.byteLength(endpoint.unix) > SOCKET_PATH_MAX_BYTES;
   if (tooLong) {
     const why = `its path is ${Buffer.byteLength(endpoint.unix)} bytes, over the ${SOCKET_PATH_MAX_BYTES} a Unix socket's path may have`;

@@ -1,0 +1,102 @@
+/**
+ * An arbiter whose queue of connections waiting to be accepted is full (stopped, or too busy to accept a
+ * burst of clients): the kernel refuses a Unix connection with EAGAIN, which Bun reports as ECONNREFUSED,
+ * and the client said "nothing listens on it (start it with `ivsh host`)" of a running arbiter, and
+ * connect() failed at once, where an arbiter that accepted and is silent is waited for.
+ */
+import { afterEach, expect } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { EventStream, eventually, runCli } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+const suite = sharedArbiter("queue-full", { lease: "1000ms" });
+
+/** Connects to the socket (argv[1]) until the kernel refuses one (EAGAIN), then holds them until stdin ends. */
+const FILL_QUEUE = `
+import json, socket, sys
+held = []
+while True:
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.setblocking(False)
+    try:
+        peer.connect(sys.argv[1])
+    except BlockingIOError:
+        peer.close()
+        break
+    held.append(peer)
+print(json.dumps({"event": "full", "held": len(held)}), flush=True)
+sys.stdin.read()
+`;
+
+let filler: ReturnType<typeof fillQueue> | undefined;
+// A test that stops the arbiter lets it run again, and the queue drain, even if it fails first.
+afterEach(async () => {
+  filler?.kill();
+  await filler?.exited;
+  filler = undefined;
+  suite.arbiter.spawned.proc.kill("SIGCONT");
+  // The next test starts with the queue drained.
+  const answers = () =>
+    fetchStatus({ unix: suite.socket }).then(
+      () => true,
+      () => false,
+    );
+  await eventually(answers, 20_000, "the arbiter answering again");
+});
+
+function fillQueue() {
+  return tracked(
+    Bun.spawn(["python3", "-c", FILL_QUEUE, suite.socket], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    }),
+  );
+}
+
+async function stopWithFullQueue(): Promise<void> {
+  suite.arbiter.spawned.proc.kill("SIGSTOP");
+  filler = fillQueue();
+  const { held } = await new EventStream(filler.stdout).next("full");
+  expect(held).toBeGreaterThan(0);
+}
+
+testWithTool(
+  "python3",
+  "status to an arbiter with a full accept queue: not 'nothing listens'",
+  async () => {
+    await stopWithFullQueue();
+    const result = await runCli(["status", "--socket", suite.socket]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).not.toContain("nothing listens");
+    expect(result.stderr).not.toContain("start it with `ivsh host`");
+    expect(result.stderr).toContain(
+      `Failed to connect to the arbiter at ${suite.socket} since it accepts no more`,
+    );
+    expect(result.stderr).toContain("may be stopped, or overloaded");
+  },
+  30_000,
+);
+
+testWithTool(
+  "python3",
+  "connect() waits for an arbiter whose accept queue is full, as for one stopped",
+  async () => {
+    await stopWithFullQueue();
+    const connecting = connect({ socket: suite.socket, region: suite.region, connectTimeoutMs: 20_000 });
+    const outcome = connecting.then(
+      () => "connected",
+      (error: Error) => error.message,
+    );
+    // Before the fix it had failed at once: still trying once the queue drains, it gets in.
+    await Bun.sleep(1000);
+    filler?.kill();
+    suite.arbiter.spawned.proc.kill("SIGCONT");
+    expect(await outcome).toBe("connected");
+    await (await connecting).close();
+  },
+  30_000,
+);
