@@ -118,11 +118,11 @@ export function arbiterEndpoint(options: ConnectOptions): Endpoint {
  * path, asks the arbiter which region it serves: it knows, and the user should not have to say it twice.
  * Anything else (a region given, a guest's device, the default file present) is left as it was.
  */
-export async function withArbiterRegion(options: ConnectOptions): Promise<ConnectOptions> {
+export async function withArbiterRegion(options: ConnectOptions, waitMs?: number): Promise<ConnectOptions> {
   if (options.region || !options.socket || existsSync(DEFAULT_REGION) || guestDevice(options)) return options;
   try {
     // The caller's signal too: an interrupt while asking must end the command, not wait out the hello.
-    const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal);
+    const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal, waitMs);
     return { ...options, region: report.region.path };
   } catch (error) {
     // So is a socket this user may not open, or one nobody serves: "no region" would send them looking

@@ -25,11 +25,13 @@ import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
  */
 export async function connect(given: ConnectOptions = {}): Promise<Client> {
   checkConnectOptions(given);
-  const options = await withArbiterRegion(withEnvironment(given));
   // Checked before the region is mapped, so a refusal leaves nothing behind.
   const totalMs = checkTimeout(
-    options.connectTimeoutMs ?? options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
+    given.connectTimeoutMs ?? given.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
   );
+  // Asking the arbiter for its region is part of connecting: within the same wait (a second at least, as
+  // a hello gets: with 0, "do not retry", one question must get its chance).
+  const options = await withArbiterRegion(withEnvironment(given), Math.max(totalMs, 1000));
   const { region, endpoint } = resolveConnection(options);
   const deadline = performance.now() + totalMs;
   let restarting = false;
