@@ -5,8 +5,11 @@
  * connect() failed at once, where an arbiter that accepted and is silent is waited for.
  */
 import { afterEach, expect } from "bun:test";
+import { streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { CLI } from "./helpers/paths.ts";
 import { EventStream, eventually, runCli } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -97,6 +100,35 @@ testWithTool(
     suite.arbiter.spawned.proc.kill("SIGCONT");
     expect(await outcome).toBe("connected");
     await (await connecting).close();
+  },
+  30_000,
+);
+
+testWithTool(
+  "python3",
+  "a bridge to an arbiter with a full accept queue says so, not 'start ivsh host'",
+  async () => {
+    await stopWithFullQueue();
+    const [mine, theirs] = streamSocketPair();
+    // Relaying, as a bridge does when it cannot hand the connection over: it connects to the socket itself.
+    const bridge = Bun.spawn(
+      [process.execPath, CLI, "bridge", "--vm", "queued-vm", "--socket", suite.socket],
+      {
+        stdin: theirs,
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", IVSH_BRIDGE: "relay" },
+      },
+    );
+    closeFd(theirs);
+    try {
+      expect(await bridge.exited).toBe(1);
+      const said = await new Response(bridge.stderr).text();
+      expect(said).toContain(`could not connect to ${suite.socket}: it accepts no more connections`);
+      expect(said).not.toContain("start `ivsh host");
+    } finally {
+      closeFd(mine);
+    }
   },
   30_000,
 );

@@ -135,8 +135,15 @@ async function untilIdentified(
  * not open (mode 0660: that user is not in its group) is an arbiter that runs, not one to start.
  */
 function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): IvshError {
-  const { why, hint, barred, notSocket } = linkTrouble({ unix: socketPath }, cause);
+  const { why, hint, barred, notSocket, queueFull } = linkTrouble({ unix: socketPath }, cause);
   const action = `reach the arbiter for VM '${vm}'`;
+  // One is there, stopped or too busy to accept: nothing to start, and the guest's retries may get in.
+  if (queueFull)
+    return failure(
+      "ArbiterUnreachable",
+      action,
+      `the host's bridge could not connect to ${socketPath}: ${why} (${hint})`,
+    );
   if (barred)
     return failure(
       "ArbiterUnreachable",
