@@ -165,6 +165,18 @@ test("a connect timeout a timer cannot hold is refused before anything is mapped
     );
 });
 
+// Only the timeout connect() itself used was checked: a reconnectTimeoutMs of NaN beside a connectTimeoutMs
+// (Number() of an unset variable) was taken, and the first restart of the arbiter ended the session at once,
+// "did not come back within NaN h NaN min", without a single try.
+test("a reconnect timeout a timer cannot hold is refused even beside a valid connect timeout", async () => {
+  for (const reconnectTimeoutMs of [Number.POSITIVE_INFINITY, Number.NaN, 2 ** 31, -1])
+    await expectRejection(
+      connect({ socket: paths.socket, region: paths.region, connectTimeoutMs: 5000, reconnectTimeoutMs }),
+      "InvalidArgument",
+      /is not between 0 and 2147483647 ms/,
+    );
+});
+
 test("a name's cut never splits a character made of two UTF-16 units", async () => {
   const name = "😀".repeat(200); // 800 bytes, refused as too long
   const refused = client.alloc(10, { name });

@@ -29,6 +29,8 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const totalMs = checkTimeout(
     given.connectTimeoutMs ?? given.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS,
   );
+  // Used later, by every resume: checked now, not when the arbiter restarts.
+  if (given.reconnectTimeoutMs !== undefined) checkTimeout(given.reconnectTimeoutMs);
   // Asking the arbiter for its region is part of connecting: within the same wait (a second at least, as
   // a hello gets: with 0, "do not retry", one question must get its chance).
   const options = await withArbiterRegion(withEnvironment(given), Math.max(totalMs, 1000));
