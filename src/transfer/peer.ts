@@ -25,6 +25,9 @@ export interface Departure {
  */
 export class Peer {
   private id = 0;
+  /** Whether the peer runs in another VM than we do (the host counts as one): unknown until asked. */
+  private elsewhere: boolean | undefined;
+  private asked = false;
 
   constructor(
     private readonly slot: ChannelSlot,
@@ -44,6 +47,26 @@ export class Peer {
     if (this.id === 0) return undefined;
     const holder = this.slot.holder(this.role);
     return holder.owner === this.id ? undefined : holder;
+  }
+
+  /**
+   * Whether a wait for this peer should nap rather than park (wait.ts): true once the arbiter has said the
+   * peer is in another VM. The first call asks it, without waiting for the answer (the wait that asked
+   * parks as before), so a transfer whose ends never wait long never pays for the question.
+   */
+  inOtherVm(): boolean {
+    if (!this.asked && this.id !== 0) {
+      this.asked = true;
+      const id = this.id;
+      this.slot.client.status(1, id).then(
+        (report) => {
+          const peer = report.clients.find((client) => client.clientId === id);
+          if (peer) this.elsewhere = peer.vm !== report.requester.vm;
+        },
+        () => {}, // no answer (the client closed, the arbiter away): we keep parking
+      );
+    }
+    return this.elsewhere === true;
   }
 
   /** The error for a departure: RegionCorrupted if the word was overwritten, else PeerGone. */

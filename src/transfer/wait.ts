@@ -4,6 +4,13 @@
  * shared word, then keep spinning but yield the core on each round (another thread of ours, or the
  * arbiter, may need it to make progress), and only after YIELD_NANOSECONDS park.
  *
+ * A peer in another VM (the host counts as one) is napped for before parking: the word is looked at after
+ * each NAP_MS timer for up to NAP_FOR_MS, with our parked flag down, so the peer sends no WAKE. Across a
+ * VM's NIC a park's WAKE is a network send in the guest (under TCG ~2 ms of its only vCPU per chunk) and
+ * then a round trip through the VM's user-mode network and the arbiter, 5–50 ms; a nap sees the word
+ * within about a millisecond and costs the waiter a timer per millisecond (docs/bench/transfer-path.md,
+ * "Waits across a VM's NIC").
+ *
  * Parking: we raise our "parked" flag, then re-read the word; the peer publishes the word, then claims
  * the flag (CAS 1 -> 0) and sends WAKE only if it got it. All these are sequentially consistent atomics,
  * so either we see the new value and do not park, or the peer sees the flag and wakes us; and a waiter
@@ -22,6 +29,9 @@ const SPIN_NANOSECONDS = 50_000;
 const YIELD_NANOSECONDS = 2_000_000;
 /** A parked wait is re-issued this often, so peer checks, the caller's check and heartbeats keep running. */
 const PARK_SLICE_MS = 500;
+/** A nap's timer, and how long a wait for a peer in another VM naps before it parks. */
+const NAP_MS = 1;
+const NAP_FOR_MS = 200;
 
 export interface ChannelWait {
   slot: ChannelSlot;
@@ -45,6 +55,7 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
   const spun = spinForChange(wait);
   if (spun === "changed") return;
   if (spun !== "park") throw await peer!.goneError(spun);
+  if (peer?.inOtherVm() && (await napForChange(wait))) return;
   // A park lasts up to a slice: an abort wakes it, so it is seen at once, not at the slice's end.
   const stopWaking = wakeOnAbort(slot, word, signal);
   try {
@@ -64,6 +75,26 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
     // A client closed meanwhile has no slot words mapped: the error that ended the wait is the one to tell.
     if (!slot.client.isClosed) slot.store(parkedFlag, 0);
   }
+}
+
+/**
+ * Looks at the word after each NAP_MS timer, for up to NAP_FOR_MS; true once it changed or the check ended
+ * the wait, false if it is time to park. Our parked flag stays down: the peer sends no WAKE for a nap.
+ */
+async function napForChange(wait: ChannelWait): Promise<boolean> {
+  const { slot, word, seen, peer, signal } = wait;
+  const until = performance.now() + NAP_FOR_MS;
+  while (performance.now() < until) {
+    await Bun.sleep(NAP_MS);
+    slot.throwIfLost(); // a lost session's ring is withdrawn: the caller must not go on to read it
+    if (slot.load(word) !== seen) return true;
+    const departure = departed(wait);
+    if (departure) throw await peer!.goneError(departure);
+    if (wait.check?.()) return true;
+    throwIfAborted(signal, `wait on channel '${slot.channel}'`);
+    slot.client.keepAlive();
+  }
+  return false;
 }
 
 /**
