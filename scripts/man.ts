@@ -47,6 +47,10 @@ const ENVIRONMENT: [string, string][] = [
   ["IVSH_FUTEX", "0: waiters always park in the arbiter, never on this kernel's futex."],
   ["IVSH_NATIVE", "0: do not load the native copy+hash helper (the portable path computes the same digest)."],
   [
+    "IVSH_RECV_SPLICE",
+    "1 or 0: guest recv --out FILE writes FILE through a pipe (vmsplice, splice) or with write(2) whatever the CPU (by default through the pipe only under QEMU's TCG emulator, where it is faster).",
+  ],
+  [
     "IVSH_PROBE_CACHE",
     "0: in a guest, measure the BAR's two mappings at every command instead of reusing this boot's verdict.",
   ],

@@ -23,6 +23,9 @@ export const libc = dlopen("libc.so.6", {
   read: { args: [i32, ptr, u64], returns: i64_fast },
   pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
   write: { args: [i32, ptr, u64], returns: i64_fast },
+  pipe2: { args: [ptr, i32], returns: i32 },
+  vmsplice: { args: [i32, ptr, u64, u32], returns: i64_fast },
+  splice: { args: [i32, ptr, i32, ptr, u64, u32], returns: i64_fast },
   sched_yield: { args: [], returns: i32 },
   sched_getcpu: { args: [], returns: i32 },
   // Only for futex(2), which glibc has no wrapper for: number, address, op, value, timeout, address2, value3.

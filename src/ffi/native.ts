@@ -15,7 +15,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, sep } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
-const ABI = 2;
+const ABI = 3;
 const NATIVE_LIBRARY = "libivsh-native.so";
 
 const REPO = join(import.meta.dir, "../..");
@@ -59,6 +59,8 @@ interface Loaded {
   hash: NativeHash | undefined;
   faults: FaultGuard | undefined;
   status: NativeStatus;
+  /** The CPU is QEMU's TCG emulator (native/copyhash.c `ivsh_native_tcg`); false without the helper. */
+  tcg?: boolean;
 }
 
 let loaded: Loaded | undefined;
@@ -73,6 +75,12 @@ export function nativeHash(): NativeHash | undefined {
 export function nativeFaultGuard(): FaultGuard | undefined {
   loaded ??= load();
   return loaded.faults;
+}
+
+/** Whether this CPU is QEMU's TCG emulator, as its hypervisor CPUID leaf says (false without the helper). */
+export function nativeTcg(): boolean {
+  loaded ??= load();
+  return loaded.tcg === true;
 }
 
 export function nativeStatus(): NativeStatus {
@@ -120,6 +128,7 @@ function open(path: string, origin: string): Loaded {
   const { symbols } = dlopen(path, {
     ivsh_native_abi: { args: [], returns: i32 },
     ivsh_native_usable: { args: [], returns: i32 },
+    ivsh_native_tcg: { args: [], returns: i32 },
     ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr], returns: u64_fast },
     ivsh_guard_region: { args: [u64, u64, ptr], returns: i32 },
     ivsh_unguard_region: { args: [u64], returns: FFIType.void },
@@ -131,10 +140,11 @@ function open(path: string, origin: string): Loaded {
     guard: (base, length, label) => symbols.ivsh_guard_region(base, length, Buffer.from(`${label}\0`)) === 0,
     unguard: (base) => symbols.ivsh_unguard_region(base),
   };
-  if (symbols.ivsh_native_usable() !== 1) return portable("this CPU has no AVX2", faults);
+  const tcg = symbols.ivsh_native_tcg() === 1;
+  if (symbols.ivsh_native_usable() !== 1) return { ...portable("this CPU has no AVX2", faults), tcg };
   const hash: NativeHash = {
     digestPieces: (destination, source, length, pieceBytes, stateAddress) =>
       Number(symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress)),
   };
-  return { hash, faults, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
+  return { hash, faults, tcg, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
 }

@@ -7,19 +7,14 @@
  * another guest may have overwritten it; that must end in RegionCorrupted, not a hang or a read off the ring.
  */
 import { failure, isIvshError } from "../errors.ts";
-import {
-  ChannelState,
-  confirmationOf,
-  RECORD_END,
-  RecordField,
-  ringSegmentName,
-  WAKE_ALL,
-} from "../region/layout.ts";
+import { addressOf } from "../ffi/index.ts";
+import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from "../region/layout.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { formatDigest, StreamDigest } from "./digest.ts";
+import { DIGEST_PIECE_BYTES, formatDigest, StreamDigest } from "./digest.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
-import { Ring, recordsInFlight, ringGeometryProblem } from "./ring.ts";
+import { awaitTransfer, openRing } from "./receiver-ring.ts";
+import { type Ring, recordsInFlight } from "./ring.ts";
 import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
 import {
@@ -129,17 +124,19 @@ export class ChannelReceiver {
   /**
    * Waits for the next record and hands its chunk to `consume`. Returns the chunk's length, or undefined
    * at the end of the stream (after checking the digest, keeping the result and telling the sender).
+   * With `bounce` the chunk is handed on in pieces copied into it instead (consumeCopied).
    */
-  async receive(consume: ChunkConsumer): Promise<number | undefined> {
+  async receive(consume: ChunkConsumer, bounce?: Uint8Array): Promise<number | undefined> {
     checkCallback(consume, "receive", this.name);
+    checkBounce(bounce, this.name);
     try {
-      return await this.receiveNext(consume);
+      return await this.receiveNext(consume, bounce);
     } catch (error) {
       throw await this.slot.unlessSessionLost(error);
     }
   }
 
-  private async receiveNext(consume: ChunkConsumer): Promise<number | undefined> {
+  private async receiveNext(consume: ChunkConsumer, bounce?: Uint8Array): Promise<number | undefined> {
     if (this.ending) return this.ending.then(() => undefined);
     await this.nextRecord();
     this.checkOpen();
@@ -158,7 +155,8 @@ export class ChannelReceiver {
     const whole = this.ring.chunk(this.tail);
     const chunk = length === whole.byteLength ? whole : whole.subarray(0, length);
     try {
-      await consume(chunk, this.ring.chunkAddress(this.tail));
+      if (bounce) await this.consumeCopied(chunk, bounce, consume);
+      else await consume(chunk, this.ring.chunkAddress(this.tail));
     } catch (error) {
       throw this.slot.chunkFailure(error, `receive on channel '${this.name}'`);
     }
@@ -166,10 +164,24 @@ export class ChannelReceiver {
     // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.
     await this.slot.confirmLive();
     this.checkOpen(); // closed while `consume` ran: the chunk went with the ring
-    this.digest.update(chunk);
+    if (!bounce) this.digest.update(chunk);
     this.records++;
     this.advance();
     return length;
+  }
+
+  /**
+   * The chunk through private memory: each piece is copied into `bounce` and hashed in the same pass (what
+   * is hashed is exactly what `consume` gets, whatever another guest writes into the ring meanwhile), then
+   * handed on. For a consumer that cannot take the ring's memory itself (vmsplice: src/ffi/splice.ts).
+   */
+  private async consumeCopied(chunk: Uint8Array, bounce: Uint8Array, consume: ChunkConsumer): Promise<void> {
+    for (let at = 0; at < chunk.byteLength; at += bounce.byteLength) {
+      this.checkOpen(); // closed while the last piece was consumed: the chunk went with the ring
+      const piece = bounce.subarray(0, Math.min(bounce.byteLength, chunk.byteLength - at));
+      this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength));
+      await consume(piece, addressOf(piece));
+    }
   }
 
   /** The stream's size as the sender announced it on its last data record, if it knew it: for progress. */
@@ -335,56 +347,13 @@ export class ChannelReceiver {
 }
 oneAtATime(ChannelReceiver.prototype, ["receive"]); // two receives in flight handed one chunk twice
 
-/** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
-async function openRing(
-  client: ChannelClient,
-  slot: ChannelSlot,
-  name: string,
-  transfer: number,
-): Promise<Ring> {
-  const depth = slot.load("depth");
-  // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
-  const chunkBytes = slot.load("chunkBytes") >>> 0;
-  const segment = await client.open(ringSegmentName(name, transfer), "read");
-  const problem =
-    ringGeometryProblem(chunkBytes, depth) ??
-    (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength
-      ? `a ring of ${depth} × ${chunkBytes} bytes does not fit its ${segment.byteLength}-byte segment`
-      : undefined);
-  if (!problem) {
-    const ring = new Ring(segment, depth, chunkBytes);
-    // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
-    try {
-      ring.populate(false);
-    } catch (error) {
-      throw slot.chunkFailure(error, `receive on channel '${name}'`);
-    }
-    return ring;
-  }
-  await ignoreLost(segment.free());
-  throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
-}
-
-/**
- * The transfer to join: one that is streaming and that no receiver joined before (we get it from its
- * start). An abort wakes the park (waitForChange).
- */
-async function awaitTransfer(
-  slot: ChannelSlot,
-  onWaiting?: () => void,
-  signal?: AbortSignal,
-): Promise<number> {
-  for (let told = false; ; ) {
-    const transfer = slot.load("transfer");
-    if (
-      transfer !== 0 &&
-      slot.load("state") === ChannelState.streaming &&
-      slot.load("receiverJoined") !== transfer
-    )
-      return transfer;
-    if (!told) onWaiting?.();
-    told = true;
-    // No peer to watch yet: senders may come and go; only a new transfer number matters here.
-    await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
-  }
+/** A bounce buffer holds whole digest pieces (each copy must end on a piece boundary: digest.ts). */
+function checkBounce(bounce: Uint8Array | undefined, channel: string): void {
+  if (bounce === undefined) return;
+  if (!(bounce instanceof Uint8Array) || bounce.byteLength === 0 || bounce.byteLength % DIGEST_PIECE_BYTES)
+    throw failure(
+      "InvalidArgument",
+      `receive on channel '${channel}'`,
+      `the bounce buffer must be a Uint8Array of a whole number of ${DIGEST_PIECE_BYTES}-byte pieces`,
+    );
 }

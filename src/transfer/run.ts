@@ -13,6 +13,7 @@ import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import type { Source } from "./io.ts";
 import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
+import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
@@ -287,7 +288,9 @@ async function receiveThrough(
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
+  let piped: PipedFile | undefined;
   try {
+    piped = pipeFileWrites(sink);
     // It writes the chunk out and calls nothing on the receiver: no context to run it in (makesNoCalls).
     const consume = makesNoCalls((chunk: Uint8Array, address: number) =>
       sink.write(address, chunk.byteLength, writing.signal).catch(async (error: unknown) => {
@@ -302,7 +305,7 @@ async function receiveThrough(
     let lastYield = started;
     for (;;) {
       throwIfAborted(signal, `receive on channel '${channel}'`);
-      const got = await receiver.receive(consume);
+      const got = await receiver.receive(consume, piped?.bounce);
       if (got === undefined) {
         decided = true;
         break;
@@ -319,6 +322,7 @@ async function receiveThrough(
     };
   } finally {
     writing.stop();
+    piped?.close();
     await release(decided ? receiver.slot : undefined, "receiver", () => receiver.close(), client, signal);
   }
 }

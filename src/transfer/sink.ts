@@ -1,7 +1,7 @@
 /**
- * Where a transfer's bytes go, without a copy of our own: the sink writes(2) straight from a ring chunk.
- * A sink that is a regular file is written as FILE.partial and renamed to FILE only once the whole
- * stream arrived and its digest matched: a failed transfer never leaves a complete-looking file.
+ * Where a transfer's bytes go, without a copy of our own: the sink writes(2) straight from a ring chunk. A
+ * regular file is written as FILE.partial and renamed to FILE only once the whole stream arrived and its
+ * digest matched: a failed transfer never leaves a complete-looking file.
  */
 import { existsSync, lstatSync, rmSync, type Stats, statSync } from "node:fs";
 import { dirname } from "node:path";
@@ -44,8 +44,7 @@ import type { StreamKeeper } from "./receiver.ts";
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
   private closed = false;
-  /** Bytes written so far. */
-  written = 0;
+  written = 0; // bytes written so far
   /** A write found no space: the partial copy is removed, not left to keep the file system full. */
   private outOfSpace = false;
   /** The stream was verified whole (`keep` was called): a copy that could not be kept is never removed. */
@@ -201,10 +200,12 @@ export class Sink implements StreamKeeper {
     }
   }
 
+  /** How a regular file is written: write(2), or through a pipe (run.ts, src/ffi/splice.ts). */
+  writeFile: (fd: number, address: number, length: number, what: string) => void = writeAll;
   /** A full file system is named with what to do, and the truncated copy is not kept to fill it. */
   private writeToFile(address: number, length: number): void {
     try {
-      writeAll(this.fd, address, length, this.writing);
+      this.writeFile(this.fd, address, length, this.writing);
     } catch (error) {
       const errno = errnoOf(error);
       if (errno !== "ENOSPC" && errno !== "EDQUOT")

@@ -26,7 +26,7 @@
 #define INLINE __attribute__((always_inline)) static inline
 
 /* Bumped whenever an exported signature or result changes; src/ffi/native.ts refuses any other. */
-#define IVSH_NATIVE_ABI 2 /* 2: with fault.c's ivsh_guard_region / ivsh_unguard_region */
+#define IVSH_NATIVE_ABI 3 /* 2: fault.c's ivsh_guard_region / ivsh_unguard_region; 3: ivsh_native_tcg */
 
 enum {
   STRIPE_BYTES = 64,
@@ -174,6 +174,22 @@ AVX2 INLINE uint64_t hash_long(uint8_t *destination, const uint8_t *source, size
 }
 
 EXPORT int ivsh_native_abi(void) { return IVSH_NATIVE_ABI; }
+
+/*
+ * 1 if this CPU is QEMU's TCG emulator (its hypervisor leaf says "TCGTCGTCGTCG"), where a kernel copy from
+ * user memory (`rep movsb` under ERMS) runs one emulated byte per step: a receiver then writes a file
+ * through a pipe (src/ffi/splice.ts), whose copy the kernel makes with 8-byte moves.
+ */
+EXPORT int ivsh_native_tcg(void) {
+  unsigned int eax, ebx, ecx, edx;
+  __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0x40000000u), "c"(0u));
+  char vendor[13];
+  memcpy(vendor, &ebx, 4);
+  memcpy(vendor + 4, &ecx, 4);
+  memcpy(vendor + 8, &edx, 4);
+  vendor[12] = 0;
+  return memcmp(vendor, "TCGTCGTCGTCG", 12) == 0 ? 1 : 0;
+}
 
 /* 1 if this CPU can run ivsh_digest_pieces; the caller must use its portable path otherwise. */
 EXPORT int ivsh_native_usable(void) {

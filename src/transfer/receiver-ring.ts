@@ -1,0 +1,64 @@
+/**
+ * What a receiver does before its first record (receiver.ts): wait for a transfer to join, and open and
+ * check the ring its slot announces.
+ */
+import { failure } from "../errors.ts";
+import { ChannelState, ringSegmentName } from "../region/layout.ts";
+import type { ChannelClient } from "./channel-client.ts";
+import { Ring, ringGeometryProblem } from "./ring.ts";
+import { type ChannelSlot, ignoreLost } from "./slot.ts";
+import { waitForChange } from "./wait.ts";
+
+/** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
+export async function openRing(
+  client: ChannelClient,
+  slot: ChannelSlot,
+  name: string,
+  transfer: number,
+): Promise<Ring> {
+  const depth = slot.load("depth");
+  // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
+  const chunkBytes = slot.load("chunkBytes") >>> 0;
+  const segment = await client.open(ringSegmentName(name, transfer), "read");
+  const problem =
+    ringGeometryProblem(chunkBytes, depth) ??
+    (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength
+      ? `a ring of ${depth} × ${chunkBytes} bytes does not fit its ${segment.byteLength}-byte segment`
+      : undefined);
+  if (!problem) {
+    const ring = new Ring(segment, depth, chunkBytes);
+    // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
+    try {
+      ring.populate(false);
+    } catch (error) {
+      throw slot.chunkFailure(error, `receive on channel '${name}'`);
+    }
+    return ring;
+  }
+  await ignoreLost(segment.free());
+  throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
+}
+
+/**
+ * The transfer to join: one that is streaming and that no receiver joined before (we get it from its
+ * start). An abort wakes the park (waitForChange).
+ */
+export async function awaitTransfer(
+  slot: ChannelSlot,
+  onWaiting?: () => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  for (let told = false; ; ) {
+    const transfer = slot.load("transfer");
+    if (
+      transfer !== 0 &&
+      slot.load("state") === ChannelState.streaming &&
+      slot.load("receiverJoined") !== transfer
+    )
+      return transfer;
+    if (!told) onWaiting?.();
+    told = true;
+    // No peer to watch yet: senders may come and go; only a new transfer number matters here.
+    await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
+  }
+}
