@@ -6,7 +6,7 @@ import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
-import { probeDatagramSocket } from "../ffi/fd-passing.ts";
+import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 
@@ -102,13 +102,14 @@ export class QueueFull extends IvshError {
 /**
  * The kernel refuses a Unix connection with EAGAIN when the listener's accept queue is full (its process
  * stopped, or too busy to accept), and Bun reports that as ECONNREFUSED, which read "nothing listens, start
- * `ivsh host`". A datagram connect, which sends nothing, tells them apart: EPROTOTYPE when a stream socket
- * is bound there, ECONNREFUSED when the file is a dead socket nobody has bound.
+ * `ivsh host`". A connect of our own, non-blocking, gets the kernel's own errno: EAGAIN for a full queue.
+ * (A datagram probe's EPROTOTYPE did not tell it from a stream socket bound that nothing listens on.) One
+ * that got in finds the queue drained since: as full a moment ago, retried.
  */
 function queueIsFull(path: string, code: string): boolean {
   if (code !== "ECONNREFUSED") return false;
   try {
-    return probeDatagramSocket(path) === "EPROTOTYPE";
+    return ["EAGAIN", "accepted"].includes(probeStreamSocket(path));
   } catch {
     return false;
   }
