@@ -41,14 +41,16 @@ export class ResumeTries {
 
   /** A failed try: the loss it means at once (lockedOut), if any; an arbiter's refusal is kept to tell. */
   failed(error: unknown): IvshError | undefined {
-    this.refusal = isIvshError(error) && !hasTrait(error, "whileRestarting") ? error : undefined;
+    // A full accept queue is waited for as a restart is, but told: a process is there, not to be started.
+    const refused = isIvshError(error) && (!hasTrait(error, "whileRestarting") || error instanceof QueueFull);
+    this.refusal = refused ? error : undefined;
     return lockedOut(error, this.droppedMs, this.leaseMs);
   }
 
   givenUp(endpoint: Endpoint, timeoutMs: number): IvshError {
     if (!this.refusal) return arbiterNotBack(endpoint, timeoutMs);
     return failure(
-      this.refusal.code,
+      this.refusal instanceof QueueFull ? "ConnectionLost" : this.refusal.code,
       `reach the arbiter at ${describeEndpoint(endpoint)} again`,
       `it refused this client until the reconnect timeout (${formatWait(timeoutMs)}) ran out: ${reasonOf(this.refusal)}`,
     );
