@@ -5,15 +5,18 @@
  * connect() failed at once, where an arbiter that accepted and is silent is waited for.
  */
 import { afterEach, expect } from "bun:test";
+import { existsSync } from "node:fs";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { CLI } from "./helpers/paths.ts";
 import { EventStream, eventually, runCli } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testWithTool } from "./helpers/tools.ts";
+import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 const suite = sharedArbiter("queue-full", { lease: "1000ms" });
 
@@ -100,6 +103,53 @@ testWithTool(
     suite.arbiter.spawned.proc.kill("SIGCONT");
     expect(await outcome).toBe("connected");
     await (await connecting).close();
+  },
+  30_000,
+);
+
+/** A client given no region maps the default one when it exists: the next test needs it absent. */
+const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
+  ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+  : undefined;
+
+testUnless(
+  defaultRegionInTheWay ?? toolMissing("python3"),
+  "connect({ socket }) alone waits for an arbiter whose accept queue is full too",
+  async () => {
+    await stopWithFullQueue();
+    // Given no region, it first asks the arbiter for it: that question failed at once on a full queue.
+    const connecting = connect({ socket: suite.socket, connectTimeoutMs: 20_000 });
+    const outcome = connecting.then(
+      () => "connected",
+      (error: Error) => error.message,
+    );
+    await Bun.sleep(1000);
+    filler?.kill();
+    suite.arbiter.spawned.proc.kill("SIGCONT");
+    expect(await outcome).toBe("connected");
+    await (await connecting).close();
+  },
+  30_000,
+);
+
+testUnless(
+  defaultRegionInTheWay ?? toolMissing("python3"),
+  "connect({ socket }) alone, waiting for a full accept queue, ends when its signal aborts",
+  async () => {
+    await stopWithFullQueue();
+    const aborting = new AbortController();
+    const connecting = connect({ socket: suite.socket, connectTimeoutMs: 600_000, signal: aborting.signal });
+    await Bun.sleep(500);
+    aborting.abort();
+    // A liveness bound far below the timeout: the abort must end the wait, not the queue draining.
+    const outcome = await Promise.race([
+      connecting.then(
+        () => "connected",
+        (error: unknown) => error,
+      ),
+      Bun.sleep(15_000).then(() => "still waiting 15 s after the abort"),
+    ]);
+    await expectRejection(Promise.reject(outcome), "Interrupted");
   },
   30_000,
 );

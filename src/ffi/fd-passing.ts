@@ -92,6 +92,25 @@ export function probeDatagramSocket(path: string): string {
   }
 }
 
+/**
+ * The errno of a non-blocking stream connect to `path` (a file path, as Bun.connect takes it), or
+ * "accepted" if it got into the queue (closed at once, sending nothing): EAGAIN when the listener's
+ * queue of connections waiting to be accepted is full, ECONNREFUSED when a stream socket is bound there
+ * that does not listen. Bun reports both as ECONNREFUSED.
+ */
+export function probeStreamSocket(path: string): string {
+  const probe = net.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) throw new SystemCallError("socket", path, lastErrno());
+  try {
+    const address = socketAddress(path.startsWith("@") ? `./${path}` : path);
+    if (net.connect(probe, address, address.byteLength) === 0) return "accepted";
+    const errno = lastErrno();
+    return errno === EAGAIN ? "EAGAIN" : errnoName(errno); // Node's table names 11 EWOULDBLOCK
+  } finally {
+    libc.close(probe);
+  }
+}
+
 interface Message {
   header: Uint8Array;
   /** Kept referenced until the call returns: the header holds their addresses. */

@@ -16,7 +16,7 @@ import { checkConnectOptions } from "./arguments.ts";
 import { findIvshmemDevices, type IvshmemDevice, notSysfs } from "./device.ts";
 import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
-import { refusedAccess } from "./link-errors.ts";
+import { QueueFull, refusedAccess } from "./link-errors.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
@@ -118,18 +118,32 @@ export function arbiterEndpoint(options: ConnectOptions): Endpoint {
  * path, asks the arbiter which region it serves: it knows, and the user should not have to say it twice.
  * Anything else (a region given, a guest's device, the default file present) is left as it was.
  */
-export async function withArbiterRegion(options: ConnectOptions, waitMs?: number): Promise<ConnectOptions> {
+export async function withArbiterRegion(options: ConnectOptions, waitMs: number): Promise<ConnectOptions> {
   if (options.region || !options.socket || existsSync(DEFAULT_REGION) || guestDevice(options)) return options;
-  try {
-    // The caller's signal too: an interrupt while asking must end the command, not wait out the hello.
-    const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal, waitMs);
-    return { ...options, region: report.region.path };
-  } catch (error) {
-    // So is a socket this user may not open, or one nobody serves: "no region" would send them looking
-    // for the wrong thing, when what is missing is the arbiter that would have made it.
-    if (isIvshError(error, "Interrupted") || isIvshError(error, "ArbiterUnreachable") || refusedAccess(error))
-      throw error;
-    return options; // resolveConnection and connect() then say what is missing, as they would have
+  const deadline = performance.now() + waitMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      // The caller's signal too: an interrupt while asking must end the command, not wait out the hello.
+      const leftMs = Math.max(deadline - performance.now(), 1000); // a hello's second, at least
+      const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal, leftMs);
+      return { ...options, region: report.region.path };
+    } catch (error) {
+      // An arbiter too busy (or stopped) to accept is waited for, as connect() waits for it.
+      if (error instanceof QueueFull && performance.now() < deadline) {
+        throwIfAborted(options.signal, "connect to the arbiter"); // refused before the signal is looked at
+        await Bun.sleep(delay);
+        continue;
+      }
+      // So is a socket this user may not open, or one nobody serves: "no region" would send them looking
+      // for the wrong thing, when what is missing is the arbiter that would have made it.
+      if (
+        isIvshError(error, "Interrupted") ||
+        isIvshError(error, "ArbiterUnreachable") ||
+        refusedAccess(error)
+      )
+        throw error;
+      return options; // resolveConnection and connect() then say what is missing, as they would have
+    }
   }
 }
 

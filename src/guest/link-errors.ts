@@ -6,7 +6,7 @@ import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
-import { probeDatagramSocket } from "../ffi/fd-passing.ts";
+import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 
@@ -41,14 +41,16 @@ export class ResumeTries {
 
   /** A failed try: the loss it means at once (lockedOut), if any; an arbiter's refusal is kept to tell. */
   failed(error: unknown): IvshError | undefined {
-    this.refusal = isIvshError(error) && !hasTrait(error, "whileRestarting") ? error : undefined;
+    // A full accept queue is waited for as a restart is, but told: a process is there, not to be started.
+    const refused = isIvshError(error) && (!hasTrait(error, "whileRestarting") || error instanceof QueueFull);
+    this.refusal = refused ? error : undefined;
     return lockedOut(error, this.droppedMs, this.leaseMs);
   }
 
   givenUp(endpoint: Endpoint, timeoutMs: number): IvshError {
     if (!this.refusal) return arbiterNotBack(endpoint, timeoutMs);
     return failure(
-      this.refusal.code,
+      this.refusal instanceof QueueFull ? "ConnectionLost" : this.refusal.code,
       `reach the arbiter at ${describeEndpoint(endpoint)} again`,
       `it refused this client until the reconnect timeout (${formatWait(timeoutMs)}) ran out: ${reasonOf(this.refusal)}`,
     );
@@ -102,13 +104,14 @@ export class QueueFull extends IvshError {
 /**
  * The kernel refuses a Unix connection with EAGAIN when the listener's accept queue is full (its process
  * stopped, or too busy to accept), and Bun reports that as ECONNREFUSED, which read "nothing listens, start
- * `ivsh host`". A datagram connect, which sends nothing, tells them apart: EPROTOTYPE when a stream socket
- * is bound there, ECONNREFUSED when the file is a dead socket nobody has bound.
+ * `ivsh host`". A connect of our own, non-blocking, gets the kernel's own errno: EAGAIN for a full queue.
+ * (A datagram probe's EPROTOTYPE did not tell it from a stream socket bound that nothing listens on.) One
+ * that got in finds the queue drained since: as full a moment ago, retried.
  */
 function queueIsFull(path: string, code: string): boolean {
   if (code !== "ECONNREFUSED") return false;
   try {
-    return probeDatagramSocket(path) === "EPROTOTYPE";
+    return ["EAGAIN", "accepted"].includes(probeStreamSocket(path));
   } catch {
     return false;
   }

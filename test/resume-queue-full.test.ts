@@ -1,0 +1,79 @@
+/**
+ * A session resuming (its link dropped) to a socket whose accept queue stays full (its process stopped, or
+ * too busy to accept) until the reconnect timeout: every try was refused with QueueFull, and the session
+ * ended with "it went away and did not come back ... (start `ivsh host` again)", sending the user to start
+ * an arbiter where a process is there and does not accept.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, EventStream } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+/**
+ * Listens on argv[1] (removing the dead arbiter's socket file first) with a backlog of one, and fills that
+ * queue itself, so every further connection is refused with EAGAIN; never accepts; holds until stdin ends.
+ */
+const FULL_LISTENER = `
+import json, os, socket, sys
+os.unlink(sys.argv[1])
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1])
+server.listen(1)
+held = []
+while True:
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.setblocking(False)
+    try:
+        peer.connect(sys.argv[1])
+    except BlockingIOError:
+        peer.close()
+        break
+    held.append(peer)
+print(json.dumps({"event": "full", "held": len(held)}), flush=True)
+sys.stdin.read()
+`;
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("resume-queue-full");
+  arbiter = await ArbiterProcess.start(paths, { lease: "1000ms" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+testWithTool(
+  "python3",
+  "a resume refused by a full accept queue until its timeout says so, not 'start ivsh host again'",
+  async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs: 5000 });
+    await arbiter.kill9();
+    const listener = tracked(
+      Bun.spawn(["python3", "-c", FULL_LISTENER, paths.socket], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      }),
+    );
+    try {
+      await new EventStream(listener.stdout).next("full");
+      // Held while the link is down, then failed with the session's loss once the resume gives up.
+      const outcome = await client.alloc(64).then(
+        () => "allocated",
+        (error: Error) => error.message,
+      );
+      expect(outcome).not.toContain("start `ivsh host` again");
+      expect(outcome).toContain("it accepts no more connections now");
+      expect(outcome).toContain("may be stopped, or overloaded");
+    } finally {
+      listener.kill();
+      await listener.exited;
+      await client.close();
+    }
+  },
+  40_000,
+);
