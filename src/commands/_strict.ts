@@ -196,7 +196,24 @@ const strictFlags: CittyPlugin = {
   },
 };
 
+let running = false;
+
+/** Whether a leaf command's run() has begun: what fails from then on is the command's to report (--json too). */
+export function commandRunning(): boolean {
+  return running;
+}
+
 /** defineCommand for a leaf command: unknown flags and extra arguments are usage errors. */
 export function defineLeafCommand<const T extends ArgsDef>(def: CommandDef<T>): CommandDef<T> {
-  return defineCommand({ ...def, plugins: [...(def.plugins ?? []), strictFlags] });
+  const run = def.run;
+  return defineCommand({
+    ...def,
+    plugins: [...(def.plugins ?? []), strictFlags],
+    run:
+      run &&
+      ((context) => {
+        running = true;
+        return run(context);
+      }),
+  });
 }
