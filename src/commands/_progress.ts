@@ -92,9 +92,17 @@ function progressLine(bytes: number, total: number | undefined, rate: number | u
   return `${drawnBar}${percent} ${amount}${speed}`;
 }
 
+/**
+ * The terminal's width; 80 where it reports none: a serial console (a VM's ttyS0) or a pty nobody sized
+ * says 0 columns, and every line was cut to a lone "…".
+ */
+function terminalColumns(): number {
+  return process.stderr.columns || 80;
+}
+
 /** The bar's width for a terminal of this width: what the rest of the line leaves, within limits. */
 function barWidth(label: string): number {
-  const columns = process.stderr.columns ?? 80;
+  const columns = terminalColumns();
   const rest = Math.min(label.length, MIN_LABEL) + 60; // percent, amounts, rate and ETA at their widest
   const room = columns - rest;
   return room < BAR_MIN ? 0 : Math.min(BAR_MAX, room);
@@ -105,7 +113,7 @@ function barWidth(label: string): number {
  * label's path loses its start first ("send …/the/file"), down to MIN_LABEL characters; then the line is cut.
  */
 function fit(label: string, rest: string): string {
-  const columns = process.stderr.columns ?? 80;
+  const columns = terminalColumns();
   const room = Math.max(MIN_LABEL, columns - 1 - rest.length - 1);
   // "send /a/long/path" keeps its verb: "send …ong/path".
   const verb = label.slice(0, label.indexOf(" ") + 1);
