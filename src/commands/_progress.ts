@@ -1,6 +1,6 @@
 /**
- * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms, fitted to its
- * width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
+ * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms (cleared with an
+ * escape code, or with spaces where TERM=dumb says the terminal takes none), fitted to its width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
  * for (--progress), then a plain line a second, no escape codes. Rates count the bytes moved since the
  * first progress report (or the last wait for the other end), not from the process's start: connecting
  * and waiting are not transfer time, and the first report's bytes (a whole chunk, already moved) are no
@@ -50,10 +50,16 @@ export function terminalProgress(
   let arbiterAway: string | undefined;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
+  /** The line drawn last: a terminal that takes no escape codes (TERM=dumb) has it blanked with spaces. */
+  let drawnLength = 0;
+  const dumb = process.env.TERM === "dumb";
+  const clear = () => (dumb ? `\r${" ".repeat(drawnLength)}\r` : "\r\x1b[2K");
   /** `rest` follows "label:"; on a terminal the label gives way first, so the figures stay in view. */
   const show = (rest: string) => {
     if (mode === "terminal") {
-      writeStandard(2, `\r\x1b[2K${fit(label, rest)}`);
+      const line = fit(label, rest);
+      writeStandard(2, `${clear()}${line}`);
+      drawnLength = line.length;
       drawn = true;
     } else writeStandard(2, `${label}:${rest}\n`);
   };
@@ -78,7 +84,7 @@ export function terminalProgress(
       show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
-      if (drawn) writeStandard(2, "\r\x1b[2K");
+      if (drawn) writeStandard(2, clear());
       drawn = false;
     },
   };
