@@ -5,7 +5,7 @@ import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
-import { checkWords, UsageError } from "./commands/_strict.ts";
+import { checkWords, commandRunning, UsageError } from "./commands/_strict.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
 import { describeSystemError, IvshError } from "./errors.ts";
 /**
@@ -95,6 +95,9 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     const onHost = nested?.startsWith("ivsh guest ") ? " (guest commands run on the host too)" : "";
     log.error(nested ? `${message}: did you mean '${nested}'?${onHost}` : message);
     const { command, path } = await resolveCommand(main, rawArgs);
+    // Refused before the command ran: its --json document is written here (after, the command wrote it).
+    if (!commandRunning())
+      await (await import("./commands/_usage-json.ts")).writeUsageJson(command, path, rawArgs, message);
     // A group (ivsh, ivsh guest) has commands to see, no options.
     const unknown =
       (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND" || command.subCommands !== undefined;

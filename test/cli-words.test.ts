@@ -187,6 +187,20 @@ describe("an empty path or address (--socket=): refused, not read as the default
     });
 });
 
+describe("an empty file argument (send ''): a usage error naming it, as --out '' is, not a failure to open ''", () => {
+  const nowhere = ["--socket", "/nonexistent-ivsh-dir/ivsh.sock", "--region", "/nonexistent-ivsh-dir/region"];
+  for (const [args, named] of [
+    [["guest", "send", ""], "FILE"],
+    [["example", "fig1-writer", ""], "FILE"],
+    [["example", "fig2-reader", "", "10"], "OUT"],
+  ] as const)
+    test(JSON.stringify(args), async () => {
+      const result = await runCli([...args, ...nowhere]);
+      expect(result.stderr).toContain(`Failed to use ${named} '' since it is empty`);
+      expect(result.exitCode).toBe(2);
+    });
+});
+
 describe("host --region naming a file or directory that is no region: said so, with no --size that cannot help", () => {
   const data = () => {
     const file = join(paths.dir, "data.bin");

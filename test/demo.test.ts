@@ -107,11 +107,41 @@ testUnless(
       "Failed to generate a 48.0 MiB file in /dev/shm since the file and a 64.0 MiB region need",
     );
     expect(stderr).toContain("free space there");
-    expect(stderr).toContain("or pass a smaller --size");
+    // 32 MiB cannot hold the 64 MiB region whatever the file's size: no smaller --size is advised.
+    expect(stderr).not.toContain("smaller --size");
     expect(stderr).not.toContain("generating");
     expect(exitCode).toBe(1);
   },
 );
+
+/**
+ * Docker's default /dev/shm is 64 MiB: "pass a smaller --size" was advised there too, and --size 1MiB then
+ * failed the same way. The advice is given only where a smaller file fits, with the size that does.
+ */
+testUnless(noPrivateShm, "the smaller --size advised is one that fits, and only where one does", async () => {
+  const run = async (shmSize: string, ...flags: string[]) => {
+    const script = `mount -t tmpfs -o size=${shmSize} tmpfs /dev/shm && exec "$@"`;
+    const demo = Bun.spawn(
+      ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", ...flags],
+      { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
+    return { exitCode, stderr };
+  };
+  const docker = await run("64m", "--size", "1MiB");
+  expect(docker.exitCode).toBe(1);
+  expect(docker.stderr).toContain(
+    "free space there (a container's /dev/shm is set by docker run --shm-size)",
+  );
+  expect(docker.stderr).not.toContain("smaller --size");
+  const roomy = await run("100m", "--size", "48MiB");
+  expect(roomy.exitCode).toBe(1);
+  const advised = /pass a smaller --size \(([\d.]+ MiB) fits\)/.exec(roomy.stderr)?.[1];
+  expect(advised).toBeDefined();
+  const fits = await run("100m", "--size", advised!.replace(" ", ""), "--rounds", "1");
+  expect(fits.stderr).not.toContain("ERROR");
+  expect(fits.exitCode).toBe(0);
+});
 
 /**
  * Ctrl-C while the demo generates its input file: it went on writing the whole file before it stopped

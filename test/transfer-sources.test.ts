@@ -570,6 +570,45 @@ describe("progress and quiet", () => {
     },
   );
 
+  testWithTool(
+    "script",
+    "on a terminal that reports no width (0 columns, as a serial console does) the progress line still shows",
+    async () => {
+      const input = join(suite.dir, "no-width.in");
+      await randomFile(input, 1 * MIB);
+      const command = `stty cols 0; '${process.execPath}' '${CLI}' guest send '${input}' --channel no-width --timeout 1s`;
+      const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, ...clientEnv(suite.paths), NO_COLOR: "" },
+      });
+      const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
+      expect(exitCode).toBe(1); // nobody received: --timeout
+      // It was cut to a lone "…", as if the terminal had no room at all.
+      expect(shown).toContain("waiting for a receiver on channel 'no-width'...");
+    },
+  );
+
+  testWithTool(
+    "script",
+    "on a terminal that takes no escape codes (TERM=dumb: Emacs's shell) the progress line is redrawn without them",
+    async () => {
+      const input = join(suite.dir, "dumb.in");
+      await randomFile(input, 1 * MIB);
+      const command = `stty cols 80; '${process.execPath}' '${CLI}' guest send '${input}' --channel dumb --timeout 1s`;
+      const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, ...clientEnv(suite.paths), NO_COLOR: "", TERM: "dumb" },
+      });
+      const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
+      expect(exitCode).toBe(1); // nobody received: --timeout
+      expect(shown).toContain("waiting for a receiver on channel 'dumb'...");
+      // Its log lines had no colour there, but each redraw began with "\x1b[2K", shown as "^[[2K".
+      expect(shown).not.toContain("\x1b[");
+    },
+  );
+
   test("a sender with no receiver says what it waits for", async () => {
     const input = join(suite.dir, "waiting.in");
     await randomFile(input, 12 * MIB);

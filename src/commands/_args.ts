@@ -84,6 +84,11 @@ export function refuseEmpty(flag: string, value: string | undefined, what: strin
     );
 }
 
+/** An empty FILE or OUT argument names no file: it failed later as "Failed to send  since ..." (exit 1). */
+export function refuseEmptyFile(named: string, value: string, what: string): void {
+  if (value === "") throw new UsageError(`Failed to use ${named} '' since it is empty: name ${what}`);
+}
+
 export const channelArgs = {
   channel: {
     type: "string",

@@ -1,6 +1,6 @@
 /**
- * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms, fitted to its
- * width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
+ * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms (cleared with an
+ * escape code, or with spaces where TERM=dumb says the terminal takes none), fitted to its width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
  * for (--progress), then a plain line a second, no escape codes. Rates count the bytes moved since the
  * first progress report (or the last wait for the other end), not from the process's start: connecting
  * and waiting are not transfer time, and the first report's bytes (a whole chunk, already moved) are no
@@ -50,10 +50,16 @@ export function terminalProgress(
   let arbiterAway: string | undefined;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
+  /** The line drawn last: a terminal that takes no escape codes (TERM=dumb) has it blanked with spaces. */
+  let drawnLength = 0;
+  const dumb = process.env.TERM === "dumb";
+  const clear = () => (dumb ? `\r${" ".repeat(drawnLength)}\r` : "\r\x1b[2K");
   /** `rest` follows "label:"; on a terminal the label gives way first, so the figures stay in view. */
   const show = (rest: string) => {
     if (mode === "terminal") {
-      writeStandard(2, `\r\x1b[2K${fit(label, rest)}`);
+      const line = fit(label, rest);
+      writeStandard(2, `${clear()}${line}`);
+      drawnLength = line.length;
       drawn = true;
     } else writeStandard(2, `${label}:${rest}\n`);
   };
@@ -78,7 +84,7 @@ export function terminalProgress(
       show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
     },
     done() {
-      if (drawn) writeStandard(2, "\r\x1b[2K");
+      if (drawn) writeStandard(2, clear());
       drawn = false;
     },
   };
@@ -92,9 +98,17 @@ function progressLine(bytes: number, total: number | undefined, rate: number | u
   return `${drawnBar}${percent} ${amount}${speed}`;
 }
 
+/**
+ * The terminal's width; 80 where it reports none: a serial console (a VM's ttyS0) or a pty nobody sized
+ * says 0 columns, and every line was cut to a lone "…".
+ */
+function terminalColumns(): number {
+  return process.stderr.columns || 80;
+}
+
 /** The bar's width for a terminal of this width: what the rest of the line leaves, within limits. */
 function barWidth(label: string): number {
-  const columns = process.stderr.columns ?? 80;
+  const columns = terminalColumns();
   const rest = Math.min(label.length, MIN_LABEL) + 60; // percent, amounts, rate and ETA at their widest
   const room = columns - rest;
   return room < BAR_MIN ? 0 : Math.min(BAR_MAX, room);
@@ -105,7 +119,7 @@ function barWidth(label: string): number {
  * label's path loses its start first ("send …/the/file"), down to MIN_LABEL characters; then the line is cut.
  */
 function fit(label: string, rest: string): string {
-  const columns = process.stderr.columns ?? 80;
+  const columns = terminalColumns();
   const room = Math.max(MIN_LABEL, columns - 1 - rest.length - 1);
   // "send /a/long/path" keeps its verb: "send …ong/path".
   const verb = label.slice(0, label.indexOf(" ") + 1);

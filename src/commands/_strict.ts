@@ -195,10 +195,27 @@ const strictFlags: CittyPlugin = {
   },
 };
 
+let running = false;
+
+/** Whether a leaf command's run() has begun: what fails from then on is the command's to report (--json too). */
+export function commandRunning(): boolean {
+  return running;
+}
+
 /**
  * defineCommand for a leaf command: unknown flags and extra arguments are usage errors. Without citty's
  * defineCommand (which returns its argument), so `guest send` / `recv` load without citty (src/cli.ts).
  */
 export function defineLeafCommand<const T extends ArgsDef>(def: CommandDef<T>): CommandDef<T> {
-  return { ...def, plugins: [...(def.plugins ?? []), strictFlags] };
+  const run = def.run;
+  return {
+    ...def,
+    plugins: [...(def.plugins ?? []), strictFlags],
+    run:
+      run &&
+      ((context) => {
+        running = true;
+        return run(context);
+      }),
+  };
 }

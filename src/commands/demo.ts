@@ -1,6 +1,6 @@
 /** `ivsh demo`: README command 1. Everything on one machine, cleaned up afterwards. */
 
-import { type MethodResult, runDemo } from "../demo/demo.ts";
+import { LEAST_DEMO_BYTES, type MethodResult, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
@@ -47,9 +47,6 @@ export default defineLeafCommand({
     writeStandard(1, `${lines.join("\n")}\n`);
   },
 });
-
-/** Less than a mebibyte moves in less time than a process takes to start: no rate worth comparing. */
-const LEAST_DEMO_BYTES = 1 << 20;
 
 function demoSize(text: string): number {
   const bytes = parseSize(text, "--size");

@@ -10,7 +10,7 @@ import { probeDevice } from "../guest/probe.ts";
 import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
 import { refuseClosedStdout, writeStandard } from "../log.ts";
 import { parseSize } from "../units.ts";
-import { checkFlag, clientArgs, connectOptions } from "./_args.ts";
+import { checkFlag, clientArgs, connectOptions, refuseEmptyFile } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -46,6 +46,7 @@ const writer = defineLeafCommand({
   },
   async run({ args }) {
     // Its result is written after the transfer: a stdout closed at start fails it before its peer waits.
+    refuseEmptyFile("FILE", args.file, "the file to send");
     refuseClosedStdout();
     const connect = connectOptions(args, "fig1-writer");
     warnIfSlowMapping(connect);
@@ -64,6 +65,7 @@ const reader = defineLeafCommand({
     ...clientArgs,
   },
   async run({ args }) {
+    refuseEmptyFile("OUT", args.out, "the file to write");
     refuseClosedStdout();
     const connect = connectOptions(args, "fig2-reader");
     warnIfSlowMapping(connect);

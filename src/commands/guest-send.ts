@@ -19,6 +19,7 @@ import {
   jsonArgs,
   peerWaitMs,
   progressArgs,
+  refuseEmptyFile,
   waitArgs,
 } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
@@ -92,6 +93,7 @@ export default defineLeafCommand({
     try {
       phase("send: started");
       const channel = channelName(args.channel);
+      refuseEmptyFile("FILE", args.file, "the file to send, or - for stdin");
       const ring = checkFlag(() => ringFlags(args));
       const mode = progressMode(args);
       // Its result is written at the end: a stdout closed at start fails the send before it starts.

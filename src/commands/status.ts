@@ -1,8 +1,10 @@
 /** `ivsh status`: what the arbiter holds, as text or JSON. */
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
-import { escapeControls, writeStandard } from "../log.ts";
+import { escapeControls, log, writeStandard } from "../log.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
@@ -34,6 +36,7 @@ export default defineLeafCommand({
       const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
       // One more than asked: our own session is in the list and is taken out below.
       const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
+      if ("unix" in endpoint) warnOtherRegion(args.region, report.region.path, endpoint.unix);
       const others = withoutSelf(report, limit);
       writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
     } catch (error) {
@@ -47,6 +50,24 @@ export default defineLeafCommand({
     }
   },
 });
+
+/**
+ * status asks the arbiter at --socket and maps no region: a --region that arbiter does not serve was
+ * ignored without a word, and the user read another region's status as the one they had named.
+ */
+function warnOtherRegion(given: string | undefined, served: string, socket: string): void {
+  if (given === undefined || sameFile(given, served)) return;
+  log.warn(
+    `--region ${given} is not the region of the arbiter at ${socket} (it serves ${served}): ivsh status shows the arbiter --socket names; pass the --socket of ${given}'s arbiter to see that one`,
+  );
+}
+
+function sameFile(one: string, other: string): boolean {
+  if (resolve(one) === resolve(other)) return true;
+  const a = statSync(one, { throwIfNoEntry: false });
+  const b = statSync(other, { throwIfNoEntry: false });
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
 
 /** The most --limit can be: the request carries it, plus our own session, as a 32-bit count. */
 const MAX_LIMIT = 2 ** 32 - 2;

@@ -9,7 +9,7 @@
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { stopAllChildren } from "../bench/child.ts";
@@ -63,6 +63,11 @@ interface Workspace {
 
 /** The demo arbiter's region: 64 MiB holds the default ring (8 x 1 MiB) many times over. */
 const REGION_BYTES = DEFAULT_REGION_BYTES;
+const MIB = 1 << 20;
+/** Less than a mebibyte moves in less time than a process takes to start: no rate worth comparing. */
+export const LEAST_DEMO_BYTES = MIB;
+/** What else the demo keeps in /dev/shm beside the file and the region (the region's wake mailbox). */
+const ROOM_SPARE_BYTES = MIB;
 
 export async function runDemo(options: DemoOptions) {
   checkRoom(options.bytes);
@@ -120,7 +125,15 @@ export async function runDemo(options: DemoOptions) {
 function checkRoom(bytes: number): void {
   const needs = `the file and a ${formatBytes(REGION_BYTES)} region need`;
   const action = `generate a ${formatBytes(bytes)} file in /dev/shm`;
-  checkShmRoom(action, bytes + REGION_BYTES, [{ bytes: 0, advice: "pass a smaller --size" }], needs);
+  // A smaller --size helps only if the region and the least file fit: on Docker's 64 MiB /dev/shm
+  // "pass a smaller --size" was advised, and --size 1MiB failed the same way. Said with the size that fits.
+  const { bavail, bsize } = statfsSync("/dev/shm");
+  const largest = Math.floor((bavail * bsize - REGION_BYTES - ROOM_SPARE_BYTES) / MIB) * MIB;
+  const smaller =
+    largest >= LEAST_DEMO_BYTES
+      ? [{ bytes: 0, advice: `pass a smaller --size (${formatBytes(largest)} fits)` }]
+      : [];
+  checkShmRoom(action, bytes + REGION_BYTES, smaller, needs);
 }
 
 function createWorkspace(signal: AbortSignal | undefined): Workspace {
