@@ -179,7 +179,7 @@ export class ChannelReceiver {
     for (let at = 0; at < chunk.byteLength; at += bounce.byteLength) {
       this.checkOpen(); // closed while the last piece was consumed: the chunk went with the ring
       const piece = bounce.subarray(0, Math.min(bounce.byteLength, chunk.byteLength - at));
-      this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength));
+      this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength), true);
       await consume(piece, addressOf(piece));
     }
   }
