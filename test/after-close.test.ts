@@ -284,6 +284,24 @@ test("a receiver whose session is lost between two pieces of a bounce-buffer cop
   }
 }, 60_000);
 
+// A receiver in a VM client napping for its host sender (47d6d11): close() withdraws the ring at once,
+// and the nap, seeing the sender's next record, handed the receiver on to read it: SIGSEGV.
+test("a receiver napping for a sender in another VM, its client closed, fails with the close, not a fault", async () => {
+  const own = testPaths("nap-close");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("nap-close", clientConfig(own));
+  try {
+    await child.events.next("napping");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
   // Its own arbiter: each test kills it, and the file's other tests keep theirs.
   let awayPaths: TestPaths;
