@@ -265,6 +265,43 @@ test.each(["sender", "receiver"])(
   60_000,
 );
 
+// A receiver copying a chunk out through a bounce buffer (recv --out FILE under TCG) went on to copy the
+// next piece from the ring its lost session had withdrawn while the consumer awaited: SIGSEGV.
+test("a receiver whose session is lost between two pieces of a bounce-buffer copy fails with the loss, not a fault", async () => {
+  const own = testPaths("lost-bounce");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("lost-bounce", clientConfig(own));
+  try {
+    await child.events.next("copying");
+    await arbiter.kill9();
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
+// A receiver in a VM client napping for its host sender (47d6d11): close() withdraws the ring at once,
+// and the nap, seeing the sender's next record, handed the receiver on to read it: SIGSEGV.
+test("a receiver napping for a sender in another VM, its client closed, fails with the close, not a fault", async () => {
+  const own = testPaths("nap-close");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("nap-close", clientConfig(own));
+  try {
+    await child.events.next("napping");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
   // Its own arbiter: each test kills it, and the file's other tests keep theirs.
   let awayPaths: TestPaths;

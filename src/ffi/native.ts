@@ -15,7 +15,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, sep } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
-const ABI = 3;
+const ABI = 4;
 const NATIVE_LIBRARY = "libivsh-native.so";
 
 const REPO = join(import.meta.dir, "../..");
@@ -30,8 +30,8 @@ export interface NativeHash {
   /**
    * The digest's loop over `length` bytes at `source` in pieces of `pieceBytes` (src/transfer/digest.ts),
    * with the u64 state at `stateAddress` read and updated; with a `destination` (not overlapping) the
-   * bytes are copied there in the same pass. It stops before a last piece of 240 bytes or less and
-   * returns how many bytes it did.
+   * bytes are copied there in the same pass (`hashCopy`: hashing only what was copied, never re-reading
+   * the source). It stops before a last piece of 240 bytes or less and returns how many bytes it did.
    */
   digestPieces(
     destination: number | null,
@@ -39,6 +39,7 @@ export interface NativeHash {
     length: number,
     pieceBytes: number,
     stateAddress: number,
+    hashCopy?: boolean,
   ): number;
 }
 
@@ -129,7 +130,7 @@ function open(path: string, origin: string): Loaded {
     ivsh_native_abi: { args: [], returns: i32 },
     ivsh_native_usable: { args: [], returns: i32 },
     ivsh_native_tcg: { args: [], returns: i32 },
-    ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr], returns: u64_fast },
+    ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr, i32], returns: u64_fast },
     ivsh_guard_region: { args: [u64, u64, ptr], returns: i32 },
     ivsh_unguard_region: { args: [u64], returns: FFIType.void },
   });
@@ -143,8 +144,10 @@ function open(path: string, origin: string): Loaded {
   const tcg = symbols.ivsh_native_tcg() === 1;
   if (symbols.ivsh_native_usable() !== 1) return { ...portable("this CPU has no AVX2", faults), tcg };
   const hash: NativeHash = {
-    digestPieces: (destination, source, length, pieceBytes, stateAddress) =>
-      Number(symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress)),
+    digestPieces: (destination, source, length, pieceBytes, stateAddress, hashCopy = false) =>
+      Number(
+        symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress, hashCopy ? 1 : 0),
+      ),
   };
   return { hash, faults, tcg, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
 }

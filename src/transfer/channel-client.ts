@@ -30,6 +30,8 @@ export interface ChannelClient {
   readonly lost: IvshError | undefined;
   /** Once close() has finished the region is unmapped: nothing may touch `words` then. */
   readonly isClosed: boolean;
+  /** Once close() has begun its data area is withdrawn: a ring may no longer be read or written. */
+  readonly isClosing: boolean;
   readonly arbiterLink: ArbiterLink;
   alloc(size: number, options?: AllocOptions): Promise<Segment>;
   open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;

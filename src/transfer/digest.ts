@@ -52,9 +52,11 @@ export class StreamDigest {
 
   /**
    * Copies `source` into `destination` (same length, not overlapping) and adds it, as `update` would
-   * after the copy; with the native helper in one pass over the data.
+   * after the copy; with the native helper in one pass over the data. What is hashed is read from
+   * `source` (a sender copying into a ring another guest may write), or with `hashCopy` only from
+   * `destination` (a receiver copying out of one: the digest covers exactly what it copied).
    */
-  copyAndUpdate(destination: Uint8Array, source: Uint8Array): void {
+  copyAndUpdate(destination: Uint8Array, source: Uint8Array, hashCopy = false): void {
     const length = source.byteLength;
     if (destination.byteLength !== length)
       throw new RangeError(`copyAndUpdate: ${length} bytes into a ${destination.byteLength}-byte view`);
@@ -65,12 +67,12 @@ export class StreamDigest {
           length,
           DIGEST_PIECE_BYTES,
           addressOf(this.state),
+          hashCopy,
         )
       : 0;
     if (done < length) {
       destination.set(source.subarray(done), done);
-      // The source: `destination` may be memory another process writes (a ring), `source` is the caller's.
-      this.hashPieces(source.subarray(done));
+      this.hashPieces((hashCopy ? destination : source).subarray(done));
     }
     this.bytes += length;
   }

@@ -58,13 +58,15 @@ export class Peer {
     if (!this.asked && this.id !== 0) {
       this.asked = true;
       const id = this.id;
-      this.slot.client.status(1, id).then(
-        (report) => {
+      this.slot.client
+        .status(1, id)
+        .then((report) => {
           const peer = report.clients.find((client) => client.clientId === id);
-          if (peer) this.elsewhere = peer.vm !== report.requester.vm;
-        },
-        () => {}, // no answer (the client closed, the arbiter away): we keep parking
-      );
+          // An arbiter from before status named its requester (same protocol) leaves it unknown.
+          const ours = report.requester?.vm;
+          if (peer && ours !== undefined) this.elsewhere = peer.vm !== ours;
+        })
+        .catch(() => {}); // no answer (the client closed, the arbiter away), or an odd one: we keep parking
     }
     return this.elsewhere === true;
   }

@@ -178,8 +178,9 @@ export class ChannelReceiver {
   private async consumeCopied(chunk: Uint8Array, bounce: Uint8Array, consume: ChunkConsumer): Promise<void> {
     for (let at = 0; at < chunk.byteLength; at += bounce.byteLength) {
       this.checkOpen(); // closed while the last piece was consumed: the chunk went with the ring
+      this.slot.throwIfLost(); // or the session lost meanwhile: the ring is withdrawn, a copy would fault
       const piece = bounce.subarray(0, Math.min(bounce.byteLength, chunk.byteLength - at));
-      this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength));
+      this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength), true);
       await consume(piece, addressOf(piece));
     }
   }

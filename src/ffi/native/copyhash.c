@@ -26,7 +26,8 @@
 #define INLINE __attribute__((always_inline)) static inline
 
 /* Bumped whenever an exported signature or result changes; src/ffi/native.ts refuses any other. */
-#define IVSH_NATIVE_ABI 3 /* 2: fault.c's ivsh_guard_region / ivsh_unguard_region; 3: ivsh_native_tcg */
+#define IVSH_NATIVE_ABI 4 /* 2: fault.c's ivsh_guard_region / ivsh_unguard_region; 3: ivsh_native_tcg;
+                            4: ivsh_digest_pieces' hash_copy */
 
 enum {
   STRIPE_BYTES = 64,
@@ -142,9 +143,13 @@ static uint64_t merge(const uint64_t acc[8], const uint8_t *secret, uint64_t len
   return avalanche(hash);
 }
 
-/* `length` > 240. `destination` may be NULL (hash only); otherwise it must not overlap `source`. */
-AVX2 INLINE uint64_t hash_long(uint8_t *destination, const uint8_t *source, size_t length,
-                               uint64_t seed) {
+/*
+ * `length` > 240. `destination` may be NULL (hash only); otherwise it must not overlap `source`. The last 64
+ * bytes are read twice: with `hash_copy` the second time from the copy (a receiver copying out of a ring
+ * another guest may write hashes exactly what it copied), else from `source` (a sender copying into one).
+ */
+AVX2 INLINE uint64_t hash_long(uint8_t *destination, const uint8_t *source, size_t length, uint64_t seed,
+                               int hash_copy) {
   uint8_t secret[SECRET_BYTES];
   derive_secret(secret, seed);
   const uint64_t initial[8] = {PRIME32_3, PRIME64_1, PRIME64_2, PRIME64_3,
@@ -166,7 +171,8 @@ AVX2 INLINE uint64_t hash_long(uint8_t *destination, const uint8_t *source, size
                       secret + stripe * SECRET_STEP);
   if (destination) memcpy(destination + at, source + at, length - at);
   /* The last 64 bytes again (overlapping what came before), with their own part of the secret. */
-  accumulate_stripe(&acc, NULL, source + length - STRIPE_BYTES, secret + LAST_STRIPE_SECRET);
+  const uint8_t *last = hash_copy && destination ? destination : source;
+  accumulate_stripe(&acc, NULL, last + length - STRIPE_BYTES, secret + LAST_STRIPE_SECRET);
   uint64_t lanes[8];
   _mm256_storeu_si256((__m256i *)lanes, acc.half[0]);
   _mm256_storeu_si256((__m256i *)(lanes + 4), acc.half[1]);
@@ -200,14 +206,15 @@ EXPORT int ivsh_native_usable(void) {
 /*
  * The channel digest's inner loop (src/transfer/digest.ts): source[0 .. length) is cut into pieces of
  * `piece_bytes` (the last may be shorter) and each updates *state = XXH3-64(piece, seed = *state mod 2^32).
- * With a destination (not overlapping the source) each piece is also copied there, in the same pass.
+ * With a destination (not overlapping the source) each piece is also copied there, in the same pass, and
+ * with `hash_copy` what is hashed is read only from what was copied (never the source again).
  *
  * It stops before a last piece of 240 bytes or less, which takes XXH3's short-input paths (not built
  * here), and returns how many bytes it did; the caller hashes the rest. One call per record keeps the
  * per-piece work out of JavaScript.
  */
 AVX2 EXPORT uint64_t ivsh_digest_pieces(uint8_t *destination, const uint8_t *source, uint64_t length,
-                                        uint64_t piece_bytes, uint64_t *state) {
+                                        uint64_t piece_bytes, uint64_t *state, int hash_copy) {
   uint64_t done = 0;
   uint64_t hash = *state;
   while (done < length) {
@@ -216,9 +223,9 @@ AVX2 EXPORT uint64_t ivsh_digest_pieces(uint8_t *destination, const uint8_t *sou
     /* Two call sites, each inlined with `destination` known: no copy test inside the hash-only loop (left
      * to the compiler, hash_long was one shared function that tested it per stripe: 29 GB/s, now ~45). */
     if (destination)
-      hash = hash_long(destination + done, source + done, piece, hash & 0xffffffffu);
+      hash = hash_long(destination + done, source + done, piece, hash & 0xffffffffu, hash_copy);
     else
-      hash = hash_long(NULL, source + done, piece, hash & 0xffffffffu);
+      hash = hash_long(NULL, source + done, piece, hash & 0xffffffffu, 0);
     done += piece;
   }
   *state = hash;
