@@ -1,0 +1,16 @@
+/**
+ * The word checks a leaf command runs before citty parses its words (src/commands/_strict.ts), called
+ * directly: which words are a flag's value, which flags exist, which argument a bad word is.
+ */
+import { expect, test } from "bun:test";
+import type { CommandDef } from "citty";
+import { checkWords } from "../src/commands/_strict.ts";
+import send from "../src/commands/guest-send.ts";
+
+const guestSend = send as CommandDef;
+
+test("a value flag's value that looks like a switch with a value (--channel -q=1) is the channel's name, not -q given =1", async () => {
+  await expect(checkWords(guestSend, ["f", "--channel", "-q=1"])).resolves.toBeUndefined();
+  // The switch itself, given a value, is still refused.
+  await expect(checkWords(guestSend, ["f", "-q=1"])).rejects.toThrow("-q is a switch");
+});
