@@ -14,3 +14,9 @@ test("a value flag's value that looks like a switch with a value (--channel -q=1
   // The switch itself, given a value, is still refused.
   await expect(checkWords(guestSend, ["f", "-q=1"])).rejects.toThrow("-q is a switch");
 });
+
+test("a switch's negation (--no-progress, --no-json) is a known flag, not an unknown option", async () => {
+  for (const flag of ["--no-progress", "--no-json", "--no-quiet"])
+    await expect(checkWords(guestSend, ["f", flag])).resolves.toBeUndefined();
+  await expect(checkWords(guestSend, ["f", "--no-channel"])).rejects.toThrow("Unknown option --no-channel");
+});
