@@ -20,3 +20,9 @@ test("a switch's negation (--no-progress, --no-json) is a known flag, not an unk
     await expect(checkWords(guestSend, ["f", flag])).resolves.toBeUndefined();
   await expect(checkWords(guestSend, ["f", "--no-channel"])).rejects.toThrow("Unknown option --no-channel");
 });
+
+test("a flag's value is not counted as a positional: a bad FILE after --channel NAME is named FILE", async () => {
+  await expect(checkWords(guestSend, ["--channel", "c", "f\uFFFD"])).rejects.toThrow(
+    "Failed to use FILE 'f\uFFFD' since it is not valid UTF-8",
+  );
+});
