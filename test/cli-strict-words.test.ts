@@ -26,3 +26,9 @@ test("a flag's value is not counted as a positional: a bad FILE after --channel 
     "Failed to use FILE 'f\uFFFD' since it is not valid UTF-8",
   );
 });
+
+test("a non-UTF-8 value of a DIR flag (--sysfs-root) is told to use a UTF-8 path", async () => {
+  await expect(checkWords(guestSend, ["f", "--sysfs-root", "/s\uFFFD"])).rejects.toThrow(
+    "rename it, or use a UTF-8 path",
+  );
+});
