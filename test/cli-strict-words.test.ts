@@ -6,6 +6,8 @@ import { expect, test } from "bun:test";
 import type { CommandDef } from "citty";
 import { checkWords } from "../src/commands/_strict.ts";
 import send from "../src/commands/guest-send.ts";
+import { CLI } from "./helpers/paths.ts";
+import { runCli } from "./helpers/processes.ts";
 
 const guestSend = send as CommandDef;
 
@@ -31,4 +33,10 @@ test("a non-UTF-8 value of a DIR flag (--sysfs-root) is told to use a UTF-8 path
   await expect(checkWords(guestSend, ["f", "--sysfs-root", "/s\uFFFD"])).rejects.toThrow(
     "rename it, or use a UTF-8 path",
   );
+});
+
+test("an argument beyond the command's positionals (guest send a b) is a usage error naming it", async () => {
+  const result = await runCli(["guest", "send", CLI, "extra", "--socket", "/nonexistent/ivsh.sock"]);
+  expect(result.exitCode).toBe(2);
+  expect(result.stderr).toContain("Unexpected argument 'extra'");
 });
