@@ -1,6 +1,6 @@
 /** How sizes and rates read: a few bytes sent in a millisecond were "0.0 MB/s" (an operator trial). */
 import { expect, test } from "bun:test";
-import { formatDuration, formatRate, parseDuration, parseSize } from "../src/units.ts";
+import { formatDuration, formatRate, formatWait, parseDuration, parseSize } from "../src/units.ts";
 
 test("rates read in GB/s, MB/s, or kB/s below 0.1 MB/s, never as zero", () => {
   expect(formatRate(12.3e9)).toBe("12.30 GB/s");
@@ -39,4 +39,10 @@ test("a duration of a minute or more reads in minutes and seconds, from 60 s on"
   expect(formatDuration(60_000)).toBe("1 min 0 s");
   expect(formatDuration(60_500)).toBe("1 min 0 s");
   expect(formatDuration(3_600_000)).toBe("1 h 0 min");
+});
+
+test("what is left of a wait reads rounded up to a tenth of a second: 2973 ms left is 3 s, never less than is left", () => {
+  expect(formatWait(2973)).toBe("3 s");
+  expect(formatWait(1901)).toBe("2 s");
+  expect(formatWait(1)).toBe("100 ms");
 });
