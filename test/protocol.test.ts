@@ -245,6 +245,17 @@ describe("field decoding", () => {
     const body = Uint8Array.of(200, 0, 65, 66);
     expectCode(() => decodeFields(messages.open.request, body, "open"), "BadFrame");
   });
+  test("a str field takes up to 65535 bytes: exactly that round-trips, one more is refused", () => {
+    const longest = "n".repeat(0xffff);
+    const frame = decodeOne(
+      encodeFrame(FrameKind.request, 4, 1, messages.open.request, { name: longest, mode: 1 }),
+    );
+    expect(decodeFields(messages.open.request, frame.body, "open").name).toBe(longest);
+    expectCode(
+      () => encodeFrame(FrameKind.request, 4, 1, messages.open.request, { name: `${longest}n`, mode: 1 }),
+      "InvalidArgument",
+    );
+  });
   test("out-of-range values are refused when encoding", () => {
     expectCode(() => encodeFrame(0, 5, 1, messages.free.request, { segmentId: -1 }), "InvalidArgument");
     expectCode(
