@@ -14,6 +14,8 @@ import {
   encodeFrame,
   encodeFrameTransient,
   FrameDecoder,
+  MAX_ERROR_MESSAGE_BYTES,
+  shortenMessage,
 } from "../src/protocol/codec.ts";
 import {
   type FieldType,
@@ -255,6 +257,12 @@ describe("field decoding", () => {
       () => encodeFrame(FrameKind.request, 4, 1, messages.open.request, { name: `${longest}n`, mode: 1 }),
       "InvalidArgument",
     );
+  });
+  test("an error message of exactly the longest length sent is kept whole; one byte more is shortened", () => {
+    const longest = `Failed to x since ${"y".repeat(MAX_ERROR_MESSAGE_BYTES - 18)}`;
+    expect(Buffer.byteLength(longest)).toBe(MAX_ERROR_MESSAGE_BYTES);
+    expect(shortenMessage(longest)).toBe(longest);
+    expect(shortenMessage(`${longest}y`)).toContain(" [...] ");
   });
   test("out-of-range values are refused when encoding", () => {
     expectCode(() => encodeFrame(0, 5, 1, messages.free.request, { segmentId: -1 }), "InvalidArgument");
