@@ -1,0 +1,62 @@
+/**
+ * What a channel's ends publish and accept, record by record, through the library in one process: records
+ * are written into the ring as a scribbling guest would, to see that each end refuses what no sender writes.
+ */
+import { afterAll, beforeAll, test } from "bun:test";
+import { type Client, connect } from "../src/guest/index.ts";
+import { RecordField } from "../src/region/layout.ts";
+import { ChannelReceiver } from "../src/transfer/receiver.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+let other: Client;
+
+beforeAll(async () => {
+  paths = testPaths("channel-records");
+  arbiter = await ArbiterProcess.start(paths);
+  client = await connect({ socket: paths.socket, region: paths.region, name: "records-receiver" });
+  other = await connect({ socket: paths.socket, region: paths.region, name: "records-sender" });
+});
+afterAll(async () => {
+  await Promise.all([client?.close(), other?.close()]);
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+const RING = { chunkBytes: 65536, depth: 2 };
+
+/** Both ends of a fresh transfer on `channel`. */
+async function bothEnds(channel: string, signal?: AbortSignal) {
+  const receiving = ChannelReceiver.open(client, channel);
+  const sender = await ChannelSender.open(other, channel, signal ? { ...RING, signal } : RING);
+  return { sender, receiver: await receiving };
+}
+
+/** Writes record 0's header as a scribbling guest would, and publishes it (head 1). */
+function forgeFirstRecord(
+  sender: ChannelSender,
+  record: { length: number; flags: number; totalBytes?: number; digest?: bigint },
+) {
+  const at = sender.ring.header(0);
+  sender.ring.headers.setUint32(at + RecordField.length, record.length, true);
+  sender.ring.headers.setUint32(at + RecordField.flags, record.flags, true);
+  sender.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(record.totalBytes ?? 0), true);
+  sender.ring.headers.setBigUint64(at + RecordField.digest, record.digest ?? 0n, true);
+  sender.slot.store("head", 1);
+}
+
+test("a data record of 0 bytes (no sender publishes one) is RegionCorrupted at the receiver", async () => {
+  const { sender, receiver } = await bothEnds("empty-record");
+  forgeFirstRecord(sender, { length: 0, flags: 0 });
+  await expectRejection(
+    receiver.receive(() => {}),
+    "RegionCorrupted",
+    /record 0 claims 0 bytes with flags 0/,
+  );
+  await Promise.all([sender.close(), receiver.close()]);
+});
