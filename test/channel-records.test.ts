@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
-import { RecordField } from "../src/region/layout.ts";
+import { RECORD_END, RecordField } from "../src/region/layout.ts";
+import { StreamDigest } from "../src/transfer/digest.ts";
 import { ChannelReceiver } from "../src/transfer/receiver.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
@@ -57,6 +58,18 @@ test("a data record of 0 bytes (no sender publishes one) is RegionCorrupted at t
     receiver.receive(() => {}),
     "RegionCorrupted",
     /record 0 claims 0 bytes with flags 0/,
+  );
+  await Promise.all([sender.close(), receiver.close()]);
+});
+
+test("an end record whose byte count differs from what arrived is a DigestMismatch, even with the digest right", async () => {
+  const { sender, receiver } = await bothEnds("miscounted-end");
+  // The digest of the empty stream the receiver has, but a count of 5 bytes.
+  forgeFirstRecord(sender, { length: 0, flags: RECORD_END, totalBytes: 5, digest: new StreamDigest().value });
+  await expectRejection(
+    receiver.receive(() => {}),
+    "DigestMismatch",
+    /the sender sent 5 bytes with digest .* but 0 bytes with digest .* arrived/,
   );
   await Promise.all([sender.close(), receiver.close()]);
 });
