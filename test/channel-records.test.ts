@@ -2,7 +2,7 @@
  * What a channel's ends publish and accept, record by record, through the library in one process: records
  * are written into the ring as a scribbling guest would, to see that each end refuses what no sender writes.
  */
-import { afterAll, beforeAll, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { RECORD_END, RecordField } from "../src/region/layout.ts";
 import { StreamDigest } from "../src/transfer/digest.ts";
@@ -71,5 +71,13 @@ test("an end record whose byte count differs from what arrived is a DigestMismat
     "DigestMismatch",
     /the sender sent 5 bytes with digest .* but 0 bytes with digest .* arrived/,
   );
+  await Promise.all([sender.close(), receiver.close()]);
+});
+
+test("a send() filler that writes nothing (returns 0) publishes no record", async () => {
+  const { sender, receiver } = await bothEnds("filled-nothing");
+  expect(await sender.send(() => 0)).toBe(0);
+  expect(sender.records).toBe(0);
+  expect(sender.slot.load("head")).toBe(0);
   await Promise.all([sender.close(), receiver.close()]);
 });
