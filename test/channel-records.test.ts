@@ -81,3 +81,14 @@ test("a send() filler that writes nothing (returns 0) publishes no record", asyn
   expect(sender.slot.load("head")).toBe(0);
   await Promise.all([sender.close(), receiver.close()]);
 });
+
+test("finish() with its signal already aborted publishes no end record: the interruption wins", async () => {
+  const controller = new AbortController();
+  const { sender, receiver } = await bothEnds("aborted-before-end", controller.signal);
+  await sender.write(new Uint8Array(1000));
+  sender.flush();
+  controller.abort("test");
+  await expectRejection(sender.finish(), "Interrupted");
+  expect(sender.slot.load("head")).toBe(1); // the data record only
+  await Promise.all([sender.close(), receiver.close()]);
+});
