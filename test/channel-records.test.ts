@@ -92,3 +92,15 @@ test("finish() with its signal already aborted publishes no end record: the inte
   expect(sender.slot.load("head")).toBe(1); // the data record only
   await Promise.all([sender.close(), receiver.close()]);
 });
+
+test("a sender closed again after its client opened the next sender on the channel leaves that one's role alone", async () => {
+  const { sender: first, receiver } = await bothEnds("closed-again");
+  const finishing = first.finish();
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  await finishing;
+  await Promise.all([first.close(), receiver.close()]);
+  const second = await ChannelSender.open(other, "closed-again", RING);
+  await first.close(); // again: a no-op, not a second release of the slot's sender role
+  await expectRejection(ChannelSender.open(client, "closed-again", RING), "ChannelBusy", /channel busy/);
+  await second.close();
+});
