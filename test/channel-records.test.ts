@@ -104,3 +104,18 @@ test("a sender closed again after its client opened the next sender on the chann
   await expectRejection(ChannelSender.open(client, "closed-again", RING), "ChannelBusy", /channel busy/);
   await second.close();
 });
+
+test("a receiver closed again after its client opened the next receiver on the channel leaves that one's role alone", async () => {
+  const { sender, receiver: first } = await bothEnds("received-again");
+  const finishing = sender.finish();
+  expect(await first.receive(() => {})).toBeUndefined();
+  await finishing;
+  await Promise.all([sender.close(), first.close()]);
+  const waiting = new AbortController();
+  const second = ChannelReceiver.open(client, "received-again", { signal: waiting.signal }); // no sender yet
+  await Bun.sleep(50);
+  await first.close(); // again: a no-op, not a second release of the slot's receiver role
+  await expectRejection(ChannelReceiver.open(other, "received-again"), "ChannelBusy", /channel busy/);
+  waiting.abort("test");
+  await expectRejection(second, "Interrupted");
+});
