@@ -119,3 +119,15 @@ test("a receiver closed again after its client opened the next receiver on the c
   waiting.abort("test");
   await expectRejection(second, "Interrupted");
 });
+
+test("a sender parked waiting for a receiver is woken by the join, not by its next 500 ms wait slice", async () => {
+  const sender = await ChannelSender.open(other, "join-wakes", RING);
+  const finishing = sender.finish(); // no receiver yet: it parks on the join word
+  await Bun.sleep(50);
+  const receiver = await ChannelReceiver.open(client, "join-wakes");
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  const decided = performance.now();
+  await finishing;
+  expect(performance.now() - decided).toBeLessThan(250);
+  await Promise.all([sender.close(), receiver.close()]);
+});
