@@ -131,3 +131,26 @@ test("a sender parked waiting for a receiver is woken by the join, not by its ne
   expect(performance.now() - decided).toBeLessThan(250);
   await Promise.all([sender.close(), receiver.close()]);
 });
+
+test("a receiver arriving after the joined receiver left without a word does not join that transfer midway", async () => {
+  const gone = await connect({ socket: paths.socket, region: paths.region, name: "records-gone" });
+  const receiving = ChannelReceiver.open(gone, "joined-midway");
+  const sender = await ChannelSender.open(other, "joined-midway", RING);
+  const first = await receiving;
+  await sender.write(new Uint8Array(RING.chunkBytes));
+  expect(await first.receive(() => {})).toBe(RING.chunkBytes);
+  await gone.close(); // its locks go with its session; the transfer is still streaming, joined by it
+  const waiting = new AbortController();
+  let waited = false;
+  const second = ChannelReceiver.open(client, "joined-midway", {
+    signal: waiting.signal,
+    onWaiting: () => {
+      waited = true;
+    },
+  });
+  await Bun.sleep(100);
+  expect(waited).toBe(true);
+  waiting.abort("test");
+  await expectRejection(second, "Interrupted");
+  await sender.close();
+});
