@@ -154,3 +154,14 @@ test("a receiver arriving after the joined receiver left without a word does not
   await expectRejection(second, "Interrupted");
   await sender.close();
 });
+
+test("an end record that claims bytes of its own (no sender writes one) is RegionCorrupted, not the end", async () => {
+  const { sender, receiver } = await bothEnds("end-with-bytes");
+  forgeFirstRecord(sender, { length: 5, flags: RECORD_END, digest: new StreamDigest().value });
+  await expectRejection(
+    receiver.receive(() => {}),
+    "RegionCorrupted",
+    /record 0 claims 5 bytes with flags 1/,
+  );
+  await Promise.all([sender.close(), receiver.close()]);
+});
