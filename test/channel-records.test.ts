@@ -3,6 +3,7 @@
  * are written into the ring as a scribbling guest would, to see that each end refuses what no sender writes.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { isIvshError } from "../src/errors.ts";
 import { type Client, connect } from "../src/guest/index.ts";
 import { RECORD_END, RecordField } from "../src/region/layout.ts";
 import { StreamDigest } from "../src/transfer/digest.ts";
@@ -164,4 +165,24 @@ test("an end record that claims bytes of its own (no sender writes one) is Regio
     /record 0 claims 5 bytes with flags 1/,
   );
   await Promise.all([sender.close(), receiver.close()]);
+});
+
+test("a receiver whose session ends before it reads the end record: the sender's finish() fails PeerGone, not waits on", async () => {
+  const gone = await connect({ socket: paths.socket, region: paths.region, name: "records-gone-at-end" });
+  const receiving = ChannelReceiver.open(gone, "gone-at-end");
+  const sender = await ChannelSender.open(other, "gone-at-end", RING);
+  await receiving;
+  const finishing = sender.finish(); // the end record is out; the receiver never reads it
+  await Bun.sleep(50);
+  await gone.close();
+  const bounded = Bun.sleep(5000).then(() => "still waiting");
+  const outcome = await Promise.race([
+    finishing.then(
+      () => "finished",
+      (error) => error,
+    ),
+    bounded,
+  ]);
+  expect(isIvshError(outcome) ? outcome.code : outcome).toBe("PeerGone");
+  await sender.close();
 });
