@@ -9,13 +9,20 @@ import { REPO } from "./helpers/paths.ts";
 
 const LOG = JSON.stringify(join(REPO, "src/log.ts"));
 
-function runScript(body: string) {
+function runScript(body: string, env: Record<string, string | undefined> = {}) {
   const script = `import { log, writeStandard } from ${LOG};\n${body}`;
   return Bun.spawn([process.execPath, "-e", script], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", IVSH_LOG_LEVEL: undefined, DEBUG: undefined, ...env },
   });
+}
+
+/** What a script logs on stderr, with its exit code. */
+async function logged(body: string, env: Record<string, string | undefined> = {}) {
+  const child = runScript(body, env);
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  return { code, stderr };
 }
 
 test("writeStandard writes every byte of multi-byte text, in order with the logger's lines", async () => {
@@ -41,4 +48,13 @@ test("writeStandard to a reader that went away (EPIPE) is not an error", async (
   const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
   expect(stderr).toBe("still here\n");
   expect(code).toBe(0);
+});
+
+test("DEBUG=0 and DEBUG=false leave the level at info; any other DEBUG means debug", async () => {
+  for (const off of ["0", "false"])
+    expect(await logged('log.debug("hidden"); log.info("shown");', { DEBUG: off })).toEqual({
+      code: 0,
+      stderr: "[ivsh] ℹ shown\n",
+    });
+  expect((await logged('log.debug("shown");', { DEBUG: "1" })).stderr).toBe("[ivsh] debug shown\n");
 });
