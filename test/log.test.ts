@@ -58,3 +58,10 @@ test("DEBUG=0 and DEBUG=false leave the level at info; any other DEBUG means deb
     });
   expect((await logged('log.debug("shown");', { DEBUG: "1" })).stderr).toBe("[ivsh] debug shown\n");
 });
+
+test("IVSH_LOG_LEVEL is read in any case: DEBUG is debug, with no warning", async () => {
+  expect(await logged('log.debug("shown");', { IVSH_LOG_LEVEL: "DEBUG" })).toEqual({
+    code: 0,
+    stderr: "[ivsh] debug shown\n",
+  });
+});
