@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 
 const LOG = JSON.stringify(join(REPO, "src/log.ts"));
+const ERRORS = JSON.stringify(join(REPO, "src/errors.ts"));
 
 function runScript(body: string, env: Record<string, string | undefined> = {}) {
   const script = `import { log, writeStandard } from ${LOG};\n${body}`;
@@ -64,4 +65,13 @@ test("IVSH_LOG_LEVEL is read in any case: DEBUG is debug, with no warning", asyn
     code: 0,
     stderr: "[ivsh] debug shown\n",
   });
+});
+
+test("an Internal error (a bug) is logged with its stack; any other IvshError as its one-line message", async () => {
+  const body = (code: string) =>
+    `const { IvshError } = await import(${ERRORS});\nlog.error(new IvshError("${code}", "Failed to x since y"));`;
+  const bug = await logged(body("Internal"));
+  expect(bug.stderr).toStartWith("[ivsh] ERROR IvshError: Failed to x since y\n");
+  expect(bug.stderr).toMatch(/\n +at /);
+  expect((await logged(body("NotFound"))).stderr).toBe("[ivsh] ERROR Failed to x since y\n");
 });
