@@ -75,3 +75,11 @@ test("an Internal error (a bug) is logged with its stack; any other IvshError as
   expect(bug.stderr).toMatch(/\n +at /);
   expect((await logged(body("NotFound"))).stderr).toBe("[ivsh] ERROR Failed to x since y\n");
 });
+
+test("writeStandard to a stderr closed meanwhile (EBADF) is not an error: the command goes on", async () => {
+  const child = runScript(
+    '(await import("node:fs")).closeSync(2);\nwriteStandard(2, "lost\\n");\nwriteStandard(1, "after\\n");',
+  );
+  const [code, stdout] = await Promise.all([child.exited, new Response(child.stdout).text()]);
+  expect({ code, stdout }).toEqual({ code: 0, stdout: "after\n" });
+});
