@@ -4,8 +4,11 @@
  * stdout and stderr are real descriptors.
  */
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
+import { testWithTool } from "./helpers/tools.ts";
 
 const LOG = JSON.stringify(join(REPO, "src/log.ts"));
 const ERRORS = JSON.stringify(join(REPO, "src/errors.ts"));
@@ -82,4 +85,27 @@ test("writeStandard to a stderr closed meanwhile (EBADF) is not an error: the co
   );
   const [code, stdout] = await Promise.all([child.exited, new Response(child.stdout).text()]);
   expect({ code, stdout }).toEqual({ code: 0, stdout: "after\n" });
+});
+
+testWithTool("script", "on a terminal, the log is coloured unless TERM=dumb (or NO_COLOR)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-log-colour-"));
+  try {
+    const file = join(dir, "warn.ts");
+    writeFileSync(file, `import { log } from ${LOG};\nlog.warn("careful");\n`);
+    // util-linux script(1) gives the script a terminal on stdout and stderr.
+    const onTerminal = async (term: string) => {
+      const child = Bun.spawn(["script", "-qec", `"${process.execPath}" "${file}"`, "/dev/null"], {
+        stdin: "ignore",
+        stdout: "pipe",
+        env: { ...process.env, NO_COLOR: undefined, TERM: term, IVSH_LOG_LEVEL: undefined },
+      });
+      const [output] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+      expect(output).toContain("careful");
+      return output.includes("\x1b[");
+    };
+    expect(await onTerminal("xterm")).toBe(true);
+    expect(await onTerminal("dumb")).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
