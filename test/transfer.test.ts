@@ -109,6 +109,26 @@ describe("pipes and the channel's rules", () => {
     expect(sameBytes(output, data)).toBe(true);
   });
 
+  test("a pipe's bytes reach the receiver as they come, not once a chunk is full or the pipe closes", async () => {
+    const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "as-they-come"], {
+      env: { ...process.env, ...clientEnv(suite.paths) },
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const sender = guest(suite.paths, ["send", "-", "--channel", "as-they-come"]);
+    sender.proc.stdin.write("hello\n");
+    await sender.proc.stdin.flush();
+    const reader = receiver.stdout.getReader();
+    try {
+      const first = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => undefined)]);
+      expect(first?.value ? new TextDecoder().decode(first.value) : "nothing within 10 s").toBe("hello\n");
+    } finally {
+      reader.releaseLock();
+      await sender.proc.stdin.end();
+    }
+    expect([await sender.exit(), await receiver.exited]).toEqual([0, 0]);
+  });
+
   test("a second sender on a busy channel is told 'channel busy'; the first is unaffected", async () => {
     const first = guest(suite.paths, ["send", "-", "--channel", "busy"]);
     first.proc.stdin.write(new Uint8Array(1000));
