@@ -83,6 +83,17 @@ describe("the ring fits a file of known size", () => {
       expect(fitRingToSize({ chunkBytes: CHUNK, depth: 8 }, size)).toMatchObject(expected);
     });
 
+  test("a regular file sent with --depth alone keeps that depth and the default chunk, not the file ring's shape", async () => {
+    const input = join(suite.dir, "depth-only.in");
+    await randomFile(input, 8 << 20);
+    const out = outPath(suite.paths, "depth-only.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "depth-only", "--out", out]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "depth-only", "--depth", "3", "--json"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    await sender.events.finished;
+    expect(JSON.parse(sender.events.lines.at(-1)!)).toMatchObject({ chunkBytes: 1 << 20, depth: 3 });
+  });
+
   test("fitRingToSize leaves geometry the user got wrong for open() to refuse", () => {
     expect(fitRingToSize({ chunkBytes: 1000, depth: 8 }, 10)).toEqual({ chunkBytes: 1000, depth: 8 });
   });
