@@ -116,3 +116,9 @@ test("lists that --limit did not cut say nothing of more", async () => {
     await client.close();
   }
 });
+
+test("no integrity line shows while nothing overwritten was repaired", async () => {
+  const text = await status("10");
+  expect(text).toContain("arbiter");
+  expect(text).not.toContain("integrity:");
+});
