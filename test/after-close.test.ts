@@ -83,6 +83,14 @@ test("a segment of a closed client refuses its bytes; freeing it is no error", a
   expect(segment.isFreed).toBe(true);
 });
 
+test("a segment of a closed client freed twice: the second free() says it was freed already, as with a live client", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const segment = await client.alloc(100);
+  await client.close();
+  await segment.free();
+  await expectRejection(segment.free(), "NotHeld", /it was freed already \(free a segment once\)/);
+});
+
 // Found by a trial: free() while close() ran failed with "Failed to get an answer from the arbiter since
 // this client was closed", though the goodbye gives everything back and free() after close() is no error.
 test("freeing a segment while close() runs is no error either, and the blocks come back", async () => {

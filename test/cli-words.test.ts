@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { regionPath, socketPath } from "../src/commands/_args.ts";
+import { durationWithin, regionPath, socketPath } from "../src/commands/_args.ts";
 import { DEFAULT_REGION, DEFAULT_SOCKET } from "../src/defaults.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
@@ -282,3 +282,12 @@ testUnless(
     });
   },
 );
+
+test("a duration flag takes its least value itself (--lease 1s), and refuses anything shorter", () => {
+  const least = { ms: 1000, text: "1s", why: "the reason" };
+  expect(durationWithin("1s", "--lease", least)).toBe(1000);
+  expect(durationWithin("1000ms", "--lease", least)).toBe(1000);
+  expect(() => durationWithin("999ms", "--lease", least)).toThrow(
+    "Failed to use --lease 999ms since it must be between 1s and 596 h 31 min (the reason)",
+  );
+});

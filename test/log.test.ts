@@ -4,18 +4,29 @@
  * stdout and stderr are real descriptors.
  */
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
+import { testWithTool } from "./helpers/tools.ts";
 
 const LOG = JSON.stringify(join(REPO, "src/log.ts"));
+const ERRORS = JSON.stringify(join(REPO, "src/errors.ts"));
 
-function runScript(body: string) {
+function runScript(body: string, env: Record<string, string | undefined> = {}) {
   const script = `import { log, writeStandard } from ${LOG};\n${body}`;
   return Bun.spawn([process.execPath, "-e", script], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", IVSH_LOG_LEVEL: undefined, DEBUG: undefined, ...env },
   });
+}
+
+/** What a script logs on stderr, with its exit code. */
+async function logged(body: string, env: Record<string, string | undefined> = {}) {
+  const child = runScript(body, env);
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  return { code, stderr };
 }
 
 test("writeStandard writes every byte of multi-byte text, in order with the logger's lines", async () => {
@@ -41,4 +52,60 @@ test("writeStandard to a reader that went away (EPIPE) is not an error", async (
   const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
   expect(stderr).toBe("still here\n");
   expect(code).toBe(0);
+});
+
+test("DEBUG=0 and DEBUG=false leave the level at info; any other DEBUG means debug", async () => {
+  for (const off of ["0", "false"])
+    expect(await logged('log.debug("hidden"); log.info("shown");', { DEBUG: off })).toEqual({
+      code: 0,
+      stderr: "[ivsh] ℹ shown\n",
+    });
+  expect((await logged('log.debug("shown");', { DEBUG: "1" })).stderr).toBe("[ivsh] debug shown\n");
+});
+
+test("IVSH_LOG_LEVEL is read in any case: DEBUG is debug, with no warning", async () => {
+  expect(await logged('log.debug("shown");', { IVSH_LOG_LEVEL: "DEBUG" })).toEqual({
+    code: 0,
+    stderr: "[ivsh] debug shown\n",
+  });
+});
+
+test("an Internal error (a bug) is logged with its stack; any other IvshError as its one-line message", async () => {
+  const body = (code: string) =>
+    `const { IvshError } = await import(${ERRORS});\nlog.error(new IvshError("${code}", "Failed to x since y"));`;
+  const bug = await logged(body("Internal"));
+  expect(bug.stderr).toStartWith("[ivsh] ERROR IvshError: Failed to x since y\n");
+  expect(bug.stderr).toMatch(/\n +at /);
+  expect((await logged(body("NotFound"))).stderr).toBe("[ivsh] ERROR Failed to x since y\n");
+});
+
+test("writeStandard to a stderr closed meanwhile (EBADF) is not an error: the command goes on", async () => {
+  const child = runScript(
+    '(await import("node:fs")).closeSync(2);\nwriteStandard(2, "lost\\n");\nwriteStandard(1, "after\\n");',
+  );
+  const [code, stdout] = await Promise.all([child.exited, new Response(child.stdout).text()]);
+  expect({ code, stdout }).toEqual({ code: 0, stdout: "after\n" });
+});
+
+testWithTool("script", "on a terminal, the log is coloured unless TERM=dumb (or NO_COLOR)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-log-colour-"));
+  try {
+    const file = join(dir, "warn.ts");
+    writeFileSync(file, `import { log } from ${LOG};\nlog.warn("careful");\n`);
+    // util-linux script(1) gives the script a terminal on stdout and stderr.
+    const onTerminal = async (term: string) => {
+      const child = Bun.spawn(["script", "-qec", `"${process.execPath}" "${file}"`, "/dev/null"], {
+        stdin: "ignore",
+        stdout: "pipe",
+        env: { ...process.env, NO_COLOR: undefined, TERM: term, IVSH_LOG_LEVEL: undefined },
+      });
+      const [output] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+      expect(output).toContain("careful");
+      return output.includes("\x1b[");
+    };
+    expect(await onTerminal("xterm")).toBe(true);
+    expect(await onTerminal("dumb")).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

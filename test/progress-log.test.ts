@@ -78,3 +78,45 @@ test("--help says what shows off a terminal, with and without --progress", async
     );
   }
 });
+
+test("recv --progress off a terminal: a progress line is written while the transfer runs, before it ends", async () => {
+  const receiver = tracked(
+    Bun.spawn(
+      [
+        process.execPath,
+        CLI,
+        "guest",
+        "recv",
+        "--channel",
+        "logged-recv",
+        "--out",
+        "/dev/null",
+        "--progress",
+      ],
+      {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      },
+    ),
+  );
+  const sender = guest(suite.paths, ["send", "-", "--channel", "logged-recv", "--chunk-size", "64KiB", "-q"]);
+  sender.proc.stdin.write(PIECE);
+  await sender.proc.stdin.flush();
+  const feeding = setInterval(() => {
+    sender.proc.stdin.write(PIECE);
+    sender.proc.stdin.flush();
+  }, 200);
+  let said: string;
+  try {
+    said = await Promise.race([
+      readUntil(receiver.stderr, (text) => /recv \/dev\/null: .*KiB/.test(text)),
+      Bun.sleep(EXIT_BOUND_MS).then(() => "(no progress line while the stream was open)"),
+    ]);
+  } finally {
+    clearInterval(feeding);
+    await sender.proc.stdin.end();
+  }
+  expect(said).toMatch(/^recv \/dev\/null: [\d.]+ KiB/m);
+  expect([await sender.exit(), await exitOrKill(receiver, EXIT_BOUND_MS)]).toEqual([0, 0]);
+});

@@ -14,6 +14,8 @@ import {
   encodeFrame,
   encodeFrameTransient,
   FrameDecoder,
+  MAX_ERROR_MESSAGE_BYTES,
+  shortenMessage,
 } from "../src/protocol/codec.ts";
 import {
   type FieldType,
@@ -244,6 +246,23 @@ describe("field decoding", () => {
   test("a string longer than its body is a BadFrame", () => {
     const body = Uint8Array.of(200, 0, 65, 66);
     expectCode(() => decodeFields(messages.open.request, body, "open"), "BadFrame");
+  });
+  test("a str field takes up to 65535 bytes: exactly that round-trips, one more is refused", () => {
+    const longest = "n".repeat(0xffff);
+    const frame = decodeOne(
+      encodeFrame(FrameKind.request, 4, 1, messages.open.request, { name: longest, mode: 1 }),
+    );
+    expect(decodeFields(messages.open.request, frame.body, "open").name).toBe(longest);
+    expectCode(
+      () => encodeFrame(FrameKind.request, 4, 1, messages.open.request, { name: `${longest}n`, mode: 1 }),
+      "InvalidArgument",
+    );
+  });
+  test("an error message of exactly the longest length sent is kept whole; one byte more is shortened", () => {
+    const longest = `Failed to x since ${"y".repeat(MAX_ERROR_MESSAGE_BYTES - 18)}`;
+    expect(Buffer.byteLength(longest)).toBe(MAX_ERROR_MESSAGE_BYTES);
+    expect(shortenMessage(longest)).toBe(longest);
+    expect(shortenMessage(`${longest}y`)).toContain(" [...] ");
   });
   test("out-of-range values are refused when encoding", () => {
     expectCode(() => encodeFrame(0, 5, 1, messages.free.request, { segmentId: -1 }), "InvalidArgument");

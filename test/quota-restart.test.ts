@@ -5,6 +5,7 @@
  */
 import { test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { clientConfig } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -33,4 +34,17 @@ test("a segment whose creator left still counts against its VM's quota after two
   await expectRejection(after.alloc(2 * 65536), "QuotaExceeded", /VM 'host' already has 3 blocks/);
   await after.close();
   await holder.close();
+});
+
+test("a ring the VM's quota refuses suggests a larger --vm-quota, not --client-quota or --size", async () => {
+  const client = await connect(clientConfig(suite.paths, { name: "ring-over-quota" }));
+  try {
+    await expectRejection(
+      ChannelSender.open(client, "vm-quota-ring", { chunkBytes: 65536, depth: 8 }),
+      "QuotaExceeded",
+      /pass a smaller --chunk-size or --depth .*or start the arbiter with a larger --vm-quota$/,
+    );
+  } finally {
+    await client.close();
+  }
 });

@@ -69,3 +69,13 @@ test("zero() after close is refused with an error, not a crash", () => {
   region.close();
   expect(() => region.zero(0, 4096)).toThrow(/is closed/);
 });
+
+test("a range of negative length is refused with an error naming it, not mapped or zeroed", () => {
+  const { region } = createOrOpenRegionFile(join(dir, "region-negative"), MiB);
+  try {
+    for (const use of [() => region.bytes(8192, -4096), () => region.zero(8192, -4096)])
+      expect(use).toThrow("Failed to address 8192+-4096 since it lies outside the 1048576-byte region");
+  } finally {
+    region.close();
+  }
+});

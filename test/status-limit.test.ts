@@ -102,3 +102,23 @@ test("a status limit cuts a segment's list of holders and a VM's list of clients
     for (const client of clients) await client.close();
   }
 });
+
+test("lists that --limit did not cut say nothing of more", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "uncut" });
+  try {
+    await client.alloc(100, { name: "uncut-segment" });
+    await client.mutex("uncut-lock");
+    const text = await status("10");
+    expect(text).toContain("uncut-segment");
+    expect(text).toContain("uncut-lock");
+    expect(text).not.toContain("more (raise --limit");
+  } finally {
+    await client.close();
+  }
+});
+
+test("no integrity line shows while nothing overwritten was repaired", async () => {
+  const text = await status("10");
+  expect(text).toContain("arbiter");
+  expect(text).not.toContain("integrity:");
+});

@@ -71,3 +71,28 @@ for (const role of ["send", "recv"] as const)
       end.kill("SIGKILL");
     }
   }, 90_000);
+
+test("--timeout limits only the wait for the peer: an arbiter restarted mid-transfer, after the limit, ends nothing", async () => {
+  const output = outPath(suite.paths, "restarted-mid-transfer");
+  const receiver = Bun.spawn(
+    [process.execPath, CLI, "guest", "recv", "--channel", "mid", "--out", output, "--timeout", "300ms", "-q"],
+    { env: { ...process.env, ...clientEnv(suite.paths) }, stderr: "pipe" },
+  );
+  const sender = Bun.spawn(
+    [process.execPath, CLI, "guest", "send", "-", "--channel", "mid", "--timeout", "300ms", "-q"],
+    { env: { ...process.env, ...clientEnv(suite.paths) }, stdin: "pipe", stderr: "pipe" },
+  );
+  const piece = new Uint8Array(64 << 10).fill(7);
+  sender.stdin.write(piece);
+  await sender.stdin.flush();
+  await Bun.sleep(1000); // both there, well past the 300 ms limit
+  await suite.arbiter.kill9();
+  await Bun.sleep(200); // both ends see the link down
+  await suite.arbiter.restart();
+  sender.stdin.write(piece);
+  await sender.stdin.end();
+  const [sent, received] = [await exitOrKill(sender, 30_000), await exitOrKill(receiver, 30_000)];
+  const stderr = `${await new Response(sender.stderr).text()}${await new Response(receiver.stderr).text()}`;
+  expect({ sent, received, stderr }).toEqual({ sent: 0, received: 0, stderr: "" });
+  expect(Bun.file(output).size).toBe(2 * piece.byteLength);
+});

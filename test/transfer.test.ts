@@ -83,6 +83,17 @@ describe("the ring fits a file of known size", () => {
       expect(fitRingToSize({ chunkBytes: CHUNK, depth: 8 }, size)).toMatchObject(expected);
     });
 
+  test("a regular file sent with --depth alone keeps that depth and the default chunk, not the file ring's shape", async () => {
+    const input = join(suite.dir, "depth-only.in");
+    await randomFile(input, 8 << 20);
+    const out = outPath(suite.paths, "depth-only.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "depth-only", "--out", out]);
+    const sender = guest(suite.paths, ["send", input, "--channel", "depth-only", "--depth", "3", "--json"]);
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    await sender.events.finished;
+    expect(JSON.parse(sender.events.lines.at(-1)!)).toMatchObject({ chunkBytes: 1 << 20, depth: 3 });
+  });
+
   test("fitRingToSize leaves geometry the user got wrong for open() to refuse", () => {
     expect(fitRingToSize({ chunkBytes: 1000, depth: 8 }, 10)).toEqual({ chunkBytes: 1000, depth: 8 });
   });
@@ -107,6 +118,26 @@ describe("pipes and the channel's rules", () => {
     const output = new Uint8Array(await new Response(receiver.stdout).arrayBuffer());
     expect([await sender.exit(), await receiver.exited]).toEqual([0, 0]);
     expect(sameBytes(output, data)).toBe(true);
+  });
+
+  test("a pipe's bytes reach the receiver as they come, not once a chunk is full or the pipe closes", async () => {
+    const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "as-they-come"], {
+      env: { ...process.env, ...clientEnv(suite.paths) },
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const sender = guest(suite.paths, ["send", "-", "--channel", "as-they-come"]);
+    sender.proc.stdin.write("hello\n");
+    await sender.proc.stdin.flush();
+    const reader = receiver.stdout.getReader();
+    try {
+      const first = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => undefined)]);
+      expect(first?.value ? new TextDecoder().decode(first.value) : "nothing within 10 s").toBe("hello\n");
+    } finally {
+      reader.releaseLock();
+      await sender.proc.stdin.end();
+    }
+    expect([await sender.exit(), await receiver.exited]).toEqual([0, 0]);
   });
 
   test("a second sender on a busy channel is told 'channel busy'; the first is unaffected", async () => {

@@ -1,6 +1,6 @@
 /** How sizes and rates read: a few bytes sent in a millisecond were "0.0 MB/s" (an operator trial). */
 import { expect, test } from "bun:test";
-import { formatRate, parseDuration, parseSize } from "../src/units.ts";
+import { formatDuration, formatRate, formatWait, parseDuration, parseSize } from "../src/units.ts";
 
 test("rates read in GB/s, MB/s, or kB/s below 0.1 MB/s, never as zero", () => {
   expect(formatRate(12.3e9)).toBe("12.30 GB/s");
@@ -32,4 +32,17 @@ test("a duration takes its unit (ms, s, m, h); a bare number, seconds or millise
   expect(() => parseDuration("5 sec", "--timeout")).toThrow(
     "Failed to parse --timeout '5 sec' since it is not a duration like 5s or 250ms (units: ms, s, m for minutes, h)",
   );
+});
+
+test("a duration of a minute or more reads in minutes and seconds, from 60 s on", () => {
+  expect(formatDuration(59_999)).toBe("59.999 s");
+  expect(formatDuration(60_000)).toBe("1 min 0 s");
+  expect(formatDuration(60_500)).toBe("1 min 0 s");
+  expect(formatDuration(3_600_000)).toBe("1 h 0 min");
+});
+
+test("what is left of a wait reads rounded up to a tenth of a second: 2973 ms left is 3 s, never less than is left", () => {
+  expect(formatWait(2973)).toBe("3 s");
+  expect(formatWait(1901)).toBe("2 s");
+  expect(formatWait(1)).toBe("100 ms");
 });
