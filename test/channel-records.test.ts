@@ -135,3 +135,67 @@ test("a sender parked waiting for a receiver is woken by the join, not left to i
   await finishing;
   await Promise.all([sender.close(), receiver.close()]);
 });
+
+test("a receiver arriving after the joined receiver left without a word does not join that transfer midway", async () => {
+  const gone = await connect({ socket: paths.socket, region: paths.region, name: "records-gone" });
+  const receiving = ChannelReceiver.open(gone, "joined-midway");
+  const sender = await ChannelSender.open(other, "joined-midway", RING);
+  const first = await receiving;
+  await sender.write(new Uint8Array(RING.chunkBytes));
+  expect(await first.receive(() => {})).toBe(RING.chunkBytes);
+  await gone.close(); // its locks go with its session; the transfer is still streaming, joined by it
+  const waiting = new AbortController();
+  let waited = false;
+  const second = ChannelReceiver.open(client, "joined-midway", {
+    signal: waiting.signal,
+    onWaiting: () => {
+      waited = true;
+    },
+  });
+  // It waits for a sender of its own (onWaiting), where joining midway would have opened at once.
+  const outcome = await Promise.race([
+    second.then(
+      () => "joined",
+      () => "failed",
+    ),
+    (async () => {
+      while (!waited) await Bun.sleep(5);
+      return "waiting";
+    })(),
+  ]);
+  expect(outcome).toBe("waiting");
+  waiting.abort("test");
+  await expectRejection(second, "Interrupted");
+  await sender.close();
+});
+
+test("an end record that claims bytes of its own (no sender writes one) is RegionCorrupted, not the end", async () => {
+  const { sender, receiver } = await bothEnds("end-with-bytes");
+  forgeFirstRecord(sender, { length: 5, flags: RECORD_END, digest: new StreamDigest().value });
+  await expectRejection(
+    receiver.receive(() => {}),
+    "RegionCorrupted",
+    /record 0 claims 5 bytes with flags 1/,
+  );
+  await Promise.all([sender.close(), receiver.close()]);
+});
+
+test("a receiver whose session ends before it reads the end record: the sender's finish() fails PeerGone, not waits on", async () => {
+  const gone = await connect({ socket: paths.socket, region: paths.region, name: "records-gone-at-end" });
+  const receiving = ChannelReceiver.open(gone, "gone-at-end");
+  const sender = await ChannelSender.open(other, "gone-at-end", RING);
+  await receiving;
+  const finishing = sender.finish(); // the end record is out; the receiver never reads it
+  await Bun.sleep(50);
+  await gone.close();
+  const bounded = Bun.sleep(5000).then(() => "still waiting");
+  const outcome = await Promise.race([
+    finishing.then(
+      () => "finished",
+      (error) => error,
+    ),
+    bounded,
+  ]);
+  expect(isIvshError(outcome) ? outcome.code : outcome).toBe("PeerGone");
+  await sender.close();
+});
