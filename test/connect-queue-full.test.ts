@@ -12,30 +12,13 @@ import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { fillAcceptQueue } from "./helpers/full-queue.ts";
 import { CLI } from "./helpers/paths.ts";
 import { EventStream, eventually, runCli } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 const suite = sharedArbiter("queue-full", { lease: "1000ms" });
-
-/** Connects to the socket (argv[1]) until the kernel refuses one (EAGAIN), then holds them until stdin ends. */
-const FILL_QUEUE = `
-import json, socket, sys
-held = []
-while True:
-    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    peer.setblocking(False)
-    try:
-        peer.connect(sys.argv[1])
-    except BlockingIOError:
-        peer.close()
-        break
-    held.append(peer)
-print(json.dumps({"event": "full", "held": len(held)}), flush=True)
-sys.stdin.read()
-`;
 
 let filler: ReturnType<typeof fillQueue> | undefined;
 // A test that stops the arbiter lets it run again, and the queue drain, even if it fails first.
@@ -54,13 +37,7 @@ afterEach(async () => {
 });
 
 function fillQueue() {
-  return tracked(
-    Bun.spawn(["python3", "-c", FILL_QUEUE, suite.socket], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-    }),
-  );
+  return fillAcceptQueue(suite.socket);
 }
 
 async function stopWithFullQueue(): Promise<void> {

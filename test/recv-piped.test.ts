@@ -6,15 +6,14 @@
  * buffer that would cut a digest piece refused, and a full file system named as such with nothing left.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { expectRecvIntoFullFileSystem } from "./helpers/recv-full.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
-import { guest, roundTrip, slug } from "./helpers/transfer.ts";
+import { roundTrip, slug } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-piped", { size: "64MiB" });
 const MiB = 1 << 20;
@@ -110,26 +109,7 @@ testUnless(
   cannotMount,
   "through the pipe into a file system that fills up: exit 1 naming ENOSPC, and no FILE.partial left",
   async () => {
-    await withSmallTmpfs(join(suite.dir, "small"), "1m", async (dir) => {
-      const output = join(dir, "big.out");
-      const receiver = guest(suite.paths, ["recv", "-q", "--channel", "piped-full", "--out", output]);
-      const sender = guest(suite.paths, ["send", "-q", "-", "--channel", "piped-full"]);
-      try {
-        sender.proc.stdin.write(new Uint8Array(4 << 20).fill(7));
-        await sender.proc.stdin.flush();
-        sender.proc.stdin.end();
-      } catch (error) {
-        // The receiver may fail, and the sender with it, before the feed is all written.
-        if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
-      }
-      expect(await receiver.exit()).toBe(1);
-      expect(await receiver.stderr).toMatch(
-        /its file system is full \(ENOSPC\) after .*\(the partial copy is removed\)/,
-      );
-      expect(await sender.exit()).toBe(1);
-      expect(existsSync(`${output}.partial`)).toBe(false);
-      expect(readdirSync(dir)).toEqual([]);
-    });
+    await expectRecvIntoFullFileSystem(suite.paths, suite.dir, "piped-full");
   },
   60_000,
 );

@@ -6,34 +6,10 @@
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { connect } from "../src/guest/index.ts";
+import { fillAcceptQueue } from "./helpers/full-queue.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EventStream } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { testWithTool } from "./helpers/tools.ts";
-
-/**
- * Listens on argv[1] (removing the dead arbiter's socket file first) with a backlog of one, and fills that
- * queue itself, so every further connection is refused with EAGAIN; never accepts; holds until stdin ends.
- */
-const FULL_LISTENER = `
-import json, os, socket, sys
-os.unlink(sys.argv[1])
-server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-server.bind(sys.argv[1])
-server.listen(1)
-held = []
-while True:
-    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    peer.setblocking(False)
-    try:
-        peer.connect(sys.argv[1])
-    except BlockingIOError:
-        peer.close()
-        break
-    held.append(peer)
-print(json.dumps({"event": "full", "held": len(held)}), flush=True)
-sys.stdin.read()
-`;
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -52,13 +28,7 @@ testWithTool(
   async () => {
     const client = await connect({ socket: paths.socket, region: paths.region, reconnectTimeoutMs: 5000 });
     await arbiter.kill9();
-    const listener = tracked(
-      Bun.spawn(["python3", "-c", FULL_LISTENER, paths.socket], {
-        stdin: "pipe",
-        stdout: "pipe",
-        stderr: "inherit",
-      }),
-    );
+    const listener = fillAcceptQueue(paths.socket, "listen");
     try {
       await new EventStream(listener.stdout).next("full");
       // Held while the link is down, then failed with the session's loss once the resume gives up.
