@@ -4,6 +4,7 @@
  * and goes back to the peer once the arbiter answers again. Real processes throughout.
  */
 import { expect, test } from "bun:test";
+import { existsSync, statSync } from "node:fs";
 import { CLI } from "./helpers/paths.ts";
 import { eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -75,17 +76,21 @@ for (const role of ["send", "recv"] as const)
 test("--timeout limits only the wait for the peer: an arbiter restarted mid-transfer, after the limit, ends nothing", async () => {
   const output = outPath(suite.paths, "restarted-mid-transfer");
   const receiver = Bun.spawn(
-    [process.execPath, CLI, "guest", "recv", "--channel", "mid", "--out", output, "--timeout", "300ms", "-q"],
+    [process.execPath, CLI, "guest", "recv", "--channel", "mid", "--out", output, "--timeout", "2s", "-q"],
     { env: { ...process.env, ...clientEnv(suite.paths) }, stderr: "pipe" },
   );
   const sender = Bun.spawn(
-    [process.execPath, CLI, "guest", "send", "-", "--channel", "mid", "--timeout", "300ms", "-q"],
+    [process.execPath, CLI, "guest", "send", "-", "--channel", "mid", "--timeout", "2s", "-q"],
     { env: { ...process.env, ...clientEnv(suite.paths) }, stdin: "pipe", stderr: "pipe" },
   );
   const piece = new Uint8Array(64 << 10).fill(7);
   sender.stdin.write(piece);
   await sender.stdin.flush();
-  await Bun.sleep(1000); // both there, well past the 300 ms limit
+  // Both there once the first piece is in the receiver's file; then well past the limit.
+  const partial = `${output}.partial`;
+  const firstPiece = async () => existsSync(partial) && statSync(partial).size >= piece.byteLength;
+  await eventually(firstPiece, 30_000, "the first piece received");
+  await Bun.sleep(2500);
   await suite.arbiter.kill9();
   await Bun.sleep(200); // both ends see the link down
   await suite.arbiter.restart();
