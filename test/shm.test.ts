@@ -58,6 +58,20 @@ test("other options are refused while connected; after shm_finish they are taken
   expect(await shm_init({ socket: paths.socket, region: paths.region, name: "again" })).not.toBe(before);
 });
 
+// Only a timeout (no socket, tcp, region or name) was refused as "other options", quoting options it never gave.
+test("shm_init() naming no arbiter, region or client name returns this process's uid, as with no options", async () => {
+  await shm_finish();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "timeouts-only" });
+  expect(await shm_init({ reconnectTimeoutMs: 5000 })).toBe(uid);
+  expect(await shm_init({ connectTimeoutMs: 5000, futexParking: true })).toBe(uid);
+  await expectRejection(
+    shm_init({ name: "another-name" }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  await shm_finish();
+});
+
 test("shm_finish() while shm_init() still connects closes that connection: no session outlives the finish", async () => {
   await shm_finish();
   const where = { socket: paths.socket, region: paths.region, name: "finished-while-connecting" };

@@ -81,7 +81,9 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   if (current?.lost) await shm_finish();
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
-  if (connecting && Object.keys(options).length > 0 && where !== connecting.where)
+  // Only these name a connection: one given only timeouts (or nothing) is whatever this process is connected to.
+  const names = [socket, tcp, region, name].some((given) => given !== undefined);
+  if (connecting && names && where !== connecting.where)
     throw failure(
       "InvalidArgument",
       "shm_init() again",
