@@ -101,6 +101,25 @@ test("a condition variable used after shm_finish() says shm_init() was not calle
   );
 });
 
+// Found by a review: the id came back after the finish and was kept, so the next session took it (one its
+// shm_create_cv() never returned) and failed with "Failed to get an answer ... connect() again to go on".
+test("shm_create_cv() under way when shm_finish() runs rejects, and its id is not taken by the next session", async () => {
+  await shm_finish();
+  await shm_init({ socket: paths.socket, region: paths.region, name: "cv-during-finish" });
+  const creating = shm_create_cv("created-during-finish");
+  const refused = expectRejection(creating, "ConnectionLost", /shm_finish\(\) was called while it ran/);
+  await shm_finish();
+  await refused;
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "after-cv-finish" });
+  for (
+    let cvid = 0;
+    cvid < 256;
+    cvid++ // whichever id it was given: none is this session's
+  )
+    await expectRejection(shm_acquire_cv(cvid, uid), "NotFound", /shm_create_cv\(\) did not return that id/);
+  await shm_finish();
+});
+
 test("shm_init with options that are not an object is refused as connect() refuses them", async () => {
   await shm_finish();
   await expectRejection(

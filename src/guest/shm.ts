@@ -138,7 +138,15 @@ export async function shm_dealloc(segment: Segment): Promise<void> {
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */
 export async function shm_create_cv(name: string): Promise<number> {
-  const created = await client().condvar(name);
+  const connected = client();
+  const created = await connected.condvar(name);
+  // shm_finish() ran meanwhile: the id is the finished session's, and kept it would pass in the next one.
+  if (current !== connected)
+    throw failure(
+      "ConnectionLost",
+      `create condition variable '${name}'`,
+      "shm_finish() was called while it ran",
+    );
   condvars.set(created.slot, created);
   return created.slot;
 }
