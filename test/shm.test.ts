@@ -3,6 +3,7 @@
  * shares one connection between calls made at once, and refuses other options instead of ignoring them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import {
   shm_acquire_cv,
@@ -118,6 +119,22 @@ test("shm_create_cv() under way when shm_finish() runs rejects, and its id is no
   )
     await expectRejection(shm_acquire_cv(cvid, uid), "NotFound", /shm_create_cv\(\) did not return that id/);
   await shm_finish();
+});
+
+// Found by a review: they resolved with a segment of the finished session, whose bytes then said "its client
+// was closed (connect() again)", advice a shm_* caller cannot follow.
+test("shm_alloc() and shm_open() under way when shm_finish() runs reject, naming the finish", async () => {
+  await shm_finish();
+  const other = await connect({ socket: paths.socket, region: paths.region, name: "other-holder" });
+  await other.alloc(64, { name: "opened-during-finish" });
+  await shm_init({ socket: paths.socket, region: paths.region, name: "segments-during-finish" });
+  const calls = [shm_alloc(64, "write", "allocated-during-finish"), shm_open("opened-during-finish", "read")];
+  const settled = Promise.allSettled(calls);
+  await shm_finish();
+  await settled;
+  for (const call of calls)
+    await expectRejection(call, "ConnectionLost", /shm_finish\(\) was called while it ran/);
+  await other.close();
 });
 
 test("shm_init with options that are not an object is refused as connect() refuses them", async () => {

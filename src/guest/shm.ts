@@ -105,6 +105,18 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   return current.clientId;
 }
 
+/**
+ * What `call` made with this process's client, unless shm_finish() ran meanwhile: then it is the finished
+ * session's (a segment whose bytes said "connect() again", a cv id the next session took for its own).
+ */
+async function ofThisSession<T>(action: string, call: (connected: Client) => Promise<T>): Promise<T> {
+  const connected = client();
+  const made = await call(connected);
+  if (current !== connected)
+    throw failure("ConnectionLost", action, "shm_finish() was called while it ran (shm_init() again)");
+  return made;
+}
+
 /** The caller's uid for the cv calls. */
 export function shm_uid(): number {
   return client().clientId;
@@ -116,12 +128,14 @@ export async function shm_alloc(
   mode: AccessModeName = "write",
   name?: string,
 ): Promise<Segment> {
-  return await client().alloc(size, name === undefined ? { mode } : { mode, name });
+  return await ofThisSession("allocate a segment", (connected) =>
+    connected.alloc(size, name === undefined ? { mode } : { mode, name }),
+  );
 }
 
 /** Attaches to a segment another process allocated under `name`. */
 export async function shm_open(name: string, mode: AccessModeName = "write"): Promise<Segment> {
-  return await client().open(name, mode);
+  return await ofThisSession("open a segment", (connected) => connected.open(name, mode));
 }
 
 /** Gives the segment back (its blocks become inaccessible to this process). */
@@ -138,15 +152,10 @@ export async function shm_dealloc(segment: Segment): Promise<void> {
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */
 export async function shm_create_cv(name: string): Promise<number> {
-  const connected = client();
-  const created = await connected.condvar(name);
-  // shm_finish() ran meanwhile: the id is the finished session's, and kept it would pass in the next one.
-  if (current !== connected)
-    throw failure(
-      "ConnectionLost",
-      `create condition variable '${name}'`,
-      "shm_finish() was called while it ran",
-    );
+  // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
+  const created = await ofThisSession(`create condition variable '${name}'`, (connected) =>
+    connected.condvar(name),
+  );
   condvars.set(created.slot, created);
   return created.slot;
 }
