@@ -130,6 +130,21 @@ test("a condvar of a closed client: wait() fails, and unlock() after a notify un
   condvar.unlock(); // touched the unmapped slots before
 });
 
+// Found by a review: a handle's close() after its client's failed with "Failed to get an answer from the
+// arbiter since this client was closed", though the goodbye released the client's holds, as for free().
+test("closing a mutex or condvar handle after or during its client's close() is no error", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("closed-after-client");
+  const condvar = await client.condvar("closed-during-client");
+  const closing = client.close();
+  await condvar.close();
+  await closing;
+  await mutex.close();
+  const observer = await connect({ socket: paths.socket, region: paths.region });
+  expect((await observer.status()).sync).toEqual([]);
+  await observer.close();
+});
+
 test("after many clients of one process closed, a stray touch is still explained (the guard is not used up)", async () => {
   // The native guard holds 64 ranges: closed clients must not keep theirs for ever.
   const child = spawnFixture("toucher", clientConfig(paths, { action: "after-close", cycles: 70 }));

@@ -3,6 +3,7 @@
  * shares one connection between calls made at once, and refuses other options instead of ignoring them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import {
   shm_acquire_cv,
@@ -58,6 +59,20 @@ test("other options are refused while connected; after shm_finish they are taken
   expect(await shm_init({ socket: paths.socket, region: paths.region, name: "again" })).not.toBe(before);
 });
 
+// Only a timeout (no socket, tcp, region or name) was refused as "other options", quoting options it never gave.
+test("shm_init() naming no arbiter, region or client name returns this process's uid, as with no options", async () => {
+  await shm_finish();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "timeouts-only" });
+  expect(await shm_init({ reconnectTimeoutMs: 5000 })).toBe(uid);
+  expect(await shm_init({ connectTimeoutMs: 5000, futexParking: true })).toBe(uid);
+  await expectRejection(
+    shm_init({ name: "another-name" }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  await shm_finish();
+});
+
 test("shm_finish() while shm_init() still connects closes that connection: no session outlives the finish", async () => {
   await shm_finish();
   const where = { socket: paths.socket, region: paths.region, name: "finished-while-connecting" };
@@ -85,6 +100,41 @@ test("a condition variable used after shm_finish() says shm_init() was not calle
     "ProtocolState",
     /shm_init\(\) has not been called/,
   );
+});
+
+// Found by a review: the id came back after the finish and was kept, so the next session took it (one its
+// shm_create_cv() never returned) and failed with "Failed to get an answer ... connect() again to go on".
+test("shm_create_cv() under way when shm_finish() runs rejects, and its id is not taken by the next session", async () => {
+  await shm_finish();
+  await shm_init({ socket: paths.socket, region: paths.region, name: "cv-during-finish" });
+  const creating = shm_create_cv("created-during-finish");
+  const refused = expectRejection(creating, "ConnectionLost", /shm_finish\(\) was called while it ran/);
+  await shm_finish();
+  await refused;
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "after-cv-finish" });
+  for (
+    let cvid = 0;
+    cvid < 256;
+    cvid++ // whichever id it was given: none is this session's
+  )
+    await expectRejection(shm_acquire_cv(cvid, uid), "NotFound", /shm_create_cv\(\) did not return that id/);
+  await shm_finish();
+});
+
+// Found by a review: they resolved with a segment of the finished session, whose bytes then said "its client
+// was closed (connect() again)", advice a shm_* caller cannot follow.
+test("shm_alloc() and shm_open() under way when shm_finish() runs reject, naming the finish", async () => {
+  await shm_finish();
+  const other = await connect({ socket: paths.socket, region: paths.region, name: "other-holder" });
+  await other.alloc(64, { name: "opened-during-finish" });
+  await shm_init({ socket: paths.socket, region: paths.region, name: "segments-during-finish" });
+  const calls = [shm_alloc(64, "write", "allocated-during-finish"), shm_open("opened-during-finish", "read")];
+  const settled = Promise.allSettled(calls);
+  await shm_finish();
+  await settled;
+  for (const call of calls)
+    await expectRejection(call, "ConnectionLost", /shm_finish\(\) was called while it ran/);
+  await other.close();
 });
 
 test("shm_init with options that are not an object is refused as connect() refuses them", async () => {

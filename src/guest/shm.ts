@@ -81,7 +81,9 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   if (current?.lost) await shm_finish();
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
-  if (connecting && Object.keys(options).length > 0 && where !== connecting.where)
+  // Only these name a connection: one given only timeouts (or nothing) is whatever this process is connected to.
+  const names = [socket, tcp, region, name].some((given) => given !== undefined);
+  if (connecting && names && where !== connecting.where)
     throw failure(
       "InvalidArgument",
       "shm_init() again",
@@ -103,6 +105,18 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   return current.clientId;
 }
 
+/**
+ * What `call` made with this process's client, unless shm_finish() ran meanwhile: then it is the finished
+ * session's (a segment whose bytes said "connect() again", a cv id the next session took for its own).
+ */
+async function ofThisSession<T>(action: string, call: (connected: Client) => Promise<T>): Promise<T> {
+  const connected = client();
+  const made = await call(connected);
+  if (current !== connected)
+    throw failure("ConnectionLost", action, "shm_finish() was called while it ran (shm_init() again)");
+  return made;
+}
+
 /** The caller's uid for the cv calls. */
 export function shm_uid(): number {
   return client().clientId;
@@ -114,12 +128,14 @@ export async function shm_alloc(
   mode: AccessModeName = "write",
   name?: string,
 ): Promise<Segment> {
-  return await client().alloc(size, name === undefined ? { mode } : { mode, name });
+  return await ofThisSession("allocate a segment", (connected) =>
+    connected.alloc(size, name === undefined ? { mode } : { mode, name }),
+  );
 }
 
 /** Attaches to a segment another process allocated under `name`. */
 export async function shm_open(name: string, mode: AccessModeName = "write"): Promise<Segment> {
-  return await client().open(name, mode);
+  return await ofThisSession("open a segment", (connected) => connected.open(name, mode));
 }
 
 /** Gives the segment back (its blocks become inaccessible to this process). */
@@ -136,7 +152,10 @@ export async function shm_dealloc(segment: Segment): Promise<void> {
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */
 export async function shm_create_cv(name: string): Promise<number> {
-  const created = await client().condvar(name);
+  // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
+  const created = await ofThisSession(`create condition variable '${name}'`, (connected) =>
+    connected.condvar(name),
+  );
   condvars.set(created.slot, created);
   return created.slot;
 }

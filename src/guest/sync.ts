@@ -77,7 +77,7 @@ abstract class SlotObject {
    * this client's last handle while it holds the lock releases the lock as owner-died for the next taker.
    */
   async close(): Promise<void> {
-    if (this.closed) return; // closed already: as with a client, a second close() is no error
+    if (this.closed || this.client.isClosing) return; // a second close(), or the client's goodbye released it
     this.closed = true;
     this.client.parker.wakeSlot(this.slot, this.generation); // ends a lock() or wait() of this handle
     try {

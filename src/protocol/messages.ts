@@ -32,7 +32,7 @@ export type Fields<S extends Schema> = {
 
 /**
  * How a segment is held: "read" (any number of readers), "write" (writers share it with readers and each
- * other), "write-exclusive" (one writer, no one else).
+ * other), "write-exclusive" (one writer, no other writer; readers may still open it).
  */
 export type AccessModeName = "read" | "write" | "write-exclusive";
 /** The access modes' wire values. */
