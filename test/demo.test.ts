@@ -168,6 +168,32 @@ testUnless(noPrivateShm, "the smaller --size advised past 1 GiB is one --size ta
 });
 
 /**
+ * With 65 MiB free the region (64 MiB) and a 1 MiB file fit, and --size 1MiB runs; the advice kept a
+ * further 1 MiB spare (for an 8 KiB wake mailbox) and so advised nothing there, one MiB less elsewhere.
+ */
+testUnless(noPrivateShm, "a 1 MiB file beside the region is advised where it fits, and runs", async () => {
+  const run = async (...flags: string[]) => {
+    const script = 'mount -t tmpfs -o size=65m tmpfs /dev/shm && exec "$@"';
+    const demo = Bun.spawn(
+      ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", ...flags],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
+    return { exitCode, stderr };
+  };
+  const refused = await run("--size", "2MiB");
+  expect(refused.exitCode).toBe(1);
+  expect(refused.stderr).toContain("pass a smaller --size (1MiB fits)");
+  const fits = await run("--size", "1MiB", "--rounds", "1");
+  expect(fits.stderr).not.toContain("ERROR");
+  expect(fits.exitCode).toBe(0);
+});
+
+/**
  * Ctrl-C while the demo generates its input file: it went on writing the whole file before it stopped
  * (4 s at 6 GiB). Run with a 1 GiB file in a private /dev/shm (a mount namespace of its own); the file is
  * watched through /proc/PID/root, and after the demo exits the namespace's shell lists what is left there.
