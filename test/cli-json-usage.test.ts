@@ -76,6 +76,21 @@ describe("--json on a refused command line", () => {
     ]);
   });
 
+  test("send: a FILE after -- is the document's file; a --json after -- is a file's name, not the flag", async () => {
+    const run = await runCli(["guest", "send", "--json", ...NOWHERE, "--", "-x", "stray"]);
+    expect(run.exitCode).toBe(2);
+    expect(documents(run.stdout)).toEqual([
+      expect.objectContaining({
+        role: "send",
+        file: "-x",
+        error: expect.objectContaining({ code: "Usage" }),
+      }),
+    ]);
+    const named = await runCli(["guest", "send", ...NOWHERE, "--", "--json", "stray"]);
+    expect(named.exitCode).toBe(2);
+    expect(named.stdout).toBe("");
+  });
+
   test("status: an unknown flag is a JSON error too", async () => {
     const run = await runCli(["status", "--json", "--bogus", ...NOWHERE]);
     expect(run.exitCode).toBe(2);

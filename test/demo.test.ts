@@ -5,6 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
+import { parseSize } from "../src/units.ts";
 import { CLI } from "./helpers/paths.ts";
 import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -81,6 +82,8 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
  * pages of raw ENOSPC traces. Run in a private mount namespace with a 32 MiB /dev/shm (needs root), so
  * the machine's own /dev/shm is never filled.
  */
+const MIB = 1 << 20;
+
 const noPrivateShm =
   Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"], {
     stderr: "ignore",
@@ -136,9 +139,56 @@ testUnless(noPrivateShm, "the smaller --size advised is one that fits, and only 
   expect(docker.stderr).not.toContain("smaller --size");
   const roomy = await run("100m", "--size", "48MiB");
   expect(roomy.exitCode).toBe(1);
-  const advised = /pass a smaller --size \(([\d.]+ MiB) fits\)/.exec(roomy.stderr)?.[1];
+  const advised = /pass a smaller --size \((\d+MiB) fits\)/.exec(roomy.stderr)?.[1];
   expect(advised).toBeDefined();
-  const fits = await run("100m", "--size", advised!.replace(" ", ""), "--rounds", "1");
+  const fits = await run("100m", "--size", advised!, "--rounds", "1");
+  expect(fits.stderr).not.toContain("ERROR");
+  expect(fits.exitCode).toBe(0);
+});
+
+/**
+ * Past 1 GiB the size advised was rounded for show: "1.01 GiB fits" for 1030 MiB, which --size refuses
+ * (not a whole number of bytes) and which is more than fits; "2.00 GiB" for 2047 MiB, more than fits.
+ * The /dev/shm here is a private tmpfs and the demo stops at its room check: nothing is written.
+ */
+testUnless(noPrivateShm, "the smaller --size advised past 1 GiB is one --size takes, and fits", async () => {
+  const shmMiB = 1030 + 65; // the region (64 MiB) and its spare (1 MiB) beside a 1030 MiB file
+  const script = `mount -t tmpfs -o size=${shmMiB}m tmpfs /dev/shm && exec "$@"`;
+  const demo = Bun.spawn(
+    ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", "--size", "2GiB"],
+    { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
+  expect(exitCode).toBe(1);
+  const advised = /pass a smaller --size \(([^)]+?) fits\)/.exec(stderr)?.[1];
+  expect(advised, stderr).toBeDefined();
+  const bytes = parseSize(advised!.replace(" ", ""), "--size");
+  expect(bytes + 64 * MIB).toBeLessThanOrEqual(shmMiB * MIB);
+  expect(bytes).toBeGreaterThan(1024 * MIB);
+});
+
+/**
+ * With 65 MiB free the region (64 MiB) and a 1 MiB file fit, and --size 1MiB runs; the advice kept a
+ * further 1 MiB spare (for an 8 KiB wake mailbox) and so advised nothing there, one MiB less elsewhere.
+ */
+testUnless(noPrivateShm, "a 1 MiB file beside the region is advised where it fits, and runs", async () => {
+  const run = async (...flags: string[]) => {
+    const script = 'mount -t tmpfs -o size=65m tmpfs /dev/shm && exec "$@"';
+    const demo = Bun.spawn(
+      ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", ...flags],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    const [exitCode, stderr] = await Promise.all([demo.exited, new Response(demo.stderr).text()]);
+    return { exitCode, stderr };
+  };
+  const refused = await run("--size", "2MiB");
+  expect(refused.exitCode).toBe(1);
+  expect(refused.stderr).toContain("pass a smaller --size (1MiB fits)");
+  const fits = await run("--size", "1MiB", "--rounds", "1");
   expect(fits.stderr).not.toContain("ERROR");
   expect(fits.exitCode).toBe(0);
 });

@@ -40,3 +40,14 @@ test("the arbiter's own region, however it is named (relative, through a link), 
     expect(result.stderr).toBe("");
   }
 });
+
+test("a --region that cannot be looked up (a path through a file) is warned about too, not a failed status", async () => {
+  const file = join(paths.dir, "a-file");
+  writeFileSync(file, "");
+  // stat says ENOTDIR here (EACCES for a directory this user may not search): the status was lost to it.
+  const region = join(file, "region");
+  const result = await runCli(["status", "--socket", paths.socket, "--region", region, "--limit", "0"]);
+  expect(result.stderr).toContain(`--region ${region} is not the region of the arbiter at ${paths.socket}`);
+  expect(result.stdout).toContain(`region ${paths.region}:`);
+  expect(result.exitCode).toBe(0);
+});

@@ -41,15 +41,17 @@ export async function writeUsageJson(
   }
 }
 
-/** The words after the command's own (`guest`, `send`), wherever they stood. */
+/**
+ * The words after the command's own (`guest`, `send`), wherever they stood; those after `--` too, which
+ * the parse takes as arguments (a FILE named -x), never as flags (a file named --json).
+ */
 function withoutCommand(rawArgs: string[], names: string[]): string[] {
   const words = [...rawArgs];
   for (const name of names) {
     const at = words.indexOf(name);
     if (at >= 0) words.splice(at, 1);
   }
-  const end = words.indexOf("--");
-  return end < 0 ? words : words.slice(0, end);
+  return words;
 }
 
 /**

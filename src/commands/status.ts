@@ -1,5 +1,5 @@
 /** `ivsh status`: what the arbiter holds, as text or JSON. */
-import { statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
@@ -64,9 +64,18 @@ function warnOtherRegion(given: string | undefined, served: string, socket: stri
 
 function sameFile(one: string, other: string): boolean {
   if (resolve(one) === resolve(other)) return true;
-  const a = statSync(one, { throwIfNoEntry: false });
-  const b = statSync(other, { throwIfNoEntry: false });
+  const a = statOrNothing(one);
+  const b = statOrNothing(other);
   return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** A path stat cannot look up (ENOTDIR, EACCES, ELOOP) names no file here: a warning, not a failed status. */
+function statOrNothing(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** The most --limit can be: the request carries it, plus our own session, as a 32-bit count. */

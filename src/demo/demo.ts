@@ -66,8 +66,6 @@ const REGION_BYTES = DEFAULT_REGION_BYTES;
 const MIB = 1 << 20;
 /** Less than a mebibyte moves in less time than a process takes to start: no rate worth comparing. */
 export const LEAST_DEMO_BYTES = MIB;
-/** What else the demo keeps in /dev/shm beside the file and the region (the region's wake mailbox). */
-const ROOM_SPARE_BYTES = MIB;
 
 export async function runDemo(options: DemoOptions) {
   checkRoom(options.bytes);
@@ -126,12 +124,14 @@ function checkRoom(bytes: number): void {
   const needs = `the file and a ${formatBytes(REGION_BYTES)} region need`;
   const action = `generate a ${formatBytes(bytes)} file in /dev/shm`;
   // A smaller --size helps only if the region and the least file fit: on Docker's 64 MiB /dev/shm
-  // "pass a smaller --size" was advised, and --size 1MiB failed the same way. Said with the size that fits.
+  // "pass a smaller --size" was advised, and --size 1MiB failed the same way. Said with the size that fits,
+  // in whole MiB as --size takes it: formatBytes rounds ("1.01 GiB" for 1030 MiB, refused and too big).
   const { bavail, bsize } = statfsSync("/dev/shm");
-  const largest = Math.floor((bavail * bsize - REGION_BYTES - ROOM_SPARE_BYTES) / MIB) * MIB;
+  // As checkShmRoom counts: the file and the region (the wake mailbox beside it is 8 KiB, sparse).
+  const largest = Math.floor((bavail * bsize - REGION_BYTES) / MIB) * MIB;
   const smaller =
     largest >= LEAST_DEMO_BYTES
-      ? [{ bytes: 0, advice: `pass a smaller --size (${formatBytes(largest)} fits)` }]
+      ? [{ bytes: 0, advice: `pass a smaller --size (${largest / MIB}MiB fits)` }]
       : [];
   checkShmRoom(action, bytes + REGION_BYTES, smaller, needs);
 }
