@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BlockAllocator } from "../src/host/allocator.ts";
+import { BlockAllocator, checkAllocatorFits } from "../src/host/allocator.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
 import { computeGeometry } from "../src/region/layout.ts";
@@ -104,6 +104,21 @@ function makeState(limits = { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }) {
   state.attachJournal({ append: (record) => journal.push(record) });
   return { state, journal, geometry };
 }
+
+// Left open by an earlier session: at the block cap the allocator takes ~18 GiB, all touched at start-up,
+// whatever the host has. Arithmetic only: no such region, nor allocator, is made here.
+test("a region whose allocator would take over half the host's memory is refused before anything is made", () => {
+  const GiB = 2 ** 30;
+  const capped = computeGeometry(8 * 2 ** 40, 4096, 1024); // 8 TiB in 4 KiB blocks: 2^31 - 1 of them
+  expectFailure(
+    () => checkAllocatorFits(capped, 16 * GiB),
+    "NoSpace",
+    /its 2147483\d+ blocks of 4\.00 KiB would take the arbiter 18\.0 GiB of memory \(9 bytes a block\), over half of this host's 16\.0 GiB: pass --block-size 16KiB or more/,
+  );
+  expectFailure(() => checkAllocatorFits(capped, 4 * GiB), "NoSpace", /--block-size 64KiB or more/);
+  checkAllocatorFits(capped, 64 * GiB); // 18 GiB of 64: let be
+  checkAllocatorFits(computeGeometry(2 ** 30, 4096, 1024), 1 * GiB); // 1 GiB in 4 KiB blocks: 2.25 MiB
+});
 
 describe("arbiter state", () => {
   test("sizes round up to whole blocks; either bytes or blocks", () => {
