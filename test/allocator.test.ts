@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { BlockAllocator, checkAllocatorFits } from "../src/host/allocator.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
-import { computeGeometry } from "../src/region/layout.ts";
+import { computeGeometry, MAX_CLIENT_ID } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 import { Prng } from "./helpers/prng.ts";
 
@@ -208,6 +208,18 @@ describe("arbiter state", () => {
     state.endSession(ids[0]!);
     ids.push(state.openSession("b", 2, "host").clientId);
     expect(ids[1]).toBeGreaterThan(ids[0]!);
+  });
+
+  // Left open by an earlier session: the advice (a new --state) did not say it drops every allocation.
+  test("client ids run out after MAX_CLIENT_ID sessions: NoSpace says what its remedy costs", () => {
+    const { state } = makeState();
+    state.nextClientId = MAX_CLIENT_ID; // by arithmetic: not 2^30 sessions
+    expect(state.openSession("last", 1, "host").clientId).toBe(MAX_CLIENT_ID);
+    expectFailure(
+      () => state.openSession("one too many", 2, "host"),
+      "NoSpace",
+      /every client id was used \(1073741823: .*\): a new --state starts afresh, without this one's segments, locks and sessions, so stop every client/,
+    );
   });
 
   test("named segments are freed when the last holder lets go", () => {
