@@ -189,6 +189,30 @@ test("unlock() late in close()'s goodbye, after the arbiter released the lock, i
   await closing;
 });
 
+// Left open by an earlier session: a lock taken after the goodbye was read held the word for a session the
+// arbiter had ended, until its sweep released it (owner-died for the next taker, up to a second later).
+test("tryLock() and lock() once close() has begun are refused: the next taker gets the lock cleanly", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("locked-after-goodbye");
+  // Another client keeps the slot open: else the goodbye frees it, and the stale handle says so.
+  const next = await connect({ socket: paths.socket, region: paths.region });
+  const nextMutex = await next.mutex("locked-after-goodbye");
+  const held = await client.mutex("held-through-goodbye");
+  await held.lock();
+  const closing = client.close();
+  // Without a turn of the event loop: once the arbiter (another process) has released `held`, it has
+  // read the goodbye and ended the session, whose id a lock word must no longer carry.
+  const deadline = performance.now() + 20_000;
+  while (held.owner === client.clientId && performance.now() < deadline);
+  expect(held.owner).toBe(0);
+  const refused = /lock 'locked-after-goodbye' since its client is closing/;
+  expectFailure(() => mutex.tryLock(), "ConnectionLost", refused);
+  await expectRejection(mutex.lock(), "ConnectionLost", refused);
+  await closing;
+  expect(await nextMutex.lock(5_000)).toBe("acquired");
+  await next.close();
+});
+
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
   // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
   const proxied = `${paths.dir}/garbling.sock`;

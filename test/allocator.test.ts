@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { BlockAllocator } from "../src/host/allocator.ts";
+import { BlockAllocator, checkAllocatorFits } from "../src/host/allocator.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
-import { computeGeometry } from "../src/region/layout.ts";
+import { computeGeometry, MAX_CLIENT_ID } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 import { Prng } from "./helpers/prng.ts";
 
@@ -105,6 +105,21 @@ function makeState(limits = { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }) {
   return { state, journal, geometry };
 }
 
+// Left open by an earlier session: at the block cap the allocator takes ~18 GiB, all touched at start-up,
+// whatever the host has. Arithmetic only: no such region, nor allocator, is made here.
+test("a region whose allocator would take over half the host's memory is refused before anything is made", () => {
+  const GiB = 2 ** 30;
+  const capped = computeGeometry(8 * 2 ** 40, 4096, 1024); // 8 TiB in 4 KiB blocks: 2^31 - 1 of them
+  expectFailure(
+    () => checkAllocatorFits(capped, 16 * GiB),
+    "NoSpace",
+    /its 2147483\d+ blocks of 4\.00 KiB would take the arbiter 18\.0 GiB of memory \(9 bytes a block\), over half of this host's 16\.0 GiB: pass --block-size 16KiB or more/,
+  );
+  expectFailure(() => checkAllocatorFits(capped, 4 * GiB), "NoSpace", /--block-size 64KiB or more/);
+  checkAllocatorFits(capped, 64 * GiB); // 18 GiB of 64: let be
+  checkAllocatorFits(computeGeometry(2 ** 30, 4096, 1024), 1 * GiB); // 1 GiB in 4 KiB blocks: 2.25 MiB
+});
+
 describe("arbiter state", () => {
   test("sizes round up to whole blocks; either bytes or blocks", () => {
     const { state } = makeState();
@@ -193,6 +208,18 @@ describe("arbiter state", () => {
     state.endSession(ids[0]!);
     ids.push(state.openSession("b", 2, "host").clientId);
     expect(ids[1]).toBeGreaterThan(ids[0]!);
+  });
+
+  // Left open by an earlier session: the advice (a new --state) did not say it drops every allocation.
+  test("client ids run out after MAX_CLIENT_ID sessions: NoSpace says what its remedy costs", () => {
+    const { state } = makeState();
+    state.nextClientId = MAX_CLIENT_ID; // by arithmetic: not 2^30 sessions
+    expect(state.openSession("last", 1, "host").clientId).toBe(MAX_CLIENT_ID);
+    expectFailure(
+      () => state.openSession("one too many", 2, "host"),
+      "NoSpace",
+      /every client id was used \(1073741823: .*\): a new --state starts afresh, without this one's segments, locks and sessions, so stop every client/,
+    );
   });
 
   test("named segments are freed when the last holder lets go", () => {

@@ -230,3 +230,29 @@ test("a sender gone just after its receiver opened the ring: the failed join let
   expect(report.segments.map((segment) => segment.name)).toEqual([]);
   await receiving!.close();
 });
+
+// Left open by an earlier session: the new sender waited without end, silent, and --timeout did not bound it.
+test("a new sender held back by an idle receiver of an earlier transfer says so, and --timeout bounds it", async () => {
+  const [sending, idle] = await Promise.all(
+    ["earlier sender", "idle receiver"].map((name) =>
+      connect({ socket: suite.socket, region: suite.region, name }),
+    ),
+  );
+  await ChannelSender.open(sending!, "held-back", { chunkBytes: 65536, depth: 2 });
+  await ChannelReceiver.open(idle!, "held-back"); // joined, then never receives nor closes
+  await sending!.close(); // the earlier transfer is left unfinished
+  const second = guest(suite.paths, ["send", "-", "--channel", "held-back", "--progress", "--timeout", "1s"]);
+  try {
+    expect(await second.exit(livenessBoundMs(LEASE_MS) + 20_000)).toBe(1);
+    const said = await second.stderr;
+    const old = `client ${idle!.clientId}, the receiver of an earlier transfer on channel 'held-back'`;
+    expect(said).toContain(`waiting for ${old}, to let go of it`);
+    expect(said).toContain(
+      `(${old}, has not let go of it: it lets go at its next receive, or when it closes)`,
+    );
+    expect(said).toContain("within 1 s (--timeout)");
+  } finally {
+    second.proc.kill("SIGKILL");
+    await idle!.close();
+  }
+}, 60_000);

@@ -319,7 +319,7 @@ export class Client {
   }
 
   /** Whether close() has finished: a closed client's segments and locks refuse to be used (during the
-   * goodbye its locks still work, an unlock then a real one; its segments do not: see goodbye()). */
+   * goodbye an unlock still works, a real one; a lock is refused, as are its segments: see goodbye()). */
   get isClosed(): boolean {
     return this.retired;
   }

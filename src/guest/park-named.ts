@@ -31,3 +31,16 @@ export async function parkNamed(
     );
   }
 }
+
+/**
+ * A lock taken once close() has begun may be taken after the arbiter read the goodbye: the word would
+ * then name a session that has ended, held until the arbiter's sweep releases it as owner-died.
+ */
+export function refuseWhileClosing(client: Pick<Parking, "isClosing">, name: string): void {
+  if (client.isClosing)
+    throw failure(
+      "ConnectionLost",
+      `lock '${name}'`,
+      "its client is closing (close() has begun: its goodbye releases what it held; connect() again to go on)",
+    );
+}

@@ -21,7 +21,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { parkNamed } from "./park-named.ts";
+import { parkNamed, refuseWhileClosing } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -107,10 +107,7 @@ abstract class SlotObject {
       );
   }
 
-  /**
-   * The cheap check for the hot paths: a closed handle, a client that lost its session (its slots may be
-   * free or someone else's by now) or a slot that holds another object must not be touched.
-   */
+  /** The hot paths' check: a closed handle, a lost session or a slot holding another object is not touched. */
   protected checkOpen(): void {
     const lost = this.client.lost;
     if (lost) throw lost;
@@ -120,10 +117,11 @@ abstract class SlotObject {
 
   /**
    * Takes the lock if it is free (or abandoned by a dead owner) without waiting; undefined if another
-   * client holds it. Throws if this client holds it already, as `lock()` does.
+   * client holds it. Throws if this client holds it already, as `lock()` does, or is closing (as `lock()`).
    */
   tryLock(): LockOutcome | undefined {
     this.checkOpen();
+    refuseWhileClosing(this.client, this.name);
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
@@ -234,6 +232,7 @@ abstract class SlotObject {
 
   /** CAS a free word (0 or OWNER_DIED, with or without WAITERS) to `mine`. */
   private takeFree(seen: number, mine: number): LockOutcome | undefined {
+    refuseWhileClosing(this.client, this.name); // resumed from a park, close() may have begun meanwhile
     if (Atomics.compareExchange(this.client.words, this.lockIndex, seen, mine) !== seen) return undefined;
     return seen & LOCK_OWNER_DIED ? "owner-died" : "acquired";
   }

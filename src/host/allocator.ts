@@ -6,9 +6,35 @@
  * Freed blocks go to the head of the list: the next single-block alloc reuses the most recently freed
  * block, whose pages are most likely still warm in the caches of whoever reuses them.
  */
+import { totalmem } from "node:os";
 import { failure } from "../errors.ts";
+import type { Geometry } from "../region/layout.ts";
+import { formatBytes, formatSizeFlag } from "../units.ts";
 
 const NONE = -1;
+
+/** What the allocator keeps per block: two links (Int32Array each) and a used flag (Uint8Array). */
+export const ALLOCATOR_BYTES_PER_BLOCK = 9;
+
+/**
+ * Refuses, before anything is made, a region whose allocator would take over half this host's memory: at
+ * the block cap (2^31 - 1 blocks, 8 TiB in 4 KiB blocks) it is ~18 GiB, every byte touched at start-up, and
+ * the arbiter would be killed for it by the kernel (or take the host's memory from its VMs).
+ */
+export function checkAllocatorFits(geometry: Geometry, memoryBytes = totalmem()): void {
+  const needed = geometry.blockCount * ALLOCATOR_BYTES_PER_BLOCK;
+  if (needed <= memoryBytes / 2) return;
+  let blockSize = geometry.blockSize * 2;
+  while (Math.floor(geometry.regionSize / blockSize) * ALLOCATOR_BYTES_PER_BLOCK > memoryBytes / 2)
+    blockSize *= 2;
+  throw failure(
+    "NoSpace",
+    `set up the block allocator of the ${formatBytes(geometry.regionSize)} region`,
+    `its ${geometry.blockCount} blocks of ${formatBytes(geometry.blockSize)} would take the arbiter ` +
+      `${formatBytes(needed)} of memory (${ALLOCATOR_BYTES_PER_BLOCK} bytes a block), over half of this ` +
+      `host's ${formatBytes(memoryBytes)}: pass --block-size ${formatSizeFlag(blockSize)} or more (with a new --state)`,
+  );
+}
 
 export interface BlockRun {
   firstBlock: number;

@@ -17,6 +17,7 @@ import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile, isTmpfsPath } from "../region/mapping.ts";
 import { diskRegionWarning, refuseForeignContents } from "../region/region-file.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
+import { checkAllocatorFits } from "./allocator.ts";
 import { arbiterIdentity } from "./identity.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
@@ -45,6 +46,7 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
+  checkAllocatorFits(geometry);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];

@@ -56,7 +56,9 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "NoSpace",
         "open a session",
-        "every client id was used (start the arbiter with a new --state)",
+        `every client id was used (${MAX_CLIENT_ID}: each session takes a new one, never reused, as lock ` +
+          "words name their holders by id): a new --state starts afresh, without this one's segments, " +
+          "locks and sessions, so stop every client, then restart the arbiter with a new --state",
       );
     const token = randomBytes(16).toString("hex");
     this.commit({ t: "session", clientId, token, name: truncateUtf8(name, MAX_NAME_BYTES), pid, vm });

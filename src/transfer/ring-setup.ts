@@ -52,6 +52,12 @@ export interface ChannelOptions {
   signal?: AbortSignal;
   /** The stream's size when known in advance (a regular file): told to the receiver, for its progress. */
   expectedBytes?: number | undefined;
+  /**
+   * A sender's open waits for the receiver of an earlier, unfinished transfer to let go (it does at its next
+   * wait; one that neither receives nor closes holds it without end): called with its client id when that
+   * wait begins, and with undefined once it has let go.
+   */
+  onHeldBack?: ((receiver: number | undefined) => void) | undefined;
 }
 
 interface RingShape {
@@ -76,13 +82,15 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
   // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
-  const { signal, onWaiting, keeper } = (options ?? {}) as Record<string, unknown>;
+  const { signal, onWaiting, onHeldBack, keeper } = (options ?? {}) as Record<string, unknown>;
   const bad = (option: string, value: unknown, want: string) =>
     failure("InvalidArgument", what, `its ${option} ${String(value)} is not ${want}`);
   // null is let pass as none, as it was.
   if (signal != null && typeof (signal as AbortSignal | null)?.addEventListener !== "function")
     throw bad("signal", signal, "an AbortSignal");
   if (onWaiting != null && typeof onWaiting !== "function") throw bad("onWaiting", onWaiting, "a function");
+  if (onHeldBack != null && typeof onHeldBack !== "function")
+    throw bad("onHeldBack", onHeldBack, "a function");
   const { keep, unkeep } = (keeper ?? {}) as { keep?: unknown; unkeep?: unknown };
   if (keeper != null && (typeof keep !== "function" || typeof unkeep !== "function"))
     throw bad("keeper", keeper, "an object with keep() and unkeep()");
@@ -122,9 +130,9 @@ export async function publishRing(
   slot: ChannelSlot,
   name: string,
   shape: RingShape,
-  signal: AbortSignal | undefined,
+  options: Pick<ChannelOptions, "signal" | "onHeldBack">,
 ): Promise<{ ring: Ring; transfer: number }> {
-  await awaitOldReceiverGone(slot, name, signal);
+  await awaitOldReceiverGone(slot, name, options);
   const { segment, transfer } = await allocateRing(client, slot, name, shape);
   const ring = new Ring(segment, shape.depth, shape.chunkBytes);
   // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
@@ -145,7 +153,7 @@ export async function publishRing(
 async function awaitOldReceiverGone(
   slot: ChannelSlot,
   name: string,
-  signal: AbortSignal | undefined,
+  { signal, onHeldBack }: Pick<ChannelOptions, "signal" | "onHeldBack">,
 ): Promise<void> {
   const { streaming, abandoned } = ChannelState;
   const unfinished = () => {
@@ -158,10 +166,12 @@ async function awaitOldReceiverGone(
   if (!unfinished()) return;
   slot.compareExchange("state", streaming, abandoned);
   slot.wake("head", WAKE_ALL);
+  onHeldBack?.(slot.load("receiverId") & LOCK_OWNER_MASK);
   while (unfinished()) {
     throwIfAborted(signal, `send on channel '${name}'`);
     await Bun.sleep(OLD_RECEIVER_POLL_MS);
   }
+  onHeldBack?.(undefined);
 }
 
 /**

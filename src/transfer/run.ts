@@ -10,6 +10,7 @@ import { addressOf, idleCompilerThreads } from "../ffi/index.ts";
 import { phase } from "../phases.ts";
 import { formatDuration } from "../units.ts";
 import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
+import { heldBackNotice } from "./held-back.ts";
 import type { Source } from "./io.ts";
 import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
@@ -145,9 +146,10 @@ export async function sendStream(
   progress: Progress = {},
 ): Promise<TransferResult> {
   const what = { action: `send on channel '${channel}'`, peer: "receiver", unknownUntilTold: true };
-  return withPeerWait(client, options.peerWaitMs, options.signal, what, (signal, peerCheck) =>
-    sendThrough(client, channel, source, { ...options, signal }, progress, peerCheck),
-  );
+  return withPeerWait(client, options.peerWaitMs, options.signal, what, (signal, peerCheck) => {
+    const onHeldBack = heldBackNotice(what, channel, progress, peerCheck);
+    return sendThrough(client, channel, source, { ...options, signal, onHeldBack }, progress, peerCheck);
+  });
 }
 
 /**

@@ -75,7 +75,7 @@ export class ChannelSender {
     const shape = ringShape(client, name, options);
     const slot = await claimRole(client, name, "sender");
     try {
-      const { ring, transfer } = await publishRing(client, slot, name, shape, options.signal);
+      const { ring, transfer } = await publishRing(client, slot, name, shape, options);
       // The receiver that joins this transfer names itself in receiverId before it marks it joined.
       const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
