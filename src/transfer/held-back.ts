@@ -3,17 +3,20 @@
  * go at its next wait, and one that neither receives nor closes never does. Meanwhile the user is told
  * whom the sender waits for, and the wait counts against --timeout as a wait for a receiver does.
  */
-import type { Progress } from "./run.ts";
-
 /** What a peer wait is about (run.ts's WaitFor): its `peer` names the old receiver while it holds on. */
 interface Awaited {
   peer: string;
 }
 
+/** The part of run.ts's Progress this uses: a line saying what the transfer waits for. */
+interface WaitingLine {
+  waiting?: (what: string) => void;
+}
+
 export function heldBackNotice(
   what: Awaited,
   channel: string,
-  progress: Progress,
+  progress: WaitingLine,
   peerCheck: (isHere: () => boolean) => void,
 ): (receiver: number | undefined) => void {
   const peer = what.peer;
