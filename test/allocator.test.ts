@@ -120,6 +120,19 @@ test("a region whose allocator would take over half the host's memory is refused
   checkAllocatorFits(computeGeometry(2 ** 30, 4096, 1024), 1 * GiB); // 1 GiB in 4 KiB blocks: 2.25 MiB
 });
 
+// An arbiter that served yesterday was refused today (upgraded, or on a host whose memory shrank), and
+// the way out it gave (a new --state) silently dropped every allocation of the state it resumes.
+test("a region resumed from its state is refused only when its allocator would not fit the memory at all", () => {
+  const GiB = 2 ** 30;
+  const capped = computeGeometry(8 * 2 ** 40, 4096, 1024); // 18 GiB of allocator
+  checkAllocatorFits(capped, 32 * GiB, "/var/lib/ivsh/state"); // over half of 32 GiB: it served so before
+  expectFailure(
+    () => checkAllocatorFits(capped, 16 * GiB, "/var/lib/ivsh/state"),
+    "NoSpace",
+    /18\.0 GiB of memory \(9 bytes a block\), over this host's 16\.0 GiB: run it on a host with more memory to keep \/var\/lib\/ivsh\/state's segments, locks and sessions, or stop every client and pass --block-size 16KiB or more with a new --state, which starts without them/,
+  );
+});
+
 describe("arbiter state", () => {
   test("sizes round up to whole blocks; either bytes or blocks", () => {
     const { state } = makeState();

@@ -9,6 +9,7 @@
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
+import { totalmem } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
@@ -46,10 +47,12 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
-  checkAllocatorFits(geometry);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
+  // A state this region's flags match is resumed (unless its region file is gone): it served before.
+  const resumes = begin?.t === "begin" && sameGeometry(begin.geometry, geometry);
+  checkAllocatorFits(geometry, totalmem(), resumes ? options.statePath : undefined);
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
   if (begin?.t === "begin") {
     checkStateRegion(begin.region, options);
