@@ -17,13 +17,26 @@ const NONE = -1;
 export const ALLOCATOR_BYTES_PER_BLOCK = 9;
 
 /**
+ * The memory the arbiter may take: the host's, or less under a cgroup's limit (a container, a systemd
+ * unit's MemoryMax), past which the kernel kills it however much the host has.
+ */
+export function arbiterMemory(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 ? Math.min(totalmem(), constrained) : totalmem();
+}
+
+/**
  * Refuses, before anything is made, a region whose allocator would take over half this host's memory: at
  * the block cap (2^31 - 1 blocks, 8 TiB in 4 KiB blocks) it is ~18 GiB, every byte touched at start-up, and
  * the arbiter would be killed for it by the kernel (or take the host's memory from its VMs). Resuming from
  * `statePath` (its allocations kept), it refuses only an allocator over all of it: the region served
  * before, and the way to a smaller allocator (a new --state) drops every segment, lock and session.
  */
-export function checkAllocatorFits(geometry: Geometry, memoryBytes = totalmem(), statePath?: string): void {
+export function checkAllocatorFits(
+  geometry: Geometry,
+  memoryBytes = arbiterMemory(),
+  statePath?: string,
+): void {
   const needed = geometry.blockCount * ALLOCATOR_BYTES_PER_BLOCK;
   const limit = statePath === undefined ? memoryBytes / 2 : memoryBytes;
   if (needed <= limit) return;

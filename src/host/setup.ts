@@ -9,7 +9,6 @@
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { totalmem } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
@@ -52,7 +51,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   const begin = loaded?.records[0];
   // A state this region's flags match is resumed (unless its region file is gone): it served before.
   const resumes = begin?.t === "begin" && sameGeometry(begin.geometry, geometry);
-  checkAllocatorFits(geometry, totalmem(), resumes ? options.statePath : undefined);
+  checkAllocatorFits(geometry, undefined, resumes ? options.statePath : undefined);
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
   if (begin?.t === "begin") {
     checkStateRegion(begin.region, options);
