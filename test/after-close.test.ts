@@ -213,6 +213,27 @@ test("tryLock() and lock() once close() has begun are refused: the next taker ge
   await next.close();
 });
 
+// Its re-lock refused once close() had begun (61fba4f), a wait() that timed out or was notified failed
+// naming "lock 'cv'", a call its caller never made; a parked one names "wait on 'cv'" (above).
+test("a wait() ended once close() has begun fails naming the wait, not the lock it takes back", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const condvar = await client.condvar("relock-after-goodbye");
+  // Another client keeps the slot open: else the goodbye may free it first, and the stale handle says so.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  await other.condvar("relock-after-goodbye");
+  await condvar.lock();
+  const waiting = condvar.wait(0); // times out at once: only its re-lock is left, in a microtask
+  waiting.catch(() => undefined);
+  const closing = client.close(); // begun before that re-lock runs
+  await expectRejection(
+    waiting,
+    "ConnectionLost",
+    /wait on 'relock-after-goodbye' since its client is closing \(close\(\) has begun/,
+  );
+  await closing;
+  await other.close();
+});
+
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
   // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
   const proxied = `${paths.dir}/garbling.sock`;

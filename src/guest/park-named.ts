@@ -3,7 +3,7 @@
  * in its words: "Failed to get an answer from the arbiter since this client was closed (connect() again
  * to go on)", naming neither the call nor the lock. Here the call names itself.
  */
-import { failure, isIvshError } from "../errors.ts";
+import { failure, isIvshError, reasonOf } from "../errors.ts";
 import type { ParkDeadline, Parker, ParkSite } from "./parking.ts";
 
 /** What of a client this needs (a SlotOwner, sync.ts). */
@@ -43,4 +43,17 @@ export function refuseWhileClosing(client: Pick<Parking, "isClosing">, name: str
       `lock '${name}'`,
       "its client is closing (close() has begun: its goodbye releases what it held; connect() again to go on)",
     );
+}
+
+/**
+ * wait()'s taking back of its lock, refused (or its park ended) once close() has begun: said as the wait
+ * its caller made, not as a lock() it never called.
+ */
+export async function relockForWait<T>(client: Parking, name: string, lock: () => Promise<T>): Promise<T> {
+  try {
+    return await lock();
+  } catch (error) {
+    if (!client.isClosing || !isIvshError(error) || error.code !== "ConnectionLost") throw error;
+    throw failure("ConnectionLost", `wait on '${name}'`, reasonOf(error));
+  }
 }
