@@ -34,9 +34,16 @@ export async function parkNamed(
 
 /**
  * A lock taken once close() has begun may be taken after the arbiter read the goodbye: the word would
- * then name a session that has ended, held until the arbiter's sweep releases it as owner-died.
+ * then name a session that has ended, held until the arbiter's sweep releases it as owner-died. Checked
+ * before the handle: the goodbye may have freed the slot meanwhile, and "the handle is stale" hid why. A
+ * session lost first (a close that ended, a lease that expired) is told as it is.
  */
-export function refuseWhileClosing(client: Pick<Parking, "isClosing">, name: string): void {
+export function refuseWhileClosing(
+  client: Pick<Parking, "isClosing"> & { readonly lost: Error | undefined },
+  name: string,
+): void {
+  const lost = client.lost;
+  if (lost) throw lost;
   if (client.isClosing)
     throw failure(
       "ConnectionLost",

@@ -120,8 +120,8 @@ abstract class SlotObject {
    * client holds it. Throws if this client holds it already, as `lock()` does, or is closing (as `lock()`).
    */
   tryLock(): LockOutcome | undefined {
-    this.checkOpen();
     refuseWhileClosing(this.client, this.name);
+    this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
