@@ -213,6 +213,46 @@ test("tryLock() and lock() once close() has begun are refused: the next taker ge
   await next.close();
 });
 
+// With no other client holding its slot, the goodbye frees it: a lock() racing the arbiter's reading of the
+// goodbye failed, by that timing, with NotHeld "slot N now holds another object (the handle is stale)".
+test("tryLock() and lock() once close() has begun say so, though the goodbye has freed the slot meanwhile", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("freed-by-goodbye");
+  const held = await client.mutex("held-until-goodbye");
+  await held.lock();
+  const closing = client.close();
+  // Without a turn of the event loop: once the arbiter (another process) has released `held`, it has read
+  // the goodbye, and freed both slots, which no other client holds.
+  const deadline = performance.now() + 20_000;
+  while (held.owner === client.clientId && performance.now() < deadline);
+  expect(held.owner).toBe(0);
+  const refused = /lock 'freed-by-goodbye' since its client is closing \(close\(\) has begun/;
+  expectFailure(() => mutex.tryLock(), "ConnectionLost", refused);
+  await expectRejection(mutex.lock(), "ConnectionLost", refused);
+  await closing;
+});
+
+// Its re-lock refused once close() had begun (61fba4f), a wait() that timed out or was notified failed
+// naming "lock 'cv'", a call its caller never made; a parked one names "wait on 'cv'" (above).
+test("a wait() ended once close() has begun fails naming the wait, not the lock it takes back", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const condvar = await client.condvar("relock-after-goodbye");
+  // Another client keeps the slot open: else the goodbye may free it first, and the stale handle says so.
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  await other.condvar("relock-after-goodbye");
+  await condvar.lock();
+  const waiting = condvar.wait(0); // times out at once: only its re-lock is left, in a microtask
+  waiting.catch(() => undefined);
+  const closing = client.close(); // begun before that re-lock runs
+  await expectRejection(
+    waiting,
+    "ConnectionLost",
+    /wait on 'relock-after-goodbye' since its client is closing \(close\(\) has begun/,
+  );
+  await closing;
+  await other.close();
+});
+
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
   // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
   const proxied = `${paths.dir}/garbling.sock`;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { totalmem } from "node:os";
 import { BlockAllocator, checkAllocatorFits } from "../src/host/allocator.ts";
 import type { StateRecord } from "../src/host/records.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
@@ -118,6 +119,37 @@ test("a region whose allocator would take over half the host's memory is refused
   expectFailure(() => checkAllocatorFits(capped, 4 * GiB), "NoSpace", /--block-size 64KiB or more/);
   checkAllocatorFits(capped, 64 * GiB); // 18 GiB of 64: let be
   checkAllocatorFits(computeGeometry(2 ** 30, 4096, 1024), 1 * GiB); // 1 GiB in 4 KiB blocks: 2.25 MiB
+});
+
+// An arbiter that served yesterday was refused today (upgraded, or on a host whose memory shrank), and
+// the way out it gave (a new --state) silently dropped every allocation of the state it resumes.
+test("a region resumed from its state is refused only when its allocator would not fit the memory at all", () => {
+  const GiB = 2 ** 30;
+  const capped = computeGeometry(8 * 2 ** 40, 4096, 1024); // 18 GiB of allocator
+  checkAllocatorFits(capped, 32 * GiB, "/var/lib/ivsh/state"); // over half of 32 GiB: it served so before
+  expectFailure(
+    () => checkAllocatorFits(capped, 16 * GiB, "/var/lib/ivsh/state"),
+    "NoSpace",
+    /18\.0 GiB of memory \(9 bytes a block\), over this host's 16\.0 GiB: run it on a host with more memory to keep \/var\/lib\/ivsh\/state's segments, locks and sessions, or stop every client and pass --block-size 16KiB or more with a new --state, which starts without them/,
+  );
+});
+
+// os.totalmem() is the host's memory: an arbiter in a container (or a unit with MemoryMax) limited to
+// 1 GiB was let start a 2.25 GiB allocator, and the kernel killed it for it.
+test("the memory an allocator must fit is the cgroup's limit when there is one, not the host's", () => {
+  const GiB = 2 ** 30;
+  const oneTiB = computeGeometry(2 ** 40, 4096, 1024); // 2^28 blocks: 2.25 GiB of allocator
+  if (totalmem() < 8 * GiB) return; // the host's own memory would refuse it: nothing to tell apart
+  const real = Object.getOwnPropertyDescriptor(process, "constrainedMemory");
+  try {
+    Object.defineProperty(process, "constrainedMemory", { value: () => GiB, configurable: true });
+    expectFailure(() => checkAllocatorFits(oneTiB), "NoSpace", /over half of this host's 1\.00 GiB/);
+    Object.defineProperty(process, "constrainedMemory", { value: () => 0, configurable: true });
+    checkAllocatorFits(oneTiB); // no limit known: the host's memory
+  } finally {
+    if (real) Object.defineProperty(process, "constrainedMemory", real);
+    else delete (process as { constrainedMemory?: unknown }).constrainedMemory;
+  }
 });
 
 describe("arbiter state", () => {

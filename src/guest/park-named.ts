@@ -3,7 +3,7 @@
  * in its words: "Failed to get an answer from the arbiter since this client was closed (connect() again
  * to go on)", naming neither the call nor the lock. Here the call names itself.
  */
-import { failure, isIvshError } from "../errors.ts";
+import { failure, isIvshError, reasonOf } from "../errors.ts";
 import type { ParkDeadline, Parker, ParkSite } from "./parking.ts";
 
 /** What of a client this needs (a SlotOwner, sync.ts). */
@@ -34,13 +34,33 @@ export async function parkNamed(
 
 /**
  * A lock taken once close() has begun may be taken after the arbiter read the goodbye: the word would
- * then name a session that has ended, held until the arbiter's sweep releases it as owner-died.
+ * then name a session that has ended, held until the arbiter's sweep releases it as owner-died. Checked
+ * before the handle: the goodbye may have freed the slot meanwhile, and "the handle is stale" hid why. A
+ * session lost first (a close that ended, a lease that expired) is told as it is.
  */
-export function refuseWhileClosing(client: Pick<Parking, "isClosing">, name: string): void {
+export function refuseWhileClosing(
+  client: Pick<Parking, "isClosing"> & { readonly lost: Error | undefined },
+  name: string,
+): void {
+  const lost = client.lost;
+  if (lost) throw lost;
   if (client.isClosing)
     throw failure(
       "ConnectionLost",
       `lock '${name}'`,
       "its client is closing (close() has begun: its goodbye releases what it held; connect() again to go on)",
     );
+}
+
+/**
+ * wait()'s taking back of its lock, refused (or its park ended) once close() has begun: said as the wait
+ * its caller made, not as a lock() it never called.
+ */
+export async function relockForWait<T>(client: Parking, name: string, lock: () => Promise<T>): Promise<T> {
+  try {
+    return await lock();
+  } catch (error) {
+    if (!client.isClosing || !isIvshError(error) || error.code !== "ConnectionLost") throw error;
+    throw failure("ConnectionLost", `wait on '${name}'`, reasonOf(error));
+  }
 }

@@ -21,7 +21,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { parkNamed, refuseWhileClosing } from "./park-named.ts";
+import { parkNamed, refuseWhileClosing, relockForWait } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -120,8 +120,8 @@ abstract class SlotObject {
    * client holds it. Throws if this client holds it already, as `lock()` does, or is closing (as `lock()`).
    */
   tryLock(): LockOutcome | undefined {
-    this.checkOpen();
     refuseWhileClosing(this.client, this.name);
+    this.checkOpen();
     const words = this.client.words;
     const me = this.client.clientId;
     const seen = Atomics.compareExchange(words, this.lockIndex, 0, me);
@@ -331,7 +331,8 @@ export class CondVar extends SlotObject {
       if (this.client.isClosing) throw error; // ended by close(): its goodbye releases the lock, not ours
       signalled = { error };
     }
-    if ((await this.lock()) === "owner-died") return "owner-died"; // over an abort too: it is told once
+    const relocked = await relockForWait(this.client, this.name, () => this.lock());
+    if (relocked === "owner-died") return "owner-died"; // over an abort too: it is told once
     if (typeof signalled === "object") throw signalled.error;
     return signalled ? "notified" : "timed-out";
   }

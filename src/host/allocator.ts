@@ -17,22 +17,43 @@ const NONE = -1;
 export const ALLOCATOR_BYTES_PER_BLOCK = 9;
 
 /**
+ * The memory the arbiter may take: the host's, or less under a cgroup's limit (a container, a systemd
+ * unit's MemoryMax), past which the kernel kills it however much the host has.
+ */
+export function arbiterMemory(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 ? Math.min(totalmem(), constrained) : totalmem();
+}
+
+/**
  * Refuses, before anything is made, a region whose allocator would take over half this host's memory: at
  * the block cap (2^31 - 1 blocks, 8 TiB in 4 KiB blocks) it is ~18 GiB, every byte touched at start-up, and
- * the arbiter would be killed for it by the kernel (or take the host's memory from its VMs).
+ * the arbiter would be killed for it by the kernel (or take the host's memory from its VMs). Resuming from
+ * `statePath` (its allocations kept), it refuses only an allocator over all of it: the region served
+ * before, and the way to a smaller allocator (a new --state) drops every segment, lock and session.
  */
-export function checkAllocatorFits(geometry: Geometry, memoryBytes = totalmem()): void {
+export function checkAllocatorFits(
+  geometry: Geometry,
+  memoryBytes = arbiterMemory(),
+  statePath?: string,
+): void {
   const needed = geometry.blockCount * ALLOCATOR_BYTES_PER_BLOCK;
-  if (needed <= memoryBytes / 2) return;
+  const limit = statePath === undefined ? memoryBytes / 2 : memoryBytes;
+  if (needed <= limit) return;
   let blockSize = geometry.blockSize * 2;
   while (Math.floor(geometry.regionSize / blockSize) * ALLOCATOR_BYTES_PER_BLOCK > memoryBytes / 2)
     blockSize *= 2;
+  const remedy = `pass --block-size ${formatSizeFlag(blockSize)} or more`;
   throw failure(
     "NoSpace",
     `set up the block allocator of the ${formatBytes(geometry.regionSize)} region`,
     `its ${geometry.blockCount} blocks of ${formatBytes(geometry.blockSize)} would take the arbiter ` +
-      `${formatBytes(needed)} of memory (${ALLOCATOR_BYTES_PER_BLOCK} bytes a block), over half of this ` +
-      `host's ${formatBytes(memoryBytes)}: pass --block-size ${formatSizeFlag(blockSize)} or more (with a new --state)`,
+      `${formatBytes(needed)} of memory (${ALLOCATOR_BYTES_PER_BLOCK} bytes a block), over ` +
+      `${statePath === undefined ? "half of " : ""}this host's ${formatBytes(memoryBytes)}: ` +
+      (statePath === undefined
+        ? `${remedy} (with a new --state)`
+        : `run it on a host with more memory to keep ${statePath}'s segments, locks and sessions, or ` +
+          `stop every client and ${remedy} with a new --state, which starts without them`),
   );
 }
 

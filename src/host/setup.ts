@@ -46,10 +46,12 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
-  checkAllocatorFits(geometry);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
+  // A state this region's flags match is resumed (unless its region file is gone): it served before.
+  const resumes = begin?.t === "begin" && sameGeometry(begin.geometry, geometry);
+  checkAllocatorFits(geometry, undefined, resumes ? options.statePath : undefined);
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
   if (begin?.t === "begin") {
     checkStateRegion(begin.region, options);
