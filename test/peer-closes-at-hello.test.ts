@@ -56,4 +56,7 @@ test("guest recv to it gives up after --timeout, naming the socket and what to d
   expect(result.exitCode).toBe(1);
   expect(result.stderr).toContain(`Failed to greet the arbiter at ${socket} since`);
   expect(result.stderr).toContain("--socket");
+  // A Unix socket's hint, not a VM's guestfwd one (which names `--socket SOCKET` too).
+  expect(result.stderr).toContain("what listens there is not an ivsh arbiter");
+  expect(result.stderr).not.toContain("guestfwd");
 });
