@@ -29,6 +29,8 @@ test("status --socket to a listener that closes at once: names the socket and wh
   expect(result.exitCode).toBe(1);
   expect(result.stderr).toContain(`Failed to greet the arbiter at ${socket} since the connection closed`);
   expect(result.stderr).toContain("--socket");
+  expect(result.stderr).toContain("what listens there is not an ivsh arbiter");
+  expect(result.stderr).not.toContain("guestfwd");
 });
 
 test("status --json says the same in its error", async () => {
