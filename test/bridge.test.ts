@@ -32,6 +32,12 @@ test("a client connecting over TCP through the bridge is known by the bridge's V
   expect(client.vm).toBe("web-vm");
   const segment = await client.alloc(65536, { name: "from-guest" });
   segment.bytes[0] = 5;
+  // The guest's own status counts its VM's clients and blocks, not the host's.
+  expect((await client.status()).requester).toMatchObject({
+    vm: "web-vm",
+    vmClients: 1,
+    vmBlocksAllocated: 1,
+  });
   const text = await runCli(["status", "--socket", paths.socket]);
   expect(text.stdout).toMatch(/web-vm: 1 client \(#\d+\); 1 blocks allocated/);
   expect(text.stdout).toMatch(/#\d+ in-guest pid \d+ vm web-vm/);

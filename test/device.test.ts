@@ -35,7 +35,8 @@ describe("IVSHMEM device discovery", () => {
     device("0000:00:03.0", "0x1af4", "0x1000", true); // virtio-net: same vendor
     device("0000:00:04.0", "0x8086", "0x1110", true); // same device id, another vendor
     device("0000:00:05.0", "0x1af4", "0x1110", true);
-    expect(findIvshmemDevices(root).map((found) => found.address)).toEqual(["0000:00:05.0"]);
+    device("0000:00:06.0", "0x1AF4", "0x1110", true); // ids read case-blind
+    expect(findIvshmemDevices(root).map((found) => found.address)).toEqual(["0000:00:05.0", "0000:00:06.0"]);
     expect(findIvshmemDevice(root).address).toBe("0000:00:05.0");
   });
 

@@ -44,3 +44,27 @@ test("a region of more slots than the layout allows is refused; the most it allo
   );
   expect(computeGeometry(1 << 30, 4096, MAX_SLOT_COUNT).slotCount).toBe(MAX_SLOT_COUNT);
 });
+
+test("rewriting a live header: a reader that looks while the fields are written finds it half written", () => {
+  const { words } = writtenHeader();
+  const geometry = computeGeometry(REGION_BYTES, 4096, 16);
+  let midway: unknown;
+  const fields = {
+    ...geometry,
+    epoch: 2,
+    arbiterPid: 42,
+    arbiterInstance: 7,
+    // Read by writeHeader between its first and last store: a reader in another process could look then.
+    get dataOffset() {
+      try {
+        midway = readHeader(words, REGION_BYTES, "test");
+      } catch (error) {
+        midway = error;
+      }
+      return geometry.dataOffset;
+    },
+  };
+  writeHeader(words, fields);
+  expect(String((midway as Error).message)).toMatch(/half written/);
+  expect(readHeader(words, REGION_BYTES, "test").epoch).toBe(2);
+});

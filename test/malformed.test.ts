@@ -150,6 +150,15 @@ test("a status before hello is answered without a session; any other request sti
   expect(closed).toBe(true);
 });
 
+test("a status with an empty body (a client older than its fields) is answered, with the default fields", async () => {
+  const { frames } = await exchangeRaw(paths.socket, [rawFrame(12, messages.status.op)], 1000);
+  const [answer] = frames;
+  expect(answer?.kind).toBe(FrameKind.reply);
+  const { json } = decodeFields(messages.status.reply, answer!.body, "the status reply");
+  const report = JSON.parse(String(json)) as StatusReport;
+  expect(report.clients.map((client) => client.name)).toEqual(["well-behaved"]);
+});
+
 describe("a connection that never says hello", () => {
   test("is answered ProtocolState and closed after --hello-wait, and nothing else is disturbed", async () => {
     const quiet = testPaths("hello-wait");

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli } from "./helpers/processes.ts";
 
@@ -29,6 +30,8 @@ test("status --socket to a listener that closes at once: names the socket and wh
   expect(result.exitCode).toBe(1);
   expect(result.stderr).toContain(`Failed to greet the arbiter at ${socket} since the connection closed`);
   expect(result.stderr).toContain("--socket");
+  expect(result.stderr).toContain("what listens there is not an ivsh arbiter");
+  expect(result.stderr).not.toContain("guestfwd");
 });
 
 test("status --json says the same in its error", async () => {
@@ -56,4 +59,17 @@ test("guest recv to it gives up after --timeout, naming the socket and what to d
   expect(result.exitCode).toBe(1);
   expect(result.stderr).toContain(`Failed to greet the arbiter at ${socket} since`);
   expect(result.stderr).toContain("--socket");
+  // A Unix socket's hint, not a VM's guestfwd one (which names `--socket SOCKET` too).
+  expect(result.stderr).toContain("what listens there is not an ivsh arbiter");
+  expect(result.stderr).not.toContain("guestfwd");
+});
+
+test("ivsh host on it: refused, saying something listens there that closed without answering a hello", async () => {
+  const { exitCode, stderr } = await runHost({
+    region: join(paths.shmDir, "closes.region"),
+    socket,
+    state: join(paths.dir, "closes.state"),
+  });
+  expect(exitCode).toBe(1);
+  expectOneLine(stderr, "it closed the connection without answering a hello");
 });

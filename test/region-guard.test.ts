@@ -6,8 +6,8 @@ import { ArbiterState } from "../src/host/state.ts";
 import { writeHeader } from "../src/region/header.ts";
 import { computeGeometry, SlotWord } from "../src/region/layout.ts";
 
-function setUp(kind: "mutex" | "condvar" = "mutex") {
-  const geometry = computeGeometry(1 << 20, 4096, 8);
+function setUp(kind: "mutex" | "condvar" = "mutex", slotCount = 8) {
+  const geometry = computeGeometry(1 << 20, 4096, slotCount);
   const words = new Int32Array((geometry.slotOffset + geometry.slotCount * 64) / 4);
   const header = { ...geometry, epoch: 3, arbiterPid: 42, arbiterInstance: 99 };
   writeHeader(words, header);
@@ -21,6 +21,7 @@ function setUp(kind: "mutex" | "condvar" = "mutex") {
     state,
     session,
     slot: object.slot,
+    header,
     guard: new RegionGuard(words, slots, () => header),
   };
 }
@@ -74,4 +75,38 @@ test("a slot table filled with garbage: one finding for all the free slots, not 
   ]);
   expect(findings.some((what) => what.startsWith(`slot ${slot} (mutex 'm')`))).toBe(true);
   for (let free = 1; free < state.geometry.slotCount; free++) expect(slots.load(free, SlotWord.kind)).toBe(0);
+});
+
+test("free slots past the first 8 are counted, and exactly 8 are listed without a count", () => {
+  for (const [garbled, listing] of [
+    [8, "8 free slots (slot 1, 2, 3, 4, 5, 6, 7, 8): "],
+    [9, "9 free slots (slot 1, 2, 3, 4, 5, 6, 7, 8 and 1 more): "],
+  ] as const) {
+    const { words, slots, guard, state } = setUp("mutex", 16);
+    for (let free = 1; free <= garbled; free++) words[slots.index(free, SlotWord.kind)] = 2;
+    const found = guard.check(state).findings.filter((what) => what.includes("free slot"));
+    expect(found).toEqual([`${listing}their kind words were overwritten: restored`]);
+  }
+});
+
+test("each header field put back, and each session end relisted or cleared, counts as a repair", () => {
+  const { guard, state, header } = setUp();
+  header.epoch = 4; // the region now differs from what the arbiter wrote in one field
+  header.arbiterPid = 43; // and a second
+  const lateEnds = { restoreListing: () => ({ forged: [5, 6], garbage: 3, relisted: [7] }) };
+  const { findings } = guard.check(state, lateEnds);
+  expect(findings.join("\n")).toMatch(/the region header was overwritten \(.*\): rewrote it/);
+  expect(findings.join("\n")).toMatch(/had lost client #7/);
+  expect(guard.status.repairs).toBe(2 + 2 + 3 + 1);
+});
+
+test("status keeps the 20 most recent findings", () => {
+  const { guard, state } = setUp();
+  let round = 0;
+  const lateEnds = { restoreListing: () => ({ forged: [], garbage: 0, relisted: [++round] }) };
+  for (let check = 0; check < 25; check++) guard.check(state, lateEnds);
+  const kept = guard.status.findings.map(({ what }) => what);
+  expect(kept).toHaveLength(20);
+  expect(kept[0]).toMatch(/lost client #6 /);
+  expect(kept[19]).toMatch(/lost client #25 /);
 });

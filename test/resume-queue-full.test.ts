@@ -5,6 +5,7 @@
  * an arbiter where a process is there and does not accept.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
+import type { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
 import { fillAcceptQueue } from "./helpers/full-queue.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -32,10 +33,13 @@ testWithTool(
     try {
       await new EventStream(listener.stdout).next("full");
       // Held while the link is down, then failed with the session's loss once the resume gives up.
-      const outcome = await client.alloc(64).then(
-        () => "allocated",
-        (error: Error) => error.message,
+      const failed = await client.alloc(64).then(
+        () => undefined,
+        (error: IvshError) => error,
       );
+      const outcome = failed?.message ?? "allocated";
+      // A link that could not be brought back (ConnectionLost), not "no arbiter there" (ArbiterUnreachable).
+      expect(failed?.code).toBe("ConnectionLost");
       expect(outcome).not.toContain("start `ivsh host` again");
       expect(outcome).toContain("it accepts no more connections now");
       expect(outcome).toContain("may be stopped, or overloaded");

@@ -6,6 +6,7 @@ import { eventually } from "./processes.ts";
 
 export interface RawExchange {
   frames: Frame[];
+  /** Whether the arbiter closed the connection within the timeout. */
   closed: boolean;
 }
 
@@ -39,8 +40,11 @@ export async function exchangeRaw(
   const timer = setTimeout(done, timeoutMs);
   await finished;
   clearTimeout(timer);
+  // Read before ending it: end() may run the close handler at once, which would make `closed` say the
+  // arbiter closed a connection that it left open until the timeout.
+  const closedByArbiter = closed;
   if (!closed) socket.end();
-  return { frames, closed };
+  return { frames, closed: closedByArbiter };
 }
 
 /** A request frame of `op` with `fields`. */

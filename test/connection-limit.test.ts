@@ -1,0 +1,73 @@
+/**
+ * The arbiter's connection limit (src/host/connection-limit.ts) at its exact bounds, with the open-file
+ * limit and the sockets injected: up to `limit − RESERVED` connections are served, the next ones are
+ * answered with the reason and closed, and past `limit − HARD_RESERVED` one is closed unanswered.
+ * (host-descriptors.test.ts checks the same against a real arbiter under a lowered ulimit.)
+ */
+import { expect, test } from "bun:test";
+import type { Socket } from "bun";
+import type { Connection } from "../src/host/connection.ts";
+import { ConnectionLimit, RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
+
+const LIMIT = 100;
+const HARD_RESERVED = 16;
+
+/** A socket that records how it was turned away: "answered" (failAndClose) or "terminated". */
+function fakeSocket() {
+  const fate: string[] = [];
+  const socket = {
+    data: { failAndClose: () => fate.push("answered") },
+    terminate: () => fate.push("terminated"),
+  } as unknown as Socket<Connection>;
+  return { socket, fate };
+}
+
+function openMany(limit: ConnectionLimit, count: number) {
+  return Array.from({ length: count }, () => {
+    const made = fakeSocket();
+    return { ...made, letIn: limit.letIn(made.socket) };
+  });
+}
+
+test("exactly limit − RESERVED connections are let in; the next is answered with the reason", () => {
+  const limit = new ConnectionLimit(
+    () => 0,
+    () => LIMIT,
+  );
+  const served = openMany(limit, LIMIT - RESERVED_DESCRIPTORS);
+  expect(served.every((entry) => entry.letIn && entry.fate.length === 0)).toBe(true);
+  const [next] = openMany(limit, 1);
+  expect(next!.letIn).toBe(false);
+  expect(next!.fate).toEqual(["answered"]);
+});
+
+test("past limit − HARD_RESERVED a connection is closed unanswered; up to it, answered", () => {
+  const limit = new ConnectionLimit(
+    () => 0,
+    () => LIMIT,
+  );
+  openMany(limit, LIMIT - RESERVED_DESCRIPTORS);
+  const refused = openMany(limit, RESERVED_DESCRIPTORS - HARD_RESERVED);
+  expect(refused.map((entry) => entry.fate)).toEqual(refused.map(() => ["answered"]));
+  const [past] = openMany(limit, 1);
+  expect(past!.letIn).toBe(false);
+  expect(past!.fate).toEqual(["terminated"]);
+});
+
+test("hasRoom holds a descriptor back only while one more still fits under limit − RESERVED", () => {
+  let waiting = 0;
+  const limit = new ConnectionLimit(
+    () => waiting,
+    () => LIMIT,
+  );
+  waiting = LIMIT - RESERVED_DESCRIPTORS - 1;
+  expect(limit.hasRoom()).toBe(true);
+  waiting = LIMIT - RESERVED_DESCRIPTORS;
+  expect(limit.hasRoom()).toBe(false);
+  const { socket } = fakeSocket();
+  waiting = LIMIT - RESERVED_DESCRIPTORS - 1;
+  expect(limit.letIn(socket)).toBe(true);
+  expect(limit.hasRoom()).toBe(false);
+  limit.left(socket);
+  expect(limit.hasRoom()).toBe(true);
+});
