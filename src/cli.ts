@@ -135,9 +135,11 @@ async function refuseFlagBeforeCommand(command: CommandDef, words: string[], pat
       `Failed to use ${flag} since it comes before the command: ${where}, put it after the command it is for (${instead})`,
     );
   }
-  // citty finds a command with `in`: a word that only Object has (constructor, toString) ran as one.
+  // citty takes the first word, found with `in`: one only Object has (constructor, toString) ran as a
+  // command, even with a command named after it (`ivsh constructor host`).
   const word = words[firstWord];
-  if (at < 0 && word !== undefined && word in subCommands) throw new UsageError(`Unknown command ${word}`);
+  if (word !== undefined && word in subCommands && !Object.hasOwn(subCommands, word))
+    throw new UsageError(`Unknown command ${word}`);
   if (at < 0) return; // no command, or an unknown one: citty says so
   const next = subCommands[words[at]!]!;
   const resolved = (typeof next === "function" ? await next() : await next) as CommandDef;

@@ -20,6 +20,10 @@ describe("a word naming an Object property is an unknown command, like any other
     [["help", "constructor"], "constructor"],
     [["help", "guest", "toString"], "toString"],
     [["constructor", "--help"], "constructor"],
+    // A command's name after the word: it was found (and run as citty would not) past the word citty took.
+    [["constructor", "host"], "constructor"],
+    [["hasOwnProperty", "status"], "hasOwnProperty"],
+    [["guest", "toString", "send"], "toString"],
   ];
   for (const [words, word] of lines)
     test(words.join(" "), async () => {
