@@ -25,7 +25,7 @@
  * (process start in a guest), use the single executable that `npm run build` makes (dist/ivsh).
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { accessSync, constants, readFileSync, readlinkSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -63,7 +63,17 @@ function findBun() {
   const onPath = (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, "bun"));
   // Last, beside any link that was run: a global install's bun, PATH without its bin (a systemd unit).
   const last = process.argv[1] ? [join(link, "bun")] : [];
-  return [...local, ...onPath, ...last].find((candidate) => candidate && existsSync(candidate));
+  return [...local, ...onPath, ...last].find((candidate) => candidate && runnable(candidate));
+}
+
+/** A file that may be run, as the shell's `[ -f ] && [ -x ]` above asks: one that may not is passed over. */
+function runnable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 if (process.versions.bun) {

@@ -6,7 +6,15 @@
  * for a global install's bun, beside its `ivsh` in PREFIX/bin.
  */
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SYSTEM_PATH } from "./helpers/npm-project.ts";
@@ -83,3 +91,27 @@ test("a global install run by its full path, PATH without its bin: it runs the C
   ]);
   expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
 }, 60_000);
+
+// A bun on PATH that cannot be run (downloaded, never made executable): the shell's `[ -x ]` passes it
+// over; under Node it was taken, and spawning it crashed with an unhandled 'error' event and a stack.
+for (const [how, runner] of [
+  ["run as a command", []],
+  ["under Node", ["node"]],
+] as const)
+  test(`a global install, ${how}, with a bun on PATH that cannot be run: it runs the CLI with the bun beside it`, async () => {
+    const unrunnable = join(dir, "unrunnable");
+    mkdirSync(unrunnable, { recursive: true });
+    writeFileSync(join(unrunnable, "bun"), "not a program\n", { mode: 0o644 });
+    const proc = Bun.spawn([...runner, join(prefix, "bin/ivsh"), "--version"], {
+      cwd: dir,
+      env: { HOME: process.env.HOME ?? "/root", PATH: `${unrunnable}:${SYSTEM_PATH}`, NO_COLOR: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stdout, stderr] = await Promise.all([
+      proc.exited,
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
+    expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
+  }, 60_000);
