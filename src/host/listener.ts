@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import type { SocketHandler } from "bun";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
-import { probeDatagramSocket } from "../ffi/fd-passing.ts";
+import { probeDatagramSocket, probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import {
@@ -140,6 +140,15 @@ export async function clearStaleSocket(path: string): Promise<void> {
   const probed = fileIdentity(path);
   const streamProbe = await probeSocket(path);
   if (streamProbe === "answers") throw await whoListens(path);
+  // Bun says ECONNREFUSED for a full accept queue too (EAGAIN): a serving arbiter, stopped or overloaded.
+  if (streamProbe === "ECONNREFUSED" && ["EAGAIN", "accepted"].includes(probeStreamSocket(path)))
+    throw failure(
+      "ArbiterRunning",
+      `listen on ${path}`,
+      `another arbiter${arbiterListening(path)} is serving it, and accepts no more connections now: its queue of ` +
+        "connections waiting to be accepted is full (its process may be stopped, or overloaded); stop it, or " +
+        "choose another --socket",
+    );
   // Only a refused connection proves nobody listens: a socket this user may not connect to, or one
   // that does not accept in time, may well be a live arbiter's (another user's, an overloaded one). And
   // only a socket nobody has bound is dead: a datagram connect, which sends nothing, tells it from one
