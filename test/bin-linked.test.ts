@@ -23,6 +23,22 @@ import { REPO } from "./helpers/paths.ts";
 const dir = mkdtempSync(join(tmpdir(), "ivsh-bin-linked-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** `ARGV --version` run in `cwd` with PATH as given: what it exited with and printed. */
+async function versionOf(argv: readonly string[], cwd: string, path = SYSTEM_PATH) {
+  const proc = Bun.spawn([...argv, "--version"], {
+    cwd,
+    env: { HOME: process.env.HOME ?? "/root", PATH: path, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  return { code, stdout: stdout.trim(), stderr };
+}
+
 /** A package directory without node_modules (its CLI's sources linked), and a project linking to it. */
 function linkedProject(): string {
   const pkg = join(dir, "ivsh package");
@@ -46,18 +62,11 @@ for (const [how, runner] of [
   ["under Node", ["node"]],
 ] as const)
   test(`a symlinked package dir, ${how}: node_modules/.bin/ivsh runs the CLI with node_modules/.bin/bun, no bun on PATH`, async () => {
-    const proc = Bun.spawn([...runner, "node_modules/.bin/ivsh", "--version"], {
-      cwd: project,
-      env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
+    expect(await versionOf([...runner, "node_modules/.bin/ivsh"], project)).toEqual({
+      code: 0,
+      stdout: version,
+      stderr: "",
     });
-    const [code, stdout, stderr] = await Promise.all([
-      proc.exited,
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-    ]);
-    expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
   }, 60_000);
 
 /** A global install (npm install -g --prefix PREFIX): PREFIX/bin/ivsh links into PREFIX/lib/node_modules. */
@@ -78,18 +87,7 @@ const prefix = globalInstall();
 
 // A systemd unit or a cron job runs PREFIX/bin/ivsh by its full path, with a PATH that lacks PREFIX/bin.
 test("a global install run by its full path, PATH without its bin: it runs the CLI with the bun beside it", async () => {
-  const proc = Bun.spawn([join(prefix, "bin/ivsh"), "--version"], {
-    cwd: dir,
-    env: { HOME: process.env.HOME ?? "/root", PATH: SYSTEM_PATH, NO_COLOR: "1" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, stdout, stderr] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ]);
-  expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
+  expect(await versionOf([join(prefix, "bin/ivsh")], dir)).toEqual({ code: 0, stdout: version, stderr: "" });
 }, 60_000);
 
 // A bun on PATH that cannot be run (downloaded, never made executable): the shell's `[ -x ]` passes it
@@ -102,16 +100,7 @@ for (const [how, runner] of [
     const unrunnable = join(dir, "unrunnable");
     mkdirSync(unrunnable, { recursive: true });
     writeFileSync(join(unrunnable, "bun"), "not a program\n", { mode: 0o644 });
-    const proc = Bun.spawn([...runner, join(prefix, "bin/ivsh"), "--version"], {
-      cwd: dir,
-      env: { HOME: process.env.HOME ?? "/root", PATH: `${unrunnable}:${SYSTEM_PATH}`, NO_COLOR: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [code, stdout, stderr] = await Promise.all([
-      proc.exited,
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-    ]);
-    expect({ code, stdout: stdout.trim(), stderr }).toEqual({ code: 0, stdout: version, stderr: "" });
+    expect(
+      await versionOf([...runner, join(prefix, "bin/ivsh")], dir, `${unrunnable}:${SYSTEM_PATH}`),
+    ).toEqual({ code: 0, stdout: version, stderr: "" });
   }, 60_000);
