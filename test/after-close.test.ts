@@ -406,6 +406,28 @@ test("a receiver whose client's close() begins in its consumer (no bounce buffer
   }
 }, 60_000);
 
+// A sender's write() or flush() once its client's close() has begun (its goodbye not yet answered): close()
+// withdraws the ring at once, and only a lost session was checked before copying into it: SIGSEGV.
+test.each(["write", "flush"])(
+  "a sender's %s() once its client's close() has begun fails with the close, not a fault",
+  async (call) => {
+    const own = testPaths(`close-${call}`);
+    const arbiter = await ArbiterProcess.start(own);
+    const child = spawnFixture("close-write", clientConfig(own, { call }));
+    try {
+      await child.events.next("writing");
+      expect(await child.exit()).toBe(0);
+      expect(child.proc.signalCode).toBeNull();
+      expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
+    } finally {
+      child.proc.kill("SIGKILL");
+      await arbiter.stop().catch(() => {});
+      own.cleanup();
+    }
+  },
+  60_000,
+);
+
 // A receiver in a VM client napping for its host sender (47d6d11): close() withdraws the ring at once,
 // and the nap, seeing the sender's next record, handed the receiver on to read it: SIGSEGV.
 test("a receiver napping for a sender in another VM, its client closed, fails with the close, not a fault", async () => {
