@@ -406,6 +406,23 @@ test("a receiver whose client's close() begins in its consumer (no bounce buffer
   }
 }, 60_000);
 
+// receive() once close() has begun: the record already there was read from the withdrawn ring.
+test("a receiver whose client's close() began before receive() was called fails with the close, not a fault", async () => {
+  const own = testPaths("close-before");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("close-direct", clientConfig(own, { when: "before" }));
+  try {
+    await child.events.next("copying");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 0, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
 // A sender's write() or flush() once its client's close() has begun (its goodbye not yet answered): close()
 // withdraws the ring at once, and only a lost session was checked before copying into it: SIGSEGV.
 test.each(["write", "flush"])(

@@ -140,6 +140,7 @@ export class ChannelReceiver {
     if (this.ending) return this.ending.then(() => undefined);
     await this.nextRecord();
     this.checkOpen();
+    this.checkRing(); // close() begun before or during the wait: the record is in the withdrawn ring
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
