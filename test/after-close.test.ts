@@ -425,10 +425,10 @@ test("a receiver whose client's close() began before receive() was called fails 
 
 // A sender's write() or flush() once its client's close() has begun (its goodbye not yet answered): close()
 // withdraws the ring at once, and only a lost session was checked before copying into it: SIGSEGV.
-test.each(["write", "flush", "finish"])(
-  "a sender's %s() once its client's close() has begun fails with the close, not a fault",
+test.each(["write()", "flush()", "finish()", "finish() with nothing pending"])(
+  "a sender's %s once its client's close() has begun fails with the close, not a fault",
   async (call) => {
-    const own = testPaths(`close-${call}`);
+    const own = testPaths(`close-${call.replace(/\W+/g, "-")}`);
     const arbiter = await ArbiterProcess.start(own);
     const child = spawnFixture("close-write", clientConfig(own, { call }));
     try {

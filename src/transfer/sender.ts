@@ -155,6 +155,7 @@ export class ChannelSender {
     this.ending = true;
     await this.waitForSpace();
     this.checkOpen();
+    this.checkRing(); // nothing to flush, close() begun: the end record goes in the withdrawn ring
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
