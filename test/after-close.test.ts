@@ -371,6 +371,80 @@ test("a receiver whose session is lost between two pieces of a bounce-buffer cop
   }
 }, 60_000);
 
+// The same copy, its client's close() begun (not yet answered) in the consumer: close() withdraws the ring
+// at once, and only a lost session was checked before the next piece was copied from it: SIGSEGV.
+test("a receiver whose client's close() begins between two pieces of a bounce-buffer copy fails with the close, not a fault", async () => {
+  const own = testPaths("close-bounce");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("close-bounce", clientConfig(own));
+  try {
+    await child.events.next("copying");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
+// Without a bounce buffer the chunk is hashed after the consumer returns: from the ring close() withdrew.
+test("a receiver whose client's close() begins in its consumer (no bounce buffer) fails with the close, not a fault", async () => {
+  const own = testPaths("close-direct");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("close-direct", clientConfig(own));
+  try {
+    await child.events.next("copying");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
+// receive() once close() has begun: the record already there was read from the withdrawn ring.
+test("a receiver whose client's close() began before receive() was called fails with the close, not a fault", async () => {
+  const own = testPaths("close-before");
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture("close-direct", clientConfig(own, { when: "before" }));
+  try {
+    await child.events.next("copying");
+    expect(await child.exit()).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 0, code: "ConnectionLost" });
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}, 60_000);
+
+// A sender's write() or flush() once its client's close() has begun (its goodbye not yet answered): close()
+// withdraws the ring at once, and only a lost session was checked before copying into it: SIGSEGV.
+test.each(["write()", "flush()", "finish()", "finish() with nothing pending"])(
+  "a sender's %s once its client's close() has begun fails with the close, not a fault",
+  async (call) => {
+    const own = testPaths(`close-${call.replace(/\W+/g, "-")}`);
+    const arbiter = await ArbiterProcess.start(own);
+    const child = spawnFixture("close-write", clientConfig(own, { call }));
+    try {
+      await child.events.next("writing");
+      expect(await child.exit()).toBe(0);
+      expect(child.proc.signalCode).toBeNull();
+      expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
+    } finally {
+      child.proc.kill("SIGKILL");
+      await arbiter.stop().catch(() => {});
+      own.cleanup();
+    }
+  },
+  60_000,
+);
+
 // A receiver in a VM client napping for its host sender (47d6d11): close() withdraws the ring at once,
 // and the nap, seeing the sender's next record, handed the receiver on to read it: SIGSEGV.
 test("a receiver napping for a sender in another VM, its client closed, fails with the close, not a fault", async () => {

@@ -21,8 +21,13 @@ export const ALLOCATOR_BYTES_PER_BLOCK = 9;
  * unit's MemoryMax), past which the kernel kills it however much the host has.
  */
 export function arbiterMemory(): number {
+  return cgroupLimit() ?? totalmem();
+}
+
+/** The cgroup's limit when it is below the host's memory (none: 0, or a huge "unlimited" value). */
+function cgroupLimit(): number | undefined {
   const constrained = process.constrainedMemory?.() ?? 0;
-  return constrained > 0 ? Math.min(totalmem(), constrained) : totalmem();
+  return constrained > 0 && constrained < totalmem() ? constrained : undefined;
 }
 
 /**
@@ -40,6 +45,11 @@ export function checkAllocatorFits(
   const needed = geometry.blockCount * ALLOCATOR_BYTES_PER_BLOCK;
   const limit = statePath === undefined ? memoryBytes / 2 : memoryBytes;
   if (needed <= limit) return;
+  // Named as what it is: a cgroup's limit, not the host's memory (which `free` shows far larger).
+  const cgroup = cgroupLimit() === memoryBytes;
+  const memory = cgroup
+    ? `the ${formatBytes(memoryBytes)} its cgroup lets the arbiter take (the host has ${formatBytes(totalmem())})`
+    : `this host's ${formatBytes(memoryBytes)}`;
   let blockSize = geometry.blockSize * 2;
   while (Math.floor(geometry.regionSize / blockSize) * ALLOCATOR_BYTES_PER_BLOCK > memoryBytes / 2)
     blockSize *= 2;
@@ -49,10 +59,10 @@ export function checkAllocatorFits(
     `set up the block allocator of the ${formatBytes(geometry.regionSize)} region`,
     `its ${geometry.blockCount} blocks of ${formatBytes(geometry.blockSize)} would take the arbiter ` +
       `${formatBytes(needed)} of memory (${ALLOCATOR_BYTES_PER_BLOCK} bytes a block), over ` +
-      `${statePath === undefined ? "half of " : ""}this host's ${formatBytes(memoryBytes)}: ` +
+      `${statePath === undefined ? "half of " : ""}${memory}: ` +
       (statePath === undefined
         ? `${remedy} (with a new --state)`
-        : `run it on a host with more memory to keep ${statePath}'s segments, locks and sessions, or ` +
+        : `${cgroup ? "raise its cgroup's memory limit" : "run it on a host with more memory"} to keep ${statePath}'s segments, locks and sessions, or ` +
           `stop every client and ${remedy} with a new --state, which starts without them`),
   );
 }

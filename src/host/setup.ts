@@ -49,8 +49,11 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
-  // A state this region's flags match is resumed (unless its region file is gone): it served before.
-  const resumes = begin?.t === "begin" && sameGeometry(begin.geometry, geometry);
+  // A state this region's flags match is resumed: it served before. Not when its region file is gone or
+  // empty (createOrOpenRegionFile's `created`): the region is made afresh, its allocations dropped anyway.
+  const regionFile = statSync(options.regionPath, { throwIfNoEntry: false });
+  const resumes =
+    begin?.t === "begin" && sameGeometry(begin.geometry, geometry) && (regionFile?.size ?? 0) > 0;
   checkAllocatorFits(geometry, undefined, resumes ? options.statePath : undefined);
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
   if (begin?.t === "begin") {
