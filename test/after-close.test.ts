@@ -329,25 +329,49 @@ test.each(["recv-open", "send-finish", "send-write"])(
   60_000,
 );
 
+/**
+ * Runs the fixture against an arbiter of its own (which `killArbiter` kills with SIGKILL once the fixture
+ * says `ready`) and returns its "result" event, after checking it ended by itself: exit 0, no signal
+ * (a fault in shared memory shows as SIGSEGV or SIGBUS).
+ */
+async function fixtureAgainstOwnArbiter(
+  name: string,
+  fixture: string,
+  {
+    ready,
+    config = {},
+    killArbiter = false,
+  }: { ready: string; config?: Record<string, unknown>; killArbiter?: boolean },
+): Promise<Record<string, unknown>> {
+  const own = testPaths(name);
+  const arbiter = await ArbiterProcess.start(own);
+  const child = spawnFixture(fixture, clientConfig(own, config));
+  try {
+    await child.events.next(ready);
+    if (killArbiter) await arbiter.kill9();
+    expect({ exitCode: await child.exit(), signal: child.proc.signalCode }).toEqual({
+      exitCode: 0,
+      signal: null,
+    });
+    return await child.events.next("result");
+  } finally {
+    child.proc.kill("SIGKILL");
+    await arbiter.stop().catch(() => {});
+    own.cleanup();
+  }
+}
+
 // A second review: once a session was lost for good (here: the arbiter not back within the reconnect
 // timeout), its ring was withdrawn while the channel end went on using views made before: SIGSEGV.
 test.each(["sender", "receiver"])(
   "a %s whose session is lost mid-stream fails with the loss, not a fault",
   async (side) => {
-    const own = testPaths(`lost-midstream-${side}`);
-    const arbiter = await ArbiterProcess.start(own);
-    const child = spawnFixture("lost-midstream", clientConfig(own, { side }));
-    try {
-      await child.events.next("streaming");
-      await arbiter.kill9();
-      expect(await child.exit()).toBe(0);
-      expect(child.proc.signalCode).toBeNull();
-      expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
-    } finally {
-      child.proc.kill("SIGKILL");
-      await arbiter.stop().catch(() => {});
-      own.cleanup();
-    }
+    const result = await fixtureAgainstOwnArbiter(`lost-midstream-${side}`, "lost-midstream", {
+      ready: "streaming",
+      config: { side },
+      killArbiter: true,
+    });
+    expect(result).toMatchObject({ ok: false, code: "ConnectionLost" });
   },
   60_000,
 );
@@ -355,72 +379,33 @@ test.each(["sender", "receiver"])(
 // A receiver copying a chunk out through a bounce buffer (recv --out FILE under TCG) went on to copy the
 // next piece from the ring its lost session had withdrawn while the consumer awaited: SIGSEGV.
 test("a receiver whose session is lost between two pieces of a bounce-buffer copy fails with the loss, not a fault", async () => {
-  const own = testPaths("lost-bounce");
-  const arbiter = await ArbiterProcess.start(own);
-  const child = spawnFixture("lost-bounce", clientConfig(own));
-  try {
-    await child.events.next("copying");
-    await arbiter.kill9();
-    expect(await child.exit()).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
-  } finally {
-    child.proc.kill("SIGKILL");
-    await arbiter.stop().catch(() => {});
-    own.cleanup();
-  }
+  const result = await fixtureAgainstOwnArbiter("lost-bounce", "lost-bounce", {
+    ready: "copying",
+    killArbiter: true,
+  });
+  expect(result).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
 }, 60_000);
 
 // The same copy, its client's close() begun (not yet answered) in the consumer: close() withdraws the ring
 // at once, and only a lost session was checked before the next piece was copied from it: SIGSEGV.
 test("a receiver whose client's close() begins between two pieces of a bounce-buffer copy fails with the close, not a fault", async () => {
-  const own = testPaths("close-bounce");
-  const arbiter = await ArbiterProcess.start(own);
-  const child = spawnFixture("close-bounce", clientConfig(own));
-  try {
-    await child.events.next("copying");
-    expect(await child.exit()).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
-  } finally {
-    child.proc.kill("SIGKILL");
-    await arbiter.stop().catch(() => {});
-    own.cleanup();
-  }
+  const result = await fixtureAgainstOwnArbiter("close-bounce", "close-bounce", { ready: "copying" });
+  expect(result).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
 }, 60_000);
 
 // Without a bounce buffer the chunk is hashed after the consumer returns: from the ring close() withdrew.
 test("a receiver whose client's close() begins in its consumer (no bounce buffer) fails with the close, not a fault", async () => {
-  const own = testPaths("close-direct");
-  const arbiter = await ArbiterProcess.start(own);
-  const child = spawnFixture("close-direct", clientConfig(own));
-  try {
-    await child.events.next("copying");
-    expect(await child.exit()).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
-  } finally {
-    child.proc.kill("SIGKILL");
-    await arbiter.stop().catch(() => {});
-    own.cleanup();
-  }
+  const result = await fixtureAgainstOwnArbiter("close-direct", "close-direct", { ready: "copying" });
+  expect(result).toMatchObject({ ok: false, pieces: 1, code: "ConnectionLost" });
 }, 60_000);
 
 // receive() once close() has begun: the record already there was read from the withdrawn ring.
 test("a receiver whose client's close() began before receive() was called fails with the close, not a fault", async () => {
-  const own = testPaths("close-before");
-  const arbiter = await ArbiterProcess.start(own);
-  const child = spawnFixture("close-direct", clientConfig(own, { when: "before" }));
-  try {
-    await child.events.next("copying");
-    expect(await child.exit()).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(await child.events.next("result")).toMatchObject({ ok: false, pieces: 0, code: "ConnectionLost" });
-  } finally {
-    child.proc.kill("SIGKILL");
-    await arbiter.stop().catch(() => {});
-    own.cleanup();
-  }
+  const result = await fixtureAgainstOwnArbiter("close-before", "close-direct", {
+    ready: "copying",
+    config: { when: "before" },
+  });
+  expect(result).toMatchObject({ ok: false, pieces: 0, code: "ConnectionLost" });
 }, 60_000);
 
 // A sender's write() or flush() once its client's close() has begun (its goodbye not yet answered): close()
@@ -428,19 +413,9 @@ test("a receiver whose client's close() began before receive() was called fails 
 test.each(["write()", "flush()", "finish()", "finish() with nothing pending"])(
   "a sender's %s once its client's close() has begun fails with the close, not a fault",
   async (call) => {
-    const own = testPaths(`close-${call.replace(/\W+/g, "-")}`);
-    const arbiter = await ArbiterProcess.start(own);
-    const child = spawnFixture("close-write", clientConfig(own, { call }));
-    try {
-      await child.events.next("writing");
-      expect(await child.exit()).toBe(0);
-      expect(child.proc.signalCode).toBeNull();
-      expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
-    } finally {
-      child.proc.kill("SIGKILL");
-      await arbiter.stop().catch(() => {});
-      own.cleanup();
-    }
+    const own = `close-${call.replace(/\W+/g, "-")}`;
+    const result = await fixtureAgainstOwnArbiter(own, "close-write", { ready: "writing", config: { call } });
+    expect(result).toMatchObject({ ok: false, code: "ConnectionLost" });
   },
   60_000,
 );
@@ -448,19 +423,8 @@ test.each(["write()", "flush()", "finish()", "finish() with nothing pending"])(
 // A receiver in a VM client napping for its host sender (47d6d11): close() withdraws the ring at once,
 // and the nap, seeing the sender's next record, handed the receiver on to read it: SIGSEGV.
 test("a receiver napping for a sender in another VM, its client closed, fails with the close, not a fault", async () => {
-  const own = testPaths("nap-close");
-  const arbiter = await ArbiterProcess.start(own);
-  const child = spawnFixture("nap-close", clientConfig(own));
-  try {
-    await child.events.next("napping");
-    expect(await child.exit()).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(await child.events.next("result")).toMatchObject({ ok: false, code: "ConnectionLost" });
-  } finally {
-    child.proc.kill("SIGKILL");
-    await arbiter.stop().catch(() => {});
-    own.cleanup();
-  }
+  const result = await fixtureAgainstOwnArbiter("nap-close", "nap-close", { ready: "napping" });
+  expect(result).toMatchObject({ ok: false, code: "ConnectionLost" });
 }, 60_000);
 
 describe("a wait parked in the arbiter, closed while the arbiter is away", () => {
