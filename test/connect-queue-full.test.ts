@@ -4,54 +4,28 @@
  * and the client said "nothing listens on it (start it with `ivsh host`)" of a running arbiter, and
  * connect() failed at once, where an arbiter that accepted and is silent is waited for.
  */
-import { afterEach, expect } from "bun:test";
+import { expect } from "bun:test";
 import { existsSync } from "node:fs";
 import { DEFAULT_REGION } from "../src/defaults.ts";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
-import { fetchStatus } from "../src/guest/inspect.ts";
 import { expectRejection } from "./helpers/errors.ts";
-import { fillAcceptQueue } from "./helpers/full-queue.ts";
+import { fullQueueOf } from "./helpers/full-queue.ts";
 import { CLI } from "./helpers/paths.ts";
-import { EventStream, eventually, runCli } from "./helpers/processes.ts";
+import { runCli } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
 
 const suite = sharedArbiter("queue-full", { lease: "1000ms" });
 
-let filler: ReturnType<typeof fillQueue> | undefined;
-// A test that stops the arbiter lets it run again, and the queue drain, even if it fails first.
-afterEach(async () => {
-  filler?.kill();
-  await filler?.exited;
-  filler = undefined;
-  suite.arbiter.spawned.proc.kill("SIGCONT");
-  // The next test starts with the queue drained.
-  const answers = () =>
-    fetchStatus({ unix: suite.socket }).then(
-      () => true,
-      () => false,
-    );
-  await eventually(answers, 20_000, "the arbiter answering again");
-});
-
-function fillQueue() {
-  return fillAcceptQueue(suite.socket);
-}
-
-async function stopWithFullQueue(): Promise<void> {
-  suite.arbiter.spawned.proc.kill("SIGSTOP");
-  filler = fillQueue();
-  const { held } = await new EventStream(filler.stdout).next("full");
-  expect(held).toBeGreaterThan(0);
-}
+const fullQueue = fullQueueOf(suite);
 
 testWithTool(
   "python3",
   "status to an arbiter with a full accept queue: not 'nothing listens'",
   async () => {
-    await stopWithFullQueue();
+    await fullQueue.stop();
     const result = await runCli(["status", "--socket", suite.socket]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).not.toContain("nothing listens");
@@ -68,7 +42,7 @@ testWithTool(
   "python3",
   "connect() waits for an arbiter whose accept queue is full, as for one stopped",
   async () => {
-    await stopWithFullQueue();
+    await fullQueue.stop();
     const connecting = connect({ socket: suite.socket, region: suite.region, connectTimeoutMs: 20_000 });
     const outcome = connecting.then(
       () => "connected",
@@ -76,8 +50,7 @@ testWithTool(
     );
     // Before the fix it had failed at once: still trying once the queue drains, it gets in.
     await Bun.sleep(1000);
-    filler?.kill();
-    suite.arbiter.spawned.proc.kill("SIGCONT");
+    fullQueue.drain();
     expect(await outcome).toBe("connected");
     await (await connecting).close();
   },
@@ -93,7 +66,7 @@ testUnless(
   defaultRegionInTheWay ?? toolMissing("python3"),
   "connect({ socket }) alone waits for an arbiter whose accept queue is full too",
   async () => {
-    await stopWithFullQueue();
+    await fullQueue.stop();
     // Given no region, it first asks the arbiter for it: that question failed at once on a full queue.
     const connecting = connect({ socket: suite.socket, connectTimeoutMs: 20_000 });
     const outcome = connecting.then(
@@ -101,8 +74,7 @@ testUnless(
       (error: Error) => error.message,
     );
     await Bun.sleep(1000);
-    filler?.kill();
-    suite.arbiter.spawned.proc.kill("SIGCONT");
+    fullQueue.drain();
     expect(await outcome).toBe("connected");
     await (await connecting).close();
   },
@@ -113,7 +85,7 @@ testUnless(
   defaultRegionInTheWay ?? toolMissing("python3"),
   "connect({ socket }) alone, waiting for a full accept queue, ends when its signal aborts",
   async () => {
-    await stopWithFullQueue();
+    await fullQueue.stop();
     const aborting = new AbortController();
     const connecting = connect({ socket: suite.socket, connectTimeoutMs: 600_000, signal: aborting.signal });
     await Bun.sleep(500);
@@ -135,7 +107,7 @@ testWithTool(
   "python3",
   "a bridge to an arbiter with a full accept queue says so, not 'start ivsh host'",
   async () => {
-    await stopWithFullQueue();
+    await fullQueue.stop();
     const [mine, theirs] = streamSocketPair();
     // Relaying, as a bridge does when it cannot hand the connection over: it connects to the socket itself.
     const bridge = Bun.spawn(

@@ -3,38 +3,22 @@
  * accept): the socket is the arbiter's own, serving, not "a socket bound there that accepts no connection,
  * another arbiter's hand-over socket most likely".
  */
-import { afterEach, expect } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
-import { fetchStatus } from "../src/guest/inspect.ts";
-import { fillAcceptQueue } from "./helpers/full-queue.ts";
-import { EventStream, eventually, runCli } from "./helpers/processes.ts";
+import { fullQueueOf } from "./helpers/full-queue.ts";
+import { runCli } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 const suite = sharedArbiter("host-queue-full");
 
-let filler: ReturnType<typeof fillAcceptQueue> | undefined;
-afterEach(async () => {
-  filler?.kill();
-  await filler?.exited;
-  filler = undefined;
-  suite.arbiter.spawned.proc.kill("SIGCONT");
-  const answers = () =>
-    fetchStatus({ unix: suite.socket }).then(
-      () => true,
-      () => false,
-    );
-  await eventually(answers, 20_000, "the arbiter answering again");
-});
+const fullQueue = fullQueueOf(suite);
 
 testWithTool(
   "python3",
   "a second ivsh host on a stopped arbiter's socket with a full queue: told an arbiter serves it",
   async () => {
-    suite.arbiter.spawned.proc.kill("SIGSTOP");
-    filler = fillAcceptQueue(suite.socket);
-    const { held } = await new EventStream(filler.stdout).next("full");
-    expect(held).toBeGreaterThan(0);
+    await fullQueue.stop();
     const result = await runCli([
       "host",
       "--socket",

@@ -4,7 +4,11 @@
  * With `listen`, it first takes the socket's path itself (removing a dead arbiter's socket file) and
  * listens with a backlog of one, never accepting. Its stdout says {"event": "full", "held": N} once full.
  */
+import { afterEach, expect } from "bun:test";
+import { fetchStatus } from "../../src/guest/inspect.ts";
+import { EventStream, eventually } from "./processes.ts";
 import { tracked } from "./reaper.ts";
+import type { SharedArbiter } from "./shared-arbiter.ts";
 
 const FILL_QUEUE = `
 import json, os, socket, sys
@@ -36,4 +40,37 @@ export function fillAcceptQueue(socket: string, how: "listen" | "connect only" =
       stderr: "inherit",
     }),
   );
+}
+
+/**
+ * For a file whose tests stop its shared arbiter with a full accept queue: `stop()` stops it (SIGSTOP) and
+ * fills its queue; `drain()` lets it run again with the queue emptied; after each test it is drained and
+ * answering again, even when the test failed first.
+ */
+export function fullQueueOf(suite: SharedArbiter) {
+  let filler: ReturnType<typeof fillAcceptQueue> | undefined;
+  const drain = () => {
+    filler?.kill();
+    suite.arbiter.spawned.proc.kill("SIGCONT");
+  };
+  afterEach(async () => {
+    drain();
+    await filler?.exited;
+    filler = undefined;
+    const answers = () =>
+      fetchStatus({ unix: suite.socket }).then(
+        () => true,
+        () => false,
+      );
+    await eventually(answers, 20_000, "the arbiter answering again");
+  });
+  return {
+    drain,
+    async stop(): Promise<void> {
+      suite.arbiter.spawned.proc.kill("SIGSTOP");
+      filler = fillAcceptQueue(suite.socket);
+      const { held } = await new EventStream(filler.stdout).next("full");
+      expect(held).toBeGreaterThan(0);
+    },
+  };
 }
