@@ -140,7 +140,7 @@ export class ChannelReceiver {
     if (this.ending) return this.ending.then(() => undefined);
     await this.nextRecord();
     this.checkOpen();
-    this.checkRing(); // close() begun before or during the wait: the record is in the withdrawn ring
+    this.slot.throwIfWithdrawn("receive"); // close() begun before or during the wait: the record is in the withdrawn ring
     const length = this.ring.readLength(this.tail);
     const flags = this.ring.readFlags(this.tail);
     if (flags === RECORD_END && length === 0) {
@@ -165,7 +165,7 @@ export class ChannelReceiver {
     // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.
     await this.slot.confirmLive();
     this.checkOpen(); // closed while `consume` ran: the chunk went with the ring
-    this.checkRing(); // as it did with the client's close() begun in `consume`
+    this.slot.throwIfWithdrawn("receive"); // as it did with the client's close() begun in `consume`
     if (!bounce) this.digest.update(chunk);
     this.records++;
     this.advance();
@@ -180,7 +180,7 @@ export class ChannelReceiver {
   private async consumeCopied(chunk: Uint8Array, bounce: Uint8Array, consume: ChunkConsumer): Promise<void> {
     for (let at = 0; at < chunk.byteLength; at += bounce.byteLength) {
       this.checkOpen(); // closed while the last piece was consumed: the chunk went with the ring
-      this.checkRing(); // or the session lost, or close() begun, meanwhile: a copy would fault
+      this.slot.throwIfWithdrawn("receive"); // or the session lost, or close() begun, meanwhile: a copy would fault
       const piece = bounce.subarray(0, Math.min(bounce.byteLength, chunk.byteLength - at));
       this.digest.copyAndUpdate(piece, chunk.subarray(at, at + piece.byteLength), true);
       await consume(piece, addressOf(piece));
@@ -338,20 +338,6 @@ export class ChannelReceiver {
       `receive on channel '${this.name}'`,
       `${what} (its chunks hold ${this.ring.chunkBytes}): the region was overwritten`,
     );
-  }
-
-  /**
-   * The ring is withdrawn from this process when the session is lost for good, and at once when its
-   * client's close() begins (its goodbye not yet answered, so not lost yet): reading it then would fault.
-   */
-  private checkRing(): void {
-    this.slot.throwIfLost();
-    if (this.slot.client.isClosing)
-      throw failure(
-        "ConnectionLost",
-        `receive on channel '${this.name}'`,
-        "its client was closed (connect() again)",
-      );
   }
 
   private advance(): void {

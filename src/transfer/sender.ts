@@ -129,7 +129,7 @@ export class ChannelSender {
     for (let taken = 0; taken < bytes.byteLength; ) {
       if (this.writer.filled === 0) await this.waitForSpace();
       this.checkOpen();
-      this.checkRing();
+      this.slot.throwIfWithdrawn("send");
       const chunk = this.ring.chunk(this.head);
       taken += this.writer.take(chunk, taken === 0 ? bytes : bytes.subarray(taken));
       if (this.writer.filled === chunk.byteLength) this.flush();
@@ -140,7 +140,7 @@ export class ChannelSender {
   flush(): void {
     if (this.writer.filled === 0) return;
     this.checkNotEnding();
-    this.checkRing();
+    this.slot.throwIfWithdrawn("send");
     this.publishData(this.writer.complete(this.ring.chunk(this.head)));
   }
 
@@ -155,7 +155,7 @@ export class ChannelSender {
     this.ending = true;
     await this.waitForSpace();
     this.checkOpen();
-    this.checkRing(); // nothing to flush, close() begun: the end record goes in the withdrawn ring
+    this.slot.throwIfWithdrawn("send"); // nothing to flush, close() begun: the end record goes in the withdrawn ring
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.digest.bytes), true);
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
@@ -207,17 +207,6 @@ export class ChannelSender {
   /** After close() the ring is freed: a call, or a wait, that went on would touch memory no longer mapped. */
   private checkOpen(): void {
     if (this.closing) throw closedEnd("sender", this.name);
-  }
-
-  /** The ring is withdrawn once the session is lost, and at once when the client's close() begins. */
-  private checkRing(): void {
-    this.slot.throwIfLost();
-    if (this.slot.client.isClosing)
-      throw failure(
-        "ConnectionLost",
-        `send on channel '${this.name}'`,
-        "its client was closed (connect() again)",
-      );
   }
 
   /** Whether a receiver has joined this transfer (it names itself, then marks the transfer joined). */

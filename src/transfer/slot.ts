@@ -89,6 +89,20 @@ export class ChannelSlot {
   }
 
   /**
+   * The ring is withdrawn from this process when the session is lost for good, and at once when its
+   * client's close() begins (its goodbye not yet answered, so not lost yet): touching it then would fault.
+   */
+  throwIfWithdrawn(doing: "send" | "receive" | "wait"): void {
+    this.throwIfLost();
+    if (this.client.isClosing)
+      throw failure(
+        "ConnectionLost",
+        `${doing} on channel '${this.channel}'`,
+        "its client was closed (connect() again)",
+      );
+  }
+
+  /**
    * What a failed read(2) into or write(2) from a chunk means: the session's loss if it was lost (the
    * ring was withdrawn); EFAULT otherwise says the pages behind the ring are gone, which a region file
    * truncated while in use does (the arbiter's log says the same); else the error itself.

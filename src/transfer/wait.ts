@@ -19,7 +19,7 @@
  * While waiting it watches the peer (peer.ts) and runs the caller's own check, which throws when a word
  * the caller owns was overwritten, or ends the wait when the transfer itself ended.
  */
-import { failure, throwIfAborted } from "../errors.ts";
+import { throwIfAborted } from "../errors.ts";
 import { yieldProcessor } from "../ffi/index.ts";
 import { ChannelWord, WAKE_ALL } from "../region/layout.ts";
 import type { Departure, Peer } from "./peer.ts";
@@ -86,14 +86,9 @@ async function napForChange(wait: ChannelWait): Promise<boolean> {
   const until = performance.now() + NAP_FOR_MS;
   while (performance.now() < until) {
     await Bun.sleep(NAP_MS);
-    slot.throwIfLost(); // a lost session's ring is withdrawn: the caller must not go on to read it
-    // So is a closing client's (close() withdraws it at once): a park learns it from its waitWord.
-    if (slot.client.isClosing)
-      throw failure(
-        "ConnectionLost",
-        `wait on channel '${slot.channel}'`,
-        "its client was closed (connect() again)",
-      );
+    // A lost session's or a closing client's ring is withdrawn: the caller must not go on to read it (a
+    // park learns it from its waitWord).
+    slot.throwIfWithdrawn("wait");
     if (slot.load(word) !== seen) return true;
     const departure = departed(wait);
     if (departure) throw await peer!.goneError(departure);
