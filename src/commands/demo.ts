@@ -1,6 +1,7 @@
 /** `ivsh demo`: README command 1. Everything on one machine, cleaned up afterwards. */
 
-import { LEAST_DEMO_BYTES, type MethodResult, runDemo } from "../demo/demo.ts";
+import { middleSample } from "../bench/stats.ts";
+import { LEAST_DEMO_BYTES, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
@@ -33,8 +34,8 @@ export default defineLeafCommand({
       signal: abortOnSignals(),
       note: (message) => log.info(message),
     });
-    const ivsh = median(result.ivsh);
-    const socket = median(result.socket);
+    const ivsh = middleSample(result.ivsh.seconds);
+    const socket = middleSample(result.socket.seconds);
     const lines = [
       "",
       `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
@@ -62,11 +63,6 @@ function demoSize(text: string): number {
 /** "1 round", "3 rounds (median)": one round has no median to speak of. */
 function roundsText(rounds: number): string {
   return rounds === 1 ? "1 round" : `${rounds} rounds (median)`;
-}
-
-function median({ seconds }: MethodResult): number {
-  const sorted = [...seconds].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function rate(bytes: number, seconds: number): string {
