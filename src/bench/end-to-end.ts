@@ -13,14 +13,13 @@ import { benchDirectory, type Child, startChild, withChildren } from "./child.ts
 import { writeFailure } from "./output.ts";
 import { rotate } from "./plan.ts";
 import { middleSample } from "./stats.ts";
+import { SOCAT_RETRY } from "./stream.ts";
 import type { TransferSamples } from "./suite-data.ts";
 
 const SMALL_FILE_BYTES = 1024;
 /** The 1 KiB rows are a few milliseconds each: every round takes the median of this many. */
 const SMALL_RUNS_PER_ROUND = 5;
 const SOCAT_BUFFER = ["-b", String(1 << 20)];
-/** socat's sender retries every millisecond until the receiver listens, as a script of a user's would. */
-const SOCAT_RETRY = ",retry=5000,interval=0.001";
 /** A liveness bound, far above any run here: a method that takes longer is stuck, and is ended. */
 const RUN_BOUND_MS = 120_000;
 

@@ -186,6 +186,12 @@ function chunkSource(args: StreamArgs): ChunkSource {
   return { bytes: fstatSync(fd).size, at, close: () => closeSync(fd) };
 }
 
+/**
+ * socat's sender retries every millisecond until the receiver listens, as a script of a user's would: its
+ * socket file appears at bind(), before listen(), and a sender that connected in between was refused.
+ */
+export const SOCAT_RETRY = ",retry=5000,interval=0.001";
+
 /** One transfer of `bytes` through a Unix socket in `dir`, between two socat processes. */
 async function socatTransfer(command: string, bytes: number, chunk: number, dir: string, children: Child[]) {
   const [socket, log] = [join(dir, "socat.sock"), join(dir, "socat-receiver.log")];
@@ -194,7 +200,13 @@ async function socatTransfer(command: string, bytes: number, chunk: number, dir:
   const receiving = [command, ...logging, "-u", ...buffer, `UNIX-LISTEN:${socket}`, "OPEN:/dev/null"];
   const receiver = startChild(children, receiving, "socat receiver");
   await waitUntil(() => existsSync(socket) || receiver.exited, "socat to listen");
-  const sending = [command, "-u", ...buffer, `OPEN:/dev/zero,readbytes=${bytes}`, `UNIX-CONNECT:${socket}`];
+  const sending = [
+    command,
+    "-u",
+    ...buffer,
+    `OPEN:/dev/zero,readbytes=${bytes}`,
+    `UNIX-CONNECT:${socket}${SOCAT_RETRY}`,
+  ];
   const sender = startChild(children, sending, "socat sender");
   try {
     await Promise.all([receiver.finish(), sender.finish()]);
