@@ -34,8 +34,7 @@ export function listenOn(address: string, tcp: boolean, socket: SocketHandler<un
 
 /**
  * A connection carrying `size`-byte messages, whole: a write may arrive split, or joined with the next.
- * `next` resolves with the oldest message not read yet (and fails once the peer has closed); `add` cuts
- * what arrived, for a server that answers in its data callback.
+ * `next` resolves with the oldest message not read yet (and fails once the peer has closed).
  */
 export class MessageLink {
   private pending = new Uint8Array(0);
@@ -74,7 +73,7 @@ export class MessageLink {
   }
 
   /** Adds `bytes`; returns the messages now whole. */
-  add(bytes: Uint8Array): Uint8Array[] {
+  private add(bytes: Uint8Array): Uint8Array[] {
     const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
     joined.set(this.pending);
     joined.set(bytes, this.pending.byteLength);

@@ -65,7 +65,7 @@ export async function measureSocketFloor(run: SuiteRun, rounds: number, hops: 1 
   const samples = run.data.handoff.floor;
   await withChildren("measure the socket wake-up floor", TIMEOUT_MS, async (children) => {
     const address = join(run.scratchDir, `${freshChannel("floor")}.sock`);
-    const echo = startWorker(children, "echo", { address });
+    const echo = startWorker(children, "echo", { address, rounds });
     await nextEvent(echo, "ready");
     let target = address;
     if (hops === 2) {

@@ -12,7 +12,7 @@ import type { Mutex } from "../guest/sync.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { socketWakes } from "./condvar-worker.ts";
-import { listenOn, MessageLink, relay, STAMP_BYTES } from "./sockets.ts";
+import { MessageLink, relay, STAMP_BYTES } from "./sockets.ts";
 import { LOCK_METHODS, type LockMethod } from "./suite-data.ts";
 import {
   busyWait,
@@ -142,30 +142,18 @@ function pingPong({ words, stamps }: Shared, rounds: number) {
 /*
  * The operating system's wake-up floor (Fig. 4a): a Unix-socket ping-pong between `echo` and `ping`, shaped
  * like the parked hand-off (the pinger busy for 1 ms, the echo idle in epoll), straight or through a
- * `relay`, as a parked hand-off takes two hops (waker → arbiter → waiter).
+ * `relay`, as a parked hand-off takes two hops (waker → arbiter → waiter). The echo is a b of the condvar
+ * pair's socket wake-ups (condvar-worker.ts): it times stamp → running and answers with the stamp.
  */
 export async function runEcho(flags: WorkerFlags): Promise<void> {
-  const path = flags.string("address");
-  const latenciesNs: number[] = [];
-  const done = Promise.withResolvers<void>();
-  const messages = new MessageLink(STAMP_BYTES, "the ping worker");
-  const listener = listenOn(path, false, {
-    data(socket, bytes) {
-      const arrivedMs = sharedClockMs();
-      for (const stamp of messages.add(bytes)) {
-        latenciesNs.push(Math.round((arrivedMs - new Float64Array(stamp.buffer)[0]!) * 1e6));
-        socket.write(stamp);
-      }
-    },
-    close: () => done.resolve(),
-    error: (_socket, error) => done.reject(error),
-  });
+  const address = flags.string("address");
+  const ready = async () => emit({ event: "ready", address });
+  const link = await MessageLink.accept(address, STAMP_BYTES, "the ping worker", ready);
   try {
-    emit({ event: "ready", address: path });
-    await done.promise;
+    const latenciesNs = await socketWakes(link, "b", flags.count("rounds"), async () => {});
     emit({ event: "latencies", latenciesNs });
   } finally {
-    listener.stop();
+    link.close();
   }
 }
 
