@@ -2,6 +2,7 @@
  * What `ivsh bench` measures and how much: the report's sizes by default (2 GiB per transfer, block
  * sizes 4 KiB … 64 MiB, 20 000 lock pairs), a subset that ends within a minute with --quick.
  */
+import { powerOfTwoAtLeast } from "../region/layout.ts";
 import { MiB } from "./memory.ts";
 
 const KiB = 1024;
@@ -54,11 +55,6 @@ export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
 export function regionBytesFor(plan: BenchPlan): number {
   const largestRing = Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
   return powerOfTwoAtLeast(Math.max(largestRing, plan.accessBytes) + 4 * MiB);
-}
-
-/** A region's size: QEMU maps it as a BAR, which must be a power of two. */
-export function powerOfTwoAtLeast(bytes: number): number {
-  return 2 ** Math.ceil(Math.log2(bytes));
 }
 
 /** `items` rotated left by `round`, so each gets each position in turn over the rounds. */
