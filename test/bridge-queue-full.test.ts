@@ -122,3 +122,33 @@ testWithTool(
   },
   30_000,
 );
+
+testWithTool(
+  "python3",
+  "a guest's connect() through a handing-over bridge, given up on a full accept queue, says so",
+  async () => {
+    await stopWithFullQueue();
+    const forward = socketGuestfwd("queued-vm", suite.socket);
+    try {
+      // Longer than ten tries: a stopped arbiter's hand-over socket holds ten datagrams (max_dgram_qlen).
+      const connecting = connect({
+        tcp: `127.0.0.1:${forward.port}`,
+        region: suite.region,
+        connectTimeoutMs: 15_000,
+      });
+      await expectRejection(
+        connecting,
+        "ArbiterUnreachable",
+        /its queue of connections waiting to be accepted is full/,
+      );
+      await eventually(
+        async () => !forward.bridges.some(alive),
+        20_000,
+        "every bridge gone once the guest gave up",
+      );
+    } finally {
+      forward.stop();
+    }
+  },
+  60_000,
+);
