@@ -31,9 +31,9 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   );
   // Used later, by every resume: checked now, not when the arbiter restarts.
   if (given.reconnectTimeoutMs !== undefined) checkTimeout(given.reconnectTimeoutMs);
-  // Asking the arbiter for its region is part of connecting: within the same wait (a second at least, as
-  // a hello gets: with 0, "do not retry", one question must get its chance).
-  const options = await withArbiterRegion(withEnvironment(given), Math.max(totalMs, 1000));
+  // Asking the arbiter for its region is part of connecting: within the same wait. With 0, "do not retry",
+  // one question gets its chance (its answer a second at least, as a hello's), and a full queue no retry.
+  const options = await withArbiterRegion(withEnvironment(given), totalMs);
   const { region, endpoint } = resolveConnection(options);
   const deadline = performance.now() + totalMs;
   let restarting = false;
