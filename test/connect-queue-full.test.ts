@@ -79,6 +79,26 @@ testUnless(
 
 testUnless(
   defaultRegionInTheWay ?? toolMissing("python3"),
+  "connect({ socket, connectTimeoutMs: 0 }) does not retry a full accept queue",
+  async () => {
+    // 0 is "do not retry": asking the arbiter for its region retried the full queue for a second.
+    await fullQueue.stop();
+    const connecting = connect({ socket: suite.socket, connectTimeoutMs: 0 });
+    const outcome = connecting.then(
+      () => "connected",
+      (error: unknown) => error,
+    );
+    await Bun.sleep(600); // drained well before that second ran out, and well after one try
+    fullQueue.drain();
+    const result = await outcome;
+    if (result === "connected") await (await connecting).close();
+    await expectRejection(Promise.reject(result), "ArbiterUnreachable", /queue of connections waiting/);
+  },
+  30_000,
+);
+
+testUnless(
+  defaultRegionInTheWay ?? toolMissing("python3"),
   "connect({ socket }) alone, waiting for a full accept queue, ends when its signal aborts",
   async () => {
     await fullQueue.stop();

@@ -1,8 +1,8 @@
 /** `ivsh bridge`: what QEMU's guestfwd runs for each guest connection (see scripts/qemu/launch.sh). */
 import { statSync } from "node:fs";
 import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
-import { failure } from "../errors.ts";
-import { isTerminal, SystemCallError } from "../ffi/index.ts";
+import { failure, isIvshError } from "../errors.ts";
+import { errnoOf, isTerminal } from "../ffi/index.ts";
 import { runBridge } from "../host/bridge.ts";
 import { handOver, handoverObstacle, leftWithArbiter } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
@@ -68,14 +68,14 @@ export default defineLeafCommand({
 });
 
 /**
- * No arbiter is running there: its hand-over socket refuses (a dead arbiter's), or is missing along with
- * a socket at its path; or this user may not reach it (EACCES), which relaying would meet again. A missing
- * hand-over socket beside a live socket is an arbiter too old to take connections: relaying is right,
- * and said.
+ * No arbiter is running there: its socket or hand-over socket refuses (a dead arbiter's; or its queue of
+ * connections to accept is full), or is missing along with a socket at its path; or this user may not
+ * reach it (EACCES). Relaying meets each again, and says which. A missing hand-over socket beside a live
+ * socket is an arbiter too old to take connections: relaying is right, and said.
  */
 function arbiterAbsent(error: unknown, socket: string): boolean {
-  if (!(error instanceof SystemCallError)) return false;
-  const errno = error.errnoName;
+  if (isIvshError(error)) return false;
+  const errno = errnoOf(error);
   return errno === "ECONNREFUSED" || errno === "EACCES" || (errno === "ENOENT" && !isSocket(socket));
 }
 

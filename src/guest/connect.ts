@@ -31,13 +31,13 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   );
   // Used later, by every resume: checked now, not when the arbiter restarts.
   if (given.reconnectTimeoutMs !== undefined) checkTimeout(given.reconnectTimeoutMs);
-  // Asking the arbiter for its region is part of connecting: within the same wait (a second at least, as
-  // a hello gets: with 0, "do not retry", one question must get its chance).
-  const options = await withArbiterRegion(withEnvironment(given), Math.max(totalMs, 1000));
+  // Asking the arbiter for its region is part of connecting: within the same wait. With 0, "do not retry",
+  // one question gets its chance (its answer a second at least, as a hello's), and a full queue no retry.
+  const options = await withArbiterRegion(withEnvironment(given), totalMs);
   const { region, endpoint } = resolveConnection(options);
   const deadline = performance.now() + totalMs;
   let restarting = false;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+  for (let delay = 10; ; delay = Math.min(delay * 2, longestPauseMs(endpoint))) {
     try {
       throwIfAborted(options.signal, "connect to the arbiter");
     } catch (error) {
@@ -59,9 +59,18 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
         region.close();
         throw restarting ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;
       }
-      await Bun.sleep(delay);
+      await Bun.sleep(Math.max(0, Math.min(delay, deadline - performance.now()))); // its last try at the deadline
     }
   }
+}
+
+/**
+ * Through a VM's guestfwd each try starts an `ivsh bridge` process (~40 MiB) on a host whose arbiter is
+ * restarting, or too busy to accept (its queue full): a guest tries at most once a second, not four
+ * times, as a resume backs off further too (Transport.longestRetryPauseMs).
+ */
+function longestPauseMs(endpoint: Endpoint): number {
+  return "unix" in endpoint ? 250 : 1000;
 }
 
 /**

@@ -8,6 +8,7 @@ import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
+import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait } from "../units.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -99,6 +100,17 @@ export class QueueFull extends IvshError {
   constructor(message: string, options: ErrorOptions) {
     super("ArbiterUnreachable", message, options);
   }
+}
+
+/**
+ * An error frame as the client takes it. An unasked `ArbiterUnreachable` (request id 0) comes only from a
+ * VM's bridge (the arbiter never sends that code), and only when the arbiter's accept queue is full
+ * (docs/protocol.md section 12): a QueueFull, waited for as a full queue of our own is.
+ */
+export function wireError(frame: Frame): IvshError {
+  const error = decodeError(frame.body);
+  const queueFull = frame.requestId === 0 && isIvshError(error, "ArbiterUnreachable");
+  return queueFull ? new QueueFull(error.message, {}) : error;
 }
 
 /**

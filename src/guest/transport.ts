@@ -7,7 +7,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
-import { decodeError, decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
+import { decodeFields, encodeFrame, type Frame, FrameDecoder } from "../protocol/codec.ts";
 import {
   FrameKind,
   type MessageName,
@@ -19,7 +19,7 @@ import {
 import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
 import { answerWithin, withTimeout } from "./give-up.ts";
-import { type Endpoint, notAnArbiter, OPENING_BYTES, unreachable } from "./link-errors.ts";
+import { type Endpoint, notAnArbiter, OPENING_BYTES, unreachable, wireError } from "./link-errors.ts";
 
 export { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
@@ -309,7 +309,7 @@ export class Transport {
 
   private settle(frame: Frame): void {
     if (frame.kind === FrameKind.error) {
-      const error = decodeError(frame.body);
+      const error = wireError(frame);
       // Id 0 is never ours (a frame it could not read; it closes), but NoSpace refuses our hello, not session.
       const id = frame.requestId || (isIvshError(error, "NoSpace") ? this.handshakeId : 0);
       if (id === 0 || hasTrait(error, "endsSession")) this.fail(error);

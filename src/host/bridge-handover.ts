@@ -1,9 +1,9 @@
 /**
  * The bridge's preferred path: instead of relaying a guest connection for its whole life (a Bun process
  * per connection, ~40 MiB), hand the connection itself to the arbiter and exit. QEMU's guestfwd gives the
- * bridge the connection as one socket on stdin and stdout; the bridge passes that descriptor to the
- * arbiter's hand-over socket (SCM_RIGHTS) with the VM name and a nonce, then asks the arbiter, on an
- * ordinary connection, to adopt what it left under that nonce. It reads nothing from the guest first, so
+ * bridge the connection as one socket on stdin and stdout; the bridge opens an ordinary connection to the
+ * arbiter, passes that descriptor to the arbiter's hand-over socket (SCM_RIGHTS) with the VM name and a
+ * nonce, then asks the arbiter, on that connection, to adopt what it left under that nonce. It reads nothing from the guest first, so
  * the guest's bytes wait in the socket for the arbiter.
  */
 import { randomUUID } from "node:crypto";
@@ -36,7 +36,16 @@ export function handoverObstacle(): string | undefined {
 export async function handOver(vm: string, socketPath: string): Promise<void> {
   const nonce = randomUUID();
   const datagram = encodeFrame(FrameKind.request, messages.handover.op, 0, handoverDatagram, { vm, nonce });
-  await sendWithin(handoverPath(socketPath), datagram, socketPath);
+  // Connected first: an arbiter whose accept queue is full (stopped, overloaded) refuses here, before the
+  // guest's descriptor is left in its hand-over socket (ten such fill it, and the bridges after them then
+  // wait there 5 s and close the guest's connection untold); the relay then tells the guest why.
+  const link = await openLink(socketPath);
+  try {
+    await sendWithin(handoverPath(socketPath), datagram, socketPath);
+  } catch (error) {
+    link.end();
+    throw error;
+  }
   const request = encodeFrame(
     FrameKind.request,
     messages.handover.op,
@@ -46,7 +55,7 @@ export async function handOver(vm: string, socketPath: string): Promise<void> {
       nonce,
     },
   );
-  const answer = await askOnce(socketPath, request);
+  const answer = await link.ask(request);
   if (answer.kind === FrameKind.error) throw decodeError(answer.body);
 }
 
@@ -84,27 +93,17 @@ export function leftWithArbiter(error: unknown): boolean {
   return isIvshError(error, "Timeout");
 }
 
-/** Sends one request frame on a fresh connection and resolves with the first frame that comes back. */
-function askOnce(socketPath: string, request: Uint8Array): Promise<Frame> {
+/** A fresh connection to the arbiter, to ask one question on: `ask` resolves with the first frame back. */
+async function openLink(
+  socketPath: string,
+): Promise<{ ask(request: Uint8Array): Promise<Frame>; end(): void }> {
   const answered = Promise.withResolvers<Frame>();
+  answered.promise.catch(() => undefined); // a close before the question is asked is told by `ask`
   const decoder = new FrameDecoder();
   const action = `hand the guest connection to the arbiter at ${socketPath}`;
-  const timer = setTimeout(
-    () =>
-      answered.reject(
-        failure(
-          "Timeout",
-          action,
-          `it did not answer within ${ANSWER_TIMEOUT_MS} ms; the connection is left with it, not relayed, as its ` +
-            "request is in the arbiter's socket (it adopts the connection when it reads that, or closes it after its hand-over TTL)",
-        ),
-      ),
-    ANSWER_TIMEOUT_MS,
-  );
-  Bun.connect({
+  const socket = await Bun.connect({
     unix: socketPath,
     socket: {
-      open: (socket) => void socket.write(request),
       data: (_socket, bytes) => {
         decoder.push(bytes);
         const frame = decoder.next();
@@ -113,8 +112,25 @@ function askOnce(socketPath: string, request: Uint8Array): Promise<Frame> {
       close: () => answered.reject(failure("ArbiterUnreachable", action, "it closed the connection")),
       error: () => answered.reject(failure("ArbiterUnreachable", action, "the connection failed")),
     },
-  })
-    .then((socket) => answered.promise.finally(() => socket.end()))
-    .catch((cause: unknown) => answered.reject(cause));
-  return answered.promise.finally(() => clearTimeout(timer));
+  });
+  const ask = (request: Uint8Array) => {
+    const timer = setTimeout(
+      () =>
+        answered.reject(
+          failure(
+            "Timeout",
+            action,
+            `it did not answer within ${ANSWER_TIMEOUT_MS} ms; the connection is left with it, not relayed, as its ` +
+              "request is in the arbiter's socket (it adopts the connection when it reads that, or closes it after its hand-over TTL)",
+          ),
+        ),
+      ANSWER_TIMEOUT_MS,
+    );
+    socket.write(request);
+    return answered.promise.finally(() => {
+      clearTimeout(timer);
+      socket.end();
+    });
+  };
+  return { ask, end: () => socket.end() };
 }

@@ -8,7 +8,7 @@
 import type { Socket } from "bun";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
-import { linkTrouble } from "../guest/link-errors.ts";
+import { linkTrouble, QueueFull } from "../guest/link-errors.ts";
 import { decodeError, encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
 import { FrameKind, messages } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
@@ -64,8 +64,9 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
     },
   }).catch(async (cause: unknown) => {
     const error = bridgeUnreachable(vm, socketPath, cause);
-    // The guest's client would otherwise only see its connection close during hello.
-    await answerFirstRequest(streams, error);
+    // The guest's client would otherwise only see its connection close during hello. A full queue is
+    // answered unasked (request id 0): the guest's client then tries again, as a host client waits for it.
+    await answerFirstRequest(streams, error, error instanceof QueueFull);
     throw error;
   });
   outbox = new Outbox(socket);
@@ -139,10 +140,9 @@ function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): Ivsh
   const action = `reach the arbiter for VM '${vm}'`;
   // One is there, stopped or too busy to accept: nothing to start, and the guest's retries may get in.
   if (queueFull)
-    return failure(
-      "ArbiterUnreachable",
-      action,
-      `the host's bridge could not connect to ${socketPath}: ${why} (${hint})`,
+    return new QueueFull(
+      `Failed to ${action} since the host's bridge could not connect to ${socketPath}: ${why} (${hint})`,
+      { cause },
     );
   if (barred)
     return failure(
@@ -160,8 +160,11 @@ function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): Ivsh
   );
 }
 
-/** Answers the guest's first request (its hello) with `error`, giving up after FIRST_REQUEST_WAIT_MS. */
-async function answerFirstRequest(streams: BridgeStreams, error: IvshError): Promise<void> {
+/**
+ * Answers the guest's first request (its hello) with `error`, giving up after FIRST_REQUEST_WAIT_MS;
+ * `unasked`: as an error frame of request id 0, which the guest's client retries (docs/protocol.md 12).
+ */
+async function answerFirstRequest(streams: BridgeStreams, error: IvshError, unasked = false): Promise<void> {
   const decoder = new FrameDecoder();
   const reader = streams.input.getReader();
   const giveUp = Bun.sleep(FIRST_REQUEST_WAIT_MS).then(() => undefined);
@@ -171,7 +174,11 @@ async function answerFirstRequest(streams: BridgeStreams, error: IvshError): Pro
       if (!chunk || chunk.done) return;
       decoder.push(chunk.value);
       const frame = decoder.next();
-      if (frame) return forward(streams, encodeErrorFrame(frame.op, frame.requestId, error));
+      if (frame)
+        return forward(
+          streams,
+          encodeErrorFrame(unasked ? 0 : frame.op, unasked ? 0 : frame.requestId, error),
+        );
     }
   } catch {
     // Nothing to tell a guest that sent garbage or went away.

@@ -1,0 +1,154 @@
+/**
+ * A guest connecting through its VM's guestfwd to an arbiter whose accept queue is full (stopped, or too
+ * busy to accept): the host's bridge cannot connect. It answered the guest's hello with why, as a bridge
+ * that finds no arbiter does, and the guest's connect() failed at once, where a host client waits for such
+ * an arbiter until its connect timeout (connect-queue-full.test.ts). Now the bridge answers unasked
+ * (request id 0), and the guest tries again, each time through a new bridge, until its connect timeout.
+ */
+import { afterEach, expect } from "bun:test";
+import type { Subprocess } from "bun";
+import { connect } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { fillAcceptQueue } from "./helpers/full-queue.ts";
+import { type FakeGuestfwd, fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
+import { EventStream, eventually } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+const suite = sharedArbiter("bridge-queue-full", { lease: "1000ms" });
+
+let filler: ReturnType<typeof fillAcceptQueue> | undefined;
+afterEach(async () => {
+  filler?.kill();
+  await filler?.exited;
+  filler = undefined;
+  suite.arbiter.spawned.proc.kill("SIGCONT");
+  const answers = () =>
+    fetchStatus({ unix: suite.socket }).then(
+      () => true,
+      () => false,
+    );
+  await eventually(answers, 20_000, "the arbiter answering again");
+});
+
+/** Stops the shared arbiter and fills its accept queue. */
+async function stopWithFullQueue(): Promise<void> {
+  suite.arbiter.spawned.proc.kill("SIGSTOP");
+  filler = fillAcceptQueue(suite.socket);
+  const { held } = await new EventStream(filler.stdout).next("full");
+  expect(held).toBeGreaterThan(0);
+}
+
+/** connect() through `forward` while the queue is full; the queue drains a second later. */
+async function connectsOnceDrained(forward: FakeGuestfwd): Promise<void> {
+  await stopWithFullQueue();
+  try {
+    const connecting = connect({
+      tcp: `127.0.0.1:${forward.port}`,
+      region: suite.region,
+      connectTimeoutMs: 20_000,
+    });
+    const outcome = connecting.then(
+      () => "connected",
+      (error: Error) => error.message,
+    );
+    await Bun.sleep(1000);
+    filler?.kill();
+    suite.arbiter.spawned.proc.kill("SIGCONT");
+    expect(await outcome).toBe("connected");
+    await (await connecting).close();
+  } finally {
+    forward.stop();
+  }
+}
+
+function alive(bridge: Subprocess): boolean {
+  if (bridge.exitCode !== null || bridge.signalCode !== null) return false;
+  try {
+    process.kill(bridge.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+testWithTool(
+  "python3",
+  "a guest's connect() through a bridge waits for an arbiter whose accept queue is full, as a host client does",
+  async () => {
+    // Relaying (the bridge's stdin and stdout are two pipes): it failed at once before the fix.
+    await connectsOnceDrained(fakeGuestfwd("queued-vm", suite.socket));
+  },
+  30_000,
+);
+
+testWithTool(
+  "python3",
+  "a guest's connect() through a bridge that hands connections over waits for a full accept queue too",
+  async () => {
+    await connectsOnceDrained(socketGuestfwd("queued-vm", suite.socket));
+  },
+  30_000,
+);
+
+testWithTool(
+  "python3",
+  "a guest's connect() given up on a full accept queue says so, and leaves no bridge behind",
+  async () => {
+    await stopWithFullQueue();
+    const forward = fakeGuestfwd("queued-vm", suite.socket);
+    try {
+      const connecting = connect({
+        tcp: `127.0.0.1:${forward.port}`,
+        region: suite.region,
+        connectTimeoutMs: 3000,
+      });
+      await expectRejection(
+        connecting,
+        "ArbiterUnreachable",
+        /could not connect to .*: it accepts no more connections now: its queue of connections waiting to be accepted is full \(its process may be stopped, or overloaded: try again, or see why it does not accept\)/,
+      );
+      // It tried again (each try is a bridge of its own), and none of those is left once it gave up.
+      expect(forward.bridges.length).toBeGreaterThan(1);
+      await eventually(
+        async () => !forward.bridges.some(alive),
+        20_000,
+        "every bridge gone once the guest gave up",
+      );
+    } finally {
+      forward.stop();
+    }
+  },
+  30_000,
+);
+
+testWithTool(
+  "python3",
+  "a guest's connect() through a handing-over bridge, given up on a full accept queue, says so",
+  async () => {
+    await stopWithFullQueue();
+    const forward = socketGuestfwd("queued-vm", suite.socket);
+    try {
+      // Longer than ten tries: a stopped arbiter's hand-over socket holds ten datagrams (max_dgram_qlen).
+      const connecting = connect({
+        tcp: `127.0.0.1:${forward.port}`,
+        region: suite.region,
+        connectTimeoutMs: 15_000,
+      });
+      await expectRejection(
+        connecting,
+        "ArbiterUnreachable",
+        /its queue of connections waiting to be accepted is full/,
+      );
+      await eventually(
+        async () => !forward.bridges.some(alive),
+        20_000,
+        "every bridge gone once the guest gave up",
+      );
+    } finally {
+      forward.stop();
+    }
+  },
+  60_000,
+);
