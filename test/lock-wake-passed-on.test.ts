@@ -4,17 +4,22 @@
  * parked there sleeps until the arbiter's sweep sees the word changed (a WAIT answered "value changed",
  * up to a second later) instead of being answered "woken" at once. An aborted lock() did spend it.
  */
-import { expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
 import { decodeFields } from "../src/protocol/codec.ts";
 import { messages, SyncCreate, WAIT_FOREVER, WaitOutcome } from "../src/protocol/messages.ts";
 import { SlotKind, SlotWord, SyncWord } from "../src/region/layout.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("lock-wake-passed-on");
+// A test that stops the arbiter lets it run again even if it fails first.
+afterEach(() => {
+  suite.arbiter.spawned.proc.kill("SIGCONT");
+});
 
 /**
  * A holder (this process) and two waiters parked in the arbiter in turn: B (woken-quitter, another process)
@@ -98,3 +103,46 @@ test("a lock() woken once its client's close() has begun, refused, leaves the ne
   expect(ended).toMatchObject({ ok: false, code: "ConnectionLost" });
   expect(outcome).toBe(WaitOutcome.woken);
 });
+
+// A lock(ms) gives up on its WAIT's answer a little after its timeout: an arbiter stopped meanwhile parks
+// that WAIT once it runs again, first in line, and the next unlock's one wake-up went to it (answered to a
+// lock() long gone) while the waiter parked behind it slept until the sweep.
+test("a lock(ms) that gave up on a stopped arbiter's answer leaves no WAIT there to take the next waiter's wake-up", async () => {
+  const name = "passed-on-stalled";
+  const where = { socket: suite.socket, region: suite.region, futexParking: false };
+  const holder = await connect(where);
+  const quitter = await connect(where);
+  const waiter = await rawClient(suite.socket);
+  try {
+    const mutex = await holder.mutex(name);
+    const quitting = await quitter.mutex(name);
+    await waiter.hello("next-in-line");
+    waiter.send("syncOpen", 2, { name, kind: SlotKind.mutex, create: SyncCreate.openExisting });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await waiter.answer(2)).body, "syncOpen");
+    const words = holder.slotWords(slot);
+    let requestId = 3;
+    let outcome: number | undefined;
+    for (let tries = 0; tries < 3 && outcome !== WaitOutcome.woken; tries++) {
+      await mutex.lock();
+      suite.arbiter.spawned.proc.kill("SIGSTOP");
+      // Its WAIT (timed: 3 s) reaches the arbiter only once it runs again, after lock() has given it up.
+      await expectRejection(quitting.lock(3000), "Timeout");
+      suite.arbiter.spawned.proc.kill("SIGCONT");
+      await quitter.status(); // answered once the arbiter has read what the quitter sent before it
+      Atomics.add(words, SyncWord.lockQueued, 1);
+      const waited = requestId++;
+      const expected = Atomics.load(words, SlotWord.lock);
+      waiter.send("wait", waited, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
+      const synced = requestId++;
+      waiter.send("heartbeat", synced, {});
+      await waiter.answer(synced); // parked
+      mutex.unlock();
+      outcome = decodeFields(messages.wait.reply, (await waiter.answer(waited)).body, "wait").outcome;
+      Atomics.sub(words, SyncWord.lockQueued, 1);
+    }
+    expect(outcome).toBe(WaitOutcome.woken);
+  } finally {
+    waiter.socket.end();
+    await Promise.all([holder.close(), quitter.close()]);
+  }
+}, 60_000);
