@@ -3,7 +3,8 @@
  * in its words: "Failed to get an answer from the arbiter since this client was closed (connect() again
  * to go on)", naming neither the call nor the lock. Here the call names itself.
  */
-import { failure, isIvshError, reasonOf } from "../errors.ts";
+import { failure, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
+import { LOCK_OWNER_MASK, LOCK_WAITERS } from "../region/layout.ts";
 import type { ParkDeadline, Parker, ParkSite } from "./parking.ts";
 
 /** What of a client this needs (a SlotOwner, sync.ts). */
@@ -30,6 +31,32 @@ export async function parkNamed(
       "this client was closed while it waited (close() or shm_finish())",
     );
   }
+}
+
+/**
+ * A lock() whose signal aborted may have been woken by the unlock that let the lock go, a wake-up that was
+ * the next waiter's: spent here, that waiter would sleep in the arbiter until its sweep saw the word changed
+ * (up to a second). So it passes it on: a wake-up if the lock is free; if it is taken again (that unlock
+ * cleared the waiters bit), the bit set, so its holder's unlock wakes the next. Not once close() has begun:
+ * the arbiter, reading the goodbye, wakes every waiter on the client's slots.
+ */
+export function throwIfLockAborted(
+  client: Parking & { readonly words: Int32Array },
+  site: ParkSite,
+  signal: AbortSignal | undefined,
+  name: string,
+): void {
+  if (!signal?.aborted) return;
+  for (let seen = Atomics.load(client.words, site.wordIndex); !client.isClosing; ) {
+    if ((seen & LOCK_OWNER_MASK) === 0) {
+      client.parker.wake(site, 1);
+      break;
+    }
+    const was = Atomics.compareExchange(client.words, site.wordIndex, seen, seen | LOCK_WAITERS);
+    if (was === seen) break;
+    seen = was;
+  }
+  throwIfAborted(signal, `lock '${name}'`);
 }
 
 /**

@@ -303,9 +303,10 @@ export class Parker {
         ? Math.min(Math.ceil(remaining), MAX_ARBITER_WAIT_MS)
         : undefined;
       const answer = this.client.waitWord(site.slot, site.parkable.word, expected, timeoutMs);
-      if (await abortedFirst(answeredWithin(answer, timeoutMs), signal))
-        // Our WAIT stays parked in the arbiter, first in line: a wake-up meant for a live waiter would be
-        // spent on it. Wake them all (ours with them); every waiter re-checks its word.
+      if (await leftParked(answeredWithin(answer, timeoutMs), signal))
+        // Our WAIT stays parked in the arbiter (given up on: aborted, or its answer late), maybe first in
+        // line: a wake-up meant for a live waiter would be spent on it. Wake them all (ours with them, as it
+        // follows our WAIT on the connection); every waiter re-checks its word.
         this.client.wakeWord(site.slot, site.parkable.word, WAKE_ALL);
       this.lastTurnMs = performance.now(); // the answer came through the event loop
     } finally {
@@ -315,44 +316,40 @@ export class Parker {
 }
 
 /**
- * The arbiter's answer to a timed WAIT, or none a little after its timeout: an arbiter that is stopped or
- * wedged with its connection open answers nothing, and the caller's bound (lock(ms), wait(ms)) held only
- * until it ran again. Ending early is a spurious wake-up, which every caller re-checks for; the WAIT left
- * parked in the arbiter ends on its own timer, and a wake-up it takes meanwhile is given again at the
- * arbiter's next sweep (its recheck).
+ * Whether the arbiter answered a timed WAIT: false if it had not a little after its timeout (an arbiter
+ * stopped or wedged with its connection open answers nothing, and the caller's bound, lock(ms) or wait(ms),
+ * held only until it ran again). Ending early is a spurious wake-up, which every caller re-checks for; the
+ * WAIT left parked in the arbiter is woken by its caller, lest it take a wake-up meant for another waiter.
  */
-async function answeredWithin(answer: Promise<boolean>, timeoutMs: number | undefined): Promise<void> {
+async function answeredWithin(answer: Promise<boolean>, timeoutMs: number | undefined): Promise<boolean> {
   if (timeoutMs === undefined) {
     await answer;
-    return;
+    return true;
   }
   answer.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.min(timeoutMs + ARBITER_ANSWER_GRACE_MS, LONGEST_TIMER_MS));
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.min(timeoutMs + ARBITER_ANSWER_GRACE_MS, LONGEST_TIMER_MS));
   });
   try {
-    await Promise.race([answer, late]);
+    return await Promise.race([answer.then(() => true), late]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Whether `signal` aborted before `parked` settled (then it is left to settle on its own). */
-async function abortedFirst(parked: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
-  if (!signal) {
-    await parked;
-    return false;
-  }
+/** Whether the WAIT was given up on: `signal` aborted before `answered` settled, or it settled false. */
+async function leftParked(answered: Promise<boolean>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return !(await answered);
   if (signal.aborted) return true;
-  parked.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
+  answered.catch(() => undefined); // given up on, it may still fail later (the session lost): not unhandled
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<boolean>((resolve) => {
     onAbort = () => resolve(true);
     signal.addEventListener("abort", onAbort, { once: true });
   });
   try {
-    return await Promise.race([parked.then(() => false), aborted]);
+    return await Promise.race([answered.then((answer) => !answer), aborted]);
   } finally {
     if (onAbort) signal.removeEventListener("abort", onAbort);
   }

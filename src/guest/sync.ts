@@ -21,7 +21,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { parkNamed, refuseWhileClosing, relockForWait } from "./park-named.ts";
+import { parkNamed, refuseWhileClosing, relockForWait, throwIfLockAborted } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -212,7 +212,7 @@ abstract class SlotObject {
     const me = this.client.clientId;
     for (;;) {
       this.checkOpen();
-      throwIfAborted(wait.signal, `lock '${this.name}'`);
+      throwIfLockAborted(this.client, this.lockSite, wait.signal, this.name);
       const seen = Atomics.load(words, this.lockIndex);
       if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
       // Having parked, we take it with WAITERS set: others may still be parked, and our unlock must wake them.

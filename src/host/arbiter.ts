@@ -172,12 +172,15 @@ export class Arbiter implements ArbiterView {
     const session = this.state.sessions.get(clientId);
     if (!session) return;
     this.waits.dropClient(clientId);
+    const held = [...session.slots];
     let ended: ReturnType<ArbiterState["endSession"]>;
     try {
       ended = this.transaction(() => this.state.endSession(clientId));
     } catch (error) {
       if (!(error instanceof JournalWriteFailed)) throw error;
       // The journal still has the session, and so has memory again: its end is recorded later (late-ends.ts).
+      // Its waiters are woken all the same: one woken as its client closed spent a wake-up meant for another.
+      for (const slot of held) this.wakeSlot(slot);
       if (this.liveness.get(clientId)?.connection) this.connectedCount--;
       this.awaitWithoutConnection(clientId);
       this.lateEnds.notRecorded(clientId, reason); // how it ended, not a retry
