@@ -45,8 +45,10 @@ export function buildNative(optional) {
       ? "fix what the compiler said"
       : `run '${compiler}' by hand to see why`;
   if (!optional) throw new Error(`${message}; ${remedy} and run this again`);
+  // A global install's rebuild needs -g: without it npm looks in the current project and builds nothing.
+  const rebuild = process.env.npm_config_global === "true" ? "npm rebuild -g ivsh" : "npm rebuild ivsh";
   console.warn(
-    `${message}; ivsh uses its portable path (the same digest, a slower sender). To build it: ${remedy}, then \`npm rebuild ivsh\`.`,
+    `${message}; ivsh uses its portable path (the same digest, a slower sender). To build it: ${remedy}, then \`${rebuild}\`.`,
   );
   return false;
 }

@@ -49,7 +49,8 @@ export function buildTypes(force) {
     writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
   }
   writeFileSync(STAMP, "");
-  console.log("ivsh: wrote types/ (declarations of the package's entry points)");
+  // On stderr: as `npm pack`'s prepack, stdout is npm's (`npm pack --json` prints its JSON there).
+  console.error("ivsh: wrote types/ (declarations of the package's entry points)");
   return true;
 }
 

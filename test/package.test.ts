@@ -307,6 +307,29 @@ test(
   INSTALL_MS,
 );
 
+// ivsh's system calls are Linux x86-64's (futex is syscall 202 there, accept(2) on arm64): npm installed it
+// anywhere, and on arm64 a contended lock failed with "futex FUTEX_WAIT: EBADF". npm, told the CPU is
+// arm64 (a preload), must refuse the install, naming the platform it needs.
+test(
+  "npm install <tarball> on another CPU is refused as an unsupported platform",
+  async () => {
+    const preload = join(paths.dir, "arm64.cjs");
+    writeFileSync(preload, 'Object.defineProperty(process, "arch", { value: "arm64" });\n');
+    const project = newProject(paths.dir, "arm64-user");
+    const installed = await run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", tarball], {
+      cwd: project,
+      env: { NODE_OPTIONS: `--require ${preload}` },
+    });
+    expect(installed.exitCode).not.toBe(0);
+    const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8"));
+    expect(installed.output).toContain(
+      `Unsupported platform for ivsh@${version}: wanted {"os":"linux","cpu":"x64"}`,
+    );
+    expect(existsSync(join(project, "node_modules/ivsh"))).toBe(false);
+  },
+  INSTALL_MS,
+);
+
 // The portable path's reason told a package user to run `npm run build:native`, a script of ivsh's own
 // checkout: in the user's project npm answers "Missing script". The command it names must build it there.
 test(

@@ -11,7 +11,7 @@
  */
 
 import { dlopen, FFIType } from "bun:ffi";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { join, sep } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
@@ -21,10 +21,22 @@ const NATIVE_LIBRARY = "libivsh-native.so";
 const REPO = join(import.meta.dir, "../..");
 const SOURCES = ["copyhash.c", "fault.c"].map((name) => join(REPO, "src/ffi/native", name));
 export const BUILT_LIBRARY = join(REPO, "build/native", NATIVE_LIBRARY);
-/** What builds it: in a package a project installed, npm's rebuild of it there; in a checkout, its script. */
-const BUILD_IT = REPO.split(sep).includes("node_modules")
-  ? "run `npm rebuild ivsh` in the project that installed ivsh, with gcc installed or CC set"
-  : "run `npm run build:native`";
+/**
+ * What builds it: in a checkout, its script; in a package, npm's rebuild of it where it was installed: a
+ * global install's (`npm rebuild ivsh` answers "rebuilt dependencies successfully" there and builds
+ * nothing) is the one npm linked <prefix>/bin/ivsh to, from <prefix>/lib/node_modules/ivsh.
+ */
+function buildIt(): string {
+  if (!REPO.split(sep).includes("node_modules")) return "run `npm run build:native`";
+  const withCompiler = "with gcc installed or CC set";
+  let global = false;
+  try {
+    global = realpathSync(join(REPO, "../../../bin/ivsh")) === realpathSync(join(REPO, "bin/ivsh.mjs"));
+  } catch {} // no such link: a project's node_modules
+  return global
+    ? `run \`npm rebuild -g ivsh\` (ivsh is installed globally), ${withCompiler}`
+    : `run \`npm rebuild ivsh\` in the project that installed ivsh, ${withCompiler}`;
+}
 
 export interface NativeHash {
   /**
@@ -112,11 +124,11 @@ function locate(): { path: string; origin: string } | string {
   if (embedded) return { path: `/$bunfs/root/${embeddedName(embedded)}`, origin: "embedded" };
   if (import.meta.dir.includes("$bunfs"))
     return "this ivsh was built without the helper: there was no C compiler";
-  if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: ${BUILD_IT}`;
+  if (!existsSync(BUILT_LIBRARY)) return `${BUILT_LIBRARY} is not built: ${buildIt()}`;
   const newer = SOURCES.find(
     (source) => existsSync(source) && statSync(source).mtimeMs > statSync(BUILT_LIBRARY).mtimeMs,
   );
-  if (newer) return `${BUILT_LIBRARY} is older than ${newer}: ${BUILD_IT}`;
+  if (newer) return `${BUILT_LIBRARY} is older than ${newer}: ${buildIt()}`;
   return { path: BUILT_LIBRARY, origin: "build/native" };
 }
 
