@@ -19,7 +19,14 @@ import {
 import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
 import { answerWithin, withTimeout } from "./give-up.ts";
-import { type Endpoint, notAnArbiter, OPENING_BYTES, unreachable, wireError } from "./link-errors.ts";
+import {
+  type Endpoint,
+  notAnArbiter,
+  OPENING_BYTES,
+  QueueFull,
+  unreachable,
+  wireError,
+} from "./link-errors.ts";
 
 export { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
@@ -310,8 +317,10 @@ export class Transport {
   private settle(frame: Frame): void {
     if (frame.kind === FrameKind.error) {
       const error = wireError(frame);
-      // Id 0 is never ours (a frame it could not read; it closes), but NoSpace refuses our hello, not session.
-      const id = frame.requestId || (isIvshError(error, "NoSpace") ? this.handshakeId : 0);
+      // Id 0 is never ours (a frame it could not read; it closes), but NoSpace, or a bridge's full queue
+      // (QueueFull), refuses our hello, not the session: a resume tries again (docs/protocol.md 3, 12).
+      const hello = error instanceof QueueFull || isIvshError(error, "NoSpace");
+      const id = frame.requestId || (hello ? this.handshakeId : 0);
       if (id === 0 || hasTrait(error, "endsSession")) this.fail(error);
       return void this.take(id)?.reject(error);
     }
