@@ -28,7 +28,7 @@ afterEach(() => {
  * go once B has given up). Returns how B's lock() ended and how C's WAIT was answered.
  * At most 3 tries: the sweep may also end C's WAIT between the unlock and a prompt wake-up (see wake.test.ts).
  */
-async function handOff(how: "abort" | "close", barge = false) {
+async function handOff(how: "abort" | "close" | "self", barge = false) {
   const name = `passed-on-${how}${barge ? "-barged" : ""}`;
   const holder = await connect({ socket: suite.socket, region: suite.region, futexParking: false });
   const waiter = await rawClient(suite.socket);
@@ -101,6 +101,15 @@ test("a lock() woken, then aborted as it finds the lock taken again, leaves the 
 test("a lock() woken once its client's close() has begun, refused, leaves the next waiter woken at once", async () => {
   const { ended, outcome } = await handOff("close");
   expect(ended).toMatchObject({ ok: false, code: "ConnectionLost" });
+  expect(outcome).toBe(WaitOutcome.woken);
+});
+
+// Two tasks of one client contending for a lock is refused ("holds it already"), but the refused task, woken by
+// the unlock, had spent the next waiter's wake-up: the sibling took the lock with no waiters bit (the unlock
+// cleared it), so its unlock woke nobody and the waiter parked in the arbiter slept until the sweep.
+test("a lock() woken as another task of its client takes the lock, refused, leaves the next waiter woken by that task's unlock", async () => {
+  const { ended, outcome } = await handOff("self");
+  expect(ended).toMatchObject({ ok: false, code: "InvalidArgument" });
   expect(outcome).toBe(WaitOutcome.woken);
 });
 

@@ -47,16 +47,42 @@ export function throwIfLockAborted(
   name: string,
 ): void {
   if (!signal?.aborted) return;
+  passOnWake(client, site);
+  throwIfAborted(signal, `lock '${name}'`);
+}
+
+/**
+ * A lock() that leaves without the lock after a park passes on the wake-up it may have taken: a wake-up if
+ * the lock is free, else the waiters bit set (the holder's unlock wakes the next). Not once close() has
+ * begun: the arbiter, reading the goodbye, wakes every waiter on the client's slots.
+ */
+function passOnWake(client: Parking & { readonly words: Int32Array }, site: ParkSite): void {
   for (let seen = Atomics.load(client.words, site.wordIndex); !client.isClosing; ) {
     if ((seen & LOCK_OWNER_MASK) === 0) {
       client.parker.wake(site, 1);
-      break;
+      return;
     }
     const was = Atomics.compareExchange(client.words, site.wordIndex, seen, seen | LOCK_WAITERS);
-    if (was === seen) break;
+    if (was === seen) return;
     seen = was;
   }
-  throwIfAborted(signal, `lock '${name}'`);
+}
+
+/**
+ * A lock is the client's, not a task's: taking it again would wait on ourselves for ever. Found by a lock()
+ * woken from its park (another task of this client took the lock first), the wake-up it may have taken is
+ * passed on to the next waiter (the bit set, so that task's unlock wakes it): `site` says it parked.
+ */
+export function heldAlready(
+  name: string,
+  parked?: { client: Parking & { readonly words: Int32Array }; site: ParkSite },
+) {
+  if (parked) passOnWake(parked.client, parked.site);
+  return failure(
+    "InvalidArgument",
+    `lock '${name}'`,
+    "this client holds it already (a lock is held per client: tasks that contend for it each connect their own)",
+  );
 }
 
 /**

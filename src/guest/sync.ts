@@ -21,7 +21,13 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { parkNamed, refuseWhileClosing, relockForWait, throwIfLockAborted } from "./park-named.ts";
+import {
+  heldAlready,
+  parkNamed,
+  refuseWhileClosing,
+  relockForWait,
+  throwIfLockAborted,
+} from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 
@@ -214,7 +220,8 @@ abstract class SlotObject {
       this.checkOpen();
       throwIfLockAborted(this.client, this.lockSite, wait.signal, this.name);
       const seen = Atomics.load(words, this.lockIndex);
-      if ((seen & LOCK_OWNER_MASK) === me) throw heldAlready(this.name);
+      if ((seen & LOCK_OWNER_MASK) === me)
+        throw heldAlready(this.name, { client: this.client, site: this.lockSite });
       // Having parked, we take it with WAITERS set: others may still be parked, and our unlock must wake them.
       if ((seen & LOCK_OWNER_MASK) === 0) {
         const outcome = this.takeFree(seen, me | LOCK_WAITERS);
@@ -388,13 +395,4 @@ export class CondVar extends SlotObject {
     const owed = this.client.owedWakes.get(this.slot) ?? 0;
     this.client.owedWakes.set(this.slot, Math.min(WAKE_ALL, owed + count));
   }
-}
-
-/** A lock is the client's, not a task's: taking it again would wait on ourselves for ever. */
-function heldAlready(name: string) {
-  return failure(
-    "InvalidArgument",
-    `lock '${name}'`,
-    "this client holds it already (a lock is held per client: tasks that contend for it each connect their own)",
-  );
 }
