@@ -9,7 +9,14 @@ import type { Socket } from "bun";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
 import { linkTrouble, QueueFull } from "../guest/link-errors.ts";
-import { decodeError, encodeErrorFrame, encodeFrame, FrameDecoder } from "../protocol/codec.ts";
+import {
+  decodeError,
+  decodeFields,
+  encodeErrorFrame,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+} from "../protocol/codec.ts";
 import { FrameKind, messages } from "../protocol/messages.ts";
 import { Outbox } from "../protocol/outbox.ts";
 
@@ -162,7 +169,9 @@ function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): Ivsh
 
 /**
  * Answers the guest's first request (its hello) with `error`, giving up after FIRST_REQUEST_WAIT_MS;
- * `unasked`: as an error frame of request id 0, which the guest's client retries (docs/protocol.md 12).
+ * `unasked`: as an error frame of request id 0, which the guest's client retries (docs/protocol.md 12),
+ * except to a resume's hello, which gets its own id as before: a client from before id 0 was answered
+ * retries that, where an id-0 error would end its session.
  */
 async function answerFirstRequest(streams: BridgeStreams, error: IvshError, unasked = false): Promise<void> {
   const decoder = new FrameDecoder();
@@ -174,16 +183,24 @@ async function answerFirstRequest(streams: BridgeStreams, error: IvshError, unas
       if (!chunk || chunk.done) return;
       decoder.push(chunk.value);
       const frame = decoder.next();
-      if (frame)
-        return forward(
-          streams,
-          encodeErrorFrame(unasked ? 0 : frame.op, unasked ? 0 : frame.requestId, error),
-        );
+      if (!frame) continue;
+      const asked = !unasked || resumes(frame);
+      return forward(streams, encodeErrorFrame(asked ? frame.op : 0, asked ? frame.requestId : 0, error));
     }
   } catch {
     // Nothing to tell a guest that sent garbage or went away.
   } finally {
     reader.releaseLock();
+  }
+}
+
+/** Whether `frame` is a hello that resumes a session (it names the session's token). */
+function resumes(frame: Frame): boolean {
+  if (frame.kind !== FrameKind.request || frame.op !== messages.hello.op) return false;
+  try {
+    return decodeFields(messages.hello.request, frame.body, "the guest's hello").sessionToken !== "";
+  } catch {
+    return false; // not a hello we can read: answered as a new connection's
   }
 }
 
