@@ -1,5 +1,7 @@
 #!/usr/bin/env bun
-// First, before the modules below load: a stop signal from here on is not lost (./commands/_hold-signals.ts).
+// First, before the system calls load: off Linux x86-64, say so in one line (./commands/_platform.ts).
+import "./commands/_platform.ts";
+// Then, before the modules below load: a stop signal from here on is not lost (./commands/_hold-signals.ts).
 import "./commands/_hold-signals.ts";
 import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };

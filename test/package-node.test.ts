@@ -44,3 +44,18 @@ for (const [how, flags, extension, load] of [
       expect(ran.stderr, entry).not.toContain("ERR_REQUIRE_ESM");
     }
   });
+
+// A program that loads ivsh only if it can (`await import("ivsh").catch(...)`) must be able to catch the
+// error: lib/needs-bun.mjs imported lib/needs-bun.cjs, and Node 20 reports a CommonJS module that throws
+// under an ES import as uncaught even when the import() is caught: the program died at its first try.
+test("under Node, a dynamic import() of each entry point rejects with the error, which the program catches", async () => {
+  for (const entry of ENTRIES) {
+    const script = join(project, "try-load.mjs");
+    const load = `await import(${JSON.stringify(entry)}).catch((error) => error.message)`;
+    writeFileSync(script, `console.log(${load});\nconsole.log("went on");\n`);
+    const ran = await run(["node", script], { cwd: project });
+    expect(ran.exitCode, `${entry}: ${ran.output}`).toBe(0);
+    expect(ran.stdout, entry).toStartWith(NEEDS_BUN);
+    expect(ran.stdout, entry).toEndWith("went on\n");
+  }
+});

@@ -62,3 +62,18 @@ test("on Linux x86-64 the same preload changes nothing", async () => {
   const ran = await runAs("arch", "x64", [CLI, "--version"]);
   expect(ran.exitCode, ran.output).toBe(0);
 });
+
+// The CLI's errors are one line (src/cli.ts prints them): thrown as ivsh's modules loaded, this one came out
+// as an uncaught exception, with Bun's listing of src/errors.ts around the throw and a stack, for any command.
+test("on linux arm64, the CLI says it runs only on Linux x86-64 in one line, exit 1", async () => {
+  for (const args of [
+    [CLI, "--version"],
+    [CLI, "status"],
+  ]) {
+    const ran = await runAs("arch", "arm64", args);
+    expect(ran.exitCode, ran.output).toBe(1);
+    expect(ran.stderr).toBe(
+      "[ivsh] ERROR Failed to load ivsh since it runs only on Linux x86-64, and this is linux arm64 (its system calls are Linux x86-64's): run it on an x86-64 Linux host or VM\n",
+    );
+  }
+});

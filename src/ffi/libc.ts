@@ -3,18 +3,13 @@
  * `-1` and `MAP_FAILED` into errors that carry the call, the path and errno's name.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { failure } from "../errors.ts";
+import { unsupportedPlatform } from "../platform.ts";
 
 const { ptr, i32, u32, i64, u64, i64_fast, cstring } = FFIType;
 
-// The calls below are Linux x86-64's: its libc.so.6, its mmap flags, and syscall(202), which is futex there
-// but accept(2) on arm64. Anywhere else ivsh would call the wrong things, so it stops before loading.
-if (process.platform !== "linux" || process.arch !== "x64")
-  throw failure(
-    "SystemCall",
-    "load ivsh",
-    `it runs only on Linux x86-64, and this is ${process.platform} ${process.arch} (its system calls are Linux x86-64's): run it on an x86-64 Linux host or VM`,
-  );
+// The calls below are Linux x86-64's (../platform.ts): anywhere else ivsh stops before loading.
+const unsupported = unsupportedPlatform();
+if (unsupported) throw unsupported;
 
 export const libc = dlopen("libc.so.6", {
   open: { args: [cstring, i32, u32], returns: i32 },

@@ -43,7 +43,10 @@ export class ResumeTries {
   /** A failed try: the loss it means at once (lockedOut), if any; an arbiter's refusal is kept to tell. */
   failed(error: unknown): IvshError | undefined {
     // A full accept queue is waited for as a restart is, but told: a process is there, not to be started.
-    const refused = isIvshError(error) && (!hasTrait(error, "whileRestarting") || error instanceof QueueFull);
+    // So is a VM's bridge's answer to the hello, which says why it could not reach the arbiter: a resume's
+    // full queue comes so (not unasked), and "start `ivsh host` again" misled there too.
+    const told = error instanceof QueueFull || error instanceof BridgeRefusal;
+    const refused = isIvshError(error) && (!hasTrait(error, "whileRestarting") || told);
     this.refusal = refused ? error : undefined;
     return lockedOut(error, this.droppedMs, this.leaseMs);
   }
@@ -51,7 +54,7 @@ export class ResumeTries {
   givenUp(endpoint: Endpoint, timeoutMs: number): IvshError {
     if (!this.refusal) return arbiterNotBack(endpoint, timeoutMs);
     return failure(
-      this.refusal instanceof QueueFull ? "ConnectionLost" : this.refusal.code,
+      this.refusal.code === "ArbiterUnreachable" ? "ConnectionLost" : this.refusal.code,
       `reach the arbiter at ${describeEndpoint(endpoint)} again`,
       `it refused this client until the reconnect timeout (${formatWait(timeoutMs)}) ran out: ${reasonOf(this.refusal)}`,
     );
@@ -102,15 +105,23 @@ export class QueueFull extends IvshError {
   }
 }
 
+/** A VM's bridge's answer to the hello: it could not reach the arbiter (none there, barred, or full). */
+export class BridgeRefusal extends IvshError {
+  constructor(message: string) {
+    super("ArbiterUnreachable", message, {});
+  }
+}
+
 /**
- * An error frame as the client takes it. An unasked `ArbiterUnreachable` (request id 0) comes only from a
- * VM's bridge (the arbiter never sends that code), and only when the arbiter's accept queue is full
- * (docs/protocol.md section 12): a QueueFull, waited for as a full queue of our own is.
+ * An error frame as the client takes it. An `ArbiterUnreachable` comes only from a VM's bridge (the arbiter
+ * never sends that code); unasked (request id 0), only when the arbiter's accept queue is full
+ * (docs/protocol.md section 12): a QueueFull, waited for as a full queue of our own is. Asked, a
+ * BridgeRefusal (a resume's hello gets its own id whatever the reason, for clients from before id 0).
  */
 export function wireError(frame: Frame): IvshError {
   const error = decodeError(frame.body);
-  const queueFull = frame.requestId === 0 && isIvshError(error, "ArbiterUnreachable");
-  return queueFull ? new QueueFull(error.message, {}) : error;
+  if (!isIvshError(error, "ArbiterUnreachable")) return error;
+  return frame.requestId === 0 ? new QueueFull(error.message, {}) : new BridgeRefusal(error.message);
 }
 
 /**
