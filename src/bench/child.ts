@@ -13,9 +13,9 @@ import { keepingIgnored } from "../signals.ts";
 /** Every child still running, so an interrupt can end them all without knowing who started them. */
 const running = new Set<Child>();
 
-/** Ends every child of this process that is still running (Ctrl-C, SIGTERM). */
-export function killAllChildren(): void {
-  for (const child of running) child.kill();
+/** Ends every child of this process that is still running (Ctrl-C, SIGTERM; SIGKILL when it must be now). */
+export function killAllChildren(signal: NodeJS.Signals = "SIGTERM"): void {
+  for (const child of running) child.kill(signal);
 }
 
 /**
