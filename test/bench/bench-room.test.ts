@@ -85,3 +85,29 @@ testUnless(
   },
   40_000,
 );
+
+/**
+ * The journal grows with --seconds × --rate: a long --seconds was refused advising "run with --quick (its
+ * region and state journal need 17.6 MiB)", the size of --quick's own defaults, though --quick keeps the
+ * --seconds given (and then needed as much), and "pass fewer --allocations or --clients", not --seconds.
+ */
+testUnless(
+  noPrivateShm,
+  "--scale with a --seconds whose journal does not fit: advises that, not a --quick that would not fit either",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("64m", ["--scale", "--seconds", "100000"]);
+    expect(stderr).toContain("Failed to run the scale benchmark since its region and state journal need");
+    expect(stderr).not.toContain("run with --quick");
+    expect(stderr).toContain("--seconds");
+    expect(stderr).not.toContain("scale: ready");
+    expect(exitCode).toBe(1);
+    // Where --quick with the --seconds given does fit, it is advised with what it then needs.
+    const fits = await benchWithShm("64m", ["--scale", "--seconds", "30"]);
+    const quick = await benchWithShm("1m", ["--scale", "--quick", "--seconds", "30"]);
+    const needs = /journal need ([\d.]+ [KMG]iB)/.exec(quick.stderr)?.[1];
+    expect(needs, quick.stderr).toBeDefined();
+    expect(fits.stderr).toContain(`run with --quick (its region and state journal need ${needs})`);
+    expect(fits.exitCode).toBe(1);
+  },
+  80_000,
+);
