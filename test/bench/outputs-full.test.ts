@@ -84,3 +84,27 @@ testUnless(
   },
   180_000,
 );
+
+/**
+ * The JSON is written before the figures: a --json on a full file system failed the run there, and the
+ * figures, whose --out had room, were never written.
+ */
+testUnless(
+  cannotMount,
+  "bench --quick with a full --json: the tables and the figures are still written, exit 1",
+  async () => {
+    await withSmallTmpfs("json-full", "12k", async (at) => {
+      const json = join(at, "results.json");
+      const figures = join(dir, "figures-beside-full-json");
+      const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", figures, "--disk-dir", dir]);
+      const [exitCode, stderr] = await Promise.all([run.exit(170_000), run.stderr, run.events.finished]);
+      expect(stderr).toContain(`Failed to write ${json} since no space left on device`);
+      expect(exitCode).toBe(1);
+      expect(run.events.text).toContain("## Goals");
+      expect(readdirSync(figures).sort()).toEqual([...FIGURE_FILES].sort());
+      expectWholeFigures(figures);
+      expect(readdirSync(at)).toEqual([]);
+    });
+  },
+  180_000,
+);
