@@ -4,6 +4,7 @@
  * private mount namespace with a small /dev/shm of its own, so the machine's is never filled.
  */
 import { expect } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { CLI } from "../helpers/paths.ts";
 import { testUnless } from "../helpers/tools.ts";
 
@@ -108,6 +109,53 @@ testUnless(
     expect(needs, quick.stderr).toBeDefined();
     expect(fits.stderr).toContain(`run with --quick (its region and state journal need ${needs})`);
     expect(fits.exitCode).toBe(1);
+  },
+  80_000,
+);
+
+/**
+ * `ivsh bench ARGS --disk-dir D` where D is a tmpfs of `diskSize` and /dev/shm one of 1100m (room for the
+ * full benchmark's region), both in a mount namespace of the run's own: whatever it writes goes with it.
+ */
+async function benchWithDiskDir(diskSize: string, args: string[]) {
+  const disk = mkdtempSync("/tmp/ivsh-bench-test-disk-");
+  const script = `mount -t tmpfs -o size=1100m tmpfs /dev/shm && mount -t tmpfs -o size=${diskSize} tmpfs "$0" && exec "$@"`;
+  const command = [process.execPath, CLI, "bench", ...args, "--disk-dir", disk];
+  const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, disk, ...command], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  // Bounded: a benchmark that started measuring instead is killed (its namespace's files go with it).
+  const timer = setTimeout(() => run.kill("SIGKILL"), 30_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  rmSync(disk, { recursive: true, force: true });
+  return { disk, exitCode, stderr };
+}
+
+/**
+ * The "file on disk" rows keep a 64 MiB region in --disk-dir, and Fig. 4b maps a file of 32 MiB (--quick)
+ * or 256 MiB beside it, sparse until touched. A --disk-dir without room for the region was refused by its
+ * arbiter advising --size, which bench does not take; one with room for the region but not the file ran
+ * the whole benchmark and then died of SIGBUS touching the file's pages, leaving its files behind.
+ */
+testUnless(
+  noPrivateShm,
+  "a --disk-dir without room for its region and Fig. 4b's file: refused up front naming it, not --size",
+  async () => {
+    const small = await benchWithDiskDir("40m", ["--quick"]);
+    expect(small.stderr).toContain(`Failed to use --disk-dir ${small.disk} since`);
+    expect(small.stderr).toContain("free space there, or pass another --disk-dir");
+    expect(small.stderr).not.toContain("--size");
+    expect(small.stderr).not.toContain("warming up");
+    expect(small.exitCode).toBe(1);
+    const full = await benchWithDiskDir("100m", []);
+    expect(full.stderr).toContain(`Failed to use --disk-dir ${full.disk} since`);
+    expect(full.stderr).toContain("or run with --quick");
+    expect(full.stderr).not.toContain("warming up");
+    expect(full.exitCode).toBe(1);
   },
   80_000,
 );
