@@ -36,14 +36,33 @@ async function benchWithShm(size: string, args: string[]): Promise<{ exitCode: n
 
 testUnless(
   noPrivateShm,
-  "the full benchmark where --quick's region fits: refused up front, advising --quick, not --size",
+  "the full benchmark where --quick's room fits: refused up front, advising --quick, not --size",
   async () => {
-    const { exitCode, stderr } = await benchWithShm("300m", []);
+    const { exitCode, stderr } = await benchWithShm("1000m", []);
     expect(stderr).toContain(
-      "Failed to run the benchmark since its region needs 1.00 GiB in /dev/shm, which has only 300.0 MiB free",
+      "Failed to run the benchmark since its region and end-to-end files need 5.00 GiB in /dev/shm, which has only 1000.0 MiB free",
     );
-    expect(stderr).toContain("or run with --quick (its region needs 256.0 MiB)");
+    expect(stderr).toContain("or run with --quick (its region and end-to-end files need 768.0 MiB)");
     expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("warming up");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+/**
+ * The end-to-end rows write their source file and the new file they receive (the run's size each) to
+ * /dev/shm beside the region: the check counted the region only, so a --quick run on a 300 MiB /dev/shm
+ * (where the full benchmark advised --quick) passed it and then failed after its warm-up, with ENOSPC.
+ */
+testUnless(
+  noPrivateShm,
+  "--quick where its region fits but not the end-to-end files beside it: refused up front",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("300m", ["--quick"]);
+    expect(stderr).toContain(
+      "Failed to run the benchmark since its region and end-to-end files need 768.0 MiB in /dev/shm, which has only 300.0 MiB free",
+    );
     expect(stderr).not.toContain("warming up");
     expect(exitCode).toBe(1);
   },
@@ -55,7 +74,9 @@ testUnless(
   "--quick and --scale where even theirs does not fit: what to free, not --size",
   async () => {
     const quick = await benchWithShm("64m", ["--quick"]);
-    expect(quick.stderr).toContain("its region needs 256.0 MiB in /dev/shm, which has only 64.0 MiB free");
+    expect(quick.stderr).toContain(
+      "its region and end-to-end files need 768.0 MiB in /dev/shm, which has only 64.0 MiB free",
+    );
     expect(quick.stderr).toContain("free space there");
     expect(quick.stderr).not.toContain("--size");
     expect(quick.exitCode).toBe(1);
@@ -114,12 +135,12 @@ testUnless(
 );
 
 /**
- * `ivsh bench ARGS --disk-dir D` where D is a tmpfs of `diskSize` and /dev/shm one of 1100m (room for the
+ * `ivsh bench ARGS --disk-dir D` where D is a tmpfs of `diskSize` and /dev/shm one of 6g (room for the
  * full benchmark's region), both in a mount namespace of the run's own: whatever it writes goes with it.
  */
 async function benchWithDiskDir(diskSize: string, args: string[]) {
   const disk = mkdtempSync("/tmp/ivsh-bench-test-disk-");
-  const script = `mount -t tmpfs -o size=1100m tmpfs /dev/shm && mount -t tmpfs -o size=${diskSize} tmpfs "$0" && exec "$@"`;
+  const script = `mount -t tmpfs -o size=6g tmpfs /dev/shm && mount -t tmpfs -o size=${diskSize} tmpfs "$0" && exec "$@"`;
   const command = [process.execPath, CLI, "bench", ...args, "--disk-dir", disk];
   const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, disk, ...command], {
     stdin: "ignore",
