@@ -35,7 +35,9 @@ test("a load worker killed -9 during the restart measurement: the failure names 
   const left = sessionProcesses(run.pid, "ivsh");
   for (const pid of left) process.kill(pid, "SIGKILL");
   expect(stderr).not.toContain("ESRCH");
-  expect(stderr).toContain("Failed to run the scale worker 0 since it exited with code 137");
+  expect(stderr).toContain(
+    "Failed to run the scale worker 0 to run the scale benchmark since it exited with code 137 (killed by SIGKILL)",
+  );
   expect(exitCode).toBe(1);
   expect(left).toEqual([]);
 }, 180_000);
