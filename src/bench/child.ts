@@ -74,9 +74,22 @@ export class Child {
     const code = await this.process.exited;
     if (code === 0) return;
     const words = (await this.lastWords()) || "no output";
+    throw failure(
+      "PeerGone",
+      `run the ${this.label}${this.purposeText()}`,
+      `${this.howItEnded(code)}: ${words}`,
+    );
+  }
+
+  /** "it exited with code 137 (killed by SIGKILL)", once it has exited with `code`. */
+  howItEnded(code: number): string {
     const signal = this.process.signalCode;
-    const how = `it exited with code ${code}${signal ? ` (killed by ${signal})` : ""}`;
-    throw failure("PeerGone", `run the ${this.label}${this.purposeText()}`, `${how}: ${words}`);
+    return `it exited with code ${code}${signal ? ` (killed by ${signal})` : ""}`;
+  }
+
+  /** Whether a signal ended it (its stderr then holds no dying words, only what it said while running). */
+  get signalled(): boolean {
+    return this.process.signalCode !== null;
   }
 
   private purposeText(): string {
