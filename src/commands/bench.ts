@@ -180,6 +180,15 @@ function checkDestinations(args: BenchArgs): void {
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
   if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
+  // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
+  if (typeof args.json === "string" && typeof args.out === "string") {
+    const json = resolve(args.json);
+    const out = resolve(args.out);
+    if (json === out || FIGURE_FILES.some((name) => resolve(out, name) === json))
+      throw new UsageError(
+        `--json ${args.json} is --out ${args.out} or one of its figures: write the JSON elsewhere`,
+      );
+  }
 }
 
 /** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
