@@ -123,16 +123,21 @@ export default defineLeafCommand({
       const charts = args.out ? [...FIGURE_FILES] : [];
       const seconds = (Date.now() - startedAt.getTime()) / 1000;
       const report = buildReport(data, { command, startedAt, seconds, charts });
-      // Tables first, then the JSON and the figures, each written whatever became of the other: a destination
-      // that fails (a full disk) loses what it was to hold, not the run's other results. A full --json had
-      // failed the run before its figures were written.
-      writeStandard(1, renderMarkdown(report));
+      // Tables first, then the JSON and the figures, each written whatever became of the others: a
+      // destination that fails (a full disk) loses what it was to hold, not the run's other results. A full
+      // stdout or --json had failed the run before the outputs after it were written.
       const failed: unknown[] = [];
-      if (args.json) await writeJson(args.json, report).catch((error) => failed.push(error));
-      if (args.out)
-        await writeFigures(args.out, data)
-          .then((names) => log.info(`figures in ${args.out}: ${names.join(", ")}`))
+      const attempt = (write: () => unknown) =>
+        Promise.resolve()
+          .then(write)
           .catch((error) => failed.push(error));
+      await attempt(() => writeStandard(1, renderMarkdown(report)));
+      if (args.json) await attempt(() => writeJson(args.json as string, report));
+      if (args.out)
+        await attempt(async () => {
+          const names = await writeFigures(args.out as string, data);
+          log.info(`figures in ${args.out}: ${names.join(", ")}`);
+        });
       // Each failure is said; the last is the run's.
       for (const error of failed.slice(0, -1)) log.error(error);
       if (failed.length > 0) throw failed.at(-1);

@@ -2,7 +2,7 @@
  * `ivsh bench` writing its outputs to a file system that fills up: the other outputs survive, and no
  * truncated file (an SVG that no XML parser reads, half a JSON document) is left, nor one replaced by it.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderBarChart } from "../../src/bench/charts.ts";
@@ -108,3 +108,38 @@ testUnless(
   },
   180_000,
 );
+
+/**
+ * The tables go to stdout first: a stdout on a full file system (here /dev/full) failed the run there,
+ * and the JSON and the figures, whose destinations had room, were never written.
+ */
+test("bench --quick with a full stdout: the JSON and the figures are still written, exit 1", async () => {
+  const json = join(dir, "results-beside-full-stdout.json");
+  const figures = join(dir, "figures-beside-full-stdout");
+  const bench = [
+    process.execPath,
+    CLI,
+    "bench",
+    "--quick",
+    "--json",
+    json,
+    "--out",
+    figures,
+    "--disk-dir",
+    dir,
+  ];
+  const run = Bun.spawn(["sh", "-c", 'exec "$@" > /dev/full', "sh", ...bench], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const timer = setTimeout(() => run.kill("SIGINT"), 170_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  expect(stderr).toContain("Failed to write the output to stdout since no space left on device");
+  expect(exitCode).toBe(1);
+  expect(JSON.parse(readFileSync(json, "utf8")).schema).toBe("ivsh-bench/2");
+  expect(readdirSync(figures).sort()).toEqual([...FIGURE_FILES].sort());
+  expectWholeFigures(figures);
+}, 180_000);
