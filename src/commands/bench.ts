@@ -126,21 +126,15 @@ export default defineLeafCommand({
       // Tables first, then the JSON and the figures, each written whatever became of the others: a
       // destination that fails (a full disk) loses what it was to hold, not the run's other results. A full
       // stdout or --json had failed the run before the outputs after it were written.
-      const failed: unknown[] = [];
-      const attempt = (write: () => unknown) =>
-        Promise.resolve()
-          .then(write)
-          .catch((error) => failed.push(error));
-      await attempt(() => writeStandard(1, renderMarkdown(report)));
-      if (args.json) await attempt(() => writeJson(args.json as string, report));
+      const outputs = eachOutput();
+      await outputs.attempt(() => writeStandard(1, renderMarkdown(report)));
+      if (args.json) await outputs.attempt(() => writeJson(args.json as string, report));
       if (args.out)
-        await attempt(async () => {
+        await outputs.attempt(async () => {
           const names = await writeFigures(args.out as string, data);
           log.info(`figures in ${args.out}: ${names.join(", ")}`);
         });
-      // Each failure is said; the last is the run's.
-      for (const error of failed.slice(0, -1)) log.error(error);
-      if (failed.length > 0) throw failed.at(-1);
+      outputs.settle();
     });
   },
 });
@@ -268,15 +262,42 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
     const result = await runScale(plan, signal, progress);
-    writeStandard(1, renderScaleMarkdown(result, command));
+    // A full stdout lost the --json too: each output is written whatever became of the others.
+    const outputs = eachOutput();
+    await outputs.attempt(() => writeStandard(1, renderScaleMarkdown(result, command)));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
-    if (guests) writeStandard(1, renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
-    if (typeof args.json === "string") await writeJson(args.json, { ...result, guests });
+    const guestSeconds = (performance.now() - guestsStarted) / 1000;
+    if (guests) await outputs.attempt(() => writeStandard(1, renderGuestConnections(guests, guestSeconds)));
+    if (typeof args.json === "string")
+      await outputs.attempt(() => writeJson(args.json as string, { ...result, guests }));
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
     if (failed.length > 0)
       log.warn(`scale goals missed: ${failed.map((verdict) => verdict.name).join("; ")}`);
+    outputs.settle();
   });
+}
+
+/**
+ * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
+ * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
+ * failure and throws the last, the run's.
+ */
+function eachOutput() {
+  const failed: unknown[] = [];
+  return {
+    attempt: (write: () => unknown) =>
+      Promise.resolve()
+        .then(write)
+        .then(
+          () => undefined,
+          (error) => void failed.push(error),
+        ),
+    settle: () => {
+      for (const error of failed.slice(0, -1)) log.error(error);
+      if (failed.length > 0) throw failed.at(-1);
+    },
+  };
 }
 
 /**

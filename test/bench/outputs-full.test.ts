@@ -143,3 +143,21 @@ test("bench --quick with a full stdout: the JSON and the figures are still writt
   expect(readdirSync(figures).sort()).toEqual([...FIGURE_FILES].sort());
   expectWholeFigures(figures);
 }, 180_000);
+
+/** The same for --scale: its tables failed on a full stdout and its --json was never written. */
+test("bench --scale --quick with a full stdout: the JSON is still written, exit 1", async () => {
+  const json = join(dir, "scale-beside-full-stdout.json");
+  const bench = [process.execPath, CLI, "bench", "--scale", "--quick", "--json", json];
+  const run = Bun.spawn(["sh", "-c", 'exec "$@" > /dev/full', "sh", ...bench], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const timer = setTimeout(() => run.kill("SIGINT"), 110_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  expect(stderr).toContain("Failed to write the output to stdout since no space left on device");
+  expect(exitCode).toBe(1);
+  expect(JSON.parse(readFileSync(json, "utf8")).plan.clients).toBe(40);
+}, 120_000);
