@@ -31,6 +31,8 @@ export const DEFAULT_REGION_BYTES = 64 * MiB;
 
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
+/** How long a failure waits for an arbiter that no longer answers to be seen exited. */
+const DEATH_SETTLE_MS = 2_000;
 /**
  * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
  * mid-measurement (dead workers are killed by the benchmark anyway), and that the scale benchmark's
@@ -130,7 +132,9 @@ export class BenchArbiter {
     const arbiter = new BenchArbiter(spec, socket, region, statePath, command, removeDirs);
     try {
       await arbiter.ready();
-      return await use(arbiter);
+      return await use(arbiter).catch(async (error) => {
+        throw await arbiter.deathOr(error);
+      });
     } finally {
       await arbiter.stop();
     }
@@ -141,6 +145,21 @@ export class BenchArbiter {
     await this.child.stop(STOP_TIMEOUT_MS);
     this.forgetKill();
     this.removeDirs();
+  }
+
+  /**
+   * `error`, unless this arbiter died under the run (kill -9, a crash): then its death is the failure. Its
+   * clients' failures to connect ("nothing listens on it (start it with `ivsh host` ...") said neither,
+   * and advised a command the user never ran. A client may report before the death is reaped: an arbiter
+   * that no longer answers is given a moment.
+   */
+  private async deathOr(error: unknown): Promise<unknown> {
+    if (!this.child.exited && !(await socketAnswers(this.socket)))
+      await Promise.race([this.child.exitedWith, Bun.sleep(DEATH_SETTLE_MS)]);
+    if (!this.child.exited) return error;
+    const how = this.child.howItEnded(await this.child.exitedWith);
+    const words = this.child.signalled ? "" : `: ${(await this.child.lastWords()) || "no output"}`;
+    return failure("PeerGone", `use the ${this.child.label}`, `${how}${words}`);
   }
 
   /** Polls until the socket accepts a connection; an arbiter that exits instead is an error. */

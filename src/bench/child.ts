@@ -13,9 +13,9 @@ import { keepingIgnored } from "../signals.ts";
 /** Every child still running, so an interrupt can end them all without knowing who started them. */
 const running = new Set<Child>();
 
-/** Ends every child of this process that is still running (Ctrl-C, SIGTERM). */
-export function killAllChildren(): void {
-  for (const child of running) child.kill();
+/** Ends every child of this process that is still running (Ctrl-C, SIGTERM; SIGKILL when it must be now). */
+export function killAllChildren(signal: NodeJS.Signals = "SIGTERM"): void {
+  for (const child of running) child.kill(signal);
 }
 
 /**
@@ -32,6 +32,11 @@ export class Child {
   private readonly lines: AsyncGenerator<string, undefined>;
   /** Read from the start: a child that fills the stderr pipe unread would block and look like a hang. */
   private readonly stderr: Promise<string>;
+  /**
+   * What the child was started for (`withChildren`'s action, "measure the parked hand-off"): its failure
+   * says so, where "the handoff-wait worker" alone named a role the user never sees, not what broke.
+   */
+  purpose?: string;
 
   constructor(
     command: readonly string[],
@@ -57,7 +62,11 @@ export class Child {
     const line = await this.lines.next();
     if (!line.done) return line.value;
     await this.finish();
-    throw failure("PeerGone", `read from the ${this.label}`, "it exited without a report");
+    throw failure(
+      "PeerGone",
+      `read from the ${this.label}${this.purposeText()}`,
+      "it exited without a report",
+    );
   }
 
   /** Waits for a clean exit; a non-zero code becomes an error with the child's own words. */
@@ -65,7 +74,26 @@ export class Child {
     const code = await this.process.exited;
     if (code === 0) return;
     const words = (await this.lastWords()) || "no output";
-    throw failure("PeerGone", `run the ${this.label}`, `it exited with code ${code}: ${words}`);
+    throw failure(
+      "PeerGone",
+      `run the ${this.label}${this.purposeText()}`,
+      `${this.howItEnded(code)}: ${words}`,
+    );
+  }
+
+  /** "it exited with code 137 (killed by SIGKILL)", once it has exited with `code`. */
+  howItEnded(code: number): string {
+    const signal = this.process.signalCode;
+    return `it exited with code ${code}${signal ? ` (killed by ${signal})` : ""}`;
+  }
+
+  /** Whether a signal ended it (its stderr then holds no dying words, only what it said while running). */
+  get signalled(): boolean {
+    return this.process.signalCode !== null;
+  }
+
+  private purposeText(): string {
+    return this.purpose ? ` to ${this.purpose}` : "";
   }
 
   get exited(): boolean {
@@ -126,6 +154,7 @@ export async function withChildren<T>(
   work: (children: Child[]) => Promise<T>,
 ): Promise<T> {
   const children: Child[] = [];
+  purposes.set(children, action);
   const expired = Promise.withResolvers<never>();
   const late = failure("Timeout", action, `it took longer than ${Math.round(timeoutMs / 1000)} s`);
   const timer = setTimeout(() => expired.reject(late), timeoutMs);
@@ -143,6 +172,9 @@ export async function withChildren<T>(
 /** How long a child of `withChildren` may take to exit on SIGTERM before it is killed. */
 const CHILD_STOP_GRACE_MS = 5000;
 
+/** The action of the `withChildren` that made each list of children. */
+const purposes = new WeakMap<Child[], string>();
+
 /** Starts `command` as one of `children`: `withChildren` ends it with the work that started it. */
 export function startChild(
   children: Child[],
@@ -151,6 +183,7 @@ export function startChild(
   env: Record<string, string> = {},
 ): Child {
   const child = new Child(command, label, env);
+  child.purpose = purposes.get(children);
   children.push(child);
   return child;
 }

@@ -2,7 +2,7 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { ArgDef } from "citty";
@@ -25,7 +25,7 @@ import { checkVmPrerequisites } from "../bench/vm-launch.ts";
 import { failure, throwIfAborted } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
-import { parseCount } from "../units.ts";
+import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
@@ -100,9 +100,13 @@ export default defineLeafCommand({
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     const quickBytes = shmBytes(benchPlan({ quick: true, vm: plan.vm }));
-    checkShmRoom("run the benchmark", shmBytes(plan), [
-      ...(plan.quick ? [] : [{ bytes: quickBytes, advice: "run with --quick" }]),
-    ]);
+    checkShmRoom(
+      "run the benchmark",
+      shmBytes(plan),
+      [...(plan.quick ? [] : [{ bytes: quickBytes, advice: "run with --quick" }])],
+      "its region and end-to-end files need",
+    );
+    checkDiskRoom(args["disk-dir"] as string, plan);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (signal) => {
@@ -119,11 +123,18 @@ export default defineLeafCommand({
       const charts = args.out ? [...FIGURE_FILES] : [];
       const seconds = (Date.now() - startedAt.getTime()) / 1000;
       const report = buildReport(data, { command, startedAt, seconds, charts });
-      // Tables first, then the JSON: a destination that fails (a full disk) loses what it was to hold,
-      // not the run's other results.
-      writeStandard(1, renderMarkdown(report));
-      if (args.json) await writeJson(args.json, report);
-      if (args.out) log.info(`figures in ${args.out}: ${(await writeFigures(args.out, data)).join(", ")}`);
+      // Tables first, then the JSON and the figures, each written whatever became of the others: a
+      // destination that fails (a full disk) loses what it was to hold, not the run's other results. A full
+      // stdout or --json had failed the run before the outputs after it were written.
+      const outputs = eachOutput();
+      await outputs.attempt(() => writeStandard(1, renderMarkdown(report)));
+      if (args.json) await outputs.attempt(() => writeJson(args.json as string, report));
+      if (args.out)
+        await outputs.attempt(async () => {
+          const names = await writeFigures(args.out as string, data);
+          log.info(`figures in ${args.out}: ${names.join(", ")}`);
+        });
+      outputs.settle();
     });
   },
 });
@@ -168,6 +179,15 @@ function checkDestinations(args: BenchArgs): void {
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
   if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
+  // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
+  if (typeof args.json === "string" && typeof args.out === "string") {
+    const json = resolve(args.json);
+    const out = resolve(args.out);
+    if (json === out || FIGURE_FILES.some((name) => resolve(out, name) === json))
+      throw new UsageError(
+        `--json ${args.json} is --out ${args.out} or one of its figures: write the JSON elsewhere`,
+      );
+  }
 }
 
 /** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
@@ -217,26 +237,23 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     typeof args[name] === "string"
       ? checkFlag(() => parseCount(args[name] as string, `--${name}`))
       : undefined;
+  const given = {
+    clients: count("clients"),
+    allocations: count("allocations"),
+    seconds: count("seconds"),
+    rate: count("rate"),
+  };
   // Flags that cannot go together (fewer --allocations than --clients) are a usage error, as a bad value is.
-  const plan = checkFlag(() =>
-    scalePlan({
-      quick: args.quick === true,
-      clients: count("clients"),
-      allocations: count("allocations"),
-      seconds: count("seconds"),
-      rate: count("rate"),
-    }),
-  );
+  const plan = checkFlag(() => scalePlan({ quick: args.quick === true, ...given }));
   // Its state journal is kept next to the region: it needs room there too.
   const scaleShmBytes = (of: ScalePlan) => scaleRegionBytes(of) + journalBytesFor(of);
   checkShmRoom(
     "run the scale benchmark",
     scaleShmBytes(plan),
     [
-      ...(args.quick
-        ? []
-        : [{ bytes: scaleShmBytes(scalePlan({ quick: true })), advice: "run with --quick" }]),
-      { bytes: 0, advice: "pass fewer --allocations or --clients" },
+      ...quickAdvice(args.quick === true, given, scaleShmBytes),
+      // The journal grows with every request: --seconds × --rate of them.
+      { bytes: 0, advice: "pass fewer --allocations or --clients, or a shorter --seconds or lower --rate" },
     ],
     "its region and state journal need",
   );
@@ -245,15 +262,59 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
     const progress = (message: string) => log.info(message);
     const result = await runScale(plan, signal, progress);
-    writeStandard(1, renderScaleMarkdown(result, command));
+    // A full stdout lost the --json too: each output is written whatever became of the others.
+    const outputs = eachOutput();
+    await outputs.attempt(() => writeStandard(1, renderScaleMarkdown(result, command)));
     const guestsStarted = performance.now();
     const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
-    if (guests) writeStandard(1, renderGuestConnections(guests, (performance.now() - guestsStarted) / 1000));
-    if (typeof args.json === "string") await writeJson(args.json, { ...result, guests });
+    const guestSeconds = (performance.now() - guestsStarted) / 1000;
+    if (guests) await outputs.attempt(() => writeStandard(1, renderGuestConnections(guests, guestSeconds)));
+    if (typeof args.json === "string")
+      await outputs.attempt(() => writeJson(args.json as string, { ...result, guests }));
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
     if (failed.length > 0)
       log.warn(`scale goals missed: ${failed.map((verdict) => verdict.name).join("; ")}`);
+    outputs.settle();
   });
+}
+
+/**
+ * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
+ * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
+ * failure and throws the last, the run's.
+ */
+function eachOutput() {
+  const failed: unknown[] = [];
+  return {
+    attempt: (write: () => unknown) =>
+      Promise.resolve()
+        .then(write)
+        .then(
+          () => undefined,
+          (error) => void failed.push(error),
+        ),
+    settle: () => {
+      for (const error of failed.slice(0, -1)) log.error(error);
+      if (failed.length > 0) throw failed.at(-1);
+    },
+  };
+}
+
+/**
+ * "run with --quick", with what it needs: --quick keeps the flags given (a long --seconds), so it was
+ * advised with the size of its own defaults where it would need as much as the run refused.
+ */
+function quickAdvice(
+  quick: boolean,
+  given: Omit<Parameters<typeof scalePlan>[0], "quick">,
+  shmBytes: (plan: ScalePlan) => number,
+): { bytes: number; advice: string }[] {
+  if (quick) return [];
+  try {
+    return [{ bytes: shmBytes(scalePlan({ quick: true, ...given })), advice: "run with --quick" }];
+  } catch {
+    return []; // the flags given do not go with --quick's defaults (more --clients than its allocations)
+  }
 }
 
 const HARD_EXIT_AFTER_MS = 5000;
@@ -283,7 +344,32 @@ function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
   return { signal: controller.signal, dispose: uninstall };
 }
 
-/** What the benchmark keeps in /dev/shm at once: its region, and with --vm the VMs' region beside it. */
+/**
+ * The "file on disk" rows keep a region (64 MiB, its arbiter's default) in --disk-dir, and Fig. 4b maps a
+ * file of the plan's access size beside it, sparse until touched. A --disk-dir without room for the region
+ * was refused by its arbiter advising --size, which bench does not take; one without room for the file
+ * ran the whole benchmark and then died of SIGBUS touching the file's pages, leaving its files behind.
+ */
+function checkDiskRoom(dir: string, plan: BenchPlan): void {
+  const { bavail, bsize } = statfsSync(dir);
+  const free = bavail * bsize;
+  const needs = (of: BenchPlan) => DEFAULT_REGION_BYTES + of.accessBytes;
+  if (needs(plan) <= free) return;
+  const quick = needs(benchPlan({ quick: true, vm: plan.vm }));
+  const advice = !plan.quick && quick <= free ? `, or run with --quick (it needs ${formatBytes(quick)})` : "";
+  throw failure(
+    "NoSpace",
+    `use --disk-dir ${dir}`,
+    `its region and Fig. 4b's file need ${formatBytes(needs(plan))} there, which has only ` +
+      `${formatBytes(free)} free: free space there, or pass another --disk-dir${advice}`,
+  );
+}
+
+/**
+ * What the benchmark keeps in /dev/shm at once: its region, the end-to-end rows' source file and the new
+ * file they receive (the run's size each; counting the region alone, a --quick run on 300 MiB passed the
+ * check and failed with ENOSPC after its warm-up), and with --vm the VMs' region beside them.
+ */
 function shmBytes(plan: BenchPlan): number {
-  return regionBytesFor(plan) + (plan.vm ? DEFAULT_REGION_BYTES : 0);
+  return regionBytesFor(plan) + 2 * plan.bytes + (plan.vm ? DEFAULT_REGION_BYTES : 0);
 }

@@ -1,11 +1,13 @@
 /** `ivsh demo`: README command 1. Everything on one machine, cleaned up afterwards. */
 
+import { cleanupNow, killAllChildren } from "../bench/child.ts";
 import { middleSample } from "../bench/stats.ts";
 import { LEAST_DEMO_BYTES, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
-import { abortOnSignals, checkFlag } from "./_args.ts";
+import { checkFlag } from "./_args.ts";
+import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -31,7 +33,7 @@ export default defineLeafCommand({
     const result = await runDemo({
       bytes,
       rounds,
-      signal: abortOnSignals(),
+      signal: interruptOnSignals(),
       note: (message) => log.info(message),
     });
     const ivsh = middleSample(result.ivsh.seconds);
@@ -48,6 +50,23 @@ export default defineLeafCommand({
     writeStandard(1, `${lines.join("\n")}\n`);
   },
 });
+
+/**
+ * The first stop signal aborts the demo: it stops its children and removes its files as it unwinds. A
+ * second one while it does (an impatient second Ctrl-C) ended it by the signal's default action, without a
+ * word, its file and region left in /dev/shm: it now ends the children and removes those at once, saying so.
+ */
+function interruptOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  onStopSignals((name) => {
+    if (!controller.signal.aborted) return controller.abort(`it was interrupted by ${name}`);
+    killAllChildren("SIGKILL");
+    cleanupNow();
+    log.error(`Failed to run the demo since ${controller.signal.reason}: stopped at once, its files removed`);
+    process.exit(interruptedExitCode());
+  });
+  return controller.signal;
+}
 
 function demoSize(text: string): number {
   const bytes = parseSize(text, "--size");

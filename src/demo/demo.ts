@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
-import { stopAllChildren } from "../bench/child.ts";
+import { onCleanup, stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
 import { streamBetweenWorkers } from "../bench/stream.ts";
 import { finalEvents, numberField } from "../bench/worker-io.ts";
@@ -70,6 +70,12 @@ export const LEAST_DEMO_BYTES = MIB;
 export async function runDemo(options: DemoOptions) {
   checkRoom(options.bytes);
   const workspace = createWorkspace(options.signal);
+  // Also removed by a second stop signal, which ends the demo before its unwinding gets here.
+  const removeWorkspace = () => {
+    rmSync(workspace.dir, { recursive: true, force: true });
+    rmSync(workspace.shmDir, { recursive: true, force: true });
+  };
+  const forgetWorkspace = onCleanup(removeWorkspace);
   // SIGKILL after the grace: a child that the signal caught while it was starting can miss the SIGTERM.
   const stopChildren = () => void stopAllChildren(CHILD_GRACE_MS);
   options.signal?.addEventListener("abort", stopChildren);
@@ -111,8 +117,8 @@ export async function runDemo(options: DemoOptions) {
   } finally {
     options.signal?.removeEventListener("abort", stopChildren);
     await stopAllChildren(CHILD_GRACE_MS);
-    rmSync(workspace.dir, { recursive: true, force: true });
-    rmSync(workspace.shmDir, { recursive: true, force: true });
+    forgetWorkspace();
+    removeWorkspace();
   }
 }
 

@@ -4,6 +4,7 @@
  * private mount namespace with a small /dev/shm of its own, so the machine's is never filled.
  */
 import { expect } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { CLI } from "../helpers/paths.ts";
 import { testUnless } from "../helpers/tools.ts";
 
@@ -35,14 +36,33 @@ async function benchWithShm(size: string, args: string[]): Promise<{ exitCode: n
 
 testUnless(
   noPrivateShm,
-  "the full benchmark where --quick's region fits: refused up front, advising --quick, not --size",
+  "the full benchmark where --quick's room fits: refused up front, advising --quick, not --size",
   async () => {
-    const { exitCode, stderr } = await benchWithShm("300m", []);
+    const { exitCode, stderr } = await benchWithShm("1000m", []);
     expect(stderr).toContain(
-      "Failed to run the benchmark since its region needs 1.00 GiB in /dev/shm, which has only 300.0 MiB free",
+      "Failed to run the benchmark since its region and end-to-end files need 5.00 GiB in /dev/shm, which has only 1000.0 MiB free",
     );
-    expect(stderr).toContain("or run with --quick (its region needs 256.0 MiB)");
+    expect(stderr).toContain("or run with --quick (its region and end-to-end files need 768.0 MiB)");
     expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("warming up");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+/**
+ * The end-to-end rows write their source file and the new file they receive (the run's size each) to
+ * /dev/shm beside the region: the check counted the region only, so a --quick run on a 300 MiB /dev/shm
+ * (where the full benchmark advised --quick) passed it and then failed after its warm-up, with ENOSPC.
+ */
+testUnless(
+  noPrivateShm,
+  "--quick where its region fits but not the end-to-end files beside it: refused up front",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("300m", ["--quick"]);
+    expect(stderr).toContain(
+      "Failed to run the benchmark since its region and end-to-end files need 768.0 MiB in /dev/shm, which has only 300.0 MiB free",
+    );
     expect(stderr).not.toContain("warming up");
     expect(exitCode).toBe(1);
   },
@@ -54,7 +74,9 @@ testUnless(
   "--quick and --scale where even theirs does not fit: what to free, not --size",
   async () => {
     const quick = await benchWithShm("64m", ["--quick"]);
-    expect(quick.stderr).toContain("its region needs 256.0 MiB in /dev/shm, which has only 64.0 MiB free");
+    expect(quick.stderr).toContain(
+      "its region and end-to-end files need 768.0 MiB in /dev/shm, which has only 64.0 MiB free",
+    );
     expect(quick.stderr).toContain("free space there");
     expect(quick.stderr).not.toContain("--size");
     expect(quick.exitCode).toBe(1);
@@ -84,4 +106,77 @@ testUnless(
     expect(exitCode).toBe(1);
   },
   40_000,
+);
+
+/**
+ * The journal grows with --seconds × --rate: a long --seconds was refused advising "run with --quick (its
+ * region and state journal need 17.6 MiB)", the size of --quick's own defaults, though --quick keeps the
+ * --seconds given (and then needed as much), and "pass fewer --allocations or --clients", not --seconds.
+ */
+testUnless(
+  noPrivateShm,
+  "--scale with a --seconds whose journal does not fit: advises that, not a --quick that would not fit either",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("64m", ["--scale", "--seconds", "100000"]);
+    expect(stderr).toContain("Failed to run the scale benchmark since its region and state journal need");
+    expect(stderr).not.toContain("run with --quick");
+    expect(stderr).toContain("--seconds");
+    expect(stderr).not.toContain("scale: ready");
+    expect(exitCode).toBe(1);
+    // Where --quick with the --seconds given does fit, it is advised with what it then needs.
+    const fits = await benchWithShm("64m", ["--scale", "--seconds", "30"]);
+    const quick = await benchWithShm("1m", ["--scale", "--quick", "--seconds", "30"]);
+    const needs = /journal need ([\d.]+ [KMG]iB)/.exec(quick.stderr)?.[1];
+    expect(needs, quick.stderr).toBeDefined();
+    expect(fits.stderr).toContain(`run with --quick (its region and state journal need ${needs})`);
+    expect(fits.exitCode).toBe(1);
+  },
+  80_000,
+);
+
+/**
+ * `ivsh bench ARGS --disk-dir D` where D is a tmpfs of `diskSize` and /dev/shm one of 6g (room for the
+ * full benchmark's region), both in a mount namespace of the run's own: whatever it writes goes with it.
+ */
+async function benchWithDiskDir(diskSize: string, args: string[]) {
+  const disk = mkdtempSync("/tmp/ivsh-bench-test-disk-");
+  const script = `mount -t tmpfs -o size=6g tmpfs /dev/shm && mount -t tmpfs -o size=${diskSize} tmpfs "$0" && exec "$@"`;
+  const command = [process.execPath, CLI, "bench", ...args, "--disk-dir", disk];
+  const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, disk, ...command], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  // Bounded: a benchmark that started measuring instead is killed (its namespace's files go with it).
+  const timer = setTimeout(() => run.kill("SIGKILL"), 30_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  rmSync(disk, { recursive: true, force: true });
+  return { disk, exitCode, stderr };
+}
+
+/**
+ * The "file on disk" rows keep a 64 MiB region in --disk-dir, and Fig. 4b maps a file of 32 MiB (--quick)
+ * or 256 MiB beside it, sparse until touched. A --disk-dir without room for the region was refused by its
+ * arbiter advising --size, which bench does not take; one with room for the region but not the file ran
+ * the whole benchmark and then died of SIGBUS touching the file's pages, leaving its files behind.
+ */
+testUnless(
+  noPrivateShm,
+  "a --disk-dir without room for its region and Fig. 4b's file: refused up front naming it, not --size",
+  async () => {
+    const small = await benchWithDiskDir("40m", ["--quick"]);
+    expect(small.stderr).toContain(`Failed to use --disk-dir ${small.disk} since`);
+    expect(small.stderr).toContain("free space there, or pass another --disk-dir");
+    expect(small.stderr).not.toContain("--size");
+    expect(small.stderr).not.toContain("warming up");
+    expect(small.exitCode).toBe(1);
+    const full = await benchWithDiskDir("100m", []);
+    expect(full.stderr).toContain(`Failed to use --disk-dir ${full.disk} since`);
+    expect(full.stderr).toContain("or run with --quick");
+    expect(full.stderr).not.toContain("warming up");
+    expect(full.exitCode).toBe(1);
+  },
+  80_000,
 );

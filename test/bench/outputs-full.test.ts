@@ -2,7 +2,7 @@
  * `ivsh bench` writing its outputs to a file system that fills up: the other outputs survive, and no
  * truncated file (an SVG that no XML parser reads, half a JSON document) is left, nor one replaced by it.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderBarChart } from "../../src/bench/charts.ts";
@@ -84,3 +84,80 @@ testUnless(
   },
   180_000,
 );
+
+/**
+ * The JSON is written before the figures: a --json on a full file system failed the run there, and the
+ * figures, whose --out had room, were never written.
+ */
+testUnless(
+  cannotMount,
+  "bench --quick with a full --json: the tables and the figures are still written, exit 1",
+  async () => {
+    await withSmallTmpfs("json-full", "12k", async (at) => {
+      const json = join(at, "results.json");
+      const figures = join(dir, "figures-beside-full-json");
+      const run = spawnBun([CLI, "bench", "--quick", "--json", json, "--out", figures, "--disk-dir", dir]);
+      const [exitCode, stderr] = await Promise.all([run.exit(170_000), run.stderr, run.events.finished]);
+      expect(stderr).toContain(`Failed to write ${json} since no space left on device`);
+      expect(exitCode).toBe(1);
+      expect(run.events.text).toContain("## Goals");
+      expect(readdirSync(figures).sort()).toEqual([...FIGURE_FILES].sort());
+      expectWholeFigures(figures);
+      expect(readdirSync(at)).toEqual([]);
+    });
+  },
+  180_000,
+);
+
+/**
+ * The tables go to stdout first: a stdout on a full file system (here /dev/full) failed the run there,
+ * and the JSON and the figures, whose destinations had room, were never written.
+ */
+test("bench --quick with a full stdout: the JSON and the figures are still written, exit 1", async () => {
+  const json = join(dir, "results-beside-full-stdout.json");
+  const figures = join(dir, "figures-beside-full-stdout");
+  const bench = [
+    process.execPath,
+    CLI,
+    "bench",
+    "--quick",
+    "--json",
+    json,
+    "--out",
+    figures,
+    "--disk-dir",
+    dir,
+  ];
+  const run = Bun.spawn(["sh", "-c", 'exec "$@" > /dev/full', "sh", ...bench], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const timer = setTimeout(() => run.kill("SIGINT"), 170_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  expect(stderr).toContain("Failed to write the output to stdout since no space left on device");
+  expect(exitCode).toBe(1);
+  expect(JSON.parse(readFileSync(json, "utf8")).schema).toBe("ivsh-bench/2");
+  expect(readdirSync(figures).sort()).toEqual([...FIGURE_FILES].sort());
+  expectWholeFigures(figures);
+}, 180_000);
+
+/** The same for --scale: its tables failed on a full stdout and its --json was never written. */
+test("bench --scale --quick with a full stdout: the JSON is still written, exit 1", async () => {
+  const json = join(dir, "scale-beside-full-stdout.json");
+  const bench = [process.execPath, CLI, "bench", "--scale", "--quick", "--json", json];
+  const run = Bun.spawn(["sh", "-c", 'exec "$@" > /dev/full', "sh", ...bench], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const timer = setTimeout(() => run.kill("SIGINT"), 110_000);
+  const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
+  clearTimeout(timer);
+  expect(stderr).toContain("Failed to write the output to stdout since no space left on device");
+  expect(exitCode).toBe(1);
+  expect(JSON.parse(readFileSync(json, "utf8")).plan.clients).toBe(40);
+}, 120_000);

@@ -22,6 +22,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
+import { CLI } from "../helpers/paths.ts";
+import { spawnBun } from "../helpers/processes.ts";
 
 let dir: string;
 
@@ -75,3 +77,27 @@ test("a --json that is a plain file, in /dev/shm too, is still replaced whole: a
     }
   }
 });
+
+/**
+ * `--json P --out P`: both passed the checks (P could be made), and after the whole run the JSON took P as
+ * a file and the figures then could not make it their directory, lost. Refused at once; the bound is far
+ * above a refusal's fraction of a second and far below the run it would otherwise start.
+ */
+test.each([
+  ["the same path", (at: string) => [at, at]],
+  ["a --json inside --out, named as a figure", (at: string) => [join(at, "fig3b-methods.svg"), at]],
+])(
+  "--json and --out on %s: refused before measuring",
+  async (_, paths) => {
+    const [json, out] = paths(join(dir, "both"));
+    const run = spawnBun([CLI, "bench", "--quick", "--json", json!, "--out", out!, "--disk-dir", dir]);
+    const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+    if (outcome === "late") run.proc.kill("SIGINT");
+    const stderr = await run.stderr;
+    expect(stderr).toContain("--json");
+    expect(stderr).toContain("--out");
+    expect(stderr).not.toContain("round 1");
+    expect(outcome).toBe(2);
+  },
+  40_000,
+);
