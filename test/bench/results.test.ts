@@ -14,6 +14,7 @@ import {
   ivshVersus,
   lockShares,
   perRound,
+  sweepSection,
   transferSection,
 } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
@@ -177,6 +178,16 @@ describe("per-round ratios", () => {
     const line = markdown.split("\n").find((text) => text.startsWith("| VM guest → host (ivsh)"));
     expect(line).toContain("10.0% of memcpy 256 MiB");
   });
+});
+
+describe("rows and notes, the right way round and in their units", () => {
+  test("ivsh ÷ memcpy is ivsh's rate over memcpy's, per round (5 GB/s of 10 GB/s: 0.5, not 2)", () => {
+    const data = sampleData();
+    data.memcpyRates.splice(0, 3, 10e9, 20e9, 25e9);
+    const rows = transferSection(data).results;
+    expect(rows.find((row) => row.id === "ratio.ivsh-memcpy")?.values).toEqual([0.5, 0.25, 0.2]);
+  });
+
 });
 
 describe("goals", () => {
