@@ -188,6 +188,13 @@ describe("rows and notes, the right way round and in their units", () => {
     expect(rows.find((row) => row.id === "ratio.ivsh-memcpy")?.values).toEqual([0.5, 0.25, 0.2]);
   });
 
+  test("a transfer's note gives its median time, not its mean", () => {
+    const data = sampleData();
+    data.transfers.ivsh!.seconds.splice(0, 3, 0.1, 0.2, 0.6);
+    const rows = transferSection(data).results;
+    expect(rows.find((row) => row.id === "transfer.ivsh")?.note).toBe("median 0.200 s for 256.0 MiB");
+  });
+
 });
 
 describe("goals", () => {
