@@ -195,6 +195,13 @@ describe("rows and notes, the right way round and in their units", () => {
     expect(rows.find((row) => row.id === "transfer.ivsh")?.note).toBe("median 0.200 s for 256.0 MiB");
   });
 
+  test("a sweep row: the plan's bytes per second, its median time and wait+wake RPCs in the note", () => {
+    const row = sweepSection(sampleData()).results.find((result) => result.id === `sweep.${4 * MiB}`);
+    expect(row?.samples?.median).toBeCloseTo(bytes / 0.1, 3);
+    // 3 waits + 4 wakes per transfer; the alloc is not synchronisation.
+    expect(row?.note).toBe("0.100 s; ring 32 MiB; 7 wait+wake RPCs");
+  });
+
 });
 
 describe("goals", () => {
