@@ -202,6 +202,10 @@ describe("rows and notes, the right way round and in their units", () => {
     expect(row?.note).toBe("0.100 s; ring 32 MiB; 7 wait+wake RPCs");
   });
 
+  test("an end-to-end row's rate is in decimal GB/s (256 MiB in 0.1 s: 2.68, not 2.50 GiB/s)", () => {
+    const rows = endToEndSection(sampleData()).results;
+    expect(rows.find((row) => row.id === "e2e.ivsh-null")?.note).toBe("256.0 MiB, 2.68 GB/s");
+  });
 });
 
 describe("goals", () => {
