@@ -19,6 +19,7 @@ import {
 } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
+import { condvarSection, lockSection } from "../../src/bench/sync-results.ts";
 import { wakeRatio } from "../../src/bench/sync-rounds.ts";
 import { parseXml } from "./xml.ts";
 
@@ -206,6 +207,17 @@ describe("rows and notes, the right way round and in their units", () => {
     const rows = endToEndSection(sampleData()).results;
     expect(rows.find((row) => row.id === "e2e.ivsh-null")?.note).toBe("256.0 MiB, 2.68 GB/s");
   });
+});
+
+describe("Fig. 4a and condvar rows", () => {
+  const lockRows = lockSection(sampleData()).results;
+  const lockRow = (id: string) => lockRows.find((result) => result.id === id);
+
+  test("the RPC design's lock share is its own: 20 000 × 80 µs = 1.6 s over 0.8 s", () => {
+    for (const share of lockRow("lock-share.rpc")?.values ?? []) expect(share).toBeCloseTo(2, 9);
+    expect(lockRow("lock-share.rpc")?.values).toHaveLength(3);
+  });
+
 });
 
 describe("goals", () => {
