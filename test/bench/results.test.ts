@@ -218,6 +218,12 @@ describe("Fig. 4a and condvar rows", () => {
     expect(lockRow("lock-share.rpc")?.values).toHaveLength(3);
   });
 
+  test("the synchronisation RPCs of one transfer at 4 MiB: waits + wakes, and all incl. setup in the note", () => {
+    const rpcs = lockRow("transfer-rpcs.sync");
+    expect(rpcs?.values).toEqual([7, 7, 7]);
+    expect(rpcs?.note).toBe("sender and receiver together, for 64 chunks; all RPCs incl. setup: median 8");
+  });
+
 });
 
 describe("goals", () => {
