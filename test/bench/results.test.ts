@@ -224,6 +224,11 @@ describe("Fig. 4a and condvar rows", () => {
     expect(rpcs?.note).toBe("sender and receiver together, for 64 chunks; all RPCs incl. setup: median 8");
   });
 
+  test("the shared clocks' offset is a median of absolute differences", () => {
+    // Offsets 100, -100, 50 ns: |·| gives a median of 100; signed they would give 50.
+    expect(lockRow("handoff.parked")?.note).toContain("differ by a median 100 ns");
+  });
+
 });
 
 describe("goals", () => {
