@@ -229,6 +229,13 @@ describe("Fig. 4a and condvar rows", () => {
     expect(lockRow("handoff.parked")?.note).toContain("differ by a median 100 ns");
   });
 
+  test("across a VM: speedups are the other's time ÷ ivsh's, ping-pong CondVar ÷ network", () => {
+    const vmRows = condvarSection(sampleData()).results;
+    const median = (id: string) => vmRows.find((result) => result.id === id)?.samples?.median;
+    expect(median("vm.loops.speedup-rpc")).toBeCloseTo(8, 9);
+    expect(median("vm.loops.speedup-socket")).toBeCloseTo(4, 9);
+    expect(median("vm.pingpong.ratio")).toBeCloseTo(2 / 9, 9);
+  });
 });
 
 describe("goals", () => {
