@@ -21,7 +21,7 @@ import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
 import { condvarSection, lockSection } from "../../src/bench/sync-results.ts";
 import { wakeRatio } from "../../src/bench/sync-rounds.ts";
-import { parseXml } from "./xml.ts";
+import { allElements, parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
 const plan = benchPlan({ quick: true, vm: false });
@@ -303,6 +303,58 @@ describe("outputs", () => {
     const names = await writeFigures(dir, sampleData());
     expect(names).toHaveLength(6);
     for (const name of names) expect(parseXml(readFileSync(join(dir, name), "utf8")).name).toBe("svg");
+  });
+
+  /** A figure's bar labels by series, in category order ("n/a" for a missing value), and its bars. */
+  async function barsOf(name: string) {
+    await writeFigures(dir, sampleData());
+    const root = parseXml(readFileSync(join(dir, name), "utf8"));
+    const series = allElements(root).filter((element) => element.attributes.has("data-series"));
+    const labels = new Map(
+      series.map((group) => [
+        group.attributes.get("data-series"),
+        group.children.filter((child) => child.name === "text").map((child) => child.text),
+      ]),
+    );
+    return { labels, groups: series };
+  }
+
+  test("the figures show the tables' medians in their axes' units: GB/s, ms, µs, ns", async () => {
+    expect((await barsOf("fig3b-methods.svg")).labels.get("median of rounds")).toEqual([
+      "5",
+      "4",
+      "2.5",
+      "n/a",
+      "2",
+      "10",
+    ]);
+    // 20 000 pairs × 150 ns, 60 ns, 80 µs; the transfer 0.1 s × 2 GiB ÷ 256 MiB.
+    expect((await barsOf("fig4a-locks.svg")).labels.get("median of rounds")).toEqual([
+      "3",
+      "1.2",
+      "1600",
+      "800",
+    ]);
+    const handoff = (await barsOf("fig4a-handoff.svg")).labels;
+    expect(handoff.get("p50 (bar: IQR)")).toEqual(["40", "0.3", "15", "30"]);
+    expect(handoff.get("p99")).toEqual(["49.8", "0.398", "19.9", "34.9"]);
+    expect((await barsOf("fig4b-access.svg")).labels.get("sequential read")).toEqual(["15"]);
+    expect((await barsOf("fig4b-latency.svg")).labels.get("median of rounds")).toEqual(["90"]);
+  });
+
+  test("an error bar spans the samples' range in the bar's scale", async () => {
+    // Parked hand-offs 30, 40, 50 µs: the bar reaches 40, its error bar 30..50, half the bar's height.
+    const { groups } = await barsOf("fig4a-handoff.svg");
+    const p50 = groups.find((group) => group.attributes.get("data-series") === "p50 (bar: IQR)")!;
+    const height = Number(
+      p50.children.find((child) => child.attributes.get("class") === "bar")?.attributes.get("height"),
+    );
+    const path = p50.children
+      .find((child) => child.attributes.get("class") === "error-bar")
+      ?.attributes.get("d");
+    // M(left) low H(right) M(x) low V high M(left) high H(right)
+    const [, low, , , , high] = (path?.match(/-?[\d.]+/g) ?? []).map(Number);
+    expect(low! - high!).toBeCloseTo(height / 2, 0);
   });
 });
 
