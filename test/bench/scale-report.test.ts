@@ -45,3 +45,12 @@ test("the p99 goal judges the probe process's p99, not the load workers'", () =>
   expect(met.detail).toStartWith("0.500 ms for a ");
   expect(verdictOn("RPC p99", withP99s(1.5, 0.5)).passed).toBe(false);
 });
+
+test("the restart goal: answered within 2 s passes, later misses", () => {
+  const answeredIn = (seconds: number) => (result: ScaleResult) => {
+    result.restart.answeredSeconds = seconds;
+    return result;
+  };
+  expect(verdictOn("restart after kill -9", answeredIn(1.9)).passed).toBe(true);
+  expect(verdictOn("restart after kill -9", answeredIn(2.1)).passed).toBe(false);
+});
