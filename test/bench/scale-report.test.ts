@@ -54,3 +54,28 @@ test("the restart goal: answered within 2 s passes, later misses", () => {
   expect(verdictOn("restart after kill -9", answeredIn(1.9)).passed).toBe(true);
   expect(verdictOn("restart after kill -9", answeredIn(2.1)).passed).toBe(false);
 });
+
+test("state intact: every segment back, a new epoch, no grant missing, every session resumed", () => {
+  const intact = (change: (result: ScaleResult) => void) =>
+    verdictOn("state intact", (result) => {
+      change(result);
+      return result;
+    }).passed;
+  expect(intact(() => {})).toBe(true);
+  expect(
+    intact((result) =>
+      Object.assign(result.restart, {
+        segments: [result.restart.segments[0], result.restart.segments[0] - 1],
+      }),
+    ),
+  ).toBe(false);
+  expect(
+    intact((result) =>
+      Object.assign(result.restart, { epochs: [result.restart.epochs[0], result.restart.epochs[0]] }),
+    ),
+  ).toBe(false);
+  expect(intact((result) => Object.assign(result.restart, { segmentsMissing: 1 }))).toBe(false);
+  expect(
+    intact((result) => Object.assign(result.restart, { clientsResumed: result.clientsConnected - 1 })),
+  ).toBe(false);
+});
