@@ -6,7 +6,18 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type MessageName, MUTATING, messages, type Schema } from "../src/protocol/messages.ts";
+import { isIvshError } from "../src/errors.ts";
+import {
+  checkHelloVersion,
+  isVmName,
+  type MessageName,
+  MUTATING,
+  messages,
+  PROTOCOL_VERSION,
+  type Schema,
+  sweepPeriodMs,
+  WIRE_MAGIC,
+} from "../src/protocol/messages.ts";
 
 const doc = readFileSync(join(import.meta.dir, "../docs/protocol.md"), "utf8");
 
@@ -45,5 +56,37 @@ describe("docs/protocol.md's message table is the code's", () => {
     const reply = row.reply.startsWith("segment grant") ? GRANT : row.reply;
     expect(asPairs(message.reply)).toEqual(fieldsOf(reply));
     expect(MUTATING.has(row.name)).toBe(row.mutating);
+  });
+});
+
+describe("the rules beside the table", () => {
+  test("a VM name is 1 to 64 of [A-Za-z0-9._-], not 'host'", () => {
+    expect(isVmName("a".repeat(64))).toBe(true);
+    expect(isVmName("a".repeat(65))).toBe(false);
+    expect(isVmName("web-1.a_b")).toBe(true);
+    for (const refused of ["", "host", "a b", "a/b"]) expect(isVmName(refused)).toBe(false);
+  });
+
+  test("a hello shorter than magic and version is a VersionMismatch, not a RangeError", () => {
+    const body = new Uint8Array(6);
+    const view = new DataView(body.buffer);
+    view.setUint32(0, WIRE_MAGIC, true);
+    view.setUint16(4, PROTOCOL_VERSION, true);
+    expect(() => checkHelloVersion(body)).not.toThrow();
+    for (const length of [0, 4, 5]) {
+      let caught: unknown;
+      try {
+        checkHelloVersion(body.subarray(0, length));
+      } catch (error) {
+        caught = error;
+      }
+      expect(isIvshError(caught, "VersionMismatch")).toBe(true);
+    }
+  });
+
+  test("the sweep runs every quarter lease, between 20 ms and 1 s", () => {
+    expect(sweepPeriodMs(40)).toBe(20);
+    expect(sweepPeriodMs(200)).toBe(50);
+    expect(sweepPeriodMs(10_000)).toBe(1000);
   });
 });
