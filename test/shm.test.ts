@@ -218,3 +218,12 @@ test("after the session is lost for good, shm_init() connects anew, not to the l
   expect((await shm_alloc(64)).bytes.byteLength).toBe(64);
   await shm_finish();
 }, 60_000);
+
+test("a shm_init() that failed to connect is not kept: the next one, with other options too, tries again", async () => {
+  await shm_finish();
+  const nowhere = { socket: `${paths.dir}/nobody-listens.sock`, region: paths.region, connectTimeoutMs: 200 };
+  await expect(shm_init(nowhere)).rejects.toThrow();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region });
+  expect(shm_uid()).toBe(uid);
+  await shm_finish();
+});
