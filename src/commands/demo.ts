@@ -33,20 +33,25 @@ export default defineLeafCommand({
       signal: abortOnSignals(),
       note: (message) => log.info(message),
     });
-    const ivsh = median(result.ivsh);
-    const socket = median(result.socket);
-    const lines = [
-      "",
-      `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
-      `    ivsh          ${rate(bytes, ivsh)}   (${ivsh.toFixed(3)} s, digest ${result.ivsh.digest} verified)`,
-      `    unix socket   ${rate(bytes, socket)}   (${socket.toFixed(3)} s)`,
-      `    ivsh is ${(socket / ivsh).toFixed(1)}x the Unix socket's rate; both receivers got exactly the original`,
-      "    (receivers check the data, then discard it: see the demo's notes in the README)",
-      "",
-    ];
-    writeStandard(1, `${lines.join("\n")}\n`);
+    writeStandard(1, demoSummary(bytes, result));
   },
 });
+
+/** What the demo prints: each method's median rate and time, and how many times the socket's rate ivsh's is. */
+export function demoSummary(bytes: number, result: { ivsh: MethodResult; socket: MethodResult }): string {
+  const ivsh = median(result.ivsh);
+  const socket = median(result.socket);
+  const lines = [
+    "",
+    `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
+    `    ivsh          ${rate(bytes, ivsh)}   (${ivsh.toFixed(3)} s, digest ${result.ivsh.digest} verified)`,
+    `    unix socket   ${rate(bytes, socket)}   (${socket.toFixed(3)} s)`,
+    `    ivsh is ${(socket / ivsh).toFixed(1)}x the Unix socket's rate; both receivers got exactly the original`,
+    "    (receivers check the data, then discard it: see the demo's notes in the README)",
+    "",
+  ];
+  return `${lines.join("\n")}\n`;
+}
 
 function demoSize(text: string): number {
   const bytes = parseSize(text, "--size");
