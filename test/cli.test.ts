@@ -385,6 +385,12 @@ describe("ivsh CLI", () => {
       expect(result.stderr).toContain(says);
     });
 
+  test("host --slots 1048576, the most a region has, is not refused as more than that", async () => {
+    const result = await hostRefused(["--slots", "1048576", "--size", "1MiB"]);
+    expect(result.exitCode).toBe(2); // the region is too small for them: that is another refusal
+    expect(result.stderr).not.toContain("more than 1048576");
+  });
+
   test("host --block-size larger than --size: a smaller --block-size is offered, not fewer --slots", async () => {
     const result = await hostRefused(["--size", "16MiB", "--block-size", "32MiB"]);
     expect(result.exitCode).toBe(2);

@@ -26,6 +26,11 @@ test("a small demo: both methods, both verified, a ratio, nothing left behind", 
   expect(result.stdout).toMatch(/ivsh +[\d.]+ GB\/s +\([\d.]+ s, digest xxh3:[0-9a-f]{16} verified\)/);
   expect(result.stdout).toMatch(/unix socket +[\d.]+ GB\/s/);
   expect(result.stdout).toContain("both receivers got exactly the original");
+  // The methods take turns going first, so neither always runs on what the other left behind.
+  const rounds = [...result.stderr.matchAll(/round (\d): (ivsh|unix socket) /g)].map(
+    ([, round, method]) => `${round} ${method}`,
+  );
+  expect(rounds).toEqual(["1 ivsh", "1 unix socket", "2 unix socket", "2 ivsh"]);
   expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
 });
 

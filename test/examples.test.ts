@@ -32,6 +32,25 @@ test("fig1-writer and fig2-reader move 64 MiB bit-exact", async () => {
   expect(Bun.hash.xxHash3(copy)).toBe(Bun.hash.xxHash3(data));
 }, 90_000);
 
+test("a file that ends in a part chunk arrives whole: the last hand-off moves only what is left", async () => {
+  // Chunks of 4096 bytes (--size 4097): two whole ones and 1809 bytes.
+  const bytes = 2 * 4096 + 1809;
+  const input = join(suite.dir, "odd-input");
+  const output = join(suite.dir, "odd-output");
+  const data = crypto.getRandomValues(new Uint8Array(bytes));
+  await Bun.write(input, data);
+  const flags = ["--size", "4097", "--socket", suite.socket, "--region", suite.region];
+  const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, String(bytes), ...flags]);
+  const writer = spawnBun([join(REPO, "examples/fig1-writer.ts"), input, ...flags]);
+  const [sent, received] = await Promise.all([
+    writer.events.next("sent", 60_000),
+    reader.events.next("received", 60_000),
+  ]);
+  expect([sent.chunks, received.chunks]).toEqual([3, 3]);
+  expect([await writer.exit(30_000), await reader.exit(30_000)]).toEqual([0, 0]);
+  expect(Buffer.compare(readFileSync(output), Buffer.from(data))).toBe(0);
+}, 90_000);
+
 // With --size 1 the area holds the flag byte and no data: each hand-off moved 0 bytes, and the writer
 // waited for ever on a reader (or both spun through an endless count of empty chunks).
 test("an area with no byte for data, or a byte count below 0, is refused, not looped on for ever", async () => {

@@ -6,6 +6,7 @@
  * buffer that would cut a digest piece refused, and a full file system named as such with nothing left.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync, readlinkSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
@@ -13,7 +14,7 @@ import { expectRecvIntoFullFileSystem } from "./helpers/recv-full.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
-import { roundTrip, slug } from "./helpers/transfer.ts";
+import { guest, outPath, roundTrip, slug, waitForSize } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-piped", { size: "64MiB" });
 const MiB = 1 << 20;
@@ -113,3 +114,36 @@ testUnless(
   },
   60_000,
 );
+
+/** The pipes a process holds beyond its standard streams. */
+function pipesOf(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`)
+    .filter((fd) => Number(fd) > 2)
+    .filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("pipe:");
+      } catch {
+        return false; // closed meanwhile
+      }
+    }).length;
+}
+
+test("recv --out FILE holds the pipe's two ends while it writes with IVSH_RECV_SPLICE=1, none with 0", async () => {
+  const held: Record<string, number> = {};
+  for (const setting of ["1", "0"]) {
+    const name = `piped-held-${setting}`;
+    const output = outPath(suite.paths, name);
+    const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output], {
+      IVSH_RECV_SPLICE: setting,
+    });
+    const sender = guest(suite.paths, ["send", "-", "--channel", name, "--chunk-size", "64KiB"]);
+    const piece = new Uint8Array(64 << 10).fill(7);
+    sender.proc.stdin.write(piece);
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, piece.byteLength);
+    held[setting] = pipesOf(receiver.proc.pid);
+    await sender.proc.stdin.end();
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  }
+  expect(held["1"]! - held["0"]!).toBe(2);
+}, 60_000);

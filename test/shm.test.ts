@@ -12,13 +12,18 @@ import {
   shm_dealloc,
   shm_finish,
   shm_init,
+  shm_notify_cv,
   shm_open,
   shm_uid,
   shm_wait_cv,
 } from "../src/guest/shm.ts";
+import { decodeFields } from "../src/protocol/codec.ts";
+import { messages, SyncCreate, WaitOutcome } from "../src/protocol/messages.ts";
+import { SlotKind, SlotWord, SyncWord } from "../src/region/layout.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
+import { rawClient } from "./helpers/raw.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -218,3 +223,54 @@ test("after the session is lost for good, shm_init() connects anew, not to the l
   expect((await shm_alloc(64)).bytes.byteLength).toBe(64);
   await shm_finish();
 }, 60_000);
+
+test("a shm_init() that failed to connect is not kept: the next one, with other options too, tries again", async () => {
+  await shm_finish();
+  const nowhere = { socket: `${paths.dir}/nobody-listens.sock`, region: paths.region, connectTimeoutMs: 200 };
+  await expect(shm_init(nowhere)).rejects.toThrow();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region });
+  expect(shm_uid()).toBe(uid);
+  await shm_finish();
+});
+
+test("shm_notify_cv() wakes one waiter parked in the arbiter, not all", async () => {
+  await shm_finish();
+  const uid = await shm_init({ socket: paths.socket, region: paths.region, futexParking: false });
+  const cvid = await shm_create_cv("notify-one");
+  const raw = await rawClient(paths.socket);
+  const looker = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await raw.hello("parked");
+    raw.send("syncOpen", 2, { name: "notify-one", kind: SlotKind.condvar, create: SyncCreate.openExisting });
+    const { slot } = decodeFields(messages.syncOpen.reply, (await raw.answer(2)).body, "syncOpen");
+    const words = looker.slotWords(slot);
+    let requestId = 3;
+    /** Two WAITs park as waiters in the arbiter do (counted on the sequence word), then a notify. */
+    const attempt = async () => {
+      const expected = Atomics.load(words, SlotWord.sequence);
+      const ids = [requestId++, requestId++];
+      for (const id of ids)
+        raw.send("wait", id, { slot, word: SlotWord.sequence, expected, timeoutMs: 5000 });
+      Atomics.add(words, SyncWord.sequenceQueued, 2);
+      const synced = requestId++;
+      raw.send("wake", synced, { slot, word: SlotWord.sequence, count: 0, reply: 1 });
+      await raw.answer(synced);
+      shm_notify_cv(cvid, uid);
+      const outcomes = await Promise.all(
+        ids.map(async (id) => decodeFields(messages.wait.reply, (await raw.answer(id)).body, "wait").outcome),
+      );
+      Atomics.sub(words, SyncWord.sequenceQueued, 2);
+      return outcomes;
+    };
+    // The one not woken is ended by the sweep (or its timeout), seeing the sequence moved on; a sweep
+    // between the notify's bump and its WAKE ends both so: then again.
+    let outcomes = await attempt();
+    for (let tries = 1; tries < 3 && outcomes[0] === WaitOutcome.valueChanged; tries++)
+      outcomes = await attempt();
+    expect(outcomes.filter((outcome) => outcome === WaitOutcome.woken)).toHaveLength(1);
+  } finally {
+    raw.socket.end();
+    await looker.close();
+    await shm_finish();
+  }
+});

@@ -132,7 +132,7 @@ test("an unlock with waiters flagged sends the arbiter a WAKE: a WAIT parked the
   }
 });
 
-test("broadcast() sends a WAKE for every waiter parked in the arbiter, notify() for one", async () => {
+test("broadcast() sends a WAKE for every waiter parked in the arbiter, notify() for one, owed ones at release", async () => {
   const notifier = await connect({ socket: suite.socket, region: suite.region, futexParking: false });
   const client = await rawClient(suite.socket);
   try {
@@ -170,6 +170,16 @@ test("broadcast() sends a WAKE for every waiter parked in the arbiter, notify() 
     expect(await unswept(parkThen(3, () => condvar.broadcast()))).toEqual([woken, woken, woken]);
     // The one not woken is ended by the sweep, seeing the sequence moved on.
     expect(await unswept(parkThen(2, () => condvar.notify()))).toEqual([woken, valueChanged]);
+    // Under the lock, notifies are owed and sent at release: two of them (from any handle) wake two.
+    const twice = await unswept(
+      parkThen(3, () => {
+        expect(condvar.tryLock()).toBe("acquired");
+        condvar.notify();
+        condvar.notify();
+        condvar.release();
+      }),
+    );
+    expect(twice).toEqual([woken, woken, valueChanged]);
     await condvar.close();
   } finally {
     client.socket.end();

@@ -2,7 +2,7 @@
 
 import { cleanupNow, killAllChildren } from "../bench/child.ts";
 import { middleSample } from "../bench/stats.ts";
-import { LEAST_DEMO_BYTES, runDemo } from "../demo/demo.ts";
+import { LEAST_DEMO_BYTES, type MethodResult, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
@@ -36,20 +36,25 @@ export default defineLeafCommand({
       signal: interruptOnSignals(),
       note: (message) => log.info(message),
     });
-    const ivsh = middleSample(result.ivsh.seconds);
-    const socket = middleSample(result.socket.seconds);
-    const lines = [
-      "",
-      `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
-      `    ivsh          ${rate(bytes, ivsh)}   (${ivsh.toFixed(3)} s, digest ${result.ivsh.digest} verified)`,
-      `    unix socket   ${rate(bytes, socket)}   (${socket.toFixed(3)} s)`,
-      `    ivsh is ${(socket / ivsh).toFixed(1)}x the Unix socket's rate; both receivers got exactly the original`,
-      "    (receivers check the data, then discard it: see the demo's notes in the README)",
-      "",
-    ];
-    writeStandard(1, `${lines.join("\n")}\n`);
+    writeStandard(1, demoSummary(bytes, result));
   },
 });
+
+/** What the demo prints: each method's median rate and time, and how many times the socket's rate ivsh's is. */
+export function demoSummary(bytes: number, result: { ivsh: MethodResult; socket: MethodResult }): string {
+  const ivsh = middleSample(result.ivsh.seconds);
+  const socket = middleSample(result.socket.seconds);
+  const lines = [
+    "",
+    `  ${formatBytes(bytes)} file, from one process to another, ${roundsText(result.ivsh.seconds.length)}:`,
+    `    ivsh          ${rate(bytes, ivsh)}   (${ivsh.toFixed(3)} s, digest ${result.ivsh.digest} verified)`,
+    `    unix socket   ${rate(bytes, socket)}   (${socket.toFixed(3)} s)`,
+    `    ivsh is ${(socket / ivsh).toFixed(1)}x the Unix socket's rate; both receivers got exactly the original`,
+    "    (receivers check the data, then discard it: see the demo's notes in the README)",
+    "",
+  ];
+  return `${lines.join("\n")}\n`;
+}
 
 /**
  * The first stop signal aborts the demo: it stops its children and removes its files as it unwinds. A

@@ -14,12 +14,14 @@ import {
   ivshVersus,
   lockShares,
   perRound,
+  sweepSection,
   transferSection,
 } from "../../src/bench/results.ts";
 import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
+import { condvarSection, lockSection } from "../../src/bench/sync-results.ts";
 import { wakeRatio } from "../../src/bench/sync-rounds.ts";
-import { parseXml } from "./xml.ts";
+import { allElements, parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
 const plan = benchPlan({ quick: true, vm: false });
@@ -179,6 +181,63 @@ describe("per-round ratios", () => {
   });
 });
 
+describe("rows and notes, the right way round and in their units", () => {
+  test("ivsh ÷ memcpy is ivsh's rate over memcpy's, per round (5 GB/s of 10 GB/s: 0.5, not 2)", () => {
+    const data = sampleData();
+    data.memcpyRates.splice(0, 3, 10e9, 20e9, 25e9);
+    const rows = transferSection(data).results;
+    expect(rows.find((row) => row.id === "ratio.ivsh-memcpy")?.values).toEqual([0.5, 0.25, 0.2]);
+  });
+
+  test("a transfer's note gives its median time, not its mean", () => {
+    const data = sampleData();
+    data.transfers.ivsh!.seconds.splice(0, 3, 0.1, 0.2, 0.6);
+    const rows = transferSection(data).results;
+    expect(rows.find((row) => row.id === "transfer.ivsh")?.note).toBe("median 0.200 s for 256.0 MiB");
+  });
+
+  test("a sweep row: the plan's bytes per second, its median time and wait+wake RPCs in the note", () => {
+    const row = sweepSection(sampleData()).results.find((result) => result.id === `sweep.${4 * MiB}`);
+    expect(row?.samples?.median).toBeCloseTo(bytes / 0.1, 3);
+    // 3 waits + 4 wakes per transfer; the alloc is not synchronisation.
+    expect(row?.note).toBe("0.100 s; ring 32 MiB; 7 wait+wake RPCs");
+  });
+
+  test("an end-to-end row's rate is in decimal GB/s (256 MiB in 0.1 s: 2.68, not 2.50 GiB/s)", () => {
+    const rows = endToEndSection(sampleData()).results;
+    expect(rows.find((row) => row.id === "e2e.ivsh-null")?.note).toBe("256.0 MiB, 2.68 GB/s");
+  });
+});
+
+describe("Fig. 4a and condvar rows", () => {
+  const lockRows = lockSection(sampleData()).results;
+  const lockRow = (id: string) => lockRows.find((result) => result.id === id);
+
+  test("the RPC design's lock share is its own: 20 000 × 80 µs = 1.6 s over 0.8 s", () => {
+    for (const share of lockRow("lock-share.rpc")?.values ?? []) expect(share).toBeCloseTo(2, 9);
+    expect(lockRow("lock-share.rpc")?.values).toHaveLength(3);
+  });
+
+  test("the synchronisation RPCs of one transfer at 4 MiB: waits + wakes, and all incl. setup in the note", () => {
+    const rpcs = lockRow("transfer-rpcs.sync");
+    expect(rpcs?.values).toEqual([7, 7, 7]);
+    expect(rpcs?.note).toBe("sender and receiver together, for 64 chunks; all RPCs incl. setup: median 8");
+  });
+
+  test("the shared clocks' offset is a median of absolute differences", () => {
+    // Offsets 100, -100, 50 ns: |·| gives a median of 100; signed they would give 50.
+    expect(lockRow("handoff.parked")?.note).toContain("differ by a median 100 ns");
+  });
+
+  test("across a VM: speedups are the other's time ÷ ivsh's, ping-pong CondVar ÷ network", () => {
+    const vmRows = condvarSection(sampleData()).results;
+    const median = (id: string) => vmRows.find((result) => result.id === id)?.samples?.median;
+    expect(median("vm.loops.speedup-rpc")).toBeCloseTo(8, 9);
+    expect(median("vm.loops.speedup-socket")).toBeCloseTo(4, 9);
+    expect(median("vm.pingpong.ratio")).toBeCloseTo(2 / 9, 9);
+  });
+});
+
 describe("goals", () => {
   const goals = new Map(goalsOf(sampleData()).map((goal) => [goal.id, goal]));
 
@@ -244,6 +303,58 @@ describe("outputs", () => {
     const names = await writeFigures(dir, sampleData());
     expect(names).toHaveLength(6);
     for (const name of names) expect(parseXml(readFileSync(join(dir, name), "utf8")).name).toBe("svg");
+  });
+
+  /** A figure's bar labels by series, in category order ("n/a" for a missing value), and its bars. */
+  async function barsOf(name: string) {
+    await writeFigures(dir, sampleData());
+    const root = parseXml(readFileSync(join(dir, name), "utf8"));
+    const series = allElements(root).filter((element) => element.attributes.has("data-series"));
+    const labels = new Map(
+      series.map((group) => [
+        group.attributes.get("data-series"),
+        group.children.filter((child) => child.name === "text").map((child) => child.text),
+      ]),
+    );
+    return { labels, groups: series };
+  }
+
+  test("the figures show the tables' medians in their axes' units: GB/s, ms, µs, ns", async () => {
+    expect((await barsOf("fig3b-methods.svg")).labels.get("median of rounds")).toEqual([
+      "5",
+      "4",
+      "2.5",
+      "n/a",
+      "2",
+      "10",
+    ]);
+    // 20 000 pairs × 150 ns, 60 ns, 80 µs; the transfer 0.1 s × 2 GiB ÷ 256 MiB.
+    expect((await barsOf("fig4a-locks.svg")).labels.get("median of rounds")).toEqual([
+      "3",
+      "1.2",
+      "1600",
+      "800",
+    ]);
+    const handoff = (await barsOf("fig4a-handoff.svg")).labels;
+    expect(handoff.get("p50 (bar: IQR)")).toEqual(["40", "0.3", "15", "30"]);
+    expect(handoff.get("p99")).toEqual(["49.8", "0.398", "19.9", "34.9"]);
+    expect((await barsOf("fig4b-access.svg")).labels.get("sequential read")).toEqual(["15"]);
+    expect((await barsOf("fig4b-latency.svg")).labels.get("median of rounds")).toEqual(["90"]);
+  });
+
+  test("an error bar spans the samples' range in the bar's scale", async () => {
+    // Parked hand-offs 30, 40, 50 µs: the bar reaches 40, its error bar 30..50, half the bar's height.
+    const { groups } = await barsOf("fig4a-handoff.svg");
+    const p50 = groups.find((group) => group.attributes.get("data-series") === "p50 (bar: IQR)")!;
+    const height = Number(
+      p50.children.find((child) => child.attributes.get("class") === "bar")?.attributes.get("height"),
+    );
+    const path = p50.children
+      .find((child) => child.attributes.get("class") === "error-bar")
+      ?.attributes.get("d");
+    // M(left) low H(right) M(x) low V high M(left) high H(right)
+    const [, low, , , , high] = (path?.match(/-?[\d.]+/g) ?? []).map(Number);
+    expect(low! - high!).toBeCloseTo(height / 2, 0);
   });
 });
 

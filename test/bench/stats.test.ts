@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { quantile, spreadOf, summarize, summarizeRates } from "../../src/bench/stats.ts";
+import { middleSample, quantile, spreadOf, summarize, summarizeRates } from "../../src/bench/stats.ts";
 import { isIvshError } from "../../src/errors.ts";
 
 describe("quantile (linear interpolation, numpy's default)", () => {
@@ -89,5 +89,25 @@ describe("spreadOf", () => {
     expect(spread.kind).toBe(kind);
     expect(spread.low).toBeCloseTo(low, 10);
     expect(spread.high).toBeCloseTo(high, 10);
+  });
+});
+
+describe("middleSample (the 1 KiB end-to-end runs of a round)", () => {
+  // The runs arrive in the order they ran: the middle one by time, not by position, and one that occurred.
+  const cases: [number[], number][] = [
+    [[5, 1, 4, 2, 3], 3],
+    [[9, 1, 5], 5],
+    [[0.3, 0.1], 0.3],
+    [[4, 1, 3, 2], 3],
+    [[7], 7],
+  ];
+  test.each(cases)("%p → %p", (values, expected) => {
+    expect(middleSample(values)).toBe(expected);
+  });
+  test("of no runs is NaN, and the caller's array keeps its order", () => {
+    expect(middleSample([])).toBeNaN();
+    const runs = [3, 1, 2];
+    middleSample(runs);
+    expect(runs).toEqual([3, 1, 2]);
   });
 });
