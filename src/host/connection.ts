@@ -137,12 +137,14 @@ export class Connection {
   }
 
   private sendFrame(frame: Uint8Array): void {
-    if (this.phase === "closing") return;
+    if (this.phase === "closing" || this.outbox.peerGone) return;
     try {
       this.outbox.send(frame);
     } catch (error) {
       if (!(error instanceof IvshError)) throw error;
-      this.close();
+      // The peer closed its socket: what it sent before (a goodbye behind a request whose answer it no
+      // longer awaited) is still read and handled, unanswered, until the socket's close event ends it.
+      if (!this.outbox.peerGone) this.close();
     }
   }
 }

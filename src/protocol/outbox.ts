@@ -12,6 +12,8 @@ export interface WritableSocket {
 export class Outbox {
   private readonly queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  /** A write failed as the socket is closed (EPIPE: the peer closed it): nothing more can be sent. */
+  peerGone = false;
 
   constructor(
     private readonly socket: WritableSocket,
@@ -24,7 +26,10 @@ export class Outbox {
       return;
     }
     const written = this.socket.write(frame);
-    if (written < 0) throw failure("ConnectionLost", "send a frame", "the socket is closed");
+    if (written < 0) {
+      this.peerGone = true;
+      throw failure("ConnectionLost", "send a frame", "the socket is closed");
+    }
     if (written < frame.byteLength) this.enqueue(frame.subarray(written));
   }
 
