@@ -92,3 +92,59 @@ test("IVSH_PARENT_PID naming the arbiter itself (a shell's $$ before exec): refu
   expect(stderr).not.toContain("something runs in between");
   expect(existsSync(paths.region)).toBe(false);
 });
+
+test("IVSH_PARENT_PID of 0 names no process: refused as such, not taken for a parent that is gone", async () => {
+  paths = testPaths("pid-zero");
+  const host = Bun.spawn(
+    [process.execPath, CLI, "host", "--exit-with-parent"].concat([
+      "--region",
+      paths.region,
+      "--socket",
+      paths.socket,
+      "--state",
+      paths.state,
+      "--size",
+      "4MiB",
+    ]),
+    { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: "0" }, stderr: "pipe" },
+  );
+  const stderr = await new Response(host.stderr).text();
+  expect(await host.exited).toBe(2);
+  expect(stderr).toContain("Failed to use IVSH_PARENT_PID='0' since it is not a process id");
+  expect(existsSync(paths.region)).toBe(false);
+});
+
+test("IVSH_PARENT_PID naming a process that exited but is not reaped (a zombie): its parent is gone, not a wrapper", async () => {
+  paths = testPaths("zombie-named");
+  const log = join(paths.dir, "host.log");
+  // `sleep 0` exits at once; its parent execs a sleep that never reaps it: a zombie while that sleep runs.
+  const keeper = Bun.spawn(["sh", "-c", "sleep 0 & echo $!; exec sleep 60"], { stdout: "pipe" });
+  try {
+    const reader = keeper.stdout.getReader();
+    const zombie = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    reader.releaseLock();
+    for (let tries = 0; tries < 600 && running(zombie); tries++) await Bun.sleep(50);
+    expect(readFileSync(`/proc/${zombie}/stat`, "utf8").split(") ")[1]?.[0]).toBe("Z");
+    const host = Bun.spawn(
+      [process.execPath, CLI, "host", "--exit-with-parent"].concat([
+        "--region",
+        paths.region,
+        "--socket",
+        paths.socket,
+        "--state",
+        paths.state,
+        "--size",
+        "4MiB",
+      ]),
+      { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(zombie) }, stderr: Bun.file(log) },
+    );
+    await host.exited;
+    const said = readFileSync(log, "utf8");
+    expect(said).not.toContain("something runs in between");
+    expect(said).toMatch(/its parent \(pid \d+\) exited before it started: nothing was created/);
+    expect(existsSync(paths.region)).toBe(false);
+  } finally {
+    keeper.kill("SIGKILL");
+    await keeper.exited;
+  }
+});

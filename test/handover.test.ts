@@ -92,15 +92,18 @@ test("malformed datagrams are dropped and their descriptors closed; a good one a
   const wrongOp = encodeFrame(FrameKind.request, messages.identify.op, 0, messages.identify.request, {
     vm: "x",
   });
-  for (const payload of [new Uint8Array([1, 2, 3, 4, 5]), datagram("bad name!", "n-bad"), wrongOp])
+  // A whole datagram with a byte after its frame: not what a bridge sends.
+  const trailing = new Uint8Array([...datagram("tail-vm", "n-tail"), 0]);
+  for (const payload of [new Uint8Array([1, 2, 3, 4, 5]), datagram("bad name!", "n-bad"), wrongOp, trailing])
     sendWithFd(handoverPath(paths.socket), payload, theirs);
   sendWithFd(handoverPath(paths.socket), datagram("good-vm", "n-good"), theirs);
   closeFd(theirs);
   try {
-    // Drained by this request at the latest: the three before it are read and dropped on the way.
+    // Drained by this request at the latest: the four before it are read and dropped on the way.
     expect((await ask(handoverRequest("n-good"))).kind).toBe(FrameKind.reply);
     // Its VM name is not one: dropped like the others, so nothing is there to adopt under its nonce.
     expect((await ask(handoverRequest("n-bad"))).kind).toBe(FrameKind.error);
+    expect((await ask(handoverRequest("n-tail"))).kind).toBe(FrameKind.error);
   } finally {
     closeFd(mine); // the adopted connection closes with it
   }
@@ -160,6 +163,25 @@ test("a second datagram under a nonce already waiting is dropped: the first stay
   }
   // Replaced in the inbox, the first descriptor was neither adopted nor closed: held for good.
   await settledFds(baseline);
+});
+
+test("of two datagrams under one nonce, the later one's connection is closed at once: the first waits to be adopted", async () => {
+  const [firstMine, firstTheirs] = streamSocketPair();
+  const [secondMine, secondTheirs] = streamSocketPair();
+  sendWithFd(handoverPath(paths.socket), datagram("first-vm", "n-later"), firstTheirs);
+  sendWithFd(handoverPath(paths.socket), datagram("second-vm", "n-later"), secondTheirs);
+  closeFd(firstTheirs);
+  closeFd(secondTheirs);
+  const second = await guestEnd(secondMine);
+  try {
+    // Taken in the inbox's place instead, the second would be adopted and the first held unclaimed.
+    expect((await ask(handoverRequest("n-later"))).kind).toBe(FrameKind.reply);
+    const bound = Bun.sleep(livenessBoundMs(1000)).then(() => "the second connection is still open");
+    expect(await Promise.race([second.closed.then(() => "closed"), bound])).toBe("closed");
+  } finally {
+    second.socket.end();
+    closeFd(firstMine);
+  }
 });
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */

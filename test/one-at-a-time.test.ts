@@ -46,3 +46,33 @@ test("a callback marked makesNoCalls is handed to the call as it is, and queued 
   // The marked one ran without a context around it (no wrapper); the other was wrapped, as before.
   expect([seen[0] === marked, seen[1] === unmarked, seen[2] === marked]).toEqual([true, false, true]);
 });
+
+test("a call made after the final one waits only until that has begun, not for its end: it is refused at once", async () => {
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  class Sender {
+    readonly name = "final";
+    ended = false;
+    async write(): Promise<void> {
+      if (this.ended) throw new Error("the stream was ended");
+    }
+    async finish(): Promise<void> {
+      this.ended = true;
+      await gate; // the receiver's verdict, which may take long
+    }
+  }
+  oneAtATime(Sender.prototype, ["write"], "finish");
+  const end = new Sender();
+  const events: string[] = [];
+  const finishing = end.finish().then(() => events.push("finish settled"));
+  const writing = end.write().then(
+    () => events.push("write ran"),
+    () => events.push("write refused"),
+  );
+  // The verdict comes later; a write held until then would settle after it.
+  setTimeout(release, 50);
+  await Promise.all([finishing, writing]);
+  expect(events).toEqual(["write refused", "finish settled"]);
+});

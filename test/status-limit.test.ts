@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect } from "../src/guest/index.ts";
 import type { StatusReport } from "../src/protocol/status-report.ts";
+import { ChannelReceiver } from "../src/transfer/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, runCli } from "./helpers/processes.ts";
 import { tricklingTransfer } from "./helpers/transfer.ts";
@@ -36,6 +37,15 @@ const transfer = (channel: string) => tricklingTransfer(paths, channel);
 
 test("--limit cuts the transfers in progress, and says how many it left out", async () => {
   const transfers = [transfer("limited-a"), transfer("limited-b")];
+  // A channel with no transfer in progress, left out by the limit too: not counted among them.
+  const idleClient = await connect({ socket: paths.socket, region: paths.region, name: "idle-receiver" });
+  const stopIdle = new AbortController();
+  const waiting = Promise.withResolvers<void>();
+  const idle = ChannelReceiver.open(idleClient, "limited-idle", {
+    onWaiting: () => waiting.resolve(),
+    signal: stopIdle.signal,
+  }).catch(() => undefined);
+  await waiting.promise; // its slot is there, with no transfer
   try {
     const deadline = Date.now() + EXIT_BOUND_MS;
     let report: StatusReport;
@@ -56,6 +66,9 @@ test("--limit cuts the transfers in progress, and says how many it left out", as
     expect(oneJson.transfers).toHaveLength(1);
     expect(oneJson.totals.transfers).toBe(2);
   } finally {
+    stopIdle.abort();
+    await idle;
+    await idleClient.close();
     for (const each of transfers) expect(await each.end()).toEqual([0, 0]);
   }
 });

@@ -1,0 +1,49 @@
+/**
+ * A region whose header matches its arbiter in every field but the epoch (the word a restart bumps) is not
+ * the region that arbiter serves now: checkGeometry (src/guest/connect-options.ts) refuses it, on fixed
+ * inputs, instead of taking a stale or overwritten epoch for the current one.
+ */
+import { expect, test } from "bun:test";
+import { checkGeometry } from "../src/guest/connect-options.ts";
+import type { Reply } from "../src/protocol/messages.ts";
+import type { MappedRegion } from "../src/region/mapping.ts";
+import { expectFailure } from "./helpers/errors.ts";
+
+const geometry = {
+  regionSize: 4 << 20,
+  blockSize: 4096,
+  blockCount: 1000,
+  slotCount: 64,
+  slotOffset: 4096,
+  dataOffset: 8192,
+};
+const INSTANCE = 0x1234_5678_9a;
+
+function region(epoch: number): MappedRegion {
+  const header = { ...geometry, epoch, arbiterInstance: INSTANCE, arbiterPid: 4321 };
+  return {
+    readHeader: () => header,
+    size: geometry.regionSize,
+    source: "/dev/shm/scripted",
+  } as unknown as MappedRegion;
+}
+
+const hello = {
+  ...geometry,
+  epoch: 3,
+  arbiterInstance: INSTANCE,
+  arbiterPid: 4321,
+} as unknown as Reply<"hello">;
+const endpoint = { unix: "/run/ivsh/scripted.sock" };
+
+test("the header's epoch matches the arbiter's: the geometry it announced is taken", () => {
+  expect(checkGeometry(region(3), hello, endpoint)).toEqual(geometry);
+});
+
+test("every field but the epoch matches: RegionInvalid naming both epochs", () => {
+  expectFailure(
+    () => checkGeometry(region(2), hello, endpoint),
+    "RegionInvalid",
+    /the region's header \(4194304 bytes, epoch 2\) is not the region that arbiter serves \(4194304 bytes, epoch 3\)/,
+  );
+});
