@@ -31,14 +31,14 @@ test("changes refused up front do not put off the probe: one goes through a seco
   const { outage, failed, tryChange } = gated();
   outage.refusedChange(failed);
   expect(tryChange()).toBe(false);
-  // A busy arbiter: a change every 100 ms, for longer than the probe's second.
-  for (let at = 0; at < 12; at++) {
+  // A busy arbiter: a change every 100 ms, for longer than the probe's second (a slow machine only makes
+  // the sleeps longer): one of them is let through.
+  let admitted = false;
+  for (let at = 0; at < 12 && !admitted; at++) {
     await Bun.sleep(100);
-    if (outage.takesChanges()) break;
-    expect(tryChange()).toBe(false);
+    admitted = tryChange();
   }
-  expect(outage.takesChanges()).toBe(true);
-  expect(tryChange()).toBe(true);
+  expect(admitted).toBe(true);
 });
 
 test("once a write went through, the outage is over: the next change is not refused up front", () => {
