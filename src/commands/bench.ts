@@ -2,9 +2,9 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, realpathSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
@@ -180,13 +180,30 @@ function checkDestinations(args: BenchArgs): void {
   // as wrong as a parent of it that is.
   if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
   // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
+  // Compared where they lead: through links, and with --out under --json (the JSON a file in its way).
   if (typeof args.json === "string" && typeof args.out === "string") {
-    const json = resolve(args.json);
-    const out = resolve(args.out);
-    if (json === out || FIGURE_FILES.some((name) => resolve(out, name) === json))
+    const json = landing(args.json);
+    const out = landing(args.out);
+    if (
+      json === out ||
+      out.startsWith(`${json}/`) ||
+      FIGURE_FILES.some((name) => resolve(out, name) === json)
+    )
       throw new UsageError(
-        `--json ${args.json} is --out ${args.out} or one of its figures: write the JSON elsewhere`,
+        `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/** Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. */
+function landing(path: string): string {
+  const absolute = resolve(path);
+  let ancestor = absolute;
+  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
+  try {
+    return join(realpathSync(ancestor), relative(ancestor, absolute));
+  } catch {
+    return absolute; // a link to what has no path (/dev/stdout on a pipe): nothing of --out's
   }
 }
 
