@@ -11,13 +11,7 @@ import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
-import {
-  journalBytesFor,
-  runScale,
-  type ScalePlan,
-  scalePlan,
-  regionBytesFor as scaleRegionBytes,
-} from "../bench/scale.ts";
+import { runScale, scalePlan } from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
@@ -27,6 +21,7 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
+import { checkScaleRoom } from "./_bench-room.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
 
@@ -262,18 +257,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   };
   // Flags that cannot go together (fewer --allocations than --clients) are a usage error, as a bad value is.
   const plan = checkFlag(() => scalePlan({ quick: args.quick === true, ...given }));
-  // Its state journal is kept next to the region: it needs room there too.
-  const scaleShmBytes = (of: ScalePlan) => scaleRegionBytes(of) + journalBytesFor(of);
-  checkShmRoom(
-    "run the scale benchmark",
-    scaleShmBytes(plan),
-    [
-      ...quickAdvice(args.quick === true, given, scaleShmBytes),
-      // The journal grows with every request: --seconds × --rate of them.
-      { bytes: 0, advice: "pass fewer --allocations or --clients, or a shorter --seconds or lower --rate" },
-    ],
-    "its region and state journal need",
-  );
+  checkScaleRoom(plan, given, { quick: args.quick === true, vm: args.vm === true });
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
   await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
@@ -315,23 +299,6 @@ function eachOutput() {
       if (failed.length > 0) throw failed.at(-1);
     },
   };
-}
-
-/**
- * "run with --quick", with what it needs: --quick keeps the flags given (a long --seconds), so it was
- * advised with the size of its own defaults where it would need as much as the run refused.
- */
-function quickAdvice(
-  quick: boolean,
-  given: Omit<Parameters<typeof scalePlan>[0], "quick">,
-  shmBytes: (plan: ScalePlan) => number,
-): { bytes: number; advice: string }[] {
-  if (quick) return [];
-  try {
-    return [{ bytes: shmBytes(scalePlan({ quick: true, ...given })), advice: "run with --quick" }];
-  } catch {
-    return []; // the flags given do not go with --quick's defaults (more --clients than its allocations)
-  }
 }
 
 const HARD_EXIT_AFTER_MS = 5000;

@@ -109,6 +109,24 @@ testUnless(
 );
 
 /**
+ * --scale --vm measures guest connections after the scale run, each case against an arbiter of its own on
+ * a 64 MiB region in /dev/shm: the check counted the scale run's region and journal only (17.6 MiB with
+ * --quick), so the whole scale run went by and the guests' arbiter then refused, advising --size.
+ */
+testUnless(
+  noPrivateShm,
+  "--scale --vm where the scale run fits but not the guests' region after it: refused up front",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("40m", ["--scale", "--quick", "--vm"]);
+    expect(stderr).toContain("in /dev/shm, which has only 40.0 MiB free");
+    expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("scale: ");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+/**
  * The journal grows with --seconds × --rate: a long --seconds was refused advising "run with --quick (its
  * region and state journal need 17.6 MiB)", the size of --quick's own defaults, though --quick keeps the
  * --seconds given (and then needed as much), and "pass fewer --allocations or --clients", not --seconds.
