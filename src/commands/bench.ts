@@ -352,8 +352,8 @@ function checkDiskRoom(dir: string, plan: BenchPlan): void {
 /**
  * What the benchmark keeps in /dev/shm at once: its region, the end-to-end rows' source file and the new
  * file they receive (the run's size each; counting the region alone, a --quick run on 300 MiB passed the
- * check and failed with ENOSPC after its warm-up), and with --vm the VMs' region beside them.
+ * check and failed with ENOSPC after its warm-up), or with --vm, once those are removed, the VMs' region.
  */
 function shmBytes(plan: BenchPlan): number {
-  return regionBytesFor(plan) + 2 * plan.bytes + (plan.vm ? DEFAULT_REGION_BYTES : 0);
+  return regionBytesFor(plan) + Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
 }
