@@ -267,9 +267,14 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const outputs = eachOutput();
     await outputs.attempt(() => writeStandard(1, renderScaleMarkdown(result, command)));
     const guestsStarted = performance.now();
-    const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
+    // One that fails (a VM that does not boot) loses its own table, not the --json of the scale run.
+    let guests: Awaited<ReturnType<typeof measureGuestConnections>> | undefined;
+    if (tools)
+      await outputs.attempt(async () => (guests = await measureGuestConnections(tools, { progress })));
     const guestSeconds = (performance.now() - guestsStarted) / 1000;
-    if (guests) await outputs.attempt(() => writeStandard(1, renderGuestConnections(guests, guestSeconds)));
+    const measured = guests;
+    if (measured)
+      await outputs.attempt(() => writeStandard(1, renderGuestConnections(measured, guestSeconds)));
     if (typeof args.json === "string")
       await outputs.attempt(() => writeJson(args.json as string, { ...result, guests }));
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
