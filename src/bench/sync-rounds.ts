@@ -25,9 +25,13 @@ import {
 
 const TIMEOUT_MS = 120_000;
 
-/** Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used. */
+/**
+ * Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used.
+ * Its address only: `run.shm` is the BenchArbiter, whose spread put `--spec [object Object]`, its argv and
+ * the source of its functions on every worker's command line.
+ */
 function slotFlags(run: SuiteRun, prefix: string) {
-  return { ...run.shm, name: freshChannel(prefix) };
+  return { socket: run.shm.socket, region: run.shm.region, name: freshChannel(prefix) };
 }
 
 /** Adds nanoseconds per acquire/release pair, by method, from one worker run. */

@@ -2,22 +2,16 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, realpathSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
 import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
-import {
-  journalBytesFor,
-  runScale,
-  type ScalePlan,
-  scalePlan,
-  regionBytesFor as scaleRegionBytes,
-} from "../bench/scale.ts";
+import { runScale, scalePlan } from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
 import { runSuite } from "../bench/suite.ts";
@@ -27,6 +21,7 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
+import { checkScaleRoom } from "./_bench-room.ts";
 import { interruptedExitCode, onStopSignals } from "./_exit.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
 
@@ -180,13 +175,30 @@ function checkDestinations(args: BenchArgs): void {
   // as wrong as a parent of it that is.
   if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
   // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
+  // Compared where they lead: through links, and with --out under --json (the JSON a file in its way).
   if (typeof args.json === "string" && typeof args.out === "string") {
-    const json = resolve(args.json);
-    const out = resolve(args.out);
-    if (json === out || FIGURE_FILES.some((name) => resolve(out, name) === json))
+    const json = landing(args.json);
+    const out = landing(args.out);
+    if (
+      json === out ||
+      out.startsWith(`${json}/`) ||
+      FIGURE_FILES.some((name) => resolve(out, name) === json)
+    )
       throw new UsageError(
-        `--json ${args.json} is --out ${args.out} or one of its figures: write the JSON elsewhere`,
+        `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/** Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. */
+function landing(path: string): string {
+  const absolute = resolve(path);
+  let ancestor = absolute;
+  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
+  try {
+    return join(realpathSync(ancestor), relative(ancestor, absolute));
+  } catch {
+    return absolute; // a link to what has no path (/dev/stdout on a pipe): nothing of --out's
   }
 }
 
@@ -245,18 +257,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   };
   // Flags that cannot go together (fewer --allocations than --clients) are a usage error, as a bad value is.
   const plan = checkFlag(() => scalePlan({ quick: args.quick === true, ...given }));
-  // Its state journal is kept next to the region: it needs room there too.
-  const scaleShmBytes = (of: ScalePlan) => scaleRegionBytes(of) + journalBytesFor(of);
-  checkShmRoom(
-    "run the scale benchmark",
-    scaleShmBytes(plan),
-    [
-      ...quickAdvice(args.quick === true, given, scaleShmBytes),
-      // The journal grows with every request: --seconds × --rate of them.
-      { bytes: 0, advice: "pass fewer --allocations or --clients, or a shorter --seconds or lower --rate" },
-    ],
-    "its region and state journal need",
-  );
+  checkScaleRoom(plan, given, { quick: args.quick === true, vm: args.vm === true });
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
   await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
@@ -266,9 +267,14 @@ async function scaleBench(args: BenchArgs): Promise<void> {
     const outputs = eachOutput();
     await outputs.attempt(() => writeStandard(1, renderScaleMarkdown(result, command)));
     const guestsStarted = performance.now();
-    const guests = tools ? await measureGuestConnections(tools, { progress }) : undefined;
+    // One that fails (a VM that does not boot) loses its own table, not the --json of the scale run.
+    let guests: Awaited<ReturnType<typeof measureGuestConnections>> | undefined;
+    if (tools)
+      await outputs.attempt(async () => (guests = await measureGuestConnections(tools, { progress })));
     const guestSeconds = (performance.now() - guestsStarted) / 1000;
-    if (guests) await outputs.attempt(() => writeStandard(1, renderGuestConnections(guests, guestSeconds)));
+    const measured = guests;
+    if (measured)
+      await outputs.attempt(() => writeStandard(1, renderGuestConnections(measured, guestSeconds)));
     if (typeof args.json === "string")
       await outputs.attempt(() => writeJson(args.json as string, { ...result, guests }));
     const failed = scaleVerdicts(result).filter((verdict) => !verdict.passed);
@@ -298,23 +304,6 @@ function eachOutput() {
       if (failed.length > 0) throw failed.at(-1);
     },
   };
-}
-
-/**
- * "run with --quick", with what it needs: --quick keeps the flags given (a long --seconds), so it was
- * advised with the size of its own defaults where it would need as much as the run refused.
- */
-function quickAdvice(
-  quick: boolean,
-  given: Omit<Parameters<typeof scalePlan>[0], "quick">,
-  shmBytes: (plan: ScalePlan) => number,
-): { bytes: number; advice: string }[] {
-  if (quick) return [];
-  try {
-    return [{ bytes: shmBytes(scalePlan({ quick: true, ...given })), advice: "run with --quick" }];
-  } catch {
-    return []; // the flags given do not go with --quick's defaults (more --clients than its allocations)
-  }
 }
 
 const HARD_EXIT_AFTER_MS = 5000;
@@ -368,8 +357,8 @@ function checkDiskRoom(dir: string, plan: BenchPlan): void {
 /**
  * What the benchmark keeps in /dev/shm at once: its region, the end-to-end rows' source file and the new
  * file they receive (the run's size each; counting the region alone, a --quick run on 300 MiB passed the
- * check and failed with ENOSPC after its warm-up), and with --vm the VMs' region beside them.
+ * check and failed with ENOSPC after its warm-up), or with --vm, once those are removed, the VMs' region.
  */
 function shmBytes(plan: BenchPlan): number {
-  return regionBytesFor(plan) + 2 * plan.bytes + (plan.vm ? DEFAULT_REGION_BYTES : 0);
+  return regionBytesFor(plan) + Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
 }

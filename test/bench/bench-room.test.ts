@@ -6,6 +6,8 @@
 import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { CLI } from "../helpers/paths.ts";
+import { exitOrKill, readUntil } from "../helpers/processes.ts";
+import { tracked } from "../helpers/reaper.ts";
 import { testUnless } from "../helpers/tools.ts";
 
 const noPrivateShm =
@@ -103,6 +105,57 @@ testUnless(
     );
     expect(stderr).not.toContain("--size");
     expect(stderr).not.toContain("scale: ready");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
+/**
+ * With --vm the VM rounds run against an arbiter of their own (a 64 MiB region in /dev/shm), after the
+ * end-to-end files are removed: the check added that region to the files', so a --quick --vm on an 800 MiB
+ * /dev/shm (768 MiB at most at once) was refused as needing 832 MiB. Stopped once it starts measuring.
+ */
+testUnless(
+  noPrivateShm,
+  "--quick --vm where the run fits: not refused for a VM region that never sits beside the end-to-end files",
+  async () => {
+    const script = 'mount -t tmpfs -o size=800m tmpfs /dev/shm && exec "$@"';
+    const disk = mkdtempSync("/tmp/ivsh-bench-test-vm-room-");
+    const command = [process.execPath, CLI, "bench", "--quick", "--vm", "--disk-dir", disk];
+    const run = tracked(
+      Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...command], {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      }),
+    );
+    try {
+      const stderr = await readUntil(run.stderr, "warming up");
+      run.kill("SIGINT");
+      await exitOrKill(run, 60_000);
+      expect(stderr).not.toContain("in /dev/shm, which has only");
+      expect(stderr).toContain("warming up");
+    } finally {
+      rmSync(disk, { recursive: true, force: true });
+    }
+  },
+  90_000,
+);
+
+/**
+ * --scale --vm measures guest connections after the scale run, each case against an arbiter of its own on
+ * a 64 MiB region in /dev/shm: the check counted the scale run's region and journal only (17.6 MiB with
+ * --quick), so the whole scale run went by and the guests' arbiter then refused, advising --size.
+ */
+testUnless(
+  noPrivateShm,
+  "--scale --vm where the scale run fits but not the guests' region after it: refused up front",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("40m", ["--scale", "--quick", "--vm"]);
+    expect(stderr).toContain("in /dev/shm, which has only 40.0 MiB free");
+    expect(stderr).not.toContain("--size");
+    expect(stderr).not.toContain("scale: ");
     expect(exitCode).toBe(1);
   },
   40_000,

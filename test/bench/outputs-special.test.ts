@@ -10,6 +10,7 @@ import {
   closeSync,
   constants,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -86,10 +87,21 @@ test("a --json that is a plain file, in /dev/shm too, is still replaced whole: a
 test.each([
   ["the same path", (at: string) => [at, at]],
   ["a --json inside --out, named as a figure", (at: string) => [join(at, "fig3b-methods.svg"), at]],
+  // The JSON took the path as a file, and the figures could not make their directory under it.
+  ["an --out inside --json", (at: string) => [at, join(at, "figures")]],
+  // Compared as written, a link and the directory it names were different paths.
+  [
+    "an --out that is a link to the directory of a --json named as a figure",
+    (at: string) => {
+      mkdirSync(at);
+      symlinkSync(at, `${at}-link`);
+      return [join(at, "fig3b-methods.svg"), `${at}-link`];
+    },
+  ],
 ])(
   "--json and --out on %s: refused before measuring",
-  async (_, paths) => {
-    const [json, out] = paths(join(dir, "both"));
+  async (name, paths) => {
+    const [json, out] = paths(join(dir, name.replace(/\W+/g, "-")));
     const run = spawnBun([CLI, "bench", "--quick", "--json", json!, "--out", out!, "--disk-dir", dir]);
     const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
     if (outcome === "late") run.proc.kill("SIGINT");
