@@ -81,6 +81,11 @@ export class Connection {
     return this.phase === "closing";
   }
 
+  /** Nothing sent now reaches the peer: the connection is closing, or a write found its socket closed. */
+  get unreachable(): boolean {
+    return this.phase === "closing" || this.outbox.peerGone;
+  }
+
   reply<N extends MessageName>(name: N, requestId: number, fields: Reply<N>): void {
     const { op, reply: schema } = messages[name];
     this.sendFrame(encodeFrameTransient(FrameKind.reply, op, requestId, schema, fields));
@@ -137,7 +142,7 @@ export class Connection {
   }
 
   private sendFrame(frame: Uint8Array): void {
-    if (this.phase === "closing" || this.outbox.peerGone) return;
+    if (this.unreachable) return;
     try {
       this.outbox.send(frame);
     } catch (error) {

@@ -123,10 +123,11 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
         `client ${connection.clientId} already has ${MAX_PARKED_WAITS} waits parked, the most one client may ` +
           "(let some of them be woken or time out first)",
       );
-    // False for a connection being closed (a fatal error, a peer that stopped reading): nothing reaches it.
+    // False for a connection being closed (a fatal error, a peer that stopped reading) or whose peer closed
+    // its socket (a write failed, the close event not yet handled): nothing reaches it.
     const settle = (outcome: number) => {
       connection.reply("wait", requestId, { outcome });
-      return !connection.closing;
+      return !connection.unreachable;
     };
     arbiter.waits.park(key, { clientId: connection.clientId, requestId, expected, settle }, timeoutMs);
     return undefined;

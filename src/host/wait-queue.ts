@@ -21,7 +21,8 @@ export interface Waiter {
   expected: number;
   /**
    * Delivers the outcome to the client (a reply frame). Called exactly once. False if it could not be
-   * delivered: the connection is closing, so a wake-up given to it would be lost to a live waiter.
+   * delivered: the connection is closing or its peer is gone, so a wake-up given to it would be lost to a
+   * live waiter.
    */
   settle(outcome: number): boolean;
 }
