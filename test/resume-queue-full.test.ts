@@ -3,7 +3,7 @@
  * too busy to accept) until the reconnect timeout: every try was refused with QueueFull, and the session
  * ended with "it went away and did not come back ... (start `ivsh host` again)", sending the user to start
  * an arbiter where a process is there and does not accept. Through a VM's bridge the same came back later:
- * the bridge answers each resume's hello with its own request id (bridge-queue-full-old-resume.test.ts), so
+ * the bridge answers each resume's hello with its own request id (bridge-queue-full.test.ts), so
  * the client saw no QueueFull and took each try for an arbiter that is gone.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
