@@ -7,12 +7,11 @@
  */
 import { expect } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
-import { decodeFields } from "../src/protocol/codec.ts";
-import { messages, SyncCreate, WAIT_FOREVER, WaitOutcome } from "../src/protocol/messages.ts";
-import { SlotKind, SlotWord, SyncWord } from "../src/region/layout.ts";
+import { WaitOutcome } from "../src/protocol/messages.ts";
 import { smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
+import { rawMutexWaiter } from "./helpers/raw-waiter.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
 
@@ -29,13 +28,7 @@ testUnless(
       const waiter = await rawClient(journal.own.socket);
       try {
         const mutex = await holder.mutex(name);
-        await waiter.hello("next-in-line");
-        waiter.send("syncOpen", 2, { name, kind: SlotKind.mutex, create: SyncCreate.openExisting });
-        const { slot } = decodeFields(messages.syncOpen.reply, (await waiter.answer(2)).body, "syncOpen");
-        const words = holder.slotWords(slot);
-        const waitersOnSlot = async () =>
-          (await holder.status()).sync.find((sync) => sync.slot === slot)!.waiters;
-        let requestId = 3;
+        const c = await rawMutexWaiter(holder, waiter, name);
         let outcome: number | undefined;
         // At most 3 tries: the sweep may also end C's WAIT between the unlock and a prompt wake-up.
         for (let tries = 0; tries < 3 && outcome !== WaitOutcome.woken; tries++) {
@@ -44,12 +37,9 @@ testUnless(
           const config = clientConfig(journal.own, { mutex: name, how: "close", marker });
           const quitter = spawnFixture("woken-quitter", config);
           await quitter.events.next("parked");
-          await eventually(async () => (await waitersOnSlot()) === 1, 20_000, "B's WAIT parked");
-          Atomics.add(words, SyncWord.lockQueued, 1);
-          const waited = requestId++;
-          const expected = Atomics.load(words, SlotWord.lock);
-          waiter.send("wait", waited, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
-          await eventually(async () => (await waitersOnSlot()) === 2, 20_000, "C's WAIT parked");
+          await eventually(async () => (await c.waitersOnSlot()) === 1, 20_000, "B's WAIT parked");
+          const waited = c.park();
+          await eventually(async () => (await c.waitersOnSlot()) === 2, 20_000, "C's WAIT parked");
           journal.fill();
           expect(await untilRefused(other, (index) => `filler-${tries}-${index}-${"x".repeat(200)}`)).toBe(
             "NoSpace",
@@ -61,8 +51,7 @@ testUnless(
           await holder.status(); // the WAKE served: B woken
           writeFileSync(marker, ""); // B says goodbye (its end refused by the journal), then is refused
           expect(await quitter.events.next("ended")).toMatchObject({ ok: false, code: "ConnectionLost" });
-          outcome = decodeFields(messages.wait.reply, (await waiter.answer(waited)).body, "wait").outcome;
-          Atomics.sub(words, SyncWord.lockQueued, 1);
+          outcome = await c.outcome(waited);
           quitter.proc.stdin.end();
           await quitter.exit();
           rmSync(marker, { force: true });

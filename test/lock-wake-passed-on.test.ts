@@ -7,12 +7,11 @@
 import { afterEach, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
-import { decodeFields } from "../src/protocol/codec.ts";
-import { messages, SyncCreate, WAIT_FOREVER, WaitOutcome } from "../src/protocol/messages.ts";
-import { SlotKind, SlotWord, SyncWord } from "../src/region/layout.ts";
+import { WaitOutcome } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
+import { rawMutexWaiter } from "./helpers/raw-waiter.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("lock-wake-passed-on");
@@ -34,13 +33,7 @@ async function handOff(how: "abort" | "close" | "self", barge = false) {
   const waiter = await rawClient(suite.socket);
   try {
     const mutex = await holder.mutex(name);
-    await waiter.hello("next-in-line");
-    waiter.send("syncOpen", 2, { name, kind: SlotKind.mutex, create: SyncCreate.openExisting });
-    const { slot } = decodeFields(messages.syncOpen.reply, (await waiter.answer(2)).body, "syncOpen");
-    const words = holder.slotWords(slot);
-    const waitersOnSlot = async () =>
-      (await holder.status()).sync.find((sync) => sync.slot === slot)!.waiters;
-    let requestId = 3;
+    const c = await rawMutexWaiter(holder, waiter, name);
     let ended: Record<string, unknown> = {};
     let outcome: number | undefined;
     for (let tries = 0; tries < 3 && outcome !== WaitOutcome.woken; tries++) {
@@ -48,13 +41,10 @@ async function handOff(how: "abort" | "close" | "self", barge = false) {
       const marker = `${suite.dir}/${name}-${tries}.go`;
       const quitter = spawnFixture("woken-quitter", clientConfig(suite.paths, { mutex: name, how, marker }));
       await quitter.events.next("parked");
-      await eventually(async () => (await waitersOnSlot()) === 1, 20_000, "B's WAIT parked in the arbiter");
+      await eventually(async () => (await c.waitersOnSlot()) === 1, 20_000, "B's WAIT parked in the arbiter");
       // C parks behind B, announced as a waiter in the arbiter is: B has set the waiters bit already.
-      Atomics.add(words, SyncWord.lockQueued, 1);
-      const waited = requestId++;
-      const expected = Atomics.load(words, SlotWord.lock);
-      waiter.send("wait", waited, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
-      await eventually(async () => (await waitersOnSlot()) === 2, 20_000, "C's WAIT parked in the arbiter");
+      const waited = c.park();
+      await eventually(async () => (await c.waitersOnSlot()) === 2, 20_000, "C's WAIT parked in the arbiter");
       if (how === "close") {
         quitter.proc.stdin.write("hold\n");
         quitter.proc.stdin.flush();
@@ -68,9 +58,7 @@ async function handOff(how: "abort" | "close" | "self", barge = false) {
       writeFileSync(marker, ""); // B closes, then reads its wake-up
       ended = await quitter.events.next("ended");
       if (barge) mutex.unlock();
-      const reply = decodeFields(messages.wait.reply, (await waiter.answer(waited)).body, "wait");
-      outcome = reply.outcome;
-      Atomics.sub(words, SyncWord.lockQueued, 1);
+      outcome = await c.outcome(waited);
       quitter.proc.stdin.write("done\n");
       quitter.proc.stdin.end();
       await quitter.exit();
@@ -125,11 +113,7 @@ test("a lock(ms) that gave up on a stopped arbiter's answer leaves no WAIT there
   try {
     const mutex = await holder.mutex(name);
     const quitting = await quitter.mutex(name);
-    await waiter.hello("next-in-line");
-    waiter.send("syncOpen", 2, { name, kind: SlotKind.mutex, create: SyncCreate.openExisting });
-    const { slot } = decodeFields(messages.syncOpen.reply, (await waiter.answer(2)).body, "syncOpen");
-    const words = holder.slotWords(slot);
-    let requestId = 3;
+    const c = await rawMutexWaiter(holder, waiter, name);
     let outcome: number | undefined;
     for (let tries = 0; tries < 3 && outcome !== WaitOutcome.woken; tries++) {
       await mutex.lock();
@@ -138,16 +122,12 @@ test("a lock(ms) that gave up on a stopped arbiter's answer leaves no WAIT there
       await expectRejection(quitting.lock(3000), "Timeout");
       suite.arbiter.spawned.proc.kill("SIGCONT");
       await quitter.status(); // answered once the arbiter has read what the quitter sent before it
-      Atomics.add(words, SyncWord.lockQueued, 1);
-      const waited = requestId++;
-      const expected = Atomics.load(words, SlotWord.lock);
-      waiter.send("wait", waited, { slot, word: SlotWord.lock, expected, timeoutMs: WAIT_FOREVER });
-      const synced = requestId++;
+      const waited = c.park();
+      const synced = c.nextRequestId();
       waiter.send("heartbeat", synced, {});
       await waiter.answer(synced); // parked
       mutex.unlock();
-      outcome = decodeFields(messages.wait.reply, (await waiter.answer(waited)).body, "wait").outcome;
-      Atomics.sub(words, SyncWord.lockQueued, 1);
+      outcome = await c.outcome(waited);
     }
     expect(outcome).toBe(WaitOutcome.woken);
   } finally {
