@@ -58,3 +58,51 @@ test("a wake goes to a live waiter, not to the parked wait of a peer that reads 
   live.socket.end();
   waker.socket.end();
 });
+
+test("a wake goes to a live waiter, not to a peer that reads no more with replies still queued for it", async () => {
+  const name = "wake-unread-peer-queued";
+  const open = { name, kind: SlotKind.condvar, create: SyncCreate.openOrCreate };
+  const wait = { word: WORD, expected: 0, timeoutMs: 0xffffffff };
+  const where = ["--socket", suite.socket, "--region", suite.region];
+  const waiters = async () => {
+    const report = JSON.parse((await runCli(["status", ...where, "--json"])).stdout);
+    return report.sync.find((object: { name: string }) => object.name === name)?.waiters ?? 0;
+  };
+  const live = await rawClient(suite.socket);
+  await live.hello("live");
+  live.send("syncOpen", 2, open);
+  const { slot } = decodeFields(messages.syncOpen.reply, (await live.answer(2)).body, "syncOpen");
+  // The first waiter parks a wait, then sends heartbeats it never reads until the arbiter holds replies
+  // back for it (its socket full) and stops reading it; then it shuts down reading. No reply is written
+  // to it after that, so none fails: the arbiter only queues them.
+  const hex = Buffer.concat([
+    helloFrame("unread"),
+    requestFrame("syncOpen", 2, open),
+    requestFrame("wait", 3, { slot, ...wait }),
+  ]);
+  const unread = spawnFixture("unread-filler", { socket: suite.socket, hex: hex.toString("hex") });
+  await unread.events.next("full", livenessBoundMs(30_000));
+  await eventually(
+    async () => (await waiters()) === 1,
+    livenessBoundMs(5000),
+    "the unread peer's wait parked",
+  );
+  unread.proc.stdin.write("shut\n");
+  await unread.events.next("shut");
+  live.send("wait", 3, { slot, ...wait });
+  live.send("heartbeat", 4, {});
+  await live.answer(4);
+  const waker = await rawClient(suite.socket);
+  await waker.hello("waker");
+  waker.send("syncOpen", 2, open);
+  await waker.answer(2);
+  waker.send("wake", 3, { slot, word: WORD, count: 1, reply: 1 });
+  await waker.answer(3);
+  const answered = await live.answer(3, livenessBoundMs(5000), "the live waiter's wake");
+  expect(answered.kind).toBe(FrameKind.reply);
+  expect(decodeFields(messages.wait.reply, answered.body, "wait").outcome).toBe(0);
+  unread.proc.stdin.end();
+  await unread.exit();
+  live.socket.end();
+  waker.socket.end();
+});

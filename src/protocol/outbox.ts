@@ -21,6 +21,10 @@ export class Outbox {
   ) {}
 
   send(frame: Uint8Array): void {
+    // Frames already wait: writing them first finds a peer gone meanwhile (it shut down reading with our
+    // replies unread), which queuing behind them never did, and a reply queued for it counted as delivered.
+    if (this.queue.length > 0) this.flush();
+    if (this.peerGone) throw closed();
     if (this.queue.length > 0) {
       this.enqueue(frame);
       return;
@@ -28,7 +32,7 @@ export class Outbox {
     const written = this.socket.write(frame);
     if (written < 0) {
       this.peerGone = true;
-      throw failure("ConnectionLost", "send a frame", "the socket is closed");
+      throw closed();
     }
     if (written < frame.byteLength) this.enqueue(frame.subarray(written));
   }
@@ -38,6 +42,7 @@ export class Outbox {
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const written = this.socket.write(head);
+      if (written < 0) this.peerGone = true;
       if (written <= 0) return;
       this.queuedBytes -= written;
       if (written < head.byteLength) {
@@ -69,4 +74,8 @@ export class Outbox {
     this.queue.push(new Uint8Array(bytes));
     this.queuedBytes += bytes.byteLength;
   }
+}
+
+function closed() {
+  return failure("ConnectionLost", "send a frame", "the socket is closed");
 }
