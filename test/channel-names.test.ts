@@ -28,3 +28,28 @@ test("a mutex or condvar cannot take a channel's name; the channel stays usable"
   expect(sameBytes(readFileSync(output), data)).toBe(true);
   await client.close();
 }, 60_000);
+
+/**
+ * A channel's rings are the segments 'channel:NAME:TRANSFER'. A user's segments named so were allocated,
+ * and the sender skipped each name taken: 'channel:squat:1' to 'channel:squat:18' and every send on
+ * channel squat failed, told "Failed to allocate segment 'channel:squat:18' since a segment by that name
+ * exists (open it instead)".
+ */
+test("a user's segment cannot take a channel ring's name; the channel stays usable", async () => {
+  const client = await connect(clientConfig(suite.paths, { name: "ring squatter" }));
+  for (let transfer = 1; transfer <= 18; transfer++)
+    await expectRejection(
+      client.alloc(4096, { name: `channel:squat:${transfer}` }),
+      "InvalidArgument",
+      /'channel:' are the rings of ivsh guest send and recv's channels/,
+    );
+  // Other names with a colon are the users' own.
+  await (await client.alloc(4096, { name: "channels:squat:1" })).free();
+  const data = await randomFile(outPath(suite.paths, "squat.in"), 64 << 10);
+  const output = outPath(suite.paths, "squat.out");
+  const receiver = guest(suite.paths, ["recv", "-q", "--channel", "squat", "--out", output]);
+  const sender = guest(suite.paths, ["send", "-q", "--channel", "squat", outPath(suite.paths, "squat.in")]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  expect(sameBytes(readFileSync(output), data)).toBe(true);
+  await client.close();
+}, 60_000);

@@ -8,7 +8,7 @@ import { escapeControls, log, writeStandard } from "../log.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
-import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { abortOnSignals, checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
 import { errorFields } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -35,7 +35,9 @@ export default defineLeafCommand({
       // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
       const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
       // One more than asked: our own session is in the list and is taken out below.
-      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1);
+      // Interrupted while waiting (its arbiter stopped, say), it says so, as send and recv do: it died of
+      // the signal without a word.
+      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1, abortOnSignals());
       if ("unix" in endpoint) warnOtherRegion(args.region, report.region.path, endpoint.unix);
       const others = withoutSelf(report, limit);
       writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));

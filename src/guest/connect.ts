@@ -31,11 +31,12 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   );
   // Used later, by every resume: checked now, not when the arbiter restarts.
   if (given.reconnectTimeoutMs !== undefined) checkTimeout(given.reconnectTimeoutMs);
-  // Asking the arbiter for its region is part of connecting: within the same wait. With 0, "do not retry",
+  // Asking the arbiter for its region is part of connecting: within the same wait, one deadline (the
+  // hellos' set after the answer gave an arbiter answering late twice the wait). With 0, "do not retry",
   // one question gets its chance (its answer a second at least, as a hello's), and a full queue no retry.
+  const deadline = performance.now() + totalMs;
   const options = await withArbiterRegion(withEnvironment(given), totalMs);
   const { region, endpoint } = resolveConnection(options);
-  const deadline = performance.now() + totalMs;
   let restarting = false;
   for (let delay = 10; ; delay = Math.min(delay * 2, longestPauseMs(endpoint))) {
     try {
