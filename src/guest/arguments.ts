@@ -13,7 +13,10 @@ import { isChannelSlotName, SlotKind, type SlotKindName } from "../region/layout
 export interface AllocOptions {
   /** "write" (the default), "write-exclusive" (no other writer), or "read". */
   mode?: AccessModeName;
-  /** A name makes the segment shareable: other clients `open()` it. */
+  /**
+   * A name makes the segment shareable: other clients `open()` it. Names beginning "channel:" are the
+   * rings of `ivsh guest send` / `recv` (and ChannelSender) and are refused here (InvalidArgument).
+   */
   name?: string;
 }
 
