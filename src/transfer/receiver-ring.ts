@@ -9,17 +9,28 @@ import { Ring, ringGeometryProblem } from "./ring.ts";
 import { type ChannelSlot, ignoreLost } from "./slot.ts";
 import { waitForChange } from "./wait.ts";
 
-/** Opens the transfer's ring, checking the geometry the slot announces against the segment it names. */
+/**
+ * Opens the transfer's ring, checking the geometry the slot announces against the segment it names.
+ * Undefined if the segment under the ring's name is not the one the slot announces: its sender freed the
+ * ring (it gave up, or died) before we opened it, and another client took the name since.
+ */
 export async function openRing(
   client: ChannelClient,
   slot: ChannelSlot,
   name: string,
   transfer: number,
-): Promise<Ring> {
+): Promise<Ring | undefined> {
   const depth = slot.load("depth");
   // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
   const chunkBytes = slot.load("chunkBytes") >>> 0;
+  const announced = slot.load("ringSegment") >>> 0;
   const segment = await client.open(ringSegmentName(name, transfer), "read");
+  // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
+  // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
+  if (segment.id !== announced) {
+    await ignoreLost(segment.free());
+    return undefined;
+  }
   const problem =
     ringGeometryProblem(chunkBytes, depth) ??
     (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength

@@ -92,7 +92,8 @@ export class ChannelReceiver {
       // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined). Not
       // claimed (CAS): late, that would take the flag the sender raised since to park on `tail`.
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
-      // No such ring: its sender freed it (it gave up) or died with it before we could open it.
+      // No such ring: its sender freed it (it gave up) or died with it before we could open it (another
+      // client may hold a segment by its name since: openRing tells it apart by its id).
       const ring = await openRing(client, slot, name, transfer).catch((error: unknown) => {
         if (isIvshError(error, "NotFound")) return undefined;
         throw error;
