@@ -7,6 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
+import { accessModeOf } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { clientConfig } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -49,6 +50,31 @@ test("a user's segment cannot take a channel ring's name; the channel stays usab
   const output = outPath(suite.paths, "squat.out");
   const receiver = guest(suite.paths, ["recv", "-q", "--channel", "squat", "--out", output]);
   const sender = guest(suite.paths, ["send", "-q", "--channel", "squat", outPath(suite.paths, "squat.in")]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  expect(sameBytes(readFileSync(output), data)).toBe(true);
+  await client.close();
+}, 60_000);
+
+/**
+ * alloc() refuses those names, but the arbiter did not: a client from before that check (a VM's older
+ * ivsh), or any peer speaking the protocol, still took 'channel:squat:1' to 'channel:squat:18', and
+ * every send on channel squat failed. The arbiter now refuses a ring's name to all but a client holding
+ * that channel's slot (its sender, which allocates its rings once it holds its role).
+ */
+test("the arbiter refuses a channel ring's name to a client that is not on the channel", async () => {
+  const client = await connect(clientConfig(suite.paths, { name: "older squatter" }));
+  const mode = accessModeOf("write", "allocate");
+  for (let transfer = 1; transfer <= 18; transfer++)
+    await expectRejection(
+      // The request as a library without the check sends it.
+      client.transport.request("alloc", { bytes: 4096, blocks: 0, mode, name: `channel:older:${transfer}` }),
+      "InvalidArgument",
+      /'channel:' are the rings of ivsh guest send and recv's channels/,
+    );
+  const data = await randomFile(outPath(suite.paths, "older.in"), 64 << 10);
+  const output = outPath(suite.paths, "older.out");
+  const receiver = guest(suite.paths, ["recv", "-q", "--channel", "older", "--out", output]);
+  const sender = guest(suite.paths, ["send", "-q", "--channel", "older", outPath(suite.paths, "older.in")]);
   expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
   expect(sameBytes(readFileSync(output), data)).toBe(true);
   await client.close();

@@ -4,9 +4,12 @@
  * since it was interrupted by SIGINT" (and `--json` a JSON error). Now it says so too, exit code 130 still.
  */
 import { afterEach, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
 import { CLI } from "./helpers/paths.ts";
-import { eventually, spawnBun } from "./helpers/processes.ts";
+import { clientConfig, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { clientEnv } from "./helpers/transfer.ts";
 
@@ -40,5 +43,41 @@ test("ivsh status interrupted while its arbiter is stopped says so, text and --j
       await status.events.finished;
       expect(JSON.parse(status.events.text)).toMatchObject({ error: { code: "Interrupted" } });
     }
+  }
+}, 60_000);
+
+/**
+ * The signals' listener stayed installed once the report was in hand: a status whose output fills a pipe
+ * nobody reads (a stalled consumer, `timeout 10 ivsh status --json | ...`) blocks writing it, where a
+ * listener never runs, so SIGTERM (and any later signal) no longer ended it. It ended it before f0d1a65.
+ */
+test("ivsh status blocked writing its output to a stalled pipe still ends on SIGTERM", async () => {
+  const client = await connect(clientConfig(suite.paths, { name: "many segments" }));
+  // Each segment with a long name is some 400 bytes of --json: 240 of them fill a 64 KiB pipe.
+  for (let index = 0; index < 240; index++)
+    await client.alloc({ blocks: 1 }, { name: `${index}-${"padding-".repeat(29)}` });
+  const fifo = join(suite.dir, "status.fifo");
+  spawnSync("mkfifo", [fifo]);
+  // Holds the pipe open without reading it.
+  const stalled = Bun.spawn(["sh", "-c", `exec sleep 600 < '${fifo}'`]);
+  const status = Bun.spawn(
+    ["sh", "-c", `exec '${process.execPath}' '${CLI}' status --json --limit 1000 > '${fifo}'`],
+    {
+      env: { ...process.env, ...clientEnv(suite.paths) },
+      stderr: "pipe",
+    },
+  );
+  try {
+    await eventually(
+      async () => /pipe_write/.test(readFileSync(`/proc/${status.pid}/wchan`, "utf8")),
+      20_000,
+      "ivsh status blocked writing its output",
+    );
+    status.kill("SIGTERM");
+    expect(await exitOrKill(status, 20_000)).toBe(143);
+  } finally {
+    stalled.kill();
+    await stalled.exited;
+    await client.close();
   }
 }, 60_000);

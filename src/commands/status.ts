@@ -8,7 +8,8 @@ import { escapeControls, log, writeStandard } from "../log.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
-import { abortOnSignals, checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
+import { onStopSignals } from "./_exit.ts";
 import { errorFields } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -36,8 +37,15 @@ export default defineLeafCommand({
       const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
       // One more than asked: our own session is in the list and is taken out below.
       // Interrupted while waiting (its arbiter stopped, say), it says so, as send and recv do: it died of
-      // the signal without a word.
-      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1, abortOnSignals());
+      // the signal without a word. Only while waiting: a listener left installed kept a status blocked
+      // writing to a stalled pipe (where no listener runs) from ending on any signal.
+      const interrupted = new AbortController();
+      const stopListening = onStopSignals((signal) => interrupted.abort(`it was interrupted by ${signal}`), {
+        once: true,
+      });
+      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1, interrupted.signal).finally(
+        stopListening,
+      );
       if ("unix" in endpoint) warnOtherRegion(args.region, report.region.path, endpoint.unix);
       const others = withoutSelf(report, limit);
       writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));

@@ -91,6 +91,15 @@ export class ArbiterState extends RecordedState {
     const what = `allocate ${name ? `segment '${shown(name)}'` : "a segment"}`;
     const blockCount = this.blocksFor(bytes, blocks, what);
     checkName(name, what, true);
+    // A channel's rings ('channel:NAME:TRANSFER') are its sender's: another client's segment named so (a
+    // library from before 1fa40fc, which refuses them itself, or any peer speaking the protocol) took the
+    // ring's name, and after 18 of them every send on that channel failed.
+    if (isChannelSlotName(name) && !this.holdsChannelOfRing(session, name))
+      throw failure(
+        "InvalidArgument",
+        what,
+        "names beginning 'channel:' are the rings of ivsh guest send and recv's channels (name the segment otherwise)",
+      );
     if (name && this.segmentsByName.has(name))
       throw failure("AlreadyExists", what, "a segment by that name exists (open it instead)");
     this.checkQuota(session, blockCount, what);
@@ -101,6 +110,14 @@ export class ArbiterState extends RecordedState {
     this.commit({ t: "segment", id, name, ...run, bytes: segmentBytes, creator, creatorVm });
     this.commit({ t: "grant", segmentId: id, clientId: session.clientId, mode });
     return this.segments.get(id)!;
+  }
+
+  /** Whether `ringName` is 'CHANNEL_SLOT:TRANSFER' of a channel slot the session holds (its sender's). */
+  private holdsChannelOfRing(session: Session, ringName: string): boolean {
+    const colon = ringName.lastIndexOf(":");
+    if (!/^[1-9][0-9]*$/.test(ringName.slice(colon + 1))) return false;
+    const channel = this.syncByName.get(ringName.slice(0, colon));
+    return channel?.kind === "channel" && session.slots.has(channel.slot);
   }
 
   open(session: Session, name: string, mode: AccessModeName): Segment {
