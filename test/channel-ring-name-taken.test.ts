@@ -1,13 +1,15 @@
 /**
  * A receiver joining late opens the transfer's ring by its name ('channel:NAME:TRANSFER'). If its sender
- * freed the ring first (it died) and another client allocated a segment under that name (a raw-protocol
- * client can: the arbiter refuses no name), the receiver must not take that segment for the ring.
+ * freed the ring first (it died) and another client allocated a segment under that name (the arbiter
+ * refuses a ring's name only to a client not holding the channel's slot, 1197b3b: a raw-protocol client
+ * holding it still can), the receiver must not take that segment for the ring.
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { ringAllocOptions } from "../src/guest/arguments.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { channelSlotName } from "../src/region/layout.ts";
 import { Ring } from "../src/transfer/ring.ts";
 import { testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, type Spawned, spawnFixture } from "./helpers/processes.ts";
@@ -43,6 +45,8 @@ async function lateJoin(
     await eventually(async () => (await named()).length === 1, 20_000, "the sender's ring published");
     sender.proc.kill("SIGKILL");
     await eventually(async () => (await named()).length === 0, 20_000, "the dead sender's ring freed");
+    // On the channel, as the arbiter asks of a client taking a ring's name (the receiver holds it meanwhile).
+    await taker.openSlot(channelSlotName(channel), "channel", false);
     const other = await taker.alloc(bytes, ringAllocOptions(ringName));
     other.bytes.fill(0xab);
     await meanwhile(own.socket, own.region);
