@@ -96,33 +96,37 @@ testWithTool(
   30_000,
 );
 
+/** connect() through `forward` given up after `timeoutMs` on a full queue: it says so, and no bridge is left. */
+async function givesUpLeavingNoBridge(forward: FakeGuestfwd, timeoutMs: number): Promise<void> {
+  await stopWithFullQueue();
+  try {
+    const connecting = connect({
+      tcp: `127.0.0.1:${forward.port}`,
+      region: suite.region,
+      connectTimeoutMs: timeoutMs,
+    });
+    await expectRejection(
+      connecting,
+      "ArbiterUnreachable",
+      /could not connect to .*: it accepts no more connections now: its queue of connections waiting to be accepted is full \(its process may be stopped, or overloaded: try again, or see why it does not accept\)/,
+    );
+    // It tried again (each try is a bridge of its own), and none of those is left once it gave up.
+    expect(forward.bridges.length).toBeGreaterThan(1);
+    await eventually(
+      async () => !forward.bridges.some(alive),
+      20_000,
+      "every bridge gone once the guest gave up",
+    );
+  } finally {
+    forward.stop();
+  }
+}
+
 testWithTool(
   "python3",
   "a guest's connect() given up on a full accept queue says so, and leaves no bridge behind",
   async () => {
-    await stopWithFullQueue();
-    const forward = fakeGuestfwd("queued-vm", suite.socket);
-    try {
-      const connecting = connect({
-        tcp: `127.0.0.1:${forward.port}`,
-        region: suite.region,
-        connectTimeoutMs: 3000,
-      });
-      await expectRejection(
-        connecting,
-        "ArbiterUnreachable",
-        /could not connect to .*: it accepts no more connections now: its queue of connections waiting to be accepted is full \(its process may be stopped, or overloaded: try again, or see why it does not accept\)/,
-      );
-      // It tried again (each try is a bridge of its own), and none of those is left once it gave up.
-      expect(forward.bridges.length).toBeGreaterThan(1);
-      await eventually(
-        async () => !forward.bridges.some(alive),
-        20_000,
-        "every bridge gone once the guest gave up",
-      );
-    } finally {
-      forward.stop();
-    }
+    await givesUpLeavingNoBridge(fakeGuestfwd("queued-vm", suite.socket), 3000);
   },
   30_000,
 );
@@ -131,28 +135,8 @@ testWithTool(
   "python3",
   "a guest's connect() through a handing-over bridge, given up on a full accept queue, says so",
   async () => {
-    await stopWithFullQueue();
-    const forward = socketGuestfwd("queued-vm", suite.socket);
-    try {
-      // Longer than ten tries: a stopped arbiter's hand-over socket holds ten datagrams (max_dgram_qlen).
-      const connecting = connect({
-        tcp: `127.0.0.1:${forward.port}`,
-        region: suite.region,
-        connectTimeoutMs: 15_000,
-      });
-      await expectRejection(
-        connecting,
-        "ArbiterUnreachable",
-        /its queue of connections waiting to be accepted is full/,
-      );
-      await eventually(
-        async () => !forward.bridges.some(alive),
-        20_000,
-        "every bridge gone once the guest gave up",
-      );
-    } finally {
-      forward.stop();
-    }
+    // Longer than ten tries: a stopped arbiter's hand-over socket holds ten datagrams (max_dgram_qlen).
+    await givesUpLeavingNoBridge(socketGuestfwd("queued-vm", suite.socket), 15_000);
   },
   60_000,
 );
