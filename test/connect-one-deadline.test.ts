@@ -1,7 +1,7 @@
 /**
  * A host client given only the socket asks the arbiter which region it serves, then greets it: one wait,
  * connectTimeoutMs. The hellos' deadline was set only once the answer came, so an arbiter answering late
- * (here after 2.5 s of a 3 s timeout) got 3 s more of hellos: connect() gave up after 5.5 s, not 3.
+ * (here after 2.5 s of a 4 s timeout) got 4 s more of hellos: connect() gave up after 6.5 s, not 4.
  */
 import { expect } from "bun:test";
 import { existsSync } from "node:fs";
@@ -55,7 +55,9 @@ async function slowAnswerThenClosed(holdMs: number) {
 
 /**
  * Counted, not timed: connect() retries hellos closed so until its deadline, pausing 10, 20, 40, 80, 160,
- * then 250 ms: in the 0.5 s left after the answer, 7 hellos at most (the old code: some 15, in 3 s).
+ * then 250 ms: in the 1.5 s left after the answer, some 11 (the old code: some 21, in 4 s). The
+ * answer comes 1.5 s before the deadline: a loaded machine's stall shorter than that still has it answered
+ * in time (with 0.5 s, a stall there had the question itself time out, a failure of another kind).
  */
 testUnless(
   defaultRegionInTheWay,
@@ -64,12 +66,12 @@ testUnless(
     const standIn = await slowAnswerThenClosed(2500);
     try {
       await expectRejection(
-        connect({ socket: standIn.path, connectTimeoutMs: 3000 }),
+        connect({ socket: standIn.path, connectTimeoutMs: 4000 }),
         "ConnectionLost",
-        /every connection closed before anything answered, for 3 s/,
+        /every connection closed before anything answered, for 4 s/,
       );
       expect(standIn.counts.closed).toBeGreaterThanOrEqual(1);
-      expect(standIn.counts.closed).toBeLessThanOrEqual(7);
+      expect(standIn.counts.closed).toBeLessThanOrEqual(14);
     } finally {
       standIn.close();
     }
