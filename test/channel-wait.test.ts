@@ -64,8 +64,10 @@ test("a nap for a peer in another VM sees the word change without ever raising t
   const { slot, words, flagStores } = fakeSlot(async () => {
     throw new Error("a nap that saw the change must not park");
   });
-  // Past the spin (2 ms), within the nap (200 ms).
-  setTimeout(() => Atomics.store(words, head, 1), 20);
+  // Past the spin, within the nap: the peer's change lands as the nap's first look begins. Not from a
+  // timer (20 ms against the nap's 200 ms), which a stall of the loaded machine let the nap outlast.
+  (slot as unknown as { throwIfWithdrawn: () => void }).throwIfWithdrawn = () =>
+    Atomics.store(words, head, 1);
   await waitForChange({ slot, word: "head", seen: 0, parkedFlag: "receiverParked", peer: fakePeer(true) });
   // Raised, the flag would have the peer send a WAKE across the VM's NIC for the change.
   expect(flagStores).toEqual([]);
