@@ -5,18 +5,28 @@
  * arbiter's socket directory in /tmp. Like `ivsh bench`, it now removes what it made, says so, and exits.
  */
 import { expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { CLI } from "./helpers/paths.ts";
 import { exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 
-/** What a demo of pid `pid` makes: its workspaces (any demo's) and its arbiter's temporary directories. */
-function leftovers(pid: number): string[] {
-  const ours = (dir: string) =>
-    readdirSync(dir)
-      .filter((name) => name.startsWith("ivsh-demo-") || name.startsWith(`ivsh-bench-sock-${pid}-`))
-      .map((name) => `${dir}/${name}`);
-  return [...ours("/dev/shm"), ...ours("/tmp")];
+/** The `ivsh-demo-` entries of `dir` (any demo's). */
+function demoEntries(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.startsWith("ivsh-demo-"))
+    .map((name) => `${dir}/${name}`);
+}
+
+/**
+ * What the demo of pid `pid` made and must remove: the workspace in /dev/shm its note names, the /tmp one it
+ * made just before (`newInTmp`: new between its start and that note) and its arbiter's temporary directories.
+ * Not every `ivsh-demo-` entry: another demo running meanwhile (another test run on the machine) has its own.
+ */
+function leftovers(pid: number, shmDir: string, newInTmp: string[]): string[] {
+  const sockets = readdirSync("/tmp")
+    .filter((name) => name.startsWith(`ivsh-bench-sock-${pid}-`))
+    .map((name) => `/tmp/${name}`);
+  return [shmDir, ...newInTmp, ...sockets].filter((path) => existsSync(path));
 }
 
 /** The live processes (zombies have ended) of session `sid`, as "PID STAT; ...". */
@@ -29,9 +39,9 @@ function inSession(sid: number): string {
 }
 
 test("a second stop signal as the first is handled: exit 128+N saying so, nothing left behind", async () => {
-  const before = new Set(leftovers(0));
   // Landing at different moments of the first signal's clean-up.
   for (const gapMs of [0, 5, 20]) {
+    const tmpBefore = new Set(demoEntries("/tmp"));
     const demo = tracked(
       Bun.spawn(["setsid", process.execPath, CLI, "demo", "--size", "64MiB", "--rounds", "12"], {
         stdout: "ignore",
@@ -39,7 +49,11 @@ test("a second stop signal as the first is handled: exit 128+N saying so, nothin
         env: { ...process.env, NO_COLOR: "1" },
       }),
     );
-    const said = await readUntil(demo.stderr, "round 1:");
+    let said = await readUntil(demo.stderr, (text) => /file in \S+\n/.test(text));
+    const shmDir = said.match(/file in (\/dev\/shm\/ivsh-demo-\S+)\n/)?.[1];
+    expect(shmDir, said).toBeDefined();
+    const newInTmp = demoEntries("/tmp").filter((path) => !tmpBefore.has(path));
+    if (!said.includes("round 1:")) said += await readUntil(demo.stderr, "round 1:");
     demo.kill("SIGINT");
     if (gapMs > 0) await Bun.sleep(gapMs);
     demo.kill("SIGTERM");
@@ -49,7 +63,7 @@ test("a second stop signal as the first is handled: exit 128+N saying so, nothin
     for (let attempt = 0; attempt < 50 && inSession(demo.pid); attempt++) await Bun.sleep(100);
     const group = inSession(demo.pid);
     if (group) process.kill(-demo.pid, "SIGKILL");
-    const left = leftovers(demo.pid).filter((path) => !before.has(path));
+    const left = leftovers(demo.pid, shmDir!, newInTmp);
     expect(left, `gap ${gapMs} ms`).toEqual([]);
     expect(stderr, `gap ${gapMs} ms`).toMatch(
       /Failed to run the demo since it was interrupted by SIG(INT|TERM)/,
