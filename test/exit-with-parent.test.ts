@@ -28,11 +28,16 @@ function running(pid: number): boolean {
   }
 }
 
+/** `ivsh host --exit-with-parent` on `of`'s paths with a small region: its command line's words. */
+function hostCommand(of: TestPaths): string[] {
+  const where = ["--region", of.region, "--socket", of.socket, "--state", of.state];
+  return [process.execPath, CLI, "host", "--exit-with-parent", ...where, "--size", "4MiB"];
+}
+
 test("a parent that exits before the arbiter starts: the arbiter stops at once and creates nothing", async () => {
   paths = testPaths("orphan-start");
   const log = join(paths.dir, "host.log");
-  const host = [process.execPath, CLI, "host", "--exit-with-parent"]
-    .concat(["--region", paths.region, "--socket", paths.socket, "--state", paths.state, "--size", "4MiB"])
+  const host = hostCommand(paths)
     .map((word) => `'${word}'`)
     .join(" ");
   // The subshell becomes the arbiter (exec), a child of sh, which exits before the arbiter's runtime
@@ -54,19 +59,10 @@ test("a parent that exits before the arbiter starts: the arbiter stops at once a
 test("IVSH_PARENT_PID naming a live process that is not the parent (a wrapper in between): refused, naming both", async () => {
   paths = testPaths("wrapped-start");
   // `timeout` forks and runs the arbiter as its child: its parent is timeout, not this process.
-  const wrapped = Bun.spawn(
-    ["timeout", "60", process.execPath, CLI, "host", "--exit-with-parent"].concat([
-      "--region",
-      paths.region,
-      "--socket",
-      paths.socket,
-      "--state",
-      paths.state,
-      "--size",
-      "4MiB",
-    ]),
-    { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(process.pid) }, stderr: "pipe" },
-  );
+  const wrapped = Bun.spawn(["timeout", "60", ...hostCommand(paths)], {
+    env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(process.pid) },
+    stderr: "pipe",
+  });
   const stderr = await new Response(wrapped.stderr).text();
   expect(await wrapped.exited).toBe(2);
   expect(stderr).toContain(`Failed to follow the process IVSH_PARENT_PID names (pid ${process.pid})`);
@@ -76,8 +72,7 @@ test("IVSH_PARENT_PID naming a live process that is not the parent (a wrapper in
 
 test("IVSH_PARENT_PID naming the arbiter itself (a shell's $$ before exec): refused, saying so and what to name", async () => {
   paths = testPaths("self-named");
-  const host = [process.execPath, CLI, "host", "--exit-with-parent"]
-    .concat(["--region", paths.region, "--socket", paths.socket, "--state", paths.state, "--size", "4MiB"])
+  const host = hostCommand(paths)
     .map((word) => `'${word}'`)
     .join(" ");
   // The wrapper-script mistake: $$ is the shell's pid, which exec hands to the arbiter.
@@ -95,19 +90,10 @@ test("IVSH_PARENT_PID naming the arbiter itself (a shell's $$ before exec): refu
 
 test("IVSH_PARENT_PID of 0 names no process: refused as such, not taken for a parent that is gone", async () => {
   paths = testPaths("pid-zero");
-  const host = Bun.spawn(
-    [process.execPath, CLI, "host", "--exit-with-parent"].concat([
-      "--region",
-      paths.region,
-      "--socket",
-      paths.socket,
-      "--state",
-      paths.state,
-      "--size",
-      "4MiB",
-    ]),
-    { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: "0" }, stderr: "pipe" },
-  );
+  const host = Bun.spawn(hostCommand(paths), {
+    env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: "0" },
+    stderr: "pipe",
+  });
   const stderr = await new Response(host.stderr).text();
   expect(await host.exited).toBe(2);
   expect(stderr).toContain("Failed to use IVSH_PARENT_PID='0' since it is not a process id");
@@ -125,19 +111,10 @@ test("IVSH_PARENT_PID naming a process that exited but is not reaped (a zombie):
     reader.releaseLock();
     for (let tries = 0; tries < 600 && running(zombie); tries++) await Bun.sleep(50);
     expect(readFileSync(`/proc/${zombie}/stat`, "utf8").split(") ")[1]?.[0]).toBe("Z");
-    const host = Bun.spawn(
-      [process.execPath, CLI, "host", "--exit-with-parent"].concat([
-        "--region",
-        paths.region,
-        "--socket",
-        paths.socket,
-        "--state",
-        paths.state,
-        "--size",
-        "4MiB",
-      ]),
-      { env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(zombie) }, stderr: Bun.file(log) },
-    );
+    const host = Bun.spawn(hostCommand(paths), {
+      env: { ...process.env, NO_COLOR: "1", IVSH_PARENT_PID: String(zombie) },
+      stderr: Bun.file(log),
+    });
     await host.exited;
     const said = readFileSync(log, "utf8");
     expect(said).not.toContain("something runs in between");
