@@ -6,7 +6,6 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { ringAllocOptions } from "../src/guest/arguments.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { channelSlotName } from "../src/region/layout.ts";
@@ -47,7 +46,7 @@ async function lateJoin(
     await eventually(async () => (await named()).length === 0, 20_000, "the dead sender's ring freed");
     // On the channel, as the arbiter asks of a client taking a ring's name (the receiver holds it meanwhile).
     await taker.openSlot(channelSlotName(channel), "channel", false);
-    const other = await taker.alloc(bytes, ringAllocOptions(ringName));
+    const other = await taker.alloc(bytes, { name: ringName });
     other.bytes.fill(0xab);
     await meanwhile(own.socket, own.region);
     receiver.proc.kill("SIGCONT");

@@ -7,7 +7,7 @@
 import { failure } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, accessModeOf, SyncCreate } from "../protocol/messages.ts";
-import { isChannelSlotName, SlotKind, type SlotKindName } from "../region/layout.ts";
+import { SlotKind, type SlotKindName } from "../region/layout.ts";
 
 /** How `Client.alloc()` grants the new segment, and under which name others may open it. */
 export interface AllocOptions {
@@ -15,23 +15,10 @@ export interface AllocOptions {
   mode?: AccessModeName;
   /**
    * A name makes the segment shareable: other clients `open()` it. Names beginning "channel:" are the
-   * rings of `ivsh guest send` / `recv` (and ChannelSender) and are refused here (InvalidArgument).
+   * rings of `ivsh guest send` / `recv` (and ChannelSender): the arbiter refuses them (InvalidArgument) to a
+   * client that is not that channel's sender.
    */
   name?: string;
-}
-
-/**
- * The options a channel's sender allocates its ring under ('channel:NAME:TRANSFER', ring-setup.ts): the
- * one way to a name beginning 'channel:'. A user's segment named so was taken, and the sender skipped it;
- * a few of them ('channel:x:1' to 'channel:x:18') and every send on channel x failed, told "Failed to
- * allocate segment 'channel:x:18' since a segment by that name exists (open it instead)".
- */
-const ringOptions = new WeakSet<object>();
-
-export function ringAllocOptions(name: string): AllocOptions {
-  const options = { name };
-  ringOptions.add(options);
-  return options;
 }
 
 /** The alloc request's fields, or the error naming the argument that cannot be one. */
@@ -75,12 +62,6 @@ export function allocRequest(
   if (name === "")
     throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
   if (name !== undefined) checkName(name, what);
-  if (name !== undefined && isChannelSlotName(name) && !ringOptions.has(options as object))
-    throw failure(
-      "InvalidArgument",
-      what,
-      "names beginning 'channel:' are the rings of ivsh guest send and recv's channels (name the segment otherwise)",
-    );
   return {
     bytes: byBytes ? count : 0,
     blocks: byBytes ? 0 : count,

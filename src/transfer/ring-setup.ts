@@ -4,7 +4,7 @@
  * announcement in the channel's slot.
  */
 import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
-import { checkName, ringAllocOptions } from "../guest/arguments.ts";
+import { checkName } from "../guest/arguments.ts";
 import {
   alignUp,
   ChannelState,
@@ -225,10 +225,7 @@ async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: stri
     // read back negative, so the receiver would name another ring and the sender never see it joined.
     transfer = (transfer + 1) & 0x7fffffff || 1;
     try {
-      return {
-        segment: await client.alloc(bytes, ringAllocOptions(ringSegmentName(name, transfer))),
-        transfer,
-      };
+      return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
     } catch (error) {
       if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
         throw failure(
