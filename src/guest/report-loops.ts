@@ -10,6 +10,7 @@ import { failure, isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "./client.ts";
 import type { Segment } from "./segment.ts";
 import * as shm from "./shm.ts";
+import type { LockOutcome, WaitResult } from "./sync.ts";
 
 /** The report's area: a 1 MiB chunk plus the bool in front of it. */
 export const DEFAULT_AREA_BYTES = 1048577;
@@ -71,7 +72,7 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   let i = 0;
   while (i < to_transfer) {
     // Check shared variable
-    await shm.shm_acquire_cv(cvid, uid);
+    peerAlive(await shm.shm_acquire_cv(cvid, uid), "send the file", "reader");
     if (!offset[0]) {
       // Data not available, write here
       readFully(fd, offset.subarray(1, 1 + Math.min(chunk, length - i * chunk)), i * chunk);
@@ -81,18 +82,31 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
       shm.shm_notify_cv(cvid, uid);
     } else {
       // Wait for the reader
-      await shm.shm_wait_cv(cvid, uid);
+      peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
     }
     shm.shm_release_cv(cvid, uid);
   }
 
   // Let the reader take the last chunk before the area goes away.
-  await shm.shm_acquire_cv(cvid, uid);
-  while (offset[0]) await shm.shm_wait_cv(cvid, uid);
+  peerAlive(await shm.shm_acquire_cv(cvid, uid), "send the file", "reader");
+  while (offset[0]) peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
   shm.shm_release_cv(cvid, uid);
   await shm.shm_dealloc(area);
   await shm.shm_finish();
   return { bytes: length, chunks: to_transfer };
+}
+
+/**
+ * "owner-died" from the area's lock: the other end died holding it, and will never hand a chunk over
+ * again (ignored, the loop waited for ever for it). The writer's first acquire takes any older verdict.
+ */
+function peerAlive(outcome: LockOutcome | WaitResult, action: string, peer: string): void {
+  if (outcome === "owner-died")
+    throw failure(
+      "PeerGone",
+      action,
+      `the ${peer} died holding the area's lock, mid hand-off (the chunk it was moving may be lost): run both again`,
+    );
 }
 
 /** Fills `target` from the file at `position` (a short read before the end means the file shrank). */
@@ -140,7 +154,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
   let i = 0;
   while (i < to_transfer) {
     // Check shared variable
-    await shm.shm_acquire_cv(cvid, uid);
+    peerAlive(await shm.shm_acquire_cv(cvid, uid), "receive the file", "writer");
     if (offset[0]) {
       // Data available, read here
       const length = Math.min(chunk, total - i * chunk);
@@ -151,7 +165,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       shm.shm_notify_cv(cvid, uid);
     } else {
       // Wait for the writer
-      await shm.shm_wait_cv(cvid, uid);
+      peerAlive(await shm.shm_wait_cv(cvid, uid), "receive the file", "writer");
     }
     shm.shm_release_cv(cvid, uid);
   }
