@@ -148,6 +148,13 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
   const uid = shm.shm_uid();
   const cvid = await shm.shm_create_cv("fig1");
   const area = await openWhenCreated("fig1");
+  // Counted in chunks of another size, each hand-off lost part of its chunk, or the count was off.
+  if (area.byteLength !== size)
+    throw failure(
+      "InvalidArgument",
+      `receive through the writer's area with a size of ${size} bytes`,
+      `the writer made the area ${area.byteLength} bytes: give both ends the same size (--size)`,
+    );
   const offset = area.bytes;
 
   const to_transfer = Math.ceil(total / chunk);
