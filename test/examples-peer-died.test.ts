@@ -49,3 +49,29 @@ test("a reader that dies holding the lock ends its writer, which does not wait f
   expect(await writer.exit(30_000)).not.toBe(0);
   expect(await writer.stderr).toMatch(/the reader died holding the area.s lock/);
 }, 120_000);
+
+// A second writer waits for the area's lock, then is refused the area (AlreadyExists): it must let the
+// lock go before it fails, else its exit marks the lock owner-died and the running pair takes that for
+// the death of its peer.
+test("a second writer refused the area leaves the running pair to finish", async () => {
+  const bytes = 8 << 20;
+  const input = join(suite.dir, "input-shared");
+  const output = join(suite.dir, "output-shared");
+  const data = crypto.getRandomValues(new Uint8Array(1 << 16));
+  const whole = new Uint8Array(bytes);
+  for (let offset = 0; offset < bytes; offset += data.length) whole.set(data, offset);
+  await Bun.write(input, whole);
+  const flags = ["--size", "4097", "--socket", suite.socket, "--region", suite.region];
+  const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, String(bytes), ...flags]);
+  const writer = spawnBun([join(REPO, "examples/fig1-writer.ts"), input, ...flags]);
+  await eventually(
+    async () => (statSync(output, { throwIfNoEntry: false })?.size ?? 0) > 0,
+    30_000,
+    "the reader's first chunk",
+  );
+  const second = spawnBun([join(REPO, "examples/fig1-writer.ts"), input, ...flags]);
+  expect(await second.exit(30_000)).not.toBe(0);
+  expect(await second.stderr).toMatch(/AlreadyExists|exists/);
+  expect([await writer.exit(60_000), await reader.exit(60_000)]).toEqual([0, 0]);
+  expect(Bun.hash.xxHash3(await Bun.file(output).bytes())).toBe(Bun.hash.xxHash3(whole));
+}, 120_000);

@@ -63,7 +63,15 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const cvid = await shm.shm_create_cv("fig1");
   // Hold the cv while the area is created and cleared, so the reader never sees it uninitialised.
   await shm.shm_acquire_cv(cvid, uid);
-  const area = await shm.shm_alloc(size, "write", "fig1");
+  let area: Segment;
+  try {
+    area = await shm.shm_alloc(size, "write", "fig1");
+  } catch (error) {
+    // Refused (another writer's area, a full region): let go first, or our exit marks the lock owner-died
+    // and the running pair takes that for its peer's death.
+    shm.shm_release_cv(cvid, uid);
+    throw error;
+  }
   const offset = area.bytes;
   offset[0] = 0;
   shm.shm_release_cv(cvid, uid);
