@@ -59,3 +59,13 @@ test("the CondVar reference says notify() may wake more than one waiter and is n
   expect(condvar).toContain("more than one may wake");
   expect(condvar).toContain("With no waiter it is not kept");
 });
+
+// The shm_* reference kept what CondVar's had said: notify "wakes one waiter", and wait "sleeps until
+// notified", silent on the "owner-died" that ends a wait (the report's loops, ported, ignored it and
+// waited for ever on a peer that had died holding the lock).
+test("the shm_* reference says what shm_wait_cv's owner-died means and that shm_notify_cv may wake more than one", () => {
+  const page = (name: string) => readFileSync(join(REPO, `docs/api/ivsh/shm/functions/${name}.md`), "utf8");
+  expect(page("shm_wait_cv")).toContain('"owner-died" if a holder died with the lock meanwhile');
+  expect(page("shm_notify_cv")).toContain("more than one may wake");
+  expect(page("shm_notify_cv")).toContain("With no waiter it is not kept");
+});

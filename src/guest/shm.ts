@@ -170,12 +170,19 @@ export function shm_release_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).release();
 }
 
-/** Releases the cv's lock, sleeps until notified, re-acquires. */
+/**
+ * Releases the cv's lock, sleeps until notified, re-acquires (call it holding the lock, else NotHeld).
+ * "owner-died" if a holder died with the lock meanwhile: the wait ends then, as that holder will never
+ * notify, and what the lock guards may be half-updated.
+ */
 export async function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
   return await condvar(cvid, uid).wait();
 }
 
-/** Wakes one waiter of the cv (call it holding the cv's lock). */
+/**
+ * Wakes a waiter of the cv (waiters still spinning see it too, so more than one may wake: each re-checks
+ * its condition); under the cv's lock, it wakes when the lock is released. With no waiter it is not kept.
+ */
 export function shm_notify_cv(cvid: number, uid: number): void {
   condvar(cvid, uid).notify();
 }
