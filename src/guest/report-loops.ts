@@ -5,7 +5,7 @@
  * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
  * the chunk.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { failure, isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "./client.ts";
 import type { Segment } from "./segment.ts";
@@ -141,7 +141,9 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
       `receive ${total} bytes`,
       "the byte count must be a whole number of at least 0 (what the writer sends)",
     );
-  const fd = openSync(out, "w"); // only once both are checked: a refusal leaves OUT as it was
+  // Opened (so a directory or permission that bars it fails here, at once), but emptied only once the
+  // writer's area is ours: a reader refused its arguments, the arbiter or the area leaves OUT as it was.
+  const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT, 0o666);
   try {
     return await readInto(fd, total, size, options);
   } finally {
@@ -163,6 +165,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       `receive through the writer's area with a size of ${size} bytes`,
       `the writer made the area ${area.byteLength} bytes: give both ends the same size (--size)`,
     );
+  if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
   const offset = area.bytes;
 
   const to_transfer = Math.ceil(total / chunk);

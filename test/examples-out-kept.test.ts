@@ -1,0 +1,40 @@
+/**
+ * fig2-reader writes OUT only once it has the writer's area: a reader that cannot reach the arbiter, or
+ * is refused the area, leaves an existing OUT as it was (as one refused its arguments does).
+ */
+import { expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO } from "./helpers/paths.ts";
+import { spawnBun } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+
+const suite = sharedArbiter("examples-out");
+
+// OUT was opened ("w": emptied) before connecting, so `fig2-reader data.bin N` with no arbiter running
+// lost the user's data.bin.
+test("a reader that cannot connect leaves an existing OUT as it was", async () => {
+  const output = join(suite.dir, "kept-no-arbiter");
+  writeFileSync(output, "the user's data");
+  const where = ["--socket", join(suite.dir, "no-arbiter.sock"), "--region", suite.region];
+  const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, "10", ...where]);
+  expect(await reader.exit(30_000)).not.toBe(0);
+  expect(await reader.stderr).toMatch(/ArbiterUnreachable|no socket exists/);
+  expect(readFileSync(output, "utf8")).toBe("the user's data");
+}, 60_000);
+
+test("a reader refused the writer's area (another size) leaves an existing OUT as it was", async () => {
+  const input = join(suite.dir, "input");
+  const output = join(suite.dir, "kept-other-size");
+  writeFileSync(input, "0123456789");
+  writeFileSync(output, "the user's data");
+  const where = ["--socket", suite.socket, "--region", suite.region];
+  const writer = spawnBun([join(REPO, "examples/fig1-writer.ts"), input, "--size", "4097", ...where]);
+  const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, "10", "--size", "8193", ...where]);
+  const code = await reader.exit(30_000);
+  writer.proc.kill("SIGKILL"); // it waits for a reader of its area's size; no other is coming
+  await writer.exit(30_000);
+  expect(code).not.toBe(0);
+  expect(await reader.stderr).toMatch(/made the area 4097 bytes/);
+  expect(readFileSync(output, "utf8")).toBe("the user's data");
+}, 60_000);
