@@ -4,9 +4,11 @@
  * Geometry`, `receiver.ring: Ring`, `IvshError.code: ErrorCodeName`): an editor offered them, and a user
  * could not write their types. Every type reachable from what ivsh, ivsh/shm and ivsh/channel export is now
  * exported by one of them, or the member that reached it is internal and left out of the declarations.
+ * Its messages: a script of ivsh's they name that the package does not ship is said to be in its source
+ * repository.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
 import { INSTALL_MS, newProject, run, TSC } from "./helpers/npm-project.ts";
@@ -146,4 +148,36 @@ test("a user's tsc --strict names the public members' types and is offered none 
   writeFileSync(config, JSON.stringify({ compilerOptions, files: ["consumer.ts"] }));
   const checked = await run([TSC, "-p", config], { cwd: project });
   expect(checked.exitCode, checked.output).toBe(0);
+});
+
+/** The text of each string and template literal in `file` (a template's pieces one by one). */
+function literals(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isStringLiteralLike(node) || ts.isTemplateLiteralToken(node)) found.push(node.text);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+// Messages told an installed library's user (a device not found, a guest without its bridge) to see what
+// "scripts/qemu/launch.sh" does, and `ivsh bench --vm` that it was "not found (run ivsh bench from the
+// repository)": the package ships no scripts/qemu (the launcher builds VM images from a checkout: dist/ivsh,
+// build/qemu). Such a message now says where the file is.
+test("a message that names one of ivsh's scripts the package does not ship says it is in the source repository", () => {
+  const installed = join(project, "node_modules/ivsh");
+  const sources = readdirSync(join(installed, "src"), { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".ts"))
+    .map((file) => join(installed, "src", file));
+  // Words, not a path the code opens ("../../scripts/qemu/launch.sh").
+  const messages = sources.flatMap(literals).filter((text) => /\s/.test(text));
+  const unsaid = messages.filter((text) =>
+    [...text.matchAll(/\bscripts\/[\w./-]*\w/g)].some(
+      ([path]) => !existsSync(join(installed, path)) && !text.includes("ivsh's source repository"),
+    ),
+  );
+  expect(messages.some((text) => text.includes("scripts/qemu/launch.sh"))).toBe(true);
+  expect(unsaid).toEqual([]);
 });
