@@ -70,6 +70,7 @@ export const ErrorCode = {
   SourceChanged: 28,
 } as const;
 
+/** An error code's name, as `IvshError.code` holds it: `"NotFound"`, `"Timeout"`, ... (see `ErrorCode`). */
 export type ErrorCodeName = keyof typeof ErrorCode;
 
 const namesByNumber = new Map<number, ErrorCodeName>(

@@ -7,7 +7,10 @@ import { afterEach, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Socket } from "bun";
 import { connect } from "../src/guest/index.ts";
+import { FrameDecoder } from "../src/protocol/codec.ts";
+import { messages } from "../src/protocol/messages.ts";
 import { CLI } from "./helpers/paths.ts";
 import { clientConfig, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -81,3 +84,78 @@ test("ivsh status blocked writing its output to a stalled pipe still ends on SIG
     await client.close();
   }
 }, 60_000);
+
+/**
+ * The goodbye's failure was swallowed whatever it was ("a slow goodbye is no failure"), an interruption
+ * too: a SIGINT or SIGTERM while the arbiter had not yet answered it ended the status with exit code 0 and
+ * its report, as if no signal had come. A relay to the arbiter that never passes on the goodbye pins it.
+ */
+test.each([
+  ["SIGINT", false, 130],
+  ["SIGTERM", true, 143],
+] as const)(
+  "ivsh status interrupted by %s while it says goodbye (--json: %p) exits %d and says so",
+  async (signal, json, code) => {
+    const relayed = join(suite.dir, `goodbye-held-${signal}.sock`);
+    let byeHeld = () => {};
+    const held = new Promise<void>((resolve) => {
+      byeHeld = resolve;
+    });
+    const relay = byeHoldingRelay(suite.socket, relayed, () => byeHeld());
+    try {
+      const status = spawnBun([CLI, "status", ...(json ? ["--json"] : [])], {
+        ...clientEnv(suite.paths),
+        IVSH_SOCKET: relayed,
+      });
+      await held;
+      status.proc.kill(signal);
+      expect(await status.exit()).toBe(code);
+      expect(await status.stderr).toContain(
+        `Failed to say goodbye to the arbiter since it was interrupted by ${signal}`,
+      );
+      await status.events.finished;
+      if (json) expect(JSON.parse(status.events.text)).toMatchObject({ error: { code: "Interrupted" } });
+      else expect(status.events.text).toBe("");
+    } finally {
+      relay.stop(true);
+    }
+  },
+  60_000,
+);
+
+/** A Unix socket at `path` relayed to the arbiter's, except for the goodbye: `onBye` is called instead. */
+function byeHoldingRelay(arbiter: string, path: string, onBye: () => void) {
+  interface Relay {
+    arbiterSide?: Socket<undefined>;
+    early: Uint8Array[];
+    decoder: FrameDecoder;
+  }
+  return Bun.listen<Relay>({
+    unix: path,
+    socket: {
+      open(clientSide) {
+        clientSide.data = { early: [], decoder: new FrameDecoder() };
+        void Bun.connect({
+          unix: arbiter,
+          socket: { data: (_, bytes) => void clientSide.write(bytes), close: () => void clientSide.end() },
+        }).then((arbiterSide) => {
+          for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
+          clientSide.data.arbiterSide = arbiterSide;
+        });
+      },
+      data(clientSide, bytes) {
+        // Each request waits for the answer to the one before: a goodbye comes in a chunk of its own.
+        const { decoder, arbiterSide, early } = clientSide.data;
+        decoder.push(bytes);
+        let bye = false;
+        for (let frame = decoder.next(); frame; frame = decoder.next()) bye ||= frame.op === messages.bye.op;
+        if (bye) onBye();
+        else if (arbiterSide) arbiterSide.write(bytes);
+        else early.push(Uint8Array.from(bytes));
+      },
+      close(clientSide) {
+        clientSide.data.arbiterSide?.end();
+      },
+    },
+  });
+}

@@ -37,7 +37,10 @@ function guestBinary(launch: string): string {
 export function checkVmPrerequisites() {
   const refuse = (reason: string) => failure("InvalidArgument", "measure through VMs (--vm)", reason);
   const launch = launchScript();
-  if (!launch) throw refuse("scripts/qemu/launch.sh was not found (run ivsh bench from the repository)");
+  if (!launch)
+    throw refuse(
+      "scripts/qemu/launch.sh was not found (it is in ivsh's source repository, not in the npm package: run ivsh bench from a checkout)",
+    );
   const binary = guestBinary(launch);
   if (!existsSync(binary)) throw refuse(`the guest binary ${binary} does not exist (run \`npm run build\`)`);
   const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });

@@ -43,7 +43,7 @@ const benchArgs = {
   vm: {
     type: "boolean",
     description:
-      "Also measure through QEMU VMs (scripts/qemu/launch.sh): guest→host, host→guest, resource2 vs _wc; with --scale, the host memory each guest connection costs",
+      "Also measure through QEMU VMs (scripts/qemu/launch.sh, from a checkout of ivsh's source repository): guest→host, host→guest, resource2 vs _wc; with --scale, the host memory each guest connection costs",
   },
   scale: {
     type: "boolean",

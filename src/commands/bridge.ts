@@ -38,7 +38,7 @@ export default defineLeafCommand({
           "InvalidArgument",
           "bridge a guest connection",
           "stdin is a terminal: `ivsh bridge` carries one guest connection on its stdin and stdout, and " +
-            `QEMU starts it for each (guestfwd=tcp:${DEFAULT_GUEST_ARBITER}-cmd:..., as scripts/qemu/launch.sh sets ` +
+            `QEMU starts it for each (guestfwd=tcp:${DEFAULT_GUEST_ARBITER}-cmd:..., as scripts/qemu/launch.sh in ivsh's source repository sets ` +
             "up); to check the arbiter from the host, run `ivsh status`",
         );
     });

@@ -105,7 +105,7 @@ function guestDevice(sysfsRoot: string) {
     throw failure(
       "DeviceNotFound",
       "probe the IVSHMEM device's mappings",
-      `no PCI device 1af4:1110 is in ${sysfsRoot}/bus/pci/devices: run it in a VM started with -device ivshmem-plain (scripts/qemu/launch.sh); a host process maps its region file, which has no mappings to compare`,
+      `no PCI device 1af4:1110 is in ${sysfsRoot}/bus/pci/devices: run it in a VM started with -device ivshmem-plain (scripts/qemu/launch.sh in ivsh's source repository); a host process maps its region file, which has no mappings to compare`,
     );
   }
 }

@@ -165,7 +165,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       "DeviceNotFound",
       "find the shared region",
       `there is no IVSHMEM device (PCI 1af4:1110 with a resource2 in ${sysfs}) and no region file ${regionPath}: ` +
-        "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh does); " +
+        "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh in ivsh's source repository does); " +
         "on the host, start `ivsh host` or pass --region PATH or connect({ region }) (or set IVSH_REGION: `ivsh status` shows the path " +
         "of the region a running arbiter serves)",
     );

@@ -93,7 +93,7 @@ function neverAnswered(endpoint: Endpoint, error: unknown, totalMs: number): Ivs
     `greet the arbiter at ${describeEndpoint(endpoint)}`,
     `every connection closed before anything answered, for ${formatWait(totalMs)}: the host's command behind ` +
       "the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to run or dies at once; its stderr on " +
-      "the host says why (scripts/qemu/launch.sh shows it as [bridge NAME] lines)",
+      "the host says why (scripts/qemu/launch.sh in ivsh's source repository shows it as [bridge NAME] lines)",
   );
 }
 

@@ -87,7 +87,7 @@ export function deviceMismatch(
         `${describeEndpoint(endpoint)} since the device maps only the first ${formatBytes(region.size)} of the ` +
         `${formatBytes(hello.regionSize)} region that arbiter serves (its header is that arbiter's): on the host, ` +
         `boot ${vm} with the whole file behind its ivshmem device (QEMU's -object memory-backend-file,share=on,` +
-        `mem-path=FILE,size=${hello.regionSize}; scripts/qemu/launch.sh --region FILE takes the file's size)`,
+        `mem-path=FILE,size=${hello.regionSize}; scripts/qemu/launch.sh --region FILE from ivsh's source repository takes the file's size)`,
       { cause: refused },
     );
   const other = otherDevice(region.source, address, hello.regionSize);
@@ -102,7 +102,7 @@ export function deviceMismatch(
     `${describeEndpoint(endpoint)} since the device is not the region that arbiter serves ` +
     `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}): ` +
     `it holds ${contents(region)}. ${useOther} ${vm} with the region file that arbiter serves behind ` +
-    "its ivshmem device (`ivsh status` on the host names the file; scripts/qemu/launch.sh --region FILE, or " +
+    "its ivshmem device (`ivsh status` on the host names the file; scripts/qemu/launch.sh --region FILE from ivsh's source repository, or " +
     "QEMU's -object memory-backend-file,share=on,mem-path=FILE), or point its bridge at the arbiter that " +
     "serves the device's file (launch.sh --socket)";
   return new IvshError("RegionInvalid", message, { cause: refused });

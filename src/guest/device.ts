@@ -111,6 +111,6 @@ export function findIvshmemDevice(sysfsRoot = DEFAULT_SYSFS, address?: string): 
     "find the IVSHMEM device",
     notSysfs(sysfsRoot) ??
       `no PCI device 1af4:1110 with a resource2 is in ${where} (start the VM with -device ivshmem-plain,memdev=... ` +
-        "as scripts/qemu/launch.sh does; on the host, pass --region PATH instead)",
+        "as scripts/qemu/launch.sh in ivsh's source repository does; on the host, pass --region PATH instead)",
   );
 }

@@ -29,7 +29,7 @@ export function atomicsHazard(paths: EmulationPaths = {}): string | undefined {
   return (
     "this guest runs under QEMU's TCG emulator with one possible vCPU, where its atomic instructions are " +
     "not atomic against the host or other VMs: cross-VM locks and condition variables can be taken twice " +
-    "or lose wake-ups. Boot it with `-accel tcg,thread=multi -smp 1,maxcpus=2` (scripts/qemu/launch.sh does)."
+    "or lose wake-ups. Boot it with `-accel tcg,thread=multi -smp 1,maxcpus=2` (scripts/qemu/launch.sh in ivsh's source repository does)."
   );
 }
 

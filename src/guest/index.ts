@@ -17,7 +17,7 @@
  * @module ivsh
  */
 
-export { ErrorCode, IvshError, isIvshError } from "../errors.ts";
+export { ErrorCode, type ErrorCodeName, IvshError, isIvshError } from "../errors.ts";
 export type { AccessModeName } from "../protocol/messages.ts";
 export type {
   IntegrityStatus,

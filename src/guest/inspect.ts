@@ -5,7 +5,7 @@
  * whether it is an arbiter at all.
  */
 
-import { isIvshError } from "../errors.ts";
+import { abortedError, isIvshError } from "../errors.ts";
 import { PROTOCOL_VERSION, STATUS_DEFAULT_LIMIT, WIRE_MAGIC } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { closedAtHello } from "./link-errors.ts";
@@ -34,8 +34,11 @@ export async function fetchStatus(
       throw refused ?? error;
     });
     // The report is in hand: a slow goodbye is no failure (closing the connection ends the session too).
+    // An interruption is: the caller was asked to stop ("ivsh status" exits 128 + N, as while waiting).
     if (self !== 0)
-      await transport.requestWithin("bye", {}, Math.max(remaining(), 1000), signal).catch(() => undefined);
+      await transport.requestWithin("bye", {}, Math.max(remaining(), 1000), signal).catch(() => {
+        if (signal?.aborted) throw abortedError(signal, "say goodbye to the arbiter");
+      });
     return { report: JSON.parse(json) as StatusReport, self };
   } finally {
     transport.close();

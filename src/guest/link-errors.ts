@@ -80,7 +80,7 @@ export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | u
     "ConnectionLost",
     `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the connection closed before anything ` +
       "answered: the host's command behind the VM's guestfwd (`ivsh bridge --vm NAME --socket SOCKET`) fails to " +
-      "run or dies at once, and its stderr on the host says why (scripts/qemu/launch.sh shows it as [bridge NAME] " +
+      "run or dies at once, and its stderr on the host says why (scripts/qemu/launch.sh in ivsh's source repository shows it as [bridge NAME] " +
       "lines); or the arbiter was restarting: try again",
     { cause: error },
   );
@@ -193,7 +193,7 @@ function bridgeHint(endpoint: { hostname: string; port: number }): string {
   const where = `${endpoint.hostname}:${endpoint.port}`;
   return (
     `the VM needs a QEMU user-mode NIC with guestfwd=tcp:${where}-cmd:... running \`ivsh bridge --vm NAME ` +
-    "--socket SOCKET` on the host (scripts/qemu/launch.sh adds it); or pass --connect, or connect({ tcp })"
+    "--socket SOCKET` on the host (scripts/qemu/launch.sh in ivsh's source repository adds it); or pass --connect, or connect({ tcp })"
   );
 }
 
@@ -203,7 +203,7 @@ function bridgeHint(endpoint: { hostname: string; port: number }): string {
  */
 function inGuestHint(path: string, code: string): string {
   if (path !== DEFAULT_SOCKET || code !== "ENOENT") return "";
-  return "; in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain (scripts/qemu/launch.sh does)";
+  return "; in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain (scripts/qemu/launch.sh in ivsh's source repository does)";
 }
 
 /**

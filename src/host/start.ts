@@ -16,11 +16,14 @@ import { prepareRegion } from "./setup.ts";
 import { RegionSlots } from "./slots.ts";
 import { removeLeftoverPrivateNames } from "./socket-file.ts";
 import { ArbiterState } from "./state.ts";
-import { StateFile } from "./state-file.ts";
+import { compactAfterRecords, StateFile } from "./state-file.ts";
 import { stateFileExists } from "./state-read.ts";
 import { clearUnrecordedEnds, unrecordedEnds } from "./unrecorded-ends.ts";
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
+  // A setting the state journal would refuse, refused before anything is touched (an existing region
+  // would have been re-headed or formatted, a new --state written and left behind).
+  compactAfterRecords();
   // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
   // fails must disturb nothing.
   checkSocketPath(options.socketPath, HANDOVER_SUFFIX);

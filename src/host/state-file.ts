@@ -41,9 +41,10 @@ export class JournalWriteFailed extends IvshError {}
 /**
  * Appended records beyond which a compaction may start: 20 000, or IVSH_COMPACT_AFTER_RECORDS (tests make
  * compactions happen with a handful of requests). Read when the state file is opened, so a bad value is
- * an error of `ivsh host`'s start, not of loading this module.
+ * an error of `ivsh host`'s start, not of loading this module; startArbiter reads it before it touches
+ * anything, so that start disturbs nothing.
  */
-function compactAfterRecords(setting = process.env.IVSH_COMPACT_AFTER_RECORDS): number {
+export function compactAfterRecords(setting = process.env.IVSH_COMPACT_AFTER_RECORDS): number {
   if (setting === undefined || setting === "") return 20_000;
   const value = Number(setting);
   if (!Number.isSafeInteger(value) || value < 1)
@@ -71,7 +72,6 @@ export class StateFile implements Journal {
   private appended = 0;
   /** Records the file held when it was last rewritten. */
   private baseRecords: number;
-  private readonly compactAfter = compactAfterRecords();
   /** Lines of the transaction in progress, written together when it ends. */
   private pending: string[] | undefined;
   /** Region changes of the transaction in progress, made once its lines are written (`afterWrite`). */
@@ -87,6 +87,7 @@ export class StateFile implements Journal {
     readonly path: string,
     fd: number,
     baseRecords: number,
+    private readonly compactAfter: number,
   ) {
     this.fd = fd;
     this.baseRecords = baseRecords;
@@ -99,10 +100,12 @@ export class StateFile implements Journal {
    * this --state at the same moment: refused, not replaced.
    */
   static create(path: string, snapshot: StateRecord[], fresh = false): StateFile {
+    // Before anything is written or opened: refused later, it left the journal's descriptor open.
+    const compactAfter = compactAfterRecords();
     try {
       removeLeftovers(path);
       writeSnapshot(path, snapshot, fresh);
-      return new StateFile(path, openSync(path, "a"), snapshot.length);
+      return new StateFile(path, openSync(path, "a"), snapshot.length, compactAfter);
     } catch (error) {
       if (error instanceof IvshError) throw error;
       throw stateFileFailure(error, path, `write the state file ${path}`);

@@ -19,25 +19,35 @@ export interface ArbiterLink {
   fail(error: IvshError): void;
 }
 
+/**
+ * What a channel end needs of its client: pass the `Client` that `connect()` returned. (Its other members,
+ * the region's words and the waits on them, are the library's own and not declared for users.)
+ */
 export interface ChannelClient {
   readonly clientId: number;
   /** The arbiter's lease: a session it restores after a restart has this long to resume. */
   readonly leaseMs: number;
+  /** @internal */
   readonly geometry: Geometry;
-  /** The region's slot words (header and slots). */
+  /** @internal The region's slot words (header and slots). */
   readonly words: Int32Array;
   /** Set once the session is gone for good. */
   readonly lost: IvshError | undefined;
   /** Once close() has finished the region is unmapped: nothing may touch `words` then. */
   readonly isClosed: boolean;
-  /** Once close() has begun its data area is withdrawn: a ring may no longer be read or written. */
+  /** @internal Once close() has begun its data area is withdrawn: a ring may no longer be read or written. */
   readonly isClosing: boolean;
+  /** @internal */
   readonly arbiterLink: ArbiterLink;
   alloc(size: number, options?: AllocOptions): Promise<Segment>;
   open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;
+  /** @internal */
   openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;
+  /** @internal */
   closeSlot(slot: number): Promise<void>;
+  /** @internal */
   waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
+  /** @internal */
   wakeWord(slot: number, word: number, count: number): void;
   keepAlive(): void;
   leaseInDoubt(): boolean;

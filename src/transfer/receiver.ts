@@ -58,6 +58,7 @@ export interface ReceiverOptions {
  * finished checks the stream's digest and tells the sender; `close()` lets go of the channel.
  */
 export class ChannelReceiver {
+  /** @internal The running digest of what went through (its byte count is the progress shown). */
   readonly digest = new StreamDigest();
   /** Data records received. */
   records = 0;
@@ -69,10 +70,10 @@ export class ChannelReceiver {
 
   private constructor(
     readonly name: string,
-    readonly slot: ChannelSlot,
-    readonly ring: Ring,
+    /** @internal */ readonly slot: ChannelSlot,
+    /** @internal */ readonly ring: Ring,
     readonly transfer: number,
-    readonly sender: Peer,
+    /** @internal */ readonly sender: Peer,
     private readonly options: ReceiverOptions,
   ) {}
 

@@ -39,6 +39,7 @@ export interface TransferSummary {
  * for the receiver's verdict on its digest, `close()` lets go of the channel (abandoning an unfinished one).
  */
 export class ChannelSender {
+  /** @internal The running digest of what went through (its byte count is the progress shown). */
   readonly digest = new StreamDigest();
   /** Data records published. */
   records = 0;
@@ -55,10 +56,10 @@ export class ChannelSender {
 
   private constructor(
     readonly name: string,
-    readonly slot: ChannelSlot,
-    readonly ring: Ring,
+    /** @internal */ readonly slot: ChannelSlot,
+    /** @internal */ readonly ring: Ring,
     readonly transfer: number,
-    readonly receiver: Peer,
+    /** @internal */ readonly receiver: Peer,
     private readonly signal: AbortSignal | undefined,
     private readonly expectedBytes = 0,
   ) {}
