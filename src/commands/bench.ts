@@ -10,7 +10,7 @@ import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
-import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
+import { type BenchPlan, benchPlan, regionBytesFor, regionUseFor } from "../bench/plan.ts";
 import { runScale, scalePlan } from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
@@ -355,10 +355,13 @@ function checkDiskRoom(dir: string, plan: BenchPlan): void {
 }
 
 /**
- * What the benchmark keeps in /dev/shm at once: its region, the end-to-end rows' source file and the new
- * file they receive (the run's size each; counting the region alone, a --quick run on 300 MiB passed the
- * check and failed with ENOSPC after its warm-up), or with --vm, once those are removed, the VMs' region.
+ * What the benchmark keeps in /dev/shm at once: the whole region as its arbiter starts (it refuses one the
+ * file system could not fill), then the part of that sparse file the run writes, beside the end-to-end
+ * rows' source file and the new file they receive (the run's size each; counting the region alone, a
+ * --quick run on 300 MiB passed the check and failed with ENOSPC after its warm-up), or with --vm, once
+ * those are removed, the VMs' region. Counted whole, the region refused a --quick that fits in 650 MiB.
  */
 function shmBytes(plan: BenchPlan): number {
-  return regionBytesFor(plan) + Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
+  const files = Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
+  return Math.max(regionBytesFor(plan), regionUseFor(plan) + files);
 }
