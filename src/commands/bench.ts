@@ -22,7 +22,8 @@ import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
-import { interruptedExitCode, onStopSignals } from "./_exit.ts";
+import { onStopSignals } from "./_exit.ts";
+import { stopAtOnce } from "./_stop-at-once.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
 
 const benchArgs = {
@@ -315,15 +316,8 @@ const HARD_EXIT_AFTER_MS = 5000;
  */
 function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const hardExit = () => {
-    cleanupNow();
-    // Said here: exiting now, the run's own error (printed once it unwinds) never comes, and a second
-    // Ctrl-C ended the benchmark without a word.
-    log.error(
-      `Failed to run the benchmark since ${controller.signal.reason}: stopped at once, its files removed`,
-    );
-    process.exit(interruptedExitCode());
-  };
+  // Its children too: the first signal's SIGTERM left one that had not ended on it running on.
+  const hardExit = () => stopAtOnce("the benchmark", controller.signal.reason);
   const uninstall = onStopSignals((name) => {
     if (controller.signal.aborted) hardExit();
     controller.abort(`it was interrupted by ${name}`);
