@@ -2,7 +2,16 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, realpathSync, statfsSync, statSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  lstatSync,
+  readlinkSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import type { ArgDef } from "citty";
@@ -191,11 +200,21 @@ function checkDestinations(args: BenchArgs): void {
   }
 }
 
-/** Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. */
-function landing(path: string): string {
+/**
+ * Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. A
+ * link to nothing yet leads where it points, as what is written through it does (output.ts's writeWhole).
+ */
+function landing(path: string, hops = 0): string {
   const absolute = resolve(path);
   let ancestor = absolute;
-  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
+  while (!existsSync(ancestor)) {
+    // Below 40 hops, as the kernel's: a loop of links leads nowhere, and nothing is written through it.
+    if (hops < 40 && lstatSync(ancestor, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      const target = resolve(realpathSync(dirname(ancestor)), readlinkSync(ancestor));
+      return landing(join(target, relative(ancestor, absolute)), hops + 1);
+    }
+    ancestor = dirname(ancestor);
+  }
   try {
     return join(realpathSync(ancestor), relative(ancestor, absolute));
   } catch {

@@ -21,7 +21,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
@@ -96,6 +96,24 @@ test.each([
       mkdirSync(at);
       symlinkSync(at, `${at}-link`);
       return [join(at, "fig3b-methods.svg"), `${at}-link`];
+    },
+  ],
+  // A link to nothing yet is written through as well: it was compared as the link's own path, so the JSON
+  // went into the figure's file (replaced by the figure) or took --out's path as a file.
+  [
+    "a --json that is a dangling link to a figure --out will write",
+    (at: string) => {
+      mkdirSync(at);
+      symlinkSync(join(at, "fig3b-methods.svg"), `${at}.json`);
+      return [`${at}.json`, at];
+    },
+  ],
+  [
+    "a --json that is a dangling link, through a relative one, to --out itself",
+    (at: string) => {
+      symlinkSync(basename(at), `${at}.target`);
+      symlinkSync(basename(`${at}.target`), `${at}.json`);
+      return [`${at}.json`, at];
     },
   ],
 ])(
