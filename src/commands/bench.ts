@@ -307,7 +307,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
 /**
  * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
  * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
- * failure and throws the last, the run's.
+ * failure once and throws the last, the run's.
  */
 function eachOutput() {
   const failed: unknown[] = [];
@@ -320,8 +320,14 @@ function eachOutput() {
           (error) => void failed.push(error),
         ),
     settle: () => {
-      for (const error of failed.slice(0, -1)) log.error(error);
-      if (failed.length > 0) throw failed.at(-1);
+      // Each said once: a full stdout failed --scale --vm's two tables alike, and it came twice.
+      const last = failed.at(-1);
+      const said = new Set([String(last)]);
+      for (const error of failed.slice(0, -1)) {
+        if (!said.has(String(error))) log.error(error);
+        said.add(String(error));
+      }
+      if (failed.length > 0) throw last;
     },
   };
 }
