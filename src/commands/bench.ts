@@ -2,18 +2,8 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import {
-  accessSync,
-  constants,
-  existsSync,
-  lstatSync,
-  readlinkSync,
-  realpathSync,
-  statfsSync,
-  statSync,
-} from "node:fs";
+import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
@@ -30,6 +20,7 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
+import { checkDestinations } from "./_bench-destinations.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
 import { onStopSignals } from "./_exit.ts";
 import { stopAtOnce } from "./_stop-at-once.ts";
@@ -154,91 +145,6 @@ function checkCombination(args: BenchArgs): void {
   if (args.scale && args.out !== undefined)
     throw new UsageError(
       "--scale draws no figures, so --out has nothing to write: leave it out (--json keeps its results)",
-    );
-}
-
-/**
- * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
- * after minutes of measuring, and their figures were lost; a --disk-dir that is missing, at the first step.
- */
-function checkDestinations(args: BenchArgs): void {
-  const disk = args.scale ? undefined : args["disk-dir"];
-  if (typeof disk === "string" && !(existsSync(disk) && statSync(disk).isDirectory()))
-    throw failure(
-      "NotFound",
-      `use --disk-dir ${disk}`,
-      "it is not an existing directory (create it, or pass another)",
-    );
-  // A read-only one failed as "Failed to mkdtemp ...", naming neither the flag nor what to do.
-  if (typeof disk === "string") checkCreatable("--disk-dir", disk, resolve(disk));
-  if (typeof args.json === "string") {
-    // "results/" names a directory even before it exists: the write failed (ENOTDIR) after the whole run.
-    if (args.json.endsWith("/") || (existsSync(args.json) && statSync(args.json).isDirectory()))
-      throw failure(
-        "InvalidArgument",
-        `write --json ${args.json}`,
-        "it names a directory: name the FILE to write",
-      );
-    checkCreatable("--json", args.json);
-  }
-  // The figures go into --out itself: an existing file there, or a directory this user may not write, is
-  // as wrong as a parent of it that is.
-  if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
-  // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
-  // Compared where they lead: through links, and with --out under --json (the JSON a file in its way).
-  if (typeof args.json === "string" && typeof args.out === "string") {
-    const json = landing(args.json);
-    const out = landing(args.out);
-    if (
-      json === out ||
-      out.startsWith(`${json}/`) ||
-      FIGURE_FILES.some((name) => resolve(out, name) === json)
-    )
-      throw new UsageError(
-        `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
-      );
-  }
-}
-
-/**
- * Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. A
- * link to nothing yet leads where it points, as what is written through it does (output.ts's writeWhole).
- */
-function landing(path: string, hops = 0): string {
-  const absolute = resolve(path);
-  let ancestor = absolute;
-  while (!existsSync(ancestor)) {
-    // Below 40 hops, as the kernel's: a loop of links leads nowhere, and nothing is written through it.
-    if (hops < 40 && lstatSync(ancestor, { throwIfNoEntry: false })?.isSymbolicLink()) {
-      const target = resolve(realpathSync(dirname(ancestor)), readlinkSync(ancestor));
-      return landing(join(target, relative(ancestor, absolute)), hops + 1);
-    }
-    ancestor = dirname(ancestor);
-  }
-  try {
-    return join(realpathSync(ancestor), relative(ancestor, absolute));
-  } catch {
-    return absolute; // a link to what has no path (/dev/stdout on a pipe): nothing of --out's
-  }
-}
-
-/** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
-function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
-  let ancestor = from;
-  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
-  const writable = () => {
-    try {
-      accessSync(ancestor, constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!statSync(ancestor).isDirectory() || !writable())
-    throw failure(
-      "PermissionDenied",
-      `write ${flag} ${path}`,
-      `${ancestor} is not a directory this user may write`,
     );
 }
 
