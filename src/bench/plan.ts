@@ -49,12 +49,21 @@ export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
 }
 
 /**
- * The /dev/shm region: a power of two (QEMU maps it as a BAR with --vm) that holds the largest ring (and a
- * page for its record headers), or the Fig. 4b segment, with room for the header and slots.
+ * The /dev/shm region: a power of two (QEMU maps it as a BAR with --vm) that holds what the run writes
+ * into it (`regionUseFor`).
  */
 export function regionBytesFor(plan: BenchPlan): number {
+  return powerOfTwoAtLeast(regionUseFor(plan));
+}
+
+/**
+ * What the run writes into its region: the largest ring (and a page for its record headers), or the Fig.
+ * 4b segment, one at a time and first fit from its start, with room for the header, slots and its state
+ * journal beside it. The rest of the power of two stays a hole of the sparse file, taking no room.
+ */
+export function regionUseFor(plan: BenchPlan): number {
   const largestRing = Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
-  return powerOfTwoAtLeast(Math.max(largestRing, plan.accessBytes) + 4 * MiB);
+  return Math.max(largestRing, plan.accessBytes) + 4 * MiB;
 }
 
 /** `items` rotated left by `round`, so each gets each position in turn over the rounds. */

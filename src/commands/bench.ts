@@ -2,15 +2,14 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { accessSync, constants, existsSync, realpathSync, statfsSync, statSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
-import { type BenchPlan, benchPlan, regionBytesFor } from "../bench/plan.ts";
+import { type BenchPlan, benchPlan, regionBytesFor, regionUseFor } from "../bench/plan.ts";
 import { runScale, scalePlan } from "../bench/scale.ts";
 import { measureGuestConnections } from "../bench/scale-guests.ts";
 import { renderGuestConnections, renderScaleMarkdown, scaleVerdicts } from "../bench/scale-report.ts";
@@ -21,8 +20,10 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
+import { checkDestinations } from "./_bench-destinations.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
-import { interruptedExitCode, onStopSignals } from "./_exit.ts";
+import { onStopSignals } from "./_exit.ts";
+import { stopAtOnce } from "./_stop-at-once.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
 
 const benchArgs = {
@@ -148,81 +149,6 @@ function checkCombination(args: BenchArgs): void {
 }
 
 /**
- * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
- * after minutes of measuring, and their figures were lost; a --disk-dir that is missing, at the first step.
- */
-function checkDestinations(args: BenchArgs): void {
-  const disk = args.scale ? undefined : args["disk-dir"];
-  if (typeof disk === "string" && !(existsSync(disk) && statSync(disk).isDirectory()))
-    throw failure(
-      "NotFound",
-      `use --disk-dir ${disk}`,
-      "it is not an existing directory (create it, or pass another)",
-    );
-  // A read-only one failed as "Failed to mkdtemp ...", naming neither the flag nor what to do.
-  if (typeof disk === "string") checkCreatable("--disk-dir", disk, resolve(disk));
-  if (typeof args.json === "string") {
-    // "results/" names a directory even before it exists: the write failed (ENOTDIR) after the whole run.
-    if (args.json.endsWith("/") || (existsSync(args.json) && statSync(args.json).isDirectory()))
-      throw failure(
-        "InvalidArgument",
-        `write --json ${args.json}`,
-        "it names a directory: name the FILE to write",
-      );
-    checkCreatable("--json", args.json);
-  }
-  // The figures go into --out itself: an existing file there, or a directory this user may not write, is
-  // as wrong as a parent of it that is.
-  if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
-  // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
-  // Compared where they lead: through links, and with --out under --json (the JSON a file in its way).
-  if (typeof args.json === "string" && typeof args.out === "string") {
-    const json = landing(args.json);
-    const out = landing(args.out);
-    if (
-      json === out ||
-      out.startsWith(`${json}/`) ||
-      FIGURE_FILES.some((name) => resolve(out, name) === json)
-    )
-      throw new UsageError(
-        `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
-      );
-  }
-}
-
-/** Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. */
-function landing(path: string): string {
-  const absolute = resolve(path);
-  let ancestor = absolute;
-  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
-  try {
-    return join(realpathSync(ancestor), relative(ancestor, absolute));
-  } catch {
-    return absolute; // a link to what has no path (/dev/stdout on a pipe): nothing of --out's
-  }
-}
-
-/** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
-function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
-  let ancestor = from;
-  while (!existsSync(ancestor)) ancestor = dirname(ancestor);
-  const writable = () => {
-    try {
-      accessSync(ancestor, constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!statSync(ancestor).isDirectory() || !writable())
-    throw failure(
-      "PermissionDenied",
-      `write ${flag} ${path}`,
-      `${ancestor} is not a directory this user may write`,
-    );
-}
-
-/**
  * Runs `work` with Ctrl-C ending the children; whatever it leaves is removed however it ends. A child
  * killed by Ctrl-C surfaces as its own failure: the error then says what really happened. Ctrl-C reaches
  * the whole process group, so a child can die of it, and fail the run, before this process's own signal
@@ -287,7 +213,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
 /**
  * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
  * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
- * failure and throws the last, the run's.
+ * failure once and throws the last, the run's.
  */
 function eachOutput() {
   const failed: unknown[] = [];
@@ -300,8 +226,14 @@ function eachOutput() {
           (error) => void failed.push(error),
         ),
     settle: () => {
-      for (const error of failed.slice(0, -1)) log.error(error);
-      if (failed.length > 0) throw failed.at(-1);
+      // Each said once: a full stdout failed --scale --vm's two tables alike, and it came twice.
+      const last = failed.at(-1);
+      const said = new Set([String(last)]);
+      for (const error of failed.slice(0, -1)) {
+        if (!said.has(String(error))) log.error(error);
+        said.add(String(error));
+      }
+      if (failed.length > 0) throw last;
     },
   };
 }
@@ -315,15 +247,8 @@ const HARD_EXIT_AFTER_MS = 5000;
  */
 function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const hardExit = () => {
-    cleanupNow();
-    // Said here: exiting now, the run's own error (printed once it unwinds) never comes, and a second
-    // Ctrl-C ended the benchmark without a word.
-    log.error(
-      `Failed to run the benchmark since ${controller.signal.reason}: stopped at once, its files removed`,
-    );
-    process.exit(interruptedExitCode());
-  };
+  // Its children too: the first signal's SIGTERM left one that had not ended on it running on.
+  const hardExit = () => stopAtOnce("the benchmark", controller.signal.reason);
   const uninstall = onStopSignals((name) => {
     if (controller.signal.aborted) hardExit();
     controller.abort(`it was interrupted by ${name}`);
@@ -355,10 +280,13 @@ function checkDiskRoom(dir: string, plan: BenchPlan): void {
 }
 
 /**
- * What the benchmark keeps in /dev/shm at once: its region, the end-to-end rows' source file and the new
- * file they receive (the run's size each; counting the region alone, a --quick run on 300 MiB passed the
- * check and failed with ENOSPC after its warm-up), or with --vm, once those are removed, the VMs' region.
+ * What the benchmark keeps in /dev/shm at once: the whole region as its arbiter starts (it refuses one the
+ * file system could not fill), then the part of that sparse file the run writes, beside the end-to-end
+ * rows' source file and the new file they receive (the run's size each; counting the region alone, a
+ * --quick run on 300 MiB passed the check and failed with ENOSPC after its warm-up), or with --vm, once
+ * those are removed, the VMs' region. Counted whole, the region refused a --quick that fits in 650 MiB.
  */
 function shmBytes(plan: BenchPlan): number {
-  return regionBytesFor(plan) + Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
+  const files = Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
+  return Math.max(regionBytesFor(plan), regionUseFor(plan) + files);
 }

@@ -1,13 +1,13 @@
 /** `ivsh demo`: README command 1. Everything on one machine, cleaned up afterwards. */
 
-import { cleanupNow, killAllChildren } from "../bench/child.ts";
 import { middleSample } from "../bench/stats.ts";
 import { LEAST_DEMO_BYTES, type MethodResult, runDemo } from "../demo/demo.ts";
 import { failure } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import { checkFlag } from "./_args.ts";
-import { interruptedExitCode, onStopSignals } from "./_exit.ts";
+import { onStopSignals } from "./_exit.ts";
+import { stopAtOnce } from "./_stop-at-once.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -65,10 +65,7 @@ function interruptOnSignals(): AbortSignal {
   const controller = new AbortController();
   onStopSignals((name) => {
     if (!controller.signal.aborted) return controller.abort(`it was interrupted by ${name}`);
-    killAllChildren("SIGKILL");
-    cleanupNow();
-    log.error(`Failed to run the demo since ${controller.signal.reason}: stopped at once, its files removed`);
-    process.exit(interruptedExitCode());
+    stopAtOnce("the demo", controller.signal.reason);
   });
   return controller.signal;
 }

@@ -312,7 +312,7 @@ testUnless(
     const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
     expect(stderr).not.toContain("syscall:");
     expect(stderr).toContain(
-      "Failed to run the benchmark since its region and end-to-end files need 768.0 MiB in /dev/shm, which has only 300.0 MiB free",
+      "Failed to run the benchmark since its region and end-to-end files need 644.0 MiB in /dev/shm, which has only 300.0 MiB free",
     );
     expect(stderr).not.toContain("warming up");
     expect(exitCode).toBe(1);

@@ -21,7 +21,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
@@ -98,6 +98,24 @@ test.each([
       return [join(at, "fig3b-methods.svg"), `${at}-link`];
     },
   ],
+  // A link to nothing yet is written through as well: it was compared as the link's own path, so the JSON
+  // went into the figure's file (replaced by the figure) or took --out's path as a file.
+  [
+    "a --json that is a dangling link to a figure --out will write",
+    (at: string) => {
+      mkdirSync(at);
+      symlinkSync(join(at, "fig3b-methods.svg"), `${at}.json`);
+      return [`${at}.json`, at];
+    },
+  ],
+  [
+    "a --json that is a dangling link, through a relative one, to --out itself",
+    (at: string) => {
+      symlinkSync(basename(at), `${at}.target`);
+      symlinkSync(basename(`${at}.target`), `${at}.json`);
+      return [`${at}.json`, at];
+    },
+  ],
 ])(
   "--json and --out on %s: refused before measuring",
   async (name, paths) => {
@@ -113,3 +131,42 @@ test.each([
   },
   40_000,
 );
+
+/**
+ * A link to nothing on the way to an output: mkdir makes no directory through it (EEXIST), and a file
+ * written through a link needs its target's directory. The checks passed them (their parent could be
+ * written), and the output was lost after the whole run ("Failed to write ... EEXIST", or ENOENT).
+ * Refused at once, naming the link; the bound as above.
+ */
+test.each([
+  ["an --out that is a link to nothing", (at: string) => ["--quick", "--out", link(at, "figures")]],
+  [
+    "a --json inside a link to nothing",
+    (at: string) => ["--scale", "--quick", "--json", join(link(at, "results"), "scale.json")],
+  ],
+  [
+    "a --json that is a link into a directory that does not exist",
+    (at: string) => ["--scale", "--quick", "--json", link(at, join("results", "scale.json"))],
+  ],
+])(
+  "%s: refused before measuring",
+  async (name, flags) => {
+    const at = join(dir, name.replace(/\W+/g, "-"));
+    mkdirSync(at);
+    const run = spawnBun([CLI, "bench", ...flags(at), "--disk-dir", dir]);
+    const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+    if (outcome === "late") run.proc.kill("SIGINT");
+    const stderr = await run.stderr;
+    expect(stderr).toContain(`${join(at, "link")} is a link to`);
+    expect(stderr).not.toContain("round 1");
+    expect(stderr).not.toContain("scale: ready");
+    expect(outcome).toBe(1);
+  },
+  40_000,
+);
+
+/** AT/link, a link to AT/missing/TARGET (nothing there). */
+function link(at: string, target: string): string {
+  symlinkSync(join(at, "missing", target), join(at, "link"));
+  return join(at, "link");
+}

@@ -1,0 +1,132 @@
+/**
+ * Where `ivsh bench` writes (--json, --out, --disk-dir), checked before it measures: a path it cannot write
+ * was found only after minutes of measuring, and what it was to hold was lost.
+ */
+import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { FIGURE_FILES } from "../bench/figures.ts";
+import { failure } from "../errors.ts";
+import { UsageError } from "./_strict.ts";
+
+/** The flags of `ivsh bench` that name where it writes. */
+type Destinations = {
+  json?: string | boolean;
+  out?: string | boolean;
+  scale?: string | boolean;
+  "disk-dir"?: string | boolean;
+};
+
+/**
+ * Where the run writes, checked before it measures: a --json or --out path it cannot write was found only
+ * after minutes of measuring, and their figures were lost; a --disk-dir that is missing, at the first step.
+ */
+export function checkDestinations(args: Destinations): void {
+  const disk = args.scale ? undefined : args["disk-dir"];
+  if (typeof disk === "string" && !(existsSync(disk) && statSync(disk).isDirectory()))
+    throw failure(
+      "NotFound",
+      `use --disk-dir ${disk}`,
+      "it is not an existing directory (create it, or pass another)",
+    );
+  // A read-only one failed as "Failed to mkdtemp ...", naming neither the flag nor what to do.
+  if (typeof disk === "string") checkCreatable("--disk-dir", disk, resolve(disk));
+  if (typeof args.json === "string") {
+    // "results/" names a directory even before it exists: the write failed (ENOTDIR) after the whole run.
+    if (args.json.endsWith("/") || (existsSync(args.json) && statSync(args.json).isDirectory()))
+      throw failure(
+        "InvalidArgument",
+        `write --json ${args.json}`,
+        "it names a directory: name the FILE to write",
+      );
+    checkCreatable("--json", args.json);
+    // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
+    const json = args.json;
+    if (isLink(json) && !existsSync(json) && !existsSync(dirname(landing(json))))
+      refuseLinkToNothing("--json", json, json, "whose directory");
+  }
+  // The figures go into --out itself: an existing file there, or a directory this user may not write, is
+  // as wrong as a parent of it that is.
+  if (typeof args.out === "string") checkCreatable("--out", args.out, resolve(args.out));
+  // Found only after the run: the JSON took the path the figures needed, or a figure replaced the JSON.
+  // Compared where they lead: through links, and with --out under --json (the JSON a file in its way).
+  if (typeof args.json === "string" && typeof args.out === "string") {
+    const json = landing(args.json);
+    const out = landing(args.out);
+    if (
+      json === out ||
+      out.startsWith(`${json}/`) ||
+      FIGURE_FILES.some((name) => resolve(out, name) === json)
+    )
+      throw new UsageError(
+        `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
+      );
+  }
+}
+
+/**
+ * Where `path` leads: its nearest existing ancestor's real path (links followed), the rest as written. A
+ * link to nothing yet leads where it points, as what is written through it does (output.ts's writeWhole).
+ */
+function landing(path: string, hops = 0): string {
+  const absolute = resolve(path);
+  let ancestor = absolute;
+  while (!existsSync(ancestor)) {
+    // Below 40 hops, as the kernel's: a loop of links leads nowhere, and nothing is written through it.
+    if (hops < 40 && isLink(ancestor)) {
+      const target = resolve(realpathSync(dirname(ancestor)), readlinkSync(ancestor));
+      return landing(join(target, relative(ancestor, absolute)), hops + 1);
+    }
+    ancestor = dirname(ancestor);
+  }
+  try {
+    return join(realpathSync(ancestor), relative(ancestor, absolute));
+  } catch {
+    return absolute; // a link to what has no path (/dev/stdout on a pipe): nothing of --out's
+  }
+}
+
+/** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
+function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
+  let ancestor = from;
+  while (!existsSync(ancestor)) {
+    if (isLink(ancestor)) refuseLinkToNothing(flag, path, ancestor, "which");
+    ancestor = dirname(ancestor);
+  }
+  const writable = () => {
+    try {
+      accessSync(ancestor, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!statSync(ancestor).isDirectory() || !writable())
+    throw failure(
+      "PermissionDenied",
+      `write ${flag} ${path}`,
+      `${ancestor} is not a directory this user may write`,
+    );
+}
+
+function isLink(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+}
+
+/**
+ * A link to nothing on the way to an output passed the checks (its parent could be written), and the
+ * output was lost after the run: mkdir makes no directory through it (EEXIST), and a file written through
+ * it needs the directory it points into (ENOENT).
+ */
+function refuseLinkToNothing(
+  flag: string,
+  path: string,
+  link: string,
+  what: "which" | "whose directory",
+): never {
+  const target = resolve(dirname(link), readlinkSync(link));
+  throw failure(
+    "NotFound",
+    `write ${flag} ${path}`,
+    `${link} is a link to ${target}, ${what} does not exist: create it, or pass another ${flag}`,
+  );
+}
