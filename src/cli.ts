@@ -74,7 +74,8 @@ export async function run(rawArgs: string[]): Promise<number> {
     if (await runQuick(rawArgs)) return 0;
     await refuseFlagBeforeCommand(main, rawArgs);
     await (await citty()).runCommand(main, { rawArgs });
-    return 0;
+    // A command that failed and said so in its own words (`ivsh bridge` on a full queue) set it.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     return report(error, rawArgs);
   }

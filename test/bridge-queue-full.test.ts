@@ -154,6 +154,7 @@ async function bridgeAnswer(sessionToken: string, requestId: number): Promise<Fr
       stdin: "pipe",
       stdout: "pipe",
       stderr: "ignore",
+      env: { ...process.env, TMPDIR: suite.dir }, // its full-queue marker (src/host/bridge-episodes.ts)
     }),
   );
   const fields = { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName: "old", pid: 1, sessionToken };

@@ -134,7 +134,8 @@ testWithTool(
         stdin: theirs,
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", IVSH_BRIDGE: "relay" },
+        // TMPDIR: its full-queue marker (src/host/bridge-episodes.ts) is the test's to remove.
+        env: { ...process.env, NO_COLOR: "1", IVSH_BRIDGE: "relay", TMPDIR: suite.dir },
       },
     );
     closeFd(theirs);

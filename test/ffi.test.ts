@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
-import { EAGAIN, EEXIST, EINTR, EINVAL, ETIMEDOUT, errnoName } from "../src/ffi/errno.ts";
+import { EAGAIN, EEXIST, EINPROGRESS, EINTR, EINVAL, ETIMEDOUT, errnoName } from "../src/ffi/errno.ts";
 import {
   closeFd,
   createFile,
@@ -76,12 +76,13 @@ describe("libc through bun:ffi", () => {
 
   test("the errno numbers the wrappers compare with are this platform's", () => {
     const { errno } = osConstants;
-    expect({ EINTR, EAGAIN, EEXIST, EINVAL, ETIMEDOUT }).toEqual({
+    expect({ EINTR, EAGAIN, EEXIST, EINVAL, ETIMEDOUT, EINPROGRESS }).toEqual({
       EINTR: errno.EINTR,
       EEXIST: errno.EEXIST,
       EAGAIN: errno.EAGAIN,
       EINVAL: errno.EINVAL,
       ETIMEDOUT: errno.ETIMEDOUT,
+      EINPROGRESS: errno.EINPROGRESS,
     });
     expect(errnoName(errno.ENOMEM)).toBe("ENOMEM");
     expect(errnoName(4242)).toBe("errno 4242");

@@ -6,6 +6,7 @@ import type { ArgDef } from "citty";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { type ConnectOptions, parseHostPort, withEnvironment } from "../guest/connect-options.ts";
+import { refuseAbstractSocket } from "../guest/socket-name.ts";
 import { MAX_CHANNEL_NAME_BYTES } from "../transfer/slot.ts";
 import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
 import { onStopSignals } from "./_exit.ts";
@@ -65,7 +66,9 @@ export const progressArgs = {
 export function socketPath(args: { socket?: string | undefined }): string {
   refuseEmpty("--socket", args.socket, "the arbiter's socket");
   // An empty variable is an unset one, as for the clients (withEnvironment): "" is no socket's name.
-  return args.socket ?? (process.env.IVSH_SOCKET || DEFAULT_SOCKET);
+  const path = args.socket ?? (process.env.IVSH_SOCKET || DEFAULT_SOCKET);
+  checkFlag(() => refuseAbstractSocket(path, `use ${args.socket ? "--socket" : "IVSH_SOCKET"} ${path}`));
+  return path;
 }
 
 export function regionPath(args: { region?: string | undefined }): string {
@@ -126,7 +129,11 @@ export function connectOptions(
   refuseEmpty("--region", args.region, "the region file");
   refuseEmpty("--connect", args.connect, "the arbiter's HOST:PORT");
   const options: ConnectOptions = { name, sysfsRoot: args["sysfs-root"] ?? "/sys" };
-  if (args.socket) options.socket = args.socket;
+  if (args.socket) {
+    const socket = args.socket;
+    checkFlag(() => refuseAbstractSocket(socket, `use --socket ${socket}`));
+    options.socket = socket;
+  }
   if (args.region) options.region = args.region;
   if (args.connect) options.tcp = connectAddress(args.connect);
   // Both say where the arbiter is: one was ignored without a word (--socket won).

@@ -3,11 +3,14 @@ import { statSync } from "node:fs";
 import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { errnoOf, isTerminal } from "../ffi/index.ts";
+import { QueueFull } from "../guest/link-errors.ts";
 import { runBridge } from "../host/bridge.ts";
+import { noteQueueFull, noteReached } from "../host/bridge-episodes.ts";
 import { handOver, handoverObstacle, leftWithArbiter } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
 import { isVmName, VM_NAME_RULE } from "../protocol/messages.ts";
 import { checkFlag, socketArgs, socketPath } from "./_args.ts";
+import { EXIT_FAILED } from "./_exit.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
 export default defineLeafCommand({
@@ -50,6 +53,7 @@ export default defineLeafCommand({
     if (!obstacle) {
       try {
         await handOver(args.vm, socket);
+        noteReached(socket);
         return;
       } catch (error) {
         if (leftWithArbiter(error)) throw error;
@@ -62,7 +66,16 @@ export default defineLeafCommand({
       }
     }
     const stdout = Bun.stdout.writer();
-    await runBridge(args.vm, socket, { input: Bun.stdin.stream(), output: stdout });
+    try {
+      await runBridge(args.vm, socket, { input: Bun.stdin.stream(), output: stdout }, () =>
+        noteReached(socket),
+      );
+    } catch (error) {
+      // Expected while the arbiter is stopped or overloaded, and retried by the guest: once per episode.
+      if (!(error instanceof QueueFull)) throw error;
+      noteQueueFull(socket, error);
+      process.exitCode = EXIT_FAILED;
+    }
     await stdout.end();
   },
 });

@@ -21,6 +21,7 @@ export const EAGAIN = 11;
 export const EEXIST = 17;
 export const EINVAL = 22;
 export const ETIMEDOUT = 110;
+export const EINPROGRESS = 115;
 
 export function errnoName(errno: number): string {
   names ??= new Map(

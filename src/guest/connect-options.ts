@@ -18,6 +18,7 @@ import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
 import { fetchStatus } from "./inspect.ts";
 import { QueueFull, refusedAccess } from "./link-errors.ts";
 import { type MappingProbe, probeDevice, type ResourceName } from "./probe.ts";
+import { refuseAbstractSocket } from "./socket-name.ts";
 import { describeEndpoint, type Endpoint } from "./transport.ts";
 
 /** ConnectOptions.reconnectTimeoutMs when not given. */
@@ -82,9 +83,11 @@ export function withEnvironment(
   const region = options.region ?? env.IVSH_REGION;
   if (region) resolved.region = region;
   // Where the arbiter is, socket or address, is one choice: one given explicitly rules out both variables.
-  if (options.socket || options.tcp) return resolved;
-  if (env.IVSH_SOCKET) resolved.socket = env.IVSH_SOCKET;
-  else if (env.IVSH_CONNECT) resolved.tcp = env.IVSH_CONNECT;
+  if (!options.socket && !options.tcp) {
+    if (env.IVSH_SOCKET) resolved.socket = env.IVSH_SOCKET;
+    else if (env.IVSH_CONNECT) resolved.tcp = env.IVSH_CONNECT;
+  }
+  if (resolved.socket) refuseAbstractSocket(resolved.socket, "connect to the arbiter");
   return resolved;
 }
 
@@ -106,7 +109,10 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
  * address; else the host's default socket.
  */
 export function arbiterEndpoint(options: ConnectOptions): Endpoint {
-  if (options.socket) return { unix: options.socket };
+  if (options.socket) {
+    refuseAbstractSocket(options.socket, "connect to the arbiter");
+    return { unix: options.socket };
+  }
   if (options.tcp) return parseHostPort(options.tcp);
   const inGuest = options.region ? deviceAddress(options.region) !== undefined : guestDevice(options);
   if (inGuest) return parseHostPort(DEFAULT_GUEST_ARBITER);

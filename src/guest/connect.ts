@@ -47,7 +47,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     }
     const transport = new Transport(endpoint);
     try {
-      await transport.open();
+      await transport.open(options.signal);
       const client = new Client(transport, region, options);
       await client.greet({ deadlineMs: deadline, totalMs });
       return client;

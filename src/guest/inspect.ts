@@ -87,7 +87,7 @@ export async function greetArbiter(endpoint: Endpoint, clientName: string, waitM
 
 /** Opens the link and says hello (a session that maps nothing), giving up after `waitMs`. */
 async function greet(transport: Transport, clientName: string, waitMs: number, signal?: AbortSignal) {
-  await transport.open();
+  await transport.open(signal);
   const hello = await transport.handshake(
     "hello",
     { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName, pid: process.pid, sessionToken: "" },

@@ -27,6 +27,7 @@ import {
   unreachable,
   wireError,
 } from "./link-errors.ts";
+import { openTcp } from "./tcp-open.ts";
 
 export { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
@@ -102,8 +103,11 @@ export class Transport {
     return "unix" in this.endpoint ? 250 : Math.max(250, Math.min(2000, leaseMs / 4));
   }
 
-  /** Opens the socket (no hello: the caller sends it, as the first request). */
-  async open(): Promise<void> {
+  /**
+   * Opens the socket (no hello: the caller sends it, as the first request). `signal` ends a TCP connect
+   * still in progress (Interrupted): one whose SYN goes unanswered waits up to its timeout otherwise.
+   */
+  async open(signal?: AbortSignal): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
     const handlers: SocketHandler<undefined> = {
       data: (_socket, bytes) => this.received(reading, bytes),
@@ -115,14 +119,15 @@ export class Transport {
       error: (socket) => this.dropped(socket),
     };
     const endpoint = this.endpoint;
+    // A Unix connect is done or refused at once; a TCP one is our own, closed when given up (./tcp-open.ts).
     const connecting =
       "unix" in endpoint
         ? Bun.connect({ unix: endpoint.unix, socket: handlers })
-        : Bun.connect({ hostname: endpoint.hostname, port: endpoint.port, socket: handlers });
+        : openTcp(endpoint, handlers, CONNECT_TIMEOUT_MS, signal);
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
-      // Given up on, it may still open (a full accept queue retries the SYN): nobody would use or close it.
+      // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
-      throw unreachable(this.endpoint, cause);
+      throw isIvshError(cause, "Interrupted") ? cause : unreachable(this.endpoint, cause);
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
     if (!("unix" in endpoint)) socket.setNoDelay(true);

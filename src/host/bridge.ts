@@ -31,8 +31,16 @@ export interface BridgeStreams {
   output: { write(bytes: Uint8Array): unknown; flush?(): unknown };
 }
 
-/** Relays until either side closes; resolves then, rejects if the arbiter refuses the identity. */
-export async function runBridge(vm: string, socketPath: string, streams: BridgeStreams): Promise<void> {
+/**
+ * Relays until either side closes; resolves then, rejects if the arbiter refuses the identity. `reached`
+ * is called once the arbiter took the identity, before the relay starts.
+ */
+export async function runBridge(
+  vm: string,
+  socketPath: string,
+  streams: BridgeStreams,
+  reached: () => void = () => undefined,
+): Promise<void> {
   const identified = Promise.withResolvers<void>();
   const closed = Promise.withResolvers<void>();
   const decoder = new FrameDecoder();
@@ -92,6 +100,7 @@ export async function runBridge(vm: string, socketPath: string, streams: BridgeS
   );
   if (!relaying)
     throw failure("ArbiterUnreachable", `bridge VM '${vm}'`, "the arbiter closed the connection");
+  reached();
   const reader: ChunkReader = streams.input.getReader();
   const sent = outbox;
   const untilSent = async () => {

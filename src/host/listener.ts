@@ -17,6 +17,7 @@ import {
   PeerNotArbiter,
   socketInDirectory,
 } from "../guest/link-errors.ts";
+import { refuseAbstractSocket } from "../guest/socket-name.ts";
 import type { Connection } from "./connection.ts";
 import {
   arbiterListening,
@@ -65,6 +66,7 @@ const SOCKET_PATH_MAX_BYTES = 107;
  * directory must exist, and the path must fit sun_path with the longest suffix the arbiter adds to it.
  */
 export function checkSocketPath(path: string, suffix: string): void {
+  refuseAbstractSocket(path, `listen on --socket ${path}`);
   const bytes = Buffer.byteLength(path + suffix);
   if (bytes > SOCKET_PATH_MAX_BYTES)
     throw failure(

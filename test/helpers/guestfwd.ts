@@ -3,6 +3,7 @@
  * `ivsh bridge` process per connection, with the connection on its stdin/stdout: through two pipes
  * (`fakeGuestfwd`: the bridge must relay) or one socket (`socketGuestfwd`, as QEMU does: it hands over).
  */
+import { dirname } from "node:path";
 import type { FdSocketOptions, Socket, Subprocess, TCPSocketListener } from "bun";
 import { streamSocketPair } from "../../src/ffi/fd-passing.ts";
 import { closeFd } from "../../src/ffi/index.ts";
@@ -15,9 +16,27 @@ export interface FakeGuestfwd {
   stop(): void;
 }
 
-export function fakeGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
-  const bridges: Subprocess<"pipe", "pipe", "inherit">[] = [];
-  const listener: TCPSocketListener<Subprocess<"pipe", "pipe", "inherit">> = Bun.listen({
+/** Where the bridges' stderr goes: inherited, or (`logged`) each bridge's collected into `logged`. */
+export interface GuestfwdOptions {
+  logged?: Promise<string>[];
+}
+
+/**
+ * The bridges' environment: their temporary directory (where they keep a full queue's marker,
+ * src/host/bridge-episodes.ts) beside the socket, which the test removes, not the machine's.
+ */
+function bridgeEnv(socketPath: string): Record<string, string | undefined> {
+  return { ...process.env, TMPDIR: dirname(socketPath) };
+}
+
+function bridgeStderr(bridge: Subprocess, options: GuestfwdOptions): void {
+  if (options.logged && bridge.stderr instanceof ReadableStream)
+    options.logged.push(new Response(bridge.stderr).text());
+}
+
+export function fakeGuestfwd(vm: string, socketPath: string, options: GuestfwdOptions = {}): FakeGuestfwd {
+  const bridges: Subprocess<"pipe", "pipe">[] = [];
+  const listener: TCPSocketListener<Subprocess<"pipe", "pipe">> = Bun.listen({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
@@ -26,9 +45,11 @@ export function fakeGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
           Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
             stdin: "pipe",
             stdout: "pipe",
-            stderr: "inherit",
+            stderr: options.logged ? "pipe" : "inherit",
+            env: bridgeEnv(socketPath),
           }),
         );
+        bridgeStderr(bridge, options);
         bridges.push(bridge);
         socket.data = bridge;
         void (async () => {
@@ -56,7 +77,7 @@ const connectFd = Bun.connect as unknown as <Data>(options: FdSocketOptions<Data
  * and stdout, and the stand-in relays between the TCP connection and its own end, as slirp relays
  * between the guest's TCP and it. A bridge given this can hand the connection over and exit.
  */
-export function socketGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
+export function socketGuestfwd(vm: string, socketPath: string, options: GuestfwdOptions = {}): FakeGuestfwd {
   const bridges: Subprocess[] = [];
   const listener = Bun.listen<{ inner?: Socket<undefined>; early: Uint8Array[] }>({
     hostname: "127.0.0.1",
@@ -69,9 +90,11 @@ export function socketGuestfwd(vm: string, socketPath: string): FakeGuestfwd {
           Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socketPath], {
             stdin: theirs,
             stdout: theirs,
-            stderr: "inherit",
+            stderr: options.logged ? "pipe" : "inherit",
+            env: bridgeEnv(socketPath),
           }),
         );
+        bridgeStderr(bridge, options);
         closeFd(theirs);
         bridges.push(bridge);
         void connectFd<undefined>({

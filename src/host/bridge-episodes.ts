@@ -1,0 +1,106 @@
+/**
+ * A full accept queue, as the VM's bridges log it. Each try of a guest waiting for a stopped or overloaded
+ * arbiter is a bridge process of its own (about one a second per waiting guest), and each logged an
+ * ERROR: an expected, retried condition flooded the host's log. Now the bridges of one arbiter socket
+ * share a small marker file, per user, in the temporary directory: the first refusal of an episode logs
+ * one WARN, later ones only add to the marker's count, and the first bridge that gets through again logs
+ * how many were refused, and for how long. Without a marker directory of our own (another user's, or
+ * none can be made) each refusal is logged as a WARN, as before but for its level.
+ */
+import { createHash } from "node:crypto";
+import {
+  appendFileSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { log } from "../log.ts";
+import { formatWait } from "../units.ts";
+
+/** A refusal this long after the episode's last starts a new episode (its first is logged again). */
+export const EPISODE_GAP_MS = 60_000;
+
+/**
+ * Where the marker of `socketPath` is, or undefined when no directory of this user's can hold it; `make`:
+ * the directory is made if missing (a bridge that got through only looks).
+ */
+function markerPath(socketPath: string, make: boolean): string | undefined {
+  const uid = process.getuid?.() ?? -1;
+  const dir = join(tmpdir(), `ivsh-bridge-${uid}`);
+  try {
+    if (make) mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    // There already (checked below), or not to be made: then none.
+  }
+  try {
+    const status = lstatSync(dir);
+    // Another user's, or one others may write: they could silence this user's log.
+    if (!status.isDirectory() || status.uid !== uid || (status.mode & 0o022) !== 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join(dir, createHash("sha256").update(socketPath).digest("hex").slice(0, 32));
+}
+
+/** Logs a bridge's refusal by a full queue (`error` says it) once per episode; counts the rest. */
+export function noteQueueFull(socketPath: string, error: Error): void {
+  const marker = markerPath(socketPath, true);
+  const counted = marker !== undefined && countRefusal(marker);
+  if (counted) log.debug(error.message);
+  else
+    log.warn(
+      `${error.message}; the guest is told, and tries again until its connect timeout` +
+        (marker ? "; further refusals are counted, not logged, until a guest's connection gets through" : ""),
+    );
+}
+
+/** True when an episode is under way and this refusal was added to it; else starts one (returns false). */
+function countRefusal(marker: string): boolean {
+  try {
+    if (Date.now() - statSync(marker).mtimeMs < EPISODE_GAP_MS) {
+      appendFileSync(marker, "x");
+      return true;
+    }
+    unlinkSync(marker); // an old episode's, whose guests gave up: a new one starts
+  } catch {
+    // No episode under way.
+  }
+  try {
+    const fd = openSync(marker, "wx", 0o600);
+    try {
+      writeSync(fd, `${Date.now()}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Another bridge started it at the same moment, or no marker can be written: logged all the same.
+  }
+  return false;
+}
+
+/** A bridge reached the arbiter: if bridges were refused before, logs how many, and ends the episode. */
+export function noteReached(socketPath: string): void {
+  const marker = markerPath(socketPath, false);
+  if (!marker) return;
+  let text: string;
+  try {
+    text = readFileSync(marker, "latin1");
+    unlinkSync(marker); // only the bridge that removed it logs
+  } catch {
+    return;
+  }
+  const [start = "", counts = ""] = text.split("\n");
+  const since = Number(start);
+  const lasted = Number.isFinite(since) ? ` over ${formatWait(Math.max(0, Date.now() - since))}` : "";
+  log.info(
+    `the arbiter at ${socketPath} accepts connections again: ${counts.length + 1} guest connection(s) ` +
+      `were refused${lasted} since its queue of connections waiting to be accepted was full`,
+  );
+}
