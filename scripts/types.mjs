@@ -18,7 +18,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -44,14 +45,49 @@ export function buildTypes(force) {
   const result = spawnSync(process.execPath, [TSC, "-p", "tsconfig.types.json"], { cwd: REPO, encoding: "utf8" });
   if (result.status !== 0)
     throw new Error(`ivsh: tsc -p tsconfig.types.json failed: ${`${result.stdout}${result.stderr}`.trim()}`);
+  const ts = createRequire(import.meta.url)(join(REPO, "node_modules/typescript"));
   for (const file of filesUnder(OUTPUT).filter((path) => path.endsWith(".d.ts"))) {
-    const text = readFileSync(file, "utf8");
+    const text = keepConstructorsHidden(ts, file, readFileSync(file, "utf8"));
     writeFileSync(file, text.replace(/((?:from |import\()"\.{1,2}\/[^"]*)\.ts"/g, '$1.js"'));
   }
   writeFileSync(STAMP, "");
   // On stderr: as `npm pack`'s prepack, stdout is npm's (`npm pack --json` prints its JSON there).
   console.error("ivsh: wrote types/ (declarations of the package's entry points)");
   return true;
+}
+
+/**
+ * stripInternal leaves an `@internal` constructor out of `declarations` (the text of `file`), and a class
+ * that declares none has TypeScript's public `constructor()`: a user's `new Client()` type-checked and failed
+ * when it ran. Such a class keeps a constructor without parameters, private (protected when abstract, for
+ * its subclasses), as does each class of its module that extends it and declares none (`Mutex`).
+ */
+function keepConstructorsHidden(ts, file, declarations) {
+  const source = join(REPO, "src", relative(OUTPUT, file).replace(/\.d\.ts$/, ".ts"));
+  if (!existsSync(source)) return declarations;
+  const classesOf = (path, text) =>
+    ts
+      .createSourceFile(path, text, ts.ScriptTarget.Latest, true)
+      .statements.filter((node) => ts.isClassDeclaration(node) && node.name);
+  const hasConstructor = (node) => node.members.some(ts.isConstructorDeclaration);
+  const emitted = new Map(classesOf(file, declarations).map((node) => [node.name.text, node]));
+  const stripped = new Set();
+  const hide = [];
+  for (const node of classesOf(source, readFileSync(source, "utf8"))) {
+    const declared = emitted.get(node.name.text);
+    if (!declared || hasConstructor(declared)) continue;
+    const base = node.heritageClauses
+      ?.find((clause) => clause.token === ts.SyntaxKind.ExtendsKeyword)
+      ?.types[0]?.expression.getText();
+    if (hasConstructor(node) || stripped.has(base)) {
+      stripped.add(node.name.text);
+      const abstract = ts.getModifiers(declared)?.some((m) => m.kind === ts.SyntaxKind.AbstractKeyword);
+      hide.push([declared.members.pos, `\n    ${abstract ? "protected" : "private"} constructor();`]);
+    }
+  }
+  return hide
+    .sort(([a], [b]) => b - a)
+    .reduce((text, [at, line]) => `${text.slice(0, at)}${line}${text.slice(at)}`, declarations);
 }
 
 /** types/ was completed after the last change to anything it is made from. */

@@ -150,6 +150,46 @@ test("a user's tsc --strict names the public members' types and is offered none 
   expect(checked.exitCode, checked.output).toBe(0);
 });
 
+// The constructors the library calls for its user (connect() makes the Client, alloc() the Segment,
+// mutex() and condvar() the locks) are internal, and stripInternal left them out of the declarations: a
+// class that declares none has TypeScript's `constructor()`, so `new Client()` type-checked and failed when
+// it ran. The declarations keep them, as private: each `new` below must be refused.
+const CONSTRUCTS = `import { Client, CondVar, IvshError, Mutex, Segment } from "ivsh";
+import { ChannelReceiver, ChannelSender } from "ivsh/channel";
+
+// @ts-expect-error made by connect()
+export const client = new Client();
+// @ts-expect-error made by client.alloc() and client.open()
+export const segment = new Segment();
+// @ts-expect-error made by client.mutex()
+export const mutex = new Mutex();
+// @ts-expect-error made by client.condvar()
+export const condvar = new CondVar();
+// @ts-expect-error made by ChannelSender.open()
+export const sender = new ChannelSender();
+// @ts-expect-error made by ChannelReceiver.open()
+export const receiver = new ChannelReceiver();
+// @ts-expect-error a class the user's own code cannot make one of through a subclass either
+export class Mine extends Mutex {}
+export const error = new IvshError("Timeout", "an error a user may raise");
+`;
+
+test("a user's tsc refuses new Client(), new Segment(), new Mutex() and the other classes the library makes", async () => {
+  writeFileSync(join(project, "constructs.ts"), CONSTRUCTS);
+  const config = join(project, "tsconfig.constructs.json");
+  const compilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    target: "ESNext",
+    module: "NodeNext",
+    types: [],
+  };
+  writeFileSync(config, JSON.stringify({ compilerOptions, files: ["constructs.ts"] }));
+  const checked = await run([TSC, "-p", config], { cwd: project });
+  expect(checked.exitCode, checked.output).toBe(0);
+});
+
 /** The text of each string and template literal in `file` (a template's pieces one by one). */
 function literals(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);

@@ -5,15 +5,18 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
 import { FrameDecoder } from "../src/protocol/codec.ts";
 import { messages } from "../src/protocol/messages.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { CLI } from "./helpers/paths.ts";
 import { clientConfig, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testUnless } from "./helpers/tools.ts";
 import { clientEnv } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("status-interrupted");
@@ -116,6 +119,39 @@ test.each([
       await status.events.finished;
       if (json) expect(JSON.parse(status.events.text)).toMatchObject({ error: { code: "Interrupted" } });
       else expect(status.events.text).toBe("");
+    } finally {
+      relay.stop(true);
+    }
+  },
+  60_000,
+);
+
+/**
+ * connect() given only the socket asks that arbiter for its region with the same status exchange, the
+ * caller's signal passed on: aborted while the arbiter had not answered that question's goodbye, it failed
+ * "to say goodbye to the arbiter", a goodbye its caller never asked for, where an abort a moment before or
+ * after fails it "to connect to the arbiter" (as before the goodbye's interruption was made an error).
+ */
+testUnless(
+  existsSync(DEFAULT_REGION) ? `${DEFAULT_REGION} exists, and a client given no region maps it` : undefined,
+  "connect({ socket, signal }) aborted during its region question's goodbye says it failed to connect",
+  async () => {
+    const relayed = join(suite.dir, "goodbye-held-connect.sock");
+    let byeHeld = () => {};
+    const held = new Promise<void>((resolve) => {
+      byeHeld = resolve;
+    });
+    const relay = byeHoldingRelay(suite.socket, relayed, () => byeHeld());
+    try {
+      const controller = new AbortController();
+      const connecting = connect({ socket: relayed, signal: controller.signal });
+      await held;
+      controller.abort();
+      await expectRejection(
+        connecting,
+        "Interrupted",
+        /^Failed to connect to the arbiter since it was aborted/,
+      );
     } finally {
       relay.stop(true);
     }

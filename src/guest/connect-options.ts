@@ -134,9 +134,10 @@ export async function withArbiterRegion(options: ConnectOptions, waitMs: number)
       const { report } = await fetchStatus({ unix: options.socket }, 1, options.signal, leftMs);
       return { ...options, region: report.region.path };
     } catch (error) {
+      // Interrupted in any part of the question (its goodbye too): what the caller was doing was connecting.
+      throwIfAborted(options.signal, "connect to the arbiter");
       // An arbiter too busy (or stopped) to accept is waited for, as connect() waits for it.
       if (error instanceof QueueFull && performance.now() < deadline) {
-        throwIfAborted(options.signal, "connect to the arbiter"); // refused before the signal is looked at
         await Bun.sleep(delay);
         continue;
       }

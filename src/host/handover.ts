@@ -41,8 +41,12 @@ export function handoverPath(socketPath: string): string {
   return `${socketPath}${HANDOVER_SUFFIX}`;
 }
 
-/** The TTL that `environment` asks for; throws naming the variable if its value is not one. */
-function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
+/**
+ * The TTL that `environment` asks for; throws naming the variable if its value is not one. startArbiter
+ * reads it before it touches anything: read first where the arbiter listens, its refusal came after the
+ * region was re-headed and the --state rewritten.
+ */
+export function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
   const value = environment[HANDOVER_TTL_VARIABLE];
   if (value === undefined) return DEFAULT_HANDOVER_TTL_MS;
   const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN;

@@ -9,7 +9,7 @@ import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
 import { Arbiter } from "./arbiter.ts";
 import type { ArbiterOptions } from "./arbiter-view.ts";
-import { HANDOVER_SUFFIX, handoverPath } from "./handover.ts";
+import { HANDOVER_SUFFIX, handoverPath, handoverTtlMs } from "./handover.ts";
 import { checkSocketPath, clearStaleSocket } from "./listener.ts";
 import type { StateRecord } from "./records.ts";
 import { prepareRegion } from "./setup.ts";
@@ -21,9 +21,10 @@ import { stateFileExists } from "./state-read.ts";
 import { clearUnrecordedEnds, unrecordedEnds } from "./unrecorded-ends.ts";
 
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
-  // A setting the state journal would refuse, refused before anything is touched (an existing region
-  // would have been re-headed or formatted, a new --state written and left behind).
+  // Settings the state journal or the hand-over socket would refuse, refused before anything is touched
+  // (an existing region would have been re-headed or formatted, a new --state written and left behind).
   compactAfterRecords();
+  handoverTtlMs();
   // Refuse a socket it could not listen on, or a live one, before touching the region: a start that
   // fails must disturb nothing.
   checkSocketPath(options.socketPath, HANDOVER_SUFFIX);
