@@ -62,14 +62,15 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const uid = shm.shm_uid();
   const cvid = await shm.shm_create_cv("fig1");
   // Hold the cv while the area is created and cleared, so the reader never sees it uninitialised.
-  await shm.shm_acquire_cv(cvid, uid);
+  const first = await shm.shm_acquire_cv(cvid, uid);
   let area: Segment;
   try {
     area = await shm.shm_alloc(size, "write", "fig1");
   } catch (error) {
     // Refused (another writer's area, a full region): let go first, or our exit marks the lock owner-died
-    // and the running pair takes that for its peer's death.
-    shm.shm_release_cv(cvid, uid);
+    // and the running pair takes that for its peer's death. Unless we took an owner-died: with the area in
+    // use it is the running pair's (told once), so we keep the lock and our exit passes it on.
+    if (first !== "owner-died") shm.shm_release_cv(cvid, uid);
     throw error;
   }
   const offset = area.bytes;
