@@ -8,6 +8,7 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { failure, isIvshError } from "../errors.ts";
 import type { ConnectOptions } from "./client.ts";
+import { PeerWatch } from "./report-presence.ts";
 import type { Segment } from "./segment.ts";
 import * as shm from "./shm.ts";
 import type { LockOutcome, WaitResult } from "./sync.ts";
@@ -62,21 +63,26 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const uid = shm.shm_uid();
   const cvid = await shm.shm_create_cv("fig1");
   // Hold the cv while the area is created and cleared, so the reader never sees it uninitialised.
-  await shm.shm_acquire_cv(cvid, uid);
+  const first = await shm.shm_acquire_cv(cvid, uid);
   let area: Segment;
   try {
     area = await shm.shm_alloc(size, "write", "fig1");
   } catch (error) {
     // Refused (another writer's area, a full region): let go first, or our exit marks the lock owner-died
-    // and the running pair takes that for its peer's death.
-    shm.shm_release_cv(cvid, uid);
+    // and the running pair takes that for its peer's death. Unless we took an owner-died: with the area in
+    // use it is the running pair's (told once), so we keep the lock and our exit passes it on.
+    if (first !== "owner-died") shm.shm_release_cv(cvid, uid);
     throw error;
   }
   const offset = area.bytes;
   offset[0] = 0;
+  const watch = await PeerWatch.start(cvid, uid, area.id, "writer", "reader");
   shm.shm_release_cv(cvid, uid);
 
   const to_transfer = Math.ceil(length / chunk);
+  // Said before each wait for the reader, if it left (killed, or told fewer bytes than the file's).
+  const left = (taken: number) => () =>
+    `the reader left having taken ${taken} of the ${to_transfer} chunks (it was killed, or given a BYTES under the file's ${length}): run both again, giving the reader the file's size`;
   let i = 0;
   while (i < to_transfer) {
     // Check shared variable
@@ -90,6 +96,7 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
       shm.shm_notify_cv(cvid, uid);
     } else {
       // Wait for the reader
+      watch.throwIfGone("send the file", left(i - 1));
       peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
     }
     shm.shm_release_cv(cvid, uid);
@@ -97,8 +104,12 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
 
   // Let the reader take the last chunk before the area goes away.
   peerAlive(await shm.shm_acquire_cv(cvid, uid), "send the file", "reader");
-  while (offset[0]) peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
+  while (offset[0]) {
+    watch.throwIfGone("send the file", left(to_transfer - 1));
+    peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
+  }
   shm.shm_release_cv(cvid, uid);
+  watch.stop();
   await shm.shm_dealloc(area);
   await shm.shm_finish();
   return { bytes: length, chunks: to_transfer };
@@ -167,9 +178,13 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
     );
   if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
   const offset = area.bytes;
+  const watch = await PeerWatch.start(cvid, uid, area.id, "reader", "writer");
 
   const to_transfer = Math.ceil(total / chunk);
   let i = 0;
+  // Said before each wait for the writer, if it left (killed, or done sending a file under BYTES).
+  const left = () =>
+    `the writer left after ${i} of the ${to_transfer} chunks of the ${total} bytes this reader was told: it was killed, or its file is shorter than BYTES; run both again, giving the reader the file's size`;
   while (i < to_transfer) {
     // Check shared variable
     peerAlive(await shm.shm_acquire_cv(cvid, uid), "receive the file", "writer");
@@ -183,11 +198,13 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       shm.shm_notify_cv(cvid, uid);
     } else {
       // Wait for the writer
+      watch.throwIfGone("receive the file", left);
       peerAlive(await shm.shm_wait_cv(cvid, uid), "receive the file", "writer");
     }
     shm.shm_release_cv(cvid, uid);
   }
 
+  watch.stop();
   await shm.shm_dealloc(area);
   await shm.shm_finish();
   return { bytes: total, chunks: to_transfer };
