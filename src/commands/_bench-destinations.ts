@@ -108,8 +108,13 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
     );
 }
 
+/** False also where the path cannot lead anywhere (ENOTDIR: a file on the way), as existsSync says. */
 function isLink(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+  try {
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
