@@ -180,6 +180,8 @@ describe("flag values the command refuses: exit 2, naming the flag and what it t
     [["--limit", "99999999999"], "Failed to use --limit 99999999999 since it must be from 0 to 4294967294"],
     [["--connect", "garbage"], "Failed to use --connect 'garbage' since it is not HOST:PORT"],
     [["--connect", "127.0.0.1:99999"], "Failed to use --connect '127.0.0.1:99999' since it is not HOST:PORT"],
+    // Port 0 is no port a bridge listens on (a connect() to it fails ECONNREFUSED, told as no arbiter).
+    [["--connect", "127.0.0.1:0"], "Failed to use --connect '127.0.0.1:0' since it is not HOST:PORT"],
   ] as const)
     test(`status ${args.join(" ")}`, async () => {
       const result = await runCli(["status", ...args, "--socket", join(paths.dir, "none.sock")]);
