@@ -229,6 +229,8 @@ test("connect options of the wrong type are refused, naming the option and what 
     /connect to the arbiter since its options null are not an object/,
   );
   await expectRejection(untyped(paths.socket), "InvalidArgument", /its options '.*' are not an object/);
+  // An array is an object to typeof, and its options would have been read as none given.
+  await expectRejection(untyped([]), "InvalidArgument", /its options \(an array\) are not an object/);
   const wrong: [string, unknown, string][] = [
     ["socket", 5, "a string"],
     ["name", 5, "a string"],
