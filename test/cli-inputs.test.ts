@@ -417,6 +417,13 @@ describe("a flag before the command it is for: refused, not dropped while the co
     expect(result.stderr).toContain("Unknown command 'sned'");
   });
 
+  test("ivsh -v, alone, prints the version as --version does", async () => {
+    const long = await runCli(["--version"]);
+    const short = await runCli(["-v"]);
+    expect(long.stdout).toMatch(/^\d+\.\d+\.\d+\S*\n$/);
+    expect([short.exitCode, short.stdout, short.stderr]).toEqual([0, long.stdout, ""]);
+  });
+
   test("ivsh --version host: no arbiter started, no region made", async () => {
     const region = join(paths.dir, "version-host.region");
     const spawned = spawnBun([
