@@ -1,0 +1,34 @@
+/**
+ * What a transfer's progress line says (src/commands/_progress.ts), on a clock the fixture sets: the
+ * percent and the bar stop at the announced size, the rate counts bytes per second since the first report
+ * after the last wait (time spent waiting is no transfer time), the ETA is what is left at that rate in
+ * minutes and seconds, and the arbiter's absence replaces what the end waits for only while it waits.
+ */
+import { expect, test } from "bun:test";
+import { spawnFixture } from "./helpers/processes.ts";
+
+const MIB = 1 << 20;
+
+async function drawn(label: string, mode: "plain" | "terminal", steps: unknown[][]): Promise<string> {
+  const fixture = spawnFixture("progress-lines", { label, mode, steps }, { TERM: "xterm" });
+  expect(await fixture.exit()).toBe(0);
+  return fixture.stderr;
+}
+
+test("off a terminal: percent, amounts, rate and ETA, a line a second at most", async () => {
+  const total = 1000 * MIB;
+  const lines = await drawn("send big.iso", "plain", [
+    ["update", 0, 0, total],
+    ["update", 2000, 4 * MIB, total],
+    ["update", 2500, 5 * MIB, total], // within a second of the last line: not drawn
+    ["update", 62_000, 1200 * MIB, total], // more than announced: the percent stops at 100, nothing is left
+  ]);
+  expect(lines.split("\n")).toEqual([
+    // The first report: no time has passed to make a rate of.
+    "send big.iso: 0% 0 B / 1000.0 MiB",
+    // 4 MiB in 2 s is 2 MiB/s; the 996 MiB left take 498 s at that rate.
+    "send big.iso: 0% 4.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:18",
+    "send big.iso: 100% 1.17 GiB / 1000.0 MiB 20.3 MB/s ETA 0:00",
+    "",
+  ]);
+});
