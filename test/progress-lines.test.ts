@@ -32,3 +32,28 @@ test("off a terminal: percent, amounts, rate and ETA, a line a second at most", 
     "",
   ]);
 });
+
+test("after a wait the rate starts again from the next report; the arbiter's absence is shown only while waiting", async () => {
+  const total = 1000 * MIB;
+  const lines = await drawn("recv out", "plain", [
+    ["update", 0, 0, total],
+    ["update", 1000, 2 * MIB, total],
+    ["waiting", "for the sender to come back"],
+    ["away", "for the arbiter to come back"],
+    ["away", null],
+    ["update", 60_000, 6 * MIB, total],
+    ["update", 61_000, 8 * MIB, total],
+    ["away", "for the arbiter, which is not waited for now"],
+  ]);
+  expect(lines.split("\n")).toEqual([
+    "recv out: 0% 0 B / 1000.0 MiB",
+    "recv out: 0% 2.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:19",
+    "recv out: waiting for the sender to come back...",
+    "recv out: waiting for the arbiter to come back...",
+    "recv out: waiting for the sender to come back...",
+    // The minute waited is no transfer time: the rate is 2 MiB in the second since, not 8 MiB in 61 s.
+    "recv out: 0% 6.00 MiB / 1000.0 MiB",
+    "recv out: 0% 8.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:16",
+    "",
+  ]);
+});
