@@ -57,3 +57,23 @@ test("after a wait the rate starts again from the next report; the arbiter's abs
     "",
   ]);
 });
+
+test("on a terminal: one line redrawn in place, a rate only after half a second, a bar that stops full", async () => {
+  const total = 100 * MIB;
+  const shown = await drawn("recv a", "terminal", [
+    ["update", 0, 0, total],
+    ["update", 200, 10 * MIB, total], // redrawn, but a fifth of a second makes no rate yet
+    ["update", 2000, 50 * MIB, total],
+    ["update", 4000, 150 * MIB, total],
+    ["done"],
+  ]);
+  // stderr is no terminal here, so no width is reported: 80 columns, a 14-character bar.
+  expect(shown.split("\r\x1b[2K")).toEqual([
+    "",
+    "recv a: [--------------] 0% 0 B / 100.0 MiB",
+    "recv a: [#-------------] 10% 10.0 MiB / 100.0 MiB",
+    "recv a: [#######-------] 50% 50.0 MiB / 100.0 MiB 26.2 MB/s ETA 0:02",
+    "recv a: [##############] 100% 150.0 MiB / 100.0 MiB 39.3 MB/s ETA 0:00",
+    "",
+  ]);
+});
