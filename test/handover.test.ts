@@ -5,7 +5,7 @@
  * connection that was not handed over.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, unlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { FdSocketOptions, Socket } from "bun";
 import { sendWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
@@ -373,6 +373,32 @@ test("a bridge whose arbiter died, its sockets left: one error, no 'relaying ins
     ]);
   } finally {
     closeFd(mine);
+  }
+});
+
+// An arbiter from before hand-over listens on its socket but has no hand-over socket beside it: that
+// missing socket (ENOENT) is no absent arbiter, and the bridge says it relays instead, and why.
+test("a bridge whose arbiter has no hand-over socket relays the connection, saying so", async () => {
+  const old = testPaths("handover-old");
+  const oldArbiter = await ArbiterProcess.start(old);
+  try {
+    unlinkSync(handoverPath(old.socket));
+    const [mine, theirs] = streamSocketPair();
+    const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", "old-vm", "--socket", old.socket], {
+      stdin: theirs,
+      stdout: theirs,
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    closeFd(theirs);
+    closeFd(mine); // the guest leaves at once: the relay ends with it
+    await bridge.exited;
+    expect(await new Response(bridge.stderr).text()).toContain(
+      "relaying the connection of VM 'old-vm' instead of handing it over",
+    );
+  } finally {
+    await oldArbiter.stop();
+    old.cleanup();
   }
 });
 
