@@ -36,7 +36,7 @@ test("a command that lives under a group (ivsh send) names the command meant (iv
     const result = await runCli([word!, "big.iso"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`Unknown command '${word}'`);
-    expect(result.stderr).toContain(`'${meant}'`);
+    expect(result.stderr).toContain(`did you mean '${meant}'? (guest commands run on the host too)`);
   }
   const typo = await runCli(["hots"]);
   expect(typo.stderr).toContain("Run 'ivsh --help' to see the commands.");
