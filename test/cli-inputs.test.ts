@@ -411,6 +411,18 @@ describe("a flag before the command it is for: refused, not dropped while the co
       expect(result.stderr).not.toContain("Failed to connect");
     });
 
+  test("a flag given to ivsh or a group alone: the hint points at its commands, as it takes no options", async () => {
+    for (const [args, group] of [
+      [["--bogus"], "ivsh"],
+      [["guest", "--bogus"], "ivsh guest"],
+    ] as const) {
+      const result = await runCli([...args]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`'${group}' takes no options of its own: name a command`);
+      expect(result.stderr).toContain(`Run '${group} --help' to see the commands.`);
+    }
+  });
+
   test("an unknown command followed by a flag is still an unknown command", async () => {
     const result = await runCli(["guest", "sned", "-q"]);
     expect(result.exitCode).toBe(2);
