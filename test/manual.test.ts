@@ -86,6 +86,14 @@ test("bash: commands, subcommands and each command's flags; a flag's value and F
   ]);
 });
 
+test("bash: ivsh itself offers its commands, help and --version", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  const top = await bashOffers(script, ["ivsh", ""]);
+  expect(top).toContain("guest");
+  expect(top).toContain("help");
+  expect(top).toContain("--version");
+});
+
 testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {
   const { stdout: script } = await runCli(["completion", "zsh"]);
   const result = await run(["zsh", "-c", `${script}\nprint -r -- "\${_comps[ivsh]}"`], { HOME: "/tmp" });
