@@ -94,6 +94,14 @@ test("bash: ivsh itself offers its commands, help and --version", async () => {
   expect(top).toContain("--version");
 });
 
+test("bash: a flag's one-letter alias is offered as -q, beside --quiet", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  const flags = await bashOffers(script, ["ivsh", "guest", "send", "-"]);
+  expect(flags).toContain("-q");
+  expect(flags).toContain("--quiet");
+  expect(flags).not.toContain("--q");
+});
+
 testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {
   const { stdout: script } = await runCli(["completion", "zsh"]);
   const result = await run(["zsh", "-c", `${script}\nprint -r -- "\${_comps[ivsh]}"`], { HOME: "/tmp" });
