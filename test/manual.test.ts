@@ -4,7 +4,8 @@
  * flags `--help` shows, in bash (driven as bash drives it), zsh and fish.
  */
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { manPage } from "../scripts/man.ts";
 import { REPO } from "./helpers/paths.ts";
@@ -116,4 +117,21 @@ testWithTool("fish", "fish: subcommands with their descriptions, and a command's
   expect(await complete("ivsh guest send --ch")).toContain("--chunk-size\t");
   expect(await complete("ivsh guest send --ch")).not.toContain("--force");
   expect(await complete("ivsh host --log-level ")).toContain("debug");
+});
+
+/** What fish completes for `line`, with the script loaded. */
+async function fishCompletes(line: string): Promise<string> {
+  const { stdout: script } = await runCli(["completion", "fish"]);
+  return (await run(["fish", "--no-config", "-c", `${script}\ncomplete -C '${line}'`])).stdout;
+}
+
+testWithTool("fish", "fish: files after a flag that takes a value, and for a FILE argument", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-fish-"));
+  try {
+    writeFileSync(join(dir, "known.iso"), "");
+    expect(await fishCompletes(`ivsh guest recv --out ${dir}/kno`)).toContain(`${dir}/known.iso`);
+    expect(await fishCompletes(`ivsh guest send ${dir}/kno`)).toContain(`${dir}/known.iso`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
