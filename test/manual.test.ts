@@ -135,3 +135,8 @@ testWithTool("fish", "fish: files after a flag that takes a value, and for a FIL
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+testWithTool("fish", "fish: past `guest send`, send and recv are not offered again", async () => {
+  const afterSend = (await fishCompletes("ivsh guest send ")).split("\n");
+  expect(afterSend.filter((line) => /^(send|recv)\t/.test(line))).toEqual([]);
+});
