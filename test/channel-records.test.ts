@@ -63,6 +63,17 @@ test("a data record of 0 bytes (no sender publishes one) is RegionCorrupted at t
   await Promise.all([sender.close(), receiver.close()]);
 });
 
+test("a data record claiming more bytes than a chunk holds is RegionCorrupted, not cut to the chunk", async () => {
+  const { sender, receiver } = await bothEnds("oversized-record");
+  forgeFirstRecord(sender, { length: RING.chunkBytes + 1, flags: 0 });
+  await expectRejection(
+    receiver.receive(() => {}),
+    "RegionCorrupted",
+    new RegExp(`record 0 claims ${RING.chunkBytes + 1} bytes with flags 0`),
+  );
+  await Promise.all([sender.close(), receiver.close()]);
+});
+
 test("an end record whose byte count differs from what arrived is a DigestMismatch, even with the digest right", async () => {
   const { sender, receiver } = await bothEnds("miscounted-end");
   // The digest of the empty stream the receiver has, but a count of 5 bytes.

@@ -180,6 +180,8 @@ describe("flag values the command refuses: exit 2, naming the flag and what it t
     [["--limit", "99999999999"], "Failed to use --limit 99999999999 since it must be from 0 to 4294967294"],
     [["--connect", "garbage"], "Failed to use --connect 'garbage' since it is not HOST:PORT"],
     [["--connect", "127.0.0.1:99999"], "Failed to use --connect '127.0.0.1:99999' since it is not HOST:PORT"],
+    // Port 0 is no port a bridge listens on (a connect() to it fails ECONNREFUSED, told as no arbiter).
+    [["--connect", "127.0.0.1:0"], "Failed to use --connect '127.0.0.1:0' since it is not HOST:PORT"],
   ] as const)
     test(`status ${args.join(" ")}`, async () => {
       const result = await runCli(["status", ...args, "--socket", join(paths.dir, "none.sock")]);
@@ -409,10 +411,29 @@ describe("a flag before the command it is for: refused, not dropped while the co
       expect(result.stderr).not.toContain("Failed to connect");
     });
 
+  test("a flag given to ivsh or a group alone: the hint points at its commands, as it takes no options", async () => {
+    for (const [args, group] of [
+      [["--bogus"], "ivsh"],
+      [["guest", "--bogus"], "ivsh guest"],
+    ] as const) {
+      const result = await runCli([...args]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`'${group}' takes no options of its own: name a command`);
+      expect(result.stderr).toContain(`Run '${group} --help' to see the commands.`);
+    }
+  });
+
   test("an unknown command followed by a flag is still an unknown command", async () => {
     const result = await runCli(["guest", "sned", "-q"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("Unknown command 'sned'");
+  });
+
+  test("ivsh -v, alone, prints the version as --version does", async () => {
+    const long = await runCli(["--version"]);
+    const short = await runCli(["-v"]);
+    expect(long.stdout).toMatch(/^\d+\.\d+\.\d+\S*\n$/);
+    expect([short.exitCode, short.stdout, short.stderr]).toEqual([0, long.stdout, ""]);
   });
 
   test("ivsh --version host: no arbiter started, no region made", async () => {

@@ -94,6 +94,18 @@ test("a block count or status argument the wire cannot carry is told in the call
     await expectRejection(client.status(limit, onlyClient), "InvalidArgument", notAWholeNumber);
 });
 
+test("the largest block count and status limit the wire carries (2^32 - 1) are the arbiter's to judge", async () => {
+  const most = 2 ** 32 - 1;
+  // The region cannot hold them, and the arbiter says so: not the library's "more than the wire carries".
+  const refused = await client.alloc({ blocks: most }).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  expect(refused?.message ?? "allocated").not.toContain("no region holds more than");
+  expect(refused).toMatchObject({ code: "NoSpace" });
+  expect((await client.status(most)).clients.length).toBeGreaterThan(0);
+});
+
 test("an empty segment name is refused, as an empty mutex name is (it read as 'no name' on the wire)", async () => {
   await expectRejection(
     client.alloc(10, { name: "" }),
@@ -217,6 +229,8 @@ test("connect options of the wrong type are refused, naming the option and what 
     /connect to the arbiter since its options null are not an object/,
   );
   await expectRejection(untyped(paths.socket), "InvalidArgument", /its options '.*' are not an object/);
+  // An array is an object to typeof, and its options would have been read as none given.
+  await expectRejection(untyped([]), "InvalidArgument", /its options \(an array\) are not an object/);
   const wrong: [string, unknown, string][] = [
     ["socket", 5, "a string"],
     ["name", 5, "a string"],

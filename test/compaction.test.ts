@@ -170,6 +170,19 @@ test("compact-state run by hand: usage errors exit 2, a live pid that did not st
   expect(readdirSync(paths.dir)).not.toContain("by-hand");
 });
 
+// An arbiter that asked and then died (its helper outliving it) is said to be gone, not a pid that "did
+// not start it": the helper's own words for why it does nothing.
+test("compact-state for an arbiter pid that has exited: the arbiter that asked is gone", async () => {
+  const exited = Bun.spawn(["true"]);
+  await exited.exited;
+  const result = await runCli([
+    ...["compact-state", "--state", paths.state, "--upto", "10"],
+    ...["--arbiter", String(exited.pid), "--out", `${paths.dir}/by-hand`],
+  ]);
+  expect(result.exitCode).toBe(1);
+  expect(result.stderr).toContain(`the arbiter that asked (pid ${exited.pid}) is gone`);
+});
+
 /** The epoch each record of the journal at `path` sets, in order (undefined for records of other kinds). */
 function epochsIn(path: string): (number | undefined)[] {
   return readFileSync(path, "utf8")

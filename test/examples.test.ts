@@ -3,7 +3,7 @@ import { expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
-import { spawnBun } from "./helpers/processes.ts";
+import { runCli, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("examples");
@@ -72,6 +72,22 @@ test("an area with no byte for data, or a byte count below 0, is refused, not lo
     expect(await run.stderr).toMatch(/InvalidArgument|at least one byte of data|whole number/);
   }
 }, 120_000);
+
+// The same loops run from the binary (`ivsh example`, all a test VM has) refuse that area as a usage error,
+// before any arbiter is asked (none is at this socket).
+test("ivsh example fig1-writer / fig2-reader --size 1: refused as an area with no byte for data (exit 2)", async () => {
+  const input = join(suite.dir, "cli-small-input");
+  writeFileSync(input, "0123456789");
+  const flags = ["--size", "1", "--socket", join(suite.dir, "none.sock"), "--region", suite.region];
+  for (const args of [
+    ["fig1-writer", input, ...flags],
+    ["fig2-reader", join(suite.dir, "cli-small-output"), "10", ...flags],
+  ]) {
+    const result = await runCli(["example", ...args]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("the area needs its flag byte and at least one byte of data");
+  }
+});
 
 test("a reader refused its byte count or area leaves an existing OUT file as it was", async () => {
   const output = join(suite.dir, "kept-output");

@@ -4,7 +4,8 @@
  * flags `--help` shows, in bash (driven as bash drives it), zsh and fish.
  */
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { manPage } from "../scripts/man.ts";
 import { REPO } from "./helpers/paths.ts";
@@ -86,6 +87,22 @@ test("bash: commands, subcommands and each command's flags; a flag's value and F
   ]);
 });
 
+test("bash: ivsh itself offers its commands, help and --version", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  const top = await bashOffers(script, ["ivsh", ""]);
+  expect(top).toContain("guest");
+  expect(top).toContain("help");
+  expect(top).toContain("--version");
+});
+
+test("bash: a flag's one-letter alias is offered as -q, beside --quiet", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  const flags = await bashOffers(script, ["ivsh", "guest", "send", "-"]);
+  expect(flags).toContain("-q");
+  expect(flags).toContain("--quiet");
+  expect(flags).not.toContain("--q");
+});
+
 testWithTool("zsh", "zsh: the script loads and registers the completion for ivsh", async () => {
   const { stdout: script } = await runCli(["completion", "zsh"]);
   const result = await run(["zsh", "-c", `${script}\nprint -r -- "\${_comps[ivsh]}"`], { HOME: "/tmp" });
@@ -100,4 +117,26 @@ testWithTool("fish", "fish: subcommands with their descriptions, and a command's
   expect(await complete("ivsh guest send --ch")).toContain("--chunk-size\t");
   expect(await complete("ivsh guest send --ch")).not.toContain("--force");
   expect(await complete("ivsh host --log-level ")).toContain("debug");
+});
+
+/** What fish completes for `line`, with the script loaded. */
+async function fishCompletes(line: string): Promise<string> {
+  const { stdout: script } = await runCli(["completion", "fish"]);
+  return (await run(["fish", "--no-config", "-c", `${script}\ncomplete -C '${line}'`])).stdout;
+}
+
+testWithTool("fish", "fish: files after a flag that takes a value, and for a FILE argument", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-fish-"));
+  try {
+    writeFileSync(join(dir, "known.iso"), "");
+    expect(await fishCompletes(`ivsh guest recv --out ${dir}/kno`)).toContain(`${dir}/known.iso`);
+    expect(await fishCompletes(`ivsh guest send ${dir}/kno`)).toContain(`${dir}/known.iso`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+testWithTool("fish", "fish: past `guest send`, send and recv are not offered again", async () => {
+  const afterSend = (await fishCompletes("ivsh guest send ")).split("\n");
+  expect(afterSend.filter((line) => /^(send|recv)\t/.test(line))).toEqual([]);
 });

@@ -36,8 +36,14 @@ test("a command that lives under a group (ivsh send) names the command meant (iv
     const result = await runCli([word!, "big.iso"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`Unknown command '${word}'`);
-    expect(result.stderr).toContain(`'${meant}'`);
+    expect(result.stderr).toContain(`did you mean '${meant}'? (guest commands run on the host too)`);
   }
+  // A command of the example group: named as well, without the guest commands' note.
+  const example = await runCli(["fig1-writer", "big.iso"]);
+  expect(example.exitCode).toBe(2);
+  expect(example.stderr).toContain(
+    "Unknown command 'fig1-writer': did you mean 'ivsh example fig1-writer'?\n",
+  );
   const typo = await runCli(["hots"]);
   expect(typo.stderr).toContain("Run 'ivsh --help' to see the commands.");
 }, 60_000);

@@ -4,7 +4,7 @@
  * saying that no arbiter serves the region; if the header stays bad, it says what it saw.
  */
 import { expect, test } from "bun:test";
-import { openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { clientConfig, eventually, runCli, spawnBun, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
@@ -61,6 +61,8 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
     expect(failed.message).toContain("although that arbiter answered");
     expect(failed.message).toContain("retry");
     expect(failed.message).not.toContain("start `ivsh host`");
+    // The file is of the arbiter's size: not called another region, nor sent looking for another --region.
+    expect(failed.message).not.toContain("pass the matching --region");
     expect(await client.exit()).toBe(0);
   } finally {
     scribbler.proc.kill();
@@ -84,6 +86,21 @@ test("connecting while only the header's arbiter instance is overwritten: the cl
   expect(await client.exit()).toBe(0);
   await client.events.finished;
   expect(client.events.text).toContain('"event":"connected"');
+}, 60_000);
+
+// Zeroed, as a guest clearing memory it took for its own leaves it: 0 is no instance an arbiter chooses
+// either (they run from 1), so it too is an overwrite waited on, not another arbiter's region refused.
+test("connecting while the header's arbiter instance is zeroed: the client waits for it to be restored, and connects", async () => {
+  const client = spawnFixture("late-connect", clientConfig(suite.paths));
+  await client.events.next("ready");
+  const fd = openSync(suite.region, "r+");
+  writeSync(fd, new Uint8Array(8), 0, 8, 48);
+  closeSync(fd);
+  client.proc.stdin.write("connect\n");
+  expect(await client.exit()).toBe(0);
+  await client.events.finished;
+  expect(client.events.text).toContain('"event":"connected"');
+  expect(client.events.text).not.toContain("served by another arbiter");
 }, 60_000);
 
 async function statusFindings(): Promise<string> {

@@ -1,0 +1,79 @@
+/**
+ * What a transfer's progress line says (src/commands/_progress.ts), on a clock the fixture sets: the
+ * percent and the bar stop at the announced size, the rate counts bytes per second since the first report
+ * after the last wait (time spent waiting is no transfer time), the ETA is what is left at that rate in
+ * minutes and seconds, and the arbiter's absence replaces what the end waits for only while it waits.
+ */
+import { expect, test } from "bun:test";
+import { spawnFixture } from "./helpers/processes.ts";
+
+const MIB = 1 << 20;
+
+async function drawn(label: string, mode: "plain" | "terminal", steps: unknown[][]): Promise<string> {
+  const fixture = spawnFixture("progress-lines", { label, mode, steps }, { TERM: "xterm" });
+  expect(await fixture.exit()).toBe(0);
+  return fixture.stderr;
+}
+
+test("off a terminal: percent, amounts, rate and ETA, a line a second at most", async () => {
+  const total = 1000 * MIB;
+  const lines = await drawn("send big.iso", "plain", [
+    ["update", 0, 0, total],
+    ["update", 2000, 4 * MIB, total],
+    ["update", 2500, 5 * MIB, total], // within a second of the last line: not drawn
+    ["update", 62_000, 1200 * MIB, total], // more than announced: the percent stops at 100, nothing is left
+  ]);
+  expect(lines.split("\n")).toEqual([
+    // The first report: no time has passed to make a rate of.
+    "send big.iso: 0% 0 B / 1000.0 MiB",
+    // 4 MiB in 2 s is 2 MiB/s; the 996 MiB left take 498 s at that rate.
+    "send big.iso: 0% 4.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:18",
+    "send big.iso: 100% 1.17 GiB / 1000.0 MiB 20.3 MB/s ETA 0:00",
+    "",
+  ]);
+});
+
+test("after a wait the rate starts again from the next report; the arbiter's absence is shown only while waiting", async () => {
+  const total = 1000 * MIB;
+  const lines = await drawn("recv out", "plain", [
+    ["update", 0, 0, total],
+    ["update", 1000, 2 * MIB, total],
+    ["waiting", "for the sender to come back"],
+    ["away", "for the arbiter to come back"],
+    ["away", null],
+    ["update", 60_000, 6 * MIB, total],
+    ["update", 61_000, 8 * MIB, total],
+    ["away", "for the arbiter, which is not waited for now"],
+  ]);
+  expect(lines.split("\n")).toEqual([
+    "recv out: 0% 0 B / 1000.0 MiB",
+    "recv out: 0% 2.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:19",
+    "recv out: waiting for the sender to come back...",
+    "recv out: waiting for the arbiter to come back...",
+    "recv out: waiting for the sender to come back...",
+    // The minute waited is no transfer time: the rate is 2 MiB in the second since, not 8 MiB in 61 s.
+    "recv out: 0% 6.00 MiB / 1000.0 MiB",
+    "recv out: 0% 8.00 MiB / 1000.0 MiB 2.1 MB/s ETA 8:16",
+    "",
+  ]);
+});
+
+test("on a terminal: one line redrawn in place, a rate only after half a second, a bar that stops full", async () => {
+  const total = 100 * MIB;
+  const shown = await drawn("recv a", "terminal", [
+    ["update", 0, 0, total],
+    ["update", 200, 10 * MIB, total], // redrawn, but a fifth of a second makes no rate yet
+    ["update", 2000, 50 * MIB, total],
+    ["update", 4000, 150 * MIB, total],
+    ["done"],
+  ]);
+  // stderr is no terminal here, so no width is reported: 80 columns, a 14-character bar.
+  expect(shown.split("\r\x1b[2K")).toEqual([
+    "",
+    "recv a: [--------------] 0% 0 B / 100.0 MiB",
+    "recv a: [#-------------] 10% 10.0 MiB / 100.0 MiB",
+    "recv a: [#######-------] 50% 50.0 MiB / 100.0 MiB 26.2 MB/s ETA 0:02",
+    "recv a: [##############] 100% 150.0 MiB / 100.0 MiB 39.3 MB/s ETA 0:00",
+    "",
+  ]);
+});
