@@ -40,3 +40,21 @@ test("an outbox queues up to exactly its limit of unread bytes, and refuses one 
   expect(outbox.queuedFrames).toBe(2);
   expect(outbox.peerGone).toBe(false);
 });
+
+test("bytes the peer read from the queue no longer count against the limit, however many pass over time", () => {
+  const { socket, taken } = stingySocket();
+  const outbox = new Outbox(socket, 10);
+  let next = 0;
+  // 100 frames of 8 bytes, each queued whole and then read in two parts: 800 bytes through a 10-byte limit.
+  for (let round = 0; round < 100; round++) {
+    const frame = Uint8Array.from({ length: 8 }, () => next++ & 0xff);
+    outbox.send(frame);
+    expect(outbox.queuedFrames).toBe(1);
+    socket.room = 3;
+    outbox.flush();
+    socket.room = 5;
+    outbox.flush();
+    expect(outbox.idle).toBe(true);
+  }
+  expect(taken).toEqual(Array.from({ length: 800 }, (_, i) => i & 0xff));
+});
