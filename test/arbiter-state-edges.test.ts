@@ -1,0 +1,28 @@
+/**
+ * Edges of the arbiter's bookkeeping (src/host/state.ts) that no protocol test reaches: a request larger
+ * than the whole region, and a session name cut to the longest name kept.
+ */
+import { expect, test } from "bun:test";
+import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
+import { MAX_NAME_BYTES } from "../src/protocol/messages.ts";
+import { computeGeometry } from "../src/region/layout.ts";
+import { expectFailure } from "./helpers/errors.ts";
+
+const noSlots: SlotMemory = { initialise() {}, clear() {}, releaseDeadOwner: () => false };
+
+function makeState() {
+  const geometry = computeGeometry(1 << 20, 4096, 16);
+  return { state: new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0 }, noSlots), geometry };
+}
+
+test("a segment of one block more than the whole region is refused as such, not as a region too full", () => {
+  const { state, geometry } = makeState();
+  const client = state.openSession("a", 1, "host");
+  const count = geometry.blockCount + 1;
+  expectFailure(
+    () => state.allocate(client, 0, count, "write", ""),
+    "NoSpace",
+    new RegExp(`it needs ${count} blocks of 4096 bytes and the whole region has ${geometry.blockCount}`),
+  );
+  expect(state.allocate(client, 0, geometry.blockCount, "write", "").blockCount).toBe(geometry.blockCount);
+});
