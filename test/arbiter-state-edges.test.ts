@@ -26,3 +26,13 @@ test("a segment of one block more than the whole region is refused as such, not 
   );
   expect(state.allocate(client, 0, geometry.blockCount, "write", "").blockCount).toBe(geometry.blockCount);
 });
+
+test("a session name too long is cut to the longest kept, between characters: no half a character at the end", () => {
+  const { state } = makeState();
+  // 2-byte characters: the odd byte limit falls inside one.
+  const name = "é".repeat(MAX_NAME_BYTES);
+  const kept = state.openSession(name, 1, "host").name;
+  expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(MAX_NAME_BYTES);
+  expect(kept).toBe("é".repeat(MAX_NAME_BYTES >> 1));
+  expect(kept).not.toContain("\uFFFD");
+});
