@@ -1,0 +1,14 @@
+/**
+ * What a failed write or open of the --state journal tells its operator, per errno (src/host/state-errors.ts):
+ * the cases test/host-state.test.ts and test/host-faults.test.ts do not reach through a real file system.
+ */
+import { expect, test } from "bun:test";
+import { stateFileFailure } from "../src/host/state-errors.ts";
+
+test("a path through a regular file (ENOTDIR) is StateInvalid, naming the directory, not a raw system call error", () => {
+  const failed = stateFileFailure({ code: "ENOTDIR" }, "/srv/file/ivsh.state", "open the state file");
+  expect(failed.code).toBe("StateInvalid");
+  expect(failed.message).toBe(
+    "Failed to open the state file since a part of /srv/file is not a directory (ENOTDIR); pass another --state",
+  );
+});
