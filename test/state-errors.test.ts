@@ -12,3 +12,9 @@ test("a path through a regular file (ENOTDIR) is StateInvalid, naming the direct
     "Failed to open the state file since a part of /srv/file is not a directory (ENOTDIR); pass another --state",
   );
 });
+
+test("EPERM is told as EACCES is: PermissionDenied, naming the user and the directory", () => {
+  const failed = stateFileFailure({ code: "EPERM" }, "/srv/ivsh/ivsh.state", "record a change");
+  expect(failed.code).toBe("PermissionDenied");
+  expect(failed.message).toContain(`this user (uid ${process.getuid!()}) may not write in /srv/ivsh (EPERM)`);
+});
