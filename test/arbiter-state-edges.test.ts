@@ -3,6 +3,7 @@
  * than the whole region, and a session name cut to the longest name kept.
  */
 import { expect, test } from "bun:test";
+import { REPLY_CACHE_SIZE } from "../src/host/recorded-state.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
 import { MAX_NAME_BYTES } from "../src/protocol/messages.ts";
 import { computeGeometry } from "../src/region/layout.ts";
@@ -35,4 +36,15 @@ test("a session name too long is cut to the longest kept, between characters: no
   expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(MAX_NAME_BYTES);
   expect(kept).toBe("é".repeat(MAX_NAME_BYTES >> 1));
   expect(kept).not.toContain("\uFFFD");
+});
+
+test("the reply cache keeps a session's newest REPLY_CACHE_SIZE replies: one more pushes out the oldest", () => {
+  const { state } = makeState();
+  const client = state.openSession("a", 1, "host");
+  for (let id = 1; id <= REPLY_CACHE_SIZE; id++) state.rememberReply(client, id, "free", { id });
+  expect(state.cachedReply(client, 1, "free")).toEqual({ id: 1 });
+  state.rememberReply(client, REPLY_CACHE_SIZE + 1, "free", { id: REPLY_CACHE_SIZE + 1 });
+  expect(state.cachedReply(client, 1, "free")).toBeUndefined();
+  expect(state.cachedReply(client, 2, "free")).toEqual({ id: 2 });
+  expect(client.replies.size).toBe(REPLY_CACHE_SIZE);
 });
