@@ -48,3 +48,13 @@ test("the reply cache keeps a session's newest REPLY_CACHE_SIZE replies: one mor
   expect(state.cachedReply(client, 2, "free")).toEqual({ id: 2 });
   expect(client.replies.size).toBe(REPLY_CACHE_SIZE);
 });
+
+test("a reply to a reused request id counts as the newest: the cache then pushes out the next oldest instead", () => {
+  const { state } = makeState();
+  const client = state.openSession("a", 1, "host");
+  for (let id = 1; id <= REPLY_CACHE_SIZE; id++) state.rememberReply(client, id, "free", { id });
+  state.rememberReply(client, 1, "alloc", { again: 1 });
+  state.rememberReply(client, REPLY_CACHE_SIZE + 1, "free", { id: REPLY_CACHE_SIZE + 1 });
+  expect(state.cachedReply(client, 1, "alloc")).toEqual({ again: 1 });
+  expect(state.cachedReply(client, 2, "free")).toBeUndefined();
+});
