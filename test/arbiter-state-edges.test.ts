@@ -58,3 +58,11 @@ test("a reply to a reused request id counts as the newest: the cache then pushes
   expect(state.cachedReply(client, 1, "alloc")).toEqual({ again: 1 });
   expect(state.cachedReply(client, 2, "free")).toBeUndefined();
 });
+
+test("a VM whose last client left holding nothing is forgotten, as it would be after a restart", () => {
+  const { state } = makeState();
+  const client = state.openSession("a", 1, "vm-gone");
+  expect(state.clientsByVm.has("vm-gone")).toBe(true);
+  state.endSession(client.clientId);
+  expect(state.clientsByVm.has("vm-gone")).toBe(false);
+});
