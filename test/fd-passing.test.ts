@@ -82,3 +82,15 @@ test("a datagram with two descriptors is dropped, and both descriptors it brough
   expect(received).toEqual({ payload: new Uint8Array(0), fd: undefined });
   expect(leaked).toBe(0);
 });
+
+test("a payload longer than any hand-over (truncated) is dropped with its descriptor closed, not read in part", () => {
+  const { received, leaked } = passAndReceive(new Uint8Array(2000).fill(7), 1);
+  expect(received).toEqual({ payload: new Uint8Array(0), fd: undefined });
+  expect(leaked).toBe(0);
+});
+
+test("more descriptors than the control buffer holds (control data truncated): all that came are closed", () => {
+  const { received, leaked } = passAndReceive(Buffer.from("many"), 40);
+  expect(received).toEqual({ payload: new Uint8Array(0), fd: undefined });
+  expect(leaked).toBe(0);
+});
