@@ -1,0 +1,57 @@
+/**
+ * When the native helper is not loaded (src/ffi/native.ts), and what `nativeStatus` then says: turned off by
+ * IVSH_NATIVE, a library older than its sources, a library of another ABI. Each case runs native.ts in a
+ * child, from a copy of the checkout's layout (src/ffi, build/native) in a temporary directory, as it
+ * decides once per process from files beside it.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BUILT_LIBRARY } from "../src/ffi/native.ts";
+import { REPO } from "./helpers/paths.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ivsh-native-loading-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A checkout's layout under `dir/name`: native.ts, its C sources, and `library` as the built helper. */
+function layout(name: string, library: string): { root: string; library: string; source: string } {
+  const root = join(dir, name);
+  mkdirSync(join(root, "src/ffi/native"), { recursive: true });
+  mkdirSync(join(root, "build/native"), { recursive: true });
+  copyFileSync(join(REPO, "src/ffi/native.ts"), join(root, "src/ffi/native.ts"));
+  for (const source of ["copyhash.c", "fault.c"])
+    copyFileSync(join(REPO, "src/ffi/native", source), join(root, "src/ffi/native", source));
+  const built = join(root, "build/native/libivsh-native.so");
+  copyFileSync(library, built);
+  // Built after its sources, as `npm run build:native` leaves it.
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(built, later, later);
+  return { root, library: built, source: join(root, "src/ffi/native/copyhash.c") };
+}
+
+async function statusIn(root: string, env: Record<string, string> = {}): Promise<string> {
+  const script = `import { nativeStatus } from ${JSON.stringify(join(root, "src/ffi/native.ts"))};
+console.log(nativeStatus().detail);`;
+  const { IVSH_NATIVE: _, ...inherited } = process.env;
+  const child = Bun.spawn([process.execPath, "-e", script], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...inherited, ...env },
+  });
+  const [exitCode, stdout, stderr] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  expect(stderr).toBe("");
+  expect(exitCode).toBe(0);
+  return stdout.trim();
+}
+
+test("IVSH_NATIVE=off (in any case) keeps the portable path, saying so", async () => {
+  const { root } = layout("off", BUILT_LIBRARY);
+  expect(await statusIn(root)).not.toContain("IVSH_NATIVE");
+  expect(await statusIn(root, { IVSH_NATIVE: "Off" })).toBe("portable (IVSH_NATIVE=Off)");
+  expect(await statusIn(root, { IVSH_NATIVE: "0" })).toBe("portable (IVSH_NATIVE=0)");
+});
