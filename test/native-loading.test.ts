@@ -55,3 +55,12 @@ test("IVSH_NATIVE=off (in any case) keeps the portable path, saying so", async (
   expect(await statusIn(root, { IVSH_NATIVE: "Off" })).toBe("portable (IVSH_NATIVE=Off)");
   expect(await statusIn(root, { IVSH_NATIVE: "0" })).toBe("portable (IVSH_NATIVE=0)");
 });
+
+test("a library older than one of its sources is not loaded: the status says which and how to rebuild", async () => {
+  const { root, library, source } = layout("stale", BUILT_LIBRARY);
+  const earlier = new Date(Date.now() - 60_000);
+  utimesSync(library, earlier, earlier);
+  expect(await statusIn(root)).toBe(
+    `portable (${library} is older than ${source}: run \`npm run build:native\`)`,
+  );
+});
