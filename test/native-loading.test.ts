@@ -5,11 +5,12 @@
  * decides once per process from files beside it.
  */
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILT_LIBRARY } from "../src/ffi/native.ts";
 import { REPO } from "./helpers/paths.ts";
+import { testWithTool } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-native-loading-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,3 +65,24 @@ test("a library older than one of its sources is not loaded: the status says whi
     `portable (${library} is older than ${source}: run \`npm run build:native\`)`,
   );
 });
+
+testWithTool(
+  "gcc",
+  "a library of another ABI is not used: the status names both ABIs",
+  async () => {
+    const stub = join(dir, "abi3.c");
+    const symbols = ["ivsh_native_usable", "ivsh_native_tcg", "ivsh_digest_pieces", "ivsh_guard_region"];
+    writeFileSync(
+      stub,
+      `int ivsh_native_abi(void) { return 3; }\n${symbols.map((name) => `int ${name}(void) { return 1; }\n`).join("")}void ivsh_unguard_region(void) {}\n`,
+    );
+    const built = join(dir, "abi3.so");
+    const compile = Bun.spawnSync(["gcc", "-shared", "-fPIC", "-o", built, stub], { stderr: "pipe" });
+    expect(compile.stderr.toString()).toBe("");
+    const { root } = layout("abi3", built);
+    expect(await statusIn(root)).toBe(
+      "portable (libivsh-native.so has ABI 3, this ivsh needs 4: rebuild it)",
+    );
+  },
+  30_000,
+);
