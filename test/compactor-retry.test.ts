@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Compactor } from "../src/host/compaction.ts";
 import type { CompactionPlan, StateFile } from "../src/host/state-file.ts";
+import { EXIT_BOUND_MS, eventually } from "./helpers/processes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-compactor-retry-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,3 +51,24 @@ test("after a helper failed, the next sweep starts none: compaction is tried aga
     compactor.stop();
   }
 }, 30_000);
+
+test("a helper cancelled (its journal written again) is no failure: the next sweep after its end starts another", async () => {
+  const { journal, seen } = journalWithoutFile("cancelled");
+  const compactor = new Compactor(journal);
+  try {
+    compactor.maybeStart();
+    compactor.cancel();
+    // Once the cancelled helper has ended, a sweep starts the next at once: no minute's wait as after a failure.
+    await eventually(
+      async () => {
+        compactor.maybeStart();
+        return seen.plans === 2;
+      },
+      EXIT_BOUND_MS,
+      "a helper after the cancelled one",
+    );
+    expect(seen.finished).toBe(0);
+  } finally {
+    compactor.stop();
+  }
+}, 60_000);
