@@ -36,15 +36,38 @@ export async function openTcp(
   signal?: AbortSignal,
 ): Promise<Socket<undefined>> {
   const deadline = performance.now() + ms;
-  const interrupted = () => abortedError(signal, "connect to the arbiter");
-  if (signal?.aborted) throw interrupted();
-  const ip = isIP(hostname) ? hostname : (await lookup(hostname)).address;
-  const where = `${hostname}:${port}`;
+  if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
+  // A name's every address is tried in turn, as Bun.connect does (localhost: ::1, then 127.0.0.1).
+  const ips = isIP(hostname)
+    ? [hostname]
+    : (await lookup(hostname, { all: true })).map((found) => found.address);
+  let refused: unknown;
+  for (const ip of ips) {
+    let fd: number;
+    try {
+      fd = await connected(ip, port, `${hostname}:${port}`, { deadline, ms, signal });
+    } catch (error) {
+      if (!(error instanceof SystemCallError)) throw error; // this address failed (refused, no IPv6): the next
+      refused = error;
+      continue;
+    }
+    return connectFd<undefined>({ fd, socket: handlers });
+  }
+  throw refused;
+}
+
+/** The fd of a connection to `ip`:`port`, once made; rejects as openTcp does, closing what it opened. */
+async function connected(
+  ip: string,
+  port: number,
+  where: string,
+  { deadline, ms, signal }: { deadline: number; ms: number; signal: AbortSignal | undefined },
+): Promise<number> {
   const fd = startTcpConnect(ip, port);
   try {
     const quickUntil = performance.now() + QUICK_LOOKS_MS;
     for (let pause = 1; !isReady(fd, POLLOUT, where); ) {
-      if (signal?.aborted) throw interrupted();
+      if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
       const now = performance.now();
       if (now >= deadline) throw new Error(`there was no answer within ${ms} ms`);
       if (now < quickUntil) await new Promise((resolve) => setImmediate(resolve));
@@ -59,5 +82,5 @@ export async function openTcp(
     closeFd(fd);
     throw error;
   }
-  return connectFd<undefined>({ fd, socket: handlers });
+  return fd;
 }
