@@ -90,7 +90,9 @@ export function noteReached(socketPath: string): void {
   const marker = markerPath(socketPath, false);
   if (!marker) return;
   let text: string;
+  let last: number; // the episode's last refusal (its guests may have given up long ago)
   try {
+    last = statSync(marker).mtimeMs;
     text = readFileSync(marker, "latin1");
     unlinkSync(marker); // only the bridge that removed it logs
   } catch {
@@ -98,9 +100,11 @@ export function noteReached(socketPath: string): void {
   }
   const [start = "", counts = ""] = text.split("\n");
   const since = Number(start);
-  const lasted = Number.isFinite(since) ? ` over ${formatWait(Math.max(0, Date.now() - since))}` : "";
+  const lasted = since > 0 ? ` over ${formatWait(Math.max(0, last - since))}` : "";
+  const ago = Date.now() - last;
   log.info(
     `the arbiter at ${socketPath} accepts connections again: ${counts.length + 1} guest connection(s) ` +
-      `were refused${lasted} since its queue of connections waiting to be accepted was full`,
+      `were refused${lasted}${ago >= EPISODE_GAP_MS ? `, the last ${formatWait(ago)} ago,` : ""} since its ` +
+      "queue of connections waiting to be accepted was full",
   );
 }
