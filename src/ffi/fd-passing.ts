@@ -7,26 +7,12 @@
  * msghdr { void *name; u32 namelen; void *iov; u64 iovlen; void *control; u64 controllen; i32 flags }
  * (with padding: 56 bytes); cmsghdr { u64 len; i32 level; i32 type; data }.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { EAGAIN, errnoName } from "./errno.ts";
 import { lastErrno, SystemCallError } from "./index.ts";
-import { libc } from "./libc.ts";
-
-const net = dlopen("libc.so.6", {
-  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  socketpair: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
-  recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64_fast },
-}).symbols;
+import { libc, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from "./libc.ts";
 
 const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_DONTWAIT = 0x40;
 const MSG_CTRUNC = 0x8;
@@ -61,7 +47,7 @@ function socketAddress(path: string): Uint8Array {
 }
 
 function datagramSocket(flags: number, what: string): number {
-  const fd = net.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
+  const fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
   if (fd < 0) throw new SystemCallError("socket", what, lastErrno());
   return fd;
 }
@@ -70,7 +56,7 @@ function datagramSocket(flags: number, what: string): number {
 export function bindDatagramSocket(path: string): number {
   const fd = datagramSocket(SOCK_NONBLOCK, path);
   const address = socketAddress(path);
-  if (net.bind(fd, address, address.byteLength) !== 0) {
+  if (libc.bind(fd, address, address.byteLength) !== 0) {
     const errno = lastErrno();
     libc.close(fd);
     throw new SystemCallError("bind", path, errno);
@@ -86,7 +72,7 @@ export function probeDatagramSocket(path: string): string {
   const probe = datagramSocket(0, path);
   try {
     const address = socketAddress(path);
-    return net.connect(probe, address, address.byteLength) === 0 ? "answers" : errnoName(lastErrno());
+    return libc.connect(probe, address, address.byteLength) === 0 ? "answers" : errnoName(lastErrno());
   } finally {
     libc.close(probe);
   }
@@ -99,11 +85,11 @@ export function probeDatagramSocket(path: string): string {
  * that does not listen. Bun reports both as ECONNREFUSED.
  */
 export function probeStreamSocket(path: string): string {
-  const probe = net.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const probe = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (probe < 0) throw new SystemCallError("socket", path, lastErrno());
   try {
     const address = socketAddress(path.startsWith("@") ? `./${path}` : path);
-    if (net.connect(probe, address, address.byteLength) === 0) return "accepted";
+    if (libc.connect(probe, address, address.byteLength) === 0) return "accepted";
     const errno = lastErrno();
     return errno === EAGAIN ? "EAGAIN" : errnoName(errno); // Node's table names 11 EWOULDBLOCK
   } finally {
@@ -154,7 +140,7 @@ export function sendWithFd(path: string, payload: Uint8Array, fd: number, wait =
   const sender = datagramSocket(0, path);
   try {
     const { header, parts } = message(payload, control, socketAddress(path));
-    const sent = Number(net.sendmsg(sender, header, wait ? 0 : MSG_DONTWAIT));
+    const sent = Number(libc.sendmsg(sender, header, wait ? 0 : MSG_DONTWAIT));
     if (sent < 0) throw new SystemCallError("sendmsg", path, lastErrno());
     void parts;
   } finally {
@@ -167,7 +153,7 @@ export function sendDatagram(path: string, payload: Uint8Array): void {
   const sender = datagramSocket(0, path);
   try {
     const { header, parts } = message(payload, undefined, socketAddress(path));
-    if (Number(net.sendmsg(sender, header, 0)) < 0) throw new SystemCallError("sendmsg", path, lastErrno());
+    if (Number(libc.sendmsg(sender, header, 0)) < 0) throw new SystemCallError("sendmsg", path, lastErrno());
     void parts;
   } finally {
     libc.close(sender);
@@ -185,7 +171,7 @@ export function receiveWithFd(socketFd: number, what: string): PassedFd | undefi
   const payload = new Uint8Array(MAX_PASSED_PAYLOAD);
   const control = new Uint8Array(CMSG_ONE_FD_BYTES * 4);
   const { header, parts } = message(payload, control);
-  const received = Number(net.recvmsg(socketFd, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+  const received = Number(libc.recvmsg(socketFd, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   void parts;
   if (received < 0) {
     const errno = lastErrno();
@@ -224,7 +210,7 @@ function passedFds(control: Uint8Array, length: number): number[] {
  */
 export function streamSocketPair(): [number, number] {
   const fds = new Int32Array(2);
-  if (net.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) !== 0)
+  if (libc.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) !== 0)
     throw new SystemCallError("socketpair", "AF_UNIX", lastErrno());
   return [fds[0]!, fds[1]!];
 }

@@ -38,7 +38,23 @@ export const libc = dlopen("libc.so.6", {
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  // Sockets Bun does not make: a datagram socket passing descriptors (./fd-passing.ts), a TCP connect
+  // that can be given up (./tcp-connect.ts).
+  socket: { args: [i32, i32, i32], returns: i32 },
+  socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
+  bind: { args: [i32, ptr, u32], returns: i32 },
+  connect: { args: [i32, ptr, u32], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, ptr, ptr], returns: i32 },
+  sendmsg: { args: [i32, ptr, i32], returns: i64_fast },
+  recvmsg: { args: [i32, ptr, i32], returns: i64_fast },
   prlimit: { args: [i32, i32, ptr, ptr], returns: i32 },
   __errno_location: { args: [], returns: ptr },
   strerror: { args: [i32], returns: cstring },
 }).symbols;
+
+/** socket(2)'s type flags and setsockopt's level, shared by both kinds of socket above. */
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;

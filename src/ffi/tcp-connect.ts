@@ -9,27 +9,14 @@
  * sockaddr_in6 { u16 family; u16 port (big-endian); u32 flowinfo; u8 addr[16]; u32 scope_id }.
  */
 
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { isIPv4, isIPv6 } from "node:net";
 import { EINPROGRESS } from "./errno.ts";
 import { lastErrno, SystemCallError } from "./index.ts";
-import { libc } from "./libc.ts";
-
-const net = dlopen("libc.so.6", {
-  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  getsockopt: {
-    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr],
-    returns: FFIType.i32,
-  },
-}).symbols;
+import { libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from "./libc.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_ERROR = 4;
 
 function socketAddress(ip: string, port: number): Uint8Array {
@@ -71,9 +58,9 @@ function ipv6Bytes(ip: string): Uint8Array {
 export function startTcpConnect(ip: string, port: number): number {
   if (!isIPv4(ip) && !isIPv6(ip)) throw new SystemCallError("connect", `${ip}:${port}`, 22 /* EINVAL */);
   const address = socketAddress(ip, port);
-  const fd = net.socket(isIPv6(ip) ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = libc.socket(isIPv6(ip) ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new SystemCallError("socket", `${ip}:${port}`, lastErrno());
-  if (net.connect(fd, address, address.byteLength) === 0) return fd;
+  if (libc.connect(fd, address, address.byteLength) === 0) return fd;
   const errno = lastErrno();
   if (errno === EINPROGRESS) return fd;
   libc.close(fd);
@@ -84,7 +71,7 @@ export function startTcpConnect(ip: string, port: number): number {
 export function connectError(fd: number, what: string): number {
   const value = new Int32Array(1);
   const length = new Uint32Array([4]);
-  if (net.getsockopt(fd, SOL_SOCKET, SO_ERROR, ptr(value), ptr(length)) !== 0)
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, ptr(value), ptr(length)) !== 0)
     throw new SystemCallError("getsockopt", what, lastErrno());
   return value[0]!;
 }
