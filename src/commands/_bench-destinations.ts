@@ -41,8 +41,12 @@ export function checkDestinations(args: Destinations): void {
     checkCreatable("--json", args.json);
     // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
     const json = args.json;
-    if (isLink(json) && !existsSync(json) && !existsSync(dirname(landing(json))))
-      refuseLinkToNothing("--json", json, json, "whose directory");
+    if (isLink(json) && !existsSync(json)) {
+      const directory = dirname(landing(json));
+      if (!existsSync(directory)) refuseLinkToNothing("--json", json, json, "whose directory");
+      // A file there (a link to /etc/passwd/x), or one this user may not write, failed as late.
+      checkCreatable("--json", json, directory);
+    }
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
