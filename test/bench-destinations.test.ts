@@ -31,3 +31,17 @@ test("--json, a link to a path through a file, is refused before the run", () =>
     `Failed to write --json ${json} since /etc/passwd is not a directory this user may write`,
   );
 });
+
+// A name longer than the file system's 255 bytes cannot be made: the check walked up to the existing
+// directory above it and passed, and mkdir (--out) or the write (--json) failed with ENAMETOOLONG after the run.
+test("--out and --json named longer than the file system allows are refused before the run", () => {
+  const long = join(dir, "n".repeat(300));
+  for (const [flag, args] of [
+    ["--out", { out: long }],
+    ["--out", { out: join(long, "figures") }],
+    ["--json", { json: `${long}.json` }],
+  ] as const)
+    expect(said(args)).toStartWith(
+      `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
+    );
+});

@@ -91,6 +91,7 @@ function landing(path: string, hops = 0): string {
 
 /** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
 function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
+  refuseTooLong(flag, path);
   let ancestor = from;
   while (!existsSync(ancestor)) {
     if (isLink(ancestor)) refuseLinkToNothing(flag, path, ancestor, "which");
@@ -110,6 +111,20 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
       `write ${flag} ${path}`,
       `${ancestor} is not a directory this user may write`,
     );
+}
+
+/** A name on the way longer than the file system allows: its directories exist, and it can never be made. */
+function refuseTooLong(flag: string, path: string): void {
+  try {
+    lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG")
+      throw failure(
+        "InvalidArgument",
+        `write ${flag} ${path}`,
+        "a name on its path is longer than the file system allows (ENAMETOOLONG): pass a shorter one",
+      );
+  }
 }
 
 /** False also where the path cannot lead anywhere (ENOTDIR: a file on the way), as existsSync says. */
