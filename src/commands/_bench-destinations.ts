@@ -99,7 +99,8 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
   }
   const writable = () => {
     try {
-      accessSync(ancestor, constants.W_OK);
+      // Searched too: a directory without x takes no new entry (EACCES), though access(W_OK) says yes.
+      accessSync(ancestor, constants.W_OK | constants.X_OK);
       return true;
     } catch {
       return false;
