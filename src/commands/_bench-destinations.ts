@@ -41,8 +41,12 @@ export function checkDestinations(args: Destinations): void {
     checkCreatable("--json", args.json);
     // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
     const json = args.json;
-    if (isLink(json) && !existsSync(json) && !existsSync(dirname(landing(json))))
-      refuseLinkToNothing("--json", json, json, "whose directory");
+    if (isLink(json) && !existsSync(json)) {
+      const directory = dirname(landing(json));
+      if (!existsSync(directory)) refuseLinkToNothing("--json", json, json, "whose directory");
+      // A file there (a link to /etc/passwd/x), or one this user may not write, failed as late.
+      checkCreatable("--json", json, directory);
+    }
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -87,6 +91,7 @@ function landing(path: string, hops = 0): string {
 
 /** `path` exists or can be made: `from`, or its nearest existing ancestor, is a directory this user may write. */
 function checkCreatable(flag: string, path: string, from = resolve(dirname(path))): void {
+  refuseTooLong(flag, path);
   let ancestor = from;
   while (!existsSync(ancestor)) {
     if (isLink(ancestor)) refuseLinkToNothing(flag, path, ancestor, "which");
@@ -94,7 +99,8 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
   }
   const writable = () => {
     try {
-      accessSync(ancestor, constants.W_OK);
+      // Searched too: a directory without x takes no new entry (EACCES), though access(W_OK) says yes.
+      accessSync(ancestor, constants.W_OK | constants.X_OK);
       return true;
     } catch {
       return false;
@@ -106,6 +112,20 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
       `write ${flag} ${path}`,
       `${ancestor} is not a directory this user may write`,
     );
+}
+
+/** A name on the way longer than the file system allows: its directories exist, and it can never be made. */
+function refuseTooLong(flag: string, path: string): void {
+  try {
+    lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG")
+      throw failure(
+        "InvalidArgument",
+        `write ${flag} ${path}`,
+        "a name on its path is longer than the file system allows (ENAMETOOLONG): pass a shorter one",
+      );
+  }
 }
 
 /** False also where the path cannot lead anywhere (ENOTDIR: a file on the way), as existsSync says. */

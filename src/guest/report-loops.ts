@@ -79,6 +79,25 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const watch = await PeerWatch.start(cvid, uid, area.id, "writer", "reader");
   shm.shm_release_cv(cvid, uid);
 
+  try {
+    return await sendChunks(fd, length, chunk, area, cvid, uid, watch);
+  } catch (error) {
+    await watch.end();
+    throw error;
+  }
+}
+
+/** The writer's loop proper, its area made and cleared, its peer watched. */
+async function sendChunks(
+  fd: number,
+  length: number,
+  chunk: number,
+  area: Segment,
+  cvid: number,
+  uid: number,
+  watch: PeerWatch,
+): Promise<LoopResult> {
+  const offset = area.bytes;
   const to_transfer = Math.ceil(length / chunk);
   // Said before each wait for the reader, if it left (killed, or told fewer bytes than the file's).
   const left = (taken: number) => () =>
@@ -177,9 +196,27 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       `the writer made the area ${area.byteLength} bytes: give both ends the same size (--size)`,
     );
   if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
-  const offset = area.bytes;
   const watch = await PeerWatch.start(cvid, uid, area.id, "reader", "writer");
 
+  try {
+    return await takeChunks(fd, total, chunk, area, cvid, uid, watch);
+  } catch (error) {
+    await watch.end();
+    throw error;
+  }
+}
+
+/** The reader's loop proper, the writer's area open, its peer watched. */
+async function takeChunks(
+  fd: number,
+  total: number,
+  chunk: number,
+  area: Segment,
+  cvid: number,
+  uid: number,
+  watch: PeerWatch,
+): Promise<LoopResult> {
+  const offset = area.bytes;
   const to_transfer = Math.ceil(total / chunk);
   let i = 0;
   // Said before each wait for the writer, if it left (killed, or done sending a file under BYTES).

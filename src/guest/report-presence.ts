@@ -51,6 +51,16 @@ export class PeerWatch {
     this.stopped = true;
   }
 
+  /**
+   * The run failed: ends the session, as the process's exit would. A look under way keeps the process
+   * alive (a parked acquire, a timer), so the CLI, which lets the process end once nothing is pending,
+   * never exited, and its peer, never told, waited for ever too.
+   */
+  async end(): Promise<void> {
+    this.stopped = true;
+    await shm.shm_finish();
+  }
+
   private async watch(): Promise<void> {
     try {
       while (!this.stopped) {

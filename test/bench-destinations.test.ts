@@ -1,0 +1,103 @@
+/**
+ * `ivsh bench`'s check of where it writes (src/commands/_bench-destinations.ts), run before it measures:
+ * a --json or --out it passes and that cannot be written fails only after the whole run, its figures lost.
+ * Called directly: through the CLI, a path the check wrongly passed would start minutes of measuring.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { checkDestinations } from "../src/commands/_bench-destinations.ts";
+import { REPO } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ivsh-bench-destinations-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What the check says of `args`: its message, or "passed". */
+function said(args: Parameters<typeof checkDestinations>[0]): string {
+  try {
+    checkDestinations(args);
+    return "passed";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+// Written through (output.ts's writeWhole), a --json that is a link to nothing is opened where it points:
+// into /etc/passwd/ that fails (ENOTDIR), after the run. Its directory exists, but is a file.
+test("--json, a link to a path through a file, is refused before the run", () => {
+  const json = join(dir, "through-file.json");
+  symlinkSync("/etc/passwd/results.json", json);
+  expect(said({ json })).toBe(
+    `Failed to write --json ${json} since /etc/passwd is not a directory this user may write`,
+  );
+});
+
+// A name longer than the file system's 255 bytes cannot be made: the check walked up to the existing
+// directory above it and passed, and mkdir (--out) or the write (--json) failed with ENAMETOOLONG after the run.
+test("--out and --json named longer than the file system allows are refused before the run", () => {
+  const long = join(dir, "n".repeat(300));
+  for (const [flag, args] of [
+    ["--out", { out: long }],
+    ["--out", { out: join(long, "figures") }],
+    ["--json", { json: `${long}.json` }],
+  ] as const)
+    expect(said(args)).toStartWith(
+      `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
+    );
+});
+
+const NOBODY = 65534;
+const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
+
+// A directory its user may write but not search (mode 0666: no x) takes no new entry (EACCES), nor does
+// one below it, which cannot even be looked at: the check asked only W_OK and passed, and mkdir (--out) or
+// the write (--json) failed after the run.
+testUnless(
+  notRoot ?? toolMissing("setpriv"),
+  "--out and --json in a directory the user may write but not search are refused before the run",
+  () => {
+    const shared = join(dir, "as-nobody");
+    mkdirSync(join(shared, "unsearchable", "below"), { recursive: true });
+    chownSync(join(shared, "unsearchable"), NOBODY, NOBODY);
+    chmodSync(join(shared, "unsearchable"), 0o666);
+    chmodSync(dir, 0o755);
+    chmodSync(shared, 0o755);
+    const script = join(shared, "check.ts");
+    writeFileSync(
+      script,
+      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+        "for (const args of JSON.parse(process.argv[2])) {\n" +
+        "  try { checkDestinations(args); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
+        "}\n",
+    );
+    const unsearchable = join(shared, "unsearchable");
+    const cases = [
+      { out: join(unsearchable, "figures") },
+      { out: join(unsearchable, "below", "figures") },
+      { json: join(unsearchable, "results.json") },
+    ];
+    const child = Bun.spawnSync(
+      [
+        "setpriv",
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+        script,
+        JSON.stringify(cases),
+      ],
+      { env: { ...process.env, HOME: "/tmp" } },
+    );
+    expect(child.stderr.toString()).toBe("");
+    const flag = (args: (typeof cases)[number]) =>
+      "out" in args ? `--out ${args.out}` : `--json ${args.json}`;
+    expect(child.stdout.toString().trim().split("\n")).toEqual(
+      cases.map(
+        (args) =>
+          `Failed to write ${flag(args)} since ${unsearchable} is not a directory this user may write`,
+      ),
+    );
+  },
+);
