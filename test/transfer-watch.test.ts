@@ -42,9 +42,11 @@ function scripted() {
       return words.get(word) ?? 0;
     },
   } as unknown as RegionSlots;
+  const channel = { kind: "channel", slot: SLOT, name: channelSlotName("fixed") };
   const state = {
     geometry: { dataOffset: 0, blockSize: 4096 },
-    syncObjects: new Map([[1, { kind: "channel", slot: SLOT, name: channelSlotName("fixed") }]]),
+    syncObjects: new Map([[1, channel]]),
+    channels: new Map([[SLOT, channel]]),
     segments: new Map([[RING_SEGMENT, { firstBlock: 0, bytes: bytes.byteLength }]]),
   } as unknown as ArbiterState;
   const region = { bytes: (offset: number, length: number) => bytes.subarray(offset, offset + length) };

@@ -3,7 +3,8 @@
  * segments), without sockets or other processes: frames are fed to the dispatcher in-process and the
  * replies taken from a stand-in socket. Prints µs per request, then the time of each part of a sweep.
  * OPS=alloc,open,status,wait,wake runs each operation alone in turn, between "MARK op" lines on stderr,
- * so the collections each one causes can be counted (docs/bench/scale.md, "Allocation per request"):
+ * so the collections each one causes can be counted (docs/bench/scale.md, "Allocation per request"), and
+ * prints each one's CPU time per request (alloc and open alternate with a free):
  *
  *   IVSH_LOG_LEVEL=error bun scripts/experiments/arbiter-micro.ts [requests]
  *   IVSH_LOG_LEVEL=error bun --cpu-prof-md --cpu-prof-dir /tmp/prof scripts/experiments/arbiter-micro.ts
@@ -132,9 +133,13 @@ const started = performance.now();
 if (only) {
   for (const op of only) {
     console.error(`MARK ${op}`);
+    const cpu = process.cpuUsage();
     // alloc and open are paired with free so holdings stay level
     for (let n = 0; n < REQUESTS; n++)
       one(n, op === "alloc" || op === "open" ? (n % 2 ? "free" : op) : (op as (typeof mix)[number]));
+    // CPU time, not elapsed: steadier on a machine other processes load
+    const { user, system } = process.cpuUsage(cpu);
+    console.log(`${op}: ${((user + system) / REQUESTS).toFixed(2)} µs of CPU per request`);
   }
   console.error("MARK end");
 } else for (let n = 0; n < REQUESTS; n++) one(n, mix[Math.floor(Math.random() * mix.length)]!);

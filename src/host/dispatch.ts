@@ -63,12 +63,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     if (connection.clientId !== 0) arbiter.touch(connection.clientId);
     if (!QUIET_REQUESTS.has(name)) sessionActive(arbiter.state.sessions.get(connection.clientId));
     if (name === "hello") checkHelloVersion(frame.body);
-    const article = /^[aeiou]/.test(name) ? "an" : "a";
-    const request = decodeFields(
-      messages[name].request,
-      bodyOf(name, frame.body),
-      `${article} ${name} request`,
-    );
+    const request = decodeFields(messages[name].request, bodyOf(name, frame.body), REQUEST_WORDS[name]);
     const reply = run(arbiter, connection, name, request, requestId, seenBefore);
     if (reply) connection.reply(name, requestId, reply);
   } catch (error) {
@@ -81,6 +76,11 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     else connection.fail(op, requestId, problem);
   }
 }
+
+/** Each request as a decoding error names it ("an alloc request"): made once, not per request. */
+const REQUEST_WORDS = Object.fromEntries(
+  Object.keys(messages).map((name) => [name, `${/^[aeiou]/.test(name) ? "an" : "a"} ${name} request`]),
+) as Record<MessageName, string>;
 
 /** What a monitor polling `ivsh status` asks: a session that asks nothing else is logged at debug only. */
 const QUIET_REQUESTS = new Set<MessageName>(["identify", "handover", "hello", "status", "heartbeat", "bye"]);

@@ -36,6 +36,8 @@ export class RecordedState {
   /** Sharded, as 100 000 segments in one Map stalled every request behind its rehashes. */
   readonly segments = new CompactMap<number, Segment>(idShard);
   readonly syncObjects = new Map<number, SyncObject>();
+  /** The channel slots among them, in the same order: a status lists transfers without walking every object. */
+  readonly channels = new Map<number, SyncObject>();
   /**
    * Each VM's sessions, kept as sessions come and go so a status need not group them; also a VM with none
    * left while blocks are charged to it (a segment its creator left to another VM's holder).
@@ -69,6 +71,7 @@ export class RecordedState {
       this.sessions,
       this.segments,
       this.syncObjects,
+      this.channels,
       this.clientsByVm,
       this.segmentsByName,
       this.sessionsByToken,
@@ -147,6 +150,7 @@ export class RecordedState {
       case "sync-free": {
         const object = this.syncOf(record.slot);
         this.syncObjects.delete(object.slot);
+        this.channels.delete(object.slot);
         this.syncByName.delete(object.name);
         return;
       }
@@ -281,6 +285,8 @@ export class RecordedState {
   private applySync(record: Extract<StateRecord, { t: "sync" }>): void {
     const object: SyncObject = { ...withoutTag(record), holders: new Set() };
     this.syncObjects.set(record.slot, object);
+    if (object.kind === "channel") this.channels.set(record.slot, object);
+    else this.channels.delete(record.slot);
     this.syncByName.set(record.name, object);
     // Generations wrap past 2^32 - 1 to 1 (a maximum stayed there, and every object after got 1): the newer
     // is the one less than 2^31 ahead, so the object made after the wrap moves it on, and a snapshot's live

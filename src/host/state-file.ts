@@ -29,6 +29,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
+import { JournalBytes } from "./journal-bytes.ts";
 import { changeHeader, type Journal, type StateRecord } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
@@ -72,10 +73,13 @@ export class StateFile implements Journal {
   private appended = 0;
   /** Records the file held when it was last rewritten. */
   private baseRecords: number;
-  /** Lines of the transaction in progress, written together when it ends. */
-  private pending: string[] | undefined;
+  /** Whether a transaction is in progress; its lines gather in `pendingText`, written when it ends. */
+  private inTransaction = false;
+  private pendingText = "";
+  private pendingLines = 0;
   /** Region changes of the transaction in progress, made once its lines are written (`afterWrite`). */
   private effects: (() => void)[] = [];
+  private readonly bytes = new JournalBytes();
   /** Where the last whole record ends: a write that fails part way is cut back to here. */
   private size: number;
   /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
@@ -115,8 +119,11 @@ export class StateFile implements Journal {
   append(record: StateRecord): void {
     const line = `${JSON.stringify(record)}\n`;
     this.appended++;
-    if (this.pending) this.pending.push(line);
-    else this.write([line]);
+    if (!this.inTransaction) this.write(line, 1);
+    else {
+      this.pendingText += line;
+      this.pendingLines++;
+    }
   }
 
   /**
@@ -124,14 +131,19 @@ export class StateFile implements Journal {
    * cached for it reach the file together or not at all, so a re-sent request is never run twice.
    */
   transaction<T>(change: () => T): T {
-    if (this.pending) return change();
-    this.pending = [];
+    if (this.inTransaction) return change();
+    this.inTransaction = true;
     try {
       return change();
     } finally {
-      const [lines, effects] = [this.pending, this.effects];
-      [this.pending, this.effects] = [undefined, []];
-      if (lines.length > 0) this.write(lines);
+      const text = this.pendingText;
+      const lines = this.pendingLines;
+      this.inTransaction = false;
+      this.pendingText = "";
+      this.pendingLines = 0;
+      const effects = this.effects;
+      if (effects.length > 0) this.effects = [];
+      if (lines > 0) this.write(text, lines);
       for (const effect of effects) effect();
     }
   }
@@ -142,20 +154,21 @@ export class StateFile implements Journal {
    * released its client's lock all the same, and the undo, which replays the journal, puts back no word.
    */
   afterWrite(effect: () => void): void {
-    if (this.pending) this.effects.push(effect);
+    if (this.inTransaction) this.effects.push(effect);
     else effect();
   }
 
   /**
    * Appends whole records or none: a write that fails part way (ENOSPC after some bytes) is cut back to
    * the last whole record, so the file never holds a torn line the next start would have to drop.
+   * `text` is `lines` records, each ending in a newline; several are led by a change header.
    */
-  private write(lines: string[]): void {
-    const bytes = Buffer.from((lines.length > 1 ? changeHeader(lines.length) : "") + lines.join(""), "utf8");
+  private write(text: string, lines: number): void {
+    const bytes = this.bytes.encode(lines > 1 ? changeHeader(lines) + text : text);
     try {
       writeFully(this.fd, bytes);
     } catch (error) {
-      this.appended -= lines.length;
+      this.appended -= lines;
       this.failedWrites++;
       try {
         ftruncateSync(this.fd, this.size);

@@ -267,20 +267,19 @@ export class ArbiterState extends RecordedState {
   private checkQuota(session: Session, blockCount: number, what: string): void {
     const { clientQuotaBlocks, vmQuotaBlocks } = this.limits;
     // Charged to the creator while the segment lives, whoever holds it: "holds" was untrue once it freed its grant.
-    const needs = `it needs ${this.blocks(blockCount)}`;
     const clientBlocks = this.blocksHeldBy(session.clientId);
     if (clientQuotaBlocks > 0 && clientBlocks + blockCount > clientQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `${needs} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created that are still held (free one, or raise --client-quota)`,
+        `it needs ${this.blocks(blockCount)} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created that are still held (free one, or raise --client-quota)`,
       );
     const vmBlocks = this.blocksHeldByVm(session.vm);
     if (vmQuotaBlocks > 0 && vmBlocks + blockCount > vmQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `${needs} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created that are still held (free one, or raise --vm-quota)`,
+        `it needs ${this.blocks(blockCount)} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created that are still held (free one, or raise --vm-quota)`,
       );
   }
 
@@ -356,6 +355,7 @@ function checkName(name: string, what: string, optional: boolean): void {
 
 /** A name as an error quotes it: one a client sent of thousands of bytes is cut, not echoed whole. */
 function shown(name: string): string {
+  if (name.length <= 80) return name; // as many code points at most: kept whole, without splitting it
   const characters = [...name]; // whole code points: a cut must not split a surrogate pair
   return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
 }

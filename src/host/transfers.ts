@@ -45,8 +45,7 @@ export class TransferWatch {
   /** At each sweep: the rate of every transfer in progress since the previous sweep. */
   sample(nowMs = performance.now()): void {
     const seen = new Set<number>();
-    for (const object of this.state.syncObjects.values()) {
-      if (object.kind !== "channel") continue;
+    for (const object of this.state.channels.values()) {
       const progress = this.read(object.slot);
       if (!progress) continue;
       seen.add(object.slot);
@@ -72,8 +71,7 @@ export class TransferWatch {
   report(limit: number): { transfers: TransferStatus[]; total: number } {
     const transfers: TransferStatus[] = [];
     let total = 0;
-    for (const object of this.state.syncObjects.values()) {
-      if (object.kind !== "channel") continue;
+    for (const object of this.state.channels.values()) {
       if (transfers.length >= limit) {
         if (IN_PROGRESS.has(this.slots.load(object.slot, ChannelWord.state))) total++;
         continue;
