@@ -4,8 +4,10 @@
  * saying that no arbiter serves the region; if the header stays bad, it says what it saw.
  */
 import { expect, test } from "bun:test";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { clientConfig, eventually, runCli, spawnBun, spawnFixture } from "./helpers/processes.ts";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Socket } from "bun";
+import { clientConfig, eventually, runCli, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 // The default lease: its sweep, which puts the header back, comes every second.
@@ -15,6 +17,7 @@ const suite = sharedArbiter("header-restore", { lease: "5s" });
 function overwriteHeader(): void {
   const fd = openSync(suite.region, "r+");
   writeSync(fd, new Uint8Array(16), 0, 16, 0);
+  closeSync(fd);
 }
 
 test("connecting while the header is overwritten: the client waits for the arbiter to restore it, and connects", async () => {
@@ -34,27 +37,29 @@ test("connecting while the header is overwritten: the client waits for the arbit
 }, 60_000);
 
 test("a header that stays overwritten: RegionInvalid naming what was seen and that the arbiter answered", async () => {
-  // Another process rewriting the zeros faster than the arbiter's sweeps put the header back.
-  const scribbler = spawnBun([
-    "-e",
-    `const fs = require("node:fs"); const fd = fs.openSync(${JSON.stringify(suite.region)}, "r+");
-     const zeros = new Uint8Array(16); fs.writeSync(fd, zeros, 0, 16, 0); console.log('{"event":"scribbling"}');
-     for (;;) fs.writeSync(fd, zeros, 0, 16, 0);`,
-  ]);
-  await scribbler.events.next("scribbling");
+  // The client reaches the arbiter through a relay that, when the arbiter's first answer (the hello's)
+  // passes, stops the arbiter and overwrites the header before handing the answer on: no sweep can put
+  // the header back while the client waits (a process rewriting the zeros raced the sweeps, and on a loaded
+  // machine lost: a sweep that ran while it was off the CPU let the client connect).
+  const relayed = join(suite.dir, "hello-stops-arbiter.sock");
+  let stopped = false;
+  const relay = helloStoppingRelay(suite.socket, relayed, () => {
+    stopped = true;
+    process.kill(suite.arbiter.pid, "SIGSTOP");
+    const deadline = performance.now() + 10_000; // its state T: a sweep already under way has finished
+    while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${suite.arbiter.pid}/stat`, "utf8")))
+      if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+    overwriteHeader();
+  });
   try {
-    const client = spawnFixture("late-connect", clientConfig(suite.paths));
+    const client = spawnFixture("late-connect", { ...clientConfig(suite.paths), socket: relayed });
     await client.events.next("ready");
     client.proc.stdin.write("connect\n");
-    // Its hello answered, the arbiter is stopped until the client gives up: else, on a loaded machine, a
-    // sweep that restores the header while the scribbler is off the CPU lets the client connect.
-    await eventually(async () => (await statusFindings()).includes('"late-connect"'), 20_000, "its hello");
-    process.kill(suite.arbiter.pid, "SIGSTOP");
     let failed: Record<string, unknown>;
     try {
       failed = await client.events.next("failed");
     } finally {
-      process.kill(suite.arbiter.pid, "SIGCONT");
+      if (stopped) process.kill(suite.arbiter.pid, "SIGCONT");
     }
     expect(failed.code).toBe("RegionInvalid");
     expect(failed.message).toContain("its header is not valid (it holds no ivsh header");
@@ -65,8 +70,7 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
     expect(failed.message).not.toContain("pass the matching --region");
     expect(await client.exit()).toBe(0);
   } finally {
-    scribbler.proc.kill();
-    await scribbler.proc.exited;
+    relay.stop(true);
   }
   // Left alone, the header is put back: the next client connects.
   const client = spawnFixture("late-connect", clientConfig(suite.paths));
@@ -106,4 +110,43 @@ test("connecting while the header's arbiter instance is zeroed: the client waits
 async function statusFindings(): Promise<string> {
   const { stdout } = await runCli(["status", "--json", "--socket", suite.socket]);
   return stdout;
+}
+
+/** A Unix socket at `path` relayed to the arbiter's; `onFirstAnswer` runs before its first bytes pass on. */
+function helloStoppingRelay(arbiter: string, path: string, onFirstAnswer: () => void) {
+  interface Relay {
+    arbiterSide?: Socket<undefined>;
+    early: Uint8Array[];
+  }
+  let answered = false;
+  return Bun.listen<Relay>({
+    unix: path,
+    socket: {
+      open(clientSide) {
+        clientSide.data = { early: [] };
+        void Bun.connect({
+          unix: arbiter,
+          socket: {
+            data(_, bytes) {
+              if (!answered) onFirstAnswer();
+              answered = true;
+              clientSide.write(bytes);
+            },
+            close: () => void clientSide.end(),
+          },
+        }).then((arbiterSide) => {
+          for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
+          clientSide.data.arbiterSide = arbiterSide;
+        });
+      },
+      data(clientSide, bytes) {
+        const { arbiterSide, early } = clientSide.data;
+        if (arbiterSide) arbiterSide.write(bytes);
+        else early.push(Uint8Array.from(bytes));
+      },
+      close(clientSide) {
+        clientSide.data.arbiterSide?.end();
+      },
+    },
+  });
 }

@@ -624,8 +624,11 @@ describe("progress and quiet", () => {
     expect(await sender.exit()).toBe(1);
     const said = await sender.stderr;
     expect(said).toContain("waiting for a receiver on channel 'waiting'...");
-    // Said once: the arbiter's watch, looking at the link four times a second, redraws only a change.
-    expect(said.split("waiting for a receiver").length - 1).toBe(1);
+    // The arbiter's watch looks at the link four times a second and redraws only a change: no waiting line
+    // repeats the one before it. (Not a count of one: on a loaded machine the lease may fall into doubt for
+    // a moment, "waiting for the arbiter ..." then "waiting for a receiver ..." again, each a change.)
+    const waits = said.split("\n").filter((line) => line.includes(": waiting "));
+    expect(waits.filter((line, at) => at > 0 && line === waits[at - 1])).toEqual([]);
     // The ring it filled meanwhile is not shown as progress: nobody has received a byte.
     expect(said).not.toMatch(/\d+%/);
   });
