@@ -108,8 +108,13 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
     );
 }
 
+/** Whether `path` is a symbolic link: not when nothing is there, nor under a file (ENOTDIR, /etc/passwd/x). */
 function isLink(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /**
