@@ -39,10 +39,7 @@ export function checkDestinations(args: Destinations): void {
         "it names a directory: name the FILE to write",
       );
     checkCreatable("--json", args.json);
-    // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
-    const json = args.json;
-    if (isLink(json) && !existsSync(json) && !existsSync(dirname(landing(json))))
-      refuseLinkToNothing("--json", json, json, "whose directory");
+    if (isLink(args.json)) checkLinkedJson(args.json);
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -60,6 +57,31 @@ export function checkDestinations(args: Destinations): void {
       throw new UsageError(
         `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/**
+ * A --json that is a link is written through (output.ts's writeWhole): a loop of links leads nowhere, and
+ * a link to nothing needs the directory it points into. Each failed only after the whole run.
+ */
+function checkLinkedJson(json: string): void {
+  if (loops(json))
+    throw failure(
+      "InvalidArgument",
+      `write --json ${json}`,
+      "it is a loop of links, which leads to no file: remove the loop, or pass another --json",
+    );
+  if (!existsSync(json) && !existsSync(dirname(landing(json))))
+    refuseLinkToNothing("--json", json, json, "whose directory");
+}
+
+/** Whether following `path`'s links never ends (ELOOP). */
+function loops(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ELOOP";
   }
 }
 

@@ -170,3 +170,32 @@ function link(at: string, target: string): string {
   symlinkSync(join(at, "missing", target), join(at, "link"));
   return join(at, "link");
 }
+
+/**
+ * A --json that is a loop of links (it names itself, or two name each other): it leads nowhere, and the
+ * write through it failed with ELOOP after the whole run, the results lost. Refused at once, naming it.
+ */
+test.each([
+  ["a --json that is a link to itself", (at: string) => symlinkSync(basename(at), at)],
+  [
+    "a --json in a loop of two links",
+    (at: string) => {
+      symlinkSync(basename(`${at}.other`), at);
+      symlinkSync(basename(at), `${at}.other`);
+    },
+  ],
+])(
+  "%s: refused before measuring",
+  async (name, make) => {
+    const json = join(dir, `${name.replace(/\W+/g, "-")}.json`);
+    make(json);
+    const run = spawnBun([CLI, "bench", "--scale", "--quick", "--json", json]);
+    const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+    if (outcome === "late") run.proc.kill("SIGINT");
+    const stderr = await run.stderr;
+    expect(stderr).toContain(`Failed to write --json ${json} since it is a loop of links`);
+    expect(stderr).not.toContain("scale: ready");
+    expect(outcome).toBe(1);
+  },
+  40_000,
+);
