@@ -5,6 +5,7 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { FIGURE_FILES } from "../bench/figures.ts";
+import { ownDescriptor } from "../bench/output.ts";
 import { failure } from "../errors.ts";
 import { UsageError } from "./_strict.ts";
 
@@ -61,8 +62,10 @@ export function checkDestinations(args: Destinations): void {
 }
 
 /**
- * A --json that is a link is written through (output.ts's writeWhole): a loop of links leads nowhere, and
- * a link to nothing needs the directory it points into. Each failed only after the whole run.
+ * A --json that is a link is written through (output.ts's writeWhole): a loop of links leads nowhere, a
+ * link to nothing needs the directory it points into, and a file written where it leads (not beside the
+ * link) needs that directory writable. Each failed only after the whole run. One of this process's own
+ * descriptors (--json /dev/stdout) or a FIFO is written into directly, and is left alone here.
  */
 function checkLinkedJson(json: string): void {
   if (loops(json))
@@ -73,6 +76,8 @@ function checkLinkedJson(json: string): void {
     );
   if (!existsSync(json) && !existsSync(dirname(landing(json))))
     refuseLinkToNothing("--json", json, json, "whose directory");
+  if (!existsSync(json) || (statSync(json).isFile() && !ownDescriptor(json)))
+    checkCreatable("--json", json, dirname(landing(json)));
 }
 
 /** Whether following `path`'s links never ends (ELOOP). */
