@@ -21,6 +21,7 @@ import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { checkDestinations } from "./_bench-destinations.ts";
+import { eachOutput } from "./_bench-outputs.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
 import { onStopSignals } from "./_exit.ts";
 import { stopAtOnce } from "./_stop-at-once.ts";
@@ -208,34 +209,6 @@ async function scaleBench(args: BenchArgs): Promise<void> {
       log.warn(`scale goals missed: ${failed.map((verdict) => verdict.name).join("; ")}`);
     outputs.settle();
   });
-}
-
-/**
- * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
- * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
- * failure once and throws the last, the run's.
- */
-function eachOutput() {
-  const failed: unknown[] = [];
-  return {
-    attempt: (write: () => unknown) =>
-      Promise.resolve()
-        .then(write)
-        .then(
-          () => undefined,
-          (error) => void failed.push(error),
-        ),
-    settle: () => {
-      // Each said once: a full stdout failed --scale --vm's two tables alike, and it came twice.
-      const last = failed.at(-1);
-      const said = new Set([String(last)]);
-      for (const error of failed.slice(0, -1)) {
-        if (!said.has(String(error))) log.error(error);
-        said.add(String(error));
-      }
-      if (failed.length > 0) throw last;
-    },
-  };
 }
 
 const HARD_EXIT_AFTER_MS = 5000;
