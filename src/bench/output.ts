@@ -163,7 +163,7 @@ function landingOf(path: string): { path: string; direct: boolean } {
 }
 
 /** /dev/stdout, /dev/fd/N, /proc/self/fd/N: one of this process's descriptors, whatever file it leads to. */
-function ownDescriptor(path: string): boolean {
+export function ownDescriptor(path: string): boolean {
   const absolute = resolve(path);
   try {
     if (realpathSync(dirname(absolute)).startsWith("/proc/")) return true;

@@ -5,6 +5,7 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { FIGURE_FILES } from "../bench/figures.ts";
+import { ownDescriptor } from "../bench/output.ts";
 import { failure } from "../errors.ts";
 import { UsageError } from "./_strict.ts";
 
@@ -39,14 +40,7 @@ export function checkDestinations(args: Destinations): void {
         "it names a directory: name the FILE to write",
       );
     checkCreatable("--json", args.json);
-    // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
-    const json = args.json;
-    if (isLink(json) && !existsSync(json)) {
-      const directory = dirname(landing(json));
-      if (!existsSync(directory)) refuseLinkToNothing("--json", json, json, "whose directory");
-      // A file there (a link to /etc/passwd/x), or one this user may not write, failed as late.
-      checkCreatable("--json", json, directory);
-    }
+    if (isLink(args.json)) checkLinkedJson(args.json);
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -64,6 +58,35 @@ export function checkDestinations(args: Destinations): void {
       throw new UsageError(
         `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/**
+ * A --json that is a link is written through (output.ts's writeWhole): a loop of links leads nowhere, a
+ * link to nothing needs the directory it points into, and a file written where it leads (not beside the
+ * link) needs that directory writable. Each failed only after the whole run. One of this process's own
+ * descriptors (--json /dev/stdout) or a FIFO is written into directly, and is left alone here.
+ */
+function checkLinkedJson(json: string): void {
+  if (loops(json))
+    throw failure(
+      "InvalidArgument",
+      `write --json ${json}`,
+      "it is a loop of links, which leads to no file: remove the loop, or pass another --json",
+    );
+  if (!existsSync(json) && !existsSync(dirname(landing(json))))
+    refuseLinkToNothing("--json", json, json, "whose directory");
+  if (!existsSync(json) || (statSync(json).isFile() && !ownDescriptor(json)))
+    checkCreatable("--json", json, dirname(landing(json)));
+}
+
+/** Whether following `path`'s links never ends (ELOOP). */
+function loops(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ELOOP";
   }
 }
 
@@ -128,10 +151,10 @@ function refuseTooLong(flag: string, path: string): void {
   }
 }
 
-/** False also where the path cannot lead anywhere (ENOTDIR: a file on the way), as existsSync says. */
+/** Whether `path` is a symbolic link: not when nothing is there, nor under a file (ENOTDIR, /etc/passwd/x). */
 function isLink(path: string): boolean {
   try {
-    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+    return lstatSync(path).isSymbolicLink();
   } catch {
     return false;
   }

@@ -2,7 +2,7 @@
  * `ivsh bench`: the report's measurements (Fig. 3a, 3b, 4a, 4b) against ivsh, with memcpy as the limit and
  * the goals of issue 5. Tables on stdout, progress on stderr, JSON and SVG figures on request.
  */
-import { statfsSync } from "node:fs";
+import { statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { ArgDef } from "citty";
 import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
@@ -21,6 +21,7 @@ import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
 import { checkDestinations } from "./_bench-destinations.ts";
+import { eachOutput } from "./_bench-outputs.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
 import { onStopSignals } from "./_exit.ts";
 import { stopAtOnce } from "./_stop-at-once.ts";
@@ -95,12 +96,17 @@ export default defineLeafCommand({
     checkDestinations(args);
     if (args.scale) return scaleBench(args);
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
-    const quickBytes = shmBytes(benchPlan({ quick: true, vm: plan.vm }));
+    // A --disk-dir on /dev/shm's own file system takes its room too (checkDiskRoom alone counted it apart).
+    const onShm = sharesShm(args["disk-dir"] as string);
+    const needs = (of: BenchPlan) => shmBytes(of) + (onShm ? diskBytes(of) : 0);
+    const quickBytes = needs(benchPlan({ quick: true, vm: plan.vm }));
     checkShmRoom(
       "run the benchmark",
-      shmBytes(plan),
+      needs(plan),
       [...(plan.quick ? [] : [{ bytes: quickBytes, advice: "run with --quick" }])],
-      "its region and end-to-end files need",
+      onShm
+        ? "its regions, end-to-end files and Fig. 4b's file (--disk-dir is in /dev/shm) need"
+        : "its region and end-to-end files need",
     );
     checkDiskRoom(args["disk-dir"] as string, plan);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
@@ -210,34 +216,6 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   });
 }
 
-/**
- * The run's outputs (tables, --json, figures), each written whatever became of the others: a destination
- * that fails (a full disk) loses what it was to hold, not the run's other results. `settle` says every
- * failure once and throws the last, the run's.
- */
-function eachOutput() {
-  const failed: unknown[] = [];
-  return {
-    attempt: (write: () => unknown) =>
-      Promise.resolve()
-        .then(write)
-        .then(
-          () => undefined,
-          (error) => void failed.push(error),
-        ),
-    settle: () => {
-      // Each said once: a full stdout failed --scale --vm's two tables alike, and it came twice.
-      const last = failed.at(-1);
-      const said = new Set([String(last)]);
-      for (const error of failed.slice(0, -1)) {
-        if (!said.has(String(error))) log.error(error);
-        said.add(String(error));
-      }
-      if (failed.length > 0) throw last;
-    },
-  };
-}
-
 const HARD_EXIT_AFTER_MS = 5000;
 
 /**
@@ -267,16 +245,29 @@ function interruptOnSignals(): { signal: AbortSignal; dispose: () => void } {
 function checkDiskRoom(dir: string, plan: BenchPlan): void {
   const { bavail, bsize } = statfsSync(dir);
   const free = bavail * bsize;
-  const needs = (of: BenchPlan) => DEFAULT_REGION_BYTES + of.accessBytes;
-  if (needs(plan) <= free) return;
-  const quick = needs(benchPlan({ quick: true, vm: plan.vm }));
+  if (diskBytes(plan) <= free) return;
+  const quick = diskBytes(benchPlan({ quick: true, vm: plan.vm }));
   const advice = !plan.quick && quick <= free ? `, or run with --quick (it needs ${formatBytes(quick)})` : "";
   throw failure(
     "NoSpace",
     `use --disk-dir ${dir}`,
-    `its region and Fig. 4b's file need ${formatBytes(needs(plan))} there, which has only ` +
+    `its region and Fig. 4b's file need ${formatBytes(diskBytes(plan))} there, which has only ` +
       `${formatBytes(free)} free: free space there, or pass another --disk-dir${advice}`,
   );
+}
+
+/** What --disk-dir holds: a region (its arbiter's default size) and Fig. 4b's file beside it. */
+function diskBytes(plan: BenchPlan): number {
+  return DEFAULT_REGION_BYTES + plan.accessBytes;
+}
+
+/** Whether `dir` is on /dev/shm's file system, whose room the benchmark's other files share. */
+function sharesShm(dir: string): boolean {
+  try {
+    return statSync(dir).dev === statSync("/dev/shm").dev;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -108,6 +108,26 @@ testUnless(
   180_000,
 );
 
+/**
+ * A --disk-dir in /dev/shm puts the "file on disk" region and Fig. 4b's file there too, but each check
+ * counted its own: 4ae1c23 made /dev/shm's exact (644 MiB with --quick), so a --quick --disk-dir /dev/shm
+ * on 645 MiB passed both and failed in round 1's end-to-end rows with ENOSPC (the whole region counted had
+ * left room for them before). Both are counted where they share the file system.
+ */
+testUnless(
+  noPrivateShm,
+  "--quick with --disk-dir in /dev/shm, where the two together do not fit: refused up front",
+  async () => {
+    const { exitCode, stderr } = await benchWithShm("645m", ["--quick", "--disk-dir", "/dev/shm"]);
+    expect(stderr).toContain(
+      "Failed to run the benchmark since its regions, end-to-end files and Fig. 4b's file (--disk-dir is in /dev/shm) need 740.0 MiB in /dev/shm, which has only 645.0 MiB free",
+    );
+    expect(stderr).not.toContain("warming up");
+    expect(exitCode).toBe(1);
+  },
+  40_000,
+);
+
 testUnless(
   noPrivateShm,
   "--quick and --scale where even theirs does not fit: what to free, not --size",

@@ -25,6 +25,7 @@ import { basename, join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
 import { CLI } from "../helpers/paths.ts";
 import { spawnBun } from "../helpers/processes.ts";
+import { testUnless } from "../helpers/tools.ts";
 
 let dir: string;
 
@@ -170,3 +171,73 @@ function link(at: string, target: string): string {
   symlinkSync(join(at, "missing", target), join(at, "link"));
   return join(at, "link");
 }
+
+/**
+ * A --json that is a loop of links (it names itself, or two name each other): it leads nowhere, and the
+ * write through it failed with ELOOP after the whole run, the results lost. Refused at once, naming it.
+ */
+test.each([
+  ["a --json that is a link to itself", (at: string) => symlinkSync(basename(at), at)],
+  [
+    "a --json in a loop of two links",
+    (at: string) => {
+      symlinkSync(basename(`${at}.other`), at);
+      symlinkSync(basename(at), `${at}.other`);
+    },
+  ],
+])(
+  "%s: refused before measuring",
+  async (name, make) => {
+    const json = join(dir, `${name.replace(/\W+/g, "-")}.json`);
+    make(json);
+    const run = spawnBun([CLI, "bench", "--scale", "--quick", "--json", json]);
+    const outcome = await Promise.race([run.proc.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+    if (outcome === "late") run.proc.kill("SIGINT");
+    const stderr = await run.stderr;
+    expect(stderr).toContain(`Failed to write --json ${json} since it is a loop of links`);
+    expect(stderr).not.toContain("scale: ready");
+    expect(outcome).toBe(1);
+  },
+  40_000,
+);
+
+/** Needs root (a read-only tmpfs mounted in a mount namespace of its own); skipped otherwise. */
+const noMountNamespace =
+  Bun.spawnSync(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"], { stderr: "ignore" })
+    .exitCode === 0
+    ? undefined
+    : "cannot mount a tmpfs in a mount namespace of its own (needs root and unshare)";
+
+/**
+ * A --json that is a link into a directory this user may not write (here a read-only file system): the
+ * checks looked at the link's own directory, and the JSON, written where the link leads, failed (EROFS)
+ * after the whole run. Refused at once, whether the link leads to nothing yet or to a file already there.
+ */
+for (const existing of [false, true])
+  testUnless(
+    noMountNamespace,
+    `a --json that is a link ${existing ? "to a file" : "to nothing yet"} in a read-only directory: refused before measuring`,
+    async () => {
+      const readOnly = mkdtempSync(join(dir, "read-only-"));
+      if (existing) writeFileSync(join(readOnly, "results.json"), "{}\n");
+      const json = `${readOnly}.json`;
+      symlinkSync(join(readOnly, "results.json"), json);
+      const script = `mount --bind ${readOnly} ${readOnly} && mount -o remount,bind,ro ${readOnly} && exec "$@"`;
+      const bench = [process.execPath, CLI, "bench", "--scale", "--quick", "--json", json];
+      const run = Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...bench], {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      const outcome = await Promise.race([run.exited, Bun.sleep(20_000).then(() => "late" as const)]);
+      if (outcome === "late") run.kill("SIGINT");
+      const stderr = await new Response(run.stderr).text();
+      expect(stderr).toContain(
+        `Failed to write --json ${json} since ${readOnly} is not a directory this user may write`,
+      );
+      expect(stderr).not.toContain("scale: ready");
+      expect(outcome).toBe(1);
+    },
+    40_000,
+  );
