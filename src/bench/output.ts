@@ -125,7 +125,11 @@ export async function writeWhole(path: string, text: string): Promise<void> {
       renameSync(temporary, target.path);
     }
   } catch (error) {
-    remove();
+    try {
+      remove();
+    } catch {
+      // Its directory turned read-only (EROFS) or unwritable: the write's own failure is the one to say.
+    }
     throw writeFailure(path, error);
   } finally {
     forget();

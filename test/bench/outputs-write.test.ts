@@ -1,0 +1,36 @@
+/**
+ * How `ivsh bench` writes an output whole (output.ts's writeWhole, through a temporary file beside it): a
+ * failed write is said as itself, and any name the checks let through can be written.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writeJson } from "../../src/bench/output.ts";
+import { cannotMount, withSmallTmpfs } from "../helpers/small-fs.ts";
+import { testUnless } from "../helpers/tools.ts";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-write-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A directory that turned read-only during the run: the write failed (EROFS), and so did the removal of
+ * its temporary file, whose error was thrown instead ("EROFS: read-only file system, rm …/.x.tmp"), naming
+ * neither the output nor the write.
+ */
+testUnless(
+  cannotMount,
+  "a --json whose directory turned read-only: the write's failure is said",
+  async () => {
+    await withSmallTmpfs(join(dir, "read-only"), "1m", async (at) => {
+      const remounted = Bun.spawnSync(["mount", "-o", "remount,ro", at]);
+      expect(remounted.exitCode).toBe(0);
+      const path = join(at, "results.json");
+      await expect(writeJson(path, { run: 1 })).rejects.toThrow(
+        `Failed to write ${path} since read-only file system (EROFS)`,
+      );
+    });
+  },
+);
