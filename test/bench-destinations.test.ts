@@ -4,7 +4,16 @@
  * Called directly: through the CLI, a path the check wrongly passed would start minutes of measuring.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkDestinations } from "../src/commands/_bench-destinations.ts";
@@ -46,6 +55,26 @@ test("--out and --json named longer than the file system allows are refused befo
     expect(said(args)).toStartWith(
       `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
     );
+});
+
+// A relative link is resolved from the directory it is really in: reached through a link to that
+// directory (DIR/via -> DIR/real/sub), "../missing" is DIR/real/missing, not DIR/missing as the refusal said.
+test("a link to nothing, reached through a link to its directory, is refused naming where it really points", () => {
+  const real = join(dir, "real", "sub");
+  mkdirSync(real, { recursive: true });
+  symlinkSync(join("..", "missing", "results.json"), join(real, "results.json"));
+  symlinkSync(join("..", "missing"), join(real, "figures"));
+  const via = join(dir, "via");
+  const really = realpathSync(join(dir, "real"));
+  symlinkSync(real, via);
+  const json = join(via, "results.json");
+  expect(said({ json })).toStartWith(
+    `Failed to write --json ${json} since ${json} is a link to ${join(really, "missing", "results.json")}, `,
+  );
+  const out = join(via, "figures", "svg");
+  expect(said({ out })).toStartWith(
+    `Failed to write --out ${out} since ${join(via, "figures")} is a link to ${join(really, "missing")}, `,
+  );
 });
 
 const NOBODY = 65534;

@@ -171,7 +171,8 @@ function refuseLinkToNothing(
   link: string,
   what: "which" | "whose directory",
 ): never {
-  const target = resolve(dirname(link), readlinkSync(link));
+  // From the directory the link is really in: reached through a link to it, "../x" is not beside that link.
+  const target = resolve(realpathSync(dirname(link)), readlinkSync(link));
   throw failure(
     "NotFound",
     `write ${flag} ${path}`,
