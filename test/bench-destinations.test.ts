@@ -130,3 +130,44 @@ testUnless(
     );
   },
 );
+
+// Written into, not replaced (output.ts's writeWhole): --json /dev/stdout, /dev/null or a FIFO of the user's
+// own takes no new file beside it, but the check asked for its directory writable, which /dev is only to
+// root: any other user's `ivsh bench --json /dev/stdout` was refused ('/dev is not a directory this user
+// may write').
+testUnless(
+  notRoot ?? toolMissing("setpriv") ?? toolMissing("mkfifo"),
+  "--json /dev/stdout, /dev/null or a FIFO of the user's own, in a directory the user may not write, passes the check",
+  () => {
+    const shared = join(dir, "written-into");
+    mkdirSync(shared, { recursive: true });
+    chmodSync(dir, 0o755);
+    chmodSync(shared, 0o755);
+    const fifo = join(shared, "results.fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    chownSync(fifo, NOBODY, NOBODY);
+    const script = join(shared, "check.ts");
+    writeFileSync(
+      script,
+      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+        "for (const json of JSON.parse(process.argv[2])) {\n" +
+        "  try { checkDestinations({ json }); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
+        "}\n",
+    );
+    const cases = ["/dev/stdout", "/dev/null", fifo];
+    const child = Bun.spawnSync(
+      [
+        "setpriv",
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+        script,
+        JSON.stringify(cases),
+      ],
+      { env: { ...process.env, HOME: "/tmp" } },
+    );
+    expect(child.stderr.toString()).toBe("");
+    expect(child.stdout.toString().trim().split("\n")).toEqual(cases.map(() => "passed"));
+  },
+);
