@@ -77,6 +77,18 @@ test("a link to nothing, reached through a link to its directory, is refused nam
   );
 });
 
+// A loop of links on the way (DIR/loop -> loop) was refused as "DIR/loop is a link to DIR/loop, which does
+// not exist: create it", advice that cannot be followed: it exists, and leads nowhere.
+test("an --out or --json through a loop of links is refused as a loop", () => {
+  const loop = join(dir, "loop");
+  symlinkSync("loop", loop);
+  for (const args of [{ out: loop }, { out: join(loop, "figures") }, { json: join(loop, "results.json") }])
+    expect(said(args)).toBe(
+      `Failed to write ${"out" in args ? `--out ${args.out}` : `--json ${args.json}`} since ${loop} is a loop ` +
+        `of links, which leads nowhere: remove the loop, or pass another ${"out" in args ? "--out" : "--json"}`,
+    );
+});
+
 const NOBODY = 65534;
 const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
 

@@ -188,6 +188,13 @@ function refuseLinkToNothing(
   link: string,
   what: "which" | "whose directory",
 ): never {
+  // Not "a link to itself, which does not exist: create it": a loop leads nowhere, whatever is created.
+  if (loops(link))
+    throw failure(
+      "InvalidArgument",
+      `write ${flag} ${path}`,
+      `${link} is a loop of links, which leads nowhere: remove the loop, or pass another ${flag}`,
+    );
   // From the directory the link is really in: reached through a link to it, "../x" is not beside that link.
   const target = resolve(realpathSync(dirname(link)), readlinkSync(link));
   throw failure(
