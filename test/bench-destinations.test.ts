@@ -4,7 +4,16 @@
  * Called directly: through the CLI, a path the check wrongly passed would start minutes of measuring.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkDestinations } from "../src/commands/_bench-destinations.ts";
@@ -45,6 +54,38 @@ test("--out and --json named longer than the file system allows are refused befo
   ] as const)
     expect(said(args)).toStartWith(
       `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
+    );
+});
+
+// A relative link is resolved from the directory it is really in: reached through a link to that
+// directory (DIR/via -> DIR/real/sub), "../missing" is DIR/real/missing, not DIR/missing as the refusal said.
+test("a link to nothing, reached through a link to its directory, is refused naming where it really points", () => {
+  const real = join(dir, "real", "sub");
+  mkdirSync(real, { recursive: true });
+  symlinkSync(join("..", "missing", "results.json"), join(real, "results.json"));
+  symlinkSync(join("..", "missing"), join(real, "figures"));
+  const via = join(dir, "via");
+  const really = realpathSync(join(dir, "real"));
+  symlinkSync(real, via);
+  const json = join(via, "results.json");
+  expect(said({ json })).toStartWith(
+    `Failed to write --json ${json} since ${json} is a link to ${join(really, "missing", "results.json")}, `,
+  );
+  const out = join(via, "figures", "svg");
+  expect(said({ out })).toStartWith(
+    `Failed to write --out ${out} since ${join(via, "figures")} is a link to ${join(really, "missing")}, `,
+  );
+});
+
+// A loop of links on the way (DIR/loop -> loop) was refused as "DIR/loop is a link to DIR/loop, which does
+// not exist: create it", advice that cannot be followed: it exists, and leads nowhere.
+test("an --out or --json through a loop of links is refused as a loop", () => {
+  const loop = join(dir, "loop");
+  symlinkSync("loop", loop);
+  for (const args of [{ out: loop }, { out: join(loop, "figures") }, { json: join(loop, "results.json") }])
+    expect(said(args)).toBe(
+      `Failed to write ${"out" in args ? `--out ${args.out}` : `--json ${args.json}`} since ${loop} is a loop ` +
+        `of links, which leads nowhere: remove the loop, or pass another ${"out" in args ? "--out" : "--json"}`,
     );
 });
 
@@ -99,5 +140,46 @@ testUnless(
           `Failed to write ${flag(args)} since ${unsearchable} is not a directory this user may write`,
       ),
     );
+  },
+);
+
+// Written into, not replaced (output.ts's writeWhole): --json /dev/stdout, /dev/null or a FIFO of the user's
+// own takes no new file beside it, but the check asked for its directory writable, which /dev is only to
+// root: any other user's `ivsh bench --json /dev/stdout` was refused ('/dev is not a directory this user
+// may write').
+testUnless(
+  notRoot ?? toolMissing("setpriv") ?? toolMissing("mkfifo"),
+  "--json /dev/stdout, /dev/null or a FIFO of the user's own, in a directory the user may not write, passes the check",
+  () => {
+    const shared = join(dir, "written-into");
+    mkdirSync(shared, { recursive: true });
+    chmodSync(dir, 0o755);
+    chmodSync(shared, 0o755);
+    const fifo = join(shared, "results.fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    chownSync(fifo, NOBODY, NOBODY);
+    const script = join(shared, "check.ts");
+    writeFileSync(
+      script,
+      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+        "for (const json of JSON.parse(process.argv[2])) {\n" +
+        "  try { checkDestinations({ json }); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
+        "}\n",
+    );
+    const cases = ["/dev/stdout", "/dev/null", fifo];
+    const child = Bun.spawnSync(
+      [
+        "setpriv",
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+        script,
+        JSON.stringify(cases),
+      ],
+      { env: { ...process.env, HOME: "/tmp" } },
+    );
+    expect(child.stderr.toString()).toBe("");
+    expect(child.stdout.toString().trim().split("\n")).toEqual(cases.map(() => "passed"));
   },
 );

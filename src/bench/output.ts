@@ -6,7 +6,7 @@
 import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
@@ -107,6 +107,9 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
   await writeWhole(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
+/** How many temporary files this process has made: each its own, beside outputs written at once. */
+let temporaries = 0;
+
 /**
  * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
  * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
@@ -115,7 +118,8 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
 export async function writeWhole(path: string, text: string): Promise<void> {
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
-  const temporary = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.tmp`);
+  // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.
+  const temporary = join(dirname(target.path), `.ivsh-${process.pid}-${++temporaries}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
   try {
@@ -125,7 +129,11 @@ export async function writeWhole(path: string, text: string): Promise<void> {
       renameSync(temporary, target.path);
     }
   } catch (error) {
-    remove();
+    try {
+      remove();
+    } catch {
+      // Its directory turned read-only (EROFS) or unwritable: the write's own failure is the one to say.
+    }
     throw writeFailure(path, error);
   } finally {
     forget();

@@ -39,8 +39,11 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it names a directory: name the FILE to write",
       );
-    checkCreatable("--json", args.json);
-    if (isLink(args.json)) checkLinkedJson(args.json);
+    // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
+    if (!writtenInto(args.json)) {
+      checkCreatable("--json", args.json);
+      if (isLink(args.json)) checkLinkedJson(args.json);
+    }
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -78,6 +81,20 @@ function checkLinkedJson(json: string): void {
     refuseLinkToNothing("--json", json, json, "whose directory");
   if (!existsSync(json) || (statSync(json).isFile() && !ownDescriptor(json)))
     checkCreatable("--json", json, dirname(landing(json)));
+}
+
+/**
+ * What output.ts's writeWhole writes into rather than replaces: one of this process's descriptors
+ * (--json /dev/stdout), a FIFO or a device, where it leads. No file is made beside it.
+ */
+function writtenInto(path: string): boolean {
+  if (ownDescriptor(path)) return true;
+  try {
+    const stats = statSync(path);
+    return stats.isFIFO() || stats.isCharacterDevice() || stats.isBlockDevice();
+  } catch {
+    return false;
+  }
 }
 
 /** Whether following `path`'s links never ends (ELOOP). */
@@ -171,7 +188,15 @@ function refuseLinkToNothing(
   link: string,
   what: "which" | "whose directory",
 ): never {
-  const target = resolve(dirname(link), readlinkSync(link));
+  // Not "a link to itself, which does not exist: create it": a loop leads nowhere, whatever is created.
+  if (loops(link))
+    throw failure(
+      "InvalidArgument",
+      `write ${flag} ${path}`,
+      `${link} is a loop of links, which leads nowhere: remove the loop, or pass another ${flag}`,
+    );
+  // From the directory the link is really in: reached through a link to it, "../x" is not beside that link.
+  const target = resolve(realpathSync(dirname(link)), readlinkSync(link));
   throw failure(
     "NotFound",
     `write ${flag} ${path}`,
