@@ -63,7 +63,22 @@ test("a client's --socket @name and IVSH_SOCKET=@name are refused the same way",
   expect(flag.code).toBe(2);
   const variable = await ivsh(["status"], { IVSH_SOCKET: "@ivsh-abstract-test" });
   expect(variable.stderr).toMatch(ABSTRACT);
-  expect(variable.code).toBe(1);
+  expect(variable.code).toBe(2);
+});
+
+// IVSH_SOCKET=@x exited 2 for host and bridge (a usage error, as the flag) but 1 for status and guest send/recv,
+// and a malformed IVSH_CONNECT 1 too: the variables are the flags' defaults, refused the same way.
+test("a bad IVSH_SOCKET or IVSH_CONNECT is a usage error (exit 2) naming the variable, for every client", async () => {
+  for (const args of [["status"], ["guest", "send", "/etc/hostname"], ["guest", "recv", "--out", "out"]]) {
+    const socket = await ivsh(args, { IVSH_SOCKET: "@ivsh-abstract-test" });
+    expect(socket.stderr).toMatch(ABSTRACT);
+    expect(socket.stderr).toContain("Failed to use IVSH_SOCKET @ivsh-abstract-test since");
+    expect(socket.code).toBe(2);
+    const address = await ivsh(args, { IVSH_SOCKET: "", IVSH_CONNECT: "nonsense" });
+    expect(address.stderr).toContain("Failed to use IVSH_CONNECT 'nonsense' since it is not HOST:PORT");
+    expect(address.code).toBe(2);
+  }
+  expect(existsSync(join(paths.dir, "out"))).toBe(false);
 });
 
 test("ivsh bridge --socket @name is refused the same way", async () => {

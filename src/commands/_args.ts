@@ -135,7 +135,13 @@ export function connectOptions(
     options.socket = socket;
   }
   if (args.region) options.region = args.region;
-  if (args.connect) options.tcp = connectAddress(args.connect);
+  if (args.connect) options.tcp = connectAddress(args.connect, "--connect");
+  // The variables are these flags' defaults (socketPath's too): a value refused is a usage error naming it.
+  const { IVSH_SOCKET: envSocket, IVSH_CONNECT: envAddress } = process.env;
+  if (!args.socket && !args.connect) {
+    if (envSocket) checkFlag(() => refuseAbstractSocket(envSocket, `use IVSH_SOCKET ${envSocket}`));
+    else if (envAddress) connectAddress(envAddress, "IVSH_CONNECT");
+  }
   // Both say where the arbiter is: one was ignored without a word (--socket won).
   if (args.socket && args.connect)
     checkFlag(() => {
@@ -148,8 +154,8 @@ export function connectOptions(
   return withEnvironment(options);
 }
 
-/** --connect, checked before anything is opened: an address that is not host:port is a usage error. */
-function connectAddress(text: string): string {
+/** --connect or IVSH_CONNECT, checked before anything is opened: one that is not host:port is a usage error. */
+function connectAddress(text: string, named: string): string {
   return checkFlag(() => {
     try {
       parseHostPort(text);
@@ -158,7 +164,7 @@ function connectAddress(text: string): string {
       if (!isIvshError(error, "InvalidArgument")) throw error;
       throw failure(
         "InvalidArgument",
-        `use --connect '${text}'`,
+        `use ${named} '${text}'`,
         `it is not HOST:PORT with a port from 1 to 65535 (e.g. ${DEFAULT_GUEST_ARBITER})`,
       );
     }

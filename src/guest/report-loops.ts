@@ -65,9 +65,12 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   // Hold the cv while the area is created and cleared, so the reader never sees it uninitialised.
   const first = await shm.shm_acquire_cv(cvid, uid);
   let area: Segment;
+  let published: Segment | undefined;
   try {
+    published = await publishLength(length);
     area = await shm.shm_alloc(size, "write", "fig1");
   } catch (error) {
+    if (published) await shm.shm_dealloc(published).catch(() => undefined);
     // Refused (another writer's area, a full region): let go first, or our exit marks the lock owner-died
     // and the running pair takes that for its peer's death. Unless we took an owner-died: with the area in
     // use it is the running pair's (told once), so we keep the lock and our exit passes it on.
@@ -195,6 +198,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       `receive through the writer's area with a size of ${size} bytes`,
       `the writer made the area ${area.byteLength} bytes: give both ends the same size (--size)`,
     );
+  await refuseOtherLength(total);
   if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
   const watch = await PeerWatch.start(cvid, uid, area.id, "reader", "writer");
 
@@ -262,4 +266,38 @@ async function openWhenCreated(name: string): Promise<Segment> {
       await Bun.sleep(10);
     }
   }
+}
+
+/**
+ * The flag byte carries no length: a reader told another byte count in as many chunks wrote its own (the
+ * file cut short, or its last chunk padded with the chunk before's bytes) and said it received them. So
+ * the writer publishes its file's length under LENGTH_NAME, made before the area (a reader that finds the
+ * area finds it), and the reader compares before it touches OUT. The flag-byte loop is unchanged.
+ */
+const LENGTH_NAME = "fig1.length";
+
+async function publishLength(length: number): Promise<Segment> {
+  const published = await shm.shm_alloc(8, "write", LENGTH_NAME);
+  new DataView(published.bytes.buffer, published.bytes.byteOffset, 8).setBigUint64(0, BigInt(length), true);
+  return published;
+}
+
+/** Refuses `total` if the writer published another length; a writer that published none is taken at its word. */
+async function refuseOtherLength(total: number): Promise<void> {
+  let published: Segment;
+  try {
+    published = await shm.shm_open(LENGTH_NAME, "read");
+  } catch (error) {
+    if (isIvshError(error, "NotFound")) return;
+    throw error;
+  }
+  const bytes = published.bytes;
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  await shm.shm_dealloc(published);
+  if (length !== total)
+    throw failure(
+      "InvalidArgument",
+      `receive ${total} bytes`,
+      `the writer sends ${length} bytes, not the ${total} this reader was told: give the reader the file's size (BYTES)`,
+    );
 }

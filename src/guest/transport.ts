@@ -57,7 +57,8 @@ export class Transport {
   private link: Link | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextRequestId = 1;
-  private closing = false;
+  /** Aborted by the final close(): ends a connect in progress (a resume's), which looks at no caller's signal. */
+  private readonly closing = new AbortController();
   /** Frames wait in `pending` until the (re)handshake is done: hello must be the first frame on a link. */
   private held = true;
   private handshakeId = 0;
@@ -104,8 +105,8 @@ export class Transport {
   }
 
   /**
-   * Opens the socket (no hello: the caller sends it, as the first request). `signal` ends a TCP connect
-   * still in progress (Interrupted): one whose SYN goes unanswered waits up to its timeout otherwise.
+   * Opens the socket (no hello: the caller sends it, as the first request). `signal`, or the final close(),
+   * ends a TCP connect still in progress (Interrupted): one whose SYN goes unanswered waits its timeout else.
    */
   async open(signal?: AbortSignal): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
@@ -119,11 +120,12 @@ export class Transport {
       error: (socket) => this.dropped(socket),
     };
     const endpoint = this.endpoint;
+    const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
     // A Unix connect is done or refused at once; a TCP one is our own, closed when given up (./tcp-open.ts).
     const connecting =
       "unix" in endpoint
         ? Bun.connect({ unix: endpoint.unix, socket: handlers })
-        : openTcp(endpoint, handlers, CONNECT_TIMEOUT_MS, signal);
+        : openTcp(endpoint, handlers, CONNECT_TIMEOUT_MS, stop);
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
       // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
@@ -209,7 +211,7 @@ export class Transport {
   close(final = true): void {
     this.flush();
     if (final) {
-      this.closing = true;
+      this.closing.abort("the client was closed");
       batchingTransports.delete(this);
       // Nothing will answer them now: a caller still awaiting (a lock, a wait) must not hang.
       this.fail(closedError("get an answer from the arbiter"));
@@ -363,7 +365,7 @@ export class Transport {
         this.pending.delete(requestId);
         pending.resolve({ outcome: WaitOutcome.woken });
       }
-    if (this.closing || this.lost) return;
+    if (this.closing.signal.aborted || this.lost) return;
     if (this.onDisconnect) this.onDisconnect();
     else this.fail(failure("ConnectionLost", "talk to the arbiter", "the connection closed"));
   }

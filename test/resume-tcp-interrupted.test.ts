@@ -1,0 +1,127 @@
+/**
+ * Ctrl-C while a guest's command is resuming its session (its arbiter restarted, its VM's address not
+ * taking connections yet: here a listener whose accept queue is full, so the kernel drops the SYN). The
+ * resume's connect looked at no signal and close() did not end it: the command had said it was
+ * interrupted, but the process stayed until the connect's 3 s ran out. close() now ends a connect in
+ * progress, as connect()'s signal ends the first one (connect-tcp-interrupted.test.ts).
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, EventStream, eventually, spawnBun } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+/**
+ * A VM's address as a stand-in: a TCP listener with a backlog of one that relays its first connection to
+ * the arbiter's socket (argv[1]), then fills its accept queue with connections of its own and takes no
+ * more, as a host slow to take connections does: the kernel drops a later SYN and retries it for seconds.
+ */
+const RELAY_THEN_FULL = `
+import json, socket, sys, threading
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(0)
+port = server.getsockname()[1]
+print(json.dumps({"event": "listening", "port": port}), flush=True)
+guest, _ = server.accept()
+fillers = []
+for _ in range(2):
+    filler = socket.socket()
+    filler.setblocking(False)
+    filler.connect_ex(("127.0.0.1", port))
+    fillers.append(filler)
+arbiter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+arbiter.connect(sys.argv[1])
+def pump(source, target):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            target.sendall(data)
+    except OSError:
+        pass
+    for end in (source, target):
+        try:
+            end.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+threading.Thread(target=pump, args=(guest, arbiter), daemon=True).start()
+threading.Thread(target=pump, args=(arbiter, guest), daemon=True).start()
+print(json.dumps({"event": "relaying"}), flush=True)
+sys.stdin.read()
+`;
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("resume-tcp-interrupted");
+  arbiter = await ArbiterProcess.start(paths, { lease: "5s" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Connections to 127.0.0.1:`port` still sending their SYN (/proc/net/tcp state 02, SYN_SENT). */
+function synSent(port: number): number {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[2] === remote && fields[3] === "02";
+    }).length;
+}
+
+testWithTool(
+  "python3",
+  "ivsh guest recv interrupted while its resume's TCP connect hangs ends at once, saying it was interrupted",
+  async () => {
+    const relay = tracked(
+      Bun.spawn(["python3", "-c", RELAY_THEN_FULL, paths.socket], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      }),
+    );
+    const events = new EventStream(relay.stdout);
+    const port = Number((await events.next("listening")).port);
+    const out = join(paths.dir, "out");
+    const words = ["guest", "recv", "--connect", `127.0.0.1:${port}`, "--region", paths.region];
+    const command = spawnBun([CLI, ...words, "--out", out, "--channel", "resume-interrupted"]);
+    let killed = false;
+    try {
+      await events.next("relaying");
+      const connected = async () =>
+        (await fetchStatus({ unix: paths.socket })).report.clients.some(
+          (client) => client.pid === command.proc.pid,
+        );
+      await eventually(connected, 20_000, "the receiver connected");
+      // The arbiter goes away; the VM's address takes no connection now.
+      const before = synSent(port);
+      await arbiter.kill9();
+      killed = true;
+      await eventually(async () => synSent(port) > before, 20_000, "the resume sending its SYN");
+      const interrupted = performance.now();
+      command.proc.kill("SIGINT");
+      const code = await command.exit();
+      const tookMs = Math.round(performance.now() - interrupted);
+      expect({ code, stderr: await command.stderr }).toEqual({
+        code: 130,
+        stderr: expect.stringContaining("interrupted by SIGINT"),
+      });
+      // A liveness bound only (the connect gives up after 3 s): the signal, not that, ended it.
+      expect(tookMs).toBeLessThan(2500);
+    } finally {
+      command.proc.kill("SIGKILL");
+      relay.kill();
+      await relay.exited;
+      if (killed) await arbiter.restart();
+    }
+  },
+  60_000,
+);
