@@ -20,16 +20,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * its temporary file, whose error was thrown instead ("EROFS: read-only file system, rm …/.x.tmp"), naming
  * neither the output nor the write.
  */
-testUnless(cannotMount, "a --json whose directory turned read-only: the write's failure is said", async () => {
-  await withSmallTmpfs(join(dir, "read-only"), "1m", async (at) => {
-    const remounted = Bun.spawnSync(["mount", "-o", "remount,ro", at]);
-    expect(remounted.exitCode).toBe(0);
-    const path = join(at, "results.json");
-    await expect(writeJson(path, { run: 1 })).rejects.toThrow(
-      `Failed to write ${path} since read-only file system (EROFS)`,
-    );
-  });
-});
+testUnless(
+  cannotMount,
+  "a --json whose directory turned read-only: the write's failure is said",
+  async () => {
+    await withSmallTmpfs(join(dir, "read-only"), "1m", async (at) => {
+      const remounted = Bun.spawnSync(["mount", "-o", "remount,ro", at]);
+      expect(remounted.exitCode).toBe(0);
+      const path = join(at, "results.json");
+      await expect(writeJson(path, { run: 1 })).rejects.toThrow(
+        `Failed to write ${path} since read-only file system (EROFS)`,
+      );
+    });
+  },
+);
 
 /**
  * A name of 245–255 bytes is one the file system takes, and the checks passed it; the temporary file
