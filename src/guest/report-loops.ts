@@ -68,7 +68,13 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   let published: Segment | undefined;
   try {
     published = await publishLength(length);
-    area = await shm.shm_alloc(size, "write", "fig1");
+    area = await shm.shm_alloc(size, "write", "fig1").catch(async (error: unknown) => {
+      if (!published || !noRoom(error)) throw error;
+      // Room for the area alone (a quota or region it fills): sent unpublished, as by an older writer.
+      await shm.shm_dealloc(published);
+      published = undefined;
+      return await shm.shm_alloc(size, "write", "fig1");
+    });
   } catch (error) {
     if (published) await shm.shm_dealloc(published).catch(() => undefined);
     // Refused (another writer's area, a full region): let go first, or our exit marks the lock owner-died
@@ -272,12 +278,23 @@ async function openWhenCreated(name: string): Promise<Segment> {
  * The flag byte carries no length: a reader told another byte count in as many chunks wrote its own (the
  * file cut short, or its last chunk padded with the chunk before's bytes) and said it received them. So
  * the writer publishes its file's length under LENGTH_NAME, made before the area (a reader that finds the
- * area finds it), and the reader compares before it touches OUT. The flag-byte loop is unchanged.
+ * area finds it), and the reader compares before it touches OUT. The flag-byte loop is unchanged. With
+ * no block for it beside the area (a quota or region the area fills), the area goes unpublished.
  */
 const LENGTH_NAME = "fig1.length";
 
-async function publishLength(length: number): Promise<Segment> {
-  const published = await shm.shm_alloc(8, "write", LENGTH_NAME);
+/** Whether an allocation was refused for want of blocks (the region's or a quota's). */
+function noRoom(error: unknown): boolean {
+  return isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded");
+}
+
+/** The length's segment; undefined, the length unpublished, if there is no block for it (nor the area). */
+async function publishLength(length: number): Promise<Segment | undefined> {
+  const published = await shm.shm_alloc(8, "write", LENGTH_NAME).catch((error: unknown) => {
+    if (noRoom(error)) return undefined;
+    throw error;
+  });
+  if (!published) return undefined;
   new DataView(published.bytes.buffer, published.bytes.byteOffset, 8).setBigUint64(0, BigInt(length), true);
   return published;
 }
