@@ -3,7 +3,10 @@
  * order most systems' /etc/hosts and getaddrinfo give) reaching an arbiter that answers on only one of
  * them (a guestfwd or listener on 127.0.0.1). Bun.connect tried each address in turn; the guest's own
  * non-blocking connect (src/guest/tcp-open.ts) tried only the first, so `--connect localhost:PORT` said
- * nothing listens there (ECONNREFUSED on ::1). Now each address is tried in turn, as before.
+ * nothing listens there (ECONNREFUSED on ::1). Now each address is tried in turn, as before. An address
+ * that does not answer at all (its SYN dropped: a full accept queue, a firewall) does not hold up the
+ * next: Bun.connect got through on 127.0.0.1 at once; trying the next only once the first had timed out
+ * left no time for it, and the guest said the arbiter did not answer.
  * The name's addresses are set by a private /etc/hosts, bind-mounted in a mount namespace of the
  * command's own (unshare -m), so only root can run it.
  */
@@ -12,7 +15,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FakeGuestfwd, fakeGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { ArbiterProcess, EventStream, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -32,34 +35,85 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
+/** `ivsh status --connect localhost:PORT` where localhost is ::1, then 127.0.0.1: its code and output. */
+async function statusViaLocalhost() {
+  const hosts = join(paths.dir, "hosts");
+  writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
+  const command = tracked(
+    Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
+        "sh",
+        hosts,
+        process.execPath,
+        CLI,
+        `localhost:${forward.port}`,
+      ],
+      { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    ),
+  );
+  const stdout = new Response(command.stdout).text();
+  const stderr = new Response(command.stderr).text();
+  const code = await exitOrKill(command, 30_000);
+  return { code, stderr: await stderr, stdout: await stdout };
+}
+
 testUnless(
   cannotMount ?? toolMissing("unshare"),
   "--connect localhost:PORT reaches an arbiter on 127.0.0.1 when localhost is ::1 first",
   async () => {
-    const hosts = join(paths.dir, "hosts");
-    writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
-    const command = tracked(
-      Bun.spawn(
-        [
-          "unshare",
-          "-m",
-          "sh",
-          "-c",
-          'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
-          "sh",
-          hosts,
-          process.execPath,
-          CLI,
-          `localhost:${forward.port}`,
-        ],
-        { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
-      ),
+    const { code, stderr, stdout } = await statusViaLocalhost();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toContain(`arbiter pid ${arbiter.pid}`);
+  },
+  60_000,
+);
+
+/** Listens on [::1]:PORT with a full accept queue, never accepting: a SYN to it goes unanswered. */
+const SILENT_V6 = `
+import json, socket, sys
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind(("::1", port))
+server.listen(0)
+held = []
+for _ in range(3):
+    peer = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    peer.setblocking(False)
+    try:
+        peer.connect(("::1", port))
+    except BlockingIOError:
+        pass
+    held.append(peer)
+print(json.dumps({"event": "full"}), flush=True)
+sys.stdin.read()
+`;
+
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("python3"),
+  "--connect localhost:PORT reaches an arbiter on 127.0.0.1 while ::1 leaves its SYN unanswered",
+  async () => {
+    const silent = tracked(
+      Bun.spawn(["python3", "-c", SILENT_V6, String(forward.port)], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      }),
     );
-    const stdout = new Response(command.stdout).text();
-    const stderr = new Response(command.stderr).text();
-    const code = await exitOrKill(command, 30_000);
-    expect({ code, stderr: await stderr }).toEqual({ code: 0, stderr: "" });
-    expect(await stdout).toContain(`arbiter pid ${arbiter.pid}`);
+    try {
+      await new EventStream(silent.stdout).next("full");
+      const { code, stderr, stdout } = await statusViaLocalhost();
+      expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+      expect(stdout).toContain(`arbiter pid ${arbiter.pid}`);
+    } finally {
+      silent.kill();
+      await silent.exited;
+    }
   },
   60_000,
 );

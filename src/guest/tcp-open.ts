@@ -25,6 +25,13 @@ const QUICK_LOOKS_MS = 5;
 const LONGEST_LOOK_MS = 20;
 
 /**
+ * How long an address's connect may go unanswered before the next address is tried alongside it (RFC
+ * 8305's delay): one whose SYN is dropped (a firewall, a full accept queue) held up the rest for the whole
+ * timeout, where Bun.connect got through on the next address at once.
+ */
+const NEXT_ADDRESS_MS = 250;
+
+/**
  * A socket connected to `hostname`:`port` with `handlers`. Rejects, closing what it opened, with the
  * connect's errno (a SystemCallError), with "there was no answer within MS ms" once `ms` pass, or with the
  * abort's error (Interrupted, "connect to the arbiter") as soon as `signal` aborts.
@@ -37,50 +44,63 @@ export async function openTcp(
 ): Promise<Socket<undefined>> {
   const deadline = performance.now() + ms;
   if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
-  // A name's every address is tried in turn, as Bun.connect does (localhost: ::1, then 127.0.0.1).
+  // A name's every address is tried, as Bun.connect does (localhost: ::1, then 127.0.0.1).
   const ips = isIP(hostname)
     ? [hostname]
     : (await lookup(hostname, { all: true })).map((found) => found.address);
-  let refused: unknown;
-  for (const ip of ips) {
-    let fd: number;
-    try {
-      fd = await connected(ip, port, `${hostname}:${port}`, { deadline, ms, signal });
-    } catch (error) {
-      if (!(error instanceof SystemCallError)) throw error; // this address failed (refused, no IPv6): the next
-      refused = error;
-      continue;
-    }
-    return connectFd<undefined>({ fd, socket: handlers });
-  }
-  throw refused;
+  const fd = await firstConnected(ips, port, `${hostname}:${port}`, { deadline, ms, signal });
+  return connectFd<undefined>({ fd, socket: handlers });
 }
 
-/** The fd of a connection to `ip`:`port`, once made; rejects as openTcp does, closing what it opened. */
-async function connected(
-  ip: string,
+/**
+ * The fd of the first of `ips` to connect. Each is started in turn: the next once those started failed
+ * (refused, unreachable, no IPv6 socket), or NEXT_ADDRESS_MS after the last start. Rejects as openTcp does,
+ * with the last address's error when all failed; closes every other socket it opened.
+ */
+async function firstConnected(
+  ips: string[],
   port: number,
   where: string,
   { deadline, ms, signal }: { deadline: number; ms: number; signal: AbortSignal | undefined },
 ): Promise<number> {
-  const fd = startTcpConnect(ip, port);
+  const pending: { fd: number; index: number }[] = [];
+  const failures: unknown[] = [];
+  let started = 0;
+  let nextAt = 0;
+  let quickUntil = 0;
   try {
-    const quickUntil = performance.now() + QUICK_LOOKS_MS;
-    for (let pause = 1; !isReady(fd, POLLOUT, where); ) {
+    for (let pause = 1; ; ) {
       if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
       const now = performance.now();
+      if (started < ips.length && (pending.length === 0 || now >= nextAt)) {
+        const index = started++;
+        try {
+          pending.push({ fd: startTcpConnect(ips[index]!, port), index });
+        } catch (error) {
+          if (!(error instanceof SystemCallError)) throw error;
+          failures[index] = error;
+        }
+        [nextAt, quickUntil, pause] = [now + NEXT_ADDRESS_MS, now + QUICK_LOOKS_MS, 1];
+        continue;
+      }
+      for (const attempt of [...pending]) {
+        if (!isReady(attempt.fd, POLLOUT, where)) continue;
+        const errno = connectError(attempt.fd, where);
+        pending.splice(pending.indexOf(attempt), 1);
+        if (errno === 0) return attempt.fd;
+        closeFd(attempt.fd);
+        failures[attempt.index] = new SystemCallError("connect", where, errno);
+      }
+      if (pending.length === 0 && started === ips.length) throw failures.at(-1);
       if (now >= deadline) throw new Error(`there was no answer within ${ms} ms`);
       if (now < quickUntil) await new Promise((resolve) => setImmediate(resolve));
       else {
-        await Bun.sleep(Math.min(pause, deadline - now));
+        const until = started < ips.length ? Math.min(deadline, nextAt) : deadline;
+        await Bun.sleep(Math.max(0, Math.min(pause, until - now)));
         pause = Math.min(pause * 2, LONGEST_LOOK_MS);
       }
     }
-    const errno = connectError(fd, where);
-    if (errno !== 0) throw new SystemCallError("connect", where, errno);
-  } catch (error) {
-    closeFd(fd);
-    throw error;
+  } finally {
+    for (const { fd } of pending) closeFd(fd);
   }
-  return fd;
 }
