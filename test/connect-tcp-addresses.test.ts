@@ -7,6 +7,8 @@
  * that does not answer at all (its SYN dropped: a full accept queue, a firewall) does not hold up the
  * next: Bun.connect got through on 127.0.0.1 at once; trying the next only once the first had timed out
  * left no time for it, and the guest said the arbiter did not answer.
+ * When every address fails, a refusal (nothing listens there) is reported over an address that could not
+ * even be tried (EADDRNOTAVAIL: IPv6 off), as Bun.connect did.
  * The name's addresses are set by a private /etc/hosts, bind-mounted in a mount namespace of the
  * command's own (unshare -m), so only root can run it.
  */
@@ -35,18 +37,22 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** `ivsh status --connect localhost:PORT` where localhost is ::1, then 127.0.0.1: its code and output. */
-async function statusViaLocalhost() {
+/**
+ * `ivsh status --connect localhost:PORT` where /etc/hosts says localhost is ::1, then 127.0.0.1: its code
+ * and output. `ownNetwork`: in a network namespace of its own, IPv6 off on its loopback (nothing listens).
+ */
+async function statusViaLocalhost(ownNetwork = false) {
   const hosts = join(paths.dir, "hosts");
   writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
   const command = tracked(
     Bun.spawn(
       [
         "unshare",
-        "-m",
+        ownNetwork ? "-mn" : "-m",
         "sh",
         "-c",
-        'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
+        `${ownNetwork ? "ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && " : ""}` +
+          'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
         "sh",
         hosts,
         process.execPath,
@@ -114,6 +120,19 @@ testUnless(
       silent.kill();
       await silent.exited;
     }
+  },
+  60_000,
+);
+
+// With IPv6 off, getaddrinfo puts 127.0.0.1 first and ::1, which cannot be reached (EADDRNOTAVAIL), last.
+// Bun.connect said ECONNREFUSED; the last address's error said "the system said EADDRNOTAVAIL".
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("sysctl"),
+  "--connect localhost:PORT with nothing listening says so, whichever address failed last",
+  async () => {
+    const { code, stderr } = await statusViaLocalhost(true);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`at localhost:${forward.port} since nothing listens on it (ECONNREFUSED)`);
   },
   60_000,
 );

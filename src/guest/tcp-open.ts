@@ -10,7 +10,7 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { FdSocketOptions, Socket, SocketHandler } from "bun";
 import { abortedError } from "../errors.ts";
-import { closeFd, isReady, POLLOUT, SystemCallError } from "../ffi/index.ts";
+import { closeFd, errnoOf, isReady, POLLOUT, SystemCallError } from "../ffi/index.ts";
 import { connectError, startTcpConnect } from "../ffi/tcp-connect.ts";
 
 /** bun-types declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
@@ -55,7 +55,8 @@ export async function openTcp(
 /**
  * The fd of the first of `ips` to connect. Each is started in turn: the next once those started failed
  * (refused, unreachable, no IPv6 socket), or NEXT_ADDRESS_MS after the last start. Rejects as openTcp does,
- * with the last address's error when all failed; closes every other socket it opened.
+ * when all failed with a refusal if one was (as Bun.connect), else the last address's error; closes every
+ * other socket it opened.
  */
 async function firstConnected(
   ips: string[],
@@ -91,7 +92,9 @@ async function firstConnected(
         closeFd(attempt.fd);
         failures[attempt.index] = new SystemCallError("connect", where, errno);
       }
-      if (pending.length === 0 && started === ips.length) throw failures.at(-1);
+      // A refusal says most (something there answered; IPv6 off, ::1 cannot even be tried): else the last.
+      if (pending.length === 0 && started === ips.length)
+        throw failures.find((failure) => errnoOf(failure) === "ECONNREFUSED") ?? failures.at(-1);
       if (now >= deadline) throw new Error(`there was no answer within ${ms} ms`);
       if (now < quickUntil) await new Promise((resolve) => setImmediate(resolve));
       else {
