@@ -48,6 +48,20 @@ test("--out and --json named longer than the file system allows are refused befo
     );
 });
 
+// Below a directory not made yet, lstat says ENOENT of a name too long, not ENAMETOOLONG: the check walked
+// up past both and passed, and mkdir -p (--out) or the write (--json) failed with ENAMETOOLONG after the run.
+test("--out and --json named longer than the file system allows below a directory to make are refused", () => {
+  const long = join(dir, "to-make", "n".repeat(300));
+  for (const [flag, args] of [
+    ["--out", { out: long }],
+    ["--out", { out: join(dir, "to-make", "figures", "n".repeat(300), "more") }],
+    ["--json", { json: `${long}.json` }],
+  ] as const)
+    expect(said(args)).toStartWith(
+      `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
+    );
+});
+
 const NOBODY = 65534;
 const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
 
