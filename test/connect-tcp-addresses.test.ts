@@ -39,11 +39,15 @@ afterAll(async () => {
 
 /**
  * `ivsh status --connect localhost:PORT` where /etc/hosts says localhost is ::1, then 127.0.0.1: its code
- * and output. `ownNetwork`: in a network namespace of its own, IPv6 off on its loopback (nothing listens).
+ * and output. `ownNetwork`: in a network namespace of its own, IPv6 off on its loopback (nothing listens),
+ * names looked up in /etc/hosts alone; `name` instead of localhost.
  */
-async function statusViaLocalhost(ownNetwork = false) {
+async function statusViaLocalhost(ownNetwork = false, name = "localhost") {
   const hosts = join(paths.dir, "hosts");
   writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
+  // Names looked up in that file alone: no DNS server is asked (none answers in a network of its own).
+  const nsswitch = join(paths.dir, "nsswitch.conf");
+  writeFileSync(nsswitch, "hosts: files\n");
   const command = tracked(
     Bun.spawn(
       [
@@ -51,13 +55,14 @@ async function statusViaLocalhost(ownNetwork = false) {
         ownNetwork ? "-mn" : "-m",
         "sh",
         "-c",
-        `${ownNetwork ? "ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && " : ""}` +
+        `${ownNetwork ? 'ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && mount --bind "$5" /etc/nsswitch.conf && ' : ""}` +
           'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
         "sh",
         hosts,
         process.execPath,
         CLI,
-        `localhost:${forward.port}`,
+        `${name}:${forward.port}`,
+        nsswitch,
       ],
       { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
     ),
@@ -133,6 +138,20 @@ testUnless(
     const { code, stderr } = await statusViaLocalhost(true);
     expect(code).toBe(1);
     expect(stderr).toContain(`at localhost:${forward.port} since nothing listens on it (ECONNREFUSED)`);
+  },
+  60_000,
+);
+
+// A name with no address at all: the lookup's code alone, "the system said ENOTFOUND", said nothing of why.
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("sysctl"),
+  "--connect NAME:PORT with a name that has no address says so in words",
+  async () => {
+    const { code, stderr } = await statusViaLocalhost(true, "arbiter.example");
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      `Failed to connect to the arbiter at arbiter.example:${forward.port} since no address is known for its name (ENOTFOUND)`,
+    );
   },
   60_000,
 );
