@@ -39,9 +39,10 @@ export function checkDestinations(args: Destinations): void {
         "it names a directory: name the FILE to write",
       );
     checkCreatable("--json", args.json);
-    // Written through (output.ts's writeWhole), a link to nothing needs the directory it points into.
+    // Written where it leads (output.ts's writeWhole): a link to nothing needs the directory it points
+    // into, and a link to a file the file's (a temporary file is made there, and renamed over it).
     const json = args.json;
-    if (isLink(json) && !existsSync(json)) {
+    if (isLink(json) && (!existsSync(json) || statSync(json).isFile())) {
       const directory = dirname(landing(json));
       if (!existsSync(directory)) refuseLinkToNothing("--json", json, json, "whose directory");
       // A file there (a link to /etc/passwd/x), or one this user may not write, failed as late.
