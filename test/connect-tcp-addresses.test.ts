@@ -155,3 +155,57 @@ testUnless(
   },
   60_000,
 );
+
+/** A DNS server on 127.0.0.1:53 that never answers (gone after 20 s): a name's lookup hangs. */
+const MUTE_DNS = `
+import signal, socket
+signal.alarm(20)
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("127.0.0.1", 53))
+while True:
+    server.recvfrom(512)
+`;
+
+// A name whose lookup hangs (its DNS server does not answer): the lookup looked at neither the signal nor
+// the connect's timeout, so Ctrl-C went unheeded for the lookup's own ~10 s, and the command then failed
+// as unreachable (exit 1) instead of saying it was interrupted.
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("python3"),
+  "--connect NAME:PORT interrupted while its name's lookup hangs says it was interrupted",
+  async () => {
+    const resolv = join(paths.dir, "resolv.conf");
+    writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n");
+    const nsswitch = join(paths.dir, "nsswitch-dns.conf");
+    writeFileSync(nsswitch, "hosts: dns\n");
+    const command = tracked(
+      Bun.spawn(
+        [
+          "unshare",
+          "-mn",
+          "sh",
+          "-c",
+          'ip link set lo up && mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && ' +
+            '{ python3 -c "$3" </dev/null >/dev/null 2>&1 & } && sleep 0.5 && echo started && exec "$4" "$5" status --connect arbiter.example:4567',
+          "sh",
+          resolv,
+          nsswitch,
+          MUTE_DNS,
+          process.execPath,
+          CLI,
+        ],
+        { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+      ),
+    );
+    const stderr = new Response(command.stderr).text();
+    const reader = command.stdout.getReader();
+    await reader.read(); // "started": the command runs (its lookup under way a moment later)
+    await Bun.sleep(1000);
+    command.kill("SIGINT");
+    const code = await exitOrKill(command, 30_000);
+    expect({ code, stderr: await stderr }).toEqual({
+      code: 130,
+      stderr: expect.stringContaining("interrupted by SIGINT"),
+    });
+  },
+  60_000,
+);

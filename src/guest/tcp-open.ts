@@ -45,11 +45,35 @@ export async function openTcp(
   const deadline = performance.now() + ms;
   if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
   // A name's every address is tried, as Bun.connect does (localhost: ::1, then 127.0.0.1).
-  const ips = isIP(hostname)
-    ? [hostname]
-    : (await lookup(hostname, { all: true })).map((found) => found.address);
+  const ips = isIP(hostname) ? [hostname] : await addressesOf(hostname, { deadline, ms, signal });
   const fd = await firstConnected(ips, port, `${hostname}:${port}`, { deadline, ms, signal });
   return connectFd<undefined>({ fd, socket: handlers });
+}
+
+/**
+ * The addresses of `hostname`. A lookup whose DNS server does not answer went on for its own ~10 s,
+ * heeding neither the signal nor the timeout: both now end the wait (the lookup, which cannot be
+ * cancelled, is left to end by itself).
+ */
+async function addressesOf(
+  hostname: string,
+  { deadline, ms, signal }: { deadline: number; ms: number; signal: AbortSignal | undefined },
+): Promise<string[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: () => void = () => undefined;
+  const given = new Promise<never>((_, reject) => {
+    const late = () => reject(new Error(`there was no answer within ${ms} ms`));
+    timer = setTimeout(late, Math.max(0, deadline - performance.now()));
+    onAbort = () => reject(abortedError(signal, "connect to the arbiter"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    const found = await Promise.race([lookup(hostname, { all: true }), given]);
+    return found.map((address) => address.address);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 /**
