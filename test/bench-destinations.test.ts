@@ -89,8 +89,48 @@ test("an --out or --json through a loop of links is refused as a loop", () => {
     );
 });
 
+// Below a directory not made yet, lstat says ENOENT of a name too long, not ENAMETOOLONG: the check walked
+// up past both and passed, and mkdir -p (--out) or the write (--json) failed with ENAMETOOLONG after the run.
+test("--out and --json named longer than the file system allows below a directory to make are refused", () => {
+  const long = join(dir, "to-make", "n".repeat(300));
+  for (const [flag, args] of [
+    ["--out", { out: long }],
+    ["--out", { out: join(dir, "to-make", "figures", "n".repeat(300), "more") }],
+    ["--json", { json: `${long}.json` }],
+  ] as const)
+    expect(said(args)).toStartWith(
+      `Failed to write ${flag} ${Object.values(args)[0]} since a name on its path is longer than the file system allows (ENAMETOOLONG)`,
+    );
+});
+
 const NOBODY = 65534;
 const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
+
+/** What the check says of each of `cases`, run as nobody (a script written into `shared`). */
+function saidToNobody(shared: string, cases: object[]): string[] {
+  const script = join(shared, "check.ts");
+  writeFileSync(
+    script,
+    `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+      "for (const args of JSON.parse(process.argv[2])) {\n" +
+      "  try { checkDestinations(args); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
+      "}\n",
+  );
+  const child = Bun.spawnSync(
+    [
+      "setpriv",
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      process.execPath,
+      script,
+      JSON.stringify(cases),
+    ],
+    { env: { ...process.env, HOME: "/tmp" } },
+  );
+  expect(child.stderr.toString()).toBe("");
+  return child.stdout.toString().trim().split("\n");
+}
 
 // A directory its user may write but not search (mode 0666: no x) takes no new entry (EACCES), nor does
 // one below it, which cannot even be looked at: the check asked only W_OK and passed, and mkdir (--out) or
@@ -105,36 +145,15 @@ testUnless(
     chmodSync(join(shared, "unsearchable"), 0o666);
     chmodSync(dir, 0o755);
     chmodSync(shared, 0o755);
-    const script = join(shared, "check.ts");
-    writeFileSync(
-      script,
-      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
-        "for (const args of JSON.parse(process.argv[2])) {\n" +
-        "  try { checkDestinations(args); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
-        "}\n",
-    );
     const unsearchable = join(shared, "unsearchable");
     const cases = [
       { out: join(unsearchable, "figures") },
       { out: join(unsearchable, "below", "figures") },
       { json: join(unsearchable, "results.json") },
     ];
-    const child = Bun.spawnSync(
-      [
-        "setpriv",
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        "--clear-groups",
-        process.execPath,
-        script,
-        JSON.stringify(cases),
-      ],
-      { env: { ...process.env, HOME: "/tmp" } },
-    );
-    expect(child.stderr.toString()).toBe("");
     const flag = (args: (typeof cases)[number]) =>
       "out" in args ? `--out ${args.out}` : `--json ${args.json}`;
-    expect(child.stdout.toString().trim().split("\n")).toEqual(
+    expect(saidToNobody(shared, cases)).toEqual(
       cases.map(
         (args) =>
           `Failed to write ${flag(args)} since ${unsearchable} is not a directory this user may write`,
@@ -181,5 +200,29 @@ testUnless(
     );
     expect(child.stderr.toString()).toBe("");
     expect(child.stdout.toString().trim().split("\n")).toEqual(cases.map(() => "passed"));
+  },
+);
+
+// A --json that is a link to an existing file is written where the file is (output.ts's writeWhole: a
+// temporary file beside it, renamed over it): only the link's own directory was checked, and the write
+// failed (EACCES) after the run when the file's directory was not this user's to write.
+testUnless(
+  notRoot ?? toolMissing("setpriv"),
+  "--json, a link to a file in a directory the user may not write, is refused before the run",
+  () => {
+    const shared = join(dir, "as-nobody-link");
+    const locked = join(shared, "locked");
+    const mine = join(shared, "mine");
+    mkdirSync(locked, { recursive: true });
+    mkdirSync(mine);
+    writeFileSync(join(locked, "results.json"), "{}\n");
+    chownSync(mine, NOBODY, NOBODY);
+    chmodSync(dir, 0o755);
+    chmodSync(shared, 0o755);
+    const json = join(mine, "results.json");
+    symlinkSync(join(locked, "results.json"), json);
+    expect(saidToNobody(shared, [{ json }])).toEqual([
+      `Failed to write --json ${json} since ${locked} is not a directory this user may write`,
+    ]);
   },
 );

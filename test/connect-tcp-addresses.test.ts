@@ -3,7 +3,12 @@
  * order most systems' /etc/hosts and getaddrinfo give) reaching an arbiter that answers on only one of
  * them (a guestfwd or listener on 127.0.0.1). Bun.connect tried each address in turn; the guest's own
  * non-blocking connect (src/guest/tcp-open.ts) tried only the first, so `--connect localhost:PORT` said
- * nothing listens there (ECONNREFUSED on ::1). Now each address is tried in turn, as before.
+ * nothing listens there (ECONNREFUSED on ::1). Now each address is tried in turn, as before. An address
+ * that does not answer at all (its SYN dropped: a full accept queue, a firewall) does not hold up the
+ * next: Bun.connect got through on 127.0.0.1 at once; trying the next only once the first had timed out
+ * left no time for it, and the guest said the arbiter did not answer.
+ * When every address fails, a refusal (nothing listens there) is reported over an address that could not
+ * even be tried (EADDRNOTAVAIL: IPv6 off), as Bun.connect did.
  * The name's addresses are set by a private /etc/hosts, bind-mounted in a mount namespace of the
  * command's own (unshare -m), so only root can run it.
  */
@@ -12,7 +17,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FakeGuestfwd, fakeGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { ArbiterProcess, EventStream, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -32,34 +37,175 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
+/**
+ * `ivsh status --connect localhost:PORT` where /etc/hosts says localhost is ::1, then 127.0.0.1: its code
+ * and output. `ownNetwork`: in a network namespace of its own, IPv6 off on its loopback (nothing listens),
+ * names looked up in /etc/hosts alone; `name` instead of localhost.
+ */
+async function statusViaLocalhost(ownNetwork = false, name = "localhost") {
+  const hosts = join(paths.dir, "hosts");
+  writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
+  // Names looked up in that file alone: no DNS server is asked (none answers in a network of its own).
+  const nsswitch = join(paths.dir, "nsswitch.conf");
+  writeFileSync(nsswitch, "hosts: files\n");
+  const command = tracked(
+    Bun.spawn(
+      [
+        "unshare",
+        ownNetwork ? "-mn" : "-m",
+        "sh",
+        "-c",
+        `${ownNetwork ? 'ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && mount --bind "$5" /etc/nsswitch.conf && ' : ""}` +
+          'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
+        "sh",
+        hosts,
+        process.execPath,
+        CLI,
+        `${name}:${forward.port}`,
+        nsswitch,
+      ],
+      { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    ),
+  );
+  const stdout = new Response(command.stdout).text();
+  const stderr = new Response(command.stderr).text();
+  const code = await exitOrKill(command, 30_000);
+  return { code, stderr: await stderr, stdout: await stdout };
+}
+
 testUnless(
   cannotMount ?? toolMissing("unshare"),
   "--connect localhost:PORT reaches an arbiter on 127.0.0.1 when localhost is ::1 first",
   async () => {
-    const hosts = join(paths.dir, "hosts");
-    writeFileSync(hosts, "::1 localhost\n127.0.0.1 localhost\n");
+    const { code, stderr, stdout } = await statusViaLocalhost();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toContain(`arbiter pid ${arbiter.pid}`);
+  },
+  60_000,
+);
+
+/** Listens on [::1]:PORT with a full accept queue, never accepting: a SYN to it goes unanswered. */
+const SILENT_V6 = `
+import json, socket, sys
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind(("::1", port))
+server.listen(0)
+held = []
+for _ in range(3):
+    peer = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    peer.setblocking(False)
+    try:
+        peer.connect(("::1", port))
+    except BlockingIOError:
+        pass
+    held.append(peer)
+print(json.dumps({"event": "full"}), flush=True)
+sys.stdin.read()
+`;
+
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("python3"),
+  "--connect localhost:PORT reaches an arbiter on 127.0.0.1 while ::1 leaves its SYN unanswered",
+  async () => {
+    const silent = tracked(
+      Bun.spawn(["python3", "-c", SILENT_V6, String(forward.port)], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      }),
+    );
+    try {
+      await new EventStream(silent.stdout).next("full");
+      const { code, stderr, stdout } = await statusViaLocalhost();
+      expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+      expect(stdout).toContain(`arbiter pid ${arbiter.pid}`);
+    } finally {
+      silent.kill();
+      await silent.exited;
+    }
+  },
+  60_000,
+);
+
+// With IPv6 off, getaddrinfo puts 127.0.0.1 first and ::1, which cannot be reached (EADDRNOTAVAIL), last.
+// Bun.connect said ECONNREFUSED; the last address's error said "the system said EADDRNOTAVAIL".
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("sysctl"),
+  "--connect localhost:PORT with nothing listening says so, whichever address failed last",
+  async () => {
+    const { code, stderr } = await statusViaLocalhost(true);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`at localhost:${forward.port} since nothing listens on it (ECONNREFUSED)`);
+  },
+  60_000,
+);
+
+// A name with no address at all: the lookup's code alone, "the system said ENOTFOUND", said nothing of why.
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("sysctl"),
+  "--connect NAME:PORT with a name that has no address says so in words",
+  async () => {
+    const { code, stderr } = await statusViaLocalhost(true, "arbiter.example");
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      `Failed to connect to the arbiter at arbiter.example:${forward.port} since no address is known for its name (ENOTFOUND)`,
+    );
+  },
+  60_000,
+);
+
+/** A DNS server on 127.0.0.1:53 that never answers (gone after 20 s): a name's lookup hangs. */
+const MUTE_DNS = `
+import signal, socket
+signal.alarm(20)
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("127.0.0.1", 53))
+while True:
+    server.recvfrom(512)
+`;
+
+// A name whose lookup hangs (its DNS server does not answer): the lookup looked at neither the signal nor
+// the connect's timeout, so Ctrl-C went unheeded for the lookup's own ~10 s, and the command then failed
+// as unreachable (exit 1) instead of saying it was interrupted.
+testUnless(
+  cannotMount ?? toolMissing("unshare") ?? toolMissing("ip") ?? toolMissing("python3"),
+  "--connect NAME:PORT interrupted while its name's lookup hangs says it was interrupted",
+  async () => {
+    const resolv = join(paths.dir, "resolv.conf");
+    writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n");
+    const nsswitch = join(paths.dir, "nsswitch-dns.conf");
+    writeFileSync(nsswitch, "hosts: dns\n");
     const command = tracked(
       Bun.spawn(
         [
           "unshare",
-          "-m",
+          "-mn",
           "sh",
           "-c",
-          'mount --bind "$1" /etc/hosts && exec "$2" "$3" status --connect "$4"',
+          'ip link set lo up && mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && ' +
+            '{ python3 -c "$3" </dev/null >/dev/null 2>&1 & } && sleep 0.5 && echo started && exec "$4" "$5" status --connect arbiter.example:4567',
           "sh",
-          hosts,
+          resolv,
+          nsswitch,
+          MUTE_DNS,
           process.execPath,
           CLI,
-          `localhost:${forward.port}`,
         ],
         { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
       ),
     );
-    const stdout = new Response(command.stdout).text();
     const stderr = new Response(command.stderr).text();
+    const reader = command.stdout.getReader();
+    await reader.read(); // "started": the command runs (its lookup under way a moment later)
+    await Bun.sleep(1000);
+    command.kill("SIGINT");
     const code = await exitOrKill(command, 30_000);
-    expect({ code, stderr: await stderr }).toEqual({ code: 0, stderr: "" });
-    expect(await stdout).toContain(`arbiter pid ${arbiter.pid}`);
+    expect({ code, stderr: await stderr }).toEqual({
+      code: 130,
+      stderr: expect.stringContaining("interrupted by SIGINT"),
+    });
   },
   60_000,
 );

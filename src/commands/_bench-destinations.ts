@@ -3,7 +3,7 @@
  * was found only after minutes of measuring, and what it was to hold was lost.
  */
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { FIGURE_FILES } from "../bench/figures.ts";
 import { ownDescriptor } from "../bench/output.ts";
 import { failure } from "../errors.ts";
@@ -137,6 +137,9 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
     if (isLink(ancestor)) refuseLinkToNothing(flag, path, ancestor, "which");
     ancestor = dirname(ancestor);
   }
+  // Below a directory not made yet lstat said ENOENT of a name too long: each is tried where it is made.
+  for (const name of [...relative(ancestor, from).split("/"), basename(path)])
+    if (name) refuseTooLong(flag, path, join(ancestor, name));
   const writable = () => {
     try {
       // Searched too: a directory without x takes no new entry (EACCES), though access(W_OK) says yes.
@@ -154,10 +157,10 @@ function checkCreatable(flag: string, path: string, from = resolve(dirname(path)
     );
 }
 
-/** A name on the way longer than the file system allows: its directories exist, and it can never be made. */
-function refuseTooLong(flag: string, path: string): void {
+/** A name on the way longer than the file system allows (`probe` says so): it can never be made. */
+function refuseTooLong(flag: string, path: string, probe = path): void {
   try {
-    lstatSync(path, { throwIfNoEntry: false });
+    lstatSync(probe, { throwIfNoEntry: false });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG")
       throw failure(

@@ -4,8 +4,8 @@ import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { errnoOf, isTerminal } from "../ffi/index.ts";
 import { QueueFull } from "../guest/link-errors.ts";
-import { runBridge } from "../host/bridge.ts";
-import { noteQueueFull, noteReached } from "../host/bridge-episodes.ts";
+import { NoArbiter, runBridge } from "../host/bridge.ts";
+import { noteReached, noteRefused } from "../host/bridge-episodes.ts";
 import { handOver, handoverObstacle, leftWithArbiter } from "../host/bridge-handover.ts";
 import { log } from "../log.ts";
 import { isVmName, VM_NAME_RULE } from "../protocol/messages.ts";
@@ -71,9 +71,10 @@ export default defineLeafCommand({
         noteReached(socket),
       );
     } catch (error) {
-      // Expected while the arbiter is stopped or overloaded, and retried by the guest: once per episode.
-      if (!(error instanceof QueueFull)) throw error;
-      noteQueueFull(socket, error);
+      // Expected while the arbiter is stopped, overloaded or restarting, and retried by the guest: once
+      // per episode.
+      if (!(error instanceof QueueFull || error instanceof NoArbiter)) throw error;
+      noteRefused(socket, error, error instanceof QueueFull ? "queue full" : "no arbiter");
       process.exitCode = EXIT_FAILED;
     }
     await stdout.end();

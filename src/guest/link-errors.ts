@@ -278,6 +278,7 @@ function connectFailure(cause: unknown): string {
     ECONNREFUSED: "nothing listens on it (ECONNREFUSED)",
     EACCES: "this user may not open it (EACCES)",
     ENOTSOCK: "that file is not a socket (ENOTSOCK)",
+    ENOTFOUND: "no address is known for its name (ENOTFOUND)", // --connect HOST:PORT's lookup
   };
   if (code) return known[code] ?? `the system said ${code}`;
   const message = cause instanceof Error ? cause.message : String(cause);

@@ -10,7 +10,7 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { FdSocketOptions, Socket, SocketHandler } from "bun";
 import { abortedError } from "../errors.ts";
-import { closeFd, isReady, POLLOUT, SystemCallError } from "../ffi/index.ts";
+import { closeFd, errnoOf, isReady, POLLOUT, SystemCallError } from "../ffi/index.ts";
 import { connectError, startTcpConnect } from "../ffi/tcp-connect.ts";
 
 /** bun-types declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
@@ -25,6 +25,13 @@ const QUICK_LOOKS_MS = 5;
 const LONGEST_LOOK_MS = 20;
 
 /**
+ * How long an address's connect may go unanswered before the next address is tried alongside it (RFC
+ * 8305's delay): one whose SYN is dropped (a firewall, a full accept queue) held up the rest for the whole
+ * timeout, where Bun.connect got through on the next address at once.
+ */
+const NEXT_ADDRESS_MS = 250;
+
+/**
  * A socket connected to `hostname`:`port` with `handlers`. Rejects, closing what it opened, with the
  * connect's errno (a SystemCallError), with "there was no answer within MS ms" once `ms` pass, or with the
  * abort's error (Interrupted, "connect to the arbiter") as soon as `signal` aborts.
@@ -37,50 +44,90 @@ export async function openTcp(
 ): Promise<Socket<undefined>> {
   const deadline = performance.now() + ms;
   if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
-  // A name's every address is tried in turn, as Bun.connect does (localhost: ::1, then 127.0.0.1).
-  const ips = isIP(hostname)
-    ? [hostname]
-    : (await lookup(hostname, { all: true })).map((found) => found.address);
-  let refused: unknown;
-  for (const ip of ips) {
-    let fd: number;
-    try {
-      fd = await connected(ip, port, `${hostname}:${port}`, { deadline, ms, signal });
-    } catch (error) {
-      if (!(error instanceof SystemCallError)) throw error; // this address failed (refused, no IPv6): the next
-      refused = error;
-      continue;
-    }
-    return connectFd<undefined>({ fd, socket: handlers });
-  }
-  throw refused;
+  // A name's every address is tried, as Bun.connect does (localhost: ::1, then 127.0.0.1).
+  const ips = isIP(hostname) ? [hostname] : await addressesOf(hostname, { deadline, ms, signal });
+  const fd = await firstConnected(ips, port, `${hostname}:${port}`, { deadline, ms, signal });
+  return connectFd<undefined>({ fd, socket: handlers });
 }
 
-/** The fd of a connection to `ip`:`port`, once made; rejects as openTcp does, closing what it opened. */
-async function connected(
-  ip: string,
+/**
+ * The addresses of `hostname`. A lookup whose DNS server does not answer went on for its own ~10 s,
+ * heeding neither the signal nor the timeout: both now end the wait (the lookup, which cannot be
+ * cancelled, is left to end by itself).
+ */
+async function addressesOf(
+  hostname: string,
+  { deadline, ms, signal }: { deadline: number; ms: number; signal: AbortSignal | undefined },
+): Promise<string[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: () => void = () => undefined;
+  const given = new Promise<never>((_, reject) => {
+    const late = () => reject(new Error(`there was no answer within ${ms} ms`));
+    timer = setTimeout(late, Math.max(0, deadline - performance.now()));
+    onAbort = () => reject(abortedError(signal, "connect to the arbiter"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    const found = await Promise.race([lookup(hostname, { all: true }), given]);
+    return found.map((address) => address.address);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * The fd of the first of `ips` to connect. Each is started in turn: the next once those started failed
+ * (refused, unreachable, no IPv6 socket), or NEXT_ADDRESS_MS after the last start. Rejects as openTcp does,
+ * when all failed with a refusal if one was (as Bun.connect), else the last address's error; closes every
+ * other socket it opened.
+ */
+async function firstConnected(
+  ips: string[],
   port: number,
   where: string,
   { deadline, ms, signal }: { deadline: number; ms: number; signal: AbortSignal | undefined },
 ): Promise<number> {
-  const fd = startTcpConnect(ip, port);
+  const pending: { fd: number; index: number }[] = [];
+  const failures: unknown[] = [];
+  let started = 0;
+  let nextAt = 0;
+  let quickUntil = 0;
   try {
-    const quickUntil = performance.now() + QUICK_LOOKS_MS;
-    for (let pause = 1; !isReady(fd, POLLOUT, where); ) {
+    for (let pause = 1; ; ) {
       if (signal?.aborted) throw abortedError(signal, "connect to the arbiter");
       const now = performance.now();
+      if (started < ips.length && (pending.length === 0 || now >= nextAt)) {
+        const index = started++;
+        try {
+          pending.push({ fd: startTcpConnect(ips[index]!, port), index });
+        } catch (error) {
+          if (!(error instanceof SystemCallError)) throw error;
+          failures[index] = error;
+        }
+        [nextAt, quickUntil, pause] = [now + NEXT_ADDRESS_MS, now + QUICK_LOOKS_MS, 1];
+        continue;
+      }
+      for (const attempt of [...pending]) {
+        if (!isReady(attempt.fd, POLLOUT, where)) continue;
+        const errno = connectError(attempt.fd, where);
+        pending.splice(pending.indexOf(attempt), 1);
+        if (errno === 0) return attempt.fd;
+        closeFd(attempt.fd);
+        failures[attempt.index] = new SystemCallError("connect", where, errno);
+      }
+      // A refusal says most (something there answered; IPv6 off, ::1 cannot even be tried): else the last.
+      if (pending.length === 0 && started === ips.length)
+        throw failures.find((failure) => errnoOf(failure) === "ECONNREFUSED") ?? failures.at(-1);
       if (now >= deadline) throw new Error(`there was no answer within ${ms} ms`);
       if (now < quickUntil) await new Promise((resolve) => setImmediate(resolve));
       else {
-        await Bun.sleep(Math.min(pause, deadline - now));
+        const until = started < ips.length ? Math.min(deadline, nextAt) : deadline;
+        await Bun.sleep(Math.max(0, Math.min(pause, until - now)));
         pause = Math.min(pause * 2, LONGEST_LOOK_MS);
       }
     }
-    const errno = connectError(fd, where);
-    if (errno !== 0) throw new SystemCallError("connect", where, errno);
-  } catch (error) {
-    closeFd(fd);
-    throw error;
+  } finally {
+    for (const { fd } of pending) closeFd(fd);
   }
-  return fd;
 }

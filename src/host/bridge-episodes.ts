@@ -5,7 +5,9 @@
  * share a small marker file, per user, in the temporary directory: the first refusal of an episode logs
  * one WARN, later ones only add to the marker's count, and the first bridge that gets through again logs
  * how many were refused, and for how long. Without a marker directory of our own (another user's, or
- * none can be made) each refusal is logged as a WARN, as before but for its level.
+ * none can be made) each refusal is logged as a WARN, as before but for its level. An arbiter not running
+ * (restarting: a guest's session retries as for a full queue) is an episode of its own, its first refusal
+ * an ERROR (it may never come).
  */
 import { createHash } from "node:crypto";
 import {
@@ -24,6 +26,14 @@ import { join } from "node:path";
 import { log } from "../log.ts";
 import { formatWait } from "../units.ts";
 
+/** Why bridges were refused: the arbiter's accept queue was full, or none ran on its socket. */
+export type Refusal = "queue full" | "no arbiter";
+
+const REFUSED_SINCE: Record<Refusal, string> = {
+  "queue full": "its queue of connections waiting to be accepted was full",
+  "no arbiter": "no arbiter ran there",
+};
+
 /** A refusal this long after the episode's last starts a new episode (its first is logged again). */
 export const EPISODE_GAP_MS = 60_000;
 
@@ -31,7 +41,7 @@ export const EPISODE_GAP_MS = 60_000;
  * Where the marker of `socketPath` is, or undefined when no directory of this user's can hold it; `make`:
  * the directory is made if missing (a bridge that got through only looks).
  */
-function markerPath(socketPath: string, make: boolean): string | undefined {
+function markerPath(socketPath: string, make: boolean, refusal: Refusal): string | undefined {
   const uid = process.getuid?.() ?? -1;
   const dir = join(tmpdir(), `ivsh-bridge-${uid}`);
   try {
@@ -46,19 +56,20 @@ function markerPath(socketPath: string, make: boolean): string | undefined {
   } catch {
     return undefined;
   }
-  return join(dir, createHash("sha256").update(socketPath).digest("hex").slice(0, 32));
+  const episode = refusal === "queue full" ? socketPath : `${socketPath}\0${refusal}`;
+  return join(dir, createHash("sha256").update(episode).digest("hex").slice(0, 32));
 }
 
-/** Logs a bridge's refusal by a full queue (`error` says it) once per episode; counts the rest. */
-export function noteQueueFull(socketPath: string, error: Error): void {
-  const marker = markerPath(socketPath, true);
+/** Logs a bridge's refusal (`error` says it) once per episode; counts the rest. */
+export function noteRefused(socketPath: string, error: Error, refusal: Refusal): void {
+  const marker = markerPath(socketPath, true, refusal);
   const counted = marker !== undefined && countRefusal(marker);
+  const rest = marker
+    ? "; further refusals are counted, not logged, until a guest's connection gets through"
+    : "";
   if (counted) log.debug(error.message);
-  else
-    log.warn(
-      `${error.message}; the guest is told, and tries again until its connect timeout` +
-        (marker ? "; further refusals are counted, not logged, until a guest's connection gets through" : ""),
-    );
+  else if (refusal === "no arbiter") log.error(`${error.message}${rest}`);
+  else log.warn(`${error.message}; the guest is told, and tries again until its connect timeout${rest}`);
 }
 
 /** True when an episode is under way and this refusal was added to it; else starts one (returns false). */
@@ -87,7 +98,12 @@ function countRefusal(marker: string): boolean {
 
 /** A bridge reached the arbiter: if bridges were refused before, logs how many, and ends the episode. */
 export function noteReached(socketPath: string): void {
-  const marker = markerPath(socketPath, false);
+  endEpisode(socketPath, "queue full");
+  endEpisode(socketPath, "no arbiter");
+}
+
+function endEpisode(socketPath: string, refusal: Refusal): void {
+  const marker = markerPath(socketPath, false, refusal);
   if (!marker) return;
   let text: string;
   let last: number; // the episode's last refusal (its guests may have given up long ago)
@@ -104,7 +120,7 @@ export function noteReached(socketPath: string): void {
   const ago = Date.now() - last;
   log.info(
     `the arbiter at ${socketPath} accepts connections again: ${counts.length + 1} guest connection(s) ` +
-      `were refused${lasted}${ago >= EPISODE_GAP_MS ? `, the last ${formatWait(ago)} ago,` : ""} since its ` +
-      "queue of connections waiting to be accepted was full",
+      `were refused${lasted}${ago >= EPISODE_GAP_MS ? `, the last ${formatWait(ago)} ago,` : ""} since ` +
+      REFUSED_SINCE[refusal],
   );
 }

@@ -7,7 +7,8 @@
  */
 import type { Socket } from "bun";
 import { userName } from "../accounts.ts";
-import { failure, type IvshError } from "../errors.ts";
+import { failure, IvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { linkTrouble, QueueFull } from "../guest/link-errors.ts";
 import {
   decodeError,
@@ -169,11 +170,17 @@ function bridgeUnreachable(vm: string, socketPath: string, cause: unknown): Ivsh
     );
   // An arbiter would refuse to listen where another file is: only the VM's --socket can be wrong then.
   const start = notSocket ? "" : `start \`ivsh host --socket ${socketPath}\` on the host, or `;
-  return failure(
-    "ArbiterUnreachable",
-    action,
-    `the host's bridge found none on ${socketPath}: ${why}; ${start}start the VM with the --socket the arbiter serves`,
-  );
+  const message = `Failed to ${action} since the host's bridge found none on ${socketPath}: ${why}; ${start}start the VM with the --socket the arbiter serves`;
+  // None listening (a dead one's socket) or none there: an arbiter restarting looks so too.
+  const restarting = !notSocket && ["ECONNREFUSED", "ENOENT"].includes(errnoOf(cause));
+  return restarting ? new NoArbiter(message) : new IvshError("ArbiterUnreachable", message);
+}
+
+/** No arbiter runs on the bridge's socket (not started, or restarting: a guest's session tries again). */
+export class NoArbiter extends IvshError {
+  constructor(message: string) {
+    super("ArbiterUnreachable", message);
+  }
 }
 
 /**
