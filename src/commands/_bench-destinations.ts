@@ -43,7 +43,13 @@ export function checkDestinations(args: Destinations): void {
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
       if (isLink(args.json)) checkLinkedJson(args.json);
-    }
+    } else if (!ownDescriptor(args.json) && !mayWrite(args.json))
+      // Opened for writing after the run: root's FIFO, or /dev/mem, failed then (EACCES), the JSON lost.
+      throw failure(
+        "PermissionDenied",
+        `write --json ${args.json}`,
+        `${args.json} is a FIFO or device this user may not write: pass another --json`,
+      );
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -92,6 +98,16 @@ function writtenInto(path: string): boolean {
   try {
     const stats = statSync(path);
     return stats.isFIFO() || stats.isCharacterDevice() || stats.isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this user may open `path` for writing (access W_OK). */
+function mayWrite(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
   } catch {
     return false;
   }
