@@ -3,6 +3,7 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
+import { randomBytes } from "node:crypto";
 import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
@@ -119,7 +120,9 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
   // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.
-  const temporary = join(dirname(target.path), `.ivsh-${process.pid}-${++temporaries}.tmp`);
+  // Random too: runs in two pid namespaces (containers) sharing the directory may have the same pid.
+  const unique = `${process.pid}-${++temporaries}-${randomBytes(6).toString("hex")}`;
+  const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
   try {

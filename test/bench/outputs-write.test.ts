@@ -3,11 +3,12 @@
  * failed write is said as itself, and any name the checks let through can be written.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeJson } from "../../src/bench/output.ts";
+import { REPO } from "../helpers/paths.ts";
 import { cannotMount, withSmallTmpfs } from "../helpers/small-fs.ts";
-import { testUnless } from "../helpers/tools.ts";
+import { testUnless, toolMissing } from "../helpers/tools.ts";
 
 let dir: string;
 beforeAll(() => {
@@ -47,3 +48,55 @@ test("a --json named with the file system's full 255 bytes is written", async ()
   expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ run: 2 });
   expect(readdirSync(at)).toEqual([`${"r".repeat(250)}.json`]);
 });
+
+/**
+ * Two runs in two containers (pid namespaces) writing into one shared directory have the same pid (1, here);
+ * the temporary file, named by pid and a per-process count (`.ivsh-PID-N.tmp`), was then the same file for
+ * both: one run's JSON was renamed into the other's output, and the other's rename failed (ENOENT), its
+ * JSON lost after the run.
+ */
+testUnless(
+  process.getuid?.() === 0 ? toolMissing("unshare") : "only root can make a pid namespace here",
+  "two runs of the same pid in two pid namespaces write into one directory, each its own output",
+  async () => {
+    const at = mkdtempSync(join(dir, "namespaces-"));
+    const script = join(at, "writer.ts");
+    // Each round begins when both have ended the one before: their counts of temporary files go in step.
+    writeFileSync(
+      script,
+      `import { existsSync, readFileSync, writeFileSync } from "node:fs";\n` +
+        `import { writeJson } from ${JSON.stringify(join(REPO, "src/bench/output.ts"))};\n` +
+        "const [at, tag, other] = process.argv.slice(2);\n" +
+        "const pad = tag.repeat(1 << 19);\n" +
+        "let wrong = 0;\n" +
+        "for (let round = 0; round < 80; round++) {\n" +
+        "  writeFileSync(at + '/' + tag + '.' + round, '');\n" +
+        "  while (!existsSync(at + '/' + other + '.' + round)) await Bun.sleep(1);\n" +
+        "  try {\n" +
+        "    await writeJson(at + '/' + tag + '.json', { tag, round, pad });\n" +
+        "    const read = JSON.parse(readFileSync(at + '/' + tag + '.json', 'utf8'));\n" +
+        "    if (read.tag !== tag || read.round !== round) wrong++;\n" +
+        "  } catch { wrong++; }\n" +
+        "}\n" +
+        "console.log('pid ' + process.pid + ', wrong ' + wrong);\n",
+    );
+    const writers = [
+      ["a", "b"],
+      ["b", "a"],
+    ].map((pair) =>
+      Bun.spawn(["unshare", "--pid", "--fork", process.execPath, script, at, ...pair], {
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    const said = await Promise.all(
+      writers.map(async (child) => {
+        await child.exited;
+        return `${await new Response(child.stdout).text()}${await new Response(child.stderr).text()}`.trim();
+      }),
+    );
+    expect(said).toEqual(["pid 1, wrong 0", "pid 1, wrong 0"]);
+    expect(readdirSync(at).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+  },
+  60_000,
+);
