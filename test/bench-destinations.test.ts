@@ -229,3 +229,20 @@ testUnless(
     );
   },
 );
+
+// A socket (a server's, listening) is neither replaced nor written into: opened for writing after the run,
+// it failed (ENXIO) and the JSON was lost. Reached through a link too.
+test("--json a socket is refused before the run", () => {
+  const socket = join(dir, "results.sock");
+  const server = Bun.listen({ unix: socket, socket: { data() {} } });
+  try {
+    const link = join(dir, "to-socket.json");
+    symlinkSync(socket, link);
+    for (const json of [socket, link])
+      expect(said({ json })).toBe(
+        `Failed to write --json ${json} since it is a socket, which no file can be written to (ENXIO): name the FILE to write`,
+      );
+  } finally {
+    server.stop(true);
+  }
+});

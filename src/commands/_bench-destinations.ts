@@ -39,6 +39,14 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it names a directory: name the FILE to write",
       );
+    // Opened for writing after the run, a socket file fails (ENXIO): the JSON was lost. (A descriptor of
+    // this process's own, --json /dev/stdout on a socket, is left to output.ts's writeWhole.)
+    if (isSocket(args.json) && !ownDescriptor(args.json))
+      throw failure(
+        "InvalidArgument",
+        `write --json ${args.json}`,
+        "it is a socket, which no file can be written to (ENXIO): name the FILE to write",
+      );
     // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
@@ -98,6 +106,15 @@ function writtenInto(path: string): boolean {
   try {
     const stats = statSync(path);
     return stats.isFIFO() || stats.isCharacterDevice() || stats.isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` leads to a socket: not when nothing is there, nor through a loop (ELOOP) or a file. */
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
   } catch {
     return false;
   }
