@@ -4,13 +4,23 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  fstatSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
+import { descriptorNamed } from "../transfer/io.ts";
 import { formatBlockSize, formatBytes } from "../units.ts";
 import { onCleanup } from "./child.ts";
 import { digestSection } from "./digest-bench.ts";
@@ -125,8 +135,11 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
+  // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd.
+  const fd = descriptorNamed(path);
   try {
-    if (target.direct) await Bun.write(target.path, text);
+    if (fd !== undefined && fstatSync(fd).isSocket()) await Bun.write(Bun.file(fd), text);
+    else if (target.direct) await Bun.write(target.path, text);
     else {
       await Bun.write(temporary, text);
       renameSync(temporary, target.path);

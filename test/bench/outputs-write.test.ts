@@ -100,3 +100,29 @@ testUnless(
   },
   60_000,
 );
+
+/**
+ * `--json /dev/stdout` where stdout is a socket (a Bun or Node parent's pipe is a socketpair; systemd's
+ * journal is a socket too): the checks pass it, one of the process's own descriptors, but a socket cannot
+ * be opened by name (/proc/self/fd/1), and the JSON was lost after the run (ENXIO).
+ */
+test("a --json naming this process's stdout, a socket, is written into it", async () => {
+  const at = mkdtempSync(join(dir, "socket-stdout-"));
+  const script = join(at, "writer.ts");
+  writeFileSync(
+    script,
+    `import { fstatSync } from "node:fs";\n` +
+      `import { writeJson } from ${JSON.stringify(join(REPO, "src/bench/output.ts"))};\n` +
+      "if (!fstatSync(1).isSocket()) throw new Error('stdout is not a socket');\n" +
+      "for (const json of ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1']) await writeJson(json, { json });\n",
+  );
+  const child = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = [await new Response(child.stdout).text(), await new Response(child.stderr).text()];
+  expect(stderr).toBe("");
+  expect(await child.exited).toBe(0);
+  expect(stdout).toBe(
+    ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+      .map((json) => `${JSON.stringify({ json }, null, 2)}\n`)
+      .join(""),
+  );
+});
