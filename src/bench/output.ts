@@ -125,6 +125,7 @@ let temporaries = 0;
  * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
  * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
  * reads, in place of the previous run's good one; the temporary file is also removed if Ctrl-C ends the run.
+ * A file mounted in place, which nothing can be renamed over, is written into.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
   const target = landingOf(path);
@@ -142,7 +143,14 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     else if (target.direct) await Bun.write(target.path, text);
     else {
       await Bun.write(temporary, text);
-      renameSync(temporary, target.path);
+      try {
+        renameSync(temporary, target.path);
+      } catch (error) {
+        // A file mounted in place (docker -v FILE:…) is no name to rename over (EBUSY): written into instead.
+        if (errnoOf(error) !== "EBUSY") throw error;
+        remove();
+        await Bun.write(target.path, text);
+      }
     }
   } catch (error) {
     try {

@@ -126,3 +126,45 @@ test("a --json naming this process's stdout, a socket, is written into it", asyn
       .join(""),
   );
 });
+
+/**
+ * A --json that is a file mounted in place (`docker run -v ./results.json:/out/results.json`): no file can
+ * be renamed over a mount point (EBUSY), and the JSON was lost after the run. Mounted in a mount namespace
+ * of the writer's own (unshare -m), so nothing else sees it.
+ */
+testUnless(
+  cannotMount ?? toolMissing("unshare"),
+  "a --json that is a file mounted in place is written into it",
+  async () => {
+    const at = mkdtempSync(join(dir, "bind-"));
+    const source = join(at, "outside.json");
+    const json = join(at, "results.json");
+    writeFileSync(source, '{"previous": true}\n');
+    writeFileSync(json, "");
+    const script = join(at, "writer.ts");
+    writeFileSync(
+      script,
+      `import { writeJson } from ${JSON.stringify(join(REPO, "src/bench/output.ts"))};\n` +
+        "await writeJson(process.argv[2], { run: 4 });\n",
+    );
+    const child = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && exec "$3" "$4" "$2"',
+        "sh",
+        source,
+        json,
+        process.execPath,
+        script,
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    expect(await new Response(child.stderr).text()).toBe("");
+    expect(await child.exited).toBe(0);
+    expect(JSON.parse(readFileSync(source, "utf8"))).toEqual({ run: 4 });
+    expect(readdirSync(at).sort()).toEqual(["outside.json", "results.json", "writer.ts"]);
+  },
+);
