@@ -226,3 +226,66 @@ testUnless(
     ]);
   },
 );
+
+// Written into (output.ts's writeWhole), a FIFO or device is opened for writing after the run: one the user
+// may not write (root's FIFO, mode 0644; a device such as /dev/mem, mode 0640) passed the check since
+// 84188a5 skipped every check of a path written into, and the JSON was lost after the run (EACCES).
+testUnless(
+  notRoot ?? toolMissing("setpriv") ?? toolMissing("mkfifo") ?? toolMissing("mknod"),
+  "--json a FIFO or device the user may not write is refused before the run",
+  () => {
+    const shared = join(dir, "not-written-into");
+    mkdirSync(shared, { recursive: true });
+    chownSync(shared, NOBODY, NOBODY);
+    chmodSync(dir, 0o755);
+    const fifo = join(shared, "roots.fifo");
+    expect(Bun.spawnSync(["mkfifo", "-m", "0644", fifo]).exitCode).toBe(0);
+    const device = join(shared, "roots-null");
+    expect(Bun.spawnSync(["mknod", "-m", "0600", device, "c", "1", "3"]).exitCode).toBe(0);
+    const script = join(shared, "check.ts");
+    writeFileSync(
+      script,
+      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+        "for (const json of JSON.parse(process.argv[2])) {\n" +
+        "  try { checkDestinations({ json }); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
+        "}\n",
+    );
+    const cases = [fifo, device];
+    const child = Bun.spawnSync(
+      [
+        "setpriv",
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        process.execPath,
+        script,
+        JSON.stringify(cases),
+      ],
+      { env: { ...process.env, HOME: "/tmp" } },
+    );
+    expect(child.stderr.toString()).toBe("");
+    expect(child.stdout.toString().trim().split("\n")).toEqual(
+      cases.map(
+        (json) =>
+          `Failed to write --json ${json} since ${json} is a FIFO or device this user may not write: pass another --json`,
+      ),
+    );
+  },
+);
+
+// A socket (a server's, listening) is neither replaced nor written into: opened for writing after the run,
+// it failed (ENXIO) and the JSON was lost. Reached through a link too.
+test("--json a socket is refused before the run", () => {
+  const socket = join(dir, "results.sock");
+  const server = Bun.listen({ unix: socket, socket: { data() {} } });
+  try {
+    const link = join(dir, "to-socket.json");
+    symlinkSync(socket, link);
+    for (const json of [socket, link])
+      expect(said({ json })).toBe(
+        `Failed to write --json ${json} since it is a socket, which no file can be written to (ENXIO): name the FILE to write`,
+      );
+  } finally {
+    server.stop(true);
+  }
+});

@@ -3,13 +3,24 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { lstatSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  fstatSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
+import { descriptorNamed } from "../transfer/io.ts";
 import { formatBlockSize, formatBytes } from "../units.ts";
 import { onCleanup } from "./child.ts";
 import { digestSection } from "./digest-bench.ts";
@@ -114,19 +125,32 @@ let temporaries = 0;
  * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
  * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
  * reads, in place of the previous run's good one; the temporary file is also removed if Ctrl-C ends the run.
+ * A file mounted in place, which nothing can be renamed over, is written into.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
   // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.
-  const temporary = join(dirname(target.path), `.ivsh-${process.pid}-${++temporaries}.tmp`);
+  // Random too: runs in two pid namespaces (containers) sharing the directory may have the same pid.
+  const unique = `${process.pid}-${++temporaries}-${randomBytes(6).toString("hex")}`;
+  const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
+  // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd.
+  const fd = descriptorNamed(path);
   try {
-    if (target.direct) await Bun.write(target.path, text);
+    if (fd !== undefined && fstatSync(fd).isSocket()) await Bun.write(Bun.file(fd), text);
+    else if (target.direct) await Bun.write(target.path, text);
     else {
       await Bun.write(temporary, text);
-      renameSync(temporary, target.path);
+      try {
+        renameSync(temporary, target.path);
+      } catch (error) {
+        // A file mounted in place (docker -v FILE:…) is no name to rename over (EBUSY): written into instead.
+        if (errnoOf(error) !== "EBUSY") throw error;
+        remove();
+        await Bun.write(target.path, text);
+      }
     }
   } catch (error) {
     try {

@@ -39,11 +39,25 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it names a directory: name the FILE to write",
       );
+    // Opened for writing after the run, a socket file fails (ENXIO): the JSON was lost. (A descriptor of
+    // this process's own, --json /dev/stdout on a socket, is left to output.ts's writeWhole.)
+    if (isSocket(args.json) && !ownDescriptor(args.json))
+      throw failure(
+        "InvalidArgument",
+        `write --json ${args.json}`,
+        "it is a socket, which no file can be written to (ENXIO): name the FILE to write",
+      );
     // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
       if (isLink(args.json)) checkLinkedJson(args.json);
-    }
+    } else if (!ownDescriptor(args.json) && !mayWrite(args.json))
+      // Opened for writing after the run: root's FIFO, or /dev/mem, failed then (EACCES), the JSON lost.
+      throw failure(
+        "PermissionDenied",
+        `write --json ${args.json}`,
+        `${args.json} is a FIFO or device this user may not write: pass another --json`,
+      );
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -92,6 +106,25 @@ function writtenInto(path: string): boolean {
   try {
     const stats = statSync(path);
     return stats.isFIFO() || stats.isCharacterDevice() || stats.isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` leads to a socket: not when nothing is there, nor through a loop (ELOOP) or a file. */
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this user may open `path` for writing (access W_OK). */
+function mayWrite(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
   } catch {
     return false;
   }
