@@ -289,3 +289,13 @@ test("--json a socket is refused before the run", () => {
     server.stop(true);
   }
 });
+
+// One of this process's descriptors is written into after the run: one not open (--json /dev/fd/N without
+// N>FILE) failed then (ENOENT), the JSON lost.
+test("--json naming a descriptor that is not open is refused before the run", () => {
+  for (const json of ["/dev/fd/987", "/proc/self/fd/987"])
+    expect(said({ json })).toBe(
+      `Failed to write --json ${json} since it names a descriptor this process does not have open: open it (as the shell's N>FILE does), or pass another --json`,
+    );
+  expect(said({ json: "/dev/stdout" })).toBe("passed");
+});

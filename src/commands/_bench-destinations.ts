@@ -47,6 +47,14 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it is a socket, which no file can be written to (ENXIO): name the FILE to write",
       );
+    // A descriptor not open (--json /dev/fd/9 without 9>FILE) leads nowhere: opening it failed (ENOENT)
+    // after the whole run, the JSON lost.
+    if (ownDescriptor(args.json) && !existsSync(args.json))
+      throw failure(
+        "InvalidArgument",
+        `write --json ${args.json}`,
+        "it names a descriptor this process does not have open: open it (as the shell's N>FILE does), or pass another --json",
+      );
     // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
