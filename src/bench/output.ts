@@ -13,6 +13,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
@@ -149,7 +150,16 @@ export async function writeWhole(path: string, text: string): Promise<void> {
         // A file mounted in place (docker -v FILE:…) is no name to rename over (EBUSY): written into instead.
         if (errnoOf(error) !== "EBUSY") throw error;
         remove();
-        await Bun.write(target.path, text);
+        // Truncated first: a write failing part way (its file system full) lost the previous contents too.
+        const previous = readPrevious(target.path);
+        await Bun.write(target.path, text).catch((failed: unknown) => {
+          try {
+            if (previous) writeFileSync(target.path, previous); // they fitted, and the failed write freed their room
+          } catch {
+            // Not put back either: the write's own failure is the one to say.
+          }
+          throw failed;
+        });
       }
     }
   } catch (error) {
@@ -161,6 +171,15 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     throw writeFailure(path, error);
   } finally {
     forget();
+  }
+}
+
+/** What a file written into holds before (undefined if this user may not read it: written all the same). */
+function readPrevious(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
   }
 }
 

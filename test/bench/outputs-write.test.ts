@@ -168,3 +168,49 @@ testUnless(
     expect(readdirSync(at).sort()).toEqual(["outside.json", "results.json", "writer.ts"]);
   },
 );
+
+/**
+ * A file mounted in place is written into, truncated first: a write that then failed part way (its file
+ * system full) lost the previous run's JSON as well as this one's, where the error alone had kept it. The
+ * mounted file lives on a small tmpfs, full, of the writer's own mount namespace.
+ */
+testUnless(
+  cannotMount ?? toolMissing("unshare"),
+  "a --json mounted in place whose file system is full keeps its previous contents",
+  async () => {
+    const at = mkdtempSync(join(dir, "bind-full-"));
+    const json = join(at, "results.json");
+    writeFileSync(json, "");
+    const script = join(at, "writer.ts");
+    writeFileSync(
+      script,
+      `import { writeJson } from ${JSON.stringify(join(REPO, "src/bench/output.ts"))};\n` +
+        "try { await writeJson(process.argv[2], { run: 5, raw: 'x'.repeat(2_000_000) }); } " +
+        "catch (error) { console.log((error as Error).message); }\n",
+    );
+    const small = join(at, "small");
+    const child = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        'mkdir "$1" && mount -t tmpfs -o size=1m none "$1" && echo \'{"previous": true}\' > "$1/outside.json" && ' +
+          '{ dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null; true; } && mount --bind "$1/outside.json" "$2" && ' +
+          '"$3" "$4" "$2" && cat "$1/outside.json"',
+        "sh",
+        small,
+        json,
+        process.execPath,
+        script,
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const said = await new Response(child.stdout).text();
+    expect(await new Response(child.stderr).text()).toBe("");
+    expect(await child.exited).toBe(0);
+    expect(said).toBe(
+      `Failed to write ${json} since no space left on device (ENOSPC): free space there\n{"previous": true}\n`,
+    );
+  },
+);
