@@ -137,10 +137,12 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
-  // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd.
+  // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd. A
+  // file opened by name was truncated: `> out.txt` lost the tables before it, `>> bench.log` the whole log.
   const fd = descriptorNamed(path);
   try {
-    if (fd !== undefined && fstatSync(fd).isSocket()) await Bun.write(Bun.file(fd), text);
+    const into = fd === undefined ? undefined : fstatSync(fd);
+    if (fd !== undefined && (into?.isSocket() || into?.isFile())) await Bun.write(Bun.file(fd), text);
     else if (target.direct) await Bun.write(target.path, text);
     else {
       await Bun.write(temporary, text);

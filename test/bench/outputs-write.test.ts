@@ -214,3 +214,33 @@ testUnless(
     );
   },
 );
+
+/**
+ * `--json /dev/stdout` where stdout is a file (`> out.txt`, `>> bench.log`): opened by name, it was truncated
+ * (O_TRUNC), and the markdown tables written to stdout before it, or all the log appended to, were lost.
+ * Written into the descriptor, it follows them, as the shell's redirection does.
+ */
+test("a --json naming this process's stdout, a file, follows what stdout already holds", async () => {
+  const at = mkdtempSync(join(dir, "file-stdout-"));
+  const script = join(at, "writer.ts");
+  writeFileSync(
+    script,
+    `import { writeSync } from "node:fs";\n` +
+      `import { writeJson } from ${JSON.stringify(join(REPO, "src/bench/output.ts"))};\n` +
+      "writeSync(1, '# tables\\n');\n" +
+      "for (const json of ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1']) await writeJson(json, { json });\n",
+  );
+  const log = join(at, "bench.log");
+  writeFileSync(log, "an earlier run\n");
+  const child = Bun.spawn(["sh", "-c", '"$1" "$2" >> "$3"', "sh", process.execPath, script, log], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect(await new Response(child.stderr).text()).toBe("");
+  expect(await child.exited).toBe(0);
+  expect(readFileSync(log, "utf8")).toBe(
+    `an earlier run\n# tables\n${["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+      .map((json) => `${JSON.stringify({ json }, null, 2)}\n`)
+      .join("")}`,
+  );
+});
