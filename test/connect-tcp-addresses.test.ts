@@ -156,14 +156,19 @@ testUnless(
   60_000,
 );
 
-/** A DNS server on 127.0.0.1:53 that never answers (gone after 20 s): a name's lookup hangs. */
+/**
+ * A DNS server on 127.0.0.1:53 that never answers (gone after 20 s): a name's lookup hangs. It makes the
+ * file argv[1] once it listens, and says each query it is sent.
+ */
 const MUTE_DNS = `
-import signal, socket
+import json, signal, socket, sys
 signal.alarm(20)
 server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 server.bind(("127.0.0.1", 53))
+open(sys.argv[1], "w").close()
 while True:
     server.recvfrom(512)
+    print(json.dumps({"event": "query"}), flush=True)
 `;
 
 // A name whose lookup hangs (its DNS server does not answer): the lookup looked at neither the signal nor
@@ -177,6 +182,10 @@ testUnless(
     writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n");
     const nsswitch = join(paths.dir, "nsswitch-dns.conf");
     writeFileSync(nsswitch, "hosts: dns\n");
+    const listening = join(paths.dir, "dns-listening");
+    // The command starts once the server listens (a query sent before is refused at once: EAI_AGAIN), and
+    // is interrupted once its query has come: its lookup under way, its signal handler long installed.
+    // A fixed sleep for either let a loaded machine fail the lookup, or the connect time out, first.
     const command = tracked(
       Bun.spawn(
         [
@@ -185,21 +194,22 @@ testUnless(
           "sh",
           "-c",
           'ip link set lo up && mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && ' +
-            '{ python3 -c "$3" </dev/null >/dev/null 2>&1 & } && sleep 0.5 && echo started && exec "$4" "$5" status --connect arbiter.example:4567',
+            '{ python3 -c "$3" "$6" </dev/null 2>/dev/null & } && ' +
+            'tries=0; until [ -e "$6" ] || [ $tries -ge 600 ]; do sleep 0.05; tries=$((tries + 1)); done; ' +
+            'exec "$4" "$5" status --connect arbiter.example:4567',
           "sh",
           resolv,
           nsswitch,
           MUTE_DNS,
           process.execPath,
           CLI,
+          listening,
         ],
         { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
       ),
     );
     const stderr = new Response(command.stderr).text();
-    const reader = command.stdout.getReader();
-    await reader.read(); // "started": the command runs (its lookup under way a moment later)
-    await Bun.sleep(1000);
+    await new EventStream(command.stdout).next("query");
     command.kill("SIGINT");
     const code = await exitOrKill(command, 30_000);
     expect({ code, stderr: await stderr }).toEqual({
