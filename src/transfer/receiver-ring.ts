@@ -4,6 +4,7 @@
  */
 import { failure } from "../errors.ts";
 import { ChannelState, ringSegmentName } from "../region/layout.ts";
+import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import { type ChannelSlot, ignoreLost } from "./slot.ts";
@@ -19,12 +20,14 @@ export async function openRing(
   slot: ChannelSlot,
   name: string,
   transfer: number,
+  signal?: AbortSignal,
 ): Promise<Ring | undefined> {
   const depth = slot.load("depth");
   // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
   const chunkBytes = slot.load("chunkBytes") >>> 0;
   const announced = slot.load("ringSegment") >>> 0;
-  const segment = await client.open(ringSegmentName(name, transfer), "read");
+  const opening = client.open(ringSegmentName(name, transfer), "read");
+  const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) => late.free());
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
   if (segment.id !== announced) {

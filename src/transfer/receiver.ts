@@ -84,7 +84,7 @@ export class ChannelReceiver {
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
     checkEndArguments(client, name, options);
-    const slot = await claimRole(client, name, "receiver");
+    const slot = await claimRole(client, name, "receiver", options.signal);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
@@ -95,7 +95,7 @@ export class ChannelReceiver {
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
       // No such ring: its sender freed it (it gave up) or died with it before we could open it (another
       // client may hold a segment by its name since: openRing tells it apart by its id).
-      const ring = await openRing(client, slot, name, transfer).catch((error: unknown) => {
+      const ring = await openRing(client, slot, name, transfer, options.signal).catch((error: unknown) => {
         if (isIvshError(error, "NotFound")) return undefined;
         throw error;
       });

@@ -14,6 +14,7 @@ import {
   WAKE_ALL,
 } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
+import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import type { ChannelSlot } from "./slot.ts";
@@ -133,7 +134,7 @@ export async function publishRing(
   options: Pick<ChannelOptions, "signal" | "onHeldBack">,
 ): Promise<{ ring: Ring; transfer: number }> {
   await awaitOldReceiverGone(slot, name, options);
-  const { segment, transfer } = await allocateRing(client, slot, name, shape);
+  const { segment, transfer } = await allocateRing(client, slot, name, shape, options.signal);
   const ring = new Ring(segment, shape.depth, shape.chunkBytes);
   // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
   try {
@@ -217,7 +218,13 @@ function checkGeometry(name: string, chunkBytes: number, depth: number): void {
  * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). A
  * ring the region (or this client's quota) cannot hold says which flags make it smaller.
  */
-async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: string, shape: RingShape) {
+async function allocateRing(
+  client: ChannelClient,
+  slot: ChannelSlot,
+  name: string,
+  shape: RingShape,
+  signal: AbortSignal | undefined,
+) {
   const bytes = Ring.bytesNeeded(shape.depth, shape.chunkBytes);
   let transfer = slot.load("transfer");
   for (let attempt = 0; ; attempt++) {
@@ -225,7 +232,9 @@ async function allocateRing(client: ChannelClient, slot: ChannelSlot, name: stri
     // read back negative, so the receiver would name another ring and the sender never see it joined.
     transfer = (transfer + 1) & 0x7fffffff || 1;
     try {
-      return { segment: await client.alloc(bytes, { name: ringSegmentName(name, transfer) }), transfer };
+      const allocating = client.alloc(bytes, { name: ringSegmentName(name, transfer) });
+      const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) => late.free());
+      return { segment, transfer };
     } catch (error) {
       if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
         throw failure(

@@ -74,7 +74,7 @@ export class ChannelSender {
     options: ChannelOptions = {},
   ): Promise<ChannelSender> {
     const shape = ringShape(client, name, options);
-    const slot = await claimRole(client, name, "sender");
+    const slot = await claimRole(client, name, "sender", options.signal);
     try {
       const { ring, transfer } = await publishRing(client, slot, name, shape, options);
       // The receiver that joins this transfer names itself in receiverId before it marks it joined.

@@ -15,6 +15,7 @@ import {
   ringSegmentName,
   slotWordIndex,
 } from "../region/layout.ts";
+import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
@@ -188,20 +189,22 @@ export async function claimRole(
   client: ChannelClient,
   name: string,
   role: "sender" | "receiver",
+  signal?: AbortSignal,
 ): Promise<ChannelSlot> {
   const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   checkChannelName(name, verb);
-  const { slot: index } = await client
-    .openSlot(channelSlotName(name), "channel", true)
-    .catch((error: unknown) => {
-      // The arbiter names the slot ('channel:NAME'); the user named the channel.
-      if (!isIvshError(error, "NoSpace")) throw error;
-      throw failure(
-        "NoSpace",
-        `${verb} on channel '${name}'`,
-        error.message.replace(/^Failed to .*? since /, ""),
-      );
-    });
+  const opening = client.openSlot(channelSlotName(name), "channel", true);
+  const { slot: index } = await abortable(opening, signal, `${verb} on channel '${name}'`, ({ slot }) =>
+    client.closeSlot(slot),
+  ).catch((error: unknown) => {
+    // The arbiter names the slot ('channel:NAME'); the user named the channel.
+    if (!isIvshError(error, "NoSpace")) throw error;
+    throw failure(
+      "NoSpace",
+      `${verb} on channel '${name}'`,
+      error.message.replace(/^Failed to .*? since /, ""),
+    );
+  });
   const slot = new ChannelSlot(client, index, name);
   if (slot.tryTake(role)) return await unlessOtherEnd(slot, role, verb);
   // Read before our hold goes: the last hold's close clears the slot.
