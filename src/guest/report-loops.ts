@@ -88,12 +88,7 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const watch = await PeerWatch.start(cvid, uid, area.id, "writer", "reader");
   shm.shm_release_cv(cvid, uid);
 
-  try {
-    return await sendChunks(fd, length, chunk, area, cvid, uid, watch);
-  } catch (error) {
-    await watch.end();
-    throw error;
-  }
+  return watch.guard(() => sendChunks(fd, length, chunk, area, cvid, uid, watch));
 }
 
 /** The writer's loop proper, its area made and cleared, its peer watched. */
@@ -208,12 +203,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
   if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
   const watch = await PeerWatch.start(cvid, uid, area.id, "reader", "writer");
 
-  try {
-    return await takeChunks(fd, total, chunk, area, cvid, uid, watch);
-  } catch (error) {
-    await watch.end();
-    throw error;
-  }
+  return watch.guard(() => takeChunks(fd, total, chunk, area, cvid, uid, watch));
 }
 
 /** The reader's loop proper, the writer's area open, its peer watched. */

@@ -52,13 +52,18 @@ export class PeerWatch {
   }
 
   /**
-   * The run failed: ends the session, as the process's exit would. A look under way keeps the process
-   * alive (a parked acquire, a timer), so the CLI, which lets the process end once nothing is pending,
-   * never exited, and its peer, never told, waited for ever too.
+   * Runs the loop; if it fails, ends the session, as the process's exit would, before passing the error
+   * on. A look under way keeps the process alive (a parked acquire, a timer), so the CLI, which lets the
+   * process end once nothing is pending, never exited, and its peer, never told, waited for ever too.
    */
-  async end(): Promise<void> {
-    this.stopped = true;
-    await shm.shm_finish();
+  async guard<T>(loop: () => Promise<T>): Promise<T> {
+    try {
+      return await loop();
+    } catch (error) {
+      this.stopped = true;
+      await shm.shm_finish();
+      throw error;
+    }
   }
 
   private async watch(): Promise<void> {
