@@ -152,16 +152,7 @@ export async function writeWhole(path: string, text: string): Promise<void> {
         // A file mounted in place (docker -v FILE:…) is no name to rename over (EBUSY): written into instead.
         if (errnoOf(error) !== "EBUSY") throw error;
         remove();
-        // Truncated first: a write failing part way (its file system full) lost the previous contents too.
-        const previous = readPrevious(target.path);
-        await Bun.write(target.path, text).catch((failed: unknown) => {
-          try {
-            if (previous) writeFileSync(target.path, previous); // they fitted, and the failed write freed their room
-          } catch {
-            // Not put back either: the write's own failure is the one to say.
-          }
-          throw failed;
-        });
+        await writeInPlace(target.path, text);
       }
     }
   } catch (error) {
@@ -173,6 +164,24 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     throw writeFailure(path, error);
   } finally {
     forget();
+  }
+}
+
+/**
+ * Writes over `path` in place. Truncated first, a write failing part way (its file system full) lost the
+ * previous contents too: they are put back (they fitted, and the failed write freed their room).
+ */
+async function writeInPlace(path: string, text: string): Promise<void> {
+  const previous = readPrevious(path);
+  try {
+    await Bun.write(path, text);
+  } catch (failed) {
+    try {
+      if (previous) writeFileSync(path, previous);
+    } catch {
+      // Not put back either: the write's own failure is the one to say.
+    }
+    throw failed;
   }
 }
 
