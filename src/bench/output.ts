@@ -8,7 +8,6 @@ import {
   fstatSync,
   lstatSync,
   readFileSync,
-  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -17,7 +16,7 @@ import {
 } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
@@ -224,13 +223,17 @@ function landingOf(path: string): { path: string; direct: boolean } {
   }
 }
 
-/** /dev/stdout, /dev/fd/N, /proc/self/fd/N: one of this process's descriptors, whatever file it leads to. */
+/**
+ * /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N of this process (or a link to one,
+ * or a name in a directory that is /proc/self/fd): one of this process's descriptors, whatever file it
+ * leads to. Any other path is not, in /proc too: any path there was taken for one, and /proc/1/fd/1, another
+ * process's descriptor, was passed over by the checks and written into by name after the run.
+ */
 export function ownDescriptor(path: string): boolean {
+  if (descriptorNamed(path) !== undefined) return true;
   const absolute = resolve(path);
   try {
-    if (realpathSync(dirname(absolute)).startsWith("/proc/")) return true;
-    if (!lstatSync(absolute).isSymbolicLink()) return false;
-    return resolve(dirname(absolute), readlinkSync(absolute)).startsWith("/proc/");
+    return descriptorNamed(join(realpathSync(dirname(absolute)), basename(absolute))) !== undefined;
   } catch {
     return false;
   }
