@@ -299,3 +299,26 @@ test("--json naming a descriptor that is not open is refused before the run", ()
     );
   expect(said({ json: "/dev/stdout" })).toBe("passed");
 });
+
+// /dev/full takes no write (ENOSPC): it passed the checks (a device this user may write) and the JSON
+// failed after the whole run. Reached through a link or as this process's stdout too. A memory device
+// that takes any write is still written into; a terminal or other device is not written to by the check.
+test("--json /dev/full is refused before the run, /dev/null is not", () => {
+  const link = join(dir, "to-full.json");
+  symlinkSync("/dev/full", link);
+  for (const json of ["/dev/full", link])
+    expect(said({ json })).toBe(
+      `Failed to write --json ${json} since it is /dev/full, where every write fails (ENOSPC): name the FILE to write, or /dev/null to keep no JSON`,
+    );
+  for (const json of ["/dev/null", "/dev/zero"]) expect(said({ json })).toBe("passed");
+});
+
+test("--json /dev/stdout when stdout is /dev/full is refused before the run", () => {
+  const script =
+    `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+    "try { checkDestinations({ json: '/dev/stdout' }); console.error('passed'); } catch (error) { console.error(error.message); }\n";
+  const run = Bun.spawnSync(["sh", "-c", 'exec "$@" > /dev/full', "sh", process.execPath, "-e", script], {
+    stderr: "pipe",
+  });
+  expect(run.stderr.toString()).toContain("since it is /dev/full, where every write fails (ENOSPC)");
+});

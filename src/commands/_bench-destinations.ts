@@ -55,6 +55,7 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it names a descriptor this process does not have open: open it (as the shell's N>FILE does), or pass another --json",
       );
+    refuseDeviceTakingNoDocument(args.json);
     // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
@@ -117,6 +118,43 @@ function writtenInto(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The kernel's memory devices (major 1) that take any write: /dev/null, /dev/zero, /dev/random, /dev/urandom. */
+const MEMORY_DEVICES = 1n;
+const TAKING_ANY_WRITE = new Set([3n, 5n, 8n, 9n]);
+
+/**
+ * A --json leading (through a link, or as /dev/stdout) to a memory device other than those taking any
+ * write: /dev/full fails every write (ENOSPC), /dev/kmsg takes log lines, not a document, and /dev/mem,
+ * /dev/kmem and /dev/port write into the machine itself. /dev/full passed the checks and failed after the
+ * whole run, the JSON lost. Whether any other device (a terminal, a serial line) takes a write cannot be known without
+ * writing to it, which a check must not do: those are written into after the run, as asked.
+ */
+function refuseDeviceTakingNoDocument(json: string): void {
+  let device: { major: bigint; minor: bigint } | undefined;
+  try {
+    const stats = statSync(json, { bigint: true });
+    if (stats.isCharacterDevice()) device = deviceNumbers(stats.rdev);
+  } catch {
+    return; // nothing there yet, or no way to it: the other checks say what is wrong
+  }
+  if (device?.major !== MEMORY_DEVICES || TAKING_ANY_WRITE.has(device.minor)) return;
+  throw failure(
+    "InvalidArgument",
+    `write --json ${json}`,
+    device.minor === 7n
+      ? "it is /dev/full, where every write fails (ENOSPC): name the FILE to write, or /dev/null to keep no JSON"
+      : `it is the memory device ${device.major}:${device.minor} (/dev/mem, /dev/port, /dev/kmsg, ...), which takes no JSON document: name the FILE to write`,
+  );
+}
+
+/** A device number's major and minor, as glibc's gnu_dev_major / gnu_dev_minor split it. */
+function deviceNumbers(rdev: bigint): { major: bigint; minor: bigint } {
+  return {
+    major: ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn),
+    minor: (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn),
+  };
 }
 
 /** Whether `path` leads to a socket: not when nothing is there, nor through a loop (ELOOP) or a file. */
