@@ -5,8 +5,11 @@
 
 import { randomBytes } from "node:crypto";
 import {
+  closeSync,
+  constants,
   fstatSync,
   lstatSync,
+  openSync,
   readFileSync,
   realpathSync,
   renameSync,
@@ -118,6 +121,30 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
   await writeWhole(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
+/** FIFOs named as outputs, opened for writing before the run (`holdFifo`), by the name they were given. */
+const heldFifos = new Map<string, number>();
+
+/**
+ * Opens the FIFO `path` for writing now, for writeWhole to write into after the run. Opened only then, a
+ * FIFO with no reader blocked the run's end for ever, its results written nowhere; and a check that opened
+ * it and closed it again would end a reader waiting there (jq, cat: end of file). Throws node:fs's
+ * ENXIO error when no process has it open for reading.
+ */
+export function holdFifo(path: string): void {
+  if (heldFifos.has(path)) return;
+  heldFifos.set(path, openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+}
+
+/** Writes `text` into the FIFO held for `path`, then closes it: its reader sees the end of the document. */
+async function writeHeldFifo(fd: number, path: string, text: string): Promise<void> {
+  heldFifos.delete(path);
+  try {
+    await Bun.write(Bun.file(fd), text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** How many temporary files this process has made: each its own, beside outputs written at once. */
 let temporaries = 0;
 
@@ -128,6 +155,11 @@ let temporaries = 0;
  * A file mounted in place, which nothing can be renamed over, is written into.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
+  const held = heldFifos.get(path);
+  if (held !== undefined)
+    return writeHeldFifo(held, path, text).catch((error) => {
+      throw writeFailure(path, error);
+    });
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
   // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.

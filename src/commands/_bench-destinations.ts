@@ -5,8 +5,9 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { FIGURE_FILES } from "../bench/figures.ts";
-import { ownDescriptor } from "../bench/output.ts";
+import { holdFifo, ownDescriptor, writeFailure } from "../bench/output.ts";
 import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/errno.ts";
 import { UsageError } from "./_strict.ts";
 
 /** The flags of `ivsh bench` that name where it writes. */
@@ -67,6 +68,7 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         `${args.json} is a FIFO or device this user may not write: pass another --json`,
       );
+    else if (!ownDescriptor(args.json) && statSync(args.json).isFIFO()) holdReadFifo(args.json);
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -84,6 +86,23 @@ export function checkDestinations(args: Destinations): void {
       throw new UsageError(
         `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/**
+ * A --json that is a FIFO is opened for writing now (output.ts's holdFifo), and refused when no program
+ * reads it: opened after the run, the run's end waited for a reader for ever.
+ */
+function holdReadFifo(json: string): void {
+  try {
+    holdFifo(json);
+  } catch (error) {
+    if (errnoOf(error) !== "ENXIO") throw writeFailure(`--json ${json}`, error);
+    throw failure(
+      "InvalidArgument",
+      `write --json ${json}`,
+      `no program reads the FIFO: start its reader first (e.g. jq . < ${json} &), then the benchmark`,
+    );
   }
 }
 
