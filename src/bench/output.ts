@@ -3,7 +3,6 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -32,6 +31,7 @@ import { type BenchResult, renderResults, type Section } from "./report.ts";
 import { accessSection, endToEndSection, limitSection, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
 import { condvarSection, lockSection } from "./sync-results.ts";
+import { temporaryIn } from "./temporaries.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 const JSON_SCHEMA = "ivsh-bench/2";
@@ -145,9 +145,6 @@ async function writeHeldFifo(fd: number, path: string, text: string): Promise<vo
   }
 }
 
-/** How many temporary files this process has made: each its own, beside outputs written at once. */
-let temporaries = 0;
-
 /**
  * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
  * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
@@ -162,10 +159,7 @@ export async function writeWhole(path: string, text: string): Promise<void> {
     });
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
-  // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.
-  // Random too: runs in two pid namespaces (containers) sharing the directory may have the same pid.
-  const unique = `${process.pid}-${++temporaries}-${randomBytes(6).toString("hex")}`;
-  const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
+  const temporary = temporaryIn(dirname(target.path));
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
   // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd. A
