@@ -310,11 +310,8 @@ describe("a datagram nobody claims, on an arbiter whose hand-over TTL is short (
         const host = spawnBun([CLI, "host", "--exit-with-parent", "--size", "16MiB", ...where], {
           IVSH_HANDOVER_TTL_MS: "30s",
         });
-        // A setting refused before anything is opened is a usage error, as IVSH_CONNECT's is (it exited 1).
-        expect(await host.exit()).toBe(2);
-        expect(await host.stderr).toContain(
-          'Failed to use IVSH_HANDOVER_TTL_MS="30s" since it must be a whole number of milliseconds, at least 1',
-        );
+        expect(await host.exit()).toBe(2); // refused before anything is opened: a usage error (it exited 1)
+        expect(await host.stderr).toContain('Failed to use IVSH_HANDOVER_TTL_MS="30s" since it must be');
       } finally {
         bad.cleanup();
       }
