@@ -18,7 +18,8 @@ import { describeSystemError, IvshError } from "./errors.ts";
  * on where the usage is), 128 + N interrupted by signal N.
  */
 import { isTerminal } from "./ffi/index.ts";
-import { log, writeStandard } from "./log.ts";
+import { lookupLeftRunning } from "./guest/tcp-open.ts";
+import { log, standardWritten, writeStandard } from "./log.ts";
 import { phase } from "./phases.ts";
 
 phase("cli loaded");
@@ -52,6 +53,18 @@ const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo",
 
 /** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. bin/ivsh.mjs calls it under Bun. */
 export async function run(rawArgs: string[]): Promise<number> {
+  const code = await runCommandLine(rawArgs);
+  // A name's lookup given up (Ctrl-C, the connect's timeout) cannot be cancelled, and Bun stays alive
+  // until it ends, ~10 s after the command said it was interrupted. The command is over: nothing else is
+  // left to wait for but its output.
+  if (lookupLeftRunning()) {
+    await standardWritten();
+    process.exit(code);
+  }
+  return code;
+}
+
+async function runCommandLine(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {

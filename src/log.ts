@@ -40,11 +40,30 @@ export function writeStandard(fd: 1 | 2, text: string): void {
     while (done < bytes.length) done += writeSync(fd, bytes, done);
   } catch (error) {
     const code = errnoOf(error);
-    if (code === "EAGAIN") (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(done));
+    if (code === "EAGAIN") handOver(fd, bytes.subarray(done));
     else if (code === "EPIPE" || code === "EIO" || (fd === 2 && code === "EBADF")) return;
     else if (fd === 1 && code) throw failure("SystemCall", OUTPUT, reasonOfWrite(error, code));
     else throw error;
   }
+}
+
+/** What writeStandard handed to a stream and is not written yet (`standardWritten`). */
+const handedOver = new Set<Promise<void>>();
+
+function handOver(fd: 1 | 2, rest: Uint8Array): void {
+  const stream = fd === 1 ? process.stdout : process.stderr;
+  // The write's own callback: Bun calls that of a later empty write before the data before it is out.
+  const written = new Promise<void>((resolve) => stream.write(rest, () => resolve()));
+  handedOver.add(written);
+  void written.then(() => handedOver.delete(written));
+}
+
+/**
+ * Resolves once what writeStandard handed to the streams is written: process.exit drops it (Bun wrote
+ * 64 KiB of a 1 MiB write to a pipe, then exited).
+ */
+export async function standardWritten(): Promise<void> {
+  await Promise.all(handedOver);
 }
 
 const OUTPUT = "write the output to stdout";

@@ -7,8 +7,11 @@ import { afterAll, expect, test } from "bun:test";
 import {
   chmodSync,
   chownSync,
+  closeSync,
+  constants,
   mkdirSync,
   mkdtempSync,
+  openSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -16,6 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeJson } from "../src/bench/output.ts";
 import { checkDestinations } from "../src/commands/_bench-destinations.ts";
 import { REPO } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -186,6 +190,8 @@ testUnless(
         "}\n",
     );
     const cases = ["/dev/stdout", "/dev/null", fifo];
+    // Read, as `--json FIFO` needs (a FIFO nobody reads is refused): opened without waiting for a writer.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     const child = Bun.spawnSync(
       [
         "setpriv",
@@ -198,6 +204,7 @@ testUnless(
       ],
       { env: { ...process.env, HOME: "/tmp" } },
     );
+    closeSync(reader);
     expect(child.stderr.toString()).toBe("");
     expect(child.stdout.toString().trim().split("\n")).toEqual(cases.map(() => "passed"));
   },
@@ -299,3 +306,51 @@ test("--json naming a descriptor that is not open is refused before the run", ()
     );
   expect(said({ json: "/dev/stdout" })).toBe("passed");
 });
+
+// /dev/full takes no write (ENOSPC): it passed the checks (a device this user may write) and the JSON
+// failed after the whole run. Reached through a link or as this process's stdout too. A memory device
+// that takes any write is still written into; a terminal or other device is not written to by the check.
+test("--json /dev/full is refused before the run, /dev/null is not", () => {
+  const link = join(dir, "to-full.json");
+  symlinkSync("/dev/full", link);
+  for (const json of ["/dev/full", link])
+    expect(said({ json })).toBe(
+      `Failed to write --json ${json} since it is /dev/full, where every write fails (ENOSPC): name the FILE to write, or /dev/null to keep no JSON`,
+    );
+  for (const json of ["/dev/null", "/dev/zero"]) expect(said({ json })).toBe("passed");
+});
+
+test("--json /dev/stdout when stdout is /dev/full is refused before the run", () => {
+  const script =
+    `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
+    "try { checkDestinations({ json: '/dev/stdout' }); console.error('passed'); } catch (error) { console.error(error.message); }\n";
+  const run = Bun.spawnSync(["sh", "-c", 'exec "$@" > /dev/full', "sh", process.execPath, "-e", script], {
+    stderr: "pipe",
+  });
+  expect(run.stderr.toString()).toContain("since it is /dev/full, where every write fails (ENOSPC)");
+});
+
+// A FIFO nobody reads passed the check, and after the whole run the write waited for a reader for ever.
+// A check that opened it and closed it again would end a reader already there (end of file for cat, jq),
+// and the run's end wait for ever all the same: it is held open from the check to the write.
+test("--json a FIFO with no reader is refused before the run; one with a reader gets the JSON", async () => {
+  const fifo = join(dir, "results.fifo");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  expect(said({ json: fifo })).toBe(
+    `Failed to write --json ${fifo} since no program reads the FIFO: start its reader first (e.g. jq . < ${fifo} &), then the benchmark`,
+  );
+  const reader = Bun.spawn(["cat", fifo], { stdout: "pipe" });
+  const read = new Response(reader.stdout).text();
+  try {
+    // cat counts as the FIFO's reader once it is in its open(2): until it has got there, the check refuses.
+    for (let tries = 0; said({ json: fifo }) !== "passed"; tries++) {
+      expect(tries).toBeLessThan(2000);
+      await Bun.sleep(5);
+    }
+    await writeJson(fifo, { run: 3 });
+    expect(await read).toBe(`${JSON.stringify({ run: 3 }, null, 2)}\n`);
+    expect(await reader.exited).toBe(0);
+  } finally {
+    reader.kill();
+  }
+}, 30_000);

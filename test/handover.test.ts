@@ -301,7 +301,7 @@ describe("a datagram nobody claims, on an arbiter whose hand-over TTL is short (
   );
 
   test(
-    "a bad IVSH_HANDOVER_TTL_MS stops the arbiter at start with an error naming it",
+    "a bad IVSH_HANDOVER_TTL_MS stops the arbiter at start with a usage error naming it (exit 2)",
     async () => {
       const bad = testPaths("handover-bad-ttl");
       try {
@@ -310,8 +310,8 @@ describe("a datagram nobody claims, on an arbiter whose hand-over TTL is short (
         const host = spawnBun([CLI, "host", "--exit-with-parent", "--size", "16MiB", ...where], {
           IVSH_HANDOVER_TTL_MS: "30s",
         });
-        expect(await host.exit()).toBe(1);
-        expect(await host.stderr).toContain('IVSH_HANDOVER_TTL_MS="30s"');
+        expect(await host.exit()).toBe(2); // refused before anything is opened: a usage error (it exited 1)
+        expect(await host.stderr).toContain('Failed to use IVSH_HANDOVER_TTL_MS="30s" since it must be');
       } finally {
         bad.cleanup();
       }

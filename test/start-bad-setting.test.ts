@@ -19,7 +19,8 @@ test("ivsh host refused for IVSH_COMPACT_AFTER_RECORDS=0 leaves no state file (n
     BAD,
   );
   expect(stderr).toContain("Failed to use IVSH_COMPACT_AFTER_RECORDS='0' since it is not a whole number");
-  expect(exitCode).toBe(1);
+  // Refused before anything is opened: a usage error (exit 2), as a bad flag's value or IVSH_CONNECT is.
+  expect(exitCode).toBe(2);
   expect(existsSync(paths.state)).toBe(false);
   expect(existsSync(paths.region)).toBe(false);
 }, 60_000);
@@ -50,10 +51,31 @@ test("ivsh host refused for IVSH_HANDOVER_TTL_MS=0 leaves an existing region and
       { IVSH_HANDOVER_TTL_MS: "0" },
     );
     expect(stderr).toContain('Failed to use IVSH_HANDOVER_TTL_MS="0" since it must be a whole number');
-    expect(exitCode).toBe(1);
+    expect(exitCode).toBe(2);
     expect(readFileSync(existing.state, "utf8")).toBe(state);
     expect(readFileSync(existing.region).equals(region)).toBe(true);
   } finally {
     existing.cleanup();
+  }
+}, 60_000);
+
+// "abc" exited 1, as a failed operation does: a setting that is not one is the command line's fault.
+test("ivsh host with IVSH_HANDOVER_TTL_MS=abc is a usage error naming the variable and what it takes", async () => {
+  const own = testPaths("bad-ttl-word");
+  try {
+    const { exitCode, stderr } = await runCli(
+      ["host", "--region", own.region, "--state", own.state, "--socket", own.socket, "--size", "1MiB"],
+      { IVSH_HANDOVER_TTL_MS: "abc", NO_COLOR: "1" },
+    );
+    expect({ exitCode, stderr }).toEqual({
+      exitCode: 2,
+      stderr:
+        '[ivsh] ERROR Failed to use IVSH_HANDOVER_TTL_MS="abc" since it must be a whole number of milliseconds, at least 1 (unset, it is 30000)\n' +
+        "Run 'ivsh host --help' to see the options.\n",
+    });
+    expect(existsSync(own.state)).toBe(false);
+    expect(existsSync(own.region)).toBe(false);
+  } finally {
+    own.cleanup();
   }
 }, 60_000);

@@ -3,12 +3,13 @@
  * (--json FILE) and, separately, the figures (figures.ts).
  */
 
-import { randomBytes } from "node:crypto";
 import {
+  closeSync,
+  constants,
   fstatSync,
   lstatSync,
+  openSync,
   readFileSync,
-  readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -17,7 +18,7 @@ import {
 } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
@@ -30,6 +31,7 @@ import { type BenchResult, renderResults, type Section } from "./report.ts";
 import { accessSection, endToEndSection, limitSection, sweepSection, transferSection } from "./results.ts";
 import type { SuiteData } from "./suite-data.ts";
 import { condvarSection, lockSection } from "./sync-results.ts";
+import { temporaryIn } from "./temporaries.ts";
 
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 const JSON_SCHEMA = "ivsh-bench/2";
@@ -119,8 +121,29 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
   await writeWhole(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
-/** How many temporary files this process has made: each its own, beside outputs written at once. */
-let temporaries = 0;
+/** FIFOs named as outputs, opened for writing before the run (`holdFifo`), by the name they were given. */
+const heldFifos = new Map<string, number>();
+
+/**
+ * Opens the FIFO `path` for writing now, for writeWhole to write into after the run. Opened only then, a
+ * FIFO with no reader blocked the run's end for ever, its results written nowhere; and a check that opened
+ * it and closed it again would end a reader waiting there (jq, cat: end of file). Throws node:fs's
+ * ENXIO error when no process has it open for reading.
+ */
+export function holdFifo(path: string): void {
+  if (heldFifos.has(path)) return;
+  heldFifos.set(path, openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+}
+
+/** Writes `text` into the FIFO held for `path`, then closes it: its reader sees the end of the document. */
+async function writeHeldFifo(fd: number, path: string, text: string): Promise<void> {
+  heldFifos.delete(path);
+  try {
+    await Bun.write(Bun.file(fd), text);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
@@ -129,12 +152,14 @@ let temporaries = 0;
  * A file mounted in place, which nothing can be renamed over, is written into.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
+  const held = heldFifos.get(path);
+  if (held !== undefined)
+    return writeHeldFifo(held, path, text).catch((error) => {
+      throw writeFailure(path, error);
+    });
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
-  // Not named after the output: a name of 245-255 bytes, which the file system takes, made it too long.
-  // Random too: runs in two pid namespaces (containers) sharing the directory may have the same pid.
-  const unique = `${process.pid}-${++temporaries}-${randomBytes(6).toString("hex")}`;
-  const temporary = join(dirname(target.path), `.ivsh-${unique}.tmp`);
+  const temporary = temporaryIn(dirname(target.path));
   const remove = () => rmSync(temporary, { force: true });
   const forget = onCleanup(remove);
   // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd. A
@@ -224,13 +249,17 @@ function landingOf(path: string): { path: string; direct: boolean } {
   }
 }
 
-/** /dev/stdout, /dev/fd/N, /proc/self/fd/N: one of this process's descriptors, whatever file it leads to. */
+/**
+ * /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N of this process (or a link to one,
+ * or a name in a directory that is /proc/self/fd): one of this process's descriptors, whatever file it
+ * leads to. Any other path is not, in /proc too: any path there was taken for one, and /proc/1/fd/1, another
+ * process's descriptor, was passed over by the checks and written into by name after the run.
+ */
 export function ownDescriptor(path: string): boolean {
+  if (descriptorNamed(path) !== undefined) return true;
   const absolute = resolve(path);
   try {
-    if (realpathSync(dirname(absolute)).startsWith("/proc/")) return true;
-    if (!lstatSync(absolute).isSymbolicLink()) return false;
-    return resolve(dirname(absolute), readlinkSync(absolute)).startsWith("/proc/");
+    return descriptorNamed(join(realpathSync(dirname(absolute)), basename(absolute))) !== undefined;
   } catch {
     return false;
   }

@@ -5,8 +5,9 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { FIGURE_FILES } from "../bench/figures.ts";
-import { ownDescriptor } from "../bench/output.ts";
+import { holdFifo, ownDescriptor, writeFailure } from "../bench/output.ts";
 import { failure } from "../errors.ts";
+import { errnoOf } from "../ffi/errno.ts";
 import { UsageError } from "./_strict.ts";
 
 /** The flags of `ivsh bench` that name where it writes. */
@@ -55,6 +56,7 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         "it names a descriptor this process does not have open: open it (as the shell's N>FILE does), or pass another --json",
       );
+    refuseDeviceTakingNoDocument(args.json);
     // Written into, not replaced: its directory (/dev for --json /dev/stdout) need not be writable.
     if (!writtenInto(args.json)) {
       checkCreatable("--json", args.json);
@@ -66,6 +68,7 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         `${args.json} is a FIFO or device this user may not write: pass another --json`,
       );
+    else if (!ownDescriptor(args.json) && statSync(args.json).isFIFO()) holdReadFifo(args.json);
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -83,6 +86,23 @@ export function checkDestinations(args: Destinations): void {
       throw new UsageError(
         `--json ${args.json} is --out ${args.out}, one of its figures or a file in its way: write the JSON elsewhere`,
       );
+  }
+}
+
+/**
+ * A --json that is a FIFO is opened for writing now (output.ts's holdFifo), and refused when no program
+ * reads it: opened after the run, the run's end waited for a reader for ever.
+ */
+function holdReadFifo(json: string): void {
+  try {
+    holdFifo(json);
+  } catch (error) {
+    if (errnoOf(error) !== "ENXIO") throw writeFailure(`--json ${json}`, error);
+    throw failure(
+      "InvalidArgument",
+      `write --json ${json}`,
+      `no program reads the FIFO: start its reader first (e.g. jq . < ${json} &), then the benchmark`,
+    );
   }
 }
 
@@ -117,6 +137,43 @@ function writtenInto(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The kernel's memory devices (major 1) that take any write: /dev/null, /dev/zero, /dev/random, /dev/urandom. */
+const MEMORY_DEVICES = 1n;
+const TAKING_ANY_WRITE = new Set([3n, 5n, 8n, 9n]);
+
+/**
+ * A --json leading (through a link, or as /dev/stdout) to a memory device other than those taking any
+ * write: /dev/full fails every write (ENOSPC), /dev/kmsg takes log lines, not a document, and /dev/mem,
+ * /dev/kmem and /dev/port write into the machine itself. /dev/full passed the checks and failed after the
+ * whole run, the JSON lost. Whether any other device (a terminal, a serial line) takes a write cannot be known without
+ * writing to it, which a check must not do: those are written into after the run, as asked.
+ */
+function refuseDeviceTakingNoDocument(json: string): void {
+  let device: { major: bigint; minor: bigint } | undefined;
+  try {
+    const stats = statSync(json, { bigint: true });
+    if (stats.isCharacterDevice()) device = deviceNumbers(stats.rdev);
+  } catch {
+    return; // nothing there yet, or no way to it: the other checks say what is wrong
+  }
+  if (device?.major !== MEMORY_DEVICES || TAKING_ANY_WRITE.has(device.minor)) return;
+  throw failure(
+    "InvalidArgument",
+    `write --json ${json}`,
+    device.minor === 7n
+      ? "it is /dev/full, where every write fails (ENOSPC): name the FILE to write, or /dev/null to keep no JSON"
+      : `it is the memory device ${device.major}:${device.minor} (/dev/mem, /dev/port, /dev/kmsg, ...), which takes no JSON document: name the FILE to write`,
+  );
+}
+
+/** A device number's major and minor, as glibc's gnu_dev_major / gnu_dev_minor split it. */
+function deviceNumbers(rdev: bigint): { major: bigint; minor: bigint } {
+  return {
+    major: ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn),
+    minor: (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn),
+  };
 }
 
 /** Whether `path` leads to a socket: not when nothing is there, nor through a loop (ELOOP) or a file. */

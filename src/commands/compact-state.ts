@@ -4,12 +4,13 @@
  * far into the journal the file it wrote reaches, and the records it copied after the snapshot.
  */
 import { SIGKILL } from "node:constants";
+import { statSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { backgroundPriority, errnoOf, exitWithParent } from "../ffi/index.ts";
 import { compactJournal, formatResult } from "../host/compaction.ts";
 import { parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
-import { defineLeafCommand } from "./_strict.ts";
+import { defineLeafCommand, UsageError } from "./_strict.ts";
 
 export default defineLeafCommand({
   meta: {
@@ -39,6 +40,7 @@ export default defineLeafCommand({
     exitWithParent(SIGKILL);
     const arbiter = checkFlag(() => parseCount(args.arbiter, "--arbiter"));
     const upto = checkFlag(() => parseCount(args.upto, "--upto"));
+    refuseOutOnState(args.state, args.out);
     if (process.ppid !== arbiter)
       throw failure(
         "PeerGone",
@@ -53,6 +55,19 @@ export default defineLeafCommand({
     process.stdout.write(formatResult(result));
   },
 });
+
+/**
+ * An --out that is the --state journal, however named (./FILE, a symlink, a hard link): the snapshot is
+ * written to --out opened for writing, which empties it first, so the journal being read was lost.
+ */
+function refuseOutOnState(state: string, out: string): void {
+  const journal = statSync(state, { throwIfNoEntry: false });
+  const target = statSync(out, { throwIfNoEntry: false });
+  if (journal && target && journal.dev === target.dev && journal.ino === target.ino)
+    throw new UsageError(
+      `Failed to use --out ${out} since it is the --state journal itself (${state}): the snapshot goes to a new file, which the arbiter then renames over the journal`,
+    );
+}
 
 /** Whether a process `pid` exists (EPERM: it does, as another user's). */
 function alive(pid: number): boolean {

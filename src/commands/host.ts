@@ -14,8 +14,10 @@ import {
 import { failure, isIvshError, reasonOf } from "../errors.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
+import { handoverTtlMs } from "../host/handover.ts";
 import { followParent } from "../host/parent.ts";
 import { startArbiter } from "../host/start.ts";
+import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
@@ -163,6 +165,11 @@ export default defineLeafCommand({
     if (level) log.level = level;
     const given = givenFlags(rawArgs);
     const options = checkFlag(() => arbiterOptions(args, given));
+    // Its settings in the environment, refused as a flag's value is (IVSH_CONNECT's too): exit 2.
+    checkFlag(() => {
+      compactAfterRecords();
+      handoverTtlMs();
+    });
     const size = options.regionSize;
     if (!Number.isInteger(Math.log2(size)))
       log.warn(

@@ -50,10 +50,22 @@ export async function openTcp(
   return connectFd<undefined>({ fd, socket: handlers });
 }
 
+/** Lookups under way that their caller stopped waiting for (see `lookupLeftRunning`). */
+let givenUp = 0;
+
+/**
+ * Whether a lookup this process gave up (Ctrl-C, the timeout) is still running. It cannot be cancelled,
+ * and Bun keeps the process alive until it ends (up to glibc's tries × timeout, ~10 s by default): the CLI,
+ * its command over, exits at once instead (../cli.ts). A program using the library waits for it.
+ */
+export function lookupLeftRunning(): boolean {
+  return givenUp > 0;
+}
+
 /**
  * The addresses of `hostname`. A lookup whose DNS server does not answer went on for its own ~10 s,
  * heeding neither the signal nor the timeout: both now end the wait (the lookup, which cannot be
- * cancelled, is left to end by itself).
+ * cancelled, is left to end by itself, counted in `givenUp` until it does).
  */
 async function addressesOf(
   hostname: string,
@@ -67,12 +79,23 @@ async function addressesOf(
     onAbort = () => reject(abortedError(signal, "connect to the arbiter"));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+  let settled = false;
+  const looked = lookup(hostname, { all: true }).finally(() => {
+    settled = true;
+  });
   try {
-    const found = await Promise.race([lookup(hostname, { all: true }), given]);
+    const found = await Promise.race([looked, given]);
     return found.map((address) => address.address);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
+    if (!settled) {
+      givenUp++;
+      looked.then(
+        () => givenUp--,
+        () => givenUp--,
+      );
+    }
   }
 }
 
