@@ -6,6 +6,8 @@
 import { expect, test } from "bun:test";
 import { isIvshError } from "../src/errors.ts";
 import { statusJson } from "../src/host/status.ts";
+import { frameBytes } from "../src/protocol/codec.ts";
+import { MAX_FRAME_BYTES, messages } from "../src/protocol/messages.ts";
 import type { StatusReport } from "../src/protocol/status-report.ts";
 
 function report(names: string[]): StatusReport {
@@ -29,4 +31,12 @@ test("the --limit a refused status suggests fits, its first entries a quarter lo
   const fits = Number(/--limit (\d+) fits/.exec(message)?.[1]);
   expect(fits).toBeGreaterThan(0);
   expect(() => statusJson(report(names.slice(0, fits)))).not.toThrow();
+});
+
+test("a report of exactly one reply's size is sent; one byte more is refused", () => {
+  const overhead = frameBytes(messages.status.reply, { json: "" });
+  const base = JSON.stringify(report(["x"])).length; // ASCII: characters are bytes
+  const exact = "x".padEnd(1 + MAX_FRAME_BYTES - overhead - base, "x");
+  expect(frameBytes(messages.status.reply, { json: statusJson(report([exact])) })).toBe(MAX_FRAME_BYTES);
+  expect(() => statusJson(report([`${exact}x`]))).toThrow(/pass a smaller --limit/);
 });
