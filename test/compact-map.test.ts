@@ -66,3 +66,27 @@ describe("CompactMap", () => {
     expect(names.size).toBe(4_999);
   });
 });
+
+describe("CompactMap, round 8 of the mutation audit", () => {
+  test("clear() empties it at every size: size 0, no old entries, and it fills again as new", () => {
+    for (const size of [4, 100, 6_000]) {
+      const map = new CompactMap<number, number>(idShard);
+      for (let id = 0; id < size; id++) map.set(id, id);
+      map.clear();
+      expect(map.size).toBe(0);
+      expect([...map.keys()]).toEqual([]);
+      expect(map.get(1)).toBeUndefined();
+      for (let id = 0; id < 20; id++) map.set(id + 10_000, id);
+      expect(map.size).toBe(20);
+      expect([...map.keys()]).toEqual(Array.from({ length: 20 }, (_, id) => id + 10_000));
+    }
+  });
+
+  test("keeps insertion order as one Map: it is not split before SHARD_AFTER entries", () => {
+    // Keys of two id parts (4096 ids each) in turn: split, they would be walked part by part.
+    const keys = Array.from({ length: 100 }, (_, index) => (index % 2) * 4096 + index);
+    const map = new CompactMap<number, number>(idShard);
+    for (const key of keys) map.set(key, key);
+    expect([...map.keys()]).toEqual(keys);
+  });
+});

@@ -58,3 +58,24 @@ test("bytes the peer read from the queue no longer count against the limit, howe
   }
   expect(taken).toEqual(Array.from({ length: 800 }, (_, i) => i & 0xff));
 });
+
+// Bun's socket.write returns -1 once the socket is closed (EPIPE): the frame is lost, not partly taken.
+test("a write to a closed socket with nothing queued is ConnectionLost at once, the peer gone, nothing queued", () => {
+  const socket = { write: () => -1 };
+  const outbox = new Outbox(socket);
+  expect(codeOf(() => outbox.send(new Uint8Array(8)))).toBe("ConnectionLost");
+  expect(outbox.peerGone).toBe(true);
+  expect(outbox.idle).toBe(true);
+  expect(codeOf(() => outbox.send(new Uint8Array(8)))).toBe("ConnectionLost");
+});
+
+test("a send behind queued frames to a peer gone meanwhile is ConnectionLost, not queued as if it would be read", () => {
+  const socket = { closed: false, write: () => (socket.closed ? -1 : 0) };
+  const outbox = new Outbox(socket);
+  outbox.send(new Uint8Array(8)); // the peer reads nothing: queued
+  expect(outbox.queuedFrames).toBe(1);
+  socket.closed = true; // it shut down reading, our replies unread
+  expect(codeOf(() => outbox.send(new Uint8Array(8)))).toBe("ConnectionLost");
+  expect(outbox.peerGone).toBe(true);
+  expect(outbox.queuedFrames).toBe(1);
+});

@@ -4,9 +4,18 @@
  * other file in the shared directory (torn, planted, from another layout) is measured again instead.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
-import { readCachedProbe, writeCachedProbe } from "../src/guest/probe-cache.ts";
+import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "../src/guest/probe-cache.ts";
 import { FAKE_PCI_ADDRESS } from "./helpers/backends.ts";
 
 let dir: string;
@@ -58,4 +67,69 @@ test("a verdict measuring one resource file twice (and the other once or not at 
 test("a verdict with a slowdown or a speed of 0 is not reused", () => {
   expect(reused(verdict({ slowdown: 0 }))).toBe(false);
   expect(reused(verdict({ anonymous: { ...speed, readBytesPerSecond: 0 } }))).toBe(false);
+});
+
+// Round 8 of the mutation audit: each check of a kept verdict on its own.
+
+test("a verdict of another device, or choosing a file of neither resource, or a chosen speed of 0, is not reused", () => {
+  const { chosen } = verdict();
+  expect(reused(verdict({ device: "0000:00:05.0" }))).toBe(false);
+  const elsewhere = join(dir, "not-the-device"); // a file this user may open, of no resource of the device
+  writeFileSync(elsewhere, new Uint8Array(4096));
+  expect(reused(verdict({ chosen: { ...chosen, path: elsewhere } }))).toBe(false);
+  expect(reused(verdict({ chosen: { ...chosen, writeBytesPerSecond: 0 } }))).toBe(false);
+  expect(reused(verdict({ slow: "no" as never }))).toBe(false);
+});
+
+test("a verdict with a speed too large for a number (1e999 in its JSON: Infinity) is not reused", () => {
+  const cache = mkdtempSync(join(dir, "cache-"));
+  writeCachedProbe(cache, device, verdict());
+  const [file] = readdirSync(cache);
+  const path = join(cache, file!);
+  writeFileSync(path, readFileSync(path, "utf8").replace('"slowdown":1.5', '"slowdown":1e999'));
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+});
+
+test("a device without resource2_wc: its verdict measuring resource2 alone is reused, one measuring both is not", () => {
+  const plain = { ...device, resource2Wc: undefined };
+  const [uncached] = verdict().measured;
+  const cache = mkdtempSync(join(dir, "cache-"));
+  writeCachedProbe(cache, plain as never, verdict({ chosen: uncached, measured: [uncached] }) as never);
+  expect(readCachedProbe(cache, plain as never)?.reused).toBe(true);
+  writeCachedProbe(cache, plain as never, verdict());
+  expect(readCachedProbe(cache, plain as never)).toBeUndefined();
+});
+
+test("a kept verdict reached through a symlink, or owned by another user, is not trusted", () => {
+  const elsewhere = mkdtempSync(join(dir, "elsewhere-"));
+  writeCachedProbe(elsewhere, device, verdict());
+  const [file] = readdirSync(elsewhere);
+  const cache = mkdtempSync(join(dir, "cache-"));
+  symlinkSync(join(elsewhere, file!), join(cache, file!));
+  expect(readCachedProbe(cache, device)).toBeUndefined();
+  if (process.getuid?.() !== 0) return console.log("not root: the test of another user's file is left out");
+  chownSync(join(elsewhere, file!), 65534, 65534);
+  expect(readCachedProbe(elsewhere, device)).toBeUndefined();
+});
+
+test("IVSH_PROBE_CACHE=0 keeps no verdict, even for a real device", () => {
+  const real = { ...device, resource2: "/sys/bus/pci/devices/0000:00:04.0/resource2" };
+  const before = process.env.IVSH_PROBE_CACHE;
+  try {
+    process.env.IVSH_PROBE_CACHE = "0";
+    expect(defaultProbeCacheDirectory(real)).toBeUndefined();
+  } finally {
+    if (before === undefined) delete process.env.IVSH_PROBE_CACHE;
+    else process.env.IVSH_PROBE_CACHE = before;
+  }
+});
+
+test("a verdict that cannot be renamed into place (a directory planted under its name) leaves no partial file", () => {
+  const cache = mkdtempSync(join(dir, "cache-"));
+  writeCachedProbe(cache, device, verdict());
+  const [file] = readdirSync(cache);
+  rmSync(join(cache, file!));
+  mkdirSync(join(cache, file!, "inside"), { recursive: true });
+  writeCachedProbe(cache, device, verdict());
+  expect(readdirSync(cache)).toEqual([file!]);
 });
