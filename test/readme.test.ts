@@ -15,24 +15,26 @@ const README = readFileSync(join(REPO, "README.md"), "utf8");
 
 // Figures, and the results files they come from ------------------------------------------------------
 
-const UNITS: Record<string, number> = {
-  "GB/s": 1e9,
-  "MB/s": 1e6,
-  s: 1,
-  ms: 1e-3,
-  µs: 1e-6,
-  ns: 1e-9,
-  "×": 1,
-  "%": 0.01,
+/** Each unit as a multiple of its kind's base: a rate is found among rates, a time among times. */
+const UNITS: Record<string, { kind: string; scale: number }> = {
+  "GB/s": { kind: "rate", scale: 1e9 },
+  "MB/s": { kind: "rate", scale: 1e6 },
+  s: { kind: "time", scale: 1 },
+  ms: { kind: "time", scale: 1e-3 },
+  µs: { kind: "time", scale: 1e-6 },
+  ns: { kind: "time", scale: 1e-9 },
+  "×": { kind: "ratio", scale: 1 },
+  "%": { kind: "percent", scale: 1 },
 };
 const NUMBER = String.raw`\d+(?:\.\d+)?`;
 const UNIT = String.raw`(GB\/s|MB\/s|ms|µs|ns|s|×|%)(?![\w/])`;
-/** A figure with its unit, or a list of them sharing one ("1.96 / 4.63 GB/s"), ranges too ("2.2–2.7 ms"). */
-const figurePattern = (separators: string) =>
-  new RegExp(String.raw`((?:${NUMBER}\s?(?:${separators})\s?)*)(${NUMBER})\s?${UNIT}`, "g");
-const IN_RESULTS = figurePattern(String.raw`\/|–`);
-/** What the README claims: a range's lower end (3.8–4×) may be derived, so ranges count by their last figure. */
-const CLAIMED = figurePattern(String.raw`\/`);
+/**
+ * A figure with its unit, or a list or range of them sharing one ("1.96 / 4.63 GB/s", "2.2–2.7 ms"). A
+ * ratio the README works out itself from figures it gives is written in words ("4 times"), not with ×.
+ */
+const FIGURE = new RegExp(String.raw`((?:${NUMBER}\s?[/–]\s?)*)(${NUMBER})\s?${UNIT}`, "g");
+/** A results file's second figure in brackets, of the same unit: "79.9 MB/s (176.3)". */
+const BRACKETED = new RegExp(String.raw`${NUMBER}\s?${UNIT}\s\((${NUMBER})\)`, "g");
 /** The files a benchmark run wrote, which the README cites. */
 const RESULTS_FILE = /docs\/bench\/(?:vm\/)?(?:results(?:-[\w-]+)?|scale)\.md/g;
 /** A clause whose figures come from elsewhere: a command it names, or another document. */
@@ -40,26 +42,32 @@ const OTHER_SOURCE = /`(bun |scripts\/|hyperfine|dd )|docs\/(?!bench\/)[\w/.-]+\
 
 interface Figure {
   text: string;
+  kind: string;
   value: number;
   /** Significant digits as written: how far a figure may be from the file's and still be it, rounded. */
   digits: number;
 }
 
-function figures(text: string, pattern: RegExp): Figure[] {
-  return [...text.matchAll(pattern)].flatMap(([, list, last, unit]) =>
+function figures(text: string): Figure[] {
+  return [...text.matchAll(FIGURE)].flatMap(([, list, last, unit]) =>
     [...(list!.match(new RegExp(NUMBER, "g")) ?? []), last!].map((number) => ({
       text: `${number} ${unit}`,
-      value: Number(number) * UNITS[unit!]!,
+      kind: UNITS[unit!]!.kind,
+      value: Number(number) * UNITS[unit!]!.scale,
       digits: number.replace(".", "").replace(/^0+/, "").length,
     })),
   );
 }
 
-const resultsCache = new Map<string, number[]>();
-function resultValues(file: string): number[] {
+const resultsCache = new Map<string, Figure[]>();
+function resultValues(file: string): Figure[] {
   let values = resultsCache.get(file);
   if (!values) {
-    values = figures(readFileSync(join(REPO, file), "utf8"), IN_RESULTS).map((figure) => figure.value);
+    const text = readFileSync(join(REPO, file), "utf8");
+    const bracketed = [...text.matchAll(BRACKETED)].flatMap(([, unit, number]) =>
+      figures(`${number} ${unit}`),
+    );
+    values = [...figures(text), ...bracketed];
     resultsCache.set(file, values);
   }
   return values;
@@ -68,7 +76,9 @@ function resultValues(file: string): number[] {
 /** Whether `figure` is one of the file's, as the README rounded it (0.428 s is 428 ms, 4.90× is 4.9×). */
 function foundIn(file: string, figure: Figure): boolean {
   const tolerance = figure.value * 0.5 * 10 ** -(Math.max(figure.digits, 2) - 1);
-  return resultValues(file).some((value) => Math.abs(value - figure.value) <= tolerance * (1 + 1e-9));
+  return resultValues(file).some(
+    (found) => found.kind === figure.kind && Math.abs(found.value - figure.value) <= tolerance * (1 + 1e-9),
+  );
 }
 
 /**
@@ -86,7 +96,7 @@ function citedFigures(markdown: string): { figure: Figure; file: string; clause:
     for (const clause of block.split(/(?<=[;.:])\s|\n\|/)) {
       file = [...clause.matchAll(RESULTS_FILE)].at(-1)?.[0] ?? file;
       if (!file || OTHER_SOURCE.test(clause)) continue;
-      for (const figure of figures(clause, CLAIMED)) cited.push({ figure, file, clause });
+      for (const figure of figures(clause)) cited.push({ figure, file, clause });
     }
     previous = first;
   }
