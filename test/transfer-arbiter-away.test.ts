@@ -137,3 +137,36 @@ test("a --timeout longer than the reconnect timeout does not extend the wait for
     await suite.arbiter.restart();
   }
 }, 120_000);
+
+// Found checking the README's --timeout: an end with --timeout 2s said "this end gives up after 30 s" while
+// the arbiter was away, then gave up at its 2 s. The line names both limits.
+test("an end with --timeout that waits while the arbiter is away names its --timeout beside the reconnect timeout", async () => {
+  const receiver = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "guest",
+      "recv",
+      "--channel",
+      "limits",
+      "--out",
+      "-",
+      "--timeout",
+      "20s",
+      "--progress",
+    ],
+    { env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) }, stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    const said = transcript(receiver.stderr);
+    await says(said, "waiting for a sender");
+    await suite.arbiter.kill9();
+    await says(
+      said,
+      `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or when its --timeout 20 s`,
+    );
+  } finally {
+    receiver.kill("SIGKILL");
+    await suite.arbiter.restart();
+  }
+}, 90_000);
