@@ -101,6 +101,20 @@ const cases: [string, () => Uint8Array[], ErrorCodeName, RegExp][] = [
     "ProtocolState",
     /already said hello/,
   ],
+  // docs/protocol.md section 2: handover only before hello and identify; an unknown op in any phase.
+  [
+    "handover after hello",
+    () => [hello(), request("handover", { nonce: "n" }, 2)],
+    "ProtocolState",
+    /already said hello/,
+  ],
+  [
+    "handover after identify (a guest's connection)",
+    () => [request("identify", { vm: "web" }, 0), request("handover", { nonce: "n" }, 1)],
+    "ProtocolState",
+    /a guest's connection cannot hand a connection over/,
+  ],
+  ["an unknown op before hello", () => [rawFrame(12, 999)], "UnknownOp", /op 999/],
 ];
 
 describe("malformed frames", () => {
@@ -147,6 +161,17 @@ test("a status before hello is answered without a session; any other request sti
   expect(report.clients.map((client) => client.name)).toEqual(["well-behaved"]);
   expect(refusal?.kind).toBe(FrameKind.error);
   expect(decodeError(refusal!.body).message).toMatch(/must be hello \(or a status/);
+  expect(closed).toBe(true);
+});
+
+// docs/protocol.md said a handover is accepted only as a connection's first request; a status may come first.
+test("a handover after a status is judged by its nonce, not refused for coming second", async () => {
+  const { frames, closed } = await exchangeRaw(paths.socket, [
+    request("status", { limit: 0, onlyClient: 0 }),
+    request("handover", { nonce: "nobody-sent-this" }, 2),
+  ]);
+  expect(frames.map((frame) => frame.kind)).toEqual([FrameKind.reply, FrameKind.error]);
+  expect(decodeError(frames[1]!.body).message).toMatch(/nothing was handed over under that nonce/);
   expect(closed).toBe(true);
 });
 

@@ -5,6 +5,8 @@
  */
 import { expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
+import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
+import { formatDuration } from "../src/units.ts";
 import { CLI } from "./helpers/paths.ts";
 import { eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -101,3 +103,70 @@ test("--timeout limits only the wait for the peer: an arbiter restarted mid-tran
   expect({ sent, received, stderr }).toEqual({ sent: 0, received: 0, stderr: "" });
   expect(Bun.file(output).size).toBe(2 * piece.byteLength);
 });
+
+// The README and `--help` say so: --timeout bounds the wait for the peer, but an arbiter that went away is
+// waited for the client's reconnect timeout at most, however long --timeout is. A change to either side
+// must change the other.
+test("a --timeout longer than the reconnect timeout does not extend the wait for an arbiter that went away", async () => {
+  const receiver = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "guest",
+      "recv",
+      "--channel",
+      "gone",
+      "--out",
+      "-",
+      "--timeout",
+      "5m",
+      "--progress",
+    ],
+    { env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) }, stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    const said = transcript(receiver.stderr);
+    await says(said, "waiting for a sender");
+    await suite.arbiter.kill9();
+    const bound = DEFAULT_RECONNECT_TIMEOUT_MS + 30_000; // liveness only: it gives up well before 5 min
+    expect(await exitOrKill(receiver, bound)).toBe(1);
+    await Bun.sleep(100); // its last words
+    expect(said.text).toContain(`did not come back within ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}`);
+  } finally {
+    receiver.kill("SIGKILL");
+    await suite.arbiter.restart();
+  }
+}, 120_000);
+
+// Found checking the README's --timeout: an end with --timeout 2s said "this end gives up after 30 s" while
+// the arbiter was away, then gave up at its 2 s. The line names both limits.
+test("an end with --timeout that waits while the arbiter is away names its --timeout beside the reconnect timeout", async () => {
+  const receiver = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "guest",
+      "recv",
+      "--channel",
+      "limits",
+      "--out",
+      "-",
+      "--timeout",
+      "20s",
+      "--progress",
+    ],
+    { env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) }, stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    const said = transcript(receiver.stderr);
+    await says(said, "waiting for a sender");
+    await suite.arbiter.kill9();
+    await says(
+      said,
+      `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or when its --timeout 20 s`,
+    );
+  } finally {
+    receiver.kill("SIGKILL");
+    await suite.arbiter.restart();
+  }
+}, 90_000);

@@ -21,16 +21,25 @@ export interface ArbiterAwayShown {
   arbiterAway(away: string | undefined): void;
 }
 
-/** Watches `client`'s link until the returned function is called. */
+/**
+ * Watches `client`'s link until the returned function is called. `peerWaitMs`: the end's --timeout, which
+ * also ends a wait for the peer while the arbiter is away, so the line names it beside the reconnect
+ * timeout (it said only "gives up after 30 s" to an end that gave up at its --timeout of 2 s).
+ */
 export function watchArbiter(
   client: ChannelClient,
   connection: ConnectOptions,
   progress: ArbiterAwayShown,
+  peerWaitMs?: number,
 ): () => void {
   const where = describeEndpoint(arbiterEndpoint(connection));
+  const limits =
+    peerWaitMs === undefined
+      ? formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)
+      : `${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`;
   let shown: string | undefined;
   const timer = setInterval(() => {
-    const away = awayText(client, where);
+    const away = awayText(client, where, limits);
     if (away === shown) return;
     shown = away;
     progress.arbiterAway(away);
@@ -38,12 +47,12 @@ export function watchArbiter(
   return () => clearInterval(timer);
 }
 
-function awayText(client: ChannelClient, where: string): string | undefined {
+function awayText(client: ChannelClient, where: string, limits: string): string | undefined {
   if (client.lost) return undefined; // the error that ends the wait says it
   if (!client.arbiterLink.connected)
     return (
       `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
-      `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or Ctrl-C)`
+      `this end gives up after ${limits}, or Ctrl-C)`
     );
   if (client.leaseInDoubt())
     return `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it, or Ctrl-C)`;

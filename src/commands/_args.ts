@@ -5,7 +5,12 @@
 import type { ArgDef } from "citty";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
-import { type ConnectOptions, parseHostPort, withEnvironment } from "../guest/connect-options.ts";
+import {
+  type ConnectOptions,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
+  parseHostPort,
+  withEnvironment,
+} from "../guest/connect-options.ts";
 import { refuseAbstractSocket } from "../guest/socket-name.ts";
 import { MAX_CHANNEL_NAME_BYTES } from "../transfer/slot.ts";
 import { formatDuration, LONGEST_TIMER_MS, parseDuration } from "../units.ts";
@@ -175,8 +180,8 @@ function connectAddress(text: string, named: string): string {
 export const waitArgs = {
   timeout: {
     type: "string",
-    description:
-      "Give up (exit 1) if the arbiter or the other end has not answered within DURATION, with a unit (ms, s, m, h): e.g. 30s or 500ms (default: wait for it)",
+    // An arbiter that went away is waited for the client's reconnect timeout at most, whatever DURATION.
+    description: `Give up (exit 1) if the arbiter or the other end has not answered within DURATION, with a unit (ms, s, m, h): e.g. 30s or 500ms (default: wait for it); an arbiter that went away is given ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)} at most to come back`,
     valueHint: "DURATION",
   },
 } as const satisfies Record<string, ArgDef>;

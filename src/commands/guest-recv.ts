@@ -89,7 +89,7 @@ export default defineLeafCommand({
           futexParking: false,
         });
         phase("recv: connected");
-        const stopWatching = watchArbiter(client, connection, progress);
+        const stopWatching = watchArbiter(client, connection, progress, waitMs);
         try {
           const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
           phase("recv: stream kept");

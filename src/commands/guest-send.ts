@@ -113,7 +113,7 @@ export default defineLeafCommand({
       });
       phase("send: connected");
       const progress = terminalProgress(`send ${args.file}`, mode);
-      const stopWatching = watchArbiter(client, connection, progress);
+      const stopWatching = watchArbiter(client, connection, progress, options.peerWaitMs);
       try {
         const result = await sendStream(client, channel, source, options, progress);
         progress.done();
