@@ -7,7 +7,7 @@
 import { expect } from "bun:test";
 import { exitOrKill } from "../helpers/processes.ts";
 import { testWithTool } from "../helpers/tools.ts";
-import { LAUNCH, ensureBinary, vmName } from "./vm.ts";
+import { ensureBinary, LAUNCH, vmName } from "./vm.ts";
 
 /** Generous under TCG on a loaded 2-core machine: a boot takes 4–9 s. */
 const BOOT_BOUND_MS = 90_000;
