@@ -160,7 +160,8 @@ if [ "$REGION" != none ]; then
   REGION_SIZE=$(stat -L -c %s "$REGION")
   if [ "$REGION_SIZE" -lt 4096 ] || [ $((REGION_SIZE & (REGION_SIZE - 1))) -ne 0 ]; then
     # An arbiter's region (its header starts with "IVSH"): resized, its arbiter's next start refuses it.
-    if [ "$(head -c 4 "$REGION" 2>/dev/null)" = IVSH ]; then
+    # NULs dropped before bash sees them (a file of zeros made it warn "ignored null byte").
+    if [ "$(head -c 4 "$REGION" 2>/dev/null | tr -d '\0')" = IVSH ]; then
       fit=4096
       while [ "$fit" -lt "$REGION_SIZE" ]; do fit=$((fit * 2)); done
       if [ $((fit % 1048576)) -eq 0 ]; then fit="$((fit / 1048576))MiB"; else fit="$((fit / 1024))KiB"; fi
