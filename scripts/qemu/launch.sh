@@ -361,7 +361,9 @@ PIDS+=($!)
 QRC=0
 while :; do
   QRC=0
-  wait "$QPID" || QRC=$?
+  # 2>/dev/null: bash's job notice ("launch.sh: line N: PID Killed timeout ...") for a QEMU killed by
+  # a signal; the summary below says it in launch.sh's words.
+  wait "$QPID" 2>/dev/null || QRC=$?
   kill -0 "$QPID" 2>/dev/null || break
 done
 QPID=
@@ -396,6 +398,8 @@ if [ -n "$TIMEOUT" ] && [ "$TIMEOUT" != 0 ] && [ "$QRC" = 124 ]; then
   tail -n 20 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
   exit 124
 fi
-echo "launch.sh: $NAME: the guest gave no result (QEMU exit $QRC, after $total s); guest console:" >&2
+how="QEMU exit $QRC"
+if [ "$QRC" -gt 128 ] && [ "$QRC" -lt 160 ]; then how="QEMU killed by SIG$(kill -l $((QRC - 128)))"; fi
+echo "launch.sh: $NAME: the guest gave no result ($how, after $total s); guest console:" >&2
 tail -n 30 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
 exit 125
