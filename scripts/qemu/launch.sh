@@ -207,10 +207,19 @@ if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
 elif [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
 
 # ---- one VM per name ----
+LOCK=
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT/run"
-  exec 7>"$OUT/run/$NAME.lock"
-  flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+  # The lock file goes at exit (else one stays per name ever used: every test run adds its own). One
+  # opened before that and locked after is no longer at LOCK: then it is taken again, on the new file.
+  while :; do
+    exec 7>>"$OUT/run/$NAME.lock"
+    flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+    if [ "$(stat -c %d:%i "$OUT/run/$NAME.lock" 2>/dev/null)" = "$(stat -L -c %d:%i /proc/self/fd/7)" ]; then
+      LOCK="$OUT/run/$NAME.lock"
+      break
+    fi
+  done
 fi
 
 # ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
@@ -232,6 +241,7 @@ cleanup() {
   for p in "${PIDS[@]}" "${READERS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}" "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$T"
+  if [ -n "$LOCK" ]; then rm -f "$LOCK"; fi # still held (fd 7): see "one VM per name"
 }
 trap cleanup EXIT
 on_signal() {
