@@ -4,7 +4,7 @@
  * and goes back to the peer once the arbiter answers again. Real processes throughout.
  */
 import { expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
 import { formatDuration } from "../src/units.ts";
 import { CLI } from "./helpers/paths.ts";
@@ -74,6 +74,51 @@ for (const role of ["send", "recv"] as const)
       end.kill("SIGKILL");
     }
   }, 90_000);
+
+test("recv waiting while its socket accepts but never greets (a guest's bridge with no arbiter behind it): the line stays on the arbiter", async () => {
+  // In a guest every reconnect attempt is accepted (QEMU's user-mode network starts a bridge, which then
+  // finds no arbiter and closes): the line said "waiting for a sender" again during each attempt, then
+  // "for the arbiter ... to come back", over and over (a VM trial). Here a listener stands in for the bridge.
+  const end = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "guest",
+      "recv",
+      "--out",
+      outPath(suite.paths, "bridge.out"),
+      "--channel",
+      "bridge",
+      "--progress",
+    ],
+    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) } },
+  );
+  try {
+    const said = transcript(end.stderr);
+    await says(said, "waiting for a sender");
+    await suite.arbiter.kill9();
+    rmSync(suite.socket, { force: true });
+    const bridge = Bun.listen({
+      unix: suite.socket,
+      socket: { open: (socket) => void setTimeout(() => socket.end(), 700), data: () => {} },
+    });
+    try {
+      await says(said, `waiting for the arbiter at ${suite.socket} to come back`);
+      // Several attempts, each held open 700 ms; slowness only makes this check see fewer of them.
+      await Bun.sleep(4000);
+      expect(said.text.slice(said.read)).not.toContain("waiting for a sender");
+    } finally {
+      bridge.stop(true);
+    }
+    rmSync(suite.socket, { force: true });
+    await suite.arbiter.restart();
+    await says(said, "waiting for a sender");
+    end.kill("SIGTERM");
+    expect(await exitOrKill(end, SAID_WITHIN_MS)).toBe(143);
+  } finally {
+    end.kill("SIGKILL");
+  }
+}, 90_000);
 
 test("--timeout limits only the wait for the peer: an arbiter restarted mid-transfer, after the limit, ends nothing", async () => {
   const output = outPath(suite.paths, "restarted-mid-transfer");

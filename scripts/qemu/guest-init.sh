@@ -102,8 +102,15 @@ fi
 echo "ivsh test VM '$IVSH_VM': /usr/local/bin/ivsh, region at /sys/bus/pci/devices/*/resource2 (1af4:1110)."
 echo "Leave with 'poweroff' (or Ctrl-A X)."
 # busybox poweroff/reboot/halt signal PID 1 (USR2/TERM/USR1): this script is PID 1, so it powers off
-# for all three. The shell runs in the background so that `wait` can be interrupted by them.
+# for all three. The shell runs in the background so that `wait` can be interrupted by them. Not as
+# `sh -l &`: a job started with & by this non-interactive shell ignores SIGINT for good (and so does
+# everything it runs), so Ctrl-C interrupted no command and, at the prompt, ended the shell and the
+# VM. start-stop-daemon, run in the foreground, puts it in the background with SIGINT at its default;
+# it leaves it a child of PID 1, which a `wait` for the `sleep` reaps, so `kill -0` sees its end.
 trap off USR1 USR2 TERM
-setsid cttyhack /bin/sh -l &
-wait $!
+start-stop-daemon -S -b -m -p /run/shell.pid -x /bin/sh -- -c 'setsid cttyhack /bin/sh -l'
+while kill -0 "$(cat /run/shell.pid)" 2>/dev/null; do
+  sleep 1 &
+  wait $!
+done
 off

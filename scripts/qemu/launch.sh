@@ -160,7 +160,8 @@ if [ "$REGION" != none ]; then
   REGION_SIZE=$(stat -L -c %s "$REGION")
   if [ "$REGION_SIZE" -lt 4096 ] || [ $((REGION_SIZE & (REGION_SIZE - 1))) -ne 0 ]; then
     # An arbiter's region (its header starts with "IVSH"): resized, its arbiter's next start refuses it.
-    if [ "$(head -c 4 "$REGION" 2>/dev/null)" = IVSH ]; then
+    # NULs dropped before bash sees them (a file of zeros made it warn "ignored null byte").
+    if [ "$(head -c 4 "$REGION" 2>/dev/null | tr -d '\0')" = IVSH ]; then
       fit=4096
       while [ "$fit" -lt "$REGION_SIZE" ]; do fit=$((fit * 2)); done
       if [ $((fit % 1048576)) -eq 0 ]; then fit="$((fit / 1048576))MiB"; else fit="$((fit / 1024))KiB"; fi
@@ -206,10 +207,19 @@ if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
 elif [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
 
 # ---- one VM per name ----
+LOCK=
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT/run"
-  exec 7>"$OUT/run/$NAME.lock"
-  flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+  # The lock file goes at exit (else one stays per name ever used: every test run adds its own). One
+  # opened before that and locked after is no longer at LOCK: then it is taken again, on the new file.
+  while :; do
+    exec 7>>"$OUT/run/$NAME.lock"
+    flock -n 7 || die "a VM named '$NAME' is already running (lock $OUT/run/$NAME.lock): pick another --name"
+    if [ "$(stat -c %d:%i "$OUT/run/$NAME.lock" 2>/dev/null)" = "$(stat -L -c %d:%i /proc/self/fd/7)" ]; then
+      LOCK="$OUT/run/$NAME.lock"
+      break
+    fi
+  done
 fi
 
 # ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
@@ -231,6 +241,7 @@ cleanup() {
   for p in "${PIDS[@]}" "${READERS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}" "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$T"
+  if [ -n "$LOCK" ]; then rm -f "$LOCK"; fi # still held (fd 7): see "one VM per name"
 }
 trap cleanup EXIT
 on_signal() {
@@ -360,7 +371,9 @@ PIDS+=($!)
 QRC=0
 while :; do
   QRC=0
-  wait "$QPID" || QRC=$?
+  # 2>/dev/null: bash's job notice ("launch.sh: line N: PID Killed timeout ...") for a QEMU killed by
+  # a signal; the summary below says it in launch.sh's words.
+  wait "$QPID" 2>/dev/null || QRC=$?
   kill -0 "$QPID" 2>/dev/null || break
 done
 QPID=
@@ -395,6 +408,8 @@ if [ -n "$TIMEOUT" ] && [ "$TIMEOUT" != 0 ] && [ "$QRC" = 124 ]; then
   tail -n 20 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
   exit 124
 fi
-echo "launch.sh: $NAME: the guest gave no result (QEMU exit $QRC, after $total s); guest console:" >&2
+how="QEMU exit $QRC"
+if [ "$QRC" -gt 128 ] && [ "$QRC" -lt 160 ]; then how="QEMU killed by SIG$(kill -l $((QRC - 128)))"; fi
+echo "launch.sh: $NAME: the guest gave no result ($how, after $total s); guest console:" >&2
 tail -n 30 "$CONSOLE" 2>/dev/null | sed 's/^/  | /' >&2 || true
 exit 125

@@ -49,7 +49,7 @@ export function watchArbiter(
 
 function awayText(client: ChannelClient, where: string, limits: string): string | undefined {
   if (client.lost) return undefined; // the error that ends the wait says it
-  if (!client.arbiterLink.connected)
+  if (!client.arbiterLink.greeted)
     return (
       `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
       `this end gives up after ${limits}, or Ctrl-C)`

@@ -94,6 +94,11 @@ export class Transport {
     return this.link !== undefined;
   }
 
+  /** Connected, and its hello answered (`release()` has run): see ArbiterLink.greeted. */
+  get greeted(): boolean {
+    return this.link !== undefined && !this.held;
+  }
+
   /**
    * The longest pause between reconnect attempts. Through a VM's TCP path each attempt starts an `ivsh
    * bridge` process on the host: at 250 ms, twenty guests kept both host cores busy while their arbiter

@@ -13,8 +13,12 @@ import type { Geometry, SlotKindName } from "../region/layout.ts";
 
 /** The client's connection to the arbiter, as a transfer's wait for its peer watches it. */
 export interface ArbiterLink {
-  /** False while the connection is down (a reconnect may be under way). */
-  readonly connected: boolean;
+  /**
+   * False from the connection's drop until a reconnect's hello is answered. A socket that an attempt has
+   * open is not the arbiter back: through a guest's bridge every attempt is accepted, and closed once the
+   * bridge finds no arbiter.
+   */
+  readonly greeted: boolean;
   /** Fails every request waiting on the connection with `error`, and marks the connection lost. */
   fail(error: IvshError): void;
 }

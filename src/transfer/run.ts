@@ -104,7 +104,7 @@ class PeerWait {
   private check(): void {
     const here = this.arrived();
     if (here === true) return;
-    if (!this.link.connected) {
+    if (!this.link.greeted) {
       const limit = formatDuration(this.waitMs ?? 0);
       this.arbiterGone = failure(
         "ConnectionLost",
@@ -362,7 +362,7 @@ async function release(
   client: ChannelClient,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  if (decided && client.arbiterLink.connected) decided.release(role);
+  if (decided && client.arbiterLink.greeted) decided.release(role);
   else await releaseUnlessAway(close, client, signal);
 }
 
@@ -384,7 +384,7 @@ async function releaseUnlessAway(
   const released = release().then(() => true);
   let awaySince: number | undefined;
   for (;;) {
-    awaySince = client.arbiterLink.connected ? undefined : (awaySince ?? performance.now());
+    awaySince = client.arbiterLink.greeted ? undefined : (awaySince ?? performance.now());
     const waited = awaySince === undefined ? 0 : performance.now() - awaySince;
     if (awaySince !== undefined && (waited > client.leaseMs || signal?.aborted)) break;
     const tick = Promise.withResolvers<boolean>();

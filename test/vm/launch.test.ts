@@ -133,3 +133,24 @@ testWithTool(
   },
   60_000,
 );
+
+testWithTool(
+  "qemu-system-x86_64",
+  "a region of zeros of no power-of-two size: the refusal is launch.sh's line alone, no bash warning",
+  async () => {
+    // Reading its first bytes with $(head -c 4) had bash print "line N: warning: command substitution:
+    // ignored null byte in input" above the refusal: a script's internals, nothing the user can act on.
+    const dir = mkdtempSync(join(tmpdir(), "ivsh-odd-zeros-"));
+    try {
+      const region = join(dir, "region");
+      writeFileSync(region, new Uint8Array(5_000_000));
+      const { code, stderr } = await dryRun("--region", region);
+      expect(code).toBe(125);
+      expect(stderr).toBe(
+        `launch.sh: error: region ${region} is 5000000 bytes; ivshmem needs a power-of-two size of at least 4096 (a PCI BAR): resize it, e.g. truncate -s 64M ${region}, or recreate it with a power-of-two size\n`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

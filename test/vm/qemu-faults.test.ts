@@ -138,8 +138,12 @@ testWithTool(
     expect(await sender.exit(BOUND_MS)).toBe(1);
     expect(await sender.stderr).toMatch(/the receiver \(client \d+\) died/);
     await until("the killed VM's session ending", released(vm));
-    // launch.sh: the guest gave no result.
+    // launch.sh: the guest gave no result, saying how QEMU ended in its own words (not bash's job
+    // notice "launch.sh: line N: PID Killed timeout -s TERM ...", with "QEMU exit 137" after it).
     expect(await vm.exited).toBe(125);
+    const said = await vm.stderr;
+    expect(said).toContain(`launch.sh: ${vm.name}: the guest gave no result (QEMU killed by SIGKILL, after `);
+    expect(said).not.toMatch(/line \d+: +\d+ Killed/);
   },
   BOUND_MS * 2,
 );
