@@ -15,7 +15,7 @@ import { failure, isIvshError, reasonOf } from "../errors.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { followParent } from "../host/parent.ts";
-import { startArbiter } from "../host/start.ts";
+import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
@@ -258,6 +258,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   const region = resolve(regionPath(args));
   refuseEmpty("--state", args.state, "the state FILE");
   const statePath = resolve(args.state ?? defaultStatePath(region));
+  checkArbiterPaths({ regionPath: region, statePath, socketPath: socketPath(args) });
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.
   const recorded = recordedGeometry(statePath);
