@@ -115,7 +115,7 @@ export class StateFile implements Journal {
       return new StateFile(path, fd, snapshot.length, compactAfter);
     } catch (error) {
       if (error instanceof IvshError) throw error;
-      throw stateFileFailure(error, path, `write the state file ${path}`);
+      throw stateFileFailure(error, path, `write the state file ${path}`, fresh);
     }
   }
 
