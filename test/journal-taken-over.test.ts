@@ -117,6 +117,10 @@ test("a journal another arbiter took while this one was stopped is not written o
     expect(await exitOrKill(second.proc, EXIT_BOUND_MS)).toBe(0);
     first.proc.kill("SIGTERM");
     expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(0);
+    // Its stop says where its allocations went: nowhere, not "the next start finds no state".
+    const stopped = await readUntil(first.proc.stderr, () => false);
+    expect(stopped).toContain("another arbiter took the state journal's path");
+    expect(stopped).not.toContain("the next start finds no state");
     const journal = readFileSync(state, "utf8");
     expect(journal).toContain('"name":"second-s"');
     expect(journal).not.toContain('"name":"first-s"');

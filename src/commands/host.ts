@@ -213,6 +213,11 @@ export default defineLeafCommand({
       log.info(
         `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
       );
+    else if (arbiter.journalTakenOver)
+      log.error(
+        `stopped on ${signal}; another arbiter took the state journal's path ${options.statePath} while this one ` +
+          "ran, so this one's allocations are kept nowhere (its clients must allocate again)",
+      );
     else
       log.error(
         `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +

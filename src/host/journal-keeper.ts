@@ -14,13 +14,18 @@ export class JournalKeeper {
   /** A journal that could not be written again was said to be gone (once, until it is written). */
   private goneTold = false;
   /** Another arbiter took the journal's path: this one no longer keeps a journal there. */
-  private takenOver = false;
+  private taken = false;
 
   constructor(
     private readonly stateFile: StateFile,
     private readonly compactor: Compactor,
     private readonly snapshot: () => StateRecord[],
   ) {}
+
+  /** Another arbiter took the journal's path while this one ran: this one's allocations are kept nowhere. */
+  get takenOver(): boolean {
+    return this.taken;
+  }
 
   /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
   keep(): boolean {
@@ -29,7 +34,7 @@ export class JournalKeeper {
     this.compactor.cancel();
     // Another arbiter's now (started on these paths after they were removed): not written over, then or
     // after that arbiter stops (its journal is what its region's next start needs).
-    if (this.takenOver) return false;
+    if (this.taken) return false;
     const holder = otherJournalHolder(path);
     if (holder !== undefined) {
       log.error(
@@ -37,7 +42,7 @@ export class JournalKeeper {
           "there now: this arbiter's allocations are recorded nowhere a restart finds (stop one of them: each " +
           "needs a --state of its own)",
       );
-      this.takenOver = true;
+      this.taken = true;
       return false;
     }
     try {
