@@ -7,6 +7,15 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 
 /** " (pid N, COMMAND)" for the process holding a flock on `path`, or "" if none can be named. */
 export function lockHolder(path: string): string {
+  return describe(flockHolderPid(path) ?? Number.NaN);
+}
+
+/**
+ * The pid of the process holding a flock on `path`, as /proc/locks lists it (looked at, not taken: a
+ * flock tried to find out is held for that moment, and refuses its holder's own), or undefined if none is
+ * listed or the list cannot be read.
+ */
+export function flockHolderPid(path: string): number | undefined {
   try {
     const { dev, ino } = statSync(path);
     // /proc/locks names the file as MAJOR:MINOR:INODE, the device numbers in hex.
@@ -14,9 +23,10 @@ export function lockHolder(path: string): string {
     const line = readFileSync("/proc/locks", "utf8")
       .split("\n")
       .find((entry) => entry.includes(" FLOCK ") && entry.split(/\s+/)[5] === file);
-    return describe(Number(line?.split(/\s+/)[4]));
+    const pid = Number(line?.split(/\s+/)[4]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
-    return "";
+    return undefined;
   }
 }
 

@@ -39,7 +39,7 @@ test("a client connecting over TCP through the bridge is known by the bridge's V
     vmBlocksAllocated: 1,
   });
   const text = await runCli(["status", "--socket", paths.socket]);
-  expect(text.stdout).toMatch(/web-vm: 1 client \(#\d+\); 1 blocks allocated/);
+  expect(text.stdout).toMatch(/web-vm: 1 client \(#\d+\); 1 block allocated/);
   expect(text.stdout).toMatch(/#\d+ in-guest pid \d+ vm web-vm/);
   // Only the guest's VM has clients: the host's entry exists only for the status query's own session,
   // and neither the list nor the count may show it, even when the list is cut to nothing.

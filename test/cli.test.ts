@@ -643,7 +643,7 @@ describe("ivsh CLI", () => {
     await mutex.lock();
     const text = await runCli(["status", "--socket", suite.socket]);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toMatch(/host: 1 client \(#\d+\); 1 blocks allocated/);
+    expect(text.stdout).toMatch(/host: 1 client \(#\d+\); 1 block allocated/);
     expect(text.stdout).toMatch(/client #\d+ status-client pid \d+ vm host/);
     expect(text.stdout).toMatch(/shown blocks \d+\+1 .* holders #\d+ write-exclusive/);
     expect(text.stdout).toMatch(/mutex 'shown-lock': held by #\d+/);

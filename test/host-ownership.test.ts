@@ -254,3 +254,30 @@ testUnless(
     }
   },
 );
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "a journal its owner may not write (mode 0444): refused naming the mode, before the journal or region changes",
+  async () => {
+    const open = join(paths.shmDir, "read-only-state");
+    mkdirSync(open);
+    chmodSync(paths.shmDir, 0o755);
+    chmodSync(open, 0o777);
+    const own = { ...paths, region: join(open, "region"), socket: join(open, "arbiter.sock") };
+    const state = `${own.region}.state`;
+    const made = await ArbiterProcess.start({ ...own, state }, { size: "1MiB", blockSize: "64KiB" });
+    await made.stop();
+    for (const path of [own.region, state]) chownSync(path, NOBODY, NOBODY);
+    chmodSync(state, 0o444);
+    const [journal, region] = [readFileSync(state, "utf8"), readFileSync(own.region)];
+    const { exitCode, stderr } = await runHost({ ...own, state }, [], NOBODY);
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to use --state ${state} since it is mode 0444: this user, its owner, may not write it`,
+    );
+    expect(stderr).toContain(`chmod u+w ${state}`);
+    expect(readFileSync(state, "utf8")).toBe(journal);
+    expect(readFileSync(own.region).equals(region)).toBe(true);
+  },
+);

@@ -125,4 +125,8 @@ test("a line that is not JSON before the last is refused naming its line, not sk
   const restart = await hostOn(own);
   expect(restart.exitCode).toBe(1);
   expectOneLine(restart.stderr, `Failed to read ${own.state} since line 2 is not a JSON record`);
+  // Removing it is not the only way out, and it costs every allocation: said as the other damage is.
+  expect(restart.stderr).toContain(
+    "the file is damaged (restore it, or remove it to start empty: its allocations are lost)",
+  );
 }, 60_000);

@@ -1,11 +1,12 @@
 /**
  * Fields of the status report a client reads (client.status(), `ivsh status --json`): whether each client
- * is connected, `onlyClient` with a limit of 0, and a held lock whose owner did not die.
+ * is connected, `onlyClient` with a limit of 0, and a held lock whose owner did not die; and the text of
+ * `ivsh status` (its own process) about them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, runCli } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -45,5 +46,17 @@ test("a lock held by a live client names it, and does not say its owner died", a
     expect(entry).toMatchObject({ lockOwner: client.clientId, ownerDied: false });
   } finally {
     await mutex.unlock();
+  }
+});
+
+test("`ivsh status` counts a VM's blocks as it counts a client's: '1 block allocated', not '1 blocks'", async () => {
+  const segment = await client.alloc(1, { name: "one-block" });
+  try {
+    const result = await runCli(["status", "--socket", paths.socket, "--region", paths.region]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^ {2}host: 1 client \(#\d+\); 1 block allocated$/m);
+    expect(result.stdout).toMatch(/, 1 grant, 1 block$/m);
+  } finally {
+    await segment.free();
   }
 });

@@ -16,7 +16,7 @@ import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { handoverTtlMs } from "../host/handover.ts";
 import { followParent } from "../host/parent.ts";
-import { startArbiter } from "../host/start.ts";
+import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
 import { notifyServiceManager } from "../host/systemd.ts";
@@ -220,6 +220,11 @@ export default defineLeafCommand({
       log.info(
         `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
       );
+    else if (arbiter.journalTakenOver)
+      log.error(
+        `stopped on ${signal}; another arbiter took the state journal's path ${options.statePath} while this one ` +
+          "ran, so this one's allocations are kept nowhere (its clients must allocate again)",
+      );
     else
       log.error(
         `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +
@@ -265,6 +270,7 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
   const region = resolve(regionPath(args));
   refuseEmpty("--state", args.state, "the state FILE");
   const statePath = resolve(args.state ?? defaultStatePath(region));
+  checkArbiterPaths({ regionPath: region, statePath, socketPath: socketPath(args) });
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.
   const recorded = recordedGeometry(statePath);

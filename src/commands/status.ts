@@ -189,7 +189,7 @@ function renderStatus(report: StatusReport): string {
     ...report.vms.map(
       (vm) =>
         `  ${vm.vm}: ${plural(vm.clientCount, "client")} (${vm.clients.map((id) => `#${id}`).join(", ") || "-"}` +
-        `${vm.clientCount > vm.clients.length ? ", …" : ""}); ${vm.blocksAllocated} blocks allocated`,
+        `${vm.clientCount > vm.clients.length ? ", …" : ""}); ${plural(vm.blocksAllocated, "block")} allocated`,
     ),
     ...more(report.vms.length, totals.vms),
     `clients (${totals.clients}, ${totals.connected} connected):`,

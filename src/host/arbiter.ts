@@ -354,6 +354,10 @@ export class Arbiter implements ArbiterView {
     return this.journalKeeper.keep();
   }
 
+  get journalTakenOver(): boolean {
+    return this.journalKeeper.takenOver;
+  }
+
   /**
    * Ends the sessions not heard from for a lease of the arbiter's own running time: the time it could not
    * run itself (SIGSTOP, an overloaded host) does not count, as the heartbeats sent meanwhile may be sitting

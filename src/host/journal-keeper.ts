@@ -6,12 +6,15 @@
  */
 import { log } from "../log.ts";
 import type { Compactor } from "./compaction.ts";
+import { otherJournalHolder } from "./journal-claim.ts";
 import type { StateRecord } from "./records.ts";
 import type { StateFile } from "./state-file.ts";
 
 export class JournalKeeper {
   /** A journal that could not be written again was said to be gone (once, until it is written). */
   private goneTold = false;
+  /** Another arbiter took the journal's path: this one no longer keeps a journal there. */
+  private taken = false;
 
   constructor(
     private readonly stateFile: StateFile,
@@ -19,11 +22,29 @@ export class JournalKeeper {
     private readonly snapshot: () => StateRecord[],
   ) {}
 
+  /** Another arbiter took the journal's path while this one ran: this one's allocations are kept nowhere. */
+  get takenOver(): boolean {
+    return this.taken;
+  }
+
   /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
   keep(): boolean {
     const path = this.stateFile.path;
     if (this.stateFile.stillAtPath()) return true;
     this.compactor.cancel();
+    // Another arbiter's now (started on these paths after they were removed): not written over, then or
+    // after that arbiter stops (its journal is what its region's next start needs).
+    if (this.taken) return false;
+    const holder = otherJournalHolder(path);
+    if (holder !== undefined) {
+      log.error(
+        `the state journal ${path} was removed while the arbiter ran and another arbiter${holder} keeps its own ` +
+          "there now: this arbiter's allocations are recorded nowhere a restart finds (stop one of them: each " +
+          "needs a --state of its own)",
+      );
+      this.taken = true;
+      return false;
+    }
     try {
       this.stateFile.rewrite(this.snapshot());
     } catch (error) {

@@ -32,6 +32,14 @@ export function checkStateOwner(statePath: string): void {
       `serve the state in ${statePath}`,
       `it belongs to ${userName(state.uid)}, not to this user, ${userName(me)}: its clients reach a socket of its owner's; run \`ivsh host\` as its owner, or chown the state file and the region first`,
     );
+  // Its rewrite keeps its mode, so the start renamed a snapshot over it (the region re-headed too) and then
+  // could not open it to append: refused first, and not blamed on the directory. Root writes it anyway.
+  if (me !== undefined && me !== 0 && state?.isFile() && (state.mode & 0o200) === 0)
+    throw failure(
+      "PermissionDenied",
+      `use --state ${statePath}`,
+      `it is mode ${(state.mode & 0o777).toString(8).padStart(4, "0")}: this user, its owner, may not write it, and the arbiter appends every change to it (chmod u+w ${statePath})`,
+    );
 }
 
 /** Refuses another user's region file; returns a warning for one every user may read or write. */

@@ -19,6 +19,7 @@ import { diskRegionWarning, refuseForeignContents } from "../region/region-file.
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { checkAllocatorFits } from "./allocator.ts";
 import { arbiterIdentity } from "./identity.ts";
+import { refuseHeldJournal } from "./journal-claim.ts";
 import { checkRegionOwner, checkStateOwner } from "./ownership.ts";
 import { STATE_FORMAT, type StateRecord } from "./records.ts";
 import { loadStateFile } from "./state-read.ts";
@@ -60,6 +61,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     checkStateRegion(begin.region, options);
     checkRecordedSize(begin.geometry.regionSize, options);
   }
+  refuseHeldJournal(options.statePath);
   const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   const onDisk = diskRegionWarning(options.regionPath);

@@ -15,8 +15,8 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { failure } from "../errors.ts";
-import { errnoOf } from "../ffi/index.ts";
+import { type ErrorCodeName, failure, isIvshError } from "../errors.ts";
+import { errnoOf, SystemCallError } from "../ffi/index.ts";
 import { socketListener } from "../holders.ts";
 
 const PRIVATE_MARK = ".~";
@@ -106,9 +106,60 @@ export function bindPrivately<T>(socketPath: string, bind: (privatePath: string)
     try {
       return [bind(privatePath), privatePath];
     } catch (error) {
-      if (errnoOf(error) !== "EADDRINUSE" || attempt >= 5) throw error;
+      if (errnoOf(error) !== "EADDRINUSE" || attempt >= 5) throw socketFileFailure(error, socketPath);
     }
   }
+}
+
+/** Why a socket file could not be made in a directory (its errno), and what the operator does about it. */
+const SOCKET_FILE_FAILURES: Record<
+  string,
+  { code: ErrorCodeName; why: (directory: string, errno: string) => string }
+> = {
+  ENOSPC: {
+    code: "NoSpace",
+    why: (directory) =>
+      `the file system of ${directory} has no room for another file (ENOSPC: no space or no inodes left; ` +
+      `see df -h ${directory} and df -i ${directory}): free some there, or choose another --socket`,
+  },
+  EDQUOT: {
+    code: "NoSpace",
+    why: (directory) =>
+      `this user's disk quota on the file system of ${directory} is used up (EDQUOT): free some, or choose another --socket`,
+  },
+  EROFS: {
+    code: "PermissionDenied",
+    why: (directory) => `${directory} is on a read-only file system (EROFS): choose another --socket`,
+  },
+  EACCES: {
+    code: "PermissionDenied",
+    why: (directory, errno) =>
+      `this user (uid ${process.geteuid?.()}) may not make a socket file in ${directory} (${errno}): choose another --socket, or run as a user who may`,
+  },
+  ENOENT: {
+    code: "InvalidArgument",
+    why: (directory, errno) =>
+      `${directory} takes no socket files (${errno}: a directory of /proc or /sys, or one removed meanwhile): choose another --socket`,
+  },
+};
+
+/**
+ * A failed bind or link of the socket's file, said for the operator: which --socket, why, what to do. Not
+ * the bare system call on the private name (`bind /run/ivsh/ivsh.sock.~3f2a1c: ENOSPC`), a name the
+ * operator never gave and that is gone by the time they read it.
+ */
+function socketFileFailure(error: unknown, path: string): unknown {
+  const errno = errnoOf(error);
+  // Already said for the operator (EEXIST's "another arbiter"), or no errno to explain.
+  if ((isIvshError(error) && !(error instanceof SystemCallError)) || !errno) return error;
+  const directory = dirname(path);
+  const known = SOCKET_FILE_FAILURES[errno === "EPERM" ? "EACCES" : errno === "ENOTDIR" ? "ENOENT" : errno];
+  return failure(
+    known?.code ?? "SystemCall",
+    `listen on ${path}`,
+    known?.why(directory, errno) ??
+      `making a socket file in ${directory} failed (${errno}): choose another --socket`,
+  );
 }
 
 /**
@@ -132,8 +183,13 @@ export function publishSocket(privatePath: string, path: string): string | undef
       );
     // A file system without hard links, or a security profile that forbids them (EACCES, where the
     // directory itself is writable): renamed instead, which would replace a file put there meanwhile.
-    if (!["EPERM", "EOPNOTSUPP", "ENOTSUP", "EACCES"].includes(errno ?? "")) throw error;
-    renameSync(privatePath, path);
+    if (!["EPERM", "EOPNOTSUPP", "ENOTSUP", "EACCES"].includes(errno ?? ""))
+      throw socketFileFailure(error, path);
+    try {
+      renameSync(privatePath, path);
+    } catch (renameError) {
+      throw socketFileFailure(renameError, path);
+    }
     return fileIdentity(path);
   }
   const identity = fileIdentity(privatePath);

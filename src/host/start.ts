@@ -3,7 +3,8 @@
  * (./setup.ts), the state replayed, and the listener opened; a start that fails removes only what it
  * made, so it disturbs nothing.
  */
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, realpathSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
@@ -20,7 +21,47 @@ import { compactAfterRecords, StateFile } from "./state-file.ts";
 import { stateFileExists } from "./state-read.ts";
 import { clearUnrecordedEnds, unrecordedEnds } from "./unrecorded-ends.ts";
 
+/**
+ * Refuses a --region, --state and --socket of which two name one file, or name a file another implies (the
+ * region's `.wake` futex mailbox, the socket's `.handover`), before anything is touched. The start took its
+ * own socket for another arbiter's ("another arbiter (pid N) started on this --socket at the same time",
+ * N its own pid), or served with its state journal and its futex mailbox one file, each written over by
+ * the other.
+ */
+export function checkArbiterPaths(
+  options: Pick<ArbiterOptions, "regionPath" | "statePath" | "socketPath">,
+): void {
+  const named: [string, string | undefined][] = [
+    ["--region", options.regionPath],
+    ["the region's futex mailbox", mailboxPath(options.regionPath)],
+    ["--state", options.statePath],
+    ["--socket", options.socketPath],
+    ["the hand-over socket beside --socket", handoverPath(options.socketPath)],
+  ];
+  named.forEach(([what, path], index) => {
+    const earlier = named.slice(0, index).find(([, otherPath]) => samePath(path, otherPath));
+    if (path !== undefined && earlier)
+      throw failure(
+        "InvalidArgument",
+        `use ${what} ${path}`,
+        `it is also ${earlier[0]}, and each needs a file of its own: give them different paths`,
+      );
+  });
+}
+
+/** Two names of one file: the same path once made absolute, or both leading to one existing file. */
+function samePath(first: string | undefined, second: string | undefined): boolean {
+  if (first === undefined || second === undefined) return false;
+  if (resolve(first) === resolve(second)) return true;
+  try {
+    return realpathSync(first) === realpathSync(second);
+  } catch {
+    return false;
+  }
+}
+
 export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
+  checkArbiterPaths(options);
   // Settings the state journal or the hand-over socket would refuse, refused before anything is touched
   // (an existing region would have been re-headed or formatted, a new --state written and left behind).
   compactAfterRecords();

@@ -7,17 +7,27 @@ import { dirname } from "node:path";
 import { failure, type IvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 
-/** The error of `action` on the state file at `path` that failed with `error` (a Node errno error). */
-export function stateFileFailure(error: unknown, path: string, action: string): IvshError {
+/**
+ * The error of `action` on the state file at `path` that failed with `error` (a Node errno error).
+ * `firstJournal`: no journal exists yet (a first start), so there is none to carry over and no arbiter to stop.
+ */
+export function stateFileFailure(
+  error: unknown,
+  path: string,
+  action: string,
+  firstJournal = false,
+): IvshError {
   const code = errnoOf(error);
   const directory = dirname(path);
+  const moveAdvice = (verb: "move" | "copy") =>
+    firstJournal ? "pass --state on a writable file system with room" : keepingAdvice(path, verb);
   switch (code) {
     case "ENOSPC":
     case "EDQUOT":
       return failure(
         "NoSpace",
         action,
-        `the state journal's file system is full (${code}) at ${directory}; free space there, or ${moveAdvice(path, "move")}`,
+        `the state journal's file system is full (${code}) at ${directory}; free space there, or ${moveAdvice("move")}`,
       );
     case "ENOENT":
       return failure(
@@ -42,7 +52,7 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
       return failure(
         "StateInvalid",
         action,
-        `${directory} is on a read-only file system (EROFS); ${moveAdvice(path, "copy")}`,
+        `${directory} is on a read-only file system (EROFS); ${moveAdvice("copy")}`,
       );
     default:
       return failure(
@@ -57,7 +67,7 @@ export function stateFileFailure(error: unknown, path: string, action: string): 
  * How to put the journal elsewhere without losing it: "move --state" alone read as "restart with another
  * --state", and a new, empty one discards every allocation the old one records.
  */
-function moveAdvice(path: string, verb: "move" | "copy"): string {
+function keepingAdvice(path: string, verb: "move" | "copy"): string {
   return (
     `stop the arbiter, ${verb} ${path} to a writable file system with room and pass its new path as --state ` +
     "(a new --state without it discards every allocation)"

@@ -30,6 +30,7 @@ import { basename, dirname, join } from "node:path";
 import { failure, IvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { JournalBytes } from "./journal-bytes.ts";
+import { claimJournal } from "./journal-claim.ts";
 import { changeHeader, type Journal, type StateRecord } from "./records.ts";
 import { stateFileFailure } from "./state-errors.ts";
 
@@ -109,10 +110,12 @@ export class StateFile implements Journal {
     try {
       removeLeftovers(path);
       writeSnapshot(path, snapshot, fresh);
-      return new StateFile(path, openSync(path, "a"), snapshot.length, compactAfter);
+      const fd = openSync(path, "a");
+      claimJournal(fd, path);
+      return new StateFile(path, fd, snapshot.length, compactAfter);
     } catch (error) {
       if (error instanceof IvshError) throw error;
-      throw stateFileFailure(error, path, `write the state file ${path}`);
+      throw stateFileFailure(error, path, `write the state file ${path}`, fresh);
     }
   }
 
@@ -216,6 +219,7 @@ export class StateFile implements Journal {
       if (!startsWithBegin(out)) throw failure("StateInvalid", `take over ${out}`, "it is not a snapshot");
       // Not fsynced, as appended records never are (see above): the snapshot under it was, by the helper.
       writeFully(fd, tail);
+      claimJournal(fd, out);
       renameSync(out, this.path);
       this.size = fstatSync(fd).size;
     } catch (error) {

@@ -124,7 +124,7 @@ export function parseStateLines(text: string, path: string): LoadedState {
       throw failure(
         "StateInvalid",
         `read ${path}`,
-        `line ${index + 1} is not a JSON record (remove the file to start empty)`,
+        `line ${index + 1} is not a JSON record: the file is damaged (restore it, or remove it to start empty: its allocations are lost)`,
       );
     }
     const why = notARecord(record);

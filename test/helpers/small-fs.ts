@@ -8,14 +8,19 @@ import { toolMissing } from "./tools.ts";
 export const cannotMount: string | undefined =
   process.getuid?.() === 0 ? toolMissing("mount") : "only root can mount a small tmpfs to fill";
 
-/** Mounts a tmpfs of `size` (as mount's size=, "1m") at `dir`, made if missing, for `body`; unmounted after. */
+/**
+ * Mounts a tmpfs of `size` (as mount's size=, "1m") at `dir`, made if missing, for `body`; unmounted after.
+ * `inodes` (mount's nr_inodes=) bounds how many files it holds, to run out of those instead of bytes.
+ */
 export async function withSmallTmpfs<T>(
   dir: string,
   size: string,
   body: (dir: string) => Promise<T>,
+  inodes?: number,
 ): Promise<T> {
   mkdirSync(dir, { recursive: true });
-  const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
+  const options = `size=${size}${inodes === undefined ? "" : `,nr_inodes=${inodes}`}`;
+  const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", options, "tmpfs", dir]);
   if (mounted.exitCode !== 0) throw new Error(`mount a ${size} tmpfs at ${dir}: ${mounted.stderr}`);
   try {
     return await body(dir);

@@ -88,7 +88,7 @@ testWithTool(
       const text = await runCli(["status", "--socket", paths.socket]);
       for (const vm of [sender, receiver]) {
         expect(text.stdout).toMatch(
-          new RegExp(`^  ${vm.name}: \\d+ clients? \\(#[\\d, #]+\\); \\d+ blocks allocated$`, "m"),
+          new RegExp(`^  ${vm.name}: \\d+ clients? \\(#[\\d, #]+\\); \\d+ blocks? allocated$`, "m"),
         );
         expect(text.stdout).toMatch(new RegExp(`client #\\d+ send \\S+ pid \\d+ vm ${vm.name} `));
       }
