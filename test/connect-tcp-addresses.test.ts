@@ -13,8 +13,10 @@
  * command's own (unshare -m), so only root can run it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { errnoOf } from "../src/ffi/errno.ts";
+import { setNonBlocking } from "../src/ffi/index.ts";
 import { type FakeGuestfwd, fakeGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EventStream, exitOrKill } from "./helpers/processes.ts";
@@ -181,7 +183,7 @@ while os.getppid() == parent:
  * never answers: glibc's longest tries (30 s, 5 of them) keep its lookup going for minutes. It starts once
  * the server listens (a query sent before is refused at once: EAI_AGAIN).
  */
-function statusUnderMuteDns() {
+function statusUnderMuteDns<Err extends "pipe" | number = "pipe">(stderr = "pipe" as Err) {
   const resolv = join(paths.dir, "resolv.conf");
   writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:30 attempts:5\n");
   const nsswitch = join(paths.dir, "nsswitch-dns.conf");
@@ -207,7 +209,7 @@ function statusUnderMuteDns() {
         CLI,
         listening,
       ],
-      { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+      { stdout: "pipe", stderr, env: { ...process.env, NO_COLOR: "1" } },
     ),
   );
 }
@@ -248,6 +250,92 @@ testUnless(
       code: 1,
       stderr: expect.stringContaining("at arbiter.example:4567 since there was no answer within 3000 ms"),
     });
+  },
+  60_000,
+);
+
+/**
+ * A FIFO whose reader and writer this process opens without waiting (O_NONBLOCK), the pipe filled: the
+ * writer, as a command's stderr, takes no byte until the reader drains it (`drain`). Bun.spawn makes the
+ * descriptor it is given blocking (for the child and for us: one open file); `nonBlocking` makes it
+ * non-blocking again, once the child has started.
+ */
+function fullPipe() {
+  const fifo = join(paths.dir, "stderr.fifo");
+  rmSync(fifo, { force: true });
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  let filled = 0;
+  for (const block = Buffer.alloc(4096, "."); ; filled += block.length)
+    try {
+      writeSync(writer, block);
+    } catch (error) {
+      if (errnoOf(error) === "EAGAIN") break;
+      throw error;
+    }
+  const open = new Set([reader, writer]);
+  const close = (fd: number) => open.delete(fd) && closeSync(fd);
+  /** Non-blocking again, and ours closed: the child's is then the pipe's only writer. */
+  const nonBlocking = () => {
+    setNonBlocking(writer, true, "the test's stderr pipe");
+    close(writer);
+  };
+  /** All that is written after the filling, read until every writer is gone once `until` has settled. */
+  const drain = async (until: Promise<unknown>) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    void until.then(() => (ended = true));
+    for (const buffer = Buffer.alloc(65536); ; ) {
+      let got = -1;
+      try {
+        got = readSync(reader, buffer);
+      } catch (error) {
+        if (errnoOf(error) !== "EAGAIN") throw error;
+      }
+      if (got === 0 && ended) break;
+      if (got > 0) chunks.push(Buffer.from(buffer.subarray(0, got)));
+      else await Bun.sleep(5);
+    }
+    close(reader);
+    return Buffer.concat(chunks).subarray(filled).toString();
+  };
+  /** Whatever is still open (a test that failed before its end). */
+  const closeAll = () => {
+    for (const fd of open) close(fd);
+  };
+  return { writer, nonBlocking, drain, closeAll };
+}
+
+// Its error said on a stderr that took no more then (a pipe full, O_NONBLOCK: EAGAIN) is handed to the
+// stream, which writes it once the pipe is drained: the exit that does not wait for the lookup waits for
+// that (Bun's process.exit drops what the stream still holds), however long the reader takes.
+testUnless(
+  cannotMount ??
+    toolMissing("unshare") ??
+    toolMissing("ip") ??
+    toolMissing("python3") ??
+    toolMissing("mkfifo"),
+  "--connect NAME:PORT interrupted while its name's lookup hangs says so on a stderr that takes it only later",
+  async () => {
+    const { writer, nonBlocking, drain, closeAll } = fullPipe();
+    try {
+      const command = statusUnderMuteDns(writer);
+      await new EventStream(command.stdout).next("query");
+      nonBlocking();
+      command.kill("SIGINT");
+      // Drained once the command has exited (its message lost, if it was not waited for), or has had long
+      // to: whether the message came before or after that, the whole of it must be there.
+      await Promise.race([command.exited, Bun.sleep(3000)]);
+      const stderr = drain(command.exited);
+      const code = await exitOrKill(command, 30_000);
+      expect({ code, stderr: await stderr }).toEqual({
+        code: 130,
+        stderr: expect.stringContaining("interrupted by SIGINT"),
+      });
+    } finally {
+      closeAll();
+    }
   },
   60_000,
 );

@@ -68,7 +68,6 @@ export function checkDestinations(args: Destinations): void {
         `write --json ${args.json}`,
         `${args.json} is a FIFO or device this user may not write: pass another --json`,
       );
-    else if (!ownDescriptor(args.json) && statSync(args.json).isFIFO()) holdReadFifo(args.json);
   }
   // The figures go into --out itself: an existing file there, or a directory this user may not write, is
   // as wrong as a parent of it that is.
@@ -90,10 +89,15 @@ export function checkDestinations(args: Destinations): void {
 }
 
 /**
- * A --json that is a FIFO is opened for writing now (output.ts's holdFifo), and refused when no program
- * reads it: opened after the run, the run's end waited for a reader for ever.
+ * A --json that is a FIFO (checkDestinations passed it) is opened for writing now (output.ts's holdFifo),
+ * and refused when no program reads it: opened after the run, the run's end waited for a reader for ever.
+ * The last check before the run: one refusing the run after it (--out, the room in /dev/shm) exited with
+ * the FIFO open, which ended its reader with an empty document (cat's empty file, exit 0), and the next
+ * run was refused, the reader gone.
  */
-function holdReadFifo(json: string): void {
+export function holdJsonFifo(json: string | undefined): void {
+  if (typeof json !== "string" || ownDescriptor(json)) return;
+  if (!statSync(json, { throwIfNoEntry: false })?.isFIFO()) return;
   try {
     holdFifo(json);
   } catch (error) {

@@ -20,7 +20,7 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { letSignalsLand } from "../transfer/signals.ts";
 import { formatBytes, parseCount } from "../units.ts";
 import { checkFlag } from "./_args.ts";
-import { checkDestinations } from "./_bench-destinations.ts";
+import { checkDestinations, holdJsonFifo } from "./_bench-destinations.ts";
 import { eachOutput } from "./_bench-outputs.ts";
 import { checkScaleRoom } from "./_bench-room.ts";
 import { onStopSignals } from "./_exit.ts";
@@ -113,6 +113,7 @@ export default defineLeafCommand({
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (signal) => {
       if (plan.vm) checkVmPrerequisites();
+      holdJsonFifo(typeof args.json === "string" ? args.json : undefined); // the last check: see there
       const scratchDir = benchDirectory(tmpdir(), "run").path;
       const diskDir = benchDirectory(args["disk-dir"], "disk").path;
       const data = await runSuite({
@@ -193,6 +194,7 @@ async function scaleBench(args: BenchArgs): Promise<void> {
   const command = `ivsh ${process.argv.slice(2).join(" ")}`;
   await whileInterruptible("run the scale benchmark", async (signal) => {
     const tools = args.vm ? checkVmPrerequisites() : undefined;
+    holdJsonFifo(typeof args.json === "string" ? args.json : undefined); // the last check: see there
     const progress = (message: string) => log.info(message);
     const result = await runScale(plan, signal, progress);
     // A full stdout lost the --json too: each output is written whatever became of the others.
