@@ -104,9 +104,11 @@ test("recv waiting while its socket accepts but never greets (a guest's bridge w
     });
     try {
       await says(said, `waiting for the arbiter at ${suite.socket} to come back`);
-      // Several attempts, each held open 700 ms; slowness only makes this check see fewer of them.
+      // Several attempts, each held open 700 ms; slowness only makes this check see fewer of them. An
+      // open socket taken for the arbiter back showed either the peer again or, once the last answer was
+      // half a lease old (here after 1 s), "which has stopped answering": neither may appear.
       await Bun.sleep(4000);
-      expect(said.text.slice(said.read)).not.toContain("waiting for a sender");
+      expect(said.text.slice(said.read)).not.toMatch(/waiting for a sender|stopped answering/);
     } finally {
       bridge.stop(true);
     }

@@ -385,7 +385,7 @@ export class Client {
       try {
         await this.transport.open();
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
-        await checkResumedRegion(this.region, reply, this.transport.endpoint, () => this.closed);
+        await checkResumedRegion(this.region, reply, this.transport, () => this.closed);
         this.reconnects++;
         this.transport.release();
         return;

@@ -4,7 +4,7 @@
  * is of another file: the region file was replaced (removed and made again) while the arbiter was away, and
  * this client's writes and locks would reach nobody else.
  */
-import { IvshError, isIvshError } from "../errors.ts";
+import { failure, IvshError, isIvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { settledGeometry } from "./connect-options.ts";
@@ -13,15 +13,24 @@ import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 /**
  * Throws RegionInvalid (final: the session cannot go on) unless `region` is the one `hello` describes;
  * `retired` says when the client was closed while this waited for an overwritten header to be put back.
+ * Throws ConnectionLost (the resume is tried again) if `link` dropped meanwhile: its close found this
+ * resume under way and started no other, and one taken for done would leave every request on no link.
  */
 export async function checkResumedRegion(
   region: MappedRegion,
   hello: Reply<"hello">,
-  endpoint: Endpoint,
+  link: { readonly endpoint: Endpoint; readonly connected: boolean },
   retired: () => boolean,
 ): Promise<void> {
+  const { endpoint } = link;
   try {
     await settledGeometry(region, hello, endpoint, undefined, retired);
+    if (!link.connected)
+      throw failure(
+        "ConnectionLost",
+        "resume the session",
+        "the connection closed while the region was checked",
+      );
   } catch (error) {
     if (!isIvshError(error, "RegionInvalid")) throw error;
     const message =

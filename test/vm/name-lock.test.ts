@@ -30,19 +30,28 @@ testWithTool(
     await ensureBinary();
     const name = vmName("lock");
     const lock = join(REPO, "build/qemu/run", `${name}.lock`);
-    // The first VM's guest says "up" once it runs: by then launch.sh holds the name.
-    const first = launch(name, "echo up; sleep 2");
-    const reader = first.proc.stdout.getReader();
-    const { value } = await reader.read();
-    expect(new TextDecoder().decode(value)).toContain("up");
-    const second = launch(name, "true");
-    expect(await exitOrKill(second.proc, BOUND_MS)).toBe(125);
-    expect(await second.stderr).toContain(
-      `launch.sh: error: a VM named '${name}' is already running (lock ${lock})`,
-    );
-    reader.releaseLock();
-    expect(await exitOrKill(first.proc, BOUND_MS)).toBe(0);
-    expect(existsSync(lock)).toBe(false);
+    // The first VM's guest says "up" once it runs: by then launch.sh holds the name. It then runs until
+    // stopped (a sleep of seconds was a race: a second launch.sh slower than that found the name free).
+    const first = launch(name, "echo up; sleep 600");
+    try {
+      const reader = first.proc.stdout.getReader();
+      const { value } = await reader.read();
+      expect(new TextDecoder().decode(value)).toContain("up");
+      const second = launch(name, "true");
+      expect(await exitOrKill(second.proc, BOUND_MS)).toBe(125);
+      expect(await second.stderr).toContain(
+        `launch.sh: error: a VM named '${name}' is already running (lock ${lock})`,
+      );
+      reader.releaseLock();
+      // Stopped as Ctrl-C or a supervisor stops it: the lock file goes on that way out too.
+      first.proc.kill("SIGTERM");
+      expect(await exitOrKill(first.proc, BOUND_MS)).toBe(143);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      // launch.sh stops its QEMU on SIGTERM; a VM left running would hold the name for its --timeout.
+      first.proc.kill("SIGTERM");
+      await first.proc.exited;
+    }
     const third = launch(name, "true");
     expect(await exitOrKill(third.proc, BOUND_MS)).toBe(0);
     expect(existsSync(lock)).toBe(false);

@@ -1,0 +1,140 @@
+/**
+ * A resume whose link drops after the hello was answered, while the client waits for an overwritten header
+ * to be put back (the restarted arbiter dies again then, say). The drop found that resume under way and
+ * started no other; the resume then went on as if it had succeeded, on no link: every later request
+ * waited for ever, with no reconnect and no error. It must try again, and the session go on.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Socket } from "bun";
+import { testPaths } from "./helpers/paths.ts";
+import {
+  ArbiterProcess,
+  clientConfig,
+  eventually,
+  livenessBoundMs,
+  spawnFixture,
+} from "./helpers/processes.ts";
+
+const paths = testPaths("resume-drop");
+afterAll(() => paths.cleanup());
+
+/** The header's first 16 bytes (magic, layout version, ...), as a scribbling guest would zero them. */
+function swapHeaderStart(bytes: Uint8Array): Uint8Array {
+  const fd = openSync(paths.region, "r+");
+  try {
+    const before = new Uint8Array(16);
+    readSync(fd, before, 0, 16, 0);
+    writeSync(fd, bytes, 0, 16, 0);
+    return before;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** How many sockets `pid` has open besides its stdio: its link to the arbiter is one of them. */
+function socketsOf(pid: number): number {
+  let sockets = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    if (Number(fd) <= 2) continue;
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) sockets++;
+    } catch {} // closed since the listing
+  }
+  return sockets;
+}
+
+/**
+ * A Unix socket at `path` relayed to the arbiter's. Once armed, the first answer from the arbiter (a
+ * resume's hello) runs `onAnswer` before it passes on, and that connection is then ended on the client's
+ * side (`answered` resolves). A connection the arbiter ends, or that finds no arbiter, is ended there too.
+ */
+function relay(arbiter: string, path: string) {
+  const state = { armed: false, onAnswer: () => {}, answered: Promise.withResolvers<void>() };
+  const listener = Bun.listen<{ arbiterSide?: Socket<undefined>; early: Uint8Array[]; hooked: boolean }>({
+    unix: path,
+    socket: {
+      open(clientSide) {
+        clientSide.data = { early: [], hooked: false };
+        Bun.connect({
+          unix: arbiter,
+          socket: {
+            data(_, bytes) {
+              if (state.armed && !clientSide.data.hooked) {
+                state.armed = false;
+                clientSide.data.hooked = true;
+                state.onAnswer();
+              }
+              clientSide.write(bytes);
+              if (!clientSide.data.hooked) return;
+              clientSide.end();
+              state.answered.resolve();
+            },
+            close: () => void clientSide.end(),
+          },
+        }).then(
+          (arbiterSide) => {
+            for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
+            clientSide.data.arbiterSide = arbiterSide;
+          },
+          () => void clientSide.end(), // no arbiter listening: the client sees its attempt fail
+        );
+      },
+      data(clientSide, bytes) {
+        const { arbiterSide, early } = clientSide.data;
+        if (arbiterSide) arbiterSide.write(bytes);
+        else early.push(Uint8Array.from(bytes));
+      },
+      close(clientSide) {
+        clientSide.data.arbiterSide?.end();
+      },
+    },
+  });
+  return { listener, state };
+}
+
+test("the link drops while a resume waits for the header: the client resumes again, its requests are answered", async () => {
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
+  const relayed = join(paths.dir, "relay.sock");
+  const { listener, state } = relay(paths.socket, relayed);
+  const client = spawnFixture("stepped-client", {
+    ...clientConfig(paths),
+    socket: relayed,
+    reconnectTimeoutMs: 60_000,
+  });
+  try {
+    await client.events.next("connected");
+    const linked = socketsOf(client.proc.pid);
+    await arbiter.kill9();
+    let saved: Uint8Array | undefined;
+    state.onAnswer = () => {
+      // Stopped (no sweep puts the header back meanwhile), its header zeroed before the client reads the
+      // answer; the relay then drops the client's connection, as the arbiter dying again would.
+      process.kill(arbiter.pid, "SIGSTOP");
+      const deadline = performance.now() + 10_000;
+      while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${arbiter.pid}/stat`, "utf8")))
+        if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+      saved = swapHeaderStart(new Uint8Array(16));
+    };
+    state.armed = true;
+    await arbiter.restart();
+    // Once the client has closed its link (the socket gone from its descriptors, while it waits up to 3 s
+    // for the header), the header is put back, and the arbiter restarted again (its state holds the session).
+    await state.answered.promise;
+    await eventually(async () => socketsOf(client.proc.pid) < linked, 10_000, "the client closing its link");
+    if (!saved) throw new Error("the relay closed a connection it had not hooked");
+    swapHeaderStart(saved);
+    await arbiter.kill9();
+    await arbiter.restart();
+    client.proc.stdin.write("alloc\n");
+    // Before the fix: no answer, ever (the request waited on no link, with no reconnect under way).
+    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
+    expect(allocated).toMatchObject({ ok: true });
+  } finally {
+    client.proc.kill("SIGKILL");
+    listener.stop(true);
+    process.kill(arbiter.pid, "SIGCONT"); // stopped by the relay if the test failed in between
+    await arbiter.stop();
+  }
+}, 120_000);
