@@ -7,8 +7,8 @@
  * file. Each start is a process of its own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, symlinkSync } from "node:fs";
+import { basename, join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill, spawnBun } from "./helpers/processes.ts";
 
@@ -53,7 +53,26 @@ const cases: [string, (dir: string, shm: string) => [string, string, string | un
     (dir, shm) => [join(shm, "r"), join(dir, "s.sock"), join(dir, "s.sock.handover")],
     "the hand-over socket",
   ],
+  // Neither file there yet, one named through a symbolic link to the other's directory: no realpath of
+  // either, and the start said "another arbiter ... created it first", or named its own pid as another's.
+  [
+    "--state is --region, through a linked directory",
+    (_dir, shm) => [join(shm, "r"), join(shm, "s.sock"), join(linkTo(shm), "r")],
+    "--state",
+  ],
+  [
+    "--socket is the region's futex mailbox, through a linked directory",
+    (_dir, shm) => [join(shm, "r"), join(linkTo(shm), "r.wake"), undefined],
+    "--socket",
+  ],
 ];
+
+/** A symbolic link to `directory`, beside the test's directories (so not in what a case checks is empty). */
+function linkTo(directory: string): string {
+  const link = join(paths.dir, `link-to-${basename(directory)}`);
+  symlinkSync(directory, link);
+  return link;
+}
 
 cases.forEach(([name, pathsOf, refused], index) => {
   test(`${name}: a usage error naming both, and nothing made`, async () => {

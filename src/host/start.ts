@@ -4,7 +4,7 @@
  * made, so it disturbs nothing.
  */
 import { existsSync, realpathSync, rmSync } from "node:fs";
-import { resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
@@ -49,14 +49,22 @@ export function checkArbiterPaths(
   });
 }
 
-/** Two names of one file: the same path once made absolute, or both leading to one existing file. */
+/** Two names of one file: the same path once made absolute and its symbolic links followed. */
 function samePath(first: string | undefined, second: string | undefined): boolean {
   if (first === undefined || second === undefined) return false;
-  if (resolve(first) === resolve(second)) return true;
+  return resolve(first) === resolve(second) || canonical(first) === canonical(second);
+}
+
+/**
+ * `path` with its symbolic links followed, as far as it exists: a file not made yet (a first start) is
+ * its directory's real path and its name, so a --state through a linked directory is still the --region.
+ */
+function canonical(path: string): string {
   try {
-    return realpathSync(first) === realpathSync(second);
+    return realpathSync(path);
   } catch {
-    return false;
+    const parent = dirname(path);
+    return parent === path ? path : join(canonical(parent), basename(path));
   }
 }
 

@@ -109,10 +109,7 @@ export class StateFile implements Journal {
     const compactAfter = compactAfterRecords();
     try {
       removeLeftovers(path);
-      writeSnapshot(path, snapshot, fresh);
-      const fd = openSync(path, "a");
-      claimJournal(fd, path);
-      return new StateFile(path, fd, snapshot.length, compactAfter);
+      return new StateFile(path, writeSnapshot(path, snapshot, fresh), snapshot.length, compactAfter);
     } catch (error) {
       if (error instanceof IvshError) throw error;
       throw stateFileFailure(error, path, `write the state file ${path}`, fresh);
@@ -273,7 +270,10 @@ export class StateFile implements Journal {
  */
 export function openJournalRewrite(temporary: string, path: string): number {
   const found = statSync(path, { throwIfNoEntry: false });
-  const fd = openSync(temporary, "w", 0o600);
+  // Appending from the start: the descriptor becomes the journal's (writeSnapshot), and a write cut back
+  // after a failure must leave the next one at the end, not past a hole.
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_APPEND } = constants;
+  const fd = openSync(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o600);
   if (!found) return fd;
   try {
     fchownSync(fd, -1, found.gid);
@@ -285,20 +285,27 @@ export function openJournalRewrite(temporary: string, path: string): number {
   return fd;
 }
 
-function writeSnapshot(path: string, records: StateRecord[], fresh: boolean): void {
+/**
+ * Writes the journal and returns its descriptor, open for appending. Locked before it takes its path:
+ * locked after, its path led for a moment to a journal nobody held, where a second arbiter's start was not
+ * refused and another arbiter's keeper wrote its own over it (or reopened this one, could not lock it, and
+ * appended to it unawares).
+ */
+function writeSnapshot(path: string, records: StateRecord[], fresh: boolean): number {
   const temporary = `${path}.tmp-${process.pid}`;
   const fd = openJournalRewrite(temporary, path);
   try {
     writeFully(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
     fsyncSync(fd);
+    claimJournal(fd, temporary);
     if (fresh) publishJournal(temporary, path);
     else renameSync(temporary, path);
+    return fd;
   } catch (error) {
+    closeSync(fd);
     // A failed start must leave nothing of its own: not even a half-written copy (a full disk).
     rmSync(temporary, { force: true });
     throw error;
-  } finally {
-    closeSync(fd);
   }
 }
 
