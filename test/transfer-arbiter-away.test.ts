@@ -4,6 +4,7 @@
  * and goes back to the peer once the arbiter answers again. Real processes throughout.
  */
 import { expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, statSync } from "node:fs";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
 import { formatDuration } from "../src/units.ts";
@@ -212,6 +213,40 @@ test("an end with --timeout that waits while the arbiter is away names its --tim
     );
   } finally {
     receiver.kill("SIGKILL");
+    await suite.arbiter.restart();
+  }
+}, 90_000);
+
+// Found in review: the line named --timeout in every wait, but it ends only the wait for the peer. A sender
+// with --timeout whose receiver was there, waiting for its FIFO's writer, said it would give up "when its
+// --timeout 2 s for the other end runs out" and did not.
+test("an end with --timeout whose peer is there does not name its --timeout while the arbiter is away", async () => {
+  const fifo = outPath(suite.paths, "away-fifo");
+  execFileSync("mkfifo", [fifo]);
+  const env = { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) };
+  const receiver = Bun.spawn([process.execPath, CLI, "guest", "recv", "--channel", "fifo", "--out", "-"], {
+    env,
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const sender = Bun.spawn(
+    [process.execPath, CLI, "guest", "send", fifo, "--channel", "fifo", "--timeout", "5m", "--progress"],
+    { env, stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    const said = transcript(sender.stderr);
+    await says(said, `waiting for a program to write to ${fifo}`);
+    await suite.arbiter.kill9();
+    await says(said, `waiting for the arbiter at ${suite.socket} to come back`);
+    await says(said, ")..."); // the line's end
+    const line = said.text.slice(said.text.lastIndexOf("waiting for the arbiter")).split("\n")[0];
+    expect(line).toBe(
+      `waiting for the arbiter at ${suite.socket} to come back (its connection closed: start \`ivsh host\` again; ` +
+        `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or Ctrl-C)...`,
+    );
+  } finally {
+    for (const end of [sender, receiver]) end.kill("SIGKILL");
+    rmSync(fifo, { force: true });
     await suite.arbiter.restart();
   }
 }, 90_000);

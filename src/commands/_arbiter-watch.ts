@@ -16,15 +16,25 @@ import { formatDuration } from "../units.ts";
 /** How often the link is looked at: a person reads the line, a quarter second is soon enough. */
 const WATCH_MS = 250;
 
+/**
+ * The arbiter's absence as the progress line says it: `line` in any wait, `waitingForPeer` while the end
+ * waits for its peer to show up, the one wait its --timeout also ends.
+ */
+export interface ArbiterAway {
+  line: string;
+  waitingForPeer: string;
+}
+
 /** The progress line's side of it: `away` replaces what it waits for, undefined restores it. */
 export interface ArbiterAwayShown {
-  arbiterAway(away: string | undefined): void;
+  arbiterAway(away: ArbiterAway | undefined): void;
 }
 
 /**
  * Watches `client`'s link until the returned function is called. `peerWaitMs`: the end's --timeout, which
- * also ends a wait for the peer while the arbiter is away, so the line names it beside the reconnect
- * timeout (it said only "gives up after 30 s" to an end that gave up at its --timeout of 2 s).
+ * also ends a wait for the peer while the arbiter is away, so that wait's line names it beside the
+ * reconnect timeout (it said only "gives up after 30 s" to an end that gave up at its --timeout of 2 s);
+ * no other wait's (a FIFO's writer, the receiver's verdict: the peer is there, no --timeout ends them).
  */
 export function watchArbiter(
   client: ChannelClient,
@@ -33,28 +43,34 @@ export function watchArbiter(
   peerWaitMs?: number,
 ): () => void {
   const where = describeEndpoint(arbiterEndpoint(connection));
-  const limits =
-    peerWaitMs === undefined
-      ? formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)
-      : `${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}, or when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`;
+  const reconnect = formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS);
+  const limits = {
+    line: reconnect,
+    waitingForPeer:
+      peerWaitMs === undefined
+        ? reconnect
+        : `${reconnect}, or when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`,
+  };
   let shown: string | undefined;
   const timer = setInterval(() => {
     const away = awayText(client, where, limits);
-    if (away === shown) return;
-    shown = away;
+    if (away?.waitingForPeer === shown) return;
+    shown = away?.waitingForPeer;
     progress.arbiterAway(away);
   }, WATCH_MS);
   return () => clearInterval(timer);
 }
 
-function awayText(client: ChannelClient, where: string, limits: string): string | undefined {
+function awayText(client: ChannelClient, where: string, limits: ArbiterAway): ArbiterAway | undefined {
   if (client.lost) return undefined; // the error that ends the wait says it
+  const gone = (limit: string) =>
+    `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
+    `this end gives up after ${limit}, or Ctrl-C)`;
   if (!client.arbiterLink.greeted)
-    return (
-      `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
-      `this end gives up after ${limits}, or Ctrl-C)`
-    );
-  if (client.leaseInDoubt())
-    return `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it, or Ctrl-C)`;
+    return { line: gone(limits.line), waitingForPeer: gone(limits.waitingForPeer) };
+  if (client.leaseInDoubt()) {
+    const line = `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it, or Ctrl-C)`;
+    return { line, waitingForPeer: line };
+  }
   return undefined;
 }
