@@ -251,3 +251,43 @@ test("an end with --timeout whose peer is there does not name its --timeout whil
     await suite.arbiter.restart();
   }
 }, 90_000);
+
+// Found in review: with the arbiter stopped (SIGSTOP, a frozen host) the line said only "resume or restart
+// it, or Ctrl-C", and the end then gave up at its --timeout; the line names that --timeout too.
+test("an end with --timeout waiting while the arbiter is stopped names its --timeout", async () => {
+  const receiver = Bun.spawn(
+    [
+      process.execPath,
+      CLI,
+      "guest",
+      "recv",
+      "--channel",
+      "frozen",
+      "--out",
+      "-",
+      "--timeout",
+      "5m",
+      "--progress",
+    ],
+    {
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  );
+  try {
+    const said = transcript(receiver.stderr);
+    await says(said, "waiting for a sender");
+    process.kill(suite.arbiter.pid, "SIGSTOP");
+    try {
+      await says(
+        said,
+        `which has stopped answering (is it stopped or frozen? resume or restart it; this end gives up when its --timeout ${formatDuration(300_000)} for the other end runs out, or Ctrl-C)`,
+      );
+    } finally {
+      process.kill(suite.arbiter.pid, "SIGCONT");
+    }
+  } finally {
+    receiver.kill("SIGKILL");
+  }
+}, 90_000);

@@ -32,9 +32,10 @@ export interface ArbiterAwayShown {
 
 /**
  * Watches `client`'s link until the returned function is called. `peerWaitMs`: the end's --timeout, which
- * also ends a wait for the peer while the arbiter is away, so that wait's line names it beside the
- * reconnect timeout (it said only "gives up after 30 s" to an end that gave up at its --timeout of 2 s);
- * no other wait's (a FIFO's writer, the receiver's verdict: the peer is there, no --timeout ends them).
+ * also ends a wait for the peer while the arbiter is away or silent, so that wait's line names it (it said
+ * only "gives up after 30 s" to an end that gave up at its --timeout of 2 s, and nothing of it to one whose
+ * arbiter was stopped); no other wait's (a FIFO's writer, the receiver's verdict: the peer is there, no
+ * --timeout ends them).
  */
 export function watchArbiter(
   client: ChannelClient,
@@ -43,17 +44,13 @@ export function watchArbiter(
   peerWaitMs?: number,
 ): () => void {
   const where = describeEndpoint(arbiterEndpoint(connection));
-  const reconnect = formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS);
-  const limits = {
-    line: reconnect,
-    waitingForPeer:
-      peerWaitMs === undefined
-        ? reconnect
-        : `${reconnect}, or when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`,
-  };
+  const timeout =
+    peerWaitMs === undefined
+      ? undefined
+      : `when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`;
   let shown: string | undefined;
   const timer = setInterval(() => {
-    const away = awayText(client, where, limits);
+    const away = awayText(client, where, timeout);
     if (away?.waitingForPeer === shown) return;
     shown = away?.waitingForPeer;
     progress.arbiterAway(away);
@@ -61,16 +58,24 @@ export function watchArbiter(
   return () => clearInterval(timer);
 }
 
-function awayText(client: ChannelClient, where: string, limits: ArbiterAway): ArbiterAway | undefined {
+/** `timeout`: when the end's --timeout ends a wait for its peer, if it has one. */
+function awayText(
+  client: ChannelClient,
+  where: string,
+  timeout: string | undefined,
+): ArbiterAway | undefined {
   if (client.lost) return undefined; // the error that ends the wait says it
-  const gone = (limit: string) =>
-    `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
-    `this end gives up after ${limit}, or Ctrl-C)`;
-  if (!client.arbiterLink.greeted)
-    return { line: gone(limits.line), waitingForPeer: gone(limits.waitingForPeer) };
+  if (!client.arbiterLink.greeted) {
+    const gone = (limit: string | undefined) =>
+      `for the arbiter at ${where} to come back (its connection closed: start \`ivsh host\` again; ` +
+      `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}${limit === undefined ? "" : `, or ${limit}`}, or Ctrl-C)`;
+    return { line: gone(undefined), waitingForPeer: gone(timeout) };
+  }
   if (client.leaseInDoubt()) {
-    const line = `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it, or Ctrl-C)`;
-    return { line, waitingForPeer: line };
+    const silent = (limit: string | undefined) =>
+      `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it` +
+      `${limit === undefined ? "" : `; this end gives up ${limit}`}, or Ctrl-C)`;
+    return { line: silent(undefined), waitingForPeer: silent(timeout) };
   }
   return undefined;
 }
