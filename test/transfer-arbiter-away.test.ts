@@ -148,7 +148,7 @@ test("--timeout limits only the wait for the peer: an arbiter restarted mid-tran
   const stderr = `${await new Response(sender.stderr).text()}${await new Response(receiver.stderr).text()}`;
   expect({ sent, received, stderr }).toEqual({ sent: 0, received: 0, stderr: "" });
   expect(Bun.file(output).size).toBe(2 * piece.byteLength);
-});
+}, 90_000); // its own sleeps alone take 2.7 s: bun's default of 5 s (bunfig's timeout is not read) is too short
 
 // The README and `--help` say so: --timeout bounds the wait for the peer, but an arbiter that went away is
 // waited for the client's reconnect timeout at most, however long --timeout is. A change to either side
