@@ -32,10 +32,7 @@ const RECHECK_MS = 20;
 const YIELD_EVERY_MS = 20;
 
 export interface Progress {
-  /**
-   * Called when the transfer waits: `forPeer` when for its peer to show up (the wait --timeout limits), else
-   * for something else (a FIFO's writer, the receiver's verdict), which no --timeout ends.
-   */
+  /** Called when the transfer waits: `forPeer` for its peer to show up, the one wait --timeout ends. */
   waiting?(what: string, forPeer?: boolean): void;
   /** Called as bytes move; `total` when the size is known in advance. */
   update?(bytes: number, total: number | undefined): void;
@@ -169,11 +166,11 @@ function sayWhatIsAwaited(
   let said: string | undefined;
   const idle = setInterval(() => {
     let awaited: string | undefined;
-    const forPeer = !sender.receiverJoined;
-    if (forPeer) awaited = `for a receiver on channel '${channel}'`;
+    const joined = sender.receiverJoined; // read once: the receiver's process sets it
+    if (!joined) awaited = `for a receiver on channel '${channel}'`;
     else if (source.fifo && !source.started) awaited = `for a program to write to ${source.name} (a FIFO)`;
     else clearInterval(idle);
-    if (awaited !== undefined && awaited !== said) progress.waiting?.(awaited, forPeer);
+    if (awaited !== undefined && awaited !== said) progress.waiting?.(awaited, !joined);
     said = awaited;
   }, NO_RECEIVER_NOTICE_MS);
   return idle;
