@@ -58,6 +58,29 @@ test("after a wait the rate starts again from the next report; the arbiter's abs
   ]);
 });
 
+// Found in review: a sender with --timeout waiting for a FIFO's writer (its receiver there) said it would
+// give up "when its --timeout 2 s for the other end runs out" while the arbiter was away, and did not.
+test("the arbiter's absence names what ends the wait: its --timeout only in a wait for the peer", async () => {
+  const away = ["away", "for the arbiter (30 s)", "for the arbiter (30 s, or --timeout)"];
+  const lines = await drawn("send f", "plain", [
+    ["waiting", "for a receiver", true],
+    away,
+    ["waiting", "for a program to write to f (a FIFO)", false],
+    ["away", null],
+    ["waiting", "for the receiver to confirm"],
+    away,
+  ]);
+  expect(lines.split("\n")).toEqual([
+    "send f: waiting for a receiver...",
+    "send f: waiting for the arbiter (30 s, or --timeout)...",
+    "send f: waiting for the arbiter (30 s)...",
+    "send f: waiting for a program to write to f (a FIFO)...",
+    "send f: waiting for the receiver to confirm...",
+    "send f: waiting for the arbiter (30 s)...",
+    "",
+  ]);
+});
+
 test("on a terminal: one line redrawn in place, a rate only after half a second, a bar that stops full", async () => {
   const total = 100 * MIB;
   const shown = await drawn("recv a", "terminal", [

@@ -135,18 +135,22 @@ async function resolved<T>(value: T | Promise<T> | (() => T | Promise<T>)): Prom
   return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
 }
 
-/** The `ivsh ...` command lines of the README's shell blocks and inline code, cut at shell syntax. */
+/**
+ * The `ivsh ...` command lines of the README's shell blocks and inline code, cut at shell syntax: a line
+ * continued with a backslash is one line, and a quoted word (`"$f"`) is one word, WORD (a quote left
+ * unpaired closes the string the command was in: `--run 'ivsh guest send FILE'`).
+ */
 function commandLines(markdown: string): string[] {
   const lines: string[] = [];
   const shell = [...markdown.matchAll(/^ *```(?:sh|bash)\n([\s\S]*?)^ *```$/gm)].flatMap(([, body]) =>
-    body!.split("\n"),
+    body!.replace(/\s*\\\n\s*/g, " ").split("\n"),
   );
   const inline = [...markdown.matchAll(/`([^`\n]+)`/g)].map(([, span]) => span!);
   // Where a shell runs a command: a line's start, after an operator or a word that runs the next one.
   const ivsh =
     /(?:^|[|;&('"]\s*|\b(?:until|while|if|then|do|exec|sudo|!)\s+)(?:node_modules\/\.bin\/|\S*dist\/)?ivsh((?: .*)?)$/;
   for (const line of [...shell, ...inline]) {
-    const words = line.match(ivsh)?.[1];
+    const words = line.match(ivsh)?.[1]?.replace(/(?<=\s)(["'])[^"']*\1(?=\s|$)/g, "WORD");
     if (words === undefined) continue;
     lines.push(`ivsh${words.split(/\s\d*[<>]|[|;&#`)'"]/)[0]!.trimEnd()}`);
   }
@@ -213,4 +217,20 @@ test("the command-line check refuses a flag, a command or an argument too many",
   expect(await refusal("ivsh guest push big.iso")).toBe("no command 'push'");
   expect(await refusal("ivsh guest send a.iso b.iso")).toBe("2 arguments, where it takes 1");
   expect(await refusal("ivsh guest send --channel logs big.iso")).toBeUndefined();
+});
+
+// Found in review: a command wrapped with `\` onto a second line was taken as an argument `\`, and a quoted
+// word (`--out "$f"`) cut the line at its quote, leaving a flag without its value: both refused a line the
+// shell runs as written.
+test("the command-line check reads a line continued with a backslash and a quoted word as a shell does", async () => {
+  const lines = commandLines(
+    "```sh\nivsh host --region /dev/shm/ivsh \\\n  --size 256MiB &\n```\n\n" +
+      "`ivsh guest recv --out \"$f\" | tar x`, `launch.sh --run 'ivsh guest send /etc/os-release' --name 'web'`",
+  );
+  expect(lines).toEqual([
+    "ivsh host --region /dev/shm/ivsh --size 256MiB",
+    "ivsh guest recv --out WORD",
+    "ivsh guest send /etc/os-release",
+  ]);
+  for (const line of lines) expect(await refusal(line)).toBeUndefined();
 });

@@ -14,7 +14,7 @@ import { writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate, plural } from "../units.ts";
-import type { ArbiterAwayShown } from "./_arbiter-watch.ts";
+import type { ArbiterAway, ArbiterAwayShown } from "./_arbiter-watch.ts";
 import { UsageError } from "./_strict.ts";
 
 const REDRAW_MS = 100;
@@ -47,7 +47,9 @@ export function terminalProgress(
   let since: { at: number; bytes: number } | undefined;
   /** What the end waits for, while it waits; and the arbiter's absence, which is shown instead. */
   let waitingFor: string | undefined;
-  let arbiterAway: string | undefined;
+  let waitingForPeer = false;
+  let arbiterAway: ArbiterAway | undefined;
+  const awayLine = () => arbiterAway && (waitingForPeer ? arbiterAway.waitingForPeer : arbiterAway.line);
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
   /** The line drawn last: a terminal that takes no escape codes (TERM=dumb) has it blanked with spaces. */
@@ -64,14 +66,15 @@ export function terminalProgress(
     } else writeStandard(2, `${label}:${rest}\n`);
   };
   return {
-    waiting(what) {
+    waiting(what, forPeer = false) {
       since = undefined; // time spent waiting is not transfer time
       waitingFor = what;
-      if (mode !== "off") show(` waiting ${arbiterAway ?? what}...`);
+      waitingForPeer = forPeer;
+      if (mode !== "off") show(` waiting ${awayLine() ?? what}...`);
     },
     arbiterAway(away) {
       arbiterAway = away;
-      if (waitingFor !== undefined && mode !== "off") show(` waiting ${away ?? waitingFor}...`);
+      if (waitingFor !== undefined && mode !== "off") show(` waiting ${awayLine() ?? waitingFor}...`);
     },
     update(bytes, total) {
       waitingFor = undefined;

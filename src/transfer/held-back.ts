@@ -10,7 +10,7 @@ interface Awaited {
 
 /** The part of run.ts's Progress this uses: a line saying what the transfer waits for. */
 interface WaitingLine {
-  waiting?: (what: string) => void;
+  waiting?: (what: string, forPeer?: boolean) => void;
 }
 
 export function heldBackNotice(
@@ -28,6 +28,6 @@ export function heldBackNotice(
     peerCheck(() => false); // from here the wait limit applies; the open sets the real check once it returns
     const old = `client ${receiver}, the receiver of an earlier transfer on channel '${channel}'`;
     what.peer = `${peer} (${old}, has not let go of it: it lets go at its next receive, or when it closes)`;
-    progress.waiting?.(`for ${old}, to let go of it (it does at its next receive, or when it closes)`);
+    progress.waiting?.(`for ${old}, to let go of it (it does at its next receive, or when it closes)`, true);
   };
 }

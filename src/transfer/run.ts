@@ -32,8 +32,8 @@ const RECHECK_MS = 20;
 const YIELD_EVERY_MS = 20;
 
 export interface Progress {
-  /** Called when the transfer waits for its peer to show up. */
-  waiting?(what: string): void;
+  /** Called when the transfer waits: `forPeer` for its peer to show up, the one wait --timeout ends. */
+  waiting?(what: string, forPeer?: boolean): void;
   /** Called as bytes move; `total` when the size is known in advance. */
   update?(bytes: number, total: number | undefined): void;
 }
@@ -166,10 +166,11 @@ function sayWhatIsAwaited(
   let said: string | undefined;
   const idle = setInterval(() => {
     let awaited: string | undefined;
-    if (!sender.receiverJoined) awaited = `for a receiver on channel '${channel}'`;
+    const joined = sender.receiverJoined; // read once: the receiver's process sets it
+    if (!joined) awaited = `for a receiver on channel '${channel}'`;
     else if (source.fifo && !source.started) awaited = `for a program to write to ${source.name} (a FIFO)`;
     else clearInterval(idle);
-    if (awaited !== undefined && awaited !== said) progress.waiting?.(awaited);
+    if (awaited !== undefined && awaited !== said) progress.waiting?.(awaited, !joined);
     said = awaited;
   }, NO_RECEIVER_NOTICE_MS);
   return idle;
@@ -280,7 +281,7 @@ async function receiveThrough(
   signal: AbortSignal | undefined,
   joined: () => void,
 ): Promise<TransferResult> {
-  const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`);
+  const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const receiver = await ChannelReceiver.open(
     client,
     channel,
