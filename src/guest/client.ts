@@ -171,9 +171,9 @@ export class Client {
    * park (false: the word had moved on already, the timeout passed, or there was no arbiter to park with).
    */
   async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
-    // Polled (the caller re-checks): no arbiter (restarting), or it has MAX_PARKED_WAITS of ours parked.
+    // Polled (the caller re-checks): no arbiter greeted (restarting), or MAX_PARKED_WAITS of ours parked.
     const polled = (ms: number) => Bun.sleep(Math.min(timeoutMs, ms)).then(() => false);
-    if (!this.transport.connected && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
+    if (!this.transport.greeted && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
     const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs }).catch((error) => {
       if (isIvshError(error, "QuotaExceeded")) return undefined;
       throw error;
@@ -244,9 +244,9 @@ export class Client {
    */
   leaseInDoubt(): boolean {
     if (this.wasFrozen()) return true;
-    // Connected, yet nothing sent in the last half lease was answered: our heartbeats may not be arriving.
+    // Greeted (a resume's unanswered hello is the arbiter still down), yet nothing answered for half a lease.
     const { transport } = this;
-    return transport.connected && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
+    return transport.greeted && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
   }
 
   /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */
