@@ -193,3 +193,29 @@ test("the link drops while a resume waits for the header, which nobody puts back
     await arbiter.stop();
   }
 }, 120_000);
+
+test("the link drops while connect() waits for the header: it connects again, not a client lost from the start", async () => {
+  // A drop during the first hello's check found no resume set up yet: the session was failed, and connect()
+  // still returned the client, whose every request then failed (ConnectionLost) though the arbiter was there.
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
+  const relayed = join(paths.dir, "relay-connect.sock");
+  const { listener, state } = relay(paths.socket, relayed);
+  // The arbiter's next sweep puts the header back, within the client's wait for it.
+  state.onAnswer = () => void swapHeaderStart(new Uint8Array(16));
+  state.armed = true;
+  const client = spawnFixture("stepped-client", {
+    ...clientConfig(paths),
+    socket: relayed,
+    reconnectTimeoutMs: 60_000,
+  });
+  try {
+    await client.events.next("connected", livenessBoundMs(10_000));
+    client.proc.stdin.write("alloc\n");
+    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
+    expect(allocated).toMatchObject({ ok: true });
+  } finally {
+    client.proc.kill("SIGKILL");
+    listener.stop(true);
+    await arbiter.stop();
+  }
+}, 120_000);

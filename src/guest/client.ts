@@ -98,6 +98,7 @@ export class Client {
     const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
     this.geometry = await settledGeometry(this.region, reply, this.transport.endpoint, this.options.signal);
+    if (this.transport.lost) throw this.transport.lost; // dropped in that wait, no resume set up: retried
     this.words = this.region.syncWords(this.geometry);
     const { dataOffset, blockCount, blockSize } = this.geometry;
     this.region.revoke(dataOffset, blockCount * blockSize);
@@ -245,8 +246,7 @@ export class Client {
   leaseInDoubt(): boolean {
     if (this.wasFrozen()) return true;
     // Greeted (a resume's unanswered hello is the arbiter still down), yet nothing answered for half a lease.
-    const { transport } = this;
-    return transport.greeted && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
+    return this.transport.greeted && performance.now() - this.transport.lastAnsweredSentMs > this.leaseMs / 2;
   }
 
   /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */
