@@ -58,28 +58,40 @@ async function readerAfter(fifo: string, run: () => Promise<void>): Promise<stri
   }
 }
 
+/** A TMPDIR under the test's directory (the CLI's own TMPDIR unless set). */
+type Tmpdir = string | undefined;
+
 test.each([
-  ["--out under a file", "out", ["bench", "--quick", "--out", "FILE/figures"], 1, "Failed to write --out"],
+  [
+    "--out under a file",
+    "out",
+    ["bench", "--quick", "--out", "FILE/figures"],
+    1,
+    "Failed to write --out",
+    undefined as Tmpdir,
+  ],
   [
     "a bad --clients",
     "clients",
     ["bench", "--scale", "--clients", "abc"],
     2,
     "Failed to parse --clients 'abc'",
+    undefined as Tmpdir,
   ],
+  // Its scratch directory is made after the checks, before the run: a failure there measured nothing either.
+  ["a TMPDIR that is not there", "tmpdir", ["bench", "--quick"], 1, "Failed to mkdtemp", "missing" as Tmpdir],
 ] as const)(
   "bench --json FIFO refused for %s leaves the FIFO's reader waiting",
-  async (_what, name, words, code, says) => {
+  async (_what, name, words, code, says, tmpdir) => {
     const fifo = join(dir, `${name}.fifo`);
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
     const file = join(dir, `${name}.file`);
     writeFileSync(file, "");
     const got = await readerAfter(fifo, async () => {
-      const { exitCode, stderr } = await runCli([
-        ...words.map((word) => word.replace("FILE", file)),
-        "--json",
-        fifo,
-      ]);
+      const { exitCode, stderr } = await runCli(
+        [...words.map((word) => word.replace("FILE", file)), "--json", fifo],
+        tmpdir === undefined ? {} : { TMPDIR: join(dir, tmpdir) },
+      );
       expect({ exitCode, refused: stderr.includes(says) }).toEqual({ exitCode: code, refused: true });
     });
     expect(got).toBe("after\n");

@@ -51,12 +51,19 @@ function socketsOf(pid: number): number {
  * side (`answered` resolves). A connection the arbiter ends, or that finds no arbiter, is ended there too.
  */
 function relay(arbiter: string, path: string) {
-  const state = { armed: false, onAnswer: () => {}, answered: Promise.withResolvers<void>() };
+  const state = {
+    armed: false,
+    onAnswer: () => {},
+    answered: Promise.withResolvers<void>(),
+    /** Resolved by the next connection from the client (set to a fresh resolver to watch for one). */
+    opened: Promise.withResolvers<void>(),
+  };
   const listener = Bun.listen<{ arbiterSide?: Socket<undefined>; early: Uint8Array[]; hooked: boolean }>({
     unix: path,
     socket: {
       open(clientSide) {
         clientSide.data = { early: [], hooked: false };
+        state.opened.resolve();
         Bun.connect({
           unix: arbiter,
           socket: {
@@ -135,6 +142,80 @@ test("the link drops while a resume waits for the header: the client resumes aga
     client.proc.kill("SIGKILL");
     listener.stop(true);
     process.kill(arbiter.pid, "SIGCONT"); // stopped by the relay if the test failed in between
+    await arbiter.stop();
+  }
+}, 120_000);
+
+test("the link drops while a resume waits for the header, which nobody puts back: the next arbiter's resume goes on", async () => {
+  // The header zeroed and the arbiter that would put it back gone: the resume gave up on the header after its
+  // 3 s as on another file (RegionInvalid, final: the session lost), though the next arbiter writes the
+  // header at its start and would have taken the session back.
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
+  const relayed = join(paths.dir, "relay-unrestored.sock");
+  const { listener, state } = relay(paths.socket, relayed);
+  const client = spawnFixture("stepped-client", {
+    ...clientConfig(paths),
+    socket: relayed,
+    reconnectTimeoutMs: 60_000,
+  });
+  try {
+    await client.events.next("connected");
+    await arbiter.kill9();
+    state.onAnswer = () => {
+      process.kill(arbiter.pid, "SIGSTOP"); // no sweep puts the header back: see the first test
+      const deadline = performance.now() + 10_000;
+      while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${arbiter.pid}/stat`, "utf8")))
+        if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+      swapHeaderStart(new Uint8Array(16));
+      state.opened = Promise.withResolvers<void>();
+    };
+    state.armed = true;
+    await arbiter.restart();
+    await state.answered.promise;
+    // The client tries again (a connection to the relay; before the fix, none: the session was lost).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("the client did not try to resume again")),
+        livenessBoundMs(15_000),
+      );
+    });
+    await Promise.race([state.opened.promise, bound]).finally(() => clearTimeout(timer));
+    await arbiter.kill9(); // the stopped one; the next writes the header at its start
+    await arbiter.restart();
+    client.proc.stdin.write("alloc\n");
+    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
+    expect(allocated).toMatchObject({ ok: true });
+  } finally {
+    client.proc.kill("SIGKILL");
+    listener.stop(true);
+    process.kill(arbiter.pid, "SIGCONT");
+    await arbiter.stop();
+  }
+}, 120_000);
+
+test("the link drops while connect() waits for the header: it connects again, not a client lost from the start", async () => {
+  // A drop during the first hello's check found no resume set up yet: the session was failed, and connect()
+  // still returned the client, whose every request then failed (ConnectionLost) though the arbiter was there.
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
+  const relayed = join(paths.dir, "relay-connect.sock");
+  const { listener, state } = relay(paths.socket, relayed);
+  // The arbiter's next sweep puts the header back, within the client's wait for it.
+  state.onAnswer = () => void swapHeaderStart(new Uint8Array(16));
+  state.armed = true;
+  const client = spawnFixture("stepped-client", {
+    ...clientConfig(paths),
+    socket: relayed,
+    reconnectTimeoutMs: 60_000,
+  });
+  try {
+    await client.events.next("connected", livenessBoundMs(10_000));
+    client.proc.stdin.write("alloc\n");
+    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
+    expect(allocated).toMatchObject({ ok: true });
+  } finally {
+    client.proc.kill("SIGKILL");
+    listener.stop(true);
     await arbiter.stop();
   }
 }, 120_000);

@@ -113,9 +113,10 @@ export default defineLeafCommand({
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (signal) => {
       if (plan.vm) checkVmPrerequisites();
-      holdJsonFifo(typeof args.json === "string" ? args.json : undefined); // the last check: see there
       const scratchDir = benchDirectory(tmpdir(), "run").path;
       const diskDir = benchDirectory(args["disk-dir"], "disk").path;
+      // The last check, after the run's directories (a TMPDIR not there): see there.
+      holdJsonFifo(typeof args.json === "string" ? args.json : undefined);
       const data = await runSuite({
         plan,
         diskDir,

@@ -98,6 +98,7 @@ export class Client {
     const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
     this.geometry = await settledGeometry(this.region, reply, this.transport.endpoint, this.options.signal);
+    if (this.transport.lost) throw this.transport.lost; // dropped in that wait, no resume set up: retried
     this.words = this.region.syncWords(this.geometry);
     const { dataOffset, blockCount, blockSize } = this.geometry;
     this.region.revoke(dataOffset, blockCount * blockSize);
@@ -171,9 +172,9 @@ export class Client {
    * park (false: the word had moved on already, the timeout passed, or there was no arbiter to park with).
    */
   async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
-    // Polled (the caller re-checks): no arbiter (restarting), or it has MAX_PARKED_WAITS of ours parked.
+    // Polled (the caller re-checks): no arbiter greeted (restarting), or MAX_PARKED_WAITS of ours parked.
     const polled = (ms: number) => Bun.sleep(Math.min(timeoutMs, ms)).then(() => false);
-    if (!this.transport.connected && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
+    if (!this.transport.greeted && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
     const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs }).catch((error) => {
       if (isIvshError(error, "QuotaExceeded")) return undefined;
       throw error;
@@ -244,9 +245,8 @@ export class Client {
    */
   leaseInDoubt(): boolean {
     if (this.wasFrozen()) return true;
-    // Connected, yet nothing sent in the last half lease was answered: our heartbeats may not be arriving.
-    const { transport } = this;
-    return transport.connected && performance.now() - transport.lastAnsweredSentMs > this.leaseMs / 2;
+    // Greeted (a resume's unanswered hello is the arbiter still down), yet nothing answered for half a lease.
+    return this.transport.greeted && performance.now() - this.transport.lastAnsweredSentMs > this.leaseMs / 2;
   }
 
   /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */

@@ -4,7 +4,7 @@
  * is of another file: the region file was replaced (removed and made again) while the arbiter was away, and
  * this client's writes and locks would reach nobody else.
  */
-import { failure, IvshError, isIvshError } from "../errors.ts";
+import { IvshError, isIvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { settledGeometry } from "./connect-options.ts";
@@ -15,6 +15,8 @@ import { describeEndpoint, type Endpoint } from "./link-errors.ts";
  * `retired` says when the client was closed while this waited for an overwritten header to be put back.
  * Throws ConnectionLost (the resume is tried again) if `link` dropped meanwhile: its close found this
  * resume under way and started no other, and one taken for done would leave every request on no link.
+ * A drop also ends the wait for the header: the arbiter that would put it back is gone (the next one
+ * writes it at its start), so a header still overwritten then is no sign of another file.
  */
 export async function checkResumedRegion(
   region: MappedRegion,
@@ -23,15 +25,12 @@ export async function checkResumedRegion(
   retired: () => boolean,
 ): Promise<void> {
   const { endpoint } = link;
+  const dropped = () => !link.connected && !retired();
   try {
-    await settledGeometry(region, hello, endpoint, undefined, retired);
-    if (!link.connected)
-      throw failure(
-        "ConnectionLost",
-        "resume the session",
-        "the connection closed while the region was checked",
-      );
+    await settledGeometry(region, hello, endpoint, undefined, () => retired() || dropped());
+    if (dropped()) throw droppedDuringCheck();
   } catch (error) {
+    if (dropped()) throw droppedDuringCheck(error);
     if (!isIvshError(error, "RegionInvalid")) throw error;
     const message =
       `Failed to resume the session with the arbiter at ${describeEndpoint(endpoint)} since the region it has ` +
@@ -39,4 +38,12 @@ export async function checkResumedRegion(
       "while the arbiter was away): what this client held is gone, connect() again";
     throw new IvshError("RegionInvalid", message, { cause: error });
   }
+}
+
+function droppedDuringCheck(cause?: unknown): IvshError {
+  return new IvshError(
+    "ConnectionLost",
+    "Failed to resume the session since the connection closed while the region was checked",
+    { cause },
+  );
 }

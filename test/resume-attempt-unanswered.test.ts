@@ -1,0 +1,62 @@
+/**
+ * While its arbiter is down a client goes on through the region: its lease is not in doubt (a restarted
+ * arbiter gives restored sessions a lease from its restart), and a lock waiter polls the lock word rather
+ * than park with an arbiter that is not there. A resume attempt whose socket is open but whose hello is not
+ * answered is that arbiter still down (through a guest's bridge QEMU accepts every attempt; an arbiter
+ * restarted but stopped accepts into its backlog): it counted as an arbiter answering a live session. The
+ * lease was then in doubt (a transfer's next chunk waited for the resume, in confirmLive), and a waiter
+ * parked with nobody, its wait held until the resume, though the lock was let go in the region.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { connect } from "../src/guest/index.ts";
+import { testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+
+const LEASE_MS = 2000;
+const paths = testPaths("resume-unanswered");
+afterAll(() => paths.cleanup());
+
+test("a resume attempt open but unanswered puts no lease in doubt, and a lock let go meanwhile is taken", async () => {
+  const arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
+  const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 60_000 };
+  const holder = await connect({ ...where, name: "holder" });
+  // Parked in the arbiter, not on a futex: the wait that met no arbiter.
+  const waiter = await connect({ ...where, name: "waiter", futexParking: false });
+  let silent: ReturnType<typeof Bun.listen> | undefined;
+  try {
+    const mutex = await holder.mutex("let-go-while-away");
+    await mutex.lock();
+    const waited = await waiter.mutex("let-go-while-away");
+    await arbiter.kill9();
+    // In the arbiter's place, something that accepts every connection and answers nothing.
+    rmSync(paths.socket, { force: true });
+    silent = Bun.listen({ unix: paths.socket, socket: { data() {} } });
+    const links = [holder.arbiterLink, waiter.arbiterLink];
+    await eventually(
+      async () =>
+        links.every((link) => link.connected && performance.now() - link.lastAnsweredSentMs > LEASE_MS / 2),
+      livenessBoundMs(LEASE_MS),
+      "both clients' resume attempts open, half a lease after their last answer",
+    );
+    // Only this process's own freeze may put it in doubt (before the fix: in doubt, whatever).
+    expect({ inDoubt: waiter.leaseInDoubt(), greeted: waiter.arbiterLink.greeted }).toEqual({
+      inDoubt: waiter.wasFrozen(),
+      greeted: false,
+    });
+    const locked = waited.lock().then(() => "locked");
+    await Bun.sleep(100); // not needed for the outcome: lets the waiter reach its wait before the unlock
+    mutex.unlock();
+    // Before the fix: "still waiting" (the wait was held until a resume, here none for 60 s).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("still waiting"), livenessBoundMs(LEASE_MS));
+    });
+    expect(await Promise.race([locked, bound]).finally(() => clearTimeout(timer))).toBe("locked");
+    waited.unlock();
+  } finally {
+    silent?.stop(true);
+    await Promise.all([holder.close({ waitForArbiter: false }), waiter.close({ waitForArbiter: false })]);
+    await arbiter.stop();
+  }
+}, 60_000);
