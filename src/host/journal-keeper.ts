@@ -4,6 +4,7 @@
  * and the next start found no state and discarded every allocation. So each sweep, and a stop, checks that
  * the journal is still at its path and writes it again from the arbiter's state if not.
  */
+import { lstatSync } from "node:fs";
 import { log } from "../log.ts";
 import type { Compactor } from "./compaction.ts";
 import { otherJournalHolder } from "./journal-claim.ts";
@@ -35,6 +36,8 @@ export class JournalKeeper {
     // Another arbiter's now (started on these paths after they were removed): not written over, then or
     // after that arbiter stops (its journal is what its region's next start needs).
     if (this.taken) return false;
+    // Looked at before the holder: a journal another arbiter makes there after this look is not replaced.
+    const vacant = nothingAt(path);
     const holder = otherJournalHolder(path);
     if (holder !== undefined) {
       log.error(
@@ -46,7 +49,7 @@ export class JournalKeeper {
       return false;
     }
     try {
-      this.stateFile.rewrite(this.snapshot());
+      this.stateFile.rewrite(this.snapshot(), vacant);
     } catch (error) {
       if (!this.goneTold)
         log.error(
@@ -62,5 +65,14 @@ export class JournalKeeper {
       `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
     );
     return true;
+  }
+}
+
+/** Whether no file is at `path` (one this process cannot look at is taken as there). */
+function nothingAt(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
   }
 }
