@@ -4,7 +4,8 @@
  * created its own while the first was writing (a large state: tens of milliseconds of JSON and fsync).
  * The second then served with no journal at its path (its allocations recorded nowhere a restart finds),
  * and the path held the first one's journal, of a region file no longer there. A keeper that found its
- * path empty now takes it only if it is still empty (linked, as a first start does). The keeper is a
+ * path empty now takes it only if it is still empty (linked, as a first start does), and one it finds
+ * taken so says at once that another arbiter keeps its journal there (not "gone"). The keeper is a
  * process of its own (test/fixtures/racing-keeper.ts); the second journal is this process's.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -27,6 +28,7 @@ const SECOND = [{ t: "begin", second: true } as unknown as StateRecord];
 test("a keeper writing its removed journal again leaves one another arbiter made there meanwhile", async () => {
   const keeper = spawnFixture("racing-keeper", { socket: "", state: paths.state, records: 200_000 });
   let second: StateFile | undefined;
+  let kept: Record<string, unknown> = {};
   try {
     await keeper.events.next("ready", 60_000);
     // Until the second journal was made while the keeper wrote (a keeper that finished first refuses it).
@@ -40,16 +42,23 @@ test("a keeper writing its removed journal again leaves one another arbiter made
       } catch (error) {
         if (!isIvshError(error, "ArbiterRunning")) throw error;
       }
-      await keeper.events.next("kept", 60_000);
+      kept = await keeper.events.next("kept", 60_000);
     }
     if (second === undefined) throw new Error("the keeper wrote its journal before each of 20 starts");
     expect(second.stillAtPath()).toBe(true);
     expect(readFileSync(paths.state, "utf8")).toBe(`${JSON.stringify(SECOND[0])}\n`);
-    // Its next look finds the path another arbiter's: it leaves it alone from then on.
+    // It says so as another arbiter's journal at once, not as its own gone (what its stop would repeat).
+    expect(kept).toMatchObject({ atPath: false, takenOver: true });
+    // And leaves it alone from then on.
     keeper.proc.stdin.write("keep\n");
     keeper.proc.stdin.flush();
     expect(await keeper.events.next("kept", 60_000)).toMatchObject({ atPath: false, takenOver: true });
     expect(second.stillAtPath()).toBe(true);
+    keeper.proc.kill("SIGKILL");
+    await keeper.proc.exited;
+    const said = await keeper.stderr;
+    expect(said).toContain("another arbiter");
+    expect(said).not.toContain("cannot be written again");
   } finally {
     second?.close();
     keeper.proc.kill("SIGKILL");

@@ -5,6 +5,7 @@
  * the journal is still at its path and writes it again from the arbiter's state if not.
  */
 import { lstatSync } from "node:fs";
+import { isIvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Compactor } from "./compaction.ts";
 import { otherJournalHolder } from "./journal-claim.ts";
@@ -30,6 +31,10 @@ export class JournalKeeper {
 
   /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
   keep(): boolean {
+    return this.keepAt(true);
+  }
+
+  private keepAt(lookAgain: boolean): boolean {
     const path = this.stateFile.path;
     if (this.stateFile.stillAtPath()) return true;
     this.compactor.cancel();
@@ -51,6 +56,9 @@ export class JournalKeeper {
     try {
       this.stateFile.rewrite(this.snapshot(), vacant);
     } catch (error) {
+      // Made there since the look (another arbiter's first start): looked at again, at once, it is said to be
+      // that arbiter's, not "gone" (nor, at a stop, a journal the next start will not find).
+      if (vacant && lookAgain && isIvshError(error, "ArbiterRunning")) return this.keepAt(false);
       if (!this.goneTold)
         log.error(
           `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
