@@ -32,7 +32,8 @@ test("a keeper writing its removed journal again leaves one another arbiter made
   try {
     await keeper.events.next("ready", 60_000);
     // Until the second journal was made while the keeper wrote (a keeper that finished first refuses it).
-    for (let attempt = 0; attempt < 20 && second === undefined; attempt++) {
+    let attempt = 0;
+    for (; attempt < 20 && second === undefined; attempt++) {
       rmSync(paths.state, { force: true });
       keeper.proc.stdin.write("keep\n");
       keeper.proc.stdin.flush();
@@ -45,6 +46,7 @@ test("a keeper writing its removed journal again leaves one another arbiter made
       kept = await keeper.events.next("kept", 60_000);
     }
     if (second === undefined) throw new Error("the keeper wrote its journal before each of 20 starts");
+    console.log(`the second journal was made while the keeper wrote, at attempt ${attempt}`);
     expect(second.stillAtPath()).toBe(true);
     expect(readFileSync(paths.state, "utf8")).toBe(`${JSON.stringify(SECOND[0])}\n`);
     // It says so as another arbiter's journal at once, not as its own gone (what its stop would repeat).
