@@ -4,6 +4,8 @@
  * and the next start found no state and discarded every allocation. So each sweep, and a stop, checks that
  * the journal is still at its path and writes it again from the arbiter's state if not.
  */
+import { lstatSync } from "node:fs";
+import { isIvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Compactor } from "./compaction.ts";
 import { otherJournalHolder } from "./journal-claim.ts";
@@ -29,12 +31,18 @@ export class JournalKeeper {
 
   /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
   keep(): boolean {
+    return this.keepAt(true);
+  }
+
+  private keepAt(lookAgain: boolean): boolean {
     const path = this.stateFile.path;
     if (this.stateFile.stillAtPath()) return true;
     this.compactor.cancel();
     // Another arbiter's now (started on these paths after they were removed): not written over, then or
     // after that arbiter stops (its journal is what its region's next start needs).
     if (this.taken) return false;
+    // Looked at before the holder: a journal another arbiter makes there after this look is not replaced.
+    const vacant = nothingAt(path);
     const holder = otherJournalHolder(path);
     if (holder !== undefined) {
       log.error(
@@ -46,8 +54,11 @@ export class JournalKeeper {
       return false;
     }
     try {
-      this.stateFile.rewrite(this.snapshot());
+      this.stateFile.rewrite(this.snapshot(), vacant);
     } catch (error) {
+      // Made there since the look (another arbiter's first start): looked at again, at once, it is said to be
+      // that arbiter's, not "gone" (nor, at a stop, a journal the next start will not find).
+      if (vacant && lookAgain && isIvshError(error, "ArbiterRunning")) return this.keepAt(false);
       if (!this.goneTold)
         log.error(
           `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
@@ -62,5 +73,14 @@ export class JournalKeeper {
       `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
     );
     return true;
+  }
+}
+
+/** Whether no file is at `path` (one this process cannot look at is taken as there). */
+function nothingAt(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
   }
 }

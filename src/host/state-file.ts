@@ -247,9 +247,9 @@ export class StateFile implements Journal {
     }
   }
 
-  /** Writes `snapshot` at `path` again (its file was removed or replaced) and appends there from now on. */
-  rewrite(snapshot: StateRecord[]): void {
-    const fresh = StateFile.create(this.path, snapshot);
+  /** Writes `snapshot` at `path` again (removed or replaced); if `vacant`, only while nothing is there. */
+  rewrite(snapshot: StateRecord[], vacant = false): void {
+    const fresh = StateFile.create(this.path, snapshot, vacant);
     close(this.fd, () => {});
     [this.fd, this.size, this.appended, this.baseRecords] = [fresh.fd, fresh.size, 0, snapshot.length];
   }
