@@ -246,7 +246,8 @@ export class Compactor {
       clearTimeout(deadline);
       if (this.running === child) this.running = undefined;
       const signal = child.signalCode === null ? undefined : String(child.signalCode);
-      if (generation !== this.generation) return;
+      // Cancelled: nothing to take over, but its file goes (no helper of this arbiter runs now to share its name).
+      if (generation !== this.generation) return this.journal.abandonCompaction(plan);
       this.finish(plan, { pid: child.pid, code, signal, overdue, stdout, stderr });
     });
     return child;
