@@ -21,15 +21,10 @@ import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
 import { keepingIgnored } from "../signals.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
+import { openJournalRewrite, writeFully } from "./journal-publish.ts";
 import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
-import {
-  type CompactionPlan,
-  countLines,
-  openJournalRewrite,
-  type StateFile,
-  writeFully,
-} from "./state-file.ts";
+import { type CompactionPlan, countLines, type StateFile } from "./state-file.ts";
 import { parseStateLines } from "./state-read.ts";
 
 /** A catch-up round that copies less than this is the last: the arbiter copies the rest. */
