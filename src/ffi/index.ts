@@ -81,9 +81,13 @@ export function changeMode(fd: number, mode: number, path: string): void {
  * The kernel drops the lock when the holder exits, however it exits (kill -9 included).
  */
 export function tryLockExclusive(fd: number, path: string): boolean {
-  const LOCK_EX = 2;
-  const LOCK_NB = 4;
-  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  return tryFlock(fd, path, 2); // LOCK_EX
+}
+/** A shared lock, tried on a descriptor of one's own: false if another process holds the file exclusively. */
+export const tryLockShared = (fd: number, path: string): boolean => tryFlock(fd, path, 1); // LOCK_SH
+
+function tryFlock(fd: number, path: string, operation: number): boolean {
+  if (libc.flock(fd, operation | 4) === 0) return true; // LOCK_NB: never waits
   const errno = lastErrno();
   if (errno === EAGAIN) return false;
   throw new SystemCallError("flock", path, errno);

@@ -21,15 +21,10 @@ import { log } from "../log.ts";
 import { selfCommand } from "../self.ts";
 import { keepingIgnored } from "../signals.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
+import { openJournalRewrite, writeFully } from "./journal-publish.ts";
 import { RecordedState } from "./recorded-state.ts";
 import type { StateRecord } from "./records.ts";
-import {
-  type CompactionPlan,
-  countLines,
-  openJournalRewrite,
-  type StateFile,
-  writeFully,
-} from "./state-file.ts";
+import { type CompactionPlan, countLines, type StateFile } from "./state-file.ts";
 import { parseStateLines } from "./state-read.ts";
 
 /** A catch-up round that copies less than this is the last: the arbiter copies the rest. */
@@ -246,7 +241,8 @@ export class Compactor {
       clearTimeout(deadline);
       if (this.running === child) this.running = undefined;
       const signal = child.signalCode === null ? undefined : String(child.signalCode);
-      if (generation !== this.generation) return;
+      // Cancelled: nothing to take over, but its file goes (no helper of this arbiter runs now to share its name).
+      if (generation !== this.generation) return this.journal.abandonCompaction(plan);
       this.finish(plan, { pid: child.pid, code, signal, overdue, stdout, stderr });
     });
     return child;

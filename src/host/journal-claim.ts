@@ -5,8 +5,9 @@
  * keeper wrote its own journal over the other's at every sweep, both warning each second, the file holding
  * whichever wrote last. Now the start refuses a journal another arbiter holds, and a keeper leaves one alone.
  */
+import { closeSync, constants, openSync } from "node:fs";
 import { failure } from "../errors.ts";
-import { tryLockExclusive } from "../ffi/index.ts";
+import { tryLockExclusive, tryLockShared } from "../ffi/index.ts";
 import { flockHolderPid, lockHolder } from "../holders.ts";
 
 /** Marks the journal open at `fd` as this arbiter's; a file system without flock leaves it unmarked. */
@@ -18,11 +19,42 @@ export function claimJournal(fd: number, path: string): void {
   }
 }
 
-/** " (pid N, COMMAND)" of another process that holds the journal at `path`; undefined if none does. */
+/**
+ * " (pid N, COMMAND)" of another process that holds the journal at `path`, "" if one it cannot name does;
+ * undefined if none does. Tried, not only looked up in /proc/locks: that list leaves out a holder of another
+ * PID namespace (an arbiter in a container sharing /dev/shm), so a start there was not refused and a keeper
+ * there wrote over the other's journal.
+ */
 export function otherJournalHolder(path: string): string | undefined {
+  const held = heldByAnyone(path);
+  if (held === false) return undefined;
   const pid = flockHolderPid(path);
-  if (pid === undefined || pid === process.pid) return undefined;
+  // This process's own: an earlier journal of its own (closed off the event loop), or one embedded.
+  if (pid === process.pid) return undefined;
+  if (pid === undefined) return held ? " (a process this one cannot see: another PID namespace)" : undefined;
   return lockHolder(path) || ` (pid ${pid})`;
+}
+
+/**
+ * Whether a process (this one included) holds the file at `path` exclusively: a shared lock tried on a
+ * descriptor of its own, at once let go (shared, so that two arbiters looking at once do not see each
+ * other's look). Undefined if it cannot be tried: no file, no permission to open it, no flock there.
+ */
+function heldByAnyone(path: string): boolean | undefined {
+  let fd: number;
+  try {
+    // Not waiting for a writer, were it a pipe.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    return !tryLockShared(fd, path);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Refuses, before anything is made, a --state another running arbiter keeps its journal in. */
