@@ -8,6 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
+import { connect } from "../src/guest/index.ts";
 import { testPaths } from "./helpers/paths.ts";
 import {
   ArbiterProcess,
@@ -70,6 +71,8 @@ function socketsOf(pid: number): number {
 function relay(arbiter: string, path: string) {
   const state = {
     armed: false,
+    /** Stays armed: every connection is dropped after its first answer. */
+    always: false,
     onAnswer: () => {},
     answered: Promise.withResolvers<void>(),
     /** Resolved by the next connection from the client (set to a fresh resolver to watch for one). */
@@ -86,7 +89,7 @@ function relay(arbiter: string, path: string) {
           socket: {
             data(_, bytes) {
               if (state.armed && !clientSide.data.hooked) {
-                state.armed = false;
+                state.armed = state.always;
                 clientSide.data.hooked = true;
                 state.onAnswer();
               }
@@ -288,4 +291,30 @@ test("the link drops while connect() waits for a header nobody puts back: it con
 
 test("the link drops while connect() waits for the header, the next arbiter starting meanwhile: it connects to it", async () => {
   await connectThroughDrop("connect-next", "at once");
+}, 120_000);
+
+test("every connection drops after its hello is answered, until connect() gives up: not 'before anything answered'", async () => {
+  // Each try's hello was answered, and its link dropped while the header was checked (zeroed by each, and
+  // put back by the arbiter's sweep). connect() gave up at its deadline saying every connection closed
+  // before anything answered, and that what listens is not an ivsh arbiter: an arbiter answered every time.
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
+  const relayed = join(paths.dir, "relay-every.sock");
+  const { listener, state } = relay(paths.socket, relayed);
+  state.onAnswer = () => void swapHeaderStart(new Uint8Array(16));
+  [state.armed, state.always] = [true, true];
+  try {
+    const failed = await connect({ socket: relayed, region: paths.region, connectTimeoutMs: 4000 }).then(
+      async (client) => {
+        await client.close();
+        return undefined;
+      },
+      (error: unknown) => error as Error & { code?: string },
+    );
+    expect(failed?.code).toBe("ConnectionLost");
+    expect(failed?.message).not.toContain("before anything answered");
+    expect(failed?.message).toContain("answered");
+  } finally {
+    listener.stop(true);
+    await arbiter.stop();
+  }
 }, 120_000);

@@ -57,11 +57,22 @@ export async function checkGreetedRegion(
   const dropped = () => link.lost !== undefined;
   const geometry = await settledGeometry(region, hello, link.endpoint, signal, dropped).catch(
     (error: unknown) => {
-      throw link.lost ?? error;
+      throw lostDuringCheck(link) ?? error;
     },
   );
-  if (link.lost) throw link.lost;
+  const lost = lostDuringCheck(link);
+  if (lost) throw lost;
   return geometry;
+}
+
+/** The link's loss, a drop told as one after the hello's answer (the last try's, when connect() gives up). */
+function lostDuringCheck(link: { readonly endpoint: Endpoint; readonly lost: IvshError | undefined }) {
+  const { lost, endpoint } = link;
+  if (!isIvshError(lost, "ConnectionLost")) return lost;
+  const message =
+    `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since the connection closed after it ` +
+    "answered the hello, while the region was checked: the arbiter stopped, or restarted, meanwhile";
+  return new IvshError("ConnectionLost", message, { cause: lost });
 }
 
 function droppedDuringCheck(cause?: unknown): IvshError {
