@@ -60,3 +60,53 @@ test("a resume attempt open but unanswered puts no lease in doubt, and a lock le
     await arbiter.stop();
   }
 }, 60_000);
+
+test("a lock waiter that polled through unanswered attempts parks in the arbiter once resumed, and the unlock wakes it", async () => {
+  const arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
+  const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 60_000 };
+  const holder = await connect({ ...where, name: "holder" });
+  const waiter = await connect({ ...where, name: "waiter", futexParking: false });
+  let silent: ReturnType<typeof Bun.listen> | undefined;
+  try {
+    const mutex = await holder.mutex("parked-after-resume");
+    await mutex.lock();
+    const waited = await waiter.mutex("parked-after-resume");
+    await arbiter.kill9();
+    rmSync(paths.socket, { force: true });
+    silent = Bun.listen({ unix: paths.socket, socket: { data() {} } });
+    const links = [holder.arbiterLink, waiter.arbiterLink];
+    await eventually(
+      async () => links.every((link) => link.connected && !link.greeted),
+      livenessBoundMs(LEASE_MS),
+      "both clients' resume attempts open and unanswered",
+    );
+    const locked = waited.lock().then(() => "locked");
+    const waitsBefore = waiter.requestCounts.get("wait") ?? 0;
+    await Bun.sleep(200); // polling meanwhile, not parked with nobody (the first test)
+    silent.stop(true);
+    rmSync(paths.socket, { force: true });
+    await arbiter.restart();
+    await eventually(
+      async () => links.every((link) => link.greeted),
+      livenessBoundMs(LEASE_MS),
+      "both clients resumed",
+    );
+    // Still polling (a wait never sent) would be a waiter left out of the arbiter's wake-ups.
+    await eventually(
+      async () => (waiter.requestCounts.get("wait") ?? 0) > waitsBefore,
+      livenessBoundMs(LEASE_MS),
+      "the waiter parking in the resumed arbiter",
+    );
+    mutex.unlock();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("still waiting"), livenessBoundMs(LEASE_MS));
+    });
+    expect(await Promise.race([locked, bound]).finally(() => clearTimeout(timer))).toBe("locked");
+    waited.unlock();
+  } finally {
+    silent?.stop(true);
+    await Promise.all([holder.close({ waitForArbiter: false }), waiter.close({ waitForArbiter: false })]);
+    await arbiter.stop();
+  }
+}, 60_000);

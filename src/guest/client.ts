@@ -19,10 +19,10 @@ import { type Geometry, SLOT_WORDS, type SlotKindName, slotWordIndex } from "../
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
-import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS, settledGeometry } from "./connect-options.ts";
+import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
-import { checkResumedRegion } from "./resumed-region.ts";
+import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
@@ -97,8 +97,7 @@ export class Client {
   async greet(retries?: Retries): Promise<void> {
     const reply = await this.hello(this.options.signal, retries);
     this.transport.release();
-    this.geometry = await settledGeometry(this.region, reply, this.transport.endpoint, this.options.signal);
-    if (this.transport.lost) throw this.transport.lost; // dropped in that wait, no resume set up: retried
+    this.geometry = await checkGreetedRegion(this.region, reply, this.transport, this.options.signal);
     this.words = this.region.syncWords(this.geometry);
     const { dataOffset, blockCount, blockSize } = this.geometry;
     this.region.revoke(dataOffset, blockCount * blockSize);

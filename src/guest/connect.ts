@@ -37,7 +37,8 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const deadline = performance.now() + totalMs;
   const options = await withArbiterRegion(withEnvironment(given), totalMs);
   const { region, endpoint } = resolveConnection(options);
-  let restarting = false;
+  // Once a hello was answered, "every connection closed before anything answered" is untrue (neverAnswered).
+  let [restarting, answered] = [false, false];
   for (let delay = 10; ; delay = Math.min(delay * 2, longestPauseMs(endpoint))) {
     try {
       throwIfAborted(options.signal, "connect to the arbiter");
@@ -46,19 +47,21 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       throw error;
     }
     const transport = new Transport(endpoint);
+    let client: Client | undefined;
     try {
       await transport.open(options.signal);
-      const client = new Client(transport, region, options);
+      client = new Client(transport, region, options);
       await client.greet({ deadlineMs: deadline, totalMs });
       return client;
     } catch (error) {
       transport.close();
+      answered ||= (client?.leaseMs ?? 0) > 0; // its hello's answer set it
       // Refused by an arbiter too busy (or stopped) to accept: waited for, as one that accepted and is silent.
       restarting ||= isIvshError(error, "ConnectionLost") || error instanceof QueueFull;
       const retry = restarting && hasTrait(error, "whileRestarting") && performance.now() < deadline;
       if (!retry) {
         region.close();
-        throw restarting ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;
+        throw restarting && !answered ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;
       }
       await Bun.sleep(Math.max(0, Math.min(delay, deadline - performance.now()))); // its last try at the deadline
     }
