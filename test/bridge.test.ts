@@ -151,6 +151,7 @@ testUnless(
       closeFd(mine);
     }
   },
+  60_000,
 );
 
 testWithTool(
@@ -205,4 +206,4 @@ test("a guestfwd whose command dies at once: the guest gives up naming the bridg
   } finally {
     dying.stop(true);
   }
-});
+}, 60_000);
