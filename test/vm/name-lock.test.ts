@@ -35,8 +35,14 @@ testWithTool(
     const first = launch(name, "echo up; sleep 600");
     try {
       const reader = first.proc.stdout.getReader();
-      const { value } = await reader.read();
-      expect(new TextDecoder().decode(value)).toContain("up");
+      // Read until the word is there: it may come split over chunks, or after other output.
+      let said = "";
+      const decoder = new TextDecoder();
+      while (!said.includes("up")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the first VM ended before it said "up": ${said}`);
+        said += decoder.decode(value, { stream: true });
+      }
       const second = launch(name, "true");
       expect(await exitOrKill(second.proc, BOUND_MS)).toBe(125);
       expect(await second.stderr).toContain(
