@@ -39,6 +39,16 @@ async function says(said: ReturnType<typeof transcript>, text: string): Promise<
   said.read = found() + text.length;
 }
 
+/** `guest recv --out - --timeout TIMEOUT --progress` on `channel`, its progress lines on a pipe. */
+function receiveToStdout(channel: string, timeout: string) {
+  const args = ["guest", "recv", "--channel", channel, "--out", "-", "--timeout", timeout, "--progress"];
+  return Bun.spawn([process.execPath, CLI, ...args], {
+    env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+}
+
 for (const role of ["send", "recv"] as const)
   test(`${role} waiting for its peer says it waits for the arbiter while that is gone or stopped`, async () => {
     const channel = `away-${role}`;
@@ -156,22 +166,7 @@ test("--timeout limits only the wait for the peer: an arbiter restarted mid-tran
 // waited for the client's reconnect timeout at most, however long --timeout is. A change to either side
 // must change the other.
 test("a --timeout longer than the reconnect timeout does not extend the wait for an arbiter that went away", async () => {
-  const receiver = Bun.spawn(
-    [
-      process.execPath,
-      CLI,
-      "guest",
-      "recv",
-      "--channel",
-      "gone",
-      "--out",
-      "-",
-      "--timeout",
-      "5m",
-      "--progress",
-    ],
-    { env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) }, stdout: "ignore", stderr: "pipe" },
-  );
+  const receiver = receiveToStdout("gone", "5m");
   try {
     const said = transcript(receiver.stderr);
     await says(said, "waiting for a sender");
@@ -190,22 +185,7 @@ test("a --timeout longer than the reconnect timeout does not extend the wait for
 // the arbiter was away, then gave up at its 2 s. The line names both limits. (A --timeout long enough that
 // a loaded machine cannot reach it before the line is read: the line, not the giving up, is tested.)
 test("an end with --timeout that waits while the arbiter is away names its --timeout beside the reconnect timeout", async () => {
-  const receiver = Bun.spawn(
-    [
-      process.execPath,
-      CLI,
-      "guest",
-      "recv",
-      "--channel",
-      "limits",
-      "--out",
-      "-",
-      "--timeout",
-      "5m",
-      "--progress",
-    ],
-    { env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) }, stdout: "ignore", stderr: "pipe" },
-  );
+  const receiver = receiveToStdout("limits", "5m");
   try {
     const said = transcript(receiver.stderr);
     await says(said, "waiting for a sender");
@@ -257,26 +237,7 @@ test("an end with --timeout whose peer is there does not name its --timeout whil
 // Found in review: with the arbiter stopped (SIGSTOP, a frozen host) the line said only "resume or restart
 // it, or Ctrl-C", and the end then gave up at its --timeout; the line names that --timeout too.
 test("an end with --timeout waiting while the arbiter is stopped names its --timeout", async () => {
-  const receiver = Bun.spawn(
-    [
-      process.execPath,
-      CLI,
-      "guest",
-      "recv",
-      "--channel",
-      "frozen",
-      "--out",
-      "-",
-      "--timeout",
-      "5m",
-      "--progress",
-    ],
-    {
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
-      stdout: "ignore",
-      stderr: "pipe",
-    },
-  );
+  const receiver = receiveToStdout("frozen", "5m");
   try {
     const said = transcript(receiver.stderr);
     await says(said, "waiting for a sender");
