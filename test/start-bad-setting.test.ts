@@ -79,3 +79,17 @@ test("ivsh host with IVSH_HANDOVER_TTL_MS=abc is a usage error naming the variab
     own.cleanup();
   }
 }, 60_000);
+
+// An empty setting (`IVSH_HANDOVER_TTL_MS= ivsh host`, or a unit file's `Environment=IVSH_HANDOVER_TTL_MS=`)
+// was refused, where an empty IVSH_COMPACT_AFTER_RECORDS is its default: both mean unset now.
+test("ivsh host with IVSH_HANDOVER_TTL_MS and IVSH_COMPACT_AFTER_RECORDS set empty starts with their defaults", async () => {
+  const own = testPaths("empty-settings");
+  try {
+    const env = { IVSH_HANDOVER_TTL_MS: "", IVSH_COMPACT_AFTER_RECORDS: "" };
+    const arbiter = await ArbiterProcess.start(own, { size: "1MiB", env });
+    await arbiter.stop();
+    expect(existsSync(own.state)).toBe(true);
+  } finally {
+    own.cleanup();
+  }
+}, 60_000);

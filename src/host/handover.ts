@@ -48,7 +48,8 @@ export function handoverPath(socketPath: string): string {
  */
 export function handoverTtlMs(environment: Record<string, string | undefined> = process.env): number {
   const value = environment[HANDOVER_TTL_VARIABLE];
-  if (value === undefined) return DEFAULT_HANDOVER_TTL_MS;
+  // Empty is unset, as for IVSH_COMPACT_AFTER_RECORDS (a unit file's `Environment=NAME=`).
+  if (value === undefined || value === "") return DEFAULT_HANDOVER_TTL_MS;
   const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(ms) || ms < 1)
     throw failure(
