@@ -2,6 +2,7 @@
  * An arbiter whose clients connect through a relay that can drop a connection right after the arbiter's
  * first answer on it (a hello's), the region's header zeroed just before: the link lost while the client
  * checks the region, waiting for an overwritten header to be put back (test/resume-drop-during-check.test.ts).
+ * The relay alone, hooking an answer without dropping it: test/region-header-restore.test.ts.
  */
 import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -11,8 +12,10 @@ import { ArbiterProcess, clientConfig, livenessBoundMs, type Spawned, spawnFixtu
 
 interface RelayState {
   armed: boolean;
-  /** Stays armed: every connection is dropped after its first answer. */
+  /** Stays armed: every connection is hooked after its first answer. */
   always: boolean;
+  /** A hooked connection is dropped once its answer has passed on (else it goes on). */
+  drop: boolean;
   onAnswer: () => void;
   /** Resolved once the relay has dropped a connection after its answer. */
   answered: PromiseWithResolvers<void>;
@@ -23,12 +26,14 @@ interface RelayState {
 /**
  * A Unix socket at `path` relayed to the arbiter's. Once armed, the first answer from the arbiter (a
  * hello's) runs `onAnswer` before it passes on, and that connection is then ended on the client's
- * side (`answered` resolves). A connection the arbiter ends, or that finds no arbiter, is ended there too.
+ * side if `drop` (`answered` resolves). A connection the arbiter ends, or that finds no arbiter, is ended
+ * there too.
  */
-function relay(arbiter: string, path: string) {
+export function hookingRelay(arbiter: string, path: string) {
   const state: RelayState = {
     armed: false,
     always: false,
+    drop: true,
     onAnswer: () => {},
     answered: Promise.withResolvers<void>(),
     opened: Promise.withResolvers<void>(),
@@ -49,7 +54,7 @@ function relay(arbiter: string, path: string) {
                 state.onAnswer();
               }
               clientSide.write(bytes);
-              if (!clientSide.data.hooked) return;
+              if (!clientSide.data.hooked || !state.drop) return;
               clientSide.end();
               state.answered.resolve();
             },
@@ -90,7 +95,7 @@ function swapHeaderStart(region: string, bytes: Uint8Array): Uint8Array {
 }
 
 /** Stops the arbiter, so that no sweep of its puts an overwritten header back, and waits until it is. */
-function stopSweeps(pid: number): void {
+export function stopSweeps(pid: number): void {
   process.kill(pid, "SIGSTOP");
   const deadline = performance.now() + 10_000;
   while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, "utf8")))
@@ -124,7 +129,7 @@ export interface RelayedArbiter {
 export async function arbiterBehindRelay(paths: TestPaths, label: string): Promise<RelayedArbiter> {
   const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
   const socket = join(paths.dir, `relay-${label}.sock`);
-  const { listener, state } = relay(paths.socket, socket);
+  const { listener, state } = hookingRelay(paths.socket, socket);
   let saved: Uint8Array | undefined;
   const clients: Spawned[] = [];
   return {
