@@ -15,7 +15,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { handoverPath } from "../src/host/handover.ts";
 import { decodeError, encodeFrame, type Frame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, handoverDatagram, messages } from "../src/protocol/messages.ts";
-import { type FakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
+import { bridgeOnSocketPair, type FakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, FIXTURES, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EventStream, eventually, livenessBoundMs, spawnBun } from "./helpers/processes.ts";
 
@@ -357,14 +357,7 @@ test("a bridge whose arbiter died, its sockets left: one error, no 'relaying ins
   );
   holder.kill("SIGKILL");
   await holder.exited;
-  const [mine, theirs] = streamSocketPair();
-  const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", "orphan-vm", "--socket", socket], {
-    stdin: theirs,
-    stdout: theirs,
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  closeFd(theirs);
+  const { bridge, mine } = bridgeOnSocketPair("orphan-vm", socket);
   try {
     expect(await bridge.exited).toBe(1);
     const said = (await new Response(bridge.stderr).text()).trim().split("\n");
@@ -383,14 +376,7 @@ test("a bridge whose arbiter has no hand-over socket relays the connection, sayi
   const oldArbiter = await ArbiterProcess.start(old);
   try {
     unlinkSync(handoverPath(old.socket));
-    const [mine, theirs] = streamSocketPair();
-    const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", "old-vm", "--socket", old.socket], {
-      stdin: theirs,
-      stdout: theirs,
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    closeFd(theirs);
+    const { bridge, mine } = bridgeOnSocketPair("old-vm", old.socket);
     closeFd(mine); // the guest leaves at once: the relay ends with it
     await bridge.exited;
     expect(await new Response(bridge.stderr).text()).toContain(
@@ -403,15 +389,8 @@ test("a bridge whose arbiter has no hand-over socket relays the connection, sayi
 });
 
 test("a bridge with no arbiter to hand over to says only that: one error, no 'relaying instead' warning", async () => {
-  const [mine, theirs] = streamSocketPair();
   const socket = join(paths.dir, "nobody.sock");
-  const bridge = Bun.spawn([process.execPath, CLI, "bridge", "--vm", "absent-vm", "--socket", socket], {
-    stdin: theirs,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  closeFd(theirs);
+  const { bridge, mine } = bridgeOnSocketPair("absent-vm", socket, { stdout: "pipe" });
   try {
     expect(await bridge.exited).toBe(1);
     const said = (await new Response(bridge.stderr).text()).trim().split("\n");
