@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeJson } from "../src/bench/output.ts";
 import { checkDestinations, holdJsonFifo } from "../src/commands/_bench-destinations.ts";
+import { NOBODY, notRoot, runAsNobody } from "./helpers/as-nobody.ts";
 import { REPO } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
@@ -104,9 +105,6 @@ test("--out and --json named longer than the file system allows below a director
     );
 });
 
-const NOBODY = 65534;
-const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
-
 /** What the check says of each of `cases`, run as nobody (a script written into `shared`). */
 function saidToNobody(shared: string, cases: object[]): string[] {
   const script = join(shared, "check.ts");
@@ -117,20 +115,9 @@ function saidToNobody(shared: string, cases: object[]): string[] {
       "  try { checkDestinations(args); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
       "}\n",
   );
-  const child = Bun.spawnSync(
-    [
-      "setpriv",
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      "--clear-groups",
-      process.execPath,
-      script,
-      JSON.stringify(cases),
-    ],
-    { env: { ...process.env, HOME: "/tmp" } },
-  );
-  expect(child.stderr.toString()).toBe("");
-  return child.stdout.toString().trim().split("\n");
+  return runAsNobody(script, [JSON.stringify(cases)])
+    .trim()
+    .split("\n");
 }
 
 // A directory its user may write but not search (mode 0666: no x) takes no new entry (EACCES), nor does
@@ -178,29 +165,13 @@ testUnless(
     const fifo = join(shared, "results.fifo");
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
     chownSync(fifo, NOBODY, NOBODY);
-    const script = join(shared, "check.ts");
-    writeFileSync(
-      script,
-      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
-        "for (const json of JSON.parse(process.argv[2])) {\n" +
-        "  try { checkDestinations({ json }); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
-        "}\n",
-    );
     const cases = ["/dev/stdout", "/dev/null", fifo];
-    const child = Bun.spawnSync(
-      [
-        "setpriv",
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        "--clear-groups",
-        process.execPath,
-        script,
-        JSON.stringify(cases),
-      ],
-      { env: { ...process.env, HOME: "/tmp" } },
-    );
-    expect(child.stderr.toString()).toBe("");
-    expect(child.stdout.toString().trim().split("\n")).toEqual(cases.map(() => "passed"));
+    expect(
+      saidToNobody(
+        shared,
+        cases.map((json) => ({ json })),
+      ),
+    ).toEqual(cases.map(() => "passed"));
   },
 );
 
@@ -243,29 +214,13 @@ testUnless(
     expect(Bun.spawnSync(["mkfifo", "-m", "0644", fifo]).exitCode).toBe(0);
     const device = join(shared, "roots-null");
     expect(Bun.spawnSync(["mknod", "-m", "0600", device, "c", "1", "3"]).exitCode).toBe(0);
-    const script = join(shared, "check.ts");
-    writeFileSync(
-      script,
-      `import { checkDestinations } from ${JSON.stringify(join(REPO, "src/commands/_bench-destinations.ts"))};\n` +
-        "for (const json of JSON.parse(process.argv[2])) {\n" +
-        "  try { checkDestinations({ json }); console.log('passed'); } catch (error) { console.log(error.message); }\n" +
-        "}\n",
-    );
     const cases = [fifo, device];
-    const child = Bun.spawnSync(
-      [
-        "setpriv",
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        "--clear-groups",
-        process.execPath,
-        script,
-        JSON.stringify(cases),
-      ],
-      { env: { ...process.env, HOME: "/tmp" } },
-    );
-    expect(child.stderr.toString()).toBe("");
-    expect(child.stdout.toString().trim().split("\n")).toEqual(
+    expect(
+      saidToNobody(
+        shared,
+        cases.map((json) => ({ json })),
+      ),
+    ).toEqual(
       cases.map(
         (json) =>
           `Failed to write --json ${json} since ${json} is a FIFO or device this user may not write: pass another --json`,

@@ -9,13 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failure } from "../src/errors.ts";
-import { bindDatagramSocket, receiveWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { handoverPath } from "../src/host/handover.ts";
 import { encodeErrorFrame, FrameDecoder } from "../src/protocol/codec.ts";
-import { CLI } from "./helpers/paths.ts";
+import { bridgeOnSocketPair } from "./helpers/guestfwd.ts";
 import { readUntil } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-handover-refused-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,16 +38,7 @@ test("a bridge whose handover request is refused relays the connection instead, 
     },
   });
   const inbox = bindDatagramSocket(handoverPath(socketPath));
-  const [mine, theirs] = streamSocketPair();
-  const bridge = tracked(
-    Bun.spawn([process.execPath, CLI, "bridge", "--vm", "refused-vm", "--socket", socketPath], {
-      stdin: theirs,
-      stdout: theirs,
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
-    }),
-  );
-  closeFd(theirs);
+  const { bridge, mine } = bridgeOnSocketPair("refused-vm", socketPath);
   try {
     const said = await readUntil(bridge.stderr, "instead of handing it over");
     expect(said).toContain(`relaying the connection of VM 'refused-vm' instead of handing it over`);

@@ -10,6 +10,7 @@ import type { FdSocketOptions, Socket } from "bun";
 import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { bridgeOnSocketPair } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
@@ -131,16 +132,7 @@ test("a relayed guest that asks without reading does not grow its bridge without
 test("a relaying bridge whose arbiter is stalled gives up on its identify, not outliving a guest that left", async () => {
   process.kill(arbiter.pid, "SIGSTOP");
   try {
-    const [mine, theirs] = streamSocketPair();
-    const bridge = tracked(
-      Bun.spawn([process.execPath, CLI, "bridge", "--vm", VM, "--socket", paths.socket], {
-        stdin: theirs,
-        stdout: theirs,
-        stderr: "pipe",
-        env: { ...process.env, IVSH_BRIDGE: "relay", NO_COLOR: "1" },
-      }),
-    );
-    closeFd(theirs);
+    const { bridge, mine } = bridgeOnSocketPair(VM, paths.socket, { env: { IVSH_BRIDGE: "relay" } });
     // The guest gives up (its hello unanswered) and goes; a guest retrying starts a bridge per try.
     closeFd(mine);
     // Before, the bridge waited for the identify reply as long as the arbiter stalled, ~40 MiB each.

@@ -5,60 +5,35 @@
  * holding it still can), the receiver must not take that segment for the ring.
  */
 import { expect, test } from "bun:test";
-import { join } from "node:path";
-import { connect } from "../src/guest/index.ts";
-import { fetchStatus } from "../src/guest/inspect.ts";
-import { channelSlotName } from "../src/region/layout.ts";
 import { Ring } from "../src/transfer/ring.ts";
-import { testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, type Spawned, spawnFixture } from "./helpers/processes.ts";
-import { guest, outPath, randomFile } from "./helpers/transfer.ts";
+import { type Spawned, spawnFixture } from "./helpers/processes.ts";
+import { ringScene, takeRingName } from "./helpers/ring-taken.ts";
+import { guest, outPath } from "./helpers/transfer.ts";
 
 /**
- * A receiver waiting on `channel`, stopped; a sender publishes its ring (8 KiB: one 8 KiB chunk, depth 2)
- * and dies, its ring freed; then another client allocates `bytes` under the ring's name and fills them
- * with bytes of its own, and `meanwhile` runs before the receiver goes on. Returns its stderr.
+ * A receiver (`guest recv`) waiting on `channel`, stopped; its sender dies and another client takes the
+ * ring's name for `bytes` of its own (takeRingName), and `meanwhile` runs before the receiver goes on.
+ * Returns its stderr, the segments then under the ring's name and the other client's.
  */
 async function lateJoin(
   channel: string,
   bytes: number,
   meanwhile: (socket: string, region: string) => Promise<void> = async () => {},
 ): Promise<{ stderr: string; segmentIds: number[]; takerId: number }> {
-  // Its own arbiter: the receiver is stopped for a moment, well inside this lease.
-  const own = testPaths("ring-taken");
-  const host = await ArbiterProcess.start(own, { size: "16MiB", lease: "20s" });
-  const input = join(own.dir, "taken.in");
-  await randomFile(input, 8192);
+  const scene = await ringScene("ring-taken", channel);
+  const { own } = scene;
   const receiver = guest(own, ["recv", "--channel", channel, "--out", outPath(own, "taken.out")]);
-  let sender: Spawned | undefined;
-  const taker = await connect({ socket: own.socket, region: own.region, name: "name taker" });
-  const ringName = `channel:${channel}:1`;
-  const named = async () =>
-    (await fetchStatus({ unix: own.socket })).report.segments.filter((segment) => segment.name === ringName);
   try {
-    // Waiting for a sender (the slot is there: it holds it), then stopped before it can join.
-    const slot = async () => (await fetchStatus({ unix: own.socket })).report.sync.length === 1;
-    await eventually(slot, 20_000, "the receiver waiting on the channel");
-    receiver.proc.kill("SIGSTOP");
-    sender = guest(own, ["send", input, "--channel", channel]);
-    await eventually(async () => (await named()).length === 1, 20_000, "the sender's ring published");
-    sender.proc.kill("SIGKILL");
-    await eventually(async () => (await named()).length === 0, 20_000, "the dead sender's ring freed");
-    // On the channel, as the arbiter asks of a client taking a ring's name (the receiver holds it meanwhile).
-    await taker.openSlot(channelSlotName(channel), "channel", false);
-    const other = await taker.alloc(bytes, { name: ringName });
+    const other = await takeRingName(scene, receiver, bytes);
     other.bytes.fill(0xab);
     await meanwhile(own.socket, own.region);
     receiver.proc.kill("SIGCONT");
     expect(await receiver.exit()).toBe(1);
-    const segmentIds = (await named()).map((segment) => segment.id);
+    const segmentIds = (await scene.named()).map((segment) => segment.id);
     return { stderr: await receiver.stderr, segmentIds, takerId: other.id };
   } finally {
     receiver.proc.kill("SIGKILL");
-    sender?.proc.kill("SIGKILL");
-    await taker.close();
-    await host.stop();
-    own.cleanup();
+    await scene.stop();
   }
 }
 

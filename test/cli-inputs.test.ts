@@ -1,13 +1,13 @@
-/** The command line refuses what it cannot take faithfully: arguments that are not UTF-8, flag values out of range. */
+/**
+ * The command line refuses what it cannot take faithfully: arguments that are not UTF-8, flag values out of
+ * range, switches given values, paths it cannot use, a flag before its command; and it runs with its
+ * standard streams closed.
+ */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { failure } from "../src/errors.ts";
-import { encodeErrorFrame, FrameDecoder } from "../src/protocol/codec.ts";
-import { messages } from "../src/protocol/messages.ts";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { runCli, spawnBun } from "./helpers/processes.ts";
-import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 beforeAll(() => {
@@ -62,116 +62,6 @@ describe("arguments that are not UTF-8", () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--connect 'h\uFFFDst:1' since it is not valid UTF-8");
     expect(existsSync(join(paths.dir, "none.sock"))).toBe(false);
-  });
-});
-
-describe("an address where no arbiter listens", () => {
-  /** A TCP server that speaks another protocol: `greeting` on connect, `answer` to what it is sent. */
-  function otherServer(greeting: string | undefined, answer: string | undefined) {
-    return Bun.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open: (socket) => {
-          if (greeting) socket.write(greeting);
-        },
-        data: (socket) => {
-          if (answer) socket.write(answer);
-        },
-      },
-    });
-  }
-
-  for (const [name, greeting, answer, sent] of [
-    [
-      "an SSH server",
-      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
-      undefined,
-      "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13",
-    ],
-    [
-      "an HTTP proxy",
-      undefined,
-      "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-      "HTTP/1.1 400 Bad Request…",
-    ],
-  ] as const)
-    test(`status --connect to ${name}: the peer is not an ivsh arbiter, with what it sent`, async () => {
-      const server = otherServer(greeting, answer);
-      try {
-        const result = await runCli(["status", "--connect", `127.0.0.1:${server.port}`]);
-        expect(result.exitCode).toBe(1);
-        expect(result.stderr).toContain(
-          `the peer there is not an ivsh arbiter (it sent "${sent}"): check the address`,
-        );
-        expect(result.stderr).not.toContain("length field");
-      } finally {
-        server.stop(true);
-      }
-    });
-
-  test("status --socket to an echo service (socat EXEC:cat): not an arbiter at once, not 'did not answer'", async () => {
-    const socket = join(paths.dir, "echo.sock");
-    const echo = Bun.listen({ unix: socket, socket: { data: (peer, bytes) => void peer.write(bytes) } });
-    try {
-      const result = await runCli(["status", "--socket", socket]);
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr).toContain(`${socket} since the peer there is not an ivsh arbiter (it sent "`);
-      expect(result.stderr).not.toContain("did not answer");
-    } finally {
-      echo.stop(true);
-    }
-  });
-
-  test("status against an arbiter older than session-less status, with its journal full: the hello's refusal is reported", async () => {
-    // What such an arbiter did: refuse the hello (NoSpace), then answer a status sent without a session
-    // with ProtocolState and close the connection.
-    const socket = join(paths.dir, "old-arbiter.sock");
-    const full = failure(
-      "NoSpace",
-      "record a change in the state journal",
-      "its file system is full (ENOSPC)",
-    );
-    const decoder = new FrameDecoder();
-    const asked: number[] = [];
-    const old = Bun.listen({
-      unix: socket,
-      socket: {
-        data: (peer, bytes) => {
-          decoder.push(bytes);
-          for (let frame = decoder.next(); frame; frame = decoder.next()) {
-            asked.push(frame.op);
-            if (frame.op === messages.hello.op) peer.write(encodeErrorFrame(frame.op, frame.requestId, full));
-            else {
-              const early = failure("ProtocolState", "handle status", "the first request must be hello");
-              peer.write(encodeErrorFrame(frame.op, frame.requestId, early));
-              peer.end();
-            }
-          }
-        },
-      },
-    });
-    try {
-      const result = await runCli(["status", "--socket", socket]);
-      expect(asked).toEqual([messages.hello.op, messages.status.op]);
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr).toContain(
-        "Failed to record a change in the state journal since its file system is full",
-      );
-      expect(result.stderr).not.toContain("ProtocolState");
-      expect(result.stderr).not.toContain("must be hello");
-    } finally {
-      old.stop(true);
-    }
-  });
-
-  test("status --socket naming a regular file: a file that is not a socket, as ivsh host says", async () => {
-    const file = join(paths.dir, "regular-file");
-    writeFileSync(file, "not a socket\n");
-    const result = await runCli(["status", "--socket", file]);
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain(`${file} since it is a file that is not a socket`);
-    expect(result.stderr).not.toContain("nothing listens");
   });
 });
 
@@ -364,29 +254,6 @@ describe("paths that cannot be used: one line naming them, no stack trace", () =
       expect(result.stderr).not.toContain("ℹ");
     });
 });
-
-test("guest recv --socket where no arbiter listens, no --region: the missing arbiter is named, not a missing region", async () => {
-  const socket = join(paths.dir, "nobody-here.sock");
-  const result = await runCli(["guest", "recv", "--socket", socket, "--timeout", "1s"]);
-  expect(result.exitCode).toBe(1);
-  expect(result.stderr).toContain(
-    `Failed to connect to the arbiter at ${socket} since no socket exists there (ENOENT)`,
-  );
-  expect(result.stderr).not.toContain("no region file");
-});
-
-testUnless(
-  existsSync("/tmp/ivsh.sock") ? "an arbiter on this machine serves the default socket" : undefined,
-  "status with no device and no --socket: the default host socket's absence also says what a VM lacks",
-  async () => {
-    const result = await runCli(["status", "--sysfs-root", paths.dir], { IVSH_SOCKET: "", IVSH_CONNECT: "" });
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("at /tmp/ivsh.sock since no socket exists there (ENOENT)");
-    expect(result.stderr).toContain(
-      "in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain",
-    );
-  },
-);
 
 describe("a flag before the command it is for: refused, not dropped while the command runs without it", () => {
   for (const [args, says] of [

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EventStream, spawnFixture } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { FILL_BACKLOG_PY, spawnPython } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 /**
@@ -26,12 +26,7 @@ server = socket.socket()
 server.bind(("127.0.0.1", 0))
 server.listen(0)
 port = server.getsockname()[1]
-fillers = []
-for _ in range(2):
-    filler = socket.socket()
-    filler.setblocking(False)
-    filler.connect_ex(("127.0.0.1", port))
-    fillers.append(filler)
+${FILL_BACKLOG_PY}
 own = {filler.getsockname()[1] for filler in fillers}
 say("listening", port=port)
 sys.stdin.readline()
@@ -59,9 +54,7 @@ testWithTool(
   "python3",
   "a TCP connect given up on is ended: the process exits by itself, and no connection opens later",
   async () => {
-    const listener = tracked(
-      Bun.spawn(["python3", "-c", FULL_LISTENER], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }),
-    );
+    const listener = spawnPython(FULL_LISTENER);
     const said = new EventStream(listener.stdout);
     try {
       const { port } = await said.next("listening");

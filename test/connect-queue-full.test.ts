@@ -7,12 +7,11 @@
 import { expect } from "bun:test";
 import { existsSync } from "node:fs";
 import { DEFAULT_REGION } from "../src/defaults.ts";
-import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { fullQueueOf } from "./helpers/full-queue.ts";
-import { CLI } from "./helpers/paths.ts";
+import { bridgeOnSocketPair } from "./helpers/guestfwd.ts";
 import { runCli } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless, testWithTool, toolMissing } from "./helpers/tools.ts";
@@ -126,19 +125,11 @@ testWithTool(
   "a bridge to an arbiter with a full accept queue says so, not 'start ivsh host'",
   async () => {
     await fullQueue.stop();
-    const [mine, theirs] = streamSocketPair();
     // Relaying, as a bridge does when it cannot hand the connection over: it connects to the socket itself.
-    const bridge = Bun.spawn(
-      [process.execPath, CLI, "bridge", "--vm", "queued-vm", "--socket", suite.socket],
-      {
-        stdin: theirs,
-        stdout: "pipe",
-        stderr: "pipe",
-        // TMPDIR: its full-queue marker (src/host/bridge-episodes.ts) is the test's to remove.
-        env: { ...process.env, NO_COLOR: "1", IVSH_BRIDGE: "relay", TMPDIR: suite.dir },
-      },
-    );
-    closeFd(theirs);
+    const { bridge, mine } = bridgeOnSocketPair("queued-vm", suite.socket, {
+      env: { IVSH_BRIDGE: "relay", TMPDIR: suite.dir },
+      stdout: "pipe",
+    });
     try {
       expect(await bridge.exited).toBe(1);
       const said = await new Response(bridge.stderr).text();

@@ -7,11 +7,11 @@
  * says it was interrupted (exit 130), as it does once connected.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EventStream, eventually, spawnBun } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { FILL_BACKLOG_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 /** A TCP listener with a backlog of one, filled at once by connections of its own: it takes no more. */
@@ -21,12 +21,7 @@ server = socket.socket()
 server.bind(("127.0.0.1", 0))
 server.listen(0)
 port = server.getsockname()[1]
-fillers = []
-for _ in range(2):
-    filler = socket.socket()
-    filler.setblocking(False)
-    filler.connect_ex(("127.0.0.1", port))
-    fillers.append(filler)
+${FILL_BACKLOG_PY}
 print(json.dumps({"event": "listening", "port": port}), flush=True)
 sys.stdin.read()
 `;
@@ -38,17 +33,6 @@ beforeAll(() => {
 });
 afterAll(() => paths?.cleanup());
 
-/** Connections to 127.0.0.1:`port` still sending their SYN (/proc/net/tcp state 02, SYN_SENT). */
-function synSent(port: number): number {
-  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return readFileSync("/proc/net/tcp", "utf8")
-    .split("\n")
-    .filter((line) => {
-      const fields = line.trim().split(/\s+/);
-      return fields[2] === remote && fields[3] === "02";
-    }).length;
-}
-
 for (const [name, args] of [
   ["ivsh status", ["status"]],
   ["ivsh guest send", ["guest", "send", "--region", "REGION", "FILE"]],
@@ -57,9 +41,7 @@ for (const [name, args] of [
     "python3",
     `${name} interrupted while its TCP connect hangs ends at once, saying it was interrupted`,
     async () => {
-      const listener = tracked(
-        Bun.spawn(["python3", "-c", FULL_LISTENER], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }),
-      );
+      const listener = spawnPython(FULL_LISTENER);
       try {
         const port = Number((await new EventStream(listener.stdout).next("listening")).port);
         const file = join(paths.dir, "payload");

@@ -6,12 +6,10 @@
  */
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { CLI } from "./helpers/paths.ts";
+import { bridgeOnSocketPair } from "./helpers/guestfwd.ts";
 import { eventually, livenessBoundMs } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
 const suite = sharedArbiter("handover-queue-full");
@@ -31,17 +29,8 @@ test("bridges past the hand-over socket's queue give up while the arbiter is sto
   const guestEnds: number[] = [];
   process.kill(suite.arbiter.pid, "SIGSTOP");
   const bridges = Array.from({ length: count }, () => {
-    const [mine, theirs] = streamSocketPair();
+    const { bridge, mine } = bridgeOnSocketPair("queued-vm", suite.socket);
     guestEnds.push(mine);
-    const bridge = tracked(
-      Bun.spawn([process.execPath, CLI, "bridge", "--vm", "queued-vm", "--socket", suite.socket], {
-        stdin: theirs,
-        stdout: theirs,
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1" },
-      }),
-    );
-    closeFd(theirs);
     return bridge;
   });
   try {

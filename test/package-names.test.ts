@@ -134,9 +134,10 @@ export async function internals(client: Client, mutex: Mutex): Promise<string> {
 }
 `;
 
-test("a user's tsc --strict names the public members' types and is offered none of the internals", async () => {
-  writeFileSync(join(project, "consumer.ts"), CONSUMER);
-  const config = join(project, "tsconfig.consumer.json");
+/** A user's `tsc --strict` (NodeNext, the library's own declarations checked) of `source` as NAME.ts. */
+async function userTsc(name: string, source: string) {
+  writeFileSync(join(project, `${name}.ts`), source);
+  const config = join(project, `tsconfig.${name}.json`);
   const compilerOptions = {
     strict: true,
     noEmit: true,
@@ -145,8 +146,12 @@ test("a user's tsc --strict names the public members' types and is offered none 
     module: "NodeNext",
     types: [],
   };
-  writeFileSync(config, JSON.stringify({ compilerOptions, files: ["consumer.ts"] }));
-  const checked = await run([TSC, "-p", config], { cwd: project });
+  writeFileSync(config, JSON.stringify({ compilerOptions, files: [`${name}.ts`] }));
+  return await run([TSC, "-p", config], { cwd: project });
+}
+
+test("a user's tsc --strict names the public members' types and is offered none of the internals", async () => {
+  const checked = await userTsc("consumer", CONSUMER);
   expect(checked.exitCode, checked.output).toBe(0);
 });
 
@@ -175,18 +180,7 @@ export const error = new IvshError("Timeout", "an error a user may raise");
 `;
 
 test("a user's tsc refuses new Client(), new Segment(), new Mutex() and the other classes the library makes", async () => {
-  writeFileSync(join(project, "constructs.ts"), CONSTRUCTS);
-  const config = join(project, "tsconfig.constructs.json");
-  const compilerOptions = {
-    strict: true,
-    noEmit: true,
-    skipLibCheck: false,
-    target: "ESNext",
-    module: "NodeNext",
-    types: [],
-  };
-  writeFileSync(config, JSON.stringify({ compilerOptions, files: ["constructs.ts"] }));
-  const checked = await run([TSC, "-p", config], { cwd: project });
+  const checked = await userTsc("constructs", CONSTRUCTS);
   expect(checked.exitCode, checked.output).toBe(0);
 });
 

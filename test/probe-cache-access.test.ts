@@ -10,12 +10,11 @@ import { join } from "node:path";
 import { type MappingProbe, probeDevice } from "../src/guest/probe.ts";
 import { readCachedProbe, writeCachedProbe } from "../src/guest/probe-cache.ts";
 import { LAYOUT_MAGIC } from "../src/region/layout.ts";
+import { notRoot, runAsNobody } from "./helpers/as-nobody.ts";
 import { FAKE_PCI_ADDRESS } from "./helpers/backends.ts";
 import { REPO } from "./helpers/paths.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
-const NOBODY = 65534;
-const notRoot = process.getuid?.() === 0 ? undefined : "only root can run a command as another user here";
 const reason = notRoot ?? toolMissing("setpriv");
 let dir: string;
 
@@ -57,19 +56,6 @@ testUnless(reason, "root's verdict naming a resource file this user may not open
       "const probe = probeDevice(JSON.parse(process.argv[2]), process.argv[3]);\n" +
       "console.log(JSON.stringify({ reused: probe.reused, chosen: probe.chosen.resource }));\n",
   );
-  const child = Bun.spawnSync(
-    [
-      "setpriv",
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      "--clear-groups",
-      process.execPath,
-      script,
-      JSON.stringify(device),
-      cache,
-    ],
-    { env: { ...process.env, HOME: "/tmp" } },
-  );
-  expect(child.stderr.toString()).toBe("");
-  expect(JSON.parse(child.stdout.toString())).toEqual({ reused: false, chosen: "resource2" });
+  const said = runAsNobody(script, [JSON.stringify(device), cache]);
+  expect(JSON.parse(said)).toEqual({ reused: false, chosen: "resource2" });
 });

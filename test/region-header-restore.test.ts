@@ -4,9 +4,9 @@
  * saying that no arbiter serves the region; if the header stays bad, it says what it saw.
  */
 import { expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Socket } from "bun";
+import { hookingRelay, stopSweeps } from "./helpers/hello-relay.ts";
 import { clientConfig, eventually, runCli, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
@@ -43,14 +43,13 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   // machine lost: a sweep that ran while it was off the CPU let the client connect).
   const relayed = join(suite.dir, "hello-stops-arbiter.sock");
   let stopped = false;
-  const relay = helloStoppingRelay(suite.socket, relayed, () => {
+  const relay = hookingRelay(suite.socket, relayed);
+  relay.state.onAnswer = () => {
     stopped = true;
-    process.kill(suite.arbiter.pid, "SIGSTOP");
-    const deadline = performance.now() + 10_000; // its state T: a sweep already under way has finished
-    while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${suite.arbiter.pid}/stat`, "utf8")))
-      if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+    stopSweeps(suite.arbiter.pid); // waits for its state T: a sweep already under way has finished
     overwriteHeader();
-  });
+  };
+  [relay.state.armed, relay.state.drop] = [true, false];
   try {
     const client = spawnFixture("late-connect", { ...clientConfig(suite.paths), socket: relayed });
     await client.events.next("ready");
@@ -70,7 +69,7 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
     expect(failed.message).not.toContain("pass the matching --region");
     expect(await client.exit()).toBe(0);
   } finally {
-    relay.stop(true);
+    relay.listener.stop(true);
   }
   // Left alone, the header is put back: the next client connects.
   const client = spawnFixture("late-connect", clientConfig(suite.paths));
@@ -110,43 +109,4 @@ test("connecting while the header's arbiter instance is zeroed: the client waits
 async function statusFindings(): Promise<string> {
   const { stdout } = await runCli(["status", "--json", "--socket", suite.socket]);
   return stdout;
-}
-
-/** A Unix socket at `path` relayed to the arbiter's; `onFirstAnswer` runs before its first bytes pass on. */
-function helloStoppingRelay(arbiter: string, path: string, onFirstAnswer: () => void) {
-  interface Relay {
-    arbiterSide?: Socket<undefined>;
-    early: Uint8Array[];
-  }
-  let answered = false;
-  return Bun.listen<Relay>({
-    unix: path,
-    socket: {
-      open(clientSide) {
-        clientSide.data = { early: [] };
-        void Bun.connect({
-          unix: arbiter,
-          socket: {
-            data(_, bytes) {
-              if (!answered) onFirstAnswer();
-              answered = true;
-              clientSide.write(bytes);
-            },
-            close: () => void clientSide.end(),
-          },
-        }).then((arbiterSide) => {
-          for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
-          clientSide.data.arbiterSide = arbiterSide;
-        });
-      },
-      data(clientSide, bytes) {
-        const { arbiterSide, early } = clientSide.data;
-        if (arbiterSide) arbiterSide.write(bytes);
-        else early.push(Uint8Array.from(bytes));
-      },
-      close(clientSide) {
-        clientSide.data.arbiterSide?.end();
-      },
-    },
-  });
 }

@@ -6,6 +6,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
 import { clientConfig, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { expectResumedOnce } from "./helpers/survivor.ts";
 
 const suite = sharedArbiter("restart", { lease: "3s" });
 
@@ -72,13 +73,7 @@ test("a clean stop (SIGTERM) keeps sessions too: the client resumes after the re
   const ready = await survivor.events.next("ready");
   await suite.arbiter.stop();
   await suite.arbiter.restart();
-  survivor.proc.stdin.write("step\nexit\n");
-  survivor.proc.stdin.flush();
-  const stepped = await survivor.events.next("stepped");
-  expect(stepped.reconnects).toBe(1);
-  expect(stepped.owner).toBe(ready.clientId);
-  await survivor.events.next("closed");
-  expect(await survivor.exit()).toBe(0);
+  await expectResumedOnce(survivor, ready);
 }, 60_000);
 
 test("a restart rewrites the state journal with the mode and group the operator gave it", async () => {

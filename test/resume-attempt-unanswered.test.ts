@@ -8,30 +8,21 @@
  * parked with nobody, its wait held until the resume, though the lock was let go in the region.
  */
 import { afterAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { connect } from "../src/guest/index.ts";
 import { testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { lockHeldWhileSilenced, orStillWaiting } from "./helpers/silent-arbiter.ts";
 
 const LEASE_MS = 2000;
 const paths = testPaths("resume-unanswered");
 afterAll(() => paths.cleanup());
 
 test("a resume attempt open but unanswered puts no lease in doubt, and a lock let go meanwhile is taken", async () => {
-  const arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-  const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 60_000 };
-  const holder = await connect({ ...where, name: "holder" });
-  // Parked in the arbiter, not on a futex: the wait that met no arbiter.
-  const waiter = await connect({ ...where, name: "waiter", futexParking: false });
-  let silent: ReturnType<typeof Bun.listen> | undefined;
+  const { holder, waiter, held, waited, stop } = await lockHeldWhileSilenced(
+    paths,
+    LEASE_MS,
+    "let-go-while-away",
+  );
   try {
-    const mutex = await holder.mutex("let-go-while-away");
-    await mutex.lock();
-    const waited = await waiter.mutex("let-go-while-away");
-    await arbiter.kill9();
-    // In the arbiter's place, something that accepts every connection and answers nothing.
-    rmSync(paths.socket, { force: true });
-    silent = Bun.listen({ unix: paths.socket, socket: { data() {} } });
     const links = [holder.arbiterLink, waiter.arbiterLink];
     await eventually(
       async () =>
@@ -46,34 +37,22 @@ test("a resume attempt open but unanswered puts no lease in doubt, and a lock le
     });
     const locked = waited.lock().then(() => "locked");
     await Bun.sleep(100); // not needed for the outcome: lets the waiter reach its wait before the unlock
-    mutex.unlock();
+    held.unlock();
     // Before the fix: "still waiting" (the wait was held until a resume, here none for 60 s).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve("still waiting"), livenessBoundMs(LEASE_MS));
-    });
-    expect(await Promise.race([locked, bound]).finally(() => clearTimeout(timer))).toBe("locked");
+    expect(await orStillWaiting(locked, livenessBoundMs(LEASE_MS))).toBe("locked");
     waited.unlock();
   } finally {
-    silent?.stop(true);
-    await Promise.all([holder.close({ waitForArbiter: false }), waiter.close({ waitForArbiter: false })]);
-    await arbiter.stop();
+    await stop();
   }
 }, 60_000);
 
 test("a lock waiter that polled through unanswered attempts parks in the arbiter once resumed, and the unlock wakes it", async () => {
-  const arbiter = await ArbiterProcess.start(paths, { lease: `${LEASE_MS}ms` });
-  const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 60_000 };
-  const holder = await connect({ ...where, name: "holder" });
-  const waiter = await connect({ ...where, name: "waiter", futexParking: false });
-  let silent: ReturnType<typeof Bun.listen> | undefined;
+  const { holder, waiter, held, waited, restartArbiter, stop } = await lockHeldWhileSilenced(
+    paths,
+    LEASE_MS,
+    "parked-after-resume",
+  );
   try {
-    const mutex = await holder.mutex("parked-after-resume");
-    await mutex.lock();
-    const waited = await waiter.mutex("parked-after-resume");
-    await arbiter.kill9();
-    rmSync(paths.socket, { force: true });
-    silent = Bun.listen({ unix: paths.socket, socket: { data() {} } });
     const links = [holder.arbiterLink, waiter.arbiterLink];
     await eventually(
       async () => links.every((link) => link.connected && !link.greeted),
@@ -83,9 +62,7 @@ test("a lock waiter that polled through unanswered attempts parks in the arbiter
     const locked = waited.lock().then(() => "locked");
     const waitsBefore = waiter.requestCounts.get("wait") ?? 0;
     await Bun.sleep(200); // polling meanwhile, not parked with nobody (the first test)
-    silent.stop(true);
-    rmSync(paths.socket, { force: true });
-    await arbiter.restart();
+    await restartArbiter();
     await eventually(
       async () => links.every((link) => link.greeted),
       livenessBoundMs(LEASE_MS),
@@ -97,16 +74,10 @@ test("a lock waiter that polled through unanswered attempts parks in the arbiter
       livenessBoundMs(LEASE_MS),
       "the waiter parking in the resumed arbiter",
     );
-    mutex.unlock();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve("still waiting"), livenessBoundMs(LEASE_MS));
-    });
-    expect(await Promise.race([locked, bound]).finally(() => clearTimeout(timer))).toBe("locked");
+    held.unlock();
+    expect(await orStillWaiting(locked, livenessBoundMs(LEASE_MS))).toBe("locked");
     waited.unlock();
   } finally {
-    silent?.stop(true);
-    await Promise.all([holder.close({ waitForArbiter: false }), waiter.close({ waitForArbiter: false })]);
-    await arbiter.stop();
+    await stop();
   }
 }, 60_000);

@@ -5,42 +5,14 @@
  * waited for ever, with no reconnect and no error. It must try again, and the session go on.
  */
 import { afterAll, expect, test } from "bun:test";
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from "node:fs";
-import { join } from "node:path";
-import type { Socket } from "bun";
+import { readdirSync, readlinkSync } from "node:fs";
 import { connect } from "../src/guest/index.ts";
+import { allocation, arbiterBehindRelay, clientThrough } from "./helpers/hello-relay.ts";
 import { testPaths } from "./helpers/paths.ts";
-import {
-  ArbiterProcess,
-  clientConfig,
-  eventually,
-  livenessBoundMs,
-  spawnFixture,
-} from "./helpers/processes.ts";
+import { eventually, livenessBoundMs } from "./helpers/processes.ts";
 
 const paths = testPaths("resume-drop");
 afterAll(() => paths.cleanup());
-
-/** The header's first 16 bytes (magic, layout version, ...), as a scribbling guest would zero them. */
-function swapHeaderStart(bytes: Uint8Array): Uint8Array {
-  const fd = openSync(paths.region, "r+");
-  try {
-    const before = new Uint8Array(16);
-    readSync(fd, before, 0, 16, 0);
-    writeSync(fd, bytes, 0, 16, 0);
-    return before;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Stops the arbiter, so that no sweep of its puts an overwritten header back, and waits until it is. */
-function stopSweeps(pid: number): void {
-  process.kill(pid, "SIGSTOP");
-  const deadline = performance.now() + 10_000;
-  while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, "utf8")))
-    if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
-}
 
 /** `promise`, or a failure saying `what` did not happen within `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -63,103 +35,29 @@ function socketsOf(pid: number): number {
   return sockets;
 }
 
-/**
- * A Unix socket at `path` relayed to the arbiter's. Once armed, the first answer from the arbiter (a
- * resume's hello) runs `onAnswer` before it passes on, and that connection is then ended on the client's
- * side (`answered` resolves). A connection the arbiter ends, or that finds no arbiter, is ended there too.
- */
-function relay(arbiter: string, path: string) {
-  const state = {
-    armed: false,
-    /** Stays armed: every connection is dropped after its first answer. */
-    always: false,
-    onAnswer: () => {},
-    answered: Promise.withResolvers<void>(),
-    /** Resolved by the next connection from the client (set to a fresh resolver to watch for one). */
-    opened: Promise.withResolvers<void>(),
-  };
-  const listener = Bun.listen<{ arbiterSide?: Socket<undefined>; early: Uint8Array[]; hooked: boolean }>({
-    unix: path,
-    socket: {
-      open(clientSide) {
-        clientSide.data = { early: [], hooked: false };
-        state.opened.resolve();
-        Bun.connect({
-          unix: arbiter,
-          socket: {
-            data(_, bytes) {
-              if (state.armed && !clientSide.data.hooked) {
-                state.armed = state.always;
-                clientSide.data.hooked = true;
-                state.onAnswer();
-              }
-              clientSide.write(bytes);
-              if (!clientSide.data.hooked) return;
-              clientSide.end();
-              state.answered.resolve();
-            },
-            close: () => void clientSide.end(),
-          },
-        }).then(
-          (arbiterSide) => {
-            for (const bytes of clientSide.data.early) arbiterSide.write(bytes);
-            clientSide.data.arbiterSide = arbiterSide;
-          },
-          () => void clientSide.end(), // no arbiter listening: the client sees its attempt fail
-        );
-      },
-      data(clientSide, bytes) {
-        const { arbiterSide, early } = clientSide.data;
-        if (arbiterSide) arbiterSide.write(bytes);
-        else early.push(Uint8Array.from(bytes));
-      },
-      close(clientSide) {
-        clientSide.data.arbiterSide?.end();
-      },
-    },
-  });
-  return { listener, state };
-}
-
 test("the link drops while a resume waits for the header: the client resumes again, its requests are answered", async () => {
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
-  const relayed = join(paths.dir, "relay.sock");
-  const { listener, state } = relay(paths.socket, relayed);
-  const client = spawnFixture("stepped-client", {
-    ...clientConfig(paths),
-    socket: relayed,
-    reconnectTimeoutMs: 60_000,
-  });
+  const relayed = await arbiterBehindRelay(paths, "resume-restored");
+  const { arbiter } = relayed;
+  const client = clientThrough(relayed);
   try {
     await client.events.next("connected");
     const linked = socketsOf(client.proc.pid);
     await arbiter.kill9();
-    let saved: Uint8Array | undefined;
-    state.onAnswer = () => {
-      // Stopped (no sweep puts the header back meanwhile), its header zeroed before the client reads the
-      // answer; the relay then drops the client's connection, as the arbiter dying again would.
-      stopSweeps(arbiter.pid);
-      saved = swapHeaderStart(new Uint8Array(16));
-    };
-    state.armed = true;
+    // The restarted arbiter stopped (no sweep puts the header back meanwhile), its header zeroed before the
+    // client reads the answer; the relay then drops the client's connection, as the arbiter dying again would.
+    relayed.dropAfterAnswer({ stopArbiter: true });
     await arbiter.restart();
     // Once the client has closed its link (the socket gone from its descriptors, while it waits up to 3 s
     // for the header), the header is put back, and the arbiter restarted again (its state holds the session).
-    await state.answered.promise;
+    await relayed.answered();
     await eventually(async () => socketsOf(client.proc.pid) < linked, 10_000, "the client closing its link");
-    if (!saved) throw new Error("the relay closed a connection it had not hooked");
-    swapHeaderStart(saved);
+    relayed.restoreHeader();
     await arbiter.kill9();
     await arbiter.restart();
-    client.proc.stdin.write("alloc\n");
     // Before the fix: no answer, ever (the request waited on no link, with no reconnect under way).
-    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
-    expect(allocated).toMatchObject({ ok: true });
+    expect(await allocation(client)).toMatchObject({ ok: true });
   } finally {
-    client.proc.kill("SIGKILL");
-    listener.stop(true);
-    process.kill(arbiter.pid, "SIGCONT"); // stopped by the relay if the test failed in between
-    await arbiter.stop();
+    await relayed.stop();
   }
 }, 120_000);
 
@@ -167,63 +65,37 @@ test("the link drops while a resume waits for the header, which nobody puts back
   // The header zeroed and the arbiter that would put it back gone: the resume gave up on the header after its
   // 3 s as on another file (RegionInvalid, final: the session lost), though the next arbiter writes the
   // header at its start and would have taken the session back.
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
-  const relayed = join(paths.dir, "relay-unrestored.sock");
-  const { listener, state } = relay(paths.socket, relayed);
-  const client = spawnFixture("stepped-client", {
-    ...clientConfig(paths),
-    socket: relayed,
-    reconnectTimeoutMs: 60_000,
-  });
+  const relayed = await arbiterBehindRelay(paths, "resume-unrestored");
+  const { arbiter } = relayed;
+  const client = clientThrough(relayed);
   try {
     await client.events.next("connected");
     await arbiter.kill9();
-    state.onAnswer = () => {
-      stopSweeps(arbiter.pid);
-      swapHeaderStart(new Uint8Array(16));
-      state.opened = Promise.withResolvers<void>();
-    };
-    state.armed = true;
+    relayed.dropAfterAnswer({ stopArbiter: true });
     await arbiter.restart();
-    await state.answered.promise;
+    await relayed.answered();
     // The client tries again (a connection to the relay; before the fix, none: the session was lost).
-    await within(state.opened.promise, livenessBoundMs(15_000), "the client trying to resume again");
+    await within(relayed.triedAgain(), livenessBoundMs(15_000), "the client trying to resume again");
     await arbiter.kill9(); // the stopped one; the next writes the header at its start
     await arbiter.restart();
-    client.proc.stdin.write("alloc\n");
-    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
-    expect(allocated).toMatchObject({ ok: true });
+    expect(await allocation(client)).toMatchObject({ ok: true });
   } finally {
-    client.proc.kill("SIGKILL");
-    listener.stop(true);
-    process.kill(arbiter.pid, "SIGCONT");
-    await arbiter.stop();
+    await relayed.stop();
   }
 }, 120_000);
 
 test("the link drops while connect() waits for the header: it connects again, not a client lost from the start", async () => {
   // A drop during the first hello's check found no resume set up yet: the session was failed, and connect()
   // still returned the client, whose every request then failed (ConnectionLost) though the arbiter was there.
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
-  const relayed = join(paths.dir, "relay-connect.sock");
-  const { listener, state } = relay(paths.socket, relayed);
+  const relayed = await arbiterBehindRelay(paths, "connect");
   // The arbiter's next sweep puts the header back, within the client's wait for it.
-  state.onAnswer = () => void swapHeaderStart(new Uint8Array(16));
-  state.armed = true;
-  const client = spawnFixture("stepped-client", {
-    ...clientConfig(paths),
-    socket: relayed,
-    reconnectTimeoutMs: 60_000,
-  });
+  relayed.dropAfterAnswer({ stopArbiter: false });
+  const client = clientThrough(relayed);
   try {
     await client.events.next("connected", livenessBoundMs(10_000));
-    client.proc.stdin.write("alloc\n");
-    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
-    expect(allocated).toMatchObject({ ok: true });
+    expect(await allocation(client)).toMatchObject({ ok: true });
   } finally {
-    client.proc.kill("SIGKILL");
-    listener.stop(true);
-    await arbiter.stop();
+    await relayed.stop();
   }
 }, 120_000);
 
@@ -235,26 +107,12 @@ test("the link drops while connect() waits for the header: it connects again, no
  * "served by another arbiter (pass the --region and --socket ... of one arbiter)". Either way: no client.
  */
 async function connectThroughDrop(label: string, restartAt: "once it tries again" | "at once") {
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
-  const relayed = join(paths.dir, `relay-${label}.sock`);
-  const { listener, state } = relay(paths.socket, relayed);
-  state.onAnswer = () => {
-    stopSweeps(arbiter.pid);
-    swapHeaderStart(new Uint8Array(16));
-    state.opened = Promise.withResolvers<void>();
-  };
-  state.armed = true;
-  const client = spawnFixture("stepped-client", {
-    ...clientConfig(paths),
-    socket: relayed,
-    reconnectTimeoutMs: 60_000,
-  });
+  const relayed = await arbiterBehindRelay(paths, label);
+  const { arbiter } = relayed;
+  relayed.dropAfterAnswer({ stopArbiter: true });
+  const client = clientThrough(relayed);
   try {
-    await within(
-      state.answered.promise,
-      livenessBoundMs(10_000),
-      "the relay dropping the first hello's link",
-    );
+    await within(relayed.answered(), livenessBoundMs(10_000), "the relay dropping the first hello's link");
     // Before the fix: no other try (connect() failed, RegionInvalid, 3 s after the drop).
     // Its exit is told at once, with its error, rather than as no try within the bound.
     const gaveUp = client.proc.exited.then(async () => {
@@ -263,7 +121,7 @@ async function connectThroughDrop(label: string, restartAt: "once it tries again
     gaveUp.catch(() => {});
     if (restartAt === "once it tries again")
       await within(
-        Promise.race([state.opened.promise, gaveUp]),
+        Promise.race([relayed.triedAgain(), gaveUp]),
         livenessBoundMs(15_000),
         "connect() trying again",
       );
@@ -274,14 +132,9 @@ async function connectThroughDrop(label: string, restartAt: "once it tries again
       client.proc.kill("SIGKILL");
       throw new Error(`${error.message}\nstderr:\n${await client.stderr}`);
     });
-    client.proc.stdin.write("alloc\n");
-    const allocated = await client.events.next("allocated", livenessBoundMs(10_000));
-    expect(allocated).toMatchObject({ ok: true });
+    expect(await allocation(client)).toMatchObject({ ok: true });
   } finally {
-    client.proc.kill("SIGKILL");
-    listener.stop(true);
-    process.kill(arbiter.pid, "SIGCONT");
-    await arbiter.stop();
+    await relayed.stop();
   }
 }
 
@@ -297,13 +150,14 @@ test("every connection drops after its hello is answered, until connect() gives 
   // Each try's hello was answered, and its link dropped while the header was checked (zeroed by each, and
   // put back by the arbiter's sweep). connect() gave up at its deadline saying every connection closed
   // before anything answered, and that what listens is not an ivsh arbiter: an arbiter answered every time.
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s" });
-  const relayed = join(paths.dir, "relay-every.sock");
-  const { listener, state } = relay(paths.socket, relayed);
-  state.onAnswer = () => void swapHeaderStart(new Uint8Array(16));
-  [state.armed, state.always] = [true, true];
+  const relayed = await arbiterBehindRelay(paths, "every");
+  relayed.dropAfterAnswer({ stopArbiter: false, every: true });
   try {
-    const failed = await connect({ socket: relayed, region: paths.region, connectTimeoutMs: 4000 }).then(
+    const failed = await connect({
+      socket: relayed.socket,
+      region: paths.region,
+      connectTimeoutMs: 4000,
+    }).then(
       async (client) => {
         await client.close();
         return undefined;
@@ -314,7 +168,6 @@ test("every connection drops after its hello is answered, until connect() gives 
     expect(failed?.message).not.toContain("before anything answered");
     expect(failed?.message).toContain("answered");
   } finally {
-    listener.stop(true);
-    await arbiter.stop();
+    await relayed.stop();
   }
 }, 120_000);

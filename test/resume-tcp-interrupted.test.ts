@@ -6,12 +6,11 @@
  * progress, as connect()'s signal ends the first one (connect-tcp-interrupted.test.ts).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EventStream, eventually, spawnBun } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { FILL_BACKLOG_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 /**
@@ -27,12 +26,7 @@ server.listen(0)
 port = server.getsockname()[1]
 print(json.dumps({"event": "listening", "port": port}), flush=True)
 guest, _ = server.accept()
-fillers = []
-for _ in range(2):
-    filler = socket.socket()
-    filler.setblocking(False)
-    filler.connect_ex(("127.0.0.1", port))
-    fillers.append(filler)
+${FILL_BACKLOG_PY}
 arbiter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 arbiter.connect(sys.argv[1])
 def pump(source, target):
@@ -66,28 +60,11 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** Connections to 127.0.0.1:`port` still sending their SYN (/proc/net/tcp state 02, SYN_SENT). */
-function synSent(port: number): number {
-  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return readFileSync("/proc/net/tcp", "utf8")
-    .split("\n")
-    .filter((line) => {
-      const fields = line.trim().split(/\s+/);
-      return fields[2] === remote && fields[3] === "02";
-    }).length;
-}
-
 testWithTool(
   "python3",
   "ivsh guest recv interrupted while its resume's TCP connect hangs ends at once, saying it was interrupted",
   async () => {
-    const relay = tracked(
-      Bun.spawn(["python3", "-c", RELAY_THEN_FULL, paths.socket], {
-        stdin: "pipe",
-        stdout: "pipe",
-        stderr: "inherit",
-      }),
-    );
+    const relay = spawnPython(RELAY_THEN_FULL, paths.socket);
     const events = new EventStream(relay.stdout);
     const port = Number((await events.next("listening")).port);
     const out = join(paths.dir, "out");

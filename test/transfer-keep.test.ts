@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { join } from "node:path";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless } from "./helpers/tools.ts";
-import { guest, outPath, sameBytes, waitForSize } from "./helpers/transfer.ts";
+import { guest, outPath, quietTransfer, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("xkeep");
 
@@ -24,18 +24,7 @@ async function receiveWhile(channel: string, out: string, extra: string[], meanw
   const data = crypto.getRandomValues(new Uint8Array(BYTES / 4)).slice();
   const whole = new Uint8Array(BYTES);
   for (let at = 0; at < BYTES; at += data.length) whole.set(data, at);
-  const receiver = guest(suite.paths, [
-    "recv",
-    "-q",
-    "--channel",
-    channel,
-    "--out",
-    out,
-    "--timeout",
-    "20s",
-    ...extra,
-  ]);
-  const sender = guest(suite.paths, ["send", "-q", "--channel", channel, "-", "--timeout", "20s"]);
+  const { receiver, sender } = quietTransfer(suite.paths, channel, "-", out, extra);
   sender.proc.stdin.write(whole);
   await sender.proc.stdin.flush();
   await waitForSize(`${out}.partial`, BYTES);

@@ -19,7 +19,7 @@ import { CLI } from "./helpers/paths.ts";
 import { exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
-import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { clientEnv, guest, outPath, quietTransfer, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("xnames");
 
@@ -27,18 +27,7 @@ const suite = sharedArbiter("xnames");
 async function receiveInto(channel: string, out: string, extra: string[] = []) {
   const input = outPath(suite.paths, `${channel}.in`);
   const data = await randomFile(input, 256 << 10);
-  const receiver = guest(suite.paths, [
-    "recv",
-    "-q",
-    "--channel",
-    channel,
-    "--out",
-    out,
-    "--timeout",
-    "20s",
-    ...extra,
-  ]);
-  const sender = guest(suite.paths, ["send", "-q", "--channel", channel, input, "--timeout", "20s"]);
+  const { receiver, sender } = quietTransfer(suite.paths, channel, input, out, extra);
   const codes = [await sender.exit(), await receiver.exit()];
   return { codes, data, said: await receiver.stderr };
 }

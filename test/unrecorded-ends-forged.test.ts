@@ -4,12 +4,13 @@
  * that a guest forged for a live client would end that client's session at a restart: the arbiter must find
  * what it did not write, clear it, and say so.
  */
-import { expect, test } from "bun:test";
+import { test } from "bun:test";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
 import { mapRegionFile } from "../src/region/mapping.ts";
 import { clientConfig, eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { expectResumedOnce } from "./helpers/survivor.ts";
 
 const LEASE_MS = 3000;
 const suite = sharedArbiter("forged-ends", { lease: `${LEASE_MS}ms` });
@@ -44,11 +45,5 @@ test("an entry forged for a live client: cleared and reported, and the client re
   await eventually(reported, livenessBoundMs(LEASE_MS), "the arbiter reporting the forged entries");
   await suite.arbiter.stop();
   await suite.arbiter.restart();
-  survivor.proc.stdin.write("step\nexit\n");
-  survivor.proc.stdin.flush();
-  const stepped = await survivor.events.next("stepped");
-  expect(stepped.reconnects).toBe(1);
-  expect(stepped.owner).toBe(ready.clientId);
-  await survivor.events.next("closed");
-  expect(await survivor.exit()).toBe(0);
+  await expectResumedOnce(survivor, ready);
 }, 60_000);

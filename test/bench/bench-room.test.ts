@@ -17,23 +17,44 @@ const noPrivateShm =
     ? undefined
     : "cannot mount a private /dev/shm in a mount namespace (needs root and unshare)";
 
-/** `ivsh bench ARGS` with a /dev/shm of `size` (mount's size=); its exit code and stderr. */
-async function benchWithShm(size: string, args: string[]): Promise<{ exitCode: number; stderr: string }> {
+/** `ivsh bench ARGS` in a mount namespace of its own whose /dev/shm is a tmpfs of `size` (mount's size=). */
+function benchInPrivateShm(size: string, args: string[]) {
   const script = `mount -t tmpfs -o size=${size} tmpfs /dev/shm && exec "$@"`;
-  const run = Bun.spawn(
-    ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "bench", ...args],
-    {
+  return tracked(
+    Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "bench", ...args], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },
-    },
+    }),
   );
+}
+
+/** `ivsh bench ARGS` with a /dev/shm of `size` (mount's size=); its exit code and stderr. */
+async function benchWithShm(size: string, args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const run = benchInPrivateShm(size, args);
   // Bounded: a benchmark that started measuring instead is killed, and the test fails.
   const timer = setTimeout(() => run.kill("SIGKILL"), 30_000);
   const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]);
   clearTimeout(timer);
   return { exitCode, stderr };
+}
+
+/**
+ * `ivsh bench ARGS --disk-dir (a fresh directory)` with a /dev/shm of `size`, read until it says `until`
+ * (a failure ends the stream before it), then interrupted; what it said by then.
+ */
+async function benchUntil(size: string, args: string[], until: string): Promise<string> {
+  const disk = mkdtempSync("/tmp/ivsh-bench-test-room-");
+  const run = benchInPrivateShm(size, [...args, "--disk-dir", disk]);
+  try {
+    const stderr = await readUntil(run.stderr, until);
+    run.kill("SIGINT");
+    await exitOrKill(run, 60_000);
+    return stderr;
+  } finally {
+    rmSync(disk, { recursive: true, force: true });
+  }
 }
 
 testUnless(
@@ -82,28 +103,11 @@ testUnless(
   noPrivateShm,
   "--quick on a /dev/shm that holds what it writes, not its whole sparse region beside the files: it runs",
   async () => {
-    const script = 'mount -t tmpfs -o size=650m tmpfs /dev/shm && exec "$@"';
-    const disk = mkdtempSync("/tmp/ivsh-bench-test-sparse-room-");
-    const command = [process.execPath, CLI, "bench", "--quick", "--disk-dir", disk];
-    const run = tracked(
-      Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...command], {
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1" },
-      }),
-    );
-    try {
-      // Round 1's second step follows its end-to-end rows; a failure ends the stream before it.
-      const stderr = await readUntil(run.stderr, "round 1 of 3: the report's loops");
-      run.kill("SIGINT");
-      await exitOrKill(run, 60_000);
-      expect(stderr).not.toContain("in /dev/shm, which has only");
-      expect(stderr).not.toContain("ENOSPC");
-      expect(stderr).toContain("round 1 of 3: the report's loops");
-    } finally {
-      rmSync(disk, { recursive: true, force: true });
-    }
+    // Round 1's second step follows its end-to-end rows.
+    const stderr = await benchUntil("650m", ["--quick"], "round 1 of 3: the report's loops");
+    expect(stderr).not.toContain("in /dev/shm, which has only");
+    expect(stderr).not.toContain("ENOSPC");
+    expect(stderr).toContain("round 1 of 3: the report's loops");
   },
   180_000,
 );
@@ -176,26 +180,9 @@ testUnless(
   noPrivateShm,
   "--quick --vm where the run fits: not refused for a VM region that never sits beside the end-to-end files",
   async () => {
-    const script = 'mount -t tmpfs -o size=800m tmpfs /dev/shm && exec "$@"';
-    const disk = mkdtempSync("/tmp/ivsh-bench-test-vm-room-");
-    const command = [process.execPath, CLI, "bench", "--quick", "--vm", "--disk-dir", disk];
-    const run = tracked(
-      Bun.spawn(["unshare", "-m", "sh", "-c", script, "sh", ...command], {
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1" },
-      }),
-    );
-    try {
-      const stderr = await readUntil(run.stderr, "warming up");
-      run.kill("SIGINT");
-      await exitOrKill(run, 60_000);
-      expect(stderr).not.toContain("in /dev/shm, which has only");
-      expect(stderr).toContain("warming up");
-    } finally {
-      rmSync(disk, { recursive: true, force: true });
-    }
+    const stderr = await benchUntil("800m", ["--quick", "--vm"], "warming up");
+    expect(stderr).not.toContain("in /dev/shm, which has only");
+    expect(stderr).toContain("warming up");
   },
   90_000,
 );

@@ -22,6 +22,29 @@ export interface GuestfwdOptions {
 }
 
 /**
+ * `ivsh bridge --vm VM --socket SOCKET` as QEMU runs it: one end of a socket pair as its stdin and stdout
+ * (`stdout: "pipe"`: only its stdin), its stderr piped, no colour, `env` added to this process's. `mine` is
+ * the guest's end, for the test to use and close.
+ */
+export function bridgeOnSocketPair(
+  vm: string,
+  socket: string,
+  options: { env?: Record<string, string>; stdout?: "pipe" } = {},
+) {
+  const [mine, theirs] = streamSocketPair();
+  const bridge = tracked(
+    Bun.spawn([process.execPath, CLI, "bridge", "--vm", vm, "--socket", socket], {
+      stdin: theirs,
+      stdout: options.stdout ?? theirs,
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...options.env },
+    }),
+  );
+  closeFd(theirs);
+  return { bridge, mine };
+}
+
+/**
  * The bridges' environment: their temporary directory (where they keep a full queue's marker,
  * src/host/bridge-episodes.ts) beside the socket, which the test removes, not the machine's.
  */

@@ -22,6 +22,23 @@ export function guest(paths: TestPaths, args: string[], env: Record<string, stri
 }
 
 /**
+ * `guest recv -q --out OUT ...extra` and `guest send -q INPUT` (`-`: its stdin) on `channel`, each with a
+ * 20 s timeout; the receiver started first.
+ */
+export function quietTransfer(
+  paths: TestPaths,
+  channel: string,
+  input: string,
+  out: string,
+  extra: string[] = [],
+) {
+  const timeout = ["--timeout", "20s"];
+  const receiver = guest(paths, ["recv", "-q", "--channel", channel, "--out", out, ...timeout, ...extra]);
+  const sender = guest(paths, ["send", "-q", "--channel", channel, input, ...timeout]);
+  return { receiver, sender };
+}
+
+/**
  * `guest send -` fed a 64 KiB piece every 20 ms, and its `recv --out /dev/null`: a transfer that stays in
  * progress until `end()`, which stops the feed and resolves with both exit codes [sender, receiver].
  */

@@ -1,0 +1,132 @@
+/**
+ * How long a transfer's end waits: --timeout for the other end to show up, and Ctrl-C while it keeps
+ * connecting to an arbiter that is restarting.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { waitUntilOpen } from "./helpers/open-files.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { guest, outPath, randomFile } from "./helpers/transfer.ts";
+
+const MIB = 1 << 20;
+const suite = sharedArbiter("waiting", { size: "64MiB" });
+
+describe("--timeout: how long an end waits for the other to show up", () => {
+  test("a receiver with no sender gives up, exit 1, naming the limit; no file left", async () => {
+    const output = outPath(suite.paths, "lonely.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "lonely",
+      "--out",
+      output,
+      "--timeout",
+      "300ms",
+    ]);
+    expect(await receiver.exit()).toBe(1);
+    expect(await receiver.stderr).toContain(
+      "Failed to receive on channel 'lonely' since no sender showed up within 300 ms (--timeout)",
+    );
+    expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
+  });
+
+  for (const [label, bytes] of [
+    ["a file larger than the ring (it waits for space)", 12 * MIB],
+    ["a file the ring holds (it waits for the verdict)", 4096],
+  ] as const)
+    test(`a sender with no receiver gives up: ${label}`, async () => {
+      const channel = `unheard-${bytes}`;
+      const input = join(suite.dir, `${channel}.in`);
+      await randomFile(input, bytes);
+      const sender = guest(suite.paths, ["send", input, "--channel", channel, "--timeout", "300ms"]);
+      expect(await sender.exit()).toBe(1);
+      expect(await sender.stderr).toContain(
+        `Failed to send on channel '${channel}' since no receiver showed up within 300 ms (--timeout)`,
+      );
+      // The channel is free again: a sender and receiver after it meet normally.
+      const output = outPath(suite.paths, `${channel}.out`);
+      const receiver = guest(suite.paths, ["recv", "--channel", channel, "--out", output]);
+      const again = guest(suite.paths, ["send", input, "--channel", channel, "--timeout", "60s"]);
+      expect([await again.exit(), await receiver.exit()]).toEqual([0, 0]);
+    });
+
+  test("once both ends are there, --timeout does not limit the transfer (a pipe fed for longer)", async () => {
+    const output = outPath(suite.paths, "slow-pipe.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "slow-pipe",
+      "--out",
+      output,
+      "--timeout",
+      "10s",
+    ]);
+    await waitUntilOpen(receiver.proc.pid, `${output}.partial`); // it is up before the sender starts
+    const sender = guest(suite.paths, ["send", "-", "--channel", "slow-pipe", "--timeout", "1s"]);
+    const piece = new Uint8Array(100_000).fill(9);
+    // Fed over about two seconds, twice the sender's limit, after both ends have met.
+    for (let round = 0; round < 10; round++) {
+      sender.proc.stdin.write(piece);
+      await sender.proc.stdin.flush();
+      await Bun.sleep(200);
+    }
+    await sender.proc.stdin.end();
+    expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+    expect(Bun.file(output).size).toBe(1_000_000);
+  });
+
+  test("a --timeout that is not a duration, or one no timer can wait (0, 600h), is a usage error", async () => {
+    const sender = guest(suite.paths, ["send", "/etc/hostname", "--timeout", "soon"]);
+    expect(await sender.exit()).toBe(2);
+    expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
+    // A bare number was seconds: `--timeout 500` waited 8 min 20 s, not the 500 ms its writer may have meant.
+    const bare = guest(suite.paths, ["recv", "--out", "-", "--timeout", "500"]);
+    expect(await bare.exit()).toBe(2);
+    expect(await bare.stderr).toContain(
+      "--timeout '500' since it has no unit: write one, e.g. 500ms or 500s",
+    );
+    for (const value of ["0", "600h"]) {
+      const receiver = guest(suite.paths, ["recv", "--out", "-", "--timeout", value]);
+      expect(await receiver.exit()).toBe(2);
+      expect(await receiver.stderr).toContain(
+        `Failed to use --timeout ${value} since it must be between 1ms and 596 h 31 min`,
+      );
+    }
+  });
+});
+
+test("Ctrl-C while connecting to an arbiter that keeps closing during hello (restarting): exit 130, not 30 s of retries", async () => {
+  let accepted = 0;
+  const socket = join(suite.dir, "restarting.sock");
+  const listener = Bun.listen({
+    unix: socket,
+    socket: {
+      open() {
+        accepted++;
+      },
+      data(connection) {
+        connection.end(); // what a restarting arbiter's socket does to a hello
+      },
+    },
+  });
+  try {
+    const output = outPath(suite.paths, "restarting.out");
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--channel",
+      "restarting",
+      "--out",
+      output,
+      "--socket",
+      socket,
+    ]);
+    while (accepted < 2) await Bun.sleep(10); // it is retrying now
+    receiver.proc.kill("SIGINT");
+    expect(await receiver.exit()).toBe(130);
+    expect(await receiver.stderr).toContain("connect to the arbiter since it was interrupted by SIGINT");
+    expect(existsSync(`${output}.partial`)).toBe(false);
+  } finally {
+    listener.stop(true);
+  }
+});
