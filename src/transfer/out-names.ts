@@ -81,8 +81,9 @@ export function openPartial(partial: string, target: string, force: boolean, arg
     unlinkSync(partial);
   }
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
-  // may be private, and its mode is applied once the copy is whole (`keep`).
-  const mode = existsSync(target) ? 0o600 : 0o644;
+  // may be private, and its mode is applied once the copy is whole (`keep`). A new file is 0666 less the
+  // umask, as the shell's > and cp make one (0644 had a umask of 002 lose the group's write).
+  const mode = existsSync(target) ? 0o600 : 0o666;
   let fd: number;
   try {
     fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
