@@ -1,11 +1,13 @@
 /**
  * The attributes of a file `ivsh guest recv --out FILE` makes, against those `cp` or the shell's `>` give:
- * a new file takes the mode the user's umask allows (0666 less the umask).
+ * a new file takes the mode the user's umask allows (0666 less the umask), and one that replaces a file
+ * (--force) keeps that file's owner and group as well as its mode, as `cp` over an existing file does.
  */
 import { expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { chownSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testUnless } from "./helpers/tools.ts";
 import { guest, randomFile } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-file-attributes");
@@ -40,3 +42,18 @@ for (const [umask, mode] of [
     await receive(`fresh-${mode}`, output, umask);
     expect(modeOf(output)).toBe(mode);
   });
+
+const notRoot = process.getuid?.() === 0 ? undefined : "only root may give a file to another user";
+
+testUnless(
+  notRoot,
+  "--force over another user's file: the copy keeps its owner, group and mode, as cp does",
+  async () => {
+    const output = join(suite.dir, "theirs.out");
+    writeFileSync(output, "the other user's old contents", { mode: 0o640 });
+    chownSync(output, 65534, 65534);
+    await receive("theirs", output, 0o022, ["--force"]);
+    const kept = statSync(output);
+    expect([kept.uid, kept.gid, modeOf(output)]).toEqual([65534, 65534, "640"]);
+  },
+);

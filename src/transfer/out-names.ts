@@ -5,12 +5,14 @@
  */
 import {
   chmodSync,
+  chownSync,
   existsSync,
   linkSync,
   lstatSync,
   readlinkSync,
   realpathSync,
   rmSync,
+  type Stats,
   statSync,
   unlinkSync,
 } from "node:fs";
@@ -118,8 +120,29 @@ function heldByReceiver(path: string): boolean {
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  */
 export function takeModeOf(target: string, partial: string): void {
-  if (!existsSync(target)) return;
-  chmodSync(partial, statSync(target).mode & 0o777);
+  const replaced = statSync(target, { throwIfNoEntry: false });
+  if (!replaced) return;
+  takeOwnerOf(replaced, partial);
+  chmodSync(partial, replaced.mode & 0o777);
+}
+
+/**
+ * Its owner and group too, as `cp` over a file keeps them (it writes into that file): root receiving into
+ * a user's file must not leave it root's. As far as this user may give them: root any, another user only a
+ * group it is in. chown(2) refuses the rest (EPERM; a file system without owners, EINVAL or ENOTSUP), and
+ * the copy then stays this user's, as a file it made: that costs no verified transfer. Before the mode,
+ * which a chown may change.
+ */
+function takeOwnerOf(replaced: Stats, partial: string): void {
+  const copy = statSync(partial);
+  if (copy.uid === replaced.uid && copy.gid === replaced.gid) return;
+  for (const uid of [replaced.uid, -1])
+    try {
+      chownSync(partial, uid, replaced.gid);
+      return;
+    } catch {
+      // Not this owner, or not this group: the next try keeps this user, or the copy stays as made.
+    }
 }
 
 /**
