@@ -58,8 +58,8 @@ export function landingOf(target: string): string {
 /**
  * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
  * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
- * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
- * through it, into the file it points at) and creates a new one that follows no link.
+ * unless --force or empty (`leftEmpty`), which unlinks it (never opens it: a symlink planted there would
+ * have the stream written through it, into the file it points at) and creates a new one that follows no link.
  */
 export function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
@@ -72,7 +72,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   const stale = lstatSync(partial, { throwIfNoEntry: false });
   if (stale) {
     if (heldByReceiver(partial)) throw busy();
-    if (!force)
+    if (!force && !leftEmpty(stale))
       throw failure(
         "AlreadyExists",
         action,
@@ -97,6 +97,15 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   if (tryLockExclusive(fd, partial)) return fd;
   closeFd(fd);
   throw busy();
+}
+
+/**
+ * An empty file nobody holds is what a receiver killed outright (kill -9, the OOM killer, its VM reset)
+ * while it waited for its sender leaves: it has nothing to lose, and refusing it would have the user pass
+ * --force, which also agrees to replace FILE. One that holds bytes may be all that arrived of a stream.
+ */
+function leftEmpty(stale: Stats): boolean {
+  return stale.isFile() && stale.size === 0;
 }
 
 /** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
