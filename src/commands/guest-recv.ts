@@ -38,7 +38,8 @@ export default defineLeafCommand({
     },
     force: {
       type: "boolean",
-      description: "Replace FILE if it exists, keeping its permissions, owner and group (once the new copy is verified)",
+      description:
+        "Replace FILE if it exists, keeping its permissions, owner and group (once the new copy is verified)",
       default: false,
     },
     ...waitArgs,
