@@ -19,6 +19,7 @@ import {
 import { basename, dirname } from "node:path";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
+import { renameRefusedBy } from "../ffi/file-flags.ts";
 import {
   closeFd,
   errnoOf,
@@ -211,6 +212,7 @@ export function refuseUnreplaceable(path: string, target: string): void {
       `replace ${target}`,
       `the name the file it replaces is kept under until the new copy is verified, ${basename(asideName(path, attempt))}, is too long for its file system (ENAMETOOLONG): remove ${path} first, or choose a shorter --out`,
     );
+  refuseFlagged(path, target);
   const uid = process.getuid?.();
   if (uid === undefined || uid === 0) return;
   const directory = dirname(path);
@@ -227,6 +229,18 @@ export function refuseUnreplaceable(path: string, target: string): void {
 }
 
 const S_ISVTX = 0o1000;
+
+/** An immutable or append-only file cannot be replaced, by root either: found before, not after, the stream. */
+function refuseFlagged(path: string, target: string): void {
+  const flag = renameRefusedBy(path);
+  if (flag === undefined) return;
+  throw failure(
+    "PermissionDenied",
+    `replace ${target}`,
+    `${path} is ${flag} (chattr +${flag === "immutable" ? "i" : "a"}; lsattr shows it): no one may replace it, ` +
+      `root included (clear the flag with chattr -${flag === "immutable" ? "i" : "a"} first, or choose another --out)`,
+  );
+}
 
 /** The names `setAside` gives the file it replaces, first to last. */
 function asideName(path: string, attempt: number): string {
