@@ -2,7 +2,8 @@
  * The last step of a receive into a file: the verified FILE.partial takes FILE's name (the file it replaces
  * set aside first, with --force). When that step fails, nothing received is lost: both ends exit 1, and the
  * receiver's error says what failed, names the verified copy, and where the old file is. A directory that
- * refuses new files is refused before the transfer, as a bad --out.
+ * refuses new files is refused before the transfer, as a bad --out, and so is --force over an immutable
+ * or append-only FILE (chattr +i / +a), which no one may replace.
  */
 import { expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -170,5 +171,38 @@ testUnless(
     expect(said).toContain("no sender showed up within 2 s (--timeout)");
     expect(said).not.toContain("Failed to rm");
     expect(said).toContain(`left in ${out}.partial`);
+  },
+);
+
+testUnless(
+  frozen && process.getuid?.() === 0
+    ? undefined
+    : "only root with chattr +i on /tmp's file system makes a file immutable",
+  "recv --out FILE --force, FILE immutable (chattr +i): refused before anything is received, naming the flag",
+  async () => {
+    const out = outPath(suite.paths, "immutable");
+    writeFileSync(out, "the old copy\n");
+    Bun.spawnSync(["chattr", "+i", out]);
+    try {
+      // Before: the whole stream was received, then "setting aside FILE ... failed: this user may not change DIR/ (EPERM)".
+      const receiver = guest(suite.paths, [
+        "recv",
+        "--channel",
+        "immutable",
+        "--out",
+        out,
+        "--force",
+        "--timeout",
+        "2s",
+      ]);
+      expect(await receiver.exit()).toBe(1);
+      expect(await receiver.stderr).toContain(
+        `Failed to replace ${out} since ${out} is immutable (chattr +i`,
+      );
+      expect(existsSync(`${out}.partial`)).toBe(false);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", out]);
+    }
+    expect(readFileSync(out, "utf8")).toBe("the old copy\n");
   },
 );

@@ -1,4 +1,5 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
+import { isIvshError } from "../errors.ts";
 import { connect } from "../guest/connect.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
@@ -38,7 +39,8 @@ export default defineLeafCommand({
     },
     force: {
       type: "boolean",
-      description: "Replace FILE if it exists, keeping its permissions (once the new copy is verified)",
+      description:
+        "Replace FILE if it exists, keeping its permissions, owner and group (once the new copy is verified)",
       default: false,
     },
     ...waitArgs,
@@ -79,6 +81,7 @@ export default defineLeafCommand({
         throw error;
       }
       let committed = false;
+      let failed: unknown;
       try {
         warnIfSlowMapping(connection);
         // No wake mailbox: a channel's ends park and wake through the arbiter (see guest-send.ts).
@@ -106,9 +109,12 @@ export default defineLeafCommand({
           await client.close({ waitForArbiter: false });
           phase("recv: disconnected");
         }
+      } catch (error) {
+        failed = error;
+        throw error;
       } finally {
         progress.done();
-        if (!committed) abandonSink(sink, jsonFd);
+        if (!committed) abandonSink(sink, jsonFd, failed);
       }
     } catch (error) {
       if (args.json) writeFailureJson(jsonFd, { role: "recv", channel: args.channel, file: args.out }, error);
@@ -117,11 +123,17 @@ export default defineLeafCommand({
   },
 });
 
-/** A receive that failed: what arrived is set aside (or left where it went), and the user told where. */
-function abandonSink(sink: Sink, jsonFd: 1 | 2): void {
-  const left = sink.abandon();
+/**
+ * A receive that failed: what arrived is set aside (or left where it went), and the user told where. A
+ * digest mismatch proves the bytes wrong: FILE.partial, as large as the whole stream, is removed.
+ */
+function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
+  const wrong = isIvshError(failed, "DigestMismatch");
+  const left = sink.abandon({ wrong });
+  if (wrong && !left && sink.writing !== sink.target)
+    log.warn(`the ${sink.written} bytes that arrived do not match what was sent: ${sink.writing} is removed`);
   // A verified copy that could not take its name: the error already says where it is.
-  if (left && !sink.verified)
+  else if (left && !sink.verified)
     log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
   // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
   else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {

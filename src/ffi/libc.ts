@@ -18,6 +18,8 @@ export const libc = dlopen("libc.so.6", {
   ftruncate: { args: [i32, i64], returns: i32 },
   fchmod: { args: [i32, u32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  // Only for FS_IOC_GETFLAGS (./file-flags.ts): descriptor, request, address of the flags.
+  ioctl: { args: [i32, u64, ptr], returns: i32 },
   fcntl: { args: [i32, i32, i32], returns: i32 },
   poll: { args: [ptr, u64, i32], returns: i32 },
   mmap: { args: [ptr, u64, i32, i32, i32, i64], returns: ptr },

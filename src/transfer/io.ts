@@ -107,6 +107,12 @@ export function namedFailure(error: unknown, path: string, action: string, argum
     ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
     // open(2) of a Unix socket's name (or of a device file whose device is absent).
     ENXIO: ["InvalidArgument", `${path} is a socket, or a device that is not there (ENXIO) (${argument})`],
+    // Creating FILE.partial on a file system without a free inode, or room for one more name.
+    ENOSPC: [
+      "SystemCall",
+      `its file system has no room for ${path} (ENOSPC: no free space or no free inode there; df and df -i tell) (${argument})`,
+    ],
+    EDQUOT: ["SystemCall", `this user's disk quota leaves no room for ${path} (EDQUOT) (${argument})`],
     ENAMETOOLONG: [
       "InvalidArgument",
       `the name is longer than its file system allows (ENAMETOOLONG) (${argument})`,

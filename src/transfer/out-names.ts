@@ -5,18 +5,21 @@
  */
 import {
   chmodSync,
+  chownSync,
   existsSync,
   linkSync,
   lstatSync,
   readlinkSync,
   realpathSync,
   rmSync,
+  type Stats,
   statSync,
   unlinkSync,
 } from "node:fs";
 import { basename, dirname } from "node:path";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError } from "../errors.ts";
+import { renameRefusedBy } from "../ffi/file-flags.ts";
 import {
   closeFd,
   errnoOf,
@@ -56,8 +59,8 @@ export function landingOf(target: string): string {
 /**
  * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
  * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
- * unless --force, which unlinks it (never opens it: a symlink planted there would have the stream written
- * through it, into the file it points at) and creates a new one that follows no link.
+ * unless --force or empty (`leftEmpty`), which unlinks it (never opens it: a symlink planted there would
+ * have the stream written through it, into the file it points at) and creates a new one that follows no link.
  */
 export function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
@@ -70,7 +73,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   const stale = lstatSync(partial, { throwIfNoEntry: false });
   if (stale) {
     if (heldByReceiver(partial)) throw busy();
-    if (!force)
+    if (!force && !leftEmpty(stale))
       throw failure(
         "AlreadyExists",
         action,
@@ -81,8 +84,9 @@ export function openPartial(partial: string, target: string, force: boolean, arg
     unlinkSync(partial);
   }
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
-  // may be private, and its mode is applied once the copy is whole (`keep`).
-  const mode = existsSync(target) ? 0o600 : 0o644;
+  // may be private, and its mode is applied once the copy is whole (`keep`). A new file is 0666 less the
+  // umask, as the shell's > and cp make one (0644 had a umask of 002 lose the group's write).
+  const mode = existsSync(target) ? 0o600 : 0o666;
   let fd: number;
   try {
     fd = openNamed(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, action, argument);
@@ -94,6 +98,15 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   if (tryLockExclusive(fd, partial)) return fd;
   closeFd(fd);
   throw busy();
+}
+
+/**
+ * An empty file nobody holds is what a receiver killed outright (kill -9, the OOM killer, its VM reset)
+ * while it waited for its sender leaves: it has nothing to lose, and refusing it would have the user pass
+ * --force, which also agrees to replace FILE. One that holds bytes may be all that arrived of a stream.
+ */
+function leftEmpty(stale: Stats): boolean {
+  return stale.isFile() && stale.size === 0;
 }
 
 /** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
@@ -117,8 +130,29 @@ function heldByReceiver(path: string): boolean {
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  */
 export function takeModeOf(target: string, partial: string): void {
-  if (!existsSync(target)) return;
-  chmodSync(partial, statSync(target).mode & 0o777);
+  const replaced = statSync(target, { throwIfNoEntry: false });
+  if (!replaced) return;
+  takeOwnerOf(replaced, partial);
+  chmodSync(partial, replaced.mode & 0o777);
+}
+
+/**
+ * Its owner and group too, as `cp` over a file keeps them (it writes into that file): root receiving into
+ * a user's file must not leave it root's. As far as this user may give them: root any, another user only a
+ * group it is in. chown(2) refuses the rest (EPERM; a file system without owners, EINVAL or ENOTSUP), and
+ * the copy then stays this user's, as a file it made: that costs no verified transfer. Before the mode,
+ * which a chown may change.
+ */
+function takeOwnerOf(replaced: Stats, partial: string): void {
+  const copy = statSync(partial);
+  if (copy.uid === replaced.uid && copy.gid === replaced.gid) return;
+  for (const uid of [replaced.uid, -1])
+    try {
+      chownSync(partial, uid, replaced.gid);
+      return;
+    } catch {
+      // Not this owner, or not this group: the next try keeps this user, or the copy stays as made.
+    }
 }
 
 /**
@@ -178,6 +212,7 @@ export function refuseUnreplaceable(path: string, target: string): void {
       `replace ${target}`,
       `the name the file it replaces is kept under until the new copy is verified, ${basename(asideName(path, attempt))}, is too long for its file system (ENAMETOOLONG): remove ${path} first, or choose a shorter --out`,
     );
+  refuseFlagged(path, target);
   const uid = process.getuid?.();
   if (uid === undefined || uid === 0) return;
   const directory = dirname(path);
@@ -194,6 +229,18 @@ export function refuseUnreplaceable(path: string, target: string): void {
 }
 
 const S_ISVTX = 0o1000;
+
+/** An immutable or append-only file cannot be replaced, by root either: found before, not after, the stream. */
+function refuseFlagged(path: string, target: string): void {
+  const flag = renameRefusedBy(path);
+  if (flag === undefined) return;
+  throw failure(
+    "PermissionDenied",
+    `replace ${target}`,
+    `${path} is ${flag} (chattr +${flag === "immutable" ? "i" : "a"}; lsattr shows it): no one may replace it, ` +
+      `root included (clear the flag with chattr -${flag === "immutable" ? "i" : "a"} first, or choose another --out)`,
+  );
+}
 
 /** The names `setAside` gives the file it replaces, first to last. */
 function asideName(path: string, attempt: number): string {

@@ -243,10 +243,10 @@ export class Sink implements StreamKeeper {
 
   /**
    * The stream failed: closes, and removes TARGET.partial if nothing reached it (a receiver that got no
-   * data leaves no file). Returns the partial file left for inspection, if any. If the verified copy was
-   * already kept (the failure came after the verdict), TARGET is final and nothing is left.
+   * data leaves no file) or what did is `wrong` (a digest mismatch). Returns the partial file left for
+   * inspection, if any. If the verified copy was already kept (after the verdict), nothing is left.
    */
-  abandon(): string | undefined {
+  abandon({ wrong = false }: { wrong?: boolean } = {}): string | undefined {
     this.close();
     if (!this.renames) return undefined;
     if (this.kept) {
@@ -256,7 +256,7 @@ export class Sink implements StreamKeeper {
     // Not claimed as left when it is gone (its directory removed meanwhile).
     if (
       (this.written > 0 || this.verified) &&
-      !this.outOfSpace &&
+      !(this.outOfSpace || wrong) &&
       lstatSync(this.writing, { throwIfNoEntry: false })
     )
       return this.writing;

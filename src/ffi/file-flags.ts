@@ -1,0 +1,34 @@
+/**
+ * A file's inode flags, as lsattr shows them (FS_IOC_GETFLAGS): an immutable or append-only file may not
+ * be renamed, replaced or removed by anyone, root included, until chattr clears the flag.
+ */
+import { closeFd, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, openFile } from "./index.ts";
+import { libc } from "./libc.ts";
+
+/** _IOR('f', 1, long) on x86-64 (the kernel reads and writes an int through it). */
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IMMUTABLE_FL = 0x10;
+const FS_APPEND_FL = 0x20;
+
+/**
+ * "immutable" or "append-only" if `path` is flagged so; undefined if it is not, or if that cannot be told
+ * (a file this user may not open for reading, a file system without these flags): the caller then meets
+ * the refusal, if any, when it renames.
+ */
+export function renameRefusedBy(path: string): "immutable" | "append-only" | undefined {
+  let fd: number;
+  try {
+    fd = openFile(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const flags = new Int32Array(2); // room for a long, should a kernel write one
+    if (libc.ioctl(fd, FS_IOC_GETFLAGS, flags) !== 0) return undefined;
+    if (((flags[0] ?? 0) & FS_IMMUTABLE_FL) !== 0) return "immutable";
+    if (((flags[0] ?? 0) & FS_APPEND_FL) !== 0) return "append-only";
+    return undefined;
+  } finally {
+    closeFd(fd);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The attributes of a file `ivsh guest recv --out FILE` makes, against those `cp` or the shell's `>` give:
+ * a new file takes the mode the user's umask allows (0666 less the umask), and one that replaces a file
+ * (--force) keeps that file's owner and group as well as its mode, as `cp` over an existing file does.
+ */
+import { expect, test } from "bun:test";
+import { chownSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testUnless } from "./helpers/tools.ts";
+import { guest, randomFile } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("recv-file-attributes");
+
+/** Receives a small file into `output` (`recvArgs` added), both processes started under `umask`. */
+async function receive(name: string, output: string, umask: number, recvArgs: string[] = []) {
+  const input = join(suite.dir, `${name}.in`);
+  await randomFile(input, 5000);
+  // The umask is inherited when a process is spawned: set for the two spawns, then put back.
+  const before = process.umask(umask);
+  let ends: ReturnType<typeof guest>[];
+  try {
+    ends = [
+      guest(suite.paths, ["recv", "-q", "--channel", name, "--out", output, ...recvArgs]),
+      guest(suite.paths, ["send", "-q", input, "--channel", name]),
+    ];
+  } finally {
+    process.umask(before);
+  }
+  expect([await ends[0]!.exit(), await ends[1]!.exit()]).toEqual([0, 0]);
+}
+
+const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+for (const [umask, mode] of [
+  [0o002, "664"],
+  [0o022, "644"],
+  [0o077, "600"],
+] as const)
+  test(`a new FILE under umask ${umask.toString(8).padStart(3, "0")} is mode ${mode}, as '>' makes it`, async () => {
+    const output = join(suite.dir, `fresh-${mode}.out`);
+    await receive(`fresh-${mode}`, output, umask);
+    expect(modeOf(output)).toBe(mode);
+  });
+
+const notRoot = process.getuid?.() === 0 ? undefined : "only root may give a file to another user";
+
+testUnless(
+  notRoot,
+  "--force over another user's file: the copy keeps its owner, group and mode, as cp does",
+  async () => {
+    const output = join(suite.dir, "theirs.out");
+    writeFileSync(output, "the other user's old contents", { mode: 0o640 });
+    chownSync(output, 65534, 65534);
+    await receive("theirs", output, 0o022, ["--force"]);
+    const kept = statSync(output);
+    expect([kept.uid, kept.gid, modeOf(output)]).toEqual([65534, 65534, "640"]);
+  },
+);
