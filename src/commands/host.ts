@@ -193,16 +193,19 @@ export default defineLeafCommand({
     const arbiter = await startArbiter(options);
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
+    // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
+    // given, though: a relative path may fit sun_path's 108 bytes where the absolute one does not.
+    const socketShown = resolve(options.socketPath);
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
-        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath} with a ${formatDuration(options.leaseMs)} lease, ` +
+        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
         `epoch ${arbiter.epoch}, ` +
         `${plural(arbiter.state.sessions.size, "session")} restored`,
     );
     notifyServiceManager({
       READY: 1,
       MAINPID: process.pid,
-      STATUS: `serving ${options.regionPath} on ${options.socketPath}, epoch ${arbiter.epoch}`,
+      STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,
     });
     const signal = await Promise.race([stopSignal, arbiter.failed]);
     if (signal instanceof Error) {
