@@ -23,10 +23,12 @@ import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
+  type Geometry,
   isBlockSize,
   MAX_SLOT_COUNT,
   PAGE_SIZE,
   powerOfTwoAtLeast,
+  tailBytes,
 } from "../region/layout.ts";
 import {
   decimalSizeNote,
@@ -177,6 +179,8 @@ export default defineLeafCommand({
           `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
           withNote(decimalSizeNote(args.size)),
       );
+    const unused = tailWarning(computeGeometry(size, options.blockSize, options.slotCount));
+    if (unused) log.warn(unused);
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
     // One that came before the command ran (held since the first line): nothing to start, nothing to leave.
@@ -338,6 +342,38 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };
+}
+
+/** A region whose tail (the bytes after its last whole block, which nothing uses) is more than this share of it is warned about. */
+const TAIL_WARNED = 1 / 16;
+
+/**
+ * The memory a block size near the region's size loses to the tail, said with a block size that loses
+ * little; "" when the tail is a small share (a tail is always under a block: the defaults leave 60 KiB of
+ * 256 MiB). A warning, not a refusal: no size makes the tail nothing (the header comes first), and a
+ * size that is a multiple of the block size still loses most of a block to it.
+ */
+function tailWarning(geometry: Geometry): string {
+  const { regionSize, blockSize, blockCount, slotCount, dataOffset } = geometry;
+  const tail = tailBytes(geometry);
+  if (tail <= regionSize * TAIL_WARNED) return "";
+  const better = smallerBlocks(geometry);
+  return (
+    `--block-size ${formatSizeFlag(blockSize)} leaves ${formatBytes(tail)} of the ${formatBytes(regionSize)} region ` +
+    `(${Math.round((100 * tail) / regionSize)}%) unused: after the header and ${plural(slotCount, "slot")} ` +
+    `(${formatBytes(dataOffset)}) it has room for ${plural(blockCount, "whole block")}, and no block covers the rest ` +
+    `(--block-size ${formatSizeFlag(better.blockSize)} leaves ${formatBytes(tailBytes(better))} unused, with ` +
+    `${plural(better.blockCount, "block")})`
+  );
+}
+
+/** The largest block size, halving the region's, whose tail is no longer warned about (4 KiB leaves none). */
+function smallerBlocks(geometry: Geometry): Geometry {
+  const half = (bytes: number) => Math.max(PAGE_SIZE, Math.floor(bytes / 2 / PAGE_SIZE) * PAGE_SIZE);
+  let candidate = geometry;
+  do candidate = computeGeometry(geometry.regionSize, half(candidate.blockSize), geometry.slotCount);
+  while (candidate.blockSize > PAGE_SIZE && tailBytes(candidate) > geometry.regionSize * TAIL_WARNED);
+  return candidate;
 }
 
 /**
