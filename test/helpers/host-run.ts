@@ -40,12 +40,13 @@ export function expectOneLine(stderr: string, message: string): void {
 }
 
 /**
- * What `ivsh host ARGS` (run in `cwd`) logs up to its "arbiter serving" line, then stopped with SIGTERM,
+ * What `ivsh host ARGS` (run in `cwd`, as `uid` when given) logs up to its "arbiter serving" line, then stopped with SIGTERM,
  * which must end it with 0 (an arbiter that exits before serving fails the test with what it said).
  */
-export async function startLines(args: string[], cwd: string): Promise<string> {
+export async function startLines(args: string[], cwd: string, uid?: number): Promise<string> {
+  const as = uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"];
   const host = tracked(
-    Bun.spawn([process.execPath, CLI, "host", "--exit-with-parent", ...args], {
+    Bun.spawn([...as, process.execPath, CLI, "host", "--exit-with-parent", ...args], {
       cwd,
       stdout: "ignore",
       stderr: "pipe",
