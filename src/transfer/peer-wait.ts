@@ -4,7 +4,7 @@
  */
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { formatDuration } from "../units.ts";
-import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
+import type { ChannelClient } from "./channel-client.ts";
 
 /** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
 const RECHECK_MS = 20;
@@ -30,7 +30,7 @@ export async function withPeerWait<T>(
   body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
 ): Promise<T> {
   let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client.arbiterLink, what);
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client, what);
   try {
     return await body(wait.signal, (isHere) => {
       peerIsHere = isHere;
@@ -47,12 +47,14 @@ export async function withPeerWait<T>(
  * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
  * An arbiter that went away counts against the limit too: its requests wait, held, for a reconnect that
  * may take the whole reconnect timeout (30 s), so past the limit with the link down they are failed,
- * naming the arbiter, not the peer that could not have come.
+ * naming the arbiter, not the peer that could not have come. So is a wait whose arbiter stopped
+ * answering (SIGSTOP, a frozen host): a peer comes only through it.
  */
 class PeerWait {
   private readonly limit = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private arbiterGone: IvshError | undefined;
+  private arbiterSilent = false;
   readonly signal: AbortSignal | undefined;
 
   /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
@@ -60,7 +62,7 @@ class PeerWait {
     private readonly waitMs: number | undefined,
     signal: AbortSignal | undefined,
     private readonly arrived: () => boolean | undefined,
-    private readonly link: ArbiterLink,
+    private readonly client: ChannelClient,
     private readonly what: WaitFor,
   ) {
     if (waitMs === undefined) {
@@ -75,26 +77,40 @@ class PeerWait {
   private check(): void {
     const here = this.arrived();
     if (here === true) return;
-    if (!this.link.greeted) {
+    const link = this.client.arbiterLink;
+    if (!link.greeted) {
       const limit = formatDuration(this.waitMs ?? 0);
       this.arbiterGone = failure(
         "ConnectionLost",
         this.what.action,
         `the arbiter went away (connection lost) and did not come back within ${limit} (--timeout)`,
       );
-      this.link.fail(this.arbiterGone);
+      link.fail(this.arbiterGone);
       this.limit.abort("the wait limit passed");
       return;
     }
-    if (here === false) this.limit.abort("the wait limit passed");
+    // Connected, but nothing answered for half a lease (the progress line's "stopped answering"); then a
+    // peer not known yet (a sender's ring requested, unanswered) is not waited for either. Decided once:
+    // an arbiter that answers again while the end gives up changes nothing of why it gave up.
+    if (!this.limit.signal.aborted) {
+      this.arbiterSilent = this.client.leaseInDoubt();
+      if (here === false || this.arbiterSilent) this.limit.abort("the wait limit passed");
+    }
     this.timer = setTimeout(() => this.check(), RECHECK_MS);
   }
 
-  /** The Timeout error in place of the Interrupted one its abort caused; other errors as they are. */
+  /** The Timeout (or silent arbiter's) error in place of the Interrupted one its abort caused; other errors as they are. */
   explain(error: unknown): unknown {
     if (this.arbiterGone) return this.arbiterGone;
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
     const limit = formatDuration(this.waitMs ?? 0);
+    if (this.arbiterSilent)
+      return failure(
+        "ArbiterUnreachable",
+        this.what.action,
+        `the arbiter stopped answering (is it stopped or frozen? resume or restart it), so no ${this.what.peer} ` +
+          `could reach this end within ${limit} (--timeout)`,
+      );
     return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
   }
 
