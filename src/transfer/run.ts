@@ -274,11 +274,13 @@ async function release(
 const AWAY_CHECK_MS = 50;
 
 /**
- * A channel end's release (its ring and role), given up once the arbiter has been away for a lease, or
- * when the user interrupts while it is away: its requests would otherwise wait out the reconnect timeout
+ * A channel end's release (its ring and role), given up once the arbiter has been away (gone, or connected
+ * but silent: stopped, frozen) for a lease, or when the user interrupts, or --timeout ended the wait for
+ * the peer, while it is away: its requests would otherwise wait out the reconnect timeout
  * after the transfer was decided (30 s of silence after a verified copy, in a fault trial). An arbiter
  * restarted within the lease gets them, so the next transfer finds the ring freed; one away longer finds
- * this process gone, expires its restored session after a lease, and releases the same ring and role then.
+ * this process gone, expires its restored session after a lease, and releases the same ring and role then;
+ * so does a stopped one resumed, finding the connection closed.
  */
 async function releaseUnlessAway(
   release: () => Promise<void>,
@@ -288,7 +290,8 @@ async function releaseUnlessAway(
   const released = release().then(() => true);
   let awaySince: number | undefined;
   for (;;) {
-    awaySince = client.arbiterLink.greeted ? undefined : (awaySince ?? performance.now());
+    const here = client.arbiterLink.greeted && !client.leaseInDoubt();
+    awaySince = here ? undefined : (awaySince ?? performance.now());
     const waited = awaySince === undefined ? 0 : performance.now() - awaySince;
     if (awaySince !== undefined && (waited > client.leaseMs || signal?.aborted)) break;
     const tick = Promise.withResolvers<boolean>();
