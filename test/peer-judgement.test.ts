@@ -5,6 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { failure, isIvshError } from "../src/errors.ts";
+import { ChannelState } from "../src/region/layout.ts";
 import { Peer } from "../src/transfer/peer.ts";
 import type { ChannelSlot } from "../src/transfer/slot.ts";
 
@@ -19,10 +20,13 @@ function scriptedSlot(options: {
   alive?: number[];
   leaseInDoubt?: boolean;
   sessionLost?: () => Promise<unknown>;
+  /** The channel's state word (streaming unless given). */
+  state?: number;
 }) {
   let reads = 0;
   const slot = {
     holder: () => options.holders[Math.min(reads++, options.holders.length - 1)]!,
+    load: (word: string) => (word === "state" ? (options.state ?? ChannelState.streaming) : 0),
     sessionLost: options.sessionLost ?? (async () => undefined),
     client: {
       lost: undefined,
@@ -56,6 +60,20 @@ test("a lock word naming an unknown client that has let go since: PeerGone, not 
   const error = await peer.goneError({ owner: 9, died: false });
   expect(isIvshError(error) ? error.code : error).toBe("PeerGone");
   expect(error.message).toMatch(/client 9 holds that end now/);
+});
+
+test("a peer that marked the transfer given up, its end taken by another since: it gave up, not 'went away'", async () => {
+  // The receiver (5) dropped the transfer and let go; client 9 took the end before the sender looked.
+  const slot = scriptedSlot({
+    holders: [{ owner: 9, died: false }],
+    alive: [9],
+    state: ChannelState.dropped,
+  });
+  const peer = Peer.attached(slot, "receiver", "taken-after-drop", 5);
+  const error = await peer.goneError({ owner: 9, died: false });
+  expect(error.message).toContain(
+    "the receiver (client 5) gave up before the end (it was interrupted, or failed: its own error says why; client 9 holds that end now)",
+  );
 });
 
 test("a peer seen gone while our own lease is in doubt: our session's loss is the error, not PeerGone", async () => {

@@ -23,10 +23,12 @@ import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
+  type Geometry,
   isBlockSize,
   MAX_SLOT_COUNT,
   PAGE_SIZE,
   powerOfTwoAtLeast,
+  tailBytes,
 } from "../region/layout.ts";
 import {
   decimalSizeNote,
@@ -177,6 +179,8 @@ export default defineLeafCommand({
           `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
           withNote(decimalSizeNote(args.size)),
       );
+    const unused = tailWarning(computeGeometry(size, options.blockSize, options.slotCount));
+    if (unused) log.warn(unused);
     // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
     const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
     // One that came before the command ran (held since the first line): nothing to start, nothing to leave.
@@ -193,16 +197,19 @@ export default defineLeafCommand({
     const arbiter = await startArbiter(options);
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
+    // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
+    // given, though: a relative path may fit sun_path's 108 bytes where the absolute one does not.
+    const socketShown = resolve(options.socketPath);
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
-        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${options.socketPath} with a ${formatDuration(options.leaseMs)} lease, ` +
+        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
         `epoch ${arbiter.epoch}, ` +
         `${plural(arbiter.state.sessions.size, "session")} restored`,
     );
     notifyServiceManager({
       READY: 1,
       MAINPID: process.pid,
-      STATUS: `serving ${options.regionPath} on ${options.socketPath}, epoch ${arbiter.epoch}`,
+      STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,
     });
     const signal = await Promise.race([stopSignal, arbiter.failed]);
     if (signal instanceof Error) {
@@ -335,6 +342,38 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
   };
+}
+
+/** A region whose tail (the bytes after its last whole block, which nothing uses) is more than this share of it is warned about. */
+const TAIL_WARNED = 1 / 16;
+
+/**
+ * The memory a block size near the region's size loses to the tail, said with a block size that loses
+ * little; "" when the tail is a small share (a tail is always under a block: the defaults leave 60 KiB of
+ * 256 MiB). A warning, not a refusal: no size makes the tail nothing (the header comes first), and a
+ * size that is a multiple of the block size still loses most of a block to it.
+ */
+function tailWarning(geometry: Geometry): string {
+  const { regionSize, blockSize, blockCount, slotCount, dataOffset } = geometry;
+  const tail = tailBytes(geometry);
+  if (tail <= regionSize * TAIL_WARNED) return "";
+  const better = smallerBlocks(geometry);
+  return (
+    `--block-size ${formatSizeFlag(blockSize)} leaves ${formatBytes(tail)} of the ${formatBytes(regionSize)} region ` +
+    `(${Math.round((100 * tail) / regionSize)}%) unused: after the header and ${plural(slotCount, "slot")} ` +
+    `(${formatBytes(dataOffset)}) it has room for ${plural(blockCount, "whole block")}, and no block covers the rest ` +
+    `(--block-size ${formatSizeFlag(better.blockSize)} leaves ${formatBytes(tailBytes(better))} unused, with ` +
+    `${plural(better.blockCount, "block")})`
+  );
+}
+
+/** The largest block size, halving the region's, whose tail is no longer warned about (4 KiB leaves none). */
+function smallerBlocks(geometry: Geometry): Geometry {
+  const half = (bytes: number) => Math.max(PAGE_SIZE, Math.floor(bytes / 2 / PAGE_SIZE) * PAGE_SIZE);
+  let candidate = geometry;
+  do candidate = computeGeometry(geometry.regionSize, half(candidate.blockSize), geometry.slotCount);
+  while (candidate.blockSize > PAGE_SIZE && tailBytes(candidate) > geometry.regionSize * TAIL_WARNED);
+  return candidate;
 }
 
 /**

@@ -86,7 +86,7 @@ export class Arbiter implements ArbiterView {
       epoch: state.epoch,
       ...arbiterIdentity,
     }));
-    this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots);
+    this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots, notes);
     this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
     this.journalKeeper = new JournalKeeper(stateFile, this.compactor, () =>

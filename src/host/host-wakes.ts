@@ -5,6 +5,8 @@
  * lock, its host waiters are woken here too, to find OWNER_DIED. A guest's futex sleepers see such changes
  * at the end of their slice; nothing in the host can reach into a guest's kernel.
  */
+import { dirname } from "node:path";
+import { errnoOf } from "../ffi/errno.ts";
 import {
   mailboxIndex,
   PARKABLE_WORDS,
@@ -15,7 +17,7 @@ import {
   SlotWord,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { WakeMailbox } from "../region/mailbox.ts";
+import { mailboxPath, WakeMailbox } from "../region/mailbox.ts";
 import type { RegionSlots } from "./slots.ts";
 
 export class HostWakes {
@@ -24,12 +26,22 @@ export class HostWakes {
     private readonly slots: RegionSlots,
   ) {}
 
-  /** The host's mailbox for this region, or undefined where there is none (then only the queue wakes). */
-  static open(regionPath: string, slotCount: number, slots: RegionSlots): HostWakes | undefined {
+  /**
+   * The host's mailbox for this region, or undefined where there is none (then only the queue wakes). One
+   * that cannot be made (a region in a directory this user may not write, a full file system) is said in
+   * `notes`, for the operator: the host's clients then park the slower way, and nothing else would say why.
+   */
+  static open(
+    regionPath: string,
+    slotCount: number,
+    slots: RegionSlots,
+    notes: string[],
+  ): HostWakes | undefined {
     try {
       const mailbox = WakeMailbox.open(regionPath, slotCount);
       return mailbox && new HostWakes(mailbox, slots);
-    } catch {
+    } catch (error) {
+      notes.push(unmadeMailbox(mailboxPath(regionPath), error));
       return undefined; // host sleepers are then woken by host wakers, or by their slice's end
     }
   }
@@ -62,4 +74,24 @@ export class HostWakes {
     const kind = this.slots.load(slot, SlotWord.kind);
     return kind === SlotKind.mutex || kind === SlotKind.condvar;
   }
+}
+
+/**
+ * Why the mailbox is missing, what it costs, and what gives it back. A host client that cannot make it
+ * either parks in the arbiter; one that can (another user) parks on its futex, which the arbiter cannot
+ * reach to pass on a guest's wake-up, so that waiter wakes at the end of its slice (parking.ts).
+ */
+function unmadeMailbox(path: string | undefined, error: unknown): string {
+  const errno = errnoOf(error);
+  const where = path ? dirname(path) : "its directory";
+  const remedy = ["EACCES", "EPERM", "EROFS"].includes(errno)
+    ? `; let the arbiter's user write ${where}`
+    : ["ENOSPC", "EDQUOT"].includes(errno)
+      ? `; make room on ${where}'s file system`
+      : "";
+  return (
+    `the region's wake-up file could not be made (${(error as Error).message}): host clients park in the ` +
+    "arbiter instead of on a futex, a socket round trip per wake-up (one that made the file itself sees a " +
+    `guest's wake-up only when its sleep's slice ends)${remedy}`
+  );
 }

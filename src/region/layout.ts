@@ -371,6 +371,11 @@ export function powerOfTwoAtLeast(bytes: number): number {
   return 2 ** Math.ceil(Math.log2(bytes));
 }
 
+/** The tail: bytes at the region's end that no block covers (fewer than a block), which nothing uses. */
+export function tailBytes(geometry: Geometry): number {
+  return geometry.regionSize - blockOffset(geometry, geometry.blockCount);
+}
+
 /** Byte offset of a block from the start of the region. */
 export function blockOffset(geometry: Geometry, block: number): number {
   return geometry.dataOffset + block * geometry.blockSize;

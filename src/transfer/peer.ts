@@ -5,7 +5,7 @@
  * arbiter still lists the peer, or a client id the arbiter does not know) ends it with RegionCorrupted.
  */
 import { failure, type IvshError } from "../errors.ts";
-import { LOCK_OWNER_MASK } from "../region/layout.ts";
+import { ChannelState, LOCK_OWNER_MASK } from "../region/layout.ts";
 import { ARBITER_VIEW_WAIT_MS, type ChannelSlot } from "./slot.ts";
 
 /** How often a channel end busy with its own input or output looks whether its peer is still there. */
@@ -71,6 +71,28 @@ export class Peer {
     return this.elsewhere === true;
   }
 
+  /**
+   * The peer let its end go unfinished: a sender marks the transfer abandoned, a receiver dropped, then
+   * each lets go of its end. The other end sees whichever comes first, so both are told in these words:
+   * it is one situation, a peer interrupted or failed, which said so itself. A peer killed (kill -9) or
+   * expired said nothing, and "died" (goneError) tells that other one. `holder`: who took the end since.
+   */
+  gaveUp(holder = 0): IvshError {
+    if (this.id === 0) this.id = this.attachedId() & LOCK_OWNER_MASK;
+    const since = holder === 0 ? "" : `; client ${holder} holds that end now`;
+    return failure(
+      "PeerGone",
+      `transfer on channel '${this.channel}'`,
+      `the ${this.role} (client ${this.id}) gave up before the end (it was interrupted, or failed: its own error says why${since})`,
+    );
+  }
+
+  /** Whether the peer marked the transfer given up (nobody else writes that state while we are attached). */
+  private saidItGaveUp(): boolean {
+    const state = this.slot.load("state");
+    return state === (this.role === "sender" ? ChannelState.abandoned : ChannelState.dropped);
+  }
+
   /** The error for a departure: RegionCorrupted if the word was overwritten, else PeerGone. */
   async goneError({ owner, died }: Departure): Promise<IvshError> {
     // Frozen past our lease, we are the one the arbiter gave up on: the peer left because of us.
@@ -80,7 +102,7 @@ export class Peer {
     if (ours) return ours;
     const action = `transfer on channel '${this.channel}'`;
     const who = `the ${this.role} (client ${this.id})`;
-    if (owner === 0 && !died) return failure("PeerGone", action, `${who} went away before the end`);
+    if (owner === 0 && !died) return this.gaveUp();
     const clients = await this.liveAmong([this.id, owner]);
     // Only the arbiter marks a word owner-died, and only once the session has ended.
     if (died && clients?.has(this.id))
@@ -96,6 +118,7 @@ export class Peer {
         action,
         `${who}'s lock word names client ${owner}, which does not exist: the region was overwritten`,
       );
+    if (owner !== 0 && this.saidItGaveUp()) return this.gaveUp(owner);
     if (owner !== 0)
       return failure(
         "PeerGone",
@@ -154,13 +177,4 @@ export function abortWhenGone(peer: Peer, signal?: AbortSignal): { signal: Abort
     signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
     stop: () => clearInterval(timer),
   };
-}
-
-/** What a sender says when its receiver left mid-stream. */
-export function receiverLeft(channel: string) {
-  return failure(
-    "PeerGone",
-    `send on channel '${channel}'`,
-    "the receiver left before the end (it failed or was interrupted)",
-  );
 }

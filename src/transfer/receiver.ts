@@ -242,8 +242,7 @@ export class ChannelReceiver {
     this.checkOpen();
     const what = `receive on channel '${this.name}'`;
     const state = this.slot.load("state");
-    if (state === ChannelState.abandoned)
-      throw failure("PeerGone", what, "the sender abandoned the transfer before its end");
+    if (state === ChannelState.abandoned) throw this.sender.gaveUp();
     if (state !== ChannelState.streaming)
       throw this.corrupted(`the channel's state became ${state} while the sender streams`);
     const tail = this.slot.load("tail") >>> 0; // a u32 in an Int32 word: from 2^31 on it reads back negative
@@ -282,12 +281,7 @@ export class ChannelReceiver {
           `digest ${this.digest.hex} arrived`,
       );
     }
-    if (!this.decide(ChannelState.keeping))
-      throw failure(
-        "PeerGone",
-        `receive on channel '${this.name}'`,
-        "the sender abandoned the transfer at its end (it was interrupted, or failed: its own error says why)",
-      );
+    if (!this.decide(ChannelState.keeping)) throw this.sender.gaveUp(); // it abandoned at the very end
     try {
       this.options.keeper?.keep();
     } catch (error) {

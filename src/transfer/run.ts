@@ -5,15 +5,15 @@
  * this process's whole job, so one that lasts also moves the JIT's compiler threads out of the data path's
  * way (idleCompilerThreads, at its first pause: yieldNow).
  */
-import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { throwIfAborted } from "../errors.ts";
 import { addressOf, idleCompilerThreads } from "../ffi/index.ts";
 import { phase } from "../phases.ts";
-import { formatDuration } from "../units.ts";
-import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
+import type { ChannelClient } from "./channel-client.ts";
 import { heldBackNotice } from "./held-back.ts";
 import type { Source } from "./io.ts";
 import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
+import { withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
@@ -25,9 +25,6 @@ import type { ChannelSlot } from "./slot.ts";
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
 
-/** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
-const RECHECK_MS = 20;
-
 /** The event loop gets a turn this often during a transfer (heartbeats, signals, progress timers). */
 const YIELD_EVERY_MS = 20;
 
@@ -36,100 +33,6 @@ export interface Progress {
   waiting?(what: string, forPeer?: boolean): void;
   /** Called as bytes move; `total` when the size is known in advance. */
   update?(bytes: number, total: number | undefined): void;
-}
-
-/** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
-interface WaitFor {
-  action: string;
-  peer: string;
-  unknownUntilTold: boolean;
-}
-
-/**
- * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
- * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
- * passes); a wait cut short by the limit ends in Timeout. Until `body` has told, the peer is absent, or,
- * with `unknownUntilTold` (a sender still setting its ring up), not known yet: the limit then waits.
- */
-async function withPeerWait<T>(
-  client: ChannelClient,
-  waitMs: number | undefined,
-  signal: AbortSignal | undefined,
-  what: WaitFor,
-  body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
-): Promise<T> {
-  let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client.arbiterLink, what);
-  try {
-    return await body(wait.signal, (isHere) => {
-      peerIsHere = isHere;
-    });
-  } catch (error) {
-    throw wait.explain(error);
-  } finally {
-    wait.stop();
-  }
-}
-
-/**
- * How long one end waits for the other to show up (a receiver to join, a sender to start a transfer);
- * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
- * An arbiter that went away counts against the limit too: its requests wait, held, for a reconnect that
- * may take the whole reconnect timeout (30 s), so past the limit with the link down they are failed,
- * naming the arbiter, not the peer that could not have come.
- */
-class PeerWait {
-  private readonly limit = new AbortController();
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private arbiterGone: IvshError | undefined;
-  readonly signal: AbortSignal | undefined;
-
-  /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
-  constructor(
-    private readonly waitMs: number | undefined,
-    signal: AbortSignal | undefined,
-    private readonly arrived: () => boolean | undefined,
-    private readonly link: ArbiterLink,
-    private readonly what: WaitFor,
-  ) {
-    if (waitMs === undefined) {
-      this.signal = signal;
-      return;
-    }
-    this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
-    this.timer = setTimeout(() => this.check(), waitMs);
-  }
-
-  /** Past the limit: rechecked until the peer is here, or the wait has ended one way or the other. */
-  private check(): void {
-    const here = this.arrived();
-    if (here === true) return;
-    if (!this.link.greeted) {
-      const limit = formatDuration(this.waitMs ?? 0);
-      this.arbiterGone = failure(
-        "ConnectionLost",
-        this.what.action,
-        `the arbiter went away (connection lost) and did not come back within ${limit} (--timeout)`,
-      );
-      this.link.fail(this.arbiterGone);
-      this.limit.abort("the wait limit passed");
-      return;
-    }
-    if (here === false) this.limit.abort("the wait limit passed");
-    this.timer = setTimeout(() => this.check(), RECHECK_MS);
-  }
-
-  /** The Timeout error in place of the Interrupted one its abort caused; other errors as they are. */
-  explain(error: unknown): unknown {
-    if (this.arbiterGone) return this.arbiterGone;
-    if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
-    const limit = formatDuration(this.waitMs ?? 0);
-    return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
 }
 
 export interface TransferResult extends TransferSummary {
@@ -371,11 +274,13 @@ async function release(
 const AWAY_CHECK_MS = 50;
 
 /**
- * A channel end's release (its ring and role), given up once the arbiter has been away for a lease, or
- * when the user interrupts while it is away: its requests would otherwise wait out the reconnect timeout
+ * A channel end's release (its ring and role), given up once the arbiter has been away (gone, or connected
+ * but silent: stopped, frozen) for a lease, or when the user interrupts, or --timeout ended the wait for
+ * the peer, while it is away: its requests would otherwise wait out the reconnect timeout
  * after the transfer was decided (30 s of silence after a verified copy, in a fault trial). An arbiter
  * restarted within the lease gets them, so the next transfer finds the ring freed; one away longer finds
- * this process gone, expires its restored session after a lease, and releases the same ring and role then.
+ * this process gone, expires its restored session after a lease, and releases the same ring and role then;
+ * so does a stopped one resumed, finding the connection closed.
  */
 async function releaseUnlessAway(
   release: () => Promise<void>,
@@ -385,7 +290,8 @@ async function releaseUnlessAway(
   const released = release().then(() => true);
   let awaySince: number | undefined;
   for (;;) {
-    awaySince = client.arbiterLink.greeted ? undefined : (awaySince ?? performance.now());
+    const here = client.arbiterLink.greeted && !client.leaseInDoubt();
+    awaySince = here ? undefined : (awaySince ?? performance.now());
     const waited = awaySince === undefined ? 0 : performance.now() - awaySince;
     if (awaySince !== undefined && (waited > client.leaseMs || signal?.aborted)) break;
     const tick = Promise.withResolvers<boolean>();

@@ -14,7 +14,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { ChunkWriter } from "./chunk-writer.ts";
 import { StreamDigest } from "./digest.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
-import { Peer, receiverLeft } from "./peer.ts";
+import { Peer } from "./peer.ts";
 import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
@@ -287,7 +287,7 @@ export class ChannelSender {
       throw failure("DigestMismatch", what, "the receiver's digest of the stream differs from ours");
     if (state === ChannelState.refused)
       throw failure("PeerGone", what, "the receiver got the stream intact but could not keep it");
-    if (state === ChannelState.dropped) throw receiverLeft(this.name);
+    if (state === ChannelState.dropped) throw this.receiver.gaveUp();
     const found = state === ChannelState.delivered ? "a confirmation that is not ours" : `state ${state}`;
     throw failure("RegionCorrupted", what, `the channel holds ${found} (the region was overwritten?)`);
   }
@@ -317,7 +317,7 @@ export class ChannelSender {
     this.checkOwnHead();
     const state = this.slot.load("state");
     if (state === ChannelState.streaming) return false;
-    if (state === ChannelState.dropped) throw receiverLeft(this.name);
+    if (state === ChannelState.dropped) throw this.receiver.gaveUp();
     throw failure(
       "RegionCorrupted",
       `send on channel '${this.name}'`,

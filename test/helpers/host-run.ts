@@ -2,6 +2,7 @@
 import { expect } from "bun:test";
 import { asParentOfArbiter } from "../../src/host/parent.ts";
 import { CLI } from "./paths.ts";
+import { EXIT_BOUND_MS, exitOrKill, readUntil } from "./processes.ts";
 import { tracked } from "./reaper.ts";
 
 /** `ivsh host` with these paths and flags, as a process of its own (as `uid` when given). */
@@ -36,4 +37,25 @@ export function expectOneLine(stderr: string, message: string): void {
   expect(stderr).toContain(message);
   expect(stderr).not.toMatch(/^\s+at /m);
   expect(stderr.trim().split("\n")).toHaveLength(1);
+}
+
+/**
+ * What `ivsh host ARGS` (run in `cwd`, as `uid` when given) logs up to its "arbiter serving" line, then stopped with SIGTERM,
+ * which must end it with 0 (an arbiter that exits before serving fails the test with what it said).
+ */
+export async function startLines(args: string[], cwd: string, uid?: number): Promise<string> {
+  const as = uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"];
+  const host = tracked(
+    Bun.spawn([...as, process.execPath, CLI, "host", "--exit-with-parent", ...args], {
+      cwd,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() },
+    }),
+  );
+  const said = await readUntil(host.stderr, "arbiter serving");
+  if (!said.includes("arbiter serving")) throw new Error(`ivsh host exited before serving:\n${said}`);
+  host.kill("SIGTERM");
+  expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(0);
+  return said;
 }

@@ -68,10 +68,12 @@ testWithTool(
       await term.waitFor(prompt, 1, BOOT_BOUND_MS, "first prompt");
       term.type("\x03");
       await term.waitFor(prompt, 2, STEP_BOUND_MS, "prompt after Ctrl-C at the prompt");
-      // `st""arted` is printed as "started" only once the line runs, not when it is echoed.
-      term.type('echo st""arted; sleep 600\n');
-      await term.waitFor(/started\r?\n/, 1, STEP_BOUND_MS, "start of `sleep 600`");
-      await Bun.sleep(500);
+      // A background watcher says "sleeping" once a process named sleep runs, that is once `sleep 600` has
+      // been exec'd: its SIGINT disposition is then final (a Ctrl-C before could land on the shell's fork
+      // instead, or between commands). `sl""eeping` is printed as "sleeping" only when the watcher sees it,
+      // not when the line is echoed.
+      term.type('(until pidof sleep >/dev/null; do usleep 20000; done; echo sl""eeping) & sleep 600\n');
+      await term.waitFor(/sleeping\r?\n/, 1, STEP_BOUND_MS, "`sleep 600` running");
       term.type("\x03");
       await term.waitFor(prompt, 3, STEP_BOUND_MS, "prompt after Ctrl-C on `sleep 600`");
       term.type('echo "interrupted rc=$?"\n');

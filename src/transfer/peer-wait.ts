@@ -1,0 +1,120 @@
+/**
+ * How long one end of a transfer waits for the other to show up (its --timeout), and what it says when
+ * that wait ends: the peer did not come, or the arbiter it would come through was gone or silent.
+ */
+import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { formatDuration } from "../units.ts";
+import type { ChannelClient } from "./channel-client.ts";
+
+/** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
+const RECHECK_MS = 20;
+
+/** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
+export interface WaitFor {
+  action: string;
+  peer: string;
+  unknownUntilTold: boolean;
+}
+
+/**
+ * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
+ * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
+ * passes); a wait cut short by the limit ends in Timeout. Until `body` has told, the peer is absent, or,
+ * with `unknownUntilTold` (a sender still setting its ring up), not known yet: the limit then waits.
+ */
+export async function withPeerWait<T>(
+  client: ChannelClient,
+  waitMs: number | undefined,
+  signal: AbortSignal | undefined,
+  what: WaitFor,
+  body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
+): Promise<T> {
+  let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
+  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client, what);
+  try {
+    return await body(wait.signal, (isHere) => {
+      peerIsHere = isHere;
+    });
+  } catch (error) {
+    throw wait.explain(error);
+  } finally {
+    wait.stop();
+  }
+}
+
+/**
+ * How long one end waits for the other to show up (a receiver to join, a sender to start a transfer);
+ * past it the transfer ends with a Timeout error. Once both are there, a transfer takes what it takes.
+ * An arbiter that went away counts against the limit too: its requests wait, held, for a reconnect that
+ * may take the whole reconnect timeout (30 s), so past the limit with the link down they are failed,
+ * naming the arbiter, not the peer that could not have come. So is a wait whose arbiter stopped
+ * answering (SIGSTOP, a frozen host): a peer comes only through it.
+ */
+class PeerWait {
+  private readonly limit = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private arbiterGone: IvshError | undefined;
+  private arbiterSilent = false;
+  readonly signal: AbortSignal | undefined;
+
+  /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
+  constructor(
+    private readonly waitMs: number | undefined,
+    signal: AbortSignal | undefined,
+    private readonly arrived: () => boolean | undefined,
+    private readonly client: ChannelClient,
+    private readonly what: WaitFor,
+  ) {
+    if (waitMs === undefined) {
+      this.signal = signal;
+      return;
+    }
+    this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
+    this.timer = setTimeout(() => this.check(), waitMs);
+  }
+
+  /** Past the limit: rechecked until the peer is here, or the wait has ended one way or the other. */
+  private check(): void {
+    const here = this.arrived();
+    if (here === true) return;
+    const link = this.client.arbiterLink;
+    if (!link.greeted) {
+      const limit = formatDuration(this.waitMs ?? 0);
+      this.arbiterGone = failure(
+        "ConnectionLost",
+        this.what.action,
+        `the arbiter went away (connection lost) and did not come back within ${limit} (--timeout)`,
+      );
+      link.fail(this.arbiterGone);
+      this.limit.abort("the wait limit passed");
+      return;
+    }
+    // Connected, but nothing answered for half a lease (the progress line's "stopped answering"); then a
+    // peer not known yet (a sender's ring requested, unanswered) is not waited for either. Decided once:
+    // an arbiter that answers again while the end gives up changes nothing of why it gave up.
+    if (!this.limit.signal.aborted) {
+      this.arbiterSilent = this.client.leaseInDoubt();
+      if (here === false || this.arbiterSilent) this.limit.abort("the wait limit passed");
+    }
+    this.timer = setTimeout(() => this.check(), RECHECK_MS);
+  }
+
+  /** The Timeout (or silent arbiter's) error in place of the Interrupted one its abort caused; other errors as they are. */
+  explain(error: unknown): unknown {
+    if (this.arbiterGone) return this.arbiterGone;
+    if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
+    const limit = formatDuration(this.waitMs ?? 0);
+    if (this.arbiterSilent)
+      return failure(
+        "ArbiterUnreachable",
+        this.what.action,
+        `the arbiter stopped answering (is it stopped or frozen? resume or restart it), so no ${this.what.peer} ` +
+          `could reach this end within ${limit} (--timeout)`,
+      );
+    return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The region's wake-up file (`REGION.wake`, src/region/mailbox.ts) is what the arbiter wakes the host's
+ * futex sleepers through. When it cannot be made, host clients park the slower way (in the arbiter): the
+ * arbiter says so once, naming the file, errno and what it costs, instead of nothing.
+ */
+import { afterAll, expect } from "bun:test";
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startLines } from "./helpers/host-run.ts";
+import { testPaths } from "./helpers/paths.ts";
+import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0 ? undefined : "only root can run the arbiter as another user here";
+const own = testPaths("wake-file");
+afterAll(() => own.cleanup());
+
+testUnless(
+  asRoot ?? toolMissing("setpriv"),
+  "a region in a directory the arbiter may not write: one WARN names the wake-up file, its errno and the slower parking",
+  async () => {
+    // nobody's region (zeros, mode 0600) in root's directory; nobody's socket and state elsewhere.
+    const regionDir = join(own.shmDir, "root-owned");
+    const runDir = join(own.dir, "nobody");
+    mkdirSync(regionDir, { mode: 0o755 });
+    mkdirSync(runDir);
+    chownSync(runDir, NOBODY, NOBODY);
+    for (const dir of [own.shmDir, own.dir]) chmodSync(dir, 0o711);
+    const region = join(regionDir, "region");
+    writeFileSync(region, new Uint8Array(1 << 20), { mode: 0o600 });
+    chownSync(region, NOBODY, NOBODY);
+    const args = ["--region", region, "--socket", join(runDir, "s.sock"), "--state", join(runDir, "state")];
+    const said = await startLines([...args, "--size", "1MiB"], runDir, NOBODY);
+    const warned = said.split("\n").filter((line) => line.includes("wake-up file"));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain(
+      `WARN the region's wake-up file could not be made (open ${region}.wake: EACCES (Permission denied)): ` +
+        "host clients park in the arbiter instead of on a futex",
+    );
+    expect(warned[0]).toEndWith(`; let the arbiter's user write ${regionDir}`);
+    expect(existsSync(`${region}.wake`)).toBe(false);
+  },
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a region on a file system out of files (inodes): the WARN names ENOSPC and says to make room",
+  async () => {
+    await withSmallTmpfs(
+      join(own.dir, "full"),
+      "2m",
+      async (dir) => {
+        const region = join(dir, "region"); // the second of two inodes, the directory the first
+        writeFileSync(region, new Uint8Array(1 << 20), { mode: 0o600 });
+        const args = [
+          "--region",
+          region,
+          "--socket",
+          join(own.dir, "s.sock"),
+          "--state",
+          join(own.dir, "state"),
+        ];
+        const said = await startLines([...args, "--size", "1MiB"], own.dir);
+        const warned = said.split("\n").filter((line) => line.includes("wake-up file"));
+        expect(warned).toHaveLength(1);
+        expect(warned[0]).toContain(`could not be made (open ${region}.wake: ENOSPC`);
+        expect(warned[0]).toEndWith(`; make room on ${dir}'s file system`);
+      },
+      2,
+    );
+  },
+  60_000,
+);

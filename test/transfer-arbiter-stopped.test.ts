@@ -1,0 +1,96 @@
+/**
+ * An end whose --timeout passes while its arbiter is stopped (SIGSTOP, a frozen host) gives up naming the
+ * arbiter, not its peer: no peer can reach it through an arbiter that answers nothing. It said "no sender
+ * showed up" (or "no receiver"), which sends the user to the wrong program. Real processes throughout.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { clientEnv } from "./helpers/transfer.ts";
+
+/** The shortest lease: the arbiter counts as silent after half of it. The --timeout leaves the test
+ * seconds to stop the arbiter once the end waits, on a loaded machine too. */
+const LEASE = "1s";
+const TIMEOUT = "8s";
+/** A liveness bound, nothing tighter. */
+const WITHIN_MS = 30_000;
+/**
+ * How long an end may take to give up once the arbiter is stopped: its --timeout, and many seconds of
+ * slack, yet short of the reconnect timeout, at which any client gives up on a silent arbiter anyway.
+ */
+const BEFORE_SILENCE_ENDS_MS = DEFAULT_RECONNECT_TIMEOUT_MS - 5_000;
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("arbiter-stopped");
+  arbiter = await ArbiterProcess.start(paths, { lease: LEASE });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** `ivsh guest ROLE ... --timeout 8s --progress` on its own channel; what it says on stderr, as it comes. */
+function end(role: "send" | "recv") {
+  const what = role === "send" ? ["-"] : ["--out", "-"];
+  const proc = tracked(
+    Bun.spawn(
+      [
+        process.execPath,
+        CLI,
+        "guest",
+        role,
+        ...what,
+        "--channel",
+        `stopped-${role}`,
+        "--timeout",
+        TIMEOUT,
+        "--progress",
+      ],
+      {
+        stdin: "pipe",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+      },
+    ),
+  );
+  const said = { text: "" };
+  (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, said };
+}
+
+for (const [role, peer] of [
+  ["recv", "sender"],
+  ["send", "receiver"],
+] as const)
+  test(`${role} whose --timeout passes while the arbiter is stopped says the arbiter stopped answering, not that no ${peer} showed up`, async () => {
+    const { proc, said } = end(role);
+    try {
+      await eventually(async () => said.text.includes(`waiting for a ${peer}`), WITHIN_MS, `${role} waiting`);
+      process.kill(arbiter.pid, "SIGSTOP");
+      let exited: number | "late";
+      try {
+        // While it is still stopped: a sender's channel release waited for it (up to the 30 s reconnect
+        // timeout), its message unsaid, however short its --timeout.
+        exited = await exitOrKill(proc, BEFORE_SILENCE_ENDS_MS);
+      } finally {
+        process.kill(arbiter.pid, "SIGCONT");
+      }
+      expect(exited).toBe(1);
+      const action = role === "send" ? "send on" : "receive on";
+      expect(said.text).toContain(
+        `ERROR Failed to ${action} channel 'stopped-${role}' since the arbiter stopped answering (is it stopped ` +
+          `or frozen? resume or restart it), so no ${peer} could reach this end within 8 s (--timeout)`,
+      );
+      expect(said.text).not.toContain("showed up");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);
