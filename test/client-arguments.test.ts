@@ -185,6 +185,18 @@ test("a name past what a frame carries is refused as too long, and cut in the er
   expect((await client.status()).segments).toEqual([]);
 });
 
+// The same trial: a client name (for display only, which the arbiter cuts to 255 bytes) past the frame limit
+// failed connect() with "Failed to encode op 1 since the frame would be 2000026 bytes".
+test("a client name of any length connects, cut to 255 bytes as the arbiter shows it", async () => {
+  const named = await connect({ socket: paths.socket, region: paths.region, name: "n".repeat(2_000_000) });
+  try {
+    const shown = (await named.status()).clients.find((entry) => entry.clientId === named.clientId);
+    expect(shown?.name).toBe("n".repeat(255));
+  } finally {
+    await named.close();
+  }
+});
+
 test("a connect timeout a timer cannot hold is refused before anything is mapped", async () => {
   for (const connectTimeoutMs of [Number.POSITIVE_INFINITY, Number.NaN, 2 ** 31, -1])
     await expectRejection(
