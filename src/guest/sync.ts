@@ -321,6 +321,7 @@ export class CondVar extends SlotObject {
   async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
     const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
     // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
+    if (this.client.isClosed) refuseWhileClosing(this.client, this.name, `wait on '${this.name}'`);
     this.checkOpen();
     if (this.owner !== this.client.clientId)
       throw failure(
