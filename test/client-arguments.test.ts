@@ -173,13 +173,16 @@ test("a name far too long is cut in the error, not echoed whole", async () => {
 test("a name past what a frame carries is refused as too long, and cut in the error, for every kind", async () => {
   const name = "z".repeat(2_000_000);
   const cut = "'z{77}\\.\\.\\.'";
-  const tooLong = (what: string) => new RegExp(`^Failed to ${what} ${cut} since the name is longer than 255 bytes`);
+  const tooLong = (what: string) =>
+    new RegExp(`^Failed to ${what} ${cut} since the name is longer than 255 bytes`);
   await expectRejection(client.alloc(10, { name }), "InvalidArgument", tooLong("allocate segment"));
   await expectRejection(client.open(name), "InvalidArgument", tooLong("open segment"));
   await expectRejection(client.open(name, "bogus" as "read"), "InvalidArgument", tooLong("open segment"));
   await expectRejection(client.mutex(name), "InvalidArgument", tooLong("open mutex"));
   await expectRejection(client.condvar(name), "InvalidArgument", tooLong("open condvar"));
-  const channel = new RegExp(`^Failed to (send|receive) on channel ${cut} since it is 2000000 bytes: a channel name`);
+  const channel = new RegExp(
+    `^Failed to (send|receive) on channel ${cut} since it is 2000000 bytes: a channel name`,
+  );
   await expectRejection(ChannelSender.open(client, name), "InvalidArgument", channel);
   await expectRejection(ChannelReceiver.open(client, name), "InvalidArgument", channel);
   expect((await client.status()).segments).toEqual([]);
