@@ -298,3 +298,16 @@ test("shm_notify_cv() wakes one waiter parked in the arbiter, not all", async ()
     await shm_finish();
   }
 });
+
+// Found by a package trial: shm_wait_cv() without the cv's lock said "(lock() it first)", a call the
+// shm_* API has none of, and CondVar's own is acquire().
+test("shm_wait_cv() without the cv's lock names the call that takes it", async () => {
+  await shm_init({ socket: paths.socket, region: paths.region });
+  const cv = await shm_create_cv("waited-unheld");
+  await expectRejection(
+    shm_wait_cv(cv, shm_uid()),
+    "NotHeld",
+    /wait on 'waited-unheld' since this client does not hold its lock \(acquire\(\) it first; shm_acquire_cv\(\) through ivsh\/shm\)/,
+  );
+  await shm_finish();
+});
