@@ -164,6 +164,13 @@ export function failure(code: ErrorCodeName, action: string, reason: string): Iv
   return new IvshError(code, `Failed to ${action} since ${reason}`);
 }
 
+/** A name as an error quotes it: one a caller gave of thousands of bytes is cut, not echoed whole. */
+export function shownName(name: string): string {
+  if (name.length <= 80) return name; // as many code points at most: kept whole, without splitting it
+  const characters = [...name]; // whole code points: a cut must not split a surrogate pair
+  return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
+}
+
 /** What an error says after "Failed to ACTION since ": its reason, to quote in another error's. */
 export function reasonOf(error: Error): string {
   return error.message.replace(/^Failed to .*? since /, "");

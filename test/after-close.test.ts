@@ -112,12 +112,38 @@ test("a mutex of a closed client: lock fails, unlock is no error (the goodbye re
   const nextMutex = await next.mutex("after-close-lock");
   await mutex.lock();
   await client.close();
-  await expectRejection(mutex.lock(), "ConnectionLost", /this client was closed/);
+  await expectRejection(mutex.lock(), "ConnectionLost", /its client was closed/);
   mutex.unlock();
   expectFailure(() => mutex.owner, "ConnectionLost", /its client was closed/);
   // Released for the others: the next taker is told its holder went away without unlocking.
   expect(await nextMutex.lock()).toBe("owner-died");
   await next.close();
+});
+
+// Found by a package trial: each said "Failed to get an answer from the arbiter since this client was closed
+// (connect() again to go on)", naming neither the call nor the lock, where a segment's bytes name theirs.
+test("a lock(), tryLock() or wait() after close() names the call and the lock", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("named-after-close");
+  const condvar = await client.condvar("named-after-close-cv");
+  await condvar.lock();
+  await client.close();
+  const closed = "since its client was closed \\(connect\\(\\) again\\)$";
+  await expectRejection(
+    mutex.lock(),
+    "ConnectionLost",
+    new RegExp(`^Failed to lock 'named-after-close' ${closed}`),
+  );
+  expectFailure(
+    () => mutex.tryLock(),
+    "ConnectionLost",
+    new RegExp(`^Failed to lock 'named-after-close' ${closed}`),
+  );
+  await expectRejection(
+    condvar.wait(),
+    "ConnectionLost",
+    new RegExp(`^Failed to wait on 'named-after-close-cv' ${closed}`),
+  );
 });
 
 test("a condvar of a closed client: wait() fails, and unlock() after a notify under the lock is no error", async () => {
@@ -126,7 +152,7 @@ test("a condvar of a closed client: wait() fails, and unlock() after a notify un
   await condvar.lock();
   condvar.notify(); // owes a wake-up, paid at unlock
   await client.close();
-  await expectRejection(condvar.wait(), "ConnectionLost", /this client was closed/);
+  await expectRejection(condvar.wait(), "ConnectionLost", /its client was closed/);
   condvar.unlock(); // touched the unmapped slots before
 });
 

@@ -168,6 +168,38 @@ test("a name far too long is cut in the error, not echoed whole", async () => {
   await expectRejection(refused, "InvalidArgument", /segment 'x{77}\.\.\.' since the name is longer than/);
 });
 
+// Found by a package trial: a name past the wire's 1 MiB frame was refused in the codec's words ("Failed to
+// encode op 3 since the frame would be 2000027 bytes"), and a channel's whole name was echoed (2 MB of message).
+test("a name past what a frame carries is refused as too long, and cut in the error, for every kind", async () => {
+  const name = "z".repeat(2_000_000);
+  const cut = "'z{77}\\.\\.\\.'";
+  const tooLong = (what: string) =>
+    new RegExp(`^Failed to ${what} ${cut} since the name is longer than 255 bytes`);
+  await expectRejection(client.alloc(10, { name }), "InvalidArgument", tooLong("allocate segment"));
+  await expectRejection(client.open(name), "InvalidArgument", tooLong("open segment"));
+  await expectRejection(client.open(name, "bogus" as "read"), "InvalidArgument", tooLong("open segment"));
+  await expectRejection(client.mutex(name), "InvalidArgument", tooLong("open mutex"));
+  await expectRejection(client.condvar(name), "InvalidArgument", tooLong("open condvar"));
+  const channel = new RegExp(
+    `^Failed to (send|receive) on channel ${cut} since it is 2000000 bytes: a channel name`,
+  );
+  await expectRejection(ChannelSender.open(client, name), "InvalidArgument", channel);
+  await expectRejection(ChannelReceiver.open(client, name), "InvalidArgument", channel);
+  expect((await client.status()).segments).toEqual([]);
+});
+
+// The same trial: a client name (for display only, which the arbiter cuts to 255 bytes) past the frame limit
+// failed connect() with "Failed to encode op 1 since the frame would be 2000026 bytes".
+test("a client name of any length connects, cut to 255 bytes as the arbiter shows it", async () => {
+  const named = await connect({ socket: paths.socket, region: paths.region, name: "n".repeat(2_000_000) });
+  try {
+    const shown = (await named.status()).clients.find((entry) => entry.clientId === named.clientId);
+    expect(shown?.name).toBe("n".repeat(255));
+  } finally {
+    await named.close();
+  }
+});
+
 test("a connect timeout a timer cannot hold is refused before anything is mapped", async () => {
   for (const connectTimeoutMs of [Number.POSITIVE_INFINITY, Number.NaN, 2 ** 31, -1])
     await expectRejection(

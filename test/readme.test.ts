@@ -234,3 +234,12 @@ test("the command-line check reads a line continued with a backslash and a quote
   ]);
   for (const line of lines) expect(await refusal(line)).toBeUndefined();
 });
+
+// Found by a package trial: the library section's wait for `node_modules/.bin/ivsh host &` had no way
+// out, so an arbiter that could not start (its state journal another arbiter's, no Bun) left the recipe
+// waiting for ever, where the VM section's wait ends on `kill -0 $!`.
+test("every loop that waits for a background arbiter to answer ends if the arbiter exits instead", () => {
+  const waits = README.split("\n").filter((line) => /^\s*until\b.*\bivsh status\b/.test(line));
+  expect(waits.length).toBeGreaterThanOrEqual(2);
+  expect(waits.filter((line) => !line.includes("kill -0 $! 2>/dev/null || break"))).toEqual([]);
+});

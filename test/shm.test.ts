@@ -64,6 +64,30 @@ test("other options are refused while connected; after shm_finish they are taken
   expect(await shm_init({ socket: paths.socket, region: paths.region, name: "again" })).not.toBe(before);
 });
 
+// Found by a package trial: after a shm_init() with no options, a call naming another arbiter was told
+// "connected already, with other options ({})": the connection's options, as if they were this call's.
+test("other options refused after a shm_init() with none say what each call named", async () => {
+  await shm_finish();
+  const saved = { IVSH_SOCKET: process.env.IVSH_SOCKET, IVSH_REGION: process.env.IVSH_REGION };
+  Object.assign(process.env, { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region });
+  try {
+    await shm_init();
+  } finally {
+    for (const [key, value] of Object.entries(saved))
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+  const elsewhere = `${paths.dir}/elsewhere.sock`;
+  await expectRejection(
+    shm_init({ socket: elsewhere }),
+    "InvalidArgument",
+    new RegExp(
+      `connected already, with other options \\(its shm_init\\(\\) named none: IVSH_SOCKET / IVSH_REGION, else the defaults; this call names \\{"socket":"${elsewhere}"\\}\\): call shm_finish\\(\\) first`,
+    ),
+  );
+  await shm_finish();
+});
+
 // Only a timeout (no socket, tcp, region or name) was refused as "other options", quoting options it never gave.
 test("shm_init() naming no arbiter, region or client name returns this process's uid, as with no options", async () => {
   await shm_finish();
@@ -273,4 +297,17 @@ test("shm_notify_cv() wakes one waiter parked in the arbiter, not all", async ()
     await looker.close();
     await shm_finish();
   }
+});
+
+// Found by a package trial: shm_wait_cv() without the cv's lock said "(lock() it first)", a call the
+// shm_* API has none of, and CondVar's own is acquire().
+test("shm_wait_cv() without the cv's lock names the call that takes it", async () => {
+  await shm_init({ socket: paths.socket, region: paths.region });
+  const cv = await shm_create_cv("waited-unheld");
+  await expectRejection(
+    shm_wait_cv(cv, shm_uid()),
+    "NotHeld",
+    /wait on 'waited-unheld' since this client does not hold its lock \(acquire\(\) it first; shm_acquire_cv\(\) through ivsh\/shm\)/,
+  );
+  await shm_finish();
 });

@@ -4,9 +4,9 @@
  * "undefined is not an object"), and a number the wire cannot carry was told in the codec's words
  * ("encode field 'blocks' since 4294967296 is outside 0..4294967295") instead of the caller's.
  */
-import { failure } from "../errors.ts";
+import { failure, shownName } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
-import { type AccessModeName, accessModeOf, SyncCreate } from "../protocol/messages.ts";
+import { type AccessModeName, accessModeOf, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { SlotKind, type SlotKindName } from "../region/layout.ts";
 
 /** How `Client.alloc()` grants the new segment, and under which name others may open it. */
@@ -61,7 +61,7 @@ export function allocRequest(
     throw failure("NoSpace", what, `no region holds more than ${U32_MAX} blocks`);
   if (name === "")
     throw failure("InvalidArgument", what, "the name is empty (leave `name` out for an unnamed segment)");
-  if (name !== undefined) checkName(name, what);
+  if (name !== undefined) checkNameBytes(checkName(name, what), "allocate segment");
   return {
     bytes: byBytes ? count : 0,
     blocks: byBytes ? 0 : count,
@@ -103,9 +103,21 @@ export function checkName(name: unknown, what: string): string {
   return name;
 }
 
+/**
+ * The arbiter refuses a name of more than MAX_NAME_BYTES, but one past the wire's frame limit never
+ * reached it: the codec refused it in its own words ("encode op 3 since the frame would be 2000027
+ * bytes"). Checked here for every name, as the arbiter words it, with the name cut.
+ */
+function checkNameBytes(name: string, action: string): string {
+  const what = `${action} '${shownName(name)}'`;
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES)
+    throw failure("InvalidArgument", what, `the name is longer than ${MAX_NAME_BYTES} bytes`);
+  return what;
+}
+
 /** The open request's fields: a segment's name and the mode to hold it with. */
 export function openRequest(name: unknown, mode: unknown): { name: string; mode: number } {
-  const what = `open segment '${checkName(name, "open a segment")}'`;
+  const what = checkNameBytes(checkName(name, "open a segment"), "open segment");
   return { name: name as string, mode: accessModeOf(mode as AccessModeName, what) };
 }
 
@@ -115,12 +127,12 @@ export function syncOpenRequest(
   kind: SlotKindName,
   create: boolean,
 ): { name: string; kind: number; create: number } {
-  checkName(name, `open a ${kind}`);
+  const what = checkNameBytes(checkName(name, `open a ${kind}`), `open ${kind}`);
   // A caller without types passing "false" or 0 made one when it meant to find one (any value was truthy).
   if (typeof create !== "boolean")
     throw failure(
       "InvalidArgument",
-      `open ${kind} '${name}'`,
+      what,
       `its create flag ${describe(create)} is not true or false (false: only open one that exists)`,
     );
   const mode = create ? SyncCreate.openOrCreate : SyncCreate.openExisting;

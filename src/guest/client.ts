@@ -19,7 +19,7 @@ import { type Geometry, SLOT_WORDS, type SlotKindName, slotWordIndex } from "../
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
-import { type ConnectOptions, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
+import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
@@ -353,8 +353,7 @@ export class Client {
     const hello = {
       magic: WIRE_MAGIC,
       version: PROTOCOL_VERSION,
-      // For display only: a cut through a character made of two UTF-16 units is mended, not refused.
-      clientName: (this.options.name ?? process.argv.slice(1, 3).join(" ").slice(-64)).toWellFormed(),
+      clientName: clientNameOf(this.options.name),
       pid: process.pid,
       sessionToken: this.sessionToken,
     };

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
 import { failure, type IvshError, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
-import { type Reply, sweepPeriodMs } from "../protocol/messages.ts";
+import { MAX_NAME_BYTES, type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
@@ -60,6 +60,15 @@ export interface ConnectOptions {
    * the arbiter) rather than always in the arbiter. Default true; IVSH_FUTEX=0 turns it off.
    */
   futexParking?: boolean;
+}
+
+/**
+ * The hello's client name, for display only (the script's path unless given): a cut through a character
+ * made of two UTF-16 units is mended, not refused. The arbiter cuts it to MAX_NAME_BYTES; cut to as many
+ * units here first, for one past the wire's frame limit failed connect() ("encode op 1").
+ */
+export function clientNameOf(name: string | undefined): string {
+  return (name ?? process.argv.slice(1, 3).join(" ").slice(-64)).slice(0, MAX_NAME_BYTES).toWellFormed();
 }
 
 /**

@@ -89,18 +89,21 @@ export function heldAlready(
  * A lock taken once close() has begun may be taken after the arbiter read the goodbye: the word would
  * then name a session that has ended, held until the arbiter's sweep releases it as owner-died. Checked
  * before the handle: the goodbye may have freed the slot meanwhile, and "the handle is stale" hid why. A
- * session lost first (a close that ended, a lease that expired) is told as it is.
+ * session lost first (a lease that expired) is told as it is; a close that ended is told as the call's
+ * (the transport's "get an answer from the arbiter" named neither the call nor the lock).
  */
 export function refuseWhileClosing(
-  client: Pick<Parking, "isClosing"> & { readonly lost: Error | undefined },
+  client: Pick<Parking, "isClosing"> & { readonly lost: Error | undefined; readonly isClosed: boolean },
   name: string,
+  action = `lock '${name}'`,
 ): void {
   const lost = client.lost;
-  if (lost) throw lost;
+  if (lost && !(client.isClosed && isIvshError(lost, "ConnectionLost"))) throw lost;
+  if (client.isClosed) throw failure("ConnectionLost", action, "its client was closed (connect() again)");
   if (client.isClosing)
     throw failure(
       "ConnectionLost",
-      `lock '${name}'`,
+      action,
       "its client is closing (close() has begun: its goodbye releases what it held; connect() again to go on)",
     );
 }

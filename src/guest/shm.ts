@@ -87,7 +87,7 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
     throw failure(
       "InvalidArgument",
       "shm_init() again",
-      `this process is connected already, with other options (${connecting.where}): call shm_finish() first`,
+      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION, else the defaults" : connecting.where}; this call names ${where}): call shm_finish() first`,
     );
   connecting ??= { promise: connect(options), where };
   const entry = connecting;

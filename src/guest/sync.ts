@@ -321,12 +321,13 @@ export class CondVar extends SlotObject {
   async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
     const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
     // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
+    if (this.client.isClosed) refuseWhileClosing(this.client, this.name, `wait on '${this.name}'`);
     this.checkOpen();
     if (this.owner !== this.client.clientId)
       throw failure(
         "NotHeld",
         `wait on '${this.name}'`,
-        "this client does not hold its lock (lock() it first)",
+        "this client does not hold its lock (acquire() it first; shm_acquire_cv() through ivsh/shm)",
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);

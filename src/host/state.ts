@@ -6,7 +6,7 @@
  * ./recorded-state.ts with the tables it fills).
  */
 import { randomBytes } from "node:crypto";
-import { failure } from "../errors.ts";
+import { failure, shownName } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
@@ -88,7 +88,7 @@ export class ArbiterState extends RecordedState {
   // ---- segments ----
 
   allocate(session: Session, bytes: number, blocks: number, mode: AccessModeName, name: string): Segment {
-    const what = `allocate ${name ? `segment '${shown(name)}'` : "a segment"}`;
+    const what = `allocate ${name ? `segment '${shownName(name)}'` : "a segment"}`;
     const blockCount = this.blocksFor(bytes, blocks, what);
     checkName(name, what, true);
     // A channel's rings ('channel:NAME:TRANSFER') are its sender's: another client's segment named so (a
@@ -121,7 +121,7 @@ export class ArbiterState extends RecordedState {
   }
 
   open(session: Session, name: string, mode: AccessModeName): Segment {
-    const what = `open segment '${shown(name)}' ${mode}`;
+    const what = `open segment '${shownName(name)}' ${mode}`;
     checkName(name, what, false);
     const segment = this.segmentsByName.get(name);
     if (!segment) throw failure("NotFound", what, "no segment has that name (allocate it first)");
@@ -156,7 +156,7 @@ export class ArbiterState extends RecordedState {
     kind: SlotKindName,
     create: number,
   ): { object: SyncObject; created: boolean } {
-    const what = `open ${kind} '${shown(name)}'`;
+    const what = `open ${kind} '${shownName(name)}'`;
     checkName(name, what, false);
     // A mutex named so would take a channel's slot name: every transfer on that channel was then refused.
     if (kind !== "channel" && isChannelSlotName(name))
@@ -351,11 +351,4 @@ function checkName(name: string, what: string, optional: boolean): void {
   if (!name && !optional) throw failure("InvalidArgument", what, "the name is empty");
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
     throw failure("InvalidArgument", what, `the name is longer than ${MAX_NAME_BYTES} bytes`);
-}
-
-/** A name as an error quotes it: one a client sent of thousands of bytes is cut, not echoed whole. */
-function shown(name: string): string {
-  if (name.length <= 80) return name; // as many code points at most: kept whole, without splitting it
-  const characters = [...name]; // whole code points: a cut must not split a surrogate pair
-  return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
 }

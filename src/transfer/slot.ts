@@ -3,7 +3,7 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError, shownName } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
 import { checkName } from "../guest/arguments.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
@@ -245,7 +245,7 @@ function checkChannelName(name: string, verb: string): void {
   const what = bytes === 0 ? "it is empty" : `it is ${bytes} bytes`;
   throw failure(
     "InvalidArgument",
-    `${verb} on channel '${name}'`,
+    `${verb} on channel '${shownName(name)}'`,
     `${what}: a channel name is 1 to ${MAX_CHANNEL_NAME_BYTES} bytes`,
   );
 }
