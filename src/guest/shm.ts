@@ -8,7 +8,7 @@
  * ```ts
  * import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_dealloc, shm_finish, shm_init, shm_notify_cv, shm_release_cv } from "ivsh/shm";
  *
- * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION, else the defaults
+ * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults
  * const cv = await shm_create_cv("area-ready");
  * const area = await shm_alloc(4096, "write", "area"); // area.bytes: the shared memory itself
  * await shm_acquire_cv(cv, uid);
@@ -87,7 +87,7 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
     throw failure(
       "InvalidArgument",
       "shm_init() again",
-      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION, else the defaults" : connecting.where}; this call names ${where}): call shm_finish() first`,
+      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults" : connecting.where}; this call names ${where}): call shm_finish() first`,
     );
   connecting ??= { promise: connect(options), where };
   const entry = connecting;
