@@ -89,6 +89,21 @@ test("other options refused after a shm_init() with none say what each call name
   await shm_finish();
 });
 
+// Found by a review: a client name of any length connects (cut for the hello), but shm_init() refusing
+// another then quoted both calls' options whole: two names of 2 MB made an error of 4 MB.
+test("other options refused quote a long client name cut, not whole", async () => {
+  await shm_finish();
+  await shm_init({ socket: paths.socket, region: paths.region, name: "n".repeat(2_000_000) });
+  const refused = shm_init({ socket: paths.socket, region: paths.region, name: "m".repeat(2_000_000) });
+  await expectRejection(
+    refused,
+    "InvalidArgument",
+    /"name":"n{77}\.\.\."}; this call names .*"name":"m{77}\.\.\."}\)/,
+  );
+  expect(((await refused.catch((error: Error) => error)) as Error).message.length).toBeLessThan(1000);
+  await shm_finish();
+});
+
 // Only a timeout (no socket, tcp, region or name) was refused as "other options", quoting options it never gave.
 test("shm_init() naming no arbiter, region or client name returns this process's uid, as with no options", async () => {
   await shm_finish();
