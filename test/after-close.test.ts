@@ -146,6 +146,33 @@ test("a lock(), tryLock() or wait() after close() names the call and the lock", 
   );
 });
 
+// Found by a review: the test above's fix took any ConnectionLost of a closed client for its close's own, so
+// a session lost first to an arbiter that did not come back was told "its client was closed" by a lock(),
+// where a request after the close still says the arbiter did not come back.
+test("a lock(), tryLock() or wait() after close() of a session lost first tells that loss, as a request does", async () => {
+  const gonePaths = testPaths("after-close-gone");
+  const gone = await ArbiterProcess.start(gonePaths);
+  try {
+    const where = { socket: gonePaths.socket, region: gonePaths.region, reconnectTimeoutMs: 200 };
+    const client = await connect(where);
+    const mutex = await client.mutex("lost-before-close");
+    const condvar = await client.condvar("lost-before-close-cv");
+    await condvar.lock();
+    await gone.stop();
+    const notBack =
+      /^Failed to reach the arbiter at .* again since it went away and did not come back within 200 ms/;
+    await expectRejection(client.alloc(64), "ConnectionLost", notBack);
+    await client.close();
+    await expectRejection(client.alloc(64), "ConnectionLost", notBack);
+    await expectRejection(mutex.lock(), "ConnectionLost", notBack);
+    expectFailure(() => mutex.tryLock(), "ConnectionLost", notBack);
+    await expectRejection(condvar.wait(), "ConnectionLost", notBack);
+  } finally {
+    await gone.stop();
+    gonePaths.cleanup();
+  }
+});
+
 test("a condvar of a closed client: wait() fails, and unlock() after a notify under the lock is no error", async () => {
   const client = await connect({ socket: paths.socket, region: paths.region });
   const condvar = await client.condvar("after-close-notified");

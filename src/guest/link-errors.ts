@@ -105,6 +105,18 @@ export class QueueFull extends IvshError {
   }
 }
 
+/**
+ * What every call of a client gets once its close() ended the link (ConnectionLost, so releasing what it
+ * held stays harmless). A class of its own: a lock() or wait() after close() names itself instead
+ * (park-named.ts), but only for this failure; a session lost before the close (an arbiter that did not come
+ * back: ConnectionLost too) is told as it is.
+ */
+export class ClientClosed extends IvshError {
+  constructor(action: string) {
+    super("ConnectionLost", `Failed to ${action} since this client was closed (connect() again to go on)`);
+  }
+}
+
 /** A VM's bridge's answer to the hello: it could not reach the arbiter (none there, barred, or full). */
 export class BridgeRefusal extends IvshError {
   constructor(message: string) {

@@ -5,6 +5,7 @@
  */
 import { failure, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
 import { LOCK_OWNER_MASK, LOCK_WAITERS } from "../region/layout.ts";
+import { ClientClosed } from "./link-errors.ts";
 import type { ParkDeadline, Parker, ParkSite } from "./parking.ts";
 
 /** What of a client this needs (a SlotOwner, sync.ts). */
@@ -89,8 +90,9 @@ export function heldAlready(
  * A lock taken once close() has begun may be taken after the arbiter read the goodbye: the word would
  * then name a session that has ended, held until the arbiter's sweep releases it as owner-died. Checked
  * before the handle: the goodbye may have freed the slot meanwhile, and "the handle is stale" hid why. A
- * session lost first (a lease that expired) is told as it is; a close that ended is told as the call's
- * (the transport's "get an answer from the arbiter" named neither the call nor the lock).
+ * session lost first (a lease that expired, an arbiter that did not come back) is told as it is; a close
+ * that ended is told as the call's (the transport's ClientClosed, "get an answer from the arbiter", named
+ * neither the call nor the lock).
  */
 export function refuseWhileClosing(
   client: Pick<Parking, "isClosing"> & { readonly lost: Error | undefined; readonly isClosed: boolean },
@@ -98,7 +100,7 @@ export function refuseWhileClosing(
   action = `lock '${name}'`,
 ): void {
   const lost = client.lost;
-  if (lost && !(client.isClosed && isIvshError(lost, "ConnectionLost"))) throw lost;
+  if (lost && !(lost instanceof ClientClosed)) throw lost;
   if (client.isClosed) throw failure("ConnectionLost", action, "its client was closed (connect() again)");
   if (client.isClosing)
     throw failure(

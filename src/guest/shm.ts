@@ -8,7 +8,7 @@
  * ```ts
  * import { shm_acquire_cv, shm_alloc, shm_create_cv, shm_dealloc, shm_finish, shm_init, shm_notify_cv, shm_release_cv } from "ivsh/shm";
  *
- * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION, else the defaults
+ * const uid = await shm_init(); // connect()'s options; none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults
  * const cv = await shm_create_cv("area-ready");
  * const area = await shm_alloc(4096, "write", "area"); // area.bytes: the shared memory itself
  * await shm_acquire_cv(cv, uid);
@@ -21,7 +21,7 @@
  * @module ivsh/shm
  */
 
-import { failure } from "../errors.ts";
+import { failure, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
@@ -31,7 +31,7 @@ import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
-let connecting: { promise: Promise<Client>; where: string } | undefined;
+let connecting: { promise: Promise<Client>; where: string; shown: string } | undefined;
 const condvars = new Map<number, CondVar>();
 
 /**
@@ -71,6 +71,14 @@ function checkId(value: unknown, what: string, action: string, pass: string): vo
 }
 
 /**
+ * The options that name a connection, as an error quotes them: the client name cut (one of megabytes
+ * connects, cut for the hello); the paths whole, for a socket's may be up to 107 bytes and each byte counts.
+ */
+function shownOptions({ socket, tcp, region, name }: ConnectOptions): string {
+  return JSON.stringify({ socket, tcp, region, name: name === undefined ? undefined : shownName(name) });
+}
+
+/**
  * Connects this process (once: later calls return the same uid; a call naming another arbiter, region or
  * client name is refused, not ignored). Once the session is lost for good (the arbiter did not come back in
  * time, the lease expired), a call connects anew, with a new uid; the lost session's cv ids are forgotten.
@@ -87,9 +95,9 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
     throw failure(
       "InvalidArgument",
       "shm_init() again",
-      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION, else the defaults" : connecting.where}; this call names ${where}): call shm_finish() first`,
+      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults" : connecting.shown}; this call names ${shownOptions(options)}): call shm_finish() first`,
     );
-  connecting ??= { promise: connect(options), where };
+  connecting ??= { promise: connect(options), where, shown: shownOptions(options) };
   const entry = connecting;
   let connected: Client;
   try {

@@ -20,6 +20,7 @@ import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
 import { answerWithin, withTimeout } from "./give-up.ts";
 import {
+  ClientClosed,
   type Endpoint,
   notAnArbiter,
   OPENING_BYTES,
@@ -219,7 +220,7 @@ export class Transport {
       this.closing.abort("the client was closed");
       batchingTransports.delete(this);
       // Nothing will answer them now: a caller still awaiting (a lock, a wait) must not hang.
-      this.fail(closedError("get an answer from the arbiter"));
+      this.fail(new ClientClosed("get an answer from the arbiter"));
     }
     const link = this.link;
     this.link = undefined;
@@ -378,8 +379,3 @@ export class Transport {
 
 /** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
 type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
-
-/** A client used after close() (ConnectionLost, so releasing what it held stays harmless). */
-function closedError(action: string): IvshError {
-  return failure("ConnectionLost", action, "this client was closed (connect() again to go on)");
-}
