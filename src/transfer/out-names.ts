@@ -4,9 +4,10 @@
  * final. A receiver killed in between leaves that name behind: `leftAside` finds it for the next receive.
  */
 import {
-  chmodSync,
-  chownSync,
   existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
   linkSync,
   lstatSync,
   readlinkSync,
@@ -161,12 +162,14 @@ export function stillNamed(path: string, fd: number): boolean {
  * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
  * private file must not become readable by others because it was received again. Applied to the whole,
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
+ * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
+ * directory) would have root give another file the owner and mode.
  */
-export function takeModeOf(target: string, partial: string): void {
+export function takeModeOf(target: string, fd: number): void {
   const replaced = statSync(target, { throwIfNoEntry: false });
   if (!replaced) return;
-  takeOwnerOf(replaced, partial);
-  chmodSync(partial, replaced.mode & 0o777);
+  takeOwnerOf(replaced, fd);
+  fchmodSync(fd, replaced.mode & 0o777);
 }
 
 /**
@@ -176,12 +179,12 @@ export function takeModeOf(target: string, partial: string): void {
  * the copy then stays this user's, as a file it made: that costs no verified transfer. Before the mode,
  * which a chown may change.
  */
-function takeOwnerOf(replaced: Stats, partial: string): void {
-  const copy = statSync(partial);
+function takeOwnerOf(replaced: Stats, fd: number): void {
+  const copy = fstatSync(fd);
   if (copy.uid === replaced.uid && copy.gid === replaced.gid) return;
   for (const uid of [replaced.uid, -1])
     try {
-      chownSync(partial, uid, replaced.gid);
+      fchownSync(fd, uid, replaced.gid);
       return;
     } catch {
       // Not this owner, or not this group: the next try keeps this user, or the copy stays as made.

@@ -302,10 +302,11 @@ export class Sink implements StreamKeeper {
         inTheWay: this.final,
         kind: found.isFile() ? "file" : "other",
       });
-    // A name another receiver took over (or anyone swapped) is not the copy: never moved to TARGET.
+    // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
+    // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
     if (!stillNamed(this.writing, this.fd)) throw vanishedFailure(this.writing, this.target);
     try {
-      if (found && this.replacing) takeModeOf(this.final, this.writing);
+      if (found && this.replacing) takeModeOf(this.final, this.fd);
       if (found && this.replacing) this.replaced = setAside(this.final);
     } catch (error) {
       throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
