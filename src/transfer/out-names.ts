@@ -73,6 +73,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
       action,
       `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
     );
+  refuseAppendOnly(dirname(partial), action);
   const stale = lstatSync(partial, { throwIfNoEntry: false });
   if (stale) removeStale(partial, stale, force, { action, argument, busy });
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
@@ -92,6 +93,20 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   if (tryLockExclusive(fd, partial) && stillNamed(partial, fd)) return fd;
   closeFd(fd);
   throw busy();
+}
+
+/**
+ * A directory flagged append-only (chattr +a) takes new names but lets none go: FILE.partial would be
+ * written there whole, then refused its rename to FILE (EPERM, root's too). Found before the stream.
+ */
+function refuseAppendOnly(directory: string, action: string): void {
+  if (renameRefusedBy(directory) !== "append-only") return;
+  throw failure(
+    "PermissionDenied",
+    action,
+    `${directory} is append-only (chattr +a; lsattr -d shows it): no file written there may be renamed into ` +
+      "place, by root either (clear the flag with chattr -a first, or choose another --out)",
+  );
 }
 
 /**
