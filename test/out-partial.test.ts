@@ -1,16 +1,29 @@
 /**
  * The receiver's FILE.partial (src/transfer/out-names.ts, openPartial), in-process: one that another
  * receiver holds (its flock) is never taken, --force or not; one that nobody holds is replaced only with
- * --force. A partial that will replace a file is this user's alone while written (the file may be
- * private), and takes that file's mode once whole.
+ * --force, or if it is empty (what a receiver killed outright leaves). A partial that will replace a file
+ * is this user's alone while written (the file may be private), and takes that file's mode once whole.
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { closeFd, O_WRONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
+import { closeFd, fileStatus, O_WRONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
 import { openPartial, takeModeOf } from "../src/transfer/out-names.ts";
+import { notRoot, runAsNobody } from "./helpers/as-nobody.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { REPO } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 const directory = mkdtempSync(join(tmpdir(), "out-partial-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -49,8 +62,47 @@ test("a partial that replaces a file is private while written, then takes that f
   writeFileSync(target, "old");
   chmodSync(target, 0o640);
   const partial = `${target}.partial`;
-  closeFd(openPartial(partial, target, false, "--out"));
-  expect((statSync(partial).mode & 0o777).toString(8)).toBe("600");
-  takeModeOf(target, partial);
-  expect((statSync(partial).mode & 0o777).toString(8)).toBe("640");
+  const fd = openPartial(partial, target, false, "--out");
+  try {
+    expect((statSync(partial).mode & 0o777).toString(8)).toBe("600");
+    takeModeOf(target, fd);
+    expect((statSync(partial).mode & 0o777).toString(8)).toBe("640");
+  } finally {
+    closeFd(fd);
+  }
 });
+
+// An empty partial is taken over only if this user can lock it (flock: read access is enough). Its
+// receiver (here: this root process) may be live, and another user, who may not open it for writing,
+// took "cannot open it" for "nobody holds it" and unlinked it in a directory both may write.
+testUnless(
+  notRoot ?? toolMissing("setpriv"),
+  "an empty partial another user's live receiver holds is not taken over, though this user may not write it",
+  () => {
+    const shared = join(directory, "shared");
+    mkdirSync(shared);
+    chmodSync(directory, 0o755);
+    chmodSync(shared, 0o777);
+    const target = join(shared, "theirs");
+    const partial = `${target}.partial`;
+    writeFileSync(partial, "");
+    chmodSync(partial, 0o644);
+    const theirs = openFile(partial, O_WRONLY);
+    try {
+      expect(tryLockExclusive(theirs, partial)).toBe(true);
+      const script = join(directory, "take-over.ts");
+      writeFileSync(
+        script,
+        `import { openPartial } from ${JSON.stringify(join(REPO, "src/transfer/out-names.ts"))};\n` +
+          "try { openPartial(process.argv[2], process.argv[3], false, '--out'); console.log('taken over'); }\n" +
+          "catch (error) { console.log(error.message); }\n",
+      );
+      // Before: "taken over", the live receiver's file unlinked under it.
+      expect(runAsNobody(script, [partial, target])).toContain(`another receiver is writing ${partial} now`);
+      const named = lstatSync(partial);
+      expect(`${named.dev}:${named.ino}`).toBe(fileStatus(theirs, partial).identity);
+    } finally {
+      closeFd(theirs);
+    }
+  },
+);

@@ -4,8 +4,18 @@
  * (--force) keeps that file's owner and group as well as its mode, as `cp` over an existing file does.
  */
 import { expect, test } from "bun:test";
-import { chownSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import { eventually } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testUnless } from "./helpers/tools.ts";
 import { guest, randomFile } from "./helpers/transfer.ts";
@@ -55,5 +65,39 @@ testUnless(
     await receive("theirs", output, 0o022, ["--force"]);
     const kept = statSync(output);
     expect([kept.uid, kept.gid, modeOf(output)]).toEqual([65534, 65534, "640"]);
+  },
+);
+
+// Whoever may write FILE's directory may swap FILE.partial for a link while root receives: the owner and
+// mode were given by name (chown and chmod follow a link), to the file the link names, which the rename
+// then made FILE. They now go through the receiver's descriptor, and a swapped name is not kept.
+testUnless(
+  notRoot,
+  "--force as root, FILE.partial swapped for a link meanwhile: the linked file keeps its owner and mode",
+  async () => {
+    const output = join(suite.dir, "swapped.out");
+    writeFileSync(output, "the other user's old contents", { mode: 0o644 });
+    chownSync(output, 65534, 65534);
+    const victim = join(suite.dir, "root-only");
+    writeFileSync(victim, "root's secret", { mode: 0o600 });
+    const input = join(suite.dir, "swapped.in");
+    await randomFile(input, 5000);
+    const receiver = guest(suite.paths, ["recv", "-q", "--channel", "swapped", "--out", output, "--force"]);
+    await eventually(
+      async () => existsSync(`${output}.partial`),
+      20_000,
+      "the receiver creating FILE.partial",
+    );
+    unlinkSync(`${output}.partial`);
+    symlinkSync(victim, `${output}.partial`);
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", "swapped"]);
+    // Before: 0 and 0, root-only given to nobody with mode 644, and FILE the link to it.
+    expect(await receiver.exit()).toBe(1);
+    expect(await receiver.stderr).toContain(`${output}.partial was removed or replaced during the transfer`);
+    await sender.exit();
+    const kept = statSync(victim);
+    expect([kept.uid, kept.gid, modeOf(victim)]).toEqual([0, 0, "600"]);
+    expect(lstatSync(output).isSymbolicLink()).toBe(false);
+    expect(readFileSync(output, "utf8")).toBe("the other user's old contents");
   },
 );

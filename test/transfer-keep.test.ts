@@ -3,7 +3,8 @@
  * set aside first, with --force). When that step fails, nothing received is lost: both ends exit 1, and the
  * receiver's error says what failed, names the verified copy, and where the old file is. A directory that
  * refuses new files is refused before the transfer, as a bad --out, and so is --force over an immutable
- * or append-only FILE (chattr +i / +a), which no one may replace.
+ * or append-only FILE (chattr +i / +a), which no one may replace, and a receive into an append-only
+ * directory, out of which no FILE.partial may be renamed.
  */
 import { expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -204,5 +205,38 @@ testUnless(
       Bun.spawnSync(["chattr", "-i", out]);
     }
     expect(readFileSync(out, "utf8")).toBe("the old copy\n");
+  },
+);
+
+testUnless(
+  frozen && process.getuid?.() === 0
+    ? undefined
+    : "only root with chattr +i on /tmp's file system makes a directory append-only",
+  "recv --out DIR/FILE, DIR append-only (chattr +a): refused before anything is received, naming the flag",
+  async () => {
+    const dir = outPath(suite.paths, "append-only");
+    mkdirSync(dir);
+    Bun.spawnSync(["chattr", "+a", dir]);
+    const out = join(dir, "file");
+    try {
+      // Before: it waited for its sender; with one, the whole stream arrived, then the rename of
+      // FILE.partial out of the directory failed: "this user may not change DIR/ (EPERM)".
+      const receiver = guest(suite.paths, [
+        "recv",
+        "--channel",
+        "append-only",
+        "--out",
+        out,
+        "--timeout",
+        "2s",
+      ]);
+      expect(await receiver.exit()).toBe(1);
+      expect(await receiver.stderr).toContain(
+        `Failed to write ${out} since ${dir} is append-only (chattr +a; lsattr -d shows it)`,
+      );
+      expect(existsSync(`${out}.partial`)).toBe(false);
+    } finally {
+      Bun.spawnSync(["chattr", "-a", dir]);
+    }
   },
 );

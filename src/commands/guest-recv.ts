@@ -130,17 +130,18 @@ export default defineLeafCommand({
 function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
   const wrong = isIvshError(failed, "DigestMismatch");
   const left = sink.abandon({ wrong });
-  if (wrong && !left && sink.writing !== sink.target)
+  // Stdout ("-", whose `writing` is "stdout"), a FIFO, a device: written straight, never removed.
+  const stream = sink.target === "-" || sink.writing === sink.target;
+  if (wrong && !left && !stream)
     log.warn(`the ${sink.written} bytes that arrived do not match what was sent: ${sink.writing} is removed`);
   // A verified copy that could not take its name: the error already says where it is.
   else if (left && !sink.verified)
     log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
-  // Bytes already out to a stream (stdout, a FIFO, a device) cannot be taken back: said so.
-  else if (sink.written > 0 && (sink.target === "-" || sink.writing === sink.target)) {
+  // Bytes already out to a stream cannot be taken back: said so.
+  else if (sink.written > 0 && stream) {
     const where = jsonFd === 2 ? "stdout" : sink.writing;
-    log.warn(
-      `the ${sink.written} bytes written to ${where} are an incomplete, unverified stream: discard them`,
-    );
+    const what = wrong ? "do not match what was sent" : "are an incomplete, unverified stream";
+    log.warn(`the ${sink.written} bytes written to ${where} ${what}: discard them`);
   }
 }
 

@@ -4,9 +4,10 @@
  * final. A receiver killed in between leaves that name behind: `leftAside` finds it for the next receive.
  */
 import {
-  chmodSync,
-  chownSync,
   existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
   linkSync,
   lstatSync,
   readlinkSync,
@@ -23,10 +24,12 @@ import { renameRefusedBy } from "../ffi/file-flags.ts";
 import {
   closeFd,
   errnoOf,
+  fileStatus,
   O_CREAT,
   O_EXCL,
   O_NOFOLLOW,
   O_NONBLOCK,
+  O_RDONLY,
   O_WRONLY,
   openFile,
   renameFile,
@@ -59,8 +62,8 @@ export function landingOf(target: string): string {
 /**
  * Opens FILE.partial for writing, created afresh and locked (flock) while this receiver writes it. One
  * held by a live receiver is refused even with --force; one an earlier, finished run left is refused
- * unless --force or empty (`leftEmpty`), which unlinks it (never opens it: a symlink planted there would
- * have the stream written through it, into the file it points at) and creates a new one that follows no link.
+ * unless --force or empty (`removeStale`), and then unlinked (never opened for writing: a symlink planted
+ * there would have the stream written through it) and a new one created that follows no link.
  */
 export function openPartial(partial: string, target: string, force: boolean, argument: string): number {
   const action = `write ${target}`;
@@ -70,19 +73,9 @@ export function openPartial(partial: string, target: string, force: boolean, arg
       action,
       `another receiver is writing ${partial} now (wait for it, or choose another --out)`,
     );
+  refuseAppendOnly(dirname(partial), action);
   const stale = lstatSync(partial, { throwIfNoEntry: false });
-  if (stale) {
-    if (heldByReceiver(partial)) throw busy();
-    if (!force && !leftEmpty(stale))
-      throw failure(
-        "AlreadyExists",
-        action,
-        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
-      );
-    if (stale.isDirectory())
-      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
-    unlinkSync(partial);
-  }
+  if (stale) removeStale(partial, stale, force, { action, argument, busy });
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
   // may be private, and its mode is applied once the copy is whole (`keep`). A new file is 0666 less the
   // umask, as the shell's > and cp make one (0644 had a umask of 002 lose the group's write).
@@ -95,45 +88,103 @@ export function openPartial(partial: string, target: string, force: boolean, arg
     if (error instanceof SystemCallError && error.errnoName === "EEXIST") throw busy();
     throw error;
   }
-  if (tryLockExclusive(fd, partial)) return fd;
+  // Between the create and the lock it was an empty file nobody held: another receiver may have taken it
+  // over (unlinked it, made its own). Only a file still under the name, and locked, is this receiver's.
+  if (tryLockExclusive(fd, partial) && stillNamed(partial, fd)) return fd;
   closeFd(fd);
   throw busy();
 }
 
 /**
- * An empty file nobody holds is what a receiver killed outright (kill -9, the OOM killer, its VM reset)
- * while it waited for its sender leaves: it has nothing to lose, and refusing it would have the user pass
- * --force, which also agrees to replace FILE. One that holds bytes may be all that arrived of a stream.
+ * A directory flagged append-only (chattr +a) takes new names but lets none go: FILE.partial would be
+ * written there whole, then refused its rename to FILE (EPERM, root's too). Found before the stream.
  */
-function leftEmpty(stale: Stats): boolean {
-  return stale.isFile() && stale.size === 0;
+function refuseAppendOnly(directory: string, action: string): void {
+  if (renameRefusedBy(directory) !== "append-only") return;
+  throw failure(
+    "PermissionDenied",
+    action,
+    `${directory} is append-only (chattr +a; lsattr -d shows it): no file written there may be renamed into ` +
+      "place, by root either (clear the flag with chattr -a first, or choose another --out)",
+  );
 }
 
-/** A receiver that is writing `path` holds its lock; a symlink or a special file is no receiver's. */
-function heldByReceiver(path: string): boolean {
+/**
+ * Unlinks a FILE.partial no receiver holds: with --force, or if it is empty, as a receiver killed outright
+ * (kill -9, the OOM killer, its VM reset) while it waited for its sender leaves it (refusing that would
+ * have the user pass --force, which also agrees to replace FILE). Held locked while it is judged and
+ * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
+ * two receivers never both take one over. One this user cannot open to lock is taken only with --force:
+ * it may be another user's receiver's.
+ */
+function removeStale(
+  partial: string,
+  stale: Stats,
+  force: boolean,
+  { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
+): void {
+  const fd = stale.isFile() ? lockedStale(partial) : undefined;
+  if (fd === null) throw busy();
+  try {
+    if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
+    const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
+    if (!force && !empty)
+      throw failure(
+        "AlreadyExists",
+        action,
+        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+      );
+    if (stale.isDirectory())
+      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
+    try {
+      unlinkSync(partial);
+    } catch (error) {
+      if (errnoOf(error) !== "ENOENT") throw error; // gone meanwhile: as good
+    }
+  } finally {
+    if (fd !== undefined) closeFd(fd);
+  }
+}
+
+/**
+ * A descriptor of the regular file at `path`, locked; null if a receiver holds it, undefined if this user
+ * cannot open it (read-only is enough for flock, and opens no FIFO's writer nor a symbolic link).
+ */
+function lockedStale(path: string): number | null | undefined {
   let fd: number;
   try {
-    fd = openFile(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = openFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch {
-    return false;
+    return undefined;
   }
+  if (tryLockExclusive(fd, path)) return fd;
+  closeFd(fd);
+  return null;
+}
+
+/** Whether `path` still names the file open at `fd` (no one unlinked or replaced it since). */
+export function stillNamed(path: string, fd: number): boolean {
+  let named: Stats | undefined;
   try {
-    return !tryLockExclusive(fd, path);
-  } finally {
-    closeFd(fd);
+    named = lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return true; // not to be looked at now (EACCES, ENOTDIR): what follows meets it and says so
   }
+  return named !== undefined && `${named.dev}:${named.ino}` === fileStatus(fd, path).identity;
 }
 
 /**
  * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
  * private file must not become readable by others because it was received again. Applied to the whole,
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
+ * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
+ * directory) would have root give another file the owner and mode.
  */
-export function takeModeOf(target: string, partial: string): void {
+export function takeModeOf(target: string, fd: number): void {
   const replaced = statSync(target, { throwIfNoEntry: false });
   if (!replaced) return;
-  takeOwnerOf(replaced, partial);
-  chmodSync(partial, replaced.mode & 0o777);
+  takeOwnerOf(replaced, fd);
+  fchmodSync(fd, replaced.mode & 0o777);
 }
 
 /**
@@ -143,12 +194,12 @@ export function takeModeOf(target: string, partial: string): void {
  * the copy then stays this user's, as a file it made: that costs no verified transfer. Before the mode,
  * which a chown may change.
  */
-function takeOwnerOf(replaced: Stats, partial: string): void {
-  const copy = statSync(partial);
+function takeOwnerOf(replaced: Stats, fd: number): void {
+  const copy = fstatSync(fd);
   if (copy.uid === replaced.uid && copy.gid === replaced.gid) return;
   for (const uid of [replaced.uid, -1])
     try {
-      chownSync(partial, uid, replaced.gid);
+      fchownSync(fd, uid, replaced.gid);
       return;
     } catch {
       // Not this owner, or not this group: the next try keeps this user, or the copy stays as made.
@@ -312,6 +363,19 @@ export function keepFailure(
     denied ? "PermissionDenied" : "SystemCall",
     `keep ${where.target}`,
     `${step} failed: ${why}. ${copy}`,
+  );
+}
+
+/** `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer. */
+export function vanishedFailure(partial: string, target: string): IvshError {
+  const directory = dirname(partial);
+  const removed = existsSync(directory)
+    ? `${partial} was removed or replaced`
+    : `the output directory ${directory}/ was removed`;
+  return failure(
+    "NotFound",
+    `keep ${target}`,
+    `${removed} during the transfer; nothing kept (receive again)`,
   );
 }
 

@@ -4,8 +4,7 @@
  * digest matched: a failed transfer never leaves a complete-looking file.
  */
 import { existsSync, lstatSync, rmSync, type Stats, statSync } from "node:fs";
-import { dirname } from "node:path";
-import { failure, type IvshError, throwIfAborted } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import {
   closedAtStart,
   closeFd,
@@ -36,8 +35,10 @@ import {
   openPartial,
   refuseUnreplaceable,
   setAside,
+  stillNamed,
   takeModeOf,
   unkeepFailure,
+  vanishedFailure,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
@@ -275,8 +276,16 @@ export class Sink implements StreamKeeper {
    * (`abandon` keeps it) and the error names it.
    */
   keep(): void {
-    this.close();
-    if (!this.renames) return;
+    try {
+      if (this.renames) this.rename();
+    } finally {
+      // Only now: unlocked before the rename, an empty copy (an empty stream) looks left by a killed
+      // receiver, and another receiver would unlink it and make its own, which this rename then took.
+      this.close();
+    }
+  }
+
+  private rename(): void {
     this.verified = true;
     const where = { target: this.target, copy: this.writing };
     let found: Stats | undefined;
@@ -293,8 +302,11 @@ export class Sink implements StreamKeeper {
         inTheWay: this.final,
         kind: found.isFile() ? "file" : "other",
       });
+    // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
+    // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
+    if (!stillNamed(this.writing, this.fd)) throw vanishedFailure(this.writing, this.target);
     try {
-      if (found && this.replacing) takeModeOf(this.final, this.writing);
+      if (found && this.replacing) takeModeOf(this.final, this.fd);
       if (found && this.replacing) this.replaced = setAside(this.final);
     } catch (error) {
       throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
@@ -305,7 +317,8 @@ export class Sink implements StreamKeeper {
       else moved = moveUnlessTaken(this.writing, this.final);
     } catch (error) {
       const old = this.putBack();
-      throw this.vanished(error) ?? keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
+      if (errnoOf(error) === "ENOENT") throw vanishedFailure(this.writing, this.target);
+      throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
     if (!moved) {
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
@@ -327,20 +340,6 @@ export class Sink implements StreamKeeper {
     } catch {
       return aside;
     }
-  }
-
-  /** A rename that found no TARGET.partial: it, or its directory, was removed while it was written. */
-  private vanished(error: unknown): IvshError | undefined {
-    if (errnoOf(error) !== "ENOENT") return undefined;
-    const directory = dirname(this.writing);
-    const removed = existsSync(directory)
-      ? `${this.writing} was removed`
-      : `the output directory ${directory}/ was removed`;
-    return failure(
-      "NotFound",
-      `keep ${this.target}`,
-      `${removed} during the transfer; nothing kept (receive again)`,
-    );
   }
 
   /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */

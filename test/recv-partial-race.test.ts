@@ -1,0 +1,173 @@
+/**
+ * Two receivers on one --out. An empty FILE.partial nobody holds is taken over (what a receiver killed
+ * outright leaves), and a receiver's own is exactly that between its create and its flock: a second
+ * receiver that looks then unlinks it and makes its own. The first must find the name no longer its file
+ * and give up, not receive into an unlinked file and then rename the second's copy to FILE. strace stops
+ * the first in that window (SIGSTOP, injected as its open of FILE.partial returns: it runs nothing more
+ * until this test continues it), so the order is certain, not a race the test hopes to win.
+ */
+import { expect } from "bun:test";
+import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closeFd, O_RDONLY, openFile, tryLockShared } from "../src/ffi/index.ts";
+import { CLI } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("recv-partial-race");
+
+/** Why strace cannot stop a process here, if it cannot (not installed, or ptrace refused). */
+function straceUnusable(): string | undefined {
+  const missing = toolMissing("strace");
+  if (missing) return missing;
+  const probe = Bun.spawnSync(["strace", "-qq", "-o", "/dev/null", "true"], { stderr: "pipe" });
+  return probe.exitCode === 0 ? undefined : `strace cannot trace here: ${probe.stderr.toString().trim()}`;
+}
+
+/** The file's text, or "" if it is gone (a process that ended meanwhile). */
+function readIfThere(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Whether a receiver holds (flock) the file `path` names. */
+function held(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_RDONLY);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockShared(fd, path);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
+ * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
+ */
+function stoppedAfter(syscall: string, channel: string, output: string) {
+  // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
+  const log = `${output}.strace`;
+  const trace = ["-f", "-qq", "-o", log, "-P", `${output}.partial`, "-e", `trace=${syscall}`];
+  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=1`);
+  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s"];
+  const proc = tracked(
+    Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+    }),
+  );
+  const stderr = new Response(proc.stderr).text();
+  // The process strace runs (its only child); 0 once it has ended (never a pid to signal: 0 is our group).
+  const tracee = () => {
+    const pid = Number(readIfThere(`/proc/${proc.pid}/task/${proc.pid}/children`).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 0;
+  };
+  const signal = (name: NodeJS.Signals) => {
+    const pid = tracee();
+    if (pid) process.kill(pid, name);
+  };
+  return {
+    proc,
+    stderr,
+    stopped: () => readIfThere(log).includes("--- stopped by SIGSTOP ---"),
+    resume: () => signal("SIGCONT"),
+    /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
+    kill: () => {
+      if (proc.exitCode === null) signal("SIGKILL");
+      proc.kill("SIGKILL");
+    },
+  };
+}
+
+testUnless(
+  straceUnusable(),
+  "a receiver whose new FILE.partial another took over before its flock gives up, and the other receives",
+  async () => {
+    const output = join(suite.dir, "raced.out");
+    const partial = `${output}.partial`;
+    const first = stoppedAfter("openat", "raced-first", output);
+    try {
+      await eventually(async () => existsSync(partial), 20_000, "the first receiver creating FILE.partial");
+      const created = lstatSync(partial).ino;
+      const second = guest(suite.paths, ["recv", "-q", "--channel", "raced-second", "--out", output]);
+      // Its own file, held: not the first's, which it holds only while it takes it over.
+      const taken = async () =>
+        lstatSync(partial, { throwIfNoEntry: false })?.ino !== created && held(partial);
+      await eventually(taken, 20_000, "the second receiver's take-over");
+      first.resume();
+      // Before: it went on waiting for its sender (until --timeout), its FILE.partial gone.
+      expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+      expect(await first.stderr).toContain(`another receiver is writing ${partial} now`);
+      const input = join(suite.dir, "raced.in");
+      const data = await randomFile(input, 100_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "raced-second"]);
+      expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);
+
+// A verified copy of an empty stream is an empty FILE.partial: closed (its lock let go) before its rename,
+// it looked left by a killed receiver, and a second receiver took it over, whose new copy the first then
+// renamed to FILE as its own. The lock is now held until the rename: the second finds FILE, and refuses.
+testUnless(
+  straceUnusable(),
+  "an empty stream's verified copy is held until it has its name: a second receiver cannot take it over",
+  async () => {
+    const output = join(suite.dir, "empty.out");
+    const partial = `${output}.partial`;
+    const first = stoppedAfter("close", "empty-first", output);
+    try {
+      const input = join(suite.dir, "empty.in");
+      writeFileSync(input, "");
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "empty-first"]);
+      // Stopped once its copy is closed (before: with FILE.partial still named), or done.
+      await eventually(
+        async () => first.stopped() || first.proc.exitCode !== null,
+        20_000,
+        "the first receiver's close",
+      );
+      const second = guest(suite.paths, [
+        "recv",
+        "-q",
+        "--channel",
+        "empty-second",
+        "--out",
+        output,
+        "--timeout",
+        "10s",
+      ]);
+      // The first holds nothing now (stopped after its close, or ended): a held FILE.partial is the second's.
+      await eventually(
+        async () => second.proc.exitCode !== null || held(partial),
+        20_000,
+        "the second receiver's refusal or take-over",
+      );
+      if (first.stopped()) first.resume();
+      expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+      // Before: it took the first's verified copy over and waited for its own sender until --timeout.
+      expect(await second.exit()).toBe(1);
+      expect(await second.stderr).toContain("the file already exists");
+      expect(readFileSync(output, "utf8")).toBe("");
+      expect(existsSync(partial)).toBe(false);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);
