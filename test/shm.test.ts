@@ -140,10 +140,11 @@ test("a condition variable used after shm_finish() says shm_init() was not calle
   const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "finished-cv" });
   const cvid = await shm_create_cv("used-after-finish");
   await shm_finish();
+  // Found by a review: "has not been called" alone was wrong once shm_init() had been, and finished.
   await expectRejection(
     Promise.resolve().then(() => shm_acquire_cv(cvid, uid)),
     "ProtocolState",
-    /shm_init\(\) has not been called/,
+    /shm_init\(\) has not been called since shm_finish\(\) ended this process's connection/,
   );
 });
 

@@ -33,13 +33,22 @@ let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
 let connecting: { promise: Promise<Client>; where: string; shown: string } | undefined;
 const condvars = new Map<number, CondVar>();
+/** Whether a shm_finish() ended a connection since the last shm_init(): what a call without one is told. */
+let finished = false;
 
 /**
  * Every shm_* call that returns a promise is async: a failure found before any request (no shm_init, a
  * wrong id) must reject, as its type says, not throw at the call (`shm_alloc(n).catch(...)` missed it).
  */
 function client(): Client {
-  if (!current) throw failure("ProtocolState", "use the shm_* API", "shm_init() has not been called");
+  if (!current)
+    throw failure(
+      "ProtocolState",
+      "use the shm_* API",
+      finished
+        ? "shm_init() has not been called since shm_finish() ended this process's connection (call shm_init() again)"
+        : "shm_init() has not been called",
+    );
   return current;
 }
 
@@ -110,6 +119,7 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   if (connecting !== entry)
     throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
   current = connected;
+  finished = false;
   return current.clientId;
 }
 
@@ -199,6 +209,7 @@ export function shm_notify_cv(cvid: number, uid: number): void {
 export async function shm_finish(): Promise<void> {
   condvars.clear();
   const pending = connecting;
+  finished ||= current !== undefined || pending !== undefined;
   current = undefined;
   connecting = undefined;
   // One still connecting is closed once it is there, so no session outlives the finish.
