@@ -11,6 +11,7 @@ import {
 } from "../guest/connect-options.ts";
 import { describeEndpoint } from "../guest/link-errors.ts";
 import type { ChannelClient } from "../transfer/channel-client.ts";
+import { ArbiterSilence } from "../transfer/peer-wait.ts";
 import { formatDuration } from "../units.ts";
 
 /** How often the link is looked at: a person reads the line, a quarter second is soon enough. */
@@ -49,8 +50,9 @@ export function watchArbiter(
       ? undefined
       : `when its --timeout ${formatDuration(peerWaitMs)} for the other end runs out`;
   let shown: string | undefined;
+  const silence = new ArbiterSilence(client);
   const timer = setInterval(() => {
-    const away = awayText(client, where, timeout);
+    const away = awayText(client, silence, where, timeout);
     if (away?.waitingForPeer === shown) return;
     shown = away?.waitingForPeer;
     progress.arbiterAway(away);
@@ -61,6 +63,7 @@ export function watchArbiter(
 /** `timeout`: when the end's --timeout ends a wait for its peer, if it has one. */
 function awayText(
   client: ChannelClient,
+  silence: ArbiterSilence,
   where: string,
   timeout: string | undefined,
 ): ArbiterAway | undefined {
@@ -71,7 +74,7 @@ function awayText(
       `this end gives up after ${formatDuration(DEFAULT_RECONNECT_TIMEOUT_MS)}${limit === undefined ? "" : `, or ${limit}`}, or Ctrl-C)`;
     return { line: gone(undefined), waitingForPeer: gone(timeout) };
   }
-  if (client.leaseInDoubt()) {
+  if (silence.silent()) {
     const silent = (limit: string | undefined) =>
       `for the arbiter at ${where}, which has stopped answering (is it stopped or frozen? resume or restart it` +
       `${limit === undefined ? "" : `; this end gives up ${limit}`}, or Ctrl-C)`;

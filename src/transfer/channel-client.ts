@@ -55,6 +55,8 @@ export interface ChannelClient {
   wakeWord(slot: number, word: number, count: number): void;
   keepAlive(): void;
   leaseInDoubt(): boolean;
+  /** @internal Whether this process itself (not the arbiter) was stopped or starved past half its lease. */
+  wasFrozen(): boolean;
   confirmLease(): Promise<void>;
   /** The arbiter's report; `onlyClient` asks whether that client still has a session. */
   status(limit?: number, onlyClient?: number): Promise<StatusReport>;

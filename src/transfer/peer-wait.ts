@@ -55,6 +55,7 @@ class PeerWait {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private arbiterGone: IvshError | undefined;
   private arbiterSilent = false;
+  private readonly silence: ArbiterSilence;
   readonly signal: AbortSignal | undefined;
 
   /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
@@ -65,6 +66,7 @@ class PeerWait {
     private readonly client: ChannelClient,
     private readonly what: WaitFor,
   ) {
+    this.silence = new ArbiterSilence(client);
     if (waitMs === undefined) {
       this.signal = signal;
       return;
@@ -91,10 +93,12 @@ class PeerWait {
     }
     // Connected, but nothing answered for half a lease (the progress line's "stopped answering"); then a
     // peer not known yet (a sender's ring requested, unanswered) is not waited for either. Decided once:
-    // an arbiter that answers again while the end gives up changes nothing of why it gave up.
-    if (!this.limit.signal.aborted) {
-      this.arbiterSilent = this.client.leaseInDoubt();
-      if (here === false || this.arbiterSilent) this.limit.abort("the wait limit passed");
+    // an arbiter that answers again while the end gives up changes nothing of why it gave up. Not yet
+    // decided (undefined) while this end, itself just resumed from a stop, has its lease confirmed.
+    const silent = this.limit.signal.aborted ? undefined : this.silence.silent();
+    if (silent !== undefined) {
+      this.arbiterSilent = silent;
+      if (here === false || silent) this.limit.abort("the wait limit passed");
     }
     this.timer = setTimeout(() => this.check(), RECHECK_MS);
   }
@@ -116,5 +120,30 @@ class PeerWait {
 
   stop(): void {
     clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Whether a connected arbiter stopped answering (stopped, its host frozen), told from this end's own stop.
+ * An end itself stopped (Ctrl-Z, SIGSTOP) or starved past half its lease has heard nothing for as long,
+ * through no fault of the arbiter, which it blamed ("is it stopped or frozen?") for a peer that simply
+ * never came. The lease confirmation it sends as it resumes tells; unanswered for half a lease, the
+ * arbiter is silent after all.
+ */
+export class ArbiterSilence {
+  /** When this end was first seen resumed from a stop whose lease confirmation is not answered yet. */
+  private frozenSeenMs: number | undefined;
+
+  constructor(private readonly client: ChannelClient) {}
+
+  /** Whether the arbiter is silent; undefined while that cannot be told yet (see above). */
+  silent(): boolean | undefined {
+    if (!this.client.wasFrozen()) {
+      this.frozenSeenMs = undefined;
+      return this.client.leaseInDoubt();
+    }
+    if (this.client.lost) return undefined; // its lease expired while it was stopped: the error says so
+    this.frozenSeenMs ??= performance.now();
+    return performance.now() - this.frozenSeenMs > this.client.leaseMs / 2 ? true : undefined;
   }
 }

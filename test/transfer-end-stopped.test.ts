@@ -1,0 +1,92 @@
+/**
+ * An end itself stopped (Ctrl-Z, SIGSTOP) past half its lease, whose --timeout passed meanwhile, says no
+ * peer showed up: the arbiter answered all along. It said "the arbiter stopped answering (is it stopped or
+ * frozen? ...)", for the end had heard nothing while it was stopped itself, and sent the user to look at a
+ * healthy arbiter. Real processes throughout.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { clientEnv } from "./helpers/transfer.ts";
+
+/**
+ * The end is stopped for FROZEN_MS: over half the lease (its own freeze is then noticed), well short of
+ * the whole lease (the arbiter would expire its session, another story). Its --timeout passes while it is
+ * stopped, seconds after it is seen waiting, so a loaded machine still stops it first.
+ */
+const LEASE = "10s";
+const FROZEN_MS = 7_000;
+const TIMEOUT = "4s";
+/** Liveness bounds, nothing tighter. */
+const WITHIN_MS = 30_000;
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("end-stopped");
+  arbiter = await ArbiterProcess.start(paths, { lease: LEASE });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** `ivsh guest ROLE ... --timeout 4s --progress` on its own channel; what it says on stderr, as it comes. */
+function end(role: "send" | "recv") {
+  const what = role === "send" ? ["-"] : ["--out", "-"];
+  const channel = `end-stopped-${role}`;
+  const proc = tracked(
+    Bun.spawn(
+      [
+        process.execPath,
+        CLI,
+        "guest",
+        role,
+        ...what,
+        "--channel",
+        channel,
+        "--timeout",
+        TIMEOUT,
+        "--progress",
+      ],
+      {
+        stdin: "pipe",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+      },
+    ),
+  );
+  const said = { text: "" };
+  (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, said };
+}
+
+for (const [role, peer] of [
+  ["recv", "sender"],
+  ["send", "receiver"],
+] as const)
+  test(`${role} stopped past half its lease while its --timeout passed says no ${peer} showed up, not that the arbiter stopped answering`, async () => {
+    const { proc, said } = end(role);
+    try {
+      await eventually(async () => said.text.includes(`waiting for a ${peer}`), WITHIN_MS, `${role} waiting`);
+      proc.kill("SIGSTOP");
+      try {
+        await Bun.sleep(FROZEN_MS);
+      } finally {
+        proc.kill("SIGCONT");
+      }
+      expect(await exitOrKill(proc, WITHIN_MS)).toBe(1);
+      const action = role === "send" ? "send on" : "receive on";
+      expect(said.text).toContain(
+        `ERROR Failed to ${action} channel 'end-stopped-${role}' since no ${peer} showed up within 4 s (--timeout)`,
+      );
+      expect(said.text).not.toContain("stopped answering");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);
