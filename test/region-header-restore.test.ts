@@ -7,6 +7,7 @@ import { expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
+import { connect } from "../src/guest/index.ts";
 import { clientConfig, eventually, runCli, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
@@ -45,10 +46,7 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   let stopped = false;
   const relay = helloStoppingRelay(suite.socket, relayed, () => {
     stopped = true;
-    process.kill(suite.arbiter.pid, "SIGSTOP");
-    const deadline = performance.now() + 10_000; // its state T: a sweep already under way has finished
-    while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${suite.arbiter.pid}/stat`, "utf8")))
-      if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+    stopArbiter();
     overwriteHeader();
   });
   try {
@@ -79,6 +77,43 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   expect(await client.exit()).toBe(0);
 }, 60_000);
 
+// connect()'s signal ends its wait for the header to be put back: not waited out (3 s at this lease)
+// and then told as RegionInvalid, a header that "stays overwritten", though the caller gave up first.
+test("connect() aborted while it waits for an overwritten header: its wait ends Interrupted, not RegionInvalid", async () => {
+  const relayed = join(suite.dir, "hello-stops-arbiter-abort.sock");
+  const controller = new AbortController();
+  let stopped = false;
+  const relay = helloStoppingRelay(suite.socket, relayed, () => {
+    stopped = true;
+    stopArbiter();
+    overwriteHeader();
+    // Past the hello's answer (handed on right after this), well inside the wait (2 sweeps + 1 s: 3 s).
+    setTimeout(() => controller.abort(), 300);
+  });
+  try {
+    const { region, socket } = { region: suite.region, socket: relayed };
+    const error = await connect({ socket, region, signal: controller.signal }).then(
+      (client) => client.close().then(() => undefined),
+      (thrown: unknown) => thrown,
+    );
+    expect(stopped).toBe(true);
+    expect(error).toMatchObject({ code: "Interrupted" });
+  } finally {
+    if (stopped) process.kill(suite.arbiter.pid, "SIGCONT");
+    relay.stop(true);
+  }
+  // Let go, the arbiter puts the header back: the next client connects.
+  await eventually(
+    async () => {
+      const client = await connect({ socket: suite.socket, region: suite.region }).catch(() => undefined);
+      await client?.close();
+      return client !== undefined;
+    },
+    20_000,
+    "a client to connect once the header is put back",
+  );
+}, 60_000);
+
 // The instance field alone overwritten (bytes 48-55, here all ones: no arbiter chooses a number past 2^48)
 // was taken for the whole header of another arbiter and refused at once, "served by another arbiter".
 test("connecting while only the header's arbiter instance is overwritten: the client waits for it to be restored, and connects", async () => {
@@ -106,6 +141,14 @@ test("connecting while the header's arbiter instance is zeroed: the client waits
   expect(client.events.text).toContain('"event":"connected"');
   expect(client.events.text).not.toContain("served by another arbiter");
 }, 60_000);
+
+/** SIGSTOPs the arbiter and waits for its state T: a sweep already under way has finished. */
+function stopArbiter(): void {
+  process.kill(suite.arbiter.pid, "SIGSTOP");
+  const deadline = performance.now() + 10_000;
+  while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${suite.arbiter.pid}/stat`, "utf8")))
+    if (performance.now() > deadline) throw new Error("the arbiter did not stop within 10 s");
+}
 
 async function statusFindings(): Promise<string> {
   const { stdout } = await runCli(["status", "--json", "--socket", suite.socket]);
