@@ -8,8 +8,7 @@
 import { expect, test } from "bun:test";
 import { ChannelState } from "../src/region/layout.ts";
 import { awaitReceiverJoined, joinedReceiver, joinOverlooked } from "../src/transfer/receiver-join.ts";
-import type { ChannelSlot } from "../src/transfer/slot.ts";
-import type { ChannelWordName } from "../src/transfer/slot.ts";
+import type { ChannelSlot, ChannelWordName } from "../src/transfer/slot.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
 /**
