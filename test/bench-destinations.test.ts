@@ -314,3 +314,21 @@ test("--json a FIFO with no reader is refused before the run; one with a reader 
     reader.kill();
   }
 }, 30_000);
+
+// "results/" names a directory even before it exists: passed, the write failed (ENOTDIR) after the run.
+test("--json naming a directory that does not exist yet (ending in /) is refused before the run", () => {
+  const json = join(dir, "results-to-come/");
+  expect(said({ json })).toBe(
+    `Failed to write --json ${json} since it names a directory: name the FILE to write`,
+  );
+});
+
+// --scale keeps no file on disk: --disk-dir (given its default, /var/tmp, whether or not it was passed) is
+// not its business, and a host without that directory must still run it.
+test("--disk-dir that is missing is refused before the run, but not for --scale, which uses no disk", () => {
+  const missing = join(dir, "no-such-disk-dir");
+  expect(said({ "disk-dir": missing })).toStartWith(
+    `Failed to use --disk-dir ${missing} since it is not an existing directory`,
+  );
+  expect(said({ scale: "2", "disk-dir": missing })).toBe("passed");
+});

@@ -2,12 +2,13 @@
  * The sender's wait for its receiver to join, at the interleaving the soak found (seed 2006 scenario 105,
  * seed 2013 scenario 13; 1 in 60 empty-file transfers started receiver first): the sender reads the join
  * word before the receiver stores it, and the receiver has joined and consumed the end record before the
- * sender looks at the ring. Each word is scripted here read by read, so the interleaving is exact.
+ * sender looks at the ring. Each word is scripted here read by read, so the interleaving is exact. Also
+ * which receiver a sender watches (joinedReceiver), and a wait already under way ending at an overwrite.
  */
 import { expect, test } from "bun:test";
 import { ChannelState } from "../src/region/layout.ts";
-import { joinOverlooked } from "../src/transfer/receiver-join.ts";
-import type { ChannelWordName } from "../src/transfer/slot.ts";
+import { awaitReceiverJoined, joinedReceiver, joinOverlooked } from "../src/transfer/receiver-join.ts";
+import type { ChannelSlot, ChannelWordName } from "../src/transfer/slot.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
 /**
@@ -73,4 +74,37 @@ test("the join word overwritten, but the receiver decided first: its verdict sta
 test("nothing consumed yet: still waiting; a verdict already there: the wait ends", () => {
   expect(joinOverlooked(scriptedSlot({ state: [ChannelState.streaming], tail: [0] }), 1, "w")).toBe(false);
   expect(joinOverlooked(scriptedSlot({ state: [ChannelState.delivered] }), 1, "w")).toBe(true);
+});
+
+test("a join word naming another transfer (the one before) is no join, whatever receiverId holds", () => {
+  // That transfer's receiver would be watched as ours: its going called ours gone, its staying a join.
+  expect(joinedReceiver(scriptedSlot({ receiverJoined: [4], receiverId: [77] }), 5, "before")).toBe(0);
+  expect(joinedReceiver(scriptedSlot({ receiverJoined: [5], receiverId: [77] }), 5, "joined")).toBe(77);
+});
+
+test("records consumed while the sender is already waiting, the join word overwritten: the wait ends RegionCorrupted", async () => {
+  // The word never changes (it holds 5, not our 6) and nothing wakes us: only the wait's own look at the
+  // ring tells that a receiver joined. Not looking, the wait parks slice after slice for ever.
+  const script = scriptedSlot({ state: [ChannelState.streaming], tail: [0, 1], receiverJoined: [5] });
+  let parks = 0;
+  const slot = {
+    ...script,
+    channel: "overwritten-while-waiting",
+    slot: 0,
+    words: Int32Array.of(5),
+    index: () => 0,
+    store: () => undefined,
+    throwIfLost: () => undefined,
+    client: {
+      isClosed: false,
+      keepAlive: () => undefined,
+      waitWord: async () => {
+        if (++parks > 3) throw new Error("parked again and again: the join was never noticed");
+      },
+    },
+  } as unknown as ChannelSlot;
+  await expect(
+    awaitReceiverJoined(slot, 6, "overwritten-while-waiting", undefined, () => false),
+  ).rejects.toMatchObject({ code: "RegionCorrupted" });
+  expect(script.stored).toEqual([["state", ChannelState.abandoned]]);
 });

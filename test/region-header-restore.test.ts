@@ -6,6 +6,7 @@
 import { expect, test } from "bun:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
 import { hookingRelay, stopSweeps } from "./helpers/hello-relay.ts";
 import { clientConfig, eventually, runCli, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -76,6 +77,45 @@ test("a header that stays overwritten: RegionInvalid naming what was seen and th
   client.proc.stdin.write("connect\n");
   expect(await client.events.next("connected")).toMatchObject({ event: "connected" });
   expect(await client.exit()).toBe(0);
+}, 60_000);
+
+// connect()'s signal ends its wait for the header to be put back: not waited out (3 s at this lease)
+// and then told as RegionInvalid, a header that "stays overwritten", though the caller gave up first.
+test("connect() aborted while it waits for an overwritten header: its wait ends Interrupted, not RegionInvalid", async () => {
+  const relayed = join(suite.dir, "hello-stops-arbiter-abort.sock");
+  const controller = new AbortController();
+  let stopped = false;
+  const relay = hookingRelay(suite.socket, relayed);
+  relay.state.onAnswer = () => {
+    stopped = true;
+    stopSweeps(suite.arbiter.pid);
+    overwriteHeader();
+    // Past the hello's answer (handed on right after this), well inside the wait (2 sweeps + 1 s: 3 s).
+    setTimeout(() => controller.abort(), 300);
+  };
+  [relay.state.armed, relay.state.drop] = [true, false];
+  try {
+    const { region, socket } = { region: suite.region, socket: relayed };
+    const error = await connect({ socket, region, signal: controller.signal }).then(
+      (client) => client.close().then(() => undefined),
+      (thrown: unknown) => thrown,
+    );
+    expect(stopped).toBe(true);
+    expect(error).toMatchObject({ code: "Interrupted" });
+  } finally {
+    if (stopped) process.kill(suite.arbiter.pid, "SIGCONT");
+    relay.listener.stop(true);
+  }
+  // Let go, the arbiter puts the header back: the next client connects.
+  await eventually(
+    async () => {
+      const client = await connect({ socket: suite.socket, region: suite.region }).catch(() => undefined);
+      await client?.close();
+      return client !== undefined;
+    },
+    20_000,
+    "a client to connect once the header is put back",
+  );
 }, 60_000);
 
 // The instance field alone overwritten (bytes 48-55, here all ones: no arbiter chooses a number past 2^48)

@@ -59,6 +59,12 @@ test("a refused connect unmaps the region it mapped to check it: nothing of it s
   expect(mappingsOf(first.region)).toBe(0);
 });
 
+test("a connect() whose signal is aborted unmaps the region it mapped: nothing of it stays in the process", async () => {
+  const signal = AbortSignal.abort();
+  await expectRejection(connect({ socket: first.socket, region: first.region, signal }), "Interrupted");
+  expect(mappingsOf(first.region)).toBe(0);
+});
+
 test("a --region that is too small to be a region (a wrong path) is refused, saying where the right one is named", async () => {
   const wrong = `${first.dir}/not-a-region`;
   await Bun.write(wrong, "3 bytes");

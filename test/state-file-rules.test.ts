@@ -1,11 +1,12 @@
 /**
  * The state journal's own rules (src/host/state-file.ts), in-process on files of its own: a leftover
- * snapshot named after this process's pid is a dead arbiter's (that pid was reused) and is removed; a
+ * snapshot named after this process's pid is a dead arbiter's (that pid was reused) and is removed, as is
+ * a dead writer's STATE.tmp-PID (a live one's is kept); a new journal leaves no temporary name beside it; a
  * journal just rewritten with a large snapshot is not compacted again until as many records were added;
  * IVSH_COMPACT_AFTER_RECORDS must be 1 or more.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { StateRecord } from "../src/host/records.ts";
@@ -30,6 +31,24 @@ test("a leftover snapshot whose pid is this process's own is a dead arbiter's: r
   const journal = StateFile.create(path, epochs(1));
   journal.close();
   expect(existsSync(leftover)).toBe(false);
+});
+
+test("a new journal takes its path and leaves nothing else beside it (no STATE.tmp-PID linked to it)", () => {
+  const subdirectory = mkdtempSync(join(directory, "fresh-"));
+  const journal = StateFile.create(join(subdirectory, "fresh.state"), epochs(1), true);
+  journal.close();
+  expect(readdirSync(subdirectory)).toEqual(["fresh.state"]);
+});
+
+test("a half-written STATE.tmp-PID of a dead writer is removed at the start, a live writer's kept", () => {
+  const path = join(directory, "tmp-leftover.state");
+  const exited = Bun.spawnSync(["true"]);
+  const [dead, live] = [`${path}.tmp-${exited.pid}`, `${path}.tmp-1`];
+  writeFileSync(dead, "half a snapshot");
+  writeFileSync(live, "another arbiter's snapshot, being written");
+  StateFile.create(path, epochs(1)).close();
+  expect(existsSync(dead)).toBe(false);
+  expect(existsSync(live)).toBe(true);
 });
 
 test("after a rewrite with a large snapshot, compaction waits for as many records as the snapshot holds", () => {

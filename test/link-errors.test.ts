@@ -1,0 +1,23 @@
+/**
+ * Words of src/guest/link-errors.ts at their edges, in-process: what a peer that is no arbiter sent is
+ * shown whole when it fits (no "…" after all of it), and an arbiter silent exactly as long as the limit is
+ * not yet given up on (past it, it is).
+ */
+import { expect, test } from "bun:test";
+import { failure } from "../src/errors.ts";
+import { notAnArbiter, type PeerNotArbiter, silentArbiter } from "../src/guest/link-errors.ts";
+
+const ENDPOINT = { unix: "/tmp/ivsh-link-errors.sock" };
+const CAUSE = failure("ConnectionLost", "greet the arbiter", "no frame came");
+
+test("a peer's short first line is shown whole, with no '…'; a longer one is cut at 40 characters and marked", () => {
+  const short = notAnArbiter(ENDPOINT, Buffer.from("SSH-2.0-OpenSSH_9.6\r\n"), CAUSE) as PeerNotArbiter;
+  expect(short.said).toBe("SSH-2.0-OpenSSH_9.6");
+  const long = notAnArbiter(ENDPOINT, Buffer.from(`HTTP/1.1 400 ${"x".repeat(40)}`), CAUSE) as PeerNotArbiter;
+  expect(long.said).toBe(`HTTP/1.1 400 ${"x".repeat(27)}…`);
+});
+
+test("an arbiter silent exactly as long as the limit is not given up on; a millisecond more is", () => {
+  expect(silentArbiter(30_000, 30_000)).toBeUndefined();
+  expect(silentArbiter(30_001, 30_000)).toMatchObject({ code: "ArbiterUnreachable" });
+});
