@@ -55,3 +55,36 @@ test("a sender frozen past its lease while it waits for the verdict: the receive
     sender.proc.kill("SIGKILL");
   }
 }, 60_000);
+
+// Found by a review: a sender no receiver ever joined said "the receiver may have kept the whole stream",
+// speaking of a receiver it never saw.
+test("a sender no receiver joined, frozen past its lease after its end record: it says none had joined", async () => {
+  const sender = spawnFixture(
+    "frozen-finisher",
+    clientConfig(suite.paths, { channel: "verdict-freeze-alone", bytes: 1000, alone: true }),
+  );
+  try {
+    await sender.events.next("written");
+    sender.proc.stdin.write("finish\n");
+    await sender.proc.stdin.flush();
+    const { clientId } = (await sender.events.next("ended")) as { clientId: number };
+    await eventually(
+      async () =>
+        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
+          (each) => each.clientId === clientId,
+        ),
+      livenessBoundMs(LEASE_MS),
+      "the frozen sender's session expiring",
+    );
+    sender.proc.kill("SIGCONT");
+    const result = (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+    expect(result.ok).toBe(false);
+    expect(result.code).toBe("LeaseExpired");
+    expect(result.message).toMatch(
+      /since this sender's session ended while it waited for a receiver .*no receiver had joined before this sender stopped/,
+    );
+    expect(result.message).not.toContain("the receiver may have kept");
+  } finally {
+    sender.proc.kill("SIGKILL");
+  }
+}, 60_000);

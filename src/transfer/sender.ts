@@ -181,9 +181,14 @@ export class ChannelSender {
       return verdict;
     } catch (error) {
       if (!hasTrait(error, "endsSession")) throw error;
+      // Not seen (the slot may be another's now, so it cannot be looked at): one may have come meanwhile.
+      const outcome =
+        this.arrivedAt === undefined
+          ? `it waited for a receiver (${error.message}): no receiver had joined before this sender stopped, and one that joined since may have kept the whole stream`
+          : `it waited for the receiver's verdict (${error.message}): the receiver may have kept the whole stream or given it up`;
       throw new IvshError(
         error.code,
-        `Failed to learn the outcome of the send on channel '${this.name}' since this sender's session ended while it waited for the receiver's verdict (${error.message}): the receiver may have kept the whole stream or given it up; look on its side before sending again`,
+        `Failed to learn the outcome of the send on channel '${this.name}' since this sender's session ended while ${outcome}; look on the receiving side before sending again`,
         { cause: error },
       );
     }
