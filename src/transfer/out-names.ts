@@ -36,6 +36,7 @@ import {
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
+import { flockHolderPid } from "../holders.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
 
 /**
@@ -114,8 +115,11 @@ function refuseAppendOnly(directory: string, action: string): void {
  * (kill -9, the OOM killer, its VM reset) while it waited for its sender leaves it (refusing that would
  * have the user pass --force, which also agrees to replace FILE). Held locked while it is judged and
  * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
- * two receivers never both take one over. One this user cannot open to lock is taken only with --force:
- * it may be another user's receiver's.
+ * two receivers never both take one over. One this user cannot open to lock (another user's that replaces
+ * a file, 0600 while written; this user's own, given a replaced file's mode 0000 just before its rename) is
+ * taken only with --force, and only if /proc/locks lists no lock on it: unlinked under a live receiver,
+ * the name got a new file that receiver then renamed to FILE as its verified copy. A holder in another PID
+ * namespace is not listed there.
  */
 function removeStale(
   partial: string,
@@ -124,7 +128,8 @@ function removeStale(
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
   const fd = stale.isFile() ? lockedStale(partial) : undefined;
-  if (fd === null) throw busy();
+  if (fd === null || (fd === undefined && stale.isFile() && flockHolderPid(partial) !== undefined))
+    throw busy();
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
@@ -329,71 +334,4 @@ function tooLong(path: string): boolean {
     if (errnoOf(error) === "ENAMETOOLONG") return true;
     throw error;
   }
-}
-
-/**
- * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
- * whole, so receiving again would only cost time) and where the file it was to replace is now. `inTheWay`:
- * something appeared at the name during the transfer (a file without --force, or no file at all).
- */
-export function keepFailure(
-  error: unknown,
-  step: string,
-  where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
-): IvshError {
-  const errno = errnoOf(error);
-  const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
-  const old = where.old ? `; the file it was to replace is ${where.old}` : "";
-  const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;
-  if (where.inTheWay) {
-    const what =
-      where.kind === "file"
-        ? "a file was created there during the transfer (pass --force to replace one)"
-        : "it became something other than a regular file during the transfer";
-    return failure(
-      "AlreadyExists",
-      `keep ${where.target}`,
-      `${where.inTheWay} was not replaced: ${what}. ${copy}`,
-    );
-  }
-  const why = denied
-    ? `this user may not change ${dirname(where.copy)}/ (${errno})`
-    : errnoText(error, errno);
-  return failure(
-    denied ? "PermissionDenied" : "SystemCall",
-    `keep ${where.target}`,
-    `${step} failed: ${why}. ${copy}`,
-  );
-}
-
-/** `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer. */
-export function vanishedFailure(partial: string, target: string): IvshError {
-  const directory = dirname(partial);
-  const removed = existsSync(directory)
-    ? `${partial} was removed or replaced`
-    : `the output directory ${directory}/ was removed`;
-  return failure(
-    "NotFound",
-    `keep ${target}`,
-    `${removed} during the transfer; nothing kept (receive again)`,
-  );
-}
-
-/** `unkeep` could not move the kept copy back: it stays FILE, and what it replaced stays aside. */
-export function unkeepFailure(
-  error: unknown,
-  where: { target: string; copy: string; final: string; old?: string },
-): IvshError {
-  const old = where.old ? `; the file it replaced is ${where.old}` : "";
-  return failure(
-    "SystemCall",
-    `undo the keeping of ${where.target}`,
-    `moving it back to ${where.copy} failed (${errnoOf(error) || String(error)}): ${where.final} is the received copy, verified but not confirmed to its sender${old}`,
-  );
-}
-
-function errnoText(error: unknown, errno: string): string {
-  if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
-    return `a directory is in the way (${errno})`;
-  return errno ? `${errno} (${(error as Error).message})` : (error as Error).message;
 }

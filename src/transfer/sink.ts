@@ -28,8 +28,8 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
+import { keepFailure, unkeepFailure, vanishedFailure } from "./keep-failures.ts";
 import {
-  keepFailure,
   landingOf,
   moveUnlessTaken,
   openPartial,
@@ -37,8 +37,6 @@ import {
   setAside,
   stillNamed,
   takeModeOf,
-  unkeepFailure,
-  vanishedFailure,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 
