@@ -15,10 +15,12 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { eventually } from "./helpers/processes.ts";
+import { CLI } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless } from "./helpers/tools.ts";
-import { guest, randomFile } from "./helpers/transfer.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-file-attributes");
 
@@ -99,5 +101,37 @@ testUnless(
     expect([kept.uid, kept.gid, modeOf(victim)]).toEqual([0, 0, "600"]);
     expect(lstatSync(output).isSymbolicLink()).toBe(false);
     expect(readFileSync(output, "utf8")).toBe("the other user's old contents");
+  },
+);
+
+// A file system that keeps no mode, or lets only a file's owner set one (vfat mounted umask=000 gives every
+// file to root; NFS), refuses the chmod with EPERM: the verified copy then lost its name ('setting aside
+// FILE ... failed: this user may not change DIR/'), though a refused chown was already let go. Now the
+// copy keeps the mode it was made with (0600 while it replaces a file: private), as it keeps its owner.
+testUnless(
+  straceUnusable(),
+  "--force where the file system refuses the replaced file's mode (EPERM): the copy is kept, private",
+  async () => {
+    const output = join(suite.dir, "modeless.out");
+    writeFileSync(output, "old contents", { mode: 0o644 });
+    const input = join(suite.dir, "modeless.in");
+    const data = await randomFile(input, 5000);
+    const recv = ["guest", "recv", "-q", "--channel", "modeless", "--out", output, "--force"];
+    const refused = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchmod", "-e", "inject=fchmod:error=EPERM"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...refused, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", "modeless"]);
+    // Before: 1, 'setting aside ... failed: this user may not change ...', the copy left as FILE.partial.
+    expect([await exitOrKill(receiver, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+    expect(await stderr).toBe("");
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    expect(modeOf(output)).toBe("600");
+    expect(existsSync(`${output}.partial`)).toBe(false);
   },
 );

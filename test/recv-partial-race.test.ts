@@ -14,18 +14,10 @@ import { CLI } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
 import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-partial-race");
-
-/** Why strace cannot stop a process here, if it cannot (not installed, or ptrace refused). */
-function straceUnusable(): string | undefined {
-  const missing = toolMissing("strace");
-  if (missing) return missing;
-  const probe = Bun.spawnSync(["strace", "-qq", "-o", "/dev/null", "true"], { stderr: "pipe" });
-  return probe.exitCode === 0 ? undefined : `strace cannot trace here: ${probe.stderr.toString().trim()}`;
-}
 
 /** The file's text, or "" if it is gone (a process that ended meanwhile). */
 function readIfThere(path: string): string {

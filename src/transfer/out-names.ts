@@ -183,14 +183,24 @@ export function stillNamed(path: string, fd: number): boolean {
  * private file must not become readable by others because it was received again. Applied to the whole,
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
- * directory) would have root give another file the owner and mode.
+ * directory) would have root give another file the owner and mode. A file system that refuses the mode
+ * (vfat mounted umask=000 gives every file to root, and only an owner may chmod; NFS) leaves the copy
+ * with the one it was made with, 0600 (private), as a refused chown leaves its owner: the verified
+ * transfer is not lost over it.
  */
 export function takeModeOf(target: string, fd: number): void {
   const replaced = statSync(target, { throwIfNoEntry: false });
   if (!replaced) return;
   takeOwnerOf(replaced, fd);
-  fchmodSync(fd, replaced.mode & 0o777);
+  try {
+    fchmodSync(fd, replaced.mode & 0o777);
+  } catch (error) {
+    if (!MODE_REFUSED.includes(errnoOf(error))) throw error;
+  }
 }
+
+/** What chmod(2) says where the file system, not the file, refuses the mode. */
+const MODE_REFUSED = ["EPERM", "EACCES", "EINVAL", "ENOTSUP", "EOPNOTSUPP", "EROFS"];
 
 /**
  * Its owner and group too, as `cp` over a file keeps them (it writes into that file): root receiving into
