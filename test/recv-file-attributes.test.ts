@@ -135,3 +135,34 @@ testUnless(
     expect(existsSync(`${output}.partial`)).toBe(false);
   },
 );
+
+// A file system without flock (an NFS mount whose lock daemon is not running says ENOLCK) had every
+// `recv --out` there fail, before its sender was waited for, with a bare 'flock FILE.partial: ENOLCK (No
+// locks available)', an empty FILE.partial left (and its descriptor). The receiver now writes it unguarded
+// there, as before FILE.partial was locked: its keep still finds a name another receiver took over.
+testUnless(
+  straceUnusable(),
+  "a file system without flock (ENOLCK): FILE is received all the same",
+  async () => {
+    const output = join(suite.dir, "lockless.out");
+    const input = join(suite.dir, "lockless.in");
+    const data = await randomFile(input, 5000);
+    const recv = ["guest", "recv", "-q", "--channel", "lockless", "--out", output];
+    const refused = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=flock", "-e", "inject=flock:error=ENOLCK"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...refused, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", "lockless", "--timeout", "20s"]);
+    // Before: 1 ('flock ...: ENOLCK'), and the sender waited for a receiver until its --timeout.
+    expect(await exitOrKill(receiver, EXIT_BOUND_MS)).toBe(0);
+    expect(await stderr).toBe("");
+    expect(await sender.exit()).toBe(0);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    expect(existsSync(`${output}.partial`)).toBe(false);
+  },
+);

@@ -91,10 +91,31 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   }
   // Between the create and the lock it was an empty file nobody held: another receiver may have taken it
   // over (unlinked it, made its own). Only a file still under the name, and locked, is this receiver's.
-  if (tryLockExclusive(fd, partial) && stillNamed(partial, fd)) return fd;
-  closeFd(fd);
-  throw busy();
+  let mine = false;
+  try {
+    mine = lockUnlessUnsupported(fd, partial) && stillNamed(partial, fd);
+  } finally {
+    if (!mine) closeFd(fd);
+  }
+  if (!mine) throw busy();
+  return fd;
 }
+
+/**
+ * flock, where the file system has it. One without (ENOLCK: an NFS mount whose lock daemon is not running)
+ * has FILE.partial written unguarded, as before it was locked, rather than no --out there at all: another
+ * receiver may then take it over, which `keep` finds (`stillNamed`), and fails, never keeping its bytes.
+ */
+function lockUnlessUnsupported(fd: number, path: string): boolean {
+  try {
+    return tryLockExclusive(fd, path);
+  } catch (error) {
+    if (NO_LOCKS.includes(errnoOf(error))) return true;
+    throw error;
+  }
+}
+
+const NO_LOCKS = ["ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS"];
 
 /**
  * A directory flagged append-only (chattr +a) takes new names but lets none go: FILE.partial would be
@@ -152,8 +173,9 @@ function removeStale(
 }
 
 /**
- * A descriptor of the regular file at `path`, locked; null if a receiver holds it, undefined if this user
- * cannot open it (read-only is enough for flock, and opens no FIFO's writer nor a symbolic link).
+ * A descriptor of the regular file at `path`, locked (or on a file system without flock); null if a
+ * receiver holds it, undefined if this user cannot open it (read-only is enough for flock, and opens no
+ * FIFO's writer nor a symbolic link). Closed on every failure.
  */
 function lockedStale(path: string): number | null | undefined {
   let fd: number;
@@ -162,9 +184,13 @@ function lockedStale(path: string): number | null | undefined {
   } catch {
     return undefined;
   }
-  if (tryLockExclusive(fd, path)) return fd;
-  closeFd(fd);
-  return null;
+  let locked = false;
+  try {
+    locked = lockUnlessUnsupported(fd, path);
+  } finally {
+    if (!locked) closeFd(fd);
+  }
+  return locked ? fd : null;
 }
 
 /** Whether `path` still names the file open at `fd` (no one unlinked or replaced it since). */
