@@ -6,11 +6,11 @@
  * the first in that window (SIGSTOP, injected as its open of FILE.partial returns: it runs nothing more
  * until this test continues it), so the order is certain, not a race the test hopes to win.
  */
-import { expect } from "bun:test";
+import { describe, expect } from "bun:test";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeFd, O_RDONLY, openFile, tryLockShared } from "../src/ffi/index.ts";
-import { CLI } from "./helpers/paths.ts";
+import { CLI, type TestPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -47,17 +47,22 @@ function held(path: string): boolean {
  * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
  * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
  */
-function stoppedAfter(syscall: string, channel: string, output: string) {
+function stoppedAfter(
+  syscall: string,
+  channel: string,
+  output: string,
+  { extra = [], paths = suite.paths }: { extra?: string[]; paths?: TestPaths } = {},
+) {
   // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
   const log = `${output}.strace`;
   const trace = ["-f", "-qq", "-o", log, "-P", `${output}.partial`, "-e", `trace=${syscall}`];
   trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=1`);
-  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s"];
+  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
     Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
       stdout: "ignore",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
     }),
   );
   const stderr = new Response(proc.stderr).text();
@@ -163,3 +168,49 @@ testUnless(
   },
   60_000,
 );
+
+// A receiver frozen (SIGSTOP, a VM paused) past its lease between its keep (FILE is its copy) and its
+// verdict gives the keeping up when it wakes (`unkeep`: FILE back to FILE.partial, the replaced file back
+// to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
+// reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
+// An undo now touches FILE only while it is still the copy this receiver kept.
+describe("with a 1 s lease", () => {
+  const short = sharedArbiter("recv-unkeep-race", { lease: "1s" });
+  testUnless(
+    straceUnusable(),
+    "a receiver frozen past its lease after its keep does not undo another receiver's copy at FILE",
+    async () => {
+      const output = join(short.dir, "kept.out");
+      writeFileSync(output, "the old contents");
+      const first = stoppedAfter("rename", "kept-first", output, { extra: ["--force"], paths: short.paths });
+      try {
+        const inputs = [join(short.dir, "first.in"), join(short.dir, "second.in")];
+        const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
+        const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "kept-first"]);
+        // Stopped as its rename of FILE.partial to FILE returns: FILE is its copy, the verdict not told.
+        await eventually(async () => first.stopped(), 20_000, "the first receiver's rename");
+        const second = guest(short.paths, [
+          "recv",
+          "-q",
+          "--channel",
+          "kept-second",
+          "--out",
+          output,
+          "--force",
+        ]);
+        const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "kept-second"]);
+        expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+        // Its sender gives up once the arbiter expired the frozen receiver's session.
+        expect(await firstSender.exit()).toBe(1);
+        first.resume();
+        expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+        // Before: FILE was the old contents again, the second's verified copy moved to FILE.partial.
+        expect(sameBytes(new Uint8Array(readFileSync(output)), data[1]!)).toBe(true);
+        expect(existsSync(`${output}.partial`)).toBe(false);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );
+});

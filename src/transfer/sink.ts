@@ -28,7 +28,7 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
-import { keepFailure, unkeepFailure, vanishedFailure } from "./keep-failures.ts";
+import { keepFailure, vanishedFailure } from "./keep-failures.ts";
 import {
   landingOf,
   moveUnlessTaken,
@@ -39,6 +39,7 @@ import {
   takeModeOf,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
+import { undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -50,6 +51,8 @@ export class Sink implements StreamKeeper {
   verified = false;
   /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
   private kept = false;
+  /** The kept copy's "dev:ino": `unkeep` moves TARGET back only while it is still that file. */
+  private keptIdentity = "";
   /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
   private replaced: string | undefined;
 
@@ -323,6 +326,7 @@ export class Sink implements StreamKeeper {
       throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
     }
     this.kept = true;
+    this.keptIdentity = fileStatus(this.fd, this.writing).identity;
   }
 
   /** The final rename failed: the replaced file goes back to its name; returns where it is if not there. */
@@ -343,15 +347,10 @@ export class Sink implements StreamKeeper {
   /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */
   unkeep(): void {
     if (!this.renames || !this.kept) return;
-    const aside = this.replaced;
-    this.replaced = undefined; // whichever rename below fails, what FILE replaced is never removed
-    try {
-      if (existsSync(this.final)) renameFile(this.final, this.writing);
-    } catch (error) {
-      throw unkeepFailure(error, { target: this.target, copy: this.writing, final: this.final, old: aside });
-    }
+    const old = this.replaced;
+    this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
+    undoKeep({ target: this.target, copy: this.writing, final: this.final, old }, this.keptIdentity);
     this.kept = false;
-    if (aside) renameFile(aside, this.final);
   }
 
   /**
