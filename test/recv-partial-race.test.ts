@@ -80,6 +80,7 @@ function stoppedAfter(
     stderr,
     stopped: () => readIfThere(log).includes("--- stopped by SIGSTOP ---"),
     resume: () => signal("SIGCONT"),
+    interrupt: () => signal("SIGINT"),
     /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
     kill: () => {
       if (proc.exitCode === null) signal("SIGKILL");
@@ -169,13 +170,54 @@ testUnless(
   60_000,
 );
 
+// A receiver that gives up (Ctrl-C, its --timeout) before any byte arrived removes its empty FILE.partial.
+// It let its lock go first: that empty file then looked left by a killed receiver, a second receiver took
+// it over (unlinked it, made its own), and the first's removal, by name, removed the second's, which then
+// received its whole stream and failed to keep it. It is now removed while still held, and only if it is
+// still the first's.
+testUnless(
+  straceUnusable(),
+  "a receiver that gives up removes its own empty FILE.partial, not the one a second receiver made since",
+  async () => {
+    const output = join(suite.dir, "given-up.out");
+    const partial = `${output}.partial`;
+    const first = stoppedAfter("close", "given-up-first", output);
+    try {
+      await eventually(async () => held(partial), 20_000, "the first receiver locking FILE.partial");
+      first.interrupt();
+      // Stopped as its close of FILE.partial returns (before: with the file still named), or done.
+      await eventually(
+        async () => first.stopped() || first.proc.exitCode !== null,
+        20_000,
+        "the first receiver's close",
+      );
+      const second = guest(suite.paths, ["recv", "-q", "--channel", "given-up-second", "--out", output]);
+      // Before: taken over (the first held nothing). Now: the first removed its own, and the second made
+      // one. Either way a held FILE.partial is the second's: the first has closed its own (its inode
+      // number may be the second file's, reused).
+      await eventually(async () => held(partial), 20_000, "the second receiver's FILE.partial");
+      if (first.stopped()) first.resume();
+      expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).not.toBe(0);
+      const input = join(suite.dir, "given-up.in");
+      const data = await randomFile(input, 100_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "given-up-second"]);
+      // Before: 1 and 1, 'given-up.out.partial was removed or replaced during the transfer'.
+      expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);
+
 // A receiver frozen (SIGSTOP, a VM paused) past its lease between its keep (FILE is its copy) and its
 // verdict gives the keeping up when it wakes (`unkeep`: FILE back to FILE.partial, the replaced file back
 // to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
-describe("with a 1 s lease", () => {
-  const short = sharedArbiter("recv-unkeep-race", { lease: "1s" });
+describe("with a 2 s lease", () => {
+  const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
   testUnless(
     straceUnusable(),
     "a receiver frozen past its lease after its keep does not undo another receiver's copy at FILE",

@@ -249,19 +249,23 @@ export class Sink implements StreamKeeper {
    * inspection, if any. If the verified copy was already kept (after the verdict), nothing is left.
    */
   abandon({ wrong = false }: { wrong?: boolean } = {}): string | undefined {
-    this.close();
-    if (!this.renames) return undefined;
-    if (this.kept) {
-      this.settle();
-      return undefined;
+    try {
+      return this.abandoned(wrong);
+    } finally {
+      // Only now: unlocked, an empty FILE.partial looks left by a killed receiver, and a receiver that took
+      // it over (unlinked it, made its own) would have its own removed here, by name.
+      this.close();
     }
+  }
+
+  private abandoned(wrong: boolean): string | undefined {
+    if (!this.renames) return undefined;
+    if (this.kept) return void this.settle();
     // Not claimed as left when it is gone (its directory removed meanwhile).
-    if (
-      (this.written > 0 || this.verified) &&
-      !(this.outOfSpace || wrong) &&
-      lstatSync(this.writing, { throwIfNoEntry: false })
-    )
-      return this.writing;
+    const named = lstatSync(this.writing, { throwIfNoEntry: false });
+    if ((this.written > 0 || this.verified) && !(this.outOfSpace || wrong) && named) return this.writing;
+    // Another receiver's now (this one's was unlinked, and the name taken): not this one's to remove.
+    if (named && !this.closed && !stillNamed(this.writing, this.fd)) return undefined;
     try {
       rmSync(this.writing, { force: true });
       return undefined;
