@@ -166,3 +166,51 @@ testUnless(
     expect(existsSync(`${output}.partial`)).toBe(false);
   },
 );
+
+// The check that FILE.partial is still the receiver's copy (just before the owner, mode and rename) left a
+// window until the rename, which moves whatever has the name: FILE.partial swapped in it (by anyone who may
+// write the directory) became FILE, the receiver said 'received ... verified' and exited 0, and the file
+// it replaced, kept aside, was then removed. Now FILE is checked to be the copy once it has the name: the
+// receiver fails, and the replaced file stays aside, named. strace stops root after its fchown, in that window.
+testUnless(
+  notRoot ?? straceUnusable(),
+  "--force as root, FILE.partial swapped after the check, before the rename: no success, the old file kept",
+  async () => {
+    const output = join(suite.dir, "late-swap.out");
+    const partial = `${output}.partial`;
+    writeFileSync(output, "the other user's old contents", { mode: 0o644 });
+    chownSync(output, 65534, 65534);
+    const input = join(suite.dir, "late-swap.in");
+    await randomFile(input, 5000);
+    const log = join(suite.dir, "late-swap.strace");
+    const stop = ["-f", "-qq", "-o", log, "-P", partial, "-e", "trace=fchown"];
+    stop.push("-e", "inject=fchown:signal=SIGSTOP:when=1");
+    const recv = ["guest", "recv", "-q", "--channel", "late-swap", "--out", output, "--force"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...stop, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const tracee = () => Number(readFileSync(`/proc/${receiver.pid}/task/${receiver.pid}/children`, "utf8"));
+    try {
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "late-swap"]);
+      const stopped = () => existsSync(log) && readFileSync(log, "utf8").includes("stopped by SIGSTOP");
+      await eventually(async () => stopped(), 20_000, "the receiver's fchown");
+      unlinkSync(partial);
+      writeFileSync(partial, "someone else's file");
+      process.kill(tracee(), "SIGCONT");
+      // Before: 0, FILE 'someone else's file', the old contents removed.
+      expect(await exitOrKill(receiver, EXIT_BOUND_MS)).toBe(1);
+      expect(await stderr).toContain(`${partial} was removed or replaced during the transfer`);
+      await sender.exit();
+      // Kept aside, and named: what has FILE's name now is the swapper's doing, not this receiver's copy.
+      expect(await stderr).toContain(`the file it was to replace is ${output}.ivsh-replaced`);
+      expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("the other user's old contents");
+    } finally {
+      if (receiver.exitCode === null) process.kill(tracee(), "SIGKILL");
+    }
+  },
+);

@@ -51,12 +51,17 @@ function stoppedAfter(
   syscall: string,
   channel: string,
   output: string,
-  { extra = [], paths = suite.paths }: { extra?: string[]; paths?: TestPaths } = {},
+  {
+    extra = [],
+    paths = suite.paths,
+    on = `${output}.partial`,
+    when = 1,
+  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number } = {},
 ) {
   // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
   const log = `${output}.strace`;
-  const trace = ["-f", "-qq", "-o", log, "-P", `${output}.partial`, "-e", `trace=${syscall}`];
-  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=1`);
+  const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
+  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=${when}`);
   const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
     Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
@@ -216,43 +221,51 @@ testUnless(
 // to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
+// Stopped as its rename returns, its keep finds FILE not its copy (and fails); stopped as its keep's close
+// of the copy (then FILE; the first close of FILE is its check for chattr flags) returns, its undo does.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
-  testUnless(
-    straceUnusable(),
-    "a receiver frozen past its lease after its keep does not undo another receiver's copy at FILE",
-    async () => {
-      const output = join(short.dir, "kept.out");
-      writeFileSync(output, "the old contents");
-      const first = stoppedAfter("rename", "kept-first", output, { extra: ["--force"], paths: short.paths });
-      try {
-        const inputs = [join(short.dir, "first.in"), join(short.dir, "second.in")];
-        const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
-        const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "kept-first"]);
-        // Stopped as its rename of FILE.partial to FILE returns: FILE is its copy, the verdict not told.
-        await eventually(async () => first.stopped(), 20_000, "the first receiver's rename");
-        const second = guest(short.paths, [
-          "recv",
-          "-q",
-          "--channel",
-          "kept-second",
-          "--out",
-          output,
-          "--force",
-        ]);
-        const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "kept-second"]);
-        expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
-        // Its sender gives up once the arbiter expired the frozen receiver's session.
-        expect(await firstSender.exit()).toBe(1);
-        first.resume();
-        expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
-        // Before: FILE was the old contents again, the second's verified copy moved to FILE.partial.
-        expect(sameBytes(new Uint8Array(readFileSync(output)), data[1]!)).toBe(true);
-        expect(existsSync(`${output}.partial`)).toBe(false);
-      } finally {
-        first.kill();
-      }
-    },
-    60_000,
-  );
+  for (const [syscall, at, when] of [
+    ["rename", "keep", 1],
+    ["close", "verdict", 2],
+  ] as const)
+    testUnless(
+      straceUnusable(),
+      `a receiver frozen past its lease before its ${at} does not undo another receiver's copy at FILE`,
+      async () => {
+        const output = join(short.dir, `kept-${at}.out`);
+        writeFileSync(output, "the old contents");
+        const on = syscall === "close" ? output : `${output}.partial`;
+        const options = { extra: ["--force"], paths: short.paths, on, when };
+        const first = stoppedAfter(syscall, "kept-first", output, options);
+        try {
+          const inputs = [join(short.dir, "first.in"), join(short.dir, "second.in")];
+          const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
+          const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "kept-first"]);
+          // Stopped with FILE its copy, the verdict not told.
+          await eventually(async () => first.stopped(), 20_000, `the first receiver's ${syscall}`);
+          const second = guest(short.paths, [
+            "recv",
+            "-q",
+            "--channel",
+            "kept-second",
+            "--out",
+            output,
+            "--force",
+          ]);
+          const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "kept-second"]);
+          expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+          // Its sender gives up once the arbiter expired the frozen receiver's session.
+          expect(await firstSender.exit()).toBe(1);
+          first.resume();
+          expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+          // Before: FILE was the old contents again, the second's verified copy moved to FILE.partial.
+          expect(sameBytes(new Uint8Array(readFileSync(output)), data[1]!)).toBe(true);
+          expect(existsSync(`${output}.partial`)).toBe(false);
+        } finally {
+          first.kill();
+        }
+      },
+      60_000,
+    );
 });

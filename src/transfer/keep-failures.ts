@@ -42,16 +42,20 @@ export function keepFailure(
   );
 }
 
-/** `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer. */
-export function vanishedFailure(partial: string, target: string): IvshError {
+/**
+ * `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer.
+ * `old`: where the file it was to replace is kept.
+ */
+export function vanishedFailure(partial: string, target: string, old?: string): IvshError {
   const directory = dirname(partial);
   const removed = existsSync(directory)
     ? `${partial} was removed or replaced`
     : `the output directory ${directory}/ was removed`;
+  const aside = old ? `; the file it was to replace is ${old}` : "";
   return failure(
     "NotFound",
     `keep ${target}`,
-    `${removed} during the transfer; nothing kept (receive again)`,
+    `${removed} during the transfer; nothing kept (receive again)${aside}`,
   );
 }
 

@@ -39,7 +39,7 @@ import {
   takeModeOf,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
-import { undoKeep } from "./undo-keep.ts";
+import { putBack, undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -321,7 +321,8 @@ export class Sink implements StreamKeeper {
       if (found) renameFile(this.writing, this.final);
       else moved = moveUnlessTaken(this.writing, this.final);
     } catch (error) {
-      const old = this.putBack();
+      const old = putBack(this.replaced, this.final);
+      this.replaced = undefined;
       if (errnoOf(error) === "ENOENT") throw vanishedFailure(this.writing, this.target);
       throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
@@ -329,23 +330,16 @@ export class Sink implements StreamKeeper {
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
       throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
     }
+    // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
+    // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
+    // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
+    if (!stillNamed(this.final, this.fd)) {
+      const old = this.replaced;
+      this.replaced = undefined;
+      throw vanishedFailure(this.writing, this.target, old);
+    }
     this.kept = true;
     this.keptIdentity = fileStatus(this.fd, this.writing).identity;
-  }
-
-  /** The final rename failed: the replaced file goes back to its name; returns where it is if not there. */
-  private putBack(): string | undefined {
-    const aside = this.replaced;
-    this.replaced = undefined;
-    if (!aside) return undefined;
-    try {
-      // Still there under its name (it was linked aside): drop the second name; else move it back.
-      if (existsSync(this.final)) rmSync(aside, { force: true });
-      else renameFile(aside, this.final);
-      return undefined;
-    } catch {
-      return aside;
-    }
   }
 
   /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */

@@ -1,8 +1,9 @@
 /**
- * Undoing a keep whose verdict could not be told (the receiver's session was lost: frozen past its lease):
- * FILE back to FILE.partial, the file it replaced back to FILE.
+ * Undoing a keep: whose rename failed (the file FILE replaced back to its name); whose verdict could not
+ * be told (the receiver's session was lost: frozen past its lease): FILE back to FILE.partial, the file it
+ * replaced back to FILE.
  */
-import { lstatSync } from "node:fs";
+import { existsSync, lstatSync, rmSync } from "node:fs";
 import { renameFile } from "../ffi/index.ts";
 import { unkeepFailure } from "./keep-failures.ts";
 import { moveUnlessTaken } from "./out-names.ts";
@@ -29,4 +30,19 @@ export function undoKeep(
   }
   if (!moved) throw unkeepFailure(`another receiver is writing ${where.copy}`, where);
   if (where.old) renameFile(where.old, where.final);
+}
+
+/**
+ * The final rename failed: `aside`, the file FILE replaced (if any), goes back to `final`; returns where it
+ * is if not there. Still at `final` (it was linked aside), only its second name goes.
+ */
+export function putBack(aside: string | undefined, final: string): string | undefined {
+  if (!aside) return undefined;
+  try {
+    if (existsSync(final)) rmSync(aside, { force: true });
+    else renameFile(aside, final);
+    return undefined;
+  } catch {
+    return aside;
+  }
 }
