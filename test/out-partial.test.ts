@@ -7,6 +7,7 @@
 import { afterAll, expect, test } from "bun:test";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -18,7 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { closeFd, fileStatus, O_WRONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
+import { closeFd, fileStatus, O_RDONLY, O_WRONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
 import { openPartial, takeModeOf } from "../src/transfer/out-names.ts";
 import { notRoot, runAsNobody } from "./helpers/as-nobody.ts";
 import { expectFailure } from "./helpers/errors.ts";
@@ -106,3 +107,48 @@ testUnless(
     }
   },
 );
+
+// A partial this user cannot open (to flock it) was taken over with --force as if nobody held it. Two
+// receivers' partials are that: another user's that replaces a file (0600 while written), and this user's
+// own once it took the mode of the file it replaces (0000, 0200: set just before its rename). The second
+// receiver unlinked it and made its own, which the first then renamed to FILE and reported as its copy.
+for (const [story, owner, mode] of [
+  ["another user's receiver replacing a file (mode 600, root's)", 0, 0o600],
+  ["this user's own receiver, its copy given the replaced file's mode 000 before its rename", 65534, 0o000],
+] as const)
+  testUnless(
+    notRoot ?? toolMissing("setpriv"),
+    `--force does not take over a partial this user cannot open while a receiver holds it: ${story}`,
+    () => {
+      const shared = join(directory, `unopenable-${owner}`);
+      mkdirSync(shared);
+      chmodSync(directory, 0o755);
+      chmodSync(shared, 0o777);
+      const target = join(shared, "file");
+      const partial = `${target}.partial`;
+      writeFileSync(partial, "the live receiver's verified bytes");
+      chownSync(partial, owner, owner);
+      chmodSync(partial, mode);
+      const theirs = openFile(partial, O_RDONLY);
+      try {
+        expect(tryLockExclusive(theirs, partial)).toBe(true);
+        const script = join(directory, `force-${owner}.ts`);
+        writeFileSync(
+          script,
+          `import { openPartial } from ${JSON.stringify(join(REPO, "src/transfer/out-names.ts"))};\n` +
+            "try { openPartial(process.argv[2], process.argv[3], true, '--out'); console.log('taken over'); }\n" +
+            "catch (error) { console.log(error.message); }\n",
+        );
+        // Before: "taken over", the live receiver's file unlinked under it.
+        expect(runAsNobody(script, [partial, target])).toContain(
+          `another receiver is writing ${partial} now`,
+        );
+        const named = lstatSync(partial);
+        expect(`${named.dev}:${named.ino}`).toBe(fileStatus(theirs, partial).identity);
+      } finally {
+        closeFd(theirs);
+      }
+      // Its receiver gone (killed -9), no lock is listed: --force takes it over, as before.
+      expect(runAsNobody(join(directory, `force-${owner}.ts`), [partial, target])).toBe("taken over\n");
+    },
+  );

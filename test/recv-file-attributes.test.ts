@@ -15,10 +15,12 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { eventually } from "./helpers/processes.ts";
+import { CLI } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless } from "./helpers/tools.ts";
-import { guest, randomFile } from "./helpers/transfer.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-file-attributes");
 
@@ -99,5 +101,116 @@ testUnless(
     expect([kept.uid, kept.gid, modeOf(victim)]).toEqual([0, 0, "600"]);
     expect(lstatSync(output).isSymbolicLink()).toBe(false);
     expect(readFileSync(output, "utf8")).toBe("the other user's old contents");
+  },
+);
+
+// A file system that keeps no mode, or lets only a file's owner set one (vfat mounted umask=000 gives every
+// file to root; NFS), refuses the chmod with EPERM: the verified copy then lost its name ('setting aside
+// FILE ... failed: this user may not change DIR/'), though a refused chown was already let go. Now the
+// copy keeps the mode it was made with (0600 while it replaces a file: private), as it keeps its owner.
+testUnless(
+  straceUnusable(),
+  "--force where the file system refuses the replaced file's mode (EPERM): the copy is kept, private",
+  async () => {
+    const output = join(suite.dir, "modeless.out");
+    writeFileSync(output, "old contents", { mode: 0o644 });
+    const input = join(suite.dir, "modeless.in");
+    const data = await randomFile(input, 5000);
+    const recv = ["guest", "recv", "-q", "--channel", "modeless", "--out", output, "--force"];
+    const refused = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchmod", "-e", "inject=fchmod:error=EPERM"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...refused, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", "modeless"]);
+    // Before: 1, 'setting aside ... failed: this user may not change ...', the copy left as FILE.partial.
+    expect([await exitOrKill(receiver, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+    expect(await stderr).toBe("");
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    expect(modeOf(output)).toBe("600");
+    expect(existsSync(`${output}.partial`)).toBe(false);
+  },
+);
+
+// A file system without flock (an NFS mount whose lock daemon is not running says ENOLCK) had every
+// `recv --out` there fail, before its sender was waited for, with a bare 'flock FILE.partial: ENOLCK (No
+// locks available)', an empty FILE.partial left (and its descriptor). The receiver now writes it unguarded
+// there, as before FILE.partial was locked: its keep still finds a name another receiver took over.
+testUnless(
+  straceUnusable(),
+  "a file system without flock (ENOLCK): FILE is received all the same",
+  async () => {
+    const output = join(suite.dir, "lockless.out");
+    const input = join(suite.dir, "lockless.in");
+    const data = await randomFile(input, 5000);
+    const recv = ["guest", "recv", "-q", "--channel", "lockless", "--out", output];
+    const refused = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=flock", "-e", "inject=flock:error=ENOLCK"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...refused, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", "lockless", "--timeout", "20s"]);
+    // Before: 1 ('flock ...: ENOLCK'), and the sender waited for a receiver until its --timeout.
+    expect(await exitOrKill(receiver, EXIT_BOUND_MS)).toBe(0);
+    expect(await stderr).toBe("");
+    expect(await sender.exit()).toBe(0);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    expect(existsSync(`${output}.partial`)).toBe(false);
+  },
+);
+
+// The check that FILE.partial is still the receiver's copy (just before the owner, mode and rename) left a
+// window until the rename, which moves whatever has the name: FILE.partial swapped in it (by anyone who may
+// write the directory) became FILE, the receiver said 'received ... verified' and exited 0, and the file
+// it replaced, kept aside, was then removed. Now FILE is checked to be the copy once it has the name: the
+// receiver fails, and the replaced file stays aside, named. strace stops root after its fchown, in that window.
+testUnless(
+  notRoot ?? straceUnusable(),
+  "--force as root, FILE.partial swapped after the check, before the rename: no success, the old file kept",
+  async () => {
+    const output = join(suite.dir, "late-swap.out");
+    const partial = `${output}.partial`;
+    writeFileSync(output, "the other user's old contents", { mode: 0o644 });
+    chownSync(output, 65534, 65534);
+    const input = join(suite.dir, "late-swap.in");
+    await randomFile(input, 5000);
+    const log = join(suite.dir, "late-swap.strace");
+    const stop = ["-f", "-qq", "-o", log, "-P", partial, "-e", "trace=fchown"];
+    stop.push("-e", "inject=fchown:signal=SIGSTOP:when=1");
+    const recv = ["guest", "recv", "-q", "--channel", "late-swap", "--out", output, "--force"];
+    const receiver = tracked(
+      Bun.spawn(["strace", ...stop, process.execPath, CLI, ...recv], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const stderr = new Response(receiver.stderr).text();
+    const tracee = () => Number(readFileSync(`/proc/${receiver.pid}/task/${receiver.pid}/children`, "utf8"));
+    try {
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "late-swap"]);
+      const stopped = () => existsSync(log) && readFileSync(log, "utf8").includes("stopped by SIGSTOP");
+      await eventually(async () => stopped(), 20_000, "the receiver's fchown");
+      unlinkSync(partial);
+      writeFileSync(partial, "someone else's file");
+      process.kill(tracee(), "SIGCONT");
+      // Before: 0, FILE 'someone else's file', the old contents removed.
+      expect(await exitOrKill(receiver, EXIT_BOUND_MS)).toBe(1);
+      expect(await stderr).toContain(`${partial} was removed or replaced during the transfer`);
+      await sender.exit();
+      // Kept aside, and named: what has FILE's name now is the swapper's doing, not this receiver's copy.
+      expect(await stderr).toContain(`the file it was to replace is ${output}.ivsh-replaced`);
+      expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("the other user's old contents");
+    } finally {
+      if (receiver.exitCode === null) process.kill(tracee(), "SIGKILL");
+    }
   },
 );

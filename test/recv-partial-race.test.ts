@@ -6,26 +6,18 @@
  * the first in that window (SIGSTOP, injected as its open of FILE.partial returns: it runs nothing more
  * until this test continues it), so the order is certain, not a race the test hopes to win.
  */
-import { expect } from "bun:test";
+import { describe, expect } from "bun:test";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeFd, O_RDONLY, openFile, tryLockShared } from "../src/ffi/index.ts";
-import { CLI } from "./helpers/paths.ts";
+import { CLI, type TestPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
 import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-partial-race");
-
-/** Why strace cannot stop a process here, if it cannot (not installed, or ptrace refused). */
-function straceUnusable(): string | undefined {
-  const missing = toolMissing("strace");
-  if (missing) return missing;
-  const probe = Bun.spawnSync(["strace", "-qq", "-o", "/dev/null", "true"], { stderr: "pipe" });
-  return probe.exitCode === 0 ? undefined : `strace cannot trace here: ${probe.stderr.toString().trim()}`;
-}
 
 /** The file's text, or "" if it is gone (a process that ended meanwhile). */
 function readIfThere(path: string): string {
@@ -55,17 +47,27 @@ function held(path: string): boolean {
  * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
  * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
  */
-function stoppedAfter(syscall: string, channel: string, output: string) {
+function stoppedAfter(
+  syscall: string,
+  channel: string,
+  output: string,
+  {
+    extra = [],
+    paths = suite.paths,
+    on = `${output}.partial`,
+    when = 1,
+  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number } = {},
+) {
   // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
   const log = `${output}.strace`;
-  const trace = ["-f", "-qq", "-o", log, "-P", `${output}.partial`, "-e", `trace=${syscall}`];
-  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=1`);
-  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s"];
+  const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
+  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=${when}`);
+  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
     Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
       stdout: "ignore",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
     }),
   );
   const stderr = new Response(proc.stderr).text();
@@ -83,6 +85,7 @@ function stoppedAfter(syscall: string, channel: string, output: string) {
     stderr,
     stopped: () => readIfThere(log).includes("--- stopped by SIGSTOP ---"),
     resume: () => signal("SIGCONT"),
+    interrupt: () => signal("SIGINT"),
     /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
     kill: () => {
       if (proc.exitCode === null) signal("SIGKILL");
@@ -171,3 +174,98 @@ testUnless(
   },
   60_000,
 );
+
+// A receiver that gives up (Ctrl-C, its --timeout) before any byte arrived removes its empty FILE.partial.
+// It let its lock go first: that empty file then looked left by a killed receiver, a second receiver took
+// it over (unlinked it, made its own), and the first's removal, by name, removed the second's, which then
+// received its whole stream and failed to keep it. It is now removed while still held, and only if it is
+// still the first's.
+testUnless(
+  straceUnusable(),
+  "a receiver that gives up removes its own empty FILE.partial, not the one a second receiver made since",
+  async () => {
+    const output = join(suite.dir, "given-up.out");
+    const partial = `${output}.partial`;
+    const first = stoppedAfter("close", "given-up-first", output);
+    try {
+      await eventually(async () => held(partial), 20_000, "the first receiver locking FILE.partial");
+      first.interrupt();
+      // Stopped as its close of FILE.partial returns (before: with the file still named), or done.
+      await eventually(
+        async () => first.stopped() || first.proc.exitCode !== null,
+        20_000,
+        "the first receiver's close",
+      );
+      const second = guest(suite.paths, ["recv", "-q", "--channel", "given-up-second", "--out", output]);
+      // Before: taken over (the first held nothing). Now: the first removed its own, and the second made
+      // one. Either way a held FILE.partial is the second's: the first has closed its own (its inode
+      // number may be the second file's, reused).
+      await eventually(async () => held(partial), 20_000, "the second receiver's FILE.partial");
+      if (first.stopped()) first.resume();
+      expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).not.toBe(0);
+      const input = join(suite.dir, "given-up.in");
+      const data = await randomFile(input, 100_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "given-up-second"]);
+      // Before: 1 and 1, 'given-up.out.partial was removed or replaced during the transfer'.
+      expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);
+
+// A receiver frozen (SIGSTOP, a VM paused) past its lease between its keep (FILE is its copy) and its
+// verdict gives the keeping up when it wakes (`unkeep`: FILE back to FILE.partial, the replaced file back
+// to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
+// reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
+// An undo now touches FILE only while it is still the copy this receiver kept.
+// Stopped as its rename returns, its keep finds FILE not its copy (and fails); stopped as its keep's close
+// of the copy (then FILE; the first close of FILE is its check for chattr flags) returns, its undo does.
+describe("with a 2 s lease", () => {
+  const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
+  for (const [syscall, at, when] of [
+    ["rename", "keep", 1],
+    ["close", "verdict", 2],
+  ] as const)
+    testUnless(
+      straceUnusable(),
+      `a receiver frozen past its lease before its ${at} does not undo another receiver's copy at FILE`,
+      async () => {
+        const output = join(short.dir, `kept-${at}.out`);
+        writeFileSync(output, "the old contents");
+        const on = syscall === "close" ? output : `${output}.partial`;
+        const options = { extra: ["--force"], paths: short.paths, on, when };
+        const first = stoppedAfter(syscall, "kept-first", output, options);
+        try {
+          const inputs = [join(short.dir, "first.in"), join(short.dir, "second.in")];
+          const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
+          const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "kept-first"]);
+          // Stopped with FILE its copy, the verdict not told.
+          await eventually(async () => first.stopped(), 20_000, `the first receiver's ${syscall}`);
+          const second = guest(short.paths, [
+            "recv",
+            "-q",
+            "--channel",
+            "kept-second",
+            "--out",
+            output,
+            "--force",
+          ]);
+          const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "kept-second"]);
+          expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+          // Its sender gives up once the arbiter expired the frozen receiver's session.
+          expect(await firstSender.exit()).toBe(1);
+          first.resume();
+          expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+          // Before: FILE was the old contents again, the second's verified copy moved to FILE.partial.
+          expect(sameBytes(new Uint8Array(readFileSync(output)), data[1]!)).toBe(true);
+          expect(existsSync(`${output}.partial`)).toBe(false);
+        } finally {
+          first.kill();
+        }
+      },
+      60_000,
+    );
+});

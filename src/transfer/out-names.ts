@@ -36,6 +36,7 @@ import {
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
+import { flockHolderPid } from "../holders.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
 
 /**
@@ -90,10 +91,31 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   }
   // Between the create and the lock it was an empty file nobody held: another receiver may have taken it
   // over (unlinked it, made its own). Only a file still under the name, and locked, is this receiver's.
-  if (tryLockExclusive(fd, partial) && stillNamed(partial, fd)) return fd;
-  closeFd(fd);
-  throw busy();
+  let mine = false;
+  try {
+    mine = lockUnlessUnsupported(fd, partial) && stillNamed(partial, fd);
+  } finally {
+    if (!mine) closeFd(fd);
+  }
+  if (!mine) throw busy();
+  return fd;
 }
+
+/**
+ * flock, where the file system has it. One without (ENOLCK: an NFS mount whose lock daemon is not running)
+ * has FILE.partial written unguarded, as before it was locked, rather than no --out there at all: another
+ * receiver may then take it over, which `keep` finds (`stillNamed`), and fails, never keeping its bytes.
+ */
+function lockUnlessUnsupported(fd: number, path: string): boolean {
+  try {
+    return tryLockExclusive(fd, path);
+  } catch (error) {
+    if (NO_LOCKS.includes(errnoOf(error))) return true;
+    throw error;
+  }
+}
+
+const NO_LOCKS = ["ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS"];
 
 /**
  * A directory flagged append-only (chattr +a) takes new names but lets none go: FILE.partial would be
@@ -114,8 +136,11 @@ function refuseAppendOnly(directory: string, action: string): void {
  * (kill -9, the OOM killer, its VM reset) while it waited for its sender leaves it (refusing that would
  * have the user pass --force, which also agrees to replace FILE). Held locked while it is judged and
  * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
- * two receivers never both take one over. One this user cannot open to lock is taken only with --force:
- * it may be another user's receiver's.
+ * two receivers never both take one over. One this user cannot open to lock (another user's that replaces
+ * a file, 0600 while written; this user's own, given a replaced file's mode 0000 just before its rename) is
+ * taken only with --force, and only if /proc/locks lists no lock on it: unlinked under a live receiver,
+ * the name got a new file that receiver then renamed to FILE as its verified copy. A holder in another PID
+ * namespace is not listed there.
  */
 function removeStale(
   partial: string,
@@ -124,7 +149,8 @@ function removeStale(
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
   const fd = stale.isFile() ? lockedStale(partial) : undefined;
-  if (fd === null) throw busy();
+  if (fd === null || (fd === undefined && stale.isFile() && flockHolderPid(partial) !== undefined))
+    throw busy();
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
@@ -147,8 +173,9 @@ function removeStale(
 }
 
 /**
- * A descriptor of the regular file at `path`, locked; null if a receiver holds it, undefined if this user
- * cannot open it (read-only is enough for flock, and opens no FIFO's writer nor a symbolic link).
+ * A descriptor of the regular file at `path`, locked (or on a file system without flock); null if a
+ * receiver holds it, undefined if this user cannot open it (read-only is enough for flock, and opens no
+ * FIFO's writer nor a symbolic link). Closed on every failure.
  */
 function lockedStale(path: string): number | null | undefined {
   let fd: number;
@@ -157,9 +184,13 @@ function lockedStale(path: string): number | null | undefined {
   } catch {
     return undefined;
   }
-  if (tryLockExclusive(fd, path)) return fd;
-  closeFd(fd);
-  return null;
+  let locked = false;
+  try {
+    locked = lockUnlessUnsupported(fd, path);
+  } finally {
+    if (!locked) closeFd(fd);
+  }
+  return locked ? fd : null;
 }
 
 /** Whether `path` still names the file open at `fd` (no one unlinked or replaced it since). */
@@ -178,14 +209,24 @@ export function stillNamed(path: string, fd: number): boolean {
  * private file must not become readable by others because it was received again. Applied to the whole,
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
- * directory) would have root give another file the owner and mode.
+ * directory) would have root give another file the owner and mode. A file system that refuses the mode
+ * (vfat mounted umask=000 gives every file to root, and only an owner may chmod; NFS) leaves the copy
+ * with the one it was made with, 0600 (private), as a refused chown leaves its owner: the verified
+ * transfer is not lost over it.
  */
 export function takeModeOf(target: string, fd: number): void {
   const replaced = statSync(target, { throwIfNoEntry: false });
   if (!replaced) return;
   takeOwnerOf(replaced, fd);
-  fchmodSync(fd, replaced.mode & 0o777);
+  try {
+    fchmodSync(fd, replaced.mode & 0o777);
+  } catch (error) {
+    if (!MODE_REFUSED.includes(errnoOf(error))) throw error;
+  }
 }
+
+/** What chmod(2) says where the file system, not the file, refuses the mode. */
+const MODE_REFUSED = ["EPERM", "EACCES", "EINVAL", "ENOTSUP", "EOPNOTSUPP", "EROFS"];
 
 /**
  * Its owner and group too, as `cp` over a file keeps them (it writes into that file): root receiving into
@@ -329,71 +370,4 @@ function tooLong(path: string): boolean {
     if (errnoOf(error) === "ENAMETOOLONG") return true;
     throw error;
   }
-}
-
-/**
- * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
- * whole, so receiving again would only cost time) and where the file it was to replace is now. `inTheWay`:
- * something appeared at the name during the transfer (a file without --force, or no file at all).
- */
-export function keepFailure(
-  error: unknown,
-  step: string,
-  where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
-): IvshError {
-  const errno = errnoOf(error);
-  const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
-  const old = where.old ? `; the file it was to replace is ${where.old}` : "";
-  const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;
-  if (where.inTheWay) {
-    const what =
-      where.kind === "file"
-        ? "a file was created there during the transfer (pass --force to replace one)"
-        : "it became something other than a regular file during the transfer";
-    return failure(
-      "AlreadyExists",
-      `keep ${where.target}`,
-      `${where.inTheWay} was not replaced: ${what}. ${copy}`,
-    );
-  }
-  const why = denied
-    ? `this user may not change ${dirname(where.copy)}/ (${errno})`
-    : errnoText(error, errno);
-  return failure(
-    denied ? "PermissionDenied" : "SystemCall",
-    `keep ${where.target}`,
-    `${step} failed: ${why}. ${copy}`,
-  );
-}
-
-/** `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer. */
-export function vanishedFailure(partial: string, target: string): IvshError {
-  const directory = dirname(partial);
-  const removed = existsSync(directory)
-    ? `${partial} was removed or replaced`
-    : `the output directory ${directory}/ was removed`;
-  return failure(
-    "NotFound",
-    `keep ${target}`,
-    `${removed} during the transfer; nothing kept (receive again)`,
-  );
-}
-
-/** `unkeep` could not move the kept copy back: it stays FILE, and what it replaced stays aside. */
-export function unkeepFailure(
-  error: unknown,
-  where: { target: string; copy: string; final: string; old?: string },
-): IvshError {
-  const old = where.old ? `; the file it replaced is ${where.old}` : "";
-  return failure(
-    "SystemCall",
-    `undo the keeping of ${where.target}`,
-    `moving it back to ${where.copy} failed (${errnoOf(error) || String(error)}): ${where.final} is the received copy, verified but not confirmed to its sender${old}`,
-  );
-}
-
-function errnoText(error: unknown, errno: string): string {
-  if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
-    return `a directory is in the way (${errno})`;
-  return errno ? `${errno} (${(error as Error).message})` : (error as Error).message;
 }

@@ -28,8 +28,8 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
+import { keepFailure, vanishedFailure } from "./keep-failures.ts";
 import {
-  keepFailure,
   landingOf,
   moveUnlessTaken,
   openPartial,
@@ -37,10 +37,9 @@ import {
   setAside,
   stillNamed,
   takeModeOf,
-  unkeepFailure,
-  vanishedFailure,
 } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
+import { putBack, undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -52,6 +51,8 @@ export class Sink implements StreamKeeper {
   verified = false;
   /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
   private kept = false;
+  /** The kept copy's "dev:ino": `unkeep` moves TARGET back only while it is still that file. */
+  private keptIdentity = "";
   /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
   private replaced: string | undefined;
 
@@ -248,19 +249,23 @@ export class Sink implements StreamKeeper {
    * inspection, if any. If the verified copy was already kept (after the verdict), nothing is left.
    */
   abandon({ wrong = false }: { wrong?: boolean } = {}): string | undefined {
-    this.close();
-    if (!this.renames) return undefined;
-    if (this.kept) {
-      this.settle();
-      return undefined;
+    try {
+      return this.abandoned(wrong);
+    } finally {
+      // Only now: unlocked, an empty FILE.partial looks left by a killed receiver, and a receiver that took
+      // it over (unlinked it, made its own) would have its own removed here, by name.
+      this.close();
     }
+  }
+
+  private abandoned(wrong: boolean): string | undefined {
+    if (!this.renames) return undefined;
+    if (this.kept) return void this.settle();
     // Not claimed as left when it is gone (its directory removed meanwhile).
-    if (
-      (this.written > 0 || this.verified) &&
-      !(this.outOfSpace || wrong) &&
-      lstatSync(this.writing, { throwIfNoEntry: false })
-    )
-      return this.writing;
+    const named = lstatSync(this.writing, { throwIfNoEntry: false });
+    if ((this.written > 0 || this.verified) && !(this.outOfSpace || wrong) && named) return this.writing;
+    // Another receiver's now (this one's was unlinked, and the name taken): not this one's to remove.
+    if (named && !this.closed && !stillNamed(this.writing, this.fd)) return undefined;
     try {
       rmSync(this.writing, { force: true });
       return undefined;
@@ -316,7 +321,8 @@ export class Sink implements StreamKeeper {
       if (found) renameFile(this.writing, this.final);
       else moved = moveUnlessTaken(this.writing, this.final);
     } catch (error) {
-      const old = this.putBack();
+      const old = putBack(this.replaced, this.final);
+      this.replaced = undefined;
       if (errnoOf(error) === "ENOENT") throw vanishedFailure(this.writing, this.target);
       throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
@@ -324,36 +330,25 @@ export class Sink implements StreamKeeper {
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
       throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
     }
-    this.kept = true;
-  }
-
-  /** The final rename failed: the replaced file goes back to its name; returns where it is if not there. */
-  private putBack(): string | undefined {
-    const aside = this.replaced;
-    this.replaced = undefined;
-    if (!aside) return undefined;
-    try {
-      // Still there under its name (it was linked aside): drop the second name; else move it back.
-      if (existsSync(this.final)) rmSync(aside, { force: true });
-      else renameFile(aside, this.final);
-      return undefined;
-    } catch {
-      return aside;
+    // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
+    // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
+    // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
+    if (!stillNamed(this.final, this.fd)) {
+      const old = this.replaced;
+      this.replaced = undefined;
+      throw vanishedFailure(this.writing, this.target, old);
     }
+    this.kept = true;
+    this.keptIdentity = fileStatus(this.fd, this.writing).identity;
   }
 
   /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */
   unkeep(): void {
     if (!this.renames || !this.kept) return;
-    const aside = this.replaced;
-    this.replaced = undefined; // whichever rename below fails, what FILE replaced is never removed
-    try {
-      if (existsSync(this.final)) renameFile(this.final, this.writing);
-    } catch (error) {
-      throw unkeepFailure(error, { target: this.target, copy: this.writing, final: this.final, old: aside });
-    }
+    const old = this.replaced;
+    this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
+    undoKeep({ target: this.target, copy: this.writing, final: this.final, old }, this.keptIdentity);
     this.kept = false;
-    if (aside) renameFile(aside, this.final);
   }
 
   /**

@@ -8,6 +8,14 @@ export function toolMissing(tool: string): string | undefined {
   return Bun.which(tool) ? undefined : `${tool} is not installed (.ci/run installs it with apt-get)`;
 }
 
+/** Why strace cannot stop a process here, if it cannot (not installed, or ptrace refused). */
+export function straceUnusable(): string | undefined {
+  const missing = toolMissing("strace");
+  if (missing) return missing;
+  const probe = Bun.spawnSync(["strace", "-qq", "-o", "/dev/null", "true"], { stderr: "pipe" });
+  return probe.exitCode === 0 ? undefined : `strace cannot trace here: ${probe.stderr.toString().trim()}`;
+}
+
 /** `test`, or a skip whose reason is printed, when `tool` is not on PATH. */
 export function testWithTool(
   tool: string,

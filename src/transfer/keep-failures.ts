@@ -1,0 +1,79 @@
+/**
+ * What a receiver says when its verified copy could not take FILE's name, or the keeping could not be
+ * undone: which step failed and why, and where each file is now.
+ */
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { failure, type IvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/index.ts";
+
+/**
+ * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
+ * whole, so receiving again would only cost time) and where the file it was to replace is now. `inTheWay`:
+ * something appeared at the name during the transfer (a file without --force, or no file at all).
+ */
+export function keepFailure(
+  error: unknown,
+  step: string,
+  where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
+): IvshError {
+  const errno = errnoOf(error);
+  const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
+  const old = where.old ? `; the file it was to replace is ${where.old}` : "";
+  const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;
+  if (where.inTheWay) {
+    const what =
+      where.kind === "file"
+        ? "a file was created there during the transfer (pass --force to replace one)"
+        : "it became something other than a regular file during the transfer";
+    return failure(
+      "AlreadyExists",
+      `keep ${where.target}`,
+      `${where.inTheWay} was not replaced: ${what}. ${copy}`,
+    );
+  }
+  const why = denied
+    ? `this user may not change ${dirname(where.copy)}/ (${errno})`
+    : errnoText(error, errno);
+  return failure(
+    denied ? "PermissionDenied" : "SystemCall",
+    `keep ${where.target}`,
+    `${step} failed: ${why}. ${copy}`,
+  );
+}
+
+/**
+ * `partial` is not the copy written: it, or its directory, was removed (or replaced) during the transfer.
+ * `old`: where the file it was to replace is kept.
+ */
+export function vanishedFailure(partial: string, target: string, old?: string): IvshError {
+  const directory = dirname(partial);
+  const removed = existsSync(directory)
+    ? `${partial} was removed or replaced`
+    : `the output directory ${directory}/ was removed`;
+  const aside = old ? `; the file it was to replace is ${old}` : "";
+  return failure(
+    "NotFound",
+    `keep ${target}`,
+    `${removed} during the transfer; nothing kept (receive again)${aside}`,
+  );
+}
+
+/** `unkeep` could not move the kept copy back: it stays FILE, and what it replaced stays aside. */
+export function unkeepFailure(
+  error: unknown,
+  where: { target: string; copy: string; final: string; old?: string },
+): IvshError {
+  const old = where.old ? `; the file it replaced is ${where.old}` : "";
+  return failure(
+    "SystemCall",
+    `undo the keeping of ${where.target}`,
+    `moving it back to ${where.copy} failed (${errnoOf(error) || String(error)}): ${where.final} is the received copy, verified but not confirmed to its sender${old}`,
+  );
+}
+
+function errnoText(error: unknown, errno: string): string {
+  if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
+    return `a directory is in the way (${errno})`;
+  return errno ? `${errno} (${(error as Error).message})` : (error as Error).message;
+}
