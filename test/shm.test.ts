@@ -135,6 +135,24 @@ test("shm_finish() while shm_init() still connects closes that connection: no se
   expect(shm_uid()).toBe(uid);
 });
 
+// Found by a review: a call made before shm_init() resolved (not awaited) was told it had not been called.
+test("a call while shm_init() still connects says to await it, not that it was not called", async () => {
+  await shm_finish();
+  const init = shm_init({ socket: paths.socket, region: paths.region, name: "not-awaited" });
+  try {
+    expectFailure(
+      () => shm_uid(),
+      "ProtocolState",
+      /since shm_init\(\) has not finished connecting yet \(await it first\)/,
+    );
+    const uid = await init;
+    expect(shm_uid()).toBe(uid);
+  } finally {
+    await init.catch(() => undefined);
+    await shm_finish();
+  }
+});
+
 test("a condition variable used after shm_finish() says shm_init() was not called, not that its id is unknown", async () => {
   await shm_finish(); // the test before left this process connected
   const uid = await shm_init({ socket: paths.socket, region: paths.region, name: "finished-cv" });
@@ -205,7 +223,8 @@ test("every shm_* call that returns a promise rejects, not throws at the call, w
     expect(() => {
       promise = call();
     }, name).not.toThrow();
-    await expectRejection(promise!, "ProtocolState", /shm_init\(\) has not been called/);
+    // Why there is no connection depends on the tests before (the last shm_init() here failed).
+    await expectRejection(promise!, "ProtocolState", /^Failed to use the shm_\* API since /);
   }
 });
 
@@ -256,8 +275,19 @@ test("after the session is lost for good, shm_init() connects anew, not to the l
   const where = { socket: paths.socket, region: paths.region, reconnectTimeoutMs: 200 };
   const lostUid = await shm_init(where);
   await arbiter.stop();
-  await expectRejection(shm_alloc(64), "ConnectionLost", /did not come back within 200 ms/);
-  await arbiter.restart();
+  try {
+    await expectRejection(shm_alloc(64), "ConnectionLost", /did not come back within 200 ms/);
+    // Found by a review: shm_init() ended the lost session itself, so a failed one left calls told "since
+    // shm_finish() ended this process's connection", a call this process never made.
+    await expect(shm_init({ ...where, connectTimeoutMs: 200 })).rejects.toThrow();
+    expectFailure(
+      () => shm_uid(),
+      "ProtocolState",
+      /^Failed to use the shm_\* API since the last shm_init\(\) failed \(call shm_init\(\) again\)$/,
+    );
+  } finally {
+    await arbiter.restart();
+  }
   const uid = await shm_init(where);
   expect(uid).not.toBe(lostUid);
   expect(shm_uid()).toBe(uid);
@@ -269,6 +299,12 @@ test("a shm_init() that failed to connect is not kept: the next one, with other 
   await shm_finish();
   const nowhere = { socket: `${paths.dir}/nobody-listens.sock`, region: paths.region, connectTimeoutMs: 200 };
   await expect(shm_init(nowhere)).rejects.toThrow();
+  // Found by a review: it was told shm_init() had not been called (since the shm_finish() before).
+  expectFailure(
+    () => shm_uid(),
+    "ProtocolState",
+    /since the last shm_init\(\) failed \(call shm_init\(\) again\)/,
+  );
   const uid = await shm_init({ socket: paths.socket, region: paths.region });
   expect(shm_uid()).toBe(uid);
   await shm_finish();

@@ -6,7 +6,9 @@
  */
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { ChannelReceiver } from "../src/transfer/index.ts";
 import { clientConfig, eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, outPath } from "./helpers/transfer.ts";
@@ -58,7 +60,7 @@ test("a sender frozen past its lease while it waits for the verdict: the receive
 
 // Found by a review: a sender no receiver ever joined said "the receiver may have kept the whole stream",
 // speaking of a receiver it never saw.
-test("a sender no receiver joined, frozen past its lease after its end record: it says none had joined", async () => {
+test("a sender no receiver joined, frozen past its lease after its end record: it says none had been seen to join", async () => {
   const sender = spawnFixture(
     "frozen-finisher",
     clientConfig(suite.paths, { channel: "verdict-freeze-alone", bytes: 1000, alone: true }),
@@ -81,10 +83,53 @@ test("a sender no receiver joined, frozen past its lease after its end record: i
     expect(result.ok).toBe(false);
     expect(result.code).toBe("LeaseExpired");
     expect(result.message).toMatch(
-      /since this sender's session ended while it waited for a receiver .*no receiver had joined before this sender stopped/,
+      /since this sender's session ended while it waited for a receiver .*none had been seen to join before this sender stopped/,
     );
     expect(result.message).not.toContain("the receiver may have kept");
   } finally {
     sender.proc.kill("SIGKILL");
+  }
+}, 60_000);
+
+// Found by a review: "no receiver had joined" was said of one that had. A sender notes a join only when it
+// looks (before each chunk, and when its wait for one ends); frozen after the join, before it looked, it
+// knows nothing of it, and the receiver may keep the whole stream meanwhile.
+test("a receiver joins and keeps the stream just before the sender is frozen, unseen: the sender says none had been seen, not that none had joined", async () => {
+  const client = await connect({ socket: suite.socket, region: suite.region, name: "unseen-receiver" });
+  const sender = spawnFixture(
+    "frozen-finisher",
+    clientConfig(suite.paths, { channel: "verdict-freeze-unseen", bytes: 1000, alone: true, unseen: true }),
+  );
+  try {
+    await sender.events.next("written");
+    sender.proc.stdin.write("finish\n");
+    await sender.proc.stdin.flush();
+    const { clientId } = (await sender.events.next("ended")) as { clientId: number };
+    // The sender's event loop is blocked from "ended" until this join is in the region, then it stops.
+    const receiver = await ChannelReceiver.open(client, "verdict-freeze-unseen");
+    try {
+      while ((await receiver.receive(() => undefined)) !== undefined);
+    } finally {
+      await receiver.close();
+    }
+    await eventually(
+      async () =>
+        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
+          (each) => each.clientId === clientId,
+        ),
+      livenessBoundMs(LEASE_MS),
+      "the frozen sender's session expiring",
+    );
+    sender.proc.kill("SIGCONT");
+    const result = (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+    expect(result.ok).toBe(false);
+    expect(result.code).toBe("LeaseExpired");
+    expect(result.message).toMatch(
+      /while it waited for a receiver .*none had been seen to join before this sender stopped/,
+    );
+    expect(result.message).not.toContain("no receiver had joined");
+  } finally {
+    sender.proc.kill("SIGKILL");
+    await client.close();
   }
 }, 60_000);

@@ -33,23 +33,22 @@ let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
 let connecting: { promise: Promise<Client>; where: string; shown: string } | undefined;
 const condvars = new Map<number, CondVar>();
-/** Whether a shm_finish() ended a connection since the last shm_init(): what a call without one is told. */
-let finished = false;
+/**
+ * Why this process has no connection, as a call without one is told: "not called" was wrong after a
+ * shm_init() that failed, or a shm_finish(), and one still connecting is told so (client()).
+ */
+let whyNone = "shm_init() has not been called";
+const INIT_FAILED = "the last shm_init() failed (call shm_init() again)";
 
 /**
  * Every shm_* call that returns a promise is async: a failure found before any request (no shm_init, a
  * wrong id) must reject, as its type says, not throw at the call (`shm_alloc(n).catch(...)` missed it).
  */
 function client(): Client {
-  if (!current)
-    throw failure(
-      "ProtocolState",
-      "use the shm_* API",
-      finished
-        ? "shm_init() has not been called since shm_finish() ended this process's connection (call shm_init() again)"
-        : "shm_init() has not been called",
-    );
-  return current;
+  if (current) return current;
+  // `connecting` stays set once connected: without `current`, a shm_init() is under way.
+  const why = connecting ? "shm_init() has not finished connecting yet (await it first)" : whyNone;
+  throw failure("ProtocolState", "use the shm_* API", why);
 }
 
 function condvar(cvid: number, uid: number): CondVar {
@@ -93,9 +92,15 @@ function shownOptions({ socket, tcp, region, name }: ConnectOptions): string {
  * time, the lease expired), a call connects anew, with a new uid; the lost session's cv ids are forgotten.
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
-  checkConnectOptions(options, "shm_init()");
+  try {
+    checkConnectOptions(options, "shm_init()");
+  } catch (error) {
+    if (!current) whyNone = INIT_FAILED;
+    throw error;
+  }
   // Returning the lost session's uid left every later call failing, with no way on but shm_finish().
-  if (current?.lost) await shm_finish();
+  if (current?.lost)
+    await finishAs("this process's session was lost, and shm_init() is connecting anew (await it first)");
   const { socket, tcp, region, name } = options;
   const where = JSON.stringify({ socket, tcp, region, name });
   // Only these name a connection: one given only timeouts (or nothing) is whatever this process is connected to.
@@ -112,14 +117,13 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   try {
     connected = await entry.promise;
   } catch (error) {
-    if (connecting === entry) connecting = undefined; // a later call may try again
+    if (connecting === entry) [connecting, whyNone] = [undefined, INIT_FAILED]; // a later call may try again
     throw error;
   }
   // shm_finish() ran while we connected: this connection is not the process's any more.
   if (connecting !== entry)
     throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
   current = connected;
-  finished = false;
   return current.clientId;
 }
 
@@ -207,9 +211,16 @@ export function shm_notify_cv(cvid: number, uid: number): void {
 
 /** Disconnects this process: what it still holds is released; `shm_init` may connect again. */
 export async function shm_finish(): Promise<void> {
+  await finishAs(
+    "shm_init() has not been called since shm_finish() ended this process's connection (call shm_init() again)",
+  );
+}
+
+/** Ends this process's connection, if any; `why` is what calls are told after it. */
+async function finishAs(why: string): Promise<void> {
   condvars.clear();
   const pending = connecting;
-  finished ||= current !== undefined || pending !== undefined;
+  if (current || pending) whyNone = why;
   current = undefined;
   connecting = undefined;
   // One still connecting is closed once it is there, so no session outlives the finish.

@@ -181,10 +181,11 @@ export class ChannelSender {
       return verdict;
     } catch (error) {
       if (!hasTrait(error, "endsSession")) throw error;
-      // Not seen (the slot may be another's now, so it cannot be looked at): one may have come meanwhile.
+      // Not seen is all we know (the slot may be another's now, so it cannot be looked at): a join is
+      // noted only when we look, and one may have come just before we stopped, or meanwhile.
       const outcome =
         this.arrivedAt === undefined
-          ? `it waited for a receiver (${error.message}): no receiver had joined before this sender stopped, and one that joined since may have kept the whole stream`
+          ? `it waited for a receiver (${error.message}): none had been seen to join before this sender stopped, and one that joined unseen or since may have kept the whole stream`
           : `it waited for the receiver's verdict (${error.message}): the receiver may have kept the whole stream or given it up`;
       throw new IvshError(
         error.code,
