@@ -36,7 +36,7 @@ import {
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
-import { flockHolderPid } from "../holders.ts";
+import { flockListed } from "../holders.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
 
 /**
@@ -138,9 +138,9 @@ function refuseAppendOnly(directory: string, action: string): void {
  * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
  * two receivers never both take one over. One this user cannot open to lock (another user's that replaces
  * a file, 0600 while written; this user's own, given a replaced file's mode 0000 just before its rename) is
- * taken only with --force, and only if /proc/locks lists no lock on it: unlinked under a live receiver,
- * the name got a new file that receiver then renamed to FILE as its verified copy. A holder in another PID
- * namespace is not listed there.
+ * taken only with --force, and only if /proc/locks can be read and lists no lock on it: unlinked under a
+ * live receiver, the name got a new file that receiver then renamed to FILE as its verified copy. A holder
+ * in another PID namespace is not listed there.
  */
 function removeStale(
   partial: string,
@@ -149,8 +149,15 @@ function removeStale(
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
   const fd = stale.isFile() ? lockedStale(partial) : undefined;
-  if (fd === null || (fd === undefined && stale.isFile() && flockHolderPid(partial) !== undefined))
-    throw busy();
+  const listed = fd === undefined && stale.isFile() ? flockListed(partial) : false;
+  if (fd === null || listed === true) throw busy();
+  if (listed === undefined)
+    throw failure(
+      "PermissionDenied",
+      action,
+      `cannot tell whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
+        "cannot be read (if none is, remove it; or choose another --out)",
+    );
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;

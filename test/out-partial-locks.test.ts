@@ -1,0 +1,139 @@
+/**
+ * A FILE.partial this user cannot open (to flock it) is judged by /proc/locks (src/transfer/out-names.ts,
+ * removeStale): listed as locked, a live receiver holds it and --force does not take it over. Where
+ * /proc/locks names the file's device otherwise than stat does (overlayfs with layers on two file systems,
+ * btrfs subvolumes), or cannot be read at all, that was taken as "nobody holds it".
+ */
+import { afterAll, expect } from "bun:test";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { closeFd, fileStatus, O_RDONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
+import { NOBODY, notRoot } from "./helpers/as-nobody.ts";
+import { REPO } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
+
+const directory = mkdtempSync(join(tmpdir(), "out-partial-locks-"));
+const layers = mkdtempSync("/dev/shm/out-partial-locks-");
+const lower = join(directory, "lower");
+const merged = join(directory, "merged");
+afterAll(() => {
+  Bun.spawnSync(["umount", merged]); // here too: a run that filtered the test out mounted it all the same
+  rmSync(directory, { recursive: true, force: true });
+  rmSync(layers, { recursive: true, force: true });
+});
+chmodSync(directory, 0o755);
+
+/** A script nobody runs: openPartial with --force on argv[2] (the partial) for argv[3] (the target). */
+function forceScript(): string {
+  const script = join(directory, "force.ts");
+  writeFileSync(
+    script,
+    `import { openPartial } from ${JSON.stringify(join(REPO, "src/transfer/out-names.ts"))};\n` +
+      "try { openPartial(process.argv[2], process.argv[3], true, '--out'); console.log('taken over'); }\n" +
+      "catch (error) { console.log(error.message); }\n",
+  );
+  return script;
+}
+
+/** Runs `command` as nobody; its stdout. */
+function asNobody(command: string[], prefix: string[] = []): string {
+  const child = Bun.spawnSync([
+    ...prefix,
+    "setpriv",
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    "--clear-groups",
+    ...command,
+  ]);
+  expect(child.stderr.toString()).toBe("");
+  return child.stdout.toString();
+}
+
+/** A root-owned 0600 partial in a directory anyone may write, locked by this process while `run` runs. */
+function withLockedPartial(shared: string, run: (partial: string, target: string) => void): void {
+  chmodSync(shared, 0o777);
+  const target = join(shared, "file");
+  const partial = `${target}.partial`;
+  writeFileSync(partial, "a live receiver's bytes", { mode: 0o600 });
+  const theirs = openFile(partial, O_RDONLY);
+  try {
+    expect(tryLockExclusive(theirs, partial)).toBe(true);
+    run(partial, target);
+    const named = lstatSync(partial);
+    expect(`${named.dev}:${named.ino}`).toBe(fileStatus(theirs, partial).identity);
+  } finally {
+    closeFd(theirs);
+  }
+}
+
+/** Why an overlay cannot be mounted here, if it cannot. */
+function overlayUnusable(lower: string, upper: string, work: string, merged: string): string | undefined {
+  if (notRoot) return notRoot;
+  const mount = Bun.spawnSync([
+    "mount",
+    "-t",
+    "overlay",
+    "overlay",
+    "-o",
+    `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+    merged,
+  ]);
+  return mount.exitCode === 0
+    ? undefined
+    : `overlayfs cannot be mounted here: ${mount.stderr.toString().trim()}`;
+}
+
+for (const made of [lower, merged, join(layers, "upper"), join(layers, "work")]) mkdirSync(made);
+// The upper layer on another file system (tmpfs) than the lower (the test directory's): stat then gives
+// a file made there the upper layer's device, and /proc/locks the overlay's own.
+const noOverlay =
+  toolMissing("setpriv") ?? overlayUnusable(lower, join(layers, "upper"), join(layers, "work"), merged);
+
+testUnless(
+  noOverlay,
+  "--force does not take over a locked partial it cannot open on overlayfs, whose lock /proc/locks lists under another device",
+  () => {
+    try {
+      const shared = join(merged, "shared");
+      mkdirSync(shared);
+      withLockedPartial(shared, (partial, target) => {
+        // Before: "taken over" (no /proc/locks line had stat's device), the live receiver's file unlinked.
+        expect(asNobody([process.execPath, forceScript(), partial, target])).toContain(
+          `another receiver is writing ${partial} now`,
+        );
+      });
+    } finally {
+      Bun.spawnSync(["umount", merged]);
+    }
+  },
+);
+
+testUnless(
+  notRoot ?? toolMissing("setpriv") ?? toolMissing("unshare"),
+  "--force does not take over a partial it cannot open where /proc/locks cannot be read: it cannot tell",
+  () => {
+    const shared = join(directory, "no-proc-locks");
+    mkdirSync(shared);
+    withLockedPartial(shared, (partial, target) => {
+      // /proc/locks unreadable to nobody (a private mount namespace, root's 0600 file over it), as in a
+      // sandbox without /proc.
+      const unreadable = join(directory, "locks");
+      writeFileSync(unreadable, "", { mode: 0o600 });
+      const hidden = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        `mount --bind ${unreadable} /proc/locks && exec "$@"`,
+        "sh",
+      ];
+      // Before: "taken over", the live receiver's file unlinked.
+      expect(asNobody([process.execPath, forceScript(), partial, target], hidden)).toContain(
+        `cannot tell whether a receiver is writing ${partial}`,
+      );
+    });
+  },
+);
