@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { closeFd, fileStatus, O_RDONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
 import { NOBODY, notRoot } from "./helpers/as-nobody.ts";
 import { REPO } from "./helpers/paths.ts";
-import { testUnless, toolMissing } from "./helpers/tools.ts";
+import { straceUnusable, testUnless, toolMissing } from "./helpers/tools.ts";
 
 const directory = mkdtempSync(join(tmpdir(), "out-partial-locks-"));
 const layers = mkdtempSync("/dev/shm/out-partial-locks-");
@@ -135,5 +135,35 @@ testUnless(
         `cannot tell whether a receiver is writing ${partial}`,
       );
     });
+  },
+);
+
+// Without flock (ENOLCK: an NFS mount whose lock daemon is not running), a receiver writes FILE.partial
+// unguarded, and an empty one is what a live receiver waiting for its sender has: a second receiver took
+// it for one a killed receiver left, unlinked it and made its own, and the first then received its whole
+// stream to fail at its keep ('FILE.partial was removed or replaced').
+testUnless(
+  straceUnusable(),
+  "without flock (ENOLCK), an empty partial is not taken for a killed receiver's: refused without --force",
+  () => {
+    const target = join(directory, "lockless");
+    const partial = `${target}.partial`;
+    writeFileSync(partial, "");
+    const before = lstatSync(partial).ino;
+    const script = join(directory, "lockless.ts");
+    writeFileSync(
+      script,
+      `import { openPartial } from ${JSON.stringify(join(REPO, "src/transfer/out-names.ts"))};\n` +
+        "try { openPartial(process.argv[2], process.argv[3], false, '--out'); console.log('taken over'); }\n" +
+        "catch (error) { console.log(error.message); }\n",
+    );
+    const refused = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=flock", "-e", "inject=flock:error=ENOLCK"];
+    const child = Bun.spawnSync(["strace", ...refused, process.execPath, script, partial, target]);
+    expect(child.stderr.toString()).toBe("");
+    // Before: "taken over", the first receiver's file unlinked under it.
+    expect(child.stdout.toString()).toContain(
+      `no locks (flock: ENOLCK) to tell whether a receiver is writing ${partial}`,
+    );
+    expect(lstatSync(partial).ino).toBe(before);
   },
 );

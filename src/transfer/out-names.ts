@@ -93,7 +93,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   // over (unlinked it, made its own). Only a file still under the name, and locked, is this receiver's.
   let mine = false;
   try {
-    mine = lockUnlessUnsupported(fd, partial) && stillNamed(partial, fd);
+    mine = lockUnlessUnsupported(fd, partial) !== false && stillNamed(partial, fd);
   } finally {
     if (!mine) closeFd(fd);
   }
@@ -104,13 +104,14 @@ export function openPartial(partial: string, target: string, force: boolean, arg
 /**
  * flock, where the file system has it. One without (ENOLCK: an NFS mount whose lock daemon is not running)
  * has FILE.partial written unguarded, as before it was locked, rather than no --out there at all: another
- * receiver may then take it over, which `keep` finds (`stillNamed`), and fails, never keeping its bytes.
+ * receiver may then take it over (--force only: unlocked, an empty one is no sign of a killed receiver),
+ * which `keep` finds (`stillNamed`), and fails, never keeping its bytes. Returns the errno then.
  */
-function lockUnlessUnsupported(fd: number, path: string): boolean {
+function lockUnlessUnsupported(fd: number, path: string): boolean | string {
   try {
     return tryLockExclusive(fd, path);
   } catch (error) {
-    if (NO_LOCKS.includes(errnoOf(error))) return true;
+    if (NO_LOCKS.includes(errnoOf(error))) return errnoOf(error); // true, and why it is unguarded
     throw error;
   }
 }
@@ -148,9 +149,10 @@ function removeStale(
   force: boolean,
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
-  const fd = stale.isFile() ? lockedStale(partial) : undefined;
-  const listed = fd === undefined && stale.isFile() ? flockListed(partial) : false;
-  if (fd === null || listed === true) throw busy();
+  const locked = stale.isFile() ? lockedStale(partial) : undefined;
+  const fd = locked?.fd;
+  const listed = locked === undefined && stale.isFile() ? flockListed(partial) : false;
+  if (locked === null || listed === true) throw busy();
   if (listed === undefined)
     throw failure(
       "PermissionDenied",
@@ -161,6 +163,13 @@ function removeStale(
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
+    // Unlocked, an empty one is also what a live receiver has while it waits for its sender.
+    if (!force && empty && locked?.unguarded)
+      throw failure(
+        "AlreadyExists",
+        action,
+        `${partial} exists, and its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing ${partial}: if none is, remove it, or pass --force to replace it`,
+      );
     if (!force && !empty)
       throw failure(
         "AlreadyExists",
@@ -180,24 +189,25 @@ function removeStale(
 }
 
 /**
- * A descriptor of the regular file at `path`, locked (or on a file system without flock); null if a
- * receiver holds it, undefined if this user cannot open it (read-only is enough for flock, and opens no
- * FIFO's writer nor a symbolic link). Closed on every failure.
+ * A descriptor of the regular file at `path`, locked (or `unguarded`, with the errno: a file system without
+ * flock); null if a receiver holds it, undefined if this user cannot open it (read-only is enough for
+ * flock, and opens no FIFO's writer nor a symbolic link). Closed on every failure.
  */
-function lockedStale(path: string): number | null | undefined {
+function lockedStale(path: string): { fd: number; unguarded?: string } | null | undefined {
   let fd: number;
   try {
     fd = openFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch {
     return undefined;
   }
-  let locked = false;
+  let locked: boolean | string = false;
   try {
     locked = lockUnlessUnsupported(fd, path);
   } finally {
-    if (!locked) closeFd(fd);
+    if (locked === false) closeFd(fd);
   }
-  return locked ? fd : null;
+  if (locked === false) return null;
+  return locked === true ? { fd } : { fd, unguarded: locked };
 }
 
 /** Whether `path` still names the file open at `fd` (no one unlinked or replaced it since). */
