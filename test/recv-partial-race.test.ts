@@ -221,13 +221,14 @@ testUnless(
 // to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
-// Stopped as its rename returns, its keep finds FILE not its copy (and fails); stopped as its keep's close
-// of the copy (then FILE; the first close of FILE is its check for chattr flags) returns, its undo does.
+// Stopped at its rename, its keep finds FILE not its copy (and fails); stopped at the last look of its
+// keep (the 14th statx of FILE, on the copy's descriptor: its identity noted once FILE is checked to be
+// it; the copy stays open until the verdict), its undo does.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
   for (const [syscall, at, when] of [
     ["rename", "keep", 1],
-    ["close", "verdict", 2],
+    ["statx", "verdict", 14],
   ] as const)
     testUnless(
       straceUnusable(),
@@ -235,7 +236,7 @@ describe("with a 2 s lease", () => {
       async () => {
         const output = join(short.dir, `kept-${at}.out`);
         writeFileSync(output, "the old contents");
-        const on = syscall === "close" ? output : `${output}.partial`;
+        const on = syscall === "statx" ? output : `${output}.partial`;
         const options = { extra: ["--force"], paths: short.paths, on, when };
         const first = stoppedAfter(syscall, "kept-first", output, options);
         try {
