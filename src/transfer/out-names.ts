@@ -150,31 +150,21 @@ function removeStale(
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
   const locked = stale.isFile() ? lockedStale(partial) : undefined;
+  if (locked === null) throw busy();
+  if (locked === undefined && stale.isFile()) refuseListed(partial, action, busy);
   const fd = locked?.fd;
-  const listed = locked === undefined && stale.isFile() ? flockListed(partial) : false;
-  if (locked === null || listed === true) throw busy();
-  if (listed === undefined)
-    throw failure(
-      "PermissionDenied",
-      action,
-      `cannot tell whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
-        "cannot be read (if none is, remove it; or choose another --out)",
-    );
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
-    // Unlocked, an empty one is also what a live receiver has while it waits for its sender.
-    if (!force && empty && locked?.unguarded)
+    // Unlocked (no flock there), an empty one is also what a live receiver has while it waits for its sender.
+    const why = locked?.unguarded
+      ? `its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing it`
+      : "an earlier receive that did not finish left it";
+    if (!force && !(empty && !locked?.unguarded))
       throw failure(
         "AlreadyExists",
         action,
-        `${partial} exists, and its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing ${partial}: if none is, remove it, or pass --force to replace it`,
-      );
-    if (!force && !empty)
-      throw failure(
-        "AlreadyExists",
-        action,
-        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+        `${partial} exists: ${why} (remove it, or pass --force to replace it)`,
       );
     if (stale.isDirectory())
       throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
@@ -186,6 +176,19 @@ function removeStale(
   } finally {
     if (fd !== undefined) closeFd(fd);
   }
+}
+
+/** A partial this user cannot open: busy if /proc/locks lists a lock on it, refused if that cannot be told. */
+function refuseListed(partial: string, action: string, busy: () => IvshError): void {
+  const listed = flockListed(partial);
+  if (listed === true) throw busy();
+  if (listed === undefined)
+    throw failure(
+      "PermissionDenied",
+      action,
+      `cannot tell whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
+        "cannot be read (if none is, remove it; or choose another --out)",
+    );
 }
 
 /**
