@@ -28,8 +28,15 @@ export function undoKeep(
   } catch (error) {
     throw unkeepFailure(error, where);
   }
-  if (!moved) throw unkeepFailure(`another receiver is writing ${where.copy}`, where);
+  if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
   if (where.old) renameFile(where.old, where.final);
+}
+
+/** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */
+function inTheWay(path: string): string {
+  const there = lstatSync(path, { throwIfNoEntry: false });
+  if (there?.isDirectory()) return "EISDIR";
+  return there?.isFile() ? `another receiver is writing ${path}` : "EEXIST";
 }
 
 /**
