@@ -40,7 +40,8 @@ export function flockListed(path: string): boolean | undefined {
   let ino: bigint;
   let list: string;
   try {
-    ino = statSync(path, { bigint: true }).ino;
+    // Unsigned, as /proc/locks prints it: Bun gives one past 2^63 (overlayfs xino) as negative.
+    ino = BigInt.asUintN(64, statSync(path, { bigint: true }).ino);
     list = readFileSync("/proc/locks", "utf8");
   } catch {
     return undefined;

@@ -5,7 +5,7 @@
  * btrfs subvolumes), or cannot be read at all, that was taken as "nobody holds it".
  */
 import { afterAll, expect } from "bun:test";
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeFd, fileStatus, O_RDONLY, openFile, tryLockExclusive } from "../src/ffi/index.ts";
@@ -15,10 +15,10 @@ import { straceUnusable, testUnless, toolMissing } from "./helpers/tools.ts";
 
 const directory = mkdtempSync(join(tmpdir(), "out-partial-locks-"));
 const layers = mkdtempSync("/dev/shm/out-partial-locks-");
-const lower = join(directory, "lower");
-const merged = join(directory, "merged");
+const mounted: string[] = [];
 afterAll(() => {
-  Bun.spawnSync(["umount", merged]); // here too: a run that filtered the test out mounted it all the same
+  // Here, not in the tests: a run that filtered them out mounted them all the same.
+  for (const merged of mounted) Bun.spawnSync(["umount", merged]);
   rmSync(directory, { recursive: true, force: true });
   rmSync(layers, { recursive: true, force: true });
 });
@@ -55,7 +55,8 @@ function withLockedPartial(shared: string, run: (partial: string, target: string
   chmodSync(shared, 0o777);
   const target = join(shared, "file");
   const partial = `${target}.partial`;
-  writeFileSync(partial, "a live receiver's bytes", { mode: 0o600 });
+  // One there already is in an overlay's lower layer (written through the overlay, it would be copied up).
+  if (!existsSync(partial)) writeFileSync(partial, "a live receiver's bytes", { mode: 0o600 });
   const theirs = openFile(partial, O_RDONLY);
   try {
     expect(tryLockExclusive(theirs, partial)).toBe(true);
@@ -67,47 +68,41 @@ function withLockedPartial(shared: string, run: (partial: string, target: string
   }
 }
 
-/** Why an overlay cannot be mounted here, if it cannot. */
-function overlayUnusable(lower: string, upper: string, work: string, merged: string): string | undefined {
+/**
+ * An overlay at DIRECTORY/merged-NAME, its upper layer on tmpfs, its lower on the test directory's file
+ * system, with `options`; a partial put in its lower layer first if `inLower`. Why it cannot be, if so.
+ */
+function overlayUnusable(name: string, options: string, inLower: boolean): string | undefined {
   if (notRoot) return notRoot;
-  const mount = Bun.spawnSync([
-    "mount",
-    "-t",
-    "overlay",
-    "overlay",
-    "-o",
-    `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
-    merged,
-  ]);
-  return mount.exitCode === 0
-    ? undefined
-    : `overlayfs cannot be mounted here: ${mount.stderr.toString().trim()}`;
+  const [lower, merged] = [join(directory, `lower-${name}`), join(directory, `merged-${name}`)];
+  const [upper, work] = [join(layers, `upper-${name}`), join(layers, `work-${name}`)];
+  for (const made of [join(lower, "shared"), merged, upper, work]) mkdirSync(made, { recursive: true });
+  if (inLower) writeFileSync(join(lower, "shared", "file.partial"), "an image's bytes", { mode: 0o600 });
+  const layout = `lowerdir=${lower},upperdir=${upper},workdir=${work}${options}`;
+  const mount = Bun.spawnSync(["mount", "-t", "overlay", "overlay", "-o", layout, merged]);
+  if (mount.exitCode !== 0) return `overlayfs cannot be mounted here: ${mount.stderr.toString().trim()}`;
+  mounted.push(merged);
+  return undefined;
 }
 
-for (const made of [lower, merged, join(layers, "upper"), join(layers, "work")]) mkdirSync(made);
-// The upper layer on another file system (tmpfs) than the lower (the test directory's): stat then gives
-// a file made there the upper layer's device, and /proc/locks the overlay's own.
-const noOverlay =
-  toolMissing("setpriv") ?? overlayUnusable(lower, join(layers, "upper"), join(layers, "work"), merged);
-
-testUnless(
-  noOverlay,
-  "--force does not take over a locked partial it cannot open on overlayfs, whose lock /proc/locks lists under another device",
-  () => {
-    try {
-      const shared = join(merged, "shared");
-      mkdirSync(shared);
-      withLockedPartial(shared, (partial, target) => {
-        // Before: "taken over" (no /proc/locks line had stat's device), the live receiver's file unlinked.
+for (const [name, options, inLower, story] of [
+  // stat gives a file made in the upper layer that layer's device, /proc/locks the overlay's own.
+  ["two-devices", "", false, "its upper layer on another file system than its lower"],
+  // A lower file's number has the layer in its top bits (past 2^63), which Bun's stat gives negative.
+  ["xino", ",xino=on", true, "xino=on, the partial in its lower layer (inode number past 2^63)"],
+] as const)
+  testUnless(
+    toolMissing("setpriv") ?? overlayUnusable(name, options, inLower),
+    `--force does not take over a locked partial it cannot open on overlayfs: ${story}`,
+    () => {
+      withLockedPartial(join(directory, `merged-${name}`, "shared"), (partial, target) => {
+        // Before: "taken over" (no /proc/locks line matched), the live receiver's file unlinked under it.
         expect(asNobody([process.execPath, forceScript(), partial, target])).toContain(
           `another receiver is writing ${partial} now`,
         );
       });
-    } finally {
-      Bun.spawnSync(["umount", merged]);
-    }
-  },
-);
+    },
+  );
 
 testUnless(
   notRoot ?? toolMissing("setpriv") ?? toolMissing("unshare"),
