@@ -127,7 +127,7 @@ testUnless(
       ];
       // Before: "taken over", the live receiver's file unlinked.
       expect(asNobody([process.execPath, forceScript(), partial, target], hidden)).toContain(
-        `cannot tell whether a receiver is writing ${partial}`,
+        `it cannot be told whether a receiver is writing ${partial}`,
       );
     });
   },

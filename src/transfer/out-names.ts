@@ -186,7 +186,7 @@ function refuseListed(partial: string, action: string, busy: () => IvshError): v
     throw failure(
       "PermissionDenied",
       action,
-      `cannot tell whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
+      `it cannot be told whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
         "cannot be read (if none is, remove it; or choose another --out)",
     );
 }
