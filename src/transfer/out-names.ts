@@ -289,23 +289,30 @@ export function setAside(path: string): string {
 const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
 
 /**
- * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does. A hard link
- * fails on a taken name where a rename would replace what was made there since the caller looked (a stat,
- * then a rename, left that window open). Where links are not supported, a rename.
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does (a link fails
+ * on a taken name, where a rename replaces what was made there since the caller looked). Where links are
+ * not supported, a rename. "replaced", with nothing changed, if what it moved is not what `meant` wants.
  */
-export function moveUnlessTaken(from: string, to: string): boolean {
+export function moveUnlessTaken(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean = () => true,
+): boolean | "replaced" {
   try {
     linkSync(from, to);
   } catch (error) {
     if (errnoOf(error) === "EEXIST") return false;
     if (!NO_LINKS.includes(errnoOf(error))) throw error;
     renameFile(from, to);
-    return true;
+    if (meant(to)) return true;
+    renameFile(to, from);
+    return "replaced";
   }
-  // Left behind (it cannot fail in a directory where we just made a name), it is a stale partial the
-  // next receive unlinks, never truncates.
-  rmSync(from, { force: true });
-  return true;
+  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
+  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
+  const moved = meant(to);
+  rmSync(moved ? from : to, { force: true });
+  return moved || "replaced";
 }
 
 /**

@@ -321,7 +321,7 @@ export class Sink implements StreamKeeper {
     let moved = true;
     try {
       if (found) renameFile(this.writing, this.final);
-      else moved = moveUnlessTaken(this.writing, this.final);
+      else moved = moveUnlessTaken(this.writing, this.final) === true;
     } catch (error) {
       const old = putBack(this.replaced, this.final);
       this.replaced = undefined;
