@@ -31,6 +31,32 @@ export function flockHolderPid(path: string): number | undefined {
 }
 
 /**
+ * Whether /proc/locks lists a flock on the file at `path` (held, or waited for: "->"); undefined if that
+ * cannot be told (no /proc, no permission). Matched by inode number alone: the device it names is the
+ * file system's own, which stat's is not on overlayfs with layers on two file systems, nor on a btrfs
+ * subvolume. Another file with that number elsewhere counts too, which only errs towards "locked".
+ */
+export function flockListed(path: string): boolean | undefined {
+  let ino: bigint;
+  let list: string;
+  try {
+    // Unsigned, as /proc/locks prints it: Bun gives one past 2^63 (overlayfs xino) as negative.
+    ino = BigInt.asUintN(64, statSync(path, { bigint: true }).ino);
+    list = readFileSync("/proc/locks", "utf8");
+  } catch {
+    return undefined;
+  }
+  // "N: [-> ]FLOCK ADVISORY WRITE PID MAJOR:MINOR:INODE START END".
+  return list.split("\n").some((entry) => {
+    const fields = entry
+      .trim()
+      .split(/\s+/)
+      .filter((field) => field !== "->");
+    return fields[1] === "FLOCK" && fields[5]?.split(":")[2] === String(ino);
+  });
+}
+
+/**
  * " (pid N, COMMAND)" for the process listening on the Unix socket at `path`, or "" if none can be named.
  * /proc/net/unix names a socket by the name it was bound at, which `boundAs` recognises (a socket bound at
  * a private name and then linked to `path` is listed under the private name).

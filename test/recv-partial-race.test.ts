@@ -56,12 +56,13 @@ function stoppedAfter(
     paths = suite.paths,
     on = `${output}.partial`,
     when = 1,
-  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number } = {},
+    injects = [`${syscall}:signal=SIGSTOP:when=${when}`],
+  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number; injects?: string[] } = {},
 ) {
   // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
   const log = `${output}.strace`;
   const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
-  trace.push("-e", `inject=${syscall}:signal=SIGSTOP:when=${when}`);
+  for (const inject of injects) trace.push("-e", `inject=${inject}`);
   const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
     Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
@@ -83,7 +84,10 @@ function stoppedAfter(
   return {
     proc,
     stderr,
-    stopped: () => readIfThere(log).includes("--- stopped by SIGSTOP ---"),
+    /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
+    stopped: (times = 1) =>
+      readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
+      readIfThere(log).split("--- SIGSTOP {").length > times,
     resume: () => signal("SIGCONT"),
     interrupt: () => signal("SIGINT"),
     /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
@@ -221,13 +225,14 @@ testUnless(
 // to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
-// Stopped as its rename returns, its keep finds FILE not its copy (and fails); stopped as its keep's close
-// of the copy (then FILE; the first close of FILE is its check for chattr flags) returns, its undo does.
+// Stopped at its rename, its keep finds FILE not its copy (and fails); stopped at the last look of its
+// keep (the 14th statx of FILE, on the copy's descriptor: its identity noted once FILE is checked to be
+// it; the copy stays open until the verdict), its undo does.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
   for (const [syscall, at, when] of [
     ["rename", "keep", 1],
-    ["close", "verdict", 2],
+    ["statx", "verdict", 14],
   ] as const)
     testUnless(
       straceUnusable(),
@@ -235,7 +240,7 @@ describe("with a 2 s lease", () => {
       async () => {
         const output = join(short.dir, `kept-${at}.out`);
         writeFileSync(output, "the old contents");
-        const on = syscall === "close" ? output : `${output}.partial`;
+        const on = syscall === "statx" ? output : `${output}.partial`;
         const options = { extra: ["--force"], paths: short.paths, on, when };
         const first = stoppedAfter(syscall, "kept-first", output, options);
         try {
@@ -268,4 +273,46 @@ describe("with a 2 s lease", () => {
       },
       60_000,
     );
+
+  // Its undo found FILE its copy, then linked FILE back to FILE.partial by name: a second receiver's
+  // verified copy, put at FILE in between (and reported), went to FILE.partial, and the old file back to
+  // FILE. Stopped after its keep (past its lease: the 14th statx of FILE), then after its undo's look at
+  // FILE (the 15th), before the link.
+  testUnless(
+    straceUnusable(),
+    "a receiver undoing its keep takes back only its own copy, not one put at FILE after it looked",
+    async () => {
+      const output = join(short.dir, "relinked.out");
+      writeFileSync(output, "the old contents");
+      const options = {
+        extra: ["--force"],
+        paths: short.paths,
+        on: output,
+        injects: ["statx:signal=SIGSTOP:when=14..15"],
+      };
+      const first = stoppedAfter("statx", "relinked-first", output, options);
+      try {
+        const inputs = [join(short.dir, "relinked-1.in"), join(short.dir, "relinked-2.in")];
+        const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
+        const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "relinked-first"]);
+        await eventually(async () => first.stopped(), 20_000, "the first receiver's keep");
+        // Its sender gives up once the arbiter expired the frozen receiver's session.
+        expect(await firstSender.exit()).toBe(1);
+        first.resume();
+        await eventually(async () => first.stopped(2), 20_000, "the first receiver's undo");
+        const recv = ["recv", "-q", "--channel", "relinked-second", "--out", output, "--force"];
+        const second = guest(short.paths, recv);
+        const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "relinked-second"]);
+        expect([await second.exit(), await sender.exit()]).toEqual([0, 0]);
+        first.resume();
+        expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+        // Before: FILE was the old contents again, the second's verified copy moved to FILE.partial.
+        expect(sameBytes(new Uint8Array(readFileSync(output)), data[1]!)).toBe(true);
+        expect(existsSync(`${output}.partial`)).toBe(false);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );
 });

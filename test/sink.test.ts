@@ -3,7 +3,7 @@
  * under FILE, and which descriptors --out may name.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
@@ -39,4 +39,32 @@ test("--out /dev/fd/2 with stderr closed at start is refused: the stream would g
   expect(said).toContain(
     "Failed to write /dev/fd/2 since it names descriptor 2, which was closed when ivsh started",
   );
+});
+
+// A receiver frozen past its lease after its keep undoes it only while FILE is still its copy, told by
+// dev:ino. It closed its copy at keep: replaced at FILE since by a second receiver's (--force), whose
+// settle removed it, its inode number was free, and ext4 gives a file made next in that directory the
+// same one: a third receiver's copy, kept and reported, passed for the first's, which moved it to
+// FILE.partial and put back at FILE the file it had replaced. (In one process here: the first does
+// nothing between its keep and its unkeep, as a frozen one does not.)
+test("an unkeep after two later receivers replaced FILE leaves the last one's copy, whatever inode it got", async () => {
+  const target = join(dir, "reused");
+  writeFileSync(target, "the old file");
+  const receiver = async (bytes: string) => {
+    const sink = Sink.open(target, { force: true });
+    const data = new TextEncoder().encode(bytes);
+    await sink.write(addressOf(data), data.byteLength);
+    return sink;
+  };
+  const first = await receiver("the first copy");
+  first.keep();
+  for (const later of ["the second copy", "the third copy"]) {
+    const sink = await receiver(later);
+    sink.keep();
+    sink.settle();
+  }
+  first.unkeep(); // Before: FILE held 'the old file' again, the third copy moved to FILE.partial.
+  expect(readFileSync(target, "utf8")).toBe("the third copy");
+  expect(existsSync(`${target}.partial`)).toBe(false);
+  first.settle();
 });

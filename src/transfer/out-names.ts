@@ -36,7 +36,7 @@ import {
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
-import { flockHolderPid } from "../holders.ts";
+import { flockListed } from "../holders.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
 
 /**
@@ -93,7 +93,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
   // over (unlinked it, made its own). Only a file still under the name, and locked, is this receiver's.
   let mine = false;
   try {
-    mine = lockUnlessUnsupported(fd, partial) && stillNamed(partial, fd);
+    mine = lockUnlessUnsupported(fd, partial) !== false && stillNamed(partial, fd);
   } finally {
     if (!mine) closeFd(fd);
   }
@@ -104,13 +104,14 @@ export function openPartial(partial: string, target: string, force: boolean, arg
 /**
  * flock, where the file system has it. One without (ENOLCK: an NFS mount whose lock daemon is not running)
  * has FILE.partial written unguarded, as before it was locked, rather than no --out there at all: another
- * receiver may then take it over, which `keep` finds (`stillNamed`), and fails, never keeping its bytes.
+ * receiver may then take it over (--force only: unlocked, an empty one is no sign of a killed receiver),
+ * which `keep` finds (`stillNamed`), and fails, never keeping its bytes. Returns the errno then.
  */
-function lockUnlessUnsupported(fd: number, path: string): boolean {
+function lockUnlessUnsupported(fd: number, path: string): boolean | string {
   try {
     return tryLockExclusive(fd, path);
   } catch (error) {
-    if (NO_LOCKS.includes(errnoOf(error))) return true;
+    if (NO_LOCKS.includes(errnoOf(error))) return errnoOf(error); // true, and why it is unguarded
     throw error;
   }
 }
@@ -138,9 +139,9 @@ function refuseAppendOnly(directory: string, action: string): void {
  * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
  * two receivers never both take one over. One this user cannot open to lock (another user's that replaces
  * a file, 0600 while written; this user's own, given a replaced file's mode 0000 just before its rename) is
- * taken only with --force, and only if /proc/locks lists no lock on it: unlinked under a live receiver,
- * the name got a new file that receiver then renamed to FILE as its verified copy. A holder in another PID
- * namespace is not listed there.
+ * taken only with --force, and only if /proc/locks can be read and lists no lock on it: unlinked under a
+ * live receiver, the name got a new file that receiver then renamed to FILE as its verified copy. A holder
+ * in another PID namespace is not listed there.
  */
 function removeStale(
   partial: string,
@@ -148,17 +149,22 @@ function removeStale(
   force: boolean,
   { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
 ): void {
-  const fd = stale.isFile() ? lockedStale(partial) : undefined;
-  if (fd === null || (fd === undefined && stale.isFile() && flockHolderPid(partial) !== undefined))
-    throw busy();
+  const locked = stale.isFile() ? lockedStale(partial) : undefined;
+  if (locked === null) throw busy();
+  if (locked === undefined && stale.isFile()) refuseListed(partial, action, busy);
+  const fd = locked?.fd;
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
-    if (!force && !empty)
+    // Unlocked (no flock there), an empty one is also what a live receiver has while it waits for its sender.
+    const why = locked?.unguarded
+      ? `its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing it`
+      : "an earlier receive that did not finish left it";
+    if (!force && !(empty && !locked?.unguarded))
       throw failure(
         "AlreadyExists",
         action,
-        `${partial} exists: an earlier receive that did not finish left it (remove it, or pass --force to replace it)`,
+        `${partial} exists: ${why} (remove it, or pass --force to replace it)`,
       );
     if (stale.isDirectory())
       throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
@@ -172,25 +178,39 @@ function removeStale(
   }
 }
 
+/** A partial this user cannot open: busy if /proc/locks lists a lock on it, refused if that cannot be told. */
+function refuseListed(partial: string, action: string, busy: () => IvshError): void {
+  const listed = flockListed(partial);
+  if (listed === true) throw busy();
+  if (listed === undefined)
+    throw failure(
+      "PermissionDenied",
+      action,
+      `it cannot be told whether a receiver is writing ${partial}: this user may not open it, and /proc/locks ` +
+        "cannot be read (if none is, remove it; or choose another --out)",
+    );
+}
+
 /**
- * A descriptor of the regular file at `path`, locked (or on a file system without flock); null if a
- * receiver holds it, undefined if this user cannot open it (read-only is enough for flock, and opens no
- * FIFO's writer nor a symbolic link). Closed on every failure.
+ * A descriptor of the regular file at `path`, locked (or `unguarded`, with the errno: a file system without
+ * flock); null if a receiver holds it, undefined if this user cannot open it (read-only is enough for
+ * flock, and opens no FIFO's writer nor a symbolic link). Closed on every failure.
  */
-function lockedStale(path: string): number | null | undefined {
+function lockedStale(path: string): { fd: number; unguarded?: string } | null | undefined {
   let fd: number;
   try {
     fd = openFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch {
     return undefined;
   }
-  let locked = false;
+  let locked: boolean | string = false;
   try {
     locked = lockUnlessUnsupported(fd, path);
   } finally {
-    if (!locked) closeFd(fd);
+    if (locked === false) closeFd(fd);
   }
-  return locked ? fd : null;
+  if (locked === false) return null;
+  return locked === true ? { fd } : { fd, unguarded: locked };
 }
 
 /** Whether `path` still names the file open at `fd` (no one unlinked or replaced it since). */
@@ -269,23 +289,30 @@ export function setAside(path: string): string {
 const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
 
 /**
- * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does. A hard link
- * fails on a taken name where a rename would replace what was made there since the caller looked (a stat,
- * then a rename, left that window open). Where links are not supported, a rename.
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does (a link fails
+ * on a taken name, where a rename replaces what was made there since the caller looked). Where links are
+ * not supported, a rename. "replaced", with nothing changed, if what it moved is not what `meant` wants.
  */
-export function moveUnlessTaken(from: string, to: string): boolean {
+export function moveUnlessTaken(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean = () => true,
+): boolean | "replaced" {
   try {
     linkSync(from, to);
   } catch (error) {
     if (errnoOf(error) === "EEXIST") return false;
     if (!NO_LINKS.includes(errnoOf(error))) throw error;
     renameFile(from, to);
-    return true;
+    if (meant(to)) return true;
+    renameFile(to, from);
+    return "replaced";
   }
-  // Left behind (it cannot fail in a directory where we just made a name), it is a stale partial the
-  // next receive unlinks, never truncates.
-  rmSync(from, { force: true });
-  return true;
+  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
+  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
+  const moved = meant(to);
+  rmSync(moved ? from : to, { force: true });
+  return moved || "replaced";
 }
 
 /**

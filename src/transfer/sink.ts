@@ -51,7 +51,7 @@ export class Sink implements StreamKeeper {
   verified = false;
   /** `keep` made TARGET the verified copy (and `unkeep` has not undone it). */
   private kept = false;
-  /** The kept copy's "dev:ino": `unkeep` moves TARGET back only while it is still that file. */
+  /** The kept copy's "dev:ino" (held open until the verdict): `unkeep` moves TARGET back only while it is that. */
   private keptIdentity = "";
   /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
   private replaced: string | undefined;
@@ -284,9 +284,11 @@ export class Sink implements StreamKeeper {
     try {
       if (this.renames) this.rename();
     } finally {
-      // Only now: unlocked before the rename, an empty copy (an empty stream) looks left by a killed
-      // receiver, and another receiver would unlink it and make its own, which this rename then took.
-      this.close();
+      // Not before the rename: unlocked, an empty copy (an empty stream) looks left by a killed receiver,
+      // and another would unlink it and make its own, which this rename then took. Kept, not until the
+      // verdict (`settle`, `abandon`): its inode, freed, may be given to a later receiver's copy (ext4 does
+      // at once), which `unkeep` would then take for this one's.
+      if (!this.kept) this.close();
     }
   }
 
@@ -319,7 +321,7 @@ export class Sink implements StreamKeeper {
     let moved = true;
     try {
       if (found) renameFile(this.writing, this.final);
-      else moved = moveUnlessTaken(this.writing, this.final);
+      else moved = moveUnlessTaken(this.writing, this.final) === true;
     } catch (error) {
       const old = putBack(this.replaced, this.final);
       this.replaced = undefined;
@@ -356,6 +358,7 @@ export class Sink implements StreamKeeper {
    * be removed (its directory made read-only meanwhile): the transfer stands, the name is the user's to remove.
    */
   settle(): string | undefined {
+    this.close();
     const aside = this.replaced;
     this.replaced = undefined;
     if (!aside) return undefined;

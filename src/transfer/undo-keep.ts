@@ -19,17 +19,29 @@ export function undoKeep(
   where: { target: string; copy: string; final: string; old: string | undefined },
   identity: string,
 ): void {
-  const now = lstatSync(where.final, { throwIfNoEntry: false });
-  if (!now || `${now.dev}:${now.ino}` !== identity) return;
-  let moved: boolean;
+  const kept = (path: string) => {
+    const now = lstatSync(path, { throwIfNoEntry: false });
+    return now !== undefined && `${now.dev}:${now.ino}` === identity;
+  };
+  if (!kept(where.final)) return;
+  let moved: boolean | "replaced";
   try {
-    // Not over a FILE.partial another receiver made since: that one is writing it.
-    moved = moveUnlessTaken(where.final, where.copy);
+    // Not over a FILE.partial another receiver made since: that one is writing it. And only this copy:
+    // another may have been renamed to FILE since the look above.
+    moved = moveUnlessTaken(where.final, where.copy, kept);
   } catch (error) {
     throw unkeepFailure(error, where);
   }
-  if (!moved) throw unkeepFailure(`another receiver is writing ${where.copy}`, where);
+  if (moved === "replaced") return;
+  if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
   if (where.old) renameFile(where.old, where.final);
+}
+
+/** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */
+function inTheWay(path: string): string {
+  const there = lstatSync(path, { throwIfNoEntry: false });
+  if (there?.isDirectory()) return "EISDIR";
+  return there?.isFile() ? `another receiver is writing ${path}` : "EEXIST";
 }
 
 /**
