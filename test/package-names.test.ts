@@ -11,15 +11,15 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
-import { INSTALL_MS, newProject, run, TSC } from "./helpers/npm-project.ts";
-import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { INSTALL_MS, newProject, packCheckout, run, TSC } from "./helpers/npm-project.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 
 let paths: TestPaths;
 let project: string;
 
 beforeAll(async () => {
   paths = testPaths("package-names");
-  const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
+  const packed = await packCheckout(["--pack-destination", paths.dir]);
   expect(packed.exitCode, packed.output).toBe(0);
   const tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
   project = newProject(paths.dir, "types-user");
