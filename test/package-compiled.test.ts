@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { INSTALL_MS, newProject, run } from "./helpers/npm-project.ts";
+import { INSTALL_MS, newProject, packCheckout, run } from "./helpers/npm-project.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
 
@@ -28,7 +28,7 @@ let project: string;
 
 beforeAll(async () => {
   paths = testPaths("package-compiled");
-  const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
+  const packed = await packCheckout(["--pack-destination", paths.dir]);
   expect(packed.exitCode, packed.output).toBe(0);
   const tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
   project = newProject(paths.dir, "compiled-user");

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { INSTALL_MS, run } from "./helpers/npm-project.ts";
-import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { INSTALL_MS, packCheckout, run } from "./helpers/npm-project.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 
 let paths: TestPaths;
 let tarball: string;
@@ -18,7 +18,7 @@ let installed: string;
 
 beforeAll(async () => {
   paths = testPaths("package-global");
-  const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
+  const packed = await packCheckout(["--pack-destination", paths.dir]);
   expect(packed.exitCode, packed.output).toBe(0);
   tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
   const prefix = join(paths.dir, "global");

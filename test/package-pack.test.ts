@@ -4,14 +4,13 @@
  * "ivsh: wrote types/" line on stdout, ahead of npm's JSON, so the output did not parse.
  */
 import { expect, test } from "bun:test";
-import { INSTALL_MS, run } from "./helpers/npm-project.ts";
-import { REPO } from "./helpers/paths.ts";
+import { INSTALL_MS, packCheckout } from "./helpers/npm-project.ts";
 
 test(
   "npm pack --dry-run --json prints JSON alone on stdout, naming the files the package needs and no tests",
   async () => {
     // npm runs the package's prepack with node_modules/.bin on its PATH.
-    const packed = await run(["npm", "pack", "--dry-run", "--json"], { cwd: REPO });
+    const packed = await packCheckout(["--dry-run", "--json"]);
     expect(packed.exitCode, packed.output).toBe(0);
     const [report] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
     expect(report.filename).toMatch(/^ivsh-.*\.tgz$/);

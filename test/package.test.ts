@@ -12,7 +12,7 @@ import { withEnvironment } from "../src/guest/connect-options.ts";
 import * as library from "../src/guest/index.ts";
 import * as shm from "../src/guest/shm.ts";
 import * as channel from "../src/transfer/index.ts";
-import { INSTALL_MS, newProject, run, SYSTEM_PATH, TSC } from "./helpers/npm-project.ts";
+import { INSTALL_MS, newProject, packCheckout, run, SYSTEM_PATH, TSC } from "./helpers/npm-project.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
 
@@ -91,7 +91,7 @@ function declarationExamples(project: string): string[] {
 beforeAll(async () => {
   paths = testPaths("package");
   // npm runs the package's prepack (the type declarations) with node_modules/.bin on its PATH.
-  const packed = await run(["npm", "pack", "--pack-destination", paths.dir], { cwd: REPO });
+  const packed = await packCheckout(["--pack-destination", paths.dir]);
   expect(packed.exitCode, packed.output).toBe(0);
   tarball = join(paths.dir, packed.stdout.trim().split("\n").at(-1)!);
   npmProject = newProject(paths.dir, "npm-user");

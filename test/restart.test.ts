@@ -4,7 +4,7 @@ import { chmodSync, chownSync, closeSync, openSync, rmSync, statSync, writeSync 
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { Header } from "../src/region/layout.ts";
-import { clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { clientConfig, eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { expectResumedOnce } from "./helpers/survivor.ts";
 
@@ -48,8 +48,17 @@ test("kill -9 of the arbiter, restart: same allocations, new epoch, the client c
   expect(kept?.holders).toEqual([{ clientId: ready.clientId as number, mode: "write" }]);
   expect(after.segments.map((segment) => segment.name).sort()).toEqual(["abandoned", "kept"]);
 
-  await Bun.sleep(4000); // past the 3 s lease: the client that never came back is reclaimed
-  const reclaimed = (await fetchStatus({ unix: suite.socket })).report;
+  // The client that never came back is reclaimed once its 3 s lease runs out: waited for up to the
+  // lease's liveness bound (a fixed 4 s sleep assumed the sweep ran within 1 s of the lease on a loaded
+  // machine).
+  const status = async () => (await fetchStatus({ unix: suite.socket })).report;
+  const segmentNames = async () => (await status()).segments.map((segment) => segment.name);
+  await eventually(
+    async () => !(await segmentNames()).includes("abandoned"),
+    livenessBoundMs(3000),
+    "the reclaim of the abandoned client's segment",
+  );
+  const reclaimed = await status();
   expect(reclaimed.segments.map((segment) => segment.name)).toEqual(["kept"]);
   const lock = reclaimed.sync.find((object) => object.name === "kept-lock");
   expect(lock?.lockOwner).toBe(ready.clientId as number);

@@ -55,3 +55,10 @@ test("no test is skipped without saying why: skips go through testUnless (helper
     );
   expect(silent).toEqual([]);
 });
+
+test("no test runs `npm pack` in the checkout but through packCheckout (helpers/npm-project.ts), which packs one at a time", () => {
+  const unlocked = Array.from(new Bun.Glob("test/**/*.ts").scanSync({ cwd: REPO }))
+    .filter((file) => file !== "test/test-hygiene.test.ts")
+    .filter((file) => /\["npm", "pack"/.test(readFileSync(join(REPO, file), "utf8")));
+  expect(unlocked).toEqual([]);
+});

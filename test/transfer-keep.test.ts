@@ -173,6 +173,7 @@ testUnless(
     expect(said).not.toContain("Failed to rm");
     expect(said).toContain(`left in ${out}.partial`);
   },
+  30_000, // a 2 s --timeout that must pass: near bun's 5 s for a file run alone on a loaded machine
 );
 
 testUnless(

@@ -70,6 +70,17 @@ export async function run(
   return { exitCode, stdout, stderr, output: `${stdout}${stderr}${killed}` };
 }
 
+/**
+ * `npm pack` of this checkout with `args`, one at a time: its prepack (scripts/types.mjs --force) removes
+ * and rewrites the checkout's types/, so two package test files run at once (`bun test --parallel`, two
+ * runners in one worktree) packed each other's types/ half-written: npm failed with ENOENT on a .d.ts,
+ * or packed an empty one and the user's tsc said "is not a module". flock(1) holds scripts/types.mjs
+ * locked for the whole pack (a lock on a file that is always there: none left behind).
+ */
+export function packCheckout(args: string[]) {
+  return run(["flock", join(REPO, "scripts/types.mjs"), "npm", "pack", ...args], { cwd: REPO });
+}
+
 /** A new project under `parent` whose app.ts is the user's script. */
 export function newProject(parent: string, name: string): string {
   const dir = join(parent, name);
