@@ -28,22 +28,11 @@ test("a sender frozen past its lease while it waits for the verdict: the receive
     await sender.events.next("written");
     // Stopped, the receiver cannot give its verdict before the sender is frozen in its wait for it.
     receiver.proc.kill("SIGSTOP");
-    sender.proc.stdin.write("finish\n");
-    await sender.proc.stdin.flush();
-    const { clientId } = (await sender.events.next("ended")) as { clientId: number };
+    const clientId = await finishUntilFrozen(sender);
     receiver.proc.kill("SIGCONT");
     const received = await receiver.exit(livenessBoundMs(LEASE_MS));
     // The arbiter expires the frozen sender's session.
-    await eventually(
-      async () =>
-        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
-          (each) => each.clientId === clientId,
-        ),
-      livenessBoundMs(LEASE_MS),
-      "the frozen sender's session expiring",
-    );
-    sender.proc.kill("SIGCONT");
-    const result = (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+    const result = await resultAfterExpiry(sender, clientId);
     expect(received).toBe(0);
     expect(readFileSync(output).every((byte) => byte === 9)).toBe(true);
     expect(result.ok).toBe(false);
@@ -67,19 +56,8 @@ test("a sender no receiver joined, frozen past its lease after its end record: i
   );
   try {
     await sender.events.next("written");
-    sender.proc.stdin.write("finish\n");
-    await sender.proc.stdin.flush();
-    const { clientId } = (await sender.events.next("ended")) as { clientId: number };
-    await eventually(
-      async () =>
-        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
-          (each) => each.clientId === clientId,
-        ),
-      livenessBoundMs(LEASE_MS),
-      "the frozen sender's session expiring",
-    );
-    sender.proc.kill("SIGCONT");
-    const result = (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+    const clientId = await finishUntilFrozen(sender);
+    const result = await resultAfterExpiry(sender, clientId);
     expect(result.ok).toBe(false);
     expect(result.code).toBe("LeaseExpired");
     expect(result.message).toMatch(
@@ -102,9 +80,7 @@ test("a receiver joins and keeps the stream just before the sender is frozen, un
   );
   try {
     await sender.events.next("written");
-    sender.proc.stdin.write("finish\n");
-    await sender.proc.stdin.flush();
-    const { clientId } = (await sender.events.next("ended")) as { clientId: number };
+    const clientId = await finishUntilFrozen(sender);
     // The sender's event loop is blocked from "ended" until this join is in the region, then it stops.
     const receiver = await ChannelReceiver.open(client, "verdict-freeze-unseen");
     try {
@@ -112,16 +88,7 @@ test("a receiver joins and keeps the stream just before the sender is frozen, un
     } finally {
       await receiver.close();
     }
-    await eventually(
-      async () =>
-        !(await fetchStatus({ unix: suite.socket })).report.clients.some(
-          (each) => each.clientId === clientId,
-        ),
-      livenessBoundMs(LEASE_MS),
-      "the frozen sender's session expiring",
-    );
-    sender.proc.kill("SIGCONT");
-    const result = (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+    const result = await resultAfterExpiry(sender, clientId);
     expect(result.ok).toBe(false);
     expect(result.code).toBe("LeaseExpired");
     expect(result.message).toMatch(
@@ -133,3 +100,24 @@ test("a receiver joins and keeps the stream just before the sender is frozen, un
     await client.close();
   }
 }, 60_000);
+
+type Fixture = ReturnType<typeof spawnFixture>;
+
+/** Tells the frozen finisher to finish: it reports its client id once its end record is out, then stops. */
+async function finishUntilFrozen(sender: Fixture): Promise<number> {
+  sender.proc.stdin.write("finish\n");
+  await sender.proc.stdin.flush();
+  return ((await sender.events.next("ended")) as { clientId: number }).clientId;
+}
+
+/** Once the arbiter has expired the frozen sender's session, resumes it: how its finish() ended. */
+async function resultAfterExpiry(sender: Fixture, clientId: number) {
+  await eventually(
+    async () =>
+      !(await fetchStatus({ unix: suite.socket })).report.clients.some((each) => each.clientId === clientId),
+    livenessBoundMs(LEASE_MS),
+    "the frozen sender's session expiring",
+  );
+  sender.proc.kill("SIGCONT");
+  return (await sender.events.next("result")) as { ok: boolean; code?: string; message?: string };
+}
