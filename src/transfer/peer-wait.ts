@@ -55,6 +55,7 @@ class PeerWait {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private arbiterGone: IvshError | undefined;
   private arbiterSilent = false;
+  private sessionLost: IvshError | undefined;
   private readonly silence: ArbiterSilence;
   readonly signal: AbortSignal | undefined;
 
@@ -79,6 +80,13 @@ class PeerWait {
   private check(): void {
     const here = this.arrived();
     if (here === true) return;
+    // A session lost (its lease expired while this end itself was stopped) is why no peer could come, not
+    // the arbiter, which ends that session's connection: seen down next, it was blamed ("went away").
+    if (this.client.lost && !this.limit.signal.aborted) {
+      this.sessionLost = this.client.lost;
+      this.limit.abort("the wait limit passed");
+      return;
+    }
     const link = this.client.arbiterLink;
     if (!link.greeted) {
       const limit = formatDuration(this.waitMs ?? 0);
@@ -103,10 +111,11 @@ class PeerWait {
     this.timer = setTimeout(() => this.check(), RECHECK_MS);
   }
 
-  /** The Timeout (or silent arbiter's) error in place of the Interrupted one its abort caused; other errors as they are. */
+  /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */
   explain(error: unknown): unknown {
     if (this.arbiterGone) return this.arbiterGone;
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
+    if (this.sessionLost) return this.sessionLost;
     const limit = formatDuration(this.waitMs ?? 0);
     if (this.arbiterSilent)
       return failure(
