@@ -5,10 +5,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
-import { clientEnv } from "./helpers/transfer.ts";
+import { idleEnd } from "./helpers/transfer.ts";
 
 /** The shortest lease: the arbiter counts as silent after half of it. The --timeout leaves the test
  * seconds to stop the arbiter once the end waits, on a loaded machine too. */
@@ -33,38 +32,7 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** `ivsh guest ROLE ... --timeout 8s --progress` on its own channel; what it says on stderr, as it comes. */
-function end(role: "send" | "recv") {
-  const what = role === "send" ? ["-"] : ["--out", "-"];
-  const proc = tracked(
-    Bun.spawn(
-      [
-        process.execPath,
-        CLI,
-        "guest",
-        role,
-        ...what,
-        "--channel",
-        `stopped-${role}`,
-        "--timeout",
-        TIMEOUT,
-        "--progress",
-      ],
-      {
-        stdin: "pipe",
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
-      },
-    ),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, said };
-}
+const end = (role: "send" | "recv") => idleEnd(paths, role, `stopped-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],

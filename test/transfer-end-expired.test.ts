@@ -6,10 +6,9 @@
  * session's connection down. Real processes throughout.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
-import { clientEnv } from "./helpers/transfer.ts";
+import { idleEnd } from "./helpers/transfer.ts";
 
 /**
  * The end is stopped for FROZEN_MS, many leases: the arbiter expires its session meanwhile, however busy
@@ -33,38 +32,7 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** `ivsh guest ROLE ... --timeout 5s --progress` on its own channel (stdin idle); what it says on stderr. */
-function end(role: "send" | "recv") {
-  const what = role === "send" ? ["-"] : ["--out", "-"];
-  const proc = tracked(
-    Bun.spawn(
-      [
-        process.execPath,
-        CLI,
-        "guest",
-        role,
-        ...what,
-        "--channel",
-        `end-expired-${role}`,
-        "--timeout",
-        TIMEOUT,
-        "--progress",
-      ],
-      {
-        stdin: "pipe",
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
-      },
-    ),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, said };
-}
+const end = (role: "send" | "recv") => idleEnd(paths, role, `end-expired-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],

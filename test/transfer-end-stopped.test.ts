@@ -5,10 +5,9 @@
  * healthy arbiter. Real processes throughout.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
-import { clientEnv } from "./helpers/transfer.ts";
+import { idleEnd } from "./helpers/transfer.ts";
 
 /**
  * The end is stopped for FROZEN_MS: over half the lease (its own freeze is then noticed), well short of
@@ -32,39 +31,7 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** `ivsh guest ROLE ... --timeout 4s --progress` on its own channel; what it says on stderr, as it comes. */
-function end(role: "send" | "recv") {
-  const what = role === "send" ? ["-"] : ["--out", "-"];
-  const channel = `end-stopped-${role}`;
-  const proc = tracked(
-    Bun.spawn(
-      [
-        process.execPath,
-        CLI,
-        "guest",
-        role,
-        ...what,
-        "--channel",
-        channel,
-        "--timeout",
-        TIMEOUT,
-        "--progress",
-      ],
-      {
-        stdin: "pipe",
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
-      },
-    ),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, said };
-}
+const end = (role: "send" | "recv") => idleEnd(paths, role, `end-stopped-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { formatted, recordsOf, referenceDigest } from "./digest.ts";
 import { CLI, type TestPaths } from "./paths.ts";
 import { type Spawned, spawnBun } from "./processes.ts";
+import { tracked } from "./reaper.ts";
 
 export async function randomFile(path: string, bytes: number): Promise<Uint8Array> {
   const data = new Uint8Array(bytes);
@@ -119,4 +120,27 @@ export async function roundTrip(
   expect(sameBytes(new Uint8Array(await Bun.file(output).arrayBuffer()), data)).toBe(true);
   expect(await Bun.file(`${output}.partial`).exists()).toBe(false);
   return { chunkBytes: summaries[0].chunkBytes, depth: summaries[0].depth };
+}
+
+/**
+ * `ivsh guest ROLE ... --channel CHANNEL --timeout TIMEOUT --progress` waiting for a peer that never comes
+ * (a sender's stdin idle, a receiver writing to stdout); what it says on stderr, as it comes.
+ */
+export function idleEnd(paths: TestPaths, role: "send" | "recv", channel: string, timeout: string) {
+  const what = role === "send" ? ["-"] : ["--out", "-"];
+  const command = [process.execPath, CLI, "guest", role, ...what, "--channel", channel];
+  const proc = tracked(
+    Bun.spawn([...command, "--timeout", timeout, "--progress"], {
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    }),
+  );
+  const said = { text: "" };
+  (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, said };
 }
