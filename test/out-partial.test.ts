@@ -58,6 +58,21 @@ test("a partial nobody holds is left by an earlier receive: refused without --fo
   expect(existsSync(partial) && readFileSync(partial, "utf8")).toBe("");
 });
 
+// Found by a review: without --force a directory there was told "pass --force to replace it", and --force
+// then said it is a directory.
+test("a directory at FILE.partial is named as one, with or without --force, and left alone", () => {
+  const target = join(directory, "dir-partial");
+  const partial = `${target}.partial`;
+  mkdirSync(partial);
+  for (const force of [false, true])
+    expectFailure(
+      () => openPartial(partial, target, force, "--out"),
+      "InvalidArgument",
+      /^(?![\s\S]*pass --force)[\s\S]*is a directory/,
+    );
+  expect(statSync(partial).isDirectory()).toBe(true);
+});
+
 test("a partial that replaces a file is private while written, then takes that file's mode", () => {
   const target = join(directory, "replaced");
   writeFileSync(target, "old");

@@ -160,14 +160,14 @@ function removeStale(
     const why = locked?.unguarded
       ? `its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing it`
       : "an earlier receive that did not finish left it";
+    if (stale.isDirectory())
+      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
     if (!force && !(empty && !locked?.unguarded))
       throw failure(
         "AlreadyExists",
         action,
         `${partial} exists: ${why} (remove it, or pass --force to replace it)`,
       );
-    if (stale.isDirectory())
-      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
     try {
       unlinkSync(partial);
     } catch (error) {
