@@ -21,6 +21,8 @@ export interface SegmentOwner {
   readonly isClosing: boolean;
   /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
   readonly lost: Error | undefined;
+  /** The views of its freed segments, to detach before their blocks are mapped in for another grant. */
+  readonly staleViews: StaleViews;
 }
 
 /**
@@ -40,6 +42,8 @@ export class Segment {
   /** Bytes of the whole run of blocks. */
   readonly capacity: number;
   private view: Uint8Array | undefined;
+  /** Every buffer a view of this segment was made on: detached if its blocks come back for another grant. */
+  private readonly buffers: WeakRef<ArrayBufferLike>[] = [];
   private freed = false;
 
   /** @internal Segments come from `Client.alloc()` and `Client.open()`. */
@@ -55,19 +59,23 @@ export class Segment {
     this.byteLength = grant.bytes;
     this.offset = blockOffset(client.geometry, grant.firstBlock);
     this.capacity = grant.blockCount * client.geometry.blockSize;
+    // Made before its blocks are mapped in: a view of a freed segment there would read and write this one.
+    client.staleViews.detach(this.offset, this.capacity);
   }
 
   /**
    * The segment's memory, zero copy: `byteLength` bytes. Held "read", its pages are mapped read-only: a
    * write through this view (or at `address`) is no exception but the end of the process, SIGSEGV (with
    * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
-   * throws, and a view kept from before faults the same way on its next touch. One view holds at most
+   * throws, and a view kept from before faults the same way on its next touch; once this client is granted
+   * those blocks again (another segment), such a view is detached instead: empty, it cannot reach that
+   * segment (an `address` passed to native code can). One view holds at most
    * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
     this.checkLive();
     if (this.byteLength > MAX_VIEW_BYTES) throw this.tooLong("whole", this.byteLength);
-    this.view ??= this.client.region.bytes(this.offset, this.byteLength);
+    this.view ??= this.handOut(this.client.region.bytes(this.offset, this.byteLength));
     return this.view;
   }
 
@@ -81,7 +89,12 @@ export class Segment {
     const [from, to] = [clampIndex(start, this.byteLength), clampIndex(end, this.byteLength)];
     if (to <= from) return new Uint8Array(0); // Bun makes no view of 0 bytes over memory
     if (to - from > MAX_VIEW_BYTES) throw this.tooLong(`from byte ${from} to ${to}`, to - from);
-    return this.client.region.bytes(this.offset + from, to - from);
+    return this.handOut(this.client.region.bytes(this.offset + from, to - from));
+  }
+
+  private handOut(view: Uint8Array): Uint8Array {
+    this.buffers.push(new WeakRef(view.buffer));
+    return view;
   }
 
   private tooLong(part: string, bytes: number): Error {
@@ -115,6 +128,7 @@ export class Segment {
       this.view = undefined;
       return;
     }
+    if (!this.freed) this.client.staleViews.keep(this.offset, this.capacity, this.buffers);
     // A second free() (shm_dealloc twice) was told "use segment 4 since it was freed": say which call.
     if (this.freed)
       throw failure("NotHeld", `free segment ${this.id}`, "it was freed already (free a segment once)");
@@ -137,6 +151,44 @@ export class Segment {
       throw failure("ConnectionLost", `use segment ${this.id}`, "its client was closed (connect() again)");
     // Its blocks may be someone else's by now (they were withdrawn from this process when it was lost).
     if (this.client.lost) throw this.client.lost;
+  }
+}
+
+/**
+ * Views of segments this client freed. Their blocks are reserved again, so a view kept past free() faults;
+ * but a later grant of this client may map the same blocks in at the same addresses (another segment, often
+ * another process's), and such a view then read and wrote that segment. Its buffers are detached first:
+ * the view is then empty (length 0), its reads undefined and its writes dropped. `address` given to native
+ * code cannot be taken back so.
+ */
+export class StaleViews {
+  private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
+  private pruneAt = 64;
+
+  keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
+    if (buffers.length === 0) return;
+    this.kept.push({ start: offset, end: offset + length, buffers });
+    if (this.kept.length < this.pruneAt) return;
+    // Views the program dropped need no detaching: forget them, so a long run of frees keeps no list.
+    this.kept = this.kept.filter(({ buffers }) => buffers.some((buffer) => buffer.deref() !== undefined));
+    this.pruneAt = Math.max(64, 2 * this.kept.length);
+  }
+
+  /** Detaches the kept views that overlap [offset, offset + length). */
+  detach(offset: number, length: number): void {
+    const end = offset + length;
+    const [overlapping, rest] = [
+      this.kept.filter((range) => range.start < end && range.end > offset),
+      this.kept.filter((range) => !(range.start < end && range.end > offset)),
+    ];
+    if (overlapping.length === 0) return;
+    this.kept = rest;
+    for (const range of overlapping)
+      for (const buffer of range.buffers) {
+        const live = buffer.deref() as (ArrayBuffer & { detached?: boolean }) | undefined;
+        // transfer(0) detaches without copying: the memory stays the region's, only this handle on it dies.
+        if (live && !live.detached) live.transfer(0);
+      }
   }
 }
 
