@@ -8,6 +8,9 @@ import { MAX_VIEW_BYTES, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
 import { blockOffset, type Geometry } from "../region/layout.ts";
 
+/** How many weak references to views a list holds before it forgets the collected ones (then twice what is left). */
+const PRUNE_AT = 64;
+
 /** What a segment needs of its client: the region's geometry and mapping, and a way to give it back. */
 export interface SegmentOwner {
   readonly geometry: Geometry;
@@ -43,7 +46,8 @@ export class Segment {
   readonly capacity: number;
   private view: Uint8Array | undefined;
   /** Every buffer a view of this segment was made on: detached if its blocks come back for another grant. */
-  private readonly buffers: WeakRef<ArrayBufferLike>[] = [];
+  private buffers: WeakRef<ArrayBufferLike>[] = [];
+  private pruneBuffersAt = PRUNE_AT;
   private freed = false;
 
   /** @internal Segments come from `Client.alloc()` and `Client.open()`. */
@@ -94,6 +98,11 @@ export class Segment {
 
   private handOut(view: Uint8Array): Uint8Array {
     this.buffers.push(new WeakRef(view.buffer));
+    // subarray() of a segment over 4 GiB makes a buffer per call: forget those the program dropped.
+    if (this.buffers.length >= this.pruneBuffersAt) {
+      this.buffers = this.buffers.filter((buffer) => buffer.deref() !== undefined);
+      this.pruneBuffersAt = Math.max(PRUNE_AT, 2 * this.buffers.length);
+    }
     return view;
   }
 
@@ -163,7 +172,7 @@ export class Segment {
  */
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
-  private pruneAt = 64;
+  private pruneAt = PRUNE_AT;
 
   keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
     if (buffers.length === 0) return;
@@ -171,7 +180,7 @@ export class StaleViews {
     if (this.kept.length < this.pruneAt) return;
     // Views the program dropped need no detaching: forget them, so a long run of frees keeps no list.
     this.kept = this.kept.filter(({ buffers }) => buffers.some((buffer) => buffer.deref() !== undefined));
-    this.pruneAt = Math.max(64, 2 * this.kept.length);
+    this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
   }
 
   /** Detaches the kept views that overlap [offset, offset + length). */
