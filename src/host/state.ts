@@ -103,7 +103,7 @@ export class ArbiterState extends RecordedState {
     if (name && this.segmentsByName.has(name))
       throw failure("AlreadyExists", what, "a segment by that name exists (open it instead)");
     this.checkQuota(session, blockCount, what);
-    const run = this.allocator.choose(blockCount);
+    const run = this.allocator.choose(blockCount, what);
     const id = this.freeSegmentId();
     const segmentBytes = bytes || blockCount * this.geometry.blockSize;
     const [creator, creatorVm] = [session.clientId, session.vm];
