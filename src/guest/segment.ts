@@ -196,7 +196,10 @@ export class StaleViews {
       for (const buffer of range.buffers) {
         const live = buffer.deref() as (ArrayBuffer & { detached?: boolean }) | undefined;
         // transfer(0) detaches without copying: the memory stays the region's, only this handle on it dies.
-        if (live && !live.detached) live.transfer(0);
+        // A runtime that refused it must not cost the grant under way (it would be held, and never freed).
+        try {
+          if (live && !live.detached) live.transfer(0);
+        } catch {}
       }
   }
 }
