@@ -157,6 +157,25 @@ test("the memory an allocator must fit is the cgroup's limit when there is one, 
 });
 
 describe("arbiter state", () => {
+  test("a full or fragmented region names the segment refused and counts its blocks as words do", () => {
+    const { state, geometry } = makeState();
+    const client = state.openSession("a", 1, "host");
+    const singles = Array.from({ length: geometry.blockCount }, () =>
+      state.allocate(client, 1, 0, "write", ""),
+    );
+    expectFailure(
+      () => state.allocate(client, 1, 0, "write", "frame"),
+      "NoSpace",
+      /^Failed to allocate segment 'frame' since it needs 1 block and only 0 of \d+ blocks are free/,
+    );
+    for (const segment of singles.filter((_, index) => index % 2 === 0)) state.free(client, segment.id);
+    expectFailure(
+      () => state.allocate(client, 0, 2, "write", "pair"),
+      "NoSpace",
+      /^Failed to allocate segment 'pair' since it needs 2 adjacent blocks: \d+ blocks are free, but no 2 of them are adjacent/,
+    );
+  });
+
   test("sizes round up to whole blocks; either bytes or blocks", () => {
     const { state } = makeState();
     const client = state.openSession("a", 1, "host");

@@ -141,6 +141,25 @@ describe("mprotect", () => {
     expect(await child.stderr).not.toContain("ivsh: this process touched shared memory");
   });
 
+  test("a view kept past free() does not reach another segment granted on its blocks later", async () => {
+    const child = spawnFixture("toucher", clientConfig(paths, { action: "freed-regranted" }));
+    const { offset } = await child.events.next("freed");
+    const other = await owner.alloc(100, { name: "regranted" });
+    try {
+      other.bytes[0] = 42;
+      expect(other.offset).toBe(offset as number); // the arbiter handed out the blocks just freed
+      child.proc.stdin.write("regranted\n");
+      await child.proc.stdin.flush();
+      const wrote = await child.events.next("wrote");
+      expect(other.bytes[0]).toBe(42);
+      expect(wrote).toMatchObject({ length: 0, read: null }); // detached: empty, no alias of "regranted"
+      child.proc.stdin.end();
+      expect(await child.exit()).toBe(0);
+    } finally {
+      await other.free();
+    }
+  });
+
   test("after a grant, reading and writing work", async () => {
     const child = spawnFixture("toucher", clientConfig(paths, { action: "granted" }));
     const done = await child.events.next("done");

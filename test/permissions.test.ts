@@ -1,7 +1,7 @@
 /** The report's access modes: the full matrix on the rules, then the same matrix through a live arbiter. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
-import { modeConflict } from "../src/host/permissions.ts";
+import { modeConflict, modeCovers } from "../src/host/permissions.ts";
 import type { AccessModeName } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -21,6 +21,12 @@ describe("permission rules", () => {
       test(`${requested} next to ${held}: ${allowed[held][requested] ? "granted" : "refused"}`, () => {
         expect(modeConflict(requested, [held]) === undefined).toBe(allowed[held][requested]);
       });
+
+  test("a held grant covers the same mode and the weaker ones only", () => {
+    for (const held of modes)
+      for (const requested of modes)
+        expect(modeCovers(held, requested)).toBe(modes.indexOf(held) >= modes.indexOf(requested));
+  });
 
   test("write-exclusive needs every other holder to be a reader", () => {
     expect(modeConflict("write-exclusive", ["read", "read"])).toBeUndefined();
@@ -66,6 +72,25 @@ describe("permissions through the arbiter", () => {
         }
         await segment.free();
       });
+
+  test("asking another mode of a segment this client holds (read, then write) says to free it and open it again", async () => {
+    const segment = await first.alloc(4096, { name: "upgrade" });
+    const reader = await second.open("upgrade", "read");
+    try {
+      await expectRejection(
+        second.open("upgrade", "write"),
+        "InvalidArgument",
+        /this client already holds it read \(a grant's mode does not change: free\(\) that Segment and open it again write/,
+      );
+      await reader.free();
+      const writer = await second.open("upgrade", "write");
+      expect(writer.mode).toBe("write");
+      await writer.free();
+    } finally {
+      if (!reader.isFreed) await reader.free();
+      await segment.free();
+    }
+  });
 
   test("a refused open leaves the holder's grant untouched and nothing leaks", async () => {
     const segment = await first.alloc(4096, { name: "excl", mode: "write-exclusive" });

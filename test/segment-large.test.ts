@@ -72,3 +72,31 @@ testUnless(
   },
   60_000,
 );
+
+testUnless(
+  unavailable,
+  "a subarray of a large segment kept past free() is detached when its blocks come back; dropped ones are forgotten",
+  async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "large-views" });
+    try {
+      const segment = await client.alloc(SEGMENT_BYTES);
+      // One buffer per subarray() call is remembered, for free() to hand on: those the program dropped go.
+      for (let round = 0; round < 20; round++) {
+        for (let view = 0; view < 1000; view++) segment.subarray(view * 4096, (view + 1) * 4096)[0] = 1;
+        await Bun.sleep(0);
+        Bun.gc(true);
+      }
+      const remembered = (segment as unknown as { buffers: unknown[] }).buffers.length;
+      expect(remembered).toBeLessThan(10_000);
+      const kept = segment.subarray(-4096);
+      await segment.free();
+      const again = await client.alloc(SEGMENT_BYTES); // the same blocks: the whole region
+      expect(again.offset).toBe(segment.offset);
+      expect(kept.byteLength).toBe(0);
+      await again.free();
+    } finally {
+      await client.close();
+    }
+  },
+  60_000,
+);

@@ -23,7 +23,7 @@ import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from 
 import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
-import { Segment } from "./segment.ts";
+import { Segment, StaleViews } from "./segment.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
@@ -78,6 +78,7 @@ export class Client {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly slotHandles = new SlotHandles();
+  /** @internal */ readonly staleViews = new StaleViews();
   private retired = false;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();

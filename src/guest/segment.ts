@@ -8,6 +8,9 @@ import { MAX_VIEW_BYTES, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
 import { blockOffset, type Geometry } from "../region/layout.ts";
 
+/** How many weak references to views a list holds before it forgets the collected ones (then twice what is left). */
+const PRUNE_AT = 64;
+
 /** What a segment needs of its client: the region's geometry and mapping, and a way to give it back. */
 export interface SegmentOwner {
   readonly geometry: Geometry;
@@ -21,6 +24,8 @@ export interface SegmentOwner {
   readonly isClosing: boolean;
   /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
   readonly lost: Error | undefined;
+  /** The views of its freed segments, to detach before their blocks are mapped in for another grant. */
+  readonly staleViews: StaleViews;
 }
 
 /**
@@ -40,6 +45,9 @@ export class Segment {
   /** Bytes of the whole run of blocks. */
   readonly capacity: number;
   private view: Uint8Array | undefined;
+  /** Every buffer a view of this segment was made on: detached if its blocks come back for another grant. */
+  private buffers: WeakRef<ArrayBufferLike>[] = [];
+  private pruneBuffersAt = PRUNE_AT;
   private freed = false;
 
   /** @internal Segments come from `Client.alloc()` and `Client.open()`. */
@@ -55,19 +63,23 @@ export class Segment {
     this.byteLength = grant.bytes;
     this.offset = blockOffset(client.geometry, grant.firstBlock);
     this.capacity = grant.blockCount * client.geometry.blockSize;
+    // Made before its blocks are mapped in: a view of a freed segment there would read and write this one.
+    client.staleViews.detach(this.offset, this.capacity);
   }
 
   /**
    * The segment's memory, zero copy: `byteLength` bytes. Held "read", its pages are mapped read-only: a
    * write through this view (or at `address`) is no exception but the end of the process, SIGSEGV (with
    * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
-   * throws, and a view kept from before faults the same way on its next touch. One view holds at most
+   * throws, and a view kept from before faults the same way on its next touch; once this client is granted
+   * those blocks again (another segment), such a view is detached instead: empty, it cannot reach that
+   * segment (an `address` passed to native code can). One view holds at most
    * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
     this.checkLive();
     if (this.byteLength > MAX_VIEW_BYTES) throw this.tooLong("whole", this.byteLength);
-    this.view ??= this.client.region.bytes(this.offset, this.byteLength);
+    this.view ??= this.handOut(this.client.region.bytes(this.offset, this.byteLength));
     return this.view;
   }
 
@@ -81,7 +93,17 @@ export class Segment {
     const [from, to] = [clampIndex(start, this.byteLength), clampIndex(end, this.byteLength)];
     if (to <= from) return new Uint8Array(0); // Bun makes no view of 0 bytes over memory
     if (to - from > MAX_VIEW_BYTES) throw this.tooLong(`from byte ${from} to ${to}`, to - from);
-    return this.client.region.bytes(this.offset + from, to - from);
+    return this.handOut(this.client.region.bytes(this.offset + from, to - from));
+  }
+
+  private handOut(view: Uint8Array): Uint8Array {
+    this.buffers.push(new WeakRef(view.buffer));
+    // subarray() of a segment over 4 GiB makes a buffer per call: forget those the program dropped.
+    if (this.buffers.length >= this.pruneBuffersAt) {
+      this.buffers = this.buffers.filter((buffer) => buffer.deref() !== undefined);
+      this.pruneBuffersAt = Math.max(PRUNE_AT, 2 * this.buffers.length);
+    }
+    return view;
   }
 
   private tooLong(part: string, bytes: number): Error {
@@ -115,6 +137,7 @@ export class Segment {
       this.view = undefined;
       return;
     }
+    if (!this.freed) this.client.staleViews.keep(this.offset, this.capacity, this.buffers);
     // A second free() (shm_dealloc twice) was told "use segment 4 since it was freed": say which call.
     if (this.freed)
       throw failure("NotHeld", `free segment ${this.id}`, "it was freed already (free a segment once)");
@@ -137,6 +160,47 @@ export class Segment {
       throw failure("ConnectionLost", `use segment ${this.id}`, "its client was closed (connect() again)");
     // Its blocks may be someone else's by now (they were withdrawn from this process when it was lost).
     if (this.client.lost) throw this.client.lost;
+  }
+}
+
+/**
+ * Views of segments this client freed. Their blocks are reserved again, so a view kept past free() faults;
+ * but a later grant of this client may map the same blocks in at the same addresses (another segment, often
+ * another process's), and such a view then read and wrote that segment. Its buffers are detached first:
+ * the view is then empty (length 0), its reads undefined and its writes dropped. `address` given to native
+ * code cannot be taken back so.
+ */
+export class StaleViews {
+  private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
+  private pruneAt = PRUNE_AT;
+
+  keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
+    if (buffers.length === 0) return;
+    this.kept.push({ start: offset, end: offset + length, buffers });
+    if (this.kept.length < this.pruneAt) return;
+    // Views the program dropped need no detaching: forget them, so a long run of frees keeps no list.
+    this.kept = this.kept.filter(({ buffers }) => buffers.some((buffer) => buffer.deref() !== undefined));
+    this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
+  }
+
+  /** Detaches the kept views that overlap [offset, offset + length). */
+  detach(offset: number, length: number): void {
+    const end = offset + length;
+    const [overlapping, rest] = [
+      this.kept.filter((range) => range.start < end && range.end > offset),
+      this.kept.filter((range) => !(range.start < end && range.end > offset)),
+    ];
+    if (overlapping.length === 0) return;
+    this.kept = rest;
+    for (const range of overlapping)
+      for (const buffer of range.buffers) {
+        const live = buffer.deref() as (ArrayBuffer & { detached?: boolean }) | undefined;
+        // transfer(0) detaches without copying: the memory stays the region's, only this handle on it dies.
+        // A runtime that refused it must not cost the grant under way (it would be held, and never freed).
+        try {
+          if (live && !live.detached) live.transfer(0);
+        } catch {}
+      }
   }
 }
 

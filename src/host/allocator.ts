@@ -94,22 +94,24 @@ export class BlockAllocator {
    * Chooses `blockCount` contiguous free blocks without taking them (`claim` does): O(1) for one block,
    * the head of the free list; first fit over the free map for a run.
    */
-  choose(blockCount: number): BlockRun {
+  choose(blockCount: number, what = "allocate a segment"): BlockRun {
     if (!Number.isInteger(blockCount) || blockCount < 1)
       throw failure("InvalidArgument", `allocate ${blockCount} blocks`, "a segment needs at least one block");
+    // Said as the caller's request ("allocate segment 'frame'"): "allocate 1 blocks" named neither it nor the segment.
+    const needs = `it needs ${blockCount} ${blockCount === 1 ? "block" : "blocks"}`;
     if (blockCount > this.freeCount)
       throw failure(
         "NoSpace",
-        `allocate ${blockCount} blocks`,
-        `only ${this.freeCount} of ${this.blockCount} blocks are free (free some segments or start the arbiter with a larger --size)`,
+        what,
+        `${needs} and only ${this.freeCount} of ${this.blockCount} blocks are free (free some segments or start the arbiter with a larger --size)`,
       );
     if (blockCount === 1) return { firstBlock: this.head, blockCount: 1 };
     const firstBlock = this.findRun(blockCount);
     if (firstBlock === NONE)
       throw failure(
         "NoSpace",
-        `allocate ${blockCount} contiguous blocks`,
-        `${this.freeCount} blocks are free but no ${blockCount} of them are adjacent (the region is fragmented)`,
+        what,
+        `it needs ${blockCount} adjacent blocks: ${this.freeCount} blocks are free, but no ${blockCount} of them are adjacent (the region is fragmented)`,
       );
     return { firstBlock, blockCount };
   }

@@ -15,3 +15,10 @@ export function modeConflict(requested: AccessModeName, held: Iterable<AccessMod
   }
   return undefined;
 }
+
+const STRENGTH: Record<AccessModeName, number> = { read: 0, write: 1, "write-exclusive": 2 };
+
+/** Whether a grant held `held` already allows what `requested` would (write-exclusive covers them all). */
+export function modeCovers(held: AccessModeName, requested: AccessModeName): boolean {
+  return STRENGTH[held] >= STRENGTH[requested];
+}

@@ -12,7 +12,7 @@ import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/mes
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
 import type { Released } from "./oplog.ts";
-import { modeConflict } from "./permissions.ts";
+import { modeConflict, modeCovers } from "./permissions.ts";
 import { RecordedState, type Segment, type Session, type SyncObject } from "./recorded-state.ts";
 import type { Journal, StateRecord } from "./records.ts";
 
@@ -103,7 +103,7 @@ export class ArbiterState extends RecordedState {
     if (name && this.segmentsByName.has(name))
       throw failure("AlreadyExists", what, "a segment by that name exists (open it instead)");
     this.checkQuota(session, blockCount, what);
-    const run = this.allocator.choose(blockCount);
+    const run = this.allocator.choose(blockCount, what);
     const id = this.freeSegmentId();
     const segmentBytes = bytes || blockCount * this.geometry.blockSize;
     const [creator, creatorVm] = [session.clientId, session.vm];
@@ -125,11 +125,15 @@ export class ArbiterState extends RecordedState {
     checkName(name, what, false);
     const segment = this.segmentsByName.get(name);
     if (!segment) throw failure("NotFound", what, "no segment has that name (allocate it first)");
-    if (segment.holders.has(session.clientId))
+    const held = segment.holders.get(session.clientId);
+    // Asking more (write, holding read) is an upgrade that the Segment held cannot give: writing it faults.
+    if (held)
       throw failure(
         "InvalidArgument",
         what,
-        "this client already holds it (use the Segment its alloc() or open() returned, or open it with another client: connect() again)",
+        modeCovers(held, mode)
+          ? "this client already holds it (use the Segment its alloc() or open() returned, or open it with another client: connect() again)"
+          : `this client already holds it ${held} (a grant's mode does not change: free() that Segment and open it again ${mode}, if no other holder bars it by then, or open it with another client: connect() again)`,
       );
     const conflict = modeConflict(mode, segment.holders.values());
     if (conflict) throw failure("PermissionDenied", what, conflict);
