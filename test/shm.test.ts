@@ -3,6 +3,9 @@
  * shares one connection between calls made at once, and refuses other options instead of ignoring them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { relative } from "node:path";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import {
@@ -24,6 +27,7 @@ import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -88,6 +92,56 @@ test("other options refused after a shm_init() with none say what each call name
   );
   await shm_finish();
 });
+
+// Found by a review: options were compared as written, so a shm_init() that took its socket from
+// IVSH_SOCKET, then one naming that same socket, was refused as "other options"; so was the socket or
+// region named once relative, once absolute. What they resolve to is compared.
+test("shm_init() naming the socket and region it is connected to, however written, returns its uid", async () => {
+  await shm_finish();
+  const saved = { IVSH_SOCKET: process.env.IVSH_SOCKET, IVSH_REGION: process.env.IVSH_REGION };
+  Object.assign(process.env, { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region });
+  let uid: number;
+  try {
+    uid = await shm_init();
+  } finally {
+    for (const [key, value] of Object.entries(saved))
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+  const relativeSocket = relative(process.cwd(), paths.socket);
+  expect(await shm_init({ socket: paths.socket })).toBe(uid);
+  expect(await shm_init({ socket: relativeSocket, region: paths.region })).toBe(uid);
+  expect(
+    await shm_init({ socket: `${paths.dir}//arbiter.sock`, region: relative(process.cwd(), paths.region) }),
+  ).toBe(uid);
+  await expectRejection(
+    shm_init({ socket: relativeSocket, region: `${paths.shmDir}/another-region` }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  await shm_finish();
+});
+
+/** A client given no region maps the default one when it exists: the test below needs it absent. */
+const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
+  ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+  : undefined;
+
+testUnless(
+  defaultRegionInTheWay,
+  "a region named after a shm_init() that left it to the arbiter is compared with the region it serves",
+  async () => {
+    await shm_finish();
+    const uid = await shm_init({ socket: paths.socket }); // the arbiter says which region
+    expect(await shm_init({ socket: paths.socket, region: relative(process.cwd(), paths.region) })).toBe(uid);
+    await expectRejection(
+      shm_init({ socket: paths.socket, region: `${paths.shmDir}/another-region` }),
+      "InvalidArgument",
+      /connected already, with other options/,
+    );
+    await shm_finish();
+  },
+);
 
 // Found by a review: a client name of any length connects (cut for the hello), but shm_init() refusing
 // another then quoted both calls' options whole: two names of 2 MB made an error of 4 MB.

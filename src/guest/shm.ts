@@ -21,17 +21,19 @@
  * @module ivsh/shm
  */
 
+import { resolve } from "node:path";
 import { failure, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
+import { arbiterEndpoint, clientNameOf, withEnvironment } from "./connect-options.ts";
 import { Segment } from "./segment.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
-let connecting: { promise: Promise<Client>; where: string; shown: string } | undefined;
+let connecting: { promise: Promise<Client>; where: Where; shown: string } | undefined;
 const condvars = new Map<number, CondVar>();
 /**
  * Why this process has no connection, as a call without one is told: "not called" was wrong after a
@@ -79,6 +81,46 @@ function checkId(value: unknown, what: string, action: string, pass: string): vo
 }
 
 /**
+ * What a shm_init()'s options resolve to, as connect() resolves them: compared as written, a call naming
+ * the socket IVSH_SOCKET had named, or a path once relative and once absolute, was "other options".
+ * `region` is left undefined when neither the options nor IVSH_REGION name one (then the arbiter's own).
+ */
+interface Where {
+  endpoint: string;
+  region: string | undefined;
+  name: string;
+  /** Whether the options named none of socket, tcp, region, name: whatever this process is connected to. */
+  none: boolean;
+}
+
+function whereOf(options: ConnectOptions): Where {
+  const resolved = withEnvironment(options);
+  const endpoint = arbiterEndpoint(resolved);
+  return {
+    endpoint: "unix" in endpoint ? resolve(endpoint.unix) : `${endpoint.hostname}:${endpoint.port}`,
+    region: resolved.region === undefined ? undefined : resolve(resolved.region),
+    name: clientNameOf(options.name),
+    none: namesNone(options),
+  };
+}
+
+/** Only these name a connection: options giving only timeouts (or nothing) name none. */
+function namesNone({ socket, tcp, region, name }: ConnectOptions): boolean {
+  return [socket, tcp, region, name].every((given) => given === undefined);
+}
+
+/**
+ * Whether a call's `where` is the connection made for `made`. A region the call names is compared with the
+ * one the connection mapped (`mapped`, once connected) when the first call left it to the arbiter.
+ */
+function sameConnection(where: Where, made: Where, mapped?: string): boolean {
+  if (where.none) return true;
+  if (where.endpoint !== made.endpoint || where.name !== made.name) return false;
+  const madeRegion = made.region ?? (mapped === undefined ? undefined : resolve(mapped));
+  return where.region === undefined || madeRegion === undefined || where.region === madeRegion;
+}
+
+/**
  * The options that name a connection, as an error quotes them: the client name cut (one of megabytes
  * connects, cut for the hello); the paths whole, for a socket's may be up to 107 bytes and each byte counts.
  */
@@ -101,16 +143,15 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   // Returning the lost session's uid left every later call failing, with no way on but shm_finish().
   if (current?.lost)
     await finishAs("this process's session was lost, and shm_init() is connecting anew (await it first)");
-  const { socket, tcp, region, name } = options;
-  const where = JSON.stringify({ socket, tcp, region, name });
-  // Only these name a connection: one given only timeouts (or nothing) is whatever this process is connected to.
-  const names = [socket, tcp, region, name].some((given) => given !== undefined);
-  if (connecting && names && where !== connecting.where)
-    throw failure(
-      "InvalidArgument",
-      "shm_init() again",
-      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults" : connecting.shown}; this call names ${shownOptions(options)}): call shm_finish() first`,
-    );
+  let where: Where;
+  try {
+    // One naming nothing is this process's connection, whatever the environment says by now.
+    where = connecting && namesNone(options) ? connecting.where : whereOf(options);
+  } catch (error) {
+    if (!current) whyNone = INIT_FAILED;
+    throw error;
+  }
+  if (connecting && !sameConnection(where, connecting.where)) throw otherOptions(connecting, options);
   connecting ??= { promise: connect(options), where, shown: shownOptions(options) };
   const entry = connecting;
   let connected: Client;
@@ -123,8 +164,21 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   // shm_finish() ran while we connected: this connection is not the process's any more.
   if (connecting !== entry)
     throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
+  // A region named now, where the first call left it to the arbiter, is known only once connected.
+  if (!sameConnection(where, entry.where, connected.region.source)) throw otherOptions(entry, options);
   current = connected;
   return current.clientId;
+}
+
+function otherOptions(made: { where: Where; shown: string }, options: ConnectOptions) {
+  const named = made.where.none
+    ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults"
+    : made.shown;
+  return failure(
+    "InvalidArgument",
+    "shm_init() again",
+    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shownOptions(options)}): call shm_finish() first`,
+  );
 }
 
 /**
