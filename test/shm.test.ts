@@ -17,6 +17,7 @@ import {
   shm_init,
   shm_notify_cv,
   shm_open,
+  shm_release_cv,
   shm_uid,
   shm_wait_cv,
 } from "../src/guest/shm.ts";
@@ -416,5 +417,45 @@ test("shm_wait_cv() without the cv's lock names the call that takes it", async (
     "NotHeld",
     /wait on 'waited-unheld' since this client does not hold its lock \(acquire\(\) it first; shm_acquire_cv\(\) through ivsh\/shm\)/,
   );
+  await shm_finish();
+});
+
+// Found by a review: a shm_* user's misuse was told in the object API's words, calls it never made:
+// "Failed to unlock 'c' since it is not locked", and "Failed to lock 'c' since this client holds it
+// already (... tasks that contend for it each connect their own)", which a process of one shm_init() cannot.
+test("shm_release_cv() without the lock and shm_acquire_cv() twice are told in the shm_* calls' words", async () => {
+  const uid = await shm_init({ socket: paths.socket, region: paths.region });
+  const cv = await shm_create_cv("misused");
+  const released = () => shm_release_cv(cv, uid);
+  expectFailure(
+    released,
+    "NotHeld",
+    new RegExp(
+      `^Failed to release condition variable ${cv} \\('misused'\\) since this process does not hold its lock: it is not locked \\(shm_acquire_cv\\(\\) it first\\)$`,
+    ),
+  );
+  expect(await shm_acquire_cv(cv, uid)).toBe("acquired");
+  await expectRejection(
+    shm_acquire_cv(cv, uid),
+    "InvalidArgument",
+    new RegExp(
+      `^Failed to acquire condition variable ${cv} \\('misused'\\) since this process holds its lock already \\(it is taken once per process: shm_release_cv\\(\\) it first\\)$`,
+    ),
+  );
+  shm_release_cv(cv, uid); // still held once: the refused second acquire took nothing
+  expectFailure(released, "NotHeld", /since this process does not hold its lock: it is not locked/);
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await (await other.condvar("misused")).acquire();
+    expectFailure(
+      released,
+      "NotHeld",
+      new RegExp(
+        `: uid ${other.clientId} holds it, not this process \\(uid ${uid}\\) \\(shm_acquire_cv\\(\\) it first\\)$`,
+      ),
+    );
+  } finally {
+    await other.close();
+  }
   await shm_finish();
 });

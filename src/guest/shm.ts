@@ -22,7 +22,7 @@
  */
 
 import { resolve } from "node:path";
-import { failure, shownName } from "../errors.ts";
+import { failure, isIvshError, reasonOf, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
@@ -238,12 +238,45 @@ export async function shm_create_cv(name: string): Promise<number> {
 
 /** Takes the cv's lock; "owner-died" if its last holder died holding it. */
 export async function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
-  return await condvar(cvid, uid).acquire();
+  const cv = condvar(cvid, uid);
+  try {
+    return await cv.acquire();
+  } catch (error) {
+    // Without a timeout, acquire()'s only InvalidArgument: "this client holds it already (... tasks that
+    // contend for it each connect their own)", in lock()'s words and with advice one shm_init() cannot take.
+    if (!isIvshError(error, "InvalidArgument")) throw error;
+    throw failure(
+      "InvalidArgument",
+      `acquire condition variable ${cvid} ('${cv.name}')`,
+      "this process holds its lock already (it is taken once per process: shm_release_cv() it first)",
+    );
+  }
 }
 
 /** Releases the cv's lock. */
 export function shm_release_cv(cvid: number, uid: number): void {
-  condvar(cvid, uid).release();
+  const cv = condvar(cvid, uid);
+  try {
+    cv.release();
+  } catch (error) {
+    throw inReleaseWords(error, `release condition variable ${cvid} ('${cv.name}')`, cv, uid);
+  }
+}
+
+/**
+ * release()'s refusals said "unlock 'c'": a call a shm_* user never made. Its NotHeld (the handle is never
+ * closed here) is a lock this process does not hold; a LeaseExpired keeps its reason.
+ */
+function inReleaseWords(error: unknown, action: string, cv: CondVar, uid: number): unknown {
+  if (isIvshError(error, "LeaseExpired")) return failure("LeaseExpired", action, reasonOf(error));
+  if (!isIvshError(error, "NotHeld")) return error;
+  const owner = cv.owner; // read only now: a lost session's client may be closed, and owner refuses then
+  const whose = owner ? `uid ${owner} holds it, not this process (uid ${uid})` : "it is not locked";
+  return failure(
+    "NotHeld",
+    action,
+    `this process does not hold its lock: ${whose} (shm_acquire_cv() it first)`,
+  );
 }
 
 /**
