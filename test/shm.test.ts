@@ -408,14 +408,17 @@ test("shm_notify_cv() wakes one waiter parked in the arbiter, not all", async ()
 });
 
 // Found by a package trial: shm_wait_cv() without the cv's lock said "(lock() it first)", a call the
-// shm_* API has none of, and CondVar's own is acquire().
+// shm_* API has none of, and CondVar's own is acquire(); then "(acquire() it first; shm_acquire_cv()
+// through ivsh/shm)", both APIs' words, as shm_release_cv() and shm_acquire_cv() now are not.
 test("shm_wait_cv() without the cv's lock names the call that takes it", async () => {
   await shm_init({ socket: paths.socket, region: paths.region });
   const cv = await shm_create_cv("waited-unheld");
   await expectRejection(
     shm_wait_cv(cv, shm_uid()),
     "NotHeld",
-    /wait on 'waited-unheld' since this client does not hold its lock \(acquire\(\) it first; shm_acquire_cv\(\) through ivsh\/shm\)/,
+    new RegExp(
+      `^Failed to wait on condition variable ${cv} \\('waited-unheld'\\) since this process does not hold its lock: it is not locked \\(shm_acquire_cv\\(\\) it first\\)$`,
+    ),
   );
   await shm_finish();
 });

@@ -269,7 +269,11 @@ export function shm_release_cv(cvid: number, uid: number): void {
  */
 function inReleaseWords(error: unknown, action: string, cv: CondVar, uid: number): unknown {
   if (isIvshError(error, "LeaseExpired")) return failure("LeaseExpired", action, reasonOf(error));
-  if (!isIvshError(error, "NotHeld")) return error;
+  return isIvshError(error, "NotHeld") ? notHeldHere(action, cv, uid) : error;
+}
+
+/** A cv's lock this process does not hold, and who does, in the shm_* API's words. */
+function notHeldHere(action: string, cv: CondVar, uid: number) {
   const owner = cv.owner; // read only now: a lost session's client may be closed, and owner refuses then
   const whose = owner ? `uid ${owner} holds it, not this process (uid ${uid})` : "it is not locked";
   return failure(
@@ -285,7 +289,12 @@ function inReleaseWords(error: unknown, action: string, cv: CondVar, uid: number
  * notify, and what the lock guards may be half-updated.
  */
 export async function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
-  return await condvar(cvid, uid).wait();
+  const cv = condvar(cvid, uid);
+  // Before wait(), whose refusal is in the object API's words ("acquire() it first"); a lost session's
+  // error is wait()'s to tell, as it comes before whose lock it is.
+  if (!current?.lost && cv.owner !== uid)
+    throw notHeldHere(`wait on condition variable ${cvid} ('${cv.name}')`, cv, uid);
+  return await cv.wait();
 }
 
 /**
