@@ -130,7 +130,8 @@ function shownOptions({ socket, tcp, region, name }: ConnectOptions): string {
 
 /**
  * Connects this process (once: later calls return the same uid; a call naming another arbiter, region or
- * client name is refused, not ignored). Once the session is lost for good (the arbiter did not come back in
+ * client name is refused, not ignored; compared as they resolve, with IVSH_SOCKET / IVSH_REGION /
+ * IVSH_CONNECT and relative paths made absolute, and a region left out taken to be the arbiter's). Once the session is lost for good (the arbiter did not come back in
  * time, the lease expired), a call connects anew, with a new uid; the lost session's cv ids are forgotten.
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
