@@ -462,3 +462,31 @@ test("shm_release_cv() without the lock and shm_acquire_cv() twice are told in t
   }
   await shm_finish();
 });
+
+// Found by a review: shm_create_cv() refused in the object API's words, "Failed to open condvar '' since
+// the name is empty", for a call named create and a thing the shm_* API calls a condition variable.
+test("shm_create_cv() refusing a name says create condition variable, not open condvar", async () => {
+  await shm_init({ socket: paths.socket, region: paths.region });
+  await expectRejection(
+    shm_create_cv(""),
+    "InvalidArgument",
+    /^Failed to create condition variable '' since the name is empty$/,
+  );
+  await expectRejection(
+    shm_create_cv(5 as unknown as string),
+    "InvalidArgument",
+    /^Failed to create a condition variable since its name 5 is not a string$/,
+  );
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await other.mutex("a-mutex");
+    await expectRejection(
+      shm_create_cv("a-mutex"),
+      "InvalidArgument",
+      /^Failed to create condition variable 'a-mutex' since 'a-mutex' is a mutex$/,
+    );
+  } finally {
+    await other.close();
+  }
+  await shm_finish();
+});

@@ -229,10 +229,20 @@ export async function shm_dealloc(segment: Segment): Promise<void> {
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */
 export async function shm_create_cv(name: string): Promise<number> {
-  // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
-  const created = await ofThisSession(`create condition variable '${name}'`, (connected) =>
-    connected.condvar(name),
-  );
+  const action =
+    typeof name === "string"
+      ? `create condition variable '${shownName(name)}'`
+      : "create a condition variable";
+  let created: CondVar;
+  try {
+    // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
+    created = await ofThisSession(action, (connected) => connected.condvar(name));
+  } catch (error) {
+    // Refused in the object API's words ("open condvar 'x'", here and in the arbiter): the call was this one.
+    if (isIvshError(error) && /^Failed to open (a )?condvar\b/.test(error.message))
+      throw failure(error.code, action, reasonOf(error));
+    throw error;
+  }
   condvars.set(created.slot, created);
   return created.slot;
 }
