@@ -120,6 +120,12 @@ test("shm_init() naming the socket and region it is connected to, however writte
     "InvalidArgument",
     /connected already, with other options/,
   );
+  // Not the same socket: a path with a trailing slash names a directory's contents, and connect() fails on it.
+  await expectRejection(
+    shm_init({ socket: `${paths.socket}/` }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
   await shm_finish();
 });
 

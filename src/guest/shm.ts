@@ -97,7 +97,11 @@ function whereOf(options: ConnectOptions): Where {
   const resolved = withEnvironment(options);
   const endpoint = arbiterEndpoint(resolved);
   return {
-    endpoint: "unix" in endpoint ? resolve(endpoint.unix) : `${endpoint.hostname}:${endpoint.port}`,
+    // A trailing slash is kept: "a.sock/" names no socket, and connecting to it fails (ENOTDIR).
+    endpoint:
+      "unix" in endpoint
+        ? `${resolve(endpoint.unix)}${endpoint.unix.endsWith("/") ? "/" : ""}`
+        : `${endpoint.hostname}:${endpoint.port}`,
     region: resolved.region === undefined ? undefined : resolve(resolved.region),
     name: clientNameOf(options.name),
     none: namesNone(options),
