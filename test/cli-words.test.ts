@@ -301,6 +301,9 @@ test("a duration flag past what a timer can wait names the longest in the flag's
   expect(() => durationWithin("597h", "--lease", least)).toThrow(
     "Failed to use --lease 597h since it is longer than 2147483647ms (about 596h), the longest a timer can wait",
   );
+  expect(() => durationWithin("", "--lease", least)).toThrow(
+    "Failed to parse --lease '' since it is empty: write a duration like 5s or 250ms (units: ms, s, m for minutes, h), or leave --lease out",
+  );
   expect(() => durationWithin("-5s", "--lease", least)).toThrow(
     "Failed to parse --lease '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms (units: ms, s, m for minutes, h)",
   );
