@@ -94,6 +94,20 @@ const DURATION_UNIT_NAMES = "units: ms, s, m for minutes, h";
 export function parseDuration(text: string | number, what: string): number {
   if (typeof text === "number") return text * 1000;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  // `--timeout=` (a variable left unset) was "not a duration like 5s", as if something had been written.
+  if (text.trim() === "")
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      `it is empty: write a duration like 5s or 250ms (${DURATION_UNIT_NAMES}), or leave ${what} out`,
+    );
+  // "-5s" was "not a duration like 5s", which it looks like but for the sign.
+  if (!match && /^\s*-\s*\d+(?:\.\d+)?\s*(ms|s|m|h)?\s*$/.test(text))
+    throw failure(
+      "InvalidArgument",
+      `parse ${what} '${text}'`,
+      `it is negative: a duration is 0 or more, like 5s or 250ms (${DURATION_UNIT_NAMES})`,
+    );
   if (!match)
     throw failure(
       "InvalidArgument",

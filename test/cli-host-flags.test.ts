@@ -22,16 +22,20 @@ describe("ivsh CLI", () => {
     // A lease clients cannot keep (they heartbeat every sixth of it) is refused, not served.
     [
       ["--lease", "0"],
-      /--lease 0 since it must be between 1s and 596 h 31 min \(clients heartbeat every sixth/,
+      /--lease 0 since it is shorter than 1s, the least --lease takes \(clients heartbeat every sixth/,
     ],
-    [["--lease", "10ms"], /--lease 10ms since it must be between 1s and 596 h 31 min/],
-    [["--lease", "999ms"], /--lease 999ms since it must be between 1s and/],
-    [["--lease", "600h"], /--lease 600h since it must be between 1s and 596 h 31 min/],
+    [["--lease", "10ms"], /--lease 10ms since it is shorter than 1s, the least --lease takes/],
+    [["--lease", "999ms"], /--lease 999ms since it is shorter than 1s/],
+    [
+      ["--lease", "600h"],
+      /--lease 600h since it is longer than 2147483647ms \(about 596h\), the longest a timer can wait$/m,
+    ],
+    [["--lease", "-5s"], /--lease '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms/],
     [
       ["--hello-wait", "0"],
-      /--hello-wait 0 since it must be between 250ms and 596 h 31 min \(a client says hello/,
+      /--hello-wait 0 since it is shorter than 250ms, the least --hello-wait takes \(a client says hello/,
     ],
-    [["--hello-wait", "249ms"], /--hello-wait 249ms since it must be between 250ms and/],
+    [["--hello-wait", "249ms"], /--hello-wait 249ms since it is shorter than 250ms/],
     [["--size"], /--size needs a value: --size=SIZE/],
     // The hints name a size every check accepts (see "following a --size hint" below).
     [["--size", "5000"], /multiple of 4096 bytes \(a power of two, as QEMU needs: e\.g\. --size 256KiB\)/],

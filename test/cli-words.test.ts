@@ -288,6 +288,23 @@ test("a duration flag takes its least value itself (--lease 1s), and refuses any
   expect(durationWithin("1s", "--lease", least)).toBe(1000);
   expect(durationWithin("1000ms", "--lease", least)).toBe(1000);
   expect(() => durationWithin("999ms", "--lease", least)).toThrow(
-    "Failed to use --lease 999ms since it must be between 1s and 596 h 31 min (the reason)",
+    "Failed to use --lease 999ms since it is shorter than 1s, the least --lease takes (the reason)",
+  );
+});
+
+// Found by a review: a value past the longest was told "it must be between 1s and 596 h 31 min (clients
+// heartbeat every sixth of the lease: a shorter one expires clients ...)": a bound in a form no duration
+// flag takes ("596 h 31 min" is refused), and the reason for the least value, not the longest.
+test("a duration flag past what a timer can wait names the longest in the flag's own syntax, not the least's reason", () => {
+  const least = { ms: 1000, text: "1s", why: "the reason" };
+  expect(durationWithin(`${2 ** 31 - 1}ms`, "--lease", least)).toBe(2 ** 31 - 1);
+  expect(() => durationWithin("597h", "--lease", least)).toThrow(
+    "Failed to use --lease 597h since it is longer than 2147483647ms (about 596h), the longest a timer can wait",
+  );
+  expect(() => durationWithin("", "--lease", least)).toThrow(
+    "Failed to parse --lease '' since it is empty: write a duration like 5s or 250ms (units: ms, s, m for minutes, h), or leave --lease out",
+  );
+  expect(() => durationWithin("-5s", "--lease", least)).toThrow(
+    "Failed to parse --lease '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms (units: ms, s, m for minutes, h)",
   );
 });

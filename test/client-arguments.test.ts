@@ -139,7 +139,7 @@ test("a condvar wait without its lock says so, not 'unlock'", async () => {
   await expectRejection(
     condvar.wait(),
     "NotHeld",
-    /wait on 'waited-unlocked' since this client does not hold its lock/,
+    /wait on 'waited-unlocked' since this client does not hold its lock \(acquire\(\) it first\)$/,
   );
 });
 

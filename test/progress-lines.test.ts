@@ -5,6 +5,7 @@
  * minutes and seconds, and the arbiter's absence replaces what the end waits for only while it waits.
  */
 import { expect, test } from "bun:test";
+import { summaryLine } from "../src/commands/_progress.ts";
 import { spawnFixture } from "./helpers/processes.ts";
 
 const MIB = 1 << 20;
@@ -99,4 +100,13 @@ test("on a terminal: one line redrawn in place, a rate only after half a second,
     "recv a: [##############] 100% 150.0 MiB / 100.0 MiB 39.3 MB/s ETA 0:00",
     "",
   ]);
+});
+
+// Found by a trial: a small file sent in 80 µs was summed up "sent 293.0 KiB (300000 bytes) in 0.000 s,
+// 3.63 GB/s": a time of nothing, next to a rate that needs one.
+test("the summary line of a transfer faster than a millisecond says how long it took, not 0.000 s", () => {
+  const result = { bytes: 300_000, records: 1, digest: 1n, seconds: 82.6e-6, chunkBytes: 303_104, depth: 4 };
+  expect(summaryLine("sent", result)).toContain("(300000 bytes) in 0.083 ms, 3.63 GB/s, 1 chunk");
+  expect(summaryLine("sent", { ...result, seconds: 0.0125 })).toContain(" in 0.013 s, ");
+  expect(summaryLine("sent", { ...result, seconds: 2 })).toContain(" in 2.000 s, ");
 });

@@ -3,6 +3,9 @@
  * shares one connection between calls made at once, and refuses other options instead of ignoring them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { relative } from "node:path";
+import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import {
@@ -14,6 +17,7 @@ import {
   shm_init,
   shm_notify_cv,
   shm_open,
+  shm_release_cv,
   shm_uid,
   shm_wait_cv,
 } from "../src/guest/shm.ts";
@@ -24,6 +28,7 @@ import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { rawClient } from "./helpers/raw.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -88,6 +93,62 @@ test("other options refused after a shm_init() with none say what each call name
   );
   await shm_finish();
 });
+
+// Found by a review: options were compared as written, so a shm_init() that took its socket from
+// IVSH_SOCKET, then one naming that same socket, was refused as "other options"; so was the socket or
+// region named once relative, once absolute. What they resolve to is compared.
+test("shm_init() naming the socket and region it is connected to, however written, returns its uid", async () => {
+  await shm_finish();
+  const saved = { IVSH_SOCKET: process.env.IVSH_SOCKET, IVSH_REGION: process.env.IVSH_REGION };
+  Object.assign(process.env, { IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region });
+  let uid: number;
+  try {
+    uid = await shm_init();
+  } finally {
+    for (const [key, value] of Object.entries(saved))
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+  const relativeSocket = relative(process.cwd(), paths.socket);
+  expect(await shm_init({ socket: paths.socket })).toBe(uid);
+  expect(await shm_init({ socket: relativeSocket, region: paths.region })).toBe(uid);
+  expect(
+    await shm_init({ socket: `${paths.dir}//arbiter.sock`, region: relative(process.cwd(), paths.region) }),
+  ).toBe(uid);
+  await expectRejection(
+    shm_init({ socket: relativeSocket, region: `${paths.shmDir}/another-region` }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  // Not the same socket: a path with a trailing slash names a directory's contents, and connect() fails on it.
+  await expectRejection(
+    shm_init({ socket: `${paths.socket}/` }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  await shm_finish();
+});
+
+/** A client given no region maps the default one when it exists: the test below needs it absent. */
+const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
+  ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
+  : undefined;
+
+testUnless(
+  defaultRegionInTheWay,
+  "a region named after a shm_init() that left it to the arbiter is compared with the region it serves",
+  async () => {
+    await shm_finish();
+    const uid = await shm_init({ socket: paths.socket }); // the arbiter says which region
+    expect(await shm_init({ socket: paths.socket, region: relative(process.cwd(), paths.region) })).toBe(uid);
+    await expectRejection(
+      shm_init({ socket: paths.socket, region: `${paths.shmDir}/another-region` }),
+      "InvalidArgument",
+      /connected already, with other options/,
+    );
+    await shm_finish();
+  },
+);
 
 // Found by a review: a client name of any length connects (cut for the hello), but shm_init() refusing
 // another then quoted both calls' options whole: two names of 2 MB made an error of 4 MB.
@@ -353,14 +414,85 @@ test("shm_notify_cv() wakes one waiter parked in the arbiter, not all", async ()
 });
 
 // Found by a package trial: shm_wait_cv() without the cv's lock said "(lock() it first)", a call the
-// shm_* API has none of, and CondVar's own is acquire().
+// shm_* API has none of, and CondVar's own is acquire(); then "(acquire() it first; shm_acquire_cv()
+// through ivsh/shm)", both APIs' words, as shm_release_cv() and shm_acquire_cv() now are not.
 test("shm_wait_cv() without the cv's lock names the call that takes it", async () => {
   await shm_init({ socket: paths.socket, region: paths.region });
   const cv = await shm_create_cv("waited-unheld");
   await expectRejection(
     shm_wait_cv(cv, shm_uid()),
     "NotHeld",
-    /wait on 'waited-unheld' since this client does not hold its lock \(acquire\(\) it first; shm_acquire_cv\(\) through ivsh\/shm\)/,
+    new RegExp(
+      `^Failed to wait on condition variable ${cv} \\('waited-unheld'\\) since this process does not hold its lock: it is not locked \\(shm_acquire_cv\\(\\) it first\\)$`,
+    ),
   );
+  await shm_finish();
+});
+
+// Found by a review: a shm_* user's misuse was told in the object API's words, calls it never made:
+// "Failed to unlock 'c' since it is not locked", and "Failed to lock 'c' since this client holds it
+// already (... tasks that contend for it each connect their own)", which a process of one shm_init() cannot.
+test("shm_release_cv() without the lock and shm_acquire_cv() twice are told in the shm_* calls' words", async () => {
+  const uid = await shm_init({ socket: paths.socket, region: paths.region });
+  const cv = await shm_create_cv("misused");
+  const released = () => shm_release_cv(cv, uid);
+  expectFailure(
+    released,
+    "NotHeld",
+    new RegExp(
+      `^Failed to release condition variable ${cv} \\('misused'\\) since this process does not hold its lock: it is not locked \\(shm_acquire_cv\\(\\) it first\\)$`,
+    ),
+  );
+  expect(await shm_acquire_cv(cv, uid)).toBe("acquired");
+  await expectRejection(
+    shm_acquire_cv(cv, uid),
+    "InvalidArgument",
+    new RegExp(
+      `^Failed to acquire condition variable ${cv} \\('misused'\\) since this process holds its lock already \\(it is taken once per process: shm_release_cv\\(\\) it first\\)$`,
+    ),
+  );
+  shm_release_cv(cv, uid); // still held once: the refused second acquire took nothing
+  expectFailure(released, "NotHeld", /since this process does not hold its lock: it is not locked/);
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await (await other.condvar("misused")).acquire();
+    expectFailure(
+      released,
+      "NotHeld",
+      new RegExp(
+        `: uid ${other.clientId} holds it, not this process \\(uid ${uid}\\) \\(shm_acquire_cv\\(\\) it first\\)$`,
+      ),
+    );
+  } finally {
+    await other.close();
+  }
+  await shm_finish();
+});
+
+// Found by a review: shm_create_cv() refused in the object API's words, "Failed to open condvar '' since
+// the name is empty", for a call named create and a thing the shm_* API calls a condition variable.
+test("shm_create_cv() refusing a name says create condition variable, not open condvar", async () => {
+  await shm_init({ socket: paths.socket, region: paths.region });
+  await expectRejection(
+    shm_create_cv(""),
+    "InvalidArgument",
+    /^Failed to create condition variable '' since the name is empty$/,
+  );
+  await expectRejection(
+    shm_create_cv(5 as unknown as string),
+    "InvalidArgument",
+    /^Failed to create a condition variable since its name 5 is not a string$/,
+  );
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    await other.mutex("a-mutex");
+    await expectRejection(
+      shm_create_cv("a-mutex"),
+      "InvalidArgument",
+      /^Failed to create condition variable 'a-mutex' since 'a-mutex' is a mutex$/,
+    );
+  } finally {
+    await other.close();
+  }
   await shm_finish();
 });

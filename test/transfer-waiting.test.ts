@@ -77,7 +77,7 @@ describe("--timeout: how long an end waits for the other to show up", () => {
     // Its own budget: 2 s of feeding, 3.2 s under load, near bun's 5 s for a file run alone.
   }, 30_000);
 
-  test("a --timeout that is not a duration, or one no timer can wait (0, 600h), is a usage error", async () => {
+  test("a --timeout that is not a duration, negative, or one no timer can wait (0, 600h), is a usage error naming the form", async () => {
     const sender = guest(suite.paths, ["send", "/etc/hostname", "--timeout", "soon"]);
     expect(await sender.exit()).toBe(2);
     expect(await sender.stderr).toContain("--timeout 'soon' since it is not a duration");
@@ -87,13 +87,30 @@ describe("--timeout: how long an end waits for the other to show up", () => {
     expect(await bare.stderr).toContain(
       "--timeout '500' since it has no unit: write one, e.g. 500ms or 500s",
     );
-    for (const value of ["0", "600h"]) {
-      const receiver = guest(suite.paths, ["recv", "--out", "-", "--timeout", value]);
-      expect(await receiver.exit()).toBe(2);
-      expect(await receiver.stderr).toContain(
-        `Failed to use --timeout ${value} since it must be between 1ms and 596 h 31 min`,
-      );
-    }
+    const refusals: [string, string][] = [
+      [
+        "0",
+        "--timeout 0 since it is shorter than 1ms, the least --timeout takes (leave it out to wait as long as it takes)",
+      ],
+      // The longest was said "596 h 31 min", which no duration flag takes.
+      [
+        "600h",
+        "--timeout 600h since it is longer than 2147483647ms (about 596h), the longest a timer can wait (leave it out to wait as long as it takes)",
+      ],
+      ["-5s", "--timeout '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms"],
+      ["NaN", "--timeout 'NaN' since it is not a duration like 5s or 250ms"],
+      ["1e309", "--timeout '1e309' since it is not a duration like 5s or 250ms"],
+      ["10x", "--timeout '10x' since it is not a duration like 5s or 250ms"],
+    ];
+    for (const [value, message] of refusals)
+      for (const command of [
+        ["recv", "--out", "-"],
+        ["send", "/etc/hostname"],
+      ]) {
+        const end = guest(suite.paths, [...command, "--timeout", value]);
+        expect(await end.exit()).toBe(2);
+        expect(await end.stderr).toContain(`Failed to ${message.includes("'") ? "parse" : "use"} ${message}`);
+      }
   });
 });
 

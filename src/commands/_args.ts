@@ -189,34 +189,39 @@ export const waitArgs = {
 /** --timeout in milliseconds, or undefined to wait for as long as it takes. */
 export function peerWaitMs(timeout: string | undefined): number | undefined {
   if (timeout === undefined) return undefined;
-  return checkFlag(() => {
-    const ms = parseDuration(timeout, "--timeout");
-    if (ms < 1 || ms > LONGEST_TIMER_MS)
-      throw failure(
-        "InvalidArgument",
-        `use --timeout ${timeout}`,
-        `it must be between 1ms and ${formatDuration(LONGEST_TIMER_MS)} (leave it out to wait as long as it takes)`,
-      );
-    return ms;
-  });
+  const leaveOut = "leave it out to wait as long as it takes";
+  return durationWithin(timeout, "--timeout", { ms: 1, text: "1ms", why: leaveOut, beyond: leaveOut });
 }
 
 /**
+ * The longest a duration flag takes, in a form the flags take ("596 h 31 min", formatDuration's, was
+ * refused when typed back), with its hours for people.
+ */
+const LONGEST_FLAG_DURATION = `${LONGEST_TIMER_MS}ms (about ${Math.floor(LONGEST_TIMER_MS / 3_600_000)}h)`;
+
+/**
  * A duration flag that must be at least `least.ms` (`least.text` in the flag's own syntax, e.g. "1s") and
- * at most what a timer can wait; `least.why` says why the least is what it is.
+ * at most what a timer can wait; `least.why` says why the least is what it is, `least.beyond` what to do
+ * past the longest (the least's reason said there was "a shorter one expires clients", for a value too long).
  */
 export function durationWithin(
   text: string,
   flag: string,
-  least: { ms: number; text: string; why: string },
+  least: { ms: number; text: string; why: string; beyond?: string },
 ): number {
   return checkFlag(() => {
     const ms = parseDuration(text, flag);
-    if (ms < least.ms || ms > LONGEST_TIMER_MS)
+    if (ms < least.ms)
       throw failure(
         "InvalidArgument",
         `use ${flag} ${text}`,
-        `it must be between ${least.text} and ${formatDuration(LONGEST_TIMER_MS)} (${least.why})`,
+        `it is shorter than ${least.text}, the least ${flag} takes (${least.why})`,
+      );
+    if (ms > LONGEST_TIMER_MS)
+      throw failure(
+        "InvalidArgument",
+        `use ${flag} ${text}`,
+        `it is longer than ${LONGEST_FLAG_DURATION}, the longest a timer can wait${least.beyond ? ` (${least.beyond})` : ""}`,
       );
     return ms;
   });

@@ -143,9 +143,14 @@ function eta(bytes: number, total: number | undefined, rate: number): string {
   return ` ETA ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
+/** Seconds to the millisecond; under one, milliseconds to the microsecond ("in 0.000 s, 3.63 GB/s" said nothing). */
+function elapsed(seconds: number): string {
+  return seconds < 0.0005 ? `${(seconds * 1000).toFixed(3)} ms` : `${seconds.toFixed(3)} s`;
+}
+
 export function summaryLine(verb: string, result: TransferResult): string {
   return (
-    `${verb} ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${result.seconds.toFixed(3)} s, ` +
+    `${verb} ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${elapsed(result.seconds)}, ` +
     `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${plural(result.records, "chunk")} of up to ` +
     `${formatBytes(result.chunkBytes)}, digest ${formatDigest(result.digest)} verified`
   );

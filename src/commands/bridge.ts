@@ -4,9 +4,11 @@ import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure, isIvshError } from "../errors.ts";
 import { errnoOf, isTerminal } from "../ffi/index.ts";
 import { QueueFull } from "../guest/link-errors.ts";
+import { absoluteSocketPath } from "../guest/socket-name.ts";
 import { NoArbiter, runBridge } from "../host/bridge.ts";
 import { noteReached, noteRefused } from "../host/bridge-episodes.ts";
 import { handOver, handoverObstacle, leftWithArbiter } from "../host/bridge-handover.ts";
+import { HANDOVER_SUFFIX } from "../host/handover.ts";
 import { log } from "../log.ts";
 import { isVmName, VM_NAME_RULE } from "../protocol/messages.ts";
 import { checkFlag, socketArgs, socketPath } from "./_args.ts";
@@ -45,7 +47,9 @@ export default defineLeafCommand({
             "up); to check the arbiter from the host, run `ivsh status`",
         );
     });
-    const socket = socketPath(args);
+    // Absolute where it fits: QEMU's directory is not the reader's, and bridges started from different
+    // directories share one episode of refusals only under one name.
+    const socket = absoluteSocketPath(socketPath(args), HANDOVER_SUFFIX);
     // Hand the connection over and exit when we can; relay it for its lifetime when we cannot. Nothing
     // may read stdin before this: the guest's first bytes must still be in the socket for the arbiter.
     const obstacle =

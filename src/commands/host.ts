@@ -12,9 +12,10 @@ import {
   defaultStatePath,
 } from "../defaults.ts";
 import { failure, isIvshError, reasonOf } from "../errors.ts";
+import { absoluteSocketPath } from "../guest/socket-name.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
-import { handoverTtlMs } from "../host/handover.ts";
+import { HANDOVER_SUFFIX, handoverTtlMs } from "../host/handover.ts";
 import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
@@ -198,7 +199,7 @@ export default defineLeafCommand({
     for (const note of arbiter.notes) log.warn(note);
     const { geometry } = arbiter.state;
     // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
-    // given, though: a relative path may fit sun_path's 108 bytes where the absolute one does not.
+    // given when its absolute path does not fit sun_path's 108 bytes (arbiterOptions).
     const socketShown = resolve(options.socketPath);
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
@@ -330,7 +331,9 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     blockSize,
     slotCount,
     statePath,
-    socketPath: socketPath(args),
+    // Absolute too where it fits sun_path: what the arbiter says about its socket (a refusal, the
+    // hand-over socket's warnings) is copied into other shells.
+    socketPath: absoluteSocketPath(socketPath(args), HANDOVER_SUFFIX),
     leaseMs: durationWithin(args.lease ?? DEFAULT_LEASE, "--lease", {
       ...LEAST_LEASE,
       why: "clients heartbeat every sixth of the lease: a shorter one expires clients that are merely slow on a loaded machine",

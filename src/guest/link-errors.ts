@@ -10,6 +10,7 @@ import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait } from "../units.ts";
+import { SOCKET_PATH_MAX_BYTES } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
@@ -156,9 +157,6 @@ function queueIsFull(path: string, code: string): boolean {
  * Why connecting to `endpoint` failed with `cause`, and what to do, in words: shared with the host's
  * bridge, which meets the same socket from QEMU's side.
  */
-/** sun_path holds 108 bytes, the terminating NUL among them (as src/host/listener.ts). */
-const SOCKET_PATH_MAX_BYTES = 107;
-
 export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,

@@ -21,17 +21,19 @@
  * @module ivsh/shm
  */
 
-import { failure, shownName } from "../errors.ts";
+import { resolve } from "node:path";
+import { failure, isIvshError, reasonOf, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
+import { arbiterEndpoint, clientNameOf, withEnvironment } from "./connect-options.ts";
 import { Segment } from "./segment.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
-let connecting: { promise: Promise<Client>; where: string; shown: string } | undefined;
+let connecting: { promise: Promise<Client>; where: Where; shown: string } | undefined;
 const condvars = new Map<number, CondVar>();
 /**
  * Why this process has no connection, as a call without one is told: "not called" was wrong after a
@@ -79,6 +81,50 @@ function checkId(value: unknown, what: string, action: string, pass: string): vo
 }
 
 /**
+ * What a shm_init()'s options resolve to, as connect() resolves them: compared as written, a call naming
+ * the socket IVSH_SOCKET had named, or a path once relative and once absolute, was "other options".
+ * `region` is left undefined when neither the options nor IVSH_REGION name one (then the arbiter's own).
+ */
+interface Where {
+  endpoint: string;
+  region: string | undefined;
+  name: string;
+  /** Whether the options named none of socket, tcp, region, name: whatever this process is connected to. */
+  none: boolean;
+}
+
+function whereOf(options: ConnectOptions): Where {
+  const resolved = withEnvironment(options);
+  const endpoint = arbiterEndpoint(resolved);
+  return {
+    // A trailing slash is kept: "a.sock/" names no socket, and connecting to it fails (ENOTDIR).
+    endpoint:
+      "unix" in endpoint
+        ? `${resolve(endpoint.unix)}${endpoint.unix.endsWith("/") ? "/" : ""}`
+        : `${endpoint.hostname}:${endpoint.port}`,
+    region: resolved.region === undefined ? undefined : resolve(resolved.region),
+    name: clientNameOf(options.name),
+    none: namesNone(options),
+  };
+}
+
+/** Only these name a connection: options giving only timeouts (or nothing) name none. */
+function namesNone({ socket, tcp, region, name }: ConnectOptions): boolean {
+  return [socket, tcp, region, name].every((given) => given === undefined);
+}
+
+/**
+ * Whether a call's `where` is the connection made for `made`. A region the call names is compared with the
+ * one the connection mapped (`mapped`, once connected) when the first call left it to the arbiter.
+ */
+function sameConnection(where: Where, made: Where, mapped?: string): boolean {
+  if (where.none) return true;
+  if (where.endpoint !== made.endpoint || where.name !== made.name) return false;
+  const madeRegion = made.region ?? (mapped === undefined ? undefined : resolve(mapped));
+  return where.region === undefined || madeRegion === undefined || where.region === madeRegion;
+}
+
+/**
  * The options that name a connection, as an error quotes them: the client name cut (one of megabytes
  * connects, cut for the hello); the paths whole, for a socket's may be up to 107 bytes and each byte counts.
  */
@@ -88,7 +134,8 @@ function shownOptions({ socket, tcp, region, name }: ConnectOptions): string {
 
 /**
  * Connects this process (once: later calls return the same uid; a call naming another arbiter, region or
- * client name is refused, not ignored). Once the session is lost for good (the arbiter did not come back in
+ * client name is refused, not ignored; compared as they resolve, with IVSH_SOCKET / IVSH_REGION /
+ * IVSH_CONNECT and relative paths made absolute, and a region left out taken to be the arbiter's). Once the session is lost for good (the arbiter did not come back in
  * time, the lease expired), a call connects anew, with a new uid; the lost session's cv ids are forgotten.
  */
 export async function shm_init(options: ConnectOptions = {}): Promise<number> {
@@ -101,16 +148,15 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   // Returning the lost session's uid left every later call failing, with no way on but shm_finish().
   if (current?.lost)
     await finishAs("this process's session was lost, and shm_init() is connecting anew (await it first)");
-  const { socket, tcp, region, name } = options;
-  const where = JSON.stringify({ socket, tcp, region, name });
-  // Only these name a connection: one given only timeouts (or nothing) is whatever this process is connected to.
-  const names = [socket, tcp, region, name].some((given) => given !== undefined);
-  if (connecting && names && where !== connecting.where)
-    throw failure(
-      "InvalidArgument",
-      "shm_init() again",
-      `this process is connected already, with other options (its shm_init() named ${connecting.where === "{}" ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults" : connecting.shown}; this call names ${shownOptions(options)}): call shm_finish() first`,
-    );
+  let where: Where;
+  try {
+    // One naming nothing is this process's connection, whatever the environment says by now.
+    where = connecting && namesNone(options) ? connecting.where : whereOf(options);
+  } catch (error) {
+    if (!current) whyNone = INIT_FAILED;
+    throw error;
+  }
+  if (connecting && !sameConnection(where, connecting.where)) throw otherOptions(connecting, options);
   connecting ??= { promise: connect(options), where, shown: shownOptions(options) };
   const entry = connecting;
   let connected: Client;
@@ -123,8 +169,21 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   // shm_finish() ran while we connected: this connection is not the process's any more.
   if (connecting !== entry)
     throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
+  // A region named now, where the first call left it to the arbiter, is known only once connected.
+  if (!sameConnection(where, entry.where, connected.region.source)) throw otherOptions(entry, options);
   current = connected;
   return current.clientId;
+}
+
+function otherOptions(made: { where: Where; shown: string }, options: ConnectOptions) {
+  const named = made.where.none
+    ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults"
+    : made.shown;
+  return failure(
+    "InvalidArgument",
+    "shm_init() again",
+    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shownOptions(options)}): call shm_finish() first`,
+  );
 }
 
 /**
@@ -174,22 +233,69 @@ export async function shm_dealloc(segment: Segment): Promise<void> {
 
 /** Creates (or opens, if another process created it first) the condition variable `name`. */
 export async function shm_create_cv(name: string): Promise<number> {
-  // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
-  const created = await ofThisSession(`create condition variable '${name}'`, (connected) =>
-    connected.condvar(name),
-  );
+  const action =
+    typeof name === "string"
+      ? `create condition variable '${shownName(name)}'`
+      : "create a condition variable";
+  let created: CondVar;
+  try {
+    // Kept after a shm_finish() that ran meanwhile, the finished session's id would pass in the next one.
+    created = await ofThisSession(action, (connected) => connected.condvar(name));
+  } catch (error) {
+    // Refused in the object API's words ("open condvar 'x'", here and in the arbiter): the call was this one.
+    if (isIvshError(error) && /^Failed to open (a )?condvar\b/.test(error.message))
+      throw failure(error.code, action, reasonOf(error));
+    throw error;
+  }
   condvars.set(created.slot, created);
   return created.slot;
 }
 
 /** Takes the cv's lock; "owner-died" if its last holder died holding it. */
 export async function shm_acquire_cv(cvid: number, uid: number): Promise<LockOutcome> {
-  return await condvar(cvid, uid).acquire();
+  const cv = condvar(cvid, uid);
+  try {
+    return await cv.acquire();
+  } catch (error) {
+    // Without a timeout, acquire()'s only InvalidArgument: "this client holds it already (... tasks that
+    // contend for it each connect their own)", in lock()'s words and with advice one shm_init() cannot take.
+    if (!isIvshError(error, "InvalidArgument")) throw error;
+    throw failure(
+      "InvalidArgument",
+      `acquire condition variable ${cvid} ('${cv.name}')`,
+      "this process holds its lock already (it is taken once per process: shm_release_cv() it first)",
+    );
+  }
 }
 
 /** Releases the cv's lock. */
 export function shm_release_cv(cvid: number, uid: number): void {
-  condvar(cvid, uid).release();
+  const cv = condvar(cvid, uid);
+  try {
+    cv.release();
+  } catch (error) {
+    throw inReleaseWords(error, `release condition variable ${cvid} ('${cv.name}')`, cv, uid);
+  }
+}
+
+/**
+ * release()'s refusals said "unlock 'c'": a call a shm_* user never made. Its NotHeld (the handle is never
+ * closed here) is a lock this process does not hold; a LeaseExpired keeps its reason.
+ */
+function inReleaseWords(error: unknown, action: string, cv: CondVar, uid: number): unknown {
+  if (isIvshError(error, "LeaseExpired")) return failure("LeaseExpired", action, reasonOf(error));
+  return isIvshError(error, "NotHeld") ? notHeldHere(action, cv, uid) : error;
+}
+
+/** A cv's lock this process does not hold, and who does, in the shm_* API's words. */
+function notHeldHere(action: string, cv: CondVar, uid: number) {
+  const owner = cv.owner; // read only now: a lost session's client may be closed, and owner refuses then
+  const whose = owner ? `uid ${owner} holds it, not this process (uid ${uid})` : "it is not locked";
+  return failure(
+    "NotHeld",
+    action,
+    `this process does not hold its lock: ${whose} (shm_acquire_cv() it first)`,
+  );
 }
 
 /**
@@ -198,7 +304,12 @@ export function shm_release_cv(cvid: number, uid: number): void {
  * notify, and what the lock guards may be half-updated.
  */
 export async function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
-  return await condvar(cvid, uid).wait();
+  const cv = condvar(cvid, uid);
+  // Before wait(), whose refusal is in the object API's words ("acquire() it first"); a lost session's
+  // error is wait()'s to tell, as it comes before whose lock it is.
+  if (!current?.lost && cv.owner !== uid)
+    throw notHeldHere(`wait on condition variable ${cvid} ('${cv.name}')`, cv, uid);
+  return await cv.wait();
 }
 
 /**

@@ -327,7 +327,7 @@ export class CondVar extends SlotObject {
       throw failure(
         "NotHeld",
         `wait on '${this.name}'`,
-        "this client does not hold its lock (acquire() it first; shm_acquire_cv() through ivsh/shm)",
+        "this client does not hold its lock (acquire() it first)", // shm_wait_cv() says its own
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);

@@ -17,7 +17,7 @@ import {
   PeerNotArbiter,
   socketInDirectory,
 } from "../guest/link-errors.ts";
-import { refuseAbstractSocket } from "../guest/socket-name.ts";
+import { refuseAbstractSocket, SOCKET_PATH_MAX_BYTES } from "../guest/socket-name.ts";
 import type { Connection } from "./connection.ts";
 import {
   arbiterListening,
@@ -57,9 +57,6 @@ export function listenUnix(path: string, handlers: SocketHandler<Connection>): A
     },
   };
 }
-
-/** sun_path holds 108 bytes, the terminating NUL among them. */
-const SOCKET_PATH_MAX_BYTES = 107;
 
 /**
  * Refuses a --socket the arbiter could not listen on, before the region or state is touched: its
