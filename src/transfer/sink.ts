@@ -29,15 +29,8 @@ import {
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import {
-  landingOf,
-  moveUnlessTaken,
-  openPartial,
-  refuseUnreplaceable,
-  setAside,
-  stillNamed,
-  takeModeOf,
-} from "./out-names.ts";
+import { moveUnlessTaken, setAside } from "./name-moves.ts";
+import { landingOf, openPartial, refuseUnreplaceable, stillNamed, takeModeOf } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { putBack, undoKeep } from "./undo-keep.ts";
 

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, rmSync } from "node:fs";
 import { renameFile } from "../ffi/index.ts";
 import { unkeepFailure } from "./keep-failures.ts";
-import { moveUnlessTaken } from "./out-names.ts";
+import { moveUnlessTaken } from "./name-moves.ts";
 
 /**
  * `where.final` back to `where.copy`, and `where.old` (the file it replaced, if any) back to `final`; only

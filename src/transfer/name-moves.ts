@@ -1,0 +1,60 @@
+/**
+ * Moving a file between the names a received file goes by without replacing one someone else made: the
+ * verified copy to FILE (or back to FILE.partial), and the file it replaces (--force) to a second name
+ * of its own, FILE.ivsh-replaced, kept until the verdict.
+ */
+import { linkSync, lstatSync, rmSync } from "node:fs";
+import { errnoOf, renameFile } from "../ffi/index.ts";
+
+/**
+ * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ */
+export function setAside(path: string): string {
+  for (let attempt = 0; ; attempt++) {
+    const aside = asideName(path, attempt);
+    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
+    try {
+      linkSync(path, aside);
+    } catch (error) {
+      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
+      renameFile(path, aside);
+    }
+    return aside;
+  }
+}
+
+/** What a file system without hard links (vfat, some FUSE) says to a `link`. */
+const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
+
+/**
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does (a link fails
+ * on a taken name, where a rename replaces what was made there since the caller looked). Where links are
+ * not supported, a rename. "replaced", with nothing changed, if what it moved is not what `meant` wants.
+ */
+export function moveUnlessTaken(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean = () => true,
+): boolean | "replaced" {
+  try {
+    linkSync(from, to);
+  } catch (error) {
+    if (errnoOf(error) === "EEXIST") return false;
+    if (!NO_LINKS.includes(errnoOf(error))) throw error;
+    renameFile(from, to);
+    if (meant(to)) return true;
+    renameFile(to, from);
+    return "replaced";
+  }
+  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
+  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
+  const moved = meant(to);
+  rmSync(moved ? from : to, { force: true });
+  return moved || "replaced";
+}
+
+/** The names `setAside` gives the file it replaces, first to last. */
+export function asideName(path: string, attempt: number): string {
+  return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
