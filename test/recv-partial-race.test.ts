@@ -9,94 +9,13 @@
 import { describe, expect } from "bun:test";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, O_RDONLY, openFile, tryLockShared } from "../src/ffi/index.ts";
-import { CLI, type TestPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { held, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-partial-race");
-
-/** The file's text, or "" if it is gone (a process that ended meanwhile). */
-function readIfThere(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** Whether a receiver holds (flock) the file `path` names. */
-function held(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openFile(path, O_RDONLY);
-  } catch {
-    return false;
-  }
-  try {
-    return !tryLockShared(fd, path);
-  } finally {
-    closeFd(fd);
-  }
-}
-
-/**
- * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
- * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
- */
-function stoppedAfter(
-  syscall: string,
-  channel: string,
-  output: string,
-  {
-    extra = [],
-    paths = suite.paths,
-    on = `${output}.partial`,
-    when = 1,
-    injects = [`${syscall}:signal=SIGSTOP:when=${when}`],
-  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number; injects?: string[] } = {},
-) {
-  // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
-  const log = `${output}.strace`;
-  const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
-  for (const inject of injects) trace.push("-e", `inject=${inject}`);
-  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
-  const proc = tracked(
-    Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
-    }),
-  );
-  const stderr = new Response(proc.stderr).text();
-  // The process strace runs (its only child); 0 once it has ended (never a pid to signal: 0 is our group).
-  const tracee = () => {
-    const pid = Number(readIfThere(`/proc/${proc.pid}/task/${proc.pid}/children`).trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : 0;
-  };
-  const signal = (name: NodeJS.Signals) => {
-    const pid = tracee();
-    if (pid) process.kill(pid, name);
-  };
-  return {
-    proc,
-    stderr,
-    /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
-    stopped: (times = 1) =>
-      readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
-      readIfThere(log).split("--- SIGSTOP {").length > times,
-    resume: () => signal("SIGCONT"),
-    interrupt: () => signal("SIGINT"),
-    /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
-    kill: () => {
-      if (proc.exitCode === null) signal("SIGKILL");
-      proc.kill("SIGKILL");
-    },
-  };
-}
 
 testUnless(
   straceUnusable(),
@@ -104,7 +23,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "raced.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("openat", "raced-first", output);
+    const first = stoppedAfter("openat", "raced-first", output, { paths: suite.paths });
     try {
       await eventually(async () => existsSync(partial), 20_000, "the first receiver creating FILE.partial");
       const created = lstatSync(partial).ino;
@@ -138,7 +57,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "empty.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("close", "empty-first", output);
+    const first = stoppedAfter("close", "empty-first", output, { paths: suite.paths });
     try {
       const input = join(suite.dir, "empty.in");
       writeFileSync(input, "");
@@ -190,7 +109,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "given-up.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("close", "given-up-first", output);
+    const first = stoppedAfter("close", "given-up-first", output, { paths: suite.paths });
     try {
       await eventually(async () => held(partial), 20_000, "the first receiver locking FILE.partial");
       first.interrupt();
