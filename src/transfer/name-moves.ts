@@ -5,6 +5,7 @@
  */
 import { linkSync, lstatSync, rmSync } from "node:fs";
 import { errnoOf, renameFile } from "../ffi/index.ts";
+import { renameNoReplace } from "../ffi/rename.ts";
 
 /**
  * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
@@ -28,15 +29,30 @@ export function setAside(path: string): string {
 const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
 
 /**
- * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does (a link fails
- * on a taken name, where a rename replaces what was made there since the caller looked). Where links are
- * not supported, a rename. "replaced", with nothing changed, if what it moved is not what `meant` wants.
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does. In one step
+ * (renameat2's RENAME_NOREPLACE; where the file system has it not, a hard link, which fails on a taken
+ * name too): a look, then a rename, replaced a file made at `to` in between. Where neither is supported
+ * (a FUSE file system with neither), a plain rename: that window stays open there. "replaced", with
+ * nothing changed, if what it moved is not what `meant` wants (the name swapped since the caller looked).
  */
 export function moveUnlessTaken(
   from: string,
   to: string,
   meant: (path: string) => boolean = () => true,
 ): boolean | "replaced" {
+  const renamed = renameNoReplace(from, to);
+  if (renamed === "taken") return false;
+  if (renamed) {
+    if (meant(to)) return true;
+    // Back, unless a file took `from` meanwhile: then it stays at `to`, still named, not lost.
+    renameNoReplace(to, from);
+    return "replaced";
+  }
+  return linkUnlessTaken(from, to, meant);
+}
+
+/** `moveUnlessTaken` where renameat2 cannot tell: a hard link, then the old name removed. */
+function linkUnlessTaken(from: string, to: string, meant: (path: string) => boolean): boolean | "replaced" {
   try {
     linkSync(from, to);
   } catch (error) {
@@ -57,4 +73,14 @@ export function moveUnlessTaken(
 /** The names `setAside` gives the file it replaces, first to last. */
 export function asideName(path: string, attempt: number): string {
   return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
+
+/** The "dev:ino" of the file named `path` (not followed), if one is there and may be looked at. */
+export function identityAt(path: string): string | undefined {
+  try {
+    const named = lstatSync(path, { throwIfNoEntry: false });
+    return named && `${named.dev}:${named.ino}`;
+  } catch {
+    return undefined;
+  }
 }

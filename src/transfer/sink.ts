@@ -323,7 +323,7 @@ export class Sink implements StreamKeeper {
     }
     if (!moved) {
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
-      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
+      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind, forced: this.replacing });
     }
     // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
     // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No

@@ -1,0 +1,66 @@
+/**
+ * The last step of a receive into a file, FILE.partial renamed to FILE (and its undo when the verdict
+ * could not be told), against someone who may write the directory and puts a file at FILE in between.
+ * A look, then a rename, replaced that file: the receiver is stopped (strace's SIGSTOP) right after its
+ * look, the file is made, and it is continued, so the order is certain, not a race the test hopes to win.
+ */
+import { expect } from "bun:test";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("rnm-keep-race");
+
+/**
+ * Its keep's look at FILE is the 8th statx on FILE's name of a receiver that found no FILE at its start
+ * (the others: --out checked, FILE.partial made), the 9th with --force. A file system without hard links (vfat, exFAT: link(2)
+ * fails EPERM there) is what strace makes of this one with `links: false`: before, the keep fell back
+ * from a link, which fails on a taken name, to a rename, which replaces one.
+ */
+for (const { force, links } of [
+  { force: false, links: false },
+  { force: false, links: true },
+  { force: true, links: true },
+])
+  testUnless(
+    straceUnusable(),
+    `recv --out FILE${force ? " --force" : ""}${links ? "" : " where links fail"}: a file made at FILE just after the keep looked is not replaced`,
+    async () => {
+      const label = `made-${force ? "force" : "plain"}-${links ? "links" : "nolinks"}`;
+      const output = join(suite.dir, `${label}.out`);
+      const injects = [`statx:signal=SIGSTOP:when=${force ? 9 : 8}`, ...(links ? [] : ["link:error=EPERM"])];
+      const extra = force ? ["--force"] : [];
+      const first = stoppedAfter("statx,link", label, output, {
+        paths: suite.paths,
+        on: output,
+        injects,
+        extra,
+      });
+      try {
+        const input = join(suite.dir, `${label}.in`);
+        const data = await randomFile(input, 50_000);
+        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        // Stopped at its keep, not before: the whole stream is in FILE.partial.
+        expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
+        writeFileSync(output, "someone else's\n");
+        first.resume();
+        // Before (links failing): 0, the file made at FILE replaced by the copy.
+        expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
+        const said = await first.stderr;
+        expect(said).toContain(`${output} was not replaced: a file was created there`);
+        expect(said).toContain(`The received copy, whole and verified, is ${output}.partial`);
+        // Before (--force): 'pass --force to replace one', to a receiver given --force.
+        if (force) expect(said).not.toContain("pass --force");
+        expect(readFileSync(output, "utf8")).toBe("someone else's\n");
+        expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );
