@@ -4,8 +4,8 @@
  * A look, then a rename, replaced that file: the receiver is stopped (strace's SIGSTOP) right after its
  * look, the file is made, and it is continued, so the order is certain, not a race the test hopes to win.
  */
-import { expect } from "bun:test";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect } from "bun:test";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -64,3 +64,49 @@ for (const { force, links } of [
     },
     60_000,
   );
+
+// A receiver frozen past its lease after its keep (--force: FILE its copy, the old file aside) undoes the
+// keep when it wakes. It linked FILE to FILE.partial, removed FILE, and renamed the old file back to FILE,
+// all by name: a file saved at FILE in between (an editor's rename over it) was removed, and the old file
+// put back. FILE and the old file now swap names in one step (RENAME_EXCHANGE). Stopped at the last look
+// of its keep (the 14th statx on FILE), then after the undo's link (before: the 2nd link on FILE) or its
+// swap (after: the 1st renameat2 on FILE), where the save is made.
+describe("with a 2 s lease", () => {
+  const short = sharedArbiter("rnm-undo-race", { lease: "2s" });
+  testUnless(
+    straceUnusable(),
+    "a receiver undoing its keep (--force) leaves a file saved at FILE meanwhile where it is",
+    async () => {
+      const output = join(short.dir, "saved.out");
+      writeFileSync(output, "the old contents");
+      const injects = [
+        "statx:signal=SIGSTOP:when=14",
+        "link:signal=SIGSTOP:when=2",
+        "renameat2:signal=SIGSTOP:when=1",
+      ];
+      const options = { extra: ["--force"], paths: short.paths, on: output, injects };
+      const first = stoppedAfter("statx,link,renameat2", "saved-first", output, options);
+      try {
+        const input = join(short.dir, "saved.in");
+        const data = await randomFile(input, 10_000);
+        const sender = guest(short.paths, ["send", "-q", input, "--channel", "saved-first"]);
+        await eventually(async () => first.stopped(), 20_000, "the receiver's keep");
+        // Its sender gives up once the arbiter expired the frozen receiver's session.
+        expect(await sender.exit()).toBe(1);
+        first.resume();
+        await eventually(async () => first.stopped(2), 20_000, "the receiver's undo");
+        writeFileSync(join(short.dir, "saved.tmp"), "saved meanwhile\n");
+        renameSync(join(short.dir, "saved.tmp"), output);
+        first.resume();
+        expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+        // Before: 'the old contents', the save removed.
+        expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
+        expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );
+});

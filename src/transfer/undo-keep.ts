@@ -5,6 +5,7 @@
  */
 import { existsSync, lstatSync, rmSync } from "node:fs";
 import { renameFile } from "../ffi/index.ts";
+import { exchangeNames } from "../ffi/rename.ts";
 import { unkeepFailure } from "./keep-failures.ts";
 import { moveUnlessTaken } from "./name-moves.ts";
 
@@ -24,6 +25,11 @@ export function undoKeep(
     return now !== undefined && `${now.dev}:${now.ino}` === identity;
   };
   if (!kept(where.final)) return;
+  const old = where.old;
+  if (old && exchangeNames(old, where.final)) {
+    undoExchanged({ ...where, old }, kept);
+    return;
+  }
   let moved: boolean | "replaced";
   try {
     // Not over a FILE.partial another receiver made since: that one is writing it. And only this copy:
@@ -35,6 +41,34 @@ export function undoKeep(
   if (moved === "replaced") return;
   if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
   if (where.old) renameFile(where.old, where.final);
+}
+
+/**
+ * FILE and the file it replaced swapped names in one step (RENAME_EXCHANGE): FILE is that file again, and
+ * nothing at FILE was removed or replaced by name. A link of FILE to FILE.partial, then an unlink of FILE,
+ * then a rename of the old file to FILE, removed or replaced a file put at FILE in between (a user's save).
+ * The copy, now under the second name, goes to FILE.partial. A swap that took a file put at FILE after the
+ * look above, not this copy, is swapped back; so is one whose copy cannot go to FILE.partial, for the
+ * failure to say what it says on the other path.
+ */
+function undoExchanged(
+  where: { target: string; copy: string; final: string; old: string },
+  kept: (path: string) => boolean,
+): void {
+  if (!kept(where.old)) {
+    exchangeNames(where.old, where.final);
+    return;
+  }
+  let moved: boolean | "replaced";
+  try {
+    moved = moveUnlessTaken(where.old, where.copy, kept);
+  } catch (error) {
+    exchangeNames(where.old, where.final);
+    throw unkeepFailure(error, where);
+  }
+  if (moved !== false) return; // "replaced": the name held another file by then, left where it was
+  exchangeNames(where.old, where.final);
+  throw unkeepFailure(inTheWay(where.copy), where);
 }
 
 /** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */
