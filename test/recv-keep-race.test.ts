@@ -5,7 +5,7 @@
  * look, the file is made, and it is continued, so the order is certain, not a race the test hopes to win.
  */
 import { describe, expect } from "bun:test";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -110,3 +110,41 @@ describe("with a 2 s lease", () => {
     60_000,
   );
 });
+
+// FILE made a hard link to FILE.partial just after the keep looked: without --force the copy's rename
+// found the name taken and refused it as 'a file created there', though FILE was the verified copy; with
+// --force the rename between two names of one file did nothing, and FILE.partial stayed beside FILE (a
+// stale partial the next receive refused). FILE is kept as the copy, FILE.partial goes.
+for (const force of [false, true])
+  testUnless(
+    straceUnusable(),
+    `recv --out FILE${force ? " --force" : ""}: FILE hard-linked to FILE.partial just after the keep looked is kept, FILE.partial gone`,
+    async () => {
+      const label = `linked-${force ? "force" : "plain"}`;
+      const output = join(suite.dir, `${label}.out`);
+      if (force) writeFileSync(output, "the old contents");
+      // The keep's look: the 8th statx on FILE without one at the start, the 10th with --force over one.
+      const injects = [`statx:signal=SIGSTOP:when=${force ? 10 : 8}`];
+      const extra = force ? ["--force"] : [];
+      const first = stoppedAfter("statx", label, output, { paths: suite.paths, on: output, injects, extra });
+      try {
+        const input = join(suite.dir, `${label}.in`);
+        const data = await randomFile(input, 50_000);
+        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
+        rmSync(output, { force: true });
+        linkSync(`${output}.partial`, output);
+        first.resume();
+        // Before, without --force: 1, 'a file was created there during the transfer'.
+        expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+        expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+        // Before, with --force: still there.
+        expect(existsSync(`${output}.partial`)).toBe(false);
+        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );
