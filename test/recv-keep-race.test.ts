@@ -70,45 +70,52 @@ for (const { force, links } of [
 // all by name: a file saved at FILE in between (an editor's rename over it) was removed, and the old file
 // put back. FILE and the old file now swap names in one step (RENAME_EXCHANGE). Stopped at the last look
 // of its keep (the 14th statx on FILE), then after the undo's link (before: the 2nd link on FILE) or its
-// swap (after: the 1st renameat2 on FILE), where the save is made.
+// swap (after: the 1st renameat2 on FILE), where the save is made. Where renameat2 has no flags (NFS; here
+// strace fails each with EINVAL), the link and unlink stay: the old file, renamed back to FILE once FILE
+// was unlinked, replaced a file made there since (stopped after that unlink); it now stays aside, named.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("rnm-undo-race", { lease: "2s" });
-  testUnless(
-    straceUnusable(),
-    "a receiver undoing its keep (--force) leaves a file saved at FILE meanwhile where it is",
-    async () => {
-      const output = join(short.dir, "saved.out");
-      writeFileSync(output, "the old contents");
-      const injects = [
-        "statx:signal=SIGSTOP:when=14",
-        "link:signal=SIGSTOP:when=2",
-        "renameat2:signal=SIGSTOP:when=1",
-      ];
-      const options = { extra: ["--force"], paths: short.paths, on: output, injects };
-      const first = stoppedAfter("statx,link,renameat2", "saved-first", output, options);
-      try {
-        const input = join(short.dir, "saved.in");
-        const data = await randomFile(input, 10_000);
-        const sender = guest(short.paths, ["send", "-q", input, "--channel", "saved-first"]);
-        await eventually(async () => first.stopped(), 20_000, "the receiver's keep");
-        // Its sender gives up once the arbiter expired the frozen receiver's session.
-        expect(await sender.exit()).toBe(1);
-        first.resume();
-        await eventually(async () => first.stopped(2), 20_000, "the receiver's undo");
-        writeFileSync(join(short.dir, "saved.tmp"), "saved meanwhile\n");
-        renameSync(join(short.dir, "saved.tmp"), output);
-        first.resume();
-        expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
-        // Before: 'the old contents', the save removed.
-        expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
-        expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
-        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
-      } finally {
-        first.kill();
-      }
-    },
-    60_000,
-  );
+  for (const exchange of [true, false])
+    testUnless(
+      straceUnusable(),
+      `a receiver undoing its keep (--force${exchange ? "" : ", no renameat2 flags"}) leaves a file saved at FILE meanwhile where it is`,
+      async () => {
+        const label = `saved-${exchange ? "swap" : "links"}`;
+        const output = join(short.dir, `${label}.out`);
+        writeFileSync(output, "the old contents");
+        const injects = exchange
+          ? ["link:signal=SIGSTOP:when=2", "renameat2:signal=SIGSTOP:when=1"]
+          : ["renameat2:error=EINVAL", "unlink:signal=SIGSTOP:when=1"];
+        injects.push("statx:signal=SIGSTOP:when=14");
+        const options = { extra: ["--force"], paths: short.paths, on: output, injects };
+        const first = stoppedAfter("statx,link,unlink,renameat2", label, output, options);
+        try {
+          const input = join(short.dir, `${label}.in`);
+          const data = await randomFile(input, 10_000);
+          const sender = guest(short.paths, ["send", "-q", input, "--channel", label]);
+          await eventually(async () => first.stopped(), 20_000, "the receiver's keep");
+          // Its sender gives up once the arbiter expired the frozen receiver's session.
+          expect(await sender.exit()).toBe(1);
+          first.resume();
+          await eventually(async () => first.stopped(2), 20_000, "the receiver's undo");
+          writeFileSync(join(short.dir, `${label}.tmp`), "saved meanwhile\n");
+          renameSync(join(short.dir, `${label}.tmp`), output);
+          first.resume();
+          expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+          // Before: 'the old contents', the save removed (or replaced).
+          expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
+          expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+          // Replaced by the save (a swap), or kept under its second name (links).
+          const aside = `${output}.ivsh-replaced`;
+          expect(exchange ? existsSync(aside) : readFileSync(aside, "utf8")).toBe(
+            exchange ? false : "the old contents",
+          );
+        } finally {
+          first.kill();
+        }
+      },
+      60_000,
+    );
 });
 
 // FILE made a hard link to FILE.partial just after the keep looked: without --force the copy's rename

@@ -40,7 +40,8 @@ export function undoKeep(
   }
   if (moved === "replaced") return;
   if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
-  if (where.old) renameFile(where.old, where.final);
+  // Not over a file put at FILE since the copy left it: that one stays, the old file under its second name.
+  if (where.old) moveUnlessTaken(where.old, where.final);
 }
 
 /**
