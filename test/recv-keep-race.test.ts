@@ -9,7 +9,7 @@ import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, write
 import { join } from "node:path";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { readIfThere, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
 import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
@@ -155,3 +155,39 @@ for (const force of [false, true])
     },
     60_000,
   );
+
+// Where links fail (vfat, exFAT: EPERM; made so here by strace), --force sets the old file aside by a
+// rename, so FILE has no file until the copy's rename. That rename failing (made to fail EACCES here), the
+// old file was to go back, but a file made at FILE in between was taken for the old one, still there, and
+// the old file's only name, FILE.ivsh-replaced, removed. It stays now, named; the file made at FILE stays.
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force where links fail and the copy's rename fails: a file made at FILE meanwhile does not cost the old one",
+  async () => {
+    const output = join(suite.dir, "put-back.out");
+    writeFileSync(output, "the old contents");
+    const injects = ["link:error=EPERM", "rename:error=EACCES:signal=SIGSTOP:when=2"];
+    const on = [output, `${output}.partial`];
+    const options = { paths: suite.paths, on, injects, extra: ["--force"] };
+    const first = stoppedAfter("link,rename", "put-back", output, options);
+    try {
+      const input = join(suite.dir, "put-back.in");
+      const data = await randomFile(input, 50_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "put-back"]);
+      await eventually(async () => first.stopped(), 20_000, "the receiver's failed rename");
+      writeFileSync(output, "made meanwhile\n");
+      first.resume();
+      expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
+      const said = await first.stderr;
+      expect(said).toContain(`renaming it to ${output} failed`);
+      expect(said).toContain(`the file it was to replace is ${output}.ivsh-replaced`);
+      expect(readFileSync(output, "utf8")).toBe("made meanwhile\n");
+      // Before: removed.
+      expect(readIfThere(`${output}.ivsh-replaced`)).toBe("the old contents");
+      expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);

@@ -3,11 +3,10 @@
  * be told (the receiver's session was lost: frozen past its lease): FILE back to FILE.partial, the file it
  * replaced back to FILE.
  */
-import { existsSync, lstatSync, rmSync } from "node:fs";
-import { renameFile } from "../ffi/index.ts";
+import { lstatSync, rmSync } from "node:fs";
 import { exchangeNames } from "../ffi/rename.ts";
 import { unkeepFailure } from "./keep-failures.ts";
-import { moveUnlessTaken } from "./name-moves.ts";
+import { identityAt, moveUnlessTaken } from "./name-moves.ts";
 
 /**
  * `where.final` back to `where.copy`, and `where.old` (the file it replaced, if any) back to `final`; only
@@ -81,13 +80,16 @@ function inTheWay(path: string): string {
 
 /**
  * The final rename failed: `aside`, the file FILE replaced (if any), goes back to `final`; returns where it
- * is if not there. Still at `final` (it was linked aside), only its second name goes.
+ * is if not there. Still at `final` (it was linked aside), only its second name goes. Renamed aside (where
+ * links are not supported), it goes back only while `final` is free: a file made there since, taken for it
+ * still there, had the old file's only name removed.
  */
 export function putBack(aside: string | undefined, final: string): string | undefined {
   if (!aside) return undefined;
   try {
-    if (existsSync(final)) rmSync(aside, { force: true });
-    else renameFile(aside, final);
+    const there = identityAt(final);
+    if (there !== undefined && there === identityAt(aside)) rmSync(aside, { force: true });
+    else if (there !== undefined || moveUnlessTaken(aside, final) !== true) return aside;
     return undefined;
   } catch {
     return aside;

@@ -46,11 +46,20 @@ export function stoppedAfter(
     on = `${output}.partial`,
     when = 1,
     injects = [`${syscall}:signal=SIGSTOP:when=${when}`],
-  }: { extra?: string[]; paths: TestPaths; on?: string; when?: number; injects?: string[] },
+  }: { extra?: string[]; paths: TestPaths; on?: string | string[]; when?: number; injects?: string[] },
 ) {
   // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
   const log = `${output}.strace`;
-  const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
+  // Each path's calls (-P): strace stops matching a path once its file was renamed away.
+  const trace = [
+    "-f",
+    "-qq",
+    "-o",
+    log,
+    ...[on].flat().flatMap((path) => ["-P", path]),
+    "-e",
+    `trace=${syscall}`,
+  ];
   for (const inject of injects) trace.push("-e", `inject=${inject}`);
   const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
