@@ -178,12 +178,12 @@ testUnless(
       writeFileSync(output, "made meanwhile\n");
       first.resume();
       expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
+      // Before: removed.
+      expect(readIfThere(`${output}.ivsh-replaced`)).toBe("the old contents");
       const said = await first.stderr;
       expect(said).toContain(`renaming it to ${output} failed`);
       expect(said).toContain(`the file it was to replace is ${output}.ivsh-replaced`);
       expect(readFileSync(output, "utf8")).toBe("made meanwhile\n");
-      // Before: removed.
-      expect(readIfThere(`${output}.ivsh-replaced`)).toBe("the old contents");
       expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
     } finally {
       first.kill();
