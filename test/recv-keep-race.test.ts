@@ -52,7 +52,7 @@ for (const { force, links } of [
         // Before (links failing): 0, the file made at FILE replaced by the copy.
         expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
         const said = await first.stderr;
-        expect(said).toContain(`${output} was not replaced: a file was created there`);
+        expect(said).toContain(`${output} was not replaced: a file was ${force ? "put" : "created"} there`);
         expect(said).toContain(`The received copy, whole and verified, is ${output}.partial`);
         // Before (--force): 'pass --force to replace one', to a receiver given --force.
         if (force) expect(said).not.toContain("pass --force");
@@ -166,10 +166,15 @@ testUnless(
   async () => {
     const output = join(suite.dir, "put-back.out");
     writeFileSync(output, "the old contents");
-    const injects = ["link:error=EPERM", "rename:error=EACCES:signal=SIGSTOP:when=2"];
+    // The copy's rename: a rename(2) over FILE before, a renameat2 to a free FILE after.
+    const injects = [
+      "link:error=EPERM",
+      "rename:error=EACCES:signal=SIGSTOP:when=2",
+      "renameat2:error=EACCES:signal=SIGSTOP:when=1",
+    ];
     const on = [output, `${output}.partial`];
     const options = { paths: suite.paths, on, injects, extra: ["--force"] };
-    const first = stoppedAfter("link,rename", "put-back", output, options);
+    const first = stoppedAfter("link,rename,renameat2", "put-back", output, options);
     try {
       const input = join(suite.dir, "put-back.in");
       const data = await randomFile(input, 50_000);
@@ -191,3 +196,44 @@ testUnless(
   },
   60_000,
 );
+
+// --force sets the file it replaces aside (a hard link; a rename where links fail, made so here by strace),
+// then renames the copy over FILE: a file put at FILE in between (a save, by anyone who may write the
+// directory) was replaced, exit 0, and the old file removed as settled; nothing said. --force agreed to
+// replace the file found: one put there since is refused as a file made after the look is, all three named.
+for (const links of [true, false])
+  testUnless(
+    straceUnusable(),
+    `recv --out FILE --force${links ? "" : " where links fail"}: a file put at FILE after the old one was set aside is not replaced`,
+    async () => {
+      const label = `aside-${links ? "links" : "nolinks"}`;
+      const output = join(suite.dir, `${label}.out`);
+      writeFileSync(output, "the old contents");
+      // Stopped once the old file is set aside: its link, or its rename.
+      const injects = links
+        ? ["link:signal=SIGSTOP:when=1"]
+        : ["link:error=EPERM", "rename:signal=SIGSTOP:when=1"];
+      const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
+      const first = stoppedAfter("link,rename", label, output, options);
+      try {
+        const input = join(suite.dir, `${label}.in`);
+        const data = await randomFile(input, 50_000);
+        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+        await eventually(async () => first.stopped(), 20_000, "the receiver setting the old file aside");
+        writeFileSync(join(suite.dir, `${label}.tmp`), "saved meanwhile\n");
+        renameSync(join(suite.dir, `${label}.tmp`), output);
+        first.resume();
+        // Before: 0 and 0, the save replaced by the copy, the old file removed.
+        expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
+        expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
+        expect(readIfThere(`${output}.ivsh-replaced`)).toBe("the old contents");
+        expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+        const said = await first.stderr;
+        expect(said).toContain(`${output} was not replaced: a file was put there`);
+        expect(said).toContain(`the file it was to replace is ${output}.ivsh-replaced`);
+      } finally {
+        first.kill();
+      }
+    },
+    60_000,
+  );

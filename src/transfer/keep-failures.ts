@@ -33,7 +33,7 @@ export function keepFailure(
       where.kind !== "file"
         ? "it became something other than a regular file during the transfer"
         : where.forced
-          ? "a file was created there after the receiver found the name free, as the copy was to take it (--force replaces the file found there once the copy is whole; receive again to replace this one)"
+          ? "a file was put there while the copy was taking its name (--force replaces only the file found there once the copy is whole: receive again to replace this one)"
           : "a file was created there during the transfer (pass --force to replace one)";
     return failure(
       "AlreadyExists",

@@ -316,7 +316,9 @@ export class Sink implements StreamKeeper {
     }
     let moved = true;
     try {
-      if (found) renameFile(this.writing, this.final);
+      // Over FILE only while it is the file set aside (not renamed aside, nor replaced since the look).
+      const over = this.replaced !== undefined && identityAt(this.final) === identityAt(this.replaced);
+      if (over) renameFile(this.writing, this.final);
       else moved = moveUnlessTaken(this.writing, this.final) === true;
     } catch (error) {
       const old = putBack(this.replaced, this.final);
@@ -325,8 +327,10 @@ export class Sink implements StreamKeeper {
       throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
     if (!moved && !stillNamed(this.final, this.fd)) {
+      const [old, forced] = [putBack(this.replaced, this.final), this.replacing];
+      this.replaced = undefined;
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
-      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind, forced: this.replacing });
+      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind, forced, old });
     }
     // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
     // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
