@@ -69,8 +69,8 @@ for (const { force, links } of [
 // keep when it wakes. It linked FILE to FILE.partial, removed FILE, and renamed the old file back to FILE,
 // all by name: a file saved at FILE in between (an editor's rename over it) was removed, and the old file
 // put back. FILE and the old file now swap names in one step (RENAME_EXCHANGE). Stopped at the last look
-// of its keep (the 14th statx on FILE), then after the undo's link (before: the 2nd link on FILE) or its
-// swap (after: the 1st renameat2 on FILE), where the save is made. Where renameat2 has no flags (NFS; here
+// of its keep (the 15th statx on FILE), then after the undo's link (before: the 2nd link on FILE) or its
+// swap (after: the 2nd renameat2 on FILE; the keep's own swap is the 1st), where the save is made. Where renameat2 has no flags (NFS; here
 // strace fails each with EINVAL), the link and unlink stay: the old file, renamed back to FILE once FILE
 // was unlinked, replaced a file made there since (stopped after that unlink); it now stays aside, named.
 describe("with a 2 s lease", () => {
@@ -84,9 +84,9 @@ describe("with a 2 s lease", () => {
         const output = join(short.dir, `${label}.out`);
         writeFileSync(output, "the old contents");
         const injects = exchange
-          ? ["link:signal=SIGSTOP:when=2", "renameat2:signal=SIGSTOP:when=1"]
+          ? ["link:signal=SIGSTOP:when=2", "renameat2:signal=SIGSTOP:when=2"]
           : ["renameat2:error=EINVAL", "unlink:signal=SIGSTOP:when=1"];
-        injects.push("statx:signal=SIGSTOP:when=14");
+        injects.push("statx:signal=SIGSTOP:when=15");
         const options = { extra: ["--force"], paths: short.paths, on: output, injects };
         const first = stoppedAfter("statx,link,unlink,renameat2", label, output, options);
         try {
@@ -201,20 +201,24 @@ testUnless(
 // then renames the copy over FILE: a file put at FILE in between (a save, by anyone who may write the
 // directory) was replaced, exit 0, and the old file removed as settled; nothing said. --force agreed to
 // replace the file found: one put there since is refused as a file made after the look is, all three named.
-for (const links of [true, false])
+// Stopped after the set-aside (its link, or its rename), or after the last look at FILE before the copy's
+// rename (the 12th statx on FILE): a look, then a rename, left that window; FILE and the copy now swap
+// names in one step (RENAME_EXCHANGE), swapped back if what the copy's name took is not the old file.
+const STOPS: Record<string, string[]> = {
+  "set aside": ["link:signal=SIGSTOP:when=1"],
+  "set aside where links fail": ["link:error=EPERM", "rename:signal=SIGSTOP:when=1"],
+  "looked at last": ["statx:signal=SIGSTOP:when=12"],
+};
+for (const [stop, injects] of Object.entries(STOPS))
   testUnless(
     straceUnusable(),
-    `recv --out FILE --force${links ? "" : " where links fail"}: a file put at FILE after the old one was set aside is not replaced`,
+    `recv --out FILE --force: a file put at FILE after the old one was ${stop} is not replaced`,
     async () => {
-      const label = `aside-${links ? "links" : "nolinks"}`;
+      const label = `aside-${stop.replaceAll(" ", "-")}`;
       const output = join(suite.dir, `${label}.out`);
       writeFileSync(output, "the old contents");
-      // Stopped once the old file is set aside: its link, or its rename.
-      const injects = links
-        ? ["link:signal=SIGSTOP:when=1"]
-        : ["link:error=EPERM", "rename:signal=SIGSTOP:when=1"];
       const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
-      const first = stoppedAfter("link,rename", label, output, options);
+      const first = stoppedAfter("statx,link,rename", label, output, options);
       try {
         const input = join(suite.dir, `${label}.in`);
         const data = await randomFile(input, 50_000);

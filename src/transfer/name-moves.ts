@@ -5,7 +5,7 @@
  */
 import { linkSync, lstatSync, rmSync } from "node:fs";
 import { errnoOf, renameFile } from "../ffi/index.ts";
-import { renameNoReplace } from "../ffi/rename.ts";
+import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 
 /**
  * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
@@ -68,6 +68,27 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
   const moved = meant(to);
   rmSync(moved ? from : to, { force: true });
   return moved || "replaced";
+}
+
+/**
+ * `from` renamed over `to` only while `to` is the file `aside` also names (set aside to restore it from):
+ * false, nothing changed, if `to` is another file or none. In one step where renameat2 has RENAME_EXCHANGE:
+ * swapped, then the name `from` (the old file's now, which `aside` keeps) removed; swapped back if what it
+ * took was not that file (put at `to` after the look). Elsewhere a rename after the look: a window stays.
+ */
+export function replaceIfAside(from: string, to: string, aside: string): boolean {
+  const old = identityAt(aside);
+  if (old === undefined || identityAt(to) !== old) return false;
+  if (!exchangeNames(from, to)) {
+    renameFile(from, to);
+    return true;
+  }
+  if (identityAt(from) === old) {
+    rmSync(from, { force: true });
+    return true;
+  }
+  exchangeNames(from, to);
+  return false;
 }
 
 /** The names `setAside` gives the file it replaces, first to last. */

@@ -29,7 +29,7 @@ import {
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import { identityAt, moveUnlessTaken, setAside } from "./name-moves.ts";
+import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed, takeModeOf } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { putBack, undoKeep } from "./undo-keep.ts";
@@ -317,9 +317,8 @@ export class Sink implements StreamKeeper {
     let moved = true;
     try {
       // Over FILE only while it is the file set aside (not renamed aside, nor replaced since the look).
-      const over = this.replaced !== undefined && identityAt(this.final) === identityAt(this.replaced);
-      if (over) renameFile(this.writing, this.final);
-      else moved = moveUnlessTaken(this.writing, this.final) === true;
+      const over = this.replaced !== undefined && replaceIfAside(this.writing, this.final, this.replaced);
+      moved = over || moveUnlessTaken(this.writing, this.final) === true;
     } catch (error) {
       const old = putBack(this.replaced, this.final);
       this.replaced = undefined;
