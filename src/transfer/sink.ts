@@ -19,7 +19,6 @@ import {
   O_WRONLY,
   openFile,
   POLLOUT,
-  renameFile,
   restoreFlags,
   SystemCallError,
   setNonBlocking,
