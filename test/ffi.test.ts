@@ -1,7 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
-import { EAGAIN, EEXIST, EINPROGRESS, EINTR, EINVAL, ETIMEDOUT, errnoName } from "../src/ffi/errno.ts";
+import {
+  EAGAIN,
+  EEXIST,
+  EINPROGRESS,
+  EINTR,
+  EINVAL,
+  ENOSYS,
+  ETIMEDOUT,
+  errnoName,
+} from "../src/ffi/errno.ts";
 import {
   closeFd,
   createFile,
@@ -76,11 +85,12 @@ describe("libc through bun:ffi", () => {
 
   test("the errno numbers the wrappers compare with are this platform's", () => {
     const { errno } = osConstants;
-    expect({ EINTR, EAGAIN, EEXIST, EINVAL, ETIMEDOUT, EINPROGRESS }).toEqual({
+    expect({ EINTR, EAGAIN, EEXIST, EINVAL, ENOSYS, ETIMEDOUT, EINPROGRESS }).toEqual({
       EINTR: errno.EINTR,
       EEXIST: errno.EEXIST,
       EAGAIN: errno.EAGAIN,
       EINVAL: errno.EINVAL,
+      ENOSYS: errno.ENOSYS,
       ETIMEDOUT: errno.ETIMEDOUT,
       EINPROGRESS: errno.EINPROGRESS,
     });

@@ -9,94 +9,13 @@
 import { describe, expect } from "bun:test";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, O_RDONLY, openFile, tryLockShared } from "../src/ffi/index.ts";
-import { CLI, type TestPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { held, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { clientEnv, guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("recv-partial-race");
-
-/** The file's text, or "" if it is gone (a process that ended meanwhile). */
-function readIfThere(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** Whether a receiver holds (flock) the file `path` names. */
-function held(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openFile(path, O_RDONLY);
-  } catch {
-    return false;
-  }
-  try {
-    return !tryLockShared(fd, path);
-  } finally {
-    closeFd(fd);
-  }
-}
-
-/**
- * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
- * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
- */
-function stoppedAfter(
-  syscall: string,
-  channel: string,
-  output: string,
-  {
-    extra = [],
-    paths = suite.paths,
-    on = `${output}.partial`,
-    when = 1,
-    injects = [`${syscall}:signal=SIGSTOP:when=${when}`],
-  }: { extra?: string[]; paths?: TestPaths; on?: string; when?: number; injects?: string[] } = {},
-) {
-  // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
-  const log = `${output}.strace`;
-  const trace = ["-f", "-qq", "-o", log, "-P", on, "-e", `trace=${syscall}`];
-  for (const inject of injects) trace.push("-e", `inject=${inject}`);
-  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
-  const proc = tracked(
-    Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
-    }),
-  );
-  const stderr = new Response(proc.stderr).text();
-  // The process strace runs (its only child); 0 once it has ended (never a pid to signal: 0 is our group).
-  const tracee = () => {
-    const pid = Number(readIfThere(`/proc/${proc.pid}/task/${proc.pid}/children`).trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : 0;
-  };
-  const signal = (name: NodeJS.Signals) => {
-    const pid = tracee();
-    if (pid) process.kill(pid, name);
-  };
-  return {
-    proc,
-    stderr,
-    /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
-    stopped: (times = 1) =>
-      readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
-      readIfThere(log).split("--- SIGSTOP {").length > times,
-    resume: () => signal("SIGCONT"),
-    interrupt: () => signal("SIGINT"),
-    /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
-    kill: () => {
-      if (proc.exitCode === null) signal("SIGKILL");
-      proc.kill("SIGKILL");
-    },
-  };
-}
 
 testUnless(
   straceUnusable(),
@@ -104,7 +23,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "raced.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("openat", "raced-first", output);
+    const first = stoppedAfter("openat", "raced-first", output, { paths: suite.paths });
     try {
       await eventually(async () => existsSync(partial), 20_000, "the first receiver creating FILE.partial");
       const created = lstatSync(partial).ino;
@@ -138,7 +57,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "empty.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("close", "empty-first", output);
+    const first = stoppedAfter("close", "empty-first", output, { paths: suite.paths });
     try {
       const input = join(suite.dir, "empty.in");
       writeFileSync(input, "");
@@ -190,7 +109,7 @@ testUnless(
   async () => {
     const output = join(suite.dir, "given-up.out");
     const partial = `${output}.partial`;
-    const first = stoppedAfter("close", "given-up-first", output);
+    const first = stoppedAfter("close", "given-up-first", output, { paths: suite.paths });
     try {
       await eventually(async () => held(partial), 20_000, "the first receiver locking FILE.partial");
       first.interrupt();
@@ -225,14 +144,14 @@ testUnless(
 // to FILE). A second receiver with --force had meanwhile replaced FILE with its own verified copy and
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
-// Stopped at its rename, its keep finds FILE not its copy (and fails); stopped at the last look of its
-// keep (the 14th statx of FILE, on the copy's descriptor: its identity noted once FILE is checked to be
-// it; the copy stays open until the verdict), its undo does.
+// Stopped at its rename (a swap with FILE: renameat2), its keep finds FILE not its copy (and fails);
+// stopped at the last look of its keep (the 15th statx of FILE, on the copy's descriptor: its identity
+// noted once FILE is checked to be it; the copy stays open until the verdict), its undo does.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
   for (const [syscall, at, when] of [
-    ["rename", "keep", 1],
-    ["statx", "verdict", 14],
+    ["rename,renameat2", "keep", 1],
+    ["statx", "verdict", 15],
   ] as const)
     testUnless(
       straceUnusable(),
@@ -241,7 +160,8 @@ describe("with a 2 s lease", () => {
         const output = join(short.dir, `kept-${at}.out`);
         writeFileSync(output, "the old contents");
         const on = syscall === "statx" ? output : `${output}.partial`;
-        const options = { extra: ["--force"], paths: short.paths, on, when };
+        const injects = syscall.split(",").map((call) => `${call}:signal=SIGSTOP:when=${when}`);
+        const options = { extra: ["--force"], paths: short.paths, on, injects };
         const first = stoppedAfter(syscall, "kept-first", output, options);
         try {
           const inputs = [join(short.dir, "first.in"), join(short.dir, "second.in")];
@@ -276,8 +196,8 @@ describe("with a 2 s lease", () => {
 
   // Its undo found FILE its copy, then linked FILE back to FILE.partial by name: a second receiver's
   // verified copy, put at FILE in between (and reported), went to FILE.partial, and the old file back to
-  // FILE. Stopped after its keep (past its lease: the 14th statx of FILE), then after its undo's look at
-  // FILE (the 15th), before the link.
+  // FILE. Stopped after its keep (past its lease: the 15th statx of FILE), then after its undo's look at
+  // FILE (the 16th), before the link.
   testUnless(
     straceUnusable(),
     "a receiver undoing its keep takes back only its own copy, not one put at FILE after it looked",
@@ -288,7 +208,7 @@ describe("with a 2 s lease", () => {
         extra: ["--force"],
         paths: short.paths,
         on: output,
-        injects: ["statx:signal=SIGSTOP:when=14..15"],
+        injects: ["statx:signal=SIGSTOP:when=15..16"],
       };
       const first = stoppedAfter("statx", "relinked-first", output, options);
       try {

@@ -3,7 +3,7 @@
  * under FILE, and which descriptors --out may name.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
@@ -68,3 +68,26 @@ test("an unkeep after two later receivers replaced FILE leaves the last one's co
   expect(existsSync(`${target}.partial`)).toBe(false);
   first.settle();
 });
+
+// Someone who may write the directory made FILE a hard link to FILE.partial before the keep: a rename of
+// one name of a file to another does nothing, so FILE.partial stayed (a stale partial the next receive
+// refused), and without --force the copy at FILE was refused as 'a file created there'. FILE is the
+// verified copy then: kept, FILE.partial gone; with --force, nothing set aside (no other file was there).
+for (const force of [true, false])
+  test(`FILE hard-linked to FILE.partial before the keep${force ? " (--force)" : ""}: kept, FILE.partial gone`, async () => {
+    const target = join(dir, `linked-${force}`);
+    if (force) writeFileSync(target, "the old file");
+    const sink = Sink.open(target, { force });
+    const data = new TextEncoder().encode("the new copy");
+    await sink.write(addressOf(data), data.byteLength);
+    rmSync(target, { force: true });
+    linkSync(`${target}.partial`, target);
+    sink.keep(); // Before, without --force: 'Failed to keep ... a file was created there during the transfer'
+    expect(readFileSync(target, "utf8")).toBe("the new copy");
+    expect(existsSync(`${target}.partial`)).toBe(false); // Before, with --force: still there
+    expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
+    // Undone (the verdict not told): the copy back to FILE.partial, and no other file to put back at FILE.
+    sink.unkeep();
+    expect([existsSync(target), readFileSync(`${target}.partial`, "utf8")]).toEqual([false, "the new copy"]);
+    sink.settle();
+  });

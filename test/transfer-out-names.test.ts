@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { moveUnlessTaken } from "../src/transfer/out-names.ts";
+import { moveUnlessTaken } from "../src/transfer/name-moves.ts";
 import { CLI } from "./helpers/paths.ts";
 import { exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";

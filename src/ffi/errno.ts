@@ -20,6 +20,7 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EEXIST = 17;
 export const EINVAL = 22;
+export const ENOSYS = 38;
 export const ETIMEDOUT = 110;
 export const EINPROGRESS = 115;
 

@@ -15,7 +15,14 @@ import { errnoOf } from "../ffi/index.ts";
 export function keepFailure(
   error: unknown,
   step: string,
-  where: { target: string; copy: string; old?: string; inTheWay?: string; kind?: "file" | "other" },
+  where: {
+    target: string;
+    copy: string;
+    old?: string;
+    inTheWay?: string;
+    kind?: "file" | "other";
+    forced?: boolean;
+  },
 ): IvshError {
   const errno = errnoOf(error);
   const denied = ["EACCES", "EPERM", "EROFS"].includes(errno);
@@ -23,9 +30,11 @@ export function keepFailure(
   const copy = `The received copy, whole and verified, is ${where.copy}${old}: move it where you want it`;
   if (where.inTheWay) {
     const what =
-      where.kind === "file"
-        ? "a file was created there during the transfer (pass --force to replace one)"
-        : "it became something other than a regular file during the transfer";
+      where.kind !== "file"
+        ? "it became something other than a regular file during the transfer"
+        : where.forced
+          ? "a file was put there while the copy was taking its name (--force replaces only the file found there once the copy is whole: receive again to replace this one)"
+          : "a file was created there during the transfer (pass --force to replace one)";
     return failure(
       "AlreadyExists",
       `keep ${where.target}`,

@@ -8,11 +8,9 @@ import {
   fchmodSync,
   fchownSync,
   fstatSync,
-  linkSync,
   lstatSync,
   readlinkSync,
   realpathSync,
-  rmSync,
   type Stats,
   statSync,
   unlinkSync,
@@ -32,12 +30,12 @@ import {
   O_RDONLY,
   O_WRONLY,
   openFile,
-  renameFile,
   SystemCallError,
   tryLockExclusive,
 } from "../ffi/index.ts";
 import { flockListed } from "../holders.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
+import { asideName } from "./name-moves.ts";
 
 /**
  * Where --out TARGET lands. A symbolic link is written through, as cp, dd and the shell's > do: the file
@@ -268,54 +266,6 @@ function takeOwnerOf(replaced: Stats, fd: number): void {
 }
 
 /**
- * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
- */
-export function setAside(path: string): string {
-  for (let attempt = 0; ; attempt++) {
-    const aside = asideName(path, attempt);
-    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
-    try {
-      linkSync(path, aside);
-    } catch (error) {
-      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
-      renameFile(path, aside);
-    }
-    return aside;
-  }
-}
-
-/** What a file system without hard links (vfat, some FUSE) says to a `link`. */
-const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
-
-/**
- * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does (a link fails
- * on a taken name, where a rename replaces what was made there since the caller looked). Where links are
- * not supported, a rename. "replaced", with nothing changed, if what it moved is not what `meant` wants.
- */
-export function moveUnlessTaken(
-  from: string,
-  to: string,
-  meant: (path: string) => boolean = () => true,
-): boolean | "replaced" {
-  try {
-    linkSync(from, to);
-  } catch (error) {
-    if (errnoOf(error) === "EEXIST") return false;
-    if (!NO_LINKS.includes(errnoOf(error))) throw error;
-    renameFile(from, to);
-    if (meant(to)) return true;
-    renameFile(to, from);
-    return "replaced";
-  }
-  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
-  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
-  const moved = meant(to);
-  rmSync(moved ? from : to, { force: true });
-  return moved || "replaced";
-}
-
-/**
  * In a sticky directory (/tmp) only a file's owner, the directory's owner or root may rename it, so --force
  * could not replace another user's file there: found only once the whole stream arrived, that would cost
  * the transfer, so it is refused before anything is received.
@@ -359,11 +309,6 @@ function refuseFlagged(path: string, target: string): void {
     `${path} is ${flag} (chattr +${flag === "immutable" ? "i" : "a"}; lsattr shows it): no one may replace it, ` +
       `root included (clear the flag with chattr -${flag === "immutable" ? "i" : "a"} first, or choose another --out)`,
   );
-}
-
-/** The names `setAside` gives the file it replaces, first to last. */
-function asideName(path: string, attempt: number): string {
-  return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
 }
 
 /**

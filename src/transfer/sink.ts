@@ -19,7 +19,6 @@ import {
   O_WRONLY,
   openFile,
   POLLOUT,
-  renameFile,
   restoreFlags,
   SystemCallError,
   setNonBlocking,
@@ -29,15 +28,8 @@ import {
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import {
-  landingOf,
-  moveUnlessTaken,
-  openPartial,
-  refuseUnreplaceable,
-  setAside,
-  stillNamed,
-  takeModeOf,
-} from "./out-names.ts";
+import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
+import { landingOf, openPartial, refuseUnreplaceable, stillNamed, takeModeOf } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { putBack, undoKeep } from "./undo-keep.ts";
 
@@ -301,9 +293,12 @@ export class Sink implements StreamKeeper {
     } catch (error) {
       throw keepFailure(error, `looking at ${this.final}`, where);
     }
+    // FILE may be this copy already (hard-linked to FILE.partial meanwhile): nothing to set aside or refuse.
+    const copy = fileStatus(this.fd, this.writing).identity;
+    const already = found !== undefined && `${found.dev}:${found.ino}` === copy;
     // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move; a
     // file, without --force, is someone's.
-    if (found && (!found.isFile() || !this.replacing))
+    if (found && !already && (!found.isFile() || !this.replacing))
       throw keepFailure(undefined, "", {
         ...where,
         inTheWay: this.final,
@@ -313,25 +308,31 @@ export class Sink implements StreamKeeper {
     // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
     if (!stillNamed(this.writing, this.fd)) throw vanishedFailure(this.writing, this.target);
     try {
-      if (found && this.replacing) takeModeOf(this.final, this.fd);
-      if (found && this.replacing) this.replaced = setAside(this.final);
+      if (found && this.replacing && !already) takeModeOf(this.final, this.fd);
+      if (found && this.replacing && !already) this.replaced = setAside(this.final);
     } catch (error) {
       throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
     }
     let moved = true;
     try {
-      if (found) renameFile(this.writing, this.final);
-      else moved = moveUnlessTaken(this.writing, this.final) === true;
+      // Over FILE only while it is the file set aside (not renamed aside, nor replaced since the look).
+      const over = this.replaced !== undefined && replaceIfAside(this.writing, this.final, this.replaced);
+      moved = over || moveUnlessTaken(this.writing, this.final) === true;
     } catch (error) {
       const old = putBack(this.replaced, this.final);
       this.replaced = undefined;
       if (errnoOf(error) === "ENOENT") throw vanishedFailure(this.writing, this.target);
       throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
     }
-    if (!moved) {
+    if (!moved && !stillNamed(this.final, this.fd)) {
+      const [old, forced] = [putBack(this.replaced, this.final), this.replacing];
+      this.replaced = undefined;
       const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
-      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind });
+      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind, forced, old });
     }
+    // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
+    // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
+    if (identityAt(this.writing) === copy) rmSync(this.writing, { force: true });
     // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
     // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
     // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.

@@ -3,10 +3,10 @@
  * be told (the receiver's session was lost: frozen past its lease): FILE back to FILE.partial, the file it
  * replaced back to FILE.
  */
-import { existsSync, lstatSync, rmSync } from "node:fs";
-import { renameFile } from "../ffi/index.ts";
+import { lstatSync, rmSync } from "node:fs";
+import { exchangeNames } from "../ffi/rename.ts";
 import { unkeepFailure } from "./keep-failures.ts";
-import { moveUnlessTaken } from "./out-names.ts";
+import { identityAt, moveUnlessTaken } from "./name-moves.ts";
 
 /**
  * `where.final` back to `where.copy`, and `where.old` (the file it replaced, if any) back to `final`; only
@@ -24,6 +24,11 @@ export function undoKeep(
     return now !== undefined && `${now.dev}:${now.ino}` === identity;
   };
   if (!kept(where.final)) return;
+  const old = where.old;
+  if (old && exchangeNames(old, where.final)) {
+    undoExchanged({ ...where, old }, kept);
+    return;
+  }
   let moved: boolean | "replaced";
   try {
     // Not over a FILE.partial another receiver made since: that one is writing it. And only this copy:
@@ -34,7 +39,36 @@ export function undoKeep(
   }
   if (moved === "replaced") return;
   if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
-  if (where.old) renameFile(where.old, where.final);
+  // Not over a file put at FILE since the copy left it: that one stays, the old file under its second name.
+  if (where.old) moveUnlessTaken(where.old, where.final);
+}
+
+/**
+ * FILE and the file it replaced swapped names in one step (RENAME_EXCHANGE): FILE is that file again, and
+ * nothing at FILE was removed or replaced by name. A link of FILE to FILE.partial, then an unlink of FILE,
+ * then a rename of the old file to FILE, removed or replaced a file put at FILE in between (a user's save).
+ * The copy, now under the second name, goes to FILE.partial. A swap that took a file put at FILE after the
+ * look above, not this copy, is swapped back; so is one whose copy cannot go to FILE.partial, for the
+ * failure to say what it says on the other path.
+ */
+function undoExchanged(
+  where: { target: string; copy: string; final: string; old: string },
+  kept: (path: string) => boolean,
+): void {
+  if (!kept(where.old)) {
+    exchangeNames(where.old, where.final);
+    return;
+  }
+  let moved: boolean | "replaced";
+  try {
+    moved = moveUnlessTaken(where.old, where.copy, kept);
+  } catch (error) {
+    exchangeNames(where.old, where.final);
+    throw unkeepFailure(error, where);
+  }
+  if (moved !== false) return; // "replaced": the name held another file by then, left where it was
+  exchangeNames(where.old, where.final);
+  throw unkeepFailure(inTheWay(where.copy), where);
 }
 
 /** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */
@@ -46,13 +80,16 @@ function inTheWay(path: string): string {
 
 /**
  * The final rename failed: `aside`, the file FILE replaced (if any), goes back to `final`; returns where it
- * is if not there. Still at `final` (it was linked aside), only its second name goes.
+ * is if not there. Still at `final` (it was linked aside), only its second name goes. Renamed aside (where
+ * links are not supported), it goes back only while `final` is free: a file made there since, taken for it
+ * still there, had the old file's only name removed.
  */
 export function putBack(aside: string | undefined, final: string): string | undefined {
   if (!aside) return undefined;
   try {
-    if (existsSync(final)) rmSync(aside, { force: true });
-    else renameFile(aside, final);
+    const there = identityAt(final);
+    if (there !== undefined && there === identityAt(aside)) rmSync(aside, { force: true });
+    else if (there !== undefined || moveUnlessTaken(aside, final) !== true) return aside;
     return undefined;
   } catch {
     return aside;

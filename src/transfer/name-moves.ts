@@ -1,0 +1,107 @@
+/**
+ * Moving a file between the names a received file goes by without replacing one someone else made: the
+ * verified copy to FILE (or back to FILE.partial), and the file it replaces (--force) to a second name
+ * of its own, FILE.ivsh-replaced, kept until the verdict.
+ */
+import { linkSync, lstatSync, rmSync } from "node:fs";
+import { errnoOf, renameFile } from "../ffi/index.ts";
+import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
+
+/**
+ * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ */
+export function setAside(path: string): string {
+  for (let attempt = 0; ; attempt++) {
+    const aside = asideName(path, attempt);
+    if (lstatSync(aside, { throwIfNoEntry: false })) continue;
+    try {
+      linkSync(path, aside);
+    } catch (error) {
+      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
+      renameFile(path, aside);
+    }
+    return aside;
+  }
+}
+
+/** What a file system without hard links (vfat, some FUSE) says to a `link`. */
+const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
+
+/**
+ * Gives `from` the name `to` unless a file has it: false, with nothing changed, if one does. In one step
+ * (renameat2's RENAME_NOREPLACE; where the file system has it not, a hard link, which fails on a taken
+ * name too): a look, then a rename, replaced a file made at `to` in between. Where neither is supported
+ * (a FUSE file system with neither), a plain rename: that window stays open there. "replaced", with
+ * nothing changed, if what it moved is not what `meant` wants (the name swapped since the caller looked).
+ */
+export function moveUnlessTaken(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean = () => true,
+): boolean | "replaced" {
+  const renamed = renameNoReplace(from, to);
+  if (renamed === "taken") return false;
+  if (renamed) {
+    if (meant(to)) return true;
+    // Back, unless a file took `from` meanwhile: then it stays at `to`, still named, not lost.
+    renameNoReplace(to, from);
+    return "replaced";
+  }
+  return linkUnlessTaken(from, to, meant);
+}
+
+/** `moveUnlessTaken` where renameat2 cannot tell: a hard link, then the old name removed. */
+function linkUnlessTaken(from: string, to: string, meant: (path: string) => boolean): boolean | "replaced" {
+  try {
+    linkSync(from, to);
+  } catch (error) {
+    if (errnoOf(error) === "EEXIST") return false;
+    if (!NO_LINKS.includes(errnoOf(error))) throw error;
+    renameFile(from, to);
+    if (meant(to)) return true;
+    renameFile(to, from);
+    return "replaced";
+  }
+  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
+  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
+  const moved = meant(to);
+  rmSync(moved ? from : to, { force: true });
+  return moved || "replaced";
+}
+
+/**
+ * `from` renamed over `to` only while `to` is the file `aside` also names (set aside to restore it from):
+ * false, nothing changed, if `to` is another file or none. In one step where renameat2 has RENAME_EXCHANGE:
+ * swapped, then the name `from` (the old file's now, which `aside` keeps) removed; swapped back if what it
+ * took was not that file (put at `to` after the look). Elsewhere a rename after the look: a window stays.
+ */
+export function replaceIfAside(from: string, to: string, aside: string): boolean {
+  const old = identityAt(aside);
+  if (old === undefined || identityAt(to) !== old) return false;
+  if (!exchangeNames(from, to)) {
+    renameFile(from, to);
+    return true;
+  }
+  if (identityAt(from) === old) {
+    rmSync(from, { force: true });
+    return true;
+  }
+  exchangeNames(from, to);
+  return false;
+}
+
+/** The names `setAside` gives the file it replaces, first to last. */
+export function asideName(path: string, attempt: number): string {
+  return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
+
+/** The "dev:ino" of the file named `path` (not followed), if one is there and may be looked at. */
+export function identityAt(path: string): string | undefined {
+  try {
+    const named = lstatSync(path, { throwIfNoEntry: false });
+    return named && `${named.dev}:${named.ino}`;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A receiver stopped at a chosen system call: strace injects SIGSTOP as the call returns (its Nth on a
+ * path), so a test makes a change at that point and continues it, an order that is certain, not a race.
+ */
+import { readFileSync } from "node:fs";
+import { closeFd, O_RDONLY, openFile, tryLockShared } from "../../src/ffi/index.ts";
+import { CLI, type TestPaths } from "./paths.ts";
+import { tracked } from "./reaper.ts";
+import { clientEnv } from "./transfer.ts";
+
+/** The file's text, or "" if it is gone (a process that ended meanwhile). */
+export function readIfThere(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Whether a receiver holds (flock) the file `path` names. */
+export function held(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openFile(path, O_RDONLY);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockShared(fd, path);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * `guest recv --channel CHANNEL --out OUTPUT` under strace, stopped (SIGSTOP) as its first `syscall` on
+ * OUTPUT.partial returns, until `resume`; `stopped` says whether it is stopped now.
+ */
+export function stoppedAfter(
+  syscall: string,
+  channel: string,
+  output: string,
+  {
+    extra = [],
+    paths,
+    on = `${output}.partial`,
+    when = 1,
+    injects = [`${syscall}:signal=SIGSTOP:when=${when}`],
+  }: { extra?: string[]; paths: TestPaths; on?: string | string[]; when?: number; injects?: string[] },
+) {
+  // Its log says when it stops (a ptrace stop at each traced call looks the same in /proc).
+  const log = `${output}.strace`;
+  // Each path's calls (-P): strace stops matching a path once its file was renamed away.
+  const trace = [
+    "-f",
+    "-qq",
+    "-o",
+    log,
+    ...[on].flat().flatMap((path) => ["-P", path]),
+    "-e",
+    `trace=${syscall}`,
+  ];
+  for (const inject of injects) trace.push("-e", `inject=${inject}`);
+  const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
+  const proc = tracked(
+    Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    }),
+  );
+  const stderr = new Response(proc.stderr).text();
+  // The process strace runs (its only child); 0 once it has ended (never a pid to signal: 0 is our group).
+  const tracee = () => {
+    const pid = Number(readIfThere(`/proc/${proc.pid}/task/${proc.pid}/children`).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 0;
+  };
+  const signal = (name: NodeJS.Signals) => {
+    const pid = tracee();
+    if (pid) process.kill(pid, name);
+  };
+  return {
+    proc,
+    stderr,
+    /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
+    stopped: (times = 1) =>
+      readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
+      readIfThere(log).split("--- SIGSTOP {").length > times,
+    resume: () => signal("SIGCONT"),
+    interrupt: () => signal("SIGINT"),
+    /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
+    kill: () => {
+      if (proc.exitCode === null) signal("SIGKILL");
+      proc.kill("SIGKILL");
+    },
+  };
+}
