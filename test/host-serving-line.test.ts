@@ -4,6 +4,7 @@
  * elsewhere. So do its refusals of the socket, and a bridge's errors.
  */
 import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { relative } from "node:path";
 import { startLines } from "./helpers/host-run.ts";
 import { CLI, testPaths } from "./helpers/paths.ts";
@@ -23,6 +24,31 @@ test("started with a relative --socket and --region, the serving line names both
     const line = said.split("\n").find((text) => text.includes("arbiter serving"));
     expect(line).toContain(`arbiter serving ${own.region} (`);
     expect(line).toContain(` on ${own.socket} with a `);
+  } finally {
+    own.cleanup();
+  }
+}, 60_000);
+
+// Found by a second review: the socket was made absolute by path.resolve(), whose ".." is lexical: with
+// --socket link/../arbiter.sock the arbiter bound the arbiter.sock beside link, where a client given the
+// same --socket (the kernel: beside link's target) found none.
+test("with a --socket through a symlink's '..', the arbiter binds and names the socket the kernel reads", async () => {
+  const own = testPaths("serving-line-dotdot");
+  try {
+    mkdirSync(`${own.dir}/elsewhere/inner`, { recursive: true });
+    symlinkSync(`${own.dir}/elsewhere/inner`, `${own.dir}/link`);
+    const meant = `${own.dir}/elsewhere/arbiter.sock`;
+    let bound: boolean[] = [];
+    const said = await startLines(
+      ["--region", own.region, "--socket", "link/../arbiter.sock", "--state", own.state, "--size", "1MiB"],
+      own.dir,
+      undefined,
+      () => {
+        bound = [existsSync(meant), existsSync(own.socket)];
+      },
+    );
+    expect(said).toContain(` on ${meant} with a `);
+    expect(bound).toEqual([true, false]);
   } finally {
     own.cleanup();
   }

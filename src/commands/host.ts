@@ -12,7 +12,7 @@ import {
   defaultStatePath,
 } from "../defaults.ts";
 import { failure, isIvshError, reasonOf } from "../errors.ts";
-import { absoluteSocketPath } from "../guest/socket-name.ts";
+import { absolutePath, absoluteSocketPath } from "../guest/socket-name.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { HANDOVER_SUFFIX, handoverTtlMs } from "../host/handover.ts";
@@ -200,7 +200,7 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
     // given when its absolute path does not fit sun_path's 108 bytes (arbiterOptions).
-    const socketShown = resolve(options.socketPath);
+    const socketShown = absolutePath(options.socketPath);
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
         `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
