@@ -31,24 +31,37 @@ test("started with a relative --socket and --region, the serving line names both
 
 // Found by a second review: the socket was made absolute by path.resolve(), whose ".." is lexical: with
 // --socket link/../arbiter.sock the arbiter bound the arbiter.sock beside link, where a client given the
-// same --socket (the kernel: beside link's target) found none.
-test("with a --socket through a symlink's '..', the arbiter binds and names the socket the kernel reads", async () => {
+// same --socket (the kernel: beside link's target) found none. So it made and served --region's file.
+test("with a --socket and --region through a symlink's '..', the arbiter uses and names the files the kernel reads", async () => {
   const own = testPaths("serving-line-dotdot");
   try {
-    mkdirSync(`${own.dir}/elsewhere/inner`, { recursive: true });
-    symlinkSync(`${own.dir}/elsewhere/inner`, `${own.dir}/link`);
-    const meant = `${own.dir}/elsewhere/arbiter.sock`;
-    let bound: boolean[] = [];
+    for (const dir of [own.dir, own.shmDir]) {
+      mkdirSync(`${dir}/elsewhere/inner`, { recursive: true });
+      symlinkSync(`${dir}/elsewhere/inner`, `${dir}/link`);
+    }
+    const meant = { socket: `${own.dir}/elsewhere/arbiter.sock`, region: `${own.shmDir}/elsewhere/region` };
+    const lexical = { socket: own.socket, region: own.region };
+    let made: boolean[] = [];
     const said = await startLines(
-      ["--region", own.region, "--socket", "link/../arbiter.sock", "--state", own.state, "--size", "1MiB"],
+      [
+        "--region",
+        `${own.shmDir}/link/../region`,
+        "--socket",
+        "link/../arbiter.sock",
+        "--state",
+        own.state,
+        "--size",
+        "1MiB",
+      ],
       own.dir,
       undefined,
       () => {
-        bound = [existsSync(meant), existsSync(own.socket)];
+        made = [meant.socket, meant.region, lexical.socket, lexical.region].map((path) => existsSync(path));
       },
     );
-    expect(said).toContain(` on ${meant} with a `);
-    expect(bound).toEqual([true, false]);
+    expect(said).toContain(`arbiter serving ${meant.region} (`);
+    expect(said).toContain(` on ${meant.socket} with a `);
+    expect(made).toEqual([true, true, false, false]);
   } finally {
     own.cleanup();
   }

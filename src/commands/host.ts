@@ -1,7 +1,6 @@
 /** `ivsh host`: the arbiter daemon. */
 
 import { statSync } from "node:fs";
-import { resolve } from "node:path";
 import type { ArgDef, ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
@@ -274,10 +273,10 @@ function existingSize(region: string): number | undefined {
 
 function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): ArbiterOptions {
   // Absolute: recorded in the state, and told to clients (status, hello), whose next start or working
-  // directory may be another.
-  const region = resolve(regionPath(args));
+  // directory may be another. As the kernel reads them: resolve()'s ".." is lexical (absolutePath).
+  const region = absolutePath(regionPath(args), "dropped");
   refuseEmpty("--state", args.state, "the state FILE");
-  const statePath = resolve(args.state ?? defaultStatePath(region));
+  const statePath = absolutePath(args.state ?? defaultStatePath(region), "dropped");
   checkArbiterPaths({ regionPath: region, statePath, socketPath: socketPath(args) });
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.

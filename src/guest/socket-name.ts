@@ -28,21 +28,22 @@ export function absoluteSocketPath(path: string, suffix = ""): string {
  * before a relative one, "." segments and repeated slashes dropped, and a ".." taken where the kernel
  * takes it, in the real directory (its realpath). path.resolve()'s ".." is lexical: "link/../a.sock" is
  * the a.sock beside link's target to the kernel, but resolve() named (and the arbiter bound) the one
- * beside link. A trailing slash (no socket's name) is kept too; a path whose ".." leads nowhere, as written.
+ * beside link. A trailing slash (no socket's name) is kept too, unless `slash` is "dropped" (a file the
+ * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written.
  */
-export function absolutePath(path: string): string {
+export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): string {
   const absolute = path.startsWith("/") ? path : `${process.cwd()}/${path}`;
   const segments = absolute.split("/").filter((segment) => segment !== "" && segment !== ".");
-  const slash = segments.length > 0 && /\/\.?$/.test(absolute) ? "/" : "";
+  const trailing = slash === "kept" && segments.length > 0 && /\/\.?$/.test(absolute) ? "/" : "";
   const up = segments.lastIndexOf("..") + 1;
   let head = "";
   try {
     if (up > 0) head = realpathSync.native(`/${segments.slice(0, up).join("/")}`).replace(/\/$/, "");
   } catch {
-    return `/${segments.join("/")}${slash}`;
+    return `/${segments.join("/")}${trailing}`;
   }
   const rest = segments.slice(up).join("/");
-  return rest === "" ? head || "/" : `${head}/${rest}${slash}`;
+  return rest === "" ? head || "/" : `${head}/${rest}${trailing}`;
 }
 
 /** Throws InvalidArgument if `path` starts with "@"; `action` says what it was for ("listen on ..."). */
