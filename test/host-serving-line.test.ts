@@ -4,6 +4,7 @@
  * elsewhere. So do its refusals of the socket, and a bridge's errors.
  */
 import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { relative } from "node:path";
 import { startLines } from "./helpers/host-run.ts";
 import { CLI, testPaths } from "./helpers/paths.ts";
@@ -23,6 +24,44 @@ test("started with a relative --socket and --region, the serving line names both
     const line = said.split("\n").find((text) => text.includes("arbiter serving"));
     expect(line).toContain(`arbiter serving ${own.region} (`);
     expect(line).toContain(` on ${own.socket} with a `);
+  } finally {
+    own.cleanup();
+  }
+}, 60_000);
+
+// Found by a second review: the socket was made absolute by path.resolve(), whose ".." is lexical: with
+// --socket link/../arbiter.sock the arbiter bound the arbiter.sock beside link, where a client given the
+// same --socket (the kernel: beside link's target) found none. So it made and served --region's file.
+test("with a --socket and --region through a symlink's '..', the arbiter uses and names the files the kernel reads", async () => {
+  const own = testPaths("serving-line-dotdot");
+  try {
+    for (const dir of [own.dir, own.shmDir]) {
+      mkdirSync(`${dir}/elsewhere/inner`, { recursive: true });
+      symlinkSync(`${dir}/elsewhere/inner`, `${dir}/link`);
+    }
+    const meant = { socket: `${own.dir}/elsewhere/arbiter.sock`, region: `${own.shmDir}/elsewhere/region` };
+    const lexical = { socket: own.socket, region: own.region };
+    let made: boolean[] = [];
+    const said = await startLines(
+      [
+        "--region",
+        `${own.shmDir}/link/../region`,
+        "--socket",
+        "link/../arbiter.sock",
+        "--state",
+        own.state,
+        "--size",
+        "1MiB",
+      ],
+      own.dir,
+      undefined,
+      () => {
+        made = [meant.socket, meant.region, lexical.socket, lexical.region].map((path) => existsSync(path));
+      },
+    );
+    expect(said).toContain(`arbiter serving ${meant.region} (`);
+    expect(said).toContain(` on ${meant.socket} with a `);
+    expect(made).toEqual([true, true, false, false]);
   } finally {
     own.cleanup();
   }

@@ -3,7 +3,7 @@
  * shares one connection between calls made at once, and refuses other options instead of ignoring them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { relative } from "node:path";
 import { DEFAULT_REGION } from "../src/defaults.ts";
 import { connect } from "../src/guest/index.ts";
@@ -123,6 +123,27 @@ test("shm_init() naming the socket and region it is connected to, however writte
   // Not the same socket: a path with a trailing slash names a directory's contents, and connect() fails on it.
   await expectRejection(
     shm_init({ socket: `${paths.socket}/` }),
+    "InvalidArgument",
+    /connected already, with other options/,
+  );
+  await shm_finish();
+});
+
+// Found by a second review: paths were made absolute by path.resolve(), whose ".." is lexical, so a call
+// naming DIR/link/../arbiter.sock, where link is a directory elsewhere (the kernel's ".." is the target's
+// parent), was taken for the DIR/arbiter.sock this process is connected to, and returned its uid.
+test("shm_init() naming a socket or region through a symlink's '..' is not taken for the one beside the link", async () => {
+  await shm_finish();
+  for (const dir of [paths.dir, paths.shmDir]) {
+    mkdirSync(`${dir}/elsewhere/inner`, { recursive: true });
+    symlinkSync(`${dir}/elsewhere/inner`, `${dir}/link`);
+  }
+  await shm_init({ socket: paths.socket, region: paths.region });
+  const throughLink = `${relative(process.cwd(), paths.dir)}/link/../arbiter.sock`;
+  for (const socket of [`${paths.dir}/link/../arbiter.sock`, throughLink])
+    await expectRejection(shm_init({ socket }), "InvalidArgument", /connected already, with other options/);
+  await expectRejection(
+    shm_init({ socket: paths.socket, region: `${paths.shmDir}/link/../region` }),
     "InvalidArgument",
     /connected already, with other options/,
   );

@@ -3,9 +3,12 @@
  * socket beside it, 107 bytes, what a Unix socket's path may have; one byte more is refused.
  */
 import { expect, test } from "bun:test";
+import { mkdirSync, symlinkSync } from "node:fs";
+import { relative } from "node:path";
 import { absoluteSocketPath } from "../src/guest/socket-name.ts";
 import { checkSocketPath } from "../src/host/listener.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { testPaths } from "./helpers/paths.ts";
 
 const SUFFIX = ".handover";
 
@@ -27,5 +30,27 @@ test("a relative --socket is made absolute where that fits with the suffix, else
   const room = 107 - Buffer.byteLength(`${cwd}/${SUFFIX}`);
   expect(absoluteSocketPath("s".repeat(room), SUFFIX)).toBe(`${cwd}/${"s".repeat(room)}`);
   expect(absoluteSocketPath("s".repeat(room + 1), SUFFIX)).toBe("s".repeat(room + 1));
+  expect(absoluteSocketPath("./arbiter.sock")).toBe(`${cwd}/arbiter.sock`);
+  expect(absoluteSocketPath("/tmp//ivsh/./a.sock")).toBe("/tmp/ivsh/a.sock");
   expect(absoluteSocketPath("/tmp/../tmp/a.sock")).toBe("/tmp/a.sock");
+});
+
+// Found by a second review: made absolute by path.resolve(), whose ".." is lexical, "link/../a.sock" was
+// bound beside link, where the kernel (a client given that same --socket) reads it beside link's target;
+// and "a.sock/" (no socket's name) became a.sock.
+test("a socket path is made absolute as the kernel reads it: '..' in the real directory, a trailing slash kept", () => {
+  const own = testPaths("socket-dotdot");
+  try {
+    mkdirSync(`${own.dir}/elsewhere/inner`, { recursive: true });
+    symlinkSync(`${own.dir}/elsewhere/inner`, `${own.dir}/link`);
+    expect(absoluteSocketPath(`${own.dir}/link/../a.sock`)).toBe(`${own.dir}/elsewhere/a.sock`);
+    expect(absoluteSocketPath(`${relative(process.cwd(), own.dir)}/link/../a.sock`)).toBe(
+      `${own.dir}/elsewhere/a.sock`,
+    );
+    // Nothing there: the kernel finds nothing either, and the path is kept as written.
+    expect(absoluteSocketPath(`${own.dir}/none/../a.sock`)).toBe(`${own.dir}/none/../a.sock`);
+    expect(absoluteSocketPath(`${own.dir}/a.sock/`)).toBe(`${own.dir}/a.sock/`);
+  } finally {
+    own.cleanup();
+  }
 });

@@ -1,7 +1,6 @@
 /** `ivsh host`: the arbiter daemon. */
 
 import { statSync } from "node:fs";
-import { resolve } from "node:path";
 import type { ArgDef, ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
@@ -12,7 +11,7 @@ import {
   defaultStatePath,
 } from "../defaults.ts";
 import { failure, isIvshError, reasonOf } from "../errors.ts";
-import { absoluteSocketPath } from "../guest/socket-name.ts";
+import { absolutePath, absoluteSocketPath } from "../guest/socket-name.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
 import { DEFAULT_HELLO_WAIT_MS } from "../host/connection.ts";
 import { HANDOVER_SUFFIX, handoverTtlMs } from "../host/handover.ts";
@@ -200,7 +199,7 @@ export default defineLeafCommand({
     const { geometry } = arbiter.state;
     // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
     // given when its absolute path does not fit sun_path's 108 bytes (arbiterOptions).
-    const socketShown = resolve(options.socketPath);
+    const socketShown = absolutePath(options.socketPath);
     log.success(
       `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
         `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
@@ -274,10 +273,10 @@ function existingSize(region: string): number | undefined {
 
 function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): ArbiterOptions {
   // Absolute: recorded in the state, and told to clients (status, hello), whose next start or working
-  // directory may be another.
-  const region = resolve(regionPath(args));
+  // directory may be another. As the kernel reads them: resolve()'s ".." is lexical (absolutePath).
+  const region = absolutePath(regionPath(args), "dropped");
   refuseEmpty("--state", args.state, "the state FILE");
-  const statePath = resolve(args.state ?? defaultStatePath(region));
+  const statePath = absolutePath(args.state ?? defaultStatePath(region), "dropped");
   checkArbiterPaths({ regionPath: region, statePath, socketPath: socketPath(args) });
   // A restart need not repeat its geometry: what the state file records is the default, else the
   // region file's own size.

@@ -21,7 +21,6 @@
  * @module ivsh/shm
  */
 
-import { resolve } from "node:path";
 import { failure, isIvshError, reasonOf, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
@@ -29,6 +28,7 @@ import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
 import { arbiterEndpoint, clientNameOf, withEnvironment } from "./connect-options.ts";
 import { Segment } from "./segment.ts";
+import { absolutePath } from "./socket-name.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
@@ -97,12 +97,9 @@ function whereOf(options: ConnectOptions): Where {
   const resolved = withEnvironment(options);
   const endpoint = arbiterEndpoint(resolved);
   return {
-    // A trailing slash is kept: "a.sock/" names no socket, and connecting to it fails (ENOTDIR).
-    endpoint:
-      "unix" in endpoint
-        ? `${resolve(endpoint.unix)}${endpoint.unix.endsWith("/") ? "/" : ""}`
-        : `${endpoint.hostname}:${endpoint.port}`,
-    region: resolved.region === undefined ? undefined : resolve(resolved.region),
+    // As the kernel reads them (absolutePath): "a.sock/" names no socket, "link/../a.sock" not ./a.sock.
+    endpoint: "unix" in endpoint ? absolutePath(endpoint.unix) : `${endpoint.hostname}:${endpoint.port}`,
+    region: resolved.region === undefined ? undefined : absolutePath(resolved.region),
     name: clientNameOf(options.name),
     none: namesNone(options),
   };
@@ -120,7 +117,7 @@ function namesNone({ socket, tcp, region, name }: ConnectOptions): boolean {
 function sameConnection(where: Where, made: Where, mapped?: string): boolean {
   if (where.none) return true;
   if (where.endpoint !== made.endpoint || where.name !== made.name) return false;
-  const madeRegion = made.region ?? (mapped === undefined ? undefined : resolve(mapped));
+  const madeRegion = made.region ?? (mapped === undefined ? undefined : absolutePath(mapped));
   return where.region === undefined || madeRegion === undefined || where.region === madeRegion;
 }
 

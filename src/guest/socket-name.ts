@@ -7,7 +7,7 @@
  * abstract socket has no file mode to say who may connect, which the arbiter's access rests on (its
  * socket's group), so such a path is refused, on both sides, the same way.
  */
-import { resolve } from "node:path";
+import { realpathSync } from "node:fs";
 import { failure } from "../errors.ts";
 
 /** sun_path holds 108 bytes, the terminating NUL among them. */
@@ -19,8 +19,31 @@ export const SOCKET_PATH_MAX_BYTES = 107;
  * bridge says names it, and a relative one leads elsewhere from another shell or directory.
  */
 export function absoluteSocketPath(path: string, suffix = ""): string {
-  const absolute = resolve(path);
+  const absolute = absolutePath(path);
   return Buffer.byteLength(absolute + suffix) <= SOCKET_PATH_MAX_BYTES ? absolute : path;
+}
+
+/**
+ * `path` absolute, naming what the kernel finds at it from this directory: the working directory put
+ * before a relative one, "." segments and repeated slashes dropped, and a ".." taken where the kernel
+ * takes it, in the real directory (its realpath). path.resolve()'s ".." is lexical: "link/../a.sock" is
+ * the a.sock beside link's target to the kernel, but resolve() named (and the arbiter bound) the one
+ * beside link. A trailing slash (no socket's name) is kept too, unless `slash` is "dropped" (a file the
+ * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written.
+ */
+export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): string {
+  const absolute = path.startsWith("/") ? path : `${process.cwd()}/${path}`;
+  const segments = absolute.split("/").filter((segment) => segment !== "" && segment !== ".");
+  const trailing = slash === "kept" && segments.length > 0 && /\/\.?$/.test(absolute) ? "/" : "";
+  const up = segments.lastIndexOf("..") + 1;
+  let head = "";
+  try {
+    if (up > 0) head = realpathSync.native(`/${segments.slice(0, up).join("/")}`).replace(/\/$/, "");
+  } catch {
+    return `/${segments.join("/")}${trailing}`;
+  }
+  const rest = segments.slice(up).join("/");
+  return rest === "" ? head || "/" : `${head}/${rest}${trailing}`;
 }
 
 /** Throws InvalidArgument if `path` starts with "@"; `action` says what it was for ("listen on ..."). */

@@ -40,10 +40,16 @@ export function expectOneLine(stderr: string, message: string): void {
 }
 
 /**
- * What `ivsh host ARGS` (run in `cwd`, as `uid` when given) logs up to its "arbiter serving" line, then stopped with SIGTERM,
+ * What `ivsh host ARGS` (run in `cwd`, as `uid` when given) logs up to its "arbiter serving" line, then (after `serving`) stopped with SIGTERM,
  * which must end it with 0 (an arbiter that exits before serving fails the test with what it said).
  */
-export async function startLines(args: string[], cwd: string, uid?: number): Promise<string> {
+export async function startLines(
+  args: string[],
+  cwd: string,
+  uid?: number,
+  /** Called while it serves, before it is stopped (what it made is still there). */
+  serving?: () => void,
+): Promise<string> {
   const as = uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"];
   const host = tracked(
     Bun.spawn([...as, process.execPath, CLI, "host", "--exit-with-parent", ...args], {
@@ -55,7 +61,11 @@ export async function startLines(args: string[], cwd: string, uid?: number): Pro
   );
   const said = await readUntil(host.stderr, "arbiter serving");
   if (!said.includes("arbiter serving")) throw new Error(`ivsh host exited before serving:\n${said}`);
-  host.kill("SIGTERM");
+  try {
+    serving?.();
+  } finally {
+    host.kill("SIGTERM");
+  }
   expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(0);
   return said;
 }
