@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync } from "node:fs";
+import { viewOf } from "../src/ffi/index.ts";
 import { nativeFaultGuard, nativeStatus } from "../src/ffi/native.ts";
 import { type Client, connect, type Segment } from "../src/guest/index.ts";
 import { blockOffset, type Geometry, PAGE_SIZE } from "../src/region/layout.ts";
@@ -157,6 +158,34 @@ describe("mprotect", () => {
       expect(await child.exit()).toBe(0);
     } finally {
       await other.free();
+    }
+  });
+
+  test("every view over a freed segment's buffer is detached when its blocks come back; one made from its address is not", async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "views" });
+    try {
+      const old = await client.alloc(100);
+      const bytes = old.bytes;
+      // As the README lists them: bytes, subarray of a subarray, other typed arrays and Buffers over the buffer.
+      const views = [
+        bytes,
+        bytes.subarray(10, 20).subarray(2, 5),
+        new Uint32Array(bytes.buffer, 4, 2),
+        Buffer.from(bytes.buffer, bytes.byteOffset, 16),
+      ];
+      const data = new DataView(bytes.buffer, 0, 8);
+      const fromAddress = new Uint8Array(viewOf(old.address, 16));
+      await old.free();
+      Bun.gc(true);
+      const again = await client.alloc(100);
+      expect(again.offset).toBe(old.offset);
+      again.bytes[0] = 42;
+      expect(views.map((view) => view.byteLength)).toEqual([0, 0, 0, 0]);
+      expect(() => data.getUint8(0)).toThrow(TypeError);
+      expect(fromAddress[0]).toBe(42); // the README says so: a view made from the address is not detached
+      await again.free();
+    } finally {
+      await client.close();
     }
   });
 
