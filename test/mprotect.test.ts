@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { viewOf } from "../src/ffi/index.ts";
 import { nativeFaultGuard, nativeStatus } from "../src/ffi/native.ts";
 import { type Client, connect, type Segment } from "../src/guest/index.ts";
@@ -155,6 +156,28 @@ describe("mprotect", () => {
       expect(other.bytes[0]).toBe(42);
       expect(wrote).toMatchObject({ length: 0, read: null }); // detached: empty, no alias of "regranted"
       child.proc.stdin.end();
+      expect(await child.exit()).toBe(0);
+    } finally {
+      await other.free();
+    }
+  });
+
+  test("a freed segment's view that an unfinished write holds does not end the process when its blocks come back", async () => {
+    const fifo = join(paths.dir, "pinned.fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const bytes = 4 * 65536; // past the FIFO's 64 KiB: the write cannot finish
+    const child = spawnFixture(
+      "toucher",
+      clientConfig(paths, { action: "freed-regranted-pinned", fifo, bytes }),
+    );
+    const { offset } = await child.events.next("freed");
+    const other = await owner.alloc(bytes, { name: "regranted-pinned" });
+    try {
+      expect(other.offset).toBe(offset as number);
+      child.proc.stdin.write("regranted-pinned\n");
+      await child.proc.stdin.flush();
+      // Detaching a buffer Bun pinned copies it: from its freed (reserved) pages, that was SIGSEGV in open().
+      await child.events.next("opened");
       expect(await child.exit()).toBe(0);
     } finally {
       await other.free();

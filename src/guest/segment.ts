@@ -24,7 +24,7 @@ export interface SegmentOwner {
   readonly isClosing: boolean;
   /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
   readonly lost: Error | undefined;
-  /** The views of its freed segments, to detach before their blocks are mapped in for another grant. */
+  /** The views of its freed segments, to detach once their blocks are mapped in for another grant. */
   readonly staleViews: StaleViews;
 }
 
@@ -63,8 +63,6 @@ export class Segment {
     this.byteLength = grant.bytes;
     this.offset = blockOffset(client.geometry, grant.firstBlock);
     this.capacity = grant.blockCount * client.geometry.blockSize;
-    // Made before its blocks are mapped in: a view of a freed segment there would read and write this one.
-    client.staleViews.detach(this.offset, this.capacity);
   }
 
   /**
@@ -73,7 +71,8 @@ export class Segment {
    * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
    * throws, and a view kept from before faults the same way on its next touch; once this client is granted
    * those blocks again (another segment), such a view is detached instead: empty, it cannot reach that
-   * segment (an `address` passed to native code can). One view holds at most
+   * segment (an `address` passed to native code can, and so can a view an unfinished asynchronous call
+   * such as `fs.write` holds: Bun does not let that one go). One view holds at most
    * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
@@ -166,9 +165,9 @@ export class Segment {
 /**
  * Views of segments this client freed. Their blocks are reserved again, so a view kept past free() faults;
  * but a later grant of this client may map the same blocks in at the same addresses (another segment, often
- * another process's), and such a view then read and wrote that segment. Its buffers are detached first:
- * the view is then empty (length 0), its reads undefined and its writes dropped. `address` given to native
- * code cannot be taken back so.
+ * another process's), and such a view then read and wrote that segment. Its buffers are detached as they
+ * are mapped in, before JavaScript can use them: the view is then empty (length 0), its reads undefined and
+ * its writes dropped. `address` given to native code cannot be taken back so, nor a buffer Bun pinned.
  */
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
@@ -183,7 +182,13 @@ export class StaleViews {
     this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
   }
 
-  /** Detaches the kept views that overlap [offset, offset + length). */
+  /**
+   * Detaches the kept views that overlap [offset, offset + length), once it is mapped again and before
+   * any other JavaScript runs. Not before: a buffer Bun pinned (an unfinished fs.write holds it) is copied
+   * instead of detached, and from the reserved pages that copy was SIGSEGV; mapped, it reads the new
+   * grant's bytes, and that view, like the write holding it, still reaches them. (A pinned view reaching
+   * past the new grant into reserved pages still faults there: a write left running on memory it freed.)
+   */
   detach(offset: number, length: number): void {
     const end = offset + length;
     const [overlapping, rest] = [
