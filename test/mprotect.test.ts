@@ -11,7 +11,7 @@ import { type Client, connect, type Segment } from "../src/guest/index.ts";
 import { blockOffset, type Geometry, PAGE_SIZE } from "../src/region/layout.ts";
 import { mapRegionHeader } from "../src/region/mapping.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, type Spawned, spawnFixture } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -162,23 +162,47 @@ describe("mprotect", () => {
     }
   });
 
-  test("a freed segment's view that an unfinished write holds does not end the process when its blocks come back", async () => {
-    const fifo = join(paths.dir, "pinned.fifo");
+  /** A child whose freed 4-block segment an unfinished write into a FIFO holds, once it frees it. */
+  async function pinnedChild(partly: boolean) {
+    const fifo = join(paths.dir, `pinned-${partly}.fifo`);
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
     const bytes = 4 * 65536; // past the FIFO's 64 KiB: the write cannot finish
-    const child = spawnFixture(
-      "toucher",
-      clientConfig(paths, { action: "freed-regranted-pinned", fifo, bytes }),
-    );
-    const { offset } = await child.events.next("freed");
-    const other = await owner.alloc(bytes, { name: "regranted-pinned" });
+    const config = { action: "freed-regranted-pinned", fifo, bytes, partly };
+    const child = spawnFixture("toucher", clientConfig(paths, config));
+    const { offset } = (await child.events.next("freed")) as { offset: number };
+    return { child, offset, bytes };
+  }
+
+  async function regrant(child: Spawned, name: string): Promise<Record<string, unknown>> {
+    child.proc.stdin.write(`${name}\n`);
+    await child.proc.stdin.flush();
+    // Detaching a buffer Bun pinned copies it: from reserved pages, that was SIGSEGV in open().
+    return await child.events.next("opened");
+  }
+
+  test("a freed segment's view that an unfinished write holds does not end the process when its blocks come back", async () => {
+    const { child, offset, bytes } = await pinnedChild(false);
+    const other = await owner.alloc(bytes, { name: "pinned-whole" });
     try {
-      expect(other.offset).toBe(offset as number);
-      child.proc.stdin.write("regranted-pinned\n");
-      await child.proc.stdin.flush();
-      // Detaching a buffer Bun pinned copies it: from its freed (reserved) pages, that was SIGSEGV in open().
-      await child.events.next("opened");
+      expect(other.offset).toBe(offset);
+      await regrant(child, "pinned-whole");
       expect(await child.exit()).toBe(0);
+    } finally {
+      await other.free();
+    }
+  });
+
+  test("... nor when one of its blocks does: the rest read as zeros only meanwhile, and its grants there stay", async () => {
+    const { child, offset, bytes } = await pinnedChild(true);
+    const other = await owner.alloc(65536, { name: "pinned-part" });
+    try {
+      expect(other.offset).toBeGreaterThanOrEqual(offset); // freed blocks are handed out first
+      expect(other.offset).toBeLessThan(offset + bytes);
+      expect((await regrant(child, "pinned-part")).held).toBe(7);
+      await child.events.next("touching");
+      await child.exit();
+      expect(child.proc.signalCode).toBe("SIGSEGV");
+      expect(child.events.lines.some((line) => line.includes('"read"'))).toBe(false);
     } finally {
       await other.free();
     }

@@ -345,7 +345,7 @@ export class Client {
       await this.transport.request("free", { segmentId: segment.id }).catch(() => undefined);
       throw error;
     }
-    this.staleViews.detach(segment.offset, segment.capacity); // views of freed segments there: see detach
+    this.staleViews.granted(this.region, segment.offset, segment.capacity); // detaches stale views there
     return segment;
   }
 

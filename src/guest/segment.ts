@@ -150,6 +150,7 @@ export class Segment {
       if (!this.client.lost && !this.client.isClosing) this.freed = false;
       throw error;
     }
+    this.client.staleViews.unmapped(this.offset);
   }
 
   private checkLive(): void {
@@ -172,6 +173,8 @@ export class Segment {
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
   private pruneAt = PRUNE_AT;
+  /** Where this client's grants are mapped in: first byte to end. */
+  private readonly mapped = new Map<number, number>();
 
   keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
     if (buffers.length === 0) return;
@@ -182,31 +185,71 @@ export class StaleViews {
     this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
   }
 
-  /**
-   * Detaches the kept views that overlap [offset, offset + length), once it is mapped again and before
-   * any other JavaScript runs. Not before: a buffer Bun pinned (an unfinished fs.write holds it) is copied
-   * instead of detached, and from the reserved pages that copy was SIGSEGV; mapped, it reads the new
-   * grant's bytes, and that view, like the write holding it, still reaches them. (A pinned view reaching
-   * past the new grant into reserved pages still faults there: a write left running on memory it freed.)
-   */
-  detach(offset: number, length: number): void {
-    const end = offset + length;
-    const [overlapping, rest] = [
-      this.kept.filter((range) => range.start < end && range.end > offset),
-      this.kept.filter((range) => !(range.start < end && range.end > offset)),
-    ];
-    if (overlapping.length === 0) return;
-    this.kept = rest;
-    for (const range of overlapping)
-      for (const buffer of range.buffers) {
-        const live = buffer.deref() as (ArrayBuffer & { detached?: boolean }) | undefined;
-        // transfer(0) detaches without copying: the memory stays the region's, only this handle on it dies.
-        // A runtime that refused it must not cost the grant under way (it would be held, and never freed).
-        try {
-          if (live && !live.detached) live.transfer(0);
-        } catch {}
-      }
+  /** A freed grant's blocks are reserved again. */
+  unmapped(offset: number): void {
+    this.mapped.delete(offset);
   }
+
+  /**
+   * A grant's blocks were mapped in: detaches the kept views there, before any other JavaScript runs. Not
+   * before: a buffer Bun pinned (an unfinished fs.write holds it) is copied instead of detached, and from
+   * reserved pages that copy was SIGSEGV. Mapped, it reads the grant's bytes (and that view, like the
+   * write holding it, still reaches them); where such a view reaches past this client's grants, the pages
+   * read as zeros meanwhile. Best effort: a failure must not cost the grant (held, and never freed).
+   */
+  granted(region: ReservedPages, offset: number, length: number): void {
+    const end = offset + length;
+    this.mapped.set(offset, end);
+    const overlaps = (range: { start: number; end: number }) => range.start < end && range.end > offset;
+    const overlapping = this.kept.filter(overlaps);
+    if (overlapping.length === 0) return;
+    this.kept = this.kept.filter((range) => !overlaps(range));
+    for (const range of overlapping) {
+      const live = range.buffers.map((buffer) => buffer.deref() as DetachableBuffer | undefined);
+      const attached = live.filter(
+        (buffer): buffer is DetachableBuffer => buffer !== undefined && !buffer.detached,
+      );
+      if (attached.length > 0) this.detachAll(region, attached, this.holes(range.start, range.end));
+    }
+  }
+
+  private detachAll(region: ReservedPages, buffers: DetachableBuffer[], holes: [number, number][]): void {
+    try {
+      for (const [from, to] of holes) region.zeros(from, to - from);
+      // transfer(0) detaches without copying (unless pinned): the memory stays the region's.
+      for (const buffer of buffers)
+        try {
+          buffer.transfer(0);
+        } catch {}
+    } catch {
+      // The pages stay reserved: a pinned view's copy faults there, as the view itself would.
+    } finally {
+      try {
+        for (const [from, to] of holes) region.revoke(from, to - from);
+      } catch {}
+    }
+  }
+
+  /** The parts of [start, end) that no grant of this client maps: reserved pages. */
+  private holes(start: number, end: number): [number, number][] {
+    const holes: [number, number][] = [];
+    let at = start;
+    for (const [from, to] of [...this.mapped].sort(([a], [b]) => a - b)) {
+      if (to <= at || from >= end) continue;
+      if (from > at) holes.push([at, from]);
+      at = to;
+    }
+    if (at < end) holes.push([at, end]);
+    return holes;
+  }
+}
+
+type DetachableBuffer = ArrayBuffer & { detached?: boolean };
+
+/** What detaching needs of the region: reserved pages readable for a moment, then reserved again. */
+export interface ReservedPages {
+  zeros(offset: number, length: number): void;
+  revoke(offset: number, length: number): void;
 }
 
 /** An index as `Uint8Array.subarray` reads it: truncated, counted from the end if negative, clamped. */
