@@ -35,6 +35,12 @@ describe("block allocator", () => {
     expect(allocator.choose(4)).toEqual({ firstBlock: 0, blockCount: 4 });
   });
 
+  test("a refusal with one block left says it is free, not are", () => {
+    const allocator = new BlockAllocator(4);
+    allocator.claim({ firstBlock: 0, blockCount: 3 });
+    expectFailure(() => allocator.choose(2), "NoSpace", /needs 2 blocks and only 1 of 4 blocks is free \(/);
+  });
+
   test("random allocs and frees against a model: every block handed out is free, and all free ones stay reachable", () => {
     const blocks = 64;
     const allocator = new BlockAllocator(blocks);

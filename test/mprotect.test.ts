@@ -4,12 +4,14 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { viewOf } from "../src/ffi/index.ts";
 import { nativeFaultGuard, nativeStatus } from "../src/ffi/native.ts";
 import { type Client, connect, type Segment } from "../src/guest/index.ts";
 import { blockOffset, type Geometry, PAGE_SIZE } from "../src/region/layout.ts";
 import { mapRegionHeader } from "../src/region/mapping.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, type Spawned, spawnFixture } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -157,6 +159,80 @@ describe("mprotect", () => {
       expect(await child.exit()).toBe(0);
     } finally {
       await other.free();
+    }
+  });
+
+  /** A child whose freed 4-block segment an unfinished write into a FIFO holds, once it frees it. */
+  async function pinnedChild(partly: boolean) {
+    const fifo = join(paths.dir, `pinned-${partly}.fifo`);
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const bytes = 4 * 65536; // past the FIFO's 64 KiB: the write cannot finish
+    const config = { action: "freed-regranted-pinned", fifo, bytes, partly };
+    const child = spawnFixture("toucher", clientConfig(paths, config));
+    const { offset } = (await child.events.next("freed")) as { offset: number };
+    return { child, offset, bytes };
+  }
+
+  async function regrant(child: Spawned, name: string): Promise<Record<string, unknown>> {
+    child.proc.stdin.write(`${name}\n`);
+    await child.proc.stdin.flush();
+    // Detaching a buffer Bun pinned copies it: from reserved pages, that was SIGSEGV in open().
+    return await child.events.next("opened");
+  }
+
+  test("a freed segment's view that an unfinished write holds does not end the process when its blocks come back", async () => {
+    const { child, offset, bytes } = await pinnedChild(false);
+    const other = await owner.alloc(bytes, { name: "pinned-whole" });
+    try {
+      expect(other.offset).toBe(offset);
+      await regrant(child, "pinned-whole");
+      expect(await child.exit()).toBe(0);
+    } finally {
+      await other.free();
+    }
+  });
+
+  test("... nor when one of its blocks does: the rest read as zeros only meanwhile, and its grants there stay", async () => {
+    const { child, offset, bytes } = await pinnedChild(true);
+    const other = await owner.alloc(65536, { name: "pinned-part" });
+    try {
+      expect(other.offset).toBeGreaterThanOrEqual(offset); // freed blocks are handed out first
+      expect(other.offset).toBeLessThan(offset + bytes);
+      expect((await regrant(child, "pinned-part")).held).toBe(7);
+      await child.events.next("touching");
+      await child.exit();
+      expect(child.proc.signalCode).toBe("SIGSEGV");
+      expect(child.events.lines.some((line) => line.includes('"read"'))).toBe(false);
+    } finally {
+      await other.free();
+    }
+  });
+
+  test("every view over a freed segment's buffer is detached when its blocks come back; one made from its address is not", async () => {
+    const client = await connect({ socket: paths.socket, region: paths.region, name: "views" });
+    try {
+      const old = await client.alloc(100);
+      const bytes = old.bytes;
+      // As the README lists them: bytes, subarray of a subarray, other typed arrays and Buffers over the buffer.
+      const views = [
+        bytes,
+        bytes.subarray(10, 20).subarray(2, 5),
+        new Uint32Array(bytes.buffer, 4, 2),
+        Buffer.from(bytes.buffer, bytes.byteOffset, 16),
+      ];
+      const data = new DataView(bytes.buffer, 0, 8);
+      const fromAddress = new Uint8Array(viewOf(old.address, 16));
+      await old.free();
+      Bun.gc(true);
+      const again = await client.alloc(100);
+      expect(again.offset).toBe(old.offset);
+      again.bytes[0] = 42;
+      expect(views.map((view) => view.byteLength)).toEqual([0, 0, 0, 0]);
+      expect(() => data.getUint8(0)).toThrow(TypeError);
+      expect(fromAddress[0]).toBe(42); // the README says so: a view made from the address is not detached
+      await again.free();
+    } finally {
+      await client.close();
     }
   });
 

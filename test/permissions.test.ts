@@ -1,7 +1,7 @@
 /** The report's access modes: the full matrix on the rules, then the same matrix through a live arbiter. */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
-import { modeConflict, modeCovers } from "../src/host/permissions.ts";
+import { heldAlready, modeConflict, modeCovers } from "../src/host/permissions.ts";
 import type { AccessModeName } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -26,6 +26,16 @@ describe("permission rules", () => {
     for (const held of modes)
       for (const requested of modes)
         expect(modeCovers(held, requested)).toBe(modes.indexOf(held) >= modes.indexOf(requested));
+  });
+
+  test("a client that holds a segment alone is never told to free it and open it again (that deletes it)", () => {
+    for (const held of modes)
+      for (const requested of modes) {
+        const [alone, shared] = [heldAlready(held, requested, true), heldAlready(held, requested, false)];
+        expect(alone).not.toContain("free() that Segment and open it again");
+        if (modeCovers(held, requested)) expect(alone).toBe(shared);
+        else expect(alone).toContain(`holds it ${held}, and alone`);
+      }
   });
 
   test("write-exclusive needs every other holder to be a reader", () => {
@@ -89,6 +99,28 @@ describe("permissions through the arbiter", () => {
     } finally {
       if (!reader.isFreed) await reader.free();
       await segment.free();
+    }
+  });
+
+  test("asking more of a segment this client alone holds does not say to free it (that deletes it): another client keeps it", async () => {
+    const segment = await first.alloc(4096, { name: "alone" });
+    segment.bytes[0] = 5;
+    const held = await second.open("alone", "write");
+    await segment.free(); // the second client is its only holder now: its free() would delete it
+    try {
+      await expectRejection(
+        second.open("alone", "write-exclusive"),
+        "InvalidArgument",
+        /holds it write, and alone \(a grant's mode does not change, and free\(\) would delete it, its last holder's: open it read with another client, connect\(\) again, to keep it, then free\(\) this one and open it again write-exclusive\)$/,
+      );
+      const keeper = await first.open("alone", "read"); // as told
+      await held.free();
+      const exclusive = await second.open("alone", "write-exclusive");
+      expect(exclusive.bytes[0]).toBe(5); // the same segment, its data kept
+      await exclusive.free();
+      await keeper.free();
+    } finally {
+      if (!held.isFreed) await held.free();
     }
   });
 

@@ -218,12 +218,12 @@ export function mapSharedAt(
 }
 
 /**
- * Replaces what is mapped at `address` with inaccessible anonymous memory: the addresses stay reserved
- * (nothing else is placed there), and it costs neither memory nor a place in any file's mappings.
+ * Replaces what is mapped at `address` with inaccessible anonymous memory (with PROT_READ, zeros to read):
+ * the addresses stay reserved, and it costs neither memory nor a place in any file's mappings.
  */
-export function reserveAt(address: number, length: number, what: string): void {
+export function reserveAt(address: number, length: number, what: string, prot = PROT_NONE): void {
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
-  const mapped = checkMapping(libc.mmap(address, length, PROT_NONE, flags, -1, 0), what);
+  const mapped = checkMapping(libc.mmap(address, length, prot, flags, -1, 0), what);
   if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
 }
 

@@ -345,6 +345,7 @@ export class Client {
       await this.transport.request("free", { segmentId: segment.id }).catch(() => undefined);
       throw error;
     }
+    this.staleViews.granted(this.region, segment.offset, segment.capacity); // detaches stale views there
     return segment;
   }
 

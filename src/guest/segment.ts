@@ -24,7 +24,7 @@ export interface SegmentOwner {
   readonly isClosing: boolean;
   /** Why the session is gone for good, if it is: its grants went back to the arbiter. */
   readonly lost: Error | undefined;
-  /** The views of its freed segments, to detach before their blocks are mapped in for another grant. */
+  /** The views of its freed segments, to detach once their blocks are mapped in for another grant. */
   readonly staleViews: StaleViews;
 }
 
@@ -63,8 +63,6 @@ export class Segment {
     this.byteLength = grant.bytes;
     this.offset = blockOffset(client.geometry, grant.firstBlock);
     this.capacity = grant.blockCount * client.geometry.blockSize;
-    // Made before its blocks are mapped in: a view of a freed segment there would read and write this one.
-    client.staleViews.detach(this.offset, this.capacity);
   }
 
   /**
@@ -73,7 +71,8 @@ export class Segment {
    * the native helper, ivsh says why first). After `free()`, or once the session is lost, this getter
    * throws, and a view kept from before faults the same way on its next touch; once this client is granted
    * those blocks again (another segment), such a view is detached instead: empty, it cannot reach that
-   * segment (an `address` passed to native code can). One view holds at most
+   * segment (an `address` passed to native code can, and so can a view an unfinished asynchronous call
+   * such as `fs.write` holds: Bun does not let that one go). One view holds at most
    * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
@@ -151,6 +150,7 @@ export class Segment {
       if (!this.client.lost && !this.client.isClosing) this.freed = false;
       throw error;
     }
+    this.client.staleViews.unmapped(this.offset);
   }
 
   private checkLive(): void {
@@ -166,13 +166,15 @@ export class Segment {
 /**
  * Views of segments this client freed. Their blocks are reserved again, so a view kept past free() faults;
  * but a later grant of this client may map the same blocks in at the same addresses (another segment, often
- * another process's), and such a view then read and wrote that segment. Its buffers are detached first:
- * the view is then empty (length 0), its reads undefined and its writes dropped. `address` given to native
- * code cannot be taken back so.
+ * another process's), and such a view then read and wrote that segment. Its buffers are detached as they
+ * are mapped in, before JavaScript can use them: the view is then empty (length 0), its reads undefined and
+ * its writes dropped. `address` given to native code cannot be taken back so, nor a buffer Bun pinned.
  */
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
   private pruneAt = PRUNE_AT;
+  /** Where this client's grants are mapped in: first byte to end. */
+  private readonly mapped = new Map<number, number>();
 
   keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
     if (buffers.length === 0) return;
@@ -183,25 +185,71 @@ export class StaleViews {
     this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
   }
 
-  /** Detaches the kept views that overlap [offset, offset + length). */
-  detach(offset: number, length: number): void {
-    const end = offset + length;
-    const [overlapping, rest] = [
-      this.kept.filter((range) => range.start < end && range.end > offset),
-      this.kept.filter((range) => !(range.start < end && range.end > offset)),
-    ];
-    if (overlapping.length === 0) return;
-    this.kept = rest;
-    for (const range of overlapping)
-      for (const buffer of range.buffers) {
-        const live = buffer.deref() as (ArrayBuffer & { detached?: boolean }) | undefined;
-        // transfer(0) detaches without copying: the memory stays the region's, only this handle on it dies.
-        // A runtime that refused it must not cost the grant under way (it would be held, and never freed).
-        try {
-          if (live && !live.detached) live.transfer(0);
-        } catch {}
-      }
+  /** A freed grant's blocks are reserved again. */
+  unmapped(offset: number): void {
+    this.mapped.delete(offset);
   }
+
+  /**
+   * A grant's blocks were mapped in: detaches the kept views there, before any other JavaScript runs. Not
+   * before: a buffer Bun pinned (an unfinished fs.write holds it) is copied instead of detached, and from
+   * reserved pages that copy was SIGSEGV. Mapped, it reads the grant's bytes (and that view, like the
+   * write holding it, still reaches them); where such a view reaches past this client's grants, the pages
+   * read as zeros meanwhile. Best effort: a failure must not cost the grant (held, and never freed).
+   */
+  granted(region: ReservedPages, offset: number, length: number): void {
+    const end = offset + length;
+    this.mapped.set(offset, end);
+    const overlaps = (range: { start: number; end: number }) => range.start < end && range.end > offset;
+    const overlapping = this.kept.filter(overlaps);
+    if (overlapping.length === 0) return;
+    this.kept = this.kept.filter((range) => !overlaps(range));
+    for (const range of overlapping) {
+      const live = range.buffers.map((buffer) => buffer.deref() as DetachableBuffer | undefined);
+      const attached = live.filter(
+        (buffer): buffer is DetachableBuffer => buffer !== undefined && !buffer.detached,
+      );
+      if (attached.length > 0) this.detachAll(region, attached, this.holes(range.start, range.end));
+    }
+  }
+
+  private detachAll(region: ReservedPages, buffers: DetachableBuffer[], holes: [number, number][]): void {
+    try {
+      for (const [from, to] of holes) region.zeros(from, to - from);
+      // transfer(0) detaches without copying (unless pinned): the memory stays the region's.
+      for (const buffer of buffers)
+        try {
+          buffer.transfer(0);
+        } catch {}
+    } catch {
+      // The pages stay reserved: a pinned view's copy faults there, as the view itself would.
+    } finally {
+      try {
+        for (const [from, to] of holes) region.revoke(from, to - from);
+      } catch {}
+    }
+  }
+
+  /** The parts of [start, end) that no grant of this client maps: reserved pages. */
+  private holes(start: number, end: number): [number, number][] {
+    const holes: [number, number][] = [];
+    let at = start;
+    for (const [from, to] of [...this.mapped].sort(([a], [b]) => a - b)) {
+      if (to <= at || from >= end) continue;
+      if (from > at) holes.push([at, from]);
+      at = to;
+    }
+    if (at < end) holes.push([at, end]);
+    return holes;
+  }
+}
+
+type DetachableBuffer = ArrayBuffer & { detached?: boolean };
+
+/** What detaching needs of the region: reserved pages readable for a moment, then reserved again. */
+export interface ReservedPages {
+  zeros(offset: number, length: number): void;
+  revoke(offset: number, length: number): void;
 }
 
 /** An index as `Uint8Array.subarray` reads it: truncated, counted from the end if negative, clamped. */

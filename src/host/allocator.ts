@@ -103,7 +103,7 @@ export class BlockAllocator {
       throw failure(
         "NoSpace",
         what,
-        `${needs} and only ${this.freeCount} of ${this.blockCount} blocks are free (free some segments or start the arbiter with a larger --size)`,
+        `${needs} and only ${this.freeCount} of ${this.blockCount} blocks ${this.freeCount === 1 ? "is" : "are"} free (free some segments or start the arbiter with a larger --size)`,
       );
     if (blockCount === 1) return { firstBlock: this.head, blockCount: 1 };
     const firstBlock = this.findRun(blockCount);

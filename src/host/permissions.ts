@@ -22,3 +22,17 @@ const STRENGTH: Record<AccessModeName, number> = { read: 0, write: 1, "write-exc
 export function modeCovers(held: AccessModeName, requested: AccessModeName): boolean {
   return STRENGTH[held] >= STRENGTH[requested];
 }
+
+/**
+ * What a client that asks to open a segment it holds already is told: a grant's mode does not change, so
+ * asking more needs the grant given back first; but the last holder's free() deletes the segment, data
+ * and all, and "free it and open it again" then found no segment by that name. A reader elsewhere keeps
+ * it (and bars no mode, where a writer would bar write-exclusive).
+ */
+export function heldAlready(held: AccessModeName, requested: AccessModeName, alone: boolean): string {
+  if (modeCovers(held, requested))
+    return "this client already holds it (use the Segment its alloc() or open() returned, or open it with another client: connect() again)";
+  if (alone)
+    return `this client already holds it ${held}, and alone (a grant's mode does not change, and free() would delete it, its last holder's: open it read with another client, connect() again, to keep it, then free() this one and open it again ${requested})`;
+  return `this client already holds it ${held} (a grant's mode does not change: free() that Segment and open it again ${requested}, if no other holder bars it by then, or open it with another client: connect() again)`;
+}

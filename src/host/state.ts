@@ -12,7 +12,7 @@ import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/mes
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
 import type { Released } from "./oplog.ts";
-import { modeConflict, modeCovers } from "./permissions.ts";
+import { heldAlready, modeConflict } from "./permissions.ts";
 import { RecordedState, type Segment, type Session, type SyncObject } from "./recorded-state.ts";
 import type { Journal, StateRecord } from "./records.ts";
 
@@ -127,14 +127,7 @@ export class ArbiterState extends RecordedState {
     if (!segment) throw failure("NotFound", what, "no segment has that name (allocate it first)");
     const held = segment.holders.get(session.clientId);
     // Asking more (write, holding read) is an upgrade that the Segment held cannot give: writing it faults.
-    if (held)
-      throw failure(
-        "InvalidArgument",
-        what,
-        modeCovers(held, mode)
-          ? "this client already holds it (use the Segment its alloc() or open() returned, or open it with another client: connect() again)"
-          : `this client already holds it ${held} (a grant's mode does not change: free() that Segment and open it again ${mode}, if no other holder bars it by then, or open it with another client: connect() again)`,
-      );
+    if (held) throw failure("InvalidArgument", what, heldAlready(held, mode, segment.holders.size === 1));
     const conflict = modeConflict(mode, segment.holders.values());
     if (conflict) throw failure("PermissionDenied", what, conflict);
     this.commit({ t: "grant", segmentId: segment.id, clientId: session.clientId, mode });

@@ -195,6 +195,12 @@ export class MappedRegion {
     if (length > 0) this.sharedPrefix = Math.min(this.sharedPrefix, offset);
   }
 
+  /** Makes a reserved range read as zeros, until `revoke` reserves it again (nothing of the file is mapped). */
+  zeros(offset: number, length: number): void {
+    this.checkRange(offset, length);
+    reserveAt(this.base + offset, length, `${this.source}+${offset}`, PROT_READ);
+  }
+
   /**
    * Maps a range of the file back in with `prot` (a grant), at the same addresses. If that fails, the
    * range is reserved again before the error is thrown: a failed MAP_FIXED can leave it unmapped, and
