@@ -4,7 +4,7 @@
  */
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { formatDuration } from "../units.ts";
-import type { ChannelClient } from "./channel-client.ts";
+import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 
 /** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
 const RECHECK_MS = 20;
@@ -89,6 +89,12 @@ class PeerWait {
     }
     const link = this.client.arbiterLink;
     if (!link.greeted) {
+      // Seen gone only now (this end itself was stopped while the arbiter restarted): its reconnect, a few
+      // milliseconds, gets its chance first; it was blamed for not coming back without being asked.
+      if (!this.reconnectTried(link)) {
+        this.timer = setTimeout(() => this.check(), RECHECK_MS);
+        return;
+      }
       const limit = formatDuration(this.waitMs ?? 0);
       this.arbiterGone = failure(
         "ConnectionLost",
@@ -109,6 +115,16 @@ class PeerWait {
       if (here === false || silent) this.limit.abort("the wait limit passed");
     }
     this.timer = setTimeout(() => this.check(), RECHECK_MS);
+  }
+
+  /**
+   * Whether the arbiter, seen gone, had its chance to come back: half a lease of this end's reconnecting
+   * since the drop was seen (a restored session has a lease to resume in, so one that took longer would
+   * find its session expired anyway).
+   */
+  private reconnectTried(link: ArbiterLink): boolean {
+    const since = link.downSinceMs;
+    return since === undefined || performance.now() - since > this.client.leaseMs / 2;
   }
 
   /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */
