@@ -139,3 +139,37 @@ test("send FILE stopped past its lease with its ring filled, no receiver yet, go
     sender.proc.kill("SIGKILL");
   }
 }, 60_000);
+test("a sender that arrives while the receiver is stopped past its lease waits for it, and the transfer completes", async () => {
+  const channel = "renewed-arrival";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
+  const input = join(suite.dir, `${channel}.in`);
+  await randomFile(input, 300_000);
+  let sender: ReturnType<typeof guest> | undefined;
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    process.kill(proc.pid, "SIGSTOP");
+    try {
+      sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+      const ring = async () =>
+        (await fetchStatus({ unix: suite.socket })).report.segments.some((segment) =>
+          segment.name.startsWith(`channel:${channel}:`),
+        );
+      await eventually(ring, WITHIN_MS, "the sender's ring published");
+      await eventually(
+        async () => !(await hasSession(proc.pid)),
+        WITHIN_MS,
+        "the receiver's session expiring",
+      );
+    } finally {
+      process.kill(proc.pid, "SIGCONT");
+    }
+    // Before the renewal: the receiver exited 1 ("lease expired"). Before the receiver confirmed its lease
+    // ahead of joining, now and then the sender failed: "the receiver (client N) went away before the end".
+    expect([await exitOrKill(proc, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
+    expect(said.text).toContain(renewed);
+    await nothingHeld();
+  } finally {
+    proc.kill("SIGKILL");
+    sender?.proc.kill("SIGKILL");
+  }
+}, 60_000);
