@@ -173,3 +173,37 @@ test("a sender that arrives while the receiver is stopped past its lease waits f
     sender?.proc.kill("SIGKILL");
   }
 }, 60_000);
+
+test("a receiver that arrives while the sender is stopped past its lease waits for it, and the transfer completes", async () => {
+  const channel = "renewed-late-receiver";
+  const input = join(suite.dir, `${channel}.in`);
+  const data = await randomFile(input, 300_000);
+  const output = outPath(suite.paths, `${channel}.out`);
+  const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
+  const { said } = sender;
+  let receiver: ReturnType<typeof guest> | undefined;
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    process.kill(sender.proc.pid, "SIGSTOP");
+    try {
+      await eventually(
+        async () => !(await hasSession(sender.proc.pid)),
+        WITHIN_MS,
+        "the sender's session expiring",
+      );
+      // The expired sender's ring and slot are released: the receiver finds no transfer, and waits.
+      receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
+      const waiting = async () => (await fetchStatus({ unix: suite.socket })).report.sync.length === 1;
+      await eventually(waiting, WITHIN_MS, "the receiver waiting on the channel");
+    } finally {
+      process.kill(sender.proc.pid, "SIGCONT");
+    }
+    // Before: the sender exited 1 ("lease expired"), and the receiver waited on for a sender.
+    expect([await exitOrKill(sender.proc, WITHIN_MS), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    await nothingHeld();
+  } finally {
+    sender.proc.kill("SIGKILL");
+    receiver?.proc.kill("SIGKILL");
+  }
+}, 60_000);
