@@ -1,13 +1,11 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
 import { isIvshError } from "../errors.ts";
-import { connect } from "../guest/connect.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { leftAside } from "../transfer/out-names.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
-import { watchArbiter } from "./_arbiter-watch.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -19,6 +17,7 @@ import {
   progressArgs,
   waitArgs,
 } from "./_args.ts";
+import { EndSession } from "./_end-session.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { progressMode, summaryJson, summaryLine, terminalProgress, writeFailureJson } from "./_progress.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
@@ -84,17 +83,11 @@ export default defineLeafCommand({
       let failed: unknown;
       try {
         warnIfSlowMapping(connection);
-        // No wake mailbox: a channel's ends park and wake through the arbiter (see guest-send.ts).
-        const client = await connect({
-          ...connection,
-          connectTimeoutMs: waitMs,
-          signal,
-          futexParking: false,
-        });
+        const session = await EndSession.open(connection, progress, waitMs, signal);
         phase("recv: connected");
-        const stopWatching = watchArbiter(client, connection, progress, waitMs);
         try {
-          const result = await receiveStream(client, channel, sink, progress, signal, waitMs);
+          const { client, renew } = session;
+          const result = await receiveStream(client, channel, sink, progress, signal, waitMs, renew);
           phase("recv: stream kept");
           progress.done();
           committed = true;
@@ -105,8 +98,7 @@ export default defineLeafCommand({
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
         } finally {
-          stopWatching();
-          await client.close({ waitForArbiter: false });
+          await session.close();
           phase("recv: disconnected");
         }
       } catch (error) {

@@ -1,6 +1,5 @@
 /** `ivsh guest send FILE|-`: stream a file or stdin through a channel. */
 import { failure } from "../errors.ts";
-import { connect } from "../guest/connect.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
@@ -8,7 +7,6 @@ import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { FILE_RING, sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
-import { watchArbiter } from "./_arbiter-watch.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -22,6 +20,7 @@ import {
   refuseEmptyFile,
   waitArgs,
 } from "./_args.ts";
+import { EndSession } from "./_end-session.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { progressMode, summaryJson, summaryLine, terminalProgress, writeFailureJson } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
@@ -103,28 +102,20 @@ export default defineLeafCommand({
       const connection = connectOptions(args, `send ${args.file}`);
       const source = Source.open(args.file);
       warnIfSlowMapping(connection);
-      const client = await connect({
-        ...connection,
-        connectTimeoutMs: options.peerWaitMs,
-        signal: options.signal,
-        // A channel's ends park and wake through the arbiter (src/transfer/wait.ts); the wake mailbox is
-        // for mutex and condvar waiters, and opening it cost every transfer ~0.2 ms.
-        futexParking: false,
-      });
-      phase("send: connected");
       const progress = terminalProgress(`send ${args.file}`, mode);
-      const stopWatching = watchArbiter(client, connection, progress, options.peerWaitMs);
+      const session = await EndSession.open(connection, progress, options.peerWaitMs, options.signal);
+      phase("send: connected");
       try {
-        const result = await sendStream(client, channel, source, options, progress);
+        const { client, renew } = session;
+        const result = await sendStream(client, channel, source, { ...options, renew }, progress);
         progress.done();
         if (args.json)
           writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
         else if (!args.quiet) log.success(summaryLine("sent", result));
       } finally {
-        stopWatching();
         progress.done();
         source.close();
-        await client.close({ waitForArbiter: false });
+        await session.close();
         phase("send: disconnected");
       }
     } catch (error) {

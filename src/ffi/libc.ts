@@ -29,6 +29,7 @@ export const libc = dlopen("libc.so.6", {
   memcpy: { args: [ptr, ptr, u64], returns: ptr },
   read: { args: [i32, ptr, u64], returns: i64_fast },
   pread: { args: [i32, ptr, u64, i64], returns: i64_fast },
+  lseek: { args: [i32, i64, i32], returns: i64_fast },
   write: { args: [i32, ptr, u64], returns: i64_fast },
   pipe2: { args: [ptr, i32], returns: i32 },
   vmsplice: { args: [i32, ptr, u64, u32], returns: i64_fast },

@@ -69,6 +69,8 @@ export class Transport {
   onDisconnect: (() => void) | undefined;
   /** Called once, when the session is first marked lost for good. */
   onLost: (() => void) | undefined;
+  /** When this process saw the link drop, until a hello is answered again: see ArbiterLink.downSinceMs. */
+  downSinceMs: number | undefined;
   /** When the newest request that has been answered was sent (performance.now() clock). */
   lastAnsweredSentMs = performance.now();
   /** Requests sent per operation: what the benchmarks report as the RPC cost of a workload. */
@@ -182,6 +184,7 @@ export class Transport {
   /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
   release(): void {
     this.held = false;
+    this.downSinceMs = undefined;
     for (const pending of this.pending.values()) this.write(pending.frame);
   }
 
@@ -356,6 +359,7 @@ export class Transport {
   private dropped(socket: Socket<undefined> | undefined): void {
     if (!this.link || (socket && this.link.socket !== socket)) return;
     this.link = undefined;
+    this.downSinceMs ??= performance.now();
     // Requests in it stay in `pending` and are re-sent after the next hello; nothing may precede that.
     this.batch = [];
     // A hello that was in flight on this link is never answered: fail it so the recovery loop retries.

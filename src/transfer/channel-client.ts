@@ -19,6 +19,8 @@ export interface ArbiterLink {
    * bridge finds no arbiter.
    */
   readonly greeted: boolean;
+  /** When this process saw the connection drop (performance.now()); undefined while greeted. */
+  readonly downSinceMs: number | undefined;
   /** Fails every request waiting on the connection with `error`, and marks the connection lost. */
   fail(error: IvshError): void;
 }

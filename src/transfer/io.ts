@@ -25,6 +25,7 @@ import {
   setNonBlocking,
   yieldProcessor,
 } from "../ffi/index.ts";
+import { seekToStart } from "../ffi/seek.ts";
 import { formatBytes } from "../units.ts";
 
 /** A pipe at the other end of a busy process is usually ready again within microseconds. */
@@ -290,6 +291,23 @@ export class Source {
 
   close(): void {
     if (this.fd !== 0) closeFd(this.fd);
+  }
+
+  /**
+   * Whether the input can be read again from its start, made so: nothing read yet, or a regular file of
+   * known size that this process opened itself (its offset is ours to move back). Stdin's offset may be
+   * shared with the shell, and a pipe's bytes, once read, are gone.
+   */
+  rewind(): boolean {
+    if (this.consumed === 0) return true;
+    if (this.fd === 0 || this.size === undefined) return false;
+    try {
+      seekToStart(this.fd, this.name);
+    } catch {
+      return false; // the input cannot be read again: the failure that asked stands
+    }
+    this.consumed = 0;
+    return true;
   }
 
   /**

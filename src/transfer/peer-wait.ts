@@ -2,9 +2,9 @@
  * How long one end of a transfer waits for the other to show up (its --timeout), and what it says when
  * that wait ends: the peer did not come, or the arbiter it would come through was gone or silent.
  */
-import { failure, type IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import { formatDuration } from "../units.ts";
-import type { ChannelClient } from "./channel-client.ts";
+import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 
 /** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
 const RECHECK_MS = 20;
@@ -16,29 +16,75 @@ export interface WaitFor {
   unknownUntilTold: boolean;
 }
 
+/** One try of a transfer's end, as `withPeerWait` runs it. */
+export interface PeerWaitTry {
+  /** The session this try runs on (a new one after a session lost while nothing was transferred). */
+  client: ChannelClient;
+  /** The signal to honour: the caller's, and the wait limit's. */
+  signal: AbortSignal | undefined;
+  /** How to see whether the peer is there (asked when the limit passes). */
+  peerCheck(isHere: () => boolean): void;
+  /**
+   * How to tell, should the session be lost, whether a new one may run the transfer again from its start:
+   * only while nothing of it has moved (no peer joined, no input consumed that cannot be read again).
+   */
+  redoable(canRedo: () => boolean): void;
+}
+
+/**
+ * A new session for the next try, given how long the peer may still be waited for (undefined: no limit).
+ * Without one (a library caller's own client) a try's failure stands.
+ */
+export type Renew = (waitMs: number | undefined) => Promise<ChannelClient>;
+
 /**
  * Runs one end of a transfer with a limit on how long it waits for its peer: `body` gets the signal to
  * honour and tells, through `peerCheck`, how to see whether the peer is there (asked when the limit
  * passes); a wait cut short by the limit ends in Timeout. Until `body` has told, the peer is absent, or,
  * with `unknownUntilTold` (a sender still setting its ring up), not known yet: the limit then waits.
+ *
+ * An end stopped (Ctrl-Z) past its lease while it waited finds its session expired on `fg`: the arbiter
+ * let go of its role and ring. Nothing had moved, so nothing is lost by starting over: with `renew` the
+ * end takes a new session and waits again, its limit still counting from the first try (it gave up
+ * "lease expired", though the user only paused it). Once the limit has passed, the expiry is the verdict.
  */
 export async function withPeerWait<T>(
   client: ChannelClient,
   waitMs: number | undefined,
   signal: AbortSignal | undefined,
   what: WaitFor,
-  body: (signal: AbortSignal | undefined, peerCheck: (isHere: () => boolean) => void) => Promise<T>,
+  body: (attempt: PeerWaitTry) => Promise<T>,
+  renew?: Renew,
 ): Promise<T> {
-  let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
-  const wait = new PeerWait(waitMs, signal, () => peerIsHere?.(), client, what);
-  try {
-    return await body(wait.signal, (isHere) => {
-      peerIsHere = isHere;
-    });
-  } catch (error) {
-    throw wait.explain(error);
-  } finally {
-    wait.stop();
+  const deadline = waitMs === undefined ? undefined : performance.now() + waitMs;
+  for (let current = client; ; ) {
+    let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
+    let canRedo = () => false;
+    const left = deadline === undefined ? undefined : deadline - performance.now();
+    const wait = new PeerWait(waitMs, left, signal, () => peerIsHere?.(), current, what);
+    try {
+      return await body({
+        client: current,
+        signal: wait.signal,
+        peerCheck: (isHere) => {
+          peerIsHere = isHere;
+        },
+        redoable: (check) => {
+          canRedo = check;
+        },
+      });
+    } catch (error) {
+      const told = wait.explain(error);
+      const stillLeft = deadline === undefined ? undefined : deadline - performance.now();
+      const timeLeft = !wait.limitPassed && (stillLeft === undefined || stillLeft > 0);
+      const lost = current.lost;
+      // canRedo last: it rewinds the input for the next try.
+      if (!renew || !lost || !hasTrait(lost, "endsSession") || signal?.aborted || !timeLeft || !canRedo())
+        throw told;
+      current = await renew(stillLeft);
+    } finally {
+      wait.stop();
+    }
   }
 }
 
@@ -59,21 +105,30 @@ class PeerWait {
   private readonly silence: ArbiterSilence;
   readonly signal: AbortSignal | undefined;
 
-  /** `arrived`: whether the peer is there; undefined while that cannot be told yet. */
+  /**
+   * `waitMs`: the limit as the user gave it (--timeout); `leftMs`: what is left of it for this try.
+   * `arrived`: whether the peer is there; undefined while that cannot be told yet.
+   */
   constructor(
     private readonly waitMs: number | undefined,
+    leftMs: number | undefined,
     signal: AbortSignal | undefined,
     private readonly arrived: () => boolean | undefined,
     private readonly client: ChannelClient,
     private readonly what: WaitFor,
   ) {
     this.silence = new ArbiterSilence(client);
-    if (waitMs === undefined) {
+    if (leftMs === undefined) {
       this.signal = signal;
       return;
     }
     this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
-    this.timer = setTimeout(() => this.check(), waitMs);
+    this.timer = setTimeout(() => this.check(), Math.max(0, leftMs));
+  }
+
+  /** Whether the limit ended the wait. */
+  get limitPassed(): boolean {
+    return this.limit.signal.aborted;
   }
 
   /** Past the limit: rechecked until the peer is here, or the wait has ended one way or the other. */
@@ -89,6 +144,12 @@ class PeerWait {
     }
     const link = this.client.arbiterLink;
     if (!link.greeted) {
+      // Seen gone only now (this end itself was stopped while the arbiter restarted): its reconnect, a few
+      // milliseconds, gets its chance first; it was blamed for not coming back without being asked.
+      if (!this.reconnectTried(link)) {
+        this.timer = setTimeout(() => this.check(), RECHECK_MS);
+        return;
+      }
       const limit = formatDuration(this.waitMs ?? 0);
       this.arbiterGone = failure(
         "ConnectionLost",
@@ -109,6 +170,16 @@ class PeerWait {
       if (here === false || silent) this.limit.abort("the wait limit passed");
     }
     this.timer = setTimeout(() => this.check(), RECHECK_MS);
+  }
+
+  /**
+   * Whether the arbiter, seen gone, had its chance to come back: half a lease of this end's reconnecting
+   * since the drop was seen (a restored session has a lease to resume in, so one that took longer would
+   * find its session expired anyway).
+   */
+  private reconnectTried(link: ArbiterLink): boolean {
+    const since = link.downSinceMs;
+    return since === undefined || performance.now() - since > this.client.leaseMs / 2;
   }
 
   /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */

@@ -41,6 +41,11 @@ export class Peer {
     return new Peer(slot, role, channel, () => id);
   }
 
+  /** Why our own session is gone for good, if it is. */
+  ownLoss(): IvshError | undefined {
+    return this.slot.client.lost;
+  }
+
   /** What its lock word holds if the peer attached and no longer holds it; undefined while it does. */
   departure(): Departure | undefined {
     if (this.id === 0) this.id = this.attachedId() & LOCK_OWNER_MASK;
@@ -150,14 +155,22 @@ export class Peer {
 }
 
 /**
- * A signal that aborts when `signal` does, or with PeerGone once `peer` is seen gone: for the time a
- * channel end spends waiting on its own input or output (an idle pipe), where no channel wait watches.
+ * A signal that aborts when `signal` does, or with PeerGone once `peer` is seen gone, or with our own
+ * session's loss (its lease expired while this process was stopped: the arbiter let go of our end, and no
+ * peer can reach it): for the time a channel end spends waiting on its own input or output (an idle
+ * pipe), where no channel wait watches. An idle sender went on reading with a dead session.
  */
 export function abortWhenGone(peer: Peer, signal?: AbortSignal): { signal: AbortSignal; stop(): void } {
   const controller = new AbortController();
   let judging = false;
   const timer = setInterval(() => {
     try {
+      const lost = peer.ownLoss();
+      if (lost) {
+        clearInterval(timer);
+        controller.abort(lost);
+        return;
+      }
       const departure = judging ? undefined : peer.departure();
       if (!departure) return;
       judging = true;

@@ -55,7 +55,10 @@ export async function openRing(
 
 /**
  * The transfer to join: one that is streaming and that no receiver joined before (we get it from its
- * start). An abort wakes the park (waitForChange).
+ * start). An abort wakes the park (waitForChange). Found by a receiver that may have been frozen past its
+ * lease (stopped while it waited, the sender's wake read as it resumes), the lease is confirmed first: a
+ * session the arbiter expired meanwhile joined the transfer (the slot's words are still mapped), and the
+ * sender saw that receiver leave at once and failed.
  */
 export async function awaitTransfer(
   slot: ChannelSlot,
@@ -68,8 +71,11 @@ export async function awaitTransfer(
       transfer !== 0 &&
       slot.load("state") === ChannelState.streaming &&
       slot.load("receiverJoined") !== transfer
-    )
-      return transfer;
+    ) {
+      if (!slot.client.leaseInDoubt()) return transfer;
+      await slot.confirmLive(); // throws LeaseExpired for an expired session; then looked at again
+      continue;
+    }
     if (!told) onWaiting?.();
     told = true;
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.

@@ -13,7 +13,7 @@ import { heldBackNotice } from "./held-back.ts";
 import type { Source } from "./io.ts";
 import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
-import { withPeerWait } from "./peer-wait.ts";
+import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver } from "./receiver.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
@@ -41,18 +41,27 @@ export interface TransferResult extends TransferSummary {
   depth: number;
 }
 
+/** `renew`: a new session for an end whose session expired while nothing had moved (see withPeerWait). */
 export async function sendStream(
   client: ChannelClient,
   channel: string,
   source: Source,
-  options: ChannelOptions & { peerWaitMs?: number },
+  options: ChannelOptions & { peerWaitMs?: number; renew?: Renew },
   progress: Progress = {},
 ): Promise<TransferResult> {
   const what = { action: `send on channel '${channel}'`, peer: "receiver", unknownUntilTold: true };
-  return withPeerWait(client, options.peerWaitMs, options.signal, what, (signal, peerCheck) => {
-    const onHeldBack = heldBackNotice(what, channel, progress, peerCheck);
-    return sendThrough(client, channel, source, { ...options, signal, onHeldBack }, progress, peerCheck);
-  });
+  const { renew, ...ring } = options;
+  return withPeerWait(
+    client,
+    options.peerWaitMs,
+    options.signal,
+    what,
+    (attempt) => {
+      const onHeldBack = heldBackNotice(what, channel, progress, attempt.peerCheck);
+      return sendThrough(channel, source, { ...ring, signal: attempt.signal, onHeldBack }, progress, attempt);
+    },
+    renew,
+  );
 }
 
 /**
@@ -102,17 +111,22 @@ function ringFor(options: ChannelOptions, source: Source): ChannelOptions {
 }
 
 async function sendThrough(
-  client: ChannelClient,
   channel: string,
   source: Source,
   options: ChannelOptions,
   progress: Progress,
-  peerCheck: (isHere: () => boolean) => void,
+  { client, peerCheck, redoable }: PeerWaitTry,
 ): Promise<TransferResult> {
   const { signal } = options;
   const sized = { ...fitRingToSize(ringFor(options, source), source.size), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
   peerCheck(() => sender.receiverJoined);
+  // Redone from the start only if no receiver was seen to join and the input can be read again.
+  let joined = false;
+  redoable(() => {
+    joined ||= sender.receiverJoined || sender.receiverArrivedAt !== undefined;
+    return !joined && source.rewind();
+  });
   const idle = sayWhatIsAwaited(sender, source, channel, progress);
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.
   phase("send: channel open");
@@ -169,10 +183,24 @@ export async function receiveStream(
   progress: Progress = {},
   signal?: AbortSignal,
   peerWaitMs?: number,
+  renew?: Renew,
 ): Promise<TransferResult> {
   const what = { action: `receive on channel '${channel}'`, peer: "sender", unknownUntilTold: false };
-  return withPeerWait(client, peerWaitMs, signal, what, (limited, peerCheck) =>
-    receiveThrough(client, channel, sink, progress, limited, () => peerCheck(() => true)),
+  return withPeerWait(
+    client,
+    peerWaitMs,
+    signal,
+    what,
+    (attempt) => {
+      // Redone from the start while no transfer was joined: nothing has arrived.
+      let joined = false;
+      attempt.redoable(() => !joined);
+      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, () => {
+        joined = true;
+        attempt.peerCheck(() => true);
+      });
+    },
+    renew,
   );
 }
 

@@ -1,0 +1,58 @@
+/**
+ * The arbiter session a `guest send` / `recv` runs on, watched for the progress line (watchArbiter), and
+ * the new one it takes when the first expired while the end waited for its peer with nothing moved
+ * (stopped with Ctrl-Z past its lease, then `fg`): see withPeerWait. Closed once, whichever is current.
+ */
+import type { Client } from "../guest/client.ts";
+import { connect } from "../guest/connect.ts";
+import type { ConnectOptions } from "../guest/connect-options.ts";
+import { log } from "../log.ts";
+import { formatDuration } from "../units.ts";
+import { type ArbiterAwayShown, watchArbiter } from "./_arbiter-watch.ts";
+
+export class EndSession {
+  private constructor(
+    /** The session now. */
+    public client: Client,
+    private stopWatching: () => void,
+    private readonly connection: ConnectOptions,
+    private readonly progress: ArbiterAwayShown,
+    private readonly peerWaitMs: number | undefined,
+  ) {}
+
+  /**
+   * Connects (within `peerWaitMs`, the end's --timeout, if any; `signal` ends it) and watches the link.
+   * No wake mailbox: a channel's ends park and wake through the arbiter (src/transfer/wait.ts); the
+   * mailbox is for mutex and condvar waiters, and opening it cost every transfer ~0.2 ms.
+   */
+  static async open(
+    connection: ConnectOptions,
+    progress: ArbiterAwayShown,
+    peerWaitMs: number | undefined,
+    signal: AbortSignal,
+  ): Promise<EndSession> {
+    const options = { ...connection, signal, futexParking: false };
+    const client = await connect({ ...options, connectTimeoutMs: peerWaitMs });
+    const stopWatching = watchArbiter(client, connection, progress, peerWaitMs);
+    return new EndSession(client, stopWatching, options, progress, peerWaitMs);
+  }
+
+  /** A new session in place of the expired one; `leftMs`: what is left of the wait for the peer. */
+  readonly renew = async (leftMs: number | undefined): Promise<Client> => {
+    const expired = this.client;
+    this.stopWatching();
+    await expired.close({ waitForArbiter: false });
+    log.info(
+      `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
+        "its session; nothing had been transferred, so it waits again on a new session",
+    );
+    this.client = await connect({ ...this.connection, connectTimeoutMs: leftMs });
+    this.stopWatching = watchArbiter(this.client, this.connection, this.progress, this.peerWaitMs);
+    return this.client;
+  };
+
+  async close(): Promise<void> {
+    this.stopWatching();
+    await this.client.close({ waitForArbiter: false });
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * An end stopped (Ctrl-Z, SIGSTOP) while its arbiter was killed (-9) and restarted, its --timeout passing
+ * meanwhile, reconnects as it continues (its session restored) and says no peer showed up. It said "the
+ * arbiter went away (connection lost) and did not come back within T (--timeout)" at once: the drop was
+ * seen only as it resumed, and the reconnect that takes milliseconds was never waited for. Real processes
+ * throughout.
+ */
+import { expect, test } from "bun:test";
+import { eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { idleEnd } from "./helpers/transfer.ts";
+
+/**
+ * The restarted arbiter gives the stopped end's session a lease to resume in: long, so a slow restart on
+ * a loaded machine still leaves it restored. The --timeout passes while the end is stopped; it is longer
+ * than the client's heartbeat period (a sixth of the lease), so, resumed, the end's overdue heartbeat runs
+ * before its overdue --timeout and finds the connection closed: the order in which the drop is seen first.
+ */
+const LEASE = "20s";
+const TIMEOUT_MS = 8000;
+/** Liveness bounds, nothing tighter. */
+const WITHIN_MS = 30_000;
+const suite = sharedArbiter("end-arbiter-restarted", { lease: LEASE });
+
+for (const [role, peer] of [
+  ["recv", "sender"],
+  ["send", "receiver"],
+] as const)
+  test(`${role} stopped while the arbiter restarted, its --timeout passing, reconnects and says no ${peer} showed up`, async () => {
+    const channel = `restarted-${role}`;
+    const { proc, said } = idleEnd(suite.paths, role, channel, `${TIMEOUT_MS}ms`);
+    try {
+      await eventually(async () => said.text.includes(`waiting for a ${peer}`), WITHIN_MS, `${role} waiting`);
+      const waiting = performance.now();
+      proc.kill("SIGSTOP");
+      try {
+        await suite.arbiter.kill9();
+        await suite.arbiter.restart();
+        // Its --timeout, counted from before it said it waits, has passed with a second to spare.
+        await Bun.sleep(Math.max(0, waiting + TIMEOUT_MS + 1000 - performance.now()));
+      } finally {
+        proc.kill("SIGCONT");
+      }
+      expect(await exitOrKill(proc, WITHIN_MS)).toBe(1);
+      const action = role === "send" ? "send on" : "receive on";
+      expect(said.text).toContain(
+        `ERROR Failed to ${action} channel '${channel}' since no ${peer} showed up within 8 s (--timeout)`,
+      );
+      // Before: "... since the arbiter went away (connection lost) and did not come back within 8 s (--timeout)".
+      expect(said.text).not.toContain("went away");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);

@@ -1,0 +1,209 @@
+/**
+ * An end waiting for its peer, nothing transferred yet, stopped (Ctrl-Z, SIGSTOP) until the arbiter expired
+ * its session, then continued (fg, SIGCONT), goes on waiting on a new session and completes the transfer
+ * once its peer comes. It gave up with "no heartbeat arrived for N ms (lease expired)" though nothing was
+ * lost; an idle `send -` went on reading its stdin with the dead session and failed at its first byte. A
+ * sender that arrives while the receiver is stopped waits for it, and nothing is left held in the
+ * arbiter afterwards. Real processes throughout.
+ */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { CLI } from "./helpers/paths.ts";
+import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { clientEnv, guest, idleEnd, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+/** The shortest lease, so the stopped end's session expires soon; every bound below derives from it. */
+const LEASE_MS = 1000;
+const suite = sharedArbiter("end-renewed", { lease: `${LEASE_MS}ms` });
+/** Liveness bounds, nothing tighter: the expiry, a new session, a transfer of a few chunks. */
+const WITHIN_MS = livenessBoundMs(LEASE_MS);
+/** Far beyond the test, yet a limit: the renewed wait keeps one. */
+const TIMEOUT = "120s";
+
+/** Whether the arbiter still has a session for process `pid`. */
+async function hasSession(pid: number): Promise<boolean> {
+  const { report } = await fetchStatus({ unix: suite.socket });
+  return report.clients.some((client) => client.pid === pid);
+}
+
+/** Stops `pid` until the arbiter has expired its session, then continues it. */
+async function stopPastLease(pid: number): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  try {
+    await eventually(async () => !(await hasSession(pid)), WITHIN_MS, "the stopped end's session expiring");
+  } finally {
+    process.kill(pid, "SIGCONT");
+  }
+}
+
+/**
+ * Nothing of either end is left in the arbiter: no session, ring segment or channel slot (once their
+ * goodbyes, sent as they exit, are read: awaited within the bound, then the report is what is checked).
+ */
+async function nothingHeld(): Promise<void> {
+  const held = async () => {
+    const { report } = await fetchStatus({ unix: suite.socket });
+    // Our own status request has a session too: the report names it as the requester.
+    const clients = report.clients.filter((client) => client.clientId !== report.requester?.clientId);
+    return { clients: clients.length, segments: report.segments, sync: report.sync };
+  };
+  const none = { clients: 0, segments: [], sync: [] };
+  const empty = async () => JSON.stringify(await held()) === JSON.stringify(none);
+  await eventually(empty, WITHIN_MS, "everything released").catch(() => {});
+  expect(await held()).toEqual(none);
+}
+
+const renewed = "waits again on a new session";
+
+/** `ivsh guest ARGS...` and what it says on stderr, as it comes. */
+function saying(args: string[]) {
+  const proc = tracked(
+    Bun.spawn([process.execPath, CLI, "guest", ...args], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+    }),
+  );
+  const said = { text: "" };
+  (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, said };
+}
+
+test("recv stopped past its lease while waiting for a sender goes on waiting, and receives", async () => {
+  const channel = "renewed-recv";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
+  const input = join(suite.dir, `${channel}.in`);
+  await randomFile(input, 300_000);
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    await stopPastLease(proc.pid);
+    await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+    // Before: the receiver exited 1, "... no heartbeat arrived for 1000 ms (lease expired) ...".
+    expect([await exitOrKill(proc, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
+    expect(said.text).not.toContain("lease expired");
+    await nothingHeld();
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);
+
+test("send - stopped past its lease while waiting for a receiver goes on waiting, and sends", async () => {
+  const channel = "renewed-send";
+  const { proc, said } = idleEnd(suite.paths, "send", channel, TIMEOUT);
+  const output = outPath(suite.paths, `${channel}.out`);
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    await stopPastLease(proc.pid);
+    await eventually(async () => said.text.includes(renewed), WITHIN_MS, "send renewing its session");
+    const receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
+    const data = new Uint8Array(200_000).fill(7);
+    proc.stdin.write(data);
+    await proc.stdin.end();
+    // Before: the sender went on reading stdin with its dead session and said "lease expired" at its first byte.
+    expect([await exitOrKill(proc, WITHIN_MS), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    expect(said.text).not.toContain("lease expired");
+    await nothingHeld();
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);
+
+test("send FILE stopped past its lease with its ring filled, no receiver yet, goes on waiting, and sends it whole", async () => {
+  const channel = "renewed-file";
+  const input = join(suite.dir, `${channel}.in`);
+  // Larger than the ring (8 MiB for a file): the sender fills it, then waits for a receiver to drain it.
+  const data = await randomFile(input, 12 << 20);
+  const output = outPath(suite.paths, `${channel}.out`);
+  const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
+  const { said } = sender;
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    await stopPastLease(sender.proc.pid);
+    await eventually(async () => said.text.includes(renewed), WITHIN_MS, "send renewing its session");
+    const receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
+    // Before: the sender exited 1, "... no heartbeat arrived for 1000 ms (lease expired) ...". The file is
+    // read again from its start on the new session: the first 8 MiB went into the expired session's ring.
+    expect([await exitOrKill(sender.proc, WITHIN_MS), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    await nothingHeld();
+  } finally {
+    sender.proc.kill("SIGKILL");
+  }
+}, 60_000);
+test("a sender that arrives while the receiver is stopped past its lease waits for it, and the transfer completes", async () => {
+  const channel = "renewed-arrival";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
+  const input = join(suite.dir, `${channel}.in`);
+  await randomFile(input, 300_000);
+  let sender: ReturnType<typeof guest> | undefined;
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    process.kill(proc.pid, "SIGSTOP");
+    try {
+      sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+      const ring = async () =>
+        (await fetchStatus({ unix: suite.socket })).report.segments.some((segment) =>
+          segment.name.startsWith(`channel:${channel}:`),
+        );
+      await eventually(ring, WITHIN_MS, "the sender's ring published");
+      await eventually(
+        async () => !(await hasSession(proc.pid)),
+        WITHIN_MS,
+        "the receiver's session expiring",
+      );
+    } finally {
+      process.kill(proc.pid, "SIGCONT");
+    }
+    // Before the renewal: the receiver exited 1 ("lease expired"). Before the receiver confirmed its lease
+    // ahead of joining, now and then the sender failed: "the receiver (client N) went away before the end".
+    expect([await exitOrKill(proc, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
+    expect(said.text).toContain(renewed);
+    await nothingHeld();
+  } finally {
+    proc.kill("SIGKILL");
+    sender?.proc.kill("SIGKILL");
+  }
+}, 60_000);
+
+test("a receiver that arrives while the sender is stopped past its lease waits for it, and the transfer completes", async () => {
+  const channel = "renewed-late-receiver";
+  const input = join(suite.dir, `${channel}.in`);
+  const data = await randomFile(input, 300_000);
+  const output = outPath(suite.paths, `${channel}.out`);
+  const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
+  const { said } = sender;
+  let receiver: ReturnType<typeof guest> | undefined;
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    process.kill(sender.proc.pid, "SIGSTOP");
+    try {
+      await eventually(
+        async () => !(await hasSession(sender.proc.pid)),
+        WITHIN_MS,
+        "the sender's session expiring",
+      );
+      // The expired sender's ring and slot are released: the receiver finds no transfer, and waits.
+      receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
+      const waiting = async () => (await fetchStatus({ unix: suite.socket })).report.sync.length === 1;
+      await eventually(waiting, WITHIN_MS, "the receiver waiting on the channel");
+    } finally {
+      process.kill(sender.proc.pid, "SIGCONT");
+    }
+    // Before: the sender exited 1 ("lease expired"), and the receiver waited on for a sender.
+    expect([await exitOrKill(sender.proc, WITHIN_MS), await receiver.exit()]).toEqual([0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    await nothingHeld();
+  } finally {
+    sender.proc.kill("SIGKILL");
+    receiver?.proc.kill("SIGKILL");
+  }
+}, 60_000);
