@@ -241,3 +241,33 @@ for (const [stop, injects] of Object.entries(STOPS))
     },
     60_000,
   );
+
+// FILE removed (by anyone who may write the directory) after that last look: the swap found no FILE
+// (ENOENT), which was taken for the copy's own name gone: 'FILE.partial was removed', nothing kept, exit 1,
+// though the copy was there, whole, and FILE free. A plain rename (before the swap) simply gave it the name.
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: FILE removed after the old one was looked at last is kept as the copy",
+  async () => {
+    const output = join(suite.dir, "removed-last.out");
+    writeFileSync(output, "the old contents");
+    const injects = STOPS["looked at last"] ?? [];
+    const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
+    const first = stoppedAfter("statx", "removed-last", output, options);
+    try {
+      const input = join(suite.dir, "removed-last.in");
+      const data = await randomFile(input, 50_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "removed-last"]);
+      await eventually(async () => first.stopped(), 20_000, "the receiver's last look at FILE");
+      rmSync(output);
+      first.resume();
+      // Before: 1 and 1, 'removed-last.out.partial was removed or replaced during the transfer'.
+      expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+      expect(existsSync(`${output}.partial`)).toBe(false);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);

@@ -79,7 +79,9 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
 export function replaceIfAside(from: string, to: string, aside: string): boolean {
   const old = identityAt(aside);
   if (old === undefined || identityAt(to) !== old) return false;
-  if (!exchangeNames(from, to)) {
+  const swapped = exchangeOrGone(from, to);
+  if (swapped === "gone") return false;
+  if (!swapped) {
     renameFile(from, to);
     return true;
   }
@@ -89,6 +91,19 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
   }
   exchangeNames(from, to);
   return false;
+}
+
+/**
+ * `exchangeNames`, "gone" if either name has no file (ENOENT): FILE removed since the look is no file set
+ * aside to replace, and FILE.partial removed is for the caller's rename to find and say.
+ */
+function exchangeOrGone(a: string, b: string): boolean | "gone" {
+  try {
+    return exchangeNames(a, b);
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return "gone";
+    throw error;
+  }
 }
 
 /** The names `setAside` gives the file it replaces, first to last. */
