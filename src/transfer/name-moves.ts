@@ -9,7 +9,9 @@ import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 
 /**
  * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The rename
+ * too refuses a taken name (RENAME_NOREPLACE): one put there after the look was replaced, then removed as
+ * the old file once settled. Only where renameat2 cannot tell, a plain rename (that window stays there).
  */
 export function setAside(path: string): string {
   for (let attempt = 0; ; attempt++) {
@@ -19,7 +21,9 @@ export function setAside(path: string): string {
       linkSync(path, aside);
     } catch (error) {
       if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
-      renameFile(path, aside);
+      const renamed = renameNoReplace(path, aside);
+      if (renamed === "taken") continue;
+      if (!renamed) renameFile(path, aside);
     }
     return aside;
   }
