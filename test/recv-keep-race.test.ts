@@ -166,12 +166,9 @@ testUnless(
   async () => {
     const output = join(suite.dir, "put-back.out");
     writeFileSync(output, "the old contents");
-    // The copy's rename: a rename(2) over FILE before, a renameat2 to a free FILE after.
-    const injects = [
-      "link:error=EPERM",
-      "rename:error=EACCES:signal=SIGSTOP:when=2",
-      "renameat2:error=EACCES:signal=SIGSTOP:when=1",
-    ];
+    // The copy's rename: the 2nd renameat2 on these paths (the 1st sets the old file aside, RENAME_NOREPLACE);
+    // when this case was written, the 2nd rename(2), over FILE.
+    const injects = ["link:error=EPERM", "renameat2:error=EACCES:signal=SIGSTOP:when=2"];
     const on = [output, `${output}.partial`];
     const options = { paths: suite.paths, on, injects, extra: ["--force"] };
     const first = stoppedAfter("link,rename,renameat2", "put-back", output, options);
@@ -206,7 +203,7 @@ testUnless(
 // names in one step (RENAME_EXCHANGE), swapped back if what the copy's name took is not the old file.
 const STOPS: Record<string, string[]> = {
   "set aside": ["link:signal=SIGSTOP:when=1"],
-  "set aside where links fail": ["link:error=EPERM", "rename:signal=SIGSTOP:when=1"],
+  "set aside where links fail": ["link:error=EPERM", "renameat2:signal=SIGSTOP:when=1"],
   "looked at last": ["statx:signal=SIGSTOP:when=12"],
 };
 for (const [stop, injects] of Object.entries(STOPS))
@@ -218,7 +215,7 @@ for (const [stop, injects] of Object.entries(STOPS))
       const output = join(suite.dir, `${label}.out`);
       writeFileSync(output, "the old contents");
       const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
-      const first = stoppedAfter("statx,link,rename", label, output, options);
+      const first = stoppedAfter("statx,link,renameat2", label, output, options);
       try {
         const input = join(suite.dir, `${label}.in`);
         const data = await randomFile(input, 50_000);
@@ -241,3 +238,68 @@ for (const [stop, injects] of Object.entries(STOPS))
     },
     60_000,
   );
+
+// FILE removed (by anyone who may write the directory) after that last look: the swap found no FILE
+// (ENOENT), which was taken for the copy's own name gone: 'FILE.partial was removed', nothing kept, exit 1,
+// though the copy was there, whole, and FILE free. A plain rename (before the swap) simply gave it the name.
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: FILE removed after the old one was looked at last is kept as the copy",
+  async () => {
+    const output = join(suite.dir, "removed-last.out");
+    writeFileSync(output, "the old contents");
+    const injects = STOPS["looked at last"] ?? [];
+    const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
+    const first = stoppedAfter("statx", "removed-last", output, options);
+    try {
+      const input = join(suite.dir, "removed-last.in");
+      const data = await randomFile(input, 50_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "removed-last"]);
+      await eventually(async () => first.stopped(), 20_000, "the receiver's last look at FILE");
+      rmSync(output);
+      first.resume();
+      // Before: 1 and 1, 'removed-last.out.partial was removed or replaced during the transfer'.
+      expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+      expect(existsSync(`${output}.partial`)).toBe(false);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);
+
+// Where links fail (vfat, exFAT: EPERM; made so here by strace, which stops the receiver as its link
+// fails), --force set the old file aside by renaming it to FILE.ivsh-replaced once a look found that name
+// free: a file put there in between (by anyone who may write the directory) was replaced, and then removed
+// as the settled old file. The rename now refuses a taken name (RENAME_NOREPLACE) and takes the next one.
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force where links fail: a file put at FILE.ivsh-replaced just before the set-aside is not replaced",
+  async () => {
+    const output = join(suite.dir, "aside-taken.out");
+    writeFileSync(output, "the old contents");
+    const injects = ["link:error=EPERM:signal=SIGSTOP"];
+    const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
+    const first = stoppedAfter("link", "aside-taken", output, options);
+    try {
+      const input = join(suite.dir, "aside-taken.in");
+      const data = await randomFile(input, 50_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "aside-taken"]);
+      await eventually(async () => first.stopped(), 20_000, "the receiver's failed link");
+      writeFileSync(`${output}.ivsh-replaced`, "someone's\n");
+      first.resume();
+      // After: a second set-aside, at the next name, and its link stopped too.
+      await eventually(async () => first.stopped(2) || first.proc.exitCode !== null, 20_000, "the receiver");
+      first.resume();
+      expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+      // Before: '' (replaced by the old file, then removed with it).
+      expect(readIfThere(`${output}.ivsh-replaced`)).toBe("someone's\n");
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+      expect(existsSync(`${output}.ivsh-replaced.1`)).toBe(false);
+    } finally {
+      first.kill();
+    }
+  },
+  60_000,
+);

@@ -3,7 +3,16 @@
  * under FILE, and which descriptors --out may name.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
@@ -91,3 +100,23 @@ for (const force of [true, false])
     expect([existsSync(target), readFileSync(`${target}.partial`, "utf8")]).toEqual([false, "the new copy"]);
     sink.settle();
   });
+
+// A symbolic link to FILE.partial is not the copy, though stat(2) through it finds the copy: --force
+// took it for the hard link above, set nothing aside and left the copy's rename to find FILE taken:
+// refused, 'a file was put there ... receive again', where a rename over the link (as before 58e4c2c)
+// replaced it. The link is what --force replaces now.
+test("FILE made a symlink to FILE.partial before the keep (--force): replaced by the copy", async () => {
+  const target = join(dir, "symlinked");
+  writeFileSync(target, "the old file");
+  const sink = Sink.open(target, { force: true });
+  const data = new TextEncoder().encode("the new copy");
+  await sink.write(addressOf(data), data.byteLength);
+  rmSync(target);
+  symlinkSync(`${target}.partial`, target);
+  sink.keep(); // Before: 'Failed to keep ... a file was put there while the copy was taking its name'
+  expect(lstatSync(target).isFile()).toBe(true);
+  expect(readFileSync(target, "utf8")).toBe("the new copy");
+  expect(existsSync(`${target}.partial`)).toBe(false);
+  sink.settle();
+  expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
+});

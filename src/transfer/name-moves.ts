@@ -9,7 +9,9 @@ import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 
 /**
  * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed.
+ * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The rename
+ * too refuses a taken name (RENAME_NOREPLACE): one put there after the look was replaced, then removed as
+ * the old file once settled. Only where renameat2 cannot tell, a plain rename (that window stays there).
  */
 export function setAside(path: string): string {
   for (let attempt = 0; ; attempt++) {
@@ -19,7 +21,9 @@ export function setAside(path: string): string {
       linkSync(path, aside);
     } catch (error) {
       if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
-      renameFile(path, aside);
+      const renamed = renameNoReplace(path, aside);
+      if (renamed === "taken") continue;
+      if (!renamed) renameFile(path, aside);
     }
     return aside;
   }
@@ -79,7 +83,9 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
 export function replaceIfAside(from: string, to: string, aside: string): boolean {
   const old = identityAt(aside);
   if (old === undefined || identityAt(to) !== old) return false;
-  if (!exchangeNames(from, to)) {
+  const swapped = exchangeOrGone(from, to);
+  if (swapped === "gone") return false;
+  if (!swapped) {
     renameFile(from, to);
     return true;
   }
@@ -89,6 +95,19 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
   }
   exchangeNames(from, to);
   return false;
+}
+
+/**
+ * `exchangeNames`, "gone" if either name has no file (ENOENT): FILE removed since the look is no file set
+ * aside to replace, and FILE.partial removed is for the caller's rename to find and say.
+ */
+function exchangeOrGone(a: string, b: string): boolean | "gone" {
+  try {
+    return exchangeNames(a, b);
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return "gone";
+    throw error;
+  }
 }
 
 /** The names `setAside` gives the file it replaces, first to last. */

@@ -294,8 +294,10 @@ export class Sink implements StreamKeeper {
       throw keepFailure(error, `looking at ${this.final}`, where);
     }
     // FILE may be this copy already (hard-linked to FILE.partial meanwhile): nothing to set aside or refuse.
+    // Not a symbolic link to it (`found` is what one leads to): that link is a file to replace, or refuse.
     const copy = fileStatus(this.fd, this.writing).identity;
-    const already = found !== undefined && `${found.dev}:${found.ino}` === copy;
+    const already =
+      found !== undefined && `${found.dev}:${found.ino}` === copy && identityAt(this.final) === copy;
     // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move; a
     // file, without --force, is someone's.
     if (found && !already && (!found.isFile() || !this.replacing))
