@@ -3,10 +3,10 @@
  * arbiter, not its peer: no peer can reach it through an arbiter that answers nothing. It said "no sender
  * showed up" (or "no receiver"), which sends the user to the wrong program. Real processes throughout.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { idleEnd } from "./helpers/transfer.ts";
 
 /** The shortest lease: the arbiter counts as silent after half of it. The --timeout leaves the test
@@ -21,18 +21,9 @@ const WITHIN_MS = 30_000;
  */
 const BEFORE_SILENCE_ENDS_MS = DEFAULT_RECONNECT_TIMEOUT_MS - 5_000;
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-beforeAll(async () => {
-  paths = testPaths("arbiter-stopped");
-  arbiter = await ArbiterProcess.start(paths, { lease: LEASE });
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("arbiter-stopped", { lease: LEASE });
 
-const end = (role: "send" | "recv") => idleEnd(paths, role, `stopped-${role}`, TIMEOUT);
+const end = (role: "send" | "recv") => idleEnd(suite.paths, role, `stopped-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],
@@ -42,14 +33,14 @@ for (const [role, peer] of [
     const { proc, said } = end(role);
     try {
       await eventually(async () => said.text.includes(`waiting for a ${peer}`), WITHIN_MS, `${role} waiting`);
-      process.kill(arbiter.pid, "SIGSTOP");
+      process.kill(suite.arbiter.pid, "SIGSTOP");
       let exited: number | "late";
       try {
         // While it is still stopped: a sender's channel release waited for it (up to the 30 s reconnect
         // timeout), its message unsaid, however short its --timeout.
         exited = await exitOrKill(proc, BEFORE_SILENCE_ENDS_MS);
       } finally {
-        process.kill(arbiter.pid, "SIGCONT");
+        process.kill(suite.arbiter.pid, "SIGCONT");
       }
       expect(exited).toBe(1);
       const action = role === "send" ? "send on" : "receive on";

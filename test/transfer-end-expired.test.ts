@@ -5,9 +5,9 @@
  * its wait, resumed, first awaited its lease's confirmation (ArbiterSilence), then found the expired
  * session's connection down. Real processes throughout.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { expect, test } from "bun:test";
+import { eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { idleEnd } from "./helpers/transfer.ts";
 
 /**
@@ -21,18 +21,9 @@ const TIMEOUT = "5s";
 /** Liveness bounds, nothing tighter. */
 const WITHIN_MS = 30_000;
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-beforeAll(async () => {
-  paths = testPaths("end-expired");
-  arbiter = await ArbiterProcess.start(paths, { lease: LEASE });
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("end-expired", { lease: LEASE });
 
-const end = (role: "send" | "recv") => idleEnd(paths, role, `end-expired-${role}`, TIMEOUT);
+const end = (role: "send" | "recv") => idleEnd(suite.paths, role, `end-expired-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],

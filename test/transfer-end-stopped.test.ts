@@ -4,9 +4,9 @@
  * frozen? ...)", for the end had heard nothing while it was stopped itself, and sent the user to look at a
  * healthy arbiter. Real processes throughout.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
+import { expect, test } from "bun:test";
+import { eventually, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { idleEnd } from "./helpers/transfer.ts";
 
 /**
@@ -20,18 +20,9 @@ const TIMEOUT = "4s";
 /** Liveness bounds, nothing tighter. */
 const WITHIN_MS = 30_000;
 
-let paths: TestPaths;
-let arbiter: ArbiterProcess;
-beforeAll(async () => {
-  paths = testPaths("end-stopped");
-  arbiter = await ArbiterProcess.start(paths, { lease: LEASE });
-});
-afterAll(async () => {
-  await arbiter?.stop();
-  paths?.cleanup();
-});
+const suite = sharedArbiter("end-stopped", { lease: LEASE });
 
-const end = (role: "send" | "recv") => idleEnd(paths, role, `end-stopped-${role}`, TIMEOUT);
+const end = (role: "send" | "recv") => idleEnd(suite.paths, role, `end-stopped-${role}`, TIMEOUT);
 
 for (const [role, peer] of [
   ["recv", "sender"],
