@@ -4,8 +4,10 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { isIvshError } from "../src/errors.ts";
+import { SystemCallError } from "../src/ffi/index.ts";
 import { connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
@@ -60,5 +62,30 @@ test("a pinned view of a freed segment does not end the process when a grant of 
   } finally {
     child.proc.kill("SIGCONT");
     await watcher.close();
+  }
+});
+
+test("a freed segment's views are detached even when the rest of its run cannot be made to read as zeros (mmap fails)", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "zeros-fail" });
+  try {
+    const old = await client.alloc({ blocks: 4 });
+    const kept = old.bytes;
+    await old.free();
+    // The run's 3 other blocks are made readable for a pinned view's copy: that mmap fails, as at
+    // vm.max_map_count (ENOMEM).
+    const zeros = client.region.zeros;
+    client.region.zeros = () => {
+      throw new SystemCallError("mmap", "zeros (test)", constants.errno.ENOMEM);
+    };
+    const again = await client.alloc({ blocks: 1 }).finally(() => {
+      client.region.zeros = zeros;
+    });
+    expect(again.offset).toBe(old.offset);
+    again.bytes[0] = 42;
+    kept[0] = 99; // through the freed segment's view: must not land in the segment granted since
+    expect([kept.length, again.bytes[0]]).toEqual([0, 42]);
+    await again.free();
+  } finally {
+    await client.close();
   }
 });

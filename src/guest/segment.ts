@@ -206,14 +206,17 @@ export class StaleViews {
 
   private detachAll(region: ReservedPages, buffers: DetachableBuffer[], holes: [number, number][]): void {
     try {
-      for (const [from, to] of holes) region.zeros(from, to - from);
+      try {
+        for (const [from, to] of holes) region.zeros(from, to - from);
+      } catch {
+        // mmap failed (ENOMEM at vm.max_map_count): detached all the same, as a view left attached reaches
+        // the grant. Only a pinned view's copy reads these pages, reserved: it faults, as the view would.
+      }
       // transfer(0) detaches without copying (unless pinned): the memory stays the region's.
       for (const buffer of buffers)
         try {
           buffer.transfer(0);
         } catch {}
-    } catch {
-      // The pages stay reserved: a pinned view's copy faults there, as the view itself would.
     } finally {
       try {
         for (const [from, to] of holes) region.revoke(from, to - from);
