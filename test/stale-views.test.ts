@@ -38,7 +38,6 @@ test("a pinned view of a freed segment does not end the process when a grant of 
   const child = spawnFixture("toucher", clientConfig(paths, config));
   const watcher = await connect({ socket: paths.socket, region: paths.region, name: "watcher" });
   try {
-    const { below, old } = (await child.events.next("sending")) as { below: number; old: number };
     // Both answers sent while the child is stopped: it reads them together once continued.
     await eventually(async () => stopped(child.proc.pid), 20_000, "the child stopping itself");
     await eventually(
@@ -56,8 +55,9 @@ test("a pinned view of a freed segment does not end the process when a grant of 
     );
     child.proc.kill("SIGCONT");
     // Granted the block below and the freed run's first: the pinned view's copy read the run's other 3.
-    expect(await child.events.next("granted")).toMatchObject({ offset: below, read: 7 });
-    expect(old).toBe(below + 65536);
+    const { below, old, ...granted } = await child.events.next("granted");
+    expect(granted).toEqual({ event: "granted", offset: below, read: 7 });
+    expect(old).toBe((below as number) + 65536);
     expect(await child.exit()).toBe(0);
   } finally {
     child.proc.kill("SIGCONT");
