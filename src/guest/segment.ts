@@ -150,7 +150,6 @@ export class Segment {
       if (!this.client.lost && !this.client.isClosing) this.freed = false;
       throw error;
     }
-    this.client.staleViews.unmapped(this.offset);
   }
 
   private checkLive(): void {
@@ -173,8 +172,6 @@ export class Segment {
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
   private pruneAt = PRUNE_AT;
-  /** Where this client's grants are mapped in: first byte to end. */
-  private readonly mapped = new Map<number, number>();
 
   keep(offset: number, length: number, buffers: WeakRef<ArrayBufferLike>[]): void {
     if (buffers.length === 0) return;
@@ -185,21 +182,15 @@ export class StaleViews {
     this.pruneAt = Math.max(PRUNE_AT, 2 * this.kept.length);
   }
 
-  /** A freed grant's blocks are reserved again. */
-  unmapped(offset: number): void {
-    this.mapped.delete(offset);
-  }
-
   /**
    * A grant's blocks were mapped in: detaches the kept views there, before any other JavaScript runs. Not
    * before: a buffer Bun pinned (an unfinished fs.write holds it) is copied instead of detached, and from
    * reserved pages that copy was SIGSEGV. Mapped, it reads the grant's bytes (and that view, like the
-   * write holding it, still reaches them); where such a view reaches past this client's grants, the pages
-   * read as zeros meanwhile. Best effort: a failure must not cost the grant (held, and never freed).
+   * write holding it, still reaches them); where such a view reaches past the grant, the pages read as
+   * zeros meanwhile. Best effort: a failure must not cost the grant (held, and never freed).
    */
   granted(region: ReservedPages, offset: number, length: number): void {
     const end = offset + length;
-    this.mapped.set(offset, end);
     const overlaps = (range: { start: number; end: number }) => range.start < end && range.end > offset;
     const overlapping = this.kept.filter(overlaps);
     if (overlapping.length === 0) return;
@@ -209,39 +200,45 @@ export class StaleViews {
       const attached = live.filter(
         (buffer): buffer is DetachableBuffer => buffer !== undefined && !buffer.detached,
       );
-      if (attached.length > 0) this.detachAll(region, attached, this.holes(range.start, range.end));
+      if (attached.length > 0) this.detachAll(region, attached, outside(range, offset, end));
     }
   }
 
   private detachAll(region: ReservedPages, buffers: DetachableBuffer[], holes: [number, number][]): void {
     try {
-      for (const [from, to] of holes) region.zeros(from, to - from);
+      try {
+        for (const [from, to] of holes) region.zeros(from, to - from);
+      } catch {
+        // mmap failed (ENOMEM at vm.max_map_count): detached all the same, as a view left attached reaches
+        // the grant. Only a pinned view's copy reads these pages, reserved: it faults, as the view would.
+      }
       // transfer(0) detaches without copying (unless pinned): the memory stays the region's.
       for (const buffer of buffers)
         try {
           buffer.transfer(0);
         } catch {}
-    } catch {
-      // The pages stay reserved: a pinned view's copy faults there, as the view itself would.
     } finally {
       try {
         for (const [from, to] of holes) region.revoke(from, to - from);
       } catch {}
     }
   }
+}
 
-  /** The parts of [start, end) that no grant of this client maps: reserved pages. */
-  private holes(start: number, end: number): [number, number][] {
-    const holes: [number, number][] = [];
-    let at = start;
-    for (const [from, to] of [...this.mapped].sort(([a], [b]) => a - b)) {
-      if (to <= at || from >= end) continue;
-      if (from > at) holes.push([at, from]);
-      at = to;
-    }
-    if (at < end) holes.push([at, end]);
-    return holes;
-  }
+/**
+ * The parts of a freed run that a grant of [offset, end) leaves out: reserved pages. No other grant of this
+ * client is there. Those held when the run was freed were held beside it (a block is one segment's, and
+ * one client holds a segment once), and one granted since that overlaps it took it off the list. Not a
+ * record of what is mapped: free() reserves its blocks before the arbiter answers, and a grant of them
+ * answered in the same read was mapped in before free() resumed to strike its blocks off that record (a
+ * pinned view's copy then read them, reserved: SIGSEGV).
+ */
+function outside(run: { start: number; end: number }, offset: number, end: number): [number, number][] {
+  const parts: [number, number][] = [
+    [run.start, Math.min(offset, run.end)],
+    [Math.max(end, run.start), run.end],
+  ];
+  return parts.filter(([from, to]) => from < to);
 }
 
 type DetachableBuffer = ArrayBuffer & { detached?: boolean };

@@ -1,0 +1,91 @@
+/**
+ * A freed segment's views and the grants that follow in the same client (src/guest/segment.ts StaleViews),
+ * with an arbiter of its own: the cases depend on where its allocator puts each segment.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { constants } from "node:os";
+import { join } from "node:path";
+import { isIvshError } from "../src/errors.ts";
+import { SystemCallError } from "../src/ffi/index.ts";
+import { connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("stale-views");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Whether process `pid` is stopped (state T in /proc/PID/stat). */
+function stopped(pid: number): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("T");
+}
+
+test("a pinned view of a freed segment does not end the process when a grant of part of its blocks is answered in the same read as the free", async () => {
+  const fifo = join(paths.dir, "pinned.fifo");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  const name = "regranted-with-free";
+  const config = { action: "freed-with-regrant-pinned", fifo, name };
+  const child = spawnFixture("toucher", clientConfig(paths, config));
+  const watcher = await connect({ socket: paths.socket, region: paths.region, name: "watcher" });
+  try {
+    // Both answers sent while the child is stopped: it reads them together once continued.
+    await eventually(async () => stopped(child.proc.pid), 20_000, "the child stopping itself");
+    await eventually(
+      async () => {
+        try {
+          await (await watcher.open(name, "read")).free();
+          return true;
+        } catch (error) {
+          if (isIvshError(error, "NotFound")) return false;
+          throw error;
+        }
+      },
+      20_000,
+      "the child's grant",
+    );
+    child.proc.kill("SIGCONT");
+    // Granted the block below and the freed run's first: the pinned view's copy read the run's other 3.
+    const { below, old, ...granted } = await child.events.next("granted");
+    expect(granted).toEqual({ event: "granted", offset: below, read: 7 });
+    expect(old).toBe((below as number) + 65536);
+    expect(await child.exit()).toBe(0);
+  } finally {
+    child.proc.kill("SIGCONT");
+    await watcher.close();
+  }
+});
+
+test("a freed segment's views are detached even when the rest of its run cannot be made to read as zeros (mmap fails)", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "zeros-fail" });
+  try {
+    const old = await client.alloc({ blocks: 4 });
+    const kept = old.bytes;
+    await old.free();
+    // The run's 3 other blocks are made readable for a pinned view's copy: that mmap fails, as at
+    // vm.max_map_count (ENOMEM).
+    const zeros = client.region.zeros;
+    client.region.zeros = () => {
+      throw new SystemCallError("mmap", "zeros (test)", constants.errno.ENOMEM);
+    };
+    const again = await client.alloc({ blocks: 1 }).finally(() => {
+      client.region.zeros = zeros;
+    });
+    expect(again.offset).toBe(old.offset);
+    again.bytes[0] = 42;
+    kept[0] = 99; // through the freed segment's view: must not land in the segment granted since
+    expect([kept.length, again.bytes[0]]).toEqual([0, 42]);
+    await again.free();
+  } finally {
+    await client.close();
+  }
+});
