@@ -1,0 +1,110 @@
+/**
+ * A receiver's sink (src/transfer/sink.ts) around its verdict, on its own: a keep that fails leaves the
+ * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
+ * FILE.partial that is not its own; `settle` lets go of the replaced file (--force), and names it if its
+ * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
+ * yourself".
+ */
+import { afterAll, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { addressOf } from "../src/ffi/index.ts";
+import { Sink } from "../src/transfer/sink.ts";
+import { testUnless } from "./helpers/tools.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ivsh-sink-verdict-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A directory made to refuse changes: by its mode for anyone but root; for root, chattr +i where it works. */
+function freezer(): { freeze(path: string): void; thaw(path: string): void } | undefined {
+  if (process.getuid?.() !== 0)
+    return { freeze: (path) => chmodSync(path, 0o555), thaw: (path) => chmodSync(path, 0o755) };
+  if (!Bun.which("chattr")) return undefined;
+  const chattr = (flag: string, path: string) => Bun.spawnSync(["chattr", flag, path]).exitCode === 0;
+  const probe = mkdtempSync(join(dir, "probe-"));
+  const works = chattr("+i", probe);
+  chattr("-i", probe);
+  if (!works) return undefined;
+  return { freeze: (path) => chattr("+i", path), thaw: (path) => chattr("-i", path) };
+}
+const frozen = freezer();
+const chattrWorks = process.getuid?.() === 0 && frozen !== undefined;
+
+async function writing(target: string, text: string, force: boolean): Promise<Sink> {
+  const sink = Sink.open(target, { force });
+  const data = new TextEncoder().encode(text);
+  if (data.byteLength > 0) await sink.write(addressOf(data), data.byteLength);
+  return sink;
+}
+
+test("an empty stream, verified, that cannot take FILE's name (a file made there meanwhile): its copy is left, named", async () => {
+  const target = join(dir, "empty");
+  const sink = await writing(target, "", false);
+  writeFileSync(target, "someone else's");
+  expect(() => sink.keep()).toThrow("a file was created there during the transfer");
+  // Before (a mutation counting only bytes written): the verified empty copy was removed as never written.
+  expect(sink.abandon()).toBe(`${target}.partial`);
+  expect(readFileSync(`${target}.partial`, "utf8")).toBe("");
+  expect(readFileSync(target, "utf8")).toBe("someone else's");
+});
+
+test("an abandon removes no FILE.partial made since its own was unlinked: that one is another's", async () => {
+  const target = join(dir, "taken");
+  const sink = await writing(target, "", false);
+  rmSync(`${target}.partial`);
+  writeFileSync(`${target}.partial`, "another receiver's bytes");
+  expect(sink.abandon()).toBeUndefined();
+  expect(readFileSync(`${target}.partial`, "utf8")).toBe("another receiver's bytes");
+});
+
+testUnless(
+  chattrWorks ? undefined : "only root with chattr +i makes FILE.partial refuse its rename",
+  "--force, the verified copy refused its rename (immutable): the file it was to replace is back at FILE, no second name left",
+  async () => {
+    const target = join(dir, "refused");
+    writeFileSync(target, "the old file");
+    const sink = await writing(target, "the new copy", true);
+    expect(Bun.spawnSync(["chattr", "+i", `${target}.partial`]).exitCode).toBe(0);
+    try {
+      let said = "";
+      try {
+        sink.keep();
+      } catch (error) {
+        said = (error as Error).message;
+      }
+      expect(said).toContain(`renaming it to ${target} failed`);
+      // Before (a mutation skipping putBack): "; the file it was to replace is FILE.ivsh-replaced", left.
+      expect(said).not.toContain("the file it was to replace");
+      expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
+      expect(readFileSync(target, "utf8")).toBe("the old file");
+      expect(sink.abandon()).toBe(`${target}.partial`);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", `${target}.partial`]);
+    }
+    expect(readFileSync(`${target}.partial`, "utf8")).toBe("the new copy");
+  },
+);
+
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on the temporary directory's file system",
+  "--force, verdict final, the directory read-only by then: the replaced file's second name is returned, and left",
+  async () => {
+    const out = join(dir, "frozen");
+    mkdirSync(out);
+    const target = join(out, "file");
+    writeFileSync(target, "the old file");
+    const sink = await writing(target, "the new copy", true);
+    sink.keep();
+    frozen?.freeze(out);
+    try {
+      // Before (a mutation of the catch): undefined, so the warning never named the file left behind.
+      expect(sink.settle()).toBe(`${target}.ivsh-replaced`);
+    } finally {
+      frozen?.thaw(out);
+    }
+    expect(readFileSync(target, "utf8")).toBe("the new copy");
+    expect(readFileSync(`${target}.ivsh-replaced`, "utf8")).toBe("the old file");
+    expect(existsSync(`${target}.partial`)).toBe(false);
+  },
+);
