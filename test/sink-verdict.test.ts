@@ -1,7 +1,7 @@
 /**
  * A receiver's sink (src/transfer/sink.ts) around its verdict, on its own: a keep that fails leaves the
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
- * FILE.partial that is not its own; `settle` lets go of the replaced file (--force), and names it if its
+ * FILE.partial that is not its own; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { Sink } from "../src/transfer/sink.ts";
-import { testUnless } from "./helpers/tools.ts";
+import { REPO } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-sink-verdict-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,5 +108,40 @@ testUnless(
     expect(readFileSync(target, "utf8")).toBe("the new copy");
     expect(readFileSync(`${target}.ivsh-replaced`, "utf8")).toBe("the old file");
     expect(existsSync(`${target}.partial`)).toBe(false);
+  },
+);
+
+// The rename to FILE failing ENOENT (FILE.partial removed after the look that found it still the copy) is
+// the copy vanishing, not a failed step with the copy "whole and verified" at a name that has none. A
+// race through a transfer: here the rename is failed by strace.
+testUnless(
+  straceUnusable(),
+  "--force, the rename to FILE failing ENOENT: FILE.partial said removed, nothing kept, the old FILE left as it was",
+  async () => {
+    const target = join(dir, "vanished");
+    writeFileSync(target, "the old file");
+    const sink = JSON.stringify(join(REPO, "src/transfer/sink.ts"));
+    const script = [
+      `import { Sink } from ${sink};`,
+      `import { addressOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
+      `const sink = Sink.open(${JSON.stringify(target)}, { force: true });`,
+      'const data = new TextEncoder().encode("the new copy");',
+      "await sink.write(addressOf(data), data.byteLength);",
+      "try { sink.keep(); console.log('kept'); } catch (error) { console.log(error.message); }",
+    ].join("\n");
+    const failed = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename", "-e", "inject=rename:error=ENOENT"];
+    const child = Bun.spawn(["strace", ...failed, process.execPath, "-e", script], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const said = new Response(child.stdout).text();
+    expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(0);
+    // Before (a mutation dropping the ENOENT case): "renaming it to FILE failed: ENOENT (...). The received
+    // copy, whole and verified, is FILE.partial".
+    expect(await said).toContain(
+      `Failed to keep ${target} since ${target}.partial was removed or replaced during the transfer; nothing kept (receive again)`,
+    );
+    expect(readFileSync(target, "utf8")).toBe("the old file");
+    expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
   },
 );
