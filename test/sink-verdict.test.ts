@@ -1,19 +1,29 @@
 /**
  * A receiver's sink (src/transfer/sink.ts) around its verdict, on its own: a keep that fails leaves the
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
- * FILE.partial that is not its own; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
+ * FILE.partial that is not its own, and names one it can no longer look at; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addressOf } from "../src/ffi/index.ts";
 import { Sink } from "../src/transfer/sink.ts";
+import { NOBODY, notRoot, runAsNobody } from "./helpers/as-nobody.ts";
 import { REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
-import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { straceUnusable, testUnless, toolMissing } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-sink-verdict-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -143,5 +153,41 @@ testUnless(
     );
     expect(readFileSync(target, "utf8")).toBe("the old file");
     expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
+  },
+);
+
+// A receiver's output directory made unsearchable (chmod a-x) during a transfer that then failed: abandon's
+// look at FILE.partial threw a raw "EACCES: permission denied, lstat ...", which, thrown from the CLI's
+// cleanup, replaced the transfer's own error. Now the partial is left and named, as one whose directory
+// refuses its removal is. Only for a user other than root, whom modes do not stop: run as nobody.
+testUnless(
+  notRoot ?? toolMissing("setpriv"),
+  "a FILE.partial whose directory became unsearchable is named as left by abandon, not a raw EACCES thrown",
+  () => {
+    const out = join(dir, "unsearchable");
+    mkdirSync(out);
+    chmodSync(dir, 0o755);
+    chownSync(out, NOBODY, NOBODY);
+    const script = join(dir, "abandon.ts");
+    writeFileSync(
+      script,
+      [
+        'import { chmodSync } from "node:fs";',
+        `import { Sink } from ${JSON.stringify(join(REPO, "src/transfer/sink.ts"))};`,
+        `import { addressOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
+        "const [out, target] = process.argv.slice(2);",
+        "const sink = Sink.open(target);",
+        'const data = new TextEncoder().encode("some bytes");',
+        "await sink.write(addressOf(data), data.byteLength);",
+        "chmodSync(out, 0o600);",
+        'try { console.log("left: " + sink.abandon()); } catch (error) { console.log("threw: " + error.message); }',
+        "chmodSync(out, 0o755);",
+      ].join("\n"),
+    );
+    chmodSync(script, 0o644);
+    const target = join(out, "file");
+    // Before: "threw: EACCES: permission denied, lstat '.../file.partial'".
+    expect(runAsNobody(script, [out, target])).toBe(`left: ${target}.partial\n`);
+    expect(readFileSync(`${target}.partial`, "utf8")).toBe("some bytes");
   },
 );
