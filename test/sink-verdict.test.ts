@@ -1,7 +1,8 @@
 /**
  * A receiver's sink (src/transfer/sink.ts) around its verdict, on its own: a keep that fails leaves the
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
- * FILE.partial that is not its own, and names one it can no longer look at; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
+ * FILE.partial that is not its own, and names one it can no longer look at; the file FILE replaces is set
+ * aside under a name no file took, even one taken after the look; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
@@ -189,5 +190,44 @@ testUnless(
     // Before: "threw: EACCES: permission denied, lstat '.../file.partial'".
     expect(runAsNobody(script, [out, target])).toBe(`left: ${target}.partial\n`);
     expect(readFileSync(`${target}.partial`, "utf8")).toBe("some bytes");
+  },
+);
+
+// FILE.ivsh-replaced made between setAside's look and its link (EEXIST) is someone's: the next name is
+// used. A race through a transfer: here strace fails the first link with EEXIST.
+testUnless(
+  straceUnusable(),
+  "--force, FILE.ivsh-replaced taken just before the link: the replaced file is set aside as FILE.ivsh-replaced.1",
+  async () => {
+    const target = join(dir, "taken-aside");
+    writeFileSync(target, "the old file");
+    const script = [
+      `import { existsSync } from "node:fs";`,
+      `import { Sink } from ${JSON.stringify(join(REPO, "src/transfer/sink.ts"))};`,
+      `import { addressOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
+      `const target = ${JSON.stringify(target)};`,
+      "const sink = Sink.open(target, { force: true });",
+      'const data = new TextEncoder().encode("the new copy");',
+      "await sink.write(addressOf(data), data.byteLength);",
+      "sink.keep();",
+      'console.log([".ivsh-replaced", ".ivsh-replaced.1"].filter((end) => existsSync(target + end)).join(" "));',
+      "sink.unkeep();",
+    ].join("\n");
+    const taken = [
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-e",
+      "trace=link",
+      "-e",
+      "inject=link:error=EEXIST:when=1",
+    ];
+    const child = Bun.spawn(["strace", ...taken, process.execPath, "-e", script], { stdout: "pipe" });
+    const said = new Response(child.stdout).text();
+    expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(0);
+    // Before (a mutation renaming over the name taken): ".ivsh-replaced", whatever had that name replaced.
+    expect((await said).trim()).toBe(".ivsh-replaced.1");
+    expect(readFileSync(target, "utf8")).toBe("the old file");
   },
 );
