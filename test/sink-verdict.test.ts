@@ -2,7 +2,8 @@
  * A receiver's sink (src/transfer/sink.ts) around its verdict, on its own: a keep that fails leaves the
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
  * FILE.partial that is not its own, and names one it can no longer look at; the file FILE replaces is set
- * aside under a name no file took, even one taken after the look; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
+ * aside under a name no file took, even one taken after the look, and its group passes to the copy where
+ * its owner cannot; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
@@ -15,6 +16,7 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -229,5 +231,45 @@ testUnless(
     // Before (a mutation renaming over the name taken): ".ivsh-replaced", whatever had that name replaced.
     expect((await said).trim()).toBe(".ivsh-replaced.1");
     expect(readFileSync(target, "utf8")).toBe("the old file");
+  },
+);
+
+// A user who may not give the copy the replaced file's owner may still give it its group, one it is in:
+// the group that could read the file (0640) still can. Run as nobody, in group 6 besides its own.
+testUnless(
+  notRoot ?? toolMissing("setpriv"),
+  "--force over another user's file of a group this user is in: the copy takes that group, though not the owner",
+  () => {
+    const out = join(dir, "grouped");
+    mkdirSync(out);
+    chmodSync(dir, 0o755);
+    chownSync(out, NOBODY, NOBODY);
+    const target = join(out, "file");
+    writeFileSync(target, "the old file");
+    chownSync(target, 0, 6);
+    chmodSync(target, 0o640);
+    const script = join(dir, "grouped.ts");
+    writeFileSync(
+      script,
+      [
+        `import { Sink } from ${JSON.stringify(join(REPO, "src/transfer/sink.ts"))};`,
+        `import { addressOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
+        `const sink = Sink.open(${JSON.stringify(target)}, { force: true });`,
+        'const data = new TextEncoder().encode("the new copy");',
+        "await sink.write(addressOf(data), data.byteLength);",
+        "sink.keep();",
+        "sink.settle();",
+      ].join("\n"),
+    );
+    chmodSync(script, 0o644);
+    const asNobody = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, `--groups=${NOBODY},6`];
+    const child = Bun.spawnSync(["setpriv", ...asNobody, process.execPath, script], {
+      env: { ...process.env, HOME: "/tmp" },
+    });
+    expect(child.stderr.toString()).toBe("");
+    expect(readFileSync(target, "utf8")).toBe("the new copy");
+    const copy = statSync(target);
+    // Before (a mutation trying only owner and group together): nobody's group, the file's group locked out.
+    expect([copy.uid, copy.gid, (copy.mode & 0o777).toString(8)]).toEqual([NOBODY, 6, "640"]);
   },
 );
