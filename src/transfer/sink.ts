@@ -243,6 +243,9 @@ export class Sink implements StreamKeeper {
   abandon({ wrong = false }: { wrong?: boolean } = {}): string | undefined {
     try {
       return this.abandoned(wrong);
+    } catch {
+      // Its directory made unsearchable (EACCES): named as left, not thrown over the transfer's own error.
+      return this.writing;
     } finally {
       // Only now: unlocked, an empty FILE.partial looks left by a killed receiver, and a receiver that took
       // it over (unlinked it, made its own) would have its own removed here, by name.

@@ -1,0 +1,50 @@
+/**
+ * A stale FILE.partial taken over (src/transfer/out-names.ts, removeStale) is unlinked only while the file
+ * locked is still the one at the name. Another receiver that took it over first (locked it, unlinked it,
+ * made its own) leaves the old file free to lock; unlinked by name then, the other's new FILE.partial was
+ * removed under it. Here the receiver is stopped (strace, SIGSTOP) right after its lock, and the name given
+ * a new file meanwhile.
+ */
+import { afterAll, expect } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ivsh-out-partial-swapped-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+testUnless(
+  straceUnusable(),
+  "--force over a stale FILE.partial that got another file after it was locked: refused as busy, that file left",
+  async () => {
+    const target = join(dir, "file");
+    const partial = `${target}.partial`;
+    writeFileSync(target, "the old file");
+    writeFileSync(partial, "an earlier run's bytes");
+    const script = [
+      `import { Sink } from ${JSON.stringify(join(REPO, "src/transfer/sink.ts"))};`,
+      `try { Sink.open(${JSON.stringify(target)}, { force: true }).abandon(); console.log("opened"); }`,
+      "catch (error) { console.log(error.message); }",
+    ].join("\n");
+    const log = join(dir, "strace.log");
+    // Stopped just after its first flock (the stale file's), until SIGCONT.
+    const stop = ["-f", "-qq", "-o", log, "-e", "trace=flock", "-e", "inject=flock:signal=SIGSTOP:when=1"];
+    const child = tracked(Bun.spawn(["strace", ...stop, process.execPath, "-e", script], { stdout: "pipe" }));
+    const said = new Response(child.stdout).text();
+    const stopped = () =>
+      existsSync(log) ? /^(\d+) --- stopped by SIGSTOP/m.exec(readFileSync(log, "utf8")) : null;
+    await eventually(async () => stopped() !== null, EXIT_BOUND_MS, "the receiver to stop after its lock");
+    // Another receiver took it over meanwhile: unlinked it and made its own, which it writes.
+    rmSync(partial);
+    writeFileSync(partial, "another receiver's bytes");
+    process.kill(Number(stopped()?.[1]), "SIGCONT");
+    expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(0);
+    // Before (a mutation dropping the check): "opened", the other receiver's file unlinked for its own.
+    expect(await said).toContain(`another receiver is writing ${partial} now`);
+    expect(readFileSync(partial, "utf8")).toBe("another receiver's bytes");
+  },
+);
