@@ -3,8 +3,8 @@
  * takes the copy's owner and mode and is set aside first (FILE.ivsh-replaced), for the keep to be undone
  * (./undo-keep.ts). What is said when a step fails: ./keep-failures.ts.
  */
-import { rmSync, type Stats, statSync } from "node:fs";
-import { errnoOf, fileStatus } from "../ffi/index.ts";
+import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
+import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
 import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
 import { stillNamed, takeModeOf } from "./out-names.ts";
@@ -23,18 +23,16 @@ export function keepCopy(
   fd: number,
   replacing: boolean,
 ): { replaced: string | undefined; identity: string } {
-  const where = { target: names.target, copy: names.copy };
   const copy = fileStatus(fd, names.copy).identity;
   const found = foundAt(names, copy, replacing);
-  // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
-  // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
-  if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
   let replaced: string | undefined;
   try {
-    if (found && replacing) takeModeOf(names.final, fd);
-    if (found && replacing) replaced = setAside(names.final);
-  } catch (error) {
-    throw keepFailure(error, `setting aside ${names.final}, the file it replaces,`, where);
+    // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
+    // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
+    if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
+    replaced = found && replacing ? setAsideFound(names, fd, found) : undefined;
+  } finally {
+    if (found) closeFd(found.fd);
   }
   moveCopy(names, fd, replacing, replaced);
   // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
@@ -49,29 +47,75 @@ export function keepCopy(
 }
 
 /**
+ * What the keep found at FILE: what the name leads to, and the name's own "dev:ino" (a link's, not its
+ * file's), held open (O_PATH) until the set-aside: its inode number, freed (FILE removed), may be given to
+ * a file made next in the directory (ext4 does at once), which the set-aside would then take for it.
+ */
+type Found = { stats: Stats; identity: string; fd: number };
+
+/**
  * What is at FILE now, if anything but this copy (`copy`, "dev:ino"): FILE may be this copy already
  * (hard-linked to FILE.partial meanwhile), with nothing to set aside or refuse; not a symbolic link to it
  * (stat(2) follows one to the copy): that link is a file to replace, or refuse.
  */
-function foundAt(names: KeepNames, copy: string, replacing: boolean): Stats | undefined {
+function foundAt(names: KeepNames, copy: string, replacing: boolean): Found | undefined {
   const where = { target: names.target, copy: names.copy };
-  let found: Stats | undefined;
+  let held: number;
   try {
-    found = statSync(names.final, { throwIfNoEntry: false });
+    held = openFile(names.final, O_PATH | O_NOFOLLOW);
   } catch (error) {
+    if (errnoOf(error) === "ENOENT") return undefined;
     throw keepFailure(error, `looking at ${names.final}`, where);
   }
-  if (found === undefined || (`${found.dev}:${found.ino}` === copy && identityAt(names.final) === copy))
-    return undefined;
-  // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move; a
-  // file, without --force, is someone's.
-  if (!found.isFile() || !replacing)
-    throw keepFailure(undefined, "", {
-      ...where,
-      inTheWay: names.final,
-      kind: found.isFile() ? "file" : "other",
-    });
-  return found;
+  try {
+    const found = lookThrough(names, held);
+    if (found === undefined || found.identity === copy) return void closeFd(held);
+    // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move;
+    // a file, without --force, is someone's.
+    const kind = found.stats.isFile() ? "file" : "other";
+    if (kind === "other" || !replacing)
+      throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind });
+    return found;
+  } catch (error) {
+    closeFd(held);
+    throw error;
+  }
+}
+
+/** The name held at `fd` (one look where it is no link, as a stat(2) was), and what a link leads to. */
+function lookThrough(names: KeepNames, fd: number): Found | undefined {
+  let named: Stats;
+  let stats: Stats | undefined;
+  try {
+    named = fstatSync(fd);
+    stats = named.isSymbolicLink() ? statSync(names.final, { throwIfNoEntry: false }) : named;
+  } catch (error) {
+    throw keepFailure(error, `looking at ${names.final}`, { target: names.target, copy: names.copy });
+  }
+  return stats && { stats, identity: `${named.dev}:${named.ino}`, fd };
+}
+
+/**
+ * The file found at FILE given to the copy its owner and mode, and set aside (--force). Only that file:
+ * one put at FILE since the look (by anyone who may write the directory) is not what --force agreed to
+ * replace, and a directory has no hard link (the set-aside then renames it): put back, and refused.
+ */
+function setAsideFound(names: KeepNames, fd: number, found: Found): string | undefined {
+  const where = { target: names.target, copy: names.copy };
+  let replaced: string;
+  try {
+    takeModeOf(names.final, fd);
+    replaced = setAside(names.final);
+  } catch (error) {
+    throw keepFailure(error, `setting aside ${names.final}, the file it replaces,`, where);
+  }
+  const taken = identityAt(replaced);
+  if (taken === found.identity) return replaced;
+  // FILE made this copy (a hard link to FILE.partial) since the look: nothing to replace, no second name.
+  if (taken === fileStatus(fd, names.copy).identity) return void rmSync(replaced, { force: true });
+  const old = putBack(replaced, names.final);
+  const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+  throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });
 }
 
 /** The copy to FILE: over it only while it is the file set aside (not renamed aside, nor replaced since the look). */
