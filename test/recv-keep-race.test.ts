@@ -315,26 +315,30 @@ testUnless(
   60_000,
 );
 
-// --force agreed to replace the file its keep found at FILE (its look: the 10th statx on FILE, which was there at the start). Replaced
-// after that look and before the set-aside (by anyone who may write the directory), the set-aside took
-// whatever had the name: a file saved there was replaced by the copy and then removed as the settled old
-// file, exit 0; a directory made there was renamed to FILE.ivsh-replaced (it has no hard links) and the
-// copy given FILE. What was set aside is now checked to be the file found: refused, put back, all named.
-for (const made of ["file", "directory"])
+// --force agreed to replace the file its keep found at FILE (its look: the 10th statx on FILE, which was
+// there at the start). Replaced after that look and before the set-aside (by anyone who may write the
+// directory), the set-aside took whatever had the name: a file saved there was replaced by the copy and then
+// removed as the settled old file, exit 0; a directory made there was renamed to FILE.ivsh-replaced (it has
+// no hard link) and the copy given FILE. What was set aside is now checked to be the file found: refused,
+// put back, all named. FILE removed there is nothing to replace: kept as the copy (it failed, 'setting
+// aside FILE ... failed: ENOENT'), as FILE removed after the last look is.
+for (const made of ["file", "directory", "nothing"])
   testUnless(
     straceUnusable(),
-    `recv --out FILE --force: a ${made} put at FILE after the keep's look, before the set-aside, is not replaced`,
+    made === "nothing"
+      ? "recv --out FILE --force: FILE removed after the keep's look, before the set-aside, is kept as the copy"
+      : `recv --out FILE --force: a ${made} put at FILE after the keep's look, before the set-aside, is not replaced`,
     async () => {
       const label = `swapped-${made}`;
       const output = join(suite.dir, `${label}.out`);
       writeFileSync(output, "the old contents");
-      const options = {
+      const injects = ["statx:signal=SIGSTOP:when=10"];
+      const first = stoppedAfter("statx", label, output, {
         paths: suite.paths,
         on: output,
-        injects: ["statx:signal=SIGSTOP:when=10"],
+        injects,
         extra: ["--force"],
-      };
-      const first = stoppedAfter("statx", label, output, options);
+      });
       try {
         const input = join(suite.dir, `${label}.in`);
         const data = await randomFile(input, 50_000);
@@ -343,13 +347,18 @@ for (const made of ["file", "directory"])
         expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
         rmSync(output);
         if (made === "file") writeFileSync(output, "saved meanwhile\n");
-        else mkdirSync(output);
+        if (made === "directory") mkdirSync(output);
         first.resume();
-        // Before: 0 and 0, the file saved replaced (and removed), the directory renamed aside.
-        expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
+        const codes = [await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()];
+        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+        if (made === "nothing") {
+          expect(codes).toEqual([0, 0]); // Before: 1 and 1
+          expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+          return expect(existsSync(`${output}.partial`)).toBe(false);
+        }
+        expect(codes).toEqual([1, 1]); // Before: 0 and 0
         if (made === "file") expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
         else expect(statSync(output).isDirectory()).toBe(true);
-        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
         expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
         const said = await first.stderr;
         const why =

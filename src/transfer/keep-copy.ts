@@ -99,6 +99,7 @@ function lookThrough(names: KeepNames, fd: number): Found | undefined {
  * The file found at FILE given to the copy its owner and mode, and set aside (--force). Only that file:
  * one put at FILE since the look (by anyone who may write the directory) is not what --force agreed to
  * replace, and a directory has no hard link (the set-aside then renames it): put back, and refused.
+ * Returns its second name; none if FILE has no file to set aside now.
  */
 function setAsideFound(names: KeepNames, fd: number, found: Found): string | undefined {
   const where = { target: names.target, copy: names.copy };
@@ -107,6 +108,8 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
     takeModeOf(names.final, fd);
     replaced = setAside(names.final);
   } catch (error) {
+    // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
+    if (errnoOf(error) === "ENOENT") return undefined;
     throw keepFailure(error, `setting aside ${names.final}, the file it replaces,`, where);
   }
   const taken = identityAt(replaced);
