@@ -1,6 +1,6 @@
 /**
- * A receiver's keep: its verified copy, FILE.partial, takes FILE's name; with --force the file found at FILE
- * takes the copy's owner and mode and is set aside first (FILE.ivsh-replaced), for the keep to be undone
+ * A receiver's keep: its verified copy, FILE.partial, takes FILE's name; with --force it takes the owner and
+ * mode of the file found at FILE, which is set aside first (FILE.ivsh-replaced) for the keep to be undone
  * (./undo-keep.ts). What is said when a step fails: ./keep-failures.ts.
  */
 import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
@@ -96,7 +96,7 @@ function lookThrough(names: KeepNames, fd: number): Found | undefined {
 }
 
 /**
- * The file found at FILE given to the copy its owner and mode, and set aside (--force). Only that file:
+ * The copy given the owner and mode of the file found at FILE, which is set aside (--force). Only that file:
  * one put at FILE since the look (by anyone who may write the directory) is not what --force agreed to
  * replace, and a directory has no hard link (the set-aside then renames it): put back, and refused.
  * Returns its second name; none if FILE has no file to set aside now.
