@@ -5,7 +5,16 @@
  * look, the file is made, and it is continued, so the order is certain, not a race the test hopes to win.
  */
 import { describe, expect } from "bun:test";
-import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -16,8 +25,8 @@ import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 const suite = sharedArbiter("rnm-keep-race");
 
 /**
- * Its keep's look at FILE is the 8th statx on FILE's name of a receiver that found no FILE at its start
- * (the others: --out checked, FILE.partial made), the 9th with --force. A file system without hard links (vfat, exFAT: link(2)
+ * Its keep's look at FILE is the first open(2) of FILE's name (O_PATH, which holds a file found there) of a
+ * receiver that found no FILE at its start; it was the 8th statx on it, the 9th with --force. A file system without hard links (vfat, exFAT: link(2)
  * fails EPERM there) is what strace makes of this one with `links: false`: before, the keep fell back
  * from a link, which fails on a taken name, to a rename, which replaces one.
  */
@@ -32,9 +41,9 @@ for (const { force, links } of [
     async () => {
       const label = `made-${force ? "force" : "plain"}-${links ? "links" : "nolinks"}`;
       const output = join(suite.dir, `${label}.out`);
-      const injects = [`statx:signal=SIGSTOP:when=${force ? 9 : 8}`, ...(links ? [] : ["link:error=EPERM"])];
+      const injects = ["openat:signal=SIGSTOP:when=1", ...(links ? [] : ["link:error=EPERM"])];
       const extra = force ? ["--force"] : [];
-      const first = stoppedAfter("statx,link", label, output, {
+      const first = stoppedAfter("openat,link", label, output, {
         paths: suite.paths,
         on: output,
         injects,
@@ -130,10 +139,12 @@ for (const force of [false, true])
       const label = `linked-${force ? "force" : "plain"}`;
       const output = join(suite.dir, `${label}.out`);
       if (force) writeFileSync(output, "the old contents");
-      // The keep's look: the 8th statx on FILE without one at the start, the 10th with --force over one.
-      const injects = [`statx:signal=SIGSTOP:when=${force ? 10 : 8}`];
+      // The keep's look: the 1st open(2) of FILE without one at the start (the 8th statx on it, when this
+      // case was written), the 10th statx with --force over one.
+      const injects = [force ? "statx:signal=SIGSTOP:when=10" : "openat:signal=SIGSTOP:when=1"];
       const extra = force ? ["--force"] : [];
-      const first = stoppedAfter("statx", label, output, { paths: suite.paths, on: output, injects, extra });
+      const options = { paths: suite.paths, on: output, injects, extra };
+      const first = stoppedAfter("statx,openat", label, output, options);
       try {
         const input = join(suite.dir, `${label}.in`);
         const data = await randomFile(input, 50_000);
@@ -303,3 +314,61 @@ testUnless(
   },
   60_000,
 );
+
+// --force agreed to replace the file its keep found at FILE (its look: the 10th statx on FILE, which was
+// there at the start). Replaced after that look and before the set-aside (by anyone who may write the
+// directory), the set-aside took whatever had the name: a file saved there was replaced by the copy and then
+// removed as the settled old file, exit 0; a directory made there was renamed to FILE.ivsh-replaced (it has
+// no hard link) and the copy given FILE. What was set aside is now checked to be the file found: refused,
+// put back, all named. FILE removed there is nothing to replace: kept as the copy (it failed, 'setting
+// aside FILE ... failed: ENOENT'), as FILE removed after the last look is.
+for (const made of ["file", "directory", "nothing"])
+  testUnless(
+    straceUnusable(),
+    made === "nothing"
+      ? "recv --out FILE --force: FILE removed after the keep's look, before the set-aside, is kept as the copy"
+      : `recv --out FILE --force: a ${made} put at FILE after the keep's look, before the set-aside, is not replaced`,
+    async () => {
+      const label = `swapped-${made}`;
+      const output = join(suite.dir, `${label}.out`);
+      writeFileSync(output, "the old contents");
+      const injects = ["statx:signal=SIGSTOP:when=10"];
+      const first = stoppedAfter("statx", label, output, {
+        paths: suite.paths,
+        on: output,
+        injects,
+        extra: ["--force"],
+      });
+      try {
+        const input = join(suite.dir, `${label}.in`);
+        const data = await randomFile(input, 50_000);
+        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
+        rmSync(output);
+        if (made === "file") writeFileSync(output, "saved meanwhile\n");
+        if (made === "directory") mkdirSync(output);
+        first.resume();
+        const codes = [await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()];
+        expect(existsSync(`${output}.ivsh-replaced`)).toBe(false);
+        if (made === "nothing") {
+          expect(codes).toEqual([0, 0]); // Before: 1 and 1
+          expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+          return expect(existsSync(`${output}.partial`)).toBe(false);
+        }
+        expect(codes).toEqual([1, 1]); // Before: 0 and 0
+        if (made === "file") expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
+        else expect(statSync(output).isDirectory()).toBe(true);
+        expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
+        const said = await first.stderr;
+        const why =
+          made === "file" ? "a file was put there" : "it became something other than a regular file";
+        expect(said).toContain(`${output} was not replaced: ${why}`);
+        expect(said).toContain(`The received copy, whole and verified, is ${output}.partial`);
+      } finally {
+        first.kill();
+        rmSync(output, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );

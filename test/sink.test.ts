@@ -120,3 +120,20 @@ test("FILE made a symlink to FILE.partial before the keep (--force): replaced by
   sink.settle();
   expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
 });
+
+// The file FILE replaced (--force) is kept under its second name until the verdict: removed there before
+// an undo (by its owner, or anyone who may write the directory), the undo's swap of it with FILE failed
+// ENOENT, and that escaped raw ('renameat2 (exchange) ...: ENOENT'), the copy left at FILE as if kept. It
+// is an undo with nothing to put back now: the copy back to FILE.partial, nothing at FILE.
+test("the file set aside removed before an unkeep: the copy back to FILE.partial, nothing raw thrown", async () => {
+  const target = join(dir, "aside-removed");
+  writeFileSync(target, "the old file");
+  const sink = Sink.open(target, { force: true });
+  const data = new TextEncoder().encode("the new copy");
+  await sink.write(addressOf(data), data.byteLength);
+  sink.keep();
+  rmSync(`${target}.ivsh-replaced`);
+  sink.unkeep(); // Before: 'renameat2 (exchange) FILE.ivsh-replaced -> FILE: ENOENT ...'
+  expect([existsSync(target), readFileSync(`${target}.partial`, "utf8")]).toEqual([false, "the new copy"]);
+  sink.settle();
+});

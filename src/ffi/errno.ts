@@ -16,6 +16,7 @@ let names: Map<number, string> | undefined;
  * The numbers the wrappers in ./index.ts compare errno with: Linux's, the same on every architecture ivsh
  * runs on (test/ffi.test.ts checks them against Node's table).
  */
+export const EPERM = 1;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const EEXIST = 17;

@@ -22,8 +22,9 @@ export {
 
 // open(2) flags as this platform defines them (node:fs has them), for the raw open() below.
 export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
-/** Linux's value: node:fs does not export O_CLOEXEC. */
+/** Linux's values: node:fs does not export O_CLOEXEC, nor O_PATH (a name held, the file not opened). */
 const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
 
 const PROT_NONE = 0;
 export const PROT_READ = 1;

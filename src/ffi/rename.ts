@@ -6,11 +6,13 @@
  *
  * Not every file system has them: NFS, 9p, ecryptfs and a FUSE file system whose daemon lacks RENAME2
  * answer EINVAL to both; CIFS, exFAT and vfat before Linux 6.0 to RENAME_EXCHANGE only. A kernel before
- * 3.15 answers ENOSYS, and a glibc before 2.28 has no `renameat2`. All of that is "unsupported" (false),
- * for the caller to go its own way (hard links, which fail on a taken name too).
+ * 3.15 answers ENOSYS, and a glibc before 2.28 has no `renameat2`. A seccomp filter that does not list
+ * the call (Docker's default profile before it did) answers EPERM to every renameat2, whatever its names.
+ * All of that is "unsupported" (false), for the caller to go its own way (hard links, which fail on a
+ * taken name too).
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { EEXIST, EINVAL, ENOSYS, lastErrno, SystemCallError } from "./errno.ts";
+import { EEXIST, EINVAL, ENOSYS, EPERM, lastErrno, SystemCallError } from "./errno.ts";
 
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
@@ -39,7 +41,29 @@ function withFlags(from: string, to: string, flags: number, call: string): boole
   if (rename(AT_FDCWD, cString(from), AT_FDCWD, cString(to), flags) === 0) return true;
   const errno = lastErrno();
   if (errno === EINVAL || errno === ENOSYS) return false;
+  if (errno === EPERM && filtered()) return false;
   throw new SystemCallError(call, `${from} -> ${to}`, errno);
+}
+
+/** Whether a filter, not the kernel, answers renameat2 (looked at once, on the first EPERM). */
+let filteredOut: boolean | undefined;
+
+/**
+ * EPERM is also the kernel's answer to a rename it refuses (a sticky directory, an immutable file): the
+ * kernel answers EINVAL to flags it never takes together before it looks at a name, a seccomp filter its
+ * EPERM to that as well. Falling back only then: the fallback (link, unlink) of a refused rename may do
+ * half of it (a name made, the other not removed).
+ */
+function filtered(): boolean {
+  if (filteredOut === undefined) {
+    const rename = loaded();
+    const dot = cString(".");
+    filteredOut =
+      rename !== null &&
+      rename(AT_FDCWD, dot, AT_FDCWD, dot, RENAME_NOREPLACE | RENAME_EXCHANGE) !== 0 &&
+      lastErrno() === EPERM;
+  }
+  return filteredOut;
 }
 
 function cString(text: string): Buffer {

@@ -81,6 +81,18 @@ export function unkeepFailure(
   );
 }
 
+/** `unkeep` moved the copy back, but the file it replaced could not go back to FILE: it stays aside. */
+export function putBackFailure(
+  error: unknown,
+  where: { target: string; copy: string; final: string; old: string },
+): IvshError {
+  return failure(
+    "SystemCall",
+    `undo the keeping of ${where.target}`,
+    `putting ${where.old}, the file it replaced, back at ${where.final} failed (${errnoOf(error) || String(error)}): it stays ${where.old}; the received copy is ${where.copy}, verified but not confirmed to its sender`,
+  );
+}
+
 function errnoText(error: unknown, errno: string): string {
   if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
     return `a directory is in the way (${errno})`;

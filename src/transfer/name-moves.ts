@@ -99,9 +99,10 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
 
 /**
  * `exchangeNames`, "gone" if either name has no file (ENOENT): FILE removed since the look is no file set
- * aside to replace, and FILE.partial removed is for the caller's rename to find and say.
+ * aside to replace, and FILE.partial removed is for the caller's rename to find and say; in an undo, FILE
+ * removed is no copy to move back, and its second name removed no file to put back.
  */
-function exchangeOrGone(a: string, b: string): boolean | "gone" {
+export function exchangeOrGone(a: string, b: string): boolean | "gone" {
   try {
     return exchangeNames(a, b);
   } catch (error) {

@@ -3,7 +3,7 @@
  * regular file is written as FILE.partial and renamed to FILE only once the whole stream arrived and its
  * digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, lstatSync, rmSync, type Stats, statSync } from "node:fs";
+import { existsSync, lstatSync, rmSync, statSync } from "node:fs";
 import { failure, throwIfAborted } from "../errors.ts";
 import {
   closedAtStart,
@@ -27,11 +27,10 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
-import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
-import { landingOf, openPartial, refuseUnreplaceable, stillNamed, takeModeOf } from "./out-names.ts";
+import { keepCopy } from "./keep-copy.ts";
+import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
-import { putBack, undoKeep } from "./undo-keep.ts";
+import { undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -289,65 +288,11 @@ export class Sink implements StreamKeeper {
 
   private rename(): void {
     this.verified = true;
-    const where = { target: this.target, copy: this.writing };
-    let found: Stats | undefined;
-    try {
-      found = statSync(this.final, { throwIfNoEntry: false });
-    } catch (error) {
-      throw keepFailure(error, `looking at ${this.final}`, where);
-    }
-    // FILE may be this copy already (hard-linked to FILE.partial meanwhile): nothing to set aside or refuse.
-    // Not a symbolic link to it (`found` is what one leads to): that link is a file to replace, or refuse.
-    const copy = fileStatus(this.fd, this.writing).identity;
-    const already =
-      found !== undefined && `${found.dev}:${found.ino}` === copy && identityAt(this.final) === copy;
-    // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move; a
-    // file, without --force, is someone's.
-    if (found && !already && (!found.isFile() || !this.replacing))
-      throw keepFailure(undefined, "", {
-        ...where,
-        inTheWay: this.final,
-        kind: found.isFile() ? "file" : "other",
-      });
-    // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
-    // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
-    if (!stillNamed(this.writing, this.fd)) throw vanishedFailure(this.writing, this.target);
-    try {
-      if (found && this.replacing && !already) takeModeOf(this.final, this.fd);
-      if (found && this.replacing && !already) this.replaced = setAside(this.final);
-    } catch (error) {
-      throw keepFailure(error, `setting aside ${this.final}, the file it replaces,`, where);
-    }
-    let moved = true;
-    try {
-      // Over FILE only while it is the file set aside (not renamed aside, nor replaced since the look).
-      const over = this.replaced !== undefined && replaceIfAside(this.writing, this.final, this.replaced);
-      moved = over || moveUnlessTaken(this.writing, this.final) === true;
-    } catch (error) {
-      const old = putBack(this.replaced, this.final);
-      this.replaced = undefined;
-      if (errnoOf(error) === "ENOENT") throw vanishedFailure(this.writing, this.target);
-      throw keepFailure(error, `renaming it to ${this.final}`, { ...where, old });
-    }
-    if (!moved && !stillNamed(this.final, this.fd)) {
-      const [old, forced] = [putBack(this.replaced, this.final), this.replacing];
-      this.replaced = undefined;
-      const kind = statSync(this.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
-      throw keepFailure(undefined, "", { ...where, inTheWay: this.final, kind, forced, old });
-    }
-    // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
-    // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
-    if (identityAt(this.writing) === copy) rmSync(this.writing, { force: true });
-    // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
-    // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
-    // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
-    if (!stillNamed(this.final, this.fd)) {
-      const old = this.replaced;
-      this.replaced = undefined;
-      throw vanishedFailure(this.writing, this.target, old);
-    }
+    const names = { target: this.target, copy: this.writing, final: this.final };
+    const { replaced, identity } = keepCopy(names, this.fd, this.replacing);
+    this.replaced = replaced;
     this.kept = true;
-    this.keptIdentity = fileStatus(this.fd, this.writing).identity;
+    this.keptIdentity = identity;
   }
 
   /** After `keep`, the verdict could not be told: TARGET back to TARGET.partial, the old file back. */

@@ -4,9 +4,9 @@
  * replaced back to FILE.
  */
 import { lstatSync, rmSync } from "node:fs";
-import { exchangeNames } from "../ffi/rename.ts";
-import { unkeepFailure } from "./keep-failures.ts";
-import { identityAt, moveUnlessTaken } from "./name-moves.ts";
+import { errnoOf } from "../ffi/index.ts";
+import { putBackFailure, unkeepFailure } from "./keep-failures.ts";
+import { exchangeOrGone, identityAt, moveUnlessTaken } from "./name-moves.ts";
 
 /**
  * `where.final` back to `where.copy`, and `where.old` (the file it replaced, if any) back to `final`; only
@@ -25,7 +25,14 @@ export function undoKeep(
   };
   if (!kept(where.final)) return;
   const old = where.old;
-  if (old && exchangeNames(old, where.final)) {
+  const swapped = old ? exchangeOrGone(old, where.final) : false;
+  // One of the two names lost its file since the look: FILE (nothing of this receiver's there to move), or
+  // the second name (removed, by its owner or anyone who may write the directory: nothing to put back).
+  if (swapped === "gone") {
+    if (kept(where.final)) undoKeep({ ...where, old: undefined }, identity);
+    return;
+  }
+  if (old && swapped) {
     undoExchanged({ ...where, old }, kept);
     return;
   }
@@ -40,7 +47,16 @@ export function undoKeep(
   if (moved === "replaced") return;
   if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
   // Not over a file put at FILE since the copy left it: that one stays, the old file under its second name.
-  if (where.old) moveUnlessTaken(where.old, where.final);
+  if (where.old) putBackUnlessGone({ ...where, old: where.old });
+}
+
+/** The file FILE replaced back to FILE; not there any more (removed since), it is no failure of the undo. */
+function putBackUnlessGone(where: { target: string; copy: string; final: string; old: string }): void {
+  try {
+    moveUnlessTaken(where.old, where.final);
+  } catch (error) {
+    if (errnoOf(error) !== "ENOENT") throw putBackFailure(error, where);
+  }
 }
 
 /**
@@ -56,19 +72,24 @@ function undoExchanged(
   kept: (path: string) => boolean,
 ): void {
   if (!kept(where.old)) {
-    exchangeNames(where.old, where.final);
+    swapBack(where);
     return;
   }
   let moved: boolean | "replaced";
   try {
     moved = moveUnlessTaken(where.old, where.copy, kept);
   } catch (error) {
-    exchangeNames(where.old, where.final);
+    swapBack(where);
     throw unkeepFailure(error, where);
   }
   if (moved !== false) return; // "replaced": the name held another file by then, left where it was
-  exchangeNames(where.old, where.final);
+  swapBack(where);
   throw unkeepFailure(inTheWay(where.copy), where);
+}
+
+/** The undo's swap undone; one of the names emptied since (ENOENT) leaves the other where it is, named. */
+function swapBack(where: { old: string; final: string }): void {
+  exchangeOrGone(where.old, where.final);
 }
 
 /** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */

@@ -1,0 +1,141 @@
+/**
+ * A receiver's keep: its verified copy, FILE.partial, takes FILE's name; with --force it takes the owner and
+ * mode of the file found at FILE, which is set aside first (FILE.ivsh-replaced) for the keep to be undone
+ * (./undo-keep.ts). What is said when a step fails: ./keep-failures.ts.
+ */
+import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
+import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
+import { keepFailure, vanishedFailure } from "./keep-failures.ts";
+import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
+import { stillNamed, takeModeOf } from "./out-names.ts";
+import { putBack } from "./undo-keep.ts";
+
+/** The names of a keep: what the user asked for, the copy written (FILE.partial), the name it takes. */
+export type KeepNames = { target: string; copy: string; final: string };
+
+/**
+ * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
+ * there, set aside first. Returns that file's second name, if any (kept until the verdict), and the copy's
+ * "dev:ino". Throws, with nothing set aside, if the copy did not take the name.
+ */
+export function keepCopy(
+  names: KeepNames,
+  fd: number,
+  replacing: boolean,
+): { replaced: string | undefined; identity: string } {
+  const copy = fileStatus(fd, names.copy).identity;
+  const found = foundAt(names, copy, replacing);
+  let replaced: string | undefined;
+  try {
+    // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
+    // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
+    if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
+    replaced = found && replacing ? setAsideFound(names, fd, found) : undefined;
+  } finally {
+    if (found) closeFd(found.fd);
+  }
+  moveCopy(names, fd, replacing, replaced);
+  // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
+  // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
+  if (identityAt(names.copy) === copy) rmSync(names.copy, { force: true });
+  // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
+  // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
+  // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
+  if (!stillNamed(names.final, fd)) throw vanishedFailure(names.copy, names.target, replaced);
+  // Looked at again, as sink.ts did: the race tests stop at this last look (strace counts its statx).
+  return { replaced, identity: fileStatus(fd, names.copy).identity };
+}
+
+/**
+ * What the keep found at FILE: what the name leads to, and the name's own "dev:ino" (a link's, not its
+ * file's), held open (O_PATH) until the set-aside: its inode number, freed (FILE removed), may be given to
+ * a file made next in the directory (ext4 does at once), which the set-aside would then take for it.
+ */
+type Found = { stats: Stats; identity: string; fd: number };
+
+/**
+ * What is at FILE now, if anything but this copy (`copy`, "dev:ino"): FILE may be this copy already
+ * (hard-linked to FILE.partial meanwhile), with nothing to set aside or refuse; not a symbolic link to it
+ * (stat(2) follows one to the copy): that link is a file to replace, or refuse.
+ */
+function foundAt(names: KeepNames, copy: string, replacing: boolean): Found | undefined {
+  const where = { target: names.target, copy: names.copy };
+  let held: number;
+  try {
+    held = openFile(names.final, O_PATH | O_NOFOLLOW);
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return undefined;
+    throw keepFailure(error, `looking at ${names.final}`, where);
+  }
+  try {
+    const found = lookThrough(names, held);
+    if (found === undefined || found.identity === copy) return void closeFd(held);
+    // Made meanwhile: a directory (or a FIFO...) is not what --force agreed to replace, nor ours to move;
+    // a file, without --force, is someone's.
+    const kind = found.stats.isFile() ? "file" : "other";
+    if (kind === "other" || !replacing)
+      throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind });
+    return found;
+  } catch (error) {
+    closeFd(held);
+    throw error;
+  }
+}
+
+/** The name held at `fd` (one look where it is no link, as a stat(2) was), and what a link leads to. */
+function lookThrough(names: KeepNames, fd: number): Found | undefined {
+  let named: Stats;
+  let stats: Stats | undefined;
+  try {
+    named = fstatSync(fd);
+    stats = named.isSymbolicLink() ? statSync(names.final, { throwIfNoEntry: false }) : named;
+  } catch (error) {
+    throw keepFailure(error, `looking at ${names.final}`, { target: names.target, copy: names.copy });
+  }
+  return stats && { stats, identity: `${named.dev}:${named.ino}`, fd };
+}
+
+/**
+ * The copy given the owner and mode of the file found at FILE, which is set aside (--force). Only that file:
+ * one put at FILE since the look (by anyone who may write the directory) is not what --force agreed to
+ * replace, and a directory has no hard link (the set-aside then renames it): put back, and refused.
+ * Returns its second name; none if FILE has no file to set aside now.
+ */
+function setAsideFound(names: KeepNames, fd: number, found: Found): string | undefined {
+  const where = { target: names.target, copy: names.copy };
+  let replaced: string;
+  try {
+    takeModeOf(names.final, fd);
+    replaced = setAside(names.final);
+  } catch (error) {
+    // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
+    if (errnoOf(error) === "ENOENT") return undefined;
+    throw keepFailure(error, `setting aside ${names.final}, the file it replaces,`, where);
+  }
+  const taken = identityAt(replaced);
+  if (taken === found.identity) return replaced;
+  // FILE made this copy (a hard link to FILE.partial) since the look: nothing to replace, no second name.
+  if (taken === fileStatus(fd, names.copy).identity) return void rmSync(replaced, { force: true });
+  const old = putBack(replaced, names.final);
+  const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+  throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });
+}
+
+/** The copy to FILE: over it only while it is the file set aside (not renamed aside, nor replaced since the look). */
+function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: string | undefined): void {
+  const where = { target: names.target, copy: names.copy };
+  let moved = true;
+  try {
+    const over = replaced !== undefined && replaceIfAside(names.copy, names.final, replaced);
+    moved = over || moveUnlessTaken(names.copy, names.final) === true;
+  } catch (error) {
+    const old = putBack(replaced, names.final);
+    if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target);
+    throw keepFailure(error, `renaming it to ${names.final}`, { ...where, old });
+  }
+  if (!moved && !stillNamed(names.final, fd)) {
+    const old = putBack(replaced, names.final);
+    const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+    throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: replacing, old });
+  }
+}
