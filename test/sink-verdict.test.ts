@@ -142,7 +142,11 @@ testUnless(
       "await sink.write(addressOf(data), data.byteLength);",
       "try { sink.keep(); console.log('kept'); } catch (error) { console.log(error.message); }",
     ].join("\n");
-    const failed = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename", "-e", "inject=rename:error=ENOENT"];
+    // renameat2 too: where the kernel has it, the keep renames with RENAME_EXCHANGE / RENAME_NOREPLACE.
+    const failed = [
+      ...["-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat2"],
+      ...["-e", "inject=rename,renameat2:error=ENOENT"],
+    ];
     const child = Bun.spawn(["strace", ...failed, process.execPath, "-e", script], {
       stdout: "pipe",
       stderr: "pipe",
