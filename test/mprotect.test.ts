@@ -11,7 +11,7 @@ import { type Client, connect, type Segment } from "../src/guest/index.ts";
 import { blockOffset, type Geometry, PAGE_SIZE } from "../src/region/layout.ts";
 import { mapRegionHeader } from "../src/region/mapping.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, type Spawned, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, type Spawned, spawnFixture } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -270,7 +270,13 @@ describe("mprotect", () => {
   });
 
   test("the dead children's grants came back", async () => {
-    await Bun.sleep(100);
+    // A dead child's session ends when the arbiter reads its connection's close, which a status request
+    // can overtake: waited for, not slept on. A liveness bound, nothing tighter.
+    const onlyOwner = async () => {
+      const status = await owner.status();
+      return status.clients.length === 1 && status.blocks.used === 1;
+    };
+    await eventually(onlyOwner, 30_000, "the dead children's sessions ending").catch(() => {});
     const status = await owner.status();
     expect(status.clients.map((client) => client.name)).toEqual(["owner"]);
     expect(status.blocks.used).toBe(1);
