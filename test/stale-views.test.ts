@@ -108,6 +108,9 @@ test("a buffer moved out of a segment's view before free() (transfer(), structur
       await client.alloc({ blocks: 1 }),
       await client.alloc({ blocks: 1 }),
     ];
+    // Side by side, so that the grant below covers all three: a moved buffer it left out would fault.
+    const { blockSize } = client.geometry;
+    expect([second.offset, third.offset]).toEqual([first.offset + blockSize, first.offset + 2 * blockSize]);
     // Each moves the memory to a new buffer and detaches the one the segment handed out (and knows).
     const [secondBuffer, toWorker] = [bufferOf(second), bufferOf(third)];
     const movedHere = [
