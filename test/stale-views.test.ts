@@ -8,7 +8,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import { isIvshError } from "../src/errors.ts";
 import { SystemCallError } from "../src/ffi/index.ts";
-import { connect } from "../src/guest/index.ts";
+import { connect, type Segment } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
 
@@ -86,6 +86,58 @@ test("a freed segment's views are detached even when the rest of its run cannot 
     expect([kept.length, again.bytes[0]]).toEqual([0, 42]);
     await again.free();
   } finally {
+    await client.close();
+  }
+});
+
+/** A segment's buffer (ArrayBuffer, not SharedArrayBuffer, as Bun's views over memory are). */
+const bufferOf = (segment: Segment) => segment.bytes.buffer as ArrayBuffer;
+
+/** Keeps the buffer it is sent; answers "read" with its length and first byte (read only once asked). */
+const KEEPER = `self.onmessage = (event) => {
+  if (event.data instanceof ArrayBuffer) self.kept = event.data;
+  else { const view = new Uint8Array(self.kept); postMessage([view.length, view[0]]); }
+};`;
+
+test("a buffer moved out of a segment's view before free() (transfer(), structuredClone, postMessage to a Worker) is not detached: it reaches the next grant there, as the README says", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "moved" });
+  const worker = new Worker(URL.createObjectURL(new Blob([KEEPER], { type: "application/javascript" })));
+  try {
+    const [first, second, third] = [
+      await client.alloc({ blocks: 1 }),
+      await client.alloc({ blocks: 1 }),
+      await client.alloc({ blocks: 1 }),
+    ];
+    // Side by side, so that the grant below covers all three: a moved buffer it left out would fault.
+    const { blockSize } = client.geometry;
+    expect([second.offset, third.offset]).toEqual([first.offset + blockSize, first.offset + 2 * blockSize]);
+    // Each moves the memory to a new buffer and detaches the one the segment handed out (and knows).
+    const [secondBuffer, toWorker] = [bufferOf(second), bufferOf(third)];
+    const movedHere = [
+      bufferOf(first).transfer(),
+      structuredClone(secondBuffer, { transfer: [secondBuffer] }),
+    ];
+    worker.postMessage(toWorker, [toWorker]);
+    expect([first.bytes.length, second.bytes.length, toWorker.byteLength]).toEqual([0, 0, 0]);
+    for (const segment of [first, second, third]) await segment.free();
+    const again = await client.alloc({ blocks: 3 });
+    expect(again.offset).toBe(first.offset);
+    again.bytes.fill(42);
+    // Not touched before: reserved until the grant, they would have ended this process (SIGSEGV).
+    const seen = movedHere.map((buffer) => [buffer.byteLength, new Uint8Array(buffer)[0]]);
+    const answer = new Promise<unknown>((resolve) => {
+      worker.onmessage = (event) => resolve(event.data);
+    });
+    worker.postMessage("read");
+    const length = first.byteLength;
+    expect([...seen, await answer]).toEqual([
+      [length, 42],
+      [length, 42],
+      [length, 42],
+    ]);
+    await again.free();
+  } finally {
+    worker.terminate();
     await client.close();
   }
 });

@@ -285,7 +285,10 @@ export function copyMemory(destination: number, source: number, length: number):
 /** The most one view can cover: Bun refuses a longer one with "RangeError: Out of memory". */
 export const MAX_VIEW_BYTES = 2 ** 32;
 
-/** A zero-copy ArrayBuffer over mapped memory. It does not own the memory: unmapping it is the caller's job. */
+/**
+ * A zero-copy ArrayBuffer over mapped memory. It does not own the memory: unmapping it is the caller's job.
+ * No deallocator: Bun runs one when the buffer is detached (a freed segment's, src/guest/segment.ts).
+ */
 export function viewOf(address: number, length: number): ArrayBuffer {
   return toArrayBuffer(address, 0, length);
 }

@@ -72,7 +72,9 @@ export class Segment {
    * throws, and a view kept from before faults the same way on its next touch; once this client is granted
    * those blocks again (another segment), such a view is detached instead: empty, it cannot reach that
    * segment (an `address` passed to native code can, and so can a view an unfinished asynchronous call
-   * such as `fs.write` holds: Bun does not let that one go). One view holds at most
+   * such as `fs.write` holds: Bun does not let that one go; and a buffer its memory was moved to by
+   * `buffer.transfer()`, `structuredClone` or `postMessage` with a transfer list, which this segment
+   * never sees: copy what leaves it, `slice()`, instead). One view holds at most
    * 4 GiB: for a larger segment this throws (InvalidArgument), and `subarray` views it in parts.
    */
   get bytes(): Uint8Array {
@@ -167,7 +169,8 @@ export class Segment {
  * but a later grant of this client may map the same blocks in at the same addresses (another segment, often
  * another process's), and such a view then read and wrote that segment. Its buffers are detached as they
  * are mapped in, before JavaScript can use them: the view is then empty (length 0), its reads undefined and
- * its writes dropped. `address` given to native code cannot be taken back so, nor a buffer Bun pinned.
+ * its writes dropped. `address` given to native code cannot be taken back so, nor a buffer Bun pinned, nor
+ * one the memory was moved to (transfer(), structuredClone, postMessage: a new buffer, never handed out).
  */
 export class StaleViews {
   private kept: { start: number; end: number; buffers: WeakRef<ArrayBufferLike>[] }[] = [];
