@@ -130,7 +130,7 @@ function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: st
     moved = over || moveUnlessTaken(names.copy, names.final) === true;
   } catch (error) {
     const old = putBack(replaced, names.final);
-    if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target);
+    if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target, old);
     throw keepFailure(error, `renaming it to ${names.final}`, { ...where, old });
   }
   if (!moved && !stillNamed(names.final, fd)) {
