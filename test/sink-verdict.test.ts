@@ -3,7 +3,7 @@
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
  * FILE.partial that is not its own, and names one it can no longer look at; the file FILE replaces is set
  * aside under a name no file took, even one taken after the look, and its group passes to the copy where
- * its owner cannot; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
+ * its owner cannot; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), only that file, and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
@@ -123,6 +123,22 @@ testUnless(
     expect(existsSync(`${target}.partial`)).toBe(false);
   },
 );
+
+// The file set aside removed (or moved) after the keep, and another put under FILE.ivsh-replaced before the
+// verdict: settle removed that name, whatever file it held. Removed, not moved: ext4 gives the new file
+// the old one's inode number at once unless the keep still holds the old one (O_PATH) until the verdict.
+test("--force: settle leaves a file put at FILE.ivsh-replaced after the keep (not the file set aside)", async () => {
+  const target = join(dir, "resaved-aside");
+  writeFileSync(target, "the old file");
+  const sink = await writing(target, "the new copy", true);
+  sink.keep();
+  rmSync(`${target}.ivsh-replaced`);
+  writeFileSync(`${target}.ivsh-replaced`, "someone's, made after the keep");
+  // Before: undefined too, and that file removed.
+  expect(sink.settle()).toBeUndefined();
+  expect(readFileSync(`${target}.ivsh-replaced`, "utf8")).toBe("someone's, made after the keep");
+  expect(readFileSync(target, "utf8")).toBe("the new copy");
+});
 
 // The rename to FILE failing ENOENT (FILE.partial removed after the look that found it still the copy) is
 // the copy vanishing, not a failed step with the copy "whole and verified" at a name that has none. A

@@ -27,7 +27,7 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
-import { keepCopy } from "./keep-copy.ts";
+import { keepCopy, type SetAside } from "./keep-copy.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { undoKeep } from "./undo-keep.ts";
@@ -44,8 +44,8 @@ export class Sink implements StreamKeeper {
   private kept = false;
   /** The kept copy's "dev:ino" (held open until the verdict): `unkeep` moves TARGET back only while it is that. */
   private keptIdentity = "";
-  /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
-  private replaced: string | undefined;
+  /** With --force, the file TARGET replaced, kept aside (and held) until the verdict is final (`settle`). */
+  private replaced: SetAside | undefined;
 
   private constructor(
     readonly fd: number,
@@ -300,7 +300,12 @@ export class Sink implements StreamKeeper {
     if (!this.renames || !this.kept) return;
     const old = this.replaced;
     this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
-    undoKeep({ target: this.target, copy: this.writing, final: this.final, old }, this.keptIdentity);
+    try {
+      const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
+      undoKeep(where, this.keptIdentity);
+    } finally {
+      if (old) closeFd(old.fd);
+    }
     this.kept = false;
   }
 
@@ -314,10 +319,14 @@ export class Sink implements StreamKeeper {
     this.replaced = undefined;
     if (!aside) return undefined;
     try {
-      rmSync(aside, { force: true });
+      // Only the file set aside: one put under its name since (it was moved or removed) is someone's.
+      const named = lstatSync(aside.name, { throwIfNoEntry: false });
+      if (named && `${named.dev}:${named.ino}` === aside.identity) rmSync(aside.name, { force: true });
       return undefined;
     } catch {
-      return aside;
+      return aside.name;
+    } finally {
+      closeFd(aside.fd);
     }
   }
 
