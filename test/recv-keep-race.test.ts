@@ -111,6 +111,14 @@ describe("with a 2 s lease", () => {
           renameSync(join(short.dir, `${label}.tmp`), output);
           first.resume();
           expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+          // Before: only the lost session's error, which names neither file.
+          const said = await first.stderr;
+          expect(said).toContain(
+            `${output}.partial is the received copy, whole and verified, but not confirmed`,
+          );
+          expect(said.includes(`${output}.ivsh-replaced, the file ${output} replaced, stays`)).toBe(
+            !exchange,
+          );
           // Before: 'the old contents', the save removed (or replaced).
           expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
           expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);

@@ -28,6 +28,7 @@ import {
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepCopy, type SetAside } from "./keep-copy.ts";
+import { identityAt } from "./name-moves.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { undoKeep } from "./undo-keep.ts";
@@ -303,11 +304,22 @@ export class Sink implements StreamKeeper {
     try {
       const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
       undoKeep(where, this.keptIdentity);
+      // Where the undo left each (it failed, its error says so): for the CLI to name, as a failed keep does.
+      this.undone = {
+        copy: stillNamed(this.writing, this.fd) ? this.writing : undefined,
+        aside: old && identityAt(old.name) === old.identity ? old.name : undefined,
+      };
     } finally {
       if (old) closeFd(old.fd);
     }
     this.kept = false;
   }
+
+  /**
+   * Set by an `unkeep` that did not fail: the name the verified copy is under now, if it is FILE.partial,
+   * and the file FILE replaced, if it stays under its second name (a file was put at FILE meanwhile).
+   */
+  undone: { copy: string | undefined; aside: string | undefined } | undefined;
 
   /**
    * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
