@@ -14,7 +14,9 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -293,3 +295,46 @@ testUnless(
     expect([copy.uid, copy.gid, (copy.mode & 0o777).toString(8)]).toEqual([NOBODY, 6, "640"]);
   },
 );
+
+/** This process's descriptors open on a file under `under` (the keep's O_PATH ones included). */
+function openUnder(under: string): string[] {
+  const held: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const path = readlinkSync(`/proc/self/fd/${fd}`);
+      if (path.startsWith(under)) held.push(path);
+    } catch {
+      // closed while listed (the listing's own descriptor)
+    }
+  }
+  return held;
+}
+
+// The keep holds the file it found at FILE (O_PATH) from its look to the set-aside, and, once set aside, until
+// the verdict: closed whichever way the keep and verdict end.
+test("--force: no descriptor of FILE's directory stays open after a settle, an unkeep, or a keep refused", async () => {
+  const out = mkdtempSync(join(dir, "held-"));
+  const ends: Record<string, (sink: Sink, target: string) => void> = {
+    settled: (sink) => {
+      sink.keep();
+      sink.settle();
+    },
+    unkept: (sink) => {
+      sink.keep();
+      sink.unkeep();
+      sink.abandon();
+    },
+    refused: (sink, target) => {
+      rmSync(target);
+      mkdirSync(target); // no file to replace: refused at the look
+      expect(() => sink.keep()).toThrow("was not replaced");
+      sink.abandon();
+    },
+  };
+  for (const [name, end] of Object.entries(ends)) {
+    const target = join(out, name);
+    writeFileSync(target, "the old file");
+    end(await writing(target, "the new copy", true), target);
+    expect({ name, held: openUnder(out) }).toEqual({ name, held: [] });
+  }
+});
