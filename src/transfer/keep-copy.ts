@@ -130,7 +130,9 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   const where = { target: names.target, copy: names.copy };
   let replaced: string;
   try {
-    takeModeOf(names.final, fd);
+    // The file looked at: one put at FILE since is refused below, and must not have given the copy (left
+    // as FILE.partial then) its owner and mode first.
+    takeModeOf(found.stats, fd);
     replaced = setAside(names.final);
   } catch (error) {
     // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
