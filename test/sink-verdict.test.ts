@@ -315,8 +315,12 @@ function openUnder(under: string): string[] {
 test("--force: no descriptor of FILE's directory stays open after a settle, an unkeep, or a keep refused", async () => {
   const out = mkdtempSync(join(dir, "held-"));
   const ends: Record<string, (sink: Sink, target: string) => void> = {
-    settled: (sink) => {
+    settled: (sink, target) => {
       sink.keep();
+      // Until the verdict: the copy, and the old file by its second name. Not by the name FILE had, which
+      // the copy's move replaced ('FILE.partial (deleted)' after the swap): NFS keeps a replaced name that
+      // is open as a .nfsXXXX file in the directory until it is closed.
+      expect(openUnder(out).sort()).toEqual([target, `${target}.ivsh-replaced`]);
       sink.settle();
     },
     unkept: (sink) => {

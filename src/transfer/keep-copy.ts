@@ -42,13 +42,34 @@ export function keepCopy(
   } finally {
     if (found && replaced === undefined) closeFd(found.fd);
   }
-  const aside = found && replaced !== undefined ? { ...found, name: replaced } : undefined;
+  const aside = found && replaced !== undefined ? heldAside(found, replaced) : undefined;
   try {
     return { replaced: aside, identity: moved(names, fd, copy, replaced, replacing) };
   } catch (error) {
     if (aside) closeFd(aside.fd);
     throw error;
   }
+}
+
+/**
+ * The file set aside, held by its second name (O_PATH) in place of the look's descriptor, which holds the
+ * name FILE: the copy's move replaces that, and NFS keeps a replaced name that is open, as a .nfsXXXX file
+ * in the directory, until it is closed. The look's descriptor stays if the second name is not that file.
+ */
+function heldAside(found: Found, name: string): SetAside {
+  let fd: number | undefined;
+  try {
+    fd = openFile(name, O_PATH | O_NOFOLLOW);
+    const { dev, ino } = fstatSync(fd);
+    if (`${dev}:${ino}` === found.identity) {
+      closeFd(found.fd);
+      return { name, identity: found.identity, fd };
+    }
+  } catch {
+    // Not to be opened or looked at now: the look's descriptor holds the file.
+  }
+  if (fd !== undefined) closeFd(fd);
+  return { name, identity: found.identity, fd: found.fd };
 }
 
 /** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino". */

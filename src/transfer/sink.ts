@@ -330,15 +330,22 @@ export class Sink implements StreamKeeper {
     const aside = this.replaced;
     this.replaced = undefined;
     if (!aside) return undefined;
+    let same: boolean;
     try {
       // Only the file set aside: one put under its name since (it was moved or removed) is someone's.
       const named = lstatSync(aside.name, { throwIfNoEntry: false });
-      if (named && `${named.dev}:${named.ino}` === aside.identity) rmSync(aside.name, { force: true });
-      return undefined;
+      same = named !== undefined && `${named.dev}:${named.ino}` === aside.identity;
     } catch {
       return aside.name;
     } finally {
+      // Before the removal: NFS keeps a removed name that is open as a .nfsXXXX file until it is closed.
       closeFd(aside.fd);
+    }
+    try {
+      if (same) rmSync(aside.name, { force: true });
+      return undefined;
+    } catch {
+      return aside.name;
     }
   }
 
