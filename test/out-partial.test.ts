@@ -81,7 +81,7 @@ test("a partial that replaces a file is private while written, then takes that f
   const fd = openPartial(partial, target, false, "--out");
   try {
     expect((statSync(partial).mode & 0o777).toString(8)).toBe("600");
-    takeModeOf(target, fd);
+    takeModeOf(statSync(target), fd);
     expect((statSync(partial).mode & 0o777).toString(8)).toBe("640");
   } finally {
     closeFd(fd);

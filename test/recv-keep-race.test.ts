@@ -78,7 +78,7 @@ for (const { force, links } of [
 // keep when it wakes. It linked FILE to FILE.partial, removed FILE, and renamed the old file back to FILE,
 // all by name: a file saved at FILE in between (an editor's rename over it) was removed, and the old file
 // put back. FILE and the old file now swap names in one step (RENAME_EXCHANGE). Stopped at the last look
-// of its keep (the 15th statx on FILE), then after the undo's link (before: the 2nd link on FILE) or its
+// of its keep (the 14th statx on FILE; the 15th before it took the mode of the file found), then after the undo's link (before: the 2nd link on FILE) or its
 // swap (after: the 2nd renameat2 on FILE; the keep's own swap is the 1st), where the save is made. Where renameat2 has no flags (NFS; here
 // strace fails each with EINVAL), the link and unlink stay: the old file, renamed back to FILE once FILE
 // was unlinked, replaced a file made there since (stopped after that unlink); it now stays aside, named.
@@ -95,7 +95,7 @@ describe("with a 2 s lease", () => {
         const injects = exchange
           ? ["link:signal=SIGSTOP:when=2", "renameat2:signal=SIGSTOP:when=2"]
           : ["renameat2:error=EINVAL", "unlink:signal=SIGSTOP:when=1"];
-        injects.push("statx:signal=SIGSTOP:when=15");
+        injects.push("statx:signal=SIGSTOP:when=14");
         const options = { extra: ["--force"], paths: short.paths, on: output, injects };
         const first = stoppedAfter("statx,link,unlink,renameat2", label, output, options);
         try {
@@ -111,6 +111,14 @@ describe("with a 2 s lease", () => {
           renameSync(join(short.dir, `${label}.tmp`), output);
           first.resume();
           expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);
+          // Before: only the lost session's error, which names neither file.
+          const said = await first.stderr;
+          expect(said).toContain(
+            `${output}.partial is the received copy, whole and verified, but not confirmed`,
+          );
+          expect(said.includes(`${output}.ivsh-replaced, the file ${output} replaced, stays`)).toBe(
+            !exchange,
+          );
           // Before: 'the old contents', the save removed (or replaced).
           expect(readFileSync(output, "utf8")).toBe("saved meanwhile\n");
           expect(sameBytes(new Uint8Array(readFileSync(`${output}.partial`)), data)).toBe(true);
@@ -210,12 +218,12 @@ testUnless(
 // directory) was replaced, exit 0, and the old file removed as settled; nothing said. --force agreed to
 // replace the file found: one put there since is refused as a file made after the look is, all three named.
 // Stopped after the set-aside (its link, or its rename), or after the last look at FILE before the copy's
-// rename (the 12th statx on FILE): a look, then a rename, left that window; FILE and the copy now swap
+// rename (the 11th statx on FILE; the 12th before the copy took the mode of the file found, not of FILE by name): a look, then a rename, left that window; FILE and the copy now swap
 // names in one step (RENAME_EXCHANGE), swapped back if what the copy's name took is not the old file.
 const STOPS: Record<string, string[]> = {
   "set aside": ["link:signal=SIGSTOP:when=1"],
   "set aside where links fail": ["link:error=EPERM", "renameat2:signal=SIGSTOP:when=1"],
-  "looked at last": ["statx:signal=SIGSTOP:when=12"],
+  "looked at last": ["statx:signal=SIGSTOP:when=11"],
 };
 for (const [stop, injects] of Object.entries(STOPS))
   testUnless(

@@ -145,13 +145,13 @@ testUnless(
 // reported success: the first's undo moved that copy to FILE.partial and put the old file back at FILE.
 // An undo now touches FILE only while it is still the copy this receiver kept.
 // Stopped at its rename (a swap with FILE: renameat2), its keep finds FILE not its copy (and fails);
-// stopped at the last look of its keep (the 15th statx of FILE, on the copy's descriptor: its identity
+// stopped at the last look of its keep (the 14th statx of FILE, on the copy's descriptor: its identity
 // noted once FILE is checked to be it; the copy stays open until the verdict), its undo does.
 describe("with a 2 s lease", () => {
   const short = sharedArbiter("recv-unkeep-race", { lease: "2s" });
   for (const [syscall, at, when] of [
     ["rename,renameat2", "keep", 1],
-    ["statx", "verdict", 15],
+    ["statx", "verdict", 14],
   ] as const)
     testUnless(
       straceUnusable(),
@@ -196,8 +196,8 @@ describe("with a 2 s lease", () => {
 
   // Its undo found FILE its copy, then linked FILE back to FILE.partial by name: a second receiver's
   // verified copy, put at FILE in between (and reported), went to FILE.partial, and the old file back to
-  // FILE. Stopped after its keep (past its lease: the 15th statx of FILE), then after its undo's look at
-  // FILE (the 16th), before the link.
+  // FILE. Stopped after its keep (past its lease: the 14th statx of FILE), then after its undo's look at
+  // FILE (the 15th), before the link.
   testUnless(
     straceUnusable(),
     "a receiver undoing its keep takes back only its own copy, not one put at FILE after it looked",
@@ -208,7 +208,7 @@ describe("with a 2 s lease", () => {
         extra: ["--force"],
         paths: short.paths,
         on: output,
-        injects: ["statx:signal=SIGSTOP:when=15..16"],
+        injects: ["statx:signal=SIGSTOP:when=14..15"],
       };
       const first = stoppedAfter("statx", "relinked-first", output, options);
       try {

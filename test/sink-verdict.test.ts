@@ -3,7 +3,7 @@
  * verified copy, even an empty one, and puts back the file it was to replace; an abandon removes no
  * FILE.partial that is not its own, and names one it can no longer look at; the file FILE replaces is set
  * aside under a name no file took, even one taken after the look, and its group passes to the copy where
- * its owner cannot; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), and names it if its
+ * its owner cannot; a rename that finds FILE.partial gone says so; `settle` lets go of the replaced file (--force), only that file, and names it if its
  * directory refuses changes by then, for `ivsh guest recv` to warn "... could not be removed: delete it
  * yourself".
  */
@@ -14,7 +14,9 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -123,6 +125,22 @@ testUnless(
     expect(existsSync(`${target}.partial`)).toBe(false);
   },
 );
+
+// The file set aside removed (or moved) after the keep, and another put under FILE.ivsh-replaced before the
+// verdict: settle removed that name, whatever file it held. Removed, not moved: ext4 gives the new file
+// the old one's inode number at once unless the keep still holds the old one (O_PATH) until the verdict.
+test("--force: settle leaves a file put at FILE.ivsh-replaced after the keep (not the file set aside)", async () => {
+  const target = join(dir, "resaved-aside");
+  writeFileSync(target, "the old file");
+  const sink = await writing(target, "the new copy", true);
+  sink.keep();
+  rmSync(`${target}.ivsh-replaced`);
+  writeFileSync(`${target}.ivsh-replaced`, "someone's, made after the keep");
+  // Before: undefined too, and that file removed.
+  expect(sink.settle()).toBeUndefined();
+  expect(readFileSync(`${target}.ivsh-replaced`, "utf8")).toBe("someone's, made after the keep");
+  expect(readFileSync(target, "utf8")).toBe("the new copy");
+});
 
 // The rename to FILE failing ENOENT (FILE.partial removed after the look that found it still the copy) is
 // the copy vanishing, not a failed step with the copy "whole and verified" at a name that has none. A
@@ -277,3 +295,50 @@ testUnless(
     expect([copy.uid, copy.gid, (copy.mode & 0o777).toString(8)]).toEqual([NOBODY, 6, "640"]);
   },
 );
+
+/** This process's descriptors open on a file under `under` (the keep's O_PATH ones included). */
+function openUnder(under: string): string[] {
+  const held: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const path = readlinkSync(`/proc/self/fd/${fd}`);
+      if (path.startsWith(under)) held.push(path);
+    } catch {
+      // closed while listed (the listing's own descriptor)
+    }
+  }
+  return held;
+}
+
+// The keep holds the file it found at FILE (O_PATH) from its look to the set-aside, and, once set aside, until
+// the verdict: closed whichever way the keep and verdict end.
+test("--force: no descriptor of FILE's directory stays open after a settle, an unkeep, or a keep refused", async () => {
+  const out = mkdtempSync(join(dir, "held-"));
+  const ends: Record<string, (sink: Sink, target: string) => void> = {
+    settled: (sink, target) => {
+      sink.keep();
+      // Until the verdict: the copy, and the old file by its second name. Not by the name FILE had, which
+      // the copy's move replaced ('FILE.partial (deleted)' after the swap): NFS keeps a replaced name that
+      // is open as a .nfsXXXX file in the directory until it is closed.
+      expect(openUnder(out).sort()).toEqual([target, `${target}.ivsh-replaced`]);
+      sink.settle();
+    },
+    unkept: (sink) => {
+      sink.keep();
+      sink.unkeep();
+      sink.abandon();
+    },
+    refused: (sink, target) => {
+      rmSync(target);
+      mkdirSync(target); // no file to replace: refused at the look
+      expect(() => sink.keep()).toThrow("was not replaced");
+      sink.abandon();
+    },
+  };
+  for (const [name, end] of Object.entries(ends)) {
+    const target = join(out, name);
+    writeFileSync(target, "the old file");
+    end(await writing(target, "the new copy", true), target);
+    expect({ name, held: openUnder(out) }).toEqual({ name, held: [] });
+  }
+});

@@ -122,6 +122,7 @@ export default defineLeafCommand({
 function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
   const wrong = isIvshError(failed, "DigestMismatch");
   const left = sink.abandon({ wrong });
+  warnUndone(sink);
   // Stdout ("-", whose `writing` is "stdout"), a FIFO, a device: written straight, never removed.
   const stream = sink.target === "-" || sink.writing === sink.target;
   if (wrong && !left && !stream)
@@ -135,6 +136,24 @@ function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
     const what = wrong ? "do not match what was sent" : "are an incomplete, unverified stream";
     log.warn(`the ${sink.written} bytes written to ${where} ${what}: discard them`);
   }
+}
+
+/**
+ * A keep undone (the verdict could not be told: frozen past the lease): the error is the lost session's,
+ * which names no file; where the verified copy and the file it replaced are now is said here.
+ */
+function warnUndone(sink: Sink): void {
+  const undone = sink.undone;
+  if (undone?.copy)
+    log.warn(
+      `${undone.copy} is the received copy, whole and verified, but not confirmed to its sender (its keep ` +
+        `was undone): move it where you want it, or receive again`,
+    );
+  if (undone?.aside)
+    log.warn(
+      `${undone.aside}, the file ${sink.target} replaced, stays under that name: a file was put at ` +
+        `${sink.target} after the keep, and was not replaced`,
+    );
 }
 
 /** Said before the receive, so a refused one names them too: whose they are only the user can tell. */

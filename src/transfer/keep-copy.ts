@@ -14,15 +14,23 @@ import { putBack } from "./undo-keep.ts";
 export type KeepNames = { target: string; copy: string; final: string };
 
 /**
+ * The file found at FILE, set aside (--force): its second name, its "dev:ino", and a descriptor (O_PATH)
+ * held until the verdict. `settle` removes that name only while it is still that file: one put there since
+ * (by anyone who may write the directory) is not what --force agreed to replace. Held, its inode number is
+ * never given to a file made there after it was removed (ext4 gives a freed one at once).
+ */
+export type SetAside = { name: string; identity: string; fd: number };
+
+/**
  * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
- * there, set aside first. Returns that file's second name, if any (kept until the verdict), and the copy's
- * "dev:ino". Throws, with nothing set aside, if the copy did not take the name.
+ * there, set aside first. Returns that file (`SetAside`, the caller closes its descriptor), if any, and the
+ * copy's "dev:ino". Throws, with nothing set aside and nothing left open, if the copy did not take the name.
  */
 export function keepCopy(
   names: KeepNames,
   fd: number,
   replacing: boolean,
-): { replaced: string | undefined; identity: string } {
+): { replaced: SetAside | undefined; identity: string } {
   const copy = fileStatus(fd, names.copy).identity;
   const found = foundAt(names, copy, replacing);
   let replaced: string | undefined;
@@ -32,8 +40,46 @@ export function keepCopy(
     if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
     replaced = found && replacing ? setAsideFound(names, fd, found) : undefined;
   } finally {
-    if (found) closeFd(found.fd);
+    if (found && replaced === undefined) closeFd(found.fd);
   }
+  const aside = found && replaced !== undefined ? heldAside(found, replaced) : undefined;
+  try {
+    return { replaced: aside, identity: moved(names, fd, copy, replaced, replacing) };
+  } catch (error) {
+    if (aside) closeFd(aside.fd);
+    throw error;
+  }
+}
+
+/**
+ * The file set aside, held by its second name (O_PATH) in place of the look's descriptor, which holds the
+ * name FILE: the copy's move replaces that, and NFS keeps a replaced name that is open, as a .nfsXXXX file
+ * in the directory, until it is closed. The look's descriptor stays if the second name is not that file.
+ */
+function heldAside(found: Found, name: string): SetAside {
+  let fd: number | undefined;
+  try {
+    fd = openFile(name, O_PATH | O_NOFOLLOW);
+    const { dev, ino } = fstatSync(fd);
+    if (`${dev}:${ino}` === found.identity) {
+      closeFd(found.fd);
+      return { name, identity: found.identity, fd };
+    }
+  } catch {
+    // Not to be opened or looked at now: the look's descriptor holds the file.
+  }
+  if (fd !== undefined) closeFd(fd);
+  return { name, identity: found.identity, fd: found.fd };
+}
+
+/** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino". */
+function moved(
+  names: KeepNames,
+  fd: number,
+  copy: string,
+  replaced: string | undefined,
+  replacing: boolean,
+): string {
   moveCopy(names, fd, replacing, replaced);
   // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
   // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
@@ -43,7 +89,7 @@ export function keepCopy(
   // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
   if (!stillNamed(names.final, fd)) throw vanishedFailure(names.copy, names.target, replaced);
   // Looked at again, as sink.ts did: the race tests stop at this last look (strace counts its statx).
-  return { replaced, identity: fileStatus(fd, names.copy).identity };
+  return fileStatus(fd, names.copy).identity;
 }
 
 /**
@@ -105,7 +151,9 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   const where = { target: names.target, copy: names.copy };
   let replaced: string;
   try {
-    takeModeOf(names.final, fd);
+    // The file looked at: one put at FILE since is refused below, and must not have given the copy (left
+    // as FILE.partial then) its owner and mode first.
+    takeModeOf(found.stats, fd);
     replaced = setAside(names.final);
   } catch (error) {
     // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
@@ -130,7 +178,7 @@ function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: st
     moved = over || moveUnlessTaken(names.copy, names.final) === true;
   } catch (error) {
     const old = putBack(replaced, names.final);
-    if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target);
+    if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target, old);
     throw keepFailure(error, `renaming it to ${names.final}`, { ...where, old });
   }
   if (!moved && !stillNamed(names.final, fd)) {

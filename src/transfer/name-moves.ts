@@ -93,7 +93,12 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
     rmSync(from, { force: true });
     return true;
   }
-  exchangeNames(from, to);
+  if (exchangeOrGone(from, to) !== "gone") return false;
+  // A name emptied since the swap (by anyone who may write the directory; another receiver's --force takes
+  // an unlocked FILE.partial for stale): `from` leaves the copy at `to`, kept, as moved; `to` (the copy
+  // removed) has the file it took go back there. Never "nothing kept" said of a copy left at FILE.
+  if (identityAt(from) === undefined) return true;
+  moveUnlessTaken(from, to);
   return false;
 }
 

@@ -223,7 +223,8 @@ export function stillNamed(path: string, fd: number): boolean {
 }
 
 /**
- * A file that replaces another (--force) takes the permissions of the one it replaces, as `cp` does: a
+ * A file that replaces another (--force) takes the permissions of the one it replaces (`replaced`: what the
+ * keep found at FILE, never what has the name by now), as `cp` does: a
  * private file must not become readable by others because it was received again. Applied to the whole,
  * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
  * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
@@ -232,9 +233,7 @@ export function stillNamed(path: string, fd: number): boolean {
  * with the one it was made with, 0600 (private), as a refused chown leaves its owner: the verified
  * transfer is not lost over it.
  */
-export function takeModeOf(target: string, fd: number): void {
-  const replaced = statSync(target, { throwIfNoEntry: false });
-  if (!replaced) return;
+export function takeModeOf(replaced: Stats, fd: number): void {
   takeOwnerOf(replaced, fd);
   try {
     fchmodSync(fd, replaced.mode & 0o777);

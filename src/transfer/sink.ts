@@ -27,7 +27,8 @@ import {
 } from "../ffi/index.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
-import { keepCopy } from "./keep-copy.ts";
+import { keepCopy, type SetAside } from "./keep-copy.ts";
+import { identityAt } from "./name-moves.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { undoKeep } from "./undo-keep.ts";
@@ -44,8 +45,8 @@ export class Sink implements StreamKeeper {
   private kept = false;
   /** The kept copy's "dev:ino" (held open until the verdict): `unkeep` moves TARGET back only while it is that. */
   private keptIdentity = "";
-  /** With --force, the file TARGET replaced, kept aside until the verdict is final (`settle`). */
-  private replaced: string | undefined;
+  /** With --force, the file TARGET replaced, kept aside (and held) until the verdict is final (`settle`). */
+  private replaced: SetAside | undefined;
 
   private constructor(
     readonly fd: number,
@@ -300,9 +301,25 @@ export class Sink implements StreamKeeper {
     if (!this.renames || !this.kept) return;
     const old = this.replaced;
     this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
-    undoKeep({ target: this.target, copy: this.writing, final: this.final, old }, this.keptIdentity);
+    try {
+      const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
+      undoKeep(where, this.keptIdentity);
+      // Where the undo left each (it failed, its error says so): for the CLI to name, as a failed keep does.
+      this.undone = {
+        copy: stillNamed(this.writing, this.fd) ? this.writing : undefined,
+        aside: old && identityAt(old.name) === old.identity ? old.name : undefined,
+      };
+    } finally {
+      if (old) closeFd(old.fd);
+    }
     this.kept = false;
   }
+
+  /**
+   * Set by an `unkeep` that did not fail: the name the verified copy is under now, if it is FILE.partial,
+   * and the file FILE replaced, if it stays under its second name (a file was put at FILE meanwhile).
+   */
+  undone: { copy: string | undefined; aside: string | undefined } | undefined;
 
   /**
    * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
@@ -313,11 +330,22 @@ export class Sink implements StreamKeeper {
     const aside = this.replaced;
     this.replaced = undefined;
     if (!aside) return undefined;
+    let same: boolean;
     try {
-      rmSync(aside, { force: true });
+      // Only the file set aside: one put under its name since (it was moved or removed) is someone's.
+      const named = lstatSync(aside.name, { throwIfNoEntry: false });
+      same = named !== undefined && `${named.dev}:${named.ino}` === aside.identity;
+    } catch {
+      return aside.name;
+    } finally {
+      // Before the removal: NFS keeps a removed name that is open as a .nfsXXXX file until it is closed.
+      closeFd(aside.fd);
+    }
+    try {
+      if (same) rmSync(aside.name, { force: true });
       return undefined;
     } catch {
-      return aside;
+      return aside.name;
     }
   }
 
