@@ -10,13 +10,16 @@ import { log } from "../log.ts";
 import { formatDuration } from "../units.ts";
 import { type ArbiterAwayShown, watchArbiter } from "./_arbiter-watch.ts";
 
+/** The progress line, told of the arbiter's absences, and cleared before the renewal is said. */
+type EndProgress = ArbiterAwayShown & { done(): void };
+
 export class EndSession {
   private constructor(
     /** The session now. */
     public client: Client,
     private stopWatching: () => void,
     private readonly connection: ConnectOptions,
-    private readonly progress: ArbiterAwayShown,
+    private readonly progress: EndProgress,
     private readonly peerWaitMs: number | undefined,
   ) {}
 
@@ -27,7 +30,7 @@ export class EndSession {
    */
   static async open(
     connection: ConnectOptions,
-    progress: ArbiterAwayShown,
+    progress: EndProgress,
     peerWaitMs: number | undefined,
     signal: AbortSignal,
   ): Promise<EndSession> {
@@ -42,6 +45,8 @@ export class EndSession {
     const expired = this.client;
     this.stopWatching();
     await expired.close({ waitForArbiter: false });
+    // On a terminal the "waiting for ..." line is drawn without its newline: the notice would follow it.
+    this.progress.done();
     log.info(
       `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
         "its session; nothing had been transferred, so it waits again on a new session",
