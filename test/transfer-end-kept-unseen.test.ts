@@ -13,7 +13,7 @@ import { CLI } from "./helpers/paths.ts";
 import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { clientEnv, guest, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { clientEnv, guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 /**
  * Long enough for a receiver to start and take a small file while the sender is stopped within it, on a
@@ -85,6 +85,63 @@ test("a sender stopped past its lease after its whole stream was kept by a recei
     expect(said.text).not.toContain("waits again on a new session");
     expect(await second.exit()).toBe(1);
     expect(await second.stderr).toContain("no sender showed up within 3 s");
+  } finally {
+    sender.kill("SIGKILL");
+    second?.proc.kill("SIGKILL");
+  }
+}, 90_000);
+
+test("a sender stopped past its lease whose ring a receiver took unseen starts over, not saying nothing was transferred", async () => {
+  const channel = "taken-unseen";
+  const input = join(suite.dir, `${channel}.in`);
+  // Larger than the ring (8 MiB for a file): the end record is not out, so the sender may start over.
+  const data = await randomFile(input, 12 << 20);
+  const first = outPath(suite.paths, `${channel}.first`);
+  const output = outPath(suite.paths, `${channel}.out`);
+  const sender = tracked(
+    Bun.spawn(
+      [
+        process.execPath,
+        CLI,
+        "guest",
+        "send",
+        input,
+        "--channel",
+        channel,
+        "--progress",
+        "--timeout",
+        "120s",
+      ],
+      {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      },
+    ),
+  );
+  const said = { text: "" };
+  (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of sender.stderr) said.text += decoder.decode(chunk, { stream: true });
+  })();
+  let second: ReturnType<typeof guest> | undefined;
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    sender.kill("SIGSTOP");
+    try {
+      // It joins unseen by the stopped sender, takes the ring's 8 MiB, and fails once the sender's lease ends.
+      const receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", first]);
+      await waitForSize(`${first}.partial`, 8 << 20, LEASE_MS);
+      expect(await receiver.exit(WITHIN_MS)).toBe(1);
+    } finally {
+      sender.kill("SIGCONT");
+    }
+    second = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
+    expect([await exitOrKill(sender, WITHIN_MS), await second.exit()]).toEqual([0, 0]);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    // Before: "... nothing had been transferred, so it waits again on a new session".
+    expect(said.text).toContain("no receiver had been seen to join, so it waits again on a new session");
+    expect(said.text).not.toContain("nothing had been transferred");
   } finally {
     sender.kill("SIGKILL");
     second?.proc.kill("SIGKILL");

@@ -21,10 +21,13 @@ export class EndSession {
     private readonly connection: ConnectOptions,
     private readonly progress: EndProgress,
     private readonly peerWaitMs: number | undefined,
+    private readonly unmoved: string,
   ) {}
 
   /**
    * Connects (within `peerWaitMs`, the end's --timeout, if any; `signal` ends it) and watches the link.
+   * `unmoved`: what this end knows had not happened when it starts over (a sender cannot know that nothing
+   * was transferred: a receiver may have joined while it was stopped, taken its ring, and failed).
    * No wake mailbox: a channel's ends park and wake through the arbiter (src/transfer/wait.ts); the
    * mailbox is for mutex and condvar waiters, and opening it cost every transfer ~0.2 ms.
    */
@@ -33,11 +36,12 @@ export class EndSession {
     progress: EndProgress,
     peerWaitMs: number | undefined,
     signal: AbortSignal,
+    unmoved: string,
   ): Promise<EndSession> {
     const options = { ...connection, signal, futexParking: false };
     const client = await connect({ ...options, connectTimeoutMs: peerWaitMs });
     const stopWatching = watchArbiter(client, connection, progress, peerWaitMs);
-    return new EndSession(client, stopWatching, options, progress, peerWaitMs);
+    return new EndSession(client, stopWatching, options, progress, peerWaitMs, unmoved);
   }
 
   /** A new session in place of the expired one; `leftMs`: what is left of the wait for the peer. */
@@ -49,7 +53,7 @@ export class EndSession {
     this.progress.done();
     log.info(
       `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
-        "its session; nothing had been transferred, so it waits again on a new session",
+        `its session; ${this.unmoved}, so it waits again on a new session`,
     );
     this.client = await connect({ ...this.connection, connectTimeoutMs: leftMs });
     this.stopWatching = watchArbiter(this.client, this.connection, this.progress, this.peerWaitMs);
