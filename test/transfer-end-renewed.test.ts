@@ -14,6 +14,7 @@ import { CLI } from "./helpers/paths.ts";
 import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { testWithTool } from "./helpers/tools.ts";
 import { clientEnv, guest, idleEnd, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 /** The shortest lease, so the stopped end's session expires soon; every bound below derives from it. */
@@ -177,7 +178,9 @@ test("a sender that arrives while the receiver is stopped past its lease waits f
 test("a receiver that arrives while the sender is stopped past its lease waits for it, and the transfer completes", async () => {
   const channel = "renewed-late-receiver";
   const input = join(suite.dir, `${channel}.in`);
-  const data = await randomFile(input, 300_000);
+  // Larger than the ring, so its end record is not out yet: a sender whose whole stream is in its ring
+  // cannot start over (a receiver may have kept it unseen: test/transfer-end-kept-unseen.test.ts).
+  const data = await randomFile(input, 12 << 20);
   const output = outPath(suite.paths, `${channel}.out`);
   const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
   const { said } = sender;
@@ -207,3 +210,43 @@ test("a receiver that arrives while the sender is stopped past its lease waits f
     receiver?.proc.kill("SIGKILL");
   }
 }, 60_000);
+
+testWithTool(
+  "script",
+  "on a terminal, the notice that the end waits again starts a line of its own, not the progress line's end",
+  async () => {
+    const channel = "renewed-terminal";
+    const input = join(suite.dir, `${channel}.in`);
+    await randomFile(input, 300_000);
+    const pidFile = join(suite.dir, `${channel}.pid`);
+    // The shell script runs in execs the receiver: its pid is the one to stop.
+    const recv = `'${process.execPath}' '${CLI}' guest recv --channel ${channel} --out /dev/null --timeout ${TIMEOUT}`;
+    const terminal = tracked(
+      Bun.spawn(["script", "-qec", `echo $$ > '${pidFile}'; exec ${recv}`, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+      }),
+    );
+    const shown = { text: "" };
+    (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of terminal.stdout) shown.text += decoder.decode(chunk, { stream: true });
+    })();
+    try {
+      await eventually(async () => shown.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+      await stopPastLease(Number(readFileSync(pidFile, "utf8")));
+      // script(1) stops itself when its child stops (job control), and copies nothing more until continued.
+      terminal.kill("SIGCONT");
+      await eventually(async () => shown.text.includes(renewed), WITHIN_MS, "recv renewing its session");
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+      expect([await exitOrKill(terminal, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
+      const notice = shown.text.split(/[\r\n]/).find((line) => line.includes(renewed));
+      // Before: "recv /dev/null: waiting for a sender on channel '...'...[ivsh] ℹ this end was stopped ...".
+      expect(notice?.replaceAll("\x1b[2K", "")).toStartWith("[ivsh]");
+    } finally {
+      terminal.kill("SIGKILL");
+    }
+  },
+  60_000,
+);

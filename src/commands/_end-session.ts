@@ -10,31 +10,38 @@ import { log } from "../log.ts";
 import { formatDuration } from "../units.ts";
 import { type ArbiterAwayShown, watchArbiter } from "./_arbiter-watch.ts";
 
+/** The progress line, told of the arbiter's absences, and cleared before the renewal is said. */
+type EndProgress = ArbiterAwayShown & { done(): void };
+
 export class EndSession {
   private constructor(
     /** The session now. */
     public client: Client,
     private stopWatching: () => void,
     private readonly connection: ConnectOptions,
-    private readonly progress: ArbiterAwayShown,
+    private readonly progress: EndProgress,
     private readonly peerWaitMs: number | undefined,
+    private readonly unmoved: string,
   ) {}
 
   /**
    * Connects (within `peerWaitMs`, the end's --timeout, if any; `signal` ends it) and watches the link.
+   * `unmoved`: what this end knows had not happened when it starts over (a sender cannot know that nothing
+   * was transferred: a receiver may have joined while it was stopped, taken its ring, and failed).
    * No wake mailbox: a channel's ends park and wake through the arbiter (src/transfer/wait.ts); the
    * mailbox is for mutex and condvar waiters, and opening it cost every transfer ~0.2 ms.
    */
   static async open(
     connection: ConnectOptions,
-    progress: ArbiterAwayShown,
+    progress: EndProgress,
     peerWaitMs: number | undefined,
     signal: AbortSignal,
+    unmoved: string,
   ): Promise<EndSession> {
     const options = { ...connection, signal, futexParking: false };
     const client = await connect({ ...options, connectTimeoutMs: peerWaitMs });
     const stopWatching = watchArbiter(client, connection, progress, peerWaitMs);
-    return new EndSession(client, stopWatching, options, progress, peerWaitMs);
+    return new EndSession(client, stopWatching, options, progress, peerWaitMs, unmoved);
   }
 
   /** A new session in place of the expired one; `leftMs`: what is left of the wait for the peer. */
@@ -42,9 +49,11 @@ export class EndSession {
     const expired = this.client;
     this.stopWatching();
     await expired.close({ waitForArbiter: false });
+    // On a terminal the "waiting for ..." line is drawn without its newline: the notice would follow it.
+    this.progress.done();
     log.info(
       `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
-        "its session; nothing had been transferred, so it waits again on a new session",
+        `its session; ${this.unmoved}, so it waits again on a new session`,
     );
     this.client = await connect({ ...this.connection, connectTimeoutMs: leftMs });
     this.stopWatching = watchArbiter(this.client, this.connection, this.progress, this.peerWaitMs);

@@ -83,7 +83,13 @@ export default defineLeafCommand({
       let failed: unknown;
       try {
         warnIfSlowMapping(connection);
-        const session = await EndSession.open(connection, progress, waitMs, signal);
+        const session = await EndSession.open(
+          connection,
+          progress,
+          waitMs,
+          signal,
+          "nothing had been transferred",
+        );
         phase("recv: connected");
         try {
           const { client, renew } = session;

@@ -103,7 +103,13 @@ export default defineLeafCommand({
       const source = Source.open(args.file);
       warnIfSlowMapping(connection);
       const progress = terminalProgress(`send ${args.file}`, mode);
-      const session = await EndSession.open(connection, progress, options.peerWaitMs, options.signal);
+      const session = await EndSession.open(
+        connection,
+        progress,
+        options.peerWaitMs,
+        options.signal,
+        "no receiver had been seen to join",
+      );
       phase("send: connected");
       try {
         const { client, renew } = session;

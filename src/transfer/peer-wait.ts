@@ -103,6 +103,8 @@ class PeerWait {
   private arbiterSilent = false;
   private sessionLost: IvshError | undefined;
   private readonly silence: ArbiterSilence;
+  /** When the limit is due (performance.now() clock); undefined without one. */
+  private dueMs: number | undefined;
   readonly signal: AbortSignal | undefined;
 
   /**
@@ -123,6 +125,7 @@ class PeerWait {
       return;
     }
     this.signal = signal ? AbortSignal.any([signal, this.limit.signal]) : this.limit.signal;
+    this.dueMs = performance.now() + Math.max(0, leftMs);
     this.timer = setTimeout(() => this.check(), Math.max(0, leftMs));
   }
 
@@ -173,13 +176,16 @@ class PeerWait {
   }
 
   /**
-   * Whether the arbiter, seen gone, had its chance to come back: half a lease of this end's reconnecting
-   * since the drop was seen (a restored session has a lease to resume in, so one that took longer would
-   * find its session expired anyway).
+   * Whether the arbiter, seen gone, had its chance to come back. Seen gone before the limit was due, it
+   * had it while this end waited: the limit is the user's bound (an arbiter killed for good was blamed
+   * only half a lease after it went, 30 s past a 3 s --timeout with a 60 s lease). Seen gone only after
+   * (this end was stopped meanwhile), half a lease of this end's reconnecting since then (a restored
+   * session has a lease to resume in, so one that took longer would find its session expired anyway).
    */
   private reconnectTried(link: ArbiterLink): boolean {
     const since = link.downSinceMs;
-    return since === undefined || performance.now() - since > this.client.leaseMs / 2;
+    if (since === undefined || this.dueMs === undefined || since <= this.dueMs) return true;
+    return performance.now() - since > this.client.leaseMs / 2;
   }
 
   /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */

@@ -121,11 +121,13 @@ async function sendThrough(
   const sized = { ...fitRingToSize(ringFor(options, source), source.size), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
   peerCheck(() => sender.receiverJoined);
-  // Redone from the start only if no receiver was seen to join and the input can be read again.
-  let joined = false;
+  // Redone from the start only if no receiver was seen to join, none can have kept the stream unseen, and
+  // the input can be read again. Once the end record is out, a receiver that joined while we were stopped
+  // (within our lease) may have kept it all without us: sent again, a second receiver would get it too.
+  let reached = false;
   redoable(() => {
-    joined ||= sender.receiverJoined || sender.receiverArrivedAt !== undefined;
-    return !joined && source.rewind();
+    reached ||= sender.receiverJoined || sender.receiverArrivedAt !== undefined || sender.endPublished;
+    return !reached && source.rewind();
   });
   const idle = sayWhatIsAwaited(sender, source, channel, progress);
   // An idle pipe can keep us reading for ever: meanwhile the receiver is watched from a timer.

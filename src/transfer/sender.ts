@@ -50,6 +50,7 @@ export class ChannelSender {
   private closing: Promise<void> | undefined;
   /** finish() has begun: the end record is (being) published, nothing may follow it. */
   private ending = false;
+  private endOut = false;
   private arrivedAt: number | undefined;
   /** What `write` put into chunk `head` and has not published yet. */
   private readonly writer = new ChunkWriter(this.digest);
@@ -162,6 +163,7 @@ export class ChannelSender {
     this.ring.headers.setBigUint64(at + RecordField.digest, this.digest.value, true);
     // A signal that arrived while we waited for space wins over the end record.
     throwIfAborted(this.signal, `send on channel '${this.name}'`);
+    this.endOut = true;
     this.publish(0, RECORD_END);
     const verdict = await this.verdictWhileLive();
     this.checkVerdict(verdict);
@@ -193,6 +195,11 @@ export class ChannelSender {
         { cause: error },
       );
     }
+  }
+
+  /** @internal The end record is out: a receiver may keep the whole stream from now on without us. */
+  get endPublished(): boolean {
+    return this.endOut;
   }
 
   /** performance.now() when we first saw the receiver there (undefined before): where the transfer's time starts. */
