@@ -8,8 +8,8 @@ import { errnoOf, renameFile } from "../ffi/index.ts";
 import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 
 /**
- * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The rename
+ * A second name for `path` (a hard link; a rename where links are not supported, or give the new name a
+ * "dev:ino" of its own), to restore it from. The name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The rename
  * too refuses a taken name (RENAME_NOREPLACE): one put there after the look was replaced, then removed as
  * the old file once settled. Only where renameat2 cannot tell, a plain rename (that window stays there).
  */
@@ -17,16 +17,32 @@ export function setAside(path: string): string {
   for (let attempt = 0; ; attempt++) {
     const aside = asideName(path, attempt);
     if (lstatSync(aside, { throwIfNoEntry: false })) continue;
-    try {
-      linkSync(path, aside);
-    } catch (error) {
-      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
-      const renamed = renameNoReplace(path, aside);
-      if (renamed === "taken") continue;
-      if (!renamed) renameFile(path, aside);
-    }
+    const linked = linkAside(path, aside);
+    if (linked === "taken") continue; // made meanwhile: not ours either
+    if (linked) return aside;
+    const renamed = renameNoReplace(path, aside);
+    if (renamed === "taken") continue;
+    if (!renamed) renameFile(path, aside);
     return aside;
   }
+}
+
+/**
+ * `aside` made a hard link to `path`: false, nothing made, if it cannot be (for the caller to rename), or
+ * if the new name is not known as the same file. overlayfs (its layers on two file systems, no index)
+ * gives a new name of a file copied up from its lower layer a "dev:ino" of its own: the keep, comparing
+ * it with the one it looked at, took it for a file put at FILE meanwhile and refused every --force over
+ * such a file. Renamed, a name keeps its "dev:ino" there.
+ */
+function linkAside(path: string, aside: string): boolean | "taken" {
+  try {
+    linkSync(path, aside);
+  } catch (error) {
+    return errnoOf(error) === "EEXIST" ? "taken" : false;
+  }
+  if (identityAt(aside) === identityAt(path)) return true;
+  rmSync(aside, { force: true });
+  return false;
 }
 
 /** What a file system without hard links (vfat, some FUSE) says to a `link`. */
