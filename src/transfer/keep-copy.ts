@@ -2,6 +2,22 @@
  * A receiver's keep: its verified copy, FILE.partial, takes FILE's name; with --force it takes the owner and
  * mode of the file found at FILE, which is set aside first (FILE.ivsh-replaced) for the keep to be undone
  * (./undo-keep.ts). What is said when a step fails: ./keep-failures.ts.
+ *
+ * The descriptors a keep holds, and who closes each:
+ *
+ * | descriptor                        | opened by           | closed by, on every outcome                  |
+ * | --------------------------------- | ------------------- | -------------------------------------------- |
+ * | the copy's (FILE.partial)         | openPartial (Sink)  | Sink.keep if the keep threw; else at the     |
+ * |                                   |                     | verdict: Sink.settle, or Sink.abandon (an    |
+ * |                                   |                     | unkeep leaves it open for that)              |
+ * | the look's (FILE, O_PATH)         | foundAt             | foundAt: nothing there, the copy itself, a   |
+ * |                                   |                     | refusal or a failure; keepCopy: nothing set  |
+ * |                                   |                     | aside; heldAside, once the aside's is open   |
+ * |                                   |                     | (else it stands in for the aside's)          |
+ * | the aside's (FILE.ivsh-replaced,  | heldAside           | heldAside if not the file looked at;         |
+ * | O_PATH)                           |                     | keepCopy if the move (or its check) threw;   |
+ * |                                   |                     | else Sink.settle (before the removal) or     |
+ * |                                   |                     | Sink.unkeep (whatever the undo did)          |
  */
 import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
 import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
@@ -24,7 +40,8 @@ export type SetAside = { name: string; identity: string; fd: number };
 /**
  * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
  * there, set aside first. Returns that file (`SetAside`, the caller closes its descriptor), if any, and the
- * copy's "dev:ino". Throws, with nothing set aside and nothing left open, if the copy did not take the name.
+ * copy's "dev:ino". Throws, with nothing left open, if the copy did not take the name (or is not at it
+ * now): the file set aside is back at FILE, or the error names where it stays.
  */
 export function keepCopy(
   names: KeepNames,
@@ -38,7 +55,7 @@ export function keepCopy(
     // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
     // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
     if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
-    replaced = found && replacing ? setAsideFound(names, fd, found) : undefined;
+    replaced = found ? setAsideFound(names, fd, found) : undefined; // found: only with --force
   } finally {
     if (found && replaced === undefined) closeFd(found.fd);
   }
