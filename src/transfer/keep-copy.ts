@@ -171,7 +171,7 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
     // The file looked at: one put at FILE since is refused below, and must not have given the copy (left
     // as FILE.partial then) its owner and mode first.
     takeModeOf(found.stats, fd);
-    replaced = setAside(names.final);
+    replaced = setAside(names.final, found.identity);
   } catch (error) {
     // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
     if (errnoOf(error) === "ENOENT") return undefined;
