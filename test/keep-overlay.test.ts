@@ -40,12 +40,14 @@ function overlayUnusable(): string | undefined {
   const [upper, work] = [join(layers, "upper"), join(layers, "work")];
   for (const made of [lower, merged, upper, work]) mkdirSync(made, { recursive: true });
   writeFileSync(join(lower, "image.bin"), "the old image", { mode: 0o640 });
+  writeFileSync(join(lower, "undone.bin"), "the old image");
   const layout = `lowerdir=${lower},upperdir=${upper},workdir=${work}`;
   const mount = Bun.spawnSync(["mount", "-t", "overlay", "overlay", "-o", layout, merged]);
   if (mount.exitCode !== 0) return `overlayfs cannot be mounted here: ${mount.stderr.toString().trim()}`;
   mounted = true;
   return undefined;
 }
+const unusable = overlayUnusable();
 
 testUnless(
   overlayUnusable(),
@@ -59,7 +61,25 @@ testUnless(
     expect(sink.settle()).toBeUndefined();
     expect(readFileSync(target, "utf8")).toBe("the new image");
     expect(statSync(target).mode & 0o777).toBe(0o640);
-    expect(readdirSync(merged)).toEqual(["image.bin"]);
+    expect(readdirSync(merged)).toEqual(["image.bin", "undone.bin"]);
     expect(existsSync(join(lower, "image.bin"))).toBe(true); // the lower layer is never written
+  },
+);
+
+testUnless(
+  unusable,
+  "--force over a file of an overlay's lower layer, undone: the old file back at FILE, the copy FILE.partial",
+  async () => {
+    const target = join(merged, "undone.bin");
+    const sink = Sink.open(target, { force: true });
+    const data = Buffer.from("the new image");
+    await sink.write(addressOf(data), data.byteLength);
+    sink.keep();
+    sink.unkeep();
+    expect(sink.undone).toEqual({ copy: `${target}.partial`, aside: undefined });
+    expect(sink.abandon()).toBe(`${target}.partial`);
+    expect(readFileSync(target, "utf8")).toBe("the old image");
+    expect(readFileSync(`${target}.partial`, "utf8")).toBe("the new image");
+    expect(existsSync(`${target}.ivsh-replaced`)).toBe(false);
   },
 );
