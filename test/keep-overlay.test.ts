@@ -50,7 +50,7 @@ function overlayUnusable(): string | undefined {
 const unusable = overlayUnusable();
 
 testUnless(
-  overlayUnusable(),
+  unusable,
   "--force replaces a file of an overlay's lower layer, leaving no other name",
   async () => {
     const target = join(merged, "image.bin");
