@@ -182,7 +182,7 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   // FILE made this copy (a hard link to FILE.partial) since the look: nothing to replace, no second name.
   if (taken === fileStatus(fd, names.copy).identity) return void rmSync(replaced, { force: true });
   const old = putBack(replaced, names.final);
-  const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+  const kind = kindAt(names.final);
   throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });
 }
 
@@ -200,7 +200,12 @@ function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: st
   }
   if (!moved && !stillNamed(names.final, fd)) {
     const old = putBack(replaced, names.final);
-    const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+    const kind = kindAt(names.final);
     throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: replacing, old });
   }
+}
+
+/** What stands at `path` for a refusal to name: a file, or none (since removed) taken for one; else other. */
+function kindAt(path: string): "file" | "other" {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
 }
