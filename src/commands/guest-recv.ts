@@ -1,4 +1,5 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
+import { existsSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
@@ -155,11 +156,12 @@ function warnUndone(sink: Sink): void {
       `${undone.copy} is the received copy, whole and verified, but not confirmed to its sender (its keep ` +
         `was undone): move it where you want it, or receive again`,
     );
-  if (undone?.aside)
-    log.warn(
-      `${undone.aside}, the file ${sink.target} replaced, stays under that name: a file was put at ` +
-        `${sink.target} after the keep, and was not replaced`,
-    );
+  if (!undone?.aside) return;
+  // Not put back: FILE was not the copy any more when the undo looked (a file put there, or FILE removed).
+  const why = existsSync(sink.target)
+    ? `a file was put at ${sink.target} after the keep, and was not replaced`
+    : `${sink.target} was removed after the keep, and it was not put back there`;
+  log.warn(`${undone.aside}, the file ${sink.target} replaced, stays under that name: ${why}`);
 }
 
 /** Said before the receive, so a refused one names them too: whose they are only the user can tell. */

@@ -2,6 +2,22 @@
  * A receiver's keep: its verified copy, FILE.partial, takes FILE's name; with --force it takes the owner and
  * mode of the file found at FILE, which is set aside first (FILE.ivsh-replaced) for the keep to be undone
  * (./undo-keep.ts). What is said when a step fails: ./keep-failures.ts.
+ *
+ * The descriptors a keep holds, and who closes each:
+ *
+ * | descriptor                        | opened by           | closed by, on every outcome                  |
+ * | --------------------------------- | ------------------- | -------------------------------------------- |
+ * | the copy's (FILE.partial)         | openPartial (Sink)  | Sink.keep if the keep threw; else at the     |
+ * |                                   |                     | verdict: Sink.settle, or Sink.abandon (an    |
+ * |                                   |                     | unkeep leaves it open for that)              |
+ * | the look's (FILE, O_PATH)         | foundAt             | foundAt: nothing there, the copy itself, a   |
+ * |                                   |                     | refusal or a failure; keepCopy: nothing set  |
+ * |                                   |                     | aside; heldAside, once the aside's is open   |
+ * |                                   |                     | (else it stands in for the aside's)          |
+ * | the aside's (FILE.ivsh-replaced,  | heldAside           | heldAside if not the file looked at;         |
+ * | O_PATH)                           |                     | keepCopy if the move (or its check) threw;   |
+ * |                                   |                     | else Sink.settle (before the removal) or     |
+ * |                                   |                     | Sink.unkeep (whatever the undo did)          |
  */
 import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
 import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
@@ -24,7 +40,8 @@ export type SetAside = { name: string; identity: string; fd: number };
 /**
  * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
  * there, set aside first. Returns that file (`SetAside`, the caller closes its descriptor), if any, and the
- * copy's "dev:ino". Throws, with nothing set aside and nothing left open, if the copy did not take the name.
+ * copy's "dev:ino". Throws, with nothing left open, if the copy did not take the name (or is not at it
+ * now): the file set aside is back at FILE, or the error names where it stays.
  */
 export function keepCopy(
   names: KeepNames,
@@ -38,7 +55,7 @@ export function keepCopy(
     // A name another receiver took over, or anyone swapped (for a link to another file, in a shared
     // directory), is not the copy: never moved to TARGET; its owner and mode go through the descriptor.
     if (!stillNamed(names.copy, fd)) throw vanishedFailure(names.copy, names.target);
-    replaced = found && replacing ? setAsideFound(names, fd, found) : undefined;
+    replaced = found ? setAsideFound(names, fd, found) : undefined; // found: only with --force
   } finally {
     if (found && replaced === undefined) closeFd(found.fd);
   }
@@ -154,7 +171,7 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
     // The file looked at: one put at FILE since is refused below, and must not have given the copy (left
     // as FILE.partial then) its owner and mode first.
     takeModeOf(found.stats, fd);
-    replaced = setAside(names.final);
+    replaced = setAside(names.final, found.identity);
   } catch (error) {
     // FILE removed since the look: nothing to replace (and its directory removed, the copy's move says so).
     if (errnoOf(error) === "ENOENT") return undefined;
@@ -165,7 +182,7 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   // FILE made this copy (a hard link to FILE.partial) since the look: nothing to replace, no second name.
   if (taken === fileStatus(fd, names.copy).identity) return void rmSync(replaced, { force: true });
   const old = putBack(replaced, names.final);
-  const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+  const kind = kindAt(names.final);
   throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });
 }
 
@@ -183,7 +200,12 @@ function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: st
   }
   if (!moved && !stillNamed(names.final, fd)) {
     const old = putBack(replaced, names.final);
-    const kind = statSync(names.final, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
+    const kind = kindAt(names.final);
     throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: replacing, old });
   }
+}
+
+/** What stands at `path` for a refusal to name: a file, or none (since removed) taken for one; else other. */
+function kindAt(path: string): "file" | "other" {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() === false ? "other" : "file";
 }

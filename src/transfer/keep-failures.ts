@@ -10,7 +10,8 @@ import { errnoOf } from "../ffi/index.ts";
 /**
  * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
  * whole, so receiving again would only cost time) and where the file it was to replace is now. `inTheWay`:
- * something appeared at the name during the transfer (a file without --force, or no file at all).
+ * something appeared at the name during the transfer (a file without --force, or no file at all), or
+ * (`forced`) a file was put there after the keep looked at it.
  */
 export function keepFailure(
   error: unknown,

@@ -8,25 +8,45 @@ import { errnoOf, renameFile } from "../ffi/index.ts";
 import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 
 /**
- * A second name for `path` (a hard link; a rename where links are not supported), to restore it from. The
- * name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The rename
- * too refuses a taken name (RENAME_NOREPLACE): one put there after the look was replaced, then removed as
- * the old file once settled. Only where renameat2 cannot tell, a plain rename (that window stays there).
+ * A second name for `path`, the file `looked` ("dev:ino") found there, to restore it from: a hard link; a
+ * rename where links are not supported, or where the link's name is not known as that file (overlayfs).
+ * The name is one no file has: a file already called FILE.ivsh-replaced is someone's, never removed. The
+ * rename too refuses a taken name (RENAME_NOREPLACE): one put there after the look was replaced, then
+ * removed as the old file once settled. Only where renameat2 cannot tell, a plain rename (that window
+ * stays there).
  */
-export function setAside(path: string): string {
+export function setAside(path: string, looked: string): string {
   for (let attempt = 0; ; attempt++) {
     const aside = asideName(path, attempt);
     if (lstatSync(aside, { throwIfNoEntry: false })) continue;
-    try {
-      linkSync(path, aside);
-    } catch (error) {
-      if (errnoOf(error) === "EEXIST") continue; // made meanwhile: not ours either
-      const renamed = renameNoReplace(path, aside);
-      if (renamed === "taken") continue;
-      if (!renamed) renameFile(path, aside);
-    }
+    const linked = linkAside(path, aside, looked);
+    if (linked === "taken") continue; // made meanwhile: not ours either
+    if (linked) return aside;
+    const renamed = renameNoReplace(path, aside);
+    if (renamed === "taken") continue;
+    if (!renamed) renameFile(path, aside);
     return aside;
   }
+}
+
+/**
+ * `aside` made a hard link to `path`: false, nothing made, if it cannot be (for the caller to rename), or
+ * if its name is not known as the file looked at while `path` still is. overlayfs (its layers on two file
+ * systems, no index) gives a new name of a file copied up from its lower layer a "dev:ino" of its own: the
+ * keep took it for a file put at FILE meanwhile and refused every --force over such a file. Renamed, a
+ * name keeps its "dev:ino" there. (A file put at `path` between this look and that rename is refused by
+ * the caller; the old file, its link removed, is then gone as the save's rename over it would have had it.)
+ * A link to a file put at `path` before it was made stays: the caller finds it not the file looked at.
+ */
+function linkAside(path: string, aside: string, looked: string): boolean | "taken" {
+  try {
+    linkSync(path, aside);
+  } catch (error) {
+    return errnoOf(error) === "EEXIST" ? "taken" : false;
+  }
+  if (identityAt(aside) === looked || identityAt(path) !== looked) return true;
+  rmSync(aside, { force: true });
+  return false;
 }
 
 /** What a file system without hard links (vfat, some FUSE) says to a `link`. */

@@ -224,9 +224,9 @@ export function stillNamed(path: string, fd: number): boolean {
 
 /**
  * A file that replaces another (--force) takes the permissions of the one it replaces (`replaced`: what the
- * keep found at FILE, never what has the name by now), as `cp` does: a
- * private file must not become readable by others because it was received again. Applied to the whole,
- * verified copy just before it takes the name, so a copy that fails stays writable for the next try.
+ * keep found at FILE, never what has the name by now), as `cp` does: a private file must not become
+ * readable by others because it was received again. Applied to the whole, verified copy just before it takes
+ * the name, so a copy that fails stays writable for the next try.
  * Through its descriptor `fd`, never its name: one swapped for a link (by anyone who may write the
  * directory) would have root give another file the owner and mode. A file system that refuses the mode
  * (vfat mounted umask=000 gives every file to root, and only an owner may chmod; NFS) leaves the copy

@@ -272,7 +272,7 @@ export class Sink implements StreamKeeper {
 
   /**
    * The stream arrived whole and verified: TARGET.partial becomes TARGET. A file it replaces (--force) is
-   * linked aside first, so `unkeep` can put it back. If that fails, the verified copy stays TARGET.partial
+   * set aside first (a second name), so `unkeep` can put it back. If that fails, the verified copy stays TARGET.partial
    * (`abandon` keeps it) and the error names it.
    */
   keep(): void {
