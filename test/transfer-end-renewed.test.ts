@@ -255,7 +255,16 @@ test("with -q, an end that waits again on a new session says nothing (-q prints 
   const channel = "renewed-quiet";
   const input = join(suite.dir, `${channel}.in`);
   await randomFile(input, 300_000);
-  const { proc, said } = saying(["recv", "-q", "--channel", channel, "--out", "/dev/null", "--timeout", TIMEOUT]);
+  const { proc, said } = saying([
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    "/dev/null",
+    "--timeout",
+    TIMEOUT,
+  ]);
   try {
     // No progress line to wait for: its session is what shows it waits.
     await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv connected");

@@ -27,8 +27,13 @@ test("recv resumed from a stop, finding a transfer to join while the arbiter is 
     await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
     process.kill(proc.pid, "SIGSTOP");
     // The sender publishes its transfer while the receiver cannot join it.
-    const { said: senderSaid } = (sender = idleEnd(suite.paths, "send", channel, "120s"));
-    await eventually(async () => senderSaid.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    sender = idleEnd(suite.paths, "send", channel, "120s");
+    const senderSaid = sender.said;
+    await eventually(
+      async () => senderSaid.text.includes("waiting for a receiver"),
+      WITHIN_MS,
+      "send waiting",
+    );
     process.kill(suite.arbiter.pid, "SIGSTOP");
     arbiterStopped = true;
     // Stopped past half its lease: resumed, it confirms its lease before joining, and nothing answers.
