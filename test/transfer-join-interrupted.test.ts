@@ -51,3 +51,29 @@ test("recv resumed from a stop, finding a transfer to join while the arbiter is 
     sender?.proc.kill("SIGKILL");
   }
 }, 90_000);
+
+test("send - resumed from a stop, its input arriving while the arbiter is stopped, ends on Ctrl-C", async () => {
+  const channel = "send-interrupted";
+  const { proc, said } = idleEnd(suite.paths, "send", channel, "120s");
+  let arbiterStopped = false;
+  try {
+    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    process.kill(proc.pid, "SIGSTOP");
+    process.kill(suite.arbiter.pid, "SIGSTOP");
+    arbiterStopped = true;
+    // Stopped past half its lease: resumed, it confirms its lease before it fills the ring, and nothing answers.
+    await Bun.sleep(LEASE_MS / 2 + 1000);
+    process.kill(proc.pid, "SIGCONT");
+    proc.stdin.write(new Uint8Array(100_000).fill(7));
+    proc.stdin.flush();
+    await Bun.sleep(1000); // not needed for the verdict: the Ctrl-C may come before the confirmation, too
+    process.kill(proc.pid, "SIGINT");
+    // Before: 'late' (it exited only once the client gave up on the silent arbiter, after 30 s).
+    const exited = await exitOrKill(proc, BEFORE_SILENCE_ENDS_MS);
+    expect(exited).toBe(130);
+    expect(said.text).toContain("interrupted by SIGINT");
+  } finally {
+    if (arbiterStopped) process.kill(suite.arbiter.pid, "SIGCONT");
+    proc.kill("SIGKILL");
+  }
+}, 90_000);

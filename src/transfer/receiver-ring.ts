@@ -75,7 +75,7 @@ export async function awaitTransfer(
     ) {
       if (!slot.client.leaseInDoubt()) return transfer;
       // Throws LeaseExpired for an expired session; then looked at again. Nothing to undo if answered late.
-      await abortable(slot.confirmLive(), signal, `receive on channel '${slot.channel}'`, async () => {});
+      await slot.confirmLive(signal, `receive on channel '${slot.channel}'`);
       continue;
     }
     if (!told) onWaiting?.();
