@@ -250,3 +250,31 @@ testWithTool(
   },
   60_000,
 );
+
+test("with -q, an end that waits again on a new session says nothing (-q prints only warnings and errors)", async () => {
+  const channel = "renewed-quiet";
+  const input = join(suite.dir, `${channel}.in`);
+  await randomFile(input, 300_000);
+  const { proc, said } = saying([
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    "/dev/null",
+    "--timeout",
+    TIMEOUT,
+  ]);
+  try {
+    // No progress line to wait for: its session is what shows it waits.
+    await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv connected");
+    await stopPastLease(proc.pid);
+    await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv on a new session");
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+    expect([await exitOrKill(proc, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
+    // Before: "[ivsh] ℹ this end was stopped longer than the arbiter's 1 s lease, ... waits again ...".
+    expect(said.text).toBe("");
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);

@@ -65,7 +65,11 @@ export const progressArgs = {
     description:
       "Off a terminal (a log, a pipe) only the summary line shows, at the end; with --progress also a plain line a second while bytes move, and what the transfer waits for",
   },
-  quiet: { type: "boolean", alias: "q", description: "No progress and no summary line (errors still show)" },
+  quiet: {
+    type: "boolean",
+    alias: "q",
+    description: "No progress, notices or summary line (warnings and errors still show)",
+  },
 } as const satisfies Record<string, ArgDef>;
 
 export function socketPath(args: { socket?: string | undefined }): string {

@@ -22,12 +22,14 @@ export class EndSession {
     private readonly progress: EndProgress,
     private readonly peerWaitMs: number | undefined,
     private readonly unmoved: string,
+    private readonly quiet: boolean,
   ) {}
 
   /**
    * Connects (within `peerWaitMs`, the end's --timeout, if any; `signal` ends it) and watches the link.
    * `unmoved`: what this end knows had not happened when it starts over (a sender cannot know that nothing
    * was transferred: a receiver may have joined while it was stopped, taken its ring, and failed).
+   * `quiet` (-q): the renewal is not said; -q leaves only warnings and errors.
    * No wake mailbox: a channel's ends park and wake through the arbiter (src/transfer/wait.ts); the
    * mailbox is for mutex and condvar waiters, and opening it cost every transfer ~0.2 ms.
    */
@@ -37,11 +39,12 @@ export class EndSession {
     peerWaitMs: number | undefined,
     signal: AbortSignal,
     unmoved: string,
+    quiet = false,
   ): Promise<EndSession> {
     const options = { ...connection, signal, futexParking: false };
     const client = await connect({ ...options, connectTimeoutMs: peerWaitMs });
     const stopWatching = watchArbiter(client, connection, progress, peerWaitMs);
-    return new EndSession(client, stopWatching, options, progress, peerWaitMs, unmoved);
+    return new EndSession(client, stopWatching, options, progress, peerWaitMs, unmoved, quiet);
   }
 
   /** A new session in place of the expired one; `leftMs`: what is left of the wait for the peer. */
@@ -51,10 +54,11 @@ export class EndSession {
     await expired.close({ waitForArbiter: false });
     // On a terminal the "waiting for ..." line is drawn without its newline: the notice would follow it.
     this.progress.done();
-    log.info(
-      `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
-        `its session; ${this.unmoved}, so it waits again on a new session`,
-    );
+    if (!this.quiet)
+      log.info(
+        `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
+          `its session; ${this.unmoved}, so it waits again on a new session`,
+      );
     this.client = await connect({ ...this.connection, connectTimeoutMs: leftMs });
     this.stopWatching = watchArbiter(this.client, this.connection, this.progress, this.peerWaitMs);
     return this.client;

@@ -90,6 +90,7 @@ export default defineLeafCommand({
           waitMs,
           signal,
           "nothing had been transferred",
+          args.quiet,
         );
         phase("recv: connected");
         try {

@@ -109,6 +109,7 @@ export default defineLeafCommand({
         options.peerWaitMs,
         options.signal,
         "no receiver had been seen to join",
+        args.quiet,
       );
       phase("send: connected");
       try {

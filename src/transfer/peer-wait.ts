@@ -81,11 +81,32 @@ export async function withPeerWait<T>(
       // canRedo last: it rewinds the input for the next try.
       if (!renew || !lost || !hasTrait(lost, "endsSession") || signal?.aborted || !timeLeft || !canRedo())
         throw told;
-      current = await renew(stillLeft);
+      current = await renew(stillLeft).catch((error: unknown) => {
+        throw renewalFailure(error, what, waitMs);
+      });
     } finally {
       wait.stop();
     }
   }
+}
+
+/**
+ * A new session's connect failed: one the arbiter never answered (stopped, frozen) within what was left of
+ * the --timeout is told as the wait's own limit, as a wait that saw it silent is; it named the part left
+ * ("did not answer within 18.6 s" for --timeout 20s), a limit the user never gave.
+ */
+function renewalFailure(error: unknown, what: WaitFor, waitMs: number | undefined): unknown {
+  if (waitMs === undefined || !isIvshError(error, "ArbiterUnreachable")) return error;
+  return arbiterSilent(what, formatDuration(waitMs));
+}
+
+function arbiterSilent(what: WaitFor, limit: string): IvshError {
+  return failure(
+    "ArbiterUnreachable",
+    what.action,
+    `the arbiter stopped answering (is it stopped or frozen? resume or restart it), so no ${what.peer} ` +
+      `could reach this end within ${limit} (--timeout)`,
+  );
 }
 
 /**
@@ -194,13 +215,7 @@ class PeerWait {
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
     if (this.sessionLost) return this.sessionLost;
     const limit = formatDuration(this.waitMs ?? 0);
-    if (this.arbiterSilent)
-      return failure(
-        "ArbiterUnreachable",
-        this.what.action,
-        `the arbiter stopped answering (is it stopped or frozen? resume or restart it), so no ${this.what.peer} ` +
-          `could reach this end within ${limit} (--timeout)`,
-      );
+    if (this.arbiterSilent) return arbiterSilent(this.what, limit);
     return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
   }
 

@@ -58,7 +58,8 @@ export async function openRing(
  * start). An abort wakes the park (waitForChange). Found by a receiver that may have been frozen past its
  * lease (stopped while it waited, the sender's wake read as it resumes), the lease is confirmed first: a
  * session the arbiter expired meanwhile joined the transfer (the slot's words are still mapped), and the
- * sender saw that receiver leave at once and failed.
+ * sender saw that receiver leave at once and failed. The signal ends that confirmation too: with the arbiter
+ * stopped as well, it is answered by nobody, and Ctrl-C went unheeded until the 30 s reconnect timeout.
  */
 export async function awaitTransfer(
   slot: ChannelSlot,
@@ -73,7 +74,8 @@ export async function awaitTransfer(
       slot.load("receiverJoined") !== transfer
     ) {
       if (!slot.client.leaseInDoubt()) return transfer;
-      await slot.confirmLive(); // throws LeaseExpired for an expired session; then looked at again
+      // Throws LeaseExpired for an expired session; then looked at again. Nothing to undo if answered late.
+      await slot.confirmLive(signal, `receive on channel '${slot.channel}'`);
       continue;
     }
     if (!told) onWaiting?.();

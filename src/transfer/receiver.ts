@@ -165,7 +165,7 @@ export class ChannelReceiver {
     }
     // The consumer may have waited long (a stalled pipe): after a freeze past the lease, the slot is not
     // ours, and a session lost meanwhile has the chunk withdrawn: checked before the digest reads it.
-    await this.slot.confirmLive();
+    await this.slot.confirmLive(this.options.signal, `receive on channel '${this.name}'`);
     this.checkOpen(); // closed while `consume` ran: the chunk went with the ring
     this.slot.throwIfWithdrawn("receive"); // as it did with the client's close() begun in `consume`
     if (!bounce) this.digest.update(chunk);
@@ -221,7 +221,7 @@ export class ChannelReceiver {
   }
 
   private async nextRecord(): Promise<void> {
-    await this.slot.confirmLive();
+    await this.slot.confirmLive(this.options.signal, `receive on channel '${this.name}'`);
     const check = () => this.checkStillOurs();
     const { slot, sender: peer, options } = this;
     for (;;) {

@@ -113,7 +113,7 @@ export class ChannelSender {
       );
     if (length === 0) return 0;
     // The filler may have waited long (an idle pipe): after a freeze past the lease the slot is not ours.
-    await this.slot.confirmLive();
+    await this.slot.confirmLive(this.signal, `send on channel '${this.name}'`);
     this.checkOpen(); // closed while `fill` ran: the chunk went with the ring
     this.digest.update(chunk.subarray(0, length));
     this.publishData(length);
@@ -348,7 +348,7 @@ export class ChannelSender {
 
   private async spaceInRing(): Promise<void> {
     const { depth } = this.ring;
-    await this.slot.confirmLive();
+    await this.slot.confirmLive(this.signal, `send on channel '${this.name}'`);
     const check = () => this.checkStreaming();
     this.noteReceiver();
     for (;;) {

@@ -74,11 +74,15 @@ export class ChannelSlot {
 
   /**
    * Before writing the slot or the ring again: if this process may have been frozen past its lease, the
-   * arbiter may have handed both to someone else; ask it first (throws LeaseExpired if so).
+   * arbiter may have handed both to someone else; ask it first (throws LeaseExpired if so). `signal` ends
+   * the wait as `action`'s interruption: with the arbiter stopped too (a frozen host) nobody answers, and
+   * Ctrl-C went unheeded until the client gave up on it, the 30 s reconnect timeout later.
    */
-  async confirmLive(): Promise<void> {
+  async confirmLive(signal?: AbortSignal, action?: string): Promise<void> {
     this.throwIfLost();
-    if (this.client.leaseInDoubt()) await this.client.confirmLease();
+    if (!this.client.leaseInDoubt()) return;
+    const asked = this.client.confirmLease();
+    await (signal && action ? abortable(asked, signal, action, async () => {}) : asked);
   }
 
   /**
