@@ -42,6 +42,21 @@ test("a journal another process holds is named by that process's pid and command
   }
 });
 
+test("another arbiter's look under way (its shared flock) is no holder: two starting at once on one --state do not refuse each other", async () => {
+  // Each start looks (refuseHeldJournal) before it claims: a look taking the lock exclusively found the other's
+  // look in progress and refused the start as "another arbiter (pid N) is running".
+  const path = join(dir, "looked-at.state");
+  writeFileSync(path, "");
+  const looker = spawnFixture("journal-holder", { path, shared: true });
+  try {
+    await looker.events.next("held");
+    expect(otherJournalHolder(path)).toBeUndefined();
+  } finally {
+    looker.proc.kill("SIGKILL");
+    await looker.proc.exited;
+  }
+});
+
 test("a look at a journal nobody holds leaves no lock behind: the file can be claimed at once", () => {
   const path = join(dir, "free.state");
   writeFileSync(path, "");

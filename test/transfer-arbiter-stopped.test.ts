@@ -4,7 +4,9 @@
  * showed up" (or "no receiver"), which sends the user to the wrong program. Real processes throughout.
  */
 import { expect, test } from "bun:test";
+import { join } from "node:path";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "../src/guest/connect-options.ts";
+import { hookingRelay, stopSweeps } from "./helpers/hello-relay.ts";
 import { eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { idleEnd } from "./helpers/transfer.ts";
@@ -53,3 +55,36 @@ for (const [role, peer] of [
       proc.kill("SIGKILL");
     }
   }, 60_000);
+
+test("send whose arbiter stops after the hello, before it answers the ring request: gives up at its --timeout naming the arbiter", async () => {
+  // The sender's peer is not known until its ring is set up (unknownUntilTold), so its limit waits for the
+  // ring; an arbiter silent meanwhile answers the ring request never, and the sender must give up on it
+  // then, not wait on a ring that cannot come until the reconnect timeout. The relay stops the arbiter as
+  // the hello's answer passes (stopSweeps waits for its state T), before the ring is asked for.
+  const relayed = join(suite.dir, "hello-then-stopped.sock");
+  const relay = hookingRelay(suite.socket, relayed);
+  let stopped = false;
+  relay.state.onAnswer = () => {
+    stopSweeps(suite.arbiter.pid);
+    stopped = true;
+  };
+  [relay.state.armed, relay.state.drop] = [true, false];
+  const { proc, said } = idleEnd({ ...suite.paths, socket: relayed }, "send", "stopped-at-ring", "2s");
+  try {
+    let exited: number | "late";
+    try {
+      exited = await exitOrKill(proc, BEFORE_SILENCE_ENDS_MS);
+    } finally {
+      process.kill(suite.arbiter.pid, "SIGCONT");
+    }
+    expect(stopped).toBe(true); // after its answer to the hello
+    expect(exited).toBe(1);
+    expect(said.text).toContain(
+      "ERROR Failed to send on channel 'stopped-at-ring' since the arbiter stopped answering (is it stopped or " +
+        "frozen? resume or restart it), so no receiver could reach this end within 2 s (--timeout)",
+    );
+  } finally {
+    proc.kill("SIGKILL");
+    relay.listener.stop(true);
+  }
+}, 60_000);

@@ -278,3 +278,27 @@ test("with -q, an end that waits again on a new session says nothing (-q prints 
     proc.kill("SIGKILL");
   }
 }, 60_000);
+
+test("recv on a new session is watched as the first was: an arbiter stopped then is named on its progress line", async () => {
+  const channel = "renewed-watched";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    await stopPastLease(proc.pid);
+    await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
+    const before = said.text.length;
+    // Nothing answers for half a lease: the line says so (the first session's watch, stopped, no longer can).
+    process.kill(suite.arbiter.pid, "SIGSTOP");
+    try {
+      await eventually(
+        async () => said.text.includes("which has stopped answering", before),
+        WITHIN_MS,
+        "the progress line naming the stopped arbiter",
+      );
+    } finally {
+      process.kill(suite.arbiter.pid, "SIGCONT");
+    }
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);
