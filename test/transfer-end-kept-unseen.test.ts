@@ -9,11 +9,9 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { CLI } from "./helpers/paths.ts";
 import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { clientEnv, guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
+import { guest, guestSaying, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 /**
  * Long enough for a receiver to start and take a small file while the sender is stopped within it, on a
@@ -34,32 +32,9 @@ test("a sender stopped past its lease after its whole stream was kept by a recei
   // Within one ring: the sender publishes every chunk and the end record, then waits for a receiver.
   const data = await randomFile(input, 300_000);
   const output = outPath(suite.paths, `${channel}.out`);
-  const sender = tracked(
-    Bun.spawn(
-      [
-        process.execPath,
-        CLI,
-        "guest",
-        "send",
-        input,
-        "--channel",
-        channel,
-        "--progress",
-        "--timeout",
-        "120s",
-      ],
-      {
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
-      },
-    ),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of sender.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
+  const { proc: sender, said } = guestSaying(suite.paths, [
+    ...["send", input, "--channel", channel, "--progress", "--timeout", "120s"],
+  ]);
   let second: ReturnType<typeof guest> | undefined;
   try {
     await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
@@ -98,32 +73,9 @@ test("a sender stopped past its lease whose ring a receiver took unseen starts o
   const data = await randomFile(input, 12 << 20);
   const first = outPath(suite.paths, `${channel}.first`);
   const output = outPath(suite.paths, `${channel}.out`);
-  const sender = tracked(
-    Bun.spawn(
-      [
-        process.execPath,
-        CLI,
-        "guest",
-        "send",
-        input,
-        "--channel",
-        channel,
-        "--progress",
-        "--timeout",
-        "120s",
-      ],
-      {
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
-      },
-    ),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of sender.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
+  const { proc: sender, said } = guestSaying(suite.paths, [
+    ...["send", input, "--channel", channel, "--progress", "--timeout", "120s"],
+  ]);
   let second: ReturnType<typeof guest> | undefined;
   try {
     await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");

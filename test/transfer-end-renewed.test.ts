@@ -15,7 +15,15 @@ import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts"
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testWithTool } from "./helpers/tools.ts";
-import { clientEnv, guest, idleEnd, outPath, randomFile, sameBytes } from "./helpers/transfer.ts";
+import {
+  clientEnv,
+  guest,
+  guestSaying,
+  idleEnd,
+  outPath,
+  randomFile,
+  sameBytes,
+} from "./helpers/transfer.ts";
 
 /** The shortest lease, so the stopped end's session expires soon; every bound below derives from it. */
 const LEASE_MS = 1000;
@@ -59,23 +67,6 @@ async function nothingHeld(): Promise<void> {
 }
 
 const renewed = "waits again on a new session";
-
-/** `ivsh guest ARGS...` and what it says on stderr, as it comes. */
-function saying(args: string[]) {
-  const proc = tracked(
-    Bun.spawn([process.execPath, CLI, "guest", ...args], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
-    }),
-  );
-  const said = { text: "" };
-  (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, said };
-}
 
 test("recv stopped past its lease while waiting for a sender goes on waiting, and receives", async () => {
   const channel = "renewed-recv";
@@ -124,7 +115,15 @@ test("send FILE stopped past its lease with its ring filled, no receiver yet, go
   // Larger than the ring (8 MiB for a file): the sender fills it, then waits for a receiver to drain it.
   const data = await randomFile(input, 12 << 20);
   const output = outPath(suite.paths, `${channel}.out`);
-  const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
+  const sender = guestSaying(suite.paths, [
+    "send",
+    input,
+    "--channel",
+    channel,
+    "--progress",
+    "--timeout",
+    TIMEOUT,
+  ]);
   const { said } = sender;
   try {
     await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
@@ -182,7 +181,15 @@ test("a receiver that arrives while the sender is stopped past its lease waits f
   // cannot start over (a receiver may have kept it unseen: test/transfer-end-kept-unseen.test.ts).
   const data = await randomFile(input, 12 << 20);
   const output = outPath(suite.paths, `${channel}.out`);
-  const sender = saying(["send", input, "--channel", channel, "--progress", "--timeout", TIMEOUT]);
+  const sender = guestSaying(suite.paths, [
+    "send",
+    input,
+    "--channel",
+    channel,
+    "--progress",
+    "--timeout",
+    TIMEOUT,
+  ]);
   const { said } = sender;
   let receiver: ReturnType<typeof guest> | undefined;
   try {
@@ -255,7 +262,7 @@ test("with -q, an end that waits again on a new session says nothing (-q prints 
   const channel = "renewed-quiet";
   const input = join(suite.dir, `${channel}.in`);
   await randomFile(input, 300_000);
-  const { proc, said } = saying([
+  const { proc, said } = guestSaying(suite.paths, [
     "recv",
     "-q",
     "--channel",

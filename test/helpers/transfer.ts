@@ -137,10 +137,27 @@ export function idleEnd(paths: TestPaths, role: "send" | "recv", channel: string
       env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
     }),
   );
+  return { proc, said: collected(proc.stderr) };
+}
+
+/** `ivsh guest ARGS…` against `paths`' arbiter, its stderr gathered as it comes (`said.text`). */
+export function guestSaying(paths: TestPaths, args: string[]) {
+  const proc = tracked(
+    Bun.spawn([process.execPath, CLI, "guest", ...args], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
+    }),
+  );
+  return { proc, said: collected(proc.stderr) };
+}
+
+/** What `stream` has said so far, read in the background: tests wait on `text` with `eventually`. */
+function collected(stream: ReadableStream<Uint8Array>): { text: string } {
   const said = { text: "" };
   (async () => {
     const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) said.text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) said.text += decoder.decode(chunk, { stream: true });
   })();
-  return { proc, said };
+  return said;
 }
