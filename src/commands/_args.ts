@@ -214,7 +214,7 @@ export function durationWithin(
   least: { ms: number; text: string; why: string; beyond?: string },
 ): number {
   return checkFlag(() => {
-    const ms = parseDuration(text, flag);
+    const ms = parseDuration(text, flag, least.text);
     if (ms < least.ms)
       throw failure(
         "InvalidArgument",
