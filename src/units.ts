@@ -128,13 +128,18 @@ export function parseDuration(text: string | number, what: string, least?: strin
 /** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days; it fires after 1 ms for anything longer). */
 export const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
-/** A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min. */
+/**
+ * A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min, 24 d 20 h. From a day on, days and
+ * hours: the longest lease `ivsh host` takes was said "596 h 31 min" in its start line, and an arbiter's
+ * uptime in `ivsh status` grows past that.
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const seconds = Math.floor(ms / 1000);
   if (seconds < 60) return `${Number((ms / 1000).toFixed(3))} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  return `${Math.floor(seconds / 86_400)} d ${Math.floor((seconds % 86_400) / 3600)} h`;
 }
 
 /** A byte count in the largest binary unit that keeps it at 1 or more: 1536 -> [1.5, "KiB"]. */
