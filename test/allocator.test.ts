@@ -251,13 +251,13 @@ describe("arbiter state", () => {
     expectFailure(
       () => state.allocate(creator, 0, 1, "write", ""),
       "QuotaExceeded",
-      /client 1 already has 2 blocks \(8\.00 KiB\) of its quota of 2 blocks \(8\.00 KiB\) in segments it created, each counted until its last holder frees it, also once this client has freed its own grant \(free those it holds; those held only by other clients count until they free them or end \(`ivsh status` lists each segment's holders\); or raise --client-quota\)$/,
+      /client 1 already has 2 blocks \(8\.00 KiB\) of its quota of 2 blocks \(8\.00 KiB\) in segments it created, each counted until its last holder frees it, also once this client has freed its own grant \(free those it holds; those held only by other clients count until they free them or end: `ivsh status` lists each segment's holders; or raise --client-quota\)$/,
     );
     const sibling = state.openSession("sibling", 3, "vm1");
     expectFailure(
       () => state.allocate(sibling, 0, 2, "write", ""),
       "QuotaExceeded",
-      /VM 'vm1' already has 2 blocks .* in segments its clients created, each counted until its last holder, in any VM, frees it, also once its creator has freed its own grant or ended \(free those its clients hold; those held only by other clients count until they free them or end .*; or raise --vm-quota\)$/,
+      /VM 'vm1' already has 2 blocks .* in segments its clients created, each counted until its last holder, in any VM, frees it, also once its creator has freed its own grant or ended \(free those its clients hold; those held only by other clients count until they free them or end: `ivsh status` lists each segment.s holders; or raise --vm-quota\)$/,
     );
     expect(() => state.free(creator, given.id)).toThrow(); // the advice "free one" could not be taken
   });

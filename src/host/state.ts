@@ -31,9 +31,12 @@ export interface SlotMemory {
   releaseDeadOwner(slot: number, kind: SlotKindName, clientId: number): boolean;
 }
 
-/** A quota refusal's advice on the segments it counts that the asking client (or VM) no longer holds. */
+/**
+ * A quota refusal's advice on the segments it counts that the asking client (or VM) no longer holds. No
+ * parentheses in it: a channel's refusal (src/transfer/ring-setup.ts) drops the advice's for its own.
+ */
 const HELD_ELSEWHERE =
-  "those held only by other clients count until they free them or end (`ivsh status` lists each segment's holders)";
+  "those held only by other clients count until they free them or end: `ivsh status` lists each segment's holders";
 
 export class ArbiterState extends RecordedState {
   private journal: Journal | undefined;
