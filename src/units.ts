@@ -89,9 +89,9 @@ const DURATION_UNIT_NAMES = "units: ms, s, m for minutes, h";
 /**
  * Parses a duration with its unit ("250ms", "5s", "2m", "1h") into milliseconds. A bare number is
  * refused, except 0: `--lease 500` reads as 500 ms to some and 500 s to others. A number given from code
- * means seconds.
+ * means seconds. `least`, the least the caller takes ("1ms"), is named when a sign is refused.
  */
-export function parseDuration(text: string | number, what: string): number {
+export function parseDuration(text: string | number, what: string, least?: string): number {
   if (typeof text === "number") return text * 1000;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   // `--timeout=` (a variable left unset) was "not a duration like 5s", as if something had been written.
@@ -101,12 +101,13 @@ export function parseDuration(text: string | number, what: string): number {
       `parse ${what} '${text}'`,
       `it is empty: write a duration like 5s or 250ms (${DURATION_UNIT_NAMES}), or leave ${what} out`,
     );
-  // "-5s" was "not a duration like 5s", which it looks like but for the sign.
-  if (!match && /^\s*-\s*\d+(?:\.\d+)?\s*(ms|s|m|h)?\s*$/.test(text))
+  // "-5s" was "not a duration like 5s", which it looks like but for the sign; "-0" was called negative,
+  // and "+5s" not a duration. Either sign is refused in words true of both.
+  if (!match && /^\s*[-+]\s*\d+(?:\.\d+)?\s*(ms|s|m|h)?\s*$/.test(text))
     throw failure(
       "InvalidArgument",
       `parse ${what} '${text}'`,
-      `it is negative: a duration is 0 or more, like 5s or 250ms (${DURATION_UNIT_NAMES})`,
+      `it has a sign: ${least ? `${what} takes a positive duration, ${least} or more,` : "a duration is"} written without one, like 5s or 250ms (${DURATION_UNIT_NAMES})`,
     );
   if (!match)
     throw failure(
@@ -127,13 +128,18 @@ export function parseDuration(text: string | number, what: string): number {
 /** The longest duration a timer can wait (setTimeout's limit, 2^31 - 1 ms: about 24.8 days; it fires after 1 ms for anything longer). */
 export const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
-/** A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min. */
+/**
+ * A duration as people say it: 300 ms, 1.5 s, 2 min 5 s, 3 h 10 min, 24 d 20 h. From a day on, days and
+ * hours: the longest lease `ivsh host` takes was said "596 h 31 min" in its start line, and an arbiter's
+ * uptime in `ivsh status` grows past that.
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const seconds = Math.floor(ms / 1000);
   if (seconds < 60) return `${Number((ms / 1000).toFixed(3))} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  return `${Math.floor(seconds / 86_400)} d ${Math.floor((seconds % 86_400) / 3600)} h`;
 }
 
 /** A byte count in the largest binary unit that keeps it at 1 or more: 1536 -> [1.5, "KiB"]. */

@@ -234,8 +234,32 @@ describe("arbiter state", () => {
     expectFailure(
       () => state.allocate(creator, 0, 8, "write", ""),
       "QuotaExceeded",
-      /since it needs 8 blocks \(32\.0 KiB\) and client 1 already has 1 block \(4\.00 KiB\) of its quota of 8 blocks \(32\.0 KiB\) in segments it created that are still held \(free one, or raise --client-quota\)$/,
+      /since it needs 8 blocks \(32\.0 KiB\) and client 1 already has 1 block \(4\.00 KiB\) of its quota of 8 blocks \(32\.0 KiB\) in segments it created, each counted until its last holder frees it/,
     );
+  });
+
+  // Left open by an earlier session: the advice was "free one" to a creator that had freed its own grant
+  // while another client held the segment, which it cannot free again (a double free): say which segments
+  // count and why, and what is left to do about those others hold.
+  test("a quota refusal of a creator that freed its grant says the segments count until their last holder frees them", () => {
+    const { state } = makeState({ clientQuotaBlocks: 2, vmQuotaBlocks: 3 });
+    const creator = state.openSession("creator", 1, "vm1");
+    const holder = state.openSession("holder", 2, "vm2");
+    const given = state.allocate(creator, 0, 2, "write", "given");
+    state.open(holder, "given", "read");
+    state.free(creator, given.id);
+    expectFailure(
+      () => state.allocate(creator, 0, 1, "write", ""),
+      "QuotaExceeded",
+      /client 1 already has 2 blocks \(8\.00 KiB\) of its quota of 2 blocks \(8\.00 KiB\) in segments it created, each counted until its last holder frees it, also once this client has freed its own grant \(free those it holds; those held only by other clients count until they free them or end: `ivsh status` lists each segment's holders; or raise --client-quota\)$/,
+    );
+    const sibling = state.openSession("sibling", 3, "vm1");
+    expectFailure(
+      () => state.allocate(sibling, 0, 2, "write", ""),
+      "QuotaExceeded",
+      /VM 'vm1' already has 2 blocks .* in segments its clients created, each counted until its last holder, in any VM, frees it, also once its creator has freed its own grant or ended \(free those its clients hold; those held only by other clients count until they free them or end: `ivsh status` lists each segment.s holders; or raise --vm-quota\)$/,
+    );
+    expect(() => state.free(creator, given.id)).toThrow(); // the advice "free one" could not be taken
   });
 
   test("clients that allocated and left leave no charge behind: the arbiter does not grow with each one", () => {

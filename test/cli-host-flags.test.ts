@@ -30,7 +30,11 @@ describe("ivsh CLI", () => {
       ["--lease", "600h"],
       /--lease 600h since it is longer than 2147483647ms \(about 596h\), the longest a timer can wait$/m,
     ],
-    [["--lease", "-5s"], /--lease '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms/],
+    [
+      ["--lease", "-5s"],
+      /--lease '-5s' since it has a sign: --lease takes a positive duration, 1s or more, written without one, like 5s or 250ms/,
+    ],
+    [["--lease", "-0"], /--lease '-0' since it has a sign: --lease takes a positive duration, 1s or more,/],
     [
       ["--hello-wait", "0"],
       /--hello-wait 0 since it is shorter than 250ms, the least --hello-wait takes \(a client says hello/,

@@ -305,6 +305,26 @@ test("a duration flag past what a timer can wait names the longest in the flag's
     "Failed to parse --lease '' since it is empty: write a duration like 5s or 250ms (units: ms, s, m for minutes, h), or leave --lease out",
   );
   expect(() => durationWithin("-5s", "--lease", least)).toThrow(
-    "Failed to parse --lease '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms (units: ms, s, m for minutes, h)",
+    "Failed to parse --lease '-5s' since it has a sign: --lease takes a positive duration, 1s or more, written without one, like 5s or 250ms (units: ms, s, m for minutes, h)",
   );
+});
+
+// Left open by an earlier session: "-0" was refused as "negative: a duration is 0 or more" (-0 is neither
+// negative nor, for --timeout, taken as 0), and "+5s" as "not a duration like 5s". Each refusal names the
+// flag and what it takes; what is taken (spaces around the number or unit) is taken the same way.
+test("a duration written with either sign, 0 included, is refused in words true of it, naming what the flag takes", () => {
+  const least = { ms: 1, text: "1ms", why: "leave it out to wait" };
+  const signed = (text: string) =>
+    `Failed to parse --timeout '${text}' since it has a sign: --timeout takes a positive duration, 1ms or more, written without one, like 5s or 250ms (units: ms, s, m for minutes, h)`;
+  for (const text of ["-0", "-0s", "-0.0ms", " -0", "+5", "+5s", "+0", "- 5s"])
+    expect(() => durationWithin(text, "--timeout", least)).toThrow(signed(text));
+  for (const text of ["0", "0s", "0.0"])
+    expect(() => durationWithin(text, "--timeout", least)).toThrow(
+      `Failed to use --timeout ${text} since it is shorter than 1ms, the least --timeout takes (leave it out to wait)`,
+    );
+  expect(() => durationWithin("5.0", "--timeout", least)).toThrow(
+    "Failed to parse --timeout '5.0' since it has no unit: write one, e.g. 5.0ms or 5.0s",
+  );
+  for (const text of ["5 s", " 5s", "5s ", "5.0s"])
+    expect(durationWithin(text, "--timeout", least)).toBe(5000);
 });

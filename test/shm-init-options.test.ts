@@ -4,7 +4,7 @@
  * and refuses other options, saying what each call named. Split out of shm.test.ts (over 400 lines).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import { DEFAULT_REGION } from "../src/defaults.ts";
 import { shm_finish, shm_init } from "../src/guest/shm.ts";
@@ -104,6 +104,32 @@ test("shm_init() naming a socket or region through a symlink's '..' is not taken
     "InvalidArgument",
     /connected already, with other options/,
   );
+  await shm_finish();
+});
+
+// Left open by an earlier session: only a ".." was read as the kernel reads it, so the socket and region
+// this process is connected to, named through a symlinked directory (DIR/self/arbiter.sock, self -> DIR),
+// were refused as "other options". Files that really differ still are, through a link or not.
+test("shm_init() naming its socket and region through a symlinked directory returns its uid", async () => {
+  await shm_finish();
+  for (const dir of [paths.dir, paths.shmDir]) {
+    symlinkSync(dir, `${dir}/self`);
+    mkdirSync(`${dir}/other`);
+    symlinkSync(`${dir}/other`, `${dir}/to-other`);
+  }
+  writeFileSync(`${paths.dir}/other/arbiter.sock`, "not the arbiter's socket");
+  writeFileSync(`${paths.shmDir}/other/region`, "not the region");
+  const uid = await shm_init({ socket: paths.socket, region: paths.region });
+  expect(
+    await shm_init({ socket: `${paths.dir}/self/arbiter.sock`, region: `${paths.shmDir}/self/region` }),
+  ).toBe(uid);
+  expect(await shm_init({ socket: relative(process.cwd(), `${paths.dir}/self/arbiter.sock`) })).toBe(uid);
+  for (const options of [
+    { socket: `${paths.dir}/to-other/arbiter.sock` },
+    { socket: `${paths.dir}/self/another.sock` },
+    { socket: paths.socket, region: `${paths.shmDir}/to-other/region` },
+  ])
+    await expectRejection(shm_init(options), "InvalidArgument", /connected already, with other options/);
   await shm_finish();
 });
 

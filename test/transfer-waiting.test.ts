@@ -97,7 +97,11 @@ describe("--timeout: how long an end waits for the other to show up", () => {
         "600h",
         "--timeout 600h since it is longer than 2147483647ms (about 596h), the longest a timer can wait (leave it out to wait as long as it takes)",
       ],
-      ["-5s", "--timeout '-5s' since it is negative: a duration is 0 or more, like 5s or 250ms"],
+      [
+        "-5s",
+        "--timeout '-5s' since it has a sign: --timeout takes a positive duration, 1ms or more, written without one, like 5s or 250ms",
+      ],
+      ["-0", "--timeout '-0' since it has a sign: --timeout takes a positive duration, 1ms or more,"],
       ["NaN", "--timeout 'NaN' since it is not a duration like 5s or 250ms"],
       ["1e309", "--timeout '1e309' since it is not a duration like 5s or 250ms"],
       ["10x", "--timeout '10x' since it is not a duration like 5s or 250ms"],

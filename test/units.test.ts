@@ -41,6 +41,15 @@ test("a duration of a minute or more reads in minutes and seconds, from 60 s on"
   expect(formatDuration(3_600_000)).toBe("1 h 0 min");
 });
 
+// Left open by an earlier session: `ivsh host --lease 2147483647ms` (the longest a timer waits) started
+// "with a 596 h 31 min lease", and `ivsh status` says "up 1000 h 0 min" of an arbiter up six weeks.
+test("a duration of a day or more reads in days and hours", () => {
+  expect(formatDuration(86_399_999)).toBe("23 h 59 min");
+  expect(formatDuration(86_400_000)).toBe("1 d 0 h");
+  expect(formatDuration(2 ** 31 - 1)).toBe("24 d 20 h");
+  expect(formatDuration(1000 * 3_600_000)).toBe("41 d 16 h");
+});
+
 test("what is left of a wait reads rounded up to a tenth of a second: 2973 ms left is 3 s, never less than is left", () => {
   expect(formatWait(2973)).toBe("3 s");
   expect(formatWait(1901)).toBe("2 s");

@@ -198,7 +198,7 @@ export function peerWaitMs(timeout: string | undefined): number | undefined {
 }
 
 /**
- * The longest a duration flag takes, in a form the flags take ("596 h 31 min", formatDuration's, was
+ * The longest a duration flag takes, in a form the flags take (formatDuration's "24 d 20 h", once "596 h 31 min", is
  * refused when typed back), with its hours for people.
  */
 const LONGEST_FLAG_DURATION = `${LONGEST_TIMER_MS}ms (about ${Math.floor(LONGEST_TIMER_MS / 3_600_000)}h)`;
@@ -214,7 +214,7 @@ export function durationWithin(
   least: { ms: number; text: string; why: string; beyond?: string },
 ): number {
   return checkFlag(() => {
-    const ms = parseDuration(text, flag);
+    const ms = parseDuration(text, flag, least.text);
     if (ms < least.ms)
       throw failure(
         "InvalidArgument",

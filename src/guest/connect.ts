@@ -14,6 +14,7 @@ import {
   withEnvironment,
 } from "./connect-options.ts";
 import { QueueFull, UNIX_CLOSED_HINT } from "./link-errors.ts";
+import { absolutePath, absoluteSocketPath } from "./socket-name.ts";
 import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
 /**
@@ -35,7 +36,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   // hellos' set after the answer gave an arbiter answering late twice the wait). With 0, "do not retry",
   // one question gets its chance (its answer a second at least, as a hello's), and a full queue no retry.
   const deadline = performance.now() + totalMs;
-  const options = await withArbiterRegion(withEnvironment(given), totalMs);
+  const options = await withArbiterRegion(anchored(withEnvironment(given)), totalMs);
   const { region, endpoint } = resolveConnection(options);
   // Once a hello was answered, "every connection closed before anything answered" is untrue (neverAnswered).
   let [restarting, answered] = [false, false];
@@ -66,6 +67,21 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       await Bun.sleep(Math.max(0, Math.min(delay, deadline - performance.now()))); // its last try at the deadline
     }
   }
+}
+
+/**
+ * The socket and region made absolute once, here: every reconnect (an arbiter restarted) opens the socket
+ * again by its path, and the region's path names it in errors. Kept relative, a process.chdir() after
+ * connect() sent the reconnects to another directory, where no arbiter answered. A socket whose absolute
+ * path does not fit sun_path stays as given (absoluteSocketPath).
+ */
+function anchored(options: ConnectOptions): ConnectOptions {
+  const { socket, region } = options;
+  return {
+    ...options,
+    ...(socket === undefined ? {} : { socket: absoluteSocketPath(socket) }),
+    ...(region === undefined ? {} : { region: absolutePath(region) }),
+  };
 }
 
 /**

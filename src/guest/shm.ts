@@ -28,7 +28,7 @@ import type { Client, ConnectOptions } from "./client.ts";
 import { connect } from "./connect.ts";
 import { arbiterEndpoint, clientNameOf, withEnvironment } from "./connect-options.ts";
 import { Segment } from "./segment.ts";
-import { absolutePath } from "./socket-name.ts";
+import { resolvedPath } from "./socket-name.ts";
 import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
 
 let current: Client | undefined;
@@ -97,9 +97,10 @@ function whereOf(options: ConnectOptions): Where {
   const resolved = withEnvironment(options);
   const endpoint = arbiterEndpoint(resolved);
   return {
-    // As the kernel reads them (absolutePath): "a.sock/" names no socket, "link/../a.sock" not ./a.sock.
-    endpoint: "unix" in endpoint ? absolutePath(endpoint.unix) : `${endpoint.hostname}:${endpoint.port}`,
-    region: resolved.region === undefined ? undefined : absolutePath(resolved.region),
+    // As the kernel reads them (absolutePath): "a.sock/" names no socket, "link/../a.sock" not ./a.sock;
+    // and through a symlinked directory, the file it leads to (resolvedPath).
+    endpoint: "unix" in endpoint ? resolvedPath(endpoint.unix) : `${endpoint.hostname}:${endpoint.port}`,
+    region: resolved.region === undefined ? undefined : resolvedPath(resolved.region),
     name: clientNameOf(options.name),
     none: namesNone(options),
   };
@@ -117,7 +118,7 @@ function namesNone({ socket, tcp, region, name }: ConnectOptions): boolean {
 function sameConnection(where: Where, made: Where, mapped?: string): boolean {
   if (where.none) return true;
   if (where.endpoint !== made.endpoint || where.name !== made.name) return false;
-  const madeRegion = made.region ?? (mapped === undefined ? undefined : absolutePath(mapped));
+  const madeRegion = made.region ?? (mapped === undefined ? undefined : resolvedPath(mapped));
   return where.region === undefined || madeRegion === undefined || where.region === madeRegion;
 }
 

@@ -7,7 +7,7 @@
  * abstract socket has no file mode to say who may connect, which the arbiter's access rests on (its
  * socket's group), so such a path is refused, on both sides, the same way.
  */
-import { realpathSync } from "node:fs";
+import { lstatSync, realpathSync } from "node:fs";
 import { failure } from "../errors.ts";
 
 /** sun_path holds 108 bytes, the terminating NUL among them. */
@@ -44,6 +44,26 @@ export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): 
   }
   const rest = segments.slice(up).join("/");
   return rest === "" ? head || "/" : `${head}/${rest}${trailing}`;
+}
+
+/**
+ * `path` as `absolutePath` makes it, with its directory's symbolic links resolved where the file exists:
+ * shm_init() compares two spellings of one socket or region this way ("/tmp/link/a.sock" and
+ * "/tmp/real/a.sock", link a symlink to real, were refused as different options). The file's own name is
+ * kept (a symlink there is a name of its own); one that does not exist, or whose directory cannot be
+ * resolved, stays as absolutePath has it, and a trailing slash (no file's name) too.
+ */
+export function resolvedPath(path: string): string {
+  const absolute = absolutePath(path);
+  if (absolute.endsWith("/")) return absolute;
+  const slash = absolute.lastIndexOf("/");
+  try {
+    if (!lstatSync(absolute, { throwIfNoEntry: false })) return absolute;
+    const directory = realpathSync.native(absolute.slice(0, slash) || "/");
+    return `${directory === "/" ? "" : directory}/${absolute.slice(slash + 1)}`;
+  } catch {
+    return absolute;
+  }
 }
 
 /** Throws InvalidArgument if `path` starts with "@"; `action` says what it was for ("listen on ..."). */

@@ -31,6 +31,13 @@ export interface SlotMemory {
   releaseDeadOwner(slot: number, kind: SlotKindName, clientId: number): boolean;
 }
 
+/**
+ * A quota refusal's advice on the segments it counts that the asking client (or VM) no longer holds. No
+ * parentheses in it: a channel's refusal (src/transfer/ring-setup.ts) drops the advice's for its own.
+ */
+const HELD_ELSEWHERE =
+  "those held only by other clients count until they free them or end: `ivsh status` lists each segment's holders";
+
 export class ArbiterState extends RecordedState {
   private journal: Journal | undefined;
 
@@ -263,20 +270,21 @@ export class ArbiterState extends RecordedState {
 
   private checkQuota(session: Session, blockCount: number, what: string): void {
     const { clientQuotaBlocks, vmQuotaBlocks } = this.limits;
-    // Charged to the creator while the segment lives, whoever holds it: "holds" was untrue once it freed its grant.
+    // Charged to the creator while the segment lives, whoever holds it: "holds" was untrue once it freed its
+    // grant, and "free one" misled a creator that had freed its own while others held them (it has none to free).
     const clientBlocks = this.blocksHeldBy(session.clientId);
     if (clientQuotaBlocks > 0 && clientBlocks + blockCount > clientQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `it needs ${this.blocks(blockCount)} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created that are still held (free one, or raise --client-quota)`,
+        `it needs ${this.blocks(blockCount)} and client ${session.clientId} already has ${this.blocks(clientBlocks)} of its quota of ${this.blocks(clientQuotaBlocks)} in segments it created, each counted until its last holder frees it, also once this client has freed its own grant (free those it holds; ${HELD_ELSEWHERE}; or raise --client-quota)`,
       );
     const vmBlocks = this.blocksHeldByVm(session.vm);
     if (vmQuotaBlocks > 0 && vmBlocks + blockCount > vmQuotaBlocks)
       throw failure(
         "QuotaExceeded",
         what,
-        `it needs ${this.blocks(blockCount)} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created that are still held (free one, or raise --vm-quota)`,
+        `it needs ${this.blocks(blockCount)} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created, each counted until its last holder, in any VM, frees it, also once its creator has freed its own grant or ended (free those its clients hold; ${HELD_ELSEWHERE}; or raise --vm-quota)`,
       );
   }
 

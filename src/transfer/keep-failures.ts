@@ -75,10 +75,17 @@ export function unkeepFailure(
   where: { target: string; copy: string; final: string; old?: string },
 ): IvshError {
   const old = where.old ? `; the file it replaced is ${where.old}` : "";
+  const errno = errnoOf(error);
+  // The directory's mode changed while the receiver was frozen: say which, and that the names are as told.
+  const denied = ["EACCES", "EPERM"].includes(errno);
+  const why = denied
+    ? `this user may no longer look in or change ${dirname(where.final)}/ (${errno})`
+    : errno || String(error);
+  const advice = denied ? " (give the directory its permissions back to look at or move them)" : "";
   return failure(
     "SystemCall",
     `undo the keeping of ${where.target}`,
-    `moving it back to ${where.copy} failed (${errnoOf(error) || String(error)}): ${where.final} is the received copy, verified but not confirmed to its sender${old}`,
+    `moving it back to ${where.copy} failed (${why}): ${where.final} is the received copy, verified but not confirmed to its sender${old}${advice}`,
   );
 }
 

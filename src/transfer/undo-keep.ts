@@ -4,7 +4,9 @@
  * replaced back to FILE.
  */
 import { lstatSync, rmSync } from "node:fs";
+import { isIvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
+import { flockListed, lockHolder } from "../holders.ts";
 import { putBackFailure, unkeepFailure } from "./keep-failures.ts";
 import { exchangeOrGone, identityAt, moveUnlessTaken } from "./name-moves.ts";
 
@@ -19,6 +21,19 @@ export function undoKeep(
   where: { target: string; copy: string; final: string; old: string | undefined },
   identity: string,
 ): void {
+  try {
+    undoUnwrapped(where, identity);
+  } catch (error) {
+    // A look at a name (lstat) or a move refused outside the steps that name themselves: FILE's directory
+    // made unsearchable during a freeze gave the caller a raw "EACCES: permission denied, lstat".
+    throw isIvshError(error) ? error : unkeepFailure(error, where);
+  }
+}
+
+function undoUnwrapped(
+  where: { target: string; copy: string; final: string; old: string | undefined },
+  identity: string,
+): void {
   const kept = (path: string) => {
     const now = lstatSync(path, { throwIfNoEntry: false });
     return now !== undefined && `${now.dev}:${now.ino}` === identity;
@@ -29,7 +44,7 @@ export function undoKeep(
   // One of the two names lost its file since the look: FILE (nothing of this receiver's there to move), or
   // the second name (removed, by its owner or anyone who may write the directory: nothing to put back).
   if (swapped === "gone") {
-    if (kept(where.final)) undoKeep({ ...where, old: undefined }, identity);
+    if (kept(where.final)) undoUnwrapped({ ...where, old: undefined }, identity);
     return;
   }
   if (old && swapped) {
@@ -92,11 +107,19 @@ function swapBack(where: { old: string; final: string }): void {
   exchangeOrGone(where.old, where.final);
 }
 
-/** What stands at `path`, which a hard link found taken: another receiver's file, or not a file at all. */
+/**
+ * What stands at `path`, which a hard link found taken: a file a receiver writes (locked, /proc/locks says),
+ * one put there by anyone who may write the directory (no lock: "another receiver is writing" was said of
+ * any file), or not a file at all.
+ */
 function inTheWay(path: string): string {
   const there = lstatSync(path, { throwIfNoEntry: false });
   if (there?.isDirectory()) return "EISDIR";
-  return there?.isFile() ? `another receiver is writing ${path}` : "EEXIST";
+  if (!there?.isFile()) return "EEXIST";
+  const locked = flockListed(path);
+  if (locked) return `another receiver is writing ${path}${lockHolder(path)}`;
+  const made = `a file was made at ${path} since the copy left it`;
+  return locked === false ? `${made}, which no receiver holds: it is not this one's to replace` : made;
 }
 
 /**

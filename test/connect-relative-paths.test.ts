@@ -1,0 +1,52 @@
+/**
+ * connect() given a relative socket and region (the option, or IVSH_SOCKET) keeps their absolute paths:
+ * a process that changes directory after connecting still reaches a restarted arbiter. Real processes: the
+ * arbiter is killed and started again while the clients, now in /, wait.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { relative } from "node:path";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, spawnFixture } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+
+beforeAll(async () => {
+  paths = testPaths("connect-relative");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+// Left open by an earlier session: the endpoint kept "arbiter.sock" as given, so after a chdir() every
+// reconnect looked for /arbiter.sock, found none, and the session was given up when the arbiter came back.
+test("a client that changed directory after connecting with relative paths reconnects to the restarted arbiter", async () => {
+  const reconnectTimeoutMs = 20_000; // a liveness bound: the arbiter is back within a few seconds
+  const given = {
+    dir: paths.dir,
+    socket: relative(paths.dir, paths.socket),
+    region: relative(paths.dir, paths.region),
+    reconnectTimeoutMs,
+  };
+  const clients = [
+    spawnFixture("moved-client", given),
+    spawnFixture("moved-client", { ...given, viaEnvironment: true }),
+  ];
+  const sources: unknown[] = [];
+  for (const client of clients) sources.push((await client.events.next("connected")).source);
+  await arbiter.kill9();
+  await arbiter.restart();
+  for (const client of clients) {
+    client.proc.stdin.write("alloc\n");
+    client.proc.stdin.flush();
+  }
+  for (const client of clients) {
+    const { event: _, ...said } = await client.events.next("result", 2 * reconnectTimeoutMs);
+    expect(said).toMatchObject({ ok: true });
+    expect(await client.exit()).toBe(0);
+  }
+  // The region is named absolutely too, as its errors and shm_init()'s comparison take it.
+  expect(sources).toEqual([paths.region, paths.region]);
+}, 60_000);
