@@ -102,7 +102,7 @@ const PRIORITIES: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug
  * Whether stderr is the journal: systemd names the stream it connected in JOURNAL_STREAM (device:inode),
  * which a child whose stderr was redirected still inherits, so the descriptor itself is compared.
  */
-export function stderrIsJournal(): boolean {
+function stderrIsJournal(): boolean {
   const [device, inode] = process.env.JOURNAL_STREAM?.split(":") ?? [];
   if (!device || !inode) return false;
   try {
