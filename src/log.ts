@@ -10,7 +10,7 @@
  * means debug.
  */
 
-import { writeSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import { failure, IvshError } from "./errors.ts";
 import { closedAtStart, errnoOf, isTerminal } from "./ffi/index.ts";
 
@@ -91,6 +91,28 @@ export function refuseClosedStdout(): void {
     );
 }
 
+/**
+ * Syslog priorities, which journald reads from a line's start (`<3>`): without them every line of the
+ * arbiter under systemd was info, so `journalctl -p warning` and the error colours of `systemctl status`
+ * missed its refusals and the error it stopped on.
+ */
+const PRIORITIES: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+
+/**
+ * Whether stderr is the journal: systemd names the stream it connected in JOURNAL_STREAM (device:inode),
+ * which a child whose stderr was redirected still inherits, so the descriptor itself is compared.
+ */
+function stderrIsJournal(): boolean {
+  const [device, inode] = process.env.JOURNAL_STREAM?.split(":") ?? [];
+  if (!device || !inode) return false;
+  try {
+    const stats = fstatSync(2, { bigint: true });
+    return `${stats.dev}` === device && `${stats.ino}` === inode;
+  } catch {
+    return false;
+  }
+}
+
 const RED = 31;
 const GREEN = 32;
 const YELLOW = 33;
@@ -102,7 +124,7 @@ function levelFromEnvironment(): LogLevel {
   if (named)
     writeStandard(
       2,
-      `[ivsh] WARN IVSH_LOG_LEVEL=${process.env.IVSH_LOG_LEVEL} is not one of ${Object.keys(LEVELS).join(", ")}: logging at info\n`,
+      `${stderrIsJournal() ? "<4>" : "[ivsh] "}WARN IVSH_LOG_LEVEL=${process.env.IVSH_LOG_LEVEL} is not one of ${Object.keys(LEVELS).join(", ")}: logging at info\n`,
     );
   const debug = process.env.DEBUG;
   return debug && debug !== "0" && debug !== "false" ? "debug" : "info";
@@ -146,6 +168,7 @@ export function escapeControls(text: string): string {
 class Logger {
   level: LogLevel = levelFromEnvironment();
   private colour: boolean | undefined;
+  private toJournal: boolean | undefined;
 
   error(...parts: unknown[]): void {
     this.write("error", this.badge("ERROR", RED), parts);
@@ -171,7 +194,17 @@ class Logger {
     if (LEVELS[level] > LEVELS[this.level]) return;
     // Messages may quote colourful text (citty's errors do): plain unless colour is on.
     const text = this.useColour() ? render(parts) : Bun.stripANSI(render(parts));
-    writeStandard(2, `${this.paint("[ivsh]", GREY)} ${mark} ${text}\n`);
+    // The journal names the process on every line: there each line (a bug's stack has several) says its
+    // priority instead of [ivsh].
+    if (this.journal()) {
+      const priority = `<${PRIORITIES[level]}>`;
+      writeStandard(2, `${priority}${mark} ${text.replaceAll("\n", `\n${priority}`)}\n`);
+    } else writeStandard(2, `${this.paint("[ivsh]", GREY)} ${mark} ${text}\n`);
+  }
+
+  private journal(): boolean {
+    this.toJournal ??= stderrIsJournal();
+    return this.toJournal;
   }
 
   private badge(text: string, code: number): string {

@@ -4,7 +4,7 @@
  * stdout and stderr are real descriptors.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
@@ -105,6 +105,52 @@ testWithTool("script", "on a terminal, the log is coloured unless TERM=dumb (or 
     };
     expect(await onTerminal("xterm")).toBe(true);
     expect(await onTerminal("dumb")).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Under systemd, stderr is the journal and JOURNAL_STREAM names it (device:inode): each line then starts
+ * with its syslog priority, which journald takes, rather than every line being info (`journalctl -p
+ * warning` missed the arbiter's refusals, `systemctl status` its error). Stood in for by a file whose
+ * device and inode JOURNAL_STREAM names; the same variable with stderr elsewhere (a pipe) changes nothing.
+ */
+test("with stderr the journal (JOURNAL_STREAM), each line starts with its syslog priority, not [ivsh]", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ivsh-log-journal-"));
+  try {
+    const path = join(dir, "stderr");
+    const fd = openSync(path, "w");
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const body = `const { IvshError } = await import(${ERRORS});
+log.error("failed"); log.warn("careful"); log.info("noted"); log.success("done"); log.debug("detail");
+log.error(new IvshError("Internal", "a bug"));`;
+    const script = `import { log } from ${LOG};\n${body}`;
+    const env = { ...process.env, NO_COLOR: "1", DEBUG: undefined, JOURNAL_STREAM: `${dev}:${ino}` };
+    const child = Bun.spawn([process.execPath, "-e", script], {
+      stdout: "ignore",
+      stderr: fd,
+      env: { ...env, IVSH_LOG_LEVEL: "debug" },
+    });
+    expect(await child.exited).toBe(0);
+    closeSync(fd);
+    const lines = readFileSync(path, "utf8").split("\n");
+    expect(lines.slice(0, 6)).toEqual([
+      "<3>ERROR failed",
+      "<4>WARN careful",
+      "<6>ℹ noted",
+      "<6>✔ done",
+      "<7>debug detail",
+      "<3>ERROR IvshError: a bug",
+    ]);
+    // A bug's stack: every line of it an error.
+    expect(lines.slice(6, -1).length).toBeGreaterThan(0);
+    for (const line of lines.slice(6, -1)) expect(line).toMatch(/^<3> +at /);
+    expect(lines.at(-1)).toBe("");
+    // The variable inherited, stderr a pipe: the usual lines.
+    expect((await logged('log.warn("careful");', { JOURNAL_STREAM: `${dev}:${ino}` })).stderr).toBe(
+      "[ivsh] WARN careful\n",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

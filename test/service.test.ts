@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { EXIT_USAGE } from "../src/commands/_exit.ts";
 import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { socketAnswers } from "../src/host/listener.ts";
-import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
 import { BINARY, ensureBinary } from "./vm/vm.ts";
@@ -86,11 +87,65 @@ test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async 
  * the region was Bun's crash report, not the explanation docs/layout.md section 8 promises (measured with
  * /tmp a read-only, empty tmpfs: no .bun-*.so was extracted; with TMPDIR writable it was, and loaded).
  */
-test("the unit gives the arbiter a writable $TMPDIR, where the compiled ivsh extracts its native helper, and no private /tmp", () => {
-  const settings = readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
+/**
+ * `systemctl status` keeps a failed unit's last STATUS=: after Restart='s retries the journal lines it
+ * shows were systemd's own ("Start request repeated too quickly"), the arbiter's error scrolled out (seen
+ * with a region outside /dev/shm under a booted systemd: scripts/systemd-unit-check.sh).
+ */
+test("a start that fails tells the service manager why, in STATUS=", async () => {
+  const notifySocket = join(paths.dir, "failed-notify.sock");
+  const listening = bindDatagramSocket(notifySocket);
+  try {
+    // A directory as the region: refused at start, exit 1 (not a usage error, so the unit retries it).
+    const host = Bun.spawn(
+      [process.execPath, CLI, "host", "--region", paths.dir, "--socket", join(paths.dir, "failed.sock")],
+      {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1", NOTIFY_SOCKET: notifySocket },
+      },
+    );
+    const [code, stderr] = await Promise.all([host.exited, new Response(host.stderr).text()]);
+    expect(code).toBe(1);
+    const reason = `Failed to open the region ${paths.dir} since it is a directory`;
+    expect(stderr).toContain(reason);
+    const datagram = receiveWithFd(listening, notifySocket);
+    expect(datagram && new TextDecoder().decode(datagram.payload)).toStartWith(`STATUS=${reason}`);
+  } finally {
+    closeFd(listening);
+  }
+});
+
+/** The unit's settings as [name, value] pairs, in order. */
+function unitSettings(): [string, string][] {
+  return readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
     .split("\n")
     .filter((line) => /^\w+=/.test(line))
     .map((line): [string, string] => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]);
+}
+
+/**
+ * A bad option in /etc/default/ivsh-host is a usage error (exit 2): Restart=on-failure retried it five
+ * times in as many seconds, and `systemctl status` then showed "Start request repeated too quickly"
+ * rather than the line naming the option (seen under a booted systemd: scripts/systemd-unit-check.sh).
+ */
+test("the unit does not restart on a usage error, the exit code of a bad option in its environment file", async () => {
+  const restartPrevented = unitSettings()
+    .filter(([name]) => name === "RestartPreventExitStatus")
+    .flatMap(([, value]) => value.split(/\s+/));
+  expect(restartPrevented).toContain(String(EXIT_USAGE));
+  const host = Bun.spawn([process.execPath, CLI, "host", "--lease", "5"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const [code, stderr] = await Promise.all([host.exited, new Response(host.stderr).text()]);
+  expect(stderr).toContain("Failed to parse --lease '5' since it has no unit");
+  expect(code).toBe(EXIT_USAGE);
+});
+
+test("the unit gives the arbiter a writable $TMPDIR, where the compiled ivsh extracts its native helper, and no private /tmp", () => {
+  const settings = unitSettings();
   const value = (key: string) => settings.findLast(([name]) => name === key)?.[1];
   if (value("ProtectSystem") !== "strict") return;
   const writable = (value("ReadWritePaths") ?? "").split(/\s+/);

@@ -19,7 +19,7 @@ import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
-import { notifyServiceManager } from "../host/systemd.ts";
+import { notifyServiceManager, tellingFailure } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
@@ -162,83 +162,85 @@ export default defineLeafCommand({
       "Run the arbiter: allocates blocks of the region, keeps names, permissions, locks and client liveness",
   },
   args: hostArgs,
-  async run({ args, rawArgs }) {
-    const level = checkFlag(() => logLevelOf(args));
-    if (level) log.level = level;
-    const given = givenFlags(rawArgs);
-    const options = checkFlag(() => arbiterOptions(args, given));
-    // Its settings in the environment, refused as a flag's value is (IVSH_CONNECT's too): exit 2.
-    checkFlag(() => {
-      compactAfterRecords();
-      handoverTtlMs();
-    });
-    const size = options.regionSize;
-    if (!Number.isInteger(Math.log2(size)))
-      log.warn(
-        `--size ${sizeAsGiven(size, given.has("size") ? args.size : undefined)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-          `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
-          withNote(decimalSizeNote(args.size)),
-      );
-    const unused = tailWarning(computeGeometry(size, options.blockSize, options.slotCount));
-    if (unused) log.warn(unused);
-    // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
-    const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
-    // One that came before the command ran (held since the first line): nothing to start, nothing to leave.
-    const early = receivedStopSignal();
-    if (early) {
-      log.info(`stopped on ${early} before it started: nothing was created`);
-      return;
-    }
-    const goneParent = args["exit-with-parent"] ? checkFlag(followParent) : undefined;
-    if (goneParent !== undefined) {
-      log.info(`stopped as its parent (pid ${goneParent}) exited before it started: nothing was created`);
-      return;
-    }
-    const arbiter = await startArbiter(options);
-    for (const note of arbiter.notes) log.warn(note);
-    const { geometry } = arbiter.state;
-    // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
-    // given when its absolute path does not fit sun_path's 108 bytes (arbiterOptions).
-    const socketShown = absolutePath(options.socketPath);
-    log.success(
-      `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
-        `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
-        `epoch ${arbiter.epoch}, ` +
-        `${plural(arbiter.state.sessions.size, "session")} restored`,
-    );
-    notifyServiceManager({
-      READY: 1,
-      MAINPID: process.pid,
-      STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,
-    });
-    const signal = await Promise.race([stopSignal, arbiter.failed]);
-    if (signal instanceof Error) {
-      notifyServiceManager({ STOPPING: 1, STATUS: signal.message });
-      await arbiter.stop();
-      throw signal;
-    }
-    notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
-    // Ends the full journal refused, recorded if it takes them now: else the next start resumes them.
-    arbiter.lateEnds.stopping(options.statePath);
-    // Written once more if it was removed: only a journal at its path keeps anything for the next start.
-    const kept = arbiter.keepJournal();
-    await arbiter.stop();
-    if (kept)
-      log.info(
-        `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
-      );
-    else if (arbiter.journalTakenOver)
-      log.error(
-        `stopped on ${signal}; another arbiter took the state journal's path ${options.statePath} while this one ` +
-          "ran, so this one's allocations are kept nowhere (its clients must allocate again)",
-      );
-    else
-      log.error(
-        `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +
-          "so the next start finds no state and discards every allocation (its clients must allocate again)",
-      );
-  },
+  run: ({ args, rawArgs }) => tellingFailure(() => serve(args, rawArgs)),
 });
+
+async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Promise<void> {
+  const level = checkFlag(() => logLevelOf(args));
+  if (level) log.level = level;
+  const given = givenFlags(rawArgs);
+  const options = checkFlag(() => arbiterOptions(args, given));
+  // Its settings in the environment, refused as a flag's value is (IVSH_CONNECT's too): exit 2.
+  checkFlag(() => {
+    compactAfterRecords();
+    handoverTtlMs();
+  });
+  const size = options.regionSize;
+  if (!Number.isInteger(Math.log2(size)))
+    log.warn(
+      `--size ${sizeAsGiven(size, given.has("size") ? args.size : undefined)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
+        `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
+        withNote(decimalSizeNote(args.size)),
+    );
+  const unused = tailWarning(computeGeometry(size, options.blockSize, options.slotCount));
+  if (unused) log.warn(unused);
+  // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
+  const stopSignal = new Promise<string>((resolve) => onStopSignals(resolve, { once: true }));
+  // One that came before the command ran (held since the first line): nothing to start, nothing to leave.
+  const early = receivedStopSignal();
+  if (early) {
+    log.info(`stopped on ${early} before it started: nothing was created`);
+    return;
+  }
+  const goneParent = args["exit-with-parent"] ? checkFlag(followParent) : undefined;
+  if (goneParent !== undefined) {
+    log.info(`stopped as its parent (pid ${goneParent}) exited before it started: nothing was created`);
+    return;
+  }
+  const arbiter = await startArbiter(options);
+  for (const note of arbiter.notes) log.warn(note);
+  const { geometry } = arbiter.state;
+  // Absolute, as the region's is: a user copies it into another shell or directory. It is bound as
+  // given when its absolute path does not fit sun_path's 108 bytes (arbiterOptions).
+  const socketShown = absolutePath(options.socketPath);
+  log.success(
+    `arbiter serving ${options.regionPath} (${formatBytes(geometry.regionSize)}, ${plural(geometry.blockCount, "block")} of ` +
+      `${formatBytes(geometry.blockSize)}, ${plural(geometry.slotCount, "slot")}) on ${socketShown} with a ${formatDuration(options.leaseMs)} lease, ` +
+      `epoch ${arbiter.epoch}, ` +
+      `${plural(arbiter.state.sessions.size, "session")} restored`,
+  );
+  notifyServiceManager({
+    READY: 1,
+    MAINPID: process.pid,
+    STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,
+  });
+  const signal = await Promise.race([stopSignal, arbiter.failed]);
+  if (signal instanceof Error) {
+    notifyServiceManager({ STOPPING: 1, STATUS: signal.message });
+    await arbiter.stop();
+    throw signal;
+  }
+  notifyServiceManager({ STOPPING: 1, STATUS: `stopping on ${signal}` });
+  // Ends the full journal refused, recorded if it takes them now: else the next start resumes them.
+  arbiter.lateEnds.stopping(options.statePath);
+  // Written once more if it was removed: only a journal at its path keeps anything for the next start.
+  const kept = arbiter.keepJournal();
+  await arbiter.stop();
+  if (kept)
+    log.info(
+      `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
+    );
+  else if (arbiter.journalTakenOver)
+    log.error(
+      `stopped on ${signal}; another arbiter took the state journal's path ${options.statePath} while this one ` +
+        "ran, so this one's allocations are kept nowhere (its clients must allocate again)",
+    );
+  else
+    log.error(
+      `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +
+        "so the next start finds no state and discards every allocation (its clients must allocate again)",
+    );
+}
 
 /** The flags the command line names (`--size 1GiB`, `--size=1GiB`), as opposed to defaults citty filled in. */
 function givenFlags(rawArgs: readonly string[]): Set<string> {

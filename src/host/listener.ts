@@ -103,7 +103,15 @@ export function checkSocketPath(path: string, suffix: string): void {
       `listen on --socket ${path}`,
       `${NOT_A_SOCKET_BUT_DIRECTORY} (${socketInDirectory(path)})`,
     );
-  if (!writableBy(directory))
+  const refused = whyNotWritable(directory);
+  // Read-only is no matter of users: /tmp is, to a systemd unit with ProtectSystem=strict.
+  if (refused === "EROFS")
+    throw failure(
+      "PermissionDenied",
+      `listen on --socket ${path}`,
+      `${directory} is on a read-only file system (EROFS), where the socket and the '${suffix}' socket beside it go (choose another --socket; under a systemd unit with ProtectSystem=, one in its RuntimeDirectory=, e.g. /run/ivsh/ivsh.sock)`,
+    );
+  if (refused)
     throw failure(
       "PermissionDenied",
       `listen on --socket ${path}`,
@@ -111,12 +119,13 @@ export function checkSocketPath(path: string, suffix: string): void {
     );
 }
 
-function writableBy(directory: string): boolean {
+/** Why this user may not create files in `directory` (its errno), or undefined if it may. */
+function whyNotWritable(directory: string): string | undefined {
   try {
     accessSync(directory, constants.W_OK | constants.X_OK);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return errnoOf(error) || "EACCES";
   }
 }
 

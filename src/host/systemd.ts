@@ -11,13 +11,28 @@ import { log } from "../log.ts";
 export function notifyServiceManager(fields: Record<string, string | number>): void {
   const socket = process.env.NOTIFY_SOCKET;
   if (!socket) return;
+  // One line a field: a message of several (a bug's) would end its STATUS= at the first.
   const text = Object.entries(fields)
-    .map(([name, value]) => `${name}=${value}`)
+    .map(([name, value]) => `${name}=${Bun.stripANSI(String(value)).replaceAll("\n", " ")}`)
     .join("\n");
   try {
     sendDatagram(socket, Buffer.from(text));
   } catch (error) {
     // Not fatal: the arbiter serves either way; a Type=notify unit will time out and say why.
     log.warn(`could not notify the service manager at NOTIFY_SOCKET=${socket}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Runs the arbiter, telling the service manager why it failed if it does (STATUS=, as it does when it
+ * stops): `systemctl status` keeps a failed unit's last STATUS=, where the error's journal line scrolled
+ * out of the lines it shows after Restart='s retries ("Start request repeated too quickly").
+ */
+export async function tellingFailure(serve: () => Promise<void>): Promise<void> {
+  try {
+    await serve();
+  } catch (error) {
+    notifyServiceManager({ STATUS: error instanceof Error ? error.message : String(error) });
+    throw error;
   }
 }

@@ -32,7 +32,7 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
+import { checkRoomFor, readOnlyRegion, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
@@ -337,6 +337,7 @@ function openRegionFile(path: string): number {
         "its directory does not exist (--region names a file in an existing directory)",
       );
     if (errno === "EACCES") throw failure("PermissionDenied", `open the region ${path}`, whyRefused(path));
+    if (errno === "EROFS") throw failure("PermissionDenied", `open the region ${path}`, readOnlyRegion(path));
     if (errno === "EISDIR") throw failure("RegionInvalid", `open the region ${path}`, IS_A_DIRECTORY);
     throw error;
   }

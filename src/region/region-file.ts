@@ -130,6 +130,15 @@ function firstDataAt(fd: number, ranges: [number, number][]): number | undefined
 }
 
 /**
+ * Why a region file could not be opened for writing: its file system is read-only, as every directory but
+ * a unit's own and its ReadWritePaths= is under systemd's ProtectSystem=strict (contrib/systemd).
+ */
+export function readOnlyRegion(path: string): string {
+  const directory = dirname(path);
+  return `${directory} is on a read-only file system (EROFS): keep the region in /dev/shm, or, under a systemd unit with ProtectSystem=, add ${directory} to its ReadWritePaths=`;
+}
+
+/**
  * A PCI device's BAR file in sysfs, under its address (/sys/bus/pci/devices/0000:00:04.0/resource2, or
  * /sys/devices/pci0000:00/.../0000:01:00.0/resource2_wc): root's alone (0600) after every boot.
  */

@@ -1,0 +1,70 @@
+/**
+ * `ivsh host` with its region or socket on a read-only file system, as every directory but a unit's own
+ * and its ReadWritePaths= is under contrib/systemd/ivsh-host.service's ProtectSystem=strict: the error says
+ * the file system is read-only and what to do. Before, a region there was a bare "open PATH: EROFS
+ * (Read-only file system)", and a socket there "this user may not create files in" a directory of mode
+ * 1777 (seen running the unit under a booted systemd; scripts/systemd-unit-check.sh). A read-only tmpfs
+ * of the test's own stands in (mounting needs root).
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { expectOneLine, runHost } from "./helpers/host-run.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { testUnless } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+
+beforeAll(() => {
+  paths = testPaths("host-read-only");
+});
+afterAll(() => paths?.cleanup());
+
+/** Runs `body` with a read-only tmpfs of its own. */
+function withReadOnly(name: string, body: (dir: string) => Promise<void>): Promise<void> {
+  return withSmallTmpfs(join(paths.dir, name), "1m", async (dir) => {
+    const remounted = Bun.spawnSync(["mount", "-o", "remount,ro", dir]);
+    if (remounted.exitCode !== 0) throw new Error(`remount ${dir} read-only: ${remounted.stderr}`);
+    await body(dir);
+  });
+}
+
+testUnless(
+  cannotMount,
+  "a region on a read-only file system: EROFS, and where to keep it (or ReadWritePaths=)",
+  () =>
+    withReadOnly("region", async (dir) => {
+      const region = join(dir, "region");
+      const result = await runHost({ region, socket: join(paths.dir, "region.sock") });
+      expect(result.exitCode).toBe(1);
+      expectOneLine(
+        result.stderr,
+        `Failed to open the region ${region} since ${dir} is on a read-only file system (EROFS): keep the ` +
+          `region in /dev/shm, or, under a systemd unit with ProtectSystem=, add ${dir} to its ReadWritePaths=`,
+      );
+      expect(existsSync(join(paths.dir, "region.sock"))).toBe(false);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a socket on a read-only file system: EROFS, not 'this user may not create files'",
+  () =>
+    withReadOnly("socket", async (dir) => {
+      const socket = join(dir, "arbiter.sock");
+      const region = join(paths.shmDir, "socket-region");
+      const result = await runHost({ region, socket });
+      expect(result.exitCode).toBe(1);
+      expectOneLine(
+        result.stderr,
+        `Failed to listen on --socket ${socket} since ${dir} is on a read-only file system (EROFS), where the ` +
+          "socket and the '.handover' socket beside it go (choose another --socket; under a systemd unit with " +
+          "ProtectSystem=, one in its RuntimeDirectory=, e.g. /run/ivsh/ivsh.sock)",
+      );
+      expect(result.stderr).not.toContain("may not create files");
+      expect(existsSync(region)).toBe(false);
+    }),
+  60_000,
+);
