@@ -133,6 +133,28 @@ test("shm_init() naming its socket and region through a symlinked directory retu
   await shm_finish();
 });
 
+// Found by a second review: a path through a symlinked directory was resolved only while its file existed,
+// so the same options, given again while the arbiter was stopped (its socket removed) and the client
+// waited for it to come back, were refused as "other options".
+test("shm_init() given its options again while the arbiter is stopped returns its uid", async () => {
+  await shm_finish();
+  symlinkSync(paths.dir, `${paths.dir}/again`);
+  const options = {
+    socket: `${paths.dir}/again/arbiter.sock`,
+    region: paths.region,
+    reconnectTimeoutMs: 30_000,
+  };
+  const uid = await shm_init(options);
+  await arbiter.stop();
+  try {
+    expect(existsSync(paths.socket)).toBe(false); // what made the difference
+    expect(await shm_init(options)).toBe(uid);
+  } finally {
+    await arbiter.restart();
+  }
+  await shm_finish();
+});
+
 /** A client given no region maps the default one when it exists: the test below needs it absent. */
 const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
   ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`
