@@ -4,7 +4,10 @@
  * arbiter is killed and started again while the clients, now in /, wait.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, rmdirSync } from "node:fs";
 import { relative } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, spawnFixture } from "./helpers/processes.ts";
 
@@ -50,3 +53,27 @@ test("a client that changed directory after connecting with relative paths recon
   // The region is named absolutely too, as its errors and shm_init()'s comparison take it.
   expect(sources).toEqual([paths.region, paths.region]);
 }, 60_000);
+
+// Found by a second review: making the paths absolute asked process.cwd(), which throws a raw ENOENT once
+// the working directory was removed; connect() had said what it could not find, as it does again.
+test("connect() with relative paths from a removed working directory fails with its own errors", async () => {
+  const home = process.cwd();
+  const gone = `${paths.dir}/gone`;
+  mkdirSync(gone);
+  process.chdir(gone);
+  try {
+    rmdirSync(gone);
+    await expectRejection(
+      connect({ socket: "arbiter.sock", region: paths.region, connectTimeoutMs: 0 }),
+      "ArbiterUnreachable",
+      /at arbiter\.sock since no socket exists there/,
+    );
+    await expectRejection(
+      connect({ socket: paths.socket, region: "region", connectTimeoutMs: 0 }),
+      "DeviceNotFound",
+      /map the region region since it does not exist/,
+    );
+  } finally {
+    process.chdir(home);
+  }
+});

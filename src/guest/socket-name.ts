@@ -29,10 +29,14 @@ export function absoluteSocketPath(path: string, suffix = ""): string {
  * takes it, in the real directory (its realpath). path.resolve()'s ".." is lexical: "link/../a.sock" is
  * the a.sock beside link's target to the kernel, but resolve() named (and the arbiter bound) the one
  * beside link. A trailing slash (no socket's name) is kept too, unless `slash` is "dropped" (a file the
- * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written.
+ * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written. So is a relative one
+ * once the working directory was removed: nothing is found through it, and what opens it says so
+ * (process.cwd()'s raw ENOENT reached connect()'s caller instead).
  */
 export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): string {
-  const absolute = path.startsWith("/") ? path : `${process.cwd()}/${path}`;
+  const cwd = path.startsWith("/") ? "" : workingDirectory();
+  if (cwd === undefined) return path;
+  const absolute = path.startsWith("/") ? path : `${cwd}/${path}`;
   const segments = absolute.split("/").filter((segment) => segment !== "" && segment !== ".");
   const trailing = slash === "kept" && segments.length > 0 && /\/\.?$/.test(absolute) ? "/" : "";
   const up = segments.lastIndexOf("..") + 1;
@@ -44,6 +48,15 @@ export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): 
   }
   const rest = segments.slice(up).join("/");
   return rest === "" ? head || "/" : `${head}/${rest}${trailing}`;
+}
+
+/** This process's working directory, or undefined once it was removed (process.cwd() throws then). */
+function workingDirectory(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
