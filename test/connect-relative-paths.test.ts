@@ -4,7 +4,7 @@
  * arbiter is killed and started again while the clients, now in /, wait.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, rmdirSync } from "node:fs";
+import { mkdirSync, rmdirSync, symlinkSync } from "node:fs";
 import { relative } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
@@ -77,3 +77,29 @@ test("connect() with relative paths from a removed working directory fails with 
     process.chdir(home);
   }
 });
+
+// Found by a second review: a socket whose absolute path does not fit sun_path stays relative, so a chdir()
+// after connecting still sends the reconnects elsewhere; the client was told only to start an arbiter that
+// was running. It is told the path is relative, where it was looked for, and what to do.
+test("a client whose socket stayed relative (too long absolute) is told so when a reconnect finds nothing", async () => {
+  const deep = `${paths.dir}/${"d".repeat(100)}`;
+  mkdirSync(deep);
+  symlinkSync(paths.dir, `${deep}/link`);
+  const client = spawnFixture("moved-client", {
+    dir: deep,
+    socket: "link/arbiter.sock",
+    region: paths.region,
+    reconnectTimeoutMs: 2000, // how long it looks at /link/arbiter.sock, where nothing will ever be
+  });
+  await client.events.next("connected");
+  await arbiter.kill9();
+  await arbiter.restart();
+  client.proc.stdin.write("alloc\n");
+  client.proc.stdin.flush();
+  const { event: _, ...said } = await client.events.next("result", 30_000);
+  expect(said).toMatchObject({ ok: false, code: "ConnectionLost" });
+  expect(String((said as { message?: string }).message)).toContain(
+    "link/arbiter.sock is relative, looked for from this process's working directory (/), as its absolute path does not fit",
+  );
+  expect(await client.exit()).toBe(0);
+}, 60_000);

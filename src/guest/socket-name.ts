@@ -51,7 +51,7 @@ export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): 
 }
 
 /** This process's working directory, or undefined once it was removed (process.cwd() throws then). */
-function workingDirectory(): string | undefined {
+export function workingDirectory(): string | undefined {
   try {
     return process.cwd();
   } catch {
