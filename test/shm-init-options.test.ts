@@ -133,6 +133,51 @@ test("shm_init() naming its socket and region through a symlinked directory retu
   await shm_finish();
 });
 
+// Found by a second review: a path through a symlinked directory was resolved only while its file existed,
+// so the same options, given again while the arbiter was stopped (its socket removed) and the client
+// waited for it to come back, were refused as "other options".
+test("shm_init() given its options again while the arbiter is stopped returns its uid", async () => {
+  await shm_finish();
+  symlinkSync(paths.dir, `${paths.dir}/again`);
+  const options = {
+    socket: `${paths.dir}/again/arbiter.sock`,
+    region: paths.region,
+    reconnectTimeoutMs: 30_000,
+  };
+  const uid = await shm_init(options);
+  await arbiter.stop();
+  try {
+    expect(existsSync(paths.socket)).toBe(false); // what made the difference
+    expect(await shm_init(options)).toBe(uid);
+  } finally {
+    await arbiter.restart();
+  }
+  await shm_finish();
+});
+
+// Found by a second review: a relative socket given again after a process.chdir() names another file, and
+// is refused, but the refusal quoted the two calls' options alike, leaving the caller to guess what differed.
+test("the same relative options refused after a chdir() say where each call's paths lead", async () => {
+  await shm_finish();
+  const home = process.cwd();
+  const options = { socket: "arbiter.sock", region: paths.region };
+  process.chdir(paths.dir);
+  try {
+    await shm_init(options);
+    process.chdir(paths.shmDir);
+    await expectRejection(
+      shm_init(options),
+      "InvalidArgument",
+      new RegExp(
+        `this call names \\{"socket":"arbiter\\.sock",.*\\}, the same words, which now lead to ${paths.shmDir}/arbiter\\.sock with the region ${paths.region}, not ${paths.dir}/arbiter\\.sock with the region ${paths.region} \\(the working directory`,
+      ),
+    );
+  } finally {
+    process.chdir(home);
+  }
+  await shm_finish();
+});
+
 /** A client given no region maps the default one when it exists: the test below needs it absent. */
 const defaultRegionInTheWay = existsSync(DEFAULT_REGION)
   ? `${DEFAULT_REGION} exists on this machine, and a client given no region maps it`

@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { relative } from "node:path";
-import { absoluteSocketPath } from "../src/guest/socket-name.ts";
+import { absoluteSocketPath, resolvedPath } from "../src/guest/socket-name.ts";
 import { checkSocketPath } from "../src/host/listener.ts";
 import { expectFailure } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
@@ -50,6 +50,24 @@ test("a socket path is made absolute as the kernel reads it: '..' in the real di
     // Nothing there: the kernel finds nothing either, and the path is kept as written.
     expect(absoluteSocketPath(`${own.dir}/none/../a.sock`)).toBe(`${own.dir}/none/../a.sock`);
     expect(absoluteSocketPath(`${own.dir}/a.sock/`)).toBe(`${own.dir}/a.sock/`);
+  } finally {
+    own.cleanup();
+  }
+});
+
+// Found by a second review: shm_init()'s comparison resolved a symlinked directory only while the file
+// existed, so the same socket named while the arbiter was stopped (its socket, or its runtime directory,
+// removed) was another path than the one its first call had named.
+test("a socket or region compared by shm_init() resolves its directory whether or not the file exists", () => {
+  const own = testPaths("socket-resolved");
+  try {
+    mkdirSync(`${own.dir}/real`);
+    symlinkSync(`${own.dir}/real`, `${own.dir}/link`);
+    expect(resolvedPath(`${own.dir}/link/a.sock`)).toBe(`${own.dir}/real/a.sock`);
+    expect(resolvedPath(`${own.dir}/link/gone/a.sock`)).toBe(`${own.dir}/real/gone/a.sock`);
+    expect(resolvedPath(`${relative(process.cwd(), own.dir)}/link/a.sock`)).toBe(`${own.dir}/real/a.sock`);
+    expect(resolvedPath(`${own.dir}/link/`)).toBe(`${own.dir}/link/`); // no file's name: as written
+    expect(resolvedPath("/a.sock")).toBe("/a.sock");
   } finally {
     own.cleanup();
   }

@@ -100,7 +100,7 @@ test("an undo that finds a FILE.partial no receiver holds says what is known of 
   const { dev, ino } = lstatSync(final);
   const where = { target: final, copy: `${final}.partial`, final, old: undefined };
   expect(() => undoKeep(where, `${dev}:${ino}`)).toThrow(
-    `Failed to undo the keeping of ${final} since moving it back to ${final}.partial failed (a file was made at ${final}.partial since the copy left it, which no receiver holds: it is not this one's to replace): ${final} is the received copy, verified but not confirmed to its sender`,
+    `Failed to undo the keeping of ${final} since moving it back to ${final}.partial failed (a file was made at ${final}.partial since the copy left it, with no flock on it in /proc/locks, where a receiver in another PID namespace is not listed: it is not this one's to replace): ${final} is the received copy, verified but not confirmed to its sender`,
   );
   expect(readFileSync(final, "utf8")).toBe("the kept copy");
   expect(readFileSync(`${final}.partial`, "utf8")).toBe("someone's bytes");
@@ -142,5 +142,61 @@ testUnless(
     expect(runAsNobody(script, [out, final])).toBe(
       `threw SystemCall: Failed to undo the keeping of ${final} since moving it back to ${final}.partial failed (this user may no longer look in or change ${out}/ (EACCES)): ${final} is the received copy, verified but not confirmed to its sender (give the directory its permissions back to look at or move them)\n`,
     );
+  },
+);
+
+// Found by a second review: /proc/locks lists no lock held by a process outside its PID namespace (a
+// receiver in another container writing to the same directory), yet the partial it holds was said to be
+// one "which no receiver holds". Said now as what is known: no lock in /proc/locks, which may not list it.
+const noPidNamespace =
+  toolMissing("unshare") ??
+  (Bun.spawnSync(["unshare", "--pid", "--fork", "--mount-proc", "true"], { stderr: "ignore" }).exitCode === 0
+    ? undefined
+    : "cannot make a PID namespace with its own /proc here (needs root and unshare)");
+
+testUnless(
+  noPidNamespace,
+  "an undo in another PID namespace than the partial's receiver does not say no receiver holds it",
+  () => {
+    const final = join(dir, "undone-other-namespace");
+    writeFileSync(final, "the kept copy");
+    const fd = openPartial(`${final}.partial`, final, false, "--out"); // held by this process
+    const script = join(dir, "undo-elsewhere.ts");
+    writeFileSync(
+      script,
+      [
+        'import { lstatSync } from "node:fs";',
+        `import { undoKeep } from ${JSON.stringify(join(REPO, "src/transfer/undo-keep.ts"))};`,
+        "const final = process.argv[2];",
+        "const { dev, ino } = lstatSync(final);",
+        "try {",
+        '  undoKeep({ target: final, copy: final + ".partial", final, old: undefined }, dev + ":" + ino);',
+        '  console.log("undone");',
+        "} catch (error) {",
+        "  console.log(error.message);",
+        "}",
+      ].join("\n"),
+    );
+    try {
+      // Its own PID namespace and /proc, where this process's lock is not listed.
+      const child = Bun.spawnSync([
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        process.execPath,
+        script,
+        final,
+      ]);
+      expect(child.stderr.toString()).toBe("");
+      const said = child.stdout.toString();
+      expect(said).toContain(
+        "with no flock on it in /proc/locks, where a receiver in another PID namespace is not listed:",
+      );
+      expect(said).not.toContain("no receiver holds");
+    } finally {
+      closeSync(fd);
+    }
+    expect(readFileSync(`${final}.partial`, "utf8")).toBe("");
   },
 );

@@ -10,7 +10,7 @@ import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait } from "../units.ts";
-import { SOCKET_PATH_MAX_BYTES } from "./socket-name.ts";
+import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
@@ -20,10 +20,24 @@ export function describeEndpoint(endpoint: Endpoint): string {
 
 /** The arbiter went away and did not come back within the reconnect timeout: said where, and what to do. */
 export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError {
+  const relative = "unix" in endpoint && !endpoint.unix.startsWith("/");
   return failure(
     "ConnectionLost",
     `reach the arbiter at ${describeEndpoint(endpoint)} again`,
-    `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)`,
+    `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)${relative ? relativeSocketNote(endpoint.unix) : ""}`,
+  );
+}
+
+/**
+ * connect() keeps a socket relative only where its absolute path does not fit sun_path: a process that
+ * changed directory since looked for it elsewhere, and was told only to start an arbiter that was running.
+ */
+function relativeSocketNote(socket: string): string {
+  const cwd = workingDirectory() ?? "removed";
+  return (
+    `; ${socket} is relative, looked for from this process's working directory (${cwd}), as its absolute ` +
+    `path does not fit the ${SOCKET_PATH_MAX_BYTES} bytes of a socket's: a process that changes directory ` +
+    "after connecting must name the socket by a shorter path (a symlink to its directory)"
   );
 }
 

@@ -154,7 +154,7 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
     if (!current) whyNone = INIT_FAILED;
     throw error;
   }
-  if (connecting && !sameConnection(where, connecting.where)) throw otherOptions(connecting, options);
+  if (connecting && !sameConnection(where, connecting.where)) throw otherOptions(connecting, options, where);
   connecting ??= { promise: connect(options), where, shown: shownOptions(options) };
   const entry = connecting;
   let connected: Client;
@@ -168,19 +168,33 @@ export async function shm_init(options: ConnectOptions = {}): Promise<number> {
   if (connecting !== entry)
     throw failure("ConnectionLost", "shm_init()", "shm_finish() was called while it connected");
   // A region named now, where the first call left it to the arbiter, is known only once connected.
-  if (!sameConnection(where, entry.where, connected.region.source)) throw otherOptions(entry, options);
+  if (!sameConnection(where, entry.where, connected.region.source)) throw otherOptions(entry, options, where);
   current = connected;
   return current.clientId;
 }
 
-function otherOptions(made: { where: Where; shown: string }, options: ConnectOptions) {
+function otherOptions(made: { where: Where; shown: string }, options: ConnectOptions, where: Where) {
   const named = made.where.none
     ? "none: IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT, else the defaults"
     : made.shown;
+  const shown = shownOptions(options);
   return failure(
     "InvalidArgument",
     "shm_init() again",
-    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shownOptions(options)}): call shm_finish() first`,
+    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shown}${shown === made.shown ? leadElsewhere(made.where, where) : ""}): call shm_finish() first`,
+  );
+}
+
+/**
+ * Why the same options are other options: two calls quoted alike, and nothing said what differed. A relative
+ * path after a process.chdir(), a symbolic link changed, or the variables, lead to another socket or region.
+ */
+function leadElsewhere(made: Where, now: Where): string {
+  const where = ({ endpoint, region }: Where) =>
+    `${endpoint}${region === undefined ? "" : ` with the region ${region}`}`;
+  return (
+    `, the same words, which now lead to ${where(now)}, not ${where(made)} (the working directory, a ` +
+    "symbolic link or IVSH_SOCKET / IVSH_REGION / IVSH_CONNECT changed since)"
   );
 }
 

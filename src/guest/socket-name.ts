@@ -7,7 +7,7 @@
  * abstract socket has no file mode to say who may connect, which the arbiter's access rests on (its
  * socket's group), so such a path is refused, on both sides, the same way.
  */
-import { lstatSync, realpathSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { failure } from "../errors.ts";
 
 /** sun_path holds 108 bytes, the terminating NUL among them. */
@@ -29,10 +29,14 @@ export function absoluteSocketPath(path: string, suffix = ""): string {
  * takes it, in the real directory (its realpath). path.resolve()'s ".." is lexical: "link/../a.sock" is
  * the a.sock beside link's target to the kernel, but resolve() named (and the arbiter bound) the one
  * beside link. A trailing slash (no socket's name) is kept too, unless `slash` is "dropped" (a file the
- * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written.
+ * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written. So is a relative one
+ * once the working directory was removed: nothing is found through it, and what opens it says so
+ * (process.cwd()'s raw ENOENT reached connect()'s caller instead).
  */
 export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): string {
-  const absolute = path.startsWith("/") ? path : `${process.cwd()}/${path}`;
+  const cwd = path.startsWith("/") ? "" : workingDirectory();
+  if (cwd === undefined) return path;
+  const absolute = path.startsWith("/") ? path : `${cwd}/${path}`;
   const segments = absolute.split("/").filter((segment) => segment !== "" && segment !== ".");
   const trailing = slash === "kept" && segments.length > 0 && /\/\.?$/.test(absolute) ? "/" : "";
   const up = segments.lastIndexOf("..") + 1;
@@ -46,24 +50,35 @@ export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): 
   return rest === "" ? head || "/" : `${head}/${rest}${trailing}`;
 }
 
+/** This process's working directory, or undefined once it was removed (process.cwd() throws then). */
+export function workingDirectory(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * `path` as `absolutePath` makes it, with its directory's symbolic links resolved where the file exists:
- * shm_init() compares two spellings of one socket or region this way ("/tmp/link/a.sock" and
- * "/tmp/real/a.sock", link a symlink to real, were refused as different options). The file's own name is
- * kept (a symlink there is a name of its own); one that does not exist, or whose directory cannot be
- * resolved, stays as absolutePath has it, and a trailing slash (no file's name) too.
+ * `path` as `absolutePath` makes it, with its directory's symbolic links resolved: shm_init() compares two
+ * spellings of one socket or region this way ("/tmp/link/a.sock" and "/tmp/real/a.sock", link a symlink to
+ * real, were refused as different options). The file's own name is kept (a symlink there is a name of its
+ * own), and a trailing slash (no file's name) too. The longest leading directory that resolves is taken,
+ * not only a file that exists: the same options given while the arbiter was stopped (its socket removed,
+ * or its runtime directory) were refused as other options.
  */
 export function resolvedPath(path: string): string {
   const absolute = absolutePath(path);
   if (absolute.endsWith("/")) return absolute;
-  const slash = absolute.lastIndexOf("/");
-  try {
-    if (!lstatSync(absolute, { throwIfNoEntry: false })) return absolute;
-    const directory = realpathSync.native(absolute.slice(0, slash) || "/");
-    return `${directory === "/" ? "" : directory}/${absolute.slice(slash + 1)}`;
-  } catch {
-    return absolute;
+  for (let end = absolute.lastIndexOf("/"); end > 0; end = absolute.lastIndexOf("/", end - 1)) {
+    try {
+      const head = realpathSync.native(absolute.slice(0, end));
+      return `${head === "/" ? "" : head}${absolute.slice(end)}`;
+    } catch {
+      // Gone, or not to be looked in by this user: the directory above, and the rest as written.
+    }
   }
+  return absolute;
 }
 
 /** Throws InvalidArgument if `path` starts with "@"; `action` says what it was for ("listen on ..."). */

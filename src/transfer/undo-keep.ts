@@ -109,8 +109,8 @@ function swapBack(where: { old: string; final: string }): void {
 
 /**
  * What stands at `path`, which a hard link found taken: a file a receiver writes (locked, /proc/locks says),
- * one put there by anyone who may write the directory (no lock: "another receiver is writing" was said of
- * any file), or not a file at all.
+ * one put there by anyone who may write the directory (no lock listed: "another receiver is writing" was
+ * said of any file), or not a file at all.
  */
 function inTheWay(path: string): string {
   const there = lstatSync(path, { throwIfNoEntry: false });
@@ -119,7 +119,10 @@ function inTheWay(path: string): string {
   const locked = flockListed(path);
   if (locked) return `another receiver is writing ${path}${lockHolder(path)}`;
   const made = `a file was made at ${path} since the copy left it`;
-  return locked === false ? `${made}, which no receiver holds: it is not this one's to replace` : made;
+  // Not "which no receiver holds": /proc/locks leaves out the locks of processes outside its PID namespace.
+  return locked === false
+    ? `${made}, with no flock on it in /proc/locks, where a receiver in another PID namespace is not listed: it is not this one's to replace`
+    : made;
 }
 
 /**
