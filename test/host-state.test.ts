@@ -5,11 +5,12 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { symlink } from "node:fs/promises";
+import { basename, join } from "node:path";
 import type { FileSink } from "bun";
 import { connect } from "../src/guest/index.ts";
 import { stateFileFailure } from "../src/host/state-errors.ts";
-import { expectOneLine, runHost } from "./helpers/host-run.ts";
+import { expectOneLine, runHost, startLines } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import {
   ArbiterProcess,
@@ -303,6 +304,23 @@ test("a region named relative to one directory resumes under its absolute name, 
     await host.stop();
     rmSync(own.region, { force: true });
   }
+}, 60_000);
+
+// Found by a third review: with its region gone (a reboot emptied /dev/shm, the state on disk), a state was
+// refused as "another region's" when --region named that path through a symlinked directory: only an
+// existing file was resolved (the mistake shm_init()'s comparison made).
+test("a state whose region is gone resumes with --region naming it through a symlinked directory", async () => {
+  const own = { ...paths, ...files("linked"), state: join(paths.dir, "linked.state") };
+  await (await ArbiterProcess.start(own, { size: "1MiB" })).stop();
+  rmSync(own.region);
+  await symlink(paths.shmDir, join(paths.dir, "shm-link"));
+  const linked = join(paths.dir, "shm-link", basename(own.region));
+  const said = await startLines(
+    ["--region", linked, "--socket", own.socket, "--state", own.state],
+    paths.dir,
+  );
+  expect(said).toContain(`${linked} was just created, so the allocations in ${own.state} are gone`);
+  rmSync(own.region, { force: true });
 }, 60_000);
 
 test("a state that names its region relatively (older ivsh) or by a path that cannot be resolved: refused, saying how to name it", async () => {

@@ -227,3 +227,20 @@ test("shm_init() naming no arbiter, region or client name returns this process's
   );
   await shm_finish();
 });
+
+// Found by a third review: two names alike in the 77 characters quoted, differing after, were refused with
+// "the same words, which now lead to" the very socket and region of the first call, and "the working
+// directory ... changed since": untrue of both. What differs is said: the names, past the part quoted.
+test("names alike as quoted but different are refused as such, not as paths that lead elsewhere", async () => {
+  await shm_finish();
+  const where = { socket: paths.socket, region: paths.region };
+  await shm_init({ ...where, name: `${"n".repeat(100)}-first` });
+  const refused = shm_init({ ...where, name: `${"n".repeat(100)}-second` });
+  await expectRejection(
+    refused,
+    "InvalidArgument",
+    /"name":"n{77}\.\.\."}, alike as quoted, but the client names differ past the part quoted\): call shm_finish\(\) first/,
+  );
+  expect(((await refused.catch((error: Error) => error)) as Error).message).not.toContain("lead to");
+  await shm_finish();
+});

@@ -181,8 +181,18 @@ function otherOptions(made: { where: Where; shown: string }, options: ConnectOpt
   return failure(
     "InvalidArgument",
     "shm_init() again",
-    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shown}${shown === made.shown ? leadElsewhere(made.where, where) : ""}): call shm_finish() first`,
+    `this process is connected already, with other options (its shm_init() named ${named}; this call names ${shown}${shown === made.shown ? sameWords(made.where, where) : ""}): call shm_finish() first`,
   );
+}
+
+/**
+ * Why options quoted alike are other options: two client names cut alike where they are quoted (names of
+ * the same first characters were said to be "the same words, which now lead to" the very same paths), or
+ * the paths lead elsewhere now.
+ */
+function sameWords(made: Where, now: Where): string {
+  if (made.name !== now.name) return ", alike as quoted, but the client names differ past the part quoted";
+  return leadElsewhere(made, now);
 }
 
 /**

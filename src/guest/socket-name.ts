@@ -30,8 +30,9 @@ export function absoluteSocketPath(path: string, suffix = ""): string {
  * the a.sock beside link's target to the kernel, but resolve() named (and the arbiter bound) the one
  * beside link. A trailing slash (no socket's name) is kept too, unless `slash` is "dropped" (a file the
  * arbiter creates, as resolve() took it); a path whose ".." leads nowhere, as written. So is a relative one
- * once the working directory was removed: nothing is found through it, and what opens it says so
- * (process.cwd()'s raw ENOENT reached connect()'s caller instead).
+ * once the working directory was removed: the kernel still reads it from there (a name in it is gone, a
+ * ".." still leads out), and what opens it says what it did not find (process.cwd()'s raw ENOENT reached
+ * connect()'s caller instead).
  */
 export function absolutePath(path: string, slash: "kept" | "dropped" = "kept"): string {
   const cwd = path.startsWith("/") ? "" : workingDirectory();

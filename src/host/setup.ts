@@ -11,6 +11,7 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
+import { resolvedPath } from "../guest/socket-name.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
@@ -165,8 +166,9 @@ function checkStateRegion(stateRegion: string, options: RegionOptions): void {
 
 /**
  * Two names of one file: `r` typed in its directory and `/dir/r` elsewhere, or a symlink; the same notion
- * of "one region" as the wake mailbox's (a hard link is another name, with a mailbox of its own). A name
- * that cannot be resolved is no name of it.
+ * of "one region" as the wake mailbox's (a hard link is another name, with a mailbox of its own). A file
+ * gone under both names (a reboot emptied /dev/shm, the state kept on disk) is still one through a
+ * symlinked directory (resolvedPath): only an existing file was resolved, and its state was refused.
  */
 function sameFile(first: string, second: string): boolean {
   const real = (path: string) => {
@@ -177,7 +179,8 @@ function sameFile(first: string, second: string): boolean {
     }
   };
   const resolved = real(first);
-  return resolved !== undefined && resolved === real(second);
+  if (resolved !== undefined) return resolved === real(second);
+  return real(second) === undefined && resolvedPath(first) === resolvedPath(second);
 }
 
 /** Epochs are u32 on the wire and in the header: they wrap, skipping 0 (never a started arbiter's). */
