@@ -145,6 +145,8 @@ if [ "${1:-}" = --inside ]; then
     check "$3: the journal says, at err: $2" test "$(logged "$since" err "$2")" -ge 1
     # After retries the journal lines it shows are systemd's: its Status: line (STATUS=) says why.
     check "$3: systemctl status shows it" grep -qF "$2" <(systemctl status ivsh-host --no-pager -l)
+    # On its Status: line (STATUS=), not only in the journal lines it shows: those scroll out.
+    check "$3: its Status: line says it" grep -qF "$2" <(systemctl show -p StatusText --value ivsh-host)
     cp /root/ivsh-host.good /etc/default/ivsh-host
     systemctl reset-failed ivsh-host
     systemctl start ivsh-host
