@@ -1,10 +1,10 @@
 /**
- * `ivsh host` with its region or socket on a read-only file system, as every directory but a unit's own
- * and its ReadWritePaths= is under contrib/systemd/ivsh-host.service's ProtectSystem=strict: the error says
- * the file system is read-only and what to do. Before, a region there was a bare "open PATH: EROFS
- * (Read-only file system)", and a socket there "this user may not create files in" a directory of mode
- * 1777 (seen running the unit under a booted systemd; scripts/systemd-unit-check.sh). A read-only tmpfs
- * of the test's own stands in (mounting needs root).
+ * `ivsh host` with its region, socket or state journal on a read-only file system, as every directory but
+ * a unit's own and its ReadWritePaths= is under contrib/systemd/ivsh-host.service's ProtectSystem=strict:
+ * the error says the file system is read-only and what to do. Before, a region there was a bare "open
+ * PATH: EROFS (Read-only file system)", and a socket there "this user may not create files in" a
+ * directory of mode 1777 (seen running the unit under a booted systemd; scripts/systemd-unit-check.sh); a
+ * journal's said nothing of the unit. A read-only tmpfs of the test's own stands in (mounting needs root).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { existsSync } from "node:fs";
@@ -65,6 +65,26 @@ testUnless(
       );
       expect(result.stderr).not.toContain("may not create files");
       expect(existsSync(region)).toBe(false);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a state journal on a read-only file system: EROFS, and ReadWritePaths= as for a region",
+  () =>
+    withReadOnly("state", async (dir) => {
+      const state = join(dir, "ivsh.state");
+      const region = join(paths.shmDir, "state-region");
+      const result = await runHost({ region, socket: join(paths.dir, "state.sock"), state });
+      expect(result.exitCode).toBe(1);
+      expectOneLine(
+        result.stderr,
+        `Failed to write the state file ${state} since ${dir} is on a read-only file system (EROFS); pass --state ` +
+          `on a writable file system with room, or, under a systemd unit with ProtectSystem=, add ${dir} to its ` +
+          "ReadWritePaths=",
+      );
+      expect(existsSync(join(paths.dir, "state.sock"))).toBe(false);
     }),
   60_000,
 );
