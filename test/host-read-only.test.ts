@@ -7,10 +7,11 @@
  * journal's said nothing of the unit. A read-only tmpfs of the test's own stands in (mounting needs root).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
 import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
 
@@ -88,3 +89,40 @@ testUnless(
     }),
   60_000,
 );
+
+/**
+ * The region's file writable on a read-only file system (a unit's ReadWritePaths= naming the file alone, as
+ * a bind mount does here): it serves, but its wake-up file beside it cannot be made, and the warning said
+ * "let the arbiter's user write" its directory, which no user or mode changes.
+ */
+testUnless(
+  cannotMount,
+  "a region's directory read-only but the file not: the wake-up file's warning says read-only (EROFS), not a user's permission",
+  () =>
+    withSmallTmpfs(join(paths.dir, "wake"), "2m", async (dir) => {
+      const region = join(dir, "region");
+      writeFileSync(region, "", { mode: 0o660 });
+      mountOrThrow(["--bind", region, region]);
+      try {
+        mountOrThrow(["-o", "remount,bind,ro", dir]);
+        const files = { region, socket: join(paths.dir, "wake.sock"), state: join(paths.dir, "wake.state") };
+        const arbiter = await ArbiterProcess.start({ ...paths, ...files }, { size: "1MiB" });
+        await arbiter.stop();
+        const stderr = await arbiter.spawned.stderr;
+        expect(stderr).toContain(`open ${region}.wake: EROFS`);
+        expect(stderr).toContain(
+          `; ${dir} is on a read-only file system: under a systemd unit with ProtectSystem=, add ${dir} (not the ` +
+            "region's file alone) to its ReadWritePaths=",
+        );
+        expect(stderr).not.toContain("let the arbiter's user write");
+      } finally {
+        Bun.spawnSync(["umount", region]);
+      }
+    }),
+  60_000,
+);
+
+function mountOrThrow(words: string[]): void {
+  const mounted = Bun.spawnSync(["mount", ...words]);
+  if (mounted.exitCode !== 0) throw new Error(`mount ${words.join(" ")}: ${mounted.stderr}`);
+}
