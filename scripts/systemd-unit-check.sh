@@ -16,8 +16,9 @@
 # outside it is refused naming the group; `systemctl restart` and kill -9 of the main pid (Restart=) keep
 # a transfer in progress going to its end; `systemctl stop` well within TimeoutStopSec; the native helper
 # extracted into $TMPDIR (/run/ivsh) and loaded; the journal's priorities (an error is at err); a bad
-# option fails once (RestartPreventExitStatus=2) with a line naming it; a region outside /dev/shm and a
-# socket left at /tmp/ivsh.sock (ProtectSystem=strict) fail saying the file system is read-only.
+# option fails once (RestartPreventExitStatus=2) with a line naming it, on the Status: line too; a region
+# or a --state outside the unit's directories and /dev/shm, and a socket left at /tmp/ivsh.sock
+# (ProtectSystem=strict), fail saying the file system is read-only.
 # Functions run through check() look unreachable to shellcheck.
 # shellcheck disable=SC2317
 set -uo pipefail
@@ -156,6 +157,9 @@ if [ "${1:-}" = --inside ]; then
   mkdir -p /srv/ivsh
   with_env 's|^IVSH_REGION=.*|IVSH_REGION=/srv/ivsh/region|; s|ivsh.state|srv.state|' \
     "/srv/ivsh is on a read-only file system (EROFS)" "a region outside /dev/shm" retried
+  with_env 's|/var/lib/ivsh/ivsh.state|/srv/ivsh/ivsh.state|' \
+    "/srv/ivsh is on a read-only file system (EROFS); pass --state on a writable file system with room, or, under a systemd unit with ProtectSystem=, add /srv/ivsh to its ReadWritePaths=" \
+    "a --state outside StateDirectory=" retried
   with_env '/^IVSH_SOCKET=/d' "/tmp is on a read-only file system (EROFS)" "the socket left at /tmp/ivsh.sock" retried
   check "back to active" test "$(systemctl is-active ivsh-host)" = active
 
