@@ -4,11 +4,13 @@
  * the error says the file system is read-only and what to do. Before, a region there was a bare "open
  * PATH: EROFS (Read-only file system)", and a socket there "this user may not create files in" a
  * directory of mode 1777 (seen running the unit under a booted systemd; scripts/systemd-unit-check.sh); a
- * journal's said nothing of the unit. A read-only tmpfs of the test's own stands in (mounting needs root).
+ * journal's said nothing of the unit. So for the region's wake-up file, and for a client mapping a region
+ * it sees read-only. A read-only tmpfs or bind mount of the test's own stands in (mounting needs root).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
 import { expectOneLine, runHost } from "./helpers/host-run.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -126,3 +128,41 @@ function mountOrThrow(words: string[]): void {
   const mounted = Bun.spawnSync(["mount", ...words]);
   if (mounted.exitCode !== 0) throw new Error(`mount ${words.join(" ")}: ${mounted.stderr}`);
 }
+
+/**
+ * A client whose view of the region's directory is read-only (its own unit's ProtectSystem=, a read-only
+ * bind mount here) while the arbiter serves it: mapping the region failed as a bare "open PATH: EROFS
+ * (Read-only file system)", the refusal the arbiter's own start no longer gives.
+ */
+testUnless(
+  cannotMount,
+  "a client mapping a region on a read-only file system: EROFS, and ReadWritePaths=",
+  () =>
+    withSmallTmpfs(join(paths.dir, "client"), "2m", async (dir) => {
+      const files = {
+        region: join(dir, "region"),
+        socket: join(paths.dir, "client.sock"),
+        state: join(paths.dir, "client.state"),
+      };
+      const arbiter = await ArbiterProcess.start({ ...paths, ...files }, { size: "1MiB" });
+      const view = join(paths.dir, "client-view");
+      mkdirSync(view);
+      mountOrThrow(["--bind", dir, view]);
+      try {
+        mountOrThrow(["-o", "remount,bind,ro", view]);
+        const region = join(view, "region");
+        const refused = await connect({ socket: files.socket, region }).then(
+          (client) => client.close().then(() => undefined),
+          (error: Error) => error.message,
+        );
+        expect(refused).toBe(
+          `Failed to map the region ${region} since ${view} is on a read-only file system (EROFS): keep the region ` +
+            `in /dev/shm, or, under a systemd unit with ProtectSystem=, add ${view} to its ReadWritePaths=`,
+        );
+      } finally {
+        Bun.spawnSync(["umount", view]);
+        await arbiter.stop();
+      }
+    }),
+  60_000,
+);
