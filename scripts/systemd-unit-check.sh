@@ -16,8 +16,9 @@
 # outside it is refused naming the group; `systemctl restart` and kill -9 of the main pid (Restart=) keep
 # a transfer in progress going to its end; `systemctl stop` well within TimeoutStopSec; the native helper
 # extracted into $TMPDIR (/run/ivsh) and loaded; the journal's priorities (an error is at err); a bad
-# option fails once (RestartPreventExitStatus=2) with a line naming it; a region outside /dev/shm and a
-# socket left at /tmp/ivsh.sock (ProtectSystem=strict) fail saying the file system is read-only.
+# option fails once (RestartPreventExitStatus=2) with a line naming it, on the Status: line too; a region
+# or a --state outside the unit's directories and /dev/shm, and a socket left at /tmp/ivsh.sock
+# (ProtectSystem=strict), fail saying the file system is read-only.
 # Functions run through check() look unreachable to shellcheck.
 # shellcheck disable=SC2317
 set -uo pipefail
@@ -145,6 +146,8 @@ if [ "${1:-}" = --inside ]; then
     check "$3: the journal says, at err: $2" test "$(logged "$since" err "$2")" -ge 1
     # After retries the journal lines it shows are systemd's: its Status: line (STATUS=) says why.
     check "$3: systemctl status shows it" grep -qF "$2" <(systemctl status ivsh-host --no-pager -l)
+    # On its Status: line (STATUS=), not only in the journal lines it shows: those scroll out.
+    check "$3: its Status: line says it" grep -qF "$2" <(systemctl show -p StatusText --value ivsh-host)
     cp /root/ivsh-host.good /etc/default/ivsh-host
     systemctl reset-failed ivsh-host
     systemctl start ivsh-host
@@ -154,6 +157,9 @@ if [ "${1:-}" = --inside ]; then
   mkdir -p /srv/ivsh
   with_env 's|^IVSH_REGION=.*|IVSH_REGION=/srv/ivsh/region|; s|ivsh.state|srv.state|' \
     "/srv/ivsh is on a read-only file system (EROFS)" "a region outside /dev/shm" retried
+  with_env 's|/var/lib/ivsh/ivsh.state|/srv/ivsh/ivsh.state|' \
+    "/srv/ivsh is on a read-only file system (EROFS); pass --state on a writable file system with room, or, under a systemd unit with ProtectSystem=, add /srv/ivsh to its ReadWritePaths=" \
+    "a --state outside StateDirectory=" retried
   with_env '/^IVSH_SOCKET=/d' "/tmp is on a read-only file system (EROFS)" "the socket left at /tmp/ivsh.sock" retried
   check "back to active" test "$(systemctl is-active ivsh-host)" = active
 

@@ -389,7 +389,8 @@ test("a journal on a read-only or full file system: the advice keeps its allocat
   expect(readOnly.message).toBe(
     "Failed to record a change since /srv/ivsh is on a read-only file system (EROFS); stop the arbiter, copy " +
       "/srv/ivsh/ivsh.state to a writable file system with room and pass its new path as --state (a new --state " +
-      "without it discards every allocation)",
+      "without it discards every allocation), or, under a systemd unit with ProtectSystem=, add /srv/ivsh to " +
+      "its ReadWritePaths=",
   );
   const full = stateFileFailure({ code: "EDQUOT" }, "/srv/ivsh/ivsh.state", "record a change");
   expect(full.code).toBe("NoSpace");

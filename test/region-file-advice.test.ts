@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { diskRegionWarning, TMPFS_MAGIC, whyRefused } from "../src/region/region-file.ts";
+import { diskRegionWarning, readOnlyRegion, TMPFS_MAGIC, whyRefused } from "../src/region/region-file.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
@@ -25,6 +25,21 @@ test("a file of this user's that its owner may not read and write: chmod u+rw; o
   expect(whyRefused(path)).toContain("(give its owner read and write permission: chmod u+rw)");
   chmodSync(path, 0o600);
   expect(whyRefused(path)).toContain("its mode allows it, so an ACL or a security module refuses");
+});
+
+/**
+ * A guest's device file in a read-only /sys (a unit's ProtectKernelTunables=, a container): "keep the region
+ * in /dev/shm" and ReadWritePaths= are the host's remedies, none a guest has.
+ */
+test("a device's resource file on a read-only /sys: ProtectKernelTunables= or a container, not /dev/shm", () => {
+  const device = "/sys/bus/pci/devices/0000:00:04.0";
+  expect(readOnlyRegion(`${device}/resource2_wc`)).toBe(
+    `${device} is on a read-only file system (EROFS): /sys is under a systemd unit with ProtectKernelTunables= ` +
+      "and in most containers; run ivsh where the device's file opens read-write",
+  );
+  expect(readOnlyRegion("/srv/ivsh/region")).toContain(
+    "keep the region in /dev/shm, or, under a systemd unit",
+  );
 });
 
 /** Why a device node on a disk file system cannot be made here, if it cannot. */

@@ -4,7 +4,7 @@
  * socket, with its socket accepting connections by then.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_USAGE } from "../src/commands/_exit.ts";
 import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
@@ -81,40 +81,56 @@ test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async 
 });
 
 /**
- * The compiled ivsh embeds its native helper, which Bun extracts to the temporary directory ($TMPDIR, else
- * /tmp) to load it. ProtectSystem=strict mounts everything read-only but /dev, /proc, /sys and the paths
- * let through, so under the unit /tmp was read-only and the arbiter ran without the helper: a fault in
- * the region was Bun's crash report, not the explanation docs/layout.md section 8 promises (measured with
- * /tmp a read-only, empty tmpfs: no .bun-*.so was extracted; with TMPDIR writable it was, and loaded).
- */
-/**
  * `systemctl status` keeps a failed unit's last STATUS=: after Restart='s retries the journal lines it
  * shows were systemd's own ("Start request repeated too quickly"), the arbiter's error scrolled out (seen
  * with a region outside /dev/shm under a booted systemd: scripts/systemd-unit-check.sh).
  */
 test("a start that fails tells the service manager why, in STATUS=", async () => {
+  // A directory as the region: refused at start, exit 1 (not a usage error, so the unit retries it).
+  const failed = await failedStart(["--region", paths.dir, "--socket", join(paths.dir, "failed.sock")]);
+  expect(failed.code).toBe(1);
+  const reason = `Failed to open the region ${paths.dir} since it is a directory`;
+  expect(failed.stderr).toContain(reason);
+  expect(failed.status).toStartWith(`STATUS=${reason}`);
+});
+
+/**
+ * A typo in IVSH_HOST_OPTS is refused before the command runs (the words are checked first, ../src/cli.ts):
+ * no STATUS= was sent for it, so the Status: line of `systemctl status` said nothing of it.
+ */
+test("a start refused for an unknown option or a flag without its value tells the service manager too", async () => {
+  for (const [words, reason] of [
+    [["--bogus"], "Unknown option --bogus"],
+    [["--lease"], "--lease needs a value: --lease=DURATION"],
+  ] as const) {
+    const failed = await failedStart(words);
+    expect(failed.stderr).toContain(reason);
+    expect(failed.code).toBe(EXIT_USAGE);
+    expect(failed.status).toBe(`STATUS=${reason}`);
+  }
+});
+
+/** `ivsh host WORDS...` that fails to start under a stand-in service manager: its exit code, stderr and notification. */
+async function failedStart(
+  words: readonly string[],
+): Promise<{ code: number; stderr: string; status: string | undefined }> {
   const notifySocket = join(paths.dir, "failed-notify.sock");
+  rmSync(notifySocket, { force: true });
   const listening = bindDatagramSocket(notifySocket);
   try {
-    // A directory as the region: refused at start, exit 1 (not a usage error, so the unit retries it).
-    const host = Bun.spawn(
-      [process.execPath, CLI, "host", "--region", paths.dir, "--socket", join(paths.dir, "failed.sock")],
-      {
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", NOTIFY_SOCKET: notifySocket },
-      },
-    );
+    const host = Bun.spawn([process.execPath, CLI, "host", ...words], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", NOTIFY_SOCKET: notifySocket },
+    });
     const [code, stderr] = await Promise.all([host.exited, new Response(host.stderr).text()]);
-    expect(code).toBe(1);
-    const reason = `Failed to open the region ${paths.dir} since it is a directory`;
-    expect(stderr).toContain(reason);
+    // Sent before it exited: the datagram is queued by now, if there is one.
     const datagram = receiveWithFd(listening, notifySocket);
-    expect(datagram && new TextDecoder().decode(datagram.payload)).toStartWith(`STATUS=${reason}`);
+    return { code, stderr, status: datagram && new TextDecoder().decode(datagram.payload) };
   } finally {
     closeFd(listening);
   }
-});
+}
 
 /** The unit's settings as [name, value] pairs, in order. */
 function unitSettings(): [string, string][] {
@@ -144,6 +160,13 @@ test("the unit does not restart on a usage error, the exit code of a bad option 
   expect(code).toBe(EXIT_USAGE);
 });
 
+/**
+ * The compiled ivsh embeds its native helper, which Bun extracts to the temporary directory ($TMPDIR, else
+ * /tmp) to load it. ProtectSystem=strict mounts everything read-only but /dev, /proc, /sys and the paths
+ * let through, so under the unit /tmp was read-only and the arbiter ran without the helper: a fault in
+ * the region was Bun's crash report, not the explanation docs/layout.md section 8 promises (measured with
+ * /tmp a read-only, empty tmpfs: no .bun-*.so was extracted; with TMPDIR writable it was, and loaded).
+ */
 test("the unit gives the arbiter a writable $TMPDIR, where the compiled ivsh extracts its native helper, and no private /tmp", () => {
   const settings = unitSettings();
   const value = (key: string) => settings.findLast(([name]) => name === key)?.[1];

@@ -19,7 +19,7 @@ import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
-import { notifyServiceManager, tellingFailure } from "../host/systemd.ts";
+import { notifyServiceManager } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
@@ -162,7 +162,8 @@ export default defineLeafCommand({
       "Run the arbiter: allocates blocks of the region, keeps names, permissions, locks and client liveness",
   },
   args: hostArgs,
-  run: ({ args, rawArgs }) => tellingFailure(() => serve(args, rawArgs)),
+  // A failure is told to the service manager (STATUS=) where it is reported: ../cli.ts.
+  run: ({ args, rawArgs }) => serve(args, rawArgs),
 });
 
 async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Promise<void> {

@@ -84,11 +84,16 @@ export class HostWakes {
 function unmadeMailbox(path: string | undefined, error: unknown): string {
   const errno = errnoOf(error);
   const where = path ? dirname(path) : "its directory";
-  const remedy = ["EACCES", "EPERM", "EROFS"].includes(errno)
-    ? `; let the arbiter's user write ${where}`
-    : ["ENOSPC", "EDQUOT"].includes(errno)
-      ? `; make room on ${where}'s file system`
-      : "";
+  // Read-only is no matter of users: a unit's ProtectSystem= leaves a region's directory so when its
+  // ReadWritePaths= names the region's file alone.
+  const remedy =
+    errno === "EROFS"
+      ? `; ${where} is on a read-only file system: under a systemd unit with ProtectSystem=, add ${where} (not the region's file alone) to its ReadWritePaths=`
+      : ["EACCES", "EPERM"].includes(errno)
+        ? `; let the arbiter's user write ${where}`
+        : ["ENOSPC", "EDQUOT"].includes(errno)
+          ? `; make room on ${where}'s file system`
+          : "";
   return (
     `the region's wake-up file could not be made (${(error as Error).message}): host clients park in the ` +
     "arbiter instead of on a futex, a socket round trip per wake-up (one that made the file itself sees a " +

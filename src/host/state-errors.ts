@@ -52,7 +52,9 @@ export function stateFileFailure(
       return failure(
         "StateInvalid",
         action,
-        `${directory} is on a read-only file system (EROFS); ${moveAdvice("copy")}`,
+        // Read-only where the operator's shell can write: a unit's ProtectSystem= (contrib/systemd), as a
+        // region's and a socket's refusals say too.
+        `${directory} is on a read-only file system (EROFS); ${moveAdvice("copy")}, or, under a systemd unit with ProtectSystem=, add ${directory} to its ReadWritePaths=`,
       );
     default:
       return failure(

@@ -22,17 +22,3 @@ export function notifyServiceManager(fields: Record<string, string | number>): v
     log.warn(`could not notify the service manager at NOTIFY_SOCKET=${socket}: ${(error as Error).message}`);
   }
 }
-
-/**
- * Runs the arbiter, telling the service manager why it failed if it does (STATUS=, as it does when it
- * stops): `systemctl status` keeps a failed unit's last STATUS=, where the error's journal line scrolled
- * out of the lines it shows after Restart='s retries ("Start request repeated too quickly").
- */
-export async function tellingFailure(serve: () => Promise<void>): Promise<void> {
-  try {
-    await serve();
-  } catch (error) {
-    notifyServiceManager({ STATUS: error instanceof Error ? error.message : String(error) });
-    throw error;
-  }
-}

@@ -311,6 +311,8 @@ export function openRegionReadWrite(path: string): number {
       throw failure("PermissionDenied", `map the region ${path}`, whyRefused(path));
     if (error instanceof SystemCallError && error.errnoName === "EISDIR")
       throw failure("RegionInvalid", `map the region ${path}`, IS_A_DIRECTORY);
+    if (error instanceof SystemCallError && error.errnoName === "EROFS")
+      throw failure("PermissionDenied", `map the region ${path}`, readOnlyRegion(path));
     throw error;
   }
 }

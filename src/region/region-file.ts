@@ -131,10 +131,14 @@ function firstDataAt(fd: number, ranges: [number, number][]): number | undefined
 
 /**
  * Why a region file could not be opened for writing: its file system is read-only, as every directory but
- * a unit's own and its ReadWritePaths= is under systemd's ProtectSystem=strict (contrib/systemd).
+ * a unit's own and its ReadWritePaths= is under systemd's ProtectSystem=strict (contrib/systemd); for a
+ * client too, whose unit may be so. A guest's device file is in sysfs, which ProtectSystem= leaves
+ * writable and ProtectKernelTunables= does not.
  */
 export function readOnlyRegion(path: string): string {
   const directory = dirname(path);
+  if (PCI_RESOURCE_FILE.test(path))
+    return `${directory} is on a read-only file system (EROFS): /sys is under a systemd unit with ProtectKernelTunables= and in most containers; run ivsh where the device's file opens read-write`;
   return `${directory} is on a read-only file system (EROFS): keep the region in /dev/shm, or, under a systemd unit with ProtectSystem=, add ${directory} to its ReadWritePaths=`;
 }
 
