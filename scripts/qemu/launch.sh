@@ -392,6 +392,12 @@ if [ "$RUN_SET" = 0 ]; then
   exit "$QRC"
 fi
 
+# A QEMU that exited before opening its output FIFOs (it refused an option, or did not run at all) left
+# their readers blocked in open() for ever, and this script waiting on them: a writer opened and closed
+# here releases them. O_RDWR never blocks on a FIFO; a reader still draining what QEMU wrote gets it all.
+for f in "$T/out" "$T/err"; do
+  if [ -p "$f" ]; then exec 5<>"$f" && exec 5>&-; fi
+done
 # Let the output readers drain what QEMU wrote before it exited.
 for p in "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
 READERS=()
