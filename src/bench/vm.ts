@@ -37,7 +37,14 @@ import {
   withWorkerClient,
 } from "./worker-io.ts";
 
-const VM_NAME = "benchvm";
+/**
+ * A VM name of this run's own: launch.sh runs one VM per name at a time, so with fixed names a second
+ * `ivsh bench --vm` started while one ran failed at its first boot, after minutes of host measurements,
+ * advising a --name that bench does not take.
+ */
+export function benchVmName(kind: string): string {
+  return `${kind}-${process.pid}`;
+}
 const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;
 const ACCESS_REPEATS = 3;
@@ -92,7 +99,7 @@ async function vmRound(
     const receiver = startWorker(children, "ivsh-recv", { ...where, channel: channels[0] }, "host receiver");
     await nextEvent(receiver, "waiting");
     const vm = startVm(children, tools, arbiter, {
-      name: VM_NAME,
+      name: benchVmName("benchvm"),
       label: "benchmark VM (launch.sh)",
       options: vmForwards(condvarPlan),
       run: guestCommand(plan, channels, round === 0, condvarPlan),
@@ -264,7 +271,7 @@ const REQUEST_TIMEOUT_MS = 180_000;
 async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
   return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
     const vm = startVm(children, tools, arbiter, {
-      name: `benchrpc-${mode}`,
+      name: benchVmName(`benchrpc-${mode}`),
       label: `request-timing VM (${mode})`,
       run: `ivsh bench-worker rpc-rtt --rounds ${REQUEST_ROUNDS}`,
       bridge: mode,
