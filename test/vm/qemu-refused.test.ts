@@ -23,7 +23,18 @@ testWithTool(
     for (const split of [[], ["--separate-stderr"]]) {
       const name = vmName("refused");
       const proc = Bun.spawn(
-        [LAUNCH, "--name", name, "--region", "none", ...split, "--qemu-arg", "-no-such-option", "--run", "true"],
+        [
+          LAUNCH,
+          "--name",
+          name,
+          "--region",
+          "none",
+          ...split,
+          "--qemu-arg",
+          "-no-such-option",
+          "--run",
+          "true",
+        ],
         { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
       );
       const stderr = new Response(proc.stderr).text();
