@@ -131,6 +131,11 @@ export default defineLeafCommand({
       // destination that fails (a full disk) loses what it was to hold, not the run's other results. A full
       // stdout or --json had failed the run before the outputs after it were written.
       const outputs = eachOutput();
+      // A part that failed (--vm's VMs) fails the run once the rest is written, not before.
+      for (const failed of data.failures)
+        await outputs.attempt(() => {
+          throw failed;
+        });
       await outputs.attempt(() => writeStandard(1, renderMarkdown(report)));
       if (args.json) await outputs.attempt(() => writeJson(args.json as string, report));
       if (args.out)
