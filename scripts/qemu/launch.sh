@@ -363,8 +363,10 @@ QPID=$!
 # If this script is killed outright (SIGKILL), stop QEMU and remove the temp dir anyway.
 (
   while kill -0 $$ 2>/dev/null; do sleep 1; done
-  kill -TERM "$QPID" 2>/dev/null || exit 0
-  for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
+  # QEMU may have exited already (launch.sh killed while it drained QEMU's output): its files go all the same.
+  if kill -TERM "$QPID" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
+  fi
   rm -rf "$T"
 ) </dev/null >/dev/null 2>&1 6>&- 7>&- &
 PIDS+=($!)
