@@ -46,8 +46,9 @@ async function withoutQemu(args: string[]): Promise<{ exitCode: number; stderr: 
   const decoder = new TextDecoder();
   for await (const bytes of run.stderr) {
     stderr += decoder.decode(bytes, { stream: true });
-    // Measuring started: the refusal did not come first. Stopped here rather than after minutes.
-    if (/warming up|scale: /.test(stderr)) run.kill("SIGKILL");
+    // Measuring started: the refusal did not come first. Stopped here rather than after minutes, by Ctrl-C's
+    // signal, on which the run removes what it made.
+    if (/warming up|scale: /.test(stderr)) run.kill("SIGINT");
   }
   return { exitCode: await run.exited, stderr };
 }
