@@ -36,7 +36,8 @@ testUnless(
         stdin: "ignore",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", PATH: `${bin}:${process.env.PATH}` },
+        // IVSH_ACCEL=tcg: no KVM probe, which would run the stand-in and cache "tcg" for this host boot.
+        env: { ...process.env, NO_COLOR: "1", IVSH_ACCEL: "tcg", PATH: `${bin}:${process.env.PATH}` },
       }),
     );
     const [exitCode, stdout, stderr] = await Promise.all([
