@@ -323,8 +323,8 @@ test("--json naming a directory that does not exist yet (ending in /) is refused
   );
 });
 
-// --scale keeps no file on disk: --disk-dir (given its default, /var/tmp, whether or not it was passed) is
-// not its business, and a host without that directory must still run it.
+// --scale keeps no file on disk: --disk-dir is not its business (the command refuses one given to it), and
+// a host without /var/tmp must still run it.
 test("--disk-dir that is missing is refused before the run, but not for --scale, which uses no disk", () => {
   const missing = join(dir, "no-such-disk-dir");
   expect(said({ "disk-dir": missing })).toStartWith(

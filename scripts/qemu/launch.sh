@@ -363,8 +363,10 @@ QPID=$!
 # If this script is killed outright (SIGKILL), stop QEMU and remove the temp dir anyway.
 (
   while kill -0 $$ 2>/dev/null; do sleep 1; done
-  kill -TERM "$QPID" 2>/dev/null || exit 0
-  for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
+  # QEMU may have exited already (launch.sh killed while it drained QEMU's output): its files go all the same.
+  if kill -TERM "$QPID" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
+  fi
   rm -rf "$T"
 ) </dev/null >/dev/null 2>&1 6>&- 7>&- &
 PIDS+=($!)
@@ -392,6 +394,12 @@ if [ "$RUN_SET" = 0 ]; then
   exit "$QRC"
 fi
 
+# A QEMU that exited before opening its output FIFOs (it refused an option, or did not run at all) left
+# their readers blocked in open() for ever, and this script waiting on them: a writer opened and closed
+# here releases them. O_RDWR never blocks on a FIFO; a reader still draining what QEMU wrote gets it all.
+for f in "$T/out" "$T/err"; do
+  if [ -p "$f" ]; then exec 5<>"$f" && exec 5>&-; fi
+done
 # Let the output readers drain what QEMU wrote before it exited.
 for p in "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
 READERS=()

@@ -101,6 +101,11 @@ done
 EOF
 )
 
+# In the background, among PIDS: run in the foreground, a SIGTERM to this script (not its process group)
+# ran the cleanup at once, which removed the region under a VM that ran on, launch.sh and QEMU orphaned.
+# Now the cleanup stops launch.sh (which stops QEMU) and waits for it. Its exit status is this script's.
 "$HERE/launch.sh" --name "tp$$" --region "$S/region" --socket "$D/arbiter.sock" --ivsh "$IVSH" \
   --forward "7778=head -c $BYTES >/dev/null" --forward "7779=cat $S/h2g.bin" \
-  --separate-stderr "${LAUNCH_ARGS[@]}" --run "$GUEST"
+  --separate-stderr "${LAUNCH_ARGS[@]}" --run "$GUEST" &
+PIDS+=($!)
+wait "$!"

@@ -37,6 +37,11 @@ export class Child {
    * says so, where "the handoff-wait worker" alone named a role the user never sees, not what broke.
    */
   purpose?: string;
+  /**
+   * Lines of its stderr that tell nothing in an error (launch.sh's QEMU command line, thousands of
+   * characters): left out of `lastWords`, where they buried what went wrong.
+   */
+  unsaid?: RegExp;
 
   constructor(
     command: readonly string[],
@@ -129,7 +134,9 @@ export class Child {
 
   /** The child's stderr so far, once it has exited (its last words, for error messages). */
   async lastWords(): Promise<string> {
-    return (await this.stderr).trim().split("\n").slice(-5).join(" | ");
+    const lines = (await this.stderr).trim().split("\n");
+    const said = this.unsaid ? lines.filter((line) => !this.unsaid!.test(line)) : lines;
+    return said.slice(-5).join(" | ");
   }
 }
 

@@ -69,6 +69,11 @@ export interface SuiteData {
   readonly endToEndBinary: string;
   /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
   readonly notes: string[];
+  /**
+   * Measurements that failed without ending the run (--vm's VMs): the command writes the results it has,
+   * then fails with these.
+   */
+  readonly failures: unknown[];
 }
 
 export interface SuiteContext {

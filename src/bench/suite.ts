@@ -108,6 +108,7 @@ function emptyData(
     endToEnd: emptyEndToEndSamples(plan.bytes),
     endToEndBinary: binary,
     notes,
+    failures: [],
   };
 }
 

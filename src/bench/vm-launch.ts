@@ -41,6 +41,11 @@ export function checkVmPrerequisites() {
     throw refuse(
       "scripts/qemu/launch.sh was not found (it is in ivsh's source repository, not in the npm package: run ivsh bench from a checkout)",
     );
+  // launch.sh would try to install it (apt-get) at the first boot, after minutes of host measurements.
+  if (!Bun.which("qemu-system-x86_64"))
+    throw refuse(
+      "qemu-system-x86_64 is not on PATH: install QEMU (apt-get install qemu-system-x86), or run without --vm",
+    );
   const binary = guestBinary(launch);
   if (!existsSync(binary)) throw refuse(`the guest binary ${binary} does not exist (run \`npm run build\`)`);
   const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });
@@ -79,7 +84,10 @@ export function startVm(
   // The bridge reads IVSH_BRIDGE from the environment QEMU passes on to guestfwd's command.
   const env: Record<string, string> =
     vm.bridge === undefined ? {} : { IVSH_BRIDGE: vm.bridge === "relay" ? "relay" : "" };
-  return startChild(children, command, vm.label, env);
+  const child = startChild(children, command, vm.label, env);
+  // launch.sh's notes that say nothing of a failure: the QEMU command line, an image already built.
+  child.unsaid = /^(\S*qemu-system-\S+ -name |build-image\.sh: image up to date)/;
+  return child;
 }
 
 /** A bench worker as a step of a guest's script. */

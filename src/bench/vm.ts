@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { failure, throwIfAborted } from "../errors.ts";
+import { letSignalsLand } from "../transfer/signals.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { checkArrived } from "./channel.ts";
 import { type Child, withChildren } from "./child.ts";
@@ -37,7 +38,14 @@ import {
   withWorkerClient,
 } from "./worker-io.ts";
 
-const VM_NAME = "benchvm";
+/**
+ * A VM name of this run's own: launch.sh runs one VM per name at a time, so with fixed names a second
+ * `ivsh bench --vm` started while one ran failed at its first boot, after minutes of host measurements,
+ * advising a --name that bench does not take.
+ */
+export function benchVmName(kind: string): string {
+  return `${kind}-${process.pid}`;
+}
 const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;
 const ACCESS_REPEATS = 3;
@@ -92,7 +100,7 @@ async function vmRound(
     const receiver = startWorker(children, "ivsh-recv", { ...where, channel: channels[0] }, "host receiver");
     await nextEvent(receiver, "waiting");
     const vm = startVm(children, tools, arbiter, {
-      name: VM_NAME,
+      name: benchVmName("benchvm"),
       label: "benchmark VM (launch.sh)",
       options: vmForwards(condvarPlan),
       run: guestCommand(plan, channels, round === 0, condvarPlan),
@@ -134,34 +142,76 @@ function guestAccess(events: Event[]): AccessSamples[] {
   });
 }
 
+/**
+ * The VM rounds, added to the run's data once every one has passed. One that fails (a VM that does not
+ * boot, its QEMU killed, an image that cannot be built) goes into `data.failures`, and the run still writes
+ * the host's results: it ended the whole run, and the minutes of host measurements before it were lost.
+ * Ctrl-C still ends the run.
+ */
 export async function runVmMeasurements(context: SuiteRun): Promise<void> {
-  const { data } = context;
-  const tools = checkVmPrerequisites();
+  const { data, signal } = context;
+  try {
+    addVmSamples(data, await measureVms(context));
+  } catch (error) {
+    // Ctrl-C reaches launch.sh too, which may die of it before this process's own signal is handled.
+    await letSignalsLand(signal);
+    if (signal.aborted) throw error;
+    data.failures.push(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    data.notes.push(`VM results: none, since the VM measurements failed (${reason})`);
+  }
+}
+
+type VmSamples = Awaited<ReturnType<typeof measureVms>>;
+
+async function measureVms(context: SuiteRun) {
   const { plan } = context;
+  const tools = checkVmPrerequisites();
   const vmRounds = { bytes: plan.vmBytes, ownRounds: true };
   const toHost = { label: "VM guest → host (ivsh)", seconds: [] as number[], ...vmRounds };
   const fromHost = { label: "VM host → guest (ivsh)", seconds: [] as number[], ...vmRounds };
+  const pair = () => ({ condvar: [] as number[], socket: [] as number[] });
+  const condvarVm = {
+    loops: { ivsh: [] as number[], rpc: [] as number[], socket: [] as number[] },
+    pingPong: pair(),
+    wakeRoundTrips: pair(),
+  };
+  const guestRequests = { handover: [] as number[], relay: [] as number[] };
+  const access: AccessSamples[] = [];
+  const notes: string[] = [];
   // A region of its own: QEMU maps all of it as a BAR, and a small power of two always fits.
   await BenchArbiter.with({ label: "VM" }, async (arbiter) => {
     for (let round = 0; round < plan.repeats; round++) {
       throwIfAborted(context.signal, "run the VM benchmarks");
       context.progress(`VM round ${round + 1} of ${plan.repeats} (boots a guest with launch.sh)`);
-      const result = await vmRound(context, tools, arbiter, round, data.condvarVm);
+      const result = await vmRound(context, tools, arbiter, round, condvarVm);
       toHost.seconds.push(result.toHostSeconds);
       for (const mode of rotate([...BRIDGE_MODES], round))
-        data.guestRequests[mode].push(...(await guestRequests(tools, arbiter, mode)));
+        guestRequests[mode].push(...(await timeGuestRequests(tools, arbiter, mode)));
       fromHost.seconds.push(result.fromHostSeconds);
       if (round === 0) {
-        data.access.push(...guestAccess(result.access));
+        access.push(...guestAccess(result.access));
         const tcg =
           result.accel === "tcg" ? " (QEMU's emulator: guest numbers measure emulation, not IVSHMEM)" : "";
         const under = `1 vCPU guest under ${result.accel.toUpperCase()}${tcg}`;
-        data.notes.push(`VM results: ${plan.vmBytes / MiB} MiB per transfer, ${under}`);
+        notes.push(`VM results: ${plan.vmBytes / MiB} MiB per transfer, ${under}`);
       }
     }
   });
-  data.transfers["vm-guest-to-host"] = toHost;
-  data.transfers["vm-host-to-guest"] = fromHost;
+  return { toHost, fromHost, condvarVm, guestRequests, access, notes };
+}
+
+function addVmSamples(data: SuiteData, vm: VmSamples): void {
+  for (const mode of LOOP_MODES) data.condvarVm.loops[mode].push(...vm.condvarVm.loops[mode]);
+  for (const kind of ["condvar", "socket"] as const) {
+    data.condvarVm.pingPong[kind].push(...vm.condvarVm.pingPong[kind]);
+    data.condvarVm.wakeRoundTrips[kind].push(...vm.condvarVm.wakeRoundTrips[kind]);
+  }
+  for (const mode of BRIDGE_MODES) data.guestRequests[mode].push(...vm.guestRequests[mode]);
+  data.access.push(...vm.access);
+  data.notes.push(...vm.notes);
+  data.transfers["vm-guest-to-host"] = vm.toHost;
+  data.transfers["vm-host-to-guest"] = vm.fromHost;
 }
 
 /*
@@ -261,10 +311,10 @@ async function expectStep(vm: Child, name: string): Promise<void> {
 const REQUEST_ROUNDS = 300;
 const REQUEST_TIMEOUT_MS = 180_000;
 
-async function guestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
+async function timeGuestRequests(tools: VmTools, arbiter: BenchArbiter, mode: BridgeMode): Promise<number[]> {
   return withChildren(`time a guest's requests (${mode})`, REQUEST_TIMEOUT_MS, async (children) => {
     const vm = startVm(children, tools, arbiter, {
-      name: `benchrpc-${mode}`,
+      name: benchVmName(`benchrpc-${mode}`),
       label: `request-timing VM (${mode})`,
       run: `ivsh bench-worker rpc-rtt --rounds ${REQUEST_ROUNDS}`,
       bridge: mode,

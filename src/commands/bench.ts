@@ -74,8 +74,9 @@ const benchArgs = {
   },
   "disk-dir": {
     type: "string",
-    description: "Where the 'mmapped file on disk' lives (on tmpfs it measures RAM, and the results say so)",
-    default: "/var/tmp",
+    // No `default`: a --disk-dir given to --scale, which keeps no file on disk, must be told from none.
+    description:
+      "Where the 'mmapped file on disk' lives (on tmpfs it measures RAM, and the results say so) (default /var/tmp)",
     valueHint: "DIR",
   },
 } as const satisfies Record<string, ArgDef>;
@@ -93,11 +94,15 @@ export default defineLeafCommand({
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
     checkCombination(args);
-    checkDestinations(args);
-    if (args.scale) return scaleBench(args);
+    if (args.scale) {
+      checkDestinations(args);
+      return scaleBench(args);
+    }
+    const diskDir = typeof args["disk-dir"] === "string" ? args["disk-dir"] : DEFAULT_DISK_DIR;
+    checkDestinations({ ...args, "disk-dir": diskDir });
     const plan = benchPlan({ quick: args.quick === true, vm: args.vm === true });
     // A --disk-dir on /dev/shm's own file system takes its room too (checkDiskRoom alone counted it apart).
-    const onShm = sharesShm(args["disk-dir"] as string);
+    const onShm = sharesShm(diskDir);
     const needs = (of: BenchPlan) => shmBytes(of) + (onShm ? diskBytes(of) : 0);
     const quickBytes = needs(benchPlan({ quick: true, vm: plan.vm }));
     checkShmRoom(
@@ -108,18 +113,18 @@ export default defineLeafCommand({
         ? "its regions, end-to-end files and Fig. 4b's file (--disk-dir is in /dev/shm) need"
         : "its region and end-to-end files need",
     );
-    checkDiskRoom(args["disk-dir"] as string, plan);
+    checkDiskRoom(diskDir, plan);
     const command = `ivsh ${process.argv.slice(2).join(" ")}`;
     const startedAt = new Date();
     await whileInterruptible("run the benchmarks", async (signal) => {
       if (plan.vm) checkVmPrerequisites();
       const scratchDir = benchDirectory(tmpdir(), "run").path;
-      const diskDir = benchDirectory(args["disk-dir"], "disk").path;
+      const diskPath = benchDirectory(diskDir, "disk").path;
       // The last check, after the run's directories (a TMPDIR not there): see there.
       holdJsonFifo(typeof args.json === "string" ? args.json : undefined);
       const data = await runSuite({
         plan,
-        diskDir,
+        diskDir: diskPath,
         scratchDir,
         signal,
         progress: (message) => log.info(message),
@@ -131,6 +136,11 @@ export default defineLeafCommand({
       // destination that fails (a full disk) loses what it was to hold, not the run's other results. A full
       // stdout or --json had failed the run before the outputs after it were written.
       const outputs = eachOutput();
+      // A part that failed (--vm's VMs) fails the run once the rest is written, not before.
+      for (const failed of data.failures)
+        await outputs.attempt(() => {
+          throw failed;
+        });
       await outputs.attempt(() => writeStandard(1, renderMarkdown(report)));
       if (args.json) await outputs.attempt(() => writeJson(args.json as string, report));
       if (args.out)
@@ -143,6 +153,9 @@ export default defineLeafCommand({
   },
 });
 
+/** Where the "mmapped file on disk" lives unless --disk-dir says otherwise: a disk, not tmpfs, on most systems. */
+const DEFAULT_DISK_DIR = "/var/tmp";
+
 const SCALE_ONLY = ["clients", "allocations", "seconds", "rate"] as const;
 
 /** A flag the chosen benchmark does not read was ignored, and the user believed it had been applied. */
@@ -150,6 +163,10 @@ function checkCombination(args: BenchArgs): void {
   const stray = SCALE_ONLY.find((name) => args[name] !== undefined);
   if (!args.scale && stray)
     throw new UsageError(`--${stray} shapes the --scale benchmark only: add --scale, or leave it out`);
+  if (args.scale && args["disk-dir"] !== undefined)
+    throw new UsageError(
+      "--disk-dir places the default benchmark's file on disk, and --scale keeps none: leave it out",
+    );
   if (args.scale && args.out !== undefined)
     throw new UsageError(
       "--scale draws no figures, so --out has nothing to write: leave it out (--json keeps its results)",

@@ -210,6 +210,8 @@ test.each([
   [["--clients", "5"], "--clients"],
   [["--seconds=2", "--quick"], "--seconds"],
   [["--scale", "--quick", "--out", "/tmp"], "--out"],
+  // --disk-dir had a default, so one given to --scale (which keeps no file on disk) could not be told apart.
+  [["--scale", "--quick", "--disk-dir", "/tmp"], "--disk-dir places the default benchmark's file on disk"],
   [["--quick", "--out="], "--out needs the DIR"],
 ])("bench %p is a usage error naming %s", async (flags, named) => {
   const run = spawnBun([CLI, "bench", ...flags]);

@@ -108,6 +108,7 @@ function sampleData(): SuiteData {
       },
     ],
     notes: ["a note"],
+    failures: [],
   };
 }
 

@@ -1,0 +1,69 @@
+/**
+ * `ivsh bench --vm` (and `--scale --vm`) where qemu-system-x86_64 is not on PATH: refused before it measures,
+ * naming QEMU and what to do. It was found only at the first VM boot, after minutes of host measurements,
+ * when launch.sh tried to install QEMU with apt-get and then failed ("the guest gave no result"), the run's
+ * results lost. PATH here is this one's programs less QEMU's, linked into a directory of the test's own.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { CLI } from "../helpers/paths.ts";
+import { tracked } from "../helpers/reaper.ts";
+
+let dir: string;
+let bin: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-bench-test-no-qemu-");
+  bin = join(dir, "bin");
+  mkdirSync(bin);
+  for (const parent of (process.env.PATH ?? "").split(":"))
+    for (const name of listed(parent))
+      if (!name.startsWith("qemu-system") && !existsSync(join(bin, name)))
+        symlinkSync(join(parent, name), join(bin, name));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A PATH entry's names; none when it is missing or no directory. */
+function listed(parent: string): string[] {
+  try {
+    return parent ? readdirSync(parent) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Runs `ivsh bench ARGS` without QEMU on PATH; stops it once it starts measuring (the defect). */
+async function withoutQemu(args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  const run = tracked(
+    Bun.spawn([process.execPath, CLI, "bench", ...args], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1", PATH: bin },
+    }),
+  );
+  let stderr = "";
+  const decoder = new TextDecoder();
+  for await (const bytes of run.stderr) {
+    stderr += decoder.decode(bytes, { stream: true });
+    // Measuring started: the refusal did not come first. Stopped here rather than after minutes, by Ctrl-C's
+    // signal, on which the run removes what it made.
+    if (/warming up|scale: /.test(stderr)) run.kill("SIGINT");
+  }
+  return { exitCode: await run.exited, stderr };
+}
+
+test("--vm without qemu-system-x86_64 on PATH is refused before the benchmark measures", async () => {
+  expect(Bun.which("qemu-system-x86_64", { PATH: bin })).toBeNull();
+  for (const args of [
+    ["--vm", "--quick"],
+    ["--scale", "--vm", "--quick"],
+  ]) {
+    const { exitCode, stderr } = await withoutQemu(args);
+    expect(stderr).not.toContain("warming up");
+    expect(stderr).toContain(
+      "Failed to measure through VMs (--vm) since qemu-system-x86_64 is not on PATH: install QEMU (apt-get install qemu-system-x86), or run without --vm",
+    );
+    expect({ args, exitCode }).toEqual({ args, exitCode: 1 });
+  }
+}, 60_000);
