@@ -184,7 +184,7 @@ test("a freed segment with one of its views dropped is remembered while another 
     const views = others.map((segment) => segment.bytes);
     for (const segment of others) await segment.free();
     // Granted one block at a time until its block is (wherever the allocator puts each).
-    const taken = [];
+    const taken: Segment[] = [];
     while (!taken.some((segment) => segment.offset === old.offset) && taken.length <= others.length)
       taken.push(await client.alloc({ blocks: 1 }));
     expect(taken.at(-1)?.offset).toBe(old.offset);
