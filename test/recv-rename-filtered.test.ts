@@ -17,29 +17,41 @@ import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 const suite = sharedArbiter("rnm-filtered");
 
 /**
- * What answers every renameat2: a seccomp filter (EPERM), or a kernel before 3.15 (ENOSYS; glibc's wrapper
- * tells a call with flags EINVAL then, so src/ffi/rename.ts sees that, as from NFS).
+ * What answers: a seccomp filter (EPERM to every renameat2), a kernel before 3.15 (ENOSYS; glibc's wrapper
+ * tells a call with flags EINVAL then, so src/ffi/rename.ts sees that, as from NFS), a FUSE file system
+ * with neither renameat2's flags (EINVAL) nor hard links (EPERM): the keep's last way, a plain rename.
  */
-const answers = [
-  { errno: "EPERM", said: "EPERM (Operation not permitted)", who: "a filter" },
-  { errno: "ENOSYS", said: "ENOSYS (Function not implemented)", who: "a kernel without it" },
+const filter = { who: "a filter answering renameat2 EPERM", errnos: ["renameat2:EPERM"] };
+const noLinks = {
+  who: "a file system with neither renameat2's flags (EINVAL) nor links (EPERM)",
+  errnos: ["renameat2:EINVAL", "link:EPERM"],
+};
+const cases = [
+  { force: false, ...filter },
+  { force: true, ...filter },
+  { force: true, who: "a kernel without renameat2 (ENOSYS)", errnos: ["renameat2:ENOSYS"] },
+  { force: false, ...noLinks },
+  { force: true, ...noLinks },
 ];
+const NAMES: Record<string, string> = {
+  EPERM: "EPERM (Operation not permitted)",
+  ENOSYS: "ENOSYS (Function not implemented)",
+  EINVAL: "EINVAL (Invalid argument)",
+};
 
-for (const [force, { errno, said, who }] of [
-  [false, answers[0]!],
-  [true, answers[0]!],
-  [true, answers[1]!],
-] as const)
+for (const [index, { force, who, errnos }] of cases.entries())
   testUnless(
     straceUnusable(),
-    `recv --out FILE${force ? " --force" : ""} under ${who} answering renameat2 ${errno}: kept, by the fallback`,
+    `recv --out FILE${force ? " --force" : ""} under ${who}: kept, by the fallback`,
     async () => {
-      const label = `filtered-${force ? "force" : "plain"}-${errno}`;
+      const label = `filtered-${index}`;
       const output = join(suite.dir, `${label}.out`);
       if (force) writeFileSync(output, "the old file\n");
-      // Every renameat2 (no -P: a filter looks at no name), never stopped.
-      const options = { paths: suite.paths, on: [], injects: [`renameat2:error=${errno}`] };
-      const recv = stoppedAfter("renameat2", label, output, { ...options, extra: force ? ["--force"] : [] });
+      // Every call (no -P: a filter looks at no name), never stopped.
+      const injects = errnos.map((call) => call.replace(":", ":error="));
+      const options = { paths: suite.paths, on: [], injects };
+      const extra = force ? ["--force"] : [];
+      const recv = stoppedAfter("renameat2,link", label, output, { ...options, extra });
       try {
         const input = join(suite.dir, `${label}.in`);
         const data = await randomFile(input, 20_000);
@@ -47,7 +59,14 @@ for (const [force, { errno, said, who }] of [
         const codes = [await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()];
         // Before: 1 and 1, 'Failed to keep ... renaming it to FILE failed: this user may not change ... (EPERM)'.
         expect({ codes, said: await recv.stderr }).toEqual({ codes: [0, 0], said: expect.any(String) });
-        expect(readFileSync(`${output}.strace`, "utf8")).toContain(`${said} (INJECTED)`);
+        // Each call named was made, and failed as injected.
+        const traced = readFileSync(`${output}.strace`, "utf8").split("\n");
+        const failed = errnos.filter((call) => {
+          const [name, errno] = call.split(":") as [string, string];
+          const answer = `= -1 ${NAMES[errno]} (INJECTED)`;
+          return traced.some((line) => line.includes(`${name}(`) && line.includes(answer));
+        });
+        expect(failed).toEqual(errnos);
         expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
         expect([existsSync(`${output}.partial`), existsSync(`${output}.ivsh-replaced`)]).toEqual([
           false,
