@@ -79,6 +79,34 @@ for (const [index, { force, who, errnos }] of cases.entries())
     60_000,
   );
 
+// There, the file --force replaces is set aside by a plain rename too: never over a FILE.ivsh-replaced
+// already there (a killed receive's leftover, someone's), which a rename would replace.
+testUnless(
+  straceUnusable(),
+  `recv --out FILE --force under ${noLinks.who}, a FILE.ivsh-replaced already there: that file is kept`,
+  async () => {
+    const label = "filtered-leftover";
+    const output = join(suite.dir, `${label}.out`);
+    writeFileSync(output, "the old file\n");
+    writeFileSync(`${output}.ivsh-replaced`, "a killed receive's leftover\n");
+    const injects = noLinks.errnos.map((call) => call.replace(":", ":error="));
+    const options = { paths: suite.paths, on: [], injects, extra: ["--force"] };
+    const recv = stoppedAfter("renameat2,link", label, output, options);
+    try {
+      const input = join(suite.dir, `${label}.in`);
+      const data = await randomFile(input, 20_000);
+      const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+      expect([await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+      expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+      // Before (the look for a taken name dropped): the old file, renamed over it, was left there instead.
+      expect(readFileSync(`${output}.ivsh-replaced`, "utf8")).toBe("a killed receive's leftover\n");
+    } finally {
+      recv.kill();
+    }
+  },
+  60_000,
+);
+
 // The kernel's own EPERM (here an immutable file, which no one may rename) is no filter: thrown, for the
 // keep to say, never followed by a link and an unlink that would do half of what was refused.
 const chattr = (flag: string, path: string) => Bun.spawnSync(["chattr", flag, path]).exitCode === 0;
