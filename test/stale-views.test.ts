@@ -141,3 +141,77 @@ test("a buffer moved out of a segment's view before free() (transfer(), structur
     await client.close();
   }
 });
+
+test("a freed segment's view is not detached by a grant of only the block beside it: it still faults, as a view kept past free() does", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "beside" });
+  try {
+    const [below, old, above] = [
+      await client.alloc({ blocks: 1 }),
+      await client.alloc({ blocks: 1 }),
+      await client.alloc({ blocks: 1 }),
+    ];
+    const kept = old.bytes;
+    await old.free();
+    await below.free();
+    // The lowest free block, just below the freed one: the grant ends where the freed run starts.
+    const again = await client.alloc({ blocks: 1 });
+    expect(again.offset).toBe(below.offset);
+    expect(old.offset).toBe(below.offset + client.geometry.blockSize);
+    // Detached, it would read as empty instead of faulting as a view kept past free() does until then.
+    expect(kept.byteLength).toBe(old.byteLength);
+    await Promise.all([again.free(), above.free()]);
+  } finally {
+    await client.close();
+  }
+});
+
+/** A WeakRef to a buffer no one holds: a view the program made and dropped, once collected. */
+const droppedBuffer = () => new WeakRef(new ArrayBuffer(8));
+
+test("a freed segment with one of its views dropped is remembered while another is kept: many frees later, that one is detached when its blocks come back", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "pruned" });
+  try {
+    const old = await client.alloc({ blocks: 1 });
+    const others = [];
+    for (let i = 0; i < 70; i++) others.push(await client.alloc({ blocks: 1 }));
+    const kept = old.bytes;
+    // A second view, since dropped (a large segment's subarray() makes one buffer per call).
+    (old as unknown as { buffers: WeakRef<ArrayBufferLike>[] }).buffers.push(droppedBuffer());
+    await old.free();
+    await Bun.sleep(0);
+    Bun.gc(true);
+    // Enough frees, each with a view, that the list of freed views forgets those the program dropped.
+    const views = others.map((segment) => segment.bytes);
+    for (const segment of others) await segment.free();
+    // Granted one block at a time until its block is (wherever the allocator puts each).
+    const taken: Segment[] = [];
+    while (!taken.some((segment) => segment.offset === old.offset) && taken.length <= others.length)
+      taken.push(await client.alloc({ blocks: 1 }));
+    expect(taken.at(-1)?.offset).toBe(old.offset);
+    expect([kept.byteLength, views.length]).toEqual([0, 70]);
+    for (const segment of taken) await segment.free();
+  } finally {
+    await client.close();
+  }
+});
+
+test("a grant whose blocks cannot be mapped in is given back, not held unusable", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "unmappable" });
+  try {
+    const expose = client.region.expose;
+    client.region.expose = () => {
+      throw new SystemCallError("mmap", "expose (test)", constants.errno.ENOMEM);
+    };
+    const refused = await client.alloc({ blocks: 1 }, { name: "unmappable" }).then(
+      () => "granted",
+      (error: unknown) => (error instanceof SystemCallError ? error.errno : error),
+    );
+    client.region.expose = expose;
+    expect(refused).toBe(constants.errno.ENOMEM);
+    // Given back: the name is free again (held, the arbiter refused it as taken).
+    const again = await client.alloc({ blocks: 1 }, { name: "unmappable" });
+    await again.free();
+  } finally {
+    await client.close();
+  }
+});

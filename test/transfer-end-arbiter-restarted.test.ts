@@ -6,6 +6,7 @@
  * throughout.
  */
 import { expect, test } from "bun:test";
+import { fetchStatus } from "../src/guest/inspect.ts";
 import { eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { idleEnd } from "./helpers/transfer.ts";
@@ -52,3 +53,42 @@ for (const [role, peer] of [
       proc.kill("SIGKILL");
     }
   }, 60_000);
+
+/** Whether the arbiter has a connected session for process `pid` (a restored one is not, until resumed). */
+async function connectedNow(pid: number): Promise<boolean> {
+  const { report } = await fetchStatus({ unix: suite.socket });
+  return report.clients.some((client) => client.pid === pid && client.connected);
+}
+
+// The first drop's time is forgotten once the end is greeted again (transport.ts release()): were it kept,
+// the second drop, seen only after the --timeout, would pass for one seen before it: given up at once.
+test("recv that reconnected after one restart, then stopped through a second, its --timeout passing, reconnects and says no sender showed up", async () => {
+  const channel = "restarted-twice";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, `${TIMEOUT_MS}ms`);
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    const waiting = performance.now();
+    await suite.arbiter.kill9();
+    await suite.arbiter.restart();
+    await eventually(
+      async () => connectedNow(proc.pid),
+      WITHIN_MS,
+      "recv reconnected after the first restart",
+    );
+    proc.kill("SIGSTOP");
+    try {
+      await suite.arbiter.kill9();
+      await suite.arbiter.restart();
+      await Bun.sleep(Math.max(0, waiting + TIMEOUT_MS + 1000 - performance.now()));
+    } finally {
+      proc.kill("SIGCONT");
+    }
+    expect(await exitOrKill(proc, WITHIN_MS)).toBe(1);
+    expect(said.text).toContain(
+      `ERROR Failed to receive on channel '${channel}' since no sender showed up within 8 s (--timeout)`,
+    );
+    expect(said.text).not.toContain("did not come back");
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);

@@ -309,3 +309,25 @@ test("recv on a new session is watched as the first was: an arbiter stopped then
     proc.kill("SIGKILL");
   }
 }, 60_000);
+
+/** The lines of process `pid`'s memory map that map the region file. */
+function regionMappings(pid: number): number {
+  const maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+  return maps.split("\n").filter((line) => line.endsWith(` ${suite.paths.region}`)).length;
+}
+
+test("an end that waits again on a new session lets go of the expired one: its mappings of the region are not doubled", async () => {
+  const channel = "renewed-unmapped";
+  const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
+  try {
+    await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
+    const before = regionMappings(proc.pid);
+    await stopPastLease(proc.pid);
+    await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
+    await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv on a new session");
+    // Before: the expired client was never closed, and kept its whole mapping of the region.
+    expect({ before: before > 0, after: regionMappings(proc.pid) }).toEqual({ before: true, after: before });
+  } finally {
+    proc.kill("SIGKILL");
+  }
+}, 60_000);

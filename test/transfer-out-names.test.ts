@@ -156,6 +156,15 @@ test("the verified copy takes FILE's name only if no file has it by then, withou
   expect([existsSync(copy), readFileSync(free, "utf8")]).toEqual([false, "received"]);
 });
 
+// An undo moves FILE back to FILE.partial only while FILE is its copy (`meant`): a file renamed to FILE
+// since its look (another receiver's) is moved back where it was, not left at FILE.partial.
+test("a move of a file that is not the one meant is undone: the file back at its name, nothing at the other", () => {
+  const [from, to] = [outPath(suite.paths, "unmeant"), outPath(suite.paths, "unmeant.partial")];
+  writeFileSync(from, "another receiver's copy");
+  expect(moveUnlessTaken(from, to, () => false)).toBe("replaced");
+  expect([readFileSync(from, "utf8"), existsSync(to)]).toEqual(["another receiver's copy", false]);
+});
+
 test("recv --out a name too long to take '.ivsh-replaced' (but not '.partial') receives it, the leftover check aside", async () => {
   // 245 bytes: FILE.partial (253) is a name the file system takes, FILE.ivsh-replaced (259) is not.
   const out = outPath(suite.paths, "l".repeat(245));
