@@ -4,14 +4,23 @@
  * socket, with its socket accepting connections by then.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { EXIT_USAGE } from "../src/commands/_exit.ts";
 import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { socketAnswers } from "../src/host/listener.ts";
-import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, EXIT_BOUND_MS } from "./helpers/processes.ts";
+import { CLI, FIXTURES, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { testUnless, testWithTool } from "./helpers/tools.ts";
 import { BINARY, ensureBinary } from "./vm/vm.ts";
 
@@ -131,6 +140,73 @@ async function failedStart(
     closeFd(listening);
   }
 }
+
+/**
+ * A bug thrown outside the command's awaited run (a timer's callback) was printed by Bun itself: in the
+ * journal every line of it at info, so `journalctl -p err` missed it, and no STATUS=. Bun let the arbiter
+ * go on serving and exit 1 at its end; it still does. Stood in for by a fixture preloaded into it.
+ */
+test(
+  "a bug in a callback of `ivsh host` reaches the journal at err and the service manager, and it exits 1",
+  async () => {
+    const own = testPaths("bug-outside");
+    const notifySocket = join(own.dir, "notify.sock");
+    const listening = bindDatagramSocket(notifySocket);
+    const stderrPath = join(own.dir, "stderr");
+    const fd = openSync(stderrPath, "w");
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const host = Bun.spawn(
+      [
+        process.execPath,
+        "--preload",
+        join(FIXTURES, "bug-outside.ts"),
+        CLI,
+        "host",
+        "--exit-with-parent",
+        ...["--region", own.region, "--socket", own.socket, "--state", own.state],
+      ],
+      {
+        stdout: "ignore",
+        stderr: fd,
+        env: {
+          ...process.env,
+          NO_COLOR: "1",
+          NOTIFY_SOCKET: notifySocket,
+          JOURNAL_STREAM: `${dev}:${ino}`,
+          BUG_AFTER_SOCKET: own.socket,
+        },
+      },
+    );
+    try {
+      const said: string[] = [];
+      await eventually(
+        async () => {
+          const datagram = receiveWithFd(listening, notifySocket);
+          if (datagram) said.push(new TextDecoder().decode(datagram.payload));
+          return said.some((text) => text.includes("a bug in a callback"));
+        },
+        EXIT_BOUND_MS,
+        "STATUS= naming the bug",
+      );
+      expect(said.at(-1)).toBe("STATUS=a bug in a callback");
+      expect(await socketAnswers(own.socket)).toBe(true);
+      host.kill("SIGTERM");
+      expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(1);
+      const lines = readFileSync(stderrPath, "utf8").split("\n");
+      const first = lines.indexOf("<3>ERROR Error: a bug in a callback");
+      expect(first).toBeGreaterThan(-1);
+      // Its stack, every line an error.
+      expect(lines[first + 1]).toMatch(/^<3> +at .*bug-outside\.ts/);
+    } finally {
+      host.kill("SIGKILL");
+      await host.exited;
+      closeSync(fd);
+      closeFd(listening);
+      own.cleanup();
+    }
+  },
+  3 * EXIT_BOUND_MS,
+);
 
 /** The unit's settings as [name, value] pairs, in order. */
 function unitSettings(): [string, string][] {
