@@ -246,6 +246,25 @@ function within(path: string, directories: string[]): boolean {
   return directories.some((directory) => path === directory || path.startsWith(`${directory}/`));
 }
 
+/**
+ * `ivsh host` stops cleanly, exit 0, on any stop signal: SIGHUP too, which a closed terminal sends and
+ * which has other daemons reload (`kill -HUP`, a log rotation's postrotate). Under Restart=on-failure a
+ * SIGHUP sent to the unit's arbiter so left it stopped, its VMs without it, until someone started it;
+ * `systemctl stop` is never restarted, whatever Restart= says.
+ */
+test("the unit starts the arbiter again after a stop systemctl did not ask for, such as a stray SIGHUP's exit 0", async () => {
+  const own = testPaths("sighup");
+  const arbiter = await ArbiterProcess.start(own);
+  try {
+    arbiter.spawned.proc.kill("SIGHUP");
+    expect(await arbiter.spawned.exit()).toBe(0);
+  } finally {
+    await arbiter.stop();
+    own.cleanup();
+  }
+  expect(unitValue("Restart")).toBe("always");
+});
+
 const PROTECT_SYSTEM = unitValue("ProtectSystem");
 /**
  * The compiled ivsh embeds its native helper, which Bun extracts to the temporary directory ($TMPDIR, else
