@@ -119,15 +119,32 @@ test("a start refused for an unknown option or a flag without its value tells th
   }
 });
 
-/** `ivsh host WORDS...` that fails to start under a stand-in service manager: its exit code, stderr and notification. */
+/**
+ * A client run by a unit's script (`ivsh status` in an ExecStartPost=, a VM's unit) inherits NOTIFY_SOCKET:
+ * its failure is no news of the arbiter's, whose Status: line it must leave alone.
+ */
+test("a client command that inherited NOTIFY_SOCKET tells the service manager nothing, even when it fails", async () => {
+  for (const words of [
+    ["status", "--socket", join(paths.dir, "nothing.sock")],
+    ["guest", "send", "--bogus"],
+    ["status", "host"],
+  ]) {
+    const failed = await failedStart(words, []);
+    expect(failed.code).not.toBe(0);
+    expect(failed.status).toBeUndefined();
+  }
+});
+
+/** `ivsh host WORDS...` (or COMMAND WORDS...) that fails under a stand-in service manager: its exit code, stderr and notification. */
 async function failedStart(
   words: readonly string[],
+  command: readonly string[] = ["host"],
 ): Promise<{ code: number; stderr: string; status: string | undefined }> {
   const notifySocket = join(paths.dir, "failed-notify.sock");
   rmSync(notifySocket, { force: true });
   const listening = bindDatagramSocket(notifySocket);
   try {
-    const host = Bun.spawn([process.execPath, CLI, "host", ...words], {
+    const host = Bun.spawn([process.execPath, CLI, ...command, ...words], {
       stdout: "ignore",
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1", NOTIFY_SOCKET: notifySocket },
