@@ -151,6 +151,8 @@ let bugOutside = false;
 function reportBugsOutside(rawArgs: string[]): void {
   const bug = (error: unknown) => {
     bugOutside = true;
+    // After the command's end (a timer it left) run() has set the exit code already.
+    if (!process.exitCode) process.exitCode = EXIT_FAILED;
     void reportFailure(error, rawArgs);
   };
   process.on("uncaughtException", bug);

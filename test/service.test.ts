@@ -225,6 +225,25 @@ test(
   3 * EXIT_BOUND_MS,
 );
 
+/** Bun ended a process whose bug came after the command's end (a timer it left) with exit 1: so does ivsh. */
+test("a bug in a callback after the command's end still ends it with exit 1", async () => {
+  const own = testPaths("bug-late");
+  try {
+    const preload = join(own.dir, "late-bug.ts");
+    writeFileSync(preload, 'setTimeout(() => { throw new Error("a late bug"); }, 300);\n');
+    const late = Bun.spawn([process.execPath, "--preload", preload, CLI, "--version"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const [code, stderr] = await Promise.all([late.exited, new Response(late.stderr).text()]);
+    expect(stderr).toContain("a late bug");
+    expect(code).toBe(1);
+  } finally {
+    own.cleanup();
+  }
+});
+
 /** The unit's settings as [name, value] pairs, in order. */
 function unitSettings(): [string, string][] {
   return readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
