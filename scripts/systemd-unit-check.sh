@@ -14,7 +14,8 @@
 # Checked: the unit reaches active (Type=notify READY=1, STATUS=); socket 0660 and its directory 0750,
 # region 0660, all group kvm; a client in group kvm connects (`ivsh status`, `ivsh guest send/recv`), one
 # outside it is refused naming the group; `systemctl restart` and kill -9 of the main pid (Restart=) keep
-# a transfer in progress going to its end; `systemctl stop` well within TimeoutStopSec; the native helper
+# a transfer in progress going to its end; kill -HUP (exit 0) is started again (Restart=always);
+# `systemctl stop` well within TimeoutStopSec; the native helper
 # extracted into $TMPDIR (/run/ivsh) and loaded; the journal's priorities (an error is at err); a bad
 # option fails once (RestartPreventExitStatus=2) with a line naming it, on the Status: line too; a region
 # or a --state outside the unit's directories and /dev/shm, and a socket left at /tmp/ivsh.sock
@@ -117,6 +118,20 @@ if [ "${1:-}" = --inside ]; then
   across restart
   across kill
   check "kill -9: Restart= counted it" test "$(systemctl show -p NRestarts --value ivsh-host)" -ge 1
+
+  # A stop signal not sent by systemctl (kill -HUP, a reload to other daemons) ends it with exit 0:
+  # Restart=always starts it again.
+  hupped=$(systemctl show -p MainPID --value ivsh-host)
+  hup_since=$(date '+%F %T')
+  kill -HUP "$hupped"
+  for _ in $(seq 1 30); do
+    now=$(systemctl show -p MainPID --value ivsh-host)
+    [ "$now" != "$hupped" ] && [ "$now" != 0 ] && [ "$(systemctl is-active ivsh-host)" = active ] && break
+    sleep 0.5
+  done
+  check "kill -HUP: started again, active" test "$(systemctl show -p MainPID --value ivsh-host)" != "$hupped" -a \
+    "$(systemctl is-active ivsh-host)" = active
+  check "kill -HUP: it had stopped cleanly" test "$(logged "$hup_since" info "stopped on SIGHUP")" -ge 1
 
   start=$(date +%s%N)
   systemctl stop ivsh-host

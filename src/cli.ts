@@ -53,7 +53,9 @@ const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo",
 
 /** Runs the CLI on `rawArgs` (the words after `ivsh`); returns the exit code. bin/ivsh.mjs calls it under Bun. */
 export async function run(rawArgs: string[]): Promise<number> {
-  const code = await runCommandLine(rawArgs);
+  reportBugsOutside(rawArgs);
+  const ran = await runCommandLine(rawArgs);
+  const code = bugOutside && ran === 0 ? EXIT_FAILED : ran;
   // A name's lookup given up (Ctrl-C, the connect's timeout) cannot be cancelled, and Bun stays alive
   // until it ends, ~10 s after the command said it was interrupted. The command is over: nothing else is
   // left to wait for but its output.
@@ -122,6 +124,11 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     writeStandard(2, `Run '${path.join(" ")} --help' to see the ${unknown ? "commands" : "options"}.\n`);
     return EXIT_USAGE;
   }
+  return reportFailure(error, rawArgs);
+}
+
+/** A failure the command did not say in its own words: the library's error, or a bug with its stack. */
+async function reportFailure(error: unknown, rawArgs: string[]): Promise<number> {
   if (error instanceof IvshError) {
     log.error(error.message);
     await tellServiceManager(rawArgs, error.message);
@@ -131,6 +138,25 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   log.error(described ?? error);
   await tellServiceManager(rawArgs, described ?? (error instanceof Error ? error.message : String(error)));
   return EXIT_FAILED;
+}
+
+let bugOutside = false;
+
+/**
+ * A bug thrown outside the command's awaited run (a timer's or a socket handler's callback, a promise no
+ * one awaits): Bun printed it itself, bypassing the log (in the journal every line of it at info, not
+ * err) and telling the service manager nothing, let the command go on, and exited 1 at its end. It is
+ * reported as report() reports a bug, STATUS= too for `ivsh host`; the command still goes on and ends 1.
+ */
+function reportBugsOutside(rawArgs: string[]): void {
+  const bug = (error: unknown) => {
+    bugOutside = true;
+    // After the command's end (a timer it left) run() has set the exit code already.
+    if (!process.exitCode) process.exitCode = EXIT_FAILED;
+    void reportFailure(error, rawArgs);
+  };
+  process.on("uncaughtException", bug);
+  process.on("unhandledRejection", bug);
 }
 
 /**

@@ -10,9 +10,10 @@
  * means debug.
  */
 
-import { fstatSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { failure, IvshError } from "./errors.ts";
 import { closedAtStart, errnoOf, isTerminal } from "./ffi/index.ts";
+import { stderrIsJournal } from "./journal.ts";
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type LogLevel = keyof typeof LEVELS;
@@ -97,21 +98,6 @@ export function refuseClosedStdout(): void {
  * missed its refusals and the error it stopped on.
  */
 const PRIORITIES: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
-
-/**
- * Whether stderr is the journal: systemd names the stream it connected in JOURNAL_STREAM (device:inode),
- * which a child whose stderr was redirected still inherits, so the descriptor itself is compared.
- */
-function stderrIsJournal(): boolean {
-  const [device, inode] = process.env.JOURNAL_STREAM?.split(":") ?? [];
-  if (!device || !inode) return false;
-  try {
-    const stats = fstatSync(2, { bigint: true });
-    return `${stats.dev}` === device && `${stats.ino}` === inode;
-  } catch {
-    return false;
-  }
-}
 
 const RED = 31;
 const GREEN = 32;

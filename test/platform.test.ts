@@ -6,7 +6,7 @@
  * pretended with a preload that sets process.arch / process.platform before ivsh loads.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 
@@ -76,4 +76,30 @@ test("on linux arm64, the CLI says it runs only on Linux x86-64 in one line, exi
       "[ivsh] ERROR Failed to load ivsh since it runs only on Linux x86-64, and this is linux arm64 (its system calls are Linux x86-64's): run it on an x86-64 Linux host or VM\n",
     );
   }
+});
+
+/**
+ * Under systemd (stderr the journal, JOURNAL_STREAM naming it) the log's lines carry their priority
+ * (src/log.ts); this one, written before the log may load, reached the journal unmarked: at info.
+ */
+test("on linux arm64 under systemd (stderr the journal), that line is at priority err", async () => {
+  const preload = join(paths.dir, "as-arm64-journal.ts");
+  writeFileSync(preload, `Object.defineProperty(process, "arch", { value: "arm64" });\n`);
+  const stderrPath = join(paths.dir, "journal-stderr");
+  const fd = openSync(stderrPath, "w");
+  try {
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const proc = Bun.spawn([process.execPath, "--preload", preload, CLI, "--version"], {
+      cwd: paths.dir,
+      stdout: "ignore",
+      stderr: fd,
+      env: { ...process.env, NO_COLOR: "1", JOURNAL_STREAM: `${dev}:${ino}` },
+    });
+    expect(await proc.exited).toBe(1);
+  } finally {
+    closeSync(fd);
+  }
+  expect(readFileSync(stderrPath, "utf8")).toStartWith(
+    "<3>ERROR Failed to load ivsh since it runs only on Linux x86-64, and this is linux arm64",
+  );
 });

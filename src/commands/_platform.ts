@@ -3,11 +3,13 @@
  * loads off Linux x86-64, where nothing could catch it): there every command, `--version` too, fails with
  * the CLI's one-line error and exit 1, not an uncaught exception with Bun's listing of the throw.
  */
+import { stderrIsJournal } from "../journal.ts";
 import { unsupportedPlatform } from "../platform.ts";
 import { EXIT_FAILED } from "./_exit.ts";
 
 const unsupported = unsupportedPlatform();
 if (unsupported) {
-  process.stderr.write(`[ivsh] ERROR ${unsupported.message}\n`);
+  // In the journal (a unit's), at err as the log's errors are: unmarked, journald took it for info.
+  process.stderr.write(`${stderrIsJournal() ? "<3>" : "[ivsh] "}ERROR ${unsupported.message}\n`);
   process.exit(EXIT_FAILED);
 }
