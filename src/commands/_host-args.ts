@@ -77,6 +77,20 @@ export const hostArgs = {
       "Most all clients of one VM may allocate at once, rounded up to whole blocks (size, or 0 = no limit)",
     default: "0",
   },
+  "vm-slots": {
+    type: "string",
+    valueHint: "N",
+    description:
+      "Most synchronisation slots (locks, condition variables, channels) all clients of one VM may hold at once; host processes count as VM 'host' (0 = no limit)",
+    default: "0",
+  },
+  "vm-connections": {
+    type: "string",
+    valueHint: "N",
+    description:
+      "Most connections one VM may have open at once; host processes with a session count as VM 'host' (0 = no limit)",
+    default: "0",
+  },
   "exit-with-parent": {
     type: "boolean",
     description:

@@ -255,6 +255,8 @@ function arbiterOptions(args: ParsedArgs<typeof hostArgs>, given: Set<string>): 
     }),
     clientQuotaBlocks: quotaBlocks("client-quota"),
     vmQuotaBlocks: quotaBlocks("vm-quota"),
+    vmSlots: parseCount(args["vm-slots"], "--vm-slots", { allowZero: true }),
+    vmConnections: parseCount(args["vm-connections"], "--vm-connections", { allowZero: true }),
   };
 }
 

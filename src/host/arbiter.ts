@@ -10,7 +10,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
-import { closeFd } from "../ffi/index.ts";
+import { closeFd, openFileLimit } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages, sweepPeriodMs } from "../protocol/messages.ts";
 import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
@@ -27,7 +27,7 @@ import { JournalKeeper } from "./journal-keeper.ts";
 import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { LateEnds } from "./late-ends.ts";
 import { type ArbiterListener, listenUnix } from "./listener.ts";
-import { type EndReason, sessionEnded } from "./oplog.ts";
+import { type EndReason, requestRefused, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import { RegionWatch } from "./region-watch.ts";
 import { runInSlices } from "./slices.ts";
@@ -68,7 +68,10 @@ export class Arbiter implements ArbiterView {
   /** The sweep's scans still going in slices (./slices.ts): a sweep due meanwhile skips its own. */
   private scanning: Promise<void> | undefined;
   private readonly failure = Promise.withResolvers<Error>();
-  private readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0);
+  readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0, openFileLimit, {
+    limit: () => this.options.vmConnections ?? 0,
+    sessions: (vm) => this.state.clientsByVm.get(vm)?.size ?? 0,
+  });
   readonly journalOutage = new JournalOutage();
   /** Sessions that ended while the journal could not record it (their locks released), to record it. */
   readonly lateEnds = new LateEnds(this.journalOutage, this);
@@ -129,6 +132,9 @@ export class Arbiter implements ArbiterView {
         if (this.stopped) return void socket.terminate();
         socket.data.identifyAs(vm);
         this.adopted.add(socket);
+        const refused = this.connections.joinVm(socket);
+        if (refused) requestRefused(0, vm, "handover", refused);
+        if (refused) socket.data.failAndClose(0, 0, refused);
       },
       // Nothing is served once stop() began: the region may be unmapped already.
       data: (socket, bytes) => {
