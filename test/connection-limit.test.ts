@@ -96,6 +96,12 @@ test("joinVm counts each VM's connections against --vm-connections, a connection
   expect(limit.joinVm(ofVm("a"))?.code).toBe("QuotaExceeded");
   limit.left(first!);
   expect(limit.vmConnections("a")).toBe(2);
-  expect(limit.newSessionRefusal("a", 1)).toBeUndefined();
-  expect(limit.newSessionRefusal("a", 2)?.code).toBe("QuotaExceeded");
+  expect(limit.newSessionRefusal("a", () => 1)).toBeUndefined();
+  expect(limit.newSessionRefusal("a", () => 2)?.code).toBe("QuotaExceeded");
+  const unlimited = new ConnectionLimit();
+  expect(
+    unlimited.newSessionRefusal("a", () => {
+      throw new Error("walked the sessions with no limit set");
+    }),
+  ).toBeUndefined();
 });

@@ -86,10 +86,16 @@ export class ConnectionLimit {
     return undefined;
   }
 
-  /** Why a new session of `vm`, with `connected` sessions on a connection now, is refused; undefined if not. */
-  newSessionRefusal(vm: string, connected: number): IvshError | undefined {
+  /**
+   * Why a new session of `vm`, with `connected()` sessions on a connection now, is refused; undefined if
+   * not. `connected` walks the VM's sessions: asked only under a limit (thousands of host clients said hello
+   * in turn, each walking the others').
+   */
+  newSessionRefusal(vm: string, connected: () => number): IvshError | undefined {
     const limit = this.perVm.limit();
-    return limit > 0 && connected >= limit ? this.vmRefusal(vm, connected, limit) : undefined;
+    if (limit === 0) return undefined;
+    const count = connected();
+    return count >= limit ? this.vmRefusal(vm, count, limit) : undefined;
   }
 
   /** Connections counted for the VM (`joinVm`) and open now. */

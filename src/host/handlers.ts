@@ -174,9 +174,12 @@ function checkVmConnections(arbiter: ArbiterView, connection: Connection, resumi
   const refused = connection.identified ? undefined : arbiter.connections.joinVm(connection.socket, resuming);
   if (refused) throw refused;
   if (resuming) return;
-  let connected = 0;
-  for (const clientId of arbiter.state.clientsByVm.get(connection.vm) ?? [])
-    if (arbiter.connectionOf(clientId)) connected++;
+  const connected = () => {
+    let count = 0;
+    for (const clientId of arbiter.state.clientsByVm.get(connection.vm) ?? [])
+      if (arbiter.connectionOf(clientId)) count++;
+    return count;
+  };
   const tooMany = arbiter.connections.newSessionRefusal(connection.vm, connected);
   if (tooMany) throw tooMany;
 }
