@@ -8,8 +8,16 @@ import { expect, test } from "bun:test";
 import { type Client, type ConnectOptions, connect } from "../src/guest/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
-import { testPaths } from "./helpers/paths.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, runCli } from "./helpers/processes.ts";
+
+/** For an arbiter's start that failed (a flag it does not know): its places are removed all the same. */
+function cleanedUp(paths: TestPaths) {
+  return (error: unknown): never => {
+    paths.cleanup();
+    throw error;
+  };
+}
 
 function refusal(vm: string, open: number, limit: number): RegExp {
   return new RegExp(
@@ -33,7 +41,9 @@ function clientsOf(paths: { region: string }) {
 
 test("a VM at its --vm-connections limit is refused another, naming it; other VMs and the host still connect", async () => {
   const paths = testPaths("iso-vm-conns");
-  const arbiter = await ArbiterProcess.start(paths, { extra: ["--vm-connections", "3"] });
+  const arbiter = await ArbiterProcess.start(paths, { extra: ["--vm-connections", "3"] }).catch(
+    cleanedUp(paths),
+  );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   const greedyRelayed = fakeGuestfwd("greedy", paths.socket);
   const politeVm = socketGuestfwd("polite", paths.socket);
@@ -84,7 +94,9 @@ test("a VM at its --vm-connections limit is refused another, naming it; other VM
 
 test("the host's processes count together as VM 'host'; a status query and the VMs' bridges are not counted", async () => {
   const paths = testPaths("iso-vm-conns-host");
-  const arbiter = await ArbiterProcess.start(paths, { extra: ["--vm-connections", "2"] });
+  const arbiter = await ArbiterProcess.start(paths, { extra: ["--vm-connections", "2"] }).catch(
+    cleanedUp(paths),
+  );
   const guestVm = socketGuestfwd("guest", paths.socket);
   const clients = clientsOf(paths);
   try {
@@ -109,7 +121,9 @@ test("the host's processes count together as VM 'host'; a status query and the V
 
 test("a VM over a lowered --vm-connections after a restart keeps its sessions; only new connections are refused", async () => {
   const paths = testPaths("iso-vm-conns-restart");
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s", extra: ["--vm-connections", "3"] });
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s", extra: ["--vm-connections", "3"] }).catch(
+    cleanedUp(paths),
+  );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   const clients = clientsOf(paths);
   try {

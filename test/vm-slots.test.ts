@@ -10,15 +10,25 @@ import { type Client, connect } from "../src/guest/index.ts";
 import type { Mutex } from "../src/guest/sync.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { socketGuestfwd } from "./helpers/guestfwd.ts";
-import { testPaths } from "./helpers/paths.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, runCli } from "./helpers/processes.ts";
+
+/** For an arbiter's start that failed (a flag it does not know): its places are removed all the same. */
+function cleanedUp(paths: TestPaths) {
+  return (error: unknown): never => {
+    paths.cleanup();
+    throw error;
+  };
+}
 
 const REFUSED =
   /VM 'greedy' already holds 4 synchronisation slots, its --vm-slots limit of 4 .*close some, or raise --vm-slots/;
 
 test("a VM at its --vm-slots limit is refused more slots, naming it; other VMs and the host still get theirs", async () => {
   const paths = testPaths("iso-vm-slots");
-  const arbiter = await ArbiterProcess.start(paths, { slots: "16", extra: ["--vm-slots", "4"] });
+  const arbiter = await ArbiterProcess.start(paths, { slots: "16", extra: ["--vm-slots", "4"] }).catch(
+    cleanedUp(paths),
+  );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   const politeVm = socketGuestfwd("polite", paths.socket);
   const clients: Client[] = [];
@@ -64,7 +74,9 @@ test("a VM at its --vm-slots limit is refused more slots, naming it; other VMs a
 
 test("a VM over a lowered --vm-slots after a restart keeps its slots; only new ones are refused", async () => {
   const paths = testPaths("iso-vm-slots-restart");
-  const arbiter = await ArbiterProcess.start(paths, { lease: "10s", extra: ["--vm-slots", "4"] });
+  const arbiter = await ArbiterProcess.start(paths, { lease: "10s", extra: ["--vm-slots", "4"] }).catch(
+    cleanedUp(paths),
+  );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   let client: Client | undefined;
   try {
