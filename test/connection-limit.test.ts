@@ -71,3 +71,37 @@ test("hasRoom holds a descriptor back only while one more still fits under limit
   limit.left(socket);
   expect(limit.hasRoom()).toBe(true);
 });
+
+test("joinVm counts each VM's connections against --vm-connections, a connection per session kept over a restart, a resume always", () => {
+  let sessions = 0;
+  const limit = new ConnectionLimit(
+    () => 0,
+    () => LIMIT,
+    { limit: () => 2, sessions: () => sessions },
+  );
+  const ofVm = (vm: string) => ({ data: { vm } }) as unknown as Socket<Connection>;
+  const [first, second, third] = [ofVm("a"), ofVm("a"), ofVm("a")];
+  expect(limit.joinVm(first!)).toBeUndefined();
+  expect(limit.joinVm(second!)).toBeUndefined();
+  expect(limit.joinVm(first!)).toBeUndefined(); // counted once
+  expect(limit.joinVm(third!)?.message).toMatch(
+    /VM 'a' already has 2 connections open, its --vm-connections limit of 2/,
+  );
+  expect(limit.joinVm(ofVm("b"))).toBeUndefined(); // another VM is not held back
+  expect(limit.joinVm(third!, true)).toBeUndefined(); // a resume
+  expect(limit.vmConnections("a")).toBe(3);
+  limit.left(third!);
+  sessions = 3; // kept over a restart: each may have its connection
+  expect(limit.joinVm(third!)).toBeUndefined();
+  expect(limit.joinVm(ofVm("a"))?.code).toBe("QuotaExceeded");
+  limit.left(first!);
+  expect(limit.vmConnections("a")).toBe(2);
+  expect(limit.newSessionRefusal("a", () => 1)).toBeUndefined();
+  expect(limit.newSessionRefusal("a", () => 2)?.code).toBe("QuotaExceeded");
+  const unlimited = new ConnectionLimit();
+  expect(
+    unlimited.newSessionRefusal("a", () => {
+      throw new Error("walked the sessions with no limit set");
+    }),
+  ).toBeUndefined();
+});

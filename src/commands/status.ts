@@ -109,6 +109,9 @@ function withoutSelf(report: StatusReport, limit: number): StatusReport {
       ...vm,
       clients: vm.clients.filter((id) => id !== self.clientId).slice(0, limit),
       clientCount: vm.clientCount - (vm.vm === self.vm ? ours : 0),
+      ...(vm.connections === undefined
+        ? {}
+        : { connections: vm.connections - (vm.vm === self.vm ? ours : 0) }),
     }))
     .filter((vm) => vm.clientCount > 0 || vm.blocksAllocated > 0);
   // Our own VM counts as a VM only because of this query, unless it has other clients or blocks.
@@ -177,6 +180,25 @@ function integrityLines(integrity: StatusReport["integrity"] | undefined): strin
   ];
 }
 
+/** A VM's slots and connections, each shown when a limit counts them (the line is as before without). */
+function vmLimitCounts(vm: StatusReport["vms"][number], limits: StatusReport["limits"]): string {
+  const slots = limits?.vmSlots ? `; ${plural(vm.slotsHeld ?? 0, "slot")} held` : "";
+  return `${slots}${limits?.vmConnections ? `; ${plural(vm.connections ?? 0, "connection")}` : ""}`;
+}
+
+/** The limits set, one line (none set: no line). */
+function limitLines(limits: StatusReport["limits"], blockSize: number): string[] {
+  if (!limits) return [];
+  const quota = (blocks: number) => formatBytes(blocks * blockSize);
+  const set = [
+    limits.clientQuotaBlocks ? `--client-quota ${quota(limits.clientQuotaBlocks)}` : "",
+    limits.vmQuotaBlocks ? `--vm-quota ${quota(limits.vmQuotaBlocks)}` : "",
+    limits.vmSlots ? `--vm-slots ${limits.vmSlots}` : "",
+    limits.vmConnections ? `--vm-connections ${limits.vmConnections}` : "",
+  ].filter(Boolean);
+  return set.length > 0 ? [`limits: ${set.join(", ")}`] : [];
+}
+
 function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
@@ -184,12 +206,14 @@ function renderStatus(report: StatusReport): string {
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     ...journalLines(report.journalOutage),
+    ...limitLines(report.limits, region.blockSize),
     "",
     `VMs (${totals.vms}):`,
     ...report.vms.map(
       (vm) =>
         `  ${vm.vm}: ${plural(vm.clientCount, "client")} (${vm.clients.map((id) => `#${id}`).join(", ") || "-"}` +
-        `${vm.clientCount > vm.clients.length ? ", …" : ""}); ${plural(vm.blocksAllocated, "block")} allocated`,
+        `${vm.clientCount > vm.clients.length ? ", …" : ""}); ${plural(vm.blocksAllocated, "block")} allocated` +
+        vmLimitCounts(vm, report.limits),
     ),
     ...more(report.vms.length, totals.vms),
     `clients (${totals.clients}, ${totals.connected} connected):`,

@@ -45,13 +45,23 @@ export async function fetchStatus(
   }
 }
 
-/** How the arbiter refuses a hello whose session its state journal cannot record (../host/state-errors.ts). */
-const JOURNAL_REFUSALS = ["NoSpace", "StateInvalid", "SystemCall", "PermissionDenied"] as const;
+/**
+ * How the arbiter refuses a hello whose session its state journal cannot record (../host/state-errors.ts),
+ * or one past the host's --vm-connections (all its host processes have as many sessions open as that).
+ */
+const HELLO_REFUSALS = [
+  "NoSpace",
+  "StateInvalid",
+  "SystemCall",
+  "PermissionDenied",
+  "QuotaExceeded",
+] as const;
 
 /**
  * Our session's client id (`self`); 0, with the hello's error as `refused`, if the arbiter could not
- * record a session (its journal's file system full, read-only, or failing: EIO, EFBIG): the status is then
- * asked without one, which is when an operator needs it most.
+ * record a session (its journal's file system full, read-only, or failing: EIO, EFBIG) or would not open
+ * one (the host has its --vm-connections): the status is then asked without one, which is when an
+ * operator needs it most.
  */
 async function greetUnlessRefused(
   transport: Transport,
@@ -61,7 +71,7 @@ async function greetUnlessRefused(
   try {
     return { self: (await greet(transport, "ivsh status", waitMs, signal)).clientId };
   } catch (error) {
-    if (!JOURNAL_REFUSALS.some((code) => isIvshError(error, code)))
+    if (!HELLO_REFUSALS.some((code) => isIvshError(error, code)))
       throw closedAtHello(transport.endpoint, error) ?? error;
     transport.release();
     return { self: 0, refused: error };

@@ -4,6 +4,7 @@
  */
 import type { MappedRegion } from "../region/mapping.ts";
 import type { Connection } from "./connection.ts";
+import type { ConnectionLimit } from "./connection-limit.ts";
 import type { HostWakes } from "./host-wakes.ts";
 import type { JournalOutage } from "./journal-outage.ts";
 import type { EndReason } from "./oplog.ts";
@@ -45,6 +46,8 @@ export interface ArbiterView {
   readonly slots: Pick<RegionSlots, "index" | "load" | "loadAt">;
   readonly waits: Pick<WaitQueue, "park" | "parkedBy" | "wake" | "count" | "dropClient">;
   readonly liveness: ReadonlyMap<number, Liveness>;
+  /** Connections open, per VM too (--vm-connections). */
+  readonly connections: Pick<ConnectionLimit, "joinVm" | "newSessionRefusal" | "vmConnections">;
   readonly guard: Pick<RegionGuard, "status">;
   /** Transfers in progress on the channels, sampled each sweep. */
   readonly transfers: Pick<TransferWatch, "report">;

@@ -10,7 +10,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
-import { closeFd } from "../ffi/index.ts";
+import { closeFd, openFileLimit } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { messages, sweepPeriodMs } from "../protocol/messages.ts";
 import { SLOT_WORDS, WAKE_ALL } from "../region/layout.ts";
@@ -27,8 +27,9 @@ import { JournalKeeper } from "./journal-keeper.ts";
 import { JournalOutage, RefusedUpFront } from "./journal-outage.ts";
 import { LateEnds } from "./late-ends.ts";
 import { type ArbiterListener, listenUnix } from "./listener.ts";
-import { type EndReason, sessionEnded } from "./oplog.ts";
+import { type EndReason, requestRefused, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
+import { RegionWatch } from "./region-watch.ts";
 import { runInSlices } from "./slices.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
@@ -47,6 +48,7 @@ export class Arbiter implements ArbiterView {
   connectedCount = 0;
   private server: ArbiterListener | undefined;
   readonly guard: RegionGuard;
+  private readonly regionWatch: RegionWatch;
   readonly transfers: TransferWatch;
   /** The host's futex sleepers, which the arbiter wakes for wakers in guests and for dead holders. */
   readonly hostWakes: HostWakes | undefined;
@@ -60,14 +62,16 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
-  private regionGoneTold = false;
   private inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly journalKeeper: JournalKeeper;
   /** The sweep's scans still going in slices (./slices.ts): a sweep due meanwhile skips its own. */
   private scanning: Promise<void> | undefined;
   private readonly failure = Promise.withResolvers<Error>();
-  private readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0);
+  readonly connections = new ConnectionLimit(() => this.inbox?.waitingCount ?? 0, openFileLimit, {
+    limit: () => this.options.vmConnections ?? 0,
+    sessions: (vm) => this.state.clientsByVm.get(vm)?.size ?? 0,
+  });
   readonly journalOutage = new JournalOutage();
   /** Sessions that ended while the journal could not record it (their locks released), to record it. */
   readonly lateEnds = new LateEnds(this.journalOutage, this);
@@ -86,6 +90,7 @@ export class Arbiter implements ArbiterView {
       epoch: state.epoch,
       ...arbiterIdentity,
     }));
+    this.regionWatch = new RegionWatch(region, options.regionPath);
     this.hostWakes = HostWakes.open(options.regionPath, state.geometry.slotCount, slots, notes);
     this.transfers = new TransferWatch(state, slots, region);
     this.compactor = new Compactor(stateFile);
@@ -127,6 +132,9 @@ export class Arbiter implements ArbiterView {
         if (this.stopped) return void socket.terminate();
         socket.data.identifyAs(vm);
         this.adopted.add(socket);
+        const refused = this.connections.joinVm(socket);
+        if (refused) requestRefused(0, vm, "handover", refused);
+        if (refused) socket.data.failAndClose(0, 0, refused);
       },
       // Nothing is served once stop() began: the region may be unmapped already.
       data: (socket, bytes) => {
@@ -293,8 +301,13 @@ export class Arbiter implements ArbiterView {
   }
 
   private sweep(): void {
-    if (this.regionShrunk()) return;
-    this.noticeRegionGone();
+    const shrunk = this.regionWatch.shrunk();
+    if (shrunk) {
+      clearInterval(this.sweeper);
+      this.failure.resolve(shrunk);
+      return;
+    }
+    this.regionWatch.noticeGone();
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
@@ -315,38 +328,6 @@ export class Arbiter implements ArbiterView {
     this.transfers.sample();
     yield;
     this.compactor.maybeStart();
-  }
-
-  /**
-   * Whether the region file is shorter than the mapping (`truncate` while the arbiter ran): then touching
-   * the missing part is SIGBUS, which would kill the arbiter with a Bun panic, so the sweep stops before
-   * touching anything and the arbiter fails with a message saying what happened. (A request that touches
-   * the missing part before the next sweep notices can still fault: the region is the operator's to keep.)
-   */
-  private regionShrunk(): boolean {
-    const size = this.region.fileSize();
-    if (size >= this.region.size) return false;
-    clearInterval(this.sweeper);
-    const path = this.options.regionPath;
-    this.failure.resolve(
-      failure(
-        "RegionInvalid",
-        `serve ${path}`,
-        `the region file ${path} was truncated to ${size} bytes (from ${this.region.size}) while the arbiter ran; ` +
-          "its contents are lost: remove it and restart the arbiter",
-      ),
-    );
-    return true;
-  }
-
-  /** Told once: new clients open the path, so a file removed or replaced there no longer leads here. */
-  private noticeRegionGone(): void {
-    if (this.regionGoneTold || this.region.stillAt(this.options.regionPath)) return;
-    this.regionGoneTold = true;
-    log.error(
-      `the region file ${this.options.regionPath} was removed or replaced while the arbiter ran: clients ` +
-        "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)",
-    );
   }
 
   /** Writes the state journal again if it was removed or replaced; whether it is at its path now. */

@@ -21,6 +21,8 @@ import type { Socket } from "bun";
 import { failure, type IvshError } from "../errors.ts";
 import { errnoOf, openFileLimit } from "../ffi/index.ts";
 import { log } from "../log.ts";
+import { HOST_VM } from "../protocol/messages.ts";
+import { plural } from "../units.ts";
 import type { Connection } from "./connection.ts";
 
 /** Descriptors kept for the arbiter's own files: region, journal, listeners, epoll, compaction child... */
@@ -33,12 +35,20 @@ export class ConnectionLimit {
   /** Sockets open now, served or being turned away: each holds a descriptor until it closes. */
   private readonly open = new Set<Socket<Connection>>();
 
+  /** Each VM's connections, counted once its VM is known (`joinVm`): a guest's from its bridge, the host's from hello. */
+  private readonly byVm = new Map<string, Set<Socket<Connection>>>();
+
   private loggedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     /** Descriptors held for connections not open yet: those handed over, waiting for their request. */
     private readonly waiting: () => number = () => 0,
     private readonly limit: () => number = openFileLimit,
+    /** --vm-connections (0: none), and how many sessions a VM has (after a restart, each may come back). */
+    private readonly perVm: { limit: () => number; sessions: (vm: string) => number } = {
+      limit: () => 0,
+      sessions: () => 0,
+    },
   ) {}
 
   /** Counts a newly opened socket in; false if it was turned away (answered with the reason, or closed). */
@@ -57,9 +67,48 @@ export class ConnectionLimit {
     return this.open.size + this.waiting() < this.limit() - RESERVED_DESCRIPTORS;
   }
 
+  /**
+   * Counts the socket among its VM's connections (`socket.data.vm`, known now), or returns why not: the VM
+   * has --vm-connections open already. One VM could otherwise take every connection the open-file limit
+   * allows, and every other VM's, and the host's, were refused. A VM with more sessions than that (kept
+   * over a restart with a lower limit) may have a connection for each: they hold what they held, and only
+   * new sessions are refused (`newSessionRefusal`, at hello).
+   */
+  joinVm(socket: Socket<Connection>, resuming = false): IvshError | undefined {
+    const { vm } = socket.data;
+    const sockets = this.byVm.get(vm) ?? new Set<Socket<Connection>>();
+    const limit = this.perVm.limit();
+    if (limit > 0 && !sockets.has(socket) && !resuming) {
+      const allowed = Math.max(limit, this.perVm.sessions(vm));
+      if (sockets.size >= allowed) return this.vmRefusal(vm, sockets.size, limit);
+    }
+    this.byVm.set(vm, sockets.add(socket));
+    return undefined;
+  }
+
+  /**
+   * Why a new session of `vm`, with `connected()` sessions on a connection now, is refused; undefined if
+   * not. `connected` walks the VM's sessions: asked only under a limit (thousands of host clients said hello
+   * in turn, each walking the others').
+   */
+  newSessionRefusal(vm: string, connected: () => number): IvshError | undefined {
+    const limit = this.perVm.limit();
+    if (limit === 0) return undefined;
+    const count = connected();
+    return count >= limit ? this.vmRefusal(vm, count, limit) : undefined;
+  }
+
+  /** Connections counted for the VM (`joinVm`) and open now. */
+  vmConnections(vm: string): number {
+    return this.byVm.get(vm)?.size ?? 0;
+  }
+
   /** The socket closed (called once or more per socket: Bun may report both an error and the close). */
   left(socket: Socket<Connection>): void {
     this.open.delete(socket);
+    const sockets = this.byVm.get(socket.data.vm);
+    if (!sockets?.delete(socket) || sockets.size > 0) return;
+    this.byVm.delete(socket.data.vm);
   }
 
   /** Logs (rate-limited) if no descriptor can be opened now. */
@@ -78,6 +127,15 @@ export class ConnectionLimit {
       errno === "EMFILE"
         ? `cannot accept connections: too many open files (EMFILE); raise ulimit -n (now ${this.limit()}) or close idle clients`
         : "cannot accept connections: the system's file table is full (ENFILE); raise fs.file-max or close files elsewhere",
+    );
+  }
+
+  private vmRefusal(vm: string, open: number, limit: number): IvshError {
+    const host = vm === HOST_VM ? " (the host's processes with a session count together)" : "";
+    return failure(
+      "QuotaExceeded",
+      "accept a connection",
+      `VM '${vm}' already has ${plural(open, "connection")} open, its --vm-connections limit of ${limit}${host}: close some of its clients, or raise --vm-connections`,
     );
   }
 

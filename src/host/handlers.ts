@@ -10,6 +10,7 @@ import {
   accessModeName,
   isVmName,
   type MessageName,
+  messages,
   type Reply,
   type Request,
   type SegmentGrantFields,
@@ -21,7 +22,7 @@ import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { arbiterIdentity } from "./identity.ts";
-import { lockAbandoned, sessionStarted } from "./oplog.ts";
+import { lockAbandoned, requestRefused, sessionStarted } from "./oplog.ts";
 import type { Segment, Session } from "./recorded-state.ts";
 import { statusJson, statusReport } from "./status.ts";
 import { MAX_PARKED_WAITS } from "./wait-queue.ts";
@@ -34,11 +35,16 @@ type Handler<N extends MessageName> = (
 ) => Reply<N> | undefined;
 
 export const handlers: { [N in MessageName]: Handler<N> } = {
-  identify(_arbiter, connection, { vm }) {
+  identify(arbiter, connection, { vm }, requestId) {
     if (!isVmName(vm))
       throw failure("ProtocolState", "identify the VM", `'${vm}' is not a VM name (${VM_NAME_RULE})`);
     connection.identifyAs(vm);
-    return {};
+    const refused = arbiter.connections.joinVm(connection.socket);
+    if (!refused) return {};
+    // Closed, not left open: identified and uncounted, it could go on to say hello.
+    requestRefused(0, vm, "identify", refused);
+    connection.failAndClose(messages.identify.op, requestId, refused);
+    return undefined;
   },
 
   handover(arbiter, _connection, { nonce }) {
@@ -47,6 +53,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 
   hello(arbiter, connection, request) {
+    checkVmConnections(arbiter, connection, request.sessionToken !== "");
     const session = request.sessionToken
       ? resume(arbiter, connection, request.sessionToken)
       : arbiter.state.openSession(request.clientName, request.pid, connection.vm);
@@ -157,6 +164,25 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     return undefined;
   },
 };
+
+/**
+ * --vm-connections at hello: a host process's connection counts from now (a status query's or a bridge's
+ * never says hello), and a new session needs a connection of its VM without one (after a restart with a
+ * lower limit, its sessions come back, but no new one opens until they are fewer than the limit).
+ */
+function checkVmConnections(arbiter: ArbiterView, connection: Connection, resuming: boolean): void {
+  const refused = connection.identified ? undefined : arbiter.connections.joinVm(connection.socket, resuming);
+  if (refused) throw refused;
+  if (resuming) return;
+  const connected = () => {
+    let count = 0;
+    for (const clientId of arbiter.state.clientsByVm.get(connection.vm) ?? [])
+      if (arbiter.connectionOf(clientId)) count++;
+    return count;
+  };
+  const tooMany = arbiter.connections.newSessionRefusal(connection.vm, connected);
+  if (tooMany) throw tooMany;
+}
 
 function resume(arbiter: ArbiterView, connection: Connection, token: string): Session {
   const session = arbiter.state.sessionByToken(token);

@@ -56,6 +56,8 @@ export class RecordedState {
   protected lastGeneration = 0;
   private readonly blocksByClient = new Map<number, number>();
   private readonly blocksByVm = new Map<string, number>();
+  /** Per VM, the slots its sessions hold and how many of them hold each: a slot counts once per VM. */
+  private readonly slotHoldsByVm = new Map<string, Map<number, number>>();
 
   constructor(readonly geometry: Geometry) {
     this.allocator = new BlockAllocator(geometry.blockCount);
@@ -78,6 +80,7 @@ export class RecordedState {
       this.syncByName,
       this.blocksByClient,
       this.blocksByVm,
+      this.slotHoldsByVm,
     ])
       table.clear();
     this.allocator = new BlockAllocator(this.geometry.blockCount);
@@ -104,6 +107,16 @@ export class RecordedState {
 
   blocksHeldByVm(vm: string): number {
     return this.blocksByVm.get(vm) ?? 0;
+  }
+
+  /** The synchronisation slots the VM's sessions hold (a slot several of them hold counts once). */
+  slotsHeldByVm(vm: string): number {
+    return this.slotHoldsByVm.get(vm)?.size ?? 0;
+  }
+
+  /** Whether a session of the VM holds `slot`. */
+  vmHoldsSlot(vm: string, slot: number): boolean {
+    return this.slotHoldsByVm.get(vm)?.has(slot) ?? false;
   }
 
   apply(record: StateRecord): void {
@@ -141,11 +154,11 @@ export class RecordedState {
         return;
       case "sync-hold":
         this.syncOf(record.slot).holders.add(record.clientId);
-        this.sessions.get(record.clientId)?.slots.add(record.slot);
+        this.countSlotHold(record.clientId, record.slot, true);
         return;
       case "sync-release":
         this.syncOf(record.slot).holders.delete(record.clientId);
-        this.sessions.get(record.clientId)?.slots.delete(record.slot);
+        this.countSlotHold(record.clientId, record.slot, false);
         return;
       case "sync-free": {
         const object = this.syncOf(record.slot);
@@ -210,6 +223,20 @@ export class RecordedState {
     const clients = this.clientsByVm.get(vm) ?? new Set<number>();
     this.clientsByVm.set(vm, clients);
     return clients;
+  }
+
+  /** A session's hold on a slot taken or given up, counted for its VM (--vm-slots). */
+  private countSlotHold(clientId: number, slot: number, held: boolean): void {
+    const session = this.sessions.get(clientId);
+    if (!session || session.slots.has(slot) === held) return;
+    if (held) session.slots.add(slot);
+    else session.slots.delete(slot);
+    const holds = this.slotHoldsByVm.get(session.vm) ?? new Map<number, number>();
+    const count = (holds.get(slot) ?? 0) + (held ? 1 : -1);
+    if (count > 0) holds.set(slot, count);
+    else holds.delete(slot);
+    if (holds.size > 0) this.slotHoldsByVm.set(session.vm, holds);
+    else this.slotHoldsByVm.delete(session.vm);
   }
 
   private applySessionEnd(clientId: number): void {

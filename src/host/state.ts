@@ -10,7 +10,7 @@ import { failure, shownName } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes, plural } from "../units.ts";
 import type { Released } from "./oplog.ts";
 import { heldAlready, modeConflict } from "./permissions.ts";
 import { RecordedState, type Segment, type Session, type SyncObject } from "./recorded-state.ts";
@@ -21,6 +21,10 @@ export interface Limits {
   clientQuotaBlocks: number;
   /** Blocks all clients of one VM may have allocated at once (0 = no limit). */
   vmQuotaBlocks: number;
+  /** Synchronisation slots all clients of one VM may hold at once (0 or absent = no limit). */
+  vmSlots?: number;
+  /** Connections one VM may have open at once (0 or absent = no limit): ./connection-limit.ts counts them. */
+  vmConnections?: number;
 }
 
 /** What the arbiter does to slot memory; the region implements it, tests fake it. */
@@ -176,6 +180,7 @@ export class ArbiterState extends RecordedState {
     if (!object && create === SyncCreate.openExisting)
       throw failure("NotFound", what, "nothing by that name exists (create it first)");
     const created = !object;
+    if (!object?.holders.has(session.clientId)) this.checkVmSlots(session.vm, object?.slot, what);
     if (!object) object = this.createSync(name, kind, what);
     if (!object.holders.has(session.clientId))
       this.commit({ t: "sync-hold", slot: object.slot, clientId: session.clientId });
@@ -286,6 +291,23 @@ export class ArbiterState extends RecordedState {
         what,
         `it needs ${this.blocks(blockCount)} and VM '${session.vm}' already has ${this.blocks(vmBlocks)} of its quota of ${this.blocks(vmQuotaBlocks)} in segments its clients created, each counted until its last holder, in any VM, frees it, also once its creator has freed its own grant or ended (free those its clients hold; ${HELD_ELSEWHERE}; or raise --vm-quota)`,
       );
+  }
+
+  /**
+   * One VM's clients could otherwise take every slot of the region (a mutex each), and every other VM's
+   * lock, condvar or transfer was refused "all N slots are in use". A slot its VM holds already (another of
+   * its clients opened it) costs nothing more; one held now past a limit lowered since is kept.
+   */
+  private checkVmSlots(vm: string, slot: number | undefined, what: string): void {
+    const limit = this.limits.vmSlots ?? 0;
+    if (limit === 0 || (slot !== undefined && this.vmHoldsSlot(vm, slot))) return;
+    const held = this.slotsHeldByVm(vm);
+    if (held < limit) return;
+    throw failure(
+      "QuotaExceeded",
+      what,
+      `VM '${vm}' already holds ${plural(held, "synchronisation slot")}, its --vm-slots limit of ${limit} (each lock, condition variable and channel its clients have open counts once, until the last of them closes it or ends): close some, or raise --vm-slots`,
+    );
   }
 
   /** A block count as operators set quotas: in bytes, with the count ("32 blocks (128 KiB)"). */

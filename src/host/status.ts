@@ -35,6 +35,12 @@ export function statusReport(
       vmClients: state.clientsByVm.get(requester.vm)?.size ?? 0,
       vmBlocksAllocated: state.blocksHeldByVm(requester.vm),
     },
+    limits: {
+      clientQuotaBlocks: options.clientQuotaBlocks,
+      vmQuotaBlocks: options.vmQuotaBlocks,
+      vmSlots: options.vmSlots ?? 0,
+      vmConnections: options.vmConnections ?? 0,
+    },
     compactions: arbiter.compactions,
     ...journalOutage(arbiter),
     region: {
@@ -68,6 +74,8 @@ export function statusReport(
       clients: first(ids.values(), limit),
       clientCount: ids.size,
       blocksAllocated: state.blocksHeldByVm(vm),
+      slotsHeld: state.slotsHeldByVm(vm),
+      connections: arbiter.connections.vmConnections(vm),
     })),
     sync: first(state.syncObjects.values(), limit).map((object) =>
       describeSyncObject(arbiter, object, limit),

@@ -70,6 +70,11 @@ export interface StatusReport {
    * a status asked without a session (before hello).
    */
   requester: { clientId: number; vm: string; vmClients: number; vmBlocksAllocated: number };
+  /**
+   * The arbiter's limits per client and per VM (`ivsh host --client-quota` etc.), 0 for none (absent from
+   * older arbiters).
+   */
+  limits?: { clientQuotaBlocks: number; vmQuotaBlocks: number; vmSlots: number; vmConnections: number };
   /** State journal compactions taken over since this arbiter process started. */
   compactions: number;
   /** Present while the state journal cannot be written and changes are refused. */
@@ -93,7 +98,16 @@ export interface StatusReport {
    * Per VM: its client count, at most `limit` of its client ids, and the blocks its clients allocated (a
    * segment counts against its creator's VM while it lives, so a VM with no clients left may be listed).
    */
-  vms: { vm: string; clients: number[]; clientCount: number; blocksAllocated: number }[];
+  vms: {
+    vm: string;
+    clients: number[];
+    clientCount: number;
+    blocksAllocated: number;
+    /** Synchronisation slots its clients hold, each once (absent from older arbiters). */
+    slotsHeld?: number;
+    /** Connections open, counted from when the VM is known: a guest's bridge, a host process's hello. */
+    connections?: number;
+  }[];
   /** `holders` lists at most `limit` of the object's `holderCount` holders (absent from older arbiters). */
   sync: {
     slot: number;
