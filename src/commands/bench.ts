@@ -94,7 +94,9 @@ export default defineLeafCommand({
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
     if (args["disk-dir"] === "")
-      throw new UsageError("--disk-dir needs the DIR for the file on disk: --disk-dir=DIR (default /var/tmp)");
+      throw new UsageError(
+        "--disk-dir needs the DIR for the file on disk: --disk-dir=DIR (default /var/tmp)",
+      );
     checkCombination(args);
     if (args.scale) {
       checkDestinations(args);

@@ -78,7 +78,7 @@ testWithTool(
     const bin = script(
       "slow-cat/cat",
       // Only the readers of launch.sh's FIFOs (by argument or on stdin) start late; every other cat is cat.
-      '#!/bin/sh\ncase "${1:-}$(readlink /proc/self/fd/0)" in *ivsh-vm.*) sleep 2 ;; esac\nexec /bin/cat "$@"\n',
+      '#!/bin/sh\ncase "$1$(readlink /proc/self/fd/0)" in *ivsh-vm.*) sleep 2 ;; esac\nexec /bin/cat "$@"\n',
     );
     const name = vmName("late-reader");
     const launch = tracked(
