@@ -343,17 +343,27 @@ fi
 
 t0=$(date +%s.%N)
 if [ "$RUN_SET" = 1 ]; then
-  # QEMU opens the FIFOs for writing; these readers pass the bytes on untouched.
-  cat "$T/out" 6>&- 7>&- &
+  # QEMU opens the FIFOs for writing; these readers pass the bytes on untouched. Their ends are opened
+  # here, before QEMU starts, and this script holds a writer on each (fds 4, 5) until QEMU is gone: a reader
+  # that opened a FIFO itself stayed blocked in open() for ever when QEMU never opened it (QEMU refused an
+  # option before this script released the FIFO, or the reader started after that; this script SIGKILLed),
+  # holding this script's stdout. O_RDWR first: neither open below then blocks.
+  # shellcheck disable=SC2094
+  exec 8<>"$T/out" 9<"$T/out" 4>"$T/out" 8<&-
+  cat <&9 4>&- 6>&- 7>&- 9<&- &
   READERS+=($!)
+  exec 9<&-
   if [ "$SPLIT_STDERR" = 1 ]; then
-    cat "$T/err" >&2 6>&- 7>&- &
+    # shellcheck disable=SC2094
+    exec 8<>"$T/err" 9<"$T/err" 5>"$T/err" 8<&-
+    cat <&9 >&2 4>&- 5>&- 6>&- 7>&- 9<&- &
     READERS+=($!)
+    exec 9<&-
   fi
   if [ "$TIMEOUT" != 0 ]; then
-    timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 6>&- &
+    timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
-    "${args[@]}" </dev/null 6>&- &
+    "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
 else
   exec 3<&0
@@ -368,7 +378,7 @@ QPID=$!
     for _ in $(seq 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.2; done
   fi
   rm -rf "$T"
-) </dev/null >/dev/null 2>&1 6>&- 7>&- &
+) </dev/null >/dev/null 2>&1 4>&- 5>&- 6>&- 7>&- &
 PIDS+=($!)
 QRC=0
 while :; do
@@ -394,12 +404,9 @@ if [ "$RUN_SET" = 0 ]; then
   exit "$QRC"
 fi
 
-# A QEMU that exited before opening its output FIFOs (it refused an option, or did not run at all) left
-# their readers blocked in open() for ever, and this script waiting on them: a writer opened and closed
-# here releases them. O_RDWR never blocks on a FIFO; a reader still draining what QEMU wrote gets it all.
-for f in "$T/out" "$T/err"; do
-  if [ -p "$f" ]; then exec 5<>"$f" && exec 5>&-; fi
-done
+# QEMU is gone: this script's writers go too, so the readers end once they have drained what QEMU wrote
+# (and at once if it never opened the FIFOs: it refused an option, or did not run at all).
+exec 4>&- 5>&-
 # Let the output readers drain what QEMU wrote before it exited.
 for p in "${READERS[@]}"; do wait "$p" 2>/dev/null || true; done
 READERS=()

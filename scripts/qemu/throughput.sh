@@ -75,11 +75,23 @@ if ! [ -S "$D/arbiter.sock" ]; then
   exit 1
 fi
 
-# The host's ends of the ivsh transfers, one per run, in the guest's order.
-(for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest recv --channel g2h --out - "${client[@]}" >/dev/null 2>>"$D/host.log"; done) &
-PIDS+=($!)
-(for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest send "$S/h2g.bin" --channel h2g "${client[@]}" 2>>"$D/host.log"; done) &
-PIDS+=($!)
+# The host's ends of the ivsh transfers, one per run, in the guest's order. Each command runs in the
+# background of its loop, which stops it when the cleanup stops the loop: a loop killed while its command
+# ran left that command behind (SIGTERM to this script), waiting on a region and an arbiter gone.
+host_end() {
+  (
+    c=
+    trap '[ -z "$c" ] || kill "$c" 2>/dev/null; exit 143' TERM
+    for _ in $(seq "$RUNS"); do
+      "${ivsh[@]}" "$@" 2>>"$D/host.log" &
+      c=$!
+      wait "$c"
+    done
+  ) &
+  PIDS+=($!)
+}
+host_end guest recv --channel g2h --out - "${client[@]}" >/dev/null
+host_end guest send "$S/h2g.bin" --channel h2g "${client[@]}"
 
 GUEST=$(
   cat <<EOF

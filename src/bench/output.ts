@@ -43,7 +43,7 @@ export function buildReport(
   data: SuiteData,
   run: { command: string; startedAt: Date; seconds: number; charts: string[] },
 ) {
-  const { plan, ...raw } = data;
+  const { plan, failures, ...raw } = data;
   const sections = reportSections(data);
   return {
     schema: JSON_SCHEMA,
@@ -58,6 +58,9 @@ export function buildReport(
       sections.flatMap((section) => section.results),
     ),
     notes: data.notes,
+    // Parts that failed without ending the run (--vm's VMs), by their messages: it tells a run whose VMs
+    // failed from one without --vm (raw held the errors themselves, which JSON writes as {code, name}).
+    failures: failures.map((error) => (error instanceof Error ? error.message : String(error))),
     // SVG files written, relative to --out.
     charts: run.charts,
     // Every sample, per round, for recomputing anything above.

@@ -13,7 +13,7 @@ import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { type Child, waitUntil, withChildren } from "./child.ts";
-import { BRIDGE_MODES, type BridgeMode, startVm, type VmTools } from "./vm-launch.ts";
+import { BRIDGE_MODES, type BridgeMode, RUN_TAG, startVm, type VmTools } from "./vm-launch.ts";
 
 export const GUEST_CASES = [
   { id: "A", vms: 1, clientsPerVm: 20 },
@@ -67,7 +67,7 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
     await fetchStatus(endpoint);
     await Bun.sleep(POLL_MS);
     const arbiterBefore = processMemory(arbiter.pid);
-    const prefix = `g${process.pid}${guestCase.id}${mode[0]}`;
+    const prefix = `g${RUN_TAG}${guestCase.id}${mode[0]}`;
     const names = Array.from({ length: guestCase.vms }, (_, index) => `${prefix}${index}`);
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;

@@ -3,6 +3,7 @@
  * the benchmark's arbiters, with this ivsh (or dist/ivsh) as the guest's binary, running a shell script
  * in the guest whose stdout (bench workers' JSON lines) arrives on launch.sh's stdout.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +14,13 @@ import { type Flags, flagArgv } from "./worker-io.ts";
 
 /** launch.sh, and the ivsh binary to put in the guest. */
 export type VmTools = ReturnType<typeof checkVmPrerequisites>;
+
+/**
+ * This run's own part of its VM names: launch.sh runs one VM per name at a time, its name locks in the
+ * checkout's build/qemu/run. The pid alone is not enough: two containers sharing a checkout run their
+ * benchmarks under the same small pids, and the second's VMs failed at their first boot.
+ */
+export const RUN_TAG = `${process.pid}-${randomBytes(3).toString("hex")}`;
 
 /** How a VM's bridge carries a guest's connection: hands it over to the arbiter, or relays it. */
 export const BRIDGE_MODES = ["handover", "relay"] as const;

@@ -21,6 +21,7 @@ import {
   type BridgeMode,
   checkVmPrerequisites,
   guestWorker,
+  RUN_TAG,
   startVm,
   type VmTools,
 } from "./vm-launch.ts";
@@ -39,12 +40,12 @@ import {
 } from "./worker-io.ts";
 
 /**
- * A VM name of this run's own: launch.sh runs one VM per name at a time, so with fixed names a second
- * `ivsh bench --vm` started while one ran failed at its first boot, after minutes of host measurements,
- * advising a --name that bench does not take.
+ * A VM name of this run's own (RUN_TAG): launch.sh runs one VM per name at a time, so with fixed names a
+ * second `ivsh bench --vm` started while one ran failed at its first boot, after minutes of host
+ * measurements, advising a --name that bench does not take.
  */
 export function benchVmName(kind: string): string {
-  return `${kind}-${process.pid}`;
+  return `${kind}-${RUN_TAG}`;
 }
 const ACCESS_BYTES = 16 * MiB;
 const ACCESS_STEPS = 1 << 16;

@@ -93,6 +93,10 @@ export default defineLeafCommand({
     // An empty value would read as "none wanted", and the run's results or figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
+    if (args["disk-dir"] === "")
+      throw new UsageError(
+        "--disk-dir needs the DIR for the file on disk: --disk-dir=DIR (default /var/tmp)",
+      );
     checkCombination(args);
     if (args.scale) {
       checkDestinations(args);

@@ -213,6 +213,8 @@ test.each([
   // --disk-dir had a default, so one given to --scale (which keeps no file on disk) could not be told apart.
   [["--scale", "--quick", "--disk-dir", "/tmp"], "--disk-dir places the default benchmark's file on disk"],
   [["--quick", "--out="], "--out needs the DIR"],
+  // Refused as a directory that does not exist (exit 1, "--disk-dir  since"), not as the usage error it is.
+  [["--quick", "--disk-dir="], "--disk-dir needs the DIR"],
 ])("bench %p is a usage error naming %s", async (flags, named) => {
   const run = spawnBun([CLI, "bench", ...flags]);
   expect(await run.exit()).toBe(2);

@@ -3,7 +3,6 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
 import { writeFigures } from "../../src/bench/figures.ts";
 import { evaluateGoals, renderGoals } from "../../src/bench/goals.ts";
 import { buildReport, renderMarkdown, reportSections } from "../../src/bench/output.ts";
@@ -21,6 +20,7 @@ import { summarize } from "../../src/bench/stats.ts";
 import type { SuiteData } from "../../src/bench/suite-data.ts";
 import { condvarSection, lockSection } from "../../src/bench/sync-results.ts";
 import { wakeRatio } from "../../src/bench/sync-rounds.ts";
+import { failure } from "../../src/errors.ts";
 import { allElements, parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
@@ -298,6 +298,17 @@ describe("outputs", () => {
       expect(markdown).toContain(text);
     expect(markdown).toContain("50.0% of memcpy 256 MiB");
     expect(JSON.parse(JSON.stringify(report)).raw.locks.fast).toEqual(three(150));
+    expect(JSON.parse(JSON.stringify(report)).failures).toEqual([]);
+  });
+
+  test("a part that failed (--vm's VMs) is in the JSON by its message, not as an empty error", () => {
+    const data = {
+      ...sampleData(),
+      failures: [failure("InvalidArgument", "boot a VM", "the guest gave no result")],
+    };
+    const report = JSON.parse(JSON.stringify(buildReport(data, runInfo)));
+    expect(report.failures).toEqual(["Failed to boot a VM since the guest gave no result"]);
+    expect(report.raw.failures).toBeUndefined();
   });
 
   test("every figure is an SVG document", async () => {

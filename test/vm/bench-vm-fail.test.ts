@@ -58,6 +58,9 @@ testUnless(
     expect(existsSync(json), stderr).toBe(true);
     const written = JSON.parse(readFileSync(json, "utf8"));
     expect(JSON.stringify(written.notes)).toContain("VM results: none");
+    // What failed, by its message (an error object in JSON is only its code and name).
+    expect(written.plan.vm).toBe(true);
+    expect(written.failures).toEqual([expect.stringContaining("the guest gave no result")]);
   },
   500_000,
 );
