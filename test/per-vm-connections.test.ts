@@ -48,7 +48,8 @@ test("a VM at its --vm-connections limit is refused another, naming it; other VM
   );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   const greedyRelayed = fakeGuestfwd("greedy", paths.socket);
-  const politeVm = socketGuestfwd("polite", paths.socket);
+  // Relayed: its count comes from the identify, as a handed-over one's from the hand-over.
+  const politeVm = fakeGuestfwd("polite", paths.socket);
   const clients = clientsOf(paths);
   try {
     const greedy: Client[] = [];
