@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { REPLY_CACHE_SIZE } from "../src/host/recorded-state.ts";
 import { ArbiterState, type SlotMemory } from "../src/host/state.ts";
-import { MAX_NAME_BYTES } from "../src/protocol/messages.ts";
+import { MAX_NAME_BYTES, SyncCreate } from "../src/protocol/messages.ts";
 import { computeGeometry } from "../src/region/layout.ts";
 import { expectFailure } from "./helpers/errors.ts";
 
@@ -65,4 +65,16 @@ test("a VM whose last client left holding nothing is forgotten, as it would be a
   expect(state.clientsByVm.has("vm-gone")).toBe(true);
   state.endSession(client.clientId);
   expect(state.clientsByVm.has("vm-gone")).toBe(false);
+});
+
+test("--vm-slots refuses the host's processes as VM 'host', saying they count together as one", () => {
+  const geometry = computeGeometry(1 << 20, 4096, 16);
+  const state = new ArbiterState(geometry, { clientQuotaBlocks: 0, vmQuotaBlocks: 0, vmSlots: 1 }, noSlots);
+  const [first, second] = [state.openSession("a", 1, "host"), state.openSession("b", 2, "host")];
+  state.openSync(first, "one", "mutex", SyncCreate.openOrCreate);
+  expectFailure(
+    () => state.openSync(second, "two", "mutex", SyncCreate.openOrCreate),
+    "QuotaExceeded",
+    /VM 'host' already holds 1 synchronisation slot, its --vm-slots limit of 1 \(the host's processes count together; each lock/,
+  );
 });

@@ -6,10 +6,12 @@
  */
 import { expect, test } from "bun:test";
 import { type Client, type ConnectOptions, connect } from "../src/guest/index.ts";
+import { decodeError } from "../src/protocol/codec.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { fakeGuestfwd, socketGuestfwd } from "./helpers/guestfwd.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, runCli } from "./helpers/processes.ts";
+import { helloFrame, rawClient } from "./helpers/raw.ts";
 
 /** For an arbiter's start that failed (a flag it does not know): its places are removed all the same. */
 function cleanedUp(paths: TestPaths) {
@@ -46,7 +48,8 @@ test("a VM at its --vm-connections limit is refused another, naming it; other VM
   );
   const greedyVm = socketGuestfwd("greedy", paths.socket);
   const greedyRelayed = fakeGuestfwd("greedy", paths.socket);
-  const politeVm = socketGuestfwd("polite", paths.socket);
+  // Relayed: its count comes from the identify, as a handed-over one's from the hand-over.
+  const politeVm = fakeGuestfwd("polite", paths.socket);
   const clients = clientsOf(paths);
   try {
     const greedy: Client[] = [];
@@ -154,6 +157,52 @@ test("a VM over a lowered --vm-connections after a restart keeps its sessions; o
   } finally {
     await clients.closeAll();
     greedyVm.stop();
+    await arbiter.stop();
+    paths.cleanup();
+  }
+}, 60_000);
+
+test("a host connection refused at hello that then identifies as a VM is not left counted as the host's", async () => {
+  const paths = testPaths("iso-vm-conns-reidentify");
+  const arbiter = await ArbiterProcess.start(paths, { lease: "30s", extra: ["--vm-connections", "1"] }).catch(
+    cleanedUp(paths),
+  );
+  const clients = clientsOf(paths);
+  const raws: Awaited<ReturnType<typeof rawClient>>[] = [];
+  const raw = async () => {
+    const client = await rawClient(paths.socket);
+    raws.push(client);
+    return client;
+  };
+  try {
+    // A session of VM 'vm-a' kept over a restart: its token, resumed from the host, is refused but the
+    // connection stays open (PermissionDenied does not end it), counted as the host's.
+    const owner = await raw();
+    owner.send("identify", 0, { vm: "vm-a" });
+    const { sessionToken } = await owner.hello("owner");
+    await arbiter.kill9();
+    await arbiter.restart();
+    const turncoat = await raw();
+    turncoat.write(helloFrame("turncoat", sessionToken as string));
+    expect(decodeError((await turncoat.answer(1)).body).code).toBe("PermissionDenied");
+    // Still greeting, it may identify: from then on it is VM 'vm-b''s, and its close must free the host's count.
+    turncoat.send("identify", 2, { vm: "vm-b" });
+    await turncoat.answer(2);
+    turncoat.socket.end();
+    await turncoat.closed;
+    // Its close frees the only connection the host has counted: a host process connects again.
+    await eventually(
+      async () =>
+        clients.open({ ...clientConfig(paths), name: "host-after" }).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      "a host client once the turncoat closed (refused: VM 'host' already has 1 connection open)",
+    );
+  } finally {
+    for (const client of raws) client.socket.end();
+    await clients.closeAll();
     await arbiter.stop();
     paths.cleanup();
   }

@@ -37,6 +37,11 @@ export class ConnectionLimit {
 
   /** Each VM's connections, counted once its VM is known (`joinVm`): a guest's from its bridge, the host's from hello. */
   private readonly byVm = new Map<string, Set<Socket<Connection>>>();
+  /**
+   * The VM each counted socket is counted for: its `vm` can change after (a host connection refused at
+   * hello may still identify as a VM), and its close must free the count it took, not the new VM's.
+   */
+  private readonly countedFor = new Map<Socket<Connection>, string>();
 
   private loggedAtMs = Number.NEGATIVE_INFINITY;
 
@@ -82,7 +87,9 @@ export class ConnectionLimit {
       const allowed = Math.max(limit, this.perVm.sessions(vm));
       if (sockets.size >= allowed) return this.vmRefusal(vm, sockets.size, limit);
     }
+    if (this.countedFor.get(socket) !== vm) this.uncount(socket);
     this.byVm.set(vm, sockets.add(socket));
+    this.countedFor.set(socket, vm);
     return undefined;
   }
 
@@ -106,9 +113,17 @@ export class ConnectionLimit {
   /** The socket closed (called once or more per socket: Bun may report both an error and the close). */
   left(socket: Socket<Connection>): void {
     this.open.delete(socket);
-    const sockets = this.byVm.get(socket.data.vm);
+    this.uncount(socket);
+  }
+
+  /** Takes the socket out of the VM it was counted for, if any. */
+  private uncount(socket: Socket<Connection>): void {
+    const vm = this.countedFor.get(socket);
+    if (vm === undefined) return;
+    this.countedFor.delete(socket);
+    const sockets = this.byVm.get(vm);
     if (!sockets?.delete(socket) || sockets.size > 0) return;
-    this.byVm.delete(socket.data.vm);
+    this.byVm.delete(vm);
   }
 
   /** Logs (rate-limited) if no descriptor can be opened now. */

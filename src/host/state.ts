@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { failure, shownName } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
-import { type AccessModeName, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
+import { type AccessModeName, HOST_VM, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } from "../region/layout.ts";
 import { formatBytes, plural } from "../units.ts";
 import type { Released } from "./oplog.ts";
@@ -303,10 +303,11 @@ export class ArbiterState extends RecordedState {
     if (limit === 0 || (slot !== undefined && this.vmHoldsSlot(vm, slot))) return;
     const held = this.slotsHeldByVm(vm);
     if (held < limit) return;
+    const host = vm === HOST_VM ? "the host's processes count together; " : "";
     throw failure(
       "QuotaExceeded",
       what,
-      `VM '${vm}' already holds ${plural(held, "synchronisation slot")}, its --vm-slots limit of ${limit} (each lock, condition variable and channel its clients have open counts once, until the last of them closes it or ends): close some, or raise --vm-slots`,
+      `VM '${vm}' already holds ${plural(held, "synchronisation slot")}, its --vm-slots limit of ${limit} (${host}each lock, condition variable and channel its clients have open counts once, until the last of them closes it or ends): close some, or raise --vm-slots`,
     );
   }
 
