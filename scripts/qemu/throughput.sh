@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures, in one VM boot, guest->host and host->guest throughput through ivsh and through the guest's
 # TCP to the host (the VM's user-mode NIC: launch.sh --forward), plus the guest's mapping probe
-# (resource2 vs resource2_wc). Prints one line per run and direction; figures, not pass/fail.
+# (resource2 vs resource2_wc). Prints one line per run and direction; figures, not pass/fail, but a transfer
+# that fails makes the script fail.
 set -euo pipefail
 
 HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
@@ -22,7 +23,9 @@ Starts a private arbiter, boots one VM (scripts/qemu/launch.sh) and in it, RUNS 
 FILE is SIZE random bytes in the guest's /tmp (tmpfs). ivsh lines give the transfer as ivsh times it
 (connected, first chunk to verified digest) and the command's wall time (process start, mapping
 probe and connect included); tcp lines give wall time (nc start included, which is negligible).
-Wall times come from the guest's /proc/uptime (10 ms resolution).
+Wall times come from the guest's /proc/uptime (10 ms resolution). A transfer that fails, or brings
+fewer than SIZE bytes, gets a FAILED line instead of figures, and the script exits 1 (so it does when a
+host end fails: its log is shown); otherwise its exit status is launch.sh's.
 EOF
 }
 
@@ -78,17 +81,23 @@ fi
 # The host's ends of the ivsh transfers, one per run, in the guest's order. Each command runs in the
 # background of its loop, which stops it when the cleanup stops the loop: a loop killed while its command
 # ran left that command behind (SIGTERM to this script), waiting on a region and an arbiter gone.
+# A run whose command fails does not end the loop (the guest's later runs would wait for their peer for
+# ever); the loop exits 1 at its end, and the script with it.
+HOST_ENDS=()
 host_end() {
   (
     c=
+    failed=0
     trap '[ -z "$c" ] || kill "$c" 2>/dev/null; exit 143' TERM
     for _ in $(seq "$RUNS"); do
       "${ivsh[@]}" "$@" 2>>"$D/host.log" &
       c=$!
-      wait "$c"
+      wait "$c" || failed=1
     done
+    exit "$failed"
   ) &
   PIDS+=($!)
+  HOST_ENDS+=($!)
 }
 host_end guest recv --channel g2h --out - "${client[@]}" >/dev/null
 host_end guest send "$S/h2g.bin" --channel h2g "${client[@]}"
@@ -100,16 +109,24 @@ wall() { awk -v a="\$1" -v b="\$2" -v n=$BYTES 'BEGIN { printf "wall %6.2f s %7.
 ivsh_rate() { sed -n 's/.*"seconds":\([0-9.e-]*\).*/\1/p' | awk -v n=$BYTES '{ printf "ivsh-timed %6.3f s %7.1f MB/s", \$1, n / \$1 / 1e6 }'; }
 ivsh example mapping-probe
 head -c $BYTES /dev/urandom > /tmp/g2h.bin
+# A transfer that failed, or brought fewer bytes than sent, has no figure: its line says FAILED, and the
+# script exits 1 (its status is launch.sh's, and so throughput.sh's).
+failed=0
+line() {
+  if [ -z "\$2" ]; then echo "run \$run \$1 \$(wall \$3 \$4)\${5:+  \$5}"; else echo "run \$run \$1 FAILED (\$2)"; failed=1; fi
+}
+why() { if [ "\$1" != 0 ]; then echo "exit \$1"; elif [ -n "\$2" ] && [ "\$(stat -c %s "\$2")" != $BYTES ]; then echo "\$(stat -c %s "\$2") of $BYTES bytes"; fi; }
 for run in \$(seq $RUNS); do
-  a=\$(now); r=\$(ivsh guest send /tmp/g2h.bin --channel g2h --json | ivsh_rate); b=\$(now)
-  echo "run \$run ivsh g2h \$(wall \$a \$b)  \$r"
-  a=\$(now); nc 10.0.2.100 7778 < /tmp/g2h.bin; b=\$(now)
-  echo "run \$run tcp  g2h \$(wall \$a \$b)"
-  a=\$(now); r=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --force --json | ivsh_rate); b=\$(now)
-  echo "run \$run ivsh h2g \$(wall \$a \$b)  \$r"
-  a=\$(now); nc 10.0.2.100 7779 > /tmp/h2g.tcp; b=\$(now)
-  echo "run \$run tcp  h2g \$(wall \$a \$b)  (\$(stat -c %s /tmp/h2g.tcp) bytes)"
+  a=\$(now); j=\$(ivsh guest send /tmp/g2h.bin --channel g2h --json); rc=\$?; b=\$(now)
+  line "ivsh g2h" "\$(why \$rc)" \$a \$b "\$(echo "\$j" | ivsh_rate)"
+  a=\$(now); nc 10.0.2.100 7778 < /tmp/g2h.bin; rc=\$?; b=\$(now)
+  line "tcp  g2h" "\$(why \$rc)" \$a \$b
+  a=\$(now); j=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --force --json); rc=\$?; b=\$(now)
+  line "ivsh h2g" "\$(why \$rc /tmp/h2g.bin)" \$a \$b "\$(echo "\$j" | ivsh_rate)"
+  a=\$(now); nc 10.0.2.100 7779 > /tmp/h2g.tcp; rc=\$?; b=\$(now)
+  line "tcp  h2g" "\$(why \$rc /tmp/h2g.tcp)" \$a \$b "(\$(stat -c %s /tmp/h2g.tcp) bytes)"
 done
+exit \$failed
 EOF
 )
 
@@ -121,3 +138,11 @@ EOF
   --separate-stderr "${LAUNCH_ARGS[@]}" --run "$GUEST" &
 PIDS+=($!)
 wait "$!"
+# The guest's transfers passed; the host's ends, paired with them, have ended or are ending. One that failed
+# (its log in $D, removed at exit) had left the script's exit 0 and the figures standing.
+for p in "${HOST_ENDS[@]}"; do
+  wait "$p" && continue
+  echo "throughput.sh: error: a host end of the ivsh transfers (ivsh guest send/recv) failed; its log:" >&2
+  sed 's/^/  | /' "$D/host.log" >&2
+  exit 1
+done

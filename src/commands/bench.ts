@@ -90,6 +90,8 @@ export default defineLeafCommand({
   async run({ args }) {
     // Its tables are written at the end of minutes of measuring: a stdout closed at start fails it now.
     refuseClosedStdout();
+    // First: an --out= or --disk-dir= given to --scale was told to name a DIR, which --scale then refused.
+    checkCombination(args);
     // An empty value would read as "none wanted", and the run's results or figures would be lost.
     if (args.json === "") throw new UsageError("--json needs the FILE to write to: --json=FILE");
     if (args.out === "") throw new UsageError("--out needs the DIR to write the figures into: --out=DIR");
@@ -97,7 +99,6 @@ export default defineLeafCommand({
       throw new UsageError(
         "--disk-dir needs the DIR for the file on disk: --disk-dir=DIR (default /var/tmp)",
       );
-    checkCombination(args);
     if (args.scale) {
       checkDestinations(args);
       return scaleBench(args);

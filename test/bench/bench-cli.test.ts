@@ -215,6 +215,9 @@ test.each([
   [["--quick", "--out="], "--out needs the DIR"],
   // Refused as a directory that does not exist (exit 1, "--disk-dir  since"), not as the usage error it is.
   [["--quick", "--disk-dir="], "--disk-dir needs the DIR"],
+  // Told to give a DIR, which --scale then refused: the flag itself is what --scale does not take.
+  [["--scale", "--quick", "--disk-dir="], "--disk-dir places the default benchmark's file on disk"],
+  [["--scale", "--quick", "--out="], "--scale draws no figures"],
 ])("bench %p is a usage error naming %s", async (flags, named) => {
   const run = spawnBun([CLI, "bench", ...flags]);
   expect(await run.exit()).toBe(2);

@@ -1,0 +1,105 @@
+/**
+ * scripts/qemu/throughput.sh whose transfer fails must fail (exit 1) and say which, not print a figure for
+ * it and exit 0. The host's ends ran in the background and no one looked at their exit status (their log
+ * was removed at exit, unread), and the guest's script piped each ivsh command into its rate's parser and
+ * ended with an echo: a failed or short transfer gave a line of figures and exit 0. Here the host's ivsh is
+ * a wrapper (--ivsh) that breaks one end: a host receiver that exits 3 once it has received, and a host
+ * sender that sends 1000 bytes of the file only (a transfer that passes, short).
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO } from "../helpers/paths.ts";
+import { exitOrKill } from "../helpers/processes.ts";
+import { tracked } from "../helpers/reaper.ts";
+import { testWithTool } from "../helpers/tools.ts";
+import { BINARY, ensureBinary } from "./vm.ts";
+
+/** A liveness bound only: a run of 1 MiB takes seconds to a minute under TCG. */
+const BOUND_MS = 300_000;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync("/tmp/ivsh-test-throughput-fail-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A host ivsh that runs `broken` (sh, REAL is the real binary) for `guest KIND`, else the real one. */
+function wrapper(kind: "send" | "recv", broken: string): string {
+  const path = join(dir, `ivsh-broken-${kind}`);
+  const text = `#!/bin/sh\nREAL=${BINARY}\nif [ "$1 $2" = "guest ${kind}" ]; then ${broken}; fi\nexec "$REAL" "$@"\n`;
+  writeFileSync(path, text);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/** Live processes of VM `name` (launch.sh's --name or QEMU's -name). */
+function vmProcesses(name: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return ["-name", "--name"].some(
+          (flag) => argv.includes(flag) && argv[argv.indexOf(flag) + 1] === name,
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout: string; stderr: string }> {
+  await ensureBinary();
+  const run = tracked(
+    Bun.spawn(
+      ["bash", join(REPO, "scripts/qemu/throughput.sh"), "--runs", "1", "--size", "1M", "--ivsh", ivsh],
+      {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    ),
+  );
+  const [code, stdout, stderr] = await Promise.all([
+    exitOrKill(run, BOUND_MS),
+    new Response(run.stdout).text(),
+    new Response(run.stderr).text(),
+  ]);
+  const left = vmProcesses(`tp${run.pid}`);
+  for (const pid of left) process.kill(pid, "SIGKILL");
+  expect(left).toEqual([]);
+  return { code, stdout, stderr };
+}
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host receiver fails exits 1, showing the host end's log",
+  async () => {
+    const ivsh = wrapper("recv", `"$REAL" "$@"; echo "stand-in: this receiver failed" >&2; exit 3`);
+    const { code, stderr } = await throughput(ivsh);
+    expect({ code, stderr }).toEqual({
+      code: 1,
+      stderr: expect.stringContaining("a host end of the ivsh transfers (ivsh guest send/recv) failed"),
+    });
+    expect(stderr).toContain("  | stand-in: this receiver failed");
+  },
+  BOUND_MS + 60_000,
+);
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host sender sends a short file exits 1; the guest's line says FAILED, not a figure",
+  async () => {
+    const ivsh = wrapper("send", `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"; exit`);
+    const { code, stdout, stderr } = await throughput(ivsh);
+    expect({ code, stdout }).toEqual({
+      code: 1,
+      stdout: expect.stringContaining("run 1 ivsh h2g FAILED (1000 of 1048576 bytes)"),
+    });
+    expect(stdout).toMatch(/run 1 ivsh g2h wall /);
+    expect(stderr).toContain("exit 1 (boot");
+  },
+  BOUND_MS + 60_000,
+);
