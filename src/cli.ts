@@ -153,7 +153,9 @@ function reportBugsOutside(rawArgs: string[]): void {
     bugOutside = true;
     // After the command's end (a timer it left) run() has set the exit code already.
     if (!process.exitCode) process.exitCode = EXIT_FAILED;
-    void reportFailure(error, rawArgs);
+    // A report that fails (stderr on a full disk: ENOSPC) must not be reported in turn: its rejection
+    // came back here, which reported it again, for ever, at a core's full speed.
+    reportFailure(error, rawArgs).catch(() => {});
   };
   process.on("uncaughtException", bug);
   process.on("unhandledRejection", bug);
