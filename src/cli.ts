@@ -153,9 +153,13 @@ function reportBugsOutside(rawArgs: string[]): void {
     bugOutside = true;
     // After the command's end (a timer it left) run() has set the exit code already.
     if (!process.exitCode) process.exitCode = EXIT_FAILED;
-    // A report that fails (stderr on a full disk: ENOSPC) must not be reported in turn: its rejection
-    // came back here, which reported it again, for ever, at a core's full speed.
-    reportFailure(error, rawArgs).catch(() => {});
+    // A report that fails is said once, plainly (a thrown object whose message getter throws), and not
+    // reported in turn: with stderr on a full disk (ENOSPC) its rejection came back here, for ever.
+    reportFailure(error, rawArgs).catch((failed) => {
+      try {
+        log.error(failed);
+      } catch {}
+    });
   };
   process.on("uncaughtException", bug);
   process.on("unhandledRejection", bug);

@@ -271,6 +271,33 @@ test(
   2 * EXIT_BOUND_MS,
 );
 
+/** A bug outside whose report itself fails (a thrown object whose message getter throws) is still said. */
+test(
+  "a bug in a callback whose report fails says why, and ends with exit 1",
+  async () => {
+    const own = testPaths("bug-report");
+    try {
+      const preload = join(own.dir, "odd-bug.ts");
+      const odd = '{ get message() { throw new Error("an odd bug"); } }';
+      writeFileSync(preload, `setTimeout(() => { throw ${odd}; }, 300);\n`);
+      const late = Bun.spawn([process.execPath, "--preload", preload, CLI, "--version"], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      const [code, stderr] = await Promise.all([
+        exitOrKill(late, EXIT_BOUND_MS),
+        new Response(late.stderr).text(),
+      ]);
+      expect(stderr).toContain("[ivsh] ERROR Error: an odd bug");
+      expect(code).toBe(1);
+    } finally {
+      own.cleanup();
+    }
+  },
+  2 * EXIT_BOUND_MS,
+);
+
 /** The unit's settings as [name, value] pairs, in order. */
 function unitSettings(): [string, string][] {
   return readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")
