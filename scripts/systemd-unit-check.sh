@@ -139,6 +139,9 @@ if [ "${1:-}" = --inside ]; then
   check "stop in $took ms (TimeoutStopSec=10s), Result=success" test "$took" -lt 5000 -a \
     "$(systemctl show -p Result --value ivsh-host)" = success
   check "state kept for the next start" test -s /var/lib/ivsh/ivsh.state
+  # Restart=always: a stop systemctl asked for is not restarted, past RestartSec=1s.
+  sleep 3
+  check "stopped for good: inactive 3 s after systemctl stop" test "$(systemctl is-active ivsh-host)" = inactive
   systemctl start ivsh-host
 
   # An edited environment file: the line naming what is wrong, once, at priority err.
@@ -177,6 +180,39 @@ if [ "${1:-}" = --inside ]; then
     "a --state outside StateDirectory=" retried
   with_env '/^IVSH_SOCKET=/d' "/tmp is on a read-only file system (EROFS)" "the socket left at /tmp/ivsh.sock" retried
   check "back to active" test "$(systemctl is-active ivsh-host)" = active
+
+  # Its journal taken by another arbiter (the file removed, a second arbiter started on the same --state):
+  # a stop not from systemctl ends it with exit 0 and Restart=always starts it again; that start is
+  # refused (the journal is held) until StartLimitBurst, not a fight between the two for ever.
+  unit_pid=$(systemctl show -p MainPID --value ivsh-host)
+  kill -STOP "$unit_pid" # its keeper would write the journal again before the other starts
+  rm -f /var/lib/ivsh/ivsh.state
+  setpriv --reuid=ivsh --regid=kvm --init-groups setsid ivsh host --region /dev/shm/other-ivsh \
+    --socket /run/ivsh/other.sock --state /var/lib/ivsh/ivsh.state >/tmp/other.log 2>&1 </dev/null &
+  other=$!
+  for _ in $(seq 1 60); do
+    grep -q "arbiter serving" /tmp/other.log && break
+    sleep 0.5
+  done
+  kill -CONT "$unit_pid"
+  sleep 2
+  taken_since=$(date '+%F %T')
+  sleep 1
+  kill -HUP "$unit_pid"
+  for _ in $(seq 1 60); do
+    [ "$(systemctl is-active ivsh-host)" = failed ] && break
+    sleep 0.5
+  done
+  check "journal taken over: it said so at err" test "$(logged "$taken_since" err "another arbiter took")" -ge 1
+  check "journal taken over: restarts refused, then failed" test "$(systemctl is-active ivsh-host)" = failed
+  check "journal taken over: the other arbiter serves on" kill -0 "$other"
+  check "journal taken over: the other has the journal open" grep -q /var/lib/ivsh/ivsh.state <(ls -l "/proc/$other/fd")
+  kill -TERM "$other"
+  wait "$other"
+  rm -f /dev/shm/other-ivsh /dev/shm/other-ivsh.wake /var/lib/ivsh/ivsh.state
+  systemctl reset-failed ivsh-host
+  systemctl start ivsh-host
+  check "back to active after the other arbiter" test "$(systemctl is-active ivsh-host)" = active
 
   echo "--- journalctl -u ivsh-host (the last lines)"
   journalctl -u ivsh-host --no-pager -n 12

@@ -153,7 +153,13 @@ function reportBugsOutside(rawArgs: string[]): void {
     bugOutside = true;
     // After the command's end (a timer it left) run() has set the exit code already.
     if (!process.exitCode) process.exitCode = EXIT_FAILED;
-    void reportFailure(error, rawArgs);
+    // A report that fails is said once, plainly (a thrown object whose message getter throws), and not
+    // reported in turn: with stderr on a full disk (ENOSPC) its rejection came back here, for ever.
+    reportFailure(error, rawArgs).catch((failed) => {
+      try {
+        log.error(failed);
+      } catch {}
+    });
   };
   process.on("uncaughtException", bug);
   process.on("unhandledRejection", bug);

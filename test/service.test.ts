@@ -244,6 +244,60 @@ test("a bug in a callback after the command's end still ends it with exit 1", as
   }
 });
 
+/**
+ * A bug outside whose report cannot be written (stderr a file on a full disk: ENOSPC, here /dev/full):
+ * the report's own rejection came back as a bug outside, reported again, for ever, one core at 100 %
+ * and never an exit. Bun's own handling ended it with exit 1; so does ivsh.
+ */
+test(
+  "a bug in a callback whose report cannot be written still ends with exit 1",
+  async () => {
+    const own = testPaths("bug-full");
+    try {
+      const preload = join(own.dir, "late-bug.ts");
+      writeFileSync(preload, 'setTimeout(() => { throw new Error("a late bug"); }, 300);\n');
+      const full = openSync("/dev/full", "w");
+      const late = Bun.spawn([process.execPath, "--preload", preload, CLI, "--version"], {
+        stdout: "ignore",
+        stderr: full,
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      closeSync(full);
+      expect(await exitOrKill(late, EXIT_BOUND_MS)).toBe(1);
+    } finally {
+      own.cleanup();
+    }
+  },
+  2 * EXIT_BOUND_MS,
+);
+
+/** A bug outside whose report itself fails (a thrown object whose message getter throws) is still said. */
+test(
+  "a bug in a callback whose report fails says why, and ends with exit 1",
+  async () => {
+    const own = testPaths("bug-report");
+    try {
+      const preload = join(own.dir, "odd-bug.ts");
+      const odd = '{ get message() { throw new Error("an odd bug"); } }';
+      writeFileSync(preload, `setTimeout(() => { throw ${odd}; }, 300);\n`);
+      const late = Bun.spawn([process.execPath, "--preload", preload, CLI, "--version"], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      const [code, stderr] = await Promise.all([
+        exitOrKill(late, EXIT_BOUND_MS),
+        new Response(late.stderr).text(),
+      ]);
+      expect(stderr).toContain("[ivsh] ERROR Error: an odd bug");
+      expect(code).toBe(1);
+    } finally {
+      own.cleanup();
+    }
+  },
+  2 * EXIT_BOUND_MS,
+);
+
 /** The unit's settings as [name, value] pairs, in order. */
 function unitSettings(): [string, string][] {
   return readFileSync(join(REPO, "contrib/systemd/ivsh-host.service"), "utf8")

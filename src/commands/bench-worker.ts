@@ -76,8 +76,9 @@ export default defineCommand({
       throw error;
     }
     // Client.close() leaves its 1 s bye timeout pending, which would keep every worker alive for a second
-    // after its work is done and reported (synchronously). The parent waits for the exit, so end now.
-    process.exit(0);
+    // after its work is done and reported (synchronously). The parent waits for the exit, so end now,
+    // with the code the CLI set if a bug was thrown outside this await meanwhile (../cli.ts): not 0.
+    process.exit();
   },
 });
 
