@@ -55,15 +55,20 @@ const LONG_RUNNING = new Set(["host", "bridge", "bench", "bench-worker", "demo",
 export async function run(rawArgs: string[]): Promise<number> {
   reportBugsOutside(rawArgs);
   const ran = await runCommandLine(rawArgs);
-  const code = bugOutside && ran === 0 ? EXIT_FAILED : ran;
   // A name's lookup given up (Ctrl-C, the connect's timeout) cannot be cancelled, and Bun stays alive
   // until it ends, ~10 s after the command said it was interrupted. The command is over: nothing else is
   // left to wait for but its output.
   if (lookupLeftRunning()) {
     await standardWritten();
-    process.exit(code);
+    // Judged after the wait: a bug outside may land during it.
+    process.exit(exitCodeAfter(ran));
   }
-  return code;
+  return exitCodeAfter(ran);
+}
+
+/** A command that ended well fails after a bug outside its await (reportBugsOutside). */
+function exitCodeAfter(ran: number): number {
+  return bugOutside && ran === 0 ? EXIT_FAILED : ran;
 }
 
 async function runCommandLine(rawArgs: string[]): Promise<number> {
