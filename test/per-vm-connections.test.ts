@@ -65,6 +65,17 @@ test("a VM at its --vm-connections limit is refused another, naming it; other VM
       "QuotaExceeded",
       refusal("greedy", 3, 3),
     );
+    // A status asked from inside it is a connection too (counted from its hand-over, before anything is
+    // read: else a guest could hold any number of them for the hello wait), refused naming the limit.
+    const guestStatus = await runCli([
+      "status",
+      "--connect",
+      `127.0.0.1:${greedyVm.port}`,
+      "--region",
+      paths.region,
+    ]);
+    expect(guestStatus.exitCode).toBe(1);
+    expect(guestStatus.stderr).toMatch(refusal("greedy", 3, 3));
     await clients.open({ tcp: `127.0.0.1:${politeVm.port}`, name: "polite" });
     await clients.open({ ...clientConfig(paths), name: "host-client" });
     const report = JSON.parse((await runCli(["status", "--socket", paths.socket, "--json"])).stdout);
