@@ -65,6 +65,17 @@ test("a VM at its --vm-connections limit is refused another, naming it; other VM
       "QuotaExceeded",
       refusal("greedy", 3, 3),
     );
+    // A status asked from inside it is a connection too (counted from its hand-over, before anything is
+    // read: else a guest could hold any number of them for the hello wait), refused naming the limit.
+    const guestStatus = await runCli([
+      "status",
+      "--connect",
+      `127.0.0.1:${greedyVm.port}`,
+      "--region",
+      paths.region,
+    ]);
+    expect(guestStatus.exitCode).toBe(1);
+    expect(guestStatus.stderr).toMatch(refusal("greedy", 3, 3));
     await clients.open({ tcp: `127.0.0.1:${politeVm.port}`, name: "polite" });
     await clients.open({ ...clientConfig(paths), name: "host-client" });
     const report = JSON.parse((await runCli(["status", "--socket", paths.socket, "--json"])).stdout);
@@ -162,7 +173,7 @@ test("a VM over a lowered --vm-connections after a restart keeps its sessions; o
   }
 }, 60_000);
 
-test("a host connection refused at hello that then identifies as a VM is not left counted as the host's", async () => {
+test("a host connection refused at hello that then tries to identify as a VM is not left counted as the host's", async () => {
   const paths = testPaths("iso-vm-conns-reidentify");
   const arbiter = await ArbiterProcess.start(paths, { lease: "30s", extra: ["--vm-connections", "1"] }).catch(
     cleanedUp(paths),
@@ -185,10 +196,10 @@ test("a host connection refused at hello that then identifies as a VM is not lef
     const turncoat = await raw();
     turncoat.write(helloFrame("turncoat", sessionToken as string));
     expect(decodeError((await turncoat.answer(1)).body).code).toBe("PermissionDenied");
-    // Still greeting, it may identify: from then on it is VM 'vm-b''s, and its close must free the host's count.
+    // Still greeting, but it said hello: its identify is refused and it is closed (docs/protocol.md,
+    // identify only before hello), and its close must free the host's count.
     turncoat.send("identify", 2, { vm: "vm-b" });
-    await turncoat.answer(2);
-    turncoat.socket.end();
+    expect(decodeError((await turncoat.answer(2)).body).code).toBe("ProtocolState");
     await turncoat.closed;
     // Its close frees the only connection the host has counted: a host process connects again.
     await eventually(
@@ -200,6 +211,38 @@ test("a host connection refused at hello that then identifies as a VM is not lef
       10_000,
       "a host client once the turncoat closed (refused: VM 'host' already has 1 connection open)",
     );
+  } finally {
+    for (const client of raws) client.socket.end();
+    await clients.closeAll();
+    await arbiter.stop();
+    paths.cleanup();
+  }
+}, 60_000);
+
+test("a connection whose hello was refused may not identify or hand over after it (only before hello)", async () => {
+  const paths = testPaths("iso-vm-conns-late-identify");
+  const arbiter = await ArbiterProcess.start(paths, { extra: ["--vm-connections", "1"] }).catch(
+    cleanedUp(paths),
+  );
+  const clients = clientsOf(paths);
+  const raws: Awaited<ReturnType<typeof rawClient>>[] = [];
+  try {
+    await clients.open({ ...clientConfig(paths), name: "host-1" });
+    for (const [op, fields] of [
+      ["identify", { vm: "vm-b" }],
+      ["handover", { nonce: "unclaimed" }],
+    ] as const) {
+      const late = await rawClient(paths.socket);
+      raws.push(late);
+      // Refused (the host's one connection is taken), the connection stays open, greeting.
+      late.write(helloFrame(`late-${op}`));
+      expect(decodeError((await late.answer(1)).body).code).toBe("QuotaExceeded");
+      late.send(op, 2, fields);
+      const error = decodeError((await late.answer(2)).body);
+      expect(error.code).toBe("ProtocolState");
+      expect(error.message).toMatch(/already said hello/);
+      await late.closed;
+    }
   } finally {
     for (const client of raws) client.socket.end();
     await clients.closeAll();

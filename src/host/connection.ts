@@ -29,6 +29,11 @@ export class Connection {
   /** VM identity, from a bridge's identify frame; host processes connecting directly are "host". */
   vm = HOST_VM;
   identified = false;
+  /**
+   * A hello arrived, answered or refused: identify and handover are accepted only before one. A refused
+   * hello leaves the connection greeting, and one identified after it changed VM under its counts.
+   */
+  saidHello = false;
   clientId = 0;
   private shutdownWhenDrained = false;
   /** Requests are not read while too many replies wait to be sent (`mayHandleMore`). */

@@ -102,6 +102,12 @@ function checkFrame(connection: Connection, frame: Frame): MessageName {
     );
   if (connection.phase === "ready" && greeting)
     throw failure("ProtocolState", `handle ${name}`, "this connection has already said hello");
+  if (connection.saidHello && (name === "identify" || name === "handover"))
+    throw failure(
+      "ProtocolState",
+      `handle ${name}`,
+      "this connection has already said hello (refused, it still counts: identify and handover come before any hello; open a new connection)",
+    );
   if (name === "handover" && connection.identified)
     throw failure("ProtocolState", "handle handover", "a guest's connection cannot hand a connection over");
   if (name === "identify" && connection.identified)

@@ -53,6 +53,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
   },
 
   hello(arbiter, connection, request) {
+    connection.saidHello = true;
     checkVmConnections(arbiter, connection, request.sessionToken !== "");
     const session = request.sessionToken
       ? resume(arbiter, connection, request.sessionToken)

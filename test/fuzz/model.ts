@@ -44,6 +44,8 @@ export function opName(op: number): MessageName | undefined {
 export class ConnectionModel {
   phase: Phase = "greeting";
   identified = false;
+  /** A hello was sent, answered or refused: identify and handover are accepted only before one. */
+  saidHello = false;
   /** A resumed session brings its reply cache: any mutating request id may be answered from it. */
   inheritedReplies = false;
   private readonly stream = new WireSplitter();
@@ -101,6 +103,8 @@ export class ConnectionModel {
     if (name !== "status" && (this.phase === "greeting") !== greeting)
       return this.fatal(frame, wire, "ProtocolState");
     if (name === "identify" && this.identified) return this.fatal(frame, wire, "ProtocolState");
+    if ((name === "identify" || name === "handover") && this.saidHello)
+      return this.fatal(frame, wire, "ProtocolState");
     if (name === "hello" && !speaksOurVersion(wire.body)) return this.fatal(frame, wire, "VersionMismatch");
     // An empty status body is what clients from before its fields send: the arbiter reads it as the default.
     const legacyStatus = name === "status" && wire.body.byteLength === 0;
@@ -130,6 +134,7 @@ export class ConnectionModel {
   }
 
   private hello(token: string): Verdict {
+    this.saidHello = true;
     if (token === "") {
       this.phase = "ready";
       return { mode: "answer", codes: [], reply: true, check: (reply) => this.helloProblem(reply) };
