@@ -192,7 +192,11 @@ export class NoArbiter extends IvshError {
 async function answerFirstRequest(streams: BridgeStreams, error: IvshError, unasked = false): Promise<void> {
   const decoder = new FrameDecoder();
   const reader = streams.input.getReader();
-  const giveUp = Bun.sleep(FIRST_REQUEST_WAIT_MS).then(() => undefined);
+  // Cancelled once answered: an uncancelled timer kept the bridge, and the guest waiting on it, 2 s longer.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, FIRST_REQUEST_WAIT_MS, undefined);
+  });
   try {
     for (;;) {
       const chunk = await Promise.race([reader.read(), giveUp]);
@@ -206,6 +210,7 @@ async function answerFirstRequest(streams: BridgeStreams, error: IvshError, unas
   } catch {
     // Nothing to tell a guest that sent garbage or went away.
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
 }
