@@ -75,21 +75,10 @@ if ! [ -S "$D/arbiter.sock" ]; then
   exit 1
 fi
 
-# The host's ends of the ivsh transfers, one per run, in the guest's order. Each loop, stopped by the
-# cleanup, stops the end it runs and waits for it: killed alone, the loop left that end orphaned, waiting
-# for the arbiter the cleanup stops (its reconnect timeout, 30 s) after this script had exited.
-host_ends() { # host_ends IVSH-ARGS...: RUNS times, in the background
-  local end=
-  trap '[ -n "$end" ] && kill "$end" 2>/dev/null; wait; exit 143' TERM
-  for _ in $(seq "$RUNS"); do
-    "$@" &
-    end=$!
-    wait "$end"
-  done
-}
-host_ends "${ivsh[@]}" guest recv --channel g2h --out - "${client[@]}" >/dev/null 2>>"$D/host.log" &
+# The host's ends of the ivsh transfers, one per run, in the guest's order.
+(for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest recv --channel g2h --out - "${client[@]}" >/dev/null 2>>"$D/host.log"; done) &
 PIDS+=($!)
-host_ends "${ivsh[@]}" guest send "$S/h2g.bin" --channel h2g "${client[@]}" 2>>"$D/host.log" &
+(for _ in $(seq "$RUNS"); do "${ivsh[@]}" guest send "$S/h2g.bin" --channel h2g "${client[@]}" 2>>"$D/host.log"; done) &
 PIDS+=($!)
 
 GUEST=$(
