@@ -111,18 +111,26 @@ testUnless(
 // keep to say, never followed by a link and an unlink that would do half of what was refused.
 const chattr = (flag: string, path: string) => Bun.spawnSync(["chattr", flag, path]).exitCode === 0;
 const dir = mkdtempSync("/tmp/ivsh-rnm-refused-");
+const fixed = join(dir, "fixed");
 afterAll(() => {
-  chattr("-i", join(dir, "fixed"));
+  chattr("-i", fixed);
   rmSync(dir, { recursive: true, force: true });
 });
-writeFileSync(join(dir, "fixed"), "immutable\n");
+writeFileSync(fixed, "immutable\n");
+// Whether the flag can be set is tried here and undone at once: set for the whole file's run, a run
+// killed meanwhile (a CI timeout, Ctrl-C) left a directory in /tmp that even root's rm -rf cannot remove.
 const immutable =
-  process.getuid?.() === 0 && Bun.which("chattr") !== null && chattr("+i", join(dir, "fixed"));
+  process.getuid?.() === 0 && Bun.which("chattr") !== null && chattr("+i", fixed) && chattr("-i", fixed);
 testUnless(
   immutable ? undefined : "only root may chattr +i a file (and its file system must have the flag)",
   "renameat2 of an immutable file: the kernel's EPERM is thrown, not taken for a filter's",
   () => {
-    expect(() => renameNoReplace(join(dir, "fixed"), join(dir, "moved"))).toThrow("EPERM");
-    expect(existsSync(join(dir, "moved"))).toBe(false);
+    expect(chattr("+i", fixed)).toBe(true);
+    try {
+      expect(() => renameNoReplace(fixed, join(dir, "moved"))).toThrow("EPERM");
+      expect(existsSync(join(dir, "moved"))).toBe(false);
+    } finally {
+      chattr("-i", fixed);
+    }
   },
 );

@@ -17,6 +17,11 @@ interface RelayState {
   /** A hooked connection is dropped once its answer has passed on (else it goes on). */
   drop: boolean;
   onAnswer: () => void;
+  /**
+   * Which answer is hooked: given what the arbiter has sent on the connection since the relay was armed
+   * (latin1, so the words of an error frame can be looked for), whether this is it. The first, unless set.
+   */
+  hooks: (sent: string) => boolean;
   /** Resolved once the relay has dropped a connection after its answer. */
   answered: PromiseWithResolvers<void>;
   /** Resolved by the next connection from a client (set to a fresh resolver to watch for one). */
@@ -35,20 +40,28 @@ export function hookingRelay(arbiter: string, path: string) {
     always: false,
     drop: true,
     onAnswer: () => {},
+    hooks: () => true,
     answered: Promise.withResolvers<void>(),
     opened: Promise.withResolvers<void>(),
   };
-  const listener = Bun.listen<{ arbiterSide?: Socket<undefined>; early: Uint8Array[]; hooked: boolean }>({
+  const listener = Bun.listen<{
+    arbiterSide?: Socket<undefined>;
+    early: Uint8Array[];
+    hooked: boolean;
+    sent: string;
+  }>({
     unix: path,
     socket: {
       open(clientSide) {
-        clientSide.data = { early: [], hooked: false };
+        clientSide.data = { early: [], hooked: false, sent: "" };
         state.opened.resolve();
         Bun.connect({
           unix: arbiter,
           socket: {
             data(_, bytes) {
-              if (state.armed && !clientSide.data.hooked) {
+              // Kept only while armed: what an armed relay's `hooks` may look for.
+              if (state.armed) clientSide.data.sent += Buffer.from(bytes).toString("latin1");
+              if (state.armed && !clientSide.data.hooked && state.hooks(clientSide.data.sent)) {
                 state.armed = state.always;
                 clientSide.data.hooked = true;
                 state.onAnswer();
