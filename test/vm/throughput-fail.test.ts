@@ -103,3 +103,24 @@ testWithTool(
   },
   BOUND_MS + 60_000,
 );
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host end fails with the guest's side shows the host end's log too",
+  async () => {
+    // A sender that failed after its first 1000 bytes: the guest's recv, short, fails as well, and the
+    // script exited with launch.sh's status before it looked at the host's ends, their log removed unread.
+    const ivsh = wrapper(
+      "send",
+      `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"; echo "stand-in: this sender failed" >&2; exit 3`,
+    );
+    const { code, stdout, stderr } = await throughput(ivsh);
+    expect({ code, stdout }).toEqual({
+      code: 1,
+      stdout: expect.stringContaining("run 1 ivsh h2g FAILED (1000 of 1048576 bytes)"),
+    });
+    expect(stderr).toContain("a host end of the ivsh transfers (ivsh guest send/recv) failed; its log:");
+    expect(stderr).toContain("  | stand-in: this sender failed");
+  },
+  BOUND_MS + 60_000,
+);
