@@ -7,6 +7,7 @@
  * sender that sends 1000 bytes of the file only (a transfer that passes, short).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
+import type { Subprocess } from "bun";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../helpers/paths.ts";
@@ -17,6 +18,8 @@ import { BINARY, ensureBinary } from "./vm.ts";
 
 /** A liveness bound only: a run of 1 MiB takes seconds to a minute under TCG. */
 const BOUND_MS = 300_000;
+/** How long its cleanup (launch.sh stopping QEMU) may take once it is stopped: a liveness bound too. */
+const STOP_MS = 60_000;
 
 let dir: string;
 beforeAll(() => {
@@ -50,6 +53,24 @@ function vmProcesses(name: string): number[] {
     .map(Number);
 }
 
+/**
+ * Its exit code, or "late" past the bound, when it is stopped with SIGTERM: its cleanup stops the VM, the
+ * arbiter and the host's ends and removes its directories. Killed (SIGKILL) at once, it left them all,
+ * and they held its stdout open: the test hung reading it until its own timeout, its VM never stopped.
+ */
+async function exitOrStop(run: Subprocess): Promise<number | "late"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), BOUND_MS);
+  });
+  const outcome = await Promise.race([run.exited, late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return outcome;
+  run.kill("SIGTERM");
+  await exitOrKill(run, STOP_MS);
+  return "late";
+}
+
 async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout: string; stderr: string }> {
   await ensureBinary();
   const run = tracked(
@@ -63,7 +84,7 @@ async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout
     ),
   );
   const [code, stdout, stderr] = await Promise.all([
-    exitOrKill(run, BOUND_MS),
+    exitOrStop(run),
     new Response(run.stdout).text(),
     new Response(run.stderr).text(),
   ]);
@@ -85,7 +106,7 @@ testWithTool(
     });
     expect(stderr).toContain("  | stand-in: this receiver failed");
   },
-  BOUND_MS + 60_000,
+  BOUND_MS + STOP_MS + 30_000,
 );
 
 testWithTool(
@@ -101,7 +122,7 @@ testWithTool(
     expect(stdout).toMatch(/run 1 ivsh g2h wall /);
     expect(stderr).toContain("exit 1 (boot");
   },
-  BOUND_MS + 60_000,
+  BOUND_MS + STOP_MS + 30_000,
 );
 
 testWithTool(
@@ -122,5 +143,5 @@ testWithTool(
     expect(stderr).toContain("a host end of the ivsh transfers (ivsh guest send/recv) failed; its log:");
     expect(stderr).toContain("  | stand-in: this sender failed");
   },
-  BOUND_MS + 60_000,
+  BOUND_MS + STOP_MS + 30_000,
 );
