@@ -10,6 +10,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 SIZE=64M
 RUNS=3
 IVSH="${IVSH_BIN:-$REPO/dist/ivsh}"
+# How long the guest's ivsh waits for its host end to show up (--timeout): a host end that failed before it
+# connected left the guest's run, and the script, waiting for ever. The host's ends wait from before the
+# boot, and the next run's within a process start: a minute is a liveness bound, not a measure.
+PEER_WAIT=60s
 
 usage() {
   cat <<'EOF'
@@ -26,7 +30,8 @@ probe and connect included); tcp lines give wall time (nc start included, which 
 Wall times come from the guest's /proc/uptime (10 ms resolution). A transfer that fails, or brings
 fewer than SIZE bytes, gets a FAILED line instead of figures, and the script exits 1. A host end
 that fails has its log shown (whether the guest's side failed with it or not) and fails the script (1,
-or launch.sh's status if that is not 0); otherwise its exit status is launch.sh's.
+or launch.sh's status if that is not 0); otherwise its exit status is launch.sh's. A guest ivsh
+command whose host end does not show up within 60 s fails (its host end failed before it connected).
 EOF
 }
 
@@ -117,11 +122,11 @@ line() {
 }
 why() { if [ "\$1" != 0 ]; then echo "exit \$1"; elif [ -n "\$2" ] && [ "\$(stat -c %s "\$2")" != $BYTES ]; then echo "\$(stat -c %s "\$2") of $BYTES bytes"; fi; }
 for run in \$(seq $RUNS); do
-  a=\$(now); j=\$(ivsh guest send /tmp/g2h.bin --channel g2h --json); rc=\$?; b=\$(now)
+  a=\$(now); j=\$(ivsh guest send /tmp/g2h.bin --channel g2h --timeout $PEER_WAIT --json); rc=\$?; b=\$(now)
   line "ivsh g2h" "\$(why \$rc)" \$a \$b "\$(echo "\$j" | ivsh_rate)"
   a=\$(now); nc 10.0.2.100 7778 < /tmp/g2h.bin; rc=\$?; b=\$(now)
   line "tcp  g2h" "\$(why \$rc)" \$a \$b
-  a=\$(now); j=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --force --json); rc=\$?; b=\$(now)
+  a=\$(now); j=\$(ivsh guest recv --channel h2g --out /tmp/h2g.bin --force --timeout $PEER_WAIT --json); rc=\$?; b=\$(now)
   line "ivsh h2g" "\$(why \$rc /tmp/h2g.bin)" \$a \$b "\$(echo "\$j" | ivsh_rate)"
   a=\$(now); nc 10.0.2.100 7779 > /tmp/h2g.tcp; rc=\$?; b=\$(now)
   line "tcp  h2g" "\$(why \$rc /tmp/h2g.tcp)" \$a \$b "(\$(stat -c %s /tmp/h2g.tcp) bytes)"

@@ -145,3 +145,21 @@ testWithTool(
   },
   BOUND_MS + STOP_MS + 30_000,
 );
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host receiver fails before it connects ends: the guest's send says FAILED",
+  async () => {
+    // The guest's send waited for a receiver for ever, and the script with it (the host's loop ended).
+    const ivsh = wrapper("recv", `echo "stand-in: this receiver failed before it connected" >&2; exit 3`);
+    const { code, stdout, stderr } = await throughput(ivsh);
+    expect({ code, stdout }).toEqual({
+      code: 1,
+      stdout: expect.stringContaining("run 1 ivsh g2h FAILED (exit 1)"),
+    });
+    expect(stdout).toMatch(/run 1 ivsh h2g wall /);
+    expect(stderr).toContain("no receiver showed up within 1 min 0 s (--timeout)");
+    expect(stderr).toContain("  | stand-in: this receiver failed before it connected");
+  },
+  BOUND_MS + STOP_MS + 30_000,
+);
