@@ -7,9 +7,9 @@
  * sender that sends 1000 bytes of the file only (a transfer that passes, short).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import type { Subprocess } from "bun";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
