@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, expect } from "bun:test";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
@@ -17,6 +18,8 @@ import { BINARY, ensureBinary } from "./vm.ts";
 
 /** A liveness bound only: a run of 1 MiB takes seconds to a minute under TCG. */
 const BOUND_MS = 300_000;
+/** How long its cleanup (launch.sh stopping QEMU) may take once it is stopped: a liveness bound too. */
+const STOP_MS = 60_000;
 
 let dir: string;
 beforeAll(() => {
@@ -50,6 +53,24 @@ function vmProcesses(name: string): number[] {
     .map(Number);
 }
 
+/**
+ * Its exit code, or "late" past the bound, when it is stopped with SIGTERM: its cleanup stops the VM, the
+ * arbiter and the host's ends and removes its directories. Killed (SIGKILL) at once, it left them all,
+ * and they held its stdout open: the test hung reading it until its own timeout, its VM never stopped.
+ */
+async function exitOrStop(run: Subprocess): Promise<number | "late"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), BOUND_MS);
+  });
+  const outcome = await Promise.race([run.exited, late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return outcome;
+  run.kill("SIGTERM");
+  await exitOrKill(run, STOP_MS);
+  return "late";
+}
+
 async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout: string; stderr: string }> {
   await ensureBinary();
   const run = tracked(
@@ -63,7 +84,7 @@ async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout
     ),
   );
   const [code, stdout, stderr] = await Promise.all([
-    exitOrKill(run, BOUND_MS),
+    exitOrStop(run),
     new Response(run.stdout).text(),
     new Response(run.stderr).text(),
   ]);
@@ -85,7 +106,7 @@ testWithTool(
     });
     expect(stderr).toContain("  | stand-in: this receiver failed");
   },
-  BOUND_MS + 60_000,
+  BOUND_MS + STOP_MS + 30_000,
 );
 
 testWithTool(
@@ -101,5 +122,44 @@ testWithTool(
     expect(stdout).toMatch(/run 1 ivsh g2h wall /);
     expect(stderr).toContain("exit 1 (boot");
   },
-  BOUND_MS + 60_000,
+  BOUND_MS + STOP_MS + 30_000,
+);
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host end fails with the guest's side shows the host end's log too",
+  async () => {
+    // A sender that failed after its first 1000 bytes: the guest's recv, short, fails as well, and the
+    // script exited with launch.sh's status before it looked at the host's ends, their log removed unread.
+    const ivsh = wrapper(
+      "send",
+      `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"; echo "stand-in: this sender failed" >&2; exit 3`,
+    );
+    const { code, stdout, stderr } = await throughput(ivsh);
+    expect({ code, stdout }).toEqual({
+      code: 1,
+      stdout: expect.stringContaining("run 1 ivsh h2g FAILED (1000 of 1048576 bytes)"),
+    });
+    expect(stderr).toContain("a host end of the ivsh transfers (ivsh guest send/recv) failed; its log:");
+    expect(stderr).toContain("  | stand-in: this sender failed");
+  },
+  BOUND_MS + STOP_MS + 30_000,
+);
+
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh whose host receiver fails before it connects ends: the guest's send says FAILED",
+  async () => {
+    // The guest's send waited for a receiver for ever, and the script with it (the host's loop ended).
+    const ivsh = wrapper("recv", `echo "stand-in: this receiver failed before it connected" >&2; exit 3`);
+    const { code, stdout, stderr } = await throughput(ivsh);
+    expect({ code, stdout }).toEqual({
+      code: 1,
+      stdout: expect.stringContaining("run 1 ivsh g2h FAILED (exit 1)"),
+    });
+    expect(stdout).toMatch(/run 1 ivsh h2g wall /);
+    expect(stderr).toContain("no receiver showed up within 1 min 0 s (--timeout)");
+    expect(stderr).toContain("  | stand-in: this receiver failed before it connected");
+  },
+  BOUND_MS + STOP_MS + 30_000,
 );
