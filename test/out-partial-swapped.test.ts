@@ -31,13 +31,23 @@ testUnless(
       "catch (error) { console.log(error.message); }",
     ].join("\n");
     const log = join(dir, "strace.log");
-    // Stopped just after its first flock (the stale file's), until SIGCONT.
-    const stop = ["-f", "-qq", "-o", log, "-e", "trace=flock", "-e", "inject=flock:signal=SIGSTOP:when=1"];
-    const child = tracked(Bun.spawn(["strace", ...stop, process.execPath, "-e", script], { stdout: "pipe" }));
+    // Stopped just after its first flock of the stale file (-P: no other file's), until SIGCONT.
+    const stop = ["-f", "-qq", "-o", log, "-P", partial, "-e", "trace=flock"];
+    stop.push("-e", "inject=flock:signal=SIGSTOP:when=1");
+    const child = tracked(
+      Bun.spawn(["strace", ...stop, process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" }),
+    );
     const said = new Response(child.stdout).text();
+    const stderr = new Response(child.stderr).text();
     const stopped = () =>
       existsSync(log) ? /^(\d+) --- stopped by SIGSTOP/m.exec(readFileSync(log, "utf8")) : null;
-    await eventually(async () => stopped() !== null, EXIT_BOUND_MS, "the receiver to stop after its lock");
+    // Once seen failing in a whole run (never alone): what the child did is said, not only the bound.
+    const ended = child.exited.then(async (code) => `exited ${code}: ${await said} ${await stderr}`);
+    const outcome = await Promise.race([
+      eventually(async () => stopped() !== null, EXIT_BOUND_MS, "the receiver to stop after its lock"),
+      ended,
+    ]);
+    expect(outcome, `strace log: ${existsSync(log) ? readFileSync(log, "utf8") : "none"}`).toBeUndefined();
     // Another receiver took it over meanwhile: unlinked it and made its own, which it writes.
     rmSync(partial);
     writeFileSync(partial, "another receiver's bytes");
