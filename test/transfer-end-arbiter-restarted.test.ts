@@ -6,6 +6,7 @@
  * throughout.
  */
 import { expect, test } from "bun:test";
+import type { Subprocess } from "bun";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -23,6 +24,22 @@ const TIMEOUT_MS = 8000;
 const WITHIN_MS = 30_000;
 const suite = sharedArbiter("end-arbiter-restarted", { lease: LEASE });
 
+/**
+ * `proc` stopped (SIGSTOP) while the arbiter is killed (-9) and restarted, and continued (SIGCONT) once its
+ * --timeout, counted from `waitingMs` (performance.now(), before it said it waits), has passed with a
+ * second to spare: it sees the drop only as it resumes.
+ */
+async function stoppedThroughRestart(proc: Subprocess, waitingMs: number): Promise<void> {
+  proc.kill("SIGSTOP");
+  try {
+    await suite.arbiter.kill9();
+    await suite.arbiter.restart();
+    await Bun.sleep(Math.max(0, waitingMs + TIMEOUT_MS + 1000 - performance.now()));
+  } finally {
+    proc.kill("SIGCONT");
+  }
+}
+
 for (const [role, peer] of [
   ["recv", "sender"],
   ["send", "receiver"],
@@ -32,16 +49,7 @@ for (const [role, peer] of [
     const { proc, said } = idleEnd(suite.paths, role, channel, `${TIMEOUT_MS}ms`);
     try {
       await eventually(async () => said.text.includes(`waiting for a ${peer}`), WITHIN_MS, `${role} waiting`);
-      const waiting = performance.now();
-      proc.kill("SIGSTOP");
-      try {
-        await suite.arbiter.kill9();
-        await suite.arbiter.restart();
-        // Its --timeout, counted from before it said it waits, has passed with a second to spare.
-        await Bun.sleep(Math.max(0, waiting + TIMEOUT_MS + 1000 - performance.now()));
-      } finally {
-        proc.kill("SIGCONT");
-      }
+      await stoppedThroughRestart(proc, performance.now());
       expect(await exitOrKill(proc, WITHIN_MS)).toBe(1);
       const action = role === "send" ? "send on" : "receive on";
       expect(said.text).toContain(
@@ -75,14 +83,7 @@ test("recv that reconnected after one restart, then stopped through a second, it
       WITHIN_MS,
       "recv reconnected after the first restart",
     );
-    proc.kill("SIGSTOP");
-    try {
-      await suite.arbiter.kill9();
-      await suite.arbiter.restart();
-      await Bun.sleep(Math.max(0, waiting + TIMEOUT_MS + 1000 - performance.now()));
-    } finally {
-      proc.kill("SIGCONT");
-    }
+    await stoppedThroughRestart(proc, waiting);
     expect(await exitOrKill(proc, WITHIN_MS)).toBe(1);
     expect(said.text).toContain(
       `ERROR Failed to receive on channel '${channel}' since no sender showed up within 8 s (--timeout)`,

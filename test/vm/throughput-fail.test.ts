@@ -94,6 +94,19 @@ async function throughput(ivsh: string): Promise<{ code: number | "late"; stdout
   return { code, stdout, stderr };
 }
 
+/**
+ * throughput.sh with `ivsh` as the host's, which must exit 1 with the guest's line `failed` (a FAILED one)
+ * on its stdout; its output, for what else the case checks.
+ */
+async function failedRun(ivsh: string, failed: string): Promise<{ stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await throughput(ivsh);
+  expect({ code, stdout }).toEqual({ code: 1, stdout: expect.stringContaining(failed) });
+  return { stdout, stderr };
+}
+
+/** A host sender's stand-in (sh, for `wrapper`) that sends only the first 1000 bytes of its file. */
+const SENDS_1000 = `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"`;
+
 testWithTool(
   "qemu-system-x86_64",
   "throughput.sh whose host receiver fails exits 1, showing the host end's log",
@@ -113,12 +126,8 @@ testWithTool(
   "qemu-system-x86_64",
   "throughput.sh whose host sender sends a short file exits 1; the guest's line says FAILED, not a figure",
   async () => {
-    const ivsh = wrapper("send", `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"; exit`);
-    const { code, stdout, stderr } = await throughput(ivsh);
-    expect({ code, stdout }).toEqual({
-      code: 1,
-      stdout: expect.stringContaining("run 1 ivsh h2g FAILED (1000 of 1048576 bytes)"),
-    });
+    const ivsh = wrapper("send", `${SENDS_1000}; exit`);
+    const { stdout, stderr } = await failedRun(ivsh, "run 1 ivsh h2g FAILED (1000 of 1048576 bytes)");
     expect(stdout).toMatch(/run 1 ivsh g2h wall /);
     expect(stderr).toContain("exit 1 (boot");
   },
@@ -131,15 +140,8 @@ testWithTool(
   async () => {
     // A sender that failed after its first 1000 bytes: the guest's recv, short, fails as well, and the
     // script exited with launch.sh's status before it looked at the host's ends, their log removed unread.
-    const ivsh = wrapper(
-      "send",
-      `f=$3; shift 3; head -c 1000 "$f" | "$REAL" guest send - "$@"; echo "stand-in: this sender failed" >&2; exit 3`,
-    );
-    const { code, stdout, stderr } = await throughput(ivsh);
-    expect({ code, stdout }).toEqual({
-      code: 1,
-      stdout: expect.stringContaining("run 1 ivsh h2g FAILED (1000 of 1048576 bytes)"),
-    });
+    const ivsh = wrapper("send", `${SENDS_1000}; echo "stand-in: this sender failed" >&2; exit 3`);
+    const { stderr } = await failedRun(ivsh, "run 1 ivsh h2g FAILED (1000 of 1048576 bytes)");
     expect(stderr).toContain("a host end of the ivsh transfers (ivsh guest send/recv) failed; its log:");
     expect(stderr).toContain("  | stand-in: this sender failed");
   },
@@ -152,11 +154,7 @@ testWithTool(
   async () => {
     // The guest's send waited for a receiver for ever, and the script with it (the host's loop ended).
     const ivsh = wrapper("recv", `echo "stand-in: this receiver failed before it connected" >&2; exit 3`);
-    const { code, stdout, stderr } = await throughput(ivsh);
-    expect({ code, stdout }).toEqual({
-      code: 1,
-      stdout: expect.stringContaining("run 1 ivsh g2h FAILED (exit 1)"),
-    });
+    const { stdout, stderr } = await failedRun(ivsh, "run 1 ivsh g2h FAILED (exit 1)");
     expect(stdout).toMatch(/run 1 ivsh h2g wall /);
     expect(stderr).toContain("no receiver showed up within 1 min 0 s (--timeout)");
     expect(stderr).toContain("  | stand-in: this receiver failed before it connected");
