@@ -15,8 +15,10 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { join, sep } from "node:path";
 
 /** What the helper must report from ivsh_native_abi(): its exports and results as this file expects them. */
-const ABI = 4;
+const ABI = 5;
 const NATIVE_LIBRARY = "libivsh-native.so";
+/** What ivsh_digest_pieces_from_file returns when its source could not be read (native/fault.c). */
+const SOURCE_LOST = 2n ** 64n - 1n;
 
 const REPO = join(import.meta.dir, "../..");
 const SOURCES = ["copyhash.c", "fault.c"].map((name) => join(REPO, "src/ffi/native", name));
@@ -53,6 +55,18 @@ export interface NativeHash {
     stateAddress: number,
     hashCopy?: boolean,
   ): number;
+  /**
+   * `digestPieces` with a destination, from memory mapped from a file: undefined instead of the count when
+   * the source's pages could not be read (the file was truncated meanwhile, or its storage failed); the
+   * state is then unchanged and the destination holds part of the copy. Absent where it cannot be made safe.
+   */
+  copyFromFile?(
+    destination: number,
+    source: number,
+    length: number,
+    pieceBytes: number,
+    stateAddress: number,
+  ): number | undefined;
 }
 
 export interface NativeStatus {
@@ -136,18 +150,35 @@ function embeddedName(file: Blob): string {
   return (file as Blob & { name?: string }).name ?? "";
 }
 
-function open(path: string, origin: string): Loaded {
+/**
+ * The helper's symbols; or, where the library lacks one, its ABI alone: a library of another ABI may lack
+ * symbols this one needs, and dlopen would fail on the first missing one instead of saying which ABI it is.
+ */
+function openSymbols(path: string) {
   const { u64, u64_fast, i32, ptr } = FFIType;
-  const { symbols } = dlopen(path, {
-    ivsh_native_abi: { args: [], returns: i32 },
-    ivsh_native_usable: { args: [], returns: i32 },
-    ivsh_native_tcg: { args: [], returns: i32 },
-    ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr, i32], returns: u64_fast },
-    ivsh_guard_region: { args: [u64, u64, ptr], returns: i32 },
-    ivsh_unguard_region: { args: [u64], returns: FFIType.void },
-  });
-  const abi = symbols.ivsh_native_abi();
-  if (abi !== ABI) return portable(`${NATIVE_LIBRARY} has ABI ${abi}, this ivsh needs ${ABI}: rebuild it`);
+  try {
+    return dlopen(path, {
+      ivsh_native_abi: { args: [], returns: i32 },
+      ivsh_native_usable: { args: [], returns: i32 },
+      ivsh_native_tcg: { args: [], returns: i32 },
+      ivsh_digest_pieces: { args: [ptr, ptr, u64, u64, ptr, i32], returns: u64_fast },
+      ivsh_guard_region: { args: [u64, u64, ptr], returns: i32 },
+      ivsh_unguard_region: { args: [u64], returns: FFIType.void },
+      ivsh_file_copy_ready: { args: [], returns: i32 },
+      ivsh_digest_pieces_from_file: { args: [ptr, ptr, u64, u64, ptr], returns: u64 },
+    }).symbols;
+  } catch (error) {
+    const abi = dlopen(path, { ivsh_native_abi: { args: [], returns: i32 } }).symbols.ivsh_native_abi();
+    if (abi === ABI) throw error;
+    return abi;
+  }
+}
+
+function open(path: string, origin: string): Loaded {
+  const symbols = openSymbols(path);
+  const abi = typeof symbols === "number" ? symbols : symbols.ivsh_native_abi();
+  if (typeof symbols === "number" || abi !== ABI)
+    return portable(`${NATIVE_LIBRARY} has ABI ${abi}, this ivsh needs ${ABI}: rebuild it`);
   const faults: FaultGuard = {
     // The label as a NUL-terminated string; the helper copies it during the call.
     guard: (base, length, label) => symbols.ivsh_guard_region(base, length, Buffer.from(`${label}\0`)) === 0,
@@ -161,5 +192,17 @@ function open(path: string, origin: string): Loaded {
         symbols.ivsh_digest_pieces(destination, source, length, pieceBytes, stateAddress, hashCopy ? 1 : 0),
       ),
   };
+  // The handler that lets a copy survive its file's truncation must be in place before any such copy.
+  if (symbols.ivsh_file_copy_ready() === 0)
+    hash.copyFromFile = (destination, source, length, pieceBytes, stateAddress) => {
+      const done = symbols.ivsh_digest_pieces_from_file(
+        destination,
+        source,
+        length,
+        pieceBytes,
+        stateAddress,
+      );
+      return done === SOURCE_LOST ? undefined : Number(done);
+    };
   return { hash, faults, tcg, status: { active: true, detail: `native AVX2 copy+hash (${origin})` } };
 }

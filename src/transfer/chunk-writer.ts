@@ -8,8 +8,15 @@
  *   hashes the source as it copies).
  * - A piece put together from smaller writes waits in a private buffer (cache-sized) until it is complete
  *   (or the chunk is published), then is copied and hashed the same way.
+ * - Bytes of a mapped file (`fromFile`) are copied by the native helper alone, which survives the file
+ *   being truncated under the mapping (./mapped-file.ts).
  */
+import { failure } from "../errors.ts";
 import { DIGEST_PIECE_BYTES, type StreamDigest } from "./digest.ts";
+
+/** Why a copy from a mapped file stopped; the sender words it for the file (./mapped-file.ts). */
+export const FILE_PAGES_LOST =
+  "its pages could not be read (it was truncated meanwhile, or its storage failed)";
 
 export class ChunkWriter {
   /** Bytes copied into the chunk being filled (all hashed). */
@@ -25,8 +32,14 @@ export class ChunkWriter {
     return this.copied + this.staged;
   }
 
-  /** Takes bytes from the start of `source` for `chunk`; returns how many (at least one). */
-  take(chunk: Uint8Array, source: Uint8Array): number {
+  /**
+   * Takes bytes from the start of `source` for `chunk`; returns how many (at least one). `fromFile`: a
+   * mapped file's bytes, up to the chunk's end in one native copy: the caller cuts them so that a take
+   * that does not end the chunk ends on a digest piece's boundary, or ends the stream on a last piece of
+   * more than 240 bytes (./mapped-file.ts).
+   */
+  take(chunk: Uint8Array, source: Uint8Array, fromFile = false): number {
+    if (fromFile) return this.copyFromFile(chunk, source);
     return this.copyWholePieces(chunk, source) || this.stagePartOfPiece(chunk, source);
   }
 
@@ -46,11 +59,26 @@ export class ChunkWriter {
       source.byteLength >= room ? room : source.byteLength - (source.byteLength % DIGEST_PIECE_BYTES);
     if (count === 0) return 0;
     this.digest.copyAndUpdate(
-      count === chunk.byteLength ? chunk : chunk.subarray(this.copied, this.copied + count),
+      this.room(chunk, count),
       count === source.byteLength ? source : source.subarray(0, count),
     );
     this.copied += count;
     return count;
+  }
+
+  private copyFromFile(chunk: Uint8Array, source: Uint8Array): number {
+    if (this.staged !== 0) throw new RangeError("ChunkWriter: a mapped file's bytes after staged ones");
+    const count = Math.min(chunk.byteLength - this.copied, source.byteLength);
+    const from = count === source.byteLength ? source : source.subarray(0, count);
+    if (!this.digest.copyFromFile(this.room(chunk, count), from))
+      throw failure("SourceChanged", "copy from the file", FILE_PAGES_LOST);
+    this.copied += count;
+    return count;
+  }
+
+  /** The next `count` bytes of `chunk` to fill. */
+  private room(chunk: Uint8Array, count: number): Uint8Array {
+    return count === chunk.byteLength ? chunk : chunk.subarray(this.copied, this.copied + count);
   }
 
   /** Part of a piece goes to the private buffer; a piece so completed is copied and hashed at once. */

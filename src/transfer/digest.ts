@@ -77,6 +77,36 @@ export class StreamDigest {
     this.bytes += length;
   }
 
+  /** Whether `copyFromFile` can be used: the native helper can survive a source file truncated under it. */
+  get copiesFromFiles(): boolean {
+    return this.native?.copyFromFile !== undefined;
+  }
+
+  /**
+   * `copyAndUpdate` from memory mapped from a file, wholly in the native helper (a fault in Bun's own copy
+   * could not be survived), so its last piece must be longer than 240 bytes. False if the file's pages
+   * could not be read (truncated meanwhile, or its storage failed): nothing is added and part of
+   * `destination` written. Only where `copiesFromFiles`.
+   */
+  copyFromFile(destination: Uint8Array, source: Uint8Array): boolean {
+    const length = source.byteLength;
+    const last = length % DIGEST_PIECE_BYTES;
+    if (destination.byteLength !== length || (last > 0 && last <= 240) || !this.copiesFromFiles)
+      throw new RangeError(
+        `copyFromFile: ${length} bytes into ${destination.byteLength} (a short last piece?)`,
+      );
+    const done = this.native!.copyFromFile!(
+      addressOf(destination),
+      addressOf(source),
+      length,
+      DIGEST_PIECE_BYTES,
+      addressOf(this.state),
+    );
+    if (done === undefined) return false;
+    this.bytes += done;
+    return true;
+  }
+
   get value(): bigint {
     return this.state[0]!;
   }

@@ -7,7 +7,7 @@
  */
 import { fstatSync, lstatSync, readlinkSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type ErrorCodeName, failure, throwIfAborted } from "../errors.ts";
+import { type ErrorCodeName, failure, type IvshError, throwIfAborted } from "../errors.ts";
 import {
   closedAtStart,
   closeFd,
@@ -25,7 +25,7 @@ import {
   setNonBlocking,
   yieldProcessor,
 } from "../ffi/index.ts";
-import { seekToStart } from "../ffi/seek.ts";
+import { seekTo } from "../ffi/seek.ts";
 import { formatBytes } from "../units.ts";
 
 /** A pipe at the other end of a busy process is usually ready again within microseconds. */
@@ -273,20 +273,53 @@ export class Source {
    * must not be told the copy is complete and verified: the digest covers what was read, not the file.
    */
   checkUnchanged(): void {
-    if (!this.openedVersion) return;
-    const now = versionOf(this.fd);
     const opened = this.openedVersion;
-    let change: string | undefined;
-    if (this.consumed < Number(opened.size))
-      change = `it ended after ${this.consumed} of its ${opened.size} bytes`;
-    else if (now.size !== opened.size) change = `its size went from ${opened.size} to ${now.size} bytes`;
-    else if (now.mtimeNs !== opened.mtimeNs) change = "it was written to";
-    if (change)
-      throw failure(
-        "SourceChanged",
-        `send ${this.name}`,
-        `${change} while it was being sent (the receiver keeps no verified copy; send it again once nothing writes it)`,
-      );
+    if (!opened) return;
+    const change =
+      this.consumed < Number(opened.size)
+        ? `it ended after ${this.consumed} of its ${opened.size} bytes`
+        : this.changeSinceOpened();
+    if (change) throw this.changed(change);
+  }
+
+  /**
+   * Why a mapping of the file could not be read at `offset` (a SIGBUS the native copy survived): it was
+   * truncated or written meanwhile, or else its storage failed.
+   */
+  pagesLost(offset: number): IvshError {
+    const opened = this.openedVersion!;
+    const { size } = versionOf(this.fd);
+    // As the read path says it, whose reads would have ended at the new size.
+    if (size < opened.size) return this.changed(`it ended after ${size} of its ${opened.size} bytes`);
+    const change = this.changeSinceOpened();
+    if (change) return this.changed(change);
+    return failure(
+      "SystemCall",
+      `read ${this.name}`,
+      `its mapped pages could not be read after ${formatBytes(offset)} (an I/O error of its storage?): check the disk, then send it again`,
+    );
+  }
+
+  /** After `mapped` bytes went from a mapping of the file: reading goes on from there. */
+  skipTo(mapped: number): void {
+    seekTo(this.fd, mapped, this.name);
+    this.consumed = mapped;
+  }
+
+  private changeSinceOpened(): string | undefined {
+    const opened = this.openedVersion!;
+    const now = versionOf(this.fd);
+    if (now.size !== opened.size) return `its size went from ${opened.size} to ${now.size} bytes`;
+    if (now.mtimeNs !== opened.mtimeNs) return "it was written to";
+    return undefined;
+  }
+
+  private changed(change: string): IvshError {
+    return failure(
+      "SourceChanged",
+      `send ${this.name}`,
+      `${change} while it was being sent (the receiver keeps no verified copy; send it again once nothing writes it)`,
+    );
   }
 
   close(): void {
@@ -302,7 +335,7 @@ export class Source {
     if (this.consumed === 0) return true;
     if (this.fd === 0 || this.size === undefined) return false;
     try {
-      seekToStart(this.fd, this.name);
+      seekTo(this.fd, 0, this.name);
     } catch {
       return false; // the input cannot be read again: the failure that asked stands
     }

@@ -11,6 +11,7 @@ import { phase } from "../phases.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { heldBackNotice } from "./held-back.ts";
 import type { Source } from "./io.ts";
+import { sendMapped } from "./mapped-file.ts";
 import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
 import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
@@ -137,11 +138,18 @@ async function sendThrough(
   try {
     const started = performance.now();
     let lastYield = started;
-    // Read into private memory, then copied into the ring and hashed in one pass (ChannelSender.write):
-    // read straight into the ring and hashed there, the digest would cover what any guest wrote into the
-    // chunk meanwhile, and the receiver verify a stream that is not the input (test/ring-stomped.test.ts).
+    // Read into private memory (or mapped), then copied into the ring and hashed in one pass: read straight
+    // into the ring and hashed there, the digest would cover what any guest wrote into the chunk meanwhile,
+    // and the receiver verify a stream that is not the input (test/ring-stomped.test.ts).
     const stage = new Uint8Array(STAGE_BYTES);
     const stageAddress = addressOf(stage);
+    const showProgress = async () => {
+      // Filling the ring before anyone receives is no progress: the user sees "waiting for a receiver".
+      if (sender.receiverJoined) progress.update?.(sender.digest.bytes, source.size);
+      lastYield = await yieldNow(lastYield);
+    };
+    // A regular file's whole pieces go from a mapping of it (./mapped-file.ts); the rest is read below.
+    await sendMapped(source, sender, showProgress);
     for (;;) {
       throwIfAborted(signal, `send on channel '${channel}'`);
       const sent = await source.read(stageAddress, stage.byteLength, reading.signal);
@@ -150,9 +158,7 @@ async function sendThrough(
       await sender.write(stage.subarray(0, sent));
       // A pipe's bytes go out as they come (its reads return what is there); a file's fill whole chunks.
       if (source.type !== "file") sender.flush();
-      // Filling the ring before anyone receives is no progress: the user sees "waiting for a receiver".
-      if (sender.receiverJoined) progress.update?.(sender.digest.bytes, source.size);
-      lastYield = await yieldNow(lastYield);
+      await showProgress();
     }
     // A signal that arrived before the end record is published wins over the EOF it may have caused.
     throwIfAborted(signal, `send on channel '${channel}'`);

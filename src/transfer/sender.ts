@@ -124,7 +124,16 @@ export class ChannelSender {
    * Copies `data` (a view of bytes, or an ArrayBuffer) into the stream after earlier calls' bytes, as chunks
    * free up; it is read until the returned promise resolves, so change it only after that (as with a socket).
    */
-  async write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
+  write(data: ArrayBufferView | ArrayBufferLike): Promise<void> {
+    return this.writeBytes(data, false);
+  }
+
+  /** @internal `write` from memory mapped from a file, in whole digest pieces (./mapped-file.ts). */
+  writeFromFile(bytes: Uint8Array): Promise<void> {
+    return this.writeBytes(bytes, true);
+  }
+
+  private async writeBytes(data: ArrayBufferView | ArrayBufferLike, fromFile: boolean): Promise<void> {
     const bytes = bytesToWrite(data, this.name);
     this.checkNotEnding();
     this.slot.throwIfLost();
@@ -133,7 +142,7 @@ export class ChannelSender {
       this.checkOpen();
       this.slot.throwIfWithdrawn("send");
       const chunk = this.ring.chunk(this.head);
-      taken += this.writer.take(chunk, taken === 0 ? bytes : bytes.subarray(taken));
+      taken += this.writer.take(chunk, taken === 0 ? bytes : bytes.subarray(taken), fromFile);
       if (this.writer.filled === chunk.byteLength) this.flush();
     }
   }
@@ -147,9 +156,8 @@ export class ChannelSender {
   }
 
   /**
-   * Sends the end record and waits for the receiver's verdict: it got everything with a matching digest.
-   * Interrupted while waiting, we abandon the transfer, unless the receiver decided first (then the
-   * transfer is complete and we report it so, as the receiver does).
+   * Sends the end record and waits for the receiver's verdict (it got everything, digest matching).
+   * Interrupted while waiting, we abandon the transfer unless the receiver decided first (then it is complete).
    */
   async finish(): Promise<TransferSummary> {
     this.flush();
@@ -183,8 +191,7 @@ export class ChannelSender {
       return verdict;
     } catch (error) {
       if (!hasTrait(error, "endsSession")) throw error;
-      // Not seen is all we know (the slot may be another's now, so it cannot be looked at): a join is
-      // noted only when we look, and one may have come just before we stopped, or meanwhile.
+      // Not seen is all we know (the slot may be another's now): a join may have come unseen, or since.
       const outcome =
         this.arrivedAt === undefined
           ? `it waited for a receiver (${error.message}): none had been seen to join before this sender stopped, and one that joined unseen or since may have kept the whole stream`
@@ -202,7 +209,7 @@ export class ChannelSender {
     return this.endOut;
   }
 
-  /** performance.now() when we first saw the receiver there (undefined before): where the transfer's time starts. */
+  /** performance.now() when we first saw the receiver there (undefined before): the transfer's time starts. */
   get receiverArrivedAt(): number | undefined {
     return this.arrivedAt;
   }
@@ -243,10 +250,7 @@ export class ChannelSender {
     await releaseRingAndRole(this.slot, "sender", this.ring.segment);
   }
 
-  /**
-   * Waits while the transfer streams or the receiver keeps it. Interrupted, we abandon, unless the receiver
-   * decided first: then the transfer completes (we wait for the verdict without the signal).
-   */
+  /** Waits while the transfer streams or the receiver keeps it; interrupted, abandons unless it decided first. */
   private async awaitVerdict(): Promise<number> {
     try {
       return await this.verdict();
@@ -374,8 +378,7 @@ export class ChannelSender {
   private publishData(length: number): void {
     this.records++;
     this.streamOffset += length;
-    // On a data record: the stream's size if known, else 0, and how far the stream has come. Progress
-    // only (the receiver's bar, `ivsh status`); nothing is decided by either.
+    // Progress only (the receiver's bar, `ivsh status`): the stream's size (0: unknown), how far it came.
     const at = this.ring.header(this.head);
     this.ring.headers.setBigUint64(at + RecordField.totalBytes, BigInt(this.expectedBytes), true);
     this.ring.headers.setBigUint64(at + RecordField.streamOffset, BigInt(this.streamOffset), true);
@@ -393,4 +396,4 @@ export class ChannelSender {
     this.slot.client.keepAlive();
   }
 }
-oneAtATime(ChannelSender.prototype, ["write", "send"], "finish"); // a call waits for the earlier ones
+oneAtATime(ChannelSender.prototype, ["write", "writeFromFile", "send"], "finish"); // a call waits for the earlier ones

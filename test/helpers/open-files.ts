@@ -3,7 +3,8 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /**
  * Waits (20 s at most: a liveness bound) until `pid` has `file` open and, if asked, has read at least
- * `readBytes` of it (its fd's position).
+ * `readBytes` of it (its fd's position) or mapped it (a sender maps a regular file's whole pieces:
+ * src/transfer/mapped-file.ts, and copies from the mapping at once).
  */
 export async function waitUntilOpen(pid: number, file: string, readBytes = 0): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -11,13 +12,20 @@ export async function waitUntilOpen(pid: number, file: string, readBytes = 0): P
     try {
       const fds = readdirSync(`/proc/${pid}/fd`);
       const fd = fds.find((each) => safeReadlink(`/proc/${pid}/fd/${each}`) === file);
-      if (fd !== undefined && positionOf(pid, fd) >= readBytes) return;
+      if (fd !== undefined && (positionOf(pid, fd) >= readBytes || maps(pid, file))) return;
     } catch {
       // not started yet, or gone: the exit check after this reports which
     }
     await Bun.sleep(10);
   }
-  throw new Error(`process ${pid} did not open ${file} (and read ${readBytes} bytes of it) within 20 s`);
+  throw new Error(`process ${pid} did not open ${file} (and read ${readBytes} bytes of it or map it) within 20 s`);
+}
+
+/** Whether `pid` has `file` mapped (/proc/PID/maps names the file at the end of its line). */
+function maps(pid: number, file: string): boolean {
+  return readFileSync(`/proc/${pid}/maps`, "utf8")
+    .split("\n")
+    .some((line) => line.endsWith(` ${file}`));
 }
 
 function positionOf(pid: number, fd: string): number {

@@ -26,8 +26,8 @@
 #define INLINE __attribute__((always_inline)) static inline
 
 /* Bumped whenever an exported signature or result changes; src/ffi/native.ts refuses any other. */
-#define IVSH_NATIVE_ABI 4 /* 2: fault.c's ivsh_guard_region / ivsh_unguard_region; 3: ivsh_native_tcg;
-                            4: ivsh_digest_pieces' hash_copy */
+#define IVSH_NATIVE_ABI 5 /* 2: fault.c's ivsh_guard_region / ivsh_unguard_region; 3: ivsh_native_tcg;
+                            4: ivsh_digest_pieces' hash_copy; 5: fault.c's ivsh_digest_pieces_from_file */
 
 enum {
   STRIPE_BYTES = 64,

@@ -13,10 +13,17 @@
  * Everything in the handler is async-signal-safe: the ranges are a fixed table written before the
  * handler can see them, the message is formatted by hand into a stack buffer and written with write(2).
  *
+ * The one fault survived: ivsh_digest_pieces_from_file copies from a mapped file, whose pages beyond its
+ * end raise SIGBUS once the file is truncated while it is sent (or whose storage failed). Such a SIGBUS,
+ * inside the source that copy was given and on the thread making it, jumps back out of the copy, which
+ * returns a failure the sender reports (src/transfer/mapped-file.ts) instead of the process dying.
+ *
  * Built with copyhash.c into the one helper library (scripts/native.mjs); used by src/ffi/native.ts.
  */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -35,6 +42,10 @@ struct range {
 };
 
 static struct range ranges[MAX_RANGES];
+
+/* The copy from a mapped file this thread is making, if any: where to jump back to, and its source. */
+static __thread __attribute__((tls_model("initial-exec"))) sigjmp_buf *recovery;
+static __thread __attribute__((tls_model("initial-exec"))) uintptr_t recovery_base, recovery_end;
 /* The handlers that were there before us, for SIGSEGV and SIGBUS. */
 static struct sigaction previous_segv, previous_bus;
 static volatile int installed;
@@ -105,6 +116,12 @@ static void die_of_it(int signal) {
 }
 
 static void on_fault(int signal, siginfo_t *info, void *context) {
+  uintptr_t address = (uintptr_t)info->si_addr;
+  if (signal == SIGBUS && info->si_code > 0 && recovery && address >= recovery_base && address < recovery_end) {
+    sigjmp_buf *back = recovery;
+    recovery = NULL;
+    siglongjmp(*back, 1); /* out of the copy, whose stack frames hold no lock and no allocation */
+  }
   const struct sigaction previous = signal == SIGBUS ? previous_bus : previous_segv;
   uintptr_t base = 0;
   /* si_code > 0: the kernel reports a real fault at si_addr (a signal sent by kill has no address). */
@@ -162,4 +179,34 @@ EXPORT int ivsh_guard_region(uintptr_t base, uint64_t length, const char *label)
 EXPORT void ivsh_unguard_region(uintptr_t base) {
   for (int i = 0; i < MAX_RANGES; i++)
     if (ranges[i].base == base) __atomic_store_n(&ranges[i].base, 0, __ATOMIC_RELEASE);
+}
+
+uint64_t ivsh_digest_pieces(uint8_t *destination, const uint8_t *source, uint64_t length,
+                            uint64_t piece_bytes, uint64_t *state, int hash_copy);
+
+/* What ivsh_digest_pieces_from_file returns when the source's pages could not be read. */
+#define SOURCE_LOST UINT64_MAX
+
+/* 0 once the handler that makes ivsh_digest_pieces_from_file survive a SIGBUS is in place, else -1. */
+EXPORT int ivsh_file_copy_ready(void) { return install(); }
+
+/*
+ * ivsh_digest_pieces (copy and hash, hashing the source) from memory mapped from a file: a SIGBUS reading
+ * the source (the file truncated under the mapping, or its storage failing) returns SOURCE_LOST with *state
+ * unchanged and part of the copy made. ivsh_file_copy_ready must have returned 0.
+ */
+EXPORT uint64_t ivsh_digest_pieces_from_file(uint8_t *destination, const uint8_t *source, uint64_t length,
+                                             uint64_t piece_bytes, uint64_t *state) {
+  sigjmp_buf back;
+  /* Saving the signal mask: the jump leaves the handler, which had SIGBUS blocked, and must unblock it. */
+  if (sigsetjmp(back, 1)) return SOURCE_LOST;
+  recovery_base = (uintptr_t)source;
+  recovery_end = recovery_base + length;
+  recovery = &back;
+  /* The handler reads these on this thread: they must be stored before the copy's first access. */
+  atomic_signal_fence(memory_order_seq_cst);
+  uint64_t done = ivsh_digest_pieces(destination, source, length, piece_bytes, state, 0);
+  atomic_signal_fence(memory_order_seq_cst); /* the copy's last access before the jump is disarmed */
+  recovery = NULL;
+  return done;
 }
