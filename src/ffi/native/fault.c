@@ -26,7 +26,9 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -49,6 +51,9 @@ static __thread __attribute__((tls_model("initial-exec"))) uintptr_t recovery_ba
 /* The handlers that were there before us, for SIGSEGV and SIGBUS. */
 static struct sigaction previous_segv, previous_bus;
 static volatile int installed;
+/* What each line of an explanation starts with: "<3>" too when stderr is systemd's journal (src/journal.ts
+ * says why), so journald files it as an error rather than info. Set once, before the handler is. */
+static const char *line_start = "ivsh: ";
 
 static void put(char *buffer, size_t *at, size_t size, const char *text) {
   while (*text && *at + 1 < size) buffer[(*at)++] = *text++;
@@ -81,25 +86,29 @@ static const struct range *range_of(uintptr_t address, uintptr_t *base_out) {
 static void explain(const struct range *range, uintptr_t base, uintptr_t address, int signal, int code) {
   char message[768];
   size_t at = 0;
+  put(message, &at, sizeof message, line_start);
   put(message, &at, sizeof message,
-      signal == SIGBUS ? "ivsh: this process touched shared memory with no memory behind it: offset "
-                       : "ivsh: this process touched shared memory it holds no grant for: offset ");
+      signal == SIGBUS ? "this process touched shared memory with no memory behind it: offset "
+                       : "this process touched shared memory it holds no grant for: offset ");
   put_hex(message, &at, sizeof message, address - base);
   put(message, &at, sizeof message, " of the region ");
   put(message, &at, sizeof message, range->label);
-  if (signal == SIGBUS)
+  if (signal == SIGBUS) {
     put(message, &at, sizeof message,
         " (its file was truncated while in use, or its file system is full: a tmpfs such as /dev/shm gives "
-        "pages only as they are touched).\n"
-        "ivsh: free space on that file system, or start the arbiter again on an intact region.\n");
-  else {
+        "pages only as they are touched).\n");
+    put(message, &at, sizeof message, line_start);
+    put(message, &at, sizeof message,
+        "free space on that file system, or start the arbiter again on an intact region.\n");
+  } else {
     put(message, &at, sizeof message,
         code == SEGV_ACCERR
             ? " (not granted to this client, freed, written through a read grant, its client closed, or its "
               "session lost: the lease expired and the arbiter gave its blocks away).\n"
             : " (not mapped in this process).\n");
+    put(message, &at, sizeof message, line_start);
     put(message, &at, sizeof message,
-        "ivsh: access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
+        "access only the bytes of a Segment you hold (alloc() or open(), with mode \"write\" to write), "
         "and none after its free(), its client's close() or an error saying the session was lost. This is a bug "
         "in the program, not in ivsh or Bun.\n");
   }
@@ -145,8 +154,24 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
   previous.sa_handler(signal);
 }
 
+/* Whether stderr is the stream systemd named in JOURNAL_STREAM ("device:inode"), as src/journal.ts checks. */
+static int stderr_is_journal(void) {
+  const char *stream = getenv("JOURNAL_STREAM");
+  if (!stream) return 0;
+  char *colon;
+  unsigned long long device = strtoull(stream, &colon, 10);
+  if (colon == stream || *colon != ':') return 0;
+  char *end;
+  unsigned long long inode = strtoull(colon + 1, &end, 10);
+  if (end == colon + 1 || *end) return 0;
+  struct stat status;
+  if (fstat(STDERR_FILENO, &status) != 0) return 0;
+  return (unsigned long long)status.st_dev == device && (unsigned long long)status.st_ino == inode;
+}
+
 static int install(void) {
   if (installed) return 0;
+  if (stderr_is_journal()) line_start = "<3>ivsh: ";
   struct sigaction mine;
   memset(&mine, 0, sizeof mine);
   mine.sa_sigaction = on_fault;
