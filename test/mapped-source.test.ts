@@ -34,13 +34,8 @@ describe("bit-exact round trips around the mapping's limits", () => {
     test(label, () => roundTrip(suite.paths, `mapped-${bytes}-${chunk}`, bytes, { chunk }), 60_000);
 });
 
-/** `ivsh guest send INPUT` under strace (system calls on INPUT only), against a receiver into OUTPUT. */
-async function tracedSend(name: string, bytes: number, straceArgs: string[]) {
-  const input = join(suite.dir, `${name}.in`);
-  const output = outPath(suite.paths, `${name}.out`);
-  const log = join(suite.dir, `${name}.strace`);
-  const data = await randomFile(input, bytes);
-  const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
+/** `ivsh guest send INPUT` on channel `name` under strace, its system calls on INPUT only, logged to `log`. */
+function sendUnderStrace(name: string, input: string, log: string, straceArgs: string[]) {
   const command = ["strace", "-f", "-qq", "-o", log, "-P", input, ...straceArgs];
   const sender = tracked(
     Bun.spawn([...command, process.execPath, CLI, "guest", "send", input, "--channel", name], {
@@ -49,7 +44,17 @@ async function tracedSend(name: string, bytes: number, straceArgs: string[]) {
       stderr: "pipe",
     }),
   );
-  const stderr = new Response(sender.stderr).text();
+  return { sender, stderr: new Response(sender.stderr).text() };
+}
+
+/** `ivsh guest send INPUT` under strace (system calls on INPUT only), against a receiver into OUTPUT. */
+async function tracedSend(name: string, bytes: number, straceArgs: string[]) {
+  const input = join(suite.dir, `${name}.in`);
+  const output = outPath(suite.paths, `${name}.out`);
+  const log = join(suite.dir, `${name}.strace`);
+  const data = await randomFile(input, bytes);
+  const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
+  const { sender, stderr } = sendUnderStrace(name, input, log, straceArgs);
   const codes = [await exitOrKill(sender, EXIT_BOUND_MS), await receiver.exit()];
   expect(codes, await stderr).toEqual([0, 0]);
   expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
@@ -98,27 +103,7 @@ testUnless(
     const log = join(suite.dir, `${name}.strace`);
     await randomFile(input, 32 * MIB);
     // It maps the first window, fills the ring (8 MiB) and waits for a receiver: the file shrinks meanwhile.
-    const command = [
-      "strace",
-      "-f",
-      "-qq",
-      "-o",
-      log,
-      "-P",
-      input,
-      "-e",
-      "trace=mmap",
-      "-e",
-      "signal=SIGBUS",
-    ];
-    const sender = tracked(
-      Bun.spawn([...command, process.execPath, CLI, "guest", "send", input, "--channel", name], {
-        env: { ...process.env, ...clientEnv(suite.paths) },
-        stdout: "pipe",
-        stderr: "pipe",
-      }),
-    );
-    const stderr = new Response(sender.stderr).text();
+    const { sender, stderr } = sendUnderStrace(name, input, log, ["-e", "trace=mmap", "-e", "signal=SIGBUS"]);
     const mapped = () => existsSync(log) && /mmap\(NULL, 33554432, PROT_READ/.test(readFileSync(log, "utf8"));
     await eventually(async () => mapped(), EXIT_BOUND_MS, "the sender to map its file");
     truncateSync(input, 16 * MIB);
