@@ -185,21 +185,26 @@ testUnless(
 );
 
 test("the copy's recovery ends with it: a SIGBUS elsewhere in the same mapping still ends the process", async () => {
-  const file = join(suite.dir, "disarmed.bin");
+  const [lost, copied] = ["disarmed-lost.bin", "disarmed-copied.bin"].map((name) => join(suite.dir, name));
   const script = [
     'import { openSync, truncateSync, writeFileSync } from "node:fs";',
     `import { mapShared, PROT_READ, viewOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
     `import { StreamDigest } from ${JSON.stringify(join(REPO, "src/transfer/digest.ts"))};`,
-    `const file = ${JSON.stringify(file)};`,
-    "writeFileSync(file, new Uint8Array(4 << 20).fill(7));",
-    "const fd = openSync(file, 'r');",
-    "const source = new Uint8Array(viewOf(mapShared(fd, 4 << 20, PROT_READ, file), 4 << 20));",
-    "truncateSync(file, 1 << 20);",
+    "const mapped = (file) => {",
+    "  writeFileSync(file, new Uint8Array(4 << 20).fill(7));",
+    "  return new Uint8Array(viewOf(mapShared(openSync(file, 'r'), 4 << 20, PROT_READ, file), 4 << 20));",
+    "};",
+    `const [lost, copied] = [mapped(${JSON.stringify(lost)}), mapped(${JSON.stringify(copied)})];`,
+    `truncateSync(${JSON.stringify(lost)}, 1 << 20);`,
     "const digest = new StreamDigest();",
     "const before = digest.value;",
-    "const copied = digest.copyFromFile(new Uint8Array(4 << 20), source);",
-    "console.log(JSON.stringify({ usable: digest.copiesFromFiles, copied, bytes: digest.bytes, unchanged: digest.value === before }));",
-    "console.log(source[2 << 20]);",
+    "const failed = !digest.copyFromFile(new Uint8Array(4 << 20), lost);",
+    "const unchanged = digest.bytes === 0 && digest.value === before;",
+    "const whole = digest.copyFromFile(new Uint8Array(4 << 20), copied);",
+    "console.log(JSON.stringify({ usable: digest.copiesFromFiles, failed, unchanged, whole }));",
+    // A copy that returned must leave nothing armed: the jump would go to its frame, long gone (SIGSEGV).
+    `truncateSync(${JSON.stringify(copied)}, 1 << 20);`,
+    "console.log(copied[2 << 20]);",
   ].join("\n");
   const child = tracked(Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" }));
   const said = new Response(child.stdout).text();
@@ -207,8 +212,8 @@ test("the copy's recovery ends with it: a SIGBUS elsewhere in the same mapping s
   expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(135);
   expect(JSON.parse((await said).split("\n")[0]!)).toEqual({
     usable: true,
-    copied: false,
-    bytes: 0,
+    failed: true,
     unchanged: true,
+    whole: true,
   });
 });
