@@ -6,7 +6,7 @@
  * failed with SourceChanged), and the copy's recovery disarmed once it returns.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, truncateSync } from "node:fs";
+import { existsSync, readFileSync, statfsSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
@@ -33,6 +33,24 @@ describe("bit-exact round trips around the mapping's limits", () => {
   ] as const)
     test(label, () => roundTrip(suite.paths, `mapped-${bytes}-${chunk}`, bytes, { chunk }), 60_000);
 });
+
+test("a sparse file in tmpfs is sent whole and keeps its holes (a mapping's reads would fill them)", async () => {
+  const name = "mapped-sparse";
+  const input = join(suite.shmDir, `${name}.in`);
+  const output = outPath(suite.paths, `${name}.out`);
+  expect(statfsSync(suite.shmDir).type).toBe(0x01021994); // tmpfs, as /dev/shm is
+  const data = await randomFile(input, MIB);
+  truncateSync(input, 64 * MIB); // 63 MiB of hole after the data
+  const used = statSync(input).blocks;
+  const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
+  const sender = guest(suite.paths, ["send", input, "--channel", name]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  const got = new Uint8Array(readFileSync(output));
+  expect([got.byteLength, sameBytes(got.subarray(0, MIB), data)]).toEqual([64 * MIB, true]);
+  expect(sameBytes(got.subarray(MIB), new Uint8Array(63 * MIB))).toBe(true);
+  // Mapped, every page of the hole was given memory: 1 MiB used before the send, 64 MiB after.
+  expect(statSync(input).blocks).toBe(used);
+}, 60_000);
 
 /** `ivsh guest send INPUT` under strace (system calls on INPUT only), against a receiver into OUTPUT. */
 async function tracedSend(name: string, bytes: number, straceArgs: string[]) {

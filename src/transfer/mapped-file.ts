@@ -8,10 +8,13 @@
  * from the ring (./chunk-writer.ts). A file truncated while it is sent has its pages past the new end
  * fault (SIGBUS): the native copy survives that (src/ffi/native/fault.c) and the send fails with
  * SourceChanged, as a read would have found the file shorter. A last digest piece of 240 bytes or less,
- * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped.
+ * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped, and
+ * a sparse one in tmpfs.
  */
+import { fstatSync, statfsSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { mapShared, PROT_READ, unmap, viewOf } from "../ffi/index.ts";
+import { TMPFS_MAGIC } from "../region/region-file.ts";
 import { DIGEST_PIECE_BYTES } from "./digest.ts";
 import type { Source } from "./io.ts";
 import type { ChannelSender } from "./sender.ts";
@@ -83,9 +86,24 @@ async function sendStep(source: Source, sender: ChannelSender, bytes: Uint8Array
 function mappableBytes(source: Source, sender: ChannelSender): number {
   const { size } = source;
   if (source.type !== "file" || size === undefined || size < MAPPED_MIN_BYTES) return 0;
-  if (!sender.digest.copiesFromFiles) return 0;
+  if (!sender.digest.copiesFromFiles || holesFilledByMapping(source)) return 0;
   const lastPiece = (size % sender.ring.chunkBytes) % DIGEST_PIECE_BYTES;
   return lastPiece > 0 && lastPiece <= 240 ? size - lastPiece : size;
+}
+
+/**
+ * A sparse file in tmpfs (/dev/shm, often /tmp): a mapping's read of a hole gives the file a page of
+ * memory, where read(2) reads zeros and gives none. Mapped, a 64 MiB file holding 1 MiB went to 64 MiB
+ * used, and one whose holes exceed the memory left would fill it (the send failing on SIGBUS, or worse).
+ */
+function holesFilledByMapping(source: Source): boolean {
+  const { blocks, size } = fstatSync(source.fd);
+  if (blocks * 512 >= size) return false;
+  try {
+    return statfsSync(source.name).type === TMPFS_MAGIC;
+  } catch {
+    return true; // cannot tell: read(2) is right everywhere
+  }
 }
 
 /** The window's address, or undefined if the file cannot be mapped (its file system has no mmap). */
