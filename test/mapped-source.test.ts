@@ -6,7 +6,7 @@
  * failed with SourceChanged), and the copy's recovery disarmed once it returns.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, truncateSync } from "node:fs";
+import { existsSync, readFileSync, statfsSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
@@ -33,6 +33,24 @@ describe("bit-exact round trips around the mapping's limits", () => {
   ] as const)
     test(label, () => roundTrip(suite.paths, `mapped-${bytes}-${chunk}`, bytes, { chunk }), 60_000);
 });
+
+test("a sparse file in tmpfs is sent whole and keeps its holes (a mapping's reads would fill them)", async () => {
+  const name = "mapped-sparse";
+  const input = join(suite.shmDir, `${name}.in`);
+  const output = outPath(suite.paths, `${name}.out`);
+  expect(statfsSync(suite.shmDir).type).toBe(0x01021994); // tmpfs, as /dev/shm is
+  const data = await randomFile(input, MIB);
+  truncateSync(input, 64 * MIB); // 63 MiB of hole after the data
+  const used = statSync(input).blocks;
+  const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
+  const sender = guest(suite.paths, ["send", input, "--channel", name]);
+  expect([await sender.exit(), await receiver.exit()]).toEqual([0, 0]);
+  const got = new Uint8Array(readFileSync(output));
+  expect([got.byteLength, sameBytes(got.subarray(0, MIB), data)]).toEqual([64 * MIB, true]);
+  expect(sameBytes(got.subarray(MIB), new Uint8Array(63 * MIB))).toBe(true);
+  // Mapped, every page of the hole was given memory: 1 MiB used before the send, 64 MiB after.
+  expect(statSync(input).blocks).toBe(used);
+}, 60_000);
 
 /** `ivsh guest send INPUT` on channel `name` under strace, its system calls on INPUT only, logged to `log`. */
 function sendUnderStrace(name: string, input: string, log: string, straceArgs: string[]) {
@@ -118,22 +136,78 @@ testUnless(
   },
 );
 
+testUnless(
+  noStrace,
+  "interrupted while its file is copied from slow storage: it stops within the window, not at the file's end",
+  async () => {
+    const name = "mapped-interrupted";
+    const input = join(suite.dir, `${name}.in`);
+    const log = join(suite.dir, `${name}.strace`);
+    await randomFile(input, 8 * MIB);
+    const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", "/dev/null"]);
+    // Each copy from a mapping saves the signal mask (sigsetjmp: one rt_sigprocmask), here made 1 ms slower:
+    // with 4 KiB chunks, 2048 copies of the one 8 MiB window take seconds, as from a slow disk.
+    const slow = ["-e", "trace=rt_sigprocmask", "-e", "inject=rt_sigprocmask:delay_exit=1000"];
+    const command = [
+      "strace",
+      "-f",
+      "-qq",
+      "-o",
+      log,
+      ...slow,
+      process.execPath,
+      CLI,
+      "guest",
+      "send",
+      input,
+    ];
+    const sender = tracked(
+      Bun.spawn([...command, "--channel", name, "--chunk-size", "4096"], {
+        env: { ...process.env, ...clientEnv(suite.paths) },
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    const stderr = new Response(sender.stderr).text();
+    // The copies run on the main thread, whose thread id is the process id: the first copy's.
+    const copies = () => {
+      const calls = existsSync(log)
+        ? readFileSync(log, "utf8").matchAll(/^(\d+) +rt_sigprocmask\(SIG_BLOCK, NULL/gm)
+        : [];
+      const pids = [...calls].map(([, pid]) => Number(pid));
+      return pids.filter((pid) => pid === pids[0]);
+    };
+    await eventually(async () => copies().length >= 256, EXIT_BOUND_MS, "the sender to copy its first MiB");
+    process.kill(copies()[0]!, "SIGINT");
+    expect(await exitOrKill(sender, EXIT_BOUND_MS)).toBe(130);
+    expect(await stderr).toContain(`Failed to send on channel '${name}' since it was interrupted by SIGINT`);
+    // It went on to copy all 2048 chunks before it looked at the signal.
+    expect(copies().length).toBeLessThan(2048);
+    expect(await receiver.exit()).not.toBe(0);
+  },
+);
+
 test("the copy's recovery ends with it: a SIGBUS elsewhere in the same mapping still ends the process", async () => {
-  const file = join(suite.dir, "disarmed.bin");
+  const [lost, copied] = ["disarmed-lost.bin", "disarmed-copied.bin"].map((name) => join(suite.dir, name));
   const script = [
     'import { openSync, truncateSync, writeFileSync } from "node:fs";',
     `import { mapShared, PROT_READ, viewOf } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
     `import { StreamDigest } from ${JSON.stringify(join(REPO, "src/transfer/digest.ts"))};`,
-    `const file = ${JSON.stringify(file)};`,
-    "writeFileSync(file, new Uint8Array(4 << 20).fill(7));",
-    "const fd = openSync(file, 'r');",
-    "const source = new Uint8Array(viewOf(mapShared(fd, 4 << 20, PROT_READ, file), 4 << 20));",
-    "truncateSync(file, 1 << 20);",
+    "const mapped = (file) => {",
+    "  writeFileSync(file, new Uint8Array(4 << 20).fill(7));",
+    "  return new Uint8Array(viewOf(mapShared(openSync(file, 'r'), 4 << 20, PROT_READ, file), 4 << 20));",
+    "};",
+    `const [lost, copied] = [mapped(${JSON.stringify(lost)}), mapped(${JSON.stringify(copied)})];`,
+    `truncateSync(${JSON.stringify(lost)}, 1 << 20);`,
     "const digest = new StreamDigest();",
     "const before = digest.value;",
-    "const copied = digest.copyFromFile(new Uint8Array(4 << 20), source);",
-    "console.log(JSON.stringify({ usable: digest.copiesFromFiles, copied, bytes: digest.bytes, unchanged: digest.value === before }));",
-    "console.log(source[2 << 20]);",
+    "const failed = !digest.copyFromFile(new Uint8Array(4 << 20), lost);",
+    "const unchanged = digest.bytes === 0 && digest.value === before;",
+    "const whole = digest.copyFromFile(new Uint8Array(4 << 20), copied);",
+    "console.log(JSON.stringify({ usable: digest.copiesFromFiles, failed, unchanged, whole }));",
+    // A copy that returned must leave nothing armed: the jump would go to its frame, long gone (SIGSEGV).
+    `truncateSync(${JSON.stringify(copied)}, 1 << 20);`,
+    "console.log(copied[2 << 20]);",
   ].join("\n");
   const child = tracked(Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" }));
   const said = new Response(child.stdout).text();
@@ -141,8 +215,8 @@ test("the copy's recovery ends with it: a SIGBUS elsewhere in the same mapping s
   expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(135);
   expect(JSON.parse((await said).split("\n")[0]!)).toEqual({
     usable: true,
-    copied: false,
-    bytes: 0,
+    failed: true,
     unchanged: true,
+    whole: true,
   });
 });

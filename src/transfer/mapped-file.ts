@@ -2,16 +2,20 @@
  * A regular file sent from a mapping of it: its bytes are copied from the file's pages
  * straight into the ring, hashed in the same pass, instead of read(2) into a private buffer and copied
  * again from there. One copy per byte instead of two: a 2 GiB file in /dev/shm sent to `recv --out
- * /dev/null`, whole processes, 500 → 412 ms (docs/bench/transfer-path.md, "A mapped source").
+ * /dev/null`, whole processes, 486 → 384 ms (dd: 289 ms; scripts/experiments/send-ab.ts, interleaved,
+ * as commit fa5d169 tells).
  *
  * The digest is still taken from memory no guest can write (the sender's own mapping of its file), never
  * from the ring (./chunk-writer.ts). A file truncated while it is sent has its pages past the new end
  * fault (SIGBUS): the native copy survives that (src/ffi/native/fault.c) and the send fails with
  * SourceChanged, as a read would have found the file shorter. A last digest piece of 240 bytes or less,
- * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped.
+ * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped, and
+ * a sparse one in tmpfs.
  */
+import { fstatSync, statfsSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { mapShared, PROT_READ, unmap, viewOf } from "../ffi/index.ts";
+import { TMPFS_MAGIC } from "../region/region-file.ts";
 import { DIGEST_PIECE_BYTES } from "./digest.ts";
 import type { Source } from "./io.ts";
 import type { ChannelSender } from "./sender.ts";
@@ -20,42 +24,60 @@ import type { ChannelSender } from "./sender.ts";
 const MAPPED_MIN_BYTES = 1 << 20;
 
 /**
- * Mapped and unmapped about this much at a time, in whole chunks: the process's page tables and RSS stay
+ * Mapped and unmapped about this much at a time, in whole steps: the process's page tables and RSS stay
  * small for any file (2 GiB mapped at once took 0.50 s against 0.40 s in 64 MiB windows).
  */
 const WINDOW_BYTES = 64 << 20;
 
 /**
+ * Copied about this much at a time, in whole chunks, as the read path reads: between steps the event loop
+ * may get its turn and an interrupt ends the send. Per window, Ctrl-C on a send from slow storage went
+ * unheeded until the whole file had been sent (test/mapped-source.test.ts, "interrupted").
+ */
+const STEP_BYTES = 1 << 20;
+
+/**
  * Sends the file from a mapping as far as it can; returns how many bytes it sent (0 where mapping does not
  * apply: not a regular file of known size, too small, no native helper, or mmap refused). The source is
- * left at that offset for the read(2) path to go on. `afterWindow` runs between windows (progress,
- * yielding to the event loop).
+ * left at that offset for the read(2) path to go on. `afterStep` runs between steps (progress, yielding
+ * to the event loop, throwing if the send was interrupted).
  */
 export async function sendMapped(
   source: Source,
   sender: ChannelSender,
-  afterWindow: () => Promise<void>,
+  afterStep: () => Promise<void>,
 ): Promise<number> {
   const bytes = mappableBytes(source, sender);
   const { chunkBytes } = sender.ring;
-  const window = Math.max(1, Math.floor(WINDOW_BYTES / chunkBytes)) * chunkBytes;
+  const step = Math.max(1, Math.floor(STEP_BYTES / chunkBytes)) * chunkBytes;
+  const window = Math.max(1, Math.floor(WINDOW_BYTES / step)) * step;
   let sent = 0;
   while (sent < bytes) {
     const length = Math.min(window, bytes - sent);
     const address = mapWindow(source, sent, length);
     if (address === undefined) break;
     try {
-      await sender.writeFromFile(new Uint8Array(viewOf(address, length)));
-    } catch (error) {
-      throw isIvshError(error, "SourceChanged") ? source.pagesLost(sent) : error;
+      const mapped = new Uint8Array(viewOf(address, length));
+      for (let at = 0; at < length; at += step) {
+        await sendStep(source, sender, mapped.subarray(at, Math.min(at + step, length)), sent + at);
+        await afterStep();
+      }
     } finally {
       unmap(address, length, source.name);
     }
     sent += length;
-    await afterWindow();
   }
   if (sent > 0) source.skipTo(sent);
   return sent;
+}
+
+/** One step's bytes, from `offset` of the file; its pages lost are said as what happened to the file. */
+async function sendStep(source: Source, sender: ChannelSender, bytes: Uint8Array, offset: number) {
+  try {
+    await sender.writeFromFile(bytes);
+  } catch (error) {
+    throw isIvshError(error, "SourceChanged") ? source.pagesLost(offset) : error;
+  }
 }
 
 /**
@@ -65,9 +87,24 @@ export async function sendMapped(
 function mappableBytes(source: Source, sender: ChannelSender): number {
   const { size } = source;
   if (source.type !== "file" || size === undefined || size < MAPPED_MIN_BYTES) return 0;
-  if (!sender.digest.copiesFromFiles) return 0;
+  if (!sender.digest.copiesFromFiles || holesFilledByMapping(source)) return 0;
   const lastPiece = (size % sender.ring.chunkBytes) % DIGEST_PIECE_BYTES;
   return lastPiece > 0 && lastPiece <= 240 ? size - lastPiece : size;
+}
+
+/**
+ * A sparse file in tmpfs (/dev/shm, often /tmp): a mapping's read of a hole gives the file a page of
+ * memory, where read(2) reads zeros and gives none. Mapped, a 64 MiB file holding 1 MiB went to 64 MiB
+ * used, and one whose holes exceed the memory left would fill it (the send failing on SIGBUS, or worse).
+ */
+function holesFilledByMapping(source: Source): boolean {
+  const { blocks, size } = fstatSync(source.fd);
+  if (blocks * 512 >= size) return false;
+  try {
+    return statfsSync(source.name).type === TMPFS_MAGIC;
+  } catch {
+    return true; // cannot tell: read(2) is right everywhere
+  }
 }
 
 /** The window's address, or undefined if the file cannot be mapped (its file system has no mmap). */

@@ -149,7 +149,10 @@ async function sendThrough(
       lastYield = await yieldNow(lastYield);
     };
     // A regular file's whole pieces go from a mapping of it (./mapped-file.ts); the rest is read below.
-    await sendMapped(source, sender, showProgress);
+    await sendMapped(source, sender, async () => {
+      await showProgress(); // where a signal lands
+      throwIfAborted(signal, `send on channel '${channel}'`);
+    });
     for (;;) {
       throwIfAborted(signal, `send on channel '${channel}'`);
       const sent = await source.read(stageAddress, stage.byteLength, reading.signal);

@@ -18,7 +18,9 @@ export async function waitUntilOpen(pid: number, file: string, readBytes = 0): P
     }
     await Bun.sleep(10);
   }
-  throw new Error(`process ${pid} did not open ${file} (and read ${readBytes} bytes of it or map it) within 20 s`);
+  throw new Error(
+    `process ${pid} did not open ${file} (and read ${readBytes} bytes of it or map it) within 20 s`,
+  );
 }
 
 /** Whether `pid` has `file` mapped (/proc/PID/maps names the file at the end of its line). */
