@@ -21,6 +21,7 @@
  * Built with copyhash.c into the one helper library (scripts/native.mjs); used by src/ffi/native.ts.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,7 +51,6 @@ static __thread __attribute__((tls_model("initial-exec"))) sigjmp_buf *recovery;
 static __thread __attribute__((tls_model("initial-exec"))) uintptr_t recovery_base, recovery_end;
 /* The handlers that were there before us, for SIGSEGV and SIGBUS. */
 static struct sigaction previous_segv, previous_bus;
-static volatile int installed;
 /* What each line of an explanation starts with: "<3>" too when stderr is systemd's journal (src/journal.ts
  * says why), so journald files it as an error rather than info. Set once, before the handler is. */
 static const char *line_start = "ivsh: ";
@@ -169,18 +169,26 @@ static int stderr_is_journal(void) {
   return (unsigned long long)status.st_dev == device && (unsigned long long)status.st_ino == inode;
 }
 
-static int install(void) {
-  if (installed) return 0;
+static int install_result = -1;
+
+static void install_once(void) {
   if (stderr_is_journal()) line_start = "<3>ivsh: ";
   struct sigaction mine;
   memset(&mine, 0, sizeof mine);
   mine.sa_sigaction = on_fault;
   mine.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&mine.sa_mask);
-  if (sigaction(SIGSEGV, &mine, &previous_segv) != 0) return -1;
-  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) return -1;
-  installed = 1;
-  return 0;
+  if (sigaction(SIGSEGV, &mine, &previous_segv) != 0) return;
+  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) return;
+  install_result = 0;
+}
+
+/* Once per process, whichever thread loads the helper first: two installing at once would each take the
+ * other's handler for the one before ours, and a fault elsewhere would then call ours for ever. */
+static int install(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, install_once);
+  return install_result;
 }
 
 /*
