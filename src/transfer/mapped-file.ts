@@ -2,8 +2,7 @@
  * A regular file sent from a mapping of it: its bytes are copied from the file's pages
  * straight into the ring, hashed in the same pass, instead of read(2) into a private buffer and copied
  * again from there. One copy per byte instead of two: a 2 GiB file in /dev/shm sent to `recv --out
- * /dev/null`, whole processes, 486 → 384 ms (dd: 289 ms; scripts/experiments/send-ab.ts, interleaved,
- * as commit fa5d169 tells).
+ * /dev/null`, whole processes, 486 → 384 ms (dd: 289 ms; docs/bench/transfer-path.md, "A mapped source").
  *
  * The digest is still taken from memory no guest can write (the sender's own mapping of its file), never
  * from the ring (./chunk-writer.ts). A file truncated while it is sent has its pages past the new end
