@@ -148,7 +148,7 @@ async function sendThrough(
       if (sender.receiverJoined) progress.update?.(sender.digest.bytes, source.size);
       lastYield = await yieldNow(lastYield);
     };
-    // A regular file's whole pieces go from a mapping of it (./mapped-file.ts); the rest is read below.
+    // A regular file goes from a mapping of it as far as it can (./mapped-file.ts); the rest is read below.
     await sendMapped(source, sender, async () => {
       await showProgress(); // where a signal lands
       throwIfAborted(signal, `send on channel '${channel}'`);
