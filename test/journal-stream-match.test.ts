@@ -57,6 +57,8 @@ test("JOURNAL_STREAM naming stderr's inode number on another device: the usual [
 
 test("a bad IVSH_LOG_LEVEL with stderr the journal is warned about at priority warning", async () => {
   const said = await warnedWith((own) => `${own.dev}:${own.ino}`, { IVSH_LOG_LEVEL: "loud" });
-  expect(said.split("\n")[0]).toStartWith("<4>WARN IVSH_LOG_LEVEL=loud is not one of error, warn, info, debug");
+  expect(said.split("\n")[0]).toStartWith(
+    "<4>WARN IVSH_LOG_LEVEL=loud is not one of error, warn, info, debug",
+  );
   expect(said.split("\n")[1]).toBe("<4>WARN careful");
 });
