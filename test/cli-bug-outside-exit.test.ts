@@ -37,7 +37,7 @@ function withPreload(preload: string, args: string[], env: Record<string, string
 /** `guest recv --out OUT` on `channel`, waiting for a sender, once a bug in a callback was reported in it. */
 async function receiverAfterBug(channel: string) {
   const { paths, dir } = suite;
-  const [out, marker] = [`${channel}.out`, `${channel}.bug-now`].map((name) => join(dir, name));
+  const [out, marker] = [join(dir, `${channel}.out`), join(dir, `${channel}.bug-now`)];
   // The fixture throws once `marker` exists: made only once recv waits, inside the CLI's run.
   const receiver = withPreload(
     join(FIXTURES, "bug-outside.ts"),
