@@ -31,7 +31,9 @@ export function isLogLevel(name: string): name is LogLevel {
  * whole 1 KiB transfer costs ~14 ms. A descriptor that would block takes the rest through the stream,
  * which waits; a reader that went away (EPIPE, a terminal hung up: EIO, as on the SIGHUP of a dropped
  * ssh session) is not an error of ours. Output that cannot go to stdout otherwise (closed at start:
- * `>&-`, where the runtime's /dev/null would drop it; a full disk) fails the command, naming stdout.
+ * `>&-`, where the runtime's /dev/null would drop it; a full disk) fails the command, naming stdout. One
+ * that cannot go to stderr (a log file on a full disk) is dropped: there is nowhere left to say so, and
+ * thrown, it ended `ivsh host`'s command at its first line while its arbiter served on, deaf to SIGTERM.
  */
 export function writeStandard(fd: 1 | 2, text: string): void {
   if (fd === 1) refuseClosedStdout();
@@ -42,7 +44,7 @@ export function writeStandard(fd: 1 | 2, text: string): void {
   } catch (error) {
     const code = errnoOf(error);
     if (code === "EAGAIN") handOver(fd, bytes.subarray(done));
-    else if (code === "EPIPE" || code === "EIO" || (fd === 2 && code === "EBADF")) return;
+    else if (code === "EPIPE" || code === "EIO" || (fd === 2 && code)) return;
     else if (fd === 1 && code) throw failure("SystemCall", OUTPUT, reasonOfWrite(error, code));
     else throw error;
   }

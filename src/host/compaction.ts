@@ -223,7 +223,9 @@ export class Compactor {
         ...["--state", this.journal.path, "--upto", String(plan.upto), "--out", plan.out],
         ...["--arbiter", String(process.pid)],
       ]),
-      { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+      // process.env, not Bun's default (the environment this process started with): what was taken out
+      // of it (IVSH_CLOSED_AT_START, which describes this process only) must not reach the helper.
+      { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: process.env },
     );
     const generation = this.generation;
     let overdue = false;
