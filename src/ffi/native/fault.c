@@ -27,7 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdlib.h> /* getenv */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,19 +154,34 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
   previous.sa_handler(signal);
 }
 
-/* Whether stderr is the stream systemd named in JOURNAL_STREAM ("device:inode"), as src/journal.ts checks. */
+/* `value` in decimal at `at` of `text`; returns where it ends. */
+static size_t put_decimal(char *text, size_t at, unsigned long long value) {
+  char digits[20];
+  size_t count = 0;
+  do {
+    digits[count++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value);
+  while (count > 0) text[at++] = digits[--count];
+  return at;
+}
+
+/*
+ * Whether stderr is the stream systemd named in JOURNAL_STREAM: the variable is exactly stderr's
+ * "device:inode" in decimal, as systemd writes it and src/journal.ts compares it. Parsed with strtoull, a
+ * value src/journal.ts refused (" 1:2", "01:2", "-N" wrapping round to the device) was taken here.
+ */
 static int stderr_is_journal(void) {
   const char *stream = getenv("JOURNAL_STREAM");
   if (!stream) return 0;
-  char *colon;
-  unsigned long long device = strtoull(stream, &colon, 10);
-  if (colon == stream || *colon != ':') return 0;
-  char *end;
-  unsigned long long inode = strtoull(colon + 1, &end, 10);
-  if (end == colon + 1 || *end) return 0;
   struct stat status;
   if (fstat(STDERR_FILENO, &status) != 0) return 0;
-  return (unsigned long long)status.st_dev == device && (unsigned long long)status.st_ino == inode;
+  char expected[20 + 1 + 20 + 1];
+  size_t at = put_decimal(expected, 0, (unsigned long long)status.st_dev);
+  expected[at++] = ':';
+  at = put_decimal(expected, at, (unsigned long long)status.st_ino);
+  expected[at] = '\0';
+  return strcmp(stream, expected) == 0;
 }
 
 static int install_result = -1;
