@@ -21,7 +21,6 @@
  * Built with copyhash.c into the one helper library (scripts/native.mjs); used by src/ffi/native.ts.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,7 +28,9 @@
 #include <stdint.h>
 #include <stdlib.h> /* getenv */
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -174,8 +175,8 @@ static size_t put_decimal(char *text, size_t at, unsigned long long value) {
 static int stderr_is_journal(void) {
   const char *stream = getenv("JOURNAL_STREAM");
   if (!stream) return 0;
-  struct stat status;
-  if (fstat(STDERR_FILENO, &status) != 0) return 0;
+  struct stat status; /* the kernel's struct stat on x86-64, the one platform ivsh runs on */
+  if (syscall(SYS_fstat, STDERR_FILENO, &status) != 0) return 0; /* see install() on glibc versions */
   char expected[20 + 1 + 20 + 1];
   size_t at = put_decimal(expected, 0, (unsigned long long)status.st_dev);
   expected[at++] = ':';
@@ -198,11 +199,22 @@ static void install_once(void) {
   install_result = 0;
 }
 
-/* Once per process, whichever thread loads the helper first: two installing at once would each take the
- * other's handler for the one before ours, and a fault elsewhere would then call ours for ever. */
+/*
+ * Once per process, whichever thread loads the helper first: two installing at once would each take the
+ * other's handler for the one before ours, and a fault elsewhere would then call ours for ever. Not
+ * pthread_once, nor fstat above: built against glibc 2.34 (2.33) or later they ask for those versions, and
+ * the compiled ivsh, which embeds the helper and runs wherever Bun does (glibc 2.17), ran without it on
+ * older systems (test/native-build.test.ts).
+ */
 static int install(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, install_once);
+  static atomic_int state; /* 0: not yet; 1: a thread is installing; 2: done, install_result says how */
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+    install_once();
+    atomic_store(&state, 2);
+  } else {
+    while (atomic_load(&state) != 2) sched_yield();
+  }
   return install_result;
 }
 
