@@ -5,15 +5,16 @@
 import { fstatSync } from "node:fs";
 
 /**
- * Whether stderr is the journal: systemd names the stream it connected in JOURNAL_STREAM (device:inode),
- * which a child whose stderr was redirected still inherits, so the descriptor itself is compared.
+ * Whether stderr is the journal: systemd names the stream it connected in JOURNAL_STREAM (device:inode, in
+ * decimal), which a child whose stderr was redirected still inherits, so the descriptor itself is compared.
+ * Only that exact text counts (as in src/ffi/native/fault.c, which marks a fault's lines by the same test).
  */
 export function stderrIsJournal(): boolean {
-  const [device, inode] = process.env.JOURNAL_STREAM?.split(":") ?? [];
-  if (!device || !inode) return false;
+  const stream = process.env.JOURNAL_STREAM;
+  if (!stream) return false;
   try {
     const stats = fstatSync(2, { bigint: true });
-    return `${stats.dev}` === device && `${stats.ino}` === inode;
+    return stream === `${stats.dev}:${stats.ino}`;
   } catch {
     return false;
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { testUnless, toolMissing } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let copy: string;
@@ -62,3 +63,37 @@ test("a CC holding arguments ('cc -g') builds the helper", async () => {
   expect(result.output).not.toContain("there is no C compiler");
   expect(result.built, result.output).toBe(true);
 });
+
+/** The newest GLIBC_x.y an ELF file's undefined dynamic symbols ask for, and which symbols ask for each. */
+function glibcVersions(file: string): Map<string, string[]> {
+  const listed = Bun.spawnSync(["readelf", "--dyn-syms", "--wide", file], { stdout: "pipe" });
+  expect(listed.exitCode).toBe(0);
+  const needs = new Map<string, string[]>();
+  for (const [, symbol, version] of listed.stdout.toString().matchAll(/ UND (\w+)@GLIBC_([\d.]+)/g))
+    needs.set(version!, [...(needs.get(version!) ?? []), symbol!]);
+  return needs;
+}
+
+const newer = (a: string, b: string) => {
+  const [x, y] = [a, b].map((version) => version.split(".").map(Number));
+  for (let i = 0; i < Math.max(x!.length, y!.length); i++)
+    if ((x![i] ?? 0) !== (y![i] ?? 0)) return (x![i] ?? 0) > (y![i] ?? 0);
+  return false;
+};
+
+// The compiled ivsh embeds the helper built where it was built, and runs wherever Bun runs (the Bun here
+// asks for glibc 2.17). fstat and pthread_once, built against glibc 2.33/2.34 or later, ask for those
+// versions: the binary then ran without its helper (portable, no fault explanations) on Debian 11, Ubuntu
+// 20.04, RHEL 8.
+testUnless(
+  toolMissing("readelf") ?? toolMissing("cc"),
+  "the helper asks for no newer glibc than Bun itself does",
+  async () => {
+    const result = await build("cc");
+    expect(result.built, result.output).toBe(true);
+    const bun = [...glibcVersions(process.execPath).keys()].reduce((a, b) => (newer(b, a) ? b : a));
+    const helper = glibcVersions(join(copy, "build/native/libivsh-native.so"));
+    const beyond = [...helper].filter(([version]) => newer(version, bun));
+    expect(beyond.map(([version, symbols]) => `GLIBC_${version}: ${symbols.join(", ")}`)).toEqual([]);
+  },
+);

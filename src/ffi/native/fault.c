@@ -21,15 +21,16 @@
  * Built with copyhash.c into the one helper library (scripts/native.mjs); used by src/ffi/native.ts.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdlib.h> /* getenv */
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -154,19 +155,34 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
   previous.sa_handler(signal);
 }
 
-/* Whether stderr is the stream systemd named in JOURNAL_STREAM ("device:inode"), as src/journal.ts checks. */
+/* `value` in decimal at `at` of `text`; returns where it ends. */
+static size_t put_decimal(char *text, size_t at, unsigned long long value) {
+  char digits[20];
+  size_t count = 0;
+  do {
+    digits[count++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value);
+  while (count > 0) text[at++] = digits[--count];
+  return at;
+}
+
+/*
+ * Whether stderr is the stream systemd named in JOURNAL_STREAM: the variable is exactly stderr's
+ * "device:inode" in decimal, as systemd writes it and src/journal.ts compares it. Parsed with strtoull, a
+ * value src/journal.ts refused (" 1:2", "01:2", "-N" wrapping round to the device) was taken here.
+ */
 static int stderr_is_journal(void) {
   const char *stream = getenv("JOURNAL_STREAM");
   if (!stream) return 0;
-  char *colon;
-  unsigned long long device = strtoull(stream, &colon, 10);
-  if (colon == stream || *colon != ':') return 0;
-  char *end;
-  unsigned long long inode = strtoull(colon + 1, &end, 10);
-  if (end == colon + 1 || *end) return 0;
-  struct stat status;
-  if (fstat(STDERR_FILENO, &status) != 0) return 0;
-  return (unsigned long long)status.st_dev == device && (unsigned long long)status.st_ino == inode;
+  struct stat status; /* the kernel's struct stat on x86-64, the one platform ivsh runs on */
+  if (syscall(SYS_fstat, STDERR_FILENO, &status) != 0) return 0; /* see install() on glibc versions */
+  char expected[20 + 1 + 20 + 1];
+  size_t at = put_decimal(expected, 0, (unsigned long long)status.st_dev);
+  expected[at++] = ':';
+  at = put_decimal(expected, at, (unsigned long long)status.st_ino);
+  expected[at] = '\0';
+  return strcmp(stream, expected) == 0;
 }
 
 static int install_result = -1;
@@ -183,11 +199,22 @@ static void install_once(void) {
   install_result = 0;
 }
 
-/* Once per process, whichever thread loads the helper first: two installing at once would each take the
- * other's handler for the one before ours, and a fault elsewhere would then call ours for ever. */
+/*
+ * Once per process, whichever thread loads the helper first: two installing at once would each take the
+ * other's handler for the one before ours, and a fault elsewhere would then call ours for ever. Not
+ * pthread_once, nor fstat above: built against glibc 2.34 (2.33) or later they ask for those versions, and
+ * the compiled ivsh, which embeds the helper and runs wherever Bun does (glibc 2.17), ran without it on
+ * older systems (test/native-build.test.ts).
+ */
 static int install(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, install_once);
+  static atomic_int state; /* 0: not yet; 1: a thread is installing; 2: done, install_result says how */
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+    install_once();
+    atomic_store(&state, 2);
+  } else {
+    while (atomic_load(&state) != 2) sched_yield();
+  }
   return install_result;
 }
 
