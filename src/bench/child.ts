@@ -27,6 +27,16 @@ export async function stopAllChildren(graceMs: number): Promise<void> {
   await Promise.all([...running].map((child) => child.stop(graceMs)));
 }
 
+/**
+ * This process's environment less what names it to a service manager: a bench run by a systemd unit would
+ * otherwise have the `ivsh host` it starts report READY=1 and its STATUS= as the unit's own (under
+ * NotifyAccess=all, where the manager takes any process's).
+ */
+function inheritedEnv(): Record<string, string | undefined> {
+  const { NOTIFY_SOCKET: _, ...rest } = process.env;
+  return rest;
+}
+
 export class Child {
   private readonly process: Subprocess<"ignore", "pipe", "pipe">;
   private readonly lines: AsyncGenerator<string, undefined>;
@@ -54,7 +64,7 @@ export class Child {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, ...env },
+      env: { ...inheritedEnv(), ...env },
     });
     running.add(this);
     void this.process.exited.then(() => running.delete(this));
