@@ -9,6 +9,7 @@
 import { expect } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
@@ -84,44 +85,56 @@ function running(ends: string[]): string[] {
   });
 }
 
+/**
+ * Runs throughput.sh until its VM is launched and its host ends run, stops it with `stop`, and checks that
+ * it exits with `code` having stopped its VM and its host ends, and left no VM directory behind.
+ */
+async function stoppedRun(stop: (run: Subprocess) => void, code: number): Promise<void> {
+  await ensureBinary();
+  const run = tracked(
+    Bun.spawn(["bash", join(REPO, "scripts/qemu/throughput.sh"), "--runs", "1", "--size", "1M"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      detached: true, // a process group of its own, as a terminal's foreground job has
+    }),
+  );
+  const name = `tp${run.pid}`;
+  let stderr = "";
+  const decoder = new TextDecoder();
+  const reader = run.stderr.getReader();
+  while (!stderr.includes(`qemu-system-x86_64 -name ${name}`)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`throughput.sh ended before launching its VM: ${stderr}`);
+    stderr += decoder.decode(value, { stream: true });
+  }
+  // The host's ends run by now (started before the VM); looked for within a liveness bound all the same.
+  let ends: string[] = [];
+  for (const deadline = Date.now() + BOUND_MS; ends.length < 2 && Date.now() < deadline; await Bun.sleep(50))
+    ends = hostEnds(run.pid);
+  stop(run);
+  expect(await exitOrKill(run, BOUND_MS)).toBe(code);
+  expect(vmProcesses(name)).toEqual([]);
+  // They were left running, their region and arbiter gone (a loop stopped alone leaves its command).
+  expect(ends).toHaveLength(2);
+  const left = running(ends);
+  for (const end of left) process.kill(Number(end.split(" ")[0]), "SIGKILL");
+  expect(left).toEqual([]);
+  expect(readdirSync("/tmp").filter((entry) => entry.startsWith(`ivsh-vm.${name}.`))).toEqual([]);
+}
+
 testWithTool(
   "qemu-system-x86_64",
   "throughput.sh stopped by SIGTERM stops its VM (QEMU and launch.sh) before it exits",
-  async () => {
-    await ensureBinary();
-    const run = tracked(
-      Bun.spawn(["bash", join(REPO, "scripts/qemu/throughput.sh"), "--runs", "1", "--size", "1M"], {
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "pipe",
-      }),
-    );
-    const name = `tp${run.pid}`;
-    let stderr = "";
-    const decoder = new TextDecoder();
-    const reader = run.stderr.getReader();
-    while (!stderr.includes(`qemu-system-x86_64 -name ${name}`)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`throughput.sh ended before launching its VM: ${stderr}`);
-      stderr += decoder.decode(value, { stream: true });
-    }
-    // The host's ends run by now (started before the VM); looked for within a liveness bound all the same.
-    let ends: string[] = [];
-    for (
-      const deadline = Date.now() + BOUND_MS;
-      ends.length < 2 && Date.now() < deadline;
-      await Bun.sleep(50)
-    )
-      ends = hostEnds(run.pid);
-    run.kill("SIGTERM");
-    expect(await exitOrKill(run, BOUND_MS)).toBe(143);
-    expect(vmProcesses(name)).toEqual([]);
-    // They were left running, their region and arbiter gone (a loop stopped alone leaves its command).
-    expect(ends).toHaveLength(2);
-    const left = running(ends);
-    for (const end of left) process.kill(Number(end.split(" ")[0]), "SIGKILL");
-    expect(left).toEqual([]);
-    expect(readdirSync("/tmp").filter((entry) => entry.startsWith(`ivsh-vm.${name}.`))).toEqual([]);
-  },
+  () => stoppedRun((run) => run.kill("SIGTERM"), 143),
+  BOUND_MS + 60_000,
+);
+
+// A terminal's Ctrl-C: SIGINT to the whole foreground process group. Note 26 saw it exit 125 ("the guest
+// gave no result") once; sent so, it exits 130 with everything stopped (not reproduced: kept as a check).
+testWithTool(
+  "qemu-system-x86_64",
+  "throughput.sh stopped by Ctrl-C (SIGINT to its process group) exits 130, its VM and host ends stopped",
+  () => stoppedRun((run) => process.kill(-run.pid, "SIGINT"), 130),
   BOUND_MS + 60_000,
 );
