@@ -4,7 +4,7 @@
  * in the guest whose stdout (bench workers' JSON lines) arrives on launch.sh's stdout.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { failure } from "../errors.ts";
@@ -41,6 +41,15 @@ function guestBinary(launch: string): string {
   return process.env.IVSH_GUEST_BINARY ?? join(dirname(launch), "../../dist/ivsh");
 }
 
+/** The first file named `program` in a PATH directory, where Bun.which found none it may run. */
+function onPathNotExecutable(program: string): string | undefined {
+  for (const directory of (process.env.PATH ?? "").split(":")) {
+    const candidate = join(directory || ".", program);
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
+  return undefined;
+}
+
 /** Fails early, with what to do, when --vm cannot work here. */
 export function checkVmPrerequisites() {
   const refuse = (reason: string) => failure("InvalidArgument", "measure through VMs (--vm)", reason);
@@ -50,10 +59,14 @@ export function checkVmPrerequisites() {
       "scripts/qemu/launch.sh was not found (it is in ivsh's source repository, not in the npm package: run ivsh bench from a checkout)",
     );
   // launch.sh would try to install it (apt-get) at the first boot, after minutes of host measurements.
-  if (!Bun.which("qemu-system-x86_64"))
+  if (!Bun.which("qemu-system-x86_64")) {
+    const unrunnable = onPathNotExecutable("qemu-system-x86_64");
     throw refuse(
-      "qemu-system-x86_64 is not on PATH: install QEMU (apt-get install qemu-system-x86), or run without --vm",
+      unrunnable
+        ? `${unrunnable} is not executable by this user: make it so (chmod +x), or run without --vm`
+        : "qemu-system-x86_64 is not on PATH: install QEMU (apt-get install qemu-system-x86), or run without --vm",
     );
+  }
   const binary = guestBinary(launch);
   if (!existsSync(binary)) throw refuse(`the guest binary ${binary} does not exist (run \`npm run build\`)`);
   const help = Bun.spawnSync([binary, "bench-worker", "--help"], { stdout: "pipe", stderr: "pipe" });

@@ -5,7 +5,7 @@
  * results lost. PATH here is this one's programs less QEMU's, linked into a directory of the test's own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI } from "../helpers/paths.ts";
 import { tracked } from "../helpers/reaper.ts";
@@ -33,13 +33,13 @@ function listed(parent: string): string[] {
 }
 
 /** Runs `ivsh bench ARGS` without QEMU on PATH; stops it once it starts measuring (the defect). */
-async function withoutQemu(args: string[]): Promise<{ exitCode: number; stderr: string }> {
+async function withoutQemu(args: string[], path = bin): Promise<{ exitCode: number; stderr: string }> {
   const run = tracked(
     Bun.spawn([process.execPath, CLI, "bench", ...args], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1", PATH: bin },
+      env: { ...process.env, NO_COLOR: "1", PATH: path },
     }),
   );
   let stderr = "";
@@ -66,4 +66,18 @@ test("--vm without qemu-system-x86_64 on PATH is refused before the benchmark me
     );
     expect({ args, exitCode }).toEqual({ args, exitCode: 1 });
   }
+}, 60_000);
+
+// A qemu-system-x86_64 on PATH that this user may not run (its mode 0644): said so, where it was called
+// "not on PATH" and the advice was to install what is installed.
+test("--vm with a qemu-system-x86_64 on PATH that is not executable says which file and what to do", async () => {
+  const noExec = join(dir, "no-exec");
+  mkdirSync(noExec);
+  const qemu = join(noExec, "qemu-system-x86_64");
+  writeFileSync(qemu, "#!/bin/sh\n", { mode: 0o644 });
+  const { exitCode, stderr } = await withoutQemu(["--vm", "--quick"], `${noExec}:${bin}`);
+  expect(stderr).toContain(
+    `Failed to measure through VMs (--vm) since ${qemu} is not executable by this user: make it so (chmod +x), or run without --vm`,
+  );
+  expect(exitCode).toBe(1);
 }, 60_000);
