@@ -7,14 +7,14 @@
  * sender that sends 1000 bytes of the file only (a transfer that passes, short).
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { testWithTool } from "../helpers/tools.ts";
-import { BINARY, ensureBinary } from "./vm.ts";
+import { BINARY, ensureBinary, vmProcesses } from "./vm.ts";
 
 /** A liveness bound only: a run of 1 MiB takes seconds to a minute under TCG. */
 const BOUND_MS = 300_000;
@@ -34,23 +34,6 @@ function wrapper(kind: "send" | "recv", broken: string): string {
   writeFileSync(path, text);
   chmodSync(path, 0o755);
   return path;
-}
-
-/** Live processes of VM `name` (launch.sh's --name or QEMU's -name). */
-function vmProcesses(name: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return ["-name", "--name"].some(
-          (flag) => argv.includes(flag) && argv[argv.indexOf(flag) + 1] === name,
-        );
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /**

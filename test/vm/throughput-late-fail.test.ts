@@ -6,13 +6,13 @@
  * be gone, then exits 3.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { testWithTool } from "../helpers/tools.ts";
-import { BINARY, ensureBinary } from "./vm.ts";
+import { BINARY, ensureBinary, vmProcesses } from "./vm.ts";
 
 /** A liveness bound only: a run of 1 MiB takes seconds to a minute under TCG. */
 const BOUND_MS = 300_000;
@@ -22,21 +22,6 @@ beforeAll(() => {
   dir = mkdtempSync("/tmp/ivsh-test-throughput-late-");
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Live processes of VM `name` (launch.sh's --name or QEMU's -name). */
-function vmProcesses(name: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        return ["-name", "--name"].some((flag) => argv[argv.indexOf(flag) + 1] === name);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 testWithTool(
   "qemu-system-x86_64",

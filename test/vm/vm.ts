@@ -5,7 +5,7 @@
  */
 
 import { afterAll, beforeAll } from "bun:test";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
@@ -134,6 +134,23 @@ export class Vm {
 }
 
 /** Hex SHA-256 of a file on the host, to compare with the guest's `sha256sum`. */
+/** Live processes of VM `name` (launch.sh's --name or QEMU's -name), by pid. */
+export function vmProcesses(name: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return ["-name", "--name"].some(
+          (flag) => argv.includes(flag) && argv[argv.indexOf(flag) + 1] === name,
+        );
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
 export async function sha256File(path: string): Promise<string> {
   const hasher = new Bun.CryptoHasher("sha256");
   for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
