@@ -12,7 +12,7 @@ import { CLI, REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { straceUnusable, testUnless, toolMissing } from "./helpers/tools.ts";
 import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
@@ -51,6 +51,33 @@ test("a sparse file in tmpfs is sent whole and keeps its holes (a mapping's read
   // Mapped, every page of the hole was given memory: 1 MiB used before the send, 64 MiB after.
   expect(statSync(input).blocks).toBe(used);
 }, 60_000);
+
+// A range fallocated and not yet written is cleared page by page as a mapping reads it: a fallocated 2 GiB
+// file in /dev/shm took 1.59 s mapped against 0.50 s read(2). tmpfs reports such a range to SEEK_HOLE.
+testUnless(
+  noStrace ?? toolMissing("fallocate"),
+  "a file fallocated in tmpfs and not yet written is read(2), not mapped, and arrives whole",
+  async () => {
+    const name = "mapped-fallocated";
+    const input = join(suite.shmDir, `${name}.in`);
+    const output = outPath(suite.paths, `${name}.out`);
+    const log = join(suite.dir, `${name}.strace`);
+    const made = Bun.spawnSync(["fallocate", "-l", String(8 * MIB), input], { stderr: "pipe" });
+    expect(made.stderr.toString()).toBe("");
+    expect(statSync(input).blocks * 512).toBeGreaterThanOrEqual(8 * MIB); // not sparse: allocated
+    const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
+    const { sender, stderr } = sendUnderStrace(name, input, log, ["-e", "trace=mmap,read"]);
+    expect([await exitOrKill(sender, EXIT_BOUND_MS), await receiver.exit()], await stderr).toEqual([0, 0]);
+    expect(sameBytes(new Uint8Array(readFileSync(output)), new Uint8Array(8 * MIB))).toBe(true);
+    const traced = readFileSync(log, "utf8");
+    expect(traced).not.toMatch(/mmap\(NULL, \d+, PROT_READ, MAP_SHARED/);
+    const read = [...traced.matchAll(/read\(\d+, .*, \d+\)\s+=\s+(\d+)/g)].reduce(
+      (sum, [, got]) => sum + Number(got),
+      0,
+    );
+    expect(read).toBe(8 * MIB);
+  },
+);
 
 /** `ivsh guest send INPUT` on channel `name` under strace, its system calls on INPUT only, logged to `log`. */
 function sendUnderStrace(name: string, input: string, log: string, straceArgs: string[]) {

@@ -9,11 +9,12 @@
  * fault (SIGBUS): the native copy survives that (src/ffi/native/fault.c) and the send fails with
  * SourceChanged, as a read would have found the file shorter. A last digest piece of 240 bytes or less,
  * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped, and
- * a sparse one in tmpfs.
+ * one in tmpfs with holes or unwritten (fallocated) ranges.
  */
 import { fstatSync, statfsSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { mapShared, PROT_READ, unmap, viewOf } from "../ffi/index.ts";
+import { firstHole } from "../ffi/seek.ts";
 import { TMPFS_MAGIC } from "../region/region-file.ts";
 import { DIGEST_PIECE_BYTES } from "./digest.ts";
 import type { Source } from "./io.ts";
@@ -92,18 +93,19 @@ function mappableBytes(source: Source, sender: ChannelSender): number {
 }
 
 /**
- * A sparse file in tmpfs (/dev/shm, often /tmp): a mapping's read of a hole gives the file a page of
- * memory, where read(2) reads zeros and gives none. Mapped, a 64 MiB file holding 1 MiB went to 64 MiB
- * used, and one whose holes exceed the memory left would fill it (the send failing on SIGBUS, or worse).
+ * A file in tmpfs (/dev/shm, often /tmp) with a hole or a range fallocated and not yet written: a
+ * mapping's read of a hole gives the file a page of memory, where read(2) reads zeros and gives none (a
+ * 64 MiB file holding 1 MiB went to 64 MiB used); an unwritten range is cleared page by page as it is
+ * mapped (a fallocated 2 GiB file: 1.59 s mapped, 0.50 s read). tmpfs reports both to SEEK_HOLE.
  */
 function holesFilledByMapping(source: Source): boolean {
-  const { blocks, size } = fstatSync(source.fd);
-  if (blocks * 512 >= size) return false;
   try {
-    return statfsSync(source.name).type === TMPFS_MAGIC;
+    if (statfsSync(source.name).type !== TMPFS_MAGIC) return false;
   } catch {
     return true; // cannot tell: read(2) is right everywhere
   }
+  const { blocks, size } = fstatSync(source.fd);
+  return blocks * 512 < size || firstHole(source.fd, source.name) < size;
 }
 
 /** The window's address, or undefined if the file cannot be mapped (its file system has no mmap). */
