@@ -363,7 +363,11 @@ if [ "$RUN_SET" = 1 ]; then
   if [ "$TIMEOUT" != 0 ]; then
     timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
-    "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
+    # In a process group of its own (as timeout(1) above puts it in its own): QEMU catches SIGINT even when
+    # this script started with it ignored (a script's `throughput.sh &`), so a Ctrl-C meant for the
+    # terminal's foreground job ended the VM ("the guest gave no result"). A Ctrl-C for this script reaches
+    # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
+    setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
 else
   exec 3<&0
