@@ -148,6 +148,12 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   fi
 fi
 QEMU=$(command -v qemu-system-x86_64 || echo qemu-system-x86_64)
+# bash's `command -v` names a file of that name that this user may not run (mode 0644, a broken install)
+# when it finds none it may: QEMU then failed to start, said as "the guest gave no result (QEMU exit 126)".
+if [ -e "$QEMU" ] && ! [ -x "$QEMU" ]; then
+  if [ "$DRY_RUN" = 1 ]; then say "note: $QEMU is not executable by this user: a run fails until it is (chmod +x)"
+  else die "$QEMU is not executable by this user: make it so (chmod +x)"; fi
+fi
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 
 # ---- region ----
