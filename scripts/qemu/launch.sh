@@ -148,6 +148,12 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   fi
 fi
 QEMU=$(command -v qemu-system-x86_64 || echo qemu-system-x86_64)
+# bash's `command -v` names a file of that name that this user may not run (mode 0644, a broken install)
+# when it finds none it may: QEMU then failed to start, said as "the guest gave no result (QEMU exit 126)".
+if [ -e "$QEMU" ] && ! [ -x "$QEMU" ]; then
+  if [ "$DRY_RUN" = 1 ]; then say "note: $QEMU is not executable by this user: a run fails until it is (chmod +x)"
+  else die "$QEMU is not executable by this user: make it so (chmod +x)"; fi
+fi
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 
 # ---- region ----
@@ -363,7 +369,11 @@ if [ "$RUN_SET" = 1 ]; then
   if [ "$TIMEOUT" != 0 ]; then
     timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
-    "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
+    # In a process group of its own (as timeout(1) above puts it in its own): QEMU catches SIGINT even when
+    # this script started with it ignored (a script's `throughput.sh &`), so a Ctrl-C meant for the
+    # terminal's foreground job ended the VM ("the guest gave no result"). A Ctrl-C for this script reaches
+    # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
+    setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
 else
   exec 3<&0
