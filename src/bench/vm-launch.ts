@@ -43,8 +43,9 @@ function guestBinary(launch: string): string {
 
 /** The first file named `program` in a PATH directory, where Bun.which found none it may run. */
 function onPathNotExecutable(program: string): string | undefined {
-  for (const directory of (process.env.PATH ?? "").split(":")) {
-    const candidate = join(directory || ".", program);
+  // Empty entries are skipped, as Bun.which skips them: a runnable file in "." is not "not executable".
+  for (const directory of (process.env.PATH ?? "").split(":").filter(Boolean)) {
+    const candidate = join(directory, program);
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
   }
   return undefined;

@@ -33,13 +33,18 @@ function listed(parent: string): string[] {
 }
 
 /** Runs `ivsh bench ARGS` without QEMU on PATH; stops it once it starts measuring (the defect). */
-async function withoutQemu(args: string[], path = bin): Promise<{ exitCode: number; stderr: string }> {
+async function withoutQemu(
+  args: string[],
+  path = bin,
+  cwd?: string,
+): Promise<{ exitCode: number; stderr: string }> {
   const run = tracked(
     Bun.spawn([process.execPath, CLI, "bench", ...args], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1", PATH: path },
+      cwd,
     }),
   );
   let stderr = "";
@@ -79,5 +84,16 @@ test("--vm with a qemu-system-x86_64 on PATH that is not executable says which f
   expect(stderr).toContain(
     `Failed to measure through VMs (--vm) since ${qemu} is not executable by this user: make it so (chmod +x), or run without --vm`,
   );
+  expect(exitCode).toBe(1);
+}, 60_000);
+
+// An empty PATH entry, which Bun.which skips: a runnable qemu-system-x86_64 in the working directory is not
+// on PATH for it, and was called "not executable" (the empty entry read as ".").
+test("--vm with an empty PATH entry and a runnable qemu-system-x86_64 in the working directory: not on PATH", async () => {
+  const here = join(dir, "cwd");
+  mkdirSync(here);
+  writeFileSync(join(here, "qemu-system-x86_64"), "#!/bin/sh\n", { mode: 0o755 });
+  const { exitCode, stderr } = await withoutQemu(["--vm", "--quick"], `${bin}:`, here);
+  expect(stderr).toContain("since qemu-system-x86_64 is not on PATH: install QEMU");
   expect(exitCode).toBe(1);
 }, 60_000);
