@@ -47,13 +47,16 @@ const noGuard = nativeFaultGuard()
 async function faultInto(name: string, journalOf: (fd: number) => string | undefined): Promise<string[]> {
   const path = join(dir, name);
   const fd = openSync(path, "w");
+  // Undefined: no JOURNAL_STREAM at all, as outside systemd (taken out of the inherited environment).
+  const { JOURNAL_STREAM: _, ...inherited } = process.env;
+  const stream = journalOf(fd);
   try {
     const config = clientConfig(paths, { action: "ungranted", block: 1 });
     const child = tracked(
       Bun.spawn([process.execPath, join(FIXTURES, "toucher.ts"), JSON.stringify(config)], {
         stdout: "ignore",
         stderr: fd,
-        env: { ...process.env, JOURNAL_STREAM: journalOf(fd) },
+        env: stream === undefined ? inherited : { ...inherited, JOURNAL_STREAM: stream },
       }),
     );
     await exitOrKill(child, EXIT_BOUND_MS);
@@ -130,6 +133,15 @@ async function bothAnswers(name: string, stream: string): Promise<{ ts: boolean;
 // systemd writes the variable as "device:inode" in decimal. The helper parsed it with strtoull (leading
 // blanks, signs, zeros, and a negative number wrapping round to the device were all taken) where
 // src/journal.ts compares text (and took "device:inode:anything"): one process, two answers.
+// Outside systemd (mutation round 14: stderr_is_journal answering yes without the variable): plain lines,
+// never journald's "<3>", which a terminal or a log file would show as noise.
+testUnless(noGuard, "with no JOURNAL_STREAM, a fault's explanation is plain: no '<3>'", async () => {
+  const lines = await faultInto("unset", () => undefined);
+  expect(lines.length).toBe(2);
+  expect(lines[0]).toStartWith("ivsh: this process touched shared memory it holds no grant for: offset ");
+  expect(lines[1]).toStartWith("ivsh: access only the bytes of a Segment you hold");
+});
+
 testUnless(noGuard, "the helper and src/journal.ts agree on every form of JOURNAL_STREAM", async () => {
   writeFileSync(join(dir, "forms"), ""); // each run's stderr: the same file, so the same device and inode
   const { dev, ino } = statSync(join(dir, "forms"), { bigint: true });
