@@ -9,12 +9,10 @@
 import { expect, test } from "bun:test";
 import { readFileSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { CLI } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
+import { guest, guestUnderStrace, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const WINDOW = 64 * MIB;
@@ -44,15 +42,8 @@ async function tracedSend(
   await prepare(input);
   const data = new Uint8Array(readFileSync(input));
   const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", output]);
-  const command = ["strace", "-f", "-qq", "-o", log, ...straceArgs(input), process.execPath, CLI];
-  const sender = tracked(
-    Bun.spawn([...command, "guest", "send", input, "--channel", name], {
-      env: { ...process.env, ...clientEnv(suite.paths) },
-      stdout: "pipe",
-      stderr: "pipe",
-    }),
-  );
-  const stderr = new Response(sender.stderr).text();
+  const sent = ["send", input, "--channel", name];
+  const { proc: sender, stderr } = guestUnderStrace(suite.paths, log, straceArgs(input), sent);
   const codes = [await exitOrKill(sender, EXIT_BOUND_MS), await receiver.exit()];
   expect(codes, await stderr).toEqual([0, 0]);
   expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);

@@ -8,12 +8,10 @@
 import { expect } from "bun:test";
 import { existsSync, readFileSync, truncateSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { CLI } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { clientEnv, guest, outPath, randomFile } from "./helpers/transfer.ts";
+import { guest, guestUnderStrace, outPath, randomFile } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const suite = sharedArbiter("mapped-regrown", { size: "64MiB" });
@@ -40,15 +38,8 @@ testUnless(
       "-e",
       "inject=statx:delay_enter=5000000:when=5",
     ];
-    const command = ["strace", "-f", "-qq", "-o", log, "-P", input, ...hold, process.execPath, CLI];
-    const sender = tracked(
-      Bun.spawn([...command, "guest", "send", input, "--channel", name], {
-        env: { ...process.env, ...clientEnv(suite.paths) },
-        stdout: "pipe",
-        stderr: "pipe",
-      }),
-    );
-    const stderr = new Response(sender.stderr).text();
+    const sent = ["send", input, "--channel", name];
+    const { proc: sender, stderr } = guestUnderStrace(suite.paths, log, ["-P", input, ...hold], sent);
     const logged = (pattern: RegExp) => existsSync(log) && pattern.test(readFileSync(log, "utf8"));
     await eventually(async () => logged(/mmap\(NULL, 33554432, PROT_READ/), EXIT_BOUND_MS, "the mapping");
     truncateSync(input, 16 * MIB);

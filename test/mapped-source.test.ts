@@ -8,12 +8,12 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statfsSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, REPO } from "./helpers/paths.ts";
+import { REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { straceUnusable, testUnless, toolMissing } from "./helpers/tools.ts";
-import { clientEnv, guest, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
+import { guest, guestUnderStrace, outPath, randomFile, roundTrip, sameBytes } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const WINDOW = 64 * MIB;
@@ -81,15 +81,13 @@ testUnless(
 
 /** `ivsh guest send INPUT` on channel `name` under strace, its system calls on INPUT only, logged to `log`. */
 function sendUnderStrace(name: string, input: string, log: string, straceArgs: string[]) {
-  const command = ["strace", "-f", "-qq", "-o", log, "-P", input, ...straceArgs];
-  const sender = tracked(
-    Bun.spawn([...command, process.execPath, CLI, "guest", "send", input, "--channel", name], {
-      env: { ...process.env, ...clientEnv(suite.paths) },
-      stdout: "pipe",
-      stderr: "pipe",
-    }),
+  const { proc, stderr } = guestUnderStrace(
+    suite.paths,
+    log,
+    ["-P", input, ...straceArgs],
+    ["send", input, "--channel", name],
   );
-  return { sender, stderr: new Response(sender.stderr).text() };
+  return { sender: proc, stderr };
 }
 
 /** `ivsh guest send INPUT` under strace (system calls on INPUT only), against a receiver into OUTPUT. */
@@ -175,27 +173,8 @@ testUnless(
     // Each copy from a mapping saves the signal mask (sigsetjmp: one rt_sigprocmask), here made 1 ms slower:
     // with 4 KiB chunks, 2048 copies of the one 8 MiB window take seconds, as from a slow disk.
     const slow = ["-e", "trace=rt_sigprocmask", "-e", "inject=rt_sigprocmask:delay_exit=1000"];
-    const command = [
-      "strace",
-      "-f",
-      "-qq",
-      "-o",
-      log,
-      ...slow,
-      process.execPath,
-      CLI,
-      "guest",
-      "send",
-      input,
-    ];
-    const sender = tracked(
-      Bun.spawn([...command, "--channel", name, "--chunk-size", "4096"], {
-        env: { ...process.env, ...clientEnv(suite.paths) },
-        stdout: "pipe",
-        stderr: "pipe",
-      }),
-    );
-    const stderr = new Response(sender.stderr).text();
+    const sent = ["send", input, "--channel", name, "--chunk-size", "4096"];
+    const { proc: sender, stderr } = guestUnderStrace(suite.paths, log, slow, sent);
     // The copies run on the main thread, whose thread id is the process id: the first copy's.
     const copies = () => {
       const calls = existsSync(log)

@@ -161,3 +161,15 @@ function collected(stream: ReadableStream<Uint8Array>): { text: string } {
   })();
   return said;
 }
+
+/**
+ * `ivsh guest ARGS` under `strace -f -qq -o LOG STRACE_ARGS` (e.g. `-P FILE` for the calls on one file,
+ * `-e inject=...` to slow or fail one), aimed at `paths`' arbiter; its stderr read from the start.
+ */
+export function guestUnderStrace(paths: TestPaths, log: string, straceArgs: string[], args: string[]) {
+  const command = ["strace", "-f", "-qq", "-o", log, ...straceArgs, process.execPath, CLI, "guest", ...args];
+  const proc = tracked(
+    Bun.spawn(command, { env: { ...process.env, ...clientEnv(paths) }, stdout: "pipe", stderr: "pipe" }),
+  );
+  return { proc, stderr: new Response(proc.stderr).text() };
+}
