@@ -5,8 +5,9 @@
  * results lost. PATH here is this one's programs less QEMU's, linked into a directory of the test's own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathWithout } from "../helpers/path-without.ts";
 import { CLI } from "../helpers/paths.ts";
 import { tracked } from "../helpers/reaper.ts";
 
@@ -14,23 +15,9 @@ let dir: string;
 let bin: string;
 beforeAll(() => {
   dir = mkdtempSync("/tmp/ivsh-bench-test-no-qemu-");
-  bin = join(dir, "bin");
-  mkdirSync(bin);
-  for (const parent of (process.env.PATH ?? "").split(":"))
-    for (const name of listed(parent))
-      if (!name.startsWith("qemu-system") && !existsSync(join(bin, name)))
-        symlinkSync(join(parent, name), join(bin, name));
+  bin = pathWithout(dir, "qemu-system");
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A PATH entry's names; none when it is missing or no directory. */
-function listed(parent: string): string[] {
-  try {
-    return parent ? readdirSync(parent) : [];
-  } catch {
-    return [];
-  }
-}
 
 /** Runs `ivsh bench ARGS` without QEMU on PATH; stops it once it starts measuring (the defect). */
 async function withoutQemu(

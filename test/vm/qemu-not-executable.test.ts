@@ -6,8 +6,9 @@
  * test's own, after a directory holding the unrunnable one. No VM boots.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathWithout } from "../helpers/path-without.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { LAUNCH, vmName } from "./vm.ts";
 
@@ -16,26 +17,12 @@ let bin: string;
 let qemu: string;
 beforeAll(() => {
   dir = mkdtempSync("/tmp/ivsh-test-qemu-no-exec-");
-  bin = join(dir, "bin");
-  mkdirSync(bin);
-  for (const parent of (process.env.PATH ?? "").split(":"))
-    for (const name of listed(parent))
-      if (!name.startsWith("qemu-system") && !existsSync(join(bin, name)))
-        symlinkSync(join(parent, name), join(bin, name));
+  bin = pathWithout(dir, "qemu-system");
   mkdirSync(join(dir, "no-exec"));
   qemu = join(dir, "no-exec", "qemu-system-x86_64");
   writeFileSync(qemu, "#!/bin/sh\n", { mode: 0o644 });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A PATH entry's names; none when it is missing or no directory. */
-function listed(parent: string): string[] {
-  try {
-    return parent ? readdirSync(parent) : [];
-  } catch {
-    return [];
-  }
-}
 
 test("launch.sh with a qemu-system-x86_64 on PATH that is not executable names it and what to do", async () => {
   const run = tracked(
