@@ -6,7 +6,7 @@
  * a new file meanwhile.
  */
 import { afterAll, expect } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
@@ -43,8 +43,15 @@ testUnless(
       existsSync(log) ? /^(\d+) --- stopped by SIGSTOP/m.exec(readFileSync(log, "utf8")) : null;
     // Once seen failing in a whole run (never alone): what the child did is said, not only the bound.
     const ended = child.exited.then(async (code) => `exited ${code}: ${await said} ${await stderr}`);
+    // Seen failing again in a whole run at the bound (neither stopped nor ended, never alone): what each
+    // process under strace was doing then is said (its state and kernel wait), with the log below.
+    const waited = eventually(
+      async () => stopped() !== null,
+      EXIT_BOUND_MS,
+      "the receiver to stop after its lock",
+    );
     const outcome = await Promise.race([
-      eventually(async () => stopped() !== null, EXIT_BOUND_MS, "the receiver to stop after its lock"),
+      waited.catch((error) => `${(error as Error).message}; under strace: ${statesUnder(child.pid)}`),
       ended,
     ]);
     expect(outcome, `strace log: ${existsSync(log) ? readFileSync(log, "utf8") : "none"}`).toBeUndefined();
@@ -58,3 +65,32 @@ testUnless(
     expect(readFileSync(partial, "utf8")).toBe("another receiver's bytes");
   },
 );
+
+/** Each live process under `root` (its children's, recursively): pid, command, state and kernel wait. */
+function statesUnder(root: number): string {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name)))
+    try {
+      parents.set(
+        Number(entry),
+        Number(readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]!.split(" ")[1]),
+      );
+    } catch {} // gone meanwhile
+  const under = (pid: number): boolean => {
+    for (let at = parents.get(pid) ?? 0; at > 1; at = parents.get(at) ?? 0) if (at === root) return true;
+    return false;
+  };
+  const said = [...parents.keys()]
+    .filter((pid) => pid === root || under(pid))
+    .map((pid) => {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "?";
+        const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
+        return `${pid} ${field("Name")} ${field("State")} wchan=${wchan} threads=${field("Threads")}`;
+      } catch {
+        return `${pid} gone`;
+      }
+    });
+  return said.join("; ") || "none";
+}
