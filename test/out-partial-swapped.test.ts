@@ -6,12 +6,12 @@
  * a new file meanwhile.
  */
 import { afterAll, expect } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { descendantsOf, tracked } from "./helpers/reaper.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-out-partial-swapped-"));
@@ -67,31 +67,17 @@ testUnless(
   },
 );
 
-/** Each live process under `root` (its children's, recursively): pid, command, state and kernel wait. */
+/** `root` and each live process under it: pid, command, state and kernel wait. */
 function statesUnder(root: number): string {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name)))
+  const said = [root, ...descendantsOf(root)].map((pid) => {
     try {
-      parents.set(
-        Number(entry),
-        Number(readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]!.split(" ")[1]),
-      );
-    } catch {} // gone meanwhile
-  const under = (pid: number): boolean => {
-    for (let at = parents.get(pid) ?? 0; at > 1; at = parents.get(at) ?? 0) if (at === root) return true;
-    return false;
-  };
-  const said = [...parents.keys()]
-    .filter((pid) => pid === root || under(pid))
-    .map((pid) => {
-      try {
-        const status = readFileSync(`/proc/${pid}/status`, "utf8");
-        const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "?";
-        const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
-        return `${pid} ${field("Name")} ${field("State")} wchan=${wchan} threads=${field("Threads")}`;
-      } catch {
-        return `${pid} gone`;
-      }
-    });
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "?";
+      const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
+      return `${pid} ${field("Name")} ${field("State")} wchan=${wchan} threads=${field("Threads")}`;
+    } catch {
+      return `${pid} gone`;
+    }
+  });
   return said.join("; ") || "none";
 }

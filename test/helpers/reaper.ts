@@ -49,7 +49,7 @@ function killWithDescendants(proc: Subprocess): void {
 }
 
 /** Every process below `pid`, children before their own children: /proc/PID/task/TID/children. */
-function descendantsOf(pid: number): number[] {
+export function descendantsOf(pid: number): number[] {
   const found: number[] = [];
   for (let at = 0, pending = [pid]; at < pending.length; at++) {
     const children = childrenOf(pending[at]!);

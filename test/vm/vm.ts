@@ -133,7 +133,6 @@ export class Vm {
   }
 }
 
-/** Hex SHA-256 of a file on the host, to compare with the guest's `sha256sum`. */
 /** Live processes of VM `name` (launch.sh's --name or QEMU's -name), by pid. */
 export function vmProcesses(name: string): number[] {
   return readdirSync("/proc")
@@ -151,6 +150,7 @@ export function vmProcesses(name: string): number[] {
     .map(Number);
 }
 
+/** Hex SHA-256 of a file on the host, to compare with the guest's `sha256sum`. */
 export async function sha256File(path: string): Promise<string> {
   const hasher = new Bun.CryptoHasher("sha256");
   for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
