@@ -4,7 +4,7 @@
  * read(2) (the native copy cannot take it) and the file arrives bit-exact; every window mapped is
  * unmapped once sent (a 2 GiB file would otherwise keep 2 GiB of mappings and page tables to its end); a
  * second window the kernel refuses leaves the rest to read(2) from where the first ended; a sparse file
- * whose file system cannot be told is read(2), as in tmpfs.
+ * whose file system will not say where its holes are is read(2), as one that says.
  */
 import { expect, test } from "bun:test";
 import { readFileSync, statSync, truncateSync } from "node:fs";
@@ -101,7 +101,7 @@ testUnless(
 
 testUnless(
   noStrace,
-  "a sparse file whose file system cannot be told (statfs fails) is read(2), its holes kept",
+  "a sparse file whose file system will not say where its holes are (SEEK_HOLE fails) is read(2), its holes kept",
   async () => {
     const prepare = async (input: string) => {
       await randomFile(input, MIB);
@@ -111,13 +111,13 @@ testUnless(
       "-P",
       input,
       "-e",
-      "trace=mmap,statfs",
+      "trace=mmap,lseek",
       "-e",
-      "inject=statfs:error=EIO",
+      "inject=lseek:error=EINVAL:when=1",
     ];
-    const input = join(suite.shmDir, "limits-statfs.in");
-    const log = await tracedSend("limits-statfs", suite.shmDir, prepare, refuse);
-    expect(log).toMatch(/statfs\(.*EIO.*INJECTED/);
+    const input = join(suite.shmDir, "limits-seek-hole.in");
+    const log = await tracedSend("limits-seek-hole", suite.shmDir, prepare, refuse);
+    expect(log).toMatch(/lseek\(\d+, 0, SEEK_HOLE\).*EINVAL.*INJECTED/);
     expect(windows(log, 8 * MIB)).toEqual([]);
     expect(statSync(input).blocks * 512).toBe(MIB);
   },
