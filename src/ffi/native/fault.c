@@ -195,7 +195,11 @@ static void install_once(void) {
   mine.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&mine.sa_mask);
   if (sigaction(SIGSEGV, &mine, &previous_segv) != 0) return;
-  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) return;
+  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) {
+    /* Reported as not installed: none of ours stays (the process is as without the helper). */
+    sigaction(SIGSEGV, &previous_segv, NULL);
+    return;
+  }
   install_result = 0;
 }
 
