@@ -161,38 +161,6 @@ testUnless(
   },
 );
 
-testUnless(
-  noStrace,
-  "interrupted while its file is copied from slow storage: it stops within the window, not at the file's end",
-  async () => {
-    const name = "mapped-interrupted";
-    const input = join(suite.dir, `${name}.in`);
-    const log = join(suite.dir, `${name}.strace`);
-    await randomFile(input, 8 * MIB);
-    const receiver = guest(suite.paths, ["recv", "--channel", name, "--out", "/dev/null"]);
-    // Each copy from a mapping saves the signal mask (sigsetjmp: one rt_sigprocmask), here made 1 ms slower:
-    // with 4 KiB chunks, 2048 copies of the one 8 MiB window take seconds, as from a slow disk.
-    const slow = ["-e", "trace=rt_sigprocmask", "-e", "inject=rt_sigprocmask:delay_exit=1000"];
-    const sent = ["send", input, "--channel", name, "--chunk-size", "4096"];
-    const { proc: sender, stderr } = guestUnderStrace(suite.paths, log, slow, sent);
-    // The copies run on the main thread, whose thread id is the process id: the first copy's.
-    const copies = () => {
-      const calls = existsSync(log)
-        ? readFileSync(log, "utf8").matchAll(/^(\d+) +rt_sigprocmask\(SIG_BLOCK, NULL/gm)
-        : [];
-      const pids = [...calls].map(([, pid]) => Number(pid));
-      return pids.filter((pid) => pid === pids[0]);
-    };
-    await eventually(async () => copies().length >= 256, EXIT_BOUND_MS, "the sender to copy its first MiB");
-    process.kill(copies()[0]!, "SIGINT");
-    expect(await exitOrKill(sender, EXIT_BOUND_MS)).toBe(130);
-    expect(await stderr).toContain(`Failed to send on channel '${name}' since it was interrupted by SIGINT`);
-    // It went on to copy all 2048 chunks before it looked at the signal.
-    expect(copies().length).toBeLessThan(2048);
-    expect(await receiver.exit()).not.toBe(0);
-  },
-);
-
 test("the copy's recovery ends with it: a SIGBUS elsewhere in the same mapping still ends the process", async () => {
   const [lost, copied] = ["disarmed-lost.bin", "disarmed-copied.bin"].map((name) => join(suite.dir, name));
   const script = [

@@ -7,7 +7,7 @@
 import { afterAll, expect } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nativeLayout, nativeStatusIn } from "./helpers/native-layout.ts";
+import { nativeLayout, nativeLoadIn } from "./helpers/native-layout.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join("/tmp", "ivsh-native-abi-"));
@@ -32,20 +32,22 @@ function layoutWith(name: string, abi: number, without?: string): string {
 
 testWithTool(
   "gcc",
-  "a library of a newer ABI is not used, though it has every symbol this one binds",
+  "a library of a newer ABI is not used, though it has every symbol this one binds; it is closed again",
   async () => {
-    expect(await nativeStatusIn(layoutWith("abi6", 6))).toBe(
-      "portable (libivsh-native.so has ABI 6, this ivsh needs 5: rebuild it)",
-    );
+    expect(await nativeLoadIn(layoutWith("abi6", 6))).toEqual({
+      status: "portable (libivsh-native.so has ABI 6, this ivsh needs 5: rebuild it)",
+      mappings: 0,
+    });
   },
 );
 
 testWithTool(
   "gcc",
-  "a library of this ABI lacking a symbol did not load: the loader's words, not its ABI",
+  "a library of this ABI lacking a symbol did not load: the loader's words, not its ABI; it is closed again",
   async () => {
-    const status = await nativeStatusIn(layoutWith("abi5-short", 5, "ivsh_digest_pieces_from_file"));
-    expect(status).toStartWith("portable (libivsh-native.so did not load: ");
-    expect(status).toContain("ivsh_digest_pieces_from_file");
+    const loaded = await nativeLoadIn(layoutWith("abi5-short", 5, "ivsh_digest_pieces_from_file"));
+    expect(loaded.status).toStartWith("portable (libivsh-native.so did not load: ");
+    expect(loaded.status).toContain("ivsh_digest_pieces_from_file");
+    expect(loaded.mappings).toBe(0); // its ABI was read from a second handle
   },
 );

@@ -8,7 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nativeLayout, nativeStatusIn } from "./helpers/native-layout.ts";
+import { nativeLayout, nativeLoadIn, nativeStatusIn } from "./helpers/native-layout.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ivsh-native-loading-"));
@@ -32,7 +32,7 @@ test("a library older than one of its sources is not loaded: the status says whi
 
 testWithTool(
   "gcc",
-  "a library of another ABI is not used: the status names both ABIs",
+  "a library of another ABI is not used: the status names both ABIs, and the library is closed again",
   async () => {
     const stub = join(dir, "abi3.c");
     const symbols = ["ivsh_native_usable", "ivsh_native_tcg", "ivsh_digest_pieces", "ivsh_guard_region"]; // not ABI 5's
@@ -44,9 +44,11 @@ testWithTool(
     const compile = Bun.spawnSync(["gcc", "-shared", "-fPIC", "-o", built, stub], { stderr: "pipe" });
     expect(compile.stderr.toString()).toBe("");
     const { root } = nativeLayout(dir, "abi3", built);
-    expect(await nativeStatusIn(root)).toBe(
-      "portable (libivsh-native.so has ABI 3, this ivsh needs 5: rebuild it)",
-    );
+    // It lacks ABI 5's symbols: its ABI is read from a second handle, once left open (5 mappings).
+    expect(await nativeLoadIn(root)).toEqual({
+      status: "portable (libivsh-native.so has ABI 3, this ivsh needs 5: rebuild it)",
+      mappings: 0,
+    });
   },
   30_000,
 );

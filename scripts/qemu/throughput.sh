@@ -73,8 +73,12 @@ BYTES=$(stat -c %s "$S/h2g.bin")
 read -r -a ivsh <<<"$IVSH"
 client=(--socket "$D/arbiter.sock" --region "$S/region")
 
-"${ivsh[@]}" host --region "$S/region" --socket "$D/arbiter.sock" --state "$D/state" --size 256MiB \
-  2>"$D/arbiter.log" &
+# Without NOTIFY_SOCKET: run by a systemd unit, with the caller's, this private arbiter would tell that
+# unit READY=1 and STOPPING=1 as if it were the unit's own. The subshell execs it: $! is the arbiter's pid.
+(
+  unset NOTIFY_SOCKET
+  exec "${ivsh[@]}" host --region "$S/region" --socket "$D/arbiter.sock" --state "$D/state" --size 256MiB
+) 2>"$D/arbiter.log" &
 PIDS+=($!)
 # An arbiter that exited (a --ivsh that does not run) ends the wait; its log says why.
 for _ in $(seq 100); do [ -S "$D/arbiter.sock" ] && break; kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done

@@ -151,10 +151,11 @@ function embeddedName(file: Blob): string {
 }
 
 /**
- * The helper's symbols; or, where the library lacks one, its ABI alone: a library of another ABI may lack
+ * The helper's library; or, where it lacks a symbol, its ABI alone: a library of another ABI may lack
  * symbols this one needs, and dlopen would fail on the first missing one instead of saying which ABI it is.
+ * The handle the ABI was read from is closed again (only ivsh_native_abi was called: nothing of it is in use).
  */
-function openSymbols(path: string) {
+function openLibrary(path: string) {
   const { u64, u64_fast, i32, ptr } = FFIType;
   try {
     return dlopen(path, {
@@ -166,19 +167,25 @@ function openSymbols(path: string) {
       ivsh_unguard_region: { args: [u64], returns: FFIType.void },
       ivsh_file_copy_ready: { args: [], returns: i32 },
       ivsh_digest_pieces_from_file: { args: [ptr, ptr, u64, u64, ptr], returns: u64 },
-    }).symbols;
+    });
   } catch (error) {
-    const abi = dlopen(path, { ivsh_native_abi: { args: [], returns: i32 } }).symbols.ivsh_native_abi();
+    const alone = dlopen(path, { ivsh_native_abi: { args: [], returns: i32 } });
+    const abi = alone.symbols.ivsh_native_abi();
+    alone.close();
     if (abi === ABI) throw error;
     return abi;
   }
 }
 
 function open(path: string, origin: string): Loaded {
-  const symbols = openSymbols(path);
-  const abi = typeof symbols === "number" ? symbols : symbols.ivsh_native_abi();
-  if (typeof symbols === "number" || abi !== ABI)
+  const library = openLibrary(path);
+  const abi = typeof library === "number" ? library : library.symbols.ivsh_native_abi();
+  if (typeof library === "number" || abi !== ABI) {
+    // Not used: closed before any of its code (its fault handler) could be in place.
+    if (typeof library !== "number") library.close();
     return portable(`${NATIVE_LIBRARY} has ABI ${abi}, this ivsh needs ${ABI}: rebuild it`);
+  }
+  const { symbols } = library;
   const faults: FaultGuard = {
     // The label as a NUL-terminated string; the helper copies it during the call.
     guard: (base, length, label) => symbols.ivsh_guard_region(base, length, Buffer.from(`${label}\0`)) === 0,

@@ -1,7 +1,7 @@
 /**
  * lseek(2) on a file's descriptor: a regular file's input, read into a ring its session lost, is read again
  * from its start on the next (src/transfer/io.ts, Source.rewind); one partly sent from a mapping is read on
- * from where the mapping stopped (Source.skipTo); one with holes in tmpfs is not mapped (its first hole).
+ * from where the mapping stopped (Source.skipTo); one with holes is not mapped (its first hole).
  */
 import { check } from "./errno.ts";
 import { libc } from "./libc.ts";
@@ -15,11 +15,11 @@ export function seekTo(fd: number, offset: number, what: string): void {
 }
 
 /**
- * Where the first hole of `fd`'s file starts (its size if it has none; Infinity where the file system will
+ * Where the first hole of `fd`'s file starts (its size if it has none; undefined where the file system will
  * not say), its offset put back at 0 after. tmpfs reports a range fallocated and not yet written as a hole.
  */
-export function firstHole(fd: number, what: string): number {
+export function firstHole(fd: number, what: string): number | undefined {
   const at = Number(libc.lseek(fd, 0, SEEK_HOLE));
   seekTo(fd, 0, what);
-  return at < 0 ? Number.POSITIVE_INFINITY : at;
+  return at < 0 ? undefined : at;
 }

@@ -9,13 +9,11 @@
  * fault (SIGBUS): the native copy survives that (src/ffi/native/fault.c) and the send fails with
  * SourceChanged, as a read would have found the file shorter. A last digest piece of 240 bytes or less,
  * and files too small to gain, go through read(2) as before; so does a file that cannot be mapped, and
- * one in tmpfs with holes or unwritten (fallocated) ranges.
+ * one that reports holes or unwritten (fallocated) ranges (in tmpfs a mapping's read would fill them).
  */
-import { fstatSync, statfsSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { mapShared, PROT_READ, unmap, viewOf } from "../ffi/index.ts";
 import { firstHole } from "../ffi/seek.ts";
-import { TMPFS_MAGIC } from "../region/region-file.ts";
 import { DIGEST_PIECE_BYTES } from "./digest.ts";
 import type { Source } from "./io.ts";
 import type { ChannelSender } from "./sender.ts";
@@ -87,25 +85,24 @@ async function sendStep(source: Source, sender: ChannelSender, bytes: Uint8Array
 function mappableBytes(source: Source, sender: ChannelSender): number {
   const { size } = source;
   if (source.type !== "file" || size === undefined || size < MAPPED_MIN_BYTES) return 0;
-  if (!sender.digest.copiesFromFiles || holesFilledByMapping(source)) return 0;
+  if (!sender.digest.copiesFromFiles || holesFilledByMapping(source, size)) return 0;
   const lastPiece = (size % sender.ring.chunkBytes) % DIGEST_PIECE_BYTES;
   return lastPiece > 0 && lastPiece <= 240 ? size - lastPiece : size;
 }
 
 /**
- * A file in tmpfs (/dev/shm, often /tmp) with a hole or a range fallocated and not yet written: a
- * mapping's read of a hole gives the file a page of memory, where read(2) reads zeros and gives none (a
- * 64 MiB file holding 1 MiB went to 64 MiB used); an unwritten range is cleared page by page as it is
- * mapped (a fallocated 2 GiB file: 1.59 s mapped, 0.50 s read). tmpfs reports both to SEEK_HOLE.
+ * A file with a hole or a range fallocated and not yet written, as the file itself reports (SEEK_HOLE),
+ * whatever its file system says it is. In tmpfs (/dev/shm, often /tmp) a mapping's read of a hole gives
+ * the file a page of memory, where read(2) reads zeros and gives none (a 64 MiB file holding 1 MiB went to
+ * 64 MiB used); an unwritten range is cleared page by page as it is mapped (a fallocated 2 GiB file: 1.59 s
+ * mapped, 0.50 s read). tmpfs reports both as holes. Not by the file system's name: overlayfs over tmpfs
+ * (a container's /dev/shm-backed overlay) maps its tmpfs file, and statfs says overlayfs. A disk file
+ * system's holes cost nothing either way: read(2) there is right too, if a little slower (ramfs reports no
+ * holes; read(2) of one allocates as a mapping does). Where the file system will not say, read(2).
  */
-function holesFilledByMapping(source: Source): boolean {
-  try {
-    if (statfsSync(source.name).type !== TMPFS_MAGIC) return false;
-  } catch {
-    return true; // cannot tell: read(2) is right everywhere
-  }
-  const { blocks, size } = fstatSync(source.fd);
-  return blocks * 512 < size || firstHole(source.fd, source.name) < size;
+function holesFilledByMapping(source: Source, size: number): boolean {
+  const hole = firstHole(source.fd, source.name);
+  return hole === undefined || hole < size;
 }
 
 /** The window's address, or undefined if the file cannot be mapped (its file system has no mmap). */

@@ -35,8 +35,23 @@ export function nativeLayout(
 
 /** `nativeStatus().detail` in a child loading native.ts from `root`, IVSH_NATIVE unset unless `env` sets it. */
 export async function nativeStatusIn(root: string, env: Record<string, string> = {}): Promise<string> {
-  const script = `import { nativeStatus } from ${JSON.stringify(join(root, "src/ffi/native.ts"))};
-console.log(nativeStatus().detail);`;
+  return (await nativeLoadIn(root, env)).status;
+}
+
+/**
+ * `nativeStatus().detail` in a child loading native.ts from `root`, and how many mappings of root's built
+ * library the child's /proc/self/maps holds after it: none once a library that is not used was closed.
+ */
+export async function nativeLoadIn(
+  root: string,
+  env: Record<string, string> = {},
+): Promise<{ status: string; mappings: number }> {
+  const library = join(root, "build/native/libivsh-native.so");
+  const script = `import { readFileSync } from "node:fs";
+import { nativeStatus } from ${JSON.stringify(join(root, "src/ffi/native.ts"))};
+console.log(nativeStatus().detail);
+const maps = readFileSync("/proc/self/maps", "utf8").split("\\n");
+console.log(maps.filter((line) => line.endsWith(${JSON.stringify(` ${library}`)})).length);`;
   const { IVSH_NATIVE: _, ...inherited } = process.env;
   const child = tracked(
     Bun.spawn([process.execPath, "-e", script], {
@@ -49,5 +64,6 @@ console.log(nativeStatus().detail);`;
   expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(0);
   const [stdout, stderr] = await said;
   expect(stderr).toBe("");
-  return stdout.trim();
+  const [status = "", mappings = ""] = stdout.trim().split("\n");
+  return { status, mappings: Number(mappings) };
 }

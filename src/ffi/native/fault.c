@@ -195,7 +195,11 @@ static void install_once(void) {
   mine.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&mine.sa_mask);
   if (sigaction(SIGSEGV, &mine, &previous_segv) != 0) return;
-  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) return;
+  if (sigaction(SIGBUS, &mine, &previous_bus) != 0) {
+    /* Reported as not installed: none of ours stays (the process is as without the helper). */
+    sigaction(SIGSEGV, &previous_segv, NULL);
+    return;
+  }
   install_result = 0;
 }
 
@@ -258,8 +262,20 @@ EXPORT int ivsh_file_copy_ready(void) { return install(); }
 EXPORT uint64_t ivsh_digest_pieces_from_file(uint8_t *destination, const uint8_t *source, uint64_t length,
                                              uint64_t piece_bytes, uint64_t *state) {
   sigjmp_buf back;
-  /* Saving the signal mask: the jump leaves the handler, which had SIGBUS blocked, and must unblock it. */
-  if (sigsetjmp(back, 1)) return SOURCE_LOST;
+  /*
+   * The mask is not saved (that is an rt_sigprocmask per copy: one per 4 KiB chunk with --chunk-size 4096)
+   * but mended on the jump's path alone. The jump leaves the handler, which ran with SIGBUS added to the
+   * thread's mask (its sa_mask is empty), so unblocking SIGBUS gives back the mask of before the copy:
+   * SIGBUS was not blocked then, or its fault would have ended the process instead of reaching the handler.
+   */
+  if (sigsetjmp(back, 0)) {
+    sigset_t bus;
+    sigemptyset(&bus);
+    sigaddset(&bus, SIGBUS);
+    /* This thread's mask on Linux; not pthread_sigmask, which asks for glibc 2.32 (see install()). */
+    sigprocmask(SIG_UNBLOCK, &bus, NULL);
+    return SOURCE_LOST;
+  }
   recovery_base = (uintptr_t)source;
   recovery_end = recovery_base + length;
   recovery = &back;
