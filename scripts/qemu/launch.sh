@@ -366,14 +366,19 @@ if [ "$RUN_SET" = 1 ]; then
     READERS+=($!)
     exec 9<&-
   fi
+  # Out of this script's process group, QEMU (or timeout(1) running it) outlived a SIGKILL of that group
+  # (a cancelled CI job, kill -9 -PGID: the watchdog below dies with it), its VM running on with nobody to
+  # stop it; the parent-death signal (kept across exec) ends it with this script, however that ends.
+  guard=(setpriv --pdeathsig TERM)
+  command -v setpriv >/dev/null 2>&1 || guard=()
   if [ "$TIMEOUT" != 0 ]; then
-    timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
+    "${guard[@]}" timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
     # In a process group of its own (as timeout(1) above puts it in its own): QEMU catches SIGINT even when
     # this script started with it ignored (a script's `throughput.sh &`), so a Ctrl-C meant for the
     # terminal's foreground job ended the VM ("the guest gave no result"). A Ctrl-C for this script reaches
     # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
-    setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
+    "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
 else
   exec 3<&0

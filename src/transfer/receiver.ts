@@ -51,6 +51,11 @@ export interface ReceiverOptions {
   /** Ends any wait with an Interrupted error when aborted. */
   signal?: AbortSignal;
   keeper?: StreamKeeper;
+  /**
+   * @internal Called as the receiver joins a transfer (its sender streams to it from then on), before the
+   * ring is opened: a session lost after that lost the sender's transfer too (withPeerWait's redo).
+   */
+  onJoined?: () => void;
 }
 
 /**
@@ -90,6 +95,7 @@ export class ChannelReceiver {
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
       slot.store("receiverId", client.clientId);
       slot.store("receiverJoined", transfer);
+      options.onJoined?.();
       // A sender parked until someone joins (it raised senderParked, then re-read receiverJoined). Not
       // claimed (CAS): late, that would take the flag the sender raised since to park on `tail`.
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");

@@ -203,13 +203,17 @@ export async function receiveStream(
     signal,
     what,
     (attempt) => {
-      // Redone from the start while no transfer was joined: nothing has arrived.
+      // Redone from the start while no transfer was joined: nothing has arrived. Joined, not yet opened
+      // (frozen then, a paused VM), its sender streamed to it and failed "the receiver died": not redone
+      // (it was, and `guest recv` waited for another sender without end, saying only that it waited).
       let joined = false;
       attempt.redoable(() => !joined);
-      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, () => {
+      const onJoined = () => {
         joined = true;
-        attempt.peerCheck(() => true);
-      });
+      };
+      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, onJoined, () =>
+        attempt.peerCheck(() => true),
+      );
     },
     renew,
   );
@@ -221,15 +225,16 @@ async function receiveThrough(
   sink: Sink,
   progress: Progress,
   signal: AbortSignal | undefined,
-  joined: () => void,
+  onJoined: () => void,
+  opened: () => void,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const receiver = await ChannelReceiver.open(
     client,
     channel,
-    signal ? { onWaiting, signal, keeper: sink } : { onWaiting, keeper: sink },
+    signal ? { onWaiting, onJoined, signal, keeper: sink } : { onWaiting, onJoined, keeper: sink },
   );
-  joined();
+  opened();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;

@@ -17,6 +17,7 @@ import { ArbiterProcess, type Spawned } from "../helpers/processes.ts";
 import { testWithTool, toolMissing } from "../helpers/tools.ts";
 import { guest } from "../helpers/transfer.ts";
 import { ensureBinary, GUEST_PRELUDE, Vm, vmName } from "./vm.ts";
+import { GUEST_SNAPSHOTS } from "./vm-report.ts";
 
 const FED = 4 << 20;
 const BOUND_MS = 150_000;
@@ -40,9 +41,14 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
+/** The guest's snapshots (every 20 s of recv) say, should it not end, what it and the guest were doing. */
 function receiverScript(channel: string): string {
-  return `${GUEST_PRELUDE}
-ivsh guest recv --channel ${channel} --out /tmp/x; report recv $?
+  return `${GUEST_PRELUDE}${GUEST_SNAPSHOTS}
+snapshots_every 20 &
+watching=$!
+ivsh guest recv --channel ${channel} --out /tmp/x; rc=$?
+kill $watching
+report recv $rc
 [ -e /tmp/x ] && report final-file-exists 0
 report partial 0 /tmp/x.partial
 `;

@@ -11,6 +11,7 @@ import type { Subprocess } from "bun";
 import { REPO, type TestPaths, testPaths } from "../helpers/paths.ts";
 import { type ArbiterFlags, ArbiterProcess, EventStream } from "../helpers/processes.ts";
 import { toolMissing } from "../helpers/tools.ts";
+import { runningReport } from "./vm-report.ts";
 
 export const LAUNCH = join(REPO, "scripts/qemu/launch.sh");
 export const BINARY = join(REPO, "dist/ivsh");
@@ -74,25 +75,40 @@ export class Vm {
   readonly events: EventStream;
   readonly stderr: Promise<string>;
   readonly exited: Promise<number>;
+  /** launch.sh's stderr as it has come so far (`stderr` once it has ended): for a VM still running. */
+  private stderrSoFar = "";
 
   private constructor(
     readonly name: string,
     readonly proc: Subprocess<"ignore", "pipe", "pipe">,
+    private readonly consoleLog: string,
+    private readonly socket: string,
   ) {
     this.events = new EventStream(proc.stdout);
-    this.stderr = new Response(proc.stderr).text();
+    this.stderr = this.gather(proc.stderr);
     this.exited = proc.exited;
   }
 
+  private async gather(stream: ReadableStream<Uint8Array>): Promise<string> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) this.stderrSoFar += decoder.decode(chunk, { stream: true });
+    return this.stderrSoFar;
+  }
+
   static launch(options: VmOptions): Vm {
+    // In the test's directory, so that it outlives launch.sh's own temporary one for a failure's message.
+    const consoleLog = join(options.paths.dir, `${options.name}.console`);
+    const socket = options.socket ?? options.paths.socket;
     const command = [
       LAUNCH,
       "--name",
       options.name,
+      "--console-log",
+      consoleLog,
       "--region",
       options.region ?? options.paths.region,
       "--socket",
-      options.socket ?? options.paths.socket,
+      socket,
       ...(options.ivsh === undefined ? [] : ["--ivsh", options.ivsh]),
       ...(options.qemuArgs ?? []).flatMap((arg) => ["--qemu-arg", arg]),
       "--separate-stderr",
@@ -107,7 +123,7 @@ export class Vm {
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },
     });
-    return new Vm(options.name, proc);
+    return new Vm(options.name, proc, consoleLog, socket);
   }
 
   /** The guest's next JSON line with this event name; on failure the message carries the VM's stderr. */
@@ -119,10 +135,16 @@ export class Vm {
     }
   }
 
-  /** launch.sh's stderr (guest stderr, bridge lines, console tail) once the VM is gone, or a note. */
+  /**
+   * launch.sh's stderr (guest stderr, bridge lines, console tail) once the VM is gone; for a VM still
+   * running, what it is doing (./vm-report.ts).
+   */
   async diagnostics(): Promise<string> {
     const done = await Promise.race([this.exited.then(() => true), Bun.sleep(2000).then(() => false)]);
-    if (!done) return "(the VM is still running)";
+    if (!done) {
+      const { name, stderrSoFar, consoleLog, socket } = this;
+      return runningReport({ name, stderrSoFar, consoleLog, socket });
+    }
     return `--- ${this.name} stderr ---\n${await this.stderr}`;
   }
 
