@@ -48,6 +48,19 @@ test("the file holds every slot's words, in whole pages, and a sleep on the last
   }
 });
 
+test("a load reads the word as wakes bumped it: a sleep on that value sleeps, on an older one returns", () => {
+  const mailbox = opened(4);
+  try {
+    mailbox.wake(6, 1);
+    mailbox.wake(6, 1);
+    expect(mailbox.load(6)).toBe(2);
+    expect(mailbox.sleep(6, 2, 20)).toBe("timed-out");
+    expect(mailbox.sleep(6, 1, 20)).toBe("changed");
+  } finally {
+    mailbox.close();
+  }
+});
+
 test("a second region of the same file with fewer slots does not shrink it; with more, grows it", () => {
   const region = join(directory, "shared-region");
   const first = opened(2000, region);
