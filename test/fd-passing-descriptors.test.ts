@@ -1,0 +1,52 @@
+/**
+ * The descriptors of src/ffi/fd-passing.ts itself: a received descriptor is close-on-exec (the arbiter
+ * runs helpers, the compaction's, that must not hold a guest's connection open after the arbiter closed
+ * it); a bind that fails leaves no socket open.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { bindDatagramSocket, receiveWithFd, sendWithFd } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
+
+const dir = mkdtempSync("/tmp/ivsh-fd-passing-descriptors-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const O_CLOEXEC = 0o2000000;
+const openFds = () => readdirSync("/proc/self/fd").length;
+
+/** The open flags of this process's `fd`, from /proc/self/fdinfo (octal). */
+function flagsOf(fd: number): number {
+  const line = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8")
+    .split("\n")
+    .find((text) => text.startsWith("flags:"));
+  return Number.parseInt(line?.split(/\s+/)[1] ?? "", 8);
+}
+
+test("a received descriptor is close-on-exec", () => {
+  const path = join(dir, "receiver.sock");
+  const receiver = bindDatagramSocket(path);
+  const sent = openSync("/dev/null", "r");
+  try {
+    sendWithFd(path, new Uint8Array([1, 2, 3]), sent);
+    const received = receiveWithFd(receiver, path);
+    expect(received?.fd).toBeDefined();
+    expect(flagsOf(received!.fd!) & O_CLOEXEC).toBe(O_CLOEXEC);
+    closeFd(received!.fd!);
+  } finally {
+    closeSync(sent);
+    closeFd(receiver);
+  }
+});
+
+test("a bind refused (the path taken) throws and leaves no socket open", () => {
+  const path = join(dir, "taken.sock");
+  const first = bindDatagramSocket(path);
+  try {
+    const before = openFds();
+    expect(() => bindDatagramSocket(path)).toThrow("EADDRINUSE");
+    expect(openFds()).toBe(before);
+  } finally {
+    closeFd(first);
+  }
+});
