@@ -1,7 +1,7 @@
 /**
  * The descriptors of src/ffi/fd-passing.ts itself: a received descriptor is close-on-exec (the arbiter
  * runs helpers, the compaction's, that must not hold a guest's connection open after the arbiter closed
- * it); a bind that fails leaves no socket open.
+ * it); a bind that fails leaves no socket open; a path too long for sockaddr_un with its NUL is refused.
  */
 import { afterAll, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -49,4 +49,14 @@ test("a bind refused (the path taken) throws and leaves no socket open", () => {
   } finally {
     closeFd(first);
   }
+});
+
+test("a path of 107 bytes is bound; one of 108, with no room for its NUL, is refused", () => {
+  const longest = join(dir, "x".repeat(107 - dir.length - 1));
+  expect(longest.length).toBe(107);
+  closeFd(bindDatagramSocket(longest));
+  const over = `${longest}y`;
+  const before = openFds();
+  expect(() => bindDatagramSocket(over)).toThrow("ENAMETOOLONG");
+  expect(openFds()).toBe(before);
 });
