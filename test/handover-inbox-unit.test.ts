@@ -1,0 +1,101 @@
+/**
+ * The arbiter's hand-over inbox (src/host/handover.ts) in this process, its clock a mock: a datagram
+ * waits exactly its TTL (kept at TTL, closed past it); close() closes every descriptor still waiting; a
+ * datagram whose frame is not a handover's (another op, the same fields) is dropped and its descriptor
+ * closed; an empty IVSH_HANDOVER_TTL_MS is unset (a unit file's `Environment=NAME=`).
+ */
+import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { sendWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
+import { closeFd } from "../src/ffi/index.ts";
+import { HandoverInbox, handoverPath, handoverTtlMs } from "../src/host/handover.ts";
+import { encodeFrame } from "../src/protocol/codec.ts";
+import { FrameKind, handoverDatagram, messages } from "../src/protocol/messages.ts";
+
+const dir = mkdtempSync("/tmp/ivsh-handover-inbox-unit-");
+const previousTtl = process.env.IVSH_HANDOVER_TTL_MS;
+afterAll(() => {
+  process.env.IVSH_HANDOVER_TTL_MS = previousTtl;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let serial = 0;
+let clock = 1_000_000;
+const opened: HandoverInbox[] = [];
+afterEach(() => {
+  for (const inbox of opened.splice(0)) inbox.close();
+  mock.restore();
+});
+
+/** An inbox of its own, with a TTL of `ttlMs`, on a clock that moves only when the test says. */
+function inbox(ttlMs: number): { inbox: HandoverInbox; path: string } {
+  process.env.IVSH_HANDOVER_TTL_MS = String(ttlMs);
+  spyOn(performance, "now").mockImplementation(() => clock);
+  const socket = join(dir, `arbiter-${serial++}.sock`);
+  const made = HandoverInbox.open(socket);
+  opened.push(made);
+  return { inbox: made, path: handoverPath(socket) };
+}
+
+const openFds = () => readdirSync("/proc/self/fd").length;
+
+/** Hands one end of a fresh socket pair over under `nonce` (op: the frame's); returns the end kept here. */
+function handOver(path: string, nonce: string, op: number = messages.handover.op): number {
+  const [kept, sent] = streamSocketPair();
+  const datagram = encodeFrame(FrameKind.request, op, 0, handoverDatagram, { vm: "unit-vm", nonce });
+  sendWithFd(path, datagram, sent);
+  closeFd(sent);
+  return kept;
+}
+
+test("a datagram waits its TTL: kept at exactly the TTL, closed once past it", () => {
+  const { inbox: box, path } = inbox(1000);
+  const kept = handOver(path, "waits");
+  try {
+    expect(box.take("another")).toBeUndefined(); // drains: the datagram is read now
+    expect(box.waitingCount).toBe(1);
+    clock += 1000;
+    expect(box.take("another")).toBeUndefined();
+    expect(box.waitingCount).toBe(1);
+    clock += 1;
+    expect(box.take("another")).toBeUndefined();
+    expect(box.waitingCount).toBe(0);
+  } finally {
+    closeFd(kept);
+  }
+});
+
+test("close() closes the descriptors still waiting", () => {
+  const { inbox: box, path } = inbox(60_000);
+  const kept = handOver(path, "left");
+  try {
+    expect(box.take("another")).toBeUndefined();
+    expect(box.waitingCount).toBe(1);
+    const before = openFds();
+    box.close();
+    opened.splice(opened.indexOf(box), 1);
+    // The waiting descriptor and the inbox's own socket.
+    expect(openFds()).toBe(before - 2);
+  } finally {
+    closeFd(kept);
+  }
+});
+
+test("a datagram of another op, with a handover's fields, is dropped and its descriptor closed", () => {
+  const { inbox: box, path } = inbox(60_000);
+  const before = openFds();
+  const kept = handOver(path, "other-op", messages.hello.op);
+  try {
+    expect(box.take("other-op")).toBeUndefined();
+    expect(box.waitingCount).toBe(0);
+    expect(openFds()).toBe(before + 1); // only the end kept here
+  } finally {
+    closeFd(kept);
+  }
+});
+
+test("an empty IVSH_HANDOVER_TTL_MS is unset: the default TTL", () => {
+  expect(handoverTtlMs({ IVSH_HANDOVER_TTL_MS: "" })).toBe(handoverTtlMs({}));
+  expect(handoverTtlMs({})).toBe(30_000);
+});
