@@ -2,10 +2,11 @@
  * The arbiter's hand-over inbox (src/host/handover.ts) in this process, its clock a mock: a datagram
  * waits exactly its TTL (kept at TTL, closed past it); close() closes every descriptor still waiting; a
  * datagram whose frame is not a handover's (another op, the same fields) is dropped and its descriptor
- * closed; an empty IVSH_HANDOVER_TTL_MS is unset (a unit file's `Environment=NAME=`).
+ * closed; an empty IVSH_HANDOVER_TTL_MS is unset (a unit file's `Environment=NAME=`); an open that finds
+ * another file at the hand-over socket's path leaves neither its socket nor its private file behind.
  */
 import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sendWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
@@ -98,4 +99,15 @@ test("a datagram of another op, with a handover's fields, is dropped and its des
 test("an empty IVSH_HANDOVER_TTL_MS is unset: the default TTL", () => {
   expect(handoverTtlMs({ IVSH_HANDOVER_TTL_MS: "" })).toBe(handoverTtlMs({}));
   expect(handoverTtlMs({})).toBe(30_000);
+});
+
+test("an open finding a file at the hand-over path throws, leaving no socket open and no private file", () => {
+  const own = join(dir, `taken-${serial++}`);
+  mkdirSync(own);
+  const socket = join(own, "arbiter.sock");
+  writeFileSync(handoverPath(socket), "");
+  const before = openFds();
+  expect(() => HandoverInbox.open(socket)).toThrow("a socket appeared there");
+  expect(openFds()).toBe(before);
+  expect(readdirSync(own)).toEqual(["arbiter.sock.handover"]);
 });
