@@ -60,3 +60,22 @@ test("a path of 107 bytes is bound; one of 108, with no room for its NUL, is ref
   expect(() => bindDatagramSocket(over)).toThrow("ENAMETOOLONG");
   expect(openFds()).toBe(before);
 });
+
+test("a send leaves no socket open; an empty payload is refused (EMSGSIZE), nothing sent", () => {
+  const path = join(dir, "sends.sock");
+  const receiver = bindDatagramSocket(path);
+  const sent = openSync("/dev/null", "r");
+  try {
+    const before = openFds();
+    sendWithFd(path, new Uint8Array([1]), sent);
+    expect(openFds()).toBe(before);
+    expect(() => sendWithFd(path, new Uint8Array(0), sent)).toThrow("EMSGSIZE");
+    expect(openFds()).toBe(before);
+    const first = receiveWithFd(receiver, path);
+    closeFd(first!.fd!);
+    expect(receiveWithFd(receiver, path)).toBeUndefined();
+  } finally {
+    closeSync(sent);
+    closeFd(receiver);
+  }
+});
