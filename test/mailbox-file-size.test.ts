@@ -4,11 +4,13 @@
  * make every sleep return at once, "changed", and parking a busy loop until its slice ends); a file
  * someone truncated is grown back by the next load; a guest's device gets its mailbox in /dev/shm. It is
  * every user's (0666 whatever the umask: any of them may park), a link planted at its name is refused, and
- * close() leaves no mapping of it behind.
+ * close() leaves no mapping of it behind. A mailbox that cannot be made (8 PiB: EFBIG where no file may be
+ * that big, else ENOMEM from mmap, beyond the address space) is refused with its descriptor closed.
  */
 import { afterAll, expect, test } from "bun:test";
 import {
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -121,4 +123,10 @@ test("close() unmaps the mailbox: no mapping of its file is left in this process
   expect(mapped()).toBe(true);
   mailbox.close();
   expect(mapped()).toBe(false);
+});
+
+test("a mailbox too big to make is refused (EFBIG or ENOMEM), its descriptor closed", () => {
+  const before = readdirSync("/proc/self/fd").length;
+  expect(() => WakeMailbox.open(join(directory, "huge-region"), 2 ** 50)).toThrow(/EFBIG|ENOMEM/);
+  expect(readdirSync("/proc/self/fd").length).toBe(before);
 });
