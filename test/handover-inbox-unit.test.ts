@@ -3,7 +3,8 @@
  * waits exactly its TTL (kept at TTL, closed past it); close() closes every descriptor still waiting; a
  * datagram whose frame is not a handover's (another op, the same fields) is dropped and its descriptor
  * closed; an empty IVSH_HANDOVER_TTL_MS is unset (a unit file's `Environment=NAME=`); an open that finds
- * another file at the hand-over socket's path leaves neither its socket nor its private file behind.
+ * another file at the hand-over socket's path leaves neither its socket nor its private file behind; a
+ * closed inbox's timer stops (it read a closed descriptor, or a later file's of that number, each tick).
  */
 import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { sendWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { HandoverInbox, handoverPath, handoverTtlMs } from "../src/host/handover.ts";
+import { log } from "../src/log.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, handoverDatagram, messages } from "../src/protocol/messages.ts";
 
@@ -110,4 +112,14 @@ test("an open finding a file at the hand-over path throws, leaving no socket ope
   expect(() => HandoverInbox.open(socket)).toThrow("a socket appeared there");
   expect(openFds()).toBe(before);
   expect(readdirSync(own)).toEqual(["arbiter.sock.handover"]);
+});
+
+test("a closed inbox's timer stops: no tick reads its socket after close()", async () => {
+  process.env.IVSH_HANDOVER_TTL_MS = "40"; // a tick every 20 ms
+  const made = HandoverInbox.open(join(dir, `arbiter-${serial++}.sock`));
+  const warned = spyOn(log, "warn").mockImplementation(() => undefined);
+  made.close();
+  // Fails only if a tick comes (15 would, at this period); a loaded machine may only make it pass.
+  await Bun.sleep(300);
+  expect(warned).not.toHaveBeenCalled();
 });
