@@ -25,7 +25,9 @@ import { testUnless } from "./helpers/tools.ts";
 const previousTmpdir = process.env.TMPDIR;
 const root = mkdtempSync("/tmp/ivsh-bridge-episodes-marker-");
 afterAll(() => {
-  process.env.TMPDIR = previousTmpdir;
+  // The other test files of this run share the environment (a variable set to undefined is "undefined").
+  if (previousTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = previousTmpdir;
   rmSync(root, { recursive: true, force: true });
 });
 

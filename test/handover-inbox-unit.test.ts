@@ -18,10 +18,7 @@ import { FrameKind, handoverDatagram, messages } from "../src/protocol/messages.
 
 const dir = mkdtempSync("/tmp/ivsh-handover-inbox-unit-");
 const previousTtl = process.env.IVSH_HANDOVER_TTL_MS;
-afterAll(() => {
-  process.env.IVSH_HANDOVER_TTL_MS = previousTtl;
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let serial = 0;
 let clock = 1_000_000;
@@ -29,6 +26,9 @@ const opened: HandoverInbox[] = [];
 afterEach(() => {
   for (const inbox of opened.splice(0)) inbox.close();
   mock.restore();
+  // The other test files of this run share the environment (a variable set to undefined is "undefined").
+  if (previousTtl === undefined) delete process.env.IVSH_HANDOVER_TTL_MS;
+  else process.env.IVSH_HANDOVER_TTL_MS = previousTtl;
 });
 
 /** An inbox of its own, with a TTL of `ttlMs`, on a clock that moves only when the test says. */
