@@ -59,7 +59,7 @@ test("an arbiter that reads nothing stops the bridge reading its guest: far fewe
   listener.stop(true);
   await relaying;
   expect(pulled).toBeLessThan(CHUNKS / 2);
-});
+}, 60_000);
 
 test("an arbiter that reads slowly: the bridge keeps at most about a chunk of the guest's ahead of it", async () => {
   const socket = join(dir, "slow-arbiter.sock");

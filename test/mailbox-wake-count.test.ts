@@ -50,4 +50,4 @@ test("a wake of up to 3 sleepers of a word wakes the 2 asleep there, and says 2"
   } finally {
     mailbox.close();
   }
-});
+}, 60_000);
