@@ -54,8 +54,9 @@ function datagramSocket(flags: number, what: string): number {
 
 /** A non-blocking Unix datagram socket bound at `path` (which must not exist); returns its fd. */
 export function bindDatagramSocket(path: string): number {
-  const fd = datagramSocket(SOCK_NONBLOCK, path);
+  // The address first: a path it refuses (too long) would otherwise leave the socket open.
   const address = socketAddress(path);
+  const fd = datagramSocket(SOCK_NONBLOCK, path);
   if (libc.bind(fd, address, address.byteLength) !== 0) {
     const errno = lastErrno();
     libc.close(fd);

@@ -102,7 +102,7 @@ async function sendChunks(
   watch: PeerWatch,
 ): Promise<LoopResult> {
   const offset = area.bytes;
-  const to_transfer = Math.ceil(length / chunk);
+  const to_transfer = handOffs(length, chunk);
   // Said before each wait for the reader, if it left (killed, or told fewer bytes than the file's).
   const left = (taken: number) => () =>
     `the reader left having taken ${taken} of the ${to_transfer} chunks (it was killed, or given a BYTES under the file's ${length}): run both again, giving the reader the file's size`;
@@ -136,6 +136,14 @@ async function sendChunks(
   await shm.shm_dealloc(area);
   await shm.shm_finish();
   return { bytes: length, chunks: to_transfer };
+}
+
+/**
+ * How many chunks carry `bytes`: at least one, empty for an empty file. With none, the writer freed its
+ * area as soon as it had made it, and a reader not looking at that moment waited for ever for it.
+ */
+function handOffs(bytes: number, chunk: number): number {
+  return Math.max(1, Math.ceil(bytes / chunk));
 }
 
 /**
@@ -217,7 +225,7 @@ async function takeChunks(
   watch: PeerWatch,
 ): Promise<LoopResult> {
   const offset = area.bytes;
-  const to_transfer = Math.ceil(total / chunk);
+  const to_transfer = handOffs(total, chunk);
   let i = 0;
   // Said before each wait for the writer, if it left (killed, or done sending a file under BYTES).
   const left = () =>
