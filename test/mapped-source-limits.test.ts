@@ -140,7 +140,7 @@ testUnless(
 
 testUnless(
   noStrace,
-  "a file that cannot seek at all (every lseek ESPIPE: a FUSE file opened non-seekable) is read(2), bit-exact",
+  "a file that cannot seek at all (every lseek fails, ESPIPE) is read(2), bit-exact: no seek back after SEEK_HOLE",
   async () => {
     // The SEEK_HOLE that failed moved nothing: the seek back to 0 after it failed too, and ended the send
     // ("lseek INPUT: ESPIPE (Illegal seek)", exit 1) of a file that read(2) sends whole.
