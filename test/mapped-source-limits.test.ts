@@ -5,7 +5,7 @@
  * unmapped once sent (a 2 GiB file would otherwise keep 2 GiB of mappings and page tables to its end); a
  * second window the kernel refuses leaves the rest to read(2) from where the first ended; a sparse file
  * whose file system will not say where its holes are is read(2), as one that says; a copy from a mapping
- * makes no system call (4 KiB chunks).
+ * makes no system call (4 KiB chunks); a file that cannot seek at all is read(2) too.
  */
 import { expect, test } from "bun:test";
 import { readFileSync, statSync, truncateSync } from "node:fs";
@@ -136,4 +136,27 @@ testUnless(
     const log = await tracedSend("limits-no-mask", suite.dir, prepare, masks, ["--chunk-size", "4096"]);
     expect(log.match(/rt_sigprocmask\(/g)?.length ?? 0).toBeLessThan(2048 / 4);
   },
+);
+
+testUnless(
+  noStrace,
+  "a file that cannot seek at all (every lseek fails, ESPIPE) is read(2), bit-exact: no seek back after SEEK_HOLE",
+  async () => {
+    // The SEEK_HOLE that failed moved nothing: the seek back to 0 after it failed too, and ended the send
+    // ("lseek INPUT: ESPIPE (Illegal seek)", exit 1) of a file that read(2) sends whole.
+    const prepare = (input: string) => randomFile(input, 2 * MIB);
+    const refuse = (input: string) => [
+      "-P",
+      input,
+      "-e",
+      "trace=mmap,lseek",
+      "-e",
+      "inject=lseek:error=ESPIPE",
+    ];
+    const log = await tracedSend("limits-no-seek", suite.dir, prepare, refuse);
+    expect(log).toMatch(/lseek\(\d+, 0, SEEK_HOLE\).*ESPIPE.*INJECTED/);
+    expect(log).not.toMatch(/lseek\(\d+, 0, SEEK_SET\)/);
+    expect(windows(log, 2 * MIB)).toEqual([]);
+  },
+  60_000,
 );

@@ -3,15 +3,16 @@
  * edges: the fault at the source's first byte and in its last quarter, a second lost copy after a first
  * (the jump out of the first must leave SIGBUS unblocked and nothing armed), and a SIGSEGV in the source,
  * which is a bug in the caller and must not be taken for a lost file; a take part way into a chunk goes
- * through the same copy (src/transfer/chunk-writer.ts). Each case runs in its own process: a recovery
- * that fails ends it.
+ * through the same copy (src/transfer/chunk-writer.ts); the signal mask after a lost copy, on the main
+ * thread and on a Worker's. Each case runs in its own process: a recovery that fails ends it.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
+import { testUnless } from "./helpers/tools.ts";
 
 const dir = mkdtempSync(join("/tmp", "ivsh-mapped-recovery-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,8 +35,9 @@ function script(name: string, keep: number, body: string[]): string {
   ].join("\n");
 }
 
-async function run(source: string) {
-  const child = tracked(Bun.spawn([process.execPath, "-e", source], { stdout: "pipe", stderr: "pipe" }));
+async function run(source: string, before: string[] = []) {
+  const command = [...before, process.execPath, "-e", source];
+  const child = tracked(Bun.spawn(command, { stdout: "pipe", stderr: "pipe" }));
   const said = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   const code = await exitOrKill(child, EXIT_BOUND_MS);
   const [stdout, stderr] = await said;
@@ -98,3 +100,40 @@ test("a lost file's bytes taken part way into a chunk: the take fails with Sourc
   const { code, stdout, stderr } = await run(script("midchunk.bin", 0, body));
   expect([code, stdout], stderr).toEqual([0, `${JSON.stringify({ first: MIB, code: "SourceChanged" })}\n`]);
 });
+
+/** env's option that starts a command with signals blocked (GNU coreutils 9), or why it cannot. */
+const BLOCKING = ["env", "--block-signal=HUP,USR1"];
+const cannotBlock =
+  Bun.spawnSync([...BLOCKING, "true"]).exitCode === 0
+    ? undefined
+    : "env --block-signal is not here (GNU coreutils 9 has it): cannot start bun with signals blocked";
+
+/** SIGHUP and SIGUSR1, as /proc's SigBlk shows a thread's mask (bit N - 1 for signal N). */
+const HUP_USR1 = ((1n << 0n) | (1n << 9n)).toString(16).padStart(16, "0");
+
+for (const where of ["main", "worker"] as const)
+  testUnless(
+    cannotBlock,
+    `a lost copy on the ${where} thread leaves its signal mask as it was: SIGBUS unblocked, the caller's blocked kept`,
+    async () => {
+      // The jump out of the handler leaves SIGBUS blocked (the kernel added it for the handler) and the
+      // mask is not saved per copy: the recovery unblocks SIGBUS alone, not every signal.
+      const body = [
+        'const { readFileSync: status } = await import("node:fs");',
+        'const mask = () => /SigBlk:\\s*(\\S+)/.exec(status("/proc/thread-self/status", "utf8"))[1];',
+        "const before = mask();",
+        "const copied = copy(lost);",
+        "console.log(JSON.stringify({ before, copied, after: mask() }));",
+      ];
+      const source = script(`mask-${where}.bin`, MIB, body);
+      // On a Worker: the same script as its module, the copy then made on the Worker's own thread.
+      const worker = join(dir, "mask-worker.ts");
+      if (where === "worker") writeFileSync(worker, source);
+      const started = where === "main" ? source : `new Worker(${JSON.stringify(worker)});`;
+      const { code, stdout, stderr } = await run(started, BLOCKING);
+      expect([code, stdout], stderr).toEqual([
+        0,
+        `${JSON.stringify({ before: HUP_USR1, copied: false, after: HUP_USR1 })}\n`,
+      ]);
+    },
+  );

@@ -20,6 +20,9 @@ export function seekTo(fd: number, offset: number, what: string): void {
  */
 export function firstHole(fd: number, what: string): number | undefined {
   const at = Number(libc.lseek(fd, 0, SEEK_HOLE));
+  // A refused lseek moved nothing: seeking back could only fail in turn (a file that cannot seek at all,
+  // ESPIPE) and end a send that read(2) makes whole.
+  if (at < 0) return undefined;
   seekTo(fd, 0, what);
-  return at < 0 ? undefined : at;
+  return at;
 }

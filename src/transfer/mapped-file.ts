@@ -30,7 +30,7 @@ const WINDOW_BYTES = 64 << 20;
 /**
  * Copied about this much at a time, in whole chunks, as the read path reads: between steps the event loop
  * may get its turn and an interrupt ends the send. Per window, Ctrl-C on a send from slow storage went
- * unheeded until the whole file had been sent (test/mapped-source.test.ts, "interrupted").
+ * unheeded until the whole file had been sent (test/mapped-source-interrupted.test.ts).
  */
 const STEP_BYTES = 1 << 20;
 
