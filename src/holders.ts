@@ -77,13 +77,26 @@ export function socketListener(path: string, boundAs = (name: string) => name ==
 function ownerOfSocket(link: string): number {
   for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
     try {
-      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === link))
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => linkOf(`/proc/${pid}/fd/${fd}`) === link))
         return Number(pid);
     } catch {
       // A process that exited meanwhile, or one this user may not look into.
     }
   }
   return Number.NaN;
+}
+
+/**
+ * Where a descriptor leads, or "" if it was closed since its directory was listed: a process opening and
+ * closing files while it is looked at (and the listing's own descriptor, in this process) is still
+ * looked at through its other descriptors, not skipped whole.
+ */
+function linkOf(fdPath: string): string {
+  try {
+    return readlinkSync(fdPath);
+  } catch {
+    return "";
+  }
 }
 
 function describe(pid: number): string {
