@@ -5,12 +5,15 @@
  * for a sender again as if no transfer had reached it: `guest recv` in a VM paused so then waited without
  * end (test/vm/qemu-faults.test.ts's "paused" case, once in a whole run: "no 'recv' within 150000 ms").
  * The receiver stops itself at that point (test/fixtures/frozen-joiner.ts): an order, not a race.
+ * Stalled there instead, within its lease, past its --timeout: the sender was there, and it receives.
  */
 import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { guest } from "./helpers/transfer.ts";
+import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const LEASE_MS = 1000;
 const suite = sharedArbiter("joined-freeze", { lease: `${LEASE_MS}ms` });
@@ -45,6 +48,45 @@ test("a receiver frozen past its lease after joining a transfer fails saying so,
     expect(await receiver.exit(WITHIN_MS)).toBe(0);
   } finally {
     receiver.proc.kill("SIGKILL");
+    sender.proc.kill("SIGKILL");
+  }
+}, 60_000);
+
+/** The receiver's wait limit, and how long it stalls after joining: well past that limit, on any machine. */
+const STALL = { waitMs: 1000, stallMs: 6000 };
+
+test("a receiver whose wait limit passes after it joined a transfer, while it opens the ring, receives it", async () => {
+  const channel = "joined-stall";
+  const input = join(suite.dir, `${channel}.in`);
+  const output = `${suite.dir}/${channel}.out`;
+  const data = await randomFile(input, 300_000);
+  // The sender first, so the receiver joins at once, well within its limit.
+  const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
+  const ring = async () =>
+    (await fetchStatus({ unix: suite.socket })).report.segments.some((segment) =>
+      segment.name.startsWith(`channel:${channel}:`),
+    );
+  let receiver: ReturnType<typeof spawnFixture> | undefined;
+  try {
+    await eventually(ring, WITHIN_MS, "the sender's ring published");
+    receiver = spawnFixture("frozen-joiner", {
+      socket: suite.socket,
+      region: suite.region,
+      channel,
+      output,
+      ...STALL,
+    });
+    await receiver.events.next("joined", WITHIN_MS);
+    // Before: { ok: false, code: "Timeout" }, "no sender showed up within 1 s (--timeout)", though one had.
+    expect(await receiver.events.next("outcome", WITHIN_MS + STALL.stallMs)).toEqual({
+      event: "outcome",
+      ok: true,
+    });
+    expect(await sender.exit(WITHIN_MS)).toBe(0);
+    expect(sameBytes(readFileSync(output), data)).toBe(true);
+    expect(await receiver.exit(WITHIN_MS)).toBe(0);
+  } finally {
+    receiver?.proc.kill("SIGKILL");
     sender.proc.kill("SIGKILL");
   }
 }, 60_000);

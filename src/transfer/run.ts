@@ -210,10 +210,11 @@ export async function receiveStream(
       attempt.redoable(() => !joined);
       const onJoined = () => {
         joined = true;
+        // The sender is here from the join on: a --timeout passing while the ring opened (a round trip,
+        // 8 MiB populated under TCG) ended the transfer begun, saying "no sender showed up".
+        attempt.peerCheck(() => true);
       };
-      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, onJoined, () =>
-        attempt.peerCheck(() => true),
-      );
+      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, onJoined);
     },
     renew,
   );
@@ -226,7 +227,6 @@ async function receiveThrough(
   progress: Progress,
   signal: AbortSignal | undefined,
   onJoined: () => void,
-  opened: () => void,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const receiver = await ChannelReceiver.open(
@@ -234,7 +234,6 @@ async function receiveThrough(
     channel,
     signal ? { onWaiting, onJoined, signal, keeper: sink } : { onWaiting, onJoined, keeper: sink },
   );
-  opened();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
