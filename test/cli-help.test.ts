@@ -65,7 +65,7 @@ describe("ivsh CLI", () => {
     const result = await runCli(["host", "--blocksize", "4k"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr.trim().split("\n")).toEqual([
-      "[ivsh] ERROR Unknown option --blocksize",
+      "[ivsh] ERROR Unknown option --blocksize: did you mean --block-size?",
       "Run 'ivsh host --help' to see the options.",
     ]);
     expect(result.stdout).toBe("");
@@ -95,7 +95,7 @@ describe("ivsh CLI", () => {
     const result = await runCli(["help", "guest", "sned"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr.trim().split("\n")).toEqual([
-      "[ivsh] ERROR There is no command 'ivsh guest sned'",
+      "[ivsh] ERROR There is no command 'ivsh guest sned': did you mean 'ivsh guest send'?",
       "Run 'ivsh guest --help' to see the commands.",
     ]);
     expect(result.stdout).toBe("");

@@ -3,6 +3,7 @@
  * names the flag instead of a silently ignored default.
  */
 import type { ArgsDef, CittyPlugin, CommandDef } from "citty";
+import { closestWord } from "./_suggest.ts";
 
 /** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
 export class UsageError extends Error {}
@@ -174,13 +175,22 @@ export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): P
     if (token === "--") break;
     if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
     const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
+    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}${optionMeant(flag, known)}`);
   }
   const flags = valueFlags(args);
   checkEncoding(rawArgs, args, flags);
   checkValues(rawArgs, flags);
   checkSwitches(rawArgs, args, flags);
   checkNumberWords(rawArgs, args, flags);
+}
+
+/** ": did you mean --json?" after `--jsn`: among the long, kebab-case names (one letter is no spelling). */
+function optionMeant(flag: string, known: Set<string>): string {
+  const meant = closestWord(
+    flag,
+    [...known].filter((name) => name.length > 1 && !name.startsWith("no-") && !/[A-Z]/.test(name)),
+  );
+  return meant === undefined ? "" : `: did you mean --${meant}?`;
 }
 
 const strictFlags: CittyPlugin = {
