@@ -63,10 +63,14 @@ export function checkRoomFor(fd: number, path: string, size: number): void {
   const { bavail, bsize } = statfsSync(path);
   const free = bavail * bsize;
   if (needed <= free) return;
+  // A region a page or two short rounds to the figure it has ("needs 7.93 MiB more ... only 7.93 MiB"):
+  // the bytes then say by how much.
+  const exact = formatBytes(needed) === formatBytes(free);
+  const [need, have] = [needed, free].map((bytes) => formatBytes(bytes) + (exact ? ` (${bytes} bytes)` : ""));
   throw failure(
     "NoSpace",
     `use ${path} as a ${formatBytes(size)} region`,
-    `the region needs ${formatBytes(needed)} more but its file system at ${dirname(path)} has only ${formatBytes(free)} free; pass a smaller --size or free space there`,
+    `the region needs ${need} more but its file system at ${dirname(path)} has only ${have} free; pass a smaller --size or free space there`,
   );
 }
 
