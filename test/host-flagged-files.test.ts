@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, expect } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { openRegionReadWrite } from "../src/region/mapping.ts";
+import { expectFailure } from "./helpers/errors.ts";
 import { expectOneLine, runHost, startLines } from "./helpers/host-run.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -96,3 +98,43 @@ for (const [flag, letter] of [
     },
     60_000,
   );
+
+testUnless(flagless, "a client mapping a region made immutable under its arbiter: named so", () => {
+  const region = join(paths.shmDir, "immutable-mapped");
+  writeFileSync(region, "");
+  chattr("+i", region);
+  try {
+    // Before: "open PATH: EPERM (Operation not permitted)".
+    expectFailure(
+      () => openRegionReadWrite(region),
+      "PermissionDenied",
+      /^Failed to map the region \S+ since it is immutable \(chattr \+i; lsattr shows it\): .*chattr -i/,
+    );
+  } finally {
+    chattr("-i", region);
+  }
+});
+
+testUnless(
+  flagless,
+  "an immutable wake-up file: the arbiter's warning names the flag, not the user",
+  async () => {
+    const region = join(paths.shmDir, "wake-region");
+    writeFileSync(`${region}.wake`, "");
+    chattr("+i", `${region}.wake`);
+    try {
+      const said = await startLines(
+        ["--region", region, "--socket", join(paths.dir, "wake.sock"), "--size", "1MiB"],
+        paths.dir,
+      );
+      expect(said).toContain("the region's wake-up file could not be made");
+      expect(said).not.toContain("let the arbiter's user write");
+      expect(said).toContain(
+        "it is immutable (chattr +i; lsattr shows it): no one may write it, root included (clear the flag with chattr -i)",
+      );
+    } finally {
+      chattr("-i", `${region}.wake`);
+    }
+  },
+  60_000,
+);

@@ -36,14 +36,15 @@ export function renameRefusedBy(path: string): "immutable" | "append-only" | und
 /**
  * Why no one may write `path`, root included, when it is flagged immutable or append-only (an open for
  * writing, or a rename over it, is EPERM then, which read as a missing permission): the flag, where it
- * shows, and how to clear it, with `instead` as the other way out. Undefined when it is not flagged.
+ * shows, and how to clear it, with `instead` as the other way out if there is one. Undefined when it is
+ * not flagged.
  */
-export function flaggedRefusal(path: string, instead: string): string | undefined {
+export function flaggedRefusal(path: string, instead?: string): string | undefined {
   const flag = renameRefusedBy(path);
   if (flag === undefined) return undefined;
   const letter = flag === "immutable" ? "i" : "a";
   return (
     `it is ${flag} (chattr +${letter}; lsattr shows it): no one may write it, root included ` +
-    `(clear the flag with chattr -${letter}, or ${instead})`
+    `(clear the flag with chattr -${letter}${instead ? `, or ${instead}` : ""})`
   );
 }

@@ -314,6 +314,11 @@ export function openRegionReadWrite(path: string): number {
       throw failure("RegionInvalid", `map the region ${path}`, IS_A_DIRECTORY);
     if (error instanceof SystemCallError && error.errnoName === "EROFS")
       throw failure("PermissionDenied", `map the region ${path}`, readOnlyRegion(path));
+    const flagged =
+      error instanceof SystemCallError && error.errnoName === "EPERM"
+        ? flaggedRefusal(path, "ask the arbiter's operator")
+        : undefined;
+    if (flagged) throw failure("PermissionDenied", `map the region ${path}`, flagged);
     throw error;
   }
 }
