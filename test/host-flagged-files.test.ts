@@ -6,7 +6,7 @@
  * flag and the chattr that clears it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openRegionReadWrite } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
@@ -134,6 +134,47 @@ testUnless(
       );
     } finally {
       chattr("-i", `${region}.wake`);
+    }
+  },
+  60_000,
+);
+
+/** Root is refused nothing by modes, so "this user may not create files in DIR" sent it looking for one. */
+testUnless(
+  flagless,
+  "an immutable directory of the socket, the state or the region: named so",
+  async () => {
+    const dir = join(paths.shmDir, "frozen");
+    mkdirSync(dir);
+    chattr("+i", dir);
+    const cases = [
+      [
+        { region: join(paths.shmDir, "dir-region-1"), socket: join(dir, "s.sock") },
+        "choose another --socket",
+      ],
+      [
+        {
+          region: join(paths.shmDir, "dir-region-2"),
+          socket: join(paths.dir, "d2.sock"),
+          state: join(dir, "s.state"),
+        },
+        "pass another --state",
+      ],
+      [{ region: join(dir, "region"), socket: join(paths.dir, "d3.sock") }, "pass another --region"],
+    ] as const;
+    try {
+      for (const [files, instead] of cases) {
+        const result = await runHost(files);
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).not.toContain("may not");
+        expectOneLine(
+          result.stderr,
+          `its directory ${dir} is immutable (chattr +i; lsattr shows it): no one may write it, root included ` +
+            `(clear the flag with chattr -i, or ${instead})`,
+        );
+      }
+    } finally {
+      chattr("-i", dir);
     }
   },
   60_000,

@@ -5,7 +5,7 @@
  */
 import { dirname } from "node:path";
 import { failure, type IvshError } from "../errors.ts";
-import { flaggedRefusal } from "../ffi/file-flags.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { errnoOf } from "../ffi/index.ts";
 
 /**
@@ -45,7 +45,11 @@ export function stateFileFailure(
     case "EACCES":
     case "EPERM": {
       // Root meets EPERM too, for a journal flagged immutable or append-only: no directory's mode to blame.
-      const flagged = code === "EPERM" ? flaggedRefusal(path, "pass another --state") : undefined;
+      const flagged =
+        code === "EPERM"
+          ? (flaggedRefusal(path, "pass another --state") ??
+            flaggedDirectoryRefusal(path, "pass another --state"))
+          : undefined;
       if (flagged) return failure("PermissionDenied", action, flagged);
       return failure(
         "PermissionDenied",

@@ -5,7 +5,7 @@
  */
 import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
-import { flaggedRefusal } from "../ffi/file-flags.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import {
   changeMode,
   closeFd,
@@ -348,7 +348,11 @@ function openRegionFile(path: string): number {
     if (errno === "EROFS") throw failure("PermissionDenied", `open the region ${path}`, readOnlyRegion(path));
     if (errno === "EISDIR") throw failure("RegionInvalid", `open the region ${path}`, IS_A_DIRECTORY);
     // Root meets it too: a region flagged immutable or append-only.
-    const flagged = errno === "EPERM" ? flaggedRefusal(path, "pass another --region") : undefined;
+    const flagged =
+      errno === "EPERM"
+        ? (flaggedRefusal(path, "pass another --region") ??
+          flaggedDirectoryRefusal(path, "pass another --region"))
+        : undefined;
     if (flagged) throw failure("PermissionDenied", `open the region ${path}`, flagged);
     throw error;
   }
