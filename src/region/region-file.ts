@@ -6,6 +6,7 @@
 import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { residentPages } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
@@ -190,4 +191,13 @@ function accessFix(path: string, stats: { uid: number; gid: number; mode: number
       "and join that group"
     );
   return "run as its owner or a member of its group with read and write permission, or ask its owner";
+}
+
+/**
+ * Refuses a region that is, or whose directory is, flagged immutable or append-only, naming the flag: the
+ * EPERM that root meets too, which no mode or owner explains.
+ */
+export function refuseFlagged(path: string, action: string, instead: string): void {
+  const flagged = flaggedRefusal(path, instead) ?? flaggedDirectoryRefusal(path, instead);
+  if (flagged) throw failure("PermissionDenied", action, flagged);
 }
