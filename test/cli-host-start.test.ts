@@ -87,6 +87,8 @@ describe("ivsh CLI", () => {
     ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/already 1.00 MiB \(pass --size 1MiB,/);
+    // Both sizes in one unit (it said "as a 33554432-byte region since the file is already 1.00 MiB").
+    expect(result.stderr).toContain("as a 32.0 MiB region since the file is already 1.00 MiB");
   });
 
   test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {

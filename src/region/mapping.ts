@@ -382,7 +382,7 @@ export function createOrOpenRegionFile(
     if (existing !== 0 && existing !== size)
       throw failure(
         "RegionInvalid",
-        `use ${path} as a ${size}-byte region`,
+        `use ${path} as a ${formatBytes(size)} region`,
         `the file is already ${formatBytes(existing)} (${existing % PAGE_SIZE === 0 ? `pass --size ${formatSizeFlag(existing)}` : "no ivsh region is that size: name another --region"}, or remove the file if nothing uses it)`,
       );
     checkRoomFor(fd, path, size);
