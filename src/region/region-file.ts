@@ -201,3 +201,24 @@ export function refuseFlagged(path: string, action: string, instead: string): vo
   const flagged = flaggedRefusal(path, instead) ?? flaggedDirectoryRefusal(path, instead);
   if (flagged) throw failure("PermissionDenied", action, flagged);
 }
+
+/**
+ * Why a whole region file's pages cannot be made: its file system (a tmpfs another file filled after the
+ * arbiter started) has no room for what the file does not hold yet. Undefined when the file is not whole
+ * (truncated, removed), has room, or cannot be looked at (a guest's device).
+ */
+export function fullFileSystem(path: string, size: number): string | undefined {
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile() || stats.size < size) return undefined;
+    const lacking = size - stats.blocks * 512;
+    const { bavail, bsize } = statfsSync(path);
+    if (lacking <= 0 || bavail * bsize >= lacking) return undefined;
+    return (
+      `its file system at ${dirname(path)} is full (${formatBytes(bavail * bsize)} free; the region's file ` +
+      `lacks ${formatBytes(lacking)}, filled since the arbiter started): free space there, then run this again`
+    );
+  } catch {
+    return undefined;
+  }
+}
