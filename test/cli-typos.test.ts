@@ -26,6 +26,12 @@ describe("closestWord", () => {
     for (const word of ["nosuchcommand", "constructor", "x", "b", "xyz"])
       expect(closestWord(word, commands)).toBeUndefined();
     expect(closestWord("sed", ["send", "seed"])).toBeUndefined();
+    // One edit past the allowance is too far (it was taken when no other candidate was as close).
+    expect(closestWord("hxyt", ["host"])).toBeUndefined();
+    expect(closestWord("stxyzs", ["status"])).toBeUndefined();
+  });
+  test("a long word is allowed three edits: receive is recv", () => {
+    expect(closestWord("receive", ["send", "recv"])).toBe("recv");
   });
 });
 

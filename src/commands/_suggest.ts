@@ -5,13 +5,14 @@
 
 /**
  * The one candidate within a typo of `word`: an edit distance (a swap of two neighbours counting as one
- * edit) of 1, or 2 for a word of 5 or more characters; else the one candidate `word` begins (`comp`).
+ * edit) of 1, 2 for a word of 5 or more characters, 3 of 7 or more (`receive` for recv); else the one
+ * candidate `word` begins (`comp`).
  * Undefined when none is that close, or two are equally close: a guess between them would mislead.
  */
 export function closestWord(word: string, candidates: readonly string[]): string | undefined {
-  const allowed = word.length >= 5 ? 2 : 1;
+  const allowed = word.length >= 7 ? 3 : word.length >= 5 ? 2 : 1;
   let best: string[] = [];
-  let bestDistance = allowed + 1;
+  let bestDistance = allowed;
   for (const candidate of candidates) {
     const distance = editDistance(word, candidate);
     if (distance < bestDistance) [best, bestDistance] = [[candidate], distance];
