@@ -131,7 +131,10 @@ describe("ivsh CLI", () => {
   test("an arbiter that is not there: the reason in words, with the errno", async () => {
     const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("since no socket exists there (ENOENT) (start it with `ivsh host`");
+    // The socket named too (found by a trial: `ivsh host` alone makes /tmp/ivsh.sock, not this one).
+    expect(result.stderr).toContain(
+      `since no socket exists there (ENOENT) (start it with \`ivsh host --socket ${suite.dir}/nobody.sock\``,
+    );
     expect(result.stderr).not.toContain("since Failed to connect");
   });
 
@@ -266,7 +269,7 @@ describe("ivsh CLI", () => {
   test("status without an arbiter says where it looked and what to do", async () => {
     const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
+    expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host --socket \S+nobody.sock`/);
     // With --json, stdout is JSON even then, as send's and recv's are.
     const json = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`, "--json"]);
     expect(json.exitCode).toBe(1);

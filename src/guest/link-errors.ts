@@ -202,11 +202,17 @@ export function linkTrouble(
     : barred
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
-        ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
+        ? `start it with \`${hostCommand(endpoint.unix)}\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
         : bridgeHint(endpoint);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
+}
+
+/** `ivsh host` for the socket at `path`: alone it would make the default socket, not this one. */
+function hostCommand(path: string): string {
+  if (path === DEFAULT_SOCKET) return "ivsh host";
+  return `ivsh host --socket ${/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`}`;
 }
 
 /**
