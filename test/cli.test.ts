@@ -266,6 +266,26 @@ describe("ivsh CLI", () => {
     }
   });
 
+  // Found by a trial: told "start `ivsh host`" (which makes /dev/shm/ivsh) while an arbiter ran; the
+  // region it serves was what the user needed.
+  test("a --region that does not exist, an arbiter running: where to find the one it serves", async () => {
+    const missing = `${suite.dir}/no-such-region`;
+    const result = await runCli([
+      "guest",
+      "send",
+      "/etc/hostname",
+      "--socket",
+      suite.socket,
+      "--region",
+      missing,
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `map the region ${missing} since it does not exist (pass the --region of the arbiter meant, which ` +
+        `\`ivsh status\` names, or start \`ivsh host --region ${missing}\` to make it;`,
+    );
+  });
+
   test("status without an arbiter says where it looked and what to do", async () => {
     const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);

@@ -9,7 +9,7 @@ import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.t
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
-import { formatWait } from "../units.ts";
+import { formatWait, shellWord } from "../units.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -212,7 +212,7 @@ export function linkTrouble(
 /** `ivsh host` for the socket at `path`: alone it would make the default socket, not this one. */
 function hostCommand(path: string): string {
   if (path === DEFAULT_SOCKET) return "ivsh host";
-  return `ivsh host --socket ${/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`}`;
+  return `ivsh host --socket ${shellWord(path)}`;
 }
 
 /**
