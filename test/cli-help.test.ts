@@ -71,6 +71,14 @@ describe("ivsh CLI", () => {
     expect(result.stdout).toBe("");
   });
 
+  // Found by a trial: `send FILE --depth 4` moved 1 MiB chunks, though --chunk-size's help said 4 MiB for
+  // a regular file (the file's ring applies only when neither flag shapes it).
+  test("send's --chunk-size and --depth say when a regular file's defaults apply", async () => {
+    const { stdout } = await runCli(["guest", "send", "--help"]);
+    expect(stdout).toContain("(default 1.00 MiB; 4.00 MiB for a regular file, unless --depth is given)");
+    expect(stdout).toContain("(default 8; 2 for a regular file, unless --chunk-size is given)");
+  });
+
   test("`ivsh help COMMAND` prints what `COMMAND --help` does", async () => {
     const viaHelp = await runCli(["help", "guest", "send"]);
     const viaFlag = await runCli(["guest", "send", "--help"]);
