@@ -77,3 +77,19 @@ describe("a typo is a usage error naming what was meant", () => {
     expect(hidden.stderr).toContain("Unknown command 'bench-wroker'\n");
   }, 60_000);
 });
+
+describe("a typo of a listed value names the one meant", () => {
+  test("ivsh completion bahs", async () => {
+    const result = await runCli(["completion", "bahs"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("'bahs' since it is not one of bash, zsh, fish: did you mean bash?");
+  }, 60_000);
+
+  test("ivsh host --log-level warning", async () => {
+    const result = await runCli(["host", "--log-level", "warning", "--socket", "/nonexistent-ivsh/a.sock"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(
+      "--log-level warning since it is not one of error, warn, info, debug: did you mean warn?",
+    );
+  }, 60_000);
+});

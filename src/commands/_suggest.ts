@@ -40,3 +40,9 @@ function editDistance(a: string, b: string): number {
     }
   return rows[a.length]![b.length]!;
 }
+
+/** ": did you mean bash?" after `bsh`, for a value refused as none of `values`; "" when none is that close. */
+export function meantOne(word: string, values: readonly string[]): string {
+  const meant = closestWord(word, values);
+  return meant === undefined ? "" : `: did you mean ${meant}?`;
+}
