@@ -8,6 +8,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
 import { checkWords, commandRunning, UsageError } from "./commands/_strict.ts";
+import { closestWord } from "./commands/_suggest.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
 import { describeSystemError, IvshError } from "./errors.ts";
 /**
@@ -114,9 +115,12 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
   }
   if (error instanceof UsageError || cliError) {
     const message = usageMessage(error as Error);
-    const nested = await nestedCommand(/^Unknown command '(.+)'$/.exec(message)?.[1]);
+    const word = /^Unknown command '(.+)'$/.exec(message)?.[1];
+    const nested = await nestedCommand(word);
+    // `ivsh send` on the host: the note is for a word right but for its group, not for a typo.
     const onHost = nested?.startsWith("ivsh guest ") ? " (guest commands run on the host too)" : "";
-    const said = nested ? `${message}: did you mean '${nested}'?${onHost}` : message;
+    const meant = nested ?? (await commandMeant(word, rawArgs));
+    const said = meant ? `${message}: did you mean '${meant}'?${onHost}` : message;
     log.error(said);
     await tellServiceManager(rawArgs, said);
     const { command, path } = await resolveCommand(main, rawArgs);
@@ -243,6 +247,22 @@ async function nestedCommand(word: string | undefined): Promise<string | undefin
   return undefined;
 }
 
+/** `ivsh stauts`: the command of the group it was typed in that the word is a typo of, if any. */
+async function commandMeant(word: string | undefined, rawArgs: string[]): Promise<string | undefined> {
+  if (word === undefined) return undefined;
+  const { command, path } = await resolveCommand(main, rawArgs);
+  const subCommands =
+    typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
+  const visible: string[] = [];
+  for (const [name, sub] of Object.entries(subCommands ?? {})) {
+    const resolved = (typeof sub === "function" ? await sub() : await sub) as CommandDef;
+    const meta = typeof resolved.meta === "function" ? await resolved.meta() : await resolved.meta;
+    if (!meta?.hidden) visible.push(name);
+  }
+  const meant = closestWord(word, visible);
+  return meant === undefined ? undefined : [...path, meant].join(" ");
+}
+
 /** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */
 function usageMessage(error: Error): string {
   const plain = error.message.replace(/\x1b\[[0-9;]*m/g, "");
@@ -256,7 +276,10 @@ async function printHelp(rawWords: string[]): Promise<number> {
   const { path } = await resolveCommand(main, words);
   const unknown = words[path.length - 1];
   if (unknown !== undefined) {
-    log.error(`There is no command '${[...path, unknown].join(" ")}'`);
+    const meant = (await nestedCommand(unknown)) ?? (await commandMeant(unknown, words));
+    log.error(
+      `There is no command '${[...path, unknown].join(" ")}'${meant ? `: did you mean '${meant}'?` : ""}`,
+    );
     writeStandard(2, `Run '${path.join(" ")} --help' to see the commands.\n`);
     return EXIT_USAGE;
   }

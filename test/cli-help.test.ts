@@ -65,10 +65,18 @@ describe("ivsh CLI", () => {
     const result = await runCli(["host", "--blocksize", "4k"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr.trim().split("\n")).toEqual([
-      "[ivsh] ERROR Unknown option --blocksize",
+      "[ivsh] ERROR Unknown option --blocksize: did you mean --block-size?",
       "Run 'ivsh host --help' to see the options.",
     ]);
     expect(result.stdout).toBe("");
+  });
+
+  // Found by a trial: `send FILE --depth 4` moved 1 MiB chunks, though --chunk-size's help said 4 MiB for
+  // a regular file (the file's ring applies only when neither flag shapes it).
+  test("send's --chunk-size and --depth say when a regular file's defaults apply", async () => {
+    const { stdout } = await runCli(["guest", "send", "--help"]);
+    expect(stdout).toContain("(default 1.00 MiB; 4.00 MiB for a regular file, unless --depth is given)");
+    expect(stdout).toContain("(default 8; 2 for a regular file, unless --chunk-size is given)");
   });
 
   test("`ivsh help COMMAND` prints what `COMMAND --help` does", async () => {
@@ -95,7 +103,7 @@ describe("ivsh CLI", () => {
     const result = await runCli(["help", "guest", "sned"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr.trim().split("\n")).toEqual([
-      "[ivsh] ERROR There is no command 'ivsh guest sned'",
+      "[ivsh] ERROR There is no command 'ivsh guest sned': did you mean 'ivsh guest send'?",
       "Run 'ivsh guest --help' to see the commands.",
     ]);
     expect(result.stdout).toBe("");

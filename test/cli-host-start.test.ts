@@ -55,6 +55,24 @@ describe("ivsh CLI", () => {
     );
   });
 
+  // Found by a trial: a second `ivsh host --socket OTHER` on the same region, with the same state journal
+  // (the default, REGION.state), was told the journal's arbiter runs "(its region file or socket may have
+  // been removed under it)", though nothing was: it serves that region.
+  test("a second arbiter on the same region and its state journal (another socket) is told the region is served", async () => {
+    const result = await runCli([
+      "host",
+      ...["--region", suite.region, "--state", suite.state],
+      ...["--socket", `${suite.dir}/other.sock`, "--size", "16MiB"],
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).not.toContain("removed under it");
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `another arbiter \\(pid ${suite.arbiter.pid}, \\S+\\) is serving this region, with its state journal`,
+      ),
+    );
+  });
+
   test("a region file of another size is refused, not resized", async () => {
     const region = `${suite.shmDir}/sized`;
     await Bun.write(region, new Uint8Array(1 << 20));
@@ -69,6 +87,8 @@ describe("ivsh CLI", () => {
     ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/already 1.00 MiB \(pass --size 1MiB,/);
+    // Both sizes in one unit (it said "as a 33554432-byte region since the file is already 1.00 MiB").
+    expect(result.stderr).toContain("as a 32.0 MiB region since the file is already 1.00 MiB");
   });
 
   test("a state file that cannot be read (a directory, another user's): named, why, what to do; nothing made", async () => {

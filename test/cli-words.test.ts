@@ -72,6 +72,19 @@ describe("a word like -5", () => {
     expect(result.stderr).not.toContain("Missing required positional argument");
   });
 
+  // Found by a trial: `ivsh example fig2-reader out -1` said "a OUT named -1 goes after --": OUT was given,
+  // the word stood where BYTES goes.
+  test("where the second argument goes (fig2-reader out -1): that argument named, with its article", async () => {
+    const result = await runCli(["example", "fig2-reader", "out", "-1", "--socket", paths.socket]);
+    expect(result.exitCode).toBe(2);
+    // Not "or as ./-1": BYTES names no file.
+    expect(result.stderr).toContain("a BYTES named -1 goes after -- (-- -1)\n");
+    const first = await runCli(["example", "fig2-reader", "-1", "--socket", paths.socket]);
+    expect(first.stderr).toContain("an OUT named -1 goes after -- (-- -1) or as ./-1");
+    const past = await runCli(["guest", "send", "f", "-5", "--socket", paths.socket]);
+    expect(past.stderr).toContain("a value goes right after the flag it is for");
+  });
+
   test("after --, -5 is a FILE", async () => {
     const result = await runCli(["guest", "send", "--socket", paths.socket, "--", "-5"]);
     expect(result.exitCode).toBe(1);

@@ -131,7 +131,10 @@ describe("ivsh CLI", () => {
   test("an arbiter that is not there: the reason in words, with the errno", async () => {
     const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("since no socket exists there (ENOENT) (start it with `ivsh host`");
+    // The socket named too (found by a trial: `ivsh host` alone makes /tmp/ivsh.sock, not this one).
+    expect(result.stderr).toContain(
+      `since no socket exists there (ENOENT) (start it with \`ivsh host --socket ${suite.dir}/nobody.sock\``,
+    );
     expect(result.stderr).not.toContain("since Failed to connect");
   });
 
@@ -263,10 +266,30 @@ describe("ivsh CLI", () => {
     }
   });
 
+  // Found by a trial: told "start `ivsh host`" (which makes /dev/shm/ivsh) while an arbiter ran; the
+  // region it serves was what the user needed.
+  test("a --region that does not exist, an arbiter running: where to find the one it serves", async () => {
+    const missing = `${suite.dir}/no-such-region`;
+    const result = await runCli([
+      "guest",
+      "send",
+      "/etc/hostname",
+      "--socket",
+      suite.socket,
+      "--region",
+      missing,
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `map the region ${missing} since it does not exist (pass the --region of the arbiter meant, which ` +
+        `\`ivsh status\` names, or start \`ivsh host --region ${missing}\` to make it;`,
+    );
+  });
+
   test("status without an arbiter says where it looked and what to do", async () => {
     const result = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host`/);
+    expect(result.stderr).toMatch(/nobody.sock .*start it with `ivsh host --socket \S+nobody.sock`/);
     // With --json, stdout is JSON even then, as send's and recv's are.
     const json = await runCli(["status", "--socket", `${suite.dir}/nobody.sock`, "--json"]);
     expect(json.exitCode).toBe(1);

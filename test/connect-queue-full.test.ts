@@ -42,7 +42,7 @@ testWithTool(
     const result = await runCli(["status", "--socket", suite.socket]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).not.toContain("nothing listens");
-    expect(result.stderr).not.toContain("start it with `ivsh host`");
+    expect(result.stderr).not.toContain("start it with `ivsh host");
     expect(result.stderr).toContain(
       `Failed to connect to the arbiter at ${suite.socket} since it accepts no more`,
     );

@@ -3,9 +3,9 @@
  * is refused the area, leaves an existing OUT as it was (as one refused its arguments does).
  */
 import { expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO } from "./helpers/paths.ts";
+import { CLI, REPO } from "./helpers/paths.ts";
 import { spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
@@ -37,4 +37,14 @@ test("a reader refused the writer's area (another size) leaves an existing OUT a
   expect(code).not.toBe(0);
   expect(await reader.stderr).toMatch(/made the area 4097 bytes/);
   expect(readFileSync(output, "utf8")).toBe("the user's data");
+}, 60_000);
+
+// Found by a trial: `ivsh example fig2-reader out N` with no arbiter running left an empty `out` behind.
+test("a reader that cannot connect leaves no OUT of its own making behind", async () => {
+  const output = join(suite.dir, "never-made");
+  const where = ["--socket", join(suite.dir, "no-arbiter.sock"), "--region", suite.region];
+  const reader = spawnBun([CLI, "example", "fig2-reader", output, "10", ...where]);
+  expect(await reader.exit(30_000)).not.toBe(0);
+  expect(await reader.stderr).toMatch(/no socket exists/);
+  expect(existsSync(output)).toBe(false);
 }, 60_000);

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
+import { parseStateLines } from "../src/host/state-read.ts";
+import { expectFailure } from "./helpers/errors.ts";
 import { expectOneLine } from "./helpers/host-run.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, spawnBun } from "./helpers/processes.ts";
@@ -130,3 +132,14 @@ test("a line that is not JSON before the last is refused naming its line, not sk
     "the file is damaged (restore it, or remove it to start empty: its allocations are lost)",
   );
 }, 60_000);
+
+// Found by a trial: `--state /etc/passwd`-like text (a mistyped --state) was called "damaged", with
+// "remove it" as the way out: line 1 not JSON means it may be no journal at all, as a file without a
+// 'begin' record is said to be.
+test("a file whose first line is not JSON is said to be perhaps no state file, with --state to fix first", () => {
+  expectFailure(
+    () => parseStateLines("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1\n", "/etc/not-a-journal"),
+    "StateInvalid",
+    /^Failed to read \/etc\/not-a-journal since line 1 is not a JSON record \(not an ivsh state file\?\): pass another --state, or, if it is this arbiter's journal, restore it or remove it to start empty/,
+  );
+});

@@ -110,3 +110,10 @@ test("the summary line of a transfer faster than a millisecond says how long it 
   expect(summaryLine("sent", { ...result, seconds: 0.0125 })).toContain(" in 0.013 s, ");
   expect(summaryLine("sent", { ...result, seconds: 2 })).toContain(" in 2.000 s, ");
 });
+
+// Found by a trial: a 1-byte file was summed up "sent 1 B (1 bytes)".
+test("the summary line of a 1-byte transfer says 1 byte, not 1 bytes", () => {
+  const result = { bytes: 1, records: 1, digest: 1n, seconds: 0.001, chunkBytes: 4096, depth: 2 };
+  expect(summaryLine("sent", result)).toStartWith("sent 1 B (1 byte) in ");
+  expect(summaryLine("sent", { ...result, bytes: 0, records: 0 })).toStartWith("sent 0 B (0 bytes) in ");
+});

@@ -120,3 +120,15 @@ test("recv --progress off a terminal: a progress line is written while the trans
   expect(said).toMatch(/^recv \/dev\/null: [\d.]+ KiB/m);
   expect([await sender.exit(), await exitOrKill(receiver, EXIT_BOUND_MS)]).toEqual([0, 0]);
 });
+
+// Found by a trial: a sender with no receiver yet, its whole (small) input already in the ring, said
+// "waiting for the receiver to confirm..." first, of a receiver that did not exist.
+test("--progress, no receiver yet, the stream already in the ring: waiting for a receiver, not its confirmation", async () => {
+  const result = await runCli(
+    ["guest", "send", "/etc/hostname", "--channel", "nobody-here", "--progress", "--timeout", "1500ms"],
+    clientEnv(suite.paths),
+  );
+  expect(result.exitCode).toBe(1);
+  expect(result.stderr).toContain("waiting for a receiver on channel 'nobody-here'");
+  expect(result.stderr).not.toContain("to confirm");
+}, 60_000);

@@ -38,6 +38,31 @@ testUnless(
     }),
 );
 
+// Found by a trial: a region a page short of room on an 8 MiB tmpfs was refused with "the region needs
+// 7.93 MiB more but its file system ... has only 7.93 MiB free": two equal figures, no reason to read.
+testUnless(
+  cannotMount,
+  "a region a page short of room says by how much, not the same rounded figure twice",
+  () =>
+    withSmallTmpfs(join(paths.dir, "short"), "8m", async (small) => {
+      const path = join(small, "region");
+      const fd = openSync(path, "w+");
+      try {
+        const { bavail, bsize } = statfsSync(path);
+        const free = bavail * bsize;
+        expectFailure(
+          () => checkRoomFor(fd, path, free + bsize),
+          "NoSpace",
+          new RegExp(
+            `needs 8.00 MiB \\(${free + bsize} bytes\\) more but .* has only 8.00 MiB \\(${free} bytes\\) free`,
+          ),
+        );
+      } finally {
+        closeSync(fd);
+      }
+    }),
+);
+
 test("a file that is not a region is refused naming its first byte that is not zero", () => {
   const dir = mkdtempSync(join(paths.dir, "foreign-"));
   const path = join(dir, "image");

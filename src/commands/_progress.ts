@@ -150,7 +150,7 @@ function elapsed(seconds: number): string {
 
 export function summaryLine(verb: string, result: TransferResult): string {
   return (
-    `${verb} ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${elapsed(result.seconds)}, ` +
+    `${verb} ${formatBytes(result.bytes)} (${plural(result.bytes, "byte")}) in ${elapsed(result.seconds)}, ` +
     `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${plural(result.records, "chunk")} of up to ` +
     `${formatBytes(result.chunkBytes)}, digest ${formatDigest(result.digest)} verified`
   );

@@ -3,6 +3,7 @@
  * names the flag instead of a silently ignored default.
  */
 import type { ArgsDef, CittyPlugin, CommandDef } from "citty";
+import { closestWord } from "./_suggest.ts";
 
 /** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
 export class UsageError extends Error {}
@@ -143,22 +144,31 @@ function utf8Advice(named: string, hint: string | undefined): string {
  * the command without it (`ivsh host -5` started an arbiter; `guest send -5` said FILE was missing).
  */
 function checkNumberWords(rawArgs: readonly string[], args: ArgsDef, flags: Map<string, string>): void {
+  const positionals = Object.entries(args).filter(([, def]) => def.type === "positional");
+  let given = 0; // arguments before the word: it stands where the next one goes
   for (let index = 0; index < rawArgs.length; index++) {
     const token = rawArgs[index]!;
     if (token === "--") return;
-    if (/^-\d/.test(token)) {
-      const positional = Object.entries(args).find(([, def]) => def.type === "positional");
-      const instead = positional
-        ? `a ${positional[0].toUpperCase()} named ${token} goes after -- (-- ${token}) or as ./${token}`
-        : "a value goes right after the flag it is for (--flag VALUE)";
-      throw new UsageError(
-        `Failed to use '${token}' since it reads as an option, and no option is named so: ${instead}`,
-      );
+    if (/^-\d/.test(token)) throw new UsageError(numberWordRefused(token, positionals[given]));
+    if (!token.startsWith("-") || token === "-") {
+      given++;
+      continue;
     }
-    if (!token.startsWith("-") || token === "-") continue;
     const [flag = "", inline] = token.replace(/^--?/, "").split(/=(.*)/s);
     if (flags.has(flag) && inline === undefined) index++; // its value may be -5 (refused by the flag itself)
   }
+}
+
+/** What `-5` standing where `positional` goes (or where none does) should have been. */
+function numberWordRefused(token: string, positional: [string, ArgsDef[string]] | undefined): string {
+  let instead = "a value goes right after the flag it is for (--flag VALUE)";
+  if (positional) {
+    const name = positional[0].toUpperCase();
+    // ./-5 only for a file: a count or a shell's name is no path.
+    const path = /file/i.test(positional[1].description ?? "") ? ` or as ./${token}` : "";
+    instead = `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name} named ${token} goes after -- (-- ${token})${path}`;
+  }
+  return `Failed to use '${token}' since it reads as an option, and no option is named so: ${instead}`;
 }
 
 /**
@@ -174,13 +184,22 @@ export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): P
     if (token === "--") break;
     if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
     const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}`);
+    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}${optionMeant(flag, known)}`);
   }
   const flags = valueFlags(args);
   checkEncoding(rawArgs, args, flags);
   checkValues(rawArgs, flags);
   checkSwitches(rawArgs, args, flags);
   checkNumberWords(rawArgs, args, flags);
+}
+
+/** ": did you mean --json?" after `--jsn`: among the long, kebab-case names (one letter is no spelling). */
+function optionMeant(flag: string, known: Set<string>): string {
+  const meant = closestWord(
+    flag,
+    [...known].filter((name) => name.length > 1 && !name.startsWith("no-") && !/[A-Z]/.test(name)),
+  );
+  return meant === undefined ? "" : `: did you mean --${meant}?`;
 }
 
 const strictFlags: CittyPlugin = {

@@ -9,6 +9,7 @@ import type { CommandDef } from "citty";
 import { failure } from "../errors.ts";
 import { writeStandard } from "../log.ts";
 import { defineLeafCommand, UsageError } from "./_strict.ts";
+import { meantOne } from "./_suggest.ts";
 import { allCommands, type CommandInfo, commandTree } from "./_tree.ts";
 
 const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -156,7 +157,7 @@ async function completionScript(root: CommandDef, shell: string): Promise<string
     throw failure(
       "InvalidArgument",
       `make completion for '${shell}'`,
-      `it is not one of ${SHELLS.join(", ")}`,
+      `it is not one of ${SHELLS.join(", ")}${meantOne(shell, SHELLS)}`,
     );
   const tree = await commandTree(root);
   const make: Record<Shell, (root: CommandInfo) => string> = {

@@ -69,7 +69,7 @@ export default defineLeafCommand({
     ...channelArgs,
     "chunk-size": {
       type: "string",
-      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)}; ${formatBytes(FILE_RING.chunkBytes)} for a regular file)`,
+      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)}; ${formatBytes(FILE_RING.chunkBytes)} for a regular file, unless --depth is given)`,
       valueHint: "SIZE",
     },
     // The old name, kept working: on `ivsh host` --block-size means the allocation unit.
@@ -81,7 +81,7 @@ export default defineLeafCommand({
     depth: {
       type: "string",
       valueHint: "N",
-      description: `Chunks in the ring: how far the sender may run ahead (default ${DEFAULT_DEPTH}; ${FILE_RING.depth} for a regular file)`,
+      description: `Chunks in the ring: how far the sender may run ahead (default ${DEFAULT_DEPTH}; ${FILE_RING.depth} for a regular file, unless --chunk-size is given)`,
     },
     ...waitArgs,
     ...progressArgs,

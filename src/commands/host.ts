@@ -41,6 +41,7 @@ import { checkFlag, durationWithin, refuseEmpty, regionPath, socketPath } from "
 import { onStopSignals, receivedStopSignal } from "./_exit.ts";
 import { hostArgs, LEAST_HELLO_WAIT, LEAST_LEASE } from "./_host-args.ts";
 import { defineLeafCommand } from "./_strict.ts";
+import { meantOne } from "./_suggest.ts";
 
 /** --log-level, -q or -v (at most one of them); undefined leaves IVSH_LOG_LEVEL's choice. */
 function logLevelOf(args: {
@@ -60,7 +61,11 @@ function logLevelOf(args: {
   const level = args["log-level"];
   if (level === undefined) return undefined;
   if (!isLogLevel(level))
-    throw failure("InvalidArgument", `use --log-level ${level}`, `it is not one of ${LOG_LEVELS.join(", ")}`);
+    throw failure(
+      "InvalidArgument",
+      `use --log-level ${level}`,
+      `it is not one of ${LOG_LEVELS.join(", ")}${meantOne(level, LOG_LEVELS)}`,
+    );
   return level;
 }
 

@@ -2,6 +2,7 @@
  * A file's inode flags, as lsattr shows them (FS_IOC_GETFLAGS): an immutable or append-only file may not
  * be renamed, replaced or removed by anyone, root included, until chattr clears the flag.
  */
+import { dirname } from "node:path";
 import { closeFd, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, openFile } from "./index.ts";
 import { libc } from "./libc.ts";
 
@@ -31,4 +32,26 @@ export function renameRefusedBy(path: string): "immutable" | "append-only" | und
   } finally {
     closeFd(fd);
   }
+}
+
+/**
+ * Why no one may write `path`, root included, when it is flagged immutable or append-only (an open for
+ * writing, or a rename over it, is EPERM then, which read as a missing permission): the flag, where it
+ * shows, and how to clear it, with `instead` as the other way out if there is one; `named` is how the
+ * sentence names it. Undefined when it is not flagged.
+ */
+export function flaggedRefusal(path: string, instead?: string, named = "it"): string | undefined {
+  const flag = renameRefusedBy(path);
+  if (flag === undefined) return undefined;
+  const letter = flag === "immutable" ? "i" : "a";
+  return (
+    `${named} is ${flag} (chattr +${letter}; lsattr shows it): no one may write it, root included ` +
+    `(clear the flag with chattr -${letter}${instead ? `, or ${instead}` : ""})`
+  );
+}
+
+/** flaggedRefusal for the directory `path` is in, which no file may be made in or removed from then. */
+export function flaggedDirectoryRefusal(path: string, instead?: string): string | undefined {
+  const directory = dirname(path);
+  return flaggedRefusal(directory, instead, `its directory ${directory}`);
 }

@@ -11,7 +11,7 @@ import { failure, type IvshError, isIvshError, reasonOf, throwIfAborted } from "
 import { MAX_NAME_BYTES, type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
-import { formatWait } from "../units.ts";
+import { formatBytes, formatWait, shellWord } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import { findIvshmemDevices, type IvshmemDevice, notSysfs } from "./device.ts";
 import { deviceAddress, deviceMismatch } from "./device-mismatch.ts";
@@ -172,7 +172,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       throw failure(
         "DeviceNotFound",
         `map the region ${regionPath}`,
-        "it does not exist (start `ivsh host`, pass --region or connect({ region }), or in a VM attach -device ivshmem-plain)",
+        `it does not exist (pass the --region of the arbiter meant, which \`ivsh status\` names, or start \`ivsh host --region ${shellWord(regionPath)}\` to make it; connect({ region }); in a VM attach -device ivshmem-plain)`,
       );
     const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
     const wrongRoot = notSysfs(options.sysfsRoot ?? DEFAULT_SYSFS);
@@ -268,8 +268,8 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
     throw failure(
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
-      `the region's header (${header.regionSize} bytes, epoch ${header.epoch}) is not the region that arbiter serves ` +
-        `(${hello.regionSize} bytes, epoch ${hello.epoch}); pass the matching --region (connect({ region }))`,
+      `the region's header (${formatBytes(header.regionSize)}, epoch ${header.epoch}) is not the region that arbiter serves ` +
+        `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}); pass the matching --region (\`ivsh status\` names it; connect({ region }))`,
     );
   return announced;
 }

@@ -9,7 +9,7 @@ import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.t
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
-import { formatWait } from "../units.ts";
+import { formatWait, shellWord } from "../units.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -202,11 +202,17 @@ export function linkTrouble(
     : barred
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
-        ? `start it with \`ivsh host\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
+        ? `start it with \`${hostCommand(endpoint.unix)}\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
         : bridgeHint(endpoint);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
+}
+
+/** `ivsh host` for the socket at `path`: alone it would make the default socket, not this one. */
+function hostCommand(path: string): string {
+  if (path === DEFAULT_SOCKET) return "ivsh host";
+  return `ivsh host --socket ${shellWord(path)}`;
 }
 
 /**

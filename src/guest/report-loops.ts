@@ -5,8 +5,18 @@
  * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
  * the chunk.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { failure, isIvshError } from "../errors.ts";
+import { errnoOf } from "../ffi/errno.ts";
 import type { ConnectOptions } from "./client.ts";
 import { PeerWatch } from "./report-presence.ts";
 import type { Segment } from "./segment.ts";
@@ -184,13 +194,28 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
       "the byte count must be a whole number of at least 0 (what the writer sends)",
     );
   // Opened (so a directory or permission that bars it fails here, at once), but emptied only once the
-  // writer's area is ours: a reader refused its arguments, the arbiter or the area leaves OUT as it was.
-  const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT, 0o666);
+  // writer's area is ours: a reader refused its arguments, the arbiter or the area leaves OUT as it was,
+  // and one it made removed if it failed before writing to it.
+  const { fd, made } = openOut(out);
   try {
     return await readInto(fd, total, size, options);
+  } catch (error) {
+    if (made && fstatSync(fd).size === 0) rmSync(out, { force: true });
+    throw error;
   } finally {
     closeSync(fd);
   }
+}
+
+/** OUT opened for writing, and whether this call made it. */
+function openOut(out: string): { fd: number; made: boolean } {
+  const { O_CREAT, O_EXCL, O_WRONLY } = constants;
+  try {
+    return { fd: openSync(out, O_WRONLY | O_CREAT | O_EXCL, 0o666), made: true };
+  } catch (error) {
+    if (errnoOf(error) !== "EEXIST") throw error;
+  }
+  return { fd: openSync(out, O_WRONLY), made: false };
 }
 
 async function readInto(fd: number, total: number, size: number, options: LoopOptions): Promise<LoopResult> {

@@ -7,6 +7,7 @@
  */
 import { dirname } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
+import { flaggedRefusal } from "../ffi/file-flags.ts";
 import {
   mailboxIndex,
   PARKABLE_WORDS,
@@ -86,14 +87,18 @@ function unmadeMailbox(path: string | undefined, error: unknown): string {
   const where = path ? dirname(path) : "its directory";
   // Read-only is no matter of users: a unit's ProtectSystem= leaves a region's directory so when its
   // ReadWritePaths= names the region's file alone.
+  // Root meets EPERM too, for a file flagged immutable or append-only: no user to let write.
+  const flagged = errno === "EPERM" && path ? flaggedRefusal(path) : undefined;
   const remedy =
     errno === "EROFS"
       ? `; ${where} is on a read-only file system: under a systemd unit with ProtectSystem=, add ${where} (not the region's file alone) to its ReadWritePaths=`
-      : ["EACCES", "EPERM"].includes(errno)
-        ? `; let the arbiter's user write ${where}`
-        : ["ENOSPC", "EDQUOT"].includes(errno)
-          ? `; make room on ${where}'s file system`
-          : "";
+      : flagged
+        ? `; ${flagged}`
+        : ["EACCES", "EPERM"].includes(errno)
+          ? `; let the arbiter's user write ${where}`
+          : ["ENOSPC", "EDQUOT"].includes(errno)
+            ? `; make room on ${where}'s file system`
+            : "";
   return (
     `the region's wake-up file could not be made (${(error as Error).message}): host clients park in the ` +
     "arbiter instead of on a futex, a socket round trip per wake-up (one that made the file itself sees a " +

@@ -57,10 +57,20 @@ function heldByAnyone(path: string): boolean | undefined {
   }
 }
 
-/** Refuses, before anything is made, a --state another running arbiter keeps its journal in. */
-export function refuseHeldJournal(path: string): void {
+/**
+ * Refuses, before anything is made, a --state another running arbiter keeps its journal in. One that also
+ * holds `regionPath` is serving that region (a second `ivsh host` with another --socket, the state left at
+ * its default): said so, rather than guessed to have had its files removed under it.
+ */
+export function refuseHeldJournal(path: string, regionPath: string): void {
   const holder = otherJournalHolder(path);
   if (holder === undefined) return;
+  if (holder !== "" && otherJournalHolder(regionPath) === holder)
+    throw failure(
+      "ArbiterRunning",
+      `serve ${regionPath}`,
+      `another arbiter${holder} is serving this region, with its state journal ${path} (stop it first)`,
+    );
   throw failure(
     "ArbiterRunning",
     `resume from ${path}`,

@@ -9,6 +9,7 @@ import type { SocketHandler } from "bun";
 import { userName } from "../accounts.ts";
 import { failure, type IvshError, isIvshError } from "../errors.ts";
 import { probeDatagramSocket, probeStreamSocket } from "../ffi/fd-passing.ts";
+import { flaggedDirectoryRefusal } from "../ffi/file-flags.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { greetArbiter } from "../guest/inspect.ts";
 import {
@@ -111,6 +112,9 @@ export function checkSocketPath(path: string, suffix: string): void {
       `listen on --socket ${path}`,
       `${directory} is on a read-only file system (EROFS), where the socket and the '${suffix}' socket beside it go (choose another --socket; under a systemd unit with ProtectSystem=, one in its RuntimeDirectory=, e.g. /run/ivsh/ivsh.sock)`,
     );
+  // Root meets EPERM too, in a directory flagged immutable or append-only: no user to blame.
+  const flagged = refused === "EPERM" ? flaggedDirectoryRefusal(path, "choose another --socket") : undefined;
+  if (flagged) throw failure("PermissionDenied", `listen on --socket ${path}`, flagged);
   if (refused)
     throw failure(
       "PermissionDenied",

@@ -62,7 +62,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     checkStateRegion(begin.region, options);
     checkRecordedSize(begin.geometry.regionSize, options);
   }
-  refuseHeldJournal(options.statePath);
+  refuseHeldJournal(options.statePath, options.regionPath);
   const notes = checkRegionOwner(options.regionPath);
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   const onDisk = diskRegionWarning(options.regionPath);

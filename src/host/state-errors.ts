@@ -5,6 +5,7 @@
  */
 import { dirname } from "node:path";
 import { failure, type IvshError } from "../errors.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { errnoOf } from "../ffi/index.ts";
 
 /**
@@ -42,12 +43,20 @@ export function stateFileFailure(
         `a part of ${directory} is not a directory (ENOTDIR); pass another --state`,
       );
     case "EACCES":
-    case "EPERM":
+    case "EPERM": {
+      // Root meets EPERM too, for a journal flagged immutable or append-only: no directory's mode to blame.
+      const flagged =
+        code === "EPERM"
+          ? (flaggedRefusal(path, "pass another --state") ??
+            flaggedDirectoryRefusal(path, "pass another --state"))
+          : undefined;
+      if (flagged) return failure("PermissionDenied", action, flagged);
       return failure(
         "PermissionDenied",
         action,
         `this user (uid ${process.getuid?.() ?? "?"}) may not write in ${directory} (${code}); run \`ivsh host\` as its owner or pass --state in a directory it may write`,
       );
+    }
     case "EROFS":
       return failure(
         "StateInvalid",

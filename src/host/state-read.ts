@@ -121,10 +121,13 @@ export function parseStateLines(text: string, path: string): LoadedState {
         tornTail = true;
         continue;
       }
+      // Nothing of it read as a journal: it may be another file named by mistake, as one without a begin is.
       throw failure(
         "StateInvalid",
         `read ${path}`,
-        `line ${index + 1} is not a JSON record: the file is damaged (restore it, or remove it to start empty: its allocations are lost)`,
+        records.length === 0
+          ? `line ${index + 1} is not a JSON record (not an ivsh state file?): pass another --state, or, if it is this arbiter's journal, restore it or remove it to start empty (its allocations are lost)`
+          : `line ${index + 1} is not a JSON record: the file is damaged (restore it, or remove it to start empty: its allocations are lost)`,
       );
     }
     const why = notARecord(record);

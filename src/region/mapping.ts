@@ -32,7 +32,7 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, readOnlyRegion, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
+import { checkRoomFor, readOnlyRegion, refuseFlagged, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
@@ -307,12 +307,12 @@ export function openRegionReadWrite(path: string): number {
   try {
     return openFile(path, O_RDWR);
   } catch (error) {
-    if (error instanceof SystemCallError && error.errnoName === "EACCES")
-      throw failure("PermissionDenied", `map the region ${path}`, whyRefused(path));
-    if (error instanceof SystemCallError && error.errnoName === "EISDIR")
-      throw failure("RegionInvalid", `map the region ${path}`, IS_A_DIRECTORY);
-    if (error instanceof SystemCallError && error.errnoName === "EROFS")
-      throw failure("PermissionDenied", `map the region ${path}`, readOnlyRegion(path));
+    const errno = error instanceof SystemCallError ? error.errnoName : "";
+    const action = `map the region ${path}`;
+    if (errno === "EACCES") throw failure("PermissionDenied", action, whyRefused(path));
+    if (errno === "EISDIR") throw failure("RegionInvalid", action, IS_A_DIRECTORY);
+    if (errno === "EROFS") throw failure("PermissionDenied", action, readOnlyRegion(path));
+    if (errno === "EPERM") refuseFlagged(path, action, "ask the arbiter's operator");
     throw error;
   }
 }
@@ -341,6 +341,7 @@ function openRegionFile(path: string): number {
     if (errno === "EACCES") throw failure("PermissionDenied", `open the region ${path}`, whyRefused(path));
     if (errno === "EROFS") throw failure("PermissionDenied", `open the region ${path}`, readOnlyRegion(path));
     if (errno === "EISDIR") throw failure("RegionInvalid", `open the region ${path}`, IS_A_DIRECTORY);
+    if (errno === "EPERM") refuseFlagged(path, `open the region ${path}`, "pass another --region");
     throw error;
   }
 }
@@ -381,7 +382,7 @@ export function createOrOpenRegionFile(
     if (existing !== 0 && existing !== size)
       throw failure(
         "RegionInvalid",
-        `use ${path} as a ${size}-byte region`,
+        `use ${path} as a ${formatBytes(size)} region`,
         `the file is already ${formatBytes(existing)} (${existing % PAGE_SIZE === 0 ? `pass --size ${formatSizeFlag(existing)}` : "no ivsh region is that size: name another --region"}, or remove the file if nothing uses it)`,
       );
     checkRoomFor(fd, path, size);

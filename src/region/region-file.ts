@@ -6,6 +6,7 @@
 import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure } from "../errors.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { residentPages } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
@@ -63,10 +64,14 @@ export function checkRoomFor(fd: number, path: string, size: number): void {
   const { bavail, bsize } = statfsSync(path);
   const free = bavail * bsize;
   if (needed <= free) return;
+  // A region a page or two short rounds to the figure it has ("needs 7.93 MiB more ... only 7.93 MiB"):
+  // the bytes then say by how much.
+  const exact = formatBytes(needed) === formatBytes(free);
+  const [need, have] = [needed, free].map((bytes) => formatBytes(bytes) + (exact ? ` (${bytes} bytes)` : ""));
   throw failure(
     "NoSpace",
     `use ${path} as a ${formatBytes(size)} region`,
-    `the region needs ${formatBytes(needed)} more but its file system at ${dirname(path)} has only ${formatBytes(free)} free; pass a smaller --size or free space there`,
+    `the region needs ${need} more but its file system at ${dirname(path)} has only ${have} free; pass a smaller --size or free space there`,
   );
 }
 
@@ -186,4 +191,34 @@ function accessFix(path: string, stats: { uid: number; gid: number; mode: number
       "and join that group"
     );
   return "run as its owner or a member of its group with read and write permission, or ask its owner";
+}
+
+/**
+ * Refuses a region that is, or whose directory is, flagged immutable or append-only, naming the flag: the
+ * EPERM that root meets too, which no mode or owner explains.
+ */
+export function refuseFlagged(path: string, action: string, instead: string): void {
+  const flagged = flaggedRefusal(path, instead) ?? flaggedDirectoryRefusal(path, instead);
+  if (flagged) throw failure("PermissionDenied", action, flagged);
+}
+
+/**
+ * Why a whole region file's pages cannot be made: its file system (a tmpfs another file filled after the
+ * arbiter started) has no room for what the file does not hold yet. Undefined when the file is not whole
+ * (truncated, removed), has room, or cannot be looked at (a guest's device).
+ */
+export function fullFileSystem(path: string, size: number): string | undefined {
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile() || stats.size < size) return undefined;
+    const lacking = size - stats.blocks * 512;
+    const { bavail, bsize } = statfsSync(path);
+    if (lacking <= 0 || bavail * bsize >= lacking) return undefined;
+    return (
+      `its file system at ${dirname(path)} is full (${formatBytes(bavail * bsize)} free; the region's file ` +
+      `lacks ${formatBytes(lacking)}, filled since the arbiter started): free space there, then run this again`
+    );
+  } catch {
+    return undefined;
+  }
 }

@@ -37,6 +37,8 @@ export interface ChannelClient {
   readonly geometry: Geometry;
   /** @internal The region's slot words (header and slots). */
   readonly words: Int32Array;
+  /** @internal The region's file and size: told apart, a ring's EFAULT is a full file system or a truncation. */
+  readonly region?: { readonly source: string; readonly size: number };
   /** Set once the session is gone for good. */
   readonly lost: IvshError | undefined;
   /** Once close() has finished the region is unmapped: nothing may touch `words` then. */

@@ -8,6 +8,7 @@
 import { fstatSync, lstatSync, readlinkSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type ErrorCodeName, failure, type IvshError, throwIfAborted } from "../errors.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import {
   closedAtStart,
   closeFd,
@@ -91,6 +92,14 @@ export function openNamed(
  */
 export function namedFailure(error: unknown, path: string, action: string, argument: string) {
   const errno = errnoOf(error);
+  // Root's EPERM from a file or directory flagged immutable or append-only: that flag, and its chattr.
+  const named = /^(--\S+|[A-Z]+) /.exec(argument)?.[1];
+  const instead = named && `choose another ${named}`;
+  const flagged =
+    errno === "EPERM"
+      ? (flaggedRefusal(path, instead, path) ?? flaggedDirectoryRefusal(path, instead))
+      : undefined;
+  if (flagged) return failure("PermissionDenied", action, flagged);
   const reasons: Record<string, [ErrorCodeName, string]> = {
     ENOENT: ["NotFound", `there is no such file or directory (${argument})`],
     EISDIR: ["InvalidArgument", `${path} is a directory (${argument})`],

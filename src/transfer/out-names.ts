@@ -74,7 +74,7 @@ export function openPartial(partial: string, target: string, force: boolean, arg
     );
   refuseAppendOnly(dirname(partial), action);
   const stale = lstatSync(partial, { throwIfNoEntry: false });
-  if (stale) removeStale(partial, stale, force, { action, argument, busy });
+  if (stale) removeStale(partial, stale, force, { action, busy });
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
   // may be private, and its mode is applied once the copy is whole (`keep`). A new file is 0666 less the
   // umask, as the shell's > and cp make one (0644 had a umask of 002 lose the group's write).
@@ -145,7 +145,7 @@ function removeStale(
   partial: string,
   stale: Stats,
   force: boolean,
-  { action, argument, busy }: { action: string; argument: string; busy: () => IvshError },
+  { action, busy }: { action: string; busy: () => IvshError },
 ): void {
   const locked = stale.isFile() ? lockedStale(partial) : undefined;
   if (locked === null) throw busy();
@@ -159,7 +159,11 @@ function removeStale(
       ? `its file system has no locks (flock: ${locked.unguarded}) to tell whether a receiver is writing it`
       : "an earlier receive that did not finish left it";
     if (stale.isDirectory())
-      throw failure("InvalidArgument", action, `${partial} is a directory (${argument})`);
+      throw failure(
+        "InvalidArgument",
+        action,
+        `${partial} is a directory, where the copy is written until verified (remove it, or choose another --out)`,
+      );
     if (!force && !(empty && !locked?.unguarded))
       throw failure(
         "AlreadyExists",

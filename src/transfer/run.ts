@@ -166,7 +166,9 @@ async function sendThrough(
     // A signal that arrived before the end record is published wins over the EOF it may have caused.
     throwIfAborted(signal, `send on channel '${channel}'`);
     source.checkUnchanged();
-    progress.waiting?.("for the receiver to confirm");
+    // Of a receiver that is there: before one joins (a small input is in the ring at once), the notice
+    // above says that a receiver is what is awaited.
+    if (sender.receiverJoined) progress.waiting?.("for the receiver to confirm");
     const summary = await sender.finish();
     decided = true;
     phase("send: verdict");

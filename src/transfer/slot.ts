@@ -15,6 +15,7 @@ import {
   ringSegmentName,
   slotWordIndex,
 } from "../region/layout.ts";
+import { fullFileSystem } from "../region/region-file.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 
@@ -115,10 +116,14 @@ export class ChannelSlot {
   chunkFailure(error: unknown, action: string): unknown {
     if (this.client.lost) return this.client.lost;
     if (!(error instanceof SystemCallError && error.errnoName === "EFAULT")) return error;
+    // A region file whole on a file system filled since has holes no page can be given to.
+    const full = this.client.region && fullFileSystem(this.client.region.source, this.client.region.size);
     return failure(
       "RegionInvalid",
       action,
-      "the shared region's pages behind the ring are gone (EFAULT): its file was truncated while in use; restart the arbiter on an intact region",
+      full
+        ? `the shared region's pages behind the ring cannot be made (EFAULT): ${full}`
+        : "the shared region's pages behind the ring are gone (EFAULT): its file was truncated while in use; restart the arbiter on an intact region",
     );
   }
 

@@ -52,7 +52,7 @@ test("bench: its /dev/shm arbiter killed -9 mid-run: the failure says the arbite
   expect(stderr).toMatch(
     /Failed to use the \/dev\/shm arbiter since it exited with code 137 \(killed by SIGKILL\)/,
   );
-  expect(stderr).not.toContain("start it with `ivsh host`");
+  expect(stderr).not.toContain("start it with `ivsh host");
   expect(exitCode).toBe(1);
   expect(left).toEqual([]);
 }, 180_000);
@@ -66,7 +66,7 @@ test("demo: its arbiter killed -9 mid-run: the failure says the arbiter died", a
   expect(stderr).toMatch(
     /Failed to use the demo arbiter since it exited with code 137 \(killed by SIGKILL\)/,
   );
-  expect(stderr).not.toContain("start it with `ivsh host`");
+  expect(stderr).not.toContain("start it with `ivsh host");
   expect(exitCode).toBe(1);
   expect(left).toEqual([]);
 }, 180_000);
