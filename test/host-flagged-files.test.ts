@@ -139,6 +139,37 @@ testUnless(
   60_000,
 );
 
+// Found by a review: the wake-up file's own flag was named, but not its directory's: an existing region in
+// a directory flagged immutable (its state elsewhere) was told "let the arbiter's user write DIR", to root.
+testUnless(
+  flagless,
+  "a wake-up file that cannot be made in an immutable directory: the warning names the directory's flag",
+  async () => {
+    const dir = join(paths.shmDir, "frozen-wake");
+    mkdirSync(dir);
+    const region = join(dir, "region");
+    writeFileSync(region, "");
+    chattr("+i", dir);
+    try {
+      const said = await startLines(
+        [
+          ...["--region", region, "--socket", join(paths.dir, "frozen-wake.sock")],
+          ...["--state", join(paths.dir, "frozen-wake.state"), "--size", "1MiB"],
+        ],
+        paths.dir,
+      );
+      expect(said).toContain("the region's wake-up file could not be made");
+      expect(said).not.toContain("let the arbiter's user write");
+      expect(said).toContain(
+        `its directory ${dir} is immutable (chattr +i; lsattr shows it): no one may write it, root included (clear the flag with chattr -i)`,
+      );
+    } finally {
+      chattr("-i", dir);
+    }
+  },
+  60_000,
+);
+
 /** Root is refused nothing by modes, so "this user may not create files in DIR" sent it looking for one. */
 testUnless(
   flagless,
