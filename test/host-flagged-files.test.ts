@@ -6,7 +6,7 @@
  * flag and the chattr that clears it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openRegionReadWrite } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
@@ -165,6 +165,48 @@ testUnless(
       );
     } finally {
       chattr("-i", dir);
+    }
+  },
+  60_000,
+);
+
+// Found by a review: an append-only directory lets the socket's and the journal's files be made, but not
+// renamed into place nor removed, and Bun's rmSync says that EPERM as EFAULT: the start failed "since
+// EFAULT: bad address in system call argument, rm '.../s.sock.~2b98f1'", leaving them there.
+testUnless(
+  flagless,
+  "an append-only directory of the socket or the state: named so, before anything is made there",
+  async () => {
+    const dir = join(paths.shmDir, "append-only");
+    mkdirSync(dir);
+    chattr("+a", dir);
+    const cases = [
+      [
+        { region: join(paths.shmDir, "append-region-1"), socket: join(dir, "s.sock") },
+        "choose another --socket",
+      ],
+      [
+        {
+          region: join(paths.shmDir, "append-region-2"),
+          socket: join(paths.dir, "append-2.sock"),
+          state: join(dir, "s.state"),
+        },
+        "pass another --state",
+      ],
+    ] as const;
+    try {
+      for (const [files, instead] of cases) {
+        const result = await runHost(files);
+        expect(result.exitCode).toBe(1);
+        expectOneLine(
+          result.stderr,
+          `its directory ${dir} is append-only (chattr +a; lsattr shows it): no one may write it, root included ` +
+            `(clear the flag with chattr -a, or ${instead})`,
+        );
+        expect(readdirSync(dir)).toEqual([]);
+      }
+    } finally {
+      chattr("-a", dir);
     }
   },
   60_000,
