@@ -7,7 +7,7 @@ import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
-import { checkWords, commandRunning, UsageError } from "./commands/_strict.ts";
+import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
 import { describeSystemError, IvshError } from "./errors.ts";
@@ -114,7 +114,7 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   if (error instanceof UsageError || cliError) {
-    const message = usageMessage(error as Error);
+    const message = (await optionOfOthers(error)) ?? usageMessage(error as Error);
     const word = /^Unknown command '(.+)'$/.exec(message)?.[1];
     const nested = await nestedCommand(word);
     // `ivsh send` on the host: the note is for a word right but for its group, not for a typo.
@@ -261,6 +261,21 @@ async function commandMeant(word: string | undefined, rawArgs: string[]): Promis
   }
   const meant = closestWord(word, visible);
   return meant === undefined ? undefined : [...path, meant].join(" ");
+}
+
+/**
+ * `ivsh bench --quiet`: an option other commands take, spelled right, is said to be theirs rather than
+ * taken for a typo of one of this command's ("did you mean --quick?": a shorter benchmark, not a quieter one).
+ */
+async function optionOfOthers(error: unknown): Promise<string | undefined> {
+  if (!(error instanceof UnknownOption)) return undefined;
+  const { allCommands, commandTree } = await import("./commands/_tree.ts");
+  const takers = allCommands(await commandTree(main))
+    .filter((command) => command.flags.some((flag) => [flag.name, ...flag.aliases].includes(error.flag)))
+    .map((command) => `'${["ivsh", ...command.path].join(" ")}'`);
+  return takers.length === 0
+    ? undefined
+    : `Unknown option ${error.token} (an option of ${takers.join(", ")})`;
 }
 
 /** citty's "Unknown command hots" (its name coloured), quoted as ivsh quotes what the user typed. */

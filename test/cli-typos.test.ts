@@ -78,6 +78,29 @@ describe("a typo is a usage error naming what was meant", () => {
   }, 60_000);
 });
 
+// Found by a review: an option other commands take, spelled right, was taken for a typo of one of this
+// command's (`ivsh bench --quiet`: "did you mean --quick?", a shorter benchmark, not a quieter one).
+describe("an option of other commands is said to be theirs, not offered as a typo", () => {
+  const lines: [string[], string, string][] = [
+    [
+      ["bench", "--quiet"],
+      "Unknown option --quiet (an option of 'ivsh host', 'ivsh guest send', 'ivsh guest recv')",
+      "ivsh bench",
+    ],
+    [["host", "--scale", "2"], "Unknown option --scale (an option of 'ivsh bench')", "ivsh host"],
+    [["guest", "recv", "--quick"], "Unknown option --quick (an option of 'ivsh bench')", "ivsh guest recv"],
+  ];
+  for (const [words, said, command] of lines)
+    test(words.join(" "), async () => {
+      const result = await runCli(words);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr.trim().split("\n")).toEqual([
+        `[ivsh] ERROR ${said}`,
+        `Run '${command} --help' to see the options.`,
+      ]);
+    }, 60_000);
+});
+
 describe("a typo of a listed value names the one meant", () => {
   test("ivsh completion bahs", async () => {
     const result = await runCli(["completion", "bahs"]);

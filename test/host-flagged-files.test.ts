@@ -6,7 +6,7 @@
  * flag and the chattr that clears it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openRegionReadWrite } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
@@ -134,6 +134,79 @@ testUnless(
       );
     } finally {
       chattr("-i", `${region}.wake`);
+    }
+  },
+  60_000,
+);
+
+// Found by a review: the wake-up file's own flag was named, but not its directory's: an existing region in
+// a directory flagged immutable (its state elsewhere) was told "let the arbiter's user write DIR", to root.
+testUnless(
+  flagless,
+  "a wake-up file that cannot be made in an immutable directory: the warning names the directory's flag",
+  async () => {
+    const dir = join(paths.shmDir, "frozen-wake");
+    mkdirSync(dir);
+    const region = join(dir, "region");
+    writeFileSync(region, "");
+    chattr("+i", dir);
+    try {
+      const said = await startLines(
+        [
+          ...["--region", region, "--socket", join(paths.dir, "frozen-wake.sock")],
+          ...["--state", join(paths.dir, "frozen-wake.state"), "--size", "1MiB"],
+        ],
+        paths.dir,
+      );
+      expect(said).toContain("the region's wake-up file could not be made");
+      expect(said).not.toContain("let the arbiter's user write");
+      expect(said).toContain(
+        `its directory ${dir} is immutable (chattr +i; lsattr shows it): no one may write it, root included (clear the flag with chattr -i)`,
+      );
+    } finally {
+      chattr("-i", dir);
+    }
+  },
+  60_000,
+);
+
+// Found by a review: an append-only directory lets the socket's and the journal's files be made, but not
+// renamed into place nor removed, and Bun's rmSync says that EPERM as EFAULT: the start failed "since
+// EFAULT: bad address in system call argument, rm '.../s.sock.~2b98f1'", leaving them there.
+testUnless(
+  flagless,
+  "an append-only directory of the socket or the state: named so, before anything is made there",
+  async () => {
+    const dir = join(paths.shmDir, "append-only");
+    mkdirSync(dir);
+    chattr("+a", dir);
+    const cases = [
+      [
+        { region: join(paths.shmDir, "append-region-1"), socket: join(dir, "s.sock") },
+        "choose another --socket",
+      ],
+      [
+        {
+          region: join(paths.shmDir, "append-region-2"),
+          socket: join(paths.dir, "append-2.sock"),
+          state: join(dir, "s.state"),
+        },
+        "pass another --state",
+      ],
+    ] as const;
+    try {
+      for (const [files, instead] of cases) {
+        const result = await runHost(files);
+        expect(result.exitCode).toBe(1);
+        expectOneLine(
+          result.stderr,
+          `its directory ${dir} is append-only (chattr +a; lsattr shows it): no one may write it, root included ` +
+            `(clear the flag with chattr -a, or ${instead})`,
+        );
+        expect(readdirSync(dir)).toEqual([]);
+      }
+    } finally {
+      chattr("-a", dir);
     }
   },
   60_000,

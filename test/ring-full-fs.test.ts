@@ -5,9 +5,10 @@
  * whole and a restart would not have helped. It says the file system is full, and to free space there.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Client, connect } from "../src/guest/index.ts";
+import { fullFileSystem } from "../src/region/region-file.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -70,4 +71,20 @@ testUnless(
       }
     }),
   60_000,
+);
+
+// Found by a review: a guest's region is its device's resource2 in sysfs, a "file" of the BAR's size with
+// no blocks on a file system with none free, which was said to be a full file system to free space on.
+const sysfsFile = ["/sys/bus/pci/devices", "/sys/devices/system/cpu/online"].find((path) => existsSync(path));
+testUnless(
+  sysfsFile ? undefined : "no /sys here to look at",
+  "a file in sysfs (a guest's device) is not said to be on a full file system",
+  () => {
+    let file = sysfsFile!;
+    if (file === "/sys/bus/pci/devices") {
+      const device = readdirSync(file).find((name) => existsSync(join(file, name, "resource")));
+      file = device ? join(file, device, "resource") : "/sys/devices/system/cpu/online";
+    }
+    expect(fullFileSystem(file, statSync(file).size)).toBeUndefined();
+  },
 );

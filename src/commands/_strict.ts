@@ -8,6 +8,17 @@ import { closestWord } from "./_suggest.ts";
 /** The command line is wrong (exit 2): an unknown flag, a missing argument, a value a flag refuses. */
 export class UsageError extends Error {}
 
+/** An option the command does not take (`--jsn`), with the one of its own it is a typo of, if any. */
+export class UnknownOption extends UsageError {
+  constructor(
+    readonly token: string,
+    readonly flag: string,
+    meant: string | undefined,
+  ) {
+    super(`Unknown option ${token}${meant === undefined ? "" : `: did you mean --${meant}?`}`);
+  }
+}
+
 /** Every name a flag goes by: `--name`, `--kebab-name` and its aliases. */
 function namesOf(name: string, def: ArgsDef[string]): string[] {
   const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
@@ -184,7 +195,7 @@ export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): P
     if (token === "--") break;
     if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
     const flag = token.replace(/^--?/, "").split("=")[0] ?? "";
-    if (!known.has(flag)) throw new UsageError(`Unknown option ${token}${optionMeant(flag, known)}`);
+    if (!known.has(flag)) throw new UnknownOption(token, flag, optionMeant(flag, known));
   }
   const flags = valueFlags(args);
   checkEncoding(rawArgs, args, flags);
@@ -193,13 +204,12 @@ export async function checkWords(cmd: CommandDef, rawArgs: readonly string[]): P
   checkNumberWords(rawArgs, args, flags);
 }
 
-/** ": did you mean --json?" after `--jsn`: among the long, kebab-case names (one letter is no spelling). */
-function optionMeant(flag: string, known: Set<string>): string {
-  const meant = closestWord(
+/** `json` for `--jsn`: among the long, kebab-case names (one letter is no spelling). */
+function optionMeant(flag: string, known: Set<string>): string | undefined {
+  return closestWord(
     flag,
     [...known].filter((name) => name.length > 1 && !name.startsWith("no-") && !/[A-Z]/.test(name)),
   );
-  return meant === undefined ? "" : `: did you mean --${meant}?`;
 }
 
 const strictFlags: CittyPlugin = {

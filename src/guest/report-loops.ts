@@ -10,9 +10,10 @@ import {
   constants,
   fstatSync,
   ftruncateSync,
+  lstatSync,
   openSync,
   readSync,
-  rmSync,
+  unlinkSync,
   writeSync,
 } from "node:fs";
 import { failure, isIvshError } from "../errors.ts";
@@ -200,7 +201,7 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
   try {
     return await readInto(fd, total, size, options);
   } catch (error) {
-    if (made && fstatSync(fd).size === 0) rmSync(out, { force: true });
+    if (made) removeUnwritten(out, fd);
     throw error;
   } finally {
     closeSync(fd);
@@ -215,7 +216,20 @@ function openOut(out: string): { fd: number; made: boolean } {
   } catch (error) {
     if (errnoOf(error) !== "EEXIST") throw error;
   }
-  return { fd: openSync(out, O_WRONLY), made: false };
+  // O_CREAT still: O_EXCL does not follow a symbolic link, whose file may not be made yet.
+  return { fd: openSync(out, O_WRONLY | O_CREAT, 0o666), made: false };
+}
+
+/**
+ * OUT removed if it is still the empty file `fd` is: not one written to, nor one another put in its place
+ * since (after moving this one away). Quietly kept otherwise: the failure to tell is the reader's own.
+ */
+function removeUnwritten(out: string, fd: number): void {
+  try {
+    const made = fstatSync(fd);
+    const there = lstatSync(out);
+    if (made.size === 0 && there.ino === made.ino && there.dev === made.dev) unlinkSync(out);
+  } catch {}
 }
 
 async function readInto(fd: number, total: number, size: number, options: LoopOptions): Promise<LoopResult> {

@@ -7,7 +7,7 @@
  */
 import { dirname } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
-import { flaggedRefusal } from "../ffi/file-flags.ts";
+import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import {
   mailboxIndex,
   PARKABLE_WORDS,
@@ -87,8 +87,10 @@ function unmadeMailbox(path: string | undefined, error: unknown): string {
   const where = path ? dirname(path) : "its directory";
   // Read-only is no matter of users: a unit's ProtectSystem= leaves a region's directory so when its
   // ReadWritePaths= names the region's file alone.
-  // Root meets EPERM too, for a file flagged immutable or append-only: no user to let write.
-  const flagged = errno === "EPERM" && path ? flaggedRefusal(path) : undefined;
+  // Root meets EPERM too, for a file (or, one not made yet, its directory) flagged immutable or
+  // append-only: no user to let write.
+  const flagged =
+    errno === "EPERM" && path ? (flaggedRefusal(path) ?? flaggedDirectoryRefusal(path)) : undefined;
   const remedy =
     errno === "EROFS"
       ? `; ${where} is on a read-only file system: under a systemd unit with ProtectSystem=, add ${where} (not the region's file alone) to its ReadWritePaths=`

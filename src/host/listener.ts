@@ -112,8 +112,10 @@ export function checkSocketPath(path: string, suffix: string): void {
       `listen on --socket ${path}`,
       `${directory} is on a read-only file system (EROFS), where the socket and the '${suffix}' socket beside it go (choose another --socket; under a systemd unit with ProtectSystem=, one in its RuntimeDirectory=, e.g. /run/ivsh/ivsh.sock)`,
     );
-  // Root meets EPERM too, in a directory flagged immutable or append-only: no user to blame.
-  const flagged = refused === "EPERM" ? flaggedDirectoryRefusal(path, "choose another --socket") : undefined;
+  // Root meets EPERM too, in a directory flagged immutable: no user to blame. An append-only one is
+  // writable, but the socket bound there under a private name could be neither renamed into place nor removed.
+  const flagged =
+    refused === "EPERM" || !refused ? flaggedDirectoryRefusal(path, "choose another --socket") : undefined;
   if (flagged) throw failure("PermissionDenied", `listen on --socket ${path}`, flagged);
   if (refused)
     throw failure(

@@ -21,6 +21,7 @@ import {
   statSync,
 } from "node:fs";
 import { failure, IvshError } from "../errors.ts";
+import { flaggedDirectoryRefusal } from "../ffi/file-flags.ts";
 import { JournalBytes } from "./journal-bytes.ts";
 import { claimJournal } from "./journal-claim.ts";
 import { removeLeftovers, writeFully, writeSnapshot } from "./journal-publish.ts";
@@ -100,6 +101,9 @@ export class StateFile implements Journal {
   static create(path: string, snapshot: StateRecord[], fresh = false): StateFile {
     // Before anything is written or opened: refused later, it left the journal's descriptor open.
     const compactAfter = compactAfterRecords();
+    // An append-only directory takes the snapshot's file, but not its move into place nor its removal.
+    const flagged = flaggedDirectoryRefusal(path, "pass another --state");
+    if (flagged) throw failure("PermissionDenied", `write the state file ${path}`, flagged);
     try {
       removeLeftovers(path);
       return new StateFile(path, writeSnapshot(path, snapshot, fresh), snapshot.length, compactAfter);

@@ -12,6 +12,8 @@ import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
 
 export const TMPFS_MAGIC = 0x01021994;
+/** sysfs, where a guest maps its device's resource2: a file of no blocks, on a file system of none free. */
+const SYSFS_MAGIC = 0x62656572;
 /** File systems whose files are memory: tmpfs (/dev/shm), hugetlbfs, ramfs. */
 const MEMORY_FILE_SYSTEMS = new Set([TMPFS_MAGIC, 0x958458f6, 0x858458f6]);
 /** Names for the file systems a region is most likely put on by mistake (statfs gives a number). */
@@ -205,15 +207,16 @@ export function refuseFlagged(path: string, action: string, instead: string): vo
 /**
  * Why a whole region file's pages cannot be made: its file system (a tmpfs another file filled after the
  * arbiter started) has no room for what the file does not hold yet. Undefined when the file is not whole
- * (truncated, removed), has room, or cannot be looked at (a guest's device).
+ * (truncated, removed), has room, or is a guest's device (sysfs's resource2: no blocks, on a file system with
+ * none free, though nothing there is full).
  */
 export function fullFileSystem(path: string, size: number): string | undefined {
   try {
     const stats = statSync(path);
     if (!stats.isFile() || stats.size < size) return undefined;
     const lacking = size - stats.blocks * 512;
-    const { bavail, bsize } = statfsSync(path);
-    if (lacking <= 0 || bavail * bsize >= lacking) return undefined;
+    const { bavail, bsize, type } = statfsSync(path);
+    if (type === SYSFS_MAGIC || lacking <= 0 || bavail * bsize >= lacking) return undefined;
     return (
       `its file system at ${dirname(path)} is full (${formatBytes(bavail * bsize)} free; the region's file ` +
       `lacks ${formatBytes(lacking)}, filled since the arbiter started): free space there, then run this again`
