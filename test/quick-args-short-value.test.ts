@@ -13,7 +13,7 @@ const def: ArgsDef = {
 };
 
 test("-c=VALUE of a short value flag is not a plain shape: citty reads it as '=VALUE'", () => {
-  expect(parseArgs(["-c=x", "f"], def).channel).toBe("=x");
+  expect({ ...parseArgs(["-c=x", "f"], def) }).toMatchObject({ channel: "=x" });
   expect(quickArgs(def, ["-c=x", "f"])).toBeUndefined();
 });
 
