@@ -6,10 +6,10 @@
  * reached this before (a directory where the hand-over socket goes) is refused now before anything is made.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, testPaths } from "./helpers/paths.ts";
-import { exitOrKill } from "./helpers/processes.ts";
+import { EventStream, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
 
@@ -77,6 +77,41 @@ testUnless(
     expect(failed.stderr).toMatch(/EACCES|permission/i);
     expect(made(region, state)).toEqual([]);
     expect(existsSync(socket)).toBe(false);
+  },
+  60_000,
+);
+
+// A process embedding the arbiter goes on after a failed start: one that failed once the arbiter was
+// built left its state journal, mailbox and compactor open, a few descriptors per attempt.
+testUnless(
+  straceUnusable(),
+  "startArbiter failing to bind, again and again, leaks no descriptor and leaves nothing in its directory",
+  async () => {
+    const dir = join(paths.shmDir, "embedded");
+    mkdirSync(dir);
+    const fixture = tracked(
+      Bun.spawn(
+        [
+          "strace",
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-e",
+          "inject=bind:error=EACCES",
+          process.execPath,
+          join(import.meta.dir, "fixtures/bad-setting-start.ts"),
+          JSON.stringify({ dir, attempts: 3 }),
+        ],
+        { stdout: "pipe", stderr: "inherit" },
+      ),
+    );
+    const done = await new EventStream(fixture.stdout).next("done");
+    expect(await exitOrKill(fixture, 30_000)).toBe(0);
+    for (const refusal of [done.warmUp, ...(done.refusals as unknown[])])
+      expect(JSON.stringify(refusal)).toMatch(/EACCES|permission/i);
+    expect(done.after).toBe(done.before);
+    expect(readdirSync(dir)).toEqual([]);
   },
   60_000,
 );
