@@ -140,7 +140,7 @@ testUnless(
       const said = await receiver.stderr;
       // Before: "the 0 bytes that arrived are left in OUT.partial, unverified", no word of why.
       expect(said).toContain(
-        `${out}.partial could not be removed (EPERM: its directory ${dir} is append-only (chattr +a;`,
+        `left in ${out}.partial, unverified: it could not be removed (EPERM: its directory ${dir} is append-only (chattr +a;`,
       );
       expect(existsSync(`${out}.partial`)).toBe(true);
     });

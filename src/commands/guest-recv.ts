@@ -138,8 +138,8 @@ function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
   // A verified copy that could not take its name: the error already says where it is.
   else if (left && !sink.verified && sink.unremoved)
     log.warn(
-      `${left} could not be removed (${sink.unremoved}): the ${sink.written} bytes that arrived are left ` +
-        "in it, unverified; delete it yourself",
+      `the ${sink.written} bytes that arrived are left in ${left}, unverified: it could not be removed ` +
+        `(${sink.unremoved}); delete it yourself`,
     );
   else if (left && !sink.verified)
     log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
