@@ -288,8 +288,16 @@ function usageMessage(error: Error): string {
 async function printHelp(rawWords: string[]): Promise<number> {
   // `ivsh help --help` asks for help too: flags name no command.
   const words = rawWords.filter((word) => !word.startsWith("-"));
-  const { path } = await resolveCommand(main, words);
+  const { command, path } = await resolveCommand(main, words);
   const unknown = words[path.length - 1];
+  // `ivsh help status send`: a command without subcommands has none to suggest (another group's would mislead).
+  if (unknown !== undefined && command.subCommands === undefined) {
+    log.error(
+      `There is no command '${[...path, unknown].join(" ")}': '${path.join(" ")}' has no subcommands`,
+    );
+    writeStandard(2, `Its help is '${path.join(" ")} --help'.\n`);
+    return EXIT_USAGE;
+  }
   if (unknown !== undefined) {
     const meant = (await nestedCommand(unknown)) ?? (await commandMeant(unknown, words));
     log.error(

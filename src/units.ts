@@ -185,7 +185,10 @@ export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-/** `word` as a shell reads it back, quoted only when it must be: for commands a message tells to run. */
+/**
+ * `word` as a shell reads it back, quoted only when it must be: for commands a message tells to run. A
+ * leading `=` is quoted: zsh expands `=cmd` to the path of cmd.
+ */
 export function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+  return /^[\w@%+:,./-][\w@%+=:,./-]*$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

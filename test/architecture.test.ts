@@ -125,6 +125,18 @@ describe("the code's shape", () => {
     expect(outside).toEqual([]);
   });
 
+  test("src/ removes single files with removeFile, not rmSync (which says EFAULT for unlink's EPERM)", () => {
+    const single = sourceFiles(SRC).flatMap((file) =>
+      readFileSync(file, "utf8")
+        .split("\n")
+        // Comments may name it (say why not).
+        .filter((line) => !/^\s*(\/\/|\*)/.test(line))
+        .filter((line) => /\brmSync\(/.test(line) && !line.includes("recursive: true"))
+        .map((line) => `${relative(SRC, file)}: ${line.trim()}`),
+    );
+    expect(single).toEqual([]);
+  });
+
   test("bun:ffi is imported only under src/ffi", () => {
     const outside = sourceFiles(SRC)
       .filter((file) => !relative(SRC, file).startsWith("ffi/"))

@@ -109,6 +109,24 @@ describe("ivsh CLI", () => {
     expect(result.stdout).toBe("");
   });
 
+  test("`ivsh help` of a word after a command without subcommands: says it has none, suggests no other group's", async () => {
+    for (const words of [
+      ["status", "send"],
+      ["guest", "send", "foo"],
+    ]) {
+      const result = await runCli(["help", ...words]);
+      const command = `ivsh ${words.slice(0, -1).join(" ")}`;
+      expect(result.exitCode).toBe(2);
+      // Before: "There is no command 'ivsh status send': did you mean 'ivsh guest send'?", then "Run 'ivsh
+      // status --help' to see the commands" (it has none).
+      expect(result.stderr.trim().split("\n")).toEqual([
+        `[ivsh] ERROR There is no command 'ivsh ${words.join(" ")}': '${command}' has no subcommands`,
+        `Its help is '${command} --help'.`,
+      ]);
+      expect(result.stdout).toBe("");
+    }
+  });
+
   test("help and errors carry no colour codes when not written to a terminal", async () => {
     for (const args of [["--help"], ["guest", "send", "--help"], ["hots"], ["guest"]]) {
       const result = await runCli(args);

@@ -4,9 +4,10 @@
  * rows run the compiled binary when there is one (this process, or dist/ivsh): under `bun src/cli.ts`
  * every start would also transpile the sources, which no user of the binary pays.
  */
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join, sep } from "node:path";
+import { removeFile } from "../remove-file.ts";
 import { isCompiled, selfCommand } from "../self.ts";
 import type { BenchArbiter } from "./arbiter.ts";
 import { benchDirectory, type Child, startChild, withChildren } from "./child.ts";
@@ -133,8 +134,8 @@ export async function measureEndToEndRound(
 async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promise<number> {
   const out = join(setup.dir, "out");
   const socket = join(setup.dir, "socat.sock");
-  rmSync(out, { force: true });
-  rmSync(socket, { force: true });
+  removeFile(out);
+  removeFile(socket);
   const source = method.endsWith("small") ? setup.small : setup.file;
   const target = method.endsWith("null") || method === "dd" ? "/dev/null" : out;
   if (target === out) await warmPages(out, method.endsWith("small") ? SMALL_FILE_BYTES : setup.bytes);
@@ -147,7 +148,7 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
     else startSocat(children, method, source, target, socket);
   });
   const seconds = (performance.now() - began) / 1000;
-  rmSync(out, { force: true });
+  removeFile(out);
   return seconds;
 }
 
@@ -161,7 +162,7 @@ async function warmPages(path: string, bytes: number): Promise<void> {
   const megabytes = Math.max(1, Math.ceil(bytes / (1 << 20)));
   const dd = ["dd", "if=/dev/zero", `of=${path}`, "bs=1M", `count=${megabytes}`, "status=none"];
   await runToEnd("dd (warming the pages of the output)", (children) => startChild(children, dd, "dd"));
-  rmSync(path, { force: true });
+  removeFile(path);
 }
 
 /** `ivsh guest recv --out TARGET` and `ivsh guest send SOURCE` as a user runs them (the demo too). */

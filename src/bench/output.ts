@@ -12,7 +12,6 @@ import {
   readFileSync,
   realpathSync,
   renameSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -22,6 +21,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
 import { nativeStatus } from "../ffi/native.ts";
+import { removeFile } from "../remove-file.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { formatBlockSize, formatBytes } from "../units.ts";
 import { onCleanup } from "./child.ts";
@@ -163,7 +163,7 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   const target = landingOf(path);
   await mkdir(dirname(target.path), { recursive: true });
   const temporary = temporaryIn(dirname(target.path));
-  const remove = () => rmSync(temporary, { force: true });
+  const remove = () => removeFile(temporary);
   const forget = onCleanup(remove);
   // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd. A
   // file opened by name was truncated: `> out.txt` lost the tables before it, `>> bench.log` the whole log.

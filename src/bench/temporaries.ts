@@ -3,9 +3,10 @@
  * and those a run killed outright (SIGKILL, the OOM killer: no clean-up runs) left there.
  */
 import { randomBytes } from "node:crypto";
-import { lstatSync, readdirSync, rmSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
+import { removeFile } from "../remove-file.ts";
 
 /**
  * `.ivsh-PID-N-RANDOM.tmp`. Not named after the output: a name of 245-255 bytes, which the file system
@@ -53,7 +54,7 @@ export function removeLeftovers(dir: string, now = Date.now()): void {
     const path = join(dir, name);
     try {
       const stats = lstatSync(path);
-      if (stats.isFile() && now - stats.mtimeMs >= LEFT_FOR_MS) rmSync(path, { force: true });
+      if (stats.isFile() && now - stats.mtimeMs >= LEFT_FOR_MS) removeFile(path);
     } catch {
       // Gone meanwhile, or not this user's to remove: left.
     }

@@ -136,6 +136,11 @@ function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
   if (wrong && !left && !stream)
     log.warn(`the ${sink.written} bytes that arrived do not match what was sent: ${sink.writing} is removed`);
   // A verified copy that could not take its name: the error already says where it is.
+  else if (left && !sink.verified && sink.unremoved)
+    log.warn(
+      `the ${sink.written} bytes that arrived are left in ${left}, unverified: it could not be removed ` +
+        `(${sink.unremoved}); delete it yourself`,
+    );
   else if (left && !sink.verified)
     log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
   // Bytes already out to a stream cannot be taken back: said so.

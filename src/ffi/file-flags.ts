@@ -3,7 +3,7 @@
  * be renamed, replaced or removed by anyone, root included, until chattr clears the flag.
  */
 import { dirname } from "node:path";
-import { closeFd, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, openFile } from "./index.ts";
+import { closeFd, errnoOf, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, openFile } from "./index.ts";
 import { libc } from "./libc.ts";
 
 /** _IOR('f', 1, long) on x86-64 (the kernel reads and writes an int through it). */
@@ -54,4 +54,14 @@ export function flaggedRefusal(path: string, instead?: string, named = "it"): st
 export function flaggedDirectoryRefusal(path: string, instead?: string): string | undefined {
   const directory = dirname(path);
   return flaggedRefusal(directory, instead, `its directory ${directory}`);
+}
+
+/**
+ * Why removing `path` failed, in words: unlink's errno, and for EPERM its directory's flag where it has
+ * one (`EPERM: its directory /srv is append-only (chattr +a; …)`).
+ */
+export function removalRefusal(error: unknown, path: string): string {
+  const errno = errnoOf(error) || String(error);
+  const flagged = errno === "EPERM" ? flaggedDirectoryRefusal(path) : undefined;
+  return flagged ? `${errno}: ${flagged}` : errno;
 }

@@ -15,7 +15,6 @@
  * which watch an unclaimed descriptor get closed without waiting half a minute; an operator has no reason
  * to change it, as a bridge that lives sends its request within milliseconds.
  */
-import { rmSync } from "node:fs";
 import type { FdSocketOptions, Socket } from "bun";
 import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
@@ -23,7 +22,8 @@ import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
-import { bindPrivately, publishSocket, removeIfStill } from "./socket-file.ts";
+import { removeFile } from "../remove-file.ts";
+import { bindPrivately, publishSocket, removeAtStop } from "./socket-file.ts";
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 export const connectFd = Bun.connect as unknown as <Data>(
@@ -102,7 +102,7 @@ export class HandoverInbox {
       return new HandoverInbox(path, fd, ttlMs, publishSocket(privatePath, path), hasRoom);
     } catch (error) {
       closeFd(fd);
-      rmSync(privatePath, { force: true });
+      removeFile(privatePath);
       throw error;
     }
   }
@@ -125,7 +125,7 @@ export class HandoverInbox {
     for (const { fd } of this.waiting.values()) closeFd(fd);
     this.waiting.clear();
     closeFd(this.socketFd);
-    removeIfStill(this.path, this.identity);
+    removeAtStop(this.path, this.identity);
   }
 
   private drainOnTimer(): void {

@@ -14,13 +14,13 @@ import {
   openSync,
   readdirSync,
   renameSync,
-  rmSync,
   statSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
+import { removeFile } from "../remove-file.ts";
 import { claimJournal } from "./journal-claim.ts";
 import type { StateRecord } from "./records.ts";
 
@@ -65,7 +65,7 @@ export function writeSnapshot(path: string, records: StateRecord[], fresh: boole
   } catch (error) {
     closeSync(fd);
     // A failed start must leave nothing of its own: not even a half-written copy (a full disk).
-    rmSync(temporary, { force: true });
+    removeFile(temporary);
     throw error;
   }
 }
@@ -91,7 +91,7 @@ function publishJournal(temporary: string, path: string): void {
     renameSync(temporary, path);
     return;
   }
-  rmSync(temporary, { force: true });
+  removeFile(temporary);
 }
 
 /**
@@ -104,8 +104,7 @@ export function removeLeftovers(path: string): void {
   const prefixes = [`${basename(path)}.compact-`, `${basename(path)}.tmp-`];
   for (const name of readdirSync(directory)) {
     const prefix = prefixes.find((start) => name.startsWith(start));
-    if (prefix !== undefined && !writerAlive(name.slice(prefix.length)))
-      rmSync(join(directory, name), { force: true });
+    if (prefix !== undefined && !writerAlive(name.slice(prefix.length))) removeFile(join(directory, name));
   }
 }
 

@@ -25,6 +25,7 @@ import {
   bindPrivately,
   fileIdentity,
   publishSocket,
+  removeAtStop,
   removeIfStill,
 } from "./socket-file.ts";
 
@@ -54,7 +55,7 @@ export function listenUnix(path: string, handlers: SocketHandler<Connection>): A
   return {
     stop() {
       server.stop(true);
-      removeIfStill(path, identity);
+      removeAtStop(path, identity);
     },
   };
 }
@@ -193,7 +194,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
 
 /**
  * Why a dead socket at `path` could not be removed, if it is another user's: a directory with the sticky
- * bit (/tmp) lets only a file's owner remove it. (Bun's rmSync says EFAULT for that EPERM.)
+ * bit (/tmp) lets only a file's owner remove it (unlink's EPERM).
  */
 function notOursToRemove(path: string, owner: number): IvshError | undefined {
   const me = process.geteuid?.() ?? owner;

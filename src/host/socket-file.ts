@@ -13,11 +13,14 @@
  * linked, known by device, inode and birth time (an inode number alone is reused by the next file made).
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, linkSync, lstatSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type ErrorCodeName, failure, isIvshError } from "../errors.ts";
+import { removalRefusal } from "../ffi/file-flags.ts";
 import { errnoOf, SystemCallError } from "../ffi/index.ts";
 import { socketListener } from "../holders.ts";
+import { log } from "../log.ts";
+import { removeFile } from "../remove-file.ts";
 
 const PRIVATE_MARK = ".~";
 
@@ -54,7 +57,7 @@ export function removeLeftoverPrivateNames(socketPath: string): void {
     if (!bound || bound.has(path) || !found?.isSocket() || Date.now() - found.mtimeMs < LEFTOVER_AGE_MS)
       continue;
     try {
-      rmSync(path, { force: true });
+      removeFile(path);
     } catch {
       // Another user's, in a sticky directory (/tmp): not this start's to remove, and its random name is
       // in nobody's way.
@@ -93,7 +96,23 @@ export function fileIdentity(path: string): string | undefined {
  * the look and the removal another could still take its place: that window is microseconds, not a run.)
  */
 export function removeIfStill(path: string, identity: string | undefined): void {
-  if (identity !== undefined && fileIdentity(path) === identity) rmSync(path, { force: true });
+  if (identity !== undefined && fileIdentity(path) === identity) removeFile(path);
+}
+
+/**
+ * `removeIfStill` as the arbiter stops: a socket file it may not remove (its directory made append-only
+ * or immutable while it ran) is said, with unlink's errno and the flag, and the rest of the stop goes on
+ * (the journal closed, the region unmapped) rather than ending on that error.
+ */
+export function removeAtStop(path: string, identity: string | undefined): void {
+  try {
+    removeIfStill(path, identity);
+  } catch (error) {
+    log.warn(
+      `could not remove the socket ${path} as the arbiter stopped (${removalRefusal(error, path)}): ` +
+        "it is left, dead; remove it yourself, or the next start on it removes it",
+    );
+  }
 }
 
 /**
@@ -193,6 +212,6 @@ export function publishSocket(privatePath: string, path: string): string | undef
     return fileIdentity(path);
   }
   const identity = fileIdentity(privatePath);
-  rmSync(privatePath, { force: true });
+  removeFile(privatePath);
   return identity;
 }

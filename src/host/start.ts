@@ -3,11 +3,12 @@
  * (./setup.ts), the state replayed, and the listener opened; a start that fails removes only what it
  * made, so it disturbs nothing.
  */
-import { existsSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
+import { removeFile } from "../remove-file.ts";
 import { Arbiter } from "./arbiter.ts";
 import type { ArbiterOptions } from "./arbiter-view.ts";
 import { HANDOVER_SUFFIX, handoverPath, handoverTtlMs } from "./handover.ts";
@@ -128,7 +129,7 @@ export async function startArbiter(options: ArbiterOptions): Promise<Arbiter> {
 /** A file a failed start made; one that cannot be removed is said, and the start's own error still told. */
 function removeMadeFile(path: string): void {
   try {
-    rmSync(path, { force: true });
+    removeFile(path);
   } catch (error) {
     log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
   }

@@ -17,11 +17,11 @@ import {
   openSync,
   readSync,
   renameSync,
-  rmSync,
   statSync,
 } from "node:fs";
 import { failure, IvshError } from "../errors.ts";
 import { flaggedDirectoryRefusal } from "../ffi/file-flags.ts";
+import { removeFile } from "../remove-file.ts";
 import { JournalBytes } from "./journal-bytes.ts";
 import { claimJournal } from "./journal-claim.ts";
 import { removeLeftovers, writeFully, writeSnapshot } from "./journal-publish.ts";
@@ -252,7 +252,7 @@ export class StateFile implements Journal {
   }
 
   abandonCompaction({ out }: CompactionPlan): void {
-    rmSync(out, { force: true });
+    removeFile(out);
   }
 
   close(): void {

@@ -3,7 +3,7 @@
  * of the IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way). The arbiter maps
  * it whole; a client maps header, slots and what it is granted, the rest reserved (`mapRegionHeader`).
  */
-import { existsSync, fstatSync, rmSync, statfsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, statfsSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
 import {
   changeMode,
@@ -29,6 +29,7 @@ import {
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { lockHolder } from "../holders.ts";
+import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
@@ -392,7 +393,7 @@ export function createOrOpenRegionFile(
   } catch (error) {
     // One this call made is removed while still locked (no other arbiter can be using it): a 1 TiB file
     // refused for want of room must not stay behind in /dev/shm.
-    if (!existed && locked) rmSync(path, { force: true });
+    if (!existed && locked) removeFile(path);
     closeFd(fd);
     throw error;
   }

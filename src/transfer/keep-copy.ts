@@ -19,8 +19,9 @@
  * |                                   |                     | else Sink.settle (before the removal) or     |
  * |                                   |                     | Sink.unkeep (whatever the undo did)          |
  */
-import { fstatSync, rmSync, type Stats, statSync } from "node:fs";
+import { fstatSync, type Stats, statSync } from "node:fs";
 import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
+import { removeFile } from "../remove-file.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
 import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
 import { stillNamed, takeModeOf } from "./out-names.ts";
@@ -100,7 +101,7 @@ function moved(
   moveCopy(names, fd, replacing, replaced);
   // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
   // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
-  if (identityAt(names.copy) === copy) rmSync(names.copy, { force: true });
+  if (identityAt(names.copy) === copy) removeFile(names.copy);
   // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
   // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
   // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
@@ -180,7 +181,7 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   const taken = identityAt(replaced);
   if (taken === found.identity) return replaced;
   // FILE made this copy (a hard link to FILE.partial) since the look: nothing to replace, no second name.
-  if (taken === fileStatus(fd, names.copy).identity) return void rmSync(replaced, { force: true });
+  if (taken === fileStatus(fd, names.copy).identity) return void removeFile(replaced);
   const old = putBack(replaced, names.final);
   const kind = kindAt(names.final);
   throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });

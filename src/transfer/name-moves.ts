@@ -3,9 +3,10 @@
  * verified copy to FILE (or back to FILE.partial), and the file it replaces (--force) to a second name
  * of its own, FILE.ivsh-replaced, kept until the verdict.
  */
-import { linkSync, lstatSync, rmSync } from "node:fs";
+import { linkSync, lstatSync } from "node:fs";
 import { errnoOf, renameFile } from "../ffi/index.ts";
 import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
+import { removeFile } from "../remove-file.ts";
 
 /**
  * A second name for `path`, the file `looked` ("dev:ino") found there, to restore it from: a hard link; a
@@ -45,7 +46,7 @@ function linkAside(path: string, aside: string, looked: string): boolean | "take
     return errnoOf(error) === "EEXIST" ? "taken" : false;
   }
   if (identityAt(aside) === looked || identityAt(path) !== looked) return true;
-  rmSync(aside, { force: true });
+  removeFile(aside);
   return false;
 }
 
@@ -90,7 +91,7 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
   // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
   // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
   const moved = meant(to);
-  rmSync(moved ? from : to, { force: true });
+  removeFile(moved ? from : to);
   return moved || "replaced";
 }
 
@@ -110,7 +111,7 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
     return true;
   }
   if (identityAt(from) === old) {
-    rmSync(from, { force: true });
+    removeFile(from);
     return true;
   }
   if (exchangeOrGone(from, to) !== "gone") return false;

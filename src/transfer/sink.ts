@@ -3,8 +3,9 @@
  * regular file is written as FILE.partial and renamed to FILE only once the whole stream arrived and its
  * digest matched: a failed transfer never leaves a complete-looking file.
  */
-import { existsSync, lstatSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
 import { failure, throwIfAborted } from "../errors.ts";
+import { removalRefusal } from "../ffi/file-flags.ts";
 import {
   closedAtStart,
   closeFd,
@@ -25,6 +26,7 @@ import {
   writeAll,
   writeSome,
 } from "../ffi/index.ts";
+import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepCopy, type SetAside } from "./keep-copy.ts";
@@ -262,10 +264,11 @@ export class Sink implements StreamKeeper {
     // Another receiver's now (this one's was unlinked, and the name taken): not this one's to remove.
     if (named && !this.closed && !stillNamed(this.writing, this.fd)) return undefined;
     try {
-      rmSync(this.writing, { force: true });
+      removeFile(this.writing);
       return undefined;
-    } catch {
-      // Its directory refuses changes now: named as left, and the transfer's own error is what is said.
+    } catch (error) {
+      // Its directory refuses changes now: named as left, with why, and the transfer's own error is what is said.
+      this.unremoved = removalRefusal(error, this.writing);
       return this.writing;
     }
   }
@@ -321,6 +324,9 @@ export class Sink implements StreamKeeper {
    */
   undone: { copy: string | undefined; aside: string | undefined } | undefined;
 
+  /** Set by an `abandon` that was to remove FILE.partial and could not: why (unlink's errno, the flag). */
+  unremoved: string | undefined;
+
   /**
    * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
    * be removed (its directory made read-only meanwhile): the transfer stands, the name is the user's to remove.
@@ -342,7 +348,7 @@ export class Sink implements StreamKeeper {
       closeFd(aside.fd);
     }
     try {
-      if (same) rmSync(aside.name, { force: true });
+      if (same) removeFile(aside.name);
       return undefined;
     } catch {
       return aside.name;

@@ -3,10 +3,11 @@
  * be told (the receiver's session was lost: frozen past its lease): FILE back to FILE.partial, the file it
  * replaced back to FILE.
  */
-import { lstatSync, rmSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { flockListed, lockHolder } from "../holders.ts";
+import { removeFile } from "../remove-file.ts";
 import { putBackFailure, unkeepFailure } from "./keep-failures.ts";
 import { exchangeOrGone, identityAt, moveUnlessTaken } from "./name-moves.ts";
 
@@ -135,7 +136,7 @@ export function putBack(aside: string | undefined, final: string): string | unde
   if (!aside) return undefined;
   try {
     const there = identityAt(final);
-    if (there !== undefined && there === identityAt(aside)) rmSync(aside, { force: true });
+    if (there !== undefined && there === identityAt(aside)) removeFile(aside);
     else if (there !== undefined || moveUnlessTaken(aside, final) !== true) return aside;
     return undefined;
   } catch {
