@@ -183,3 +183,34 @@ testUnless(
   },
   60_000,
 );
+
+// A region `ivsh host` made, then refused (no room for 1 TiB), is removed while still locked; its
+// directory append-only, that removal is refused.
+testUnless(
+  flagless,
+  "ivsh host refused a region it made, in an append-only directory: the refusal's own error, the file named as left",
+  async () => {
+    await inAppendOnly("region", async (dir, flag) => {
+      flag();
+      const region = join(dir, "region");
+      const socket = join(paths.shmDir, "region.sock");
+      const host = tracked(
+        Bun.spawn([process.execPath, CLI, "host", "--region", region, "--socket", socket, "--size", "1TiB"], {
+          stdout: "ignore",
+          stderr: "pipe",
+          env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() },
+        }),
+      );
+      const said = new Response(host.stderr).text();
+      expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(1);
+      // Before: "Failed to unlink REGION since operation not permitted (EPERM)", the lack of room unsaid.
+      expect(await said).toMatch(
+        new RegExp(
+          `^\\[ivsh\\] ERROR Failed to use ${region} as a 1.00 TiB region since the region needs .* more .*; ` +
+            `${region}, which this start made, is left \\(EPERM: its directory ${dir} is append-only \\(chattr \\+a;.*\\): remove it yourself\\n$`,
+        ),
+      );
+    });
+  },
+  60_000,
+);
