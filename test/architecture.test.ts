@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { unsafeRemovals } from "./helpers/fs-removals.ts";
 import { REPO } from "./helpers/paths.ts";
 
 const SRC = join(REPO, "src");
@@ -127,14 +128,33 @@ describe("the code's shape", () => {
 
   test("src/ removes single files with removeFile, not rmSync (which says EFAULT for unlink's EPERM)", () => {
     const single = sourceFiles(SRC).flatMap((file) =>
-      readFileSync(file, "utf8")
-        .split("\n")
-        // Comments may name it (say why not).
-        .filter((line) => !/^\s*(\/\/|\*)/.test(line))
-        .filter((line) => /\brmSync\(/.test(line) && !line.includes("recursive: true"))
-        .map((line) => `${relative(SRC, file)}: ${line.trim()}`),
+      unsafeRemovals(readFileSync(file, "utf8")).map((found) => `${relative(SRC, file)}: ${found}`),
     );
     expect(single).toEqual([]);
+  });
+
+  test("that check sees fs's non-recursive rm and rmSync however they are reached, and passes recursive ones", () => {
+    const fooled = [
+      'import { rmSync as remove } from "node:fs";\nremove(path, { force: true });',
+      'import { rm } from "node:fs/promises";\nawait rm(path, { force: true });',
+      'import { promises } from "node:fs";\nawait promises.rm(path);',
+      'import * as fs from "node:fs";\nfs.rmSync(path, { force: true });',
+      'import fs from "node:fs";\nfs.promises.rm(path);',
+      'import { rmSync } from "node:fs";\nrmSync(path, { force: true }); // not { recursive: true }',
+      'import { rmSync } from "node:fs";\nrmSync(a, { recursive: true }); rmSync(b, { force: true });',
+      'import { rmSync } from "node:fs";\nconst remove = rmSync;',
+      'import { rm } from "node:fs";\nrm(path, () => {});',
+      'const { rmSync: remove } = require("node:fs");',
+    ];
+    expect(fooled.filter((text) => unsafeRemovals(text).length === 0)).toEqual([]);
+    const recursive = [
+      'import { mkdtempSync, rmSync } from "node:fs";\nrmSync(dir, { recursive: true, force: true });',
+      'import { rmSync } from "node:fs";\nrmSync(\n  dir,\n  { force: true, recursive: true },\n);',
+      'import { rm } from "node:fs/promises";\nawait rm(dir, { recursive: true });',
+      "// rmSync(file, { force: true }) says EFAULT\n/** Not rmSync: see why */\nunlinkSync(path);",
+      'const rm = "rm -f";\nrun(rm);',
+    ];
+    expect(recursive.flatMap(unsafeRemovals)).toEqual([]);
   });
 
   test("bun:ffi is imported only under src/ffi", () => {

@@ -7,7 +7,7 @@
  * names EPERM and the flag.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asParentOfArbiter } from "../src/host/parent.ts";
 import { removeFile } from "../src/remove-file.ts";
@@ -15,8 +15,9 @@ import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EXIT_BOUND_MS, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless } from "./helpers/tools.ts";
-import { guest } from "./helpers/transfer.ts";
+import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { guest, randomFile } from "./helpers/transfer.ts";
 
 const chattr = (flag: string, path: string) => Bun.spawnSync(["chattr", flag, path]).exitCode === 0;
 
@@ -143,6 +144,72 @@ testUnless(
         `left in ${out}.partial, unverified: it could not be removed (EPERM: its directory ${dir} is append-only (chattr +a;`,
       );
       expect(existsSync(`${out}.partial`)).toBe(true);
+    });
+  },
+  60_000,
+);
+
+// The file a receive with --force replaced is kept aside (FILE.ivsh-replaced) until the verdict, then
+// removed. The receiver is stopped (strace's SIGSTOP) right after its keep unlinked FILE.partial (the old
+// file's name after the swap), the directory flagged, and continued: that removal is refused.
+testUnless(
+  flagless ?? straceUnusable(),
+  "recv --force whose replaced file's directory is made append-only before the verdict: EPERM and the flag said",
+  async () => {
+    await inAppendOnly("replaced", async (dir, flag) => {
+      const out = join(dir, "out");
+      writeFileSync(out, "the old contents");
+      const injects = ["unlink:signal=SIGSTOP:when=1"];
+      const options = { paths: suite.paths, extra: ["--force"], injects };
+      const receiver = stoppedAfter("unlink,unlinkat", "rms-replaced", out, options);
+      try {
+        const input = join(paths.dir, "replaced.in");
+        await randomFile(input, 10_000);
+        const sender = guest(suite.paths, ["send", "-q", input, "--channel", "rms-replaced"]);
+        await eventually(async () => receiver.stopped(), 20_000, "the receiver's keep");
+        flag();
+        receiver.resume();
+        // The transfer stands: only the old file's second name is left.
+        expect([await exitOrKill(receiver.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
+        // Before: "OUT.ivsh-replaced, the file OUT replaced, could not be removed: delete it yourself".
+        expect(await receiver.stderr).toContain(
+          `${out}.ivsh-replaced, the file ${out} replaced, could not be removed (EPERM: its directory ${dir} is append-only (chattr +a;`,
+        );
+        expect(readFileSync(`${out}.ivsh-replaced`, "utf8")).toBe("the old contents");
+      } finally {
+        receiver.kill();
+      }
+    });
+  },
+  60_000,
+);
+
+// A region `ivsh host` made, then refused (no room for 1 TiB), is removed while still locked; its
+// directory append-only, that removal is refused.
+testUnless(
+  flagless,
+  "ivsh host refused a region it made, in an append-only directory: the refusal's own error, the file named as left",
+  async () => {
+    await inAppendOnly("region", async (dir, flag) => {
+      flag();
+      const region = join(dir, "region");
+      const socket = join(paths.shmDir, "region.sock");
+      const host = tracked(
+        Bun.spawn([process.execPath, CLI, "host", "--region", region, "--socket", socket, "--size", "1TiB"], {
+          stdout: "ignore",
+          stderr: "pipe",
+          env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() },
+        }),
+      );
+      const said = new Response(host.stderr).text();
+      expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(1);
+      // Before: "Failed to unlink REGION since operation not permitted (EPERM)", the lack of room unsaid.
+      expect(await said).toMatch(
+        new RegExp(
+          `^\\[ivsh\\] ERROR Failed to use ${region} as a 1.00 TiB region since the region needs .* more .*; ` +
+            `${region}, which this start made, is left \\(EPERM: its directory ${dir} is append-only \\(chattr \\+a;.*\\): remove it yourself\\n$`,
+        ),
+      );
     });
   },
   60_000,

@@ -101,7 +101,9 @@ export default defineLeafCommand({
           committed = true;
           const stuck = sink.settle();
           if (stuck)
-            log.warn(`${stuck}, the file ${args.out} replaced, could not be removed: delete it yourself`);
+            log.warn(
+              `${stuck}, the file ${args.out} replaced, could not be removed (${sink.unremoved}): delete it yourself`,
+            );
           const summary = summaryJson("recv", channel, args.out, result);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));

@@ -3,6 +3,8 @@
  * be renamed, replaced or removed by anyone, root included, until chattr clears the flag.
  */
 import { dirname } from "node:path";
+import { IvshError } from "../errors.ts";
+import { removeFile } from "../remove-file.ts";
 import { closeFd, errnoOf, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, openFile } from "./index.ts";
 import { libc } from "./libc.ts";
 
@@ -64,4 +66,20 @@ export function removalRefusal(error: unknown, path: string): string {
   const errno = errnoOf(error) || String(error);
   const flagged = errno === "EPERM" ? flaggedDirectoryRefusal(path) : undefined;
   return flagged ? `${errno}: ${flagged}` : errno;
+}
+
+/**
+ * Removes a file a step made and then refused, returning the error to throw: the refusal's own (no room
+ * for a region, say), which unlink's EPERM (its directory made append-only) must not replace; a file
+ * left is named in it.
+ */
+export function removeMadeFile(path: string, refusal: unknown): unknown {
+  try {
+    removeFile(path);
+    return refusal;
+  } catch (error) {
+    if (!(refusal instanceof IvshError)) return refusal;
+    const left = `${path}, which this start made, is left (${removalRefusal(error, path)}): remove it yourself`;
+    return new IvshError(refusal.code, `${refusal.message}; ${left}`, { cause: refusal });
+  }
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync, fstatSync, statfsSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
+import { removeMadeFile } from "../ffi/file-flags.ts";
 import {
   changeMode,
   closeFd,
@@ -29,7 +30,6 @@ import {
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { lockHolder } from "../holders.ts";
-import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
@@ -393,8 +393,8 @@ export function createOrOpenRegionFile(
   } catch (error) {
     // One this call made is removed while still locked (no other arbiter can be using it): a 1 TiB file
     // refused for want of room must not stay behind in /dev/shm.
-    if (!existed && locked) removeFile(path);
+    const told = !existed && locked ? removeMadeFile(path, error) : error;
     closeFd(fd);
-    throw error;
+    throw told;
   }
 }

@@ -324,7 +324,10 @@ export class Sink implements StreamKeeper {
    */
   undone: { copy: string | undefined; aside: string | undefined } | undefined;
 
-  /** Set by an `abandon` that was to remove FILE.partial and could not: why (unlink's errno, the flag). */
+  /**
+   * Why a file this sink was to remove stayed (unlink's errno, the flag): FILE.partial that `abandon` was
+   * to remove, or the replaced file's second name that `settle` was to.
+   */
   unremoved: string | undefined;
 
   /**
@@ -341,7 +344,8 @@ export class Sink implements StreamKeeper {
       // Only the file set aside: one put under its name since (it was moved or removed) is someone's.
       const named = lstatSync(aside.name, { throwIfNoEntry: false });
       same = named !== undefined && `${named.dev}:${named.ino}` === aside.identity;
-    } catch {
+    } catch (error) {
+      this.unremoved = errnoOf(error) || String(error);
       return aside.name;
     } finally {
       // Before the removal: NFS keeps a removed name that is open as a .nfsXXXX file until it is closed.
@@ -350,7 +354,8 @@ export class Sink implements StreamKeeper {
     try {
       if (same) removeFile(aside.name);
       return undefined;
-    } catch {
+    } catch (error) {
+      this.unremoved = removalRefusal(error, aside.name);
       return aside.name;
     }
   }
