@@ -5,6 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { residentPages } from "../ffi/index.ts";
@@ -167,7 +168,7 @@ export function whyRefused(path: string): string {
     return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
   }
   const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
-  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
+  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner ${userName(stats.uid)}, group ${groupName(stats.gid)} (${accessFix(path, stats, uid)})`;
 }
 
 function accessFix(path: string, stats: { uid: number; gid: number; mode: number }, uid: number): string {
@@ -182,7 +183,7 @@ function accessFix(path: string, stats: { uid: number; gid: number; mode: number
     return groupMay
       ? elsewhere
       : "this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner";
-  if (groupMay) return `join its group (gid ${stats.gid}, e.g. usermod -aG), or run as its owner`;
+  if (groupMay) return `join its group, ${groupName(stats.gid)} (e.g. usermod -aG), or run as its owner`;
   if (PCI_RESOURCE_FILE.test(path))
     return (
       "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +
