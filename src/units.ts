@@ -16,6 +16,14 @@ const SIZE_UNITS: Record<string, number> = {
   t: 1024 ** 4,
   tb: 1000 ** 4,
   tib: 1024 ** 4,
+  // Too large for any region, but units all the same: "1PiB" was "not a size", though the refusal of a
+  // size too large named 8 PiB.
+  p: 1024 ** 5,
+  pb: 1000 ** 5,
+  pib: 1024 ** 5,
+  e: 1024 ** 6,
+  eb: 1000 ** 6,
+  eib: 1024 ** 6,
 };
 
 /** Parses a byte size; `what` names the flag in the error ("--size"). */
@@ -34,7 +42,7 @@ export function parseSize(text: string | number, what: string): number {
     throw failure(
       "InvalidArgument",
       `parse ${what} '${text}'`,
-      "it is larger than any size ivsh can use (8 PiB)",
+      "it is larger than any size ivsh can use (under 8 PiB: at most 2^53 - 1 bytes)",
     );
   if (!Number.isSafeInteger(bytes))
     throw failure("InvalidArgument", `parse ${what} '${text}'`, "it is not a whole number of bytes");

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { groupName, userName } from "../src/accounts.ts";
 import { FAKE_PCI_ADDRESS, fakeSysfs } from "./helpers/backends.ts";
 import { CLI, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
@@ -60,14 +61,14 @@ const refusals: { name: string; mode: number; group: number; says: string[] }[] 
     name: "another user's private region",
     mode: 0o600,
     group: 0,
-    says: ["it is mode 0600, owner uid 0", "run as its owner or a member of its group"],
+    says: [`it is mode 0600, owner ${userName(0)},`, "run as its owner or a member of its group"],
   },
   {
     name: "a region whose group, this user's, may only read",
     mode: 0o640,
     group: NOBODY,
     says: [
-      "it is mode 0640, owner uid 0, group gid 65534",
+      `it is mode 0640, owner ${userName(0)}, group ${groupName(NOBODY)}`,
       "this user is in its group: give the group read and write permission",
     ],
   },
@@ -75,7 +76,8 @@ const refusals: { name: string; mode: number; group: number; says: string[] }[] 
     name: "a region whose group may read and write, for a user outside that group",
     mode: 0o660,
     group: 0,
-    says: ["it is mode 0660, owner uid 0, group gid 0 (join its group (gid 0"],
+    // One form of an owner everywhere: this said "owner uid 0" where others say "owner root (uid 0)".
+    says: [`it is mode 0660, owner ${userName(0)}, group ${groupName(0)} (join its group, ${groupName(0)} (`],
   },
 ];
 

@@ -12,7 +12,7 @@ test("rates read in GB/s, MB/s, or kB/s below 0.1 MB/s, never as zero", () => {
 
 test("a size too large to count is called that, not 'not a whole number'; a fraction of a byte still is", () => {
   expect(() => parseSize("99999999TiB", "--size")).toThrow(
-    "Failed to parse --size '99999999TiB' since it is larger than any size ivsh can use (8 PiB)",
+    "Failed to parse --size '99999999TiB' since it is larger than any size ivsh can use (under 8 PiB: at most 2^53 - 1 bytes)",
   );
   expect(() => parseSize("1.5", "--size")).toThrow("it is not a whole number of bytes");
   expect(parseSize("1.5KiB", "--size")).toBe(1536);

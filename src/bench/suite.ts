@@ -4,7 +4,7 @@
  * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
  */
 import { throwIfAborted } from "../errors.ts";
-import { isTmpfsPath } from "../region/mapping.ts";
+import { isTmpfsPath } from "../region/region-file.ts";
 import { measureHostAccess } from "./access-bench.ts";
 import { BenchArbiter } from "./arbiter.ts";
 import { measureChannelTransfer } from "./channel.ts";

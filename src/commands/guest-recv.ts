@@ -5,6 +5,7 @@ import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { leftAside } from "../transfer/out-names.ts";
+import { type SenderSetupFailure, senderFailedLine } from "../transfer/receiver-ring.ts";
 import { receiveStream } from "../transfer/run.ts";
 import { Sink } from "../transfer/sink.ts";
 import {
@@ -95,7 +96,13 @@ export default defineLeafCommand({
         phase("recv: connected");
         try {
           const { client, renew } = session;
-          const result = await receiveStream(client, channel, sink, progress, signal, waitMs, renew);
+          // Warned, not only told at the --timeout: the sender's own user may not be watching it.
+          const senderFailed = (failed: SenderSetupFailure) => {
+            progress.done();
+            log.warn(`${senderFailedLine(failed)}; waiting for another sender`);
+          };
+          const told = { ...progress, senderFailed };
+          const result = await receiveStream(client, channel, sink, told, signal, waitMs, renew);
           phase("recv: stream kept");
           progress.done();
           committed = true;

@@ -280,6 +280,7 @@ export class Arbiter implements ArbiterView {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweeper);
+    this.waits.clear(); // their timers would keep the process up to a wait's timeout after the stop
     this.server?.stop();
     // The listener's stop closes only the connections it accepted: a handed-over one is closed here, or
     // its next frame would be served from an unmapped region (a guest's heartbeat: Bun's segfault).

@@ -95,6 +95,15 @@ export class WaitQueue {
     return woken;
   }
 
+  /**
+   * Drops every waiter unanswered, their timers cleared: the arbiter is stopping (its connections close,
+   * the sessions stay in the state). A pending timer kept the stopped process alive until it fired: up to
+   * a wait's whole timeout (a channel end's 500 ms park slice, a library wait's own limit).
+   */
+  clear(): void {
+    for (const queue of this.byKey.values()) for (const parked of queue) this.remove(parked);
+  }
+
   /** How many waits `clientId` has parked now. */
   parkedBy(clientId: number): number {
     return this.byClient.get(clientId)?.size ?? 0;

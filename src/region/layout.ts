@@ -133,7 +133,6 @@ export const PARKABLE_WORDS: readonly ParkableWord[] = [
 export const DOMAIN_MASK = 0xffffff;
 const PARKED_COUNT_MASK = 0xff;
 export const MAX_FUTEX_PARKED = PARKED_COUNT_MASK;
-
 export function parkRecord(domain: number, count: number): number {
   return ((domain & DOMAIN_MASK) << 8) | (count & PARKED_COUNT_MASK);
 }
@@ -143,13 +142,11 @@ export function parkedCount(record: number): number {
 export function parkedDomain(record: number): number {
   return (record >>> 8) & DOMAIN_MASK;
 }
-
 /** A kernel's wake mailbox holds two u32 per slot: futex words its own waiters sleep on. */
 export const MAILBOX_WORDS_PER_SLOT = 2;
 export function mailboxIndex(slot: number, parkable: ParkableWord): number {
   return slot * MAILBOX_WORDS_PER_SLOT + parkable.mailboxWord;
 }
-
 export const SlotKind = { free: 0, mutex: 1, condvar: 2, channel: 3 } as const;
 export type SlotKindName = Exclude<keyof typeof SlotKind, "free">;
 
@@ -176,7 +173,7 @@ export const ChannelWord = {
   head: 4,
   /** Records consumed by the receiver. */
   tail: 5,
-  /** 1 while the sender is parked waiting for a receiver, space or the verdict (the receiver then sends WAKE). */
+  /** 1 while the sender is parked for a receiver, space or the verdict (then WAKEd), or a setupFailureNote. */
   senderParked: 6,
   /** 1 while the receiver is parked waiting for data. */
   receiverParked: 7,
@@ -194,22 +191,38 @@ export const ChannelWord = {
   receiverJoined: 13,
 } as const;
 
+/**
+ * A sender's note in `senderParked` of why it could not set up its ring: reason << 28 | its client id (0
+ * past 2^28 - 1). The failing sender stores it (seq-cst) while it still holds the sender role, before its
+ * WAKE of `transfer` and its release: a receiver woken reads it, and no later sender parked over it yet
+ * (a park's 1 or 0 replaces it). The receiver claims it by CAS to 0 (told once); one found as it starts
+ * waiting predates the wait, and is dropped. Never 0 or 1, all an older ivsh writes there: "no note".
+ */
+export const SetupFailure = { noSpace: 1, quota: 2, other: 3 } as const;
+export type SetupFailureReason = keyof typeof SetupFailure;
+export function setupFailureNote(reason: SetupFailureReason, clientId: number): number {
+  return (SetupFailure[reason] << 28) | (clientId < 1 << 28 ? clientId : 0);
+}
+/** The note `word` holds, if it holds one (a parked flag, 0 or 1, or an unknown reason is none). */
+export function readSetupFailure(word: number): { reason: SetupFailureReason; clientId: number } | undefined {
+  const reason = (Object.keys(SetupFailure) as SetupFailureReason[]).find(
+    (r) => SetupFailure[r] === word >>> 28,
+  );
+  return reason && { reason, clientId: word & ((1 << 28) - 1) };
+}
+
 /** The names a channel's slot and each transfer's ring take among the arbiter's names. */
 const CHANNEL_PREFIX = "channel:";
-
 export function channelSlotName(name: string): string {
   return `${CHANNEL_PREFIX}${name}`;
 }
-
 export function ringSegmentName(name: string, transfer: number): string {
   return `${CHANNEL_PREFIX}${name}:${transfer}`;
 }
-
 /** Whether `name` is in the channels' part of the arbiter's names (no mutex or condvar may take it). */
 export function isChannelSlotName(name: string): boolean {
   return name.startsWith(CHANNEL_PREFIX);
 }
-
 /** The channel's own name, from its slot's name. */
 export function channelOfSlotName(slotName: string): string {
   return slotName.startsWith(CHANNEL_PREFIX) ? slotName.slice(CHANNEL_PREFIX.length) : slotName;
@@ -271,7 +284,6 @@ export const LOCK_WORDS: Record<SlotKindName, readonly number[]> = {
 export const RECORD_BYTES = 32;
 export const RECORD_END = 1;
 export const RecordField = { length: 0, flags: 4, totalBytes: 8, digest: 16, streamOffset: 24 } as const;
-
 export function ringChunkOffset(depth: number): number {
   return alignUp(depth * RECORD_BYTES, PAGE_SIZE);
 }
@@ -290,23 +302,17 @@ export interface Geometry {
   slotOffset: number;
   dataOffset: number;
 }
-
 export interface HeaderFields extends Geometry {
   epoch: number;
   arbiterPid: number;
   arbiterInstance: number;
 }
-
 export function alignUp(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
-/**
- * The most data blocks a region may have: the header's blockCount is a u32, and the arbiter's free list
- * (src/host/allocator.ts) links blocks by their index in an Int32Array.
- */
+/** The most data blocks: blockCount is a u32, and the free list (allocator.ts) links them in an Int32Array. */
 export const MAX_BLOCK_COUNT = 2 ** 31 - 1;
-
 /** The most synchronisation slots a region may have. */
 export const MAX_SLOT_COUNT = 1 << 20;
 
@@ -365,27 +371,22 @@ export function computeGeometry(regionSize: number, blockSize: number, slotCount
   }
   return { regionSize, blockSize, blockCount, slotCount, slotOffset, dataOffset };
 }
-
 /** The smallest power of two of at least `bytes`: a region size QEMU accepts. */
 export function powerOfTwoAtLeast(bytes: number): number {
   return 2 ** Math.ceil(Math.log2(bytes));
 }
-
 /** The tail: bytes at the region's end that no block covers (fewer than a block), which nothing uses. */
 export function tailBytes(geometry: Geometry): number {
   return geometry.regionSize - blockOffset(geometry, geometry.blockCount);
 }
-
 /** Byte offset of a block from the start of the region. */
 export function blockOffset(geometry: Geometry, block: number): number {
   return geometry.dataOffset + block * geometry.blockSize;
 }
-
 /** Index into the Int32Array over the region's first `dataOffset` bytes (`MappedRegion.syncWords` in mapping.ts). */
 export function slotWordIndex(geometry: Geometry, slot: number, word: number): number {
   return (geometry.slotOffset >> 2) + slot * SLOT_WORDS + word;
 }
-
 export function sameGeometry(a: Geometry, b: Geometry): boolean {
   return (
     a.regionSize === b.regionSize &&

@@ -3,7 +3,7 @@
  * of the IVSHMEM PCI device in a guest (both are files that mmap MAP_SHARED the same way). The arbiter maps
  * it whole; a client maps header, slots and what it is granted, the rest reserved (`mapRegionHeader`).
  */
-import { existsSync, fstatSync, statfsSync, statSync } from "node:fs";
+import { existsSync, fstatSync, statSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { removeMadeFile } from "../ffi/file-flags.ts";
 import {
@@ -33,20 +33,11 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, readOnlyRegion, refuseFlagged, TMPFS_MAGIC, whyRefused } from "./region-file.ts";
+import { checkRoomFor, isTmpfsPath, readOnlyRegion, refuseFlagged, whyRefused } from "./region-file.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
 const ZERO_WINDOW_BYTES = 1 << 30;
-
-/** Whether `path` is on tmpfs (RAM); false if it cannot be told. */
-export function isTmpfsPath(path: string): boolean {
-  try {
-    return statfsSync(path).type === TMPFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
 
 export class MappedRegion {
   private tmpfs: boolean | undefined;

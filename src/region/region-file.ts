@@ -3,8 +3,18 @@
  * hold it, and that an existing file is an ivsh region or empty, never someone's data; whether it lives in
  * memory; and, for anyone refused the file, why.
  */
-import { closeSync, fstatSync, openSync, readSync, statfsSync, statSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { dirname } from "node:path";
+import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { residentPages } from "../ffi/index.ts";
@@ -35,20 +45,63 @@ const FILE_SYSTEM_NAMES: Record<number, string> = {
  * back to disk, and the region's contents outlive the arbiter in that file.
  */
 export function diskRegionWarning(path: string): string | undefined {
-  let type: number;
+  let type: number | undefined;
   try {
     if (statSync(path).isCharacterDevice()) return undefined;
-    type = statfsSync(path).type;
+    type = fileSystemType(path);
   } catch {
     return undefined;
   }
-  if (MEMORY_FILE_SYSTEMS.has(type)) return undefined;
+  if (type === undefined || MEMORY_FILE_SYSTEMS.has(type)) return undefined;
   const name = FILE_SYSTEM_NAMES[type] ?? `type 0x${type.toString(16)}`;
   return (
     `--region ${path} is on a disk file system (${name}), not in memory (tmpfs, hugetlbfs, a DAX device): ` +
     "every page written to the region is written back to disk, and its contents stay in that file; " +
     "put it in /dev/shm (e.g. --region /dev/shm/ivsh) unless that is what you want"
   );
+}
+
+/** Whether `path` is on tmpfs (RAM), directly or as an overlay's upper layer; false if it cannot be told. */
+export function isTmpfsPath(path: string): boolean {
+  return fileSystemType(path) === TMPFS_MAGIC;
+}
+
+const OVERLAYFS_MAGIC = 0x794c7630;
+
+/**
+ * The statfs type of the file system that holds `path`'s data; undefined if it cannot be told. An
+ * overlay's file that is written lives in its upper layer (a copy-up, or created there): an overlay over
+ * tmpfs is memory, and was called "a disk file system (overlayfs)" and not tmpfs. Its upper layer is
+ * found in /proc/self/mountinfo; one not visible here (a container's root, set up by its runtime) cannot
+ * be told.
+ */
+function fileSystemType(path: string): number | undefined {
+  try {
+    const { type } = statfsSync(path);
+    if (type !== OVERLAYFS_MAGIC) return type;
+    const upper = overlayUpperDir(realpathSync(path));
+    return upper === undefined ? undefined : statfsSync(upper).type;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The upperdir of the overlay mount `real` (a resolved path) is on, if the mount table says. */
+function overlayUpperDir(real: string): string | undefined {
+  const unescaped = (text: string) =>
+    text.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+  let best: { point: string; fsType: string; options: string } | undefined;
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [before, after] = line.split(" - ");
+    const point = unescaped(before?.split(" ")[4] ?? "");
+    const [fsType = "", , options = ""] = (after ?? "").split(" ");
+    const holds = point === "/" || real === point || real.startsWith(`${point}/`);
+    // The last mount of the longest point wins: a later mount on the same point hides an earlier one.
+    if (point && holds && (!best || point.length >= best.point.length)) best = { point, fsType, options };
+  }
+  if (best?.fsType !== "overlay") return undefined;
+  const upper = /(?:^|,)upperdir=([^,]*)/.exec(best.options)?.[1];
+  return upper === undefined ? undefined : unescaped(upper);
 }
 
 /** Bytes read at a time when looking for data in a file that is not a region. */
@@ -169,7 +222,7 @@ export function whyRefused(path: string): string {
     return `this user (uid ${uid}) may not create files in ${dirname(path)} (choose another --region, or run as a user who may)`;
   }
   const mode = (stats.mode & 0o777).toString(8).padStart(4, "0");
-  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner uid ${stats.uid}, group gid ${stats.gid} (${accessFix(path, stats, uid)})`;
+  return `this user (uid ${uid}) may not read and write it: it is mode ${mode}, owner ${userName(stats.uid)}, group ${groupName(stats.gid)} (${accessFix(path, stats, uid)})`;
 }
 
 function accessFix(path: string, stats: { uid: number; gid: number; mode: number }, uid: number): string {
@@ -184,7 +237,7 @@ function accessFix(path: string, stats: { uid: number; gid: number; mode: number
     return groupMay
       ? elsewhere
       : "this user is in its group: give the group read and write permission (chmod g+rw), or run as its owner";
-  if (groupMay) return `join its group (gid ${stats.gid}, e.g. usermod -aG), or run as its owner`;
+  if (groupMay) return `join its group, ${groupName(stats.gid)} (e.g. usermod -aG), or run as its owner`;
   if (PCI_RESOURCE_FILE.test(path))
     return (
       "the kernel gives a PCI device's resource files to root alone: run as root, or have a udev rule " +

@@ -37,5 +37,6 @@ export {
   type ReceiverOptions,
   type StreamKeeper,
 } from "./receiver.ts";
+export type { SenderSetupFailure } from "./receiver-ring.ts";
 export { type ChannelOptions, DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "./ring-setup.ts";
 export { ChannelSender, type ChunkFiller, type TransferSummary } from "./sender.ts";

@@ -29,6 +29,8 @@ export interface PeerWaitTry {
    * only while nothing of it has moved (no peer joined, no input consumed that cannot be read again).
    */
   redoable(canRedo: () => boolean): void;
+  /** A peer came but failed before it could be there ("a sender (client 7) could not ..."): the last is told at the limit. */
+  peerFailed(line: string): void;
 }
 
 /**
@@ -57,11 +59,20 @@ export async function withPeerWait<T>(
   renew?: Renew,
 ): Promise<T> {
   const deadline = waitMs === undefined ? undefined : performance.now() + waitMs;
+  let lastFailed: string | undefined;
   for (let current = client; ; ) {
     let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
     let canRedo = () => false;
     const left = deadline === undefined ? undefined : deadline - performance.now();
-    const wait = new PeerWait(waitMs, left, signal, () => peerIsHere?.(), current, what);
+    const wait = new PeerWait(
+      waitMs,
+      left,
+      signal,
+      () => peerIsHere?.(),
+      current,
+      what,
+      () => lastFailed,
+    );
     try {
       return await body({
         client: current,
@@ -71,6 +82,9 @@ export async function withPeerWait<T>(
         },
         redoable: (check) => {
           canRedo = check;
+        },
+        peerFailed: (line) => {
+          lastFailed = line;
         },
       });
     } catch (error) {
@@ -139,6 +153,7 @@ class PeerWait {
     private readonly arrived: () => boolean | undefined,
     private readonly client: ChannelClient,
     private readonly what: WaitFor,
+    private readonly lastFailed: () => string | undefined = () => undefined,
   ) {
     this.silence = new ArbiterSilence(client);
     if (leftMs === undefined) {
@@ -216,7 +231,14 @@ class PeerWait {
     if (this.sessionLost) return this.sessionLost;
     const limit = formatDuration(this.waitMs ?? 0);
     if (this.arbiterSilent) return arbiterSilent(this.what, limit);
-    return failure("Timeout", this.what.action, `no ${this.what.peer} showed up within ${limit} (--timeout)`);
+    // One came but failed: "no sender showed up" alone sent the user looking for a sender that never ran.
+    const failed = this.lastFailed();
+    const last = failed ? `; the last that came failed: ${failed}` : "";
+    return failure(
+      "Timeout",
+      this.what.action,
+      `no ${this.what.peer} showed up within ${limit} (--timeout)${last}`,
+    );
   }
 
   stop(): void {

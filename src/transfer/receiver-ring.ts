@@ -3,7 +3,12 @@
  * check the ring its slot announces.
  */
 import { failure } from "../errors.ts";
-import { ChannelState, ringSegmentName } from "../region/layout.ts";
+import {
+  ChannelState,
+  readSetupFailure,
+  ringSegmentName,
+  type SetupFailureReason,
+} from "../region/layout.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
@@ -65,7 +70,14 @@ export async function awaitTransfer(
   slot: ChannelSlot,
   onWaiting?: () => void,
   signal?: AbortSignal,
+  onSenderFailed?: (failed: SenderSetupFailure) => void,
 ): Promise<number> {
+  takeSetupFailure(slot); // left before we came: not about this wait
+  const check = () => {
+    const failed = takeSetupFailure(slot);
+    if (failed) onSenderFailed?.(failed);
+    return false; // we wait on: the sender role is free again, and another sender may come
+  };
   for (let told = false; ; ) {
     const transfer = slot.load("transfer");
     if (
@@ -81,6 +93,44 @@ export async function awaitTransfer(
     if (!told) onWaiting?.();
     told = true;
     // No peer to watch yet: senders may come and go; only a new transfer number matters here.
-    await waitForChange({ slot, word: "transfer", seen: transfer, parkedFlag: "receiverParked", signal });
+    await waitForChange({
+      slot,
+      word: "transfer",
+      seen: transfer,
+      parkedFlag: "receiverParked",
+      signal,
+      check,
+    });
   }
+}
+
+/** A sender that could not set up its ring, as a waiting receiver is told of it (`onSenderFailed`). */
+export interface SenderSetupFailure {
+  /** The sender's client id; undefined if too large for the note (past 2^28 - 1). */
+  clientId: number | undefined;
+  reason: SetupFailureReason;
+  /** Why, for people: "the region had no room for its ring (...)". */
+  description: string;
+}
+
+const SETUP_FAILURES: Record<SetupFailureReason, string> = {
+  noSpace:
+    "the region had no room for its ring (a smaller --chunk-size or --depth, or a larger --size, fits it)",
+  quota:
+    "its ring would pass its quota (a smaller --chunk-size or --depth, or a larger --client-quota or --vm-quota, fits it)",
+  other: "its ring could not be mapped in",
+};
+
+/** The note a failing sender left in the slot, claimed (CAS to 0) so that it is told once. */
+function takeSetupFailure(slot: ChannelSlot): SenderSetupFailure | undefined {
+  const word = slot.load("senderParked");
+  const note = readSetupFailure(word);
+  if (!note || slot.compareExchange("senderParked", word, 0) !== word) return undefined;
+  const { clientId, reason } = note;
+  return { clientId: clientId || undefined, reason, description: SETUP_FAILURES[reason] };
+}
+
+/** "a sender (client 7) could not set up its ring: ...". */
+export function senderFailedLine({ clientId, description }: SenderSetupFailure): string {
+  return `a sender${clientId ? ` (client ${clientId})` : ""} could not set up its ring: ${description}`;
 }

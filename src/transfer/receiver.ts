@@ -13,7 +13,7 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, formatDigest, StreamDigest } from "./digest.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
-import { awaitTransfer, openRing } from "./receiver-ring.ts";
+import { awaitTransfer, openRing, type SenderSetupFailure } from "./receiver-ring.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
@@ -48,6 +48,11 @@ export interface StreamKeeper {
 export interface ReceiverOptions {
   /** Called if the receiver must wait for a sender. */
   onWaiting?: () => void;
+  /**
+   * Called, while the receiver waits, for each sender that came but could not set up its ring (the region
+   * or its quota too small): the receiver waits on for another.
+   */
+  onSenderFailed?: (failed: SenderSetupFailure) => void;
   /** Ends any wait with an Interrupted error when aborted. */
   signal?: AbortSignal;
   keeper?: StreamKeeper;
@@ -91,7 +96,7 @@ export class ChannelReceiver {
     checkEndArguments(client, name, options);
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {
-      const transfer = await awaitTransfer(slot, options.onWaiting, options.signal);
+      const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.
       slot.store("receiverId", client.clientId);
       slot.store("receiverJoined", transfer);

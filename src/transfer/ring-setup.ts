@@ -11,6 +11,8 @@ import {
   LOCK_OWNER_MASK,
   PAGE_SIZE,
   ringSegmentName,
+  type SetupFailureReason,
+  setupFailureNote,
   WAKE_ALL,
 } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
@@ -83,7 +85,10 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
   // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
-  const { signal, onWaiting, onHeldBack, keeper } = (options ?? {}) as Record<string, unknown>;
+  const { signal, onWaiting, onHeldBack, onSenderFailed, keeper } = (options ?? {}) as Record<
+    string,
+    unknown
+  >;
   const bad = (option: string, value: unknown, want: string) =>
     failure("InvalidArgument", what, `its ${option} ${String(value)} is not ${want}`);
   // null is let pass as none, as it was.
@@ -92,6 +97,8 @@ export function checkEndArguments(client: unknown, name: unknown, options: unkno
   if (onWaiting != null && typeof onWaiting !== "function") throw bad("onWaiting", onWaiting, "a function");
   if (onHeldBack != null && typeof onHeldBack !== "function")
     throw bad("onHeldBack", onHeldBack, "a function");
+  if (onSenderFailed != null && typeof onSenderFailed !== "function")
+    throw bad("onSenderFailed", onSenderFailed, "a function");
   const { keep, unkeep } = (keeper ?? {}) as { keep?: unknown; unkeep?: unknown };
   if (keeper != null && (typeof keep !== "function" || typeof unkeep !== "function"))
     throw bad("keeper", keeper, "an object with keep() and unkeep()");
@@ -134,16 +141,34 @@ export async function publishRing(
   options: Pick<ChannelOptions, "signal" | "onHeldBack">,
 ): Promise<{ ring: Ring; transfer: number }> {
   await awaitOldReceiverGone(slot, name, options);
-  const { segment, transfer } = await allocateRing(client, slot, name, shape, options.signal);
+  const { segment, transfer } = await allocateRing(client, slot, name, shape, options.signal).catch(
+    (error: unknown) => {
+      const reason = isIvshError(error, "NoSpace")
+        ? "noSpace"
+        : isIvshError(error, "QuotaExceeded") && "quota";
+      if (reason) leaveSetupFailure(slot, client, reason);
+      throw error;
+    },
+  );
   const ring = new Ring(segment, shape.depth, shape.chunkBytes);
   // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
   try {
     ring.populate(true);
   } catch (error) {
+    leaveSetupFailure(slot, client, "other");
     throw slot.chunkFailure(error, `send on channel '${name}'`);
   }
   publish(slot, ring, transfer);
   return { ring, transfer };
+}
+
+/**
+ * A receiver waiting for a transfer was left waiting, unaware, by a sender that could not set its ring up
+ * (it timed out "no sender showed up"): told why in the slot (layout.ts setupFailureNote), and woken.
+ */
+function leaveSetupFailure(slot: ChannelSlot, client: ChannelClient, reason: SetupFailureReason): void {
+  slot.store("senderParked", setupFailureNote(reason, client.clientId));
+  slot.wake("transfer", WAKE_ALL);
 }
 
 /**

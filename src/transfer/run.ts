@@ -16,7 +16,8 @@ import { makesNoCalls } from "./one-at-a-time.ts";
 import { abortWhenGone } from "./peer.ts";
 import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
-import { ChannelReceiver } from "./receiver.ts";
+import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
+import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
 import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
@@ -34,6 +35,8 @@ export interface Progress {
   waiting?(what: string, forPeer?: boolean): void;
   /** Called as bytes move; `total` when the size is known in advance. */
   update?(bytes: number, total: number | undefined): void;
+  /** A receiver's: a sender came but could not set up its ring; the receiver waits on for another. */
+  senderFailed?(failed: SenderSetupFailure): void;
 }
 
 export interface TransferResult extends TransferSummary {
@@ -216,7 +219,14 @@ export async function receiveStream(
         // 8 MiB populated under TCG) ended the transfer begun, saying "no sender showed up".
         attempt.peerCheck(() => true);
       };
-      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, onJoined);
+      const onSenderFailed = (failed: SenderSetupFailure) => {
+        attempt.peerFailed(senderFailedLine(failed));
+        progress.senderFailed?.(failed);
+      };
+      return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, {
+        onJoined,
+        onSenderFailed,
+      });
     },
     renew,
   );
@@ -228,14 +238,15 @@ async function receiveThrough(
   sink: Sink,
   progress: Progress,
   signal: AbortSignal | undefined,
-  onJoined: () => void,
+  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed">>,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
-  const receiver = await ChannelReceiver.open(
-    client,
-    channel,
-    signal ? { onWaiting, onJoined, signal, keeper: sink } : { onWaiting, onJoined, keeper: sink },
-  );
+  const onSenderFailed = (failed: SenderSetupFailure) => {
+    told.onSenderFailed(failed);
+    onWaiting(); // still waiting: said again after the notice
+  };
+  const options = { onWaiting, ...told, onSenderFailed, keeper: sink };
+  const receiver = await ChannelReceiver.open(client, channel, signal ? { ...options, signal } : options);
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
