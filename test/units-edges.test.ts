@@ -16,7 +16,9 @@ import {
 
 test("a size's largest count is 2^53 - 1 bytes, taken; 8192 TiB (2^53) is larger than ivsh can use", () => {
   expect(parseSize(String(Number.MAX_SAFE_INTEGER), "--size")).toBe(Number.MAX_SAFE_INTEGER);
-  expect(() => parseSize("8192TiB", "--size")).toThrow("it is larger than any size ivsh can use (8 PiB)");
+  expect(() => parseSize("8192TiB", "--size")).toThrow(
+    "it is larger than any size ivsh can use (under 8 PiB: at most 2^53 - 1 bytes)",
+  );
 });
 
 test("kB, MB, GB and TB count in 1000s; k, KiB and their kin in 1024s", () => {
