@@ -4,11 +4,12 @@
  * having sent what waits to go to the arbiter first (a WAKE held back during the sleep reaches its waiter
  * only a slice later); a wait that has lasted LOCAL_PARK_MS parks in the arbiter instead (a futex sleep
  * blocks the event loop between slices); and an abort delivered by the turn between two slices ends the
- * park there, not after sleeping slices until LOCAL_PARK_MS.
+ * park there, not after sleeping slices until LOCAL_PARK_MS. A waker that finds a sleeper names its kernel in
+ * the slot (the next waiter parks where that waker reaches it at once).
  */
 import { expect, test } from "bun:test";
 import { Parker, type ParkingClient, ParkSite } from "../src/guest/parking.ts";
-import { computeGeometry, PARKABLE_WORDS, parkedCount } from "../src/region/layout.ts";
+import { computeGeometry, PARKABLE_WORDS, parkedCount, parkRecord } from "../src/region/layout.ts";
 import type { WakeMailbox } from "../src/region/mailbox.ts";
 
 const SLOT = 5;
@@ -77,4 +78,13 @@ test("an abort delivered between two slices ends the futex park after that slice
     signal: controller.signal,
   });
   expect(events.filter((event) => event === "sleep")).toEqual(["sleep"]);
+});
+
+test("a waker that finds someone parked names its kernel in the slot; one that finds nobody writes nothing", () => {
+  const { client, site, parker } = setUp(() => {});
+  parker.wake(site, 1);
+  expect(client.words[site.lastWakerIndex]).toBe(0);
+  client.words[site.parkedIndex] = parkRecord(HERE, 1);
+  parker.wake(site, 1);
+  expect(client.words[site.lastWakerIndex]).toBe(HERE);
 });
