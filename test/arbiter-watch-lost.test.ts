@@ -1,7 +1,8 @@
 /**
  * What the arbiter watch of `guest send` / `recv` (src/commands/_arbiter-watch.ts) says once the end's
  * session is lost: nothing. The error that ends the wait says why; a line "waiting for the arbiter to come
- * back" in between sent the user to restart an arbiter that may well be running. The client is scripted
+ * back" in between sent the user to restart an arbiter that may well be running. A silent arbiter is said,
+ * the end's --timeout named only in the wait for its peer. The client is scripted
  * and the watch's interval called by hand: nothing here waits on a clock.
  */
 import { afterEach, expect, test } from "bun:test";
@@ -12,7 +13,7 @@ const originals = { setInterval: globalThis.setInterval, clearInterval: globalTh
 afterEach(() => Object.assign(globalThis, originals));
 
 /** Starts a watch of `client`, its interval's callback handed back instead of scheduled. */
-function watched(client: object) {
+function watched(client: object, peerWaitMs?: number) {
   let tick: () => void = () => {};
   let cleared = false;
   globalThis.setInterval = ((callback: () => void) => {
@@ -29,6 +30,7 @@ function watched(client: object) {
     {
       arbiterAway: (away) => void shown.push(away),
     },
+    peerWaitMs,
   );
   return { tick: () => tick(), shown, stop, cleared: () => cleared };
 }
@@ -70,4 +72,22 @@ test("a session lost before the link closed is never said as the arbiter's absen
   watch.tick();
   expect(watch.shown).toEqual([]);
   watch.stop();
+});
+
+test("a silent arbiter is said, naming the end's --timeout only in the wait for its peer", () => {
+  const client = { ...scriptedClient(), leaseInDoubt: () => true };
+  const watch = watched(client, 2000);
+  watch.tick();
+  const [away] = watch.shown;
+  expect(away?.line).toMatch(
+    /which has stopped answering \(is it stopped or frozen\? resume or restart it, or Ctrl-C\)$/,
+  );
+  expect(away?.waitingForPeer).toContain(
+    "this end gives up when its --timeout 2 s for the other end runs out, or Ctrl-C)",
+  );
+  watch.stop();
+  const without = watched({ ...scriptedClient(), leaseInDoubt: () => true });
+  without.tick();
+  expect(without.shown[0]?.waitingForPeer).toBe(without.shown[0]?.line);
+  without.stop();
 });
