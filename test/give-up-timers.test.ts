@@ -9,49 +9,14 @@ import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { answerWithin, withTimeout } from "../src/guest/give-up.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { countedSignal, restoreTimers, timersCleared, watchTimers } from "./helpers/leftovers.ts";
 import { REPO } from "./helpers/paths.ts";
 
 const endpoint = { unix: "/run/ivsh/scripted.sock" };
 const never = () => new Promise<never>(() => {});
 const LONG_MS = 600_000;
 
-/** Timers made through the globals since `watchTimers()`, and whether each was cleared since. */
-const made: { timer: ReturnType<typeof setTimeout>; cleared: boolean }[] = [];
-const originals = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout };
-function watchTimers(): void {
-  made.length = 0;
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    const timer = originals.setTimeout(...args);
-    made.push({ timer, cleared: false });
-    return timer;
-  }) as unknown as typeof setTimeout;
-  globalThis.clearTimeout = ((timer?: ReturnType<typeof setTimeout>) => {
-    for (const entry of made) if (entry.timer === timer) entry.cleared = true;
-    originals.clearTimeout(timer);
-  }) as typeof clearTimeout;
-}
-afterEach(() => {
-  Object.assign(globalThis, originals);
-  for (const { timer } of made) originals.clearTimeout(timer);
-});
-
-/** A signal whose listeners are counted: added minus removed. */
-function countedSignal() {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let listening = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    listening++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    listening--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, signal, listening: () => listening };
-}
+afterEach(restoreTimers);
 
 test("an answered wait clears its timer and removes its listener on the signal, as does a failed answer", async () => {
   const { signal, listening } = countedSignal();
@@ -67,7 +32,7 @@ test("an answered wait clears its timer and removes its listener on the signal, 
     "none",
   );
   await expect(failed).rejects.toThrow("link closed");
-  expect({ timers: made.map((entry) => entry.cleared), listening: listening() }).toEqual({
+  expect({ timers: timersCleared(), listening: listening() }).toEqual({
     timers: [true, true],
     listening: 0,
   });
@@ -83,7 +48,7 @@ test("a wait given up on (its time passed, or its signal aborted) clears its tim
   const aborted = answerWithin(endpoint, never(), LONG_MS, signal, ["ask", "ask w"], "none");
   controller.abort();
   await expectRejection(aborted, "Interrupted", /ask w/);
-  expect({ timers: made.map((entry) => entry.cleared), listening: listening() }).toEqual({
+  expect({ timers: timersCleared(), listening: listening() }).toEqual({
     timers: [true, true],
     listening: 0,
   });
@@ -94,7 +59,7 @@ test("withTimeout clears its timer once the promise settled", async () => {
   expect(await withTimeout(Promise.resolve("open"), LONG_MS)).toBe("open");
   await expect(withTimeout(Promise.reject(new Error("refused")), LONG_MS)).rejects.toThrow("refused");
   await expect(withTimeout(never(), 10)).rejects.toThrow("there was no answer within 10 ms");
-  expect(made.map((entry) => entry.cleared)).toEqual([true, true, true]);
+  expect(timersCleared()).toEqual([true, true, true]);
 });
 
 test("an answer given up on that fails later is no unhandled rejection (a child Bun)", async () => {

@@ -17,6 +17,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../src/region/layout.ts";
+import { countedSignal, restoreTimers, timersCleared, watchTimers } from "./helpers/leftovers.ts";
 
 const SLOT = 3;
 const [LOCK] = PARKABLE_WORDS;
@@ -69,43 +70,7 @@ function setUp() {
   };
 }
 
-/** Timers made through the globals since `watchTimers()`, and whether each was cleared since. */
-const made: { timer: ReturnType<typeof setTimeout>; cleared: boolean }[] = [];
-const originals = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout };
-function watchTimers(): void {
-  made.length = 0;
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    const timer = originals.setTimeout(...args);
-    made.push({ timer, cleared: false });
-    return timer;
-  }) as unknown as typeof setTimeout;
-  globalThis.clearTimeout = ((timer?: ReturnType<typeof setTimeout>) => {
-    for (const entry of made) if (entry.timer === timer) entry.cleared = true;
-    originals.clearTimeout(timer);
-  }) as typeof clearTimeout;
-}
-afterEach(() => {
-  Object.assign(globalThis, originals);
-  for (const { timer } of made) originals.clearTimeout(timer);
-});
-
-/** A signal counting its listeners: added minus removed. */
-function countedSignal() {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let listening = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    listening++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    listening--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, signal, listening: () => listening };
-}
+afterEach(restoreTimers);
 
 test("an answered WAIT: queued while out, the count taken back, no wake-up sent, no timer or listener left", async () => {
   const scripted = setUp();
@@ -122,7 +87,7 @@ test("an answered WAIT: queued while out, the count taken back, no wake-up sent,
   expect({
     queued: scripted.client.words[scripted.site.queuedIndex],
     wakes: scripted.wakes,
-    timers: made.map((entry) => entry.cleared),
+    timers: timersCleared(),
     listening: listening(),
     lastWakerSeen: scripted.site.lastWakerSeen,
   }).toEqual({ queued: 0, wakes: [], timers: [true], listening: 0, lastWakerSeen: 0x333 });

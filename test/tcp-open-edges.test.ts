@@ -8,6 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { openTcp } from "../src/guest/tcp-open.ts";
+import { countedSignal } from "./helpers/leftovers.ts";
 import { EventStream, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
 import { FILL_BACKLOG_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -62,23 +63,12 @@ test("a connect to a name, done and closed, leaves nothing that keeps its proces
 test("a connect to a name takes its listener off the caller's signal once done", async () => {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {} } });
   servers.push(server);
-  const signal = new AbortController().signal;
-  let listening = 0;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    listening++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    listening--;
-    remove(...args);
-  }) as typeof remove;
+  const { signal, listening } = countedSignal();
   for (let round = 0; round < 3; round++) {
     const socket = await openTcp({ hostname: "localhost", port: server.port }, ignore, 20_000, signal);
     socket.end();
   }
-  expect(listening).toBe(0);
+  expect(listening()).toBe(0);
 });
 
 // Given up (the signal), the SYN still unanswered: its socket went on sending SYNs for two minutes.
