@@ -98,7 +98,9 @@ HOST_ENDS=()
 host_end() {
   (
     c=
-    trap '[ -z "$c" ] || kill "$c" 2>/dev/null; exit 143' TERM
+    # Waited for, not only signalled: the script's cleanup waits for this loop, and an end still exiting
+    # outlived the script (a whole-run failure of test/vm/throughput-stop.test.ts).
+    trap '[ -z "$c" ] || { kill "$c" 2>/dev/null; wait "$c" 2>/dev/null; }; exit 143' TERM
     for _ in $(seq "$RUNS"); do
       "${ivsh[@]}" "$@" 2>>"$D/host.log" &
       c=$!
