@@ -29,6 +29,7 @@
  * @module ivsh/channel
  */
 
+export type { SetupFailureReason } from "../region/layout.ts";
 export type { ChannelClient } from "./channel-client.ts";
 export { formatDigest } from "./digest.ts";
 export {
