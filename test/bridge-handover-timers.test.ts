@@ -7,7 +7,7 @@
  * answer fails the hand-over at once as ArbiterUnreachable (the bridge then relays), not after the 5 s as
  * a Timeout (which leaves the connection with the arbiter: the bridge would give the guest up).
  */
-import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isIvshError } from "../src/errors.ts";
@@ -17,10 +17,11 @@ import { handOver, leftWithArbiter } from "../src/host/bridge-handover.ts";
 import { handoverPath } from "../src/host/handover.ts";
 import { encodeFrame } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
+import { restoreTimers, timersCleared, watchTimers } from "./helpers/leftovers.ts";
 
 const dir = mkdtempSync("/tmp/ivsh-bridge-handover-timers-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => mock.restore());
+afterEach(restoreTimers);
 
 test("a hand-over answered at once clears every timer it set", async () => {
   const socket = join(dir, "arbiter.sock");
@@ -36,28 +37,16 @@ test("a hand-over answered at once clears every timer it set", async () => {
       },
     },
   });
-  const set: unknown[] = [];
-  const cleared = new Set<unknown>();
-  const realSet = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  spyOn(globalThis, "setTimeout").mockImplementation(((...args: Parameters<typeof setTimeout>) => {
-    const timer = realSet(...args);
-    set.push(timer);
-    return timer;
-  }) as typeof setTimeout);
-  spyOn(globalThis, "clearTimeout").mockImplementation(((timer: Parameters<typeof clearTimeout>[0]) => {
-    cleared.add(timer);
-    realClear(timer);
-  }) as typeof clearTimeout);
+  watchTimers();
   try {
     await handOver("timers-vm", socket);
   } finally {
-    mock.restore();
+    restoreTimers();
     listener.stop(true);
     closeFd(inbox);
   }
-  expect(set.length).toBeGreaterThan(0);
-  expect(set.filter((timer) => !cleared.has(timer))).toEqual([]);
+  expect(timersCleared().length).toBeGreaterThan(0);
+  expect(timersCleared().filter((cleared) => !cleared)).toEqual([]);
 });
 
 test("an arbiter that closes without answering fails the hand-over at once: ArbiterUnreachable, not left with it", async () => {

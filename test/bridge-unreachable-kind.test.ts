@@ -6,7 +6,7 @@
  * bridge says so and none is counted away. A bridge that answered its guest's hello with why leaves no
  * timer behind (`ivsh bridge` ends when its event loop is empty: the 2 s wait for a hello kept it).
  */
-import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isIvshError } from "../src/errors.ts";
@@ -15,10 +15,11 @@ import { closeFd } from "../src/ffi/index.ts";
 import { NoArbiter, runBridge } from "../src/host/bridge.ts";
 import { encodeFrame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
+import { restoreTimers, timersCleared, watchTimers } from "./helpers/leftovers.ts";
 
 const dir = mkdtempSync("/tmp/ivsh-bridge-unreachable-kind-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => mock.restore());
+afterEach(restoreTimers);
 
 /** What runBridge throws for `socket`, its guest gone at once (nothing to answer). */
 async function thrownFor(socket: string): Promise<unknown> {
@@ -70,19 +71,7 @@ test("a bridge that found no arbiter answers the guest's hello with why, and lea
     },
   });
   const received: Uint8Array[] = [];
-  const set: unknown[] = [];
-  const cleared = new Set<unknown>();
-  const realSet = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  spyOn(globalThis, "setTimeout").mockImplementation(((...args: Parameters<typeof setTimeout>) => {
-    const timer = realSet(...args);
-    set.push(timer);
-    return timer;
-  }) as typeof setTimeout);
-  spyOn(globalThis, "clearTimeout").mockImplementation(((timer: Parameters<typeof clearTimeout>[0]) => {
-    cleared.add(timer);
-    realClear(timer);
-  }) as typeof clearTimeout);
+  watchTimers();
   let thrown: unknown;
   try {
     await runBridge("kind-vm", join(dir, "none.sock"), {
@@ -92,13 +81,13 @@ test("a bridge that found no arbiter answers the guest's hello with why, and lea
   } catch (error) {
     thrown = error;
   } finally {
-    mock.restore();
+    restoreTimers();
   }
   expect(thrown).toBeInstanceOf(NoArbiter);
   const decoder = new FrameDecoder();
   for (const bytes of received) decoder.push(bytes);
   const answer = decoder.next();
   expect([answer?.kind, answer?.op, answer?.requestId]).toEqual([FrameKind.error, messages.hello.op, 3]);
-  expect(set.length).toBeGreaterThan(0);
-  expect(set.filter((timer) => !cleared.has(timer))).toEqual([]);
+  expect(timersCleared().length).toBeGreaterThan(0);
+  expect(timersCleared().filter((cleared) => !cleared)).toEqual([]);
 });
