@@ -178,6 +178,26 @@ export function shownName(name: string): string {
   return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
 }
 
+/** Each text `libraryForm` gave: what `forCommands` leaves out. */
+const LIBRARY_FORMS = new Set<string>();
+
+/**
+ * `text`, the library's name for an option a message names beside the command's flag ("; connect({ region })",
+ * ", or connect({ socket })"): said to the library's users as it is, left out of what a command prints
+ * (`forCommands`), whose user has only the flag (and read "connect({ socket })" as something to type).
+ */
+export function libraryForm(text: string): string {
+  LIBRARY_FORMS.add(text);
+  return text;
+}
+
+/** `message` as a command prints it: without the library's names of options (`libraryForm`). */
+export function forCommands(message: string): string {
+  let said = message;
+  for (const form of LIBRARY_FORMS) said = said.replaceAll(form, "");
+  return said;
+}
+
 /** What an error says after "Failed to ACTION since ": its reason, to quote in another error's. */
 export function reasonOf(error: Error): string {
   return error.message.replace(/^Failed to .*? since /, "");
