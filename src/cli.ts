@@ -10,7 +10,7 @@ import { quickArgs } from "./commands/_quick-args.ts";
 import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
-import { describeSystemError, IvshError } from "./errors.ts";
+import { describeSystemError, forCommands, IvshError } from "./errors.ts";
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
  * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The
@@ -140,7 +140,7 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
 async function reportFailure(error: unknown, rawArgs: string[]): Promise<number> {
   if (error instanceof IvshError) {
     log.error(error.message);
-    await tellServiceManager(rawArgs, error.message);
+    await tellServiceManager(rawArgs, forCommands(error.message));
     return error.code === "Interrupted" ? interruptedExitCode() : EXIT_FAILED;
   }
   const described = describeSystemError(error);

@@ -16,9 +16,9 @@ export const ErrorCode = {
   /** An argument out of range or inconsistent (zero size, bad mode, too-long name). */
   InvalidArgument: 5,
   /**
-   * No room: no run of free blocks (or no free slot) large enough, no client id left, the arbiter's
-   * state journal, or the region's file system, is full, or the arbiter's open-file limit leaves no room
-   * for another connection (refused before its hello, with request id 0).
+   * No room: no run of free blocks (or no free slot) large enough, no client id left, the region's file
+   * system is full, or the arbiter's open-file limit leaves no room for another connection (refused before
+   * its hello, with request id 0). A full state journal is `JournalFull`.
    */
   NoSpace: 6,
   /** A per-client or per-VM quota would be exceeded. */
@@ -68,6 +68,12 @@ export const ErrorCode = {
   RegionCorrupted: 27,
   /** The file being sent grew, shrank or was rewritten while it was read: a copy would not be the file. */
   SourceChanged: 28,
+  /**
+   * The arbiter's --state journal cannot be written since its file system is full (ENOSPC, EDQUOT): the
+   * change was refused, nothing of it done. Not the region's room: a larger --size does not help; free space
+   * there, or move the journal. (An older client, which does not know the code, takes it for Internal.)
+   */
+  JournalFull: 29,
 } as const;
 
 /** An error code's name, as `IvshError.code` holds it: `"NotFound"`, `"Timeout"`, ... (see `ErrorCode`). */
@@ -124,6 +130,7 @@ const TRAITS: Record<ErrorCodeName, readonly ErrorTrait[]> = {
   Interrupted: [],
   RegionCorrupted: [],
   SourceChanged: [],
+  JournalFull: [],
 };
 
 /** Whether `error` is an IvshError whose code has `trait`. */
@@ -169,6 +176,26 @@ export function shownName(name: string): string {
   if (name.length <= 80) return name; // as many code points at most: kept whole, without splitting it
   const characters = [...name]; // whole code points: a cut must not split a surrogate pair
   return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
+}
+
+/** Each text `libraryForm` gave: what `forCommands` leaves out. */
+const LIBRARY_FORMS = new Set<string>();
+
+/**
+ * `text`, the library's name for an option a message names beside the command's flag ("; connect({ region })",
+ * ", or connect({ socket })"): said to the library's users as it is, left out of what a command prints
+ * (`forCommands`), whose user has only the flag (and read "connect({ socket })" as something to type).
+ */
+export function libraryForm(text: string): string {
+  LIBRARY_FORMS.add(text);
+  return text;
+}
+
+/** `message` as a command prints it: without the library's names of options (`libraryForm`). */
+export function forCommands(message: string): string {
+  let said = message;
+  for (const form of LIBRARY_FORMS) said = said.replaceAll(form, "");
+  return said;
 }
 
 /** What an error says after "Failed to ACTION since ": its reason, to quote in another error's. */

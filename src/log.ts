@@ -11,7 +11,7 @@
  */
 
 import { writeSync } from "node:fs";
-import { failure, IvshError } from "./errors.ts";
+import { failure, forCommands, IvshError } from "./errors.ts";
 import { closedAtStart, errnoOf, isTerminal } from "./ffi/index.ts";
 import { stderrIsJournal } from "./journal.ts";
 
@@ -128,10 +128,13 @@ function render(parts: unknown[]): string {
   return parts
     .map((part) => {
       // An Internal error is a bug: its stack is what the report needs.
+      // Only commands print: the library's names of options (connect({ socket })) are left out for the flag.
       if (part instanceof IvshError)
-        return part.code === "Internal" ? (part.stack ?? part.message) : escapeControls(part.message);
+        return part.code === "Internal"
+          ? (part.stack ?? part.message)
+          : escapeControls(forCommands(part.message));
       if (part instanceof Error) return part.stack ?? part.message;
-      return escapeControls(typeof part === "string" ? part : Bun.inspect(part));
+      return escapeControls(typeof part === "string" ? forCommands(part) : Bun.inspect(part));
     })
     .join(" ");
 }

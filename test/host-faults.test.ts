@@ -53,7 +53,7 @@ function fill(dir: string, leave: number): string {
 
 testUnless(
   cannotMount,
-  "a full file system under --state: NoSpace naming it, the refused alloc not applied, no torn record",
+  "a full file system under --state: JournalFull naming it, the refused alloc not applied, no torn record",
   () =>
     withSmallTmpfs("full-state", async (small) => {
       const state = join(small, "arbiter.state");
@@ -74,7 +74,7 @@ testUnless(
       }
       await expectRejection(
         Promise.reject(refused),
-        "NoSpace",
+        "JournalFull",
         /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or stop the arbiter, move \S+arbiter.state to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
       );
       // Still full: the status is asked without a session, which the journal could not record.
@@ -124,7 +124,7 @@ testUnless(
         );
       await expectRejection(
         Promise.reject(refused),
-        "NoSpace",
+        "JournalFull",
         /state journal's file system is full \(ENOSPC\)/,
       );
       // What an operator runs then: a status without a session, which the arbiter answers, naming the outage.

@@ -393,6 +393,6 @@ test("a journal on a read-only or full file system: the advice keeps its allocat
       "its ReadWritePaths=",
   );
   const full = stateFileFailure({ code: "EDQUOT" }, "/srv/ivsh/ivsh.state", "record a change");
-  expect(full.code).toBe("NoSpace");
+  expect(full.code).toBe("JournalFull");
   expect(full.message).toContain("free space there, or stop the arbiter, move /srv/ivsh/ivsh.state to");
 });

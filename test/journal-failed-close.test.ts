@@ -1,7 +1,7 @@
 /**
  * A close() the state journal let through (the first change of an outage, or the once-a-second probe)
  * whose write then failed (its file system full). The arbiter undid the close in memory, by replaying the
- * journal, and told the client NoSpace, but the region kept what the close had done to it before the
+ * journal, and told the client JournalFull, but the region kept what the close had done to it before the
  * write: the closing client's lock released as owner-died (another holder took it while the client that
  * was told its close failed still held it), and, the closer being the slot's last holder, the slot's
  * words zeroed (its lock free, to be taken by the next to open the name).
@@ -28,7 +28,7 @@ async function untilNoRoomForAClose(fillers: Mutex[]): Promise<void> {
     for (;;) {
       const closed = await outcome(filler.close());
       if (closed === "ok") break;
-      expect(closed).toBe("NoSpace");
+      expect(closed).toBe("JournalFull");
       if (probed) return;
       await Bun.sleep(PAST_PROBE_MS);
       probed = true;
@@ -60,14 +60,14 @@ testUnless(
       await untilNoRoomForAClose(fillers);
 
       await Bun.sleep(PAST_PROBE_MS);
-      expect(await outcome(shared.close())).toBe("NoSpace");
+      expect(await outcome(shared.close())).toBe("JournalFull");
       // Refused: the lock is still the holder's, and the other holder cannot take it.
       expect(shared.owner).toBe(holder.clientId);
       expect(theirs.tryLock()).toBeUndefined();
 
       // The last holder's close, refused so (its records are more: the slot's free too).
       await Bun.sleep(PAST_PROBE_MS);
-      expect(await outcome(solo.close())).toBe("NoSpace");
+      expect(await outcome(solo.close())).toBe("JournalFull");
       expect(solo.owner).toBe(holder.clientId);
     }),
   60_000,

@@ -24,7 +24,7 @@ testUnless(
       // Removed, but the arbiter's descriptor keeps its pages: the file system stays full.
       rmSync(own.state);
       // Changes that zero no block, until one the journal cannot take is refused.
-      expect(await untilRefused(client, (index) => `m${index}`)).toBe("NoSpace");
+      expect(await untilRefused(client, (index) => `m${index}`)).toBe("JournalFull");
       const { report } = await fetchStatus({ unix: own.socket });
       expect(report.segments.map((segment) => segment.name)).toEqual(["kept"]);
     }),

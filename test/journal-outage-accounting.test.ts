@@ -33,7 +33,7 @@ function outageIn(directory: string, errno = "EIO") {
   const file = { path: join(directory, "outage.state"), append() {} } as unknown as StateFile;
   const journal = outage.gate(file);
   const cause = Object.assign(new Error(`write: ${errno}`), { code: errno });
-  const failed = new JournalWriteFailed("NoSpace", `could not write the journal (${errno})`, { cause });
+  const failed = new JournalWriteFailed("JournalFull", `could not write the journal (${errno})`, { cause });
   return { outage, journal, failed };
 }
 

@@ -18,7 +18,7 @@ function outageAfter(errno: string) {
   const file = { path: join(tmpdir(), "journal-outage.state"), append() {} } as unknown as StateFile;
   const journal = outage.gate(file);
   const cause = Object.assign(new Error(`write: ${errno}`), { code: errno });
-  outage.refusedChange(new JournalWriteFailed("NoSpace", `the journal is full (${errno})`, { cause }));
+  outage.refusedChange(new JournalWriteFailed("JournalFull", `the journal is full (${errno})`, { cause }));
   return journal;
 }
 

@@ -3,7 +3,7 @@
  * refused or recorded whole. The up-front check ran per record: an alloc's segment and grant were let
  * through, zeroing its blocks then took the room (the region and the journal on one tmpfs, as the default
  * REGION.state in /dev/shm is), and its cached reply was refused up front, after the two were applied
- * and with nothing undone: the client was told NoSpace while the arbiter held the segment for it.
+ * and with nothing undone: the client was told JournalFull while the arbiter held the segment for it.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
 import { rmSync, statfsSync } from "node:fs";
@@ -48,7 +48,7 @@ testUnless(
             );
         let refused = "ok";
         for (let index = 0; index < 500 && refused === "ok"; index++) refused = await opened(index);
-        expect(refused).toBe("NoSpace");
+        expect(refused).toBe("JournalFull");
         // Within the second before the next probe: room again, as the file system says.
         rmSync(join(small, "reserve"));
         const { bavail, bsize } = statfsSync(small);

@@ -1,5 +1,5 @@
 /**
- * A full state journal under load: every change is refused (NoSpace) until there is room again, and the
+ * A full state journal under load: every change is refused (JournalFull) until there is room again, and the
  * refusals must not each cost the arbiter a replay of its whole journal (an operator trial: 138 ms per
  * refused alloc with 60 000 segments, the event loop held up for every client). Only a change that was
  * applied before its write failed is undone that way: about one a second, not one per request.
@@ -58,7 +58,7 @@ testUnless(
         const codes = new Set<string>();
         for (let index = 0; index < 100; index++) codes.add(await outcome(`refused-${index}`));
         const seconds = (performance.now() - started) / 1000;
-        expect([...codes]).toEqual(["NoSpace"]);
+        expect([...codes]).toEqual(["JournalFull"]);
         // One replay for the first refusal, then at most one per second that the refusals took.
         expect(Number((await census(arbiter)).reloads)).toBeLessThanOrEqual(2 + Math.ceil(seconds));
         // With room again, the next change is taken at once (the file system says it has room).

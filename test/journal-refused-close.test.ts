@@ -19,10 +19,10 @@ import { testUnless } from "./helpers/tools.ts";
 
 const withSmallJournal = smallJournals("journal-refused-close");
 
-/** As lockedWhenFull; then the holder's close() of mutex `name` is refused (NoSpace). */
+/** As lockedWhenFull; then the holder's close() of mutex `name` is refused (JournalFull). */
 async function closeRefused(journal: SmallJournal, name: string) {
   const held = await lockedWhenFull(journal, name);
-  expect(await outcome(held.mine.close())).toBe("NoSpace");
+  expect(await outcome(held.mine.close())).toBe("JournalFull");
   return held;
 }
 
@@ -66,8 +66,8 @@ testUnless(
       const segment = await holder.alloc(4096, { name: "kept-segment" });
       segment.bytes[0] = 7;
       fill();
-      expect(await untilRefused(holder)).toBe("NoSpace");
-      expect(await outcome(segment.free())).toBe("NoSpace");
+      expect(await untilRefused(holder)).toBe("JournalFull");
+      expect(await outcome(segment.free())).toBe("JournalFull");
       expect(segment.isFreed).toBe(false);
       expect(segment.bytes[0]).toBe(7);
       roomBack();

@@ -1,5 +1,5 @@
 /**
- * A free() the arbiter refuses because its state journal is full (NoSpace): the segment is still this
+ * A free() the arbiter refuses because its state journal is full (JournalFull): the segment is still this
  * client's, so its memory is mapped again, readable and writable as before, and a later free() with room
  * again gives it back. The mapping's protection is read from /proc/self/maps: touching memory that was
  * left withdrawn would end this test process with SIGSEGV.
@@ -37,7 +37,7 @@ testUnless(
       // The journal's last page may take a few changes yet.
       for (let index = 0; index < 200; index++)
         if ((await outcome(client.alloc(4096, { name: `room-${index}-${"x".repeat(200)}` }))) !== "ok") break;
-      expect(await outcome(segment.free())).toBe("NoSpace");
+      expect(await outcome(segment.free())).toBe("JournalFull");
       expect(protectionAt(ptr(segment.bytes))).toBe("rw-s");
       expect(segment.bytes[0]).toBe(5);
       journal.roomBack();

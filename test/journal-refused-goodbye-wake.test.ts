@@ -42,7 +42,7 @@ testUnless(
           await eventually(async () => (await c.waitersOnSlot()) === 2, 20_000, "C's WAIT parked");
           journal.fill();
           expect(await untilRefused(other, (index) => `filler-${tries}-${index}-${"x".repeat(200)}`)).toBe(
-            "NoSpace",
+            "JournalFull",
           );
           quitter.proc.stdin.write("hold\n");
           quitter.proc.stdin.flush();

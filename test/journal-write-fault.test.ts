@@ -5,7 +5,7 @@
  * the stop left the ended session live in the journal, for the next start to restore unless the region's
  * header still listed it; and while the arbiter ran, the sweep did not try it either, so it waited for the
  * lease to run out. And `ivsh status`, asked without a session where the journal cannot record one,
- * did so only for a full or missing journal (NoSpace, StateInvalid): after any other failure it failed with
+ * did so only for a full or missing journal (NoSpace, now JournalFull; StateInvalid): after any other failure it failed with
  * the hello's refusal, when the operator needs the status most. Here the failure is EFBIG: the arbiter's
  * RLIMIT_FSIZE, lowered under it to the journal's size and raised again (prlimit --pid), which needs
  * neither a mount nor a failing disk.

@@ -26,6 +26,6 @@ test("a failure of ivsh's own system call (SystemCallError, ENOSPC) is told by i
     "/srv/ivsh/ivsh.state",
     "x",
   );
-  expect(failed.code).toBe("NoSpace");
+  expect(failed.code).toBe("JournalFull");
   expect(failed.message).toContain("the state journal's file system is full (ENOSPC) at /srv/ivsh");
 });

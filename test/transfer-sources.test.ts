@@ -145,8 +145,9 @@ test("a ring larger than the region: the error says which flags make it fit", as
   expect(await sender.stderr).toMatch(
     /Failed to open channel 'big-ring' with a ring of \d+ chunks of 16\.0 MiB \([\d.]+ MiB\) since it needs/,
   );
+  // The flags only: "(in the library: chunkBytes, depth)" is for the library's users (errors.ts libraryForm).
   expect(await sender.stderr).toContain(
-    "pass a smaller --chunk-size or --depth (in the library: chunkBytes, depth), or start the arbiter with a larger --size",
+    "pass a smaller --chunk-size or --depth, or start the arbiter with a larger --size",
   );
 });
 

@@ -7,7 +7,7 @@
  * rate at all. Until half a second of that has passed the line shows no rate or ETA.
  */
 
-import { IvshError } from "../errors.ts";
+import { forCommands, IvshError } from "../errors.ts";
 import { isTerminal } from "../ffi/index.ts";
 import { nativeStatus } from "../ffi/native.ts";
 import { writeStandard } from "../log.ts";
@@ -195,5 +195,6 @@ export function writeFailureJson(
 /** A failure as --json output tells it: the error's code, and the message stderr also shows. */
 export function errorFields(error: unknown): { code: string; message: string } {
   const code = error instanceof IvshError ? error.code : error instanceof UsageError ? "Usage" : "Internal";
-  return { code, message: error instanceof Error ? error.message : String(error) };
+  // As stderr says it: the flag, not the library's name for the option (errors.ts libraryForm).
+  return { code, message: error instanceof Error ? forCommands(error.message) : String(error) };
 }

@@ -111,6 +111,11 @@ export default defineLeafCommand({
             log.warn(
               `${stuck}, the file ${args.out} replaced, could not be removed (${sink.unremoved}): delete it yourself`,
             );
+          // The keep stands (FILE is the copy); the old file kept a name the keep's swap gave it.
+          if (sink.oldNameLeft)
+            log.warn(
+              `${sink.writing} is the file ${args.out} replaced, not the received copy (that is ${args.out}): its name could not be removed (${sink.oldNameLeft}): delete it yourself`,
+            );
           const summary = summaryJson("recv", channel, args.out, result);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));

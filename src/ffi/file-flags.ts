@@ -71,15 +71,15 @@ export function removalRefusal(error: unknown, path: string): string {
 /**
  * Removes a file a step made and then refused, returning the error to throw: the refusal's own (no room
  * for a region, say), which unlink's EPERM (its directory made append-only) must not replace; a file
- * left is named in it.
+ * left is named in it, as `what` says what it is.
  */
-export function removeMadeFile(path: string, refusal: unknown): unknown {
+export function removeMadeFile(path: string, refusal: unknown, what = "which this start made"): unknown {
   try {
     removeFile(path);
     return refusal;
   } catch (error) {
     if (!(refusal instanceof IvshError)) return refusal;
-    const left = `${path}, which this start made, is left (${removalRefusal(error, path)}): remove it yourself`;
+    const left = `${path}, ${what}, is left (${removalRefusal(error, path)}): remove it yourself`;
     return new IvshError(refusal.code, `${refusal.message}; ${left}`, { cause: refusal });
   }
 }

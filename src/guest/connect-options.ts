@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
-import { failure, type IvshError, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
+import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
 import { MAX_NAME_BYTES, type Reply, sweepPeriodMs } from "../protocol/messages.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
@@ -172,7 +172,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       throw failure(
         "DeviceNotFound",
         `map the region ${regionPath}`,
-        `it does not exist (pass the --region of the arbiter meant, which \`ivsh status\` names, or start \`ivsh host --region ${shellWord(regionPath)}\` to make it; connect({ region }); in a VM attach -device ivshmem-plain)`,
+        `it does not exist (pass the --region of the arbiter meant, which \`ivsh status\` names, or start \`ivsh host --region ${shellWord(regionPath)}\` to make it${libraryForm("; connect({ region })")}; in a VM attach -device ivshmem-plain)`,
       );
     const sysfs = join(options.sysfsRoot ?? DEFAULT_SYSFS, "bus/pci/devices");
     const wrongRoot = notSysfs(options.sysfsRoot ?? DEFAULT_SYSFS);
@@ -182,7 +182,7 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
       "find the shared region",
       `there is no IVSHMEM device (PCI 1af4:1110 with a resource2 in ${sysfs}) and no region file ${regionPath}: ` +
         "in a VM, start it with -device ivshmem-plain,memdev=... (scripts/qemu/launch.sh in ivsh's source repository does); " +
-        "on the host, start `ivsh host` or pass --region PATH or connect({ region }) (or set IVSH_REGION: `ivsh status` shows the path " +
+        `on the host, start \`ivsh host\` or pass --region PATH${libraryForm(" or connect({ region })")} (or set IVSH_REGION: \`ivsh status\` shows the path ` +
         "of the region a running arbiter serves)",
     );
   }
@@ -262,14 +262,14 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
       `that region is served by another arbiter (${describeArbiter(header)}) than the one at ` +
         `${describeEndpoint(endpoint)} (${describeArbiter(hello)}), which serves another region of the same size ` +
-        "(pass the --region and --socket, or the connect() options, of one arbiter; `ivsh status` shows its region)",
+        `(pass the --region and --socket${libraryForm(", or the connect() options,")} of one arbiter; \`ivsh status\` shows its region)`,
     );
   if (!sameGeometry(header, announced) || header.epoch !== hello.epoch)
     throw failure(
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
       `the region's header (${formatBytes(header.regionSize)}, epoch ${header.epoch}) is not the region that arbiter serves ` +
-        `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}); pass the matching --region (\`ivsh status\` names it; connect({ region }))`,
+        `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}); pass the matching --region (\`ivsh status\` names it${libraryForm("; connect({ region })")})`,
     );
   return announced;
 }
@@ -288,7 +288,7 @@ function headerOfServed(region: MappedRegion, hello: Reply<"hello">, endpoint: E
       "RegionInvalid",
       `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
       `${reasonOf(error)} and is ${region.size} bytes, not the ` +
-        `${hello.regionSize}-byte region that arbiter serves: pass the matching --region (\`ivsh status\` names it; connect({ region }))`,
+        `${hello.regionSize}-byte region that arbiter serves: pass the matching --region (\`ivsh status\` names it${libraryForm("; connect({ region })")})`,
     );
   }
 }

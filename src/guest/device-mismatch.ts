@@ -5,7 +5,7 @@
  * apply to a device), so the error says what the device holds and what to change on the host.
  */
 import { basename, dirname, resolve } from "node:path";
-import { IvshError, reasonOf } from "../errors.ts";
+import { IvshError, libraryForm, reasonOf } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import { readHeader } from "../region/header.ts";
 import type { MappedRegion } from "../region/mapping.ts";
@@ -95,7 +95,7 @@ export function deviceMismatch(
   const useOther = other
     ? `This VM has another IVSHMEM device, PCI ${other.address} (${formatBytes(other.size)}): if it is that ` +
       `arbiter's region, pass --region ${other.resource2} ${flag} ${describeEndpoint(endpoint)} ` +
-      `(connect({ region, ${option} })) to use it. Otherwise, on the host, boot`
+      `${libraryForm(`(connect({ region, ${option} })) `)}to use it. Otherwise, on the host, boot`
     : "On the host, boot";
   const message =
     `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_SYSFS } from "../defaults.ts";
-import { failure } from "../errors.ts";
+import { failure, libraryForm } from "../errors.ts";
 
 const IVSHMEM_VENDOR = "0x1af4";
 const IVSHMEM_DEVICE = "0x1110";
@@ -67,7 +67,7 @@ export function notSysfs(sysfsRoot: string): string | undefined {
   if (sysfsRoot === DEFAULT_SYSFS || existsSync(join(sysfsRoot, "bus/pci/devices"))) return undefined;
   return (
     `${sysfsRoot} holds no bus/pci/devices, so it is not where sysfs is mounted: pass /sys ` +
-    "(--sysfs-root /sys, or leave it out; connect({ sysfsRoot }) likewise)"
+    `(--sysfs-root /sys, or leave it out${libraryForm("; connect({ sysfsRoot }) likewise")})`
   );
 }
 

@@ -50,6 +50,7 @@ export async function fetchStatus(
  * or one past the host's --vm-connections (all its host processes have as many sessions open as that).
  */
 const HELLO_REFUSALS = [
+  "JournalFull",
   "NoSpace",
   "StateInvalid",
   "SystemCall",

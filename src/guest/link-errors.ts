@@ -5,7 +5,7 @@
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
-import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
@@ -102,8 +102,7 @@ export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | u
 }
 
 /** What listens on a Unix socket that hangs up on a hello: no arbiter, or one going away. */
-export const UNIX_CLOSED_HINT =
-  "what listens there is not an ivsh arbiter (check --socket, or connect({ socket }))";
+export const UNIX_CLOSED_HINT = `what listens there is not an ivsh arbiter (check --socket${libraryForm(", or connect({ socket })")})`;
 
 export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
   const { why, hint, queueFull } = linkTrouble(endpoint, cause);
@@ -184,7 +183,7 @@ export function linkTrouble(
   const tooLong = "unix" in endpoint && Buffer.byteLength(endpoint.unix) > SOCKET_PATH_MAX_BYTES;
   if (tooLong) {
     const why = `its path is ${Buffer.byteLength(endpoint.unix)} bytes, over the ${SOCKET_PATH_MAX_BYTES} a Unix socket's path may have`;
-    const hint = "no arbiter can listen there: pass a shorter --socket, or connect({ socket })";
+    const hint = `no arbiter can listen there: pass a shorter --socket${libraryForm(", or connect({ socket })")}`;
     return { why, hint, barred: false, notSocket: false };
   }
   const notSocket = "unix" in endpoint && isOtherFile(endpoint.unix);
@@ -198,11 +197,11 @@ export function linkTrouble(
     };
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
-    ? "pass the arbiter's socket as --socket, or connect({ socket })"
+    ? `pass the arbiter's socket as --socket${libraryForm(", or connect({ socket })")}`
     : barred
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
-        ? `start it with \`${hostCommand(endpoint.unix)}\`, or pass --socket, or connect({ socket })${inGuestHint(endpoint.unix, code)}`
+        ? `start it with \`${hostCommand(endpoint.unix)}\`, or pass --socket${libraryForm(", or connect({ socket })")}${inGuestHint(endpoint.unix, code)}`
         : bridgeHint(endpoint);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
@@ -223,7 +222,7 @@ function bridgeHint(endpoint: { hostname: string; port: number }): string {
   const where = `${endpoint.hostname}:${endpoint.port}`;
   return (
     `the VM needs a QEMU user-mode NIC with guestfwd=tcp:${where}-cmd:... running \`ivsh bridge --vm NAME ` +
-    "--socket SOCKET` on the host (scripts/qemu/launch.sh in ivsh's source repository adds it); or pass --connect, or connect({ tcp })"
+    `--socket SOCKET\` on the host (scripts/qemu/launch.sh in ivsh's source repository adds it); or pass --connect${libraryForm(", or connect({ tcp })")}`
   );
 }
 

@@ -18,11 +18,11 @@
 import type { FdSocketOptions, Socket } from "bun";
 import { failure } from "../errors.ts";
 import { bindDatagramSocket, receiveWithFd } from "../ffi/fd-passing.ts";
+import { removeMadeFile } from "../ffi/file-flags.ts";
 import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
-import { removeFile } from "../remove-file.ts";
 import { bindPrivately, publishSocket, removeAtStop } from "./socket-file.ts";
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
@@ -102,8 +102,8 @@ export class HandoverInbox {
       return new HandoverInbox(path, fd, ttlMs, publishSocket(privatePath, path), hasRoom);
     } catch (error) {
       closeFd(fd);
-      removeFile(privatePath);
-      throw error;
+      // Its directory made append-only meanwhile: the refusal is what is told, the name left beside it.
+      throw removeMadeFile(privatePath, error);
     }
   }
 

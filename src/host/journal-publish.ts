@@ -18,11 +18,13 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { failure } from "../errors.ts";
+import { failure, IvshError } from "../errors.ts";
+import { removeMadeFile } from "../ffi/file-flags.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { removeFile } from "../remove-file.ts";
 import { claimJournal } from "./journal-claim.ts";
 import type { StateRecord } from "./records.ts";
+import { stateFileFailure } from "./state-errors.ts";
 
 /**
  * Opens `temporary` to become the journal at `path`, with the mode and group the journal has (an
@@ -64,9 +66,13 @@ export function writeSnapshot(path: string, records: StateRecord[], fresh: boole
     return fd;
   } catch (error) {
     closeSync(fd);
-    // A failed start must leave nothing of its own: not even a half-written copy (a full disk).
-    removeFile(temporary);
-    throw error;
+    // A failed start must leave nothing of its own: not even a half-written copy (a full disk). Its
+    // directory made append-only meanwhile, the write's failure is told, not the removal's EPERM.
+    const failed =
+      error instanceof IvshError
+        ? error
+        : stateFileFailure(error, path, `write the state file ${path}`, fresh);
+    throw removeMadeFile(temporary, failed, "a copy of the state journal being written");
   }
 }
 

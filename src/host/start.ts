@@ -6,6 +6,7 @@
 import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { failure } from "../errors.ts";
+import { removalRefusal } from "../ffi/file-flags.ts";
 import { log } from "../log.ts";
 import { mailboxPath } from "../region/mailbox.ts";
 import { removeFile } from "../remove-file.ts";
@@ -131,7 +132,7 @@ function removeMadeFile(path: string): void {
   try {
     removeFile(path);
   } catch (error) {
-    log.warn(`could not remove ${path}, which this failed start created: ${(error as Error).message}`);
+    log.warn(`could not remove ${path}, which this failed start created (${removalRefusal(error, path)})`);
   }
 }
 

@@ -26,7 +26,7 @@ export function stateFileFailure(
     case "ENOSPC":
     case "EDQUOT":
       return failure(
-        "NoSpace",
+        "JournalFull",
         action,
         `the state journal's file system is full (${code}) at ${directory}; free space there, or ${moveAdvice("move")}`,
       );

@@ -198,8 +198,14 @@ export const ChannelWord = {
  * (a park's 1 or 0 replaces it). The receiver claims it by CAS to 0 (told once); one found as it starts
  * waiting predates the wait, and is dropped. Never 0 or 1, all an older ivsh writes there: "no note".
  */
-export type SetupFailureReason = "noSpace" | "quota" | "other";
-export const SetupFailure: Readonly<Record<SetupFailureReason, number>> = { noSpace: 1, quota: 2, other: 3 };
+export type SetupFailureReason = "noSpace" | "quota" | "other" | "journal";
+/** journal: the arbiter's --state journal could not record the ring (its file system full; JournalFull). */
+export const SetupFailure: Readonly<Record<SetupFailureReason, number>> = {
+  noSpace: 1,
+  quota: 2,
+  other: 3,
+  journal: 4,
+};
 export function setupFailureNote(reason: SetupFailureReason, clientId: number): number {
   return (SetupFailure[reason] << 28) | (clientId < 1 << 28 ? clientId : 0);
 }

@@ -4,7 +4,7 @@
  * it whole; a client maps header, slots and what it is granted, the rest reserved (`mapRegionHeader`).
  */
 import { existsSync, fstatSync, statSync } from "node:fs";
-import { failure } from "../errors.ts";
+import { failure, libraryForm } from "../errors.ts";
 import { removeMadeFile } from "../ffi/file-flags.ts";
 import {
   changeMode,
@@ -282,7 +282,7 @@ function openAndMap(path: string, map: (fd: number, size: number) => MappedRegio
       throw failure(
         "RegionInvalid",
         `map ${path}`,
-        `it is ${size} bytes, too small to hold an ivsh region: \`ivsh status\` names the region the arbiter serves; pass that as --region (IVSH_REGION, or connect({ region }))`,
+        `it is ${size} bytes, too small to hold an ivsh region: \`ivsh status\` names the region the arbiter serves; pass that as --region (IVSH_REGION${libraryForm(", or connect({ region })")})`,
       );
     return map(fd, size);
   } catch (error) {

@@ -23,7 +23,7 @@ import { fstatSync, type Stats, statSync } from "node:fs";
 import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
 import { removeFile } from "../remove-file.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import { identityAt, moveUnlessTaken, replaceIfAside, setAside } from "./name-moves.ts";
+import { identityAt, moveUnlessTaken, type OldNameLeft, replaceIfAside, setAside } from "./name-moves.ts";
 import { stillNamed, takeModeOf } from "./out-names.ts";
 import { putBack } from "./undo-keep.ts";
 
@@ -32,11 +32,12 @@ export type KeepNames = { target: string; copy: string; final: string };
 
 /**
  * The file found at FILE, set aside (--force): its second name, its "dev:ino", and a descriptor (O_PATH)
- * held until the verdict. `settle` removes that name only while it is still that file: one put there since
+ * held until the verdict; `left`: FILE.partial, a third name of it after the swap, whose removal was
+ * refused (the copy kept all the same). `settle` removes that name only while it is still that file: one put there since
  * (by anyone who may write the directory) is not what --force agreed to replace. Held, its inode number is
  * never given to a file made there after it was removed (ext4 gives a freed one at once).
  */
-export type SetAside = { name: string; identity: string; fd: number };
+export type SetAside = { name: string; identity: string; fd: number; left?: string };
 
 /**
  * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
@@ -62,7 +63,8 @@ export function keepCopy(
   }
   const aside = found && replaced !== undefined ? heldAside(found, replaced) : undefined;
   try {
-    return { replaced: aside, identity: moved(names, fd, copy, replaced, replacing) };
+    const { identity, oldLeft } = moved(names, fd, copy, replaced, replacing);
+    return { replaced: aside && oldLeft ? { ...aside, left: oldLeft.name } : aside, identity };
   } catch (error) {
     if (aside) closeFd(aside.fd);
     throw error;
@@ -90,15 +92,15 @@ function heldAside(found: Found, name: string): SetAside {
   return { name, identity: found.identity, fd: found.fd };
 }
 
-/** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino". */
+/** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino"; the old file's name left, if any. */
 function moved(
   names: KeepNames,
   fd: number,
   copy: string,
   replaced: string | undefined,
   replacing: boolean,
-): string {
-  moveCopy(names, fd, replacing, replaced);
+): { identity: string; oldLeft: OldNameLeft | undefined } {
+  const oldLeft = moveCopy(names, fd, replacing, replaced);
   // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
   // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
   if (identityAt(names.copy) === copy) removeFile(names.copy);
@@ -107,7 +109,7 @@ function moved(
   // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
   if (!stillNamed(names.final, fd)) throw vanishedFailure(names.copy, names.target, replaced);
   // Looked at again, as sink.ts did: the race tests stop at this last look (strace counts its statx).
-  return fileStatus(fd, names.copy).identity;
+  return { identity: fileStatus(fd, names.copy).identity, oldLeft };
 }
 
 /**
@@ -187,13 +189,23 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
   throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: true, old });
 }
 
-/** The copy to FILE: over it only while it is the file set aside (not renamed aside, nor replaced since the look). */
-function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: string | undefined): void {
+/**
+ * The copy to FILE: over it only while it is the file set aside (not renamed aside, nor replaced since the
+ * look). Returns the old file's name left at FILE.partial, if its removal after the swap was refused.
+ */
+function moveCopy(
+  names: KeepNames,
+  fd: number,
+  replacing: boolean,
+  replaced: string | undefined,
+): OldNameLeft | undefined {
   const where = { target: names.target, copy: names.copy };
   let moved = true;
+  let oldLeft: OldNameLeft | undefined;
   try {
     const over = replaced !== undefined && replaceIfAside(names.copy, names.final, replaced);
-    moved = over || moveUnlessTaken(names.copy, names.final) === true;
+    if (typeof over === "object") oldLeft = over;
+    moved = over !== false || moveUnlessTaken(names.copy, names.final) === true;
   } catch (error) {
     const old = putBack(replaced, names.final);
     if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target, old);
@@ -204,6 +216,7 @@ function moveCopy(names: KeepNames, fd: number, replacing: boolean, replaced: st
     const kind = kindAt(names.final);
     throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: replacing, old });
   }
+  return oldLeft;
 }
 
 /** What stands at `path` for a refusal to name: a file, or none (since removed) taken for one; else other. */

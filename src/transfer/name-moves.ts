@@ -4,6 +4,7 @@
  * of its own, FILE.ivsh-replaced, kept until the verdict.
  */
 import { linkSync, lstatSync } from "node:fs";
+import { removalRefusal } from "../ffi/file-flags.ts";
 import { errnoOf, renameFile } from "../ffi/index.ts";
 import { exchangeNames, renameNoReplace } from "../ffi/rename.ts";
 import { removeFile } from "../remove-file.ts";
@@ -96,12 +97,19 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
 }
 
 /**
+ * The swap was done, `to` is the copy, but the name `from` (the old file's now) could not be removed: why.
+ * The keep stands; `from` is a third name of the old file, beside its second one, for the user to remove.
+ */
+export type OldNameLeft = { name: string; error: unknown };
+
+/**
  * `from` renamed over `to` only while `to` is the file `aside` also names (set aside to restore it from):
  * false, nothing changed, if `to` is another file or none. In one step where renameat2 has RENAME_EXCHANGE:
  * swapped, then the name `from` (the old file's now, which `aside` keeps) removed; swapped back if what it
  * took was not that file (put at `to` after the look). Elsewhere a rename after the look: a window stays.
+ * `OldNameLeft` if that removal failed (the directory made append-only since the swap): moved all the same.
  */
-export function replaceIfAside(from: string, to: string, aside: string): boolean {
+export function replaceIfAside(from: string, to: string, aside: string): boolean | OldNameLeft {
   const old = identityAt(aside);
   if (old === undefined || identityAt(to) !== old) return false;
   const swapped = exchangeOrGone(from, to);
@@ -110,10 +118,7 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
     renameFile(from, to);
     return true;
   }
-  if (identityAt(from) === old) {
-    removeFile(from);
-    return true;
-  }
+  if (identityAt(from) === old) return removedOrLeft(from);
   if (exchangeOrGone(from, to) !== "gone") return false;
   // A name emptied since the swap (by anyone who may write the directory; another receiver's --force takes
   // an unlocked FILE.partial for stale): `from` leaves the copy at `to`, kept, as moved; `to` (the copy
@@ -121,6 +126,20 @@ export function replaceIfAside(from: string, to: string, aside: string): boolean
   if (identityAt(from) === undefined) return true;
   moveUnlessTaken(from, to);
   return false;
+}
+
+/**
+ * The old file's name `from` removed after the swap. Refused, it is not undone: the copy is at FILE, and
+ * the old file has two names (a swap back, in a directory that refuses changes, would fail too). Before,
+ * the refusal was thrown as the keep's, which said the copy was at FILE.partial, the old file's name.
+ */
+function removedOrLeft(from: string): true | OldNameLeft {
+  try {
+    removeFile(from);
+    return true;
+  } catch (error) {
+    return { name: from, error };
+  }
 }
 
 /**
@@ -140,6 +159,19 @@ export function exchangeOrGone(a: string, b: string): boolean | "gone" {
 /** The names `setAside` gives the file it replaces, first to last. */
 export function asideName(path: string, attempt: number): string {
   return `${path}.ivsh-replaced${attempt === 0 ? "" : `.${attempt}`}`;
+}
+
+/**
+ * `path` removed while it is the file `identity` ("dev:ino"); one put under that name since is someone's.
+ * Why it stays, if its removal was refused (unlink's errno, and its directory's flag).
+ */
+export function removeIfStill(path: string, identity: string): string | undefined {
+  try {
+    if (identityAt(path) === identity) removeFile(path);
+    return undefined;
+  } catch (error) {
+    return removalRefusal(error, path);
+  }
 }
 
 /** The "dev:ino" of the file named `path` (not followed), if one is there and may be looked at. */

@@ -119,6 +119,8 @@ const SETUP_FAILURES: Record<SetupFailureReason, string> = {
   quota:
     "its ring would pass its quota (a smaller --chunk-size or --depth, or a larger --client-quota or --vm-quota, fits it)",
   other: "its ring could not be mapped in",
+  journal:
+    "the arbiter's state journal could not record it, its file system being full (free space where the arbiter's --state is, or move --state to a file system with room)",
 };
 
 /** The note a failing sender left in the slot, claimed (CAS to 0) so that it is told once. */

@@ -22,8 +22,8 @@ import {
   claimRole,
   closedEnd,
   ignoreLost,
+  releaseAfterFailure,
   releaseRingAndRole,
-  releaseRole,
 } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -129,7 +129,7 @@ export class ChannelReceiver {
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
       const told = await slot.unlessSessionLost(error);
-      await releaseRole(slot, "receiver", options.signal);
+      await releaseAfterFailure(slot, "receiver", options.signal);
       throw told;
     }
   }

@@ -3,7 +3,7 @@
  * the wait for a receiver still draining the last transfer, a segment under a fresh name, and the
  * announcement in the channel's slot.
  */
-import { failure, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
+import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
 import { checkName } from "../guest/arguments.ts";
 import {
   alignUp,
@@ -145,7 +145,9 @@ export async function publishRing(
     (error: unknown) => {
       const reason = isIvshError(error, "NoSpace")
         ? "noSpace"
-        : isIvshError(error, "QuotaExceeded") && "quota";
+        : isIvshError(error, "QuotaExceeded")
+          ? "quota"
+          : isIvshError(error, "JournalFull") && "journal";
       if (reason) leaveSetupFailure(slot, client, reason);
       throw error;
     },
@@ -265,8 +267,15 @@ async function allocateRing(
         throw failure(
           error.code,
           `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
-          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth (in the library: chunkBytes, depth), ` +
+          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth${libraryForm(" (in the library: chunkBytes, depth)")}, ` +
             `or start the arbiter with a larger ${largerFlag(error)}`,
+        );
+      // The region had room: the arbiter could not record the ring. A larger --size would not help.
+      if (isIvshError(error, "JournalFull"))
+        throw failure(
+          "JournalFull",
+          `open channel '${name}'`,
+          `the arbiter could not record its ring: ${reasonOf(error)}`,
         );
       if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
     }

@@ -18,7 +18,7 @@ import { Peer } from "./peer.ts";
 import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
-import { type ChannelSlot, claimRole, closedEnd, releaseRingAndRole, releaseRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure, releaseRingAndRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
@@ -82,7 +82,7 @@ export class ChannelSender {
       const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
-      await releaseRole(slot, "sender", options.signal);
+      await releaseAfterFailure(slot, "sender", options.signal);
       throw error;
     }
   }

@@ -30,7 +30,7 @@ import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
 import { keepCopy, type SetAside } from "./keep-copy.ts";
-import { identityAt } from "./name-moves.ts";
+import { identityAt, removeIfStill } from "./name-moves.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
 import { undoKeep } from "./undo-keep.ts";
@@ -304,6 +304,8 @@ export class Sink implements StreamKeeper {
     if (!this.renames || !this.kept) return;
     const old = this.replaced;
     this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
+    // FILE.partial, still the old file's name (refused at the keep): freed for the copy to go back to.
+    if (old?.left) removeIfStill(old.left, old.identity);
     try {
       const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
       undoKeep(where, this.keptIdentity);
@@ -330,6 +332,9 @@ export class Sink implements StreamKeeper {
    */
   unremoved: string | undefined;
 
+  /** Set by `settle`: why FILE.partial, the replaced file's name after the keep's swap, stays (its removal refused). */
+  oldNameLeft: string | undefined;
+
   /**
    * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
    * be removed (its directory made read-only meanwhile): the transfer stands, the name is the user's to remove.
@@ -339,6 +344,7 @@ export class Sink implements StreamKeeper {
     const aside = this.replaced;
     this.replaced = undefined;
     if (!aside) return undefined;
+    if (aside.left) this.oldNameLeft = removeIfStill(aside.left, aside.identity);
     let same: boolean;
     try {
       // Only the file set aside: one put under its name since (it was moved or removed) is someone's.

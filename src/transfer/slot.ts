@@ -277,6 +277,20 @@ export async function releaseRole(
 }
 
 /**
+ * `releaseRole` after an open failed, for the caller to throw that failure: the release's own (the arbiter's
+ * journal refusing the slot's close too, as it refused the ring) replaced it, so a sender whose ring the
+ * full journal refused said the raw refusal of the close, not which step failed. A hold left goes with the
+ * session, which the failed open's caller ends.
+ */
+export async function releaseAfterFailure(
+  slot: ChannelSlot,
+  role: "sender" | "receiver",
+  signal?: AbortSignal,
+): Promise<void> {
+  await releaseRole(slot, role, signal).catch(() => {});
+}
+
+/**
  * Frees a transfer's ring and gives up `role`, both requests in flight at once: the arbiter answers them in
  * order on one connection, so every transfer's end waits one round trip for them instead of two.
  */

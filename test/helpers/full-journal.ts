@@ -106,7 +106,7 @@ export async function lockedWhenFull(journal: SmallJournal, name: string, holder
   expect(await mine.lock()).toBe("acquired");
   journal.fill();
   // Changes until the journal refuses one; the refusals that follow, for a second, are up front.
-  expect(await untilRefused(other)).toBe("NoSpace");
+  expect(await untilRefused(other)).toBe("JournalFull");
   return { holder, other, mine, theirs };
 }
 

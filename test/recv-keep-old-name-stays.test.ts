@@ -1,0 +1,135 @@
+/**
+ * recv --out FILE --force's keep, each of its steps failed in turn (strace injecting the error): what FILE
+ * and FILE.partial hold afterwards, and what the receiver says, must agree. The keep links FILE aside
+ * (FILE.ivsh-replaced), swaps FILE.partial and FILE (RENAME_EXCHANGE), then removes the name FILE.partial,
+ * the old file's now; the verdict's settle removes FILE.ivsh-replaced.
+ */
+import { expect } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { straceUnusable, testUnless } from "./helpers/tools.ts";
+import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("lo7-keep-steps");
+
+/** A forced receive over FILE ("the old file") with `injects` on the calls on `on`; its exit codes and words. */
+async function forcedReceive(
+  label: string,
+  syscall: string,
+  on: (output: string) => string[],
+  injects: string[],
+) {
+  const output = join(suite.dir, `${label}.out`);
+  writeFileSync(output, "the old file\n");
+  const options = { extra: ["--force"], paths: suite.paths, on: on(output), injects };
+  const recv = stoppedAfter(syscall, label, output, options);
+  try {
+    const input = join(suite.dir, `${label}.in`);
+    const data = await randomFile(input, 20_000);
+    const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+    const codes = [await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()];
+    const said = await recv.stderr;
+    const copyAt = (path: string) => existsSync(path) && sameBytes(new Uint8Array(readFileSync(path)), data);
+    const text = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
+    return { output, codes, said, copyAt, text, log: readFileSync(`${output}.strace`, "utf8") };
+  } finally {
+    recv.kill();
+  }
+}
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: the old file's name FILE.partial not removed after the swap, nor at the verdict (EPERM): kept (exit 0), FILE.partial named as the old file",
+  async () => {
+    const run = await forcedReceive("swap-unlink", "unlink", (out) => [`${out}.partial`], [
+      "unlink:error=EPERM",
+    ]);
+    expect(run.log).toContain("(INJECTED)");
+    // Before: [1, 1], "renaming it to FILE failed: this user may not change DIR/ (EPERM). The received copy,
+    // whole and verified, is FILE.partial; the file it was to replace is FILE.ivsh-replaced", with FILE the
+    // copy and FILE.partial the old file.
+    expect(run.codes).toEqual([0, 0]);
+    expect(run.copyAt(run.output)).toBe(true);
+    expect(run.text(`${run.output}.partial`)).toBe("the old file\n");
+    expect(run.said).toContain(
+      `${run.output}.partial is the file ${run.output} replaced, not the received copy (that is ${run.output}): its name could not be removed (EPERM): delete it yourself`,
+    );
+    expect(run.said).not.toContain("ERROR");
+    expect(existsSync(`${run.output}.ivsh-replaced`)).toBe(false);
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: the old file's name FILE.partial not removed after the swap, removed at the verdict: kept (exit 0), nothing left, nothing said",
+  async () => {
+    const injects = ["unlink:error=EPERM:when=1"];
+    const run = await forcedReceive("swap-unlink-once", "unlink", (out) => [`${out}.partial`], injects);
+    expect(run.log).toContain("(INJECTED)");
+    expect(run.codes).toEqual([0, 0]);
+    expect(run.copyAt(run.output)).toBe(true);
+    expect([existsSync(`${run.output}.partial`), existsSync(`${run.output}.ivsh-replaced`)]).toEqual([
+      false,
+      false,
+    ]);
+    expect(run.said).not.toContain(".partial");
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: the second name not removed at the verdict (EPERM): kept (exit 0), FILE.ivsh-replaced named as the old file",
+  async () => {
+    const on = (out: string) => [`${out}.ivsh-replaced`];
+    const run = await forcedReceive("settle-unlink", "unlink", on, ["unlink:error=EPERM"]);
+    expect(run.log).toContain("(INJECTED)");
+    expect(run.codes).toEqual([0, 0]);
+    expect(run.copyAt(run.output)).toBe(true);
+    expect(run.text(`${run.output}.ivsh-replaced`)).toBe("the old file\n");
+    expect(existsSync(`${run.output}.partial`)).toBe(false);
+    expect(run.said).toContain(
+      `${run.output}.ivsh-replaced, the file ${run.output} replaced, could not be removed (EPERM): delete it yourself`,
+    );
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: the swap refused (EPERM): not kept (exit 1), FILE the old file, FILE.partial the copy, as said",
+  async () => {
+    const on = (out: string) => [`${out}.partial`];
+    const run = await forcedReceive("swap-refused", "renameat2", on, ["renameat2:error=EPERM:when=1"]);
+    expect(run.log).toContain("(INJECTED)");
+    expect(run.codes).toEqual([1, 1]);
+    expect(run.text(run.output)).toBe("the old file\n");
+    expect(run.copyAt(`${run.output}.partial`)).toBe(true);
+    expect(existsSync(`${run.output}.ivsh-replaced`)).toBe(false);
+    expect(run.said).toContain(`renaming it to ${run.output} failed`);
+    expect(run.said).toContain(`The received copy, whole and verified, is ${run.output}.partial`);
+    expect(run.said).not.toContain("the file it was to replace is");
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force: the set-aside refused (link and rename EPERM): not kept (exit 1), FILE the old file, FILE.partial the copy, as said",
+  async () => {
+    const on = (out: string) => [`${out}.ivsh-replaced`];
+    const run = await forcedReceive("aside-refused", "link,renameat2", on, ["link,renameat2:error=EPERM"]);
+    expect(run.log).toContain("(INJECTED)");
+    expect(run.codes).toEqual([1, 1]);
+    expect(run.text(run.output)).toBe("the old file\n");
+    expect(run.copyAt(`${run.output}.partial`)).toBe(true);
+    expect(existsSync(`${run.output}.ivsh-replaced`)).toBe(false);
+    expect(run.said).toContain(`setting aside ${run.output}, the file it replaces, failed`);
+    expect(run.said).toContain(`The received copy, whole and verified, is ${run.output}.partial`);
+  },
+  60_000,
+);
