@@ -188,5 +188,7 @@ test("a library form inside another is left out whole, whichever was made first"
   expect(forCommands(`pass --region PATH${shorter} (or set IVSH_REGION)`)).toBe(
     "pass --region PATH (or set IVSH_REGION)",
   );
-  expect(forCommands(`pass that as --region (IVSH_REGION${longer})`)).toBe("pass that as --region (IVSH_REGION)");
+  expect(forCommands(`pass that as --region (IVSH_REGION${longer})`)).toBe(
+    "pass that as --region (IVSH_REGION)",
+  );
 });
