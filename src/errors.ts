@@ -178,8 +178,12 @@ export function shownName(name: string): string {
   return characters.length > 80 ? `${characters.slice(0, 77).join("")}...` : name;
 }
 
-/** Each text `libraryForm` gave: what `forCommands` leaves out. */
-const LIBRARY_FORMS = new Set<string>();
+/**
+ * Each text `libraryForm` gave: what `forCommands` leaves out, longest first. One form may lie inside
+ * another (" or connect({ region })" in ", or connect({ region })"): cut first, the shorter left the
+ * longer's comma behind, as it was made first or not.
+ */
+const LIBRARY_FORMS: string[] = [];
 
 /**
  * `text`, the library's name for an option a message names beside the command's flag ("; connect({ region })",
@@ -187,7 +191,9 @@ const LIBRARY_FORMS = new Set<string>();
  * (`forCommands`), whose user has only the flag (and read "connect({ socket })" as something to type).
  */
 export function libraryForm(text: string): string {
-  LIBRARY_FORMS.add(text);
+  if (LIBRARY_FORMS.includes(text)) return text;
+  LIBRARY_FORMS.push(text);
+  LIBRARY_FORMS.sort((a, b) => b.length - a.length);
   return text;
 }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { UnixSocketListener } from "bun";
-import { forCommands } from "../src/errors.ts";
+import { forCommands, libraryForm } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, spawnBun } from "./helpers/processes.ts";
@@ -178,4 +178,17 @@ test("the library's own message keeps its name for the option; a command's leave
   );
   expect(said).toContain("or pass --socket, or connect({ socket })");
   expect(forCommands(said)).toContain("or pass --socket)");
+});
+
+test("a library form inside another is left out whole, whichever was made first", () => {
+  // As " or connect({ region })" (connect-options.ts) lies in ", or connect({ region })" (mapping.ts): the
+  // shorter, made first, was cut out of the longer and left its comma ("(IVSH_REGION,)").
+  const shorter = libraryForm(" or rlo7({ inner })");
+  const longer = libraryForm(", or rlo7({ inner })");
+  expect(forCommands(`pass --region PATH${shorter} (or set IVSH_REGION)`)).toBe(
+    "pass --region PATH (or set IVSH_REGION)",
+  );
+  expect(forCommands(`pass that as --region (IVSH_REGION${longer})`)).toBe(
+    "pass that as --region (IVSH_REGION)",
+  );
 });

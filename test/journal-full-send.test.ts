@@ -85,6 +85,10 @@ testUnless(
       const told = await receiver.stderr;
       // Before: "a sender (client N) could not set up its ring: the region had no room for its ring (... a larger --size fits it)".
       expect(told).toContain("could not set up its ring: the arbiter's state journal could not record it");
+      // "or move --state to a file system with room" read as "restart it with another --state": an empty one
+      // discards every allocation (state-errors.ts keepingAdvice says so to the arbiter's operator).
+      expect(told).toContain("with its contents");
+      expect(told).toContain("a new --state without them discards every allocation");
       expect(told).not.toContain("--size");
     }),
   60_000,

@@ -119,8 +119,11 @@ const SETUP_FAILURES: Record<SetupFailureReason, string> = {
   quota:
     "its ring would pass its quota (a smaller --chunk-size or --depth, or a larger --client-quota or --vm-quota, fits it)",
   other: "its ring could not be mapped in",
+  // "Move --state" alone read as "restart it with another --state", which discards every allocation.
   journal:
-    "the arbiter's state journal could not record it, its file system being full (free space where the arbiter's --state is, or move --state to a file system with room)",
+    "the arbiter's state journal could not record it, its file system being full (free space where the arbiter's --state is, " +
+    "or stop the arbiter, move its --state file with its contents to a file system with room and pass its new path as --state: " +
+    "a new --state without them discards every allocation)",
 };
 
 /** The note a failing sender left in the slot, claimed (CAS to 0) so that it is told once. */

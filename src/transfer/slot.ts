@@ -206,10 +206,11 @@ export async function claimRole(
   const { slot: index } = await abortable(opening, signal, `${verb} on channel '${name}'`, ({ slot }) =>
     client.closeSlot(slot),
   ).catch((error: unknown) => {
-    // The arbiter names the slot ('channel:NAME'); the user named the channel.
-    if (!isIvshError(error, "NoSpace")) throw error;
+    // The arbiter names the slot ('channel:NAME'), or for a full journal only the journal; the user named
+    // the channel.
+    if (!isIvshError(error, "NoSpace") && !isIvshError(error, "JournalFull")) throw error;
     throw failure(
-      "NoSpace",
+      error.code,
       `${verb} on channel '${name}'`,
       error.message.replace(/^Failed to .*? since /, ""),
     );
