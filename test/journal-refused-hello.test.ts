@@ -40,7 +40,7 @@ testUnless(
           client.write(hello(1));
           const answer = await client.answer(1);
           if (answer.kind === FrameKind.error) {
-            expect(decodeError(answer.body).code).toBe("NoSpace");
+            expect(decodeError(answer.body).code).toBe("JournalFull");
             raw = client;
           }
         }
@@ -54,7 +54,7 @@ testUnless(
           async () => {
             again.write(hello(++requestId));
             answer = await again.answer(requestId);
-            return answer.kind !== FrameKind.error || decodeError(answer.body).code !== "NoSpace";
+            return answer.kind !== FrameKind.error || decodeError(answer.body).code !== "JournalFull";
           },
           20_000,
           "a hello let through",
