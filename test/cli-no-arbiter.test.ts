@@ -109,8 +109,9 @@ describe("an address where no arbiter listens", () => {
       const result = await runCli(["status", "--socket", socket]);
       expect(asked).toEqual([messages.hello.op, messages.status.op]);
       expect(result.exitCode).toBe(1);
+      // Before: only the arbiter's words, "Failed to record a change in the state journal since ...".
       expect(result.stderr).toContain(
-        "Failed to record a change in the state journal since its file system is full",
+        `Failed to connect to the arbiter at ${socket} since it could not record the session in its state journal: its file system is full`,
       );
       expect(result.stderr).not.toContain("ProtocolState");
       expect(result.stderr).not.toContain("must be hello");

@@ -22,6 +22,7 @@ import { answerWithin, withTimeout } from "./give-up.ts";
 import {
   ClientClosed,
   type Endpoint,
+  journalRefusedHello,
   notAnArbiter,
   OPENING_BYTES,
   QueueFull,
@@ -166,7 +167,11 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it accepted the connection but did not answer within ${formatWait(shownMs)}`;
     const answer = this.enqueue(name, fields, true);
-    return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why);
+    return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why).catch(
+      (error: unknown) => {
+        throw journalRefusedHello(this.endpoint, error) ?? error;
+      },
+    );
   }
 
   /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */

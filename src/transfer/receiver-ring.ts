@@ -12,7 +12,7 @@ import {
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
-import { type ChannelSlot, ignoreLost } from "./slot.ts";
+import { type ChannelSlot, whileFailing } from "./slot.ts";
 import { waitForChange } from "./wait.ts";
 
 /**
@@ -36,7 +36,7 @@ export async function openRing(
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
   if (segment.id !== announced) {
-    await ignoreLost(segment.free());
+    await whileFailing(segment.free());
     return undefined;
   }
   const problem =
@@ -54,7 +54,7 @@ export async function openRing(
     }
     return ring;
   }
-  await ignoreLost(segment.free());
+  await whileFailing(segment.free());
   throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
 }
 

@@ -21,9 +21,9 @@ import {
   type ChannelSlot,
   claimRole,
   closedEnd,
-  ignoreLost,
   releaseAfterFailure,
   releaseRingAndRole,
+  whileFailing,
 } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -115,7 +115,7 @@ export class ChannelReceiver {
       // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
       if (owner === 0 || !ring) {
-        if (ring) await ignoreLost(ring.segment.free()); // ours alone now: not kept until the client closes
+        if (ring) await whileFailing(ring.segment.free()); // ours alone now: not kept until the client closes
         throw (
           (await slot.sessionLost()) ??
           failure(

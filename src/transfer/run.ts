@@ -22,7 +22,7 @@ import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
-import type { ChannelSlot } from "./slot.ts";
+import { type ChannelSlot, whileFailing } from "./slot.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
@@ -186,7 +186,15 @@ async function sendThrough(
   } finally {
     clearInterval(idle);
     reading.stop();
-    await release(decided ? sender.slot : undefined, "sender", () => sender.close(), client, signal);
+    // Undecided, the transfer threw: that failure is what the user is told, not its release's refusal.
+    const releasing = release(
+      decided ? sender.slot : undefined,
+      "sender",
+      () => sender.close(),
+      client,
+      signal,
+    );
+    await (decided ? releasing : whileFailing(releasing));
     phase("send: channel closed");
   }
 }
@@ -285,7 +293,14 @@ async function receiveThrough(
   } finally {
     writing.stop();
     piped?.close();
-    await release(decided ? receiver.slot : undefined, "receiver", () => receiver.close(), client, signal);
+    const releasing = release(
+      decided ? receiver.slot : undefined,
+      "receiver",
+      () => receiver.close(),
+      client,
+      signal,
+    );
+    await (decided ? releasing : whileFailing(releasing)); // undecided: the transfer threw (as sendStream's)
   }
 }
 

@@ -219,7 +219,7 @@ export async function claimRole(
   if (slot.tryTake(role)) return await unlessOtherEnd(slot, role, verb);
   // Read before our hold goes: the last hold's close clears the slot.
   const { owner } = slot.holder(role);
-  await ignoreLost(client.closeSlot(index));
+  await whileFailing(client.closeSlot(index));
   const who = owner === client.clientId ? "this client" : `client ${owner}`;
   throw failure(
     "ChannelBusy",
@@ -237,7 +237,7 @@ async function unlessOtherEnd(slot: ChannelSlot, role: "sender" | "receiver", ve
   const other = role === "sender" ? "receiver" : "sender";
   if (slot.holder(other).owner !== slot.client.clientId) return slot;
   slot.release(role);
-  await ignoreLost(slot.client.closeSlot(slot.slot));
+  await ignoreLost(slot.client.closeSlot(slot.slot)); // not this client's last handle: no request to refuse
   throw failure(
     "InvalidArgument",
     `${verb} on channel '${slot.channel}'`,
@@ -277,18 +277,24 @@ export async function releaseRole(
   else await closing;
 }
 
-/**
- * `releaseRole` after an open failed, for the caller to throw that failure: the release's own (the arbiter's
- * journal refusing the slot's close too, as it refused the ring) replaced it, so a sender whose ring the
- * full journal refused said the raw refusal of the close, not which step failed. A hold left goes with the
- * session, which the failed open's caller ends.
- */
+/** `releaseRole` after an open failed, for the caller to throw that failure (see `whileFailing`). */
 export async function releaseAfterFailure(
   slot: ChannelSlot,
   role: "sender" | "receiver",
   signal?: AbortSignal,
 ): Promise<void> {
-  await releaseRole(slot, role, signal).catch(() => {});
+  await whileFailing(releaseRole(slot, role, signal));
+}
+
+/**
+ * Awaits a release step taken because something failed, for the caller to throw that failure: the step's
+ * own error (the arbiter's full journal refusing the close or free, as it may have refused what failed, or
+ * the failure's cause itself) replaced it, so the user was told the raw refusal of a cleanup, not what
+ * failed (a busy channel, a sender gone, an overwritten ring, an interrupt). A hold left goes with the
+ * session, which the failure's caller ends.
+ */
+export async function whileFailing(step: Promise<unknown>): Promise<void> {
+  await step.catch(() => {});
 }
 
 /**

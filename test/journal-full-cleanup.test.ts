@@ -1,0 +1,102 @@
+/**
+ * A failure whose cleanup the arbiter's full --state journal refuses too: the failure is what is told, not
+ * the cleanup's refusal. A busy channel, an overwritten ring and an interrupted send each gave back a slot
+ * or a segment before throwing, and a journal that refused that close or free had its own "Failed to record
+ * a change in the state journal ... since the state journal's file system is full" thrown in their place.
+ *
+ * The journal is filled just after the step that takes what is given back (a hook on the client's own
+ * request, in this process), so that only the cleanup meets the full journal.
+ */
+import { expect } from "bun:test";
+import type { Client } from "../src/guest/index.ts";
+import { fetchStatus } from "../src/guest/inspect.ts";
+import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
+import { type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
+import { eventually } from "./helpers/processes.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
+import { testUnless } from "./helpers/tools.ts";
+import { guest } from "./helpers/transfer.ts";
+
+const withSmallJournal = smallJournals("lo9-journal-full-cleanup");
+
+/** What `opening` threw: its code and message. */
+async function refusal(opening: Promise<unknown>): Promise<{ code?: string; message?: string }> {
+  return await opening.then(
+    () => ({ code: "opened" }),
+    (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
+  );
+}
+
+/** Fills the journal (until `helper` is refused a change) once `client`'s next `method` request is answered. */
+function fillAfter(journal: SmallJournal, helper: Client, client: Client, method: "openSlot" | "open") {
+  const real = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+    const answer = await real(...args);
+    journal.fill();
+    expect(await untilRefused(helper)).toBe("JournalFull");
+    return answer;
+  };
+}
+
+const RING = { chunkBytes: 65536, depth: 2 };
+
+testUnless(
+  cannotMount,
+  "a busy channel is told as such when the full journal refuses the slot's close",
+  () =>
+    withSmallJournal("busy", async (journal) => {
+      const helper = await journal.connect("helper");
+      const holder = await journal.connect("holder");
+      await ChannelSender.open(holder, "jf-busy", RING);
+      const other = await journal.connect("other");
+      fillAfter(journal, helper, other, "openSlot");
+      const busy = await refusal(ChannelSender.open(other, "jf-busy", RING));
+      // Before: JournalFull, "Failed to record a change in the state journal ...".
+      expect(busy).toEqual({ code: "ChannelBusy", message: expect.stringContaining("channel busy: client") });
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a ring found overwritten is told as RegionCorrupted when the full journal refuses its segment's free",
+  () =>
+    withSmallJournal("ring", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-ring", RING);
+      sender.slot.store("depth", 0); // an overwrite of the slot: no ring has no chunks
+      const receiver = await journal.connect("receiver");
+      fillAfter(journal, helper, receiver, "open");
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-ring"));
+      expect(told).toEqual({
+        code: "RegionCorrupted",
+        message: expect.stringContaining("the region was overwritten"),
+      });
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "`ivsh guest send` interrupted while the full journal refuses its ring's free: exit 130, interrupted",
+  () =>
+    withSmallJournal("interrupted", async ({ own, connect, fill }) => {
+      const helper = await connect("helper");
+      const sender = guest(own, ["send", "-", "--channel", "jf-int", "--chunk-size", "64KiB"]);
+      sender.proc.stdin.write(new Uint8Array(64 << 10).fill(1));
+      await sender.proc.stdin.flush();
+      const held = async () =>
+        (await fetchStatus({ unix: own.socket })).report.segments.some((segment) =>
+          segment.name?.startsWith("channel:jf-int:"),
+        );
+      await eventually(held, 20_000, "the sender's ring");
+      fill();
+      expect(await untilRefused(helper)).toBe("JournalFull");
+      sender.proc.kill("SIGINT");
+      // Before: exit 1, "Failed to record a change in the state journal ...".
+      expect(await sender.exit()).toBe(130);
+      expect(await sender.stderr).toContain("since it was interrupted by SIGINT");
+      await sender.proc.stdin.end();
+    }),
+  60_000,
+);
