@@ -257,6 +257,21 @@ on_signal() {
 trap 'on_signal INT 2' INT
 trap 'on_signal TERM 15' TERM
 trap 'on_signal HUP 1' HUP
+# Ctrl-Z (the terminal's SIGTSTP to this script's process group): with --run, QEMU runs in a process group
+# of its own (QGROUP, see "go"), so it ran on, stopped only once its output pipe filled. Its group (QEMU,
+# timeout(1), the bridges) is stopped too, with SIGSTOP: the kernel drops a SIGTSTP to a group without a
+# parent in its session, as QEMU's is. Then this script stops as it would have (the signal's default, which
+# the kernel drops in the same case), and once continued (`fg`: SIGCONT), it continues QEMU's group.
+QGROUP=
+on_stop() {
+  local group=$QGROUP
+  if [ -n "$group" ]; then kill -STOP -- "-$group" 2>/dev/null || true; fi
+  trap - TSTP
+  kill -TSTP $$
+  trap on_stop TSTP
+  if [ -n "$group" ]; then kill -CONT -- "-$group" 2>/dev/null || true; fi
+}
+trap on_stop TSTP
 
 # ---- bridge command for guestfwd ----
 # Run through a wrapper so that IVSH may be any shell command (spaces, quotes) and so that its
@@ -382,6 +397,7 @@ if [ "$RUN_SET" = 1 ]; then
     # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
+  QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session
 else
   exec 3<&0
   "${args[@]}" <&3 3<&- 6>&- &
@@ -406,6 +422,7 @@ while :; do
   kill -0 "$QPID" 2>/dev/null || break
 done
 QPID=
+QGROUP=
 t1=$(date +%s.%N)
 
 # virtiofsd's complaints, less the one it always makes when QEMU goes away.
