@@ -206,6 +206,9 @@ COMMON=(-nodefaults -no-user-config -display none -no-reboot -M q35 -kernel "$KE
 # Accelerator choice and its arguments (accel_args, smp_args, resolve_accel).
 # shellcheck source=scripts/qemu/accel.sh
 . "$HERE/accel.sh"
+# What runs killed with their whole process group left behind (sweep_stale, own_temp_dir).
+# shellcheck source=scripts/qemu/stale.sh
+. "$HERE/stale.sh"
 
 if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
   ACCEL=$(awk -v boot="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" '$1 == boot {print $2}' "$OUT/accel" 2>/dev/null || true)
@@ -213,9 +216,17 @@ if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
 elif [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
 
 # ---- one VM per name ----
+# (temp dir base: see "per-VM temp dir" below)
+tbase="${TMPDIR:-/tmp}"
+[[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 LOCK=
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT/run"
+  # What runs killed with their process group left (sweep_stale, scripts/qemu/stale.sh) goes first, under
+  # the sweep lock, which is held until this script has its name: a few ms, unless it is stopped there.
+  exec 3>>"$OUT/run/.sweep"
+  flock -w 60 3 || die "the launch.sh holding $OUT/run/.sweep has not let go of it for 60 s (stopped?): continue or end it"
+  sweep_stale "$OUT/run" "$tbase"
   # The lock file goes at exit (else one stays per name ever used: every test run adds its own). One
   # opened before that and locked after is no longer at LOCK: then it is taken again, on the new file.
   while :; do
@@ -226,12 +237,12 @@ if [ "$DRY_RUN" = 0 ]; then
       break
     fi
   done
+  exec 3>&-
 fi
 
 # ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
-tbase="${TMPDIR:-/tmp}"
-[[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 T=$(mktemp -d "$tbase/ivsh-vm.$NAME.XXXXXX")
+own_temp_dir "$T" # what tells a later launch.sh that it is stale once this script is gone
 
 QPID=
 PIDS=()    # helpers killed at exit
