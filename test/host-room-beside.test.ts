@@ -6,7 +6,7 @@
  * journal has grown into the region's room.
  */
 import { expect } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { asParentOfArbiter } from "../src/host/parent.ts";
@@ -85,6 +85,13 @@ testUnless(
           for (let round = 0; statSync(own.state).blocks * 512 <= BESIDE && round < 1000; round++)
             await (await client.alloc(4096)).free();
           await client.close();
+          // Served meanwhile: a second start is told so (not of room), even with a journal of its own beside it.
+          const copy = join(small, "copy.state");
+          copyFileSync(own.state, copy);
+          const second = await startHost({ ...own, socket: join(paths.dir, "second.sock"), state: copy });
+          rmSync(copy);
+          expect(second.stderr).toContain("another arbiter");
+          expect(second.exitCode).toBe(1);
         } finally {
           await again.stop();
         }

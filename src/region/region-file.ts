@@ -19,7 +19,7 @@ import { dirname } from "node:path";
 import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
-import { residentPages } from "../ffi/index.ts";
+import { residentPages, tryLockShared } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
 
@@ -299,6 +299,7 @@ export interface FileBeside {
 export function checkRoomBeside(regionPath: string, size: number, files: FileBeside[], advice: string): void {
   const region = statSync(regionPath, { throwIfNoEntry: false });
   if (region && !region.isFile()) return; // refused as no regular file when opened
+  if (region && servedByOther(regionPath)) return; // refused as served by another arbiter when opened
   try {
     accessSync(region ? regionPath : dirname(regionPath), constants.W_OK);
   } catch {
@@ -326,4 +327,24 @@ export function checkRoomBeside(regionPath: string, size: number, files: FileBes
     `the region needs ${formatBytes(missing)} more, but its file system at ${dirname(regionPath)} has only ` +
       `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice}`,
   );
+}
+
+/**
+ * Whether another process (the arbiter serving it) holds the region file's lock: tried with a shared lock on
+ * a descriptor of one's own, at once let go. False if it cannot be told.
+ */
+function servedByOther(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockShared(fd, path);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
