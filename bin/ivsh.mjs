@@ -1,5 +1,7 @@
 #!/bin/sh
 ":" //; self=$(readlink -f -- "$0" 2>/dev/null) || self=$0; package=${self%/bin/*}
+":" //; ignored=; while read -r key value; do [ "$key" != SigIgn: ] || ignored=$value; done 2>/dev/null </proc/$$/status
+":" //; IVSH_IGNORED_AT_EXEC="$$:$ignored"; export IVSH_IGNORED_AT_EXEC
 ":" //; beside=${0%/*}/bun; case $beside in node_modules/.bin/bun | */node_modules/.bin/bun) ;; *) beside= ;; esac
 ":" //; for bun in "$package/node_modules/.bin/bun" "$package/../.bin/bun" "$beside" "$(command -v bun)" "${0%/*}/bun"; do
 ":" //;   if [ -n "$bun" ] && [ -f "$bun" ] && [ -x "$bun" ]; then exec "$bun" "$package/src/cli.ts" "$@"; fi
@@ -16,6 +18,9 @@
  * A Node launcher could not: Node sets every signal to its default as it starts, so a signal a script
  * left ignored (SIGINT for its background `ivsh host &`, SIGHUP under nohup) would be caught by the CLI
  * (src/commands/_exit.ts).
+ * Bun itself drops an inherited ignore of SIGINT and SIGTERM when a standard descriptor is a terminal (it
+ * catches them to restore the terminal's modes), before any code of ours runs: so these lines pass on the
+ * ignored signals they see in IVSH_IGNORED_AT_EXEC ("PID:SigIgn"; src/signals.ts).
  * `npx ivsh` runs npm, a Node process, first: what a script ignored is lost there already, so a script
  * runs node_modules/.bin/ivsh, or the `ivsh` of a global install, instead.
  *

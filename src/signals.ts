@@ -7,6 +7,7 @@
  * execs it (`keepingIgnored`): ignored from its first instruction, and for the programs it starts in turn.
  */
 import { accessSync, constants, readFileSync } from "node:fs";
+import { ignoreSignal } from "./ffi/index.ts";
 
 export const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 export type StopSignal = keyof typeof SIGNAL_NUMBERS;
@@ -17,16 +18,40 @@ let ignored: StopSignal[] | undefined;
 const SHELL = "/bin/sh";
 
 /**
+ * The signals bin/ivsh.mjs's shell lines saw ignored in this very process (they exec Bun: the same pid), as
+ * "PID:MASK" in IVSH_IGNORED_AT_EXEC. Bun drops an inherited ignore of SIGINT and SIGTERM when a standard
+ * descriptor is a terminal (it catches them to restore the terminal's modes) before any code of ours runs,
+ * and /proc shows them caught then. Not passed on: a child is another process. None for another pid (the
+ * variable of a launcher further up) or without those lines (dist/ivsh: nothing of ours runs before Bun).
+ */
+const ignoredAtExec = ((setting = process.env.IVSH_IGNORED_AT_EXEC) => {
+  const match = /^(\d+):([0-9a-f]+)$/i.exec(setting ?? "");
+  return match && Number(match[1]) === process.pid ? BigInt(`0x${match[2]}`) : 0n;
+})();
+delete process.env.IVSH_IGNORED_AT_EXEC;
+
+/**
  * The stop signals ignored when this process started. Read before the first listener, which would
  * replace the inherited disposition.
  */
 export function ignoredAtStart(): StopSignal[] {
   if (ignored) return ignored;
-  const mask = kernelIgnored();
+  const mask = kernelIgnored() | ignoredAtExec;
   ignored = (Object.keys(SIGNAL_NUMBERS) as StopSignal[]).filter(
     (name) => (mask & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) !== 0n,
   );
   return ignored;
+}
+
+/**
+ * Ignores again the stop signals this process started with ignored that Bun has set to be caught (see
+ * `ignoredAtExec`): a Ctrl-C meant for the terminal's foreground job then leaves a background `ivsh` be, on
+ * a terminal as without one. For the CLI, before anything listens for them.
+ */
+export function keepIgnoredAtStart(): void {
+  const now = kernelIgnored();
+  for (const name of ignoredAtStart())
+    if ((now & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) === 0n) ignoreSignal(SIGNAL_NUMBERS[name]);
 }
 
 /** The kernel's mask of ignored signals (bit n - 1 for signal n); none known without procfs. */

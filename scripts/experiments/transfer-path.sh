@@ -13,7 +13,12 @@ IVSH=${IVSH:-dist/ivsh}
 work=$(mktemp -d /dev/shm/ivsh-path-XXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 sock=$work/arbiter.sock
-"$IVSH" host --region "$work/region" --size 256MiB --socket "$sock" --state "$work/state" 2>/dev/null &
+# Without NOTIFY_SOCKET: run by a systemd unit, with the caller's, this private arbiter would tell that
+# unit READY=1 and STOPPING=1 as if it were the unit's own. The subshell execs it: the trap's kill reaches it.
+(
+  unset NOTIFY_SOCKET
+  exec "$IVSH" host --region "$work/region" --size 256MiB --socket "$sock" --state "$work/state"
+) 2>/dev/null &
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
 export IVSH_SOCKET=$sock IVSH_REGION=$work/region
 head -c "$SIZE" /dev/urandom > "$work/file"

@@ -206,6 +206,9 @@ COMMON=(-nodefaults -no-user-config -display none -no-reboot -M q35 -kernel "$KE
 # Accelerator choice and its arguments (accel_args, smp_args, resolve_accel).
 # shellcheck source=scripts/qemu/accel.sh
 . "$HERE/accel.sh"
+# What runs killed with their whole process group left behind (sweep_stale, own_temp_dir).
+# shellcheck source=scripts/qemu/stale.sh
+. "$HERE/stale.sh"
 
 if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
   ACCEL=$(awk -v boot="$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" '$1 == boot {print $2}' "$OUT/accel" 2>/dev/null || true)
@@ -213,9 +216,17 @@ if [ "$ACCEL" = auto ] && [ "$DRY_RUN" = 1 ]; then
 elif [ "$ACCEL" = auto ]; then ACCEL=$(resolve_accel); fi
 
 # ---- one VM per name ----
+# (temp dir base: see "per-VM temp dir" below)
+tbase="${TMPDIR:-/tmp}"
+[[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 LOCK=
 if [ "$DRY_RUN" = 0 ]; then
   mkdir -p "$OUT/run"
+  # What runs killed with their process group left (sweep_stale, scripts/qemu/stale.sh) goes first, under
+  # the sweep lock, which is held until this script has its name: a few ms, unless it is stopped there.
+  exec 3>>"$OUT/run/.sweep"
+  flock -w 60 3 || die "the launch.sh holding $OUT/run/.sweep has not let go of it for 60 s (stopped?): continue or end it"
+  sweep_stale "$OUT/run" "$tbase"
   # The lock file goes at exit (else one stays per name ever used: every test run adds its own). One
   # opened before that and locked after is no longer at LOCK: then it is taken again, on the new file.
   while :; do
@@ -226,12 +237,12 @@ if [ "$DRY_RUN" = 0 ]; then
       break
     fi
   done
+  exec 3>&-
 fi
 
 # ---- per-VM temp dir (its path goes into guestfwd's cmd, which libslirp splits on spaces) ----
-tbase="${TMPDIR:-/tmp}"
-[[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 T=$(mktemp -d "$tbase/ivsh-vm.$NAME.XXXXXX")
+own_temp_dir "$T" # what tells a later launch.sh that it is stale once this script is gone
 
 QPID=
 PIDS=()    # helpers killed at exit
@@ -257,6 +268,21 @@ on_signal() {
 trap 'on_signal INT 2' INT
 trap 'on_signal TERM 15' TERM
 trap 'on_signal HUP 1' HUP
+# Ctrl-Z (the terminal's SIGTSTP to this script's process group): with --run, QEMU runs in a process group
+# of its own (QGROUP, see "go"), so it ran on, stopped only once its output pipe filled. Its group (QEMU,
+# timeout(1), the bridges) is stopped too, with SIGSTOP: the kernel drops a SIGTSTP to a group without a
+# parent in its session, as QEMU's is. Then this script stops as it would have (the signal's default, which
+# the kernel drops in the same case), and once continued (`fg`: SIGCONT), it continues QEMU's group.
+QGROUP=
+on_stop() {
+  local group=$QGROUP
+  if [ -n "$group" ]; then kill -STOP -- "-$group" 2>/dev/null || true; fi
+  trap - TSTP
+  kill -TSTP $$
+  trap on_stop TSTP
+  if [ -n "$group" ]; then kill -CONT -- "-$group" 2>/dev/null || true; fi
+}
+trap on_stop TSTP
 
 # ---- bridge command for guestfwd ----
 # Run through a wrapper so that IVSH may be any shell command (spaces, quotes) and so that its
@@ -382,6 +408,7 @@ if [ "$RUN_SET" = 1 ]; then
     # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
+  QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session
 else
   exec 3<&0
   "${args[@]}" <&3 3<&- 6>&- &
@@ -406,6 +433,7 @@ while :; do
   kill -0 "$QPID" 2>/dev/null || break
 done
 QPID=
+QGROUP=
 t1=$(date +%s.%N)
 
 # virtiofsd's complaints, less the one it always makes when QEMU goes away.

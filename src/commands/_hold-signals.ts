@@ -1,8 +1,13 @@
 /**
- * Imported first by the CLI, so that it runs before the other modules load: `ivsh host` claims the stop
+ * Imported first by the CLI, so that it runs before the other modules load: a stop signal ignored when the
+ * process started is kept ignored (../signals.ts, keepIgnoredAtStart); `ivsh host` claims the stop
  * signals only once its command has loaded, some milliseconds in, and a Ctrl-C before that must stop it
  * too (./_exit.ts, `holdStopSignals`).
  */
+import { keepIgnoredAtStart } from "../signals.ts";
 import { holdStopSignals } from "./_exit.ts";
 
+// A signal the parent left ignored that Bun has set to be caught (a terminal on a standard descriptor)
+// is ignored again first: a Ctrl-C until then ends it as Bun's start-up would anyway.
+keepIgnoredAtStart();
 if (process.argv[2] === "host") holdStopSignals();

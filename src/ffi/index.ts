@@ -24,6 +24,7 @@ export {
   currentCpu,
   exitWithParent,
   idleCompilerThreads,
+  ignoreSignal,
   openFileLimit,
   raiseOpenFileLimit,
   yieldProcessor,

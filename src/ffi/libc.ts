@@ -41,6 +41,8 @@ export const libc = dlopen("libc.so.6", {
   sched_setscheduler: { args: [i32, i32, ptr], returns: i32 },
   setpriority: { args: [i32, u32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  // Only to ignore a signal again (./process.ts): number, SIG_IGN; returns the previous handler or SIG_ERR.
+  signal: { args: [i32, u64], returns: u64 },
   // Sockets Bun does not make: a datagram socket passing descriptors (./fd-passing.ts), a TCP connect
   // that can be given up (./tcp-connect.ts).
   socket: { args: [i32, i32, i32], returns: i32 },

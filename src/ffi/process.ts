@@ -12,6 +12,13 @@ export function exitWithParent(signal: number): void {
   check(libc.prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0), "prctl", "PR_SET_PDEATHSIG");
 }
 
+/** Sets `signal` to be ignored by the kernel (SIG_IGN), as a shell's `trap ''` does; kept across exec. */
+export function ignoreSignal(signal: number): void {
+  const SIG_IGN = 1n;
+  const SIG_ERR = 0xffff_ffff_ffff_ffffn;
+  if (BigInt(libc.signal(signal, SIG_IGN)) === SIG_ERR) check(-1, "signal", `SIG_IGN for signal ${signal}`);
+}
+
 const RLIMIT_NOFILE = 7;
 
 /** This process's soft limit on open files now (a system call: it needs no descriptor of its own). */

@@ -13,10 +13,17 @@ import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { resolvedPath } from "../guest/socket-name.ts";
 import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
-import { computeGeometry, type Geometry, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
+import { computeGeometry, type Geometry, PAGE_SIZE, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
+import { mailboxBytes, mailboxPath } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { createOrOpenRegionFile } from "../region/mapping.ts";
-import { diskRegionWarning, isTmpfsPath, refuseForeignContents } from "../region/region-file.ts";
+import {
+  checkRoomBeside,
+  diskRegionWarning,
+  type FileBeside,
+  isTmpfsPath,
+  refuseForeignContents,
+} from "../region/region-file.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { checkAllocatorFits } from "./allocator.ts";
 import { arbiterIdentity } from "./identity.ts";
@@ -64,6 +71,12 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   }
   refuseHeldJournal(options.statePath, options.regionPath);
   const notes = checkRegionOwner(options.regionPath);
+  checkRoomBeside(
+    options.regionPath,
+    options.regionSize,
+    filesBeside(options, geometry),
+    roomAdvice(resumes),
+  );
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   const onDisk = diskRegionWarning(options.regionPath);
   if (onDisk) notes.push(onDisk);
@@ -104,6 +117,24 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     region.close();
     throw error;
   }
+}
+
+/**
+ * The files the arbiter keeps beside its region, which take pages of the region's file system when on it: the
+ * journal (a page at its first record, more with every change until compacted) and the wake-up file.
+ */
+function filesBeside(options: RegionOptions, geometry: Geometry): FileBeside[] {
+  const wake = mailboxPath(options.regionPath);
+  const journal = { path: options.statePath, what: "its state journal", least: PAGE_SIZE };
+  if (!wake) return [journal];
+  return [journal, { path: wake, what: "its wake-up file", least: mailboxBytes(geometry.slotCount) }];
+}
+
+/** What to do about a region whose file system cannot hold the arbiter's files beside it too. */
+function roomAdvice(resumes: boolean): string {
+  return resumes
+    ? "free space there, or move the state file to another file system (a disk's, where it also outlives a reboot) and pass --state with its new path"
+    : "pass a smaller --size, or a --state on another file system (a disk's, where it also outlives a reboot)";
 }
 
 function checkStateMatches(

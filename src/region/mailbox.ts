@@ -181,7 +181,8 @@ function growTo(fd: number, bytes: number, path: string): void {
   if (fileSize(fd, path) < bytes) truncateFd(fd, bytes, path);
 }
 
-function mailboxBytes(slotCount: number): number {
+/** The mailbox file's size for `slotCount` slots (whole pages). */
+export function mailboxBytes(slotCount: number): number {
   const bytes = slotCount * MAILBOX_WORDS_PER_SLOT * 4;
   return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
 }

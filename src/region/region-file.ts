@@ -4,7 +4,9 @@
  * memory; and, for anyone refused the file, why.
  */
 import {
+  accessSync,
   closeSync,
+  constants,
   fstatSync,
   openSync,
   readFileSync,
@@ -17,7 +19,7 @@ import { dirname } from "node:path";
 import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
-import { residentPages } from "../ffi/index.ts";
+import { residentPages, tryLockShared } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
 
@@ -276,5 +278,73 @@ export function fullFileSystem(path: string, size: number): string | undefined {
     );
   } catch {
     return undefined;
+  }
+}
+
+/** A file the arbiter keeps beside its region (the wake-up file, the state journal) and the least it takes. */
+export interface FileBeside {
+  path: string;
+  /** What it is, for the refusal ("its state journal"). */
+  what: string;
+  /** Bytes it takes once the arbiter runs, at least (it may hold more already). */
+  least: number;
+}
+
+/**
+ * Refuses a region whose file system holds the region but not also the files kept beside it there: each takes
+ * pages the region's holes need. Sized to the file system's free space, a region served, then its journal
+ * on the same tmpfs took some, and its restart with the same flags was refused (checkRoomFor) with no word of
+ * why. A region that does not fit alone while those files hold nothing yet is left to checkRoomFor.
+ */
+export function checkRoomBeside(regionPath: string, size: number, files: FileBeside[], advice: string): void {
+  const region = statSync(regionPath, { throwIfNoEntry: false });
+  if (region && !region.isFile()) return; // refused as no regular file when opened
+  if (region && servedByOther(regionPath)) return; // refused as served by another arbiter when opened
+  try {
+    accessSync(region ? regionPath : dirname(regionPath), constants.W_OK);
+  } catch {
+    return; // refused when opened, with its reason (EROFS, EACCES)
+  }
+  const device = (region ?? statSync(dirname(regionPath))).dev;
+  const missing = Math.max(0, size - (region?.blocks ?? 0) * 512);
+  const shares = files.flatMap((file) => {
+    const stats = statSync(file.path, { throwIfNoEntry: false });
+    if ((stats ?? statSync(dirname(file.path), { throwIfNoEntry: false }))?.dev !== device) return [];
+    const holds = (stats?.blocks ?? 0) * 512;
+    return [{ ...file, holds, wants: Math.max(0, file.least - holds) }];
+  });
+  const { bavail, bsize } = statfsSync(region ? regionPath : dirname(regionPath)); // a link's target's
+  const free = bavail * bsize;
+  const holds = shares.reduce((sum, share) => sum + share.holds, 0);
+  const wants = shares.reduce((sum, share) => sum + share.wants, 0);
+  if (missing + wants <= free || (missing > free && holds === 0)) return;
+  const items = shares.map(
+    (share) => `${share.what} ${share.path}: ${formatBytes(Math.max(share.holds, share.least))}`,
+  );
+  throw failure(
+    "NoSpace",
+    `use ${regionPath} as a ${formatBytes(size)} region`,
+    `the region needs ${formatBytes(missing)} more, but its file system at ${dirname(regionPath)} has only ` +
+      `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice}`,
+  );
+}
+
+/**
+ * Whether another process (the arbiter serving it) holds the region file's lock: tried with a shared lock on
+ * a descriptor of one's own, at once let go. False if it cannot be told.
+ */
+function servedByOther(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLockShared(fd, path);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
   }
 }

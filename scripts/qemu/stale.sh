@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# A && B || C is intended.
+# shellcheck disable=SC2015
+# Sourced by launch.sh: what launch.sh runs SIGKILLed with their whole process group left behind (a cancelled
+# CI job's `kill -9 -PGID`: their watchdog died with them, their QEMU ended by its parent-death signal) goes
+# at the next launch: name locks nobody holds, and temp dirs whose launch.sh is gone.
+
+# The start time of process PID (clock ticks since boot, field 22 of /proc/PID/stat), empty if there is none:
+# with the pid it names one process, not a later one given the same pid.
+start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  read -r -a fields <<<"${stat##*) }" # after the command name, which may hold spaces and ')': field 3 on
+  echo "${fields[19]:-}"
+}
+
+# This process's pid namespace: a pid read from an owner file means something only in the one it was written in
+# (a container sharing TEMP_BASE sees other pids).
+pid_namespace() { readlink /proc/self/ns/pid 2>/dev/null || echo unknown; }
+
+# Records this launch.sh as the owner of its temp dir DIR.
+own_temp_dir() {
+  echo "$$ $(start_time $$) $(pid_namespace)" >"$1/owner"
+}
+
+# Removes the name locks in RUN_DIR that no launch.sh holds (nor its QEMU, which keeps the lock's fd), and the
+# temp dirs ivsh-vm.* in TEMP_BASE whose owner is gone. Called under RUN_DIR's sweep lock, which every
+# launch.sh holds while it takes its name: a lock tried here meanwhile would make that `flock -n` fail, as if
+# the name were taken. A lock file is removed only while held and still at its path, as launch.sh's own exit
+# removes it (see "one VM per name"). A temp dir of another checkout (other run dir, same TEMP_BASE) is told
+# apart by its owner, not by a lock; one without an owner file (a launch.sh from before it was written, or
+# one killed between mktemp and writing it), or from another pid namespace, is left.
+sweep_stale() {
+  local run_dir=$1 temp_base=$2 lock dir pid start namespace ours
+  ours=$(pid_namespace)
+  for lock in "$run_dir"/*.lock; do
+    [ -f "$lock" ] || continue
+    # shellcheck disable=SC2094 # fd 9 reads the lock; stat compares it with what is at the path now
+    (
+      exec 9<"$lock" && flock -n 9 || exit 0
+      [ "$(stat -c %d:%i "$lock" 2>/dev/null)" = "$(stat -L -c %d:%i /proc/self/fd/9)" ] && rm -f "$lock"
+    ) 2>/dev/null || true
+  done
+  for dir in "$temp_base"/ivsh-vm.*; do
+    [ -d "$dir" ] && [ -O "$dir" ] && [ -f "$dir/owner" ] || continue
+    read -r pid start namespace <"$dir/owner" 2>/dev/null || continue
+    [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$start" =~ ^[0-9]+$ ]] && [ "$namespace" = "$ours" ] || continue
+    [ "$(start_time "$pid")" = "$start" ] || rm -rf "$dir"
+  done
+}

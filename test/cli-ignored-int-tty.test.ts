@@ -1,0 +1,103 @@
+/**
+ * A shell's background `ivsh guest recv` has SIGINT ignored (POSIX has a non-interactive shell ignore it for
+ * its `&` jobs; `trap '' INT` here), so that a Ctrl-C meant for the foreground job leaves it be. Bun drops
+ * that ignore when one of the standard descriptors is a terminal, before any of the CLI's code runs (it
+ * catches SIGINT and SIGTERM to restore the terminal's modes, then dies of the signal), so the CLI saw
+ * SIGINT as not ignored and the terminal's Ctrl-C killed the receiver. The package's command
+ * (bin/ivsh.mjs) reads the disposition in its shell lines, before it execs Bun, and the CLI keeps it.
+ * (dist/ivsh, Bun's single executable, has no such lines: nothing of ours runs before Bun there.)
+ * Real processes on a pseudo-terminal (script(1)); SIGINT to the terminal's foreground process group, as
+ * the terminal sends it for a Ctrl-C; then a sender: the receiver must still be there to take the file.
+ */
+import { afterAll, beforeAll, expect } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
+import { testWithTool } from "./helpers/tools.ts";
+
+/** Liveness bound only. */
+const BOUND_MS = 30_000;
+const COMMAND = join(REPO, "bin/ivsh.mjs");
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("ignored-int-tty");
+  arbiter = await ArbiterProcess.start(paths);
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Polls until `ready` holds, within the liveness bound. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + BOUND_MS;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`not within ${BOUND_MS} ms: ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+testWithTool(
+  "script",
+  "a background `ivsh guest recv` with SIGINT ignored, on a terminal: a Ctrl-C to its process group leaves it be",
+  async () => {
+    const [group, received, sent] = [
+      join(paths.dir, "group"),
+      join(paths.dir, "received"),
+      join(paths.dir, "sent"),
+    ];
+    writeFileSync(sent, "what the receiver must still take\n");
+    // The shell leads the terminal's foreground process group; its background receiver is in it too.
+    let output = "";
+    const job = join(paths.dir, "job.sh");
+    writeFileSync(
+      job,
+      `echo $$ > ${group}\ntrap '' INT\n${COMMAND} guest recv --channel tty --out ${received} &\nwait $!\n`,
+    );
+    const terminal = tracked(
+      Bun.spawn(["script", "-qec", `sh ${job}`, "/dev/null"], {
+        stdin: "pipe", // kept open: script ends when its input does
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region, NO_COLOR: "1" },
+      }),
+    );
+    const said = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of terminal.stdout) output += decoder.decode(chunk, { stream: true });
+    })();
+    try {
+      await until(() => existsSync(group) && readFileSync(group, "utf8").endsWith("\n"), "the shell's pid");
+      const leader = Number(readFileSync(group, "utf8"));
+      // Said once it waits on its channel (to the terminal, script's output here).
+      await until(() => output.includes("waiting for a sender"), "the receiver waiting");
+      process.kill(-leader, "SIGINT");
+      const sender = tracked(
+        Bun.spawn([process.execPath, join(REPO, "src/cli.ts"), "guest", "send", sent, "--channel", "tty"], {
+          stdin: "ignore",
+          stdout: "ignore",
+          stderr: "ignore",
+          env: { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
+        }),
+      );
+      const send = { exitCode: await exitOrKill(sender, BOUND_MS) };
+      // Before: the receiver died of the SIGINT, and the sender waited for one ("late").
+      const code = await exitOrKill(terminal, BOUND_MS);
+      expect({ code, send: send.exitCode, said: code === 0 ? "" : output }).toEqual({
+        code: 0,
+        send: 0,
+        said: "",
+      });
+      expect(readFileSync(received, "utf8")).toBe(readFileSync(sent, "utf8"));
+    } finally {
+      terminal.stdin.end();
+      terminal.kill();
+      await Promise.race([said, Bun.sleep(1000)]);
+    }
+  },
+  3 * BOUND_MS,
+);

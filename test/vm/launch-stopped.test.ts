@@ -1,0 +1,135 @@
+/**
+ * launch.sh --run stopped from its terminal (Ctrl-Z: SIGTSTP to its process group) must stop its VM too, and
+ * `fg` (SIGCONT to that group) continue it. QEMU runs in a process group of its own since 2a27f99 (timeout(1)'s
+ * with --timeout), so the terminal's SIGTSTP stopped launch.sh but not the VM, which ran on until its output
+ * pipe filled. No timing: the guest says "ready", the test stops the group and waits (liveness bound) for
+ * QEMU, timeout(1) and launch.sh to be stopped, continues the group, waits for them to run, and only then
+ * lets the guest finish through a forward that waits for a file the test creates.
+ */
+import { expect } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO } from "../helpers/paths.ts";
+import { exitOrKill } from "../helpers/processes.ts";
+import { tracked } from "../helpers/reaper.ts";
+import { testWithTool } from "../helpers/tools.ts";
+import { ensureBinary, LAUNCH, vmName, vmProcesses } from "./vm.ts";
+
+/** Liveness bound only: a TCG boot on a loaded 2-core machine takes 4–30 s. */
+const BOUND_MS = 120_000;
+/** Liveness bound only: a stop or a continue takes effect at once. */
+const SIGNAL_BOUND_MS = 30_000;
+
+/**
+ * launch.sh as a terminal's job runs it: the leader of a process group of its own, in the session of its
+ * parent (here the test). The kernel drops a SIGTSTP to a group none of whose members has a parent in its
+ * session (an orphaned group; Bun's `detached` makes a session, and so one): no shell's job is such a group.
+ */
+const AS_JOB = ["perl", "-e", "setpgrp(0, 0); exec @ARGV or die $!"];
+
+/** The process's state letter in /proc/PID/stat ("T" when stopped), "gone" once it has exited. */
+function stateOf(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "?";
+  } catch {
+    return "gone";
+  }
+}
+
+/** The VM's QEMU, and the timeout(1) running it with --timeout (not launch.sh and its subshells). */
+function qemuAndTimeout(name: string): number[] {
+  return vmProcesses(name).filter((pid) => {
+    try {
+      const program = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+      return /(^|\/)(qemu-system-x86_64|timeout)$/.test(program);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/** Waits, within the liveness bound, until every process in `pids` is stopped (or, `stopped` false, runs). */
+async function untilStates(pids: number[], stopped: boolean): Promise<Record<number, string>> {
+  const deadline = Date.now() + SIGNAL_BOUND_MS;
+  const states = () => Object.fromEntries(pids.map((pid) => [pid, stateOf(pid)]));
+  while (Object.values(states()).some((state) => (state === "T") !== stopped) && Date.now() < deadline)
+    await Bun.sleep(100);
+  return states();
+}
+
+for (const [how, extra] of [
+  ["", []],
+  [" --timeout 900", ["--timeout", "900"]],
+] as const) {
+  testWithTool(
+    "qemu-system-x86_64",
+    `launch.sh --run${how}: SIGTSTP to its process group stops its VM, SIGCONT continues it to the end`,
+    async () => {
+      await ensureBinary();
+      const name = vmName("stopped");
+      const dir = mkdtempSync(join(tmpdir(), "ivsh-test-stopped-"));
+      const flag = join(dir, "go");
+      // It gives up once the directory is gone (a failed test's): a VM's forward outlives its VM.
+      const forward = `7780=sh -c 'while [ ! -e ${flag} ] && [ -d ${dir} ]; do sleep 0.1; done; echo go'`;
+      const guest = "echo ready; nc 10.0.2.100 7780; echo finished";
+      const run = tracked(
+        Bun.spawn(
+          [
+            ...AS_JOB,
+            LAUNCH,
+            "--name",
+            name,
+            "--region",
+            "none",
+            ...extra,
+            "--forward",
+            forward,
+            "--run",
+            guest,
+          ],
+          { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+        ),
+      );
+      try {
+        const reader = run.stdout.getReader();
+        const decoder = new TextDecoder();
+        let said = "";
+        while (!said.includes("ready")) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the VM ended before it said "ready": ${said}`);
+          said += decoder.decode(value, { stream: true });
+        }
+        const vm = qemuAndTimeout(name);
+        expect(vm.length).toBe(extra.length === 0 ? 1 : 2);
+        process.kill(-run.pid, "SIGTSTP"); // as the terminal does on Ctrl-Z
+        const all = [run.pid, ...vm];
+        // Before: launch.sh "T", QEMU (and timeout) "S" or "R", running on.
+        expect(await untilStates(all, true)).toEqual(Object.fromEntries(all.map((pid) => [pid, "T"])));
+        process.kill(-run.pid, "SIGCONT"); // as `fg` does
+        const running = await untilStates(all, false);
+        expect(Object.values(running).filter((state) => state === "T" || state === "gone")).toEqual([]);
+        writeFileSync(flag, "");
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+          said += decoder.decode(chunk.value, { stream: true });
+        const stderr = await new Response(run.stderr).text();
+        expect({ exitCode: await exitOrKill(run, BOUND_MS), said, stderr }).toMatchObject({
+          exitCode: 0,
+          said: "ready\ngo\nfinished\n",
+        });
+      } finally {
+        // Continued and stopped as Ctrl-C stops it, so that it removes its temp dir and lock (a SIGKILL would not).
+        try {
+          process.kill(-run.pid, "SIGCONT");
+          run.kill("SIGTERM");
+        } catch {} // gone already
+        await exitOrKill(run, BOUND_MS);
+        for (const pid of qemuAndTimeout(name)) process.kill(pid, "SIGKILL");
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
+      }
+    },
+    4 * BOUND_MS,
+  );
+}
