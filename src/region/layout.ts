@@ -198,22 +198,15 @@ export const ChannelWord = {
  * (a park's 1 or 0 replaces it). The receiver claims it by CAS to 0 (told once); one found as it starts
  * waiting predates the wait, and is dropped. Never 0 or 1, all an older ivsh writes there: "no note".
  */
+/** Each reason's value is its place here, from 1 (journal: the --state journal could not record the ring). */
 export type SetupFailureReason = "noSpace" | "quota" | "other" | "journal";
-/** journal: the arbiter's --state journal could not record the ring (its file system full; JournalFull). */
-export const SetupFailure: Readonly<Record<SetupFailureReason, number>> = {
-  noSpace: 1,
-  quota: 2,
-  other: 3,
-  journal: 4,
-};
+const SETUP_FAILURE_REASONS: readonly SetupFailureReason[] = ["noSpace", "quota", "other", "journal"];
 export function setupFailureNote(reason: SetupFailureReason, clientId: number): number {
-  return (SetupFailure[reason] << 28) | (clientId < 1 << 28 ? clientId : 0);
+  return ((SETUP_FAILURE_REASONS.indexOf(reason) + 1) << 28) | (clientId < 1 << 28 ? clientId : 0);
 }
 /** The note `word` holds, if it holds one (a parked flag, 0 or 1, or an unknown reason is none). */
 export function readSetupFailure(word: number): { reason: SetupFailureReason; clientId: number } | undefined {
-  const reason = (Object.keys(SetupFailure) as SetupFailureReason[]).find(
-    (r) => SetupFailure[r] === word >>> 28,
-  );
+  const reason = SETUP_FAILURE_REASONS[(word >>> 28) - 1];
   return reason && { reason, clientId: word & ((1 << 28) - 1) };
 }
 
