@@ -177,3 +177,13 @@ test("the README's table of which file owns each concept names only files and fo
   expect(named.length).toBeGreaterThan(30);
   expect(named.filter((path) => !existsSync(join(REPO, path)))).toEqual([]);
 });
+
+/** How long a src file may grow: past it, a file holds more than one concept (the project's rule). */
+const MOST_LINES = 400;
+
+test(`every src file is at most ${MOST_LINES} lines`, () => {
+  const long = sourceFiles(SRC)
+    .map((file) => [relative(SRC, file), readFileSync(file, "utf8").split("\n").length - 1] as const)
+    .filter(([, lines]) => lines > MOST_LINES);
+  expect(Object.fromEntries(long)).toEqual({});
+});
