@@ -19,6 +19,7 @@ import { droppingRelay, smallJournals, untilRefused } from "./helpers/full-journ
 import { eventually } from "./helpers/processes.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
+import { guest } from "./helpers/transfer.ts";
 
 const withSmallJournal = smallJournals("rlo9-journal-full-decided");
 
@@ -148,6 +149,53 @@ testUnless(
             leftHeld: expect.stringMatching(leftHeld("receiver", "jf-recv")),
           });
           expect(readFileSync(out)).toEqual(Buffer.alloc(1000, 9));
+        } finally {
+          link.stop();
+        }
+      },
+      { lease: "60s" },
+    ),
+  90_000,
+);
+
+testUnless(
+  cannotMount,
+  "`ivsh guest send` decided while the arbiter was away: exit 0, and a warning for the release the full journal refused",
+  () =>
+    withSmallJournal(
+      "cli",
+      async (journal) => {
+        const { own, arbiter } = journal;
+        const link = droppingRelay(own.socket);
+        try {
+          const helper = await journal.connect("helper");
+          const input = join(own.dir, "cli.in");
+          await Bun.write(input, new Uint8Array(1000).fill(5));
+          const tcp = `127.0.0.1:${link.port}`;
+          const sender = guest(own, ["send", input, "--channel", "jf-cli", "--connect", tcp]);
+          const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-cli");
+          expect(await receiver.receive(() => {})).toBe(1000);
+
+          // The arbiter goes away before the verdict, given without it once the sender has seen it go
+          // (it tries to reconnect): seen later, the sender has the verdict while its link looks up.
+          link.control.blocked = true;
+          await arbiter.kill9();
+          await eventually(async () => link.control.turnedAway > 0, 20_000, "the sender's try to reconnect");
+          expect(await receiver.receive(() => {})).toBeUndefined();
+          // The sender's role word goes first in its release, as its requests are queued.
+          const released = async () => receiver.slot.holder("sender").owner === 0;
+          await eventually(released, 20_000, "the sender's release");
+
+          await arbiter.restart();
+          await receiver.close();
+          journal.fill();
+          expect(await untilRefused(helper)).toBe("JournalFull");
+          link.control.blocked = false;
+          // Before: exit 1, "Failed to record a change in the state journal ...".
+          expect(await sender.exit()).toBe(0);
+          const stderr = await sender.stderr;
+          expect(stderr).toContain("sent 1000 B");
+          expect(stderr).toMatch(new RegExp(leftHeld("sender", "jf-cli").source.replace("^", "WARN "), "s"));
         } finally {
           link.stop();
         }
