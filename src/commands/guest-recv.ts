@@ -119,6 +119,7 @@ export default defineLeafCommand({
           const summary = summaryJson("recv", channel, args.out, result);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
+          if (result.leftHeld) log.warn(result.leftHeld); // after the transfer, which stands
         } finally {
           await session.close();
           phase("recv: disconnected");

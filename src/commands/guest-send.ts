@@ -119,6 +119,7 @@ export default defineLeafCommand({
         if (args.json)
           writeStandard(1, `${JSON.stringify(summaryJson("send", channel, args.file, result))}\n`);
         else if (!args.quiet) log.success(summaryLine("sent", result));
+        if (result.leftHeld) log.warn(result.leftHeld); // after the transfer, which stands
       } finally {
         progress.done();
         source.close();

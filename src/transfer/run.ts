@@ -43,6 +43,8 @@ export interface TransferResult extends TransferSummary {
   seconds: number;
   chunkBytes: number;
   depth: number;
+  /** What this end's release left held, the arbiter having refused it (a warning: the transfer stands). */
+  leftHeld?: string;
 }
 
 /** `renew`: a new session for an end whose session expired while nothing had moved (see withPeerWait). */
@@ -138,6 +140,7 @@ async function sendThrough(
   phase("send: channel open");
   const reading = abortWhenGone(sender.receiver, signal);
   let decided = false;
+  let result: TransferResult | undefined;
   try {
     const started = performance.now();
     let lastYield = started;
@@ -177,24 +180,19 @@ async function sendThrough(
     phase("send: verdict");
     // Timed from the receiver's arrival, as the receiver times it: a wait for it is not transfer time.
     const attached = Math.max(started, sender.receiverArrivedAt ?? started);
-    return {
+    result = {
       ...summary,
       seconds: (performance.now() - attached) / 1000,
       chunkBytes: sender.ring.chunkBytes,
       depth: sender.ring.depth,
     };
+    return result;
   } finally {
     clearInterval(idle);
     reading.stop();
-    // Undecided, the transfer threw: that failure is what the user is told, not its release's refusal.
-    const releasing = release(
-      decided ? sender.slot : undefined,
-      "sender",
-      () => sender.close(),
-      client,
-      signal,
-    );
-    await (decided ? releasing : whileFailing(releasing));
+    const slot = decided ? sender.slot : undefined;
+    const left = await releaseEnd(slot, "sender", () => sender.close(), client, signal);
+    if (result && left) result.leftHeld = left;
     phase("send: channel closed");
   }
 }
@@ -258,6 +256,7 @@ async function receiveThrough(
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
+  let result: TransferResult | undefined;
   let piped: PipedFile | undefined;
   try {
     piped = pipeFileWrites(sink);
@@ -284,23 +283,19 @@ async function receiveThrough(
       lastYield = await yieldNow(lastYield);
     }
     const { ring } = receiver;
-    return {
+    result = {
       ...receiver.summary(),
       seconds: (performance.now() - started) / 1000,
       chunkBytes: ring.chunkBytes,
       depth: ring.depth,
     };
+    return result;
   } finally {
     writing.stop();
     piped?.close();
-    const releasing = release(
-      decided ? receiver.slot : undefined,
-      "receiver",
-      () => receiver.close(),
-      client,
-      signal,
-    );
-    await (decided ? releasing : whileFailing(releasing)); // undecided: the transfer threw (as sendStream's)
+    const slot = decided ? receiver.slot : undefined;
+    const left = await releaseEnd(slot, "receiver", () => receiver.close(), client, signal);
+    if (result && left) result.leftHeld = left;
   }
 }
 
@@ -339,6 +334,33 @@ async function release(
 ): Promise<void> {
   if (decided && client.arbiterLink.greeted) decided.release(role);
   else await releaseUnlessAway(close, client, signal);
+}
+
+/**
+ * `release`, and what it left held if the arbiter refused it. Undecided, the transfer threw: that failure
+ * is what the user is told, not its release's refusal (whileFailing). Decided, the transfer stands: an
+ * arbiter back after it with its journal full refused the ring's free and the slot's close, and that
+ * refusal was thrown in place of a verified transfer. Said instead, with where the two go: the role's
+ * word was given back before the requests, so the next transfer on the channel is not held up.
+ */
+async function releaseEnd(
+  decided: ChannelSlot | undefined,
+  role: "sender" | "receiver",
+  close: () => Promise<void>,
+  client: ChannelClient,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  const releasing = release(decided, role, close, client, signal);
+  if (!decided) return void (await whileFailing(releasing));
+  const refusal = await releasing.then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  if (refusal === undefined) return undefined;
+  return (
+    `this ${role}'s ring and hold on channel '${decided.channel}' were not given back (${refusal}): ` +
+    "the arbiter frees them when this client's session ends (its close, or its lease running out)"
+  );
 }
 
 /** How often a channel's release looks whether the arbiter went away or came back meanwhile. */

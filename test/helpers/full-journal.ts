@@ -116,14 +116,18 @@ export async function lockedWhenFull(journal: SmallJournal, name: string, holder
  */
 export function droppingRelay(socketPath: string) {
   const links = new Set<Socket<{ peer?: Socket<unknown> }>>();
-  const control = { blocked: false };
+  /** `turnedAway`: connections closed at once while blocked (a client's tries to reconnect). */
+  const control = { blocked: false, turnedAway: 0 };
   const listener: TCPSocketListener<{ peer?: Socket<unknown> }> = Bun.listen({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
       async open(socket) {
         socket.data = {};
-        if (control.blocked) return void socket.end();
+        if (control.blocked) {
+          control.turnedAway++;
+          return void socket.end();
+        }
         links.add(socket);
         socket.pause();
         socket.data.peer = await Bun.connect({
