@@ -198,8 +198,8 @@ export const ChannelWord = {
  * (a park's 1 or 0 replaces it). The receiver claims it by CAS to 0 (told once); one found as it starts
  * waiting predates the wait, and is dropped. Never 0 or 1, all an older ivsh writes there: "no note".
  */
-/** Each reason's value is its place here, from 1 (journal: the --state journal could not record the ring). */
 export type SetupFailureReason = "noSpace" | "quota" | "other" | "journal";
+/** Each reason's value is its place here, from 1 (journal: the --state journal could not record the ring). */
 const SETUP_FAILURE_REASONS: readonly SetupFailureReason[] = ["noSpace", "quota", "other", "journal"];
 export function setupFailureNote(reason: SetupFailureReason, clientId: number): number {
   return ((SETUP_FAILURE_REASONS.indexOf(reason) + 1) << 28) | (clientId < 1 << 28 ? clientId : 0);
