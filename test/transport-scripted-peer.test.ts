@@ -22,8 +22,6 @@ const paths = testPaths("transport-scripted-peer");
 afterAll(() => paths.cleanup());
 /** A liveness bound for a few local round trips, generous for a busy 2-core machine. */
 const BOUND_MS = 20_000;
-/** In the range this round's helper was given (47800–47899). */
-const TCP_PORT = 47817;
 
 /** The peer: every connection's frames, in order, and whether it closed. */
 class Peer {
@@ -72,6 +70,11 @@ class Peer {
 
   send(bytes: Uint8Array, index = 0): void {
     this.connections[index]!.socket.write(bytes);
+  }
+
+  /** The TCP port it listens on (the system chose it: no test run collides with another's). */
+  get port(): number {
+    return (this.listener as TCPSocketListener<undefined>).port;
   }
 
   stop(): void {
@@ -177,8 +180,8 @@ test("an unreadable frame after a good one is the arbiter's bad frame, not a pee
 });
 
 test("over TCP, the final close sends what this turn batched (a one-way goodbye) before the link ends", async () => {
-  peer = new Peer({ port: TCP_PORT });
-  transport = new Transport({ hostname: "127.0.0.1", port: TCP_PORT });
+  peer = new Peer({ port: 0 });
+  transport = new Transport({ hostname: "127.0.0.1", port: peer.port });
   await transport.open();
   transport.release();
   expect(transport.notify("bye", {})).toBe(true); // batched until the turn's end
