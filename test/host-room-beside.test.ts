@@ -25,8 +25,8 @@ const BESIDE = 8192 + 4096;
 const BOUND_MS = 20_000;
 
 /** `ivsh host` of an 8 MiB region with 1024 slots: its exit code, or "served" (stopped after the bound). */
-async function startHost(files: { region: string; socket: string; state?: string }) {
-  const flags = ["--size", "8MiB", "--block-size", "64KiB", "--slots", "1024"];
+async function startHost(files: { region: string; socket: string; state?: string }, size = "8MiB") {
+  const flags = ["--size", size, "--block-size", "64KiB", "--slots", "1024"];
   const state = files.state ? ["--state", files.state] : [];
   const child = tracked(
     Bun.spawn(
@@ -106,6 +106,53 @@ testUnless(
             `${formatBytes(journal)}, its wake-up file ${own.region}.wake: 8.00 KiB); free space there, or move ` +
             "the state file to another file system",
         );
+      });
+    } finally {
+      paths.cleanup();
+    }
+  },
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a region of exactly its tmpfs's free space, state on another file system: the refusal does not tell to move it there",
+  async () => {
+    const paths = testPaths("room-state-away");
+    try {
+      await withSmallTmpfs(join(paths.dir, "small"), "8m", async (small) => {
+        const region = join(small, "region");
+        const { exitCode, stderr } = await startHost({ region, socket: paths.socket, state: paths.state });
+        expect(exitCode).toBe(1);
+        // Before: "...; pass a smaller --size, or a --state on another file system", which it already was.
+        expectOneLine(
+          stderr,
+          `need room too (its wake-up file ${region}.wake: 8.00 KiB); pass a smaller --size or free space there`,
+        );
+        expect(stderr).not.toContain("--state");
+      });
+    } finally {
+      paths.cleanup();
+    }
+  },
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a restart with another --size, journal beside the region: told the file's size, not of room",
+  async () => {
+    const paths = testPaths("room-other-size");
+    try {
+      await withSmallTmpfs(join(paths.dir, "small"), "16m", async (small) => {
+        const own = { ...paths, region: join(small, "region"), state: join(small, "region.state") };
+        const flags = { size: "8MiB", blockSize: "64KiB", slots: "1024" };
+        await (await ArbiterProcess.start(own, flags)).stop();
+        const { exitCode, stderr } = await startHost(own, "64MiB");
+        expect(exitCode).toBe(1);
+        // Before: "the region needs 63.9 MiB more, but ... and the arbiter's files beside it there need room
+        // too (...); pass a smaller --size, or a --state on another file system".
+        expectOneLine(stderr, "the file is already 8.00 MiB (pass --size 8MiB");
       });
     } finally {
       paths.cleanup();

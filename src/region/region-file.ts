@@ -295,10 +295,18 @@ export interface FileBeside {
  * pages the region's holes need. Sized to the file system's free space, a region served, then its journal
  * on the same tmpfs took some, and its restart with the same flags was refused (checkRoomFor) with no word of
  * why. A region that does not fit alone while those files hold nothing yet is left to checkRoomFor.
+ * `advice` says what to do, given the files that are on the region's file system.
  */
-export function checkRoomBeside(regionPath: string, size: number, files: FileBeside[], advice: string): void {
+export function checkRoomBeside(
+  regionPath: string,
+  size: number,
+  files: FileBeside[],
+  advice: (there: FileBeside[]) => string,
+): void {
   const region = statSync(regionPath, { throwIfNoEntry: false });
   if (region && !region.isFile()) return; // refused as no regular file when opened
+  // Refused when opened as of another size, naming the --size it takes (a restart's mistyped --size).
+  if (region && region.size !== 0 && region.size !== size) return;
   if (region && servedByOther(regionPath)) return; // refused as served by another arbiter when opened
   try {
     accessSync(region ? regionPath : dirname(regionPath), constants.W_OK);
@@ -325,7 +333,7 @@ export function checkRoomBeside(regionPath: string, size: number, files: FileBes
     "NoSpace",
     `use ${regionPath} as a ${formatBytes(size)} region`,
     `the region needs ${formatBytes(missing)} more, but its file system at ${dirname(regionPath)} has only ` +
-      `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice}`,
+      `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice(shares)}`,
   );
 }
 
