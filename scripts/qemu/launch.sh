@@ -406,6 +406,10 @@ if [ "$RUN_SET" = 1 ]; then
     # this script started with it ignored (a script's `throughput.sh &`), so a Ctrl-C meant for the
     # terminal's foreground job ended the VM ("the guest gave no result"). A Ctrl-C for this script reaches
     # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
+    # Its parent-death signal is SIGKILL: QEMU stopped by a Ctrl-Z (on_stop) keeps a SIGTERM pending until
+    # continued, and once this script is SIGKILLed while stopped (`kill -9 %1`) nobody continues it, in its
+    # own session (timeout(1) above leads a group in this one, which the kernel continues once orphaned).
+    [ ${#guard[@]} -eq 0 ] || guard=(setpriv --pdeathsig KILL)
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
   QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session
