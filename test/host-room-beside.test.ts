@@ -6,7 +6,7 @@
  * journal has grown into the region's room.
  */
 import { expect } from "bun:test";
-import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { asParentOfArbiter } from "../src/host/parent.ts";
@@ -15,7 +15,7 @@ import { expectOneLine } from "./helpers/host-run.ts";
 import { CLI, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
-import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
+import { cannotMount, fillFile, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
 
 const MIB = 1 << 20;
@@ -153,6 +153,36 @@ testUnless(
         // Before: "the region needs 63.9 MiB more, but ... and the arbiter's files beside it there need room
         // too (...); pass a smaller --size, or a --state on another file system".
         expectOneLine(stderr, "the file is already 8.00 MiB (pass --size 8MiB");
+      });
+    } finally {
+      paths.cleanup();
+    }
+  },
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a restart whose region has all its pages, its file system full: the refusal says what the files beside it need",
+  async () => {
+    const paths = testPaths("room-all-pages");
+    try {
+      await withSmallTmpfs(join(paths.dir, "small"), String(8 * MIB + BESIDE), async (small) => {
+        const own = { ...paths, region: join(small, "region"), state: join(small, "region.state") };
+        await (await ArbiterProcess.start(own, { size: "8MiB", blockSize: "64KiB", slots: "1024" })).stop();
+        // Every page of the region taken (refused before its contents are read), the rest by another file.
+        writeFileSync(own.region, Buffer.alloc(8 * MIB));
+        fillFile(join(small, "filler"));
+        const { exitCode, stderr } = await startHost(own);
+        expect(exitCode).toBe(1);
+        // Before: "the region needs 0 B more, but its file system at ... has only 0 B free, and the arbiter's
+        // files beside it there need room too (...)".
+        expectOneLine(
+          stderr,
+          `since the arbiter's files beside it need 8.00 KiB more there (its state journal ${own.state}: ` +
+            `4.00 KiB, its wake-up file ${own.region}.wake: 8.00 KiB), but its file system at ${small} has ` +
+            "only 0 B free; free space there, or move the state file",
+        );
       });
     } finally {
       paths.cleanup();

@@ -326,15 +326,30 @@ export function checkRoomBeside(
   const holds = shares.reduce((sum, share) => sum + share.holds, 0);
   const wants = shares.reduce((sum, share) => sum + share.wants, 0);
   if (missing + wants <= free || (missing > free && holds === 0)) return;
-  const items = shares.map(
-    (share) => `${share.what} ${share.path}: ${formatBytes(Math.max(share.holds, share.least))}`,
-  );
   throw failure(
     "NoSpace",
     `use ${regionPath} as a ${formatBytes(size)} region`,
-    `the region needs ${formatBytes(missing)} more, but its file system at ${dirname(regionPath)} has only ` +
-      `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice(shares)}`,
+    `${roomShort(regionPath, missing, free, shares)}; ${advice(shares)}`,
   );
+}
+
+/** Why the region and the files beside it do not fit (`shares`: those on its file system). */
+function roomShort(
+  regionPath: string,
+  missing: number,
+  free: number,
+  shares: (FileBeside & { holds: number; wants: number })[],
+): string {
+  const items = shares
+    .map((share) => `${share.what} ${share.path}: ${formatBytes(Math.max(share.holds, share.least))}`)
+    .join(", ");
+  const room = `its file system at ${dirname(regionPath)} has only ${formatBytes(free)} free`;
+  // All the region's pages taken already: "the region needs 0 B more, but ... only 0 B free" said nothing.
+  if (missing === 0) {
+    const wants = shares.reduce((sum, share) => sum + share.wants, 0);
+    return `the arbiter's files beside it need ${formatBytes(wants)} more there (${items}), but ${room}`;
+  }
+  return `the region needs ${formatBytes(missing)} more, but ${room}, and the arbiter's files beside it there need room too (${items})`;
 }
 
 /**
