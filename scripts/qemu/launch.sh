@@ -221,7 +221,9 @@ tbase="${TMPDIR:-/tmp}"
 [[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 LOCK=
 if [ "$DRY_RUN" = 0 ]; then
-  mkdir -p "$OUT/run"
+  # Unwritable (a checkout on a read-only mount), `exec 3>>` below ended this script with bash's own words, exit 1.
+  mkdir -p "$OUT/run" 2>/dev/null && [ -w "$OUT/run" ] ||
+    die "$OUT/run is not writable by $(id -un): it holds the name locks of this checkout's VMs; make it writable (or a link to a writable directory)"
   # What runs killed with their process group left (sweep_stale, scripts/qemu/stale.sh) goes first, under
   # the sweep lock, which is held until this script has its name: a few ms, unless it is stopped there.
   exec 3>>"$OUT/run/.sweep"
