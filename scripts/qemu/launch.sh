@@ -221,7 +221,9 @@ tbase="${TMPDIR:-/tmp}"
 [[ "$tbase" =~ ^[A-Za-z0-9_./-]+$ ]] || tbase=/tmp
 LOCK=
 if [ "$DRY_RUN" = 0 ]; then
-  mkdir -p "$OUT/run"
+  # Unwritable (a checkout on a read-only mount), `exec 3>>` below ended this script with bash's own words, exit 1.
+  mkdir -p "$OUT/run" 2>/dev/null && [ -w "$OUT/run" ] ||
+    die "$OUT/run is not writable by $(id -un): it holds the name locks of this checkout's VMs; make it writable (or a link to a writable directory)"
   # What runs killed with their process group left (sweep_stale, scripts/qemu/stale.sh) goes first, under
   # the sweep lock, which is held until this script has its name: a few ms, unless it is stopped there.
   exec 3>>"$OUT/run/.sweep"
@@ -406,6 +408,10 @@ if [ "$RUN_SET" = 1 ]; then
     # this script started with it ignored (a script's `throughput.sh &`), so a Ctrl-C meant for the
     # terminal's foreground job ended the VM ("the guest gave no result"). A Ctrl-C for this script reaches
     # QEMU through on_signal. setsid execs QEMU (no fork: a background job here leads no process group).
+    # Its parent-death signal is SIGKILL: QEMU stopped by a Ctrl-Z (on_stop) keeps a SIGTERM pending until
+    # continued, and once this script is SIGKILLed while stopped (`kill -9 %1`) nobody continues it, in its
+    # own session (timeout(1) above leads a group in this one, which the kernel continues once orphaned).
+    [ ${#guard[@]} -eq 0 ] || guard=(setpriv --pdeathsig KILL)
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
   QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session

@@ -75,7 +75,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
     options.regionPath,
     options.regionSize,
     filesBeside(options, geometry),
-    roomAdvice(resumes),
+    roomAdvice(resumes, options.statePath),
   );
   const { region, created } = createOrOpenRegionFile(options.regionPath, options.regionSize);
   const onDisk = diskRegionWarning(options.regionPath);
@@ -130,11 +130,21 @@ function filesBeside(options: RegionOptions, geometry: Geometry): FileBeside[] {
   return [journal, { path: wake, what: "its wake-up file", least: mailboxBytes(geometry.slotCount) }];
 }
 
-/** What to do about a region whose file system cannot hold the arbiter's files beside it too. */
-function roomAdvice(resumes: boolean): string {
-  return resumes
-    ? "free space there, or move the state file to another file system (a disk's, where it also outlives a reboot) and pass --state with its new path"
-    : "pass a smaller --size, or a --state on another file system (a disk's, where it also outlives a reboot)";
+/**
+ * What to do about a region whose file system cannot hold the arbiter's files beside it too. Moving the
+ * state elsewhere is told only when it is there: a --state on another file system already was not.
+ */
+function roomAdvice(resumes: boolean, statePath: string): (there: FileBeside[]) => string {
+  return (there) => {
+    const movable = there.some((file) => file.path === statePath);
+    if (resumes)
+      return movable
+        ? "free space there, or move the state file to another file system (a disk's, where it also outlives a reboot) and pass --state with its new path"
+        : "free space there";
+    return movable
+      ? "pass a smaller --size, or a --state on another file system (a disk's, where it also outlives a reboot)"
+      : "pass a smaller --size or free space there";
+  };
 }
 
 function checkStateMatches(

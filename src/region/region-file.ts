@@ -295,10 +295,18 @@ export interface FileBeside {
  * pages the region's holes need. Sized to the file system's free space, a region served, then its journal
  * on the same tmpfs took some, and its restart with the same flags was refused (checkRoomFor) with no word of
  * why. A region that does not fit alone while those files hold nothing yet is left to checkRoomFor.
+ * `advice` says what to do, given the files that are on the region's file system.
  */
-export function checkRoomBeside(regionPath: string, size: number, files: FileBeside[], advice: string): void {
+export function checkRoomBeside(
+  regionPath: string,
+  size: number,
+  files: FileBeside[],
+  advice: (there: FileBeside[]) => string,
+): void {
   const region = statSync(regionPath, { throwIfNoEntry: false });
   if (region && !region.isFile()) return; // refused as no regular file when opened
+  // Refused when opened as of another size, naming the --size it takes (a restart's mistyped --size).
+  if (region && region.size !== 0 && region.size !== size) return;
   if (region && servedByOther(regionPath)) return; // refused as served by another arbiter when opened
   try {
     accessSync(region ? regionPath : dirname(regionPath), constants.W_OK);
@@ -318,15 +326,30 @@ export function checkRoomBeside(regionPath: string, size: number, files: FileBes
   const holds = shares.reduce((sum, share) => sum + share.holds, 0);
   const wants = shares.reduce((sum, share) => sum + share.wants, 0);
   if (missing + wants <= free || (missing > free && holds === 0)) return;
-  const items = shares.map(
-    (share) => `${share.what} ${share.path}: ${formatBytes(Math.max(share.holds, share.least))}`,
-  );
   throw failure(
     "NoSpace",
     `use ${regionPath} as a ${formatBytes(size)} region`,
-    `the region needs ${formatBytes(missing)} more, but its file system at ${dirname(regionPath)} has only ` +
-      `${formatBytes(free)} free, and the arbiter's files beside it there need room too (${items.join(", ")}); ${advice}`,
+    `${roomShort(regionPath, missing, free, shares)}; ${advice(shares)}`,
   );
+}
+
+/** Why the region and the files beside it do not fit (`shares`: those on its file system). */
+function roomShort(
+  regionPath: string,
+  missing: number,
+  free: number,
+  shares: (FileBeside & { holds: number; wants: number })[],
+): string {
+  const items = shares
+    .map((share) => `${share.what} ${share.path}: ${formatBytes(Math.max(share.holds, share.least))}`)
+    .join(", ");
+  const room = `its file system at ${dirname(regionPath)} has only ${formatBytes(free)} free`;
+  // All the region's pages taken already: "the region needs 0 B more, but ... only 0 B free" said nothing.
+  if (missing === 0) {
+    const wants = shares.reduce((sum, share) => sum + share.wants, 0);
+    return `the arbiter's files beside it need ${formatBytes(wants)} more there (${items}), but ${room}`;
+  }
+  return `the region needs ${formatBytes(missing)} more, but ${room}, and the arbiter's files beside it there need room too (${items})`;
 }
 
 /**

@@ -6,13 +6,22 @@
  * No timing: each guest says "up" once its command runs (launch.sh has its dir and lock by then).
  */
 import { expect } from "bun:test";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { notRoot } from "../helpers/as-nobody.ts";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
-import { testWithTool } from "../helpers/tools.ts";
+import { testUnless, testWithTool, toolMissing } from "../helpers/tools.ts";
 import { ensureBinary, LAUNCH, vmName, vmProcesses } from "./vm.ts";
 
 /** Liveness bound only: a TCG boot on a loaded 2-core machine takes 4–30 s; QEMU ends at once on SIGTERM. */
@@ -110,4 +119,44 @@ testWithTool(
     }
   },
   4 * BOUND_MS,
+);
+
+testUnless(
+  notRoot ?? toolMissing("qemu-system-x86_64"),
+  "launch.sh with a read-only build/qemu/run: refused in its own words, exit 125",
+  async () => {
+    // A copy of the scripts (launch.sh finds build/qemu beside them), an image of two non-empty files.
+    const checkout = mkdtempSync(join(base, "ivsh-ro-run-"));
+    const run = join(checkout, "build/qemu/run");
+    try {
+      mkdirSync(join(checkout, "scripts/qemu"), { recursive: true });
+      for (const script of ["launch.sh", "accel.sh", "stale.sh"])
+        copyFileSync(join(REPO, "scripts/qemu", script), join(checkout, "scripts/qemu", script));
+      mkdirSync(run, { recursive: true });
+      for (const file of ["vmlinuz", "initramfs.cpio"])
+        writeFileSync(join(checkout, "build/qemu", file), "x");
+      const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "ivsh-ro-run", run]);
+      expect(mounted.exitCode).toBe(0);
+      const launched = Bun.spawn(
+        [join(checkout, "scripts/qemu/launch.sh"), "--name", vmName("ro"), "--region", "none"].concat([
+          "--accel",
+          "tcg",
+          "--no-build",
+          "--run",
+          "true",
+        ]),
+        { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
+      );
+      const stderr = await new Response(launched.stderr).text();
+      // Before: exit 1, "launch.sh: line 227: .../build/qemu/run/.sweep: Read-only file system".
+      expect({ code: await exitOrKill(launched, BOUND_MS), stderr }).toEqual({
+        code: 125,
+        stderr: `launch.sh: error: ${run} is not writable by root: it holds the name locks of this checkout's VMs; make it writable (or a link to a writable directory)\n`,
+      });
+    } finally {
+      Bun.spawnSync(["umount", "-l", run]);
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  },
+  BOUND_MS,
 );

@@ -7,7 +7,7 @@
  * lets the guest finish through a forward that waits for a file the test creates.
  */
 import { expect } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../helpers/paths.ts";
@@ -133,3 +133,65 @@ for (const [how, extra] of [
     4 * BOUND_MS,
   );
 }
+
+/**
+ * Stopped by Ctrl-Z, then killed with its whole group (`kill -9 %1`): QEMU (stopped, its own session) got
+ * its parent-death SIGTERM but stayed stopped for ever, nobody left to continue it, holding the VM's name
+ * lock ("a VM named ... is already running" for every later launch of that name).
+ */
+testWithTool(
+  "qemu-system-x86_64",
+  "launch.sh --run stopped (SIGTSTP), then its group SIGKILLed: its stopped VM ends too",
+  async () => {
+    await ensureBinary();
+    const name = vmName("stopkill");
+    const run = tracked(
+      Bun.spawn([...AS_JOB, LAUNCH, "--name", name, "--region", "none", "--run", "echo ready; sleep 900"], {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    let vm: number[] = [];
+    try {
+      const reader = run.stdout.getReader();
+      const decoder = new TextDecoder();
+      let said = "";
+      while (!said.includes("ready")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the VM ended before it said "ready": ${said}`);
+        said += decoder.decode(value, { stream: true });
+      }
+      vm = qemuAndTimeout(name);
+      expect(vm.length).toBe(1);
+      process.kill(-run.pid, "SIGTSTP");
+      const all = [run.pid, ...vm];
+      expect(await untilStates(all, true)).toEqual(Object.fromEntries(all.map((pid) => [pid, "T"])));
+      process.kill(-run.pid, "SIGKILL"); // as `kill -9 %1`
+      await exitOrKill(run, BOUND_MS);
+      // Before: QEMU "T" for ever (its SIGTERM pending). A zombie ("Z") has ended, not yet reaped by init.
+      const deadline = Date.now() + SIGNAL_BOUND_MS;
+      const ended = () => vm.every((pid) => ["gone", "Z"].includes(stateOf(pid)));
+      while (!ended() && Date.now() < deadline) await Bun.sleep(100);
+      expect(Object.fromEntries(vm.map((pid) => [pid, stateOf(pid)]))).toEqual(
+        Object.fromEntries(vm.map((pid) => [pid, expect.stringMatching(/^(gone|Z)$/)])),
+      );
+    } finally {
+      try {
+        process.kill(-run.pid, "SIGKILL");
+      } catch {} // gone already
+      await exitOrKill(run, BOUND_MS);
+      for (const pid of [...vm, ...qemuAndTimeout(name)]) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {} // gone already
+      }
+      // What a SIGKILLed launch.sh leaves (the next launch.sh would sweep them): its temp dir and name lock.
+      const base = process.env.TMPDIR ?? tmpdir();
+      for (const entry of readdirSync(base).filter((entry) => entry.startsWith(`ivsh-vm.${name}.`)))
+        rmSync(join(base, entry), { recursive: true, force: true });
+      rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
+    }
+  },
+  4 * BOUND_MS,
+);
