@@ -1,8 +1,9 @@
 /**
  * A failure whose cleanup the arbiter's full --state journal refuses too: the failure is what is told, not
- * the cleanup's refusal. A busy channel, an overwritten ring and an interrupted send each gave back a slot
- * or a segment before throwing, and a journal that refused that close or free had its own "Failed to record
- * a change in the state journal ... since the state journal's file system is full" thrown in their place.
+ * the cleanup's refusal. A busy channel, an overwritten ring, a sender gone before the join and an
+ * interrupted send each gave back a slot or a segment before throwing, and a journal that refused that
+ * close or free had its own "Failed to record a change in the state journal ... since the state journal's
+ * file system is full" thrown in their place.
  *
  * The journal is filled just after the step that takes what is given back (a hook on the client's own
  * request, in this process), so that only the cleanup meets the full journal.
@@ -71,6 +72,32 @@ testUnless(
       expect(told).toEqual({
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
+      });
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a sender gone before we joined is told as PeerGone when the full journal refuses its ring's free",
+  () =>
+    withSmallJournal("gone", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-gone", RING);
+      const receiver = await journal.connect("receiver");
+      // The receiver holds the ring now (its grant keeps it): the sender leaves, then the journal fills.
+      const real = receiver.open.bind(receiver);
+      receiver.open = async (...args: Parameters<Client["open"]>) => {
+        const ring = await real(...args);
+        await sender.close();
+        return ring;
+      };
+      fillAfter(journal, helper, receiver, "open");
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-gone"));
+      // Before (ignoreLost on that free): JournalFull, "Failed to record a change in the state journal ...".
+      expect(told).toEqual({
+        code: "PeerGone",
+        message: expect.stringContaining("the sender went away before we joined"),
       });
     }),
   60_000,
