@@ -73,6 +73,7 @@ testUnless(
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
       });
+      expect(told.message).toContain("this client holds it until it closes"); // the ring, its free refused
     }),
   60_000,
 );
@@ -99,6 +100,31 @@ testUnless(
         code: "PeerGone",
         message: expect.stringContaining("the sender went away before we joined"),
       });
+      expect(told.message).toContain("this client holds it until it closes"); // the ring, its free refused
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a segment not the ring's, found under its name, that the full journal keeps held is told in the PeerGone",
+  () =>
+    withSmallJournal("other", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-other", RING);
+      // As if the ring was freed and another client took its name: the segment found is not the one announced.
+      sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
+      const receiver = await journal.connect("receiver");
+      fillAfter(journal, helper, receiver, "open");
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-other"));
+      // Before: PeerGone alone, and the client kept that other segment untold for as long as it lived.
+      expect(told).toEqual({
+        code: "PeerGone",
+        message: expect.stringContaining(
+          `the sender went away before we joined; the arbiter's state journal, its file system full, refused to take back segment ${sender.ring.segment.id}`,
+        ),
+      });
+      expect(told.message).toContain("this client holds it until it closes");
     }),
   60_000,
 );
