@@ -73,7 +73,7 @@ testUnless(
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
       });
-      expect(told.message).toContain("this client holds it until it closes"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -100,7 +100,7 @@ testUnless(
         code: "PeerGone",
         message: expect.stringContaining("the sender went away before we joined"),
       });
-      expect(told.message).toContain("this client holds it until it closes"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -124,7 +124,25 @@ testUnless(
           `the sender went away before we joined; the arbiter's state journal, its file system full, refused to take back segment ${sender.ring.segment.id}`,
         ),
       });
-      expect(told.message).toContain("this client holds it until it closes");
+      expect(told.message).toContain("this client holds it until its next receive gives it back");
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === sender.ring.segment.id)
+          ?.holders.map((holder) => holder.clientId);
+      expect(await holders()).toContain(receiver.clientId);
+      // Room again: the receiver's next open gives the segment back first (its wait then ends at once).
+      journal.roomBack();
+      const stop = new AbortController();
+      const again = ChannelReceiver.open(receiver, "jf-other", {
+        signal: stop.signal,
+        onWaiting: () => stop.abort(),
+      });
+      expect(await refusal(again)).toEqual({
+        code: "Interrupted",
+        message: expect.any(String),
+      });
+      // Before: still held, until the client closed.
+      expect(await holders()).not.toContain(receiver.clientId);
     }),
   60_000,
 );

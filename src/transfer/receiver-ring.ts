@@ -42,7 +42,7 @@ export async function openRing(
   const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) => late.free());
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
-  if (segment.id !== announced) return { kept: await giveBack(segment) };
+  if (segment.id !== announced) return { kept: await giveBack(client, segment) };
   const problem =
     ringGeometryProblem(chunkBytes, depth) ??
     (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength
@@ -58,7 +58,7 @@ export async function openRing(
     }
     return { ring };
   }
-  const kept = await giveBack(segment);
+  const kept = await giveBack(client, segment);
   throw failure(
     "RegionCorrupted",
     `receive on channel '${name}'`,
@@ -66,22 +66,42 @@ export async function openRing(
   );
 }
 
+/** Segments whose free a full journal refused (`giveBack`), per client: tried again by `giveBackRefused`. */
+const refusedFrees = new WeakMap<ChannelClient, Set<Segment>>();
+
 /**
  * Frees a segment the receiver opened but will not read, as it fails; the failure is what is told. But a
  * free the arbiter's full journal refused left the segment this client's until it closes, untold: a
  * long-lived client (the library's, opening again after the failure) kept another sender's ring, or a
- * gone one's, in the region for as long as it lived. The clause saying so, for the failure's message.
+ * gone one's, in the region for as long as it lived. So its next receive tries again (`giveBackRefused`),
+ * and the failure's message says so (the clause returned).
  */
-export async function giveBack(segment: Segment): Promise<string | undefined> {
+export async function giveBack(client: ChannelClient, segment: Segment): Promise<string | undefined> {
   const refusal = await segment.free().then(
     () => undefined,
     (error: unknown) => error,
   );
   if (!isIvshError(refusal, "JournalFull")) return undefined; // a session lost gave it back already
+  const refused = refusedFrees.get(client) ?? new Set();
+  refusedFrees.set(client, refused.add(segment));
   return (
     `the arbiter's state journal, its file system full, refused to take back segment ${segment.id} ` +
-    `('${segment.name}') that we opened: this client holds it until it closes (close it to give it back)`
+    `('${segment.name}') that we opened: this client holds it until its next receive gives it back, or it closes`
   );
+}
+
+/** Tries again the frees a full journal refused this client (`giveBack`); one refused again waits for the next. */
+export async function giveBackRefused(client: ChannelClient): Promise<void> {
+  const refused = refusedFrees.get(client);
+  if (!refused) return;
+  for (const segment of [...refused]) {
+    // Lost or closing, the session gives it back with everything else: nothing left to try.
+    const freed = await segment.free().then(
+      () => true,
+      () => client.lost !== undefined || client.isClosing,
+    );
+    if (freed || segment.isFreed) refused.delete(segment);
+  }
 }
 
 /**

@@ -16,6 +16,7 @@ import { Peer } from "./peer.ts";
 import {
   awaitTransfer,
   giveBack,
+  giveBackRefused,
   openRing,
   type RingFound,
   type SenderSetupFailure,
@@ -93,6 +94,7 @@ export class ChannelReceiver {
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
     checkEndArguments(client, name, options);
+    await giveBackRefused(client); // what a full journal kept this client holding at its last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);
@@ -117,7 +119,7 @@ export class ChannelReceiver {
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
       if (owner === 0 || !ring) {
         // Ours alone now: not kept until the client closes (or, refused, said to be).
-        const kept = ring ? await giveBack(ring.segment) : found.kept;
+        const kept = ring ? await giveBack(client, ring.segment) : found.kept;
         throw (
           (await slot.sessionLost()) ??
           failure(
