@@ -1,8 +1,9 @@
 /**
  * A failure whose cleanup the arbiter's full --state journal refuses too: the failure is what is told, not
- * the cleanup's refusal. A busy channel, an overwritten ring and an interrupted send each gave back a slot
- * or a segment before throwing, and a journal that refused that close or free had its own "Failed to record
- * a change in the state journal ... since the state journal's file system is full" thrown in their place.
+ * the cleanup's refusal. A busy channel, an overwritten ring, a sender gone before the join and an
+ * interrupted send each gave back a slot or a segment before throwing, and a journal that refused that
+ * close or free had its own "Failed to record a change in the state journal ... since the state journal's
+ * file system is full" thrown in their place.
  *
  * The journal is filled just after the step that takes what is given back (a hook on the client's own
  * request, in this process), so that only the cleanup meets the full journal.
@@ -72,6 +73,76 @@ testUnless(
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
       });
+      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a sender gone before we joined is told as PeerGone when the full journal refuses its ring's free",
+  () =>
+    withSmallJournal("gone", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-gone", RING);
+      const receiver = await journal.connect("receiver");
+      // The receiver holds the ring now (its grant keeps it): the sender leaves, then the journal fills.
+      const real = receiver.open.bind(receiver);
+      receiver.open = async (...args: Parameters<Client["open"]>) => {
+        const ring = await real(...args);
+        await sender.close();
+        return ring;
+      };
+      fillAfter(journal, helper, receiver, "open");
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-gone"));
+      // Before (ignoreLost on that free): JournalFull, "Failed to record a change in the state journal ...".
+      expect(told).toEqual({
+        code: "PeerGone",
+        message: expect.stringContaining("the sender went away before we joined"),
+      });
+      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a segment not the ring's, found under its name, that the full journal keeps held is told in the PeerGone",
+  () =>
+    withSmallJournal("other", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-other", RING);
+      // As if the ring was freed and another client took its name: the segment found is not the one announced.
+      sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
+      const receiver = await journal.connect("receiver");
+      fillAfter(journal, helper, receiver, "open");
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-other"));
+      // Before: PeerGone alone, and the client kept that other segment untold for as long as it lived.
+      expect(told).toEqual({
+        code: "PeerGone",
+        message: expect.stringContaining(
+          `the sender went away before we joined; the arbiter's state journal, its file system full, refused to take back segment ${sender.ring.segment.id}`,
+        ),
+      });
+      expect(told.message).toContain("this client holds it until its next receive gives it back");
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === sender.ring.segment.id)
+          ?.holders.map((holder) => holder.clientId);
+      expect(await holders()).toContain(receiver.clientId);
+      // Room again: the receiver's next open gives the segment back first (its wait then ends at once).
+      journal.roomBack();
+      const stop = new AbortController();
+      const again = ChannelReceiver.open(receiver, "jf-other", {
+        signal: stop.signal,
+        onWaiting: () => stop.abort(),
+      });
+      expect(await refusal(again)).toEqual({
+        code: "Interrupted",
+        message: expect.any(String),
+      });
+      // Before: still held, until the client closed.
+      expect(await holders()).not.toContain(receiver.clientId);
     }),
   60_000,
 );

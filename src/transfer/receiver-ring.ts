@@ -2,7 +2,8 @@
  * What a receiver does before its first record (receiver.ts): wait for a transfer to join, and open and
  * check the ring its slot announces.
  */
-import { failure } from "../errors.ts";
+import { failure, isIvshError } from "../errors.ts";
+import type { Segment } from "../guest/segment.ts";
 import {
   ChannelState,
   readSetupFailure,
@@ -12,12 +13,18 @@ import {
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
-import { type ChannelSlot, whileFailing } from "./slot.ts";
+import type { ChannelSlot } from "./slot.ts";
 import { waitForChange } from "./wait.ts";
+
+/** What `openRing` found: the transfer's ring, or none (`kept`: what a refused free left held, `giveBack`). */
+export interface RingFound {
+  ring?: Ring;
+  kept?: string;
+}
 
 /**
  * Opens the transfer's ring, checking the geometry the slot announces against the segment it names.
- * Undefined if the segment under the ring's name is not the one the slot announces: its sender freed the
+ * No ring if the segment under the ring's name is not the one the slot announces: its sender freed the
  * ring (it gave up, or died) before we opened it, and another client took the name since.
  */
 export async function openRing(
@@ -26,7 +33,7 @@ export async function openRing(
   name: string,
   transfer: number,
   signal?: AbortSignal,
-): Promise<Ring | undefined> {
+): Promise<RingFound> {
   const depth = slot.load("depth");
   // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
   const chunkBytes = slot.load("chunkBytes") >>> 0;
@@ -35,10 +42,7 @@ export async function openRing(
   const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) => late.free());
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
-  if (segment.id !== announced) {
-    await whileFailing(segment.free());
-    return undefined;
-  }
+  if (segment.id !== announced) return { kept: await giveBack(client, segment) };
   const problem =
     ringGeometryProblem(chunkBytes, depth) ??
     (Ring.bytesNeeded(depth, chunkBytes) > segment.byteLength
@@ -52,10 +56,52 @@ export async function openRing(
     } catch (error) {
       throw slot.chunkFailure(error, `receive on channel '${name}'`);
     }
-    return ring;
+    return { ring };
   }
-  await whileFailing(segment.free());
-  throw failure("RegionCorrupted", `receive on channel '${name}'`, `${problem}: the region was overwritten`);
+  const kept = await giveBack(client, segment);
+  throw failure(
+    "RegionCorrupted",
+    `receive on channel '${name}'`,
+    `${problem}: the region was overwritten${kept ? `; ${kept}` : ""}`,
+  );
+}
+
+/** Segments whose free a full journal refused (`giveBack`), per client: tried again by `giveBackRefused`. */
+const refusedFrees = new WeakMap<ChannelClient, Set<Segment>>();
+
+/**
+ * Frees a segment the receiver opened but will not read, as it fails; the failure is what is told. But a
+ * free the arbiter's full journal refused left the segment this client's until it closes, untold: a
+ * long-lived client (the library's, opening again after the failure) kept another sender's ring, or a
+ * gone one's, in the region for as long as it lived. So its next receive tries again (`giveBackRefused`),
+ * and the failure's message says so (the clause returned).
+ */
+export async function giveBack(client: ChannelClient, segment: Segment): Promise<string | undefined> {
+  const refusal = await segment.free().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!isIvshError(refusal, "JournalFull")) return undefined; // a session lost gave it back already
+  const refused = refusedFrees.get(client) ?? new Set();
+  refusedFrees.set(client, refused.add(segment));
+  return (
+    `the arbiter's state journal, its file system full, refused to take back segment ${segment.id} ` +
+    `('${segment.name}') that we opened: this client holds it until its next receive gives it back, or it closes`
+  );
+}
+
+/** Tries again the frees a full journal refused this client (`giveBack`); one refused again waits for the next. */
+export async function giveBackRefused(client: ChannelClient): Promise<void> {
+  const refused = refusedFrees.get(client);
+  if (!refused) return;
+  for (const segment of [...refused]) {
+    // Lost or closing, the session gives it back with everything else: nothing left to try.
+    const freed = await segment.free().then(
+      () => true,
+      () => client.lost !== undefined || client.isClosing,
+    );
+    if (freed || segment.isFreed) refused.delete(segment);
+  }
 }
 
 /**

@@ -13,18 +13,18 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, formatDigest, StreamDigest } from "./digest.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
-import { awaitTransfer, openRing, type SenderSetupFailure } from "./receiver-ring.ts";
+import {
+  awaitTransfer,
+  giveBack,
+  giveBackRefused,
+  openRing,
+  type RingFound,
+  type SenderSetupFailure,
+} from "./receiver-ring.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
-import {
-  type ChannelSlot,
-  claimRole,
-  closedEnd,
-  releaseAfterFailure,
-  releaseRingAndRole,
-  whileFailing,
-} from "./slot.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure, releaseRingAndRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
@@ -94,6 +94,7 @@ export class ChannelReceiver {
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
     checkEndArguments(client, name, options);
+    await giveBackRefused(client); // what a full journal kept this client holding at its last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);
@@ -106,22 +107,25 @@ export class ChannelReceiver {
       if (slot.load("senderParked") === 1) slot.wake("receiverJoined");
       // No such ring: its sender freed it (it gave up) or died with it before we could open it (another
       // client may hold a segment by its name since: openRing tells it apart by its id).
-      const ring = await openRing(client, slot, name, transfer, options.signal).catch((error: unknown) => {
-        if (isIvshError(error, "NotFound")) return undefined;
+      const opening = openRing(client, slot, name, transfer, options.signal);
+      const found = await opening.catch((error: unknown): RingFound => {
+        if (isIvshError(error, "NotFound")) return {};
         throw error;
       });
+      const { ring } = found;
       // The sender of a streaming transfer holds its lock; if nobody does, it died or left already.
       const { owner, died } = slot.holder("sender");
       // Unless it is we who were away: frozen past our lease while joining (a paused VM), the sender that
       // gave up on us has gone since, and "lease expired" is the story (as Peer.goneError judges).
       if (owner === 0 || !ring) {
-        if (ring) await whileFailing(ring.segment.free()); // ours alone now: not kept until the client closes
+        // Ours alone now: not kept until the client closes (or, refused, said to be).
+        const kept = ring ? await giveBack(client, ring.segment) : found.kept;
         throw (
           (await slot.sessionLost()) ??
           failure(
             "PeerGone",
             `receive on channel '${name}'`,
-            `the sender ${died ? "died" : "went away"} before we joined`,
+            `the sender ${died ? "died" : "went away"} before we joined${kept ? `; ${kept}` : ""}`,
           )
         );
       }
