@@ -9,10 +9,10 @@
  * request, in this process), so that only the cleanup meets the full journal.
  */
 import { expect } from "bun:test";
-import type { Client } from "../src/guest/index.ts";
+import type { Client, ConnectOptions } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
-import { type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
+import { outcome, type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { eventually } from "./helpers/processes.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -143,6 +143,51 @@ testUnless(
       });
       // Before: still held, until the client closed.
       expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+/**
+ * A receiver ("receiver", connected with `options`) whose open of `channel` found a segment not the ring's,
+ * whose free the full journal refused: it holds it (`holders()`: that segment's holders' client ids).
+ */
+async function refusedOther(journal: SmallJournal, channel: string, options?: ConnectOptions) {
+  const helper = await journal.connect("helper");
+  const sender = await ChannelSender.open(await journal.connect("sender"), channel, RING);
+  sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
+  const receiver = await journal.connect("receiver", options && { socket: journal.own.socket, ...options });
+  fillAfter(journal, helper, receiver, "open");
+  expect(await refusal(ChannelReceiver.open(receiver, channel))).toEqual({
+    code: "PeerGone",
+    message: expect.stringContaining("this client holds it until its next receive gives it back"),
+  });
+  const holders = async () =>
+    (await helper.status()).segments
+      .find((segment) => segment.id === sender.ring.segment.id)
+      ?.holders.map((holder) => holder.clientId);
+  expect(await holders()).toContain(receiver.clientId);
+  return { receiver, holders };
+}
+
+testUnless(
+  cannotMount,
+  "a receive aborted while its retried free waits for an arbiter away is interrupted at once",
+  () =>
+    withSmallJournal("away", async (journal) => {
+      // Reconnecting for longer than the test lasts: a wait for the arbiter is seen as one.
+      const { receiver } = await refusedOther(journal, "jf-away", { reconnectTimeoutMs: 600_000 });
+      const arbiter = journal.arbiter.spawned.proc;
+      arbiter.kill("SIGSTOP");
+      try {
+        const stop = new AbortController();
+        const again = outcome(ChannelReceiver.open(receiver, "jf-away", { signal: stop.signal }));
+        stop.abort();
+        // A liveness bound, far above an abort's few milliseconds: before, it waited for the arbiter.
+        const late = Bun.sleep(20_000).then(() => "still waiting for the stopped arbiter");
+        expect(await Promise.race([again, late])).toBe("Interrupted");
+      } finally {
+        arbiter.kill("SIGCONT");
+      }
     }),
   60_000,
 );

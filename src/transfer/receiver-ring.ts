@@ -90,8 +90,20 @@ export async function giveBack(client: ChannelClient, segment: Segment): Promise
   );
 }
 
-/** Tries again the frees a full journal refused this client (`giveBack`); one refused again waits for the next. */
-export async function giveBackRefused(client: ChannelClient): Promise<void> {
+/**
+ * Tries again the frees a full journal refused this client (`giveBack`); one refused again waits for the
+ * next. Not waited for past `signal`: with the arbiter away a free waits for its return, up to the
+ * reconnect timeout, and an abort (Ctrl-C, --timeout) went unheeded that long. The retry goes on.
+ */
+export async function giveBackRefused(
+  client: ChannelClient,
+  name: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await abortable(retryRefused(client), signal, `receive on channel '${name}'`, async () => {});
+}
+
+async function retryRefused(client: ChannelClient): Promise<void> {
   const refused = refusedFrees.get(client);
   if (!refused) return;
   for (const segment of [...refused]) {

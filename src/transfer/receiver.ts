@@ -94,7 +94,7 @@ export class ChannelReceiver {
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
     checkEndArguments(client, name, options);
-    await giveBackRefused(client); // what a full journal kept this client holding at its last failure
+    await giveBackRefused(client, name, options.signal); // what a full journal kept held at a last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);
