@@ -194,6 +194,31 @@ testUnless(
 
 testUnless(
   cannotMount,
+  "two receives at once, the journal full still, keep the segment to give back at the next",
+  () =>
+    withSmallJournal("twice", async (journal) => {
+      const { receiver, holders } = await refusedOther(journal, "jf-twice");
+      // Both retry the free; the journal refuses it (and their slots: any outcome will do).
+      await Promise.all([
+        outcome(ChannelReceiver.open(receiver, "jf-twice-a")),
+        outcome(ChannelReceiver.open(receiver, "jf-twice-b")),
+      ]);
+      expect(await holders()).toContain(receiver.clientId);
+      journal.roomBack();
+      const stop = new AbortController();
+      const again = ChannelReceiver.open(receiver, "jf-twice", {
+        signal: stop.signal,
+        onWaiting: () => stop.abort(),
+      });
+      expect(await outcome(again)).toBe("Interrupted");
+      // Before: the second found the first's free in flight and dropped the segment, which stayed held.
+      expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
   "`ivsh guest send` interrupted while the full journal refuses its ring's free: exit 130, interrupted",
   () =>
     withSmallJournal("interrupted", async ({ own, connect, fill }) => {

@@ -107,12 +107,15 @@ async function retryRefused(client: ChannelClient): Promise<void> {
   const refused = refusedFrees.get(client);
   if (!refused) return;
   for (const segment of [...refused]) {
+    // Taken out while its free is in flight: another open's retry (two at once) found it freed then and
+    // dropped it, and a refusal after that left it held, untried, until the client closed.
+    if (!refused.delete(segment)) continue;
     // Lost or closing, the session gives it back with everything else: nothing left to try.
     const freed = await segment.free().then(
       () => true,
       () => client.lost !== undefined || client.isClosing,
     );
-    if (freed || segment.isFreed) refused.delete(segment);
+    if (!freed && !segment.isFreed) refused.add(segment);
   }
 }
 
