@@ -219,6 +219,51 @@ testUnless(
 
 testUnless(
   cannotMount,
+  "a ring opened after the receive was aborted, its free refused by the full journal, is given back at the next",
+  () =>
+    withSmallJournal("late", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-late", RING);
+      const receiver = await journal.connect("receiver");
+      const stop = new AbortController();
+      // The open of the ring is answered after the abort (the arbiter was away), then the journal fills.
+      const real = receiver.open.bind(receiver);
+      let late: Promise<unknown> | undefined;
+      receiver.open = (...args: Parameters<Client["open"]>) => {
+        late = real(...args).then(async (ring) => {
+          stop.abort();
+          journal.fill();
+          expect(await untilRefused(helper)).toBe("JournalFull");
+          return ring;
+        });
+        return late as ReturnType<Client["open"]>;
+      };
+      expect(await outcome(ChannelReceiver.open(receiver, "jf-late", { signal: stop.signal }))).toBe(
+        "Interrupted",
+      );
+      await late;
+      await receiver.status(); // answered after the late ring's free, on the same connection
+      receiver.open = real;
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === sender.ring.segment.id)
+          ?.holders.map((holder) => holder.clientId);
+      expect(await holders()).toContain(receiver.clientId);
+      journal.roomBack();
+      const again = new AbortController();
+      const next = ChannelReceiver.open(receiver, "jf-late", {
+        signal: again.signal,
+        onWaiting: () => again.abort(),
+      });
+      expect(await outcome(next)).toBe("Interrupted");
+      // Before: the refusal was dropped, and the ring stayed held until the client closed.
+      expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
   "`ivsh guest send` interrupted while the full journal refuses its ring's free: exit 130, interrupted",
   () =>
     withSmallJournal("interrupted", async ({ own, connect, fill }) => {

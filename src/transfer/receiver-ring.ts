@@ -39,7 +39,10 @@ export async function openRing(
   const chunkBytes = slot.load("chunkBytes") >>> 0;
   const announced = slot.load("ringSegment") >>> 0;
   const opening = client.open(ringSegmentName(name, transfer), "read");
-  const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) => late.free());
+  // Answered after an abort, and its free refused by a full journal: kept to try again, as below.
+  const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) =>
+    giveBack(client, late),
+  );
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).
   if (segment.id !== announced) return { kept: await giveBack(client, segment) };
