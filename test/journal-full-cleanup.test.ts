@@ -9,7 +9,7 @@
  * request, in this process), so that only the cleanup meets the full journal.
  */
 import { expect } from "bun:test";
-import type { Client, ConnectOptions } from "../src/guest/index.ts";
+import type { Client, ConnectOptions, Segment } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { outcome, type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
@@ -73,7 +73,7 @@ testUnless(
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
       });
-      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next send or receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -100,7 +100,7 @@ testUnless(
         code: "PeerGone",
         message: expect.stringContaining("the sender went away before we joined"),
       });
-      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next send or receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -124,7 +124,7 @@ testUnless(
           `the sender went away before we joined; the arbiter's state journal, its file system full, refused to take back segment ${sender.ring.segment.id}`,
         ),
       });
-      expect(told.message).toContain("this client holds it until its next receive gives it back");
+      expect(told.message).toContain("this client holds it until its next send or receive gives it back");
       const holders = async () =>
         (await helper.status()).segments
           .find((segment) => segment.id === sender.ring.segment.id)
@@ -159,7 +159,7 @@ async function refusedOther(journal: SmallJournal, channel: string, options?: Co
   fillAfter(journal, helper, receiver, "open");
   expect(await refusal(ChannelReceiver.open(receiver, channel))).toEqual({
     code: "PeerGone",
-    message: expect.stringContaining("this client holds it until its next receive gives it back"),
+    message: expect.stringContaining("this client holds it until its next send or receive gives it back"),
   });
   const holders = async () =>
     (await helper.status()).segments
@@ -258,6 +258,45 @@ testUnless(
       expect(await outcome(next)).toBe("Interrupted");
       // Before: the refusal was dropped, and the ring stayed held until the client closed.
       expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a sender's ring allocated after its open was aborted, its free refused by the full journal, is given back at the next",
+  () =>
+    withSmallJournal("late-send", async (journal) => {
+      const helper = await journal.connect("helper");
+      const client = await journal.connect("sender");
+      const stop = new AbortController();
+      // The ring's alloc is answered after the abort (the arbiter was away), then the journal fills.
+      const real = client.alloc.bind(client);
+      let late: Promise<Segment> | undefined;
+      client.alloc = (...args: Parameters<Client["alloc"]>) => {
+        late = real(...args).then(async (ring) => {
+          stop.abort();
+          journal.fill();
+          expect(await untilRefused(helper)).toBe("JournalFull");
+          return ring;
+        });
+        return late;
+      };
+      expect(
+        await outcome(ChannelSender.open(client, "jf-late-send", { ...RING, signal: stop.signal })),
+      ).toBe("Interrupted");
+      const { id } = (await late) as Segment;
+      await client.status(); // answered after the late ring's free, on the same connection
+      client.alloc = real;
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === id)
+          ?.holders.map((holder) => holder.clientId) ?? [];
+      expect(await holders()).toContain(client.clientId);
+      journal.roomBack();
+      await (await ChannelSender.open(client, "jf-late-send", RING)).close();
+      // Before: the refusal was dropped, and the ring stayed held until the client closed.
+      expect(await holders()).not.toContain(client.clientId);
     }),
   60_000,
 );
