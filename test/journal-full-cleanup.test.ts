@@ -9,10 +9,10 @@
  * request, in this process), so that only the cleanup meets the full journal.
  */
 import { expect } from "bun:test";
-import type { Client } from "../src/guest/index.ts";
+import type { Client, ConnectOptions, Segment } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
-import { type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
+import { outcome, type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { eventually } from "./helpers/processes.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -73,7 +73,7 @@ testUnless(
         code: "RegionCorrupted",
         message: expect.stringContaining("the region was overwritten"),
       });
-      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next send or receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -100,7 +100,7 @@ testUnless(
         code: "PeerGone",
         message: expect.stringContaining("the sender went away before we joined"),
       });
-      expect(told.message).toContain("this client holds it until its next receive"); // the ring, its free refused
+      expect(told.message).toContain("this client holds it until its next send or receive"); // the ring, its free refused
     }),
   60_000,
 );
@@ -124,7 +124,7 @@ testUnless(
           `the sender went away before we joined; the arbiter's state journal, its file system full, refused to take back segment ${sender.ring.segment.id}`,
         ),
       });
-      expect(told.message).toContain("this client holds it until its next receive gives it back");
+      expect(told.message).toContain("this client holds it until its next send or receive gives it back");
       const holders = async () =>
         (await helper.status()).segments
           .find((segment) => segment.id === sender.ring.segment.id)
@@ -143,6 +143,160 @@ testUnless(
       });
       // Before: still held, until the client closed.
       expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+/**
+ * A receiver ("receiver", connected with `options`) whose open of `channel` found a segment not the ring's,
+ * whose free the full journal refused: it holds it (`holders()`: that segment's holders' client ids).
+ */
+async function refusedOther(journal: SmallJournal, channel: string, options?: ConnectOptions) {
+  const helper = await journal.connect("helper");
+  const sender = await ChannelSender.open(await journal.connect("sender"), channel, RING);
+  sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
+  const receiver = await journal.connect("receiver", options && { socket: journal.own.socket, ...options });
+  fillAfter(journal, helper, receiver, "open");
+  expect(await refusal(ChannelReceiver.open(receiver, channel))).toEqual({
+    code: "PeerGone",
+    message: expect.stringContaining("this client holds it until its next send or receive gives it back"),
+  });
+  const holders = async () =>
+    (await helper.status()).segments
+      .find((segment) => segment.id === sender.ring.segment.id)
+      ?.holders.map((holder) => holder.clientId);
+  expect(await holders()).toContain(receiver.clientId);
+  return { receiver, holders };
+}
+
+testUnless(
+  cannotMount,
+  "a receive aborted while its retried free waits for an arbiter away is interrupted at once",
+  () =>
+    withSmallJournal("away", async (journal) => {
+      // Reconnecting for longer than the test lasts: a wait for the arbiter is seen as one.
+      const { receiver } = await refusedOther(journal, "jf-away", { reconnectTimeoutMs: 600_000 });
+      const arbiter = journal.arbiter.spawned.proc;
+      arbiter.kill("SIGSTOP");
+      try {
+        const stop = new AbortController();
+        const again = outcome(ChannelReceiver.open(receiver, "jf-away", { signal: stop.signal }));
+        stop.abort();
+        // A liveness bound, far above an abort's few milliseconds: before, it waited for the arbiter.
+        const late = Bun.sleep(20_000).then(() => "still waiting for the stopped arbiter");
+        expect(await Promise.race([again, late])).toBe("Interrupted");
+      } finally {
+        arbiter.kill("SIGCONT");
+      }
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "two receives at once, the journal full still, keep the segment to give back at the next",
+  () =>
+    withSmallJournal("twice", async (journal) => {
+      const { receiver, holders } = await refusedOther(journal, "jf-twice");
+      // Both retry the free; the journal refuses it (and their slots: any outcome will do).
+      await Promise.all([
+        outcome(ChannelReceiver.open(receiver, "jf-twice-a")),
+        outcome(ChannelReceiver.open(receiver, "jf-twice-b")),
+      ]);
+      expect(await holders()).toContain(receiver.clientId);
+      journal.roomBack();
+      const stop = new AbortController();
+      const again = ChannelReceiver.open(receiver, "jf-twice", {
+        signal: stop.signal,
+        onWaiting: () => stop.abort(),
+      });
+      expect(await outcome(again)).toBe("Interrupted");
+      // Before: the second found the first's free in flight and dropped the segment, which stayed held.
+      expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a ring opened after the receive was aborted, its free refused by the full journal, is given back at the next",
+  () =>
+    withSmallJournal("late", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-late", RING);
+      const receiver = await journal.connect("receiver");
+      const stop = new AbortController();
+      // The open of the ring is answered after the abort (the arbiter was away), then the journal fills.
+      const real = receiver.open.bind(receiver);
+      let late: Promise<unknown> | undefined;
+      receiver.open = (...args: Parameters<Client["open"]>) => {
+        late = real(...args).then(async (ring) => {
+          stop.abort();
+          journal.fill();
+          expect(await untilRefused(helper)).toBe("JournalFull");
+          return ring;
+        });
+        return late as ReturnType<Client["open"]>;
+      };
+      expect(await outcome(ChannelReceiver.open(receiver, "jf-late", { signal: stop.signal }))).toBe(
+        "Interrupted",
+      );
+      await late;
+      await receiver.status(); // answered after the late ring's free, on the same connection
+      receiver.open = real;
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === sender.ring.segment.id)
+          ?.holders.map((holder) => holder.clientId);
+      expect(await holders()).toContain(receiver.clientId);
+      journal.roomBack();
+      const again = new AbortController();
+      const next = ChannelReceiver.open(receiver, "jf-late", {
+        signal: again.signal,
+        onWaiting: () => again.abort(),
+      });
+      expect(await outcome(next)).toBe("Interrupted");
+      // Before: the refusal was dropped, and the ring stayed held until the client closed.
+      expect(await holders()).not.toContain(receiver.clientId);
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a sender's ring allocated after its open was aborted, its free refused by the full journal, is given back at the next",
+  () =>
+    withSmallJournal("late-send", async (journal) => {
+      const helper = await journal.connect("helper");
+      const client = await journal.connect("sender");
+      const stop = new AbortController();
+      // The ring's alloc is answered after the abort (the arbiter was away), then the journal fills.
+      const real = client.alloc.bind(client);
+      let late: Promise<Segment> | undefined;
+      client.alloc = (...args: Parameters<Client["alloc"]>) => {
+        late = real(...args).then(async (ring) => {
+          stop.abort();
+          journal.fill();
+          expect(await untilRefused(helper)).toBe("JournalFull");
+          return ring;
+        });
+        return late;
+      };
+      expect(
+        await outcome(ChannelSender.open(client, "jf-late-send", { ...RING, signal: stop.signal })),
+      ).toBe("Interrupted");
+      const { id } = (await late) as Segment;
+      await client.status(); // answered after the late ring's free, on the same connection
+      client.alloc = real;
+      const holders = async () =>
+        (await helper.status()).segments
+          .find((segment) => segment.id === id)
+          ?.holders.map((holder) => holder.clientId) ?? [];
+      expect(await holders()).toContain(client.clientId);
+      journal.roomBack();
+      await (await ChannelSender.open(client, "jf-late-send", RING)).close();
+      // Before: the refusal was dropped, and the ring stayed held until the client closed.
+      expect(await holders()).not.toContain(client.clientId);
     }),
   60_000,
 );

@@ -13,14 +13,8 @@ import type { ChannelClient } from "./channel-client.ts";
 import { DIGEST_PIECE_BYTES, formatDigest, StreamDigest } from "./digest.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
-import {
-  awaitTransfer,
-  giveBack,
-  giveBackRefused,
-  openRing,
-  type RingFound,
-  type SenderSetupFailure,
-} from "./receiver-ring.ts";
+import { awaitTransfer, openRing, type RingFound, type SenderSetupFailure } from "./receiver-ring.ts";
+import { giveBack, giveBackRefused } from "./refused-frees.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { checkCallback, checkEndArguments } from "./ring-setup.ts";
 import type { TransferSummary } from "./sender.ts";
@@ -94,7 +88,7 @@ export class ChannelReceiver {
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
     checkEndArguments(client, name, options);
-    await giveBackRefused(client); // what a full journal kept this client holding at its last failure
+    await giveBackRefused(client, "receive", name, options.signal); // what a full journal kept held at a last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);

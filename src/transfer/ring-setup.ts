@@ -18,6 +18,7 @@ import {
 import { formatBytes } from "../units.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
+import { giveBack, giveBackRefused } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import type { ChannelSlot } from "./slot.ts";
 
@@ -140,6 +141,8 @@ export async function publishRing(
   shape: RingShape,
   options: Pick<ChannelOptions, "signal" | "onHeldBack">,
 ): Promise<{ ring: Ring; transfer: number }> {
+  // What a full journal kept this client holding at a failure: room for the ring, maybe.
+  await giveBackRefused(client, "send", name, options.signal);
   await awaitOldReceiverGone(slot, name, options);
   const { segment, transfer } = await allocateRing(client, slot, name, shape, options.signal).catch(
     (error: unknown) => {
@@ -260,7 +263,10 @@ async function allocateRing(
     transfer = (transfer + 1) & 0x7fffffff || 1;
     try {
       const allocating = client.alloc(bytes, { name: ringSegmentName(name, transfer) });
-      const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) => late.free());
+      // Answered after an abort, and its free refused by a full journal: kept to try again (refused-frees.ts).
+      const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) =>
+        giveBack(client, late),
+      );
       return { segment, transfer };
     } catch (error) {
       if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
