@@ -110,3 +110,13 @@ test("--json's seconds are to the microsecond", () => {
   const result = { bytes: 1000, records: 1, digest: 1n, seconds: 0.123456789, chunkBytes: 4096, depth: 4 };
   expect(summaryJson("send", "c", "f", result).seconds).toBe(0.123457);
 });
+
+test("--json's summary carries the warnings stderr gives after the transfer, which a script must see too", () => {
+  const result = { bytes: 1000, records: 1, digest: 1n, seconds: 1, chunkBytes: 4096, depth: 4 };
+  // None: an empty list, so a script reads one shape either way.
+  expect(summaryJson("recv", "c", "f", result).warnings).toEqual([]);
+  // Before: no field; FILE.partial left, the old file, blocked the next `recv --out f` unseen by the script.
+  const left = "f.partial is the file f replaced, not the received copy (that is f): ...: delete it yourself";
+  const held = "this receiver's ring and hold on channel 'c' were not given back (...): ...";
+  expect(summaryJson("recv", "c", "f", { ...result, leftHeld: held }, [left]).warnings).toEqual([left, held]);
+});

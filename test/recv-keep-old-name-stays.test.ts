@@ -21,20 +21,21 @@ async function forcedReceive(
   syscall: string,
   on: (output: string) => string[],
   injects: string[],
+  extra: string[] = [],
 ) {
   const output = join(suite.dir, `${label}.out`);
   writeFileSync(output, "the old file\n");
-  const options = { extra: ["--force"], paths: suite.paths, on: on(output), injects };
+  const options = { extra: ["--force", ...extra], paths: suite.paths, on: on(output), injects };
   const recv = stoppedAfter(syscall, label, output, options);
   try {
     const input = join(suite.dir, `${label}.in`);
     const data = await randomFile(input, 20_000);
     const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
     const codes = [await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()];
-    const said = await recv.stderr;
+    const [said, printed] = [await recv.stderr, await recv.stdout];
     const copyAt = (path: string) => existsSync(path) && sameBytes(new Uint8Array(readFileSync(path)), data);
     const text = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
-    return { output, codes, said, copyAt, text, log: readFileSync(`${output}.strace`, "utf8") };
+    return { output, codes, said, printed, copyAt, text, log: readFileSync(`${output}.strace`, "utf8") };
   } finally {
     recv.kill();
   }
@@ -59,6 +60,26 @@ testUnless(
     );
     expect(run.said).not.toContain("ERROR");
     expect(existsSync(`${run.output}.ivsh-replaced`)).toBe(false);
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force --json: both names of the old file left (EPERM): the summary's warnings name them, as stderr does",
+  async () => {
+    const on = (out: string) => [`${out}.partial`, `${out}.ivsh-replaced`];
+    const run = await forcedReceive("left-json", "unlink", on, ["unlink:error=EPERM"], ["--json"]);
+    expect(run.log).toContain("(INJECTED)");
+    expect(run.codes).toEqual([0, 0]);
+    const summary = JSON.parse(run.printed);
+    expect(summary).toMatchObject({ role: "recv", verified: true });
+    // Before: no warnings in it; a script reading stdout did not know FILE.partial, which its next
+    // `recv --out FILE` refuses to start over, is the old file left.
+    const warned = [...run.said.matchAll(/WARN (.*)/g)].map((match) => match[1]);
+    expect(warned).toHaveLength(2);
+    expect(summary.warnings).toEqual(warned);
+    expect(summary.warnings[1]).toStartWith(`${run.output}.partial is the file ${run.output} replaced`);
   },
   60_000,
 );

@@ -156,7 +156,19 @@ export function summaryLine(verb: string, result: TransferResult): string {
   );
 }
 
-export function summaryJson(role: "send" | "recv", channel: string, file: string, result: TransferResult) {
+/**
+ * --json's summary. `warnings`: what stderr warned of after the transfer (a name left for the user to
+ * delete), then what its release left held: a script that reads only stdout was told none of it, and a
+ * FILE.partial left blocked its next `recv --out FILE`. Said as stderr says them (`forCommands`).
+ */
+export function summaryJson(
+  role: "send" | "recv",
+  channel: string,
+  file: string,
+  result: TransferResult,
+  warnings: string[] = [],
+) {
+  const said = result.leftHeld === undefined ? warnings : [...warnings, result.leftHeld];
   return {
     role,
     channel,
@@ -172,6 +184,7 @@ export function summaryJson(role: "send" | "recv", channel: string, file: string
     verified: true,
     /** Whether the native copy+hash helper or the portable path computed the digest (and why). */
     digestPath: nativeStatus().detail,
+    warnings: said.map(forCommands),
   };
 }
 

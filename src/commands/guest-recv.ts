@@ -106,17 +106,9 @@ export default defineLeafCommand({
           phase("recv: stream kept");
           progress.done();
           committed = true;
-          const stuck = sink.settle();
-          if (stuck)
-            log.warn(
-              `${stuck}, the file ${args.out} replaced, could not be removed (${sink.unremoved}): delete it yourself`,
-            );
-          // The keep stands (FILE is the copy); the old file kept a name the keep's swap gave it.
-          if (sink.oldNameLeft)
-            log.warn(
-              `${sink.writing} is the file ${args.out} replaced, not the received copy (that is ${args.out}): its name could not be removed (${sink.oldNameLeft}): delete it yourself`,
-            );
-          const summary = summaryJson("recv", channel, args.out, result);
+          const left = namesLeft(sink, args.out);
+          for (const warning of left) log.warn(warning);
+          const summary = summaryJson("recv", channel, args.out, result, left);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
           if (result.leftHeld) log.warn(result.leftHeld); // after the transfer, which stands
@@ -186,6 +178,22 @@ function warnUndone(sink: Sink): void {
 }
 
 /** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
+/** The names of the file FILE replaced that the settled keep left (their removal refused): for the user to delete. */
+function namesLeft(sink: Sink, out: string): string[] {
+  const left: string[] = [];
+  const stuck = sink.settle();
+  if (stuck)
+    left.push(
+      `${stuck}, the file ${out} replaced, could not be removed (${sink.unremoved}): delete it yourself`,
+    );
+  // The keep stands (FILE is the copy); the old file kept a name the keep's swap gave it.
+  if (sink.oldNameLeft)
+    left.push(
+      `${sink.writing} is the file ${out} replaced, not the received copy (that is ${out}): its name could not be removed (${sink.oldNameLeft}): delete it yourself`,
+    );
+  return left;
+}
+
 function warnLeftAside(out: string): void {
   for (const left of leftAside(out))
     log.warn(

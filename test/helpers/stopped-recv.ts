@@ -64,12 +64,13 @@ export function stoppedAfter(
   const recv = ["guest", "recv", "--channel", channel, "--out", output, "--timeout", "10s", ...extra];
   const proc = tracked(
     Bun.spawn(["strace", ...trace, process.execPath, CLI, ...recv], {
-      stdout: "ignore",
+      stdout: "pipe", // read below: its --json summary
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1", ...clientEnv(paths) },
     }),
   );
   const stderr = new Response(proc.stderr).text();
+  const stdout = new Response(proc.stdout).text();
   // The process strace runs (its only child); 0 once it has ended (never a pid to signal: 0 is our group).
   const tracee = () => {
     const pid = Number(readIfThere(`/proc/${proc.pid}/task/${proc.pid}/children`).trim());
@@ -82,6 +83,7 @@ export function stoppedAfter(
   return {
     proc,
     stderr,
+    stdout,
     /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
     stopped: (times = 1) =>
       readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
