@@ -75,7 +75,7 @@ testUnless(
       await expectRejection(
         Promise.reject(refused),
         "JournalFull",
-        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or stop the arbiter, move \S+arbiter.state to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
+        /the state journal's file system is full \(ENOSPC\) at .*full-state; free space there, or move \S+arbiter.state, with the arbiter stopped, to a writable file system with room and pass its new path as --state \(a new --state without it discards every allocation\)/,
       );
       // Still full: the status is asked without a session, which the journal could not record.
       const status = await fetchStatus({ unix: own.socket });

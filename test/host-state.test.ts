@@ -387,12 +387,14 @@ test("a journal removed or replaced under the running arbiter is written again: 
 test("a journal on a read-only or full file system: the advice keeps its allocations (copy or move it), not a new --state", () => {
   const readOnly = stateFileFailure({ code: "EROFS" }, "/srv/ivsh/ivsh.state", "record a change");
   expect(readOnly.message).toBe(
-    "Failed to record a change since /srv/ivsh is on a read-only file system (EROFS); stop the arbiter, copy " +
-      "/srv/ivsh/ivsh.state to a writable file system with room and pass its new path as --state (a new --state " +
-      "without it discards every allocation), or, under a systemd unit with ProtectSystem=, add /srv/ivsh to " +
+    "Failed to record a change since /srv/ivsh is on a read-only file system (EROFS); copy /srv/ivsh/ivsh.state, " +
+      "with the arbiter stopped, to a writable file system with room and pass its new path as --state (a new " +
+      "--state without it discards every allocation), or, under a systemd unit with ProtectSystem=, add /srv/ivsh to " +
       "its ReadWritePaths=",
   );
   const full = stateFileFailure({ code: "EDQUOT" }, "/srv/ivsh/ivsh.state", "record a change");
   expect(full.code).toBe("JournalFull");
-  expect(full.message).toContain("free space there, or stop the arbiter, move /srv/ivsh/ivsh.state to");
+  expect(full.message).toContain(
+    "free space there, or move /srv/ivsh/ivsh.state, with the arbiter stopped, to",
+  );
 });

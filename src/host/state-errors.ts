@@ -76,11 +76,12 @@ export function stateFileFailure(
 
 /**
  * How to put the journal elsewhere without losing it: "move --state" alone read as "restart with another
- * --state", and a new, empty one discards every allocation the old one records.
+ * --state", and a new, empty one discards every allocation the old one records. "With the arbiter stopped",
+ * not "stop the arbiter": said by a running arbiter and by one whose start it refused, which is not running.
  */
 function keepingAdvice(path: string, verb: "move" | "copy"): string {
   return (
-    `stop the arbiter, ${verb} ${path} to a writable file system with room and pass its new path as --state ` +
-    "(a new --state without it discards every allocation)"
+    `${verb} ${path}, with the arbiter stopped, to a writable file system with room and pass its new path as ` +
+    "--state (a new --state without it discards every allocation)"
   );
 }
