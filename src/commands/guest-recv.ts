@@ -116,6 +116,10 @@ export default defineLeafCommand({
             log.warn(
               `${sink.writing} is the file ${args.out} replaced, not the received copy (that is ${args.out}): its name could not be removed (${sink.oldNameLeft}): delete it yourself`,
             );
+          if (sink.copyNameLeft)
+            log.warn(
+              `${sink.writing} is a second name of the received copy ${args.out}: it could not be removed (${sink.copyNameLeft}): delete it yourself`,
+            );
           const summary = summaryJson("recv", channel, args.out, result);
           if (args.json) writeStandard(jsonFd, `${JSON.stringify(summary)}\n`);
           else if (!args.quiet) log.success(summaryLine("received", result));
