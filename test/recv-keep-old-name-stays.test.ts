@@ -15,17 +15,26 @@ import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("lo7-keep-steps");
 
-/** A forced receive over FILE ("the old file") with `injects` on the calls on `on`; its exit codes and words. */
+/**
+ * A forced receive over FILE ("the old file") with `injects` on the calls on `on`; its exit codes and words.
+ * Not `forced`: a receive to a FILE not there.
+ */
 async function forcedReceive(
   label: string,
   syscall: string,
   on: (output: string) => string[],
   injects: string[],
   extra: string[] = [],
+  forced = true,
 ) {
   const output = join(suite.dir, `${label}.out`);
-  writeFileSync(output, "the old file\n");
-  const options = { extra: ["--force", ...extra], paths: suite.paths, on: on(output), injects };
+  if (forced) writeFileSync(output, "the old file\n");
+  const options = {
+    extra: [...(forced ? ["--force"] : []), ...extra],
+    paths: suite.paths,
+    on: on(output),
+    injects,
+  };
   const recv = stoppedAfter(syscall, label, output, options);
   try {
     const input = join(suite.dir, `${label}.in`);
@@ -151,6 +160,54 @@ testUnless(
     expect(existsSync(`${run.output}.ivsh-replaced`)).toBe(false);
     expect(run.said).toContain(`setting aside ${run.output}, the file it replaces, failed`);
     expect(run.said).toContain(`The received copy, whole and verified, is ${run.output}.partial`);
+  },
+  60_000,
+);
+
+// Where renameat2 has no flags (some FUSE file systems; strace answers each EINVAL), the keep links the copy
+// to FILE, then removes its name FILE.partial: that removal refused (EPERM, as in an append-only directory).
+const noFlags = "renameat2:error=EINVAL";
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE, no renameat2 flags: the copy's name FILE.partial not removed after its link to FILE, nor at the verdict (EPERM): kept (exit 0), FILE.partial named as a second name of the copy",
+  async () => {
+    const on = (out: string) => [`${out}.partial`];
+    const run = await forcedReceive(
+      "link-unlink",
+      "renameat2,unlink",
+      on,
+      [noFlags, "unlink:error=EPERM"],
+      [],
+      false,
+    );
+    expect(run.log).toContain("EINVAL (Invalid argument) (INJECTED)");
+    expect(run.log).toContain("EPERM (Operation not permitted) (INJECTED)");
+    // Before: [1, 1], "renaming it to FILE failed: ... The received copy, whole and verified, is FILE.partial",
+    // with FILE the copy (the link made) all the same.
+    expect(run.codes).toEqual([0, 0]);
+    expect(run.copyAt(run.output)).toBe(true);
+    expect(run.copyAt(`${run.output}.partial`)).toBe(true);
+    expect(run.said).toContain(
+      `${run.output}.partial is a second name of the received copy ${run.output}: it could not be removed (EPERM): delete it yourself`,
+    );
+    expect(run.said).not.toContain("ERROR");
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE, no renameat2 flags: the copy's name FILE.partial not removed after its link to FILE, removed at the verdict: kept (exit 0), nothing left, nothing said",
+  async () => {
+    const on = (out: string) => [`${out}.partial`];
+    const injects = [noFlags, "unlink:error=EPERM:when=1"];
+    const run = await forcedReceive("link-unlink-once", "renameat2,unlink", on, injects, [], false);
+    expect(run.log).toContain("EPERM (Operation not permitted) (INJECTED)");
+    expect(run.codes).toEqual([0, 0]);
+    expect(run.copyAt(run.output)).toBe(true);
+    expect(existsSync(`${run.output}.partial`)).toBe(false);
+    expect(run.said).not.toContain(".partial");
   },
   60_000,
 );

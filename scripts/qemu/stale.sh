@@ -45,6 +45,15 @@ sweep_stale() {
     [ -d "$dir" ] && [ -O "$dir" ] && [ -f "$dir/owner" ] || continue
     read -r pid start namespace <"$dir/owner" 2>/dev/null || continue
     [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$start" =~ ^[0-9]+$ ]] && [ "$namespace" = "$ours" ] || continue
-    [ "$(start_time "$pid")" = "$start" ] || rm -rf "$dir"
+    [ "$(start_time "$pid")" = "$start" ] || remove_stale_dir "$dir"
   done
+}
+
+# Removes the stale temp dir DIR. Refused (a file in it made immutable or append-only, as root: chattr), a
+# warning, and the launch goes on: before, `set -e` ended launch.sh here, under the sweep lock, in rm's
+# words only, and every later launch.sh in this checkout failed the same way until someone found DIR.
+remove_stale_dir() {
+  local why
+  why=$(rm -rf "$1" 2>&1) && return 0
+  echo "launch.sh: warning: could not remove $1, the temp dir of a launch.sh that is gone (${why%%$'\n'*}): remove it yourself (chattr -i -a what is in it first, as root, if it is immutable or append-only)" >&2
 }

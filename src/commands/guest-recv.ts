@@ -191,6 +191,10 @@ function namesLeft(sink: Sink, out: string): string[] {
     left.push(
       `${sink.writing} is the file ${out} replaced, not the received copy (that is ${out}): its name could not be removed (${sink.oldNameLeft}): delete it yourself`,
     );
+  if (sink.copyNameLeft)
+    left.push(
+      `${sink.writing} is a second name of the received copy ${out}: it could not be removed (${sink.copyNameLeft}): delete it yourself`,
+    );
   return left;
 }
 

@@ -23,7 +23,7 @@ import { fstatSync, type Stats, statSync } from "node:fs";
 import { closeFd, errnoOf, fileStatus, O_NOFOLLOW, O_PATH, openFile } from "../ffi/index.ts";
 import { removeFile } from "../remove-file.ts";
 import { keepFailure, vanishedFailure } from "./keep-failures.ts";
-import { identityAt, moveUnlessTaken, type OldNameLeft, replaceIfAside, setAside } from "./name-moves.ts";
+import { identityAt, movedOrLeft, type OldNameLeft, replaceIfAside, setAside } from "./name-moves.ts";
 import { stillNamed, takeModeOf } from "./out-names.ts";
 import { putBack } from "./undo-keep.ts";
 
@@ -39,17 +39,21 @@ export type KeepNames = { target: string; copy: string; final: string };
  */
 export type SetAside = { name: string; identity: string; fd: number; left?: string };
 
+/** A name the keep could not remove: the old file's after the swap, or (`copy`) the copy's after its link. */
+type Left = OldNameLeft & { copy: boolean };
+
 /**
  * `names.copy`, open at `fd`, renamed to `names.final`; `replacing` (--force): over the regular file found
- * there, set aside first. Returns that file (`SetAside`, the caller closes its descriptor), if any, and the
- * copy's "dev:ino". Throws, with nothing left open, if the copy did not take the name (or is not at it
+ * there, set aside first. Returns that file (`SetAside`, the caller closes its descriptor), if any, the
+ * copy's "dev:ino", and `copyLeft`: FILE.partial, still a name of the copy where it was moved by a link and
+ * the old name's removal refused (the copy kept all the same, for `settle` to retry). Throws, with nothing left open, if the copy did not take the name (or is not at it
  * now): the file set aside is back at FILE, or the error names where it stays.
  */
 export function keepCopy(
   names: KeepNames,
   fd: number,
   replacing: boolean,
-): { replaced: SetAside | undefined; identity: string } {
+): { replaced: SetAside | undefined; identity: string; copyLeft: string | undefined } {
   const copy = fileStatus(fd, names.copy).identity;
   const found = foundAt(names, copy, replacing);
   let replaced: string | undefined;
@@ -63,8 +67,9 @@ export function keepCopy(
   }
   const aside = found && replaced !== undefined ? heldAside(found, replaced) : undefined;
   try {
-    const { identity, oldLeft } = moved(names, fd, copy, replaced, replacing);
-    return { replaced: aside && oldLeft ? { ...aside, left: oldLeft.name } : aside, identity };
+    const { identity, left } = moved(names, fd, copy, replaced, replacing);
+    const old = aside && left && !left.copy ? { ...aside, left: left.name } : aside;
+    return { replaced: old, identity, copyLeft: left?.copy ? left.name : undefined };
   } catch (error) {
     if (aside) closeFd(aside.fd);
     throw error;
@@ -92,24 +97,25 @@ function heldAside(found: Found, name: string): SetAside {
   return { name, identity: found.identity, fd: found.fd };
 }
 
-/** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino"; the old file's name left, if any. */
+/** The copy moved to FILE (`moveCopy`), and checked there: its "dev:ino"; a name left, if any. */
 function moved(
   names: KeepNames,
   fd: number,
   copy: string,
   replaced: string | undefined,
   replacing: boolean,
-): { identity: string; oldLeft: OldNameLeft | undefined } {
-  const oldLeft = moveCopy(names, fd, replacing, replaced);
+): { identity: string; left: Left | undefined } {
+  const left = moveCopy(names, fd, replacing, replaced);
   // A rename between two names of one file (FILE hard-linked to FILE.partial) does nothing: FILE.partial
-  // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it.
-  if (identityAt(names.copy) === copy) removeFile(names.copy);
+  // stayed, a stale partial the next receive refused. It goes now, as the rename would have taken it
+  // (not if its removal after a link was just refused: `left`, no failure of the keep).
+  if (!left?.copy && identityAt(names.copy) === copy) removeFile(names.copy);
   // Not this copy at TARGET now: swapped after the check above (by anyone who may write the directory),
   // the name moved was not it; or replaced since (this receiver frozen, another one with --force). No
   // success claimed, and nothing moved back over TARGET: the file it replaced stays aside, named.
   if (!stillNamed(names.final, fd)) throw vanishedFailure(names.copy, names.target, replaced);
   // Looked at again, as sink.ts did: the race tests stop at this last look (strace counts its statx).
-  return { identity: fileStatus(fd, names.copy).identity, oldLeft };
+  return { identity: fileStatus(fd, names.copy).identity, left };
 }
 
 /**
@@ -191,21 +197,23 @@ function setAsideFound(names: KeepNames, fd: number, found: Found): string | und
 
 /**
  * The copy to FILE: over it only while it is the file set aside (not renamed aside, nor replaced since the
- * look). Returns the old file's name left at FILE.partial, if its removal after the swap was refused.
+ * look). Returns the name left at FILE.partial, if its removal after the swap (the old file's) or after
+ * the link (the copy's, where renameat2 has no flags) was refused.
  */
 function moveCopy(
   names: KeepNames,
   fd: number,
   replacing: boolean,
   replaced: string | undefined,
-): OldNameLeft | undefined {
+): Left | undefined {
   const where = { target: names.target, copy: names.copy };
   let moved = true;
-  let oldLeft: OldNameLeft | undefined;
+  let left: Left | undefined;
   try {
     const over = replaced !== undefined && replaceIfAside(names.copy, names.final, replaced);
-    if (typeof over === "object") oldLeft = over;
-    moved = over !== false || moveUnlessTaken(names.copy, names.final) === true;
+    const plain = over === false ? movedOrLeft(names.copy, names.final) : over;
+    if (typeof plain === "object") left = { ...plain, copy: over === false };
+    moved = plain !== false && plain !== "replaced";
   } catch (error) {
     const old = putBack(replaced, names.final);
     if (errnoOf(error) === "ENOENT") throw vanishedFailure(names.copy, names.target, old);
@@ -216,7 +224,7 @@ function moveCopy(
     const kind = kindAt(names.final);
     throw keepFailure(undefined, "", { ...where, inTheWay: names.final, kind, forced: replacing, old });
   }
-  return oldLeft;
+  return left;
 }
 
 /** What stands at `path` for a refusal to name: a file, or none (since removed) taken for one; else other. */

@@ -60,12 +60,27 @@ const NO_LINKS = ["EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"];
  * name too): a look, then a rename, replaced a file made at `to` in between. Where neither is supported
  * (a FUSE file system with neither), a plain rename: that window stays open there. "replaced", with
  * nothing changed, if what it moved is not what `meant` wants (the name swapped since the caller looked).
+ * The old name's removal after a link refused is thrown (`movedOrLeft` returns it).
  */
 export function moveUnlessTaken(
   from: string,
   to: string,
   meant: (path: string) => boolean = () => true,
 ): boolean | "replaced" {
+  const moved = movedOrLeft(from, to, meant);
+  if (typeof moved === "object") throw moved.error;
+  return moved;
+}
+
+/**
+ * `moveUnlessTaken`, but `OldNameLeft` if the move was made by a hard link whose old name `from` could not
+ * be removed (its directory append-only): `to` is the file all the same, `from` a second name of it.
+ */
+export function movedOrLeft(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean = () => true,
+): boolean | "replaced" | OldNameLeft {
   const renamed = renameNoReplace(from, to);
   if (renamed === "taken") return false;
   if (renamed) {
@@ -78,7 +93,11 @@ export function moveUnlessTaken(
 }
 
 /** `moveUnlessTaken` where renameat2 cannot tell: a hard link, then the old name removed. */
-function linkUnlessTaken(from: string, to: string, meant: (path: string) => boolean): boolean | "replaced" {
+function linkUnlessTaken(
+  from: string,
+  to: string,
+  meant: (path: string) => boolean,
+): boolean | "replaced" | OldNameLeft {
   try {
     linkSync(from, to);
   } catch (error) {
@@ -89,16 +108,19 @@ function linkUnlessTaken(from: string, to: string, meant: (path: string) => bool
     renameFile(to, from);
     return "replaced";
   }
-  // Not the file meant: the name just made goes. Else the old one: left behind (it cannot fail in a
-  // directory where we just made a name), it is a stale partial the next receive unlinks, never truncates.
-  const moved = meant(to);
-  removeFile(moved ? from : to);
-  return moved || "replaced";
+  // Not the file meant: the name just made goes. Else the old one, which an append-only directory keeps
+  // (a link may be made there, no name removed): the move stands, `from` left a second name of the file.
+  if (!meant(to)) {
+    removeFile(to);
+    return "replaced";
+  }
+  return removedOrLeft(from);
 }
 
 /**
  * The swap was done, `to` is the copy, but the name `from` (the old file's now) could not be removed: why.
  * The keep stands; `from` is a third name of the old file, beside its second one, for the user to remove.
+ * Of a move by a link (`movedOrLeft`): `from` is a second name of the file moved.
  */
 export type OldNameLeft = { name: string; error: unknown };
 

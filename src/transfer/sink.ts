@@ -49,6 +49,8 @@ export class Sink implements StreamKeeper {
   private keptIdentity = "";
   /** With --force, the file TARGET replaced, kept aside (and held) until the verdict is final (`settle`). */
   private replaced: SetAside | undefined;
+  /** TARGET.partial, a second name of the kept copy whose removal the keep's link fallback was refused. */
+  private copyLeft: string | undefined;
 
   private constructor(
     readonly fd: number,
@@ -293,8 +295,9 @@ export class Sink implements StreamKeeper {
   private rename(): void {
     this.verified = true;
     const names = { target: this.target, copy: this.writing, final: this.final };
-    const { replaced, identity } = keepCopy(names, this.fd, this.replacing);
+    const { replaced, identity, copyLeft } = keepCopy(names, this.fd, this.replacing);
     this.replaced = replaced;
+    this.copyLeft = copyLeft;
     this.kept = true;
     this.keptIdentity = identity;
   }
@@ -306,6 +309,7 @@ export class Sink implements StreamKeeper {
     this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
     // FILE.partial, still the old file's name (refused at the keep): freed for the copy to go back to.
     if (old?.left) removeIfStill(old.left, old.identity);
+    if (this.copyLeft) removeIfStill(this.copyLeft, this.keptIdentity); // the copy's, freed likewise
     try {
       const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
       undoKeep(where, this.keptIdentity);
@@ -334,6 +338,8 @@ export class Sink implements StreamKeeper {
 
   /** Set by `settle`: why FILE.partial, the replaced file's name after the keep's swap, stays (its removal refused). */
   oldNameLeft: string | undefined;
+  /** Set by `settle`: why FILE.partial, a second name of the kept copy (`copyLeft`), stays. */
+  copyNameLeft: string | undefined;
 
   /**
    * The verdict is final: the replaced file, if any, is let go. Returns its second name if that could not
@@ -343,6 +349,7 @@ export class Sink implements StreamKeeper {
     this.close();
     const aside = this.replaced;
     this.replaced = undefined;
+    if (this.copyLeft) this.copyNameLeft = removeIfStill(this.copyLeft, this.keptIdentity);
     if (!aside) return undefined;
     if (aside.left) this.oldNameLeft = removeIfStill(aside.left, aside.identity);
     let same: boolean;

@@ -5,11 +5,15 @@
  * "the guest gave no result" (exit 125; throughput.sh exited 125 the same way). No timing: the guest says
  * "ready" once booted (QEMU's handlers are set by then), the test sends SIGINT to the group, and only then
  * lets the guest finish, through a forward that waits for a file the test creates after the signal.
+ * Every way out of the test ends that forward and the VM: a forward's command is run by QEMU's guestfwd
+ * outside QEMU's process tree (reparented to init), so the reaper, which kills a spawned process's
+ * descendants, never finds it; it polled for ever after a failure before the flag was created.
  */
 import { expect } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
@@ -27,10 +31,14 @@ testWithTool(
     const name = vmName("ignint");
     const dir = mkdtempSync(join(tmpdir(), "ivsh-test-ignint-"));
     const flag = join(dir, "go");
+    let run: Subprocess<"ignore", "pipe", "pipe"> | undefined;
     try {
-      const forward = `7780=sh -c 'while [ ! -e ${flag} ]; do sleep 0.1; done; echo go'`;
+      // Waits only while the flag may still come: the finally below removes its dir, and a test timed out
+      // (no finally run) is a runner that ends.
+      const waiting = `[ -d ${dir} ] && kill -0 ${process.pid} || exit 1`;
+      const forward = `7780=sh -c 'while [ ! -e ${flag} ]; do ${waiting}; sleep 0.1; done; echo go'`;
       const guest = "echo ready; nc 10.0.2.100 7780; echo finished";
-      const run = tracked(
+      run = tracked(
         Bun.spawn(
           ["sh", "-c", `trap '' INT; exec "$@"`, "sh", LAUNCH, "--name", name, "--region", "none"].concat([
             "--forward",
@@ -60,6 +68,9 @@ testWithTool(
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      // launch.sh ends its QEMU on SIGTERM (none if it has ended).
+      run?.kill("SIGTERM");
+      if (run) await exitOrKill(run, BOUND_MS);
       rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
     }
   },

@@ -44,6 +44,34 @@ function launch(name: string, script: string) {
   );
 }
 
+/**
+ * A copy of the scripts (launch.sh finds build/qemu beside them) in a new dir under TMPDIR, with an image
+ * of two non-empty files (QEMU refuses to boot it at once: no VM): the checkout, and its build/qemu/run.
+ */
+function scriptCheckout(prefix: string): { checkout: string; run: string } {
+  const checkout = mkdtempSync(join(base, prefix));
+  const run = join(checkout, "build/qemu/run");
+  mkdirSync(join(checkout, "scripts/qemu"), { recursive: true });
+  for (const script of ["launch.sh", "accel.sh", "stale.sh"])
+    copyFileSync(join(REPO, "scripts/qemu", script), join(checkout, "scripts/qemu", script));
+  mkdirSync(run, { recursive: true });
+  for (const file of ["vmlinuz", "initramfs.cpio"]) writeFileSync(join(checkout, "build/qemu", file), "x");
+  return { checkout, run };
+}
+
+/** The copy's launch.sh, on no VM image worth booting, `env` added; stderr piped. */
+function launchCopy(checkout: string, name: string, env: Record<string, string> = {}) {
+  const args = ["--name", name, "--region", "none", "--accel", "tcg", "--no-build", "--run", "true"];
+  return tracked(
+    Bun.spawn([join(checkout, "scripts/qemu/launch.sh"), ...args], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, ...env },
+    }),
+  );
+}
+
 /** Reads the process's stdout until it has said `word`. */
 async function until(stdout: ReadableStream<Uint8Array>, word: string): Promise<void> {
   const decoder = new TextDecoder();
@@ -125,28 +153,11 @@ testUnless(
   notRoot ?? toolMissing("qemu-system-x86_64"),
   "launch.sh with a read-only build/qemu/run: refused in its own words, exit 125",
   async () => {
-    // A copy of the scripts (launch.sh finds build/qemu beside them), an image of two non-empty files.
-    const checkout = mkdtempSync(join(base, "ivsh-ro-run-"));
-    const run = join(checkout, "build/qemu/run");
+    const { checkout, run } = scriptCheckout("ivsh-ro-run-");
     try {
-      mkdirSync(join(checkout, "scripts/qemu"), { recursive: true });
-      for (const script of ["launch.sh", "accel.sh", "stale.sh"])
-        copyFileSync(join(REPO, "scripts/qemu", script), join(checkout, "scripts/qemu", script));
-      mkdirSync(run, { recursive: true });
-      for (const file of ["vmlinuz", "initramfs.cpio"])
-        writeFileSync(join(checkout, "build/qemu", file), "x");
       const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "ivsh-ro-run", run]);
       expect(mounted.exitCode).toBe(0);
-      const launched = Bun.spawn(
-        [join(checkout, "scripts/qemu/launch.sh"), "--name", vmName("ro"), "--region", "none"].concat([
-          "--accel",
-          "tcg",
-          "--no-build",
-          "--run",
-          "true",
-        ]),
-        { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
-      );
+      const launched = launchCopy(checkout, vmName("ro"));
       const stderr = await new Response(launched.stderr).text();
       // Before: exit 1, "launch.sh: line 227: .../build/qemu/run/.sweep: Read-only file system".
       expect({ code: await exitOrKill(launched, BOUND_MS), stderr }).toEqual({
@@ -155,6 +166,41 @@ testUnless(
       });
     } finally {
       Bun.spawnSync(["umount", "-l", run]);
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  },
+  BOUND_MS,
+);
+
+testUnless(
+  notRoot ?? toolMissing("qemu-system-x86_64") ?? toolMissing("chattr"),
+  "launch.sh finding a stale temp dir it cannot remove (a file in it immutable): warned, named, the launch goes on, the sweep lock let go",
+  async () => {
+    const { checkout, run } = scriptCheckout("ivsh-lo11-stuck-");
+    const temp = join(checkout, "tmp");
+    // A launch.sh's temp dir whose owner is gone (no process started at tick 1 of the boot), a file in it immutable.
+    const stale = join(temp, "ivsh-vm.gone.abcdef");
+    const stuck = join(stale, "stuck");
+    mkdirSync(stale, { recursive: true });
+    const namespace = Bun.spawnSync(["readlink", "/proc/self/ns/pid"]).stdout.toString().trim();
+    writeFileSync(join(stale, "owner"), `999999 1 ${namespace}\n`);
+    writeFileSync(stuck, "");
+    try {
+      expect(Bun.spawnSync(["chattr", "+i", stuck]).exitCode).toBe(0);
+      const launched = launchCopy(checkout, vmName("stuck"), { TMPDIR: temp });
+      const stderr = await new Response(launched.stderr).text();
+      expect(await exitOrKill(launched, BOUND_MS)).not.toBe("late");
+      // Before: exit 1, its only words "rm: cannot remove '.../stuck': Operation not permitted".
+      expect(stderr).toContain(
+        `launch.sh: warning: could not remove ${stale}, the temp dir of a launch.sh that is gone (rm: cannot remove '${stuck}': Operation not permitted): remove it yourself`,
+      );
+      // Gone on to QEMU, which refused the image: launch.sh's words after it.
+      expect(stderr).toContain("the guest gave no result (QEMU exit");
+      // The sweep lock is free: a later launch.sh takes it.
+      const sweep = join(run, ".sweep");
+      expect(Bun.spawnSync(["flock", "-n", sweep, "true"]).exitCode).toBe(0);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", stuck]);
       rmSync(checkout, { recursive: true, force: true });
     }
   },
