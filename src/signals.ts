@@ -7,7 +7,6 @@
  * execs it (`keepingIgnored`): ignored from its first instruction, and for the programs it starts in turn.
  */
 import { accessSync, constants, readFileSync } from "node:fs";
-import { ignoreSignal } from "./ffi/index.ts";
 
 export const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 export type StopSignal = keyof typeof SIGNAL_NUMBERS;
@@ -44,14 +43,17 @@ export function ignoredAtStart(): StopSignal[] {
 }
 
 /**
- * Ignores again the stop signals this process started with ignored that Bun has set to be caught (see
- * `ignoredAtExec`): a Ctrl-C meant for the terminal's foreground job then leaves a background `ivsh` be, on
- * a terminal as without one. For the CLI, before anything listens for them.
+ * The stop signals this process started with ignored that Bun has set to be caught since (see
+ * `ignoredAtExec`), by number: for the CLI to ignore again before anything listens for them, so a Ctrl-C
+ * meant for the terminal's foreground job leaves a background `ivsh` be, on a terminal as without one.
+ * The system call is the CLI's (../commands/_hold-signals.ts): this file loads before the platform check,
+ * and off Linux x86-64 the system calls' module throws as it loads.
  */
-export function keepIgnoredAtStart(): void {
+export function toIgnoreAgain(): number[] {
   const now = kernelIgnored();
-  for (const name of ignoredAtStart())
-    if ((now & (1n << BigInt(SIGNAL_NUMBERS[name] - 1))) === 0n) ignoreSignal(SIGNAL_NUMBERS[name]);
+  return ignoredAtStart()
+    .map((name) => SIGNAL_NUMBERS[name])
+    .filter((number) => (now & (1n << BigInt(number - 1))) === 0n);
 }
 
 /** The kernel's mask of ignored signals (bit n - 1 for signal n); none known without procfs. */
