@@ -173,12 +173,14 @@ testUnless(noPrivateShm, "the smaller --size advised past 1 GiB is one --size ta
 });
 
 /**
- * With 65 MiB free the region (64 MiB) and a 1 MiB file fit, and --size 1MiB runs; the advice kept a
- * further 1 MiB spare (for an 8 KiB wake mailbox) and so advised nothing there, one MiB less elsewhere.
+ * With 66 MiB free the region (64 MiB), the arbiter's files beside it (12 KiB) and a 1 MiB file fit, and
+ * --size 1MiB runs; the advice kept a further 1 MiB spare (for an 8 KiB wake mailbox) and so advised nothing
+ * there, one MiB less elsewhere. With 65 MiB the advice left out those files: "1MiB fits", and the
+ * arbiter refused the region then (its holes and the files beside it did not fit).
  */
 testUnless(noPrivateShm, "a 1 MiB file beside the region is advised where it fits, and runs", async () => {
   const run = async (...flags: string[]) => {
-    const script = 'mount -t tmpfs -o size=65m tmpfs /dev/shm && exec "$@"';
+    const script = 'mount -t tmpfs -o size=66m tmpfs /dev/shm && exec "$@"';
     const demo = Bun.spawn(
       ["unshare", "-m", "sh", "-c", script, "sh", process.execPath, CLI, "demo", ...flags],
       {

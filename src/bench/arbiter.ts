@@ -7,10 +7,11 @@
 import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defaultStatePath } from "../defaults.ts";
+import { DEFAULT_SLOTS, defaultStatePath } from "../defaults.ts";
 import { failure } from "../errors.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { asParentOfArbiter } from "../host/parent.ts";
+import { roomBeside } from "../host/setup.ts";
 import { selfCommand } from "../self.ts";
 import { formatBytes } from "../units.ts";
 import { benchDirectory, Child, onCleanup, waitUntil } from "./child.ts";
@@ -28,6 +29,8 @@ export interface ArbiterSpec {
 
 /** A region's size when its spec gives none. */
 export const DEFAULT_REGION_BYTES = 64 * MiB;
+/** What the arbiter's journal and wake-up file take beside its region in /dev/shm (its slots: the default). */
+export const ROOM_BESIDE_REGION = roomBeside(DEFAULT_SLOTS);
 
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;

@@ -5,7 +5,7 @@
 import { statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { ArgDef } from "citty";
-import { checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
+import { checkShmRoom, DEFAULT_REGION_BYTES, ROOM_BESIDE_REGION } from "../bench/arbiter.ts";
 import { benchDirectory, cleanupNow, killAllChildren } from "../bench/child.ts";
 import { FIGURE_FILES, writeFigures } from "../bench/figures.ts";
 import { buildReport, renderMarkdown, writeJson } from "../bench/output.ts";
@@ -304,5 +304,6 @@ function sharesShm(dir: string): boolean {
  */
 function shmBytes(plan: BenchPlan): number {
   const files = Math.max(2 * plan.bytes, plan.vm ? DEFAULT_REGION_BYTES : 0);
-  return Math.max(regionBytesFor(plan), regionUseFor(plan) + files);
+  // The arbiter's journal and wake-up file beside the region take room there too (its start counts them).
+  return Math.max(regionBytesFor(plan), regionUseFor(plan) + files) + ROOM_BESIDE_REGION;
 }

@@ -11,7 +11,7 @@
  */
 import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
-import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES } from "../bench/arbiter.ts";
+import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES, ROOM_BESIDE_REGION } from "../bench/arbiter.ts";
 import { onCleanup, stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
 import { streamBetweenWorkers } from "../bench/stream.ts";
@@ -133,13 +133,15 @@ function checkRoom(bytes: number): void {
   // "pass a smaller --size" was advised, and --size 1MiB failed the same way. Said with the size that fits,
   // in whole MiB as --size takes it: formatBytes rounds ("1.01 GiB" for 1030 MiB, refused and too big).
   const { bavail, bsize } = statfsSync("/dev/shm");
-  // As checkShmRoom counts: the file and the region (the wake mailbox beside it is 8 KiB, sparse).
-  const largest = Math.floor((bavail * bsize - REGION_BYTES) / MIB) * MIB;
+  // As checkShmRoom counts: the file, the region and the arbiter's files beside it (its start refuses a
+  // region whose holes and those files its file system cannot hold: 64 MiB free took no 1 MiB demo).
+  const region = REGION_BYTES + ROOM_BESIDE_REGION;
+  const largest = Math.floor((bavail * bsize - region) / MIB) * MIB;
   const smaller =
     largest >= LEAST_DEMO_BYTES
       ? [{ bytes: 0, advice: `pass a smaller --size (${largest / MIB}MiB fits)` }]
       : [];
-  checkShmRoom(action, bytes + REGION_BYTES, smaller, needs);
+  checkShmRoom(action, bytes + region, smaller, needs);
 }
 
 function createWorkspace(signal: AbortSignal | undefined): Workspace {

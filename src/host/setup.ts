@@ -119,13 +119,25 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   }
 }
 
+/** The journal's least on its file system: a page at its first record. */
+const JOURNAL_LEAST_BYTES = PAGE_SIZE;
+
+/**
+ * What the arbiter's files beside a region of `slotCount` slots take at least on its file system, when
+ * there (`filesBeside`): for a caller that sizes the room of a region it has the arbiter make (the demo, the
+ * benchmark), which the start refuses if the region's holes and these do not fit.
+ */
+export function roomBeside(slotCount: number): number {
+  return JOURNAL_LEAST_BYTES + mailboxBytes(slotCount);
+}
+
 /**
  * The files the arbiter keeps beside its region, which take pages of the region's file system when on it: the
  * journal (a page at its first record, more with every change until compacted) and the wake-up file.
  */
 function filesBeside(options: RegionOptions, geometry: Geometry): FileBeside[] {
   const wake = mailboxPath(options.regionPath);
-  const journal = { path: options.statePath, what: "its state journal", least: PAGE_SIZE };
+  const journal = { path: options.statePath, what: "its state journal", least: JOURNAL_LEAST_BYTES };
   if (!wake) return [journal];
   return [journal, { path: wake, what: "its wake-up file", least: mailboxBytes(geometry.slotCount) }];
 }
