@@ -7,8 +7,9 @@
  */
 import { closeSync, constants, openSync } from "node:fs";
 import { failure } from "../errors.ts";
-import { tryLockExclusive, tryLockShared } from "../ffi/index.ts";
+import { tryLockExclusive } from "../ffi/index.ts";
 import { flockHolderPid, lockHolder } from "../holders.ts";
+import { heldByAnyone } from "../region/region-file.ts";
 
 /** Marks the journal open at `fd` as this arbiter's; a file system without flock leaves it unmarked. */
 export function claimJournal(fd: number, path: string): void {
@@ -33,28 +34,6 @@ export function otherJournalHolder(path: string): string | undefined {
   if (pid === process.pid) return undefined;
   if (pid === undefined) return held ? " (a process this one cannot see: another PID namespace)" : undefined;
   return lockHolder(path) || ` (pid ${pid})`;
-}
-
-/**
- * Whether a process (this one included) holds the file at `path` exclusively: a shared lock tried on a
- * descriptor of its own, at once let go (shared, so that two arbiters looking at once do not see each
- * other's look). Undefined if it cannot be tried: no file, no permission to open it, no flock there.
- */
-function heldByAnyone(path: string): boolean | undefined {
-  let fd: number;
-  try {
-    // Not waiting for a writer, were it a pipe.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    return !tryLockShared(fd, path);
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

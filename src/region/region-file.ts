@@ -307,7 +307,8 @@ export function checkRoomBeside(
   if (region && !region.isFile()) return; // refused as no regular file when opened
   // Refused when opened as of another size, naming the --size it takes (a restart's mistyped --size).
   if (region && region.size !== 0 && region.size !== size) return;
-  if (region && servedByOther(regionPath)) return; // refused as served by another arbiter when opened
+  // Refused as served by another arbiter when opened (its lock held; false if that cannot be told).
+  if (region && heldByAnyone(regionPath) === true) return;
   try {
     accessSync(region ? regionPath : dirname(regionPath), constants.W_OK);
   } catch {
@@ -353,20 +354,22 @@ function roomShort(
 }
 
 /**
- * Whether another process (the arbiter serving it) holds the region file's lock: tried with a shared lock on
- * a descriptor of one's own, at once let go. False if it cannot be told.
+ * Whether a process (this one included) holds the file at `path` exclusively: a shared lock tried on a
+ * descriptor of its own, at once let go (shared, so that two arbiters looking at once do not see each
+ * other's look). Undefined if it cannot be tried: no file, no permission to open it, no flock there.
  */
-function servedByOther(path: string): boolean {
+export function heldByAnyone(path: string): boolean | undefined {
   let fd: number;
   try {
+    // Not waiting for a writer, were it a pipe.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
-    return false;
+    return undefined;
   }
   try {
     return !tryLockShared(fd, path);
   } catch {
-    return false;
+    return undefined;
   } finally {
     closeSync(fd);
   }
