@@ -15,7 +15,9 @@ const EPOCH = 11;
 const LIST_ROOM = 248;
 
 const errors: string[] = [];
-const spy = spyOn(log, "error").mockImplementation((...parts: unknown[]) => void errors.push(parts.join(" ")));
+const spy = spyOn(log, "error").mockImplementation(
+  (...parts: unknown[]) => void errors.push(parts.join(" ")),
+);
 afterEach(() => {
   errors.length = 0;
 });
