@@ -1,0 +1,63 @@
+/**
+ * Edges of src/host/host-wakes.ts: a guest's WAKE passes its count on to the host's mailbox (a broadcast
+ * wakes every host sleeper, not one), and a wake-up file refused for a quota says to make room.
+ */
+import { afterEach, expect, spyOn, test } from "bun:test";
+import { HostWakes } from "../src/host/host-wakes.ts";
+import type { RegionSlots } from "../src/host/slots.ts";
+import {
+  mailboxIndex,
+  PARKABLE_WORDS,
+  parkRecord,
+  SlotKind,
+  SlotWord,
+  WAKE_ALL,
+} from "../src/region/layout.ts";
+import { WakeMailbox } from "../src/region/mailbox.ts";
+
+const HOST = 0x111;
+const SLOT = 4;
+
+function setUp() {
+  const words = new Map<number, number>([[SlotWord.kind, SlotKind.condvar]]);
+  const slots = { load: (_slot: number, word: number) => words.get(word) ?? 0 } as unknown as RegionSlots;
+  const woken: [number, number][] = [];
+  const mailbox = {
+    domain: HOST,
+    wake: (index: number, count: number) => void woken.push([index, count]),
+  } as unknown as WakeMailbox;
+  const Made = HostWakes as unknown as new (mailbox: WakeMailbox, slots: RegionSlots) => HostWakes;
+  return { wakes: new Made(mailbox, slots), words, woken };
+}
+
+test("a guest's WAKE passes its count on: a broadcast wakes every host sleeper, three wake three", () => {
+  const { wakes, words, woken } = setUp();
+  for (const parkable of PARKABLE_WORDS) words.set(parkable.parked, parkRecord(HOST, 5));
+  const [first, second] = PARKABLE_WORDS;
+  wakes.wakeWord(SLOT, second!.word, WAKE_ALL);
+  wakes.wakeWord(SLOT, first!.word, 3);
+  expect(woken).toEqual([
+    [mailboxIndex(SLOT, second!), WAKE_ALL],
+    [mailboxIndex(SLOT, first!), 3],
+  ]);
+});
+
+const opens: { mockRestore(): void }[] = [];
+afterEach(() => {
+  for (const spy of opens.splice(0)) spy.mockRestore();
+});
+
+test("a wake-up file refused by a quota (EDQUOT) is said with its remedy: make room", () => {
+  const refusal = Object.assign(new Error("EDQUOT: disk quota exceeded, open"), { code: "EDQUOT" });
+  opens.push(
+    spyOn(WakeMailbox, "open").mockImplementation(() => {
+      throw refusal;
+    }),
+  );
+  const notes: string[] = [];
+  const slots = {} as RegionSlots;
+  expect(HostWakes.open("/dev/shm/mut23-dir/region", 8, slots, notes)).toBeUndefined();
+  expect(notes.length).toBe(1);
+  expect(notes[0]).toContain("disk quota exceeded");
+  expect(notes[0]).toEndWith("; make room on /dev/shm/mut23-dir's file system");
+});
