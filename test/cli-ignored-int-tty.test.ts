@@ -45,8 +45,9 @@ testWithTool(
   "script",
   "a background `ivsh guest recv` with SIGINT ignored, on a terminal: a Ctrl-C to its process group leaves it be",
   async () => {
-    const [group, received, sent] = [
+    const [group, receiverPid, received, sent] = [
       join(paths.dir, "group"),
+      join(paths.dir, "receiver"),
       join(paths.dir, "received"),
       join(paths.dir, "sent"),
     ];
@@ -56,7 +57,7 @@ testWithTool(
     const job = join(paths.dir, "job.sh");
     writeFileSync(
       job,
-      `echo $$ > ${group}\ntrap '' INT\n${COMMAND} guest recv --channel tty --out ${received} &\nwait $!\n`,
+      `echo $$ > ${group}\ntrap '' INT\n${COMMAND} guest recv --channel tty --out ${received} &\necho $! > ${receiverPid}\nwait $!\n`,
     );
     const terminal = tracked(
       Bun.spawn(["script", "-qec", `sh ${job}`, "/dev/null"], {
@@ -75,19 +76,33 @@ testWithTool(
       const leader = Number(readFileSync(group, "utf8"));
       // Said once it waits on its channel (to the terminal, script's output here).
       await until(() => output.includes("waiting for a sender"), "the receiver waiting");
+      // What the Ctrl-C meets: SIGINT ignored again (bit 1 of SigIgn), not caught by Bun's terminal handler.
+      const receiver = Number(readFileSync(receiverPid, "utf8"));
+      const disposition = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${receiver}/status`, "utf8"));
+      expect({ sigintIgnored: (BigInt(`0x${disposition?.[1] ?? "0"}`) & 2n) !== 0n, output }).toEqual({
+        sigintIgnored: true,
+        output,
+      });
       process.kill(-leader, "SIGINT");
       const sender = tracked(
         Bun.spawn([process.execPath, join(REPO, "src/cli.ts"), "guest", "send", sent, "--channel", "tty"], {
           stdin: "ignore",
           stdout: "ignore",
-          stderr: "ignore",
+          stderr: "pipe",
           env: { ...process.env, IVSH_SOCKET: paths.socket, IVSH_REGION: paths.region },
         }),
       );
-      const send = { exitCode: await exitOrKill(sender, BOUND_MS) };
+      const send = {
+        exitCode: await exitOrKill(sender, BOUND_MS),
+        said: await new Response(sender.stderr).text(),
+      };
       // Before: the receiver died of the SIGINT, and the sender waited for one ("late").
       const code = await exitOrKill(terminal, BOUND_MS);
-      expect({ code, send: send.exitCode, said: code === 0 ? "" : output }).toEqual({
+      expect({
+        code,
+        send: send.exitCode,
+        said: code === 0 && send.exitCode === 0 ? "" : output + send.said,
+      }).toEqual({
         code: 0,
         send: 0,
         said: "",
