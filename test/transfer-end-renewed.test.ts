@@ -226,13 +226,14 @@ testWithTool(
     const input = join(suite.dir, `${channel}.in`);
     await randomFile(input, 300_000);
     const pidFile = join(suite.dir, `${channel}.pid`);
-    // The shell script runs in execs the receiver: its pid is the one to stop.
+    // The shell script runs in execs the receiver: its pid is the one to stop. A POSIX shell's, whatever the
+    // caller's login shell ($SHELL, which script(1) runs) is: fish has no $$.
     const recv = `'${process.execPath}' '${CLI}' guest recv --channel ${channel} --out /dev/null --timeout ${TIMEOUT}`;
     const terminal = tracked(
       Bun.spawn(["script", "-qec", `echo $$ > '${pidFile}'; exec ${recv}`, "/dev/null"], {
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1", ...clientEnv(suite.paths) },
+        env: { ...process.env, NO_COLOR: "1", SHELL: "/bin/sh", ...clientEnv(suite.paths) },
       }),
     );
     const shown = { text: "" };
