@@ -5,7 +5,6 @@
  * keeper wrote its own journal over the other's at every sweep, both warning each second, the file holding
  * whichever wrote last. Now the start refuses a journal another arbiter holds, and a keeper leaves one alone.
  */
-import { closeSync, constants, openSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { tryLockExclusive } from "../ffi/index.ts";
 import { flockHolderPid, lockHolder } from "../holders.ts";
