@@ -5,33 +5,14 @@
 import { afterEach, expect, spyOn, test } from "bun:test";
 import { HostWakes } from "../src/host/host-wakes.ts";
 import type { RegionSlots } from "../src/host/slots.ts";
-import {
-  mailboxIndex,
-  PARKABLE_WORDS,
-  parkRecord,
-  SlotKind,
-  SlotWord,
-  WAKE_ALL,
-} from "../src/region/layout.ts";
+import { mailboxIndex, PARKABLE_WORDS, parkRecord, SlotKind, WAKE_ALL } from "../src/region/layout.ts";
 import { WakeMailbox } from "../src/region/mailbox.ts";
+import { HOST, injectedWakes } from "./helpers/host-wakes.ts";
 
-const HOST = 0x111;
 const SLOT = 4;
 
-function setUp() {
-  const words = new Map<number, number>([[SlotWord.kind, SlotKind.condvar]]);
-  const slots = { load: (_slot: number, word: number) => words.get(word) ?? 0 } as unknown as RegionSlots;
-  const woken: [number, number][] = [];
-  const mailbox = {
-    domain: HOST,
-    wake: (index: number, count: number) => void woken.push([index, count]),
-  } as unknown as WakeMailbox;
-  const Made = HostWakes as unknown as new (mailbox: WakeMailbox, slots: RegionSlots) => HostWakes;
-  return { wakes: new Made(mailbox, slots), words, woken };
-}
-
 test("a guest's WAKE passes its count on: a broadcast wakes every host sleeper, three wake three", () => {
-  const { wakes, words, woken } = setUp();
+  const { wakes, words, woken } = injectedWakes(SlotKind.condvar);
   for (const parkable of PARKABLE_WORDS) words.set(parkable.parked, parkRecord(HOST, 5));
   const [first, second] = PARKABLE_WORDS;
   wakes.wakeWord(SLOT, second!.word, WAKE_ALL);

@@ -5,37 +5,15 @@
  * mutex or condvar slot has all its sleepers woken.
  */
 import { expect, test } from "bun:test";
-import { HostWakes } from "../src/host/host-wakes.ts";
-import type { RegionSlots } from "../src/host/slots.ts";
-import {
-  mailboxIndex,
-  PARKABLE_WORDS,
-  parkRecord,
-  SlotKind,
-  SlotWord,
-  WAKE_ALL,
-} from "../src/region/layout.ts";
-import type { WakeMailbox } from "../src/region/mailbox.ts";
+import { mailboxIndex, PARKABLE_WORDS, parkRecord, SlotKind, WAKE_ALL } from "../src/region/layout.ts";
+import { HOST, injectedWakes } from "./helpers/host-wakes.ts";
 
-const HOST = 0x111;
 const GUEST = 0x222;
 const SLOT = 3;
 const [LOCK, SEQUENCE] = PARKABLE_WORDS;
 
-function setUp(kind: number) {
-  const words = new Map<number, number>([[SlotWord.kind, kind]]);
-  const slots = { load: (_slot: number, word: number) => words.get(word) ?? 0 } as unknown as RegionSlots;
-  const woken: [number, number][] = [];
-  const mailbox = {
-    domain: HOST,
-    wake: (index: number, count: number) => void woken.push([index, count]),
-  } as unknown as WakeMailbox;
-  const Made = HostWakes as unknown as new (mailbox: WakeMailbox, slots: RegionSlots) => HostWakes;
-  return { wakes: new Made(mailbox, slots), words, woken };
-}
-
 test("a WAKE reaches the host mailbox only for sleepers of the host's kernel parked there", () => {
-  const { wakes, words, woken } = setUp(SlotKind.mutex);
+  const { wakes, words, woken } = injectedWakes(SlotKind.mutex);
   wakes.wakeWord(SLOT, LOCK!.word, 1); // nobody parked
   words.set(LOCK!.parked, parkRecord(HOST, 0));
   wakes.wakeWord(SLOT, LOCK!.word, 1); // a record of the host's, count 0
@@ -48,7 +26,7 @@ test("a WAKE reaches the host mailbox only for sleepers of the host's kernel par
 });
 
 test("a channel's words are not park records: no wake", () => {
-  const { wakes, words, woken } = setUp(SlotKind.channel);
+  const { wakes, words, woken } = injectedWakes(SlotKind.channel);
   words.set(LOCK!.parked, parkRecord(HOST, 2));
   wakes.wakeWord(SLOT, LOCK!.word, 1);
   wakes.wakeSlot(SLOT);
@@ -57,7 +35,7 @@ test("a channel's words are not park records: no wake", () => {
 
 test("a mutex's or a condvar's slot has every host sleeper of both its words woken", () => {
   for (const kind of [SlotKind.mutex, SlotKind.condvar]) {
-    const { wakes, woken } = setUp(kind);
+    const { wakes, woken } = injectedWakes(kind);
     wakes.wakeSlot(SLOT);
     expect(woken).toEqual([
       [mailboxIndex(SLOT, LOCK!), WAKE_ALL],

@@ -39,6 +39,54 @@ function fillAfter(journal: SmallJournal, helper: Client, client: Client, method
   };
 }
 
+/** The client ids holding segment `id`, as `helper`'s status says (none: no such segment). */
+async function holdersOf(helper: Client, id: number): Promise<number[] | undefined> {
+  return (await helper.status()).segments
+    .find((segment) => segment.id === id)
+    ?.holders.map((holder) => holder.clientId);
+}
+
+/**
+ * `receiver`'s open of `channel` once more, aborted as soon as it waits for a sender: it gives back first
+ * what an earlier refused free left it holding.
+ */
+function openAbortedAtWaiting(receiver: Client, channel: string): Promise<ChannelReceiver> {
+  const stop = new AbortController();
+  return ChannelReceiver.open(receiver, channel, { signal: stop.signal, onWaiting: () => stop.abort() });
+}
+
+/**
+ * Has `client`'s next `method` request answered only after `stop` is aborted (as if the arbiter was away
+ * meanwhile), then fills the journal (until `helper` is refused a change). `late()`: that answer, once
+ * asked for; `restore()` puts the real method back.
+ */
+function answeredAfterAbort(
+  journal: SmallJournal,
+  helper: Client,
+  client: Client,
+  method: "open" | "alloc",
+  stop: AbortController,
+) {
+  const hooked = client as unknown as Record<typeof method, (...args: unknown[]) => Promise<Segment>>;
+  const real = hooked[method].bind(client);
+  let late: Promise<Segment> | undefined;
+  hooked[method] = (...args) => {
+    late = real(...args).then(async (ring) => {
+      stop.abort();
+      journal.fill();
+      expect(await untilRefused(helper)).toBe("JournalFull");
+      return ring;
+    });
+    return late;
+  };
+  return {
+    late: () => late,
+    restore: () => {
+      hooked[method] = real;
+    },
+  };
+}
+
 const RING = { chunkBytes: 65536, depth: 2 };
 
 testUnless(
@@ -105,18 +153,38 @@ testUnless(
   60_000,
 );
 
+/**
+ * A receiver ("receiver", connected with `options`) whose open of `channel` found a segment not the ring's
+ * (as if the ring was freed and another client took its name: not the one announced), whose free the full
+ * journal refused: `told`, what that open threw; `holders()`, that segment's holders' client ids.
+ */
+async function otherFound(journal: SmallJournal, channel: string, options?: ConnectOptions) {
+  const helper = await journal.connect("helper");
+  const sender = await ChannelSender.open(await journal.connect("sender"), channel, RING);
+  sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
+  const receiver = await journal.connect("receiver", options && { socket: journal.own.socket, ...options });
+  fillAfter(journal, helper, receiver, "open");
+  const told = await refusal(ChannelReceiver.open(receiver, channel));
+  return { sender, receiver, told, holders: () => holdersOf(helper, sender.ring.segment.id) };
+}
+
+/** `otherFound`, told as PeerGone, the receiver holding that segment. */
+async function refusedOther(journal: SmallJournal, channel: string, options?: ConnectOptions) {
+  const { receiver, told, holders } = await otherFound(journal, channel, options);
+  expect(told).toEqual({
+    code: "PeerGone",
+    message: expect.stringContaining("this client holds it until its next send or receive gives it back"),
+  });
+  expect(await holders()).toContain(receiver.clientId);
+  return { receiver, holders };
+}
+
 testUnless(
   cannotMount,
   "a segment not the ring's, found under its name, that the full journal keeps held is told in the PeerGone",
   () =>
     withSmallJournal("other", async (journal) => {
-      const helper = await journal.connect("helper");
-      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-other", RING);
-      // As if the ring was freed and another client took its name: the segment found is not the one announced.
-      sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
-      const receiver = await journal.connect("receiver");
-      fillAfter(journal, helper, receiver, "open");
-      const told = await refusal(ChannelReceiver.open(receiver, "jf-other"));
+      const { sender, receiver, told, holders } = await otherFound(journal, "jf-other");
       // Before: PeerGone alone, and the client kept that other segment untold for as long as it lived.
       expect(told).toEqual({
         code: "PeerGone",
@@ -125,19 +193,10 @@ testUnless(
         ),
       });
       expect(told.message).toContain("this client holds it until its next send or receive gives it back");
-      const holders = async () =>
-        (await helper.status()).segments
-          .find((segment) => segment.id === sender.ring.segment.id)
-          ?.holders.map((holder) => holder.clientId);
       expect(await holders()).toContain(receiver.clientId);
       // Room again: the receiver's next open gives the segment back first (its wait then ends at once).
       journal.roomBack();
-      const stop = new AbortController();
-      const again = ChannelReceiver.open(receiver, "jf-other", {
-        signal: stop.signal,
-        onWaiting: () => stop.abort(),
-      });
-      expect(await refusal(again)).toEqual({
+      expect(await refusal(openAbortedAtWaiting(receiver, "jf-other"))).toEqual({
         code: "Interrupted",
         message: expect.any(String),
       });
@@ -146,28 +205,6 @@ testUnless(
     }),
   60_000,
 );
-
-/**
- * A receiver ("receiver", connected with `options`) whose open of `channel` found a segment not the ring's,
- * whose free the full journal refused: it holds it (`holders()`: that segment's holders' client ids).
- */
-async function refusedOther(journal: SmallJournal, channel: string, options?: ConnectOptions) {
-  const helper = await journal.connect("helper");
-  const sender = await ChannelSender.open(await journal.connect("sender"), channel, RING);
-  sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
-  const receiver = await journal.connect("receiver", options && { socket: journal.own.socket, ...options });
-  fillAfter(journal, helper, receiver, "open");
-  expect(await refusal(ChannelReceiver.open(receiver, channel))).toEqual({
-    code: "PeerGone",
-    message: expect.stringContaining("this client holds it until its next send or receive gives it back"),
-  });
-  const holders = async () =>
-    (await helper.status()).segments
-      .find((segment) => segment.id === sender.ring.segment.id)
-      ?.holders.map((holder) => holder.clientId);
-  expect(await holders()).toContain(receiver.clientId);
-  return { receiver, holders };
-}
 
 testUnless(
   cannotMount,
@@ -205,12 +242,7 @@ testUnless(
       ]);
       expect(await holders()).toContain(receiver.clientId);
       journal.roomBack();
-      const stop = new AbortController();
-      const again = ChannelReceiver.open(receiver, "jf-twice", {
-        signal: stop.signal,
-        onWaiting: () => stop.abort(),
-      });
-      expect(await outcome(again)).toBe("Interrupted");
+      expect(await outcome(openAbortedAtWaiting(receiver, "jf-twice"))).toBe("Interrupted");
       // Before: the second found the first's free in flight and dropped the segment, which stayed held.
       expect(await holders()).not.toContain(receiver.clientId);
     }),
@@ -227,35 +259,17 @@ testUnless(
       const receiver = await journal.connect("receiver");
       const stop = new AbortController();
       // The open of the ring is answered after the abort (the arbiter was away), then the journal fills.
-      const real = receiver.open.bind(receiver);
-      let late: Promise<unknown> | undefined;
-      receiver.open = (...args: Parameters<Client["open"]>) => {
-        late = real(...args).then(async (ring) => {
-          stop.abort();
-          journal.fill();
-          expect(await untilRefused(helper)).toBe("JournalFull");
-          return ring;
-        });
-        return late as ReturnType<Client["open"]>;
-      };
+      const opened = answeredAfterAbort(journal, helper, receiver, "open", stop);
       expect(await outcome(ChannelReceiver.open(receiver, "jf-late", { signal: stop.signal }))).toBe(
         "Interrupted",
       );
-      await late;
+      await opened.late();
       await receiver.status(); // answered after the late ring's free, on the same connection
-      receiver.open = real;
-      const holders = async () =>
-        (await helper.status()).segments
-          .find((segment) => segment.id === sender.ring.segment.id)
-          ?.holders.map((holder) => holder.clientId);
+      opened.restore();
+      const holders = () => holdersOf(helper, sender.ring.segment.id);
       expect(await holders()).toContain(receiver.clientId);
       journal.roomBack();
-      const again = new AbortController();
-      const next = ChannelReceiver.open(receiver, "jf-late", {
-        signal: again.signal,
-        onWaiting: () => again.abort(),
-      });
-      expect(await outcome(next)).toBe("Interrupted");
+      expect(await outcome(openAbortedAtWaiting(receiver, "jf-late"))).toBe("Interrupted");
       // Before: the refusal was dropped, and the ring stayed held until the client closed.
       expect(await holders()).not.toContain(receiver.clientId);
     }),
@@ -271,27 +285,14 @@ testUnless(
       const client = await journal.connect("sender");
       const stop = new AbortController();
       // The ring's alloc is answered after the abort (the arbiter was away), then the journal fills.
-      const real = client.alloc.bind(client);
-      let late: Promise<Segment> | undefined;
-      client.alloc = (...args: Parameters<Client["alloc"]>) => {
-        late = real(...args).then(async (ring) => {
-          stop.abort();
-          journal.fill();
-          expect(await untilRefused(helper)).toBe("JournalFull");
-          return ring;
-        });
-        return late;
-      };
+      const allocated = answeredAfterAbort(journal, helper, client, "alloc", stop);
       expect(
         await outcome(ChannelSender.open(client, "jf-late-send", { ...RING, signal: stop.signal })),
       ).toBe("Interrupted");
-      const { id } = (await late) as Segment;
+      const { id } = (await allocated.late()) as Segment;
       await client.status(); // answered after the late ring's free, on the same connection
-      client.alloc = real;
-      const holders = async () =>
-        (await helper.status()).segments
-          .find((segment) => segment.id === id)
-          ?.holders.map((holder) => holder.clientId) ?? [];
+      allocated.restore();
+      const holders = async () => (await holdersOf(helper, id)) ?? [];
       expect(await holders()).toContain(client.clientId);
       journal.roomBack();
       await (await ChannelSender.open(client, "jf-late-send", RING)).close();

@@ -11,11 +11,12 @@
 import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Client } from "../src/guest/index.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { Source } from "../src/transfer/io.ts";
-import { receiveStream, sendStream } from "../src/transfer/run.ts";
+import { receiveStream, sendStream, type TransferResult } from "../src/transfer/run.ts";
 import { Sink } from "../src/transfer/sink.ts";
-import { droppingRelay, smallJournals, untilRefused } from "./helpers/full-journal.ts";
+import { droppingRelay, type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { eventually } from "./helpers/processes.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
@@ -44,60 +45,95 @@ function watchRelease(client: { closeSlot(slot: number, keep?: boolean): Promise
   return said;
 }
 
+type Relay = ReturnType<typeof droppingRelay>;
+
+/**
+ * Runs `body` in a small journal whose arbiter is reached through `link`, a relay the test keeps closed while
+ * the arbiter is away; `helper` is on the arbiter's own socket. The arbiter's lease is far longer than the
+ * test: an end's release does not give up on the arbiter meanwhile.
+ */
+function withRelayedArbiter(
+  dir: string,
+  body: (journal: SmallJournal, link: Relay, helper: Client) => Promise<void>,
+): Promise<void> {
+  return withSmallJournal(
+    dir,
+    async (journal) => {
+      const link = droppingRelay(journal.own.socket);
+      try {
+        await body(journal, link, await journal.connect("helper"));
+      } finally {
+        link.stop();
+      }
+    },
+    { lease: "60s" },
+  );
+}
+
+/** The end `role`'s client, through `link` (reconnecting for longer than the test), its release watched. */
+async function relayedEnd(journal: SmallJournal, link: Relay, role: string) {
+  const client = await journal.connect(role, { tcp: `127.0.0.1:${link.port}`, reconnectTimeoutMs: 120_000 });
+  return { client, watched: watchRelease(client) };
+}
+
+/** What a transfer came to: its bytes and what its release left held, or what it threw. */
+function settled(transfer: Promise<TransferResult>) {
+  return transfer.then(
+    (result) => ({ bytes: result.bytes, leftHeld: result.leftHeld }),
+    (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
+  );
+}
+
+/** The arbiter goes away (killed, `link` kept closed), and `role`'s `client` sees its link go down. */
+async function arbiterAway(journal: SmallJournal, link: Relay, client: Client, role: string) {
+  link.control.blocked = true;
+  await journal.arbiter.kill9();
+  await eventually(async () => !client.arbiterLink.greeted, 20_000, `the ${role}'s link going down`);
+}
+
+/** The arbiter back, `peer` closed, its journal full (`helper` refused a change); then `link` lets ends in. */
+async function backFull(
+  journal: SmallJournal,
+  link: Relay,
+  helper: Client,
+  peer: { close(): Promise<void> },
+) {
+  await journal.arbiter.restart();
+  await peer.close();
+  journal.fill();
+  expect(await untilRefused(helper)).toBe("JournalFull");
+  link.control.blocked = false;
+}
+
 testUnless(
   cannotMount,
   "a send decided while the arbiter was away succeeds when the arbiter, back with a full journal, refuses its release",
   () =>
-    withSmallJournal(
-      "decided",
-      async (journal) => {
-        const { own, arbiter } = journal;
-        const link = droppingRelay(own.socket);
-        try {
-          const helper = await journal.connect("helper");
-          const client = await journal.connect("sender", {
-            tcp: `127.0.0.1:${link.port}`,
-            reconnectTimeoutMs: 120_000,
-          });
-          const watched = watchRelease(client);
-          const input = join(own.dir, "decided.in");
-          await Bun.write(input, new Uint8Array(1000).fill(7));
-          const source = Source.open(input);
-          const sent = sendStream(client, "jf-decided", source, {}).then(
-            (result) => ({ bytes: result.bytes, leftHeld: result.leftHeld }),
-            (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
-          );
-          const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-decided");
-          expect(await receiver.receive(() => {})).toBe(1000);
+    withRelayedArbiter("decided", async (journal, link, helper) => {
+      const { client, watched } = await relayedEnd(journal, link, "sender");
+      const input = join(journal.own.dir, "decided.in");
+      await Bun.write(input, new Uint8Array(1000).fill(7));
+      const source = Source.open(input);
+      const sent = settled(sendStream(client, "jf-decided", source, {}));
+      const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-decided");
+      expect(await receiver.receive(() => {})).toBe(1000);
 
-          // The arbiter goes away before the verdict, which the receiver gives without it.
-          link.control.blocked = true;
-          await arbiter.kill9();
-          await eventually(async () => !client.arbiterLink.greeted, 20_000, "the sender's link going down");
-          expect(await receiver.receive(() => {})).toBeUndefined();
-          await eventually(async () => watched.releasing, 20_000, "the sender's release");
+      // The arbiter goes away before the verdict, which the receiver gives without it.
+      await arbiterAway(journal, link, client, "sender");
+      expect(await receiver.receive(() => {})).toBeUndefined();
+      await eventually(async () => watched.releasing, 20_000, "the sender's release");
 
-          // Back with a full journal: the sender's release is refused.
-          await arbiter.restart();
-          await receiver.close();
-          journal.fill();
-          expect(await untilRefused(helper)).toBe("JournalFull");
-          link.control.blocked = false;
-          // Before: { code: "JournalFull", message: "Failed to record a change in the state journal ..." }.
-          const told = await sent;
-          source.close();
-          // The transfer stands; what its release left held is said, and where it goes.
-          expect(told).toEqual({
-            bytes: 1000,
-            leftHeld: expect.stringMatching(leftHeld("sender", "jf-decided")),
-          });
-        } finally {
-          link.stop();
-        }
-      },
-      // A lease far longer than the test: the sender's release does not give up on the arbiter meanwhile.
-      { lease: "60s" },
-    ),
+      // Back with a full journal: the sender's release is refused.
+      await backFull(journal, link, helper, receiver);
+      // Before: { code: "JournalFull", message: "Failed to record a change in the state journal ..." }.
+      const told = await sent;
+      source.close();
+      // The transfer stands; what its release left held is said, and where it goes.
+      expect(told).toEqual({
+        bytes: 1000,
+        leftHeld: expect.stringMatching(leftHeld("sender", "jf-decided")),
+      });
+    }),
   90_000,
 );
 
@@ -105,56 +141,34 @@ testUnless(
   cannotMount,
   "a receive decided while the arbiter was away succeeds, its file kept, when the arbiter back with a full journal refuses its release",
   () =>
-    withSmallJournal(
-      "received",
-      async (journal) => {
-        const { own, arbiter } = journal;
-        const link = droppingRelay(own.socket);
-        try {
-          const helper = await journal.connect("helper");
-          const client = await journal.connect("receiver", {
-            tcp: `127.0.0.1:${link.port}`,
-            reconnectTimeoutMs: 120_000,
-          });
-          const watched = watchRelease(client);
-          const sender = await ChannelSender.open(await journal.connect("sender"), "jf-recv", {});
-          await sender.write(new Uint8Array(1000).fill(9));
-          sender.flush();
-          const out = join(own.dir, "received.out");
-          let got = 0;
-          const received = receiveStream(client, "jf-recv", Sink.open(out), {
-            update: (bytes) => (got = bytes),
-          }).then(
-            (result) => ({ bytes: result.bytes, leftHeld: result.leftHeld }),
-            (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
-          );
-          await eventually(async () => got === 1000, 20_000, "the receiver taking the data");
+    withRelayedArbiter("received", async (journal, link, helper) => {
+      const { client, watched } = await relayedEnd(journal, link, "receiver");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-recv", {});
+      await sender.write(new Uint8Array(1000).fill(9));
+      sender.flush();
+      const out = join(journal.own.dir, "received.out");
+      let got = 0;
+      const received = settled(
+        receiveStream(client, "jf-recv", Sink.open(out), {
+          update: (bytes) => (got = bytes),
+        }),
+      );
+      await eventually(async () => got === 1000, 20_000, "the receiver taking the data");
 
-          // The arbiter goes away before the end record, which the receiver then verifies without it.
-          link.control.blocked = true;
-          await arbiter.kill9();
-          await eventually(async () => !client.arbiterLink.greeted, 20_000, "the receiver's link going down");
-          expect((await sender.finish()).bytes).toBe(1000);
-          await eventually(async () => watched.releasing, 20_000, "the receiver's release");
+      // The arbiter goes away before the end record, which the receiver then verifies without it.
+      await arbiterAway(journal, link, client, "receiver");
+      expect((await sender.finish()).bytes).toBe(1000);
+      await eventually(async () => watched.releasing, 20_000, "the receiver's release");
 
-          // Back with a full journal: the receiver's release is refused.
-          await arbiter.restart();
-          await sender.close();
-          journal.fill();
-          expect(await untilRefused(helper)).toBe("JournalFull");
-          link.control.blocked = false;
-          // Before: { code: "JournalFull", message: "Failed to record a change in the state journal ..." }.
-          expect(await received).toEqual({
-            bytes: 1000,
-            leftHeld: expect.stringMatching(leftHeld("receiver", "jf-recv")),
-          });
-          expect(readFileSync(out)).toEqual(Buffer.alloc(1000, 9));
-        } finally {
-          link.stop();
-        }
-      },
-      { lease: "60s" },
-    ),
+      // Back with a full journal: the receiver's release is refused.
+      await backFull(journal, link, helper, sender);
+      // Before: { code: "JournalFull", message: "Failed to record a change in the state journal ..." }.
+      expect(await received).toEqual({
+        bytes: 1000,
+        leftHeld: expect.stringMatching(leftHeld("receiver", "jf-recv")),
+      });
+      expect(readFileSync(out)).toEqual(Buffer.alloc(1000, 9));
+    }),
   90_000,
 );
 
@@ -162,45 +176,31 @@ testUnless(
   cannotMount,
   "`ivsh guest send` decided while the arbiter was away: exit 0, and a warning for the release the full journal refused",
   () =>
-    withSmallJournal(
-      "cli",
-      async (journal) => {
-        const { own, arbiter } = journal;
-        const link = droppingRelay(own.socket);
-        try {
-          const helper = await journal.connect("helper");
-          const input = join(own.dir, "cli.in");
-          await Bun.write(input, new Uint8Array(1000).fill(5));
-          const tcp = `127.0.0.1:${link.port}`;
-          const sender = guest(own, ["send", input, "--channel", "jf-cli", "--connect", tcp]);
-          const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-cli");
-          expect(await receiver.receive(() => {})).toBe(1000);
+    withRelayedArbiter("cli", async (journal, link, helper) => {
+      const { own, arbiter } = journal;
+      const input = join(own.dir, "cli.in");
+      await Bun.write(input, new Uint8Array(1000).fill(5));
+      const tcp = `127.0.0.1:${link.port}`;
+      const sender = guest(own, ["send", input, "--channel", "jf-cli", "--connect", tcp]);
+      const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-cli");
+      expect(await receiver.receive(() => {})).toBe(1000);
 
-          // The arbiter goes away before the verdict, given without it once the sender has seen it go
-          // (it tries to reconnect): seen later, the sender has the verdict while its link looks up.
-          link.control.blocked = true;
-          await arbiter.kill9();
-          await eventually(async () => link.control.turnedAway > 0, 20_000, "the sender's try to reconnect");
-          expect(await receiver.receive(() => {})).toBeUndefined();
-          // The sender's role word goes first in its release, as its requests are queued.
-          const released = async () => receiver.slot.holder("sender").owner === 0;
-          await eventually(released, 20_000, "the sender's release");
+      // The arbiter goes away before the verdict, given without it once the sender has seen it go
+      // (it tries to reconnect): seen later, the sender has the verdict while its link looks up.
+      link.control.blocked = true;
+      await arbiter.kill9();
+      await eventually(async () => link.control.turnedAway > 0, 20_000, "the sender's try to reconnect");
+      expect(await receiver.receive(() => {})).toBeUndefined();
+      // The sender's role word goes first in its release, as its requests are queued.
+      const released = async () => receiver.slot.holder("sender").owner === 0;
+      await eventually(released, 20_000, "the sender's release");
 
-          await arbiter.restart();
-          await receiver.close();
-          journal.fill();
-          expect(await untilRefused(helper)).toBe("JournalFull");
-          link.control.blocked = false;
-          // Before: exit 1, "Failed to record a change in the state journal ...".
-          expect(await sender.exit()).toBe(0);
-          const stderr = await sender.stderr;
-          expect(stderr).toContain("sent 1000 B");
-          expect(stderr).toMatch(new RegExp(leftHeld("sender", "jf-cli").source.replace("^", "WARN "), "s"));
-        } finally {
-          link.stop();
-        }
-      },
-      { lease: "60s" },
-    ),
+      await backFull(journal, link, helper, receiver);
+      // Before: exit 1, "Failed to record a change in the state journal ...".
+      expect(await sender.exit()).toBe(0);
+      const stderr = await sender.stderr;
+      expect(stderr).toContain("sent 1000 B");
+      expect(stderr).toMatch(new RegExp(leftHeld("sender", "jf-cli").source.replace("^", "WARN "), "s"));
+    }),
   90_000,
 );

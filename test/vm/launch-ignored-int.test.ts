@@ -5,16 +5,13 @@
  * "the guest gave no result" (exit 125; throughput.sh exited 125 the same way). No timing: the guest says
  * "ready" once booted (QEMU's handlers are set by then), the test sends SIGINT to the group, and only then
  * lets the guest finish, through a forward that waits for a file the test creates after the signal.
- * Every way out of the test ends that forward and the VM: a forward's command is run by QEMU's guestfwd
- * outside QEMU's process tree (reparented to init), so the reaper, which kills a spawned process's
- * descendants, never finds it; it polled for ever after a failure before the flag was created.
+ * Every way out of the test ends that forward and the VM (see goForward): the reaper, which kills a
+ * spawned process's descendants, never finds the forward.
  */
 import { expect } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { REPO } from "../helpers/paths.ts";
+import { ending, goForward, lockOf, READY_GO_GUEST, vmSaid } from "../helpers/launch-job.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { testWithTool } from "../helpers/tools.ts";
@@ -29,49 +26,34 @@ testWithTool(
   async () => {
     await ensureBinary();
     const name = vmName("ignint");
-    const dir = mkdtempSync(join(tmpdir(), "ivsh-test-ignint-"));
-    const flag = join(dir, "go");
+    const { forward, go, remove } = goForward("ignint");
     let run: Subprocess<"ignore", "pipe", "pipe"> | undefined;
     try {
-      // Waits only while the flag may still come: the finally below removes its dir, and a test timed out
-      // (no finally run) is a runner that ends.
-      const waiting = `[ -d ${dir} ] && kill -0 ${process.pid} || exit 1`;
-      const forward = `7780=sh -c 'while [ ! -e ${flag} ]; do ${waiting}; sleep 0.1; done; echo go'`;
-      const guest = "echo ready; nc 10.0.2.100 7780; echo finished";
       run = tracked(
         Bun.spawn(
           ["sh", "-c", `trap '' INT; exec "$@"`, "sh", LAUNCH, "--name", name, "--region", "none"].concat([
             "--forward",
             forward,
             "--run",
-            guest,
+            READY_GO_GUEST,
           ]),
           { stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true }, // a terminal job's own group
         ),
       );
-      const reader = run.stdout.getReader();
-      const decoder = new TextDecoder();
-      let said = "";
-      while (!said.includes("ready")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the VM ended before it said "ready": ${said}`);
-        said += decoder.decode(value, { stream: true });
-      }
+      const out = vmSaid(run.stdout);
+      await out.until("ready");
       process.kill(-run.pid, "SIGINT");
-      writeFileSync(flag, "");
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
-        said += decoder.decode(chunk.value, { stream: true });
-      const stderr = await new Response(run.stderr).text();
-      expect({ exitCode: await exitOrKill(run, BOUND_MS), said, stderr }).toMatchObject({
+      go();
+      expect(await ending(run, out, BOUND_MS)).toMatchObject({
         exitCode: 0,
         said: "ready\ngo\nfinished\n",
       });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      remove();
       // launch.sh ends its QEMU on SIGTERM (none if it has ended).
       run?.kill("SIGTERM");
       if (run) await exitOrKill(run, BOUND_MS);
-      rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
+      rmSync(lockOf(name), { force: true });
     }
   },
   BOUND_MS + 60_000,

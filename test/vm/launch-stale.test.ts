@@ -6,44 +6,21 @@
  * No timing: each guest says "up" once its command runs (launch.sh has its dir and lock by then).
  */
 import { expect } from "bun:test";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { notRoot } from "../helpers/as-nobody.ts";
+import { launchInGroup, leftAfter, lockOf, sweepVm, tempDirsOf, vmSaid } from "../helpers/launch-job.ts";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { testUnless, testWithTool, toolMissing } from "../helpers/tools.ts";
-import { ensureBinary, LAUNCH, vmName, vmProcesses } from "./vm.ts";
+import { ensureBinary, vmName } from "./vm.ts";
 
 /** Liveness bound only: a TCG boot on a loaded 2-core machine takes 4–30 s; QEMU ends at once on SIGTERM. */
 const BOUND_MS = 120_000;
 
 const base = process.env.TMPDIR ?? tmpdir();
-const tempDirsOf = (name: string) =>
-  readdirSync(base).filter((entry) => entry.startsWith(`ivsh-vm.${name}.`));
-const lockOf = (name: string) => join(REPO, "build/qemu/run", `${name}.lock`);
-
-/** launch.sh --run SCRIPT in a process group of its own (as a CI job's), stdout piped. */
-function launch(name: string, script: string) {
-  return tracked(
-    Bun.spawn([LAUNCH, "--name", name, "--region", "none", "--run", script], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      detached: true,
-    }),
-  );
-}
-
 /**
  * A copy of the scripts (launch.sh finds build/qemu beside them) in a new dir under TMPDIR, with an image
  * of two non-empty files (QEMU refuses to boot it at once: no VM): the checkout, and its build/qemu/run.
@@ -72,34 +49,16 @@ function launchCopy(checkout: string, name: string, env: Record<string, string> 
   );
 }
 
-/** Reads the process's stdout until it has said `word`. */
-async function until(stdout: ReadableStream<Uint8Array>, word: string): Promise<void> {
-  const decoder = new TextDecoder();
-  let said = "";
-  for await (const chunk of stdout) {
-    said += decoder.decode(chunk, { stream: true });
-    if (said.includes(word)) return;
-  }
-  throw new Error(`the VM ended before it said "${word}": ${said}`);
-}
-
-/** The VM's processes still running once `boundMs` has passed or none is left. */
-async function leftAfter(name: string, boundMs: number): Promise<number[]> {
-  const deadline = Date.now() + boundMs;
-  while (vmProcesses(name).length > 0 && Date.now() < deadline) await Bun.sleep(100);
-  return vmProcesses(name);
-}
-
 testWithTool(
   "qemu-system-x86_64",
   "launch.sh after another's process group was SIGKILLed: the dead one's temp dir and lock go, live ones' stay",
   async () => {
     await ensureBinary();
     const [killed, live, next1, next2] = ["killed", "live", "next", "next"].map(vmName);
-    const killedRun = launch(killed!, "echo up; sleep 900");
-    const liveRun = launch(live!, "echo up; sleep 900");
+    const killedRun = launchInGroup(killed!, "echo up; sleep 900");
+    const liveRun = launchInGroup(live!, "echo up; sleep 900");
     try {
-      await Promise.all([until(killedRun.stdout, "up"), until(liveRun.stdout, "up")]);
+      await Promise.all([vmSaid(killedRun.stdout).until("up"), vmSaid(liveRun.stdout).until("up")]);
       process.kill(-killedRun.pid, "SIGKILL");
       expect(await exitOrKill(killedRun, BOUND_MS)).not.toBe("late");
       expect(await leftAfter(killed!, BOUND_MS)).toEqual([]);
@@ -112,7 +71,7 @@ testWithTool(
       expect({ dirs: liveDirs.length, lock: existsSync(lockOf(live!)) }).toEqual({ dirs: 1, lock: true });
 
       // Two launches at once: neither may take the other's lock or dir for a stale one.
-      const [first, second] = [launch(next1!, "echo one"), launch(next2!, "echo two")];
+      const [first, second] = [launchInGroup(next1!, "echo one"), launchInGroup(next2!, "echo two")];
       const outputs = [first, second].map((run) => new Response(run.stdout).text());
       const errors = [first, second].map((run) => new Response(run.stderr).text());
       const codes = await Promise.all([exitOrKill(first, BOUND_MS), exitOrKill(second, BOUND_MS)]);
@@ -139,11 +98,7 @@ testWithTool(
     } finally {
       liveRun.kill("SIGTERM");
       await exitOrKill(liveRun, BOUND_MS);
-      for (const name of [killed!, live!]) {
-        for (const pid of vmProcesses(name)) process.kill(pid, "SIGKILL");
-        rmSync(lockOf(name), { force: true });
-        for (const entry of tempDirsOf(name)) rmSync(join(base, entry), { recursive: true, force: true });
-      }
+      for (const name of [killed!, live!]) sweepVm(name);
     }
   },
   4 * BOUND_MS,

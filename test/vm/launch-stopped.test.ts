@@ -7,10 +7,16 @@
  * lets the guest finish through a forward that waits for a file the test creates.
  */
 import { expect } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { REPO } from "../helpers/paths.ts";
+import { readFileSync, rmSync } from "node:fs";
+import {
+  ending,
+  goForward,
+  lockOf,
+  READY_GO_GUEST,
+  sweepVm,
+  vmSaid,
+  WITH_AND_WITHOUT_TIMEOUT,
+} from "../helpers/launch-job.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
 import { testWithTool } from "../helpers/tools.ts";
@@ -59,21 +65,14 @@ async function untilStates(pids: number[], stopped: boolean): Promise<Record<num
   return states();
 }
 
-for (const [how, extra] of [
-  ["", []],
-  [" --timeout 900", ["--timeout", "900"]],
-] as const) {
+for (const [how, extra] of WITH_AND_WITHOUT_TIMEOUT) {
   testWithTool(
     "qemu-system-x86_64",
     `launch.sh --run${how}: SIGTSTP to its process group stops its VM, SIGCONT continues it to the end`,
     async () => {
       await ensureBinary();
       const name = vmName("stopped");
-      const dir = mkdtempSync(join(tmpdir(), "ivsh-test-stopped-"));
-      const flag = join(dir, "go");
-      // It gives up once the directory is gone (a failed test's): a VM's forward outlives its VM.
-      const forward = `7780=sh -c 'while [ ! -e ${flag} ] && [ -d ${dir} ]; do sleep 0.1; done; echo go'`;
-      const guest = "echo ready; nc 10.0.2.100 7780; echo finished";
+      const { forward, go, remove } = goForward("stopped");
       const run = tracked(
         Bun.spawn(
           [
@@ -87,20 +86,14 @@ for (const [how, extra] of [
             "--forward",
             forward,
             "--run",
-            guest,
+            READY_GO_GUEST,
           ],
           { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
         ),
       );
       try {
-        const reader = run.stdout.getReader();
-        const decoder = new TextDecoder();
-        let said = "";
-        while (!said.includes("ready")) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`the VM ended before it said "ready": ${said}`);
-          said += decoder.decode(value, { stream: true });
-        }
+        const out = vmSaid(run.stdout);
+        await out.until("ready");
         const vm = qemuAndTimeout(name);
         expect(vm.length).toBe(extra.length === 0 ? 1 : 2);
         process.kill(-run.pid, "SIGTSTP"); // as the terminal does on Ctrl-Z
@@ -110,11 +103,8 @@ for (const [how, extra] of [
         process.kill(-run.pid, "SIGCONT"); // as `fg` does
         const running = await untilStates(all, false);
         expect(Object.values(running).filter((state) => state === "T" || state === "gone")).toEqual([]);
-        writeFileSync(flag, "");
-        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
-          said += decoder.decode(chunk.value, { stream: true });
-        const stderr = await new Response(run.stderr).text();
-        expect({ exitCode: await exitOrKill(run, BOUND_MS), said, stderr }).toMatchObject({
+        go();
+        expect(await ending(run, out, BOUND_MS)).toMatchObject({
           exitCode: 0,
           said: "ready\ngo\nfinished\n",
         });
@@ -126,8 +116,8 @@ for (const [how, extra] of [
         } catch {} // gone already
         await exitOrKill(run, BOUND_MS);
         for (const pid of qemuAndTimeout(name)) process.kill(pid, "SIGKILL");
-        rmSync(dir, { recursive: true, force: true });
-        rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
+        remove();
+        rmSync(lockOf(name), { force: true });
       }
     },
     4 * BOUND_MS,
@@ -154,14 +144,7 @@ testWithTool(
     );
     let vm: number[] = [];
     try {
-      const reader = run.stdout.getReader();
-      const decoder = new TextDecoder();
-      let said = "";
-      while (!said.includes("ready")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`the VM ended before it said "ready": ${said}`);
-        said += decoder.decode(value, { stream: true });
-      }
+      await vmSaid(run.stdout).until("ready");
       vm = qemuAndTimeout(name);
       expect(vm.length).toBe(1);
       process.kill(-run.pid, "SIGTSTP");
@@ -181,16 +164,7 @@ testWithTool(
         process.kill(-run.pid, "SIGKILL");
       } catch {} // gone already
       await exitOrKill(run, BOUND_MS);
-      for (const pid of [...vm, ...qemuAndTimeout(name)]) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {} // gone already
-      }
-      // What a SIGKILLed launch.sh leaves (the next launch.sh would sweep them): its temp dir and name lock.
-      const base = process.env.TMPDIR ?? tmpdir();
-      for (const entry of readdirSync(base).filter((entry) => entry.startsWith(`ivsh-vm.${name}.`)))
-        rmSync(join(base, entry), { recursive: true, force: true });
-      rmSync(join(REPO, "build/qemu/run", `${name}.lock`), { force: true });
+      sweepVm(name);
     }
   },
   4 * BOUND_MS,
