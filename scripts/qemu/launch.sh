@@ -275,14 +275,24 @@ trap 'on_signal HUP 1' HUP
 # timeout(1), the bridges) is stopped too, with SIGSTOP: the kernel drops a SIGTSTP to a group without a
 # parent in its session, as QEMU's is. Then this script stops as it would have (the signal's default, which
 # the kernel drops in the same case), and once continued (`fg`: SIGCONT), it continues QEMU's group.
+# A stop taken between QEMU's `&` and `QGROUP=$!` (bash runs a trap between two commands) found no QGROUP:
+# this script stopped, QEMU ran on. Now it waits for QGROUP (STOP_PENDING, see "go"). QEMU's group is
+# signalled by its leader's pid too: just forked, that process may not have made its group yet (setsid,
+# timeout(1)'s setpgid), and it makes it before QEMU runs.
 QGROUP=
+QGROUP_STARTING=
+STOP_PENDING=
 on_stop() {
+  if [ -n "$QGROUP_STARTING" ]; then
+    STOP_PENDING=1
+    return
+  fi
   local group=$QGROUP
-  if [ -n "$group" ]; then kill -STOP -- "-$group" 2>/dev/null || true; fi
+  if [ -n "$group" ]; then kill -STOP -- "-$group" "$group" 2>/dev/null || true; fi
   trap - TSTP
   kill -TSTP $$
   trap on_stop TSTP
-  if [ -n "$group" ]; then kill -CONT -- "-$group" 2>/dev/null || true; fi
+  if [ -n "$group" ]; then kill -CONT -- "-$group" "$group" 2>/dev/null || true; fi
 }
 trap on_stop TSTP
 
@@ -401,6 +411,7 @@ if [ "$RUN_SET" = 1 ]; then
   # ("the guest gave no result (QEMU exit 1)"): tried once, it is left out then, as a missing one is.
   guard=(setpriv --pdeathsig TERM)
   "${guard[@]}" true >/dev/null 2>&1 || guard=()
+  QGROUP_STARTING=1
   if [ "$TIMEOUT" != 0 ]; then
     "${guard[@]}" timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
@@ -415,6 +426,11 @@ if [ "$RUN_SET" = 1 ]; then
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
   QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session
+  QGROUP_STARTING=
+  if [ -n "$STOP_PENDING" ]; then
+    STOP_PENDING=
+    on_stop
+  fi
 else
   exec 3<&0
   "${args[@]}" <&3 3<&- 6>&- &

@@ -29,7 +29,8 @@ own_temp_dir() {
 # the name were taken. A lock file is removed only while held and still at its path, as launch.sh's own exit
 # removes it (see "one VM per name"). A temp dir of another checkout (other run dir, same TEMP_BASE) is told
 # apart by its owner, not by a lock; one without an owner file (a launch.sh from before it was written, or
-# one killed between mktemp and writing it), or from another pid namespace, is left.
+# one killed between mktemp and writing it), or from another pid namespace, is left, unless a file in it is
+# immutable or append-only (see remove_stale_dir).
 sweep_stale() {
   local run_dir=$1 temp_base=$2 lock dir pid start namespace ours
   ours=$(pid_namespace)
@@ -42,7 +43,11 @@ sweep_stale() {
     ) 2>/dev/null || true
   done
   for dir in "$temp_base"/ivsh-vm.*; do
-    [ -d "$dir" ] && [ -O "$dir" ] && [ -f "$dir/owner" ] || continue
+    [ -d "$dir" ] && [ -O "$dir" ] || continue
+    if [ ! -f "$dir/owner" ]; then
+      ! holds_stuck_file "$dir" || remove_stale_dir "$dir"
+      continue
+    fi
     read -r pid start namespace <"$dir/owner" 2>/dev/null || continue
     [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$start" =~ ^[0-9]+$ ]] && [ "$namespace" = "$ours" ] || continue
     [ "$(start_time "$pid")" = "$start" ] || remove_stale_dir "$dir"
@@ -52,8 +57,22 @@ sweep_stale() {
 # Removes the stale temp dir DIR. Refused (a file in it made immutable or append-only, as root: chattr), a
 # warning, and the launch goes on: before, `set -e` ended launch.sh here, under the sweep lock, in rm's
 # words only, and every later launch.sh in this checkout failed the same way until someone found DIR.
+# Its owner file goes last, so that each later launch.sh finds DIR stale again and warns too: removed with
+# the rest (rm -rf), DIR was one without an owner, passed over in silence from the second launch on.
 remove_stale_dir() {
   local why
-  why=$(rm -rf "$1" 2>&1) && return 0
+  why=$({ find "$1" -mindepth 1 -maxdepth 1 ! -name owner -exec rm -rf -- {} + && rm -f -- "$1/owner" &&
+    rmdir -- "$1"; } 2>&1) && return 0
   echo "launch.sh: warning: could not remove $1, the temp dir of a launch.sh that is gone (${why%%$'\n'*}): remove it yourself (chattr -i -a what is in it first, as root, if it is immutable or append-only)" >&2
+}
+
+# True if a file in DIR is immutable or append-only (lsattr's flags 'i', 'a'): no launch.sh makes one, so a
+# DIR without an owner file that holds one is no live launch.sh's, but one whose removal failed on it after
+# rm -rf had taken its owner (before remove_stale_dir kept the owner for last).
+holds_stuck_file() {
+  local flags _
+  while read -r flags _; do
+    [[ "$flags" == *[ia]* ]] && return 0
+  done < <(lsattr -- "$1" 2>/dev/null || true)
+  return 1
 }

@@ -7,7 +7,8 @@
  * how many were refused, and for how long. Without a marker directory of our own (another user's, or
  * none can be made) each refusal is logged as a WARN, as before but for its level. An arbiter not running
  * (restarting: a guest's session retries as for a full queue) is an episode of its own, its first refusal
- * an ERROR (it may never come).
+ * an ERROR (it may never come). A marker nobody ended (its arbiter gone for good, a test's socket) stayed
+ * for ever, one more per such socket: a bridge starting an episode removes those untouched for a day.
  */
 import { createHash } from "node:crypto";
 import {
@@ -15,6 +16,7 @@ import {
   closeSync,
   lstatSync,
   mkdirSync,
+  opendirSync,
   openSync,
   readFileSync,
   statSync,
@@ -22,7 +24,7 @@ import {
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { log } from "../log.ts";
 import { formatWait } from "../units.ts";
 
@@ -36,6 +38,22 @@ const REFUSED_SINCE: Record<Refusal, string> = {
 
 /** A refusal this long after the episode's last starts a new episode (its first is logged again). */
 export const EPISODE_GAP_MS = 60_000;
+
+/**
+ * A marker untouched this long is removed when a bridge starts an episode. Its episode ended long ago
+ * (EPISODE_GAP_MS); all it still gives is the count a bridge reaching its arbiter again logs, and an
+ * arbiter back after more than a day had its absence logged when it began (the episode's first refusal).
+ */
+export const MARKER_KEPT_MS = 24 * 3600_000;
+
+/**
+ * Entries looked at per episode start: no bridge spends long on a directory however many it holds, and
+ * one filled before markers were removed (hundreds were seen) empties over an episode or a few.
+ */
+export const PRUNE_SCAN_LIMIT = 1000;
+
+/** A marker's name: the first 32 hex digits of a SHA-256 (see markerPath); nothing else is removed. */
+const MARKER_NAME = /^[0-9a-f]{32}$/;
 
 /**
  * Where the marker of `socketPath` is, or undefined when no directory of this user's can hold it; `make`:
@@ -92,8 +110,36 @@ function countRefusal(marker: string): boolean {
     }
   } catch {
     // Another bridge started it at the same moment, or no marker can be written: logged all the same.
+    return false;
   }
+  removeOldMarkers(dirname(marker));
   return false;
+}
+
+/** Removes the markers in `dir` untouched for MARKER_KEPT_MS, among its first PRUNE_SCAN_LIMIT entries. */
+function removeOldMarkers(dir: string): void {
+  const oldest = Date.now() - MARKER_KEPT_MS;
+  try {
+    const entries = opendirSync(dir);
+    try {
+      for (let seen = 0; seen < PRUNE_SCAN_LIMIT; seen++) {
+        const entry = entries.readSync();
+        if (!entry) break;
+        if (!MARKER_NAME.test(entry.name)) continue;
+        const path = join(dir, entry.name);
+        try {
+          const status = lstatSync(path);
+          if (status.isFile() && status.mtimeMs < oldest) unlinkSync(path);
+        } catch {
+          // Gone meanwhile (another bridge's removal or episode's end).
+        }
+      }
+    } finally {
+      entries.closeSync();
+    }
+  } catch {
+    // Not to be read: the markers stay, as before.
+  }
 }
 
 /** A bridge reached the arbiter: if bridges were refused before, logs how many, and ends the episode. */

@@ -3,7 +3,8 @@
  * parent-death signal), but its watchdog dies with the group, so its temp dir ($TMPDIR/ivsh-vm.NAME.*) and
  * its name lock (build/qemu/run/NAME.lock) stayed, one of each per such run, for ever. The next launch.sh
  * removes them; a live VM's own, and those of launches running at the same time, it leaves alone.
- * No timing: each guest says "up" once its command runs (launch.sh has its dir and lock by then).
+ * No timing: each guest says "up" once its command runs (launch.sh has its dir and lock by then). A stale
+ * dir that cannot be removed (a file in it immutable) is warned about, by each launch.sh that finds it.
  */
 import { expect } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -127,33 +128,104 @@ testUnless(
   BOUND_MS,
 );
 
+/**
+ * In `checkout`'s temp base, a launch.sh's temp dir whose owner is gone (no process started at tick 1 of
+ * the boot), a file "stuck" in it, besides one other; `owner`: false for a dir without its owner file.
+ */
+function staleDir(checkout: string, owner = true): { temp: string; stale: string; stuck: string } {
+  const temp = join(checkout, "tmp");
+  const stale = join(temp, "ivsh-vm.gone.abcdef");
+  const stuck = join(stale, "stuck");
+  mkdirSync(stale, { recursive: true });
+  const namespace = Bun.spawnSync(["readlink", "/proc/self/ns/pid"]).stdout.toString().trim();
+  if (owner) writeFileSync(join(stale, "owner"), `999999 1 ${namespace}\n`);
+  writeFileSync(join(stale, "bridge"), "");
+  writeFileSync(stuck, "");
+  return { temp, stale, stuck };
+}
+
+/** The copy's launch.sh run to its end (QEMU refuses the image); its stderr. */
+async function launchedCopySays(checkout: string, temp: string): Promise<string> {
+  const launched = launchCopy(checkout, vmName("stuck"), { TMPDIR: temp });
+  const stderr = await new Response(launched.stderr).text();
+  expect(await exitOrKill(launched, BOUND_MS)).not.toBe("late");
+  // Gone on to QEMU, which refused the image: launch.sh's words after it.
+  expect(stderr).toContain("the guest gave no result (QEMU exit");
+  return stderr;
+}
+
+const cannotRemove = (stale: string, stuck: string) =>
+  `launch.sh: warning: could not remove ${stale}, the temp dir of a launch.sh that is gone (rm: cannot remove '${stuck}': Operation not permitted): remove it yourself (chattr -i -a what is in it first, as root, if it is immutable or append-only)`;
+
+const warnings = (stderr: string) => stderr.split("\n").filter((line) => line.includes("warning"));
+
 testUnless(
   notRoot ?? toolMissing("qemu-system-x86_64") ?? toolMissing("chattr"),
   "launch.sh finding a stale temp dir it cannot remove (a file in it immutable): warned, named, the launch goes on, the sweep lock let go",
   async () => {
     const { checkout, run } = scriptCheckout("ivsh-lo11-stuck-");
-    const temp = join(checkout, "tmp");
-    // A launch.sh's temp dir whose owner is gone (no process started at tick 1 of the boot), a file in it immutable.
-    const stale = join(temp, "ivsh-vm.gone.abcdef");
-    const stuck = join(stale, "stuck");
-    mkdirSync(stale, { recursive: true });
-    const namespace = Bun.spawnSync(["readlink", "/proc/self/ns/pid"]).stdout.toString().trim();
-    writeFileSync(join(stale, "owner"), `999999 1 ${namespace}\n`);
-    writeFileSync(stuck, "");
+    const { temp, stale, stuck } = staleDir(checkout);
     try {
       expect(Bun.spawnSync(["chattr", "+i", stuck]).exitCode).toBe(0);
-      const launched = launchCopy(checkout, vmName("stuck"), { TMPDIR: temp });
-      const stderr = await new Response(launched.stderr).text();
-      expect(await exitOrKill(launched, BOUND_MS)).not.toBe("late");
+      const stderr = await launchedCopySays(checkout, temp);
       // Before: exit 1, its only words "rm: cannot remove '.../stuck': Operation not permitted".
-      expect(stderr).toContain(
-        `launch.sh: warning: could not remove ${stale}, the temp dir of a launch.sh that is gone (rm: cannot remove '${stuck}': Operation not permitted): remove it yourself`,
-      );
-      // Gone on to QEMU, which refused the image: launch.sh's words after it.
-      expect(stderr).toContain("the guest gave no result (QEMU exit");
+      expect(stderr).toContain(cannotRemove(stale, stuck));
       // The sweep lock is free: a later launch.sh takes it.
       const sweep = join(run, ".sweep");
       expect(Bun.spawnSync(["flock", "-n", sweep, "true"]).exitCode).toBe(0);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", stuck]);
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  },
+  BOUND_MS,
+);
+
+testUnless(
+  notRoot ?? toolMissing("qemu-system-x86_64") ?? toolMissing("chattr"),
+  "each later launch.sh warns once about a stale temp dir it cannot remove, not only the first; once it can, the dir goes",
+  async () => {
+    const { checkout } = scriptCheckout("ivsh-lo13-again-");
+    const { temp, stale, stuck } = staleDir(checkout);
+    try {
+      expect(Bun.spawnSync(["chattr", "+i", stuck]).exitCode).toBe(0);
+      const first = await launchedCopySays(checkout, temp);
+      const second = await launchedCopySays(checkout, temp);
+      // Before: the second said nothing (the first's rm -rf had taken the owner file: a dir without one is left).
+      expect({ first: warnings(first), second: warnings(second) }).toEqual({
+        first: [cannotRemove(stale, stuck)],
+        second: [cannotRemove(stale, stuck)],
+      });
+      expect(readdirSync(stale).sort()).toEqual(["owner", "stuck"]);
+      expect(Bun.spawnSync(["chattr", "-i", stuck]).exitCode).toBe(0);
+      expect(warnings(await launchedCopySays(checkout, temp))).toEqual([]);
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", stuck]);
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  },
+  3 * BOUND_MS,
+);
+
+testUnless(
+  notRoot ?? toolMissing("qemu-system-x86_64") ?? toolMissing("chattr"),
+  "a temp dir without its owner file is warned about if a file in it is immutable (left so by an earlier launch.sh), else left in silence",
+  async () => {
+    const { checkout } = scriptCheckout("ivsh-lo13-ownerless-");
+    const { temp, stale, stuck } = staleDir(checkout, false);
+    // A launch.sh's from before it wrote owner files (still running, perhaps): nothing in it is immutable.
+    const older = join(temp, "ivsh-vm.older.abcdef");
+    mkdirSync(older);
+    writeFileSync(join(older, "bridge"), "");
+    try {
+      expect(Bun.spawnSync(["chattr", "+i", stuck]).exitCode).toBe(0);
+      // Before: nothing said, the dir as it was.
+      expect(warnings(await launchedCopySays(checkout, temp))).toEqual([cannotRemove(stale, stuck)]);
+      expect({ stale: readdirSync(stale), older: readdirSync(older) }).toEqual({
+        stale: ["stuck"],
+        older: ["bridge"],
+      });
     } finally {
       Bun.spawnSync(["chattr", "-i", stuck]);
       rmSync(checkout, { recursive: true, force: true });
