@@ -7,7 +7,15 @@
  * dir that cannot be removed (a file in it immutable) is warned about, by each launch.sh that finds it.
  */
 import { expect } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { notRoot } from "../helpers/as-nobody.ts";
