@@ -155,6 +155,7 @@ function checkArbiterLog(stderr: string, exitCode: number | null, stats: FuzzSta
 
 interface CliOptions extends FuzzOptions {
   json: string | undefined;
+  help?: boolean;
 }
 
 const USAGE =
@@ -179,6 +180,7 @@ function parseArgs(argv: string[]): CliOptions {
     else if (flag === "--replay") options.replay = number(flag, value());
     else if (flag === "--no-honest") options.honest = false;
     else if (flag === "--trace") options.trace = (line) => console.log(line);
+    else if (flag === "--help" || flag === "-h") options.help = true;
     else throw new Error(`unknown flag '${flag}'\n${USAGE}`);
   }
   return options;
@@ -186,6 +188,10 @@ function parseArgs(argv: string[]): CliOptions {
 
 async function cli(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
   console.log(
     `fuzz: seed ${options.seed}, ${options.frames} frames${options.replay === undefined ? "" : `, replaying connection ${options.replay}`}`,
   );

@@ -25,16 +25,36 @@ const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
   scribble: { weight: 1.5, run: scribbleScenario },
 };
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "60" },
-    seed: { type: "string" },
-    json: { type: "string" },
-    only: { type: "string" },
-    lease: { type: "string", default: "3000" },
-    kinds: { type: "string" },
-  },
-});
+const USAGE = `usage: npm run soak -- --seconds N [--seed S] [--json FILE] [--only I] [--lease MS] [--kinds transfer,locks,scribble]
+  --seconds N   how long to run scenarios (default 60)
+  --seed S      the run's seed (default: random, printed); the same seed replays the same scenarios
+  --json FILE   writes the totals and violations there
+  --only I      runs only scenario number I of the seed (what a violation's replay line names)
+  --lease MS    the arbiter's client lease (default 3000)
+  --kinds K,..  which scenarios to draw from (default: all)`;
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        seconds: { type: "string", default: "60" },
+        seed: { type: "string" },
+        json: { type: "string" },
+        only: { type: "string" },
+        lease: { type: "string", default: "3000" },
+        kinds: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const kinds = values.kinds?.split(",") ?? Object.keys(SCENARIOS);
 const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
 const leaseMs = Number(values.lease);
@@ -43,9 +63,7 @@ if (
   ![seed, leaseMs, seconds].every(Number.isFinite) ||
   (values.only && !Number.isInteger(Number(values.only)))
 ) {
-  console.error(
-    "usage: npm run soak -- --seconds N [--seed S] [--json FILE] [--only I] [--lease MS] [--kinds transfer,locks,scribble]",
-  );
+  console.error(USAGE);
   process.exit(2);
 }
 
