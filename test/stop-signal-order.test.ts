@@ -52,3 +52,33 @@ test("two signals held before the command claims them: its handler is given the 
   `);
   expect(out).toBe("SIGTERM SIGTERM");
 });
+
+test("a signal held since start-up is the received one at once, before its claimer's handler runs", async () => {
+  // `ivsh host` asks right after claiming (commands/host.ts): a stop before it started creates nothing.
+  const out = await inChild(`
+    exit.holdStopSignals();
+    process.kill(process.pid, "SIGTERM"); await received(1);
+    const before = exit.receivedStopSignal();
+    exit.onStopSignals(() => {}, { once: true });
+    console.log(before, exit.receivedStopSignal());
+  `);
+  expect(out).toBe("SIGTERM SIGTERM");
+});
+
+test("held, then claimed once: after the first signal, a second has its default effect", async () => {
+  // No listener of the test's own here: only ivsh's stand between the signal and its default action.
+  const script = `
+    import * as exit from ${JSON.stringify(EXIT)};
+    exit.holdStopSignals();
+    let handled = false;
+    exit.onStopSignals(() => { handled = true; }, { once: true });
+    process.kill(process.pid, "SIGTERM");
+    while (!handled) await new Promise((r) => setTimeout(r, 5));
+    process.kill(process.pid, "SIGTERM");
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log("survived the second SIGTERM");
+  `;
+  const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+  expect({ out, code, signal: child.signalCode }).toEqual({ out: "", code: 143, signal: "SIGTERM" });
+});

@@ -42,6 +42,13 @@ describe("a sender that could not set up its ring", () => {
     expect(said.text).toMatch(
       /a sender \(client \d+\) could not set up its ring: the region had no room for its ring .*; waiting for another sender/,
     );
+    // The wait is said again after the warning (run.ts: onWaiting after onSenderFailed), as the wait it is.
+    const afterWarning = () => said.text.slice(said.text.indexOf("could not set up its ring"));
+    await eventually(
+      async () => afterWarning().includes("waiting for a sender on channel 'failed-then-none'"),
+      WITHIN_MS,
+      "the wait said again after the warning",
+    );
     expect(await proc.exited).toBe(1);
     expect(said.text).toMatch(
       /no sender showed up within 8 s \(--timeout\); the last that came failed: a sender \(client \d+\) could not set up its ring: the region had no room/,
