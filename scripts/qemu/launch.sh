@@ -247,6 +247,7 @@ T=$(mktemp -d "$tbase/ivsh-vm.$NAME.XXXXXX")
 own_temp_dir "$T" # what tells a later launch.sh that it is stale once this script is gone
 
 QPID=
+QEMU_STARTING= # set from just before QEMU's `&` to QPID=$!: signals taken then wait for QPID (on_signal, on_stop)
 PIDS=()    # helpers killed at exit
 READERS=() # output readers: they end when QEMU closes its side
 SIGNAL=
@@ -263,9 +264,16 @@ cleanup() {
   if [ -n "$LOCK" ]; then rm -f "$LOCK"; fi # still held (fd 7): see "one VM per name"
 }
 trap cleanup EXIT
+# One taken between QEMU's `&` and `QPID=$!` found no QPID: this script exited, QEMU ran on, orphaned
+# (its parent-death signal, when setpriv gives one, may not be set yet). It is sent once QPID is known
+# (QEMU_STARTING, see "go").
 on_signal() {
   SIGNAL=$1
-  if [ -n "$QPID" ]; then kill -TERM "$QPID" 2>/dev/null || true; else exit $((128 + $2)); fi
+  if [ -n "$QPID" ]; then
+    kill -TERM "$QPID" 2>/dev/null || true
+  elif [ -z "$QEMU_STARTING" ]; then
+    exit $((128 + $2))
+  fi
 }
 trap 'on_signal INT 2' INT
 trap 'on_signal TERM 15' TERM
@@ -276,14 +284,13 @@ trap 'on_signal HUP 1' HUP
 # parent in its session, as QEMU's is. Then this script stops as it would have (the signal's default, which
 # the kernel drops in the same case), and once continued (`fg`: SIGCONT), it continues QEMU's group.
 # A stop taken between QEMU's `&` and `QGROUP=$!` (bash runs a trap between two commands) found no QGROUP:
-# this script stopped, QEMU ran on. Now it waits for QGROUP (STOP_PENDING, see "go"). QEMU's group is
+# this script stopped, QEMU ran on. Now it waits for QGROUP (QEMU_STARTING, see "go"). QEMU's group is
 # signalled by its leader's pid too: just forked, that process may not have made its group yet (setsid,
 # timeout(1)'s setpgid), and it makes it before QEMU runs.
 QGROUP=
-QGROUP_STARTING=
 STOP_PENDING=
 on_stop() {
-  if [ -n "$QGROUP_STARTING" ]; then
+  if [ -n "$QEMU_STARTING" ]; then
     STOP_PENDING=1
     return
   fi
@@ -411,7 +418,7 @@ if [ "$RUN_SET" = 1 ]; then
   # ("the guest gave no result (QEMU exit 1)"): tried once, it is left out then, as a missing one is.
   guard=(setpriv --pdeathsig TERM)
   "${guard[@]}" true >/dev/null 2>&1 || guard=()
-  QGROUP_STARTING=1
+  QEMU_STARTING=1
   if [ "$TIMEOUT" != 0 ]; then
     "${guard[@]}" timeout -s TERM -k 5 "$TIMEOUT" "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   else
@@ -426,16 +433,19 @@ if [ "$RUN_SET" = 1 ]; then
     "${guard[@]}" setsid "${args[@]}" </dev/null 4>&- 5>&- 6>&- &
   fi
   QGROUP=$! # timeout(1) leads a group of its own (it runs QEMU in it); setsid's QEMU leads its own session
-  QGROUP_STARTING=
-  if [ -n "$STOP_PENDING" ]; then
-    STOP_PENDING=
-    on_stop
-  fi
 else
   exec 3<&0
+  QEMU_STARTING=1
   "${args[@]}" <&3 3<&- 6>&- &
 fi
 QPID=$!
+QEMU_STARTING=
+# What was signalled while QEMU was being started (on_signal, on_stop) is done now that QEMU's pid is known.
+if [ -n "$SIGNAL" ]; then kill -TERM "$QPID" 2>/dev/null || true; fi
+if [ -n "$STOP_PENDING" ]; then
+  STOP_PENDING=
+  on_stop
+fi
 # If this script is killed outright (SIGKILL), stop QEMU and remove the temp dir anyway.
 (
   while kill -0 $$ 2>/dev/null; do sleep 1; done

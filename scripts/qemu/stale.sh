@@ -59,10 +59,13 @@ sweep_stale() {
 # words only, and every later launch.sh in this checkout failed the same way until someone found DIR.
 # Its owner file goes last, so that each later launch.sh finds DIR stale again and warns too: removed with
 # the rest (rm -rf), DIR was one without an owner, passed over in silence from the second launch on.
+# DIR gone meanwhile is no failure: another checkout's launch.sh (its own run dir, so its own sweep lock;
+# the same TEMP_BASE) removed it at the same moment, and find and rmdir, unlike rm -rf, say so.
 remove_stale_dir() {
   local why
   why=$({ find "$1" -mindepth 1 -maxdepth 1 ! -name owner -exec rm -rf -- {} + && rm -f -- "$1/owner" &&
     rmdir -- "$1"; } 2>&1) && return 0
+  [ -e "$1" ] || return 0
   echo "launch.sh: warning: could not remove $1, the temp dir of a launch.sh that is gone (${why%%$'\n'*}): remove it yourself (chattr -i -a what is in it first, as root, if it is immutable or append-only)" >&2
 }
 

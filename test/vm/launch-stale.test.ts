@@ -8,6 +8,7 @@
  */
 import { expect } from "bun:test";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -153,8 +154,12 @@ function staleDir(checkout: string, owner = true): { temp: string; stale: string
 }
 
 /** The copy's launch.sh run to its end (QEMU refuses the image); its stderr. */
-async function launchedCopySays(checkout: string, temp: string): Promise<string> {
-  const launched = launchCopy(checkout, vmName("stuck"), { TMPDIR: temp });
+async function launchedCopySays(
+  checkout: string,
+  temp: string,
+  env: Record<string, string> = {},
+): Promise<string> {
+  const launched = launchCopy(checkout, vmName("stuck"), { ...env, TMPDIR: temp });
   const stderr = await new Response(launched.stderr).text();
   expect(await exitOrKill(launched, BOUND_MS)).not.toBe("late");
   // Gone on to QEMU, which refused the image: launch.sh's words after it.
@@ -240,4 +245,41 @@ testUnless(
     }
   },
   BOUND_MS,
+);
+
+/**
+ * Two checkouts (each its own run dir, so its own sweep lock) sharing one TMPDIR sweep the same stale dir at
+ * once: what the other takes first is gone when this one's find or rmdir comes to it. Made certain, not
+ * timed: `tool` is a wrapper on PATH that removes the stale dir (as the other launch.sh does) and then runs.
+ */
+async function sweptMeanwhile(tool: "find" | "rmdir"): Promise<{ said: string[]; left: boolean }> {
+  const { checkout } = scriptCheckout(`ivsh-lo13-raced-${tool}-`);
+  const { temp, stale } = staleDir(checkout);
+  const bin = join(checkout, "bin");
+  mkdirSync(bin);
+  const wrapper = join(bin, tool);
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\ncase "$*" in *${stale}*) rm -rf -- ${stale} ;; esac\nexec ${Bun.which(tool)} "$@"\n`,
+  );
+  chmodSync(wrapper, 0o755);
+  try {
+    const stderr = await launchedCopySays(checkout, temp, { PATH: `${bin}:${process.env.PATH}` });
+    return { said: warnings(stderr), left: existsSync(stale) };
+  } finally {
+    rmSync(checkout, { recursive: true, force: true });
+  }
+}
+
+testWithTool(
+  "qemu-system-x86_64",
+  "a stale temp dir another checkout's launch.sh removes at the same time is no warning",
+  async () => {
+    // Before: "launch.sh: warning: could not remove .../ivsh-vm.gone.abcdef, ... (find: ‘...’: No such file
+    // or directory): remove it yourself", and the same in rmdir's words: a dir already gone.
+    const raced = { find: await sweptMeanwhile("find"), rmdir: await sweptMeanwhile("rmdir") };
+    const quietlyGone = { said: [], left: false };
+    expect(raced).toEqual({ find: quietlyGone, rmdir: quietlyGone });
+  },
+  2 * BOUND_MS,
 );
