@@ -43,7 +43,8 @@ sweep_stale() {
     ) 2>/dev/null || true
   done
   for dir in "$temp_base"/ivsh-vm.*; do
-    [ -d "$dir" ] && [ -O "$dir" ] || continue
+    # Not through a link: its target is no temp dir of a launch.sh, and removing would follow it.
+    [ -d "$dir" ] && [ ! -L "$dir" ] && [ -O "$dir" ] || continue
     if [ ! -f "$dir/owner" ]; then
       ! holds_stuck_file "$dir" || remove_stale_dir "$dir"
       continue
