@@ -15,6 +15,7 @@ import {
   mkdtempSync,
   readdirSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -282,4 +283,35 @@ testWithTool(
     expect(raced).toEqual({ find: quietlyGone, rmdir: quietlyGone });
   },
   2 * BOUND_MS,
+);
+
+testUnless(
+  toolMissing("qemu-system-x86_64"),
+  "a temp-dir name that is a symbolic link to a stale dir elsewhere: passed over, the link and what it names kept",
+  async () => {
+    const { checkout } = scriptCheckout("ivsh-lo13-link-");
+    const { temp: elsewhere, stale } = staleDir(checkout);
+    const temp = join(checkout, "linked-tmp");
+    mkdirSync(temp);
+    const link = join(temp, "ivsh-vm.link.abcdef");
+    symlinkSync(stale, link);
+    try {
+      const stderr = await launchedCopySays(checkout, temp);
+      // Before: the target's files removed through the link (its owner 999999 is gone), and a warning.
+      expect({
+        warnings: warnings(stderr),
+        link: existsSync(link),
+        target: readdirSync(stale).sort(),
+        elsewhere: readdirSync(elsewhere),
+      }).toEqual({
+        warnings: [],
+        link: true,
+        target: ["bridge", "owner", "stuck"],
+        elsewhere: ["ivsh-vm.gone.abcdef"],
+      });
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
+  },
+  BOUND_MS,
 );
