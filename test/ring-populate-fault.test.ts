@@ -6,7 +6,7 @@
  * is injected here (the truncation itself races the arbiter's sweep, which stops it within a second), so
  * each end meets it at that step for certain; the arbiter is a process of its own.
  */
-import { afterAll, afterEach, beforeAll, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { constants } from "node:os";
 import { SystemCallError } from "../src/ffi/index.ts";
 import { type Client, connect } from "../src/guest/index.ts";
@@ -51,7 +51,16 @@ function failNextPopulate(): void {
 const GONE = "the shared region's pages behind the ring are gone (EFAULT)";
 const escaped = (text: string) => text.replace(/[()]/g, "\\$&");
 
-test("the sender's ring faulting as it is populated: the sender says the region's pages are gone", async () => {
+/** The segments named `prefix`... that `client` holds, as the arbiter (a process of its own) reports them. */
+async function ringsHeld(client: Client, prefix: string): Promise<string[]> {
+  const { segments } = await client.status();
+  return segments
+    .filter((segment) => segment.name?.startsWith(prefix))
+    .filter((segment) => segment.holders.some((holder) => holder.clientId === client.clientId))
+    .map((segment) => String(segment.name));
+}
+
+test("the sender's ring faulting as it is populated: the sender says the region's pages are gone, and gives the ring back", async () => {
   const sending = await client("populate-fault sender");
   failNextPopulate();
   await expectRejection(
@@ -59,9 +68,11 @@ test("the sender's ring faulting as it is populated: the sender says the region'
     "RegionInvalid",
     new RegExp(`^Failed to send on channel 'populate-sender' since ${escaped(GONE)}`),
   );
+  // Before: the ring stayed this client's until it closed.
+  expect(await ringsHeld(sending, "channel:populate-sender:")).toEqual([]);
 });
 
-test("the receiver's ring faulting as it is populated: the receiver says the region's pages are gone", async () => {
+test("the receiver's ring faulting as it is populated: the receiver says the region's pages are gone, and gives the ring back", async () => {
   const [sending, receiving] = [
     await client("populate-fault sender"),
     await client("populate-fault receiver"),
@@ -73,5 +84,7 @@ test("the receiver's ring faulting as it is populated: the receiver says the reg
     "RegionInvalid",
     new RegExp(`^Failed to receive on channel 'populate-receiver' since ${escaped(GONE)}`),
   );
+  // Before: the sender's ring stayed this receiver's too, until it closed.
+  expect(await ringsHeld(receiving, "channel:populate-receiver:")).toEqual([]);
   await sender.close();
 });

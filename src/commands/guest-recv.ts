@@ -169,11 +169,26 @@ function warnUndone(sink: Sink): void {
       `${undone.copy} is the received copy, whole and verified, but not confirmed to its sender (its keep ` +
         `was undone): move it where you want it, or receive again`,
     );
+  const left = sink.undoLeft;
+  // Linked back to FILE.partial, FILE not removed (the directory refused it): FILE is still the copy.
+  if (left?.final)
+    log.warn(
+      `${sink.target} is still a second name of the received copy: it could not be removed (${left.final}), so the ` +
+        `file it replaced was not put back: delete ${sink.target} yourself`,
+    );
+  if (left?.aside)
+    log.warn(
+      `${left.aside.name} is a second name of the file ${sink.target} replaced, back at ${sink.target}: it ` +
+        `could not be removed (${left.aside.why}): delete it yourself`,
+    );
   if (!undone?.aside) return;
-  // Not put back: FILE was not the copy any more when the undo looked (a file put there, or FILE removed).
-  const why = existsSync(sink.target)
-    ? `a file was put at ${sink.target} after the keep, and was not replaced`
-    : `${sink.target} was removed after the keep, and it was not put back there`;
+  // Not put back: FILE was not the copy any more when the undo looked (a file put there, or FILE removed),
+  // or it still is (its removal refused, said above).
+  const why = left?.final
+    ? `${sink.target} is still the copy's`
+    : existsSync(sink.target)
+      ? `a file was put at ${sink.target} after the keep, and was not replaced`
+      : `${sink.target} was removed after the keep, and it was not put back there`;
   log.warn(`${undone.aside}, the file ${sink.target} replaced, stays under that name: ${why}`);
 }
 

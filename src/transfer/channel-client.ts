@@ -52,7 +52,7 @@ export interface ChannelClient {
   /** @internal */
   openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;
   /** @internal */
-  closeSlot(slot: number): Promise<void>;
+  closeSlot(slot: number, keep?: boolean): Promise<void>;
   /** @internal */
   waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
   /** @internal */

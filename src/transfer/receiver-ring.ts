@@ -2,7 +2,7 @@
  * What a receiver does before its first record (receiver.ts): wait for a transfer to join, and open and
  * check the ring its slot announces.
  */
-import { failure } from "../errors.ts";
+import { failure, isIvshError, reasonOf } from "../errors.ts";
 import {
   ChannelState,
   readSetupFailure,
@@ -53,11 +53,16 @@ export async function openRing(
       : undefined);
   if (!problem) {
     const ring = new Ring(segment, depth, chunkBytes);
-    // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
+    // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk. The ring
+    // goes back: it stayed this client's until the client closed, a sender's ring it would never read.
     try {
       ring.populate(false);
     } catch (error) {
-      throw slot.chunkFailure(error, `receive on channel '${name}'`);
+      const told = slot.chunkFailure(error, `receive on channel '${name}'`);
+      const kept = await giveBack(client, segment);
+      throw kept && isIvshError(told)
+        ? failure(told.code, `receive on channel '${name}'`, `${reasonOf(told)}; ${kept}`)
+        : told;
     }
     return { ring };
   }

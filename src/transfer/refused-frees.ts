@@ -1,15 +1,34 @@
 /**
- * Ring segments a channel end took but will not use (a ring found overwritten, a sender's or a receiver's
- * ring answered after an abort, ...), whose free the arbiter's full --state journal refused: kept per
- * client and tried again at its next channel open (send or receive), not left held until it closes.
+ * What a channel end took but will not use (a ring found overwritten, a sender's or a receiver's ring
+ * answered after an abort, a closed end's ring and its hold on the channel's slot, ...), whose release the
+ * arbiter's full --state journal refused: kept per client and tried again at its next channel open (send
+ * or receive), not left held until it closes.
  */
-import { isIvshError } from "../errors.ts";
+import { type IvshError, isIvshError } from "../errors.ts";
 import type { Segment } from "../guest/segment.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 
-/** Segments whose free a full journal refused (`giveBack`), per client: tried again by `giveBackRefused`. */
-const refusedFrees = new WeakMap<ChannelClient, Set<Segment>>();
+/** What a full journal refused to take back from one client: tried again by `giveBackRefused`. */
+interface Refused {
+  segments: Set<Segment>;
+  /** Channel slots whose hold's release was refused (the client counts the handle again: SlotHandles). */
+  slots: Set<number>;
+}
+
+const refusedFrees = new WeakMap<ChannelClient, Refused>();
+
+function refusedOf(client: ChannelClient): Refused {
+  let refused = refusedFrees.get(client);
+  if (!refused) {
+    refused = { segments: new Set(), slots: new Set() };
+    refusedFrees.set(client, refused);
+  }
+  return refused;
+}
+
+/** What a client keeps until it tries again: said in the failure whose cleanup was refused. */
+const UNTIL_NEXT = "this client holds it until its next send or receive gives it back, or it closes";
 
 /**
  * Frees a ring segment a channel end took but will not use, as it fails; the failure is what is told. But a
@@ -19,22 +38,53 @@ const refusedFrees = new WeakMap<ChannelClient, Set<Segment>>();
  * and the failure's message says so (the clause returned).
  */
 export async function giveBack(client: ChannelClient, segment: Segment): Promise<string | undefined> {
+  return (await freeOrKeep(client, segment)) && segmentKept(segment);
+}
+
+/** `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. */
+export async function freeOrKeep(client: ChannelClient, segment: Segment): Promise<IvshError | undefined> {
   const refusal = await segment.free().then(
     () => undefined,
     (error: unknown) => error,
   );
   if (!isIvshError(refusal, "JournalFull")) return undefined; // a session lost gave it back already
-  const refused = refusedFrees.get(client) ?? new Set();
-  refusedFrees.set(client, refused.add(segment));
+  refusedOf(client).segments.add(segment);
+  return refusal;
+}
+
+/** The clause a failure says of a segment `giveBack` kept. */
+export function segmentKept(segment: Segment): string {
   return (
     `the arbiter's state journal, its file system full, refused to take back segment ${segment.id} ` +
-    `('${segment.name}') that we opened: this client holds it until its next send or receive gives it back, or it closes`
+    `('${segment.name}') that we opened: ${UNTIL_NEXT}`
   );
 }
 
 /**
- * Tries again the frees a full journal refused this client (`giveBack`); one refused again waits for the
- * next. Not waited for past `signal`: with the arbiter away a free waits for its return, up to the
+ * Gives up this client's hold on a channel's slot (`slot`, its index). One the full journal refused was
+ * dropped (an abort's undo, a failure's cleanup) or told and left (close()): the slot stayed this client's
+ * until it closed. It is kept, as `giveBack` keeps a segment, and tried again at the next send or receive;
+ * the refusal is returned for the caller to tell. Other failures are thrown.
+ */
+export async function closeOrKeep(client: ChannelClient, slot: number): Promise<IvshError | undefined> {
+  const refusal = await client.closeSlot(slot, true).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (refusal === undefined) return undefined;
+  if (!isIvshError(refusal, "JournalFull")) throw refusal;
+  refusedOf(client).slots.add(slot);
+  return refusal;
+}
+
+/** The clause a failure says of a slot `closeOrKeep` kept. */
+export function holdKept(channel: string): string {
+  return `the arbiter's state journal, its file system full, refused to let go of this client's hold on channel '${channel}': ${UNTIL_NEXT}`;
+}
+
+/**
+ * Tries again what a full journal refused this client (`giveBack`, `closeOrKeep`); one refused again waits
+ * for the next. Not waited for past `signal`: with the arbiter away a free waits for its return, up to the
  * reconnect timeout, and an abort (Ctrl-C, --timeout) went unheeded that long. The retry goes on.
  */
 export async function giveBackRefused(
@@ -43,22 +93,24 @@ export async function giveBackRefused(
   name: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (!refusedFrees.get(client)?.size) return; // the usual case: nothing to try, no wait to make abortable
-  await abortable(retryRefused(client), signal, `${verb} on channel '${name}'`, async () => {});
+  const refused = refusedFrees.get(client);
+  if (!refused?.segments.size && !refused?.slots.size) return; // the usual case: no wait to make abortable
+  await abortable(retryRefused(client, refused), signal, `${verb} on channel '${name}'`, async () => {});
 }
 
-async function retryRefused(client: ChannelClient): Promise<void> {
-  const refused = refusedFrees.get(client);
-  if (!refused) return;
-  for (const segment of [...refused]) {
+async function retryRefused(client: ChannelClient, refused: Refused): Promise<void> {
+  // Lost or closing, the session gives it back with everything else: nothing left to try.
+  const gone = () => client.lost !== undefined || client.isClosing;
+  for (const segment of [...refused.segments]) {
     // Taken out while its free is in flight: another open's retry (two at once) found it freed then and
     // dropped it, and a refusal after that left it held, untried, until the client closed.
-    if (!refused.delete(segment)) continue;
-    // Lost or closing, the session gives it back with everything else: nothing left to try.
-    const freed = await segment.free().then(
-      () => true,
-      () => client.lost !== undefined || client.isClosing,
-    );
-    if (!freed && !segment.isFreed) refused.add(segment);
+    if (!refused.segments.delete(segment)) continue;
+    const freed = await segment.free().then(() => true, gone);
+    if (!freed && !segment.isFreed) refused.segments.add(segment);
+  }
+  for (const slot of [...refused.slots]) {
+    if (!refused.slots.delete(slot)) continue;
+    const closed = await client.closeSlot(slot, true).then(() => true, gone);
+    if (!closed) refused.slots.add(slot);
   }
 }

@@ -156,12 +156,17 @@ export async function publishRing(
     },
   );
   const ring = new Ring(segment, shape.depth, shape.chunkBytes);
-  // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk.
+  // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk. The ring
+  // goes back: it stayed this client's, in a region told broken, until the client closed.
   try {
     ring.populate(true);
   } catch (error) {
     leaveSetupFailure(slot, client, "other");
-    throw slot.chunkFailure(error, `send on channel '${name}'`);
+    const told = slot.chunkFailure(error, `send on channel '${name}'`);
+    const kept = await giveBack(client, segment);
+    throw kept && isIvshError(told)
+      ? failure(told.code, `send on channel '${name}'`, `${reasonOf(told)}; ${kept}`)
+      : told;
   }
   publish(slot, ring, transfer);
   return { ring, transfer };

@@ -352,9 +352,10 @@ async function releaseEnd(
 ): Promise<string | undefined> {
   const releasing = release(decided, role, close, client, signal);
   if (!decided) return void (await whileFailing(releasing));
+  // The arbiter's own refusal (the cause): close() adds a retry at the next send, and this client closes now.
   const refusal = await releasing.then(
     () => undefined,
-    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    (error: Error) => (error.cause instanceof Error ? error.cause : error).message,
   );
   if (refusal === undefined) return undefined;
   return (

@@ -33,7 +33,7 @@ import { keepCopy, type SetAside } from "./keep-copy.ts";
 import { identityAt, removeIfStill } from "./name-moves.ts";
 import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
-import { undoKeep } from "./undo-keep.ts";
+import { type UndoLeft, undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
   private savedFlags: number | undefined;
@@ -307,16 +307,15 @@ export class Sink implements StreamKeeper {
     if (!this.renames || !this.kept) return;
     const old = this.replaced;
     this.replaced = undefined; // whichever step fails, what FILE replaced is never removed
-    // FILE.partial, still the old file's name (refused at the keep): freed for the copy to go back to.
-    if (old?.left) removeIfStill(old.left, old.identity);
+    if (old?.left) removeIfStill(old.left, old.identity); // FILE.partial, the old file's (refused at the keep): freed
     if (this.copyLeft) removeIfStill(this.copyLeft, this.keptIdentity); // the copy's, freed likewise
     try {
       const where = { target: this.target, copy: this.writing, final: this.final, old: old?.name };
-      undoKeep(where, this.keptIdentity);
+      this.undoLeft = undoKeep(where, this.keptIdentity);
       // Where the undo left each (it failed, its error says so): for the CLI to name, as a failed keep does.
       this.undone = {
         copy: stillNamed(this.writing, this.fd) ? this.writing : undefined,
-        aside: old && identityAt(old.name) === old.identity ? old.name : undefined,
+        aside: old && !this.undoLeft.aside && identityAt(old.name) === old.identity ? old.name : undefined,
       };
     } finally {
       if (old) closeFd(old.fd);
@@ -329,6 +328,7 @@ export class Sink implements StreamKeeper {
    * and the file FILE replaced, if it stays under its second name (a file was put at FILE meanwhile).
    */
   undone: { copy: string | undefined; aside: string | undefined } | undefined;
+  undoLeft: UndoLeft | undefined; // set by `unkeep`: a name its undo could not remove after a link
 
   /**
    * Why a file this sink was to remove stayed (unlink's errno, the flag): FILE.partial that `abandon` was

@@ -3,9 +3,10 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait, type IvshError, isIvshError, shownName } from "../errors.ts";
+import { failure, hasTrait, IvshError, isIvshError, reasonOf, shownName } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
 import { checkName } from "../guest/arguments.ts";
+import type { Segment } from "../guest/segment.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
@@ -18,6 +19,7 @@ import {
 import { fullFileSystem } from "../region/region-file.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
+import { closeOrKeep, freeOrKeep, holdKept, segmentKept } from "./refused-frees.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
 
@@ -203,8 +205,10 @@ export async function claimRole(
   const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   checkChannelName(name, verb);
   const opening = client.openSlot(channelSlotName(name), "channel", true);
+  // Answered after an abort, and its close refused by a full journal: kept to try again (refused-frees.ts),
+  // not dropped with the slot held until the client closed.
   const { slot: index } = await abortable(opening, signal, `${verb} on channel '${name}'`, ({ slot }) =>
-    client.closeSlot(slot),
+    closeOrKeep(client, slot),
   ).catch((error: unknown) => {
     // The arbiter names the slot ('channel:NAME'), or for a full journal only the journal; the user named
     // the channel.
@@ -219,7 +223,7 @@ export async function claimRole(
   if (slot.tryTake(role)) return await unlessOtherEnd(slot, role, verb);
   // Read before our hold goes: the last hold's close clears the slot.
   const { owner } = slot.holder(role);
-  await whileFailing(client.closeSlot(index));
+  await whileFailing(closeOrKeep(client, index));
   const who = owner === client.clientId ? "this client" : `client ${owner}`;
   throw failure(
     "ChannelBusy",
@@ -272,7 +276,7 @@ export async function releaseRole(
   signal?: AbortSignal,
 ): Promise<void> {
   slot.release(role);
-  const closing = ignoreLost(slot.client.closeSlot(slot.slot));
+  const closing = ignoreLost(closeOrKeep(slot.client, slot.slot));
   if (signal?.aborted) closing.catch(() => {});
   else await closing;
 }
@@ -299,14 +303,42 @@ export async function whileFailing(step: Promise<unknown>): Promise<void> {
 
 /**
  * Frees a transfer's ring and gives up `role`, both requests in flight at once: the arbiter answers them in
- * order on one connection, so every transfer's end waits one round trip for them instead of two.
+ * order on one connection, so every transfer's end waits one round trip for them instead of two. What the
+ * arbiter's full journal refused is thrown (JournalFull, as close() tells it), and kept for the client's
+ * next send or receive to give back (refused-frees.ts): it was left held until the client closed.
  */
 export async function releaseRingAndRole(
   slot: ChannelSlot,
   role: "sender" | "receiver",
-  ring: { free(): Promise<void> },
+  ring: Segment,
 ): Promise<void> {
-  await Promise.all([ignoreLost(ring.free()), releaseRole(slot, role)]);
+  slot.release(role);
+  const { client } = slot;
+  const [freed, closed] = await Promise.all([
+    freeOrKeep(client, ring),
+    keptUnlessLost(closeOrKeep(client, slot.slot)),
+  ]);
+  const refusal = freed ?? closed;
+  if (!refusal) return;
+  const kept = [freed && segmentKept(ring), closed && holdKept(slot.channel)].filter(Boolean).join("; ");
+  const told = `the arbiter could not record it: ${reasonOf(refusal)}; ${kept}`;
+  throw new IvshError(
+    "JournalFull",
+    `Failed to close the ${role} of channel '${slot.channel}' since ${told}`,
+    {
+      cause: refusal,
+    },
+  );
+}
+
+/** A refusal `closeOrKeep` kept; an arbiter that already dropped this client leaves nothing to release. */
+async function keptUnlessLost(closing: Promise<IvshError | undefined>): Promise<IvshError | undefined> {
+  try {
+    return await closing;
+  } catch (error) {
+    if (!hasTrait(error, "harmlessOnRelease")) throw error;
+    return undefined;
+  }
 }
 
 /** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */

@@ -5,11 +5,21 @@
  */
 import { lstatSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
+import { removalRefusal } from "../ffi/file-flags.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { flockListed, lockHolder } from "../holders.ts";
 import { removeFile } from "../remove-file.ts";
 import { putBackFailure, unkeepFailure } from "./keep-failures.ts";
-import { exchangeOrGone, identityAt, moveUnlessTaken } from "./name-moves.ts";
+import { exchangeOrGone, identityAt, movedOrLeft, moveUnlessTaken } from "./name-moves.ts";
+
+/**
+ * A name an undo moved a file from by a hard link and could not remove after it (its directory made
+ * append-only meanwhile), with why (unlink's errno, the directory's flag): `final`, FILE still a name of
+ * the copy, now FILE.partial too (the file it replaced stays aside: FILE is not free for it); `aside`, the
+ * replaced file's second name, that file back at FILE. Not thrown: the undo is done as far as it can be,
+ * and the failure that caused it is what the receiver tells; these are for it to say as well.
+ */
+export type UndoLeft = { final?: string; aside?: { name: string; why: string } };
 
 /**
  * `where.final` back to `where.copy`, and `where.old` (the file it replaced, if any) back to `final`; only
@@ -21,9 +31,9 @@ import { exchangeOrGone, identityAt, moveUnlessTaken } from "./name-moves.ts";
 export function undoKeep(
   where: { target: string; copy: string; final: string; old: string | undefined },
   identity: string,
-): void {
+): UndoLeft {
   try {
-    undoUnwrapped(where, identity);
+    return undoUnwrapped(where, identity);
   } catch (error) {
     // A look at a name (lstat) or a move refused outside the steps that name themselves: FILE's directory
     // made unsearchable during a freeze gave the caller a raw "EACCES: permission denied, lstat".
@@ -34,44 +44,49 @@ export function undoKeep(
 function undoUnwrapped(
   where: { target: string; copy: string; final: string; old: string | undefined },
   identity: string,
-): void {
+): UndoLeft {
   const kept = (path: string) => {
     const now = lstatSync(path, { throwIfNoEntry: false });
     return now !== undefined && `${now.dev}:${now.ino}` === identity;
   };
-  if (!kept(where.final)) return;
+  if (!kept(where.final)) return {};
   const old = where.old;
   const swapped = old ? exchangeOrGone(old, where.final) : false;
   // One of the two names lost its file since the look: FILE (nothing of this receiver's there to move), or
   // the second name (removed, by its owner or anyone who may write the directory: nothing to put back).
-  if (swapped === "gone") {
-    if (kept(where.final)) undoUnwrapped({ ...where, old: undefined }, identity);
-    return;
-  }
+  if (swapped === "gone")
+    return kept(where.final) ? undoUnwrapped({ ...where, old: undefined }, identity) : {};
   if (old && swapped) {
     undoExchanged({ ...where, old }, kept);
-    return;
+    return {};
   }
-  let moved: boolean | "replaced";
+  let moved: ReturnType<typeof movedOrLeft>;
   try {
     // Not over a FILE.partial another receiver made since: that one is writing it. And only this copy:
     // another may have been renamed to FILE since the look above.
-    moved = moveUnlessTaken(where.final, where.copy, kept);
+    moved = movedOrLeft(where.final, where.copy, kept);
   } catch (error) {
     throw unkeepFailure(error, where);
   }
-  if (moved === "replaced") return;
+  if (moved === "replaced") return {};
   if (!moved) throw unkeepFailure(inTheWay(where.copy), where);
+  // Linked back, FILE not removed: thrown, it replaced the failure the undo is for (a lost session).
+  if (typeof moved === "object") return { final: removalRefusal(moved.error, where.final) };
   // Not over a file put at FILE since the copy left it: that one stays, the old file under its second name.
-  if (where.old) putBackUnlessGone({ ...where, old: where.old });
+  return where.old ? putBackUnlessGone({ ...where, old: where.old }) : {};
 }
 
 /** The file FILE replaced back to FILE; not there any more (removed since), it is no failure of the undo. */
-function putBackUnlessGone(where: { target: string; copy: string; final: string; old: string }): void {
+function putBackUnlessGone(where: { target: string; copy: string; final: string; old: string }): UndoLeft {
   try {
-    moveUnlessTaken(where.old, where.final);
+    const moved = movedOrLeft(where.old, where.final);
+    // Back at FILE by a link, its second name not removed: it is FILE all the same.
+    return typeof moved === "object"
+      ? { aside: { name: where.old, why: removalRefusal(moved.error, where.old) } }
+      : {};
   } catch (error) {
     if (errnoOf(error) !== "ENOENT") throw putBackFailure(error, where);
+    return {};
   }
 }
 
