@@ -21,15 +21,17 @@ const short = sharedArbiter("lo12-undo-link-left", { lease: "2s" });
 /**
  * `recv --out FILE --force` over "the old contents", stopped as its keep's rename (the fallback of its
  * swap) returns until its sender gave up on it, with `unlink` injected on FILE, FILE.partial and
- * FILE.ivsh-replaced; what it said, and whether FILE and FILE.partial are the copy.
+ * FILE.ivsh-replaced; what it said, and whether FILE and FILE.partial are the copy. With no FILE before
+ * (`replacing` false) the keep is a link and an unlink, stopped as the link returns.
  */
-async function undoneReceive(label: string, unlink: string) {
+async function undoneReceive(label: string, unlink: string, replacing = true) {
   const output = join(short.dir, `${label}.out`);
-  writeFileSync(output, "the old contents");
-  const injects = ["renameat2:error=EINVAL", "rename:signal=SIGSTOP:when=1", unlink];
+  if (replacing) writeFileSync(output, "the old contents");
+  const stop = replacing ? "rename:signal=SIGSTOP:when=1" : "link:signal=SIGSTOP:when=1";
+  const injects = ["renameat2:error=EINVAL", stop, unlink];
   const on = [output, `${output}.partial`, `${output}.ivsh-replaced`];
   const options = { extra: ["--force"], paths: short.paths, on, injects };
-  const first = stoppedAfter("rename,renameat2,unlink", label, output, options);
+  const first = stoppedAfter("rename,renameat2,link,unlink", label, output, options);
   try {
     const input = join(short.dir, `${label}.in`);
     const data = await randomFile(input, 10_000);
@@ -89,6 +91,22 @@ testUnless(
       "the old contents",
       "the old contents",
     ]);
+  },
+  60_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --out FILE --force, no renameat2 flags, no FILE before: an undo whose FILE's removal after its link is refused names FILE as left, and no file it replaced",
+  async () => {
+    const { output, said, copyAt } = await undoneReceive("undo-new-left", "unlink:error=EPERM:when=2", false);
+    expect(said).toContain("(lease expired)");
+    // Before: "..., so the file it replaced was not put back: ...", where FILE replaced none.
+    expect(said).toContain(
+      `${output} is still a second name of the received copy: it could not be removed (EPERM): delete ${output} yourself`,
+    );
+    expect(said).not.toContain("replaced");
+    expect([copyAt(output), copyAt(`${output}.partial`)]).toEqual([true, true]);
   },
   60_000,
 );

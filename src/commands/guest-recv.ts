@@ -170,11 +170,13 @@ function warnUndone(sink: Sink): void {
         `was undone): move it where you want it, or receive again`,
     );
   const left = sink.undoLeft;
-  // Linked back to FILE.partial, FILE not removed (the directory refused it): FILE is still the copy.
+  // Linked back to FILE.partial, FILE not removed (the directory refused it): FILE is still the copy. The
+  // file it replaced, if there was one (--force over a file), is said below: it stays aside.
+  const notPutBack = undone?.aside ? ", so the file it replaced was not put back" : "";
   if (left?.final)
     log.warn(
-      `${sink.target} is still a second name of the received copy: it could not be removed (${left.final}), so the ` +
-        `file it replaced was not put back: delete ${sink.target} yourself`,
+      `${sink.target} is still a second name of the received copy: it could not be removed (${left.final})` +
+        `${notPutBack}: delete ${sink.target} yourself`,
     );
   if (left?.aside)
     log.warn(

@@ -294,8 +294,8 @@ export async function releaseAfterFailure(
  * Awaits a release step taken because something failed, for the caller to throw that failure: the step's
  * own error (the arbiter's full journal refusing the close or free, as it may have refused what failed, or
  * the failure's cause itself) replaced it, so the user was told the raw refusal of a cleanup, not what
- * failed (a busy channel, a sender gone, an overwritten ring, an interrupt). A hold left goes with the
- * session, which the failure's caller ends.
+ * failed (a busy channel, a sender gone, an overwritten ring, an interrupt). A hold a full journal kept
+ * (closeOrKeep) is given back at the client's next send or receive, or goes with its session.
  */
 export async function whileFailing(step: Promise<unknown>): Promise<void> {
   await step.catch(() => {});
