@@ -331,6 +331,15 @@ export async function releaseRingAndRole(
   );
 }
 
+/**
+ * What a failed `releaseRingAndRole` says of itself for a warning: its JournalFull carries the arbiter's own
+ * refusal as cause (the retry it adds is moot for a client about to close); any other error as it is.
+ */
+export function releaseRefusal(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return (isIvshError(error, "JournalFull") && error.cause instanceof Error ? error.cause : error).message;
+}
+
 /** A refusal `closeOrKeep` kept; an arbiter that already dropped this client leaves nothing to release. */
 async function keptUnlessLost(closing: Promise<IvshError | undefined>): Promise<IvshError | undefined> {
   try {
