@@ -43,6 +43,26 @@ describe("transfer failures", () => {
     await expectRingsFreed();
   });
 
+  test("sender killed, recv --json: its failure document carries the warning of where the bytes are left", async () => {
+    const output = outPath(suite.paths, "killed-sender-json.out");
+    const receiver = guest(suite.paths, ["recv", "--channel", "ks-json", "--out", output, "--json"]);
+    const sender = guest(suite.paths, ["send", "-", "--channel", "ks-json", "--chunk-size", "64KiB"]);
+    sender.proc.stdin.write(new Uint8Array(1 << 20).fill(7));
+    await sender.proc.stdin.flush();
+    await waitForSize(`${output}.partial`, 1 << 20);
+    sender.proc.kill("SIGKILL");
+    expect(await receiver.exit(livenessBoundMs(LEASE_MS))).toBe(1);
+    // Before: stderr's warning only; a script reading the document was not told FILE.partial is left.
+    await receiver.events.finished;
+    expect(JSON.parse(receiver.events.text)).toMatchObject({
+      role: "recv",
+      verified: false,
+      error: { code: "PeerGone" },
+      warnings: [`the ${1 << 20} bytes that arrived are left in ${output}.partial, unverified`],
+    });
+    await expectRingsFreed();
+  });
+
   test("sender killed while the receiver writes stdout: it says the bytes already out are incomplete", async () => {
     const receiver = guest(suite.paths, ["recv", "--channel", "ks-stdout", "--out", "-"]);
     const sender = guest(suite.paths, ["send", "-", "--channel", "ks-stdout", "--chunk-size", "64KiB"]);

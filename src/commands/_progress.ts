@@ -191,15 +191,18 @@ export function summaryJson(
 /**
  * With --json a failure is a JSON result too, on the stream a success would have used, so a script reads
  * one document either way: `verified: false` and the error's code ("Usage" for a refused flag) and
- * message. The error is still reported on stderr and sets the exit code, even when the JSON cannot be written.
+ * message, and `warnings` as a success has them (where a failed receive left what arrived). The error is
+ * still reported on stderr and sets the exit code, even when the JSON cannot be written.
  */
 export function writeFailureJson(
   fd: 1 | 2,
   head: { role: "send" | "recv"; channel: string; file: string },
   error: unknown,
+  warnings: string[] = [],
 ): void {
+  const failure = { ...head, verified: false, error: errorFields(error), warnings: warnings.map(forCommands) };
   try {
-    writeStandard(fd, `${JSON.stringify({ ...head, verified: false, error: errorFields(error) })}\n`);
+    writeStandard(fd, `${JSON.stringify(failure)}\n`);
   } catch {
     // A stdout that cannot take it (closed, full) must not hide the failure stderr reports.
   }

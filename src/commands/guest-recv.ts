@@ -52,6 +52,7 @@ export default defineLeafCommand({
   async run({ args }) {
     // With the data on stdout (- or a name of it, /dev/stdout), the JSON summary goes to stderr.
     const jsonFd = args.out === "-" || descriptorNamed(args.out) === 1 ? 2 : 1;
+    let leftWarnings: string[] = []; // what a failed receive left, for --json too
     try {
       phase("recv: started");
       const channel = channelName(args.channel);
@@ -121,10 +122,11 @@ export default defineLeafCommand({
         throw error;
       } finally {
         progress.done();
-        if (!committed) abandonSink(sink, jsonFd, failed);
+        if (!committed) leftWarnings = abandonSink(sink, jsonFd, failed);
       }
     } catch (error) {
-      if (args.json) writeFailureJson(jsonFd, { role: "recv", channel: args.channel, file: args.out }, error);
+      const head = { role: "recv", channel: args.channel, file: args.out } as const;
+      if (args.json) writeFailureJson(jsonFd, head, error, leftWarnings);
       throw error;
     }
   },
@@ -134,38 +136,44 @@ export default defineLeafCommand({
  * A receive that failed: what arrived is set aside (or left where it went), and the user told where. A
  * digest mismatch proves the bytes wrong: FILE.partial, as large as the whole stream, is removed.
  */
-function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): void {
+function abandonSink(sink: Sink, jsonFd: 1 | 2, failed: unknown): string[] {
+  const said: string[] = [];
+  const warn = (warning: string) => {
+    said.push(warning);
+    log.warn(warning);
+  };
   const wrong = isIvshError(failed, "DigestMismatch");
   const left = sink.abandon({ wrong });
-  warnUndone(sink);
+  warnUndone(sink, warn);
   // Stdout ("-", whose `writing` is "stdout"), a FIFO, a device: written straight, never removed.
   const stream = sink.target === "-" || sink.writing === sink.target;
   if (wrong && !left && !stream)
-    log.warn(`the ${sink.written} bytes that arrived do not match what was sent: ${sink.writing} is removed`);
+    warn(`the ${sink.written} bytes that arrived do not match what was sent: ${sink.writing} is removed`);
   // A verified copy that could not take its name: the error already says where it is.
   else if (left && !sink.verified && sink.unremoved)
-    log.warn(
+    warn(
       `the ${sink.written} bytes that arrived are left in ${left}, unverified: it could not be removed ` +
         `(${sink.unremoved}); delete it yourself`,
     );
   else if (left && !sink.verified)
-    log.warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
+    warn(`the ${sink.written} bytes that arrived are left in ${left}, unverified`);
   // Bytes already out to a stream cannot be taken back: said so.
   else if (sink.written > 0 && stream) {
     const where = jsonFd === 2 ? "stdout" : sink.writing;
     const what = wrong ? "do not match what was sent" : "are an incomplete, unverified stream";
-    log.warn(`the ${sink.written} bytes written to ${where} ${what}: discard them`);
+    warn(`the ${sink.written} bytes written to ${where} ${what}: discard them`);
   }
+  return said;
 }
 
 /**
  * A keep undone (the verdict could not be told: frozen past the lease): the error is the lost session's,
  * which names no file; where the verified copy and the file it replaced are now is said here.
  */
-function warnUndone(sink: Sink): void {
+function warnUndone(sink: Sink, warn: (warning: string) => void): void {
   const undone = sink.undone;
   if (undone?.copy)
-    log.warn(
+    warn(
       `${undone.copy} is the received copy, whole and verified, but not confirmed to its sender (its keep ` +
         `was undone): move it where you want it, or receive again`,
     );
@@ -174,12 +182,12 @@ function warnUndone(sink: Sink): void {
   // file it replaced, if there was one (--force over a file), is said below: it stays aside.
   const notPutBack = undone?.aside ? ", so the file it replaced was not put back" : "";
   if (left?.final)
-    log.warn(
+    warn(
       `${sink.target} is still a second name of the received copy: it could not be removed (${left.final})` +
         `${notPutBack}: delete ${sink.target} yourself`,
     );
   if (left?.aside)
-    log.warn(
+    warn(
       `${left.aside.name} is a second name of the file ${sink.target} replaced, back at ${sink.target}: it ` +
         `could not be removed (${left.aside.why}): delete it yourself`,
     );
@@ -191,10 +199,9 @@ function warnUndone(sink: Sink): void {
     : existsSync(sink.target)
       ? `a file was put at ${sink.target} after the keep, and was not replaced`
       : `${sink.target} was removed after the keep, and it was not put back there`;
-  log.warn(`${undone.aside}, the file ${sink.target} replaced, stays under that name: ${why}`);
+  warn(`${undone.aside}, the file ${sink.target} replaced, stays under that name: ${why}`);
 }
 
-/** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
 /** The names of the file FILE replaced that the settled keep left (their removal refused): for the user to delete. */
 function namesLeft(sink: Sink, out: string): string[] {
   const left: string[] = [];
@@ -215,6 +222,7 @@ function namesLeft(sink: Sink, out: string): string[] {
   return left;
 }
 
+/** Said before the receive, so a refused one names them too: whose they are only the user can tell. */
 function warnLeftAside(out: string): void {
   for (const left of leftAside(out))
     log.warn(
