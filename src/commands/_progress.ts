@@ -200,7 +200,12 @@ export function writeFailureJson(
   error: unknown,
   warnings: string[] = [],
 ): void {
-  const failure = { ...head, verified: false, error: errorFields(error), warnings: warnings.map(forCommands) };
+  const failure = {
+    ...head,
+    verified: false,
+    error: errorFields(error),
+    warnings: warnings.map(forCommands),
+  };
   try {
     writeStandard(fd, `${JSON.stringify(failure)}\n`);
   } catch {
