@@ -40,8 +40,9 @@ test("a channel end's close answered NotHeld counts no handle: the next end's cl
   // The keeper's hold keeps the slot (and its index) while the closer's goes and comes back.
   await keeper.openSlot("channel:not-held", "channel", true);
   const first = await ChannelSender.open(client, "not-held", RING);
-  const transport = (client as unknown as { transport: { request(op: string, body: object): Promise<unknown> } })
-    .transport;
+  const transport = (
+    client as unknown as { transport: { request(op: string, body: object): Promise<unknown> } }
+  ).transport;
   await transport.request("syncClose", { slot: first.slot.slot });
   expect(await holds(client, "not-held")).toBe(false);
   await first.close(); // its syncClose answered NotHeld: nothing left to give up
