@@ -213,3 +213,26 @@ test("a send() filler that claims more bytes than its chunk holds is refused, an
   expect(sender.records).toBe(0);
   await sender.close();
 });
+
+test("a channel end's close answered NotHeld counts no handle: the next end's close gives the hold up", async () => {
+  // The arbiter no longer counts this client's hold (dropped here by a raw syncClose, as a --state journal
+  // that lost the hold's record in a crash would have it). A close that keeps a refused handle for a retry
+  // (closeOrKeep) counted it again after this error too: the next end's close then sent no syncClose.
+  const holds = async () =>
+    ((await other.status()).sync.find((each) => each.name === "channel:not-held")?.holders ?? []).includes(
+      client.clientId,
+    );
+  await other.openSlot("channel:not-held", "channel", true); // keeps the slot, and its index
+  const ring = { chunkBytes: 65536, depth: 2 };
+  const first = await ChannelSender.open(client, "not-held", ring);
+  const raw = client as unknown as { transport: { request(op: string, body: object): Promise<unknown> } };
+  await raw.transport.request("syncClose", { slot: first.slot.slot });
+  expect(await holds()).toBe(false);
+  await first.close(); // its syncClose answered NotHeld: nothing left to give up
+  const second = await ChannelSender.open(client, "not-held", ring);
+  expect(second.slot.slot).toBe(first.slot.slot);
+  await second.close();
+  // Before: true, the handle counted again after NotHeld standing in for the hold.
+  expect(await holds()).toBe(false);
+  await other.closeSlot(second.slot.slot);
+});

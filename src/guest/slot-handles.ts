@@ -4,6 +4,8 @@
  * client counts them and gives the hold up with the last one only: closing a second mutex handle had
  * released the first one's lock.
  */
+import { hasTrait } from "../errors.ts";
+
 export class SlotHandles {
   private readonly handles = new Map<number, number>();
   /** Opens sent but not yet answered: their slot is not known until then. */
@@ -27,7 +29,9 @@ export class SlotHandles {
    * else the close would free the slot under the handle that open is about to make. `giveUp` is called
    * in the same turn as the decision: an open sent in between (a microtask later, `close(); mutex(name)`)
    * would reach the arbiter first, and the release would then drop the hold that open's handle stands on.
-   * With `keep`, a release refused (a full journal) counts the handle again: its caller keeps it open.
+   * With `keep`, a release refused (a full journal) counts the handle again: its caller keeps it open. Not
+   * one that leaves no hold (harmlessOnRelease: NotHeld, a session gone): counted again, it stood in for a
+   * hold the arbiter no longer had, and the next handle's close on that slot then sent no release.
    */
   async closing(slot: number, giveUp: () => Promise<unknown>, keep = false): Promise<void> {
     while (this.opening.size > 0) await Promise.allSettled([...this.opening]);
@@ -41,7 +45,8 @@ export class SlotHandles {
       await giveUp();
     } catch (error) {
       // Not given up: the handle stays, and its later close must send the release again.
-      if (keep) this.handles.set(slot, (this.handles.get(slot) ?? 0) + 1);
+      if (keep && !hasTrait(error, "harmlessOnRelease"))
+        this.handles.set(slot, (this.handles.get(slot) ?? 0) + 1);
       throw error;
     }
   }

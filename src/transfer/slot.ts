@@ -265,8 +265,8 @@ function checkChannelName(name: string, verb: string): void {
 }
 
 /**
- * Gives up `role` and the slot, after a transfer or a failed start: the role's word at once, the slot's
- * handle by a request. After an interrupt (`signal` aborted) that request is not awaited: an arbiter that
+ * Gives up `role` and the slot after a failed start (a transfer's end is `releaseRingAndRole`): the role's
+ * word at once, the slot's handle by a request (one a full journal refused kept for a retry: closeOrKeep). After an interrupt (`signal` aborted) that request is not awaited: an arbiter that
  * answers nothing (stopped with SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and the
  * goodbye that follows gives the handle back as surely.
  */
