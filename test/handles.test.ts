@@ -236,3 +236,15 @@ test("a channel end's close answered NotHeld counts no handle: the next end's cl
   expect(await holds()).toBe(false);
   await other.closeSlot(second.slot.slot);
 });
+
+test("a mutex's close answered NotHeld closes the handle: a second close() is quiet, not NotHeld again", async () => {
+  // The arbiter no longer counts this client's hold (a raw syncClose, as for the channel above).
+  const mutex = await client.mutex("not-held-mutex");
+  const slot = (mutex as unknown as { slot: number }).slot;
+  const raw = client as unknown as { transport: { request(op: string, body: object): Promise<unknown> } };
+  await raw.transport.request("syncClose", { slot });
+  await expectRejection(mutex.close(), "NotHeld");
+  // Before: the handle reopened after NotHeld, and every close() after it was refused the same way.
+  await mutex.close();
+  await expectRejection(mutex.lock(), "NotHeld", /its handle was closed/);
+});

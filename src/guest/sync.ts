@@ -11,7 +11,7 @@
  * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
  * the protected data visible to the next owner in another process or VM.
  */
-import { failure, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait, throwIfAborted } from "../errors.ts";
 import {
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
@@ -90,7 +90,9 @@ abstract class SlotObject {
       await this.client.closeSlot(this.slot, true);
     } catch (error) {
       // Refused (a full journal), the session alive: the slot is still held; the handle unlocks, closes again.
-      if (!this.client.lost && !this.client.isClosing) this.closed = false;
+      // NotHeld: the arbiter holds nothing of it to give up, and a second close() would only hear that again.
+      if (!this.client.lost && !this.client.isClosing && !hasTrait(error, "harmlessOnRelease"))
+        this.closed = false;
       throw error;
     }
   }
