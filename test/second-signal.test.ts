@@ -58,7 +58,10 @@ test("recv interrupted mid-transfer while its arbiter is stopped: a SIGTERM afte
     // Again until it ends: one sent before the first was handled merges with it, or meets the handler still
     // there. One sleep of 2 s before a single second signal let the clean-up's own bounded waits end first
     // on a loaded machine (exit 143, not the signal's death).
-    const again = setInterval(() => receiver.exitCode === null && !receiver.signalCode && receiver.kill("SIGTERM"), 100);
+    const again = setInterval(
+      () => receiver.exitCode === null && !receiver.signalCode && receiver.kill("SIGTERM"),
+      100,
+    );
     const ended = await exitOrKill(receiver, 15_000).finally(() => clearInterval(again));
     expect(ended).not.toBe("late");
     expect(transfer.receiver.proc.signalCode).toBe("SIGTERM");
