@@ -3,7 +3,7 @@
  * (Ctrl-Z, Ctrl-C, kill -9 of the group) do to it and its VM. Reads what the guest says, lets the guest go
  * on when the test says, and removes what a launch.sh killed with its group leaves behind.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LAUNCH, vmProcesses } from "../vm/vm.ts";
@@ -116,4 +116,17 @@ export function sweepVm(name: string): void {
   }
   rmSync(lockOf(name), { force: true });
   for (const entry of tempDirsOf(name)) rmSync(join(tempBase, entry), { recursive: true, force: true });
+}
+
+/** A command prefix that runs it as a job of its own (its own process group), as a shell with job control would. */
+export const AS_JOB = ["perl", "-e", "setpgrp(0, 0); exec @ARGV or die $!"];
+
+/** The process's state letter in /proc/PID/stat ("T" stopped, "t" stopped under strace), "gone" once it has exited. */
+export function stateOf(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "?";
+  } catch {
+    return "gone";
+  }
 }

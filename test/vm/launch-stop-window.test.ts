@@ -21,6 +21,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { AS_JOB, stateOf } from "../helpers/launch-job.ts";
 import { REPO } from "../helpers/paths.ts";
 import { exitOrKill } from "../helpers/processes.ts";
 import { tracked } from "../helpers/reaper.ts";
@@ -31,18 +32,6 @@ import { vmName } from "./vm.ts";
 const BOUND_MS = 30_000;
 
 /** As a terminal's job: the leader of a process group of its own, in its parent's session (launch-stopped). */
-const AS_JOB = ["perl", "-e", "setpgrp(0, 0); exec @ARGV or die $!"];
-
-/** The process's state letter ("T" stopped, "t" stopped under strace), "gone" once it has exited. */
-function stateOf(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "?";
-  } catch {
-    return "gone";
-  }
-}
-
 /** Waits, within the liveness bound, until `done` holds; returns whether it did. */
 async function until(done: () => boolean): Promise<boolean> {
   const deadline = Date.now() + BOUND_MS;

@@ -9,10 +9,12 @@
 import { expect } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import {
+  AS_JOB,
   ending,
   goForward,
   lockOf,
   READY_GO_GUEST,
+  stateOf,
   sweepVm,
   vmSaid,
   WITH_AND_WITHOUT_TIMEOUT,
@@ -32,18 +34,6 @@ const SIGNAL_BOUND_MS = 30_000;
  * parent (here the test). The kernel drops a SIGTSTP to a group none of whose members has a parent in its
  * session (an orphaned group; Bun's `detached` makes a session, and so one): no shell's job is such a group.
  */
-const AS_JOB = ["perl", "-e", "setpgrp(0, 0); exec @ARGV or die $!"];
-
-/** The process's state letter in /proc/PID/stat ("T" when stopped), "gone" once it has exited. */
-function stateOf(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "?";
-  } catch {
-    return "gone";
-  }
-}
-
 /** The VM's QEMU, and the timeout(1) running it with --timeout (not launch.sh and its subshells). */
 function qemuAndTimeout(name: string): number[] {
   return vmProcesses(name).filter((pid) => {
