@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeEach, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { MARKER_KEPT_MS, PRUNE_SCAN_LIMIT } from "../src/host/bridge-episodes.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { exitOrKill } from "./helpers/processes.ts";
@@ -89,4 +89,16 @@ test("an episode's start looks at no more than PRUNE_SCAN_LIMIT entries; the nex
   expect(oldLeft()).toBeLessThanOrEqual(501);
   await refusedBridge(newSocket());
   expect({ oldLeft: oldLeft(), markers: readdirSync(markers).length }).toEqual({ oldLeft: 0, markers: 2 });
+});
+
+test("young markers first in the directory's order do not keep old ones after them from being removed", async () => {
+  const young = Array.from({ length: PRUNE_SCAN_LIMIT + 500 }, (_, n) => markerName(0x10000 + n));
+  for (const name of young) aged(name, MARKER_KEPT_MS - HOUR_MS);
+  const old = Array.from({ length: 10 }, (_, n) => aged(markerName(0x20000 + n), MARKER_KEPT_MS + HOUR_MS));
+  const oldLeft = () => old.filter((path) => readdirSync(markers).includes(basename(path)));
+  // Each start looks at PRUNE_SCAN_LIMIT of the markers from a random one on: an old one is missed by all
+  // of 20 starts with a chance of (1/3)^20. Before: the same first PRUNE_SCAN_LIMIT in readdir's order each
+  // time, and the old ones after them stayed for ever.
+  for (let start = 0; start < 20 && oldLeft().length > 0; start++) await refusedBridge(newSocket());
+  expect(oldLeft()).toEqual([]);
 });

@@ -16,8 +16,8 @@ import {
   closeSync,
   lstatSync,
   mkdirSync,
-  opendirSync,
   openSync,
+  readdirSync,
   readFileSync,
   statSync,
   unlinkSync,
@@ -47,8 +47,10 @@ export const EPISODE_GAP_MS = 60_000;
 export const MARKER_KEPT_MS = 24 * 3600_000;
 
 /**
- * Entries looked at per episode start: no bridge spends long on a directory however many it holds, and
- * one filled before markers were removed (hundreds were seen) empties over an episode or a few.
+ * Markers looked at per episode start, from a random one on: no bridge stats a directory's every file
+ * however many it holds (its names are read whole all the same), one filled before markers were removed
+ * (hundreds were seen) empties over an episode or a few, and young markers first in the directory's order
+ * cannot keep old ones after them from ever being looked at.
  */
 export const PRUNE_SCAN_LIMIT = 1000;
 
@@ -116,29 +118,24 @@ function countRefusal(marker: string): boolean {
   return false;
 }
 
-/** Removes the markers in `dir` untouched for MARKER_KEPT_MS, among its first PRUNE_SCAN_LIMIT entries. */
+/** Removes the markers in `dir` untouched for MARKER_KEPT_MS, PRUNE_SCAN_LIMIT of them at most. */
 function removeOldMarkers(dir: string): void {
   const oldest = Date.now() - MARKER_KEPT_MS;
+  let markers: string[];
   try {
-    const entries = opendirSync(dir);
-    try {
-      for (let seen = 0; seen < PRUNE_SCAN_LIMIT; seen++) {
-        const entry = entries.readSync();
-        if (!entry) break;
-        if (!MARKER_NAME.test(entry.name)) continue;
-        const path = join(dir, entry.name);
-        try {
-          const status = lstatSync(path);
-          if (status.isFile() && status.mtimeMs < oldest) unlinkSync(path);
-        } catch {
-          // Gone meanwhile (another bridge's removal or episode's end).
-        }
-      }
-    } finally {
-      entries.closeSync();
-    }
+    markers = readdirSync(dir).filter((name) => MARKER_NAME.test(name));
   } catch {
-    // Not to be read: the markers stay, as before.
+    return; // not to be read: the markers stay, as before
+  }
+  const first = Math.floor(Math.random() * markers.length);
+  for (let seen = 0; seen < Math.min(PRUNE_SCAN_LIMIT, markers.length); seen++) {
+    const path = join(dir, markers[(first + seen) % markers.length]!);
+    try {
+      const status = lstatSync(path);
+      if (status.isFile() && status.mtimeMs < oldest) unlinkSync(path);
+    } catch {
+      // Gone meanwhile (another bridge's removal or episode's end).
+    }
   }
 }
 
