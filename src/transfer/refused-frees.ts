@@ -4,7 +4,7 @@
  * arbiter's full --state journal refused: kept per client and tried again at its next channel open (send
  * or receive), not left held until it closes.
  */
-import { type IvshError, isIvshError } from "../errors.ts";
+import { hasTrait, type IvshError, isIvshError } from "../errors.ts";
 import type { Segment } from "../guest/segment.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
@@ -38,16 +38,23 @@ const UNTIL_NEXT = "this client holds it until its next send or receive gives it
  * and the failure's message says so (the clause returned).
  */
 export async function giveBack(client: ChannelClient, segment: Segment): Promise<string | undefined> {
-  return (await freeOrKeep(client, segment)) && segmentKept(segment);
+  // Called while failing: no other refusal of the free may stand in for the failure being told.
+  const refusal = await freeOrKeep(client, segment).catch(() => undefined);
+  return refusal && segmentKept(segment);
 }
 
-/** `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. */
+/**
+ * `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. A failure
+ * other than the full journal's, and other than a session already gone (which gave the segment back), is
+ * thrown, as close() threw it before refusals were kept.
+ */
 export async function freeOrKeep(client: ChannelClient, segment: Segment): Promise<IvshError | undefined> {
   const refusal = await segment.free().then(
     () => undefined,
     (error: unknown) => error,
   );
-  if (!isIvshError(refusal, "JournalFull")) return undefined; // a session lost gave it back already
+  if (refusal === undefined || hasTrait(refusal, "harmlessOnRelease")) return undefined;
+  if (!isIvshError(refusal, "JournalFull")) throw refusal;
   refusedOf(client).segments.add(segment);
   return refusal;
 }
