@@ -89,10 +89,9 @@ abstract class SlotObject {
     try {
       await this.client.closeSlot(this.slot, true);
     } catch (error) {
-      // Refused (a full journal), the session alive: the slot is still held; the handle unlocks, closes again.
-      // NotHeld: the arbiter holds nothing of it to give up, and a second close() would only hear that again.
-      if (!this.client.lost && !this.client.isClosing && !hasTrait(error, "harmlessOnRelease"))
-        this.closed = false;
+      // Refused by a full journal, the session alive: still held, it closes again (NotHeld: nothing held).
+      this.closed =
+        this.client.lost !== undefined || this.client.isClosing || hasTrait(error, "harmlessOnRelease");
       throw error;
     }
   }
