@@ -140,3 +140,27 @@ testWithTool("fish", "fish: past `guest send`, send and recv are not offered aga
   const afterSend = (await fishCompletes("ivsh guest send ")).split("\n");
   expect(afterSend.filter((line) => /^(send|recv)\t/.test(line))).toEqual([]);
 });
+
+test("bash: at a FILE argument the shell's file completion, not the flags; a value that looks like a flag is a value", async () => {
+  const { stdout: script } = await runCli(["completion", "bash"]);
+  expect(await bashOffers(script, ["ivsh", "guest", "send", ""])).toEqual([]);
+  expect(await bashOffers(script, ["ivsh", "example", "fig1-writer", ""])).toEqual([]);
+  // `--channel` here is --out's value (a file of that name): the word after it is no channel name.
+  expect(await bashOffers(script, ["ivsh", "guest", "recv", "--out", "--channel", "--fo"])).toEqual([
+    "--force",
+  ]);
+});
+
+testWithTool(
+  "fish",
+  "fish: the top commands only at the top; a positional's choices; a flag's one-letter alias",
+  async () => {
+    const top = (await fishCompletes("ivsh ")).split("\n");
+    expect(top.filter((line) => /^(host|guest|completion)\t/.test(line))).toHaveLength(3);
+    const afterGuest = (await fishCompletes("ivsh guest ")).split("\n");
+    expect(afterGuest.filter((line) => /^(host|status|completion)\t/.test(line))).toEqual([]);
+    const shells = (await fishCompletes("ivsh completion ")).split("\n").filter(Boolean);
+    expect(shells.toSorted()).toEqual(["bash", "fish", "zsh"]);
+    expect(await fishCompletes("ivsh guest send -")).toContain("-q\tNo progress");
+  },
+);
