@@ -1,7 +1,8 @@
 /**
  * Transfer progress on stderr. On a terminal: one line redrawn at most every 100 ms (cleared with an
  * escape code, or with spaces where TERM=dumb says the terminal takes none), fitted to its width, with the total, percent and ETA when the size is known. Off a terminal: nothing, unless asked
- * for (--progress), then a plain line a second, no escape codes. Rates count the bytes moved since the
+ * for (--progress), then a plain line a second, no escape codes. A report that came too soon to draw is
+ * drawn once its time comes, should no other follow (a stream that stalls). Rates count the bytes moved since the
  * first progress report (or the last wait for the other end), not from the process's start: connecting
  * and waiting are not transfer time, and the first report's bytes (a whole chunk, already moved) are no
  * rate at all. Until half a second of that has passed the line shows no rate or ETA.
@@ -65,8 +66,23 @@ export function terminalProgress(
       drawn = true;
     } else writeStandard(2, `${label}:${rest}\n`);
   };
+  let catchUp: ReturnType<typeof setTimeout> | undefined;
+  const cancelCatchUp = () => {
+    clearTimeout(catchUp);
+    catchUp = undefined;
+  };
+  const draw = (bytes: number, total: number | undefined) => {
+    catchUp = undefined;
+    const now = performance.now();
+    lastDraw = now;
+    const elapsedMs = now - (since?.at ?? now);
+    const rate =
+      elapsedMs >= RATE_AFTER_MS ? ((bytes - (since?.bytes ?? bytes)) * 1000) / elapsedMs : undefined;
+    show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
+  };
   return {
     waiting(what, forPeer = false) {
+      cancelCatchUp();
       since = undefined; // time spent waiting is not transfer time
       waitingFor = what;
       waitingForPeer = forPeer;
@@ -80,13 +96,19 @@ export function terminalProgress(
       waitingFor = undefined;
       const now = performance.now();
       since ??= { at: now, bytes };
-      if (mode === "off" || now - lastDraw < (mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS)) return;
-      lastDraw = now;
-      const elapsedMs = now - since.at;
-      const rate = elapsedMs >= RATE_AFTER_MS ? ((bytes - since.bytes) * 1000) / elapsedMs : undefined;
-      show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
+      if (mode === "off") return;
+      cancelCatchUp();
+      const every = mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS;
+      if (now - lastDraw < every) {
+        // A stream that stalls after this report (a slow pipe) would leave the line at an older count.
+        catchUp = setTimeout(() => draw(bytes, total), lastDraw + every - now);
+        catchUp.unref();
+        return;
+      }
+      draw(bytes, total);
     },
     done() {
+      cancelCatchUp();
       if (drawn) writeStandard(2, clear());
       drawn = false;
     },
