@@ -44,6 +44,28 @@ export function fitRingToSize(options: ChannelOptions, size: number | undefined)
   return { ...options, chunkBytes: fittedChunk, depth: fittedDepth };
 }
 
+/**
+ * `fitted`, the ring for `asked` (options without chunkBytes or depth: the defaults), with its chunks halved
+ * until it takes at most half the region's blocks: a small region (the 4 MiB `ivsh host` suggests for VMs
+ * holds an 8 MiB ring of neither the default nor a file's shape) refused `echo hi | ivsh guest send -`, and
+ * a ring of the whole region would leave none for the next channel. A shape the caller chose is kept, and
+ * refused as before when it cannot fit.
+ */
+export function fitRingToRegion(
+  asked: ChannelOptions,
+  fitted: ChannelOptions,
+  geometry: { blockSize: number; blockCount: number },
+): ChannelOptions {
+  const depth = fitted.depth ?? DEFAULT_DEPTH;
+  let chunkBytes = fitted.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const chosen = asked.chunkBytes !== undefined || asked.depth !== undefined;
+  if (chosen || ringGeometryProblem(chunkBytes, depth)) return fitted;
+  const blocks = (chunk: number) => Math.ceil(Ring.bytesNeeded(depth, chunk) / geometry.blockSize);
+  while (chunkBytes > PAGE_SIZE && blocks(chunkBytes) > geometry.blockCount / 2)
+    chunkBytes = alignUp(chunkBytes / 2, PAGE_SIZE);
+  return { ...fitted, chunkBytes, depth };
+}
+
 const OLD_RECEIVER_POLL_MS = 10;
 
 /** The shape of the ring `ChannelSender.open()` allocates, and how it waits. */

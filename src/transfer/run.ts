@@ -18,7 +18,7 @@ import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
 import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
-import { type ChannelOptions, fitRingToSize } from "./ring-setup.ts";
+import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
@@ -124,7 +124,8 @@ async function sendThrough(
   { client, peerCheck, redoable }: PeerWaitTry,
 ): Promise<TransferResult> {
   const { signal } = options;
-  const sized = { ...fitRingToSize(ringFor(options, source), source.size), expectedBytes: source.size };
+  const fitted = fitRingToSize(ringFor(options, source), source.size);
+  const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
   peerCheck(() => sender.receiverJoined);
   // Redone from the start only if no receiver was seen to join, none can have kept the stream unseen, and

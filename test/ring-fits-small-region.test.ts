@@ -1,0 +1,72 @@
+/**
+ * Found in trial 30: on the 4 MiB region `ivsh host` suggests for VMs, `echo hello | ivsh guest send -`
+ * was refused with the default ring ("it needs 129 blocks of 65536 bytes and the whole region has 126"),
+ * and so was a 47.7 MiB file with a file's (4 MiB × 2). A ring of the defaults now halves its chunks until
+ * it takes at most half the region; a shape the user chose is still refused when it cannot fit.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
+import { guest, randomFile } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+beforeAll(async () => {
+  paths = testPaths("small-region");
+  arbiter = await ArbiterProcess.start(paths, { size: "4MiB" });
+});
+afterAll(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** `send` of `args` and a `recv --out OUT --json` on `channel`: both exit codes, the summary, stderr. */
+async function transfer(channel: string, args: string[], stdin?: string) {
+  const out = join(paths.dir, `${channel}.out`);
+  const receiver = guest(paths, ["recv", "--channel", channel, "--out", out, "--json"]);
+  const sender = guest(paths, ["send", ...args, "--channel", channel]);
+  if (stdin !== undefined) {
+    sender.proc.stdin.write(stdin);
+    await sender.proc.stdin.end();
+  }
+  const sent = await sender.exit();
+  // A refused sender leaves the receiver waiting: it is not part of what is judged then.
+  if (sent !== 0) receiver.proc.kill("SIGINT");
+  const received = await receiver.exit();
+  await receiver.events.finished;
+  return { sent, received, out, summary: receiver.events.text, said: await sender.stderr };
+}
+
+test("a pipe's default ring fits a 4 MiB region: `echo hello | ivsh guest send -` goes through", async () => {
+  const run = await transfer("pipe", ["-"], "hello\n");
+  // Before: sent 1, "Failed to open channel 'pipe' with a ring of 8 chunks of 1.00 MiB (8.00 MiB) since …".
+  expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
+    sent: 0,
+    received: 0,
+    said: "",
+  });
+  expect(readFileSync(run.out, "utf8")).toBe("hello\n");
+});
+
+test("a 48 MiB file's ring fits a 4 MiB region too, its copy whole", async () => {
+  const source = join(paths.dir, "big");
+  const bytes = await randomFile(source, 48 << 20);
+  const run = await transfer("file", [source]);
+  expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
+    sent: 0,
+    received: 0,
+    said: "",
+  });
+  expect(Bun.hash.xxHash3(readFileSync(run.out))).toBe(Bun.hash.xxHash3(bytes));
+  // At most half the region's blocks: another channel still has room.
+  const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
+  expect(chunkBytes * depth).toBeLessThanOrEqual(2 << 20);
+});
+
+test("a ring shape the user chose is kept, and refused when it cannot fit, naming what to pass", async () => {
+  const run = await transfer("chosen", ["-", "--chunk-size", "1MiB", "--depth", "8"], "hello\n");
+  expect(run.sent).toBe(1);
+  expect(run.said).toContain("pass a smaller --chunk-size or --depth");
+});
