@@ -16,6 +16,7 @@ import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless } from "./helpers/tools.ts";
+import { guest } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 
@@ -161,6 +162,27 @@ testUnless(
         );
       } finally {
         Bun.spawnSync(["umount", view]);
+        await arbiter.stop();
+      }
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "recv --out on a read-only file system: EROFS, and to choose another --out, not that its directory exists",
+  () =>
+    withReadOnly("recv-out", async (dir) => {
+      const arbiter = await ArbiterProcess.start(paths, { size: "4MiB" });
+      try {
+        const out = join(dir, "x");
+        const receiver = guest(paths, ["recv", "--out", out]);
+        expect(await receiver.exit()).toBe(1);
+        // Before: "(--out names the file to write, in a directory that exists)": it does exist.
+        expect(await receiver.stderr).toContain(
+          `Failed to write ${out} since ${out}.partial is on a read-only file system (EROFS) (choose another --out, on a writable file system)`,
+        );
+      } finally {
         await arbiter.stop();
       }
     }),

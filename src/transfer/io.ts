@@ -112,7 +112,11 @@ export function namedFailure(error: unknown, path: string, action: string, argum
       "PermissionDenied",
       `the system refuses to let ${path} be opened or created (EPERM: immutable or append-only, or a security policy) (${argument})`,
     ],
-    EROFS: ["PermissionDenied", `${path} is on a read-only file system (EROFS) (${argument})`],
+    // The directory exists (that is what ENOENT says): the argument's own words would not help here.
+    EROFS: [
+      "PermissionDenied",
+      `${path} is on a read-only file system (EROFS) (${instead ? `${instead}, on a writable file system` : argument})`,
+    ],
     ENOTDIR: ["NotFound", `a part of ${path} before its last '/' is not a directory (ENOTDIR) (${argument})`],
     ELOOP: ["InvalidArgument", `${path} runs into a loop of symbolic links (ELOOP) (${argument})`],
     // open(2) of a Unix socket's name (or of a device file whose device is absent).
