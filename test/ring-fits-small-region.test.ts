@@ -2,7 +2,7 @@
  * Found in trial 30: on the 4 MiB region `ivsh host` suggests for VMs, `echo hello | ivsh guest send -`
  * was refused with the default ring ("it needs 129 blocks of 65536 bytes and the whole region has 126"),
  * and so was a 47.7 MiB file with a file's (4 MiB × 2). A ring of the defaults now halves its chunks until
- * it takes at most half the region; a shape the user chose is still refused when it cannot fit.
+ * it fits the region; a shape the user chose is still refused when it cannot fit.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -60,9 +60,9 @@ test("a 48 MiB file's ring fits a 4 MiB region too, its copy whole", async () =>
     said: "",
   });
   expect(Bun.hash.xxHash3(readFileSync(run.out))).toBe(Bun.hash.xxHash3(bytes));
-  // At most half the region's blocks: another channel still has room.
+  // Halved until it fits the region's 63 blocks (4 MiB × 2 and 2 MiB × 2 and their header do not): 1 MiB × 2.
   const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
-  expect(chunkBytes * depth).toBeLessThanOrEqual(2 << 20);
+  expect({ chunkBytes, depth }).toEqual({ chunkBytes: 1 << 20, depth: 2 });
 });
 
 test("a ring shape the user chose is kept, and refused when it cannot fit, naming what to pass", async () => {

@@ -46,10 +46,10 @@ export function fitRingToSize(options: ChannelOptions, size: number | undefined)
 
 /**
  * `fitted`, the ring for `asked` (options without chunkBytes or depth: the defaults), with its chunks halved
- * until it takes at most half the region's blocks: a small region (the 4 MiB `ivsh host` suggests for VMs
- * holds an 8 MiB ring of neither the default nor a file's shape) refused `echo hi | ivsh guest send -`, and
- * a ring of the whole region would leave none for the next channel. A shape the caller chose is kept, and
- * refused as before when it cannot fit.
+ * until it fits the region's blocks: a small region (the 4 MiB `ivsh host` suggests for VMs holds an 8 MiB
+ * ring of neither the default nor a file's shape) refused `echo hi | ivsh guest send -`. A ring that fits
+ * keeps its shape, however little room it leaves (the region's size is the user's choice); a shape the
+ * caller chose is kept, and refused as before when it cannot fit.
  */
 export function fitRingToRegion(
   asked: ChannelOptions,
@@ -61,7 +61,7 @@ export function fitRingToRegion(
   const chosen = asked.chunkBytes !== undefined || asked.depth !== undefined;
   if (chosen || ringGeometryProblem(chunkBytes, depth)) return fitted;
   const blocks = (chunk: number) => Math.ceil(Ring.bytesNeeded(depth, chunk) / geometry.blockSize);
-  while (chunkBytes > PAGE_SIZE && blocks(chunkBytes) > geometry.blockCount / 2)
+  while (chunkBytes > PAGE_SIZE && blocks(chunkBytes) > geometry.blockCount)
     chunkBytes = alignUp(chunkBytes / 2, PAGE_SIZE);
   return { ...fitted, chunkBytes, depth };
 }
