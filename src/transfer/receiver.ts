@@ -231,16 +231,25 @@ export class ChannelReceiver {
   }
 
   private async nextRecord(): Promise<void> {
-    await this.slot.confirmLive(this.options.signal, `receive on channel '${this.name}'`);
+    const action = `receive on channel '${this.name}'`;
+    await this.slot.confirmLive(this.options.signal, action);
     const check = () => this.checkStillOurs();
     const { slot, sender: peer, options } = this;
-    for (;;) {
-      check();
-      const head = this.slot.load("head");
-      if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
-      const seen = this.tail | 0; // as the Int32 word reads back
-      const wait = { slot, word: "head", seen, parkedFlag: "receiverParked", peer, check } as const;
-      await waitForChange({ ...wait, signal: options.signal });
+    try {
+      for (;;) {
+        check();
+        const head = this.slot.load("head");
+        if (recordsInFlight(head, this.tail, this.ring.depth, this.name) > 0) return;
+        const seen = this.tail | 0; // as the Int32 word reads back
+        const wait = { slot, word: "head", seen, parkedFlag: "receiverParked", peer, check } as const;
+        await waitForChange({ ...wait, signal: options.signal });
+      }
+    } catch (error) {
+      // The channel no longer ours, seen by a receiver let go after a freeze: its own lease, expired meanwhile
+      // (the slot freed, read as a new transfer), is what happened, and what it is told.
+      if (isIvshError(error, "PeerGone") || isIvshError(error, "RegionCorrupted"))
+        await this.slot.confirmLive(options.signal, action);
+      throw error;
     }
   }
 
