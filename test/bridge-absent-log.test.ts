@@ -7,9 +7,9 @@
  * how many were refused.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { bridgeTry } from "./helpers/bridge-try.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess | undefined;
@@ -24,18 +24,8 @@ afterAll(async () => {
 
 /** One guest's try: an `ivsh bridge` relaying through pipes (its guest leaves at once); its stderr lines. */
 async function bridgeSays(): Promise<string[]> {
-  const bridge = tracked(
-    Bun.spawn([process.execPath, CLI, "bridge", "--vm", "waiting-vm", "--socket", paths.socket], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TMPDIR: paths.dir, NO_COLOR: "1" },
-    }),
-  );
-  void bridge.stdin.end();
-  const stderr = new Response(bridge.stderr).text();
-  await exitOrKill(bridge, 30_000);
-  return (await stderr).split("\n").filter((line) => line !== "");
+  const { stderr } = await bridgeTry(paths.socket, paths.dir, "waiting-vm");
+  return stderr.split("\n").filter((line) => line !== "");
 }
 
 test("bridges finding no arbiter log one error per episode, and the one that gets through counts them", async () => {

@@ -10,9 +10,8 @@ import { afterAll, beforeEach, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { MARKER_KEPT_MS, PRUNE_SCAN_LIMIT } from "../src/host/bridge-episodes.ts";
-import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { exitOrKill } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { bridgeTry } from "./helpers/bridge-try.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
 
 let paths: TestPaths;
 let markers = "";
@@ -28,17 +27,8 @@ afterAll(() => paths?.cleanup());
 
 /** A refused bridge's try on `socket` (no arbiter there); its stderr. */
 async function refusedBridge(socket: string): Promise<string> {
-  const bridge = tracked(
-    Bun.spawn([process.execPath, CLI, "bridge", "--vm", "lo13-vm", "--socket", socket], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TMPDIR: paths.dir, NO_COLOR: "1" },
-    }),
-  );
-  void bridge.stdin.end();
-  const stderr = new Response(bridge.stderr).text();
-  expect(await exitOrKill(bridge, 30_000)).toBe(1);
+  const { code, stderr } = await bridgeTry(socket, paths.dir, "lo13-vm");
+  expect(code).toBe(1);
   return stderr;
 }
 
