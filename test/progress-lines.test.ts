@@ -138,3 +138,18 @@ test("a report too soon to draw is drawn once its time comes, if the stream stal
     "",
   ]);
 });
+
+test("reports too soon to draw, one per chunk, make one timer between them, not one each", async () => {
+  const steps = Array.from({ length: 200 }, (_, index) => ["update", 1 + index, (index + 1) * MIB]);
+  const fixture = spawnFixture("progress-lines", {
+    label: "recv got.bin",
+    mode: "plain",
+    steps: [["update", 0, 0], ...steps, ["idle", 1000, 1500]],
+  });
+  const { timers } = await fixture.events.next("drawn");
+  expect(await fixture.exit()).toBe(0);
+  expect({ timers, drawn: (await fixture.stderr).split("\n") }).toEqual({
+    timers: 1,
+    drawn: ["recv got.bin: 0 B", "recv got.bin: 200.0 MiB 210 MB/s", ""],
+  });
+});

@@ -66,13 +66,15 @@ export function terminalProgress(
       drawn = true;
     } else writeStandard(2, `${label}:${rest}\n`);
   };
+  /** The latest report not drawn yet, and the one timer that draws it when its time comes. */
+  const pending: { bytes: number; total: number | undefined } = { bytes: 0, total: undefined };
   let catchUp: ReturnType<typeof setTimeout> | undefined;
   const cancelCatchUp = () => {
     clearTimeout(catchUp);
     catchUp = undefined;
   };
   const draw = (bytes: number, total: number | undefined) => {
-    catchUp = undefined;
+    cancelCatchUp();
     const now = performance.now();
     lastDraw = now;
     const elapsedMs = now - (since?.at ?? now);
@@ -97,15 +99,16 @@ export function terminalProgress(
       const now = performance.now();
       since ??= { at: now, bytes };
       if (mode === "off") return;
-      cancelCatchUp();
       const every = mode === "terminal" ? REDRAW_MS : PLAIN_EVERY_MS;
-      if (now - lastDraw < every) {
-        // A stream that stalls after this report (a slow pipe) would leave the line at an older count.
-        catchUp = setTimeout(() => draw(bytes, total), lastDraw + every - now);
-        catchUp.unref();
-        return;
-      }
-      draw(bytes, total);
+      if (now - lastDraw >= every) return draw(bytes, total);
+      // A stream that stalls after this report (a slow pipe) would leave the line at an older count. One
+      // timer for them all: a report comes per chunk, and a timer made and cleared for each cost more
+      // than the rest of the report.
+      pending.bytes = bytes;
+      pending.total = total;
+      if (catchUp) return;
+      catchUp = setTimeout(() => draw(pending.bytes, pending.total), lastDraw + every - now);
+      catchUp.unref();
     },
     done() {
       cancelCatchUp();
