@@ -112,7 +112,7 @@ export function namedFailure(error: unknown, path: string, action: string, argum
       "PermissionDenied",
       `the system refuses to let ${path} be opened or created (EPERM: immutable or append-only, or a security policy) (${argument})`,
     ],
-    // The directory exists (that is what ENOENT says): the argument's own words would not help here.
+    // Not the argument's own words ("in a directory that exists", ENOENT's advice): the path is there, read-only.
     EROFS: [
       "PermissionDenied",
       `${path} is on a read-only file system (EROFS) (${instead ? `${instead}, on a writable file system` : argument})`,

@@ -46,10 +46,10 @@ export function fitRingToSize(options: ChannelOptions, size: number | undefined)
 
 /**
  * `fitted`, the ring for `asked` (options without chunkBytes or depth: the defaults), with its chunks halved
- * until it fits the region's blocks: a small region (the 4 MiB `ivsh host` suggests for VMs holds an 8 MiB
- * ring of neither the default nor a file's shape) refused `echo hi | ivsh guest send -`. A ring that fits
- * keeps its shape, however little room it leaves (the region's size is the user's choice); a shape the
- * caller chose is kept, and refused as before when it cannot fit.
+ * until it fits the region's blocks: on a small region (the 4 MiB `ivsh host` suggests for VMs), the 8 MiB
+ * of the default ring and of a file's ring did not fit, and `echo hi | ivsh guest send -` was refused. One
+ * that fits keeps its shape, however little room it leaves (the region's size is the user's choice); a
+ * shape the caller chose is kept, and refused as before when it cannot fit.
  */
 export function fitRingToRegion(
   asked: ChannelOptions,
