@@ -248,3 +248,14 @@ test("a mutex's close answered NotHeld closes the handle: a second close() is qu
   await mutex.close();
   await expectRejection(mutex.lock(), "NotHeld", /its handle was closed/);
 });
+
+test("a segment's free answered NotHeld leaves it freed and its pages closed: not mapped again as still held", async () => {
+  // The arbiter no longer counts this client's grant (a raw free, as for the slots above).
+  const segment = await client.alloc(65536, { name: "not-held-segment" });
+  const raw = client as unknown as { transport: { request(op: string, body: object): Promise<unknown> } };
+  await raw.transport.request("free", { segmentId: segment.id });
+  await expectRejection(segment.free(), "NotHeld");
+  // Before: freed false again and its pages exposed, as after a full journal's refusal.
+  expect(segment.isFreed).toBe(true);
+  expect(() => segment.bytes).toThrow(/freed/);
+});

@@ -136,8 +136,8 @@ export class Client {
     // close() has begun: its goodbye gives the grant back, so free() is done, as it is after close().
     if (this.isClosing) return;
     await this.transport.request("free", { segmentId: segment.id }).catch((error: unknown) => {
-      // Refused (a full journal), the session alive: the grant is still ours, and so are its blocks.
-      if (!this.lost && !this.isClosing)
+      // Refused by a full journal, the session alive: the grant and its blocks are ours (NotHeld: not).
+      if (!this.lost && !this.isClosing && !hasTrait(error, "harmlessOnRelease"))
         this.region.expose(segment.offset, segment.capacity, segment.protection);
       throw error;
     });

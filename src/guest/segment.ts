@@ -3,7 +3,7 @@
  * Its `bytes` view is the shared memory itself, no copy. After `free()` the blocks are inaccessible again
  * (reserved, not mapped), so a view kept by mistake faults instead of silently reading another owner's data.
  */
-import { failure } from "../errors.ts";
+import { failure, hasTrait } from "../errors.ts";
 import { MAX_VIEW_BYTES, PROT_READ, PROT_WRITE } from "../ffi/index.ts";
 import { type AccessModeName, accessModeName, type SegmentGrantFields } from "../protocol/messages.ts";
 import { blockOffset, type Geometry } from "../region/layout.ts";
@@ -149,7 +149,8 @@ export class Segment {
       await this.client.releaseSegment(this);
     } catch (error) {
       // Refused with the session alive (a full journal): still held, mapped again, to use or free again.
-      if (!this.client.lost && !this.client.isClosing) this.freed = false;
+      if (!this.client.lost && !this.client.isClosing && !hasTrait(error, "harmlessOnRelease"))
+        this.freed = false;
       throw error;
     }
   }
