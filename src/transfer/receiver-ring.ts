@@ -2,7 +2,7 @@
  * What a receiver does before its first record (receiver.ts): wait for a transfer to join, and open and
  * check the ring its slot announces.
  */
-import { failure, isIvshError, reasonOf } from "../errors.ts";
+import { failure } from "../errors.ts";
 import {
   ChannelState,
   readSetupFailure,
@@ -11,7 +11,7 @@ import {
 } from "../region/layout.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { giveBack } from "./refused-frees.ts";
+import { failedGivingBack, giveBack } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import type { ChannelSlot } from "./slot.ts";
 import { waitForChange } from "./wait.ts";
@@ -58,11 +58,8 @@ export async function openRing(
     try {
       ring.populate(false);
     } catch (error) {
-      const told = slot.chunkFailure(error, `receive on channel '${name}'`);
-      const kept = await giveBack(client, segment);
-      throw kept && isIvshError(told)
-        ? failure(told.code, `receive on channel '${name}'`, `${reasonOf(told)}; ${kept}`)
-        : told;
+      const action = `receive on channel '${name}'`;
+      throw await failedGivingBack(client, segment, slot.chunkFailure(error, action), action);
     }
     return { ring };
   }

@@ -4,7 +4,7 @@
  * arbiter's full --state journal refused: kept per client and tried again at its next channel open (send
  * or receive), not left held until it closes.
  */
-import { hasTrait, type IvshError, isIvshError } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError, reasonOf } from "../errors.ts";
 import type { Segment } from "../guest/segment.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
@@ -44,19 +44,38 @@ export async function giveBack(client: ChannelClient, segment: Segment): Promise
 }
 
 /**
- * `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. A failure
- * other than the full journal's, and other than a session already gone (which gave the segment back), is
+ * `failed` (a failure that leaves `segment` unused), once `segment` is given back (`giveBack`): as it is, or
+ * saying that a full journal kept the segment this client's.
+ */
+export async function failedGivingBack(
+  client: ChannelClient,
+  segment: Segment,
+  failed: unknown,
+  action: string,
+): Promise<unknown> {
+  const kept = await giveBack(client, segment);
+  return kept && isIvshError(failed) ? failure(failed.code, action, `${reasonOf(failed)}; ${kept}`) : failed;
+}
+
+/**
+ * `release`'s refusal by a full journal, kept (`keep`) for the client's next send or receive to try again,
+ * and returned for the caller to tell. A session already gone gave it back: nothing. Any other failure is
  * thrown, as close() threw it before refusals were kept.
  */
-export async function freeOrKeep(client: ChannelClient, segment: Segment): Promise<IvshError | undefined> {
-  const refusal = await segment.free().then(
+async function keptIfRefused(release: Promise<void>, keep: () => void): Promise<IvshError | undefined> {
+  const refusal = await release.then(
     () => undefined,
     (error: unknown) => error,
   );
   if (refusal === undefined || hasTrait(refusal, "harmlessOnRelease")) return undefined;
   if (!isIvshError(refusal, "JournalFull")) throw refusal;
-  refusedOf(client).segments.add(segment);
+  keep();
   return refusal;
+}
+
+/** `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. */
+export function freeOrKeep(client: ChannelClient, segment: Segment): Promise<IvshError | undefined> {
+  return keptIfRefused(segment.free(), () => refusedOf(client).segments.add(segment));
 }
 
 /** The clause a failure says of a segment `giveBack` kept. */
@@ -73,15 +92,8 @@ export function segmentKept(segment: Segment): string {
  * until it closed. It is kept, as `giveBack` keeps a segment, and tried again at the next send or receive;
  * the refusal is returned for the caller to tell. Other failures are thrown.
  */
-export async function closeOrKeep(client: ChannelClient, slot: number): Promise<IvshError | undefined> {
-  const refusal = await client.closeSlot(slot, true).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (refusal === undefined) return undefined;
-  if (!isIvshError(refusal, "JournalFull")) throw refusal;
-  refusedOf(client).slots.add(slot);
-  return refusal;
+export function closeOrKeep(client: ChannelClient, slot: number): Promise<IvshError | undefined> {
+  return keptIfRefused(client.closeSlot(slot, true), () => refusedOf(client).slots.add(slot));
 }
 
 /** The clause a failure says of a slot `closeOrKeep` kept. */

@@ -18,7 +18,7 @@ import {
 import { formatBytes } from "../units.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { giveBack, giveBackRefused } from "./refused-frees.ts";
+import { failedGivingBack, giveBack, giveBackRefused } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import type { ChannelSlot } from "./slot.ts";
 
@@ -184,11 +184,8 @@ export async function publishRing(
     ring.populate(true);
   } catch (error) {
     leaveSetupFailure(slot, client, "other");
-    const told = slot.chunkFailure(error, `send on channel '${name}'`);
-    const kept = await giveBack(client, segment);
-    throw kept && isIvshError(told)
-      ? failure(told.code, `send on channel '${name}'`, `${reasonOf(told)}; ${kept}`)
-      : told;
+    const action = `send on channel '${name}'`;
+    throw await failedGivingBack(client, segment, slot.chunkFailure(error, action), action);
   }
   publish(slot, ring, transfer);
   return { ring, transfer };

@@ -266,9 +266,10 @@ function checkChannelName(name: string, verb: string): void {
 
 /**
  * Gives up `role` and the slot after a failed start (a transfer's end is `releaseRingAndRole`): the role's
- * word at once, the slot's handle by a request (one a full journal refused kept for a retry: closeOrKeep). After an interrupt (`signal` aborted) that request is not awaited: an arbiter that
- * answers nothing (stopped with SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and the
- * goodbye that follows gives the handle back as surely.
+ * word at once, the slot's handle by a request (one a full journal refused kept for a retry: closeOrKeep).
+ * After an interrupt (`signal` aborted) that request is not awaited: an arbiter that answers nothing
+ * (stopped with SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and the goodbye that follows
+ * gives the handle back as surely.
  */
 export async function releaseRole(
   slot: ChannelSlot,
@@ -276,7 +277,7 @@ export async function releaseRole(
   signal?: AbortSignal,
 ): Promise<void> {
   slot.release(role);
-  const closing = ignoreLost(closeOrKeep(slot.client, slot.slot));
+  const closing = closeOrKeep(slot.client, slot.slot);
   if (signal?.aborted) closing.catch(() => {});
   else await closing;
 }
@@ -314,10 +315,7 @@ export async function releaseRingAndRole(
 ): Promise<void> {
   slot.release(role);
   const { client } = slot;
-  const [freed, closed] = await Promise.all([
-    freeOrKeep(client, ring),
-    keptUnlessLost(closeOrKeep(client, slot.slot)),
-  ]);
+  const [freed, closed] = await Promise.all([freeOrKeep(client, ring), closeOrKeep(client, slot.slot)]);
   const refusal = freed ?? closed;
   if (!refusal) return;
   const kept = [freed && segmentKept(ring), closed && holdKept(slot.channel)].filter(Boolean).join("; ");
@@ -338,16 +336,6 @@ export async function releaseRingAndRole(
 export function releaseRefusal(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   return (isIvshError(error, "JournalFull") && error.cause instanceof Error ? error.cause : error).message;
-}
-
-/** A refusal `closeOrKeep` kept; an arbiter that already dropped this client leaves nothing to release. */
-async function keptUnlessLost(closing: Promise<IvshError | undefined>): Promise<IvshError | undefined> {
-  try {
-    return await closing;
-  } catch (error) {
-    if (!hasTrait(error, "harmlessOnRelease")) throw error;
-    return undefined;
-  }
 }
 
 /** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */
