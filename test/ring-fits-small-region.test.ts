@@ -2,13 +2,14 @@
  * Found in trial 30: on the 4 MiB region `ivsh host` suggests for VMs, `echo hello | ivsh guest send -`
  * was refused with the default ring ("it needs 129 blocks of 65536 bytes and the whole region has 126"),
  * and so was a 47.7 MiB file with a file's (4 MiB × 2). A ring of the defaults now halves its chunks until
- * it fits the region; a shape the user chose is still refused when it cannot fit.
+ * it fits the region; a shape the user chose is still refused when it cannot fit. And one that fits the
+ * region but not what another client left free of it is halved at allocation until it does.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
 import { guest, randomFile } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
@@ -22,11 +23,14 @@ afterAll(async () => {
   paths?.cleanup();
 });
 
-/** `send` of `args` and a `recv --out OUT --json` on `channel`: both exit codes, the summary, stderr. */
-async function transfer(channel: string, args: string[], stdin?: string) {
-  const out = join(paths.dir, `${channel}.out`);
-  const receiver = guest(paths, ["recv", "--channel", channel, "--out", out, "--json"]);
-  const sender = guest(paths, ["send", ...args, "--channel", channel]);
+/**
+ * `send` of `args` and a `recv --out OUT --json` on `channel` (of the arbiter at `where`): both exit codes,
+ * the summary, stderr.
+ */
+async function transfer(channel: string, args: string[], stdin?: string, where = paths) {
+  const out = join(where.dir, `${channel}.out`);
+  const receiver = guest(where, ["recv", "--channel", channel, "--out", out, "--json"]);
+  const sender = guest(where, ["send", ...args, "--channel", channel]);
   if (stdin !== undefined) {
     sender.proc.stdin.write(stdin);
     await sender.proc.stdin.end();
@@ -69,4 +73,67 @@ test("a ring shape the user chose is kept, and refused when it cannot fit, namin
   const run = await transfer("chosen", ["-", "--chunk-size", "1MiB", "--depth", "8"], "hello\n");
   expect(run.sent).toBe(1);
   expect(run.said).toContain("pass a smaller --chunk-size or --depth");
+});
+
+test("a default ring halves again until it fits what a busy region has left: a second transfer is not refused", async () => {
+  // 48 of the region's 63 blocks held elsewhere (as by a transfer on another channel): 15 left, where the
+  // region-fitted 256 KiB × 8 ring needs 33.
+  const holder = spawnFixture(
+    "holder",
+    clientConfig(paths, { segment: "hog", mutex: "hog", bytes: 3 << 20 }),
+  );
+  try {
+    expect((await holder.events.next("holding")).blocks).toBe(48);
+    const run = await transfer("busy", ["-"], "hello\n");
+    // Before: sent 1, refused NoSpace with the region-fitted ring of 8 chunks of 256 KiB.
+    expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
+      sent: 0,
+      received: 0,
+      said: "",
+    });
+    expect(readFileSync(run.out, "utf8")).toBe("hello\n");
+    // 128 KiB × 8 and its header need 17 blocks: 64 KiB × 8 (9) is the largest that fits.
+    const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
+    expect({ chunkBytes, depth }).toEqual({ chunkBytes: 64 << 10, depth: 8 });
+    // The rest held too: even 4 KiB chunks find no room, and a ring of one block has no smaller form to pass.
+    const rest = spawnFixture(
+      "holder",
+      clientConfig(paths, { segment: "rest", mutex: "rest", bytes: 15 << 16 }),
+    );
+    try {
+      expect((await rest.events.next("holding")).blocks).toBe(15);
+      const refused = await transfer("full", ["-"], "hello\n");
+      expect(refused.sent).toBe(1);
+      expect(refused.said).toContain("ring of 8 chunks of 4.00 KiB");
+      expect(refused.said).toContain("only 0 of 63 blocks are free; start the arbiter with a larger --size");
+      expect(refused.said).not.toContain("--chunk-size");
+    } finally {
+      rest.proc.kill("SIGKILL");
+      await rest.exit();
+    }
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});
+
+test("a default ring halves until a client's quota holds it too", async () => {
+  const quotaPaths = testPaths("small-quota");
+  const quota = await ArbiterProcess.start(quotaPaths, { extra: ["--client-quota", "1MiB"] });
+  try {
+    const run = await transfer("quota", ["-"], "hello\n", quotaPaths);
+    // Before: sent 1, "… would pass its quota …; pass a smaller --chunk-size or --depth …".
+    expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
+      sent: 0,
+      received: 0,
+      said: "",
+    });
+    expect(readFileSync(run.out, "utf8")).toBe("hello\n");
+    // 1 MiB × 8 and its header need 129 of the region's 64 KiB blocks, the quota holds 16: 64 KiB × 8 (9).
+    const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
+    expect({ chunkBytes, depth }).toEqual({ chunkBytes: 64 << 10, depth: 8 });
+  } finally {
+    await quota.stop();
+    quotaPaths.cleanup();
+  }
 });

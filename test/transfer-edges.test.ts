@@ -145,7 +145,9 @@ describe("transfer edges", () => {
     const quotaPaths = testPaths("xquota");
     const quota = await ArbiterProcess.start(quotaPaths, { extra: ["--client-quota", "2MiB"] });
     try {
-      const sender = guest(quotaPaths, ["send", "-", "--channel", "quota", "--timeout", "1s"]);
+      // A ring of the user's shape: the default one halves until the quota holds it (ring-fits-small-region).
+      const shape = ["--chunk-size", "1MiB", "--depth", "8"];
+      const sender = guest(quotaPaths, ["send", "-", "--channel", "quota", "--timeout", "1s", ...shape]);
       sender.proc.stdin.end();
       expect(await sender.exit()).toBe(1);
       const stderr = await sender.stderr;

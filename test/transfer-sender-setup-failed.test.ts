@@ -112,8 +112,9 @@ describe("a sender over its quota", () => {
     const args = ["recv", "--channel", "over-quota", "--out", out, "--timeout", "60s", "--progress"];
     const { proc, said } = guestSaying(quota.paths, args);
     await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
-    // The default ring (8 x 1 MiB) passes the 4 MiB quota.
-    const sender = guest(quota.paths, ["send", "-", "--channel", "over-quota", "--timeout", "30s"]);
+    // A ring of 8 x 1 MiB passes the 4 MiB quota (chosen: the default one would halve until it fits).
+    const shape = ["--chunk-size", "1MiB", "--depth", "8"];
+    const sender = guest(quota.paths, ["send", "-", "--channel", "over-quota", "--timeout", "30s", ...shape]);
     sender.proc.stdin.end();
     expect(await sender.exit()).toBe(1);
     expect(await sender.stderr).toContain("--client-quota");

@@ -219,6 +219,19 @@ test("ChannelSender.open() refuses an expectedBytes that is no byte count, not a
   await other.close();
 });
 
+test("ChannelSender.open() refuses a minChunkBytes that is no whole number of pages", async () => {
+  for (const minChunkBytes of [0, 1000, 4096.5, -4096, Number.NaN, "4096"])
+    await expectRejection(
+      ChannelSender.open(client, "shrinkable", { minChunkBytes: untyped(minChunkBytes) }),
+      "InvalidArgument",
+      /its minChunkBytes .* is not a multiple of 4096 bytes from 4096 on/,
+    );
+  // Nothing was claimed by the refusals: the channel opens with one that is.
+  const sender = await ChannelSender.open(client, "shrinkable", { minChunkBytes: 8192 });
+  expect(sender.ring.chunkBytes).toBe(1 << 20);
+  await sender.close();
+});
+
 test("shm_dealloc() of what is not a segment says so", async () => {
   for (const value of [undefined, {}])
     await expectRejection(shm_dealloc(untyped(value)), "InvalidArgument", /is not a segment shm_alloc\(\)/);

@@ -63,7 +63,8 @@ export function fitRingToRegion(
   const blocks = (chunk: number) => Math.ceil(Ring.bytesNeeded(depth, chunk) / geometry.blockSize);
   while (chunkBytes > PAGE_SIZE && blocks(chunkBytes) > geometry.blockCount)
     chunkBytes = alignUp(chunkBytes / 2, PAGE_SIZE);
-  return { ...fitted, chunkBytes, depth };
+  // Fitting the whole region, it may still find no room in a busy one: halved further at allocation.
+  return { ...fitted, chunkBytes, depth, minChunkBytes: PAGE_SIZE };
 }
 
 const OLD_RECEIVER_POLL_MS = 10;
@@ -74,6 +75,11 @@ export interface ChannelOptions {
   chunkBytes?: number;
   /** Chunks in the ring. */
   depth?: number;
+  /**
+   * The smallest chunk the ring may shrink to when the region (or a quota) has no room for the one asked:
+   * its chunks are halved down to this before the open is refused. Unset: the ring asked, or a refusal.
+   */
+  minChunkBytes?: number;
   /** Ends any wait (for space, for the receiver) with an Interrupted error when aborted. */
   signal?: AbortSignal;
   /** The stream's size when known in advance (a regular file): told to the receiver, for its progress. */
@@ -89,6 +95,8 @@ export interface ChannelOptions {
 interface RingShape {
   depth: number;
   chunkBytes: number;
+  /** Down to which a ring that finds no room halves its chunks (`chunkBytes` itself: it does not). */
+  minChunkBytes: number;
 }
 
 /**
@@ -152,7 +160,20 @@ export function ringShape(client: ChannelClient, name: string, options: ChannelO
       `open channel '${name}'`,
       `its expectedBytes ${String(expectedBytes)} is not a byte count (a whole number from 0), nor left out for a stream of unknown size`,
     );
-  return { depth, chunkBytes };
+  return { depth, chunkBytes, minChunkBytes: shrinkLimit(name, options.minChunkBytes, chunkBytes) };
+}
+
+/** `minChunkBytes` checked: a whole number of pages, at most the chunk asked (then no shrinking). */
+function shrinkLimit(name: string, minChunkBytes: unknown, chunkBytes: number): number {
+  if (minChunkBytes === undefined) return chunkBytes;
+  const pages = Number.isSafeInteger(minChunkBytes) ? (minChunkBytes as number) / PAGE_SIZE : 0;
+  if (!(Number.isInteger(pages) && pages >= 1))
+    throw failure(
+      "InvalidArgument",
+      `open channel '${name}'`,
+      `its minChunkBytes ${String(minChunkBytes)} is not a multiple of ${PAGE_SIZE} bytes from ${PAGE_SIZE} on`,
+    );
+  return Math.min(pages * PAGE_SIZE, chunkBytes);
 }
 
 /** A new ring for the next transfer on `slot` (whose sender role we hold), populated and announced. */
@@ -166,18 +187,22 @@ export async function publishRing(
   // What a full journal kept this client holding at a failure: room for the ring, maybe.
   await giveBackRefused(client, "send", name, options.signal);
   await awaitOldReceiverGone(slot, name, options);
-  const { segment, transfer } = await allocateRing(client, slot, name, shape, options.signal).catch(
-    (error: unknown) => {
-      const reason = isIvshError(error, "NoSpace")
-        ? "noSpace"
-        : isIvshError(error, "QuotaExceeded")
-          ? "quota"
-          : isIvshError(error, "JournalFull") && "journal";
-      if (reason) leaveSetupFailure(slot, client, reason);
-      throw error;
-    },
-  );
-  const ring = new Ring(segment, shape.depth, shape.chunkBytes);
+  const { segment, transfer, chunkBytes } = await allocateRing(
+    client,
+    slot,
+    name,
+    shape,
+    options.signal,
+  ).catch((error: unknown) => {
+    const reason = isIvshError(error, "NoSpace")
+      ? "noSpace"
+      : isIvshError(error, "QuotaExceeded")
+        ? "quota"
+        : isIvshError(error, "JournalFull") && "journal";
+    if (reason) leaveSetupFailure(slot, client, reason);
+    throw error;
+  });
+  const ring = new Ring(segment, shape.depth, chunkBytes);
   // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk. The ring
   // goes back: it stayed this client's, in a region told broken, until the client closed.
   try {
@@ -269,8 +294,9 @@ function checkGeometry(name: string, chunkBytes: number, depth: number): void {
 }
 
 /**
- * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one). A
- * ring the region (or this client's quota) cannot hold says which flags make it smaller.
+ * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one), and
+ * its chunk size. A region (or quota) without room for it gets a ring of halved chunks, down to the
+ * shape's `minChunkBytes`; past that, the refusal says which flags make it smaller.
  */
 async function allocateRing(
   client: ChannelClient,
@@ -279,27 +305,28 @@ async function allocateRing(
   shape: RingShape,
   signal: AbortSignal | undefined,
 ) {
-  const bytes = Ring.bytesNeeded(shape.depth, shape.chunkBytes);
+  let { chunkBytes } = shape;
   let transfer = slot.load("transfer");
-  for (let attempt = 0; ; attempt++) {
+  for (let collisions = 0; ; ) {
     // 1 to 2^31 - 1, skipping 0 ("none yet"): the slot's words are Int32, and a number past 2^31 - 1 would
     // read back negative, so the receiver would name another ring and the sender never see it joined.
     transfer = (transfer + 1) & 0x7fffffff || 1;
+    const bytes = Ring.bytesNeeded(shape.depth, chunkBytes);
     try {
       const allocating = client.alloc(bytes, { name: ringSegmentName(name, transfer) });
       // Answered after an abort, and its free refused by a full journal: kept to try again (refused-frees.ts).
       const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) =>
         giveBack(client, late),
       );
-      return { segment, transfer };
+      return { segment, transfer, chunkBytes };
     } catch (error) {
-      if (isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded"))
-        throw failure(
-          error.code,
-          `open channel '${name}' with a ring of ${shape.depth} chunks of ${formatBytes(shape.chunkBytes)} (${formatBytes(bytes)})`,
-          `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; pass a smaller --chunk-size or --depth${libraryForm(" (in the library: chunkBytes, depth)")}, ` +
-            `or start the arbiter with a larger ${largerFlag(error)}`,
-        );
+      const noRoom = isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded");
+      if (noRoom && chunkBytes > shape.minChunkBytes) {
+        // The region's free blocks (and their runs) are known only to the arbiter: asked again, smaller.
+        chunkBytes = Math.max(shape.minChunkBytes, alignUp(chunkBytes / 2, PAGE_SIZE));
+        continue;
+      }
+      if (noRoom) throw noRoomFor(error, name, shape.depth, chunkBytes, client.geometry.blockSize);
       // The region had room: the arbiter could not record the ring. A larger --size would not help.
       if (isIvshError(error, "JournalFull"))
         throw failure(
@@ -307,9 +334,27 @@ async function allocateRing(
           `open channel '${name}'`,
           `the arbiter could not record its ring: ${reasonOf(error)}`,
         );
-      if (!isIvshError(error, "AlreadyExists") || attempt > 16) throw error;
+      if (!isIvshError(error, "AlreadyExists") || ++collisions > 17) throw error;
     }
   }
+}
+
+/**
+ * A ring the region (or a quota) has no room for, with what would make room: a smaller ring only while it
+ * takes more than one block (a ring of one block has no smaller form), else more room.
+ */
+function noRoomFor(error: IvshError, name: string, depth: number, chunkBytes: number, blockSize: number) {
+  const bytes = Ring.bytesNeeded(depth, chunkBytes);
+  const flags = `${chunkBytes > PAGE_SIZE ? "--chunk-size or " : ""}--depth`;
+  const smaller =
+    bytes > blockSize
+      ? `pass a smaller ${flags}${libraryForm(" (in the library: chunkBytes, depth)")}, or `
+      : "";
+  return failure(
+    error.code,
+    `open channel '${name}' with a ring of ${depth} chunks of ${formatBytes(chunkBytes)} (${formatBytes(bytes)})`,
+    `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; ${smaller}start the arbiter with a larger ${largerFlag(error)}`,
+  );
 }
 
 /** What the arbiter needs more of: the region (NoSpace) or the quota that refused (QuotaExceeded). */
