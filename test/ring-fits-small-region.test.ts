@@ -137,3 +137,31 @@ test("a default ring halves until a client's quota holds it too", async () => {
     quotaPaths.cleanup();
   }
 });
+
+test("a default ring refused at 4 KiB chunks names a shape that fits: --depth alone would bring back 1 MiB chunks", async () => {
+  // 4 KiB blocks, a quota of 4: the default ring halves to 8 chunks of 4 KiB (9 blocks) and is refused.
+  const quotaPaths = testPaths("page-quota");
+  const extra = ["--client-quota", "16KiB"];
+  const quota = await ArbiterProcess.start(quotaPaths, { size: "1MiB", blockSize: "4KiB", extra });
+  try {
+    const refused = await transfer("page", ["-"], "hello\n", quotaPaths);
+    expect(refused.sent).toBe(1);
+    expect(refused.said).toContain("ring of 8 chunks of 4.00 KiB");
+    // Before: "pass a smaller --depth": `--depth 2` alone is a ring of 2 chunks of 1 MiB, refused again.
+    const depthOnly = await transfer("depth-only", ["-", "--depth", "2"], "hello\n", quotaPaths);
+    expect(depthOnly.said).toContain("ring of 2 chunks of 1.00 MiB");
+    expect(refused.said).toContain("pass a smaller --depth with --chunk-size 4KiB");
+    // What it names goes through.
+    const run = await transfer(
+      "advised",
+      ["-", "--depth", "2", "--chunk-size", "4KiB"],
+      "hello\n",
+      quotaPaths,
+    );
+    expect({ sent: run.sent, received: run.received }).toEqual({ sent: 0, received: 0 });
+    expect(readFileSync(run.out, "utf8")).toBe("hello\n");
+  } finally {
+    await quota.stop();
+    quotaPaths.cleanup();
+  }
+});

@@ -15,7 +15,7 @@ import {
   setupFailureNote,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes, formatSizeFlag } from "../units.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { failedGivingBack, giveBack, giveBackRefused } from "./refused-frees.ts";
@@ -341,15 +341,17 @@ async function allocateRing(
 
 /**
  * A ring the region (or a quota) has no room for, with what would make room: a smaller ring only while it
- * takes more than one block (a ring of one block has no smaller form), else more room.
+ * takes more than one block (a ring of one block has no smaller form), else more room. Of 4 KiB chunks
+ * (where a default ring ends), only a smaller depth is left, and it is named with the chunk: --depth alone
+ * is a ring of the default 1 MiB chunks, refused again.
  */
 function noRoomFor(error: IvshError, name: string, depth: number, chunkBytes: number, blockSize: number) {
   const bytes = Ring.bytesNeeded(depth, chunkBytes);
-  const flags = `${chunkBytes > PAGE_SIZE ? "--chunk-size or " : ""}--depth`;
-  const smaller =
-    bytes > blockSize
-      ? `pass a smaller ${flags}${libraryForm(" (in the library: chunkBytes, depth)")}, or `
-      : "";
+  const flags =
+    chunkBytes > PAGE_SIZE
+      ? `a smaller --chunk-size or --depth${libraryForm(" (in the library: chunkBytes, depth)")}`
+      : `a smaller --depth with --chunk-size ${formatSizeFlag(PAGE_SIZE)}${libraryForm(` (in the library: depth, with chunkBytes ${PAGE_SIZE})`)}`;
+  const smaller = bytes > blockSize ? `pass ${flags}, or ` : "";
   return failure(
     error.code,
     `open channel '${name}' with a ring of ${depth} chunks of ${formatBytes(chunkBytes)} (${formatBytes(bytes)})`,
