@@ -87,9 +87,10 @@ async function runCommandLine(rawArgs: string[]): Promise<number> {
       await printUsage(rawArgs);
       return 0;
     }
-    // No command is a usage error (exit 2), as `ivsh guest` alone is; what it offers is the answer.
+    // No command is a usage error (exit 2), as `ivsh guest` alone is; what it offers is the answer, on
+    // stderr as every usage error's text is: on stdout, a script took it for the command's output.
     if (rawArgs.length === 0) {
-      await printUsage(rawArgs);
+      await printUsage(rawArgs, 2);
       return EXIT_USAGE;
     }
     if (await runQuick(rawArgs)) return 0;
@@ -104,12 +105,12 @@ async function runCommandLine(rawArgs: string[]): Promise<number> {
 
 async function report(error: unknown, rawArgs: string[]): Promise<number> {
   const cliError = error instanceof Error && error.name === "CLIError";
-  // `ivsh guest` alone: what it offers is the answer.
+  // `ivsh guest` alone: what it offers is the answer (on stderr, as `ivsh` alone).
   if (cliError && (error as Error & { code?: string }).code === "E_NO_COMMAND") {
     try {
-      await printUsage(rawArgs);
+      await printUsage(rawArgs, 2);
     } catch (printing) {
-      return report(printing, rawArgs); // a stdout that cannot take it (>&-, full): said, not a crash
+      return report(printing, rawArgs); // a stderr that cannot take it (>&-, full): said, not a crash
     }
     return EXIT_USAGE;
   }
@@ -310,15 +311,18 @@ async function printHelp(rawWords: string[]): Promise<number> {
   return 0;
 }
 
-/** --help: the usage of the command `rawArgs` names, without colour unless stdout is a terminal. */
-async function printUsage(rawArgs: string[]): Promise<void> {
+/**
+ * The usage of the command `rawArgs` names, on `fd`: stdout for --help, stderr for a usage error (no
+ * command given). Without colour unless `fd` is a terminal.
+ */
+async function printUsage(rawArgs: string[], fd: 1 | 2 = 1): Promise<void> {
   const { command, path } = await resolveCommand(main, rawArgs);
   // citty names a command by its parent's name and its own ("guest send"): the whole path is what a user
   // types ("ivsh guest send").
   const named = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
   const usage = tidyUsage(await (await citty()).renderUsage(command, named));
-  const colour = isTerminal(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
-  writeStandard(1, `${colour ? usage : Bun.stripANSI(usage)}\n`);
+  const colour = isTerminal(fd) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  writeStandard(fd, `${colour ? usage : Bun.stripANSI(usage)}\n`);
 }
 
 /**
