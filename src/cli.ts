@@ -5,7 +5,7 @@ import "./commands/_platform.ts";
 import "./commands/_hold-signals.ts";
 import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
-import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
+import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode, receivedStopSignal } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
 import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
@@ -140,7 +140,9 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
 /** A failure the command did not say in its own words: the library's error, or a bug with its stack. */
 async function reportFailure(error: unknown, rawArgs: string[]): Promise<number> {
   if (error instanceof IvshError) {
-    log.error(error.message);
+    // Stopped by the user's signal: no failure, said without the ERROR label (the exit code says it).
+    if (error.code === "Interrupted" && receivedStopSignal()) log.notice(error.message);
+    else log.error(error.message);
     await tellServiceManager(rawArgs, forCommands(error.message));
     return error.code === "Interrupted" ? interruptedExitCode() : EXIT_FAILED;
   }
