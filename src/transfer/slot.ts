@@ -339,19 +339,21 @@ export async function releaseRingAndRole(
   ]);
   const failed = freed.failed ?? closed.failed;
   const refusal = freed.refused ?? closed.refused;
-  if (!failed && !refusal) return;
   const kept = [freed.refused && segmentKept(ring), closed.refused && holdKept(slot.channel)];
   const said = kept.filter(Boolean).join("; ");
-  const thrown =
-    failed === undefined
-      ? new IvshError(
-          "JournalFull",
-          `Failed to close the ${role} of channel '${slot.channel}' since the arbiter could not record it: ${reasonOf(refusal as Error)}; ${said}`,
-          { cause: refusal },
-        )
-      : said && isIvshError(failed)
+  let thrown: Error;
+  if (failed)
+    thrown =
+      said && isIvshError(failed)
         ? new IvshError(failed.code, `${failed.message}; ${said}`, { cause: failed })
         : failed;
+  else if (refusal)
+    thrown = new IvshError(
+      "JournalFull",
+      `Failed to close the ${role} of channel '${slot.channel}' since the arbiter could not record it: ${reasonOf(refusal)}; ${said}`,
+      { cause: refusal },
+    );
+  else return;
   leftHeldBy.set(thrown, { ring: freed.refused ?? freed.failed, hold: closed.refused ?? closed.failed });
   throw thrown;
 }
