@@ -5,7 +5,7 @@ import "./commands/_platform.ts";
 import "./commands/_hold-signals.ts";
 import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
-import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode } from "./commands/_exit.ts";
+import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode, receivedStopSignal } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
 import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
@@ -87,9 +87,10 @@ async function runCommandLine(rawArgs: string[]): Promise<number> {
       await printUsage(rawArgs);
       return 0;
     }
-    // No command is a usage error (exit 2), as `ivsh guest` alone is; what it offers is the answer.
+    // No command is a usage error (exit 2), as `ivsh guest` alone is; what it offers is the answer, on
+    // stderr as every usage error's text is: on stdout, a script took it for the command's output.
     if (rawArgs.length === 0) {
-      await printUsage(rawArgs);
+      await printUsage(rawArgs, 2);
       return EXIT_USAGE;
     }
     if (await runQuick(rawArgs)) return 0;
@@ -104,12 +105,12 @@ async function runCommandLine(rawArgs: string[]): Promise<number> {
 
 async function report(error: unknown, rawArgs: string[]): Promise<number> {
   const cliError = error instanceof Error && error.name === "CLIError";
-  // `ivsh guest` alone: what it offers is the answer.
+  // `ivsh guest` alone: what it offers is the answer (on stderr, as `ivsh` alone).
   if (cliError && (error as Error & { code?: string }).code === "E_NO_COMMAND") {
     try {
-      await printUsage(rawArgs);
+      await printUsage(rawArgs, 2);
     } catch (printing) {
-      return report(printing, rawArgs); // a stdout that cannot take it (>&-, full): said, not a crash
+      return report(printing, rawArgs); // a stderr that cannot take it (>&-, full): said, not a crash
     }
     return EXIT_USAGE;
   }
@@ -139,7 +140,9 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
 /** A failure the command did not say in its own words: the library's error, or a bug with its stack. */
 async function reportFailure(error: unknown, rawArgs: string[]): Promise<number> {
   if (error instanceof IvshError) {
-    log.error(error.message);
+    // Stopped by the user's signal: no failure, said without the ERROR label (the exit code says it).
+    if (error.code === "Interrupted" && receivedStopSignal()) log.notice(error.message);
+    else log.error(error.message);
     await tellServiceManager(rawArgs, forCommands(error.message));
     return error.code === "Interrupted" ? interruptedExitCode() : EXIT_FAILED;
   }
@@ -310,15 +313,18 @@ async function printHelp(rawWords: string[]): Promise<number> {
   return 0;
 }
 
-/** --help: the usage of the command `rawArgs` names, without colour unless stdout is a terminal. */
-async function printUsage(rawArgs: string[]): Promise<void> {
+/**
+ * The usage of the command `rawArgs` names, on `fd`: stdout for --help, stderr for a usage error (no
+ * command given). Without colour unless `fd` is a terminal.
+ */
+async function printUsage(rawArgs: string[], fd: 1 | 2 = 1): Promise<void> {
   const { command, path } = await resolveCommand(main, rawArgs);
   // citty names a command by its parent's name and its own ("guest send"): the whole path is what a user
   // types ("ivsh guest send").
   const named = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
   const usage = tidyUsage(await (await citty()).renderUsage(command, named));
-  const colour = isTerminal(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
-  writeStandard(1, `${colour ? usage : Bun.stripANSI(usage)}\n`);
+  const colour = isTerminal(fd) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  writeStandard(fd, `${colour ? usage : Bun.stripANSI(usage)}\n`);
 }
 
 /**

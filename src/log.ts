@@ -100,6 +100,8 @@ export function refuseClosedStdout(): void {
  * missed its refusals and the error it stopped on.
  */
 const PRIORITIES: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+/** syslog's notice: normal but significant (a command stopped as asked). */
+const NOTICE_PRIORITY = 5;
 
 const RED = 31;
 const GREEN = 32;
@@ -169,6 +171,14 @@ class Logger {
     this.write("warn", this.badge("WARN", YELLOW), parts);
   }
 
+  /**
+   * What ended a command the user stopped (Ctrl-C, SIGTERM): shown as a warning is, unlabelled, for it is
+   * no failure (it read "ERROR"); the exit code (128 + N) says the signal. The journal's notice priority.
+   */
+  notice(...parts: unknown[]): void {
+    this.write("warn", "", parts, NOTICE_PRIORITY);
+  }
+
   info(...parts: unknown[]): void {
     this.write("info", "ℹ", parts);
   }
@@ -181,16 +191,16 @@ class Logger {
     this.write("debug", this.paint("debug", GREY), parts);
   }
 
-  private write(level: LogLevel, mark: string, parts: unknown[]): void {
+  private write(level: LogLevel, mark: string, parts: unknown[], priorityNumber = PRIORITIES[level]): void {
     if (LEVELS[level] > LEVELS[this.level]) return;
     // Messages may quote colourful text (citty's errors do): plain unless colour is on.
     const text = this.useColour() ? render(parts) : Bun.stripANSI(render(parts));
     // The journal names the process on every line: there each line (a bug's stack has several) says its
     // priority instead of [ivsh].
     if (this.journal()) {
-      const priority = `<${PRIORITIES[level]}>`;
-      writeStandard(2, `${priority}${mark} ${text.replaceAll("\n", `\n${priority}`)}\n`);
-    } else writeStandard(2, `${this.paint("[ivsh]", GREY)} ${mark} ${text}\n`);
+      const priority = `<${priorityNumber}>`;
+      writeStandard(2, `${priority}${mark ? `${mark} ` : ""}${text.replaceAll("\n", `\n${priority}`)}\n`);
+    } else writeStandard(2, `${this.paint("[ivsh]", GREY)} ${mark ? `${mark} ` : ""}${text}\n`);
   }
 
   private journal(): boolean {

@@ -139,12 +139,26 @@ describe("ivsh CLI", () => {
     }
   });
 
-  test("no command at all is a usage error (exit 2) that shows the commands, as `ivsh guest` alone is", async () => {
+  test("no command at all is a usage error (exit 2) that shows the commands on stderr, as `ivsh guest` alone is", async () => {
     for (const words of [[], ["guest"]]) {
-      const { stdout, exitCode } = await runCli(words);
+      const { stdout, stderr, exitCode } = await runCli(words);
       expect(exitCode).toBe(2);
-      expect(stdout).toContain("USAGE ivsh");
+      // Before: the usage on stdout, which a script reads as the command's output.
+      expect({
+        words,
+        stdout,
+        usage: stderr.startsWith("Fast, safe") || stderr.startsWith("Move files"),
+      }).toEqual({
+        words,
+        stdout: "",
+        usage: true,
+      });
+      expect(stderr).toContain(`USAGE ${["ivsh", ...words].join(" ")} `);
     }
+    // --help asked for it: its answer, on stdout (exit 0).
+    const help = await runCli(["--help"]);
+    expect({ exitCode: help.exitCode, stderr: help.stderr }).toEqual({ exitCode: 0, stderr: "" });
+    expect(help.stdout).toContain("USAGE ivsh ");
   });
 
   test("an unknown command is a usage error (exit 2)", async () => {

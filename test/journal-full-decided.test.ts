@@ -12,6 +12,7 @@ import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "../src/guest/index.ts";
+import { channelSlotName } from "../src/region/layout.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { Source } from "../src/transfer/io.ts";
 import { receiveStream, sendStream, type TransferResult } from "../src/transfer/run.ts";
@@ -201,6 +202,38 @@ testUnless(
       const stderr = await sender.stderr;
       expect(stderr).toContain("sent 1000 B");
       expect(stderr).toMatch(new RegExp(leftHeld("sender", "jf-cli").source.replace("^", "WARN "), "s"));
+    }),
+  90_000,
+);
+
+testUnless(
+  cannotMount,
+  "a send decided while the arbiter was away, its ring's free refused but its hold given up, says only the ring was left",
+  () =>
+    withRelayedArbiter("ring-only", async (journal, link, helper) => {
+      const { client, watched } = await relayedEnd(journal, link, "sender");
+      // A second handle of this client on the channel's slot: the sender's close of its own sends no
+      // request (the client counts its handles), so nothing of the hold's is refused; the ring's free is.
+      await client.openSlot(channelSlotName("jf-ring"), "channel", true);
+      const input = join(journal.own.dir, "ring-only.in");
+      await Bun.write(input, new Uint8Array(1000).fill(3));
+      const source = Source.open(input);
+      const sent = settled(sendStream(client, "jf-ring", source, {}));
+      const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-ring");
+      expect(await receiver.receive(() => {})).toBe(1000);
+      await arbiterAway(journal, link, client, "sender");
+      expect(await receiver.receive(() => {})).toBeUndefined();
+      await eventually(async () => watched.releasing, 20_000, "the sender's release");
+      await backFull(journal, link, helper, receiver);
+      const told = await sent;
+      source.close();
+      // Before: "this sender's ring and hold on channel 'jf-ring' were not given back (...)".
+      expect(told).toEqual({
+        bytes: 1000,
+        leftHeld: expect.stringMatching(
+          /^this sender's ring on channel 'jf-ring' was not given back \(Failed to record a change in the state journal .* since the state journal's file system is full.*\): the arbiter frees it when this client's session ends/s,
+        ),
+      });
     }),
   90_000,
 );

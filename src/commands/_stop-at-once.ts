@@ -12,6 +12,6 @@ import { interruptedExitCode } from "./_exit.ts";
 export function stopAtOnce(run: string, reason: unknown): never {
   killAllChildren("SIGKILL");
   cleanupNow();
-  log.error(`Failed to run ${run} since ${reason}: stopped at once, its files removed`);
+  log.notice(`Failed to run ${run} since ${reason}: stopped at once, its files removed`);
   process.exit(interruptedExitCode());
 }

@@ -48,7 +48,10 @@ export default defineLeafCommand({
       );
       if ("unix" in endpoint) warnOtherRegion(args.region, report.region.path, endpoint.unix);
       const others = withoutSelf(report, limit);
-      writeStandard(1, args.json ? `${JSON.stringify(others, null, 2)}\n` : renderStatus(others));
+      writeStandard(
+        1,
+        args.json ? `${JSON.stringify(withInstanceHex(others), null, 2)}\n` : renderStatus(others),
+      );
     } catch (error) {
       // A script reading --json gets JSON either way, as from send and recv; stderr and the exit code say it too.
       try {
@@ -199,10 +202,26 @@ function limitLines(limits: StatusReport["limits"], blockSize: number): string[]
   return set.length > 0 ? [`limits: ${set.join(", ")}`] : [];
 }
 
+/** The arbiter's instance as the text (and the errors that compare a region's header with it) name it. */
+const instanceHex = (report: StatusReport) => report.arbiterInstance.toString(16);
+
+/**
+ * The report as --json writes it: `arbiterInstanceHex` added after `arbiterInstance` (kept, a number), the
+ * text's hex form; the JSON's decimal alone could not be matched with the text's hex.
+ */
+function withInstanceHex(report: StatusReport): Record<string, unknown> {
+  const entries = Object.entries(report).flatMap(([key, value]) =>
+    key === "arbiterInstance"
+      ? [[key, value] as const, ["arbiterInstanceHex", instanceHex(report)] as const]
+      : [[key, value] as const],
+  );
+  return Object.fromEntries(entries);
+}
+
 function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid} (instance ${report.arbiterInstance.toString(16)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
+    `arbiter pid ${report.arbiterPid} (instance ${instanceHex(report)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     ...journalLines(report.journalOutage),

@@ -54,7 +54,10 @@ export interface StatusClient {
   grants: number;
 }
 
-/** What `Client.status()` (and `ivsh status --json`) returns: the arbiter's view of the region. */
+/**
+ * What `Client.status()` (and `ivsh status --json`) returns: the arbiter's view of the region. (`ivsh status
+ * --json` adds `arbiterInstanceHex`, `arbiterInstance` in hex as its text names it.)
+ */
 export interface StatusReport {
   epoch: number;
   arbiterPid: number;

@@ -189,11 +189,13 @@ class PeerWait {
         this.timer = setTimeout(() => this.check(), RECHECK_MS);
         return;
       }
-      const limit = formatDuration(this.waitMs ?? 0);
+      // How long it was waited for, not the whole limit: gone for its last part, it was said gone for all.
+      const start = (this.dueMs ?? 0) - (this.waitMs ?? 0);
+      const away = formatDuration(performance.now() - Math.max(link.downSinceMs ?? start, start));
       this.arbiterGone = failure(
         "ConnectionLost",
         this.what.action,
-        `the arbiter went away (connection lost) and did not come back within ${limit} (--timeout)`,
+        `the arbiter went away (connection lost) and did not come back in the ${away} it was waited for (--timeout ${formatDuration(this.waitMs ?? 0)})`,
       );
       link.fail(this.arbiterGone);
       this.limit.abort("the wait limit passed");

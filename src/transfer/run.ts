@@ -22,7 +22,7 @@ import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setu
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
-import { type ChannelSlot, releaseRefusal, whileFailing } from "./slot.ts";
+import { type ChannelSlot, leftHeldSaid, whileFailing } from "./slot.ts";
 
 /** How long a sender goes without a receiver before it says it is waiting for one. */
 const NO_RECEIVER_NOTICE_MS = 200;
@@ -353,12 +353,9 @@ async function releaseEnd(
 ): Promise<string | undefined> {
   const releasing = release(decided, role, close, client, signal);
   if (!decided) return void (await whileFailing(releasing));
-  // The arbiter's own refusal (the cause): close() adds a retry at the next send, and this client closes now.
-  const refusal = await releasing.then(() => undefined, releaseRefusal);
-  if (refusal === undefined) return undefined;
-  return (
-    `this ${role}'s ring and hold on channel '${decided.channel}' were not given back (${refusal}): ` +
-    "the arbiter frees them when this client's session ends (its close, or its lease running out)"
+  return await releasing.then(
+    () => undefined,
+    (error: unknown) => leftHeldSaid(error, role, decided.channel),
   );
 }
 

@@ -302,11 +302,28 @@ export async function whileFailing(step: Promise<unknown>): Promise<void> {
   await step.catch(() => {});
 }
 
+/** What a transfer end's close left held, each with why: the arbiter's refusal, or another failure. */
+interface LeftHeld {
+  ring?: Error;
+  hold?: Error;
+}
+
+/** What each failed `releaseRingAndRole` left held, for `leftHeldSaid` (its message says it to close()'s caller). */
+const leftHeldBy = new WeakMap<Error, LeftHeld>();
+
+/** `release`'s full-journal refusal (kept to retry: refused-frees.ts), or its other failure. */
+const refusedOrFailed = (release: Promise<Error | undefined>) =>
+  release.then(
+    (refused) => ({ refused, failed: undefined }),
+    (failed: Error) => ({ refused: undefined, failed }),
+  );
+
 /**
  * Frees a transfer's ring and gives up `role`, both requests in flight at once: the arbiter answers them in
  * order on one connection, so every transfer's end waits one round trip for them instead of two. What the
  * arbiter's full journal refused is thrown (JournalFull, as close() tells it), and kept for the client's
- * next send or receive to give back (refused-frees.ts): it was left held until the client closed.
+ * next send or receive to give back (refused-frees.ts): it was left held until the client closed. Another
+ * failure of either is thrown as it is, with what the other's refusal kept: thrown alone, it hid that.
  */
 export async function releaseRingAndRole(
   slot: ChannelSlot,
@@ -315,27 +332,51 @@ export async function releaseRingAndRole(
 ): Promise<void> {
   slot.release(role);
   const { client } = slot;
-  const [freed, closed] = await Promise.all([freeOrKeep(client, ring), closeOrKeep(client, slot.slot)]);
-  const refusal = freed ?? closed;
-  if (!refusal) return;
-  const kept = [freed && segmentKept(ring), closed && holdKept(slot.channel)].filter(Boolean).join("; ");
-  const told = `the arbiter could not record it: ${reasonOf(refusal)}; ${kept}`;
-  throw new IvshError(
-    "JournalFull",
-    `Failed to close the ${role} of channel '${slot.channel}' since ${told}`,
-    {
-      cause: refusal,
-    },
-  );
+  // Both awaited: a free failing at once had close() throw while the slot's close was still in flight.
+  const [freed, closed] = await Promise.all([
+    refusedOrFailed(freeOrKeep(client, ring)),
+    refusedOrFailed(closeOrKeep(client, slot.slot)),
+  ]);
+  const failed = freed.failed ?? closed.failed;
+  const refusal = freed.refused ?? closed.refused;
+  const kept = [freed.refused && segmentKept(ring), closed.refused && holdKept(slot.channel)];
+  const said = kept.filter(Boolean).join("; ");
+  let thrown: Error;
+  if (failed)
+    thrown =
+      said && isIvshError(failed)
+        ? new IvshError(failed.code, `${failed.message}; ${said}`, { cause: failed })
+        : failed;
+  else if (refusal)
+    thrown = new IvshError(
+      "JournalFull",
+      `Failed to close the ${role} of channel '${slot.channel}' since the arbiter could not record it: ${reasonOf(refusal)}; ${said}`,
+      { cause: refusal },
+    );
+  else return;
+  leftHeldBy.set(thrown, { ring: freed.refused ?? freed.failed, hold: closed.refused ?? closed.failed });
+  throw thrown;
 }
 
 /**
- * What a failed `releaseRingAndRole` says of itself for a warning: its JournalFull carries the arbiter's own
- * refusal as cause (the retry it adds is moot for a client about to close); any other error as it is.
+ * What a failed close() of a transfer's `role` end left held on `channel`, for a warning: each part (its
+ * ring, its hold on the channel) with the arbiter's own refusal or the other failure (the retry close() adds
+ * is moot for a client about to close). "Ring and hold" was said when one of them was given back.
  */
-export function releaseRefusal(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return (isIvshError(error, "JournalFull") && error.cause instanceof Error ? error.cause : error).message;
+export function leftHeldSaid(error: unknown, role: "sender" | "receiver", channel: string): string {
+  const { ring, hold } = leftHeldBy.get(error as Error) ?? { ring: error, hold: error };
+  const why = (part: unknown) => (part instanceof Error ? part.message : String(part));
+  const until = "when this client's session ends (its close, or its lease running out)";
+  const alike = why(ring) === why(hold) || [ring, hold].every((part) => isIvshError(part, "JournalFull"));
+  if (ring && hold && alike)
+    return `this ${role}'s ring and hold on channel '${channel}' were not given back (${why(ring)}): the arbiter frees them ${until}`;
+  if (ring && hold)
+    return (
+      `this ${role}'s ring on channel '${channel}' was not given back (${why(ring)}), nor its hold on the ` +
+      `channel (${why(hold)}): the arbiter frees them ${until}`
+    );
+  const [part, left] = ring ? ["ring", ring] : ["hold", hold];
+  return `this ${role}'s ${part} on channel '${channel}' was not given back (${why(left)}): the arbiter frees it ${until}`;
 }
 
 /** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */
