@@ -6,7 +6,7 @@
  * a stalled transfer's ETA, and --json's seconds.
  */
 import { expect, test } from "bun:test";
-import { summaryJson } from "../src/commands/_progress.ts";
+import { summaryJson, summaryLine } from "../src/commands/_progress.ts";
 import { FIXTURES } from "./helpers/paths.ts";
 import { spawnFixture } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -119,4 +119,15 @@ test("--json's summary carries the warnings stderr gives after the transfer, whi
   const left = "f.partial is the file f replaced, not the received copy (that is f): ...: delete it yourself";
   const held = "this receiver's ring and hold on channel 'c' were not given back (...): ...";
   expect(summaryJson("recv", "c", "f", { ...result, leftHeld: held }, [left]).warnings).toEqual([left, held]);
+});
+
+test("a sender's ring smaller than asked is said in --json (chunkBytesAsked) and the summary line; absent otherwise", () => {
+  const result = { bytes: 1000, records: 1, digest: 1n, seconds: 1, chunkBytes: 65536, depth: 8 };
+  expect(summaryJson("send", "c", "f", result)).not.toHaveProperty("chunkBytesAsked");
+  expect(summaryLine("sent", result)).not.toContain("no room");
+  const shrunk = { ...result, ringShrunkFrom: 262144 };
+  expect(summaryJson("send", "c", "f", shrunk)).toMatchObject({ chunkBytes: 65536, chunkBytesAsked: 262144 });
+  expect(summaryLine("sent", shrunk)).toContain(
+    "1 chunk of up to 64.0 KiB (not 256.0 KiB: the region had no room for more), digest",
+  );
 });

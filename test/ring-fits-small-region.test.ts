@@ -84,7 +84,7 @@ test("a default ring halves again until it fits what a busy region has left: a s
   );
   try {
     expect((await holder.events.next("holding")).blocks).toBe(48);
-    const run = await transfer("busy", ["-"], "hello\n");
+    const run = await transfer("busy", ["-", "--progress"], "hello\n");
     // Before: sent 1, refused NoSpace with the region-fitted ring of 8 chunks of 256 KiB.
     expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
       sent: 0,
@@ -95,6 +95,11 @@ test("a default ring halves again until it fits what a busy region has left: a s
     // 128 KiB × 8 and its header need 17 blocks: 64 KiB × 8 (9) is the largest that fits.
     const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
     expect({ chunkBytes, depth }).toEqual({ chunkBytes: 64 << 10, depth: 8 });
+    // Told as it opens (a large input may take long through a small ring), and in the summary.
+    expect(run.said).toContain(
+      "send -: a ring of 8 chunks of 64.0 KiB, not 256.0 KiB: the region (or a quota) had no room for more",
+    );
+    expect(run.said).toContain("of up to 64.0 KiB (not 256.0 KiB: the region had no room for more)");
     // The rest held too: even 4 KiB chunks find no room, and a ring of one block has no smaller form to pass.
     const rest = spawnFixture(
       "holder",

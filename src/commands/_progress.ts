@@ -110,6 +110,12 @@ export function terminalProgress(
       catchUp = setTimeout(() => draw(pending.bytes, pending.total), lastDraw + every - now);
       catchUp.unref();
     },
+    notice(line) {
+      if (mode === "off") return; // the summary line says it then
+      if (drawn) writeStandard(2, clear());
+      drawn = false;
+      writeStandard(2, `${label}: ${line}\n`);
+    },
     done() {
       cancelCatchUp();
       if (drawn) writeStandard(2, clear());
@@ -177,8 +183,14 @@ export function summaryLine(verb: string, result: TransferResult): string {
   return (
     `${verb} ${formatBytes(result.bytes)} (${plural(result.bytes, "byte")}) in ${elapsed(result.seconds)}, ` +
     `${formatRate(result.bytes / Math.max(result.seconds, 1e-9))}, ${plural(result.records, "chunk")} of up to ` +
-    `${formatBytes(result.chunkBytes)}, digest ${formatDigest(result.digest)} verified`
+    `${formatBytes(result.chunkBytes)}${shrunk(result)}, digest ${formatDigest(result.digest)} verified`
   );
+}
+
+/** A sender's ring smaller than asked, as the summary says it (also where no progress showed). */
+function shrunk(result: TransferResult): string {
+  const from = result.ringShrunkFrom;
+  return from ? ` (not ${formatBytes(from)}: the region had no room for more)` : "";
 }
 
 /**
@@ -204,6 +216,8 @@ export function summaryJson(
     gbPerSecond: Number((result.bytes / Math.max(result.seconds, 1e-9) / 1e9).toFixed(3)),
     chunks: result.records,
     chunkBytes: result.chunkBytes,
+    // Present when the ring had to be smaller than asked (a busy region, a quota).
+    ...(result.ringShrunkFrom && { chunkBytesAsked: result.ringShrunkFrom }),
     depth: result.depth,
     digest: formatDigest(result.digest),
     verified: true,

@@ -67,6 +67,23 @@ export function fitRingToRegion(
   return { ...fitted, chunkBytes, depth, minChunkBytes: PAGE_SIZE };
 }
 
+/**
+ * What a ring that `allocateRing` had to shrink says: the chunk it was to have, when the region (or a
+ * quota) had room only for smaller ones; undefined when it got what it asked for.
+ */
+export function shrunkFrom(asked: ChannelOptions, ring: { chunkBytes: number }): number | undefined {
+  const wanted = asked.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  return ring.chunkBytes < wanted ? wanted : undefined;
+}
+
+/** The line a sender whose ring was shrunk shows: its transfer may be much slower, and why. */
+export function shrunkRingNote(ring: { chunkBytes: number; depth: number }, from: number): string {
+  return (
+    `a ring of ${ring.depth} chunks of ${formatBytes(ring.chunkBytes)}, not ${formatBytes(from)}: the region ` +
+    "(or a quota) had no room for more, so this transfer may be slower (a larger --size makes room)"
+  );
+}
+
 const OLD_RECEIVER_POLL_MS = 10;
 
 /** The shape of the ring `ChannelSender.open()` allocates, and how it waits. */

@@ -19,7 +19,13 @@ import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
 import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
 import { releaseEnd } from "./release-end.ts";
-import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
+import {
+  type ChannelOptions,
+  fitRingToRegion,
+  fitRingToSize,
+  shrunkFrom,
+  shrunkRingNote,
+} from "./ring-setup.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
@@ -37,12 +43,16 @@ export interface Progress {
   update?(bytes: number, total: number | undefined): void;
   /** A receiver's: a sender came but could not set up its ring; the receiver waits on for another. */
   senderFailed?(failed: SenderSetupFailure): void;
+  /** A line for the user that is neither a wait nor a warning (a sender's ring smaller than asked). */
+  notice?(line: string): void;
 }
 
 export interface TransferResult extends TransferSummary {
   seconds: number;
   chunkBytes: number;
   depth: number;
+  /** A sender's: the chunk its ring was to have, when the region had room only for smaller ones. */
+  ringShrunkFrom?: number;
   /** What this end's release left held, the arbiter having refused it (a warning: the transfer stands). */
   leftHeld?: string;
 }
@@ -127,6 +137,8 @@ async function sendThrough(
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
+  const ringShrunkFrom = shrunkFrom(sized, sender.ring);
+  if (ringShrunkFrom) progress.notice?.(shrunkRingNote(sender.ring, ringShrunkFrom));
   peerCheck(() => sender.receiverJoined);
   // Redone from the start only if no receiver was seen to join, none can have kept the stream unseen, and
   // the input can be read again. Once the end record is out, a receiver that joined while we were stopped
@@ -186,6 +198,7 @@ async function sendThrough(
       seconds: (performance.now() - attached) / 1000,
       chunkBytes: sender.ring.chunkBytes,
       depth: sender.ring.depth,
+      ...(ringShrunkFrom && { ringShrunkFrom }),
     };
     return result;
   } finally {
