@@ -6,6 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { childJson } from "./helpers/child-json.ts";
 import { REPO } from "./helpers/paths.ts";
 
 async function raisedUnder(soft: number, hard: number, wanted: number) {
@@ -18,15 +19,7 @@ const { prlimit } = dlopen("libc.so.6", {
 if (prlimit(0, 7, new BigUint64Array([${soft}n, ${hard}n]), null) !== 0) throw new Error("prlimit");
 const result = raiseOpenFileLimit(${wanted});
 console.log(JSON.stringify({ ...result, now: openFileLimit() }));`;
-  const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
-  const [exitCode, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  expect(stderr).toBe("");
-  expect(exitCode).toBe(0);
-  return JSON.parse(stdout);
+  return childJson(["-e", script]);
 }
 
 test("asking for more open files than the hard limit raises the soft limit to the hard one, without an error", async () => {

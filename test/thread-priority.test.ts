@@ -7,6 +7,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { childJson } from "./helpers/child-json.ts";
 import { REPO } from "./helpers/paths.ts";
 
 const SCHED_BATCH = 3;
@@ -23,19 +24,7 @@ function inherited(): { policy: number; nice: number } {
 type Result = { changed: number; threads: Thread[] };
 
 async function inChild(call: "idleCompilerThreads" | "backgroundPriority", env: Record<string, string> = {}) {
-  const child = Bun.spawn([process.execPath, join(REPO, "test/fixtures/thread-priority.ts"), call], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, ...env },
-  });
-  const [exitCode, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  expect(stderr).toBe("");
-  expect(exitCode).toBe(0);
-  return JSON.parse(stdout) as Result;
+  return (await childJson([join(REPO, "test/fixtures/thread-priority.ts"), call], env)) as Result;
 }
 
 test("idleCompilerThreads puts the JITWorker threads, and only them, at SCHED_IDLE, counting them", async () => {
