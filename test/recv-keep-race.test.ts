@@ -18,9 +18,9 @@ import {
 import { join } from "node:path";
 import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { readIfThere, stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, readIfThere, senderOutlastingKeep, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("rnm-keep-race");
 
@@ -50,10 +50,8 @@ for (const { force, links } of [
         extra,
       });
       try {
-        const input = join(suite.dir, `${label}.in`);
-        const data = await randomFile(input, 50_000);
-        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
-        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        const { data, sender } = await randomSender(suite, label, 50_000);
+        await first.untilStopped("the receiver's look at FILE");
         // Stopped at its keep, not before: the whole stream is in FILE.partial.
         expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
         writeFileSync(output, "someone else's\n");
@@ -99,14 +97,10 @@ describe("with a 2 s lease", () => {
         const options = { extra: ["--force"], paths: short.paths, on: output, injects };
         const first = stoppedAfter("statx,link,unlink,renameat2", label, output, options);
         try {
-          const input = join(short.dir, `${label}.in`);
-          const data = await randomFile(input, 10_000);
-          const sender = guest(short.paths, ["send", "-q", input, "--channel", label]);
-          await eventually(async () => first.stopped(), 20_000, "the receiver's keep");
-          // Its sender gives up once the arbiter expired the frozen receiver's session.
-          expect(await sender.exit()).toBe(1);
+          const { data, sender } = await randomSender(short, label, 10_000);
+          expect(await senderOutlastingKeep(first, sender)).toBe(1);
           first.resume();
-          await eventually(async () => first.stopped(2), 20_000, "the receiver's undo");
+          await first.untilStopped("the receiver's undo", 2);
           writeFileSync(join(short.dir, `${label}.tmp`), "saved meanwhile\n");
           renameSync(join(short.dir, `${label}.tmp`), output);
           first.resume();
@@ -154,10 +148,8 @@ for (const force of [false, true])
       const options = { paths: suite.paths, on: output, injects, extra };
       const first = stoppedAfter("statx,openat", label, output, options);
       try {
-        const input = join(suite.dir, `${label}.in`);
-        const data = await randomFile(input, 50_000);
-        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
-        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        const { data, sender } = await randomSender(suite, label, 50_000);
+        await first.untilStopped("the receiver's look at FILE");
         expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
         rmSync(output, { force: true });
         linkSync(`${output}.partial`, output);
@@ -192,10 +184,8 @@ testUnless(
     const options = { paths: suite.paths, on, injects, extra: ["--force"] };
     const first = stoppedAfter("link,rename,renameat2", "put-back", output, options);
     try {
-      const input = join(suite.dir, "put-back.in");
-      const data = await randomFile(input, 50_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "put-back"]);
-      await eventually(async () => first.stopped(), 20_000, "the receiver's failed rename");
+      const { data, sender } = await randomSender(suite, "put-back", 50_000);
+      await first.untilStopped("the receiver's failed rename");
       writeFileSync(output, "made meanwhile\n");
       first.resume();
       expect([await exitOrKill(first.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
@@ -236,10 +226,8 @@ for (const [stop, injects] of Object.entries(STOPS))
       const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
       const first = stoppedAfter("statx,link,renameat2", label, output, options);
       try {
-        const input = join(suite.dir, `${label}.in`);
-        const data = await randomFile(input, 50_000);
-        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
-        await eventually(async () => first.stopped(), 20_000, "the receiver setting the old file aside");
+        const { data, sender } = await randomSender(suite, label, 50_000);
+        await first.untilStopped("the receiver setting the old file aside");
         writeFileSync(join(suite.dir, `${label}.tmp`), "saved meanwhile\n");
         renameSync(join(suite.dir, `${label}.tmp`), output);
         first.resume();
@@ -271,10 +259,8 @@ testUnless(
     const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
     const first = stoppedAfter("statx", "removed-last", output, options);
     try {
-      const input = join(suite.dir, "removed-last.in");
-      const data = await randomFile(input, 50_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "removed-last"]);
-      await eventually(async () => first.stopped(), 20_000, "the receiver's last look at FILE");
+      const { data, sender } = await randomSender(suite, "removed-last", 50_000);
+      await first.untilStopped("the receiver's last look at FILE");
       rmSync(output);
       first.resume();
       // Before: 1 and 1, 'removed-last.out.partial was removed or replaced during the transfer'.
@@ -302,10 +288,8 @@ testUnless(
     const options = { paths: suite.paths, on: output, injects, extra: ["--force"] };
     const first = stoppedAfter("link", "aside-taken", output, options);
     try {
-      const input = join(suite.dir, "aside-taken.in");
-      const data = await randomFile(input, 50_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "aside-taken"]);
-      await eventually(async () => first.stopped(), 20_000, "the receiver's failed link");
+      const { data, sender } = await randomSender(suite, "aside-taken", 50_000);
+      await first.untilStopped("the receiver's failed link");
       writeFileSync(`${output}.ivsh-replaced`, "someone's\n");
       first.resume();
       // After: a second set-aside, at the next name, and its link stopped too.
@@ -348,10 +332,8 @@ for (const made of ["file", "directory", "nothing"])
         extra: ["--force"],
       });
       try {
-        const input = join(suite.dir, `${label}.in`);
-        const data = await randomFile(input, 50_000);
-        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
-        await eventually(async () => first.stopped(), 20_000, "the receiver's look at FILE");
+        const { data, sender } = await randomSender(suite, label, 50_000);
+        await first.untilStopped("the receiver's look at FILE");
         expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
         rmSync(output);
         if (made === "file") writeFileSync(output, "saved meanwhile\n");

@@ -3,10 +3,12 @@
  * path), so a test makes a change at that point and continues it, an order that is certain, not a race.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { closeFd, O_RDONLY, openFile, tryLockShared } from "../../src/ffi/index.ts";
 import { CLI, type TestPaths } from "./paths.ts";
+import { eventually } from "./processes.ts";
 import { tracked } from "./reaper.ts";
-import { clientEnv } from "./transfer.ts";
+import { clientEnv, guest, randomFile } from "./transfer.ts";
 
 /** The file's text, or "" if it is gone (a process that ended meanwhile). */
 export function readIfThere(path: string): string {
@@ -80,14 +82,17 @@ export function stoppedAfter(
     const pid = tracee();
     if (pid) process.kill(pid, name);
   };
+  /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
+  const stopped = (times = 1) =>
+    readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
+    readIfThere(log).split("--- SIGSTOP {").length > times;
   return {
     proc,
     stderr,
     stdout,
-    /** Stopped (at least `times` times: each injected stop is logged once, as the signal it sends). */
-    stopped: (times = 1) =>
-      readIfThere(log).includes("--- stopped by SIGSTOP ---") &&
-      readIfThere(log).split("--- SIGSTOP {").length > times,
+    stopped,
+    /** Waits until `stopped(times)`; `what` names the stop in the failure if it never comes. */
+    untilStopped: (what: string, times = 1) => eventually(async () => stopped(times), 20_000, what),
     resume: () => signal("SIGCONT"),
     interrupt: () => signal("SIGINT"),
     /** A tracee left stopped outlives its strace: killed by its own pid, if it has one. */
@@ -96,4 +101,26 @@ export function stoppedAfter(
       proc.kill("SIGKILL");
     },
   };
+}
+
+/**
+ * The sender to a stopped receiver on channel `label`: `guest send -q DIR/LABEL.in`, that file made first
+ * of `bytes` random bytes (`data`, to compare with what the receiver kept).
+ */
+export async function randomSender(suite: { dir: string; paths: TestPaths }, label: string, bytes: number) {
+  const input = join(suite.dir, `${label}.in`);
+  const data = await randomFile(input, bytes);
+  return { data, sender: guest(suite.paths, ["send", "-q", input, "--channel", label]) };
+}
+
+/**
+ * Waits until `recv` is stopped at its keep, then until `sender` has ended: under a lease shorter than the
+ * stop, its sender gives up once the arbiter expired the frozen receiver's session. The sender's exit code.
+ */
+export async function senderOutlastingKeep(
+  recv: ReturnType<typeof stoppedAfter>,
+  sender: { exit(): Promise<number> },
+): Promise<number> {
+  await recv.untilStopped("the receiver's keep");
+  return sender.exit();
 }
