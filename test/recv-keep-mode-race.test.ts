@@ -9,11 +9,11 @@ import { expect } from "bun:test";
 import { chownSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NOBODY, notRoot } from "./helpers/as-nobody.ts";
-import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { readIfThere, stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, readIfThere, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("rnm-mode-race");
 
@@ -28,10 +28,8 @@ testUnless(
     const options = { extra: ["--force"], paths: suite.paths, on: output, injects };
     const recv = stoppedAfter("openat", "owned", output, options);
     try {
-      const input = join(suite.dir, "owned.in");
-      const data = await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "owned"]);
-      await eventually(async () => recv.stopped(), 20_000, "the receiver's look at FILE");
+      const { data, sender } = await randomSender(suite, "owned", 20_000);
+      await recv.untilStopped("the receiver's look at FILE");
       expect(readIfThere(`${output}.strace`)).toContain("O_PATH");
       const theirs = join(suite.dir, "owned.tmp");
       writeFileSync(theirs, "someone else's\n", { mode: 0o644 });

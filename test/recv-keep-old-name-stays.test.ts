@@ -9,9 +9,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("lo7-keep-steps");
 
@@ -37,9 +37,7 @@ async function forcedReceive(
   };
   const recv = stoppedAfter(syscall, label, output, options);
   try {
-    const input = join(suite.dir, `${label}.in`);
-    const data = await randomFile(input, 20_000);
-    const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+    const { data, sender } = await randomSender(suite, label, 20_000);
     const codes = [await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()];
     const [said, printed] = [await recv.stderr, await recv.stdout];
     const copyAt = (path: string) => existsSync(path) && sameBytes(new Uint8Array(readFileSync(path)), data);

@@ -7,11 +7,10 @@
 import { expect } from "bun:test";
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("keep-partial-swapped");
 
@@ -29,10 +28,8 @@ testUnless(
       injects: ["openat:signal=SIGSTOP:when=1"],
     });
     try {
-      const input = join(suite.dir, `${label}.in`);
-      const data = await randomFile(input, 50_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
-      await eventually(async () => recv.stopped(), 20_000, "the receiver's look at FILE");
+      const { data, sender } = await randomSender(suite, label, 50_000);
+      await recv.untilStopped("the receiver's look at FILE");
       expect(statSync(`${output}.partial`).size).toBe(data.byteLength);
       rmSync(`${output}.partial`);
       writeFileSync(`${output}.partial`, "another receiver's bytes\n");

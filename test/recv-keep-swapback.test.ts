@@ -9,11 +9,11 @@
 import { expect } from "bun:test";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("rnm-swapback");
 
@@ -28,10 +28,8 @@ testUnless(
     const options = { extra: ["--force"], paths: suite.paths, on: output, injects };
     const recv = stoppedAfter("renameat2", "emptied", output, options);
     try {
-      const input = join(suite.dir, "emptied.in");
-      const data = await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "emptied"]);
-      await eventually(async () => recv.stopped(), 20_000, "the receiver's swap");
+      const { data, sender } = await randomSender(suite, "emptied", 20_000);
+      await recv.untilStopped("the receiver's swap");
       // Swapped: FILE is the copy, FILE.partial the old file (also FILE.ivsh-replaced, a hard link).
       expect(readFileSync(`${output}.partial`, "utf8")).toBe("the old file\n");
       rmSync(`${output}.partial`);
@@ -59,10 +57,8 @@ testUnless(
     const options = { extra: ["--force"], paths: suite.paths, on: output, injects };
     const recv = stoppedAfter("renameat2", "saved", output, options);
     try {
-      const input = join(suite.dir, "saved.in");
-      await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", "saved"]);
-      await eventually(async () => recv.stopped(), 20_000, "the receiver's swap");
+      const { sender } = await randomSender(suite, "saved", 20_000);
+      await recv.untilStopped("the receiver's swap");
       // As if a save (a rename over FILE) came just before the swap, which took it to FILE.partial; then
       // the copy at FILE is removed: the swap back finds FILE empty (ENOENT).
       writeFileSync(join(suite.dir, "saved.tmp"), "saved meanwhile\n");

@@ -10,9 +10,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("keep-taken-gone");
 
@@ -25,9 +25,7 @@ testUnless(
     const injects = ["renameat2:error=EEXIST"];
     const recv = stoppedAfter("renameat2", label, output, { paths: suite.paths, injects });
     try {
-      const input = join(suite.dir, `${label}.in`);
-      const data = await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+      const { data, sender } = await randomSender(suite, label, 20_000);
       expect([await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
       const said = await recv.stderr;
       // Before (kindAt taking no file for something else): "... it became something other than a regular file".
@@ -51,9 +49,7 @@ testUnless(
     const options = { paths: suite.paths, on: [], injects: ["fchmod:error=EIO"], extra: ["--force"] };
     const recv = stoppedAfter("fchmod", label, output, options);
     try {
-      const input = join(suite.dir, `${label}.in`);
-      await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+      const { sender } = await randomSender(suite, label, 20_000);
       expect([await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([1, 1]);
       expect(readFileSync(`${output}.strace`, "utf8")).toContain("EIO (Input/output error) (INJECTED)");
       // Before (the mode taken after the set-aside): FILE.ivsh-replaced, a second name of the old file, stayed.

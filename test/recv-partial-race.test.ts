@@ -168,7 +168,7 @@ describe("with a 2 s lease", () => {
           const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
           const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "kept-first"]);
           // Stopped with FILE its copy, the verdict not told.
-          await eventually(async () => first.stopped(), 20_000, `the first receiver's ${syscall}`);
+          await first.untilStopped(`the first receiver's ${syscall}`);
           const second = guest(short.paths, [
             "recv",
             "-q",
@@ -215,11 +215,11 @@ describe("with a 2 s lease", () => {
         const inputs = [join(short.dir, "relinked-1.in"), join(short.dir, "relinked-2.in")];
         const data = [await randomFile(inputs[0]!, 10_000), await randomFile(inputs[1]!, 20_000)];
         const firstSender = guest(short.paths, ["send", "-q", inputs[0]!, "--channel", "relinked-first"]);
-        await eventually(async () => first.stopped(), 20_000, "the first receiver's keep");
+        await first.untilStopped("the first receiver's keep");
         // Its sender gives up once the arbiter expired the frozen receiver's session.
         expect(await firstSender.exit()).toBe(1);
         first.resume();
-        await eventually(async () => first.stopped(2), 20_000, "the first receiver's undo");
+        await first.untilStopped("the first receiver's undo", 2);
         const recv = ["recv", "-q", "--channel", "relinked-second", "--out", output, "--force"];
         const second = guest(short.paths, recv);
         const sender = guest(short.paths, ["send", "-q", inputs[1]!, "--channel", "relinked-second"]);

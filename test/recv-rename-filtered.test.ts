@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { renameNoReplace } from "../src/ffi/rename.ts";
 import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("rnm-filtered");
 
@@ -53,9 +53,7 @@ for (const [index, { force, who, errnos }] of cases.entries())
       const extra = force ? ["--force"] : [];
       const recv = stoppedAfter("renameat2,link", label, output, { ...options, extra });
       try {
-        const input = join(suite.dir, `${label}.in`);
-        const data = await randomFile(input, 20_000);
-        const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+        const { data, sender } = await randomSender(suite, label, 20_000);
         const codes = [await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()];
         // Before: 1 and 1, 'Failed to keep ... renaming it to FILE failed: this user may not change ... (EPERM)'.
         expect({ codes, said: await recv.stderr }).toEqual({ codes: [0, 0], said: expect.any(String) });
@@ -93,9 +91,7 @@ testUnless(
     const options = { paths: suite.paths, on: [], injects, extra: ["--force"] };
     const recv = stoppedAfter("renameat2,link", label, output, options);
     try {
-      const input = join(suite.dir, `${label}.in`);
-      const data = await randomFile(input, 20_000);
-      const sender = guest(suite.paths, ["send", "-q", input, "--channel", label]);
+      const { data, sender } = await randomSender(suite, label, 20_000);
       expect([await exitOrKill(recv.proc, EXIT_BOUND_MS), await sender.exit()]).toEqual([0, 0]);
       expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
       // Before (the look for a taken name dropped): the old file, renamed over it, was left there instead.

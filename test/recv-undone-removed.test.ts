@@ -7,11 +7,10 @@
 import { expect } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { readIfThere, stoppedAfter } from "./helpers/stopped-recv.ts";
+import { randomSender, readIfThere, senderOutlastingKeep, stoppedAfter } from "./helpers/stopped-recv.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, randomFile } from "./helpers/transfer.ts";
 
 const short = sharedArbiter("rnm-undo-removed", { lease: "2s" });
 
@@ -27,12 +26,8 @@ testUnless(
     const options = { extra: ["--force"], paths: short.paths, on: output, injects };
     const first = stoppedAfter("statx", label, output, options);
     try {
-      const input = join(short.dir, `${label}.in`);
-      await randomFile(input, 10_000);
-      const sender = guest(short.paths, ["send", "-q", input, "--channel", label]);
-      await eventually(async () => first.stopped(), 20_000, "the receiver's keep");
-      // Its sender gives up once the arbiter expired the frozen receiver's session.
-      expect(await sender.exit()).toBe(1);
+      const { sender } = await randomSender(short, label, 10_000);
+      expect(await senderOutlastingKeep(first, sender)).toBe(1);
       rmSync(output);
       first.resume();
       expect(await exitOrKill(first.proc, EXIT_BOUND_MS)).toBe(1);

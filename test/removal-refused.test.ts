@@ -166,7 +166,7 @@ testUnless(
         const input = join(paths.dir, "replaced.in");
         await randomFile(input, 10_000);
         const sender = guest(suite.paths, ["send", "-q", input, "--channel", "rms-replaced"]);
-        await eventually(async () => receiver.stopped(), 20_000, "the receiver's keep");
+        await receiver.untilStopped("the receiver's keep");
         flag();
         receiver.resume();
         // The transfer stands: only the old file's second name is left.
