@@ -79,7 +79,14 @@ test.each([
     undefined as Tmpdir,
   ],
   // Its scratch directory is made after the checks, before the run: a failure there measured nothing either.
-  ["a TMPDIR that is not there", "tmpdir", ["bench", "--quick"], 1, "Failed to mkdtemp", "missing" as Tmpdir],
+  [
+    "a TMPDIR that is not there",
+    "tmpdir",
+    ["bench", "--quick"],
+    1,
+    "(ENOENT): set TMPDIR to a directory you can write",
+    "missing" as Tmpdir,
+  ],
 ] as const)(
   "bench --json FIFO refused for %s leaves the FIFO's reader waiting",
   async (_what, name, words, code, says, tmpdir) => {

@@ -5,28 +5,26 @@
  * arbiter's socket directory in /tmp. Like `ivsh bench`, it now removes what it made, says so, and exits.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { CLI } from "./helpers/paths.ts";
 import { exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 
-/** The `ivsh-demo-` entries of `dir` (any demo's). */
-function demoEntries(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((name) => name.startsWith("ivsh-demo-"))
-    .map((name) => `${dir}/${name}`);
-}
-
 /**
- * What the demo of pid `pid` made and must remove: the workspace in /dev/shm its note names, the /tmp one it
- * made just before (`newInTmp`: new between its start and that note) and its arbiter's temporary directories.
- * Not every `ivsh-demo-` entry: another demo running meanwhile (another test run on the machine) has its own.
+ * What the demo of pid `pid` made and must remove: its workspaces (ivsh-demo-PID-*, in /dev/shm and TMPDIR)
+ * and its arbiter's temporary directories (ivsh-bench-KIND-PID-*). Another demo running meanwhile (another
+ * test run on the machine) has its own.
  */
-function leftovers(pid: number, shmDir: string, newInTmp: string[]): string[] {
-  const sockets = readdirSync("/tmp")
-    .filter((name) => name.startsWith(`ivsh-bench-sock-${pid}-`))
-    .map((name) => `/tmp/${name}`);
-  return [shmDir, ...newInTmp, ...sockets].filter((path) => existsSync(path));
+function leftovers(pid: number): string[] {
+  const made = (dir: string, pattern: RegExp) =>
+    readdirSync(dir)
+      .filter((name) => pattern.test(name))
+      .map((name) => `${dir}/${name}`);
+  return [
+    ...made("/dev/shm", new RegExp(`^ivsh-demo-${pid}-`)),
+    ...made(tmpdir(), new RegExp(`^ivsh-(demo|bench-[a-z]+)-${pid}-`)),
+  ];
 }
 
 /** The live processes (zombies have ended) of session `sid`, as "PID STAT; ...". */
@@ -41,7 +39,6 @@ function inSession(sid: number): string {
 test("a second stop signal as the first is handled: exit 128+N saying so, nothing left behind", async () => {
   // Landing at different moments of the first signal's clean-up.
   for (const gapMs of [0, 5, 20]) {
-    const tmpBefore = new Set(demoEntries("/tmp"));
     const demo = tracked(
       Bun.spawn(["setsid", process.execPath, CLI, "demo", "--size", "64MiB", "--rounds", "12"], {
         stdout: "ignore",
@@ -50,9 +47,8 @@ test("a second stop signal as the first is handled: exit 128+N saying so, nothin
       }),
     );
     let said = await readUntil(demo.stderr, (text) => /file in \S+\n/.test(text));
-    const shmDir = said.match(/file in (\/dev\/shm\/ivsh-demo-\S+)\n/)?.[1];
-    expect(shmDir, said).toBeDefined();
-    const newInTmp = demoEntries("/tmp").filter((path) => !tmpBefore.has(path));
+    // Named with its pid, so that this demo's are told from another's.
+    expect(said).toContain(`file in /dev/shm/ivsh-demo-${demo.pid}-`);
     if (!said.includes("round 1:")) said += await readUntil(demo.stderr, "round 1:");
     demo.kill("SIGINT");
     if (gapMs > 0) await Bun.sleep(gapMs);
@@ -63,7 +59,7 @@ test("a second stop signal as the first is handled: exit 128+N saying so, nothin
     for (let attempt = 0; attempt < 50 && inSession(demo.pid); attempt++) await Bun.sleep(100);
     const group = inSession(demo.pid);
     if (group) process.kill(-demo.pid, "SIGKILL");
-    const left = leftovers(demo.pid, shmDir!, newInTmp);
+    const left = leftovers(demo.pid);
     expect(left, `gap ${gapMs} ms`).toEqual([]);
     expect(stderr, `gap ${gapMs} ms`).toMatch(
       /Failed to run the demo since it was interrupted by SIG(INT|TERM)/,

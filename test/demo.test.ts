@@ -4,23 +4,37 @@
  * behind, also when interrupted.
  */
 import { expect, test } from "bun:test";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { parseSize } from "../src/units.ts";
 import { CLI } from "./helpers/paths.ts";
 import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
 
-/** What the demo makes while it runs: its workspaces and the arbiter's temporary directories. */
-function leftovers(): string[] {
-  const ours = (dir: string) =>
+/**
+ * What the demo of pid `pid` makes while it runs: its workspaces (ivsh-demo-PID-*, in /dev/shm and TMPDIR)
+ * and its arbiter's temporary directories (ivsh-bench-KIND-PID-*). Another demo running meanwhile on the
+ * machine (another test run) has its own.
+ */
+function leftovers(pid: number, tmp = tmpdir()): string[] {
+  const made = (dir: string, pattern: RegExp) =>
     readdirSync(dir)
-      .filter((name) => name.startsWith("ivsh-demo-"))
+      .filter((name) => pattern.test(name))
       .map((name) => `${dir}/${name}`);
-  return [...ours("/dev/shm"), ...ours("/tmp")];
+  return [
+    ...made("/dev/shm", new RegExp(`^ivsh-demo-${pid}-`)),
+    ...made(tmp, new RegExp(`^ivsh-(demo|bench-[a-z]+)-${pid}-`)),
+  ];
+}
+
+/** The demo's pid, from its note naming its workspace in /dev/shm (ivsh-demo-PID-XXXXXX). */
+function demoPid(stderr: string): number {
+  const pid = Number(/file in \/dev\/shm\/ivsh-demo-(\d+)-/.exec(stderr)?.[1]);
+  expect(pid, stderr).toBeGreaterThan(0);
+  return pid;
 }
 
 test("a small demo: both methods, both verified, a ratio, nothing left behind", async () => {
-  const before = new Set(leftovers());
   const result = await runCli(["demo", "--size", "16MiB", "--rounds", "2"]);
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/ivsh +[\d.]+ GB\/s +\([\d.]+ s, digest xxh3:[0-9a-f]{16} verified\)/);
@@ -31,20 +45,42 @@ test("a small demo: both methods, both verified, a ratio, nothing left behind", 
     ([, round, method]) => `${round} ${method}`,
   );
   expect(rounds).toEqual(["1 ivsh", "1 unix socket", "2 unix socket", "2 ivsh"]);
-  expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
+  expect(leftovers(demoPid(result.stderr))).toEqual([]);
 });
 
-test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made", async () => {
-  const before = new Set(leftovers());
-  const demo = spawnBun([CLI, "demo", "--size", "256MiB", "--rounds", "5"]);
-  // Interrupted once it is under way (its workspace exists): the file is being generated or moved.
-  const deadline = Date.now() + 20_000;
-  while (leftovers().every((path) => before.has(path)) && Date.now() < deadline) await Bun.sleep(10);
-  expect(leftovers().some((path) => !before.has(path))).toBe(true);
-  demo.proc.kill("SIGINT");
-  expect(await demo.exit()).toBe(130);
-  expect(await demo.stderr).toContain("interrupted by SIGINT");
-  expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
+test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made (its directories under TMPDIR)", async () => {
+  const tmp = mkdtempSync("/tmp/ivsh-demotest-");
+  try {
+    const demo = spawnBun([CLI, "demo", "--size", "256MiB", "--rounds", "5"], { TMPDIR: tmp });
+    const pid = demo.proc.pid;
+    // Interrupted once it is under way (its workspace exists): the file is being generated or moved.
+    const deadline = Date.now() + 20_000;
+    while (leftovers(pid, tmp).length < 2 && Date.now() < deadline) await Bun.sleep(10);
+    // Before: its socket's directory was made in /tmp whatever TMPDIR said.
+    expect(leftovers(pid, tmp).map((path) => path.replace(/-[^-/]+$/, "-X"))).toEqual([
+      `/dev/shm/ivsh-demo-${pid}-X`,
+      `${tmp}/ivsh-demo-${pid}-X`,
+    ]);
+    demo.proc.kill("SIGINT");
+    expect(await demo.exit()).toBe(130);
+    expect(await demo.stderr).toContain("interrupted by SIGINT");
+    expect([...leftovers(pid, tmp), ...leftovers(pid)]).toEqual([]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("a TMPDIR it cannot make its directory in is named, with what to do, and nothing is left", async () => {
+  const result = await runCli(["demo", "--size", "16MiB", "--rounds", "1"], {
+    TMPDIR: "/nonexistent-ivsh-tmp",
+  });
+  expect(result.exitCode).toBe(1);
+  expect(result.stderr).toMatch(
+    /Failed to make the directory \/nonexistent-ivsh-tmp\/ivsh-demo-\d+-XXXXXX since .*\(ENOENT\): set TMPDIR to a directory you can write/,
+  );
+  expect(result.stderr).not.toContain("    at ");
+  const pid = Number(/ivsh-demo-(\d+)-/.exec(result.stderr)?.[1]);
+  expect(leftovers(pid)).toEqual([]);
 });
 
 /**
@@ -54,7 +90,7 @@ test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made"
  * 30 s such a child used to keep the demo waiting for its killed arbiter.
  */
 test("interrupted (SIGINT to its process group) as children start: exit 130 promptly, nothing left running", async () => {
-  const before = new Set(leftovers());
+  const demos: number[] = [];
   for (let attempt = 1; attempt <= 6; attempt++) {
     // setsid: the demo leads its own process group, as a shell's foreground job does.
     const demo = Bun.spawn(["setsid", process.execPath, CLI, "demo", "--size", "64MiB", "--rounds", "12"], {
@@ -62,6 +98,7 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
       stderr: "pipe",
       env: { ...process.env, NO_COLOR: "1" },
     });
+    demos.push(demo.pid);
     // Read without cancelling: a closed pipe would fail the demo's last words, not its exit.
     const stderr = await readUntil(
       demo.stderr,
@@ -79,7 +116,7 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
     expect(outcome, `attempt ${attempt}: ${stderr}`).toBe(130);
     expect(group, `attempt ${attempt}: processes left in its group`).toBe("");
   }
-  expect(leftovers().filter((path) => !before.has(path))).toEqual([]);
+  expect(demos.flatMap((pid) => leftovers(pid))).toEqual([]);
 }, 120_000);
 
 /**

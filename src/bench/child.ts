@@ -5,9 +5,10 @@
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { failure } from "../errors.ts";
+import { describeSystemError, failure } from "../errors.ts";
 import { keepingIgnored } from "../signals.ts";
 
 /** Every child still running, so an interrupt can end them all without knowing who started them. */
@@ -244,7 +245,7 @@ export function onCleanup(action: Action): () => void {
  * tell its own run's from another's on the same machine).
  */
 export function benchDirectory(parent: string, kind: string): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(parent, `ivsh-bench-${kind}-${process.pid}-`));
+  const path = pidDirectory(parent, `ivsh-bench-${kind}`);
   const remove = () => rmSync(path, { recursive: true, force: true });
   const forget = onCleanup(remove);
   return {
@@ -254,6 +255,24 @@ export function benchDirectory(parent: string, kind: string): { path: string; re
       remove();
     },
   };
+}
+
+/**
+ * A new directory NAME-PID-XXXXXX under `parent`. One that cannot be made is named, with what to do (a
+ * TMPDIR not there, or not writable, was a bare "Failed to mkdtemp … (ENOENT)").
+ */
+export function pidDirectory(parent: string, name: string): string {
+  const template = join(parent, `${name}-${process.pid}-`);
+  try {
+    return mkdtempSync(template);
+  } catch (error) {
+    const reason = describeSystemError(error)?.replace(/^Failed to .*? since /, "") ?? String(error);
+    const remedy =
+      parent === tmpdir()
+        ? "set TMPDIR to a directory you can write"
+        : `make ${parent} a directory you can write`;
+    throw failure("SystemCall", `make the directory ${template}XXXXXX`, `${reason}: ${remedy}`);
+  }
 }
 
 /** Runs every registered action, newest first; one that fails does not stop the others. */

@@ -9,10 +9,11 @@
  * either transport (new pages of this VM come from its hypervisor at ~1.5 GB/s), and would hide the
  * difference the demo is about.
  */
-import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { rmSync, statfsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES, ROOM_BESIDE_REGION } from "../bench/arbiter.ts";
-import { onCleanup, stopAllChildren } from "../bench/child.ts";
+import { onCleanup, pidDirectory, stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
 import { streamBetweenWorkers } from "../bench/stream.ts";
 import { finalEvents, numberField } from "../bench/worker-io.ts";
@@ -144,11 +145,20 @@ function checkRoom(bytes: number): void {
   checkShmRoom(action, bytes + region, smaller, needs);
 }
 
+/**
+ * The socket copy's directory under TMPDIR (it was always /tmp), and the files' in RAM (/dev/shm, like the
+ * region: a disk would measure itself, not the transport). Named ivsh-demo-PID-XXXXXX, as the bench's
+ * are: what a killed demo leaves says which process left it, and a test tells its demo's from another's.
+ */
 function createWorkspace(signal: AbortSignal | undefined): Workspace {
-  const dir = mkdtempSync("/tmp/ivsh-demo-");
-  const shmDir = mkdtempSync("/dev/shm/ivsh-demo-");
-  // The files live in RAM (/dev/shm) like the region: a disk would measure itself, not the transport.
-  return { dir, shmDir, input: join(shmDir, "input.bin"), env: {}, signal };
+  const dir = pidDirectory(tmpdir(), "ivsh-demo");
+  try {
+    const shmDir = pidDirectory("/dev/shm", "ivsh-demo");
+    return { dir, shmDir, input: join(shmDir, "input.bin"), env: {}, signal };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /**
