@@ -70,6 +70,14 @@ test("IVSH_LOG_LEVEL is read in any case: DEBUG is debug, with no warning", asyn
   });
 });
 
+test("log.notice (a stop the user asked for) is unlabelled, logged as warnings are: not at IVSH_LOG_LEVEL=error", async () => {
+  expect((await logged('log.notice("stopped");')).stderr).toBe("[ivsh] stopped\n");
+  expect((await logged('log.notice("stopped");', { IVSH_LOG_LEVEL: "warn" })).stderr).toBe(
+    "[ivsh] stopped\n",
+  );
+  expect((await logged('log.notice("stopped");', { IVSH_LOG_LEVEL: "error" })).stderr).toBe("");
+});
+
 test("an Internal error (a bug) is logged with its stack; any other IvshError as its one-line message", async () => {
   const body = (code: string) =>
     `const { IvshError } = await import(${ERRORS});\nlog.error(new IvshError("${code}", "Failed to x since y"));`;
@@ -124,6 +132,7 @@ test("with stderr the journal (JOURNAL_STREAM), each line starts with its syslog
     const { dev, ino } = fstatSync(fd, { bigint: true });
     const body = `const { IvshError } = await import(${ERRORS});
 log.error("failed"); log.warn("careful"); log.info("noted"); log.success("done"); log.debug("detail");
+log.notice("stopped");
 log.error(new IvshError("Internal", "a bug"));`;
     const script = `import { log } from ${LOG};\n${body}`;
     const env = { ...process.env, NO_COLOR: "1", DEBUG: undefined, JOURNAL_STREAM: `${dev}:${ino}` };
@@ -135,17 +144,18 @@ log.error(new IvshError("Internal", "a bug"));`;
     expect(await child.exited).toBe(0);
     closeSync(fd);
     const lines = readFileSync(path, "utf8").split("\n");
-    expect(lines.slice(0, 6)).toEqual([
+    expect(lines.slice(0, 7)).toEqual([
       "<3>ERROR failed",
       "<4>WARN careful",
       "<6>ℹ noted",
       "<6>✔ done",
       "<7>debug detail",
+      "<5>stopped", // a stop the user asked for: notice, no label
       "<3>ERROR IvshError: a bug",
     ]);
     // A bug's stack: every line of it an error.
-    expect(lines.slice(6, -1).length).toBeGreaterThan(0);
-    for (const line of lines.slice(6, -1)) expect(line).toMatch(/^<3> +at /);
+    expect(lines.slice(7, -1).length).toBeGreaterThan(0);
+    for (const line of lines.slice(7, -1)) expect(line).toMatch(/^<3> +at /);
     expect(lines.at(-1)).toBe("");
     // The variable inherited, stderr a pipe: the usual lines.
     expect((await logged('log.warn("careful");', { JOURNAL_STREAM: `${dev}:${ino}` })).stderr).toBe(

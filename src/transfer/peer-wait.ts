@@ -8,6 +8,8 @@ import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 
 /** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
 const RECHECK_MS = 20;
+/** How late the limit's first check may run before this end is taken to have been stopped or starved then. */
+const LATE_CHECK_MS = 1000;
 
 /** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
 export interface WaitFor {
@@ -140,6 +142,8 @@ class PeerWait {
   private readonly silence: ArbiterSilence;
   /** When the limit is due (performance.now() clock); undefined without one. */
   private dueMs: number | undefined;
+  /** When the limit was first checked: much later than due, this end was stopped or starved meanwhile. */
+  private checkedMs: number | undefined;
   readonly signal: AbortSignal | undefined;
 
   /**
@@ -172,6 +176,7 @@ class PeerWait {
 
   /** Past the limit: rechecked until the peer is here, or the wait has ended one way or the other. */
   private check(): void {
+    this.checkedMs ??= performance.now();
     const here = this.arrived();
     if (here === true) return;
     // A session lost (its lease expired while this end itself was stopped) is why no peer could come, not
@@ -217,13 +222,17 @@ class PeerWait {
    * Whether the arbiter, seen gone, had its chance to come back. Seen gone before the limit was due, it
    * had it while this end waited: the limit is the user's bound (an arbiter killed for good was blamed
    * only half a lease after it went, 30 s past a 3 s --timeout with a 60 s lease). Seen gone only after
-   * (this end was stopped meanwhile), half a lease of this end's reconnecting since then (a restored
-   * session has a lease to resume in, so one that took longer would find its session expired anyway).
+   * (this end was stopped meanwhile), or before but with the limit checked late (this end was stopped
+   * across it), half a lease of this end's reconnecting since then (a restored session has a lease to
+   * resume in, so one that took longer would find its session expired anyway).
    */
   private reconnectTried(link: ArbiterLink): boolean {
     const since = link.downSinceMs;
-    if (since === undefined || this.dueMs === undefined || since <= this.dueMs) return true;
-    return performance.now() - since > this.client.leaseMs / 2;
+    if (since === undefined || this.dueMs === undefined) return true;
+    // Its reconnect did not run while this end was stopped: an arbiter back meanwhile was said not to have come back.
+    const late = this.checkedMs !== undefined && this.checkedMs - this.dueMs > LATE_CHECK_MS;
+    const from = since > this.dueMs ? since : late ? this.checkedMs : undefined;
+    return from === undefined || performance.now() - from > this.client.leaseMs / 2;
   }
 
   /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */

@@ -40,8 +40,9 @@ test("a second stop signal: its children are killed as it exits, not left runnin
     run.kill("SIGTERM");
     const exitCode = await exitOrKill(run, 30_000);
     const stderr = said + (await readUntil(run.stderr, () => false));
+    // A stop asked for, no failure: before, "[ivsh] ERROR Failed to run the benchmark since ...".
     expect(stderr).toContain(
-      "Failed to run the benchmark since it was interrupted by SIGINT: stopped at once",
+      "[ivsh] Failed to run the benchmark since it was interrupted by SIGINT: stopped at once",
     );
     expect(exitCode).toBe(130);
     // Signalled as it exited: a moment for them to go.
