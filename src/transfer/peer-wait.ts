@@ -8,8 +8,12 @@ import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 
 /** How often a passed wait limit asks again whether the peer is there, while that cannot be told yet. */
 const RECHECK_MS = 20;
-/** How late the limit's first check may run before this end is taken to have been stopped or starved then. */
-const LATE_CHECK_MS = 1000;
+/**
+ * How late the limit's first check may run before this end is taken to have been stopped across it (Ctrl-Z,
+ * SIGSTOP): seconds, where a busy machine's starvation delays a timer by far less (and a late check gives
+ * the reconnect half a lease: 30 s past a --timeout with a 60 s lease).
+ */
+const LATE_CHECK_MS = 5000;
 
 /** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
 export interface WaitFor {
