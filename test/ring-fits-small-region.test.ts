@@ -97,7 +97,7 @@ test("a default ring halves again until it fits what a busy region has left: a s
     expect({ chunkBytes, depth }).toEqual({ chunkBytes: 64 << 10, depth: 8 });
     // Told as it opens (a large input may take long through a small ring), and in the summary.
     expect(run.said).toContain(
-      "send -: a ring of 8 chunks of 64.0 KiB, not 256.0 KiB: the region (or a quota) had no room for more",
+      "send -: a ring of 8 chunks of 64.0 KiB, not 256.0 KiB: the region had no room for more, so this transfer may be slower (starting the arbiter with a larger --size makes room)",
     );
     expect(run.said).toContain("of up to 64.0 KiB (not 256.0 KiB: the region had no room for more)");
     // The rest held too: even 4 KiB chunks find no room, and a ring of one block has no smaller form to pass.
@@ -126,7 +126,7 @@ test("a default ring halves until a client's quota holds it too", async () => {
   const quotaPaths = testPaths("small-quota");
   const quota = await ArbiterProcess.start(quotaPaths, { extra: ["--client-quota", "1MiB"] });
   try {
-    const run = await transfer("quota", ["-"], "hello\n", quotaPaths);
+    const run = await transfer("quota", ["-", "--progress"], "hello\n", quotaPaths);
     // Before: sent 1, "… would pass its quota …; pass a smaller --chunk-size or --depth …".
     expect({ sent: run.sent, received: run.received, said: run.sent === 0 ? "" : run.said }).toEqual({
       sent: 0,
@@ -137,6 +137,13 @@ test("a default ring halves until a client's quota holds it too", async () => {
     // 1 MiB × 8 and its header need 129 of the region's 64 KiB blocks, the quota holds 16: 64 KiB × 8 (9).
     const { chunkBytes, depth } = JSON.parse(run.summary) as { chunkBytes: number; depth: number };
     expect({ chunkBytes, depth }).toEqual({ chunkBytes: 64 << 10, depth: 8 });
+    // The quota refused, not the region: a larger --size makes no room. Before: "the region (or a quota)
+    // had no room for more, so this transfer may be slower (a larger --size makes room)", and the
+    // summary "(not 1.00 MiB: the region had no room for more)".
+    expect(run.said).toContain(
+      "send -: a ring of 8 chunks of 64.0 KiB, not 1.00 MiB: the client's quota had no room for more, so this transfer may be slower (starting the arbiter with a larger --client-quota makes room)",
+    );
+    expect(run.said).toContain("of up to 64.0 KiB (not 1.00 MiB: the client's quota had no room for more)");
   } finally {
     await quota.stop();
     quotaPaths.cleanup();
