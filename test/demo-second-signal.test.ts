@@ -5,27 +5,10 @@
  * arbiter's socket directory in /tmp. Like `ivsh bench`, it now removes what it made, says so, and exits.
  */
 import { expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { demoLeftovers } from "./helpers/demo-leftovers.ts";
 import { CLI } from "./helpers/paths.ts";
 import { exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
-
-/**
- * What the demo of pid `pid` made and must remove: its workspaces (ivsh-demo-PID-*, in /dev/shm and TMPDIR)
- * and its arbiter's temporary directories (ivsh-bench-KIND-PID-*). Another demo running meanwhile (another
- * test run on the machine) has its own.
- */
-function leftovers(pid: number): string[] {
-  const made = (dir: string, pattern: RegExp) =>
-    readdirSync(dir)
-      .filter((name) => pattern.test(name))
-      .map((name) => `${dir}/${name}`);
-  return [
-    ...made("/dev/shm", new RegExp(`^ivsh-demo-${pid}-`)),
-    ...made(tmpdir(), new RegExp(`^ivsh-(demo|bench-[a-z]+)-${pid}-`)),
-  ];
-}
 
 /** The live processes (zombies have ended) of session `sid`, as "PID STAT; ...". */
 function inSession(sid: number): string {
@@ -59,7 +42,7 @@ test("a second stop signal as the first is handled: exit 128+N saying so, nothin
     for (let attempt = 0; attempt < 50 && inSession(demo.pid); attempt++) await Bun.sleep(100);
     const group = inSession(demo.pid);
     if (group) process.kill(-demo.pid, "SIGKILL");
-    const left = leftovers(demo.pid);
+    const left = demoLeftovers(demo.pid);
     expect(left, `gap ${gapMs} ms`).toEqual([]);
     expect(stderr, `gap ${gapMs} ms`).toMatch(
       /Failed to run the demo since it was interrupted by SIG(INT|TERM)/,

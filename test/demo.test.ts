@@ -5,27 +5,11 @@
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { parseSize } from "../src/units.ts";
+import { demoLeftovers } from "./helpers/demo-leftovers.ts";
 import { CLI } from "./helpers/paths.ts";
 import { readUntil, runCli, spawnBun } from "./helpers/processes.ts";
 import { testUnless } from "./helpers/tools.ts";
-
-/**
- * What the demo of pid `pid` makes while it runs: its workspaces (ivsh-demo-PID-*, in /dev/shm and TMPDIR)
- * and its arbiter's temporary directories (ivsh-bench-KIND-PID-*). Another demo running meanwhile on the
- * machine (another test run) has its own.
- */
-function leftovers(pid: number, tmp = tmpdir()): string[] {
-  const made = (dir: string, pattern: RegExp) =>
-    readdirSync(dir)
-      .filter((name) => pattern.test(name))
-      .map((name) => `${dir}/${name}`);
-  return [
-    ...made("/dev/shm", new RegExp(`^ivsh-demo-${pid}-`)),
-    ...made(tmp, new RegExp(`^ivsh-(demo|bench-[a-z]+)-${pid}-`)),
-  ];
-}
 
 /** The demo's pid, from its note naming its workspace in /dev/shm (ivsh-demo-PID-XXXXXX). */
 function demoPid(stderr: string): number {
@@ -45,7 +29,7 @@ test("a small demo: both methods, both verified, a ratio, nothing left behind", 
     ([, round, method]) => `${round} ${method}`,
   );
   expect(rounds).toEqual(["1 ivsh", "1 unix socket", "2 unix socket", "2 ivsh"]);
-  expect(leftovers(demoPid(result.stderr))).toEqual([]);
+  expect(demoLeftovers(demoPid(result.stderr))).toEqual([]);
 });
 
 test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made (its directories under TMPDIR)", async () => {
@@ -55,16 +39,16 @@ test("interrupted (SIGINT) mid-run: exit 130, and it removes everything it made 
     const pid = demo.proc.pid;
     // Interrupted once it is under way (its workspace exists): the file is being generated or moved.
     const deadline = Date.now() + 20_000;
-    while (leftovers(pid, tmp).length < 2 && Date.now() < deadline) await Bun.sleep(10);
+    while (demoLeftovers(pid, tmp).length < 2 && Date.now() < deadline) await Bun.sleep(10);
     // Before: its socket's directory was made in /tmp whatever TMPDIR said.
-    expect(leftovers(pid, tmp).map((path) => path.replace(/-[^-/]+$/, "-X"))).toEqual([
+    expect(demoLeftovers(pid, tmp).map((path) => path.replace(/-[^-/]+$/, "-X"))).toEqual([
       `/dev/shm/ivsh-demo-${pid}-X`,
       `${tmp}/ivsh-demo-${pid}-X`,
     ]);
     demo.proc.kill("SIGINT");
     expect(await demo.exit()).toBe(130);
     expect(await demo.stderr).toContain("interrupted by SIGINT");
-    expect([...leftovers(pid, tmp), ...leftovers(pid)]).toEqual([]);
+    expect([...demoLeftovers(pid, tmp), ...demoLeftovers(pid)]).toEqual([]);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -80,7 +64,7 @@ test("a TMPDIR it cannot make its directory in is named, with what to do, and no
   );
   expect(result.stderr).not.toContain("    at ");
   const pid = Number(/ivsh-demo-(\d+)-/.exec(result.stderr)?.[1]);
-  expect(leftovers(pid)).toEqual([]);
+  expect(demoLeftovers(pid)).toEqual([]);
 });
 
 /**
@@ -116,7 +100,7 @@ test("interrupted (SIGINT to its process group) as children start: exit 130 prom
     expect(outcome, `attempt ${attempt}: ${stderr}`).toBe(130);
     expect(group, `attempt ${attempt}: processes left in its group`).toBe("");
   }
-  expect(demos.flatMap((pid) => leftovers(pid))).toEqual([]);
+  expect(demos.flatMap((pid) => demoLeftovers(pid))).toEqual([]);
 }, 120_000);
 
 /**

@@ -106,29 +106,41 @@ async function backFull(
   link.control.blocked = false;
 }
 
+/**
+ * A send of 1000 bytes on `channel` decided while the arbiter was away, through `link`, the arbiter then
+ * back with its journal full: what the send came to. `before` runs on the sender's client first.
+ */
+async function decidedSend(
+  [journal, link, helper]: [SmallJournal, Relay, Client],
+  channel: string,
+  before: (client: Client) => Promise<unknown> = async () => {},
+) {
+  const { client, watched } = await relayedEnd(journal, link, "sender");
+  await before(client);
+  const input = join(journal.own.dir, `${channel}.in`);
+  await Bun.write(input, new Uint8Array(1000).fill(7));
+  const source = Source.open(input);
+  const sent = settled(sendStream(client, channel, source, {}));
+  const receiver = await ChannelReceiver.open(await journal.connect("receiver"), channel);
+  expect(await receiver.receive(() => {})).toBe(1000);
+  // The arbiter goes away before the verdict, which the receiver gives without it.
+  await arbiterAway(journal, link, client, "sender");
+  expect(await receiver.receive(() => {})).toBeUndefined();
+  await eventually(async () => watched.releasing, 20_000, "the sender's release");
+  // Back with a full journal: the sender's release is refused.
+  await backFull(journal, link, helper, receiver);
+  const told = await sent;
+  source.close();
+  return told;
+}
+
 testUnless(
   cannotMount,
   "a send decided while the arbiter was away succeeds when the arbiter, back with a full journal, refuses its release",
   () =>
-    withRelayedArbiter("decided", async (journal, link, helper) => {
-      const { client, watched } = await relayedEnd(journal, link, "sender");
-      const input = join(journal.own.dir, "decided.in");
-      await Bun.write(input, new Uint8Array(1000).fill(7));
-      const source = Source.open(input);
-      const sent = settled(sendStream(client, "jf-decided", source, {}));
-      const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-decided");
-      expect(await receiver.receive(() => {})).toBe(1000);
-
-      // The arbiter goes away before the verdict, which the receiver gives without it.
-      await arbiterAway(journal, link, client, "sender");
-      expect(await receiver.receive(() => {})).toBeUndefined();
-      await eventually(async () => watched.releasing, 20_000, "the sender's release");
-
-      // Back with a full journal: the sender's release is refused.
-      await backFull(journal, link, helper, receiver);
+    withRelayedArbiter("decided", async (...relayed) => {
       // Before: { code: "JournalFull", message: "Failed to record a change in the state journal ..." }.
-      const told = await sent;
-      source.close();
+      const told = await decidedSend(relayed, "jf-decided");
       // The transfer stands; what its release left held is said, and where it goes.
       expect(told).toEqual({
         bytes: 1000,
@@ -210,23 +222,12 @@ testUnless(
   cannotMount,
   "a send decided while the arbiter was away, its ring's free refused but its hold given up, says only the ring was left",
   () =>
-    withRelayedArbiter("ring-only", async (journal, link, helper) => {
-      const { client, watched } = await relayedEnd(journal, link, "sender");
+    withRelayedArbiter("ring-only", async (...relayed) => {
       // A second handle of this client on the channel's slot: the sender's close of its own sends no
       // request (the client counts its handles), so nothing of the hold's is refused; the ring's free is.
-      await client.openSlot(channelSlotName("jf-ring"), "channel", true);
-      const input = join(journal.own.dir, "ring-only.in");
-      await Bun.write(input, new Uint8Array(1000).fill(3));
-      const source = Source.open(input);
-      const sent = settled(sendStream(client, "jf-ring", source, {}));
-      const receiver = await ChannelReceiver.open(await journal.connect("receiver"), "jf-ring");
-      expect(await receiver.receive(() => {})).toBe(1000);
-      await arbiterAway(journal, link, client, "sender");
-      expect(await receiver.receive(() => {})).toBeUndefined();
-      await eventually(async () => watched.releasing, 20_000, "the sender's release");
-      await backFull(journal, link, helper, receiver);
-      const told = await sent;
-      source.close();
+      const told = await decidedSend(relayed, "jf-ring", (client) =>
+        client.openSlot(channelSlotName("jf-ring"), "channel", true),
+      );
       // Before: "this sender's ring and hold on channel 'jf-ring' were not given back (...)".
       expect(told).toEqual({
         bytes: 1000,

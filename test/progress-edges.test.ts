@@ -125,7 +125,7 @@ test("a sender's ring smaller than asked is said in --json (chunkBytesAsked) and
   const result = { bytes: 1000, records: 1, digest: 1n, seconds: 1, chunkBytes: 65536, depth: 8 };
   expect(summaryJson("send", "c", "f", result)).not.toHaveProperty("chunkBytesAsked");
   expect(summaryLine("sent", result)).not.toContain("no room");
-  const shrunk = { ...result, ringShrunkFrom: 262144 };
+  const shrunk = { ...result, ringShrunk: { from: 262144, room: "the region", flag: "--size" } };
   expect(summaryJson("send", "c", "f", shrunk)).toMatchObject({ chunkBytes: 65536, chunkBytesAsked: 262144 });
   expect(summaryLine("sent", shrunk)).toContain(
     "1 chunk of up to 64.0 KiB (not 256.0 KiB: the region had no room for more), digest",

@@ -188,9 +188,8 @@ export function summaryLine(verb: string, result: TransferResult): string {
 }
 
 /** A sender's ring smaller than asked, as the summary says it (also where no progress showed). */
-function shrunk(result: TransferResult): string {
-  const from = result.ringShrunkFrom;
-  return from ? ` (not ${formatBytes(from)}: the region had no room for more)` : "";
+function shrunk({ ringShrunk }: TransferResult): string {
+  return ringShrunk ? ` (not ${formatBytes(ringShrunk.from)}: ${ringShrunk.room} had no room for more)` : "";
 }
 
 /**
@@ -217,7 +216,7 @@ export function summaryJson(
     chunks: result.records,
     chunkBytes: result.chunkBytes,
     // Present when the ring had to be smaller than asked (a busy region, a quota).
-    ...(result.ringShrunkFrom && { chunkBytesAsked: result.ringShrunkFrom }),
+    ...(result.ringShrunk && { chunkBytesAsked: result.ringShrunk.from }),
     depth: result.depth,
     digest: formatDigest(result.digest),
     verified: true,

@@ -20,6 +20,7 @@ import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
 import { failedGivingBack, giveBack, giveBackRefused } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
+import { largerFlag, noteShrink } from "./ring-shrink.ts";
 import type { ChannelSlot } from "./slot.ts";
 
 /** Bytes per chunk of a channel's ring unless `chunkBytes` says otherwise (1 MiB). */
@@ -65,23 +66,6 @@ export function fitRingToRegion(
     chunkBytes = alignUp(chunkBytes / 2, PAGE_SIZE);
   // Fitting the whole region, it may still find no room in a busy one: halved further at allocation.
   return { ...fitted, chunkBytes, depth, minChunkBytes: PAGE_SIZE };
-}
-
-/**
- * What a ring that `allocateRing` had to shrink says: the chunk it was to have, when the region (or a
- * quota) had room only for smaller ones; undefined when it got what it asked for.
- */
-export function shrunkFrom(asked: ChannelOptions, ring: { chunkBytes: number }): number | undefined {
-  const wanted = asked.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  return ring.chunkBytes < wanted ? wanted : undefined;
-}
-
-/** The line a sender whose ring was shrunk shows: its transfer may be much slower, and why. */
-export function shrunkRingNote(ring: { chunkBytes: number; depth: number }, from: number): string {
-  return (
-    `a ring of ${ring.depth} chunks of ${formatBytes(ring.chunkBytes)}, not ${formatBytes(from)}: the region ` +
-    "(or a quota) had no room for more, so this transfer may be slower (a larger --size makes room)"
-  );
 }
 
 const OLD_RECEIVER_POLL_MS = 10;
@@ -204,7 +188,7 @@ export async function publishRing(
   // What a full journal kept this client holding at a failure: room for the ring, maybe.
   await giveBackRefused(client, "send", name, options.signal);
   await awaitOldReceiverGone(slot, name, options);
-  const { segment, transfer, chunkBytes } = await allocateRing(
+  const { segment, transfer, chunkBytes, refusal } = await allocateRing(
     client,
     slot,
     name,
@@ -220,6 +204,7 @@ export async function publishRing(
     throw error;
   });
   const ring = new Ring(segment, shape.depth, chunkBytes);
+  if (refusal) noteShrink(ring, shape.chunkBytes, refusal);
   // A region truncated under us fails this first (EFAULT): said as what it is, as for a chunk. The ring
   // goes back: it stayed this client's, in a region told broken, until the client closed.
   try {
@@ -323,6 +308,8 @@ async function allocateRing(
   signal: AbortSignal | undefined,
 ) {
   let { chunkBytes } = shape;
+  /** The last no-room refusal that halved the chunks: what the sender names as having had no room. */
+  let refusal: IvshError | undefined;
   let transfer = slot.load("transfer");
   for (let collisions = 0; ; ) {
     // 1 to 2^31 - 1, skipping 0 ("none yet"): the slot's words are Int32, and a number past 2^31 - 1 would
@@ -335,12 +322,13 @@ async function allocateRing(
       const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) =>
         giveBack(client, late),
       );
-      return { segment, transfer, chunkBytes };
+      return { segment, transfer, chunkBytes, refusal };
     } catch (error) {
       const noRoom = isIvshError(error, "NoSpace") || isIvshError(error, "QuotaExceeded");
       if (noRoom && chunkBytes > shape.minChunkBytes) {
         // The region's free blocks (and their runs) are known only to the arbiter: asked again, smaller.
         chunkBytes = Math.max(shape.minChunkBytes, alignUp(chunkBytes / 2, PAGE_SIZE));
+        refusal = error;
         continue;
       }
       if (noRoom) throw noRoomFor(error, name, shape.depth, chunkBytes, client.geometry.blockSize);
@@ -374,12 +362,6 @@ function noRoomFor(error: IvshError, name: string, depth: number, chunkBytes: nu
     `open channel '${name}' with a ring of ${depth} chunks of ${formatBytes(chunkBytes)} (${formatBytes(bytes)})`,
     `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; ${smaller}start the arbiter with a larger ${largerFlag(error)}`,
   );
-}
-
-/** What the arbiter needs more of: the region (NoSpace) or the quota that refused (QuotaExceeded). */
-function largerFlag(error: IvshError): string {
-  if (error.code !== "QuotaExceeded") return "--size";
-  return error.message.includes("--vm-quota") ? "--vm-quota" : "--client-quota";
 }
 
 /** Resets the counters and announces the ring; the transfer number is written last. */

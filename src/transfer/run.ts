@@ -19,13 +19,8 @@ import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
 import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
 import { releaseEnd } from "./release-end.ts";
-import {
-  type ChannelOptions,
-  fitRingToRegion,
-  fitRingToSize,
-  shrunkFrom,
-  shrunkRingNote,
-} from "./ring-setup.ts";
+import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
+import { type RingShrink, ringShrink, shrunkRingNote } from "./ring-shrink.ts";
 import { ChannelSender, type TransferSummary } from "./sender.ts";
 import { letSignalsLand } from "./signals.ts";
 import type { Sink } from "./sink.ts";
@@ -51,8 +46,8 @@ export interface TransferResult extends TransferSummary {
   seconds: number;
   chunkBytes: number;
   depth: number;
-  /** A sender's: the chunk its ring was to have, when the region had room only for smaller ones. */
-  ringShrunkFrom?: number;
+  /** A sender's: the chunk its ring was to have, when the region (or a quota) had room only for smaller ones. */
+  ringShrunk?: RingShrink;
   /** What this end's release left held, the arbiter having refused it (a warning: the transfer stands). */
   leftHeld?: string;
 }
@@ -137,8 +132,8 @@ async function sendThrough(
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const sender = await ChannelSender.open(client, channel, sized);
-  const ringShrunkFrom = shrunkFrom(sized, sender.ring);
-  if (ringShrunkFrom) progress.notice?.(shrunkRingNote(sender.ring, ringShrunkFrom));
+  const ringShrunk = ringShrink(sender.ring);
+  if (ringShrunk) progress.notice?.(shrunkRingNote(sender.ring, ringShrunk));
   peerCheck(() => sender.receiverJoined);
   // Redone from the start only if no receiver was seen to join, none can have kept the stream unseen, and
   // the input can be read again. Once the end record is out, a receiver that joined while we were stopped
@@ -198,7 +193,7 @@ async function sendThrough(
       seconds: (performance.now() - attached) / 1000,
       chunkBytes: sender.ring.chunkBytes,
       depth: sender.ring.depth,
-      ...(ringShrunkFrom && { ringShrunkFrom }),
+      ...(ringShrunk && { ringShrunk }),
     };
     return result;
   } finally {
