@@ -76,7 +76,7 @@ describe("ivsh CLI", () => {
   test("send's --chunk-size and --depth say when a regular file's defaults apply", async () => {
     const { stdout } = await runCli(["guest", "send", "--help"]);
     expect(stdout).toContain(
-      "(default 1.00 MiB; 4.00 MiB for a regular file, unless --depth is given; halved to fit a small region, or what is left of it, when neither is)",
+      "(default 1.00 MiB; 4.00 MiB for a regular file, unless --depth is given; halved to fit a small region, or what is left of it or of a quota, when neither is)",
     );
     expect(stdout).toContain("(default 8; 2 for a regular file, unless --chunk-size is given)");
   });

@@ -69,7 +69,7 @@ export default defineLeafCommand({
     ...channelArgs,
     "chunk-size": {
       type: "string",
-      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)}; ${formatBytes(FILE_RING.chunkBytes)} for a regular file, unless --depth is given; halved to fit a small region, or what is left of it, when neither is)`,
+      description: `Chunk size: bytes moved per hand-off (default ${formatBytes(DEFAULT_CHUNK_BYTES)}; ${formatBytes(FILE_RING.chunkBytes)} for a regular file, unless --depth is given; halved to fit a small region, or what is left of it or of a quota, when neither is)`,
       valueHint: "SIZE",
     },
     // The old name, kept working: on `ivsh host` --block-size means the allocation unit.

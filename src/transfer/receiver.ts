@@ -211,7 +211,7 @@ export class ChannelReceiver {
    * Called from inside `receive`'s callback, it takes the chunk with the ring: touch the chunk only before
    * the call (after an `await` in the callback, the ring may already be unmapped, and touching it ends the
    * process with ivsh's "touched shared memory it holds no grant for"); `receive` then throws NotHeld.
-   * Refused by the arbiter's full --state journal, it throws JournalFull: the client's next send or receive gives back the ring and hold.
+   * Refused by the full --state journal, it throws JournalFull (or another failure beside it, naming what was kept): the next send or receive gives back what was kept.
    */
   close(): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.

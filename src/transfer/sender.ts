@@ -238,7 +238,7 @@ export class ChannelSender {
   /**
    * Gives the channel up. Before `finish` completed, the receiver is told the transfer was abandoned.
    * Called inside `send`'s callback, it takes the chunk with the ring (fill it only before the call); `send` throws NotHeld.
-   * Refused by the arbiter's full --state journal, it throws JournalFull: the client's next send or receive gives back the ring and hold.
+   * Refused by the full --state journal, it throws JournalFull (or another failure beside it, naming what was kept): the next send or receive gives back what was kept.
    */
   close(): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.
