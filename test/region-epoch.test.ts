@@ -23,6 +23,8 @@ function region(epoch: number): MappedRegion {
   const header = { ...geometry, epoch, arbiterInstance: INSTANCE, arbiterPid: 4321 };
   return {
     readHeader: () => header,
+    // Says no client greeted (an arbiter older than that word): nothing here is about a copy.
+    headerWords: () => new Int32Array(1024),
     size: geometry.regionSize,
     source: "/dev/shm/scripted",
   } as unknown as MappedRegion;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
 import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
 import { MAX_NAME_BYTES, type Reply, sweepPeriodMs } from "../protocol/messages.ts";
+import { greetedUpTo } from "../region/header.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatBytes, formatWait, shellWord } from "../units.ts";
@@ -264,6 +265,9 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
         `${describeEndpoint(endpoint)} (${describeArbiter(hello)}), which serves another region of the same size ` +
         `(pass the --region and --socket${libraryForm(", or the connect() options,")} of one arbiter; \`ivsh status\` shows its region)`,
     );
+  // Its header is that arbiter's, yet this client not among those it greeted there: a copy.
+  if (header.arbiterInstance === hello.arbiterInstance && !seesArbiterWrites(region, hello))
+    throw unseenWrites(region, hello, endpoint);
   if (!sameGeometry(header, announced) || header.epoch !== hello.epoch)
     throw failure(
       "RegionInvalid",
@@ -272,6 +276,28 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
         `(${formatBytes(hello.regionSize)}, epoch ${hello.epoch}); pass the matching --region (\`ivsh status\` names it${libraryForm("; connect({ region })")})`,
     );
   return announced;
+}
+
+/**
+ * A mapping that does not see what the arbiter writes: a copy of the region file (its header and geometry
+ * the same), or a guest's memory backend without share=on. Both ends of a channel then waited for ever, each
+ * in its own copy ("no receiver showed up", "no sender showed up"): the arbiter says in the header which
+ * clients it greeted, and this one's id is not among them there.
+ */
+function seesArbiterWrites(region: MappedRegion, hello: Reply<"hello">): boolean {
+  const greeted = greetedUpTo(region.headerWords());
+  return greeted === 0 || greeted >= hello.clientId;
+}
+
+function unseenWrites(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint) {
+  const greeted = greetedUpTo(region.headerWords());
+  return failure(
+    "RegionInvalid",
+    `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,
+    `this mapping of it does not see what that arbiter writes (it greeted this client as ${hello.clientId}, the ` +
+      `region says it greeted none above ${greeted}): a copy of the region file, not the one it serves, or in a ` +
+      `VM a memory-backend-file without share=on; pass the region the arbiter serves (\`ivsh status\` names it${libraryForm("; connect({ region })")})`,
+  );
 }
 
 /**
@@ -322,7 +348,11 @@ export async function settledGeometry(
     try {
       return checkGeometry(region, hello, endpoint);
     } catch (error) {
-      const transient = region.size === hello.regionSize && !servedByAnother(region, hello);
+      // A copy's header is whole: no sweep puts it right.
+      const transient =
+        region.size === hello.regionSize &&
+        !servedByAnother(region, hello) &&
+        seesArbiterWrites(region, hello);
       if (!isIvshError(error, "RegionInvalid")) throw error;
       if (!transient) throw deviceMismatch(region, hello, endpoint, error) ?? error;
       // Not put back by the arbiter's sweeps: a device is then another file (of the arbiter's size), and

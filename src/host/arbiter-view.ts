@@ -37,11 +37,12 @@ export interface Liveness {
 
 /**
  * The arbiter's parts appear here only by what the handlers and the status report use of them: the
- * mapping to zero fresh segments, slot words to read, the wait queue, the guard's and the transfers' reports.
+ * mapping to zero fresh segments (and its header, to say whom it greeted), slot words to read, the wait
+ * queue, the guard's and the transfers' reports.
  */
 export interface ArbiterView {
   readonly options: ArbiterOptions;
-  readonly region: Pick<MappedRegion, "zero">;
+  readonly region: Pick<MappedRegion, "zero" | "headerWords">;
   readonly state: ArbiterState;
   readonly slots: Pick<RegionSlots, "index" | "load" | "loadAt">;
   readonly waits: Pick<WaitQueue, "park" | "parkedBy" | "wake" | "count" | "dropClient">;

@@ -18,6 +18,7 @@ import {
   VM_NAME_RULE,
   WaitOutcome,
 } from "../protocol/messages.ts";
+import { noteGreeted } from "../region/header.ts";
 import { blockOffset, SLOT_WORDS, SlotKind, type SlotKindName } from "../region/layout.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
@@ -61,6 +62,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     arbiter.attach(session.clientId, connection);
     connection.phase = "ready";
     sessionStarted(session, Boolean(request.sessionToken));
+    noteGreeted(arbiter.region.headerWords(), session.clientId);
     const { geometry } = arbiter.state;
     return {
       clientId: session.clientId,

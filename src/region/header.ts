@@ -124,3 +124,18 @@ export function headerDifferences(sync: Int32Array, fields: HeaderFields): strin
     differing.push("arbiterInstance");
   return differing;
 }
+
+/**
+ * Raises the header's greetedUpTo to `clientId`, before hello's reply goes out: the client then finds at
+ * least its own id there, in a mapping that sees this arbiter's writes. Never lowered (a resumed session's
+ * id is older than others'); the arbiter alone writes it, one request at a time.
+ */
+export function noteGreeted(sync: Int32Array, clientId: number): void {
+  const index = Header.greetedUpTo >> 2;
+  if (Atomics.load(sync, index) >>> 0 < clientId) Atomics.store(sync, index, clientId);
+}
+
+/** The header's greetedUpTo (0: none said). */
+export function greetedUpTo(sync: Int32Array): number {
+  return Atomics.load(sync, Header.greetedUpTo >> 2) >>> 0;
+}

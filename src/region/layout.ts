@@ -50,6 +50,8 @@ export const Header = {
   arbiterPid: 44,
   /** u64 random number (< 2^48) the arbiter that last started on this region chose: tells arbiters apart. */
   arbiterInstance: 48,
+  /** u32 highest client id greeted (0: none said); a client greeted above it does not see the region. */
+  greetedUpTo: 56,
   /**
    * The arbiter's own (clients ignore it), up to the probe area: sessions whose end the state journal
    * could not record, for the next start to end them (src/host/unrecorded-ends.ts).
