@@ -297,17 +297,23 @@ export class Arbiter implements ArbiterView {
     // Stopping closes every connection: those sessions stay in the state, to be resumed after a restart.
     if (this.stopped) return;
     const clientId = connection.clientId;
-    if (clientId !== 0 && this.connectionOf(clientId) === connection)
+    // A client killed by the region's truncation (SIGBUS) is a likely reason its connection closed: ending
+    // its session releases its locks in the missing pages, and the arbiter faulted there in turn.
+    if (clientId !== 0 && this.connectionOf(clientId) === connection && !this.truncatedUnder())
       this.endSession(clientId, "disconnected");
   }
 
-  private sweep(): void {
+  /** Whether the region file was truncated under the arbiter: then it fails saying so, touching nothing. */
+  private truncatedUnder(): boolean {
     const shrunk = this.regionWatch.shrunk();
-    if (shrunk) {
-      clearInterval(this.sweeper);
-      this.failure.resolve(shrunk);
-      return;
-    }
+    if (!shrunk) return false;
+    clearInterval(this.sweeper);
+    this.failure.resolve(shrunk);
+    return true;
+  }
+
+  private sweep(): void {
+    if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
     this.keepJournal();
     this.expireSilentClients();
