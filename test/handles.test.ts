@@ -105,7 +105,7 @@ test("a second sender of the same client is told this client is sending; the fir
   await expectRejection(
     ChannelSender.open(client, "one-sender"),
     "ChannelBusy",
-    /channel busy: this client is sending on it/,
+    /the channel is busy: this client is sending on it/,
   );
   const receiver = await ChannelReceiver.open(other, "one-sender");
   await sender.write(new Uint8Array(100_000).fill(7));
@@ -128,7 +128,7 @@ test("a second receiver of the same client is told this client is receiving", as
   await expectRejection(
     ChannelReceiver.open(client, "one-receiver"),
     "ChannelBusy",
-    /channel busy: this client is receiving on it/,
+    /the channel is busy: this client is receiving on it/,
   );
   const finishing = sender.finish();
   expect(await receiver.receive(() => {})).toBeUndefined();

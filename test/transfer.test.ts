@@ -148,7 +148,7 @@ describe("pipes and the channel's rules", () => {
     const second = guest(suite.paths, ["send", join(suite.dir, "piped.in"), "--channel", "busy"]);
     expect(await second.exit()).toBe(1);
     expect(await second.stderr).toMatch(
-      /Failed to send on channel 'busy' since channel busy: client \d+ is sending on it/,
+      /Failed to send on channel 'busy' since the channel is busy: client \d+ is sending on it/,
     );
     const receiver = guest(suite.paths, [
       "recv",
@@ -180,7 +180,7 @@ describe("pipes and the channel's rules", () => {
     ]);
     expect(await second.exit()).toBe(1);
     expect(await second.stderr).toMatch(
-      /Failed to receive on channel 'busy-recv' since channel busy: client \d+ is receiving on it/,
+      /Failed to receive on channel 'busy-recv' since the channel is busy: client \d+ is receiving on it/,
     );
     const data = await randomFile(join(suite.dir, "busy-recv.in"), 1000);
     const sender = guest(suite.paths, ["send", join(suite.dir, "busy-recv.in"), "--channel", "busy-recv"]);

@@ -228,7 +228,7 @@ export async function claimRole(
   throw failure(
     "ChannelBusy",
     `${verb} on channel '${name}'`,
-    `channel busy: ${who} is ${doing} on it (wait until it is done, or use another channel)`,
+    `the channel is busy: ${who} is ${doing} on it (wait until it is done, or use another channel)`,
   );
 }
 
