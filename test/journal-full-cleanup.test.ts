@@ -101,7 +101,10 @@ testUnless(
       fillAfter(journal, helper, other, "openSlot");
       const busy = await refusal(ChannelSender.open(other, "jf-busy", RING));
       // Before: JournalFull, "Failed to record a change in the state journal ...".
-      expect(busy).toEqual({ code: "ChannelBusy", message: expect.stringContaining("the channel is busy: client") });
+      expect(busy).toEqual({
+        code: "ChannelBusy",
+        message: expect.stringContaining("the channel is busy: client"),
+      });
     }),
   60_000,
 );
