@@ -23,9 +23,10 @@ test("the region truncated under a waiting receiver: the arbiter exits 1 saying 
   const arbiter = await ArbiterProcess.start(paths);
   const receiver = guest(paths, ["recv", "--channel", "tr", "--out", join(paths.dir, "out")]);
   try {
-    // Waiting: its channel's slot is taken.
+    // Waiting: parked on its channel's slot. (Its slot alone was not enough: a request of its set-up, its
+    // wait among them, that came after the truncation read the missing page and faulted the arbiter.)
     await eventually(
-      async () => (await fetchStatus({ unix: paths.socket })).report.sync.length > 0,
+      async () => (await fetchStatus({ unix: paths.socket })).report.sync.some((slot) => slot.waiters > 0),
       20_000,
       "the receiver waiting on its channel",
     );

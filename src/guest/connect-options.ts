@@ -285,12 +285,12 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
  * clients it greeted, and this one's id is not among them there.
  */
 function seesArbiterWrites(region: MappedRegion, hello: Reply<"hello">): boolean {
-  const greeted = greetedUpTo(region.headerWords());
+  const greeted = greetedUpTo(region.headerWords(), hello.epoch);
   return greeted === 0 || greeted >= hello.clientId;
 }
 
 function unseenWrites(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint) {
-  const greeted = greetedUpTo(region.headerWords());
+  const greeted = greetedUpTo(region.headerWords(), hello.epoch);
   return failure(
     "RegionInvalid",
     `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,

@@ -62,7 +62,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     arbiter.attach(session.clientId, connection);
     connection.phase = "ready";
     sessionStarted(session, Boolean(request.sessionToken));
-    noteGreeted(arbiter.region.headerWords(), session.clientId);
+    noteGreeted(arbiter.region.headerWords(), session.clientId, arbiter.epoch);
     const { geometry } = arbiter.state;
     return {
       clientId: session.clientId,

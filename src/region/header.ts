@@ -125,17 +125,28 @@ export function headerDifferences(sync: Int32Array, fields: HeaderFields): strin
   return differing;
 }
 
+/** Ties greetedUpTo to the epoch that wrote it ("GRET"), as the unrecorded ends are (../host/unrecorded-ends.ts). */
+const GREETED_TAG = 0x54455247;
+const greetedCheck = (clientId: number, epoch: number) => (clientId ^ GREETED_TAG ^ epoch) | 0;
+
 /**
  * Raises the header's greetedUpTo to `clientId`, before hello's reply goes out: the client then finds at
- * least its own id there, in a mapping that sees this arbiter's writes. Never lowered (a resumed session's
- * id is older than others'); the arbiter alone writes it, one request at a time.
+ * least its own id there, in a mapping that sees this arbiter's writes. Never lowered within an epoch (a
+ * resumed session's id is older than others'); the arbiter alone writes it, one request at a time.
  */
-export function noteGreeted(sync: Int32Array, clientId: number): void {
-  const index = Header.greetedUpTo >> 2;
-  if (Atomics.load(sync, index) >>> 0 < clientId) Atomics.store(sync, index, clientId);
+export function noteGreeted(sync: Int32Array, clientId: number, epoch: number): void {
+  if (greetedUpTo(sync, epoch) >= clientId) return;
+  // A reader between the two stores sees words that disagree: none said, never a refusal.
+  Atomics.store(sync, Header.greetedCheck >> 2, greetedCheck(clientId, epoch));
+  Atomics.store(sync, Header.greetedUpTo >> 2, clientId);
 }
 
-/** The header's greetedUpTo (0: none said). */
-export function greetedUpTo(sync: Int32Array): number {
-  return Atomics.load(sync, Header.greetedUpTo >> 2) >>> 0;
+/**
+ * The header's greetedUpTo as the arbiter of `epoch` wrote it; 0 (none said) when another start wrote it
+ * (an older arbiter does not, but its state goes on giving higher ids), or a guest overwrote either word.
+ */
+export function greetedUpTo(sync: Int32Array, epoch: number): number {
+  const greeted = Atomics.load(sync, Header.greetedUpTo >> 2);
+  if (Atomics.load(sync, Header.greetedCheck >> 2) !== greetedCheck(greeted, epoch)) return 0;
+  return greeted >>> 0;
 }

@@ -50,12 +50,10 @@ export const Header = {
   arbiterPid: 44,
   /** u64 random number (< 2^48) the arbiter that last started on this region chose: tells arbiters apart. */
   arbiterInstance: 48,
-  /** u32 highest client id greeted (0: none said); a client greeted above it does not see the region. */
+  /** u32 highest client id greeted, u32 it ^ tag ^ epoch (else none): one greeted above it sees a copy. */
   greetedUpTo: 56,
-  /**
-   * The arbiter's own (clients ignore it), up to the probe area: sessions whose end the state journal
-   * could not record, for the next start to end them (src/host/unrecorded-ends.ts).
-   */
+  greetedCheck: 60,
+  /** The arbiter's own, up to the probe area: session ends to do at the next start (host/unrecorded-ends.ts). */
   unrecordedEnds: 64,
   /**
    * PROBE_BYTES of scratch space, meaningless content: any client may write here to measure how fast its
@@ -65,7 +63,7 @@ export const Header = {
 } as const;
 
 export const PROBE_BYTES = 2048;
-/** Bytes of the header that hold fields (the last is arbiterInstance); after them, unrecordedEnds up to the probe area. */
+/** Bytes of the header that hold the fields its sweep guards (the last is arbiterInstance); after them, greetedUpTo and unrecordedEnds up to the probe area. */
 export const HEADER_FIELD_BYTES = Header.arbiterInstance + 8;
 
 /**
