@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_REGION, DEFAULT_SOCKET, DEFAULT_SYSFS } from "../defaults.ts";
 import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
 import { MAX_NAME_BYTES, type Reply, sweepPeriodMs } from "../protocol/messages.ts";
-import { greetedUpTo } from "../region/header.ts";
+import { greetedUpTo, touchScratch } from "../region/header.ts";
 import { type Geometry, sameGeometry } from "../region/layout.ts";
 import { type MappedRegion, mapRegionHeader } from "../region/mapping.ts";
 import { formatBytes, formatWait, shellWord } from "../units.ts";
@@ -187,7 +187,9 @@ export function resolveConnection(options: ConnectOptions): { region: MappedRegi
         "of the region a running arbiter serves)",
     );
   }
-  return { region: mapRegionHeader(regionPath), endpoint };
+  const region = mapRegionHeader(regionPath);
+  touchScratch(region.headerWords());
+  return { region, endpoint };
 }
 
 /**

@@ -150,3 +150,13 @@ export function greetedUpTo(sync: Int32Array, epoch: number): number {
   if (Atomics.load(sync, Header.greetedCheck >> 2) !== greetedCheck(greeted, epoch)) return 0;
   return greeted >>> 0;
 }
+
+/**
+ * One store to the header page's scratch area, before the client's hello: a mapping that copies a page on its
+ * first write (QEMU's memory-backend-file without share=on, under a guest's BAR) then holds a header page
+ * of its own, so greetedUpTo, written after, is not seen and the client is refused; untouched, such a page
+ * went on showing the arbiter's writes and the check passed, where the data written later reached nobody.
+ */
+export function touchScratch(sync: Int32Array): void {
+  Atomics.store(sync, Header.probeArea >> 2, 0);
+}
