@@ -8,7 +8,7 @@
 import { expect, test } from "bun:test";
 import { checkGeometry } from "../src/guest/connect-options.ts";
 import type { Reply } from "../src/protocol/messages.ts";
-import { greetedUpTo, noteGreeted } from "../src/region/header.ts";
+import { greetedUpTo, noteGreeted, startGreeting } from "../src/region/header.ts";
 import { Header } from "../src/region/layout.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
@@ -72,5 +72,20 @@ test("the first greeting of an epoch replaces an earlier epoch's higher value; l
   expect(greetedUpTo(words, EPOCH)).toBe(3);
   // A word overwritten alone (any guest can write the header) says none rather than refuse every client.
   Atomics.store(words, Header.greetedUpTo >> 2, 1);
+  expect(greetedUpTo(words, EPOCH)).toBeUndefined();
+});
+
+test("an arbiter's start says it greeted none yet: a mapping frozen before any hello of its epoch is refused", () => {
+  const words = new Int32Array(1024);
+  noteGreeted(words, 40, EPOCH - 1);
+  startGreeting(words, EPOCH);
   expect(greetedUpTo(words, EPOCH)).toBe(0);
+  // A guest's header page copied at its first write (share=off) keeps this 0: its clients are refused.
+  expectFailure(
+    () => checkGeometry(region(words), hello(1), endpoint),
+    "RegionInvalid",
+    /it greeted this client as 1, the region says it greeted none above 0\)/,
+  );
+  noteGreeted(words, 1, EPOCH);
+  expect(checkGeometry(region(words), hello(1), endpoint)).toEqual(geometry);
 });

@@ -288,11 +288,11 @@ export function checkGeometry(region: MappedRegion, hello: Reply<"hello">, endpo
  */
 function seesArbiterWrites(region: MappedRegion, hello: Reply<"hello">): boolean {
   const greeted = greetedUpTo(region.headerWords(), hello.epoch);
-  return greeted === 0 || greeted >= hello.clientId;
+  return greeted === undefined || greeted >= hello.clientId;
 }
 
 function unseenWrites(region: MappedRegion, hello: Reply<"hello">, endpoint: Endpoint) {
-  const greeted = greetedUpTo(region.headerWords(), hello.epoch);
+  const greeted = greetedUpTo(region.headerWords(), hello.epoch) ?? 0;
   return failure(
     "RegionInvalid",
     `use ${region.source} with the arbiter at ${describeEndpoint(endpoint)}`,

@@ -12,7 +12,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { resolvedPath } from "../guest/socket-name.ts";
-import { invalidateHeader, readEpoch, writeHeader } from "../region/header.ts";
+import { invalidateHeader, readEpoch, startGreeting, writeHeader } from "../region/header.ts";
 import { computeGeometry, type Geometry, PAGE_SIZE, SLOT_BYTES, sameGeometry } from "../region/layout.ts";
 import { mailboxBytes, mailboxPath } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
@@ -88,6 +88,7 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
       // The state is authoritative: rewriting the whole header (not just the epoch) also heals one a guest
       // scribbled on or a crash left half written. Slots and blocks are kept.
       writeHeader(region.syncWords(geometry), { ...geometry, epoch, ...arbiterIdentity });
+      startGreeting(region.headerWords(), epoch);
       return {
         region,
         geometry,
@@ -257,6 +258,7 @@ function format(region: MappedRegion, geometry: Geometry, epoch: number): void {
   invalidateHeader(words);
   words.fill(0, geometry.slotOffset >> 2, (geometry.slotOffset + geometry.slotCount * SLOT_BYTES) >> 2);
   writeHeader(words, { ...geometry, epoch, ...arbiterIdentity });
+  startGreeting(words, epoch);
 }
 
 /** A geometry as the flags that make it: what an operator compares and types. */

@@ -135,20 +135,31 @@ const greetedCheck = (clientId: number, epoch: number) => (clientId ^ GREETED_TA
  * resumed session's id is older than others'); the arbiter alone writes it, one request at a time.
  */
 export function noteGreeted(sync: Int32Array, clientId: number, epoch: number): void {
-  if (greetedUpTo(sync, epoch) >= clientId) return;
+  if ((greetedUpTo(sync, epoch) ?? 0) >= clientId) return;
   // A reader between the two stores sees words that disagree: none said, never a refusal.
   Atomics.store(sync, Header.greetedCheck >> 2, greetedCheck(clientId, epoch));
   Atomics.store(sync, Header.greetedUpTo >> 2, clientId);
 }
 
 /**
- * The header's greetedUpTo as the arbiter of `epoch` wrote it; 0 (none said) when another start wrote it
- * (an older arbiter does not, but its state goes on giving higher ids), or a guest overwrote either word.
+ * The header's greetedUpTo as the arbiter of `epoch` wrote it; undefined (none said) when another start
+ * wrote it (an older arbiter does not, but its state goes on giving higher ids), or a guest overwrote
+ * either word.
  */
-export function greetedUpTo(sync: Int32Array, epoch: number): number {
+export function greetedUpTo(sync: Int32Array, epoch: number): number | undefined {
   const greeted = Atomics.load(sync, Header.greetedUpTo >> 2);
-  if (Atomics.load(sync, Header.greetedCheck >> 2) !== greetedCheck(greeted, epoch)) return 0;
+  if (Atomics.load(sync, Header.greetedCheck >> 2) !== greetedCheck(greeted, epoch)) return undefined;
   return greeted >>> 0;
+}
+
+/**
+ * An arbiter's start says it has greeted none yet: a mapping that stopped seeing its writes before its
+ * first hello (a guest's header page copied at its first write, QEMU's share=off) then reads 0, below any
+ * client's id, where without it the words said nothing and every client of such a guest passed.
+ */
+export function startGreeting(sync: Int32Array, epoch: number): void {
+  Atomics.store(sync, Header.greetedUpTo >> 2, 0);
+  Atomics.store(sync, Header.greetedCheck >> 2, greetedCheck(0, epoch));
 }
 
 /**
