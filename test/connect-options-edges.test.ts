@@ -17,6 +17,7 @@ import {
 import type { Reply } from "../src/protocol/messages.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
+import { SCRIPTED_GEOMETRY, SCRIPTED_INSTANCE } from "./helpers/scripted-region.ts";
 
 test("an explicit region wins over IVSH_REGION, which fills in only where none is given", () => {
   const env = { IVSH_REGION: "/env/region" };
@@ -43,15 +44,8 @@ test("a region that is a device's resource file means the guest's bridge; any ot
   });
 });
 
-const geometry = {
-  regionSize: 4 << 20,
-  blockSize: 4096,
-  blockCount: 1000,
-  slotCount: 64,
-  slotOffset: 4096,
-  dataOffset: 8192,
-};
-const INSTANCE = 0x1234_5678_9a;
+const geometry = SCRIPTED_GEOMETRY;
+const INSTANCE = SCRIPTED_INSTANCE;
 /** A lease whose sweeps come every 20 ms: a wait for a header to be put back lasts about a second. */
 const hello = {
   ...geometry,

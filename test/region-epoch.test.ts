@@ -8,16 +8,10 @@ import { checkGeometry } from "../src/guest/connect-options.ts";
 import type { Reply } from "../src/protocol/messages.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { SCRIPTED_GEOMETRY, SCRIPTED_INSTANCE } from "./helpers/scripted-region.ts";
 
-const geometry = {
-  regionSize: 4 << 20,
-  blockSize: 4096,
-  blockCount: 1000,
-  slotCount: 64,
-  slotOffset: 4096,
-  dataOffset: 8192,
-};
-const INSTANCE = 0x1234_5678_9a;
+const geometry = SCRIPTED_GEOMETRY;
+const INSTANCE = SCRIPTED_INSTANCE;
 
 function region(epoch: number): MappedRegion {
   const header = { ...geometry, epoch, arbiterInstance: INSTANCE, arbiterPid: 4321 };

@@ -12,16 +12,10 @@ import { greetedUpTo, noteGreeted, startGreeting } from "../src/region/header.ts
 import { Header } from "../src/region/layout.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";
+import { SCRIPTED_GEOMETRY, SCRIPTED_INSTANCE } from "./helpers/scripted-region.ts";
 
-const geometry = {
-  regionSize: 4 << 20,
-  blockSize: 4096,
-  blockCount: 1000,
-  slotCount: 64,
-  slotOffset: 4096,
-  dataOffset: 8192,
-};
-const INSTANCE = 0x1234_5678_9a;
+const geometry = SCRIPTED_GEOMETRY;
+const INSTANCE = SCRIPTED_INSTANCE;
 const EPOCH = 4;
 
 function region(words: Int32Array): MappedRegion {
