@@ -113,7 +113,11 @@ test("a sender closed again after its client opened the next sender on the chann
   await Promise.all([first.close(), receiver.close()]);
   const second = await ChannelSender.open(other, "closed-again", RING);
   await first.close(); // again: a no-op, not a second release of the slot's sender role
-  await expectRejection(ChannelSender.open(client, "closed-again", RING), "ChannelBusy", /channel busy/);
+  await expectRejection(
+    ChannelSender.open(client, "closed-again", RING),
+    "ChannelBusy",
+    /the channel is busy/,
+  );
   await second.close();
 });
 
@@ -127,7 +131,7 @@ test("a receiver closed again after its client opened the next receiver on the c
   const second = ChannelReceiver.open(client, "received-again", { signal: waiting.signal }); // no sender yet
   await Bun.sleep(50);
   await first.close(); // again: a no-op, not a second release of the slot's receiver role
-  await expectRejection(ChannelReceiver.open(other, "received-again"), "ChannelBusy", /channel busy/);
+  await expectRejection(ChannelReceiver.open(other, "received-again"), "ChannelBusy", /the channel is busy/);
   waiting.abort("test");
   await expectRejection(second, "Interrupted");
 });

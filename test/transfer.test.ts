@@ -140,7 +140,7 @@ describe("pipes and the channel's rules", () => {
     expect([await sender.exit(), await receiver.exited]).toEqual([0, 0]);
   });
 
-  test("a second sender on a busy channel is told 'channel busy'; the first is unaffected", async () => {
+  test("a second sender on a busy channel is told 'the channel is busy'; the first is unaffected", async () => {
     const first = guest(suite.paths, ["send", "-", "--channel", "busy"]);
     first.proc.stdin.write(new Uint8Array(1000));
     await first.proc.stdin.flush();
