@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { failure } from "../src/errors.ts";
 import { deviceAddress, deviceMismatch } from "../src/guest/device-mismatch.ts";
 import type { Reply } from "../src/protocol/messages.ts";
-import { writeHeader } from "../src/region/header.ts";
+import { noteGreeted, readHeader, startGreeting, writeHeader } from "../src/region/header.ts";
 import { computeGeometry, PAGE_SIZE } from "../src/region/layout.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 
@@ -97,4 +97,24 @@ test("no other device of the arbiter's size: the hint names another; a blank dev
   expect(message).toContain("This VM has another IVSHMEM device, PCI 0000:00:05.0 (8.00 MiB)");
   expect(message).toContain("it holds no ivsh region (all zeros).");
   expect(message).toContain("boot VM 'vm-7' with the region file");
+});
+
+test("the arbiter's own header that does not show this client's hello is told as a mapping without share=on", () => {
+  const source = sysfs("private", [32 * MIB]);
+  const device = region(source, 32 * MIB, { regionSize: 32 * MIB, epoch: 3, instance: 77 });
+  const words = device.headerWords();
+  device.readHeader = () => readHeader(words, 32 * MIB, source);
+  const as = (clientId: number) =>
+    deviceMismatch(device, { ...hello(32 * MIB), clientId }, endpoint, refused)?.message ?? "";
+  // No word of this epoch (an older arbiter's region): nothing said, so not called a private copy.
+  expect(as(4)).toContain("since the device is not the region that arbiter serves");
+  startGreeting(words, 3);
+  expect(as(4)).toContain("(it greeted this client as 4, the device says none above 0)");
+  expect(as(4)).toContain("memory-backend-file,share=on");
+  expect(as(4)).not.toContain("another arbiter or run");
+  noteGreeted(words, 4, 3);
+  expect(as(4)).not.toContain("without share=on");
+  // Another epoch's words, read by this epoch's client: nothing said.
+  noteGreeted(words, 2, 2);
+  expect(as(4)).not.toContain("without share=on");
 });

@@ -7,7 +7,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { IvshError, libraryForm, reasonOf } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
-import { readHeader } from "../region/header.ts";
+import { greetedUpTo, readHeader } from "../region/header.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { formatBytes } from "../units.ts";
 import { findIvshmemDevices, type IvshmemDevice } from "./device.ts";
@@ -54,6 +54,23 @@ function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
 }
 
 /**
+ * The device shows the arbiter's own region (its instance and epoch) but not the hello the arbiter just
+ * recorded there: QEMU maps the file privately (memory-backend-file without share=on), so the guest reads
+ * the pages as they were and keeps its writes to itself. Only share=on on the host fixes it.
+ */
+function privateCopy(region: MappedRegion, hello: Reply<"hello">): number | undefined {
+  try {
+    const header = region.readHeader();
+    if (header.arbiterInstance !== hello.arbiterInstance || header.epoch !== hello.epoch) return undefined;
+    // Words another start (or an older arbiter) left say nothing: no refusal on them.
+    const greeted = greetedUpTo(region.headerWords(), hello.epoch);
+    return greeted !== undefined && greeted < hello.clientId ? greeted : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Another IVSHMEM device in this VM than the one at `address` (`source` is its resource file), one of the
  * arbiter's region size first: connect() maps the first device found, which need not be the arbiter's.
  */
@@ -88,6 +105,18 @@ export function deviceMismatch(
         `${formatBytes(hello.regionSize)} region that arbiter serves (its header is that arbiter's): on the host, ` +
         `boot ${vm} with the whole file behind its ivshmem device (QEMU's -object memory-backend-file,share=on,` +
         `mem-path=FILE,size=${hello.regionSize}; scripts/qemu/launch.sh --region FILE from ivsh's source repository takes the file's size)`,
+      { cause: refused },
+    );
+  const greeted = privateCopy(region, hello);
+  if (greeted !== undefined)
+    return new IvshError(
+      "RegionInvalid",
+      `Failed to use this VM's IVSHMEM device (PCI ${address}, ${formatBytes(region.size)}) with the arbiter at ` +
+        `${describeEndpoint(endpoint)} since the device shows that arbiter's region as it was, not what the ` +
+        `arbiter writes (it greeted this client as ${hello.clientId}, the device says none above ${greeted}): ` +
+        `QEMU maps the file without share=on, a private copy no other VM or host process sees. On the host, boot ` +
+        `${vm} with share=on (QEMU's -object memory-backend-file,share=on,mem-path=FILE; scripts/qemu/launch.sh ` +
+        "from ivsh's source repository does)",
       { cause: refused },
     );
   const other = otherDevice(region.source, address, hello.regionSize);
