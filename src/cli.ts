@@ -72,10 +72,13 @@ function exitCodeAfter(ran: number): number {
   return bugOutside && ran === 0 ? EXIT_FAILED : ran;
 }
 
+/** What asks for the version, alone: -V as well, which many commands take for it (-v is verbose in some). */
+const VERSION_FLAGS = new Set(["--version", "-v", "-V"]);
+
 async function runCommandLine(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
-    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
+    if (rawArgs.length === 1 && VERSION_FLAGS.has(rawArgs[0]!)) {
       writeStandard(1, `${packageJson.version}\n`);
       return 0;
     }
@@ -120,7 +123,8 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     const nested = await nestedCommand(word);
     // `ivsh send` on the host: the note is for a word right but for its group, not for a typo.
     const onHost = nested?.startsWith("ivsh guest ") ? " (guest commands run on the host too)" : "";
-    const meant = nested ?? (await commandMeant(word, rawArgs));
+    // `ivsh version`, as some tools spell it: the flag is meant.
+    const meant = nested ?? (word === "version" ? "ivsh --version" : await commandMeant(word, rawArgs));
     const said = meant ? `${message}: did you mean '${meant}'?${onHost}` : message;
     log.error(said);
     await tellServiceManager(rawArgs, said);
