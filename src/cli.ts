@@ -7,7 +7,7 @@ import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode, receivedStopSignal } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
-import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
+import { checkWords, commandRunning, MissingValue, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
 import { describeSystemError, forCommands, IvshError } from "./errors.ts";
@@ -131,7 +131,13 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     const { command, path } = await resolveCommand(main, rawArgs);
     // Refused before the command ran: its --json document is written here (after, the command wrote it).
     if (!commandRunning())
-      await (await import("./commands/_usage-json.ts")).writeUsageJson(command, path, rawArgs, message);
+      await (await import("./commands/_usage-json.ts")).writeUsageJson(
+        command,
+        path,
+        rawArgs,
+        message,
+        error instanceof MissingValue ? error.flag : undefined,
+      );
     // A group (ivsh, ivsh guest) has commands to see, no options.
     const unknown =
       (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND" || command.subCommands !== undefined;
