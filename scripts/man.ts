@@ -70,7 +70,7 @@ const ENVIRONMENT: [string, string][] = [
     "IVSH_PARENT_PID",
     "With ivsh host --exit-with-parent: the pid of the process that starts the arbiter directly; an arbiter whose parent is another process (that one already exited) stops at once, creating nothing; if the named process still runs (a wrapper in between), it refuses to start (exit 2).",
   ],
-  ["NO_COLOR", "Set: no colour, even on a terminal (off a terminal there is none anyway)."],
+  ["NO_COLOR", "Set (and not empty): no colour, even on a terminal (off a terminal there is none anyway)."],
 ];
 
 const EXIT_STATUS: [string, string][] = [
@@ -105,6 +105,10 @@ export async function manPage(): Promise<string> {
     ".SH COMMANDS",
     ...commands.map(commandSection),
     ".SH ENVIRONMENT",
+    roff(
+      "A variable set to the empty string is taken as unset (NAME= in a shell or a unit file's " +
+        "Environment=NAME= gives the default, as the shell's ${NAME:-default} reads it), not refused.",
+    ),
     ...ENVIRONMENT.map(([name, text]) => `.TP\n.B ${name}\n${roff(text)}`),
     ".SH EXIT STATUS",
     ...EXIT_STATUS.map(([code, text]) => `.TP\n.B ${roff(code)}\n${roff(text)}`),

@@ -7,7 +7,7 @@ import type { ArgsDef, CommandDef, ParsedArgs } from "citty";
 import packageJson from "../package.json" with { type: "json" };
 import { EXIT_FAILED, EXIT_USAGE, interruptedExitCode, receivedStopSignal } from "./commands/_exit.ts";
 import { quickArgs } from "./commands/_quick-args.ts";
-import { checkWords, commandRunning, UnknownOption, UsageError } from "./commands/_strict.ts";
+import { checkWords, commandRunning, MissingValue, UnknownOption, UsageError } from "./commands/_strict.ts";
 import { closestWord } from "./commands/_suggest.ts";
 import guest, { guestCommands } from "./commands/guest.ts";
 import { describeSystemError, forCommands, IvshError } from "./errors.ts";
@@ -72,10 +72,13 @@ function exitCodeAfter(ran: number): number {
   return bugOutside && ran === 0 ? EXIT_FAILED : ran;
 }
 
+/** What asks for the version, alone: -V as well, which many commands take for it (-v is verbose in some). */
+const VERSION_FLAGS = new Set(["--version", "-v", "-V"]);
+
 async function runCommandLine(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
-    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
+    if (rawArgs.length === 1 && VERSION_FLAGS.has(rawArgs[0]!)) {
       writeStandard(1, `${packageJson.version}\n`);
       return 0;
     }
@@ -120,14 +123,21 @@ async function report(error: unknown, rawArgs: string[]): Promise<number> {
     const nested = await nestedCommand(word);
     // `ivsh send` on the host: the note is for a word right but for its group, not for a typo.
     const onHost = nested?.startsWith("ivsh guest ") ? " (guest commands run on the host too)" : "";
-    const meant = nested ?? (await commandMeant(word, rawArgs));
+    // `ivsh version`, as some tools spell it: the flag is meant.
+    const meant = nested ?? (word === "version" ? "ivsh --version" : await commandMeant(word, rawArgs));
     const said = meant ? `${message}: did you mean '${meant}'?${onHost}` : message;
     log.error(said);
     await tellServiceManager(rawArgs, said);
     const { command, path } = await resolveCommand(main, rawArgs);
     // Refused before the command ran: its --json document is written here (after, the command wrote it).
     if (!commandRunning())
-      await (await import("./commands/_usage-json.ts")).writeUsageJson(command, path, rawArgs, message);
+      await (await import("./commands/_usage-json.ts")).writeUsageJson(
+        command,
+        path,
+        rawArgs,
+        message,
+        error instanceof MissingValue ? error.flag : undefined,
+      );
     // A group (ivsh, ivsh guest) has commands to see, no options.
     const unknown =
       (error as Error & { code?: string }).code === "E_UNKNOWN_COMMAND" || command.subCommands !== undefined;

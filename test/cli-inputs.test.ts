@@ -303,6 +303,16 @@ describe("a flag before the command it is for: refused, not dropped while the co
     expect([short.exitCode, short.stdout, short.stderr]).toEqual([0, long.stdout, ""]);
   });
 
+  // Found by a trial: -V, which most commands take for their version, was "takes no options of its own".
+  test("ivsh -V, alone, prints the version too; 'ivsh version' is pointed at --version", async () => {
+    const long = await runCli(["--version"]);
+    const upper = await runCli(["-V"]);
+    expect([upper.exitCode, upper.stdout, upper.stderr]).toEqual([0, long.stdout, ""]);
+    const word = await runCli(["version"]);
+    expect(word.exitCode).toBe(2);
+    expect(word.stderr).toContain("Unknown command 'version': did you mean 'ivsh --version'?");
+  });
+
   test("ivsh --version host: no arbiter started, no region made", async () => {
     const region = join(paths.dir, "version-host.region");
     const spawned = spawnBun([

@@ -91,6 +91,39 @@ describe("--json on a refused command line", () => {
     expect(named.stdout).toBe("");
   });
 
+  // Found by a trial: `--channel` last gave "channel":"", as if an empty channel had been asked for.
+  test("a flag given no value is named in the error, and its field is null, not empty or a default", async () => {
+    const send = await runCli(["guest", "send", "--json", "/etc/hostname", ...NOWHERE, "--channel"]);
+    expect(send.exitCode).toBe(2);
+    expect(documents(send.stdout)).toEqual([
+      expect.objectContaining({
+        role: "send",
+        channel: null,
+        file: "/etc/hostname",
+        error: expect.objectContaining({ code: "Usage", flag: "--channel" }),
+      }),
+    ]);
+    // A flag after it is one, not the value it lacked: the document is still written.
+    const followed = await runCli(["guest", "send", ...NOWHERE, "--channel", "--json", "/etc/hostname"]);
+    expect(documents(followed.stdout)).toEqual([
+      expect.objectContaining({ channel: null, error: expect.objectContaining({ flag: "--channel" }) }),
+    ]);
+    const recv = await runCli(["guest", "recv", "--json", ...NOWHERE, "--out"]);
+    expect(recv.exitCode).toBe(2);
+    expect(documents(recv.stderr)).toEqual([
+      expect.objectContaining({
+        role: "recv",
+        channel: "default",
+        file: null,
+        error: expect.objectContaining({ flag: "--out" }),
+      }),
+    ]);
+    const status = await runCli(["status", "--json", ...NOWHERE, "--limit"]);
+    expect(documents(status.stdout)).toEqual([
+      { error: { code: "Usage", message: "--limit needs a value: --limit=N", flag: "--limit" } },
+    ]);
+  });
+
   test("status: an unknown flag is a JSON error too", async () => {
     const run = await runCli(["status", "--json", "--bogus", ...NOWHERE]);
     expect(run.exitCode).toBe(2);

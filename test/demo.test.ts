@@ -305,3 +305,23 @@ function sizeOf(path: string): number {
     return 0;
   }
 }
+
+// Found by a trial: "--socket may be at most 98 bytes", of a flag the demo does not have, after the file
+// was generated.
+test("a TMPDIR too long for its arbiter's socket is named, with how long it may be, before any file is made", async () => {
+  const tmp = mkdtempSync(`/tmp/ivsh-demotest-${"t".repeat(90)}-`);
+  try {
+    const result = await runCli(["demo", "--size", "16MiB", "--rounds", "1"], { TMPDIR: tmp });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `TMPDIR \\(${tmp}\\) is ${tmp.length} bytes: set TMPDIR to a directory of at most \\d+ bytes`,
+      ),
+    );
+    expect(result.stderr).not.toContain("--socket");
+    expect(result.stderr).not.toContain("generating");
+    expect(readdirSync(tmp)).toEqual([]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_SLOTS, defaultStatePath } from "../defaults.ts";
 import { failure } from "../errors.ts";
+import { SOCKET_PATH_MAX_BYTES } from "../guest/socket-name.ts";
+import { HANDOVER_SUFFIX } from "../host/handover.ts";
 import { socketAnswers } from "../host/listener.ts";
 import { asParentOfArbiter } from "../host/parent.ts";
 import { roomBeside } from "../host/setup.ts";
@@ -25,6 +27,30 @@ export interface ArbiterSpec {
   readonly regionBytes?: number;
   /** Default 1 MiB. */
   readonly blockBytes?: number;
+}
+
+/** The socket's name in its directory (BenchArbiter.with). */
+const SOCKET_NAME = "arbiter.sock";
+
+/**
+ * The arbiter's socket goes in a directory under TMPDIR, which the user may have set long: past what a
+ * socket's path may hold, its start said "--socket may be at most 98 bytes", of a flag no bench or demo
+ * has, and only once the run's files were made. Said here of TMPDIR, for whoever calls it first.
+ */
+export function checkSocketRoom(action: string): void {
+  const tmp = tmpdir();
+  // As benchDirectory names it (mkdtemp's six characters), and the hand-over socket the arbiter binds beside.
+  const inside = join(`ivsh-bench-sock-${process.pid}-XXXXXX`, SOCKET_NAME) + HANDOVER_SUFFIX;
+  const bytes = Buffer.byteLength(join(tmp, inside));
+  if (bytes <= SOCKET_PATH_MAX_BYTES) return;
+  const most = SOCKET_PATH_MAX_BYTES - Buffer.byteLength(inside) - 1;
+  throw failure(
+    "InvalidArgument",
+    action,
+    `its socket goes in a directory under TMPDIR, where its path would be ${bytes} bytes, over the ` +
+      `${SOCKET_PATH_MAX_BYTES} a Unix socket's path may have: TMPDIR (${tmp}) is ${Buffer.byteLength(tmp)} bytes: ` +
+      `set TMPDIR to a directory of at most ${most} bytes (e.g. /tmp)`,
+  );
 }
 
 /** A region's size when its spec gives none. */
@@ -108,6 +134,7 @@ export class BenchArbiter {
 
   /** Runs `use` with an arbiter of `spec`, started on fresh directories and stopped however `use` ends. */
   static async with<T>(spec: ArbiterSpec, use: (arbiter: BenchArbiter) => Promise<T>): Promise<T> {
+    checkSocketRoom(`start the ${spec.label} arbiter`);
     const { path: socketDir, remove: removeSocket } = benchDirectory(tmpdir(), "sock");
     const { path: regionDir, remove: removeRegion } = benchDirectory(
       spec.regionParent ?? "/dev/shm",
@@ -117,7 +144,7 @@ export class BenchArbiter {
       removeRegion();
       removeSocket();
     };
-    const socket = join(socketDir, "arbiter.sock");
+    const socket = join(socketDir, SOCKET_NAME);
     const region = join(regionDir, "region");
     // Where `ivsh host` keeps it unless told otherwise: next to the region, on tmpfs. In the temporary
     // directory (/tmp on a disk file system here) its appends waited 0.3-2.2 ms on the file system's own

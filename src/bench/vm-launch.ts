@@ -38,7 +38,8 @@ function launchScript(): string | undefined {
 /** The ivsh binary to put in the guest: this one when compiled, else dist/ivsh (or $IVSH_GUEST_BINARY). */
 function guestBinary(launch: string): string {
   if (isCompiled()) return process.execPath;
-  return process.env.IVSH_GUEST_BINARY ?? join(dirname(launch), "../../dist/ivsh");
+  // Empty is unset, as for every IVSH_ variable (and launch.sh's ${IVSH_GUEST_BINARY:-...}).
+  return process.env.IVSH_GUEST_BINARY || join(dirname(launch), "../../dist/ivsh");
 }
 
 /** The first file named `program` in a PATH directory, where Bun.which found none it may run. */

@@ -16,7 +16,7 @@ import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
 import { formatBytes, formatRate, plural } from "../units.ts";
 import type { ArbiterAway, ArbiterAwayShown } from "./_arbiter-watch.ts";
-import { UsageError } from "./_strict.ts";
+import { MissingValue, UsageError } from "./_strict.ts";
 
 const REDRAW_MS = 100;
 const PLAIN_EVERY_MS = 1000;
@@ -234,7 +234,7 @@ export function summaryJson(
  */
 export function writeFailureJson(
   fd: 1 | 2,
-  head: { role: "send" | "recv"; channel: string; file: string },
+  head: { role: "send" | "recv"; channel: string | null; file: string | null },
   error: unknown,
   warnings: string[] = [],
 ): void {
@@ -251,9 +251,13 @@ export function writeFailureJson(
   }
 }
 
-/** A failure as --json output tells it: the error's code, and the message stderr also shows. */
-export function errorFields(error: unknown): { code: string; message: string } {
+/**
+ * A failure as --json output tells it: the error's code, and the message stderr also shows; for a flag
+ * given no value, `flag` names it (the field it sets is null: no value was given).
+ */
+export function errorFields(error: unknown): { code: string; message: string; flag?: string } {
   const code = error instanceof IvshError ? error.code : error instanceof UsageError ? "Usage" : "Internal";
   // As stderr says it: the flag, not the library's name for the option (errors.ts libraryForm).
-  return { code, message: error instanceof Error ? forCommands(error.message) : String(error) };
+  const message = error instanceof Error ? forCommands(error.message) : String(error);
+  return error instanceof MissingValue ? { code, message, flag: error.flag } : { code, message };
 }

@@ -19,8 +19,18 @@ export class UnknownOption extends UsageError {
   }
 }
 
+/** A flag that takes a value given none (`--channel` last): `flag` as typed, for --json to name. */
+export class MissingValue extends UsageError {
+  constructor(
+    readonly flag: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Every name a flag goes by: `--name`, `--kebab-name` and its aliases. */
-function namesOf(name: string, def: ArgsDef[string]): string[] {
+export function namesOf(name: string, def: ArgsDef[string]): string[] {
   const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
   const alias = "alias" in def ? def.alias : undefined;
   const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
@@ -90,9 +100,10 @@ function checkValues(rawArgs: readonly string[], flags: Map<string, string>): vo
     if (inline !== undefined) continue; // `--flag=` is the flag's own to judge (an empty name, size, ...)
     const value = rawArgs[index + 1];
     const given = token;
-    if (value === undefined) throw new UsageError(`${given} needs a value: ${given}=${hint}`);
+    if (value === undefined) throw new MissingValue(given, `${given} needs a value: ${given}=${hint}`);
     if (value.startsWith("--"))
-      throw new UsageError(
+      throw new MissingValue(
+        given,
         `${given} needs a value, and the flag ${value} follows it: write ${given}=${hint} (or ${given}=${value} for a value that starts with --)`,
       );
     index++; // the value is the flag's, not a flag of its own

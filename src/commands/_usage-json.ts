@@ -7,7 +7,7 @@ import { type ArgsDef, type CommandDef, parseArgs } from "citty";
 import { writeStandard } from "../log.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { errorFields, writeFailureJson } from "./_progress.ts";
-import { UsageError } from "./_strict.ts";
+import { MissingValue, namesOf, UsageError } from "./_strict.ts";
 
 /** Writes the failure as `ivsh guest send` / `recv` / `status` with --json would; nothing for others. */
 export async function writeUsageJson(
@@ -15,13 +15,18 @@ export async function writeUsageJson(
   path: string[],
   rawArgs: string[],
   message: string,
+  /** A flag given no value (MissingValue): named in the error, its field null rather than "" or a default. */
+  missing?: string,
 ): Promise<void> {
   const name = path.slice(1).join(" ");
   if (name !== "guest send" && name !== "guest recv" && name !== "status") return;
-  const args = await leniently(command, withoutCommand(rawArgs, path.slice(1)));
+  const words = withoutCommand(rawArgs, path.slice(1));
+  // Without it the next flag (`--channel --json`) reads as a flag, not as the value it did not get.
+  const args = await leniently(command, missing === undefined ? words : withoutFlag(words, missing));
   if (args?.json !== true) return;
-  const error = new UsageError(message);
-  const channel = typeof args.channel === "string" ? args.channel : "default";
+  const error = missing === undefined ? new UsageError(message) : new MissingValue(missing, message);
+  const unset = missing === undefined ? undefined : await argumentNamed(command, missing);
+  const channel = unset === "channel" ? null : typeof args.channel === "string" ? args.channel : "default";
   if (name === "guest send")
     writeFailureJson(
       1,
@@ -31,7 +36,7 @@ export async function writeUsageJson(
   else if (name === "guest recv") {
     const out = typeof args.out === "string" && args.out !== "" ? args.out : "-";
     const fd = out === "-" || descriptorNamed(out) === 1 ? 2 : 1;
-    writeFailureJson(fd, { role: "recv", channel, file: out }, error);
+    writeFailureJson(fd, { role: "recv", channel, file: unset === "out" ? null : out }, error);
   } else {
     try {
       writeStandard(1, `${JSON.stringify({ error: errorFields(error) })}\n`);
@@ -52,6 +57,20 @@ function withoutCommand(rawArgs: string[], names: string[]): string[] {
     if (at >= 0) words.splice(at, 1);
   }
   return words;
+}
+
+/** `words` without the flag that was given no value (the last, or one a flag follows). */
+function withoutFlag(words: string[], flag: string): string[] {
+  const at = words.findIndex((word, index) => word === flag && (words[index + 1] ?? "--").startsWith("--"));
+  return at < 0 ? words : words.toSpliced(at, 1);
+}
+
+/** The argument (its key in the command's args) that `flag` (`--channel`, `-q`) names. */
+async function argumentNamed(command: CommandDef, flag: string): Promise<string | undefined> {
+  const defs = ((await (typeof command.args === "function" ? command.args() : command.args)) ??
+    {}) as ArgsDef;
+  const bare = flag.replace(/^--?/, "");
+  return Object.entries(defs).find(([key, def]) => namesOf(key, def).includes(bare))?.[0];
 }
 
 /**

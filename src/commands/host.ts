@@ -92,11 +92,7 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
   });
   const size = options.regionSize;
   if (!Number.isInteger(Math.log2(size)))
-    log.warn(
-      `--size ${sizeAsGiven(size, given.has("size") ? args.size : undefined)} is not a power of two: QEMU's ivshmem device refuses such a region, so ` +
-        `only host processes can use it (for VMs pass e.g. --size ${formatSizeFlag(powerOfTwoAtLeast(size))})` +
-        withNote(decimalSizeNote(args.size)),
-    );
+    log.warn(notForVms(options.regionPath, size, given.has("size") ? args.size : undefined));
   const unused = tailWarning(computeGeometry(size, options.blockSize, options.slotCount));
   if (unused) log.warn(unused);
   // Listen for the stop signals first: one that arrives during start-up still stops us cleanly.
@@ -155,6 +151,26 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
       `stopped on ${signal}; the state journal ${options.statePath} is gone and could not be written again, ` +
         "so the next start finds no state and discards every allocation (its clients must allocate again)",
     );
+}
+
+/**
+ * A region size QEMU refuses, with what gives VMs one: another --size, or, once the file exists (the size
+ * its own or a restart's), its removal first, which another --size alone would meet as "the file is already".
+ */
+function notForVms(region: string, size: number, typed: string | undefined): string {
+  const what =
+    typed === undefined
+      ? `the region's size, ${formatSizeFlag(size)},`
+      : `--size ${sizeAsGiven(size, typed)}`;
+  const fits = `--size ${formatSizeFlag(powerOfTwoAtLeast(size))}`;
+  const forVms =
+    existingSize(region) === undefined
+      ? `for VMs pass e.g. ${fits}`
+      : `for VMs: once nothing uses ${region}, remove it and start with ${fits}`;
+  return (
+    `${what} is not a power of two: QEMU's ivshmem device refuses such a region, so only host processes can ` +
+    `use it (${forVms})${withNote(decimalSizeNote(typed))}`
+  );
 }
 
 /** The flags the command line names (`--size 1GiB`, `--size=1GiB`), as opposed to defaults citty filled in. */

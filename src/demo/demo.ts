@@ -12,7 +12,13 @@
 import { rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BenchArbiter, checkShmRoom, DEFAULT_REGION_BYTES, ROOM_BESIDE_REGION } from "../bench/arbiter.ts";
+import {
+  BenchArbiter,
+  checkShmRoom,
+  checkSocketRoom,
+  DEFAULT_REGION_BYTES,
+  ROOM_BESIDE_REGION,
+} from "../bench/arbiter.ts";
 import { onCleanup, pidDirectory, stopAllChildren } from "../bench/child.ts";
 import { startIvsh, writeRandom } from "../bench/end-to-end.ts";
 import { streamBetweenWorkers } from "../bench/stream.ts";
@@ -70,6 +76,8 @@ export const LEAST_DEMO_BYTES = MIB;
 
 export async function runDemo(options: DemoOptions) {
   checkRoom(options.bytes);
+  // Before the file is made: its arbiter is the demo's last step to start.
+  checkSocketRoom("start the demo arbiter");
   const workspace = createWorkspace(options.signal);
   // Also removed by a second stop signal, which ends the demo before its unwinding gets here.
   const removeWorkspace = () => {

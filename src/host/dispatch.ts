@@ -24,7 +24,7 @@ import {
 import type { ArbiterView } from "./arbiter-view.ts";
 import type { Connection } from "./connection.ts";
 import { handlers } from "./handlers.ts";
-import { requestRefused, sessionActive } from "./oplog.ts";
+import { allocGranted, allocRetried, requestRefused, sessionActive } from "./oplog.ts";
 import type { Session } from "./recorded-state.ts";
 import { JournalWriteFailed } from "./state-file.ts";
 
@@ -56,6 +56,7 @@ const NOTHING_MORE = new Uint8Array(0);
 
 function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame): void {
   const { op, requestId } = frame;
+  let asked: { name: MessageName; request: Request<MessageName> } | undefined;
   try {
     const name = checkFrame(connection, frame);
     const session = arbiter.state.sessions.get(connection.clientId);
@@ -64,17 +65,38 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     if (!QUIET_REQUESTS.has(name)) sessionActive(arbiter.state.sessions.get(connection.clientId));
     if (name === "hello") checkHelloVersion(frame.body);
     const request = decodeFields(messages[name].request, bodyOf(name, frame.body), REQUEST_WORDS[name]);
+    asked = { name, request };
     const reply = run(arbiter, connection, name, request, requestId, seenBefore);
+    if (name === "alloc" && session) allocGranted(session);
     if (reply) connection.reply(name, requestId, reply);
   } catch (error) {
     const problem = asIvshError(error);
     if (problem.code === "Internal") log.error(`client ${connection.clientId}: op ${op}:`, error);
     // A journal that cannot be written the arbiter reports itself, once for many requests (Arbiter.transaction).
     else if (!(problem instanceof JournalWriteFailed))
-      requestRefused(connection.clientId, connection.vm, messageNameOf(op) ?? `op ${op}`, problem);
+      requestRefused(
+        connection.clientId,
+        connection.vm,
+        messageNameOf(op) ?? `op ${op}`,
+        problem,
+        smallerRetry(arbiter, connection, asked, problem),
+      );
     if (hasTrait(problem, "endsConnection")) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
   }
+}
+
+/** Whether a refused request is an alloc for want of room smaller than its session's last such refusal. */
+function smallerRetry(
+  arbiter: ArbiterView,
+  connection: Connection,
+  asked: { name: MessageName; request: Request<MessageName> } | undefined,
+  problem: IvshError,
+): boolean {
+  if (asked?.name !== "alloc" || !(problem.code === "NoSpace" || problem.code === "QuotaExceeded"))
+    return false;
+  const session = arbiter.state.sessions.get(connection.clientId);
+  return session !== undefined && allocRetried(session, (asked.request as Request<"alloc">).bytes);
 }
 
 /** Each request as a decoding error names it ("an alloc request"): made once, not per request. */

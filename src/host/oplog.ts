@@ -96,9 +96,37 @@ export function lockAbandoned(
   );
 }
 
-export function requestRefused(clientId: number, vm: string, request: string, error: IvshError): void {
-  const line = `client #${clientId} (VM ${vm || "?"}): ${request} refused: ${error.message}`;
+/**
+ * `retry`: a smaller ask after one refused for want of room (allocRetried), which a sender's ring halving
+ * to fit makes up to 8 times for one send: said once, at info, the rest at debug.
+ */
+export function requestRefused(
+  clientId: number,
+  vm: string,
+  request: string,
+  error: IvshError,
+  retry = false,
+): void {
+  const line = `client #${clientId} (VM ${vm || "?"}): ${request} refused${retry ? " again, smaller" : ""}: ${error.message}`;
   // Refusals a working program meets routinely (looking a name up, a lock's timeout): debug, not info.
-  if (hasTrait(error, "routine")) log.debug(line);
+  if (retry || hasTrait(error, "routine")) log.debug(line);
   else log.info(line);
+}
+
+/** Per session, the bytes of its last alloc refused for want of room, until one of its allocs succeeds. */
+const refusedAsk = new WeakMap<SessionIdentity, number>();
+
+/**
+ * Notes an alloc of `bytes` refused for want of room (NoSpace, QuotaExceeded); true if it asked for less
+ * than the session's last such refusal: a retry made smaller, not news. One as large or larger is.
+ */
+export function allocRetried(session: SessionIdentity, bytes: number): boolean {
+  const last = refusedAsk.get(session);
+  refusedAsk.set(session, bytes);
+  return last !== undefined && bytes < last;
+}
+
+/** An alloc of the session succeeded: its next refusal is news again. */
+export function allocGranted(session: SessionIdentity): void {
+  refusedAsk.delete(session);
 }

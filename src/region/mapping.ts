@@ -30,10 +30,17 @@ import {
 } from "../ffi/index.ts";
 import { nativeFaultGuard } from "../ffi/native.ts";
 import { lockHolder } from "../holders.ts";
-import { formatBytes, formatSizeFlag } from "../units.ts";
+import { formatBytes } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, isTmpfsPath, readOnlyRegion, refuseFlagged, whyRefused } from "./region-file.ts";
+import {
+  checkRoomFor,
+  isTmpfsPath,
+  otherSizeAdvice,
+  readOnlyRegion,
+  refuseFlagged,
+  whyRefused,
+} from "./region-file.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
@@ -375,7 +382,7 @@ export function createOrOpenRegionFile(
       throw failure(
         "RegionInvalid",
         `use ${path} as a ${formatBytes(size)} region`,
-        `the file is already ${formatBytes(existing)} (${existing % PAGE_SIZE === 0 ? `pass --size ${formatSizeFlag(existing)}` : "no ivsh region is that size: name another --region"}, or remove the file if nothing uses it)`,
+        `the file is already ${formatBytes(existing)}${otherSizeAdvice(existing, size)}`,
       );
     checkRoomFor(fd, path, size);
     if (existing === 0) truncateFd(fd, size, path);

@@ -20,8 +20,8 @@ import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
 import { residentPages, tryLockShared } from "../ffi/index.ts";
-import { formatBytes } from "../units.ts";
-import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
+import { formatBytes, formatSizeFlag } from "../units.ts";
+import { LAYOUT_MAGIC, PAGE_SIZE, powerOfTwoAtLeast } from "./layout.ts";
 
 export const TMPFS_MAGIC = 0x01021994;
 /** sysfs, where a guest maps its device's resource2: a file of no blocks, on a file system of none free. */
@@ -373,4 +373,20 @@ export function heldByAnyone(path: string): boolean | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * What to do about a region file of `existing` bytes asked to be `size`: its own size is advised only
+ * with what it costs when QEMU refuses it (not a power of two), else the VMs' region is a new file.
+ */
+export function otherSizeAdvice(existing: number, size: number): string {
+  if (existing % PAGE_SIZE !== 0)
+    return " (no ivsh region is that size: name another --region, or remove the file if nothing uses it)";
+  if (Number.isInteger(Math.log2(existing)))
+    return ` (pass --size ${formatSizeFlag(existing)}, or remove the file if nothing uses it)`;
+  const forVms = Number.isInteger(Math.log2(size)) ? size : powerOfTwoAtLeast(existing);
+  return (
+    `, not a power of two as QEMU's ivshmem device needs (pass --size ${formatSizeFlag(existing)} to serve it ` +
+    `to host processes only; for VMs, remove the file if nothing uses it, then start with --size ${formatSizeFlag(forVms)})`
+  );
 }

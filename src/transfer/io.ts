@@ -5,7 +5,7 @@
  * not stall); pipes and terminals are polled, so an idle pipe never blocks the event loop (and with it
  * the heartbeats that keep the client's lease).
  */
-import { fstatSync, lstatSync, readlinkSync, statfsSync } from "node:fs";
+import { fstatSync, lstatSync, readlinkSync, statfsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type ErrorCodeName, failure, type IvshError, throwIfAborted } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
@@ -381,5 +381,14 @@ export class Source {
     } catch (error) {
       throw streamFailure(error, `read ${this.name}`, this.consumed);
     }
+  }
+}
+
+/** Whether `path` names a FIFO. */
+export function isFifo(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
+  } catch {
+    return false; // not a name we can look at (ENOTDIR, ELOOP): `open` says what is wrong
   }
 }

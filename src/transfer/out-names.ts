@@ -34,6 +34,7 @@ import {
   tryLockExclusive,
 } from "../ffi/index.ts";
 import { flockListed } from "../holders.ts";
+import { removeFile } from "../remove-file.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
 import { asideName } from "./name-moves.ts";
 
@@ -65,6 +66,30 @@ export function landingOf(target: string): string {
  * there would have the stream written through it) and a new one created that follows no link.
  */
 export function openPartial(partial: string, target: string, force: boolean, argument: string): number {
+  const claimed = claimPartial(partial, target, force, argument);
+  return typeof claimed === "number" ? claimed : claimed.replace();
+}
+
+/** A leftover FILE.partial that --force replaces, held (locked) until the stream's first bytes arrive. */
+export interface HeldLeftover {
+  /** Data arrived: the leftover is unlinked and a new FILE.partial made, as `openPartial` makes one. */
+  replace(): number;
+  /** None did: the leftover is let go as it was. */
+  release(): void;
+}
+
+/**
+ * `openPartial`, except that a leftover holding bytes that --force replaces is only held here: a receive
+ * that then gets no data (timed out, interrupted, killed) leaves it as it was. Held, it is locked, so no
+ * other receiver takes it meanwhile. A leftover not locked by this receiver (another user's, a file system
+ * without flock) is replaced now, as before.
+ */
+export function claimPartial(
+  partial: string,
+  target: string,
+  force: boolean,
+  argument: string,
+): number | HeldLeftover {
   const action = `write ${target}`;
   const busy = () =>
     failure(
@@ -74,7 +99,26 @@ export function openPartial(partial: string, target: string, force: boolean, arg
     );
   refuseAppendOnly(dirname(partial), action);
   const stale = lstatSync(partial, { throwIfNoEntry: false });
-  if (stale) removeStale(partial, stale, force, { action, busy });
+  const held = stale ? removeStale(partial, stale, force, { action, busy }) : undefined;
+  const create = () => createPartial(partial, target, argument, busy);
+  if (held === undefined) return create();
+  return {
+    replace() {
+      try {
+        // Locked by this receiver, it is still the leftover unless the user moved it: then the name is free.
+        if (stillNamed(partial, held)) removeFile(partial);
+      } finally {
+        closeFd(held);
+      }
+      return create();
+    },
+    release: () => closeFd(held),
+  };
+}
+
+/** A new FILE.partial, made to follow no link and locked; `busy` if another receiver made it first. */
+function createPartial(partial: string, target: string, argument: string, busy: () => IvshError): number {
+  const action = `write ${target}`;
   // While it is written, a copy that replaces a file is readable by this user only: the file it replaces
   // may be private, and its mode is applied once the copy is whole (`keep`). A new file is 0666 less the
   // umask, as the shell's > and cp make one (0644 had a umask of 002 lose the group's write).
@@ -131,7 +175,8 @@ function refuseAppendOnly(directory: string, action: string): void {
 }
 
 /**
- * Unlinks a FILE.partial no receiver holds: with --force, or if it is empty, as a receiver killed outright
+ * Unlinks a FILE.partial no receiver holds (or, holding bytes and locked here, returns its descriptor, held
+ * for claimPartial): with --force, or if it is empty, as a receiver killed outright
  * (kill -9, the OOM killer, its VM reset) while it waited for its sender leaves it (refusing that would
  * have the user pass --force, which also agrees to replace FILE). Held locked while it is judged and
  * unlinked: a receiver that just created it and has yet to lock it finds it gone (`openPartial`), and
@@ -146,11 +191,12 @@ function removeStale(
   stale: Stats,
   force: boolean,
   { action, busy }: { action: string; busy: () => IvshError },
-): void {
+): number | undefined {
   const locked = stale.isFile() ? lockedStale(partial) : undefined;
   if (locked === null) throw busy();
   if (locked === undefined && stale.isFile()) refuseListed(partial, action, busy);
   const fd = locked?.fd;
+  let held: number | undefined;
   try {
     if (fd !== undefined && !stillNamed(partial, fd)) throw busy();
     const empty = fd !== undefined && fileStatus(fd, partial).size === 0;
@@ -170,13 +216,18 @@ function removeStale(
         action,
         `${partial} exists: ${why} (remove it, or pass --force to replace it)`,
       );
+    // Bytes, locked by this receiver: kept until data arrives (claimPartial).
+    if (fd !== undefined && !empty && !locked?.unguarded) {
+      held = fd;
+      return held;
+    }
     try {
       unlinkSync(partial);
     } catch (error) {
       if (errnoOf(error) !== "ENOENT") throw error; // gone meanwhile: as good
     }
   } finally {
-    if (fd !== undefined) closeFd(fd);
+    if (fd !== undefined && held === undefined) closeFd(fd);
   }
 }
 

@@ -7,13 +7,11 @@ import { existsSync, lstatSync, statSync } from "node:fs";
 import { failure, throwIfAborted } from "../errors.ts";
 import { removalRefusal } from "../ffi/file-flags.ts";
 import {
-  closedAtStart,
   closeFd,
   enlargePipe,
   errnoOf,
   type FileType,
   fileStatus,
-  isTerminal,
   O_CREAT,
   O_NONBLOCK,
   O_TRUNC,
@@ -28,11 +26,20 @@ import {
 } from "../ffi/index.ts";
 import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatDuration } from "../units.ts";
-import { descriptorNamed, namedFailure, openNamed, PIPE_BYTES, streamFailure, waitReady } from "./io.ts";
+import {
+  descriptorNamed,
+  isFifo,
+  namedFailure,
+  openNamed,
+  PIPE_BYTES,
+  streamFailure,
+  waitReady,
+} from "./io.ts";
 import { keepCopy, type SetAside } from "./keep-copy.ts";
 import { identityAt, removeIfStill } from "./name-moves.ts";
-import { landingOf, openPartial, refuseUnreplaceable, stillNamed } from "./out-names.ts";
+import { claimPartial, type HeldLeftover, landingOf, refuseUnreplaceable, stillNamed } from "./out-names.ts";
 import type { StreamKeeper } from "./receiver.ts";
+import { descriptorType, stdoutType } from "./sink-descriptors.ts";
 import { type UndoLeft, undoKeep } from "./undo-keep.ts";
 
 export class Sink implements StreamKeeper {
@@ -52,8 +59,11 @@ export class Sink implements StreamKeeper {
   /** TARGET.partial, a second name of the kept copy whose removal the keep's link fallback was refused. */
   private copyLeft: string | undefined;
 
+  /** A leftover FILE.partial --force replaces, held until data arrives (claimPartial); `fd` is -1 till then. */
+  private leftover: HeldLeftover | undefined;
+
   private constructor(
-    readonly fd: number,
+    private fd: number,
     /** What the user asked for ("-" for stdout). */
     readonly target: string,
     /** The file being written: TARGET.partial for a regular file, else the target itself. */
@@ -84,24 +94,12 @@ export class Sink implements StreamKeeper {
   }
 
   private static openNamed(target: string, force: boolean): Sink {
-    if (target === "-") {
-      if (isTerminal(1))
-        throw failure(
-          "InvalidArgument",
-          "write the stream to stdout",
-          "it is a terminal (pass --out FILE, or redirect)",
-        );
-      // Written to /dev/null, the stream would be verified and dropped.
-      if (closedAtStart(1))
-        throw failure(
-          "InvalidArgument",
-          "write the stream to stdout",
-          "stdout was closed when ivsh started (>&-): redirect it, or pass --out FILE",
-        );
-      return new Sink(1, "-", "stdout", fileStatus(1, "stdout").type);
-    }
+    if (target === "-") return new Sink(1, "-", "stdout", stdoutType());
+    // --out /dev/stdout, /dev/fd/N, ...: written straight to that open descriptor, as `-` is to stdout (no
+    // FILE.partial beside the link, no rename over it, no existing file refused: the shell made it).
     const descriptor = descriptorNamed(target);
-    if (descriptor !== undefined) return Sink.onDescriptor(descriptor, target);
+    if (descriptor !== undefined)
+      return new Sink(descriptor, target, target, descriptorType(descriptor, target));
     const final = landingOf(target);
     const exists = existsSync(final);
     const special = exists && !statSync(final).isFile();
@@ -117,33 +115,23 @@ export class Sink implements StreamKeeper {
       return new Sink(fd, target, target, fileStatus(fd, target).type);
     }
     if (exists) refuseUnreplaceable(final, target);
-    const fd = openPartial(`${final}.partial`, final, force, argument);
-    return new Sink(fd, target, `${final}.partial`, "file", force, final);
+    const claimed = claimPartial(`${final}.partial`, final, force, argument);
+    const held = typeof claimed !== "number";
+    const sink = new Sink(held ? -1 : claimed, target, `${final}.partial`, "file", force, final);
+    if (held) sink.leftover = claimed;
+    return sink;
   }
 
-  /**
-   * --out /dev/stdout, /dev/fd/N, ...: written straight to that open descriptor, as `-` is to stdout (no
-   * FILE.partial beside the link, no rename over it, no existing file refused: the shell made it).
-   */
-  private static onDescriptor(fd: number, target: string): Sink {
-    const action = `write ${target}`;
-    let type: FileType;
+  /** Data arrived (or an empty stream's verdict): a held leftover gives way to this stream's FILE.partial. */
+  private claim(): void {
+    const leftover = this.leftover;
+    if (!leftover) return;
+    this.leftover = undefined;
     try {
-      type = fileStatus(fd, target).type;
+      this.fd = leftover.replace();
     } catch (error) {
-      if (!(error instanceof SystemCallError && error.errnoName === "EBADF")) throw error;
-      throw failure("InvalidArgument", action, `it names descriptor ${fd}, which is not open (--out)`);
+      throw namedFailure(error, this.target, `write ${this.target}`, OUT_ARGUMENT) ?? error;
     }
-    if (isTerminal(fd))
-      throw failure("InvalidArgument", action, "it is a terminal (pass --out FILE, or redirect)");
-    // As for `-`: the runtime's /dev/null in a closed slot would have the stream verified and dropped.
-    if (fd <= 2 && closedAtStart(fd as 0 | 1 | 2))
-      throw failure(
-        "InvalidArgument",
-        action,
-        `it names descriptor ${fd}, which was closed when ivsh started: redirect it, or pass --out FILE`,
-      );
-    return new Sink(fd, target, target, type);
   }
 
   /**
@@ -181,6 +169,7 @@ export class Sink implements StreamKeeper {
   }
 
   async write(address: number, length: number, signal?: AbortSignal): Promise<void> {
+    this.claim();
     if (this.type !== "pipe" && this.type !== "socket") {
       this.writeToFile(address, length);
       this.written += length;
@@ -258,7 +247,7 @@ export class Sink implements StreamKeeper {
   }
 
   private abandoned(wrong: boolean): string | undefined {
-    if (!this.renames) return undefined;
+    if (!this.renames || this.leftover) return undefined; // a leftover held is let go as it was (close)
     if (this.kept) return void this.settle();
     // Not claimed as left when it is gone (its directory removed meanwhile).
     const named = lstatSync(this.writing, { throwIfNoEntry: false });
@@ -282,6 +271,7 @@ export class Sink implements StreamKeeper {
    */
   keep(): void {
     try {
+      this.claim();
       if (this.renames) this.rename();
     } finally {
       // Not before the rename: unlocked, an empty copy (an empty stream) looks left by a killed receiver,
@@ -377,6 +367,8 @@ export class Sink implements StreamKeeper {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.leftover?.release();
+    this.leftover = undefined;
     if (this.savedFlags !== undefined) restoreFlags(this.fd, this.savedFlags, this.writing);
     if (this.fd > 2) closeFd(this.fd);
   }
@@ -390,11 +382,3 @@ const OUT_ARGUMENT = "--out names the file to write, in a directory that exists"
 
 /** How often a receiver looks whether a FIFO it is to write has a reader yet. */
 const FIFO_POLL_MS = 20;
-
-function isFifo(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isFIFO() ?? false;
-  } catch {
-    return false; // not a name we can look at (ENOTDIR, ELOOP): `open` says what is wrong
-  }
-}

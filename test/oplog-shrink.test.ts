@@ -1,0 +1,40 @@
+/**
+ * A sender whose default ring finds no room halves its chunks and asks again (src/transfer/ring-setup.ts,
+ * allocateRing), up to 8 times. Found by a trial: the arbiter logged every one of those asks as a refusal
+ * at info, 7 lines for one send that then worked. The first says it; the smaller asks that follow from the
+ * same session are debug. A program asking again for as much (not a smaller retry) is logged again.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { connect } from "../src/guest/index.ts";
+import { testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, runCli } from "./helpers/processes.ts";
+
+const paths = testPaths("lo32-oplog-shrink");
+afterAll(() => paths.cleanup());
+
+test("a ring halved to fit a quota is one refusal at info, its smaller retries at debug", async () => {
+  const arbiter = await ArbiterProcess.start(paths, { extra: ["--client-quota", "128KiB", "-v"] });
+  const file = `${paths.dir}/one-mib`;
+  await Bun.write(file, new Uint8Array(1 << 20).fill(7));
+  const where = ["--socket", paths.socket, "--region", paths.region, "--channel", "shrink"];
+  const [received, sent] = await Promise.all([
+    runCli(["guest", "recv", "--out", `${paths.dir}/copy`, ...where]),
+    runCli(["guest", "send", file, ...where]),
+  ]);
+  expect([received.exitCode, sent.exitCode], sent.stderr).toEqual([0, 0]);
+  expect(sent.stderr).toContain("the client's quota had no room for more");
+  // The same ask twice: a program retrying, not a ring shrinking; each is said.
+  const client = await connect({ socket: paths.socket, region: paths.region, name: "asks-twice" });
+  for (let ask = 0; ask < 2; ask++) await client.alloc(1 << 20).catch(() => undefined);
+  await client.close();
+  await arbiter.stop();
+  const lines = (await arbiter.spawned.stderr).split("\n");
+  const refusals = (level: string, who: RegExp) =>
+    lines.filter(
+      (line) => line.includes(`${level} client #`) && who.test(line) && line.includes("alloc refused"),
+    );
+  const sender = /segment 'channel:shrink:/;
+  expect(refusals("ℹ", sender)).toHaveLength(1);
+  expect(refusals("debug", sender).length).toBeGreaterThanOrEqual(2);
+  expect(refusals("ℹ", /allocate a segment /)).toHaveLength(2);
+}, 60_000);

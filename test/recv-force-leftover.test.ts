@@ -1,0 +1,85 @@
+/**
+ * `recv --force --out FILE` over a FILE.partial an earlier, failed receive left (its bytes, unverified):
+ * found by a trial, it was truncated away at the start, before any sender came, so a receive that then
+ * timed out, was interrupted or killed had destroyed the leftover for nothing. It is now held (locked, so
+ * no other receiver takes it meanwhile) and replaced only when data arrives.
+ */
+import { expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventually } from "./helpers/processes.ts";
+import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
+
+const suite = sharedArbiter("lo32-force-leftover");
+const LEFT = "bytes an earlier receive got";
+
+test("a --force receive that gets no data leaves FILE.partial as it was: timed out, or killed -9", async () => {
+  const output = join(suite.dir, "no-data.out");
+  writeFileSync(`${output}.partial`, LEFT);
+  const timedOut = guest(suite.paths, [
+    "recv",
+    "--force",
+    "--channel",
+    "none-1",
+    "--out",
+    output,
+    "--timeout",
+    "1s",
+  ]);
+  expect(await timedOut.exit()).toBe(1);
+  expect(await timedOut.stderr).toContain("no sender");
+  expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
+
+  const waiting = guestSaying(suite.paths, [
+    "recv",
+    "--force",
+    "--channel",
+    "none-2",
+    "--out",
+    output,
+    "--progress",
+  ]);
+  await eventually(async () => waiting.said.text.includes("waiting"), 20_000, "the receiver waiting");
+  expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
+  // Held meanwhile: another receiver does not take it over, --force or not.
+  const other = guest(suite.paths, [
+    "recv",
+    "--force",
+    "--channel",
+    "none-3",
+    "--out",
+    output,
+    "--timeout",
+    "1s",
+  ]);
+  expect(await other.exit()).toBe(1);
+  expect(await other.stderr).toContain(`another receiver is writing ${output}.partial now`);
+  waiting.proc.kill("SIGKILL");
+  expect(await waiting.proc.exited).toBe(137);
+  expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
+  expect(existsSync(output)).toBe(false);
+}, 60_000);
+
+test("a --force receive that gets data replaces the leftover: FILE is the stream, no FILE.partial", async () => {
+  const output = join(suite.dir, "data.out");
+  writeFileSync(`${output}.partial`, LEFT);
+  const input = join(suite.dir, "data.in");
+  const data = await randomFile(input, 300_000);
+  const receiver = guest(suite.paths, ["recv", "-q", "--force", "--channel", "data", "--out", output]);
+  const sender = guest(suite.paths, ["send", "-q", input, "--channel", "data"]);
+  expect([await receiver.exit(), await receiver.stderr]).toEqual([0, ""]);
+  expect(await sender.exit()).toBe(0);
+  expect(sameBytes(new Uint8Array(readFileSync(output)), data)).toBe(true);
+  expect(existsSync(`${output}.partial`)).toBe(false);
+
+  // An empty stream too: its copy is made at the verdict.
+  const empty = join(suite.dir, "empty.out");
+  writeFileSync(`${empty}.partial`, LEFT);
+  writeFileSync(join(suite.dir, "empty.in"), "");
+  const emptyReceiver = guest(suite.paths, ["recv", "-q", "--force", "--channel", "empty", "--out", empty]);
+  const emptySender = guest(suite.paths, ["send", "-q", join(suite.dir, "empty.in"), "--channel", "empty"]);
+  expect([await emptyReceiver.exit(), await emptySender.exit()]).toEqual([0, 0]);
+  expect(readFileSync(empty, "utf8")).toBe("");
+  expect(existsSync(`${empty}.partial`)).toBe(false);
+}, 60_000);
