@@ -336,11 +336,20 @@ export class PeerNotArbiter extends IvshError {
     super(
       "ArbiterUnreachable",
       `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the peer there is not an ivsh arbiter ` +
-        `(it sent "${said}"): check the address (--connect, --socket)`,
+        `(it sent "${said}"): ${"unix" in endpoint ? "check --socket" : OTHER_PEER_TCP_HINT}`,
       { cause },
     );
   }
 }
+
+/**
+ * In a VM the address is QEMU's guestfwd, whose bridge relays to the host socket it was given when no
+ * arbiter takes the connection: another program's socket there answers the guest as if it were at the
+ * address, which is right.
+ */
+const OTHER_PEER_TCP_HINT =
+  "check the address (--connect); in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
+  "was given (guestfwd): the bridge relays to what listens there";
 
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
   const text = Buffer.from(opening).toString("latin1");
