@@ -313,6 +313,8 @@ function connectFailure(cause: unknown): string {
     EACCES: "this user may not open it (EACCES)",
     ENOTSOCK: "that file is not a socket (ENOTSOCK)",
     ENOTFOUND: "no address is known for its name (ENOTFOUND)", // --connect HOST:PORT's lookup
+    EAI_NONAME: "no address is known for its name (EAI_NONAME)",
+    EAI_AGAIN: "its name could not be looked up: no name server answered (EAI_AGAIN)", // a guest's usual case
   };
   if (code) return known[code] ?? `the system said ${code}`;
   const message = cause instanceof Error ? cause.message : String(cause);
