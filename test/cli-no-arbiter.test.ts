@@ -64,6 +64,41 @@ describe("an address where no arbiter listens", () => {
       }
     });
 
+  // In a VM the default address is QEMU's guestfwd, whose bridge relays to the host socket it was given: a
+  // VM started with another program's socket there (a VM trial: socat EXEC:cat) was told to check its own
+  // address, which was right, and not the bridge's --socket, which was wrong.
+  test("status --connect to something else: the bridge's --socket on the host is named too", async () => {
+    const server = otherServer("SSH-2.0-OpenSSH_9.6p1\r\n", undefined);
+    try {
+      const result = await runCli(["status", "--connect", `127.0.0.1:${server.port}`]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("the peer there is not an ivsh arbiter");
+      expect(result.stderr).toContain(
+        "the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` was given",
+      );
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("status --socket to something else: only --socket is named", async () => {
+    const socket = join(paths.dir, "banner.sock");
+    const banner = Bun.listen({
+      unix: socket,
+      socket: { open: (peer) => void peer.write("SSH-2.0-OpenSSH_9.6p1\r\n"), data: () => undefined },
+    });
+    try {
+      const result = await runCli(["status", "--socket", socket]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(
+        'the peer there is not an ivsh arbiter (it sent "SSH-2.0-OpenSSH_9.6p1"): check --socket',
+      );
+      expect(result.stderr).not.toContain("bridge");
+    } finally {
+      banner.stop(true);
+    }
+  });
+
   test("status --socket to an echo service (socat EXEC:cat): not an arbiter at once, not 'did not answer'", async () => {
     const socket = join(paths.dir, "echo.sock");
     const echo = Bun.listen({ unix: socket, socket: { data: (peer, bytes) => void peer.write(bytes) } });

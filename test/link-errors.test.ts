@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { failure } from "../src/errors.ts";
-import { notAnArbiter, type PeerNotArbiter, silentArbiter } from "../src/guest/link-errors.ts";
+import { linkTrouble, notAnArbiter, type PeerNotArbiter, silentArbiter } from "../src/guest/link-errors.ts";
 
 const ENDPOINT = { unix: "/tmp/ivsh-link-errors.sock" };
 const CAUSE = failure("ConnectionLost", "greet the arbiter", "no frame came");
@@ -20,4 +20,14 @@ test("a peer's short first line is shown whole, with no '…'; a longer one is c
 test("an arbiter silent exactly as long as the limit is not given up on; a millisecond more is", () => {
   expect(silentArbiter(30_000, 30_000)).toBeUndefined();
   expect(silentArbiter(30_001, 30_000)).toMatchObject({ code: "ArbiterUnreachable" });
+});
+
+// A guest's --connect by name, with no name server reachable (QEMU's restrict=on NIC): "the system said
+// EAI_AGAIN" (a VM trial) left the user to look the code up.
+test("a name that could not be looked up is said so, with the resolver's code", () => {
+  const endpoint = { hostname: "arbiter.example", port: 7777 };
+  const again = linkTrouble(endpoint, Object.assign(new Error("getaddrinfo"), { code: "EAI_AGAIN" }));
+  expect(again.why).toBe("its name could not be looked up: no name server answered (EAI_AGAIN)");
+  const none = linkTrouble(endpoint, Object.assign(new Error("getaddrinfo"), { code: "EAI_NONAME" }));
+  expect(none.why).toBe("no address is known for its name (EAI_NONAME)");
 });

@@ -34,7 +34,8 @@ export default defineLeafCommand({
     try {
       const limit = checkFlag(() => statusLimit(args.limit));
       // On the host this is the Unix socket; in a guest, the bridge (no region is mapped either way).
-      const endpoint = arbiterEndpoint(connectOptions(args, "ivsh status"));
+      const options = connectOptions(args, "ivsh status");
+      const endpoint = arbiterEndpoint(options);
       // One more than asked: our own session is in the list and is taken out below.
       // Interrupted while waiting (its arbiter stopped, say), it says so, as send and recv do: it died of
       // the signal without a word. Only while waiting: a listener left installed kept a status blocked
@@ -43,9 +44,14 @@ export default defineLeafCommand({
       const stopListening = onStopSignals((signal) => interrupted.abort(`it was interrupted by ${signal}`), {
         once: true,
       });
-      const { report } = await fetchStatus(endpoint, limit === 0 ? 0 : limit + 1, interrupted.signal).finally(
-        stopListening,
-      );
+      const asked = limit === 0 ? 0 : limit + 1;
+      const { report } = await fetchStatus(
+        endpoint,
+        asked,
+        interrupted.signal,
+        undefined,
+        options.sysfsRoot,
+      ).finally(stopListening);
       if ("unix" in endpoint) warnOtherRegion(args.region, report.region.path, endpoint.unix);
       const others = withoutSelf(report, limit);
       writeStandard(

@@ -2,6 +2,7 @@
  * `connect()`: where to connect (options, environment, defaults), mapping the region, and the first hello,
  * retried while an arbiter restarts. What the session then does is ./client.ts.
  */
+import { DEFAULT_SYSFS } from "../defaults.ts";
 import { failure, hasTrait, type IvshError, isIvshError, throwIfAborted } from "../errors.ts";
 import { formatWait, LONGEST_TIMER_MS } from "../units.ts";
 import { checkConnectOptions } from "./arguments.ts";
@@ -47,7 +48,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       region.close();
       throw error;
     }
-    const transport = new Transport(endpoint);
+    const transport = new Transport(endpoint, options.sysfsRoot ?? DEFAULT_SYSFS);
     let client: Client | undefined;
     try {
       await transport.open(options.signal);

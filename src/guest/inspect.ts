@@ -17,13 +17,15 @@ import { type Endpoint, Transport } from "./transport.ts";
  */
 const STATUS_WAIT_MS = 10_000;
 
+/** `sysfsRoot`: where this process looks for an IVSHMEM device, for the words of a failed connect. */
 export async function fetchStatus(
   endpoint: Endpoint,
   limit = STATUS_DEFAULT_LIMIT,
   signal?: AbortSignal,
   waitMs = STATUS_WAIT_MS,
+  sysfsRoot?: string,
 ): Promise<{ report: StatusReport; self: number }> {
-  const transport = new Transport(endpoint);
+  const transport = new Transport(endpoint, sysfsRoot);
   const deadline = performance.now() + waitMs;
   const remaining = () => Math.max(1, deadline - performance.now());
   try {

@@ -4,12 +4,12 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
-import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
-import { formatWait, shellWord } from "../units.ts";
+import { formatWait } from "../units.ts";
+import { socketMissingHint } from "./missing-socket.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -122,8 +122,9 @@ export function closedAtHello(endpoint: Endpoint, error: unknown): IvshError | u
 /** What listens on a Unix socket that hangs up on a hello: no arbiter, or one going away. */
 export const UNIX_CLOSED_HINT = `what listens there is not an ivsh arbiter (check --socket${libraryForm(", or connect({ socket })")})`;
 
-export function unreachable(endpoint: Endpoint, cause: unknown): IvshError {
-  const { why, hint, queueFull } = linkTrouble(endpoint, cause);
+/** `sysfsRoot`: where this process looks for an IVSHMEM device (undefined: it does not, as the bridge). */
+export function unreachable(endpoint: Endpoint, cause: unknown, sysfsRoot?: string): IvshError {
+  const { why, hint, queueFull } = linkTrouble(endpoint, cause, sysfsRoot);
   const message = `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since ${why} (${hint})`;
   return queueFull
     ? new QueueFull(message, { cause })
@@ -186,11 +187,12 @@ function queueIsFull(path: string, code: string): boolean {
 
 /**
  * Why connecting to `endpoint` failed with `cause`, and what to do, in words: shared with the host's
- * bridge, which meets the same socket from QEMU's side.
+ * bridge, which meets the same socket from QEMU's side. `sysfsRoot`: where a client looks for its device.
  */
 export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
+  sysfsRoot?: string,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean; queueFull?: boolean } {
   const code = errnoOf(cause);
   if ("unix" in endpoint && queueIsFull(endpoint.unix, code)) {
@@ -219,17 +221,11 @@ export function linkTrouble(
     : barred
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
-        ? `start it with \`${hostCommand(endpoint.unix)}\`, or pass --socket${libraryForm(", or connect({ socket })")}${inGuestHint(endpoint.unix, code)}`
+        ? socketMissingHint(endpoint.unix, code, sysfsRoot)
         : bridgeHint(endpoint);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
-}
-
-/** `ivsh host` for the socket at `path`: alone it would make the default socket, not this one. */
-function hostCommand(path: string): string {
-  if (path === DEFAULT_SOCKET) return "ivsh host";
-  return `ivsh host --socket ${shellWord(path)}`;
 }
 
 /**
@@ -242,15 +238,6 @@ function bridgeHint(endpoint: { hostname: string; port: number }): string {
     `the VM needs a QEMU user-mode NIC with guestfwd=tcp:${where}-cmd:... running \`ivsh bridge --vm NAME ` +
     `--socket SOCKET\` on the host (scripts/qemu/launch.sh in ivsh's source repository adds it); or pass --connect${libraryForm(", or connect({ tcp })")}`
   );
-}
-
-/**
- * The default host socket is tried when no IVSHMEM device was found: in a VM that started without one,
- * "start `ivsh host`" would send the user after a host socket. Say what a guest lacks too.
- */
-function inGuestHint(path: string, code: string): string {
-  if (path !== DEFAULT_SOCKET || code !== "ENOENT") return "";
-  return "; in a VM: no IVSHMEM device (PCI 1af4:1110) was found, start the VM with -device ivshmem-plain (scripts/qemu/launch.sh in ivsh's source repository does)";
 }
 
 /**
@@ -326,6 +313,8 @@ function connectFailure(cause: unknown): string {
     EACCES: "this user may not open it (EACCES)",
     ENOTSOCK: "that file is not a socket (ENOTSOCK)",
     ENOTFOUND: "no address is known for its name (ENOTFOUND)", // --connect HOST:PORT's lookup
+    EAI_NONAME: "no address is known for its name (EAI_NONAME)",
+    EAI_AGAIN: "its name could not be looked up: no name server answered (EAI_AGAIN)", // a guest's usual case
   };
   if (code) return known[code] ?? `the system said ${code}`;
   const message = cause instanceof Error ? cause.message : String(cause);
@@ -349,11 +338,20 @@ export class PeerNotArbiter extends IvshError {
     super(
       "ArbiterUnreachable",
       `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the peer there is not an ivsh arbiter ` +
-        `(it sent "${said}"): check the address (--connect, --socket)`,
+        `(it sent "${said}"): ${"unix" in endpoint ? "check --socket" : OTHER_PEER_TCP_HINT}`,
       { cause },
     );
   }
 }
+
+/**
+ * In a VM the address is QEMU's guestfwd, whose bridge relays to the host socket it was given when no
+ * arbiter takes the connection: another program's socket there answers the guest as if it were at the
+ * address, which is right.
+ */
+const OTHER_PEER_TCP_HINT =
+  "check the address (--connect); in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
+  "was given (guestfwd): the bridge relays to what listens there";
 
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
   const text = Buffer.from(opening).toString("latin1");

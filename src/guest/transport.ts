@@ -89,7 +89,11 @@ export class Transport {
   /** Whether the link keeps the process alive now (a new socket does). */
   private referenced = true;
 
-  constructor(readonly endpoint: Endpoint) {
+  /** `sysfsRoot`: where this process looks for an IVSHMEM device, for the words of a failed connect. */
+  constructor(
+    readonly endpoint: Endpoint,
+    private readonly sysfsRoot?: string,
+  ) {
     this.coalescing = !("unix" in endpoint);
     if (this.coalescing) batchingTransports.add(this);
   }
@@ -138,7 +142,7 @@ export class Transport {
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
       // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
-      throw isIvshError(cause, "Interrupted") ? cause : unreachable(this.endpoint, cause);
+      throw isIvshError(cause, "Interrupted") ? cause : unreachable(this.endpoint, cause, this.sysfsRoot);
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
     if (!("unix" in endpoint)) socket.setNoDelay(true);

@@ -5,6 +5,7 @@
  * arbiter still lists the peer, or a client id the arbiter does not know) ends it with RegionCorrupted.
  */
 import { failure, type IvshError } from "../errors.ts";
+import { HOST_VM } from "../protocol/messages.ts";
 import { ChannelState, LOCK_OWNER_MASK } from "../region/layout.ts";
 import { ARBITER_VIEW_WAIT_MS, type ChannelSlot } from "./slot.ts";
 
@@ -27,6 +28,8 @@ export class Peer {
   private id = 0;
   /** Whether the peer runs in another VM than we do (the host counts as one): unknown until asked. */
   private elsewhere: boolean | undefined;
+  /** Where the peer runs, once asked: the arbiter forgets a dead client, and its VM says which died. */
+  private vm: string | undefined;
   private asked = false;
 
   constructor(
@@ -70,6 +73,7 @@ export class Peer {
           // An arbiter from before status named its requester (same protocol) leaves it unknown.
           const ours = report.requester?.vm;
           if (peer && ours !== undefined) this.elsewhere = peer.vm !== ours;
+          if (this.elsewhere) this.vm = peer?.vm;
         })
         .catch(() => {}); // no answer (the client closed, the arbiter away), or an odd one: we keep parking
     }
@@ -130,7 +134,9 @@ export class Peer {
         action,
         `${who} went away before the end (client ${owner} holds that end now)`,
       );
-    return failure("PeerGone", action, `${who} died (its connection closed or its lease expired)`);
+    const where =
+      this.vm === undefined ? "" : `; it ran ${this.vm === HOST_VM ? "on the host" : `in VM '${this.vm}'`}`;
+    return failure("PeerGone", action, `${who} died (its connection closed or its lease expired${where})`);
   }
 
   /**
