@@ -310,6 +310,13 @@ export class RecordedState {
   }
 
   private applySync(record: Extract<StateRecord, { t: "sync" }>): void {
+    // A slot past the last was taken, and the refusal came at the next record, which found it empty.
+    if (record.slot >= this.geometry.slotCount)
+      throw failure(
+        "StateInvalid",
+        `place ${record.kind} '${record.name}' in slot ${record.slot}`,
+        `the region has ${this.geometry.slotCount} slots`,
+      );
     const object: SyncObject = { ...withoutTag(record), holders: new Set() };
     this.syncObjects.set(record.slot, object);
     if (object.kind === "channel") this.channels.set(record.slot, object);
