@@ -108,6 +108,21 @@ test("a 'sync' record of a slot past the region's last is refused on its own lin
   writeFileSync(paths.state, journal);
 }, 60_000);
 
+// A line copied twice in an editor: the second session record replaced the first with one holding
+// nothing (its segments were held for ever by a client whose goodbye released none), the second sync
+// record emptied the object's holders.
+for (const type of ["session", "sync"])
+  test(`a '${type}' record repeated by hand is refused naming its line, not replayed over the first`, async () => {
+    const lines = journal.split("\n").filter((line) => line !== "");
+    lines.push(lines.find((line) => line.startsWith(`{"t":"${type}"`))!);
+    writeFileSync(paths.state, `${lines.join("\n")}\n`);
+    const said = await start();
+    expect(said).toStartWith("exit 1: ");
+    expect(said).toContain(`its record on line ${lines.length} cannot be replayed (`);
+    expect(said).toContain("live already");
+    writeFileSync(paths.state, journal);
+  }, 60_000);
+
 test("the undamaged journal resumes", async () => {
   writeFileSync(paths.state, journal);
   expect(await start()).toContain("1 session restored");
