@@ -81,11 +81,12 @@ const cases: [string, string, (record: Record<string, unknown>) => void, string]
     (record) => ((record.geometry as Record<string, unknown>).blockSize = "65536"),
     "its geometry's blockSize '65536' is not a whole number",
   ],
-  ["tx", "n", (record) => (record.n = "x"), "its n 'x' is not a whole number"],
+  ["tx", "n", (record) => (record.n = "x"), "its n 'x' is not a whole number from 1"],
+  ["tx", "n", (record) => (record.n = 0), "its n 0 is not a whole number from 1"],
 ];
 
 for (const [type, field, edit, why] of cases)
-  test(`a '${type}' record whose ${field} no arbiter writes is refused naming its line and field`, async () => {
+  test(`a '${type}' record whose ${field} no arbiter writes (${why}) is refused naming its line and field`, async () => {
     const line = damaged(type, edit);
     const said = await start();
     expect(said).toStartWith("exit 1: ");

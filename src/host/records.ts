@@ -74,8 +74,8 @@ export function notARecord(line: unknown): string | undefined {
   return LINE_TYPES.has(type) ? undefined : `is a record of an unknown type '${type}'`;
 }
 
-/** What a field of a record holds: a whole number from 0, text, an access mode, a slot kind, an object. */
-type FieldKind = "count" | "text" | "mode" | "kind" | "object";
+/** What a field of a record holds: a whole number from 0 (from 1), text, an access mode, a slot kind, an object. */
+type FieldKind = "count" | "positive" | "text" | "mode" | "kind" | "object";
 
 /** The fields each record type of STATE_FORMAT has, as the arbiter writes them ("?": absent in older files). */
 const RECORD_FIELDS: Record<string, Record<string, FieldKind | `${FieldKind}?`>> = {
@@ -98,13 +98,14 @@ const RECORD_FIELDS: Record<string, Record<string, FieldKind | `${FieldKind}?`>>
   "sync-release": { slot: "count", clientId: "count" },
   "sync-free": { slot: "count" },
   reply: { clientId: "count", requestId: "count", op: "text", reply: "object" },
-  tx: { n: "count" },
+  tx: { n: "positive" },
 };
 
 const GEOMETRY_FIELDS = ["regionSize", "blockSize", "blockCount", "slotCount", "slotOffset", "dataOffset"];
 
 const KIND_CHECKS: Record<FieldKind, [(value: unknown) => boolean, string]> = {
   count: [(value) => Number.isSafeInteger(value) && (value as number) >= 0, "a whole number"],
+  positive: [(value) => Number.isSafeInteger(value) && (value as number) >= 1, "a whole number from 1"],
   text: [(value) => typeof value === "string", "text"],
   mode: [
     (value) => typeof value === "string" && Object.hasOwn(AccessMode, value),
