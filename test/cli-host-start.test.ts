@@ -73,6 +73,25 @@ describe("ivsh CLI", () => {
     );
   });
 
+  // Found by a trial: a second `ivsh host` on another region given the running arbiter's --state was
+  // told the state "belongs to the region ..." and to "remove the state file to discard its allocations":
+  // the live arbiter's own journal, removed under it.
+  test("a second arbiter on another region with the running arbiter's --state is told that arbiter keeps it", async () => {
+    const result = await runCli([
+      "host",
+      ...["--region", `${suite.shmDir}/another-region`, "--state", suite.state],
+      ...["--socket", `${suite.dir}/another.sock`, "--size", "16MiB"],
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).not.toContain("remove the state file");
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `another arbiter \\(pid ${suite.arbiter.pid}, \\S+\\) is running with its state journal there, for the region ${suite.region}:`,
+      ),
+    );
+    expect(existsSync(`${suite.shmDir}/another-region`)).toBe(false);
+  });
+
   test("a region file of another size is refused, not resized", async () => {
     const region = `${suite.shmDir}/sized`;
     await Bun.write(region, new Uint8Array(1 << 20));

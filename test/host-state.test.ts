@@ -82,7 +82,11 @@ test("another region's state is refused before anything is made: a live arbiter'
     // While the owner runs (its region and socket are its own, only the state is shared).
     const live = await runHost({ ...intruder, state: own.state });
     expect(live.exitCode).toBe(1);
-    expectOneLine(live.stderr, refusal);
+    // Not the mismatch's "remove the state file": that is the owner's live journal.
+    expectOneLine(
+      live.stderr,
+      `is running with its state journal there, for the region ${own.region}: pass another --state`,
+    );
     expect(existsSync(intruder.region)).toBe(false);
     expect(readFileSync(own.state, "utf8")).toBe(journal);
     // After a clean stop too: the region is still there for the owner's next start.

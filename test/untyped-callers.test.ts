@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Client, connect } from "../src/guest/index.ts";
-import { shm_dealloc } from "../src/guest/shm.ts";
+import { shm_dealloc, shm_init } from "../src/guest/shm.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -158,6 +158,41 @@ test("a channel end's client, options and callbacks of the wrong type are named,
   expect(await receiver.receive(() => undefined)).toBe(1); // nothing was lost to the refusals
   await Promise.all([sender.close(), receiver.close()]);
   await other.close();
+});
+
+// Found by a trial: an option misspelt (as other libraries or the CLI spell it) was dropped without a word,
+// as alloc() refuses: connect({ socketPath }) reached the default arbiter, shm_init({ sockett }) likewise,
+// ChannelSender's { chunkSize } took 1 MiB chunks, and a receiver's { timeout } waited for ever.
+test("an option connect(), shm_init() or a channel end does not take is refused naming it, not ignored", async () => {
+  const where = { socket: paths.socket, region: paths.region };
+  const notTaken = (key: string) =>
+    new RegExp(`its options hold '${key}', which it does not take \\(socket, `);
+  await expectRejection(
+    connect(untyped({ ...where, socketPath: "/elsewhere.sock" })),
+    "InvalidArgument",
+    notTaken("socketPath"),
+  );
+  await expectRejection(
+    shm_init(untyped({ ...where, sockett: "/elsewhere.sock" })),
+    "InvalidArgument",
+    notTaken("sockett"),
+  );
+  await expectRejection(
+    ChannelSender.open(client, "misspelt", untyped({ chunkSize: 65536 })),
+    "InvalidArgument",
+    /its options hold 'chunkSize', which it does not take \(chunkBytes, depth, /,
+  );
+  const other = await connect(where);
+  await expectRejection(
+    // The signal only ends the test's wait if the option is taken for none (a receiver waits for a sender).
+    ChannelReceiver.open(other, "misspelt", untyped({ timeout: 100, signal: AbortSignal.timeout(5000) })),
+    "InvalidArgument",
+    /its options hold 'timeout', which it does not take \(onWaiting, /,
+  );
+  await other.close();
+  const status = await client.status();
+  expect(status.sync).toEqual([]);
+  expect(status.totals.clients).toBe(1);
 });
 
 test("a channel end's signal, onWaiting or keeper of the wrong type is refused at open, not a TypeError at a wait or the end", async () => {

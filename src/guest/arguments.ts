@@ -195,6 +195,8 @@ export function checkConnectOptions(options: unknown, action = "connect to the a
         `its ${key} option ${describe(value)} is not ${TYPE_NAMES[type]}`,
       );
   }
+  // A misspelt option ({ socketPath }, as other libraries spell it) was dropped: the default arbiter answered.
+  refuseUnknownKeys(options, Object.keys(OPTION_TYPES), action);
   // Any other string was taken as "not given": the mapping was chosen by measuring, without a word.
   const { resource } = options as { resource?: string };
   if (resource !== undefined && resource !== "resource2" && resource !== "resource2_wc")
@@ -202,6 +204,17 @@ export function checkConnectOptions(options: unknown, action = "connect to the a
       "InvalidArgument",
       action,
       `its resource option ${describe(resource)} is not resource2 or resource2_wc (leave it out to use the faster)`,
+    );
+}
+
+/** Refuses `options` holding a key not among `known`, naming it and listing those taken. */
+export function refuseUnknownKeys(options: object, known: readonly string[], action: string): void {
+  const unknown = Object.keys(options).filter((key) => !known.includes(key));
+  if (unknown.length > 0)
+    throw failure(
+      "InvalidArgument",
+      action,
+      `its options hold ${unknown.map((key) => `'${key.slice(0, 40)}'`).join(", ")}, which it does not take (${known.join(", ")} only)`,
     );
 }
 

@@ -5,6 +5,7 @@
  * keeper wrote its own journal over the other's at every sweep, both warning each second, the file holding
  * whichever wrote last. Now the start refuses a journal another arbiter holds, and a keeper leaves one alone.
  */
+import { resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { tryLockExclusive } from "../ffi/index.ts";
 import { flockHolderPid, lockHolder } from "../holders.ts";
@@ -38,9 +39,11 @@ export function otherJournalHolder(path: string): string | undefined {
 /**
  * Refuses, before anything is made, a --state another running arbiter keeps its journal in. One that also
  * holds `regionPath` is serving that region (a second `ivsh host` with another --socket, the state left at
- * its default): said so, rather than guessed to have had its files removed under it.
+ * its default): said so, rather than guessed to have had its files removed under it. One whose journal
+ * names another region (`stateRegion`, its 'begin' record's) serves that one: said so, as "remove the
+ * state file" (a mismatch's advice) would have the operator delete a live journal.
  */
-export function refuseHeldJournal(path: string, regionPath: string): void {
+export function refuseHeldJournal(path: string, regionPath: string, stateRegion?: string): void {
   const holder = otherJournalHolder(path);
   if (holder === undefined) return;
   if (holder !== "" && otherJournalHolder(regionPath) === holder)
@@ -48,6 +51,13 @@ export function refuseHeldJournal(path: string, regionPath: string): void {
       "ArbiterRunning",
       `serve ${regionPath}`,
       `another arbiter${holder} is serving this region, with its state journal ${path} (stop it first)`,
+    );
+  if (stateRegion !== undefined && resolve(stateRegion) !== resolve(regionPath))
+    throw failure(
+      "ArbiterRunning",
+      `resume from ${path}`,
+      `another arbiter${holder} is running with its state journal there, for the region ${stateRegion}: ` +
+        "pass another --state for this region (each arbiter needs its own)",
     );
   throw failure(
     "ArbiterRunning",

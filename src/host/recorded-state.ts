@@ -255,6 +255,9 @@ export class RecordedState {
   }
 
   private applySession(record: Extract<StateRecord, { t: "session" }>): void {
+    // A record repeated (a line copied in an editor) replaced the live session with one holding nothing.
+    if (this.sessions.has(record.clientId) || this.sessionsByToken.has(record.token))
+      throw failure("StateInvalid", `restore client ${record.clientId}`, "its session is live already");
     const session: Session = {
       ...withoutTag(record),
       grants: new CompactMap(idShard),
@@ -268,6 +271,14 @@ export class RecordedState {
   }
 
   private applySegment(record: Extract<StateRecord, { t: "segment" }>): void {
+    const taken =
+      this.segments.get(record.id) ?? (record.name ? this.segmentsByName.get(record.name) : undefined);
+    if (taken)
+      throw failure(
+        "StateInvalid",
+        `restore segment ${record.id}`,
+        `segment ${taken.id} is live already by its id or name`,
+      );
     this.allocator.claim(record);
     // Recorded, as a snapshot no longer holds the session of a creator that left before it.
     const creatorVm = record.creatorVm ?? this.sessions.get(record.creator)?.vm ?? "";
@@ -310,6 +321,21 @@ export class RecordedState {
   }
 
   private applySync(record: Extract<StateRecord, { t: "sync" }>): void {
+    // A slot past the last was taken, and the refusal came at the next record, which found it empty.
+    if (record.slot >= this.geometry.slotCount)
+      throw failure(
+        "StateInvalid",
+        `place ${record.kind} '${record.name}' in slot ${record.slot}`,
+        `the region has ${this.geometry.slotCount} slots`,
+      );
+    // A record repeated replaced the live object with one that nobody held.
+    const taken = this.syncObjects.get(record.slot) ?? this.syncByName.get(record.name);
+    if (taken)
+      throw failure(
+        "StateInvalid",
+        `place ${record.kind} '${record.name}' in slot ${record.slot}`,
+        `${taken.kind} '${taken.name}' in slot ${taken.slot} is live already`,
+      );
     const object: SyncObject = { ...withoutTag(record), holders: new Set() };
     this.syncObjects.set(record.slot, object);
     if (object.kind === "channel") this.channels.set(record.slot, object);

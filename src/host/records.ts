@@ -3,9 +3,9 @@
  * (this segment now occupies these blocks), never a request to re-run, so replay does not depend on the
  * allocator making the same choices twice. A snapshot is the same records describing the current state.
  */
-import type { AccessModeName } from "../protocol/messages.ts";
+import { AccessMode, type AccessModeName } from "../protocol/messages.ts";
 import type { SegmentFields } from "../protocol/status-report.ts";
-import type { Geometry, SlotKindName } from "../region/layout.ts";
+import { type Geometry, SlotKind, type SlotKindName } from "../region/layout.ts";
 
 export const STATE_FORMAT = 1;
 
@@ -72,6 +72,81 @@ export function notARecord(line: unknown): string | undefined {
   const type = (line as { t?: unknown }).t;
   if (typeof type !== "string") return "is not a state record (it has no type 't')";
   return LINE_TYPES.has(type) ? undefined : `is a record of an unknown type '${type}'`;
+}
+
+/** What a field of a record holds: a whole number from 0 (from 1), text, an access mode, a slot kind, an object. */
+type FieldKind = "count" | "positive" | "text" | "mode" | "kind" | "object";
+
+/** The fields each record type of STATE_FORMAT has, as the arbiter writes them ("?": absent in older files). */
+const RECORD_FIELDS: Record<string, Record<string, FieldKind | `${FieldKind}?`>> = {
+  begin: {
+    ...{ format: "count", region: "text", geometry: "object", epoch: "count" },
+    ...{ nextClientId: "count", nextSegmentId: "count", lastGeneration: "count?" },
+  },
+  epoch: { epoch: "count" },
+  session: { clientId: "count", token: "text", name: "text", pid: "count", vm: "text" },
+  "session-end": { clientId: "count" },
+  segment: {
+    ...{ id: "count", name: "text", firstBlock: "count", blockCount: "count", bytes: "count" },
+    ...{ creator: "count", creatorVm: "text?" },
+  },
+  grant: { segmentId: "count", clientId: "count", mode: "mode" },
+  ungrant: { segmentId: "count", clientId: "count" },
+  "segment-free": { segmentId: "count" },
+  sync: { slot: "count", name: "text", kind: "kind", generation: "count" },
+  "sync-hold": { slot: "count", clientId: "count" },
+  "sync-release": { slot: "count", clientId: "count" },
+  "sync-free": { slot: "count" },
+  reply: { clientId: "count", requestId: "count", op: "text", reply: "object" },
+  tx: { n: "positive" },
+};
+
+const GEOMETRY_FIELDS = ["regionSize", "blockSize", "blockCount", "slotCount", "slotOffset", "dataOffset"];
+
+const KIND_CHECKS: Record<FieldKind, [(value: unknown) => boolean, string]> = {
+  count: [(value) => Number.isSafeInteger(value) && (value as number) >= 0, "a whole number"],
+  positive: [(value) => Number.isSafeInteger(value) && (value as number) >= 1, "a whole number from 1"],
+  text: [(value) => typeof value === "string", "text"],
+  mode: [
+    (value) => typeof value === "string" && Object.hasOwn(AccessMode, value),
+    "read, write or write-exclusive",
+  ],
+  kind: [
+    (value) => typeof value === "string" && value !== "free" && Object.hasOwn(SlotKind, value),
+    "mutex, condvar or channel",
+  ],
+  object: [(value) => typeof value === "object" && value !== null && !Array.isArray(value), "an object"],
+};
+
+/**
+ * Why a record of a known type (notARecord passed it) holds a field no arbiter writes, undefined if none:
+ * replay took such values as they were (a kind 'spoon' crashed the sweeps, an epoch "x" restarted the
+ * region in epoch 1, a change header's count "x" dropped every record after it as a torn change).
+ */
+export function badField(record: { t: string }): string | undefined {
+  const fields = RECORD_FIELDS[record.t] ?? {};
+  const values = record as unknown as Record<string, unknown>;
+  for (const [field, spec] of Object.entries(fields)) {
+    const optional = spec.endsWith("?");
+    const [fits, what] = KIND_CHECKS[spec.replace("?", "") as FieldKind];
+    const value = values[field];
+    if (value === undefined) {
+      if (optional) continue;
+      return `its ${field} is missing`;
+    }
+    if (!fits(value)) return `its ${field} ${shownValue(value)} is not ${what}`;
+  }
+  if (record.t !== "begin") return undefined;
+  const geometry = values.geometry as Record<string, unknown>;
+  const field = GEOMETRY_FIELDS.find((name) => !KIND_CHECKS.count[0](geometry[name]));
+  if (field === undefined) return undefined;
+  if (geometry[field] === undefined) return `its geometry's ${field} is missing`;
+  return `its geometry's ${field} ${shownValue(geometry[field])} is not a whole number`;
+}
+
+function shownValue(value: unknown): string {
+  if (typeof value === "string") return `'${value.slice(0, 40)}'`;
+  return typeof value === "object" && value !== null ? "(an object)" : String(value);
 }
 
 export interface Journal {

@@ -64,12 +64,14 @@ export function prepareRegion(options: RegionOptions): PreparedRegion {
   const resumes =
     begin?.t === "begin" && sameGeometry(begin.geometry, geometry) && (regionFile?.size ?? 0) > 0;
   checkAllocatorFits(geometry, undefined, resumes ? options.statePath : undefined);
+  // Before what the state says is compared: a running arbiter's journal names its region, and "remove the
+  // state file" (a mismatch's advice) would have the operator delete that live journal.
+  refuseHeldJournal(options.statePath, options.regionPath, begin?.t === "begin" ? begin.region : undefined);
   // Before the region file is made: a state another region's arbiter keeps must not be rewritten.
   if (begin?.t === "begin") {
     checkStateRegion(begin.region, options);
     checkRecordedSize(begin.geometry.regionSize, options);
   }
-  refuseHeldJournal(options.statePath, options.regionPath);
   const notes = checkRegionOwner(options.regionPath);
   checkRoomBeside(
     options.regionPath,

@@ -7,7 +7,7 @@ import { closeSync, constants, openSync, readFileSync, readSync, statSync } from
 import { failure } from "../errors.ts";
 import { errnoOf } from "../ffi/index.ts";
 import type { Geometry } from "../region/layout.ts";
-import { notARecord, STATE_FORMAT, type StateRecord, wholeChanges } from "./records.ts";
+import { badField, notARecord, STATE_FORMAT, type StateRecord, wholeChanges } from "./records.ts";
 
 export interface LoadedState {
   records: StateRecord[];
@@ -27,7 +27,21 @@ export function loadStateFile(path: string): LoadedState | undefined {
       "it does not start with a 'begin' record (not an ivsh state file?): pass another --state, or remove it to start empty",
     );
   checkBegin(loaded.records[0], path);
+  // Only now: a newer format's records need not have these fields (its begin says so, above).
+  for (const [index, record] of loaded.records.entries())
+    checkFields(record, loaded.lines[index] ?? index + 1, path);
   return loaded;
+}
+
+/** Refuses a record with a field no arbiter writes, naming its line: replay would take it as it is. */
+function checkFields(record: { t: string }, line: number, path: string): void {
+  const why = badField(record);
+  if (why)
+    throw failure(
+      "StateInvalid",
+      `read ${path}`,
+      `line ${line} (a '${record.t}' record): ${why}: the file is damaged (restore it, or remove it to start empty: its allocations are lost)`,
+    );
 }
 
 /**
@@ -137,6 +151,8 @@ export function parseStateLines(text: string, path: string): LoadedState {
         `read ${path}`,
         `line ${index + 1} ${why}: the file is damaged, or was written by a newer ivsh (restore it, or run that ivsh; removing it discards every allocation)`,
       );
+    // A change header's count frames the records after it, in every format: one that is no count cut them all.
+    if ((record as { t: string }).t === "tx") checkFields(record as { t: string }, index + 1, path);
     records.push(record);
     if ((record as { t: string }).t !== "tx") numbers.push(index + 1);
   }

@@ -175,7 +175,11 @@ export class ArbiterState extends RecordedState {
       );
     let object = this.syncByName.get(name);
     if (object && object.kind !== kind)
-      throw failure("InvalidArgument", what, `'${name}' is a ${object.kind}`);
+      throw failure(
+        "InvalidArgument",
+        what,
+        `'${name}' is a ${object.kind} (one name is one object: open it as the ${object.kind} it is, or give the ${kind} another name)`,
+      );
     if (object && create === SyncCreate.createNew) throw failure("AlreadyExists", what, "it exists already");
     if (!object && create === SyncCreate.openExisting)
       throw failure("NotFound", what, "nothing by that name exists (create it first)");

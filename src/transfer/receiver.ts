@@ -57,6 +57,9 @@ export interface ReceiverOptions {
   onJoined?: () => void;
 }
 
+/** What ChannelReceiver.open() takes (ReceiverOptions). */
+const RECEIVER_OPTIONS = ["onWaiting", "onSenderFailed", "signal", "keeper", "onJoined"];
+
 /**
  * The receiving end of a channel: `receive()` hands each chunk in place, in order, and once the sender
  * finished checks the stream's digest and tells the sender; `close()` lets go of the channel.
@@ -87,7 +90,7 @@ export class ChannelReceiver {
     name: string,
     options: ReceiverOptions = {},
   ): Promise<ChannelReceiver> {
-    checkEndArguments(client, name, options);
+    checkEndArguments(client, name, options, RECEIVER_OPTIONS);
     await giveBackRefused(client, "receive", name, options.signal); // what a full journal kept held at a last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
     try {

@@ -4,7 +4,7 @@
  * announcement in the channel's slot.
  */
 import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
-import { checkName } from "../guest/arguments.ts";
+import { checkName, refuseUnknownKeys } from "../guest/arguments.ts";
 import {
   alignUp,
   ChannelState,
@@ -109,13 +109,20 @@ interface RingShape {
  * not an object, or a callback that is not a function were bare TypeErrors ("null is not an object
  * (evaluating 'client.openSlot')", "consume is not a function").
  */
-export function checkEndArguments(client: unknown, name: unknown, options: unknown): void {
+export function checkEndArguments(
+  client: unknown,
+  name: unknown,
+  options: unknown,
+  known: readonly string[],
+): void {
   checkName(name, "open a channel");
   const what = `open channel '${name}'`;
   if (typeof (client as ChannelClient | null)?.openSlot !== "function")
     throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
+  // A misspelt one was dropped: { chunkSize } took the default chunks, a receiver's { timeout } waited on.
+  if (options) refuseUnknownKeys(options, known, what);
   // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
   const { signal, onWaiting, onHeldBack, onSenderFailed, keeper } = (options ?? {}) as Record<
     string,
@@ -148,8 +155,11 @@ export function checkCallback(callback: unknown, call: "send" | "receive", name:
     );
 }
 
+/** What ChannelSender.open() takes (ChannelOptions). */
+const SENDER_OPTIONS = ["chunkBytes", "depth", "minChunkBytes", "signal", "expectedBytes", "onHeldBack"];
+
 export function ringShape(client: ChannelClient, name: string, options: ChannelOptions): RingShape {
-  checkEndArguments(client, name, options);
+  checkEndArguments(client, name, options, SENDER_OPTIONS);
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);

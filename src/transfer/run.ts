@@ -61,7 +61,7 @@ export async function sendStream(
   progress: Progress = {},
 ): Promise<TransferResult> {
   const what = { action: `send on channel '${channel}'`, peer: "receiver", unknownUntilTold: true };
-  const { renew, ...ring } = options;
+  const { renew, peerWaitMs: _peerWaitMs, ...ring } = options; // what the ring's open takes, and only that
   return withPeerWait(
     client,
     options.peerWaitMs,
