@@ -26,6 +26,7 @@ export {
   idleCompilerThreads,
   ignoreSignal,
   openFileLimit,
+  outOfDescriptors,
   raiseOpenFileLimit,
   yieldProcessor,
 } from "./process.ts";

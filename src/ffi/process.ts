@@ -29,6 +29,24 @@ export function openFileLimit(): number {
 }
 
 /**
+ * EMFILE or ENFILE, a call that needed a new descriptor and got none, in words and with what to raise;
+ * undefined for any other errno. The limit is read by a system call that needs no descriptor.
+ */
+export function outOfDescriptors(errno: string): { why: string; hint: string } | undefined {
+  if (errno === "EMFILE")
+    return {
+      why: `this process has as many files open as its limit allows (EMFILE, ulimit -n ${openFileLimit()})`,
+      hint: "raise the limit ivsh runs with (ulimit -n), or close the descriptors it inherited",
+    };
+  if (errno === "ENFILE")
+    return {
+      why: "the system's table of open files is full (ENFILE)",
+      hint: "close files elsewhere, or raise fs.file-max",
+    };
+  return undefined;
+}
+
+/**
  * Raises this process's soft limit on open files to `wanted` (at most the hard limit), as `ulimit -n`
  * would; children started afterwards inherit it. Returns the soft limit before and after.
  */

@@ -17,6 +17,7 @@ import {
   O_CREAT,
   O_RDWR,
   openFile,
+  outOfDescriptors,
   PROT_READ,
   PROT_WRITE,
   reserve,
@@ -305,6 +306,8 @@ export function openRegionReadWrite(path: string): number {
     if (errno === "EISDIR") throw failure("RegionInvalid", action, IS_A_DIRECTORY);
     if (errno === "EROFS") throw failure("PermissionDenied", action, readOnlyRegion(path));
     if (errno === "EPERM") refuseFlagged(path, action, "ask the arbiter's operator");
+    const exhausted = outOfDescriptors(errno);
+    if (exhausted) throw failure("SystemCall", action, `${exhausted.why}: ${exhausted.hint}`);
     throw error;
   }
 }
