@@ -19,6 +19,7 @@ export {
   setNonBlocking,
 } from "./descriptor-flags.ts";
 export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
+export { libcRefusal } from "./libc.ts";
 export {
   backgroundPriority,
   currentCpu,
