@@ -3,18 +3,8 @@
  * address-space limit (ulimit -v of 2 GiB, common on shared machines) or BUN_JSC_useJIT turns it off:
  * every dlopen then throws a bare "bun:ffi requires the JIT". Said here with its cause and what to do.
  */
-import { readFileSync } from "node:fs";
 import { failure, type IvshError } from "../errors.ts";
-
-/** The soft limit on this process's address space in bytes, or undefined when it has none. */
-function addressSpaceLimit(): number | undefined {
-  try {
-    const line = /^Max address space\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
-    return line && line[1] !== "unlimited" ? Number(line[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+import { addressSpaceLimit } from "./address-space.ts";
 
 /** `error`, a dlopen's, as the JIT being off, with its cause; undefined for any other error. */
 export function jitRefusal(error: unknown): IvshError | undefined {
