@@ -1,6 +1,6 @@
 /**
  * errno: its names, reading it after a failed call, and the error that carries it
- * (`mmap /dev/shm/ivsh: ENOMEM (Cannot allocate memory)`).
+ * (`ftruncate /dev/shm/ivsh: EFBIG (File too large)`; an mmap that found no room says more, NoRoomToMap).
  */
 import { read as readMemory } from "bun:ffi";
 import { IvshError } from "../errors.ts";
