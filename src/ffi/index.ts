@@ -35,6 +35,7 @@ export {
   backgroundPriority,
   currentCpu,
   exitWithParent,
+  fileSizeLimit,
   idleCompilerThreads,
   ignoreSignal,
   openFileLimit,

@@ -28,6 +28,15 @@ export function openFileLimit(): number {
   return Number(current[0]);
 }
 
+const RLIMIT_FSIZE = 1;
+
+/** This process's limit on the size of a file it writes (ulimit -f) in bytes, or undefined when it has none. */
+export function fileSizeLimit(): number | undefined {
+  const current = new BigUint64Array(2);
+  check(libc.prlimit(0, RLIMIT_FSIZE, null, current), "prlimit", "RLIMIT_FSIZE");
+  return current[0] === 0xffff_ffff_ffff_ffffn ? undefined : Number(current[0]);
+}
+
 /**
  * EMFILE or ENFILE, a call that needed a new descriptor and got none, in words and with what to raise;
  * undefined for any other errno. The limit is read by a system call that needs no descriptor.

@@ -24,7 +24,6 @@ import {
   reserveAt,
   residentPages,
   SystemCallError,
-  truncateFd,
   tryLockExclusive,
   unmap,
   viewOf,
@@ -34,7 +33,14 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import { checkRoomFor, isTmpfsPath, readOnlyRegion, refuseFlagged, whyRefused } from "./region-file.ts";
+import {
+  checkRoomFor,
+  isTmpfsPath,
+  readOnlyRegion,
+  refuseFlagged,
+  sizeRegionFile,
+  whyRefused,
+} from "./region-file.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
@@ -381,7 +387,7 @@ export function createOrOpenRegionFile(
         `the file is already ${formatBytes(existing)} (${existing % PAGE_SIZE === 0 ? `pass --size ${formatSizeFlag(existing)}` : "no ivsh region is that size: name another --region"}, or remove the file if nothing uses it)`,
       );
     checkRoomFor(fd, path, size);
-    if (existing === 0) truncateFd(fd, size, path);
+    if (existing === 0) sizeRegionFile(fd, path, size);
     const base = mapShared(fd, size, PROT_READ | PROT_WRITE, path);
     return { region: new MappedRegion(base, size, path, fd), created: existing === 0 };
   } catch (error) {
