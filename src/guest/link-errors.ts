@@ -3,13 +3,14 @@
  * socket, or a peer that speaks another protocol. Words for the errno, and for the peer's first bytes.
  */
 import { statSync } from "node:fs";
+import { groupName, userName } from "../accounts.ts";
 import { DEFAULT_SOCKET } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
-import { errnoOf, outOfDescriptors } from "../ffi/index.ts";
+import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait, shellWord } from "../units.ts";
-import { accessHint } from "./socket-access.ts";
+import { noSocketMade } from "./no-socket.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -173,15 +174,14 @@ export function wireError(frame: Frame): IvshError {
  * stopped, or too busy to accept), and Bun reports that as ECONNREFUSED, which read "nothing listens, start
  * `ivsh host`". A connect of our own, non-blocking, gets the kernel's own errno: EAGAIN for a full queue.
  * (A datagram probe's EPROTOTYPE did not tell it from a stream socket bound that nothing listens on.) One
- * that got in finds the queue drained since: as full a moment ago, retried. Bun says ECONNREFUSED too when
- * it could make no socket at all (EMFILE): then so does the probe's socket(2), whose errno is returned.
+ * that got in finds the queue drained since: as full a moment ago, retried.
  */
-function probed(path: string, code: string): string | undefined {
-  if (code !== "ECONNREFUSED") return undefined;
+function queueIsFull(path: string, code: string): boolean {
+  if (code !== "ECONNREFUSED") return false;
   try {
-    return probeStreamSocket(path);
-  } catch (error) {
-    return errnoOf(error);
+    return ["EAGAIN", "accepted"].includes(probeStreamSocket(path));
+  } catch {
+    return false;
   }
 }
 
@@ -194,16 +194,9 @@ export function linkTrouble(
   cause: unknown,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean; queueFull?: boolean } {
   const code = errnoOf(cause);
-  const probe = "unix" in endpoint ? probed(endpoint.unix, code) : undefined;
-  const exhausted = outOfDescriptors(probe ?? code);
-  if (exhausted)
-    return {
-      why: `no socket could be made: ${exhausted.why}`,
-      hint: exhausted.hint,
-      barred: false,
-      notSocket: false,
-    };
-  if (probe === "EAGAIN" || probe === "accepted") {
+  const exhausted = noSocketMade("unix" in endpoint ? endpoint.unix : undefined, code);
+  if (exhausted) return { ...exhausted, barred: false, notSocket: false };
+  if ("unix" in endpoint && queueIsFull(endpoint.unix, code)) {
     const why = "it accepts no more connections now: its queue of connections waiting to be accepted is full";
     const hint = "its process may be stopped, or overloaded: try again, or see why it does not accept";
     return { why, hint, barred: false, notSocket: false, queueFull: true };
@@ -289,6 +282,42 @@ function isOtherFile(path: string): boolean {
   } catch {
     return false; // a directory on the way this user may not search: said by accessHint
   }
+}
+
+/**
+ * What to do about EACCES, from what the path says about itself: the socket's mode and group (the group
+ * to join), or the directory on the way that this user may not search.
+ */
+function accessHint(path: string): string {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    const blocking = firstUnsearchable(path);
+    return blocking
+      ? `this user may not enter ${blocking.path} (mode ${modeOf(blocking.mode)}, group ${groupName(blocking.gid)}): join that group, or ask its owner`
+      : "ask the socket's owner";
+  }
+  return `the socket is mode ${modeOf(stats.mode)}, owner ${userName(stats.uid)}, group ${groupName(stats.gid)}: join that group (usermod -aG), or ask its owner`;
+}
+
+/** The first directory from the root down that this user cannot search (stat of its child fails). */
+function firstUnsearchable(path: string): { path: string; mode: number; gid: number } | undefined {
+  const parts = path.split("/").filter(Boolean);
+  for (let depth = 1; depth < parts.length; depth++) {
+    const directory = `/${parts.slice(0, depth).join("/")}`;
+    try {
+      statSync(`/${parts.slice(0, depth + 1).join("/")}`, { throwIfNoEntry: false });
+    } catch {
+      const stats = statSync(directory);
+      return { path: directory, mode: stats.mode, gid: stats.gid };
+    }
+  }
+  return undefined;
+}
+
+function modeOf(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(4, "0");
 }
 
 /** Why a connect failed, in words: Bun's own message is only "Failed to connect", the errno is in `code`. */

@@ -33,14 +33,8 @@ import { lockHolder } from "../holders.ts";
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { readHeader } from "./header.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
-import {
-  checkRoomFor,
-  isTmpfsPath,
-  readOnlyRegion,
-  refuseFlagged,
-  sizeRegionFile,
-  whyRefused,
-} from "./region-file.ts";
+import { checkRoomFor, isTmpfsPath, readOnlyRegion, refuseFlagged, whyRefused } from "./region-file.ts";
+import { sizeRegionFile } from "./region-size.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */

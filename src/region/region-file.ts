@@ -19,7 +19,7 @@ import { dirname } from "node:path";
 import { groupName, userName } from "../accounts.ts";
 import { failure } from "../errors.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
-import { errnoOf, fileSizeLimit, residentPages, truncateFd, tryLockShared } from "../ffi/index.ts";
+import { residentPages, tryLockShared } from "../ffi/index.ts";
 import { formatBytes } from "../units.ts";
 import { LAYOUT_MAGIC, PAGE_SIZE } from "./layout.ts";
 
@@ -130,25 +130,6 @@ export function checkRoomFor(fd: number, path: string, size: number): void {
     `use ${path} as a ${formatBytes(size)} region`,
     `the region needs ${need} more but its file system at ${dirname(path)} has only ${have} free; pass a smaller --size or free space there`,
   );
-}
-
-/**
- * Gives a new region file its `size`. Past this process's file-size limit (ulimit -f) ftruncate fails with
- * EFBIG, which reached the user as the bare call ("ftruncate PATH: EFBIG (File too large)").
- */
-export function sizeRegionFile(fd: number, path: string, size: number): void {
-  try {
-    truncateFd(fd, size, path);
-  } catch (error) {
-    if (errnoOf(error) !== "EFBIG") throw error;
-    const limit = fileSizeLimit();
-    const shown = limit === undefined ? "" : ` (ulimit -f ${Math.floor(limit / 1024)} KiB)`;
-    throw failure(
-      "NoSpace",
-      `use ${path} as a ${formatBytes(size)} region`,
-      `the file would grow past this process's file-size limit${shown} or the largest file its file system allows (EFBIG): raise the limit (ulimit -f unlimited), or pass a smaller --size`,
-    );
-  }
 }
 
 /**
