@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 // First, before the system calls load: off Linux x86-64, say so in one line (./commands/_platform.ts).
 import "./commands/_platform.ts";
+// And with Bun's JIT off, which every system call of ours needs, say so in one line (./commands/_ffi-ready.ts).
+import "./commands/_ffi-ready.ts";
 // Then, before the modules below load: a stop signal from here on is not lost (./commands/_hold-signals.ts).
 import "./commands/_hold-signals.ts";
 import type { ArgsDef, CommandDef, ParsedArgs } from "citty";

@@ -5,7 +5,7 @@
  * when descriptors run out some other way, it says so with the limit in force then.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -14,7 +14,7 @@ import { socketAnswers } from "../src/host/listener.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { socketGuestfwd } from "./helpers/guestfwd.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { eventually, readUntil } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 let paths: TestPaths;
@@ -120,6 +120,30 @@ testWithTool(
       expect(await readUntil(host.stderr, wanted)).toContain(wanted);
     } finally {
       await killed(host);
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "an open-file limit that leaves room for no connection: refused at start below what a refusal needs, warned of above",
+  async () => {
+    // At 12 every connection was closed unanswered, the log silent: its clients said "not an ivsh arbiter".
+    const tiny = startHost("tiny", 12);
+    const said = new Response(tiny.host.stderr).text();
+    expect(await exitOrKill(tiny.host, EXIT_BOUND_MS)).toBe(1);
+    expect(await said).toContain(
+      "Failed to start the arbiter since its open-file limit (ulimit -n 12) leaves no descriptor to answer a client with",
+    );
+    expect(existsSync(tiny.region)).toBe(false);
+    // At 32 each one is refused, naming the limit (the tests below), and the operator is told at start.
+    const none = startHost("no-room", RESERVED_DESCRIPTORS);
+    try {
+      const warned = "its open-file limit (ulimit -n 32) leaves room for no connection";
+      expect(await readUntil(none.host.stderr, warned)).toContain(warned);
+    } finally {
+      await killed(none.host);
     }
   },
   60_000,

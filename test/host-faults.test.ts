@@ -306,6 +306,25 @@ testUnless(cannotMount, "a region larger than a small tmpfs's free space is refu
   }),
 );
 
+// It was "ftruncate /dev/shm/ivsh: EFBIG (File too large)": the call, not the limit or what to do.
+testUnless(
+  toolMissing("prlimit"),
+  "a region past the file-size limit (ulimit -f) is refused at start naming it",
+  async () => {
+    const { region, socket } = files("past-fsize");
+    const { exitCode, stderr } = await runHost({ region, socket }, ["--size", "16MiB"], undefined, [
+      "prlimit",
+      "--fsize=1048576",
+    ]);
+    expect(exitCode).toBe(1);
+    expectOneLine(
+      stderr,
+      `Failed to use ${region} as a 16.0 MiB region since the file would grow past this process's file-size limit (ulimit -f 1024 KiB) or the largest file its file system allows (EFBIG): raise the limit (ulimit -f unlimited), or pass a smaller --size`,
+    );
+    expect(existsSync(region)).toBe(false);
+  },
+);
+
 test("an existing file that is neither an ivsh region nor zeros is refused, not formatted", async () => {
   const victim = join(paths.dir, "victim");
   writeFileSync(victim, "my important disk image\n");

@@ -41,3 +41,14 @@ test("something made at FILE during the transfer is AlreadyExists, a file told a
     "/data/out was not replaced: it became something other than a regular file during the transfer",
   );
 });
+
+// Met through a whole transfer under `ulimit -n 8`: the stream arrived and was verified, then the look at
+// FILE could open nothing ("looking at FILE failed: EMFILE (open FILE: EMFILE (Too many open files))").
+test("no descriptor left for the look at FILE (EMFILE) names the open-file limit to raise", () => {
+  const error = keepFailure(failed("EMFILE"), "looking at /data/out", where);
+  expect(isIvshError(error, "SystemCall")).toBe(true);
+  expect(error.message).toContain(
+    "looking at /data/out failed: this process has as many files open as its limit allows (EMFILE, ulimit -n ",
+  );
+  expect(error.message).toContain("raise the limit ivsh runs with (ulimit -n)");
+});

@@ -12,6 +12,7 @@ import {
 import { failure, isIvshError, reasonOf } from "../errors.ts";
 import { absolutePath, absoluteSocketPath } from "../guest/socket-name.ts";
 import type { ArbiterOptions } from "../host/arbiter.ts";
+import { openFileLimitWarning } from "../host/connection-limit.ts";
 import { HANDOVER_SUFFIX, handoverTtlMs } from "../host/handover.ts";
 import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
@@ -108,6 +109,9 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
     log.info(`stopped as its parent (pid ${goneParent}) exited before it started: nothing was created`);
     return;
   }
+  // Before anything is made: an arbiter with no descriptor for a client would serve none.
+  const noRoom = openFileLimitWarning();
+  if (noRoom) log.warn(noRoom);
   const arbiter = await startArbiter(options);
   for (const note of arbiter.notes) log.warn(note);
   const { geometry } = arbiter.state;

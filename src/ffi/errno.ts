@@ -1,9 +1,10 @@
 /**
  * errno: its names, reading it after a failed call, and the error that carries it
- * (`mmap /dev/shm/ivsh: ENOMEM (Cannot allocate memory)`).
+ * (`ftruncate /dev/shm/ivsh: EFBIG (File too large)`; an mmap that found no room says more, NoRoomToMap).
  */
 import { read as readMemory } from "bun:ffi";
 import { IvshError } from "../errors.ts";
+import { noAddressSpace } from "./address-space.ts";
 import { libc } from "./libc.ts";
 
 /**
@@ -21,6 +22,7 @@ export const EINTR = 4;
 export const EAGAIN = 11;
 export const EEXIST = 17;
 export const EINVAL = 22;
+export const ENOMEM = 12;
 export const ENOSYS = 38;
 export const ETIMEDOUT = 110;
 export const EINPROGRESS = 115;
@@ -45,6 +47,17 @@ export class SystemCallError extends IvshError {
   }
   get errnoName(): string {
     return errnoName(this.errno);
+  }
+}
+
+/**
+ * An mmap that found no room (ENOMEM), in words with the limit to raise (./address-space.ts): still a
+ * SystemCallError for whoever looks at its errno.
+ */
+export class NoRoomToMap extends SystemCallError {
+  constructor(target: string, bytes: number) {
+    super("mmap", target, ENOMEM);
+    this.message = `Failed to map ${target} since ${noAddressSpace(bytes)}`;
   }
 }
 

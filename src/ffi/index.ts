@@ -1,12 +1,23 @@
 /**
  * libc for the rest of ivsh: file descriptors, mappings and raw copies. Every call that fails throws a
- * `SystemCallError` naming the call, what it was applied to, and errno's name: `mmap /dev/shm/ivsh: ENOMEM`.
+ * `SystemCallError` naming the call, what it was applied to, and errno's name: `ftruncate /dev/shm/ivsh: EFBIG`.
  * Addresses are plain numbers (x86-64 user addresses fit in 47 bits, well inside a double).
  */
 
 import { ptr, toArrayBuffer } from "bun:ffi";
 import { constants as fsConstants, fstatSync, renameSync, type Stats } from "node:fs";
-import { check, EAGAIN, EEXIST, EINTR, EINVAL, ETIMEDOUT, lastErrno, SystemCallError } from "./errno.ts";
+import {
+  check,
+  EAGAIN,
+  EEXIST,
+  EINTR,
+  EINVAL,
+  ENOMEM,
+  ETIMEDOUT,
+  lastErrno,
+  NoRoomToMap,
+  SystemCallError,
+} from "./errno.ts";
 import { libc } from "./libc.ts";
 
 export {
@@ -19,13 +30,16 @@ export {
   setNonBlocking,
 } from "./descriptor-flags.ts";
 export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
+export { libcRefusal } from "./libc.ts";
 export {
   backgroundPriority,
   currentCpu,
   exitWithParent,
+  fileSizeLimit,
   idleCompilerThreads,
   ignoreSignal,
   openFileLimit,
+  outOfDescriptors,
   raiseOpenFileLimit,
   yieldProcessor,
 } from "./process.ts";
@@ -147,15 +161,16 @@ export function renameFile(from: string, to: string): void {
   throughNode("rename", `${from} -> ${to}`, () => renameSync(from, to));
 }
 
-function checkMapping(result: unknown, target: string): number {
+function checkMapping(result: unknown, target: string, length: number): number {
   // MAP_FAILED is (void*)-1, which bun:ffi hands back as a bigint because it does not fit a double.
-  if (typeof result !== "number" || result === 0) throw new SystemCallError("mmap", target, lastErrno());
-  return result;
+  if (typeof result === "number" && result !== 0) return result;
+  const errno = lastErrno();
+  throw errno === ENOMEM ? new NoRoomToMap(target, length) : new SystemCallError("mmap", target, errno);
 }
 
 /** Maps `length` bytes of `fd` shared, so stores are seen by every process (and VM) mapping the same file. */
 export function mapShared(fd: number, length: number, prot: number, path: string, offset = 0): number {
-  return checkMapping(libc.mmap(null, length, prot, MAP_SHARED, fd, offset), path);
+  return checkMapping(libc.mmap(null, length, prot, MAP_SHARED, fd, offset), path, length);
 }
 
 /** Maps `length` bytes of `fd` from `offset` shared at `address`, replacing whatever was mapped there. */
@@ -167,7 +182,11 @@ export function mapSharedAt(
   offset: number,
   what: string,
 ): void {
-  const mapped = checkMapping(libc.mmap(address, length, prot, MAP_SHARED | MAP_FIXED, fd, offset), what);
+  const mapped = checkMapping(
+    libc.mmap(address, length, prot, MAP_SHARED | MAP_FIXED, fd, offset),
+    what,
+    length,
+  );
   if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
 }
 
@@ -177,14 +196,14 @@ export function mapSharedAt(
  */
 export function reserveAt(address: number, length: number, what: string, prot = PROT_NONE): void {
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
-  const mapped = checkMapping(libc.mmap(address, length, prot, flags, -1, 0), what);
+  const mapped = checkMapping(libc.mmap(address, length, prot, flags, -1, 0), what, length);
   if (mapped !== address) throw new SystemCallError("mmap", `${what} (placed elsewhere)`, EINVAL);
 }
 
 /** Reserves `length` bytes of address space, inaccessible until something is mapped over part of it. */
 export function reserve(length: number, what: string): number {
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-  return checkMapping(libc.mmap(null, length, PROT_NONE, flags, -1, 0), what);
+  return checkMapping(libc.mmap(null, length, PROT_NONE, flags, -1, 0), what, length);
 }
 
 /** Private anonymous memory: the baseline the benchmarks compare the region against. */
@@ -192,6 +211,7 @@ export function mapAnonymous(length: number): number {
   return checkMapping(
     libc.mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
     "anonymous",
+    length,
   );
 }
 

@@ -28,6 +28,33 @@ export function openFileLimit(): number {
   return Number(current[0]);
 }
 
+const RLIMIT_FSIZE = 1;
+
+/** This process's limit on the size of a file it writes (ulimit -f) in bytes, or undefined when it has none. */
+export function fileSizeLimit(): number | undefined {
+  const current = new BigUint64Array(2);
+  check(libc.prlimit(0, RLIMIT_FSIZE, null, current), "prlimit", "RLIMIT_FSIZE");
+  return current[0] === 0xffff_ffff_ffff_ffffn ? undefined : Number(current[0]);
+}
+
+/**
+ * EMFILE or ENFILE, a call that needed a new descriptor and got none, in words and with what to raise;
+ * undefined for any other errno. The limit is read by a system call that needs no descriptor.
+ */
+export function outOfDescriptors(errno: string): { why: string; hint: string } | undefined {
+  if (errno === "EMFILE")
+    return {
+      why: `this process has as many files open as its limit allows (EMFILE, ulimit -n ${openFileLimit()})`,
+      hint: "raise the limit ivsh runs with (ulimit -n), or close the descriptors it inherited",
+    };
+  if (errno === "ENFILE")
+    return {
+      why: "the system's table of open files is full (ENFILE)",
+      hint: "close files elsewhere, or raise fs.file-max",
+    };
+  return undefined;
+}
+
 /**
  * Raises this process's soft limit on open files to `wanted` (at most the hard limit), as `ulimit -n`
  * would; children started afterwards inherit it. Returns the soft limit before and after.

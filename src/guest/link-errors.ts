@@ -10,6 +10,7 @@ import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait } from "../units.ts";
 import { socketMissingHint } from "./missing-socket.ts";
+import { noSocketMade } from "./no-socket.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
@@ -195,6 +196,8 @@ export function linkTrouble(
   sysfsRoot?: string,
 ): { why: string; hint: string; barred: boolean; notSocket: boolean; queueFull?: boolean } {
   const code = errnoOf(cause);
+  const exhausted = noSocketMade("unix" in endpoint ? endpoint.unix : undefined, code);
+  if (exhausted) return { ...exhausted, barred: false, notSocket: false };
   if ("unix" in endpoint && queueIsFull(endpoint.unix, code)) {
     const why = "it accepts no more connections now: its queue of connections waiting to be accepted is full";
     const hint = "its process may be stopped, or overloaded: try again, or see why it does not accept";

@@ -31,6 +31,27 @@ export const RESERVED_DESCRIPTORS = 32;
 const HARD_RESERVED_DESCRIPTORS = 16;
 const LOG_EVERY_MS = 10_000;
 
+/**
+ * What the open-file limit the arbiter starts with means for its clients. Up to HARD_RESERVED it could
+ * not even tell one why it is refused (each is closed unanswered, which the client reads as "not an ivsh
+ * arbiter", the log silent): the start is refused. Up to RESERVED each is refused naming the limit, which
+ * may still be raised while the arbiter runs (prlimit --pid): the operator is warned. Undefined when there
+ * is room.
+ */
+export function openFileLimitWarning(limit = openFileLimit()): string | undefined {
+  const said = `its open-file limit (ulimit -n ${limit})`;
+  const kept = `it keeps ${RESERVED_DESCRIPTORS} descriptors for its own files, and each connection needs one more`;
+  const where = "ulimit -n, or LimitNOFILE= in its systemd unit";
+  if (limit <= HARD_RESERVED_DESCRIPTORS)
+    throw failure(
+      "NoSpace",
+      "start the arbiter",
+      `${said} leaves no descriptor to answer a client with (${kept}): raise the limit it runs with (${where}), e.g. to 1024`,
+    );
+  if (limit > RESERVED_DESCRIPTORS) return undefined;
+  return `${said} leaves room for no connection (${kept}): every client is refused until it is raised (prlimit --pid ${process.pid} --nofile=1024 now; ${where}, for the next start)`;
+}
+
 export class ConnectionLimit {
   /** Sockets open now, served or being turned away: each holds a descriptor until it closes. */
   private readonly open = new Set<Socket<Connection>>();

@@ -17,13 +17,13 @@ import {
   O_CREAT,
   O_RDWR,
   openFile,
+  outOfDescriptors,
   PROT_READ,
   PROT_WRITE,
   reserve,
   reserveAt,
   residentPages,
   SystemCallError,
-  truncateFd,
   tryLockExclusive,
   unmap,
   viewOf,
@@ -41,6 +41,7 @@ import {
   refuseFlagged,
   whyRefused,
 } from "./region-file.ts";
+import { sizeRegionFile } from "./region-size.ts";
 import { keepRetired } from "./retired.ts";
 
 /** `zero` writes through views of at most this much (Bun cannot view a whole region of many GiB at once). */
@@ -263,9 +264,8 @@ export function mapRegionFile(path: string): MappedRegion {
 /**
  * A client's view of the same: its whole size reserved and the header page mapped read-write;
  * `syncWords` maps the slots once the geometry is known, a grant its blocks. Mapping the whole file and
- * withdrawing its blocks again cost 5–8 ms of every guest command's start under TCG (a 256 MiB BAR;
- * 1.5–3 ms this way), growing with the region: the kernel fills a PCI resource mapping's page-table
- * entries when it is mapped.
+ * withdrawing its blocks again cost 5–8 ms of every guest command's start under TCG (a 256 MiB BAR; 1.5–3
+ * ms this way), growing with the region: the kernel fills a PCI resource mapping's entries when mapped.
  */
 export function mapRegionHeader(path: string): MappedRegion {
   return openAndMap(path, (fd, size) => {
@@ -312,6 +312,8 @@ export function openRegionReadWrite(path: string): number {
     if (errno === "EISDIR") throw failure("RegionInvalid", action, IS_A_DIRECTORY);
     if (errno === "EROFS") throw failure("PermissionDenied", action, readOnlyRegion(path));
     if (errno === "EPERM") refuseFlagged(path, action, "ask the arbiter's operator");
+    const exhausted = outOfDescriptors(errno);
+    if (exhausted) throw failure("SystemCall", action, `${exhausted.why}: ${exhausted.hint}`);
     throw error;
   }
 }
@@ -385,7 +387,7 @@ export function createOrOpenRegionFile(
         `the file is already ${formatBytes(existing)}${otherSizeAdvice(existing, size)}`,
       );
     checkRoomFor(fd, path, size);
-    if (existing === 0) truncateFd(fd, size, path);
+    if (existing === 0) sizeRegionFile(fd, path, size);
     const base = mapShared(fd, size, PROT_READ | PROT_WRITE, path);
     return { region: new MappedRegion(base, size, path, fd), created: existing === 0 };
   } catch (error) {

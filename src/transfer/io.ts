@@ -20,6 +20,7 @@ import {
   O_NONBLOCK,
   O_RDONLY,
   openFile,
+  outOfDescriptors,
   POLLIN,
   readInto,
   SystemCallError,
@@ -132,6 +133,8 @@ export function namedFailure(error: unknown, path: string, action: string, argum
       `the name is longer than its file system allows (ENAMETOOLONG) (${argument})`,
     ],
   };
+  const exhausted = outOfDescriptors(errno);
+  if (exhausted) return failure("SystemCall", action, `${exhausted.why}: ${exhausted.hint}`);
   const known = typeof errno === "string" ? reasons[errno] : undefined;
   return known ? failure(known[0], action, known[1]) : undefined;
 }

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure, type IvshError } from "../errors.ts";
-import { errnoOf } from "../ffi/index.ts";
+import { errnoOf, outOfDescriptors } from "../ffi/index.ts";
 
 /**
  * A verified copy that could not take its name: says which step failed and why, where the copy is (it is
@@ -104,5 +104,7 @@ export function putBackFailure(
 function errnoText(error: unknown, errno: string): string {
   if (errno === "EISDIR" || errno === "ENOTEMPTY" || errno === "EEXIST")
     return `a directory is in the way (${errno})`;
+  const exhausted = outOfDescriptors(errno);
+  if (exhausted) return `${exhausted.why}: ${exhausted.hint}`;
   return errno ? `${errno} (${(error as Error).message})` : (error as Error).message;
 }

@@ -10,8 +10,11 @@ export async function runHost(
   files: { region: string; socket: string; state?: string },
   extra: string[] = [],
   uid?: number,
+  /** A command the arbiter runs under, e.g. `prlimit --fsize=N`. */
+  wrapper: string[] = [],
 ): Promise<{ exitCode: number; stderr: string }> {
   const command = [
+    ...wrapper,
     ...(uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"]),
     process.execPath,
     CLI,
