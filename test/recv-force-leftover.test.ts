@@ -5,7 +5,7 @@
  * no other receiver takes it meanwhile) and replaced only when data arrives.
  */
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eventually } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
@@ -82,4 +82,38 @@ test("a --force receive that gets data replaces the leftover: FILE is the stream
   expect([await emptyReceiver.exit(), await emptySender.exit()]).toEqual([0, 0]);
   expect(readFileSync(empty, "utf8")).toBe("");
   expect(existsSync(`${empty}.partial`)).toBe(false);
+}, 60_000);
+
+// Found in review: the leftover moved away while the receiver waited, and another receiver made its own
+// FILE.partial meanwhile: at the first bytes this receiver is refused its own (busy), and it claimed the
+// other receiver's file as the 0 bytes it had left there, unverified.
+test("a --force receive whose leftover was taken meanwhile does not claim the file there as its own", async () => {
+  const output = join(suite.dir, "taken.out");
+  writeFileSync(`${output}.partial`, LEFT);
+  const first = guestSaying(suite.paths, [
+    "recv",
+    "--force",
+    "--channel",
+    "taken-1",
+    "--out",
+    output,
+    "--progress",
+  ]);
+  await eventually(async () => first.said.text.includes("waiting"), 20_000, "the first receiver waiting");
+  rmSync(`${output}.partial`);
+  const second = guestSaying(suite.paths, ["recv", "--channel", "taken-2", "--out", output, "--progress"]);
+  await eventually(async () => second.said.text.includes("waiting"), 20_000, "the second receiver waiting");
+  const input = join(suite.dir, "taken.in");
+  await randomFile(input, 300_000);
+  const sender = guest(suite.paths, ["send", "-q", input, "--channel", "taken-1"]);
+  expect(await first.proc.exited).toBe(1);
+  await sender.exit();
+  // The error is its last line: any warning came before it.
+  const refused = `another receiver is writing ${output}.partial now`;
+  await eventually(async () => first.said.text.includes(refused), 20_000, "the first receiver refused");
+  expect(first.said.text).not.toContain("left in");
+  // The second receiver's, still there and still held by it.
+  expect(existsSync(`${output}.partial`)).toBe(true);
+  second.proc.kill("SIGTERM");
+  await second.proc.exited;
 }, 60_000);
