@@ -4,9 +4,11 @@
  * timed out, was interrupted or killed had destroyed the leftover for nothing. It is now held (locked, so
  * no other receiver takes it meanwhile) and replaced only when data arrives.
  */
+
 import { expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { $ } from "bun";
 import { eventually } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
@@ -116,4 +118,34 @@ test("a --force receive whose leftover was taken meanwhile does not claim the fi
   expect(existsSync(`${output}.partial`)).toBe(true);
   second.proc.kill("SIGTERM");
   await second.proc.exited;
+}, 60_000);
+
+// Found in review: a leftover that cannot be removed (chattr +i; its directory read-only, or another user's
+// in a sticky one, for a user) was held, and its refusal met only at the first bytes of a sender, whose
+// send it then cost; unlinked at the start, as before, it is refused before any sender comes.
+test("a --force receive over a leftover it may not remove is refused at its start, not at the first bytes", async () => {
+  const output = join(suite.dir, "immutable.out");
+  writeFileSync(`${output}.partial`, LEFT);
+  await $`chattr +i ${output}.partial`;
+  try {
+    const receiver = guest(suite.paths, [
+      "recv",
+      "--force",
+      "--channel",
+      "immutable",
+      "--out",
+      output,
+      "--timeout",
+      "15s",
+    ]);
+    expect(await receiver.exit()).toBe(1);
+    const said = await receiver.stderr;
+    expect(said).not.toContain("no sender");
+    expect(said).toContain(
+      `${output}.partial, which an earlier receive left, cannot be removed (it is immutable`,
+    );
+  } finally {
+    await $`chattr -i ${output}.partial`;
+  }
+  expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
 }, 60_000);
