@@ -6,11 +6,11 @@
  */
 
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { $ } from "bun";
 import { eventually } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { directoryFreezer, testUnless } from "./helpers/tools.ts";
 import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("lo32-force-leftover");
@@ -120,32 +120,38 @@ test("a --force receive whose leftover was taken meanwhile does not claim the fi
   await second.proc.exited;
 }, 60_000);
 
-// Found in review: a leftover that cannot be removed (chattr +i; its directory read-only, or another user's
-// in a sticky one, for a user) was held, and its refusal met only at the first bytes of a sender, whose
-// send it then cost; unlinked at the start, as before, it is refused before any sender comes.
-test("a --force receive over a leftover it may not remove is refused at its start, not at the first bytes", async () => {
-  const output = join(suite.dir, "immutable.out");
-  writeFileSync(`${output}.partial`, LEFT);
-  await $`chattr +i ${output}.partial`;
-  try {
-    const receiver = guest(suite.paths, [
-      "recv",
-      "--force",
-      "--channel",
-      "immutable",
-      "--out",
-      output,
-      "--timeout",
-      "15s",
-    ]);
-    expect(await receiver.exit()).toBe(1);
-    const said = await receiver.stderr;
-    expect(said).not.toContain("no sender");
-    expect(said).toContain(
-      `${output}.partial, which an earlier receive left, cannot be removed (it is immutable`,
-    );
-  } finally {
-    await $`chattr -i ${output}.partial`;
-  }
-  expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
-}, 60_000);
+// Found in review: a leftover that cannot be removed (its directory read-only, or immutable for root; the
+// file itself chattr +i; another user's in a sticky directory) was held, and its refusal met only at the
+// first bytes of a sender, whose send it then cost; unlinked at the start, it is refused before any sender.
+const frozen = directoryFreezer();
+testUnless(
+  frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",
+  "a --force receive over a leftover it may not remove is refused at its start, not at the first bytes",
+  async () => {
+    const dir = join(suite.dir, "frozen");
+    mkdirSync(dir);
+    const output = join(dir, "frozen.out");
+    writeFileSync(`${output}.partial`, LEFT);
+    frozen!.freeze(dir);
+    try {
+      const receiver = guest(suite.paths, [
+        "recv",
+        "--force",
+        "--channel",
+        "frozen",
+        "--out",
+        output,
+        "--timeout",
+        "15s",
+      ]);
+      expect(await receiver.exit()).toBe(1);
+      const said = await receiver.stderr;
+      expect(said).not.toContain("no sender");
+      expect(said).toContain(`${output}.partial, which an earlier receive left, cannot be removed (`);
+    } finally {
+      frozen!.thaw(dir);
+    }
+    expect(readFileSync(`${output}.partial`, "utf8")).toBe(LEFT);
+  },
+  60_000,
+);
