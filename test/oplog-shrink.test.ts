@@ -38,3 +38,31 @@ test("a ring halved to fit a quota is one refusal at info, its smaller retries a
   expect(refusals("debug", sender).length).toBeGreaterThanOrEqual(2);
   expect(refusals("ℹ", /allocate a segment /)).toHaveLength(2);
 }, 60_000);
+
+// Found in review: a smaller ask refused for another reason (the whole region too small at first, then the
+// region full, another client holding it) was hidden at debug, and the operator saw only the first reason,
+// not the region full that made the send fail.
+test("a smaller ask refused for another reason is said at info; for the same reason, at debug", async () => {
+  const other = testPaths("revlo-oplog-reason");
+  try {
+    const arbiter = await ArbiterProcess.start(other, { size: "4MiB", blockSize: "64KiB", extra: ["-v"] });
+    const where = { socket: other.socket, region: other.region };
+    const filler = await connect({ ...where, name: "filler" });
+    await filler.alloc(7 << 19); // 3.5 MiB: 7 of its 63 blocks left
+    const asker = await connect({ ...where, name: "asker" });
+    for (const bytes of [4 << 20, 1 << 20, 512 << 10]) await asker.alloc(bytes).catch(() => undefined);
+    await asker.close();
+    await filler.close();
+    await arbiter.stop();
+    const lines = (await arbiter.spawned.stderr).split("\n").filter((line) => line.includes("alloc refused"));
+    const at = (level: string) => lines.filter((line) => line.includes(`${level} client #`));
+    expect(at("ℹ").map((line) => /whole region|are free/.exec(line)?.[0])).toEqual([
+      "whole region",
+      "are free",
+    ]);
+    expect(at("debug")).toHaveLength(1);
+    expect(at("debug")[0]).toContain("refused again, smaller");
+  } finally {
+    other.cleanup();
+  }
+}, 60_000);

@@ -10,7 +10,7 @@ import { expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { testUnless } from "./helpers/tools.ts";
+import { directoryFreezer, testUnless } from "./helpers/tools.ts";
 import { guest, outPath, quietTransfer, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const suite = sharedArbiter("xkeep");
@@ -74,23 +74,7 @@ test("recv --out FILE (no --force), a file created at FILE during the transfer: 
   expect(readFileSync(out, "utf8")).toBe("someone else's\n");
 });
 
-/**
- * How to make a directory refuse changes for this user: chmod for anyone but root; root ignores modes, so
- * for root the immutable attribute (chattr +i), where the file system has it. Undefined if neither works.
- */
-function freezer(): { freeze(dir: string): void; thaw(dir: string): void } | undefined {
-  if (process.getuid?.() !== 0)
-    return { freeze: (dir) => chmodSync(dir, 0o555), thaw: (dir) => chmodSync(dir, 0o755) };
-  const chattr = (flag: string, dir: string) => Bun.spawnSync(["chattr", flag, dir]).exitCode === 0;
-  if (!Bun.which("chattr")) return undefined;
-  const probe = mkdtempSync("/tmp/ivsh-chattr-");
-  const works = chattr("+i", probe);
-  chattr("-i", probe);
-  rmSync(probe, { recursive: true });
-  if (!works) return undefined;
-  return { freeze: (dir) => chattr("+i", dir), thaw: (dir) => chattr("-i", dir) };
-}
-const frozen = freezer();
+const frozen = directoryFreezer();
 
 testUnless(
   frozen ? undefined : "root here has no chattr +i on /tmp's file system to make a directory refuse changes",

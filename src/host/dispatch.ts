@@ -96,7 +96,9 @@ function smallerRetry(
   if (asked?.name !== "alloc" || !(problem.code === "NoSpace" || problem.code === "QuotaExceeded"))
     return false;
   const session = arbiter.state.sessions.get(connection.clientId);
-  return session !== undefined && allocRetried(session, (asked.request as Request<"alloc">).bytes);
+  return (
+    session !== undefined && allocRetried(session, (asked.request as Request<"alloc">).bytes, problem.message)
+  );
 }
 
 /** Each request as a decoding error names it ("an alloc request"): made once, not per request. */

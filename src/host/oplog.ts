@@ -113,17 +113,28 @@ export function requestRefused(
   else log.info(line);
 }
 
-/** Per session, the bytes of its last alloc refused for want of room, until one of its allocs succeeds. */
-const refusedAsk = new WeakMap<SessionIdentity, number>();
+/** Per session, its last alloc refused for want of room (its bytes, and why), until one of its allocs succeeds. */
+const refusedAsk = new WeakMap<SessionIdentity, { bytes: number; why: string }>();
 
 /**
- * Notes an alloc of `bytes` refused for want of room (NoSpace, QuotaExceeded); true if it asked for less
- * than the session's last such refusal: a retry made smaller, not news. One as large or larger is.
+ * Notes an alloc of `bytes` refused for want of room (NoSpace, QuotaExceeded) as `message` says; true if it
+ * asked for less than the session's last such refusal, for the same reason: a retry made smaller, not news.
+ * One as large or larger is, and so is another reason (a quota, then the region full): the operator would
+ * see only the first, not the one the send then failed on.
  */
-export function allocRetried(session: SessionIdentity, bytes: number): boolean {
+export function allocRetried(session: SessionIdentity, bytes: number, message: string): boolean {
   const last = refusedAsk.get(session);
-  refusedAsk.set(session, bytes);
-  return last !== undefined && bytes < last;
+  const why = reasonOf(message);
+  refusedAsk.set(session, { bytes, why });
+  return last !== undefined && bytes < last.bytes && why === last.why;
+}
+
+/** A refusal's words without its counts and sizes (and the plurals they choose), which a halving changes. */
+function reasonOf(message: string): string {
+  return message
+    .replace(/\d[\d.,]*(?:\s*[KMGT]?i?B\b)?/g, "#")
+    .replace(/\b(block|segment|byte)s\b/g, "$1")
+    .replace(/\b(?:is|are)\b/g, "be");
 }
 
 /** An alloc of the session succeeded: its next refusal is news again. */

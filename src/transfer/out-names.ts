@@ -36,6 +36,7 @@ import {
 import { flockListed } from "../holders.ts";
 import { removeFile } from "../remove-file.ts";
 import { descriptorNamed, openNamed } from "./io.ts";
+import { removableNow, unlinkLeftover } from "./leftover.ts";
 import { asideName } from "./name-moves.ts";
 
 /**
@@ -216,16 +217,12 @@ function removeStale(
         action,
         `${partial} exists: ${why} (remove it, or pass --force to replace it)`,
       );
-    // Bytes, locked by this receiver: kept until data arrives (claimPartial).
-    if (fd !== undefined && !empty && !locked?.unguarded) {
+    // Bytes, locked by this receiver: kept until data arrives (claimPartial), if it can then be removed.
+    if (fd !== undefined && !empty && !locked?.unguarded && removableNow(partial, fd)) {
       held = fd;
       return held;
     }
-    try {
-      unlinkSync(partial);
-    } catch (error) {
-      if (errnoOf(error) !== "ENOENT") throw error; // gone meanwhile: as good
-    }
+    unlinkLeftover(partial, action);
   } finally {
     if (fd !== undefined && held === undefined) closeFd(fd);
   }

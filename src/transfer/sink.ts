@@ -247,7 +247,9 @@ export class Sink implements StreamKeeper {
   }
 
   private abandoned(wrong: boolean): string | undefined {
-    if (!this.renames || this.leftover) return undefined; // a leftover held is let go as it was (close)
+    // A leftover held is let go as it was (close). One whose replacing failed (fd still -1: its name taken
+    // meanwhile) left no file of this receiver's: what has the name is another's, not bytes it got.
+    if (!this.renames || this.leftover || this.fd < 0) return undefined;
     if (this.kept) return void this.settle();
     // Not claimed as left when it is gone (its directory removed meanwhile).
     const named = lstatSync(this.writing, { throwIfNoEntry: false });

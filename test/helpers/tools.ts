@@ -3,6 +3,7 @@
  * `.ci/run` installs every tool, so in CI none of these is skipped.
  */
 import { test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 
 export function toolMissing(tool: string): string | undefined {
   return Bun.which(tool) ? undefined : `${tool} is not installed (.ci/run installs it with apt-get)`;
@@ -40,4 +41,21 @@ export function testUnless(
     return;
   }
   test(name, run, timeoutMs);
+}
+
+/**
+ * How to make a directory refuse changes for this user: chmod for anyone but root; root ignores modes, so
+ * for root the immutable attribute (chattr +i), where the file system has it. Undefined if neither works.
+ */
+export function directoryFreezer(): { freeze(dir: string): void; thaw(dir: string): void } | undefined {
+  if (process.getuid?.() !== 0)
+    return { freeze: (dir) => chmodSync(dir, 0o555), thaw: (dir) => chmodSync(dir, 0o755) };
+  const chattr = (flag: string, dir: string) => Bun.spawnSync(["chattr", flag, dir]).exitCode === 0;
+  if (!Bun.which("chattr")) return undefined;
+  const probe = mkdtempSync("/tmp/ivsh-chattr-");
+  const works = chattr("+i", probe);
+  chattr("-i", probe);
+  rmSync(probe, { recursive: true });
+  if (!works) return undefined;
+  return { freeze: (dir) => chattr("+i", dir), thaw: (dir) => chattr("-i", dir) };
 }
