@@ -31,3 +31,17 @@ test("a name that could not be looked up is said so, with the resolver's code", 
   const none = linkTrouble(endpoint, Object.assign(new Error("getaddrinfo"), { code: "EAI_NONAME" }));
   expect(none.why).toBe("no address is known for its name (EAI_NONAME)");
 });
+
+// A name that did not resolve was told to start the VM with guestfwd=tcp:NAME:PORT, which QEMU refuses
+// ("Invalid guest forwarding rule": guestfwd takes an address): the way on is --connect with an address.
+test("a name that could not be looked up is advised an address, not a guestfwd naming it", () => {
+  const endpoint = { hostname: "arbiter.example", port: 7777 };
+  for (const code of ["EAI_AGAIN", "EAI_NONAME", "ENOTFOUND"]) {
+    const { hint } = linkTrouble(endpoint, Object.assign(new Error("getaddrinfo"), { code }));
+    expect(hint).not.toContain("guestfwd=tcp:arbiter.example");
+    expect(hint).toContain("pass --connect 10.0.2.100:7777");
+  }
+  // An address that refused is still told what its VM needs.
+  const refused = linkTrouble({ hostname: "10.0.2.100", port: 7777 }, { code: "ECONNREFUSED" });
+  expect(refused.hint).toContain("guestfwd=tcp:10.0.2.100:7777-cmd:");
+});

@@ -4,6 +4,7 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
+import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
@@ -225,11 +226,17 @@ export function linkTrouble(
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
         ? socketMissingHint(endpoint.unix, code, sysfsRoot)
-        : bridgeHint(endpoint);
+        : LOOKUP_CODES.has(code)
+          ? LOOKUP_HINT
+          : bridgeHint(endpoint);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
 }
+
+/** A name that did not resolve: a guestfwd naming it (bridgeHint's advice) is refused by QEMU, which takes an address. */
+const LOOKUP_CODES = new Set(["ENOTFOUND", "EAI_NONAME", "EAI_AGAIN"]);
+const LOOKUP_HINT = `a VM's bridge is reached at an address, as QEMU's guestfwd takes no name: pass --connect ${DEFAULT_GUEST_ARBITER}, or the address:port its guestfwd gives${libraryForm(", or connect({ tcp })")}; on a host, check the name`;
 
 /**
  * A guest reaches the arbiter only through the host command its VM's NIC runs per connection: name what

@@ -118,17 +118,25 @@ const KIND_CHECKS: Record<FieldKind, [(value: unknown) => boolean, string]> = {
   object: [(value) => typeof value === "object" && value !== null && !Array.isArray(value), "an object"],
 };
 
+/** Each record type's fields with their checks, worked out once: a restart checks every record of the journal. */
+const FIELD_CHECKS = new Map(
+  Object.entries(RECORD_FIELDS).map(([type, fields]) => [
+    type,
+    Object.entries(fields).map(([field, spec]) => {
+      const [fits, what] = KIND_CHECKS[spec.replace("?", "") as FieldKind];
+      return { field, fits, what, optional: spec.endsWith("?") };
+    }),
+  ]),
+);
+
 /**
  * Why a record of a known type (notARecord passed it) holds a field no arbiter writes, undefined if none:
  * replay took such values as they were (a kind 'spoon' crashed the sweeps, an epoch "x" restarted the
  * region in epoch 1, a change header's count "x" dropped every record after it as a torn change).
  */
 export function badField(record: { t: string }): string | undefined {
-  const fields = RECORD_FIELDS[record.t] ?? {};
   const values = record as unknown as Record<string, unknown>;
-  for (const [field, spec] of Object.entries(fields)) {
-    const optional = spec.endsWith("?");
-    const [fits, what] = KIND_CHECKS[spec.replace("?", "") as FieldKind];
+  for (const { field, fits, what, optional } of FIELD_CHECKS.get(record.t) ?? []) {
     const value = values[field];
     if (value === undefined) {
       if (optional) continue;
