@@ -4,12 +4,12 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
-import { DEFAULT_GUEST_ARBITER } from "../defaults.ts";
 import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame } from "../protocol/codec.ts";
 import { formatWait } from "../units.ts";
+import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
 import { noSocketMade } from "./no-socket.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
@@ -226,34 +226,12 @@ export function linkTrouble(
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
         ? socketMissingHint(endpoint.unix, code, sysfsRoot)
-        : LOOKUP_CODES.has(code)
-          ? LOOKUP_HINT
-          : bridgeHint(endpoint);
+        : tcpHint(endpoint, code);
   const why =
     notSocket && code !== "" ? `it is a file that is not a socket (${code})` : connectFailure(cause);
   return { why, hint, barred, notSocket };
 }
 
-/** A name that did not resolve: a guestfwd naming it (bridgeHint's advice) is refused by QEMU, which takes an address. */
-const LOOKUP_CODES = new Set(["ENOTFOUND", "EAI_NONAME", "EAI_AGAIN"]);
-const LOOKUP_HINT = `a VM's bridge is reached at an address, as QEMU's guestfwd takes no name: pass --connect ${DEFAULT_GUEST_ARBITER}, or the address:port its guestfwd gives${libraryForm(", or connect({ tcp })")}; on a host, check the name`;
-
-/**
- * A guest reaches the arbiter only through the host command its VM's NIC runs per connection: name what
- * the VM must be started with, since "the bridge" means nothing to someone who has not set one up.
- */
-function bridgeHint(endpoint: { hostname: string; port: number }): string {
-  const where = `${endpoint.hostname}:${endpoint.port}`;
-  return (
-    `the VM needs a QEMU user-mode NIC with guestfwd=tcp:${where}-cmd:... running \`ivsh bridge --vm NAME ` +
-    `--socket SOCKET\` on the host (scripts/qemu/launch.sh in ivsh's source repository adds it); or pass --connect${libraryForm(", or connect({ tcp })")}`
-  );
-}
-
-/**
- * A path that exists and is no socket: connect(2) says ECONNREFUSED for a regular file (not ENOTSOCK),
- * which would read as "nothing listens on it"; `ivsh host` says it as this does.
- */
 /** `--socket /run/ivsh`, the directory instead of the socket in it: said as such, with the name to add. */
 export const NOT_A_SOCKET_BUT_DIRECTORY = "it is a directory, not a socket";
 
@@ -269,6 +247,10 @@ export function isDirectory(path: string): boolean {
   }
 }
 
+/**
+ * A path that exists and is no socket: connect(2) says ECONNREFUSED for a regular file (not ENOTSOCK),
+ * which would read as "nothing listens on it"; `ivsh host` says it as this does.
+ */
 function isOtherFile(path: string): boolean {
   try {
     const stats = statSync(path, { throwIfNoEntry: false });
