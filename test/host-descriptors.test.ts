@@ -151,6 +151,25 @@ testWithTool(
 
 testWithTool(
   "prlimit",
+  "a client of an arbiter whose limit leaves room for no connection: told so, with no count below zero",
+  async () => {
+    const { host, region, socket } = startHost("below-reserve", 20);
+    try {
+      await listening(socket);
+      await expectRejection(
+        connect({ socket, region }),
+        "NoSpace",
+        /open-file limit \(ulimit -n 20\) leaves room for no connection \(it keeps 32 /,
+      );
+    } finally {
+      await killed(host);
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
   "a session resuming while the arbiter has no room for its connection goes on once one with room serves it",
   async () => {
     let { host, region, socket } = startHost("resume");

@@ -176,12 +176,20 @@ export class ConnectionLimit {
   }
 
   private refusal(limit: number): IvshError {
+    const raise = "raise the limit ivsh host runs with (ulimit -n, or LimitNOFILE= in its systemd unit)";
+    // At a limit of RESERVED or less (warned of at start) no connection is open to close: room for "-12" read as nonsense.
+    if (limit <= RESERVED_DESCRIPTORS)
+      return failure(
+        "NoSpace",
+        "accept a connection",
+        `the arbiter's open-file limit (ulimit -n ${limit}) leaves room for no connection (it keeps ` +
+          `${RESERVED_DESCRIPTORS} descriptors for its own files): ${raise}`,
+      );
     return failure(
       "NoSpace",
       "accept a connection",
       `the arbiter has as many connections open as its open-file limit (ulimit -n ${limit}) leaves room for ` +
-        `(${limit - RESERVED_DESCRIPTORS}); raise the limit ivsh host runs with (ulimit -n, or LimitNOFILE= ` +
-        "in its systemd unit), or close idle clients",
+        `(${limit - RESERVED_DESCRIPTORS}); ${raise}, or close idle clients`,
     );
   }
 }
