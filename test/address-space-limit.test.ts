@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { socketAnswers } from "../src/host/listener.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { EXIT_BOUND_MS, eventually, exitOrKill, spawnFixture } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
@@ -81,4 +81,20 @@ testWithTool(
       await exitOrKill(arbiter, EXIT_BOUND_MS);
     }
   },
+);
+
+// ENOMEM also means the kernel's count of mappings is used up (vm.max_map_count), the limit far away:
+// "raise ulimit -v" would change nothing there.
+testWithTool(
+  "prlimit",
+  "an mmap refused for vm.max_map_count under a far-off ulimit -v: the limit not blamed",
+  async () => {
+    const fixture = spawnFixture("many-mappings", { socket: "" });
+    expect(await fixture.exit()).toBe(0);
+    await fixture.events.finished;
+    const failed = fixture.events.lines.map((line) => JSON.parse(line)).find((e) => e.event === "failed");
+    expect(failed?.message).toContain("too many mappings for vm.max_map_count");
+    expect(failed?.message).not.toContain("ulimit -v");
+  },
+  60_000,
 );

@@ -50,6 +50,21 @@ test("with BUN_JSC_useJIT=0: one error line naming the setting, exit 1", async (
   expect(code).toBe(1);
 });
 
+// The setting is what turns the JIT off, whatever address-space limit there is: raising one would not help.
+testWithTool(
+  "prlimit",
+  "with BUN_JSC_useJIT=0 under a generous ulimit -v (64 GiB): the setting named, not the limit",
+  async () => {
+    const { code, stderr } = await ivsh(["prlimit", "--as=68719476736"], ["--version"], {
+      BUN_JSC_useJIT: "0",
+    });
+    expect(stderr).toStartWith(`[ivsh] ERROR ${OFF}`);
+    expect(stderr).toContain("BUN_JSC_useJIT=0 turns it off: unset it");
+    expect(stderr).not.toContain("ulimit -v");
+    expect(code).toBe(1);
+  },
+);
+
 // As scripts/build.ts bundles it (split in chunks): the chunk with src/ffi/libc.ts is evaluated before any
 // module of the CLI's own, so a check in the CLI's first module came too late there.
 testWithTool(

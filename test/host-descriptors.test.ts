@@ -5,7 +5,7 @@
  * when descriptors run out some other way, it says so with the limit in force then.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
@@ -26,8 +26,8 @@ afterAll(() => paths?.cleanup());
 
 const LIMIT = 96;
 
-/** An arbiter whose open-file limit is `limit` (soft and hard), its stderr piped. */
-function startHost(label: string, limit = LIMIT) {
+/** An arbiter whose open-file limit is `limit` (soft and hard), its stderr piped; `inherited`: files it is started with open. */
+function startHost(label: string, limit = LIMIT, inherited: number[] = []) {
   const region = join(paths.shmDir, `${label}.region`);
   const socket = join(paths.dir, `${label}.sock`);
   const host = Bun.spawn(
@@ -36,7 +36,10 @@ function startHost(label: string, limit = LIMIT) {
       ...["--region", region, "--socket", socket, "--state", join(paths.dir, `${label}.state`)],
       ...["--size", "16MiB", "--block-size", "64KiB"],
     ],
-    { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    {
+      stdio: ["ignore", "ignore", "pipe", ...inherited],
+      env: { ...process.env, NO_COLOR: "1" },
+    },
   );
   return { host, region, socket };
 }
@@ -108,6 +111,32 @@ testWithTool(
 
 testWithTool(
   "prlimit",
+  "an arbiter started with 40 descriptors inherited open: they are not taken for room, it does not spin",
+  async () => {
+    const file = openSync("/dev/null", "r");
+    const { host, region, socket } = startHost("inherited", 64, Array(40).fill(file));
+    closeSync(file);
+    const held: { end(): void }[] = [];
+    try {
+      await listening(socket);
+      // 64 less its own dozen and the 40: about 12 free, where 32 connections were let in before.
+      held.push(...(await holdConnections(socket, 30)));
+      const before = cpuTicks(host.pid);
+      await Bun.sleep(2000);
+      expect(cpuTicks(host.pid) - before).toBeLessThan(50);
+      // A few more, for any room left by the probe of "listening", whose close the arbiter saw late.
+      held.push(...(await holdConnections(socket, 5)));
+      await expectRejection(connect({ socket, region }), "NoSpace", /open-file limit \(ulimit -n 64\)/);
+    } finally {
+      for (const connection of held) connection.end();
+      await killed(host);
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
   "descriptors run out another way (the limit lowered under it): the arbiter says so with the limit now in force",
   async () => {
     const { host, socket } = startHost("lowered");
@@ -144,6 +173,25 @@ testWithTool(
       expect(await readUntil(none.host.stderr, warned)).toContain(warned);
     } finally {
       await killed(none.host);
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "prlimit",
+  "a client of an arbiter whose limit leaves room for no connection: told so, with no count below zero",
+  async () => {
+    const { host, region, socket } = startHost("below-reserve", 20);
+    try {
+      await listening(socket);
+      await expectRejection(
+        connect({ socket, region }),
+        "NoSpace",
+        /open-file limit \(ulimit -n 20\) leaves room for no connection \(it keeps 32 /,
+      );
+    } finally {
+      await killed(host);
     }
   },
   60_000,

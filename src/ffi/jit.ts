@@ -11,11 +11,12 @@ export function jitRefusal(error: unknown): IvshError | undefined {
   if (!(error instanceof Error) || !error.message.includes("requires the JIT")) return undefined;
   const limit = addressSpaceLimit();
   const setting = process.env.BUN_JSC_useJIT;
+  // The setting first: it turns the JIT off under any limit, where raising the limit would change nothing.
   const why =
-    limit !== undefined
-      ? `this process's address-space limit (ulimit -v ${Math.floor(limit / 1024)} KiB) leaves no room for what the JIT reserves: raise it (ulimit -v unlimited; Bun needs about 3 GiB)`
-      : setting !== undefined
-        ? `BUN_JSC_useJIT=${setting} turns it off: unset it`
+    setting !== undefined && /^(0|false)$/i.test(setting.trim())
+      ? `BUN_JSC_useJIT=${setting} turns it off: unset it`
+      : limit !== undefined
+        ? `this process's address-space limit (ulimit -v ${Math.floor(limit / 1024)} KiB) leaves no room for what the JIT reserves: raise it (ulimit -v unlimited; Bun needs about 3 GiB)`
         : "the system refused it executable memory (a security policy?): run ivsh where it may have some";
   return failure(
     "SystemCall",

@@ -16,7 +16,7 @@
  * /dev/null and closes it again (`checkDescriptors`); if that fails with EMFILE or ENFILE, accept fails
  * too, and the operator is told, at most once per LOG_EVERY_MS, with the limit to raise.
  */
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readdirSync } from "node:fs";
 import type { Socket } from "bun";
 import { failure, type IvshError } from "../errors.ts";
 import { errnoOf, openFileLimit } from "../ffi/index.ts";
@@ -29,6 +29,22 @@ import type { Connection } from "./connection.ts";
 export const RESERVED_DESCRIPTORS = 32;
 /** Below this many free descriptors a connection is not even answered. */
 const HARD_RESERVED_DESCRIPTORS = 16;
+/**
+ * At most this many descriptors open as the arbiter starts, stdio and Bun's own included (about a dozen):
+ * the reserves above count on it. Any more were inherited (a parent's leaked files) and are held for
+ * good: not counted, they took the reserve, accept(2) failed with EMFILE, and the listener spun again.
+ */
+const OPEN_AT_START = HARD_RESERVED_DESCRIPTORS;
+
+/** Descriptors open now beyond what the reserves count on (`OPEN_AT_START`): 0 for a plain start. */
+export function inheritedDescriptors(): number {
+  try {
+    // Less the listing's own descriptor.
+    return Math.max(0, readdirSync("/proc/self/fd").length - 1 - OPEN_AT_START);
+  } catch {
+    return 0;
+  }
+}
 const LOG_EVERY_MS = 10_000;
 
 /**
@@ -38,18 +54,27 @@ const LOG_EVERY_MS = 10_000;
  * may still be raised while the arbiter runs (prlimit --pid): the operator is warned. Undefined when there
  * is room.
  */
-export function openFileLimitWarning(limit = openFileLimit()): string | undefined {
+export function openFileLimitWarning(
+  limit = openFileLimit(),
+  inherited = inheritedDescriptors(),
+): string | undefined {
   const said = `its open-file limit (ulimit -n ${limit})`;
-  const kept = `it keeps ${RESERVED_DESCRIPTORS} descriptors for its own files, and each connection needs one more`;
+  const kept = `it keeps ${keptFor(inherited)}, and each connection needs one more`;
   const where = "ulimit -n, or LimitNOFILE= in its systemd unit";
-  if (limit <= HARD_RESERVED_DESCRIPTORS)
+  if (limit <= HARD_RESERVED_DESCRIPTORS + inherited)
     throw failure(
       "NoSpace",
       "start the arbiter",
       `${said} leaves no descriptor to answer a client with (${kept}): raise the limit it runs with (${where}), e.g. to 1024`,
     );
-  if (limit > RESERVED_DESCRIPTORS) return undefined;
+  if (limit > RESERVED_DESCRIPTORS + inherited) return undefined;
   return `${said} leaves room for no connection (${kept}): every client is refused until it is raised (prlimit --pid ${process.pid} --nofile=1024 now; ${where}, for the next start)`;
+}
+
+/** What the arbiter keeps its descriptors for, in words. */
+function keptFor(inherited: number): string {
+  const own = `${RESERVED_DESCRIPTORS} descriptors for its own files`;
+  return inherited === 0 ? own : `${own} and ${inherited} more it inherited open`;
 }
 
 export class ConnectionLimit {
@@ -65,6 +90,9 @@ export class ConnectionLimit {
   private readonly countedFor = new Map<Socket<Connection>, string>();
 
   private loggedAtMs = Number.NEGATIVE_INFINITY;
+
+  /** Inherited descriptors held besides the reserves (`inheritedDescriptors`), counted as the arbiter starts. */
+  private readonly inherited = inheritedDescriptors();
 
   constructor(
     /** Descriptors held for connections not open yet: those handed over, waiting for their request. */
@@ -82,15 +110,16 @@ export class ConnectionLimit {
     this.open.add(socket);
     const limit = this.limit();
     const held = this.open.size + this.waiting();
-    if (held <= limit - RESERVED_DESCRIPTORS) return true;
-    if (held <= limit - HARD_RESERVED_DESCRIPTORS) socket.data.failAndClose(0, 0, this.refusal(limit));
+    if (held <= limit - RESERVED_DESCRIPTORS - this.inherited) return true;
+    if (held <= limit - HARD_RESERVED_DESCRIPTORS - this.inherited)
+      socket.data.failAndClose(0, 0, this.refusal(limit));
     else socket.terminate();
     return false;
   }
 
   /** Whether one more descriptor may be kept for a connection (a handed-over one, until it is claimed). */
   hasRoom(): boolean {
-    return this.open.size + this.waiting() < this.limit() - RESERVED_DESCRIPTORS;
+    return this.open.size + this.waiting() < this.limit() - RESERVED_DESCRIPTORS - this.inherited;
   }
 
   /**
@@ -176,12 +205,22 @@ export class ConnectionLimit {
   }
 
   private refusal(limit: number): IvshError {
+    const raise = "raise the limit ivsh host runs with (ulimit -n, or LimitNOFILE= in its systemd unit)";
+    // At a limit of RESERVED or less (warned of at start) no connection is open to close: room for "-12" read as nonsense.
+    const room = limit - RESERVED_DESCRIPTORS - this.inherited;
+    if (room <= 0)
+      return failure(
+        "NoSpace",
+        "accept a connection",
+        `the arbiter's open-file limit (ulimit -n ${limit}) leaves room for no connection (it keeps ` +
+          `${keptFor(this.inherited)}): ${raise}`,
+      );
+    const inherited = this.inherited === 0 ? "" : `, ${this.inherited} inherited descriptors aside`;
     return failure(
       "NoSpace",
       "accept a connection",
       `the arbiter has as many connections open as its open-file limit (ulimit -n ${limit}) leaves room for ` +
-        `(${limit - RESERVED_DESCRIPTORS}); raise the limit ivsh host runs with (ulimit -n, or LimitNOFILE= ` +
-        "in its systemd unit), or close idle clients",
+        `(${room}${inherited}); ${raise}, or close idle clients`,
     );
   }
 }
