@@ -9,9 +9,12 @@
  * request, in this process), so that only the cleanup meets the full journal.
  */
 import { expect } from "bun:test";
+import { constants } from "node:os";
+import { SystemCallError } from "../src/ffi/index.ts";
 import type { Client, ConnectOptions, Segment } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
+import { Ring } from "../src/transfer/ring.ts";
 import { outcome, type SmallJournal, smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { eventually } from "./helpers/processes.ts";
 import { cannotMount } from "./helpers/small-fs.ts";
@@ -326,6 +329,32 @@ testUnless(
       expect(await sender.exit()).toBe(130);
       expect(await sender.stderr).toContain("since it was interrupted by SIGINT");
       await sender.proc.stdin.end();
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a ring faulting as it is populated, its free refused by the full journal: the fault is told, and the ring kept, in one message",
+  () =>
+    withSmallJournal("populate", async (journal) => {
+      const helper = await journal.connect("helper");
+      const sender = await ChannelSender.open(await journal.connect("sender"), "jf-populate", RING);
+      const receiver = await journal.connect("receiver");
+      fillAfter(journal, helper, receiver, "open");
+      // The region's pages gone under the ring (a truncated region file), as the receiver first touches it.
+      const populate = Ring.prototype.populate;
+      Ring.prototype.populate = () => {
+        throw new SystemCallError("madvise", "ring (test)", constants.errno.EFAULT);
+      };
+      const told = await refusal(ChannelReceiver.open(receiver, "jf-populate")).finally(() => {
+        Ring.prototype.populate = populate;
+      });
+      expect(told.code).toBe("RegionInvalid");
+      expect(told.message).toMatch(
+        /^Failed to receive on channel 'jf-populate' since the shared region's pages behind the ring are gone \(EFAULT\).*; the arbiter's state journal, its file system full, refused to take back segment \d+ \('channel:jf-populate:\d+'\) that we opened: this client holds it until its next send or receive gives it back, or it closes$/,
+      );
+      await sender.close().catch(() => {});
     }),
   60_000,
 );

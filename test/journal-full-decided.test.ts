@@ -5,6 +5,8 @@
  * them, and that refusal was thrown in place of the verified transfer: `ivsh guest send` (or `recv`, its
  * file kept) failed, exit 1, "Failed to record a change in the state journal ...", after the copy.
  *
+ * Undecided (an interrupt), the refusal of the release must not stand in for the failure either.
+ *
  * The end runs in this process, its link through a relay the test keeps closed until the journal is full
  * (a hook on its client says when its release has begun); the arbiter is a process of its own.
  */
@@ -237,4 +239,36 @@ testUnless(
       });
     }),
   90_000,
+);
+
+testUnless(
+  cannotMount,
+  "a send interrupted before any receiver came, its release refused by the full journal: the interrupt is what is told",
+  () =>
+    withSmallJournal("undecided", async (journal) => {
+      const helper = await journal.connect("helper");
+      const client = await journal.connect("sender");
+      const input = join(journal.own.dir, "undecided.in");
+      await Bun.write(input, new Uint8Array(1000).fill(7));
+      const source = Source.open(input);
+      const stop = new AbortController();
+      const sent = settled(sendStream(client, "jf-undecided", source, { signal: stop.signal }));
+      // Its ring published, the sender waits for a receiver; then the journal fills, and the user interrupts.
+      await eventually(
+        async () =>
+          (await helper.status()).segments.some((segment) =>
+            segment.name?.startsWith("channel:jf-undecided:"),
+          ),
+        20_000,
+        "the sender's ring",
+      );
+      journal.fill();
+      expect(await untilRefused(helper)).toBe("JournalFull");
+      stop.abort();
+      const told = await sent;
+      source.close();
+      // The refused close of the ring and hold (kept for the client's next send) must not stand in for it.
+      expect("code" in told ? told.code : "sent").toBe("Interrupted");
+    }),
+  60_000,
 );

@@ -152,3 +152,29 @@ testUnless(
     }),
   60_000,
 );
+
+for (const refusedAgain of [false, true])
+  testUnless(
+    cannotMount,
+    `a sender's close() refused${refusedAgain ? ", refused again at a receive," : ""} then a send on that channel by the same client: the retry gives back only the old hold, the new sender keeps its own`,
+    () =>
+      withSmallJournal(refusedAgain ? "send-again-refused" : "send-again", async (journal) => {
+        const helper = await journal.connect("helper");
+        const client = await journal.connect("sender");
+        const held = heldBy(helper, client);
+        const first = await ChannelSender.open(client, "jf-again", RING);
+        await fillJournal(journal, helper);
+        expect((await thrown(first.close())).code).toBe("JournalFull");
+        // The retry at a receive on another channel, the journal still full: refused, kept again.
+        if (refusedAgain) await nextReceive(client, "jf-again-other");
+        journal.roomBack();
+        const second = await ChannelSender.open(client, "jf-again", RING);
+        // One hold per client: the kept close of the first sender's handle must not release the second's.
+        // Before (the close kept without counting its handle again): it did, and the second sender's ring
+        // was refused ("names beginning 'channel:' are the rings of ... channels").
+        expect(await held.channel("jf-again")).toBe(true);
+        await second.close();
+        expect(await held.channel("jf-again")).toBe(false);
+      }),
+    60_000,
+  );

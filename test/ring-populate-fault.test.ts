@@ -8,6 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { constants } from "node:os";
+import { failure } from "../src/errors.ts";
 import { SystemCallError } from "../src/ffi/index.ts";
 import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelReceiver, ChannelSender } from "../src/transfer/index.ts";
@@ -86,5 +87,30 @@ test("the receiver's ring faulting as it is populated: the receiver says the reg
   );
   // Before: the sender's ring stayed this receiver's too, until it closed.
   expect(await ringsHeld(receiving, "channel:populate-receiver:")).toEqual([]);
+  await sender.close();
+});
+
+test("the receiver's ring faulting, and its free then failing otherwise than by a full journal: the fault is what is told", async () => {
+  const [sending, receiving] = [
+    await client("populate-fault sender"),
+    await client("populate-fault receiver"),
+  ];
+  const sender = await ChannelSender.open(sending, "populate-free-fails");
+  // The ring's free fails (as an arbiter's unexpected refusal would) while the receiver gives it back.
+  const open = receiving.open.bind(receiving);
+  const frees: (() => Promise<void>)[] = [];
+  receiving.open = async (...args: Parameters<typeof open>) => {
+    const segment = await open(...args);
+    frees.push(segment.free.bind(segment));
+    segment.free = () => Promise.reject(failure("Internal", "free segment (test)", "the test refused it"));
+    return segment;
+  };
+  failNextPopulate();
+  await expectRejection(
+    ChannelReceiver.open(receiving, "populate-free-fails"),
+    "RegionInvalid",
+    new RegExp(`^Failed to receive on channel 'populate-free-fails' since ${escaped(GONE)}`),
+  );
+  await Promise.all(frees.map((free) => free()));
   await sender.close();
 });
