@@ -3,6 +3,7 @@
  * within a bound, and the faults it injects into them at planned moments.
  */
 import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { CLI } from "../helpers/paths.ts";
@@ -159,8 +160,37 @@ export function spawnTracked(spec: SpawnSpec): Tracked {
   });
   const tracked = new Tracked(spec.name, spec.isIvsh, proc);
   live.add(tracked);
-  proc.exited.then(() => live.delete(tracked));
+  proc.exited.then(() => {
+    live.delete(tracked);
+    // A pipe end killed before its shell opened the FIFO left the ivsh end's shell waiting in open(2) for
+    // ever, where a real pipeline's end would see EOF or EPIPE: the soak reported that wait as ivsh hanging.
+    if (spec.stdoutTo) standInAtFifo(spec.stdoutTo, constants.O_WRONLY);
+    if (spec.stdinFrom) standInAtFifo(spec.stdinFrom, constants.O_RDONLY);
+  });
   return tracked;
+}
+
+const STAND_IN_POLL_MS = 20;
+const STAND_IN_MAX_MS = 120_000;
+
+/**
+ * Opens and closes the dead pipe end's side of its FIFO, again and again, until the scenario removes it: a
+ * peer's open(2) then returns, and it reads EOF (or writes get EPIPE), as through a pipe whose other end
+ * died. A writer's non-blocking open fails (ENXIO) until a reader waits; a reader's is held a moment only,
+ * so a writer is let through without its writes being absorbed.
+ */
+async function standInAtFifo(path: string, side: number): Promise<void> {
+  const until = performance.now() + STAND_IN_MAX_MS;
+  while (performance.now() < until) {
+    try {
+      const fd = openSync(path, side | constants.O_NONBLOCK);
+      await Bun.sleep(STAND_IN_POLL_MS);
+      closeSync(fd);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENXIO") return; // the scenario's files are gone
+    }
+    await Bun.sleep(STAND_IN_POLL_MS);
+  }
 }
 
 /** argv of an ivsh command, run from source as the tests run it. */
