@@ -7,7 +7,7 @@
 import { expect, test } from "bun:test";
 import type { Socket } from "bun";
 import type { Connection } from "../src/host/connection.ts";
-import { ConnectionLimit, RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
+import { ConnectionLimit, openFileLimitWarning, RESERVED_DESCRIPTORS } from "../src/host/connection-limit.ts";
 
 const LIMIT = 100;
 const HARD_RESERVED = 16;
@@ -104,4 +104,12 @@ test("joinVm counts each VM's connections against --vm-connections, a connection
       throw new Error("walked the sessions with no limit set");
     }),
   ).toBeUndefined();
+});
+
+// Warned of only where the hard limit is that low too (Bun raises the soft limit to the hard one as it
+// starts): another user's `prlimit --pid N --nofile=1024` is refused (EPERM, raising a hard limit needs
+// CAP_SYS_RESOURCE), as it was for `nobody` here.
+test("a limit that leaves room for no connection: raising it now is said to need root", () => {
+  const warning = openFileLimitWarning(RESERVED_DESCRIPTORS, 0);
+  expect(warning).toContain(`as root, prlimit --pid ${process.pid} --nofile=1024`);
 });

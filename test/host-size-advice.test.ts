@@ -30,7 +30,7 @@ test("a 5 MiB region: each piece of advice says how to get a size QEMU takes", a
   const restart = await startLines([...where, "--block-size", "64KiB", "--slots", "64"], paths.dir);
   expect(restart).toContain(
     `the region's size, 5MiB, is not a power of two: QEMU's ivshmem device refuses such a region, so only ` +
-      `host processes can use it (for VMs: once nothing uses ${paths.region}, remove it and start with --size 8MiB)`,
+      `host processes can use it (for VMs, remove ${paths.region} if nothing uses it, then start with --size 8MiB)`,
   );
   expect(restart).not.toContain("for VMs pass");
 }, 60_000);

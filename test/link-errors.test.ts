@@ -4,7 +4,7 @@
  * not yet given up on (past it, it is).
  */
 import { expect, test } from "bun:test";
-import { failure } from "../src/errors.ts";
+import { failure, forCommands } from "../src/errors.ts";
 import { linkTrouble, notAnArbiter, type PeerNotArbiter, silentArbiter } from "../src/guest/link-errors.ts";
 
 const ENDPOINT = { unix: "/tmp/ivsh-link-errors.sock" };
@@ -44,4 +44,16 @@ test("a name that could not be looked up is advised an address, not a guestfwd n
   // An address that refused is still told what its VM needs.
   const refused = linkTrouble({ hostname: "10.0.2.100", port: 7777 }, { code: "ECONNREFUSED" });
   expect(refused.hint).toContain("guestfwd=tcp:10.0.2.100:7777-cmd:");
+});
+
+// A library caller has no --socket or --connect: every other hint of this file names connect()'s option
+// beside the flag, which a command's output leaves out (forCommands).
+test("a peer that is no arbiter: a library caller is told connect()'s option, a command only the flag", () => {
+  const opening = Buffer.from("SSH-2.0-OpenSSH_9.6\r\n");
+  const unix = notAnArbiter(ENDPOINT, opening, CAUSE).message;
+  expect(unix).toEndWith("check --socket, or connect({ socket })");
+  expect(forCommands(unix)).toEndWith("check --socket");
+  const tcp = notAnArbiter({ hostname: "127.0.0.1", port: 7777 }, opening, CAUSE).message;
+  expect(tcp).toContain("check the address (--connect, or connect({ tcp }))");
+  expect(forCommands(tcp)).toContain("check the address (--connect);");
 });

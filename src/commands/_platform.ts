@@ -7,9 +7,15 @@ import { stderrIsJournal } from "../journal.ts";
 import { unsupportedPlatform } from "../platform.ts";
 import { EXIT_FAILED } from "./_exit.ts";
 
-const unsupported = unsupportedPlatform();
-if (unsupported) {
+/**
+ * Ends the process with `refusal` as the CLI's one error line, through Node's stderr: the log's own writes
+ * go through libc, which here either did not load or cannot be called (./_ffi-ready.ts).
+ */
+export function refuseToStart(refusal: Error): never {
   // In the journal (a unit's), at err as the log's errors are: unmarked, journald took it for info.
-  process.stderr.write(`${stderrIsJournal() ? "<3>" : "[ivsh] "}ERROR ${unsupported.message}\n`);
+  process.stderr.write(`${stderrIsJournal() ? "<3>" : "[ivsh] "}ERROR ${refusal.message}\n`);
   process.exit(EXIT_FAILED);
 }
+
+const unsupported = unsupportedPlatform();
+if (unsupported) refuseToStart(unsupported);

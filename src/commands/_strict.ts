@@ -29,7 +29,7 @@ export class MissingValue extends UsageError {
   }
 }
 
-/** Every name a flag goes by: `--name`, `--kebab-name` and its aliases. */
+/** Every name a flag goes by, without its dashes: `name`, `kebab-name` and its aliases. */
 export function namesOf(name: string, def: ArgsDef[string]): string[] {
   const kebab = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
   const alias = "alias" in def ? def.alias : undefined;

@@ -170,7 +170,7 @@ function notForVms(region: string, size: number, typed: string | undefined): str
   const forVms =
     existingSize(region) === undefined
       ? `for VMs pass e.g. ${fits}`
-      : `for VMs: once nothing uses ${region}, remove it and start with ${fits}`;
+      : `for VMs, remove ${region} if nothing uses it, then start with ${fits}`;
   return (
     `${what} is not a power of two: QEMU's ivshmem device refuses such a region, so only host processes can ` +
     `use it (${forVms})${withNote(decimalSizeNote(typed))}`

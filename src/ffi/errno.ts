@@ -1,6 +1,7 @@
 /**
  * errno: its names, reading it after a failed call, and the error that carries it
- * (`ftruncate /dev/shm/ivsh: EFBIG (File too large)`; an mmap that found no room says more, NoRoomToMap).
+ * (`madvise /dev/shm/ivsh: EINVAL (Invalid argument)`; where a user can act on one, its caller says more:
+ * NoRoomToMap for an mmap, src/region/region-size.ts for a region past ulimit -f).
  */
 import { read as readMemory } from "bun:ffi";
 import { IvshError } from "../errors.ts";

@@ -1,6 +1,6 @@
 /**
  * libc for the rest of ivsh: file descriptors, mappings and raw copies. Every call that fails throws a
- * `SystemCallError` naming the call, what it was applied to, and errno's name: `ftruncate /dev/shm/ivsh: EFBIG`.
+ * `SystemCallError` naming the call, what it was applied to, and errno's name: `madvise /dev/shm/ivsh: EINVAL`.
  * Addresses are plain numbers (x86-64 user addresses fit in 47 bits, well inside a double).
  */
 

@@ -330,7 +330,7 @@ export class PeerNotArbiter extends IvshError {
     super(
       "ArbiterUnreachable",
       `Failed to greet the arbiter at ${describeEndpoint(endpoint)} since the peer there is not an ivsh arbiter ` +
-        `(it sent "${said}"): ${"unix" in endpoint ? "check --socket" : OTHER_PEER_TCP_HINT}`,
+        `(it sent "${said}"): ${"unix" in endpoint ? `check --socket${libraryForm(", or connect({ socket })")}` : OTHER_PEER_TCP_HINT}`,
       { cause },
     );
   }
@@ -342,7 +342,8 @@ export class PeerNotArbiter extends IvshError {
  * address, which is right.
  */
 const OTHER_PEER_TCP_HINT =
-  "check the address (--connect); in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
+  `check the address (--connect${libraryForm(", or connect({ tcp })")});` +
+  " in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
   "was given (guestfwd): the bridge relays to what listens there";
 
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {

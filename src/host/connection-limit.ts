@@ -68,7 +68,8 @@ export function openFileLimitWarning(
       `${said} leaves no descriptor to answer a client with (${kept}): raise the limit it runs with (${where}), e.g. to 1024`,
     );
   if (limit > RESERVED_DESCRIPTORS + inherited) return undefined;
-  return `${said} leaves room for no connection (${kept}): every client is refused until it is raised (prlimit --pid ${process.pid} --nofile=1024 now; ${where}, for the next start)`;
+  // Bun raised the soft limit to the hard one: that is as low, and only root may raise a hard limit.
+  return `${said} leaves room for no connection (${kept}): every client is refused until it is raised (now: as root, prlimit --pid ${process.pid} --nofile=1024; ${where}, for the next start)`;
 }
 
 /** What the arbiter keeps its descriptors for, in words. */

@@ -56,7 +56,8 @@ const NOTHING_MORE = new Uint8Array(0);
 
 function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame): void {
   const { op, requestId } = frame;
-  let asked: { name: MessageName; request: Request<MessageName> } | undefined;
+  // An alloc's size, for the log of its refusal: no object per request on this path.
+  let allocBytes: number | undefined;
   try {
     const name = checkFrame(connection, frame);
     const session = arbiter.state.sessions.get(connection.clientId);
@@ -65,7 +66,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
     if (!QUIET_REQUESTS.has(name)) sessionActive(arbiter.state.sessions.get(connection.clientId));
     if (name === "hello") checkHelloVersion(frame.body);
     const request = decodeFields(messages[name].request, bodyOf(name, frame.body), REQUEST_WORDS[name]);
-    asked = { name, request };
+    if (name === "alloc") allocBytes = (request as Request<"alloc">).bytes;
     const reply = run(arbiter, connection, name, request, requestId, seenBefore);
     if (name === "alloc" && session) allocGranted(session);
     if (reply) connection.reply(name, requestId, reply);
@@ -79,7 +80,7 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
         connection.vm,
         messageNameOf(op) ?? `op ${op}`,
         problem,
-        smallerRetry(arbiter, connection, asked, problem),
+        smallerRetry(arbiter, connection, allocBytes, problem),
       );
     if (hasTrait(problem, "endsConnection")) connection.failAndClose(op, requestId, problem);
     else connection.fail(op, requestId, problem);
@@ -90,15 +91,13 @@ function handleFrame(arbiter: ArbiterView, connection: Connection, frame: Frame)
 function smallerRetry(
   arbiter: ArbiterView,
   connection: Connection,
-  asked: { name: MessageName; request: Request<MessageName> } | undefined,
+  allocBytes: number | undefined,
   problem: IvshError,
 ): boolean {
-  if (asked?.name !== "alloc" || !(problem.code === "NoSpace" || problem.code === "QuotaExceeded"))
+  if (allocBytes === undefined || !(problem.code === "NoSpace" || problem.code === "QuotaExceeded"))
     return false;
   const session = arbiter.state.sessions.get(connection.clientId);
-  return (
-    session !== undefined && allocRetried(session, (asked.request as Request<"alloc">).bytes, problem.message)
-  );
+  return session !== undefined && allocRetried(session, allocBytes, problem.message);
 }
 
 /** Each request as a decoding error names it ("an alloc request"): made once, not per request. */
