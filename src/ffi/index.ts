@@ -6,6 +6,7 @@
 
 import { ptr, toArrayBuffer } from "bun:ffi";
 import { constants as fsConstants, fstatSync, renameSync, type Stats } from "node:fs";
+import type { IvshError } from "../errors.ts";
 import {
   check,
   EAGAIN,
@@ -18,7 +19,7 @@ import {
   NoRoomToMap,
   SystemCallError,
 } from "./errno.ts";
-import { libc } from "./libc.ts";
+import { libc, libcRefusal as refusedLibc } from "./libc.ts";
 
 export {
   closedAtStart,
@@ -30,7 +31,11 @@ export {
   setNonBlocking,
 } from "./descriptor-flags.ts";
 export { errnoName, errnoOf, lastErrno, SystemCallError } from "./errno.ts";
-export { libcRefusal } from "./libc.ts";
+/**
+ * Why libc cannot be called in this process (Bun's JIT off: ./jit.ts), or undefined. Typed here, not
+ * re-exported: the package's declarations then need no bun:ffi types (a user's tsc has none).
+ */
+export const libcRefusal: IvshError | undefined = refusedLibc;
 export {
   backgroundPriority,
   currentCpu,
