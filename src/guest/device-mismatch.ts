@@ -115,8 +115,8 @@ export function deviceMismatch(
         `${describeEndpoint(endpoint)} since the device shows that arbiter's region as it was, not what the ` +
         `arbiter writes (it greeted this client as ${hello.clientId}, the device says none above ${greeted}): ` +
         `QEMU maps the file without share=on, a private copy no other VM or host process sees. On the host, boot ` +
-        `${vm} with share=on (QEMU's -object memory-backend-file,share=on,mem-path=FILE; scripts/qemu/launch.sh ` +
-        "from ivsh's source repository does)",
+        `${vm} with share=on (QEMU's -object memory-backend-file,share=on,mem-path=FILE; ` +
+        "scripts/qemu/launch.sh from ivsh's source repository does)",
       { cause: refused },
     );
   const other = otherDevice(region.source, address, hello.regionSize);
