@@ -108,10 +108,13 @@ test("a default ring halves again until it fits what a busy region has left: a s
     );
     try {
       expect((await rest.events.next("holding")).blocks).toBe(15);
-      const refused = await transfer("full", ["-"], "hello\n");
+      // Waited for (test/ring-room-wait.test.ts), up to --timeout.
+      const refused = await transfer("full", ["-", "--timeout", "1s"], "hello\n");
       expect(refused.sent).toBe(1);
       expect(refused.said).toContain("ring of 8 chunks of 4.00 KiB");
-      expect(refused.said).toContain("only 0 of 63 blocks are free; start the arbiter with a larger --size");
+      expect(refused.said).toContain(
+        "only 0 of 63 blocks are free (other clients held them for the 1 s it waited); start the arbiter with a larger --size",
+      );
       expect(refused.said).not.toContain("--chunk-size");
     } finally {
       rest.proc.kill("SIGKILL");

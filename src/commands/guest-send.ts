@@ -5,6 +5,7 @@ import { phase } from "../phases.ts";
 import { Source } from "../transfer/io.ts";
 import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/ring.ts";
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
+import { DEFAULT_ROOM_WAIT_MS } from "../transfer/room-wait.ts";
 import { FILE_RING, sendStream } from "../transfer/run.ts";
 import { formatBytes, parseCount, parseSize } from "../units.ts";
 import {
@@ -97,7 +98,10 @@ export default defineLeafCommand({
       const mode = progressMode(args);
       // Its result is written at the end: a stdout closed at start fails the send before it starts.
       if (args.json) refuseClosedStdout();
-      const options = { ...ring, peerWaitMs: peerWaitMs(args.timeout), signal: abortOnSignals() };
+      const waitMs = peerWaitMs(args.timeout);
+      // A region other transfers fill is waited on for room too: up to --timeout, or as for an arbiter away.
+      const roomWaitMs = waitMs ?? DEFAULT_ROOM_WAIT_MS;
+      const options = { ...ring, peerWaitMs: waitMs, roomWaitMs, signal: abortOnSignals() };
       // The flags first (a bad --connect is a usage error), then the file.
       const connection = connectOptions(args, `send ${args.file}`);
       const source = Source.open(args.file);

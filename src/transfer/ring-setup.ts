@@ -1,10 +1,9 @@
 /**
  * How a sender sets up each transfer's ring: its shape (asked for, or fitted to a stream of known size),
- * the wait for a receiver still draining the last transfer, a segment under a fresh name, and the
- * announcement in the channel's slot.
+ * the wait for a receiver still draining the last transfer, a segment under a fresh name (waiting for room
+ * while other clients hold it: ./room-wait.ts), and the announcement in the channel's slot.
  */
 import { failure, type IvshError, isIvshError, libraryForm, reasonOf, throwIfAborted } from "../errors.ts";
-import { checkName, refuseUnknownKeys } from "../guest/arguments.ts";
 import {
   alignUp,
   ChannelState,
@@ -18,9 +17,11 @@ import {
 import { formatBytes, formatSizeFlag } from "../units.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
+import { checkEndArguments } from "./end-arguments.ts";
 import { failedGivingBack, giveBack, giveBackRefused } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import { largerFlag, noteShrink } from "./ring-shrink.ts";
+import { checkRoomWait, fitsEmptyRegion, RoomWaiter, type RoomWaitOptions } from "./room-wait.ts";
 import type { ChannelSlot } from "./slot.ts";
 
 /** Bytes per chunk of a channel's ring unless `chunkBytes` says otherwise (1 MiB). */
@@ -71,7 +72,7 @@ export function fitRingToRegion(
 const OLD_RECEIVER_POLL_MS = 10;
 
 /** The shape of the ring `ChannelSender.open()` allocates, and how it waits. */
-export interface ChannelOptions {
+export interface ChannelOptions extends RoomWaitOptions {
   /** Bytes per chunk (a multiple of 4 KiB). */
   chunkBytes?: number;
   /** Chunks in the ring. */
@@ -81,8 +82,8 @@ export interface ChannelOptions {
    * its chunks are halved down to this before the open is refused. Unset: the ring asked, or a refusal.
    */
   minChunkBytes?: number;
-  /** Ends any wait (for space, for the receiver) with an Interrupted error when aborted. */
-  signal?: AbortSignal;
+  /** Ends any wait (for room, for the receiver) with an Interrupted error when aborted. */
+  signal?: AbortSignal | undefined;
   /** The stream's size when known in advance (a regular file): told to the receiver, for its progress. */
   expectedBytes?: number | undefined;
   /**
@@ -100,69 +101,22 @@ interface RingShape {
   minChunkBytes: number;
 }
 
+/** What ChannelSender.open() takes (ChannelOptions). */
+const SENDER_OPTIONS = [
+  ...["chunkBytes", "depth", "minChunkBytes", "signal", "expectedBytes", "onHeldBack"],
+  ...["roomWaitMs", "onRoomWait"],
+];
+
 /**
  * The shape `options` ask for (the defaults where they say nothing), the arguments checked first; refused
  * before anything is claimed.
  */
-/**
- * A channel end's arguments, checked for a caller without types: a client that is none, options that are
- * not an object, or a callback that is not a function were bare TypeErrors ("null is not an object
- * (evaluating 'client.openSlot')", "consume is not a function").
- */
-export function checkEndArguments(
-  client: unknown,
-  name: unknown,
-  options: unknown,
-  known: readonly string[],
-): void {
-  checkName(name, "open a channel");
-  const what = `open channel '${name}'`;
-  if (typeof (client as ChannelClient | null)?.openSlot !== "function")
-    throw failure("InvalidArgument", what, `its client ${String(client)} is not one connect() returned`);
-  if (options !== undefined && (typeof options !== "object" || options === null))
-    throw failure("InvalidArgument", what, `its options ${String(options)} are not an object`);
-  // A misspelt one was dropped: { chunkSize } took the default chunks, a receiver's { timeout } waited on.
-  if (options) refuseUnknownKeys(options, known, what);
-  // Each was used only when first needed: at a wait (a TypeError), or once the whole stream had arrived.
-  const { signal, onWaiting, onHeldBack, onSenderFailed, keeper } = (options ?? {}) as Record<
-    string,
-    unknown
-  >;
-  const bad = (option: string, value: unknown, want: string) =>
-    failure("InvalidArgument", what, `its ${option} ${String(value)} is not ${want}`);
-  // null is let pass as none, as it was.
-  if (signal != null && typeof (signal as AbortSignal | null)?.addEventListener !== "function")
-    throw bad("signal", signal, "an AbortSignal");
-  if (onWaiting != null && typeof onWaiting !== "function") throw bad("onWaiting", onWaiting, "a function");
-  if (onHeldBack != null && typeof onHeldBack !== "function")
-    throw bad("onHeldBack", onHeldBack, "a function");
-  if (onSenderFailed != null && typeof onSenderFailed !== "function")
-    throw bad("onSenderFailed", onSenderFailed, "a function");
-  const { keep, unkeep } = (keeper ?? {}) as { keep?: unknown; unkeep?: unknown };
-  if (keeper != null && (typeof keep !== "function" || typeof unkeep !== "function"))
-    throw bad("keeper", keeper, "an object with keep() and unkeep()");
-  // Aborted before the call: nothing is claimed (a sender went on to take the channel and its ring).
-  throwIfAborted(signal as AbortSignal | undefined, what);
-}
-
-/** The callback `send()` or `receive()` hands each chunk to. */
-export function checkCallback(callback: unknown, call: "send" | "receive", name: string): void {
-  if (typeof callback !== "function")
-    throw failure(
-      "InvalidArgument",
-      `${call} on channel '${name}'`,
-      `its argument ${String(callback)} is not a function (${call}() hands it each chunk${call === "send" ? "; write() copies bytes you hold" : ""})`,
-    );
-}
-
-/** What ChannelSender.open() takes (ChannelOptions). */
-const SENDER_OPTIONS = ["chunkBytes", "depth", "minChunkBytes", "signal", "expectedBytes", "onHeldBack"];
-
 export function ringShape(client: ChannelClient, name: string, options: ChannelOptions): RingShape {
   checkEndArguments(client, name, options, SENDER_OPTIONS);
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const depth = options.depth ?? DEFAULT_DEPTH;
   checkGeometry(name, chunkBytes, depth);
+  checkRoomWait(name, options.roomWaitMs);
   // Told on every data record: one that is not a whole number ended the first publish in a bare RangeError.
   const { expectedBytes } = options;
   if (expectedBytes !== undefined && !(Number.isSafeInteger(expectedBytes) && expectedBytes >= 0))
@@ -193,16 +147,18 @@ export async function publishRing(
   slot: ChannelSlot,
   name: string,
   shape: RingShape,
-  options: Pick<ChannelOptions, "signal" | "onHeldBack">,
+  options: Pick<ChannelOptions, "signal" | "onHeldBack" | "roomWaitMs" | "onRoomWait">,
 ): Promise<{ ring: Ring; transfer: number }> {
   // What a full journal kept this client holding at a failure: room for the ring, maybe.
   await giveBackRefused(client, "send", name, options.signal);
   await awaitOldReceiverGone(slot, name, options);
+  const room = new RoomWaiter(options, `send on channel '${name}'`);
   const { segment, transfer, chunkBytes, refusal } = await allocateRing(
     client,
     slot,
     name,
     shape,
+    room,
     options.signal,
   ).catch((error: unknown) => {
     const reason = isIvshError(error, "NoSpace")
@@ -266,40 +222,6 @@ async function awaitOldReceiverGone(
   onHeldBack?.(undefined);
 }
 
-/**
- * What `write()` copies: any view of bytes (a Buffer, a DataView, a typed array) or an ArrayBuffer, seen
- * as bytes. A string or an array has no byteLength: the copy loop ran no round and the call "sent"
- * nothing, silently.
- */
-export function bytesToWrite(data: unknown, name: string): Uint8Array {
-  // Transferred away (postMessage, structuredClone): a Uint8Array of it was sent as nothing, silently, and
-  // other views threw a bare TypeError ("Buffer is already detached").
-  const buffer = ArrayBuffer.isView(data) ? data.buffer : data;
-  if (buffer instanceof ArrayBuffer && buffer.detached)
-    throw failure(
-      "InvalidArgument",
-      `send on channel '${name}'`,
-      "write() was given bytes of a detached ArrayBuffer (transferred, e.g. by postMessage or " +
-        "structuredClone), which are gone; write them before transferring the buffer, or write a copy",
-    );
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
-  const what =
-    typeof data === "string"
-      ? "a string (encode it first: new TextEncoder().encode(text))"
-      : Array.isArray(data)
-        ? "an array (make it a Uint8Array first)"
-        : typeof data === "object" && data !== null
-          ? "an object"
-          : String(data);
-  throw failure(
-    "InvalidArgument",
-    `send on channel '${name}'`,
-    `write() takes bytes (a Uint8Array), not ${what}`,
-  );
-}
-
 function checkGeometry(name: string, chunkBytes: number, depth: number): void {
   const problem = ringGeometryProblem(chunkBytes, depth);
   if (problem) throw failure("InvalidArgument", `open channel '${name}'`, problem);
@@ -308,13 +230,15 @@ function checkGeometry(name: string, chunkBytes: number, depth: number): void {
 /**
  * A ring segment under a name no earlier transfer used (a slow receiver may still hold an old one), and
  * its chunk size. A region (or quota) without room for it gets a ring of halved chunks, down to the
- * shape's `minChunkBytes`; past that, the refusal says which flags make it smaller.
+ * shape's `minChunkBytes`; past that, it waits for room as `room` allows, then the refusal says which
+ * flags make it smaller.
  */
 async function allocateRing(
   client: ChannelClient,
   slot: ChannelSlot,
   name: string,
   shape: RingShape,
+  room: RoomWaiter,
   signal: AbortSignal | undefined,
 ) {
   let { chunkBytes } = shape;
@@ -341,7 +265,13 @@ async function allocateRing(
         refusal = error;
         continue;
       }
-      if (noRoom) throw noRoomFor(error, name, shape.depth, chunkBytes, client.geometry.blockSize);
+      const fitsEmpty = fitsEmptyRegion(shape.depth, chunkBytes, client.geometry);
+      if (noRoom && (await room.askAgain(error, fitsEmpty))) {
+        [chunkBytes, refusal] = [shape.chunkBytes, undefined];
+        continue;
+      }
+      if (noRoom)
+        throw noRoomFor(error, name, shape.depth, chunkBytes, client.geometry.blockSize, room.waited);
       // The region had room: the arbiter could not record the ring. A larger --size would not help.
       if (isIvshError(error, "JournalFull"))
         throw failure(
@@ -360,7 +290,14 @@ async function allocateRing(
  * (where a default ring ends), only a smaller depth is left, and it is named with the chunk: --depth alone
  * is a ring of the default 1 MiB chunks, refused again.
  */
-function noRoomFor(error: IvshError, name: string, depth: number, chunkBytes: number, blockSize: number) {
+function noRoomFor(
+  error: IvshError,
+  name: string,
+  depth: number,
+  chunkBytes: number,
+  blockSize: number,
+  waited: string,
+) {
   const bytes = Ring.bytesNeeded(depth, chunkBytes);
   const flags =
     chunkBytes > PAGE_SIZE
@@ -370,7 +307,7 @@ function noRoomFor(error: IvshError, name: string, depth: number, chunkBytes: nu
   return failure(
     error.code,
     `open channel '${name}' with a ring of ${depth} chunks of ${formatBytes(chunkBytes)} (${formatBytes(bytes)})`,
-    `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}; ${smaller}start the arbiter with a larger ${largerFlag(error)}`,
+    `${error.message.replace(/^Failed to .*? since /, "").replace(/ \([^()]*\)$/, "")}${waited}; ${smaller}start the arbiter with a larger ${largerFlag(error)}`,
   );
 }
 

@@ -131,7 +131,8 @@ async function sendThrough(
   const { signal } = options;
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
-  const sender = await ChannelSender.open(client, channel, sized);
+  const onRoomWait = (reason: string) => progress.waiting?.(`for room in the region for the ring: ${reason}`);
+  const sender = await ChannelSender.open(client, channel, { onRoomWait, ...sized });
   const ringShrunk = ringShrink(sender.ring);
   if (ringShrunk) progress.notice?.(shrunkRingNote(sender.ring, ringShrunk));
   peerCheck(() => sender.receiverJoined);

@@ -13,11 +13,12 @@ import { ChannelState, confirmationOf, RECORD_END, RecordField, WAKE_ALL } from 
 import type { ChannelClient } from "./channel-client.ts";
 import { ChunkWriter } from "./chunk-writer.ts";
 import { StreamDigest } from "./digest.ts";
+import { bytesToWrite, checkCallback, checkFilled } from "./end-arguments.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
 import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
-import { bytesToWrite, type ChannelOptions, checkCallback, publishRing, ringShape } from "./ring-setup.ts";
+import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
 import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure, releaseRingAndRole } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
@@ -105,12 +106,7 @@ export class ChannelSender {
     } catch (error) {
       throw this.slot.chunkFailure(error, `send on channel '${this.name}'`);
     }
-    if (!Number.isInteger(length) || length < 0 || length > chunk.byteLength)
-      throw failure(
-        "InvalidArgument",
-        `send on channel '${this.name}'`,
-        `the filler returned ${length} for a ${chunk.byteLength}-byte chunk`,
-      );
+    checkFilled(length, chunk.byteLength, this.name);
     if (length === 0) return 0;
     // The filler may have waited long (an idle pipe): after a freeze past the lease the slot is not ours.
     await this.slot.confirmLive(this.signal, `send on channel '${this.name}'`);

@@ -1,0 +1,91 @@
+/**
+ * A sender's wait for room in a region that other clients fill. A ring whose smallest form fits the
+ * region's blocks, but finds no run of them free now (other transfers' rings, other clients' segments
+ * hold them), is asked for again as they let go, for up to `roomWaitMs`. Before, twelve `ivsh guest send`
+ * started at once on a 16 MiB region had two refused "only 0 of 254 blocks are free; start the arbiter
+ * with a larger --size" while the other ten ran: a size that fits each of them, one at a time.
+ *
+ * A ring that could not fit even the empty region, a quota's refusal (what the same client holds), and a
+ * library caller that set no `roomWaitMs` are refused at once, as before.
+ */
+import { failure, type IvshError, isIvshError, reasonOf } from "../errors.ts";
+import { formatDuration } from "../units.ts";
+import { abortable } from "./abortable.ts";
+import { Ring } from "./ring.ts";
+
+/** How long `ivsh guest send` waits for room without --timeout: as long as for an arbiter away. */
+export const DEFAULT_ROOM_WAIT_MS = 30_000;
+
+/** The first pause before asking again; each next one doubles, up to the longest. */
+const FIRST_PAUSE_MS = 50;
+/** At most this between two asks: a ring freed is taken within about a second, at ~1 request a second. */
+const LONGEST_PAUSE_MS = 1000;
+
+/** What a sender's open takes for the wait (ChannelOptions). */
+export interface RoomWaitOptions {
+  /**
+   * How long a ring the region could hold, but whose room other clients hold now, is waited for (ms;
+   * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace).
+   */
+  roomWaitMs?: number;
+  /** Called once, as the wait begins, with why there is no room (e.g. "only 0 of 254 blocks are free"). */
+  onRoomWait?: ((reason: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** `roomWaitMs` checked: a duration, or left out. */
+export function checkRoomWait(name: string, roomWaitMs: unknown): void {
+  if (roomWaitMs === undefined || (typeof roomWaitMs === "number" && roomWaitMs >= 0)) return;
+  throw failure(
+    "InvalidArgument",
+    `open channel '${name}'`,
+    `its roomWaitMs ${String(roomWaitMs)} is not a number of milliseconds from 0 (Infinity: no limit)`,
+  );
+}
+
+/** The whole region's blocks hold a ring of `depth` chunks of `chunkBytes` when nothing else is there. */
+export function fitsEmptyRegion(
+  depth: number,
+  chunkBytes: number,
+  geometry: { blockSize: number; blockCount: number },
+): boolean {
+  return Math.ceil(Ring.bytesNeeded(depth, chunkBytes) / geometry.blockSize) <= geometry.blockCount;
+}
+
+/** One ring allocation's waits for room: `askAgain` after each refusal of its smallest form. */
+export class RoomWaiter {
+  private startedMs: number | undefined;
+  private pauseMs = FIRST_PAUSE_MS;
+
+  constructor(
+    private readonly options: RoomWaitOptions,
+    private readonly action: string,
+  ) {}
+
+  /**
+   * After a refusal of the ring's smallest form: pauses and says to ask again (from its largest form) when
+   * the wait applies and has time left; false when the refusal stands.
+   */
+  async askAgain(refusal: IvshError, fitsEmpty: boolean): Promise<boolean> {
+    const limitMs = this.options.roomWaitMs ?? 0;
+    if (!fitsEmpty || !isIvshError(refusal, "NoSpace") || !(limitMs > 0)) return false;
+    const now = performance.now();
+    if (this.startedMs === undefined) {
+      this.startedMs = now;
+      this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""));
+    }
+    const leftMs = this.startedMs + limitMs - now;
+    if (leftMs <= 0) return false;
+    const pause = Bun.sleep(Math.min(this.pauseMs, leftMs));
+    await abortable(pause, this.options.signal, this.action, async () => {});
+    this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
+    return true;
+  }
+
+  /** For the refusal after a wait: how long other clients held the room ("" if it did not wait). */
+  get waited(): string {
+    const limitMs = this.options.roomWaitMs ?? 0;
+    if (this.startedMs === undefined || !Number.isFinite(limitMs)) return "";
+    return ` (other clients held them for the ${formatDuration(limitMs)} it waited)`;
+  }
+}

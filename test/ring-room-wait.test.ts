@@ -1,0 +1,149 @@
+/**
+ * Found in session 33: twelve `ivsh guest send` started at once on a 16 MiB region had two refused "only 0
+ * of 254 blocks are free; start the arbiter with a larger --size" while the other ten ran, a size that
+ * fits each of them. A ring the region could hold, whose room other clients hold now, is waited for: up
+ * to --timeout, or 30 s without one; a ring the empty region could not hold is refused at once, as before.
+ */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../src/guest/index.ts";
+import { ChannelSender } from "../src/transfer/sender.ts";
+import { expectRejection } from "./helpers/errors.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import { guest, guestSaying } from "./helpers/transfer.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let input: string;
+// An arbiter each: a killed holder's blocks go back only as its session ends.
+beforeEach(async () => {
+  paths = testPaths("room-wait");
+  // 4 MiB: 63 data blocks of 64 KiB.
+  arbiter = await ArbiterProcess.start(paths, { size: "4MiB" });
+  input = join(paths.dir, "input");
+  writeFileSync(input, "hello\n");
+});
+afterEach(async () => {
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Another client holding every block of the region, until it is killed. */
+async function holdEverything() {
+  const holder = spawnFixture(
+    "holder",
+    clientConfig(paths, { segment: "all", mutex: "all", bytes: 63 << 16 }),
+  );
+  expect((await holder.events.next("holding")).blocks).toBe(63);
+  return holder;
+}
+
+/** The sender's stderr once it says `words`, or all of it if it exited first. */
+async function once(sender: ReturnType<typeof guestSaying>, words: string): Promise<string> {
+  let exited = false;
+  void sender.proc.exited.then(() => {
+    exited = true;
+  });
+  while (!exited && !sender.said.text.includes(words)) await Bun.sleep(50);
+  await Bun.sleep(exited ? 100 : 0); // what it said last, as it exited
+  return sender.said.text;
+}
+
+test("a sender that finds the region full waits for room, and goes through once the holder lets go", async () => {
+  const holder = await holdEverything();
+  const out = join(paths.dir, "waited.out");
+  const receiver = guest(paths, ["recv", "-q", "--channel", "waited", "--out", out, "--timeout", "60s"]);
+  const sender = guestSaying(paths, ["send", input, "--channel", "waited", "--progress"]);
+  try {
+    // Before: exit 1 at once, "… since it needs 1 block and only 0 of 63 blocks are free; start the
+    // arbiter with a larger --size".
+    expect(await once(sender, "waiting for room")).toContain(
+      "waiting for room in the region for the ring: it needs 1 block and only 0 of 63 blocks are free...",
+    );
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+  // The holder's segment goes back at its session's end: within its lease, well inside the 30 s wait.
+  expect(await sender.proc.exited).toBe(0);
+  expect(await receiver.exit()).toBe(0);
+  expect(readFileSync(out, "utf8")).toBe("hello\n");
+});
+
+test("with --timeout the wait ends there, and the refusal says other clients held the room that long", async () => {
+  const holder = await holdEverything();
+  try {
+    const sender = guestSaying(paths, ["send", input, "--channel", "timed", "--timeout", "1s"]);
+    expect(await sender.proc.exited).toBe(1);
+    // Before: "only 0 of 63 blocks are free; start …", with no word of a wait.
+    expect(sender.said.text).toContain(
+      "only 0 of 63 blocks are free (other clients held them for the 1 s it waited); start the arbiter with a larger --size",
+    );
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});
+
+test("a ring the empty region could not hold is refused at once, with no wait", async () => {
+  const holder = await holdEverything();
+  // 16 MiB: a ring of 4 MiB chunks fitted to it has 5 (20 MiB); one fitted to "hello" would fit.
+  const large = join(paths.dir, "large");
+  writeFileSync(large, new Uint8Array(16 << 20));
+  const sender = guestSaying(paths, [
+    "send",
+    large,
+    "--channel",
+    "huge",
+    "--chunk-size",
+    "4MiB",
+    "--progress",
+  ]);
+  try {
+    expect(await sender.proc.exited).toBe(1);
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+  expect(sender.said.text).toContain("pass a smaller --chunk-size or --depth");
+  expect(sender.said.text).not.toContain("waited");
+  expect(sender.said.text).not.toContain("waiting for room");
+});
+
+test("the library waits only when asked (roomWaitMs), and checks what it is given", async () => {
+  const holder = await holdEverything();
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    const shape = { chunkBytes: 4096, depth: 2 };
+    await expectRejection(
+      ChannelSender.open(client, "lib", shape),
+      "NoSpace",
+      /only 0 of 63 blocks are free;/,
+    );
+    const said: string[] = [];
+    const onRoomWait = (reason: string) => said.push(reason);
+    await expectRejection(
+      ChannelSender.open(client, "lib", { ...shape, roomWaitMs: 300, onRoomWait }),
+      "NoSpace",
+      /other clients held them for the 300 ms it waited/,
+    );
+    expect(said).toEqual(["it needs 1 block and only 0 of 63 blocks are free"]);
+    for (const roomWaitMs of [-1, Number.NaN, "5s"])
+      await expectRejection(
+        ChannelSender.open(client, "lib", { ...shape, roomWaitMs: roomWaitMs as number }),
+        "InvalidArgument",
+        /its roomWaitMs .* is not a number of milliseconds from 0/,
+      );
+    await expectRejection(
+      ChannelSender.open(client, "lib", { ...shape, onRoomWait: 5 as unknown as () => void }),
+      "InvalidArgument",
+      /its onRoomWait 5 is not a function/,
+    );
+  } finally {
+    await client.close();
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});
