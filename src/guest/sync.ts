@@ -101,7 +101,7 @@ abstract class SlotObject {
    * generation word tells a reused slot apart even if the handle was not closed here.
    */
   protected checkHandle(): void {
-    if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed");
+    if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed (open it again)");
     // A closed client's slots are no longer mapped: its own error, not a fault on the read below.
     if (this.client.isClosed)
       throw this.client.lost ?? failure("ConnectionLost", `use '${this.name}'`, "its client was closed");
@@ -261,7 +261,7 @@ abstract class SlotObject {
     return failure(
       "NotHeld",
       `unlock '${this.name}'`,
-      owner ? `client ${owner} holds it, not this one` : "it is not locked",
+      owner ? `client ${owner} holds it, not this one (only its holder may unlock it)` : "it is not locked",
     );
   }
 }
