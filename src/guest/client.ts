@@ -111,7 +111,9 @@ export class Client extends SessionFacts {
   }
 
   /** Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
-   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held. */
+   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
+   * It lives while any client holds it: its creator has no rights the others lack, and its leaving (free(),
+   * close(), exit) hands it, its data and its name to the other holders; the last one's leaving deletes it. */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
     return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options)));
   }

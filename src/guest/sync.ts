@@ -281,10 +281,10 @@ abstract class SlotObject {
 export class Mutex extends SlotObject {}
 
 /**
- * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken
- * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do. Its lock's
- * holder dying is as for a `Mutex`: `acquire()` returns `"owner-died"`, and so does a `wait()` (which
- * ends then: that holder will never notify).
+ * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken waiter
+ * re-checks its condition in a loop. wait() lets go of this lock only, not of a Mutex: a bounded queue's "not
+ * empty" and "not full" share one CondVar (wait for either, broadcast()). Its holder dying is as for a
+ * `Mutex`: `acquire()` and `wait()` (which ends then: that holder will never notify) return `"owner-died"`.
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
