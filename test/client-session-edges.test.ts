@@ -122,14 +122,15 @@ test("connect() given 0 ms still gives its one hello its second", async () => {
 /** A client on a scripted transport, not greeted: its clock and its transport's are set by the test. */
 function scripted(transport: Partial<Transport>, options = {}) {
   const client = new Client(transport as Transport, {} as MappedRegion, options);
-  client.leaseMs = 1000;
   const inside = client as unknown as {
+    facts: { leaseMs: number };
     lastTickMs: number;
     heartbeatInFlight: boolean;
     heartbeatSentMs: number;
     tick(): void;
     giveUpOnSilentArbiter(now: number): void;
   };
+  inside.facts.leaseMs = 1000;
   return { client, inside };
 }
 

@@ -216,7 +216,7 @@ describe("defect: an error quoting a huge name could not be sent", () => {
     expect(error.code).toBe("InvalidArgument");
     expect(Buffer.byteLength(error.message)).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_BYTES);
     expect(error.message).toStartWith("Failed to open segment '\uFFFD");
-    expect(error.message).toEndWith("since the name is longer than 255 bytes");
+    expect(error.message).toEndWith("since the name is longer than 255 bytes (choose a shorter name)");
   }, 60_000);
 
   test("a message too long for its field keeps its start and end, cut between characters", () => {

@@ -18,7 +18,7 @@ test("a name of exactly MAX_NAME_BYTES bytes is sent as it is; one byte more is 
     expect(syncOpenRequest(longest, "condvar", false).name).toBe(longest);
   }
   const tooLong = "a".repeat(MAX_NAME_BYTES + 1);
-  const refused = new RegExp(`the name is longer than ${MAX_NAME_BYTES} bytes$`);
+  const refused = new RegExp(`the name is longer than ${MAX_NAME_BYTES} bytes \\(choose a shorter name\\)$`);
   expectFailure(() => allocRequest(10, { name: tooLong }), "InvalidArgument", refused);
   expectFailure(() => openRequest(tooLong, "read"), "InvalidArgument", refused);
   expectFailure(() => syncOpenRequest(tooLong, "mutex", true), "InvalidArgument", refused);

@@ -67,6 +67,8 @@ describe("liveness", () => {
     expect(String(result.message)).toMatch(/lease expired/);
     // Said as what happened to the client, which cannot know it was frozen (a paused VM, a SIGSTOP).
     expect(String(result.message)).toContain("the process, or its VM, was stopped, paused or starved of CPU");
+    // The way on (app trial 33: "start it again" read as the process, which was running again by then).
+    expect(String(result.message)).toContain("connect() again, or run the command again, for a new session)");
     expect(await frozen.exit()).toBe(0);
     await observer.close();
   });

@@ -77,6 +77,22 @@ describe("mprotect", () => {
 
   testUnless(
     noGuard,
+    "a write to a block it holds no grant for is not taken for a read grant's",
+    async () => {
+      const child = spawnFixture(
+        "toucher",
+        clientConfig(paths, { action: "ungranted", block: 1, write: true }),
+      );
+      await child.exit();
+      expect(child.proc.signalCode).toBe("SIGSEGV");
+      const stderr = await child.stderr;
+      expect(stderr).toContain("ivsh: this process touched shared memory it holds no grant for: offset");
+      expect(stderr).not.toContain("may only read");
+    },
+  );
+
+  testUnless(
+    noGuard,
     "a view kept past its client's close() faults, explained, instead of crashing the runtime",
     async () => {
       const child = spawnFixture("toucher", clientConfig(paths, { action: "after-close" }));
@@ -112,16 +128,20 @@ describe("mprotect", () => {
     },
   );
 
-  testUnless(noGuard, "a write through a read grant is explained the same way", async () => {
+  // The app trial (33): a reader that wrote was told of five causes; the fault says which it was.
+  testUnless(noGuard, "a write through a read grant is explained as that, and what to do", async () => {
     const child = spawnFixture(
       "toucher",
       clientConfig(paths, { action: "write-read-grant", segment: "readable" }),
     );
     await child.exit();
     expect(child.proc.signalCode).toBe("SIGSEGV");
-    expect(await child.stderr).toContain(
-      `offset 0x${readable.offset.toString(16)} of the region ${paths.region} (not granted to this client, freed, written through a read grant, its client closed, or its session lost: the lease expired and the arbiter gave its blocks away)`,
+    const stderr = await child.stderr;
+    expect(stderr).toContain(
+      `ivsh: this process wrote to shared memory it may only read: offset 0x${readable.offset.toString(16)} of the region ${paths.region} (a read grant: its Segment was opened or allocated with mode "read").`,
     );
+    expect(stderr).toContain('free() this one and open() the segment again with mode "write"');
+    expect(stderr).not.toContain("holds no grant for");
   });
 
   testUnless(

@@ -111,7 +111,11 @@ export function checkName(name: unknown, what: string): string {
 function checkNameBytes(name: string, action: string): string {
   const what = `${action} '${shownName(name)}'`;
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
-    throw failure("InvalidArgument", what, `the name is longer than ${MAX_NAME_BYTES} bytes`);
+    throw failure(
+      "InvalidArgument",
+      what,
+      `the name is longer than ${MAX_NAME_BYTES} bytes (choose a shorter name)`,
+    );
   return what;
 }
 

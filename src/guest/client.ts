@@ -24,6 +24,7 @@ import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
+import { SessionFacts } from "./session-facts.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { CondVar, Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
@@ -50,25 +51,13 @@ type Retries = { deadlineMs: number; totalMs: number };
  * mutexes and condition variables, and keeps its lease alive. Made by `connect()`; `close()` releases
  * everything it holds (so does the process ending, or the lease running out).
  */
-export class Client {
-  /** This session's id, as `ivsh status` shows it (client #N). */
-  clientId = 0;
-  /** The arbiter's epoch: it changes when a restarted arbiter took over. */
-  epoch = 0;
-  /** How long the arbiter waits without a heartbeat before it releases what this client holds. */
-  leaseMs = 0;
-  /** The VM this client runs in, as the host named it ("host" for host processes). */
-  vm = "";
-  /** How many times the connection was re-established after the arbiter went away. */
-  reconnects = 0;
+export class Client extends SessionFacts {
   /** @internal The region's layout, as the arbiter announced it. */
   geometry!: Geometry;
   /** @internal The region's synchronisation slots, as 32-bit words. */
   words!: Int32Array;
   /** @internal How this client's mutex and condvar waiters park and are woken. */
   parker!: Parker;
-  /** Where this client's waiters park, and if only in the arbiter, why: for its logs and bug reports. */
-  parking = "";
   /** @internal Wakes that notifies under a lock owe, per slot, paid when the lock is released. */
   readonly owedWakes = new Map<number, number>();
   private mailbox: WakeMailbox | undefined;
@@ -91,7 +80,9 @@ export class Client {
     /** @internal */ readonly transport: Transport,
     /** @internal */ readonly region: MappedRegion,
     private readonly options: ConnectOptions,
-  ) {}
+  ) {
+    super();
+  }
 
   /** @internal First hello: learn who we are, check the region matches, protect the data area. Given up
    * at the retries' deadline (connect's retries share one). */
@@ -104,7 +95,7 @@ export class Client {
     this.region.revoke(dataOffset, blockCount * blockSize);
     // After the revoke, which may throw: connect() then closes the region, and nothing would close this.
     const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
-    [this.mailbox, this.parking] = [opened.mailbox, opened.parking];
+    [this.mailbox, this.facts.parking] = [opened.mailbox, opened.parking];
     this.parker = new Parker(this, this.mailbox);
     // Once the session is gone for good, or says goodbye (freed on arrival), its grants are the arbiter's to
     // give away: a view kept by mistake must fault, not write into blocks another client now holds.
@@ -120,7 +111,9 @@ export class Client {
   }
 
   /** Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
-   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held. */
+   * "write"); a `name` lets other clients `open()` it. Its memory is mapped into this process while held.
+   * It lives while any client holds it: its creator has no rights the others lack, and its leaving (free(),
+   * close(), exit) hands it, its data and its name to the other holders; the last one's leaving deletes it. */
   async alloc(size: number | { blocks: number }, options: AllocOptions = {}): Promise<Segment> {
     return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options)));
   }
@@ -367,10 +360,12 @@ export class Client {
     // Told as the whole wait: a late retry's own second is not what the user waited.
     const shownMs = Math.max(waitMs, totalMs);
     const reply = await this.transport.handshake("hello", hello, waitMs, signal, shownMs);
-    this.clientId = reply.clientId;
-    this.epoch = reply.epoch;
-    this.leaseMs = reply.leaseMs;
-    this.vm = reply.vm;
+    Object.assign(this.facts, {
+      clientId: reply.clientId,
+      epoch: reply.epoch,
+      leaseMs: reply.leaseMs,
+      vm: reply.vm,
+    });
     this.sessionToken = reply.sessionToken;
     return reply;
   }
@@ -386,7 +381,7 @@ export class Client {
         await this.transport.open();
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
         await checkResumedRegion(this.region, reply, this.transport, () => this.closed);
-        this.reconnects++;
+        this.facts.reconnects++;
         this.transport.release();
         return;
       } catch (error) {

@@ -39,7 +39,7 @@ const condvars = new Map<number, CondVar>();
  * Why this process has no connection, as a call without one is told: "not called" was wrong after a
  * shm_init() that failed, or a shm_finish(), and one still connecting is told so (client()).
  */
-let whyNone = "shm_init() has not been called";
+let whyNone = "shm_init() has not been called (await shm_init() first)";
 const INIT_FAILED = "the last shm_init() failed (call shm_init() again)";
 
 /**

@@ -101,7 +101,7 @@ abstract class SlotObject {
    * generation word tells a reused slot apart even if the handle was not closed here.
    */
   protected checkHandle(): void {
-    if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed");
+    if (this.closed) throw failure("NotHeld", `use '${this.name}'`, "its handle was closed (open it again)");
     // A closed client's slots are no longer mapped: its own error, not a fault on the read below.
     if (this.client.isClosed)
       throw this.client.lost ?? failure("ConnectionLost", `use '${this.name}'`, "its client was closed");
@@ -261,7 +261,7 @@ abstract class SlotObject {
     return failure(
       "NotHeld",
       `unlock '${this.name}'`,
-      owner ? `client ${owner} holds it, not this one` : "it is not locked",
+      owner ? `client ${owner} holds it, not this one (only its holder may unlock it)` : "it is not locked",
     );
   }
 }
@@ -281,10 +281,10 @@ abstract class SlotObject {
 export class Mutex extends SlotObject {}
 
 /**
- * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken
- * waiter re-checks its condition in a loop, as the report's Fig. 1 and Fig. 2 loops do. Its lock's
- * holder dying is as for a `Mutex`: `acquire()` returns `"owner-died"`, and so does a `wait()` (which
- * ends then: that holder will never notify).
+ * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken waiter
+ * re-checks its condition in a loop. wait() lets go of this lock only, not of a Mutex: a bounded queue's "not
+ * empty" and "not full" share one CondVar (wait for either, broadcast()). Its holder dying is as for a
+ * `Mutex`: `acquire()` and `wait()` (which ends then: that holder will never notify) return `"owner-died"`.
  */
 export class CondVar extends SlotObject {
   private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);

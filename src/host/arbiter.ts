@@ -371,7 +371,7 @@ export class Arbiter implements ArbiterView {
       "LeaseExpired",
       `keep client ${clientId}'s session`,
       `no heartbeat arrived for ${this.options.leaseMs} ms (lease expired): its grants and locks were released ` +
-        "(the process, or its VM, was stopped, paused or starved of CPU that long; start it again)",
+        "(the process, or its VM, was stopped, paused or starved of CPU that long; connect() again, or run the command again, for a new session)",
     );
     this.waits.settleClient(clientId, (waiter) =>
       connection?.fail(messages.wait.op, waiter.requestId, error),

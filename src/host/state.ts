@@ -272,7 +272,7 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "NoSpace",
         what,
-        `it needs ${count} blocks of ${this.geometry.blockSize} bytes and the whole region has ${this.geometry.blockCount}`,
+        `it needs ${count} blocks of ${this.geometry.blockSize} bytes and the whole region has ${this.geometry.blockCount} (allocate less, or start ivsh host with a larger --size)`,
       );
     return count;
   }
@@ -382,5 +382,9 @@ function truncateUtf8(text: string, maxBytes: number): string {
 function checkName(name: string, what: string, optional: boolean): void {
   if (!name && !optional) throw failure("InvalidArgument", what, "the name is empty");
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
-    throw failure("InvalidArgument", what, `the name is longer than ${MAX_NAME_BYTES} bytes`);
+    throw failure(
+      "InvalidArgument",
+      what,
+      `the name is longer than ${MAX_NAME_BYTES} bytes (choose a shorter name)`,
+    );
 }

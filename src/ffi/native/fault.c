@@ -31,6 +31,8 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -83,13 +85,34 @@ static const struct range *range_of(uintptr_t address, uintptr_t *base_out) {
   return NULL;
 }
 
+/*
+ * Whether a fault was a write to a page this process may read: a read grant's, which the list of causes
+ * left a reader that wrote to puzzle out. The page fault's error code says write (bit 1); the kernel then
+ * reads the byte for us, answering EFAULT rather than faulting where nothing may be read.
+ */
+static int wrote_readable(const void *context, uintptr_t address) {
+#if defined(__x86_64__)
+  const ucontext_t *state = context;
+  if (!context || !(state->uc_mcontext.gregs[REG_ERR] & 2)) return 0;
+  char byte;
+  struct iovec local = {&byte, 1}, remote = {(void *)address, 1};
+  return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == 1;
+#else
+  (void)context;
+  (void)address;
+  return 0;
+#endif
+}
+
 /* Which offset of which region faulted, why, and what to do; formatted on the stack, async-signal-safe. */
-static void explain(const struct range *range, uintptr_t base, uintptr_t address, int signal, int code) {
+static void explain(const struct range *range, uintptr_t base, uintptr_t address, int signal, int code,
+                    int read_only) {
   char message[768];
   size_t at = 0;
   put(message, &at, sizeof message, line_start);
   put(message, &at, sizeof message,
       signal == SIGBUS ? "this process touched shared memory with no memory behind it: offset "
+      : read_only      ? "this process wrote to shared memory it may only read: offset "
                        : "this process touched shared memory it holds no grant for: offset ");
   put_hex(message, &at, sizeof message, address - base);
   put(message, &at, sizeof message, " of the region ");
@@ -101,6 +124,13 @@ static void explain(const struct range *range, uintptr_t base, uintptr_t address
     put(message, &at, sizeof message, line_start);
     put(message, &at, sizeof message,
         "free space on that file system, or start the arbiter again on an intact region.\n");
+  } else if (read_only) {
+    put(message, &at, sizeof message, " (a read grant: its Segment was opened or allocated with mode \"read\").\n");
+    put(message, &at, sizeof message, line_start);
+    put(message, &at, sizeof message,
+        "write through a Segment held \"write\" or \"write-exclusive\": free() this one and open() the segment "
+        "again with mode \"write\" (refused while another client holds it write-exclusive). This is a bug in "
+        "the program, not in ivsh or Bun.\n");
   } else {
     put(message, &at, sizeof message,
         code == SEGV_ACCERR
@@ -137,7 +167,8 @@ static void on_fault(int signal, siginfo_t *info, void *context) {
   /* si_code > 0: the kernel reports a real fault at si_addr (a signal sent by kill has no address). */
   const struct range *range = info->si_code > 0 ? range_of((uintptr_t)info->si_addr, &base) : NULL;
   if (range) {
-    explain(range, base, (uintptr_t)info->si_addr, signal, info->si_code);
+    const int read_only = signal == SIGSEGV && info->si_code == SEGV_ACCERR && wrote_readable(context, address);
+    explain(range, base, address, signal, info->si_code, read_only);
     die_of_it(signal);
     return;
   }
