@@ -1,8 +1,8 @@
 /**
  * The fault-injection soak: `npm run soak -- --seconds N [--seed S] [--json FILE] [--only I]`.
- * Runs random scenarios (transfers, lock/condvar/churn workloads, a region scribbler) against one arbiter,
- * each with real processes and faults at random moments, and checks the failure model after each. Every
- * scenario draws from its own stream of (seed, index), so `--seed S --only I` replays scenario I.
+ * Runs random scenarios (transfers, crowds of transfers at once, lock/condvar/churn workloads, a region
+ * scribbler) against one arbiter, each with real processes and faults at random moments, and checks the
+ * failure model after each. Every scenario draws from its own stream of (seed, index), so `--seed S --only I` replays scenario I.
  * `--kinds` keeps to some scenario kinds. The last line is exactly `soak: N scenarios, M faults injected, V violations`; exit 1 if V > 0.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { testPaths } from "../helpers/paths.ts";
 import { Prng } from "../helpers/prng.ts";
 import { ArbiterProcess } from "../helpers/processes.ts";
 import { checkArbiter } from "./checks.ts";
+import { crowdScenario } from "./crowd-scenario.ts";
 import { describeFault, killAllTracked } from "./harness.ts";
 import { lockScenario } from "./lock-scenario.ts";
 import type { Scenario, ScenarioResult, SoakContext } from "./scenario.ts";
@@ -23,9 +24,10 @@ const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
   transfer: { weight: 5, run: transferScenario },
   locks: { weight: 3, run: lockScenario },
   scribble: { weight: 1.5, run: scribbleScenario },
+  crowd: { weight: 1, run: crowdScenario },
 };
 
-const USAGE = `usage: npm run soak -- --seconds N [--seed S] [--json FILE] [--only I] [--lease MS] [--kinds transfer,locks,scribble]
+const USAGE = `usage: npm run soak -- --seconds N [--seed S] [--json FILE] [--only I] [--lease MS] [--kinds transfer,locks,scribble,crowd]
   --seconds N   how long to run scenarios (default 60)
   --seed S      the run's seed (default: random, printed); the same seed replays the same scenarios
   --json FILE   writes the totals and violations there

@@ -75,13 +75,14 @@ function startSide(
   context: SoakContext,
   files: { source: string; output: string },
   side: "send" | "recv",
+  senderFlags: string[],
 ) {
   const env = { IVSH_SOCKET: context.paths.socket, IVSH_REGION: context.paths.region };
   const seed = String(context.random.next());
   const common = ["--channel", plan.channel];
   const started: Tracked[] = [];
   if (side === "send") {
-    const geometry = ["--block-size", String(plan.chunk), "--depth", String(plan.depth)];
+    const geometry = ["--block-size", String(plan.chunk), "--depth", String(plan.depth), ...senderFlags];
     if (plan.source === "file")
       return [
         spawnTracked({
@@ -142,7 +143,25 @@ function startSide(
   return started;
 }
 
-function planFaults(random: Prng, plan: TransferPlan, spanMs: number, leaseMs: number): Fault[] {
+/**
+ * A transfer's part in a crowd (./crowd-scenario.ts): the ring's shape, chosen so that the crowd's rings
+ * may together need more than the region; at most `maxBytes`; no arbiter faults (one would be every
+ * transfer's); and `waitMs` more before its ends count as hung (a sender may wait that long for room).
+ */
+export interface CrowdPart {
+  chunk: number;
+  depth: number;
+  maxBytes: number;
+  waitMs: number;
+}
+
+function planFaults(
+  random: Prng,
+  plan: TransferPlan,
+  spanMs: number,
+  leaseMs: number,
+  arbiterFaults: boolean,
+): Fault[] {
   const targets = ["sender", "receiver"];
   if (plan.source !== "file") targets.push("producer");
   if (plan.sink === "pipe") targets.push("consumer");
@@ -150,7 +169,7 @@ function planFaults(random: Prng, plan: TransferPlan, spanMs: number, leaseMs: n
   const count = random.weighted({ 0: 2, 1: 5, 2: 3 } as const);
   for (let index = 0; index < Number(count); index++) {
     let fault: Fault;
-    if (random.chance(0.15)) fault = randomArbiterFault(random, spanMs, leaseMs);
+    if (arbiterFaults && random.chance(0.15)) fault = randomArbiterFault(random, spanMs, leaseMs);
     else if (plan.source !== "file" && random.chance(0.2))
       fault = { kind: "ctrl-c", targets: ["producer", "sender"], atMs: random.int(spanMs) };
     else fault = randomProcessFault(random, targets, spanMs, leaseMs);
@@ -164,9 +183,12 @@ function planFaults(random: Prng, plan: TransferPlan, spanMs: number, leaseMs: n
   return faults;
 }
 
-export async function transferScenario(context: SoakContext): Promise<ScenarioResult> {
+export async function transferScenario(context: SoakContext, crowd?: CrowdPart): Promise<ScenarioResult> {
   const { random, leaseMs } = context;
-  const plan = planTransfer(random, context.pool.byteLength);
+  const drawn = planTransfer(random, context.pool.byteLength);
+  const plan = crowd
+    ? { ...drawn, chunk: crowd.chunk, depth: crowd.depth, size: Math.min(drawn.size, crowd.maxBytes) }
+    : drawn;
   const expected = context.pool.subarray(plan.offset, plan.offset + plan.size);
   const files = {
     source: join(context.dir, "source"),
@@ -175,7 +197,7 @@ export async function transferScenario(context: SoakContext): Promise<ScenarioRe
   };
   writeFileSync(files.source, expected);
   const estimate = estimateMs(plan);
-  const faults = planFaults(random, plan, estimate, leaseMs);
+  const faults = planFaults(random, plan, estimate, leaseMs, crowd === undefined);
   const processes = new Map<string, Tracked>();
   const startedMs = performance.now();
   const order = plan.receiverFirst ? (["recv", "send"] as const) : (["send", "recv"] as const);
@@ -183,10 +205,13 @@ export async function transferScenario(context: SoakContext): Promise<ScenarioRe
   const faulting = injectFaults(faults, processes, context.arbiter, startedMs, received);
   for (const [step, side] of order.entries()) {
     if (step === 1) await Bun.sleep(plan.gapMs);
-    for (const tracked of startSide(plan, context, files, side)) processes.set(tracked.name, tracked);
+    // In a crowd, a wait for room is said (--progress), to be counted.
+    const senderFlags = crowd ? ["--progress"] : [];
+    for (const tracked of startSide(plan, context, files, side, senderFlags))
+      processes.set(tracked.name, tracked);
   }
   const applied = await faulting;
-  const deadline = performance.now() + 3 * estimate + livenessAllowanceMs(leaseMs);
+  const deadline = performance.now() + 3 * estimate + livenessAllowanceMs(leaseMs) + (crowd?.waitMs ?? 0);
   const rescue = await rescueAWaitingEnd(plan.channel, context, files, processes, deadline);
   const ivshEnds = [...processes.values()].filter((tracked) => tracked.isIvsh);
   await Promise.all(ivshEnds.map((tracked) => tracked.settle(deadline)));
@@ -200,7 +225,10 @@ export async function transferScenario(context: SoakContext): Promise<ScenarioRe
   const partial = existsSync(`${files.output}.partial`);
   const rescued = read(files.rescued);
   const violations = await judgeTransfer({ plan, expected, processes, applied, output, partial, rescued });
-  return { kind: "transfer", description: describePlan(plan), faults: applied, violations };
+  const result = { kind: "transfer", description: describePlan(plan), faults: applied, violations };
+  if (!crowd) return result;
+  const waited = (await processes.get("sender")?.stderr)?.includes("waiting for room") ?? false;
+  return { ...result, tallies: { waitedForRoom: waited ? 1 : 0 } };
 }
 
 function describePlan(plan: TransferPlan): string {
