@@ -315,6 +315,8 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
+    const server = this.server;
+    if (server) this.regionWatch.noticeSocketGone(this.options.socketPath, () => server.published());
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
@@ -340,6 +342,11 @@ export class Arbiter implements ArbiterView {
   /** Writes the state journal again if it was removed or replaced; whether it is at its path now. */
   keepJournal(): boolean {
     return this.journalKeeper.keep();
+  }
+
+  /** What the sweep found the operator must mend, for `ivsh status` (`problems`). */
+  get problems(): string[] {
+    return [...this.regionWatch.problems, ...this.journalKeeper.problems];
   }
 
   get journalTakenOver(): boolean {
