@@ -18,7 +18,7 @@ import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
-import { notifyServiceManager } from "../host/systemd.ts";
+import { notifyServiceManager, notifyServing } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
@@ -124,7 +124,7 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
       `epoch ${arbiter.epoch}, ` +
       `${plural(arbiter.state.sessions.size, "session")} restored`,
   );
-  notifyServiceManager({
+  notifyServing({
     READY: 1,
     MAINPID: process.pid,
     STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,

@@ -35,6 +35,7 @@ import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
 import { loadStateFile } from "./state-read.ts";
+import { notifyProblems } from "./systemd.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
@@ -317,6 +318,7 @@ export class Arbiter implements ArbiterView {
     this.regionWatch.noticeGone();
     const server = this.server;
     if (server) this.regionWatch.noticeSocketGone(this.options.socketPath, () => server.published());
+    notifyProblems(this.problems);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
