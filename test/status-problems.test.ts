@@ -58,8 +58,14 @@ test("the region file removed under the arbiter: status --json and the text name
   const text = await runCli(["status", "--limit", "0", "--socket", paths.socket]);
   expect(text.stdout).toContain(`PROBLEM: ${wanted}`);
   await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
   // Said once in the log, not at every sweep.
-  expect((await arbiter.spawned.stderr).split(wanted).length - 1).toBe(1);
+  expect(stderr.split(wanted).length - 1).toBe(1);
+  // Not "allocations and sessions stay in STATE for the next start": that start makes a new region file.
+  expect(stderr).toContain(
+    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed while the arbiter ran), so ` +
+      `the next start makes a new one and discards the allocations in ${paths.state}`,
+  );
 }, 60_000);
 
 test("the socket removed under the arbiter: logged as an ERROR and named by a connected client's status", async () => {
