@@ -155,6 +155,54 @@ describe("an address where no arbiter listens", () => {
     }
   });
 
+  /** An arbiter speaking protocol `version`: it refuses the hello in its own words and closes the connection. */
+  function arbiterOfVersion(socket: string, version: number) {
+    const refusal = failure(
+      "VersionMismatch",
+      "greet the client",
+      `it speaks protocol version 3 and this arbiter speaks ${version} (use the same ivsh release on both sides)`,
+    );
+    const decoder = new FrameDecoder();
+    return Bun.listen({
+      unix: socket,
+      socket: {
+        data: (peer, bytes) => {
+          decoder.push(bytes);
+          for (let frame = decoder.next(); frame; frame = decoder.next()) {
+            peer.write(encodeErrorFrame(frame.op, frame.requestId, refusal));
+            peer.end();
+          }
+        },
+      },
+    });
+  }
+
+  // An older arbiter's words (protocol 1, before arbiterPid) call this client "the client" and name no arbiter.
+  for (const [version, which] of [
+    [1, "(the arbiter runs an older ivsh): upgrade it and restart it, or run its release here"],
+    [4, "(the arbiter runs a newer ivsh): upgrade this one, or run the arbiter's release"],
+  ] as const)
+    test(`an arbiter of protocol ${version}: status and recv --socket name it and which side to upgrade`, async () => {
+      const socket = join(paths.dir, `arbiter-${version}.sock`);
+      const arbiter = arbiterOfVersion(socket, version);
+      const wanted = `Failed to connect to the arbiter at ${socket} since it speaks protocol version ${version} and this ivsh speaks 3 ${which}`;
+      try {
+        const status = await runCli(["status", "--socket", socket]);
+        expect(status.exitCode).toBe(1);
+        // Before: "Failed to greet the client since it speaks protocol version 3 and this arbiter speaks 1".
+        expect(status.stderr).toContain(wanted);
+        // Before: no region file /dev/shm/ivsh, start `ivsh host` (an arbiter was there, of another release).
+        const recv = await runCli(["guest", "recv", "--socket", socket, "--timeout", "1s"], {
+          IVSH_REGION: "",
+        });
+        expect(recv.exitCode).toBe(1);
+        expect(recv.stderr).toContain(wanted);
+        expect(recv.stderr).not.toContain("no region file");
+      } finally {
+        arbiter.stop(true);
+      }
+    });
+
   test("status --socket naming a regular file: a file that is not a socket, as ivsh host says", async () => {
     const file = join(paths.dir, "regular-file");
     writeFileSync(file, "not a socket\n");

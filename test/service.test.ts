@@ -84,6 +84,37 @@ test("Type=notify: READY=1 with the arbiter's pid and what it serves, on a socke
   expect(message).toMatch(/STATUS=serving .*region on .*arbiter\.sock, epoch 1/);
 });
 
+/**
+ * The Status: line of `systemctl status` said "serving ..." while the arbiter's socket was gone (removed
+ * under it: no new client could connect) and nothing else did but one journal line.
+ */
+test("a socket removed under the arbiter: STATUS= says the problem, for systemctl status", async () => {
+  const notifySocket = join(paths.dir, "notify-problem.sock");
+  const listening = bindDatagramSocket(notifySocket);
+  const own = testPaths("notify-problem");
+  const arbiter = await ArbiterProcess.start(own, { env: { NOTIFY_SOCKET: notifySocket }, lease: "1s" });
+  try {
+    rmSync(own.socket);
+    const said: string[] = [];
+    const deadline = Date.now() + EXIT_BOUND_MS;
+    while (!said.some((message) => message.includes("STATUS=PROBLEM"))) {
+      const datagram = receiveWithFd(listening, notifySocket);
+      if (datagram) said.push(new TextDecoder().decode(datagram.payload));
+      else if (Date.now() > deadline)
+        throw new Error(`no STATUS=PROBLEM within ${EXIT_BOUND_MS} ms: ${said}`);
+      else await Bun.sleep(10);
+    }
+    expect(said.at(-1)).toBe(
+      `STATUS=PROBLEM: the socket ${own.socket} was removed or replaced while the arbiter ran: clients already ` +
+        "connected go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)",
+    );
+  } finally {
+    await arbiter.stop();
+    closeFd(listening);
+    own.cleanup();
+  }
+});
+
 test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async () => {
   const message = await readinessMessage(`@ivsh-test-notify-${process.pid}`, "abstract");
   expect(message).toContain("READY=1");

@@ -1,6 +1,6 @@
 /** `ivsh host`: the arbiter daemon. */
 
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import type { ParsedArgs } from "citty";
 import {
   DEFAULT_BLOCK_SIZE,
@@ -18,7 +18,7 @@ import { followParent } from "../host/parent.ts";
 import { checkArbiterPaths, startArbiter } from "../host/start.ts";
 import { compactAfterRecords } from "../host/state-file.ts";
 import { recordedGeometry } from "../host/state-read.ts";
-import { notifyServiceManager } from "../host/systemd.ts";
+import { notifyServiceManager, notifyServing } from "../host/systemd.ts";
 import { isLogLevel, LOG_LEVELS, type LogLevel, log } from "../log.ts";
 import {
   computeGeometry,
@@ -124,7 +124,7 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
       `epoch ${arbiter.epoch}, ` +
       `${plural(arbiter.state.sessions.size, "session")} restored`,
   );
-  notifyServiceManager({
+  notifyServing({
     READY: 1,
     MAINPID: process.pid,
     STATUS: `serving ${options.regionPath} on ${socketShown}, epoch ${arbiter.epoch}`,
@@ -141,7 +141,13 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
   // Written once more if it was removed: only a journal at its path keeps anything for the next start.
   const kept = arbiter.keepJournal();
   await arbiter.stop();
-  if (kept)
+  // A region removed under it is made anew by the next start, which discards what the journal holds.
+  if (kept && !existsSync(options.regionPath))
+    log.warn(
+      `stopped on ${signal}; no region file is at ${options.regionPath} any more (removed while the arbiter ran), ` +
+        `so the next start makes a new one and discards the allocations in ${options.statePath}`,
+    );
+  else if (kept)
     log.info(
       `stopped on ${signal}; allocations and sessions stay in ${options.statePath} for the next start`,
     );

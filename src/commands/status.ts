@@ -231,6 +231,7 @@ function renderStatus(report: StatusReport): string {
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     ...journalLines(report.journalOutage),
+    ...(report.problems ?? []).map((problem) => `PROBLEM: ${problem}`),
     ...limitLines(report.limits, region.blockSize),
     "",
     `VMs (${totals.vms}):`,

@@ -151,14 +151,10 @@ export async function withArbiterRegion(options: ConnectOptions, waitMs: number)
         await Bun.sleep(delay);
         continue;
       }
-      // So is a socket this user may not open, or one nobody serves: "no region" would send them looking
-      // for the wrong thing, when what is missing is the arbiter that would have made it.
-      if (
-        isIvshError(error, "Interrupted") ||
-        isIvshError(error, "ArbiterUnreachable") ||
-        refusedAccess(error)
-      )
-        throw error;
+      // So is a socket this user may not open, one nobody serves, or an arbiter of another release: "no
+      // region" would send them looking for the wrong thing, when what is missing is an arbiter to use.
+      const told = ["Interrupted", "ArbiterUnreachable", "VersionMismatch"] as const;
+      if (told.some((code) => isIvshError(error, code)) || refusedAccess(error)) throw error;
       return options; // resolveConnection and connect() then say what is missing, as they would have
     }
   }

@@ -20,24 +20,6 @@ export function describeEndpoint(endpoint: Endpoint): string {
   return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
 }
 
-/**
- * A hello the arbiter refused because its --state journal could not record the session (its file system
- * full, read-only, failing): the arbiter's own words ("Failed to record a change in the state journal PATH
- * since ...") said neither that connecting failed nor to which arbiter. Undefined for any other error.
- */
-export function journalRefusedHello(endpoint: Endpoint, error: unknown): IvshError | undefined {
-  if (!(error instanceof IvshError)) return undefined;
-  // The journal's path, unless an older arbiter's (or the fake in test/cli-no-arbiter.test.ts) left it out.
-  const refused = /^Failed to record a change in the state journal( .*?)? since (.*)$/s.exec(error.message);
-  if (!refused) return undefined;
-  const [, journal = "", why] = refused;
-  return new IvshError(
-    error.code,
-    `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since it could not record the session in its state journal${journal}: ${why}`,
-    { cause: error },
-  );
-}
-
 /** The arbiter went away and did not come back within the reconnect timeout: said where, and what to do. */
 export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError {
   const relative = "unix" in endpoint && !endpoint.unix.startsWith("/");

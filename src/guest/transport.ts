@@ -19,10 +19,10 @@ import {
 import { Outbox } from "../protocol/outbox.ts";
 import { formatWait } from "../units.ts";
 import { answerWithin, withTimeout } from "./give-up.ts";
+import { journalRefusedHello, versionRefusedHello } from "./hello-refusals.ts";
 import {
   ClientClosed,
   type Endpoint,
-  journalRefusedHello,
   notAnArbiter,
   OPENING_BYTES,
   QueueFull,
@@ -173,7 +173,7 @@ export class Transport {
     const answer = this.enqueue(name, fields, true);
     return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why).catch(
       (error: unknown) => {
-        throw journalRefusedHello(this.endpoint, error) ?? error;
+        throw journalRefusedHello(this.endpoint, error) ?? versionRefusedHello(this.endpoint, error) ?? error;
       },
     );
   }

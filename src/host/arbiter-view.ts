@@ -63,6 +63,8 @@ export interface ArbiterView {
   readonly compactions: number;
   /** Whether the state journal refuses changes now (its file system full), for the status report. */
   readonly journalOutage: Pick<JournalOutage, "report">;
+  /** What the sweep found the operator must mend (the region file or socket removed under it, ...). */
+  readonly problems: readonly string[];
   /** A session's connection from now on (hello, or a reconnect taking the session over). */
   attach(clientId: number, connection: Connection): void;
   /** The client was heard from. */

@@ -35,6 +35,7 @@ import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
 import { loadStateFile } from "./state-read.ts";
+import { notifyProblems } from "./systemd.ts";
 import { TransferWatch } from "./transfers.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
@@ -315,6 +316,9 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
+    const server = this.server;
+    if (server) this.regionWatch.noticeSocketGone(this.options.socketPath, () => server.published());
+    notifyProblems(this.problems);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
@@ -340,6 +344,11 @@ export class Arbiter implements ArbiterView {
   /** Writes the state journal again if it was removed or replaced; whether it is at its path now. */
   keepJournal(): boolean {
     return this.journalKeeper.keep();
+  }
+
+  /** What the sweep found the operator must mend, for `ivsh status` (`problems`). */
+  get problems(): string[] {
+    return [...this.regionWatch.problems, ...this.journalKeeper.problems];
   }
 
   get journalTakenOver(): boolean {

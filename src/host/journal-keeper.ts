@@ -13,8 +13,8 @@ import type { StateRecord } from "./records.ts";
 import type { StateFile } from "./state-file.ts";
 
 export class JournalKeeper {
-  /** A journal that could not be written again was said to be gone (once, until it is written). */
-  private goneTold = false;
+  /** Why the journal is not at its path, said once until it is written again; for `ivsh status` too. */
+  private gone: string | undefined;
   /** Another arbiter took the journal's path: this one no longer keeps a journal there. */
   private taken = false;
 
@@ -27,6 +27,11 @@ export class JournalKeeper {
   /** Another arbiter took the journal's path while this one ran: this one's allocations are kept nowhere. */
   get takenOver(): boolean {
     return this.taken;
+  }
+
+  /** What the operator must mend about the journal's path, for `ivsh status` (`problems`). */
+  get problems(): string[] {
+    return this.gone === undefined ? [] : [this.gone];
   }
 
   /** Whether the journal is at its path now (what a stop may say: a restart resumes from it). */
@@ -45,11 +50,11 @@ export class JournalKeeper {
     const vacant = nothingAt(path);
     const holder = otherJournalHolder(path);
     if (holder !== undefined) {
-      log.error(
+      this.gone =
         `the state journal ${path} was removed while the arbiter ran and another arbiter${holder} keeps its own ` +
-          "there now: this arbiter's allocations are recorded nowhere a restart finds (stop one of them: each " +
-          "needs a --state of its own)",
-      );
+        "there now: this arbiter's allocations are recorded nowhere a restart finds (stop one of them: each " +
+        "needs a --state of its own)";
+      log.error(this.gone);
       this.taken = true;
       return false;
     }
@@ -59,16 +64,16 @@ export class JournalKeeper {
       // Made there since the look (another arbiter's first start): looked at again, at once, it is said to be
       // that arbiter's, not "gone" (nor, at a stop, a journal the next start will not find).
       if (vacant && lookAgain && isIvshError(error, "ArbiterRunning")) return this.keepAt(false);
-      if (!this.goneTold)
-        log.error(
+      if (this.gone === undefined) {
+        this.gone =
           `the state journal ${path} was removed or replaced while the arbiter ran and cannot be written again ` +
-            `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
-            "the arbiter retries at each sweep",
-        );
-      this.goneTold = true;
+          `(${error instanceof Error ? error.message : error}): a restart now would discard every allocation; ` +
+          "the arbiter retries at each sweep";
+        log.error(this.gone);
+      }
       return false;
     }
-    this.goneTold = false;
+    this.gone = undefined;
     log.warn(
       `the state journal ${path} was removed or replaced while the arbiter ran: wrote it again from the arbiter's state (leave it in place: a restart resumes from it)`,
     );

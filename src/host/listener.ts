@@ -34,6 +34,8 @@ const PROBE_TIMEOUT_MS = 1000;
 /** A listening arbiter socket; `stop` removes its file only if that is still the one it bound. */
 export interface ArbiterListener {
   stop(): void;
+  /** Whether the file at the socket's path is still the one bound (not removed, nor replaced). */
+  published(): boolean;
 }
 
 /**
@@ -57,7 +59,17 @@ export function listenUnix(path: string, handlers: SocketHandler<Connection>): A
       server.stop(true);
       removeAtStop(path, identity);
     },
+    published: () => identity !== undefined && stillPublished(path, identity),
   };
+}
+
+/** A path this user may no longer look at (its directory's mode changed) is not known to be gone. */
+function stillPublished(path: string, identity: string): boolean {
+  try {
+    return fileIdentity(path) === identity;
+  } catch (error) {
+    return errnoOf(error) === "EACCES";
+  }
 }
 
 /**

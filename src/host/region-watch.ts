@@ -1,18 +1,26 @@
 /**
- * The sweep's watch on the region file under a running arbiter: truncated (the arbiter must stop before
- * it touches the missing part) or removed or replaced (new clients no longer reach this region).
+ * The sweep's watch on the files clients reach the arbiter by: the region file truncated (the arbiter
+ * must stop before it touches the missing part), the region file or the socket removed or replaced (new
+ * clients no longer reach this arbiter). What is found is said once in the log and kept for `ivsh status`
+ * (`problems`): a monitor polling it was told all was well while only the log said otherwise.
  */
 import { failure, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 
 export class RegionWatch {
-  private goneTold = false;
+  private regionGone: string | undefined;
+  private socketGone: string | undefined;
 
   constructor(
     private readonly region: Pick<MappedRegion, "fileSize" | "size" | "stillAt">,
     private readonly path: string,
   ) {}
+
+  /** What the operator must mend, kept once found: a file made again at a path is not the one served. */
+  get problems(): string[] {
+    return [this.regionGone, this.socketGone].filter((problem) => problem !== undefined);
+  }
 
   /**
    * The error to fail with if the region file is shorter than the mapping (`truncate` while the arbiter
@@ -35,11 +43,23 @@ export class RegionWatch {
 
   /** Told once: new clients open the path, so a file removed or replaced there no longer leads here. */
   noticeGone(): void {
-    if (this.goneTold || this.region.stillAt(this.path)) return;
-    this.goneTold = true;
-    log.error(
+    if (this.regionGone !== undefined || this.region.stillAt(this.path)) return;
+    this.regionGone =
       `the region file ${this.path} was removed or replaced while the arbiter ran: clients ` +
-        "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)",
-    );
+      "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)";
+    log.error(this.regionGone);
+  }
+
+  /**
+   * Told once: a socket file removed (a clean-up of /tmp, an `rm`) left the arbiter serving on, silent,
+   * while every new client was told no socket exists there. `published` says whether the file at
+   * `socketPath` is still the one it listens on.
+   */
+  noticeSocketGone(socketPath: string, published: () => boolean): void {
+    if (this.socketGone !== undefined || published()) return;
+    this.socketGone =
+      `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
+      "go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)";
+    log.error(this.socketGone);
   }
 }

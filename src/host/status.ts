@@ -43,6 +43,7 @@ export function statusReport(
     },
     compactions: arbiter.compactions,
     ...journalOutage(arbiter),
+    ...(arbiter.problems.length > 0 ? { problems: [...arbiter.problems] } : {}),
     region: {
       path: options.regionPath,
       size: geometry.regionSize,

@@ -22,3 +22,23 @@ export function notifyServiceManager(fields: Record<string, string | number>): v
     log.warn(`could not notify the service manager at NOTIFY_SOCKET=${socket}: ${(error as Error).message}`);
   }
 }
+
+/** What STATUS= says while all is well ("serving ..."), and the problems it said last instead. */
+const told = { serving: "", problems: "" };
+
+/** READY=1 with what the arbiter serves: the STATUS= it goes back to once no problem is left. */
+export function notifyServing(fields: Record<string, string | number> & { STATUS: string }): void {
+  told.serving = fields.STATUS;
+  notifyServiceManager(fields);
+}
+
+/**
+ * The sweep's problems (its socket or region file removed, ...) as STATUS=, when they change: the Status:
+ * line of `systemctl status` said "serving" while no new client could reach the arbiter.
+ */
+export function notifyProblems(problems: readonly string[]): void {
+  const now = problems.join("; ");
+  if (now === told.problems) return;
+  told.problems = now;
+  notifyServiceManager({ STATUS: now ? `PROBLEM: ${now}` : told.serving });
+}

@@ -83,6 +83,12 @@ export interface StatusReport {
   /** Present while the state journal cannot be written and changes are refused. */
   journalOutage?: JournalOutageReport;
   /**
+   * Present only while the arbiter serves on with something the operator must mend (its region file,
+   * socket or state journal removed or replaced under it): each says what and what to do. With
+   * `journalOutage`, what a monitor looks for: an arbiter with neither is healthy.
+   */
+  problems?: string[];
+  /**
    * How many there are of each; the lists below hold at most the request's `limit` of them. (`transfers`:
    * in progress; absent from an arbiter older than it.)
    */

@@ -1,0 +1,103 @@
+/**
+ * `ivsh status` names what the operator must mend while the arbiter serves on: its region file, socket or
+ * state journal removed under it. Only the log said so (the socket's removal not even that), and a monitor
+ * polling `ivsh status --json` was told all was well while no new client could reach the arbiter.
+ */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { type Client, connect } from "../src/guest/index.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, eventually, livenessBoundMs, runCli } from "./helpers/processes.ts";
+import { directoryFreezer } from "./helpers/tools.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+
+beforeEach(async () => {
+  paths = testPaths("status-problems");
+  // A 1 s lease sweeps every 250 ms: each removal is found within a few sweeps.
+  arbiter = await ArbiterProcess.start(paths, { lease: "1s" });
+  client = await connect({ ...clientConfig(paths), name: "monitor" });
+});
+afterEach(async () => {
+  await client?.close();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** The problems a connected client's status names, once one that contains `wanted` is among them. */
+async function problemsOnce(wanted: string): Promise<string[]> {
+  let problems: string[] = [];
+  await eventually(
+    async () => {
+      problems = (await client.status(0)).problems ?? [];
+      return problems.some((problem) => problem.includes(wanted));
+    },
+    livenessBoundMs(1000),
+    `status to name '${wanted}'`,
+  );
+  return problems;
+}
+
+test("a healthy arbiter's status has no problems", async () => {
+  const result = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
+  expect(result.exitCode).toBe(0);
+  expect(JSON.parse(result.stdout)).not.toHaveProperty("problems");
+});
+
+test("the region file removed under the arbiter: status --json and the text name it, and what to do", async () => {
+  rmSync(paths.region);
+  const wanted = `the region file ${paths.region} was removed or replaced while the arbiter ran`;
+  expect(await problemsOnce(wanted)).toEqual([
+    `${wanted}: clients already connected go on, new ones cannot reach this region (stop the arbiter and start it again)`,
+  ]);
+  const json = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
+  expect(json.exitCode).toBe(0);
+  expect(JSON.parse(json.stdout).problems).toEqual([expect.stringContaining(wanted)]);
+  const text = await runCli(["status", "--limit", "0", "--socket", paths.socket]);
+  expect(text.stdout).toContain(`PROBLEM: ${wanted}`);
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  // Said once in the log, not at every sweep.
+  expect(stderr.split(wanted).length - 1).toBe(1);
+  // Not "allocations and sessions stay in STATE for the next start": that start makes a new region file.
+  expect(stderr).toContain(
+    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed while the arbiter ran), so ` +
+      `the next start makes a new one and discards the allocations in ${paths.state}`,
+  );
+}, 60_000);
+
+test("the socket removed under the arbiter: logged as an ERROR and named by a connected client's status", async () => {
+  rmSync(paths.socket);
+  const wanted = `the socket ${paths.socket} was removed or replaced while the arbiter ran`;
+  expect(await problemsOnce(wanted)).toEqual([
+    `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)`,
+  ]);
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).toContain(`ERROR ${wanted}`);
+  expect(stderr.split(wanted).length - 1).toBe(1);
+}, 60_000);
+
+const freezer = directoryFreezer();
+
+test.if(freezer !== undefined)(
+  "the state journal removed where it cannot be written again: named until it is, then no longer",
+  async () => {
+    rmSync(paths.state);
+    freezer!.freeze(paths.dir);
+    try {
+      const wanted = `the state journal ${paths.state} was removed or replaced while the arbiter ran and cannot be written again`;
+      expect(await problemsOnce(wanted)).toEqual([expect.stringContaining("a restart now would discard")]);
+    } finally {
+      freezer!.thaw(paths.dir);
+    }
+    await eventually(
+      async () => (await client.status(0)).problems === undefined,
+      livenessBoundMs(1000),
+      "the journal written again",
+    );
+  },
+  60_000,
+);
