@@ -147,3 +147,30 @@ test("the library waits only when asked (roomWaitMs), and checks what it is give
     await holder.exit();
   }
 });
+
+test("a receiver whose sender waits for room past its --timeout says the sender is there, waiting", async () => {
+  const holder = await holdEverything();
+  const sender = guestSaying(paths, [
+    "send",
+    input,
+    "--channel",
+    "pending",
+    "--progress",
+    "--timeout",
+    "30s",
+  ]);
+  try {
+    expect(await once(sender, "waiting for room")).toContain("waiting for room");
+    const receiver = guestSaying(paths, ["recv", "--channel", "pending", "--out", "-", "--timeout", "1s"]);
+    expect(await receiver.proc.exited).toBe(1);
+    // Before: "no sender showed up within 1 s (--timeout)", with the sender there, waiting for room.
+    expect(receiver.said.text).toMatch(
+      /no sender started a transfer within 1 s \(--timeout\): a sender \(client \d+\) holds the channel but set up no ring in that time/,
+    );
+  } finally {
+    sender.proc.kill("SIGINT");
+    await sender.proc.exited;
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});

@@ -17,7 +17,7 @@ import { abortWhenGone } from "./peer.ts";
 import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
-import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
+import { pendingSenderLine, type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
 import { releaseEnd } from "./release-end.ts";
 import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
 import { type RingShrink, ringShrink, shrunkRingNote } from "./ring-shrink.ts";
@@ -242,6 +242,7 @@ export async function receiveStream(
       return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, {
         onJoined,
         onSenderFailed,
+        onClaimed: (slot) => attempt.peerPending(() => pendingSenderLine(slot)),
       });
     },
     renew,
@@ -254,7 +255,7 @@ async function receiveThrough(
   sink: Sink,
   progress: Progress,
   signal: AbortSignal | undefined,
-  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed">>,
+  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed" | "onClaimed">>,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const onSenderFailed = (failed: SenderSetupFailure) => {
