@@ -132,6 +132,9 @@ async function sendThrough(
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const onRoomWait = (reason: string) => progress.waiting?.(`for room in the region for the ring: ${reason}`);
+  // Stopped past its lease while it set up (waiting for room, up to --timeout), nothing was sent: it starts
+  // over in a new session, as one stopped while it waited for a receiver does.
+  redoable(() => source.rewind());
   const sender = await ChannelSender.open(client, channel, { onRoomWait, ...sized });
   const ringShrunk = ringShrink(sender.ring);
   if (ringShrunk) progress.notice?.(shrunkRingNote(sender.ring, ringShrunk));
