@@ -147,3 +147,68 @@ test("the library waits only when asked (roomWaitMs), and checks what it is give
     await holder.exit();
   }
 });
+
+test("a receiver whose sender waits for room past its --timeout says the sender is there, waiting", async () => {
+  const holder = await holdEverything();
+  const sender = guestSaying(paths, [
+    "send",
+    input,
+    "--channel",
+    "pending",
+    "--progress",
+    "--timeout",
+    "30s",
+  ]);
+  try {
+    expect(await once(sender, "waiting for room")).toContain("waiting for room");
+    const receiver = guestSaying(paths, ["recv", "--channel", "pending", "--out", "-", "--timeout", "1s"]);
+    expect(await receiver.proc.exited).toBe(1);
+    // Before: "no sender showed up within 1 s (--timeout)", with the sender there, waiting for room.
+    expect(receiver.said.text).toMatch(
+      /no sender started a transfer within 1 s \(--timeout\): a sender \(client \d+\) holds the channel but set up no ring in that time/,
+    );
+  } finally {
+    sender.proc.kill("SIGINT");
+    await sender.proc.exited;
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});
+
+test("a sender stopped past its lease while it waits for room starts over in a new session, and goes through", async () => {
+  // A lease of 1 s, for a stop past it within the test's time.
+  await arbiter.stop();
+  paths.cleanup();
+  paths = testPaths("room-wait-stop");
+  arbiter = await ArbiterProcess.start(paths, { size: "4MiB", lease: "1s" });
+  input = join(paths.dir, "input");
+  writeFileSync(input, "hello\n");
+  const holder = await holdEverything();
+  const out = join(paths.dir, "stopped.out");
+  const receiver = guest(paths, ["recv", "-q", "--channel", "stopped", "--out", out, "--timeout", "60s"]);
+  const sender = guestSaying(paths, [
+    "send",
+    input,
+    "--channel",
+    "stopped",
+    "--progress",
+    "--timeout",
+    "60s",
+  ]);
+  try {
+    expect(await once(sender, "waiting for room")).toContain("waiting for room");
+    sender.proc.kill("SIGSTOP");
+    await Bun.sleep(3000); // three leases: the arbiter has let go of its session, and of the channel
+    sender.proc.kill("SIGCONT");
+    await Bun.sleep(1500); // it finds its session gone while the region is still full
+  } finally {
+    sender.proc.kill("SIGCONT");
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+  // Before: exit 1, "Failed to keep client 3's session since no heartbeat arrived for 1000 ms (lease expired)".
+  expect(await sender.proc.exited).toBe(0);
+  expect(sender.said.text).not.toContain("lease expired");
+  expect(await receiver.exit()).toBe(0);
+  expect(readFileSync(out, "utf8")).toBe("hello\n");
+});

@@ -37,6 +37,8 @@ export interface PeerWaitTry {
   redoable(canRedo: () => boolean): void;
   /** A peer came but failed before it could be there ("a sender (client 7) could not ..."): the last is told at the limit. */
   peerFailed(line: string): void;
+  /** How to tell, at the limit, of a peer that is there but not ready (a sender still waiting for room). */
+  peerPending(describe: () => string | undefined): void;
 }
 
 /**
@@ -67,6 +69,7 @@ export async function withPeerWait<T>(
   const deadline = waitMs === undefined ? undefined : performance.now() + waitMs;
   let lastFailed: string | undefined;
   for (let current = client; ; ) {
+    let pending: (() => string | undefined) | undefined;
     let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
     let canRedo = () => false;
     const left = deadline === undefined ? undefined : deadline - performance.now();
@@ -78,6 +81,7 @@ export async function withPeerWait<T>(
       current,
       what,
       () => lastFailed,
+      () => pending?.(),
     );
     try {
       return await body({
@@ -91,6 +95,9 @@ export async function withPeerWait<T>(
         },
         peerFailed: (line) => {
           lastFailed = line;
+        },
+        peerPending: (describe) => {
+          pending = describe;
         },
       });
     } catch (error) {
@@ -162,6 +169,7 @@ class PeerWait {
     private readonly client: ChannelClient,
     private readonly what: WaitFor,
     private readonly lastFailed: () => string | undefined = () => undefined,
+    private readonly pending: () => string | undefined = () => undefined,
   ) {
     this.silence = new ArbiterSilence(client);
     if (leftMs === undefined) {
@@ -248,6 +256,15 @@ class PeerWait {
     if (this.arbiterSilent) return arbiterSilent(this.what, limit);
     // One came but failed: "no sender showed up" alone sent the user looking for a sender that never ran.
     const failed = this.lastFailed();
+    // One is there but not ready (a sender waiting for room for its ring): "no sender showed up" sent the
+    // user looking for a sender that was running.
+    const pending = failed ? undefined : this.pending();
+    if (pending)
+      return failure(
+        "Timeout",
+        this.what.action,
+        `no ${this.what.peer} started a transfer within ${limit} (--timeout): ${pending}`,
+      );
     const last = failed ? `; the last that came failed: ${failed}` : "";
     return failure(
       "Timeout",

@@ -152,3 +152,16 @@ function takeSetupFailure(slot: ChannelSlot): SenderSetupFailure | undefined {
 export function senderFailedLine({ clientId, description }: SenderSetupFailure): string {
   return `a sender${clientId ? ` (client ${clientId})` : ""} could not set up its ring: ${description}`;
 }
+
+/**
+ * At a receiver's limit: a sender that holds the channel's sender end but published no transfer to join,
+ * as one waiting for room for its ring does (room-wait.ts) for up to its own --timeout.
+ */
+export function pendingSenderLine(slot: ChannelSlot): string | undefined {
+  const { owner } = slot.holder("sender");
+  if (owner === 0) return undefined;
+  return (
+    `a sender (client ${owner}) holds the channel but set up no ring in that time (it waits for room in ` +
+    "the region while other clients hold its blocks, or it is stopped; `ivsh status` shows both)"
+  );
+}

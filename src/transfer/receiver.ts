@@ -55,10 +55,12 @@ export interface ReceiverOptions {
    * ring is opened: a session lost after that lost the sender's transfer too (withPeerWait's redo).
    */
   onJoined?: () => void;
+  /** @internal Called with the slot once the receiver role is claimed: what its wait may tell at a limit. */
+  onClaimed?: (slot: ChannelSlot) => void;
 }
 
 /** What ChannelReceiver.open() takes (ReceiverOptions). */
-const RECEIVER_OPTIONS = ["onWaiting", "onSenderFailed", "signal", "keeper", "onJoined"];
+const RECEIVER_OPTIONS = ["onWaiting", "onSenderFailed", "signal", "keeper", "onJoined", "onClaimed"];
 
 /**
  * The receiving end of a channel: `receive()` hands each chunk in place, in order, and once the sender
@@ -93,6 +95,7 @@ export class ChannelReceiver {
     checkEndArguments(client, name, options, RECEIVER_OPTIONS);
     await giveBackRefused(client, "receive", name, options.signal); // what a full journal kept held at a last failure
     const slot = await claimRole(client, name, "receiver", options.signal);
+    options.onClaimed?.(slot);
     try {
       const transfer = await awaitTransfer(slot, options.onWaiting, options.signal, options.onSenderFailed);
       // Our id first: a sender that sees the transfer joined reads it to know whose lock word to watch.

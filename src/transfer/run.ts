@@ -17,7 +17,7 @@ import { abortWhenGone } from "./peer.ts";
 import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
-import { type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
+import { pendingSenderLine, type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
 import { releaseEnd } from "./release-end.ts";
 import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
 import { type RingShrink, ringShrink, shrunkRingNote } from "./ring-shrink.ts";
@@ -132,6 +132,9 @@ async function sendThrough(
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const onRoomWait = (reason: string) => progress.waiting?.(`for room in the region for the ring: ${reason}`);
+  // Stopped past its lease while it set up (waiting for room, up to --timeout), nothing was sent: it starts
+  // over in a new session, as one stopped while it waited for a receiver does.
+  redoable(() => source.rewind());
   const sender = await ChannelSender.open(client, channel, { onRoomWait, ...sized });
   const ringShrunk = ringShrink(sender.ring);
   if (ringShrunk) progress.notice?.(shrunkRingNote(sender.ring, ringShrunk));
@@ -242,6 +245,7 @@ export async function receiveStream(
       return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, {
         onJoined,
         onSenderFailed,
+        onClaimed: (slot) => attempt.peerPending(() => pendingSenderLine(slot)),
       });
     },
     renew,
@@ -254,7 +258,7 @@ async function receiveThrough(
   sink: Sink,
   progress: Progress,
   signal: AbortSignal | undefined,
-  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed">>,
+  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed" | "onClaimed">>,
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const onSenderFailed = (failed: SenderSetupFailure) => {
