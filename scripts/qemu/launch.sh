@@ -310,7 +310,28 @@ trap on_stop TSTP
 # reader ends once this script and every bridge are gone. Helpers get neither fd 6 nor the name lock.
 mkfifo "$T/bridge.err"
 exec 6<>"$T/bridge.err"
-sed -u "s/^/[bridge $NAME] /" <"$T/bridge.err" >&2 6>&- 7>&- &
+# A bridge command that cannot run (--ivsh naming no program) fails alike at every guest connection, and a
+# guest retries once a second: a line the same as the one before is counted, not shown, and its count is said
+# when another line comes, or when this reader ends (at EOF, or killed by cleanup's TERM).
+bridge_lines() {
+  local line last= more=0
+  counted() {
+    [ "$more" = 0 ] || echo "[bridge $NAME] (the line above came $more more times)"
+    more=0
+  }
+  trap 'counted; exit 0' TERM
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [ "$line" = "$last" ]; then
+      more=$((more + 1))
+      continue
+    fi
+    counted
+    echo "[bridge $NAME] $line"
+    last=$line
+  done
+  counted
+}
+bridge_lines <"$T/bridge.err" >&2 6>&- 7>&- &
 PIDS+=($!)
 {
   echo '#!/bin/sh'
