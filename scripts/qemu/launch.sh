@@ -40,7 +40,8 @@ first; it does nothing when the image is current) with:
   - the region file as an ivshmem-plain PCI device (1af4:1110, BAR 2 = the whole file),
   - a restricted user-mode NIC (guest 10.0.2.15/24, gateway 10.0.2.2) on which a connection to
     10.0.2.100:7777 runs `IVSH bridge --vm NAME --socket SOCKET` on the host, stdin/stdout = the
-    connection, stderr = this script's stderr (prefixed "[bridge NAME] ").
+    connection, stderr = this script's stderr (prefixed "[bridge NAME] "; a line the same as the
+    one before is counted, not repeated).
 
 Options:
   --name NAME        VM name, 1-64 of [A-Za-z0-9_.-], not 'host' (default vm0); one VM per name at a time
