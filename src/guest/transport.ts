@@ -26,6 +26,7 @@ import {
   notAnArbiter,
   OPENING_BYTES,
   QueueFull,
+  RefusalUnworded,
   unreachable,
   wireError,
 } from "./link-errors.ts";
@@ -120,8 +121,9 @@ export class Transport {
   /**
    * Opens the socket (no hello: the caller sends it, as the first request). `signal`, or the final close(),
    * ends a TCP connect still in progress (Interrupted): one whose SYN goes unanswered waits its timeout else.
+   * `retried`: the caller tries again whatever refused it, so a refusal comes unworded (RefusalUnworded).
    */
-  async open(signal?: AbortSignal): Promise<void> {
+  async open(signal?: AbortSignal, retried = false): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
     const handlers: SocketHandler<undefined> = {
       data: (_socket, bytes) => this.received(reading, bytes),
@@ -142,7 +144,9 @@ export class Transport {
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
       // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
-      throw isIvshError(cause, "Interrupted") ? cause : unreachable(this.endpoint, cause, this.sysfsRoot);
+      if (isIvshError(cause, "Interrupted")) throw cause;
+      if (retried) throw new RefusalUnworded(this.endpoint, cause, this.sysfsRoot);
+      throw unreachable(this.endpoint, cause, this.sysfsRoot);
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
     if (!("unix" in endpoint)) socket.setNoDelay(true);
