@@ -7,8 +7,9 @@ import { groupName, userName } from "../accounts.ts";
 import { failure, IvshError, isIvshError, libraryForm } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
-import { decodeError, type Frame } from "../protocol/codec.ts";
-import { formatWait } from "../units.ts";
+import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
+import { FRAME_HEADER_BYTES } from "../protocol/messages.ts";
+import { formatWait, plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
 import { noSocketMade } from "./no-socket.ts";
@@ -314,6 +315,37 @@ const OTHER_PEER_TCP_HINT =
   `check the address (--connect${libraryForm(", or connect({ tcp })")});` +
   " in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
   "was given (guestfwd): the bridge relays to what listens there";
+
+/** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
+export type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
+
+/**
+ * A wait that ran out with part of a frame in hand (`reading`'s), in words: the bytes, and what they began.
+ * "Did not answer" sent a user after a slow arbiter when something else, sending, held the socket; or, for
+ * an arbiter that answered before, hid that it stopped in the middle of an answer. Undefined: none came.
+ */
+export function cutShort(
+  endpoint: Endpoint,
+  reading: Reading | undefined,
+  waited: string,
+): string | undefined {
+  const unfinished = reading?.decoder.unfinished(CUT_SHORT_SHOWN);
+  if (!reading || !unfinished) return undefined;
+  const { received, bytes, length } = unfinished;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");
+  const begun =
+    length === undefined ? `a frame's ${FRAME_HEADER_BYTES}-byte header` : `a ${length}-byte frame`;
+  const sent = `sent ${plural(received, "byte")} (${hex}${received > bytes.length ? " …" : ""}), the start of ${begun}, then nothing for ${waited}`;
+  if (reading.framed) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
+  const check =
+    "unix" in endpoint
+      ? `check --socket${libraryForm(", or connect({ socket })")}; \`ss -xlp\` shows which process listens there`
+      : OTHER_PEER_TCP_HINT;
+  return `the peer there ${sent}: it is no ivsh arbiter, or one stopped in the middle of its answer (${check})`;
+}
+
+/** How many of a cut-short frame's bytes are shown: its header's, and a few more. */
+const CUT_SHORT_SHOWN = 16;
 
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
   const text = Buffer.from(opening).toString("latin1");

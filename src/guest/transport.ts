@@ -21,11 +21,13 @@ import { formatWait } from "../units.ts";
 import { answerWithin, withTimeout } from "./give-up.ts";
 import {
   ClientClosed,
+  cutShort,
   type Endpoint,
   journalRefusedHello,
   notAnArbiter,
   OPENING_BYTES,
   QueueFull,
+  type Reading,
   RefusalUnworded,
   unreachable,
   wireError,
@@ -46,6 +48,7 @@ interface Pending {
 interface Link {
   socket: Socket<undefined>;
   outbox: Outbox;
+  reading: Reading;
 }
 
 const CONNECT_TIMEOUT_MS = 3000;
@@ -150,7 +153,7 @@ export class Transport {
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
     if (!("unix" in endpoint)) socket.setNoDelay(true);
-    this.link = { socket, outbox: new Outbox(socket) };
+    this.link = { socket, outbox: new Outbox(socket), reading };
     this.held = true;
     this.referenced = true;
     this.keepAliveWhileBusy();
@@ -175,11 +178,11 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it accepted the connection but did not answer within ${formatWait(shownMs)}`;
     const answer = this.enqueue(name, fields, true);
-    return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why).catch(
-      (error: unknown) => {
-        throw journalRefusedHello(this.endpoint, error) ?? error;
-      },
-    );
+    const verbs: [string, string] = ["greet", "connect to the arbiter"];
+    const partly = () => cutShort(this.endpoint, this.link?.reading, formatWait(shownMs));
+    return answerWithin(this.endpoint, answer, ms, signal, verbs, why, partly).catch((error: unknown) => {
+      throw journalRefusedHello(this.endpoint, error) ?? error;
+    });
   }
 
   /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */
@@ -191,7 +194,9 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it did not answer the ${name} request within ${formatWait(ms)}`;
     const answer = this.enqueue(name, fields, false);
-    return answerWithin(this.endpoint, answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
+    const partly = () => cutShort(this.endpoint, this.link?.reading, formatWait(ms));
+    const verbs: [string, string] = ["ask", `ask the arbiter for ${name}`];
+    return answerWithin(this.endpoint, answer, ms, signal, verbs, why, partly);
   }
 
   /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
@@ -393,6 +398,3 @@ export class Transport {
     else this.fail(failure("ConnectionLost", "talk to the arbiter", "the connection closed"));
   }
 }
-
-/** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
-type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
