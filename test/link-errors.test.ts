@@ -5,7 +5,8 @@
  */
 import { expect, test } from "bun:test";
 import { failure, forCommands } from "../src/errors.ts";
-import { linkTrouble, notAnArbiter, type PeerNotArbiter, silentArbiter } from "../src/guest/link-errors.ts";
+import { linkTrouble, notAnArbiter, type PeerNotArbiter } from "../src/guest/link-errors.ts";
+import { silentArbiter } from "../src/guest/resume-tries.ts";
 
 const ENDPOINT = { unix: "/tmp/ivsh-link-errors.sock" };
 const CAUSE = failure("ConnectionLost", "greet the arbiter", "no frame came");

@@ -4,7 +4,7 @@ import type { UnixSocketListener } from "bun";
 import { IvshError } from "../src/errors.ts";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { lockedOut } from "../src/guest/link-errors.ts";
+import { lockedOut } from "../src/guest/resume-tries.ts";
 import { encodeFrame, FrameDecoder } from "../src/protocol/codec.ts";
 import { FrameKind, messages } from "../src/protocol/messages.ts";
 import { expectRejection } from "./helpers/errors.ts";

@@ -1,10 +1,10 @@
 /**
- * What a resume gives up with (ResumeTries, src/guest/link-errors.ts): the arbiter's refusal only if its
+ * What a resume gives up with (ResumeTries, src/guest/resume-tries.ts): the arbiter's refusal only if its
  * last try was refused. One refused, then unanswered (the arbiter went away again), did not come back.
  */
 import { expect, test } from "bun:test";
 import { failure } from "../src/errors.ts";
-import { ResumeTries } from "../src/guest/link-errors.ts";
+import { ResumeTries } from "../src/guest/resume-tries.ts";
 
 const ENDPOINT = { unix: "/tmp/ivsh-resume-tries.sock" };
 const LEASE_MS = 60_000;

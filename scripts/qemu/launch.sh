@@ -40,7 +40,8 @@ first; it does nothing when the image is current) with:
   - the region file as an ivshmem-plain PCI device (1af4:1110, BAR 2 = the whole file),
   - a restricted user-mode NIC (guest 10.0.2.15/24, gateway 10.0.2.2) on which a connection to
     10.0.2.100:7777 runs `IVSH bridge --vm NAME --socket SOCKET` on the host, stdin/stdout = the
-    connection, stderr = this script's stderr (prefixed "[bridge NAME] ").
+    connection, stderr = this script's stderr (prefixed "[bridge NAME] "; a line the same as the
+    one before is counted, not repeated).
 
 Options:
   --name NAME        VM name, 1-64 of [A-Za-z0-9_.-], not 'host' (default vm0); one VM per name at a time
@@ -310,7 +311,28 @@ trap on_stop TSTP
 # reader ends once this script and every bridge are gone. Helpers get neither fd 6 nor the name lock.
 mkfifo "$T/bridge.err"
 exec 6<>"$T/bridge.err"
-sed -u "s/^/[bridge $NAME] /" <"$T/bridge.err" >&2 6>&- 7>&- &
+# A bridge command that cannot run (--ivsh naming no program) fails alike at every guest connection, and a
+# guest retries once a second: a line the same as the one before is counted, not shown, and its count is said
+# when another line comes, or when this reader ends (at EOF, or killed by cleanup's TERM).
+bridge_lines() {
+  local line last= more=0
+  counted() {
+    [ "$more" = 0 ] || echo "[bridge $NAME] (the line above came $more more times)"
+    more=0
+  }
+  trap 'counted; exit 0' TERM
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [ "$line" = "$last" ]; then
+      more=$((more + 1))
+      continue
+    fi
+    counted
+    echo "[bridge $NAME] $line"
+    last=$line
+  done
+  counted
+}
+bridge_lines <"$T/bridge.err" >&2 6>&- 7>&- &
 PIDS+=($!)
 {
   echo '#!/bin/sh'

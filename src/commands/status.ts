@@ -5,6 +5,7 @@ import { failure } from "../errors.ts";
 import { arbiterEndpoint } from "../guest/connect-options.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import { escapeControls, log, writeStandard } from "../log.ts";
+import { HOST_VM } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
@@ -159,8 +160,12 @@ function transferLines(transfers: StatusReport["transfers"], total: number): str
     `transfers in progress (${total}):`,
     ...transfers.map((transfer) => {
       // A role word of 0 while streaming: that end has left (its peer is about to notice and end too).
-      const sender = transfer.sender ? `client #${transfer.sender}` : "(sender gone)";
-      const receiver = transfer.receiver ? `client #${transfer.receiver}` : "(no receiver yet)";
+      const sender = transfer.sender
+        ? `client #${transfer.sender}${inVm(transfer.senderVm)}`
+        : "(sender gone)";
+      const receiver = transfer.receiver
+        ? `client #${transfer.receiver}${inVm(transfer.receiverVm)}`
+        : "(no receiver yet)";
       const of = transfer.totalBytes
         ? ` of ${formatBytes(transfer.totalBytes)} (${Math.floor((100 * transfer.bytes) / transfer.totalBytes)}%)`
         : "";
@@ -169,6 +174,11 @@ function transferLines(transfers: StatusReport["transfers"], total: number): str
     }),
     ...more(transfers.length, total),
   ];
+}
+
+/** " (VM 'web')" for an end in a guest; nothing for the host's processes, or from an older arbiter. */
+function inVm(vm: string | undefined): string {
+  return vm === undefined || vm === HOST_VM ? "" : ` (VM '${vm}')`;
 }
 
 /** First thing after the arbiter's line while its journal refuses changes: the operator must act. */

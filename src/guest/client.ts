@@ -20,8 +20,8 @@ import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { ResumeTries, silentArbiter } from "./link-errors.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
+import { ResumeTries, silentArbiter } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
 import { SessionFacts } from "./session-facts.ts";
@@ -378,7 +378,7 @@ export class Client extends SessionFacts {
     for (let delay = 10; performance.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       try {
-        await this.transport.open();
+        await this.transport.open(undefined, true);
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
         await checkResumedRegion(this.region, reply, this.transport, () => this.closed);
         this.facts.reconnects++;

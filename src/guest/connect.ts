@@ -14,7 +14,7 @@ import {
   withArbiterRegion,
   withEnvironment,
 } from "./connect-options.ts";
-import { QueueFull, UNIX_CLOSED_HINT } from "./link-errors.ts";
+import { QueueFull, UNIX_CLOSED_HINT, worded } from "./link-errors.ts";
 import { absolutePath, absoluteSocketPath } from "./socket-name.ts";
 import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
@@ -51,7 +51,8 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     const transport = new Transport(endpoint, options.sysfsRoot ?? DEFAULT_SYSFS);
     let client: Client | undefined;
     try {
-      await transport.open(options.signal);
+      // Once restarting, any refusal is retried: its words wait for the one thrown.
+      await transport.open(options.signal, restarting);
       client = new Client(transport, region, options);
       await client.greet({ deadlineMs: deadline, totalMs });
       return client;
@@ -63,7 +64,8 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       const retry = restarting && hasTrait(error, "whileRestarting") && performance.now() < deadline;
       if (!retry) {
         region.close();
-        throw restarting && !answered ? (neverAnswered(endpoint, error, totalMs) ?? error) : error;
+        const told = worded(error);
+        throw restarting && !answered ? (neverAnswered(endpoint, told, totalMs) ?? told) : told;
       }
       await Bun.sleep(Math.max(0, Math.min(delay, deadline - performance.now()))); // its last try at the deadline
     }

@@ -7,8 +7,9 @@ import { describeEndpoint, type Endpoint } from "./link-errors.ts";
 
 /**
  * `answer`, unless `ms` pass or `signal` aborts first: then ArbiterUnreachable ("Failed to VERB the arbiter
- * at ENDPOINT since WHY (its process may be stopped, or overloaded)") or the abort's error (`interrupted`
- * names what it interrupted). The answer given up on is rejected later, when its link closes: not unhandled.
+ * at ENDPOINT since WHY (its process may be stopped, or overloaded)", or since what `cutShort` says then, if
+ * anything: part of an answer came) or the abort's error (`interrupted` names what it interrupted). The
+ * answer given up on is rejected later, when its link closes: not unhandled.
  */
 export async function answerWithin<T>(
   endpoint: Endpoint,
@@ -17,14 +18,15 @@ export async function answerWithin<T>(
   signal: AbortSignal | undefined,
   [verb, interrupted]: [string, string],
   why: string,
+  cutShort?: () => string | undefined,
 ): Promise<T> {
   answer.catch(() => undefined); // given up on, it is rejected later when the link closes
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
   const givenUp = new Promise<never>((_, reject) => {
     const action = `${verb} the arbiter at ${describeEndpoint(endpoint)}`;
-    const stalled = `${why} (its process may be stopped, or overloaded)`;
-    timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, stalled)), ms);
+    const stalled = () => cutShort?.() ?? `${why} (its process may be stopped, or overloaded)`;
+    timer = setTimeout(() => reject(failure("ArbiterUnreachable", action, stalled())), ms);
     onAbort = () => reject(abortedError(signal, interrupted));
     signal?.addEventListener("abort", onAbort, { once: true });
   });

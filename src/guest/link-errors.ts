@@ -4,78 +4,21 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
-import { failure, hasTrait, IvshError, isIvshError, libraryForm, reasonOf } from "../errors.ts";
+import { failure, IvshError, isIvshError, libraryForm } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
-import { decodeError, type Frame } from "../protocol/codec.ts";
-import { formatWait } from "../units.ts";
+import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
+import { FRAME_HEADER_BYTES } from "../protocol/messages.ts";
+import { formatWait, plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
 import { noSocketMade } from "./no-socket.ts";
-import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
+import { SOCKET_PATH_MAX_BYTES } from "./socket-name.ts";
 
 export type Endpoint = { unix: string } | { hostname: string; port: number };
 
 export function describeEndpoint(endpoint: Endpoint): string {
   return "unix" in endpoint ? endpoint.unix : `${endpoint.hostname}:${endpoint.port}`;
-}
-
-/** The arbiter went away and did not come back within the reconnect timeout: said where, and what to do. */
-export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError {
-  const relative = "unix" in endpoint && !endpoint.unix.startsWith("/");
-  return failure(
-    "ConnectionLost",
-    `reach the arbiter at ${describeEndpoint(endpoint)} again`,
-    `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)${relative ? relativeSocketNote(endpoint.unix) : ""}`,
-  );
-}
-
-/**
- * connect() keeps a socket relative only where its absolute path does not fit sun_path: a process that
- * changed directory since looked for it elsewhere, and was told only to start an arbiter that was running.
- */
-function relativeSocketNote(socket: string): string {
-  const cwd = workingDirectory() ?? "removed";
-  return (
-    `; ${socket} is relative, looked for from this process's working directory (${cwd}), as its absolute ` +
-    `path does not fit the ${SOCKET_PATH_MAX_BYTES} bytes of a socket's: a process that changes directory ` +
-    "after connecting must name the socket by a shorter path (a symlink to its directory)"
-  );
-}
-
-/**
- * What a resume (Client.recover) gives up with once its reconnect timeout runs out: the arbiter's refusal
- * if its last try was refused (NoSpace: no room for another connection; it was there all along, and
- * "start `ivsh host` again" misled), else that it did not come back (arbiterNotBack).
- */
-export class ResumeTries {
-  private refusal: IvshError | undefined;
-
-  /** `droppedMs`: when the link dropped, on the monotonic clock (as lockedOut takes it). */
-  constructor(
-    private readonly leaseMs: number,
-    private readonly droppedMs = performance.now(),
-  ) {}
-
-  /** A failed try: the loss it means at once (lockedOut), if any; an arbiter's refusal is kept to tell. */
-  failed(error: unknown): IvshError | undefined {
-    // A full accept queue is waited for as a restart is, but told: a process is there, not to be started.
-    // So is a VM's bridge's answer to the hello, which says why it could not reach the arbiter: a resume's
-    // full queue comes so (not unasked), and "start `ivsh host` again" misled there too.
-    const told = error instanceof QueueFull || error instanceof BridgeRefusal;
-    const refused = isIvshError(error) && (!hasTrait(error, "whileRestarting") || told);
-    this.refusal = refused ? error : undefined;
-    return lockedOut(error, this.droppedMs, this.leaseMs);
-  }
-
-  givenUp(endpoint: Endpoint, timeoutMs: number): IvshError {
-    if (!this.refusal) return arbiterNotBack(endpoint, timeoutMs);
-    return failure(
-      this.refusal.code === "ArbiterUnreachable" ? "ConnectionLost" : this.refusal.code,
-      `reach the arbiter at ${describeEndpoint(endpoint)} again`,
-      `it refused this client until the reconnect timeout (${formatWait(timeoutMs)}) ran out: ${reasonOf(this.refusal)}`,
-    );
-  }
 }
 
 /**
@@ -113,6 +56,33 @@ export function unreachable(endpoint: Endpoint, cause: unknown, sysfsRoot?: stri
   return queueFull
     ? new QueueFull(message, { cause })
     : new IvshError("ArbiterUnreachable", message, { cause });
+}
+
+/**
+ * A connect refused, its words not built yet: for a try the caller retries whatever the refusal is (a
+ * resume, a connect() once the arbiter was seen restarting). The words cost a probe socket or two and a stat
+ * (linkTrouble): per try, 1 000 clients retrying a restarting arbiter 4 times a second took with them the
+ * CPU the arbiter needed. The refusal the caller tells is `worded()` then, once.
+ */
+export class RefusalUnworded extends IvshError {
+  constructor(
+    private readonly endpoint: Endpoint,
+    cause: unknown,
+    private readonly sysfsRoot: string | undefined,
+  ) {
+    super("ArbiterUnreachable", `Failed to connect to the arbiter at ${describeEndpoint(endpoint)}`, {
+      cause,
+    });
+  }
+
+  worded(): IvshError {
+    return unreachable(this.endpoint, this.cause, this.sysfsRoot);
+  }
+}
+
+/** `error`, or the refusal it stands for, in words (RefusalUnworded). */
+export function worded<T>(error: T): T | IvshError {
+  return error instanceof RefusalUnworded ? error.worded() : error;
 }
 
 /** An arbiter whose queue of connections waiting to be accepted is full: there, but stopped or busy. */
@@ -328,6 +298,37 @@ const OTHER_PEER_TCP_HINT =
   " in a VM, also the --socket the host's `ivsh bridge --vm NAME --socket SOCKET` " +
   "was given (guestfwd): the bridge relays to what listens there";
 
+/** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
+export type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };
+
+/**
+ * A wait that ran out with part of a frame in hand (`reading`'s), in words: the bytes, and what they began.
+ * "Did not answer" sent a user after a slow arbiter when something else, sending, held the socket; or, for
+ * an arbiter that answered before, hid that it stopped in the middle of an answer. Undefined: none came.
+ */
+export function cutShort(
+  endpoint: Endpoint,
+  reading: Reading | undefined,
+  waited: string,
+): string | undefined {
+  const unfinished = reading?.decoder.unfinished(CUT_SHORT_SHOWN);
+  if (!reading || !unfinished) return undefined;
+  const { received, bytes, length } = unfinished;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");
+  const begun =
+    length === undefined ? `a frame's ${FRAME_HEADER_BYTES}-byte header` : `a ${length}-byte frame`;
+  const sent = `sent ${plural(received, "byte")} (${hex}${received > bytes.length ? " …" : ""}), the start of ${begun}, then nothing for ${waited}`;
+  if (reading.framed) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
+  const check =
+    "unix" in endpoint
+      ? `check --socket${libraryForm(", or connect({ socket })")}; \`ss -xlp\` shows which process listens there`
+      : OTHER_PEER_TCP_HINT;
+  return `the peer there ${sent}: it is no ivsh arbiter, or one stopped in the middle of its answer (${check})`;
+}
+
+/** How many of a cut-short frame's bytes are shown: its header's, and a few more. */
+const CUT_SHORT_SHOWN = 16;
+
 export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: IvshError): IvshError {
   const text = Buffer.from(opening).toString("latin1");
   const shown = (text.split(/\r?\n/)[0] ?? "").replace(/[^\x20-\x7e]/g, ".").slice(0, 40);
@@ -335,34 +336,7 @@ export function notAnArbiter(endpoint: Endpoint, opening: Uint8Array, cause: Ivs
   return new PeerNotArbiter(endpoint, `${shown}${more}`, cause);
 }
 
-/**
- * A socket that refuses this user (EACCES) has an arbiter behind it, whose lease clock runs on while we
- * cannot reach it (a restart as another user): past the lease since the link dropped, our grants may be
- * someone else's, so the session is lost, not retried until the reconnect timeout. An arbiter that is
- * down (nothing listens, no socket) expires nobody, and is waited for. `droppedMs` is on the monotonic
- * clock (performance.now()), as the arbiter's leases are: a wall-clock step must not stretch the lease.
- */
-export function lockedOut(error: unknown, droppedMs: number, leaseMs: number): IvshError | undefined {
-  if (!refusedAccess(error) || performance.now() - droppedMs <= leaseMs) return undefined;
-  return new IvshError(
-    "LeaseExpired",
-    `Failed to reach the arbiter again since this user may no longer open its socket and the lease (${leaseMs} ms) ran out meanwhile: what this client held may be another's now (${(error as IvshError).message.replace(/^Failed to /, "")})`,
-  );
-}
-
 /** Whether connecting failed because this user may not open the arbiter's socket (EACCES on the way). */
 export function refusedAccess(error: unknown): boolean {
   return isIvshError(error, "ArbiterUnreachable") && errnoOf(error.cause) === "EACCES";
-}
-
-/**
- * An arbiter that is stopped or wedged keeps its connection open and answers nothing: every request
- * (alloc, open, free...) then waited for ever, where an arbiter that is gone is given up on after the
- * reconnect timeout. One silent as long, with a heartbeat waiting for its answer, is treated alike. (The
- * caller does not judge on a tick after its own freeze: the answer may be waiting, unread, in the socket.)
- */
-export function silentArbiter(silentMs: number, limitMs: number): IvshError | undefined {
-  if (silentMs <= limitMs) return undefined;
-  const why = `it answered nothing for ${formatWait(silentMs)} with its connection open (its process may be stopped, or overloaded)`;
-  return failure("ArbiterUnreachable", "hear from the arbiter", why);
 }

@@ -22,10 +22,13 @@ import { answerWithin, withTimeout } from "./give-up.ts";
 import { journalRefusedHello, versionRefusedHello } from "./hello-refusals.ts";
 import {
   ClientClosed,
+  cutShort,
   type Endpoint,
   notAnArbiter,
   OPENING_BYTES,
   QueueFull,
+  type Reading,
+  RefusalUnworded,
   unreachable,
   wireError,
 } from "./link-errors.ts";
@@ -45,6 +48,7 @@ interface Pending {
 interface Link {
   socket: Socket<undefined>;
   outbox: Outbox;
+  reading: Reading;
 }
 
 const CONNECT_TIMEOUT_MS = 3000;
@@ -120,8 +124,9 @@ export class Transport {
   /**
    * Opens the socket (no hello: the caller sends it, as the first request). `signal`, or the final close(),
    * ends a TCP connect still in progress (Interrupted): one whose SYN goes unanswered waits its timeout else.
+   * `retried`: the caller tries again whatever refused it, so a refusal comes unworded (RefusalUnworded).
    */
-  async open(signal?: AbortSignal): Promise<void> {
+  async open(signal?: AbortSignal, retried = false): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
     const handlers: SocketHandler<undefined> = {
       data: (_socket, bytes) => this.received(reading, bytes),
@@ -142,11 +147,13 @@ export class Transport {
     const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
       // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
-      throw isIvshError(cause, "Interrupted") ? cause : unreachable(this.endpoint, cause, this.sysfsRoot);
+      if (isIvshError(cause, "Interrupted")) throw cause;
+      if (retried) throw new RefusalUnworded(this.endpoint, cause, this.sysfsRoot);
+      throw unreachable(this.endpoint, cause, this.sysfsRoot);
     });
     // Every frame is small and someone waits for it (a WAKE, a WAIT's answer): no Nagle delay.
     if (!("unix" in endpoint)) socket.setNoDelay(true);
-    this.link = { socket, outbox: new Outbox(socket) };
+    this.link = { socket, outbox: new Outbox(socket), reading };
     this.held = true;
     this.referenced = true;
     this.keepAliveWhileBusy();
@@ -171,11 +178,11 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it accepted the connection but did not answer within ${formatWait(shownMs)}`;
     const answer = this.enqueue(name, fields, true);
-    return answerWithin(this.endpoint, answer, ms, signal, ["greet", "connect to the arbiter"], why).catch(
-      (error: unknown) => {
-        throw journalRefusedHello(this.endpoint, error) ?? versionRefusedHello(this.endpoint, error) ?? error;
-      },
-    );
+    const verbs: [string, string] = ["greet", "connect to the arbiter"];
+    const partly = () => cutShort(this.endpoint, this.link?.reading, formatWait(shownMs));
+    return answerWithin(this.endpoint, answer, ms, signal, verbs, why, partly).catch((error: unknown) => {
+      throw journalRefusedHello(this.endpoint, error) ?? versionRefusedHello(this.endpoint, error) ?? error;
+    });
   }
 
   /** A request given up on after `ms` or when `signal` aborts: for a one-shot command such as `ivsh status`. */
@@ -187,7 +194,9 @@ export class Transport {
   ): Promise<Reply<N>> {
     const why = `it did not answer the ${name} request within ${formatWait(ms)}`;
     const answer = this.enqueue(name, fields, false);
-    return answerWithin(this.endpoint, answer, ms, signal, ["ask", `ask the arbiter for ${name}`], why);
+    const partly = () => cutShort(this.endpoint, this.link?.reading, formatWait(ms));
+    const verbs: [string, string] = ["ask", `ask the arbiter for ${name}`];
+    return answerWithin(this.endpoint, answer, ms, signal, verbs, why, partly);
   }
 
   /** After the handshake: writes every unanswered request, oldest first (a resend after a reconnect). */
@@ -389,6 +398,3 @@ export class Transport {
     else this.fail(failure("ConnectionLost", "talk to the arbiter", "the connection closed"));
   }
 }
-
-/** How a link's bytes are read: its decoder, and its first bytes until a frame was read from them. */
-type Reading = { decoder: FrameDecoder; framed: boolean; opening: Uint8Array };

@@ -80,11 +80,16 @@ export class TransferWatch {
       if (!progress) continue;
       total++;
       const sample = this.samples.get(object.slot);
+      const sender = this.slots.load(object.slot, ChannelWord.sender) & LOCK_OWNER_MASK;
+      const receiver = this.slots.load(object.slot, ChannelWord.receiver) & LOCK_OWNER_MASK;
+      const [senderVm, receiverVm] = [this.vmOf(sender), this.vmOf(receiver)];
       transfers.push({
         channel: channelOfSlotName(object.name),
         slot: object.slot,
-        sender: this.slots.load(object.slot, ChannelWord.sender) & LOCK_OWNER_MASK,
-        receiver: this.slots.load(object.slot, ChannelWord.receiver) & LOCK_OWNER_MASK,
+        sender,
+        receiver,
+        ...(senderVm === undefined ? {} : { senderVm }),
+        ...(receiverVm === undefined ? {} : { receiverVm }),
         state: STATE_NAMES.get(progress.state) ?? String(progress.state),
         bytes: progress.bytes,
         totalBytes: progress.totalBytes,
@@ -92,6 +97,11 @@ export class TransferWatch {
       });
     }
     return { transfers, total };
+  }
+
+  /** The VM of the session `clientId` (a role word's owner; 0: none). */
+  private vmOf(clientId: number): string | undefined {
+    return clientId === 0 ? undefined : this.state.sessions.get(clientId)?.vm;
   }
 
   /**

@@ -320,6 +320,18 @@ export class FrameDecoder {
     return rest;
   }
 
+  /**
+   * The frame begun and not yet whole, if any: how many of its bytes came, the first `shown` of them, and
+   * its length once its header came (for the words of a wait that ran out with it in hand).
+   */
+  unfinished(shown: number): { received: number; bytes: Uint8Array; length?: number } | undefined {
+    const received = this.end - this.start;
+    if (received === 0) return undefined;
+    const bytes = this.buffer.slice(this.start, this.start + Math.min(received, shown));
+    if (received < FRAME_HEADER_BYTES) return { received, bytes };
+    return { received, bytes, length: getU32(this.buffer, this.start) };
+  }
+
   /** Bytes received that do not yet form a whole frame. */
   get pendingBytes(): number {
     return this.end - this.start;

@@ -32,6 +32,12 @@ export interface TransferStatus {
   /** Client ids holding the channel's sender and receiver roles (0: none now). */
   sender: number;
   receiver: number;
+  /**
+   * The VM of each end's session ("host": a process on the host), when there is that end; absent from
+   * an arbiter older than these fields.
+   */
+  senderVm?: string;
+  receiverVm?: string;
   /** "streaming", or "keeping" while the receiver renames its verified file. */
   state: string;
   /** Bytes the sender has published so far. */

@@ -30,6 +30,8 @@ export type ChunkConsumer = (chunk: Uint8Array, address: number) => unknown;
  * the sender can no longer abandon the transfer under it.
  */
 export interface StreamKeeper {
+  /** Before `keep`, once the stream is verified: the copy made durable if asked (off the event loop). */
+  flush?(): Promise<void>;
   keep(): void;
   /**
    * The verdict could not be told after all (our session expired while we kept the result): undo `keep`,
@@ -308,6 +310,7 @@ export class ChannelReceiver {
     }
     if (!this.decide(ChannelState.keeping)) throw this.sender.gaveUp(); // it abandoned at the very end
     try {
+      await this.options.keeper?.flush?.();
       this.options.keeper?.keep();
     } catch (error) {
       this.settle(ChannelState.refused);

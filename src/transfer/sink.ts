@@ -26,6 +26,7 @@ import {
 } from "../ffi/index.ts";
 import { removeFile } from "../remove-file.ts";
 import { formatBytes, formatDuration } from "../units.ts";
+import { flushCopy, nameToDisk } from "./durable.ts";
 import {
   descriptorNamed,
   isFifo,
@@ -59,6 +60,8 @@ export class Sink implements StreamKeeper {
   /** TARGET.partial, a second name of the kept copy whose removal the keep's link fallback was refused. */
   private copyLeft: string | undefined;
 
+  /** --fsync: the verified copy on disk before it takes its name, and the name after (./durable.ts). */
+  durable = false;
   /** A leftover FILE.partial --force replaces, held until data arrives (claimPartial); `fd` is -1 till then. */
   private leftover: HeldLeftover | undefined;
 
@@ -275,6 +278,7 @@ export class Sink implements StreamKeeper {
     try {
       this.claim();
       if (this.renames) this.rename();
+      if (this.renames && this.durable) nameToDisk(this.final, this.target, () => this.unkeep());
     } finally {
       // Not before the rename: unlocked, an empty copy (an empty stream) looks left by a killed receiver,
       // and another would unlink it and make its own, which this rename then took. Kept, not until the
@@ -282,6 +286,11 @@ export class Sink implements StreamKeeper {
       // at once), which `unkeep` would then take for this one's.
       if (!this.kept) this.close();
     }
+  }
+
+  /** With --fsync, before `keep`: the copy's bytes to disk (off the event loop). */
+  async flush(): Promise<void> {
+    if (this.durable && this.renames && this.fd >= 0) await flushCopy(this.fd, this.writing);
   }
 
   private rename(): void {

@@ -42,10 +42,11 @@ export function quietTransfer(
 /**
  * `guest send -` fed a 64 KiB piece every 20 ms, and its `recv --out /dev/null`: a transfer that stays in
  * progress until `end()`, which stops the feed and resolves with both exit codes [sender, receiver].
+ * `senderArgs`: more for the sender (`--connect ADDRESS`: a guest's, through a stand-in guestfwd).
  */
-export function tricklingTransfer(paths: TestPaths, channel: string) {
+export function tricklingTransfer(paths: TestPaths, channel: string, senderArgs: string[] = []) {
   const receiver = guest(paths, ["recv", "--channel", channel, "--out", "/dev/null"]);
-  const sender = guest(paths, ["send", "-", "--channel", channel, "--chunk-size", "64KiB"]);
+  const sender = guest(paths, ["send", "-", "--channel", channel, "--chunk-size", "64KiB", ...senderArgs]);
   const piece = new Uint8Array(64 << 10).fill(1);
   let feeding = true;
   const feeder = (async () => {
