@@ -48,3 +48,14 @@ test("fields it does not take are listed, each cut to 40 characters", () => {
     `Failed to lock 'board' since its options hold '${"x".repeat(40)}', 'timeout', which it does not take (timeoutMs, signal only)`,
   );
 });
+
+test("a BigInt, as the bound or its timeoutMs, is refused as any other non-number, not a TypeError", () => {
+  // Before: TypeError "JSON.stringify cannot serialize BigInt.", no code, from lock(100n).
+  expect(refusal(100n)).toEqual({
+    code: "InvalidArgument",
+    message: `Failed to lock 'board' since its timeout 100n ${NOT_MS}`,
+  });
+  expect(refusal({ timeoutMs: 100n }).message).toBe(
+    `Failed to lock 'board' since its timeout 100n ${NOT_MS}`,
+  );
+});
