@@ -5,7 +5,8 @@
  * them, and that refusal was thrown in place of the verified transfer: `ivsh guest send` (or `recv`, its
  * file kept) failed, exit 1, "Failed to record a change in the state journal ...", after the copy.
  *
- * Undecided (an interrupt), the refusal of the release must not stand in for the failure either.
+ * Undecided (an interrupt), the refusal of the release must not stand in for the failure either; nor, the
+ * release given up while the arbiter was away (release-end.ts), go unhandled when it comes later.
  *
  * The end runs in this process, its link through a relay the test keeps closed until the journal is full
  * (a hook on its client says when its release has begun); the arbiter is a process of its own.
@@ -269,6 +270,40 @@ testUnless(
       source.close();
       // The refused close of the ring and hold (kept for the client's next send) must not stand in for it.
       expect("code" in told ? told.code : "sent").toBe("Interrupted");
+    }),
+  60_000,
+);
+
+testUnless(
+  cannotMount,
+  "a send interrupted while the arbiter was away gives its release up at once; refused later by the arbiter back with a full journal, the refusal is handled",
+  () =>
+    withRelayedArbiter("given-up", async (journal, link, helper) => {
+      const { client } = await relayedEnd(journal, link, "sender");
+      const input = join(journal.own.dir, "given-up.in");
+      await Bun.write(input, new Uint8Array(1000).fill(3));
+      const source = Source.open(input);
+      const stop = new AbortController();
+      const sent = settled(sendStream(client, "jf-given-up", source, { signal: stop.signal }));
+      const ring = async () =>
+        (await helper.status()).segments.some((segment) => segment.name?.startsWith("channel:jf-given-up:"));
+      await eventually(ring, 20_000, "the sender's ring");
+      await arbiterAway(journal, link, client, "sender");
+      // Away and interrupted: the release is given up, its requests left to wait for the arbiter's return.
+      stop.abort();
+      const told = await sent;
+      source.close();
+      expect("code" in told ? told.code : "sent").toBe("Interrupted");
+      await journal.arbiter.restart();
+      journal.fill();
+      expect(await untilRefused(helper)).toBe("JournalFull");
+      link.control.blocked = false;
+      // Back, the client sends the release's requests again and they are refused; a request of its own
+      // answered after them (one connection, in order) says the refusals have come. Before: the refusal,
+      // rejected with nothing to handle it, failed this test ("error: Failed to close the sender ...").
+      await eventually(async () => client.arbiterLink.greeted, 20_000, "the sender back");
+      await client.status();
+      await Bun.sleep(200);
     }),
   60_000,
 );

@@ -5,7 +5,7 @@
  * mailbox and link are going). On a client double: its lock word and a parker that counts its wakes.
  */
 import { expect, test } from "bun:test";
-import { heldAlready } from "../src/guest/park-named.ts";
+import { heldAlready, throwIfLockAborted } from "../src/guest/park-named.ts";
 import type { Parker, ParkSite } from "../src/guest/parking.ts";
 import { LOCK_WAITERS } from "../src/region/layout.ts";
 
@@ -35,4 +35,24 @@ test("once close() has begun: neither a wake nor the bit", () => {
     heldAlready("board", closing.parked);
     expect({ wakes: closing.wakes, word: closing.words[1] }).toEqual({ wakes: [], word });
   }
+});
+
+test("a lock() whose signal has not aborted passes nothing on: no wake, no bit", () => {
+  for (const signal of [undefined, new AbortController().signal])
+    for (const word of [0, 7]) {
+      const going = client(word, false);
+      throwIfLockAborted(going.parked.client, going.parked.site, signal, "board");
+      // Before (passed on whatever the signal): a free lock's waiter woken, a taken one's bit set.
+      expect({ wakes: going.wakes, word: going.words[1] }).toEqual({ wakes: [], word });
+    }
+});
+
+test("a lock() whose signal aborted passes the wake-up on, then throws the interrupt", () => {
+  const stop = new AbortController();
+  stop.abort();
+  const free = client(0, false);
+  expect(() => throwIfLockAborted(free.parked.client, free.parked.site, stop.signal, "board")).toThrow(
+    "lock 'board'",
+  );
+  expect(free.wakes).toEqual([1]);
 });

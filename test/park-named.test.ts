@@ -12,11 +12,11 @@ import type { Parker } from "../src/guest/parking.ts";
 const lost = () =>
   failure("ConnectionLost", "keep the session", "its lease expired (the arbiter heard nothing)");
 
-/** A client, closing or not, whose every park fails as a lost session does. */
-function parking(isClosing: boolean) {
+/** A client, closing or not, whose every park fails as a lost session does (or with `failed`). */
+function parking(isClosing: boolean, failed: () => Error = lost) {
   const parker = {
     park: async () => {
-      throw lost();
+      throw failed();
     },
   } as unknown as Parker;
   return { parker, isClosing };
@@ -43,6 +43,18 @@ test("a park failed by a session lost without a close is told as it is, not as a
   expect(error).toMatchObject({ code: "ConnectionLost" });
   expect(error.message).toContain("its lease expired");
   expect(error.message).not.toContain("closed");
+});
+
+test("a park ended another way while the client closes (an interrupt) is told as it is, not as the close", async () => {
+  const interrupted = () => failure("Interrupted", "lock 'board'", "it was interrupted by SIGINT");
+  const error = await rejection(
+    parkNamed(parking(true, interrupted), {} as never, 0, {} as never, "lock 'board'"),
+  );
+  // Before (any IvshError renamed while closing): ConnectionLost, "this client was closed while it waited".
+  expect({ code: (error as { code?: string }).code, message: error.message }).toEqual({
+    code: "Interrupted",
+    message: "Failed to lock 'board' since it was interrupted by SIGINT",
+  });
 });
 
 test("wait()'s taking back of its lock: renamed as the wait only while its client closes", async () => {

@@ -59,3 +59,34 @@ testUnless(reason, "root's verdict naming a resource file this user may not open
   const said = runAsNobody(script, [JSON.stringify(device), cache]);
   expect(JSON.parse(said)).toEqual({ reused: false, chosen: "resource2" });
 });
+
+testUnless(
+  reason,
+  "root's verdict is reused by another user choosing a file it may open, not one it may only read",
+  () => {
+    const script = join(dir, "read-child.ts");
+    writeFileSync(
+      script,
+      `import { readCachedProbe } from ${JSON.stringify(join(REPO, "src/guest/probe-cache.ts"))};\n` +
+        "const probe = readCachedProbe(process.argv[3], JSON.parse(process.argv[2]));\n" +
+        "console.log(JSON.stringify({ reused: probe?.reused ?? false }));\n",
+    );
+    const readBy = (mode: number, name: string) => {
+      const device = {
+        address: FAKE_PCI_ADDRESS,
+        resource2: barFile(`${name}-resource2`, mode),
+        resource2Wc: undefined,
+        size: 1 << 20,
+      };
+      const cache = join(dir, `${name}-cache`);
+      mkdirSync(cache, { mode: 0o1777 });
+      chmodSync(cache, 0o1777);
+      writeCachedProbe(cache, device, probeDevice(device, cache)!);
+      return JSON.parse(runAsNobody(script, [JSON.stringify(device), cache])).reused;
+    };
+    // Before (only this user's own verdict trusted): false; root's is trusted by all.
+    expect(readBy(0o666, "shared")).toBe(true);
+    // Before (read access enough): true, though the mapping needs to write it too.
+    expect(readBy(0o644, "read-only")).toBe(false);
+  },
+);

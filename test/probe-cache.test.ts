@@ -4,6 +4,7 @@
  * other file in the shared directory (torn, planted, from another layout) is measured again instead.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import {
   chownSync,
   mkdirSync,
@@ -16,7 +17,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { defaultProbeCacheDirectory, readCachedProbe, writeCachedProbe } from "../src/guest/probe-cache.ts";
+import { kernelDomain } from "../src/region/mailbox.ts";
 import { FAKE_PCI_ADDRESS } from "./helpers/backends.ts";
+import { REPO } from "./helpers/paths.ts";
+import { EXIT_BOUND_MS, exitOrKill } from "./helpers/processes.ts";
 
 let dir: string;
 let device: { address: string; resource2: string; resource2Wc: string; size: number };
@@ -133,3 +137,42 @@ test("a verdict that cannot be renamed into place (a directory planted under its
   writeCachedProbe(cache, device, verdict());
   expect(readdirSync(cache)).toEqual([file!]);
 });
+
+test("a device whose resource files are not under /sys (a test's fake sysfs) keeps no verdict; a real one does", () => {
+  const before = process.env.IVSH_PROBE_CACHE;
+  try {
+    delete process.env.IVSH_PROBE_CACHE;
+    // Before (any device kept): "/dev/shm", the fake device's measurements kept for the real one's boot.
+    expect(defaultProbeCacheDirectory(device)).toBeUndefined();
+    // Where the boot can be told apart (kernelDomain), a real device's is kept: the test above is not vacuous.
+    const real = { ...device, resource2: "/sys/bus/pci/devices/0000:00:04.0/resource2" };
+    expect(defaultProbeCacheDirectory(real)).toBe(kernelDomain() === 0 ? undefined : "/dev/shm");
+  } finally {
+    if (before !== undefined) process.env.IVSH_PROBE_CACHE = before;
+  }
+});
+
+test("a verdict measuring files of the right resource names but other paths is not reused", () => {
+  const [uncached, combined] = verdict().measured;
+  const moved = [
+    { ...uncached!, path: join(dir, "elsewhere", "resource2") },
+    { ...combined!, path: join(dir, "elsewhere", "resource2_wc") },
+  ];
+  // Before (a measurement's path unchecked): reused, though it measured other files.
+  expect(reused(verdict({ measured: moved }))).toBe(false);
+});
+
+test("a FIFO planted under the verdict's name is not waited on: the device is measured", async () => {
+  const cache = mkdtempSync(join(dir, "cache-"));
+  writeCachedProbe(cache, device, verdict());
+  const [file] = readdirSync(cache);
+  rmSync(join(cache, file!));
+  execFileSync("mkfifo", [join(cache, file!)]);
+  // In a process of its own: an open that waits for a writer blocks its whole thread (for ever).
+  const script = `import { readCachedProbe } from ${JSON.stringify(join(REPO, "src/guest/probe-cache.ts"))};
+    console.log(String(readCachedProbe(${JSON.stringify(cache)}, ${JSON.stringify(device)})));`;
+  const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  // Before (opened without O_NONBLOCK): "late", the open waiting for a writer.
+  expect(await exitOrKill(child, EXIT_BOUND_MS)).toBe(0);
+  expect((await new Response(child.stdout).text()).trim()).toBe("undefined");
+}, 60_000);

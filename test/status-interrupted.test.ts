@@ -16,6 +16,7 @@ import { expectRejection } from "./helpers/errors.ts";
 import { CLI } from "./helpers/paths.ts";
 import { clientConfig, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
+import { stopArbiter } from "./helpers/stopped-arbiter.ts";
 import { testUnless } from "./helpers/tools.ts";
 import { clientEnv } from "./helpers/transfer.ts";
 
@@ -195,3 +196,23 @@ function byeHoldingRelay(arbiter: string, path: string, onBye: () => void) {
     },
   });
 }
+
+/**
+ * Not interrupted, `ivsh status` waits for an arbiter slow to answer (busy with a thousand clients, or
+ * stopped for a moment) up to its 10 s: one stopped for 2 s of them is answered, not given up on.
+ */
+test("ivsh status waits out an arbiter stopped for 2 s and prints its report", async () => {
+  const arbiter = stopArbiter(suite.arbiter);
+  try {
+    // Asking within the 2 s (a process starts in a fraction of it), or at worst after: answered either way.
+    const status = spawnBun([CLI, "status", "--json"], clientEnv(suite.paths));
+    await Bun.sleep(2000);
+    arbiter.resume();
+    // Before (its wait cut to 300 ms): exit 1, "Failed to connect to the arbiter since it answered nothing".
+    expect({ exit: await status.exit(), stderr: await status.stderr }).toEqual({ exit: 0, stderr: "" });
+    await status.events.finished;
+    expect(JSON.parse(status.events.text)).toMatchObject({ region: { path: suite.region } });
+  } finally {
+    arbiter.resume();
+  }
+}, 60_000);

@@ -73,6 +73,8 @@ function checkTimeout(timeoutMs: unknown, action: string): number {
 
 function describe(value: unknown): string {
   if (typeof value === "number") return String(value);
+  // JSON.stringify throws on a BigInt: lock(100n) failed with a TypeError, not this refusal.
+  if (typeof value === "bigint") return `${value}n`;
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? String(value);
   return Array.isArray(value) ? "(an array)" : "(an object)";
 }
