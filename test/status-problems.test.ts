@@ -4,7 +4,7 @@
  * polling `ivsh status --json` was told all was well while no new client could reach the arbiter.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, livenessBoundMs, runCli } from "./helpers/processes.ts";
@@ -65,6 +65,22 @@ test("the region file removed under the arbiter: status --json and the text name
   expect(stderr).toContain(
     `stopped on SIGTERM; no region file is at ${paths.region} any more (removed while the arbiter ran), so ` +
       `the next start makes a new one and discards the allocations in ${paths.state}`,
+  );
+}, 60_000);
+
+test("the region file replaced by another under the arbiter: the stop does not say the next start resumes", async () => {
+  // Another file of the region's size: a next start resumes the journal's allocations on it, over contents
+  // that are not theirs, so "allocations and sessions stay in STATE for the next start" misled.
+  writeFileSync(`${paths.region}.other`, Buffer.alloc(statSync(paths.region).size));
+  renameSync(`${paths.region}.other`, paths.region);
+  await problemsOnce(`the region file ${paths.region} was removed or replaced while the arbiter ran`);
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).not.toContain(`allocations and sessions stay in ${paths.state} for the next start`);
+  expect(stderr).toContain(
+    `stopped on SIGTERM; the file at ${paths.region} is not the region file this arbiter served (replaced while ` +
+      `it ran), so the allocations in ${paths.state} describe contents it does not hold: put the file served ` +
+      `back at ${paths.region} before the next start if it was moved, else remove ${paths.state} (its allocations are lost)`,
   );
 }, 60_000);
 
