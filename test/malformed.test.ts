@@ -63,13 +63,22 @@ const cases: [string, () => Uint8Array[], ErrorCodeName, RegExp][] = [
     /length field says 2147483647/,
   ],
   ["an unknown op", () => [hello(), rawFrame(12, 999)], "UnknownOp", /op 999/],
-  ["a wrong protocol version", () => [hello(42)], "VersionMismatch", /version 42/],
+  // Said for the client's user (an older client shows the arbiter's words as they are): which side to upgrade.
+  [
+    "a wrong protocol version",
+    () => [hello(42)],
+    "VersionMismatch",
+    /version 42 .*\(the client runs a newer ivsh: upgrade the arbiter and restart it, or run the arbiter's release on the client's side\)$/,
+  ],
   // An older client's hello is laid out as its version had it: read as this version's, its fields are wrong.
   [
     "an older protocol version",
     () => [hello(PROTOCOL_VERSION - 1)],
     "VersionMismatch",
-    new RegExp(`version ${PROTOCOL_VERSION - 1} and this arbiter speaks ${PROTOCOL_VERSION}`),
+    new RegExp(
+      `version ${PROTOCOL_VERSION - 1} and this arbiter speaks ${PROTOCOL_VERSION} ` +
+        "\\(the client runs an older ivsh: upgrade it, or run the arbiter's release on its side\\)$",
+    ),
   ],
   [
     "a request before hello",

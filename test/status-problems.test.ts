@@ -4,7 +4,7 @@
  * polling `ivsh status --json` was told all was well while no new client could reach the arbiter.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, livenessBoundMs, runCli } from "./helpers/processes.ts";
@@ -68,6 +68,22 @@ test("the region file removed under the arbiter: status --json and the text name
   );
 }, 60_000);
 
+test("the region file replaced by another under the arbiter: the stop does not say the next start resumes", async () => {
+  // Another file of the region's size: a next start resumes the journal's allocations on it, over contents
+  // that are not theirs, so "allocations and sessions stay in STATE for the next start" misled.
+  writeFileSync(`${paths.region}.other`, Buffer.alloc(statSync(paths.region).size));
+  renameSync(`${paths.region}.other`, paths.region);
+  await problemsOnce(`the region file ${paths.region} was removed or replaced while the arbiter ran`);
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).not.toContain(`allocations and sessions stay in ${paths.state} for the next start`);
+  expect(stderr).toContain(
+    `stopped on SIGTERM; the file at ${paths.region} is not the region file this arbiter served (replaced while ` +
+      `it ran), so the allocations in ${paths.state} describe contents it does not hold: put the file served ` +
+      `back at ${paths.region} before the next start if it was moved, else remove ${paths.state} (its allocations are lost)`,
+  );
+}, 60_000);
+
 test("the socket removed under the arbiter: logged as an ERROR and named by a connected client's status", async () => {
   rmSync(paths.socket);
   const wanted = `the socket ${paths.socket} was removed or replaced while the arbiter ran`;
@@ -78,6 +94,39 @@ test("the socket removed under the arbiter: logged as an ERROR and named by a co
   const stderr = await arbiter.spawned.stderr;
   expect(stderr).toContain(`ERROR ${wanted}`);
   expect(stderr.split(wanted).length - 1).toBe(1);
+}, 60_000);
+
+test("the region file and socket renamed away and back: named while away, no longer once back", async () => {
+  // An operator's mistaken `mv`, undone: the files served are at their paths again, and a status that
+  // still named them (and STATUS=PROBLEM under systemd) would be a false alarm for as long as the arbiter ran.
+  renameSync(paths.region, `${paths.region}.away`);
+  renameSync(paths.socket, `${paths.socket}.away`);
+  await eventually(
+    async () => ((await client.status(0)).problems ?? []).length === 2,
+    livenessBoundMs(1000),
+    "status to name the region file and the socket",
+  );
+  renameSync(`${paths.region}.away`, paths.region);
+  renameSync(`${paths.socket}.away`, paths.socket);
+  let problems: string[] | undefined = [];
+  await eventually(
+    async () => {
+      problems = (await client.status(0)).problems;
+      return problems === undefined;
+    },
+    livenessBoundMs(1000),
+    "status to name no problem once both are back",
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; it still named: ${JSON.stringify(problems)}`);
+  });
+  const json = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
+  expect(json.exitCode).toBe(0);
+  expect(JSON.parse(json.stdout)).not.toHaveProperty("problems");
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).toContain(`the region file ${paths.region} is back: new clients reach this region again`);
+  expect(stderr).toContain(`the socket ${paths.socket} is back: new clients can connect again`);
+  expect(stderr).toContain(`allocations and sessions stay in ${paths.state} for the next start`);
 }, 60_000);
 
 const freezer = directoryFreezer();

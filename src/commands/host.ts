@@ -140,12 +140,23 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
   arbiter.lateEnds.stopping(options.statePath);
   // Written once more if it was removed: only a journal at its path keeps anything for the next start.
   const kept = arbiter.keepJournal();
+  // Looked at while the region is still mapped: only then is the file served known.
+  const served = arbiter.region.stillAt(options.regionPath);
   await arbiter.stop();
   // A region removed under it is made anew by the next start, which discards what the journal holds.
-  if (kept && !existsSync(options.regionPath))
+  if (kept && !served && !existsSync(options.regionPath))
     log.warn(
       `stopped on ${signal}; no region file is at ${options.regionPath} any more (removed while the arbiter ran), ` +
         `so the next start makes a new one and discards the allocations in ${options.statePath}`,
+    );
+  // One replaced by a file of its size is resumed on, over contents that are not the allocations' (of
+  // another size, refused): either way what they held is not at the path the next start opens.
+  else if (kept && !served)
+    log.warn(
+      `stopped on ${signal}; the file at ${options.regionPath} is not the region file this arbiter served (replaced ` +
+        `while it ran), so the allocations in ${options.statePath} describe contents it does not hold: put the file ` +
+        `served back at ${options.regionPath} before the next start if it was moved, else remove ${options.statePath} ` +
+        "(its allocations are lost)",
     );
   else if (kept)
     log.info(

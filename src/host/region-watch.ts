@@ -17,7 +17,10 @@ export class RegionWatch {
     private readonly path: string,
   ) {}
 
-  /** What the operator must mend, kept once found: a file made again at a path is not the one served. */
+  /**
+   * What the operator must mend, kept while it lasts: a file made again at a path is not the one served,
+   * but the one served put back there (a mistaken `mv` undone) is, and then naming it was a false alarm.
+   */
   get problems(): string[] {
     return [this.regionGone, this.socketGone].filter((problem) => problem !== undefined);
   }
@@ -41,9 +44,18 @@ export class RegionWatch {
     );
   }
 
-  /** Told once: new clients open the path, so a file removed or replaced there no longer leads here. */
+  /**
+   * Told once (and once more when it is back): new clients open the path, so a file removed or replaced
+   * there no longer leads here.
+   */
   noticeGone(): void {
-    if (this.regionGone !== undefined || this.region.stillAt(this.path)) return;
+    if (this.region.stillAt(this.path)) {
+      if (this.regionGone === undefined) return;
+      this.regionGone = undefined;
+      log.info(`the region file ${this.path} is back: new clients reach this region again`);
+      return;
+    }
+    if (this.regionGone !== undefined) return;
     this.regionGone =
       `the region file ${this.path} was removed or replaced while the arbiter ran: clients ` +
       "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)";
@@ -51,12 +63,18 @@ export class RegionWatch {
   }
 
   /**
-   * Told once: a socket file removed (a clean-up of /tmp, an `rm`) left the arbiter serving on, silent,
-   * while every new client was told no socket exists there. `published` says whether the file at
-   * `socketPath` is still the one it listens on.
+   * Told once (and once more when it is back): a socket file removed (a clean-up of /tmp, an `rm`) left
+   * the arbiter serving on, silent, while every new client was told no socket exists there. `published`
+   * says whether the file at `socketPath` is still the one it listens on.
    */
   noticeSocketGone(socketPath: string, published: () => boolean): void {
-    if (this.socketGone !== undefined || published()) return;
+    if (published()) {
+      if (this.socketGone === undefined) return;
+      this.socketGone = undefined;
+      log.info(`the socket ${socketPath} is back: new clients can connect again`);
+      return;
+    }
+    if (this.socketGone !== undefined) return;
     this.socketGone =
       `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
       "go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)";

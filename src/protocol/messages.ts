@@ -173,12 +173,18 @@ export function checkHelloVersion(body: Uint8Array): void {
       "its hello does not start with the ivsh magic (not an ivsh client?)",
     );
   const version = view.getUint16(4, true);
-  if (version !== PROTOCOL_VERSION)
-    throw failure(
-      "VersionMismatch",
-      "greet the client",
-      `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (use the same ivsh release on both sides)`,
-    );
+  if (version === PROTOCOL_VERSION) return;
+  // An older client shows these words as they are (a newer one rewords them, matching up to "speaks N"):
+  // which side to upgrade, not only that the two differ.
+  const which =
+    version < PROTOCOL_VERSION
+      ? "the client runs an older ivsh: upgrade it, or run the arbiter's release on its side"
+      : "the client runs a newer ivsh: upgrade the arbiter and restart it, or run the arbiter's release on the client's side";
+  throw failure(
+    "VersionMismatch",
+    "greet the client",
+    `it speaks protocol version ${version} and this arbiter speaks ${PROTOCOL_VERSION} (${which})`,
+  );
 }
 
 export type MessageName = keyof typeof messages;
