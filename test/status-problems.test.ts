@@ -8,7 +8,7 @@ import { renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, livenessBoundMs, runCli } from "./helpers/processes.ts";
-import { directoryFreezer } from "./helpers/tools.ts";
+import { directoryFreezer, testUnless } from "./helpers/tools.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -131,7 +131,9 @@ test("the region file and socket renamed away and back: named while away, no lon
 
 const freezer = directoryFreezer();
 
-test.if(freezer !== undefined)(
+// Skipped with its reason printed, never silently (as every test that needs something of the machine).
+testUnless(
+  freezer ? undefined : "no way to make a directory refuse changes here (neither chmod nor chattr +i)",
   "the state journal removed where it cannot be written again: named until it is, then no longer",
   async () => {
     rmSync(paths.state);
