@@ -251,8 +251,16 @@ async function applyFault(fault: Fault, targets: Tracked[], arbiter: ArbiterProc
     case "SIGINT":
     case "SIGTERM":
       return targets.map((target) => target.signal(fault.kind as NodeJS.Signals)).some(Boolean);
-    case "ctrl-c": // as a terminal does: the whole foreground pipeline at once
-      return targets.map((target) => target.signal("SIGINT", "ctrl-c")).some(Boolean);
+    // As a terminal does: the kernel queues SIGINT to the whole foreground pipeline in one call, so each
+    // process holds it before any can see another's death. Sent one by one, the writer first, a loaded
+    // machine could run the writer's death and the reader's EOF in between, and the reader (ivsh guest
+    // send -) finish a stream no Ctrl-C had reached yet (seed 9420, scenario 264: a prefix kept, verified).
+    // So the last in the pipeline first: a reader holds its SIGINT before its writer can close the pipe.
+    case "ctrl-c":
+      return [...targets]
+        .reverse()
+        .map((target) => target.signal("SIGINT", "ctrl-c"))
+        .some(Boolean);
     case "stop-short":
     case "stop-long": {
       const stopped = targets.filter((target) => target.signal("SIGSTOP", `SIGSTOP-${fault.kind}`));
