@@ -8,7 +8,7 @@ import { failure, IvshError, isIvshError, libraryForm } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
-import { FRAME_HEADER_BYTES } from "../protocol/messages.ts";
+import { FRAME_HEADER_BYTES, FrameKind } from "../protocol/messages.ts";
 import { formatWait, plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
@@ -318,7 +318,10 @@ export function cutShort(
   const begun =
     length === undefined ? `a frame's ${FRAME_HEADER_BYTES}-byte header` : `a ${length}-byte frame`;
   const sent = `sent ${plural(received, "byte")} (${hex}${received > bytes.length ? " …" : ""}), the start of ${begun}, then nothing for ${waited}`;
-  if (reading.framed) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
+  // A whole header the decoder took (its length and kind in bounds) that is a reply or an error to a request
+  // is an arbiter's answer begun, as one relayed late through a VM's bridge: not "no ivsh arbiter".
+  const answering = length !== undefined && [FrameKind.reply, FrameKind.error].includes(bytes[6] as 1 | 2);
+  if (reading.framed || answering) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
   const check =
     "unix" in endpoint
       ? `check --socket${libraryForm(", or connect({ socket })")}; \`ss -xlp\` shows which process listens there`
