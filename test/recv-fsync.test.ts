@@ -7,7 +7,7 @@
  * takes FILE's name, and the name durable after (its directory fsynced). Seen with strace on the receiver.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
@@ -94,6 +94,66 @@ testUnless(
     expect(await sender.exit()).toBe(0);
     expect(await receiver.proc.exited).toBe(0);
     expect(durabilityCalls(log)).toEqual([]);
+  },
+  90_000,
+);
+
+/**
+ * A receive under strace whose fsync calls on `failing` (strace -P: a path, or the directory whose fd is
+ * fsynced) fail with EIO, with --force over an existing FILE: what the receiver says, and FILE after.
+ */
+async function fsyncFailing(name: string, failing: (out: string) => string) {
+  const source = join(paths.dir, `${name}-source`);
+  await randomFile(source, 1 << 20);
+  const out = join(paths.dir, `${name}-received`);
+  writeFileSync(out, "the user's file\n", { mode: 0o640 });
+  const receiver = guestUnderStrace(
+    paths,
+    join(paths.dir, `${name}.strace`),
+    ["-P", failing(out), "-e", "trace=fsync", "-e", "inject=fsync:error=EIO"],
+    ["recv", "-q", "--channel", name, "--out", out, "--force", "--fsync"],
+  );
+  const sender = guest(paths, ["send", "-q", "--channel", name, source]);
+  try {
+    const code = await exitOrKill(receiver.proc, 60_000);
+    await sender.exit();
+    return {
+      code,
+      stderr: await receiver.stderr,
+      out,
+      kept: readFileSync(out, "utf8"),
+      mode: statSync(out).mode & 0o777,
+    };
+  } finally {
+    sender.proc.kill();
+  }
+}
+
+testUnless(
+  straceUnusable(),
+  "recv --fsync whose copy's fsync fails leaves FILE as it was and says what to do",
+  async () => {
+    const { code, stderr, out, kept, mode } = await fsyncFailing("copy-eio", (out) => `${out}.partial`);
+    expect({ code, kept, mode }).toEqual({ code: 1, kept: "the user's file\n", mode: 0o640 });
+    expect(stderr).toContain(
+      `Failed to write ${out}.partial to disk since fsync said EIO (its disk could not store it: see the ` +
+        "kernel's log (dmesg), then receive again, to another disk if it fails again)",
+    );
+  },
+  90_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --fsync whose directory's fsync fails takes the keep back: FILE as it was, the copy in FILE.partial",
+  async () => {
+    const { code, stderr, out, kept, mode } = await fsyncFailing("name-eio", () => paths.dir);
+    expect({ code, kept, mode }).toEqual({ code: 1, kept: "the user's file\n", mode: 0o640 });
+    expect(stderr).toContain(
+      `Failed to write ${out}'s name to disk since its directory's fsync said EIO (its disk could not store ` +
+        "it: see the kernel's log (dmesg), then receive again, to another disk if it fails again)",
+    );
+    expect(stderr).toContain(`${out}.partial is the received copy, whole and verified`);
   },
   90_000,
 );

@@ -12,24 +12,32 @@ import { runCli } from "./helpers/processes.ts";
 
 /** The first 6 of a 12-byte frame header: length 44, op 1 (little-endian), then nothing. */
 const HALF_HEADER = Uint8Array.of(0x2c, 0x00, 0x00, 0x00, 0x01, 0x00);
+/** A whole header of a 44-byte reply (kind 1) to request 1, its body yet to come: an arbiter's answer begun. */
+const REPLY_HEADER = Uint8Array.of(0x2c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00);
 
 let paths: TestPaths;
-let peer: ReturnType<typeof Bun.listen> | undefined;
+let answering: TestPaths;
+const peers: { stop(closeActive: boolean): void }[] = [];
+/** A peer on `socket` that sends `bytes` to each connection, then nothing. */
+function sending(socket: string, bytes: Uint8Array): void {
+  const handlers = {
+    open(peer: { write(b: Uint8Array): number }) {
+      peer.write(bytes);
+    },
+    data() {},
+  };
+  peers.push(Bun.listen({ unix: socket, socket: handlers }));
+}
 beforeAll(() => {
   paths = testPaths("status-cut-short");
-  peer = Bun.listen({
-    unix: paths.socket,
-    socket: {
-      open(socket) {
-        socket.write(HALF_HEADER);
-      },
-      data() {},
-    },
-  });
+  answering = testPaths("status-cut-short-answer");
+  sending(paths.socket, HALF_HEADER);
+  sending(answering.socket, REPLY_HEADER);
 });
 afterAll(() => {
-  peer?.stop(true);
+  for (const peer of peers) peer.stop(true);
   paths?.cleanup();
+  answering?.cleanup();
 });
 
 test("status of a peer that sends half a frame header says what it got, not that it did not answer", async () => {
@@ -40,6 +48,17 @@ test("status of a peer that sends half a frame header says what it got, not that
       "the start of a frame's 12-byte header, then nothing for 10 s",
   );
   expect(result.stderr).not.toContain("did not answer");
+}, 60_000);
+
+// An arbiter answering slowly (its answer relayed late through a VM's bridge) sent a header an arbiter sends.
+test("status of a peer that sends a whole reply header and no body names it the arbiter, not 'no ivsh arbiter'", async () => {
+  const result = await runCli(["status", "--socket", answering.socket]);
+  expect(result.exitCode).toBe(1);
+  expect(result.stderr).toContain(
+    `Failed to greet the arbiter at ${answering.socket} since the arbiter sent 12 bytes (2c 00 00 00 01 00 01 00 ` +
+      "01 00 00 00), the start of a 44-byte frame, then nothing for 10 s (its process may be stopped, or overloaded)",
+  );
+  expect(result.stderr).not.toContain("no ivsh arbiter");
 }, 60_000);
 
 test("a frame whose header came whole is told by its length; one after a first frame, as the arbiter's", () => {

@@ -8,7 +8,7 @@ import { failure, IvshError, isIvshError, libraryForm } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
-import { FRAME_HEADER_BYTES } from "../protocol/messages.ts";
+import { FRAME_HEADER_BYTES, FrameKind } from "../protocol/messages.ts";
 import { formatWait, plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
@@ -51,10 +51,11 @@ export const UNIX_CLOSED_HINT = `what listens there is not an ivsh arbiter (chec
 
 /** `sysfsRoot`: where this process looks for an IVSHMEM device (undefined: it does not, as the bridge). */
 export function unreachable(endpoint: Endpoint, cause: unknown, sysfsRoot?: string): IvshError {
-  const { why, hint, queueFull } = linkTrouble(endpoint, cause, sysfsRoot);
+  const { why, hint, queueFull, noSocket } = linkTrouble(endpoint, cause, sysfsRoot);
   const message = `Failed to connect to the arbiter at ${describeEndpoint(endpoint)} since ${why} (${hint})`;
-  return queueFull
-    ? new QueueFull(message, { cause })
+  if (queueFull) return new QueueFull(message, { cause });
+  return noSocket
+    ? new NoSocketMade(message, { cause })
     : new IvshError("ArbiterUnreachable", message, { cause });
 }
 
@@ -83,6 +84,13 @@ export class RefusalUnworded extends IvshError {
 /** `error`, or the refusal it stands for, in words (RefusalUnworded). */
 export function worded<T>(error: T): T | IvshError {
   return error instanceof RefusalUnworded ? error.worded() : error;
+}
+
+/** No socket could be made to reach the arbiter (EMFILE, ENFILE): this process's lack, not the arbiter's. */
+export class NoSocketMade extends IvshError {
+  constructor(message: string, options: ErrorOptions) {
+    super("ArbiterUnreachable", message, options);
+  }
 }
 
 /** An arbiter whose queue of connections waiting to be accepted is full: there, but stopped or busy. */
@@ -147,10 +155,17 @@ export function linkTrouble(
   endpoint: Endpoint,
   cause: unknown,
   sysfsRoot?: string,
-): { why: string; hint: string; barred: boolean; notSocket: boolean; queueFull?: boolean } {
+): {
+  why: string;
+  hint: string;
+  barred: boolean;
+  notSocket: boolean;
+  queueFull?: boolean;
+  noSocket?: boolean;
+} {
   const code = errnoOf(cause);
   const exhausted = noSocketMade("unix" in endpoint ? endpoint.unix : undefined, code);
-  if (exhausted) return { ...exhausted, barred: false, notSocket: false };
+  if (exhausted) return { ...exhausted, barred: false, notSocket: false, noSocket: true };
   if ("unix" in endpoint && queueIsFull(endpoint.unix, code)) {
     const why = "it accepts no more connections now: its queue of connections waiting to be accepted is full";
     const hint = "its process may be stopped, or overloaded: try again, or see why it does not accept";
@@ -318,7 +333,10 @@ export function cutShort(
   const begun =
     length === undefined ? `a frame's ${FRAME_HEADER_BYTES}-byte header` : `a ${length}-byte frame`;
   const sent = `sent ${plural(received, "byte")} (${hex}${received > bytes.length ? " …" : ""}), the start of ${begun}, then nothing for ${waited}`;
-  if (reading.framed) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
+  // A whole header the decoder took (its length and kind in bounds) that is a reply or an error to a request
+  // is an arbiter's answer begun, as one relayed late through a VM's bridge: not "no ivsh arbiter".
+  const answering = length !== undefined && [FrameKind.reply, FrameKind.error].includes(bytes[6] as 1 | 2);
+  if (reading.framed || answering) return `the arbiter ${sent} (its process may be stopped, or overloaded)`;
   const check =
     "unix" in endpoint
       ? `check --socket${libraryForm(", or connect({ socket })")}; \`ss -xlp\` shows which process listens there`

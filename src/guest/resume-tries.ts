@@ -9,6 +9,7 @@ import {
   BridgeRefusal,
   describeEndpoint,
   type Endpoint,
+  NoSocketMade,
   QueueFull,
   refusedAccess,
   worded,
@@ -65,6 +66,13 @@ export class ResumeTries {
     // So is a VM's bridge's answer to the hello, which says why it could not reach the arbiter: a resume's
     // full queue comes so (not unasked), and "start `ivsh host` again" misled there too.
     const told = last instanceof QueueFull || last instanceof BridgeRefusal;
+    // Out of descriptors, no try left this process: the arbiter, maybe back long since, is not to be started.
+    if (last instanceof NoSocketMade)
+      return failure(
+        "ConnectionLost",
+        `reach the arbiter at ${describeEndpoint(endpoint)} again`,
+        `every try until the reconnect timeout (${formatWait(timeoutMs)}) ran out failed in this process: ${reasonOf(last)}`,
+      );
     if (!isIvshError(last) || (hasTrait(last, "whileRestarting") && !told))
       return arbiterNotBack(endpoint, timeoutMs);
     return failure(

@@ -14,7 +14,16 @@ import { closeFd, errnoOf, O_RDONLY, openFile } from "../ffi/index.ts";
 /** The copy's bytes to disk: asynchronous, so that heartbeats (the lease) go on while a slow disk takes them. */
 export async function flushCopy(fd: number, path: string): Promise<void> {
   const error = await new Promise<Error | null>((done) => fsync(fd, done));
-  if (error) throw failure("SystemCall", `write ${path} to disk`, `fsync said ${errnoOf(error)}`);
+  if (error) throw failure("SystemCall", `write ${path} to disk`, `fsync said ${unstored(errnoOf(error))}`);
+}
+
+/** An fsync's errno, with what to do: the user asked for the copy on disk, and the disk did not take it. */
+function unstored(errno: string): string {
+  const full = errno === "ENOSPC" || errno === "EDQUOT";
+  const hint = full
+    ? "its file system is full: free space, then receive again"
+    : "its disk could not store it: see the kernel's log (dmesg), then receive again, to another disk if it fails again";
+  return `${errno} (${hint})`;
 }
 
 /**
@@ -34,7 +43,7 @@ export function nameToDisk(final: string, target: string, undo: () => void): voi
     throw failure(
       "SystemCall",
       `write ${target}'s name to disk`,
-      `its directory's fsync said ${errnoOf(error)}`,
+      `its directory's fsync said ${unstored(errnoOf(error))}`,
     );
   }
 }
