@@ -317,7 +317,11 @@ exec 6<>"$T/bridge.err"
 bridge_lines() {
   local line last= more=0
   counted() {
-    [ "$more" = 0 ] || echo "[bridge $NAME] (the line above came $more more times)"
+    case $more in
+      0) ;;
+      1) echo "[bridge $NAME] (the line above came once more)" ;;
+      *) echo "[bridge $NAME] (the line above came $more more times)" ;;
+    esac
     more=0
   }
   trap 'counted; exit 0' TERM
