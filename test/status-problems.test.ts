@@ -50,7 +50,7 @@ test("the region file removed under the arbiter: status --json and the text name
   rmSync(paths.region);
   const wanted = `the region file ${paths.region} was removed or replaced while the arbiter ran`;
   expect(await problemsOnce(wanted)).toEqual([
-    `${wanted}: clients already connected go on, new ones cannot reach this region (stop the arbiter and start it again)`,
+    `${wanted}: clients already connected go on, new ones cannot reach this region (if it was moved, move it back; else stop the arbiter and start it again, which loses what its clients allocated)`,
   ]);
   const json = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
   expect(json.exitCode).toBe(0);
@@ -88,7 +88,7 @@ test("the socket removed under the arbiter: logged as an ERROR and named by a co
   rmSync(paths.socket);
   const wanted = `the socket ${paths.socket} was removed or replaced while the arbiter ran`;
   expect(await problemsOnce(wanted)).toEqual([
-    `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)`,
+    `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and start it again)`,
   ]);
   await arbiter.stop();
   const stderr = await arbiter.spawned.stderr;
