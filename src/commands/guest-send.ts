@@ -7,7 +7,7 @@ import { chunkSizeProblem, MAX_RING_DEPTH, ringDepthProblem } from "../transfer/
 import { DEFAULT_CHUNK_BYTES, DEFAULT_DEPTH } from "../transfer/ring-setup.ts";
 import { DEFAULT_ROOM_WAIT_MS } from "../transfer/room-wait.ts";
 import { FILE_RING, sendStream } from "../transfer/run.ts";
-import { formatBytes, parseCount, parseSize } from "../units.ts";
+import { formatBytes, formatDuration, parseCount, parseSize } from "../units.ts";
 import {
   abortOnSignals,
   channelArgs,
@@ -85,6 +85,11 @@ export default defineLeafCommand({
       description: `Chunks in the ring: how far the sender may run ahead (default ${DEFAULT_DEPTH}; ${FILE_RING.depth} for a regular file, unless --chunk-size is given)`,
     },
     ...waitArgs,
+    timeout: {
+      ...waitArgs.timeout,
+      // --timeout bounds the wait for room too (room-wait.ts), which only a sender has.
+      description: `${waitArgs.timeout.description}; room in the region for the ring, which other clients hold now, is waited for as long (${formatDuration(DEFAULT_ROOM_WAIT_MS)} without --timeout)`,
+    },
     ...progressArgs,
     ...jsonArgs,
     ...clientArgs,
