@@ -63,8 +63,9 @@ test("the region file removed under the arbiter: status --json and the text name
   expect(stderr.split(wanted).length - 1).toBe(1);
   // Not "allocations and sessions stay in STATE for the next start": that start makes a new region file.
   expect(stderr).toContain(
-    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed while the arbiter ran), so ` +
-      `the next start makes a new one and discards the allocations in ${paths.state}`,
+    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed or moved away while the arbiter ` +
+      `ran), so the next start makes a new one and discards the allocations in ${paths.state}: if it was moved, ` +
+      "put it back first",
   );
 }, 60_000);
 
