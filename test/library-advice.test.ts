@@ -83,6 +83,6 @@ test("a segment larger than the whole region says to allocate less or give the a
   await expectRejection(
     client.alloc(1 << 30),
     "NoSpace",
-    /the whole region has \d+ \(allocate less, or start ivsh host with a larger --size\)$/,
+    /the whole region has \d+ \(allocate less, or start the arbiter with a larger --size\)$/,
   );
 });

@@ -106,7 +106,7 @@ test("a socket removed under the arbiter: STATUS= says the problem, for systemct
     }
     expect(said.at(-1)).toBe(
       `STATUS=PROBLEM: the socket ${own.socket} was removed or replaced while the arbiter ran: clients already ` +
-        "connected go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)",
+        "connected go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and start it again)",
     );
   } finally {
     await arbiter.stop();

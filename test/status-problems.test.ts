@@ -50,7 +50,7 @@ test("the region file removed under the arbiter: status --json and the text name
   rmSync(paths.region);
   const wanted = `the region file ${paths.region} was removed or replaced while the arbiter ran`;
   expect(await problemsOnce(wanted)).toEqual([
-    `${wanted}: clients already connected go on, new ones cannot reach this region (stop the arbiter and start it again)`,
+    `${wanted}: clients already connected go on, new ones cannot reach this region (if it was moved, move it back; else stop the arbiter and start it again, which loses what its clients allocated)`,
   ]);
   const json = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
   expect(json.exitCode).toBe(0);
@@ -63,8 +63,9 @@ test("the region file removed under the arbiter: status --json and the text name
   expect(stderr.split(wanted).length - 1).toBe(1);
   // Not "allocations and sessions stay in STATE for the next start": that start makes a new region file.
   expect(stderr).toContain(
-    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed while the arbiter ran), so ` +
-      `the next start makes a new one and discards the allocations in ${paths.state}`,
+    `stopped on SIGTERM; no region file is at ${paths.region} any more (removed or moved away while the arbiter ` +
+      `ran), so the next start makes a new one and discards the allocations in ${paths.state}: if it was moved, ` +
+      "put it back first",
   );
 }, 60_000);
 
@@ -88,7 +89,7 @@ test("the socket removed under the arbiter: logged as an ERROR and named by a co
   rmSync(paths.socket);
   const wanted = `the socket ${paths.socket} was removed or replaced while the arbiter ran`;
   expect(await problemsOnce(wanted)).toEqual([
-    `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)`,
+    `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and start it again)`,
   ]);
   await arbiter.stop();
   const stderr = await arbiter.spawned.stderr;

@@ -48,6 +48,8 @@ function scripted() {
     syncObjects: new Map([[1, channel]]),
     channels: new Map([[SLOT, channel]]),
     segments: new Map([[RING_SEGMENT, { firstBlock: 0, bytes: bytes.byteLength }]]),
+    // Each end's VM is looked up by its session (72e334e7): these ends have none.
+    sessions: new Map(),
   } as unknown as ArbiterState;
   const region = { bytes: (offset: number, length: number) => bytes.subarray(offset, offset + length) };
   const watch = new TransferWatch(state, slots, region as unknown as MappedRegion);

@@ -87,7 +87,8 @@ export default defineLeafCommand({
     ...waitArgs,
     timeout: {
       ...waitArgs.timeout,
-      description: `${waitArgs.timeout.description}; a ring the region holds but other transfers fill is waited for too (${formatDuration(DEFAULT_ROOM_WAIT_MS)} without --timeout)`,
+      // --timeout bounds the wait for room too (room-wait.ts), which only a sender has.
+      description: `${waitArgs.timeout.description}; room in the region for the ring, which other clients hold now, is waited for as long (${formatDuration(DEFAULT_ROOM_WAIT_MS)} without --timeout)`,
     },
     ...progressArgs,
     ...jsonArgs,

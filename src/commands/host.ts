@@ -146,8 +146,9 @@ async function serve(args: ParsedArgs<typeof hostArgs>, rawArgs: string[]): Prom
   // A region removed under it is made anew by the next start, which discards what the journal holds.
   if (kept && !served && !existsSync(options.regionPath))
     log.warn(
-      `stopped on ${signal}; no region file is at ${options.regionPath} any more (removed while the arbiter ran), ` +
-        `so the next start makes a new one and discards the allocations in ${options.statePath}`,
+      `stopped on ${signal}; no region file is at ${options.regionPath} any more (removed or moved away while the ` +
+        `arbiter ran), so the next start makes a new one and discards the allocations in ${options.statePath}: if it ` +
+        "was moved, put it back first",
     );
   // One replaced by a file of its size is resumed on, over contents that are not the allocations' (of
   // another size, refused): either way what they held is not at the path the next start opens.

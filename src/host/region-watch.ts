@@ -58,7 +58,8 @@ export class RegionWatch {
     if (this.regionGone !== undefined) return;
     this.regionGone =
       `the region file ${this.path} was removed or replaced while the arbiter ran: clients ` +
-      "already connected go on, new ones cannot reach this region (stop the arbiter and start it again)";
+      "already connected go on, new ones cannot reach this region (if it was moved, move it back; else stop the " +
+      "arbiter and start it again, which loses what its clients allocated)";
     log.error(this.regionGone);
   }
 
@@ -77,7 +78,8 @@ export class RegionWatch {
     if (this.socketGone !== undefined) return;
     this.socketGone =
       `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
-      "go on, new ones cannot connect to this arbiter (stop the arbiter and start it again)";
+      "go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and " +
+      "start it again)";
     log.error(this.socketGone);
   }
 }

@@ -272,7 +272,7 @@ export class ArbiterState extends RecordedState {
       throw failure(
         "NoSpace",
         what,
-        `it needs ${count} blocks of ${this.geometry.blockSize} bytes and the whole region has ${this.geometry.blockCount} (allocate less, or start ivsh host with a larger --size)`,
+        `it needs ${count} blocks of ${this.geometry.blockSize} bytes and the whole region has ${this.geometry.blockCount} (allocate less, or start the arbiter with a larger --size)`,
       );
     return count;
   }

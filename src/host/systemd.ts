@@ -1,8 +1,10 @@
 /**
  * The service manager's side of the arbiter: under systemd with Type=notify, NOTIFY_SOCKET names a
  * datagram socket, and "READY=1" sent there (once the arbiter's socket accepts connections) is what lets
- * units ordered After= it start: a VM whose QEMU connects at once finds the arbiter listening. Elsewhere
- * nothing is sent. See contrib/systemd/ivsh-host.service.
+ * units ordered After= it start: a VM whose QEMU connects at once finds the arbiter listening. STATUS=,
+ * the Status: line of `systemctl status`, says what it serves, or what the sweep found the operator must
+ * mend ("PROBLEM: ..."), as `ivsh status` does: an operator looks there first. Elsewhere nothing is sent.
+ * See contrib/systemd/ivsh-host.service.
  */
 import { sendDatagram } from "../ffi/fd-passing.ts";
 import { log } from "../log.ts";

@@ -127,8 +127,9 @@ export interface SenderSetupFailure {
 }
 
 const SETUP_FAILURES: Record<SetupFailureReason, string> = {
+  // A sender gives up so after waiting for room other clients held (room-wait.ts), not only for a ring too large.
   noSpace:
-    "the region had no room for its ring (a smaller --chunk-size or --depth, or a larger --size, fits it)",
+    "the region had no room for its ring (other clients held it, or it needs a smaller --chunk-size or --depth, or a larger --size)",
   quota:
     "its ring would pass its quota (a smaller --chunk-size or --depth, or a larger --client-quota or --vm-quota, fits it)",
   other: "its ring could not be mapped in",
