@@ -212,3 +212,24 @@ test("a sender stopped past its lease while it waits for room starts over in a n
   expect(await receiver.exit()).toBe(0);
   expect(readFileSync(out, "utf8")).toBe("hello\n");
 });
+
+// Found by review-whole33: each round of the wait asked again from the ring's largest form, and the arbiter
+// logged each such ask (as large as its last refusal: news to it) at info, ~34 lines for a 30 s wait.
+test("a wait for room is one refusal at info in the arbiter's log, not one a round", async () => {
+  await arbiter.stop();
+  arbiter = await ArbiterProcess.start(paths, { size: "4MiB", extra: ["-v"] });
+  const holder = await holdEverything();
+  try {
+    const sender = guestSaying(paths, ["send", "-", "--channel", "logged", "--timeout", "4s"]);
+    expect(await sender.proc.exited).toBe(1);
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+  await arbiter.stop();
+  const refusals = (await arbiter.spawned.stderr)
+    .split("\n")
+    .filter((line) => line.includes("ℹ client #") && line.includes("channel:logged:"));
+  // Before: 10 lines (one a round of pauses 50 ms … 1 s in 4 s).
+  expect(refusals).toHaveLength(1);
+});

@@ -43,16 +43,15 @@ export function checkRoomWait(name: string, roomWaitMs: unknown): void {
   );
 }
 
-/** The whole region's blocks hold a ring of `depth` chunks of `chunkBytes` when nothing else is there. */
-export function fitsEmptyRegion(
-  depth: number,
-  chunkBytes: number,
-  geometry: { blockSize: number; blockCount: number },
-): boolean {
-  return Math.ceil(Ring.bytesNeeded(depth, chunkBytes) / geometry.blockSize) <= geometry.blockCount;
+/** The blocks of `blockSize` a ring of `depth` chunks of `chunkBytes` takes. */
+export function ringBlocks(depth: number, chunkBytes: number, blockSize: number): number {
+  return Math.ceil(Ring.bytesNeeded(depth, chunkBytes) / blockSize);
 }
 
-/** One ring allocation's waits for room: `askAgain` after each refusal of its smallest form. */
+/**
+ * One ring allocation's waits for room: `askAgain` after each refusal of its smallest form. The region is
+ * asked how much is free between pauses, not the ring again: each ask an arbiter refuses is a line in its log.
+ */
 export class RoomWaiter {
   private startedMs: number | undefined;
   private pauseMs = FIRST_PAUSE_MS;
@@ -63,23 +62,36 @@ export class RoomWaiter {
   ) {}
 
   /**
-   * After a refusal of the ring's smallest form: pauses and says to ask again (from its largest form) when
-   * the wait applies and has time left; false when the refusal stands.
+   * After a refusal of the ring's smallest form, which needs `blocks`: pauses until the region has that many
+   * blocks free (`freeBlocks`: a status, which the arbiter does not log as it logs a refused alloc at info),
+   * and returns how many are, to ask again with; undefined when the refusal stands (the wait does not apply,
+   * or its time is up).
    */
-  async askAgain(refusal: IvshError, fitsEmpty: boolean): Promise<boolean> {
+  async askAgain(
+    refusal: IvshError,
+    blocks: number,
+    region: { blockCount: number },
+    freeBlocks: () => Promise<number>,
+  ): Promise<number | undefined> {
     const limitMs = this.options.roomWaitMs ?? 0;
-    if (!fitsEmpty || !isIvshError(refusal, "NoSpace") || !(limitMs > 0)) return false;
-    const now = performance.now();
+    if (blocks > region.blockCount || !isIvshError(refusal, "NoSpace") || !(limitMs > 0)) return undefined;
     if (this.startedMs === undefined) {
-      this.startedMs = now;
+      this.startedMs = performance.now();
       this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""));
     }
-    const leftMs = this.startedMs + limitMs - now;
-    if (leftMs <= 0) return false;
-    const pause = Bun.sleep(Math.min(this.pauseMs, leftMs));
-    await abortable(pause, this.options.signal, this.action, async () => {});
-    this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
-    return true;
+    for (;;) {
+      const leftMs = this.startedMs + limitMs - performance.now();
+      if (leftMs <= 0) return undefined;
+      await this.abortable(Bun.sleep(Math.min(this.pauseMs, leftMs)));
+      this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
+      // A status that fails (the arbiter away) leaves it to the alloc to say why.
+      const free = await this.abortable(freeBlocks().catch(() => Number.POSITIVE_INFINITY));
+      if (free >= blocks) return free;
+    }
+  }
+
+  private abortable<T>(promise: Promise<T>): Promise<T> {
+    return abortable(promise, this.options.signal, this.action, async () => {});
   }
 
   /** For the refusal after a wait: how long other clients held the room ("" if it did not wait). */
