@@ -1,5 +1,5 @@
 /**
- * Notifies under a condvar's lock owe their wake-ups until unlock() (src/guest/sync.ts, signal): what
+ * Notifies under a condvar's lock owe their wake-ups until unlock() (src/guest/condvar.ts, signal): what
  * several broadcasts owe is capped at "wake all", the most a WAKE (a u32 count) or a futex wake (an int)
  * says. Summed instead, three broadcasts owed more than a WAKE can carry, and release() failed once the
  * lock was already let go, the waiter parked in the arbiter left asleep.

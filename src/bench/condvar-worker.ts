@@ -14,7 +14,7 @@
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
-import type { CondVar } from "../guest/sync.ts";
+import type { CondVar } from "../guest/condvar.ts";
 import { SyncWord } from "../region/layout.ts";
 import { waitUntil } from "./child.ts";
 import { MessageLink, receiveStream, repeatedChunk, STAMP_BYTES, sendStream } from "./sockets.ts";

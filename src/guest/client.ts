@@ -19,6 +19,7 @@ import { type Geometry, SLOT_WORDS, type SlotKindName, slotWordIndex } from "../
 import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
+import { CondVar } from "./condvar.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { openWakeMailbox, Parker } from "./parking.ts";
 import { ResumeTries, silentArbiter } from "./resume-tries.ts";
@@ -26,7 +27,7 @@ import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
 import { SessionFacts } from "./session-facts.ts";
 import { SlotHandles } from "./slot-handles.ts";
-import { CondVar, Mutex } from "./sync.ts";
+import { Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
 
 export type { AllocOptions } from "./arguments.ts";

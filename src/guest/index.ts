@@ -28,9 +28,16 @@ export type {
   TransferStatus,
 } from "../protocol/status-report.ts";
 export { type AllocOptions, Client, type ConnectOptions } from "./client.ts";
+export { CondVar } from "./condvar.ts";
 export { connect } from "./connect.ts";
 export { mappingProbe } from "./connect-options.ts";
 export { findIvshmemDevice, findIvshmemDevices, type IvshmemDevice } from "./device.ts";
 export type { AccessSpeed, MappingProbe, MappingSpeed, ResourceName } from "./probe.ts";
 export { Segment } from "./segment.ts";
-export { CondVar, type LockOutcome, Mutex, type WaitOptions, type WaitResult } from "./sync.ts";
+export {
+  type LockOutcome,
+  Mutex,
+  type UntimedWaitResult,
+  type WaitOptions,
+  type WaitResult,
+} from "./sync.ts";

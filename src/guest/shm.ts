@@ -25,11 +25,12 @@ import { failure, isIvshError, reasonOf, shownName } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import { checkConnectOptions } from "./arguments.ts";
 import type { Client, ConnectOptions } from "./client.ts";
+import type { CondVar } from "./condvar.ts";
 import { connect } from "./connect.ts";
 import { arbiterEndpoint, clientNameOf, withEnvironment } from "./connect-options.ts";
 import { Segment } from "./segment.ts";
 import { resolvedPath } from "./socket-name.ts";
-import type { CondVar, LockOutcome, WaitResult } from "./sync.ts";
+import type { LockOutcome, UntimedWaitResult } from "./sync.ts";
 
 let current: Client | undefined;
 /** The first shm_init's connection, shared by calls made while it is under way (one client per process). */
@@ -325,7 +326,7 @@ function notHeldHere(action: string, cv: CondVar, uid: number) {
  * "owner-died" if a holder died with the lock meanwhile: the wait ends then, as that holder will never
  * notify, and what the lock guards may be half-updated.
  */
-export async function shm_wait_cv(cvid: number, uid: number): Promise<WaitResult> {
+export async function shm_wait_cv(cvid: number, uid: number): Promise<UntimedWaitResult> {
   const cv = condvar(cvid, uid);
   // Before wait(), whose refusal is in the object API's words ("acquire() it first"); a lost session's
   // error is wait()'s to tell, as it comes before whose lock it is.

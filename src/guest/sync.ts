@@ -52,10 +52,14 @@ export type LockOutcome = "acquired" | "owner-died";
 /** How a condition-variable wait ended; in every case the caller holds the lock again. */
 export type WaitResult = "notified" | "timed-out" | "owner-died";
 
+/** How a wait with no timeout ends: it cannot time out. */
+export type UntimedWaitResult = Exclude<WaitResult, "timed-out">;
+
 /** A mask: every 1024th uncontended lock checks whether the event loop is due a turn. */
 const FAST_LOCKS_PER_CLOCK_CHECK = 1023;
 
-abstract class SlotObject {
+/** What Mutex and CondVar (condvar.ts) share: a lock in a slot, the handle's checks. */
+export abstract class SlotObject {
   protected readonly lockIndex: number;
   protected readonly lockSite: ParkSite;
   private readonly generationIndex: number;
@@ -279,122 +283,3 @@ abstract class SlotObject {
  * one. A process that relies on the verdict keeps its handle open.
  */
 export class Mutex extends SlotObject {}
-
-/**
- * The report's condition variable: a lock (acquire/release) with wait/notify, Mesa semantics: a woken waiter
- * re-checks its condition in a loop. wait() lets go of this lock only, not of a Mutex: a bounded queue's "not
- * empty" and "not full" share one CondVar (wait for either, broadcast()). Its holder dying is as for a
- * `Mutex`: `acquire()` and `wait()` (which ends then: that holder will never notify) return `"owner-died"`.
- */
-export class CondVar extends SlotObject {
-  private readonly sequenceSite = new ParkSite(this.client, this.slot, PARKABLE_WORDS[1]!);
-
-  /** Takes the condition variable's lock, as `lock()` (the report's acquire). */
-  acquire(timeout?: number | WaitOptions): Promise<LockOutcome> {
-    return this.lock(timeout);
-  }
-
-  /** Lets the lock go and wakes whom notify() owed a wake-up (the report's release). */
-  release(): void {
-    this.unlock();
-  }
-
-  /**
-   * Lets go, then wakes whom notifies under the lock owed a wake-up: they need the lock we just freed.
-   * The debt is the client's, per slot, as the lock is: another handle of ours may have notified.
-   */
-  override unlock(): void {
-    super.unlock();
-    if (this.client.isClosed) return; // the wakes owed went with the goodbye: its waiters were woken
-    const owed = this.client.owedWakes.get(this.slot);
-    if (owed === undefined) return;
-    this.client.owedWakes.delete(this.slot);
-    this.client.parker.wake(this.sequenceSite, owed);
-  }
-
-  /**
-   * Releases the lock, waits for a notify (or `timeout`, milliseconds ≥ 0; left out: no limit), and
-   * takes the lock again. Must be called with the lock held. "owner-died" wins over the other results:
-   * while we waited, a holder died with the lock, and the state it guards needs the caller's attention.
-   * With `{ signal }`, an abort ends the wait with Interrupted, thrown once the lock is held again (every
-   * way out of wait() holds it: `finally { unlock() }` stays right), unless taking it said "owner-died".
-   */
-  async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
-    const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
-    // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
-    if (this.client.isClosed) refuseWhileClosing(this.client, this.name, `wait on '${this.name}'`);
-    this.checkOpen();
-    if (this.owner !== this.client.clientId)
-      throw failure(
-        "NotHeld",
-        `wait on '${this.name}'`,
-        "this client does not hold its lock (acquire() it first)", // shm_wait_cv() says its own
-      );
-    // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
-    const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
-    let signalled: boolean | { error: unknown };
-    try {
-      this.unlock();
-      signalled = await this.waitSequence(sequence, bound);
-    } catch (error) {
-      if (this.client.isClosing) throw error; // ended by close(): its goodbye releases the lock, not ours
-      signalled = { error };
-    }
-    const relocked = await relockForWait(this.client, this.name, () => this.lock());
-    if (relocked === "owner-died") return "owner-died"; // over an abort too: it is told once
-    if (typeof signalled === "object") throw signalled.error;
-    return signalled ? "notified" : "timed-out";
-  }
-
-  /** Waits until the sequence moves on from `sequence`; false if the timeout passed first. */
-  private async waitSequence(sequence: number, { timeoutMs, signal }: WaitBound): Promise<boolean> {
-    const words = this.client.words;
-    const site = this.sequenceSite;
-    // A holder dying with the lock never notifies: the arbiter marks it owner-died and wakes the slot.
-    const moved = () =>
-      Atomics.load(words, site.wordIndex) !== sequence ||
-      (Atomics.load(words, this.lockIndex) & LOCK_OWNER_DIED) !== 0;
-    const started = performance.now();
-    const wait = { startedMs: started, deadlineMs: deadlineOf(started, timeoutMs), signal };
-    try {
-      if (this.client.parker.spin(site, moved, wait.deadlineMs)) return true;
-      for (;;) {
-        if (moved()) return true;
-        if (performance.now() >= wait.deadlineMs) return false;
-        this.checkOpen();
-        throwIfAborted(signal, `wait on '${this.name}'`);
-        await parkNamed(this.client, site, sequence, wait, `wait on '${this.name}'`);
-      }
-    } finally {
-      site.record((performance.now() - started) * 1e6);
-    }
-  }
-
-  /**
-   * Wakes a waiter (if any; waiters still spinning see it too, so more than one may wake: each re-checks
-   * its condition). Under the lock, it wakes when the lock is released. With no waiter it is not kept.
-   */
-  notify(): void {
-    this.signal(1);
-  }
-
-  /** Wakes every waiter; under the lock, they wake when the lock is released. */
-  broadcast(): void {
-    this.signal(WAKE_ALL);
-  }
-
-  private signal(count: number): void {
-    this.checkOpen();
-    // Bump first, then look for parked waiters: one that announced itself after our look sees the bump.
-    Atomics.add(this.client.words, this.sequenceSite.wordIndex, 1);
-    // Under our lock, the wake-up waits for unlock(): woken now, a waiter would only find the lock taken
-    // and park again on it. The bump above is what a waiter about to park sees; the wake only comes later,
-    // and a holder dying before it is covered by the arbiter waking the slot.
-    if (this.owner !== this.client.clientId) {
-      this.client.parker.wake(this.sequenceSite, count);
-      return;
-    }
-    const owed = this.client.owedWakes.get(this.slot) ?? 0;
-    this.client.owedWakes.set(this.slot, Math.min(WAKE_ALL, owed + count));
-  }
-}
