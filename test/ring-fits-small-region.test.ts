@@ -113,7 +113,7 @@ test("a default ring halves again until it fits what a busy region has left: a s
       expect(refused.sent).toBe(1);
       expect(refused.said).toContain("ring of 8 chunks of 4.00 KiB");
       expect(refused.said).toContain(
-        "only 0 of 63 blocks are free (other clients held them for the 1 s it waited); start the arbiter with a larger --size",
+        "only 0 of 63 blocks are free (they stayed held for the 1 s it waited: `ivsh status` lists their holders); start the arbiter with a larger --size",
       );
       expect(refused.said).not.toContain("--chunk-size");
     } finally {

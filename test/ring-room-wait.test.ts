@@ -79,7 +79,7 @@ test("with --timeout the wait ends there, and the refusal says other clients hel
     expect(await sender.proc.exited).toBe(1);
     // Before: "only 0 of 63 blocks are free; start …", with no word of a wait.
     expect(sender.said.text).toContain(
-      "only 0 of 63 blocks are free (other clients held them for the 1 s it waited); start the arbiter with a larger --size",
+      "only 0 of 63 blocks are free (they stayed held for the 1 s it waited: `ivsh status` lists their holders); start the arbiter with a larger --size",
     );
   } finally {
     holder.proc.kill("SIGKILL");
@@ -127,7 +127,7 @@ test("the library waits only when asked (roomWaitMs), and checks what it is give
     await expectRejection(
       ChannelSender.open(client, "lib", { ...shape, roomWaitMs: 300, onRoomWait }),
       "NoSpace",
-      /other clients held them for the 300 ms it waited/,
+      /they stayed held for the 300 ms it waited/,
     );
     expect(said).toEqual(["it needs 1 block and only 0 of 63 blocks are free"]);
     for (const roomWaitMs of [-1, Number.NaN, "5s"])
@@ -145,6 +145,21 @@ test("the library waits only when asked (roomWaitMs), and checks what it is give
     await client.close();
     holder.proc.kill("SIGKILL");
     await holder.exit();
+  }
+});
+
+test("a library caller that holds the room itself is not told other clients held it", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    const own = await client.alloc(63 << 16, { name: "own" });
+    await expectRejection(
+      ChannelSender.open(client, "self", { chunkBytes: 4096, depth: 2, roomWaitMs: 200 }),
+      "NoSpace",
+      /only 0 of 63 blocks are free \(they stayed held for the 200 ms it waited: `ivsh status` lists their holders\)/,
+    );
+    await own.free();
+  } finally {
+    await client.close();
   }
 });
 

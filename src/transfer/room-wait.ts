@@ -94,10 +94,13 @@ export class RoomWaiter {
     return abortable(promise, this.options.signal, this.action, async () => {});
   }
 
-  /** For the refusal after a wait: how long other clients held the room ("" if it did not wait). */
+  /**
+   * For the refusal after a wait: how long the room stayed held ("" if it did not wait). Not "by other
+   * clients": a library caller may hold it itself, and only `ivsh status` knows whose it is.
+   */
   get waited(): string {
     const limitMs = this.options.roomWaitMs ?? 0;
     if (this.startedMs === undefined || !Number.isFinite(limitMs)) return "";
-    return ` (other clients held them for the ${formatDuration(limitMs)} it waited)`;
+    return ` (they stayed held for the ${formatDuration(limitMs)} it waited: \`ivsh status\` lists their holders)`;
   }
 }
