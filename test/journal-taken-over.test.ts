@@ -111,6 +111,9 @@ test("a journal another arbiter took while this one was stopped is not written o
       Bun.sleep(livenessBoundMs(1000)).then(() => "no word from the first arbiter"),
     ]);
     expect(verdict).toContain("keeps its own there now");
+    // And its status says so while it serves on (mutation round 29: only the log did, with `gone` dropped).
+    const { problems } = await firstClient.status(0);
+    expect(problems?.filter((problem) => problem.includes("keeps its own there now"))).toHaveLength(1);
     expect(readFileSync(state, "utf8")).toContain('"name":"second-s"');
     // The second stops (its journal kept for its next start); the first's stop must not write it over.
     second.proc.kill("SIGTERM");

@@ -7,7 +7,7 @@
  * takes FILE's name, and the name durable after (its directory fsynced). Seen with strace on the receiver.
  */
 import { afterAll, beforeAll, expect } from "bun:test";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
@@ -100,9 +100,10 @@ testUnless(
 
 /**
  * A receive under strace whose fsync calls on `failing` (strace -P: a path, or the directory whose fd is
- * fsynced) fail with EIO, with --force over an existing FILE: what the receiver says, and FILE after.
+ * fsynced) fail with `errno` (EIO unless told), with --force over an existing FILE: what the receiver
+ * says, and FILE after.
  */
-async function fsyncFailing(name: string, failing: (out: string) => string) {
+async function fsyncFailing(name: string, failing: (out: string) => string, errno = "EIO") {
   const source = join(paths.dir, `${name}-source`);
   await randomFile(source, 1 << 20);
   const out = join(paths.dir, `${name}-received`);
@@ -110,7 +111,7 @@ async function fsyncFailing(name: string, failing: (out: string) => string) {
   const receiver = guestUnderStrace(
     paths,
     join(paths.dir, `${name}.strace`),
-    ["-P", failing(out), "-e", "trace=fsync", "-e", "inject=fsync:error=EIO"],
+    ["-P", failing(out), "-e", "trace=fsync", "-e", `inject=fsync:error=${errno}`],
     ["recv", "-q", "--channel", name, "--out", out, "--force", "--fsync"],
   );
   const sender = guest(paths, ["send", "-q", "--channel", name, source]);
@@ -154,6 +155,58 @@ testUnless(
         "it: see the kernel's log (dmesg), then receive again, to another disk if it fails again)",
     );
     expect(stderr).toContain(`${out}.partial is the received copy, whole and verified`);
+  },
+  90_000,
+);
+
+// Mutation round 29 (src/transfer/durable.ts): a full file system's hint (ENOSPC, or a quota's EDQUOT) was not
+// exercised.
+testUnless(
+  straceUnusable(),
+  "recv --fsync whose copy's fsync finds the file system or quota full says to free space",
+  async () => {
+    for (const errno of ["ENOSPC", "EDQUOT"]) {
+      const failed = await fsyncFailing(`copy-${errno}`, (out) => `${out}.partial`, errno);
+      expect({ code: failed.code, kept: failed.kept }).toEqual({ code: 1, kept: "the user's file\n" });
+      expect(failed.stderr).toContain(
+        `Failed to write ${failed.out}.partial to disk since fsync said ${errno} (its file system is full: free ` +
+          "space, then receive again)",
+      );
+    }
+  },
+  90_000,
+);
+
+testUnless(
+  straceUnusable(),
+  "recv --fsync through a symbolic link whose file's directory fsync fails names the link given",
+  async () => {
+    const source = join(paths.dir, "link-source");
+    await randomFile(source, 1 << 20);
+    // The file the link leads to is in a directory of its own: the one whose fsync fails.
+    const landing = join(paths.dir, "landing");
+    mkdirSync(landing);
+    writeFileSync(join(landing, "received"), "the user's file\n");
+    const link = join(paths.dir, "link-received");
+    symlinkSync(join(landing, "received"), link);
+    const receiver = guestUnderStrace(
+      paths,
+      join(paths.dir, "link.strace"),
+      ["-P", landing, "-e", "trace=fsync", "-e", "inject=fsync:error=EIO"],
+      ["recv", "-q", "--channel", "link", "--out", link, "--force", "--fsync"],
+    );
+    const sender = guest(paths, ["send", "-q", "--channel", "link", source]);
+    try {
+      expect(await exitOrKill(receiver.proc, 60_000)).toBe(1);
+      await sender.exit();
+    } finally {
+      sender.proc.kill();
+    }
+    // Before (mutation round 29, the landing's path in its place): "Failed to write …/landing/received's name".
+    expect(await receiver.stderr).toContain(
+      `Failed to write ${link}'s name to disk since its directory's fsync said EIO`,
+    );
+    expect(readFileSync(link, "utf8")).toBe("the user's file\n");
   },
   90_000,
 );

@@ -11,7 +11,13 @@ import { connect } from "../src/guest/index.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, spawnFixture } from "./helpers/processes.ts";
+import {
+  ArbiterProcess,
+  clientConfig,
+  eventually,
+  livenessBoundMs,
+  spawnFixture,
+} from "./helpers/processes.ts";
 import { guest, guestSaying } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
@@ -72,7 +78,7 @@ test("a sender that finds the region full waits for room, and goes through once 
   expect(readFileSync(out, "utf8")).toBe("hello\n");
 });
 
-test("with --timeout the wait ends there, and the refusal says other clients held the room that long", async () => {
+test("with --timeout the wait ends there, and the refusal says the room stayed held that long", async () => {
   const holder = await holdEverything();
   try {
     const sender = guestSaying(paths, ["send", input, "--channel", "timed", "--timeout", "1s"]);
@@ -130,7 +136,24 @@ test("the library waits only when asked (roomWaitMs), and checks what it is give
       /they stayed held for the 300 ms it waited/,
     );
     expect(said).toEqual(["it needs 1 block and only 0 of 63 blocks are free"]);
-    for (const roomWaitMs of [-1, Number.NaN, "5s"])
+    // 0 is a wait of none, as one left out (mutation round 29: a `> 0` check refused it).
+    await expectRejection(
+      ChannelSender.open(client, "lib", { ...shape, roomWaitMs: 0, onRoomWait }),
+      "NoSpace",
+      /only 0 of 63 blocks are free;/,
+    );
+    // A ring of all 63 blocks (4 KiB of header and two chunks of 503 pages) fits the empty region: waited for.
+    const whole = { chunkBytes: 503 * 4096, depth: 2, roomWaitMs: 300, onRoomWait };
+    await expectRejection(
+      ChannelSender.open(client, "lib", whole),
+      "NoSpace",
+      /they stayed held for the 300 ms it waited/,
+    );
+    expect(said).toEqual([
+      "it needs 1 block and only 0 of 63 blocks are free",
+      "it needs 63 blocks and only 0 of 63 blocks are free",
+    ]);
+    for (const roomWaitMs of [-1, Number.NaN, "5s", true])
       await expectRejection(
         ChannelSender.open(client, "lib", { ...shape, roomWaitMs: roomWaitMs as number }),
         "InvalidArgument",
@@ -162,6 +185,87 @@ test("a library caller that holds the room itself is not told other clients held
     await client.close();
   }
 });
+
+// Mutation round 29: a wait that went on while exactly as many blocks were free as the smallest form needs,
+// or that asked again in the smallest form when more were free, passed every case above.
+test("a wait ends once as many blocks are free as the smallest form needs, and asks in the largest form they hold", async () => {
+  const holders = await Promise.all(
+    [60, 1, 2].map(async (blocks, index) => {
+      const holder = spawnFixture(
+        "holder",
+        clientConfig(paths, { segment: `part-${index}`, mutex: `part-${index}`, bytes: blocks << 16 }),
+      );
+      expect((await holder.events.next("holding")).blocks).toBe(blocks);
+      return holder;
+    }),
+  );
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    // 64 KiB chunks down to 4 KiB: 3 blocks, 2 (32 KiB), 1 (16 KiB and less).
+    const shape = { chunkBytes: 65536, depth: 2, minChunkBytes: 4096, roomWaitMs: 20_000 };
+    const opened = async (name: string, holder: (typeof holders)[number]) => {
+      let waiting = () => {};
+      const began = new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+      const opening = ChannelSender.open(client, name, { ...shape, onRoomWait: () => waiting() });
+      opening.catch(() => undefined);
+      await began;
+      holder.proc.kill("SIGKILL");
+      await holder.exit();
+      return (await opening).ring.chunkBytes;
+    };
+    // 1 block free, as many as the smallest form needs. Before (a `>` there): NoSpace after the 20 s.
+    expect(await opened("exact", holders[1]!)).toBe(16384);
+    // 2 free: the ring of 32 KiB chunks, not the smallest form that was refused.
+    expect(await opened("larger", holders[2]!)).toBe(32768);
+  } finally {
+    await client.close();
+    for (const holder of holders) holder.proc.kill("SIGKILL");
+    await Promise.all(holders.map((holder) => holder.exit()));
+  }
+}, 60_000);
+
+// Mutation round 29: a wait that began again at each refusal after blocks came free told onRoomWait again,
+// and never ended while they stayed free but apart.
+test("blocks free but not side by side: one wait, told once, that ends at its limit", async () => {
+  // Taken in turn: the 1-block segments side by side, the middle one kept when the outer two go back.
+  const holders: ReturnType<typeof spawnFixture>[] = [];
+  for (const [index, blocks] of [1, 1, 1, 60].entries()) {
+    const holder = spawnFixture(
+      "holder",
+      clientConfig(paths, { segment: `apart-${index}`, mutex: `apart-${index}`, bytes: blocks << 16 }),
+    );
+    holders.push(holder);
+    expect((await holder.events.next("holding")).blocks).toBe(blocks);
+  }
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    for (const holder of [holders[0]!, holders[2]!]) {
+      holder.proc.kill("SIGKILL");
+      await holder.exit();
+    }
+    await eventually(
+      async () => (await client.status(0)).blocks.free === 2,
+      livenessBoundMs(5000),
+      "the two blocks back",
+    );
+    const said: string[] = [];
+    // Two chunks of 32 KiB and the header: 2 blocks, in one run.
+    const shape = {
+      chunkBytes: 32768,
+      depth: 2,
+      roomWaitMs: 1500,
+      onRoomWait: (why: string) => said.push(why),
+    };
+    await expectRejection(ChannelSender.open(client, "apart", shape), "NoSpace", /for the 1\.5 s it waited/);
+    expect(said).toHaveLength(1);
+  } finally {
+    await client.close();
+    for (const holder of holders) holder.proc.kill("SIGKILL");
+    await Promise.all(holders.map((holder) => holder.exit()));
+  }
+}, 60_000);
 
 test("a receiver whose sender waits for room past its --timeout says the sender is there, waiting", async () => {
   const holder = await holdEverything();

@@ -11,6 +11,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -108,6 +109,48 @@ test("a socket removed under the arbiter: STATUS= says the problem, for systemct
       `STATUS=PROBLEM: the socket ${own.socket} was removed or replaced while the arbiter ran: clients already ` +
         "connected go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and start it again)",
     );
+  } finally {
+    await arbiter.stop();
+    closeFd(listening);
+    own.cleanup();
+  }
+});
+
+// Mutation round 29 (src/host/systemd.ts notifyProblems): STATUS= going back to what the arbiter serves, and
+// each change sent once, were reached by no test.
+test("a socket moved away and back: STATUS= says the problem once, then what it serves again, once", async () => {
+  const notifySocket = join(paths.dir, "notify-back.sock");
+  const listening = bindDatagramSocket(notifySocket);
+  const own = testPaths("notify-back");
+  const arbiter = await ArbiterProcess.start(own, { env: { NOTIFY_SOCKET: notifySocket }, lease: "1s" });
+  const said: string[] = [];
+  const until = async (wanted: (message: string) => boolean, what: string) => {
+    const deadline = Date.now() + EXIT_BOUND_MS;
+    while (!said.some(wanted)) {
+      const datagram = receiveWithFd(listening, notifySocket);
+      if (datagram) said.push(new TextDecoder().decode(datagram.payload));
+      else if (Date.now() > deadline) throw new Error(`no ${what} within ${EXIT_BOUND_MS} ms: ${said}`);
+      else await Bun.sleep(10);
+    }
+  };
+  try {
+    await until((message) => message.includes("READY=1"), "READY=1");
+    const serving = /STATUS=(serving [^\n]*)/.exec(said[0]!)?.[1];
+    expect(serving).toBeDefined();
+    renameSync(own.socket, `${own.socket}.away`);
+    await until((message) => message.startsWith("STATUS=PROBLEM"), "STATUS=PROBLEM");
+    renameSync(`${own.socket}.away`, own.socket);
+    await until((message) => said.length > 2 && !message.startsWith("STATUS=PROBLEM"), "STATUS= once back");
+    await Bun.sleep(1500); // sweeps (one each 250 ms) that find all well: nothing more is sent
+    for (;;) {
+      const datagram = receiveWithFd(listening, notifySocket);
+      if (!datagram) break;
+      said.push(new TextDecoder().decode(datagram.payload));
+    }
+    expect(said.slice(1)).toEqual([
+      expect.stringMatching(/^STATUS=PROBLEM: the socket /),
+      `STATUS=${serving}`,
+    ]);
   } finally {
     await arbiter.stop();
     closeFd(listening);

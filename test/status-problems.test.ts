@@ -91,6 +91,7 @@ test("the socket removed under the arbiter: logged as an ERROR and named by a co
   expect(await problemsOnce(wanted)).toEqual([
     `${wanted}: clients already connected go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and start it again)`,
   ]);
+  await Bun.sleep(1500); // sweeps that find it still gone (one each 250 ms), for the count below to judge
   await arbiter.stop();
   const stderr = await arbiter.spawned.stderr;
   expect(stderr).toContain(`ERROR ${wanted}`);
@@ -123,10 +124,13 @@ test("the region file and socket renamed away and back: named while away, no lon
   const json = await runCli(["status", "--json", "--limit", "0", "--socket", paths.socket]);
   expect(json.exitCode).toBe(0);
   expect(JSON.parse(json.stdout)).not.toHaveProperty("problems");
+  await Bun.sleep(1500); // sweeps (one each 250 ms) that find both still back, for the count below to judge
   await arbiter.stop();
   const stderr = await arbiter.spawned.stderr;
   expect(stderr).toContain(`the region file ${paths.region} is back: new clients reach this region again`);
   expect(stderr).toContain(`the socket ${paths.socket} is back: new clients can connect again`);
+  // Each said once, not at every sweep while all is well (mutation round 29).
+  expect(stderr.split(" is back: ").length - 1).toBe(2);
   expect(stderr).toContain(`allocations and sessions stay in ${paths.state} for the next start`);
 }, 60_000);
 
@@ -142,6 +146,7 @@ testUnless(
     try {
       const wanted = `the state journal ${paths.state} was removed or replaced while the arbiter ran and cannot be written again`;
       expect(await problemsOnce(wanted)).toEqual([expect.stringContaining("a restart now would discard")]);
+      await Bun.sleep(1500); // sweeps that retry, and fail, for the count below to judge
     } finally {
       freezer!.thaw(paths.dir);
     }
@@ -150,6 +155,9 @@ testUnless(
       livenessBoundMs(1000),
       "the journal written again",
     );
+    await arbiter.stop();
+    // Said once while it lasted, not at each sweep's retry (mutation round 29).
+    expect((await arbiter.spawned.stderr).split("cannot be written again").length - 1).toBe(1);
   },
   60_000,
 );

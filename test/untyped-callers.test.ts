@@ -68,11 +68,21 @@ test("sender.write() of a string or an array is refused; other views of bytes ar
   await expectRejection(sender.write(untyped("text")), "InvalidArgument", /not a string \(encode it first/);
   await expectRejection(sender.write(untyped([1, 2])), "InvalidArgument", /not an array/);
   await expectRejection(sender.write(untyped(undefined)), "InvalidArgument", /not undefined/);
+  await expectRejection(
+    sender.write(untyped({})),
+    "InvalidArgument",
+    /takes bytes \(a Uint8Array\), not an object$/,
+  );
   await sender.write(new Uint16Array([0x0201]));
   await sender.write(new Uint8Array([3]).buffer);
-  expect((await sender.finish()).bytes).toBe(3);
+  // A view at an offset into its buffer: its own bytes, not the buffer's from 0 nor to its end.
+  await sender.write(new DataView(new Uint8Array([9, 9, 4, 5, 9]).buffer, 2, 2));
+  const shared = new SharedArrayBuffer(1);
+  new Uint8Array(shared)[0] = 6;
+  await sender.write(shared);
+  expect((await sender.finish()).bytes).toBe(6);
   await sender.close();
-  expect(await receiving).toEqual([1, 2, 3]);
+  expect(await receiving).toEqual([1, 2, 3, 4, 5, 6]);
   await other.close();
 });
 
@@ -147,13 +157,17 @@ test("a channel end's client, options and callbacks of the wrong type are named,
     );
   const sender = await ChannelSender.open(client, "typed", { chunkBytes: 4096, depth: 2 });
   const receiver = await ChannelReceiver.open(other, "typed");
-  await expectRejection(sender.send(untyped(5)), "InvalidArgument", /its argument 5 is not a function/);
+  await expectRejection(
+    sender.send(untyped(5)),
+    "InvalidArgument",
+    /its argument 5 is not a function \(send\(\) hands it each chunk; write\(\) copies bytes you hold\)$/,
+  );
   await sender.write(new Uint8Array([4]));
   sender.flush();
   await expectRejection(
     receiver.receive(untyped("x")),
     "InvalidArgument",
-    /its argument x is not a function/,
+    /its argument x is not a function \(receive\(\) hands it each chunk\)$/,
   );
   expect(await receiver.receive(() => undefined)).toBe(1); // nothing was lost to the refusals
   await Promise.all([sender.close(), receiver.close()]);
@@ -224,6 +238,67 @@ test("a channel end's signal, onWaiting or keeper of the wrong type is refused a
   while ((await receiver.receive(() => {})) !== undefined) {}
   expect((await finishing).bytes).toBe(3);
   await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
+// Mutation round 29 (src/transfer/end-arguments.ts): checks no case above reached.
+test("options that are no object, an onSenderFailed or a keeper's keep() that is no function are refused; null is none", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  for (const open of [ChannelSender.open, ChannelReceiver.open])
+    await expectRejection(
+      open(other, "options-number", untyped(5)),
+      "InvalidArgument",
+      /open channel 'options-number' since its options 5 are not an object/,
+    );
+  // null for each callback and the signal, as for none: the sender waits for no room, the receiver for no one.
+  const sender = await ChannelSender.open(client, "options-null", {
+    chunkBytes: 4096,
+    depth: 2,
+    ...untyped({ signal: null, onHeldBack: null, onRoomWait: null }),
+  });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ onSenderFailed: 5 }, /its onSenderFailed 5 is not a function/],
+    [{ keeper: { unkeep() {} } }, /its keeper .* is not an object with keep\(\) and unkeep\(\)/],
+  ];
+  for (const [options, message] of cases)
+    await expectRejection(
+      ChannelReceiver.open(other, "options-null", untyped(options)),
+      "InvalidArgument",
+      message,
+    );
+  const receiver = await ChannelReceiver.open(
+    other,
+    "options-null",
+    untyped({ signal: null, onWaiting: null, onSenderFailed: null, keeper: null }),
+  );
+  await sender.write(new Uint8Array(2));
+  const finishing = sender.finish();
+  while ((await receiver.receive(() => {})) !== undefined) {}
+  expect((await finishing).bytes).toBe(2);
+  await Promise.all([sender.close(), receiver.close()]);
+  await other.close();
+});
+
+test("a send() filler's return that is no whole byte count within its chunk is refused; a whole chunk is sent", async () => {
+  const other = await connect({ socket: paths.socket, region: paths.region });
+  const receiving = (async () => {
+    const receiver = await ChannelReceiver.open(other, "filled");
+    const sizes: number[] = [];
+    while ((await receiver.receive((chunk) => sizes.push(chunk.byteLength))) !== undefined) {}
+    await receiver.close();
+    return sizes;
+  })();
+  const sender = await ChannelSender.open(client, "filled", { chunkBytes: 4096, depth: 2 });
+  for (const returned of [-1, 1.5, "5"])
+    await expectRejection(
+      sender.send(() => untyped(returned)),
+      "InvalidArgument",
+      new RegExp(`the filler returned ${returned} for a 4096-byte chunk`),
+    );
+  expect(await sender.send((chunk) => chunk.byteLength)).toBe(4096);
+  expect((await sender.finish()).bytes).toBe(4096);
+  await sender.close();
+  expect(await receiving).toEqual([4096]);
   await other.close();
 });
 
