@@ -316,8 +316,8 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
-    const server = this.server;
-    if (server) this.regionWatch.noticeSocketGone(this.options.socketPath, () => server.published());
+    if (this.server && this.inbox)
+      this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
     notifyProblems(this.problems);
     this.keepJournal();
     this.expireSilentClients();
