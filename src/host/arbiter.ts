@@ -318,7 +318,7 @@ export class Arbiter implements ArbiterView {
     this.regionWatch.noticeGone();
     if (this.server && this.inbox)
       this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
-    notifyProblems(this.problems);
+    notifyProblems([...this.problems, ...this.journalOutage.problems()]);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();

@@ -72,14 +72,14 @@ export class RegionWatch {
    * stderr. `published` says whether the file at each path is still the one the arbiter bound.
    */
   noticeSocketsGone(socketPath: string, server: Published, inbox: Published): void {
-    this.socketGone = noticeOne(this.socketGone, socketPath, server, {
+    this.socketGone = noticeOne(this.socketGone, server, {
       gone:
         `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
         "go on, new ones cannot connect to this arbiter",
       back: `the socket ${socketPath} is back: new clients can connect again`,
     });
     const handover = handoverPath(socketPath);
-    this.handoverGone = noticeOne(this.handoverGone, handover, inbox, {
+    this.handoverGone = noticeOne(this.handoverGone, inbox, {
       gone:
         `the hand-over socket ${handover} was removed or replaced while the arbiter ran: guest connections ` +
         "still reach the arbiter, but each new one's bridge relays it for its whole life (a process of ~40 MiB " +
@@ -97,7 +97,6 @@ interface Published {
 /** The problem kept for one socket after this sweep's look (said once as it starts, once as it ends). */
 function noticeOne(
   kept: string | undefined,
-  path: string,
   socket: Published,
   words: { gone: string; back: string },
 ): string | undefined {
