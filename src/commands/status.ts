@@ -237,6 +237,11 @@ function limitLines(limits: StatusReport["limits"], blockSize: number): string[]
   return set.length > 0 ? [`limits: ${set.join(", ")}`] : [];
 }
 
+/** ", ivsh 0.1.0 (6b2c4b13e0aa 2026-12-07)": which build the arbiter runs (nothing from an older arbiter). */
+function ivshOf(report: StatusReport): string {
+  return report.arbiterVersion === undefined ? "" : `, ivsh ${report.arbiterVersion}`;
+}
+
 /** The arbiter's instance as the text (and the errors that compare a region's header with it) name it. */
 const instanceHex = (report: StatusReport) => report.arbiterInstance.toString(16);
 
@@ -256,7 +261,7 @@ function withInstanceHex(report: StatusReport): Record<string, unknown> {
 function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid} (instance ${instanceHex(report)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
+    `arbiter pid ${report.arbiterPid} (instance ${instanceHex(report)})${ivshOf(report)}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     ...journalLines(report.journalOutage),

@@ -69,6 +69,11 @@ export interface StatusReport {
   arbiterPid: number;
   /** The random number that tells this arbiter from others (pids repeat across containers). */
   arbiterInstance: number;
+  /**
+   * The ivsh the arbiter runs, as its `ivsh --version` prints it: "0.1.0 (6b2c4b13e0aa 2026-12-07)" from an
+   * executable `npm run build` made, the release alone from source (absent from older arbiters).
+   */
+  arbiterVersion?: string;
   leaseMs: number;
   /** Milliseconds since this arbiter process started serving. */
   uptimeMs: number;
