@@ -1,8 +1,9 @@
 /**
  * The sweep's watch on the files clients reach the arbiter by: the region file truncated (the arbiter
  * must stop before it touches the missing part), the region file or the socket removed or replaced (new
- * clients no longer reach this arbiter), the hand-over socket removed or replaced (bridges relay instead). What is found is said once in the log and kept for `ivsh status`
- * (`problems`): a monitor polling it was told all was well while only the log said otherwise.
+ * clients no longer reach this arbiter), the hand-over socket removed or replaced (bridges relay instead).
+ * What is found is said once in the log and kept for `ivsh status` (`problems`): a monitor polling it was
+ * told all was well while only the log said otherwise.
  */
 import { failure, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
