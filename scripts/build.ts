@@ -11,6 +11,7 @@
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { buildName } from "./build-name.ts";
 import { buildNative, NATIVE_OUTPUT } from "./native.mjs";
 import { buildTypes } from "./types.mjs";
 
@@ -53,6 +54,9 @@ function buildExecutable(withNative: boolean): void {
     "--format=esm",
     "--sourcemap",
     "--asset-naming=[name].[ext]",
+    // What `ivsh --version` names (src/version.ts): a constant in the bytecode, nothing read at start.
+    "--define",
+    `IVSH_BUILD=${JSON.stringify(buildName(REPO))}`,
     "src/cli.ts",
     ...(withNative ? [NATIVE_OUTPUT] : []),
     "--outfile",

@@ -78,6 +78,10 @@ const EXIT_STATUS: [string, string][] = [
   ["1", "The operation failed; the message says what and why."],
   ["2", "The command line is wrong: an unknown flag, a missing argument, a value a flag refuses."],
   [
+    "3",
+    "ivsh status --check only: the arbiter answered and names problems or a journal outage (each also on stderr).",
+  ],
+  [
     "128 + N",
     "Interrupted by signal N: 129 SIGHUP, 130 SIGINT, 143 SIGTERM. ivsh host instead stops cleanly on these three and exits 0: its state stays for the next start.",
   ],

@@ -24,6 +24,7 @@ import { isTerminal } from "./ffi/index.ts";
 import { lookupLeftRunning } from "./guest/tcp-open.ts";
 import { log, standardWritten, writeStandard } from "./log.ts";
 import { phase } from "./phases.ts";
+import { VERSION } from "./version.ts";
 
 phase("cli loaded");
 const load = <T>(module: Promise<{ default: T }>) => module.then((loaded) => loaded.default);
@@ -81,7 +82,7 @@ async function runCommandLine(rawArgs: string[]): Promise<number> {
   if (LONG_RUNNING.has(rawArgs[0] ?? "")) Bun.unsafe.setJITPolicy?.(1);
   try {
     if (rawArgs.length === 1 && VERSION_FLAGS.has(rawArgs[0]!)) {
-      writeStandard(1, `${packageJson.version}\n`);
+      writeStandard(1, `${VERSION}\n`);
       return 0;
     }
     if (rawArgs[0] === "help") return await printHelp(rawArgs.slice(1));

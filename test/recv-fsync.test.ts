@@ -6,7 +6,7 @@
  * against the 1.3 s of the whole transfer, so it is asked for: --fsync makes the copy durable before it
  * takes FILE's name, and the name durable after (its directory fsynced). Seen with strace on the receiver.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -210,3 +210,36 @@ testUnless(
   },
   90_000,
 );
+
+/**
+ * --fsync makes the verified copy durable before it takes FILE's name: with --out - (or a descriptor's
+ * name, or a FIFO, a device) there is no name to take, and the flag did nothing and said nothing; a user
+ * who piped into a file believed it on disk. Refused as a usage error, before anything is waited for.
+ */
+test("recv --fsync with an output that takes no name (stdout, /dev/stdout, /dev/null) is a usage error", async () => {
+  for (const [out, what] of [
+    ["-", "stdout"],
+    ["/dev/stdout", "/dev/stdout"],
+    ["/dev/null", "/dev/null"],
+  ] as const) {
+    const receiver = guest(paths, [
+      "recv",
+      "-q",
+      "--channel",
+      "fsync-nowhere",
+      "--out",
+      out,
+      "--fsync",
+      "--timeout",
+      "1s",
+    ]);
+    const code = await exitOrKill(receiver.proc, 30_000);
+    expect({ out, code, stderr: await receiver.stderr }).toEqual({
+      out,
+      code: 2,
+      stderr: expect.stringContaining(
+        `Failed to use --fsync with --out ${out} since ${what} is not a file ivsh names`,
+      ),
+    });
+  }
+}, 60_000);

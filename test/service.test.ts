@@ -20,8 +20,10 @@ import { EXIT_USAGE } from "../src/commands/_exit.ts";
 import { bindDatagramSocket, receiveWithFd } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
 import { socketAnswers } from "../src/host/listener.ts";
+import { smallJournals, untilRefused } from "./helpers/full-journal.ts";
 import { CLI, FIXTURES, REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, eventually, exitOrKill } from "./helpers/processes.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
 import { testUnless, testWithTool } from "./helpers/tools.ts";
 import { BINARY, ensureBinary } from "./vm/vm.ts";
 
@@ -157,6 +159,59 @@ test("a socket moved away and back: STATUS= says the problem once, then what it 
     own.cleanup();
   }
 });
+
+const withSmallJournal = smallJournals("service-journal");
+
+/**
+ * A journal refusing changes (its file system full) was in `ivsh status` (journalOutage) but not on the
+ * Status: line of `systemctl status`, which said "serving ..." while every change was refused.
+ */
+testUnless(
+  cannotMount,
+  "a journal that refuses changes: STATUS= says so, and goes back to serving once it records one again",
+  async () => {
+    const notifySocket = join(paths.dir, "notify-outage.sock");
+    const listening = bindDatagramSocket(notifySocket);
+    const said: string[] = [];
+    /** Reads what the arbiter tells the service manager until the last STATUS= matches `wanted`. */
+    const until = async (wanted: (status: string) => boolean, what: string) => {
+      const deadline = Date.now() + EXIT_BOUND_MS;
+      for (;;) {
+        const datagram = receiveWithFd(listening, notifySocket);
+        if (datagram) said.push(new TextDecoder().decode(datagram.payload));
+        const status = said.findLast((message) => message.includes("STATUS="));
+        if (status && wanted(status)) return status;
+        if (Date.now() > deadline)
+          throw new Error(`no ${what} within ${EXIT_BOUND_MS} ms: ${said.join(" | ")}`);
+        if (!datagram) await Bun.sleep(10);
+      }
+    };
+    try {
+      await withSmallJournal(
+        "outage",
+        async (journal) => {
+          await until((status) => status.includes("STATUS=serving"), "STATUS=serving");
+          const client = await journal.connect("changer");
+          journal.fill();
+          expect(await untilRefused(client)).toBe("JournalFull");
+          const problem = await until((status) => status.includes("PROBLEM"), "STATUS=PROBLEM");
+          expect(problem).toStartWith(
+            `STATUS=PROBLEM: the state journal refuses changes: Failed to record a change in the state journal ${journal.own.state} since the state journal's file system is full (ENOSPC) at ${journal.small}; free space there`,
+          );
+          journal.roomBack();
+          // The next change recorded ends the outage (here a client's; a monitor's `ivsh status` is one too).
+          await client.mutex("after-room").then((mutex) => mutex.close());
+          const back = await until((status) => !status.includes("PROBLEM"), "STATUS= back to serving");
+          expect(back).toMatch(/^STATUS=serving .*region on /);
+        },
+        { env: { NOTIFY_SOCKET: notifySocket }, lease: "1s" },
+      );
+    } finally {
+      closeFd(listening);
+    }
+  },
+  60_000,
+);
 
 test("Type=notify: the same on an abstract socket (NOTIFY_SOCKET=@name)", async () => {
   const message = await readinessMessage(`@ivsh-test-notify-${process.pid}`, "abstract");

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
+import { handoverPath } from "../src/host/handover.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, livenessBoundMs, runCli } from "./helpers/processes.ts";
 import { directoryFreezer, testUnless } from "./helpers/tools.ts";
@@ -132,6 +133,35 @@ test("the region file and socket renamed away and back: named while away, no lon
   // Each said once, not at every sweep while all is well (mutation round 29).
   expect(stderr.split(" is back: ").length - 1).toBe(2);
   expect(stderr).toContain(`allocations and sessions stay in ${paths.state} for the next start`);
+}, 60_000);
+
+/**
+ * The hand-over socket beside --socket removed (a clean-up of /tmp, an `rm` of SOCKET.*): every new guest
+ * connection's bridge then relays it for its whole life (a Bun process of ~40 MiB each) instead of handing it
+ * over, and said so only on its own stderr (QEMU's); the arbiter, its log and its status said nothing.
+ */
+test("the hand-over socket removed under the arbiter: named as a problem, no longer once put back", async () => {
+  const handover = handoverPath(paths.socket);
+  renameSync(handover, `${handover}.away`);
+  const wanted = `the hand-over socket ${handover} was removed or replaced while the arbiter ran`;
+  expect(await problemsOnce(wanted)).toEqual([
+    `${wanted}: guest connections still reach the arbiter, but each new one's bridge relays it for its whole ` +
+      "life (a process of ~40 MiB each) instead of handing it over (if it was moved, move it back; else stop " +
+      "the arbiter and start it again)",
+  ]);
+  renameSync(`${handover}.away`, handover);
+  await eventually(
+    async () => (await client.status(0)).problems === undefined,
+    livenessBoundMs(1000),
+    "status to name no problem once the hand-over socket is back",
+  );
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).toContain(`ERROR ${wanted}`);
+  expect(stderr.split(wanted).length - 1).toBe(1);
+  expect(stderr).toContain(
+    `the hand-over socket ${handover} is back: bridges hand guest connections over again`,
+  );
 }, 60_000);
 
 const freezer = directoryFreezer();

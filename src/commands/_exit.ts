@@ -1,10 +1,16 @@
 /**
- * Exit codes, decided in one place: 0 success, 1 the operation failed, 2 the command line is wrong, and
- * 128 + the signal's number when a signal interrupted the operation (SIGHUP 129, SIGINT 130, SIGTERM
- * 143), as shells report a process killed by it.
+ * Exit codes, decided in one place: 0 success, 1 the operation failed, 2 the command line is wrong, 3
+ * (`ivsh status --check` only) the arbiter answered and names problems, and 128 + the signal's number when
+ * a signal interrupted the operation (SIGHUP 129, SIGINT 130, SIGTERM 143), as shells report a process
+ * killed by it.
  */
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/**
+ * Not 1: a watchdog that restarts an arbiter that does not answer must not restart one that answers with
+ * its journal's disk full (a restart would not mend that, and drops every connection).
+ */
+export const EXIT_PROBLEMS = 3;
 
 import { ignoredAtStart, SIGNAL_NUMBERS, type StopSignal } from "../signals.ts";
 

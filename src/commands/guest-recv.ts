@@ -1,5 +1,5 @@
 /** `ivsh guest recv`: receive one stream from a channel into a file or stdout. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { isIvshError } from "../errors.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { phase } from "../phases.ts";
@@ -47,7 +47,7 @@ export default defineLeafCommand({
     fsync: {
       type: "boolean",
       description:
-        "Write FILE to disk (fsync) before it takes its name, and the name after: a machine that crashes then leaves no FILE short or empty (slower on a disk: 2 GiB took 0.9 s more on ext4)",
+        "Write FILE to disk (fsync) before it takes its name, and the name after: a machine that crashes then leaves no FILE short or empty (slower on a disk: 2 GiB took 0.9 s more on ext4; --out FILE only, not stdout)",
       default: false,
     },
     ...waitArgs,
@@ -72,6 +72,7 @@ export default defineLeafCommand({
         throw new UsageError(
           `Failed to use --force with --out ${args.out} since that is an open descriptor, not a file to replace: drop --force`,
         );
+      if (args.fsync) refuseFsyncUnnamed(args.out);
       const waitMs = peerWaitMs(args.timeout);
       // Its result is written at the end: a stdout closed at start fails it before a file is written.
       if (args.json && jsonFd === 1) refuseClosedStdout();
@@ -237,4 +238,30 @@ function warnLeftAside(out: string): void {
         "replaced (the new copy, received whole and verified, took the name); ivsh never removes it: " +
         "delete it, or move it back, once you know which copy you want",
     );
+}
+
+/**
+ * --fsync makes the verified copy durable before it takes FILE's name (a crash then leaves no FILE short or
+ * empty). Stdout, a descriptor's name, a FIFO or a device takes no name: there the flag did nothing and said
+ * nothing, and a user who had redirected stdout into a file believed it on disk.
+ */
+function refuseFsyncUnnamed(out: string): void {
+  const what = out === "-" ? "stdout" : out;
+  if (out !== "-" && descriptorNamed(out) === undefined && !otherThanFile(out)) return;
+  throw new UsageError(
+    `Failed to use --fsync with --out ${out} since ${what} is not a file ivsh names: --fsync writes the ` +
+      "verified copy to disk before it takes its name, and there is no name to take; receive into a file with " +
+      "--out FILE --fsync, or drop --fsync",
+  );
+}
+
+/** Something other than a regular file is at `path` (a FIFO, a device); a missing one will be a file. */
+function otherThanFile(path: string): boolean {
+  try {
+    const found = statSync(path, { throwIfNoEntry: false });
+    // A directory is refused by the open, in its own words.
+    return found !== undefined && !found.isFile() && !found.isDirectory();
+  } catch {
+    return false; // not looked up (EACCES, ENOTDIR): opening it says what is wrong
+  }
 }

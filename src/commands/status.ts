@@ -10,7 +10,7 @@ import type { StatusReport } from "../protocol/status-report.ts";
 import { channelOfSlotName } from "../region/layout.ts";
 import { formatBytes, formatDuration, formatRate, parseCount, plural } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, jsonArgs } from "./_args.ts";
-import { onStopSignals } from "./_exit.ts";
+import { EXIT_PROBLEMS, onStopSignals } from "./_exit.ts";
 import { errorFields } from "./_progress.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -24,6 +24,11 @@ export default defineLeafCommand({
   args: {
     ...clientArgs,
     ...jsonArgs,
+    check: {
+      type: "boolean",
+      description:
+        "Exit 3 (not 0) if the arbiter answered naming problems or a journal outage, each also on stderr (1: no answer)",
+    },
     limit: {
       type: "string",
       description: "Show at most N segments, clients and sync objects (0: totals only)",
@@ -59,6 +64,7 @@ export default defineLeafCommand({
         1,
         args.json ? `${JSON.stringify(withInstanceHex(others), null, 2)}\n` : renderStatus(others),
       );
+      if (args.check) process.exitCode = checked(others);
     } catch (error) {
       // A script reading --json gets JSON either way, as from send and recv; stderr and the exit code say it too.
       try {
@@ -181,6 +187,19 @@ function inVm(vm: string | undefined): string {
   return vm === undefined || vm === HOST_VM ? "" : ` (VM '${vm}')`;
 }
 
+/**
+ * --check: what the operator must mend, on stderr (the report on stdout is as without it), and the exit
+ * code that says whether there was any, so a monitor need not parse the report.
+ */
+function checked(report: StatusReport): number {
+  const found = [
+    ...journalLines(report.journalOutage),
+    ...(report.problems ?? []).map((problem) => `PROBLEM: ${problem}`),
+  ];
+  for (const line of found) log.error(escapeControls(line));
+  return found.length > 0 ? EXIT_PROBLEMS : 0;
+}
+
 /** First thing after the arbiter's line while its journal refuses changes: the operator must act. */
 function journalLines(outage: StatusReport["journalOutage"]): string[] {
   if (!outage) return [];
@@ -218,6 +237,11 @@ function limitLines(limits: StatusReport["limits"], blockSize: number): string[]
   return set.length > 0 ? [`limits: ${set.join(", ")}`] : [];
 }
 
+/** ", ivsh 0.1.0 (6b2c4b13e0aa 2026-12-07)": which build the arbiter runs (nothing from an older arbiter). */
+function ivshOf(report: StatusReport): string {
+  return report.arbiterVersion === undefined ? "" : `, ivsh ${report.arbiterVersion}`;
+}
+
 /** The arbiter's instance as the text (and the errors that compare a region's header with it) name it. */
 const instanceHex = (report: StatusReport) => report.arbiterInstance.toString(16);
 
@@ -237,7 +261,7 @@ function withInstanceHex(report: StatusReport): Record<string, unknown> {
 function renderStatus(report: StatusReport): string {
   const { region, blocks, totals } = report;
   const lines = [
-    `arbiter pid ${report.arbiterPid} (instance ${instanceHex(report)}), epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
+    `arbiter pid ${report.arbiterPid} (instance ${instanceHex(report)})${ivshOf(report)}, epoch ${report.epoch}, lease ${report.leaseMs} ms, up ${formatDuration(Math.max(1, Math.floor(report.uptimeMs / 1000)) * 1000)}`,
     `region ${region.path}: ${formatBytes(region.size)}, ${region.blockCount} blocks of ${formatBytes(region.blockSize)}, ${region.slotCount} slots`,
     `blocks: ${blocks.free} free, ${blocks.used} used of ${blocks.total}`,
     ...journalLines(report.journalOutage),

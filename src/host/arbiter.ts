@@ -316,9 +316,9 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
-    const server = this.server;
-    if (server) this.regionWatch.noticeSocketGone(this.options.socketPath, () => server.published());
-    notifyProblems(this.problems);
+    if (this.server && this.inbox)
+      this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
+    notifyProblems([...this.problems, ...this.journalOutage.problems()]);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();

@@ -23,7 +23,7 @@ import { closeFd } from "../ffi/index.ts";
 import { log } from "../log.ts";
 import { decodeFields, FrameDecoder } from "../protocol/codec.ts";
 import { handoverDatagram, isVmName, messages } from "../protocol/messages.ts";
-import { bindPrivately, publishSocket, removeAtStop } from "./socket-file.ts";
+import { bindPrivately, publishSocket, removeAtStop, stillPublished } from "./socket-file.ts";
 
 /** bun-types 1.4.5 declares FdSocketOptions but no Bun.connect overload taking it; the runtime has one. */
 export const connectFd = Bun.connect as unknown as <Data>(
@@ -105,6 +105,11 @@ export class HandoverInbox {
       // Its directory made append-only meanwhile: the refusal is what is told, the name left beside it.
       throw removeMadeFile(privatePath, error);
     }
+  }
+
+  /** Whether the file at the hand-over socket's path is still the one bound (not removed, nor replaced). */
+  published(): boolean {
+    return this.identity !== undefined && stillPublished(this.path, this.identity);
   }
 
   /** Descriptors kept for connections handed over and not claimed yet. */

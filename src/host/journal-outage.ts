@@ -136,6 +136,15 @@ export class JournalOutage {
     return { forMs, refused: this.refused, error: this.failed?.error.message ?? "" };
   }
 
+  /**
+   * The outage as the service manager's STATUS= says it: words that stay the same while it lasts (not its
+   * length nor count), as STATUS= is sent only when they change. Over at the next change recorded.
+   */
+  problems(): string[] {
+    if (this.sinceMs === undefined) return [];
+    return [`the state journal refuses changes: ${this.failed?.error.message ?? "its last write failed"}`];
+  }
+
   /** A change reached the journal at `path`: an outage, if there was one, is over. */
   recorded(path: string): void {
     if (this.sinceMs === undefined) return;

@@ -27,6 +27,7 @@ import {
   publishSocket,
   removeAtStop,
   removeIfStill,
+  stillPublished,
 } from "./socket-file.ts";
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -61,15 +62,6 @@ export function listenUnix(path: string, handlers: SocketHandler<Connection>): A
     },
     published: () => identity !== undefined && stillPublished(path, identity),
   };
-}
-
-/** A path this user may no longer look at (its directory's mode changed) is not known to be gone. */
-function stillPublished(path: string, identity: string): boolean {
-  try {
-    return fileIdentity(path) === identity;
-  } catch (error) {
-    return errnoOf(error) === "EACCES";
-  }
 }
 
 /**

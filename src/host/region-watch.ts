@@ -1,16 +1,19 @@
 /**
  * The sweep's watch on the files clients reach the arbiter by: the region file truncated (the arbiter
  * must stop before it touches the missing part), the region file or the socket removed or replaced (new
- * clients no longer reach this arbiter). What is found is said once in the log and kept for `ivsh status`
- * (`problems`): a monitor polling it was told all was well while only the log said otherwise.
+ * clients no longer reach this arbiter), the hand-over socket removed or replaced (bridges relay instead).
+ * What is found is said once in the log and kept for `ivsh status` (`problems`): a monitor polling it was
+ * told all was well while only the log said otherwise.
  */
 import { failure, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { MappedRegion } from "../region/mapping.ts";
+import { handoverPath } from "./handover.ts";
 
 export class RegionWatch {
   private regionGone: string | undefined;
   private socketGone: string | undefined;
+  private handoverGone: string | undefined;
 
   constructor(
     private readonly region: Pick<MappedRegion, "fileSize" | "size" | "stillAt">,
@@ -22,7 +25,7 @@ export class RegionWatch {
    * but the one served put back there (a mistaken `mv` undone) is, and then naming it was a false alarm.
    */
   get problems(): string[] {
-    return [this.regionGone, this.socketGone].filter((problem) => problem !== undefined);
+    return [this.regionGone, this.socketGone, this.handoverGone].filter((problem) => problem !== undefined);
   }
 
   /**
@@ -65,21 +68,45 @@ export class RegionWatch {
 
   /**
    * Told once (and once more when it is back): a socket file removed (a clean-up of /tmp, an `rm`) left
-   * the arbiter serving on, silent, while every new client was told no socket exists there. `published`
-   * says whether the file at `socketPath` is still the one it listens on.
+   * the arbiter serving on, silent, while every new client was told no socket exists there; its hand-over
+   * socket removed, every new guest connection's bridge relayed it instead, saying so only on QEMU's
+   * stderr. `published` says whether the file at each path is still the one the arbiter bound.
    */
-  noticeSocketGone(socketPath: string, published: () => boolean): void {
-    if (published()) {
-      if (this.socketGone === undefined) return;
-      this.socketGone = undefined;
-      log.info(`the socket ${socketPath} is back: new clients can connect again`);
-      return;
-    }
-    if (this.socketGone !== undefined) return;
-    this.socketGone =
-      `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
-      "go on, new ones cannot connect to this arbiter (if it was moved, move it back; else stop the arbiter and " +
-      "start it again)";
-    log.error(this.socketGone);
+  noticeSocketsGone(socketPath: string, server: Published, inbox: Published): void {
+    this.socketGone = noticeOne(this.socketGone, server, {
+      gone:
+        `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
+        "go on, new ones cannot connect to this arbiter",
+      back: `the socket ${socketPath} is back: new clients can connect again`,
+    });
+    const handover = handoverPath(socketPath);
+    this.handoverGone = noticeOne(this.handoverGone, inbox, {
+      gone:
+        `the hand-over socket ${handover} was removed or replaced while the arbiter ran: guest connections ` +
+        "still reach the arbiter, but each new one's bridge relays it for its whole life (a process of ~40 MiB " +
+        "each) instead of handing it over",
+      back: `the hand-over socket ${handover} is back: bridges hand guest connections over again`,
+    });
   }
+}
+
+/** A socket the arbiter bound: whether the file at its path is still that one. */
+interface Published {
+  published(): boolean;
+}
+
+/** The problem kept for one socket after this sweep's look (said once as it starts, once as it ends). */
+function noticeOne(
+  kept: string | undefined,
+  socket: Published,
+  words: { gone: string; back: string },
+): string | undefined {
+  if (socket.published()) {
+    if (kept !== undefined) log.info(words.back);
+    return undefined;
+  }
+  if (kept !== undefined) return kept;
+  const problem = `${words.gone} (if it was moved, move it back; else stop the arbiter and start it again)`;
+  log.error(problem);
+  return problem;
 }

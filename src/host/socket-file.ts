@@ -91,6 +91,15 @@ export function fileIdentity(path: string): string | undefined {
   return found && `${found.dev}:${found.ino}:${found.birthtimeNs}`;
 }
 
+/** Whether `identity` is still at `path`; one this user may no longer look at (its directory's mode changed) is not known to be gone. */
+export function stillPublished(path: string, identity: string): boolean {
+  try {
+    return fileIdentity(path) === identity;
+  } catch (error) {
+    return errnoOf(error) === "EACCES";
+  }
+}
+
 /**
  * Removes `path` if the file there is still `identity`; another file there by now is left alone. (Between
  * the look and the removal another could still take its place: that window is microseconds, not a run.)

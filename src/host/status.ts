@@ -12,6 +12,7 @@ import { MAX_FRAME_BYTES, messages, type Request } from "../protocol/messages.ts
 import type { StatusClient, StatusReport } from "../protocol/status-report.ts";
 import { LOCK_OWNER_DIED, LOCK_OWNER_MASK, SLOT_WORDS, SlotWord } from "../region/layout.ts";
 import { formatBytes } from "../units.ts";
+import { VERSION } from "../version.ts";
 import type { ArbiterView } from "./arbiter-view.ts";
 import { arbiterIdentity } from "./identity.ts";
 import type { Session, SyncObject } from "./recorded-state.ts";
@@ -28,6 +29,7 @@ export function statusReport(
   return {
     epoch: state.epoch,
     ...arbiterIdentity,
+    arbiterVersion: VERSION,
     leaseMs: options.leaseMs,
     uptimeMs: Math.round(performance.now() - arbiter.startedMs),
     requester: {

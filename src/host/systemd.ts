@@ -35,8 +35,9 @@ export function notifyServing(fields: Record<string, string | number> & { STATUS
 }
 
 /**
- * The sweep's problems (its socket or region file removed, ...) as STATUS=, when they change: the Status:
- * line of `systemctl status` said "serving" while no new client could reach the arbiter.
+ * The sweep's problems (its socket or region file removed, ..., its journal refusing changes) as STATUS=,
+ * when they change: the Status: line of `systemctl status` said "serving" while no new client could reach
+ * the arbiter, or while it refused every change.
  */
 export function notifyProblems(problems: readonly string[]): void {
   const now = problems.join("; ");

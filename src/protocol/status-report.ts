@@ -69,6 +69,11 @@ export interface StatusReport {
   arbiterPid: number;
   /** The random number that tells this arbiter from others (pids repeat across containers). */
   arbiterInstance: number;
+  /**
+   * The ivsh the arbiter runs, as its `ivsh --version` prints it: "0.1.0 (6b2c4b13e0aa 2026-12-07)" from an
+   * executable `npm run build` made, the release alone from source (absent from older arbiters).
+   */
+  arbiterVersion?: string;
   leaseMs: number;
   /** Milliseconds since this arbiter process started serving. */
   uptimeMs: number;
@@ -90,7 +95,7 @@ export interface StatusReport {
   journalOutage?: JournalOutageReport;
   /**
    * Present only while the arbiter serves on with something the operator must mend (its region file,
-   * socket or state journal removed or replaced under it): each says what and what to do. With
+   * socket, hand-over socket or state journal removed or replaced under it): each says what and what to do. With
    * `journalOutage`, what a monitor looks for: an arbiter with neither is healthy.
    */
   problems?: string[];

@@ -33,7 +33,9 @@ function newestMtime(path: string): number {
  */
 export async function ensureBinary(): Promise<void> {
   if (process.env.IVSH_GUEST_BINARY) return;
-  const sources = ["src", "examples", "package.json"].map((entry) => newestMtime(join(REPO, entry)));
+  const sources = ["src", "examples", "package.json", "scripts/build.ts", "scripts/build-name.ts"].map(
+    (entry) => newestMtime(join(REPO, entry)),
+  );
   let built = 0;
   try {
     built = statSync(BINARY).mtimeMs;
