@@ -1,8 +1,4 @@
-/**
- * Is the channel digest fast enough not to be the bottleneck? A sender's work per byte on one core, by
- * its parts and done as two passes (the portable path) or as the native helper's one (what
- * `ChannelSender.write` does); docs/bench/README.md, "the digest", says how.
- */
+/** Is the digest the bottleneck? A sender's work per byte, by parts, as two passes or the native one. */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";
 import { MiB } from "./memory.ts";
