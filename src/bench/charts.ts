@@ -43,10 +43,10 @@ const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 const colorAt = (index: number) => PALETTE[index % PALETTE.length]!;
 
-type AttributeValue = string | number | undefined;
+type Attributes = Record<string, string | number | undefined>;
 
 /** One element; numbers to 0.1 px (finer than any screen), text escaped as XML needs. */
-function element(name: string, attributes: Record<string, AttributeValue>, content?: string): string {
+function element(name: string, attributes: Attributes, content?: string): string {
   const rendered = Object.entries(attributes)
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
     .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : Bun.escapeHTML(value)}"`)
@@ -54,19 +54,12 @@ function element(name: string, attributes: Record<string, AttributeValue>, conte
   return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
 }
 
-function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
+function text(x: number, y: number, content: string, attributes: Attributes = {}) {
   return element("text", { x, y, ...attributes }, Bun.escapeHTML(content));
 }
 
 /** A line of `stroke`, with more attributes (a class, a dash pattern). */
-function line(
-  x1: number,
-  y1: number,
-  x2: number,
-  y2: number,
-  stroke: string,
-  more: Record<string, AttributeValue> = {},
-) {
+function line(x1: number, y1: number, x2: number, y2: number, stroke: string, more: Attributes = {}) {
   return element("line", { ...more, x1, x2, y1, y2, stroke });
 }
 
