@@ -61,6 +61,8 @@ export function numbersField(event: Event, name: string): number[] {
   return field(event, name, isNumbers, "a list of numbers");
 }
 
+const isCount = (value: number) => Number.isSafeInteger(value) && value > 0;
+
 /** Typed access to a worker's `--flag value` pairs; one missing or malformed is refused, naming it. */
 export class WorkerFlags {
   private readonly flags = new Map<string, string>();
@@ -94,12 +96,7 @@ export class WorkerFlags {
   }
 
   count(name: string): number {
-    return this.checked(
-      name,
-      Number,
-      "not a positive count",
-      (value) => Number.isSafeInteger(value) && value > 0,
-    );
+    return this.checked(name, Number, "not a positive count", isCount);
   }
 
   number(name: string): number {
