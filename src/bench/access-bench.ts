@@ -12,7 +12,6 @@ function emptySamples(id: string, label: string): AccessSamples {
   return { id, label, read: [], write: [], latency: [] };
 }
 
-/** Takes one sample of each of the three measurements on `mapping`. */
 function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
   const measured = measureAccess(mapping.address, mapping.length, latencySteps ? { latencySteps } : {});
   samples.read.push(measured.read);

@@ -27,7 +27,6 @@ export interface ArbiterSpec {
   readonly blockBytes?: number;
 }
 
-/** The socket's name in its directory (BenchArbiter.with). */
 const SOCKET_NAME = "arbiter.sock";
 
 /** A TMPDIR too long for the arbiter's socket path is refused up front, naming TMPDIR (not --socket). */
@@ -47,7 +46,6 @@ export function checkSocketRoom(action: string): void {
   );
 }
 
-/** A region's size when its spec gives none. */
 export const DEFAULT_REGION_BYTES = 64 * MiB;
 /** What the arbiter's journal and wake-up file take beside its region in /dev/shm (its slots: the default). */
 export const ROOM_BESIDE_REGION = roomBeside(DEFAULT_SLOTS);

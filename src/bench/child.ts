@@ -174,10 +174,8 @@ export async function withChildren<T>(
   }
 }
 
-/** How long a child of `withChildren` may take to exit on SIGTERM before it is killed. */
 const CHILD_STOP_GRACE_MS = 5000;
 
-/** The action of the `withChildren` that made each list of children. */
 const purposes = new WeakMap<Child[], string>();
 
 /** Starts `command` as one of `children`: `withChildren` ends it with the work that started it. */

@@ -152,7 +152,6 @@ const READY_TIMEOUT_MS = 30_000;
 
 interface Pair {
   cv: CondVar;
-  /** The condvar slot's words. */
   words: Int32Array;
   stamp: Float64Array;
   turnBase: number;

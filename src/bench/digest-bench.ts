@@ -33,7 +33,6 @@ export function emptyDigestSamples(): DigestSamples {
   };
 }
 
-/** Adds one sample of each method to `samples`. */
 export function measureDigestRound(samples: DigestSamples): void {
   const source = new Uint8Array(SOURCE_BYTES);
   for (let index = 0; index < source.length; index++) source[index] = (index * 2654435761) >>> 24;

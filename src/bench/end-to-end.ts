@@ -67,7 +67,6 @@ function noBinary(): string {
     : "no up-to-date dist/ivsh: run `npm run build` first";
 }
 
-/** Whether some file under src/ changed after `binary` was built. */
 function olderThanSources(binary: string): boolean {
   const built = statSync(binary).mtimeMs;
   const sources = join(import.meta.dir, "..");

@@ -33,7 +33,6 @@ import { temporaryIn } from "./temporaries.ts";
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 const JSON_SCHEMA = "ivsh-bench/2";
 
-/** A run's report, as --json writes it. */
 export type BenchReport = ReturnType<typeof buildReport>;
 
 export function buildReport(
@@ -65,7 +64,6 @@ export function buildReport(
   };
 }
 
-/** The tables of the report, in its order. */
 export function reportSections(data: SuiteData): Section[] {
   return [
     limitSection(data),

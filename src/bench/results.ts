@@ -91,7 +91,6 @@ export function syncRequests(point: SweepPoint): number[] {
   return point.requests.map((round) => (round.wait ?? 0) + (round.wake ?? 0));
 }
 
-/** The sweep's point at the report's block size, 4 MiB. */
 export function reportPoint(data: SuiteData): SweepPoint | undefined {
   return data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
 }

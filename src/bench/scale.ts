@@ -186,7 +186,6 @@ async function measure(
   };
 }
 
-/** The loads' round trips, summarised by operation and all together. */
 function latencyByOp(loads: readonly Event[]): Record<ScaleOp | "all", Summary> {
   const byOp = SCALE_OPS.map((op) =>
     loads.flatMap((load) => (load.latencies as Record<string, number[]>)[op] ?? []),

@@ -65,7 +65,6 @@ export class MessageLink {
     return link;
   }
 
-  /** Adds `bytes`; returns the messages now whole. */
   private add(bytes: Uint8Array): Uint8Array[] {
     const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
     joined.set(this.pending);
@@ -119,7 +118,6 @@ export interface ChunkSource {
   close(): void;
 }
 
-/** `chunk` repeated up to `bytes`. */
 export function repeatedChunk(chunk: Uint8Array, bytes: number): ChunkSource {
   const at = (sent: number) => {
     const offset = sent % chunk.byteLength;

@@ -108,7 +108,6 @@ export async function streamBetweenWorkers(stream: StreamArgs, children: Child[]
   return received;
 }
 
-/** A stream worker's flags, with the transport checked. */
 export function streamArgs(flags: WorkerFlags): StreamArgs {
   const transport = flags.string("transport");
   if (transport !== "unix" && transport !== "tcp")
@@ -151,7 +150,6 @@ export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
   emit({ event: "received", ...received, ...(args.file === undefined ? {} : { crc32 }) });
 }
 
-/** Streams the pattern, or the file read a chunk at a time. */
 export async function runStreamSender(flags: WorkerFlags): Promise<void> {
   const args = streamArgs(flags);
   const source = chunkSource(args);
