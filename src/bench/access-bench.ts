@@ -1,9 +1,4 @@
-/**
- * Fig. 4b on the host: access times of a segment of the ivsh region (mapped the way every client maps
- * it: MAP_SHARED from /dev/shm, through the client library), of anonymous memory, and of a file mapped
- * from a disk filesystem, interleaved over the rounds. Each round measures each mapping once (one timed
- * pass after an untimed one, see memory.ts); the rounds are the samples.
- */
+/** Fig. 4b on the host: a region segment (as clients map), anonymous memory, a disk file; rounds rotate. */
 
 import { join } from "node:path";
 import { throwIfAborted } from "../errors.ts";
@@ -17,7 +12,6 @@ function emptySamples(id: string, label: string): AccessSamples {
   return { id, label, read: [], write: [], latency: [] };
 }
 
-/** Takes one sample of each of the three measurements on `mapping`. */
 function sampleAccess(samples: AccessSamples, mapping: Mapping, latencySteps?: number): void {
   const measured = measureAccess(mapping.address, mapping.length, latencySteps ? { latencySteps } : {});
   samples.read.push(measured.read);
@@ -63,11 +57,7 @@ async function withRegionSegment<T>(
   }
 }
 
-/*
- * Fig. 4b inside a guest (`ivsh bench-worker access`): the region as the guest maps it, through the BAR's
- * `resource2` (uncached) or `resource2_wc` (write-combining), measured on a segment the worker allocated,
- * never on memory others use; or the guest's anonymous memory (`--memory anonymous`) for reference.
- */
+/* Fig. 4b in a guest: a segment of its own through resource2 or resource2_wc, or anonymous memory. */
 function sample(flags: WorkerFlags, open: () => Mapping, label: string): AccessSamples {
   const samples = emptySamples("access", label);
   const repeats = flags.count("repeats");

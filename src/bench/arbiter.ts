@@ -1,8 +1,6 @@
 /**
- * The arbiters a benchmark runs against: `ivsh host` as its own process, on a fresh region (in /dev/shm,
- * or on a disk filesystem for the report's "mmapped file on disk"), its state journal next to it (where
- * `ivsh host` keeps it by default) and its socket in a temporary directory. Everything it creates is removed when it stops, and by the cleanup registry if
- * the run is interrupted first.
+ * The arbiters a benchmark runs against: `ivsh host` as its own process, on a fresh region (/dev/shm or a
+ * disk file system), its journal beside it, its socket in a temporary directory; all removed when it stops.
  */
 import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,14 +27,9 @@ export interface ArbiterSpec {
   readonly blockBytes?: number;
 }
 
-/** The socket's name in its directory (BenchArbiter.with). */
 const SOCKET_NAME = "arbiter.sock";
 
-/**
- * The arbiter's socket goes in a directory under TMPDIR, which the user may have set long: past what a
- * socket's path may hold, its start said "--socket may be at most 98 bytes", of a flag no bench or demo
- * has, and only once the run's files were made. Said here of TMPDIR, for whoever calls it first.
- */
+/** A TMPDIR too long for the arbiter's socket path is refused up front, naming TMPDIR (not --socket). */
 export function checkSocketRoom(action: string): void {
   const tmp = tmpdir();
   // As benchDirectory names it (mkdtemp's six characters), and the hand-over socket the arbiter binds beside.
@@ -53,7 +46,6 @@ export function checkSocketRoom(action: string): void {
   );
 }
 
-/** A region's size when its spec gives none. */
 export const DEFAULT_REGION_BYTES = 64 * MiB;
 /** What the arbiter's journal and wake-up file take beside its region in /dev/shm (its slots: the default). */
 export const ROOM_BESIDE_REGION = roomBeside(DEFAULT_SLOTS);
@@ -62,18 +54,12 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 /** How long a failure waits for an arbiter that no longer answers to be seen exited. */
 const DEATH_SETTLE_MS = 2_000;
-/**
- * Long enough that a worker busy in a synchronous loop on a loaded 2-core machine never loses its lease
- * mid-measurement (dead workers are killed by the benchmark anyway), and that the scale benchmark's
- * restored sessions have time to resume after its restart.
- */
+/** Long enough for a worker in a synchronous loop, or a session resuming after --scale's restart. */
 const LEASE = "60s";
 
 /**
- * /dev/shm must have room for the whole region up front (the arbiter refuses one its file system could
- * not hold): checked before anything runs, advising what the command takes. The arbiter's own refusal,
- * after the run had started, advised its --size, which `ivsh bench` does not take. `smaller` lists what
- * else would need less, advised where it fits; `needs` says what needs the room.
+ * Refuses, before anything runs, a region /dev/shm has no room for, advising the command's own options:
+ * `smaller` lists what else would need less, advised where it fits; `needs` says what needs the room.
  */
 export function checkShmRoom(
   action: string,
@@ -119,9 +105,8 @@ export class BenchArbiter {
   }
 
   /**
-   * Kills the arbiter with SIGKILL and starts it again on the same region and state (what a crash and a
-   * supervisor's restart do); resolves once the new one listens, with the moment (performance.now()) the
-   * new one was started: the restart's start, after the old one's death. Its clients are left to reconnect.
+   * SIGKILL and a start on the same region and state (a crash and a supervisor's restart); resolves once it
+   * listens, with when (performance.now()) the new one started, after the old one's death.
    */
   async killAndRestart(): Promise<number> {
     this.child.kill("SIGKILL");
@@ -146,10 +131,8 @@ export class BenchArbiter {
     };
     const socket = join(socketDir, SOCKET_NAME);
     const region = join(regionDir, "region");
-    // Where `ivsh host` keeps it unless told otherwise: next to the region, on tmpfs. In the temporary
-    // directory (/tmp on a disk file system here) its appends waited 0.3-2.2 ms on the file system's own
-    // journal while a compaction's fsync ran (`perf trace --duration 0.3 -e write` on the arbiter under
-    // `ivsh bench --scale`), and every request behind them waited too.
+    // Beside the region, on tmpfs: in /tmp (a disk here) its appends waited 0.3-2.2 ms behind a compaction's
+    // fsync under --scale, and every request behind them too.
     const statePath = defaultStatePath(region);
     const command = [
       ...selfCommand(),
@@ -178,10 +161,8 @@ export class BenchArbiter {
   }
 
   /**
-   * `error`, unless this arbiter died under the run (kill -9, a crash): then its death is the failure. Its
-   * clients' failures to connect ("nothing listens on it (start it with `ivsh host` ...") said neither,
-   * and advised a command the user never ran. A client may report before the death is reaped: an arbiter
-   * that no longer answers is given a moment.
+   * `error`, unless this arbiter died under the run: then its death is the failure, not its clients'
+   * "nothing listens". One that no longer answers is given a moment to be reaped.
    */
   private async deathOr(error: unknown): Promise<unknown> {
     if (!this.child.exited && !(await socketAnswers(this.socket)))

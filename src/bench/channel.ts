@@ -1,9 +1,7 @@
 /**
- * One ivsh transfer for Fig. 3a/3b (docs/bench/README.md): a receiver worker (`ivsh-recv`) waits on a fresh
- * channel, then a sender worker (`ivsh-send`) streams `bytes` through it from the socket baselines' 1 MiB
- * pattern, each its own process as two VMs' would be. Two spans on the shared clock: from the receiver
- * attaching to its verified end (what the sockets time, accept to end), and from the sender opening the
- * channel; across a VM the clocks differ and vm.ts uses the first. Both report the RPCs they sent.
+ * One ivsh transfer for Fig. 3a/3b (docs/bench/README.md): `ivsh-recv` and `ivsh-send` workers, the socket
+ * baselines' pattern, timed on the shared clock from the receiver attaching (as the sockets from accept)
+ * and from the sender opening the channel; both report the RPCs they sent.
  */
 import { failure } from "../errors.ts";
 import { idleCompilerThreads } from "../ffi/index.ts";
@@ -27,10 +25,7 @@ import {
   yielder,
 } from "./worker-io.ts";
 
-/**
- * One transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks through `arbiter`'s region (its
- * socket and region file, for host workers), the ring as deep as the plan says.
- */
+/** One transfer of the plan's bytes (or `bytes`) in `chunkBytes` chunks through `arbiter`'s region. */
 export async function measureChannelTransfer(
   plan: Pick<BenchPlan, "bytes" | "depth">,
   arbiter: { readonly socket: string; readonly region: string },
@@ -59,10 +54,7 @@ export function checkArrived(action: string, bytes: number, sent: Event, receive
     throw failure("Internal", action, `${bytes} bytes were to be sent but ${got} arrived`);
 }
 
-/**
- * Turns the two reports into a transfer, refusing one that lost or garbled data: its two spans (see above)
- * and the RPCs by operation, sender and receiver together.
- */
+/** The two reports as a transfer (two spans, RPCs by operation), refusing one that lost or garbled data. */
 function checkedTransfer(action: string, bytes: number, sent: Event, received: Event) {
   checkArrived(action, bytes, sent, received);
   const endMs = numberField(received, "endMs");
@@ -127,8 +119,7 @@ export async function runChannelReceiver(flags: WorkerFlags): Promise<void> {
     const onWaiting = () => emit({ event: "waiting" });
     idleCompilerThreads();
     const receiver = await ChannelReceiver.open(client, channel, { onWaiting });
-    // When the receiver saw the transfer start: the span's start on this side, for a sender whose clock
-    // is not ours (in a VM).
+    // The span's start on this side, for a sender whose clock is not ours (in a VM).
     const openedMs = sharedClockMs();
     try {
       const yieldSometimes = yielder();

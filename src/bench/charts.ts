@@ -1,14 +1,7 @@
 /**
- * The report's figures as static SVG files: a line chart over block sizes on a log2 axis (Fig. 3a, with
- * memcpy bandwidth as a reference line) and a grouped bar chart with error bars (Fig. 3b, 4a, 4b).
- *
- * Hand-written rather than a library: the npm charting libraries either need a DOM or canvas to render
- * (Observable Plot, Chartist, uPlot, anything on d3-selection) or are megabytes of dependency for two
- * chart types (Vega), and d3-scale alone would save the twenty lines of scales and ticks below. Two
- * charts in under 300 lines of plain string building keep `ivsh` dependency-free and the output predictable.
- *
- * Elements carry classes (series, point, bar, error-bar, reference) so tests and stylesheets can find them.
- * Everything returns strings; the charts are static files, so there is no DOM and no script.
+ * The figures as static SVG: a line chart on a log2 axis (Fig. 3a) and grouped bars with error bars. By hand:
+ * charting libraries need a DOM or canvas, or are megabytes for two chart types. Elements carry classes
+ * (series, point, bar, error-bar, reference) for tests and stylesheets.
  */
 import { formatBlockSize } from "../units.ts";
 
@@ -50,13 +43,10 @@ const AREA = { left: 78, top: 64, right: WIDTH - 24, bottom: HEIGHT - 56 };
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 const colorAt = (index: number) => PALETTE[index % PALETTE.length]!;
 
-type AttributeValue = string | number | undefined;
+type Attributes = Record<string, string | number | undefined>;
 
-/**
- * One element; numbers are rounded to 0.1 px, which is finer than any screen and keeps files small.
- * Text goes through Bun.escapeHTML, which escapes the five characters XML reserves.
- */
-function element(name: string, attributes: Record<string, AttributeValue>, content?: string): string {
+/** One element; numbers to 0.1 px (finer than any screen), text escaped as XML needs. */
+function element(name: string, attributes: Attributes, content?: string): string {
   const rendered = Object.entries(attributes)
     .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
     .map(([key, value]) => ` ${key}="${typeof value === "number" ? round(value) : Bun.escapeHTML(value)}"`)
@@ -64,19 +54,12 @@ function element(name: string, attributes: Record<string, AttributeValue>, conte
   return content === undefined ? `<${name}${rendered}/>` : `<${name}${rendered}>${content}</${name}>`;
 }
 
-function text(x: number, y: number, content: string, attributes: Record<string, AttributeValue> = {}) {
+function text(x: number, y: number, content: string, attributes: Attributes = {}) {
   return element("text", { x, y, ...attributes }, Bun.escapeHTML(content));
 }
 
 /** A line of `stroke`, with more attributes (a class, a dash pattern). */
-function line(
-  x1: number,
-  y1: number,
-  x2: number,
-  y2: number,
-  stroke: string,
-  more: Record<string, AttributeValue> = {},
-) {
+function line(x1: number, y1: number, x2: number, y2: number, stroke: string, more: Attributes = {}) {
   return element("line", { ...more, x1, x2, y1, y2, stroke });
 }
 
@@ -118,12 +101,7 @@ function errorBar(x: number, value: BarValue, y: Scale, capWidth: number): strin
   return element("path", { class: "error-bar", d, stroke: "#222", fill: "none" });
 }
 
-/**
- * What every chart has: its title, a y axis from 0 past the highest of `values` (and their spreads) with
- * grid lines at its ticks and its title turned upright, the x axis line and title (tick labels differ per
- * chart kind and are drawn by `plot`), and a row of colour swatches and series names under the title.
- * `plot` draws the rest on AREA with the y scale.
- */
+/** Title, y axis from 0 past `values` with grid, x axis, legend; `plot` draws the rest with the y scale. */
 function chart(
   spec: LineChartSpec | BarChartSpec,
   values: readonly BarValue[],

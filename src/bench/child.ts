@@ -1,7 +1,6 @@
 /**
- * Child processes of the benchmarks: started with piped output, read line by line, waited for with
- * their stderr in the error, and always ended (by their own pid) when a transfer fails or times out, or
- * when the benchmark is interrupted (`killAllChildren`).
+ * Child processes of the benchmarks: read line by line, failing with their stderr, and always ended (by
+ * their own pid) when their work fails or times out, or the run is interrupted (`killAllChildren`).
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,19 +19,14 @@ export function killAllChildren(signal: NodeJS.Signals = "SIGTERM"): void {
 }
 
 /**
- * Stops every child still running (SIGTERM, then SIGKILL after `graceMs`) and resolves once all have
- * exited: a child that missed or swallowed the first signal (it arrived while the child was starting, or
- * while it was handling another) would otherwise keep its parent waiting on its pipes.
+ * SIGTERM to every child, SIGKILL after `graceMs`; resolves once all have exited: one that missed the first
+ * signal (starting, or handling another) would keep its parent waiting on its pipes.
  */
 export async function stopAllChildren(graceMs: number): Promise<void> {
   await Promise.all([...running].map((child) => child.stop(graceMs)));
 }
 
-/**
- * This process's environment less what names it to a service manager: a bench run by a systemd unit would
- * otherwise have the `ivsh host` it starts report READY=1 and its STATUS= as the unit's own (under
- * NotifyAccess=all, where the manager takes any process's).
- */
+/** Less NOTIFY_SOCKET: an `ivsh host` the bench starts under systemd would report READY=1 as the unit's. */
 function inheritedEnv(): Record<string, string | undefined> {
   const { NOTIFY_SOCKET: _, ...rest } = process.env;
   return rest;
@@ -43,15 +37,9 @@ export class Child {
   private readonly lines: AsyncGenerator<string, undefined>;
   /** Read from the start: a child that fills the stderr pipe unread would block and look like a hang. */
   private readonly stderr: Promise<string>;
-  /**
-   * What the child was started for (`withChildren`'s action, "measure the parked hand-off"): its failure
-   * says so, where "the handoff-wait worker" alone named a role the user never sees, not what broke.
-   */
+  /** What it was started for (`withChildren`'s action): its failure names that, not a worker's role. */
   purpose?: string;
-  /**
-   * Lines of its stderr that tell nothing in an error (launch.sh's QEMU command line, thousands of
-   * characters): left out of `lastWords`, where they buried what went wrong.
-   */
+  /** Lines of its stderr left out of `lastWords` (launch.sh's QEMU command line buried what went wrong). */
   unsaid?: RegExp;
 
   constructor(
@@ -180,17 +168,14 @@ export async function withChildren<T>(
     return await Promise.race([work(children), expired.promise]);
   } finally {
     clearTimeout(timer);
-    // Awaited: a child still exiting removes its own files (the echo server its socket) while the caller
-    // removes their directory, and Bun's rmSync(recursive, force) then gives up without a word when an
-    // entry vanishes under it: an empty ivsh-bench-echo-* directory was left in /tmp.
+    // Awaited: a child still removing its files (the echo server its socket) made the caller's rmSync of
+    // their directory give up without a word, leaving it in /tmp.
     await Promise.all(children.map((child) => child.stop(CHILD_STOP_GRACE_MS)));
   }
 }
 
-/** How long a child of `withChildren` may take to exit on SIGTERM before it is killed. */
 const CHILD_STOP_GRACE_MS = 5000;
 
-/** The action of the `withChildren` that made each list of children. */
 const purposes = new WeakMap<Child[], string>();
 
 /** Starts `command` as one of `children`: `withChildren` ends it with the work that started it. */
@@ -206,10 +191,7 @@ export function startChild(
   return child;
 }
 
-/**
- * Polls, sleeping `intervalMs` between looks, until `ready` holds: for things that announce themselves
- * only by existing (a socket file), by a word in shared memory, or by answering.
- */
+/** Polls every `intervalMs` until `ready` holds: for what announces itself only by existing or answering. */
 export async function waitUntil(
   ready: () => boolean | Promise<boolean>,
   what: string,
@@ -225,9 +207,8 @@ export async function waitUntil(
 }
 
 /*
- * Everything `ivsh bench` leaves behind while it runs (arbiters, workers, regions in /dev/shm and on
- * disk) is registered here, so it is removed however the run ends: normally, by an error, or by Ctrl-C
- * (the command installs the signal handlers; measurements check its AbortSignal between steps).
+ * Everything a run leaves behind (arbiters, workers, regions) is registered here, so it is removed however
+ * the run ends: normally, by an error, or by Ctrl-C (measurements check the AbortSignal between steps).
  */
 type Action = () => void;
 
@@ -239,11 +220,7 @@ export function onCleanup(action: Action): () => void {
   return () => actions.delete(action);
 }
 
-/**
- * A new directory under `parent`, removed at cleanup or when the returned function is called. Named
- * ivsh-bench-KIND-PID-XXXXXX: whatever a run leaves behind says which process left it (and a test can
- * tell its own run's from another's on the same machine).
- */
+/** A new directory ivsh-bench-KIND-PID-XXXXXX (which process left it) under `parent`, removed at cleanup. */
 export function benchDirectory(parent: string, kind: string): { path: string; remove: () => void } {
   const path = pidDirectory(parent, `ivsh-bench-${kind}`);
   const remove = () => rmSync(path, { recursive: true, force: true });
@@ -257,10 +234,7 @@ export function benchDirectory(parent: string, kind: string): { path: string; re
   };
 }
 
-/**
- * A new directory NAME-PID-XXXXXX under `parent`. One that cannot be made is named, with what to do (a
- * TMPDIR not there, or not writable, was a bare "Failed to mkdtemp … (ENOENT)").
- */
+/** A new directory NAME-PID-XXXXXX under `parent`; one that cannot be made is named, with what to do. */
 export function pidDirectory(parent: string, name: string): string {
   const template = join(parent, `${name}-${process.pid}-`);
   try {

@@ -1,16 +1,10 @@
 /**
- * The condvar workers. `cv-loop --side writer|reader --mode ivsh|rpc|socket` (sync-rounds.ts starts them):
- * the report's Fig. 1 / Fig. 2 loops moving `--bytes` through one `--area`-byte shared area (a "data
- * available" byte, then the chunk). `ivsh`: a CondVar (spin, futex, arbiter). `rpc`: the same loops paying
- * one arbiter round trip per acquire, release, wait and notify, parking only in the arbiter: the report's
- * design. `socket`: the same chunks written to and read from a Unix socket.
- *
- * `cv-pair --side a|b`: between the same two processes, a ping-pong (round trips timed by a) and parked
- * wake-ups (b waits idle; a lets it sit past any spin budget, stamps the shared clock and wakes it; b times
- * stamp → running), each through a CondVar and through a Unix socket (docs/bench/README.md). With
- * `--across vm` a is a host process and b runs in a guest, whose clock is not the host's: a times
- * everything, and a parked wake-up becomes a parked round trip (one wake-up each way). The socket is then
- * the VM's network: a listens, b connects to `--address HOST:PORT` (a guestfwd relay to it).
+ * The condvar workers (docs/bench/README.md). `cv-loop --side writer|reader --mode ivsh|rpc|socket`: the
+ * report's Fig. 1 / 2 loops moving `--bytes` through an `--area` (a "data available" byte, then the chunk)
+ * with a CondVar, with an arbiter round trip per operation (the report's design), or over a Unix socket.
+ * `cv-pair --side a|b`: a ping-pong (a times it) and parked wake-ups (b times stamp → running), through a
+ * CondVar and a socket. `--across vm`: b is in a guest, whose clock is not a's: a times everything, a
+ * wake-up becomes a round trip, and the socket is the VM's network (b connects to `--address HOST:PORT`).
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
@@ -86,10 +80,7 @@ async function openArea(client: Client, flags: WorkerFlags) {
   }
 }
 
-/**
- * Fig. 1's writer copies the next chunk in when the area is empty, Fig. 2's reader copies it out when it
- * is full; each waits for the other otherwise. One reused buffer per side, as the report's C++ has.
- */
+/** Fig. 1's writer fills the area when empty, Fig. 2's reader empties it; one buffer each, as reported. */
 async function copyLoop(ops: Ops, area: Uint8Array, total: number, writer: boolean): Promise<number> {
   const chunk = area.byteLength - 1;
   const buffer = new Uint8Array(chunk).fill(writer ? 0x5a : 0);
@@ -161,7 +152,6 @@ const READY_TIMEOUT_MS = 30_000;
 
 interface Pair {
   cv: CondVar;
-  /** The condvar slot's words. */
   words: Int32Array;
   stamp: Float64Array;
   turnBase: number;
@@ -228,10 +218,7 @@ async function condvarPingPong({ cv, words, turnBase: base }: Pair, side: string
   }
 }
 
-/**
- * b waits for each wake turn; a, once b said it is waiting, lets it sit, then notifies. One way, a stamps
- * the shared clock and b times stamp → running; as `roundTrip`, b answers and a times notify → answer.
- */
+/** b waits each turn; a lets it sit, then notifies: b times stamp → running, or a the round trip. */
 async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: boolean): Promise<number[]> {
   const { cv, words, stamp } = pair;
   const latencies: number[] = [];
@@ -268,10 +255,7 @@ async function condvarWakes(pair: Pair, side: string, wakes: number, roundTrip: 
   return latencies;
 }
 
-/**
- * The Unix socket between the pair: b listens and a connects, once both are there; across a VM the other
- * way round, b connecting through the VM's network.
- */
+/** The pair's socket: b listens and a connects once both are there; across a VM the other way round. */
 function openLink(side: string, flags: WorkerFlags, across: boolean, both: () => Promise<void>) {
   const [address, peer] = [flags.string("address"), "the other end of the pair"];
   if (side === (across ? "a" : "b")) return MessageLink.accept(address, STAMP_BYTES, peer, both);
@@ -288,10 +272,8 @@ async function socketPingPong(link: MessageLink, side: string, rounds: number): 
 }
 
 /**
- * Wake-ups over a socket, `rounds` of them: a, after `pace`, sends a stamp of the shared clock and times
- * until the answer is back (it returns those round trips); b times stamp → its callback and answers with
- * the stamp, pacing the next (it returns those one-way times, meaningful only on a clock shared with a).
- * The socket floor's pinger (sync-worker.ts) is an a of its own.
+ * Wake-ups over a socket: a, after `pace`, sends a stamp and returns the round trips; b returns stamp →
+ * callback (meaningful on a clock shared with a) and answers. The socket floor's ping and echo use it too.
  */
 export async function socketWakes(
   link: MessageLink,

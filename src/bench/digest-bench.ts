@@ -1,8 +1,4 @@
-/**
- * Is the channel digest fast enough not to be the bottleneck? A sender's work per byte on one core, by
- * its parts and done as two passes (the portable path) or as the native helper's one (what
- * `ChannelSender.write` does); docs/bench/README.md, "the digest", says how.
- */
+/** Is the digest the bottleneck? A sender's work per byte, by parts, as two passes or the native one. */
 import { nativeHash, nativeStatus } from "../ffi/native.ts";
 import { StreamDigest } from "../transfer/digest.ts";
 import { MiB } from "./memory.ts";
@@ -37,7 +33,6 @@ export function emptyDigestSamples(): DigestSamples {
   };
 }
 
-/** Adds one sample of each method to `samples`. */
 export function measureDigestRound(samples: DigestSamples): void {
   const source = new Uint8Array(SOURCE_BYTES);
   for (let index = 0; index < source.length; index++) source[index] = (index * 2654435761) >>> 24;

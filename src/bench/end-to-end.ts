@@ -1,8 +1,6 @@
 /**
- * Transfers as users run them (docs/bench/README.md, "End to end"): whole processes from start to exit, a
- * file in /dev/shm as the source, the command a user types next to what they would type instead. The ivsh
- * rows run the compiled binary when there is one (this process, or dist/ivsh): under `bun src/cli.ts`
- * every start would also transpile the sources, which no user of the binary pays.
+ * Transfers as users run them (docs/bench/README.md, "End to end"): whole processes, a file in /dev/shm as
+ * the source, next to what they would type instead; ivsh compiled when it can (`bun` would transpile).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
@@ -69,7 +67,6 @@ function noBinary(): string {
     : "no up-to-date dist/ivsh: run `npm run build` first";
 }
 
-/** Whether some file under src/ changed after `binary` was built. */
 function olderThanSources(binary: string): boolean {
   const built = statSync(binary).mtimeMs;
   const sources = join(import.meta.dir, "..");
@@ -78,11 +75,7 @@ function olderThanSources(binary: string): boolean {
   );
 }
 
-/**
- * Writes `bytes` random bytes to `path`, a MiB at a time; `each` sees every piece as it is written. Each
- * write is awaited: a failing one (a full /dev/shm) is one error naming the file, where the unawaited
- * writes of a FileSink printed a raw stack trace per MiB and the run ended without a word of its own.
- */
+/** Writes `bytes` random bytes to `path` (`each` sees every piece), each write awaited: one error, named. */
 export async function writeRandom(path: string, bytes: number, each?: (piece: Uint8Array) => void) {
   const piece = new Uint8Array(Math.min(bytes, 1 << 20));
   const file = await openFile(path, "w").catch((error) => {
@@ -153,10 +146,8 @@ async function measureOnce(setup: EndToEndSetup, method: EndToEndMethod): Promis
 }
 
 /**
- * Writes and removes a file as large as the output, untimed, so the run after it gets memory the kernel
- * has just freed. Without it, whichever method ran first after a pause got pages this VM's hypervisor had
- * taken back (free page reporting), at a fraction of the speed: in a fixed order ivsh → new file took
- * 4.7 s and socat, running right after it on the pages it had freed, 1.5 s; each alone, 1.1–1.5 s.
+ * Writes and removes a file as large as the output, untimed: otherwise the first method after a pause got
+ * pages the hypervisor had taken back (free page reporting), 3× slower.
  */
 async function warmPages(path: string, bytes: number): Promise<void> {
   const megabytes = Math.max(1, Math.ceil(bytes / (1 << 20)));
@@ -195,11 +186,7 @@ function startSocat(
   } else startChild(children, ["socat", "-u", ...SOCAT_BUFFER, `OPEN:${source}`, connect], "socat sender");
 }
 
-/**
- * Runs the processes `start` starts until every one has exited; the first to fail (or the liveness
- * bound) ends the others, so a receiver whose sender died cannot wait for ever, and the failure carries
- * the process's own words.
- */
+/** Runs what `start` starts until all exit; the first failure (or the bound) ends the others. */
 async function runToEnd(what: string, start: (children: Child[]) => void): Promise<void> {
   await withChildren(`run '${what}'`, RUN_BOUND_MS, async (children) => {
     start(children);

@@ -1,7 +1,4 @@
-/**
- * The report's figures as SVG files (charts.ts), drawn from the report's rows (output.ts), so a chart
- * shows the medians its table shows, with their spread (IQR, or min–max for few rounds) as error bars.
- */
+/** The figures (charts.ts), drawn from the report's rows: the table's medians, spreads as error bars. */
 import { join } from "node:path";
 import { formatBytes } from "../units.ts";
 import { type BarValue, renderBarChart, renderLineChart } from "./charts.ts";

@@ -1,8 +1,4 @@
-/**
- * The issue's goals, held against the medians of the report's rows (each goal names the row it judges,
- * so the table and the verdict cannot disagree). They are reported (PASS or MISS with the gap), never
- * asserted: on a shared 2-core VM a goal can be missed by noise, and the table shows by how much.
- */
+/** The goals, each judged on a row's median (table and verdict agree): reported, never asserted (noise). */
 
 import type { BenchPlan } from "./plan.ts";
 import { type BenchResult, formatValue, renderTable } from "./report.ts";

@@ -1,8 +1,4 @@
-/**
- * The micro-benchmarks and the mappings they run on: single-core memcpy bandwidth, the ceiling of every
- * transfer (each needs at least one copy per byte; rates count bytes copied, as transfer rates do), and
- * the access times of one mapping (Fig. 4b).
- */
+/** Micro-benchmarks: single-core memcpy (every transfer's ceiling), a mapping's access times (Fig. 4b). */
 import { unlinkSync } from "node:fs";
 import { failure } from "../errors.ts";
 import {
@@ -41,10 +37,7 @@ export function anonymousMapping(length: number, label = "anonymous"): Mapping {
   return { address, length, label, release: () => unmap(address, length, label) };
 }
 
-/**
- * A file mapped MAP_SHARED, the paper's "mmapped file on disk", removed on release. Its pages live in the
- * page cache, so this measures the cache (as the paper did, without msync), not the device under it.
- */
+/** The paper's "mmapped file on disk" (MAP_SHARED, no msync: the page cache), removed on release. */
 export function fileMapping(path: string, length: number): Mapping {
   requirePositiveInteger(length, `map ${path}`, "length");
   const fd = openFile(path, O_RDWR | O_CREAT | O_TRUNC);
@@ -79,10 +72,7 @@ function forEachChunk(address: number, length: number, visit: (view: Uint8Array)
     visit(new Uint8Array(viewOf(address + offset, Math.min(VIEW_CHUNK, length - offset))));
 }
 
-/**
- * Writes every byte so each page is faulted in (and backed by its own frame, not the shared zero page)
- * before anything is timed. A non-zero value keeps the kernel from deduplicating it as zero pages.
- */
+/** Faults every page in, with its own frame (non-zero: not the shared zero page), before any timing. */
 function touch(address: number, length: number, value = 0x5a): void {
   forEachChunk(address, length, (view) => view.fill(value));
 }
@@ -111,11 +101,7 @@ const LARGE_COPY_BYTES = 256 * MiB;
 /** Fits in L2 or L3 everywhere, so it shows the in-cache ceiling (what small blocks can reach). */
 const IN_CACHE_COPY_BYTES = 1 * MiB;
 
-/**
- * memcpy between two anonymous mappings of `bytes` (by default large: main-memory bandwidth of one core),
- * `repeats` samples of `bytesPerSample` each (repeated copies, so a sample of a small buffer that stays in
- * cache outlasts the clock's step).
- */
+/** memcpy between two anonymous mappings of `bytes`: `repeats` samples of `bytesPerSample` . */
 export function measureMemcpy(options: { bytes?: number; repeats?: number; bytesPerSample?: number } = {}) {
   const { bytes = LARGE_COPY_BYTES, repeats = 5, bytesPerSample = bytes } = options;
   requirePositiveInteger(bytes, "measure memcpy", "buffer size");
@@ -148,12 +134,9 @@ const CACHE_LINE = 64;
 const SLOT_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
 /**
- * Fig. 4b's access times of a bare address and length (the region, anonymous memory, a file, a guest's
- * BAR), overwriting all of it: never point it at memory that holds data. One sample of each, a timed pass
- * after an untimed one: sequential read and write bandwidth (bytes/s), and ns per dependent random 8-byte
- * load, the mean over `latencySteps` loads (timing single loads would measure the clock, not the memory),
- * a few ns of it JS loop overhead, which matters only in cache. The chase has `latencyNodes` nodes, each
- * on its own cache line, spread evenly over the mapping: fewer nodes than lines keeps building it cheap.
+ * Fig. 4b's access times of an address and length, overwriting all of it (never memory that holds data):
+ * sequential read and write bandwidth, and ns per dependent random 8-byte load, the mean over
+ * `latencySteps`, through `latencyNodes` nodes on lines of their own; each timed after an untimed pass.
  */
 export function measureAccess(
   address: number,
@@ -181,11 +164,7 @@ function writePass(address: number, length: number): void {
   forEachChunk(address, length, (view) => view.fill(++value & 0xff));
 }
 
-/**
- * Loads only: xxHash3 is native, vectorised and reads every byte once, at ~60 GB/s in cache here (twice
- * main-memory speed), so on a large mapping the memory is the bottleneck; a memcpy into a scratch buffer
- * would add a store stream. A native call is never removed by the JIT, whether the checksum is read or not.
- */
+/** Loads only: xxHash3 is native and twice main memory's speed in cache, and never removed by the JIT. */
 function readPass(address: number, length: number): bigint {
   let checksum = 0n;
   forEachChunk(address, length, (view) => {
@@ -205,10 +184,7 @@ function measureLatency(address: number, length: number, nodes: number, steps: n
   });
 }
 
-/**
- * Makes node k (at slot k * stride) hold the slot of the next node, in one random cycle through all
- * nodes (Sattolo's shuffle), so every load depends on the one before and no prefetcher can guess it.
- */
+/** One random cycle through the nodes (Sattolo's shuffle): every load depends on the last, unguessable. */
 function linkRandomCycle(slots: Float64Array, nodes: number, stride: number): void {
   const order = Int32Array.from({ length: nodes }, (_, node) => node);
   for (let last = nodes - 1; last > 0; last--) {

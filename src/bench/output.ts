@@ -1,7 +1,4 @@
-/**
- * A run's results as the three outputs of `ivsh bench`: the markdown tables (stdout), the JSON document
- * (--json FILE) and, separately, the figures (figures.ts).
- */
+/** A run's results as the markdown tables (stdout) and the JSON (--json); figures.ts draws the SVGs. */
 
 import {
   closeSync,
@@ -36,7 +33,6 @@ import { temporaryIn } from "./temporaries.ts";
 /** 2: the digest section, "ivsh-setup" transfers, machine.digest; ivsh transfers timed from the receiver attaching. */
 const JSON_SCHEMA = "ivsh-bench/2";
 
-/** A run's report, as --json writes it. */
 export type BenchReport = ReturnType<typeof buildReport>;
 
 export function buildReport(
@@ -68,7 +64,6 @@ export function buildReport(
   };
 }
 
-/** The tables of the report, in its order. */
 export function reportSections(data: SuiteData): Section[] {
   return [
     limitSection(data),
@@ -128,10 +123,8 @@ export async function writeJson(path: string, report: unknown): Promise<void> {
 const heldFifos = new Map<string, number>();
 
 /**
- * Opens the FIFO `path` for writing now, for writeWhole to write into after the run. Opened only then, a
- * FIFO with no reader blocked the run's end for ever, its results written nowhere; and a check that opened
- * it and closed it again would end a reader waiting there (jq, cat: end of file). Throws node:fs's
- * ENXIO error when no process has it open for reading.
+ * Opens the FIFO `path` for writing before the run (after it, one with no reader blocked the end for ever;
+ * opened and closed to check, it ended its reader). Throws ENXIO when nothing has it open for reading.
  */
 export function holdFifo(path: string): void {
   if (heldFifos.has(path)) return;
@@ -149,10 +142,8 @@ async function writeHeldFifo(fd: number, path: string, text: string): Promise<vo
 }
 
 /**
- * Writes `text` to `path` whole or not at all: through a temporary file beside it, renamed into place. A
- * write that failed part way (a full file system) had left a truncated file, an SVG that no XML parser
- * reads, in place of the previous run's good one; the temporary file is also removed if Ctrl-C ends the run.
- * A file mounted in place, which nothing can be renamed over, is written into.
+ * Writes `text` to `path` whole or not at all (a full file system left a truncated SVG in place of the last
+ * good one): through a temporary file renamed into place; a file mounted in place is written into.
  */
 export async function writeWhole(path: string, text: string): Promise<void> {
   const held = heldFifos.get(path);
@@ -165,8 +156,8 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   const temporary = temporaryIn(dirname(target.path));
   const remove = () => removeFile(temporary);
   const forget = onCleanup(remove);
-  // A socket has no name to open (ENXIO): --json /dev/stdout under a Bun or Node parent, or systemd. A
-  // file opened by name was truncated: `> out.txt` lost the tables before it, `>> bench.log` the whole log.
+  // Our own descriptor, written as is: a socket has no name to open (ENXIO), and a file opened by name was
+  // truncated (`>> bench.log` lost the whole log).
   const fd = descriptorNamed(path);
   try {
     const into = fd === undefined ? undefined : fstatSync(fd);
@@ -195,10 +186,7 @@ export async function writeWhole(path: string, text: string): Promise<void> {
   }
 }
 
-/**
- * Writes over `path` in place. Truncated first, a write failing part way (its file system full) lost the
- * previous contents too: they are put back (they fitted, and the failed write freed their room).
- */
+/** Writes over `path` in place; a write failing part way puts the previous contents back (they fitted). */
 async function writeInPlace(path: string, text: string): Promise<void> {
   const previous = readPrevious(path);
   try {
@@ -235,10 +223,8 @@ export function writeFailure(path: string, error: unknown): Error {
 }
 
 /**
- * The file `writeWhole` replaces, or writes into directly. A symbolic link is written through, as the shell's
- * `>` does (what it names gets the new contents, the link stays); a FIFO, a device or a link into /proc
- * (`--json /dev/stdout`, `--json >(jq .)`) is written directly: a temporary file renamed over it replaced
- * the link /dev/stdout itself (run as root), and a FIFO's reader waited for ever on a FIFO no longer there.
+ * The file `writeWhole` replaces, or writes into directly: a symbolic link is written through, as the
+ * shell's `>` does; a FIFO, a device or a link into /proc (`--json /dev/stdout`) directly, not renamed over.
  */
 function landingOf(path: string): { path: string; direct: boolean } {
   if (ownDescriptor(path)) return { path, direct: true };
@@ -253,10 +239,8 @@ function landingOf(path: string): { path: string; direct: boolean } {
 }
 
 /**
- * /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N of this process (or a link to one,
- * or a name in a directory that is /proc/self/fd): one of this process's descriptors, whatever file it
- * leads to. Any other path is not, in /proc too: any path there was taken for one, and /proc/1/fd/1, another
- * process's descriptor, was passed over by the checks and written into by name after the run.
+ * Whether `path` names one of this process's descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N, a link
+ * to one); /proc/1/fd/1, another process's, is not.
  */
 export function ownDescriptor(path: string): boolean {
   if (descriptorNamed(path) !== undefined) return true;
@@ -268,10 +252,7 @@ export function ownDescriptor(path: string): boolean {
   }
 }
 
-/*
- * What the numbers were measured on, for the header of the results: CPU model, cores, caches, kernel,
- * and the Bun that ran the benchmark. lscpu is used when present; /proc/cpuinfo otherwise.
- */
+/* What the numbers were measured on: lscpu when present, node:os otherwise. */
 function lscpu(): Map<string, string> {
   const fields = new Map<string, string>();
   try {

@@ -1,7 +1,4 @@
-/**
- * What `ivsh bench` measures and how much: the report's sizes by default (2 GiB per transfer, block
- * sizes 4 KiB … 64 MiB, 20 000 lock pairs), a subset that ends within a minute with --quick.
- */
+/** What `ivsh bench` measures and how much: the report's sizes, or a subset with --quick. */
 import { powerOfTwoAtLeast } from "../region/layout.ts";
 import { MiB } from "./memory.ts";
 
@@ -18,13 +15,9 @@ export const REPORT_BLOCK = 4 * MiB;
 const ALL_BLOCK_SIZES = Array.from({ length: 15 }, (_, index) => 4 * KiB * 2 ** index);
 
 /**
- * Every method runs once per round, in an order that rotates between rounds. Per transfer (Fig. 3a, 3b):
- * `bytes`, in `streamChunk` chunks (the library's default; the sockets write 1 MiB) through a ring `depth`
- * chunks deep (the library's default), and the sweep's `blockSizes`. Fig. 4a: `lockPairs` acquire/release
- * pairs per method and round; `handoffRounds` parked hand-offs and socket ping-pongs and `spinRounds`
- * spinning hand-offs over all rounds. Fig. 4b: mappings of `accessBytes`. With `vm`, through VMs too (3b
- * guest→host and host→guest, 4b resource2 vs resource2_wc), `vmBytes` per transfer: a TCG guest moves data
- * far slower than the host.
+ * Every method once per round, in rotating order: `bytes` per transfer in the library's default chunk and
+ * depth, the sweep's `blockSizes`, `lockPairs` per round, hand-offs over all rounds, `accessBytes` mappings,
+ * and `vmBytes` through a (slow, TCG) VM.
  */
 export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
   /** The value with --quick, and the report's. */
@@ -48,19 +41,12 @@ export function benchPlan({ quick, vm }: { quick: boolean; vm: boolean }) {
   };
 }
 
-/**
- * The /dev/shm region: a power of two (QEMU maps it as a BAR with --vm) that holds what the run writes
- * into it (`regionUseFor`).
- */
+/** The /dev/shm region: a power of two (a BAR with --vm) that holds what the run writes (`regionUseFor`). */
 export function regionBytesFor(plan: BenchPlan): number {
   return powerOfTwoAtLeast(regionUseFor(plan));
 }
 
-/**
- * What the run writes into its region: the largest ring (and a page for its record headers), or the Fig.
- * 4b segment, one at a time and first fit from its start, with room for the header, slots and its state
- * journal beside it. The rest of the power of two stays a hole of the sparse file, taking no room.
- */
+/** The largest ring (and a page) or the Fig. 4b segment, one at a time, and room for header and slots. */
 export function regionUseFor(plan: BenchPlan): number {
   const largestRing = Math.max(...plan.blockSizes, plan.streamChunk) * plan.depth + 4 * KiB;
   return Math.max(largestRing, plan.accessBytes) + 4 * MiB;

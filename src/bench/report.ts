@@ -1,17 +1,8 @@
 /**
- * Results as markdown tables, and the result model every benchmark of `ivsh bench` shares:
- *
- * - `id` is a stable dotted key ("memcpy.large", "access.anonymous.read") that other results point at
- *   and machine-readable output is keyed by; `label` is what a reader sees in tables and charts.
- * - `unit`: a rate (bytes/s, higher is better), a time (s, ns: lower is better), or a dimensionless
- *   "ratio" (3.1×), "fraction" (62.0%) or "count"; only this file converts for display.
- * - `samples` is absent when the benchmark could not run, and `note` then says why ("socat not
- *   installed"); a note next to samples is a caveat.
- * - `ratioTo` names the result to compare against, normally "memcpy.large": the table shows the median as
- *   a fraction of its median, value / reference for rates and reference / value for times, so 100% means
- *   "as fast as the reference" either way; results in different units are not compared. `ratioSamples`
- *   (the fraction within each round, summarised) is shown instead when given: it cancels noise that hit
- *   both in the same round.
+ * Results as markdown tables, and the result model every benchmark shares: `id` a stable dotted key, `label`
+ * what a reader sees; `unit` a rate (higher is better), a time or a dimensionless ratio, fraction or count;
+ * `samples` absent when it could not run (`note` says why); `ratioTo` the row it is shown as a fraction of
+ * (100%: as fast, rate or time), by the per-round fractions `ratioSamples` when given (they cancel noise).
  */
 import { formatRate } from "../units.ts";
 import { type Summary, spreadOf, summaryOf } from "./stats.ts";
@@ -75,10 +66,7 @@ function isTime(unit: ResultUnit): boolean {
   return unit === "s" || unit === "ns";
 }
 
-/**
- * Below this many samples a p99 is only an interpolation between the two largest (of 5 rounds, 96% of the
- * way to the maximum): the table leaves it out rather than show the maximum under that name.
- */
+/** Below this many samples a p99 is only the maximum interpolated: left out. */
 const MIN_SAMPLES_FOR_P99 = 100;
 
 export function formatValue(value: number, unit: ResultUnit): string {
@@ -124,10 +112,7 @@ function formatRatio(ratio: number | undefined): string {
   return ratio >= 10 ? `${ratio.toFixed(1)}×` : `${(ratio * 100).toPrecision(3)}%`;
 }
 
-/**
- * One row per result: median, spread (IQR or min–max, see stats.ts), p99 for times with enough samples
- * (MIN_SAMPLES_FOR_P99), the sample count, and the fraction of the result each row is compared to.
- */
+/** A row per result: median, spread, p99 of times with enough samples, count, its reference's fraction. */
 export function renderResults(
   results: readonly BenchResult[],
   /** Where `ratioTo` ids are looked up: a section's table may refer to a result shown in another. */
@@ -170,10 +155,7 @@ function summaryCells(result: BenchResult, withTimes: boolean): string[] {
   return cells;
 }
 
-/**
- * A row of samples, summarised, with the samples themselves for the JSON; compared to the row
- * `ratio.to`, by the per-round fractions `ratio.perRound` when given.
- */
+/** A row of samples (kept for the JSON), compared to the row `ratio.to`, by `ratio.perRound` when given. */
 export function row(
   id: string,
   label: string,
@@ -192,10 +174,7 @@ export function row(
 /** [label, unit, samples]: a row of a table keyed by row id. */
 export type RowSpec = readonly [string, ResultUnit, readonly number[]];
 
-/**
- * Rows from a table keyed by row id, with their notes by id; those in `summaryOnly` (all with `true`) are
- * shown by their summary alone: ratios, and latencies of every hand-off (the JSON's raw has the samples).
- */
+/** Rows keyed by id, notes by id; `summaryOnly` ones (all: `true`) without samples (raw has them). */
 export function rows(
   table: Record<string, RowSpec>,
   notes: Record<string, string> = {},

@@ -1,9 +1,4 @@
-/**
- * The raw samples of a run (suite.ts) as result rows, one section per figure of the report. Every
- * throughput is also shown as a fraction of memcpy computed within each round; the ratios that the goals
- * judge (ivsh ÷ each socket, ivsh ÷ memcpy, lock cost ÷ transfer time) are computed per round too, then
- * summarised.
- */
+/** The raw samples as rows, a section per figure; fractions of memcpy and ratios computed per round. */
 import { formatBlockSize, formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, type Section } from "./report.ts";
@@ -96,7 +91,6 @@ export function syncRequests(point: SweepPoint): number[] {
   return point.requests.map((round) => (round.wait ?? 0) + (round.wake ?? 0));
 }
 
-/** The sweep's point at the report's block size, 4 MiB. */
 export function reportPoint(data: SuiteData): SweepPoint | undefined {
   return data.sweep.find((candidate) => candidate.block === REPORT_BLOCK);
 }
@@ -154,10 +148,6 @@ export function lockShares(data: SuiteData, method: "fast" | "rpc"): number[] {
   return perRound(lockSeconds, reportTransferSeconds(data));
 }
 
-/*
- * The end-to-end rows (end-to-end.ts), with ratios computed within each round: how many times faster ivsh
- * was than a baseline (its time ÷ ivsh's), or how many times longer it took than a floor (ivsh's ÷ its).
- */
 function secondsOf(data: SuiteData, method: string): number[] {
   const samples = data.endToEnd[method];
   return samples && !samples.unavailable ? samples.seconds : [];

@@ -1,11 +1,7 @@
 /**
- * The guest side of "guests at scale" (docs/bench/scale.md): what guest processes, each with its own
- * connection through QEMU's guestfwd, cost the host with the bridge handing each connection over and
- * relaying it (IVSH_BRIDGE=relay). Case A has one VM with 20 clients, case B two with 10 each: the same
- * connections, so a difference is what a second VM adds. Each client is an `ivsh guest recv` left
- * waiting: connected and idle, as most are. Every case and mode gets a fresh arbiter, so its "before" is
- * the same start. Host memory per connection counts the bridges still alive and the arbiter's growth;
- * QEMU's memory is per VM, reported apart.
+ * "Guests at scale" (docs/bench/scale.md): the host memory each idle guest connection (an `ivsh guest recv`)
+ * costs, its bridge handing it over or relaying it; case A one VM × 20 clients, B two × 10 (the difference:
+ * a second VM). A fresh arbiter per case and mode; bridges alive and the arbiter's growth count, QEMU apart.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
@@ -72,9 +68,7 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
-      // Each guest client receives on a channel of its own (named after its VM, so two VMs on one arbiter
-      // never share one), in the background; `wait` keeps the VM up until we stop it, or ends it early (and
-      // the case with it) if the clients fail.
+      // A channel per client, named after its VM; `wait` keeps the VM up, or ends it if the clients fail.
       const receive = (name: string) => `ivsh guest recv --channel ${name}-c$i --out /dev/null`;
       const vms = names.map((name) =>
         startVm(children, tools, arbiter, {
@@ -176,10 +170,7 @@ function qemuOf(name: string, action: string): { pid: number; accel: string } {
   return { pid, accel: argv[argv.indexOf("-accel") + 1]?.split(",")[0] ?? "unknown" };
 }
 
-/**
- * `ivsh bridge --vm=NAME` processes of these VMs, found by command line: guestfwd starts its command with
- * glib's double fork, so a bridge is a child of init (or of a subreaper), never of QEMU.
- */
+/** `ivsh bridge --vm=NAME` processes, by command line: guestfwd double-forks, so none is QEMU's child. */
 export function bridgesOf(vms: readonly string[]): number[] {
   return processesWhere((argv) => argv.includes("bridge") && vms.includes(vmArgument(argv) ?? ""));
 }
@@ -211,11 +202,7 @@ function procFile(pid: number, file: string): string {
 const commandLine = (pid: number) => procFile(pid, "cmdline").split("\0");
 const alive = (pid: number) => procFile(pid, "stat").split(") ")[1]?.startsWith("Z") === false;
 
-/**
- * Resident memory of one process, bytes: all of it, its anonymous pages only (what the process itself
- * allocated, without the shared binary's text), and its proportional set size (shared pages divided among
- * their sharers: all bun processes share its text).
- */
+/** A process's resident bytes: all, anonymous only (without the shared text), and proportional (PSS). */
 function processMemory(pid: number) {
   return { ...residentMemory(pid), pssBytes: kibField(pid, "smaps_rollup", "Pss") * 1024 };
 }

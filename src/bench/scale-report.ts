@@ -1,8 +1,4 @@
-/**
- * The scale benchmark's report: RPC latency under load by operation, the arbiter's memory and journal,
- * and the restart, each next to the goal it is held to (issue 11); with --vm, what each guest connection
- * costs the host with the bridge handing it over and relaying it (scale-guests.ts).
- */
+/** --scale's report: latency by operation, the arbiter's memory, journal and restart against their goals. */
 import { formatBytes } from "../units.ts";
 import { MiB } from "./memory.ts";
 import { type Column, renderTable } from "./report.ts";

@@ -1,18 +1,9 @@
 /**
- * The load processes of `ivsh bench --scale` (docs/bench/scale.md). `scale-load` connects `--clients`
- * clients, which allocate `--per-client` named one-block segments each, and says "ready"; on SIGUSR1 it
- * runs the request mix open loop and reports each request's latency by operation; then it holds its
- * clients until SIGUSR2, after the arbiter's kill and restart, and reports whether each resumed with all
- * its segments.
- *
- * The floor is the same shape without ivsh. `echo-server` answers every request on a Unix socket with its
- * own bytes; `echo-load` is a load process like scale-load (its connections, the same open-loop pacing
- * and timing) whose requests are 32-byte echoes. Measured in the same run, after the arbiter has stopped,
- * so the ratio of the two tails says how much of ivsh's is its own.
- *
- * Both load processes pace their requests open loop: they leave on a fixed schedule, whether or not
- * earlier ones were answered, and each is timed from when it was due. A closed loop (send, wait, send)
- * would slow down with the server and hide exactly the stalls the benchmark is after.
+ * The load processes of `ivsh bench --scale` (docs/bench/scale.md). `scale-load`: `--clients` clients with
+ * `--per-client` one-block segments each; on SIGUSR1 the request mix, latencies by operation; on SIGUSR2
+ * (after the arbiter's restart) whether each resumed with its segments. `echo-server` and `echo-load`: the
+ * same shape without ivsh, 32-byte echoes, the floor. Both load open loop, timed from when each request was
+ * due: a closed loop would slow down with the server and hide the stalls the benchmark is after.
  */
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
@@ -225,13 +216,9 @@ export interface LoadConnection {
 }
 
 /**
- * Sends `rate` requests a second for `seconds`, each on an idle connection picked from a random start (so
- * none is favoured), timed by the name `send` resolves with (the operation it performed). A request due
- * while every connection is busy is skipped and counted. Resolves once every request has settled.
- *
- * Each is timed from when it was due, not from when it left: a process running late (its own collector,
- * the CPU) delays its requests as much as a slow server would, and an open-loop load must count that
- * rather than hide it.
+ * Sends `rate` requests a second for `seconds`, each on an idle connection from a random start, timed under
+ * the name `send` resolves with from when it was due (a process running late counts as a slow server
+ * would). One due while every connection is busy is skipped and counted.
  */
 async function openLoad<C extends LoadConnection>(
   seconds: number,
@@ -285,10 +272,8 @@ function sinceDueNs(dueMs: number, sentMs: number): number {
 }
 
 /**
- * Resolves on `name`; call before announcing readiness, as these signals' default action ends a process.
- * A timer is kept while waiting: when a signal listener is all that keeps Bun's event loop alive, the loop
- * polls without blocking (2.0 s of CPU in 2 s, Bun 1.4.5), and ten idle workers spun both cores while the
- * scale benchmark set up and restarted.
+ * Resolves on `name`; call before announcing readiness (the default action ends a process). A timer keeps
+ * the event loop blocking: with a signal listener alone Bun's loop polled, spinning a core per worker.
  */
 export function signal(name: "SIGUSR1" | "SIGUSR2"): Promise<void> {
   return new Promise((resolve) => {

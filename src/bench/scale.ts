@@ -1,9 +1,7 @@
 /**
- * `ivsh bench --scale`: the arbiter under many clients and much state. Worker processes (scale-worker.ts)
- * connect the clients and allocate the live segments; then they run a steady request mix while this
- * process samples the arbiter's memory; then the arbiter is killed with SIGKILL and started again on its
- * state, timed until it answers with every segment back and until every client has resumed. Last, with
- * the arbiter stopped, the same load against a bare echo server: the floor.
+ * `ivsh bench --scale`: worker processes (scale-worker.ts) connect many clients and allocate segments, run
+ * a request mix while the arbiter's memory is sampled; then kill -9 and restart, timed until it answers and
+ * until every client resumed. Last, the same load against a bare echo server: the floor.
  */
 import { readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,10 +23,7 @@ export type ScalePlan = ReturnType<typeof scalePlan>;
 /** What the scale benchmark found (measure() says what each field is), as --json writes it. */
 export type ScaleResult = Awaited<ReturnType<typeof runScale>>;
 
-/**
- * Clients per worker process, at most: fewer processes compete less for the CPU, but each client maps the
- * region and every grant splits its mapping, so a process's clients together stay under vm.max_map_count.
- */
+/** At most: fewer processes compete less, but their clients' mappings must stay under vm.max_map_count. */
 const CLIENTS_PER_WORKER = 100;
 /** Mappings a client needs beyond two per grant (its region, its transient grants, the runtime's own). */
 const MAPPINGS_PER_CLIENT = 16;
@@ -110,10 +105,8 @@ export async function runScale(plan: ScalePlan, signal: AbortSignal, progress: (
 }
 
 /**
- * Room the arbiter's state journal may take next to the region (src/bench/arbiter.ts), in /dev/shm too:
- * about 300 bytes a record (a session, a segment, a request that changes the state), the file up to twice
- * its state's snapshot before a compaction, and that compaction's snapshot beside it. Unchecked, it took
- * the room the region's file had been given, and the restart after kill -9 was refused.
+ * Room the state journal may take beside the region in /dev/shm: ~300 bytes a record, up to twice its
+ * snapshot before a compaction, and that snapshot (unchecked, it took the region's room).
  */
 export function journalBytesFor(plan: ScalePlan): number {
   return 512 * (plan.clients + plan.allocations + plan.seconds * plan.rate);
@@ -147,8 +140,7 @@ async function measure(
   };
   for (let worker = 0; worker < plan.workers; worker++)
     start(worker, perWorker, perClientOfWorkers, plan.rate / plan.workers, `scale worker ${worker}`);
-  // A process of its own with two clients, the size of an ordinary one: its latency is the arbiter's,
-  // without the pauses of a load worker that carries a hundred clients and their segments.
+  // A process of ordinary size: its latency is the arbiter's, without a hundred-client worker's pauses.
   start(plan.workers, PROBE_CLIENTS, 1, PROBE_RATE, "scale probe");
   for (const child of children) await nextEvent(child, "ready");
   throwIfAborted(signal, "set up the scale benchmark");
@@ -194,7 +186,6 @@ async function measure(
   };
 }
 
-/** The loads' round trips, summarised by operation and all together. */
 function latencyByOp(loads: readonly Event[]): Record<ScaleOp | "all", Summary> {
   const byOp = SCALE_OPS.map((op) =>
     loads.flatMap((load) => (load.latencies as Record<string, number[]>)[op] ?? []),
@@ -204,9 +195,8 @@ function latencyByOp(loads: readonly Event[]): Record<ScaleOp | "all", Summary> 
 }
 
 /**
- * Kills the arbiter and starts it again, timed from the new arbiter's start (the old one's SIGKILL and exit,
- * which take longer the more memory it had, are not the restart's) until it answers, and until every
- * session is back; then has the children check their sessions and segments.
+ * Kills and restarts the arbiter, timed from the new one's start until it answers and until every session
+ * is back; then has the children check their sessions and segments.
  */
 export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
   const endpoint = { unix: arbiter.socket };
@@ -214,9 +204,7 @@ export async function timeRestart(arbiter: BenchArbiter, children: Child[]) {
   const started = await arbiter.killAndRestart();
   const after = (await fetchStatus(endpoint, 0)).report;
   const answeredSeconds = (performance.now() - started) / 1000;
-  // Every session, our own short status session included, connected again. A worker that died meanwhile
-  // never brings its sessions back: waiting for them outlasted their lease, and then its death was
-  // reported as "Failed to kill since ESRCH"; reading its report below says how it ended.
+  // Every session (our status one too) back; a worker that died never brings its back: its report says how.
   for (let now = after; now.totals.connected < now.totals.clients; ) {
     if (children.some((child) => child.exited)) break;
     if (performance.now() - started > RESUME_TIMEOUT_MS)
@@ -256,11 +244,7 @@ function residentKiB(pid: number) {
   return { rss: rssBytes / 1024, anon: rssAnonBytes / 1024 };
 }
 
-/**
- * Samples the process's RSS until the returned function is called, which gives the peak. A sample of a
- * process that is gone (killed by Ctrl-C before the run unwinds) is skipped: thrown from a timer, it
- * crashed the benchmark.
- */
+/** Samples the process's RSS until the returned function gives the peak; a process gone is skipped. */
 function sampleRss(pid: number): () => number {
   let peak = residentKiB(pid).rss;
   const timer = setInterval(() => {
@@ -276,10 +260,7 @@ function sampleRss(pid: number): () => number {
   };
 }
 
-/**
- * The floor (scale-worker.ts): 32-byte echoes from the same number of load processes and connections as
- * the plan's, at the same rate.
- */
+/** The floor: 32-byte echoes from as many load processes and connections as the plan's, at its rate. */
 async function measureEchoFloor(plan: ScalePlan): Promise<number[]> {
   const { path: dir, remove: removeDir } = benchDirectory(tmpdir(), "echo");
   const address = join(dir, "echo.sock");

@@ -1,8 +1,4 @@
-/**
- * Every socket of the benchmark's workers, Unix (a path) or TCP (`HOST:PORT`): listening and connecting,
- * fixed-size messages (`MessageLink`), byte streams timed by their receiver (`receiveStream`, `sendStream`)
- * and a relay process's forwarding (`relay`).
- */
+/** Every socket of the workers, Unix (a path) or TCP (`HOST:PORT`): messages, timed streams, a relay. */
 import type { Socket, SocketHandler } from "bun";
 import { failure } from "../errors.ts";
 
@@ -32,10 +28,7 @@ export function listenOn(address: string, tcp: boolean, socket: SocketHandler<un
   return { address: `${listener.hostname}:${listener.port}`, stop: () => listener.stop(true) };
 }
 
-/**
- * A connection carrying `size`-byte messages, whole: a write may arrive split, or joined with the next.
- * `next` resolves with the oldest message not read yet (and fails once the peer has closed).
- */
+/** A connection of whole `size`-byte messages (a write may arrive split or joined); `next`: the oldest. */
 export class MessageLink {
   private pending = new Uint8Array(0);
   private readonly arrived: Uint8Array[] = [];
@@ -72,7 +65,6 @@ export class MessageLink {
     return link;
   }
 
-  /** Adds `bytes`; returns the messages now whole. */
   private add(bytes: Uint8Array): Uint8Array[] {
     const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength);
     joined.set(this.pending);
@@ -126,7 +118,6 @@ export interface ChunkSource {
   close(): void;
 }
 
-/** `chunk` repeated up to `bytes`. */
 export function repeatedChunk(chunk: Uint8Array, bytes: number): ChunkSource {
   const at = (sent: number) => {
     const offset = sent % chunk.byteLength;
@@ -140,10 +131,8 @@ const secondsSince = (startNs: number) => (Bun.nanoseconds() - startNs) / 1e9;
 export type Received = { bytes: number; seconds: number; pieces: number };
 
 /**
- * Accepts one connection on `address`, calls `ready` with the address a sender should use, and hands
- * every piece to `take` with its stream offset (a reason it returns fails the stream), until the sender
- * ends the stream or, given `until`, that many bytes have arrived. Time runs from the accept to then on
- * this process's clock: both are events of the receiver, so no clocks of two processes are compared.
+ * Accepts one connection, tells `ready` its address, and hands `take` each piece at its offset (a reason
+ * it returns fails the stream) until the end or `until` bytes; timed from the accept on this clock alone.
  */
 export async function receiveStream(
   [address, tcp]: readonly [string, boolean],
@@ -185,11 +174,7 @@ export async function receiveStream(
   }
 }
 
-/**
- * Streams `source` to `address`; resolves with the bytes sent and the seconds from connecting to the last
- * write. Bun's socket.write is unbuffered: it returns how much the kernel took, and the rest is written
- * again on `drain`, so the sender never holds more than a chunk.
- */
+/** Streams `source` to `address`, the rest of a partial write again on `drain`; bytes and seconds sent. */
 export async function sendStream(address: string, tcp: boolean, source: ChunkSource) {
   const done = Promise.withResolvers<number>();
   let [startedAt, sent, finished] = [0, 0, false];
@@ -223,10 +208,7 @@ export async function sendStream(address: string, tcp: boolean, source: ChunkSou
   return { sent, seconds };
 }
 
-/**
- * Forwards bytes between the one connection it accepts on `address` and the Unix socket `to`, calling
- * `ready` once it listens; resolves when either side closes.
- */
+/** Forwards between the connection it accepts on `address` and the socket `to` until either closes. */
 export async function relay(address: string, to: string, ready: () => void): Promise<void> {
   const done = Promise.withResolvers<void>();
   let inbound: Socket<undefined> | undefined;

@@ -1,22 +1,12 @@
-/**
- * Summaries of repeated benchmark samples. Every measurement in `ivsh bench` is repeated a few times and
- * reduced to a `Summary`: the median is the headline number (robust to one slow outlier run), the spread
- * tells how much to trust it.
- */
+/** Summaries of repeated samples: the median the headline (robust to an outlier), the spread its trust. */
 import { failure } from "../errors.ts";
 
 export type Summary = ReturnType<typeof summarize>;
 
-/**
- * Below this many samples the quartiles are mostly interpolation between two or three points, so the
- * honest spread is the full min..max range.
- */
+/** Below this many samples the quartiles are mostly interpolation: the spread is min..max. */
 const MIN_SAMPLES_FOR_IQR = 5;
 
-/**
- * Quantile `q` (0..1) of already sorted values by linear interpolation between closest ranks (the
- * "type 7" definition that numpy and R use by default), so results match what a reader recomputes.
- */
+/** Quantile `q` of sorted values, numpy's and R's default ("type 7"), as a reader would recompute it. */
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) throw failure("InvalidArgument", "compute a quantile", "there are no samples");
   if (!(q >= 0 && q <= 1)) throw failure("InvalidArgument", `compute quantile ${q}`, "it is not within 0..1");
@@ -71,20 +61,14 @@ export function middleSample(values: readonly number[]): number {
   return sorted[sorted.length >> 1] ?? Number.NaN;
 }
 
-/**
- * Throughput samples from durations. Rates are computed per run before summarising because the median
- * of rates is not bytes / mean(seconds) and the order of the samples flips.
- */
+/** Throughput samples from durations, per run before summarising (the median of rates is not bytes/mean). */
 export function summarizeRates(bytes: number, seconds: readonly number[]): Summary {
   if (seconds.some((value) => !(value > 0)))
     throw failure("InvalidArgument", "compute a rate", "a duration is not positive");
   return summarize(seconds.map((value) => bytes / value));
 }
 
-/**
- * The low..high band around the median to draw, for error bars and the table's spread column:
- * interquartile range when there are enough samples, min..max otherwise.
- */
+/** The spread drawn and shown: the IQR with enough samples, min..max otherwise. */
 export function spreadOf(summary: Summary) {
   return summary.count >= MIN_SAMPLES_FOR_IQR
     ? { low: summary.q1, high: summary.q3, kind: "iqr" as const }

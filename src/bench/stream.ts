@@ -1,19 +1,9 @@
 /**
- * Fig. 3b's comparison points (docs/bench/README.md says how each is run and timed): N bytes between two
- * processes over a Unix socket (Bun, and socat with 1 MiB buffers) and TCP loopback (Bun), each timed by
- * its receiver, failing rather than reporting a rate when the byte count differs from N.
- *
- * The Bun ends are the `stream-send` and `stream-recv` workers (also the demo's socket copy): the sender
- * repeats one in-memory pattern chunk, so the byte at stream offset `o` is `patternByte(o % chunk)`, and the
- * receiver checks the first and last byte of every piece against that: cheap enough not to slow it, and it
- * catches lost, duplicated or reordered data. With `--file` the sender streams a file instead and the
- * receiver reports its CRC-32.
- *
- * socat is the "C with plain read/write syscalls" reference. Its source is /dev/zero cut at N bytes, so
- * its sender, like the Bun one with its in-memory chunk, is not disk bound; its sink /dev/null discards
- * without copying, where the Bun receiver gets each piece as a JS buffer. It times itself: its receiver
- * logs each read (-d -d -d, microsecond stamps with -lu) into a file, which gives the exact byte count and
- * the span from its transfer loop starting (just after accept) to its exit, about 1 µs per read.
+ * Fig. 3b's comparison points (docs/bench/README.md): N bytes over a Unix socket (Bun, and socat with 1 MiB
+ * buffers) and TCP loopback (Bun), timed by the receiver, failing when the byte count differs from N. The
+ * Bun ends (`stream-send`, `stream-recv`; the demo's socket copy too) send a repeated pattern whose every
+ * piece's ends the receiver checks (or a `--file`, reported by CRC-32). socat, the plain read/write
+ * reference, sends /dev/zero and times itself: its receiver's log (-d -d -d -lu) gives bytes and span.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,7 +108,6 @@ export async function streamBetweenWorkers(stream: StreamArgs, children: Child[]
   return received;
 }
 
-/** A stream worker's flags, with the transport checked. */
 export function streamArgs(flags: WorkerFlags): StreamArgs {
   const transport = flags.string("transport");
   if (transport !== "unix" && transport !== "tcp")
@@ -161,7 +150,6 @@ export async function runStreamReceiver(flags: WorkerFlags): Promise<void> {
   emit({ event: "received", ...received, ...(args.file === undefined ? {} : { crc32 }) });
 }
 
-/** Streams the pattern, or the file read a chunk at a time. */
 export async function runStreamSender(flags: WorkerFlags): Promise<void> {
   const args = streamArgs(flags);
   const source = chunkSource(args);
@@ -186,10 +174,7 @@ function chunkSource(args: StreamArgs): ChunkSource {
   return { bytes: fstatSync(fd).size, at, close: () => closeSync(fd) };
 }
 
-/**
- * socat's sender retries every millisecond until the receiver listens, as a script of a user's would: its
- * socket file appears at bind(), before listen(), and a sender that connected in between was refused.
- */
+/** socat's sender retries every millisecond: the socket file appears at bind(), before listen(). */
 export const SOCAT_RETRY = ",retry=5000,interval=0.001";
 
 /** One transfer of `bytes` through a Unix socket in `dir`, between two socat processes. */
@@ -249,10 +234,7 @@ export function parseReceiverLog(text: string): StreamTransfer {
   return { bytes, seconds: (exited - started) / 1e6, reads };
 }
 
-/**
- * Local wall-clock stamp in whole microseconds (exact, unlike fractional seconds); both stamps come from
- * one process, so only their difference matters and the time zone does not.
- */
+/** A log stamp in whole microseconds (exact); only differences matter, so the time zone does not. */
 function stampMicros(match: RegExpExecArray): number {
   const [year, month, day, hour, minute, second, micros] = match.slice(1, 8).map(Number) as number[];
   return Date.UTC(year!, month! - 1, day!, hour!, minute!, second!) * 1000 + micros!;

@@ -1,7 +1,4 @@
-/**
- * The raw samples of an `ivsh bench` run (suite.ts measures them; results.ts, goals.ts and the charts
- * read them) and what a run is given. Types only, so the readers need not depend on the runner.
- */
+/** The raw samples of a run (suite.ts measures, results.ts reads) and its inputs: types only. */
 import type { DigestSamples } from "./digest-bench.ts";
 import type { MemcpyMeasurement } from "./memory.ts";
 import type { BenchPlan } from "./plan.ts";
@@ -69,10 +66,7 @@ export interface SuiteData {
   readonly endToEndBinary: string;
   /** Caveats to print with the results (a "disk" that is tmpfs, VMs under TCG, ...). */
   readonly notes: string[];
-  /**
-   * Measurements that failed without ending the run (--vm's VMs): the command writes the results it has,
-   * then fails with these.
-   */
+  /** Failures that did not end the run (--vm's VMs): the results are written, then the command fails. */
   readonly failures: unknown[];
 }
 

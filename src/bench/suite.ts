@@ -1,7 +1,6 @@
 /**
- * Runs every measurement of `ivsh bench` and returns the raw samples (results.ts turns them into tables,
- * charts and goals). Methods are interleaved, in an order that rotates between rounds, so noise on this
- * shared machine hits all alike and ratios within a round cancel most of it (docs/bench/README.md).
+ * Runs every measurement of `ivsh bench`, methods interleaved in rotating order so noise hits all alike and
+ * ratios within a round cancel most of it (docs/bench/README.md).
  */
 import { throwIfAborted } from "../errors.ts";
 import { isTmpfsPath } from "../region/region-file.ts";

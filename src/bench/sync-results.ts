@@ -1,10 +1,4 @@
-/**
- * Fig. 4a and the condvar hand-offs as result rows. Fig. 4a: the cost of an uncontended acquire/release
- * pair three ways, that cost for the report's 20 000 pairs as a share of a 2 GiB transfer at 4 MiB blocks,
- * the synchronisation RPCs such a transfer really sends, and hand-off latencies between two processes with
- * the OS floor for context. The condvar hand-offs: the report's loops three ways, ping-pong and parked
- * wake-ups next to a Unix socket between the same two processes. Ratios are taken per round.
- */
+/** Fig. 4a and the condvar hand-offs as rows, ratios per round. */
 import { formatBytes } from "../units.ts";
 import { REPORT_BLOCK, REPORT_BYTES, REPORT_LOCK_PAIRS } from "./plan.ts";
 import { type BenchResult, row, rows, type Section } from "./report.ts";

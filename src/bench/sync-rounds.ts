@@ -1,10 +1,4 @@
-/**
- * Fig. 4a and the condvar hand-offs from the parent's side, each between worker processes against the
- * benchmark's arbiter: lock cost, the parked and the spinning hand-off and the operating system's wake-up
- * floor (sync-worker.ts); the report's Fig. 1 / Fig. 2 loops three ways, and between one pair of processes
- * a CondVar ping-pong and parked wake-up next to the same over a Unix socket (condvar-worker.ts), one
- * sample set per round of the suite.
- */
+/** Fig. 4a and the condvar hand-offs, the parent's side (sync-worker.ts, condvar-worker.ts), per round. */
 import { join } from "node:path";
 import { failure } from "../errors.ts";
 import { withChildren } from "./child.ts";
@@ -25,11 +19,7 @@ import {
 
 const TIMEOUT_MS = 120_000;
 
-/**
- * Where workers find the arbiter, and a slot name of their own (`prefix`-...) that no earlier run used.
- * Its address only: `run.shm` is the BenchArbiter, whose spread put `--spec [object Object]`, its argv and
- * the source of its functions on every worker's command line.
- */
+/** The arbiter's address (only: spread, the BenchArbiter put its functions in argv) and a fresh slot name. */
 function slotFlags(run: SuiteRun, prefix: string) {
   return { socket: run.shm.socket, region: run.shm.region, name: freshChannel(prefix) };
 }
@@ -135,10 +125,7 @@ export function wakeRatio(woken: Event): number {
   return median("condvarWakeNs") / median("socketWakeNs");
 }
 
-/**
- * A cv-pair run into the samples: side a's mean round trips (`trips`) into `pingPong`, every wake-up (of
- * the side that timed them, `wakes`) into `wakes`.
- */
+/** A cv-pair's run: a's mean round trips into `pingPong`, every wake-up (of the timing side) into `wakes`. */
 export function addPairRound(pingPong: VersusSocket, wakes: VersusSocket, trips: Event, woken: Event): void {
   pingPong.condvar.push(numberField(trips, "condvarRoundTripNs"));
   pingPong.socket.push(numberField(trips, "socketRoundTripNs"));

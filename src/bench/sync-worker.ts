@@ -1,10 +1,7 @@
 /**
- * The workers of Fig. 4a (sync-rounds.ts starts them; docs/bench/README.md describes each measurement): lock cost,
- * and the parked and spinning hand-offs on words of one mutex slot (a mutex uses only its lock word). A
- * parked round whose WAIT found COUNTER already changed (the waiter had not parked yet) is counted and
- * dropped. Spinning rounds alternate: even ones are timed (half a round trip on the pinger's clock), odd
- * ones carry stamps, from which the offset of the two processes' shared clocks is estimated: a check that
- * the parked numbers compare valid clocks.
+ * Fig. 4a's workers (docs/bench/README.md): lock cost, and hand-offs on the unused words of a mutex slot. A
+ * parked round whose waiter had not parked yet is counted and dropped; odd spinning rounds carry stamps
+ * that estimate the offset of the two processes' shared clocks (a check on the parked numbers).
  */
 import { failure } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
@@ -28,10 +25,7 @@ import {
 const COUNTER = SyncWord.firstUnused;
 const WAITER_READY = SyncWord.firstUnused + 1;
 const MEET = SyncWord.firstUnused + 2;
-/**
- * Two float64 stamps at words 10-11 (the waker's) and 12-13 (the spinning waiter's reply): 8-byte aligned,
- * since slots are 64-byte aligned.
- */
+/** The waker's float64 stamp, then the spinning waiter's reply (8-byte aligned, as slots are 64-byte). */
 const STAMP_WORD = SyncWord.firstUnused + 3;
 const SETTLE_MS = 1;
 const SPIN_TIMEOUT_MS = 10_000;
@@ -102,11 +96,8 @@ export async function runHandoffWaker(flags: WorkerFlags): Promise<void> {
 }
 
 /**
- * The waker behaves like a lock holder that is running when it lets go: it stays on its core through the
- * settle time instead of sleeping, so the hand-off measures the waiter's and the arbiter's wake-ups, not
- * its own. After the wake it sleeps until the next round, leaving the cores to the waiter and the arbiter
- * as a waker that went on elsewhere would: on 2 cores a waker that kept spinning would put the waiter
- * behind it in a run queue and measure the scheduler's time slice instead.
+ * The waker is a running lock holder: on its core through the settle time (the hand-off times the waiter's
+ * and arbiter's wake-ups, not its own), then asleep (spinning on, it would queue the waiter behind it).
  */
 async function wakeRounds({ client, slot, words, stamps }: Shared, rounds: number): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
@@ -140,10 +131,8 @@ function pingPong({ words, stamps }: Shared, rounds: number) {
 }
 
 /*
- * The operating system's wake-up floor (Fig. 4a): a Unix-socket ping-pong between `echo` and `ping`, shaped
- * like the parked hand-off (the pinger busy for 1 ms, the echo idle in epoll), straight or through a
- * `relay`, as a parked hand-off takes two hops (waker → arbiter → waiter). The echo is a b of the condvar
- * pair's socket wake-ups (condvar-worker.ts): it times stamp → running and answers with the stamp.
+ * The OS's wake-up floor (Fig. 4a): a Unix-socket ping-pong shaped like the parked hand-off (the pinger
+ * busy 1 ms, the echo idle), straight or through a `relay` (two hops, as waker → arbiter → waiter).
  */
 export async function runEcho(flags: WorkerFlags): Promise<void> {
   const address = flags.string("address");
@@ -176,10 +165,8 @@ export async function runRelay(flags: WorkerFlags): Promise<void> {
 }
 
 /*
- * Uncontended lock cost (Fig. 4a): `pairs` acquire/release pairs three ways (docs/bench/README.md), in an
- * order that rotates with `--round` so none always runs first (warm caches, JIT state). rpc's request is a
- * heartbeat (`confirmLease`), the cheapest the arbiter serves: the least any design pays that asks a
- * daemon for each acquire and release.
+ * Uncontended lock cost (Fig. 4a): `pairs` pairs three ways, rotated by `--round`; rpc's request is a
+ * heartbeat, the cheapest the arbiter serves: the least a design that asks a daemon each time pays.
  */
 const WARMUP_PAIRS = 2000;
 

@@ -1,25 +1,14 @@
-/**
- * The temporary files `ivsh bench` writes its outputs through (output.ts's writeWhole), beside each output,
- * and those a run killed outright (SIGKILL, the OOM killer: no clean-up runs) left there.
- */
+/** The temporaries outputs are written through (writeWhole), and those a run killed outright left. */
 import { randomBytes } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
 import { removeFile } from "../remove-file.ts";
 
-/**
- * `.ivsh-PID-N-RANDOM.tmp`. Not named after the output: a name of 245-255 bytes, which the file system
- * takes, made it too long. Random too: runs in two pid namespaces (containers) sharing the directory may
- * have the same pid.
- */
+/** `.ivsh-PID-N-RANDOM.tmp`: not after the output (too long), random (two pid namespaces' same pid). */
 const TEMPORARY = /^\.ivsh-(\d+)-\d+-[0-9a-f]{12}\.tmp$/;
 
-/**
- * A leftover is removed only once this long unmodified: a run in another pid namespace sharing the
- * directory may be alive under a pid that is dead here, and its temporary lives only while it is written
- * (milliseconds, seconds on a slow disk).
- */
+/** Unmodified this long before removed: a run in another pid namespace may be alive under a dead pid. */
 const LEFT_FOR_MS = 10 * 60_000;
 
 /** How many temporary files this process has made: each its own, beside outputs written at once. */
@@ -34,11 +23,7 @@ export function temporaryIn(dir: string): string {
   return join(dir, `.ivsh-${process.pid}-${++made}-${randomBytes(6).toString("hex")}.tmp`);
 }
 
-/**
- * Removes the temporaries in `dir` of runs that are gone: named exactly as `temporaryIn` names them, by a
- * pid that is not alive, a file not modified for LEFT_FOR_MS. Nothing else, and never a failure of the
- * write it comes before: what cannot be looked at or removed is left.
- */
+/** Removes `dir`'s temporaries of dead pids, unmodified for LEFT_FOR_MS; never fails the write after it. */
 export function removeLeftovers(dir: string, now = Date.now()): void {
   if (cleared.has(dir)) return;
   cleared.add(dir);

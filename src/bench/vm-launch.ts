@@ -1,8 +1,4 @@
-/**
- * How every VM of `ivsh bench --vm` and `--scale --vm` is booted: scripts/qemu/launch.sh, against one of
- * the benchmark's arbiters, with this ivsh (or dist/ivsh) as the guest's binary, running a shell script
- * in the guest whose stdout (bench workers' JSON lines) arrives on launch.sh's stdout.
- */
+/** The bench's VMs boot by scripts/qemu/launch.sh; its script's stdout (workers' lines) is launch.sh's. */
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,11 +11,7 @@ import { type Flags, flagArgv } from "./worker-io.ts";
 /** launch.sh, and the ivsh binary to put in the guest. */
 export type VmTools = ReturnType<typeof checkVmPrerequisites>;
 
-/**
- * This run's own part of its VM names: launch.sh runs one VM per name at a time, its name locks in the
- * checkout's build/qemu/run. The pid alone is not enough: two containers sharing a checkout run their
- * benchmarks under the same small pids, and the second's VMs failed at their first boot.
- */
+/** This run's part of its VM names (one VM per name at a time): pid and random, as containers share pids. */
 export const RUN_TAG = `${process.pid}-${randomBytes(3).toString("hex")}`;
 
 /** How a VM's bridge carries a guest's connection: hands it over to the arbiter, or relays it. */

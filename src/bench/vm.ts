@@ -1,8 +1,7 @@
 /**
- * `ivsh bench --vm`: the measurements that need a real guest, one VM per round (vm-launch.ts) running the
- * same bench-worker roles: guest→host and host→guest transfers (Fig. 3b), Fig. 4b in the guest in the
- * first round, the condvar hand-offs across the boundary (below) and a guest's request round trips (last). A guest's clock is not the host's, so transfers are timed on the host alone: guest→host
- * by the host receiver, host→guest by the host sender (from opening the channel to the guest's verdict).
+ * `ivsh bench --vm`: one VM per round (vm-launch.ts) running the bench-worker roles: both transfers (timed
+ * on the host alone: a guest's clock is not its), Fig. 4b in the guest, the condvar hand-offs across the
+ * boundary and a guest's request round trips.
  */
 
 import { join } from "node:path";
@@ -39,11 +38,7 @@ import {
   withWorkerClient,
 } from "./worker-io.ts";
 
-/**
- * A VM name of this run's own (RUN_TAG): launch.sh runs one VM per name at a time, so with fixed names a
- * second `ivsh bench --vm` started while one ran failed at its first boot, after minutes of host
- * measurements, advising a --name that bench does not take.
- */
+/** A VM name of this run's own: launch.sh runs one VM per name, and two runs at once must not collide. */
 export function benchVmName(kind: string): string {
   return `${kind}-${RUN_TAG}`;
 }
@@ -93,8 +88,7 @@ async function vmRound(
   return withChildren("run a benchmark VM", timeoutMs, async (children) => {
     const condvarPlan = vmCondvarPlan(context.scratchDir, plan.vmBytes);
     const host = { where, children };
-    // The socket loop's reader listens before the guest boots: the guest's writer connects as soon as its
-    // step starts, and the reader's clock starts only when it does.
+    // Listening before the guest boots: its writer connects as its step starts, the reader's clock with it.
     const readerFlags = loopFlags("reader", "socket", plan.vmBytes, { address: condvarPlan.loopAddress });
     const socketLoopReader = startWorker(children, "cv-loop", readerFlags, "host cv-loop socket reader");
     await nextEvent(socketLoopReader, "ready");
@@ -144,10 +138,8 @@ function guestAccess(events: Event[]): AccessSamples[] {
 }
 
 /**
- * The VM rounds, added to the run's data once every one has passed. One that fails (a VM that does not
- * boot, its QEMU killed, an image that cannot be built) goes into `data.failures`, and the run still writes
- * the host's results: it ended the whole run, and the minutes of host measurements before it were lost.
- * Ctrl-C still ends the run.
+ * The VM rounds, added once every one has passed; a failure goes into `data.failures` and the run still
+ * writes the host's results (Ctrl-C still ends it).
  */
 export async function runVmMeasurements(context: SuiteRun): Promise<void> {
   const { data, signal } = context;
@@ -216,10 +208,8 @@ function addVmSamples(data: SuiteData, vm: VmSamples): void {
 }
 
 /*
- * The condvar hand-offs across the VM boundary: the report's loops with the writer in the guest and the
- * reader on the host, then a cv-pair with side a on the host and b in the guest, each next to the same over
- * the VM's network: what a guest without ivsh would use, its TCP through QEMU's user-mode NIC (slirp,
- * guestfwd) into `socat`, which relays to the host worker's Unix socket. The host times all.
+ * The condvar hand-offs across the VM: the loops' writer and a cv-pair's b in the guest, each next to the
+ * same over the VM's network (its TCP through QEMU's user-mode NIC into socat, to the host worker's socket).
  */
 /** Guest ports of the socket baselines (the bridge has 7777). */
 const LOOP_PORT = 7801;
@@ -304,10 +294,8 @@ async function expectStep(vm: Child, name: string): Promise<void> {
 }
 
 /*
- * What a guest's request costs on its way to the arbiter, with the VM's bridge handing the connection
- * over (the arbiter reads the guest's socket itself; the default) and with the bridge relaying it for its
- * lifetime (IVSH_BRIDGE=relay, the path before hand-over), in the same run: one VM boot each per round,
- * in rotating order. The guest times `status` requests on its own clock.
+ * A guest's request round trips to the arbiter, its connection handed over by the bridge or relayed
+ * (IVSH_BRIDGE=relay): one VM boot each per round, timed by the guest on its own clock.
  */
 const REQUEST_ROUNDS = 300;
 const REQUEST_TIMEOUT_MS = 180_000;
@@ -325,12 +313,7 @@ async function timeGuestRequests(tools: VmTools, arbiter: BenchArbiter, mode: Br
   });
 }
 
-/*
- * The guest's side, `rpc-rtt --rounds N`: a client's request round trips to the arbiter, each a `status`
- * request (the largest routine reply), timed one after another on this process's clock. In a guest this is
- * the path a guest's every request takes: its TCP, QEMU's user-mode network, then either the arbiter
- * directly (the bridge handed the connection over) or a relaying bridge process.
- */
+/* The guest's side, `rpc-rtt --rounds N`: `status` requests (the largest routine reply) one by one. */
 const WARM_UP_ROUNDS = 20;
 
 export async function runRpcRoundTrips(flags: WorkerFlags): Promise<void> {

@@ -1,9 +1,7 @@
 /**
- * How the benchmark and its worker processes talk, every worker alike: workers get `--flag value` pairs
- * and print one JSON object per line on stdout (`{"event": "ready", ...}`, `emit`); the parent reads
- * them in order (`nextEvent`) and checks each field it uses (`numberField`, ...), so a worker that failed
- * or changed says so there rather than as NaN in a table. And what workers share: a client of the arbiter
- * (flags on the host, the device in a guest), the unused words of a sync slot, and a clock.
+ * The one worker protocol: `--flag value` pairs in, a JSON object per line out (`emit`), read in order by
+ * the parent (`nextEvent`), each field checked (a changed worker fails there, not as NaN in a table). And
+ * what workers share: a client of the arbiter, the unused words of a sync slot, and a clock.
  */
 import { writeSync } from "node:fs";
 import { failure } from "../errors.ts";
@@ -63,6 +61,8 @@ export function numbersField(event: Event, name: string): number[] {
   return field(event, name, isNumbers, "a list of numbers");
 }
 
+const isCount = (value: number) => Number.isSafeInteger(value) && value > 0;
+
 /** Typed access to a worker's `--flag value` pairs; one missing or malformed is refused, naming it. */
 export class WorkerFlags {
   private readonly flags = new Map<string, string>();
@@ -96,12 +96,7 @@ export class WorkerFlags {
   }
 
   count(name: string): number {
-    return this.checked(
-      name,
-      Number,
-      "not a positive count",
-      (value) => Number.isSafeInteger(value) && value > 0,
-    );
+    return this.checked(name, Number, "not a positive count", isCount);
   }
 
   number(name: string): number {
@@ -134,10 +129,7 @@ export function freshChannel(prefix: string): string {
   return `${prefix}-${process.pid}-${++names}`;
 }
 
-/**
- * Starts the worker `ivsh bench-worker ROLE --flag value ...` as one of `children` (see `startChild`):
- * this binary when compiled, `bun src/cli.ts` from source (tests too). One of a pair is named by its side.
- */
+/** Starts `ivsh bench-worker ROLE --flag value ...` as one of `children`; one of a pair named by its side. */
 export function startWorker(children: Child[], role: string, flags: Flags, label?: string): Child {
   const named = label ?? `${role}${flags.side === undefined ? "" : ` ${flags.side}`} worker`;
   return startChild(children, [...selfCommand(), "bench-worker", role, ...flagArgv(flags)], named);
@@ -154,10 +146,8 @@ export function yielder(everyMs = 20): () => Promise<void> {
 }
 
 /*
- * A clock two processes can compare, for latencies from a store in one process to another resuming:
- * `Bun.nanoseconds()` counts from each process's own start; `performance.timeOrigin` (wall clock at the
- * start) plus `performance.now()` does not. Two processes agree within ±0.25 µs (a double holding today's
- * time in ms), far below a parked hand-off's tens of µs; spinning hand-offs are timed on one clock instead.
+ * A clock two processes can compare (Bun.nanoseconds() counts from each one's start): agreeing within
+ * ±0.25 µs, far below a parked hand-off's tens of µs; spinning hand-offs are timed on one clock instead.
  */
 export function sharedClockMs(): number {
   return performance.timeOrigin + performance.now();
@@ -168,10 +158,7 @@ export function sharedClockResolutionNs(): number {
   return 2 ** (Math.floor(Math.log2(sharedClockMs())) - 52) * 1e6;
 }
 
-/**
- * Stays on the core for `ms`, the way a running process would, instead of sleeping: an idle vCPU on this
- * VM is halted, and waking it again costs tens of µs that would be charged to whatever comes next.
- */
+/** Stays on the core for `ms`, as a running process would: waking a halted vCPU costs tens of µs. */
 export function busyWait(ms: number): void {
   const until = Bun.nanoseconds() + ms * 1e6;
   while (Bun.nanoseconds() < until) {}
