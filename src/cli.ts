@@ -16,9 +16,10 @@ import { describeSystemError, forCommands, IvshError } from "./errors.ts";
 /**
  * ivsh: shared memory between co-located VMs and their host through IVSHMEM. Subcommands live one file
  * each under ./commands and load lazily, except `guest send` / `recv` (scripts/build.ts says why). The
- * library throws; only this file prints errors and sets exit codes (./commands/_exit.ts): 0 success,
- * 1 the operation failed (the message says why), 2 the command line is wrong (the error, and one line
- * on where the usage is), 128 + N interrupted by signal N.
+ * library throws; only this file prints errors and sets exit codes (./commands/_exit.ts), but for a
+ * command's verdict set as process.exitCode (`ivsh status --check`, `ivsh bridge`): 0 success, 1 the
+ * operation failed (the message says why), 2 the command line is wrong (the error, and one line on where
+ * the usage is), 3 `ivsh status --check` was answered with problems, 128 + N interrupted by signal N.
  */
 import { isTerminal } from "./ffi/index.ts";
 import { lookupLeftRunning } from "./guest/tcp-open.ts";

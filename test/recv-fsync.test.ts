@@ -243,3 +243,53 @@ test("recv --fsync with an output that takes no name (stdout, /dev/stdout, /dev/
     });
   }
 }, 60_000);
+
+/**
+ * The same refusal where the name given is no descriptor's: a FIFO (which recv otherwise waits for a reader
+ * of), a symbolic link to /dev/null, one to /dev/fd/1. The case above covers none of them; a regular file
+ * beside them is still received, --fsync and all.
+ */
+test("recv --fsync into a FIFO or through a link to a device or a descriptor is a usage error; a file is not", async () => {
+  const fifo = join(paths.dir, "fsync-fifo");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  const toNull = join(paths.dir, "fsync-to-null");
+  symlinkSync("/dev/null", toNull);
+  const toStdout = join(paths.dir, "fsync-to-fd1");
+  symlinkSync("/dev/fd/1", toStdout);
+  for (const out of [fifo, toNull, toStdout]) {
+    const receiver = guest(paths, [
+      "recv",
+      "-q",
+      "--channel",
+      "fsync-unnamed",
+      "--out",
+      out,
+      "--fsync",
+      "--timeout",
+      "1s",
+    ]);
+    const code = await exitOrKill(receiver.proc, 30_000);
+    expect({ out, code, stderr: await receiver.stderr }).toEqual({
+      out,
+      code: 2,
+      stderr: expect.stringContaining(
+        `Failed to use --fsync with --out ${out} since ${out} is not a file ivsh names`,
+      ),
+    });
+  }
+  const source = join(paths.dir, "fsync-plain-source");
+  writeFileSync(source, "kept on disk\n");
+  const out = join(paths.dir, "fsync-plain");
+  const receiver = guest(paths, ["recv", "-q", "--channel", "fsync-plain", "--out", out, "--fsync"]);
+  const sender = guest(paths, ["send", "-q", "--channel", "fsync-plain", source]);
+  try {
+    expect({ code: await exitOrKill(receiver.proc, 60_000), stderr: await receiver.stderr }).toEqual({
+      code: 0,
+      stderr: "",
+    });
+    expect(await sender.exit()).toBe(0);
+  } finally {
+    sender.proc.kill();
+  }
+  expect(readFileSync(out, "utf8")).toBe("kept on disk\n");
+}, 90_000);
