@@ -21,6 +21,7 @@ import { nativeStatus } from "../ffi/native.ts";
 import { removeFile } from "../remove-file.ts";
 import { descriptorNamed } from "../transfer/io.ts";
 import { formatBlockSize, formatBytes } from "../units.ts";
+import { VERSION } from "../version.ts";
 import { onCleanup } from "./child.ts";
 import { digestSection } from "./digest-bench.ts";
 import { evaluateGoals, renderGoals } from "./goals.ts";
@@ -100,7 +101,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- CPU: ${machine.cpu}, ${machine.cores} CPUs (nproc ${machine.nproc})${guest}`,
     `- Caches: ${machine.caches}`,
     `- Memory: ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB; kernel: ${machine.kernel}`,
-    `- Bun ${machine.bun}; channel digest: ${machine.digest}`,
+    `- ivsh ${machine.ivsh}; Bun ${machine.bun}; channel digest: ${machine.digest}`,
     "",
     planLine(report),
     "",
@@ -293,6 +294,8 @@ function describeMachine() {
     caches: caches || "unknown",
     kernel: kernelVersion(),
     memoryBytes: totalmem(),
+    // Which build ran: results of two builds told apart ("0.1.0 (6b2c4b13e0aa 2026-12-07)"; from source, the release).
+    ivsh: VERSION,
     bun: Bun.version,
     // The channel digest's implementation in this run's ivsh processes (src/ffi/native.ts).
     digest: nativeStatus().detail,

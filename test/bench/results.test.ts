@@ -21,6 +21,7 @@ import type { SuiteData } from "../../src/bench/suite-data.ts";
 import { condvarSection, lockSection } from "../../src/bench/sync-results.ts";
 import { wakeRatio } from "../../src/bench/sync-rounds.ts";
 import { failure } from "../../src/errors.ts";
+import { VERSION } from "../../src/version.ts";
 import { allElements, parseXml } from "./xml.ts";
 
 const MiB = 1024 * 1024;
@@ -292,12 +293,15 @@ describe("outputs", () => {
       "## The digest",
       "copy and digest in one pass (native helper)",
       "channel digest:",
+      `- ivsh ${VERSION}; Bun ${Bun.version}`,
       "## Goals",
       "- a note",
     ])
       expect(markdown).toContain(text);
     expect(markdown).toContain("50.0% of memcpy 256 MiB");
     expect(JSON.parse(JSON.stringify(report)).raw.locks.fast).toEqual(three(150));
+    // The build that ran: two builds' results told apart.
+    expect(report.machine.ivsh).toBe(VERSION);
     expect(JSON.parse(JSON.stringify(report)).failures).toEqual([]);
   });
 
