@@ -54,8 +54,9 @@ test("a host client connecting after REGION.wake was removed makes no file and p
   try {
     expect(existsSync(wake)).toBe(false);
     expect(later.parking).toBe(
-      `arbiter only (no wake-up file at ${wake}: it was removed while the arbiter ran (ivsh status names it); ` +
-        "restart the arbiter, then its host clients, to park on a futex again)",
+      `arbiter only (no wake-up file at ${wake}, which the arbiter makes at its start: removed while it ran ` +
+        "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
+        "(its log says why))",
     );
     // A hand-off from the client before to the one after: the later waiter is queued in the arbiter (the
     // earlier client's unlock then WAKEs it there), not counted as a futex sleeper of this kernel.

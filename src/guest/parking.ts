@@ -382,8 +382,9 @@ export function openWakeMailbox(
   } catch (error) {
     const reason =
       errnoOf(error) === "ENOENT"
-        ? `no wake-up file at ${mailboxPath(source)}: it was removed while the arbiter ran (ivsh status names ` +
-          "it); restart the arbiter, then its host clients, to park on a futex again"
+        ? `no wake-up file at ${mailboxPath(source)}, which the arbiter makes at its start: removed while it ran ` +
+          "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
+          "(its log says why)"
         : (error as Error).message;
     return { mailbox: undefined, parking: `arbiter only (${reason})` };
   }

@@ -111,9 +111,9 @@ export class HostWakes {
 }
 
 /**
- * Why the mailbox is missing, what it costs, and what gives it back. A host client that cannot make it
- * either parks in the arbiter; one that can (another user) parks on its futex, which the arbiter cannot
- * reach to pass on a guest's wake-up, so that waiter wakes at the end of its slice (parking.ts).
+ * Why the mailbox is missing, what it costs, and what gives it back. Host clients then park in the arbiter:
+ * none makes the file itself (mailbox.ts, openMade), which the arbiter could not reach to pass on a guest's
+ * wake-up.
  */
 function unmadeMailbox(path: string | undefined, error: unknown): string {
   const errno = errnoOf(error);
@@ -136,7 +136,6 @@ function unmadeMailbox(path: string | undefined, error: unknown): string {
             : "";
   return (
     `the region's wake-up file could not be made (${(error as Error).message}): host clients park in the ` +
-    "arbiter instead of on a futex, a socket round trip per wake-up (one that made the file itself sees a " +
-    `guest's wake-up only when its sleep's slice ends)${remedy}`
+    `arbiter instead of on a futex, a socket round trip per wake-up${remedy}`
   );
 }
