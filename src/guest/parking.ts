@@ -25,6 +25,7 @@
  * wakes it. The futex itself compares the mailbox word, which the parker read before re-reading the slot
  * word and the waker bumps after reading the records: a wake in between makes the sleep return at once.
  */
+import { errnoOf } from "../ffi/errno.ts";
 import { yieldProcessor } from "../ffi/index.ts";
 import type { Geometry, ParkableWord } from "../region/layout.ts";
 import {
@@ -39,7 +40,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { kernelDomain, WakeMailbox } from "../region/mailbox.ts";
+import { kernelDomain, mailboxPath, WakeMailbox } from "../region/mailbox.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
 
 /** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
@@ -373,12 +374,18 @@ export function openWakeMailbox(
   if (!(futexParking ?? process.env.IVSH_FUTEX !== "0"))
     return { mailbox: undefined, parking: "arbiter only (futex parking turned off)" };
   try {
-    const mailbox = WakeMailbox.open(source, geometry.slotCount);
+    const mailbox = WakeMailbox.open(source, geometry.slotCount, true);
     const parking = mailbox
       ? `futex in ${mailbox.path}, else the arbiter`
       : "arbiter only (no boot id or tmpfs to name this kernel by)";
     return { mailbox, parking };
   } catch (error) {
-    return { mailbox: undefined, parking: `arbiter only (${(error as Error).message})` };
+    const reason =
+      errnoOf(error) === "ENOENT"
+        ? `no wake-up file at ${mailboxPath(source)}, which the arbiter makes at its start: removed while it ran ` +
+          "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
+          "(its log says why)"
+        : (error as Error).message;
+    return { mailbox: undefined, parking: `arbiter only (${reason})` };
   }
 }

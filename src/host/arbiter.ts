@@ -316,6 +316,7 @@ export class Arbiter implements ArbiterView {
   private sweep(): void {
     if (this.truncatedUnder()) return;
     this.regionWatch.noticeGone();
+    this.hostWakes?.noticeGone();
     if (this.server && this.inbox)
       this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
     notifyProblems([...this.problems, ...this.journalOutage.problems()]);
@@ -348,7 +349,11 @@ export class Arbiter implements ArbiterView {
 
   /** What the sweep found the operator must mend, for `ivsh status` (`problems`). */
   get problems(): string[] {
-    return [...this.regionWatch.problems, ...this.journalKeeper.problems];
+    return [
+      ...this.regionWatch.problems,
+      ...(this.hostWakes?.problems ?? []),
+      ...this.journalKeeper.problems,
+    ];
   }
 
   get journalTakenOver(): boolean {

@@ -8,6 +8,7 @@
 import { dirname } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
+import { log } from "../log.ts";
 import {
   mailboxIndex,
   PARKABLE_WORDS,
@@ -22,6 +23,9 @@ import { mailboxPath, WakeMailbox } from "../region/mailbox.ts";
 import type { RegionSlots } from "./slots.ts";
 
 export class HostWakes {
+  /** Kept while the file at the mailbox's path is not the one mapped (region-watch.ts's kind of finding). */
+  private gone: string | undefined;
+
   private constructor(
     private readonly mailbox: WakeMailbox,
     private readonly slots: RegionSlots,
@@ -62,6 +66,35 @@ export class HostWakes {
     for (const parkable of PARKABLE_WORDS) this.mailbox.wake(mailboxIndex(slot, parkable), WAKE_ALL);
   }
 
+  /** What the operator must mend, for `ivsh status` (`problems`). */
+  get problems(): string[] {
+    return this.gone === undefined ? [] : [this.gone];
+  }
+
+  /**
+   * Told once (and once more when it is back), at each sweep: one lstat. The file removed, a client that
+   * connects since parks in the arbiter (it makes no file of its own, which nobody else would wake); the file
+   * replaced, it parks on the new one, which neither the arbiter nor the clients connected before wake, so
+   * each hand-off between the two waits for the sleeper's 16 ms slice to end. Not made again here: the
+   * removed one cannot be linked back, and a new one would split the clients the same way.
+   */
+  noticeGone(): void {
+    const path = this.mailbox.path;
+    if (this.mailbox.stillAt()) {
+      if (this.gone === undefined) return;
+      this.gone = undefined;
+      log.info(`the region's wake-up file ${path} is back: host clients that connect park on a futex again`);
+      return;
+    }
+    if (this.gone !== undefined) return;
+    this.gone =
+      `the region's wake-up file ${path} was removed or replaced while the arbiter ran: host clients that ` +
+      "connect since park in the arbiter (a socket round trip per wake-up), or on a file put there that no " +
+      "earlier client wakes (a 16 ms wait per hand-off) (if it was moved, move it back; else restart the " +
+      "arbiter, then its host clients)";
+    log.error(this.gone);
+  }
+
   close(): void {
     this.mailbox.close();
   }
@@ -78,9 +111,9 @@ export class HostWakes {
 }
 
 /**
- * Why the mailbox is missing, what it costs, and what gives it back. A host client that cannot make it
- * either parks in the arbiter; one that can (another user) parks on its futex, which the arbiter cannot
- * reach to pass on a guest's wake-up, so that waiter wakes at the end of its slice (parking.ts).
+ * Why the mailbox is missing, what it costs, and what gives it back. Host clients then park in the arbiter:
+ * none makes the file itself (mailbox.ts, openMade), which the arbiter could not reach to pass on a guest's
+ * wake-up.
  */
 function unmadeMailbox(path: string | undefined, error: unknown): string {
   const errno = errnoOf(error);
@@ -103,7 +136,6 @@ function unmadeMailbox(path: string | undefined, error: unknown): string {
             : "";
   return (
     `the region's wake-up file could not be made (${(error as Error).message}): host clients park in the ` +
-    "arbiter instead of on a futex, a socket round trip per wake-up (one that made the file itself sees a " +
-    `guest's wake-up only when its sleep's slice ends)${remedy}`
+    `arbiter instead of on a futex, a socket round trip per wake-up${remedy}`
   );
 }

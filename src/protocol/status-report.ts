@@ -95,7 +95,8 @@ export interface StatusReport {
   journalOutage?: JournalOutageReport;
   /**
    * Present only while the arbiter serves on with something the operator must mend (its region file,
-   * socket, hand-over socket or state journal removed or replaced under it): each says what and what to do. With
+   * socket, hand-over socket, wake-up file or state journal removed or replaced under it): each says what and
+   * what to do. With
    * `journalOutage`, what a monitor looks for: an arbiter with neither is healthy.
    */
   problems?: string[];

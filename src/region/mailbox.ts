@@ -12,14 +12,14 @@
  * The file holds no data, only wake counters: anyone who writes it can cause a spurious wake-up, or make
  * a sleeper miss one until its slice ends (parking.ts bounds every sleep), nothing worse.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
 import {
   addressOf,
   changeMode,
   closeFd,
   createFile,
   type FutexWaitResult,
-  fileSize,
+  fileStatus,
   futexBumpAndWake,
   futexWait,
   mapShared,
@@ -72,11 +72,22 @@ function fnv1a(text: string): number {
  * region's directory removes both. A device's BAR (a guest's) gets one in the guest's own tmpfs.
  */
 export function mailboxPath(regionPath: string): string | undefined {
+  return mailboxPlace(regionPath)?.path;
+}
+
+/**
+ * Where the mailbox is, and whether the arbiter makes it: beside a region file it does, at its start; a
+ * guest's has no arbiter in its kernel, so its first client makes it.
+ */
+function mailboxPlace(regionPath: string): { path: string; arbiterMakes: boolean } | undefined {
   const identity = regionIdentity(regionPath);
-  if (!identity.startsWith("/sys/")) return `${identity}.wake`;
+  if (!identity.startsWith("/sys/")) return { path: `${identity}.wake`, arbiterMakes: true };
   const directory = MAILBOX_DIRECTORIES.find((candidate) => isDirectory(candidate));
   if (!directory) return undefined;
-  return `${directory}/ivsh-wake-${fnv1a(identity).toString(16).padStart(8, "0")}`;
+  return {
+    path: `${directory}/ivsh-wake-${fnv1a(identity).toString(16).padStart(8, "0")}`,
+    arbiterMakes: false,
+  };
 }
 
 /**
@@ -111,21 +122,27 @@ export class WakeMailbox {
     private readonly fd: number,
     private readonly base: number,
     private readonly bytes: number,
+    /** Device and inode of the file mapped, to tell whether it is still the one at `path`. */
+    private readonly identity: string,
   ) {}
 
   /**
    * Maps (creating or growing if need be) the mailbox for `slotCount` slots of the region at
    * `regionPath`. Throws a SystemCallError if the file cannot be made; callers then park in the arbiter.
+   * A client (`asClient`) does not make a region file's mailbox, the arbiter's to make (openMade).
    */
-  static open(regionPath: string, slotCount: number): WakeMailbox | undefined {
+  static open(regionPath: string, slotCount: number, asClient = false): WakeMailbox | undefined {
     const domain = kernelDomain();
-    const path = mailboxPath(regionPath);
-    if (domain === 0 || !path) return undefined;
+    const place = mailboxPlace(regionPath);
+    if (domain === 0 || !place) return undefined;
+    const { path, arbiterMakes } = place;
     const bytes = mailboxBytes(slotCount);
-    const fd = openMailboxFile(path);
+    const fd = arbiterMakes && asClient ? openMade(path) : openMailboxFile(path);
     try {
-      growTo(fd, bytes, path);
-      return new WakeMailbox(path, domain, fd, mapShared(fd, bytes, PROT_READ | PROT_WRITE, path), bytes);
+      const { size, identity } = fileStatus(fd, path);
+      if (size < bytes) truncateFd(fd, bytes, path);
+      const base = mapShared(fd, bytes, PROT_READ | PROT_WRITE, path);
+      return new WakeMailbox(path, domain, fd, base, bytes, identity);
     } catch (error) {
       closeFd(fd);
       throw error;
@@ -170,6 +187,12 @@ export class WakeMailbox {
     return futexBumpAndWake(this.base + index * 4, count);
   }
 
+  /** Whether the file at `path` is still the one mapped (not removed, nor replaced by another). */
+  stillAt(): boolean {
+    const stats = lstatSync(this.path, { throwIfNoEntry: false });
+    return stats !== undefined && `${stats.dev}:${stats.ino}` === this.identity;
+  }
+
   close(): void {
     unmap(this.base, this.bytes, this.path);
     closeFd(this.fd);
@@ -178,13 +201,23 @@ export class WakeMailbox {
 
 /** Only ever grown: another region of the same hashed path may use more slots (it shares the words). */
 function growTo(fd: number, bytes: number, path: string): void {
-  if (fileSize(fd, path) < bytes) truncateFd(fd, bytes, path);
+  if (fileStatus(fd, path).size < bytes) truncateFd(fd, bytes, path);
 }
 
 /** The mailbox file's size for `slotCount` slots (whole pages). */
 export function mailboxBytes(slotCount: number): number {
   const bytes = slotCount * MAILBOX_WORDS_PER_SLOT * 4;
   return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/**
+ * Opens the file the arbiter made. Not made again if missing: removed while the arbiter ran (a clean-up of
+ * /dev/shm, an `rm` of REGION.*), and a new file would be one that neither the arbiter nor any client
+ * connected before wakes (each hand-off with them waited for the sleeper's 16 ms slice to end). Its ENOENT
+ * sends the client to park in the arbiter, which wakes it at once (parking.ts says why in its facts).
+ */
+function openMade(path: string): number {
+  return openFile(path, O_RDWR | O_NOFOLLOW);
 }
 
 /**

@@ -1,0 +1,111 @@
+/**
+ * The region's wake-up file (`REGION.wake`, src/region/mailbox.ts) removed or replaced under a running
+ * arbiter (a clean-up of /dev/shm, an `rm` of REGION.*). A host client that connected since made a new file
+ * and futex-parked on it, where neither the arbiter nor any client connected before woke it: every hand-off
+ * between the two then waited for the sleeper's 16 ms slice to end (counted with real processes: 19 of 20
+ * sleeps ended on their timeout, the other side's 20 wakes reached nobody), and nothing said so. Now such a
+ * client makes no file and parks in the arbiter, saying why in its facts, and the arbiter's status names the
+ * file until it is back.
+ */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { type Client, connect } from "../src/guest/index.ts";
+import { SyncWord } from "../src/region/layout.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, clientConfig, eventually, livenessBoundMs } from "./helpers/processes.ts";
+
+let paths: TestPaths;
+let arbiter: ArbiterProcess;
+let client: Client;
+let wake: string;
+
+beforeEach(async () => {
+  paths = testPaths("wake34-file");
+  wake = `${paths.region}.wake`;
+  // A 1 s lease sweeps every 250 ms.
+  arbiter = await ArbiterProcess.start(paths, { lease: "1s" });
+  client = await connect({ ...clientConfig(paths), name: "before" });
+});
+afterEach(async () => {
+  await client?.close();
+  await arbiter?.stop();
+  paths?.cleanup();
+});
+
+/** Status's problems once one naming the wake-up file is among them. */
+async function wakeProblems(): Promise<string[]> {
+  let problems: string[] = [];
+  await eventually(
+    async () => {
+      problems = (await client.status(0)).problems ?? [];
+      return problems.some((problem) => problem.includes("wake-up file"));
+    },
+    livenessBoundMs(1000),
+    "status to name the wake-up file",
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; it named: ${JSON.stringify(problems)}`);
+  });
+  return problems;
+}
+
+test("a host client connecting after REGION.wake was removed makes no file and parks in the arbiter, saying why", async () => {
+  rmSync(wake);
+  const later = await connect({ ...clientConfig(paths), name: "after" });
+  try {
+    expect(existsSync(wake)).toBe(false);
+    expect(later.parking).toBe(
+      `arbiter only (no wake-up file at ${wake}, which the arbiter makes at its start: removed while it ran ` +
+        "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
+        "(its log says why))",
+    );
+    // A hand-off from the client before to the one after: the later waiter is queued in the arbiter (the
+    // earlier client's unlock then WAKEs it there), not counted as a futex sleeper of this kernel.
+    const holder = await client.mutex("handoff");
+    const waiter = await later.mutex("handoff");
+    await holder.lock();
+    const locking = waiter.lock();
+    const words = later.slotWords(waiter.slot);
+    await eventually(
+      async () => Atomics.load(words, SyncWord.lockQueued) === 1,
+      livenessBoundMs(1000),
+      "the later client to park in the arbiter",
+    );
+    expect(Atomics.load(words, SyncWord.lockParked)).toBe(0);
+    await holder.unlock();
+    await locking;
+    await waiter.unlock();
+  } finally {
+    await later.close();
+  }
+}, 60_000);
+
+test("REGION.wake removed under the arbiter: named in status until it is moved back", async () => {
+  renameSync(wake, `${wake}.away`);
+  const wanted = `the region's wake-up file ${wake} was removed or replaced while the arbiter ran`;
+  expect(await wakeProblems()).toEqual([
+    `${wanted}: host clients that connect since park in the arbiter (a socket round trip per wake-up), or on ` +
+      "a file put there that no earlier client wakes (a 16 ms wait per hand-off) (if it was moved, move it " +
+      "back; else restart the arbiter, then its host clients)",
+  ]);
+  renameSync(`${wake}.away`, wake);
+  await eventually(
+    async () => (await client.status(0)).problems === undefined,
+    livenessBoundMs(1000),
+    "status to name no problem once the wake-up file is back",
+  );
+  await arbiter.stop();
+  const stderr = await arbiter.spawned.stderr;
+  expect(stderr).toContain(`ERROR ${wanted}`);
+  expect(stderr.split(wanted).length - 1).toBe(1);
+  expect(stderr).toContain(
+    `the region's wake-up file ${wake} is back: host clients that connect park on a futex again`,
+  );
+}, 60_000);
+
+test("REGION.wake replaced by another file under the arbiter: named in status", async () => {
+  writeFileSync(`${wake}.other`, Buffer.alloc(statSync(wake).size));
+  renameSync(`${wake}.other`, wake);
+  expect(await wakeProblems()).toEqual([
+    expect.stringContaining("was removed or replaced while the arbiter ran"),
+  ]);
+}, 60_000);
