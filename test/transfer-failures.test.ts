@@ -9,7 +9,7 @@ import { expectRejection } from "./helpers/errors.ts";
 import { testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { guest, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
+import { guest, guestSaying, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
 
 const LEASE_MS = 2000;
 const suite = sharedArbiter("xfail", { size: "64MiB", lease: `${LEASE_MS}ms` });
@@ -200,7 +200,7 @@ test("sender killed before its waiting receiver joins: the receiver says the sen
   const input = join(own.dir, "unjoined.in");
   await randomFile(input, 8192);
   const receiver = guest(own, ["recv", "--channel", "unjoined", "--out", outPath(own, "unjoined.out")]);
-  let sender: ReturnType<typeof guest> | undefined;
+  let sender: ReturnType<typeof guestSaying> | undefined;
   const ring = async (present: boolean) => {
     const { report } = await fetchStatus({ unix: own.socket });
     return report.segments.some((segment) => segment.name === "channel:unjoined:1") === present;
@@ -210,8 +210,13 @@ test("sender killed before its waiting receiver joins: the receiver says the sen
     const slot = async () => (await fetchStatus({ unix: own.socket })).report.sync.length === 1;
     await eventually(slot, 20_000, "the receiver waiting on the channel");
     receiver.proc.kill("SIGSTOP");
-    sender = guest(own, ["send", input, "--channel", "unjoined"]);
-    await eventually(() => ring(true), 20_000, "the sender's ring published");
+    sender = guestSaying(own, ["send", input, "--channel", "unjoined", "--progress"]);
+    // Said once its transfer is published in the slot. Its ring in `ivsh status` was not enough: the arbiter
+    // records the ring before the sender announces it, and a sender killed between the two started no
+    // transfer, so the receiver rightly waited on for one (CI, at load ~7: no exit within 25 s, stderr empty).
+    const { said } = sender;
+    const waiting = async () => said.text.includes("waiting for a receiver on channel 'unjoined'");
+    await eventually(waiting, 20_000, "the sender's transfer published");
     sender.proc.kill("SIGKILL");
     await eventually(() => ring(false), 20_000, "the dead sender's ring freed");
     receiver.proc.kill("SIGCONT");
