@@ -11,9 +11,9 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
-import { eventually, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
+import { eventually, exitOrKill, livenessBoundMs, spawnFixture } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
-import { guest, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 const LEASE_MS = 1000;
 const suite = sharedArbiter("joined-freeze", { lease: `${LEASE_MS}ms` });
@@ -61,14 +61,14 @@ test("a receiver whose wait limit passes after it joined a transfer, while it op
   const output = `${suite.dir}/${channel}.out`;
   const data = await randomFile(input, 300_000);
   // The sender first, so the receiver joins at once, well within its limit.
-  const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
-  const ring = async () =>
-    (await fetchStatus({ unix: suite.socket })).report.segments.some((segment) =>
-      segment.name.startsWith(`channel:${channel}:`),
-    );
+  const sender = guestSaying(suite.paths, ["send", input, "--channel", channel, "--progress"]);
   let receiver: ReturnType<typeof spawnFixture> | undefined;
   try {
-    await eventually(ring, WITHIN_MS, "the sender's ring published");
+    // Said once its transfer is published. Its ring in `ivsh status` came earlier (the arbiter records it
+    // before the sender announces it), and an announcement late past the receiver's 1 s limit failed it.
+    const { said } = sender;
+    const waiting = async () => said.text.includes("waiting for a receiver");
+    await eventually(waiting, WITHIN_MS, "the sender's transfer published");
     receiver = spawnFixture("frozen-joiner", {
       socket: suite.socket,
       region: suite.region,
@@ -82,7 +82,7 @@ test("a receiver whose wait limit passes after it joined a transfer, while it op
       event: "outcome",
       ok: true,
     });
-    expect(await sender.exit(WITHIN_MS)).toBe(0);
+    expect(await exitOrKill(sender.proc, WITHIN_MS)).toBe(0);
     expect(sameBytes(readFileSync(output), data)).toBe(true);
     expect(await receiver.exit(WITHIN_MS)).toBe(0);
   } finally {

@@ -3,6 +3,7 @@
  * kill -9, SIGSTOP and crashes are the real thing. Fixtures report progress as JSON lines on stdout.
  */
 
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { socketAnswers } from "../../src/host/listener.ts";
@@ -100,7 +101,7 @@ export interface Spawned {
   proc: Proc;
   events: EventStream;
   stderr: Promise<string>;
-  /** The exit code once the process ends; if it has not within `boundMs`, kills it and throws saying so. */
+  /** The exit code once the process ends; if it has not within `boundMs`, kills it and throws saying so (and what /proc showed it doing). */
   exit(boundMs?: number): Promise<number>;
 }
 
@@ -133,10 +134,14 @@ function isHost(args: string[]): boolean {
   return args[0] === CLI && args[1] === "host";
 }
 
-/** The exit code, or "late" if `proc` has not exited within `boundMs` (it is then killed, and reaped). */
+/**
+ * The exit code, or "late" if `proc` has not exited within `boundMs` (it is then killed, and reaped);
+ * `beforeKill` runs first, while the late process can still be looked at.
+ */
 export async function exitOrKill(
   proc: { exited: Promise<number>; kill(signal?: number | NodeJS.Signals): void },
   boundMs: number,
+  beforeKill?: () => void,
 ): Promise<number | "late"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((resolve) => {
@@ -145,16 +150,37 @@ export async function exitOrKill(
   const outcome = await Promise.race([proc.exited, late]);
   clearTimeout(timer);
   if (outcome !== "late") return outcome;
+  beforeKill?.();
   proc.kill("SIGKILL");
   await proc.exited;
   return "late";
 }
 
 async function exitWithin(proc: Proc, boundMs: number, args: string[], stderr: Promise<string>) {
-  const outcome = await exitOrKill(proc, boundMs);
+  let seen = "";
+  const outcome = await exitOrKill(proc, boundMs, () => {
+    seen = processState(proc.pid);
+  });
   if (outcome !== "late") return outcome;
   const command = args.map((arg) => arg.replace(/^.*\/(src|test)\//, "$1/")).join(" ");
-  throw new Error(`'${command}' did not exit within ${boundMs} ms (killed it); stderr:\n${await stderr}`);
+  throw new Error(
+    `'${command}' did not exit within ${boundMs} ms (killed it; ${seen}); stderr:\n${await stderr}`,
+  );
+}
+
+/**
+ * What a late process was doing, from /proc: stopped (T: a SIGCONT never sent), running (R: a spin), or
+ * asleep in the kernel function named (S in do_epoll_wait: its event loop waited for what never came).
+ * A hang seen once in a CI run printed nothing on stderr, and which of these it was had to be guessed.
+ */
+function processState(pid: number): string {
+  try {
+    const state = /^State:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "unknown";
+    const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8").trim();
+    return `it was ${state}${wchan && wchan !== "0" ? ` in ${wchan}` : ""}`;
+  } catch (error) {
+    return `its /proc entry could not be read: ${error}`;
+  }
 }
 
 /** Runs test/fixtures/NAME.ts with a JSON config as its one argument. */
