@@ -51,7 +51,11 @@ export function followWakeFile(
   { region, geometry, parker }: { region: { source: string }; geometry: Geometry; parker: Parker },
   { futexParking }: { futexParking?: boolean | undefined },
 ): string | undefined {
-  if (parker.mailbox?.stillAt()) return undefined;
+  try {
+    if (parker.mailbox?.stillAt()) return undefined;
+  } catch {
+    return undefined; // not to be looked at (a search refused): kept, not a resume failed
+  }
   const opened = openWakeMailbox(futexParking, region, geometry);
   if (!opened.mailbox) return undefined;
   parker.useMailbox(opened.mailbox);
