@@ -8,7 +8,7 @@
  * file until it is back.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { SyncWord } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -56,7 +56,8 @@ test("a host client connecting after REGION.wake was removed makes no file and p
     expect(later.parking).toBe(
       `arbiter only (no wake-up file at ${wake}, which the arbiter makes at its start: removed while it ran ` +
         "(ivsh status names it; restart the arbiter: this client parks on the one it makes as it resumes), or " +
-        "the arbiter could not make it (its log says why))",
+        "the arbiter could not make it (its log says why), or the arbiter serves this file by another name (a " +
+        "hard link, or the file alone bind-mounted: map it by the arbiter's --region path, or mount its directory))",
     );
     // A hand-off from the client before to the one after: the later waiter is queued in the arbiter (the
     // earlier client's unlock then WAKEs it there), not counted as a futex sleeper of this kernel.
@@ -159,5 +160,20 @@ test("REGION.wake removed, then the arbiter restarted: a client that resumes par
     }
   } finally {
     await parked.close();
+  }
+}, 60_000);
+
+test("a host client naming the region by a hard link finds no wake-up file beside it, and is told so", async () => {
+  const link = `${paths.region}-link`;
+  linkSync(paths.region, link);
+  const linked = await connect({ ...clientConfig(paths), region: link, name: "linked" });
+  try {
+    expect(existsSync(`${link}.wake`)).toBe(false);
+    expect(linked.parking).toEndWith(
+      "or the arbiter serves this file by another name (a hard link, or the file alone bind-mounted: map it by " +
+        "the arbiter's --region path, or mount its directory))",
+    );
+  } finally {
+    await linked.close();
   }
 }, 60_000);

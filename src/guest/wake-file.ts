@@ -35,7 +35,8 @@ export function openWakeMailbox(
       errnoOf(error) === "ENOENT"
         ? `no wake-up file at ${mailboxPath(source)}, which the arbiter makes at its start: removed while it ran ` +
           "(ivsh status names it; restart the arbiter: this client parks on the one it makes as it resumes), or " +
-          "the arbiter could not make it (its log says why)"
+          "the arbiter could not make it (its log says why), or the arbiter serves this file by another name (a " +
+          "hard link, or the file alone bind-mounted: map it by the arbiter's --region path, or mount its directory)"
         : (error as Error).message;
     return { mailbox: undefined, parking: `arbiter only (${reason})` };
   }
