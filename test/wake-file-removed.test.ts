@@ -8,7 +8,7 @@
  * file until it is back.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { SyncWord } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -55,8 +55,9 @@ test("a host client connecting after REGION.wake was removed makes no file and p
     expect(existsSync(wake)).toBe(false);
     expect(later.parking).toBe(
       `arbiter only (no wake-up file at ${wake}, which the arbiter makes at its start: removed while it ran ` +
-        "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
-        "(its log says why))",
+        "(ivsh status names it; restart the arbiter: this client parks on the one it makes as it resumes), or " +
+        "the arbiter could not make it (its log says why), or the arbiter serves this file by another name (a " +
+        "hard link, or the file alone bind-mounted: map it by the arbiter's --region path, or mount its directory))",
     );
     // A hand-off from the client before to the one after: the later waiter is queued in the arbiter (the
     // earlier client's unlock then WAKEs it there), not counted as a futex sleeper of this kernel.
@@ -85,7 +86,8 @@ test("REGION.wake removed under the arbiter: named in status until it is moved b
   expect(await wakeProblems()).toEqual([
     `${wanted}: host clients that connect since park in the arbiter (a socket round trip per wake-up), or on ` +
       "a file put there that no earlier client wakes (a 16 ms wait per hand-off) (if it was moved, move it " +
-      "back; else restart the arbiter, then its host clients)",
+      "back; else restart the arbiter: it makes the file again, and its host clients park on that one as they " +
+      "resume)",
   ]);
   renameSync(`${wake}.away`, wake);
   await eventually(
@@ -108,4 +110,70 @@ test("REGION.wake replaced by another file under the arbiter: named in status", 
   expect(await wakeProblems()).toEqual([
     expect.stringContaining("was removed or replaced while the arbiter ran"),
   ]);
+}, 60_000);
+
+/** The wake-up files this process maps for `path` (/proc/self/maps: a removed one ends " (deleted)"). */
+function mappedWakeFiles(path: string): string[] {
+  const lines = readFileSync("/proc/self/maps", "utf8").split("\n");
+  return [
+    ...new Set(lines.filter((line) => line.includes(path)).map((line) => line.slice(line.indexOf("/")))),
+  ];
+}
+
+test("REGION.wake removed, then the arbiter restarted: a client that resumes parks on the file the new arbiter made", async () => {
+  rmSync(wake);
+  const parked = await connect({ ...clientConfig(paths), name: "parked" });
+  try {
+    expect(parked.parking).toStartWith("arbiter only (no wake-up file at");
+    await arbiter.stop();
+    await arbiter.restart();
+    expect(existsSync(wake)).toBe(true);
+    for (const resuming of [client, parked])
+      await eventually(
+        async () => resuming.reconnects === 1 && !(await resuming.status(0)).problems,
+        livenessBoundMs(1000),
+        "the client to resume with the restarted arbiter",
+      );
+    // Kept, the removed file split the host's futex parkers as before 32c47ac6: the restarted arbiter and the
+    // clients connecting since wake the new one, and nothing wakes a sleeper on the old one but its slice's end.
+    expect(mappedWakeFiles(wake)).toEqual([wake]);
+    expect(client.parking).toBe(`futex in ${wake}, else the arbiter`);
+    expect(parked.parking).toBe(`futex in ${wake}, else the arbiter`);
+    // A hand-off from a client connecting since to the resumed one: the waiter futex-parks, and is woken.
+    const later = await connect({ ...clientConfig(paths), name: "later" });
+    try {
+      const holder = await later.mutex("handoff-restart");
+      const waiter = await client.mutex("handoff-restart");
+      await holder.lock();
+      const locking = waiter.lock();
+      const words = client.slotWords(waiter.slot);
+      await eventually(
+        async () => Atomics.load(words, SyncWord.lockParked) !== 0,
+        livenessBoundMs(1000),
+        "the resumed client to futex-park",
+      );
+      await holder.unlock();
+      await locking;
+      await waiter.unlock();
+    } finally {
+      await later.close();
+    }
+  } finally {
+    await parked.close();
+  }
+}, 60_000);
+
+test("a host client naming the region by a hard link finds no wake-up file beside it, and is told so", async () => {
+  const link = `${paths.region}-link`;
+  linkSync(paths.region, link);
+  const linked = await connect({ ...clientConfig(paths), region: link, name: "linked" });
+  try {
+    expect(existsSync(`${link}.wake`)).toBe(false);
+    expect(linked.parking).toEndWith(
+      "or the arbiter serves this file by another name (a hard link, or the file alone bind-mounted: map it by " +
+        "the arbiter's --region path, or mount its directory))",
+    );
+  } finally {
+    await linked.close();
+  }
 }, 60_000);

@@ -16,12 +16,11 @@ import {
 } from "../protocol/messages.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
 import { type Geometry, SLOT_WORDS, type SlotKindName, slotWordIndex } from "../region/layout.ts";
-import type { WakeMailbox } from "../region/mailbox.ts";
 import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
 import { CondVar } from "./condvar.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
-import { openWakeMailbox, Parker } from "./parking.ts";
+import { Parker } from "./parking.ts";
 import { ResumeTries, silentArbiter } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
@@ -29,6 +28,7 @@ import { SessionFacts } from "./session-facts.ts";
 import { SlotHandles } from "./slot-handles.ts";
 import { Mutex } from "./sync.ts";
 import type { Transport } from "./transport.ts";
+import { followWakeFile, openWakeMailbox } from "./wake-file.ts";
 
 export type { AllocOptions } from "./arguments.ts";
 export type { ConnectOptions } from "./connect-options.ts";
@@ -61,7 +61,6 @@ export class Client extends SessionFacts {
   parker!: Parker;
   /** @internal Wakes that notifies under a lock owe, per slot, paid when the lock is released. */
   readonly owedWakes = new Map<number, number>();
-  private mailbox: WakeMailbox | undefined;
   private sessionToken = "";
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
@@ -96,8 +95,8 @@ export class Client extends SessionFacts {
     this.region.revoke(dataOffset, blockCount * blockSize);
     // After the revoke, which may throw: connect() then closes the region, and nothing would close this.
     const opened = openWakeMailbox(this.options.futexParking, this.region, this.geometry);
-    [this.mailbox, this.facts.parking] = [opened.mailbox, opened.parking];
-    this.parker = new Parker(this, this.mailbox);
+    this.facts.parking = opened.parking;
+    this.parker = new Parker(this, opened.mailbox);
     // Once the session is gone for good, or says goodbye (freed on arrival), its grants are the arbiter's to
     // give away: a view kept by mistake must fault, not write into blocks another client now holds.
     this.transport.onLost = () =>
@@ -307,7 +306,7 @@ export class Client extends SessionFacts {
       if (!sentOneWay) await this.transport.requestWithin("bye", {}, BYE_WAIT_MS).catch(() => undefined);
     }
     this.transport.close();
-    this.mailbox?.close();
+    this.parker.closeMailbox();
     this.region.retire();
     this.retired = true;
   }
@@ -375,6 +374,7 @@ export class Client extends SessionFacts {
   private async recover(): Promise<void> {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const [deadline, tries] = [performance.now() + timeoutMs, new ResumeTries(this.leaseMs)];
+    const epoch = this.epoch;
     const longest = this.transport.longestRetryPauseMs(this.leaseMs);
     for (let delay = 10; performance.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
@@ -382,6 +382,8 @@ export class Client extends SessionFacts {
         await this.transport.open(undefined, true);
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
         await checkResumedRegion(this.region, reply, this.transport, () => this.closed);
+        // A restarted arbiter wakes the wake-up file at the region's path, maybe not ours (wake-file.ts).
+        if (reply.epoch !== epoch) this.facts.parking = followWakeFile(this, this.options) ?? this.parking;
         this.facts.reconnects++;
         this.transport.release();
         return;

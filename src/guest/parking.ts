@@ -25,7 +25,6 @@
  * wakes it. The futex itself compares the mailbox word, which the parker read before re-reading the slot
  * word and the waker bumps after reading the records: a wake in between makes the sleep return at once.
  */
-import { errnoOf } from "../ffi/errno.ts";
 import { yieldProcessor } from "../ffi/index.ts";
 import type { Geometry, ParkableWord } from "../region/layout.ts";
 import {
@@ -40,7 +39,7 @@ import {
   slotWordIndex,
   WAKE_ALL,
 } from "../region/layout.ts";
-import { kernelDomain, mailboxPath, WakeMailbox } from "../region/mailbox.ts";
+import { kernelDomain, type WakeMailbox } from "../region/mailbox.ts";
 import { LONGEST_TIMER_MS } from "../units.ts";
 
 /** What parking needs of a client: its view of the slots, its session, and the arbiter's wait queue. */
@@ -143,9 +142,29 @@ export class Parker {
 
   constructor(
     private readonly client: ParkingClient,
-    private readonly mailbox: WakeMailbox | undefined,
+    private current: WakeMailbox | undefined,
   ) {
-    this.domain = mailbox?.domain ?? kernelDomain();
+    this.domain = current?.domain ?? kernelDomain();
+  }
+
+  /** The wake-up file this client futex-parks on, if any. */
+  get mailbox(): WakeMailbox | undefined {
+    return this.current;
+  }
+
+  /**
+   * Parks on `mailbox` from now on (the one a restarted arbiter wakes: wake-file.ts), the one before closed.
+   * A futex park under way on it ends at its next event loop turn (parkOnFutex), before it touches it again.
+   */
+  useMailbox(mailbox: WakeMailbox): void {
+    const before = this.current;
+    this.current = mailbox;
+    before?.close();
+  }
+
+  /** At the client's close. */
+  closeMailbox(): void {
+    this.current?.close();
   }
 
   /**
@@ -275,6 +294,7 @@ export class Parker {
       const lost = this.client.lost;
       if (lost) throw lost;
       if (deadline.signal?.aborted) return; // an abort is delivered by the turn just taken
+      if (this.current !== mailbox) return; // closed during the turn (useMailbox): the caller looks again
     }
   }
 
@@ -359,33 +379,4 @@ async function leftParked(answered: Promise<boolean>, signal: AbortSignal | unde
 /** One turn of the event loop: I/O callbacks and timers that came due run before we continue. */
 function eventLoopTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * This kernel's wake mailbox for a client of the region at `source`, unless turned off (the option, else
- * IVSH_FUTEX=0) or impossible here (then every park uses the arbiter); and where its waiters park, said
- * for the client's logs and bug reports (`Client.parking`; the arbiter and `ivsh status` never see it).
- */
-export function openWakeMailbox(
-  futexParking: boolean | undefined,
-  { source }: { source: string },
-  geometry: Geometry,
-): { mailbox: WakeMailbox | undefined; parking: string } {
-  if (!(futexParking ?? process.env.IVSH_FUTEX !== "0"))
-    return { mailbox: undefined, parking: "arbiter only (futex parking turned off)" };
-  try {
-    const mailbox = WakeMailbox.open(source, geometry.slotCount, true);
-    const parking = mailbox
-      ? `futex in ${mailbox.path}, else the arbiter`
-      : "arbiter only (no boot id or tmpfs to name this kernel by)";
-    return { mailbox, parking };
-  } catch (error) {
-    const reason =
-      errnoOf(error) === "ENOENT"
-        ? `no wake-up file at ${mailboxPath(source)}, which the arbiter makes at its start: removed while it ran ` +
-          "(ivsh status names it; restart the arbiter, then its host clients), or the arbiter could not make it " +
-          "(its log says why)"
-        : (error as Error).message;
-    return { mailbox: undefined, parking: `arbiter only (${reason})` };
-  }
 }

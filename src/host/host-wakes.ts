@@ -91,7 +91,7 @@ export class HostWakes {
       `the region's wake-up file ${path} was removed or replaced while the arbiter ran: host clients that ` +
       "connect since park in the arbiter (a socket round trip per wake-up), or on a file put there that no " +
       "earlier client wakes (a 16 ms wait per hand-off) (if it was moved, move it back; else restart the " +
-      "arbiter, then its host clients)";
+      "arbiter: it makes the file again, and its host clients park on that one as they resume)";
     log.error(this.gone);
   }
 

@@ -222,7 +222,7 @@ function checkStateRegion(stateRegion: string, options: RegionOptions): void {
 
 /**
  * Two names of one file: `r` typed in its directory and `/dir/r` elsewhere, or a symlink; the same notion
- * of "one region" as the wake mailbox's (a hard link is another name, with a mailbox of its own). A file
+ * of "one region" as the wake mailbox's (a hard link is another name: its clients find no mailbox). A file
  * gone under both names (a reboot emptied /dev/shm, the state kept on disk) is still one through a
  * symlinked directory (resolvedPath): only an existing file was resolved, and its state was refused.
  */
