@@ -7,7 +7,7 @@
  * directory, out of which no FILE.partial may be renamed.
  */
 import { expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { directoryFreezer, testUnless } from "./helpers/tools.ts";

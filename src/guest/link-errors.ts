@@ -4,12 +4,12 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
-import { failure, IvshError, isIvshError, libraryForm } from "../errors.ts";
+import { IvshError, isIvshError, libraryForm } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
 import { FRAME_HEADER_BYTES, FrameKind } from "../protocol/messages.ts";
-import { formatWait, plural } from "../units.ts";
+import { plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
 import { noSocketMade } from "./no-socket.ts";

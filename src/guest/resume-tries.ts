@@ -3,7 +3,6 @@
  * back, it refused this client, or this user may no longer reach it and the lease ran out meanwhile.
  */
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
-import { errnoOf } from "../ffi/index.ts";
 import { formatWait } from "../units.ts";
 import {
   BridgeRefusal,

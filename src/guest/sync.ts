@@ -11,7 +11,7 @@
  * Every Atomics operation here is sequentially consistent: a full barrier on x86, which is what makes
  * the protected data visible to the next owner in another process or VM.
  */
-import { failure, hasTrait, throwIfAborted } from "../errors.ts";
+import { failure, hasTrait } from "../errors.ts";
 import {
   LOCK_OWNER_DIED,
   LOCK_OWNER_MASK,
@@ -19,15 +19,8 @@ import {
   PARKABLE_WORDS,
   SlotWord,
   slotWordIndex,
-  WAKE_ALL,
 } from "../region/layout.ts";
-import {
-  heldAlready,
-  parkNamed,
-  refuseWhileClosing,
-  relockForWait,
-  throwIfLockAborted,
-} from "./park-named.ts";
+import { heldAlready, parkNamed, refuseWhileClosing, throwIfLockAborted } from "./park-named.ts";
 import { type ParkDeadline, type Parker, type ParkingClient, ParkSite } from "./parking.ts";
 import { deadlineOf, UNBOUNDED, type WaitBound, type WaitOptions, waitBound } from "./wait-options.ts";
 

@@ -13,7 +13,6 @@ import {
   realpathSync,
   type Stats,
   statSync,
-  unlinkSync,
 } from "node:fs";
 import { basename, dirname } from "node:path";
 import { userName } from "../accounts.ts";
