@@ -39,14 +39,29 @@ async function hasSession(pid: number): Promise<boolean> {
   return report.clients.some((client) => client.pid === pid);
 }
 
-/** Stops `pid` until the arbiter has expired its session, then continues it. */
-async function stopPastLease(pid: number): Promise<void> {
+/**
+ * Stops `pid` until the arbiter has expired its session, then continues it. An end that had exited by then
+ * is said with its words (`said`): once, in a loop at load ~3, the "-q" end was gone (ESRCH at SIGCONT) and
+ * nothing told why.
+ */
+async function stopPastLease(pid: number, said?: { text: string }): Promise<void> {
   process.kill(pid, "SIGSTOP");
+  const expiring = eventually(
+    async () => !(await hasSession(pid)),
+    WITHIN_MS,
+    "the stopped end's session expiring",
+  );
+  const failed = await expiring.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   try {
-    await eventually(async () => !(await hasSession(pid)), WITHIN_MS, "the stopped end's session expiring");
-  } finally {
     process.kill(pid, "SIGCONT");
+  } catch (error) {
+    const words = said ? `; it said ${JSON.stringify(said.text)}` : "";
+    throw new Error(`the end (pid ${pid}) had exited before it was continued${words}`, { cause: error });
   }
+  if (failed) throw failed;
 }
 
 /**
@@ -75,7 +90,7 @@ test("recv stopped past its lease while waiting for a sender goes on waiting, an
   await randomFile(input, 300_000);
   try {
     await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
-    await stopPastLease(proc.pid);
+    await stopPastLease(proc.pid, said);
     await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
     const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
     // Before: the receiver exited 1, "... no heartbeat arrived for 1000 ms (lease expired) ...".
@@ -93,7 +108,7 @@ test("send - stopped past its lease while waiting for a receiver goes on waiting
   const output = outPath(suite.paths, `${channel}.out`);
   try {
     await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
-    await stopPastLease(proc.pid);
+    await stopPastLease(proc.pid, said);
     await eventually(async () => said.text.includes(renewed), WITHIN_MS, "send renewing its session");
     const receiver = guest(suite.paths, ["recv", "-q", "--channel", channel, "--out", output]);
     const data = new Uint8Array(200_000).fill(7);
@@ -282,7 +297,7 @@ test("with -q, an end that waits again on a new session says nothing (-q prints 
         (slot) => slot.name === `channel:${channel}`,
       );
     await eventually(slotOpen, WITHIN_MS, "recv waiting on the channel");
-    await stopPastLease(proc.pid);
+    await stopPastLease(proc.pid, said);
     await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv on a new session");
     const sender = guest(suite.paths, ["send", "-q", input, "--channel", channel]);
     expect([await exitOrKill(proc, WITHIN_MS), await sender.exit()]).toEqual([0, 0]);
@@ -298,7 +313,7 @@ test("recv on a new session is watched as the first was: an arbiter stopped then
   const { proc, said } = idleEnd(suite.paths, "recv", channel, TIMEOUT);
   try {
     await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
-    await stopPastLease(proc.pid);
+    await stopPastLease(proc.pid, said);
     await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
     // Said before the new session's hello, and the line is watched only once that is answered: an arbiter
     // stopped in between (a loaded machine, once in 2 runs at load 10) left nothing watching it.
@@ -332,7 +347,7 @@ test("an end that waits again on a new session lets go of the expired one: its m
   try {
     await eventually(async () => said.text.includes("waiting for a sender"), WITHIN_MS, "recv waiting");
     const before = regionMappings(proc.pid);
-    await stopPastLease(proc.pid);
+    await stopPastLease(proc.pid, said);
     await eventually(async () => said.text.includes(renewed), WITHIN_MS, "recv renewing its session");
     await eventually(async () => hasSession(proc.pid), WITHIN_MS, "recv on a new session");
     // Before: the expired client was never closed, and kept its whole mapping of the region.
