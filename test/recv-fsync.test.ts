@@ -212,6 +212,32 @@ testUnless(
 );
 
 /**
+ * A receiver given `--out OUT --fsync` where OUT takes no name exits 2 at once, saying WHAT is not a file
+ * ivsh names (its --timeout only bounds a receiver that wrongly waits for a sender).
+ */
+async function expectFsyncRefused(out: string, what: string, channel: string): Promise<void> {
+  const receiver = guest(paths, [
+    "recv",
+    "-q",
+    "--channel",
+    channel,
+    "--out",
+    out,
+    "--fsync",
+    "--timeout",
+    "1s",
+  ]);
+  const code = await exitOrKill(receiver.proc, 30_000);
+  expect({ out, code, stderr: await receiver.stderr }).toEqual({
+    out,
+    code: 2,
+    stderr: expect.stringContaining(
+      `Failed to use --fsync with --out ${out} since ${what} is not a file ivsh names`,
+    ),
+  });
+}
+
+/**
  * --fsync makes the verified copy durable before it takes FILE's name: with --out - (or a descriptor's
  * name, or a FIFO, a device) there is no name to take, and the flag did nothing and said nothing; a user
  * who piped into a file believed it on disk. Refused as a usage error, before anything is waited for.
@@ -222,25 +248,7 @@ test("recv --fsync with an output that takes no name (stdout, /dev/stdout, /dev/
     ["/dev/stdout", "/dev/stdout"],
     ["/dev/null", "/dev/null"],
   ] as const) {
-    const receiver = guest(paths, [
-      "recv",
-      "-q",
-      "--channel",
-      "fsync-nowhere",
-      "--out",
-      out,
-      "--fsync",
-      "--timeout",
-      "1s",
-    ]);
-    const code = await exitOrKill(receiver.proc, 30_000);
-    expect({ out, code, stderr: await receiver.stderr }).toEqual({
-      out,
-      code: 2,
-      stderr: expect.stringContaining(
-        `Failed to use --fsync with --out ${out} since ${what} is not a file ivsh names`,
-      ),
-    });
+    await expectFsyncRefused(out, what, "fsync-nowhere");
   }
 }, 60_000);
 
@@ -256,27 +264,7 @@ test("recv --fsync into a FIFO or through a link to a device or a descriptor is 
   symlinkSync("/dev/null", toNull);
   const toStdout = join(paths.dir, "fsync-to-fd1");
   symlinkSync("/dev/fd/1", toStdout);
-  for (const out of [fifo, toNull, toStdout]) {
-    const receiver = guest(paths, [
-      "recv",
-      "-q",
-      "--channel",
-      "fsync-unnamed",
-      "--out",
-      out,
-      "--fsync",
-      "--timeout",
-      "1s",
-    ]);
-    const code = await exitOrKill(receiver.proc, 30_000);
-    expect({ out, code, stderr: await receiver.stderr }).toEqual({
-      out,
-      code: 2,
-      stderr: expect.stringContaining(
-        `Failed to use --fsync with --out ${out} since ${out} is not a file ivsh names`,
-      ),
-    });
-  }
+  for (const out of [fifo, toNull, toStdout]) await expectFsyncRefused(out, out, "fsync-unnamed");
   const source = join(paths.dir, "fsync-plain-source");
   writeFileSync(source, "kept on disk\n");
   const out = join(paths.dir, "fsync-plain");
