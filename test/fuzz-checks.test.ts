@@ -187,6 +187,56 @@ describe("the fuzzer's checks", () => {
     expect(await violationsAgainst(answer, [wake, malformed], 20_000)).toEqual([]);
   });
 
+  // Seed 9516, connection 3958, frames 268-272: two wakes with request id 2^32 - 1 (the id-max mutation),
+  // the first one-way on a slot the session held (no answer), the second asking a reply on one it did not
+  // (NotHeld). That NotHeld was taken for the one-way wake's, the second left due, and the next answer
+  // (syncOpen id 258's InvalidArgument) called unexpected.
+  describe("two wakes with one request id, the first one-way", () => {
+    const ID_MAX = 0xffffffff;
+    const frames = [
+      request("wake", ID_MAX, { slot: 2, word: 2, count: 1, reply: 0 }),
+      request("wait", 255, { slot: 2171, word: 1, expected: -1, timeoutMs: 4 }),
+      request("wake", ID_MAX, { slot: 5, word: 1, count: 0x7fffffff, reply: 1 }),
+      request("syncOpen", 258, { name: "fz-m2", kind: 0x7f, create: 2 }),
+      request("heartbeat", 259),
+    ];
+    const wakeReply = (frame: Frame) =>
+      encodeFrame(FrameKind.reply, frame.op, frame.requestId, messages.wake.reply, { woken: 0 });
+    /** `oneWay` and `asking`: what the fake answers each wake (undefined: nothing). */
+    const fake =
+      (oneWay: "NotHeld" | undefined, asking: "NotHeld" | "reply"): Answer =>
+      (frame, socket) => {
+        if (frame.op === messages.wait.op || frame.op === messages.syncOpen.op)
+          socket.write(errorFrame(frame, frame.op === messages.wait.op ? "NotHeld" : "InvalidArgument"));
+        else if (frame.op === messages.heartbeat.op) socket.write(heartbeatReply(frame.requestId));
+        else if (frame.body.at(-1) === 0) {
+          if (oneWay) socket.write(errorFrame(frame, oneWay));
+        } else socket.write(asking === "reply" ? wakeReply(frame) : errorFrame(frame, asking));
+      };
+
+    test("the one-way wake silent, the other refused: the refusal is the second's", async () => {
+      expect(await violationsAgainst(fake(undefined, "NotHeld"), frames, 20_000)).toEqual([]);
+    });
+
+    test("both refused", async () => {
+      expect(await violationsAgainst(fake("NotHeld", "NotHeld"), frames, 20_000)).toEqual([]);
+    });
+
+    test("the one-way wake refused, the other answered", async () => {
+      expect(await violationsAgainst(fake("NotHeld", "reply"), frames, 20_000)).toEqual([]);
+    });
+
+    test("an answer to the second after a later request's is still out of order", async () => {
+      let late: Frame | undefined;
+      const lateSecond: Answer = (frame, socket) => {
+        if (frame.op === messages.wake.op && frame.body.at(-1) !== 0) late = frame;
+        else fake("NotHeld", "NotHeld")(frame, socket);
+        if (frame.op === messages.syncOpen.op && late) socket.write(errorFrame(late, "NotHeld"));
+      };
+      expect(await violationsAgainst(lateSecond, frames)).toEqual(["unexpected"]);
+    });
+  });
+
   test("honest workers that cannot do their work are a violation", async () => {
     const stats = new FuzzStats(1);
     const dir = mkdtempSync("/tmp/ivsh-fuzz-checks-");

@@ -27,8 +27,11 @@ import {
   WaitOutcome,
   WIRE_MAGIC,
 } from "../src/protocol/messages.ts";
+import { computeGeometry } from "../src/region/layout.ts";
+import { FuzzLink } from "./fuzz/link.ts";
 import { runFuzz } from "./fuzz/main.ts";
-import { formatViolation } from "./fuzz/report.ts";
+import { ConnectionModel } from "./fuzz/model.ts";
+import { FuzzStats, formatViolation } from "./fuzz/report.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 
@@ -336,5 +339,51 @@ describe("defect: a wait left parked took the wake-up meant for a live waiter", 
       old.end();
       resumed.end();
     }
+  }, 60_000);
+});
+
+describe("defect (of the fuzzer): a wake's refusal was taken for a one-way wake's of the same request id", () => {
+  const ID_MAX = 0xffffffff;
+
+  // Seed 9516, connection 3958, frames 268 and 270: the one-way wake's slot was held (it worked, unanswered),
+  // the other's was not (NotHeld). The link gave that NotHeld to the one-way wake and called the next answer
+  // unexpected. Here against the arbiter, with the slots held as they were then.
+  test("a one-way wake that works, then a wake of the same id refused: no violation", async () => {
+    const stats = new FuzzStats(1);
+    const context = { geometry: computeGeometry(16 << 20, 64 << 10, 64), leaseMs: 5000 };
+    const model = new ConnectionModel({ ...context, isKnownToken: () => false });
+    let held: number | undefined;
+    const link = new FuzzLink(model, {
+      socketPath: paths.socket,
+      connection: 0,
+      stats,
+      livenessMs: LIVENESS_MS,
+      onAnswer: (expectation, reply) => {
+        if (expectation.name === "syncOpen") held = reply?.slot as number;
+      },
+    });
+    let frame = 0;
+    const exchange = async (...frames: Uint8Array[]) => {
+      await link.send(
+        frames.map((bytes) => ({ bytes, frame: ++frame })),
+        "one-write",
+      );
+      await link.settle();
+    };
+    await link.open();
+    try {
+      await exchange(hello(), request("syncOpen", 2, { name: "one-id-wakes", kind: 1, create: 2 }));
+      expect(held).toBeNumber();
+      await exchange(
+        request("wake", ID_MAX, { slot: held!, word: 2, count: 1, reply: 0 }),
+        request("wake", ID_MAX, { slot: (held! + 1) % 64, word: 1, count: 0x7fffffff, reply: 1 }),
+        request("heartbeat", 3, {}),
+      );
+    } finally {
+      link.end();
+    }
+    expect(stats.violations.map(formatViolation)).toEqual([]);
+    // The one-way wake worked: the only NotHeld is the second wake's.
+    expect(Object.fromEntries(stats.outcomes)).toMatchObject({ NotHeld: 1, "heartbeat ok": 1 });
   }, 60_000);
 });

@@ -50,6 +50,8 @@ export class FuzzLink {
   private readonly inOrder: Expectation[] = [];
   private orderHead = 0;
   private readonly waits = new Map<number, Expectation[]>();
+  /** A wake given an error that may have been an earlier one-way wake's (see `match`). */
+  private standby: Expectation | undefined;
   private readonly received = new WireSplitter();
   private outbox: Outbox | undefined;
   private socket: Socket<undefined> | undefined;
@@ -165,9 +167,7 @@ export class FuzzLink {
   }
 
   private firstRequired(): Expectation | undefined {
-    for (let index = this.orderHead; index < this.inOrder.length; index++)
-      if (this.inOrder[index]!.mode !== "optional") return this.inOrder[index];
-    return undefined;
+    return this.inOrder[this.requiredIndex(this.orderHead)];
   }
 
   private nextDeadline(): number {
@@ -239,6 +239,12 @@ export class FuzzLink {
    * Answers come in request order, except waits. A one-way wake that drew no error is passed over, and so
    * is one whose (op, request id) a later frame shares when the answer is not an error the wake may get;
    * a parked wait likewise takes only an answer it may get.
+   *
+   * Two wakes may share a request id (a mutation repeats ids), the first one-way. With nothing between
+   * them that must be answered, an error both may get does not say whose it is: the one-way wake's (and
+   * the other's answer is still to come), or the other's (the one-way wake worked, unanswered). It is
+   * taken as the later wake's, which is then kept on `standby`: if the next answer is one more for that
+   * (op, request id), the first was the one-way wake's and this one is the later wake's.
    */
   private match(frame: WireFrame): Expectation | undefined {
     const code = frame.kind === 2 ? errorCodeOf(frame) : undefined;
@@ -259,17 +265,44 @@ export class FuzzLink {
       if (parked.length === 0) this.waits.delete(frame.requestId);
       if (taken) return taken;
     }
-    while (this.orderHead < this.inOrder.length) {
-      const next = this.inOrder[this.orderHead]!;
-      if (!same(next) && next.mode !== "optional") return undefined;
-      this.orderHead++;
-      if (this.orderHead > 4096) {
-        this.inOrder.splice(0, this.orderHead);
-        this.orderHead = 0;
+    const standby = this.standby;
+    this.standby = undefined;
+    let index = this.inOrderIndex(same);
+    if (index < 0) return standby && sameRequest(standby, frame) ? standby : undefined;
+    if (this.inOrder[index]!.mode === "optional") {
+      const later = this.requiredIndex(index + 1);
+      const other = this.inOrder[later];
+      if (other && sameRequest(other, frame) && code !== undefined && other.codes.includes(code)) {
+        index = later;
+        this.standby = other;
       }
-      if (same(next)) return next;
     }
-    return undefined;
+    const taken = this.inOrder[index]!;
+    // Three wakes of one id or more: while they are answered, one more answer may still come, the last's.
+    if (standby && taken.mode !== "optional" && sameRequest(standby, taken)) this.standby = taken;
+    this.orderHead = index + 1;
+    if (this.orderHead > 4096) {
+      this.inOrder.splice(0, this.orderHead);
+      this.orderHead = 0;
+    }
+    return taken;
+  }
+
+  /** The in-order expectation `fits` takes: optional ones it does not are passed over, a required one ends. */
+  private inOrderIndex(fits: (expectation: Expectation) => boolean): number {
+    for (let index = this.orderHead; index < this.inOrder.length; index++) {
+      const next = this.inOrder[index]!;
+      if (fits(next)) return index;
+      if (next.mode !== "optional") return -1;
+    }
+    return -1;
+  }
+
+  /** The first in-order expectation from `from` on that must be answered (-1: none). */
+  private requiredIndex(from: number): number {
+    for (let index = from; index < this.inOrder.length; index++)
+      if (this.inOrder[index]!.mode !== "optional") return index;
+    return -1;
   }
 
   /** Whether `frame` (a reply) passes `expectation`'s check. */
@@ -342,6 +375,10 @@ export class FuzzLink {
     const head = this.firstRequired();
     return head ? describe(head) : "nothing";
   }
+}
+
+function sameRequest(a: { op: number; requestId: number }, b: { op: number; requestId: number }): boolean {
+  return a.op === b.op && a.requestId === b.requestId;
 }
 
 /** The code of an error frame, if its body decodes (`judgeError` reports one that does not). */
