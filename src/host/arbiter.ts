@@ -319,13 +319,13 @@ export class Arbiter implements ArbiterView {
     this.hostWakes?.noticeGone();
     if (this.server && this.inbox)
       this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
-    notifyProblems([...this.problems, ...this.journalOutage.problems()]);
+    this.journalOutage.probe(this.stateFile);
+    notifyProblems([...this.journalOutage.problems(), ...this.problems]);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
     this.connections.checkDescriptors();
-    const stopped = () => this.stopped;
-    this.scanning ??= runInSlices(this.scans(), { stopped }).then(() => {
+    this.scanning ??= runInSlices(this.scans(), { stopped: () => this.stopped }).then(() => {
       this.scanning = undefined;
     });
   }
