@@ -63,7 +63,7 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
-  private inbox: HandoverInbox | undefined;
+  inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly journalKeeper: JournalKeeper;
   /** The sweep's scans still going in slices (./slices.ts): a sweep due meanwhile skips its own. */
