@@ -82,7 +82,7 @@ export class StateFile implements Journal {
   private size: number;
   /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
   writes = 0;
-  /** Writes that failed (and were cut back). */
+  /** Writes that failed, and trial writes (`tryWrite`): each cut back, which a compaction must not follow. */
   failedWrites = 0;
 
   private constructor(
