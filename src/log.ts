@@ -42,19 +42,32 @@ export function writeStandard(fd: 1 | 2, text: string): void {
   try {
     while (done < bytes.length) done += writeSync(fd, bytes, done);
   } catch (error) {
-    const code = errnoOf(error);
-    if (code === "EAGAIN") handOver(fd, bytes.subarray(done));
-    else if (code === "EPIPE" || code === "EIO" || (fd === 2 && code)) return;
-    else if (fd === 1 && code) throw failure("SystemCall", OUTPUT, reasonOfWrite(error, code));
-    else throw error;
+    if (errnoOf(error) === "EAGAIN") handOver(fd, bytes.subarray(done));
+    else throwUnlessReaderGone(fd, error);
   }
+}
+
+/** A write's failure, thrown unless its reader went away (EPIPE, EIO) or it is stderr's (nowhere to say it). */
+function throwUnlessReaderGone(fd: 1 | 2, error: unknown): void {
+  const code = errnoOf(error);
+  if (code === "EPIPE" || code === "EIO" || (fd === 2 && code)) return;
+  if (fd === 1 && code) throw failure("SystemCall", OUTPUT, reasonOfWrite(error, code));
+  throw error;
 }
 
 /** What writeStandard handed to a stream and is not written yet (`standardWritten`). */
 const handedOver = new Set<Promise<void>>();
 
+/** The streams whose failures are looked at here (once each). */
+const watchedStreams = new Set<1 | 2>();
+
 function handOver(fd: 1 | 2, rest: Uint8Array): void {
   const stream = fd === 1 ? process.stdout : process.stderr;
+  // The same failures as a write at once: a reader gone after the pipe filled (a non-blocking pipe, its
+  // reader `head -1`) escaped as the stream's error, "Failed to write since broken pipe (EPIPE)" and exit
+  // 1, so a script took `ivsh status --check | head -1` for an arbiter that did not answer.
+  if (!watchedStreams.has(fd)) stream.on("error", (error) => throwUnlessReaderGone(fd, error));
+  watchedStreams.add(fd);
   // The write's own callback: Bun calls that of a later empty write before the data before it is out.
   const written = new Promise<void>((resolve) => stream.write(rest, () => resolve()));
   handedOver.add(written);

@@ -37,7 +37,8 @@ test("a wake-up file refused by a quota (EDQUOT) is said with its remedy: make r
   );
   const notes: string[] = [];
   const slots = {} as RegionSlots;
-  expect(HostWakes.open("/dev/shm/mut23-dir/region", 8, slots, notes)).toBeUndefined();
+  // Kept, without a mailbox, for the sweep to try again (test/wake-file-late.test.ts): nothing to name yet.
+  expect(HostWakes.open("/dev/shm/mut23-dir/region", 8, slots, notes)?.problems).toEqual([]);
   expect(notes.length).toBe(1);
   expect(notes[0]).toContain("disk quota exceeded");
   expect(notes[0]).toEndWith("; make room on /dev/shm/mut23-dir's file system");

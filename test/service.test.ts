@@ -168,7 +168,7 @@ const withSmallJournal = smallJournals("service-journal");
  */
 testUnless(
   cannotMount,
-  "a journal that refuses changes: STATUS= says so, and goes back to serving once it records one again",
+  "a journal that refuses changes: STATUS= says so, first, and goes back to serving once it can be written",
   async () => {
     const notifySocket = join(paths.dir, "notify-outage.sock");
     const listening = bindDatagramSocket(notifySocket);
@@ -198,9 +198,16 @@ testUnless(
           expect(problem).toStartWith(
             `STATUS=PROBLEM: the state journal refuses changes: Failed to record a change in the state journal ${journal.own.state} since the state journal's file system is full (ENOSPC) at ${journal.small}; free space there`,
           );
+          // With another problem, the outage comes first, as in `ivsh status`: STATUS= listed it last.
+          const moved = `${journal.own.socket}.moved`;
+          renameSync(journal.own.socket, moved);
+          const both = await until((status) => status.includes("the socket"), "STATUS= naming the socket");
+          expect(both).toStartWith("STATUS=PROBLEM: the state journal refuses changes: ");
+          expect(both).toContain(`; the socket ${journal.own.socket} was removed or replaced`);
+          renameSync(moved, journal.own.socket);
+          await until((status) => !status.includes("the socket"), "STATUS= without the socket");
           journal.roomBack();
-          // The next change recorded ends the outage (here a client's; a monitor's `ivsh status` is one too).
-          await client.mutex("after-room").then((mutex) => mutex.close());
+          // No change made: the sweep's trial write ends the outage (until a change was recorded, it stayed).
           const back = await until((status) => !status.includes("PROBLEM"), "STATUS= back to serving");
           expect(back).toMatch(/^STATUS=serving .*region on /);
         },

@@ -5,6 +5,7 @@
 import type { MappedRegion } from "../region/mapping.ts";
 import type { Connection } from "./connection.ts";
 import type { ConnectionLimit } from "./connection-limit.ts";
+import type { HandoverInbox } from "./handover.ts";
 import type { HostWakes } from "./host-wakes.ts";
 import type { JournalOutage } from "./journal-outage.ts";
 import type { EndReason } from "./oplog.ts";
@@ -75,6 +76,8 @@ export interface ArbiterView {
   transaction<T>(change: () => T): T;
   /** Wakes every waiter of a slot, queued or on the host's futex. */
   wakeSlot(slot: number): void;
+  /** The hand-over socket, told of each connection a bridge relays (identify) instead. */
+  readonly inbox: Pick<HandoverInbox, "noteRelayed"> | undefined;
   /** Takes over the guest connection a bridge left in the hand-over socket under `nonce`. */
   adoptHandedOver(nonce: string): void;
 }

@@ -63,7 +63,7 @@ export class Arbiter implements ArbiterView {
   private stopped = false;
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
   private readonly adopted = new Set<Socket<Connection>>();
-  private inbox: HandoverInbox | undefined;
+  inbox: HandoverInbox | undefined;
   private readonly compactor: Compactor;
   private readonly journalKeeper: JournalKeeper;
   /** The sweep's scans still going in slices (./slices.ts): a sweep due meanwhile skips its own. */
@@ -319,13 +319,13 @@ export class Arbiter implements ArbiterView {
     this.hostWakes?.noticeGone();
     if (this.server && this.inbox)
       this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
-    notifyProblems([...this.problems, ...this.journalOutage.problems()]);
+    this.journalOutage.probe(this.stateFile);
+    notifyProblems([...this.journalOutage.problems(), ...this.problems]);
     this.keepJournal();
     this.expireSilentClients();
     this.lateEnds.retry();
     this.connections.checkDescriptors();
-    const stopped = () => this.stopped;
-    this.scanning ??= runInSlices(this.scans(), { stopped }).then(() => {
+    this.scanning ??= runInSlices(this.scans(), { stopped: () => this.stopped }).then(() => {
       this.scanning = undefined;
     });
   }

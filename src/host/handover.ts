@@ -72,6 +72,10 @@ interface Waiting extends HandedOver {
 export class HandoverInbox {
   private readonly waiting = new Map<string, Waiting>();
   private readonly expiry: ReturnType<typeof setInterval>;
+  /** A bridge handed a connection over since the start. */
+  private handedOver = false;
+  /** A bridge relayed a connection while this socket was in place (`noteRelayed`). */
+  private relayedBeside = false;
 
   private constructor(
     private readonly path: string,
@@ -122,7 +126,26 @@ export class HandoverInbox {
     this.drain();
     const found = this.waiting.get(nonce);
     this.waiting.delete(nonce);
+    if (found) this.handedOver = true;
     return found;
+  }
+
+  /**
+   * A bridge relays a guest connection (its identify): by choice (IVSH_BRIDGE=relay, which the arbiter
+   * cannot see) or for an obstacle of its own if this socket is in place. One lstat per relayed
+   * connection until one is seen so, nothing after (nothing per hello).
+   */
+  noteRelayed(): void {
+    if (!this.relayedBeside) this.relayedBeside = this.published();
+  }
+
+  /**
+   * What bridges did since the start: "relays" where they relayed beside this socket and none handed
+   * over (then its removal harms nothing), "hands over" where one handed over, else "unknown".
+   */
+  get bridges(): "relays" | "hands over" | "unknown" {
+    if (this.handedOver) return "hands over";
+    return this.relayedBeside ? "relays" : "unknown";
   }
 
   close(): void {

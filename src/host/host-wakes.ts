@@ -27,8 +27,10 @@ export class HostWakes {
   private gone: string | undefined;
 
   private constructor(
-    private readonly mailbox: WakeMailbox,
+    /** Undefined while it could not be made: the sweep tries again (`adoptLate`). */
+    private mailbox: WakeMailbox | undefined,
     private readonly slots: RegionSlots,
+    private readonly made?: { regionPath: string; slotCount: number },
   ) {}
 
   /**
@@ -47,14 +49,15 @@ export class HostWakes {
       return mailbox && new HostWakes(mailbox, slots);
     } catch (error) {
       notes.push(unmadeMailbox(mailboxPath(regionPath), error));
-      return undefined; // host sleepers are then woken by host wakers, or by their slice's end
+      // Host sleepers are woken by host wakers, or by their slice's end, until the sweep makes or adopts it.
+      return new HostWakes(undefined, slots, { regionPath, slotCount });
     }
   }
 
   /** After a WAKE for `word` of `slot`: wakes up to `count` host sleepers on it, if the slot says there are. */
   wakeWord(slot: number, word: number, count: number): void {
     const parkable = this.parkableOf(slot, word);
-    if (!parkable) return;
+    if (!parkable || !this.mailbox) return;
     const record = this.slots.load(slot, parkable.parked);
     if (parkedCount(record) > 0 && parkedDomain(record) === this.mailbox.domain)
       this.mailbox.wake(mailboxIndex(slot, parkable), count);
@@ -62,7 +65,7 @@ export class HostWakes {
 
   /** Wakes every host sleeper of a mutex or condvar slot (its holder died, or the slot changed hands). */
   wakeSlot(slot: number): void {
-    if (!this.isSyncSlot(slot)) return;
+    if (!this.mailbox || !this.isSyncSlot(slot)) return;
     for (const parkable of PARKABLE_WORDS) this.mailbox.wake(mailboxIndex(slot, parkable), WAKE_ALL);
   }
 
@@ -79,6 +82,10 @@ export class HostWakes {
    * removed one cannot be linked back, and a new one would split the clients the same way.
    */
   noticeGone(): void {
+    if (!this.mailbox) {
+      this.adoptLate();
+      return;
+    }
     const path = this.mailbox.path;
     if (this.mailbox.stillAt()) {
       if (this.gone === undefined) return;
@@ -95,8 +102,30 @@ export class HostWakes {
     log.error(this.gone);
   }
 
+  /**
+   * Not made at the start (its WARN said why): tried again at each sweep. A file put there since (by the
+   * operator, or a host client of an older ivsh) was opened by every host client that connected, which
+   * futex-parked on it unwoken by the arbiter (a guest's wake-up waited for their 16 ms slice) and
+   * unwatched; with the cause gone (room made, the directory made writable), only a restart made it.
+   * Adopted or made now; those connected before park in the arbiter still, woken there. Costs a failed
+   * open(2) and a realpath per sweep while it cannot, nothing once it has one.
+   */
+  private adoptLate(): void {
+    if (!this.made) return;
+    try {
+      this.mailbox = WakeMailbox.open(this.made.regionPath, this.made.slotCount);
+    } catch {
+      return; // as at the start: said there
+    }
+    if (this.mailbox)
+      log.info(
+        `the region's wake-up file ${this.mailbox.path} is there now (put there, or made once it could be): ` +
+          "the arbiter wakes host clients through it, and those that connect from now on park on a futex",
+      );
+  }
+
   close(): void {
-    this.mailbox.close();
+    this.mailbox?.close();
   }
 
   private parkableOf(slot: number, word: number): ParkableWord | undefined {

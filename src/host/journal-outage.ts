@@ -138,19 +138,40 @@ export class JournalOutage {
 
   /**
    * The outage as the service manager's STATUS= says it: words that stay the same while it lasts (not its
-   * length nor count), as STATUS= is sent only when they change. Over at the next change recorded.
+   * length nor count), as STATUS= is sent only when they change. Over at the next change recorded, or
+   * the next sweep's trial write that succeeds (`probe`).
    */
   problems(): string[] {
     if (this.sinceMs === undefined) return [];
     return [`the state journal refuses changes: ${this.failed?.error.message ?? "its last write failed"}`];
   }
 
-  /** A change reached the journal at `path`: an outage, if there was one, is over. */
-  recorded(path: string): void {
+  /**
+   * At each sweep while the journal refuses changes: a page written at its end and cut off again
+   * (StateFile.tryWrite), so that the outage ends within a sweep of its cause going away (room made, a
+   * quota or file size limit raised, a failing disk back), not at the next change, which an idle arbiter
+   * may not see for hours (a status poll is none). Statfs would tell only of room on a full file system.
+   * Costs a write(2) and an ftruncate(2) per sweep while the outage lasts, nothing otherwise.
+   */
+  probe(file: StateFile): void {
+    if (this.sinceMs === undefined) return;
+    try {
+      file.tryWrite();
+    } catch (error) {
+      // Changes keep being refused up front, without a try of their own before the next sweep's.
+      if (error instanceof JournalWriteFailed)
+        this.failed = { error, probeAtMs: performance.now() + PROBE_AFTER_MS };
+      return;
+    }
+    this.recorded(file.path, " (a trial write at its end succeeded)");
+  }
+
+  /** A change reached the journal at `path` (or a trial write, `how`): an outage, if there was one, is over. */
+  recorded(path: string, how = ""): void {
     if (this.sinceMs === undefined) return;
     const seconds = ((performance.now() - this.sinceMs) / 1000).toFixed(1);
     log.info(
-      `the state journal ${path} takes changes again: ${this.refused} ${this.refused === 1 ? "was" : "were"} refused in the ${seconds} s it could not be written`,
+      `the state journal ${path} takes changes again${how}: ${this.refused} ${this.refused === 1 ? "was" : "were"} refused in the ${seconds} s it could not be written`,
     );
     this.sinceMs = undefined;
     this.failed = undefined;

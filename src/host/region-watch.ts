@@ -8,12 +8,14 @@
 import { failure, type IvshError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { handoverPath } from "./handover.ts";
+import { type HandoverInbox, handoverPath } from "./handover.ts";
 
 export class RegionWatch {
   private regionGone: string | undefined;
   private socketGone: string | undefined;
   private handoverGone: string | undefined;
+  /** The hand-over socket is gone where bridges relay: said once, no problem. */
+  private handoverHarmless = false;
 
   constructor(
     private readonly region: Pick<MappedRegion, "fileSize" | "size" | "stillAt">,
@@ -72,7 +74,11 @@ export class RegionWatch {
    * socket removed, every new guest connection's bridge relayed it instead, saying so only on QEMU's
    * stderr. `published` says whether the file at each path is still the one the arbiter bound.
    */
-  noticeSocketsGone(socketPath: string, server: Published, inbox: Published): void {
+  noticeSocketsGone(
+    socketPath: string,
+    server: Published,
+    inbox: Published & Pick<HandoverInbox, "bridges">,
+  ): void {
     this.socketGone = noticeOne(this.socketGone, server, {
       gone:
         `the socket ${socketPath} was removed or replaced while the arbiter ran: clients already connected ` +
@@ -80,11 +86,25 @@ export class RegionWatch {
       back: `the socket ${socketPath} is back: new clients can connect again`,
     });
     const handover = handoverPath(socketPath);
+    const gone = `the hand-over socket ${handover} was removed or replaced while the arbiter ran`;
+    const bridges = inbox.bridges;
+    if (bridges === "relays" && !inbox.published()) {
+      if (!this.handoverHarmless)
+        log.info(
+          `${gone}: no problem here, as bridges relay guest connections (IVSH_BRIDGE=relay, or an obstacle ` +
+            "of their own): they did while it was in place, and none handed one over since the arbiter started",
+        );
+      this.handoverHarmless = true;
+      return;
+    }
+    this.handoverHarmless = false;
     this.handoverGone = noticeOne(this.handoverGone, inbox, {
       gone:
-        `the hand-over socket ${handover} was removed or replaced while the arbiter ran: guest connections ` +
-        "still reach the arbiter, but each new one's bridge relays it for its whole life (a process of ~40 MiB " +
-        "each) instead of handing it over",
+        `${gone}: guest connections still reach the arbiter, but each new one's bridge relays it for its whole ` +
+        "life (a process of ~40 MiB each) instead of handing it over" +
+        (bridges === "unknown"
+          ? "; no bridge has come since the arbiter started, and where bridges relay by choice (IVSH_BRIDGE=relay) nothing is lost"
+          : ""),
       back: `the hand-over socket ${handover} is back: bridges hand guest connections over again`,
     });
   }

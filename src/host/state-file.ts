@@ -34,6 +34,9 @@ import { stateFileFailure } from "./state-errors.ts";
  */
 export class JournalWriteFailed extends IvshError {}
 
+/** What StateFile.tryWrite writes and cuts off: a page of empty lines. */
+const TRIAL_PAGE = Buffer.alloc(4096, "\n");
+
 /**
  * Appended records beyond which a compaction may start: 20 000, or IVSH_COMPACT_AFTER_RECORDS (tests make
  * compactions happen with a handful of requests). Read when the state file is opened, so a bad value is
@@ -79,7 +82,7 @@ export class StateFile implements Journal {
   private size: number;
   /** Writes that reached the file: the arbiter tells from it that the journal takes changes again. */
   writes = 0;
-  /** Writes that failed (and were cut back). */
+  /** Writes that failed, and trial writes (`tryWrite`): each cut back, which a compaction must not follow. */
   failedWrites = 0;
 
   private constructor(
@@ -173,11 +176,37 @@ export class StateFile implements Journal {
         // Cutting back frees space, so it does not fail for the reason the write did; if it did anyway,
         // the next start drops the torn line (a torn tail is expected after a kill -9 too).
       }
-      const cause = stateFileFailure(error, this.path, `record a change in the state journal ${this.path}`);
-      throw new JournalWriteFailed(cause.code, cause.message, { cause: error });
+      throw this.writeFailed(error);
     }
     this.size += bytes.byteLength;
     this.writes++;
+  }
+
+  private writeFailed(error: unknown): JournalWriteFailed {
+    const cause = stateFileFailure(error, this.path, `record a change in the state journal ${this.path}`);
+    return new JournalWriteFailed(cause.code, cause.message, { cause: error });
+  }
+
+  /**
+   * Throws, as a change's write would, unless the journal takes a page written at its end now; the page is
+   * cut off again at once. Empty lines, which every release's reader skips: left by a kill in between, or
+   * a cut that failed, they are no record. A compaction copying meanwhile is refused, as after a failed
+   * write (`failedWrites`).
+   */
+  tryWrite(): void {
+    this.failedWrites++;
+    try {
+      writeFully(this.fd, TRIAL_PAGE);
+    } catch (error) {
+      throw this.writeFailed(error);
+    } finally {
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // Not cut: the next records follow the empty lines, and a failed write is cut back to their end.
+        this.size = fstatSync(this.fd).size;
+      }
+    }
   }
 
   get needsCompaction(): boolean {

@@ -35,9 +35,9 @@ export function notifyServing(fields: Record<string, string | number> & { STATUS
 }
 
 /**
- * The sweep's problems (its socket or region file removed, ..., its journal refusing changes) as STATUS=,
- * when they change: the Status: line of `systemctl status` said "serving" while no new client could reach
- * the arbiter, or while it refused every change.
+ * The sweep's problems as STATUS=, when they change: its journal refusing changes first, as `ivsh status`
+ * lists it, then its socket or region file removed, ... The Status: line of `systemctl status` said
+ * "serving" while no new client could reach the arbiter, or while it refused every change.
  */
 export function notifyProblems(problems: readonly string[]): void {
   const now = problems.join("; ");

@@ -91,7 +91,10 @@ export interface StatusReport {
   limits?: { clientQuotaBlocks: number; vmQuotaBlocks: number; vmSlots: number; vmConnections: number };
   /** State journal compactions taken over since this arbiter process started. */
   compactions: number;
-  /** Present while the state journal cannot be written and changes are refused. */
+  /**
+   * Present while the state journal cannot be written and changes are refused: gone within a sweep of the
+   * cause going away, whether or not a change comes (the sweep tries a write, cut off again).
+   */
   journalOutage?: JournalOutageReport;
   /**
    * Present only while the arbiter serves on with something the operator must mend (its region file,

@@ -19,6 +19,8 @@ export interface FakeGuestfwd {
 /** Where the bridges' stderr goes: inherited, or (`logged`) each bridge's collected into `logged`. */
 export interface GuestfwdOptions {
   logged?: Promise<string>[];
+  /** Added to the bridges' environment (IVSH_BRIDGE=relay). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -48,8 +50,8 @@ export function bridgeOnSocketPair(
  * The bridges' environment: their temporary directory (where they keep a full queue's marker,
  * src/host/bridge-episodes.ts) beside the socket, which the test removes, not the machine's.
  */
-function bridgeEnv(socketPath: string): Record<string, string | undefined> {
-  return { ...process.env, TMPDIR: dirname(socketPath) };
+function bridgeEnv(socketPath: string, options: GuestfwdOptions): Record<string, string | undefined> {
+  return { ...process.env, TMPDIR: dirname(socketPath), ...options.env };
 }
 
 function bridgeStderr(bridge: Subprocess, options: GuestfwdOptions): void {
@@ -69,7 +71,7 @@ export function fakeGuestfwd(vm: string, socketPath: string, options: GuestfwdOp
             stdin: "pipe",
             stdout: "pipe",
             stderr: options.logged ? "pipe" : "inherit",
-            env: bridgeEnv(socketPath),
+            env: bridgeEnv(socketPath, options),
           }),
         );
         bridgeStderr(bridge, options);
@@ -114,7 +116,7 @@ export function socketGuestfwd(vm: string, socketPath: string, options: Guestfwd
             stdin: theirs,
             stdout: theirs,
             stderr: options.logged ? "pipe" : "inherit",
-            env: bridgeEnv(socketPath),
+            env: bridgeEnv(socketPath, options),
           }),
         );
         bridgeStderr(bridge, options);

@@ -1,0 +1,89 @@
+/**
+ * An idle arbiter whose journal refused a change kept saying so (`ivsh status`'s journalOutage, systemd's
+ * STATUS=PROBLEM) after the cause went away, until some change was recorded: a status poll is none, so a
+ * monitor watching a quiet host saw "refusing changes" for ever. The sweep now tries a write at the
+ * journal's end, cut back at once (no record a release could misread is left), and ends the outage when it
+ * succeeds. Two causes: a full file system made room again (ENOSPC, which statfs could tell) and a file
+ * size limit lifted (EFBIG, which statfs cannot: the file system has room all along).
+ */
+import { afterEach, expect } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { type Client, connect } from "../src/guest/index.ts";
+import { outcome, smallJournals, untilRefused } from "./helpers/full-journal.ts";
+import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import { cannotMount } from "./helpers/small-fs.ts";
+import { testUnless, testWithTool } from "./helpers/tools.ts";
+
+const LEASE_MS = 1000;
+
+/**
+ * The outage stays while its cause does (the sweeps' trial writes fail), then, `lift`ed, ends with no change
+ * made (`client`'s status asks make none: its session exists) and the journal at `journalPath` as it was.
+ */
+async function outageClearsUntouched(client: Client, journalPath: string, lift: () => void): Promise<void> {
+  // A few sweeps (every 250 ms with a 1 s lease) whose trial writes fail.
+  await Bun.sleep(3 * LEASE_MS);
+  expect((await client.status(0)).journalOutage).toBeDefined();
+  const before = readFileSync(journalPath);
+  lift();
+  await eventually(
+    async () => (await client.status(0)).journalOutage === undefined,
+    livenessBoundMs(LEASE_MS),
+    "the outage to end with no change made",
+  );
+  expect(readFileSync(journalPath).equals(before)).toBe(true);
+  // And the journal takes changes again, as the end of the outage says.
+  expect(await outcome(client.mutex("after-outage").then((mutex) => mutex.close()))).toBe("ok");
+}
+
+const withSmallJournal = smallJournals("outage-clears-full");
+
+testUnless(
+  cannotMount,
+  "a full journal file system given room again: the outage ends within a few sweeps, with no change",
+  () =>
+    withSmallJournal(
+      "full",
+      async (journal) => {
+        const client = await journal.connect("changer");
+        journal.fill();
+        expect(await untilRefused(client)).toBe("JournalFull");
+        await outageClearsUntouched(client, journal.own.state, journal.roomBack);
+      },
+      { lease: "1s" },
+    ),
+  60_000,
+);
+
+let paths: TestPaths | undefined;
+afterEach(() => {
+  paths?.cleanup();
+  paths = undefined;
+});
+
+/** Sets the soft limit on the size of files `pid` writes (bytes, or "unlimited"); root may raise it again. */
+function fileSizeLimit(pid: number, limit: number | "unlimited"): void {
+  execFileSync("prlimit", ["--pid", String(pid), `--fsize=${limit}:unlimited`]);
+}
+
+testWithTool(
+  "prlimit",
+  "a journal write refused for a file size limit (EFBIG), the limit lifted: the outage ends, with no change",
+  async () => {
+    paths = testPaths("outage-clears-efbig");
+    const arbiter = await ArbiterProcess.start(paths, { lease: "1s" });
+    let client: Client | undefined;
+    try {
+      client = await connect({ region: paths.region, socket: paths.socket, name: "changer" });
+      fileSizeLimit(arbiter.pid, statSync(paths.state).size);
+      expect(await outcome(client.mutex("refused").then((mutex) => mutex.close()))).not.toBe("ok");
+      await outageClearsUntouched(client, paths.state, () => fileSizeLimit(arbiter.pid, "unlimited"));
+    } finally {
+      await client?.close().catch(() => {});
+      await arbiter.stop().catch(() => {});
+    }
+  },
+  60_000,
+);
