@@ -131,7 +131,8 @@ async function sendThrough(
   const { signal } = options;
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
-  const onRoomWait = (reason: string) => progress.waiting?.(`for room in the region for the ring: ${reason}`);
+  const onRoomWait = (reason: string, within: string) =>
+    progress.waiting?.(`for room in ${within} for the ring: ${reason}`);
   // Stopped past its lease while it set up (waiting for room, up to --timeout), nothing was sent: it starts
   // over in a new session, as one stopped while it waited for a receiver does.
   redoable(() => source.rewind());
