@@ -45,9 +45,10 @@ test("a sender over its VM's quota while the VM's other transfer holds its ring 
   const [first, second] = [await randomFile(firstIn, 3 << 20), await randomFile(secondIn, 3 << 20)];
   // Holds its ring (33 blocks) until a receiver comes.
   const holder = guestSaying(paths, ["send", firstIn, "--channel", "first", ...RING, "--progress"]);
-  const waiter = guestSaying(paths, ["send", secondIn, "--channel", "second", ...RING, "--progress"]);
+  let waiter: ReturnType<typeof guestSaying> | undefined;
   try {
     expect(await once(holder, "waiting for a receiver")).toContain("waiting for a receiver");
+    waiter = guestSaying(paths, ["send", secondIn, "--channel", "second", ...RING, "--progress"]);
     // Before: exit 1 at once, "... it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks
     // (2.06 MiB) of its quota of 64 blocks (4.00 MiB) ...; start the arbiter with a larger --vm-quota".
     expect(await once(waiter, "waiting for room")).toContain(
@@ -63,7 +64,7 @@ test("a sender over its VM's quota while the VM's other transfer holds its ring 
     expect(sameBytes(readFileSync(secondOut), second)).toBe(true);
   } finally {
     holder.proc.kill("SIGKILL");
-    waiter.proc.kill("SIGKILL");
+    waiter?.proc.kill("SIGKILL");
   }
 }, 60_000);
 
