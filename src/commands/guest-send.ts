@@ -111,7 +111,7 @@ export default defineLeafCommand({
       const connection = connectOptions(args, `send ${args.file}`);
       const source = Source.open(args.file);
       warnIfSlowMapping(connection);
-      const progress = terminalProgress(`send ${args.file}`, mode);
+      const progress = terminalProgress(`send ${args.file}`, mode, args.quiet);
       const session = await EndSession.open(
         connection,
         progress,
