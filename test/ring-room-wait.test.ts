@@ -78,6 +78,25 @@ test("a sender that finds the region full waits for room, and goes through once 
   expect(readFileSync(out, "utf8")).toBe("hello\n");
 });
 
+// Off a terminal without --progress the wait was silent for its whole 30 s (or --timeout), then failed.
+test("off a terminal without --progress, a wait for room says so in one line as it begins, not one a round; -q says nothing", async () => {
+  const holder = await holdEverything();
+  try {
+    const sender = guestSaying(paths, ["send", input, "--channel", "told", "--timeout", "3s"]);
+    const quiet = guestSaying(paths, ["send", input, "--channel", "told-q", "--timeout", "3s", "-q"]);
+    expect([await sender.proc.exited, await quiet.proc.exited]).toEqual([1, 1]);
+    const line = `[ivsh] ℹ send ${input}: waiting up to 3 s for room in the region for the ring: it needs 1 block and only 0 of 63 blocks are free (\`ivsh status\` lists their holders)\n`;
+    // Before: only the refusal, 3 s later.
+    expect(sender.said.text).toContain(line);
+    expect(sender.said.text.split(line)).toHaveLength(2);
+    expect(sender.said.text).not.toContain("\x1b");
+    expect(quiet.said.text).not.toContain("waiting");
+  } finally {
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+  }
+});
+
 test("with --timeout the wait ends there, and the refusal says the room stayed held that long", async () => {
   const holder = await holdEverything();
   try {

@@ -11,10 +11,10 @@
 import { forCommands, IvshError } from "../errors.ts";
 import { isTerminal } from "../ffi/index.ts";
 import { nativeStatus } from "../ffi/native.ts";
-import { writeStandard } from "../log.ts";
+import { log, writeStandard } from "../log.ts";
 import { formatDigest } from "../transfer/digest.ts";
 import type { Progress, TransferResult } from "../transfer/run.ts";
-import { formatBytes, formatRate, plural } from "../units.ts";
+import { formatBytes, formatDuration, formatRate, plural } from "../units.ts";
 import type { ArbiterAway, ArbiterAwayShown } from "./_arbiter-watch.ts";
 import { MissingValue, UsageError } from "./_strict.ts";
 
@@ -41,9 +41,11 @@ export function progressMode(flags: { progress?: boolean; quiet?: boolean }): Pr
   return flags.progress ? "plain" : "off";
 }
 
+/** `quiet` (-q): not even the line a wait for room says where no progress shows. */
 export function terminalProgress(
   label: string,
   mode: ProgressMode,
+  quiet = false,
 ): Progress & ArbiterAwayShown & { done(): void } {
   let since: { at: number; bytes: number } | undefined;
   /** What the end waits for, while it waits; and the arbiter's absence, which is shown instead. */
@@ -82,14 +84,15 @@ export function terminalProgress(
       elapsedMs >= RATE_AFTER_MS ? ((bytes - (since?.bytes ?? bytes)) * 1000) / elapsedMs : undefined;
     show(progressLine(bytes, total, rate, mode === "terminal" ? barWidth(label) : 0));
   };
+  const waiting = (what: string, forPeer = false) => {
+    cancelCatchUp();
+    since = undefined; // time spent waiting is not transfer time
+    waitingFor = what;
+    waitingForPeer = forPeer;
+    if (mode !== "off") show(` waiting ${awayLine() ?? what}...`);
+  };
   return {
-    waiting(what, forPeer = false) {
-      cancelCatchUp();
-      since = undefined; // time spent waiting is not transfer time
-      waitingFor = what;
-      waitingForPeer = forPeer;
-      if (mode !== "off") show(` waiting ${awayLine() ?? what}...`);
-    },
+    waiting,
     arbiterAway(away) {
       arbiterAway = away;
       if (waitingFor !== undefined && mode !== "off") show(` waiting ${awayLine() ?? waitingFor}...`);
@@ -109,6 +112,15 @@ export function terminalProgress(
       if (catchUp) return;
       catchUp = setTimeout(() => draw(pending.bytes, pending.total), lastDraw + every - now);
       catchUp.unref();
+    },
+    roomWait(what, limitMs) {
+      waiting(what);
+      // Off a terminal without --progress the wait was silent for its whole limit (30 s), then failed: said
+      // once, as it begins (what it waits for, how long at most, where to see the holders), not per round.
+      if (mode !== "off" || quiet) return;
+      const bound =
+        limitMs !== undefined && Number.isFinite(limitMs) ? ` up to ${formatDuration(limitMs)}` : "";
+      log.info(`${label}: waiting${bound} ${what} (\`ivsh status\` lists their holders)`);
     },
     notice(line) {
       if (mode === "off") return; // the summary line says it then

@@ -25,7 +25,8 @@ export default defineLeafCommand({
     vm: {
       type: "string",
       valueHint: "NAME",
-      description: "Name of the VM this connection comes from (set by the host, not the guest)",
+      description:
+        "Name of the VM this connection comes from (set by the host, not the guest); one per VM: two VMs given one name are one VM to the arbiter (its quotas, limits and status)",
       required: true,
     },
     ...socketArgs,

@@ -88,7 +88,7 @@ export default defineLeafCommand({
     timeout: {
       ...waitArgs.timeout,
       // --timeout bounds the wait for room too (room-wait.ts), which only a sender has.
-      description: `${waitArgs.timeout.description}; room in the region for the ring, which other clients hold now, is waited for as long (${formatDuration(DEFAULT_ROOM_WAIT_MS)} without --timeout)`,
+      description: `${waitArgs.timeout.description}; room in the region (or the VM's quota) for the ring, which other clients hold now, is waited for as long (${formatDuration(DEFAULT_ROOM_WAIT_MS)} without --timeout)`,
     },
     ...progressArgs,
     ...jsonArgs,
@@ -111,7 +111,7 @@ export default defineLeafCommand({
       const connection = connectOptions(args, `send ${args.file}`);
       const source = Source.open(args.file);
       warnIfSlowMapping(connection);
-      const progress = terminalProgress(`send ${args.file}`, mode);
+      const progress = terminalProgress(`send ${args.file}`, mode, args.quiet);
       const session = await EndSession.open(
         connection,
         progress,

@@ -52,6 +52,8 @@ export interface ConnectOptions {
   /**
    * How long connect() itself keeps trying, unanswered hellos included (default: reconnectTimeoutMs):
    * a command told to give up after a while (`--timeout`) should not first wait 30 s for a stopped arbiter.
+   * Within it too, a session that expired before connect() returned it (this process stopped or starved
+   * past the lease right after its hello) is replaced by a new one: nothing was held in it.
    */
   connectTimeoutMs?: number;
   /** Ends `connect()`'s attempts (an Interrupted error) when aborted, e.g. on Ctrl-C. */

@@ -61,7 +61,9 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       answered ||= (client?.leaseMs ?? 0) > 0; // its hello's answer set it
       // Refused by an arbiter too busy (or stopped) to accept: waited for, as one that accepted and is silent.
       restarting ||= isIvshError(error, "ConnectionLost") || error instanceof QueueFull;
-      const retry = restarting && hasTrait(error, "whileRestarting") && performance.now() < deadline;
+      const retry =
+        ((restarting && hasTrait(error, "whileRestarting")) || expiredUnused(error)) &&
+        performance.now() < deadline;
       if (!retry) {
         region.close();
         const told = worded(error);
@@ -70,6 +72,16 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
       await Bun.sleep(Math.max(0, Math.min(delay, deadline - performance.now()))); // its last try at the deadline
     }
   }
+}
+
+/**
+ * A session that expired before connect() returned it: this process was stopped (Ctrl-Z, SIGSTOP) or
+ * starved past the lease between its hello and the region's check. Nobody used it, nothing was granted
+ * in it: a new hello loses nothing. It failed "lease expired" at once, where an end stopped a moment later
+ * (waiting for its peer) started over on a new session.
+ */
+function expiredUnused(error: unknown): boolean {
+  return isIvshError(error, "LeaseExpired");
 }
 
 /**

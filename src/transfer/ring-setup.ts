@@ -21,7 +21,7 @@ import { checkEndArguments } from "./end-arguments.ts";
 import { failedGivingBack, giveBack, giveBackRefused } from "./refused-frees.ts";
 import { Ring, ringGeometryProblem } from "./ring.ts";
 import { largerFlag, noteShrink } from "./ring-shrink.ts";
-import { checkRoomWait, RoomWaiter, type RoomWaitOptions, ringBlocks } from "./room-wait.ts";
+import { checkRoomWait, RoomWaiter, type RoomWaitOptions, ringBlocks, roomOf } from "./room-wait.ts";
 import type { ChannelSlot } from "./slot.ts";
 
 /** Bytes per chunk of a channel's ring unless `chunkBytes` says otherwise (1 MiB). */
@@ -267,7 +267,7 @@ async function allocateRing(
       }
       const { blockSize } = client.geometry;
       const blocks = ringBlocks(shape.depth, chunkBytes, blockSize);
-      const free = noRoom && (await room.askAgain(error, blocks, client.geometry, () => freeBlocks(client)));
+      const free = noRoom && (await room.askAgain(error, blocks, () => roomOf(client, error)));
       if (free) {
         // Asked again in the largest form the free blocks hold (a run of them may still be missing).
         chunkBytes = shape.chunkBytes;
@@ -288,11 +288,6 @@ async function allocateRing(
       if (!isIvshError(error, "AlreadyExists") || ++collisions > 17) throw error;
     }
   }
-}
-
-/** The region's free blocks, as the arbiter counts them. */
-async function freeBlocks(client: ChannelClient): Promise<number> {
-  return (await client.status(0)).blocks.free;
 }
 
 /**

@@ -5,13 +5,19 @@
  * started at once on a 16 MiB region had two refused "only 0 of 254 blocks are free; start the arbiter
  * with a larger --size" while the other ten ran: a size that fits each of them, one at a time.
  *
- * A ring that could not fit even the empty region, a quota's refusal (what the same client holds), and a
- * library caller that set no `roomWaitMs` are refused at once, as before.
+ * A VM's quota (`ivsh host --vm-quota`) is waited on alike: a guest's earlier transfers still holding
+ * their rings fill it as other clients fill the region, and a second `guest send` was refused "... of its
+ * quota of 64 blocks ...; raise --vm-quota" while the first ran, a quota that fits each of them in turn.
+ *
+ * A ring that could not fit even the empty region or the whole quota, a client quota's refusal (what the
+ * same client holds), and a library caller that set no `roomWaitMs` are refused at once, as before.
  */
 import { failure, type IvshError, isIvshError, reasonOf } from "../errors.ts";
 import { formatDuration } from "../units.ts";
 import { abortable } from "./abortable.ts";
+import type { ChannelClient } from "./channel-client.ts";
 import { Ring } from "./ring.ts";
+import { largerFlag } from "./ring-shrink.ts";
 
 /** How long `ivsh guest send` waits for room without --timeout: as long as for an arbiter away. */
 export const DEFAULT_ROOM_WAIT_MS = 30_000;
@@ -28,8 +34,11 @@ export interface RoomWaitOptions {
    * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace).
    */
   roomWaitMs?: number;
-  /** Called once, as the wait begins, with why there is no room (e.g. "only 0 of 254 blocks are free"). */
-  onRoomWait?: ((reason: string) => void) | undefined;
+  /**
+   * Called once, as the wait begins, with why there is no room (e.g. "only 0 of 254 blocks are free") and
+   * where the room is awaited: "the region", or "VM 'NAME''s quota (--vm-quota)".
+   */
+  onRoomWait?: ((reason: string, within: string) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -48,13 +57,49 @@ export function ringBlocks(depth: number, chunkBytes: number, blockSize: number)
   return Math.ceil(Ring.bytesNeeded(depth, chunkBytes) / blockSize);
 }
 
+/** Where a refused ring awaits room: how many blocks that holds when empty, and how many are free now. */
+export interface Room {
+  /** As a wait says it: "the region", "VM 'web''s quota (--vm-quota)". */
+  within: string;
+  /** A ring needing more never fits there: it is refused at once. */
+  capacity: number;
+  /** How that refusal says so, where the arbiter's words do not (a quota's speak of what the VM holds). */
+  beyond?: string;
+  /** The blocks free there now (a status, which the arbiter does not log as it logs a refused alloc at info). */
+  free(): Promise<number>;
+}
+
 /**
- * One ring allocation's waits for room: `askAgain` after each refusal of its smallest form. The region is
+ * The room `refusal` is about, or undefined if it is not waited for: the region's (NoSpace), or its VM's
+ * quota (QuotaExceeded naming --vm-quota), which its VM's other clients fill; free there is the lesser of
+ * the quota's rest and the region's free blocks. Not a client's own quota: what fills it is its own.
+ */
+export async function roomOf(client: ChannelClient, refusal: IvshError): Promise<Room | undefined> {
+  if (isIvshError(refusal, "NoSpace")) {
+    const free = async () => (await client.status(0)).blocks.free;
+    return { within: "the region", capacity: client.geometry.blockCount, free };
+  }
+  if (!isIvshError(refusal, "QuotaExceeded") || largerFlag(refusal) !== "--vm-quota") return undefined;
+  const { requester, limits } = await client.status(0);
+  const quota = limits?.vmQuotaBlocks ?? 0;
+  if (quota === 0) return undefined; // an arbiter that does not say its quota: not waited on, as before
+  const free = async () => {
+    const report = await client.status(0);
+    return Math.min(report.blocks.free, quota - report.requester.vmBlocksAllocated);
+  };
+  const beyond = "the ring alone is more than the whole quota: no other transfer's end makes room for it";
+  return { within: `VM '${requester.vm}''s quota (--vm-quota)`, capacity: quota, free, beyond };
+}
+
+/**
+ * One ring allocation's waits for room: `askAgain` after each refusal of its smallest form. The room is
  * asked how much is free between pauses, not the ring again: each ask an arbiter refuses is a line in its log.
  */
 export class RoomWaiter {
   private startedMs: number | undefined;
   private pauseMs = FIRST_PAUSE_MS;
+  /** Why the last refusal was not waited on, when the refusal's own words do not say (Room.beyond). */
+  private beyond: string | undefined;
 
   constructor(
     private readonly options: RoomWaitOptions,
@@ -62,22 +107,24 @@ export class RoomWaiter {
   ) {}
 
   /**
-   * After a refusal of the ring's smallest form, which needs `blocks`: pauses until the region has that many
-   * blocks free (`freeBlocks`: a status, which the arbiter does not log as it logs a refused alloc at info),
-   * and returns how many are, to ask again with; undefined when the refusal stands (the wait does not apply,
-   * or its time is up).
+   * After a refusal of the ring's smallest form, which needs `blocks`: pauses until the room the refusal is
+   * about (`room`, asked only if there is a wait: see roomOf) has that many blocks free, and returns how
+   * many are, to ask again with; undefined when the refusal stands (the wait does not apply, or its time is up).
    */
   async askAgain(
     refusal: IvshError,
     blocks: number,
-    region: { blockCount: number },
-    freeBlocks: () => Promise<number>,
+    room: () => Promise<Room | undefined>,
   ): Promise<number | undefined> {
     const limitMs = this.options.roomWaitMs ?? 0;
-    if (blocks > region.blockCount || !isIvshError(refusal, "NoSpace") || !(limitMs > 0)) return undefined;
+    if (!(limitMs > 0)) return undefined;
+    // A status that fails (the arbiter away) leaves it to the refusal to stand.
+    const where = await this.abortable(room().catch(() => undefined));
+    if (where !== undefined && blocks > where.capacity) this.beyond = where.beyond;
+    if (where === undefined || blocks > where.capacity) return undefined;
     if (this.startedMs === undefined) {
       this.startedMs = performance.now();
-      this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""));
+      this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""), where.within);
     }
     for (;;) {
       const leftMs = this.startedMs + limitMs - performance.now();
@@ -85,7 +132,7 @@ export class RoomWaiter {
       await this.abortable(Bun.sleep(Math.min(this.pauseMs, leftMs)));
       this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
       // A status that fails (the arbiter away) leaves it to the alloc to say why.
-      const free = await this.abortable(freeBlocks().catch(() => Number.POSITIVE_INFINITY));
+      const free = await this.abortable(where.free().catch(() => Number.POSITIVE_INFINITY));
       if (free >= blocks) return free;
     }
   }
@@ -96,9 +143,11 @@ export class RoomWaiter {
 
   /**
    * For the refusal after a wait: how long the room stayed held ("" if it did not wait). Not "by other
-   * clients": a library caller may hold it itself, and only `ivsh status` knows whose it is.
+   * clients": a library caller may hold it itself, and only `ivsh status` knows whose it is. For one not
+   * waited on since the ring could never fit: that, where the refusal does not say it.
    */
   get waited(): string {
+    if (this.beyond) return ` (${this.beyond})`;
     const limitMs = this.options.roomWaitMs ?? 0;
     if (this.startedMs === undefined || !Number.isFinite(limitMs)) return "";
     return ` (they stayed held for the ${formatDuration(limitMs)} it waited: \`ivsh status\` lists their holders)`;

@@ -40,6 +40,11 @@ export interface Progress {
   senderFailed?(failed: SenderSetupFailure): void;
   /** A line for the user that is neither a wait nor a warning (a sender's ring smaller than asked). */
   notice?(line: string): void;
+  /**
+   * A sender's: its ring waits for room other clients hold, up to `limitMs` (`what`: where, and why there
+   * is none now). It may last that long, so it is told where no progress shows too. Unset: `waiting`.
+   */
+  roomWait?(what: string, limitMs: number | undefined): void;
 }
 
 export interface TransferResult extends TransferSummary {
@@ -131,7 +136,11 @@ async function sendThrough(
   const { signal } = options;
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
-  const onRoomWait = (reason: string) => progress.waiting?.(`for room in the region for the ring: ${reason}`);
+  const onRoomWait = (reason: string, within: string) => {
+    const what = `for room in ${within} for the ring: ${reason}`;
+    if (progress.roomWait) progress.roomWait(what, options.roomWaitMs);
+    else progress.waiting?.(what);
+  };
   // Stopped past its lease while it set up (waiting for room, up to --timeout), nothing was sent: it starts
   // over in a new session, as one stopped while it waited for a receiver does.
   redoable(() => source.rewind());
