@@ -85,6 +85,9 @@ export async function roomOf(client: ChannelClient, refusal: IvshError): Promise
   if (quota === 0) return undefined; // an arbiter that does not say its quota: not waited on, as before
   const free = async () => {
     const report = await client.status(0);
+    // An arbiter restarted meanwhile with another --vm-quota (or none): the ring is asked for again and a
+    // refusal judged by the quota now. Kept, a larger one left the sender waiting for room it had.
+    if ((report.limits?.vmQuotaBlocks ?? 0) !== quota) return Number.POSITIVE_INFINITY;
     return Math.min(report.blocks.free, quota - report.requester.vmBlocksAllocated);
   };
   const beyond = "the ring alone is more than the whole quota: no other transfer's end makes room for it";
