@@ -50,7 +50,7 @@ test("a sender waiting for its VM's quota gets its ring once the arbiter restart
     // Bounded, so that before the fix the test fails on its refusal, not on its own time.
     const timeout = ["--timeout", "20s"];
     waiter = guestSaying(paths, ["send", secondIn, "--channel", "second", ...RING, "--progress", ...timeout]);
-    expect(await once(waiter, "waiting for room")).toContain("waiting for room in VM 'host''s quota");
+    expect(await once(waiter, "waiting for room")).toContain("waiting for room in the quota of VM 'host'");
     await arbiter.kill9();
     flags.extra = ["--vm-quota", "8MiB"]; // 128 blocks: room for both rings
     await arbiter.restart();
@@ -96,7 +96,7 @@ test("a sender waiting for its VM's quota is refused at once, naming the quota n
       "--timeout",
       "20s",
     ]);
-    expect(await once(waiter, "waiting for room")).toContain("waiting for room in VM 'host''s quota");
+    expect(await once(waiter, "waiting for room")).toContain("waiting for room in the quota of VM 'host'");
     await arbiter.kill9();
     flags.extra = ["--vm-quota", "1MiB"]; // 16 blocks: less than the ring's 33
     await arbiter.restart();
