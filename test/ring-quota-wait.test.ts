@@ -52,7 +52,7 @@ test("a sender over its VM's quota while the VM's other transfer holds its ring 
     // Before: exit 1 at once, "... it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks
     // (2.06 MiB) of its quota of 64 blocks (4.00 MiB) ...; start the arbiter with a larger --vm-quota".
     expect(await once(waiter, "waiting for room")).toContain(
-      "waiting for room in VM 'host''s quota (--vm-quota) for the ring: it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks (2.06 MiB) of its quota of 64 blocks (4.00 MiB)",
+      "waiting for room in the quota of VM 'host' (--vm-quota) for the ring: it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks (2.06 MiB) of its quota of 64 blocks (4.00 MiB)",
     );
     const firstOut = join(paths.dir, "first.out");
     const firstReceiver = guest(paths, ["recv", "-q", "--channel", "first", "--out", firstOut]);

@@ -36,7 +36,7 @@ export interface RoomWaitOptions {
   roomWaitMs?: number;
   /**
    * Called once, as the wait begins, with why there is no room (e.g. "only 0 of 254 blocks are free") and
-   * where the room is awaited: "the region", or "VM 'NAME''s quota (--vm-quota)".
+   * where the room is awaited: "the region", or "the quota of VM 'NAME' (--vm-quota)".
    */
   onRoomWait?: ((reason: string, within: string) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -59,7 +59,7 @@ export function ringBlocks(depth: number, chunkBytes: number, blockSize: number)
 
 /** Where a refused ring awaits room: how many blocks that holds when empty, and how many are free now. */
 export interface Room {
-  /** As a wait says it: "the region", "VM 'web''s quota (--vm-quota)". */
+  /** As a wait says it: "the region", "the quota of VM 'web' (--vm-quota)". */
   within: string;
   /** A ring needing more never fits there: it is refused at once. */
   capacity: number;
@@ -85,10 +85,13 @@ export async function roomOf(client: ChannelClient, refusal: IvshError): Promise
   if (quota === 0) return undefined; // an arbiter that does not say its quota: not waited on, as before
   const free = async () => {
     const report = await client.status(0);
+    // An arbiter restarted meanwhile with another --vm-quota (or none): the ring is asked for again and a
+    // refusal judged by the quota now. Kept, a larger one left the sender waiting for room it had.
+    if ((report.limits?.vmQuotaBlocks ?? 0) !== quota) return Number.POSITIVE_INFINITY;
     return Math.min(report.blocks.free, quota - report.requester.vmBlocksAllocated);
   };
   const beyond = "the ring alone is more than the whole quota: no other transfer's end makes room for it";
-  return { within: `VM '${requester.vm}''s quota (--vm-quota)`, capacity: quota, free, beyond };
+  return { within: `the quota of VM '${requester.vm}' (--vm-quota)`, capacity: quota, free, beyond };
 }
 
 /**
