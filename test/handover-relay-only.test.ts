@@ -67,3 +67,24 @@ test("bridges that hand over: its removal is a problem, as before", async () => 
       "each) instead of handing it over (if it was moved, move it back; else stop the arbiter and start it again)",
   ]);
 }, 60_000);
+
+test("a mixed setup: a VM that hands over, come only after the removal (relaying then), is still named", async () => {
+  // As after an arbiter's restart, which forgets what bridges did: the relaying VM reconnects first.
+  const { socket } = await guestAskedThroughBridge("mixed", { IVSH_BRIDGE: "relay" });
+  const handover = handoverPath(socket);
+  renameSync(handover, `${handover}.away`);
+  await Bun.sleep(2 * LEASE_MS);
+  expect(await problemsOf(socket)).toBeUndefined();
+  // Its bridge would hand over, but relays for the socket gone (its WARN on QEMU's stderr only).
+  const handing = socketGuestfwd("vm-hands-over", socket);
+  try {
+    await fetchStatus({ hostname: "127.0.0.1", port: handing.port });
+    await eventually(
+      async () => ((await problemsOf(socket)) ?? []).some((problem) => problem.includes(handover)),
+      livenessBoundMs(LEASE_MS),
+      "status to name the hand-over socket once a VM not seen relaying beside it relays",
+    );
+  } finally {
+    handing.stop();
+  }
+}, 60_000);

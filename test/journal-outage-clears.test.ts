@@ -87,3 +87,33 @@ testWithTool(
   },
   60_000,
 );
+
+testWithTool(
+  "prlimit",
+  "room for a record but not for the trial page (a limit raised by 2 KiB): changes are still tried, and recorded",
+  async () => {
+    // The trial write is a page; a record is a few hundred bytes. On a full file system the last block's
+    // room, or a limit raised by less than a page, takes a change but not the page. Each failed trial put
+    // the changes' own try off by a second, at every sweep (4 a second here): all were refused up front.
+    paths = testPaths("outage-clears-part");
+    const arbiter = await ArbiterProcess.start(paths, { lease: "1s" });
+    let client: Client | undefined;
+    try {
+      client = await connect({ region: paths.region, socket: paths.socket, name: "changer" });
+      fileSizeLimit(arbiter.pid, statSync(paths.state).size);
+      expect(await outcome(client.mutex("refused").then((mutex) => mutex.close()))).not.toBe("ok");
+      fileSizeLimit(arbiter.pid, statSync(paths.state).size + 2048);
+      const changer = client;
+      await eventually(
+        async () => (await outcome(changer.mutex("fits").then((mutex) => mutex.close()))) === "ok",
+        livenessBoundMs(LEASE_MS),
+        "a change that fits under the limit to be recorded",
+      );
+      expect(readFileSync(paths.state, "utf8")).toContain('"fits"');
+    } finally {
+      await client?.close().catch(() => {});
+      await arbiter.stop().catch(() => {});
+    }
+  },
+  60_000,
+);

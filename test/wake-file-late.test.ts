@@ -23,6 +23,8 @@ afterAll(() => own.cleanup());
 function withoutWakeFile(
   name: string,
   body: (arbiter: ArbiterProcess, region: string, dir: string) => Promise<void>,
+  /** A shell command put at REGION.wake with the remount, the arbiter stopped meanwhile (no sweep first). */
+  put?: (wake: string) => string,
 ) {
   return withSmallTmpfs(
     join(own.dir, name),
@@ -40,7 +42,14 @@ function withoutWakeFile(
       try {
         expect(existsSync(`${region}.wake`)).toBe(false);
         // More inodes: the cause gone.
-        expect(Bun.spawnSync(["mount", "-o", "remount,nr_inodes=16", dir]).exitCode).toBe(0);
+        const remount = `mount -o remount,nr_inodes=16 ${dir}`;
+        if (put) process.kill(arbiter.pid, "SIGSTOP");
+        try {
+          const script = put ? `${remount} && ${put(`${region}.wake`)}` : remount;
+          expect(Bun.spawnSync(["sh", "-c", script]).exitCode).toBe(0);
+        } finally {
+          if (put) process.kill(arbiter.pid, "SIGCONT");
+        }
         await body(arbiter, region, dir);
       } finally {
         await arbiter.stop();
@@ -96,3 +105,34 @@ testUnless(
     }),
   60_000,
 );
+
+for (const [what, put] of [
+  ["a FIFO", (wake: string) => `mkfifo ${wake}`],
+  ["a directory", (wake: string) => `mkdir ${wake}`],
+] as const)
+  testUnless(
+    cannotMount,
+    `${what} put there after the arbiter could not make the wake-up file: the sweep goes on, and says why`,
+    () =>
+      withoutWakeFile(
+        `put-${what.split(" ")[1]}`,
+        async (arbiter, region) => {
+          const client = await connect({ region, socket: arbiter.paths.socket, name: "asker" });
+          try {
+            // Sweeps (every 250 ms) that try it; each must return (open(2) of a FIFO may block).
+            await Bun.sleep(1500);
+            expect((await client.status(0)).problems).toBeUndefined();
+          } finally {
+            await client.close();
+          }
+          await arbiter.stop();
+          const stderr = await arbiter.spawned.stderr;
+          // Said once, with what to do: the start's WARN ("make room") no longer says why.
+          const said = `the region's wake-up file ${region}.wake is not a regular file`;
+          expect(stderr.split(said).length - 1).toBe(1);
+          expect(stderr).toContain("remove it, and the arbiter makes the file at its next sweep");
+        },
+        put,
+      ),
+    60_000,
+  );

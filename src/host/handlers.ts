@@ -40,7 +40,7 @@ export const handlers: { [N in MessageName]: Handler<N> } = {
     if (!isVmName(vm))
       throw failure("ProtocolState", "identify the VM", `'${vm}' is not a VM name (${VM_NAME_RULE})`);
     connection.identifyAs(vm);
-    arbiter.inbox?.noteRelayed();
+    arbiter.inbox?.noteRelayed(vm);
     const refused = arbiter.connections.joinVm(connection.socket);
     if (!refused) return {};
     // Closed, not left open: identified and uncounted, it could go on to say hello.

@@ -33,6 +33,8 @@ export const connectFd = Bun.connect as unknown as <Data>(
 /** A datagram whose request never came (its bridge died in between) is dropped after this. */
 const DEFAULT_HANDOVER_TTL_MS = 30_000;
 const HANDOVER_TTL_VARIABLE = "IVSH_HANDOVER_TTL_MS";
+/** VMs whose relaying HandoverInbox.noteRelayed keeps in mind, each way: far more than a host runs. */
+const MAX_NOTED_VMS = 4096;
 
 /** Added to --socket for the hand-over socket beside it. */
 export const HANDOVER_SUFFIX = ".handover";
@@ -74,8 +76,10 @@ export class HandoverInbox {
   private readonly expiry: ReturnType<typeof setInterval>;
   /** A bridge handed a connection over since the start. */
   private handedOver = false;
-  /** A bridge relayed a connection while this socket was in place (`noteRelayed`). */
-  private relayedBeside = false;
+  /** VMs whose bridges relayed a connection while this socket was in place (`noteRelayed`). */
+  private readonly relayingVms = new Set<string>();
+  /** VMs not seen relaying beside this socket that relayed while it was gone: maybe for that. */
+  private readonly relayedWithout = new Set<string>();
 
   private constructor(
     private readonly path: string,
@@ -131,21 +135,31 @@ export class HandoverInbox {
   }
 
   /**
-   * A bridge relays a guest connection (its identify): by choice (IVSH_BRIDGE=relay, which the arbiter
-   * cannot see) or for an obstacle of its own if this socket is in place. One lstat per relayed
-   * connection until one is seen so, nothing after (nothing per hello).
+   * A bridge relays `vm`'s guest connection (its identify): by choice (IVSH_BRIDGE=relay, which the arbiter
+   * cannot see) or for an obstacle of its own if this socket is in place; else perhaps for its absence.
+   * Per VM, as the choice is (QEMU's environment): taken for the whole setup, a VM that hands over, come
+   * only after the removal (the relaying one first, after a restart), relayed unnamed for good. One lstat
+   * per relayed connection of a VM not seen relaying beside it yet, nothing per hello.
    */
-  noteRelayed(): void {
-    if (!this.relayedBeside) this.relayedBeside = this.published();
+  noteRelayed(vm: string): void {
+    if (this.relayingVms.has(vm)) return;
+    // Bounded: any local process may identify, under any name.
+    if (!this.published()) {
+      if (this.relayedWithout.size < MAX_NOTED_VMS) this.relayedWithout.add(vm);
+    } else if (this.relayingVms.size < MAX_NOTED_VMS) {
+      this.relayingVms.add(vm);
+      this.relayedWithout.delete(vm);
+    }
   }
 
   /**
-   * What bridges did since the start: "relays" where they relayed beside this socket and none handed
-   * over (then its removal harms nothing), "hands over" where one handed over, else "unknown".
+   * What bridges did since the start: "relays" where they relayed beside this socket, none handed over
+   * and no other VM relayed since it was gone (then its removal harms nothing); "hands over" where one
+   * handed over or such another VM relayed; else "unknown".
    */
   get bridges(): "relays" | "hands over" | "unknown" {
-    if (this.handedOver) return "hands over";
-    return this.relayedBeside ? "relays" : "unknown";
+    if (this.handedOver || this.relayedWithout.size > 0) return "hands over";
+    return this.relayingVms.size > 0 ? "relays" : "unknown";
   }
 
   close(): void {

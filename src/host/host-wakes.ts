@@ -5,6 +5,7 @@
  * lock, its host waiters are woken here too, to find OWNER_DIED. A guest's futex sleepers see such changes
  * at the end of their slice; nothing in the host can reach into a guest's kernel.
  */
+import { lstatSync } from "node:fs";
 import { dirname } from "node:path";
 import { errnoOf } from "../ffi/errno.ts";
 import { flaggedDirectoryRefusal, flaggedRefusal } from "../ffi/file-flags.ts";
@@ -30,7 +31,8 @@ export class HostWakes {
     /** Undefined while it could not be made: the sweep tries again (`adoptLate`). */
     private mailbox: WakeMailbox | undefined,
     private readonly slots: RegionSlots,
-    private readonly made?: { regionPath: string; slotCount: number },
+    /** Where and how large to make it, and why it could not be last time (its errno). */
+    private readonly made?: { regionPath: string; slotCount: number; why: string },
   ) {}
 
   /**
@@ -50,7 +52,8 @@ export class HostWakes {
     } catch (error) {
       notes.push(unmadeMailbox(mailboxPath(regionPath), error));
       // Host sleepers are woken by host wakers, or by their slice's end, until the sweep makes or adopts it.
-      return new HostWakes(undefined, slots, { regionPath, slotCount });
+      const why = errnoOf(error) || String(error);
+      return new HostWakes(undefined, slots, { regionPath, slotCount, why });
     }
   }
 
@@ -114,8 +117,13 @@ export class HostWakes {
     if (!this.made) return;
     try {
       this.mailbox = WakeMailbox.open(this.made.regionPath, this.made.slotCount);
-    } catch {
-      return; // as at the start: said there
+    } catch (error) {
+      // Said again when the reason changes: a directory or FIFO put there since was passed over in silence,
+      // the start's WARN blaming a cause long gone ("make room").
+      const why = errnoOf(error) || String(error);
+      if (why !== this.made.why) log.warn(unmadeMailbox(mailboxPath(this.made.regionPath), error));
+      this.made.why = why;
+      return;
     }
     if (this.mailbox)
       log.info(
@@ -146,6 +154,13 @@ export class HostWakes {
  */
 function unmadeMailbox(path: string | undefined, error: unknown): string {
   const errno = errnoOf(error);
+  const kind = path ? lstatSync(path, { throwIfNoEntry: false }) : undefined;
+  if (kind && !kind.isFile())
+    return (
+      `the region's wake-up file ${path} is not a regular file (${(error as Error).message}): remove it, and ` +
+      "the arbiter makes the file at its next sweep; host clients park in the arbiter meanwhile, a socket " +
+      "round trip per wake-up"
+    );
   const where = path ? dirname(path) : "its directory";
   // Read-only is no matter of users: a unit's ProtectSystem= leaves a region's directory so when its
   // ReadWritePaths= names the region's file alone.

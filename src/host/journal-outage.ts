@@ -158,9 +158,11 @@ export class JournalOutage {
     try {
       file.tryWrite();
     } catch (error) {
-      // Changes keep being refused up front, without a try of their own before the next sweep's.
+      // Not put off: changes keep their own try once a PROBE_AFTER_MS. A page may not fit where a record
+      // does (a full file system's last block, a size limit or quota raised by less): put off at every
+      // sweep, which comes sooner than PROBE_AFTER_MS, every change was refused up front until a page fit.
       if (error instanceof JournalWriteFailed)
-        this.failed = { error, probeAtMs: performance.now() + PROBE_AFTER_MS };
+        this.failed = { error, probeAtMs: this.failed?.probeAtMs ?? performance.now() + PROBE_AFTER_MS };
       return;
     }
     this.recorded(file.path, " (a trial write at its end succeeded)");
