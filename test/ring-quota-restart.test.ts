@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { type ArbiterFlags, ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
-import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { guest, guestSaying, randomFile, saidOnce, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -28,17 +28,6 @@ afterAll(async () => {
 /** A ring of two 1 MiB chunks and its header: 33 of the quota's 64 blocks, a shape kept as given. */
 const RING = ["--chunk-size", "1MiB", "--depth", "2"];
 
-/** The sender's stderr once it says `words`, or all of it if it exited first. */
-async function once(sender: ReturnType<typeof guestSaying>, words: string): Promise<string> {
-  let exited = false;
-  void sender.proc.exited.then(() => {
-    exited = true;
-  });
-  while (!exited && !sender.said.text.includes(words)) await Bun.sleep(50);
-  await Bun.sleep(exited ? 100 : 0); // what it said last, as it exited
-  return sender.said.text;
-}
-
 test("a sender waiting for its VM's quota gets its ring once the arbiter restarts with a quota that fits it, the other ring still held", async () => {
   const firstIn = join(paths.dir, "first.in");
   const secondIn = join(paths.dir, "second.in");
@@ -46,17 +35,19 @@ test("a sender waiting for its VM's quota gets its ring once the arbiter restart
   const holder = guestSaying(paths, ["send", firstIn, "--channel", "first", ...RING, "--progress"]);
   let waiter: ReturnType<typeof guestSaying> | undefined;
   try {
-    expect(await once(holder, "waiting for a receiver")).toContain("waiting for a receiver");
+    expect(await saidOnce(holder, "waiting for a receiver")).toContain("waiting for a receiver");
     // Bounded, so that before the fix the test fails on its refusal, not on its own time.
     const timeout = ["--timeout", "20s"];
     waiter = guestSaying(paths, ["send", secondIn, "--channel", "second", ...RING, "--progress", ...timeout]);
-    expect(await once(waiter, "waiting for room")).toContain("waiting for room in the quota of VM 'host'");
+    expect(await saidOnce(waiter, "waiting for room")).toContain(
+      "waiting for room in the quota of VM 'host'",
+    );
     await arbiter.kill9();
     flags.extra = ["--vm-quota", "8MiB"]; // 128 blocks: room for both rings
     await arbiter.restart();
     // Before: "... VM 'host' already has 33 blocks (2.06 MiB) of its quota of 64 blocks (4.00 MiB) ... (they
     // stayed held for the 20 s it waited ...)", exit 1 at --timeout, though the quota was 128 blocks by then.
-    expect(await once(waiter, "waiting for a receiver")).toContain(
+    expect(await saidOnce(waiter, "waiting for a receiver")).toContain(
       "waiting for a receiver on channel 'second'",
     );
     const [firstOut, secondOut] = [join(paths.dir, "first.out"), join(paths.dir, "second.out")];
@@ -85,7 +76,7 @@ test("a sender waiting for its VM's quota is refused at once, naming the quota n
   const holder = guestSaying(paths, ["send", firstIn, "--channel", "shrunk-first", ...RING, "--progress"]);
   let waiter: ReturnType<typeof guestSaying> | undefined;
   try {
-    expect(await once(holder, "waiting for a receiver")).toContain("waiting for a receiver");
+    expect(await saidOnce(holder, "waiting for a receiver")).toContain("waiting for a receiver");
     waiter = guestSaying(paths, [
       "send",
       firstIn,
@@ -96,7 +87,9 @@ test("a sender waiting for its VM's quota is refused at once, naming the quota n
       "--timeout",
       "20s",
     ]);
-    expect(await once(waiter, "waiting for room")).toContain("waiting for room in the quota of VM 'host'");
+    expect(await saidOnce(waiter, "waiting for room")).toContain(
+      "waiting for room in the quota of VM 'host'",
+    );
     await arbiter.kill9();
     flags.extra = ["--vm-quota", "1MiB"]; // 16 blocks: less than the ring's 33
     await arbiter.restart();

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, livenessBoundMs } from "./helpers/processes.ts";
-import { guest, guestSaying, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { guest, guestSaying, randomFile, saidOnce, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -28,17 +28,6 @@ afterAll(async () => {
 /** A ring of two 1 MiB chunks and its header: 33 of the quota's 64 blocks, a shape kept as given. */
 const RING = ["--chunk-size", "1MiB", "--depth", "2"];
 
-/** The sender's stderr once it says `words`, or all of it if it exited first. */
-async function once(sender: ReturnType<typeof guestSaying>, words: string): Promise<string> {
-  let exited = false;
-  void sender.proc.exited.then(() => {
-    exited = true;
-  });
-  while (!exited && !sender.said.text.includes(words)) await Bun.sleep(50);
-  await Bun.sleep(exited ? 100 : 0); // what it said last, as it exited
-  return sender.said.text;
-}
-
 test("a sender over its VM's quota while the VM's other transfer holds its ring waits, and goes through once that one ends", async () => {
   const firstIn = join(paths.dir, "first.in");
   const secondIn = join(paths.dir, "second.in");
@@ -47,11 +36,11 @@ test("a sender over its VM's quota while the VM's other transfer holds its ring 
   const holder = guestSaying(paths, ["send", firstIn, "--channel", "first", ...RING, "--progress"]);
   let waiter: ReturnType<typeof guestSaying> | undefined;
   try {
-    expect(await once(holder, "waiting for a receiver")).toContain("waiting for a receiver");
+    expect(await saidOnce(holder, "waiting for a receiver")).toContain("waiting for a receiver");
     waiter = guestSaying(paths, ["send", secondIn, "--channel", "second", ...RING, "--progress"]);
     // Before: exit 1 at once, "... it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks
     // (2.06 MiB) of its quota of 64 blocks (4.00 MiB) ...; start the arbiter with a larger --vm-quota".
-    expect(await once(waiter, "waiting for room")).toContain(
+    expect(await saidOnce(waiter, "waiting for room")).toContain(
       "waiting for room in the quota of VM 'host' (--vm-quota) for the ring: it needs 33 blocks (2.06 MiB) and VM 'host' already has 33 blocks (2.06 MiB) of its quota of 64 blocks (4.00 MiB)",
     );
     const firstOut = join(paths.dir, "first.out");
@@ -73,7 +62,7 @@ test("the wait for the quota ends at --timeout, saying the room stayed held that
   await randomFile(firstIn, 3 << 20);
   const holder = guestSaying(paths, ["send", firstIn, "--channel", "timed-first", ...RING, "--progress"]);
   try {
-    expect(await once(holder, "waiting for a receiver")).toContain("waiting for a receiver");
+    expect(await saidOnce(holder, "waiting for a receiver")).toContain("waiting for a receiver");
     const waiter = guestSaying(paths, ["send", firstIn, "--channel", "timed", ...RING, "--timeout", "1s"]);
     expect(await waiter.proc.exited).toBe(1);
     expect(waiter.said.text).toContain(

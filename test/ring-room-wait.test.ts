@@ -18,7 +18,7 @@ import {
   livenessBoundMs,
   spawnFixture,
 } from "./helpers/processes.ts";
-import { guest, guestSaying } from "./helpers/transfer.ts";
+import { guest, guestSaying, saidOnce } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -46,17 +46,6 @@ async function holdEverything() {
   return holder;
 }
 
-/** The sender's stderr once it says `words`, or all of it if it exited first. */
-async function once(sender: ReturnType<typeof guestSaying>, words: string): Promise<string> {
-  let exited = false;
-  void sender.proc.exited.then(() => {
-    exited = true;
-  });
-  while (!exited && !sender.said.text.includes(words)) await Bun.sleep(50);
-  await Bun.sleep(exited ? 100 : 0); // what it said last, as it exited
-  return sender.said.text;
-}
-
 test("a sender that finds the region full waits for room, and goes through once the holder lets go", async () => {
   const holder = await holdEverything();
   const out = join(paths.dir, "waited.out");
@@ -65,7 +54,7 @@ test("a sender that finds the region full waits for room, and goes through once 
   try {
     // Before: exit 1 at once, "… since it needs 1 block and only 0 of 63 blocks are free; start the
     // arbiter with a larger --size".
-    expect(await once(sender, "waiting for room")).toContain(
+    expect(await saidOnce(sender, "waiting for room")).toContain(
       "waiting for room in the region for the ring: it needs 1 block and only 0 of 63 blocks are free...",
     );
   } finally {
@@ -298,7 +287,7 @@ test("a receiver whose sender waits for room past its --timeout says the sender 
     "30s",
   ]);
   try {
-    expect(await once(sender, "waiting for room")).toContain("waiting for room");
+    expect(await saidOnce(sender, "waiting for room")).toContain("waiting for room");
     const receiver = guestSaying(paths, ["recv", "--channel", "pending", "--out", "-", "--timeout", "1s"]);
     expect(await receiver.proc.exited).toBe(1);
     // Before: "no sender showed up within 1 s (--timeout)", with the sender there, waiting for room.
@@ -334,7 +323,7 @@ test("a sender stopped past its lease while it waits for room starts over in a n
     "60s",
   ]);
   try {
-    expect(await once(sender, "waiting for room")).toContain("waiting for room");
+    expect(await saidOnce(sender, "waiting for room")).toContain("waiting for room");
     sender.proc.kill("SIGSTOP");
     await Bun.sleep(3000); // three leases: the arbiter has let go of its session, and of the channel
     sender.proc.kill("SIGCONT");

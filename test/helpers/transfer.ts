@@ -153,6 +153,17 @@ export function guestSaying(paths: TestPaths, args: string[]) {
   return { proc, said: collected(proc.stderr) };
 }
 
+/** A `guestSaying` end's stderr once it says `words`, or all of it if it exited first. */
+export async function saidOnce(end: ReturnType<typeof guestSaying>, words: string): Promise<string> {
+  let exited = false;
+  void end.proc.exited.then(() => {
+    exited = true;
+  });
+  while (!exited && !end.said.text.includes(words)) await Bun.sleep(50);
+  await Bun.sleep(exited ? 100 : 0); // what it said last, as it exited
+  return end.said.text;
+}
+
 /** What `stream` has said so far, read in the background: tests wait on `text` with `eventually`. */
 function collected(stream: ReadableStream<Uint8Array>): { text: string } {
   const said = { text: "" };
