@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { connect } from "../src/guest/index.ts";
+import { SlotWord } from "../src/region/layout.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, clientConfig, eventually, spawnFixture } from "./helpers/processes.ts";
@@ -355,3 +356,26 @@ interface Relay {
   arbiterSide?: Socket<undefined>;
   early: Uint8Array[];
 }
+
+// Mutation round 30: notify() and broadcast() bump the sequence word of the handle's slot; on a closed
+// handle (the object kept open by another) nothing refused them, and the sequence moved for nobody. A
+// wait() on it says the handle was closed, not that the lock is not held.
+test("notify(), broadcast() or wait() on a closed condvar handle throws, and the sequence does not move", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  try {
+    const kept = await client.condvar("notify-after-close");
+    const closed = await client.condvar("notify-after-close");
+    await closed.close();
+    const words = client.slotWords(kept.slot);
+    const sequence = Atomics.load(words, SlotWord.sequence);
+    const handleClosed = /^Failed to use 'notify-after-close' since its handle was closed \(open it again\)$/;
+    expectFailure(() => closed.notify(), "NotHeld", handleClosed);
+    expectFailure(() => closed.broadcast(), "NotHeld", handleClosed);
+    await expectRejection(closed.wait(), "NotHeld", handleClosed); // not "does not hold its lock"
+    expect(Atomics.load(words, SlotWord.sequence)).toBe(sequence);
+    kept.notify(); // the open handle still can
+    expect(Atomics.load(words, SlotWord.sequence)).toBe(sequence + 1);
+  } finally {
+    await client.close();
+  }
+});

@@ -237,6 +237,52 @@ describe("the fuzzer's checks", () => {
     });
   });
 
+  // Which of two same-id requests an answer is (link.ts's `match`), where getting it wrong is a false
+  // violation: each case below names what took the answer wrongly.
+  test("a one-way wake's refusal that the same-id wake after it cannot get is the one-way wake's", async () => {
+    const frames = [
+      request("wake", 9, { slot: 2, word: 2, count: 1, reply: 0 }), // NotHeld or InvalidArgument, or nothing
+      request("wake", 9, { slot: 2, word: 2, count: 0, reply: 1 }), // InvalidArgument only
+      request("heartbeat", 10),
+    ];
+    const answer: Answer = (frame, socket) => {
+      if (frame.op === messages.heartbeat.op) socket.write(heartbeatReply(frame.requestId));
+      else socket.write(errorFrame(frame, frame.body.at(-1) === 0 ? "NotHeld" : "InvalidArgument"));
+    };
+    expect(await violationsAgainst(answer, frames, 20_000)).toEqual([]);
+  });
+
+  test("three wakes with one request id, the first one-way, all refused: three answers, none unexpected", async () => {
+    const frames = [
+      request("wake", 11, { slot: 2, word: 2, count: 1, reply: 0 }),
+      request("wake", 11, { slot: 3, word: 1, count: 1, reply: 1 }),
+      request("wake", 11, { slot: 4, word: 1, count: 1, reply: 1 }),
+      request("heartbeat", 12),
+    ];
+    const answer: Answer = (frame, socket) =>
+      socket.write(
+        frame.op === messages.heartbeat.op ? heartbeatReply(frame.requestId) : errorFrame(frame, "NotHeld"),
+      );
+    expect(await violationsAgainst(answer, frames, 20_000)).toEqual([]);
+  });
+
+  test("a refused wait answered at once is the due one, not a parked wait's of the same request id", async () => {
+    const frames = [
+      request("wait", 13, { slot: 2, word: 1, expected: 0, timeoutMs: 50 }), // parked: a reply, or NotHeld
+      request("wait", 13, { slot: 2, word: 16, expected: 0, timeoutMs: 50 }), // no such word: refused
+      request("heartbeat", 14),
+    ];
+    const answer: Answer = (frame, socket) => {
+      if (frame.op === messages.heartbeat.op) return socket.write(heartbeatReply(frame.requestId));
+      if (frame.body[4] === 16) return socket.write(errorFrame(frame, "NotHeld"));
+      const timedOut = encodeFrame(FrameKind.reply, frame.op, frame.requestId, messages.wait.reply, {
+        outcome: 2,
+      });
+      setTimeout(() => socket.write(timedOut), 50);
+    };
+    expect(await violationsAgainst(answer, frames, 20_000)).toEqual([]);
+  });
+
   test("honest workers that cannot do their work are a violation", async () => {
     const stats = new FuzzStats(1);
     const dir = mkdtempSync("/tmp/ivsh-fuzz-checks-");

@@ -88,3 +88,51 @@ test("a waker that finds someone parked names its kernel in the slot; one that f
   parker.wake(site, 1);
   expect(client.words[site.lastWakerIndex]).toBe(HERE);
 });
+
+/**
+ * A resume with a restarted arbiter moves the client to the wake-up file now at the region's path
+ * (wake-file.ts, Parker.useMailbox), closing the one it parked on. A park under way on the old one ends at
+ * its next turn (the caller looks again, and parks on the new one): slept on again, a closed file's
+ * descriptor and mapping were gone (a read of it EBADF, a sleep on it EFAULT: a spin until LOCAL_PARK_MS).
+ */
+test("a futex park under way when the client moves to another wake-up file ends at its next turn", async () => {
+  const used: string[] = [];
+  const { client, site } = setUp(() => {});
+  const mailboxOf = (name: string, onSleep = () => {}) => {
+    let closed = false;
+    const touch = (what: string) => {
+      if (closed) throw new Error(`${name} ${what} after its close`);
+      used.push(`${name} ${what}`);
+    };
+    return {
+      domain: HERE,
+      load: () => {
+        touch("load");
+        return 0;
+      },
+      sleep: () => {
+        touch("sleep");
+        onSleep();
+        return 0;
+      },
+      wake: () => 0,
+      close: () => {
+        closed = true;
+      },
+    } as unknown as WakeMailbox;
+  };
+  const old = mailboxOf("old");
+  // Its first sleep ends with the word changed: the waiter's wake-up, on the new file.
+  const next = mailboxOf("new", () => Atomics.store(client.words, site.wordIndex, EXPECTED + 1));
+  const moving = new Parker(client, old);
+  // The resume runs in a turn between two slices of the sleep.
+  const resumed = Bun.sleep(0).then(() => moving.useMailbox(next));
+  await moving.park(site, EXPECTED, { startedMs: performance.now(), deadlineMs: Number.POSITIVE_INFINITY });
+  await resumed;
+  expect(moving.mailbox).toBe(next);
+  expect(used.filter((use) => use.startsWith("old")).length).toBeGreaterThan(0);
+  // Looked again, the waiter parks on the new file.
+  const slept = used.length;
+  await moving.park(site, EXPECTED, { startedMs: performance.now(), deadlineMs: Number.POSITIVE_INFINITY });
+  expect(used.slice(slept)).toEqual(["new load", "new sleep"]);
+});

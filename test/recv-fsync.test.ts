@@ -9,10 +9,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type TestPaths, testPaths } from "./helpers/paths.ts";
+import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, exitOrKill } from "./helpers/processes.ts";
 import { straceUnusable, testUnless } from "./helpers/tools.ts";
-import { guest, guestUnderStrace, randomFile, sameBytes } from "./helpers/transfer.ts";
+import { clientEnv, guest, guestUnderStrace, randomFile, sameBytes } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -281,3 +281,57 @@ test("recv --fsync into a FIFO or through a link to a device or a descriptor is 
   }
   expect(readFileSync(out, "utf8")).toBe("kept on disk\n");
 }, 90_000);
+
+/**
+ * What --fsync does not refuse: a directory (or a link to one), or a path through a regular file (ENOTDIR),
+ * is no output the open can write, and it says so in its own words, with --fsync as without (the refusal
+ * above would blame --fsync for a name that no flag makes writable).
+ */
+test("recv --fsync into a directory or through a file: the open's own refusal, as without --fsync", async () => {
+  const directory = join(paths.dir, "fsync-dir");
+  mkdirSync(directory);
+  const file = join(paths.dir, "fsync-file");
+  writeFileSync(file, "a file\n");
+  const linked = join(paths.dir, "fsync-link-to-dir"); // the open follows it, as the check must
+  symlinkSync(directory, linked);
+  for (const [out, reason] of [
+    [directory, `${directory} is a directory`],
+    [linked, `${linked} is a directory`],
+    [`${file}/x`, `a part of ${file}/x before its last '/' is not a directory (ENOTDIR)`],
+  ] as const)
+    for (const flags of [["--fsync"], []]) {
+      const receiver = guest(paths, ["recv", "-q", "--channel", "fsync-open", "--out", out, ...flags]);
+      const code = await exitOrKill(receiver.proc, 30_000);
+      expect({ out, flags, code, stderr: await receiver.stderr }).toEqual({
+        out,
+        flags,
+        code: 1,
+        stderr: `[ivsh] ERROR Failed to write ${out} since ${reason} (--out names the file to write, in a directory that exists)\n`,
+      });
+    }
+}, 60_000);
+
+/**
+ * The case the refusal was made for: stdout redirected into a file (`> FILE`), where /dev/stdout (or
+ * /dev/fd/1) is that regular file, so only its being a descriptor's name tells there is no name to take.
+ */
+test("recv --fsync --out /dev/stdout with stdout redirected into a file is a usage error", async () => {
+  const redirected = join(paths.dir, "fsync-redirected");
+  for (const out of ["/dev/stdout", "/dev/fd/1"]) {
+    writeFileSync(redirected, "");
+    const args = ["recv", "-q", "--channel", "fsync-redirect", "--out", out, "--fsync", "--timeout", "1s"];
+    const proc = Bun.spawn([process.execPath, CLI, "guest", ...args], {
+      env: { ...process.env, ...clientEnv(paths) },
+      stdout: Bun.file(redirected),
+      stderr: "pipe",
+    });
+    const code = await exitOrKill(proc, 30_000);
+    expect({ out, code, stderr: await new Response(proc.stderr).text() }).toEqual({
+      out,
+      code: 2,
+      stderr: expect.stringContaining(
+        `Failed to use --fsync with --out ${out} since ${out} is not a file ivsh names`,
+      ),
+    });
+  }
+}, 60_000);

@@ -5,10 +5,11 @@
  * a tree that is no git checkout of its own; `ivsh status` names the arbiter's.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
 import { buildName } from "../scripts/build-name.ts";
+import { pathWithout } from "./helpers/path-without.ts";
 import { REPO, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, runCli } from "./helpers/processes.ts";
 import { BINARY, ensureBinary } from "./vm/vm.ts";
@@ -96,3 +97,71 @@ test("ivsh status names the arbiter's version and build; --json as arbiterVersio
     await arbiter.stop();
   }
 }, 60_000);
+
+/** A checkout of one commit (dated as `git` dates it) with one tracked file, `file`. */
+function checkoutAt(name: string): { dir: string; commit: string } {
+  const dir = join(paths.dir, name);
+  mkdirSync(dir);
+  git(dir, "init", "-q");
+  writeFileSync(join(dir, "file"), "one");
+  git(dir, "add", "file");
+  git(dir, "commit", "-q", "-m", "one");
+  return { dir, commit: git(dir, "rev-parse", "--short=12", "HEAD") };
+}
+
+test("a checkout with no commit yet is built as 'unknown'", () => {
+  const empty = join(paths.dir, "empty");
+  mkdirSync(empty);
+  git(empty, "init", "-q");
+  expect(buildName(empty)).toBe("unknown");
+});
+
+test("a change staged but not committed makes the build -dirty, as one not staged does", () => {
+  const { dir, commit } = checkoutAt("staged");
+  writeFileSync(join(dir, "file"), "two");
+  git(dir, "add", "file");
+  expect(buildName(dir)).toBe(`${commit}-dirty 2026-01-02`);
+});
+
+test("a checkout whose index git cannot read is not called dirty (no difference known)", () => {
+  const { dir, commit } = checkoutAt("bad-index");
+  writeFileSync(join(dir, ".git", "index"), "garbage"); // git diff exits 128: 'index file smaller than expected'
+  expect(buildName(dir)).toBe(`${commit} 2026-01-02`);
+});
+
+test("a checkout named through a symbolic link, or relatively, is that checkout", () => {
+  const { dir, commit } = checkoutAt("linked");
+  const link = join(paths.dir, "link-to-checkout");
+  symlinkSync(dir, link);
+  expect(buildName(link)).toBe(`${commit} 2026-01-02`);
+  expect(buildName(relative(process.cwd(), dir))).toBe(`${commit} 2026-01-02`);
+});
+
+test("built where git is not installed: 'unknown', not an empty commit", () => {
+  const { dir } = checkoutAt("no-git");
+  const script = `import { buildName } from ${JSON.stringify(join(REPO, "scripts/build-name.ts"))};
+process.stdout.write(JSON.stringify(buildName(process.cwd())));`;
+  const ran = Bun.spawnSync([process.execPath, "-e", script], {
+    cwd: dir,
+    env: { ...process.env, PATH: pathWithout(dir, "git") },
+  });
+  expect({ stdout: ran.stdout.toString(), stderr: ran.stderr.toString() }).toEqual({
+    stdout: '"unknown"',
+    stderr: "",
+  });
+});
+
+/** `ivsh --version` from source, with `define` as scripts/build.ts gives it (bun --define), if any. */
+function versionFromSource(define?: string): string {
+  const defines = define === undefined ? [] : ["--define", `IVSH_BUILD:${JSON.stringify(define)}`];
+  const ran = Bun.spawnSync([process.execPath, ...defines, join(REPO, "src/cli.ts"), "--version"]);
+  return ran.stdout.toString();
+}
+
+test("--version: from source the release alone; built, the build, 'unknown' said as 'build unknown'", () => {
+  expect(versionFromSource()).toBe(`${packageJson.version}\n`);
+  expect(versionFromSource("6b2c4b13e0aa-dirty 2026-12-07")).toBe(
+    `${packageJson.version} (6b2c4b13e0aa-dirty 2026-12-07)\n`,
+  );
+  expect(versionFromSource("unknown")).toBe(`${packageJson.version} (build unknown)\n`);
+});

@@ -180,6 +180,15 @@ test("broadcast() sends a WAKE for every waiter parked in the arbiter, notify() 
       }),
     );
     expect(twice).toEqual([woken, woken, valueChanged]);
+    // Paid once: a later release under which nobody notified owes nothing (the notify after it wakes one).
+    const paid = await unswept(
+      parkThen(2, () => {
+        expect(condvar.tryLock()).toBe("acquired");
+        condvar.release();
+        condvar.notify();
+      }),
+    );
+    expect(paid).toEqual([woken, valueChanged]);
     await condvar.close();
   } finally {
     client.socket.end();
