@@ -8,7 +8,16 @@
  * file until it is back.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { type Client, connect } from "../src/guest/index.ts";
 import { SyncWord } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
@@ -175,5 +184,41 @@ test("a host client naming the region by a hard link finds no wake-up file besid
     );
   } finally {
     await linked.close();
+  }
+}, 60_000);
+
+/**
+ * The file removed and the arbiter restarted where it cannot make one (a directory there: EISDIR): a resumed
+ * client kept futex-parking on the removed file, which nothing wakes any more (the arbiter and the clients
+ * connecting since park and wake in the arbiter), so its hand-offs waited for its sleeps' 16 ms slices
+ * while `Client.parking` still said "futex in REGION.wake". It now parks in the arbiter too, saying why.
+ */
+test("REGION.wake removed, the arbiter restarted unable to make one: a resumed client parks in the arbiter", async () => {
+  expect(client.parking).toBe(`futex in ${wake}, else the arbiter`);
+  await arbiter.stop();
+  rmSync(wake);
+  mkdirSync(wake);
+  await arbiter.restart();
+  await eventually(
+    async () => client.reconnects === 1,
+    livenessBoundMs(1000),
+    "the client to resume with the restarted arbiter",
+  );
+  expect({ parking: client.parking, mapped: mappedWakeFiles(wake) }).toEqual({
+    parking: expect.stringMatching(/^arbiter only \(/),
+    mapped: [],
+  });
+  // Its waits are woken by the arbiter now: a hand-off from a client connecting since.
+  const later = await connect({ ...clientConfig(paths), name: "later" });
+  try {
+    const holder = await later.mutex("handoff-no-file");
+    const waiter = await client.mutex("handoff-no-file");
+    await holder.lock();
+    const locking = waiter.lock();
+    await holder.unlock();
+    await locking;
+    await waiter.unlock();
+  } finally {
+    await later.close();
   }
 }, 60_000);

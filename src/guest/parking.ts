@@ -153,10 +153,11 @@ export class Parker {
   }
 
   /**
-   * Parks on `mailbox` from now on (the one a restarted arbiter wakes: wake-file.ts), the one before closed.
-   * A futex park under way on it ends at its next event loop turn (parkOnFutex), before it touches it again.
+   * Parks on `mailbox` from now on (the one a restarted arbiter wakes: wake-file.ts; none: in the arbiter),
+   * the one before closed. A futex park under way on it ends at its next event loop turn (parkOnFutex),
+   * before it touches it again.
    */
-  useMailbox(mailbox: WakeMailbox): void {
+  useMailbox(mailbox: WakeMailbox | undefined): void {
     const before = this.current;
     this.current = mailbox;
     before?.close();

@@ -45,8 +45,9 @@ export function openWakeMailbox(
 /**
  * After a resume with a restarted arbiter (a new epoch): parks on the file now at the region's path if it
  * is not the one parked on (removed or replaced), or if there was none (the arbiter had not made it, or it
- * was removed). Returns the new parking fact, or undefined if nothing changed: the file still the same
- * (one lstat, once per restart), or still none to open (kept: the restarted arbiter's log or status says).
+ * was removed); in the arbiter if none can be opened there now, the one parked on being gone. Returns the
+ * new parking fact, or undefined if nothing changed: the file still the same (one lstat, once per
+ * restart), or still none to open (the restarted arbiter's log or status says why).
  */
 export function followWakeFile(
   { region, geometry, parker }: { region: { source: string }; geometry: Geometry; parker: Parker },
@@ -58,7 +59,9 @@ export function followWakeFile(
     return undefined; // not to be looked at (a search refused): kept, not a resume failed
   }
   const opened = openWakeMailbox(futexParking, region, geometry);
-  if (!opened.mailbox) return undefined;
+  // A removed file kept, nothing would wake it: the restarted arbiter and the clients since park and wake
+  // in the arbiter, and each hand-off waited out the sleeper's 16 ms slice.
+  if (!opened.mailbox && !parker.mailbox) return undefined;
   parker.useMailbox(opened.mailbox);
   return opened.parking;
 }
