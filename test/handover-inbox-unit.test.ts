@@ -7,7 +7,7 @@
  * closed inbox's timer stops (it read a closed descriptor, or a later file's of that number, each tick).
  */
 import { afterAll, afterEach, expect, mock, spyOn, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sendWithFd, streamSocketPair } from "../src/ffi/fd-passing.ts";
 import { closeFd } from "../src/ffi/index.ts";
@@ -122,4 +122,19 @@ test("a closed inbox's timer stops: no tick reads its socket after close()", asy
   // Fails only if a tick comes (15 would, at this period); a loaded machine may only make it pass.
   await Bun.sleep(300);
   expect(warned).not.toHaveBeenCalled();
+});
+
+// Review of 11062500: at the cap of VMs seen relaying beside the socket (any local process may identify,
+// under any name), a VM that relayed while the socket was gone stayed taken for one that hands over after
+// it relayed beside the socket put back: the removal named as a problem for good.
+test("relaying VMs at the cap: one seen relaying beside the socket put back no longer counts as handing over", () => {
+  const { inbox: box, path } = inbox(1000);
+  for (let n = 0; n < 4096; n++) box.noteRelayed(`vm-${n}`);
+  expect(box.bridges).toBe("relays");
+  renameSync(path, `${path}.moved`);
+  box.noteRelayed("late-relay"); // relayed while the socket was gone: maybe for its absence
+  expect(box.bridges).toBe("hands over");
+  renameSync(`${path}.moved`, path);
+  box.noteRelayed("late-relay"); // relayed beside it: by choice
+  expect(box.bridges).toBe("relays");
 });

@@ -21,7 +21,13 @@ import {
 import { type Client, connect } from "../src/guest/index.ts";
 import { SyncWord } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, eventually, livenessBoundMs } from "./helpers/processes.ts";
+import {
+  ArbiterProcess,
+  clientConfig,
+  eventually,
+  livenessBoundMs,
+  spawnFixture,
+} from "./helpers/processes.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -218,6 +224,69 @@ test("REGION.wake removed, the arbiter restarted unable to make one: a resumed c
     await holder.unlock();
     await locking;
     await waiter.unlock();
+  } finally {
+    await later.close();
+  }
+}, 60_000);
+
+/** The arbiter restarted with a directory at REGION.wake (EISDIR: it cannot make one), the file removed. */
+async function restartUnableToMakeIt(): Promise<void> {
+  await arbiter.stop();
+  rmSync(wake);
+  mkdirSync(wake);
+  await arbiter.restart();
+  await eventually(
+    async () => client.reconnects === 1,
+    livenessBoundMs(1000),
+    "the client to resume with the restarted arbiter",
+  );
+}
+
+/**
+ * Review of 50051b53: a wait under way across such a restart, parked on the removed file's futex as it
+ * resumes (useMailbox(undefined) closes it), ends its futex park and parks again in the arbiter, where the
+ * wake-up reaches it: it neither hangs nor touches the unmapped file (a fault would end this process).
+ */
+test("a mutex lock futex-parked across a restart unable to make REGION.wake: woken through the arbiter", async () => {
+  const holder = spawnFixture(
+    "holder",
+    clientConfig(paths, { mutex: "across", segment: "across-held", unlockOnCommand: true }),
+  );
+  try {
+    await holder.events.next("holding");
+    const mutex = await client.mutex("across");
+    const locking = mutex.lock();
+    // Parked on the futex (its first LOCAL_PARK_MS, 500 ms, are there): resumed ~300 ms later here.
+    await Bun.sleep(100);
+    await restartUnableToMakeIt();
+    expect({ parking: client.parking, mapped: mappedWakeFiles(wake) }).toEqual({
+      parking: expect.stringMatching(/^arbiter only \(/),
+      mapped: [],
+    });
+    holder.proc.stdin.write("unlock\n");
+    await holder.events.next("unlocked");
+    expect(await locking).toBe("acquired");
+    await mutex.unlock();
+  } finally {
+    holder.proc.kill();
+    await holder.exit();
+  }
+}, 60_000);
+
+test("a condvar wait futex-parked across a restart unable to make REGION.wake: a notify reaches it", async () => {
+  const cv = await client.condvar("across-cv");
+  await cv.acquire();
+  const waiting = cv.wait();
+  await Bun.sleep(100);
+  await restartUnableToMakeIt();
+  const later = await connect({ ...clientConfig(paths), name: "notifier" });
+  try {
+    const other = await later.condvar("across-cv");
+    await other.acquire();
+    other.notify();
+    await other.release();
+    expect(await waiting).toBe("notified");
+    await cv.release();
   } finally {
     await later.close();
   }

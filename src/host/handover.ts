@@ -146,9 +146,10 @@ export class HandoverInbox {
     // Bounded: any local process may identify, under any name.
     if (!this.published()) {
       if (this.relayedWithout.size < MAX_NOTED_VMS) this.relayedWithout.add(vm);
-    } else if (this.relayingVms.size < MAX_NOTED_VMS) {
-      this.relayingVms.add(vm);
+    } else {
+      // Even at the cap: else, seen relaying beside it, it stayed counted for good as one that hands over.
       this.relayedWithout.delete(vm);
+      if (this.relayingVms.size < MAX_NOTED_VMS) this.relayingVms.add(vm);
     }
   }
 
