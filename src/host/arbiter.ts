@@ -30,7 +30,7 @@ import { type ArbiterListener, listenUnix } from "./listener.ts";
 import { type EndReason, requestRefused, sessionEnded } from "./oplog.ts";
 import { RegionGuard } from "./region-guard.ts";
 import { RegionWatch } from "./region-watch.ts";
-import { runInSlices } from "./slices.ts";
+import { eachOnItsOwn, runInSlices } from "./slices.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 import { JournalWriteFailed, type StateFile } from "./state-file.ts";
@@ -55,10 +55,7 @@ export class Arbiter implements ArbiterView {
   readonly hostWakes: HostWakes | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private lastSweepMs = performance.now();
-  /**
-   * Time the arbiter itself could not run (sweeps later than their period: SIGSTOP, a starved process).
-   * A client's silence is counted without it: heartbeats may have waited unread in the sockets meanwhile.
-   */
+  /** Time the arbiter could not run (SIGSTOP, starved): not a client's silence (its heartbeats sat unread). */
   private stalledMs = 0;
   private stopped = false;
   /** Guest connections a bridge handed over: the listener does not know them, so stop() closes them. */
@@ -315,16 +312,18 @@ export class Arbiter implements ArbiterView {
 
   private sweep(): void {
     if (this.truncatedUnder()) return;
-    this.regionWatch.noticeGone();
-    this.hostWakes?.noticeGone();
-    if (this.server && this.inbox)
-      this.regionWatch.noticeSocketsGone(this.options.socketPath, this.server, this.inbox);
-    this.journalOutage.probe(this.stateFile);
-    notifyProblems([...this.journalOutage.problems(), ...this.problems]);
-    this.keepJournal();
-    this.expireSilentClients();
-    this.lateEnds.retry();
-    this.connections.checkDescriptors();
+    const { server, inbox, regionWatch } = this;
+    eachOnItsOwn([
+      () => regionWatch.noticeGone(),
+      () => this.hostWakes?.noticeGone(),
+      () => server && inbox && regionWatch.noticeSocketsGone(this.options.socketPath, server, inbox),
+      () => this.journalOutage.probe(this.stateFile),
+      () => notifyProblems([...this.journalOutage.problems(), ...this.problems]),
+      () => this.keepJournal(),
+      () => this.expireSilentClients(),
+      () => this.lateEnds.retry(),
+      () => this.connections.checkDescriptors(),
+    ]);
     this.scanning ??= runInSlices(this.scans(), { stopped: () => this.stopped }).then(() => {
       this.scanning = undefined;
     });

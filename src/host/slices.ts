@@ -50,3 +50,20 @@ export function runAtOnce<T>(work: Generator<unknown, T>): T {
     if (step.done) return step.value;
   }
 }
+
+/**
+ * Runs each of `steps`, each on its own: one that throws is rethrown from a timer of its own (reported as
+ * a bug, as before) after the others ran. The sweep's steps are independent; a look at a file the operator
+ * made unreadable threw at every sweep, and the lease expiry after it never ran.
+ */
+export function eachOnItsOwn(steps: ReadonlyArray<() => unknown>): void {
+  for (const step of steps) {
+    try {
+      step();
+    } catch (error) {
+      setTimeout(() => {
+        throw error;
+      });
+    }
+  }
+}
