@@ -201,15 +201,7 @@ test("a host client naming the region by a hard link finds no wake-up file besid
  */
 test("REGION.wake removed, the arbiter restarted unable to make one: a resumed client parks in the arbiter", async () => {
   expect(client.parking).toBe(`futex in ${wake}, else the arbiter`);
-  await arbiter.stop();
-  rmSync(wake);
-  mkdirSync(wake);
-  await arbiter.restart();
-  await eventually(
-    async () => client.reconnects === 1,
-    livenessBoundMs(1000),
-    "the client to resume with the restarted arbiter",
-  );
+  await restartUnableToMakeIt();
   expect({ parking: client.parking, mapped: mappedWakeFiles(wake) }).toEqual({
     parking: expect.stringMatching(/^arbiter only \(/),
     mapped: [],
