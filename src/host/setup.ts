@@ -9,7 +9,7 @@
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { resolvedPath } from "../guest/socket-name.ts";
 import { invalidateHeader, readEpoch, startGreeting, writeHeader } from "../region/header.ts";
@@ -55,6 +55,7 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
+  checkNamesBeside(options);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
@@ -143,6 +144,36 @@ function filesBeside(options: RegionOptions, geometry: Geometry): FileBeside[] {
   const journal = { path: options.statePath, what: "its state journal", least: JOURNAL_LEAST_BYTES };
   if (!wake) return [journal];
   return [journal, { path: wake, what: "its wake-up file", least: mailboxBytes(geometry.slotCount) }];
+}
+
+/** The most bytes a file name has on Linux's file systems (NAME_MAX). */
+const NAME_MAX_BYTES = 255;
+
+/**
+ * Names the arbiter makes beside its region and state may not fit where theirs did: refused before anything
+ * is made, with the longest name that fits (a region's was "Failed to stat REGION.wake since name too
+ * long", a state's failed at its first write). A compaction's copy takes the pid, up to 7 digits (pid_max).
+ */
+function checkNamesBeside(options: RegionOptions): void {
+  const wake = mailboxPath(options.regionPath);
+  const what = "the wake-up file the arbiter makes beside it";
+  if (wake) refuseNoRoomBeside("--region", options.regionPath, basename(wake), basename(wake), what);
+  const state = basename(options.statePath);
+  const copy = "the copy the arbiter writes beside it as it compacts";
+  refuseNoRoomBeside("--state", options.statePath, `${state}.compact-PID`, `${state}.compact-4194304`, copy);
+}
+
+function refuseNoRoomBeside(flag: string, path: string, shown: string, longest: string, what: string): void {
+  const theirs = Buffer.byteLength(longest);
+  if (theirs <= NAME_MAX_BYTES) return;
+  const own = Buffer.byteLength(basename(path));
+  throw failure(
+    "InvalidArgument",
+    `use ${flag} ${path}`,
+    `its file name is ${own} bytes, and ${what} (${shown}) would be ` +
+      `${shown === longest ? "" : "up to "}${theirs}: a file name has at most ${NAME_MAX_BYTES} bytes; ` +
+      `choose a ${flag} name of at most ${own - (theirs - NAME_MAX_BYTES)} bytes`,
+  );
 }
 
 /**
