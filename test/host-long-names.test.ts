@@ -6,7 +6,7 @@
  * naming the file that would not fit and the longest name that does, before anything is made.
  */
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "./helpers/processes.ts";
 
@@ -53,4 +53,28 @@ test("a state name that leaves no room for its compaction's copy is refused at t
     stderr: `[ivsh] ERROR Failed to use --state ${state} since its file name is 242 bytes, and the copy the arbiter writes beside it as it compacts (${"s".repeat(242)}.compact-PID) would be up to 258: a file name has at most 255 bytes; choose a --state name of at most 239 bytes`,
   });
   expect({ region: existsSync(region), state: existsSync(state) }).toEqual({ region: false, state: false });
+}, 30_000);
+
+test("a region given through a link is measured by the file it resolves to, whose name the wake-up file takes", async () => {
+  const target = join(dir, "t".repeat(252));
+  writeFileSync(target, new Uint8Array(1 << 20));
+  const link = join(dir, "ln");
+  symlinkSync(target, link);
+  const state = join(dir, "c-state");
+  const result = await runCli([
+    "host",
+    "--region",
+    link,
+    "--socket",
+    join(dir, "c.sock"),
+    "--state",
+    state,
+    "--size",
+    "1MiB",
+  ]);
+  expect({ code: result.exitCode, stderr: result.stderr.trim() }).toEqual({
+    code: 1,
+    stderr: `[ivsh] ERROR Failed to use --region ${link} since the file it resolves to, ${target}, has a name of 252 bytes, and the wake-up file the arbiter makes beside it (${"t".repeat(252)}.wake) would be 257: a file name has at most 255 bytes; choose a name for it of at most 250 bytes`,
+  });
+  expect(existsSync(state)).toBe(false);
 }, 30_000);

@@ -157,22 +157,42 @@ const NAME_MAX_BYTES = 255;
 function checkNamesBeside(options: RegionOptions): void {
   const wake = mailboxPath(options.regionPath);
   const what = "the wake-up file the arbiter makes beside it";
-  if (wake) refuseNoRoomBeside("--region", options.regionPath, basename(wake), basename(wake), what);
+  // Named after the file the region resolves to: a link's own name says nothing of it.
+  const named = resolvedOrGiven(options.regionPath);
+  if (wake) refuseNoRoomBeside("--region", options.regionPath, named, basename(wake), basename(wake), what);
   const state = basename(options.statePath);
   const copy = "the copy the arbiter writes beside it as it compacts";
-  refuseNoRoomBeside("--state", options.statePath, `${state}.compact-PID`, `${state}.compact-4194304`, copy);
+  const [path, longest] = [options.statePath, `${state}.compact-4194304`];
+  refuseNoRoomBeside("--state", path, resolve(path), `${state}.compact-PID`, longest, copy);
 }
 
-function refuseNoRoomBeside(flag: string, path: string, shown: string, longest: string, what: string): void {
+function resolvedOrGiven(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path); // not there yet: made at the name given
+  }
+}
+
+function refuseNoRoomBeside(
+  flag: string,
+  path: string,
+  named: string,
+  shown: string,
+  longest: string,
+  what: string,
+): void {
   const theirs = Buffer.byteLength(longest);
   if (theirs <= NAME_MAX_BYTES) return;
-  const own = Buffer.byteLength(basename(path));
+  const own = Buffer.byteLength(basename(named));
+  const given = named === resolve(path);
   throw failure(
     "InvalidArgument",
     `use ${flag} ${path}`,
-    `its file name is ${own} bytes, and ${what} (${shown}) would be ` +
-      `${shown === longest ? "" : "up to "}${theirs}: a file name has at most ${NAME_MAX_BYTES} bytes; ` +
-      `choose a ${flag} name of at most ${own - (theirs - NAME_MAX_BYTES)} bytes`,
+    `${given ? "its file name is" : `the file it resolves to, ${named}, has a name of`} ${own} bytes, and ` +
+      `${what} (${shown}) would be ${shown === longest ? "" : "up to "}${theirs}: a file name has at most ` +
+      `${NAME_MAX_BYTES} bytes; choose ${given ? `a ${flag} name` : "a name for it"} of at most ` +
+      `${own - (theirs - NAME_MAX_BYTES)} bytes`,
   );
 }
 
