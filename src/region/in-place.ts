@@ -14,6 +14,8 @@ export function inPlaceUnlessGone(look: () => boolean): boolean {
   try {
     return look();
   } catch (error) {
-    return !GONE.has(errnoOf(error));
+    const errno = errnoOf(error);
+    if (!errno) throw error; // no system call's refusal: a bug, reported as one
+    return !GONE.has(errno);
   }
 }
