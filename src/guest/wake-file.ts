@@ -53,11 +53,7 @@ export function followWakeFile(
   { region, geometry, parker }: { region: { source: string }; geometry: Geometry; parker: Parker },
   { futexParking }: { futexParking?: boolean | undefined },
 ): string | undefined {
-  try {
-    if (parker.mailbox?.stillAt()) return undefined;
-  } catch {
-    return undefined; // not to be looked at (a search refused): kept, not a resume failed
-  }
+  if (parker.mailbox?.stillAt()) return undefined; // a name it cannot look at (a search refused) too: kept
   const opened = openWakeMailbox(futexParking, region, geometry);
   // A removed file kept, nothing would wake it: the restarted arbiter and the clients since park and wake
   // in the arbiter, and each hand-off waited out the sleeper's 16 ms slice.

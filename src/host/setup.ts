@@ -9,7 +9,7 @@
  * - state file describing another geometry: refuse; silently dropping allocations would lose work.
  */
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
 import { failure } from "../errors.ts";
 import { resolvedPath } from "../guest/socket-name.ts";
 import { invalidateHeader, readEpoch, startGreeting, writeHeader } from "../region/header.ts";
@@ -55,6 +55,7 @@ export interface PreparedRegion {
 
 export function prepareRegion(options: RegionOptions): PreparedRegion {
   const geometry = computeGeometry(options.regionSize, options.blockSize, options.slotCount);
+  checkNamesBeside(options);
   checkStateOwner(options.statePath);
   const loaded = loadStateFile(options.statePath);
   const begin = loaded?.records[0];
@@ -143,6 +144,56 @@ function filesBeside(options: RegionOptions, geometry: Geometry): FileBeside[] {
   const journal = { path: options.statePath, what: "its state journal", least: JOURNAL_LEAST_BYTES };
   if (!wake) return [journal];
   return [journal, { path: wake, what: "its wake-up file", least: mailboxBytes(geometry.slotCount) }];
+}
+
+/** The most bytes a file name has on Linux's file systems (NAME_MAX). */
+const NAME_MAX_BYTES = 255;
+
+/**
+ * Names the arbiter makes beside its region and state may not fit where theirs did: refused before anything
+ * is made, with the longest name that fits (a region's was "Failed to stat REGION.wake since name too
+ * long", a state's failed at its first write). A compaction's copy takes the pid, up to 7 digits (pid_max).
+ */
+function checkNamesBeside(options: RegionOptions): void {
+  const wake = mailboxPath(options.regionPath);
+  const what = "the wake-up file the arbiter makes beside it";
+  // Named after the file the region resolves to: a link's own name says nothing of it.
+  const named = resolvedOrGiven(options.regionPath);
+  if (wake) refuseNoRoomBeside("--region", options.regionPath, named, basename(wake), basename(wake), what);
+  const state = basename(options.statePath);
+  const copy = "the copy the arbiter writes beside it as it compacts";
+  const [path, longest] = [options.statePath, `${state}.compact-4194304`];
+  refuseNoRoomBeside("--state", path, resolve(path), `${state}.compact-PID`, longest, copy);
+}
+
+function resolvedOrGiven(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path); // not there yet: made at the name given
+  }
+}
+
+function refuseNoRoomBeside(
+  flag: string,
+  path: string,
+  named: string,
+  shown: string,
+  longest: string,
+  what: string,
+): void {
+  const theirs = Buffer.byteLength(longest);
+  if (theirs <= NAME_MAX_BYTES) return;
+  const own = Buffer.byteLength(basename(named));
+  const given = named === resolve(path);
+  throw failure(
+    "InvalidArgument",
+    `use ${flag} ${path}`,
+    `${given ? "its file name is" : `the file it resolves to, ${named}, has a name of`} ${own} bytes, and ` +
+      `${what} (${shown}) would be ${shown === longest ? "" : "up to "}${theirs}: a file name has at most ` +
+      `${NAME_MAX_BYTES} bytes; choose ${given ? `a ${flag} name` : "a name for it"} of at most ` +
+      `${own - (theirs - NAME_MAX_BYTES)} bytes`,
+  );
 }
 
 /**

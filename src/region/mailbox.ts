@@ -33,6 +33,7 @@ import {
   truncateFd,
   unmap,
 } from "../ffi/index.ts";
+import { inPlaceUnlessGone } from "./in-place.ts";
 import { DOMAIN_MASK, MAILBOX_WORDS_PER_SLOT, PAGE_SIZE } from "./layout.ts";
 
 /** Tried in order: the first that exists is every process's choice in this kernel. */
@@ -187,10 +188,12 @@ export class WakeMailbox {
     return futexBumpAndWake(this.base + index * 4, count);
   }
 
-  /** Whether the file at `path` is still the one mapped (not removed, nor replaced by another). */
+  /** Whether the file at `path` is still the one mapped (not removed, nor replaced; a name it cannot look at: yes). */
   stillAt(): boolean {
-    const stats = lstatSync(this.path, { throwIfNoEntry: false });
-    return stats !== undefined && `${stats.dev}:${stats.ino}` === this.identity;
+    return inPlaceUnlessGone(() => {
+      const stats = lstatSync(this.path, { throwIfNoEntry: false });
+      return stats !== undefined && `${stats.dev}:${stats.ino}` === this.identity;
+    });
   }
 
   close(): void {

@@ -32,6 +32,7 @@ import { nativeFaultGuard } from "../ffi/native.ts";
 import { lockHolder } from "../holders.ts";
 import { formatBytes } from "../units.ts";
 import { readHeader } from "./header.ts";
+import { inPlaceUnlessGone } from "./in-place.ts";
 import { alignUp, type Geometry, type HeaderFields, PAGE_SIZE } from "./layout.ts";
 import {
   checkRoomFor,
@@ -76,14 +77,12 @@ export class MappedRegion {
     return fileSize(this.fd, this.source);
   }
 
-  /** Whether `path` still names the file mapped here (not removed, nor replaced by another file). */
+  /** Whether `path` still names the file mapped here (not removed, nor replaced; a name it cannot look at: yes). */
   stillAt(path: string): boolean {
-    try {
+    return inPlaceUnlessGone(() => {
       const [named, mapped] = [statSync(path), fstatSync(this.fd)];
       return named.ino === mapped.ino && named.dev === mapped.dev;
-    } catch {
-      return false;
-    }
+    });
   }
 
   /** Words of the header page only; enough to read or write the header before the geometry is known. */
