@@ -6,11 +6,8 @@
 import { afterAll, expect } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asParentOfArbiter } from "../src/host/parent.ts";
-import { startLines } from "./helpers/host-run.ts";
-import { CLI, testPaths } from "./helpers/paths.ts";
-import { EXIT_BOUND_MS, exitOrKill, readUntil } from "./helpers/processes.ts";
-import { tracked } from "./helpers/reaper.ts";
+import { startLines, withRegionDirUnsearchable } from "./helpers/host-run.ts";
+import { testPaths } from "./helpers/paths.ts";
 import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
@@ -83,40 +80,9 @@ testUnless(
   async () => {
     // A directory at REGION.wake (EISDIR at the start), then the region's directory searchable no more:
     // the sweep's open(2) fails with EACCES, and the lstat naming what is there could not look either.
-    const regionDir = join(own.shmDir, "unsearchable");
-    const runDir = join(own.dir, "unsearchable-run");
-    for (const dir of [regionDir, runDir]) {
-      mkdirSync(dir, { mode: 0o755 });
-      chownSync(dir, NOBODY, NOBODY);
-    }
-    for (const dir of [own.shmDir, own.dir]) chmodSync(dir, 0o711);
-    const region = join(regionDir, "region");
-    writeFileSync(region, new Uint8Array(1 << 20), { mode: 0o600 });
-    chownSync(region, NOBODY, NOBODY);
-    mkdirSync(`${region}.wake`);
-    const host = tracked(
-      Bun.spawn(
-        [
-          ...["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, CLI],
-          ...["host", "--exit-with-parent", "--region", region, "--socket", join(runDir, "s.sock")],
-          ...["--state", join(runDir, "state"), "--size", "1MiB", "--lease", "1s"],
-        ],
-        { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() } },
-      ),
-    );
-    const serving = await readUntil(host.stderr, "arbiter serving");
-    expect(serving).toContain("arbiter serving");
-    chmodSync(regionDir, 0);
-    try {
-      await Bun.sleep(1500); // six sweeps at a 1 s lease
-    } finally {
-      chmodSync(regionDir, 0o755);
-    }
-    host.kill("SIGTERM");
-    const [exitCode, rest] = await Promise.all([
-      exitOrKill(host, EXIT_BOUND_MS),
-      readUntil(host.stderr, () => false), // to its end
-    ]);
+    const { region, rest, exitCode } = await withRegionDirUnsearchable(own, "unsearchable", NOBODY, {
+      beforeStart: (region) => mkdirSync(`${region}.wake`),
+    });
     expect(rest).not.toContain("Failed to lstat");
     const said = `could not be made (open ${region}.wake: EACCES (Permission denied))`;
     expect(rest.split(said).length - 1).toBe(1);

@@ -1,5 +1,7 @@
 /** Running `ivsh host` as its own process until it exits, and what a refusal must look like. */
 import { expect } from "bun:test";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { asParentOfArbiter } from "../../src/host/parent.ts";
 import { CLI } from "./paths.ts";
 import { EXIT_BOUND_MS, exitOrKill, readUntil } from "./processes.ts";
@@ -71,4 +73,56 @@ export async function startLines(
   }
   expect(await exitOrKill(host, EXIT_BOUND_MS)).toBe(0);
   return said;
+}
+
+/**
+ * An arbiter run as `uid` on a 1 MiB region in a directory `name` of its own under `dirs.shmDir` (its socket
+ * and state under `dirs.dir`), that directory then made unsearchable (chmod 0) for six sweeps at a 1 s lease,
+ * `meanwhile` run before it is searchable again, then stopped with SIGTERM. `beforeStart` puts things beside
+ * the region first. Returns the region's path, what `meanwhile` returned, the log after "arbiter serving" and
+ * the exit code.
+ */
+export async function withRegionDirUnsearchable<T>(
+  dirs: { shmDir: string; dir: string },
+  name: string,
+  uid: number,
+  steps: { beforeStart?: (region: string) => void; meanwhile?: (socket: string, region: string) => T } = {},
+): Promise<{ region: string; seen: T | undefined; rest: string; exitCode: number | "late" }> {
+  const regionDir = join(dirs.shmDir, name);
+  const runDir = join(dirs.dir, `${name}-run`);
+  for (const dir of [regionDir, runDir]) {
+    mkdirSync(dir, { mode: 0o755 });
+    chownSync(dir, uid, uid);
+  }
+  for (const dir of [dirs.shmDir, dirs.dir]) chmodSync(dir, 0o711);
+  const region = join(regionDir, "region");
+  writeFileSync(region, new Uint8Array(1 << 20), { mode: 0o600 });
+  chownSync(region, uid, uid);
+  steps.beforeStart?.(region);
+  const socket = join(runDir, "s.sock");
+  const host = tracked(
+    Bun.spawn(
+      [
+        ...["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, CLI],
+        ...["host", "--exit-with-parent", "--region", region, "--socket", socket],
+        ...["--state", join(runDir, "state"), "--size", "1MiB", "--lease", "1s"],
+      ],
+      { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...asParentOfArbiter() } },
+    ),
+  );
+  expect(await readUntil(host.stderr, "arbiter serving")).toContain("arbiter serving");
+  chmodSync(regionDir, 0);
+  let seen: T | undefined;
+  try {
+    await Bun.sleep(1500); // six sweeps at a 1 s lease, each looking at the region's files by name
+    seen = steps.meanwhile?.(socket, region);
+  } finally {
+    chmodSync(regionDir, 0o755);
+  }
+  host.kill("SIGTERM");
+  const [exitCode, rest] = await Promise.all([
+    exitOrKill(host, EXIT_BOUND_MS),
+    readUntil(host.stderr, () => false), // to its end
+  ]);
+  return { region, seen, rest, exitCode };
 }
