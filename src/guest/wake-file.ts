@@ -5,6 +5,7 @@
  * that arbiter nor any client connecting since woke it, and waited each hand-off with them out to its
  * sleep's 16 ms slice, as before 32c47ac6.
  */
+import { lstatSync, type Stats } from "node:fs";
 import { errnoOf } from "../ffi/errno.ts";
 import type { Geometry } from "../region/layout.ts";
 import { mailboxPath, WakeMailbox } from "../region/mailbox.ts";
@@ -37,9 +38,45 @@ export function openWakeMailbox(
           "(ivsh status names it; restart the arbiter: this client parks on the one it makes as it resumes), or " +
           "the arbiter could not make it (its log says why), or the arbiter serves this file by another name (a " +
           "hard link, or the file alone bind-mounted: map it by the arbiter's --region path, or mount its directory)"
-        : (error as Error).message;
+        : unusableFile(mailboxPath(source), error);
     return { mailbox: undefined, parking: `arbiter only (${reason})` };
   }
+}
+
+/** The kinds of file a wake-up file's name may hold instead, as a user would call them. */
+const KINDS: [test: (stats: Stats) => boolean, kind: string][] = [
+  [(stats) => stats.isDirectory(), "a directory"],
+  [(stats) => stats.isSymbolicLink(), "a symbolic link"],
+  [(stats) => stats.isFIFO(), "a FIFO"],
+  [(stats) => stats.isSocket(), "a socket"],
+  [(stats) => stats.isCharacterDevice() || stats.isBlockDevice(), "a device"],
+];
+
+/**
+ * Why the file at `path` could not be parked on, and what to do, where the system call's words ("open
+ * PATH: EISDIR") say neither: something put there in its place, or a mode an operator narrowed. Whether
+ * the arbiter makes its file again once that is removed (one it could not make at its start) or needs a
+ * restart (one it made, replaced since) only it knows: `ivsh status` says.
+ */
+function unusableFile(path: string | undefined, error: unknown): string {
+  let stats: Stats | undefined;
+  try {
+    stats = path === undefined ? undefined : lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    // not to be looked at (its directory unsearchable): the system call's words stand
+  }
+  const kind = stats && KINDS.find(([test]) => test(stats))?.[1];
+  if (kind)
+    return (
+      `${path} is ${kind}, not the arbiter's wake-up file: remove it, then \`ivsh status\` says whether the ` +
+      "arbiter made its file there again or must be restarted (clients that connect since park on it; this one, once the arbiter restarts)"
+    );
+  if (errnoOf(error) === "EACCES")
+    return (
+      `this user may not open ${path} to read and write it (EACCES), which the arbiter makes so for every ` +
+      `user: give it that mode back (chmod a+rw ${path})`
+    );
+  return (error as Error).message;
 }
 
 /**
