@@ -26,6 +26,13 @@ export const DEFAULT_ROOM_WAIT_MS = 30_000;
 const FIRST_PAUSE_MS = 50;
 /** At most this between two asks: a ring freed is taken within about a second, at ~1 request a second. */
 const LONGEST_PAUSE_MS = 1000;
+/**
+ * What a status asked as the wait's time runs out gets at least, to be answered: an arbiter merely busy
+ * (a thousand clients reconnecting) is not called stopped for missing the wait's last milliseconds.
+ */
+const LAST_ANSWER_MS = 1000;
+/** A status the wait's time ran out on. */
+const UNANSWERED = Symbol("unanswered");
 
 /** What a sender's open takes for the wait (ChannelOptions). */
 export interface RoomWaitOptions {
@@ -121,23 +128,62 @@ export class RoomWaiter {
   ): Promise<number | undefined> {
     const limitMs = this.options.roomWaitMs ?? 0;
     if (!(limitMs > 0)) return undefined;
+    const reason = reasonOf(refusal).replace(/ \([^()]*\)$/, "");
     // A status that fails (the arbiter away) leaves it to the refusal to stand.
-    const where = await this.abortable(room().catch(() => undefined));
+    const asked = room().catch(() => undefined);
+    const askedFor = `while this end asked what room there is for the ring (${reason})`;
+    const where = await this.answered(asked, (this.startedMs ?? performance.now()) + limitMs, askedFor);
     if (where !== undefined && blocks > where.capacity) this.beyond = where.beyond;
     if (where === undefined || blocks > where.capacity) return undefined;
     if (this.startedMs === undefined) {
       this.startedMs = performance.now();
-      this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""), where.within);
+      this.options.onRoomWait?.(reason, where.within);
     }
+    const waitedFor = `while this end waited for room in ${where.within} for the ring (${reason})`;
     for (;;) {
-      const leftMs = this.startedMs + limitMs - performance.now();
+      const endMs = this.startedMs + limitMs;
+      const leftMs = endMs - performance.now();
       if (leftMs <= 0) return undefined;
       await this.abortable(Bun.sleep(Math.min(this.pauseMs, leftMs)));
       this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
       // A status that fails (the arbiter away) leaves it to the alloc to say why.
-      const free = await this.abortable(where.free().catch(() => Number.POSITIVE_INFINITY));
+      const free = await this.answered(
+        where.free().catch(() => Number.POSITIVE_INFINITY),
+        endMs,
+        waitedFor,
+      );
       if (free >= blocks) return free;
     }
+  }
+
+  /**
+   * A status's answer, awaited until the wait's end (`endMs`; at least LAST_ANSWER_MS) or the signal. One
+   * an arbiter stopped (SIGSTOP, a frozen host) never answers waited for the client to give the arbiter up
+   * (its reconnect timeout, 30 s), past any roomWaitMs; then the refusal that stood said "only 0 blocks
+   * are free", not that nothing had answered.
+   */
+  private async answered<T>(status: Promise<T>, endMs: number, doing: string): Promise<T> {
+    const askedMs = performance.now();
+    const boundMs = Math.max(endMs - askedMs, LAST_ANSWER_MS);
+    if (!Number.isFinite(boundMs)) return this.abortable(status); // Infinity: as long as it takes
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<typeof UNANSWERED>((resolve) => {
+      timer = setTimeout(() => resolve(UNANSWERED), boundMs);
+    });
+    try {
+      const answer = await this.abortable(Promise.race([status, bound]));
+      if (answer !== UNANSWERED) return answer;
+    } finally {
+      clearTimeout(timer);
+    }
+    const limit = formatDuration(this.options.roomWaitMs ?? 0);
+    throw failure(
+      "ArbiterUnreachable",
+      this.action,
+      `the arbiter stopped answering (is it stopped or frozen? resume or restart it) ${doing}: its last ` +
+        `status request went unanswered for ${formatDuration(performance.now() - askedMs)}, until the ` +
+        `${limit} it waited for room were up`,
+    );
   }
 
   private abortable<T>(promise: Promise<T>): Promise<T> {
