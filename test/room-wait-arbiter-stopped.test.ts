@@ -5,6 +5,7 @@
  * waited for room, and what to do. Found in session 36: `guest send --timeout 4s` said "so no receiver could
  * reach this end" (it had been waiting for room, not a receiver), and a library caller's roomWaitMs was not
  * a bound at all: its status waited for the client's reconnect timeout. The arbiter, continued, is unharmed.
+ * One killed during the wait is said to have gone away, not to have stopped answering.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -114,4 +115,43 @@ test("a library sender's roomWaitMs bounds its wait for room when the arbiter st
     await client.close({ waitForArbiter: false });
   }
   await arbiterStillWorks(holder);
+}, 90_000);
+
+test("a library sender whose arbiter goes away (killed) during its wait for room is told so by its roomWaitMs, not that it stopped answering", async () => {
+  const holder = await holdEverything();
+  const client = await connect({
+    socket: paths.socket,
+    region: paths.region,
+    reconnectTimeoutMs: RECONNECT_MS,
+  });
+  const killed: Promise<void>[] = [];
+  try {
+    const onRoomWait = () => {
+      killed.push(arbiter.kill9());
+    };
+    const open = ChannelSender.open(client, "lib-gone", {
+      chunkBytes: 4096,
+      depth: 2,
+      roomWaitMs: 2000,
+      onRoomWait,
+    }).then(
+      () => ({ code: "opened", message: "" }),
+      (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
+    );
+    const late = Bun.sleep(within(2000)).then(() => ({ code: "late", message: "" }));
+    const outcome = await Promise.race([open, late]);
+    // Before: "the arbiter stopped answering (is it stopped or frozen? ...": it had gone, not stopped.
+    expect(outcome).toEqual({
+      code: "ArbiterUnreachable",
+      message: expect.stringContaining(
+        "since the arbiter went away (connection lost) and did not come back (start `ivsh host` again) while " +
+          "this end waited for room in the region for the ring",
+      ),
+    });
+  } finally {
+    await Promise.all(killed);
+    holder.proc.kill("SIGKILL");
+    await holder.exit();
+    await client.close({ waitForArbiter: false });
+  }
 }, 90_000);

@@ -15,7 +15,7 @@
 import { failure, type IvshError, isIvshError, reasonOf } from "../errors.ts";
 import { formatDuration } from "../units.ts";
 import { abortable } from "./abortable.ts";
-import type { ChannelClient } from "./channel-client.ts";
+import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import { Ring } from "./ring.ts";
 import { largerFlag } from "./ring-shrink.ts";
 
@@ -111,9 +111,11 @@ export class RoomWaiter {
   /** Why the last refusal was not waited on, when the refusal's own words do not say (Room.beyond). */
   private beyond: string | undefined;
 
+  /** `link`: told apart, an arbiter gone (its connection closed) is not called stopped. */
   constructor(
     private readonly options: RoomWaitOptions,
     private readonly action: string,
+    private readonly link?: ArbiterLink,
   ) {}
 
   /**
@@ -177,12 +179,15 @@ export class RoomWaiter {
       clearTimeout(timer);
     }
     const limit = formatDuration(this.options.roomWaitMs ?? 0);
+    const why =
+      this.link?.greeted === false
+        ? "the arbiter went away (connection lost) and did not come back (start `ivsh host` again)"
+        : "the arbiter stopped answering (is it stopped or frozen? resume or restart it)";
     throw failure(
       "ArbiterUnreachable",
       this.action,
-      `the arbiter stopped answering (is it stopped or frozen? resume or restart it) ${doing}: its last ` +
-        `status request went unanswered for ${formatDuration(performance.now() - askedMs)}, until the ` +
-        `${limit} it waited for room were up`,
+      `${why} ${doing}: its last status request went unanswered for ` +
+        `${formatDuration(performance.now() - askedMs)}, until the ${limit} it waited for room were up`,
     );
   }
 
