@@ -38,7 +38,9 @@ const UNANSWERED = Symbol("unanswered");
 export interface RoomWaitOptions {
   /**
    * How long a ring the region could hold, but whose room other clients hold now, is waited for (ms;
-   * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace).
+   * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace). An arbiter that stops answering
+   * (or goes away) during the wait fails it with ArbiterUnreachable once this time is up (at least 1 s
+   * after its last unanswered ask), not after the client's reconnect timeout.
    */
   roomWaitMs?: number;
   /**
