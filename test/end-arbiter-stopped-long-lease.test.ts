@@ -1,7 +1,7 @@
 /**
- * A transfer's end with --timeout 4s whose arbiter is stopped (SIGSTOP, a frozen host) while the lease is
+ * A transfer's end with --timeout 8s whose arbiter is stopped (SIGSTOP, a frozen host) while the lease is
  * long (60 s): the lease's rules (an arbiter told silent after half a lease, 30 s) must not be what ends the
- * end's wait; its --timeout does, plus a margin. Found in session 36: `guest send` waiting for a receiver
+ * end's wait; its --timeout does, plus a margin. Found in session 36: `guest send --timeout 4s` waiting for a receiver
  * gave up at its --timeout, then waited for its ring's release from the stopped arbiter until half a lease
  * had passed (30 s here), while its progress line said "this end gives up when its --timeout 4 s for the
  * other end runs out". Each case continues the arbiter after; a transfer through it then goes through.
@@ -16,7 +16,8 @@ import { guestSaying, idleEnd, quietTransfer, saidOnce } from "./helpers/transfe
 
 /** Half of it (when the arbiter is told silent) is far past the bound below. */
 const LEASE = "60s";
-const TIMEOUT_MS = 4000;
+/** Seconds for the test to stop the arbiter once the end waits, on a loaded machine too. */
+const TIMEOUT_MS = 8000;
 /** A liveness bound from the --timeout, with a generous margin: never a speed. */
 const WITHIN_MS = TIMEOUT_MS + 15_000;
 
@@ -56,23 +57,23 @@ for (const [role, peer] of [
   ["send", "receiver"],
   ["recv", "sender"],
 ] as const)
-  test(`${role} --timeout 4s waiting for a ${peer}, its arbiter stopped: exits by its --timeout, not half a lease later`, async () => {
-    const end = idleEnd(paths, role, `waiting-${role}`, "4s");
+  test(`${role} --timeout 8s waiting for a ${peer}, its arbiter stopped: exits by its --timeout, not half a lease later`, async () => {
+    const end = idleEnd(paths, role, `waiting-${role}`, "8s");
     await eventually(async () => end.said.text.includes(`waiting for a ${peer}`), WITHIN_MS, "the wait");
     const exited = await whileStopped(end);
     // Before (send): late: it waited for its ring's release until the arbiter was told silent (30 s).
     expect({ exited, said: end.said.text }).toMatchObject({
       exited: 1,
-      said: expect.stringContaining(`showed up within 4 s (--timeout)`),
+      said: expect.stringContaining(`showed up within 8 s (--timeout)`),
     });
     await transferGoesThrough(`after-${role}`);
   }, 90_000);
 
 for (const role of ["send", "recv"] as const)
-  test(`${role} --timeout 4s to an arbiter stopped before it starts: fails by its --timeout, saying the arbiter did not answer`, async () => {
+  test(`${role} --timeout 8s to an arbiter stopped before it starts: fails by its --timeout, saying the arbiter did not answer`, async () => {
     const stopped = stopArbiter(arbiter);
     let exited: number | "late";
-    const end = idleEnd(paths, role, `connect-${role}`, "4s");
+    const end = idleEnd(paths, role, `connect-${role}`, "8s");
     try {
       exited = await exitOrKill(end.proc, WITHIN_MS);
     } finally {
@@ -80,12 +81,12 @@ for (const role of ["send", "recv"] as const)
     }
     expect({ exited, said: end.said.text }).toMatchObject({
       exited: 1,
-      said: expect.stringContaining("it accepted the connection but did not answer within 4 s"),
+      said: expect.stringContaining("it accepted the connection but did not answer within 8 s"),
     });
     await transferGoesThrough(`after-connect-${role}`);
   }, 90_000);
 
-test("send --timeout 4s waiting for room, its arbiter stopped: exits by its --timeout, saying the arbiter stopped answering while it waited for room", async () => {
+test("send --timeout 8s waiting for room, its arbiter stopped: exits by its --timeout, saying the arbiter stopped answering while it waited for room", async () => {
   const holder = spawnFixture(
     "holder",
     clientConfig(paths, { segment: "all", mutex: "all", bytes: 63 << 16 }),
@@ -94,8 +95,8 @@ test("send --timeout 4s waiting for room, its arbiter stopped: exits by its --ti
   const input = join(paths.dir, "room.in");
   writeFileSync(input, "hello\n");
   try {
-    const sender = guestSaying(paths, ["send", input, "--channel", "room", "--timeout", "4s"]);
-    expect(await saidOnce(sender, "waiting up to 4 s for room")).toContain("waiting up to 4 s for room");
+    const sender = guestSaying(paths, ["send", input, "--channel", "room", "--timeout", "8s"]);
+    expect(await saidOnce(sender, "waiting up to 8 s for room")).toContain("waiting up to 8 s for room");
     const exited = await whileStopped(sender);
     expect({ exited, said: sender.said.text }).toMatchObject({
       exited: 1,
