@@ -39,6 +39,12 @@ export interface PeerWaitTry {
   peerFailed(line: string): void;
   /** How to tell, at the limit, of a peer that is there but not ready (a sender still waiting for room). */
   peerPending(describe: () => string | undefined): void;
+  /**
+   * What this end itself waits for before its peer can be looked for ("for room in the region for the
+   * ring (...)"; undefined once it no longer does): an arbiter that stops answering meanwhile is said to
+   * have done so while it waited for that, not as if it had been waiting for its peer.
+   */
+  awaiting(what: string | undefined): void;
 }
 
 /**
@@ -70,6 +76,7 @@ export async function withPeerWait<T>(
   let lastFailed: string | undefined;
   for (let current = client; ; ) {
     let pending: (() => string | undefined) | undefined;
+    let awaited: string | undefined;
     let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
     let canRedo = () => false;
     const left = deadline === undefined ? undefined : deadline - performance.now();
@@ -82,6 +89,7 @@ export async function withPeerWait<T>(
       what,
       () => lastFailed,
       () => pending?.(),
+      () => awaited,
     );
     try {
       return await body({
@@ -98,6 +106,9 @@ export async function withPeerWait<T>(
         },
         peerPending: (describe) => {
           pending = describe;
+        },
+        awaiting: (what) => {
+          awaited = what;
         },
       });
     } catch (error) {
@@ -127,12 +138,13 @@ function renewalFailure(error: unknown, what: WaitFor, waitMs: number | undefine
   return arbiterSilent(what, formatDuration(waitMs));
 }
 
-function arbiterSilent(what: WaitFor, limit: string): IvshError {
+function arbiterSilent(what: WaitFor, limit: string, awaited?: string): IvshError {
+  const meanwhile = awaited === undefined ? "" : ` while this end waited ${awaited}`;
   return failure(
     "ArbiterUnreachable",
     what.action,
-    `the arbiter stopped answering (is it stopped or frozen? resume or restart it), so no ${what.peer} ` +
-      `could reach this end within ${limit} (--timeout)`,
+    `the arbiter stopped answering (is it stopped or frozen? resume or restart it)${meanwhile}, so no ` +
+      `${what.peer} could reach this end within ${limit} (--timeout)`,
   );
 }
 
@@ -170,6 +182,7 @@ class PeerWait {
     private readonly what: WaitFor,
     private readonly lastFailed: () => string | undefined = () => undefined,
     private readonly pending: () => string | undefined = () => undefined,
+    private readonly awaited: () => string | undefined = () => undefined,
   ) {
     this.silence = new ArbiterSilence(client);
     if (leftMs === undefined) {
@@ -253,7 +266,7 @@ class PeerWait {
     if (!this.limit.signal.aborted || !isIvshError(error, "Interrupted")) return error;
     if (this.sessionLost) return this.sessionLost;
     const limit = formatDuration(this.waitMs ?? 0);
-    if (this.arbiterSilent) return arbiterSilent(this.what, limit);
+    if (this.arbiterSilent) return arbiterSilent(this.what, limit, this.awaited());
     // One came but failed: "no sender showed up" alone sent the user looking for a sender that never ran.
     const failed = this.lastFailed();
     // One is there but not ready (a sender waiting for room for its ring): "no sender showed up" sent the

@@ -135,7 +135,7 @@ export class ChannelReceiver {
       return new ChannelReceiver(name, slot, ring, transfer, sender, options);
     } catch (error) {
       const told = await slot.unlessSessionLost(error);
-      await releaseAfterFailure(slot, "receiver", options.signal);
+      await releaseAfterFailure(slot, "receiver", options.signal, error);
       throw told;
     }
   }

@@ -48,11 +48,18 @@ export async function releaseEnd(
 
 /** How often a channel's release looks whether the arbiter went away or came back meanwhile. */
 const AWAY_CHECK_MS = 50;
+/**
+ * How long a release unanswered since the end's signal ended it (Ctrl-C, --timeout) is waited for: an
+ * arbiter stopped less than half a lease ago is not yet told away (leaseInDoubt), and a sender whose
+ * --timeout 4s passed waited out that half lease (30 s with a 60 s lease) for its ring's free. One merely
+ * busy answers within it; past it, the goodbye that follows on the same connection gives back as surely.
+ */
+const ANSWER_AFTER_ABORT_MS = 1000;
 
 /**
  * A channel end's release (its ring and role), given up once the arbiter has been away (gone, or connected
  * but silent: stopped, frozen) for a lease, or when the user interrupts, or --timeout ended the wait for
- * the peer, while it is away: its requests would otherwise wait out the reconnect timeout
+ * the peer, while it is away or for ANSWER_AFTER_ABORT_MS unanswered: its requests would otherwise wait out the reconnect timeout
  * after the transfer was decided (30 s of silence after a verified copy, in a fault trial). An arbiter
  * restarted within the lease gets them, so the next transfer finds the ring freed; one away longer finds
  * this process gone, expires its restored session after a lease, and releases the same ring and role then;
@@ -65,11 +72,15 @@ async function releaseUnlessAway(
 ): Promise<void> {
   const released = release().then(() => true);
   let awaySince: number | undefined;
+  let abortedSince: number | undefined;
   for (;;) {
     const here = client.arbiterLink.greeted && !client.leaseInDoubt();
-    awaySince = here ? undefined : (awaySince ?? performance.now());
-    const waited = awaySince === undefined ? 0 : performance.now() - awaySince;
+    const now = performance.now();
+    awaySince = here ? undefined : (awaySince ?? now);
+    const waited = awaySince === undefined ? 0 : now - awaySince;
     if (awaySince !== undefined && (waited > client.leaseMs || signal?.aborted)) break;
+    if (signal?.aborted) abortedSince ??= now;
+    if (abortedSince !== undefined && now - abortedSince > ANSWER_AFTER_ABORT_MS) break;
     const tick = Promise.withResolvers<boolean>();
     const timer = setTimeout(() => tick.resolve(false), AWAY_CHECK_MS);
     try {

@@ -152,7 +152,7 @@ export async function publishRing(
   // What a full journal kept this client holding at a failure: room for the ring, maybe.
   await giveBackRefused(client, "send", name, options.signal);
   await awaitOldReceiverGone(slot, name, options);
-  const room = new RoomWaiter(options, `send on channel '${name}'`);
+  const room = new RoomWaiter(options, `send on channel '${name}'`, client.arbiterLink);
   const { segment, transfer, chunkBytes, refusal } = await allocateRing(
     client,
     slot,

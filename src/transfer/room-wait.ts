@@ -15,7 +15,7 @@
 import { failure, type IvshError, isIvshError, reasonOf } from "../errors.ts";
 import { formatDuration } from "../units.ts";
 import { abortable } from "./abortable.ts";
-import type { ChannelClient } from "./channel-client.ts";
+import type { ArbiterLink, ChannelClient } from "./channel-client.ts";
 import { Ring } from "./ring.ts";
 import { largerFlag } from "./ring-shrink.ts";
 
@@ -26,12 +26,21 @@ export const DEFAULT_ROOM_WAIT_MS = 30_000;
 const FIRST_PAUSE_MS = 50;
 /** At most this between two asks: a ring freed is taken within about a second, at ~1 request a second. */
 const LONGEST_PAUSE_MS = 1000;
+/**
+ * What a status asked as the wait's time runs out gets at least, to be answered: an arbiter merely busy
+ * (a thousand clients reconnecting) is not called stopped for missing the wait's last milliseconds.
+ */
+const LAST_ANSWER_MS = 1000;
+/** A status the wait's time ran out on. */
+const UNANSWERED = Symbol("unanswered");
 
 /** What a sender's open takes for the wait (ChannelOptions). */
 export interface RoomWaitOptions {
   /**
    * How long a ring the region could hold, but whose room other clients hold now, is waited for (ms;
-   * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace).
+   * Infinity: as long as it takes). Unset or 0: refused at once (NoSpace). An arbiter that stops answering
+   * (or goes away) during the wait fails it with ArbiterUnreachable once this time is up (at least 1 s
+   * after its last unanswered ask), not after the client's reconnect timeout.
    */
   roomWaitMs?: number;
   /**
@@ -104,9 +113,11 @@ export class RoomWaiter {
   /** Why the last refusal was not waited on, when the refusal's own words do not say (Room.beyond). */
   private beyond: string | undefined;
 
+  /** `link`: told apart, an arbiter gone (its connection closed) is not called stopped. */
   constructor(
     private readonly options: RoomWaitOptions,
     private readonly action: string,
+    private readonly link?: ArbiterLink,
   ) {}
 
   /**
@@ -121,23 +132,65 @@ export class RoomWaiter {
   ): Promise<number | undefined> {
     const limitMs = this.options.roomWaitMs ?? 0;
     if (!(limitMs > 0)) return undefined;
+    const reason = reasonOf(refusal).replace(/ \([^()]*\)$/, "");
     // A status that fails (the arbiter away) leaves it to the refusal to stand.
-    const where = await this.abortable(room().catch(() => undefined));
+    const asked = room().catch(() => undefined);
+    const askedFor = `while this end asked what room there is for the ring (${reason})`;
+    const where = await this.answered(asked, (this.startedMs ?? performance.now()) + limitMs, askedFor);
     if (where !== undefined && blocks > where.capacity) this.beyond = where.beyond;
     if (where === undefined || blocks > where.capacity) return undefined;
     if (this.startedMs === undefined) {
       this.startedMs = performance.now();
-      this.options.onRoomWait?.(reasonOf(refusal).replace(/ \([^()]*\)$/, ""), where.within);
+      this.options.onRoomWait?.(reason, where.within);
     }
+    const waitedFor = `while this end waited for room in ${where.within} for the ring (${reason})`;
     for (;;) {
-      const leftMs = this.startedMs + limitMs - performance.now();
+      const endMs = this.startedMs + limitMs;
+      const leftMs = endMs - performance.now();
       if (leftMs <= 0) return undefined;
       await this.abortable(Bun.sleep(Math.min(this.pauseMs, leftMs)));
       this.pauseMs = Math.min(this.pauseMs * 2, LONGEST_PAUSE_MS);
       // A status that fails (the arbiter away) leaves it to the alloc to say why.
-      const free = await this.abortable(where.free().catch(() => Number.POSITIVE_INFINITY));
+      const free = await this.answered(
+        where.free().catch(() => Number.POSITIVE_INFINITY),
+        endMs,
+        waitedFor,
+      );
       if (free >= blocks) return free;
     }
+  }
+
+  /**
+   * A status's answer, awaited until the wait's end (`endMs`; at least LAST_ANSWER_MS) or the signal. One
+   * an arbiter stopped (SIGSTOP, a frozen host) never answers waited for the client to give the arbiter up
+   * (its reconnect timeout, 30 s), past any roomWaitMs; then the refusal that stood said "only 0 blocks
+   * are free", not that nothing had answered.
+   */
+  private async answered<T>(status: Promise<T>, endMs: number, doing: string): Promise<T> {
+    const askedMs = performance.now();
+    const boundMs = Math.max(endMs - askedMs, LAST_ANSWER_MS);
+    if (!Number.isFinite(boundMs)) return this.abortable(status); // Infinity: as long as it takes
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<typeof UNANSWERED>((resolve) => {
+      timer = setTimeout(() => resolve(UNANSWERED), boundMs);
+    });
+    try {
+      const answer = await this.abortable(Promise.race([status, bound]));
+      if (answer !== UNANSWERED) return answer;
+    } finally {
+      clearTimeout(timer);
+    }
+    const limit = formatDuration(this.options.roomWaitMs ?? 0);
+    const why =
+      this.link?.greeted === false
+        ? "the arbiter went away (connection lost) and did not come back (start `ivsh host` again)"
+        : "the arbiter stopped answering (is it stopped or frozen? resume or restart it)";
+    throw failure(
+      "ArbiterUnreachable",
+      this.action,
+      `${why} ${doing}: its last status request went unanswered for ` +
+        `${formatDuration(performance.now() - askedMs)}, until the ${limit} it waited for room were up`,
+    );
   }
 
   private abortable<T>(promise: Promise<T>): Promise<T> {

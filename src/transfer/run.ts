@@ -131,13 +131,14 @@ async function sendThrough(
   source: Source,
   options: ChannelOptions,
   progress: Progress,
-  { client, peerCheck, redoable }: PeerWaitTry,
+  { client, peerCheck, redoable, awaiting }: PeerWaitTry,
 ): Promise<TransferResult> {
   const { signal } = options;
   const fitted = fitRingToSize(ringFor(options, source), source.size);
   const sized = { ...fitRingToRegion(options, fitted, client.geometry), expectedBytes: source.size };
   const onRoomWait = (reason: string, within: string) => {
     const what = `for room in ${within} for the ring: ${reason}`;
+    awaiting(`for room in ${within} for the ring (${reason})`);
     if (progress.roomWait) progress.roomWait(what, options.roomWaitMs);
     else progress.waiting?.(what);
   };
@@ -145,6 +146,7 @@ async function sendThrough(
   // over in a new session, as one stopped while it waited for a receiver does.
   redoable(() => source.rewind());
   const sender = await ChannelSender.open(client, channel, { onRoomWait, ...sized });
+  awaiting(undefined);
   const ringShrunk = ringShrink(sender.ring);
   if (ringShrunk) progress.notice?.(shrunkRingNote(sender.ring, ringShrunk));
   peerCheck(() => sender.receiverJoined);

@@ -83,7 +83,7 @@ export class ChannelSender {
       const receiver = new Peer(slot, "receiver", name, () => joinedReceiver(slot, transfer, name));
       return new ChannelSender(name, slot, ring, transfer, receiver, options.signal, options.expectedBytes);
     } catch (error) {
-      await releaseAfterFailure(slot, "sender", options.signal);
+      await releaseAfterFailure(slot, "sender", options.signal, error);
       throw error;
     }
   }

@@ -267,29 +267,30 @@ function checkChannelName(name: string, verb: string): void {
 /**
  * Gives up `role` and the slot after a failed start (a transfer's end is `releaseRingAndRole`): the role's
  * word at once, the slot's handle by a request (one a full journal refused kept for a retry: closeOrKeep).
- * After an interrupt (`signal` aborted) that request is not awaited: an arbiter that answers nothing
- * (stopped with SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and the goodbye that follows
- * gives the handle back as surely.
+ * After an interrupt (`signal` aborted), or with `unanswered` (the start failed as the arbiter stopped
+ * answering: ArbiterUnreachable), that request is not awaited: an arbiter that answers nothing (stopped with
+ * SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and a library open that gave up on it by its
+ * roomWaitMs waiting for the reconnect timeout. The goodbye that follows gives the handle back as surely.
  */
 export async function releaseRole(
   slot: ChannelSlot,
   role: "sender" | "receiver",
   signal?: AbortSignal,
+  unanswered = false,
 ): Promise<void> {
   slot.release(role);
   const closing = closeOrKeep(slot.client, slot.slot);
-  if (signal?.aborted) closing.catch(() => {});
+  if (signal?.aborted || unanswered) closing.catch(() => {});
   else await closing;
 }
 
-/** `releaseRole` after an open failed, for the caller to throw that failure (see `whileFailing`). */
-export async function releaseAfterFailure(
+/** `releaseRole` after an open failed with `cause`, for the caller to throw it (see `whileFailing`). */
+export const releaseAfterFailure = (
   slot: ChannelSlot,
   role: "sender" | "receiver",
-  signal?: AbortSignal,
-): Promise<void> {
-  await whileFailing(releaseRole(slot, role, signal));
-}
+  signal: AbortSignal | undefined,
+  cause: unknown,
+) => whileFailing(releaseRole(slot, role, signal, isIvshError(cause, "ArbiterUnreachable")));
 
 /**
  * Awaits a release step taken because something failed, for the caller to throw that failure: the step's
