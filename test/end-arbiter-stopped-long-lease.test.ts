@@ -9,8 +9,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { FULL_REGION_SIZE, holdEveryBlock } from "./helpers/full-region.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, eventually, exitOrKill, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, eventually, exitOrKill } from "./helpers/processes.ts";
 import { stopArbiter } from "./helpers/stopped-arbiter.ts";
 import { guestSaying, idleEnd, quietTransfer, saidOnce } from "./helpers/transfer.ts";
 
@@ -26,7 +27,7 @@ let arbiter: ArbiterProcess;
 beforeAll(async () => {
   paths = testPaths("wait36-long-lease");
   // 4 MiB: 63 data blocks of 64 KiB, for a holder of them all to fill.
-  arbiter = await ArbiterProcess.start(paths, { size: "4MiB", lease: LEASE });
+  arbiter = await ArbiterProcess.start(paths, { size: FULL_REGION_SIZE, lease: LEASE });
 });
 afterAll(async () => {
   await arbiter?.stop();
@@ -87,11 +88,7 @@ for (const role of ["send", "recv"] as const)
   }, 90_000);
 
 test("send --timeout 8s waiting for room, its arbiter stopped: exits by its --timeout, saying the arbiter stopped answering while it waited for room", async () => {
-  const holder = spawnFixture(
-    "holder",
-    clientConfig(paths, { segment: "all", mutex: "all", bytes: 63 << 16 }),
-  );
-  expect((await holder.events.next("holding")).blocks).toBe(63);
+  const holder = await holdEveryBlock(paths);
   const input = join(paths.dir, "room.in");
   writeFileSync(input, "hello\n");
   try {

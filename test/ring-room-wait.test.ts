@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { expectRejection } from "./helpers/errors.ts";
+import { FULL_REGION_SIZE, holdEveryBlock } from "./helpers/full-region.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import {
   ArbiterProcess,
@@ -27,7 +28,7 @@ let input: string;
 beforeEach(async () => {
   paths = testPaths("room-wait");
   // 4 MiB: 63 data blocks of 64 KiB.
-  arbiter = await ArbiterProcess.start(paths, { size: "4MiB" });
+  arbiter = await ArbiterProcess.start(paths, { size: FULL_REGION_SIZE });
   input = join(paths.dir, "input");
   writeFileSync(input, "hello\n");
 });
@@ -36,18 +37,8 @@ afterEach(async () => {
   paths?.cleanup();
 });
 
-/** Another client holding every block of the region, until it is killed. */
-async function holdEverything() {
-  const holder = spawnFixture(
-    "holder",
-    clientConfig(paths, { segment: "all", mutex: "all", bytes: 63 << 16 }),
-  );
-  expect((await holder.events.next("holding")).blocks).toBe(63);
-  return holder;
-}
-
 test("a sender that finds the region full waits for room, and goes through once the holder lets go", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   const out = join(paths.dir, "waited.out");
   const receiver = guest(paths, ["recv", "-q", "--channel", "waited", "--out", out, "--timeout", "60s"]);
   const sender = guestSaying(paths, ["send", input, "--channel", "waited", "--progress"]);
@@ -69,7 +60,7 @@ test("a sender that finds the region full waits for room, and goes through once 
 
 // Off a terminal without --progress the wait was silent for its whole 30 s (or --timeout), then failed.
 test("off a terminal without --progress, a wait for room says so in one line as it begins, not one a round; -q says nothing", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   try {
     const sender = guestSaying(paths, ["send", input, "--channel", "told", "--timeout", "3s"]);
     const quiet = guestSaying(paths, ["send", input, "--channel", "told-q", "--timeout", "3s", "-q"]);
@@ -87,7 +78,7 @@ test("off a terminal without --progress, a wait for room says so in one line as 
 });
 
 test("with --timeout the wait ends there, and the refusal says the room stayed held that long", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   try {
     const sender = guestSaying(paths, ["send", input, "--channel", "timed", "--timeout", "1s"]);
     expect(await sender.proc.exited).toBe(1);
@@ -102,7 +93,7 @@ test("with --timeout the wait ends there, and the refusal says the room stayed h
 });
 
 test("a ring the empty region could not hold is refused at once, with no wait", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   // 16 MiB: a ring of 4 MiB chunks fitted to it has 5 (20 MiB); one fitted to "hello" would fit.
   const large = join(paths.dir, "large");
   writeFileSync(large, new Uint8Array(16 << 20));
@@ -127,7 +118,7 @@ test("a ring the empty region could not hold is refused at once, with no wait", 
 });
 
 test("the library waits only when asked (roomWaitMs), and checks what it is given", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   const client = await connect({ socket: paths.socket, region: paths.region });
   try {
     const shape = { chunkBytes: 4096, depth: 2 };
@@ -276,7 +267,7 @@ test("blocks free but not side by side: one wait, told once, that ends at its li
 }, 60_000);
 
 test("a receiver whose sender waits for room past its --timeout says the sender is there, waiting", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   const sender = guestSaying(paths, [
     "send",
     input,
@@ -310,7 +301,7 @@ test("a sender stopped past its lease while it waits for room starts over in a n
   arbiter = await ArbiterProcess.start(paths, { size: "4MiB", lease: "1s" });
   input = join(paths.dir, "input");
   writeFileSync(input, "hello\n");
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   const out = join(paths.dir, "stopped.out");
   const receiver = guest(paths, ["recv", "-q", "--channel", "stopped", "--out", out, "--timeout", "60s"]);
   const sender = guestSaying(paths, [
@@ -345,7 +336,7 @@ test("a sender stopped past its lease while it waits for room starts over in a n
 test("a wait for room is one refusal at info in the arbiter's log, not one a round", async () => {
   await arbiter.stop();
   arbiter = await ArbiterProcess.start(paths, { size: "4MiB", extra: ["-v"] });
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   try {
     const sender = guestSaying(paths, ["send", "-", "--channel", "logged", "--timeout", "4s"]);
     expect(await sender.proc.exited).toBe(1);

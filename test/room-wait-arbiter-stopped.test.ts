@@ -12,8 +12,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
+import { FULL_REGION_SIZE, holdEveryBlock } from "./helpers/full-region.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, exitOrKill, spawnFixture } from "./helpers/processes.ts";
+import { ArbiterProcess, exitOrKill, type Spawned } from "./helpers/processes.ts";
 import { RECONNECT_MS, stopArbiter } from "./helpers/stopped-arbiter.ts";
 import { guestSaying, quietTransfer, saidOnce } from "./helpers/transfer.ts";
 
@@ -33,7 +34,7 @@ let input: string;
 beforeEach(async () => {
   paths = testPaths("wait36-room-stopped");
   // 4 MiB: 63 data blocks of 64 KiB, all held by the holder below.
-  arbiter = await ArbiterProcess.start(paths, { size: "4MiB", lease: `${LEASE_MS}ms` });
+  arbiter = await ArbiterProcess.start(paths, { size: FULL_REGION_SIZE, lease: `${LEASE_MS}ms` });
   input = join(paths.dir, "input");
   writeFileSync(input, "hello\n");
 });
@@ -42,17 +43,8 @@ afterEach(async () => {
   paths?.cleanup();
 });
 
-async function holdEverything() {
-  const holder = spawnFixture(
-    "holder",
-    clientConfig(paths, { segment: "all", mutex: "all", bytes: 63 << 16 }),
-  );
-  expect((await holder.events.next("holding")).blocks).toBe(63);
-  return holder;
-}
-
 /** Once the holder is gone, a transfer through the continued arbiter goes through. */
-async function arbiterStillWorks(holder: Awaited<ReturnType<typeof holdEverything>>) {
+async function arbiterStillWorks(holder: Spawned) {
   holder.proc.kill("SIGKILL");
   await holder.exit();
   const out = join(paths.dir, "after.out");
@@ -61,8 +53,33 @@ async function arbiterStillWorks(holder: Awaited<ReturnType<typeof holdEverythin
   expect(readFileSync(out, "utf8")).toBe("hello\n");
 }
 
+/**
+ * A library sender's open on `channel` of a full region, waiting up to 2 s for room, `onRoomWait` run as the
+ * wait begins; its outcome, or "late" past the liveness bound (its client's own give-up on a silent arbiter,
+ * the reconnect timeout, is far past it).
+ */
+async function libraryRoomWait(channel: string, onRoomWait: () => void) {
+  const client = await connect({
+    socket: paths.socket,
+    region: paths.region,
+    reconnectTimeoutMs: RECONNECT_MS,
+  });
+  const open = ChannelSender.open(client, channel, {
+    chunkBytes: 4096,
+    depth: 2,
+    roomWaitMs: 2000,
+    onRoomWait,
+  }).then(
+    () => ({ code: "opened", message: "" }),
+    (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
+  );
+  const late = Bun.sleep(within(2000)).then(() => ({ code: "late", message: "" }));
+  const outcome = await Promise.race([open, late]);
+  return { outcome, closed: () => client.close({ waitForArbiter: false }) };
+}
+
 test("send --timeout 8s waiting for room, its arbiter stopped: gives up by its --timeout, saying the arbiter stopped answering while it waited for room", async () => {
-  const holder = await holdEverything();
+  const holder = await holdEveryBlock(paths);
   const sender = guestSaying(paths, ["send", input, "--channel", "stopped-room", "--timeout", "8s"]);
   let stopped: { resume(): void } | undefined;
   try {
@@ -84,30 +101,13 @@ test("send --timeout 8s waiting for room, its arbiter stopped: gives up by its -
 }, 90_000);
 
 test("a library sender's roomWaitMs bounds its wait for room when the arbiter stops answering during it", async () => {
-  const holder = await holdEverything();
-  // Its own give-up on a silent arbiter (the reconnect timeout) is far past any bound here.
-  const client = await connect({
-    socket: paths.socket,
-    region: paths.region,
-    reconnectTimeoutMs: RECONNECT_MS,
-  });
+  const holder = await holdEveryBlock(paths);
   let stopped: { resume(): void } | undefined;
+  const { outcome, closed } = await libraryRoomWait("lib-stopped", () => {
+    stopped = stopArbiter(arbiter);
+  });
   try {
-    const onRoomWait = () => {
-      stopped = stopArbiter(arbiter);
-    };
-    const open = ChannelSender.open(client, "lib-stopped", {
-      chunkBytes: 4096,
-      depth: 2,
-      roomWaitMs: 2000,
-      onRoomWait,
-    }).then(
-      () => ({ code: "opened", message: "" }),
-      (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
-    );
-    const late = Bun.sleep(within(2000)).then(() => ({ code: "late", message: "" }));
     // Before: late: its status waited for the arbiter until the client's reconnect timeout (120 s here).
-    const outcome = await Promise.race([open, late]);
     expect(outcome).toEqual({
       code: "ArbiterUnreachable",
       message: expect.stringContaining(`since ${STOPPED_WORDS}`),
@@ -115,34 +115,18 @@ test("a library sender's roomWaitMs bounds its wait for room when the arbiter st
     expect(outcome.message).toMatch(/until the 2 s it waited for room were up/);
   } finally {
     stopped?.resume();
-    await client.close({ waitForArbiter: false });
+    await closed();
   }
   await arbiterStillWorks(holder);
 }, 90_000);
 
 test("a library sender whose arbiter goes away (killed) during its wait for room is told so by its roomWaitMs, not that it stopped answering", async () => {
-  const holder = await holdEverything();
-  const client = await connect({
-    socket: paths.socket,
-    region: paths.region,
-    reconnectTimeoutMs: RECONNECT_MS,
-  });
+  const holder = await holdEveryBlock(paths);
   const killed: Promise<void>[] = [];
+  const { outcome, closed } = await libraryRoomWait("lib-gone", () => {
+    killed.push(arbiter.kill9());
+  });
   try {
-    const onRoomWait = () => {
-      killed.push(arbiter.kill9());
-    };
-    const open = ChannelSender.open(client, "lib-gone", {
-      chunkBytes: 4096,
-      depth: 2,
-      roomWaitMs: 2000,
-      onRoomWait,
-    }).then(
-      () => ({ code: "opened", message: "" }),
-      (error: { code?: string; message?: string }) => ({ code: error.code, message: error.message }),
-    );
-    const late = Bun.sleep(within(2000)).then(() => ({ code: "late", message: "" }));
-    const outcome = await Promise.race([open, late]);
     // Before: "the arbiter stopped answering (is it stopped or frozen? ...": it had gone, not stopped.
     expect(outcome).toEqual({
       code: "ArbiterUnreachable",
@@ -155,6 +139,6 @@ test("a library sender whose arbiter goes away (killed) during its wait for room
     await Promise.all(killed);
     holder.proc.kill("SIGKILL");
     await holder.exit();
-    await client.close({ waitForArbiter: false });
+    await closed();
   }
 }, 90_000);
