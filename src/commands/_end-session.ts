@@ -3,6 +3,8 @@
  * the new one it takes when the first expired while the end waited for its peer with nothing moved
  * (stopped with Ctrl-Z past its lease, then `fg`): see withPeerWait. Closed once, whichever is current.
  */
+
+import { isIvshError } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
 import type { ConnectOptions } from "../guest/connect-options.ts";
@@ -54,11 +56,7 @@ export class EndSession {
     await expired.close({ waitForArbiter: false });
     // On a terminal the "waiting for ..." line is drawn without its newline: the notice would follow it.
     this.progress.done();
-    if (!this.quiet)
-      log.info(
-        `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended ` +
-          `its session; ${this.unmoved}, so it waits again on a new session`,
-      );
+    if (!this.quiet) log.info(`${whyEnded(expired)}; ${this.unmoved}, so it waits again on a new session`);
     this.client = await connect({ ...this.connection, connectTimeoutMs: leftMs });
     this.stopWatching = watchArbiter(this.client, this.connection, this.progress, this.peerWaitMs);
     return this.client;
@@ -68,4 +66,16 @@ export class EndSession {
     this.stopWatching();
     await this.client.close({ waitForArbiter: false });
   }
+}
+
+/**
+ * Why `expired`'s session ended, as the renewal says it. Only a lease that ran out on a connection still
+ * open (LeaseExpired, told unasked) is this end's own stop; an arbiter that no longer knows the session on
+ * a resume (SessionUnknown: restarted without its state) was said "this end was stopped longer than the
+ * arbiter's lease" of an end that never stopped.
+ */
+function whyEnded(expired: Client): string {
+  if (isIvshError(expired.lost, "LeaseExpired"))
+    return `this end was stopped longer than the arbiter's ${formatDuration(expired.leaseMs)} lease, which ended its session`;
+  return "the arbiter no longer knew this end's session (restarted without its state, or its lease ran out meanwhile)";
 }
