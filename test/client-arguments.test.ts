@@ -36,6 +36,18 @@ test("a block count of 0 (or a fraction) is refused as such", async () => {
   await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
 });
 
+// Found by a trial: alloc(2 ** 60) was told "the size must be a positive whole number", which it is; it is
+// past what a number holds exactly (2^53), so no region can hold it.
+test("a size too large to count exactly is refused as too large, not as a fraction", async () => {
+  for (const size of [2 ** 60, { blocks: 2 ** 60 }])
+    await expectRejection(
+      client.alloc(size),
+      "NoSpace",
+      /since no region holds that many .*\(allocate less\)/,
+    );
+  await expectRejection(client.alloc(2 ** 60), "NoSpace", /allocate 1152921504606846976 bytes/);
+});
+
 // Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating
 // 'size.blocks')"), no IvshError, and no word of which argument was wrong.
 test("an alloc size or options of the wrong type are named, with what to pass instead", async () => {
