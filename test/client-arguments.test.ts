@@ -151,8 +151,25 @@ test("a condvar wait without its lock says so, not 'unlock'", async () => {
   await expectRejection(
     condvar.wait(),
     "NotHeld",
-    /wait on 'waited-unlocked' since this client does not hold its lock \(acquire\(\) it first\)$/,
+    /wait on 'waited-unlocked' since this client does not hold its lock \(acquire\(\) it first: /,
   );
+});
+
+// Found by a trial: a queue guarded pthread's way, a Mutex held around the CondVar's wait(), was told
+// "this client does not hold its lock (acquire() it first)" while it held the lock it meant.
+test("a condvar wait under a Mutex instead of its own lock is told the condvar is its own lock", async () => {
+  const mutex = await client.mutex("queue-guard");
+  const condvar = await client.condvar("queue-changed");
+  await mutex.lock();
+  try {
+    await expectRejection(
+      condvar.wait(100),
+      "NotHeld",
+      /since this client does not hold its lock \(acquire\(\) it first: a CondVar is its own lock, and wait\(\) lets go of that one, never of a Mutex\)$/,
+    );
+  } finally {
+    mutex.unlock();
+  }
 });
 
 test("a lock or wait timeout that is not a number of ms ≥ 0 is refused (NaN spun until the lease was gone)", async () => {
