@@ -147,6 +147,19 @@ test("a lock(), tryLock() or wait() after close() names the call and the lock", 
   );
 });
 
+// Found by new-user trial 36: notify() and broadcast() still said "Failed to get an answer from the arbiter
+// since this client was closed", which they never ask for, naming neither the call nor the condvar.
+test("a notify() or broadcast() after close() names the call and the condvar", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const condvar = await client.condvar("signalled-after-close");
+  await client.close();
+  const closed = "since its client was closed \\(connect\\(\\) again\\)$";
+  const notified = new RegExp(`^Failed to notify 'signalled-after-close' ${closed}`);
+  expectFailure(() => condvar.notify(), "ConnectionLost", notified);
+  const broadcast = new RegExp(`^Failed to broadcast on 'signalled-after-close' ${closed}`);
+  expectFailure(() => condvar.broadcast(), "ConnectionLost", broadcast);
+});
+
 // Found by a review: the test above's fix took any ConnectionLost of a closed client for its close's own, so
 // a session lost first to an arbiter that did not come back was told "its client was closed" by a lock(),
 // where a request after the close still says the arbiter did not come back.

@@ -117,6 +117,9 @@ export class CondVar extends SlotObject {
   }
 
   private signal(count: number): void {
+    // Else the transport's words, "get an answer from the arbiter", which a notify never asks for.
+    if (this.client.isClosed)
+      refuseWhileClosing(this.client, this.name, `${count === 1 ? "notify" : "broadcast on"} '${this.name}'`);
     this.checkOpen();
     // Bump first, then look for parked waiters: one that announced itself after our look sees the bump.
     Atomics.add(this.client.words, this.sequenceSite.wordIndex, 1);
