@@ -234,8 +234,14 @@ export function abortedError(signal: AbortSignal | undefined, action: string): I
   return failure("Interrupted", action, isDefault ? "it was aborted" : why);
 }
 
-/** Whether `error` is an IvshError (with `code`, if given): `catch (e) { if (isIvshError(e, "NotFound")) … }`. */
-export function isIvshError(error: unknown, code?: ErrorCodeName): error is IvshError {
+/**
+ * Whether `error` is an IvshError (with `code`, if given): `catch (e) { if (isIvshError(e, "NotFound")) … }`.
+ * Given a code, it narrows `e.code` to it.
+ */
+export function isIvshError<C extends ErrorCodeName = ErrorCodeName>(
+  error: unknown,
+  code?: C,
+): error is IvshError & { readonly code: C } {
   return error instanceof IvshError && (code === undefined || error.code === code);
 }
 

@@ -147,6 +147,38 @@ test("a lock(), tryLock() or wait() after close() names the call and the lock", 
   );
 });
 
+// Found by new-user trial 36: notify() and broadcast() still said "Failed to get an answer from the arbiter
+// since this client was closed", which they never ask for, naming neither the call nor the condvar.
+test("a notify() or broadcast() after close() names the call and the condvar", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const condvar = await client.condvar("signalled-after-close");
+  await client.close();
+  const closed = "since its client was closed \\(connect\\(\\) again\\)$";
+  const notified = new RegExp(`^Failed to notify 'signalled-after-close' ${closed}`);
+  expectFailure(() => condvar.notify(), "ConnectionLost", notified);
+  const broadcast = new RegExp(`^Failed to broadcast on 'signalled-after-close' ${closed}`);
+  expectFailure(() => condvar.broadcast(), "ConnectionLost", broadcast);
+});
+
+// Found by new-user trial 36: each said "Failed to get an answer from the arbiter since this client was
+// closed", naming neither the call nor the segment or lock it was for.
+test("alloc(), open(), mutex(), condvar() or status() after close() name the call and what it was for", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  await client.close();
+  const closed = "since this client was closed \\(connect\\(\\) again to go on\\)$";
+  const refused = (action: string) => new RegExp(`^Failed to ${action} ${closed}`);
+  await expectRejection(client.alloc(10), "ConnectionLost", refused("allocate a segment"));
+  await expectRejection(
+    client.alloc(10, { name: "frame" }),
+    "ConnectionLost",
+    refused("allocate segment 'frame'"),
+  );
+  await expectRejection(client.open("frame"), "ConnectionLost", refused("open segment 'frame'"));
+  await expectRejection(client.mutex("guard"), "ConnectionLost", refused("open mutex 'guard'"));
+  await expectRejection(client.condvar("ready"), "ConnectionLost", refused("open condvar 'ready'"));
+  await expectRejection(client.status(), "ConnectionLost", refused("ask the arbiter for its status"));
+});
+
 // Found by a review: the test above's fix took any ConnectionLost of a closed client for its close's own, so
 // a session lost first to an arbiter that did not come back was told "its client was closed" by a lock(),
 // where a request after the close still says the arbiter did not come back.

@@ -36,6 +36,18 @@ test("a block count of 0 (or a fraction) is refused as such", async () => {
   await expectRejection(client.alloc({ blocks: 1.5 }), "InvalidArgument", /allocate 1.5 blocks/);
 });
 
+// Found by a trial: alloc(2 ** 60) was told "the size must be a positive whole number", which it is; it is
+// past what a number holds exactly (2^53), so no region can hold it.
+test("a size too large to count exactly is refused as too large, not as a fraction", async () => {
+  for (const size of [2 ** 60, { blocks: 2 ** 60 }])
+    await expectRejection(
+      client.alloc(size),
+      "NoSpace",
+      /since no region holds that many .*\(allocate less\)/,
+    );
+  await expectRejection(client.alloc(2 ** 60), "NoSpace", /allocate 1152921504606846976 bytes/);
+});
+
 // Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating
 // 'size.blocks')"), no IvshError, and no word of which argument was wrong.
 test("an alloc size or options of the wrong type are named, with what to pass instead", async () => {
@@ -139,8 +151,25 @@ test("a condvar wait without its lock says so, not 'unlock'", async () => {
   await expectRejection(
     condvar.wait(),
     "NotHeld",
-    /wait on 'waited-unlocked' since this client does not hold its lock \(acquire\(\) it first\)$/,
+    /wait on 'waited-unlocked' since this client does not hold its lock \(acquire\(\) it first: /,
   );
+});
+
+// Found by a trial: a queue guarded pthread's way, a Mutex held around the CondVar's wait(), was told
+// "this client does not hold its lock (acquire() it first)" while it held the lock it meant.
+test("a condvar wait under a Mutex instead of its own lock is told the condvar is its own lock", async () => {
+  const mutex = await client.mutex("queue-guard");
+  const condvar = await client.condvar("queue-changed");
+  await mutex.lock();
+  try {
+    await expectRejection(
+      condvar.wait(100),
+      "NotHeld",
+      /since this client does not hold its lock \(acquire\(\) it first: a CondVar is its own lock, and wait\(\) lets go of that one, never of a Mutex\)$/,
+    );
+  } finally {
+    mutex.unlock();
+  }
 });
 
 test("a lock or wait timeout that is not a number of ms ≥ 0 is refused (NaN spun until the lease was gone)", async () => {

@@ -50,7 +50,16 @@ export function allocRequest(
     );
   const byBytes = typeof size === "number";
   const count = byBytes ? size : (blocks as number);
-  const what = byBytes ? `allocate ${count} bytes` : `allocate ${count} blocks`;
+  // BigInt: 2 ** 60 prints as 1152921504606847000 otherwise, a number the caller never passed.
+  const shown = Number.isInteger(count) ? BigInt(count) : count;
+  const what = byBytes ? `allocate ${shown} bytes` : `allocate ${shown} blocks`;
+  // Whole and positive, yet past 2^53: the caller asked for too much, not for a fraction.
+  if (Number.isInteger(count) && count > Number.MAX_SAFE_INTEGER)
+    throw failure(
+      "NoSpace",
+      what,
+      `no region holds that many ${byBytes ? "bytes" : "blocks"} (allocate less)`,
+    );
   if (!Number.isSafeInteger(count) || count <= 0)
     throw failure(
       "InvalidArgument",

@@ -20,6 +20,7 @@ import type { MappedRegion } from "../region/mapping.ts";
 import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRequest } from "./arguments.ts";
 import { CondVar } from "./condvar.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
+import { resumeForGoodbye, sayGoodbye } from "./goodbye.ts";
 import { Parker } from "./parking.ts";
 import { ResumeTries, silentArbiter } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
@@ -41,8 +42,6 @@ const MIN_HELLO_WAIT_MS = 1000;
 const HEARTBEATS_PER_LEASE = 6;
 const DISCONNECTED_POLL_MS = 10;
 const PARKED_FULL_POLL_MS = 50;
-/** How long close() waits for the arbiter to confirm bye (it releases everything either way). */
-const BYE_WAIT_MS = 1000;
 
 /** When the retries around a hello give up, and how long they were given in all (for the message). */
 type Retries = { deadlineMs: number; totalMs: number };
@@ -65,6 +64,7 @@ export class Client extends SessionFacts {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  private ended = false; // close() waits for no resume now: its tries end
   private closing: Promise<void> | undefined;
   private readonly slotHandles = new SlotHandles();
   /** @internal */ readonly staleViews = new StaleViews();
@@ -289,6 +289,8 @@ export class Client extends SessionFacts {
    * until the arbiter has answered, so what this client held is free when it resolves. A process about
    * to exit can pass `{ waitForArbiter: false }`: the goodbye is still read before the connection's end
    * and everything released as surely, one round trip sooner (the end of every `ivsh guest send` / `recv`).
+   * With the arbiter away (restarting), it waits up to a lease for its return to say goodbye (unless told
+   * not to wait): one back later finds this process gone and releases what it held after a lease.
    * A second close() resolves with the first (it resolved at once, while the goodbye was on its way).
    */
   close(options: { waitForArbiter?: boolean } = {}): Promise<void> {
@@ -300,11 +302,11 @@ export class Client extends SessionFacts {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.transport.onLost?.(); // withdraws the data area (see greet), before the goodbye can free a block
-    if (this.transport.connected && !this.transport.lost) {
-      // notify() sends nothing while a re-handshake holds the link: then the goodbye waits its turn.
-      const sentOneWay = options.waitForArbiter === false && this.transport.notify("bye", {});
-      if (!sentOneWay) await this.transport.requestWithin("bye", {}, BYE_WAIT_MS).catch(() => undefined);
-    }
+    const waitForArbiter = options.waitForArbiter !== false;
+    // Only then an await before the bye: a caller spinning right after close() has it sent already.
+    if (waitForArbiter && this.recovering) await resumeForGoodbye(this.recovering, this.leaseMs);
+    this.ended = true;
+    await sayGoodbye(this.transport, waitForArbiter);
     this.transport.close();
     this.parker.closeMailbox();
     this.region.retire();
@@ -376,12 +378,12 @@ export class Client extends SessionFacts {
     const [deadline, tries] = [performance.now() + timeoutMs, new ResumeTries(this.leaseMs)];
     const epoch = this.epoch;
     const longest = this.transport.longestRetryPauseMs(this.leaseMs);
-    for (let delay = 10; performance.now() < deadline && !this.closed; delay = Math.min(delay * 2, longest)) {
+    for (let delay = 10; performance.now() < deadline && !this.ended; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       try {
         await this.transport.open(undefined, true);
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });
-        await checkResumedRegion(this.region, reply, this.transport, () => this.closed);
+        await checkResumedRegion(this.region, reply, this.transport, () => this.ended);
         // A restarted arbiter wakes the wake-up file at the region's path, maybe not ours (wake-file.ts).
         if (reply.epoch !== epoch) this.facts.parking = followWakeFile(this, this.options) ?? this.parking;
         this.facts.reconnects++;

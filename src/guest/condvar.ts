@@ -60,7 +60,8 @@ export class CondVar extends SlotObject {
       throw failure(
         "NotHeld",
         `wait on '${this.name}'`,
-        "this client does not hold its lock (acquire() it first)", // shm_wait_cv() says its own
+        // shm_wait_cv() says its own. A pthread habit holds a Mutex here instead, and read "its lock" as that.
+        "this client does not hold its lock (acquire() it first: a CondVar is its own lock, and wait() lets go of that one, never of a Mutex)",
       );
     // Read under the lock: a notify after our unlock bumps it, and we see that however we wait.
     const sequence = Atomics.load(this.client.words, this.sequenceSite.wordIndex);
@@ -116,6 +117,9 @@ export class CondVar extends SlotObject {
   }
 
   private signal(count: number): void {
+    // Else the transport's words, "get an answer from the arbiter", which a notify never asks for.
+    if (this.client.isClosed)
+      refuseWhileClosing(this.client, this.name, `${count === 1 ? "notify" : "broadcast on"} '${this.name}'`);
     this.checkOpen();
     // Bump first, then look for parked waiters: one that announced itself after our look sees the bump.
     Atomics.add(this.client.words, this.sequenceSite.wordIndex, 1);

@@ -4,11 +4,12 @@
  */
 import { statSync } from "node:fs";
 import { groupName, userName } from "../accounts.ts";
-import { IvshError, isIvshError, libraryForm } from "../errors.ts";
+import { IvshError, isIvshError, libraryForm, shownName } from "../errors.ts";
 import { probeStreamSocket } from "../ffi/fd-passing.ts";
 import { errnoOf } from "../ffi/index.ts";
 import { decodeError, type Frame, type FrameDecoder } from "../protocol/codec.ts";
 import { FRAME_HEADER_BYTES, FrameKind } from "../protocol/messages.ts";
+import { SlotKind } from "../region/layout.ts";
 import { plural } from "../units.ts";
 import { tcpHint } from "./bridge-hint.ts";
 import { socketMissingHint } from "./missing-socket.ts";
@@ -109,6 +110,22 @@ export class QueueFull extends IvshError {
 export class ClientClosed extends IvshError {
   constructor(action: string) {
     super("ConnectionLost", `Failed to ${action} since this client was closed (connect() again to go on)`);
+  }
+
+  /**
+   * What a request after close() gets: `lost`, unless that is the close's own ClientClosed, then one naming
+   * the call and what it was for (the close's "get an answer from the arbiter" named neither: trial 36).
+   */
+  static for(lost: IvshError, request: string, fields: unknown): IvshError {
+    if (!(lost instanceof ClientClosed)) return lost;
+    const { name, kind } = fields as { name?: unknown; kind?: unknown };
+    const quoted = typeof name === "string" && name !== "" ? ` '${shownName(name)}'` : undefined;
+    const slotKind = Object.entries(SlotKind).find(([, value]) => value === kind)?.[0] ?? "mutex or condvar";
+    if (request === "alloc") return new ClientClosed(`allocate ${quoted ? `segment${quoted}` : "a segment"}`);
+    if (request === "open") return new ClientClosed(`open segment${quoted ?? ""}`);
+    if (request === "syncOpen") return new ClientClosed(`open ${slotKind}${quoted ?? ""}`);
+    if (request === "status") return new ClientClosed("ask the arbiter for its status");
+    return lost;
   }
 }
 

@@ -250,7 +250,7 @@ export class Transport {
 
   private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
     // close() sets `lost` (unless an earlier failure already did, which is then the one to tell).
-    if (this.lost) return Promise.reject(this.lost);
+    if (this.lost) return Promise.reject(ClientClosed.for(this.lost, name, fields));
     this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
     const requestId = this.takeRequestId();
     const { op, request } = messages[name];
