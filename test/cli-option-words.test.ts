@@ -66,7 +66,23 @@ test("--socket names a file that is not a socket", async () => {
   const file = join(suite.dir, "plain-file");
   writeFileSync(file, "");
   const run = await send(["--socket", file, "--region", suite.region]);
-  expectFlagsOnly(run, "(pass the arbiter's socket as --socket)");
+  expectFlagsOnly(run, "(pass the arbiter's socket as --socket or in IVSH_SOCKET)");
+});
+
+test("IVSH_SOCKET names a file that is not a socket: the advice names IVSH_SOCKET, where the path came from", async () => {
+  const file = join(suite.dir, "plain-file-env");
+  writeFileSync(file, "");
+  const input = join(suite.dir, "words.in");
+  writeFileSync(input, "some bytes\n");
+  const run = guest(suite.paths, ["send", input, "--channel", "words", "--timeout", "5s"], {
+    IVSH_SOCKET: file,
+    IVSH_REGION: suite.region,
+  });
+  expect(await run.exit()).toBe(1);
+  // Before: "(pass the arbiter's socket as --socket)", a flag this user never passed.
+  expect(await run.stderr).toContain(
+    `${file} since it is a file that is not a socket (ECONNREFUSED) (pass the arbiter's socket as --socket or in IVSH_SOCKET)`,
+  );
 });
 
 test("--socket too long for a Unix socket", async () => {

@@ -205,7 +205,7 @@ export function linkTrouble(
     };
   const barred = code === "EACCES" && "unix" in endpoint && !notSocket;
   const hint = notSocket
-    ? `pass the arbiter's socket as --socket${libraryForm(", or connect({ socket })")}`
+    ? `pass the arbiter's socket as --socket or in IVSH_SOCKET${libraryForm(", or connect({ socket })")}`
     : barred
       ? accessHint(endpoint.unix)
       : "unix" in endpoint
