@@ -72,7 +72,7 @@ test("a peer that marked the transfer given up, its end taken by another since: 
   const peer = Peer.attached(slot, "receiver", "taken-after-drop", 5);
   const error = await peer.goneError({ owner: 9, died: false });
   expect(error.message).toContain(
-    "the receiver (client 5) gave up before the end (it was interrupted, or failed: its own error says why; client 9 holds that end now)",
+    "the receiver (client 5) gave up before the end (it was interrupted, closed its end early, or failed: its own error says why; client 9 holds that end now)",
   );
 });
 

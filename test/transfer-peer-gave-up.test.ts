@@ -17,7 +17,7 @@ import { guest, outPath, waitForSize } from "./helpers/transfer.ts";
 const suite = sharedArbiter("gave-up");
 
 const GAVE_UP =
-  /ERROR Failed to transfer on channel '[^']+' since the sender \(client \d+\) gave up before the end \(it was interrupted, or failed: its own error says why\)\n/;
+  /ERROR Failed to transfer on channel '[^']+' since the sender \(client \d+\) gave up before the end \(it was interrupted, closed its end early, or failed: its own error says why\)\n/;
 
 /** A sender interrupted mid-stream; its receiver's stderr. */
 async function interruptedSender(channel: string): Promise<string> {

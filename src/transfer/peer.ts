@@ -92,7 +92,7 @@ export class Peer {
     return failure(
       "PeerGone",
       `transfer on channel '${this.channel}'`,
-      `the ${this.role} (client ${this.id}) gave up before the end (it was interrupted, or failed: its own error says why${since})`,
+      `the ${this.role} (client ${this.id}) gave up before the end (it was interrupted, closed its end early, or failed: its own error says why${since})`,
     );
   }
 
