@@ -127,6 +127,13 @@ test("an empty segment name is refused, as an empty mutex name is (it read as 'n
   expect((await client.status()).segments).toEqual([]);
 });
 
+test("open, mutex and condvar of an empty name say what a name must be (new-user trial 36: no advice)", async () => {
+  const advice = /since the name is empty \(name it: 1 to 255 bytes of UTF-8\)$/;
+  await expectRejection(client.open(""), "InvalidArgument", advice);
+  await expectRejection(client.mutex(""), "InvalidArgument", advice);
+  await expectRejection(client.condvar(""), "InvalidArgument", advice);
+});
+
 test("a mode that is none of read, write, write-exclusive is named, with the choices", async () => {
   const choices = /'rw' is not a mode: use read, write, write-exclusive/;
   // biome-ignore lint/suspicious/noExplicitAny: a caller without types passes any string

@@ -362,7 +362,7 @@ test("shm_create_cv() refusing a name says create condition variable, not open c
   await expectRejection(
     shm_create_cv(""),
     "InvalidArgument",
-    /^Failed to create condition variable '' since the name is empty$/,
+    /^Failed to create condition variable '' since the name is empty \(name it: 1 to 255 bytes of UTF-8\)$/,
   );
   await expectRejection(
     shm_create_cv(5 as unknown as string),

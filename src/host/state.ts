@@ -380,7 +380,12 @@ function truncateUtf8(text: string, maxBytes: number): string {
 }
 
 function checkName(name: string, what: string, optional: boolean): void {
-  if (!name && !optional) throw failure("InvalidArgument", what, "the name is empty");
+  if (!name && !optional)
+    throw failure(
+      "InvalidArgument",
+      what,
+      `the name is empty (name it: 1 to ${MAX_NAME_BYTES} bytes of UTF-8)`,
+    );
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
     throw failure(
       "InvalidArgument",
