@@ -138,3 +138,29 @@ test("relaying VMs at the cap: one seen relaying beside the socket put back no l
   box.noteRelayed("late-relay"); // relayed beside it: by choice
   expect(box.bridges).toBe("relays");
 });
+
+// Mutation round 31: a VM seen relaying beside the socket relays by choice; its next connections, relayed
+// after the socket's removal (a guest reconnecting), say nothing new of it. Taken for one that relays for
+// the socket's absence, the removal was named as a problem in a setup whose bridges all relay.
+test("a VM seen relaying beside the socket that relays again after its removal still counts as relaying", () => {
+  const { inbox: box, path } = inbox(1000);
+  box.noteRelayed("by-choice");
+  renameSync(path, `${path}.moved`);
+  box.noteRelayed("by-choice"); // its guest reconnected
+  expect(box.bridges).toBe("relays");
+});
+
+// Mutation round 31: one VM counted as relaying without the socket keeps no other from being seen
+// relaying beside it (put back): else that other, relaying again at a later removal, was taken for one
+// that hands over, and the removal named as a problem.
+test("a VM seen relaying beside the socket while another was counted as relaying without it: still relaying later", () => {
+  const { inbox: box, path } = inbox(1000);
+  renameSync(path, `${path}.moved`);
+  box.noteRelayed("without");
+  renameSync(`${path}.moved`, path);
+  box.noteRelayed("beside"); // while "without" is still counted
+  box.noteRelayed("without"); // relays beside it too: by choice
+  renameSync(path, `${path}.moved`);
+  box.noteRelayed("beside"); // its guest reconnected
+  expect(box.bridges).toBe("relays");
+});

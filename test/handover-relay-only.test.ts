@@ -52,6 +52,23 @@ test("bridges that relay by choice (IVSH_BRIDGE=relay): the hand-over socket's r
   expect(stderr).not.toContain(`ERROR the hand-over socket`);
 }, 60_000);
 
+// Mutation round 31: said once per removal, not once for the arbiter's life: put back and removed again,
+// the second removal was passed over in silence.
+test("bridges that relay by choice: the socket put back and removed again is said again", async () => {
+  const { socket } = await guestAskedThroughBridge("relay-twice", { IVSH_BRIDGE: "relay" });
+  const handover = handoverPath(socket);
+  for (let removal = 0; removal < 2; removal++) {
+    renameSync(handover, `${handover}.away`);
+    await Bun.sleep(LEASE_MS); // four sweeps
+    renameSync(`${handover}.away`, handover);
+    await Bun.sleep(LEASE_MS);
+  }
+  expect(await problemsOf(socket)).toBeUndefined();
+  await arbiter!.stop();
+  const said = `the hand-over socket ${handover} was removed or replaced while the arbiter ran: no problem here`;
+  expect((await arbiter!.spawned.stderr).split(said).length - 1).toBe(2);
+}, 60_000);
+
 test("bridges that hand over: its removal is a problem, as before", async () => {
   const { socket } = await guestAskedThroughBridge("hands-over");
   const handover = handoverPath(socket);

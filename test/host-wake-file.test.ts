@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from "node
 import { join } from "node:path";
 import { startLines, withRegionDirUnsearchable } from "./helpers/host-run.ts";
 import { testPaths } from "./helpers/paths.ts";
+import { ArbiterProcess } from "./helpers/processes.ts";
 import { cannotMount, withSmallTmpfs } from "./helpers/small-fs.ts";
 import { testUnless, toolMissing } from "./helpers/tools.ts";
 
@@ -88,5 +89,37 @@ testUnless(
     expect(rest.split(said).length - 1).toBe(1);
     expect(exitCode).toBe(0);
   },
+  60_000,
+);
+
+// Mutation round 31: the start's reason kept in the same form as each sweep's try compares it (errno), or
+// the first sweep said the WARN again for a cause that had not changed.
+testUnless(
+  cannotMount,
+  "the cause lasting (no inode for the file): the sweeps try again and say nothing more than the start's WARN",
+  () =>
+    withSmallTmpfs(
+      join(own.dir, "still-full"),
+      "2m",
+      async (dir) => {
+        const region = join(dir, "region"); // the second of two inodes, the directory the first
+        writeFileSync(region, new Uint8Array(1 << 20), { mode: 0o600 });
+        const paths = {
+          ...own,
+          region,
+          socket: join(own.dir, "still.sock"),
+          state: join(own.dir, "still.state"),
+        };
+        const arbiter = await ArbiterProcess.start(paths, { lease: "1s", size: "1MiB" });
+        try {
+          await Bun.sleep(1500); // six sweeps, each trying
+        } finally {
+          await arbiter.stop();
+        }
+        const stderr = await arbiter.spawned.stderr;
+        expect(stderr.split("the region's wake-up file could not be made").length - 1).toBe(1);
+      },
+      2,
+    ),
   60_000,
 );

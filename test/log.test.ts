@@ -165,3 +165,25 @@ log.error(new IvshError("Internal", "a bug"));`;
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Mutation round 31: the stream's error is listened to once per stream, not once per hand-over: each
+// write that met a full non-blocking pipe added one more, and the eleventh put Node's
+// "MaxListenersExceededWarning: Possible EventEmitter memory leak" on stderr.
+test("many writes handed to a full non-blocking stdout: every byte, and nothing on stderr", () => {
+  const script = [
+    `import { standardWritten, writeStandard } from ${LOG};`,
+    `import { setNonBlocking } from ${JSON.stringify(join(REPO, "src/ffi/index.ts"))};`,
+    `setNonBlocking(1, true, "stdout");`,
+    `for (let index = 0; index < 20; index++) writeStandard(1, "x".repeat(16383) + "\\n");`,
+    "await standardWritten();",
+  ].join("\n");
+  // The reader waits a second: the pipe (64 KiB) fills, and each later write is handed to the stream.
+  const run = Bun.spawnSync(["sh", "-c", `"$0" -e "$1" | (sleep 1; wc -c)`, process.execPath, script], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect({ out: run.stdout.toString().trim(), err: run.stderr.toString() }).toEqual({
+    out: "327680",
+    err: "",
+  });
+});

@@ -148,3 +148,35 @@ testUnless(
   },
   60_000,
 );
+
+// Mutation round 31: the new hello is within connect()'s deadline (--timeout), as the retry's contract says
+// (ConnectOptions.connectTimeoutMs): an end stopped past it fails, saying why, rather than greet again and
+// go on waiting for a peer after the time it was given.
+testUnless(
+  skipped,
+  "send stopped past its lease and past its --timeout right after its hello: fails saying the lease expired",
+  async () => {
+    const channel = "connecting-late";
+    const input = join(suite.dir, `${channel}.in`);
+    await randomFile(input, 1000);
+    const sender = await stoppedAtHello(["send", input, "--channel", channel, "--timeout", "2s"]);
+    try {
+      await eventually(() => hasSession(sender.pid), WITHIN_MS, "the stopped end's session made");
+      await eventually(
+        async () => !(await hasSession(sender.pid)),
+        WITHIN_MS,
+        "the stopped end's session expiring",
+      );
+      await Bun.sleep(2500); // its --timeout, counted from before its hello, is past
+      process.kill(sender.pid, "SIGCONT");
+      const code = await exitOrKill(sender.proc, WITHIN_MS);
+      expect({ code, said: await sender.stderr }).toEqual({
+        code: 1,
+        said: expect.stringContaining("lease expired"),
+      });
+    } finally {
+      killStopped(sender);
+    }
+  },
+  60_000,
+);

@@ -131,6 +131,8 @@ for (const [what, put] of [
           const said = `the region's wake-up file ${region}.wake is not a regular file`;
           expect(stderr.split(said).length - 1).toBe(1);
           expect(stderr).toContain("remove it, and the arbiter makes the file at its next sweep");
+          // With the refusal's own words (mutation round 31: they were dropped unnoticed).
+          expect(stderr).toMatch(new RegExp(`${said} \\(.*\\b(EISDIR|EINVAL)\\b.*\\): remove it`));
         },
         put,
       ),
