@@ -59,6 +59,15 @@ export function decimalSizeNote(text: string | undefined): string {
   return `${text!.trim()} is ${parseSize(text!, "size")} bytes (kB, MB, GB and TB count in 1000s; KiB, MiB, GiB and TiB in 1024s)`;
 }
 
+/**
+ * A number as a message shows it: a whole one past 2^53 exactly (String() rounds 2 ** 60 to
+ * 1152921504606847000, a number the caller never passed), but from 1e21, where String() writes an
+ * exponent, as String() does: the caller's own spelling (1e+300), not 301 digits.
+ */
+export function shownNumber(value: number): string {
+  return Number.isInteger(value) && Math.abs(value) < 1e21 ? BigInt(value).toString() : String(value);
+}
+
 /** A size as a size flag takes it, exact and without a space: 4KiB, 256MiB, 2GiB (or bytes: 1000). */
 export function formatSizeFlag(bytes: number): string {
   for (const [unit, scale] of [

@@ -339,6 +339,20 @@ test("a wait() ended once close() has begun fails naming the wait, not the lock 
   await other.close();
 });
 
+// A wait() begun once close() had begun was told NotHeld "acquire() it first", which close() then refuses;
+// the closing lasts up to a lease with the arbiter away (0bef4eee), so a worker's wait lands in it.
+test("a wait() begun once close() has begun says the client is closing, not to acquire() the lock", async () => {
+  const client = await connect({ socket: paths.socket, region: paths.region });
+  const mutex = await client.mutex("guard-while-closing");
+  const condvar = await client.condvar("wait-while-closing");
+  await mutex.lock();
+  const closing = client.close();
+  const refused = /wait on 'wait-while-closing' since its client is closing \(close\(\) has begun/;
+  await expectRejection(condvar.wait(100), "ConnectionLost", refused);
+  await expectRejection(condvar.wait(), "ConnectionLost", refused);
+  await closing;
+});
+
 test("a request after an earlier failure names that failure, not the close it caused", async () => {
   // Between the client and the arbiter, passing bytes both ways, until the test sends the client garbage.
   const proxied = `${paths.dir}/garbling.sock`;

@@ -48,6 +48,25 @@ test("a size too large to count exactly is refused as too large, not as a fracti
   await expectRejection(client.alloc(2 ** 60), "NoSpace", /allocate 1152921504606846976 bytes/);
 });
 
+// 9d663332 showed alloc's size exactly; a status limit, a ring's chunk size or depth past 2^53 were still
+// shown rounded (2 ** 60 as 1152921504606847000), a number the caller never passed; and a size of 1e300
+// was spelled out in 301 digits, where its own spelling is shorter and is what the caller wrote.
+test("a number past 2^53 is shown as passed wherever it is refused", async () => {
+  const exact = /1152921504606846976 /;
+  await expectRejection(client.status(2 ** 60), "InvalidArgument", exact);
+  await expectRejection(
+    ChannelSender.open(client, "huge-chunks", { chunkBytes: 2 ** 60 }),
+    "InvalidArgument",
+    exact,
+  );
+  await expectRejection(
+    ChannelSender.open(client, "huge-depth", { depth: 2 ** 60 }),
+    "InvalidArgument",
+    exact,
+  );
+  await expectRejection(client.alloc(1e300), "NoSpace", /allocate 1e\+300 bytes since no region holds/);
+});
+
 // Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating
 // 'size.blocks')"), no IvshError, and no word of which argument was wrong.
 test("an alloc size or options of the wrong type are named, with what to pass instead", async () => {

@@ -11,10 +11,12 @@ import { REPO } from "./helpers/paths.ts";
 import { eventually, spawnBun } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 
+let observer: Client | undefined;
+// Before the shared arbiter's stop (hooks run in the order they are registered): closed once its arbiter
+// has gone, a client waits up to a lease (60 s here) for it to come back, past the hook's 5 s.
+afterAll(async () => await observer?.close());
 // A long lease: the pair's writer is stopped (SIGSTOP) for a while, and must not be expired meanwhile.
 const suite = sharedArbiter("examples-verdict", { lease: "60s" });
-let observer: Client | undefined;
-afterAll(async () => await observer?.close());
 
 /** The area's condition variable as the arbiter sees it: its lock's holder and who has it open. */
 async function fig1(): Promise<{ lockOwner: number; holderCount: number } | undefined> {

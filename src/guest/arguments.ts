@@ -8,6 +8,7 @@ import { failure, shownName } from "../errors.ts";
 import { U32_MAX } from "../protocol/codec.ts";
 import { type AccessModeName, accessModeOf, MAX_NAME_BYTES, SyncCreate } from "../protocol/messages.ts";
 import { SlotKind, type SlotKindName } from "../region/layout.ts";
+import { shownNumber } from "../units.ts";
 
 /** How `Client.alloc()` grants the new segment, and under which name others may open it. */
 export interface AllocOptions {
@@ -50,8 +51,7 @@ export function allocRequest(
     );
   const byBytes = typeof size === "number";
   const count = byBytes ? size : (blocks as number);
-  // BigInt: 2 ** 60 prints as 1152921504606847000 otherwise, a number the caller never passed.
-  const shown = Number.isInteger(count) ? BigInt(count) : count;
+  const shown = shownNumber(count);
   const what = byBytes ? `allocate ${shown} bytes` : `allocate ${shown} blocks`;
   // Whole and positive, yet past 2^53: the caller asked for too much, not for a fraction.
   if (Number.isInteger(count) && count > Number.MAX_SAFE_INTEGER)
@@ -233,6 +233,7 @@ export function refuseUnknownKeys(options: object, known: readonly string[], act
 
 function describe(value: unknown): string {
   if (typeof value === "string") return `'${value.slice(0, 40)}'`;
+  if (typeof value === "number") return shownNumber(value);
   if (value === null || typeof value !== "object") return String(value);
   return Array.isArray(value) ? "(an array)" : "(an object)";
 }

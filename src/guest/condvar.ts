@@ -53,8 +53,9 @@ export class CondVar extends SlotObject {
   wait(timeout: number | WaitOptions): Promise<WaitResult>;
   async wait(timeout?: number | WaitOptions): Promise<WaitResult> {
     const bound = timeout === undefined ? UNBOUNDED : waitBound(timeout, `wait on '${this.name}'`);
-    // A lost session (a lease that expired, a client closed) is the error to tell, before whose lock it is.
-    if (this.client.isClosed) refuseWhileClosing(this.client, this.name, `wait on '${this.name}'`);
+    // A lost session (a lease that expired, a client closed or closing) is the error to tell, before whose
+    // lock it is: "acquire() it first" would be refused too, and close() may wait a lease for the arbiter.
+    if (this.client.isClosing) refuseWhileClosing(this.client, this.name, `wait on '${this.name}'`);
     this.checkOpen();
     if (this.owner !== this.client.clientId)
       throw failure(

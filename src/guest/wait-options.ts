@@ -5,6 +5,7 @@
  */
 import { failure, throwIfAborted } from "../errors.ts";
 import { WAIT_FOREVER } from "../protocol/messages.ts";
+import { shownNumber } from "../units.ts";
 
 /** What bounds a wait for a lock or a notify. */
 export interface WaitOptions {
@@ -72,7 +73,7 @@ function checkTimeout(timeoutMs: unknown, action: string): number {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === "number") return String(value);
+  if (typeof value === "number") return shownNumber(value);
   // JSON.stringify throws on a BigInt: lock(100n) failed with a TypeError, not this refusal.
   if (typeof value === "bigint") return `${value}n`;
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? String(value);

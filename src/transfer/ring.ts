@@ -7,7 +7,7 @@ import { failure } from "../errors.ts";
 import { populate } from "../ffi/index.ts";
 import type { Segment } from "../guest/segment.ts";
 import { PAGE_SIZE, RECORD_BYTES, RecordField, ringChunkOffset } from "../region/layout.ts";
-import { formatBlockSize } from "../units.ts";
+import { formatBlockSize, shownNumber } from "../units.ts";
 
 export const MAX_RING_DEPTH = 4096;
 
@@ -24,14 +24,14 @@ export function chunkSizeProblem(chunkBytes: number): string | undefined {
     chunkBytes % PAGE_SIZE !== 0 ||
     chunkBytes > 2 ** 31
   )
-    return `the chunk size ${chunkBytes} is not a multiple of ${formatBlockSize(PAGE_SIZE)} up to 2 GiB`;
+    return `the chunk size ${shownNumber(chunkBytes)} is not a multiple of ${formatBlockSize(PAGE_SIZE)} up to 2 GiB`;
   return undefined;
 }
 
 /** What is wrong with a ring's depth, if anything. */
 export function ringDepthProblem(depth: number): string | undefined {
   if (!Number.isInteger(depth) || depth < 2 || depth > MAX_RING_DEPTH)
-    return `the ring depth ${depth} is outside 2..${MAX_RING_DEPTH}`;
+    return `the ring depth ${shownNumber(depth)} is outside 2..${MAX_RING_DEPTH}`;
   return undefined;
 }
 
