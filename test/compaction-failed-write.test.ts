@@ -22,18 +22,27 @@ beforeAll(() => {
 afterAll(() => paths?.cleanup());
 compactAfterRecordsInThisFile(1);
 
+/**
+ * A journal at `path` of epochs 2 to 5 and a real `ivsh compact-state` started on it, which has not read
+ * anything yet; `ended`: how that compaction ends.
+ */
+function journalBeingCompacted(path: string) {
+  const journal = StateFile.create(path, [beginRecord()]);
+  for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
+  const ended = nextCompactionEnd(journal);
+  const compactor = new Compactor(journal);
+  compactor.maybeStart();
+  return { journal, ended, compactor };
+}
+
 testUnless(
   cannotMount,
   "a journal write that failed while a compaction ran: the compaction is dropped, every record kept",
   () =>
     withSmallTmpfs(join(paths.dir, "small"), "1m", async (small) => {
       const path = join(small, "journal.state");
-      const journal = StateFile.create(path, [beginRecord()]);
-      for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
-      const ended = nextCompactionEnd(journal);
-      const compactor = new Compactor(journal);
+      const { journal, ended, compactor } = journalBeingCompacted(path);
       try {
-        compactor.maybeStart(); // a real `ivsh compact-state`, which has not read anything yet
         // The file system fills: the journal's last page takes a few records yet, then one fails.
         const filler = join(small, "filler");
         fillFile(filler);
@@ -68,12 +77,8 @@ testUnless(
 // meanwhile may have taken those empty lines: the take-over would skip as many bytes of what follows.
 test("a trial write (the outage's, at each sweep) while a compaction ran: the compaction is dropped, every record kept", async () => {
   const path = join(paths.dir, "trial.state");
-  const journal = StateFile.create(path, [beginRecord()]);
-  for (let epoch = 2; epoch <= 5; epoch++) journal.append({ t: "epoch", epoch });
-  const ended = nextCompactionEnd(journal);
-  const compactor = new Compactor(journal);
+  const { journal, ended, compactor } = journalBeingCompacted(path);
   try {
-    compactor.maybeStart(); // a real `ivsh compact-state`, which has not read anything yet
     journal.tryWrite(); // taken, and cut off again
     journal.append({ t: "epoch", epoch: 6 });
     const how = await Promise.race([ended, Bun.sleep(20_000).then(() => "no end")]);
