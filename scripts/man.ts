@@ -111,6 +111,7 @@ export async function manPage(): Promise<string> {
     ".SH ENVIRONMENT",
     roff(
       "A variable set to the empty string is taken as unset (NAME= in a shell or a unit file's " +
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${NAME:-default}, quoted for the reader
         "Environment=NAME= gives the default, as the shell's ${NAME:-default} reads it), not refused.",
     ),
     ...ENVIRONMENT.map(([name, text]) => `.TP\n.B ${name}\n${roff(text)}`),

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FULL_REGION_SIZE, holdEveryBlock } from "./helpers/full-region.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, clientConfig, eventually, exitOrKill } from "./helpers/processes.ts";
+import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
 import { stopArbiter } from "./helpers/stopped-arbiter.ts";
 import { guestSaying, idleEnd, quietTransfer, saidOnce } from "./helpers/transfer.ts";
 

@@ -6,7 +6,7 @@
  * notice now says what happened: the arbiter no longer knew its session.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, eventually, exitOrKill } from "./helpers/processes.ts";
