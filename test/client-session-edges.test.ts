@@ -1,8 +1,8 @@
 /**
  * Edges of src/guest/client.ts's session (mutation round 20). Against a real arbiter: the heartbeat timer
  * ticks six times a lease; close() withdraws the data area before its goodbye is answered, and leaves no
- * descriptor or mapping of the wake mailbox; a connect() given 0 ms still gives its one hello a second. On a scripted transport, the clock moved by
- * hand: an arbiter silent past half the lease puts it in doubt; a tick after a freeze past half the lease
+ * descriptor or mapping of the wake mailbox; a connect() given 0 ms still gives its one hello a second.
+ * A client's lease keeper (src/guest/lease-keeper.ts) on a scripted transport, the clock moved by hand: an arbiter silent past half the lease puts it in doubt; a tick after a freeze past half the lease
  * leaves the client frozen until the lease is confirmed; a silent arbiter is given up on after the longer
  * of the reconnect timeout and the lease, not the reconnect timeout alone.
  */
@@ -11,10 +11,10 @@ import { ptr } from "bun:ffi";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { IvshError } from "../src/errors.ts";
-import { Client } from "../src/guest/client.ts";
+import type { Client } from "../src/guest/client.ts";
 import { connect } from "../src/guest/index.ts";
+import { LeaseKeeper } from "../src/guest/lease-keeper.ts";
 import type { Transport } from "../src/guest/transport.ts";
-import type { MappedRegion } from "../src/region/mapping.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess } from "./helpers/processes.ts";
 
@@ -119,50 +119,49 @@ test("connect() given 0 ms still gives its one hello its second", async () => {
   }
 });
 
-/** A client on a scripted transport, not greeted: its clock and its transport's are set by the test. */
-function scripted(transport: Partial<Transport>, options = {}) {
-  const client = new Client(transport as Transport, {} as MappedRegion, options);
-  const inside = client as unknown as {
-    facts: { leaseMs: number };
+/** A client's lease keeper on a scripted transport: its clock and its transport's are set by the test. */
+function scripted(transport: Partial<Transport>, reconnectTimeoutMs?: number) {
+  const session = { leaseMs: () => 1000, closing: () => false, resuming: () => false, reconnectTimeoutMs };
+  const keeper = new LeaseKeeper(transport as Transport, session);
+  const inside = keeper as unknown as {
     lastTickMs: number;
     heartbeatInFlight: boolean;
     heartbeatSentMs: number;
     tick(): void;
     giveUpOnSilentArbiter(now: number): void;
   };
-  inside.facts.leaseMs = 1000;
-  return { client, inside };
+  return { keeper, inside };
 }
 
 test("an arbiter that answered nothing for over half the lease puts it in doubt; under half does not", () => {
   const transport = { greeted: true, lastAnsweredSentMs: performance.now() - 250 };
-  const { client } = scripted(transport);
-  expect(client.leaseInDoubt()).toBe(false);
+  const { keeper } = scripted(transport);
+  expect(keeper.leaseInDoubt()).toBe(false);
   transport.lastAnsweredSentMs = performance.now() - 750;
-  expect(client.leaseInDoubt()).toBe(true);
+  expect(keeper.leaseInDoubt()).toBe(true);
 });
 
 test("a tick after a freeze past half the lease leaves the client frozen while it confirms the lease", () => {
   const unanswered = () => new Promise<never>(() => {});
-  const { client, inside } = scripted({ request: unanswered as Transport["request"], greeted: true });
+  const { keeper, inside } = scripted({ request: unanswered as Transport["request"], greeted: true });
   inside.lastTickMs = performance.now() - 800;
   inside.tick();
-  expect(client.wasFrozen()).toBe(true);
-  expect(client.leaseInDoubt()).toBe(true);
+  expect(keeper.wasFrozen()).toBe(true);
+  expect(keeper.leaseInDoubt()).toBe(true);
 });
 
 test("once the arbiter confirms the lease after a freeze, the client is no longer frozen", async () => {
   const answered = () => Promise.resolve({ leaseMs: 1000 });
-  const { client, inside } = scripted({
+  const { keeper, inside } = scripted({
     request: answered as unknown as Transport["request"],
     greeted: true,
     lastAnsweredSentMs: performance.now(),
   });
   inside.lastTickMs = performance.now() - 800;
   inside.tick(); // frozen, and asks
-  await client.confirmLease();
-  expect(client.wasFrozen()).toBe(false);
-  expect(client.leaseInDoubt()).toBe(false);
+  await keeper.confirm();
+  expect(keeper.wasFrozen()).toBe(false);
+  expect(keeper.leaseInDoubt()).toBe(false);
 });
 
 test("a silent arbiter is given up on after the lease when that is longer than the reconnect timeout", () => {
@@ -173,7 +172,7 @@ test("a silent arbiter is given up on after the lease when that is longer than t
     lastAnsweredSentMs: performance.now() - 500,
     fail: (error: IvshError) => void failed.push(error),
   };
-  const { inside } = scripted(transport, { reconnectTimeoutMs: 100 });
+  const { inside } = scripted(transport, 100);
   inside.heartbeatInFlight = true;
   inside.heartbeatSentMs = transport.lastAnsweredSentMs;
   inside.giveUpOnSilentArbiter(performance.now()); // silent 500 ms: past the reconnect timeout, not the lease

@@ -1,5 +1,5 @@
 /**
- * Edges of src/guest/connect-options.ts on fixed inputs (mutation round 20): an explicit region wins over
+ * Edges of src/guest/connect-options.ts and served-geometry.ts on fixed inputs (mutation round 20): an explicit region wins over
  * IVSH_REGION; the port's whole range; which default endpoint a region given implies; a header's instance
  * past what any arbiter chooses; a header of another arbiter refused at once, not waited on; a wait for an
  * overwritten header ended by the client's close.
@@ -7,13 +7,8 @@
 import { expect, test } from "bun:test";
 import { DEFAULT_GUEST_ARBITER, DEFAULT_SOCKET } from "../src/defaults.ts";
 import { failure } from "../src/errors.ts";
-import {
-  arbiterEndpoint,
-  checkGeometry,
-  parseHostPort,
-  settledGeometry,
-  withEnvironment,
-} from "../src/guest/connect-options.ts";
+import { arbiterEndpoint, parseHostPort, withEnvironment } from "../src/guest/connect-options.ts";
+import { checkGeometry, settledGeometry } from "../src/guest/served-geometry.ts";
 import type { Reply } from "../src/protocol/messages.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure, expectRejection } from "./helpers/errors.ts";

@@ -4,7 +4,7 @@
  * inputs, instead of taking a stale or overwritten epoch for the current one.
  */
 import { expect, test } from "bun:test";
-import { checkGeometry } from "../src/guest/connect-options.ts";
+import { checkGeometry } from "../src/guest/served-geometry.ts";
 import type { Reply } from "../src/protocol/messages.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
 import { expectFailure } from "./helpers/errors.ts";

@@ -6,7 +6,7 @@
  * inputs, the header words real.
  */
 import { expect, test } from "bun:test";
-import { checkGeometry } from "../src/guest/connect-options.ts";
+import { checkGeometry } from "../src/guest/served-geometry.ts";
 import type { Reply } from "../src/protocol/messages.ts";
 import { greetedUpTo, noteGreeted, startGreeting } from "../src/region/header.ts";
 import { Header } from "../src/region/layout.ts";

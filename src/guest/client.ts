@@ -21,8 +21,9 @@ import { type AllocOptions, allocRequest, openRequest, statusRequest, syncOpenRe
 import { CondVar } from "./condvar.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { resumeForGoodbye, sayGoodbye } from "./goodbye.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
 import { Parker } from "./parking.ts";
-import { ResumeTries, silentArbiter } from "./resume-tries.ts";
+import { ResumeTries, regionCutShort } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
 import { SessionFacts } from "./session-facts.ts";
@@ -35,11 +36,6 @@ export type { AllocOptions } from "./arguments.ts";
 export type { ConnectOptions } from "./connect-options.ts";
 
 const MIN_HELLO_WAIT_MS = 1000;
-/**
- * Heartbeat timer ticks per lease. The arbiter then hears from an idle client every sixth of a lease or
- * so: a process starved of the CPU for most of a lease on a loaded host still keeps it.
- */
-const HEARTBEATS_PER_LEASE = 6;
 const DISCONNECTED_POLL_MS = 10;
 const PARKED_FULL_POLL_MS = 50;
 
@@ -61,7 +57,6 @@ export class Client extends SessionFacts {
   /** @internal Wakes that notifies under a lock owe, per slot, paid when the lock is released. */
   readonly owedWakes = new Map<number, number>();
   private sessionToken = "";
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
   private ended = false; // close() waits for no resume now: its tries end
@@ -69,11 +64,7 @@ export class Client extends SessionFacts {
   private readonly slotHandles = new SlotHandles();
   /** @internal */ readonly staleViews = new StaleViews();
   private retired = false;
-  /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
-  private lastTickMs = performance.now();
-  private frozen = false;
-  private heartbeatInFlight = false;
-  private heartbeatSentMs = 0;
+  private readonly lease: LeaseKeeper;
 
   /** @internal Use `connect()`. */
   constructor(
@@ -82,6 +73,12 @@ export class Client extends SessionFacts {
     private readonly options: ConnectOptions,
   ) {
     super();
+    this.lease = new LeaseKeeper(transport, {
+      leaseMs: () => this.leaseMs,
+      closing: () => this.closed,
+      resuming: () => this.recovering !== undefined,
+      reconnectTimeoutMs: options.reconnectTimeoutMs,
+    });
   }
 
   /** @internal First hello: learn who we are, check the region matches, protect the data area. Given up
@@ -106,8 +103,7 @@ export class Client extends SessionFacts {
         this.recovering = undefined;
       });
     };
-    this.heartbeat = setInterval(() => this.tick(), Math.max(20, this.leaseMs / HEARTBEATS_PER_LEASE));
-    this.heartbeat.unref();
+    this.lease.start();
   }
 
   /** Allocates a segment of at least `size` bytes (whole blocks), held with `options.mode` (default
@@ -217,17 +213,7 @@ export class Client extends SessionFacts {
    * `leaseInDoubt` relies on that.
    */
   keepAlive(): void {
-    if (this.closed || this.heartbeatInFlight || !this.transport.connected || this.transport.lost) return;
-    const quiet = performance.now() - this.transport.lastAnsweredSentMs;
-    if (quiet < this.leaseMs / (2 * HEARTBEATS_PER_LEASE)) return;
-    this.heartbeatInFlight = true;
-    this.heartbeatSentMs = performance.now();
-    this.transport
-      .request("heartbeat", {})
-      .catch(() => {}) // a lost session marks the transport lost: callers see it
-      .finally(() => {
-        this.heartbeatInFlight = false;
-      });
+    this.lease.keepAlive();
   }
 
   /**
@@ -237,46 +223,17 @@ export class Client extends SessionFacts {
    * nothing for half a lease is: our heartbeats may not be getting through.
    */
   leaseInDoubt(): boolean {
-    if (this.wasFrozen()) return true;
-    // Greeted (a resume's unanswered hello is the arbiter still down), yet nothing answered for half a lease.
-    return this.transport.greeted && performance.now() - this.transport.lastAnsweredSentMs > this.leaseMs / 2;
+    return this.lease.leaseInDoubt();
   }
 
   /** @internal This process (not the arbiter) may have been stopped or starved past half its lease. */
   wasFrozen(): boolean {
-    return this.frozen || performance.now() - this.lastTickMs > this.leaseMs / 2;
+    return this.lease.wasFrozen();
   }
 
   /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */
-  async confirmLease(): Promise<void> {
-    const asked = performance.now();
-    await this.transport.request("heartbeat", {});
-    this.frozen = false;
-    this.lastTickMs = Math.max(this.lastTickMs, asked);
-  }
-
-  private tick(): void {
-    const now = performance.now();
-    const gap = now - this.lastTickMs;
-    this.lastTickMs = now;
-    if (gap > this.leaseMs / 2 && !this.closed) {
-      this.frozen = true;
-      this.confirmLease().catch(() => {}); // a lost lease marks the transport lost; callers see it
-    } else {
-      this.giveUpOnSilentArbiter(now);
-      this.keepAlive();
-    }
-  }
-
-  /** A connected arbiter silent for the reconnect timeout is given up on, as one gone (silentArbiter);
-   * while it reconnects, the timeout is recover()'s to keep. */
-  private giveUpOnSilentArbiter(now: number): void {
-    const { transport } = this;
-    if (!this.heartbeatInFlight || this.recovering || !transport.connected || transport.lost) return;
-    const heard = Math.max(this.heartbeatSentMs, transport.lastAnsweredSentMs);
-    const limitMs = Math.max(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS, this.leaseMs);
-    const silence = silentArbiter(now - heard, limitMs);
-    if (silence) transport.fail(silence);
+  confirmLease(): Promise<void> {
+    return this.lease.confirm();
   }
 
   /** Why this client can no longer work (lease expired, arbiter gone), if so. */
@@ -300,7 +257,7 @@ export class Client extends SessionFacts {
 
   private async goodbye(options: { waitForArbiter?: boolean }): Promise<void> {
     this.closed = true;
-    clearInterval(this.heartbeat);
+    this.lease.stop();
     this.transport.onLost?.(); // withdraws the data area (see greet), before the goodbye can free a block
     const waitForArbiter = options.waitForArbiter !== false;
     // Only then an await before the bye: a caller spinning right after close() has it sent already.
@@ -380,6 +337,8 @@ export class Client extends SessionFacts {
     const longest = this.transport.longestRetryPauseMs(this.leaseMs);
     for (let delay = 10; performance.now() < deadline && !this.ended; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
+      const cut = regionCutShort(this.region);
+      if (cut) return this.transport.fail(cut);
       try {
         await this.transport.open(undefined, true);
         const reply = await this.hello(undefined, { deadlineMs: deadline, totalMs: timeoutMs });

@@ -37,8 +37,11 @@ function contents(region: MappedRegion): string {
   }
 }
 
-/** The device is the arbiter's own region, but QEMU maps less of the file (its size=) than the region is. */
-function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
+/**
+ * The mapping is the arbiter's own region (its header, instance and epoch), but shorter than the region:
+ * in a VM, QEMU maps less of the file (its size=); on the host, the file was truncated or part copied.
+ */
+export function truncatedRegion(region: MappedRegion, hello: Reply<"hello">): boolean {
   try {
     // Read as if all were mapped: readHeader refuses a region larger than the mapping, which is the point here.
     const header = readHeader(region.headerWords(), Number.MAX_SAFE_INTEGER, region.source);

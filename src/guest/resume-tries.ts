@@ -3,6 +3,7 @@
  * back, it refused this client, or this user may no longer reach it and the lease ran out meanwhile.
  */
 import { failure, hasTrait, IvshError, isIvshError, reasonOf } from "../errors.ts";
+import type { MappedRegion } from "../region/mapping.ts";
 import { formatWait } from "../units.ts";
 import {
   BridgeRefusal,
@@ -22,6 +23,29 @@ export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError
     "ConnectionLost",
     `reach the arbiter at ${describeEndpoint(endpoint)} again`,
     `it went away and did not come back within ${formatWait(timeoutMs)} (start \`ivsh host\` again, then run this again)${relative ? relativeSocketNote(endpoint.unix) : ""}`,
+  );
+}
+
+/**
+ * The region file truncated under this client (a host process's file; a device's BAR never shrinks): its
+ * arbiter stops on that, and none resumes a session there, so the loss is said at once, not as an arbiter
+ * that "did not come back" after the reconnect timeout. A file it cannot look at is not judged.
+ */
+export function regionCutShort(
+  region: Pick<MappedRegion, "fileSize" | "size" | "source">,
+): IvshError | undefined {
+  let size: number;
+  try {
+    size = region.fileSize();
+  } catch {
+    return undefined;
+  }
+  if (size >= region.size) return undefined;
+  return failure(
+    "RegionInvalid",
+    `go on with the region ${region.source}`,
+    `the file was truncated to ${size} bytes (from ${region.size}) while in use: its contents are lost and its ` +
+      "arbiter stops on it (remove the file, then start `ivsh host` again)",
   );
 }
 

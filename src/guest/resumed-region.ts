@@ -9,8 +9,8 @@ import { IvshError, isIvshError } from "../errors.ts";
 import type { Reply } from "../protocol/messages.ts";
 import type { Geometry } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import { settledGeometry } from "./connect-options.ts";
 import { describeEndpoint, type Endpoint } from "./link-errors.ts";
+import { settledGeometry } from "./served-geometry.ts";
 
 /**
  * Throws RegionInvalid (final: the session cannot go on) unless `region` is the one `hello` describes;
