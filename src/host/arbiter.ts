@@ -324,7 +324,8 @@ export class Arbiter implements ArbiterView {
       () => this.lateEnds.retry(),
       () => this.connections.checkDescriptors(),
     ]);
-    this.scanning ??= runInSlices(this.scans(), { stopped: () => this.stopped }).then(() => {
+    // finally, not then: scans that threw (a bug, reported as one) must not pass for still going for good.
+    this.scanning ??= runInSlices(this.scans(), { stopped: () => this.stopped }).finally(() => {
       this.scanning = undefined;
     });
   }
