@@ -53,7 +53,7 @@ function scripted(slotCount = 1) {
     channels,
     segments,
     // Every channel holds its ring (./transfer-count.test.ts has channels without).
-    ringChannels: () => channels.values(),
+    ringChannels: channels,
     // Each end's VM is looked up by its session (72e334e7): these ends have none.
     sessions: new Map(),
   } as unknown as ArbiterState;

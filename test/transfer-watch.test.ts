@@ -48,7 +48,7 @@ function scripted() {
     syncObjects: new Map([[1, channel]]),
     channels: new Map([[SLOT, channel]]),
     // Its ring is live (./transfer-count.test.ts has channels without).
-    ringChannels: () => [channel],
+    ringChannels: new Map([[SLOT, channel]]),
     segments: new Map([[RING_SEGMENT, { firstBlock: 0, bytes: bytes.byteLength }]]),
     // Each end's VM is looked up by its session (72e334e7): these ends have none.
     sessions: new Map(),

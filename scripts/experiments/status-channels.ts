@@ -8,16 +8,21 @@
  *
  *   bun scripts/experiments/status-channels.ts [statuses per step] [channel counts, comma-separated]
  *
+ * BUSY=1 gives each channel a transfer in progress (a ring 'channel:NAME:1' of one 4 KiB block, its state
+ * word `streaming`), as when senders wait for room because rings fill the region.
+ *
  * LABEL names its places in /dev/shm and /tmp (ivsh-LABEL-*; default status-channels).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/guest/index.ts";
+import { ChannelState, ChannelWord, ringSegmentName } from "../../src/region/layout.ts";
 
 const ASKS = Number(process.argv[2] ?? 3000);
 const COUNTS = (process.argv[3] ?? "0,1000,10000").split(",").map(Number);
 const ticksPerSecond = 100; // USER_HZ on Linux
 
+const busy = process.env.BUSY === "1";
 const label = process.env.LABEL ?? "status-channels";
 const shm = mkdtempSync(`/dev/shm/ivsh-${label}-`);
 const dir = mkdtempSync(`/tmp/ivsh-${label}-`);
@@ -28,7 +33,7 @@ const host = Bun.spawn(
   [
     process.execPath,
     ...[cli, "host", "--exit-with-parent", "--region", region, "--socket", socket],
-    ...["--state", join(dir, "state"), "--size", "64MiB", "--block-size", "64KiB"],
+    ...["--state", join(dir, "state"), "--size", "64MiB", "--block-size", busy ? "4KiB" : "64KiB"],
     ...["--slots", String(Math.max(...COUNTS) + 64), "--lease", "60s"],
   ],
   { stdout: "ignore", stderr: "inherit", env: { ...process.env, IVSH_LOG_LEVEL: "error" } },
@@ -53,9 +58,13 @@ try {
   for (const count of COUNTS) {
     // Opened 100 at a time: one request each, as a channel end's claimRole opens its slot.
     while (made < count) {
-      const batch = Array.from({ length: Math.min(100, count - made) }, (_, index) =>
-        client.openSlot(`channel:status-channels-${made + index}`, "channel", true),
-      );
+      const batch = Array.from({ length: Math.min(100, count - made) }, async (_, index) => {
+        const name = `status-channels-${made + index}`;
+        const { slot } = await client.openSlot(`channel:${name}`, "channel", true);
+        if (!busy) return;
+        await client.alloc(4096, { name: ringSegmentName(name, 1) });
+        Atomics.store(client.slotWords(slot), ChannelWord.state, ChannelState.streaming);
+      });
       await Promise.all(batch);
       made += batch.length;
     }

@@ -10,7 +10,9 @@
  * allocates it before it publishes the transfer, and frees it after the verdict) and those the last sweep
  * found in progress (a sender killed with its ring unjoined left `streaming` behind). Walking every channel
  * cost a status ~15 ns a channel, 150 µs at 10 000 channels: a thousand senders waiting for room each ask
- * for one a second (../transfer/room-wait.ts). The sweep alone still walks them all, once a period.
+ * for one a second (../transfer/room-wait.ts). The sweep alone still walks them all, once a period. Those
+ * candidates are walked as kept (no lookup by name, no sort for a count): where rings fill the region they
+ * are most channels, and a status then costs what a walk of every channel does, not 20 times that.
  */
 import type { TransferStatus } from "../protocol/status-report.ts";
 import {
@@ -24,7 +26,6 @@ import {
   RecordField,
 } from "../region/layout.ts";
 import type { MappedRegion } from "../region/mapping.ts";
-import type { SyncObject } from "./recorded-state.ts";
 import type { RegionSlots } from "./slots.ts";
 import type { ArbiterState } from "./state.ts";
 
@@ -77,22 +78,27 @@ export class TransferWatch {
    */
   report(limit: number): { transfers: TransferStatus[]; total: number } {
     const transfers: TransferStatus[] = [];
+    // A summary (limit 0, as each sender waiting for room asks once a second) only counts: no list to sort.
+    const found: number[] | undefined = limit === 0 ? undefined : [];
+    const inProgress = this.inProgress(found);
+    if (!found) return { transfers, total: inProgress };
     let total = 0;
-    for (const object of this.candidates()) {
+    // Listed in slot order: only those in progress are sorted.
+    for (const slot of found.sort((a, b) => a - b)) {
       if (transfers.length >= limit) {
-        if (IN_PROGRESS.has(this.slots.load(object.slot, ChannelWord.state))) total++;
+        total++;
         continue;
       }
-      const progress = this.read(object.slot);
-      if (!progress) continue;
+      const [object, progress] = [this.state.channels.get(slot), this.read(slot)];
+      if (!object || !progress) continue;
       total++;
-      const sample = this.samples.get(object.slot);
-      const sender = this.slots.load(object.slot, ChannelWord.sender) & LOCK_OWNER_MASK;
-      const receiver = this.slots.load(object.slot, ChannelWord.receiver) & LOCK_OWNER_MASK;
+      const sample = this.samples.get(slot);
+      const sender = this.slots.load(slot, ChannelWord.sender) & LOCK_OWNER_MASK;
+      const receiver = this.slots.load(slot, ChannelWord.receiver) & LOCK_OWNER_MASK;
       const [senderVm, receiverVm] = [this.vmOf(sender), this.vmOf(receiver)];
       transfers.push({
         channel: channelOfSlotName(object.name),
-        slot: object.slot,
+        slot,
         sender,
         receiver,
         ...(senderVm === undefined ? {} : { senderVm }),
@@ -106,15 +112,26 @@ export class TransferWatch {
     return { transfers, total };
   }
 
-  /** The channels a transfer can be in progress in (see above), in slot order. */
-  private candidates(): SyncObject[] {
-    const found = new Map<number, SyncObject>();
-    for (const slot of this.samples.keys()) {
-      const channel = this.state.channels.get(slot);
-      if (channel) found.set(slot, channel);
+  /**
+   * How many channels' state words say a transfer is in progress, among those it can be in (see above), each
+   * looked at once, their slots put in `found` if given; where those are most channels, every channel is
+   * looked at instead (as cheap, and once each).
+   */
+  private inProgress(found?: number[]): number {
+    const { channels, ringChannels } = this.state;
+    let count = 0;
+    const look = (slot: number) => {
+      if (!IN_PROGRESS.has(this.slots.load(slot, ChannelWord.state))) return;
+      count++;
+      found?.push(slot);
+    };
+    if (ringChannels.size + this.samples.size >= channels.size) {
+      for (const { slot } of channels.values()) look(slot);
+      return count;
     }
-    for (const channel of this.state.ringChannels()) found.set(channel.slot, channel);
-    return [...found.values()].sort((a, b) => a.slot - b.slot);
+    for (const { slot } of ringChannels.values()) look(slot);
+    for (const slot of this.samples.keys()) if (!ringChannels.has(slot) && channels.has(slot)) look(slot);
+    return count;
   }
 
   /** The VM of the session `clientId` (a role word's owner; 0: none). */
