@@ -20,6 +20,7 @@ import {
   ringSegmentName,
 } from "../src/region/layout.ts";
 import type { MappedRegion } from "../src/region/mapping.ts";
+import { MAX_CHANNEL_NAME_BYTES } from "../src/transfer/slot.ts";
 import { Prng } from "./helpers/prng.ts";
 
 const noSlots: SlotMemory = { initialise() {}, clear() {}, releaseDeadOwner: () => false };
@@ -99,6 +100,16 @@ test("the channels holding a ring stay those a recount finds through allocations
   for (const { client, id } of rings) if (client !== clients[1]) state.free(client, id);
   expect(counted(state)).toEqual([]);
   expect(recount(state)).toEqual([]);
+});
+
+test("a ring's channel is found from its name whatever the channel's name holds: colons, other scripts, the longest", () => {
+  const names = ["a", "a:1", "a:", ":", "1", "канал ☃:7", "x".repeat(MAX_CHANNEL_NAME_BYTES)];
+  for (const name of names)
+    for (const transfer of [1, 10, 2 ** 31 - 1])
+      expect(ringChannelSlotName(ringSegmentName(name, transfer))).toBe(channelSlotName(name));
+  // Not rings: a channel's slot name itself, a transfer number 0 or with a leading 0, another prefix.
+  for (const name of ["channel:a", "channel:a:0", "channel:a:01", "channel:a:-1", "chan:a:1", "a:1"])
+    expect(ringChannelSlotName(name)).toBeUndefined();
 });
 
 /** CHANNELS idle channels; a word load counter; the scripted words of a few. */
