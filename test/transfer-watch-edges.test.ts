@@ -52,6 +52,8 @@ function scripted(slotCount = 1) {
     geometry: { dataOffset: 0, blockSize: RING_BYTES },
     channels,
     segments,
+    // Every channel holds its ring (./transfer-count.test.ts has channels without).
+    ringChannels: channels,
     // Each end's VM is looked up by its session (72e334e7): these ends have none.
     sessions: new Map(),
   } as unknown as ArbiterState;

@@ -47,6 +47,8 @@ function scripted() {
     geometry: { dataOffset: 0, blockSize: 4096 },
     syncObjects: new Map([[1, channel]]),
     channels: new Map([[SLOT, channel]]),
+    // Its ring is live (./transfer-count.test.ts has channels without).
+    ringChannels: new Map([[SLOT, channel]]),
     segments: new Map([[RING_SEGMENT, { firstBlock: 0, bytes: bytes.byteLength }]]),
     // Each end's VM is looked up by its session (72e334e7): these ends have none.
     sessions: new Map(),

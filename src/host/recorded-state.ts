@@ -7,7 +7,7 @@
 import { failure } from "../errors.ts";
 import type { AccessModeName } from "../protocol/messages.ts";
 import type { SegmentFields } from "../protocol/status-report.ts";
-import type { Geometry } from "../region/layout.ts";
+import { type Geometry, isChannelSlotName } from "../region/layout.ts";
 import { BlockAllocator } from "./allocator.ts";
 import { CompactMap, idShard, nameShard } from "./compact-map.ts";
 import { type SessionFields, STATE_FORMAT, type StateRecord, type SyncFields } from "./records.ts";
@@ -26,6 +26,13 @@ export interface Segment extends SegmentFields {
 
 export interface SyncObject extends SyncFields {
   holders: Set<number>;
+}
+
+/** The name of the channel slot whose ring `segmentName` is ('channel:NAME' of 'channel:NAME:T', T from 1). */
+export function ringChannelSlotName(segmentName: string): string | undefined {
+  if (!isChannelSlotName(segmentName)) return undefined;
+  const colon = segmentName.lastIndexOf(":");
+  return /^[1-9][0-9]*$/.test(segmentName.slice(colon + 1)) ? segmentName.slice(0, colon) : undefined;
 }
 
 /** Replies a session keeps for re-sent requests (docs/protocol.md section 11), the newest first to stay. */
@@ -58,6 +65,14 @@ export class RecordedState {
   private readonly blocksByVm = new Map<string, number>();
   /** Per VM, the slots its sessions hold and how many of them hold each: a slot counts once per VM. */
   private readonly slotHoldsByVm = new Map<string, Map<number, number>>();
+  /**
+   * Per channel slot name, its live rings (segments 'channel:NAME:T'), kept as segments come and go: a
+   * transfer is published in a ring allocated first, so a status counts transfers among these channels
+   * (./transfers.ts), not among every channel.
+   */
+  private readonly ringsByChannel = new Map<string, number>();
+  /** Those channels, live, by slot: what a status walks (a name's lookup and a sort cost 300 ns a channel). */
+  readonly ringChannels = new Map<number, SyncObject>();
 
   constructor(readonly geometry: Geometry) {
     this.allocator = new BlockAllocator(geometry.blockCount);
@@ -81,6 +96,8 @@ export class RecordedState {
       this.blocksByClient,
       this.blocksByVm,
       this.slotHoldsByVm,
+      this.ringsByChannel,
+      this.ringChannels,
     ])
       table.clear();
     this.allocator = new BlockAllocator(this.geometry.blockCount);
@@ -164,6 +181,7 @@ export class RecordedState {
         const object = this.syncOf(record.slot);
         this.syncObjects.delete(object.slot);
         this.channels.delete(object.slot);
+        this.ringChannels.delete(object.slot);
         this.syncByName.delete(object.name);
         return;
       }
@@ -285,6 +303,7 @@ export class RecordedState {
     const segment: Segment = { ...withoutTag(record), creatorVm, holders: new CompactMap(idShard) };
     this.segments.set(record.id, segment);
     if (record.name) this.segmentsByName.set(record.name, segment);
+    this.countRing(record.name, 1);
     // Ids wrap past 2^32 - 1 to 1, so the newer is the one less than 2^31 past the last handed out (a maximum
     // stayed past 2^32 - 1: after a restart, numbering began at 1 again, handing out ids just freed).
     const ahead = (record.id - (this.nextSegmentId - 1)) >>> 0;
@@ -297,7 +316,19 @@ export class RecordedState {
     this.allocator.release(segment);
     this.segments.delete(segmentId);
     if (segment.name) this.segmentsByName.delete(segment.name);
+    this.countRing(segment.name, -1);
     this.addCharge(segment, -segment.blockCount);
+  }
+
+  private countRing(segmentName: string, change: 1 | -1): void {
+    const channel = ringChannelSlotName(segmentName);
+    if (channel === undefined) return;
+    const rings = (this.ringsByChannel.get(channel) ?? 0) + change;
+    if (rings > 0) this.ringsByChannel.set(channel, rings);
+    else this.ringsByChannel.delete(channel);
+    const object = this.syncByName.get(channel);
+    if (object?.kind === "channel" && rings > 0) this.ringChannels.set(object.slot, object);
+    else if (object?.kind === "channel") this.ringChannels.delete(object.slot);
   }
 
   private addCharge(segment: Segment, blocks: number): void {
@@ -340,6 +371,9 @@ export class RecordedState {
     this.syncObjects.set(record.slot, object);
     if (object.kind === "channel") this.channels.set(record.slot, object);
     else this.channels.delete(record.slot);
+    // A snapshot's rings come before their channels.
+    if (object.kind === "channel" && this.ringsByChannel.has(record.name))
+      this.ringChannels.set(record.slot, object);
     this.syncByName.set(record.name, object);
     // Generations wrap past 2^32 - 1 to 1 (a maximum stayed there, and every object after got 1): the newer
     // is the one less than 2^31 ahead, so the object made after the wrap moves it on, and a snapshot's live

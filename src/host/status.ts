@@ -4,7 +4,8 @@
  *
  * Every list is cut at the request's `limit` and every total is kept up to date as state changes, so a
  * status costs O(limit), not O(state): an arbiter holding 100 000 segments answers a summary as fast as
- * an empty one, and its reply always fits a frame when the limit is modest.
+ * an empty one, and its reply always fits a frame when the limit is modest. Transfers, whose state the
+ * ends write in their slots, are counted among the channels that may hold one (./transfers.ts).
  */
 import { failure } from "../errors.ts";
 import { frameBytes } from "../protocol/codec.ts";
