@@ -13,7 +13,13 @@ import { type Geometry, isChannelSlotName, MAX_CLIENT_ID, type SlotKindName } fr
 import { formatBytes, plural } from "../units.ts";
 import type { Released } from "./oplog.ts";
 import { heldAlready, modeConflict } from "./permissions.ts";
-import { RecordedState, type Segment, type Session, type SyncObject } from "./recorded-state.ts";
+import {
+  RecordedState,
+  ringChannelSlotName,
+  type Segment,
+  type Session,
+  type SyncObject,
+} from "./recorded-state.ts";
 import type { Journal, StateRecord } from "./records.ts";
 
 export interface Limits {
@@ -125,9 +131,8 @@ export class ArbiterState extends RecordedState {
 
   /** Whether `ringName` is 'CHANNEL_SLOT:TRANSFER' of a channel slot the session holds (its sender's). */
   private holdsChannelOfRing(session: Session, ringName: string): boolean {
-    const colon = ringName.lastIndexOf(":");
-    if (!/^[1-9][0-9]*$/.test(ringName.slice(colon + 1))) return false;
-    const channel = this.syncByName.get(ringName.slice(0, colon));
+    const slotName = ringChannelSlotName(ringName);
+    const channel = slotName === undefined ? undefined : this.syncByName.get(slotName);
     return channel?.kind === "channel" && session.slots.has(channel.slot);
   }
 
