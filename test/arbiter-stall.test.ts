@@ -71,3 +71,15 @@ test("a second close() resolves when the first has finished, not while its goodb
   suite.arbiter.spawned.proc.kill("SIGCONT");
   await first;
 });
+
+// Mutation round 32 (src/guest/goodbye.ts): close() waits for the goodbye's answer, for a while.
+test("close() waits for the answer to its goodbye from an arbiter stopped for a moment, not resolving at once", async () => {
+  const client = await connect({ socket: suite.socket, region: suite.region });
+  suite.arbiter.spawned.proc.kill("SIGSTOP");
+  const closed = client.close().then(() => "closed");
+  // Well within the goodbye's bound (1 s): a timer fires late on a busy machine, never early.
+  await Bun.sleep(300);
+  expect(await Promise.race([closed, Bun.sleep(0).then(() => "pending")])).toBe("pending");
+  suite.arbiter.spawned.proc.kill("SIGCONT");
+  expect(await closed).toBe("closed");
+});

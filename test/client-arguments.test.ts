@@ -65,6 +65,9 @@ test("a number past 2^53 is shown as passed wherever it is refused", async () =>
     exact,
   );
   await expectRejection(client.alloc(1e300), "NoSpace", /allocate 1e\+300 bytes since no region holds/);
+  // Mutation round 32: a wait's timeout, refused below 0, is shown as passed too.
+  const mutex = await client.mutex("shown-timeout");
+  await expectRejection(mutex.lock(-(2 ** 60)), "InvalidArgument", /its timeout -1152921504606846976 is not/);
 });
 
 // Plain JavaScript passes anything: these threw a bare TypeError ("null is not an object (evaluating

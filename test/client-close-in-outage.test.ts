@@ -51,3 +51,42 @@ test("a client closed while its arbiter restarts says goodbye once it is back: n
     await arbiter.stop();
   }
 }, 60_000);
+
+// Mutation round 32 (src/guest/goodbye.ts): how long close() waits for an arbiter that stays away.
+const awayPaths = testPaths("client-close-outage-away");
+const leftPaths = testPaths("client-close-outage-left");
+afterAll(() => {
+  awayPaths.cleanup();
+  leftPaths.cleanup();
+});
+
+/** Whether `closing` resolves within `boundMs`: "closed", or "pending". */
+function closedWithin(closing: Promise<void>, boundMs: number): Promise<string> {
+  return Promise.race([closing.then(() => "closed"), Bun.sleep(boundMs).then(() => "pending")]);
+}
+
+test("close() while the arbiter stays away waits a lease for it, not the whole reconnect timeout", async () => {
+  const arbiter = await ArbiterProcess.start(awayPaths, { lease: "1s" });
+  const client = await connect(clientConfig(awayPaths, { name: "away-closer", reconnectTimeoutMs: 60_000 }));
+  try {
+    await arbiter.kill9();
+    await Bun.sleep(200); // the link dropped: the client resumes, for up to a minute
+    // A lease (1 s) and the goodbye's bound: well within BOUND_MS; the resume alone runs a minute.
+    expect(await closedWithin(client.close(), BOUND_MS)).toBe("closed");
+  } finally {
+    await arbiter.stop();
+  }
+}, 60_000);
+
+test("close({ waitForArbiter: false }) while the arbiter is away does not wait for it at all", async () => {
+  const arbiter = await ArbiterProcess.start(leftPaths, { lease: "60s" });
+  const client = await connect(clientConfig(leftPaths, { name: "away-leaver", reconnectTimeoutMs: 60_000 }));
+  try {
+    await arbiter.kill9();
+    await Bun.sleep(200);
+    // Waiting for the arbiter would take its lease (60 s) here.
+    expect(await closedWithin(client.close({ waitForArbiter: false }), BOUND_MS)).toBe("closed");
+  } finally {
+    await arbiter.stop();
+  }
+}, 60_000);

@@ -180,3 +180,61 @@ test("a silent arbiter is given up on after the lease when that is longer than t
   inside.giveUpOnSilentArbiter(performance.now() + 1000); // past the lease too
   expect(failed.map((error) => error.message)).toEqual([expect.stringMatching(/it answered nothing for/)]);
 });
+
+// Mutation round 32 (src/guest/lease-keeper.ts): a confirm asked between ticks, and a resume's timeout.
+test("a lease confirmed after a freeze the timer has not yet seen ends the doubt; no tick needed", async () => {
+  const answered = () => Promise.resolve({ leaseMs: 1000 });
+  const { keeper, inside } = scripted({
+    request: answered as unknown as Transport["request"],
+    greeted: true,
+    lastAnsweredSentMs: performance.now(),
+  });
+  inside.lastTickMs = performance.now() - 800; // stopped past half the lease; the timer has not run since
+  expect(keeper.wasFrozen()).toBe(true);
+  await keeper.confirm(); // as Client.confirmLease, which a transfer's slot asks after such a gap
+  expect(keeper.wasFrozen()).toBe(false);
+  expect(keeper.leaseInDoubt()).toBe(false);
+});
+
+test("while a resume is under way, a heartbeat unanswered past the limit is the resume's to judge", () => {
+  const failed: IvshError[] = [];
+  const transport = {
+    connected: true,
+    lost: undefined,
+    lastAnsweredSentMs: performance.now() - 5000,
+    fail: (error: IvshError) => void failed.push(error),
+  };
+  const session = {
+    leaseMs: () => 1000,
+    closing: () => false,
+    resuming: () => true,
+    reconnectTimeoutMs: 100,
+  };
+  const inside = new LeaseKeeper(transport as unknown as Transport, session) as unknown as {
+    heartbeatInFlight: boolean;
+    heartbeatSentMs: number;
+    giveUpOnSilentArbiter(now: number): void;
+  };
+  inside.heartbeatInFlight = true;
+  inside.heartbeatSentMs = transport.lastAnsweredSentMs;
+  inside.giveUpOnSilentArbiter(performance.now());
+  expect(failed).toEqual([]);
+});
+
+test("silence is counted from the heartbeat in flight when nothing was answered since long before it", () => {
+  // A process stopped past the limit: its last answer is old, the heartbeat it sent on waking is not.
+  const failed: IvshError[] = [];
+  const transport = {
+    connected: true,
+    lost: undefined,
+    lastAnsweredSentMs: performance.now() - 5000,
+    fail: (error: IvshError) => void failed.push(error),
+  };
+  const { inside } = scripted(transport, 100);
+  inside.heartbeatInFlight = true;
+  inside.heartbeatSentMs = performance.now();
+  inside.giveUpOnSilentArbiter(performance.now() + 500); // 500 ms since the heartbeat: within the lease
+  expect(failed).toEqual([]);
+  inside.giveUpOnSilentArbiter(performance.now() + 1500);
+  expect(failed).toHaveLength(1);
+});

@@ -105,3 +105,16 @@ test("a wait for an overwritten header ends when the client is closed meanwhile"
   );
   expect(looks).toBe(2);
 });
+
+// Mutation round 32 (headerOfServed): a region of the served size whose header is unreadable is waited
+// on, then refused with that header's own reason, not as a region of another size.
+test("a header of the served size never put back is refused with its own reason, not a size's", async () => {
+  const overwritten = region(() => {
+    throw failure("RegionInvalid", "use /dev/shm/scripted", "its header's magic is wrong");
+  });
+  const refusal = await settledGeometry(overwritten, hello, endpoint).catch((error) => error);
+  expect(refusal.message).toContain(
+    "its header is not valid (its header's magic is wrong) and was not restored",
+  );
+  expect(refusal.message).not.toContain("bytes, not the");
+});

@@ -81,7 +81,7 @@ test("a --region of another size holding no ivsh header (a wrong file) is refuse
   await expectRejection(
     connect({ socket: first.socket, region: wrong }),
     "RegionInvalid",
-    /Failed to use .*some-file with the arbiter at .* since it holds no ivsh header \(its first bytes are not the ivsh magic\) and is 8192 bytes, not the \d+-byte region that arbiter serves: pass the matching --region \(`ivsh status` names it; connect\(\{ region \}\)\)/,
+    /Failed to use .*some-file with the arbiter at .* since it holds no ivsh header \(its first bytes are not the ivsh magic\) and is 8192 bytes, not the 16777216-byte region that arbiter serves: pass the matching --region \(`ivsh status` names it; connect\(\{ region \}\)\)/,
   );
 });
 

@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { failure, IvshError, reasonOf } from "../src/errors.ts";
 import { BridgeRefusal, QueueFull, RefusalUnworded } from "../src/guest/link-errors.ts";
-import { ResumeTries, silentArbiter } from "../src/guest/resume-tries.ts";
+import { ResumeTries, regionCutShort, silentArbiter } from "../src/guest/resume-tries.ts";
 
 const ENDPOINT = { unix: "/tmp/ivsh-resume-tries.sock" };
 const LEASE_MS = 60_000;
@@ -94,4 +94,22 @@ test("a last try's refusal left unworded (as a retry leaves it) is worded before
     "every try until the reconnect timeout (5 s) ran out failed in this process",
   );
   expect(given.message).not.toContain("did not come back");
+});
+
+// Mutation round 32 (regionCutShort): only a file cut to a fraction of its size was reached by a test.
+const mappedFile = (fileSize: () => number) => ({ fileSize, size: 1 << 20, source: "/dev/shm/ivsh-mut37" });
+
+test("a region file even one byte short of the mapping is cut short; one as long as it is not", () => {
+  expect(regionCutShort(mappedFile(() => 1 << 20))).toBeUndefined();
+  expect(regionCutShort(mappedFile(() => (1 << 20) + 4096))).toBeUndefined();
+  expect(regionCutShort(mappedFile(() => (1 << 20) - 1))?.message).toContain(
+    `the file was truncated to ${(1 << 20) - 1} bytes (from ${1 << 20}) while in use`,
+  );
+});
+
+test("a region file it cannot look at is not judged cut short", () => {
+  const unstattable = mappedFile(() => {
+    throw failure("RegionInvalid", "look at /dev/shm/ivsh-mut37", "fstat failed (EBADF)");
+  });
+  expect(regionCutShort(unstattable)).toBeUndefined();
 });

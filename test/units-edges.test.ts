@@ -12,6 +12,7 @@ import {
   parseDuration,
   parseSize,
   plural,
+  shownNumber,
 } from "../src/units.ts";
 
 test("a size's largest count is 2^53 - 1 bytes, taken; 8192 TiB (2^53) is larger than ivsh can use", () => {
@@ -86,4 +87,13 @@ test("a count of none is plural, as any count but one", () => {
   expect(plural(0, "grant")).toBe("0 grants");
   expect(plural(1, "grant")).toBe("1 grant");
   expect(plural(2, "block")).toBe("2 blocks");
+});
+
+// Mutation round 32 (shownNumber): the edges of its two forms.
+test("a whole number is shown exactly below 1e21, from 1e21 (and below -1e21) as String() writes it", () => {
+  expect(shownNumber(2 ** 67)).toBe("147573952589676412928"); // String(): 147573952589676410000
+  expect(shownNumber(-(2 ** 67))).toBe("-147573952589676412928");
+  expect(shownNumber(1e21)).toBe("1e+21");
+  expect(shownNumber(-1e300)).toBe("-1e+300");
+  expect(shownNumber(-0.5)).toBe("-0.5");
 });
