@@ -22,7 +22,7 @@ import { CondVar } from "./condvar.ts";
 import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from "./connect-options.ts";
 import { resumeForGoodbye, sayGoodbye } from "./goodbye.ts";
 import { Parker } from "./parking.ts";
-import { ResumeTries, silentArbiter } from "./resume-tries.ts";
+import { longestRetryPauseMs, ResumeTries, silentArbiter } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
 import { SessionFacts } from "./session-facts.ts";
@@ -40,8 +40,7 @@ const MIN_HELLO_WAIT_MS = 1000;
  * so: a process starved of the CPU for most of a lease on a loaded host still keeps it.
  */
 const HEARTBEATS_PER_LEASE = 6;
-const DISCONNECTED_POLL_MS = 10;
-const PARKED_FULL_POLL_MS = 50;
+const [DISCONNECTED_POLL_MS, PARKED_FULL_POLL_MS] = [10, 50];
 
 /** When the retries around a hello give up, and how long they were given in all (for the message). */
 type Retries = { deadlineMs: number; totalMs: number };
@@ -154,8 +153,8 @@ export class Client extends SessionFacts {
   }
 
   /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles); `keep`: see there. */
-  async closeSlot(slot: number, keep = false): Promise<void> {
-    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }), keep);
+  async closeSlot(slot: number, keep = false, letGo?: AbortSignal): Promise<void> {
+    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }, letGo), keep);
   }
 
   /**
@@ -204,10 +203,11 @@ export class Client extends SessionFacts {
 
   /**
    * The arbiter's status, at most `limit` entries per list (totals are always complete); `onlyClient`
-   * narrows the clients list to that one client, if it still has a session.
+   * narrows the clients list to that one client, if it still has a session. Once `letGo` aborts, the
+   * request no longer keeps the process alive: for a caller that stopped waiting for the answer.
    */
-  async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0): Promise<StatusReport> {
-    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient));
+  async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0, letGo?: AbortSignal): Promise<StatusReport> {
+    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient), letGo);
     return JSON.parse(json) as StatusReport;
   }
 
@@ -223,7 +223,7 @@ export class Client extends SessionFacts {
     this.heartbeatInFlight = true;
     this.heartbeatSentMs = performance.now();
     this.transport
-      .request("heartbeat", {})
+      .request("heartbeat", {}, AbortSignal.abort()) // awaited by nobody: it keeps no process alive
       .catch(() => {}) // a lost session marks the transport lost: callers see it
       .finally(() => {
         this.heartbeatInFlight = false;
@@ -377,7 +377,7 @@ export class Client extends SessionFacts {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const [deadline, tries] = [performance.now() + timeoutMs, new ResumeTries(this.leaseMs)];
     const epoch = this.epoch;
-    const longest = this.transport.longestRetryPauseMs(this.leaseMs);
+    const longest = longestRetryPauseMs(this.transport.endpoint, this.leaseMs);
     for (let delay = 10; performance.now() < deadline && !this.ended; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       try {
