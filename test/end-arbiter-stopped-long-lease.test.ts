@@ -109,3 +109,60 @@ test("send --timeout 8s waiting for room, its arbiter stopped: exits by its --ti
   }
   await transferGoesThrough("after-room");
 }, 90_000);
+
+/**
+ * `guest recv --timeout 8s` waiting, stopped (SIGSTOP) well before its --timeout and continued past it by
+ * more than the 5 s a late check is told by, yet well inside half the 60 s lease (its client never counts
+ * itself frozen); `meanwhile` runs while it is stopped, `then` once it is continued. Its exit and words.
+ */
+async function receiverStoppedAcross(channel: string, meanwhile: () => Promise<void>, then = async () => {}) {
+  const receiver = idleEnd(paths, "recv", channel, "8s");
+  try {
+    await eventually(async () => receiver.said.text.includes("waiting for a sender"), WITHIN_MS, "the wait");
+    const waitingMs = performance.now();
+    receiver.proc.kill("SIGSTOP");
+    await meanwhile();
+    await Bun.sleep(Math.max(0, waitingMs + TIMEOUT_MS + 8000 - performance.now()));
+    receiver.proc.kill("SIGCONT");
+    await then();
+    return { exited: await exitOrKill(receiver.proc, WITHIN_MS), said: receiver.said.text };
+  } finally {
+    receiver.proc.kill("SIGKILL");
+  }
+}
+
+test("recv --timeout 8s stopped across it while a sender came and set up its transfer: joins it once continued", async () => {
+  let sender: ReturnType<typeof idleEnd> | undefined;
+  try {
+    const senderComes = async () => {
+      const started = idleEnd(paths, "send", "end-stopped", "60s");
+      sender = started;
+      await eventually(async () => started.said.text.includes("waiting for a receiver"), WITHIN_MS, "sender");
+    };
+    const feed = async () => {
+      sender?.proc.stdin.write("hello\n");
+      await sender?.proc.stdin.end();
+    };
+    const receiver = await receiverStoppedAcross("end-stopped", senderComes, feed);
+    // Before: '"exited": 1 ... no sender started a transfer within 8 s (--timeout): a sender (client 2) holds
+    // the channel but set up no ring in that time': it had, and waited; the receiver joined it, then cut it
+    // off, its limit checked before it had looked.
+    expect({ receiver, sender: sender && (await exitOrKill(sender.proc, WITHIN_MS)) }).toEqual({
+      receiver: { exited: 0, said: expect.not.stringContaining("ERROR") },
+      sender: 0,
+    });
+  } finally {
+    sender?.proc.kill("SIGKILL");
+  }
+}, 90_000);
+
+test("recv --timeout 8s stopped across it with no sender: says so, and that it looked only once continued", async () => {
+  const { exited, said } = await receiverStoppedAcross("end-stopped-alone", async () => {});
+  // Before: only 'no sender showed up within 8 s (--timeout)': one that came and went meanwhile went unseen.
+  expect({ exited, said }).toMatchObject({
+    exited: 1,
+    said: expect.stringMatching(
+      /no sender showed up within 8 s \(--timeout\) that this end saw; this end was itself stopped \(Ctrl-Z, SIGSTOP\) or starved until [\d.]+ s past its --timeout, and looked only then: run it again/,
+    ),
+  });
+}, 90_000);

@@ -33,7 +33,9 @@ test("a writer whose area is its whole client quota still sends the file", async
   const reader = spawnBun([join(REPO, "examples/fig2-reader.ts"), output, String(bytes), ...where]);
   try {
     const writerCode = await writer.exit(30_000);
-    expect({ writerCode, said: await writer.stderr }).toEqual({ writerCode: 0, said: "" });
+    // Its notice of a reader not come yet (2 s) may show on a loaded machine: no warning is the point.
+    const said = (await writer.stderr).replace(/^fig1-writer: waiting for a reader .*\n/m, "");
+    expect({ writerCode, said }).toEqual({ writerCode: 0, said: "" });
     expect(await reader.exit(30_000)).toBe(0);
     expect(Buffer.compare(readFileSync(output), Buffer.from(sent))).toBe(0);
   } finally {

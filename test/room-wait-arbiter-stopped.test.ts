@@ -5,7 +5,8 @@
  * waited for room, and what to do. Found in session 36: `guest send --timeout 4s` said "so no receiver could
  * reach this end" (it had been waiting for room, not a receiver), and a library caller's roomWaitMs was not
  * a bound at all: its status waited for the client's reconnect timeout. The arbiter, continued, is unharmed.
- * One killed during the wait is said to have gone away, not to have stopped answering.
+ * One killed during the wait is said to have gone away, not to have stopped answering. A script that caught
+ * the error and did not close its client still exits once its own work is done, as README.md says.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -14,7 +15,7 @@ import { connect } from "../src/guest/index.ts";
 import { ChannelSender } from "../src/transfer/sender.ts";
 import { FULL_REGION_SIZE, holdEveryBlock } from "./helpers/full-region.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, exitOrKill, type Spawned } from "./helpers/processes.ts";
+import { ArbiterProcess, clientConfig, exitOrKill, type Spawned, spawnFixture } from "./helpers/processes.ts";
 import { RECONNECT_MS, stopArbiter } from "./helpers/stopped-arbiter.ts";
 import { guestSaying, quietTransfer, saidOnce } from "./helpers/transfer.ts";
 
@@ -141,4 +142,23 @@ test("a library sender whose arbiter goes away (killed) during its wait for room
     await holder.exit();
     await closed();
   }
+}, 90_000);
+
+test("a library script that catches the room wait's ArbiterUnreachable and forgets close() exits while the arbiter stays stopped", async () => {
+  const holder = await holdEveryBlock(paths);
+  const config = { channel: "lib-quit", roomWaitMs: 2000, reconnectTimeoutMs: RECONNECT_MS };
+  const script = spawnFixture("room-wait-quitter", clientConfig(paths, config));
+  let stopped: { resume(): void } | undefined;
+  try {
+    await script.events.next("waiting", within(2000));
+    stopped = stopArbiter(arbiter);
+    expect(await script.events.next("caught", within(2000))).toMatchObject({ code: "ArbiterUnreachable" });
+    // Before: late: its unanswered status, and the slot's close after the failed open, kept its connection
+    // holding the process until the arbiter answered again (or the reconnect timeout, 120 s here).
+    expect(await exitOrKill(script.proc, within(0))).toBe(0);
+  } finally {
+    stopped?.resume();
+    script.proc.kill("SIGKILL");
+  }
+  await arbiterStillWorks(holder);
 }, 90_000);

@@ -23,7 +23,7 @@ import { type ConnectOptions, clientNameOf, DEFAULT_RECONNECT_TIMEOUT_MS } from 
 import { resumeForGoodbye, sayGoodbye } from "./goodbye.ts";
 import { LeaseKeeper } from "./lease-keeper.ts";
 import { Parker } from "./parking.ts";
-import { ResumeTries, regionCutShort } from "./resume-tries.ts";
+import { longestRetryPauseMs, ResumeTries, regionCutShort } from "./resume-tries.ts";
 import { checkGreetedRegion, checkResumedRegion } from "./resumed-region.ts";
 import { Segment, StaleViews } from "./segment.ts";
 import { SessionFacts } from "./session-facts.ts";
@@ -150,8 +150,8 @@ export class Client extends SessionFacts {
   }
 
   /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles); `keep`: see there. */
-  async closeSlot(slot: number, keep = false): Promise<void> {
-    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }), keep);
+  async closeSlot(slot: number, keep = false, letGo?: AbortSignal): Promise<void> {
+    await this.slotHandles.closing(slot, () => this.transport.request("syncClose", { slot }, letGo), keep);
   }
 
   /**
@@ -200,10 +200,11 @@ export class Client extends SessionFacts {
 
   /**
    * The arbiter's status, at most `limit` entries per list (totals are always complete); `onlyClient`
-   * narrows the clients list to that one client, if it still has a session.
+   * narrows the clients list to that one client, if it still has a session. Once `letGo` aborts, the
+   * request no longer keeps the process alive: for a caller that stopped waiting for the answer.
    */
-  async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0): Promise<StatusReport> {
-    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient));
+  async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0, letGo?: AbortSignal): Promise<StatusReport> {
+    const { json } = await this.transport.request("status", statusRequest(limit, onlyClient), letGo);
     return JSON.parse(json) as StatusReport;
   }
 
@@ -334,7 +335,7 @@ export class Client extends SessionFacts {
     const timeoutMs = this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const [deadline, tries] = [performance.now() + timeoutMs, new ResumeTries(this.leaseMs)];
     const epoch = this.epoch;
-    const longest = this.transport.longestRetryPauseMs(this.leaseMs);
+    const longest = longestRetryPauseMs(this.transport.endpoint, this.leaseMs);
     for (let delay = 10; performance.now() < deadline && !this.ended; delay = Math.min(delay * 2, longest)) {
       await Bun.sleep(delay);
       const cut = regionCutShort(this.region);

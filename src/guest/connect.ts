@@ -102,7 +102,7 @@ function anchored(options: ConnectOptions): ConnectOptions {
 /**
  * Through a VM's guestfwd each try starts an `ivsh bridge` process (~40 MiB) on a host whose arbiter is
  * restarting, or too busy to accept (its queue full): a guest tries at most once a second, not four
- * times, as a resume backs off further too (Transport.longestRetryPauseMs).
+ * times, as a resume backs off further too (longestRetryPauseMs).
  */
 function longestPauseMs(endpoint: Endpoint): number {
   return "unix" in endpoint ? 250 : 1000;

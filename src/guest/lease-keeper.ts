@@ -57,7 +57,7 @@ export class LeaseKeeper {
     this.heartbeatInFlight = true;
     this.heartbeatSentMs = performance.now();
     link
-      .request("heartbeat", {})
+      .request("heartbeat", {}, AbortSignal.abort()) // awaited by nobody: it keeps no process alive
       .catch(() => {}) // a lost session marks the transport lost: callers see it
       .finally(() => {
         this.heartbeatInFlight = false;

@@ -31,6 +31,21 @@ export interface LoopOptions {
   connect?: ConnectOptions;
   /** Bytes of the shared area, bool included (the report's `size`). */
   size?: number;
+  /**
+   * Called once if the other end has not shown up within PEER_NOTICE_MS (the writer: no reader took its
+   * first chunk; the reader: no writer made the area): started alone, either waited in silence for ever.
+   */
+  onPeerAwaited?: () => void;
+}
+
+/** How long a loop waits for its peer before `onPeerAwaited`: a pair started together never hears it. */
+export const PEER_NOTICE_MS = 2000;
+
+/** `tell` once, unless `seen()` by PEER_NOTICE_MS; the returned function ends that. */
+function noticeUnless(seen: () => boolean, tell: (() => void) | undefined): () => void {
+  if (!tell) return () => {};
+  const timer = setTimeout(() => seen() || tell(), PEER_NOTICE_MS);
+  return () => clearTimeout(timer);
 }
 
 export interface LoopResult {
@@ -99,7 +114,13 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const watch = await PeerWatch.start(cvid, uid, area.id, "writer", "reader");
   shm.shm_release_cv(cvid, uid);
 
-  return watch.guard(() => sendChunks(fd, length, chunk, area, cvid, uid, watch));
+  const reader = { seen: false };
+  const stopNotice = noticeUnless(() => reader.seen, options.onPeerAwaited);
+  try {
+    return await watch.guard(() => sendChunks(fd, length, chunk, area, cvid, uid, watch, reader));
+  } finally {
+    stopNotice();
+  }
 }
 
 /** The writer's loop proper, its area made and cleared, its peer watched. */
@@ -111,6 +132,7 @@ async function sendChunks(
   cvid: number,
   uid: number,
   watch: PeerWatch,
+  reader: { seen: boolean },
 ): Promise<LoopResult> {
   const offset = area.bytes;
   const to_transfer = handOffs(length, chunk);
@@ -122,6 +144,7 @@ async function sendChunks(
     // Check shared variable
     peerAlive(await shm.shm_acquire_cv(cvid, uid), "send the file", "reader");
     if (!offset[0]) {
+      reader.seen ||= i > 0; // it took a chunk
       // Data not available, write here
       readFully(fd, offset.subarray(1, 1 + Math.min(chunk, length - i * chunk)), i * chunk);
       ++i;
@@ -142,6 +165,7 @@ async function sendChunks(
     watch.throwIfGone("send the file", left(to_transfer - 1));
     peerAlive(await shm.shm_wait_cv(cvid, uid), "send the file", "reader");
   }
+  reader.seen = true;
   shm.shm_release_cv(cvid, uid);
   watch.stop();
   await shm.shm_dealloc(area);
@@ -238,7 +262,7 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
   await shm.shm_init({ name: "fig2-reader", ...options.connect });
   const uid = shm.shm_uid();
   const cvid = await shm.shm_create_cv("fig1");
-  const area = await openWhenCreated("fig1");
+  const area = await openWhenCreated("fig1").finally(noticeUnless(() => false, options.onPeerAwaited));
   // Counted in chunks of another size, each hand-off lost part of its chunk, or the count was off.
   if (area.byteLength !== size)
     throw failure(

@@ -16,6 +16,16 @@ import {
 } from "./link-errors.ts";
 import { SOCKET_PATH_MAX_BYTES, workingDirectory } from "./socket-name.ts";
 
+/**
+ * The longest pause between reconnect attempts. Through a VM's TCP path each attempt starts an `ivsh
+ * bridge` process on the host: at 250 ms, twenty guests kept both host cores busy while their arbiter
+ * was down (a VM trial). So a guest backs off further, but within a quarter lease: a restored session
+ * has one lease from the arbiter's restart to come back.
+ */
+export function longestRetryPauseMs(endpoint: Endpoint, leaseMs: number): number {
+  return "unix" in endpoint ? 250 : Math.max(250, Math.min(2000, leaseMs / 4));
+}
+
 /** The arbiter went away and did not come back within the reconnect timeout: said where, and what to do. */
 export function arbiterNotBack(endpoint: Endpoint, timeoutMs: number): IvshError {
   const relative = "unix" in endpoint && !endpoint.unix.startsWith("/");

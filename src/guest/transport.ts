@@ -32,18 +32,10 @@ import {
   unreachable,
   wireError,
 } from "./link-errors.ts";
+import { type Pending, PendingRequests } from "./pending.ts";
 import { openTcp } from "./tcp-open.ts";
 
 export { describeEndpoint, type Endpoint } from "./link-errors.ts";
-
-interface Pending {
-  name: MessageName;
-  frame: Uint8Array;
-  /** performance.now() when it was queued: its answer proves the arbiter heard us at least then. */
-  sentMs: number;
-  resolve(reply: unknown): void;
-  reject(error: IvshError): void;
-}
 
 interface Link {
   socket: Socket<undefined>;
@@ -61,7 +53,7 @@ process.once("exit", () => {
 
 export class Transport {
   private link: Link | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests();
   private nextRequestId = 1;
   /** Aborted by the final close(): ends a connect in progress (a resume's), which looks at no caller's signal. */
   private readonly closing = new AbortController();
@@ -112,16 +104,6 @@ export class Transport {
   }
 
   /**
-   * The longest pause between reconnect attempts. Through a VM's TCP path each attempt starts an `ivsh
-   * bridge` process on the host: at 250 ms, twenty guests kept both host cores busy while their arbiter
-   * was down (a VM trial). So a guest backs off further, but within a quarter lease: a restored session
-   * has one lease from the arbiter's restart to come back.
-   */
-  longestRetryPauseMs(leaseMs: number): number {
-    return "unix" in this.endpoint ? 250 : Math.max(250, Math.min(2000, leaseMs / 4));
-  }
-
-  /**
    * Opens the socket (no hello: the caller sends it, as the first request). `signal`, or the final close(),
    * ends a TCP connect still in progress (Interrupted): one whose SYN goes unanswered waits its timeout else.
    * `retried`: the caller tries again whatever refused it, so a refusal comes unworded (RefusalUnworded).
@@ -159,9 +141,12 @@ export class Transport {
     this.keepAliveWhileBusy();
   }
 
-  /** Sends a request and resolves with its reply; rejects with the arbiter's error. */
-  request<N extends MessageName>(name: N, fields: Request<N>): Promise<Reply<N>> {
-    return this.enqueue(name, fields, false);
+  /**
+   * Sends a request and resolves with its reply; rejects with the arbiter's error. Once `letGo` aborts, it
+   * keeps no process alive (./pending.ts): its caller gave up on the answer, or never awaited it.
+   */
+  request<N extends MessageName>(name: N, fields: Request<N>, letGo?: AbortSignal): Promise<Reply<N>> {
+    return this.enqueue(name, fields, false, letGo);
   }
 
   /**
@@ -248,7 +233,12 @@ export class Transport {
     link?.socket.end();
   }
 
-  private enqueue<N extends MessageName>(name: N, fields: Request<N>, urgent: boolean): Promise<Reply<N>> {
+  private enqueue<N extends MessageName>(
+    name: N,
+    fields: Request<N>,
+    urgent: boolean,
+    letGo?: AbortSignal,
+  ): Promise<Reply<N>> {
     // close() sets `lost` (unless an earlier failure already did, which is then the one to tell).
     if (this.lost) return Promise.reject(ClientClosed.for(this.lost, name, fields));
     this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);
@@ -264,6 +254,9 @@ export class Transport {
         reject,
       };
       this.pending.set(requestId, pending);
+      if (letGo?.aborted) this.pending.letGo(requestId);
+      const unheld = () => (this.pending.letGo(requestId), this.keepAliveWhileBusy());
+      letGo?.addEventListener("abort", unheld, { once: true });
       if (urgent) this.handshakeId = requestId;
       if (urgent || !this.held) this.write(frame);
       this.keepAliveWhileBusy();
@@ -273,12 +266,12 @@ export class Transport {
   /**
    * The link keeps the process alive only while a request awaits its answer or bytes wait to be sent: a
    * script that forgets close() still exits when its work is done (its socket then closes, and the
-   * arbiter releases what it held, as for any client that leaves).
+   * arbiter releases what it held, as for any client that leaves); a request let go of does not count.
    */
   private keepAliveWhileBusy(): void {
     const link = this.link;
     if (!link) return;
-    const busy = this.pending.size > 0 || this.batch.length > 0 || !link.outbox.idle;
+    const busy = this.pending.awaited || this.batch.length > 0 || !link.outbox.idle;
     if (busy === this.referenced) return;
     this.referenced = busy;
     if (busy) link.socket.ref();

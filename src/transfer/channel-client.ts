@@ -52,7 +52,7 @@ export interface ChannelClient {
   /** @internal */
   openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;
   /** @internal */
-  closeSlot(slot: number, keep?: boolean): Promise<void>;
+  closeSlot(slot: number, keep?: boolean, letGo?: AbortSignal): Promise<void>;
   /** @internal */
   waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
   /** @internal */
@@ -62,6 +62,6 @@ export interface ChannelClient {
   /** @internal Whether this process itself (not the arbiter) was stopped or starved past half its lease. */
   wasFrozen(): boolean;
   confirmLease(): Promise<void>;
-  /** The arbiter's report; `onlyClient` asks whether that client still has a session. */
-  status(limit?: number, onlyClient?: number): Promise<StatusReport>;
+  /** The arbiter's report; `onlyClient` asks whether that client still has a session; see Client.status. */
+  status(limit?: number, onlyClient?: number, letGo?: AbortSignal): Promise<StatusReport>;
 }

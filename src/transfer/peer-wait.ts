@@ -14,6 +14,12 @@ const RECHECK_MS = 20;
  * the reconnect half a lease: 30 s past a --timeout with a 60 s lease).
  */
 const LATE_CHECK_MS = 5000;
+/**
+ * How long a limit checked that late still lets the body look first: a peer that came while this end was
+ * stopped is seen only once the body has its turn (its wake-up queued behind the timer's), and a receiver
+ * that joined a sender's waiting transfer in that turn had it cut off, "no sender started a transfer".
+ */
+const LATE_LOOK_MS = 1000;
 
 /** What a peer wait is about: the action that waits, whom it waits for, whether that is told at once. */
 export interface WaitFor {
@@ -204,6 +210,10 @@ class PeerWait {
     this.checkedMs ??= performance.now();
     const here = this.arrived();
     if (here === true) return;
+    if (this.lateMs() > LATE_CHECK_MS && performance.now() - this.checkedMs < LATE_LOOK_MS) {
+      this.timer = setTimeout(() => this.check(), RECHECK_MS);
+      return;
+    }
     // A session lost (its lease expired while this end itself was stopped) is why no peer could come, not
     // the arbiter, which ends that session's connection: seen down next, it was blamed ("went away").
     if (this.client.lost && !this.limit.signal.aborted) {
@@ -255,9 +265,14 @@ class PeerWait {
     const since = link.downSinceMs;
     if (since === undefined || this.dueMs === undefined) return true;
     // Its reconnect did not run while this end was stopped: an arbiter back meanwhile was said not to have come back.
-    const late = this.checkedMs !== undefined && this.checkedMs - this.dueMs > LATE_CHECK_MS;
+    const late = this.lateMs() > LATE_CHECK_MS;
     const from = since > this.dueMs ? since : late ? this.checkedMs : undefined;
     return from === undefined || performance.now() - from > this.client.leaseMs / 2;
+  }
+
+  /** How late the limit was first checked (0 before, or without a limit). */
+  private lateMs(): number {
+    return this.checkedMs === undefined || this.dueMs === undefined ? 0 : this.checkedMs - this.dueMs;
   }
 
   /** The Timeout (or silent arbiter's, lost session's) error for the Interrupted one its abort caused. */
@@ -272,17 +287,32 @@ class PeerWait {
     // One is there but not ready (a sender waiting for room for its ring): "no sender showed up" sent the
     // user looking for a sender that was running.
     const pending = failed ? undefined : this.pending();
+    const stopped = this.stoppedAcross();
     if (pending)
       return failure(
         "Timeout",
         this.what.action,
-        `no ${this.what.peer} started a transfer within ${limit} (--timeout): ${pending}`,
+        `no ${this.what.peer} started a transfer within ${limit} (--timeout): ${pending}${stopped}`,
       );
     const last = failed ? `; the last that came failed: ${failed}` : "";
+    const seen = stopped ? " that this end saw" : "";
     return failure(
       "Timeout",
       this.what.action,
-      `no ${this.what.peer} showed up within ${limit} (--timeout)${last}`,
+      `no ${this.what.peer} showed up within ${limit} (--timeout)${seen}${last}${stopped}`,
+    );
+  }
+
+  /**
+   * "; this end was itself stopped ..." if the limit was checked more than LATE_CHECK_MS late: a peer that
+   * came and went meanwhile went unseen, and "no sender showed up" blamed the peer alone.
+   */
+  private stoppedAcross(): string {
+    const lateMs = this.lateMs();
+    if (lateMs <= LATE_CHECK_MS) return "";
+    return (
+      `; this end was itself stopped (Ctrl-Z, SIGSTOP) or starved until ${formatDuration(lateMs)} past its ` +
+      "--timeout, and looked only then: run it again"
     );
   }
 

@@ -90,10 +90,14 @@ export function segmentKept(segment: Segment): string {
  * Gives up this client's hold on a channel's slot (`slot`, its index). One the full journal refused was
  * dropped (an abort's undo, a failure's cleanup) or told and left (close()): the slot stayed this client's
  * until it closed. It is kept, as `giveBack` keeps a segment, and tried again at the next send or receive;
- * the refusal is returned for the caller to tell. Other failures are thrown.
+ * the refusal is returned for the caller to tell. Other failures are thrown. `letGo`: see Client.status.
  */
-export function closeOrKeep(client: ChannelClient, slot: number): Promise<IvshError | undefined> {
-  return keptIfRefused(client.closeSlot(slot, true), () => refusedOf(client).slots.add(slot));
+export function closeOrKeep(
+  client: ChannelClient,
+  slot: number,
+  letGo?: AbortSignal,
+): Promise<IvshError | undefined> {
+  return keptIfRefused(client.closeSlot(slot, true, letGo), () => refusedOf(client).slots.add(slot));
 }
 
 /** The clause a failure says of a slot `closeOrKeep` kept. */

@@ -267,7 +267,7 @@ async function allocateRing(
       }
       const { blockSize } = client.geometry;
       const blocks = ringBlocks(shape.depth, chunkBytes, blockSize);
-      const free = noRoom && (await room.askAgain(error, blocks, () => roomOf(client, error)));
+      const free = noRoom && (await room.askAgain(error, blocks, (letGo) => roomOf(client, error, letGo)));
       if (free) {
         // Asked again in the largest form the free blocks hold (a run of them may still be missing).
         chunkBytes = shape.chunkBytes;

@@ -83,17 +83,21 @@ export interface Room {
  * quota (QuotaExceeded naming --vm-quota), which its VM's other clients fill; free there is the lesser of
  * the quota's rest and the region's free blocks. Not a client's own quota: what fills it is its own.
  */
-export async function roomOf(client: ChannelClient, refusal: IvshError): Promise<Room | undefined> {
+export async function roomOf(
+  client: ChannelClient,
+  refusal: IvshError,
+  letGo?: AbortSignal,
+): Promise<Room | undefined> {
   if (isIvshError(refusal, "NoSpace")) {
-    const free = async () => (await client.status(0)).blocks.free;
+    const free = async () => (await client.status(0, 0, letGo)).blocks.free;
     return { within: "the region", capacity: client.geometry.blockCount, free };
   }
   if (!isIvshError(refusal, "QuotaExceeded") || largerFlag(refusal) !== "--vm-quota") return undefined;
-  const { requester, limits } = await client.status(0);
+  const { requester, limits } = await client.status(0, 0, letGo);
   const quota = limits?.vmQuotaBlocks ?? 0;
   if (quota === 0) return undefined; // an arbiter that does not say its quota: not waited on, as before
   const free = async () => {
-    const report = await client.status(0);
+    const report = await client.status(0, 0, letGo);
     // An arbiter restarted meanwhile with another --vm-quota (or none): the ring is asked for again and a
     // refusal judged by the quota now. Kept, a larger one left the sender waiting for room it had.
     if ((report.limits?.vmQuotaBlocks ?? 0) !== quota) return Number.POSITIVE_INFINITY;
@@ -112,6 +116,11 @@ export class RoomWaiter {
   private pauseMs = FIRST_PAUSE_MS;
   /** Why the last refusal was not waited on, when the refusal's own words do not say (Room.beyond). */
   private beyond: string | undefined;
+  /**
+   * Aborted once the wait gives up on a status (unanswered, or the signal): a stopped arbiter's unanswered
+   * request kept a library script that caught the error, and forgot close(), alive until it was continued.
+   */
+  private readonly givenUp = new AbortController();
 
   /** `link`: told apart, an arbiter gone (its connection closed) is not called stopped. */
   constructor(
@@ -122,19 +131,20 @@ export class RoomWaiter {
 
   /**
    * After a refusal of the ring's smallest form, which needs `blocks`: pauses until the room the refusal is
-   * about (`room`, asked only if there is a wait: see roomOf) has that many blocks free, and returns how
+   * about (`room`, asked only if there is a wait: see roomOf; its statuses let go of by `letGo` once this
+   * gives up on them) has that many blocks free, and returns how
    * many are, to ask again with; undefined when the refusal stands (the wait does not apply, or its time is up).
    */
   async askAgain(
     refusal: IvshError,
     blocks: number,
-    room: () => Promise<Room | undefined>,
+    room: (letGo: AbortSignal) => Promise<Room | undefined>,
   ): Promise<number | undefined> {
     const limitMs = this.options.roomWaitMs ?? 0;
     if (!(limitMs > 0)) return undefined;
     const reason = reasonOf(refusal).replace(/ \([^()]*\)$/, "");
     // A status that fails (the arbiter away) leaves it to the refusal to stand.
-    const asked = room().catch(() => undefined);
+    const asked = room(this.givenUp.signal).catch(() => undefined);
     const askedFor = `while this end asked what room there is for the ring (${reason})`;
     const where = await this.answered(asked, (this.startedMs ?? performance.now()) + limitMs, askedFor);
     if (where !== undefined && blocks > where.capacity) this.beyond = where.beyond;
@@ -169,16 +179,18 @@ export class RoomWaiter {
   private async answered<T>(status: Promise<T>, endMs: number, doing: string): Promise<T> {
     const askedMs = performance.now();
     const boundMs = Math.max(endMs - askedMs, LAST_ANSWER_MS);
-    if (!Number.isFinite(boundMs)) return this.abortable(status); // Infinity: as long as it takes
     let timer: ReturnType<typeof setTimeout> | undefined;
     const bound = new Promise<typeof UNANSWERED>((resolve) => {
-      timer = setTimeout(() => resolve(UNANSWERED), boundMs);
+      // Infinity: as long as it takes.
+      if (Number.isFinite(boundMs)) timer = setTimeout(() => resolve(UNANSWERED), boundMs);
     });
+    let answer: T | typeof UNANSWERED = UNANSWERED;
     try {
-      const answer = await this.abortable(Promise.race([status, bound]));
+      answer = await this.abortable(Promise.race([status, bound]));
       if (answer !== UNANSWERED) return answer;
     } finally {
       clearTimeout(timer);
+      if (answer === UNANSWERED) this.givenUp.abort(); // unanswered, or the signal's abort
     }
     const limit = formatDuration(this.options.roomWaitMs ?? 0);
     const why =

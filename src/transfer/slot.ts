@@ -267,10 +267,10 @@ function checkChannelName(name: string, verb: string): void {
 /**
  * Gives up `role` and the slot after a failed start (a transfer's end is `releaseRingAndRole`): the role's
  * word at once, the slot's handle by a request (one a full journal refused kept for a retry: closeOrKeep).
- * After an interrupt (`signal` aborted), or with `unanswered` (the start failed as the arbiter stopped
- * answering: ArbiterUnreachable), that request is not awaited: an arbiter that answers nothing (stopped with
- * SIGSTOP) kept one Ctrl-C or SIGTERM from ending the command, and a library open that gave up on it by its
- * roomWaitMs waiting for the reconnect timeout. The goodbye that follows gives the handle back as surely.
+ * After an interrupt, or `unanswered` (ArbiterUnreachable), it is not awaited, nor keeps the process alive:
+ * a stopped arbiter kept Ctrl-C from ending the command, a library open that gave up by its roomWaitMs
+ * waiting for the reconnect timeout, and a script that caught that error (without close()) alive. The
+ * goodbye that follows gives the handle back as surely.
  */
 export async function releaseRole(
   slot: ChannelSlot,
@@ -279,8 +279,9 @@ export async function releaseRole(
   unanswered = false,
 ): Promise<void> {
   slot.release(role);
-  const closing = closeOrKeep(slot.client, slot.slot);
-  if (signal?.aborted || unanswered) closing.catch(() => {});
+  const letGo = signal?.aborted || unanswered ? AbortSignal.abort() : undefined;
+  const closing = closeOrKeep(slot.client, slot.slot, letGo);
+  if (letGo) closing.catch(() => {});
   else await closing;
 }
 
@@ -304,10 +305,7 @@ export async function whileFailing(step: Promise<unknown>): Promise<void> {
 }
 
 /** What a transfer end's close left held, each with why: the arbiter's refusal, or another failure. */
-interface LeftHeld {
-  ring?: Error;
-  hold?: Error;
-}
+type LeftHeld = { ring?: Error; hold?: Error };
 
 /** What each failed `releaseRingAndRole` left held, for `leftHeldSaid` (its message says it to close()'s caller). */
 const leftHeldBy = new WeakMap<Error, LeftHeld>();
