@@ -38,4 +38,4 @@ test("a sweep's scan that throws once is reported, and the next sweeps scan agai
   // Reported as a bug (in ivsh's words, on its log), and the arbiter's exit says one happened.
   expect(await host.exit()).toBe(1);
   expect(await host.stderr).toContain("planted: a scan's bug");
-});
+}, 60_000); // bun's own 5 s, when the file runs alone, is shorter than the wait's liveness bound

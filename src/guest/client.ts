@@ -347,6 +347,7 @@ export class Client extends SessionFacts {
         // A restarted arbiter wakes the wake-up file at the region's path, maybe not ours (wake-file.ts).
         if (reply.epoch !== epoch) this.facts.parking = followWakeFile(this, this.options) ?? this.parking;
         this.facts.reconnects++;
+        this.lease.resumed();
         this.transport.release();
         return;
       } catch (error) {

@@ -27,6 +27,7 @@ type Link = Pick<Transport, "request" | "connected" | "lost" | "greeted" | "last
 
 export class LeaseKeeper {
   private timer: ReturnType<typeof setInterval> | undefined;
+  private periodMs = 0;
   /** When the heartbeat timer last ran, and whether a gap before that left our lease in doubt. */
   private lastTickMs = performance.now();
   private frozen = false;
@@ -40,12 +41,31 @@ export class LeaseKeeper {
 
   /** Ticks until stop(), without keeping the process alive. */
   start(): void {
-    this.timer = setInterval(() => this.tick(), Math.max(20, this.session.leaseMs() / HEARTBEATS_PER_LEASE));
+    clearInterval(this.timer);
+    this.periodMs = this.periodForLease();
+    this.timer = setInterval(() => this.tick(), this.periodMs);
     this.timer.unref();
+  }
+
+  /**
+   * After a resume, whose arbiter may have been restarted with another --lease: ticking still for the old
+   * one, an idle client heartbeat every 10 s against a 2 s lease and lost its session. The resume's answer
+   * proves this process ran just now, so no gap before it counts as a freeze.
+   */
+  resumed(): void {
+    // A close() waiting for the resume to say goodbye stopped the timer for good.
+    if (this.session.closing()) return;
+    if (this.periodForLease() === this.periodMs) return;
+    this.lastTickMs = performance.now();
+    this.start();
   }
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  private periodForLease(): number {
+    return Math.max(20, this.session.leaseMs() / HEARTBEATS_PER_LEASE);
   }
 
   /** A heartbeat unless one is on its way or an answer arrived recently (Client.keepAlive). */
