@@ -6,7 +6,7 @@
  */
 import { statSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEFAULT_AREA_BYTES, fig1Writer } from "../src/guest/report-loops.ts";
+import { DEFAULT_AREA_BYTES, fig1Writer, sameAreaFlags } from "../src/guest/report-loops.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -22,7 +22,7 @@ const bytes = statSync(file).size;
 // Started alone it waited in silence: say, once, what it waits for and how to start the other end.
 const onPeerAwaited = () =>
   console.error(
-    `fig1-writer: waiting for a reader to take the first chunk: start one with \`bun examples/fig2-reader.ts OUT ${bytes}${sameFlags()}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
+    `fig1-writer: waiting for a reader to take the first chunk: start one with \`bun examples/fig2-reader.ts OUT ${bytes}${sameAreaFlags(values)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
   );
 const result = await fig1Writer(file, {
   connect: { socket: values.socket, region: values.region },
@@ -30,12 +30,3 @@ const result = await fig1Writer(file, {
   onPeerAwaited,
 });
 console.log(JSON.stringify({ event: "sent", ...result }));
-
-/** The flags given that reach the same arbiter and area, for the other end's command line. */
-function sameFlags(): string {
-  const size = values.size === String(DEFAULT_AREA_BYTES) ? undefined : values.size;
-  const given = { socket: values.socket, region: values.region, size };
-  return Object.entries(given)
-    .map(([flag, value]) => (value === undefined ? "" : ` --${flag} ${JSON.stringify(value)}`))
-    .join("");
-}

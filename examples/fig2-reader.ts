@@ -5,7 +5,7 @@
  *   bun examples/fig2-reader.ts OUT BYTES [--socket PATH] [--region PATH] [--size BYTES]
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_AREA_BYTES, fig2Reader } from "../src/guest/report-loops.ts";
+import { DEFAULT_AREA_BYTES, fig2Reader, sameAreaFlags } from "../src/guest/report-loops.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -21,7 +21,7 @@ if (!out || !Number.isSafeInteger(total))
 // Started alone it waited in silence: say, once, what it waits for and how to start the other end.
 const onPeerAwaited = () =>
   console.error(
-    `fig2-reader: waiting for a writer to make the area: start one with \`bun examples/fig1-writer.ts FILE${sameFlags()}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
+    `fig2-reader: waiting for a writer to make the area: start one with \`bun examples/fig1-writer.ts FILE${sameAreaFlags(values)}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
   );
 const result = await fig2Reader(out, total, {
   connect: { socket: values.socket, region: values.region },
@@ -29,12 +29,3 @@ const result = await fig2Reader(out, total, {
   onPeerAwaited,
 });
 console.log(JSON.stringify({ event: "received", ...result }));
-
-/** The flags given that reach the same arbiter and area, for the other end's command line. */
-function sameFlags(): string {
-  const size = values.size === String(DEFAULT_AREA_BYTES) ? undefined : values.size;
-  const given = { socket: values.socket, region: values.region, size };
-  return Object.entries(given)
-    .map(([flag, value]) => (value === undefined ? "" : ` --${flag} ${JSON.stringify(value)}`))
-    .join("");
-}

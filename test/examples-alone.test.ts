@@ -55,7 +55,7 @@ test("fig1-writer alone says once that it waits for a reader and how to start on
     code: 130,
     said:
       "fig1-writer: waiting for a reader to take the first chunk: start one with `bun examples/fig2-reader.ts " +
-      `OUT 6 --socket "${suite.socket}" --region "${suite.region}"\` (OUT: where it writes this file of 6 bytes), ` +
+      `OUT 6 --socket ${suite.socket} --region ${suite.region}\` (OUT: where it writes this file of 6 bytes), ` +
       "or Ctrl-C to give up\n",
   });
   await pairGoesThrough(input, flags);

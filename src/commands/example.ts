@@ -8,7 +8,7 @@ import { defineCommand } from "citty";
 import { failure, isIvshError } from "../errors.ts";
 import { findIvshmemDevice } from "../guest/device.ts";
 import { probeDevice } from "../guest/probe.ts";
-import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader } from "../guest/report-loops.ts";
+import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader, sameAreaFlags } from "../guest/report-loops.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { parseSize } from "../units.ts";
 import { checkFlag, clientArgs, connectOptions, refuseEmptyFile } from "./_args.ts";
@@ -38,22 +38,6 @@ function areaSize(value: string): number {
   });
 }
 
-/**
- * The flags that reach the same arbiter and area, as given (a shell-quoted path if it needs it), for the
- * other end's command line: a loop started alone waited in silence for ever.
- */
-function sameFlags(args: { socket?: string; region?: string; connect?: string; size: string }): string {
-  const quoted = (value: string) =>
-    /^[\w./:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
-  const given: [string, string | undefined][] = [
-    ["--socket", args.socket],
-    ["--region", args.region],
-    ["--connect", args.connect],
-    ["--size", args.size === String(DEFAULT_AREA_BYTES) ? undefined : args.size],
-  ];
-  return given.map(([flag, value]) => (value === undefined ? "" : ` ${flag} ${quoted(value)}`)).join("");
-}
-
 const writer = defineLeafCommand({
   meta: { name: "fig1-writer", description: "The report's Fig. 1 writer loop: send FILE to fig2-reader" },
   args: {
@@ -71,7 +55,7 @@ const writer = defineLeafCommand({
     const bytes = statSync(args.file).size;
     const onPeerAwaited = () =>
       log.info(
-        `waiting for a reader to take the first chunk: start one with \`ivsh example fig2-reader OUT ${bytes}${sameFlags(args)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
+        `waiting for a reader to take the first chunk: start one with \`ivsh example fig2-reader OUT ${bytes}${sameAreaFlags(args)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
       );
     const result = await fig1Writer(args.file, { connect, size, onPeerAwaited });
     writeStandard(1, `${JSON.stringify({ event: "sent", ...result })}\n`);
@@ -95,7 +79,7 @@ const reader = defineLeafCommand({
     const size = areaSize(args.size);
     const onPeerAwaited = () =>
       log.info(
-        `waiting for a writer to make the area: start one with \`ivsh example fig1-writer FILE${sameFlags(args)}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
+        `waiting for a writer to make the area: start one with \`ivsh example fig1-writer FILE${sameAreaFlags(args)}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
       );
     const result = await fig2Reader(args.out, total, { connect, size, onPeerAwaited });
     writeStandard(1, `${JSON.stringify({ event: "received", ...result })}\n`);

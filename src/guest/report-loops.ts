@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { failure, isIvshError } from "../errors.ts";
 import { errnoOf } from "../ffi/errno.ts";
+import { shellWord } from "../units.ts";
 import type { ConnectOptions } from "./client.ts";
 import { PeerWatch } from "./report-presence.ts";
 import type { Segment } from "./segment.ts";
@@ -40,6 +41,19 @@ export interface LoopOptions {
 
 /** How long a loop waits for its peer before `onPeerAwaited`: a pair started together never hears it. */
 export const PEER_NOTICE_MS = 2000;
+
+/**
+ * The flags of the other end's command line that reach the same arbiter and area, as given and quoted for a
+ * shell: what `onPeerAwaited`'s notice tells a user to run (the CLI's and the example scripts' alike).
+ */
+export function sameAreaFlags(
+  given: Partial<Record<"socket" | "region" | "connect" | "size", string>>,
+): string {
+  const shown = { ...given, size: given.size === String(DEFAULT_AREA_BYTES) ? undefined : given.size };
+  return (["socket", "region", "connect", "size"] as const)
+    .map((flag) => (shown[flag] === undefined ? "" : ` --${flag} ${shellWord(shown[flag])}`))
+    .join("");
+}
 
 /** `tell` once, unless `seen()` by PEER_NOTICE_MS; the returned function ends that. */
 function noticeUnless(seen: () => boolean, tell: (() => void) | undefined): () => void {
