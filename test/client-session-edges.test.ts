@@ -120,8 +120,8 @@ test("connect() given 0 ms still gives its one hello its second", async () => {
 });
 
 /** A client's lease keeper on a scripted transport: its clock and its transport's are set by the test. */
-function scripted(transport: Partial<Transport>, reconnectTimeoutMs?: number) {
-  const session = { leaseMs: () => 1000, closing: () => false, resuming: () => false, reconnectTimeoutMs };
+function scripted(transport: Partial<Transport>, reconnectTimeoutMs?: number, resuming = false) {
+  const session = { leaseMs: () => 1000, closing: () => false, resuming: () => resuming, reconnectTimeoutMs };
   const keeper = new LeaseKeeper(transport as Transport, session);
   const inside = keeper as unknown as {
     lastTickMs: number;
@@ -131,6 +131,18 @@ function scripted(transport: Partial<Transport>, reconnectTimeoutMs?: number) {
     giveUpOnSilentArbiter(now: number): void;
   };
   return { keeper, inside };
+}
+
+/** A connected transport whose last answer was `agoMs` ago; what it was failed with is collected in `failed`. */
+function silentFor(agoMs: number) {
+  const failed: IvshError[] = [];
+  const transport = {
+    connected: true,
+    lost: undefined,
+    lastAnsweredSentMs: performance.now() - agoMs,
+    fail: (error: IvshError) => void failed.push(error),
+  };
+  return { failed, transport };
 }
 
 test("an arbiter that answered nothing for over half the lease puts it in doubt; under half does not", () => {
@@ -165,13 +177,7 @@ test("once the arbiter confirms the lease after a freeze, the client is no longe
 });
 
 test("a silent arbiter is given up on after the lease when that is longer than the reconnect timeout", () => {
-  const failed: IvshError[] = [];
-  const transport = {
-    connected: true,
-    lost: undefined,
-    lastAnsweredSentMs: performance.now() - 500,
-    fail: (error: IvshError) => void failed.push(error),
-  };
+  const { failed, transport } = silentFor(500);
   const { inside } = scripted(transport, 100);
   inside.heartbeatInFlight = true;
   inside.heartbeatSentMs = transport.lastAnsweredSentMs;
@@ -197,24 +203,8 @@ test("a lease confirmed after a freeze the timer has not yet seen ends the doubt
 });
 
 test("while a resume is under way, a heartbeat unanswered past the limit is the resume's to judge", () => {
-  const failed: IvshError[] = [];
-  const transport = {
-    connected: true,
-    lost: undefined,
-    lastAnsweredSentMs: performance.now() - 5000,
-    fail: (error: IvshError) => void failed.push(error),
-  };
-  const session = {
-    leaseMs: () => 1000,
-    closing: () => false,
-    resuming: () => true,
-    reconnectTimeoutMs: 100,
-  };
-  const inside = new LeaseKeeper(transport as unknown as Transport, session) as unknown as {
-    heartbeatInFlight: boolean;
-    heartbeatSentMs: number;
-    giveUpOnSilentArbiter(now: number): void;
-  };
+  const { failed, transport } = silentFor(5000);
+  const { inside } = scripted(transport, 100, true);
   inside.heartbeatInFlight = true;
   inside.heartbeatSentMs = transport.lastAnsweredSentMs;
   inside.giveUpOnSilentArbiter(performance.now());
@@ -223,13 +213,7 @@ test("while a resume is under way, a heartbeat unanswered past the limit is the 
 
 test("silence is counted from the heartbeat in flight when nothing was answered since long before it", () => {
   // A process stopped past the limit: its last answer is old, the heartbeat it sent on waking is not.
-  const failed: IvshError[] = [];
-  const transport = {
-    connected: true,
-    lost: undefined,
-    lastAnsweredSentMs: performance.now() - 5000,
-    fail: (error: IvshError) => void failed.push(error),
-  };
+  const { failed, transport } = silentFor(5000);
   const { inside } = scripted(transport, 100);
   inside.heartbeatInFlight = true;
   inside.heartbeatSentMs = performance.now();
