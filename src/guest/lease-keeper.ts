@@ -96,10 +96,13 @@ export class LeaseKeeper {
     return this.frozen || performance.now() - this.lastTickMs > this.session.leaseMs() / 2;
   }
 
-  /** Asks the arbiter whether the session is still live; throws (LeaseExpired, ...) if it is not. */
-  async confirm(): Promise<void> {
+  /**
+   * Asks the arbiter whether the session is still live; throws (LeaseExpired, ...) if it is not. `letGo`:
+   * see Transport.request (the timer's own confirmation, which nobody awaits).
+   */
+  async confirm(letGo?: AbortSignal): Promise<void> {
     const asked = performance.now();
-    await this.link.request("heartbeat", {});
+    await this.link.request("heartbeat", {}, letGo);
     this.frozen = false;
     this.lastTickMs = Math.max(this.lastTickMs, asked);
   }
@@ -110,7 +113,8 @@ export class LeaseKeeper {
     this.lastTickMs = now;
     if (gap > this.session.leaseMs() / 2 && !this.session.closing()) {
       this.frozen = true;
-      this.confirm().catch(() => {}); // a lost lease marks the transport lost; callers see it
+      // Awaited by nobody: a stopped arbiter that never answers it kept a script that forgot close() alive.
+      this.confirm(AbortSignal.abort()).catch(() => {}); // a lost lease marks the transport lost; callers see it
     } else {
       this.giveUpOnSilentArbiter(now);
       this.keepAlive();

@@ -21,6 +21,28 @@ export class PendingRequests extends Map<number, Pending> {
   /** Ids in the map whose answer no caller awaits any more. */
   private readonly unheld = new Set<number>();
 
+  /**
+   * Listeners on the `letGo` signals of requests in the map, removed with their request: one signal serves
+   * a room wait's every status, a round a second for as long as it waits, and grew a listener each round.
+   */
+  private readonly listeners = new Map<number, () => void>();
+
+  /** Adds a request; once `letGo` aborts (already, or later), it is let go of and `unheld` is called. */
+  add(requestId: number, pending: Pending, letGo: AbortSignal | undefined, unheld: () => void): void {
+    this.set(requestId, pending);
+    if (!letGo) return;
+    if (letGo.aborted) {
+      this.letGo(requestId);
+      return;
+    }
+    const onAbort = () => {
+      this.letGo(requestId);
+      unheld();
+    };
+    letGo.addEventListener("abort", onAbort, { once: true });
+    this.listeners.set(requestId, () => letGo.removeEventListener("abort", onAbort));
+  }
+
   /** The request is kept (its answer matched, and dropped), but no longer awaited. */
   letGo(requestId: number): void {
     if (this.has(requestId)) this.unheld.add(requestId);
@@ -38,11 +60,15 @@ export class PendingRequests extends Map<number, Pending> {
 
   override delete(requestId: number): boolean {
     this.unheld.delete(requestId);
+    this.listeners.get(requestId)?.();
+    this.listeners.delete(requestId);
     return super.delete(requestId);
   }
 
   override clear(): void {
     this.unheld.clear();
+    for (const remove of this.listeners.values()) remove();
+    this.listeners.clear();
     super.clear();
   }
 }

@@ -253,10 +253,7 @@ export class Transport {
         resolve: resolve as (reply: unknown) => void,
         reject,
       };
-      this.pending.set(requestId, pending);
-      if (letGo?.aborted) this.pending.letGo(requestId);
-      const unheld = () => (this.pending.letGo(requestId), this.keepAliveWhileBusy());
-      letGo?.addEventListener("abort", unheld, { once: true });
+      this.pending.add(requestId, pending, letGo, () => this.keepAliveWhileBusy());
       if (urgent) this.handshakeId = requestId;
       if (urgent || !this.held) this.write(frame);
       this.keepAliveWhileBusy();
