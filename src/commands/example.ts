@@ -38,6 +38,15 @@ function areaSize(value: string): number {
   });
 }
 
+/** FILE's size, for a notice said from a timer: a file gone meanwhile is "BYTES", not a bug report. */
+function sizeForNotice(file: string): number | string {
+  try {
+    return statSync(file).size;
+  } catch {
+    return "BYTES";
+  }
+}
+
 const writer = defineLeafCommand({
   meta: { name: "fig1-writer", description: "The report's Fig. 1 writer loop: send FILE to fig2-reader" },
   args: {
@@ -52,11 +61,13 @@ const writer = defineLeafCommand({
     const connect = connectOptions(args, "fig1-writer");
     warnIfSlowMapping(connect);
     const size = areaSize(args.size);
-    const bytes = statSync(args.file).size;
-    const onPeerAwaited = () =>
+    // Looked at only when said: a missing FILE is the loop's to refuse, in its words (cli-inputs).
+    const onPeerAwaited = () => {
+      const bytes = sizeForNotice(args.file);
       log.info(
         `waiting for a reader to take the first chunk: start one with \`ivsh example fig2-reader OUT ${bytes}${sameAreaFlags(args)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
       );
+    };
     const result = await fig1Writer(args.file, { connect, size, onPeerAwaited });
     writeStandard(1, `${JSON.stringify({ event: "sent", ...result })}\n`);
   },
