@@ -58,7 +58,12 @@ export async function takeRingName(scene: RingScene, receiver: Spawned, bytes: n
   receiver.proc.kill("SIGSTOP");
   const sender = guest(own, ["send", input, "--channel", channel]);
   try {
-    await eventually(async () => (await named()).length === 1, 20_000, "the sender's ring published");
+    // Published, not only allocated: a sender killed between its alloc and its publish leaves no transfer
+    // to join, and the receiver waits on for one, as it should (a CI run's hang, 25 s).
+    const published = async () =>
+      (await named()).length === 1 &&
+      (await fetchStatus({ unix: own.socket })).report.transfers.some((each) => each.channel === channel);
+    await eventually(published, 20_000, "the sender's ring published");
   } finally {
     sender.proc.kill("SIGKILL");
   }
