@@ -201,7 +201,8 @@ export class Client extends SessionFacts {
   /**
    * The arbiter's status, at most `limit` entries per list (totals are always complete); `onlyClient`
    * narrows the clients list to that one client, if it still has a session. Once `letGo` aborts, the
-   * request no longer keeps the process alive: for a caller that stopped waiting for the answer.
+   * request no longer keeps the process alive: for a caller that stopped waiting for the answer. It is
+   * not a cancel: the promise still settles if the arbiter answers while the process lives.
    */
   async status(limit = STATUS_DEFAULT_LIMIT, onlyClient = 0, letGo?: AbortSignal): Promise<StatusReport> {
     const { json } = await this.transport.request("status", statusRequest(limit, onlyClient), letGo);
