@@ -311,7 +311,7 @@ class PeerWait {
     const lateMs = this.lateMs();
     if (lateMs <= LATE_CHECK_MS) return "";
     return (
-      `; this end was itself stopped (Ctrl-Z, SIGSTOP) or starved until ${formatDuration(lateMs)} past its ` +
+      `; this end was itself stopped (Ctrl-Z, SIGSTOP) or starved until ${formatDuration(roundedToTenths(lateMs))} past its ` +
       "--timeout, and looked only then: run it again"
     );
   }
@@ -319,6 +319,11 @@ class PeerWait {
   stop(): void {
     clearTimeout(this.timer);
   }
+}
+
+/** Seconds late are told to the tenth: "7.977 s" claimed a precision a stopped process's timer does not have. */
+function roundedToTenths(ms: number): number {
+  return Math.round(ms / 100) * 100;
 }
 
 /**
