@@ -10,7 +10,7 @@ import { type Client, connect } from "../src/guest/index.ts";
 import { channelSlotName } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, eventually } from "./helpers/processes.ts";
-import { tricklingTransfer } from "./helpers/transfer.ts";
+import { receiverJoined, tricklingTransfer } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -61,6 +61,7 @@ test("counted at the first status after a restart from a journal compacted with 
       60_000,
       "two compactions with the ring live",
     );
+    await receiverJoined(observer, channel);
     await observer.close();
     await arbiter.kill9();
     await arbiter.restart();

@@ -12,7 +12,7 @@ import { type Client, connect } from "../src/guest/index.ts";
 import { ChannelState, ChannelWord, channelSlotName } from "../src/region/layout.ts";
 import { type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EXIT_BOUND_MS, eventually } from "./helpers/processes.ts";
-import { guest, quietTransfer, randomFile, tricklingTransfer } from "./helpers/transfer.ts";
+import { guest, quietTransfer, randomFile, receiverJoined, tricklingTransfer } from "./helpers/transfer.ts";
 
 let paths: TestPaths;
 let arbiter: ArbiterProcess;
@@ -22,7 +22,9 @@ const connectObserver = () => connect({ socket: paths.socket, region: paths.regi
 
 beforeAll(async () => {
   paths = testPaths("transfer-count");
-  arbiter = await ArbiterProcess.start(paths, { lease: "2s", slots: "256" });
+  // Ends are killed (their sockets close: no lease needed to see it), not stopped: a longer lease only
+  // keeps a loaded machine from expiring this process's own observer (2 s did, at load ~20).
+  arbiter = await ArbiterProcess.start(paths, { lease: "8s", slots: "256" });
   observer = await connectObserver();
   // Idle channels, many more than those with a transfer: the count must not miss or take in any of them.
   for (let index = 0; index < 100; index++)
@@ -92,14 +94,10 @@ test("counted as ends are killed with SIGKILL mid-transfer: a sender, a receiver
   await sender.proc.stdin.flush();
   const receiverKilled = tricklingTransfer(paths, "count-receiver-killed");
   await counted(2, "two started");
-  // Killed once its receiver joined (killed before, its receiver waits on for the next sender).
-  const { sync } = await observer.status(1000);
-  const words = observer.slotWords(sync.find((each) => each.name === channelSlotName(channel))!.slot);
-  await eventually(
-    async () => Atomics.load(words, ChannelWord.receiverJoined) === Atomics.load(words, ChannelWord.transfer),
-    EXIT_BOUND_MS,
-    "the receiver joined",
-  );
+  // Each killed once its receiver joined: a sender killed before waits on for the next receiver, and a
+  // sender whose receiver was killed before joining waits for another one (both rightly).
+  await receiverJoined(observer, channel);
+  await receiverJoined(observer, "count-receiver-killed");
   sender.proc.kill("SIGKILL");
   receiverKilled.receiver.proc.kill("SIGKILL");
   // Each survivor sees its peer gone and ends the transfer; the dead ends' rings go with their sessions.
@@ -142,6 +140,7 @@ test("counted after the arbiter is killed and restarted from its journal, the tr
   const running = tricklingTransfer(paths, "count-restart");
   try {
     await counted(1, "one started");
+    await receiverJoined(observer, "count-restart");
     await observer.close();
     await arbiter.kill9();
     await arbiter.restart();

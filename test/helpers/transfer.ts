@@ -1,9 +1,11 @@
 /** Helpers for transfer tests: random files, and `ivsh guest send/recv` processes aimed at one arbiter. */
 import { expect } from "bun:test";
 import { join } from "node:path";
+import type { Client } from "../../src/guest/index.ts";
+import { ChannelWord, channelSlotName } from "../../src/region/layout.ts";
 import { formatted, recordsOf, referenceDigest } from "./digest.ts";
 import { CLI, type TestPaths } from "./paths.ts";
-import { type Spawned, spawnBun } from "./processes.ts";
+import { EXIT_BOUND_MS, eventually, type Spawned, spawnBun } from "./processes.ts";
 import { tracked } from "./reaper.ts";
 
 export async function randomFile(path: string, bytes: number): Promise<Uint8Array> {
@@ -50,22 +52,47 @@ export function tricklingTransfer(paths: TestPaths, channel: string, senderArgs:
   const piece = new Uint8Array(64 << 10).fill(1);
   let feeding = true;
   const feeder = (async () => {
-    while (feeding) {
-      sender.proc.stdin.write(piece);
-      await sender.proc.stdin.flush();
-      await Bun.sleep(20);
+    try {
+      while (feeding) {
+        await sender.proc.stdin.write(piece); // a promise when the pipe is full: its EPIPE is caught here
+        await sender.proc.stdin.flush();
+        await Bun.sleep(20);
+      }
+      await sender.proc.stdin.end();
+    } catch (error) {
+      // A sender that ended first (its receiver killed) closed its input: its exit code tells the test.
+      if ((error as { code?: string }).code !== "EPIPE") throw error;
     }
-    await sender.proc.stdin.end();
   })();
   return {
     sender,
     receiver,
     async end(): Promise<number[]> {
       feeding = false;
-      await feeder;
-      return [await sender.exit(), await receiver.exit()];
+      // Bounded by the exits: a sender that stopped reading leaves the feeder's write pending for ever, and
+      // its exit's bound then says what it was doing.
+      const [senderCode, receiverCode] = await Promise.all([sender.exit(), receiver.exit(), feeder]);
+      return [senderCode, receiverCode];
     },
   };
+}
+
+/**
+ * Until a receiver has joined the transfer on `channel`, read from the slot's words as `observer` maps them.
+ * A transfer is listed (and counted) once its sender publishes it, which can be before its receiver has
+ * even connected: killed or restarted under it then, the arbiter refuses the receiver's first connect, or a
+ * receiver killed before joining leaves its sender waiting for the next one (both rightly).
+ */
+export async function receiverJoined(observer: Client, channel: string): Promise<void> {
+  const { sync } = await observer.status(1000);
+  const slot = sync.find((each) => each.name === channelSlotName(channel))?.slot;
+  if (slot === undefined) throw new Error(`no slot for channel '${channel}' in the arbiter's status`);
+  const words = observer.slotWords(slot);
+  await eventually(
+    async () => Atomics.load(words, ChannelWord.receiverJoined) === Atomics.load(words, ChannelWord.transfer),
+    EXIT_BOUND_MS,
+    `the receiver on '${channel}' joined`,
+  );
 }
 
 /** Waits until `path` holds at least `bytes` bytes (a receiver is making progress). */
