@@ -133,9 +133,13 @@ export class Child {
 
   /** The child's stderr so far, once it has exited (its last words, for error messages). */
   async lastWords(): Promise<string> {
+    return (await this.saidLines()).slice(-5).join(" | ");
+  }
+
+  /** Every line of its stderr but the `unsaid` ones, once it has exited. */
+  async saidLines(): Promise<string[]> {
     const lines = (await this.stderr).trim().split("\n");
-    const said = this.unsaid ? lines.filter((line) => !this.unsaid!.test(line)) : lines;
-    return said.slice(-5).join(" | ");
+    return this.unsaid ? lines.filter((line) => !this.unsaid!.test(line)) : lines;
   }
 }
 

@@ -7,8 +7,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { failure } from "../errors.ts";
 import { fetchStatus } from "../guest/inspect.ts";
 import type { StatusReport } from "../protocol/status-report.ts";
+import { channelSlotName } from "../region/layout.ts";
 import { BenchArbiter } from "./arbiter.ts";
-import { type Child, waitUntil, withChildren } from "./child.ts";
+import { type Child, withChildren } from "./child.ts";
 import { BRIDGE_MODES, type BridgeMode, RUN_TAG, startVm, type VmTools } from "./vm-launch.ts";
 
 export const GUEST_CASES = [
@@ -35,6 +36,10 @@ const GUEST_SMP = "2";
 /** launch.sh's own stop, in case this process dies without stopping its VMs. */
 const VM_TIMEOUT_S = 480;
 const CASE_TIMEOUT_MS = 420_000;
+/** The clients' share of it; the rest is for the measurement and stopping the VMs. */
+const CONNECT_TIMEOUT_MS = 390_000;
+/** Status lists long enough for every client and channel of a case (and the bench's own). */
+const STATUS_LIMIT = 200;
 const POLL_MS = 1000;
 /** Samples in a row with the same bridge count before measuring (relay bridges start, hand-over ones exit). */
 const STABLE_SAMPLES = 3;
@@ -68,14 +73,12 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
     const expected = guestCase.vms * guestCase.clientsPerVm;
     const action = `measure ${expected} guest connections (case ${guestCase.id}, ${mode})`;
     return await withChildren(action, CASE_TIMEOUT_MS, async (children) => {
-      // A channel per client, named after its VM; `wait` keeps the VM up, or ends it if the clients fail.
-      const receive = (name: string) => `ivsh guest recv --channel ${name}-c$i --out /dev/null`;
       const vms = names.map((name) =>
         startVm(children, tools, arbiter, {
           name,
           label: `guest VM ${name}`,
           options: ["--mem", GUEST_MEM, "--smp", GUEST_SMP, "--timeout", String(VM_TIMEOUT_S), "--quiet"],
-          run: `for i in $(seq 1 ${guestCase.clientsPerVm}); do ${receive(name)} & done; wait`,
+          run: guestScript(name, guestCase.clientsPerVm),
           bridge: mode,
         }),
       );
@@ -85,7 +88,7 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
         const qemus = names.map((name) => qemuOf(name, action));
         const arbiterAfter = processMemory(arbiter.pid);
         // Asked after the reading, so this request's own session is not in the arbiter's "after".
-        const { report } = await fetchStatus(endpoint, 200);
+        const { report } = await fetchStatus(endpoint, STATUS_LIMIT);
         const connected = report.totals.connected - 1;
         return {
           ...{ caseId: guestCase.id, mode, vms: guestCase.vms, clientsPerVm: guestCase.clientsPerVm },
@@ -110,28 +113,82 @@ async function measureOne(tools: VmTools, guestCase: GuestCase, mode: BridgeMode
   });
 }
 
+/**
+ * VM `name`'s script: `clients` receivers, one per channel NAME-cI, kept up by `wait` while they wait for a
+ * sender. One that exits (it failed: none ends on its own) ends the script at once, so the VM exits with its
+ * words rather than stay up for the others until the case's bound. busybox ash has no `wait -n`: the
+ * client's subshell signals the script, whose trap ends it (a trapped signal interrupts `wait`).
+ */
+export function guestScript(name: string, clients: number): string {
+  const client = `ivsh guest recv --channel ${name}-c$i --out /dev/null`;
+  const watched = `(${client}; echo "${client} exited with code $?" >&2; kill $$ 2>/dev/null)`;
+  return `trap 'exit 1' TERM; for i in $(seq 1 ${clients}); do ${watched} & done; wait`;
+}
+
 function connectedIn(report: StatusReport, vm: string): number {
   return report.clients.filter((client) => client.vm === vm && client.connected).length;
 }
 
-/** Polls the arbiter until every VM has its clients connected; a VM that exits first is an error. */
-async function untilConnected(
+/**
+ * Polls the arbiter until every VM has its clients connected; a VM that exits first is an error (its last
+ * words are the failed client's). Bounded short of the case's own bound, so that what is missing is said.
+ */
+export async function untilConnected(
   endpoint: { unix: string },
   vms: readonly Child[],
   names: readonly string[],
   perVm: number,
   action: string,
 ): Promise<void> {
-  const connected = async () => {
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  for (;;) {
     const exited = vms.find((vm) => vm.exited);
     if (exited) {
-      const words = await exited.lastWords();
+      const words = firstClientExit(await exited.saidLines());
       throw failure("PeerGone", action, `the ${exited.label} exited before its clients connected: ${words}`);
     }
-    const { report } = await fetchStatus(endpoint, 200);
-    return names.every((name) => connectedIn(report, name) >= perVm);
-  };
-  await waitUntil(connected, "the guests' clients to connect", CASE_TIMEOUT_MS, POLL_MS);
+    const { report } = await fetchStatus(endpoint, STATUS_LIMIT);
+    if (names.every((name) => connectedIn(report, name) >= perVm)) return;
+    if (Date.now() > deadline)
+      throw failure(
+        "Timeout",
+        action,
+        `not every guest client connected within ${CONNECT_TIMEOUT_MS / 1000} s: ${missingClients(report, names, perVm)}`,
+      );
+    await Bun.sleep(POLL_MS);
+  }
+}
+
+/**
+ * What the first guest client to exit said, from a VM's stderr: its lines up to its "exited with code"
+ * line (guestScript's), the last five of them, and how many more exited before the VM stopped (their lines
+ * come after, or among them); of a VM that ended otherwise, its last five lines.
+ */
+export function firstClientExit(lines: readonly string[]): string {
+  const exits = lines.filter((line) => EXIT_LINE.test(line));
+  const first = lines.findIndex((line) => EXIT_LINE.test(line));
+  if (first < 0) return lines.slice(-5).join(" | ");
+  const more = exits.length > 1 ? ` (${exits.length - 1} more exited before the VM stopped)` : "";
+  return lines.slice(Math.max(0, first - 4), first + 1).join(" | ") + more;
+}
+
+const EXIT_LINE = /^ivsh guest recv .* exited with code \d+$/;
+
+/** Per VM short of its clients: how many are connected, and the channels no receiver has opened. */
+export function missingClients(report: StatusReport, names: readonly string[], perVm: number): string {
+  const opened = new Set(report.sync.map((object) => object.name));
+  return names
+    .filter((name) => connectedIn(report, name) < perVm)
+    .map((name) => {
+      const channels = Array.from({ length: perVm }, (_, index) => `${name}-c${index + 1}`);
+      const unopened = channels.filter((channel) => !opened.has(channelSlotName(channel)));
+      const which =
+        unopened.length > 0
+          ? `${unopened.length === 1 ? "channel" : "channels"} ${unopened.join(", ")} not opened`
+          : "every channel opened";
+      return `VM ${name} has ${connectedIn(report, name)} of ${perVm} clients connected (${which})`;
+    })
+    .join("; ");
 }
 
 /** Bridges once their number stops changing: relaying ones appear with their connection, handing-over ones exit. */

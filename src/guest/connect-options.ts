@@ -51,6 +51,8 @@ export interface ConnectOptions {
   /**
    * How long connect() itself keeps trying, unanswered hellos included (default: reconnectTimeoutMs):
    * a command told to give up after a while (`--timeout`) should not first wait 30 s for a stopped arbiter.
+   * A guest's TCP connect may go unanswered that long too (3 s at least): through a VM's guestfwd on a
+   * loaded host, its SYN's answer can take seconds.
    * Within it too, a session that expired before connect() returned it (this process stopped or starved
    * past the lease right after its hello) is replaced by a new one: nothing was held in it.
    */

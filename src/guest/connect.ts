@@ -16,7 +16,7 @@ import {
 } from "./connect-options.ts";
 import { QueueFull, UNIX_CLOSED_HINT, worded } from "./link-errors.ts";
 import { absolutePath, absoluteSocketPath } from "./socket-name.ts";
-import { describeEndpoint, type Endpoint, Transport } from "./transport.ts";
+import { CONNECT_TIMEOUT_MS, describeEndpoint, type Endpoint, Transport } from "./transport.ts";
 
 /**
  * Maps the region and greets the arbiter. An arbiter that accepted the connection but closed it during
@@ -40,7 +40,7 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
   const options = await withArbiterRegion(anchored(withEnvironment(given)), totalMs);
   const { region, endpoint } = resolveConnection(options);
   // Once a hello was answered, "every connection closed before anything answered" is untrue (neverAnswered).
-  let [restarting, answered] = [false, false];
+  let [restarting, answered, tries] = [false, false, 0];
   for (let delay = 10; ; delay = Math.min(delay * 2, longestPauseMs(endpoint))) {
     try {
       throwIfAborted(options.signal, "connect to the arbiter");
@@ -51,8 +51,16 @@ export async function connect(given: ConnectOptions = {}): Promise<Client> {
     const transport = new Transport(endpoint, options.sysfsRoot ?? DEFAULT_SYSFS);
     let client: Client | undefined;
     try {
-      // Once restarting, any refusal is retried: its words wait for the one thrown.
-      await transport.open(options.signal, restarting);
+      // Once restarting, any refusal is retried: its words wait for the one thrown. A guest's TCP connect
+      // gets the rest of the wait, as its hello does: through guestfwd, 20 clients started at once in a TCG
+      // VM on a loaded host waited more than 5 s for their SYN's answer, and one that gave up after 3 s failed
+      // untried again (a try again would cost the host another bridge). First try: the wait as given.
+      const connectMs = Math.max(
+        CONNECT_TIMEOUT_MS,
+        tries === 0 ? totalMs : Math.ceil(deadline - performance.now()),
+      );
+      tries++;
+      await transport.open(options.signal, restarting, connectMs);
       client = new Client(transport, region, options);
       await client.greet({ deadlineMs: deadline, totalMs });
       return client;

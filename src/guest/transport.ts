@@ -43,7 +43,8 @@ interface Link {
   reading: Reading;
 }
 
-const CONNECT_TIMEOUT_MS = 3000;
+/** How long a TCP connect may go unanswered, unless its caller waits longer (connect(): its whole wait). */
+export const CONNECT_TIMEOUT_MS = 3000;
 
 /** TCP transports with frames possibly waiting for the turn's end; a last WAKE before exit must leave. */
 const batchingTransports = new Set<Transport>();
@@ -107,8 +108,9 @@ export class Transport {
    * Opens the socket (no hello: the caller sends it, as the first request). `signal`, or the final close(),
    * ends a TCP connect still in progress (Interrupted): one whose SYN goes unanswered waits its timeout else.
    * `retried`: the caller tries again whatever refused it, so a refusal comes unworded (RefusalUnworded).
+   * `connectMs`: how long a TCP connect may go unanswered.
    */
-  async open(signal?: AbortSignal, retried = false): Promise<void> {
+  async open(signal?: AbortSignal, retried = false, connectMs = CONNECT_TIMEOUT_MS): Promise<void> {
     const reading: Reading = { decoder: new FrameDecoder(), framed: false, opening: new Uint8Array(0) };
     const handlers: SocketHandler<undefined> = {
       data: (_socket, bytes) => this.received(reading, bytes),
@@ -125,8 +127,8 @@ export class Transport {
     const connecting =
       "unix" in endpoint
         ? Bun.connect({ unix: endpoint.unix, socket: handlers })
-        : openTcp(endpoint, handlers, CONNECT_TIMEOUT_MS, stop);
-    const socket = await withTimeout(connecting, CONNECT_TIMEOUT_MS).catch((cause: unknown) => {
+        : openTcp(endpoint, handlers, connectMs, stop);
+    const socket = await withTimeout(connecting, connectMs).catch((cause: unknown) => {
       // Given up on, it may still open: nobody would use or close it.
       connecting.then((late) => late.end()).catch(() => undefined);
       if (isIvshError(cause, "Interrupted")) throw cause;
