@@ -50,12 +50,17 @@ export function tricklingTransfer(paths: TestPaths, channel: string, senderArgs:
   const piece = new Uint8Array(64 << 10).fill(1);
   let feeding = true;
   const feeder = (async () => {
-    while (feeding) {
-      sender.proc.stdin.write(piece);
-      await sender.proc.stdin.flush();
-      await Bun.sleep(20);
+    try {
+      while (feeding) {
+        sender.proc.stdin.write(piece);
+        await sender.proc.stdin.flush();
+        await Bun.sleep(20);
+      }
+      await sender.proc.stdin.end();
+    } catch (error) {
+      // The sender ended on its own (its receiver killed, its arbiter gone): its exit code tells how.
+      if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
     }
-    await sender.proc.stdin.end();
   })();
   return {
     sender,
