@@ -52,7 +52,8 @@ export function tricklingTransfer(paths: TestPaths, channel: string, senderArgs:
   const feeder = (async () => {
     try {
       while (feeding) {
-        sender.proc.stdin.write(piece);
+        // Awaited: a write the pipe did not take at once is a promise, its EPIPE a rejection.
+        await sender.proc.stdin.write(piece);
         await sender.proc.stdin.flush();
         await Bun.sleep(20);
       }
