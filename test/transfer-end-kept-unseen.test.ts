@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchStatus } from "../src/guest/inspect.ts";
+import { channelProbes } from "./helpers/channel-probes.ts";
 import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { guest, guestSaying, outPath, randomFile, sameBytes, waitForSize } from "./helpers/transfer.ts";
@@ -20,6 +21,10 @@ import { guest, guestSaying, outPath, randomFile, sameBytes, waitForSize } from 
 const LEASE_MS = 10_000;
 const suite = sharedArbiter("end-kept-unseen", { lease: `${LEASE_MS}ms` });
 const WITHIN_MS = livenessBoundMs(LEASE_MS);
+const { endPublished, writeChannelWord } = channelProbes(suite, LEASE_MS);
+/** A word of the channel's slot, as the region holds it now. */
+const slotWord = (channel: string, name: "head" | "depth") =>
+  writeChannelWord(channel, name, (value) => value);
 
 async function hasSession(pid: number): Promise<boolean> {
   const { report } = await fetchStatus({ unix: suite.socket });
@@ -37,7 +42,10 @@ test("a sender stopped past its lease after its whole stream was kept by a recei
   ]);
   let second: ReturnType<typeof guest> | undefined;
   try {
-    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    // Its end record out, not only its ring: "waiting for a receiver" is said 200 ms after the ring is
+    // published, and a sender starved while it filled the ring said it before its end record. Stopped
+    // then, its receiver took every chunk and waited for the end record for ever.
+    await eventually(() => endPublished(channel), WITHIN_MS, "the sender's end record published");
     sender.kill("SIGSTOP");
     try {
       // The receiver joins unseen by the stopped sender and keeps the whole, verified copy.
@@ -78,7 +86,13 @@ test("a sender stopped past its lease whose ring a receiver took unseen starts o
   ]);
   let second: ReturnType<typeof guest> | undefined;
   try {
-    await eventually(async () => said.text.includes("waiting for a receiver"), WITHIN_MS, "send waiting");
+    // Its ring full, not only published: a sender starved while it filled the ring said "waiting for a
+    // receiver" before, and stopped then, its receiver never had the 8 MiB waited for below.
+    const ringFull = async () => {
+      const [head, depth] = [await slotWord(channel, "head"), await slotWord(channel, "depth")];
+      return depth > 0 && head === depth; // no receiver yet: every chunk published, none taken
+    };
+    await eventually(ringFull, WITHIN_MS, "the sender's ring filled");
     sender.kill("SIGSTOP");
     try {
       // It joins unseen by the stopped sender, takes the ring's 8 MiB, and fails once the sender's lease ends.

@@ -1,13 +1,56 @@
 /** A transfer's --progress lines (off a terminal: plain, with total and percent) and --quiet. */
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI } from "./helpers/paths.ts";
+import { eventually, exitOrKill, livenessBoundMs } from "./helpers/processes.ts";
+import { tracked } from "./helpers/reaper.ts";
 import { sharedArbiter } from "./helpers/shared-arbiter.ts";
 import { testWithTool } from "./helpers/tools.ts";
-import { clientEnv, guest, outPath, randomFile } from "./helpers/transfer.ts";
+import { clientEnv, guest, guestSaying, outPath, randomFile } from "./helpers/transfer.ts";
 
 const MIB = 1 << 20;
 const suite = sharedArbiter("progress", { size: "64MiB" });
+
+const WITHIN_MS = livenessBoundMs(2000);
+
+/**
+ * `ivsh guest send INPUT --channel CHANNEL` on a terminal script(1) made, after `setup` (stty), with `env`
+ * added; ended with Ctrl-C (exit 130) once it shows that it waits for a receiver. Returns what it showed.
+ * (Ended by a --timeout 1s instead, a sender whose set-up a loaded machine held back past 0.8 s gave up
+ * before it said that it waited.)
+ */
+async function waitingOnTerminal(setup: string, input: string, channel: string, env: Record<string, string>) {
+  const command = `${setup}; exec '${process.execPath}' '${CLI}' guest send '${input}' --channel ${channel}`;
+  const terminal = tracked(
+    Bun.spawn(["script", "-qec", command, "/dev/null"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, ...clientEnv(suite.paths), ...env },
+    }),
+  );
+  const shown = { text: "" };
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of terminal.stdout) shown.text += decoder.decode(chunk, { stream: true });
+  })();
+  try {
+    const line = `waiting for a receiver on channel '${channel}'...`;
+    await eventually(
+      async () => shown.text.includes(line),
+      WITHIN_MS,
+      `the sender on channel '${channel}' waiting`,
+    );
+    // script's child, the shell exec'd into the sender.
+    const sender = Number(readFileSync(`/proc/${terminal.pid}/task/${terminal.pid}/children`, "utf8").trim());
+    process.kill(sender, "SIGINT");
+    expect(await exitOrKill(terminal, WITHIN_MS)).toBe(130);
+    await reading;
+    return shown.text;
+  } finally {
+    terminal.kill("SIGKILL");
+  }
+}
 
 describe("progress and quiet", () => {
   test("--progress off a terminal: plain lines (no escape codes), with total and percent", async () => {
@@ -68,16 +111,8 @@ describe("progress and quiet", () => {
     async () => {
       const input = join(suite.dir, "no-width.in");
       await randomFile(input, 1 * MIB);
-      const command = `stty cols 0; '${process.execPath}' '${CLI}' guest send '${input}' --channel no-width --timeout 1s`;
-      const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
-        stdout: "pipe",
-        stderr: "pipe",
-        env: { ...process.env, ...clientEnv(suite.paths), NO_COLOR: "" },
-      });
-      const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
-      expect(exitCode).toBe(1); // nobody received: --timeout
-      // It was cut to a lone "…", as if the terminal had no room at all.
-      expect(shown).toContain("waiting for a receiver on channel 'no-width'...");
+      // Before it waited: cut to a lone "…", as if the terminal had no room at all.
+      await waitingOnTerminal("stty cols 0", input, "no-width", { NO_COLOR: "" });
     },
   );
 
@@ -87,15 +122,7 @@ describe("progress and quiet", () => {
     async () => {
       const input = join(suite.dir, "dumb.in");
       await randomFile(input, 1 * MIB);
-      const command = `stty cols 80; '${process.execPath}' '${CLI}' guest send '${input}' --channel dumb --timeout 1s`;
-      const terminal = Bun.spawn(["script", "-qec", command, "/dev/null"], {
-        stdout: "pipe",
-        stderr: "pipe",
-        env: { ...process.env, ...clientEnv(suite.paths), NO_COLOR: "", TERM: "dumb" },
-      });
-      const [exitCode, shown] = await Promise.all([terminal.exited, new Response(terminal.stdout).text()]);
-      expect(exitCode).toBe(1); // nobody received: --timeout
-      expect(shown).toContain("waiting for a receiver on channel 'dumb'...");
+      const shown = await waitingOnTerminal("stty cols 80", input, "dumb", { NO_COLOR: "", TERM: "dumb" });
       // Its log lines had no colour there, but each redraw began with "\x1b[2K", shown as "^[[2K".
       expect(shown).not.toContain("\x1b[");
     },
@@ -104,18 +131,15 @@ describe("progress and quiet", () => {
   test("a sender with no receiver says what it waits for", async () => {
     const input = join(suite.dir, "waiting.in");
     await randomFile(input, 12 * MIB);
-    const sender = guest(suite.paths, [
-      "send",
-      input,
-      "--channel",
-      "waiting",
-      "--progress",
-      "--timeout",
-      "1s",
-    ]);
-    expect(await sender.exit()).toBe(1);
-    const said = await sender.stderr;
-    expect(said).toContain("waiting for a receiver on channel 'waiting'...");
+    const sender = guestSaying(suite.paths, ["send", input, "--channel", "waiting", "--progress"]);
+    // Said once its ring is set up: ended by its own --timeout 1s, a sender whose set-up a loaded machine
+    // held back past 0.8 s gave up before it said it (its limit waits for the set-up, then for nothing).
+    const line = "waiting for a receiver on channel 'waiting'...";
+    await eventually(async () => sender.said.text.includes(line), WITHIN_MS, "the sender waiting");
+    await Bun.sleep(1000); // waiting on, as long as that --timeout let it
+    sender.proc.kill("SIGINT");
+    expect(await exitOrKill(sender.proc, WITHIN_MS)).toBe(130);
+    const said = sender.said.text;
     // The arbiter's watch looks at the link four times a second and redraws only a change: no waiting line
     // repeats the one before it. (Not a count of one: on a loaded machine the lease may fall into doubt for
     // a moment, "waiting for the arbiter ..." then "waiting for a receiver ..." again, each a change.)

@@ -34,8 +34,11 @@ export interface PeerWaitTry {
   client: ChannelClient;
   /** The signal to honour: the caller's, and the wait limit's. */
   signal: AbortSignal | undefined;
-  /** How to see whether the peer is there (asked when the limit passes). */
-  peerCheck(isHere: () => boolean): void;
+  /**
+   * How to see whether the peer is there (asked when the limit passes): undefined while that cannot be
+   * told yet (the limit then waits, unless the arbiter is silent).
+   */
+  peerCheck(isHere: () => boolean | undefined): void;
   /**
    * How to tell, should the session be lost, whether a new one may run the transfer again from its start:
    * only while nothing of it has moved (no peer joined, no input consumed that cannot be read again).
@@ -83,7 +86,7 @@ export async function withPeerWait<T>(
   for (let current = client; ; ) {
     let pending: (() => string | undefined) | undefined;
     let awaited: string | undefined;
-    let peerIsHere: (() => boolean) | undefined = what.unknownUntilTold ? undefined : () => false;
+    let peerIsHere: (() => boolean | undefined) | undefined = what.unknownUntilTold ? undefined : () => false;
     let canRedo = () => false;
     const left = deadline === undefined ? undefined : deadline - performance.now();
     const wait = new PeerWait(

@@ -72,6 +72,16 @@ export async function openRing(
 }
 
 /**
+ * The transfer a sender has published on the slot and no receiver has joined yet (0: none): a receiver
+ * that finds one has its sender there, whether or not it has joined it yet.
+ */
+export function unjoinedTransfer(slot: ChannelSlot): number {
+  const transfer = slot.load("transfer");
+  const streaming = slot.load("state") === ChannelState.streaming;
+  return transfer !== 0 && streaming && slot.load("receiverJoined") !== transfer ? transfer : 0;
+}
+
+/**
  * The transfer to join: one that is streaming and that no receiver joined before (we get it from its
  * start). An abort wakes the park (waitForChange). Found by a receiver that may have been frozen past its
  * lease (stopped while it waited, the sender's wake read as it resumes), the lease is confirmed first: a
@@ -93,11 +103,7 @@ export async function awaitTransfer(
   };
   for (let told = false; ; ) {
     const transfer = slot.load("transfer");
-    if (
-      transfer !== 0 &&
-      slot.load("state") === ChannelState.streaming &&
-      slot.load("receiverJoined") !== transfer
-    ) {
+    if (transfer !== 0 && unjoinedTransfer(slot) === transfer) {
       if (!slot.client.leaseInDoubt()) return transfer;
       // Throws LeaseExpired for an expired session; then looked at again. Nothing to undo if answered late.
       await slot.confirmLive(signal, `receive on channel '${slot.channel}'`);

@@ -17,7 +17,12 @@ import { abortWhenGone } from "./peer.ts";
 import { type PeerWaitTry, type Renew, withPeerWait } from "./peer-wait.ts";
 import { type PipedFile, pipeFileWrites } from "./piped-file.ts";
 import { ChannelReceiver, type ReceiverOptions } from "./receiver.ts";
-import { pendingSenderLine, type SenderSetupFailure, senderFailedLine } from "./receiver-ring.ts";
+import {
+  pendingSenderLine,
+  type SenderSetupFailure,
+  senderFailedLine,
+  unjoinedTransfer,
+} from "./receiver-ring.ts";
 import { releaseEnd } from "./release-end.ts";
 import { type ChannelOptions, fitRingToRegion, fitRingToSize } from "./ring-setup.ts";
 import { type RingShrink, ringShrink, shrunkRingNote } from "./ring-shrink.ts";
@@ -256,7 +261,13 @@ export async function receiveStream(
       return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, {
         onJoined,
         onSenderFailed,
-        onClaimed: (slot) => attempt.peerPending(() => pendingSenderLine(slot)),
+        onClaimed: (slot) => {
+          attempt.peerPending(() => pendingSenderLine(slot));
+          // A transfer published, not yet joined: its sender is there, and the limit waits for our join
+          // (this end stopped or starved across it reads the limit before the sender's wake, and gave up
+          // "no sender showed up"). A sender that abandons it meanwhile ends the wait at the limit again.
+          attempt.peerCheck(() => (unjoinedTransfer(slot) === 0 ? false : undefined));
+        },
       });
     },
     renew,

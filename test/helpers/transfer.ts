@@ -54,14 +54,15 @@ export function tricklingTransfer(paths: TestPaths, channel: string, senderArgs:
   const feeder = (async () => {
     try {
       while (feeding) {
-        await sender.proc.stdin.write(piece); // a promise when the pipe is full: its EPIPE is caught here
+        // Awaited: a write the pipe did not take at once is a promise, its EPIPE a rejection.
+        await sender.proc.stdin.write(piece);
         await sender.proc.stdin.flush();
         await Bun.sleep(20);
       }
       await sender.proc.stdin.end();
     } catch (error) {
-      // A sender that ended first (its receiver killed) closed its input: its exit code tells the test.
-      if ((error as { code?: string }).code !== "EPIPE") throw error;
+      // The sender ended on its own (its receiver killed, its arbiter gone): its exit code tells how.
+      if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
     }
   })();
   return {
