@@ -24,9 +24,17 @@ const onPeerAwaited = () =>
   console.error(
     `fig1-writer: waiting for a reader to take the first chunk: start one with \`bun examples/fig2-reader.ts OUT ${bytes}${sameAreaFlags(values)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
   );
+// Ctrl-C: its session ended (its reader is told it left), it says so and exits 130.
+const stop = new AbortController();
+process.once("SIGINT", () => stop.abort("it was interrupted by SIGINT"));
 const result = await fig1Writer(file, {
   connect: { socket: values.socket, region: values.region },
   size: Number(values.size),
   onPeerAwaited,
+  signal: stop.signal,
+}).catch((error: Error) => {
+  if (!stop.signal.aborted) throw error;
+  console.error(`fig1-writer: ${error.message}`);
+  process.exit(130);
 });
 console.log(JSON.stringify({ event: "sent", ...result }));

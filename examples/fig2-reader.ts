@@ -23,9 +23,17 @@ const onPeerAwaited = () =>
   console.error(
     `fig2-reader: waiting for a writer to make the area: start one with \`bun examples/fig1-writer.ts FILE${sameAreaFlags(values)}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
   );
+// Ctrl-C: an OUT it made goes (no half file left behind), it says what became of OUT, and exits 130.
+const stop = new AbortController();
+process.once("SIGINT", () => stop.abort("it was interrupted by SIGINT"));
 const result = await fig2Reader(out, total, {
   connect: { socket: values.socket, region: values.region },
   size: Number(values.size),
   onPeerAwaited,
+  signal: stop.signal,
+}).catch((error: Error) => {
+  if (!stop.signal.aborted) throw error;
+  console.error(`fig2-reader: ${error.message}`);
+  process.exit(130);
 });
 console.log(JSON.stringify({ event: "received", ...result }));

@@ -5,7 +5,7 @@
  * run the next pair.
  */
 import { expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO } from "./helpers/paths.ts";
 import { eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
@@ -56,14 +56,17 @@ test("fig1-writer alone says once that it waits for a reader and how to start on
     said:
       "fig1-writer: waiting for a reader to take the first chunk: start one with `bun examples/fig2-reader.ts " +
       `OUT 6 --socket ${suite.socket} --region ${suite.region}\` (OUT: where it writes this file of 6 bytes), ` +
-      "or Ctrl-C to give up\n",
+      "or Ctrl-C to give up\n" +
+      // Before: nothing said of the interrupt (killed by the signal).
+      "fig1-writer: Failed to send the file since it was interrupted by SIGINT\n",
   });
   await pairGoesThrough(input, flags);
 }, 90_000);
 
 test("ivsh example fig2-reader alone says once that it waits for a writer and how to start one; Ctrl-C ends it", async () => {
   const flags = ["--socket", suite.socket, "--region", suite.region, "--size", "4097"];
-  const reader = [CLI, "example", "fig2-reader", join(suite.dir, "reader-alone.out"), "6", ...flags];
+  const out = join(suite.dir, "reader-alone.out");
+  const reader = [CLI, "example", "fig2-reader", out, "6", ...flags];
   // Before: nothing on stderr ('waiting for a writer' did not happen within 20000 ms).
   const { code, said } = await saysThenInterrupted(reader, "waiting for a writer");
   expect({ code, said }).toEqual({
@@ -71,6 +74,10 @@ test("ivsh example fig2-reader alone says once that it waits for a writer and ho
     said:
       "[ivsh] ℹ waiting for a writer to make the area: start one with `ivsh example fig1-writer FILE " +
       `--socket ${suite.socket} --region ${suite.region} --size 4097\` (FILE: the file of 6 bytes to send), ` +
-      "or Ctrl-C to give up\n",
+      "or Ctrl-C to give up\n" +
+      // Before: nothing said, and OUT left behind empty.
+      `[ivsh] Failed to receive the file since it was interrupted by SIGINT: ${out}, which this reader had made, ` +
+      "was removed (it held 0 of the 6 bytes)\n",
   });
+  expect(existsSync(out)).toBe(false);
 }, 90_000);

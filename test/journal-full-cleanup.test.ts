@@ -32,7 +32,12 @@ async function refusal(opening: Promise<unknown>): Promise<{ code?: string; mess
 }
 
 /** Fills the journal (until `helper` is refused a change) once `client`'s next `method` request is answered. */
-function fillAfter(journal: SmallJournal, helper: Client, client: Client, method: "openSlot" | "open") {
+function fillAfter(
+  journal: SmallJournal,
+  helper: Client,
+  client: Client,
+  method: "openSlot" | "openLettingGo",
+) {
   const real = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
   (client as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
     const answer = await real(...args);
@@ -67,7 +72,7 @@ function answeredAfterAbort(
   journal: SmallJournal,
   helper: Client,
   client: Client,
-  method: "open" | "alloc",
+  method: "openLettingGo" | "allocLettingGo",
   stop: AbortController,
 ) {
   const hooked = client as unknown as Record<typeof method, (...args: unknown[]) => Promise<Segment>>;
@@ -121,7 +126,7 @@ testUnless(
       const sender = await ChannelSender.open(await journal.connect("sender"), "jf-ring", RING);
       sender.slot.store("depth", 0); // an overwrite of the slot: no ring has no chunks
       const receiver = await journal.connect("receiver");
-      fillAfter(journal, helper, receiver, "open");
+      fillAfter(journal, helper, receiver, "openLettingGo");
       const told = await refusal(ChannelReceiver.open(receiver, "jf-ring"));
       expect(told).toEqual({
         code: "RegionCorrupted",
@@ -141,13 +146,13 @@ testUnless(
       const sender = await ChannelSender.open(await journal.connect("sender"), "jf-gone", RING);
       const receiver = await journal.connect("receiver");
       // The receiver holds the ring now (its grant keeps it): the sender leaves, then the journal fills.
-      const real = receiver.open.bind(receiver);
-      receiver.open = async (...args: Parameters<Client["open"]>) => {
+      const real = receiver.openLettingGo.bind(receiver);
+      receiver.openLettingGo = async (...args: Parameters<Client["openLettingGo"]>) => {
         const ring = await real(...args);
         await sender.close();
         return ring;
       };
-      fillAfter(journal, helper, receiver, "open");
+      fillAfter(journal, helper, receiver, "openLettingGo");
       const told = await refusal(ChannelReceiver.open(receiver, "jf-gone"));
       // Before (ignoreLost on that free): JournalFull, "Failed to record a change in the state journal ...".
       expect(told).toEqual({
@@ -169,7 +174,7 @@ async function otherFound(journal: SmallJournal, channel: string, options?: Conn
   const sender = await ChannelSender.open(await journal.connect("sender"), channel, RING);
   sender.slot.store("ringSegment", sender.ring.segment.id + 1000);
   const receiver = await journal.connect("receiver", options && { socket: journal.own.socket, ...options });
-  fillAfter(journal, helper, receiver, "open");
+  fillAfter(journal, helper, receiver, "openLettingGo");
   const told = await refusal(ChannelReceiver.open(receiver, channel));
   return { sender, receiver, told, holders: () => holdersOf(helper, sender.ring.segment.id) };
 }
@@ -265,7 +270,7 @@ testUnless(
       const receiver = await journal.connect("receiver");
       const stop = new AbortController();
       // The open of the ring is answered after the abort (the arbiter was away), then the journal fills.
-      const opened = answeredAfterAbort(journal, helper, receiver, "open", stop);
+      const opened = answeredAfterAbort(journal, helper, receiver, "openLettingGo", stop);
       expect(await outcome(ChannelReceiver.open(receiver, "jf-late", { signal: stop.signal }))).toBe(
         "Interrupted",
       );
@@ -291,7 +296,7 @@ testUnless(
       const client = await journal.connect("sender");
       const stop = new AbortController();
       // The ring's alloc is answered after the abort (the arbiter was away), then the journal fills.
-      const allocated = answeredAfterAbort(journal, helper, client, "alloc", stop);
+      const allocated = answeredAfterAbort(journal, helper, client, "allocLettingGo", stop);
       expect(
         await outcome(ChannelSender.open(client, "jf-late-send", { ...RING, signal: stop.signal })),
       ).toBe("Interrupted");
@@ -341,7 +346,7 @@ testUnless(
       const helper = await journal.connect("helper");
       const sender = await ChannelSender.open(await journal.connect("sender"), "jf-populate", RING);
       const receiver = await journal.connect("receiver");
-      fillAfter(journal, helper, receiver, "open");
+      fillAfter(journal, helper, receiver, "openLettingGo");
       // The region's pages gone under the ring (a truncated region file), as the receiver first touches it.
       const populate = Ring.prototype.populate;
       Ring.prototype.populate = () => {

@@ -97,12 +97,13 @@ test("the receiver's ring faulting, and its free then failing otherwise than by 
   ];
   const sender = await ChannelSender.open(sending, "populate-free-fails");
   // The ring's free fails (as an arbiter's unexpected refusal would) while the receiver gives it back.
-  const open = receiving.open.bind(receiving);
+  const open = receiving.openLettingGo.bind(receiving);
   const frees: (() => Promise<void>)[] = [];
-  receiving.open = async (...args: Parameters<typeof open>) => {
+  receiving.openLettingGo = async (...args: Parameters<typeof open>) => {
     const segment = await open(...args);
-    frees.push(segment.free.bind(segment));
-    segment.free = () => Promise.reject(failure("Internal", "free segment (test)", "the test refused it"));
+    frees.push(segment.freeLettingGo.bind(segment));
+    segment.freeLettingGo = () =>
+      Promise.reject(failure("Internal", "free segment (test)", "the test refused it"));
     return segment;
   };
   failNextPopulate();

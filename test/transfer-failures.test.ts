@@ -258,8 +258,8 @@ test("a sender gone just after its receiver opened the ring: the failed join let
   );
   await ChannelSender.open(sending!, "gone-at-join", { chunkBytes: 65536, depth: 2 });
   // The sender's client ends (its lock word let go) right after the receiver's open of the ring is answered.
-  const open = receiving!.open.bind(receiving);
-  receiving!.open = async (...args: Parameters<typeof open>) => {
+  const open = receiving!.openLettingGo.bind(receiving);
+  receiving!.openLettingGo = async (...args: Parameters<typeof open>) => {
     const segment = await open(...args);
     await sending!.close();
     return segment;

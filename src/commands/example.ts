@@ -11,7 +11,7 @@ import { probeDevice } from "../guest/probe.ts";
 import { DEFAULT_AREA_BYTES, fig1Writer, fig2Reader, sameAreaFlags } from "../guest/report-loops.ts";
 import { log, refuseClosedStdout, writeStandard } from "../log.ts";
 import { parseSize } from "../units.ts";
-import { checkFlag, clientArgs, connectOptions, refuseEmptyFile } from "./_args.ts";
+import { abortOnSignals, checkFlag, clientArgs, connectOptions, refuseEmptyFile } from "./_args.ts";
 import { warnIfSlowMapping } from "./_mapping.ts";
 import { defineLeafCommand } from "./_strict.ts";
 
@@ -68,7 +68,9 @@ const writer = defineLeafCommand({
         `waiting for a reader to take the first chunk: start one with \`ivsh example fig2-reader OUT ${bytes}${sameAreaFlags(args)}\` (OUT: where it writes this file of ${bytes} bytes), or Ctrl-C to give up`,
       );
     };
-    const result = await fig1Writer(args.file, { connect, size, onPeerAwaited });
+    // Ctrl-C said (exit 130), its session ended: it left at once, without a word.
+    const signal = abortOnSignals();
+    const result = await fig1Writer(args.file, { connect, size, onPeerAwaited, signal });
     writeStandard(1, `${JSON.stringify({ event: "sent", ...result })}\n`);
   },
 });
@@ -92,7 +94,9 @@ const reader = defineLeafCommand({
       log.info(
         `waiting for a writer to make the area: start one with \`ivsh example fig1-writer FILE${sameAreaFlags(args)}\` (FILE: the file of ${total} bytes to send), or Ctrl-C to give up`,
       );
-    const result = await fig2Reader(args.out, total, { connect, size, onPeerAwaited });
+    // Ctrl-C removes an OUT it made and says so (exit 130): it left an empty or half file behind, unsaid.
+    const signal = abortOnSignals();
+    const result = await fig2Reader(args.out, total, { connect, size, onPeerAwaited, signal });
     writeStandard(1, `${JSON.stringify({ event: "received", ...result })}\n`);
   },
 });

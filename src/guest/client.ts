@@ -119,12 +119,22 @@ export class Client extends SessionFacts {
     return await this.adoptGrant(await this.transport.request("open", openRequest(name, mode)));
   }
 
-  /** @internal Segment.free() */
-  async releaseSegment(segment: Segment): Promise<void> {
+  /** @internal alloc(), its request let go of once `letGo` aborts (see status()): a channel's ring. */
+  async allocLettingGo(size: number, options: AllocOptions, letGo?: AbortSignal): Promise<Segment> {
+    return await this.adoptGrant(await this.transport.request("alloc", allocRequest(size, options), letGo));
+  }
+
+  /** @internal open(), its request let go of once `letGo` aborts (see status()): a channel's ring. */
+  async openLettingGo(name: string, mode: AccessModeName, letGo?: AbortSignal): Promise<Segment> {
+    return await this.adoptGrant(await this.transport.request("open", openRequest(name, mode), letGo));
+  }
+
+  /** @internal Segment.free(); `letGo`: see status() */
+  async releaseSegment(segment: Segment, letGo?: AbortSignal): Promise<void> {
     this.region.revoke(segment.offset, segment.capacity);
     // close() has begun: its goodbye gives the grant back, so free() is done, as it is after close().
     if (this.isClosing) return;
-    await this.transport.request("free", { segmentId: segment.id }).catch((error: unknown) => {
+    await this.transport.request("free", { segmentId: segment.id }, letGo).catch((error: unknown) => {
       // Refused by a full journal, the session alive: the grant and its blocks are ours (NotHeld: not).
       if (!this.lost && !this.isClosing && !hasTrait(error, "harmlessOnRelease"))
         this.region.expose(segment.offset, segment.capacity, segment.protection);
@@ -144,9 +154,16 @@ export class Client extends SessionFacts {
     return new CondVar(this, name, slot, generation);
   }
 
-  /** @internal */
-  async openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">> {
-    return this.slotHandles.open(this.transport.request("syncOpen", syncOpenRequest(name, kind, create)));
+  /** @internal `letGo`: see status() (a channel end's open, once its signal ends the wait for it). */
+  async openSlot(
+    name: string,
+    kind: SlotKindName,
+    create: boolean,
+    letGo?: AbortSignal,
+  ): Promise<Reply<"syncOpen">> {
+    return this.slotHandles.open(
+      this.transport.request("syncOpen", syncOpenRequest(name, kind, create), letGo),
+    );
   }
 
   /** @internal Gives up this client's hold on `slot` with its last handle (SlotHandles); `keep`: see there. */
@@ -159,12 +176,20 @@ export class Client extends SessionFacts {
    * Blocks until word `word` of `slot` no longer holds `expected` (or a wake arrives), or the timeout
    * passes. The arbiter parks us only if the word still holds `expected`. Returns whether a wake ended a
    * park (false: the word had moved on already, the timeout passed, or there was no arbiter to park with).
+   * `letGo`: see status() (a channel end that stopped waiting on an abort).
    */
-  async waitWord(slot: number, word: number, expected: number, timeoutMs = WAIT_FOREVER): Promise<boolean> {
+  async waitWord(
+    slot: number,
+    word: number,
+    expected: number,
+    timeoutMs = WAIT_FOREVER,
+    letGo?: AbortSignal,
+  ): Promise<boolean> {
     // Polled (the caller re-checks): no arbiter greeted (restarting), or MAX_PARKED_WAITS of ours parked.
     const polled = (ms: number) => Bun.sleep(Math.min(timeoutMs, ms)).then(() => false);
     if (!this.transport.greeted && !this.transport.lost) return polled(DISCONNECTED_POLL_MS);
-    const reply = await this.transport.request("wait", { slot, word, expected, timeoutMs }).catch((error) => {
+    const asked = this.transport.request("wait", { slot, word, expected, timeoutMs }, letGo);
+    const reply = await asked.catch((error: unknown) => {
       if (isIvshError(error, "QuotaExceeded")) return undefined;
       throw error;
     });
@@ -236,6 +261,11 @@ export class Client extends SessionFacts {
   /** Asks the arbiter whether our session is still live; throws (LeaseExpired, ...) if it is not. */
   confirmLease(): Promise<void> {
     return this.lease.confirm();
+  }
+
+  /** @internal confirmLease(), its request let go of once `letGo` aborts: see status(). */
+  confirmLeaseLettingGo(letGo?: AbortSignal): Promise<void> {
+    return this.lease.confirm(letGo);
   }
 
   /** Why this client can no longer work (lease expired, arbiter gone), if so. */

@@ -5,21 +5,11 @@
  * no bun). One shared area carries the transfer: byte 0 is the report's "data available" bool, the rest
  * the chunk.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  ftruncateSync,
-  lstatSync,
-  openSync,
-  readSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
-import { failure, isIvshError } from "../errors.ts";
-import { errnoOf } from "../ffi/errno.ts";
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { failure, isIvshError, reasonOf, throwIfAborted } from "../errors.ts";
 import { shellWord } from "../units.ts";
 import type { ConnectOptions } from "./client.ts";
+import { ReaderOut } from "./report-out.ts";
 import { PeerWatch } from "./report-presence.ts";
 import type { Segment } from "./segment.ts";
 import * as shm from "./shm.ts";
@@ -37,6 +27,11 @@ export interface LoopOptions {
    * first chunk; the reader: no writer made the area): started alone, either waited in silence for ever.
    */
   onPeerAwaited?: () => void;
+  /**
+   * Ends the loop with Interrupted once aborted (Ctrl-C), its session ended: the reader removes an OUT it
+   * made (a half file, or an empty one, left behind), and its error says what became of one already there.
+   */
+  signal?: AbortSignal;
 }
 
 /** How long a loop waits for its peer before `onPeerAwaited`: a pair started together never hears it. */
@@ -131,7 +126,8 @@ async function writeFrom(fd: number, length: number, options: LoopOptions): Prom
   const reader = { seen: false };
   const stopNotice = noticeUnless(() => reader.seen, options.onPeerAwaited);
   try {
-    return await watch.guard(() => sendChunks(fd, length, chunk, area, cvid, uid, watch, reader));
+    const sending = () => sendChunks(fd, length, chunk, area, cvid, uid, watch, reader);
+    return await watch.guard(sending, options.signal, "send the file");
   } finally {
     stopNotice();
   }
@@ -157,6 +153,7 @@ async function sendChunks(
   while (i < to_transfer) {
     // Check shared variable
     peerAlive(await shm.shm_acquire_cv(cvid, uid), "send the file", "reader");
+    watch.throwIfInterrupted();
     if (!offset[0]) {
       reader.seen ||= i > 0; // it took a chunk
       // Data not available, write here
@@ -234,49 +231,34 @@ export async function fig2Reader(out: string, total: number, options: LoopOption
     );
   // Opened (so a directory or permission that bars it fails here, at once), but emptied only once the
   // writer's area is ours: a reader refused its arguments, the arbiter or the area leaves OUT as it was,
-  // and one it made removed if it failed before writing to it.
-  const { fd, made } = openOut(out);
+  // and one it made removed if it failed before writing to it, or was interrupted (./report-out.ts).
+  const target = ReaderOut.open(out);
   try {
-    return await readInto(fd, total, size, options);
+    return await readInto(target, total, size, options);
   } catch (error) {
-    if (made) removeUnwritten(out, fd);
-    throw error;
+    if (!(options.signal?.aborted && isIvshError(error, "Interrupted"))) {
+      target.removeUnwritten();
+      throw error;
+    }
+    throw failure(
+      "Interrupted",
+      "receive the file",
+      `${reasonOf(error)}: ${target.removeInterrupted(total)}`,
+    );
   } finally {
-    closeSync(fd);
+    target.close();
   }
 }
 
-/** OUT opened for writing, and whether this call made it. */
-function openOut(out: string): { fd: number; made: boolean } {
-  const { O_CREAT, O_EXCL, O_WRONLY } = constants;
-  try {
-    return { fd: openSync(out, O_WRONLY | O_CREAT | O_EXCL, 0o666), made: true };
-  } catch (error) {
-    if (errnoOf(error) !== "EEXIST") throw error;
-  }
-  // O_CREAT still: O_EXCL does not follow a symbolic link, whose file may not be made yet.
-  return { fd: openSync(out, O_WRONLY | O_CREAT, 0o666), made: false };
-}
-
-/**
- * OUT removed if it is still the empty file `fd` is: not one written to, nor one another put in its place
- * since (after moving this one away). Quietly kept otherwise: the failure to tell is the reader's own.
- */
-function removeUnwritten(out: string, fd: number): void {
-  try {
-    const made = fstatSync(fd);
-    const there = lstatSync(out);
-    if (made.size === 0 && there.ino === made.ino && there.dev === made.dev) unlinkSync(out);
-  } catch {}
-}
-
-async function readInto(fd: number, total: number, size: number, options: LoopOptions): Promise<LoopResult> {
+async function readInto(target: ReaderOut, total: number, size: number, options: LoopOptions) {
+  const { fd } = target;
   const chunk = size - 1;
 
   await shm.shm_init({ name: "fig2-reader", ...options.connect });
   const uid = shm.shm_uid();
   const cvid = await shm.shm_create_cv("fig1");
-  const area = await openWhenCreated("fig1").finally(noticeUnless(() => false, options.onPeerAwaited));
+  const awaited = openWhenCreated("fig1", options.signal);
+  const area = await awaited.finally(noticeUnless(() => false, options.onPeerAwaited));
   // Counted in chunks of another size, each hand-off lost part of its chunk, or the count was off.
   if (area.byteLength !== size)
     throw failure(
@@ -285,10 +267,16 @@ async function readInto(fd: number, total: number, size: number, options: LoopOp
       `the writer made the area ${area.byteLength} bytes: give both ends the same size (--size)`,
     );
   await refuseOtherLength(total);
-  if (fstatSync(fd).isFile()) ftruncateSync(fd, 0); // what "w" did at the open (a device or pipe has no size)
+  throwIfAborted(options.signal, "receive the file"); // OUT as it was: interrupted before it was emptied
+  // What "w" did at the open (a device or pipe has no size).
+  if (fstatSync(fd).isFile()) {
+    ftruncateSync(fd, 0);
+    target.emptied = true;
+  }
   const watch = await PeerWatch.start(cvid, uid, area.id, "reader", "writer");
 
-  return watch.guard(() => takeChunks(fd, total, chunk, area, cvid, uid, watch));
+  const taking = () => takeChunks(fd, total, chunk, area, cvid, uid, watch);
+  return await watch.guard(taking, options.signal, "receive the file");
 }
 
 /** The reader's loop proper, the writer's area open, its peer watched. */
@@ -310,6 +298,7 @@ async function takeChunks(
   while (i < to_transfer) {
     // Check shared variable
     peerAlive(await shm.shm_acquire_cv(cvid, uid), "receive the file", "writer");
+    watch.throwIfInterrupted(); // nothing more is written to OUT: it goes
     if (offset[0]) {
       // Data available, read here
       const length = Math.min(chunk, total - i * chunk);
@@ -337,9 +326,10 @@ function writeFully(fd: number, source: Uint8Array): void {
     done += writeSync(fd, source, done, source.byteLength - done);
 }
 
-/** The writer creates the area; the reader may start first and waits for it. */
-async function openWhenCreated(name: string): Promise<Segment> {
+/** The writer creates the area; the reader may start first and waits for it (until `signal` aborts). */
+async function openWhenCreated(name: string, signal: AbortSignal | undefined): Promise<Segment> {
   for (;;) {
+    throwIfAborted(signal, "receive the file");
     try {
       return await shm.shm_open(name, "write");
     } catch (error) {

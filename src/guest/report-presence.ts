@@ -10,7 +10,7 @@
  * without this): it lets go at once and looks again a little later; a peer that comes meanwhile waits
  * that long at most for its own.
  */
-import { failure } from "../errors.ts";
+import { failure, throwIfAborted } from "../errors.ts";
 import * as shm from "./shm.ts";
 
 /** How long a look that found the peer's lock free waits before the next. */
@@ -19,6 +19,9 @@ const LOOK_AGAIN_MS = 200;
 export class PeerWatch {
   private gone = false;
   private stopped = false;
+  /** The run's signal and what it does (guard), for `throwIfInterrupted`. */
+  private signal: AbortSignal | undefined;
+  private action = "";
 
   private constructor(
     private readonly cvid: number,
@@ -46,6 +49,14 @@ export class PeerWatch {
     if (this.gone) throw failure("PeerGone", action, reason());
   }
 
+  /**
+   * Called as the loop resumes from each wait, before it touches the area or the file: the abort that
+   * ended the run (guard) may have come while it waited, and the file may be closed, or removed, since.
+   */
+  throwIfInterrupted(): void {
+    throwIfAborted(this.signal, this.action);
+  }
+
   /** The run is over: a look under way ends with the session (shm_finish). */
   stop(): void {
     this.stopped = true;
@@ -56,13 +67,26 @@ export class PeerWatch {
    * on. A look under way keeps the process alive (a parked acquire, a timer), so the CLI, which lets the
    * process end once nothing is pending, never exited, and its peer, never told, waited for ever too.
    */
-  async guard<T>(loop: () => Promise<T>): Promise<T> {
+  async guard<T>(loop: () => Promise<T>, signal?: AbortSignal, action = ""): Promise<T> {
+    this.signal = signal;
+    this.action = action;
+    // The loop's waits (a lock, a cv) take no signal: its abort ends the run here, and the session's end
+    // below ends the waits (the loop, resumed, stops: throwIfInterrupted).
+    const interrupted = Promise.withResolvers<never>();
+    const onAbort = () => interrupted.reject(new Error("interrupted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    const running = loop();
     try {
-      return await loop();
+      return await Promise.race([running, interrupted.promise]);
     } catch (error) {
       this.stopped = true;
+      running.catch(() => {}); // ended by the session's end, once interrupted
       await shm.shm_finish();
+      if (signal?.aborted) throwIfAborted(signal, action);
       throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 

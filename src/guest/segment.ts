@@ -18,7 +18,7 @@ export interface SegmentOwner {
     bytes(offset: number, length: number): Uint8Array;
     address(offset: number): number;
   };
-  releaseSegment(segment: Segment): Promise<void>;
+  releaseSegment(segment: Segment, letGo?: AbortSignal): Promise<void>;
   readonly isClosed: boolean;
   /** close() has begun: its goodbye gives the grants back. */
   readonly isClosing: boolean;
@@ -131,7 +131,12 @@ export class Segment {
   }
 
   /** Protects the blocks again and gives up this client's grant. */
-  async free(): Promise<void> {
+  free(): Promise<void> {
+    return this.freeLettingGo();
+  }
+
+  /** @internal free(), its request let go of once `letGo` aborts: see Client.status(). */
+  async freeLettingGo(letGo?: AbortSignal): Promise<void> {
     // close() released (or its goodbye is releasing) everything the client held: nothing is left to give back.
     if (this.client.isClosing && !this.freed) {
       this.freed = true;
@@ -146,7 +151,7 @@ export class Segment {
     this.freed = true;
     this.view = undefined;
     try {
-      await this.client.releaseSegment(this);
+      await this.client.releaseSegment(this, letGo);
     } catch (error) {
       // Refused with the session alive (a full journal): still held, mapped again, to use or free again.
       if (!this.client.lost && !this.client.isClosing && !hasTrait(error, "harmlessOnRelease"))

@@ -49,12 +49,31 @@ export interface ChannelClient {
   readonly arbiterLink: ArbiterLink;
   alloc(size: number, options?: AllocOptions): Promise<Segment>;
   open(name: string, mode?: "read" | "write" | "write-exclusive"): Promise<Segment>;
+  /** @internal alloc(), let go of once `letGo` aborts: for a caller that stops waiting for it. */
+  allocLettingGo(size: number, options: AllocOptions, letGo?: AbortSignal): Promise<Segment>;
+  /** @internal open(), let go of once `letGo` aborts. */
+  openLettingGo(
+    name: string,
+    mode: "read" | "write" | "write-exclusive",
+    letGo?: AbortSignal,
+  ): Promise<Segment>;
   /** @internal */
-  openSlot(name: string, kind: SlotKindName, create: boolean): Promise<Reply<"syncOpen">>;
+  openSlot(
+    name: string,
+    kind: SlotKindName,
+    create: boolean,
+    letGo?: AbortSignal,
+  ): Promise<Reply<"syncOpen">>;
   /** @internal */
   closeSlot(slot: number, keep?: boolean, letGo?: AbortSignal): Promise<void>;
   /** @internal */
-  waitWord(slot: number, word: number, expected: number, timeoutMs?: number): Promise<boolean>;
+  waitWord(
+    slot: number,
+    word: number,
+    expected: number,
+    timeoutMs?: number,
+    letGo?: AbortSignal,
+  ): Promise<boolean>;
   /** @internal */
   wakeWord(slot: number, word: number, count: number): void;
   keepAlive(): void;
@@ -62,6 +81,8 @@ export interface ChannelClient {
   /** @internal Whether this process itself (not the arbiter) was stopped or starved past half its lease. */
   wasFrozen(): boolean;
   confirmLease(): Promise<void>;
+  /** @internal confirmLease(), let go of once `letGo` aborts: for a caller that stops waiting for it. */
+  confirmLeaseLettingGo(letGo?: AbortSignal): Promise<void>;
   /** The arbiter's report; `onlyClient` asks whether that client still has a session; see Client.status. */
   status(limit?: number, onlyClient?: number, letGo?: AbortSignal): Promise<StatusReport>;
 }

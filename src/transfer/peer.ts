@@ -66,8 +66,9 @@ export class Peer {
     if (!this.asked && this.id !== 0) {
       this.asked = true;
       const id = this.id;
+      // Awaited by nobody (let go of at once): one a stopped arbiter never answers keeps no process alive.
       this.slot.client
-        .status(1, id)
+        .status(1, id, AbortSignal.abort())
         .then((report) => {
           const peer = report.clients.find((client) => client.clientId === id);
           // An arbiter from before status named its requester (same protocol) leaves it unknown.
@@ -145,17 +146,21 @@ export class Peer {
    */
   private async liveAmong(ids: number[]): Promise<Set<number> | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Let go of once not waited for (finally): unanswered (a stopped arbiter), they kept a script that
+    // caught the end's error, and forgot close(), alive.
+    const givenUp = new AbortController();
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), ARBITER_VIEW_WAIT_MS);
     });
     try {
-      const asked = ids.filter((id) => id !== 0).map((id) => this.slot.client.status(1, id));
+      const asked = ids.filter((id) => id !== 0).map((id) => this.slot.client.status(1, id, givenUp.signal));
       const reports = await Promise.race([Promise.all(asked), timeout]);
       return reports && new Set(reports.flatMap((report) => report.clients.map((client) => client.clientId)));
     } catch {
       return undefined;
     } finally {
       clearTimeout(timer);
+      givenUp.abort();
     }
   }
 }

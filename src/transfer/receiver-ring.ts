@@ -38,10 +38,11 @@ export async function openRing(
   // A u32 in an Int32 word: 2 GiB, the largest chunk ringGeometryProblem allows, reads as -2^31 signed.
   const chunkBytes = slot.load("chunkBytes") >>> 0;
   const announced = slot.load("ringSegment") >>> 0;
-  const opening = client.open(ringSegmentName(name, transfer), "read");
+  // Let go of once the signal ends the wait for it: see claimRole.
+  const opening = client.openLettingGo(ringSegmentName(name, transfer), "read", signal);
   // Answered after an abort, and its free refused by a full journal: kept to try again, as below.
   const segment = await abortable(opening, signal, `receive on channel '${name}'`, (late) =>
-    giveBack(client, late),
+    giveBack(client, late, signal),
   );
   // Segment ids are not reused while in use, nor soon after (state.ts freeSegmentId): another id is
   // another segment, whose bytes are not this transfer's (its geometry was blamed on an overwrite).

@@ -16,9 +16,10 @@ import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
 import { awaitTransfer, openRing, type RingFound, type SenderSetupFailure } from "./receiver-ring.ts";
 import { giveBack, giveBackRefused } from "./refused-frees.ts";
+import { releaseRingAndRole } from "./release-end.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import type { TransferSummary } from "./sender.ts";
-import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure, releaseRingAndRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Called with each received chunk (awaited if it returns a promise). */
@@ -222,15 +223,20 @@ export class ChannelReceiver {
    * Refused by the full --state journal, it throws JournalFull (or another failure beside it, naming what was kept): the next send or receive gives back what was kept.
    */
   close(): Promise<void> {
+    return this.closeLettingGo();
+  }
+
+  /** @internal close(), its requests let go of once `letGo` aborts (see Client.status): a given-up release's. */
+  closeLettingGo(letGo?: AbortSignal): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.
-    this.closing ??= this.giveUp();
+    this.closing ??= this.giveUp(letGo);
     return this.closing;
   }
 
-  private async giveUp(): Promise<void> {
-    if (!this.ended && (await this.slot.stillLive()) && this.decide(ChannelState.dropped))
+  private async giveUp(letGo: AbortSignal | undefined): Promise<void> {
+    if (!this.ended && (await this.slot.stillLive(letGo)) && this.decide(ChannelState.dropped))
       this.slot.wake("tail", WAKE_ALL);
-    await releaseRingAndRole(this.slot, "receiver", this.ring.segment);
+    await releaseRingAndRole(this.slot, "receiver", this.ring.segment, letGo);
   }
 
   /** After close() the ring is freed: a call, or a wait, that went on would touch memory no longer mapped. */

@@ -37,9 +37,13 @@ const UNTIL_NEXT = "this client holds it until its next send or receive gives it
  * gone one's, in the region for as long as it lived. So its next send or receive tries again (`giveBackRefused`),
  * and the failure's message says so (the clause returned).
  */
-export async function giveBack(client: ChannelClient, segment: Segment): Promise<string | undefined> {
+export async function giveBack(
+  client: ChannelClient,
+  segment: Segment,
+  letGo?: AbortSignal,
+): Promise<string | undefined> {
   // Called while failing: no other refusal of the free may stand in for the failure being told.
-  const refusal = await freeOrKeep(client, segment).catch(() => undefined);
+  const refusal = await freeOrKeep(client, segment, letGo).catch(() => undefined);
   return refusal && segmentKept(segment);
 }
 
@@ -73,9 +77,16 @@ async function keptIfRefused(release: Promise<void>, keep: () => void): Promise<
   return refusal;
 }
 
-/** `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. */
-export function freeOrKeep(client: ChannelClient, segment: Segment): Promise<IvshError | undefined> {
-  return keptIfRefused(segment.free(), () => refusedOf(client).segments.add(segment));
+/**
+ * `giveBack`, but the refusal itself (kept to try again), for a caller to tell it: close() does. `letGo`:
+ * see Client.status.
+ */
+export function freeOrKeep(
+  client: ChannelClient,
+  segment: Segment,
+  letGo?: AbortSignal,
+): Promise<IvshError | undefined> {
+  return keptIfRefused(segment.freeLettingGo(letGo), () => refusedOf(client).segments.add(segment));
 }
 
 /** The clause a failure says of a segment `giveBack` kept. */
@@ -118,22 +129,24 @@ export async function giveBackRefused(
 ): Promise<void> {
   const refused = refusedFrees.get(client);
   if (!refused?.segments.size && !refused?.slots.size) return; // the usual case: no wait to make abortable
-  await abortable(retryRefused(client, refused), signal, `${verb} on channel '${name}'`, async () => {});
+  // Its requests let go of with the abort, which ends the wait for them (Client.status).
+  const retry = retryRefused(client, refused, signal);
+  await abortable(retry, signal, `${verb} on channel '${name}'`, async () => {});
 }
 
-async function retryRefused(client: ChannelClient, refused: Refused): Promise<void> {
+async function retryRefused(client: ChannelClient, refused: Refused, letGo?: AbortSignal): Promise<void> {
   // Lost or closing, the session gives it back with everything else: nothing left to try.
   const gone = () => client.lost !== undefined || client.isClosing;
   for (const segment of [...refused.segments]) {
     // Taken out while its free is in flight: another open's retry (two at once) found it freed then and
     // dropped it, and a refusal after that left it held, untried, until the client closed.
     if (!refused.segments.delete(segment)) continue;
-    const freed = await segment.free().then(() => true, gone);
+    const freed = await segment.freeLettingGo(letGo).then(() => true, gone);
     if (!freed && !segment.isFreed) refused.segments.add(segment);
   }
   for (const slot of [...refused.slots]) {
     if (!refused.slots.delete(slot)) continue;
-    const closed = await client.closeSlot(slot, true).then(() => true, gone);
+    const closed = await client.closeSlot(slot, true, letGo).then(() => true, gone);
     if (!closed) refused.slots.add(slot);
   }
 }

@@ -2,8 +2,14 @@
  * How a transfer's end gives back its ring and role when the transfer is over (run.ts): cheaply once the
  * transfer is decided, and without waiting out a reconnect for an arbiter that went away.
  */
+import { IvshError, isIvshError, reasonOf } from "../errors.ts";
+import type { Segment } from "../guest/segment.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { type ChannelSlot, leftHeldSaid, whileFailing } from "./slot.ts";
+import { closeOrKeep, freeOrKeep, holdKept, segmentKept } from "./refused-frees.ts";
+import { type ChannelSlot, whileFailing } from "./slot.ts";
+
+/** Closes the end; its requests no longer keep the process alive once `letGo` aborts (Client.status). */
+type Close = (letGo: AbortSignal) => Promise<void>;
 
 /**
  * A channel end's release. Once the transfer is decided (the receiver kept the stream and told the sender)
@@ -16,7 +22,7 @@ import { type ChannelSlot, leftHeldSaid, whileFailing } from "./slot.ts";
 async function release(
   decided: ChannelSlot | undefined,
   role: "sender" | "receiver",
-  close: () => Promise<void>,
+  close: Close,
   client: ChannelClient,
   signal: AbortSignal | undefined,
 ): Promise<void> {
@@ -34,7 +40,7 @@ async function release(
 export async function releaseEnd(
   decided: ChannelSlot | undefined,
   role: "sender" | "receiver",
-  close: () => Promise<void>,
+  close: Close,
   client: ChannelClient,
   signal: AbortSignal | undefined,
 ): Promise<string | undefined> {
@@ -66,11 +72,12 @@ const ANSWER_AFTER_ABORT_MS = 1000;
  * so does a stopped one resumed, finding the connection closed.
  */
 async function releaseUnlessAway(
-  release: () => Promise<void>,
+  release: Close,
   client: ChannelClient,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const released = release().then(() => true);
+  const givenUp = new AbortController();
+  const released = release(givenUp.signal).then(() => true);
   let awaySince: number | undefined;
   let abortedSince: number | undefined;
   for (;;) {
@@ -90,4 +97,83 @@ async function releaseUnlessAway(
     }
   }
   released.catch(() => {}); // decided without us now: see above
+  // Nobody awaits them now: unanswered (a stopped arbiter), they kept a library script that caught the
+  // end's error, and forgot close(), alive. Still sent, and answered, they take effect as before.
+  givenUp.abort();
+}
+
+/** What a transfer end's close left held, each with why: the arbiter's refusal, or another failure. */
+type LeftHeld = { ring?: Error; hold?: Error };
+
+/** What each failed `releaseRingAndRole` left held, for `leftHeldSaid` (its message says it to close()'s caller). */
+const leftHeldBy = new WeakMap<Error, LeftHeld>();
+
+/** `release`'s full-journal refusal (kept to retry: refused-frees.ts), or its other failure. */
+const refusedOrFailed = (release: Promise<Error | undefined>) =>
+  release.then(
+    (refused) => ({ refused, failed: undefined }),
+    (failed: Error) => ({ refused: undefined, failed }),
+  );
+
+/**
+ * Frees a transfer's ring and gives up `role`, both requests in flight at once: the arbiter answers them in
+ * order on one connection, so every transfer's end waits one round trip for them instead of two. What the
+ * arbiter's full journal refused is thrown (JournalFull, as close() tells it), and kept for the client's
+ * next send or receive to give back (refused-frees.ts): it was left held until the client closed. Another
+ * failure of either is thrown as it is, with what the other's refusal kept: thrown alone, it hid that.
+ * `letGo`: see Client.status (`releaseEnd`'s, once it stops waiting for them).
+ */
+export async function releaseRingAndRole(
+  slot: ChannelSlot,
+  role: "sender" | "receiver",
+  ring: Segment,
+  letGo?: AbortSignal,
+): Promise<void> {
+  slot.release(role);
+  const { client } = slot;
+  // Both awaited: a free failing at once had close() throw while the slot's close was still in flight.
+  const [freed, closed] = await Promise.all([
+    refusedOrFailed(freeOrKeep(client, ring, letGo)),
+    refusedOrFailed(closeOrKeep(client, slot.slot, letGo)),
+  ]);
+  const failed = freed.failed ?? closed.failed;
+  const refusal = freed.refused ?? closed.refused;
+  const kept = [freed.refused && segmentKept(ring), closed.refused && holdKept(slot.channel)];
+  const said = kept.filter(Boolean).join("; ");
+  let thrown: Error;
+  if (failed)
+    thrown =
+      said && isIvshError(failed)
+        ? new IvshError(failed.code, `${failed.message}; ${said}`, { cause: failed })
+        : failed;
+  else if (refusal)
+    thrown = new IvshError(
+      "JournalFull",
+      `Failed to close the ${role} of channel '${slot.channel}' since the arbiter could not record it: ${reasonOf(refusal)}; ${said}`,
+      { cause: refusal },
+    );
+  else return;
+  leftHeldBy.set(thrown, { ring: freed.refused ?? freed.failed, hold: closed.refused ?? closed.failed });
+  throw thrown;
+}
+
+/**
+ * What a failed close() of a transfer's `role` end left held on `channel`, for a warning: each part (its
+ * ring, its hold on the channel) with the arbiter's own refusal or the other failure (the retry close() adds
+ * is moot for a client about to close). "Ring and hold" was said when one of them was given back.
+ */
+export function leftHeldSaid(error: unknown, role: "sender" | "receiver", channel: string): string {
+  const { ring, hold } = leftHeldBy.get(error as Error) ?? { ring: error, hold: error };
+  const why = (part: unknown) => (part instanceof Error ? part.message : String(part));
+  const until = "when this client's session ends (its close, or its lease running out)";
+  const alike = why(ring) === why(hold) || [ring, hold].every((part) => isIvshError(part, "JournalFull"));
+  if (ring && hold && alike)
+    return `this ${role}'s ring and hold on channel '${channel}' were not given back (${why(ring)}): the arbiter frees them ${until}`;
+  if (ring && hold)
+    return (
+      `this ${role}'s ring on channel '${channel}' was not given back (${why(ring)}), nor its hold on the ` +
+      `channel (${why(hold)}): the arbiter frees them ${until}`
+    );
+  const [part, left] = ring ? ["ring", ring] : ["hold", hold];
+  return `this ${role}'s ${part} on channel '${channel}' was not given back (${why(left)}): the arbiter frees it ${until}`;
 }

@@ -251,10 +251,11 @@ async function allocateRing(
     transfer = (transfer + 1) & 0x7fffffff || 1;
     const bytes = Ring.bytesNeeded(shape.depth, chunkBytes);
     try {
-      const allocating = client.alloc(bytes, { name: ringSegmentName(name, transfer) });
+      // Let go of once the signal ends the wait for it: see claimRole.
+      const allocating = client.allocLettingGo(bytes, { name: ringSegmentName(name, transfer) }, signal);
       // Answered after an abort, and its free refused by a full journal: kept to try again (refused-frees.ts).
       const segment = await abortable(allocating, signal, `send on channel '${name}'`, (late) =>
-        giveBack(client, late),
+        giveBack(client, late, signal),
       );
       return { segment, transfer, chunkBytes, refusal };
     } catch (error) {

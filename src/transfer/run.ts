@@ -220,7 +220,7 @@ async function sendThrough(
     clearInterval(idle);
     reading.stop();
     const slot = decided ? sender.slot : undefined;
-    const left = await releaseEnd(slot, "sender", () => sender.close(), client, signal);
+    const left = await releaseEnd(slot, "sender", (letGo) => sender.closeLettingGo(letGo), client, signal);
     if (result && left) result.leftHeld = left;
     phase("send: channel closed");
   }
@@ -330,7 +330,13 @@ async function receiveThrough(
     writing.stop();
     piped?.close();
     const slot = decided ? receiver.slot : undefined;
-    const left = await releaseEnd(slot, "receiver", () => receiver.close(), client, signal);
+    const left = await releaseEnd(
+      slot,
+      "receiver",
+      (letGo) => receiver.closeLettingGo(letGo),
+      client,
+      signal,
+    );
     if (result && left) result.leftHeld = left;
   }
 }

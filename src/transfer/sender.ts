@@ -17,9 +17,10 @@ import { bytesToWrite, checkCallback, checkFilled } from "./end-arguments.ts";
 import { oneAtATime } from "./one-at-a-time.ts";
 import { Peer } from "./peer.ts";
 import { awaitReceiverJoined, joinedReceiver } from "./receiver-join.ts";
+import { releaseRingAndRole } from "./release-end.ts";
 import { type Ring, recordsInFlight } from "./ring.ts";
 import { type ChannelOptions, publishRing, ringShape } from "./ring-setup.ts";
-import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure, releaseRingAndRole } from "./slot.ts";
+import { type ChannelSlot, claimRole, closedEnd, releaseAfterFailure } from "./slot.ts";
 import { waitForChange, wakeIfParked } from "./wait.ts";
 
 /** Fills `chunk` (whose first byte is at `address`) and returns how many bytes it wrote. */
@@ -237,14 +238,19 @@ export class ChannelSender {
    * Refused by the full --state journal, it throws JournalFull (or another failure beside it, naming what was kept): the next send or receive gives back what was kept.
    */
   close(): Promise<void> {
+    return this.closeLettingGo();
+  }
+
+  /** @internal close(), its requests let go of once `letGo` aborts (see Client.status): a given-up release's. */
+  closeLettingGo(letGo?: AbortSignal): Promise<void> {
     // Once: a second close would give up the client's hold on the slot a second time.
-    this.closing ??= this.giveUp();
+    this.closing ??= this.giveUp(letGo);
     return this.closing;
   }
 
-  private async giveUp(): Promise<void> {
-    if (!this.finished && (await this.slot.stillLive())) this.abandon();
-    await releaseRingAndRole(this.slot, "sender", this.ring.segment);
+  private async giveUp(letGo: AbortSignal | undefined): Promise<void> {
+    if (!this.finished && (await this.slot.stillLive(letGo))) this.abandon();
+    await releaseRingAndRole(this.slot, "sender", this.ring.segment, letGo);
   }
 
   /** Waits while the transfer streams or the receiver keeps it; interrupted, abandons unless it decided first. */
@@ -340,11 +346,9 @@ export class ChannelSender {
   }
 
   private async waitForSpace(): Promise<void> {
-    try {
-      await this.spaceInRing();
-    } catch (error) {
+    await this.spaceInRing().catch(async (error: unknown) => {
       throw await this.slot.unlessSessionLost(error);
-    }
+    });
   }
 
   private async spaceInRing(): Promise<void> {

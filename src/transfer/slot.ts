@@ -3,10 +3,9 @@
  * taking and giving up a role on it. Slot words are shared with another process, possibly in another VM:
  * every access is an Atomics operation.
  */
-import { failure, hasTrait, IvshError, isIvshError, reasonOf, shownName } from "../errors.ts";
+import { failure, hasTrait, type IvshError, isIvshError, shownName } from "../errors.ts";
 import { SystemCallError } from "../ffi/index.ts";
 import { checkName } from "../guest/arguments.ts";
-import type { Segment } from "../guest/segment.ts";
 import { MAX_NAME_BYTES } from "../protocol/messages.ts";
 import {
   ChannelWord,
@@ -19,7 +18,7 @@ import {
 import { fullFileSystem } from "../region/region-file.ts";
 import { abortable } from "./abortable.ts";
 import type { ChannelClient } from "./channel-client.ts";
-import { closeOrKeep, freeOrKeep, holdKept, segmentKept } from "./refused-frees.ts";
+import { closeOrKeep } from "./refused-frees.ts";
 
 export type ChannelWordName = keyof typeof ChannelWord;
 
@@ -84,7 +83,8 @@ export class ChannelSlot {
   async confirmLive(signal?: AbortSignal, action?: string): Promise<void> {
     this.throwIfLost();
     if (!this.client.leaseInDoubt()) return;
-    const asked = this.client.confirmLease();
+    // Let go of with the abort that ends the wait for it (Client.status).
+    const asked = this.client.confirmLeaseLettingGo(signal);
     await (signal && action ? abortable(asked, signal, action, async () => {}) : asked);
   }
 
@@ -129,15 +129,17 @@ export class ChannelSlot {
     );
   }
 
-  /** Whether the slot is still ours to write: not after our session was lost, or a freeze past the lease. */
-  async stillLive(): Promise<boolean> {
+  /**
+   * Whether the slot is still ours to write: not after our session was lost, or a freeze past the lease.
+   * `letGo`: see Client.status.
+   */
+  async stillLive(letGo?: AbortSignal): Promise<boolean> {
     if (this.client.lost) return false;
-    try {
-      await this.confirmLive();
-      return true;
-    } catch {
-      return false;
-    }
+    if (!this.client.leaseInDoubt()) return true;
+    return await this.client.confirmLeaseLettingGo(letGo).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -148,10 +150,13 @@ export class ChannelSlot {
   async sessionLost(): Promise<IvshError | undefined> {
     if (this.client.lost) return this.client.lost;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Let go of once not waited for (finally): unanswered (a stopped arbiter), it kept a script that caught
+    // the end's error, and forgot close(), alive.
+    const givenUp = new AbortController();
     const unanswered = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), ARBITER_VIEW_WAIT_MS);
     });
-    const asked = this.client.confirmLease().then(
+    const asked = this.client.confirmLeaseLettingGo(givenUp.signal).then(
       () => undefined,
       (error: unknown) => (hasTrait(error, "endsSession") ? (error as IvshError) : undefined),
     );
@@ -159,6 +164,7 @@ export class ChannelSlot {
       return await Promise.race([asked, unanswered]);
     } finally {
       clearTimeout(timer);
+      givenUp.abort();
     }
   }
 
@@ -204,11 +210,13 @@ export async function claimRole(
 ): Promise<ChannelSlot> {
   const [verb, doing] = role === "sender" ? ["send", "sending"] : ["receive", "receiving"];
   checkChannelName(name, verb);
-  const opening = client.openSlot(channelSlotName(name), "channel", true);
+  // Let go of once the signal ends the wait for it (so is the undo): unanswered (a stopped arbiter), it
+  // kept a script that caught the end's error, and forgot close(), alive.
+  const opening = client.openSlot(channelSlotName(name), "channel", true, signal);
   // Answered after an abort, and its close refused by a full journal: kept to try again (refused-frees.ts),
   // not dropped with the slot held until the client closed.
   const { slot: index } = await abortable(opening, signal, `${verb} on channel '${name}'`, ({ slot }) =>
-    closeOrKeep(client, slot),
+    closeOrKeep(client, slot, signal),
   ).catch((error: unknown) => {
     // The arbiter names the slot ('channel:NAME'), or for a full journal only the journal; the user named
     // the channel.
@@ -302,80 +310,6 @@ export const releaseAfterFailure = (
  */
 export async function whileFailing(step: Promise<unknown>): Promise<void> {
   await step.catch(() => {});
-}
-
-/** What a transfer end's close left held, each with why: the arbiter's refusal, or another failure. */
-type LeftHeld = { ring?: Error; hold?: Error };
-
-/** What each failed `releaseRingAndRole` left held, for `leftHeldSaid` (its message says it to close()'s caller). */
-const leftHeldBy = new WeakMap<Error, LeftHeld>();
-
-/** `release`'s full-journal refusal (kept to retry: refused-frees.ts), or its other failure. */
-const refusedOrFailed = (release: Promise<Error | undefined>) =>
-  release.then(
-    (refused) => ({ refused, failed: undefined }),
-    (failed: Error) => ({ refused: undefined, failed }),
-  );
-
-/**
- * Frees a transfer's ring and gives up `role`, both requests in flight at once: the arbiter answers them in
- * order on one connection, so every transfer's end waits one round trip for them instead of two. What the
- * arbiter's full journal refused is thrown (JournalFull, as close() tells it), and kept for the client's
- * next send or receive to give back (refused-frees.ts): it was left held until the client closed. Another
- * failure of either is thrown as it is, with what the other's refusal kept: thrown alone, it hid that.
- */
-export async function releaseRingAndRole(
-  slot: ChannelSlot,
-  role: "sender" | "receiver",
-  ring: Segment,
-): Promise<void> {
-  slot.release(role);
-  const { client } = slot;
-  // Both awaited: a free failing at once had close() throw while the slot's close was still in flight.
-  const [freed, closed] = await Promise.all([
-    refusedOrFailed(freeOrKeep(client, ring)),
-    refusedOrFailed(closeOrKeep(client, slot.slot)),
-  ]);
-  const failed = freed.failed ?? closed.failed;
-  const refusal = freed.refused ?? closed.refused;
-  const kept = [freed.refused && segmentKept(ring), closed.refused && holdKept(slot.channel)];
-  const said = kept.filter(Boolean).join("; ");
-  let thrown: Error;
-  if (failed)
-    thrown =
-      said && isIvshError(failed)
-        ? new IvshError(failed.code, `${failed.message}; ${said}`, { cause: failed })
-        : failed;
-  else if (refusal)
-    thrown = new IvshError(
-      "JournalFull",
-      `Failed to close the ${role} of channel '${slot.channel}' since the arbiter could not record it: ${reasonOf(refusal)}; ${said}`,
-      { cause: refusal },
-    );
-  else return;
-  leftHeldBy.set(thrown, { ring: freed.refused ?? freed.failed, hold: closed.refused ?? closed.failed });
-  throw thrown;
-}
-
-/**
- * What a failed close() of a transfer's `role` end left held on `channel`, for a warning: each part (its
- * ring, its hold on the channel) with the arbiter's own refusal or the other failure (the retry close() adds
- * is moot for a client about to close). "Ring and hold" was said when one of them was given back.
- */
-export function leftHeldSaid(error: unknown, role: "sender" | "receiver", channel: string): string {
-  const { ring, hold } = leftHeldBy.get(error as Error) ?? { ring: error, hold: error };
-  const why = (part: unknown) => (part instanceof Error ? part.message : String(part));
-  const until = "when this client's session ends (its close, or its lease running out)";
-  const alike = why(ring) === why(hold) || [ring, hold].every((part) => isIvshError(part, "JournalFull"));
-  if (ring && hold && alike)
-    return `this ${role}'s ring and hold on channel '${channel}' were not given back (${why(ring)}): the arbiter frees them ${until}`;
-  if (ring && hold)
-    return (
-      `this ${role}'s ring on channel '${channel}' was not given back (${why(ring)}), nor its hold on the ` +
-      `channel (${why(hold)}): the arbiter frees them ${until}`
-    );
-  const [part, left] = ring ? ["ring", ring] : ["hold", hold];
-  return `this ${role}'s ${part} on channel '${channel}' was not given back (${why(left)}): the arbiter frees it ${until}`;
 }
 
 /** Awaits a release step, ignoring that the arbiter already dropped this client (nothing left to release). */

@@ -68,7 +68,10 @@ export async function waitForChange(wait: ChannelWait): Promise<void> {
       if (wait.check?.()) return;
       throwIfAborted(signal, `wait on channel '${slot.channel}'`);
       slot.client.keepAlive();
-      await untilAborted(slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS), signal);
+      // Let go of with the abort, which ends the await: a park a stopped arbiter never answers kept a
+      // script that caught the end's error, and forgot close(), alive.
+      const parked = slot.client.waitWord(slot.slot, ChannelWord[word], seen, PARK_SLICE_MS, signal);
+      await untilAborted(parked, signal);
     }
   } finally {
     stopWaking();
