@@ -72,6 +72,9 @@ export async function openRing(
   );
 }
 
+/** How long a transfer to join may stay under an unchanged number before a parked receiver joins it. */
+const PUBLISH_SETTLE_MS = 100;
+
 /**
  * The transfer a sender has published on the slot and no receiver has joined yet (0: none): a receiver
  * that finds one has its sender there, whether or not it has joined it yet.
@@ -97,10 +100,17 @@ export async function awaitTransfer(
   onSenderFailed?: (failed: SenderSetupFailure) => void,
 ): Promise<number> {
   takeSetupFailure(slot); // left before we came: not about this wait
+  let unjoinedSince: number | undefined;
   const check = () => {
     const failed = takeSetupFailure(slot);
     if (failed) onSenderFailed?.(failed);
-    return false; // we wait on: the sender role is free again, and another sender may come
+    // A transfer to join under the number we park on: its `state` changed, not `transfer` (another guest's
+    // overwrite, a sender gone between its two stores). Parked on, the limit waited for ever for our join
+    // of it (run.ts onClaimed). Not at once: a sender publishing stores `state` a moment before `transfer`.
+    if (unjoinedTransfer(slot) === 0) unjoinedSince = undefined;
+    else unjoinedSince ??= performance.now();
+    // Else we wait on: the sender role is free again, and another sender may come.
+    return unjoinedSince !== undefined && performance.now() - unjoinedSince > PUBLISH_SETTLE_MS;
   };
   for (let told = false; ; ) {
     const transfer = slot.load("transfer");

@@ -247,12 +247,15 @@ export async function receiveStream(
       // (frozen then, a paused VM), its sender streamed to it and failed "the receiver died": not redone
       // (it was, and `guest recv` waited for another sender without end, saying only that it waited).
       let joined = false;
+      let opened = false;
       attempt.redoable(() => !joined);
       const onJoined = () => {
         joined = true;
         // The sender is here from the join on: a --timeout passing while the ring opened (a round trip,
-        // 8 MiB populated under TCG) ended the transfer begun, saying "no sender showed up".
-        attempt.peerCheck(() => true);
+        // 8 MiB populated under TCG) ended the transfer begun, saying "no sender showed up". Not known yet
+        // until the ring is open: that goes through the arbiter, and one gone or silent at the limit is
+        // told then (it was not looked at, and the open waited the 30 s reconnect timeout).
+        attempt.peerCheck(() => (opened ? true : undefined));
       };
       const onSenderFailed = (failed: SenderSetupFailure) => {
         attempt.peerFailed(senderFailedLine(failed));
@@ -260,6 +263,9 @@ export async function receiveStream(
       };
       return receiveThrough(attempt.client, channel, sink, progress, attempt.signal, {
         onJoined,
+        onOpened: () => {
+          opened = true;
+        },
         onSenderFailed,
         onClaimed: (slot) => {
           attempt.peerPending(() => pendingSenderLine(slot));
@@ -280,15 +286,17 @@ async function receiveThrough(
   sink: Sink,
   progress: Progress,
   signal: AbortSignal | undefined,
-  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed" | "onClaimed">>,
+  told: Required<Pick<ReceiverOptions, "onJoined" | "onSenderFailed" | "onClaimed">> & { onOpened(): void },
 ): Promise<TransferResult> {
   const onWaiting = () => progress.waiting?.(`for a sender on channel '${channel}'`, true);
   const onSenderFailed = (failed: SenderSetupFailure) => {
     told.onSenderFailed(failed);
     onWaiting(); // still waiting: said again after the notice
   };
-  const options = { onWaiting, ...told, onSenderFailed, keeper: sink };
+  const { onOpened, ...receiverTold } = told;
+  const options = { onWaiting, ...receiverTold, onSenderFailed, keeper: sink };
   const receiver = await ChannelReceiver.open(client, channel, signal ? { ...options, signal } : options);
+  onOpened();
   // A stalled pipe can keep us writing for ever: meanwhile the sender is watched from a timer.
   const writing = abortWhenGone(receiver.sender, signal);
   let decided = false;
