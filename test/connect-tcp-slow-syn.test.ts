@@ -139,3 +139,27 @@ testWithTool(
   },
   60_000,
 );
+
+testWithTool(
+  "python3",
+  "ivsh status in a guest whose SYN goes unanswered for 4 s gets its answer, within its 10 s wait",
+  async () => {
+    const forward = await slowGuestfwd();
+    try {
+      const asking = fetchStatus({ hostname: "127.0.0.1", port: forward.port }, 50);
+      const outcome = asking.then(
+        ({ report }) => report,
+        (error: Error) => error.message,
+      );
+      await eventually(async () => synSent(forward.port) > forward.synsBefore, 10_000, "the status's SYN");
+      // Past the 3 s its TCP connect alone was given, inside the 10 s it waits for the whole exchange.
+      await Bun.sleep(4000);
+      forward.open();
+      const report = await outcome;
+      expect(typeof report === "string" ? report : "answered").toBe("answered");
+    } finally {
+      forward.python.kill();
+    }
+  },
+  60_000,
+);
