@@ -12,7 +12,7 @@ import { dirname } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, EventStream, eventually } from "./helpers/processes.ts";
+import { ArbiterProcess, EventStream, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { FILL_BACKLOG_PY, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -157,6 +157,51 @@ testWithTool(
       forward.open();
       const report = await outcome;
       expect(typeof report === "string" ? report : "answered").toBe("answered");
+    } finally {
+      forward.python.kill();
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "python3",
+  "guest recv whose connect goes unanswered says, while it waits, for what, how long at most and what to check",
+  async () => {
+    // Its whole wait now (30 s by default, else --timeout), where it failed after 3 s: silent, a wrong
+    // --connect looked like a hang.
+    const forward = await slowGuestfwd();
+    try {
+      const recv = tracked(
+        Bun.spawn(
+          [
+            process.execPath,
+            CLI,
+            "guest",
+            "recv",
+            "--connect",
+            `127.0.0.1:${forward.port}`,
+            "--region",
+            paths.region,
+          ],
+          {
+            stdin: "ignore",
+            stdout: "ignore",
+            stderr: "pipe",
+            env: { ...process.env, NO_COLOR: "1" },
+          },
+        ),
+      );
+      const said = await readUntil(recv.stderr, "waiting for the arbiter");
+      // Said while it waits, not only in its error at the end (the bound is liveness only).
+      const waiting = recv.exitCode === null;
+      expect({ waiting, said }).toEqual({
+        waiting: true,
+        said: expect.stringContaining(`waiting for the arbiter at 127.0.0.1:${forward.port} to answer`),
+      });
+      expect(said).toContain("gives up after 30 s");
+      recv.kill("SIGINT");
+      expect(await exitOrKill(recv, 30_000)).toBe(130);
     } finally {
       forward.python.kill();
     }
