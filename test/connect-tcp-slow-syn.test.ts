@@ -12,7 +12,7 @@ import { dirname } from "node:path";
 import { connect } from "../src/guest/index.ts";
 import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
-import { ArbiterProcess, EventStream, eventually } from "./helpers/processes.ts";
+import { ArbiterProcess, EventStream, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
 import { FILL_BACKLOG_PY, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
@@ -133,6 +133,75 @@ testWithTool(
       // Not before its wait (the 3 s it was once given alone); the upper bound is liveness only.
       expect(performance.now() - started).toBeGreaterThanOrEqual(3900);
       expect(performance.now() - started).toBeLessThan(30_000);
+    } finally {
+      forward.python.kill();
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "python3",
+  "ivsh status in a guest whose SYN goes unanswered for 4 s gets its answer, within its 10 s wait",
+  async () => {
+    const forward = await slowGuestfwd();
+    try {
+      const asking = fetchStatus({ hostname: "127.0.0.1", port: forward.port }, 50);
+      const outcome = asking.then(
+        ({ report }) => report,
+        (error: Error) => error.message,
+      );
+      await eventually(async () => synSent(forward.port) > forward.synsBefore, 10_000, "the status's SYN");
+      // Past the 3 s its TCP connect alone was given, inside the 10 s it waits for the whole exchange.
+      await Bun.sleep(4000);
+      forward.open();
+      const report = await outcome;
+      expect(typeof report === "string" ? report : "answered").toBe("answered");
+    } finally {
+      forward.python.kill();
+    }
+  },
+  60_000,
+);
+
+testWithTool(
+  "python3",
+  "guest recv whose connect goes unanswered says, while it waits, for what, how long at most and what to check",
+  async () => {
+    // Its whole wait now (30 s by default, else --timeout), where it failed after 3 s: silent, a wrong
+    // --connect looked like a hang.
+    const forward = await slowGuestfwd();
+    try {
+      const recv = tracked(
+        Bun.spawn(
+          [
+            process.execPath,
+            CLI,
+            "guest",
+            "recv",
+            "--connect",
+            `127.0.0.1:${forward.port}`,
+            "--region",
+            paths.region,
+          ],
+          {
+            stdin: "ignore",
+            stdout: "ignore",
+            stderr: "pipe",
+            env: { ...process.env, NO_COLOR: "1" },
+          },
+        ),
+      );
+      const said = await readUntil(recv.stderr, "waiting for the arbiter");
+      // Said while it waits, not only in its error at the end (the bound is liveness only).
+      const waiting = recv.exitCode === null;
+      expect({ waiting, said }).toEqual({
+        waiting: true,
+        said: expect.stringContaining(`waiting for the arbiter at 127.0.0.1:${forward.port} to answer`),
+      });
+      expect(said).toContain("gives up after 30 s");
+      recv.kill("SIGINT");
+      expect(await exitOrKill(recv, 30_000)).toBe(130);
     } finally {
       forward.python.kill();
     }

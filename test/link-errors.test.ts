@@ -58,3 +58,13 @@ test("a peer that is no arbiter: a library caller is told connect()'s option, a 
   expect(tcp).toContain("check the address (--connect, or connect({ tcp }))");
   expect(forCommands(tcp)).toContain("check the address (--connect);");
 });
+
+// Since a guest's TCP connect has its whole wait (hang38), one given more than the kernel's SYN retries
+// (--timeout 1h) to an address that drops SYNs ended after ~2 min with "the system said ETIMEDOUT".
+test("a TCP connect the system gave up on (ETIMEDOUT) is said as no answer, not as the bare code", () => {
+  const endpoint = { hostname: "10.0.2.100", port: 7777 };
+  const cause = Object.assign(new Error("connect"), { code: "ETIMEDOUT" });
+  expect(linkTrouble(endpoint, cause).why).toBe(
+    "nothing answered its connect before the system gave up retrying it (ETIMEDOUT)",
+  );
+});

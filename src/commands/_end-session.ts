@@ -7,13 +7,26 @@
 import { isIvshError } from "../errors.ts";
 import type { Client } from "../guest/client.ts";
 import { connect } from "../guest/connect.ts";
-import type { ConnectOptions } from "../guest/connect-options.ts";
+import {
+  arbiterEndpoint,
+  type ConnectOptions,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
+} from "../guest/connect-options.ts";
+import { describeEndpoint } from "../guest/link-errors.ts";
 import { log } from "../log.ts";
 import { formatDuration } from "../units.ts";
 import { type ArbiterAwayShown, watchArbiter } from "./_arbiter-watch.ts";
+import type { ConnectWaitShown } from "./_progress.ts";
 
 /** The progress line, told of the arbiter's absences, and cleared before the renewal is said. */
-type EndProgress = ArbiterAwayShown & { done(): void };
+type EndProgress = ArbiterAwayShown & ConnectWaitShown & { done(): void };
+
+/**
+ * A connect that takes longer is said while it waits. A guest's TCP connect is given the whole wait (30 s,
+ * or --timeout): one to a wrong --connect whose SYNs vanish said nothing until it failed. 3 s: what a
+ * connect was once given alone; one that gets through takes milliseconds, so a slow one is still said.
+ */
+const CONNECT_SAID_AFTER_MS = 3000;
 
 export class EndSession {
   private constructor(
@@ -44,7 +57,17 @@ export class EndSession {
     quiet = false,
   ): Promise<EndSession> {
     const options = { ...connection, signal, futexParking: false };
-    const client = await connect({ ...options, connectTimeoutMs: peerWaitMs });
+    const where = describeEndpoint(arbiterEndpoint(connection));
+    const limit = formatDuration(peerWaitMs ?? connection.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+    const said = setTimeout(() => {
+      if (quiet) return; // -q: warnings and errors only
+      progress.connectWait(
+        `for the arbiter at ${where} to answer (is that its address, and is it up? this end gives up after ${limit}, or Ctrl-C)`,
+      );
+    }, CONNECT_SAID_AFTER_MS);
+    const client = await connect({ ...options, connectTimeoutMs: peerWaitMs }).finally(() =>
+      clearTimeout(said),
+    );
     const stopWatching = watchArbiter(client, connection, progress, peerWaitMs);
     return new EndSession(client, stopWatching, options, progress, peerWaitMs, unmoved, quiet);
   }

@@ -41,12 +41,17 @@ export function progressMode(flags: { progress?: boolean; quiet?: boolean }): Pr
   return flags.progress ? "plain" : "off";
 }
 
-/** `quiet` (-q): not even the line a wait for room says where no progress shows. */
+/** A connect that has not got through yet: `what` it waits for, said on the progress line or once as a line. */
+export interface ConnectWaitShown {
+  connectWait(what: string): void;
+}
+
+/** `quiet` (-q): not even the line a wait for room (or a connect) says where no progress shows. */
 export function terminalProgress(
   label: string,
   mode: ProgressMode,
   quiet = false,
-): Progress & ArbiterAwayShown & { done(): void } {
+): Progress & ArbiterAwayShown & ConnectWaitShown & { done(): void } {
   let since: { at: number; bytes: number } | undefined;
   /** What the end waits for, while it waits; and the arbiter's absence, which is shown instead. */
   let waitingFor: string | undefined;
@@ -112,6 +117,11 @@ export function terminalProgress(
       if (catchUp) return;
       catchUp = setTimeout(() => draw(pending.bytes, pending.total), lastDraw + every - now);
       catchUp.unref();
+    },
+    connectWait(what) {
+      waiting(what);
+      // Off a terminal without --progress, said once too: a wrong --connect whose SYNs vanish waits silent else.
+      if (mode === "off" && !quiet) log.info(`${label}: waiting ${what}`);
     },
     roomWait(what, limitMs) {
       waiting(what);

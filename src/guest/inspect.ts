@@ -98,14 +98,20 @@ export async function greetArbiter(endpoint: Endpoint, clientName: string, waitM
   }
 }
 
-/** Opens the link and says hello (a session that maps nothing), giving up after `waitMs`. */
+/**
+ * Opens the link and says hello (a session that maps nothing), giving up after `waitMs` for both. A guest's
+ * TCP connect has the whole wait, as connect()'s: given a fixed 3 s, `ivsh status` in a loaded TCG VM whose
+ * SYN went unanswered longer failed though it waits 10 s for its answer.
+ */
 async function greet(transport: Transport, clientName: string, waitMs: number, signal?: AbortSignal) {
-  await transport.open(signal);
+  const deadline = performance.now() + waitMs;
+  await transport.open(signal, false, Math.ceil(waitMs)); // said in its error as whole ms
   const hello = await transport.handshake(
     "hello",
     { magic: WIRE_MAGIC, version: PROTOCOL_VERSION, clientName, pid: process.pid, sessionToken: "" },
-    waitMs,
+    Math.max(1, deadline - performance.now()),
     signal,
+    waitMs,
   );
   transport.release();
   return hello;

@@ -291,6 +291,8 @@ function connectFailure(cause: unknown): string {
     ENOTFOUND: "no address is known for its name (ENOTFOUND)", // --connect HOST:PORT's lookup
     EAI_NONAME: "no address is known for its name (EAI_NONAME)",
     EAI_AGAIN: "its name could not be looked up: no name server answered (EAI_AGAIN)", // a guest's usual case
+    // A TCP connect given longer than the kernel's SYN retries (~2 min): a --timeout 1h to a wrong address.
+    ETIMEDOUT: "nothing answered its connect before the system gave up retrying it (ETIMEDOUT)",
   };
   if (code) return known[code] ?? `the system said ${code}`;
   const message = cause instanceof Error ? cause.message : String(cause);
