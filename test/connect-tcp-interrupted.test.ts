@@ -11,18 +11,13 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { EventStream, eventually, spawnBun } from "./helpers/processes.ts";
-import { FILL_BACKLOG_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
+import { FULL_LISTENER_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 /** A TCP listener with a backlog of one, filled at once by connections of its own: it takes no more. */
 const FULL_LISTENER = `
 import json, socket, sys
-server = socket.socket()
-server.bind(("127.0.0.1", 0))
-server.listen(0)
-port = server.getsockname()[1]
-${FILL_BACKLOG_PY}
-print(json.dumps({"event": "listening", "port": port}), flush=True)
+${FULL_LISTENER_PY}
 sys.stdin.read()
 `;
 

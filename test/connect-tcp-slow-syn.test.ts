@@ -14,7 +14,7 @@ import { fetchStatus } from "../src/guest/inspect.ts";
 import { CLI, type TestPaths, testPaths } from "./helpers/paths.ts";
 import { ArbiterProcess, EventStream, eventually, exitOrKill, readUntil } from "./helpers/processes.ts";
 import { tracked } from "./helpers/reaper.ts";
-import { FILL_BACKLOG_PY, synSent } from "./helpers/tcp-backlog.ts";
+import { FULL_LISTENER_PY, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 const VM = "slow-syn-vm";
@@ -25,12 +25,7 @@ const VM = "slow-syn-vm";
  */
 const SLOW_GUESTFWD = `
 import json, os, socket, subprocess, sys
-server = socket.socket()
-server.bind(("127.0.0.1", 0))
-server.listen(0)
-port = server.getsockname()[1]
-${FILL_BACKLOG_PY}
-print(json.dumps({"event": "listening", "port": port}), flush=True)
+${FULL_LISTENER_PY}
 sys.stdin.readline()
 ours = {filler.getsockname()[1] for filler in fillers}
 for filler in fillers:

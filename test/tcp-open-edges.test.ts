@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { openTcp } from "../src/guest/tcp-open.ts";
 import { countedSignal } from "./helpers/leftovers.ts";
 import { EventStream, eventually, exitOrKill, spawnBun } from "./helpers/processes.ts";
-import { FILL_BACKLOG_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
+import { FULL_LISTENER_PY, spawnPython, synSent } from "./helpers/tcp-backlog.ts";
 import { testWithTool } from "./helpers/tools.ts";
 
 const TCP_OPEN = join(import.meta.dir, "../src/guest/tcp-open.ts");
@@ -18,12 +18,7 @@ const ignore = { data() {}, open() {}, close() {} };
 
 const FULL_LISTENER = `
 import json, socket, sys
-server = socket.socket()
-server.bind(("127.0.0.1", 0))
-server.listen(0)
-port = server.getsockname()[1]
-${FILL_BACKLOG_PY}
-print(json.dumps({"event": "listening", "port": port}), flush=True)
+${FULL_LISTENER_PY}
 sys.stdin.read()
 `;
 

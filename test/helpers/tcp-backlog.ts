@@ -17,6 +17,17 @@ for _ in range(2):
     filler.connect_ex(("127.0.0.1", port))
     fillers.append(filler)`;
 
+/**
+ * Python, after `import json, socket`: a listener on 127.0.0.1 (`server`, `port`) whose accept queue is
+ * full (FILL_BACKLOG_PY), its port told on stdout as {"event":"listening","port":P}.
+ */
+export const FULL_LISTENER_PY = `server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(0)
+port = server.getsockname()[1]
+${FILL_BACKLOG_PY}
+print(json.dumps({"event": "listening", "port": port}), flush=True)`;
+
 /** Runs a python3 `script` with `args`, stdin and stdout piped to this test; killed with the test file. */
 export function spawnPython(script: string, ...args: string[]) {
   return tracked(
